@@ -1,0 +1,36 @@
+# The two commands: `make run` (the embedded portal) and `make test` (the whole suite).
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+FLASK   := $(VENV)/bin/flask --app wsgi
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test browser migrate demo serve clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	$(FLASK) serve
+
+test: install browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Browser tests drive Debian's Chromium; install it when missing (root on a fresh machine).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+	@test -x /usr/bin/chromium
+
+migrate: install
+	$(FLASK) db upgrade
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

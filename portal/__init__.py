@@ -1,0 +1,64 @@
+"""Clinic Portal: book, pay for, reschedule and cancel clinic visits; pay providers."""
+import importlib
+import os
+
+from flask import Flask
+
+from portal import config as config_module
+
+# Capability modules whose import registers models, jobs, webhook handlers and commands.
+CAPABILITIES = (
+    "portal.accounts.models",
+    "portal.audit.models",
+    "portal.outbox",
+    "portal.notify.models",
+    "portal.notify.mail",
+    "portal.accounts.service",
+    "portal.catalog.models",
+)
+
+
+def create_app(test_config=None):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(__name__, instance_path=os.path.join(root, "instance"),
+                template_folder=os.path.join(root, "templates"),
+                static_folder=os.path.join(root, "static"))
+    app.config.from_mapping(config_module.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = config_module._normalise_db_url(
+        app.config["SQLALCHEMY_DATABASE_URI"])
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate, rq
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(root, "migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    rq.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+
+    for module in CAPABILITIES:
+        importlib.import_module(module)
+
+    @login_manager.user_loader
+    def load_user(user_id):
+        from portal.accounts.models import User
+        return db.session.get(User, int(user_id))
+
+    from portal import logs, templating
+    from portal.web import register_blueprints
+    from portal.web.security import set_security_headers
+    logs.init_app(app)
+    templating.init_app(app)
+    register_blueprints(app)
+    app.after_request(set_security_headers)
+
+    from portal import cli, jobs
+    cli.init_app(app)
+    jobs.register_schedule(app)
+    return app

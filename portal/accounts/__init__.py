@@ -1,0 +1,1 @@
+"""People: users with a role (patient, provider, admin), and patients' dependents."""

@@ -1,0 +1,67 @@
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+PATIENT, PROVIDER, ADMIN = "patient", "provider", "admin"
+ROLES = (PATIENT, PROVIDER, ADMIN)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('patient', 'provider', 'admin')", name="role_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    phone: Mapped[str | None] = mapped_column(sa.String(16))
+    role: Mapped[str] = mapped_column(sa.String(16), index=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    dependents = relationship(
+        "Dependent", back_populates="guardian", order_by="Dependent.name",
+        cascade="all, delete-orphan")
+
+    @property
+    def is_active(self):
+        return self.active
+
+    @property
+    def is_admin(self):
+        return self.role == ADMIN
+
+    @property
+    def is_patient(self):
+        return self.role == PATIENT
+
+    @property
+    def is_provider(self):
+        return self.role == PROVIDER
+
+    def __repr__(self):
+        return f"<User {self.id} {self.role} {self.email}>"
+
+
+class Dependent(db.Model):
+    """Someone a patient books for (a child, a parent); reminders go to the guardian."""
+
+    __tablename__ = "dependents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guardian_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    relationship_: Mapped[str] = mapped_column("relationship", sa.String(32))
+    date_of_birth: Mapped[object | None] = mapped_column(sa.Date)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    guardian = relationship("User", back_populates="dependents")
+
+    def owner_ids(self):
+        return {self.guardian_id}

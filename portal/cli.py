@@ -1,0 +1,48 @@
+"""Flask commands: serve the embedded mode, tick the schedule, load demo data."""
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+jobs_cli = AppGroup("jobs", help="Background work.")
+
+
+@jobs_cli.command("tick")
+@click.option("--only", help="Run just this periodic job.")
+def tick(only):
+    """Run every periodic job once (what the scheduler does on its clock)."""
+    from portal import jobs
+    for name in sorted(jobs.PERIODIC):
+        if only and name != only:
+            continue
+        result = jobs.run_periodic(name)
+        click.echo(f"{name}: {result}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def serve(host, port):
+    """Run the embedded mode: web, in-process jobs and scheduler, sandbox gateway."""
+    from portal import jobs
+    app = current_app._get_current_object()
+    app.config["JOBS_INLINE_THREAD"] = True
+    if app.config.get("PERIODIC_INLINE"):
+        jobs.start_inline_ticker(app)
+    click.echo(f"Clinic Portal on http://{host}:{port}/")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def init_app(app):
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(serve)
+    app.cli.add_command(demo_cli)
+
+
+demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Load the demo clinics, providers, availability and logins (safe to run twice)."""
+    from portal.catalog.demo import load_demo
+    load_demo(echo=click.echo)

@@ -1,0 +1,58 @@
+"""One structured (JSON) log line per request and per job."""
+import json
+import logging
+import sys
+import time
+import uuid
+
+from flask import g, request
+from flask_login import current_user
+
+log = logging.getLogger("portal.events")
+
+
+def log_event(kind, **fields):
+    fields = {"kind": kind, **fields}
+    if kind != "request":
+        rid = _request_id()
+        if rid:
+            fields.setdefault("request_id", rid)
+    log.info(json.dumps(fields, default=str, separators=(",", ":")))
+
+
+def _request_id():
+    try:
+        return g.get("request_id")
+    except RuntimeError:
+        return None
+
+
+def init_app(app):
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+    @app.before_request
+    def _start():
+        g.request_started = time.monotonic()
+        # Keep a caller's id (load balancer) if it looks sane, else make one.
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
+            else uuid.uuid4().hex
+
+    @app.after_request
+    def _finish(response):
+        started = g.get("request_started")
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.path.startswith("/static/"):
+            return response
+        user_id = current_user.get_id() if current_user and not current_user.is_anonymous \
+            else None
+        log_event("request", request_id=g.get("request_id"), user_id=user_id,
+                  method=request.method, route=request.url_rule.rule if request.url_rule else None,
+                  path=request.path, status=response.status_code,
+                  duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None)
+        return response

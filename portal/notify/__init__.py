@@ -1,0 +1,1 @@
+"""Notifications: mail, in-app notices, reminders and channels."""

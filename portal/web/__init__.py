@@ -1,0 +1,12 @@
+"""The web layer: one blueprint per audience. Views parse, call one service, render."""
+
+
+def register_blueprints(app):
+    from portal.extensions import csrf
+    from portal.web import admin, auth, ops, patient, provider, public, webhooks
+
+    for module in (public, auth, patient, provider, admin, ops):
+        app.register_blueprint(module.bp)
+    # Webhooks prove themselves by signature, not by a session's CSRF token.
+    csrf.exempt(webhooks.bp)
+    app.register_blueprint(webhooks.bp)

@@ -1,0 +1,10 @@
+"""Pages for operations and finance."""
+from flask import Blueprint
+
+from portal.accounts.models import ADMIN
+from portal.web.security import guard_blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+guard_blueprint(bp, ADMIN)
+
+from portal.web.admin import home, catalog, users  # noqa: E402,F401

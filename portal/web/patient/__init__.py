@@ -1,0 +1,10 @@
+"""Pages for patients: their visits, dependents and wallet."""
+from flask import Blueprint
+
+from portal.accounts.models import PATIENT
+from portal.web.security import guard_blueprint
+
+bp = Blueprint("patient", __name__, url_prefix="/me")
+guard_blueprint(bp, PATIENT)
+
+from portal.web.patient import home, dependents  # noqa: E402,F401
