@@ -1,0 +1,51 @@
+"""The migrations build the schema the models describe, on SQLite and on PostgreSQL."""
+import os
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from portal import create_app
+from portal.extensions import db
+from tests.conftest import DEFAULT_PG, _test_config
+
+
+def _fresh_postgres(url):
+    from sqlalchemy.engine import make_url
+    target = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"{target.database}_migrations"
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is needed for this test and is not reachable: {exc}")
+    finally:
+        admin.dispose()
+    return target.set(database=name).render_as_string(hide_password=False)
+
+
+def _assert_migrations_match_models(url):
+    app = create_app(_test_config(url))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+        assert diff == [], f"models and migrations disagree: {diff}"
+        downgrade(revision="base")
+        upgrade()
+        db.engine.dispose()
+
+
+def test_migrations_match_models_on_sqlite(tmp_path):
+    _assert_migrations_match_models("sqlite:///" + str(tmp_path / "migrated.sqlite3"))
+
+
+@pytest.mark.postgres
+def test_migrations_match_models_on_postgres():
+    url = _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    _assert_migrations_match_models(url)
