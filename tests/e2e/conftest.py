@@ -1,0 +1,66 @@
+"""Browser tests: Playwright driving Debian's Chromium against the app served on loopback.
+
+The live server serves the session's ``app`` (same database), so a test can prepare data
+with the usual fixtures and then act as a person would in the browser."""
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    saved = {k: app.config.get(k) for k in ("PUBLIC_URL", "RAZORPAY_BASE_URL")}
+    app.config["PUBLIC_URL"] = url
+    app.config["RAZORPAY_BASE_URL"] = url + "/sandbox"
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    app.config.update(saved)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import os
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Debian's chromium is needed at {CHROMIUM} (make test installs it)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app, live_server):
+    """A fresh browser page, with CSRF on as in production."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    context = browser.new_context(base_url=live_server, locale="en-IN",
+                                  timezone_id="Asia/Kolkata")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A CSP violation means something on the page would not work in production.
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    yield page
+    context.close()
+    app.config["WTF_CSRF_ENABLED"] = False
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def sign_in(page, email, password):
+    page.goto("/auth/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
