@@ -15,6 +15,9 @@ CAPABILITIES = (
     "portal.notify.mail",
     "portal.accounts.service",
     "portal.catalog.models",
+    "portal.ledger.models",
+    "portal.gateway.models",
+    "portal.gateway.webhook_processing",
 )
 
 
@@ -61,4 +64,9 @@ def create_app(test_config=None):
     from portal import cli, jobs
     cli.init_app(app)
     jobs.register_schedule(app)
+
+    if app.config.get("SANDBOX_ENABLED"):
+        # The embedded default: the Razorpay-compatible sandbox served by this same app.
+        from portal.gateway.sandbox.app import mount_sandbox
+        mount_sandbox(app, prefix="/sandbox")
     return app

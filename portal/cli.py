@@ -36,6 +36,8 @@ def init_app(app):
     app.cli.add_command(jobs_cli)
     app.cli.add_command(serve)
     app.cli.add_command(demo_cli)
+    from portal.ledger.cli import ledger_cli
+    app.cli.add_command(ledger_cli)
 
 
 demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")

@@ -15,6 +15,7 @@ AUDIENCE = {
     "patient": "patient",
     "provider": "provider",
     "admin": "admin",
+    "notifications": "signed-in",
 }
 ROLES = ("anonymous", "patient", "provider", "admin")
 NEVER = {500, 501, 502, 503}
@@ -58,6 +59,9 @@ def test_roles_on_every_route(app, client, make_user, login, role):
                 ok = status == 403
             else:
                 ok = status not in (401, 403)
+        elif audience == "signed-in":
+            ok = (status == 302 and "/auth/login" in response.location) if role == "anonymous" \
+                else status not in (401, 403)
         elif audience == "signature":
             ok = status in (400, 405)  # unsigned posts are refused, GETs don't exist
         else:

@@ -7,4 +7,4 @@ from portal.web.security import guard_blueprint
 bp = Blueprint("provider", __name__, url_prefix="/provider")
 guard_blueprint(bp, PROVIDER)
 
-from portal.web.provider import home, availability  # noqa: E402,F401
+from portal.web.provider import home, availability, schedule, earnings, bank  # noqa: E402,F401

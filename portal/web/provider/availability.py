@@ -1,0 +1,1 @@
+from portal.web.provider import bp  # noqa: F401  (weekly hours and leave go here)
