@@ -18,6 +18,10 @@ CAPABILITIES = (
     "portal.ledger.models",
     "portal.gateway.models",
     "portal.gateway.webhook_processing",
+    "portal.booking.models",
+    "portal.payments.models",
+    "portal.booking.tasks",
+    "portal.payments.handlers",
 )
 
 
@@ -51,7 +55,9 @@ def create_app(test_config=None):
     @login_manager.user_loader
     def load_user(user_id):
         from portal.accounts.models import User
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
+        # A deactivated account's open sessions end at its next request.
+        return user if user is not None and user.active else None
 
     from portal import logs, templating
     from portal.web import register_blueprints

@@ -44,6 +44,8 @@ def from_environment(instance_path):
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "PASSWORD_RESET_MAX_AGE": int(os.environ.get("PASSWORD_RESET_MAX_AGE", "3600")),
+        "INVITE_MAX_AGE": int(os.environ.get("INVITE_MAX_AGE", str(7 * 24 * 3600))),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,  # None: console + outbox table
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),

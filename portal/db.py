@@ -3,7 +3,11 @@
 Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too."""
 from datetime import datetime, timezone
 
+import sqlite3
+
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -45,3 +49,27 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+# SQLite (the embedded default): enforce foreign keys as PostgreSQL does, and wait for a
+# writer instead of failing at once.
+@event.listens_for(Engine, "connect")
+def _sqlite_on_connect(dbapi_connection, connection_record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.close()
+
+
+def savepoint(session):
+    """``session.begin_nested()`` that nests on SQLite too.
+
+    pysqlite opens a transaction only before DML, so a SAVEPOINT issued first would start
+    (and its RELEASE commit) a transaction of its own. Open the outer one explicitly."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()

@@ -35,6 +35,8 @@ def _test_config(database_url, **extra):
         "JOBS_INLINE_THREAD": False,
         "PERIODIC_INLINE": False,
         "SERVER_NAME": None,
+        # The sandbox's webhooks reach the app through its WSGI callable, no server needed.
+        "SANDBOX_INPROCESS": True,
     }
     config.update(extra)
     return config
@@ -88,6 +90,13 @@ def app(tmp_path_factory):
     app = create_app(_test_config(url))
     create_schema(app)
     yield app
+    _dispose(app)
+
+
+def _dispose(app):
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +109,7 @@ def pg_app():
     app = create_app(_test_config(url))
     create_schema(app)
     yield app
+    _dispose(app)
 
 
 @pytest.fixture(autouse=True)

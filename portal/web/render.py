@@ -6,8 +6,10 @@ from portal.extensions import htmx
 
 
 def render(template, block=None, status=200, **context):
-    """Render ``template``; for an htmx request naming a ``block``, only that block."""
-    if block and htmx:
+    """Render ``template``; for an htmx request naming a ``block``, only that block.
+
+    A boosted request (hx-boost navigation) wants the whole page: htmx swaps its body."""
+    if block and htmx and not htmx.boosted:
         return render_block(template, block, **context), status
     return render_template(template, **context), status
 

@@ -1,7 +1,15 @@
+from flask_login import current_user
+
+from portal.booking import service as booking
 from portal.web.patient import bp
 from portal.web.render import render
 
 
 @bp.get("/")
 def home():
-    return render("patient/home.html")
+    unpaid = booking.list_visits(patient_id=current_user.id,
+                                 status=["DRAFT", "PENDING_PAYMENT"], per_page=5).items
+    upcoming = booking.list_visits(patient_id=current_user.id,
+                                   status=["CONFIRMED", "PARTIALLY_CANCELLED"], per_page=5).items
+    return render("patient/home.html", unpaid=unpaid, upcoming=upcoming,
+                  wallet=booking.wallet_balance(current_user.id))

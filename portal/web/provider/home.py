@@ -1,7 +1,9 @@
+from flask import redirect, url_for
+
 from portal.web.provider import bp
-from portal.web.render import render
 
 
 @bp.get("/")
 def home():
-    return render("provider/home.html")
+    # A provider's day starts on the schedule: today's and upcoming appointments.
+    return redirect(url_for("provider.schedule"))
