@@ -7,4 +7,5 @@ from portal.web.security import guard_blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, ADMIN)
 
-from portal.web.admin import home, catalog, users, visits, coupons, payouts, jobs  # noqa: E402,F401
+from portal.web.admin import (  # noqa: E402,F401
+    cancellations, catalog, coupons, home, jobs, payouts, users, visits)

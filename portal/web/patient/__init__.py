@@ -7,4 +7,5 @@ from portal.web.security import guard_blueprint
 bp = Blueprint("patient", __name__, url_prefix="/me")
 guard_blueprint(bp, PATIENT)
 
-from portal.web.patient import home, dependents, visits  # noqa: E402,F401
+from portal.web.patient import (  # noqa: E402,F401
+    cancellations, dependents, home, reschedule, visits, wallet)

@@ -7,4 +7,5 @@ from portal.web.security import guard_blueprint
 bp = Blueprint("provider", __name__, url_prefix="/provider")
 guard_blueprint(bp, PROVIDER)
 
-from portal.web.provider import home, availability, schedule, earnings, bank  # noqa: E402,F401
+from portal.web.provider import (  # noqa: E402,F401
+    availability, bank, cancellations, earnings, home, schedule)

@@ -1,0 +1,1 @@
+"""Cancellations and refunds (being built)."""

@@ -1,0 +1,1 @@
+from portal.web.admin import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from portal.web.patient import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from portal.web.provider import bp  # noqa: F401
