@@ -1,1 +1,397 @@
-from portal.web.patient import bp  # noqa: F401
+"""The patient's booking journey: hold a slot (/me/book), the visit page (items, coupon,
+wallet, pay), the gateway's return (/paid), confirmation, "My visits" and the GST receipt.
+
+Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
+just that block (``_block``). Successful posts answer 303 (htmx follows the redirect with
+its headers, so the redirected GET answers with the same block)."""
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+
+from portal.booking import lifecycle
+from portal.booking import service as booking
+from portal.booking.models import (CONFIRMED, DRAFT, PENDING_PAYMENT, VISIT_STATUSES,
+                                   IndividualBooking, MasterBooking)
+from portal.catalog.models import DEFAULT_TIMEZONE, FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
+from portal.domain.pricing import price_item
+from portal.extensions import csrf, db, htmx
+from portal.web.forms.booking import (BookForm, CouponCodeForm, PayForm, WalletForm,
+                                      dependent_id_of, options, parse_start, person_choices,
+                                      person_value)
+from portal.web.forms.money import paise_to_text
+from portal.web.patient import bp
+from portal.web.render import render, render_form
+from portal.web.security import get_owned_or_404
+
+BOOK = "patient/visits/book.html"
+VISIT = "patient/visits/visit.html"
+LIST = "patient/visits/index.html"
+CONFIRMATION = "patient/visits/confirmation.html"
+RECEIPT = "patient/visits/receipt.html"
+CHECKOUT = "patient/visits/checkout.html"
+# A service's BookingError.field → the form field the message goes beside.
+FIELD_MAP = {"dependent_id": "person", "referral_id": "referral", "coupon": "code",
+             "wallet": "wallet", "receipt_no": "receipt_no", "meet_link": "meet_link",
+             "provider_ids": "providers", "service_id": "service"}
+LIVE_REFERRAL_STATUSES = ("CONFIRMED", "STARTED", "COMPLETED")
+STATUS_BADGES = {"CONFIRMED": "ok", "COMPLETED": "ok", "STARTED": "ok", "SUCCESSFUL": "ok",
+                 "PENDING_PAYMENT": "warn", "PENDING": "warn", "SCHEDULED": "warn",
+                 "DRAFT": "warn", "PARTIALLY_CANCELLED": "warn", "FAILED": "bad",
+                 "CANCELLED": "bad", "EXPIRED": "bad", "REJECTED": "bad"}
+
+
+# --- shared helpers (the admin pages use them too) --------------------------------------
+
+@bp.app_template_filter("clinic_time")
+def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):
+    """An aware datetime in the clinic's zone with its abbreviation: "Mon 02 Mar 2026,
+    10:00 IST"."""
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(tz or DEFAULT_TIMEZONE)).strftime(fmt)
+
+
+@bp.app_template_filter("status_badge")
+def status_badge(status):
+    """The badge class (ok/warn/bad) for a visit, item or payment status."""
+    return STATUS_BADGES.get(str(status), "")
+
+
+@bp.app_template_filter("status_label")
+def status_label(status):
+    return str(status or "").replace("_", " ").capitalize()
+
+
+def apply_booking_error(form, exc):
+    """Put a BookingError's message beside its field, else at the top of the form."""
+    name = FIELD_MAP.get(exc.field, exc.field)
+    field = form._fields.get(name) if name else None
+    if field is None:
+        form.form_errors.append(exc.message)
+    else:
+        field.errors = [*field.errors, exc.message]
+
+
+def htmx_block(*blocks):
+    """The block an htmx (not boosted) request asks for by its target's id."""
+    if not htmx or htmx.boosted:
+        return None
+    target = (htmx.target or "").replace("-", "_")
+    return target if target in blocks else None
+
+
+def timeline(visit):
+    """Every payment attempt of the visit, oldest first: (attempt, payment)."""
+    rows = [(a, p) for p in visit.payments for a in p.attempts]
+    return sorted(rows, key=lambda row: (row[0].at, row[0].id))
+
+
+# --- booking a slot --------------------------------------------------------------------
+
+def _slot_from(values):
+    """The provider, service, clinic and start named by a slot link, or None."""
+    def load(model, name):
+        try:
+            obj_id = int(values.get(name, ""))
+        except ValueError:
+            return None
+        return db.session.get(model, obj_id)
+
+    slot = {"provider": load(Provider, "provider"), "service": load(Service, "service"),
+            "clinic": load(Clinic, "clinic"), "start": parse_start(values.get("start"))}
+    return slot if all(slot.values()) else None
+
+
+def _referral_choices(slot):
+    """Earlier paid bookings of this account (any of its people) a follow-up or lab test may
+    refer to; the service checks it is the same person."""
+    if slot["service"].kind not in (FOLLOW_UP, LAB_TEST):
+        return None
+    rows = db.session.scalars(
+        sa.select(IndividualBooking).join(MasterBooking)
+        .where(MasterBooking.patient_id == current_user.id,
+               IndividualBooking.status.in_(LIVE_REFERRAL_STATUSES),
+               IndividualBooking.start_at < slot["start"])
+        .order_by(IndividualBooking.start_at.desc()).limit(50))
+    return options([("", "No referral")] + [
+        (str(b.id), f"{b.service.name} · {b.visit.for_name} · "
+                    f"{clinic_time(b.start_at, b.clinic.timezone, '%d %b %Y')}") for b in rows])
+
+
+def _open_visit(dependent_id):
+    """The account's newest unpaid visit for this person, where a new item goes."""
+    visits = booking.list_visits(patient_id=current_user.id, status=[DRAFT, PENDING_PAYMENT],
+                                 per_page=50).items
+    return next((v for v in visits if v.dependent_id == dependent_id), None)
+
+
+def _book_form(data=None):
+    """From ``data`` (the slot link) on GET, from the posted form on POST."""
+    form = BookForm(formdata=None, data=data) if data is not None else BookForm()
+    form.person.choices = person_choices(current_user)
+    return form
+
+
+def _book_page(form, slot, status=None):
+    if slot is None:
+        return render(BOOK, status=400, form=form, slot=None)
+    referrals = _referral_choices(slot)
+    form.referral.choices = referrals or options([("", "No referral")])
+    price = price_item(slot["service"].fee_paise, slot["service"].taxable, lifecycle.policy())
+    person = dependent_id_of(form.person.data)
+    context = dict(slot=slot, price=price, referrals=referrals, open_visit=_open_visit(person))
+    if status:
+        return render(BOOK, block=htmx_block("book_form"), status=status, form=form, **context)
+    return render_form(BOOK, form, block=htmx_block("book_form"), **context)
+
+
+@bp.get("/book")
+def book():
+    """What will be held: the slot, its price breakup, for whom, an optional referral."""
+    args = request.args
+    data = {name: args.get(name, "") for name in ("provider", "service", "clinic", "start",
+                                                  "visit")}
+    visit = None
+    if data["visit"].isdigit():
+        visit = db.session.get(MasterBooking, int(data["visit"]))
+    if visit is None or visit.patient_id != current_user.id:
+        # "Add another service": by default, for the person of the newest unpaid visit.
+        visit = next(iter(booking.list_visits(patient_id=current_user.id,
+                                              status=[DRAFT, PENDING_PAYMENT],
+                                              per_page=1).items), None)
+    if visit is not None:
+        data["person"] = person_value(visit.dependent_id)
+    form = _book_form(data=data)
+    return _book_page(form, _slot_from(args))
+
+
+@bp.post("/book")
+def hold_slot():
+    """Hold the slot in the person's open visit (or a new one), then show the visit."""
+    form = _book_form()
+    slot = _slot_from(request.form)
+    if slot is None:
+        return _book_page(form, None)
+    form.referral.choices = _referral_choices(slot) or options([("", "No referral")])
+    if not form.validate_on_submit():
+        return _book_page(form, slot)
+    dependent_id = dependent_id_of(form.person.data)
+    visit = _open_visit(dependent_id)
+    try:
+        item = booking.add_item(
+            current_user, patient_id=current_user.id, service_id=slot["service"].id,
+            provider_ids=[slot["provider"].id], clinic_id=slot["clinic"].id,
+            start_at=slot["start"], dependent_id=dependent_id,
+            visit_id=visit.id if visit else None,
+            referral_id=int(form.referral.data) if form.referral.data else None)
+    except booking.NotFound:
+        abort(404)
+    except booking.BookingError as exc:  # SlotUnavailable included: 422, the message on top
+        apply_booking_error(form, exc)
+        return _book_page(form, slot, status=422)
+    flash(f"{slot['service'].name} is held for you for "
+          f"{int(lifecycle.hold_lifetime().total_seconds() // 60)} minutes. "
+          "Pay to confirm it.", "success")
+    return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
+
+
+# --- my visits -------------------------------------------------------------------------
+
+@bp.get("/visits")
+def visits():
+    status = request.args.get("status", "")
+    status = status if status in VISIT_STATUSES else ""
+    page = booking.list_visits(patient_id=current_user.id, status=status or None,
+                               page=request.args.get("page", 1, type=int), per_page=20)
+    return render(LIST, block=htmx_block("results"), page=page, status_filter=status,
+                  statuses=VISIT_STATUSES)
+
+
+def _wallet_paise(form):
+    """The wallet amount asked for, checked against the balance (None when invalid)."""
+    if not form.validate():
+        return None
+    paise = form.wallet.paise or 0
+    available = booking.wallet_balance(current_user.id)
+    if paise > available:
+        form.wallet.errors = [f"Your wallet has {_inr(available)}."]
+        return None
+    return paise
+
+
+def _inr(paise):
+    return current_app.jinja_env.filters["inr"](paise)
+
+
+def _visit_page(visit, *, coupon_form=None, wallet_form=None, pay_form=None, status=None,
+                wallet_paise=0):
+    coupon_form = coupon_form or CouponCodeForm(formdata=None)
+    wallet_form = wallet_form or WalletForm(formdata=None, data={
+        "wallet": paise_to_text(wallet_paise) if wallet_paise else ""})
+    pay_form = pay_form or PayForm(formdata=None, data={
+        "wallet": paise_to_text(wallet_paise) if wallet_paise else ""})
+    quote = booking.quote(visit, wallet_paise)
+    lines = {line.item_id: line for line in quote.lines}
+    if status is None:
+        errors = coupon_form.errors or wallet_form.errors or pay_form.errors
+        status = 422 if errors else 200
+    block = htmx_block("summary", "visit_body")
+    return render(VISIT, block=block, status=status, fragment=bool(block), visit=visit,
+                  quote=quote, lines=lines, coupon_form=coupon_form,
+                  wallet_form=wallet_form, pay_form=pay_form,
+                  wallet_balance=booking.wallet_balance(visit.patient_id),
+                  wallet_paise=wallet_paise, timeline=timeline(visit))
+
+
+@bp.get("/visits/<int:visit_id>")
+def visit(visit_id):
+    """An unpaid visit: items, coupon, wallet, pay. A paid one: statuses and timeline.
+    ``?wallet=250`` previews the wallet applied (the "Apply wallet" form)."""
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    wallet_form = WalletForm(request.args) if "wallet" in request.args else None
+    wallet_paise = _wallet_paise(wallet_form) if wallet_form else 0
+    return _visit_page(visit, wallet_form=wallet_form, wallet_paise=wallet_paise or 0)
+
+
+def _back_to_visit(visit, wallet=None):
+    return redirect(url_for("patient.visit", visit_id=visit.id, wallet=wallet or None), 303)
+
+
+@bp.post("/visits/<int:visit_id>/items/<int:item_id>/remove")
+def remove_item(visit_id, item_id):
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    item = db.session.get(IndividualBooking, item_id)
+    if item is None or item.master_id != visit.id:
+        abort(404)
+    name = item.service.name
+    try:
+        booking.remove_item(current_user, item.id)
+    except booking.BookingError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{name} removed; its slot is free again.", "success")
+    return _back_to_visit(visit)
+
+
+@bp.post("/visits/<int:visit_id>/coupon")
+def apply_coupon(visit_id):
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    form = CouponCodeForm()
+    wallet = request.form.get("wallet", "")
+    if form.validate_on_submit():
+        try:
+            booking.apply_coupon(current_user, visit.id, form.code.data)
+        except booking.BookingError as exc:
+            apply_booking_error(form, exc)
+        else:
+            flash(f"Coupon {form.code.data.strip().upper()} applied.", "success")
+            return _back_to_visit(visit, wallet)
+    wallet_form = WalletForm(formdata=None, data={"wallet": wallet})
+    return _visit_page(visit, coupon_form=form, wallet_form=wallet_form,
+                       wallet_paise=_wallet_paise(wallet_form) or 0)
+
+
+@bp.post("/visits/<int:visit_id>/coupon/remove")
+def remove_coupon(visit_id):
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    try:
+        booking.remove_coupon(current_user, visit.id)
+    except booking.BookingError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Coupon removed.", "success")
+    return _back_to_visit(visit, request.form.get("wallet"))
+
+
+@bp.post("/visits/<int:visit_id>/pay")
+def pay(visit_id):
+    """Checkout: the wallet part is reserved, the rest goes to Razorpay (the sandbox's page,
+    or the hosted checkout form in production); wallet-only → straight to confirmation."""
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    form = PayForm()
+    wallet_paise = None
+    if form.validate_on_submit():
+        wallet_paise = _wallet_paise(form)
+    if wallet_paise is None:
+        return _visit_page(visit, pay_form=form, status=422)
+    callback = url_for("patient.visit_paid", visit_id=visit.id, _external=True)
+    try:
+        result = booking.checkout(current_user, visit.id, wallet_paise, callback_url=callback)
+    except booking.BookingError as exc:
+        apply_booking_error(form, exc)
+        return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
+    if result.redirect_url is None:
+        flash("Paid from your wallet.", "success")
+        return redirect(url_for("patient.confirmation", visit_id=visit.id), 303)
+    if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
+        return render(CHECKOUT, visit=visit, action=result.form_action,
+                      fields=result.form_fields)
+    return redirect(result.redirect_url, 303)
+
+
+def _callback_params(values):
+    return {k: v for k, v in values.items()
+            if k.startswith("razorpay_") or k.startswith("error[")}
+
+
+def _finish_callback(params, visit_id):
+    """Verify the gateway's answer; then the confirmation page, or the visit with the
+    reason. Needs no session: the signature is the proof."""
+    try:
+        paid = booking.complete_checkout_callback(params)
+    except booking.PaymentError as exc:
+        flash(f"Payment not completed: {exc.message}", "error")
+        return redirect(url_for("patient.visit", visit_id=visit_id), 303)
+    return redirect(url_for("patient.confirmation", visit_id=paid.id), 303)
+
+
+@bp.get("/visits/<int:visit_id>/paid")
+def visit_paid(visit_id):
+    """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    return _finish_callback(_callback_params(request.args), visit.id)
+
+
+def gateway_post_return(visit_id):
+    """The same return as a form POST from the gateway's hosted checkout. The browser sends
+    no session cookie on that cross-site POST (SameSite=Lax) and the gateway no CSRF token,
+    so this is served outside the patient guard and CSRF-exempt *only* when the post carries
+    the gateway's fields; anything else must pass the usual CSRF check. The redirect that
+    follows is a top-level GET, where the session (and the ownership check) is back."""
+    params = _callback_params(request.form)
+    if not params.get("razorpay_signature") and not params.get("error[description]"):
+        csrf.protect()  # not the gateway: a tokenless post stops here (400)
+        abort(400)
+    return _finish_callback(params, visit_id)
+
+
+def _register_gateway_return():
+    # POST on the same path as visit_paid, on the unguarded public blueprint.
+    from portal.web.public import bp as public_bp
+    view = csrf.exempt(gateway_post_return)
+    public_bp.add_url_rule(f"{bp.url_prefix}/visits/<int:visit_id>/paid",
+                           endpoint="visit_paid_return", view_func=view, methods=["POST"])
+
+
+_register_gateway_return()
+
+
+@bp.get("/visits/<int:visit_id>/confirmation")
+def confirmation(visit_id):
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    return render(CONFIRMATION, visit=visit, confirmed=visit.status == CONFIRMED,
+                  timeline=timeline(visit))
+
+
+@bp.get("/visits/<int:visit_id>/receipt")
+def receipt(visit_id):
+    """The printable GST invoice of a paid visit."""
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    try:
+        receipt = booking.receipt(visit)
+    except booking.BookingError as exc:
+        flash(exc.message, "warning")
+        return redirect(url_for("patient.visit", visit_id=visit.id), 303)
+    return render(RECEIPT, visit=visit, receipt=receipt)

@@ -1,0 +1,114 @@
+"""Provider payout arithmetic: TDS (section 194J), payout mode, cycle minimum.
+
+TDS model: once the provider's gross payouts in the financial year *exceed* the
+threshold, every payout is taxed at the rate; the payout that crosses the threshold is
+taxed on the year's untaxed gross so far *including itself*, later payouts on their own
+gross. One formula covers both: base = untaxed gross before + this gross (after the
+crossing the untaxed gross is 0).
+
+Decision for a small crossing payout: the TDS due can exceed the payout itself (₹49,900
+untaxed before, a ₹200 payout crosses). A payout never goes below zero, so the TDS
+deducted is capped at the gross and the rest is carried as a *shortfall* that the next
+payouts of the same year deduct first (pass it back as ``fy_tds_shortfall_before``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .policy import DEFAULT_POLICY, Policy, TdsRule
+from .pricing import ProviderEarning, provider_earning  # re-exported: earning = F − commission
+from .rates import apply_bps, format_inr
+
+MODE_IMPS = "IMPS"
+MODE_NEFT = "NEFT"
+MODE_UPI = "UPI"
+
+__all__ = [
+    "TdsResult", "tds_for_payout", "payout_mode", "CycleDecision", "cycle_payable",
+    "provider_earning", "ProviderEarning", "MODE_IMPS", "MODE_NEFT", "MODE_UPI",
+]
+
+
+def _money(name, value, allow_negative=False):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be int paise")
+    if value < 0 and not allow_negative:
+        raise ValueError(f"{name} must not be negative")
+
+
+@dataclass(frozen=True)
+class TdsResult:
+    gross: int
+    tds: int  # deducted from this payout
+    net: int  # gross − tds, what is sent to the bank
+    rate_bps: int
+    section: str
+    taxable_base: int  # gross the rate was applied to this time (0 below the threshold)
+    crossed_now: bool  # this payout took the year over the threshold
+    untaxed_after: int  # the year's untaxed gross after this payout (store it)
+    shortfall_after: int  # TDS due but not yet deducted (store it)
+
+
+def tds_for_payout(gross: int, fy_gross_paid_before: int, fy_untaxed_gross_before: int,
+                   policy_for_fy: TdsRule | Policy = DEFAULT_POLICY, *,
+                   fy: str | None = None, fy_tds_shortfall_before: int = 0) -> TdsResult:
+    """TDS on one payout. ``policy_for_fy`` is the year's :class:`TdsRule`, or a
+    :class:`Policy` together with ``fy`` (a label like "2026-27")."""
+    _money("gross", gross)
+    _money("fy_gross_paid_before", fy_gross_paid_before)
+    _money("fy_untaxed_gross_before", fy_untaxed_gross_before)
+    _money("fy_tds_shortfall_before", fy_tds_shortfall_before)
+    if fy_untaxed_gross_before > fy_gross_paid_before:
+        raise ValueError("untaxed gross cannot exceed the gross paid")
+    if isinstance(policy_for_fy, Policy):
+        if fy is None:
+            raise ValueError("give the financial year label (fy=) with a Policy")
+        rule = policy_for_fy.tds_rule_for(fy)
+    else:
+        rule = policy_for_fy
+    cumulative = fy_gross_paid_before + gross
+    if cumulative <= rule.threshold:
+        return TdsResult(gross, 0, gross, rule.rate_bps, rule.section, 0, False,
+                         fy_untaxed_gross_before + gross, fy_tds_shortfall_before)
+    crossed_now = fy_gross_paid_before <= rule.threshold
+    base = fy_untaxed_gross_before + gross
+    due = apply_bps(base, rule.rate_bps) + fy_tds_shortfall_before
+    tds = min(due, gross)
+    return TdsResult(gross, tds, gross - tds, rule.rate_bps, rule.section, base, crossed_now,
+                     0, due - tds)
+
+
+def payout_mode(amount: int, policy: Policy = DEFAULT_POLICY, *,
+                fund_account_type: str = "bank_account") -> str:
+    """IMPS up to and including the IMPS limit (₹5 lakh), NEFT above; a UPI VPA fund
+    account always pays by UPI."""
+    _money("amount", amount)
+    if fund_account_type == "vpa":
+        return MODE_UPI
+    return MODE_IMPS if amount <= policy.imps_limit else MODE_NEFT
+
+
+@dataclass(frozen=True)
+class CycleDecision:
+    pay: bool
+    amount: int  # to pay out now
+    carry_forward: int  # left on the payable for the next cycle
+    message: str
+
+
+def cycle_payable(balance: int, minimum: int | None = None,
+                  policy: Policy = DEFAULT_POLICY) -> CycleDecision:
+    """A WEEKLY/MONTHLY cycle pays the whole net payable only when it is at least the
+    minimum (₹500); otherwise it carries forward. (INSTANT payouts, one per completed
+    booking, do not apply the minimum.) A negative balance (penalties beyond earnings)
+    pays nothing and carries forward as is."""
+    _money("balance", balance, allow_negative=True)
+    minimum = policy.payout_minimum if minimum is None else minimum
+    _money("minimum", minimum)
+    if balance >= minimum and balance > 0:
+        return CycleDecision(True, balance, 0, f"Payout of {format_inr(balance)}")
+    return CycleDecision(
+        False, 0, balance,
+        f"Minimum payout threshold not met. Required: {format_inr(minimum)}, "
+        f"Available: {format_inr(balance)}")
+

@@ -1,0 +1,186 @@
+"""Every default of POLICY.md as data.
+
+A :class:`Policy` is an immutable value. Services build one from the admin-editable
+policy rows / settings (``dataclasses.replace(DEFAULT_POLICY, …)`` or
+:meth:`Policy.with_changes`) and pass it into the pure rules; no rule reads a literal.
+
+Money fields are ``int`` paise, rates ``int`` basis points, durations ``timedelta``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .rates import financial_year, financial_year_bounds, rupees
+
+GST_MODE_PLATFORM_ONLY = "platform_only"      # GST on P (+ F when the service is taxable)
+GST_MODE_FEE_AND_PLATFORM = "fee_and_platform"  # the seeds' formula: GST on F + P always
+GST_MODES = (GST_MODE_PLATFORM_ONLY, GST_MODE_FEE_AND_PLATFORM)
+
+__all__ = [
+    "GST_MODES",
+    "GST_MODE_PLATFORM_ONLY",
+    "GST_MODE_FEE_AND_PLATFORM",
+    "RefundTier",
+    "RescheduleTier",
+    "TdsRule",
+    "Policy",
+    "DEFAULT_POLICY",
+]
+
+
+@dataclass(frozen=True)
+class RefundTier:
+    """One row of a cancellation table: applies when the notice (time until start) is
+    more than ``notice`` (or equal to it when ``inclusive``). The refund is
+    ``refund_bps`` of the item's paid amount minus ``deduction`` paise (never below 0)."""
+
+    notice: timedelta
+    inclusive: bool
+    refund_bps: int
+    deduction: int = 0
+
+    def matches(self, until_start: timedelta) -> bool:
+        return until_start > self.notice or (self.inclusive and until_start == self.notice)
+
+
+@dataclass(frozen=True)
+class RescheduleTier:
+    """Applies when the notice is strictly more than ``more_than``; penalty ``penalty_bps`` of F."""
+
+    more_than: timedelta
+    penalty_bps: int
+
+
+@dataclass(frozen=True)
+class TdsRule:
+    """TDS settings in force from financial year ``from_fy`` (e.g. "2025-26") on."""
+
+    from_fy: str
+    rate_bps: int
+    threshold: int  # paise; TDS applies once the FY's gross payouts *exceed* it
+    section: str
+
+
+def _h(hours: int) -> timedelta:
+    return timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class Policy:
+    # --- prices -------------------------------------------------------------------------
+    platform_fee_bps: int = 500
+    gst_bps: int = 1800
+    gst_mode: str = GST_MODE_PLATFORM_ONLY
+    commission_bps: int = 500  # provider default; each provider row may carry its own
+
+    # --- cancellation (patient table, first match wins; no match = refused) --------------
+    patient_cancellation_tiers: tuple[RefundTier, ...] = (
+        RefundTier(notice=_h(48), inclusive=True, refund_bps=10_000, deduction=0),
+        RefundTier(notice=_h(24), inclusive=False, refund_bps=7_500, deduction=rupees(100)),
+    )
+    # admin on behalf of the patient when the patient may no longer cancel (h <= 24)
+    admin_late_cancellation: RefundTier = RefundTier(
+        notice=timedelta(0), inclusive=True, refund_bps=5_000, deduction=rupees(250))
+    provider_cancellation_refund_bps: int = 10_000
+    provider_cancellation_penalty: int = rupees(250)
+    clinic_cancellation_refund_bps: int = 10_000  # admin cancels for operational reasons
+
+    # --- reschedule ---------------------------------------------------------------------
+    reschedule_min_notice: timedelta = _h(24)  # allowed only when h > this
+    reschedule_tiers: tuple[RescheduleTier, ...] = (
+        RescheduleTier(more_than=_h(72), penalty_bps=0),
+        RescheduleTier(more_than=_h(48), penalty_bps=1_000),
+        RescheduleTier(more_than=_h(24), penalty_bps=2_000),
+    )
+    team_reschedule_extra_bps: int = 500
+
+    # --- payouts and TDS ----------------------------------------------------------------
+    payout_minimum: int = rupees(500)
+    # The seeds said ₹40,000; POLICY.md (the resolution) holds ₹50,000 since FY 2025-26.
+    tds_rules: tuple[TdsRule, ...] = (
+        TdsRule(from_fy="2025-26", rate_bps=1_000, threshold=rupees(50_000), section="194J"),
+    )
+    imps_limit: int = rupees(5_00_000)  # IMPS up to and including ₹5 lakh, NEFT above
+    payout_max_attempts: int = 3
+
+    # --- wallet and manual adjustments ----------------------------------------------------
+    adjustment_approval_threshold: int = rupees(10_000)  # |amount| > this needs a 2nd admin
+    note_min_length: int = 10
+
+    # --- payments -------------------------------------------------------------------------
+    payment_failures_for_intervention: int = 3
+    payment_max_attempts: int = 5  # patient may retry while fewer than this many exist
+    link_max_lifetime: timedelta = _h(24)
+    link_before_start: timedelta = _h(2)
+    link_min_lifetime: timedelta = timedelta(minutes=15)
+    attention_window: timedelta = _h(24)  # confirmed start this close with payment pending
+
+    # --- notifications, completion, reconciliation ---------------------------------------
+    reminder_offsets: tuple[timedelta, ...] = (_h(24), _h(1), timedelta(minutes=15))
+    no_show_grace: timedelta = _h(2)
+    reconciliation_tolerance: timedelta = timedelta(seconds=60)
+    reconciliation_run_time: _dt.time = _dt.time(2, 0)  # clinic local time, previous day
+
+    # --- online services ------------------------------------------------------------------
+    meet_link_domains: tuple[str, ...] = ("zoom.us", "meet.google.com", "teams.microsoft.com")
+    extra_meet_link_domains: tuple[str, ...] = ()  # admin-configured
+
+    # --- clinic defaults ----------------------------------------------------------------
+    default_timezone: str = "Asia/Kolkata"
+    default_business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Mon–Fri (date.weekday())
+    default_opening: _dt.time = _dt.time(9, 0)
+    default_closing: _dt.time = _dt.time(18, 0)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_bps") or f.name in _MONEY_FIELDS or f.name in _COUNT_FIELDS:
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError(f"{f.name} must be a non-negative int, got {value!r}")
+        if self.gst_mode not in GST_MODES:
+            raise ValueError(f"gst_mode must be one of {GST_MODES}")
+        if not self.tds_rules:
+            raise ValueError("at least one TDS rule is needed")
+        for rule in self.tds_rules:
+            financial_year_bounds(rule.from_fy)  # validates the label
+        for offset in self.reminder_offsets:
+            if offset <= timedelta(0):
+                raise ValueError("reminder offsets must be positive")
+        tiers = [t.more_than for t in self.reschedule_tiers]
+        if tiers != sorted(tiers, reverse=True):
+            raise ValueError("reschedule tiers must be ordered from the longest notice down")
+
+    # --- derived helpers ------------------------------------------------------------------
+    @property
+    def allowed_meet_domains(self) -> tuple[str, ...]:
+        return tuple(self.meet_link_domains) + tuple(self.extra_meet_link_domains)
+
+    def tds_rule_for(self, fy_or_date) -> TdsRule:
+        """The TDS rule in force for a financial year label ("2026-27") or a date: the
+        latest rule starting at or before that year; before the first rule, the first."""
+        label = fy_or_date if isinstance(fy_or_date, str) else financial_year(fy_or_date)
+        start, _ = financial_year_bounds(label)
+        chosen = None
+        for rule in sorted(self.tds_rules, key=lambda r: financial_year_bounds(r.from_fy)[0]):
+            if financial_year_bounds(rule.from_fy)[0] <= start:
+                chosen = rule
+        return chosen or min(self.tds_rules, key=lambda r: financial_year_bounds(r.from_fy)[0])
+
+    def with_changes(self, **changes) -> "Policy":
+        """A copy with some values replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+_MONEY_FIELDS = frozenset({
+    "provider_cancellation_penalty", "payout_minimum", "imps_limit",
+    "adjustment_approval_threshold",
+})
+_COUNT_FIELDS = frozenset({
+    "payout_max_attempts", "note_min_length", "payment_failures_for_intervention",
+    "payment_max_attempts",
+})
+
+DEFAULT_POLICY = Policy()

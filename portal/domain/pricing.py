@@ -1,0 +1,155 @@
+"""Price breakup per individual booking, coupons over a visit, wallet application.
+
+Every step is rounded half-up to the paisa and totals are sums of rounded parts, so
+every breakdown adds up exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .policy import DEFAULT_POLICY, GST_MODE_FEE_AND_PLATFORM, Policy
+from .rates import allocate_pro_rata, apply_bps
+
+__all__ = [
+    "PriceBreakup",
+    "price_item",
+    "Coupon",
+    "CouponResult",
+    "apply_coupon",
+    "WalletSplit",
+    "split_wallet",
+    "ProviderEarning",
+    "provider_earning",
+]
+
+
+def _money(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be int paise")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+
+
+@dataclass(frozen=True)
+class PriceBreakup:
+    """F, P, G and the total, in paise. ``total == fee + platform_fee + gst`` always.
+
+    ``taxable_value`` is the amount GST was charged on (P, P + F, or F + P by mode),
+    kept for GST reports; ``fee_taxable`` says whether F was part of it (receipts show
+    exempt care and the taxed platform fee as separate lines)."""
+
+    fee: int
+    platform_fee: int
+    gst: int
+    total: int
+    taxable_value: int = 0
+    fee_taxable: bool = False
+
+
+def price_item(fee: int, taxable: bool = False, policy: Policy = DEFAULT_POLICY) -> PriceBreakup:
+    """P = platform_fee_bps × F; GST = gst_bps × taxable part, where the taxable part is
+    P (+ F when the service is flagged ``taxable``) in the default ``platform_only`` mode,
+    and F + P for every service in ``fee_and_platform`` mode. GST is rounded once on
+    the taxable part."""
+    _money("fee", fee)
+    platform_fee = apply_bps(fee, policy.platform_fee_bps)
+    fee_taxable = taxable or policy.gst_mode == GST_MODE_FEE_AND_PLATFORM
+    taxable_value = platform_fee + (fee if fee_taxable else 0)
+    gst = apply_bps(taxable_value, policy.gst_bps)
+    return PriceBreakup(
+        fee=fee,
+        platform_fee=platform_fee,
+        gst=gst,
+        total=fee + platform_fee + gst,
+        taxable_value=taxable_value,
+        fee_taxable=fee_taxable,
+    )
+
+
+@dataclass(frozen=True)
+class Coupon:
+    """``kind`` is ``"percent"`` (``value`` in basis points) or ``"flat"`` (``value`` in paise)."""
+
+    kind: str
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("percent", "flat"):
+            raise ValueError("coupon kind must be 'percent' or 'flat'")
+        _money("coupon value", self.value)
+        if self.kind == "percent" and self.value > 10_000:
+            raise ValueError("a percent coupon cannot exceed 10000 bps (100%)")
+
+
+@dataclass(frozen=True)
+class CouponResult:
+    discount_total: int
+    discounts: list[int]  # each item's share of the discount
+    paid_amounts: list[int]  # each item's total minus its share
+
+
+def apply_coupon(items_totals: list[int], coupon: Coupon | None) -> CouponResult:
+    """Discount on the visit total (percent rounded half-up, or flat), capped at the visit
+    total, spread over the items pro rata to their totals by largest remainder. Shares
+    sum exactly to the discount and no item's share exceeds its total."""
+    for t in items_totals:
+        _money("item total", t)
+    visit_total = sum(items_totals)
+    if coupon is None or visit_total == 0:
+        discount = 0
+    elif coupon.kind == "percent":
+        discount = apply_bps(visit_total, coupon.value)
+    else:
+        discount = coupon.value
+    discount = min(discount, visit_total)
+    shares = allocate_pro_rata(discount, list(items_totals))
+    return CouponResult(
+        discount_total=discount,
+        discounts=shares,
+        paid_amounts=[t - s for t, s in zip(items_totals, shares)],
+    )
+
+
+@dataclass(frozen=True)
+class WalletSplit:
+    wallet_total: int  # taken from the wallet
+    gateway_total: int  # the amount of the Razorpay order
+    items: list[tuple[int, int]]  # per item: (paid from wallet, paid via gateway)
+
+
+def split_wallet(amount_due_total: int, wallet_balance: int, item_paid_amounts: list[int]) -> WalletSplit:
+    """Apply up to ``wallet_balance`` to a visit whose items cost ``item_paid_amounts``
+    (after coupon; they must sum to ``amount_due_total``). The wallet part is spread pro
+    rata over the items (largest remainder), so each item knows its wallet-paid portion,
+    which always returns to the wallet on refund. A negative balance counts as 0."""
+    _money("amount_due_total", amount_due_total)
+    for amount in item_paid_amounts:
+        _money("item paid amount", amount)
+    if sum(item_paid_amounts) != amount_due_total:
+        raise ValueError("item paid amounts must sum to the amount due")
+    if not isinstance(wallet_balance, int) or isinstance(wallet_balance, bool):
+        raise TypeError("wallet_balance must be int paise")
+    wallet_total = min(max(wallet_balance, 0), amount_due_total)
+    wallet_shares = allocate_pro_rata(wallet_total, list(item_paid_amounts))
+    return WalletSplit(
+        wallet_total=wallet_total,
+        gateway_total=amount_due_total - wallet_total,
+        items=[(w, a - w) for w, a in zip(wallet_shares, item_paid_amounts)],
+    )
+
+
+@dataclass(frozen=True)
+class ProviderEarning:
+    fee: int
+    commission: int
+    earning: int  # fee - commission
+
+
+def provider_earning(fee: int, commission_bps: int | None = None,
+                     policy: Policy = DEFAULT_POLICY) -> ProviderEarning:
+    """Earning on completion = F − commission, commission = rate × F rounded half-up
+    (the provider's own rate, or the policy default when ``None``)."""
+    _money("fee", fee)
+    rate = policy.commission_bps if commission_bps is None else commission_bps
+    commission = apply_bps(fee, rate)
+    return ProviderEarning(fee=fee, commission=commission, earning=fee - commission)

@@ -1,0 +1,70 @@
+"""Time rules around payments and reminders (POLICY.md "Payment", "Notifications",
+"Completion"). All datetimes must be timezone-aware."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .policy import DEFAULT_POLICY, Policy
+
+__all__ = ["payment_link_expiry", "needs_intervention", "may_retry_payment",
+           "reminder_times", "is_no_show_candidate", "within_tolerance"]
+
+
+def _aware(*values: datetime) -> None:
+    for v in values:
+        if v.tzinfo is None:
+            raise ValueError("naive datetime given where an aware one is required")
+
+
+def payment_link_expiry(now: datetime, first_start: datetime,
+                        policy: Policy = DEFAULT_POLICY) -> datetime | None:
+    """expiry = min(now + 24 h, first start − 2 h); ``None`` when that is less than
+    15 minutes ahead (the booking cannot be left unpaid: take payment at the desk)."""
+    _aware(now, first_start)
+    expiry = min(now + policy.link_max_lifetime, first_start - policy.link_before_start)
+    if expiry - now < policy.link_min_lifetime:
+        return None
+    return expiry
+
+
+def needs_intervention(failed_attempts: int, link_expired: bool = False,
+                       policy: Policy = DEFAULT_POLICY) -> bool:
+    """3 failed attempts, or an expired payment link."""
+    return link_expired or failed_attempts >= policy.payment_failures_for_intervention
+
+
+def may_retry_payment(attempts: int, policy: Policy = DEFAULT_POLICY) -> bool:
+    """The patient may start another attempt while fewer than 5 exist."""
+    return attempts < policy.payment_max_attempts
+
+
+def reminder_times(start: datetime, now: datetime,
+                   policy: Policy = DEFAULT_POLICY) -> list[tuple[str, datetime]]:
+    """``[(key, send_at), …]`` for the reminders still in the future, keyed by offset
+    (e.g. ``"24h"``, ``"1h"``, ``"15m"``) so each is sent at most once."""
+    _aware(start, now)
+    out = []
+    for offset in policy.reminder_offsets:
+        send_at = start - offset
+        if send_at > now:
+            out.append((_offset_key(offset), send_at))
+    return out
+
+
+def _offset_key(offset) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def is_no_show_candidate(end: datetime, now: datetime, policy: Policy = DEFAULT_POLICY) -> bool:
+    """A confirmed booking never started by end + 2 h is flagged for admin attention."""
+    _aware(end, now)
+    return now >= end + policy.no_show_grace
+
+
+def within_tolerance(a: datetime, b: datetime, policy: Policy = DEFAULT_POLICY) -> bool:
+    """Reconciliation: timestamps equal within 60 s."""
+    _aware(a, b)
+    return abs(a - b) <= policy.reconciliation_tolerance

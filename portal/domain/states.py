@@ -1,0 +1,216 @@
+"""Status fields as explicit state machines: a transition table and a refusal outside it.
+
+Statuses are ``StrEnum`` members, so they compare equal to their stored strings
+(``BookingStatus.CONFIRMED == "CONFIRMED"``) and can be used as database values.
+
+Decisions where POLICY.md is silent:
+
+* Booking: ``STARTED -> CANCELLED`` is refused (a visit in progress is completed, not
+  cancelled; money questions after the start go through an admin refund override).
+  ``EXPIRED`` is final: a payment arriving after expiry is refunded by the service, it
+  does not revive the hold (the slot may be taken by then).
+* Payment: ``PENDING -> SUCCESSFUL | FAILED | EXPIRED``, all final. Every retry is a new
+  payment attempt row (the timeline), so a failed attempt is never flipped back.
+* Refund: ``PENDING -> PROCESSED | FAILED``; ``FAILED -> PENDING`` when retried (with the
+  same idempotency key).
+* Payout: ``QUEUED -> PROCESSING -> PROCESSED | FAILED | REVERSED``, ``PROCESSED -> REVERSED``.
+  Also ``QUEUED -> PROCESSED | FAILED | REVERSED`` directly, because RazorpayX webhooks
+  may skip or reorder the intermediate ``payout.processing`` event, and ``FAILED -> QUEUED``
+  for the automatic retry (same payout row, same idempotency key).
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Iterable
+
+__all__ = [
+    "InvalidTransition",
+    "StateMachine",
+    "BookingStatus",
+    "MasterStatus",
+    "PaymentStatus",
+    "RefundStatus",
+    "PayoutStatus",
+    "BOOKING",
+    "PAYMENT",
+    "REFUND",
+    "PAYOUT",
+    "transition",
+    "can_transition",
+    "derive_master_status",
+]
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, machine: str, current, target):
+        self.machine = machine
+        self.current = current
+        self.target = target
+        super().__init__(f"{machine}: cannot go from {current} to {target}")
+
+
+class BookingStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"  # held, awaiting payment
+    CONFIRMED = "CONFIRMED"  # paid
+    STARTED = "STARTED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # never paid
+
+
+class MasterStatus(StrEnum):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    PARTIALLY_CANCELLED = "PARTIALLY_CANCELLED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+    EXPIRED = "EXPIRED"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCESSFUL = "SUCCESSFUL"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+
+
+class PayoutStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+    REVERSED = "REVERSED"
+
+
+class StateMachine:
+    """A transition table over one ``StrEnum``."""
+
+    def __init__(self, name: str, states: type[StrEnum], table: dict, initial):
+        self.name = name
+        self.states = states
+        self.table = {states(k): frozenset(states(t) for t in v) for k, v in table.items()}
+        for state in states:
+            self.table.setdefault(state, frozenset())
+        self.initial = states(initial)
+
+    def _coerce(self, value):
+        try:
+            return self.states(value)
+        except ValueError:
+            raise InvalidTransition(self.name, value, "?") from None
+
+    def can(self, current, target) -> bool:
+        try:
+            return self.states(target) in self.table[self.states(current)]
+        except ValueError:
+            return False
+
+    def transition(self, current, target, *, allow_same: bool = False):
+        """Return ``target`` (as the enum) if the move is in the table, else raise
+        :class:`InvalidTransition`. ``allow_same=True`` accepts ``current == target`` as a
+        no-op (for repeated webhooks)."""
+        cur = self._coerce(current)
+        try:
+            tgt = self.states(target)
+        except ValueError:
+            raise InvalidTransition(self.name, current, target) from None
+        if allow_same and cur == tgt:
+            return tgt
+        if tgt not in self.table[cur]:
+            raise InvalidTransition(self.name, cur, tgt)
+        return tgt
+
+    def is_final(self, state) -> bool:
+        return not self.table[self.states(state)]
+
+    def targets(self, state) -> frozenset:
+        return self.table[self.states(state)]
+
+
+_B = BookingStatus
+BOOKING = StateMachine("booking", BookingStatus, {
+    _B.SCHEDULED: {_B.CONFIRMED, _B.EXPIRED, _B.CANCELLED},
+    _B.CONFIRMED: {_B.STARTED, _B.CANCELLED},
+    _B.STARTED: {_B.COMPLETED},
+}, _B.SCHEDULED)
+
+_P = PaymentStatus
+PAYMENT = StateMachine("payment", PaymentStatus, {
+    _P.PENDING: {_P.SUCCESSFUL, _P.FAILED, _P.EXPIRED},
+}, _P.PENDING)
+
+_R = RefundStatus
+REFUND = StateMachine("refund", RefundStatus, {
+    _R.PENDING: {_R.PROCESSED, _R.FAILED},
+    _R.FAILED: {_R.PENDING},
+}, _R.PENDING)
+
+_O = PayoutStatus
+PAYOUT = StateMachine("payout", PayoutStatus, {
+    _O.QUEUED: {_O.PROCESSING, _O.PROCESSED, _O.FAILED, _O.REVERSED},
+    _O.PROCESSING: {_O.PROCESSED, _O.FAILED, _O.REVERSED},
+    _O.PROCESSED: {_O.REVERSED},
+    _O.FAILED: {_O.QUEUED},
+}, _O.QUEUED)
+
+_MACHINES = {BookingStatus: BOOKING, PaymentStatus: PAYMENT, RefundStatus: REFUND,
+             PayoutStatus: PAYOUT}
+
+
+def _machine_for(current, machine):
+    if machine is not None:
+        return machine
+    for enum_type, m in _MACHINES.items():
+        if isinstance(current, enum_type):
+            return m
+    raise TypeError("pass a status enum member, or the machine= (BOOKING, PAYMENT, REFUND, PAYOUT)")
+
+
+def transition(current, target, machine: StateMachine | None = None, *, allow_same: bool = False):
+    """Validate ``current -> target``; returns the target enum or raises
+    :class:`InvalidTransition`. The machine is chosen by the enum type of ``current``
+    (or given explicitly for plain strings)."""
+    return _machine_for(current, machine).transition(current, target, allow_same=allow_same)
+
+
+def can_transition(current, target, machine: StateMachine | None = None) -> bool:
+    return _machine_for(current, machine).can(current, target)
+
+
+_LIVE = {_B.SCHEDULED, _B.CONFIRMED, _B.STARTED}
+_OFF = {_B.CANCELLED, _B.EXPIRED}
+
+
+def derive_master_status(statuses: Iterable) -> MasterStatus:
+    """The master booking's status from its items' statuses, in this order:
+
+    1. nothing live and nothing completed: all CANCELLED → CANCELLED; all EXPIRED →
+       EXPIRED; a mix of the two → CANCELLED;
+    2. all closed (COMPLETED / CANCELLED / EXPIRED) with at least one COMPLETED →
+       COMPLETED (decision: a finished visit reads COMPLETED even if an item of it was
+       cancelled; the item keeps its own status);
+    3. some items live and some cancelled or expired → PARTIALLY_CANCELLED;
+    4. otherwise, any item still SCHEDULED (awaiting payment) → PENDING; else
+       (all live items paid, possibly started, some maybe completed) → CONFIRMED.
+    """
+    items = [BookingStatus(s) for s in statuses]
+    if not items:
+        raise ValueError("a master booking has at least one item")
+    kinds = set(items)
+    if not kinds & _LIVE and _B.COMPLETED not in kinds:
+        if kinds == {_B.EXPIRED}:
+            return MasterStatus.EXPIRED
+        return MasterStatus.CANCELLED
+    if not kinds & _LIVE:
+        return MasterStatus.COMPLETED
+    if kinds & _OFF:
+        return MasterStatus.PARTIALLY_CANCELLED
+    if _B.SCHEDULED in kinds:
+        return MasterStatus.PENDING
+    return MasterStatus.CONFIRMED

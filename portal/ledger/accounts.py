@@ -1,0 +1,71 @@
+"""The chart of accounts: fixed codes, per-owner code builders, and each code's kind.
+
+Pure (no database): the service uses :func:`kind_for` to create a missing account.
+"""
+from __future__ import annotations
+
+ASSET, LIABILITY, REVENUE, EXPENSE, EQUITY = "asset", "liability", "revenue", "expense", "equity"
+KINDS = (ASSET, LIABILITY, REVENUE, EXPENSE, EQUITY)
+DEBIT_NORMAL = frozenset({ASSET, EXPENSE})  # balance = debits − credits; others credits − debits
+
+# --- fixed accounts -------------------------------------------------------------------
+GATEWAY_CLEARING = "gateway_clearing"      # asset: captured by Razorpay, not yet settled
+BANK = "bank"                              # asset: settled funds (incl. the RazorpayX balance)
+CASH_DESK = "cash_desk"                    # asset: offline desk payments not yet banked
+PATIENT_RECEIVABLE = "patient_receivable"  # asset: billed at the desk, not yet paid
+GST_INPUT = "gst_input"                    # asset: GST charged to us on gateway fees (ITC)
+UNEARNED_FEES = "unearned_fees"            # liability: care fees (F) held until completion/cancel
+GST_PAYABLE = "gst_payable"                # liability: GST collected, owed to the government
+TDS_PAYABLE = "tds_payable"                # liability: TDS deducted from payouts, owed to the government
+REFUNDS_PAYABLE = "refunds_payable"        # liability: gateway refunds initiated, not yet processed
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"  # liability: payouts sent to RazorpayX, not yet final
+PLATFORM_REVENUE = "platform_revenue"      # revenue: platform fee P (also on reschedule fees)
+COMMISSION_REVENUE = "commission_revenue"  # revenue: commission on F and on reschedule penalties
+CANCELLATION_REVENUE = "cancellation_revenue"  # revenue: paid amount retained on a cancellation
+PENALTY_REVENUE = "penalty_revenue"        # revenue: provider cancellation penalties
+DISCOUNTS = "discounts_given"              # expense: coupon shares (the platform bears coupons)
+GATEWAY_FEES = "gateway_fees"              # expense: Razorpay fees at settlement
+WALLET_ADJUSTMENTS = "wallet_adjustments"  # expense: manual wallet credits (debits reduce it)
+
+FIXED = {
+    GATEWAY_CLEARING: ASSET, BANK: ASSET, CASH_DESK: ASSET, PATIENT_RECEIVABLE: ASSET,
+    GST_INPUT: ASSET,
+    UNEARNED_FEES: LIABILITY, GST_PAYABLE: LIABILITY, TDS_PAYABLE: LIABILITY,
+    REFUNDS_PAYABLE: LIABILITY, PAYOUTS_IN_TRANSIT: LIABILITY,
+    PLATFORM_REVENUE: REVENUE, COMMISSION_REVENUE: REVENUE, CANCELLATION_REVENUE: REVENUE,
+    PENALTY_REVENUE: REVENUE,
+    DISCOUNTS: EXPENSE, GATEWAY_FEES: EXPENSE, WALLET_ADJUSTMENTS: EXPENSE,
+}
+
+# --- per-owner accounts: "<prefix>:<owner id>" ----------------------------------------
+PATIENT_WALLET = "patient_wallet"      # liability, owner "user" (the patient account holder)
+PROVIDER_PAYABLE = "provider_payable"  # liability, owner "provider"
+
+PREFIXES = {
+    PATIENT_WALLET: (LIABILITY, "user"),
+    PROVIDER_PAYABLE: (LIABILITY, "provider"),
+}
+
+
+def patient_wallet(user_id: int) -> str:
+    return f"{PATIENT_WALLET}:{int(user_id)}"
+
+
+def provider_payable(provider_id: int) -> str:
+    return f"{PROVIDER_PAYABLE}:{int(provider_id)}"
+
+
+def describe(code: str) -> tuple[str, str | None, str | None]:
+    """``(kind, owner_type, owner_id)`` for a code; ``ValueError`` for an unknown one
+    (accounts are never invented from a typo)."""
+    if code in FIXED:
+        return FIXED[code], None, None
+    prefix, sep, owner_id = code.partition(":")
+    if sep and prefix in PREFIXES and owner_id.isdigit() and not owner_id.startswith("0"):
+        kind, owner_type = PREFIXES[prefix]
+        return kind, owner_type, owner_id
+    raise ValueError(f"unknown ledger account code: {code!r}")
+
+
+def kind_for(code: str) -> str:
+    return describe(code)[0]

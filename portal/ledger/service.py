@@ -1,0 +1,271 @@
+"""Posting balanced transactions and reading balances.
+
+Lines are ``(account_code, amount)`` with the amount in paise, **debit positive, credit
+negative**; build them with :func:`debit` / :func:`credit` for legibility::
+
+    post("payment_captured",
+         [debit(GATEWAY_CLEARING, 105_900),
+          credit(UNEARNED_FEES, 100_000), credit(PLATFORM_REVENUE, 5_000),
+          credit(GST_PAYABLE, 900)],
+         reference=("payment", payment.id), idempotency_key=f"capture:{payment.id}")
+
+The caller owns the database transaction (one commit per request or job); ``post`` only
+flushes, inside a SAVEPOINT so a duplicate idempotency key rolls back just the posting.
+"""
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+
+from . import accounts as chart
+from .accounts import DEBIT_NORMAL, describe, patient_wallet, provider_payable  # noqa: F401
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction
+
+__all__ = [
+    "Line", "debit", "credit", "post", "reverse", "balance", "raw_balance", "balances",
+    "get_account", "ensure_account", "LedgerError", "UnbalancedTransaction",
+    "EmptyTransaction", "IdempotencyConflict", "InsufficientBalance",
+    "patient_wallet", "provider_payable",
+]
+
+
+class LedgerError(Exception):
+    pass
+
+
+class UnbalancedTransaction(LedgerError):
+    pass
+
+
+class EmptyTransaction(LedgerError):
+    pass
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was used before for a different posting (a bug in the caller)."""
+
+
+class InsufficientBalance(LedgerError):
+    def __init__(self, code: str, balance: int):
+        self.code = code
+        self.balance = balance
+        super().__init__(f"{code} would go below zero ({balance} paise)")
+
+
+class Line(NamedTuple):
+    account_code: str
+    amount: int  # paise; debit > 0, credit < 0
+
+
+def debit(account_code: str, amount: int) -> Line:
+    """A debit of ``amount`` (>= 0) paise."""
+    _check_amount(amount, allow_negative=False)
+    return Line(account_code, amount)
+
+
+def credit(account_code: str, amount: int) -> Line:
+    """A credit of ``amount`` (>= 0) paise."""
+    _check_amount(amount, allow_negative=False)
+    return Line(account_code, -amount)
+
+
+def _check_amount(amount, allow_negative=True):
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise TypeError(f"ledger amounts are int paise, got {type(amount).__name__}")
+    if not allow_negative and amount < 0:
+        raise ValueError("use debit()/credit() with a non-negative amount")
+
+
+def _normalise_lines(lines) -> list[Line]:
+    out = []
+    for line in lines:
+        code, amount = line
+        if not isinstance(code, str) or not code:
+            raise LedgerError(f"bad account code {code!r}")
+        describe(code)  # unknown codes are refused before anything is written
+        _check_amount(amount)
+        if amount != 0:  # zero lines (e.g. no GST) are dropped
+            out.append(Line(code, amount))
+    if not out:
+        raise EmptyTransaction("a transaction needs at least one non-zero line")
+    total = sum(line.amount for line in out)
+    if total != 0:
+        raise UnbalancedTransaction(f"debits and credits differ by {total} paise")
+    return out
+
+
+def _signature(lines: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    return sorted((code, amount) for code, amount in lines)
+
+
+def _ensure_sqlite_transaction() -> None:
+    """pysqlite (legacy transaction control) only opens a transaction before DML, so a
+    SAVEPOINT as the first statement would start -- and its RELEASE commit -- a transaction
+    of its own, outside the session's. Open it explicitly first. A no-op on PostgreSQL, and
+    on SQLite when the engine already emits BEGIN itself."""
+    conn = db.session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
+def get_account(code: str) -> LedgerAccount | None:
+    return db.session.scalar(sa.select(LedgerAccount).where(LedgerAccount.code == code))
+
+
+def ensure_account(code: str) -> LedgerAccount:
+    """The account with this code, created (kind and owner from the chart) if missing;
+    a concurrent creation of the same code is absorbed."""
+    account = get_account(code)
+    if account is not None:
+        return account
+    kind, owner_type, owner_id = describe(code)
+    _ensure_sqlite_transaction()
+    try:
+        with db.session.begin_nested():
+            account = LedgerAccount(code=code, kind=kind, owner_type=owner_type, owner_id=owner_id)
+            db.session.add(account)
+            db.session.flush()
+    except IntegrityError:
+        account = get_account(code)
+        if account is None:
+            raise
+    return account
+
+
+def _lock(account_ids: list[int]) -> None:
+    """Row locks on the accounts (PostgreSQL ``FOR UPDATE``; SQLite serialises writers
+    anyway), taken in id order so two postings never deadlock."""
+    if account_ids:
+        db.session.execute(
+            sa.select(LedgerAccount.id).where(LedgerAccount.id.in_(account_ids))
+            .order_by(LedgerAccount.id).with_for_update())
+
+
+def post(kind: str, lines, reference: tuple[str, object] | None = None,
+         idempotency_key: str | None = None, memo: str | None = None, *,
+         require_non_negative: Iterable[str] = ()) -> LedgerTransaction:
+    """Post one balanced transaction and return it (flushed, not committed).
+
+    * refuses an empty (:class:`EmptyTransaction`) or unbalanced
+      (:class:`UnbalancedTransaction`) set of lines and unknown account codes;
+    * creates missing accounts from the chart;
+    * with an ``idempotency_key`` already used, posts nothing and returns the existing
+      transaction (:class:`IdempotencyConflict` if that one has different lines); the
+      database's unique constraint decides a race, inside a SAVEPOINT;
+    * ``require_non_negative``: account codes whose normal-side balance must not go below
+      zero after the posting (e.g. a wallet being debited); their rows are locked first
+      and :class:`InsufficientBalance` is raised with nothing posted.
+    """
+    if not kind:
+        raise LedgerError("a transaction needs a kind")
+    normalised = _normalise_lines(lines)
+    if idempotency_key is not None:
+        existing = _by_key(idempotency_key)
+        if existing is not None:
+            return _same_or_conflict(existing, kind, normalised)
+    ref_type, ref_id = (reference if reference is not None else (None, None))
+    accounts = {code: ensure_account(code) for code in sorted({l.account_code for l in normalised})}
+    guarded = sorted(set(require_non_negative))
+    for code in guarded:
+        if code not in accounts:
+            accounts[code] = ensure_account(code)
+    _lock(sorted(accounts[code].id for code in guarded))
+
+    _ensure_sqlite_transaction()
+    try:
+        with db.session.begin_nested():
+            txn = LedgerTransaction(
+                kind=kind, reference_type=ref_type,
+                reference_id=None if ref_id is None else str(ref_id),
+                idempotency_key=idempotency_key, memo=memo)
+            db.session.add(txn)
+            for line in normalised:
+                db.session.add(LedgerEntry(transaction=txn, account=accounts[line.account_code],
+                                           amount=line.amount))
+            db.session.flush()
+            for code in guarded:
+                after = balance(code)
+                if after < 0:
+                    raise InsufficientBalance(code, after)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        existing = _by_key(idempotency_key)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, kind, normalised)
+    return txn
+
+
+def _by_key(key: str) -> LedgerTransaction | None:
+    return db.session.scalar(
+        sa.select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key))
+
+
+def _same_or_conflict(existing: LedgerTransaction, kind: str, lines: list[Line]) -> LedgerTransaction:
+    have = _signature((e.account.code, e.amount) for e in existing.entries)
+    if existing.kind != kind or have != _signature(lines):
+        raise IdempotencyConflict(
+            f"idempotency key {existing.idempotency_key!r} already posted a different transaction")
+    return existing
+
+
+def reverse(txn: LedgerTransaction, kind: str | None = None, idempotency_key: str | None = None,
+            memo: str | None = None) -> LedgerTransaction:
+    """Post the mirror image of ``txn`` (every line negated), referencing the same object."""
+    return post(kind or f"{txn.kind}_reversal",
+                [(e.account.code, -e.amount) for e in txn.entries],
+                reference=(txn.reference_type, txn.reference_id) if txn.reference_type else None,
+                idempotency_key=idempotency_key,
+                memo=memo or f"reversal of ledger transaction {txn.id}")
+
+
+def raw_balance(account_code: str) -> int:
+    """Debits − credits over all entries of the account (0 for an unknown account)."""
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == account_code))
+    return int(total or 0)
+
+
+def balance(account_code: str) -> int:
+    """The balance on the account's normal side, in paise: debits − credits for assets and
+    expenses, credits − debits for liabilities, revenue and equity. So a patient wallet
+    holding ₹100 reads 10_000, and so does ₹100 owed to a provider."""
+    kind = describe(account_code)[0]
+    raw = raw_balance(account_code)
+    return raw if kind in DEBIT_NORMAL else -raw
+
+
+def balances(prefix: str) -> dict[str, int]:
+    """Normal-side balances of every existing account whose code starts with
+    ``prefix`` (e.g. ``"provider_payable:"``), by code."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerAccount.kind,
+                  sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code.startswith(prefix, autoescape=True))
+        .group_by(LedgerAccount.code, LedgerAccount.kind)
+        .order_by(LedgerAccount.code))
+    return {code: (int(raw) if kind in DEBIT_NORMAL else -int(raw)) for code, kind, raw in rows}
+
+
+def entries_for(reference_type: str, reference_id) -> list[LedgerTransaction]:
+    """Transactions posted for one object, oldest first."""
+    return list(db.session.scalars(
+        sa.select(LedgerTransaction)
+        .where(LedgerTransaction.reference_type == reference_type,
+               LedgerTransaction.reference_id == str(reference_id))
+        .order_by(LedgerTransaction.id)))
+
+
+# Re-export the chart for callers: ``from portal.ledger.service import chart``.
+chart = chart

@@ -1,0 +1,76 @@
+"""A patient's dependents (people they book for): list, add inline, edit, remove.
+
+Every route works as a full page; an htmx request (not a boosted navigation) gets only the
+``dependent_list`` / ``dependent_edit`` block, swapped into ``#dependents``."""
+from flask import flash, redirect, url_for
+from flask_login import current_user
+
+from portal.accounts import service
+from portal.accounts.forms import DependentForm, apply_errors
+from portal.accounts.models import Dependent
+from portal.extensions import htmx
+from portal.web.patient import bp
+from portal.web.render import render_form
+from portal.web.security import get_owned_or_404
+
+TEMPLATE = "patient/dependents/index.html"
+EDIT_TEMPLATE = "patient/dependents/edit.html"
+
+
+def _fragment(block):
+    # A boosted link or form wants the whole page; other htmx requests want the block.
+    return block if htmx and not htmx.boosted else None
+
+
+def _list_page(form):
+    block = _fragment("dependent_list")
+    return render_form(TEMPLATE, form, block=block, fragment=bool(block),
+                       dependents=current_user.dependents)
+
+
+@bp.get("/dependents")
+def dependents():
+    return _list_page(DependentForm())
+
+
+@bp.post("/dependents")
+def add_dependent():
+    form = DependentForm()
+    if form.validate_on_submit():
+        try:
+            service.add_dependent(current_user, form.name.data, form.relationship.data,
+                                  form.date_of_birth.data)
+        except service.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash(f"{form.name.data.strip()} added.", "success")
+            return redirect(url_for("patient.dependents"), 303)
+    return _list_page(form)
+
+
+@bp.route("/dependents/<int:dependent_id>/edit", methods=["GET", "POST"])
+def edit_dependent(dependent_id):
+    dependent = get_owned_or_404(Dependent, dependent_id)
+    form = DependentForm(data={"name": dependent.name,
+                               "relationship": dependent.relationship_,
+                               "date_of_birth": dependent.date_of_birth})
+    if form.validate_on_submit():
+        try:
+            service.update_dependent(current_user, dependent.id, form.name.data,
+                                     form.relationship.data, form.date_of_birth.data)
+        except service.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("patient.dependents"), 303)
+    return render_form(EDIT_TEMPLATE, form, block=_fragment("dependent_edit"),
+                       dependent=dependent)
+
+
+@bp.post("/dependents/<int:dependent_id>/delete")
+def delete_dependent(dependent_id):
+    dependent = get_owned_or_404(Dependent, dependent_id)
+    name = dependent.name
+    service.remove_dependent(current_user, dependent.id)
+    flash(f"{name} removed.", "success")
+    return redirect(url_for("patient.dependents"), 303)
