@@ -1,0 +1,78 @@
+"""Typed gateway errors: what a service can act on.
+
+- ``retryable`` errors (GatewayUnavailable, GatewayTimeout) mean "try again later with the
+  same idempotency key"; after a GatewayTimeout the outcome is unknown, so never switch
+  to a new key (the first attempt may have succeeded).
+- BadRequest and its kinds mean Razorpay refused the request; retrying will not help."""
+
+
+class GatewayError(Exception):
+    retryable = False
+
+    def __init__(self, description="", *, code=None, status=None, field=None, reason=None,
+                 response=None):
+        super().__init__(description)
+        self.description = description
+        self.code = code
+        self.status = status
+        self.field = field
+        self.reason = reason
+        self.response = response or {}
+
+    def __str__(self):
+        parts = [self.description or self.__class__.__name__]
+        if self.status:
+            parts.append(f"(HTTP {self.status}{', ' + self.code if self.code else ''})")
+        return " ".join(parts)
+
+
+class GatewayUnavailable(GatewayError):
+    """5xx, 429 or a network error: nothing (or nothing known) happened; retry later."""
+    retryable = True
+
+
+class GatewayTimeout(GatewayUnavailable):
+    """No answer in time: the request may or may not have taken effect."""
+
+    def __init__(self, description="", *, idempotency_key=None, **kwargs):
+        super().__init__(description, **kwargs)
+        self.idempotency_key = idempotency_key
+
+
+class BadRequest(GatewayError):
+    """Razorpay refused the request (4xx); ``description`` says why, ``field`` where."""
+
+
+class AuthenticationFailed(BadRequest):
+    """The key id / secret were refused (401): a configuration problem."""
+
+
+class NotFound(BadRequest):
+    """The id does not exist at Razorpay."""
+
+
+class IdempotencyConflict(BadRequest):
+    """The idempotency key was used before with a different request body."""
+
+
+class SignatureError(GatewayError):
+    """A checkout, payment-link or webhook signature did not verify."""
+
+
+def from_response(status, body, fallback=""):
+    """Map an error answer (status, parsed JSON body or None) to a typed error."""
+    error = (body or {}).get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    description = error.get("description") or fallback or f"HTTP {status}"
+    kwargs = {"code": error.get("code"), "status": status, "field": error.get("field"),
+              "reason": error.get("reason"), "response": body if isinstance(body, dict) else {}}
+    if status is None or status >= 500 or status == 429 or status < 400 or \
+            kwargs["code"] in ("SERVER_ERROR", "GATEWAY_ERROR"):
+        return GatewayUnavailable(description, **kwargs)
+    if status == 401:
+        return AuthenticationFailed(description, **kwargs)
+    if status == 404 or "does not exist" in description:
+        return NotFound(description, **kwargs)
+    if "idempotency" in description.lower():
+        return IdempotencyConflict(description, **kwargs)
+    return BadRequest(description, **kwargs)

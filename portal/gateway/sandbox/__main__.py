@@ -1,0 +1,32 @@
+"""Serve the sandbox on its own port: ``python -m portal.gateway.sandbox``.
+
+Settings come from the environment: RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET,
+RAZORPAY_WEBHOOK_SECRET, RAZORPAYX_WEBHOOK_SECRET, RAZORPAYX_ACCOUNT_NUMBER,
+SANDBOX_WEBHOOK_URL, SANDBOX_X_WEBHOOK_URL, SANDBOX_FAULTS (JSON), SANDBOX_HOST,
+SANDBOX_PORT (default 5001)."""
+import os
+
+from werkzeug.serving import run_simple
+
+from portal.gateway.sandbox.app import DEFAULTS, create_sandbox_app
+
+
+def main():
+    env = os.environ.get
+    config = {
+        "KEY_ID": env("RAZORPAY_KEY_ID", DEFAULTS["KEY_ID"]),
+        "KEY_SECRET": env("RAZORPAY_KEY_SECRET", DEFAULTS["KEY_SECRET"]),
+        "WEBHOOK_SECRET": env("RAZORPAY_WEBHOOK_SECRET", DEFAULTS["WEBHOOK_SECRET"]),
+        "X_WEBHOOK_SECRET": env("RAZORPAYX_WEBHOOK_SECRET", DEFAULTS["X_WEBHOOK_SECRET"]),
+        "X_ACCOUNT_NUMBER": env("RAZORPAYX_ACCOUNT_NUMBER", DEFAULTS["X_ACCOUNT_NUMBER"]),
+        "WEBHOOK_URL": env("SANDBOX_WEBHOOK_URL"),
+        "X_WEBHOOK_URL": env("SANDBOX_X_WEBHOOK_URL"),
+        "FAULTS": env("SANDBOX_FAULTS"),
+    }
+    app = create_sandbox_app(config)
+    run_simple(env("SANDBOX_HOST", "127.0.0.1"), int(env("SANDBOX_PORT", "5001")), app,
+               threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The sandbox as a WSGI app of its own: served on its own port, or mounted in the portal."""
+import json
+import os
+import time
+from datetime import datetime
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from portal.gateway.sandbox import api, pages
+from portal.gateway.sandbox.delivery import WebhookDispatcher, wsgi_transport
+from portal.gateway.sandbox.faults import Faults
+from portal.gateway.sandbox.store import IST, SandboxStore
+
+DEFAULTS = {
+    "KEY_ID": "rzp_test_sandbox",
+    "KEY_SECRET": "sandbox_secret",
+    "ACCOUNT_ID": "acc_Sandbox0000001",
+    "X_ACCOUNT_NUMBER": "2323230000000000",
+    "WEBHOOK_URL": None,          # pay-in events (payment.*, order.*, refund.*, payment_link.*)
+    "WEBHOOK_SECRET": "sandbox_webhook_secret",
+    "X_WEBHOOK_URL": None,        # RazorpayX events (payout.*, fund_account.validation.*)
+    "X_WEBHOOK_SECRET": "sandbox_webhook_secret",
+    "WEBHOOK_THREAD": True,       # deliver (and tick time) in a background thread
+    "WEBHOOK_MAX_ATTEMPTS": 5,
+    "WEBHOOK_BACKOFF": 1.0,
+    "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_TRANSPORT": None,    # callable(url, body, headers) -> status; default httpx
+    "DELAYS": None,               # see store.DEFAULT_DELAYS
+    "FAULTS": None,               # see faults.DEFAULTS; a dict or a JSON string
+    "SEED": None,                 # ids and fault dice; None = fresh randomness
+    "CLOCK": time.time,
+    "PUBLIC_URL": None,           # base of short_url; default: the request's own root URL
+}
+
+
+class Sandbox:
+    """One sandbox: its store, its faults and its webhook sender, steerable from Python."""
+
+    def __init__(self, config):
+        faults = config["FAULTS"] or {}
+        if isinstance(faults, str):
+            faults = json.loads(faults)
+        self.faults = Faults(**faults)
+        self.webhooks = WebhookDispatcher(
+            account_id=config["ACCOUNT_ID"], faults=self.faults,
+            clock=lambda: self.store.now_f(), transport=config["WEBHOOK_TRANSPORT"],
+            max_attempts=config["WEBHOOK_MAX_ATTEMPTS"], backoff=config["WEBHOOK_BACKOFF"],
+            timeout=config["WEBHOOK_TIMEOUT"], seed=config["SEED"])
+        self.store = SandboxStore(
+            key_id=config["KEY_ID"], key_secret=config["KEY_SECRET"],
+            account_id=config["ACCOUNT_ID"], x_account_number=config["X_ACCOUNT_NUMBER"],
+            clock=config["CLOCK"], delays=config["DELAYS"], seed=config["SEED"],
+            emit=self._emit, faults=self.faults)
+        self.set_webhook_target("razorpay", config["WEBHOOK_URL"], config["WEBHOOK_SECRET"])
+        self.set_webhook_target("razorpayx", config["X_WEBHOOK_URL"],
+                                config["X_WEBHOOK_SECRET"])
+
+    def _emit(self, source, name, entities):
+        self.webhooks.emit(source, name, entities, created_at=self.store.now())
+
+    # The Python control API (the same as POST {prefix}/_control/...).
+    def set_webhook_target(self, source, url, secret):
+        self.webhooks.set_target(source, url, secret)
+
+    def set_faults(self, **changes):
+        return self.faults.set(**changes)
+
+    def reset_faults(self, **initial):
+        self.faults.reset(**initial)
+
+    def advance(self, seconds=0.0):
+        self.store.advance(seconds)
+
+    def deliver_pending(self, force=True):
+        self.store.tick()
+        return self.webhooks.deliver_pending(force=force)
+
+    def settle_day(self, day=None):
+        return self.store.settle_day(day or self.today())
+
+    def today(self):
+        return datetime.fromtimestamp(self.store.now_f(), IST).date()
+
+    def reset(self):
+        self.store.reset()
+        self.webhooks.reset()
+        self.faults.reset()
+
+    def events(self, name=None):
+        return [e for e in self.webhooks.events if name is None or e["event"] == name]
+
+    def start(self):
+        self.webhooks.start(tick=self.store.tick)
+
+    def stop(self):
+        self.webhooks.stop()
+
+
+def create_sandbox_app(config=None):
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    sandbox = Sandbox(app.config)
+    app.extensions["razorpay_sandbox"] = sandbox
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error):
+        # API callers get Razorpay's error shape; browsers get the plain page.
+        if not request.path.startswith("/v1/") and not request.path.startswith("/_control/"):
+            return error
+        body = {"error": {"code": "BAD_REQUEST_ERROR",
+                          "description": "The requested URL was not found on the server."
+                          if error.code == 404 else error.description,
+                          "source": "NA", "step": "NA", "reason": "NA", "metadata": {}}}
+        return jsonify(body), error.code
+
+    if app.config["WEBHOOK_THREAD"]:
+        sandbox.start()
+    return app
+
+
+def mount_sandbox(portal_app, prefix="/sandbox"):
+    """Serve the sandbox inside the portal under ``prefix`` (the embedded default).
+
+    Its keys and webhook secrets are the portal's own RAZORPAY_* settings, and its
+    webhooks go to the portal's /webhooks endpoints (over HTTP, or in-process when
+    SANDBOX_INPROCESS is set, e.g. in tests using the Flask test client)."""
+    c = portal_app.config
+    public = c.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    config = {
+        "KEY_ID": c["RAZORPAY_KEY_ID"], "KEY_SECRET": c["RAZORPAY_KEY_SECRET"],
+        "X_ACCOUNT_NUMBER": c["RAZORPAYX_ACCOUNT_NUMBER"],
+        "WEBHOOK_URL": c.get("SANDBOX_WEBHOOK_URL", public + "/webhooks/razorpay"),
+        "WEBHOOK_SECRET": c["RAZORPAY_WEBHOOK_SECRET"],
+        "X_WEBHOOK_URL": c.get("SANDBOX_X_WEBHOOK_URL", public + "/webhooks/razorpayx"),
+        "X_WEBHOOK_SECRET": c["RAZORPAYX_WEBHOOK_SECRET"],
+        "WEBHOOK_THREAD": c.get("SANDBOX_WEBHOOK_THREAD", not c.get("TESTING", False)),
+        # Faults for a whole run may come from the environment (JSON), like the other knobs.
+        "FAULTS": c.get("SANDBOX_FAULTS") or os.environ.get("SANDBOX_FAULTS"),
+        "DELAYS": c.get("SANDBOX_DELAYS"),
+        "SEED": c.get("SANDBOX_SEED"), "PUBLIC_URL": public + prefix,
+    }
+    if c.get("SANDBOX_INPROCESS"):
+        config["WEBHOOK_TRANSPORT"] = wsgi_transport(portal_app)
+    sandbox_app = create_sandbox_app(config)
+    portal_app.wsgi_app = DispatcherMiddleware(portal_app.wsgi_app, {prefix: sandbox_app})
+    portal_app.extensions["razorpay_sandbox"] = sandbox_app.extensions["razorpay_sandbox"]
+    portal_app.extensions["razorpay_sandbox_app"] = sandbox_app
+    portal_app.config.setdefault("SANDBOX_PREFIX", prefix)
+    return sandbox_app.extensions["razorpay_sandbox"]

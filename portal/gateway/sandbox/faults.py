@@ -1,0 +1,108 @@
+"""Fault injection: how the sandbox misbehaves, set per run (config) or per test.
+
+Random choices come from one seeded generator, so a failing run can be replayed."""
+import random
+import threading
+
+DEFAULTS = {
+    "latency_ms": 0,            # added to every API request
+    "error_rate": 0.0,          # share of API requests answered with error_status
+    "error_status": 500,        # 500 SERVER_ERROR, 502 GATEWAY_ERROR, 503, 504
+    "fail_next": 0,             # the next N API requests fail with error_status, unprocessed
+    "timeout_next": 0,          # the next N API requests are processed, then hang
+    "timeout_seconds": 5.0,     # how long a hang lasts (longer than the client's timeout)
+    "match": "",                # only requests whose "METHOD /path" contains this text
+    "duplicate_webhooks": 0.0,  # chance (True = always) a webhook is delivered twice
+    "out_of_order": False,      # deliver each batch of webhooks newest first
+    "drop_webhooks": 0.0,       # chance (True = always) a webhook is never delivered
+    "refund_outcome": None,     # processed | failed
+    "payout_outcome": None,     # processed | failed | reversed
+    "validation_outcome": None,  # active | invalid | failed
+    "seed": 0,
+}
+ERROR_BODIES = {
+    502: ("GATEWAY_ERROR", "Gateway error. Please try again."),
+    504: ("GATEWAY_ERROR", "Gateway timeout. Please try again."),
+}
+SERVER_ERROR = ("SERVER_ERROR",
+                "The server encountered an error. The incident has been reported to admins.")
+
+
+class Faults:
+    def __init__(self, **initial):
+        self._lock = threading.Lock()
+        self.reset(**initial)
+
+    def reset(self, **initial):
+        with self._lock:
+            self._values = dict(DEFAULTS)
+            self._random = random.Random(0)
+        if initial:
+            self.set(**initial)
+
+    def set(self, **changes):
+        unknown = set(changes) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        with self._lock:
+            self._values.update(changes)
+            if "seed" in changes:
+                self._random = random.Random(changes["seed"])
+        return self.snapshot()
+
+    def snapshot(self):
+        with self._lock:
+            return dict(self._values)
+
+    def __getitem__(self, name):
+        with self._lock:
+            return self._values[name]
+
+    def outcome(self, kind):
+        with self._lock:
+            return self._values.get(f"{kind}_outcome")
+
+    def _chance(self, value):
+        if value is True:
+            return True
+        return bool(value) and self._random.random() < float(value)
+
+    def plan(self, method, path):
+        """For one API request: (latency seconds, error status or None, hang seconds)."""
+        with self._lock:
+            v = self._values
+            if v["match"] and v["match"] not in f"{method} {path}":
+                return 0.0, None, 0.0
+            latency = v["latency_ms"] / 1000
+            if v["fail_next"] > 0:
+                v["fail_next"] -= 1
+                return latency, v["error_status"], 0.0
+            if self._chance(v["error_rate"]):
+                return latency, v["error_status"], 0.0
+            hang = 0.0
+            if v["timeout_next"] > 0:
+                v["timeout_next"] -= 1
+                hang = float(v["timeout_seconds"])
+            return latency, None, hang
+
+    def shape_deliveries(self, batch):
+        """Drop, duplicate and reorder a batch of webhook deliveries as configured."""
+        with self._lock:
+            v = self._values
+            shaped, dropped = [], []
+            for item in batch:
+                if self._chance(v["drop_webhooks"]):
+                    dropped.append(item)
+                    continue
+                shaped.append(item)
+                if self._chance(v["duplicate_webhooks"]):
+                    shaped.append(item)
+            if v["out_of_order"]:
+                shaped.reverse()
+            return shaped, dropped
+
+
+def error_body(status):
+    code, description = ERROR_BODIES.get(status, SERVER_ERROR)
+    return {"error": {"code": code, "description": description, "source": "NA",
+                      "step": "NA", "reason": "NA", "metadata": {}}}

@@ -1,0 +1,111 @@
+"""Storing and processing verified webhook events.
+
+``record_event`` stores an event once under (source, event id) and enqueues its processing
+in the same transaction. ``process_webhook_event`` runs the handlers registered with
+``on_event`` and marks the event processed in one transaction, claiming it with a
+conditional UPDATE so two workers (or a redelivery) can never process it twice.
+
+Handlers take the ``WebhookEvent`` row, run inside the job's transaction (do not commit),
+and must tolerate events out of order: compare states, never assume a sequence."""
+import traceback
+from collections import defaultdict
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from portal.db import utcnow
+from portal.extensions import db
+from portal.gateway.models import WebhookEvent
+from portal.jobs import enqueue, job
+
+HANDLERS = defaultdict(list)   # event type -> [handler(event)]
+JOB_NAME = "gateway.process_webhook"
+
+
+def on_event(*event_types):
+    """Register a handler: ``@on_event("payment.captured", "order.paid")``."""
+    def register(fn):
+        for event_type in event_types:
+            if fn not in HANDLERS[event_type]:
+                HANDLERS[event_type].append(fn)
+        return fn
+    return register
+
+
+def record_event(source, event_id, payload):
+    """Store a verified event unless it is known; returns (row id, newly stored)."""
+    existing = _find(source, event_id)
+    if existing is not None:
+        return existing, False
+    row = WebhookEvent(source=source, event_id=event_id,
+                       event_type=str(payload.get("event", ""))[:64], payload=payload,
+                       signature_ok=True, event_created_at=_int(payload.get("created_at")))
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same event arrived concurrently and won the insert
+        db.session.rollback()
+        return _find(source, event_id), False
+    row_id = row.id
+    enqueue(JOB_NAME, event_id=row_id)
+    db.session.commit()
+    return row_id, True
+
+
+def _find(source, event_id):
+    return db.session.scalar(sa.select(WebhookEvent.id).where(
+        WebhookEvent.source == source, WebhookEvent.event_id == event_id))
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def process_webhook_event(row_id):
+    """Run the handlers of one stored event, at most once. Returns True if it ran them.
+
+    Leaves the commit to the caller (the job runner), so the handlers' effects and the
+    'processed' mark commit together."""
+    claimed = db.session.execute(
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
+        .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1,
+                last_error=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if not claimed:
+        return False
+    event = db.session.execute(
+        sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
+        .execution_options(populate_existing=True)).scalar_one()
+    for handler in list(HANDLERS.get(event.event_type, ())):
+        handler(event)
+    return True
+
+
+@job(JOB_NAME)
+def process_webhook(event_id):
+    """The job: process, or record why not (for admins) and let the runner retry."""
+    try:
+        process_webhook_event(event_id)
+    except Exception as exc:
+        db.session.rollback()
+        _record_failure(event_id, exc)
+        raise
+
+
+def _record_failure(row_id, exc):
+    event = db.session.get(WebhookEvent, row_id)
+    if event is not None:
+        event.attempts += 1
+        event.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        db.session.commit()
+
+
+def unprocessed_events(limit=100):
+    """Stored events not processed yet, oldest first (for an admin view or a sweep)."""
+    return db.session.scalars(
+        sa.select(WebhookEvent).where(WebhookEvent.processed_at.is_(None))
+        .order_by(WebhookEvent.received_at, WebhookEvent.id).limit(limit)).all()
