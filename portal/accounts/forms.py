@@ -1,0 +1,84 @@
+"""Forms for accounts. They check only presence and shape; the rules (phone format, password
+length, unique email …) live in portal.accounts.service, whose ValidationError messages
+``apply_errors`` puts beside the matching fields."""
+from flask_wtf import FlaskForm
+from wtforms import (DateField, HiddenField, PasswordField, SelectChoice, SelectField,
+                     StringField)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from portal.accounts.models import ADMIN, PROVIDER
+from portal.accounts.service import FORM, PASSWORD_MIN_LENGTH, RELATIONSHIPS
+
+PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters."
+
+
+def apply_errors(form, errors):
+    """Show a service's ValidationError messages beside the fields they name."""
+    for name, message in errors.items():
+        field = form._fields.get(name) if name != FORM else None
+        if field is None:
+            form.form_errors.append(message)
+        else:
+            field.errors = [*field.errors, message]
+
+
+def _required(what):
+    return DataRequired(message=f"Enter {what}.")
+
+
+class LoginForm(FlaskForm):
+    email = StringField("Email", validators=[_required("your email address")],
+                        render_kw={"autocomplete": "username", "type": "email"})
+    password = PasswordField("Password", validators=[_required("your password")],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("Full name", validators=[_required("your name"), Length(max=120)],
+                       render_kw={"autocomplete": "name"})
+    email = StringField("Email", validators=[_required("your email address")],
+                        render_kw={"autocomplete": "email", "type": "email"})
+    phone = StringField("Mobile number", validators=[_required("your mobile number")],
+                        render_kw={"autocomplete": "tel", "type": "tel",
+                                   "placeholder": "98123 45678"})
+    password = PasswordField("Password", validators=[_required("a password")],
+                             description=PASSWORD_HINT,
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat password", validators=[
+        _required("the password again"),
+        EqualTo("password", message="The passwords do not match.")],
+        render_kw={"autocomplete": "new-password"})
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = StringField("Email", validators=[_required("your email address")],
+                        render_kw={"autocomplete": "email", "type": "email"})
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[_required("a password")],
+                             description=PASSWORD_HINT,
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat password", validators=[
+        _required("the password again"),
+        EqualTo("password", message="The passwords do not match.")],
+        render_kw={"autocomplete": "new-password"})
+
+
+class DependentForm(FlaskForm):
+    name = StringField("Name", validators=[_required("their name"), Length(max=120)])
+    relationship = SelectField("Relationship", choices=[SelectChoice("", "Choose…"),
+                                        *(SelectChoice(v, label) for v, label in RELATIONSHIPS)],
+                               validators=[_required("how they are related to you")])
+    date_of_birth = DateField("Date of birth", validators=[Optional()])
+
+
+class InviteForm(FlaskForm):
+    name = StringField("Name", validators=[_required("their name"), Length(max=120)])
+    email = StringField("Email", validators=[_required("their email address")],
+                        render_kw={"type": "email"})
+    role = SelectField("Role", choices=[SelectChoice(PROVIDER, "Provider (doctor or lab)"),
+                                        SelectChoice(ADMIN, "Administrator")])
+    phone = StringField("Mobile number", validators=[Optional()],
+                        render_kw={"type": "tel", "placeholder": "98123 45678"})

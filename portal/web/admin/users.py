@@ -1,0 +1,85 @@
+"""Admin: find users (search as you type, role filter, pages), invite staff, deactivate.
+
+The list answers an htmx request (the search box, the role filter, the page links) with
+only its ``results`` block; a plain or boosted request gets the whole page."""
+import sqlalchemy as sa
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from portal.accounts import service
+from portal.accounts.forms import InviteForm, apply_errors
+from portal.accounts.models import ROLES, User
+from portal.extensions import db, htmx
+from portal.web.admin import bp
+from portal.web.auth import safe_next
+from portal.web.render import render, render_form
+
+PER_PAGE = 20
+
+
+def _filters():
+    q = request.args.get("q", "").strip()[:100]
+    role = request.args.get("role", "")
+    return q, role if role in ROLES else ""
+
+
+def _query(q, role):
+    query = sa.select(User).order_by(User.name, User.id)
+    if q:
+        needle = q.lower()
+        query = query.where(sa.or_(
+            sa.func.lower(User.name).contains(needle, autoescape=True),
+            sa.func.lower(User.email).contains(needle, autoescape=True),
+            User.phone.contains(needle.replace(" ", ""), autoescape=True)))
+    if role:
+        query = query.where(User.role == role)
+    return query
+
+
+@bp.get("/users")
+def users():
+    q, role = _filters()
+    page = db.paginate(_query(q, role), page=request.args.get("page", 1, type=int),
+                       per_page=PER_PAGE, error_out=False)
+    block = "results" if htmx and not htmx.boosted else None
+    return render("admin/users/index.html", block=block, page=page, q=q, role=role,
+                  roles=ROLES)
+
+
+@bp.route("/users/invite", methods=["GET", "POST"])
+def invite_user():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            user = service.invite_user(form.email.data, form.name.data, form.role.data,
+                                       current_user, phone=form.phone.data or None)
+        except service.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash(f"Invitation sent to {user.email}.", "success")
+            return redirect(url_for("admin.users"), 303)
+    return render_form("admin/users/invite.html", form)
+
+
+def _set_active(user_id, change, done):
+    try:
+        user = change(current_user, user_id)
+    except service.NotFound:
+        abort(404)
+    except service.ValidationError as exc:
+        for message in exc.errors.values():
+            flash(message, "error")
+    else:
+        flash(done.format(name=user.name), "success")
+    # Back to the list as the admin left it (search, filter, page).
+    return redirect(safe_next(request.form.get("next")) or url_for("admin.users"), 303)
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def deactivate_user(user_id):
+    return _set_active(user_id, service.deactivate_user, "{name} can no longer sign in.")
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+def reactivate_user(user_id):
+    return _set_active(user_id, service.reactivate_user, "{name} can sign in again.")

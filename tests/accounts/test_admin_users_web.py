@@ -1,0 +1,100 @@
+"""Admin users page: search as you type, role filter, pages, invitations, deactivation."""
+import pytest
+
+from tests.conftest import PASSWORD
+
+HX = {"HX-Request": "true"}
+
+
+def html(response):
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def admin(make_user, login):
+    user = make_user("admin", name="Meera Admin")
+    login(user)
+    return user
+
+
+def test_list_page_and_search_fragment(client, make_user, admin):
+    make_user("patient", name="Asha Rao", email="asha@example.com")
+    make_user("provider", name="Dr Kavya Mehta", email="kavya@example.com")
+    page = client.get("/admin/users")
+    assert page.status_code == 200 and "<html" in html(page)
+    assert "Asha Rao" in html(page) and "Dr Kavya Mehta" in html(page)
+    assert 'hx-trigger="input changed delay:300ms, search"' in html(page)
+
+    fragment = client.get("/admin/users?q=KAVYA", headers=HX)
+    assert fragment.status_code == 200 and "<html" not in html(fragment)
+    assert "Dr Kavya Mehta" in html(fragment) and "Asha Rao" not in html(fragment)
+    by_phone = client.get("/admin/users?q=98123 45678", headers=HX)
+    assert "Asha Rao" in html(by_phone)  # make_user gives everyone +919812345678
+    nothing = client.get("/admin/users?q=%25", headers=HX)  # LIKE wildcards are literal
+    assert "No users found." in html(nothing)
+
+
+def test_role_filter(client, make_user, admin):
+    make_user("patient", name="Asha Rao")
+    make_user("provider", name="Dr Kavya Mehta")
+    fragment = client.get("/admin/users?role=provider", headers=HX)
+    assert "Dr Kavya Mehta" in html(fragment) and "Asha Rao" not in html(fragment)
+    assert "Asha Rao" in html(client.get("/admin/users?role=bogus"))  # unknown role: all
+
+
+def test_pagination(client, make_user, admin):
+    for n in range(25):
+        make_user("patient", name=f"Patient {n:02d}")
+    first = html(client.get("/admin/users?role=patient"))
+    assert "Patient 00" in first and "Patient 20" not in first
+    assert "Page 1 of 2" in first and "page=2" in first
+    second = html(client.get("/admin/users?role=patient&page=2", headers=HX))
+    assert "Patient 20" in second and "Patient 00" not in second
+    assert "Page 2 of 2" in second
+    assert "No users found." in html(client.get("/admin/users?page=99"))
+
+
+def test_invite_form_validation(client, make_user, admin):
+    assert client.get("/admin/users/invite").status_code == 200
+    make_user("patient", email="taken@example.com")
+    response = client.post("/admin/users/invite", data={
+        "name": "X", "email": "taken@example.com", "role": "provider"})
+    assert response.status_code == 422
+    assert "An account with this email already exists." in html(response)
+    response = client.post("/admin/users/invite", data={
+        "name": "", "email": "nope", "role": "patient", "phone": "123"})
+    assert response.status_code == 422
+    for message in ("Enter their name.", "Not a valid choice"):
+        assert message in html(response)
+
+
+def test_deactivate_and_reactivate(app, client, make_user, admin):
+    patient = make_user("patient", name="Asha Rao")
+    response = client.post(f"/admin/users/{patient.id}/deactivate",
+                           data={"next": "/admin/users?q=asha"})
+    assert response.status_code == 303 and response.location == "/admin/users?q=asha"
+    assert "Asha Rao can no longer sign in." in html(client.get(response.location))
+    other = app.test_client()
+    assert other.post("/auth/login", data={"email": patient.email,
+                                           "password": PASSWORD}).status_code == 422
+    response = client.post(f"/admin/users/{patient.id}/reactivate",
+                           data={"next": "https://evil.example/"})
+    assert response.location == "/admin/users"
+    assert other.post("/auth/login", data={"email": patient.email,
+                                           "password": PASSWORD}).status_code == 303
+    assert client.post("/admin/users/999999/deactivate").status_code == 404
+
+
+def test_admin_cannot_deactivate_themselves(client, admin):
+    response = client.post(f"/admin/users/{admin.id}/deactivate", follow_redirects=True)
+    assert "You cannot deactivate your own account." in html(response)
+    assert client.get("/admin/users").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["patient", "provider"])
+def test_other_roles_get_403(client, make_user, login, role):
+    user = make_user(role)
+    login(user)
+    assert client.get("/admin/users").status_code == 403
+    assert client.post(f"/admin/users/{user.id}/deactivate").status_code == 403
+    assert client.post("/admin/users/invite", data={}).status_code == 403
