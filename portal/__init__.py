@@ -22,6 +22,8 @@ CAPABILITIES = (
     "portal.payments.models",
     "portal.booking.tasks",
     "portal.payments.handlers",
+    "portal.payouts.models",
+    "portal.payouts.tasks",
 )
 
 

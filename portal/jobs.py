@@ -73,6 +73,8 @@ def _collect(session, flush_context):
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the real commit is still to come
     items = session.info.pop("outbox_new", [])
     now = utcnow()
     due = [item_id for item_id, run_after in items if run_after is None or run_after <= now]
@@ -82,7 +84,10 @@ def _after_commit(session):
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session):
-    session.info.pop("outbox_new", None)
+    # A rolled-back SAVEPOINT keeps the outer transaction's items; an id it took away is
+    # simply not found when it runs.
+    if not session.in_nested_transaction():
+        session.info.pop("outbox_new", None)
 
 
 _inline_queue = None

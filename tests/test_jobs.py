@@ -121,3 +121,12 @@ def test_rq_worker_runs_outbox_items_in_the_app_context(tmp_path):
         stored = db.session.get(MailMessage, message_id)
         assert stored.status == "logged"
     empty_tables(app)
+
+
+def test_work_waits_for_the_outer_commit_not_a_savepoint(ctx):
+    db.session.execute(sa.select(1))
+    with db.session.begin_nested():
+        jobs.enqueue("test.record", value="f")
+    assert CALLS == []  # released savepoint: nothing is handed over yet
+    db.session.commit()
+    assert CALLS == ["f"]

@@ -1,1 +1,99 @@
-from portal.web.provider import bp  # noqa: F401
+"""Payout onboarding: the provider's bank account (IFSC + number) or UPI id.
+
+Saving creates the RazorpayX contact, fund account and validation; payouts start once the
+validation succeeds (webhook or the "check again" button). Changing the account validates
+the new one before any payout goes to it."""
+from flask import abort, flash, redirect, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+
+from portal.accounts.forms import apply_errors
+from portal.catalog.service import provider_for_user
+from portal.extensions import db, htmx
+from portal.payouts import fund_accounts
+from portal.payouts.engine import current_fund_account
+from portal.payouts.models import FundAccount
+from portal.web.provider import bp
+from portal.web.render import render
+
+TEMPLATE = "provider/bank/index.html"
+
+
+class BankForm(FlaskForm):
+    kind = RadioField("Pay me by", choices=[SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"),
+                                             SelectChoice("vpa", "UPI")], default="bank_account")
+    holder_name = StringField("Account holder's name")
+    ifsc = StringField("IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off",
+                                          "maxlength": 11})
+    account_number = StringField("Account number", render_kw={"inputmode": "numeric",
+                                                               "autocomplete": "off"})
+    confirm_account_number = StringField("Account number again",
+                                         render_kw={"inputmode": "numeric",
+                                                    "autocomplete": "off"})
+    vpa = StringField("UPI id", render_kw={"placeholder": "name@bank", "autocomplete": "off"})
+
+
+def _provider():
+    provider = provider_for_user(current_user)
+    if provider is None:
+        abort(404)
+    return provider
+
+
+def _page(provider, form=None, status=None, block=None):
+    form = form or BankForm(formdata=None)
+    if block and not (htmx and not htmx.boosted):
+        block = None
+    history = db.session.query(FundAccount).filter_by(provider_id=provider.id) \
+        .order_by(FundAccount.id.desc()).limit(10).all()
+    return render(TEMPLATE, block=block, status=status or (422 if form.errors else 200),
+                  provider=provider, form=form, fund_account=current_fund_account(provider.id),
+                  history=history)
+
+
+@bp.get("/bank")
+def bank():
+    provider = provider_for_user(current_user)
+    if provider is None:
+        return render("provider/schedule/no_profile.html")
+    return _page(provider)
+
+
+@bp.post("/bank")
+def bank_save():
+    provider = _provider()
+    form = BankForm()
+    if form.validate_on_submit():
+        try:
+            if form.kind.data == "vpa":
+                fund_accounts.save_vpa(current_user, provider.id, vpa=form.vpa.data,
+                                       holder_name=form.holder_name.data or None)
+            else:
+                fund_accounts.save_bank_account(
+                    current_user, provider.id, holder_name=form.holder_name.data,
+                    ifsc=form.ifsc.data, account_number=form.account_number.data,
+                    confirm_account_number=form.confirm_account_number.data)
+        except fund_accounts.FundAccountError as exc:
+            db.session.rollback()
+            apply_errors(form, {("form" if k == "form" else k): v for k, v in exc.errors.items()})
+        except fund_accounts.NotFound:
+            abort(404)
+        else:
+            flash("Account saved. We are validating it with your bank; payouts start once it "
+                  "is validated.", "success")
+            return redirect(url_for("provider.bank"), 303)
+    return _page(provider, form=form)
+
+
+@bp.post("/bank/refresh")
+def bank_refresh():
+    provider = _provider()
+    row = current_fund_account(provider.id)
+    if row is None:
+        abort(404)
+    fund_accounts.refresh_validation(current_user, row.id)
+    if htmx and not htmx.boosted:
+        return _page(provider, block="status")
+    return redirect(url_for("provider.bank"), 303)

@@ -1,0 +1,188 @@
+"""Starting and completing an individual booking, and posting the provider's earning.
+
+(The brief placed these in ``portal/booking/lifecycle.py``; that file now holds the booking
+engineer's visit-state helpers, so they live here and ``portal.booking.lifecycle`` may
+re-export them — see docs/payouts.md.)
+
+* ``start_booking(actor, booking_id)``: CONFIRMED → STARTED, from one hour before the start.
+* ``complete_booking(actor, booking_id)``: STARTED → COMPLETED, posts the earning
+  (``complete:<booking id>``, once), and for INSTANT providers enqueues a payout job.
+* A provider acts only on bookings they are on; an admin on any. Another provider's
+  booking is reported as not found (never confirmed to exist).
+* Team appointments: the fee F is split into equal shares by largest remainder (lower
+  provider id first for the odd paisa); each provider's commission is their own rate on
+  their share, so each earns share − commission.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from portal.accounts.models import ADMIN, PROVIDER
+from portal.audit.service import record
+from portal.booking.errors import BookingError, NotFound
+from portal.booking.models import IndividualBooking, booking_providers
+from portal.catalog.models import INSTANT
+from portal.db import utcnow
+from portal.domain.rates import allocate_pro_rata, apply_bps
+from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
+from portal.extensions import db
+from portal.jobs import enqueue
+from portal.ledger import accounts as chart
+from portal.ledger.service import credit, debit, post
+
+START_EARLY = timedelta(hours=1)
+MSG_TOO_EARLY = "Too early to start: this appointment begins at {start}."
+MSG_CANNOT = "This appointment is {status} and cannot be {verb}."
+
+
+def _lock_booking(booking_id):
+    query = sa.select(IndividualBooking).where(IndividualBooking.id == booking_id) \
+        .execution_options(populate_existing=True)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def _booking_for(actor, booking_id):
+    """The booking, locked, if the actor may act on it; else NotFound."""
+    try:
+        booking_id = int(booking_id)
+    except (TypeError, ValueError):
+        raise NotFound("booking") from None
+    booking = _lock_booking(booking_id)
+    role = getattr(actor, "role", None)
+    if booking is None or role not in (ADMIN, PROVIDER):
+        raise NotFound("booking")
+    if role == PROVIDER and actor.id not in {p.user_id for p in booking.providers}:
+        raise NotFound("booking")
+    return booking
+
+
+def _move(booking, target, verb):
+    try:
+        booking.status = str(BOOKING.transition(booking.status, target))
+    except InvalidTransition:
+        raise BookingError(MSG_CANNOT.format(status=str(booking.status).lower(), verb=verb),
+                           field="status") from None
+
+
+def _refresh_visit(booking):
+    try:
+        from portal.booking.lifecycle import refresh_status
+    except ImportError:  # pragma: no cover - the booking capability provides it
+        return
+    refresh_status(booking.visit)
+
+
+def start_booking(actor, booking_id, *, now=None, commit=True):
+    now = now or utcnow()
+    booking = _booking_for(actor, booking_id)
+    if booking.status == BookingStatus.CONFIRMED and now < booking.start_at - START_EARLY:
+        raise BookingError(MSG_TOO_EARLY.format(start=_local(booking)), field="status")
+    before = booking.status
+    _move(booking, BookingStatus.STARTED, "started")
+    record(actor, "booking.start", "booking", booking.id, before={"status": before},
+           after={"status": booking.status, "at": now.isoformat()})
+    if commit:
+        db.session.commit()
+    return booking
+
+
+def earning_shares(booking):
+    """``[(provider, share of F, commission, earning)]`` for the booking's providers."""
+    providers = sorted(booking.providers, key=lambda p: p.id)
+    if not providers:
+        return []
+    shares = allocate_pro_rata(int(booking.fee), [1] * len(providers))
+    rows = []
+    for provider, share in zip(providers, shares):
+        commission = apply_bps(share, int(provider.commission_bps))
+        rows.append((provider, share, commission, share - commission))
+    return rows
+
+
+def post_earning(booking):
+    """``complete:<booking id>``: unearned fees F → each provider's payable (share −
+    commission) and commission revenue. Posted once whatever repeats."""
+    rows = earning_shares(booking)
+    if not rows or booking.fee <= 0:
+        return None
+    lines = [debit(chart.UNEARNED_FEES, int(booking.fee))]
+    lines += [credit(chart.provider_payable(p.id), earning) for p, _s, _c, earning in rows]
+    lines.append(credit(chart.COMMISSION_REVENUE, sum(c for _p, _s, c, _e in rows)))
+    return post("booking_completed", lines, reference=("booking", booking.id),
+                idempotency_key=f"complete:{booking.id}",
+                memo=f"booking {booking.id} completed")
+
+
+def complete_booking(actor, booking_id, *, now=None, commit=True):
+    now = now or utcnow()
+    booking = _booking_for(actor, booking_id)
+    before = booking.status
+    _move(booking, BookingStatus.COMPLETED, "completed")
+    post_earning(booking)
+    _refresh_visit(booking)
+    rows = earning_shares(booking)
+    record(actor, "booking.complete", "booking", booking.id, before={"status": before},
+           after={"status": booking.status, "at": now.isoformat(),
+                  "earnings": {str(p.id): e for p, _s, _c, e in rows}})
+    for provider, _share, _commission, earning in rows:
+        if provider.payout_schedule == INSTANT and earning > 0:
+            enqueue("payouts.instant", provider_id=provider.id, booking_id=booking.id,
+                    dedupe_key=f"instant:{booking.id}:{provider.id}")
+    if commit:
+        db.session.commit()
+    return booking
+
+
+def _local(booking):
+    from zoneinfo import ZoneInfo
+    zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or "Asia/Kolkata")
+    return booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
+
+
+# --- for the schedule page and the no-show sweep --------------------------------------------
+
+def provider_schedule(provider_id, *, now=None, days=14):
+    """A provider's live bookings from the start of today (IST) for ``days`` days, plus any
+    still STARTED, oldest first."""
+    from portal.domain.rates import INDIA_TZ
+    now = now or utcnow()
+    day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    until = day_start + timedelta(days=days)
+    return db.session.scalars(
+        sa.select(IndividualBooking)
+        .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
+        .where(booking_providers.c.provider_id == provider_id,
+               IndividualBooking.status.in_(("CONFIRMED", "STARTED", "COMPLETED")),
+               sa.or_(IndividualBooking.status == "STARTED",
+                      sa.and_(IndividualBooking.start_at >= day_start,
+                              IndividualBooking.start_at < until)))
+        .order_by(IndividualBooking.start_at, IndividualBooking.id)).all()
+
+
+def overdue_unstarted(now=None, grace=None, limit=500):
+    """CONFIRMED bookings never started by end + grace (default the policy's 2 h): the
+    candidates for the admin's no-show decision (the notifications sweep alerts on them)."""
+    from portal.payouts.engine import policy
+    now = now or utcnow()
+    grace = grace if grace is not None else policy().no_show_grace
+    return db.session.scalars(
+        sa.select(IndividualBooking)
+        .where(IndividualBooking.status == "CONFIRMED",
+               IndividualBooking.end_at <= now - grace)
+        .order_by(IndividualBooking.end_at).limit(limit)).all()
+
+
+def can_start(booking, now=None):
+    now = now or utcnow()
+    return booking.status == "CONFIRMED" and now >= booking.start_at - START_EARLY
+
+
+def can_complete(booking):
+    return booking.status == "STARTED"
+
+
+__all__ = ["start_booking", "complete_booking", "earning_shares", "post_earning",
+           "provider_schedule", "overdue_unstarted", "can_start", "can_complete"]

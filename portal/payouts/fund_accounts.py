@@ -1,0 +1,236 @@
+"""Onboarding: a provider's bank account (IFSC + account number) or UPI id becomes a
+RazorpayX contact, fund account and fund account validation. Payouts are enabled only when
+the validation says the account is active (webhook ``fund_account.validation.completed``,
+or polling). Changing the account makes a new row that must validate again; payouts wait
+until it does. Only masked details are stored (IFSC, last 4 digits, a masked VPA)."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from portal.accounts.models import ADMIN, PROVIDER
+from portal.audit.service import record
+from portal.catalog.models import Provider
+from portal.db import utcnow
+from portal.extensions import db
+from portal.gateway import errors as gw_errors
+from portal.payouts import models as m
+from portal.payouts.gateway import gateway
+
+IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
+ACCOUNT_RE = re.compile(r"^[0-9]{9,18}$")
+VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
+
+MSG_IFSC = "Enter a valid IFSC: 4 letters, 0, then 6 letters or digits (e.g. HDFC0001234)."
+MSG_ACCOUNT = "Enter the account number: 9 to 18 digits."
+MSG_ACCOUNT_MATCH = "The account numbers do not match."
+MSG_NAME = "Enter the account holder's name (3 to 50 characters)."
+MSG_VPA = "Enter a UPI id like name@bank."
+MSG_GATEWAY = "RazorpayX could not be reached. Nothing was changed; please try again."
+
+
+class FundAccountError(Exception):
+    def __init__(self, errors):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+class NotFound(Exception):
+    pass
+
+
+def _provider_for(actor, provider_id):
+    provider = db.session.get(Provider, provider_id)
+    if provider is None:
+        raise NotFound("provider")
+    role = getattr(actor, "role", None)
+    if role == ADMIN or (role == PROVIDER and provider.user_id == actor.id):
+        return provider
+    raise NotFound("provider")
+
+
+def _clean_name(name, errors):
+    name = " ".join((name or "").split())
+    if not 3 <= len(name) <= 50:
+        errors["holder_name"] = MSG_NAME
+    return name
+
+
+def check_bank(holder_name, ifsc, account_number, confirm_number=None):
+    errors = {}
+    name = _clean_name(holder_name, errors)
+    ifsc = (ifsc or "").strip().upper()
+    number = re.sub(r"\s", "", account_number or "")
+    if not IFSC_RE.match(ifsc):
+        errors["ifsc"] = MSG_IFSC
+    if not ACCOUNT_RE.match(number):
+        errors["account_number"] = MSG_ACCOUNT
+    elif confirm_number is not None and re.sub(r"\s", "", confirm_number) != number:
+        errors["confirm_account_number"] = MSG_ACCOUNT_MATCH
+    if errors:
+        raise FundAccountError(errors)
+    return name, ifsc, number
+
+
+def check_vpa(vpa):
+    vpa = (vpa or "").strip()
+    if not VPA_RE.match(vpa):
+        raise FundAccountError({"vpa": MSG_VPA})
+    return vpa
+
+
+def mask_vpa(vpa):
+    user, _, handle = vpa.partition("@")
+    shown = user[:2] + "•" * max(len(user) - 2, 1)
+    return f"{shown}@{handle}"
+
+
+def _contact_name(provider):
+    name = " ".join((provider.display_name or "").split())[:50]
+    return name if len(name) >= 3 else f"Provider {provider.id}"
+
+
+def _contact_id(provider):
+    previous = db.session.scalar(
+        sa.select(m.FundAccount.razorpay_contact_id)
+        .where(m.FundAccount.provider_id == provider.id,
+               m.FundAccount.razorpay_contact_id.is_not(None))
+        .order_by(m.FundAccount.id.desc()).limit(1))
+    if previous:
+        return previous
+    contact = gateway().create_contact(
+        _contact_name(provider), email=getattr(provider.user, "email", None),
+        type="vendor", reference_id=f"provider-{provider.id}",
+        notes={"provider_id": str(provider.id)})
+    return contact["id"]
+
+
+def _register(actor, provider, row, fund_account_kwargs):
+    """Create contact, fund account and validation at RazorpayX, then keep the row as the
+    provider's current account (the previous one stops being current)."""
+    try:
+        contact_id = _contact_id(provider)
+        account = gateway().create_fund_account(contact_id, **fund_account_kwargs)
+        validation = gateway().validate_fund_account(
+            account["id"], notes={"provider_id": str(provider.id)})
+    except gw_errors.BadRequest as exc:
+        field = "vpa" if row.kind == m.VPA else {
+            "ifsc": "ifsc", "account_number": "account_number", "name": "holder_name"}.get(
+            exc.field or "", "account_number")
+        raise FundAccountError({field: exc.description or str(exc)}) from None
+    except gw_errors.GatewayError:
+        raise FundAccountError({"form": MSG_GATEWAY}) from None
+    previous = db.session.scalars(sa.select(m.FundAccount).where(
+        m.FundAccount.provider_id == provider.id, m.FundAccount.current.is_(True))).all()
+    for old in previous:
+        old.current = False
+    row.provider_id = provider.id
+    row.razorpay_contact_id = contact_id
+    row.razorpay_fund_account_id = account["id"]
+    row.razorpay_validation_id = validation["id"]
+    row.status = m.FA_PENDING
+    row.current = True
+    db.session.add(row)
+    db.session.flush()
+    record(actor, "fund_account.created", "fund_account", row.id,
+           before={"previous": [o.id for o in previous]},
+           after={"provider_id": provider.id, "kind": row.kind, "masked": row.masked,
+                  "razorpay_fund_account_id": row.razorpay_fund_account_id,
+                  "validation_id": row.razorpay_validation_id})
+    _apply_validation(row, validation)
+    return row
+
+
+def save_bank_account(actor, provider_id, *, holder_name, ifsc, account_number,
+                      confirm_account_number=None, commit=True):
+    provider = _provider_for(actor, provider_id)
+    name, ifsc, number = check_bank(holder_name, ifsc, account_number, confirm_account_number)
+    row = m.FundAccount(kind=m.BANK_ACCOUNT, holder_name=name, ifsc=ifsc,
+                        account_last4=number[-4:])
+    row = _register(actor, provider, row, {"bank_account": {
+        "name": name, "ifsc": ifsc, "account_number": number}})
+    if commit:
+        db.session.commit()
+    return row
+
+
+def save_vpa(actor, provider_id, *, vpa, holder_name=None, commit=True):
+    provider = _provider_for(actor, provider_id)
+    vpa = check_vpa(vpa)
+    row = m.FundAccount(kind=m.VPA, holder_name=(holder_name or provider.display_name)[:120],
+                        vpa_masked=mask_vpa(vpa))
+    row = _register(actor, provider, row, {"vpa": vpa})
+    if commit:
+        db.session.commit()
+    return row
+
+
+# --- validation results -------------------------------------------------------------------
+
+def _apply_validation(row, validation):
+    """Apply a validation entity; only a PENDING account moves (a repeated or late event
+    changes nothing). Returns True when the status changed."""
+    if row.status != m.FA_PENDING or not isinstance(validation, dict):
+        return False
+    status = validation.get("status")
+    results = validation.get("results") or {}
+    if status == "completed":
+        if results.get("account_status") == "active":
+            row.status = m.FA_VALIDATED
+            row.validated_at = utcnow()
+            row.registered_name = (results.get("registered_name") or "")[:120] or None
+            row.status_reason = None
+        else:
+            row.status = m.FA_FAILED
+            row.status_reason = "The bank says this account is not active."
+    elif status == "failed":
+        row.status = m.FA_FAILED
+        row.status_reason = "The account could not be validated. Check the details."
+    else:
+        return False
+    record(None, f"fund_account.{row.status.lower()}", "fund_account", row.id,
+           before={"status": m.FA_PENDING},
+           after={"status": row.status, "reason": row.status_reason,
+                  "registered_name": row.registered_name})
+    return True
+
+
+def apply_validation_entity(validation):
+    """From a webhook: find the row by validation id."""
+    validation_id = (validation or {}).get("id")
+    if not validation_id:
+        return False
+    row = db.session.scalar(sa.select(m.FundAccount).where(
+        m.FundAccount.razorpay_validation_id == validation_id))
+    if row is None:
+        return False
+    return _apply_validation(row, validation)
+
+
+def refresh_validation(actor, fund_account_id, *, commit=True):
+    """Poll RazorpayX for a pending validation (the provider's "check again" button and
+    the periodic poll)."""
+    row = db.session.get(m.FundAccount, fund_account_id)
+    if row is None:
+        raise NotFound("fund account")
+    if actor is not None:
+        _provider_for(actor, row.provider_id)
+    if row.status != m.FA_PENDING or not row.razorpay_validation_id:
+        return row
+    try:
+        validation = gateway().fetch_validation(row.razorpay_validation_id)
+    except gw_errors.GatewayError:
+        return row
+    _apply_validation(row, validation)
+    if commit:
+        db.session.commit()
+    return row
+
+
+def pending_validations(older_than_seconds=60, limit=200):
+    cutoff = utcnow().timestamp() - older_than_seconds
+    rows = db.session.scalars(sa.select(m.FundAccount).where(
+        m.FundAccount.status == m.FA_PENDING, m.FundAccount.current.is_(True))
+        .order_by(m.FundAccount.id).limit(limit)).all()
+    return [r.id for r in rows if r.created_at.timestamp() <= cutoff]

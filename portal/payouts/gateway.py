@@ -1,0 +1,54 @@
+"""How the payout engine reaches RazorpayX: the app's adapter (``portal.gateway.get_payouts``)
+behind the request rate limit.
+
+Settings: ``RAZORPAYX_RATE_LIMIT`` (requests per second, default 5; 0 or None = no
+limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate). Tests and the
+benchmark may install their own adapter or bucket with :func:`install`."""
+from flask import current_app
+
+from portal.payouts.ratelimit import LimitedGateway, TokenBucket
+
+DEFAULT_RATE = 5.0
+
+
+def _state(app):
+    return app.extensions.setdefault("payouts_gateway", {})
+
+
+def install(app, *, adapter=None, bucket=None):
+    """Use this adapter and/or bucket for the app's payouts (None keeps the default)."""
+    state = _state(app)
+    if adapter is not None:
+        state["adapter"] = adapter
+    if bucket is not None:
+        state["bucket"] = bucket
+    state.pop("limited", None)
+
+
+def uninstall(app):
+    app.extensions.pop("payouts_gateway", None)
+
+
+def bucket(app=None):
+    app = app or current_app._get_current_object()
+    state = _state(app)
+    if "bucket" not in state:
+        rate = app.config.get("RAZORPAYX_RATE_LIMIT", DEFAULT_RATE)
+        rate = float(rate) if rate not in (None, "", 0, "0") else None
+        burst = app.config.get("RAZORPAYX_RATE_BURST")
+        state["bucket"] = TokenBucket(rate, float(burst) if burst else None)
+    return state["bucket"]
+
+
+def gateway(app=None):
+    """The rate-limited RazorpayX payouts adapter."""
+    app = app or current_app._get_current_object()
+    state = _state(app)
+    adapter = state.get("adapter")
+    if adapter is None:
+        from portal.gateway import get_payouts
+        adapter = get_payouts(app)
+    limited = state.get("limited")
+    if limited is None or limited.adapter is not adapter:
+        limited = state["limited"] = LimitedGateway(adapter, bucket(app))
+    return limited

@@ -1,0 +1,201 @@
+"""Provider payouts: fund accounts (where the money goes), payout runs, payouts and
+their attempts at RazorpayX. Money is integer paise. See docs/payouts.md.
+
+Earnings are not a table: a completion posts ``complete:<booking id>`` to the ledger
+and the provider's earnings are the credits on ``provider_payable:<provider id>``."""
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+# --- fund accounts -------------------------------------------------------------------------
+BANK_ACCOUNT, VPA = "bank_account", "vpa"
+FUND_ACCOUNT_KINDS = (BANK_ACCOUNT, VPA)
+FA_PENDING, FA_VALIDATED, FA_FAILED = "PENDING", "VALIDATED", "FAILED"
+FUND_ACCOUNT_STATUSES = (FA_PENDING, FA_VALIDATED, FA_FAILED)
+
+# --- payouts -------------------------------------------------------------------------------
+QUEUED, PROCESSING, PROCESSED, FAILED, REVERSED = (
+    "QUEUED", "PROCESSING", "PROCESSED", "FAILED", "REVERSED")
+PAYOUT_STATUSES = (QUEUED, PROCESSING, PROCESSED, FAILED, REVERSED)
+INSTANT_KIND, CYCLE_KIND, MANUAL_KIND = "INSTANT", "CYCLE", "MANUAL"
+PAYOUT_KINDS = (INSTANT_KIND, CYCLE_KIND, MANUAL_KIND)
+MODES = ("IMPS", "NEFT", "UPI")
+
+# Attempt statuses mirror RazorpayX's own payout statuses, plus SENDING (asked, no answer).
+A_SENDING, A_QUEUED, A_PROCESSING = "SENDING", "QUEUED", "PROCESSING"
+A_PROCESSED, A_FAILED, A_REVERSED = "PROCESSED", "FAILED", "REVERSED"
+ATTEMPT_STATUSES = (A_SENDING, A_QUEUED, A_PROCESSING, A_PROCESSED, A_FAILED, A_REVERSED)
+
+RUN_OPEN, RUN_DONE = "OPEN", "DONE"
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class FundAccount(db.Model):
+    """A provider's bank account or UPI id at RazorpayX. Only the masked details are
+    kept. A provider has at most one *current* account; a change makes a new row (the old
+    one stays for the history of payouts made to it)."""
+
+    __tablename__ = "fund_accounts"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", FUND_ACCOUNT_KINDS), name="kind_known"),
+        sa.CheckConstraint(_in("status", FUND_ACCOUNT_STATUSES), name="status_known"),
+        sa.Index("ix_fund_accounts_provider_current", "provider_id", "current"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    holder_name: Mapped[str] = mapped_column(sa.String(120))
+    ifsc: Mapped[str | None] = mapped_column(sa.String(11))
+    account_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    vpa_masked: Mapped[str | None] = mapped_column(sa.String(120))
+    razorpay_contact_id: Mapped[str | None] = mapped_column(sa.String(40))
+    razorpay_fund_account_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    razorpay_validation_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=FA_PENDING, index=True)
+    status_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    registered_name: Mapped[str | None] = mapped_column(sa.String(120))
+    current: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    validated_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    provider = relationship("Provider")
+
+    @property
+    def masked(self):
+        if self.kind == VPA:
+            return self.vpa_masked or ""
+        return f"{self.ifsc} ••••{self.account_last4}"
+
+    @property
+    def can_pay(self):
+        return self.status == FA_VALIDATED and bool(self.razorpay_fund_account_id)
+
+    def owner_ids(self):
+        return {self.provider.user_id} if self.provider else set()
+
+    def __repr__(self):
+        return f"<FundAccount {self.id} {self.kind} {self.status}>"
+
+
+class PayoutRun(db.Model):
+    """One WEEKLY or MONTHLY cycle (or an INSTANT sweep): which providers were paid, which
+    carried forward. ``key`` (e.g. ``WEEKLY:2026-11-23``) makes a run happen once."""
+
+    __tablename__ = "payout_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    schedule: Mapped[str] = mapped_column(sa.String(8))
+    period_end: Mapped[object] = mapped_column(sa.Date)
+    status: Mapped[str] = mapped_column(sa.String(8), default=RUN_OPEN)
+    providers_considered: Mapped[int] = mapped_column(default=0)
+    payouts_created: Mapped[int] = mapped_column(default=0)
+    carried_forward: Mapped[int] = mapped_column(default=0)
+    total_gross: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # Providers not paid and why (carry-forward messages), at most a few hundred kept.
+    skipped: Mapped[list | None] = mapped_column(sa.JSON, default=list)
+    started_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    started_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    payouts = relationship("Payout", back_populates="run", order_by="Payout.id")
+
+
+class Payout(db.Model):
+    """Money owed to one provider, sent through RazorpayX.
+
+    ``idempotency_key`` is the key of the current attempt (the X-Payout-Idempotency
+    header); it is reused for every request of that attempt and replaced only after
+    RazorpayX said the attempt FAILED. ``razorpay_payout_id`` is the current attempt's id.
+    Every attempt is kept in :class:`PayoutAttempt`."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (
+        sa.CheckConstraint("gross > 0", name="gross_positive"),
+        sa.CheckConstraint("tds >= 0", name="tds_non_negative"),
+        sa.CheckConstraint("net > 0", name="net_positive"),
+        sa.CheckConstraint("net = gross - tds", name="net_adds_up"),
+        sa.CheckConstraint(_in("status", PAYOUT_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("kind", PAYOUT_KINDS), name="kind_known"),
+        sa.CheckConstraint(_in("mode", MODES), name="mode_known"),
+        sa.CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        sa.Index("ix_payouts_provider_status", "provider_id", "status"),
+        sa.Index("ix_payouts_retry", "status", "next_retry_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"), index=True)
+    fund_account_id: Mapped[int] = mapped_column(sa.ForeignKey("fund_accounts.id"))
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payout_runs.id"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    financial_year: Mapped[str] = mapped_column(sa.String(7), index=True)
+    gross: Mapped[int] = mapped_column(sa.BigInteger)
+    tds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    net: Mapped[int] = mapped_column(sa.BigInteger)
+    tds_section: Mapped[str | None] = mapped_column(sa.String(8))
+    mode: Mapped[str] = mapped_column(sa.String(4))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    utr: Mapped[str | None] = mapped_column(sa.String(40))
+    status: Mapped[str] = mapped_column(sa.String(12), default=QUEUED, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_retry_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    last_error: Mapped[str | None] = mapped_column(sa.String(255))
+    held: Mapped[bool] = mapped_column(default=False)
+    hold_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    alerted: Mapped[bool] = mapped_column(default=False)
+    # Set once the money went back to the payable (final failure or reversal).
+    returned: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    processed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    provider = relationship("Provider")
+    fund_account = relationship("FundAccount")
+    run = relationship("PayoutRun", back_populates="payouts")
+    attempt_rows = relationship("PayoutAttempt", back_populates="payout",
+                                order_by="PayoutAttempt.number", lazy="selectin")
+
+    @property
+    def counts_for_tds(self):
+        """Part of the financial year's gross paid (not returned to the payable)."""
+        return not self.returned
+
+    def owner_ids(self):
+        return {self.provider.user_id} if self.provider else set()
+
+    def __repr__(self):
+        return f"<Payout {self.id} {self.status} {self.gross}>"
+
+
+class PayoutAttempt(db.Model):
+    """One payout created at RazorpayX (one idempotency key). A retry after a FAILED
+    attempt is a new attempt with a new key; while an attempt may still be processing its
+    key is reused for every request."""
+
+    __tablename__ = "payout_attempts"
+    __table_args__ = (
+        sa.UniqueConstraint("payout_id", "number", name="uq_payout_attempts_payout_number"),
+        sa.CheckConstraint(_in("status", ATTEMPT_STATUSES), name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payout_id: Mapped[int] = mapped_column(sa.ForeignKey("payouts.id"), index=True)
+    number: Mapped[int] = mapped_column()
+    idempotency_key: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=A_SENDING)
+    requests: Mapped[int] = mapped_column(default=0)
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    payout = relationship("Payout", back_populates="attempt_rows")

@@ -1,0 +1,68 @@
+"""Job entry points, the periodic schedule and the RazorpayX webhook handlers of the
+payout capability. Importing this module registers them (add it to CAPABILITIES).
+
+Jobs do not commit: the outbox runner commits their effects with the 'done' mark."""
+import logging
+
+from portal.jobs import job, periodic
+from portal.gateway.webhook_processing import on_event
+from portal.payouts import engine, fund_accounts, runs
+
+log = logging.getLogger("portal.payouts")
+
+
+@job(engine.SEND_JOB)
+def send(payout_id):
+    engine.send_payout(payout_id)
+
+
+@job(engine.RETRY_JOB)
+def retry(payout_id):
+    engine.retry_payout(payout_id)
+
+
+@job(engine.INSTANT_JOB)
+def instant(provider_id, booking_id=None):
+    runs.instant_payout(provider_id, booking_id)
+
+
+@periodic("payouts.cycles", every=15 * 60)
+def cycles():
+    """WEEKLY runs on Mondays, MONTHLY on the 1st, the INSTANT sweep daily (IST)."""
+    done = []
+    for schedule, period_end in runs.due_runs():
+        run = runs.run_cycle(schedule, period_end)
+        done.append(run.key)
+    return done
+
+
+@periodic("payouts.retries", every=60)
+def retries():
+    """Automatic retries whose time has come (the outbox also runs them; this catches
+    any that were lost)."""
+    count = 0
+    for payout_id in engine.due_retries():
+        if engine.retry_payout(payout_id) is not None:
+            count += 1
+    return count
+
+
+@periodic("payouts.poll_validations", every=5 * 60)
+def poll_validations():
+    """Validations whose webhook has not come: ask RazorpayX."""
+    for row_id in fund_accounts.pending_validations():
+        fund_accounts.refresh_validation(None, row_id, commit=False)
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+@on_event("payout.queued", "payout.pending", "payout.initiated", "payout.processing",
+          "payout.processed", "payout.updated", "payout.failed", "payout.rejected",
+          "payout.reversed")
+def on_payout_event(event):
+    engine.apply_remote(event.entity("payout"))
+
+
+@on_event("fund_account.validation.completed", "fund_account.validation.failed")
+def on_validation_event(event):
+    fund_accounts.apply_validation_entity(event.entity("fund_account.validation"))

@@ -1,0 +1,345 @@
+"""The payout engine against the sandbox: TDS, the minimum with carry-forward, penalties,
+retries and the alert, reversals, repeated and out-of-order webhooks, timeouts."""
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from portal.audit.models import AuditEntry
+from portal.db import utcnow
+from portal.extensions import db
+from portal.jobs import sweep_outbox
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerTransaction
+from portal.payouts import engine, runs
+from portal.payouts import models as m
+from tests.payouts.conftest import account, payable, payouts_of
+
+
+def _keys(prefix):
+    return db.session.scalars(sa.select(LedgerTransaction.idempotency_key).where(
+        LedgerTransaction.idempotency_key.like(prefix + "%"))).all()
+
+
+def _pay_cycle(provider, period_end):
+    run = runs.run_cycle(provider.payout_schedule, period_end)
+    return run
+
+
+# --- TDS ---------------------------------------------------------------------------------
+
+def test_tds_at_the_crossing_payout_and_after(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 3_000_000)                 # ₹30,000
+    _pay_cycle(provider, date(2026, 11, 1))
+    world.earn(provider, user, 3_000_000)                 # ₹30,000: ₹60,000 > ₹50,000
+    _pay_cycle(provider, date(2026, 11, 8))
+    world.earn(provider, user, 1_000_000)                 # ₹10,000
+    _pay_cycle(provider, date(2026, 11, 15))
+    x.settle()
+    first, crossing, after = payouts_of(provider.id)
+    assert (first.gross, first.tds, first.net) == (3_000_000, 0, 3_000_000)
+    # The crossing payout deducts 10% of the year's untaxed gross, itself included.
+    assert (crossing.gross, crossing.tds, crossing.net) == (3_000_000, 600_000, 2_400_000)
+    assert crossing.tds_section == "194J"
+    assert (after.gross, after.tds, after.net) == (1_000_000, 100_000, 900_000)
+    assert all(p.status == m.PROCESSED for p in (first, crossing, after))
+    assert account(chart.TDS_PAYABLE) == 700_000
+    assert account(chart.BANK) == -(3_000_000 + 2_400_000 + 900_000)  # paid out
+    assert payable(provider.id) == 0
+    from portal.payouts.reports import tds_this_year
+    assert tds_this_year(provider.id)[1:] == (700_000, 7_000_000)
+
+
+def test_reversed_payout_gives_its_tds_back_and_the_next_payout_settles_it(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 6_000_000)                 # crosses at once: TDS ₹6,000
+    run = _pay_cycle(provider, date(2026, 11, 1))
+    (payout,) = run.payouts
+    assert payout.tds == 600_000
+    x.sandbox.store.force_outcome(payout.attempt_rows[0].razorpay_payout_id or "", "reversed")
+    x.sandbox.set_faults(payout_outcome="reversed")
+    x.settle()
+    payout = db.session.get(m.Payout, payout.id)
+    assert payout.status == m.REVERSED and payout.returned
+    assert account(chart.TDS_PAYABLE) == 0 and payable(provider.id) == 6_000_000
+    x.sandbox.set_faults(payout_outcome="processed")
+    _pay_cycle(provider, date(2026, 11, 8))
+    x.settle()
+    latest = payouts_of(provider.id)[-1]
+    assert (latest.gross, latest.tds, latest.status) == (6_000_000, 600_000, m.PROCESSED)
+    assert account(chart.TDS_PAYABLE) == 600_000
+
+
+# --- minimum and carry-forward ------------------------------------------------------------
+
+def test_cycle_below_the_minimum_carries_forward(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 40_000)                    # ₹400
+    run = _pay_cycle(provider, date(2026, 11, 1))
+    assert run.payouts_created == 0 and run.carried_forward == 1
+    assert run.skipped[0]["reason"] == (
+        "Minimum payout threshold not met. Required: ₹500, Available: ₹400")
+    assert payable(provider.id) == 40_000 and payouts_of(provider.id) == []
+    world.earn(provider, user, 20_000)                    # ₹600 now
+    run = _pay_cycle(provider, date(2026, 11, 8))
+    assert run.payouts_created == 1 and run.total_gross == 60_000
+    x.settle()
+    assert payouts_of(provider.id)[0].status == m.PROCESSED and payable(provider.id) == 0
+
+
+def test_a_run_happens_once_per_period(world, x):
+    provider, user = world.ready_provider("MONTHLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    first = runs.run_cycle("MONTHLY", date(2026, 10, 31))
+    world.earn(provider, user, 100_000)
+    again = runs.run_cycle("MONTHLY", date(2026, 10, 31))
+    assert again.id == first.id and len(payouts_of(provider.id)) == 1
+    assert payable(provider.id) == 100_000
+
+
+def test_runs_are_due_on_mondays_and_the_first(ctx):
+    assert runs.period_end_for("WEEKLY", date(2026, 11, 23)) == date(2026, 11, 22)  # Monday
+    assert runs.period_end_for("WEEKLY", date(2026, 11, 24)) is None
+    assert runs.period_end_for("MONTHLY", date(2026, 12, 1)) == date(2026, 11, 30)
+    assert runs.period_end_for("MONTHLY", date(2026, 12, 2)) is None
+    monday_ist = datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    assert {s for s, _d in runs.due_runs(monday_ist)} == {"WEEKLY", "INSTANT"}
+
+
+# --- penalties ---------------------------------------------------------------------------
+
+def test_penalty_is_recovered_from_the_next_payout_never_below_zero(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.penalty(provider, 25_000)                       # ₹250 penalty, payable −₹250
+    world.earn(provider, user, 20_000)                    # earns ₹200: still −₹50
+    assert payable(provider.id) == -5_000 and payouts_of(provider.id) == []
+    world.earn(provider, user, 100_000)                   # earns ₹1,000: ₹950 payable
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.gross == 95_000 and payout.status == m.PROCESSED
+    assert payable(provider.id) == 0
+    # Nothing left: a payout attempt now is refused, the payable never goes negative.
+    assert isinstance(engine.create_payout(provider.id, kind=m.MANUAL_KIND,
+                                           apply_minimum=False), engine.Skipped)
+
+
+# --- failures, retries, the alert ------------------------------------------------------------
+
+def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make_user):
+    from portal.accounts.models import User
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.FAILED and payout.attempts == 3 and payout.returned
+    assert payout.alerted and payout.failure_reason == "Beneficiary bank is down"
+    keys = [a.idempotency_key for a in payout.attempt_rows]
+    assert len(set(keys)) == 3  # a new key only after RazorpayX said FAILED
+    assert [a.status for a in payout.attempt_rows] == [m.A_FAILED] * 3
+    assert len(x.payouts()) == 3
+    alert = db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.action == "payout.alert")).one()
+    assert alert.after["severity"] == "HIGH" and alert.after["payout_id"] == payout.id
+    from portal.notify.models import Notification
+    (notice,) = db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == admin.id)).all()
+    assert notice.priority == "HIGH" and f"Payout {payout.id} failed 3 times" in notice.title
+    assert payable(provider.id) == 100_000  # the money is back on the payable
+    assert account(chart.PAYOUTS_IN_TRANSIT) == 0 and account(chart.BANK) == 0
+
+    # An admin retries it: a new payout pays the returned money.
+    x.sandbox.set_faults(payout_outcome="processed")
+    engine.retry_payout_now(admin, payout.id, "Bank is back up, retrying")
+    x.settle()
+    assert [p.status for p in payouts_of(provider.id)] == [m.FAILED, m.PROCESSED]
+    assert payable(provider.id) == 0 and account(chart.BANK) == -100_000
+
+
+def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.sandbox.advance(10)          # the first attempt fails at RazorpayX
+    x.sandbox.set_faults(payout_outcome="processed")
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.PROCESSED and payout.attempts == 2 and not payout.returned
+    assert account(chart.BANK) == -100_000 and payable(provider.id) == 0
+
+
+def test_automatic_retry_waits_for_its_backoff(app, world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle(rounds=1)
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.FAILED and payout.attempts == 1
+    assert payout.next_retry_at - utcnow() > timedelta(minutes=4)
+    assert sweep_outbox() == 0 or payouts_of(provider.id)[0].attempts == 1
+    x.sandbox.set_faults(payout_outcome="processed")
+    with time_machine.travel(utcnow() + timedelta(minutes=6), tick=False):
+        db.session.commit()
+        sweep_outbox()
+        db.session.expire_all()
+        assert payouts_of(provider.id)[0].attempts == 2
+    x.settle(seconds=600)  # the sandbox's clock went back with ours: catch up
+    assert payouts_of(provider.id)[0].status == m.PROCESSED
+
+
+def test_reversal_puts_the_money_back_on_the_payable(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="reversed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.REVERSED and payout.returned and payout.attempts == 1
+    assert payable(provider.id) == 100_000
+    assert account(chart.PAYOUTS_IN_TRANSIT) == 0 and account(chart.BANK) == 0
+    assert _keys(f"payout:{payout.id}:") == [f"payout:{payout.id}:initiated",
+                                              f"payout:{payout.id}:reversed"]
+
+
+def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.PROCESSED and account(chart.BANK) == -100_000
+    entity = dict(x.sandbox.store.payouts[payout.razorpay_payout_id], status="reversed",
+                  failure_reason="Beneficiary account closed")
+    assert engine.apply_remote(entity)
+    db.session.commit()
+    payout = db.session.get(m.Payout, payout.id)
+    assert payout.status == m.REVERSED and account(chart.BANK) == 0
+    assert payable(provider.id) == 100_000
+    assert not engine.apply_remote(entity)  # repeated: nothing changes
+
+
+# --- webhooks: repeated and out of order ----------------------------------------------------------
+
+def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(duplicate_webhooks=True, out_of_order=True)
+    world.earn(provider, user, 100_000)
+    db.session.commit()
+    # All of queued → initiated → processed happen before anything is delivered; then
+    # every event arrives twice, newest first.
+    x.sandbox.advance(30)
+    delivered = x.deliver()
+    assert len(delivered) >= 6
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.PROCESSED
+    assert _keys(f"payout:{payout.id}:") == [f"payout:{payout.id}:initiated",
+                                              f"payout:{payout.id}:processed"]
+    statuses = db.session.scalars(sa.select(AuditEntry.action).where(
+        AuditEntry.object_type == "payout", AuditEntry.object_id == str(payout.id),
+        AuditEntry.action.like("payout.%"))).all()
+    assert statuses.count("payout.processed") == 1
+    assert "payout.processing" not in statuses  # stale after processed
+    assert account(chart.BANK) == -100_000
+
+
+def test_stale_events_after_a_final_status_are_ignored(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    entity = x.sandbox.store.payouts[payout.razorpay_payout_id]
+    for status in ("queued", "processing", "processed", "failed"):
+        assert not engine.apply_remote(dict(entity, status=status))
+    db.session.commit()
+    assert db.session.get(m.Payout, payout.id).status == m.PROCESSED
+
+
+# --- timeouts and server errors: never paid twice -----------------------------------------------
+
+def test_timeout_on_create_reuses_the_key_and_pays_once(world, x, immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(timeout_next=2, timeout_seconds=1.0, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows
+    assert attempt.requests >= 2          # asked again after no answer, same key
+    assert payout.status == m.PROCESSED and payout.attempts == 1
+    assert len(x.payouts()) == 1          # RazorpayX made one payout
+    assert account(chart.BANK) == -100_000
+
+
+def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(fail_next=2, error_status=503, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.PROCESSED and payout.attempt_rows[0].requests == 3
+    assert len(x.payouts()) == 1
+
+
+def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x,
+                                                                     immediate_retries):
+    providers = [world.ready_provider("WEEKLY", commission_bps=0) for _ in range(6)]
+    for provider, user in providers:
+        world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(timeout_next=3, timeout_seconds=0.8, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.sandbox.set_faults(fail_next=2, error_status=502, timeout_next=0)
+    runs.run_cycle("WEEKLY", date(2026, 11, 8))  # nothing new to pay: all in flight
+    x.settle()
+    paid = {}
+    for remote in x.payouts():
+        fa = remote["fund_account_id"]
+        if remote["status"] in ("processed", "processing", "queued"):
+            paid[fa] = paid.get(fa, 0) + remote["amount"]
+    assert len(paid) == 6 and set(paid.values()) == {100_000}
+    for provider, _user in providers:
+        (payout,) = payouts_of(provider.id)
+        assert payout.status == m.PROCESSED
+        assert payable(provider.id) == 0
+    assert account(chart.BANK) == -600_000
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
+    from portal.accounts.models import User
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))  # first send gets a 500: stays QUEUED
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.QUEUED and payout.last_error
+    with pytest.raises(engine.PayoutError, match="reason"):
+        engine.hold_payout(admin, payout.id, "short")
+    db.session.rollback()
+    with pytest.raises(engine.PayoutError, match="administrators"):
+        engine.hold_payout(user, payout.id, "provider cannot hold")
+    db.session.rollback()
+    engine.hold_payout(admin, payout.id, "Provider asked to check the account")
+    db.session.commit()
+    with time_machine.travel(utcnow() + timedelta(hours=2), tick=False):
+        sweep_outbox()  # the resend finds the payout held and does nothing
+    db.session.expire_all()
+    assert len(x.payouts()) == 0
+    engine.release_payout(admin, payout.id, "Account confirmed by phone")
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.PROCESSED and not payout.held
+    actions = db.session.scalars(sa.select(AuditEntry.action).where(
+        AuditEntry.object_type == "payout")).all()
+    assert "payout.hold" in actions and "payout.release" in actions
+
+
+def test_mode_is_neft_above_five_lakh(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.penalty(provider, 1)  # make the figure odd; recovered from the payout
+    world.earn(provider, user, 60_000_001)                 # ₹6,00,000.01
+    (payout,) = payouts_of(provider.id)
+    assert payout.net > 50_000_000 and payout.mode == "NEFT"
+    x.settle()
+    assert payouts_of(provider.id)[0].status == m.PROCESSED

@@ -1,0 +1,119 @@
+"""Onboarding: input rules, contact + fund account + validation at RazorpayX, payouts only
+after a successful validation, a changed account validated again."""
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.payouts import engine, fund_accounts
+from portal.payouts import models as m
+from tests.payouts.conftest import payouts_of
+
+
+@pytest.mark.parametrize("ifsc, number, field", [
+    ("HDFC0001234", "12345678", "account_number"),       # 8 digits
+    ("HDFC0001234", "1234567890123456789", "account_number"),  # 19 digits
+    ("HDFC0001234", "12345678A", "account_number"),
+    ("HDFC1001234", "123456789", "ifsc"),                 # 5th character must be 0
+    ("HDF00001234", "123456789", "ifsc"),
+    ("HDFC000123", "123456789", "ifsc"),                  # 10 characters
+    ("", "", "ifsc"),
+])
+def test_bank_details_are_checked(ifsc, number, field):
+    with pytest.raises(fund_accounts.FundAccountError) as caught:
+        fund_accounts.check_bank("Asha Rao", ifsc, number)
+    assert field in caught.value.errors
+
+
+def test_good_bank_details_are_normalised():
+    assert fund_accounts.check_bank("  Asha   Rao ", "hdfc0a01234", "1234 5678 9012") == (
+        "Asha Rao", "HDFC0A01234", "123456789012")
+    assert fund_accounts.check_bank("Asha Rao", "SBIN0000001", "9" * 18)[2] == "9" * 18
+    with pytest.raises(fund_accounts.FundAccountError) as caught:
+        fund_accounts.check_bank("Asha Rao", "SBIN0000001", "123456789", "123456780")
+    assert "confirm_account_number" in caught.value.errors
+    with pytest.raises(fund_accounts.FundAccountError):
+        fund_accounts.check_vpa("not a vpa")
+    assert fund_accounts.mask_vpa("asharao@okhdfc") == "as•••••@okhdfc"
+
+
+def test_bank_account_validated_by_webhook_then_payouts_start(world, x):
+    provider, user = world.provider("WEEKLY")
+    world.earn(provider, user, 100_000)
+    row = world.onboard(provider, user, settle=False)
+    assert row.status == m.FA_PENDING and row.current
+    assert row.account_last4 == "5678" and row.ifsc == "HDFC0001234"
+    assert "50100012345678" not in repr(row.__dict__)  # only the masked details are kept
+    assert isinstance(engine.create_payout(provider.id, kind=m.CYCLE_KIND), engine.Skipped)
+    db.session.rollback()
+
+    x.settle()
+    row = db.session.get(m.FundAccount, row.id)
+    assert row.status == m.FA_VALIDATED and row.registered_name == "Asha Rao"
+    contact = x.sandbox.store.contacts[row.razorpay_contact_id]
+    assert contact["reference_id"] == f"provider-{provider.id}"
+    payout = engine.create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert payout.mode == "IMPS" and payout.gross == 95_000
+
+
+def test_dead_account_fails_validation_and_blocks_payouts(world, x):
+    provider, user = world.provider("INSTANT")
+    row = world.onboard(provider, user, number="123456780000")  # sandbox: ...0000 is dead
+    assert row.status == m.FA_FAILED
+    world.earn(provider, user, 100_000)
+    assert payouts_of(provider.id) == []
+
+
+def test_upi_payouts_go_by_upi(world, x):
+    provider, user = world.provider("INSTANT")
+    row = world.onboard(provider, user, vpa="asha.rao@okhdfc")
+    assert row.status == m.FA_VALIDATED and row.kind == m.VPA
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.mode == "UPI" and payout.status == m.PROCESSED
+
+
+def test_changing_the_account_validates_it_again(world, x):
+    provider, user = world.provider("WEEKLY")
+    first = world.onboard(provider, user)
+    second = world.onboard(provider, user, number="50100099990001", settle=False)
+    first = db.session.get(m.FundAccount, first.id)
+    assert not first.current and second.current and second.status == m.FA_PENDING
+    assert second.razorpay_contact_id == first.razorpay_contact_id  # one contact
+    world.earn(provider, user, 100_000)
+    skipped = engine.create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert isinstance(skipped, engine.Skipped) and "validated" in skipped.reason
+    db.session.rollback()
+    x.settle()
+    payout = engine.create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert payout.fund_account_id == second.id
+
+
+def test_lost_validation_webhook_is_caught_by_polling(world, x):
+    provider, user = world.provider()
+    x.sandbox.set_faults(drop_webhooks=True)
+    row = world.onboard(provider, user)
+    assert db.session.get(m.FundAccount, row.id).status == m.FA_PENDING
+    fund_accounts.refresh_validation(user, row.id)
+    assert db.session.get(m.FundAccount, row.id).status == m.FA_VALIDATED
+
+
+def test_repeated_validation_event_changes_nothing(world, x):
+    provider, user = world.provider()
+    x.sandbox.set_faults(duplicate_webhooks=True)
+    row = world.onboard(provider, user)
+    assert row.status == m.FA_VALIDATED
+    from portal.audit.models import AuditEntry
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "fund_account.validated")) == 1
+    # A late "failed" for a validated account is stale.
+    assert not fund_accounts.apply_validation_entity(
+        {"id": row.razorpay_validation_id, "status": "failed"})
+
+
+def test_another_provider_cannot_set_my_account(world, x):
+    provider, _user = world.provider()
+    _other, other_user = world.provider()
+    with pytest.raises(fund_accounts.NotFound):
+        fund_accounts.save_bank_account(other_user, provider.id, holder_name="Mallory",
+                                        ifsc="HDFC0001234", account_number="123456789")

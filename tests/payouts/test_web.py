@@ -1,0 +1,143 @@
+"""The provider's schedule, earnings and bank pages, and the admin payouts screen."""
+import re
+from datetime import date
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.payouts import models as m
+from portal.payouts import runs
+from tests.payouts.conftest import payable, payouts_of
+
+HX = {"HX-Request": "true"}
+
+
+def _login_user(client, login, user):
+    client.post("/auth/logout")
+    login(user)
+
+
+def test_schedule_start_and_complete_with_htmx(world, x, client, login):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    booking = world.booking(provider, fee=100_000)
+    db.session.commit()
+    login(user)
+    page = client.get("/provider/schedule")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'id="booking-{booking.id}"' in html and ">Start<" in html
+    assert "style=" not in html and "<script>" not in html
+
+    answer = client.post(f"/provider/schedule/{booking.id}/start", headers=HX)
+    assert answer.status_code == 200
+    row = answer.get_data(as_text=True)
+    assert row.strip().startswith("<tr") and ">Complete<" in row and "<html" not in row
+    answer = client.post(f"/provider/schedule/{booking.id}/complete")  # plain request
+    assert answer.status_code == 303 and answer.location.endswith("/provider/schedule")
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == m.PROCESSED
+    # Completing again is refused with a message, the row swapped with 422.
+    again = client.post(f"/provider/schedule/{booking.id}/complete", headers=HX)
+    assert again.status_code == 422 and "cannot be completed" in again.get_data(as_text=True)
+
+
+def test_other_providers_booking_is_not_found(world, client, login):
+    provider, _user = world.provider()
+    _other, other_user = world.provider()
+    booking = world.booking(provider)
+    db.session.commit()
+    login(other_user)
+    assert client.post(f"/provider/schedule/{booking.id}/start").status_code == 404
+    assert f"booking-{booking.id}" not in client.get("/provider/schedule").get_data(as_text=True)
+
+
+def test_earnings_dashboard(world, x, client, login):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=500)
+    world.earn(provider, user, 100_000)
+    world.penalty(provider, 25_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    world.earn(provider, user, 20_000)  # ₹190 left: below the minimum
+    db.session.commit()
+    login(user)
+    page = client.get("/provider/earnings")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "₹190" in html
+    assert "Minimum payout threshold not met. Required: ₹500, Available: ₹190" in html
+    assert "₹700" in html              # the payout: ₹950 − ₹250 penalty
+    assert 'data-status="PROCESSED"' in html
+    assert "−₹250" in html             # the penalty
+    assert "<svg" in html and len(re.findall(r"<rect ", html)) == 12
+    assert "style=" not in html and "<script>" not in html.split("</head>")[1]
+    assert "TDS 20" in html and "194J" in html
+
+
+def test_bank_page_validates_and_saves(world, x, client, login):
+    provider, user = world.provider()
+    db.session.commit()
+    login(user)
+    assert "No account yet" in client.get("/provider/bank").get_data(as_text=True)
+    bad = client.post("/provider/bank", data={
+        "kind": "bank_account", "holder_name": "Asha Rao", "ifsc": "HDFC1001234",
+        "account_number": "12345", "confirm_account_number": "12345"})
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert "Enter a valid IFSC" in text and "9 to 18 digits" in text
+    good = client.post("/provider/bank", data={
+        "kind": "bank_account", "holder_name": "Asha Rao", "ifsc": "HDFC0001234",
+        "account_number": "50100012345678", "confirm_account_number": "50100012345678"})
+    assert good.status_code == 303
+    page = client.get("/provider/bank").get_data(as_text=True)
+    assert "HDFC0001234 ••••5678" in page and 'data-status="PENDING"' in page
+    assert "50100012345678" not in page
+    x.settle()
+    assert 'data-status="VALIDATED"' in client.get("/provider/bank").get_data(as_text=True)
+
+
+def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
+                                              immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.returned
+    admin = make_user("admin")
+    login(admin)
+    answer = client.get("/admin/payouts?status=GIVEN_UP")
+    assert answer.status_code == 200
+    assert f'id="payout-{payout.id}"' in answer.get_data(as_text=True)
+    assert client.get("/admin/payouts").status_code == 200
+    assert f'id="payout-{payout.id}"' not in client.get(
+        "/admin/payouts?status=PROCESSED").get_data(as_text=True)
+    detail = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    assert "Beneficiary bank is down" in detail and detail.count("<code>") == 3
+    short = client.post(f"/admin/payouts/{payout.id}/retry", data={"reason": "again"})
+    assert short.status_code == 422
+    x.sandbox.set_faults(payout_outcome="processed")
+    done = client.post(f"/admin/payouts/{payout.id}/retry",
+                       data={"reason": "Bank confirmed it is back up"})
+    assert done.status_code == 303
+    x.settle()
+    assert [p.status for p in payouts_of(provider.id)] == [m.FAILED, m.PROCESSED]
+    assert payable(provider.id) == 0
+    accounts = client.get("/admin/payouts/accounts").get_data(as_text=True)
+    assert provider.display_name in accounts and 'data-status="VALIDATED"' in accounts
+    refused = client.post(f"/admin/payouts/{payout.id}/hold",
+                          data={"reason": "Too late to hold this one"})
+    assert refused.status_code == 422 and "Only a queued or failed" in refused.get_data(
+        as_text=True)
+
+
+def test_admin_runs_a_cycle(world, x, client, login, make_user):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    db.session.commit()
+    login(make_user("admin"))
+    answer = client.post("/admin/payouts/runs", data={"schedule": "WEEKLY"})
+    assert answer.status_code == 303
+    run_page = client.get(answer.location).get_data(as_text=True)
+    assert "1 payouts" in run_page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout)) == 1
