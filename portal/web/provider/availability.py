@@ -1,1 +1,143 @@
-from portal.web.provider import bp  # noqa: F401  (weekly hours and leave go here)
+"""A provider's own weekly hours (per clinic) and leave.
+
+One page with two sections; an htmx form or remove button swaps only its section
+(``windows`` or ``leave`` block), a plain request gets the page (303 after a change).
+A provider reaches only their own rows: another provider's row is a 404."""
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, SelectChoice, SelectField, StringField, TimeField
+from wtforms.validators import InputRequired, Length, Optional
+
+from portal.accounts.forms import apply_errors
+from portal.catalog import service
+from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
+from portal.db import utcnow
+from portal.extensions import htmx
+from portal.web.provider import bp
+from portal.web.render import render
+from portal.web.security import get_owned_or_404
+
+TEMPLATE = "provider/availability/index.html"
+
+
+class WindowForm(FlaskForm):
+    clinic_id = SelectField("Clinic", coerce=int)
+    weekday = SelectField("Day", coerce=int,
+                          choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)])
+    start_time = TimeField("From", validators=[InputRequired("Enter the start time.")])
+    end_time = TimeField("Until", validators=[InputRequired("Enter the end time.")])
+
+
+class LeaveForm(FlaskForm):
+    starts_at = DateTimeLocalField("From", format="%Y-%m-%dT%H:%M",
+                                   validators=[InputRequired("Enter when the leave starts.")])
+    ends_at = DateTimeLocalField("Until", format="%Y-%m-%dT%H:%M",
+                                 validators=[InputRequired("Enter when the leave ends.")])
+    reason = StringField("Reason", validators=[Optional(), Length(max=200)],
+                         render_kw={"placeholder": "Optional, e.g. conference"})
+
+
+def _provider():
+    provider = service.provider_for_user(current_user)
+    if provider is None:
+        abort(404)
+    return provider
+
+
+def _zone(provider):
+    # Leave is entered and shown in the time of the provider's (first) clinic.
+    return ZoneInfo(provider.clinics[0].timezone if provider.clinics else DEFAULT_TIMEZONE)
+
+
+def _window_form(provider, formdata=True):
+    form = WindowForm() if formdata else WindowForm(formdata=None)
+    form.clinic_id.choices = [SelectChoice(c.id, f"{c.name} ({c.city})")
+                             for c in provider.clinics]
+    return form
+
+
+def _page(provider, block=None, window_form=None, leave_form=None, status=None):
+    if block and not (htmx and not htmx.boosted):
+        block = None
+    window_form = window_form or _window_form(provider, formdata=False)
+    leave_form = leave_form or LeaveForm(formdata=None)
+    if status is None:
+        status = 422 if (window_form.errors or leave_form.errors) else 200
+    by_clinic = {c.id: [] for c in provider.clinics}
+    for w in provider.availability:
+        by_clinic.setdefault(w.clinic_id, []).append(w)
+    now = utcnow()
+    leaves = [leave for leave in provider.leaves if leave.ends_at > now]
+    return render(TEMPLATE, block=block, status=status, provider=provider, by_clinic=by_clinic,
+                  clinics={c.id: c for c in provider.clinics}, leaves=leaves,
+                  window_form=window_form, leave_form=leave_form, zone=_zone(provider),
+                  weekdays=WEEKDAYS, fragment=bool(block),
+                  local=lambda value: value.astimezone(_zone(provider)).strftime(
+                      "%a %d %b %Y, %H:%M"))
+
+
+def _done(message, block):
+    flash(message, "success")
+    if htmx and not htmx.boosted:
+        return _page(_provider(), block=block)
+    return redirect(url_for("provider.availability"), 303)
+
+
+@bp.get("/availability")
+def availability():
+    provider = service.provider_for_user(current_user)
+    if provider is None:
+        return render("provider/availability/no_profile.html")
+    return _page(provider)
+
+
+@bp.post("/availability/windows")
+def availability_add():
+    provider = _provider()
+    form = _window_form(provider)
+    if form.validate_on_submit():
+        try:
+            service.add_availability(current_user, provider, form.clinic_id.data,
+                                     form.weekday.data, form.start_time.data, form.end_time.data)
+        except service.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        except service.NotFound:
+            abort(404)
+        else:
+            return _done("Hours added.", "windows")
+    return _page(provider, block="windows", window_form=form)
+
+
+@bp.post("/availability/windows/<int:window_id>/delete")
+def availability_remove(window_id):
+    window = get_owned_or_404(Availability, window_id)
+    service.remove_availability(current_user, window)
+    return _done("Hours removed.", "windows")
+
+
+@bp.post("/availability/leave")
+def leave_add():
+    provider = _provider()
+    form = LeaveForm()
+    if form.validate_on_submit():
+        zone = _zone(provider)
+        starts = form.starts_at.data.replace(tzinfo=zone)
+        ends = form.ends_at.data.replace(tzinfo=zone)
+        try:
+            service.add_leave(current_user, provider, starts, ends, form.reason.data)
+        except service.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            return _done("Leave added.", "leave")
+    return _page(provider, block="leave", leave_form=form)
+
+
+@bp.post("/availability/leave/<int:leave_id>/delete")
+def leave_remove(leave_id):
+    leave = get_owned_or_404(Leave, leave_id)
+    service.remove_leave(current_user, leave)
+    return _done("Leave removed.", "leave")
+

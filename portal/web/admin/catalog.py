@@ -1,0 +1,447 @@
+"""Admin: the catalog screens (clinics, specializations, providers, services).
+
+Each screen is a searchable, paged table. An htmx request gets only what it replaces: the
+``results`` block for the search box and page links, one row's edit form (``edit_row``)
+when a row is clicked, and the saved row (``_<thing>_row.html``) after a save. Without
+htmx the same URLs are ordinary pages: the edit form is a page of its own and a save
+redirects back to the list. An invalid form answers 422 with messages beside the fields."""
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DecimalField, IntegerField, SelectChoice, SelectField,
+                     SelectMultipleField, StringField, TextAreaField, TimeField)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+
+from portal.accounts.forms import apply_errors
+from portal.catalog import service
+from portal.catalog.models import (
+    DEFAULT_HOURS, DEFAULT_TIMEZONE, PAYOUT_SCHEDULES, PROVIDER_KINDS, SERVICE_KINDS, SERVICE_MODES,
+    WEEKDAYS,
+    Clinic, Provider, Service, Specialization)
+from portal.domain.slots import format_hours
+from portal.extensions import db, htmx
+from portal.web.admin import bp
+from portal.web.render import render, render_form
+
+PER_PAGE = 20
+T = "admin/catalog/"
+
+
+def _partial():
+    # A boosted link or form wants the whole page; other htmx requests want a fragment.
+    return bool(htmx) and not htmx.boosted
+
+
+def _label(value):
+    return value.replace("_", " ").capitalize()
+
+
+def _required(what):
+    return DataRequired(message=f"Enter {what}.")
+
+
+def _two_places(value, what):
+    """A Decimal with at most two decimals as an integer count of hundredths (paise, bps)."""
+    try:
+        if value is None or value.as_tuple().exponent < -2:
+            raise InvalidOperation
+        return int(value * 100)
+    except (InvalidOperation, AttributeError):
+        raise ValueError(f"Enter {what} with at most two decimals.") from None
+
+
+def _search(query, columns, q):
+    if not q:
+        return query
+    needle = q.lower()
+    return query.where(sa.or_(*(sa.func.lower(c).contains(needle, autoescape=True)
+                                for c in columns)))
+
+
+def _list(template, query, columns, **context):
+    q = request.args.get("q", "").strip()[:100]
+    page = db.paginate(_search(query, columns, q), page=request.args.get("page", 1, type=int),
+                       per_page=PER_PAGE, error_out=False)
+    return render(T + template, block="results" if _partial() else None, page=page, q=q,
+                  **context)
+
+
+def _row_or_list(row_template, list_endpoint, **context):
+    """After a save, or on Cancel: the row for htmx, the list for a plain request."""
+    if _partial():
+        return render(T + row_template, **context)
+    flash("Saved.", "success")
+    return redirect(url_for(list_endpoint), 303)
+
+
+def _save(form, errors_to_fields, call):
+    """Run a service call; its ValidationError lands beside the form's fields."""
+    try:
+        return call()
+    except service.ValidationError as exc:
+        apply_errors(form, {errors_to_fields.get(k, k): v for k, v in exc.errors.items()})
+    except ValueError as exc:  # a value the form could parse but the service cannot use
+        form.form_errors.append(str(exc))
+    return None
+
+
+def _get(model, object_id):
+    obj = db.session.get(model, object_id)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+# --- clinics ------------------------------------------------------------------------------
+
+class ClinicForm(FlaskForm):
+    name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
+    city = StringField("City", validators=[_required("the city"), Length(max=80)])
+    address = TextAreaField("Address", validators=[Optional()])
+    timezone = StringField("Time zone", default=DEFAULT_TIMEZONE,
+                           validators=[_required("a time zone"), Length(max=64)])
+    gstin = StringField("GSTIN", validators=[Optional(), Length(max=20)],
+                        render_kw={"autocapitalize": "characters"})
+    active = BooleanField("Open for bookings", default=True)
+
+
+for _day, _name in enumerate(WEEKDAYS):
+    setattr(ClinicForm, f"opens_{_day}", TimeField(f"{_name} opens", validators=[Optional()]))
+    setattr(ClinicForm, f"closes_{_day}", TimeField(f"{_name} closes", validators=[Optional()]))
+
+CLINIC_ERRORS = {f"hours_{d}": f"opens_{d}" for d in range(7)}
+
+
+def _clinic_form(clinic=None):
+    if request.method == "POST" or clinic is None:
+        form = ClinicForm()
+        if clinic is None and request.method == "GET":
+            for day in range(5):  # the policy's default hours, Mon–Fri 09–18
+                getattr(form, f"opens_{day}").data = DEFAULT_HOURS[day][0]
+                getattr(form, f"closes_{day}").data = DEFAULT_HOURS[day][1]
+        return form
+    data = {k: getattr(clinic, k) for k in ("name", "city", "address", "timezone", "gstin",
+                                            "active")}
+    for day, (opens, closes) in clinic.business_hours().items():
+        data[f"opens_{day}"], data[f"closes_{day}"] = opens, closes
+    return ClinicForm(data=data)
+
+
+def _clinic_values(form):
+    hours = {}
+    for day in range(7):
+        opens, closes = getattr(form, f"opens_{day}").data, getattr(form, f"closes_{day}").data
+        if opens or closes:
+            if not (opens and closes):
+                getattr(form, f"opens_{day}").errors.append("Enter both times, or neither.")
+                continue
+            hours[day] = (opens, closes)
+    return dict(name=form.name.data, city=form.city.data, address=form.address.data or "",
+                timezone=form.timezone.data, gstin=form.gstin.data or None, hours=hours)
+
+
+def _clinic_hours_text(clinic):
+    hours = clinic.business_hours()
+    return "; ".join(f"{WEEKDAYS[d][:3]} {format_hours([w])}" for d, w in sorted(hours.items()))
+
+
+@bp.get("/clinics")
+def clinics():
+    return _list("clinics.html", sa.select(Clinic).order_by(Clinic.city, Clinic.name),
+                 [Clinic.name, Clinic.city, Clinic.gstin], hours_text=_clinic_hours_text)
+
+
+@bp.route("/clinics/new", methods=["GET", "POST"])
+def clinic_new():
+    form = _clinic_form()
+    if form.validate_on_submit():
+        values = _clinic_values(form)
+        if not form.errors:
+            clinic = _save(form, CLINIC_ERRORS,
+                           lambda: service.create_clinic(current_user, **values))
+            if clinic:
+                flash(f"{clinic.name} added.", "success")
+                return redirect(url_for("admin.clinics"), 303)
+    return render_form(T + "clinic_new.html", form, weekdays=WEEKDAYS)
+
+
+@bp.route("/clinics/<int:clinic_id>/edit", methods=["GET", "POST"])
+def clinic_edit(clinic_id):
+    clinic = _get(Clinic, clinic_id)
+    form = _clinic_form(clinic)
+    if form.validate_on_submit():
+        values = _clinic_values(form)
+        if not form.errors:
+            values["active"] = form.active.data
+            if _save(form, CLINIC_ERRORS,
+                     lambda: service.update_clinic(current_user, clinic, **values)):
+                return _row_or_list("_clinic_row.html", "admin.clinics", c=clinic,
+                                    hours_text=_clinic_hours_text)
+    return render_form(T + "clinic_edit.html", form, block="edit_row" if _partial() else None,
+                       clinic=clinic, weekdays=WEEKDAYS)
+
+
+@bp.get("/clinics/<int:clinic_id>/row")
+def clinic_row(clinic_id):
+    clinic = _get(Clinic, clinic_id)
+    if not _partial():
+        return redirect(url_for("admin.clinics"))
+    return render(T + "_clinic_row.html", c=clinic, hours_text=_clinic_hours_text)
+
+
+# --- specializations ----------------------------------------------------------------------
+
+class SpecializationForm(FlaskForm):
+    name = StringField("Name", validators=[_required("a name"), Length(max=80)])
+
+
+@bp.get("/specializations")
+def specializations():
+    return _list("specializations.html", sa.select(Specialization).order_by(Specialization.name),
+                 [Specialization.name], form=SpecializationForm(formdata=None))
+
+
+@bp.post("/specializations")
+def specialization_new():
+    form = SpecializationForm()
+    if form.validate_on_submit():
+        spec = _save(form, {}, lambda: service.create_specialization(current_user, form.name.data))
+        if spec:
+            flash(f"{spec.name} added.", "success")
+            return redirect(url_for("admin.specializations"), 303)
+    q = ""
+    page = db.paginate(sa.select(Specialization).order_by(Specialization.name), page=1,
+                       per_page=PER_PAGE, error_out=False)
+    return render_form(T + "specializations.html", form, page=page, q=q)
+
+
+@bp.route("/specializations/<int:spec_id>/edit", methods=["GET", "POST"])
+def specialization_edit(spec_id):
+    spec = _get(Specialization, spec_id)
+    form = SpecializationForm(obj=spec if request.method == "GET" else None)
+    if form.validate_on_submit():
+        if _save(form, {}, lambda: service.update_specialization(current_user, spec,
+                                                                 form.name.data)):
+            return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
+    return render_form(T + "specialization_edit.html", form,
+                       block="edit_row" if _partial() else None, spec=spec)
+
+
+@bp.get("/specializations/<int:spec_id>/row")
+def specialization_row(spec_id):
+    spec = _get(Specialization, spec_id)
+    if not _partial():
+        return redirect(url_for("admin.specializations"))
+    return render(T + "_specialization_row.html", s=spec)
+
+
+# --- providers ----------------------------------------------------------------------------
+
+def _choices(model, label=lambda o: o.name, order=None):
+    rows = db.session.scalars(sa.select(model).order_by(order if order is not None else model.name))
+    return [SelectChoice(o.id, label(o)) for o in rows]
+
+
+class ProviderForm(FlaskForm):
+    display_name = StringField("Name patients see",
+                               validators=[_required("the name patients see"), Length(max=120)])
+    kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in PROVIDER_KINDS])
+    registration_no = StringField("Registration no.", validators=[Optional(), Length(max=40)])
+    commission = DecimalField("Commission (%)", places=2, default=Decimal("5.00"),
+                              validators=[InputRequired("Enter the commission."),
+                                          NumberRange(0, 100, "Enter 0 to 100.")])
+    payout_schedule = SelectField(
+        "Payouts", default="WEEKLY",
+        choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES])
+    clinic_ids = SelectMultipleField("Clinics", coerce=int)
+    specialization_ids = SelectMultipleField("Specializations", coerce=int)
+    service_ids = SelectMultipleField("Services", coerce=int)
+    bio = TextAreaField("About", validators=[Optional(), Length(max=2000)])
+    active = BooleanField("Listed and bookable", default=True)
+
+
+class NewProviderForm(ProviderForm):
+    name = StringField("Login name", validators=[_required("the person's name"),
+                                                 Length(max=120)])
+    email = StringField("Email", validators=[_required("an email address"),
+                                             Email("Enter a valid email address.")],
+                        render_kw={"type": "email"})
+    phone = StringField("Mobile", validators=[Optional()])
+
+
+PROVIDER_ERRORS = {"commission_bps": "commission"}
+
+
+def _provider_choices(form):
+    form.clinic_ids.choices = _choices(Clinic, lambda c: f"{c.name} ({c.city})")
+    form.specialization_ids.choices = _choices(Specialization)
+    form.service_ids.choices = _choices(Service, lambda s: f"{s.name} · {s.specialization.name}")
+    return form
+
+
+def _provider_values(form):
+    try:
+        commission_bps = _two_places(form.commission.data, "the commission")
+    except ValueError as exc:
+        form.commission.errors.append(str(exc))
+        commission_bps = None
+    return dict(display_name=form.display_name.data, kind=form.kind.data,
+                registration_no=form.registration_no.data, commission_bps=commission_bps,
+                payout_schedule=form.payout_schedule.data, clinic_ids=form.clinic_ids.data,
+                specialization_ids=form.specialization_ids.data,
+                service_ids=form.service_ids.data, bio=form.bio.data or "")
+
+
+def _provider_query():
+    return (sa.select(Provider).options(selectinload(Provider.clinics),
+                                        selectinload(Provider.specializations),
+                                        selectinload(Provider.user))
+            .order_by(Provider.display_name, Provider.id))
+
+
+@bp.get("/providers")
+def providers():
+    return _list("providers.html", _provider_query(),
+                 [Provider.display_name, Provider.registration_no])
+
+
+@bp.route("/providers/new", methods=["GET", "POST"])
+def provider_new():
+    form = _provider_choices(NewProviderForm())
+    if form.validate_on_submit():
+        values = _provider_values(form)
+        if not form.errors:
+            provider = _save(form, PROVIDER_ERRORS, lambda: service.create_provider(
+                current_user, email=form.email.data, name=form.name.data,
+                phone=form.phone.data or None, **values))
+            if provider:
+                flash(f"{provider.display_name} added; an invitation is on its way to "
+                      f"{provider.user.email}.", "success")
+                return redirect(url_for("admin.providers"), 303)
+    return render_form(T + "provider_new.html", form)
+
+
+@bp.route("/providers/<int:provider_id>/edit", methods=["GET", "POST"])
+def provider_edit(provider_id):
+    provider = _get(Provider, provider_id)
+    if request.method == "GET":
+        form = ProviderForm(obj=provider, data={
+            "commission": Decimal(provider.commission_bps) / 100,
+            "clinic_ids": [c.id for c in provider.clinics],
+            "specialization_ids": [s.id for s in provider.specializations],
+            "service_ids": [s.id for s in provider.services]})
+    else:
+        form = ProviderForm()
+    _provider_choices(form)
+    if form.validate_on_submit():
+        values = _provider_values(form)
+        if not form.errors:
+            values["active"] = form.active.data
+            if _save(form, PROVIDER_ERRORS,
+                     lambda: service.update_provider(current_user, provider, **values)):
+                return _row_or_list("_provider_row.html", "admin.providers", p=provider)
+    return render_form(T + "provider_edit.html", form, block="edit_row" if _partial() else None,
+                       provider=provider)
+
+
+@bp.get("/providers/<int:provider_id>/row")
+def provider_row(provider_id):
+    provider = _get(Provider, provider_id)
+    if not _partial():
+        return redirect(url_for("admin.providers"))
+    return render(T + "_provider_row.html", p=provider)
+
+
+# --- services -----------------------------------------------------------------------------
+
+class ServiceForm(FlaskForm):
+    name = StringField("Name", validators=[_required("the service's name"), Length(max=120)])
+    kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in SERVICE_KINDS])
+    mode = SelectField("Mode", choices=[SelectChoice(k, _label(k)) for k in SERVICE_MODES])
+    specialization_id = SelectField("Specialization", coerce=int,
+                                    validators=[InputRequired("Choose a specialization.")])
+    duration_minutes = IntegerField("Duration (minutes)", default=30,
+                                    validators=[InputRequired("Enter the duration.")])
+    fee = DecimalField("Fee (₹)", places=2, validators=[
+        InputRequired("Enter the fee."),
+        NumberRange(min=Decimal("0.01"), message="Enter a fee above ₹0.")])
+    taxable = BooleanField("GST on the fee (e.g. cosmetic)")
+    provider_ids = SelectMultipleField("Offered by", coerce=int)
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+    active = BooleanField("Bookable", default=True)
+
+
+SERVICE_ERRORS = {"fee_paise": "fee"}
+
+
+def _service_choices(form):
+    form.specialization_id.choices = _choices(Specialization)
+    form.provider_ids.choices = _choices(Provider, lambda p: p.display_name,
+                                         Provider.display_name)
+    return form
+
+
+def _service_values(form):
+    try:
+        fee_paise = _two_places(form.fee.data, "the fee")
+    except ValueError as exc:
+        form.fee.errors.append(str(exc))
+        fee_paise = None
+    return dict(name=form.name.data, kind=form.kind.data, mode=form.mode.data,
+                specialization_id=form.specialization_id.data,
+                duration_minutes=form.duration_minutes.data, fee_paise=fee_paise,
+                taxable=form.taxable.data, provider_ids=form.provider_ids.data,
+                description=form.description.data or "")
+
+
+@bp.get("/services")
+def services():
+    query = (sa.select(Service).options(selectinload(Service.providers))
+             .order_by(Service.name, Service.id))
+    return _list("services.html", query, [Service.name])
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+def service_new():
+    form = _service_choices(ServiceForm())
+    if form.validate_on_submit():
+        values = _service_values(form)
+        if not form.errors:
+            created = _save(form, SERVICE_ERRORS,
+                            lambda: service.create_service(current_user, **values))
+            if created:
+                flash(f"{created.name} added.", "success")
+                return redirect(url_for("admin.services"), 303)
+    return render_form(T + "service_new.html", form)
+
+
+@bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
+def service_edit(service_id):
+    item = _get(Service, service_id)
+    if request.method == "GET":
+        form = ServiceForm(obj=item, data={"fee": Decimal(item.fee_paise) / 100,
+                                           "provider_ids": [p.id for p in item.providers]})
+    else:
+        form = ServiceForm()
+    _service_choices(form)
+    if form.validate_on_submit():
+        values = _service_values(form)
+        if not form.errors:
+            values["active"] = form.active.data
+            if _save(form, SERVICE_ERRORS,
+                     lambda: service.update_service(current_user, item, **values)):
+                return _row_or_list("_service_row.html", "admin.services", s=item)
+    return render_form(T + "service_edit.html", form, block="edit_row" if _partial() else None,
+                       item=item)
+
+
+@bp.get("/services/<int:service_id>/row")
+def service_row(service_id):
+    item = _get(Service, service_id)
+    if not _partial():
+        return redirect(url_for("admin.services"))
+    return render(T + "_service_row.html", s=item)

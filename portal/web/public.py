@@ -1,0 +1,116 @@
+"""Pages anyone may see: the home page and finding a doctor.
+
+``/find`` filters providers by city, clinic, specialization, service, text and a start
+date, and lists each one's next free slots per service and clinic. The filter form asks
+for the ``results`` block over htmx as it changes (the URL follows, so a result page can
+be shared or reloaded); without htmx it is an ordinary GET form."""
+from datetime import date, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, request
+
+from portal.catalog import service
+from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Service, Specialization
+from portal.db import utcnow
+from portal.extensions import db, htmx
+from portal.web.render import render
+
+try:  # the pricing rules live in the domain layer
+    from portal.domain.policy import DEFAULT_POLICY
+    from portal.domain.pricing import price_item
+except ImportError:  # pragma: no cover - only while the domain package is being written
+    price_item = DEFAULT_POLICY = None
+
+bp = Blueprint("public", __name__)
+
+PER_PAGE = 10
+DAYS = 7  # how far ahead the page looks for free slots
+SLOTS_PER_OFFER = 4
+BOOK_URL = "/me/book"  # the patient blueprint holds the slot (sign-in first)
+
+
+def _filter_options():
+    """Active clinics, cities, specializations and services for the filter form."""
+    clinics = db.session.scalars(sa.select(Clinic).where(Clinic.active.is_(True))
+                                 .order_by(Clinic.city, Clinic.name)).all()
+    return {
+        "clinics": clinics,
+        "cities": sorted({c.city for c in clinics}),
+        "specializations": db.session.scalars(
+            sa.select(Specialization).order_by(Specialization.name)).all(),
+        "services": db.session.scalars(
+            sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)).all(),
+    }
+
+
+@bp.get("/")
+def index():
+    return render("public/index.html", **_filter_options())
+
+
+def _int_arg(name):
+    value = request.args.get(name, type=int)
+    return value if value and value > 0 else None
+
+
+def _filters(today):
+    """The filters from the query string, ignoring anything malformed."""
+    try:
+        day = date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        day = today
+    day = min(max(day, today), today + timedelta(days=90))
+    return {
+        "city": request.args.get("city", "").strip()[:80],
+        "clinic_id": _int_arg("clinic"),
+        "specialization_id": _int_arg("specialization"),
+        "service_id": _int_arg("service"),
+        "text": request.args.get("q", "").strip()[:100],
+        "date": day,
+    }
+
+
+def book_url(provider, offer, start):
+    return BOOK_URL + "?" + urlencode({
+        "provider": provider.id, "service": offer.service.id, "clinic": offer.clinic.id,
+        "start": start.isoformat()})
+
+
+def price(service_row):
+    """The fee breakup shown on a card (F, platform fee, GST, total), or None."""
+    if price_item is None:
+        return None
+    return price_item(service_row.fee_paise, service_row.taxable, DEFAULT_POLICY)
+
+
+def slot_label(start, clinic):
+    local = start.astimezone(ZoneInfo(clinic.timezone))
+    return local.strftime("%a %d %b, %H:%M").replace(" 0", " ")
+
+
+@bp.get("/find")
+def find_doctor():
+    now = utcnow()
+    today = now.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
+    f = _filters(today)
+    providers = service.search_providers(
+        city=f["city"] or None, clinic_id=f["clinic_id"],
+        specialization_id=f["specialization_id"], service_id=f["service_id"], text=f["text"])
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    pages = max((len(providers) + PER_PAGE - 1) // PER_PAGE, 1)
+    page = min(page, pages)
+    shown = providers[(page - 1) * PER_PAGE: page * PER_PAGE]
+    offers = service.find_offers(shown, from_date=f["date"], days=DAYS, limit=SLOTS_PER_OFFER,
+                                 city=f["city"] or None, clinic_id=f["clinic_id"],
+                                 service_id=f["service_id"], now=now)
+    args = {k: v for k, v in {
+        "city": f["city"], "clinic": f["clinic_id"], "specialization": f["specialization_id"],
+        "service": f["service_id"], "q": f["text"],
+        "date": f["date"].isoformat() if f["date"] != today else None}.items() if v}
+    block = "results" if htmx and not htmx.boosted else None
+    return render("public/find.html", block=block, providers=shown, total=len(providers),
+                  offers=offers, f=f, today=today, page=page, pages=pages, args=args,
+                  days=DAYS, book_url=book_url, price=price, slot_label=slot_label,
+                  **({} if block else _filter_options()))

@@ -1,0 +1,233 @@
+"""Catalog pages: find a doctor (full page and htmx fragment), the admin inline edit flow,
+and a provider's own availability and leave."""
+import re
+from datetime import datetime, time, timezone
+
+import sqlalchemy as sa
+
+from portal.catalog.models import Availability, Clinic, Leave, Service, Specialization
+from portal.extensions import db
+
+HX = {"HX-Request": "true"}
+
+
+def text(response):
+    return response.get_data(as_text=True)
+
+
+# --- public pages -------------------------------------------------------------------------
+
+def test_home_page_has_a_search_form(client, catalog):
+    body = text(client.get("/"))
+    assert 'action="/find"' in body and "Bengaluru" in body and "Dermatology" in body
+
+
+def test_find_doctor_full_page_and_fragment(client, catalog):
+    full = client.get("/find?city=Bengaluru")
+    assert full.status_code == 200
+    body = text(full)
+    assert "<html" in body and 'hx-get="/find"' in body and 'hx-push-url="true"' in body
+    assert "Dr. Asha Rao" in body and "Dr. Vikram Nair" not in body
+    fragment = client.get("/find?city=Bengaluru", headers=HX)
+    assert fragment.status_code == 200
+    part = text(fragment)
+    assert "<html" not in part and "<form" not in part
+    assert "Dr. Asha Rao" in part
+    assert "HX-Request" in fragment.headers.get("Vary", "")
+
+
+def test_find_doctor_shows_price_breakup_and_booking_links(client, catalog):
+    body = text(client.get(f"/find?service={catalog['consult']}"))
+    # ₹500 fee + 5% platform fee ₹25 + 18% GST on the platform fee ₹4.50 = ₹529.50
+    assert "₹500" in body and "₹25" in body and "₹4.50" in body and "₹529.50" in body
+    links = re.findall(r'href="(/book\?[^"]+)"', body)
+    assert links, "no slot links (the doctor works Mon–Fri mornings)"
+    assert all(f"service={catalog['consult']}" in link and "start=" in link for link in links)
+
+
+def test_find_doctor_filters_and_bad_input(client, catalog):
+    body = text(client.get(f"/find?specialization={catalog['derm']}", headers=HX))
+    assert "Dr. Vikram Nair" in body and "Dr. Asha Rao" not in body
+    body = text(client.get("/find?q=nobody-at-all", headers=HX))
+    assert "No doctors or labs match" in body
+    assert client.get("/find?clinic=abc&date=not-a-date&page=-3").status_code == 200
+
+
+# --- admin inline edit --------------------------------------------------------------------
+
+def test_admin_catalog_pages_need_an_admin(client, catalog, login, make_user):
+    login(make_user("patient"))
+    assert client.get("/admin/clinics").status_code == 403
+    assert client.post(f"/admin/clinics/{catalog['indira']}/edit", data={}).status_code == 403
+
+
+def _clinic_form(**overrides):
+    data = {"name": "Indiranagar Clinic", "city": "Bengaluru", "address": "100 Feet Road",
+            "timezone": "Asia/Kolkata", "gstin": "29AAGCB7383J1Z4", "active": "y"}
+    for day in range(5):
+        data[f"opens_{day}"], data[f"closes_{day}"] = "09:00", "18:00"
+    data.update(overrides)
+    return data
+
+
+def test_admin_clinic_inline_edit_flow(client, catalog, login, app):
+    login(catalog["admin"])
+    url = f"/admin/clinics/{catalog['indira']}/edit"
+    listing = text(client.get("/admin/clinics"))
+    assert f'hx-get="{url}"' in listing and f'id="clinic-{catalog["indira"]}"' in listing
+
+    edit = client.get(url, headers=HX)
+    assert edit.status_code == 200
+    assert text(edit).lstrip().startswith(f'<tr id="clinic-{catalog["indira"]}" class="editing"')
+
+    bad = client.post(url, data=_clinic_form(gstin="NOT-A-GSTIN", opens_0="19:00"), headers=HX)
+    assert bad.status_code == 422
+    body = text(bad)
+    assert body.lstrip().startswith("<tr") and "Enter a 15-character GSTIN" in body
+    assert "Monday: opening must be before closing." in body
+
+    saved = client.post(url, data=_clinic_form(name="Indiranagar Family Clinic", opens_5="10:00",
+                                               closes_5="13:00"), headers=HX)
+    assert saved.status_code == 200
+    row = text(saved)
+    assert row.lstrip().startswith(f'<tr id="clinic-{catalog["indira"]}"')
+    assert "Indiranagar Family Clinic" in row and "Sat 10 AM - 1 PM" in row
+    with app.app_context():
+        clinic = db.session.get(Clinic, catalog["indira"])
+        assert clinic.name == "Indiranagar Family Clinic"
+        assert clinic.business_hours()[5] == (time(10), time(13))
+
+    cancel = client.get(f"/admin/clinics/{catalog['indira']}/row", headers=HX)
+    assert text(cancel).lstrip().startswith("<tr") and "editing" not in text(cancel)
+
+
+def test_admin_edit_without_htmx_is_a_page_and_redirects(client, catalog, login):
+    login(catalog["admin"])
+    url = f"/admin/specializations/{catalog['derm']}/edit"
+    page = client.get(url)
+    assert page.status_code == 200 and "<html" in text(page)
+    bad = client.post(url, data={"name": "General Medicine"})
+    assert bad.status_code == 422 and "This specialization already exists." in text(bad)
+    assert "<html" in text(bad)
+    ok = client.post(url, data={"name": "Skin"})
+    assert ok.status_code == 303 and ok.location.endswith("/admin/specializations")
+
+
+def test_admin_search_as_you_type_and_pages(client, catalog, login, app):
+    login(catalog["admin"])
+    with app.app_context():
+        db.session.add_all(Specialization(name=f"Speciality {i:02d}") for i in range(25))
+        db.session.commit()
+    part = text(client.get("/admin/specializations?q=speciality", headers=HX))
+    assert "<html" not in part and "25 specializations" in part and "Page 1 of 2" in part
+    assert "Dermatology" not in part
+    part = text(client.get("/admin/specializations?q=speciality&page=2", headers=HX))
+    assert "Speciality 24" in part
+
+
+def test_admin_creates_a_service_with_rupees(client, catalog, login, app):
+    login(catalog["admin"])
+    data = {"name": "Chemical peel", "kind": "CONSULTATION", "mode": "IN_PERSON",
+            "specialization_id": str(catalog["derm"]), "duration_minutes": "45",
+            "fee": "3500.50", "taxable": "y", "active": "y",
+            "provider_ids": [str(catalog["other"])]}
+    response = client.post("/admin/services/new", data=data)
+    assert response.status_code == 303
+    with app.app_context():
+        row = db.session.scalar(sa.select(Service).where(Service.name == "Chemical peel"))
+        assert row.fee_paise == 350_050 and row.taxable and len(row.providers) == 1
+    bad = client.post("/admin/services/new", data={**data, "fee": "0", "mode": "ONLINE",
+                                                   "kind": "LAB_TEST"})
+    assert bad.status_code == 422
+    assert "Enter a fee above ₹0." in text(bad)
+
+
+def test_admin_provider_inline_edit(client, catalog, login, app):
+    login(catalog["admin"])
+    url = f"/admin/providers/{catalog['doctor']}/edit"
+    data = {"display_name": "Dr. Asha R.", "kind": "DOCTOR", "registration_no": "KMC-1",
+            "commission": "7.5", "payout_schedule": "MONTHLY",
+            "clinic_ids": [str(catalog["indira"])], "specialization_ids": [str(catalog["gm"])],
+            "service_ids": [str(catalog["consult"])], "active": "y"}
+    saved = client.post(url, data=data, headers=HX)
+    assert saved.status_code == 200 and "Dr. Asha R." in text(saved) and "7.5%" in text(saved)
+    bad = client.post(url, data={**data, "service_ids": [str(catalog["skin"])]}, headers=HX)
+    assert bad.status_code == 422 and "Skin consultation" in text(bad)
+    with app.app_context():
+        from portal.catalog.models import Provider
+        provider = db.session.get(Provider, catalog["doctor"])
+        assert provider.commission_bps == 750 and provider.payout_schedule == "MONTHLY"
+        # Hours at a clinic the doctor left are gone with it.
+        assert {w.clinic_id for w in provider.availability} == {catalog["indira"]}
+
+
+def test_admin_missing_rows_are_404(client, catalog, login):
+    login(catalog["admin"])
+    for url in ("/admin/clinics/999/edit", "/admin/providers/999/row",
+                "/admin/services/999/edit", "/admin/specializations/999/edit"):
+        assert client.get(url, headers=HX).status_code == 404, url
+
+
+# --- provider availability ----------------------------------------------------------------
+
+def test_provider_availability_page_and_add(client, catalog, login, app):
+    login(catalog["doctor_user"])
+    page = client.get("/provider/availability")
+    assert page.status_code == 200 and "Indiranagar Clinic" in text(page)
+    added = client.post("/provider/availability/windows", headers=HX, data={
+        "clinic_id": str(catalog["jaya"]), "weekday": "2", "start_time": "14:00",
+        "end_time": "17:00"})
+    assert added.status_code == 200 and "<html" not in text(added)
+    assert "Hours added." in text(added) and "Jayanagar Clinic" in text(added)
+    bad = client.post("/provider/availability/windows", headers=HX, data={
+        "clinic_id": str(catalog["jaya"]), "weekday": "6", "start_time": "10:00",
+        "end_time": "12:00"})
+    assert bad.status_code == 422 and "closed on Sundays" in text(bad)
+    bad = client.post("/provider/availability/windows", data={
+        "clinic_id": str(catalog["pune"]), "weekday": "1", "start_time": "10:00",
+        "end_time": "12:00"})
+    assert bad.status_code == 422  # not one of the doctor's clinics (not even a choice)
+
+
+def test_provider_leave_add_and_remove(client, catalog, login, app):
+    login(catalog["doctor_user"])
+    added = client.post("/provider/availability/leave", data={
+        "starts_at": "2030-01-07T09:00", "ends_at": "2030-01-08T18:00", "reason": "Conference"})
+    assert added.status_code == 303
+    with app.app_context():
+        leave = db.session.scalars(sa.select(Leave)).one()
+        assert leave.starts_at.isoformat() == "2030-01-07T03:30:00+00:00"  # 09:00 IST
+        leave_id = leave.id
+    page = text(client.get("/provider/availability"))
+    assert "Conference" in page and "Mon 07 Jan 2030, 09:00" in page
+    bad = client.post("/provider/availability/leave", headers=HX, data={
+        "starts_at": "2030-01-07T09:00", "ends_at": "2030-01-07T08:00"})
+    assert bad.status_code == 422 and "End after the start." in text(bad)
+    removed = client.post(f"/provider/availability/leave/{leave_id}/delete", headers=HX)
+    assert removed.status_code == 200 and "Leave removed." in text(removed)
+
+
+def test_provider_cannot_touch_another_providers_rows(client, catalog, login, app):
+    with app.app_context():
+        window_id = db.session.scalars(sa.select(Availability.id).where(
+            Availability.provider_id == catalog["doctor"])).first()
+        db.session.add(Leave(provider_id=catalog["doctor"],
+                             starts_at=datetime(2030, 1, 1, tzinfo=timezone.utc),
+                             ends_at=datetime(2030, 1, 2, tzinfo=timezone.utc)))
+        db.session.commit()
+        leave_id = db.session.scalars(sa.select(Leave.id)).one()
+    login(catalog["other_user"])
+    assert client.post(f"/provider/availability/windows/{window_id}/delete").status_code == 404
+    assert client.post(f"/provider/availability/leave/{leave_id}/delete").status_code == 404
+    with app.app_context():
+        assert db.session.get(Availability, window_id) is not None
+        assert db.session.get(Leave, leave_id) is not None
+    login(catalog["doctor_user"])
+    assert client.post(f"/provider/availability/windows/{window_id}/delete").status_code == 303
+
+
+def test_provider_without_a_profile(client, login, make_user):
+    login(make_user("provider"))
+    page = client.get("/provider/availability")
+    assert page.status_code == 200 and "not set up yet" in text(page)
+    assert client.post("/provider/availability/leave", data={}).status_code == 404
