@@ -40,7 +40,7 @@ def test_find_doctor_shows_price_breakup_and_booking_links(client, catalog):
     body = text(client.get(f"/find?service={catalog['consult']}"))
     # ₹500 fee + 5% platform fee ₹25 + 18% GST on the platform fee ₹4.50 = ₹529.50
     assert "₹500" in body and "₹25" in body and "₹4.50" in body and "₹529.50" in body
-    links = re.findall(r'href="(/book\?[^"]+)"', body)
+    links = re.findall(r'href="(/me/book\?[^"]+)"', body)
     assert links, "no slot links (the doctor works Mon–Fri mornings)"
     assert all(f"service={catalog['consult']}" in link and "start=" in link for link in links)
 
