@@ -1,49 +1,140 @@
-"""Mail: queued in the caller's transaction, sent by a job after the commit."""
+"""Mail: queued in the caller's transaction, sent over SMTP by a job after the commit.
+
+``queue_mail(to, subject, text, html=None)`` is the one entry point other capabilities use;
+``render_mail(name, **context)`` renders ``templates/notify/email/<name>.txt`` and ``.html``.
+Every mail has a ``Delivery`` row (channel ``email``) that records each attempt.
+
+Without ``MAIL_SERVER`` (the embedded mode) mail is written to the log and kept in
+``mail_messages`` with status ``logged``. A transient SMTP failure (connection refused,
+timeout, 4xx) is counted and retried with the outbox's backoff; a permanent refusal (5xx)
+marks the mail ``failed`` and is not retried. A mail sent but not yet marked (a worker
+killed between the two) is sent again on the retry: SMTP has no idempotency, so every
+mail carries a stable ``Message-ID`` (``<mail-ID@host>``) by which a duplicate can be known."""
 import logging
 import smtplib
 from email.message import EmailMessage
+from email.utils import parseaddr
 
-from flask import current_app
+import sqlalchemy as sa
+from flask import current_app, render_template
 
 from portal import jobs
 from portal.db import utcnow
 from portal.extensions import db
-from portal.notify.models import MailMessage
+from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
+from portal.notify.models import EMAIL, Delivery, MailMessage
 
 log = logging.getLogger("portal.mail")
 
 
-def queue_mail(to, subject, text, html=None):
-    message = MailMessage(to=to, subject=subject, text=text, html=html)
+def queue_mail(to, subject, text, html=None, *, attachments=None, kind="mail", user_id=None,
+               notification_id=None, reminder_id=None):
+    """Record a mail to send once the current transaction commits."""
+    message = MailMessage(to=to, subject=subject[:200], text=text, html=html,
+                          attachments=attachments or None)
     db.session.add(message)
     db.session.flush()
+    db.session.add(Delivery(mail_id=message.id, channel=EMAIL, recipient=to, kind=kind,
+                            user_id=user_id, notification_id=notification_id,
+                            reminder_id=reminder_id))
     jobs.enqueue("notify.send_mail", message_id=message.id)
     return message
+
+
+def render_mail(name, **context):
+    """``(text, html)`` from ``templates/notify/email/<name>.txt`` / ``.html``."""
+    context.setdefault("public_url", current_app.config.get("PUBLIC_URL", "").rstrip("/"))
+    text = render_template(f"notify/email/{name}.txt", **context)
+    html = render_template(f"notify/email/{name}.html", **context)
+    return text, html
+
+
+def absolute(link):
+    """A portal path made absolute for a mail (``PUBLIC_URL`` + path)."""
+    if not link or "://" in link:
+        return link
+    return current_app.config.get("PUBLIC_URL", "").rstrip("/") + link
+
+
+class PermanentMailError(Exception):
+    """The server refused the mail for good (5xx): retrying would not help."""
+
+
+def build_email(message, config):
+    email = EmailMessage()
+    email["From"] = config["MAIL_FROM"]
+    email["To"] = message.to
+    email["Subject"] = message.subject
+    domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "clinic-portal"
+    email["Message-ID"] = f"<mail-{message.id}@{domain}>"
+    email.set_content(message.text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    for item in message.attachments or []:
+        maintype, _, rest = item["content_type"].partition("/")
+        subtype, *params = [part.strip() for part in rest.split(";")]
+        extra = dict(p.split("=", 1) for p in params if "=" in p)
+        if maintype == "text":
+            extra.setdefault("charset", "utf-8")
+        # Bytes, so the content goes base64 and exactly as written (an .ics keeps its CRLFs).
+        email.add_attachment(item["content"].encode("utf-8"), maintype=maintype,
+                             subtype=subtype, filename=item["filename"], params=extra)
+    return email
+
+
+def _smtp_send(email, config):
+    try:
+        with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
+                          timeout=config.get("MAIL_TIMEOUT", 15)) as smtp:
+            if config.get("MAIL_USE_TLS"):
+                smtp.starttls()
+            if config.get("MAIL_USERNAME"):
+                smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+            refused = smtp.send_message(email)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _msg in exc.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            raise PermanentMailError(f"recipients refused: {exc.recipients}") from exc
+        raise
+    except smtplib.SMTPResponseException as exc:
+        if exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPServerDisconnected):
+            raise PermanentMailError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise
+    return refused
 
 
 @jobs.job("notify.send_mail")
 def send_mail(message_id):
     message = db.session.get(MailMessage, message_id)
-    if message is None or message.status in ("sent", "logged"):
+    if message is None or message.status in ("sent", "logged", "failed"):
         return
+    delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == message.id))
     config = current_app.config
-    message.attempts += 1
     if not config.get("MAIL_SERVER"):
         # Embedded mode: the console is the mail server.
         log.warning("MAIL to=%s subject=%s\n%s", message.to, message.subject, message.text)
+        message.attempts += 1
         message.status, message.sent_at = "logged", utcnow()
+        if delivery is not None:
+            mark_sent(delivery, provider_ref="console")
         return
-    email = EmailMessage()
-    email["From"] = config["MAIL_FROM"]
-    email["To"] = message.to
-    email["Subject"] = message.subject
-    email.set_content(message.text)
-    if message.html:
-        email.add_alternative(message.html, subtype="html")
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=15) as smtp:
-        if config.get("MAIL_USE_TLS"):
-            smtp.starttls()
-        if config.get("MAIL_USERNAME"):
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-        smtp.send_message(email)
+    try:
+        _smtp_send(build_email(message, config), config)
+    except PermanentMailError as exc:
+        message.attempts += 1
+        message.status, message.last_error = "failed", str(exc)[:2000]
+        if delivery is not None:
+            mark_failed(delivery, exc)
+        log.warning("mail %s to %s refused: %s", message.id, message.to, exc)
+        return
+    except Exception as exc:  # transient: count it, then let the outbox retry with backoff
+        record_transient_failure(exc, delivery_id=delivery.id if delivery else None,
+                                 mail_id=message.id)
+        raise
+    message.attempts += 1
     message.status, message.sent_at = "sent", utcnow()
+    if delivery is not None:
+        mark_sent(delivery, provider_ref=f"mail-{message.id}")
+
+
+__all__ = ["queue_mail", "render_mail", "send_mail", "absolute"]

@@ -1,11 +1,69 @@
-"""The in-app notification centre, for every signed-in role (being built)."""
-from flask import Blueprint
-from flask_login import login_required
+"""The in-app notification centre, for every signed-in role: the list, the bell's unread
+count (polled by htmx every 30 s and refreshed when something is marked read), mark one
+read (optionally opening its link), mark all read."""
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from portal.extensions import db, htmx
+from portal.notify import center
+from portal.web.render import render
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+CHANGED = "notifications-changed"
 
 
 @bp.before_request
 @login_required
 def _signed_in():
     return None
+
+
+@bp.app_context_processor
+def _bell_count():
+    """``unread_notifications()`` for the bell in the top bar (queried only when used)."""
+    def unread_notifications():
+        if not current_user.is_authenticated:
+            return 0
+        return center.unread_count(current_user.id)
+    return {"unread_notifications": unread_notifications}
+
+
+@bp.get("/")
+def index():
+    unread_only = request.args.get("unread") == "1"
+    page = center.list_for(current_user.id, unread_only=unread_only,
+                           page=request.args.get("page", 1, type=int))
+    block = "list" if htmx and not htmx.boosted else None
+    return render("notify/index.html", block=block, page=page, unread_only=unread_only,
+                  unread=center.unread_count(current_user.id))
+
+
+@bp.get("/bell")
+def bell():
+    return render("components/bell.html")
+
+
+@bp.post("/<int:notification_id>/read")
+def read(notification_id):
+    notice = center.mark_read(current_user.id, notification_id)
+    if notice is None:
+        abort(404)
+    db.session.commit()
+    if request.form.get("open") and notice.link:
+        return redirect(notice.link, 303)
+    if htmx and not htmx.boosted:
+        body, status = render("notify/index.html", block="notice", notice=notice)
+        return body, status, {"HX-Trigger": CHANGED}
+    return redirect(url_for("notifications.index"), 303)
+
+
+@bp.post("/read-all")
+def read_all():
+    center.mark_all_read(current_user.id)
+    db.session.commit()
+    if htmx and not htmx.boosted:
+        page = center.list_for(current_user.id)
+        body, status = render("notify/index.html", block="list", page=page, unread_only=False,
+                              unread=0)
+        return body, status, {"HX-Trigger": CHANGED}
+    return redirect(url_for("notifications.index"), 303)

@@ -1,0 +1,96 @@
+"""The in-app notification centre and ``notify_user``, the one way to tell a person
+something: always in the app, by mail when asked (and when they have an address), by SMS
+or WhatsApp when asked and a number is known. Everything is written in the caller's
+transaction; mail and texts leave after its commit."""
+import sqlalchemy as sa
+from flask import current_app
+
+from portal.accounts.models import User
+from portal.db import utcnow
+from portal.extensions import db
+from portal.notify.channels import queue_text
+from portal.notify.dbutil import insert_ignore
+from portal.notify.mail import absolute, queue_mail, render_mail
+from portal.notify.models import D_SENT, IN_APP, LOW, PRIORITIES, Delivery, Notification
+
+
+def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=LOW,
+                text=None, mail_template="notice", mail_context=None, attachments=None,
+                dedupe_key=None):
+    """A notice in ``user_id``'s notification centre, and the same by mail when ``email``.
+
+    ``text`` ("sms" / "whatsapp") also sends the title and body as a text message to the
+    user's phone. ``dedupe_key`` makes the notice at most one per user (returns ``None``
+    when it already exists). Returns the :class:`Notification`."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"unknown priority {priority!r}")
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"no user {user_id}")
+    values = dict(user_id=user.id, kind=kind, title=title[:200], body=body or "", link=link,
+                  priority=priority, dedupe_key=dedupe_key, created_at=utcnow())
+    if dedupe_key is not None:
+        notice_id = insert_ignore(Notification, values, ["user_id", "dedupe_key"])
+        if notice_id is None:  # told already (or at this moment, elsewhere)
+            return None
+        notice = db.session.get(Notification, notice_id)
+    else:
+        notice = Notification(**values)
+        db.session.add(notice)
+        db.session.flush()
+    now = utcnow()
+    db.session.add(Delivery(notification_id=notice.id, user_id=user.id, channel=IN_APP,
+                            recipient=str(user.id), kind=kind, status=D_SENT, attempts=1,
+                            sent_at=now, updated_at=now))
+    if email and user.email and user.active:
+        context = {"user": user, "title": title, "body": body, "link": absolute(link),
+                   "priority": priority, **(mail_context or {})}
+        text_part, html_part = render_mail(mail_template, **context)
+        queue_mail(user.email, _subject(title, priority), text_part, html_part,
+                   attachments=attachments, kind=kind, user_id=user.id,
+                   notification_id=notice.id)
+    if text and user.phone and user.active:
+        message = f"{title}\n{body}".strip()
+        if link:
+            message += f"\n{absolute(link)}"
+        queue_text(text, user.phone, message[:1000], kind=kind, user_id=user.id,
+                   notification_id=notice.id)
+    return notice
+
+
+def _subject(title, priority):
+    prefix = current_app.config.get("MAIL_SUBJECT_PREFIX", "")
+    return f"{prefix}{'[HIGH] ' if priority == 'HIGH' else ''}{title}"
+
+
+# --- reading and marking ---------------------------------------------------------------------
+
+def unread_count(user_id):
+    return db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+
+
+def list_for(user_id, *, unread_only=False, page=1, per_page=30):
+    query = sa.select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    query = query.order_by(Notification.created_at.desc(), Notification.id.desc())
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def mark_read(user_id, notification_id):
+    """Mark one of the user's notices read; ``None`` when it is not theirs (or missing)."""
+    notice = db.session.get(Notification, notification_id)
+    if notice is None or notice.user_id != user_id:
+        return None
+    if notice.read_at is None:
+        notice.read_at = utcnow()
+    return notice
+
+
+def mark_all_read(user_id):
+    result = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow()))
+    return result.rowcount

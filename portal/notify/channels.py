@@ -1,0 +1,97 @@
+"""SMS and WhatsApp behind one sender interface.
+
+A sender is any object with ``send(to, text) -> str`` (the provider's message id) that
+raises :class:`TransientSendError` for a failure worth retrying and
+:class:`PermanentSendError` for one that is not (an invalid number). The one in use per
+channel comes from ``NOTIFY_SENDERS`` (``{"sms": "module:Class", "whatsapp": ...}``);
+the default is :class:`LoggingSender`, which writes the message to the log.
+
+``queue_text(channel, to, text, ...)`` records a ``Delivery`` and a send job in the caller's
+transaction; the job (``notify.send_text``) sends after the commit, at most once per
+successful attempt, recording every attempt on the delivery."""
+import logging
+import uuid
+
+from flask import current_app
+from werkzeug.utils import import_string
+
+from portal import jobs
+from portal.extensions import db
+from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
+from portal.notify.models import D_FAILED, D_SENT, SMS, WHATSAPP, Delivery
+
+log = logging.getLogger("portal.notify.text")
+
+TEXT_CHANNELS = (SMS, WHATSAPP)
+
+
+class TransientSendError(Exception):
+    """The gateway is unreachable or busy: try again later."""
+
+
+class PermanentSendError(Exception):
+    """The message can never be delivered as addressed."""
+
+
+class TextSender:
+    """The interface: ``channel`` and ``send(to, text) -> provider message id``."""
+
+    channel = SMS
+
+    def __init__(self, channel=SMS, app=None):
+        self.channel = channel
+
+    def send(self, to, text):  # pragma: no cover - the interface
+        raise NotImplementedError
+
+
+class LoggingSender(TextSender):
+    """The default: nothing leaves the machine, the log shows what would have."""
+
+    def send(self, to, text):
+        ref = f"log-{uuid.uuid4().hex[:12]}"
+        log.warning("%s to=%s ref=%s\n%s", self.channel.upper(), to, ref, text)
+        return ref
+
+
+DEFAULT_SENDERS = {SMS: "portal.notify.channels:LoggingSender",
+                   WHATSAPP: "portal.notify.channels:LoggingSender"}
+
+
+def sender_for(channel):
+    if channel not in TEXT_CHANNELS:
+        raise ValueError(f"not a text channel: {channel!r}")
+    configured = {**DEFAULT_SENDERS, **(current_app.config.get("NOTIFY_SENDERS") or {})}
+    spec = configured[channel]
+    factory = import_string(spec.replace(":", ".")) if isinstance(spec, str) else spec
+    return factory(channel=channel, app=current_app._get_current_object())
+
+
+def queue_text(channel, to, text, *, kind="text", user_id=None, reminder_id=None,
+               notification_id=None):
+    """Record an SMS/WhatsApp message to send once the current transaction commits."""
+    if channel not in TEXT_CHANNELS:
+        raise ValueError(f"not a text channel: {channel!r}")
+    delivery = Delivery(channel=channel, recipient=to, text=text, kind=kind, user_id=user_id,
+                        reminder_id=reminder_id, notification_id=notification_id)
+    db.session.add(delivery)
+    db.session.flush()
+    jobs.enqueue("notify.send_text", delivery_id=delivery.id)
+    return delivery
+
+
+@jobs.job("notify.send_text")
+def send_text(delivery_id):
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.status in (D_SENT, D_FAILED):
+        return
+    sender = sender_for(delivery.channel)
+    try:
+        ref = sender.send(delivery.recipient, delivery.text or "")
+    except PermanentSendError as exc:
+        mark_failed(delivery, exc)
+        return
+    except Exception as exc:  # transient (or unknown): counted, then retried with backoff
+        record_transient_failure(exc, delivery_id=delivery.id)
+        raise
+    mark_sent(delivery, provider_ref=ref)

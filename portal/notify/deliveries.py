@@ -1,0 +1,56 @@
+"""Recording deliveries: one row per message per channel, updated on every attempt.
+
+A send job runs inside ``jobs.run_outbox_item``'s transaction, which is rolled back when the
+job raises. A failed attempt must still be on record, so it is written on a connection of
+its own (committed at once) before the job raises for a retry. The job never writes the
+rows it records this way before the failure, so the two transactions never wait on each
+other."""
+import traceback
+
+import sqlalchemy as sa
+
+from portal import jobs
+from portal.db import utcnow
+from portal.extensions import db
+from portal.notify.models import D_FAILED, D_RETRYING, D_SENT, Delivery, MailMessage
+
+
+def error_text(exc):
+    return "".join(traceback.format_exception_only(exc)).strip()[:2000]
+
+
+def mark_sent(delivery, provider_ref=None):
+    now = utcnow()
+    delivery.attempts = (delivery.attempts or 0) + 1
+    delivery.status, delivery.sent_at, delivery.updated_at = D_SENT, now, now
+    if provider_ref:
+        delivery.provider_ref = provider_ref[:120]
+
+
+def mark_failed(delivery, exc):
+    """A permanent failure (the address is refused, the number invalid): not retried."""
+    delivery.attempts = (delivery.attempts or 0) + 1
+    delivery.status, delivery.updated_at = D_FAILED, utcnow()
+    delivery.error = error_text(exc)
+
+
+def record_transient_failure(exc, *, delivery_id=None, mail_id=None):
+    """Count a failed attempt on its own connection (committed now, whatever the job's
+    transaction does next). After ``jobs.MAX_ATTEMPTS`` the delivery is ``failed``: the
+    outbox stops retrying it too, and the admin jobs page offers a manual retry."""
+    error, now = error_text(exc), utcnow()
+    with db.engine.begin() as conn:
+        if delivery_id is not None:
+            deliveries = Delivery.__table__
+            conn.execute(
+                sa.update(deliveries).where(deliveries.c.id == delivery_id).values(
+                    attempts=deliveries.c.attempts + 1, error=error, updated_at=now,
+                    status=sa.case((deliveries.c.attempts + 1 >= jobs.MAX_ATTEMPTS, D_FAILED),
+                                   else_=D_RETRYING)))
+        if mail_id is not None:
+            mails = MailMessage.__table__
+            conn.execute(
+                sa.update(mails).where(mails.c.id == mail_id).values(
+                    attempts=mails.c.attempts + 1, last_error=error,
+                    status=sa.case((mails.c.attempts + 1 >= jobs.MAX_ATTEMPTS, "failed"),
+                                   else_="queued")))

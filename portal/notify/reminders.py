@@ -1,0 +1,284 @@
+"""Reminders 24 h, 1 h and 15 min before a confirmed booking's start, to the patient (the
+account holder, who is the guardian when the visit is for a dependent) and every provider.
+
+Lifecycle (all rows in ``reminders``; nothing lives only in Redis)::
+
+    schedule / retime ──> PENDING ──(scheduler claims, due)──> QUEUED ──(send job)──> SENT
+                             │                                    │
+                             └─── withdraw / retime ─> WITHDRAWN <┘   (or SKIPPED when due
+                                                                        but not sendable)
+
+* ``sync_reminders(booking_id)`` makes the rows match the booking: confirmed → the offsets
+  still in the future (``domain.schedule.reminder_times``) for each recipient; anything else
+  → none. ``schedule_reminders`` and ``retime_reminders`` are that; ``withdraw_reminders``
+  withdraws every unsent one.
+* ``notify.send_due_reminders`` (every 60 s) claims due PENDING rows — on PostgreSQL
+  ``FOR UPDATE SKIP LOCKED``, and everywhere a conditional ``UPDATE … WHERE status =
+  'PENDING'`` — and puts one ``notify.send_reminder`` job per row in the outbox, in the
+  same transaction.
+* ``notify.send_reminder`` locks the row, re-checks it (still QUEUED, booking confirmed,
+  start unchanged and ahead, not superseded by a later reminder also due), marks it SENT
+  and writes the notice, the deliveries and the mail — all in the outbox item's
+  transaction. A worker killed before that commit leaves the row QUEUED and the item not
+  done: the outbox sweep runs it again. After the commit it is SENT and never repeated.
+
+Every status change is a conditional UPDATE, so a withdrawal racing a send never
+overwrites SENT, and a send never resurrects a withdrawn reminder."""
+import logging
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+
+from portal import jobs
+from portal.booking.models import IndividualBooking
+from portal.db import utcnow
+from portal.domain.policy import DEFAULT_POLICY
+from portal.domain.schedule import reminder_times
+from portal.extensions import db
+from portal.notify.center import notify_user
+from portal.notify.dbutil import insert_ignore
+from portal.notify.links import visit_path
+from portal.notify.models import (PENDING, QUEUED, SENT, SKIPPED, UNSENT, WITHDRAWN, Delivery,
+                                  Reminder)
+
+log = logging.getLogger("portal.notify.reminders")
+
+SEND_DUE = "notify.send_due_reminders"
+SEND_ONE = "notify.send_reminder"
+CONFIRMED = "CONFIRMED"
+OFFSET_WORDS = {"24h": "tomorrow", "1h": "in 1 hour", "15m": "in 15 minutes"}
+
+
+def policy():
+    if has_app_context():
+        return current_app.config.get("POLICY") or DEFAULT_POLICY
+    return DEFAULT_POLICY
+
+
+def _is_postgres():
+    return db.engine.dialect.name == "postgresql"
+
+
+def recipients(booking):
+    """``[(user_id, role)]``: the visit's account holder (the guardian for a dependent),
+    then each provider's login; each person once."""
+    seen, out = set(), []
+    for user_id, role in [(booking.visit.patient_id, "patient")] + [
+            (p.user_id, "provider") for p in booking.providers]:
+        if user_id not in seen:
+            seen.add(user_id)
+            out.append((user_id, role))
+    return out
+
+
+# --- scheduling ----------------------------------------------------------------------------
+
+def sync_reminders(booking_id, now=None):
+    """Make the booking's unsent reminders match its status, start and people.
+    Returns ``{"scheduled": n, "withdrawn": n}``. Runs in the caller's transaction."""
+    now = now or utcnow()
+    booking = db.session.get(IndividualBooking, booking_id)
+    if booking is None:
+        return {"scheduled": 0, "withdrawn": 0}
+    desired = {}
+    if booking.status == CONFIRMED:
+        times = reminder_times(booking.start_at, now, policy())
+        for user_id, role in recipients(booking):
+            for key, due in times:
+                desired[(user_id, key, booking.start_at)] = (due, role)
+    existing = db.session.scalars(
+        sa.select(Reminder).where(Reminder.booking_id == booking_id)).all()
+    present, withdraw, revive = set(), [], []
+    for reminder in existing:
+        key = (reminder.recipient_id, reminder.offset_key, reminder.for_start)
+        present.add(key)
+        if key not in desired:
+            if reminder.status in UNSENT:
+                withdraw.append(reminder.id)
+        elif reminder.status == WITHDRAWN:
+            revive.append((reminder.id, desired[key][0]))
+    withdrawn = _withdraw_ids(withdraw, "booking changed" if booking.status == CONFIRMED
+                              else f"booking {booking.status.lower()}")
+    scheduled = 0
+    for reminder_id, due in revive:
+        scheduled += db.session.execute(
+            sa.update(Reminder).where(Reminder.id == reminder_id, Reminder.status == WITHDRAWN)
+            .values(status=PENDING, due_at=due, note=None, queued_at=None)
+            .execution_options(synchronize_session=False)).rowcount
+    for (user_id, key, start), (due, role) in desired.items():
+        if (user_id, key, start) in present:
+            continue
+        # ON CONFLICT DO NOTHING: scheduled at the same moment elsewhere is fine.
+        if insert_ignore(Reminder, dict(booking_id=booking_id, recipient_id=user_id, role=role,
+                                        offset_key=key, for_start=start, due_at=due,
+                                        status=PENDING, created_at=now),
+                         ["booking_id", "recipient_id", "offset_key", "for_start"]):
+            scheduled += 1
+    if withdraw or revive:
+        _expire_loaded_reminders()
+    return {"scheduled": scheduled, "withdrawn": withdrawn}
+
+
+def schedule_reminders(booking_id, now=None):
+    """On confirmation: the reminders still ahead, for the patient and every provider."""
+    return sync_reminders(booking_id, now)
+
+
+def retime_reminders(booking_id, now=None):
+    """After a reschedule (start or providers changed): unsent reminders of the old start
+    are withdrawn and those of the new start scheduled; sent ones stay as history."""
+    return sync_reminders(booking_id, now)
+
+
+def withdraw_reminders(booking_id, reason="booking cancelled"):
+    """On cancellation: every unsent reminder of the booking is withdrawn."""
+    ids = db.session.scalars(sa.select(Reminder.id).where(
+        Reminder.booking_id == booking_id, Reminder.status.in_(UNSENT))).all()
+    count = _withdraw_ids(ids, reason)
+    if count:
+        _expire_loaded_reminders()
+    return count
+
+
+def _expire_loaded_reminders():
+    """Bulk updates bypass the identity map: reload reminders on next access (and only
+    them — the caller's other unflushed changes stay)."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Reminder):
+            db.session.expire(obj)
+
+
+def _withdraw_ids(ids, reason):
+    if not ids:
+        return 0
+    return db.session.execute(
+        sa.update(Reminder).where(Reminder.id.in_(ids), Reminder.status.in_(UNSENT))
+        .values(status=WITHDRAWN, note=reason[:200])
+        .execution_options(synchronize_session=False)).rowcount
+
+
+# --- sending -------------------------------------------------------------------------------
+
+@jobs.periodic(SEND_DUE, every=60)
+def send_due_reminders(limit=500):
+    """Claim the due reminders and queue one send job for each (same transaction)."""
+    now = utcnow()
+    query = (sa.select(Reminder.id)
+             .where(Reminder.status == PENDING, Reminder.due_at <= now)
+             .order_by(Reminder.due_at, Reminder.id).limit(limit))
+    if _is_postgres():
+        query = query.with_for_update(skip_locked=True)
+    claimed = 0
+    for reminder_id in db.session.scalars(query).all():
+        won = db.session.execute(
+            sa.update(Reminder).where(Reminder.id == reminder_id, Reminder.status == PENDING)
+            .values(status=QUEUED, queued_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if won:
+            jobs.enqueue(SEND_ONE, reminder_id=reminder_id)
+            claimed += 1
+    return claimed
+
+
+@jobs.job(SEND_ONE)
+def send_reminder(reminder_id):
+    query = sa.select(Reminder).where(Reminder.id == reminder_id) \
+        .execution_options(populate_existing=True)
+    if _is_postgres():
+        query = query.with_for_update()
+    reminder = db.session.scalar(query)
+    if reminder is None or reminder.status != QUEUED:
+        return  # sent, withdrawn or skipped meanwhile: nothing to do, ever
+    now = utcnow()
+    booking = reminder.booking
+    reason = _unsendable(reminder, booking, now)
+    if reason:
+        _set_status(reminder, SKIPPED, note=reason)
+        return
+    if not _set_status(reminder, SENT, sent_at=now):
+        return
+    _deliver(reminder, booking)
+
+
+def _unsendable(reminder, booking, now):
+    if booking is None or booking.status != CONFIRMED:
+        return "booking not confirmed"
+    if booking.start_at != reminder.for_start:
+        return "booking re-timed"
+    if booking.start_at <= now:
+        return "start passed"
+    later = db.session.scalar(sa.select(Reminder.offset_key).where(
+        Reminder.booking_id == reminder.booking_id,
+        Reminder.recipient_id == reminder.recipient_id,
+        Reminder.for_start == reminder.for_start,
+        Reminder.id != reminder.id,
+        Reminder.due_at > reminder.due_at, Reminder.due_at <= now,
+        Reminder.status.in_((PENDING, QUEUED, SENT))))
+    if later:
+        return f"superseded by the {later} reminder"
+    return None
+
+
+def _set_status(reminder, status, **values):
+    won = db.session.execute(
+        sa.update(Reminder).where(Reminder.id == reminder.id, Reminder.status == QUEUED)
+        .values(status=status, **values).execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(reminder)
+    return bool(won)
+
+
+def reminder_channels():
+    """The channels a reminder goes out on: ``NOTIFY_REMINDER_CHANNELS``, default in-app,
+    mail and SMS (the SMS sender logs unless a real one is configured)."""
+    return tuple(current_app.config.get("NOTIFY_REMINDER_CHANNELS") or ("email", "sms"))
+
+
+def local_time(booking):
+    zone = ZoneInfo(booking.clinic.timezone or policy().default_timezone)
+    local = booking.start_at.astimezone(zone)
+    return local.strftime("%a %d %b %Y, %I:%M %p ").lstrip("0") + (local.tzname() or "")
+
+
+def _deliver(reminder, booking):
+    visit = booking.visit
+    when = local_time(booking)
+    providers = ", ".join(p.display_name for p in booking.providers)
+    who = visit.for_name
+    if reminder.role == "patient":
+        title = f"Reminder: {booking.service.name} {OFFSET_WORDS.get(reminder.offset_key, 'soon')}"
+        body = (f"{who}'s {booking.service.name} with {providers} at {booking.clinic.name} "
+                f"starts {when}.")
+        link = visit_path("patient", visit_id=visit.id)
+    else:
+        title = f"Reminder: {who} {OFFSET_WORDS.get(reminder.offset_key, 'soon')}"
+        body = f"{booking.service.name} with {who} at {booking.clinic.name} starts {when}."
+        link = visit_path("provider", visit_id=visit.id, booking_id=booking.id)
+    if booking.meet_link:
+        body += f" Join online: {booking.meet_link}"
+    channels = reminder_channels()
+    text_channel = next((c for c in channels if c in ("sms", "whatsapp")), None)
+    notice = notify_user(
+        reminder.recipient_id, "reminder", title, body, link=link,
+        email="email" in channels, text=text_channel, mail_template="reminder",
+        mail_context={"booking": booking, "visit": visit, "when": when,
+                      "providers": providers, "who": who, "role": reminder.role,
+                      "offset": reminder.offset_key})
+    # Tie this reminder's deliveries to it: the (reminder, channel) key is unique.
+    db.session.flush()
+    db.session.execute(sa.update(Delivery).where(Delivery.notification_id == notice.id)
+                       .values(reminder_id=reminder.id)
+                       .execution_options(synchronize_session=False))
+    log.info("reminder %s (%s) sent to user %s", reminder.id, reminder.offset_key,
+             reminder.recipient_id)
+    return notice
+
+
+def reminders_for(booking_id):
+    return db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == booking_id)
+                              .order_by(Reminder.for_start, Reminder.due_at,
+                                        Reminder.recipient_id)).all()
+
+
+__all__ = ["schedule_reminders", "retime_reminders", "withdraw_reminders", "sync_reminders",
+           "send_due_reminders", "send_reminder", "SEND_DUE", "SEND_ONE", "SENT"]

@@ -1,0 +1,146 @@
+"""Admin alerts with priorities, notify_user's channels, and the SMS sender interface."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from portal import jobs
+from portal.db import utcnow
+from portal.extensions import db
+from portal.notify import alerts, channels
+from portal.notify.center import mark_all_read, mark_read, notify_user, unread_count
+from portal.notify.models import Delivery, MailMessage, Notification
+
+
+def _notices(kind=None):
+    query = sa.select(Notification).order_by(Notification.id)
+    if kind:
+        query = query.where(Notification.kind == kind)
+    return db.session.scalars(query).all()
+
+
+@pytest.mark.parametrize("kind, priority", [
+    ("NEW_BOOKING", "MEDIUM"), ("PAYMENT_FAILED", "HIGH"), ("CANCELLATION", "MEDIUM"),
+    ("PAYOUT_FAILED", "HIGH"), ("RECONCILIATION_DISCREPANCY", "HIGH"),
+    ("ADJUSTMENT_PENDING_APPROVAL", "MEDIUM"), ("payout_failed", "HIGH"),
+    ("reconciliation.discrepancy", "HIGH"),
+])
+def test_alert_priority_follows_its_kind(world, kind, priority):
+    notices = alerts.raise_alert(kind, "Title", "Body")
+    db.session.commit()
+    assert {n.user_id for n in notices} == {world.admin, world.admin2}
+    assert {n.priority for n in notices} == {priority}
+    mails = db.session.scalars(sa.select(MailMessage)).all()
+    # HIGH alerts are mailed to every admin; the others stay in the app.
+    assert len(mails) == (2 if priority == "HIGH" else 0)
+    if mails:
+        assert mails[0].subject == "[HIGH] Title"
+
+
+def test_alert_priority_can_be_given(world):
+    [n, _] = alerts.raise_alert("SOMETHING_ELSE", "T", "B", priority="LOW")
+    assert n.priority == "LOW"
+    [n, _] = alerts.raise_alert("SOMETHING_ELSE", "T", "B", severity="high")
+    assert n.priority == "HIGH"
+
+
+def test_alert_with_dedupe_key_reaches_each_admin_once(world):
+    assert len(alerts.raise_alert("PAYOUT_FAILED", "T", "B", dedupe_key="payout:7")) == 2
+    db.session.commit()
+    assert alerts.raise_alert("PAYOUT_FAILED", "T", "B", dedupe_key="payout:7") == []
+    assert len(_notices("alert.PAYOUT_FAILED")) == 2
+
+
+def test_deactivated_admins_get_no_alerts(world):
+    from portal.accounts.models import User
+    db.session.get(User, world.admin2).active = False
+    assert [n.user_id for n in alerts.raise_alert("NEW_BOOKING", "T", "B")] == [world.admin]
+
+
+def test_payout_engine_alert_reaches_the_admins(world):
+    """The payouts capability calls raise_alert by signature; its alert arrives HIGH."""
+    from portal.payouts.alerts import raise_payout_alert
+    result = raise_payout_alert("HIGH", "Payout failed 3 times", "Bank rejected the transfer")
+    db.session.commit()
+    assert len(result) == 2
+    assert {(n.kind, n.priority, n.body) for n in _notices()} == {
+        ("alert.PAYOUT_FAILED", "HIGH", "Bank rejected the transfer")}
+
+
+def test_notify_user_writes_in_app_mail_and_sms_deliveries(world):
+    notice = notify_user(world.patient, "test", "Hello", "Body", link="/me", text="sms")
+    db.session.commit()
+    channels_ = sorted((d.channel, d.status) for d in db.session.scalars(
+        sa.select(Delivery).where(Delivery.notification_id == notice.id)))
+    assert channels_ == [("email", "sent"), ("in_app", "sent"), ("sms", "sent")]
+    sms = db.session.scalar(sa.select(Delivery).where(Delivery.channel == "sms"))
+    assert sms.recipient == "+919812345678" and sms.provider_ref.startswith("log-")
+    assert sms.text.startswith("Hello\nBody")
+
+
+def test_in_app_only_when_mail_is_off(world):
+    notify_user(world.patient, "test", "Quiet", "Body", email=False)
+    db.session.commit()
+    assert db.session.scalars(sa.select(MailMessage)).all() == []
+
+
+def test_unread_count_and_marking(world):
+    first = notify_user(world.patient, "a", "One", "", email=False)
+    notify_user(world.patient, "a", "Two", "", email=False)
+    notify_user(world.admin, "a", "Other's", "", email=False)
+    db.session.commit()
+    assert unread_count(world.patient) == 2
+    assert mark_read(world.admin, first.id) is None  # not theirs
+    assert mark_read(world.patient, first.id).read_at is not None
+    assert unread_count(world.patient) == 1
+    assert mark_all_read(world.patient) == 1
+    assert unread_count(world.patient) == 0 and unread_count(world.admin) == 1
+
+
+class FlakySender(channels.TextSender):
+    calls = []
+    fail_times = 1
+
+    def send(self, to, text):
+        FlakySender.calls.append(to)
+        if len(FlakySender.calls) <= FlakySender.fail_times:
+            raise channels.TransientSendError("gateway timeout")
+        return "msg-1"
+
+
+class RefusingSender(channels.TextSender):
+    def send(self, to, text):
+        raise channels.PermanentSendError("invalid number")
+
+
+def test_sms_transient_failure_is_retried_and_recorded(world, app):
+    FlakySender.calls = []
+    app.config["NOTIFY_SENDERS"] = {"sms": FlakySender}
+    try:
+        delivery = channels.queue_text("sms", "+919800000000", "Hi")
+        db.session.commit()
+        db.session.expire_all()
+        row = db.session.get(Delivery, delivery.id)
+        assert (row.status, row.attempts, row.error) == (
+            "retrying", 1, "portal.notify.channels.TransientSendError: gateway timeout")
+        with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
+            assert jobs.sweep_outbox() == 1
+        db.session.expire_all()
+        row = db.session.get(Delivery, delivery.id)
+        assert (row.status, row.attempts, row.provider_ref) == ("sent", 2, "msg-1")
+        assert FlakySender.calls == ["+919800000000"] * 2
+    finally:
+        app.config.pop("NOTIFY_SENDERS")
+
+
+def test_sms_permanent_failure_is_not_retried(world, app):
+    app.config["NOTIFY_SENDERS"] = {"whatsapp": RefusingSender}
+    try:
+        delivery = channels.queue_text("whatsapp", "+91", "Hi")
+        db.session.commit()
+        db.session.expire_all()
+        row = db.session.get(Delivery, delivery.id)
+        assert (row.status, row.attempts) == ("failed", 1) and "invalid number" in row.error
+    finally:
+        app.config.pop("NOTIFY_SENDERS")

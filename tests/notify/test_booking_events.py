@@ -1,0 +1,112 @@
+"""Confirmation, cancellation, reschedule and payment trouble as notices (idempotent), and
+the calendar file."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.booking.models import IndividualBooking, MasterBooking
+from portal.extensions import db
+from portal.notify import ics
+from portal.notify.models import PENDING, WITHDRAWN, MailMessage, Notification, Reminder
+from portal.notify.tasks import (on_booking_cancelled, on_booking_confirmed,
+                                 on_booking_rescheduled, on_payment_attention)
+from tests.notify.factories import NOW, make_booking
+
+
+def _notices(user_id=None):
+    db.session.expire_all()
+    query = sa.select(Notification).order_by(Notification.id)
+    if user_id:
+        query = query.where(Notification.user_id == user_id)
+    return db.session.scalars(query).all()
+
+
+def _visit_of(booking_id):
+    return db.session.get(IndividualBooking, booking_id).master_id
+
+
+def test_confirmation_schedules_reminders_and_tells_everyone_once(world):
+    booking = make_booking(world, NOW + timedelta(days=2), providers=world.doctors)
+    visit_id = _visit_of(booking)
+    on_booking_confirmed(visit_id)
+    db.session.commit()
+    on_booking_confirmed(visit_id)  # the job ran twice: nothing new
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count(Reminder.id))) == 9
+    [patient] = _notices(world.patient)
+    assert patient.kind == "booking.confirmed" and "is confirmed" in patient.body
+    assert [n.kind for n in _notices(world.doctor_users[0])] == ["booking.new"]
+    assert [n.kind for n in _notices(world.doctor_users[1])] == ["booking.new"]
+    admin = _notices(world.admin)
+    assert [(n.kind, n.priority) for n in admin] == [("alert.NEW_BOOKING", "MEDIUM")]
+    [mail] = db.session.scalars(sa.select(MailMessage).where(
+        MailMessage.to == "patient@example.com")).all()
+    [attachment] = mail.attachments
+    assert attachment["content_type"] == "text/calendar; method=PUBLISH"
+    assert "BEGIN:VEVENT" in attachment["content"]
+
+
+def test_cancellation_withdraws_and_notifies_patient_providers_and_admins(world):
+    booking = make_booking(world, NOW + timedelta(days=2))
+    on_booking_confirmed(_visit_of(booking))
+    db.session.commit()
+    db.session.get(IndividualBooking, booking).status = "CANCELLED"
+    on_booking_cancelled(booking, by="patient", refund=52_950)
+    on_booking_cancelled(booking, by="patient", refund=52_950)
+    db.session.commit()
+    assert {r.status for r in db.session.scalars(sa.select(Reminder))} == {WITHDRAWN}
+    patient = [n for n in _notices(world.patient) if n.kind == "booking.cancelled"]
+    assert len(patient) == 1 and "₹529.50" in patient[0].body
+    assert [n.kind for n in _notices(world.doctor_users[0])][-1] == "booking.cancelled"
+    alerts = [n for n in _notices(world.admin) if n.kind == "alert.CANCELLATION"]
+    assert len(alerts) == 1 and alerts[0].priority == "MEDIUM"
+
+
+def test_reschedule_retimes_and_sends_an_updated_calendar_entry(world):
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start)
+    on_booking_confirmed(_visit_of(booking))
+    db.session.commit()
+    item = db.session.get(IndividualBooking, booking)
+    new_start = start + timedelta(days=1)
+    item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
+    on_booking_rescheduled(booking, old_start=start)
+    db.session.commit()
+    pending = db.session.scalars(sa.select(Reminder).where(Reminder.status == PENDING)).all()
+    assert {r.for_start for r in pending} == {new_start}
+    [notice] = [n for n in _notices(world.patient) if n.kind == "booking.rescheduled"]
+    assert "(was Thu 04 Jun 2026, 08:00 AM IST)" in notice.body
+    mail = db.session.scalars(sa.select(MailMessage).where(
+        MailMessage.subject.like("Rescheduled%"), MailMessage.to == "patient@example.com")).one()
+    content = mail.attachments[0]["content"]
+    assert f"UID:booking-{booking}@" in content  # same entry, updated
+    assert "SEQUENCE:0" not in content
+
+
+def test_payment_attention_raises_a_high_alert_once_per_episode(world):
+    booking = make_booking(world, NOW + timedelta(days=2), status="SCHEDULED")
+    visit_id = _visit_of(booking)
+    assert len(on_payment_attention(visit_id, "PAYMENT_FAILED")) == 2
+    db.session.commit()
+    assert on_payment_attention(visit_id, "PAYMENT_FAILED") == []
+    [alert] = _notices(world.admin)
+    assert (alert.kind, alert.priority) == ("alert.PAYMENT_FAILED", "HIGH")
+    number = db.session.get(MasterBooking, visit_id).number
+    assert alert.title == f"Payment failed 3 times: visit {number}"
+
+
+def test_ics_escapes_folds_and_uses_crlf(world, app):
+    booking = make_booking(world, NOW + timedelta(days=2))
+    item = db.session.get(IndividualBooking, booking)
+    item.clinic.name = "Clinic; with, commas\\and a very long name that goes on and on — ₹ ok"
+    text = ics.calendar([item], url="https://portal.example/me/visits/1")
+    lines = text.split("\r\n")
+    assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == ""
+    assert "\n" not in text.replace("\r\n", "")
+    assert all(len(line.encode()) <= 75 for line in lines)
+    unfolded = text.replace("\r\n ", "")
+    assert "Clinic\\; with\\, commas\\\\and a very long name" in unfolded
+    assert "VERSION:2.0" in lines and "PRODID:-//Clinic Portal//Visits//EN" in lines
+    for needed in ("UID:", "DTSTAMP:", "DTSTART:", "DTEND:"):
+        assert needed in unfolded
+    assert ics.fold("é" * 80).split("\r\n ")[0].encode().__len__() <= 75

@@ -1,0 +1,273 @@
+"""Reminders: scheduled on confirmation, sent once at 24 h / 1 h / 15 min, withdrawn on
+cancellation, re-timed on reschedule — all with the clock moved by time-machine."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+import time_machine
+
+from portal import jobs
+from portal.booking.models import IndividualBooking
+from portal.db import utcnow
+from portal.extensions import db
+from portal.notify.models import (PENDING, SENT, SKIPPED, WITHDRAWN, Delivery, MailMessage,
+                                  Notification, Reminder)
+from portal.notify.reminders import retime_reminders, schedule_reminders, withdraw_reminders
+from tests.notify.factories import NOW, make_booking
+
+
+def _reminders(booking_id, status=None):
+    query = sa.select(Reminder).where(Reminder.booking_id == booking_id)
+    if status:
+        query = query.where(Reminder.status == status)
+    db.session.expire_all()
+    return db.session.scalars(query.order_by(Reminder.due_at, Reminder.recipient_id)).all()
+
+
+def _tick(at):
+    """The scheduler's tick at ``at``: claim due reminders and run their jobs."""
+    with time_machine.travel(at, tick=False):
+        claimed = jobs.run_periodic("notify.send_due_reminders")
+    return claimed
+
+
+def _reminder_notices(user_id):
+    db.session.expire_all()
+    return db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == user_id, Notification.kind == "reminder")
+        .order_by(Notification.id)).all()
+
+
+def test_confirmed_booking_gets_three_reminders_for_patient_and_each_provider(world):
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start, providers=world.doctors)
+    assert schedule_reminders(booking) == {"scheduled": 9, "withdrawn": 0}
+    db.session.commit()
+    rows = _reminders(booking)
+    assert {(r.recipient_id, r.offset_key) for r in rows} == {
+        (u, k) for u in [world.patient, *world.doctor_users] for k in ("24h", "1h", "15m")}
+    assert {r.due_at for r in rows} == {start - timedelta(hours=24), start - timedelta(hours=1),
+                                        start - timedelta(minutes=15)}
+    assert {r.role for r in rows if r.recipient_id == world.patient} == {"patient"}
+    # Scheduling twice changes nothing.
+    assert schedule_reminders(booking) == {"scheduled": 0, "withdrawn": 0}
+
+
+def test_each_reminder_is_sent_at_its_time_and_only_once(world):
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    assert _tick(start - timedelta(hours=24, minutes=1)) == 0  # not yet
+    assert _tick(start - timedelta(hours=24)) == 2  # patient + doctor
+    assert _tick(start - timedelta(hours=23)) == 0  # sent already: never again
+    assert [n.title for n in _reminder_notices(world.patient)] == [
+        "Reminder: Consultation tomorrow"]
+    assert _tick(start - timedelta(minutes=59)) == 2
+    assert _tick(start - timedelta(minutes=14)) == 2
+    assert _tick(start - timedelta(minutes=5)) == 0
+    assert [r.status for r in _reminders(booking)] == [SENT] * 6
+    assert [n.title for n in _reminder_notices(world.patient)] == [
+        "Reminder: Consultation tomorrow", "Reminder: Consultation in 1 hour",
+        "Reminder: Consultation in 15 minutes"]
+    doctor_titles = [n.title for n in _reminder_notices(world.doctor_users[0])]
+    assert doctor_titles == ["Reminder: Priya Patient tomorrow",
+                             "Reminder: Priya Patient in 1 hour",
+                             "Reminder: Priya Patient in 15 minutes"]
+    # Every reminder has its in-app, mail and (for those with a phone) SMS delivery, once.
+    deliveries = db.session.scalars(sa.select(Delivery).where(
+        Delivery.reminder_id.is_not(None))).all()
+    patient = [(d.channel, d.status) for d in deliveries if d.user_id == world.patient]
+    assert sorted(patient) == sorted([("in_app", "sent"), ("email", "sent"),
+                                      ("sms", "sent")] * 3)
+    doctor = [d.channel for d in deliveries if d.user_id == world.doctor_users[0]]
+    assert sorted(doctor) == sorted(["in_app", "email"] * 3)  # the doctor has no phone
+    mails = db.session.scalars(sa.select(MailMessage).where(
+        MailMessage.to == "patient@example.com")).all()
+    assert len(mails) == 3 and all(m.status == "logged" for m in mails)
+    assert "Indiranagar Clinic" in mails[0].text and "Dr Doc 1" in mails[0].text
+
+
+def test_booking_made_30_minutes_before_start_gets_only_the_15_minute_reminder(world):
+    start = NOW + timedelta(minutes=30)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    assert {r.offset_key for r in _reminders(booking)} == {"15m"}
+    assert _tick(NOW + timedelta(minutes=1)) == 0
+    assert _tick(start - timedelta(minutes=15)) == 2
+    assert [n.title for n in _reminder_notices(world.patient)] == [
+        "Reminder: Consultation in 15 minutes"]
+
+
+def test_booking_made_5_minutes_before_start_gets_none(world):
+    booking = make_booking(world, NOW + timedelta(minutes=5))
+    assert schedule_reminders(booking)["scheduled"] == 0
+
+
+def test_dependent_visit_reminds_the_guardian(world):
+    start = NOW + timedelta(hours=3)
+    booking = make_booking(world, start, dependent=True)
+    schedule_reminders(booking)
+    db.session.commit()
+    _tick(start - timedelta(hours=1))
+    [notice] = _reminder_notices(world.patient)
+    assert "Little One's Consultation" in notice.body
+    [doctor_notice] = _reminder_notices(world.doctor_users[0])
+    assert doctor_notice.title == "Reminder: Little One in 1 hour"
+
+
+def test_unconfirmed_booking_gets_no_reminders(world):
+    booking = make_booking(world, NOW + timedelta(days=2), status="SCHEDULED")
+    assert schedule_reminders(booking)["scheduled"] == 0
+
+
+def test_cancellation_withdraws_unsent_reminders_and_keeps_sent_ones(world):
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    _tick(start - timedelta(hours=24))
+    with time_machine.travel(start - timedelta(hours=20), tick=False):
+        item = db.session.get(IndividualBooking, booking)
+        item.status = "CANCELLED"
+        assert withdraw_reminders(booking) == 4
+        db.session.commit()
+    assert sorted(r.status for r in _reminders(booking)) == [SENT, SENT] + [WITHDRAWN] * 4
+    assert _tick(start - timedelta(minutes=59)) == 0
+    assert _tick(start - timedelta(minutes=14)) == 0
+    assert len(_reminder_notices(world.patient)) == 1
+
+
+def test_cancelled_after_claim_is_skipped_not_sent(world, app):
+    """The booking is cancelled between the claim and the send (no withdraw call): the
+    send job re-checks and skips."""
+    start = NOW + timedelta(hours=3)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    app.config["JOBS_INLINE"] = True
+    with time_machine.travel(start - timedelta(hours=1), tick=False):
+        # Claim without running the jobs: pretend a worker will pick them up later.
+        saved = jobs._dispatch
+        jobs._dispatch = lambda ids: None
+        try:
+            assert jobs.run_periodic("notify.send_due_reminders") == 2
+        finally:
+            jobs._dispatch = saved
+        db.session.get(IndividualBooking, booking).status = "CANCELLED"
+        db.session.commit()
+        assert jobs.sweep_outbox() == 2
+    assert {r.status for r in _reminders(booking) if r.offset_key == "1h"} == {SKIPPED}
+    assert _reminder_notices(world.patient) == []
+
+
+def test_reschedule_retimes_reminders(world):
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    new_start = NOW + timedelta(days=5, hours=2)
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        item = db.session.get(IndividualBooking, booking)
+        item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
+        assert retime_reminders(booking) == {"scheduled": 6, "withdrawn": 6}
+        db.session.commit()
+    pending = _reminders(booking, PENDING)
+    assert {r.due_at for r in pending} == {new_start - timedelta(hours=24),
+                                           new_start - timedelta(hours=1),
+                                           new_start - timedelta(minutes=15)}
+    assert {r.for_start for r in _reminders(booking, WITHDRAWN)} == {start}
+    # Nothing at the old times, everything at the new ones.
+    assert _tick(start - timedelta(hours=24)) == 0
+    assert _tick(start - timedelta(minutes=15)) == 0
+    assert _tick(new_start - timedelta(hours=24)) == 2
+    assert _tick(new_start - timedelta(minutes=1)) == 4  # 1h superseded by 15m; both due
+    statuses = {(r.offset_key, r.recipient_id): r.status for r in _reminders(booking)
+                if r.for_start == new_start}
+    assert statuses[("24h", world.patient)] == SENT
+    assert statuses[("1h", world.patient)] == SKIPPED
+    assert statuses[("15m", world.patient)] == SENT
+
+
+def test_reschedule_after_some_were_sent_sends_the_new_ones(world):
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    _tick(start - timedelta(hours=24))  # 24h sent for the old start
+    new_start = start + timedelta(days=2)
+    with time_machine.travel(start - timedelta(hours=23), tick=False):
+        item = db.session.get(IndividualBooking, booking)
+        item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
+        retime_reminders(booking)
+        db.session.commit()
+    assert _tick(new_start - timedelta(hours=24)) == 2
+    titles = [n.title for n in _reminder_notices(world.patient)]
+    assert titles == ["Reminder: Consultation tomorrow"] * 2  # old start's and new start's
+
+
+def test_reschedule_back_to_the_original_time_revives_withdrawn_reminders(world):
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    item = db.session.get(IndividualBooking, booking)
+    item.start_at, item.end_at = start + timedelta(days=1), start + timedelta(days=1, minutes=30)
+    retime_reminders(booking)
+    item.start_at, item.end_at = start, start + timedelta(minutes=30)
+    retime_reminders(booking)
+    db.session.commit()
+    assert {r.for_start for r in _reminders(booking, PENDING)} == {start}
+    assert len(_reminders(booking, PENDING)) == 6
+
+
+def test_provider_change_on_reschedule_moves_reminders_to_the_new_provider(world):
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start, providers=world.doctors[:1])
+    schedule_reminders(booking)
+    db.session.commit()
+    from portal.catalog.models import Provider
+    item = db.session.get(IndividualBooking, booking)
+    item.providers = [db.session.get(Provider, world.doctors[1])]
+    db.session.flush()
+    retime_reminders(booking)
+    db.session.commit()
+    recipients = {r.recipient_id for r in _reminders(booking, PENDING)}
+    assert recipients == {world.patient, world.doctor_users[1]}
+
+
+def test_late_tick_sends_only_the_latest_due_reminder(world):
+    """The scheduler was down for hours: when it comes back 50 min before the start, the
+    overdue 24 h reminder is skipped (superseded) and the 1 h one is sent."""
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    assert _tick(start - timedelta(minutes=50)) == 4
+    got = {r.offset_key: r.status for r in _reminders(booking)
+           if r.recipient_id == world.patient}
+    assert got == {"24h": SKIPPED, "1h": SENT, "15m": PENDING}
+    assert [n.title for n in _reminder_notices(world.patient)] == [
+        "Reminder: Consultation in 1 hour"]
+
+
+def test_start_passed_before_send_is_skipped(world):
+    start = NOW + timedelta(hours=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    assert _tick(start + timedelta(minutes=1)) == 4
+    assert {r.status for r in _reminders(booking)} == {SKIPPED}
+    assert _reminder_notices(world.patient) == []
+
+
+def test_reminders_live_in_the_database_only(world):
+    """Nothing about a reminder is kept outside the database: the due rows are found by a
+    query, so a Redis restart (or no Redis at all) loses none."""
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    db.session.remove()
+    assert _tick(start - timedelta(hours=1)) == 4  # 24h skipped (superseded), 1h sent
+    assert utcnow() == NOW

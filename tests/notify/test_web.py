@@ -1,0 +1,183 @@
+"""The notification centre and the admin jobs page, through the test client."""
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from portal import jobs
+from portal.extensions import db
+from portal.notify.center import notify_user
+from portal.notify.models import Notification
+from portal.outbox import OutboxItem
+
+CALLS = []
+
+
+@jobs.job("test.notify.flaky")
+def _flaky(fail=True):
+    CALLS.append(fail)
+    if fail and len(CALLS) == 1:
+        raise RuntimeError("smtp timed out")
+
+
+def _notice(app, user, title="Hello", link="/me", **kw):
+    with app.app_context():
+        notice = notify_user(user.id, "test", title, "Body text", link=link, email=False, **kw)
+        db.session.commit()
+        return notice.id
+
+
+@pytest.mark.parametrize("role", ["patient", "provider", "admin"])
+def test_bell_shows_the_unread_count_and_polls(app, client, make_user, login, role):
+    user = make_user(role)
+    login(user)
+    _notice(app, user)
+    _notice(app, user, "Second")
+    page = client.get("/notifications/bell").get_data(as_text=True)
+    assert 'hx-trigger="every 30s, notifications-changed from:body"' in page
+    assert "Notifications: 2 unread" in page
+    home = client.get("/notifications/").get_data(as_text=True)
+    assert "Hello" in home and "Second" in home and "Mark all read" in home
+    assert "style=" not in home and "<script>" not in home  # CSP: no inline styles/scripts
+
+
+def test_bell_is_in_the_top_bar(app, client, make_user, login):
+    user = make_user("patient")
+    login(user)
+    _notice(app, user)
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert 'id="notification-bell"' in page
+
+
+def test_mark_read_plain_and_htmx(app, client, make_user, login):
+    user = make_user("patient")
+    login(user)
+    first, second = _notice(app, user), _notice(app, user, "Two", link="/me/visits/3")
+    response = client.post(f"/notifications/{first}/read")
+    assert response.status_code == 303 and response.location.endswith("/notifications/")
+    response = client.post(f"/notifications/{second}/read", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.headers["HX-Trigger"] == "notifications-changed"
+    body = response.get_data(as_text=True)
+    assert body.lstrip().startswith(f'<li id="notice-{second}"') and "Mark read" not in body
+    assert "<html" not in body
+    with app.app_context():
+        assert all(n.read_at for n in db.session.scalars(sa.select(Notification)))
+
+
+def test_open_marks_read_and_follows_the_link(app, client, make_user, login):
+    user = make_user("patient")
+    login(user)
+    notice = _notice(app, user, link="/me/visits/9")
+    response = client.post(f"/notifications/{notice}/read", data={"open": "1"})
+    assert response.status_code == 303 and response.location.endswith("/me/visits/9")
+
+
+def test_mark_all_read(app, client, make_user, login):
+    user = make_user("provider")
+    login(user)
+    for i in range(3):
+        _notice(app, user, f"N{i}")
+    response = client.post("/notifications/read-all", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and response.headers["HX-Trigger"]
+    assert "Notifications:" not in client.get("/notifications/bell").get_data(as_text=True)
+
+
+def test_another_persons_notice_is_404(app, client, make_user, login):
+    owner, other = make_user("patient"), make_user("patient")
+    notice = _notice(app, owner)
+    login(other)
+    assert client.post(f"/notifications/{notice}/read").status_code == 404
+    assert "Hello" not in client.get("/notifications/").get_data(as_text=True)
+
+
+def test_mark_read_needs_a_csrf_token(app, client, make_user, login):
+    user = make_user("patient")
+    login(user)
+    notice = _notice(app, user)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert client.post(f"/notifications/{notice}/read").status_code == 400
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_anonymous_is_sent_to_sign_in(client):
+    response = client.get("/notifications/bell")
+    assert response.status_code == 302 and "/auth/login" in response.location
+
+
+def test_admin_jobs_page_lists_failures_and_retries(app, client, make_user, login):
+    CALLS.clear()
+    admin = make_user("admin")
+    with app.app_context():
+        jobs.enqueue("test.notify.flaky")
+        db.session.commit()
+        item = db.session.scalar(sa.select(OutboxItem))
+        assert item.attempts == 1 and item.done_at is None
+        item_id = item.id
+    login(admin)
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    assert "test.notify.flaky" in page and "smtp timed out" in page and "Retry now" in page
+    assert "no Redis configured" in page
+    response = client.post(f"/admin/jobs/outbox/{item_id}/retry")
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.get(OutboxItem, item_id).done_at is not None
+    assert CALLS == [True, True]
+    assert "Nothing waiting" in client.get("/admin/jobs").get_data(as_text=True)
+
+
+def test_jobs_page_is_for_admins_only(client, make_user, login):
+    login(make_user("provider"))
+    assert client.get("/admin/jobs").status_code == 403
+
+
+@pytest.mark.redis
+def test_rq_failed_registry_is_shown_and_requeued(tmp_path):
+    """With Redis in use the page also shows RQ's failed job registry, with requeue."""
+    from redis import Redis
+
+    from portal import create_app
+    from tests.conftest import _test_config, create_schema, empty_tables
+
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        Redis.from_url(redis_url).flushdb()
+    except Exception as exc:
+        pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
+    database = "sqlite:///" + str(tmp_path / "rq.sqlite3")
+    app = create_app(_test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url,
+                                  REDIS_URL=redis_url))
+    create_schema(app)
+    try:
+        with app.app_context():
+            from portal.accounts.models import User
+            from portal.accounts.passwords import hash_password
+            from tests.conftest import PASSWORD
+            db.session.add(User(email="ops@example.com", name="Ops", role="admin",
+                                password_hash=hash_password(PASSWORD)))
+            db.session.commit()
+            queue = app.extensions["rq"].get_queue("default")
+            job = queue.enqueue(jobs.run_outbox_item, 424242, job_id="outbox-424242")
+            queue.remove(job)
+            # What a worker records when a job fails: the registry entry and the result.
+            from rq.results import Result
+            queue.failed_job_registry.add(job, ttl=3600)
+            Result.create_failure(job, 3600, exc_string="Traceback…\nRuntimeError: db away")
+        client = app.test_client()
+        client.post("/auth/login", data={"email": "ops@example.com", "password": PASSWORD})
+        page = client.get("/admin/jobs").get_data(as_text=True)
+        assert "outbox-424242" in page and "RuntimeError: db away" in page
+        response = client.post("/admin/jobs/rq/default/outbox-424242/requeue")
+        assert response.status_code == 303
+        with app.app_context():
+            queue = app.extensions["rq"].get_queue("default")
+            assert "outbox-424242" in queue.job_ids
+            assert queue.failed_job_registry.get_job_ids() == []
+        assert client.post("/admin/jobs/rq/default/nope/requeue").status_code == 303
+    finally:
+        empty_tables(app)
+        with app.app_context():
+            db.engine.dispose()
+        Redis.from_url(redis_url).flushdb()
