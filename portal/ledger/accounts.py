@@ -26,12 +26,13 @@ PENALTY_REVENUE = "penalty_revenue"        # revenue: provider cancellation pena
 DISCOUNTS = "discounts_given"              # expense: coupon shares (the platform bears coupons)
 GATEWAY_FEES = "gateway_fees"              # expense: Razorpay fees at settlement
 WALLET_ADJUSTMENTS = "wallet_adjustments"  # expense: manual wallet credits (debits reduce it)
+WALLET_RESERVED = "wallet_reserved"  # liability: wallet money set aside for a pending checkout
 
 FIXED = {
     GATEWAY_CLEARING: ASSET, BANK: ASSET, CASH_DESK: ASSET, PATIENT_RECEIVABLE: ASSET,
     GST_INPUT: ASSET,
     UNEARNED_FEES: LIABILITY, GST_PAYABLE: LIABILITY, TDS_PAYABLE: LIABILITY,
-    REFUNDS_PAYABLE: LIABILITY, PAYOUTS_IN_TRANSIT: LIABILITY,
+    REFUNDS_PAYABLE: LIABILITY, PAYOUTS_IN_TRANSIT: LIABILITY, WALLET_RESERVED: LIABILITY,
     PLATFORM_REVENUE: REVENUE, COMMISSION_REVENUE: REVENUE, CANCELLATION_REVENUE: REVENUE,
     PENALTY_REVENUE: REVENUE,
     DISCOUNTS: EXPENSE, GATEWAY_FEES: EXPENSE, WALLET_ADJUSTMENTS: EXPENSE,

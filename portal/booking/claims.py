@@ -1,0 +1,134 @@
+"""Slot claims: who is busy when, and the database's last word on double booking.
+
+PostgreSQL: the exclusion constraint ``ex_slot_claims_no_overlap`` refuses a second live
+claim overlapping the same subject; a concurrent loser gets SQLSTATE 23P01 at flush or
+commit, which becomes :class:`SlotUnavailable`. The Python pre-check only makes the
+common case friendly (and cheap); it decides nothing.
+
+SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
+that writes live claims holds one process-wide lock from its check to its commit
+(:func:`serialized`). Two processes on one SQLite file are not supported.
+"""
+import threading
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from portal.booking.errors import SlotUnavailable
+from portal.booking.models import (IndividualBooking, MasterBooking, SlotClaim,
+                                   booking_providers)
+from portal.catalog import busy
+from portal.db import utcnow
+from portal.extensions import db
+
+EXCLUSION_VIOLATION = "23P01"
+_SQLITE_LOCK = threading.RLock()
+
+
+def is_postgres():
+    return db.engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def serialized():
+    """Hold the SQLite claim lock for the body (check … commit); a no-op on PostgreSQL."""
+    if is_postgres():
+        yield
+        return
+    with _SQLITE_LOCK:
+        yield
+
+
+def is_exclusion_violation(exc):
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == EXCLUSION_VIOLATION or \
+        getattr(getattr(orig, "diag", None), "sqlstate", None) == EXCLUSION_VIOLATION
+
+
+def conflicts(subjects, start, end, exclude_booking_ids=()):
+    """Live claims of any of ``subjects`` overlapping [start, end)."""
+    query = sa.select(SlotClaim).where(
+        SlotClaim.subject.in_(list(subjects)), SlotClaim.live.is_(True),
+        SlotClaim.start_at < end, SlotClaim.end_at > start)
+    if exclude_booking_ids:
+        query = query.where(SlotClaim.booking_id.not_in(list(exclude_booking_ids)))
+    return list(db.session.scalars(query))
+
+
+def add_claims(booking, subjects):
+    """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
+    for subject in subjects:
+        booking.claims.append(SlotClaim(subject=subject, start_at=booking.start_at,
+                                        end_at=booking.end_at, live=True))
+    flush_claims()
+
+
+def flush_claims():
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        if is_exclusion_violation(exc):
+            db.session.rollback()
+            raise SlotUnavailable() from None
+        raise
+
+
+def commit_claims():
+    """Commit a transaction that wrote claims (PostgreSQL may report the conflict here)."""
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if is_exclusion_violation(exc):
+            raise SlotUnavailable() from None
+        raise
+
+
+def release(booking):
+    for claim in booking.claims:
+        claim.live = False
+
+
+def relive(booking):
+    """Make an expired booking's claims live again (a late payment); inside a SAVEPOINT so
+    a conflict leaves the outer transaction usable. Returns True on success."""
+    subjects = [c.subject for c in booking.claims]
+    if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
+        return False
+    if not is_postgres():  # serialized: the check above is authoritative
+        for claim in booking.claims:
+            claim.live = True
+        db.session.flush()
+        return True
+    try:
+        with db.session.begin_nested():
+            for claim in booking.claims:
+                claim.live = True
+            db.session.flush()
+    except IntegrityError as exc:
+        if is_exclusion_violation(exc):
+            return False
+        raise
+    return True
+
+
+# --- busy intervals for find-a-doctor ---------------------------------------------------
+
+@busy.source("bookings")
+def live_booking_intervals(provider_ids, start, end):
+    """Live claims of providers, except holds whose time has passed (the sweep frees them
+    within a minute; add_item expires such a stale hold itself when it is in the way)."""
+    now = utcnow()
+    rows = db.session.execute(
+        sa.select(booking_providers.c.provider_id, IndividualBooking.start_at,
+                  IndividualBooking.end_at)
+        .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .where(booking_providers.c.provider_id.in_(list(provider_ids)),
+               IndividualBooking.status.in_(("SCHEDULED", "CONFIRMED", "STARTED")),
+               IndividualBooking.start_at < end, IndividualBooking.end_at > start,
+               sa.or_(IndividualBooking.status != "SCHEDULED",
+                      MasterBooking.hold_expires_at.is_(None),
+                      MasterBooking.hold_expires_at > now)))
+    return [(pid, s, e) for pid, s, e in rows]

@@ -1,0 +1,199 @@
+"""Coupons: the rules for applying one to a visit, taking a use of it at checkout (so the
+limits hold under concurrency), giving the use back when the visit expires, and the admin
+use cases (create, update, list)."""
+import re
+
+import sqlalchemy as sa
+
+from portal.accounts.models import ADMIN
+from portal.audit.service import record
+from portal.booking.errors import BookingError, NotFound, PermissionDenied
+from portal.booking.models import COUPON_KINDS, PERCENT, Coupon, CouponRedemption
+from portal.db import utcnow
+from portal.extensions import db
+
+MSG_UNKNOWN = "Enter a valid coupon code"
+MSG_INACTIVE = "This coupon is no longer active"
+MSG_NOT_YET = "This coupon is not valid yet"
+MSG_EXPIRED = "This coupon has expired"
+MSG_USED_UP = "This coupon has reached its usage limit"
+MSG_PER_PATIENT = "You have already used this coupon the maximum number of times"
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
+
+
+def normalise_code(code):
+    return "".join((code or "").split()).upper()
+
+
+def find(code):
+    return db.session.scalar(sa.select(Coupon).where(Coupon.code == normalise_code(code)))
+
+
+def _patient_uses(coupon_id, patient_id, exclude_visit_id=None):
+    query = sa.select(sa.func.count()).select_from(CouponRedemption).where(
+        CouponRedemption.coupon_id == coupon_id, CouponRedemption.patient_id == patient_id)
+    if exclude_visit_id is not None:
+        query = query.where(CouponRedemption.visit_id != exclude_visit_id)
+    return db.session.scalar(query)
+
+
+def check(coupon, patient_id, now=None, visit_id=None):
+    """The message why ``coupon`` cannot be used now by this patient, or None."""
+    now = now or utcnow()
+    if coupon is None:
+        return MSG_UNKNOWN
+    if not coupon.active:
+        return MSG_INACTIVE
+    if coupon.valid_from and now < coupon.valid_from:
+        return MSG_NOT_YET
+    if coupon.valid_until and now >= coupon.valid_until:
+        return MSG_EXPIRED
+    if coupon.max_uses is not None and coupon.used_count >= coupon.max_uses:
+        return MSG_USED_UP
+    if coupon.max_uses_per_patient is not None and \
+            _patient_uses(coupon.id, patient_id, visit_id) >= coupon.max_uses_per_patient:
+        return MSG_PER_PATIENT
+    return None
+
+
+def take_use(visit, discount):
+    """Count one use against the coupon's limits at checkout. The conditional UPDATE is
+    atomic (and locks the coupon row until commit, so the per-patient count after it is
+    serialised too)."""
+    coupon = visit.coupon
+    taken = db.session.execute(
+        sa.update(Coupon).where(Coupon.id == coupon.id,
+                                sa.or_(Coupon.max_uses.is_(None),
+                                       Coupon.used_count < Coupon.max_uses))
+        .values(used_count=Coupon.used_count + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if not taken:
+        raise BookingError(MSG_USED_UP, field="coupon")
+    db.session.refresh(coupon)
+    message = check_limits_after_take(coupon, visit)
+    if message:
+        raise BookingError(message, field="coupon")
+    db.session.add(CouponRedemption(coupon_id=coupon.id, visit_id=visit.id,
+                                    patient_id=visit.patient_id, discount=discount))
+
+
+def check_limits_after_take(coupon, visit):
+    if coupon.max_uses_per_patient is not None and \
+            _patient_uses(coupon.id, visit.patient_id, visit.id) >= coupon.max_uses_per_patient:
+        return MSG_PER_PATIENT
+    return None
+
+
+def give_back(visit):
+    """The visit expired or its checkout was abandoned: the use returns to the coupon."""
+    redemption = db.session.scalar(sa.select(CouponRedemption).where(
+        CouponRedemption.visit_id == visit.id, CouponRedemption.confirmed.is_(False)))
+    if redemption is None:
+        return
+    db.session.execute(sa.update(Coupon).where(Coupon.id == redemption.coupon_id)
+                       .values(used_count=Coupon.used_count - 1)
+                       .execution_options(synchronize_session=False))
+    db.session.delete(redemption)
+
+
+def has_use(visit):
+    return db.session.scalar(sa.select(CouponRedemption.id).where(
+        CouponRedemption.visit_id == visit.id)) is not None
+
+
+def confirm_use(visit):
+    db.session.execute(sa.update(CouponRedemption).where(CouponRedemption.visit_id == visit.id)
+                       .values(confirmed=True).execution_options(synchronize_session=False))
+
+
+# --- admin use cases ----------------------------------------------------------------------
+
+def _require_admin(actor):
+    if getattr(actor, "role", None) != ADMIN:
+        raise PermissionDenied("Only administrators can manage coupons.")
+
+
+def _clean(data, coupon_id=None):
+    errors = {}
+    code = normalise_code(data.get("code"))
+    if not CODE_RE.match(code):
+        errors["code"] = "Use 3–32 letters, digits, - or _."
+    elif db.session.scalar(sa.select(Coupon.id).where(Coupon.code == code,
+                                                       Coupon.id != (coupon_id or 0))):
+        errors["code"] = "A coupon with this code already exists."
+    kind = data.get("kind")
+    value = data.get("value")
+    if kind not in COUPON_KINDS:
+        errors["kind"] = "Choose percent or flat."
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        errors["value"] = "Enter a positive amount."
+    elif kind == PERCENT and value > 10_000:
+        errors["value"] = "A percentage cannot exceed 100%."
+    for name in ("max_uses", "max_uses_per_patient"):
+        n = data.get(name)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            errors[name] = "Enter a whole number of at least 1, or leave it empty."
+    valid_from, valid_until = data.get("valid_from"), data.get("valid_until")
+    for name, value_ in (("valid_from", valid_from), ("valid_until", valid_until)):
+        if value_ is not None and value_.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware")
+    if valid_from and valid_until and valid_until <= valid_from:
+        errors["valid_until"] = "End after the start."
+    if errors:
+        from portal.accounts.service import ValidationError
+        raise ValidationError(errors)
+    data = dict(data, code=code)
+    return data
+
+
+FIELDS = ("code", "description", "kind", "value", "valid_from", "valid_until", "max_uses",
+          "max_uses_per_patient", "active")
+
+
+def _snapshot(coupon):
+    out = {}
+    for name in FIELDS:
+        value = getattr(coupon, name)
+        out[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return out
+
+
+def create_coupon(actor, *, code, kind, value, description="", valid_from=None,
+                  valid_until=None, max_uses=None, max_uses_per_patient=None, active=True):
+    """Raises ``ValidationError({field: message})``; value is bps (PERCENT) or paise (FLAT)."""
+    _require_admin(actor)
+    data = _clean(dict(code=code, kind=kind, value=value, description=description or "",
+                       valid_from=valid_from, valid_until=valid_until, max_uses=max_uses,
+                       max_uses_per_patient=max_uses_per_patient, active=active))
+    coupon = Coupon(**data)
+    db.session.add(coupon)
+    db.session.flush()
+    record(actor, "coupon.create", "coupon", coupon.id, after=_snapshot(coupon))
+    db.session.commit()
+    return coupon
+
+
+def update_coupon(actor, coupon_id, **changes):
+    _require_admin(actor)
+    coupon = db.session.get(Coupon, coupon_id)
+    if coupon is None:
+        raise NotFound("coupon")
+    before = _snapshot(coupon)
+    data = {name: getattr(coupon, name) for name in FIELDS}
+    unknown = set(changes) - set(FIELDS)
+    if unknown:
+        raise TypeError(f"unknown coupon fields: {sorted(unknown)}")
+    data.update(changes)
+    data = _clean(data, coupon_id=coupon.id)
+    for name, value in data.items():
+        setattr(coupon, name, value)
+    record(actor, "coupon.update", "coupon", coupon.id, before=before, after=_snapshot(coupon))
+    db.session.commit()
+    return coupon
+
+
+def list_coupons(active=None):
+    query = sa.select(Coupon).order_by(Coupon.created_at.desc(), Coupon.id.desc())
+    if active is not None:
+        query = query.where(Coupon.active.is_(bool(active)))
+    return list(db.session.scalars(query))

@@ -1,0 +1,21 @@
+"""Errors the booking services raise. Messages are POLICY.md's where it gives one."""
+from portal.accounts.service import NotFound, PermissionDenied  # noqa: F401  (re-exported)
+from portal.domain.slots import MSG_TAKEN
+
+
+class BookingError(Exception):
+    """A booking rule was broken; ``message`` is for the person, ``field`` the form field."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class SlotUnavailable(BookingError):
+    def __init__(self, message=MSG_TAKEN, field="start_at"):
+        super().__init__(message, field)
+
+
+class PaymentError(BookingError):
+    """A payment could not be verified or taken (bad signature, gateway refused)."""

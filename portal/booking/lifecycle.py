@@ -1,0 +1,222 @@
+"""State changes of a visit that several use cases share: deriving the stored status,
+confirming (paid), expiring (never paid), abandoning a pending checkout, and invoice
+numbers. They run inside the caller's transaction and never commit."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+
+from portal import jobs
+from portal.audit.service import record
+from portal.booking import claims, coupons, postings
+from portal.booking.models import (CONFIRMED, DRAFT, EXPIRED, PENDING_PAYMENT, InvoiceCounter,
+                                   MasterBooking)
+from portal.db import utcnow
+from portal.domain import rates
+from portal.domain.policy import DEFAULT_POLICY
+from portal.domain.states import BOOKING, BookingStatus, MasterStatus, derive_master_status
+from portal.extensions import db
+from portal.payments import models as pm
+
+
+def policy():
+    """The policy in force: ``app.config["POLICY"]`` when set (admin-edited), else defaults."""
+    if has_app_context():
+        return current_app.config.get("POLICY") or DEFAULT_POLICY
+    return DEFAULT_POLICY
+
+
+def hold_lifetime():
+    minutes = current_app.config.get("BOOKING_HOLD_MINUTES", 15) if has_app_context() else 15
+    return timedelta(minutes=int(minutes))
+
+
+def order_lifetime():
+    """How long a checkout's order keeps the slots (the hold is extended to this)."""
+    minutes = current_app.config.get("BOOKING_ORDER_MINUTES", 30) if has_app_context() else 30
+    return timedelta(minutes=int(minutes))
+
+
+def lock_visit(visit_id):
+    """The visit, row-locked on PostgreSQL (FOR UPDATE) and freshly read: every payment
+    event for one visit is handled one at a time. SQLite serialises writers itself."""
+    query = sa.select(MasterBooking).where(MasterBooking.id == visit_id) \
+        .execution_options(populate_existing=True)
+    if claims.is_postgres():
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def derive_status(visit):
+    statuses = [i.status for i in visit.items]
+    if not statuses:
+        return DRAFT
+    master = derive_master_status(statuses)
+    if master == MasterStatus.PENDING:
+        return PENDING_PAYMENT if visit.pending_payment is not None else DRAFT
+    return str(master)
+
+
+def refresh_status(visit):
+    visit.status = derive_status(visit)
+    return visit.status
+
+
+def move(item, target):
+    item.status = str(BOOKING.transition(item.status, target))
+
+
+def revive(item):
+    """EXPIRED → CONFIRMED for a gateway payment captured after the hold ran out while the
+    slot is still free (docs/booking.md "Late payments"). The domain's table keeps EXPIRED
+    final for every other path; this is the one documented exception."""
+    if item.status != BookingStatus.EXPIRED:
+        raise ValueError("only an expired booking can be revived")
+    item.status = str(BookingStatus.CONFIRMED)
+
+
+# --- confirmation -------------------------------------------------------------------------
+
+def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
+    """Paid: items CONFIRMED, payments SUCCESSFUL, coupon use kept, ledger posted once,
+    invoice number, follow-up work queued. Safe to call twice (second time: no-op)."""
+    now = utcnow()
+    changed = False
+    for item in visit.items:
+        if item.status == BookingStatus.SCHEDULED:
+            move(item, BookingStatus.CONFIRMED)
+            item.confirmed_at = now
+            changed = True
+    wallet_amount = 0
+    for payment in visit.payments:
+        if payment.kind == pm.WALLET and payment.status == pm.PENDING:
+            payment.status, payment.paid_at = pm.SUCCESSFUL, now
+            add_attempt(payment, "wallet.used", pm.SUCCESSFUL)
+        if payment.kind == pm.WALLET and payment.status == pm.SUCCESSFUL:
+            wallet_amount += payment.amount
+    if not changed and visit.status == CONFIRMED:
+        return visit
+    coupons.confirm_use(visit)
+    postings.post_confirmation(visit, gateway_amount=gateway_amount,
+                               wallet_amount=wallet_amount, money_account=money_account)
+    if visit.invoice_no is None:
+        visit.invoice_no = next_invoice_number(now)
+    visit.confirmed_at = visit.confirmed_at or now
+    visit.hold_expires_at = None
+    refresh_status(visit)
+    record(actor, "visit.confirm", "visit", visit.id,
+           after={"status": visit.status, "source": source, "invoice_no": visit.invoice_no,
+                  "gateway": gateway_amount, "wallet": wallet_amount})
+    jobs.enqueue("notify.booking_confirmed", visit_id=visit.id,
+                 dedupe_key=f"visit-confirmed:{visit.id}")
+    return visit
+
+
+def next_invoice_number(at):
+    """"CP/2026-27/000001": one atomic upsert per invoice, numbered per financial year."""
+    fy = rates.financial_year(at)
+    table = InvoiceCounter.__table__
+    if claims.is_postgres():
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(financial_year=fy, last_number=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.financial_year],
+        set_={"last_number": table.c.last_number + 1}).returning(table.c.last_number)
+    number = db.session.execute(statement).scalar_one()
+    return f"CP/{fy}/{number:06d}"
+
+
+# --- expiry and abandonment ----------------------------------------------------------------
+
+def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
+    attempt = pm.PaymentAttempt(event=event, status=status,
+                                razorpay_payment_id=razorpay_payment_id, detail=detail,
+                                at=utcnow())
+    payment.attempts.append(attempt)
+    return attempt
+
+
+def _end_payment(payment, status, event):
+    if payment.status != pm.PENDING:
+        return False
+    payment.status = status
+    add_attempt(payment, event, status)
+    return True
+
+
+def release_money_holds(visit, event):
+    """End the pending payments (the wallet part goes back to the wallet) and give the
+    coupon use back."""
+    for payment in visit.payments:
+        if payment.status != pm.PENDING:
+            continue
+        _end_payment(payment, pm.EXPIRED, event)
+        if payment.kind == pm.WALLET:
+            postings.release_wallet(visit, payment)
+        elif payment.kind == pm.LINK and payment.razorpay_link_id:
+            _cancel_link_after_commit(payment)
+    coupons.give_back(visit)
+
+
+def _cancel_link_after_commit(payment):
+    jobs.enqueue("payments.cancel_link", payment_id=payment.id,
+                 dedupe_key=f"cancel-link:{payment.id}")
+
+
+def expire(visit, reason="hold expired", actor=None):
+    """Never paid in time: items EXPIRED, claims freed, money holds released."""
+    before = visit.status
+    for item in visit.items:
+        if item.status == BookingStatus.SCHEDULED:
+            move(item, BookingStatus.EXPIRED)
+            claims.release(item)
+    release_money_holds(visit, "expired")
+    refresh_status(visit)
+    record(actor, "visit.expire", "visit", visit.id, before={"status": before},
+           after={"status": visit.status, "reason": reason})
+    return visit
+
+
+def abandon_checkout(visit, reason, actor=None):
+    """The visit changes while a checkout is pending (item removed, coupon changed, a link
+    or desk payment replaces the order): end the pending payment and return to DRAFT. A
+    payment still made on the old order is a late payment (docs/booking.md)."""
+    if visit.status != PENDING_PAYMENT and not any(
+            p.status == pm.PENDING for p in visit.payments):
+        return
+    release_money_holds(visit, "abandoned")
+    for item in visit.items:
+        if item.status == BookingStatus.SCHEDULED:
+            item.discount_share = item.paid_amount = 0
+            item.wallet_paid = item.gateway_paid = 0
+    visit.wallet_applied = 0
+    visit.hold_expires_at = utcnow() + hold_lifetime()
+    refresh_status(visit)
+    record(actor, "visit.checkout_abandoned", "visit", visit.id, after={"reason": reason})
+
+
+def needs_attention(visit, reason):
+    if visit.attention != reason:
+        visit.attention = reason
+        jobs.enqueue("notify.payment_attention", visit_id=visit.id, reason=reason)
+
+
+def is_hold_stale(visit, now=None):
+    now = now or utcnow()
+    return visit.status in (DRAFT, PENDING_PAYMENT) and visit.hold_expires_at is not None \
+        and visit.hold_expires_at <= now
+
+
+def expire_if_stale(visit_id, now=None):
+    visit = lock_visit(visit_id)
+    if visit is not None and is_hold_stale(visit, now):
+        expire(visit)
+        return True
+    return False
+
+
+EXPIRABLE = (DRAFT, PENDING_PAYMENT)
+__all__ = ["confirm", "expire", "abandon_checkout", "derive_status", "refresh_status",
+           "lock_visit", "EXPIRED"]

@@ -1,0 +1,311 @@
+"""Visits (master bookings), individual bookings, slot claims, coupons, invoice numbers.
+
+Money columns are integer paise. Statuses are strings checked by CHECK constraints and
+moved only through ``portal.domain.states`` (see ``portal.booking.service``)."""
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+ONLINE_CHANNEL, DESK_CHANNEL = "ONLINE", "DESK"
+CHANNELS = (ONLINE_CHANNEL, DESK_CHANNEL)
+
+# Master (visit) statuses: derived from the items and the payment state, stored for lists.
+DRAFT, PENDING_PAYMENT, CONFIRMED = "DRAFT", "PENDING_PAYMENT", "CONFIRMED"
+PARTIALLY_CANCELLED, CANCELLED = "PARTIALLY_CANCELLED", "CANCELLED"
+COMPLETED, EXPIRED = "COMPLETED", "EXPIRED"
+VISIT_STATUSES = (DRAFT, PENDING_PAYMENT, CONFIRMED, PARTIALLY_CANCELLED, CANCELLED,
+                  COMPLETED, EXPIRED)
+ITEM_STATUSES = ("SCHEDULED", "CONFIRMED", "STARTED", "COMPLETED", "CANCELLED", "EXPIRED")
+LIVE_ITEM_STATUSES = ("SCHEDULED", "CONFIRMED", "STARTED")
+
+# Why a visit needs an admin's attention (None = it does not, unless pending close to start).
+ATTENTION_PAYMENT_FAILED = "PAYMENT_FAILED"
+ATTENTION_AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+ATTENTION_LINK_EXPIRED = "LINK_EXPIRED"
+ATTENTION_LATE_PAYMENT = "LATE_PAYMENT_TO_WALLET"
+ATTENTION_RECONCILIATION = "RECONCILIATION"
+
+PERCENT, FLAT = "PERCENT", "FLAT"
+COUPON_KINDS = (PERCENT, FLAT)
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class MasterBooking(db.Model):
+    """One visit: a patient's (or dependent's) group of individual bookings, paid together."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        sa.CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
+        sa.CheckConstraint(_in("status", VISIT_STATUSES), name="status_known"),
+        sa.CheckConstraint("discount >= 0", name="discount_non_negative"),
+        sa.CheckConstraint("wallet_applied >= 0", name="wallet_non_negative"),
+        sa.Index("ix_visits_status_hold", "status", "hold_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str | None] = mapped_column(sa.String(16), unique=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"))
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(sa.String(8), default=ONLINE_CHANNEL)
+    status: Mapped[str] = mapped_column(sa.String(20), default=DRAFT, index=True)
+    coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupons.id"))
+    discount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    wallet_applied: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    hold_expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    attention: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    invoice_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    patient = relationship("User", foreign_keys=[patient_id])
+    dependent = relationship("Dependent")
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    coupon = relationship("Coupon")
+    items = relationship("IndividualBooking", back_populates="visit",
+                         order_by="(IndividualBooking.start_at, IndividualBooking.id)",
+                         cascade="all, delete-orphan")
+    payments = relationship("Payment", back_populates="visit",
+                            order_by="Payment.id", cascade="all, delete-orphan")
+
+    def owner_ids(self):
+        return {self.patient_id}
+
+    # --- derived figures (stored per item at add/checkout; these just add up) ------------
+    @property
+    def live_items(self):
+        return [i for i in self.items if i.status in LIVE_ITEM_STATUSES or i.status == "COMPLETED"]
+
+    @property
+    def subtotal(self):
+        return sum(i.total for i in self.live_items)
+
+    @property
+    def total_due(self):
+        """What is still to be paid through the gateway: subtotal − discount − wallet."""
+        if self.status not in (DRAFT, PENDING_PAYMENT):
+            return 0
+        return max(self.subtotal - self.discount - self.wallet_applied, 0)
+
+    @property
+    def first_start(self):
+        starts = [i.start_at for i in self.items if i.status in LIVE_ITEM_STATUSES]
+        return min(starts) if starts else None
+
+    @property
+    def is_team(self):
+        return any(i.is_team for i in self.items)
+
+    @property
+    def is_open(self):
+        """Items may still be added/removed and a coupon changed (nothing paid yet)."""
+        return self.status in (DRAFT, PENDING_PAYMENT)
+
+    @property
+    def pending_payment(self):
+        for p in reversed(self.payments):
+            if p.status == "PENDING" and p.kind != "WALLET":
+                return p
+        return None
+
+    @property
+    def for_name(self):
+        return self.dependent.name if self.dependent_id else self.patient.name
+
+    def __repr__(self):
+        return f"<MasterBooking {self.number} {self.status}>"
+
+
+booking_providers = sa.Table(
+    "booking_providers", db.metadata,
+    sa.Column("booking_id", sa.ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("provider_id", sa.ForeignKey("providers.id"), primary_key=True, index=True),
+)
+
+
+class IndividualBooking(db.Model):
+    """One service at one clinic at one time with one provider (or a team)."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", ITEM_STATUSES), name="status_known"),
+        sa.CheckConstraint("start_at < end_at", name="start_before_end"),
+        sa.CheckConstraint("fee >= 0 AND platform_fee >= 0 AND gst >= 0", name="price_parts"),
+        sa.CheckConstraint("total = fee + platform_fee + gst", name="total_adds_up"),
+        sa.CheckConstraint("discount_share >= 0 AND discount_share <= total",
+                           name="discount_share_range"),
+        sa.CheckConstraint("paid_amount = wallet_paid + gateway_paid", name="paid_adds_up"),
+        sa.CheckConstraint("refunded_amount >= 0 AND refunded_amount <= paid_amount",
+                           name="refund_range"),
+        sa.Index("ix_bookings_start", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    master_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
+                                           index=True)
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id"))
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    start_at: Mapped[object] = mapped_column(UTCDateTime)
+    end_at: Mapped[object] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(12), default="SCHEDULED", index=True)
+    fee: Mapped[int] = mapped_column(sa.BigInteger)
+    platform_fee: Mapped[int] = mapped_column(sa.BigInteger)
+    gst: Mapped[int] = mapped_column(sa.BigInteger)
+    total: Mapped[int] = mapped_column(sa.BigInteger)
+    taxable: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # GST's taxable value
+    fee_taxed: Mapped[bool] = mapped_column(default=False)  # F itself was in the taxable value
+    discount_share: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    paid_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    wallet_paid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    gateway_paid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    refunded_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    referral_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"))
+    meet_link: Mapped[str | None] = mapped_column(sa.String(2048))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    visit = relationship("MasterBooking", back_populates="items")
+    service = relationship("Service")
+    clinic = relationship("Clinic")
+    providers = relationship("Provider", secondary=booking_providers,
+                             order_by="Provider.display_name", lazy="selectin")
+    referral = relationship("IndividualBooking", remote_side=[id])
+    claims = relationship("SlotClaim", back_populates="booking", cascade="all, delete-orphan")
+
+    @property
+    def master(self):
+        return self.visit
+
+    @property
+    def is_team(self):
+        return len(self.providers) > 1
+
+    @property
+    def patient_id(self):
+        return self.visit.patient_id
+
+    @property
+    def dependent_id(self):
+        return self.visit.dependent_id
+
+    @property
+    def is_live(self):
+        return self.status in LIVE_ITEM_STATUSES
+
+    @property
+    def needs_meet_link(self):
+        return self.service.is_online and not self.meet_link and self.is_live
+
+    def owner_ids(self):
+        return {self.visit.patient_id} | {p.user_id for p in self.providers}
+
+    def __repr__(self):
+        return f"<IndividualBooking {self.id} {self.status} {self.start_at:%Y-%m-%d %H:%M}>"
+
+
+class SlotClaim(db.Model):
+    """One subject (a provider, the patient, or a dependent) busy for one booking's time.
+
+    PostgreSQL refuses two overlapping live claims of the same subject with an exclusion
+    constraint (btree_gist); SQLite, one process only, serialises claim writes behind a
+    process-wide lock and checks inside the transaction (``portal.booking.claims``)."""
+
+    __tablename__ = "slot_claims"
+    __table_args__ = (
+        sa.CheckConstraint("start_at < end_at", name="start_before_end"),
+        sa.Index("ix_slot_claims_subject_live", "subject", "start_at", "end_at"),
+        ExcludeConstraint(
+            (sa.column("subject"), "="),
+            (sa.func.tstzrange(sa.column("start_at"), sa.column("end_at"),
+                               sa.literal_column("'[)'")), "&&"),
+            using="gist", where=sa.text("live"), name="ex_slot_claims_no_overlap",
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
+                                            index=True)
+    subject: Mapped[str] = mapped_column(sa.String(32))
+    start_at: Mapped[object] = mapped_column(UTCDateTime)
+    end_at: Mapped[object] = mapped_column(UTCDateTime)
+    live: Mapped[bool] = mapped_column(default=True)
+
+    booking = relationship("IndividualBooking", back_populates="claims")
+
+
+def provider_subject(provider_id):
+    return f"provider:{int(provider_id)}"
+
+
+def patient_subject(patient_id, dependent_id=None):
+    """The person being seen: the dependent when there is one, else the account holder."""
+    if dependent_id:
+        return f"dependent:{int(dependent_id)}"
+    return f"patient:{int(patient_id)}"
+
+
+class Coupon(db.Model):
+    """A discount code. ``value`` is basis points (PERCENT) or paise (FLAT). Codes are kept
+    upper-case, so lookups are case-insensitive and the unique constraint is too."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", COUPON_KINDS), name="kind_known"),
+        sa.CheckConstraint("value > 0", name="value_positive"),
+        sa.CheckConstraint("kind <> 'PERCENT' OR value <= 10000", name="percent_range"),
+        sa.CheckConstraint("used_count >= 0", name="used_non_negative"),
+        sa.CheckConstraint("max_uses IS NULL OR used_count <= max_uses", name="within_max_uses"),
+        sa.CheckConstraint("code = upper(code)", name="code_upper"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    description: Mapped[str] = mapped_column(sa.String(200), default="")
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    value: Mapped[int] = mapped_column(sa.BigInteger)
+    valid_from: Mapped[object | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    max_uses: Mapped[int | None] = mapped_column()
+    max_uses_per_patient: Mapped[int | None] = mapped_column()
+    used_count: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    def owner_ids(self):
+        return set()  # admins only
+
+    def __repr__(self):
+        return f"<Coupon {self.code}>"
+
+
+class CouponRedemption(db.Model):
+    """A use of a coupon by a visit: taken at checkout (counted against the limits),
+    given back if the visit expires unpaid, kept once the visit is confirmed."""
+
+    __tablename__ = "coupon_redemptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    coupon_id: Mapped[int] = mapped_column(sa.ForeignKey("coupons.id"), index=True)
+    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
+                                          unique=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    discount: Mapped[int] = mapped_column(sa.BigInteger)
+    confirmed: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    coupon = relationship("Coupon")
+
+
+class InvoiceCounter(db.Model):
+    """The last invoice number used in each financial year ("2026-27")."""
+
+    __tablename__ = "invoice_counters"
+
+    financial_year: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,68 @@
+"""A visit's price: per-item breakup (stored on the item when it is added), the coupon
+spread pro rata by largest remainder, and the wallet split pro rata. Pure arithmetic over
+the domain rules; nothing here writes."""
+from dataclasses import dataclass, field
+
+from portal.booking.models import FLAT, PERCENT
+from portal.domain import pricing as rules
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    item_id: int | None
+    fee: int
+    platform_fee: int
+    gst: int
+    total: int
+    discount_share: int
+    paid_amount: int
+    wallet_paid: int
+    gateway_paid: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    lines: list = field(default_factory=list)
+    subtotal: int = 0
+    discount: int = 0
+    wallet_used: int = 0
+    amount_due: int = 0  # through the gateway, after discount and wallet
+
+    @property
+    def payable(self):
+        """What the visit costs after the discount (wallet + gateway)."""
+        return self.subtotal - self.discount
+
+    @property
+    def fee(self):
+        return sum(line.fee for line in self.lines)
+
+    @property
+    def platform_fee(self):
+        return sum(line.platform_fee for line in self.lines)
+
+    @property
+    def gst(self):
+        return sum(line.gst for line in self.lines)
+
+
+def domain_coupon(coupon):
+    if coupon is None:
+        return None
+    kind = {PERCENT: "percent", FLAT: "flat"}[coupon.kind]
+    return rules.Coupon(kind, int(coupon.value))
+
+
+def build_quote(items, coupon=None, wallet_available=0):
+    """``items``: rows with fee/platform_fee/gst/total (the visit's priced items).
+    ``wallet_available``: what the patient asks to use, already capped at the balance."""
+    totals = [i.total for i in items]
+    shares = rules.apply_coupon(totals, domain_coupon(coupon))
+    due = sum(shares.paid_amounts)
+    split = rules.split_wallet(due, max(int(wallet_available), 0), shares.paid_amounts)
+    lines = [QuoteLine(getattr(item, "id", None), item.fee, item.platform_fee, item.gst,
+                       item.total, share, paid, w, g)
+             for item, share, paid, (w, g) in zip(items, shares.discounts,
+                                                   shares.paid_amounts, split.items)]
+    return Quote(lines=lines, subtotal=sum(totals), discount=shares.discount_total,
+                 wallet_used=split.wallet_total, amount_due=split.gateway_total)

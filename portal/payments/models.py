@@ -1,0 +1,92 @@
+"""Payments of a visit and their attempt timeline. Amounts are integer paise."""
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+ORDER, LINK, DESK, WALLET = "ORDER", "LINK", "DESK", "WALLET"
+KINDS = (ORDER, LINK, DESK, WALLET)
+PENDING, SUCCESSFUL, FAILED, EXPIRED = "PENDING", "SUCCESSFUL", "FAILED", "EXPIRED"
+STATUSES = (PENDING, SUCCESSFUL, FAILED, EXPIRED)
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Payment(db.Model):
+    """One way a visit is (to be) paid: a Razorpay order (patient checkout), a payment link
+    (admin), a desk payment (cash/card at the clinic) or the wallet part of a checkout.
+
+    A gateway payment captured after its payment row had expired is recorded as a new
+    SUCCESSFUL row (``late_for_id``), never by reviving a final status."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint(_in("kind", KINDS), name="kind_known"),
+        sa.CheckConstraint(_in("status", STATUSES), name="status_known"),
+        sa.CheckConstraint("kind <> 'DESK' OR receipt_no IS NOT NULL", name="desk_receipt"),
+        sa.Index("ix_payments_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    master_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(12), default=PENDING, index=True)
+    razorpay_order_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    razorpay_link_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    link_url: Mapped[str | None] = mapped_column(sa.String(500))
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(64))
+    method: Mapped[str | None] = mapped_column(sa.String(32))
+    captured_amount: Mapped[int | None] = mapped_column(sa.BigInteger)
+    late_for_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    visit = relationship("MasterBooking", back_populates="payments")
+    attempts = relationship("PaymentAttempt", back_populates="payment",
+                            order_by="(PaymentAttempt.at, PaymentAttempt.id)",
+                            cascade="all, delete-orphan")
+
+    @property
+    def master(self):
+        return self.visit
+
+    @property
+    def failed_attempts(self):
+        return len({a.razorpay_payment_id or a.id for a in self.attempts if a.status == FAILED})
+
+    @property
+    def attempt_count(self):
+        """Distinct gateway payment attempts made against this order/link."""
+        return len({a.razorpay_payment_id for a in self.attempts if a.razorpay_payment_id})
+
+    def owner_ids(self):
+        return self.visit.owner_ids()
+
+    def __repr__(self):
+        return f"<Payment {self.id} {self.kind} {self.status} {self.amount}>"
+
+
+class PaymentAttempt(db.Model):
+    """The timeline of a payment: created, each gateway event, callbacks, expiry."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id", ondelete="CASCADE"),
+                                            index=True)
+    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(sa.String(48))
+    status: Mapped[str] = mapped_column(sa.String(12))
+    razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    detail: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    payment = relationship("Payment", back_populates="attempts")

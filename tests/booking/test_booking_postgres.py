@@ -1,0 +1,155 @@
+"""What PostgreSQL guarantees: the exclusion constraint decides slot races, and row locks
+make a payment confirm once however many deliveries race. These need the real database
+(pg_app) and fail when it is missing."""
+import threading
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from portal.accounts.models import User
+from portal.booking import claims, service
+from portal.booking.errors import SlotUnavailable
+from portal.booking.models import IndividualBooking, SlotClaim
+from portal.extensions import db
+from portal.ledger.models import LedgerTransaction
+from portal.payments import service as payments
+from portal.payments.models import Payment
+from tests.booking.factories import at, build_world, start_gateway
+
+pytestmark = pytest.mark.postgres
+N = 50
+
+
+@pytest.fixture
+def pg_world(pg_app, clock):
+    with pg_app.app_context():
+        world = build_world(n_patients=N)
+        db.session.remove()
+    return world
+
+
+def race(pg_app, world, n=N):
+    barrier = threading.Barrier(n, timeout=60)
+    outcomes = [None] * n
+
+    def attempt(i):
+        with pg_app.app_context():
+            patient = db.session.get(User, world.patients[i])
+            db.session.expunge(patient)
+            db.session.rollback()  # give the connection back: 50 threads share a pool of 15
+            barrier.wait()
+            try:
+                service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                                 provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                                 start_at=at(1, 10))
+                outcomes[i] = "booked"
+            except SlotUnavailable as exc:
+                outcomes[i] = exc.message
+            except Exception as exc:  # noqa: BLE001 -- any other error fails the test
+                outcomes[i] = f"error: {exc!r}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return Counter(outcomes)
+
+
+def live_bookings(pg_app):
+    with pg_app.app_context():
+        count = db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking)
+                                  .where(IndividualBooking.status == "SCHEDULED"))
+        db.session.remove()
+    return count
+
+
+def test_fifty_requests_for_one_slot_give_one_booking(pg_app, pg_world):
+    outcomes = race(pg_app, pg_world)
+    assert outcomes == {"booked": 1, "Slot no longer available": N - 1}
+    assert live_bookings(pg_app) == 1
+
+
+def test_the_database_decides_even_without_the_python_check(pg_app, pg_world, monkeypatch):
+    # Every request passes the friendly pre-check; only the constraint can stop them.
+    monkeypatch.setattr(service, "_catalog_check", lambda *a, **k: [])
+    monkeypatch.setattr(claims, "conflicts", lambda *a, **k: [])
+    outcomes = race(pg_app, pg_world)
+    assert outcomes == {"booked": 1, "Slot no longer available": N - 1}
+    assert live_bookings(pg_app) == 1
+
+
+def test_exclusion_constraint_on_live_claims(pg_app, pg_world):
+    with pg_app.app_context():
+        patient = db.session.get(User, pg_world.patients[0])
+        item = service.add_item(patient, patient_id=patient.id, service_id=pg_world.consult,
+                                provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
+                                start_at=at(1, 10))
+        subject = f"provider:{pg_world.doctors[0]}"
+        db.session.add(SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10, 29),
+                                 end_at=at(1, 11), live=True))
+        with pytest.raises(IntegrityError) as overlap:
+            db.session.flush()
+        assert claims.is_exclusion_violation(overlap.value)
+        db.session.rollback()
+        # Not live (expired, cancelled) or merely touching: allowed.
+        db.session.add_all([
+            SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10),
+                      end_at=at(1, 10, 30), live=False),
+            SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10, 30),
+                      end_at=at(1, 11), live=True)])
+        db.session.commit()
+        db.session.remove()
+
+
+def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
+    gateway = start_gateway(pg_app, deliver_webhooks=False)
+    try:
+        with pg_app.app_context():
+            patient = db.session.get(User, pg_world.patients[0])
+            item = service.add_item(patient, patient_id=patient.id,
+                                    service_id=pg_world.consult,
+                                    provider_ids=[pg_world.doctors[0]],
+                                    clinic_id=pg_world.clinic, start_at=at(1, 10))
+            visit_id = item.master_id
+            result = service.checkout(patient, visit_id, callback_url="http://portal.test/cb")
+            payment_id, order_id = result.payment.id, result.payment.razorpay_order_id
+            db.session.remove()
+        params = gateway.pay(order_id)
+        barrier = threading.Barrier(12, timeout=60)
+        errors = []
+
+        def deliver(i):
+            with pg_app.app_context():
+                try:
+                    barrier.wait()
+                    if i % 3 == 0:
+                        service.complete_checkout_callback(params)
+                    else:
+                        payment = db.session.get(Payment, payment_id)
+                        payments.capture(payment, razorpay_payment_id=params[
+                            "razorpay_payment_id"], amount=52_950, method="upi")
+                        db.session.commit()
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(repr(exc))
+                finally:
+                    db.session.remove()
+
+        threads = [threading.Thread(target=deliver, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        with pg_app.app_context():
+            posted = db.session.scalar(sa.select(sa.func.count()).select_from(
+                LedgerTransaction).where(LedgerTransaction.kind == "visit_confirmed"))
+            assert posted == 1
+            assert service.get_visit(visit_id).status == "CONFIRMED"
+            db.session.remove()
+    finally:
+        gateway.close()

@@ -1,0 +1,235 @@
+"""Prices per item, coupons spread pro rata, wallet split and reservation, receipts."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.booking import service
+from portal.booking.errors import BookingError
+from portal.booking.models import Coupon, CouponRedemption
+from portal.booking.postings import WALLET_RESERVED
+from portal.booking.tasks import expire_holds
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from tests.booking.factories import at, credit_wallet
+
+
+def two_item_visit(world, patient):
+    a = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                         provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                         start_at=at(1, 10))
+    service.add_item(patient, patient_id=patient.id, service_id=world.lab,
+                     provider_ids=[world.lab_provider], clinic_id=world.clinic,
+                     start_at=at(1, 11), visit_id=a.master_id)
+    service.add_item(patient, patient_id=patient.id, service_id=world.follow,
+                     provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                     start_at=at(1, 12), visit_id=a.master_id)
+    return service.get_visit(a.master_id)
+
+
+def coupon(admin, **kw):
+    data = dict(code="SAVE10", kind="PERCENT", value=1_000)
+    data.update(kw)
+    return service.create_coupon(admin, **data)
+
+
+def test_item_price_breakup(world, users):
+    patient = users(world.patients[0])
+    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=at(1, 10))
+    # F 500, P 5% = 25, GST 18% of P only (care is exempt) = 4.50
+    assert (item.fee, item.platform_fee, item.gst, item.total) == (50_000, 2_500, 450, 52_950)
+    assert (item.taxable, item.fee_taxed) == (2_500, False)
+    peel = service.add_item(patient, patient_id=patient.id, service_id=world.peel,
+                            provider_ids=[world.derm], clinic_id=world.clinic,
+                            start_at=at(2, 10))
+    # A taxable (cosmetic) service: GST on F + P.
+    assert (peel.platform_fee, peel.gst, peel.total) == (6_000, 22_680, 148_680)
+
+
+def test_coupon_spread_pro_rata_with_partial_wallet(world, users, gateway):
+    patient, admin = users(world.patients[0]), users(world.admin)
+    coupon(admin, code="save10")
+    visit = two_item_visit(world, patient)
+    totals = [i.total for i in visit.items]
+    # lab 333.33 → P 16.67 (half-up), GST 3.00; follow-up 250.50 → P 12.53, GST 2.26
+    assert totals == [52_950, 35_300, 26_529]
+    visit = service.apply_coupon(patient, visit.id, " Save10 ")
+    q = service.quote(visit)
+    assert q.subtotal == 114_779 and q.discount == 11_478  # 10% of 1147.79, half-up
+    assert [line.discount_share for line in q.lines] == [5_295, 3_530, 2_653]
+    assert sum(line.discount_share for line in q.lines) == q.discount
+    assert [line.paid_amount for line in q.lines] == [47_655, 31_770, 23_876]
+
+    credit_wallet(patient.id, 30_000)
+    q = service.quote(visit, wallet_paise=50_000)  # capped at the balance
+    assert q.wallet_used == 30_000 and q.amount_due == 103_301 - 30_000
+    assert sum(line.wallet_paid for line in q.lines) == 30_000
+    assert [line.wallet_paid for line in q.lines] == [13_840, 9_226, 6_934]
+
+    result = service.checkout(patient, visit.id, 50_000, callback_url="http://portal.test/cb")
+    assert result.payment.amount == 73_301 and result.redirect_url
+    assert service.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 30_000
+    assert gateway.sandbox.store.orders[result.payment.razorpay_order_id]["amount"] == 73_301
+    visit = service.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
+    assert visit.status == "CONFIRMED"
+    for item, w in zip(visit.items, [13_840, 9_226, 6_934]):
+        assert (item.wallet_paid, item.paid_amount - item.wallet_paid) == (w, item.gateway_paid)
+    assert balance(WALLET_RESERVED) == 0
+    assert balance(chart.UNEARNED_FEES) == 50_000 + 33_333 + 25_050
+    assert balance(chart.PLATFORM_REVENUE) == 2_500 + 1_667 + 1_253
+    assert balance(chart.GST_PAYABLE) == 450 + 300 + 226 + 0  # per item, rounded once each
+    assert balance(chart.DISCOUNTS) == 11_478
+    assert balance(chart.GATEWAY_CLEARING) == 73_301
+    assert db.session.get(Coupon, visit.coupon_id).used_count == 1
+
+
+def test_fully_paid_by_wallet_confirms_at_once(world, users):
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 100_000)
+    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=at(1, 10))
+    result = service.checkout(patient, item.master_id, 100_000, "http://portal.test/cb")
+    assert result.redirect_url is None and result.payment.kind == "WALLET"
+    visit = service.get_visit(item.master_id)
+    assert visit.status == "CONFIRMED" and visit.invoice_no == "CP/2026-27/000001"
+    assert service.wallet_balance(patient.id) == 100_000 - 52_950
+    assert result.payment.status == "SUCCESSFUL"
+
+
+def test_wallet_reservation_cannot_be_spent_twice(world, users, gateway):
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 40_000)
+    first = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                             start_at=at(1, 10))
+    second = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                              provider_ids=[world.doctors[1]], clinic_id=world.clinic,
+                              start_at=at(1, 12))
+    one = service.checkout(patient, first.master_id, 40_000, "http://portal.test/cb")
+    assert one.payment.amount == 12_950
+    # The balance is reserved: the second checkout finds nothing left to use.
+    assert service.quote(service.get_visit(second.master_id), 40_000).wallet_used == 0
+    two = service.checkout(patient, second.master_id, 40_000, "http://portal.test/cb")
+    assert two.payment.amount == 52_950
+    assert service.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 40_000
+
+
+def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
+    patient, admin = users(world.patients[0]), users(world.admin)
+    coupon(admin, code="ONCE", max_uses=1)
+    credit_wallet(patient.id, 10_000)
+    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=at(1, 10))
+    service.apply_coupon(patient, item.master_id, "once")
+    result = service.checkout(patient, item.master_id, 10_000, "http://portal.test/cb")
+    assert db.session.get(Coupon, 1).used_count == 1
+    other = users(world.patients[1])
+    item2 = service.add_item(other, patient_id=other.id, service_id=world.consult,
+                             provider_ids=[world.doctors[1]], clinic_id=world.clinic,
+                             start_at=at(1, 10))
+    with pytest.raises(BookingError, match="usage limit"):
+        service.apply_coupon(other, item2.master_id, "ONCE")
+    clock.shift(timedelta(minutes=31))  # the order's lifetime (30 min) has passed
+    assert expire_holds() == 2  # both holds
+    db.session.expire_all()
+    visit = service.get_visit(item.master_id)
+    assert visit.status == "EXPIRED" and [i.status for i in visit.items] == ["EXPIRED"]
+    assert {p.kind: p.status for p in visit.payments} == {"WALLET": "EXPIRED",
+                                                          "ORDER": "EXPIRED"}
+    assert not any(c.live for c in visit.items[0].claims)
+    assert service.wallet_balance(patient.id) == 10_000 and balance(WALLET_RESERVED) == 0
+    assert db.session.get(Coupon, 1).used_count == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
+    assert result.payment.id
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"active": False}, "no longer active"),
+    ({"valid_until_days": -1}, "has expired"),
+    ({"valid_from_days": 2}, "not valid yet"),
+])
+def test_coupon_validity_messages(world, users, changes, message):
+    from portal.db import utcnow
+    patient, admin = users(world.patients[0]), users(world.admin)
+    kw = {}
+    if "active" in changes:
+        kw["active"] = False
+    if "valid_until_days" in changes:
+        kw.update(valid_from=utcnow() - timedelta(days=5),
+                  valid_until=utcnow() + timedelta(days=changes["valid_until_days"]))
+    if "valid_from_days" in changes:
+        kw["valid_from"] = utcnow() + timedelta(days=changes["valid_from_days"])
+    coupon(admin, **kw)
+    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=at(1, 10))
+    with pytest.raises(BookingError, match=message) as e:
+        service.apply_coupon(patient, item.master_id, "SAVE10")
+    assert e.value.field == "coupon"
+    with pytest.raises(BookingError, match="^Enter a valid coupon code$"):
+        service.apply_coupon(patient, item.master_id, "NOPE")
+
+
+def test_coupon_per_patient_limit_and_flat_cap(world, users):
+    patient, admin = users(world.patients[0]), users(world.admin)
+    coupon(admin, code="FLAT1000", kind="FLAT", value=100_000, max_uses_per_patient=1)
+    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=at(1, 10))
+    visit = service.apply_coupon(patient, item.master_id, "flat1000")
+    assert visit.discount == 52_950  # capped at the visit's total
+    result = service.checkout(patient, visit.id, callback_url="http://portal.test/cb")
+    assert result.redirect_url is None  # nothing left to pay: confirmed
+    assert service.get_visit(visit.id).status == "CONFIRMED"
+    assert balance(chart.DISCOUNTS) == 52_950
+    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=at(2, 10))
+    with pytest.raises(BookingError, match="already used this coupon"):
+        service.apply_coupon(patient, item.master_id, "FLAT1000")
+
+
+def test_coupon_admin_rules(world, users):
+    from portal.accounts.service import PermissionDenied, ValidationError
+    admin, patient = users(world.admin), users(world.patients[0])
+    with pytest.raises(PermissionDenied):
+        coupon(patient)
+    created = coupon(admin, code="diwali-25", value=2_500)
+    assert created.code == "DIWALI-25"
+    with pytest.raises(ValidationError) as e:
+        coupon(admin, code="Diwali-25")
+    assert "already exists" in e.value.errors["code"]
+    with pytest.raises(ValidationError) as e:
+        coupon(admin, code="BIG", value=10_001)
+    assert "100%" in e.value.errors["value"]
+    updated = service.update_coupon(admin, created.id, active=False)
+    assert not updated.active and [c.code for c in service.list_coupons(active=False)] == [
+        "DIWALI-25"]
+
+
+def test_receipt_invoice_numbers_and_lines(world, users):
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 1_000_000)
+    numbers = []
+    for hour in (10, 11):
+        item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                                provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                                start_at=at(1, hour))
+        service.checkout(patient, item.master_id, 1_000_000, "http://portal.test/cb")
+        numbers.append(service.get_visit(item.master_id).invoice_no)
+    assert numbers == ["CP/2026-27/000001", "CP/2026-27/000002"]
+    receipt = service.receipt(service.get_visit(item.master_id))
+    [line] = receipt.lines
+    assert line.clinic_gstin == "29ABCDE1234F1Z5" and not line.care_taxed
+    assert (receipt.exempt_care, receipt.taxed_value, receipt.gst) == (50_000, 2_500, 450)
+    assert receipt.total_paid == 52_950 and receipt.paid_wallet == 52_950
+    draft = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                             start_at=at(1, 12))
+    with pytest.raises(BookingError, match="not been paid"):
+        service.receipt(draft.visit)

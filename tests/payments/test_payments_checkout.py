@@ -1,0 +1,223 @@
+"""Checkout through the real SDK and sandbox: callback and webhooks in any order, any
+number of times; failures, retries, late and wrong payments."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.booking import service
+from portal.booking.errors import BookingError, PaymentError
+from portal.booking.postings import WALLET_RESERVED
+from portal.booking.tasks import expire_holds
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerTransaction
+from portal.ledger.service import balance
+from portal.notify.models import MailMessage
+from portal.outbox import OutboxItem
+from portal.payments.models import Payment, PaymentAttempt
+from tests.booking.factories import at, credit_wallet, post_webhook
+
+CALLBACK = "http://portal.test/visits/callback"
+
+
+def hold(world, patient, hour=10, doctor=0, day=1):
+    return service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                            provider_ids=[world.doctors[doctor]], clinic_id=world.clinic,
+                            start_at=at(day, hour)).master_id
+
+
+def confirmations(visit_id):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
+        LedgerTransaction.kind == "visit_confirmed",
+        LedgerTransaction.reference_id == str(visit_id)))
+
+
+def fresh(visit_id):
+    db.session.expire_all()
+    return service.get_visit(visit_id)
+
+
+def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
+        app, world, users, gateway):
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 10_000)
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, 10_000, CALLBACK)
+    assert fresh(visit_id).status == "PENDING_PAYMENT"
+    params = gateway.pay(result.payment.razorpay_order_id)
+    events = gateway.sandbox.events()
+    assert [e["event"] for e in events] == ["payment.authorized", "payment.captured",
+                                            "order.paid"]
+    captured = next(e for e in events if e["event"] == "payment.captured")
+    payload = {k: v for k, v in captured.items() if k not in ("id", "source")}
+
+    gateway.sandbox.set_faults(duplicate_webhooks=True)
+    gateway.deliver()  # each event twice, same event id
+    for n in range(3):  # and the capture again under new event ids
+        post_webhook(app, payload, f"evt_before_{n}")
+    assert fresh(visit_id).status == "CONFIRMED"
+
+    visit = service.complete_checkout_callback(params)
+    assert visit.status == "CONFIRMED"
+    service.complete_checkout_callback(params)
+    for n in range(3):
+        post_webhook(app, payload, f"evt_after_{n}")
+        post_webhook(app, payload, "evt_before_0")
+
+    visit = fresh(visit_id)
+    assert visit.status == "CONFIRMED" and [i.status for i in visit.items] == ["CONFIRMED"]
+    assert confirmations(visit_id) == 1
+    assert {p.kind: p.status for p in visit.payments} == {"ORDER": "SUCCESSFUL",
+                                                          "WALLET": "SUCCESSFUL"}
+    order = next(p for p in visit.payments if p.kind == "ORDER")
+    assert order.razorpay_payment_id == params["razorpay_payment_id"] and order.method == "upi"
+    events = [a.event for a in order.attempts]
+    assert events.count("authorized") == 1
+    assert sum(e.endswith("captured") for e in events) == 1
+    assert balance(chart.GATEWAY_CLEARING) == 52_950 - 10_000
+    assert balance(WALLET_RESERVED) == 0 and service.wallet_balance(patient.id) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxItem).where(
+        OutboxItem.job == "notify.booking_confirmed")) == 1
+    [mail] = db.session.scalars(sa.select(MailMessage).where(MailMessage.to == patient.email))
+    assert f"Visit {visit.number} confirmed" == mail.subject and visit.invoice_no in mail.text
+    from portal.notify.models import Reminder
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Reminder)) >= 1
+
+
+def test_webhook_alone_confirms_and_the_callback_changes_nothing(world, users, gateway):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    params = gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    assert fresh(visit_id).status == "CONFIRMED"
+    assert service.complete_checkout_callback(params).status == "CONFIRMED"
+    assert confirmations(visit_id) == 1
+
+
+def test_bad_signature_is_refused(world, users, gateway):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    params = gateway.pay(result.payment.razorpay_order_id)
+    with pytest.raises(PaymentError, match="could not verify"):
+        service.complete_checkout_callback({**params, "razorpay_signature": "0" * 64})
+    assert fresh(visit_id).status == "PENDING_PAYMENT"
+    assert db.session.scalar(sa.select(PaymentAttempt.event).where(
+        PaymentAttempt.event == "callback.bad_signature")) is not None
+    with pytest.raises(PaymentError):
+        service.complete_checkout_callback({"error[description]": "declined"})
+
+
+def test_failures_need_intervention_after_three_and_stop_at_five(world, users, gateway):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    order_id = result.payment.razorpay_order_id
+    for n in range(1, 5):
+        gateway.pay(order_id, outcome="failure")
+        gateway.deliver()
+        visit = fresh(visit_id)
+        assert visit.attention == ("PAYMENT_FAILED" if n >= 3 else None)
+        assert visit.status == "PENDING_PAYMENT"
+        again = service.checkout(patient, visit_id, callback_url=CALLBACK)  # a retry
+        assert again.payment.id == result.payment.id
+    assert service.list_visits(needs_attention=True).total == 1
+    gateway.pay(order_id, outcome="failure")
+    gateway.deliver()
+    visit = fresh(visit_id)
+    assert db.session.get(Payment, result.payment.id).status == "FAILED"
+    assert visit.status == "EXPIRED"  # the hold is released after the fifth attempt
+    with pytest.raises(BookingError):
+        service.checkout(patient, visit_id, callback_url=CALLBACK)
+
+
+def test_late_payment_revives_the_visit_when_the_slot_is_free(world, users, gateway, clock):
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 5_000)
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, 5_000, CALLBACK)
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    assert fresh(visit_id).status == "EXPIRED" and service.wallet_balance(patient.id) == 5_000
+    params = gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    visit = fresh(visit_id)
+    assert visit.status == "CONFIRMED" and visit.items[0].status == "CONFIRMED"
+    assert all(c.live for c in visit.items[0].claims)
+    late = [p for p in visit.payments if p.late_for_id]
+    assert [(p.kind, p.status, p.amount) for p in late] == [("ORDER", "SUCCESSFUL", 47_950)]
+    assert db.session.get(Payment, result.payment.id).status == "EXPIRED"
+    assert service.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 0
+    assert service.complete_checkout_callback(params).status == "CONFIRMED"
+    assert confirmations(visit_id) == 1
+
+
+def test_late_payment_for_a_taken_slot_goes_to_the_wallet(world, users, gateway, clock):
+    patient, other = users(world.patients[0]), users(world.patients[1])
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    clock.shift(timedelta(minutes=31))
+    hold(world, other)  # expires the stale hold itself and takes the slot
+    gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    gateway.deliver()
+    visit = fresh(visit_id)
+    assert visit.status == "EXPIRED" and visit.attention == "LATE_PAYMENT_TO_WALLET"
+    assert service.wallet_balance(patient.id) == 52_950
+    assert confirmations(visit_id) == 0
+    assert service.list_visits(needs_attention=True).items == [visit]
+
+
+def test_wrong_amount_confirms_nothing(app, world, users, gateway):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    payment = {"id": "pay_WrongAmount0001", "entity": "payment", "amount": 100,
+               "order_id": result.payment.razorpay_order_id, "status": "captured",
+               "method": "upi", "notes": {}}
+    payload = {"entity": "event", "event": "payment.captured", "contains": ["payment"],
+               "payload": {"payment": {"entity": payment}}, "created_at": 1}
+    post_webhook(app, payload, "evt_wrong_1")
+    post_webhook(app, payload, "evt_wrong_2")
+    visit = fresh(visit_id)
+    assert visit.status == "PENDING_PAYMENT" and visit.attention == "AMOUNT_MISMATCH"
+    assert service.wallet_balance(patient.id) == 100 and confirmations(visit_id) == 0
+
+
+def test_changing_the_visit_abandons_the_pending_order(world, users, gateway):
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 2_000)
+    visit_id = hold(world, patient)
+    first = service.checkout(patient, visit_id, 2_000, CALLBACK)
+    assert service.wallet_balance(patient.id) == 0
+    service.add_item(patient, patient_id=patient.id, service_id=world.follow,
+                     provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                     start_at=at(1, 11), visit_id=visit_id)
+    visit = fresh(visit_id)
+    assert visit.status == "DRAFT" and service.wallet_balance(patient.id) == 2_000
+    assert db.session.get(Payment, first.payment.id).status == "EXPIRED"
+    second = service.checkout(patient, visit_id, 0, CALLBACK)
+    assert second.payment.id != first.payment.id
+    assert second.payment.amount == 52_950 + 26_529
+    # The abandoned order gets paid anyway: the money is the patient's, in the wallet.
+    gateway.pay(first.payment.razorpay_order_id)
+    gateway.deliver()
+    assert fresh(visit_id).attention == "LATE_PAYMENT_TO_WALLET"
+    assert service.wallet_balance(patient.id) == 2_000 + 50_950
+
+
+def test_list_visits_filters(world, users, gateway):
+    a, b = users(world.patients[0]), users(world.patients[1])
+    v1 = hold(world, a)
+    v2 = hold(world, b, hour=14, day=0)  # today, six hours ahead
+    service.checkout(b, v2, callback_url=CALLBACK)
+    assert service.list_visits().total == 2
+    assert [v.id for v in service.list_visits(patient_id=a.id).items] == [v1]
+    assert [v.id for v in service.list_visits(status="PENDING_PAYMENT").items] == [v2]
+    assert [v.id for v in service.list_visits(search="patient 2").items] == [v2]
+    assert [v.id for v in service.list_visits(search=f"V{v1:06d}").items] == [v1]
+    # v2 awaits payment and starts within 24 h: it needs attention.
+    assert [v.id for v in service.list_visits(needs_attention=True).items] == [v2]
+    assert [v.id for v in service.list_visits(needs_attention=False).items] == [v1]
