@@ -35,6 +35,11 @@ def _assert_migrations_match_models(url):
         with db.engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+            if conn.dialect.name == "postgresql":
+                # Autogenerate cannot see exclusion constraints: check the double-booking guard.
+                assert conn.scalar(sa.text(
+                    "SELECT count(*) FROM pg_constraint WHERE conname = "
+                    "'ex_slot_claims_no_overlap' AND contype = 'x'")) == 1
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()
