@@ -29,7 +29,9 @@ def serve(host, port):
     if app.config.get("PERIODIC_INLINE"):
         jobs.start_inline_ticker(app)
     click.echo(f"Clinic Portal on http://{host}:{port}/")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Threaded: the portal calls the sandbox mounted in this same server over HTTP.
+    from werkzeug.serving import run_simple
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def init_app(app):
