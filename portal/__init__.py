@@ -28,6 +28,9 @@ CAPABILITIES = (
     "portal.payments.handlers",
     "portal.payouts.models",
     "portal.payouts.tasks",
+    "portal.refunds.models",
+    "portal.refunds.tasks",
+    "portal.booking.reschedule",
 )
 
 

@@ -17,13 +17,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def live_server(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    saved = {k: app.config.get(k) for k in ("PUBLIC_URL", "RAZORPAY_BASE_URL")}
-    app.config["PUBLIC_URL"] = url
-    app.config["RAZORPAY_BASE_URL"] = url + "/sandbox"
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield url
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _served_urls(request):
+    """While a browser test runs, the app's own URLs are the live server's; restored after,
+    so tests that run later see the app as configured."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    app, url = request.getfixturevalue("app"), request.getfixturevalue("live_server")
+    saved = {k: app.config.get(k) for k in ("PUBLIC_URL", "RAZORPAY_BASE_URL")}
+    app.config.update(PUBLIC_URL=url, RAZORPAY_BASE_URL=url + "/sandbox")
+    yield
     app.config.update(saved)
 
 

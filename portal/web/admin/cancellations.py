@@ -1,1 +1,185 @@
-from portal.web.admin import bp  # noqa: F401
+"""Admin: cancel a booking (for the patient, the clinic or the provider; an override
+amount with a reason), approve or reject overrides above the calculated amount (a
+different admin), and the refunds list with retry / send to wallet."""
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
+from wtforms.validators import Length, Optional
+
+from portal.booking.errors import NotFound, PermissionDenied
+from portal.booking.models import IndividualBooking
+from portal.domain.rates import format_inr
+from portal.extensions import db
+from portal.refunds import service as refunds
+from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
+from portal.web.admin import bp
+from portal.web.forms.booking import options
+from portal.web.forms.money import RupeesField
+from portal.web.patient.visits import htmx_block
+from portal.web.render import render
+
+PAGE = "admin/cancellations/cancel.html"
+MODES = [("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
+         ("clinic", "For the clinic (full refund, no penalty)"),
+         ("provider", "For the provider (full refund, ₹250 penalty on the provider)")]
+FIELDS = {"override": "override", "reason": "reason", "items": "mode", "mode": "mode",
+          "penalty_provider": "penalty_provider"}
+
+
+class AdminCancelForm(FlaskForm):
+    mode = RadioField("Cancelled", default="patient", choices=options(MODES))
+    penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
+    override = RupeesField("Refund amount (optional override, ₹)")
+    destination = RadioField("Refund to", default="original", choices=options([
+        ("original", "The original payment method"), ("wallet", "The patient's wallet")]))
+    reason = TextAreaField("Reason", validators=[Length(max=2000)])
+
+
+class NoteForm(FlaskForm):
+    note = StringField("Note", validators=[Optional(), Length(max=500)])
+
+
+def _item(item_id):
+    item = db.session.get(IndividualBooking, item_id)
+    if item is None:
+        abort(404)
+    return item
+
+
+def _preview(item, form):
+    override = form.override.paise if not form.override.errors else None
+    try:
+        return refunds.preview_admin(current_user, item.id, form.mode.data or "patient",
+                                     override=override, override_reason=form.reason.data,
+                                     prefer_wallet=form.destination.data == "wallet")
+    except refunds.CancellationError:
+        return None
+
+
+def _page(item, form, status=200):
+    form.penalty_provider.choices = options([(str(p.id), p.display_name) for p in item.providers])
+    return render(PAGE, block=htmx_block("admin_preview"), status=status, item=item, form=form,
+                  preview=_preview(item, form), cancellation=refunds.cancellation_for(item.id),
+                  refund_rows=[r for r in refunds.refunds_for_visit(item.master_id)
+                               if r.booking_id == item.id])
+
+
+@bp.get("/bookings/<int:item_id>/cancel")
+def cancel_booking(item_id):
+    item = _item(item_id)
+    form = AdminCancelForm(formdata=request.args if request.args else None)
+    if request.args:
+        try:
+            form.override.pre_validate(form)
+        except ValidationError as exc:  # shown beside the field
+            form.override.errors = [str(exc)]
+    return _page(item, form)
+
+
+@bp.post("/bookings/<int:item_id>/cancel")
+def cancel_booking_post(item_id):
+    item = _item(item_id)
+    form = AdminCancelForm()
+    if not form.validate():
+        return _page(item, form, status=422)
+    penalty = form.penalty_provider.data
+    try:
+        done = refunds.cancel_as_admin(
+            current_user, item.id, form.reason.data or "", mode=form.mode.data,
+            override=form.override.paise, prefer_wallet=form.destination.data == "wallet",
+            penalty_provider_id=int(penalty) if penalty and penalty.isdigit() else None)
+    except NotFound:
+        abort(404)
+    except refunds.CancellationError as exc:
+        target = getattr(form, FIELDS.get(exc.field or "", ""), None)
+        if target is None:
+            form.form_errors.append(exc.message)
+        else:
+            target.errors = [*target.errors, exc.message]
+        return _page(item, form, status=422)
+    message = f"Cancelled. Refund {format_inr(done.refund)}."
+    if refunds.pending_approvals() and any(a.booking_id == item.id
+                                           for a in refunds.pending_approvals()):
+        message += " The override above the calculated amount awaits a second administrator."
+    flash(message, "success")
+    return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
+
+
+# --- approvals -----------------------------------------------------------------------------
+
+@bp.get("/approvals")
+def approvals():
+    decided = db.session.scalars(
+        db.select(RefundApproval).where(RefundApproval.status != "PENDING")
+        .order_by(RefundApproval.decided_at.desc()).limit(30)).all()
+    return render("admin/cancellations/approvals.html", pending=refunds.pending_approvals(),
+                  decided=decided, form=NoteForm())
+
+
+def _decide(action, approval_id, done):
+    form = NoteForm()
+    if not form.validate():
+        flash("The note is too long.", "error")
+        return redirect(url_for("admin.approvals"), 303)
+    try:
+        action(current_user, approval_id, form.note.data)
+    except NotFound:
+        abort(404)
+    except PermissionDenied as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.approvals"), 303)
+    except refunds.CancellationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.approvals"), 303)
+    flash(done, "success")
+    return redirect(url_for("admin.approvals"), 303)
+
+
+@bp.post("/approvals/<int:approval_id>/approve")
+def approve_refund(approval_id):
+    return _decide(refunds.approve_override, approval_id, "Approved; the refund is on its way.")
+
+
+@bp.post("/approvals/<int:approval_id>/reject")
+def reject_refund(approval_id):
+    return _decide(refunds.reject_override, approval_id, "Rejected.")
+
+
+# --- refunds -------------------------------------------------------------------------------
+
+@bp.get("/refunds")
+def refunds_list():
+    status = request.args.get("status") or None
+    if status not in (None, *REFUND_STATUSES):
+        status = None
+    page = request.args.get("page", "1")
+    rows = refunds.list_refunds(status, page=int(page) if page.isdigit() else 1)
+    return render("admin/cancellations/refunds.html", rows=rows, status=status,
+                  statuses=REFUND_STATUSES, form=NoteForm())
+
+
+def _refund_action(action, refund_id, done, **kw):
+    form = NoteForm()
+    form.validate()
+    if db.session.get(Refund, refund_id) is None:
+        abort(404)
+    try:
+        action(current_user, refund_id, **kw)
+    except refunds.CancellationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.refunds_list"), 303)
+    flash(done, "success")
+    return redirect(url_for("admin.refunds_list"), 303)
+
+
+@bp.post("/refunds/<int:refund_id>/retry")
+def retry_refund(refund_id):
+    return _refund_action(refunds.retry_refund, refund_id, "Refund sent to Razorpay again.")
+
+
+@bp.post("/refunds/<int:refund_id>/to-wallet")
+def refund_to_wallet(refund_id):
+    return _refund_action(refunds.refund_to_wallet, refund_id,
+                          "The refund is in the patient's wallet.",
+                          note=request.form.get("note", ""))

@@ -1,1 +1,103 @@
-from portal.web.patient import bp  # noqa: F401
+"""The patient cancels one or several items of a visit: a page that previews (htmx) each
+item's refund under the policy tier, why, and where the money goes (original payment or
+wallet), then one POST. Refused items (within 24 h, team appointments) show the policy's
+message and are refused again on submit (422, the message beside the field)."""
+from flask import flash, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectMultipleField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from portal.booking.models import MasterBooking
+from portal.domain.rates import format_inr
+from portal.refunds import service as refunds
+from portal.web.forms.booking import options
+from portal.web.patient import bp
+from portal.web.patient.visits import apply_booking_error, htmx_block
+from portal.web.render import render
+from portal.web.security import get_owned_or_404
+
+PAGE = "patient/cancel/cancel.html"
+REFUNDS = "patient/cancel/refunds.html"
+ORIGINAL, WALLET = "original", "wallet"
+
+
+class CancelForm(FlaskForm):
+    items = SelectMultipleField("Appointments to cancel", choices=[], coerce=int,
+                                validate_choice=False)
+    destination = RadioField("Refund to", default=ORIGINAL, choices=options([
+        (ORIGINAL, "The original payment method"), (WALLET, "My Clinic Portal wallet (instant)")]))
+    reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=500)])
+
+
+def _visit(visit_id):
+    return get_owned_or_404(MasterBooking, visit_id)
+
+
+def _chosen(form_items, visit):
+    ids = {i.id for i in visit.items}
+    return [i for i in (form_items or []) if i in ids]
+
+
+def _page(visit, form, status=200):
+    offered = refunds.cancellable_items(visit)
+    prefer_wallet = form.destination.data == WALLET
+    everything = refunds.preview_cancellation(current_user, visit.id,
+                                              [i.id for i in offered], prefer_wallet)
+    chosen = _chosen(form.items.data, visit)
+    selected = refunds.preview_cancellation(current_user, visit.id, chosen, prefer_wallet) \
+        if chosen else None
+    form.items.choices = [(i.id, i.service.name) for i in offered]
+    return render(PAGE, block=htmx_block("cancel_preview"), status=status, visit=visit,
+                  form=form, offered=everything, selected=selected,
+                  chosen=set(chosen), fragment=bool(htmx_block("cancel_preview")))
+
+
+@bp.get("/visits/<int:visit_id>/cancel")
+def cancel_items(visit_id):
+    visit = _visit(visit_id)
+    form = CancelForm(formdata=request.args if request.args else None)
+    if not request.args.getlist("items") and request.args.get("item", "").isdigit():
+        form.items.data = [int(request.args["item"])]
+    if form.items.data is None:
+        form.items.data = []
+    return _page(visit, form)
+
+
+@bp.post("/visits/<int:visit_id>/cancel")
+def cancel_items_post(visit_id):
+    visit = _visit(visit_id)
+    form = CancelForm()
+    if not form.validate():
+        return _page(visit, form, status=422)
+    chosen = _chosen(form.items.data, visit)
+    if len(chosen) != len(form.items.data or []):
+        form.items.errors = [refunds.MSG_NO_ITEMS]
+        return _page(visit, form, status=422)
+    try:
+        done = refunds.cancel_items_as_patient(current_user, visit.id, chosen,
+                                               prefer_wallet=form.destination.data == WALLET,
+                                               reason=form.reason.data or "")
+    except refunds.CancellationError as exc:
+        apply_booking_error(form, exc)
+        return _page(visit, form, status=422)
+    total = sum(c.refund for c in done)
+    flash(f"Cancelled {len(done)} appointment{'s' if len(done) != 1 else ''}. "
+          f"Refund: {format_inr(total)}.", "success")
+    return redirect(url_for("patient.visit_refunds", visit_id=visit.id), 303)
+
+
+@bp.get("/visits/<int:visit_id>/refunds")
+def visit_refunds(visit_id):
+    """The visit's cancellations and refunds with their status; while a refund through
+    Razorpay is pending, htmx polls the list (``refund_rows`` block)."""
+    visit = _visit(visit_id)
+    rows = [r for r in refunds.refunds_for_visit(visit.id) if not r.superseded]
+    cancellations = [refunds.cancellation_for(i.id) for i in visit.items
+                     if i.status == "CANCELLED"]
+    pending = any(r.status == "PENDING" for r in rows)
+    block = htmx_block("refund_rows")
+    # 286 tells htmx to stop polling once nothing is pending.
+    return render(REFUNDS, block=block, status=286 if block and not pending else 200,
+                  visit=visit, rows=rows, pending=pending,
+                  cancellations=[c for c in cancellations if c is not None])

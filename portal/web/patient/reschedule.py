@@ -1,1 +1,180 @@
-from portal.web.patient import bp  # noqa: F401
+"""Moving a confirmed appointment (more than 24 h ahead), and booking an expired or
+cancelled one again. The page shows the fee for this notice (tier, platform fee, GST),
+the free times of the same provider(s) for a chosen day (htmx swaps the list), and how to
+pay the fee (wallet or online); a zero fee moves at once."""
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, RadioField
+from wtforms.validators import Optional
+
+from portal.booking import reschedule as rs
+from portal.booking import service as booking
+from portal.booking.errors import BookingError
+from portal.booking.models import IndividualBooking
+from portal.db import utcnow
+from portal.extensions import csrf
+from portal.web.forms.booking import options, parse_start
+from portal.web.patient import bp
+from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
+from portal.web.render import render
+from portal.web.security import get_owned_or_404
+
+PAGE = "patient/reschedule/reschedule.html"
+MSG_CHOOSE = "Choose a new time"
+
+
+class MoveForm(FlaskForm):
+    day = DateField("Day", validators=[Optional()])
+    start = HiddenField()
+    slot = RadioField("New time", choices=[], validate_choice=False)
+    pay_with = RadioField("Pay the fee with", choices=options([
+        ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
+
+
+def _item(item_id):
+    item = get_owned_or_404(IndividualBooking, item_id)
+    if item.visit.patient_id != current_user.id:
+        abort(404)
+    return item
+
+
+def _day(form, item):
+    local_today = utcnow().astimezone(ZoneInfo(item.clinic.timezone)).date()
+    day = form.day.data if isinstance(form.day.data, date) else None
+    return max(day or local_today + timedelta(days=1), local_today)
+
+
+def _page(item, form, mode, status=200):
+    day = _day(form, item)
+    form.day.data = day
+    slots = rs.free_slots(item, day, days=7, limit=16)
+    form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
+    q = None
+    if mode == "move":
+        _, q = rs.quote(current_user, item.id)
+    return render(PAGE, block=htmx_block("slots"), status=status, item=item, form=form,
+                  quote=q, mode=mode, slots=slots,
+                  wallet_balance=booking.wallet_balance(current_user.id))
+
+
+def _form():
+    return MoveForm(formdata=request.args if request.method == "GET" and request.args else None) \
+        if request.method == "GET" else MoveForm()
+
+
+@bp.get("/bookings/<int:item_id>/reschedule")
+def reschedule(item_id):
+    return _page(_item(item_id), _form(), "move")
+
+
+@bp.post("/bookings/<int:item_id>/reschedule")
+def reschedule_post(item_id):
+    item = _item(item_id)
+    form = MoveForm()
+    form.validate()
+    start = parse_start(form.slot.data or form.start.data)
+    if start is None:
+        form.slot.errors = [MSG_CHOOSE]
+        return _page(item, form, "move", status=422)
+    callback = url_for("patient.reschedule_paid", reschedule_id=0, _external=True) \
+        .replace("/0/", "/__ID__/")
+    try:
+        result = rs.reschedule(current_user, item.id, start, pay_with=form.pay_with.data or None,
+                               callback_url=callback)
+    except BookingError as exc:
+        if exc.field == "pay_with":
+            form.pay_with.errors = [exc.message]
+        elif exc.field == "start_at":
+            form.slot.errors = [exc.message]
+        else:
+            apply_booking_error(form, exc)
+        return _page(item, form, "move", status=422)
+    if result.redirect_url:
+        if result.form_fields:
+            return render("patient/visits/checkout.html", visit=item.visit, action=result.form_action,
+                          fields=result.form_fields)
+        return redirect(result.redirect_url, 303)
+    flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
+    return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
+
+
+def _callback_params(values):
+    return {k: v for k, v in values.items()
+            if k.startswith("razorpay_") or k.startswith("error[")}
+
+
+def _finish(params, reschedule_id):
+    row = booking_reschedule_row(reschedule_id)
+    try:
+        done = rs.complete_callback(params)
+    except booking.PaymentError as exc:
+        flash(f"Payment not completed: {exc.message}", "error")
+        return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
+    if done.status == rs.DONE:
+        flash("Fee paid; your appointment has moved.", "success")
+    else:
+        flash(done.failure_reason or "The appointment could not be moved.", "error")
+    return redirect(url_for("patient.visit", visit_id=done.visit_id), 303)
+
+
+def booking_reschedule_row(reschedule_id):
+    from portal.extensions import db
+    row = db.session.get(rs.Reschedule, reschedule_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/reschedules/<int:reschedule_id>/paid")
+def reschedule_paid(reschedule_id):
+    row = get_owned_or_404(rs.Reschedule, reschedule_id)
+    return _finish(_callback_params(request.args), row.id)
+
+
+def reschedule_post_return(reschedule_id):
+    """The hosted checkout's POST return (no session cookie, no CSRF token cross-site):
+    accepted only with the gateway's signed fields; see visits.gateway_post_return."""
+    params = _callback_params(request.form)
+    if not params.get("razorpay_signature") and not params.get("error[description]"):
+        csrf.protect()
+        abort(400)
+    return _finish(params, reschedule_id)
+
+
+def _register_gateway_return():
+    from portal.web.public import bp as public_bp
+    public_bp.add_url_rule(f"{bp.url_prefix}/reschedules/<int:reschedule_id>/paid",
+                           endpoint="reschedule_paid_return",
+                           view_func=csrf.exempt(reschedule_post_return), methods=["POST"])
+
+
+_register_gateway_return()
+
+
+# --- rebooking ----------------------------------------------------------------------------
+
+@bp.get("/bookings/<int:item_id>/rebook")
+def rebook(item_id):
+    return _page(_item(item_id), _form(), "rebook")
+
+
+@bp.post("/bookings/<int:item_id>/rebook")
+def rebook_post(item_id):
+    item = _item(item_id)
+    form = MoveForm()
+    form.validate()
+    start = parse_start(form.slot.data or form.start.data)
+    if start is None:
+        form.slot.errors = [MSG_CHOOSE]
+        return _page(item, form, "rebook", status=422)
+    try:
+        new = rs.rebook(current_user, item.id, start)
+    except BookingError as exc:
+        form.slot.errors = [exc.message]
+        return _page(item, form, "rebook", status=422)
+    flash("Booked again at today's price; pay to confirm.", "success")
+    return redirect(url_for("patient.visit", visit_id=new.master_id), 303)

@@ -1,0 +1,55 @@
+"""Helpers of the refund tests: book and pay a visit through the real services, settle the
+sandbox's refunds, read ledger transactions."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.booking import service
+from portal.extensions import db
+
+
+def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, dependent_id=None):
+    """Hold ``slots`` [(service id, [provider ids], start)] in one visit, apply the coupon
+    and ``wallet`` paise, pay the rest on the sandbox checkout; returns the visit."""
+    first = None
+    for service_id, provider_ids, start in slots:
+        item = service.add_item(patient, patient_id=patient.id, service_id=service_id,
+                                provider_ids=provider_ids, clinic_id=world.clinic,
+                                start_at=start, dependent_id=dependent_id,
+                                visit_id=first.master_id if first else None)
+        first = first or item
+    if coupon:
+        service.apply_coupon(patient, first.master_id, coupon)
+    result = service.checkout(patient, first.master_id, wallet,
+                              callback_url="http://portal.test/cb")
+    if result.redirect_url:
+        service.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
+        gateway.deliver()
+    db.session.expire_all()
+    visit = service.get_visit(first.master_id)
+    assert visit.status == "CONFIRMED"
+    return visit
+
+
+def settle_refunds(gateway, seconds=10):
+    """Let the sandbox finish its refunds and deliver the webhooks into the portal."""
+    from portal.refunds.models import Refund
+    stuck = db.session.scalars(sa.select(Refund).where(
+        Refund.destination == "GATEWAY", Refund.status == "PENDING",
+        Refund.razorpay_refund_id.is_(None))).all()
+    assert not stuck, [(r.id, r.attempts, r.failure_reason) for r in stuck]
+    gateway.sandbox.advance(seconds)
+    results = gateway.deliver()
+    assert all(status == 200 for _id, status in results), results
+    db.session.expire_all()
+    return results
+
+
+def ledger_kinds(kind):
+    from portal.ledger.models import LedgerTransaction
+    return db.session.scalars(sa.select(LedgerTransaction).where(
+        LedgerTransaction.kind == kind)).all()
+
+
+def hours(h, minutes=0):
+    return timedelta(hours=h, minutes=minutes)

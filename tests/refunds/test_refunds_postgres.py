@@ -1,0 +1,113 @@
+"""Two concurrent cancellations of the same item on the real PostgreSQL: exactly one
+wins, one refund at the sandbox, one cancellation posting and one refund in the ledger.
+Fails (never skips) without PostgreSQL."""
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.extensions import db
+from portal.ledger.models import LedgerTransaction
+from portal.refunds import service as refunds
+from portal.refunds.models import Cancellation, Refund
+from tests.booking.factories import at, build_world, start_gateway
+from tests.refunds.helpers import book_and_pay
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_gateway(pg_app):
+    gw = start_gateway(pg_app)
+    yield gw
+    gw.close()
+
+
+@pytest.mark.parametrize("who", ["patient+patient", "patient+admin"])
+def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who):
+    with pg_app.app_context():
+        world = build_world()
+        patient = db.session.get(User, world.patients[0])
+        visit = book_and_pay(world, patient, pg_gateway, [
+            (world.consult, [world.doctors[0]], at(4, 10)),
+            (world.lab, [world.lab_provider], at(4, 11))])
+        visit_id, item_id = visit.id, visit.items[0].id
+        db.session.remove()
+
+    barrier = threading.Barrier(2)
+    outcomes = [None, None]
+
+    def attempt(i):
+        with pg_app.app_context():
+            try:
+                barrier.wait()
+                if i == 1 and who == "patient+admin":
+                    admin = db.session.get(User, world.admin)
+                    refunds.cancel_as_admin(admin, item_id, "Patient phoned too")
+                else:
+                    patient = db.session.get(User, world.patients[0])
+                    refunds.cancel_items_as_patient(patient, visit_id, [item_id])
+                outcomes[i] = "cancelled"
+            except refunds.CancellationError as exc:
+                outcomes[i] = exc.message
+            except Exception as exc:  # noqa: BLE001 -- anything else fails the test
+                outcomes[i] = f"error: {exc!r}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == sorted(["cancelled", refunds.MSG_ALREADY]), outcomes
+
+    pg_pay = pg_gateway
+    pg_pay.sandbox.advance(10)
+    pg_pay.deliver()
+    with pg_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Cancellation)) == 1
+        rows = db.session.scalars(sa.select(Refund)).all()
+        assert len(rows) == 1 and rows[0].status == "PROCESSED"
+        assert len(pg_pay.sandbox.store.refunds) == 1
+        kinds = [t.kind for t in db.session.scalars(sa.select(LedgerTransaction))]
+        assert kinds.count("booking_cancelled") == 1 and kinds.count("refund_processed") == 1
+        visit = db.session.get(type(visit), visit_id)
+        assert visit.status == "PARTIALLY_CANCELLED"
+        db.session.remove()
+
+
+def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway, clock):
+    with pg_app.app_context():
+        world = build_world()
+        patient = db.session.get(User, world.patients[0])
+        visit = book_and_pay(world, patient, pg_gateway, [
+            (world.consult, [world.doctors[0]], at(4, 10)),
+            (world.lab, [world.lab_provider], at(4, 11))])
+        visit_id, ids = visit.id, [i.id for i in visit.items]
+        db.session.remove()
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def attempt(item_id):
+        with pg_app.app_context():
+            try:
+                barrier.wait()
+                refunds.cancel_items_as_patient(db.session.get(User, world.patients[0]),
+                                                visit_id, [item_id])
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    with pg_app.app_context():
+        from portal.booking.models import MasterBooking
+        assert db.session.get(MasterBooking, visit_id).status == "CANCELLED"
+        db.session.remove()

@@ -1,0 +1,165 @@
+"""Reschedule tiers at the boundaries (72 h, 48 h, 24 h, a minute either side), team
+surcharge, paying by wallet or checkout, the move in one transaction, rebooking."""
+import pytest
+import sqlalchemy as sa
+
+from portal.booking import reschedule as rs
+from portal.booking import service
+from portal.booking.errors import BookingError, SlotUnavailable
+from portal.booking.models import IndividualBooking, SlotClaim
+from portal.domain.reschedule import MSG_TOO_LATE
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from tests.booking.factories import at, credit_wallet
+from tests.refunds.helpers import book_and_pay, hours
+
+START = at(4, 10)   # Friday 5 June 2026, 10:00 IST
+NEW = at(7, 11)     # Monday 8 June 2026, 11:00 IST
+F = 50_000
+
+
+def fee(bps):
+    penalty = F * bps // 10_000
+    platform = (penalty * 500 + 5_000) // 10_000
+    gst = ((penalty + platform) * 1_800 + 5_000) // 10_000
+    return penalty, platform, gst, penalty + platform + gst
+
+
+def booked(world, users, gateway, providers=None):
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway,
+                         [(world.consult, providers or [world.doctors[0]], START)])
+    return patient, visit.items[0]
+
+
+@pytest.mark.parametrize("before, bps", [
+    (hours(72, 1), 0), (hours(72), 1_000), (hours(71, 59), 1_000),
+    (hours(48, 1), 1_000), (hours(48), 2_000), (hours(47, 59), 2_000), (hours(24, 1), 2_000),
+])
+def test_fee_tiers_at_the_boundaries(world, users, gateway, clock, before, bps):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - before)
+    _, q = rs.quote(patient, item.id)
+    penalty, platform, gst, total = fee(bps)
+    assert (q.allowed, q.penalty_bps, q.penalty, q.platform_fee, q.gst, q.total) == \
+        (True, bps, penalty, platform, gst, total)
+    credit_wallet(patient.id, total or 1)
+    result = rs.reschedule(patient, item.id, NEW, pay_with="wallet" if total else None)
+    assert result.moved and result.redirect_url is None
+    db.session.expire_all()
+    item = db.session.get(IndividualBooking, item.id)
+    assert item.start_at == NEW and item.status == "CONFIRMED"
+    live = db.session.scalars(sa.select(SlotClaim).where(SlotClaim.live.is_(True))).all()
+    assert {c.start_at for c in live} == {NEW} and len(live) == 2  # doctor + patient
+    assert balance(chart.patient_wallet(patient.id)) == (0 if total else 1)
+    commission = (penalty * 500 + 5_000) // 10_000
+    assert balance(chart.provider_payable(world.doctors[0])) == penalty - commission
+
+
+@pytest.mark.parametrize("before", [hours(24), hours(23, 59)])
+def test_refused_within_24_hours_unless_an_admin_overrides(world, users, gateway, clock, before):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - before)
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(patient, item.id, NEW)
+    assert err.value.message == MSG_TOO_LATE
+    admin = users(world.admin)
+    with pytest.raises(rs.PermissionDenied):
+        rs.reschedule(patient, item.id, NEW, admin_override=True)
+    credit_wallet(patient.id, fee(2_000)[3])
+    result = rs.reschedule(admin, item.id, NEW, pay_with="wallet", admin_override=True)
+    assert result.moved and result.reschedule.overridden
+    assert result.reschedule.total == fee(2_000)[3]  # the override lifts the refusal, not the fee
+
+
+def test_team_appointment_adds_five_points(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway, [world.doctors[0], world.doctors[1]])
+    clock.move_to(START - hours(80))
+    _, q = rs.quote(patient, item.id)
+    assert q.penalty_bps == 500 and q.total == fee(500)[3]
+    credit_wallet(patient.id, q.total)
+    rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+    # The penalty less commission is split over the team.
+    shares = [balance(chart.provider_payable(p)) for p in world.doctors]
+    assert sum(shares) == q.penalty - 2 * ((q.penalty // 2 * 500 + 5_000) // 10_000)
+
+
+def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(patient, item.id, at(5, 10))  # Saturday
+    assert err.value.message == "Appointments not available on weekends"
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(patient, item.id, at(7, 19))
+    assert err.value.message == "Appointments only available 9 AM - 6 PM"
+    other = users(world.patients[1])
+    service.add_item(other, patient_id=other.id, service_id=world.consult,
+                     provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=NEW)
+    with pytest.raises(SlotUnavailable):
+        rs.reschedule(patient, item.id, NEW)
+    # Its own time never blocks a move that overlaps it.
+    result = rs.reschedule(patient, item.id, at(4, 10, 15))
+    assert result.moved
+
+
+def test_wallet_too_low_moves_nothing(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(50))
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+    assert err.value.message == rs.MSG_WALLET_LOW
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(patient, item.id, NEW)
+    assert err.value.message == rs.MSG_PAY_WITH
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == START
+    assert not db.session.scalars(sa.select(rs.Reschedule)).all()
+
+
+def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    result = rs.reschedule(patient, item.id, NEW, pay_with="gateway",
+                           callback_url="http://portal.test/me/reschedules/__ID__/paid")
+    assert result.redirect_url and not result.moved
+    resched = result.reschedule
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == START  # not before paying
+    params = gateway.pay(resched.razorpay_order_id)
+    done = rs.complete_callback(params)
+    assert done.status == "DONE"
+    gateway.deliver()  # the webhook too: nothing twice
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == NEW
+    assert balance(chart.GATEWAY_CLEARING) == item.paid_amount + fee(1_000)[3]
+    assert balance(chart.GST_PAYABLE) == item.gst + fee(1_000)[2]
+
+
+def test_slot_taken_while_paying_sends_the_fee_to_the_wallet(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    result = rs.reschedule(patient, item.id, NEW, pay_with="gateway",
+                           callback_url="http://portal.test/cb/__ID__")
+    other = users(world.patients[1])
+    service.add_item(other, patient_id=other.id, service_id=world.consult,
+                     provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=NEW)
+    done = rs.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
+    assert done.status == "FAILED" and done.failure_reason == rs.MSG_SLOT_GONE
+    gateway.deliver()
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == START
+    assert balance(chart.patient_wallet(patient.id)) == fee(1_000)[3]
+
+
+def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
+    from portal.refunds import service as refunds
+    patient, item = booked(world, users, gateway)
+    with pytest.raises(BookingError):
+        rs.rebook(patient, item.id, NEW)
+    refunds.cancel_items_as_patient(patient, item.master_id, [item.id])
+    new = rs.rebook(patient, item.id, NEW)
+    assert new.master_id != item.master_id and new.status == "SCHEDULED"
+    assert new.start_at == NEW and new.total == 52_950
+    with pytest.raises(rs.NotFound):
+        rs.rebook(users(world.patients[1]), item.id, at(7, 12))

@@ -1,0 +1,212 @@
+"""The pages: patient cancel (htmx preview, 422 beside the field, 303, strangers 404),
+reschedule, wallet; provider cancel; admin cancel, approvals, refunds list."""
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.booking.models import IndividualBooking, MasterBooking
+from portal.catalog.models import Provider
+from portal.extensions import db
+from portal.refunds.models import Refund, RefundApproval
+from tests.booking.factories import at, credit_wallet
+from tests.conftest import PASSWORD
+from tests.refunds.helpers import book_and_pay, hours
+
+HX = {"HX-Request": "true", "HX-Target": "cancel-preview"}
+
+
+def _login(client, email):
+    r = client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    assert r.status_code in (302, 303)
+
+
+@pytest.fixture
+def setup(app, world, users, gateway):
+    from portal.accounts.passwords import hash_password
+    for user in db.session.scalars(sa.select(User)):
+        user.password_hash = hash_password(PASSWORD)
+    db.session.commit()
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [
+        (world.consult, [world.doctors[0]], at(4, 10)),
+        (world.lab, [world.lab_provider], at(4, 11)),
+        (world.follow, [world.doctors[0]], at(4, 12))])
+    ids = [i.id for i in visit.items]
+    emails = {"patient": patient.email, "other": users(world.patients[1]).email,
+              "admin": users(world.admin).email,
+              "doctor": db.session.get(User, db.session.get(Provider, world.doctors[0]).user_id).email,
+              "lab": db.session.get(User, db.session.get(Provider, world.lab_provider).user_id).email}
+    db.session.remove()
+    return visit.id, ids, emails
+
+
+def test_patient_cancel_page_preview_and_submit(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    _login(client, emails["patient"])
+    page = client.get(f"/me/visits/{visit_id}/cancel?item={ids[0]}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "₹529.50" in html and "hours or more before the start" in html
+    assert "<script>" not in html and 'style="' not in html
+    # htmx preview of the chosen items and destination: only the block.
+    part = client.get(f"/me/visits/{visit_id}/cancel?items={ids[0]}&items={ids[1]}"
+                      f"&destination=wallet", headers=HX)
+    text = part.get_data(as_text=True)
+    assert part.status_code == 200 and "<html" not in text
+    assert 'id="refund-total">₹882.50' in text and 'id="refund-gateway">₹0<' in text
+    # Nothing chosen: 422 with the message beside the field.
+    bad = client.post(f"/me/visits/{visit_id}/cancel", data={"destination": "original"})
+    assert bad.status_code == 422 and "Choose at least one appointment" in bad.get_data(True)
+    done = client.post(f"/me/visits/{visit_id}/cancel",
+                       data={"items": [ids[0]], "destination": "original", "reason": "Better"})
+    assert done.status_code == 303 and done.location.endswith(f"/me/visits/{visit_id}/refunds")
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
+        assert db.session.get(MasterBooking, visit_id).status == "PARTIALLY_CANCELLED"
+    again = client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]})
+    assert again.status_code == 422 and "already cancelled" in again.get_data(True)
+
+
+def test_patient_within_24_hours_sees_the_policy_message(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(20))
+    _login(client, emails["patient"])
+    html = client.get(f"/me/visits/{visit_id}/cancel").get_data(as_text=True)
+    assert "Cancellation not allowed within 24 hours of appointment" in html
+    r = client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]})
+    assert r.status_code == 422
+    assert "Cancellation not allowed within 24 hours of appointment" in r.get_data(True)
+
+
+def test_strangers_get_404(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    _login(client, emails["other"])
+    assert client.get(f"/me/visits/{visit_id}/cancel").status_code == 404
+    assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code == 404
+    assert client.get(f"/me/bookings/{ids[0]}/reschedule").status_code == 404
+    assert client.post(f"/me/bookings/{ids[0]}/reschedule", data={}).status_code == 404
+    client.post("/auth/logout")
+    _login(client, emails["lab"])
+    assert client.get(f"/provider/bookings/{ids[0]}/cancel").status_code == 404
+    assert client.post(f"/provider/bookings/{ids[0]}/cancel",
+                       data={"reason": "x"}).status_code == 404
+
+
+def test_reschedule_page_moves_the_booking(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    _login(client, emails["patient"])
+    page = client.get(f"/me/bookings/{ids[0]}/reschedule?day=2026-06-08")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "No fee" in html
+    slots = re.findall(r'name="slot" type="radio" value="([^"]+)"', html) or \
+        re.findall(r'type="radio" name="slot" value="([^"]+)"', html) or \
+        re.findall(r'value="([^"]+)"[^>]*name="slot"', html)
+    assert slots, html[:2000]
+    bad = client.post(f"/me/bookings/{ids[0]}/reschedule", data={})
+    assert bad.status_code == 422 and "Choose a new time" in bad.get_data(True)
+    weekend = at(5, 10).isoformat()
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": weekend})
+    assert r.status_code == 422 and "Appointments not available on weekends" in r.get_data(True)
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": slots[0]})
+    assert r.status_code == 303, r.get_data(True)[:500]
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).start_at.isoformat() == slots[0]
+
+
+def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(50))
+    credit_wallet(world.patients[0], 10_000)
+    _login(client, emails["patient"])
+    html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
+    assert "Total to pay before the move" in html and "₹61.95" in html
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule",
+                    data={"slot": at(7, 11).isoformat()})
+    assert r.status_code == 422 and "Choose how to pay the reschedule fee" in r.get_data(True)
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule",
+                    data={"slot": at(7, 11).isoformat(), "pay_with": "wallet"})
+    assert r.status_code == 303
+    wallet = client.get("/me/wallet").get_data(as_text=True)
+    assert 'id="wallet-balance">₹38.05' in wallet and "Reschedule fee" in wallet
+
+
+def test_wallet_page_shows_refunds(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    _login(client, emails["patient"])
+    client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]],
+                                                       "destination": "wallet"})
+    html = client.get("/me/wallet").get_data(as_text=True)
+    assert 'id="wallet-balance">₹353<' in html
+    assert "Refund for a cancelled appointment" in html and "+₹353<" in html
+
+
+def test_provider_cancels_with_reason(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    _login(client, emails["doctor"])
+    page = client.get(f"/provider/bookings/{ids[0]}/cancel")
+    assert page.status_code == 200 and "₹250" in page.get_data(True)
+    r = client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "  "})
+    assert r.status_code == 422 and "Give a reason" in r.get_data(True)
+    r = client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "Called to surgery"})
+    assert r.status_code == 303
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
+
+
+def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(10))
+    _login(client, emails["admin"])
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel?mode=patient&override=&reason=")
+    assert page.status_code == 200 and "₹14.75" in page.get_data(True)
+    r = client.post(f"/admin/bookings/{ids[0]}/cancel",
+                    data={"mode": "patient", "override": "abc", "reason": "x"})
+    assert r.status_code == 422 and "Enter an amount in rupees" in r.get_data(True)
+    r = client.post(f"/admin/bookings/{ids[0]}/cancel",
+                    data={"mode": "patient", "override": "529.50", "reason": "short"})
+    assert r.status_code == 422 and "Detailed note required for audit trail" in r.get_data(True)
+    r = client.post(f"/admin/bookings/{ids[0]}/cancel",
+                    data={"mode": "patient", "override": "529.50",
+                          "reason": "Doctor was two hours late last time"})
+    assert r.status_code == 303
+    page = client.get("/admin/approvals").get_data(as_text=True)
+    assert "Another administrator must decide" in page
+    with app.app_context():
+        approval = db.session.scalars(sa.select(RefundApproval)).one()
+    r = client.post(f"/admin/approvals/{approval.id}/approve", data={"note": "self"})
+    assert r.status_code == 303
+    client.post("/auth/logout")
+    second = make_user("admin", email="second.admin@example.com")
+    _login(client, second.email)
+    r = client.post(f"/admin/approvals/{approval.id}/approve", data={"note": "Agreed"})
+    assert r.status_code == 303
+    with app.app_context():
+        assert db.session.get(RefundApproval, approval.id).status == "APPROVED"
+        assert db.session.get(IndividualBooking, ids[0]).refunded_amount == 52_950
+    html = client.get("/admin/refunds").get_data(as_text=True)
+    assert html.count('id="refund-') >= 2
+
+
+def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway):
+    visit_id, ids, emails = setup
+    gateway.sandbox.set_faults(fail_next=10, error_status=503, match="refund")
+    app.config["REFUND_MAX_ATTEMPTS"] = 1
+    try:
+        _login(client, emails["patient"])
+        client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]})
+    finally:
+        app.config.pop("REFUND_MAX_ATTEMPTS")
+    client.post("/auth/logout")
+    _login(client, emails["admin"])
+    html = client.get("/admin/refunds?status=FAILED").get_data(as_text=True)
+    assert "Retry" in html and "Send to wallet" in html
+    with app.app_context():
+        refund = db.session.scalars(sa.select(Refund)).one()
+    gateway.sandbox.reset_faults()
+    assert client.post(f"/admin/refunds/{refund.id}/retry").status_code == 303
+    with app.app_context():
+        assert db.session.get(Refund, refund.id).razorpay_refund_id
+    assert client.post(f"/admin/refunds/{refund.id}/to-wallet").status_code == 303
+    assert client.post("/admin/refunds/999999/retry").status_code == 404
