@@ -66,12 +66,19 @@ def cancel_link(payment_id):
 @jobs.periodic("booking.expire_holds", every=60)
 def expire_holds(now=None, limit=500):
     """Expire unpaid holds whose time passed: items EXPIRED, claims freed, wallet
-    reservation released, pending payment EXPIRED. One commit per visit."""
+    reservation released, pending payment EXPIRED. One commit per visit.
+
+    A visit waiting on a payment link is left to the link sweep
+    (``notify.expire_payment_links``), which issues a new link while the start is ahead
+    and expires the visit only when it cannot."""
     now = now or utcnow()
+    pending_link = sa.select(Payment.id).where(
+        Payment.master_id == MasterBooking.id, Payment.kind == "LINK",
+        Payment.status == "PENDING").exists()
     ids = db.session.scalars(
         sa.select(MasterBooking.id).where(
             MasterBooking.status.in_(lifecycle.EXPIRABLE),
-            MasterBooking.hold_expires_at <= now)
+            MasterBooking.hold_expires_at <= now, ~pending_link)
         .order_by(MasterBooking.hold_expires_at).limit(limit)).all()
     db.session.rollback()
     done = 0

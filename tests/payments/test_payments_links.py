@@ -120,3 +120,15 @@ def test_checkout_after_the_hold_ran_out_is_refused(world, users, gateway, clock
     with pytest.raises(BookingError, match="hold on these slots has expired"):
         service.checkout(patient, item.master_id, callback_url="http://portal.test/cb")
     assert service.get_visit(item.master_id).status == "EXPIRED"
+
+
+def test_hold_sweep_leaves_visits_waiting_on_a_link_to_the_link_sweep(world, users, gateway,
+                                                                      clock):
+    """The link sweep re-issues an expired link while the start is ahead; the hold sweep
+    must not expire such a visit first."""
+    admin, visit_id = admin_hold(world, users, at(3, 10))
+    service.create_payment_link(admin, visit_id)
+    clock.shift(timedelta(hours=25))  # past the link's 24 h expiry, start still ahead
+    assert expire_holds() == 0
+    db.session.expire_all()
+    assert service.get_visit(visit_id).status == "PENDING_PAYMENT"
