@@ -121,6 +121,19 @@ def _clean_database(request):
 
 
 @pytest.fixture
+def ledger_stays_sound(request):
+    """Opt in (money tests): the test must leave the ledger balanced and sound."""
+    yield
+    from portal.ledger.check import verify_ledger
+    for name in ("app", "pg_app"):
+        if name in request.fixturenames:
+            with request.getfixturevalue(name).app_context():
+                problems = verify_ledger()
+                db.session.remove()
+            assert problems == [], problems
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -6,35 +6,8 @@ import threading
 import pytest
 import time_machine
 
-import portal.notify.channels  # noqa: F401
-import portal.notify.mail  # noqa: F401
-import portal.notify.reminders  # noqa: F401
-import portal.notify.sweeps  # noqa: F401
-import portal.notify.tasks  # noqa: F401
 from portal.extensions import db
 from tests.notify.factories import NOW, build_world
-
-_APPS = []
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _close_connections():
-    yield
-    for app in _APPS:
-        with app.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
-
-
-@pytest.fixture(autouse=True)
-def _remember_apps(request):
-    yield
-    for name in ("app", "pg_app"):
-        if name in request.fixturenames:
-            app = request.getfixturevalue(name)
-            if app not in _APPS:
-                _APPS.append(app)
-
 
 @pytest.fixture
 def clock():

@@ -1,3 +1,3 @@
 """The booking fixtures (world, clock, gateway, ledger check) serve the payment tests too."""
 from tests.booking.conftest import (  # noqa: F401
-    _close_connections, _ledger_stays_sound, clock, gateway, users, world)
+    _ledger_stays_sound, clock, gateway, users, world)

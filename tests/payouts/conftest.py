@@ -15,10 +15,6 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-import portal.booking.models  # noqa: F401
-import portal.payments.models  # noqa: F401
-import portal.payouts.models  # noqa: F401
-import portal.payouts.tasks  # noqa: F401
 from portal.extensions import db
 
 KEY_ID, KEY_SECRET = "rzp_test_payouts", "payouts_secret_123"
@@ -104,17 +100,8 @@ def immediate_retries(app):
 
 
 @pytest.fixture(autouse=True)
-def _ledger_balances_after_each_test(request):
-    yield
-    if "app" not in request.fixturenames:
-        return
-    app = request.getfixturevalue("app")
-    from portal.ledger.check import verify_ledger
-    with app.app_context():
-        db.session.remove()
-        problems = verify_ledger()
-        db.session.remove()
-    assert not problems, problems
+def _ledger_balances_after_each_test(ledger_stays_sound):
+    """Every payout test ends with a sound ledger (see tests/conftest.py)."""
 
 
 # --- builders ---------------------------------------------------------------------------------

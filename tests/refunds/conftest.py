@@ -4,43 +4,13 @@ real services, and the ledger check after every test."""
 import pytest
 import time_machine
 
-import portal.booking.models  # noqa: F401  (until create_app's CAPABILITIES list them)
-import portal.booking.reschedule  # noqa: F401
-import portal.booking.tasks  # noqa: F401
-import portal.payments.models  # noqa: F401
-import portal.refunds.handlers  # noqa: F401
-import portal.refunds.models  # noqa: F401
-import portal.refunds.tasks  # noqa: F401
 from portal.accounts.models import User
 from portal.extensions import db
-from portal.ledger.check import verify_ledger
 from tests.booking.factories import NOW, build_world, start_gateway
 
-_APPS = []
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _close_connections():
-    yield
-    for app in _APPS:
-        with app.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
-
-
 @pytest.fixture(autouse=True)
-def _ledger_stays_sound(request):
-    """Every test ends with a sound ledger (balanced, known accounts, no negative wallet)."""
-    yield
-    for name in ("app", "pg_app"):
-        if name in request.fixturenames:
-            app = request.getfixturevalue(name)
-            if app not in _APPS:
-                _APPS.append(app)
-            with app.app_context():
-                problems = verify_ledger()
-                db.session.remove()
-            assert problems == [], problems
+def _ledger_stays_sound(ledger_stays_sound):
+    """Every test here ends with a sound ledger (see tests/conftest.py)."""
 
 
 @pytest.fixture
