@@ -117,7 +117,12 @@ def _clean_database(request):
     yield
     for name in ("app", "pg_app"):
         if name in request.fixturenames:
-            empty_tables(request.getfixturevalue(name))
+            app = request.getfixturevalue(name)
+            empty_tables(app)
+            # The mounted sandbox is the app's remote side: empty it too, faults included.
+            sandbox = app.extensions.get("razorpay_sandbox")
+            if sandbox is not None:
+                sandbox.reset()
 
 
 @pytest.fixture
