@@ -4,13 +4,11 @@ real services, and the ledger check after every test."""
 import pytest
 import time_machine
 
-from portal.accounts.models import User
-from portal.extensions import db
-from tests.booking.factories import NOW, build_world, start_gateway
-
-@pytest.fixture(autouse=True)
-def _ledger_stays_sound(ledger_stays_sound):
-    """Every test here ends with a sound ledger (see tests/conftest.py)."""
+# The booking world, its users, the sandbox gateway and the ledger guard are the booking
+# tests' own; only the clock differs: it stands still so boundaries hold to the minute.
+from tests.booking.conftest import (  # noqa: F401
+    _ledger_stays_sound, gateway, users, world)
+from tests.booking.factories import NOW
 
 
 @pytest.fixture
@@ -18,22 +16,3 @@ def clock():
     """Monday 1 June 2026, 08:00 IST, standing still (move it with ``clock.move_to``)."""
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def world(app, ctx, clock):
-    return build_world()
-
-
-@pytest.fixture
-def users(world):
-    def get(user_id):
-        return db.session.get(User, user_id)
-    return get
-
-
-@pytest.fixture
-def gateway(app):
-    gw = start_gateway(app)
-    yield gw
-    gw.close()
