@@ -25,12 +25,6 @@ EDIT = "admin/coupons/edit.html"
 ROW = "admin/coupons/_row.html"  # one table row: the answer to inline htmx actions
 
 
-@bp.app_template_filter("percent_bps")
-def percent_bps(bps):
-    """1250 → "12.5" (no float on the way)."""
-    return bps_to_text(bps)
-
-
 def _day_start(day):
     return datetime.combine(day, time(0), tzinfo=INDIA_TZ) if day else None
 
