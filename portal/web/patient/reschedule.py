@@ -66,6 +66,17 @@ def _form():
         if request.method == "GET" else MoveForm()
 
 
+def _posted_slot(item_id):
+    """(item, form, chosen start or None — the form then says to choose one)."""
+    item = _item(item_id)
+    form = MoveForm()
+    form.validate()
+    start = parse_start(form.slot.data or form.start.data)
+    if start is None:
+        form.slot.errors = [MSG_CHOOSE]
+    return item, form, start
+
+
 @bp.get("/bookings/<int:item_id>/reschedule")
 def reschedule(item_id):
     return _page(_item(item_id), _form(), "move")
@@ -73,12 +84,8 @@ def reschedule(item_id):
 
 @bp.post("/bookings/<int:item_id>/reschedule")
 def reschedule_post(item_id):
-    item = _item(item_id)
-    form = MoveForm()
-    form.validate()
-    start = parse_start(form.slot.data or form.start.data)
+    item, form, start = _posted_slot(item_id)
     if start is None:
-        form.slot.errors = [MSG_CHOOSE]
         return _page(item, form, "move", status=422)
     callback = url_for("patient.reschedule_paid", reschedule_id=0, _external=True) \
         .replace("/0/", "/__ID__/")
@@ -164,12 +171,8 @@ def rebook(item_id):
 
 @bp.post("/bookings/<int:item_id>/rebook")
 def rebook_post(item_id):
-    item = _item(item_id)
-    form = MoveForm()
-    form.validate()
-    start = parse_start(form.slot.data or form.start.data)
+    item, form, start = _posted_slot(item_id)
     if start is None:
-        form.slot.errors = [MSG_CHOOSE]
         return _page(item, form, "rebook", status=422)
     try:
         new = rs.rebook(current_user, item.id, start)
