@@ -93,17 +93,18 @@ def release(booking):
 def relive(booking):
     """Make an expired booking's claims live again (a late payment); inside a SAVEPOINT so
     a conflict leaves the outer transaction usable. Returns True on success."""
-    subjects = [c.subject for c in booking.claims]
+    own = [c for c in booking.claims if c.reschedule_id is None]  # not a move's held time
+    subjects = [c.subject for c in own]
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
         return False
     if not is_postgres():  # serialized: the check above is authoritative
-        for claim in booking.claims:
+        for claim in own:
             claim.live = True
         db.session.flush()
         return True
     try:
         with db.session.begin_nested():
-            for claim in booking.claims:
+            for claim in own:
                 claim.live = True
             db.session.flush()
     except IntegrityError as exc:
@@ -118,9 +119,11 @@ def relive(booking):
 @busy.source("bookings")
 def live_booking_intervals(provider_ids, start, end):
     """Live claims of providers, except holds whose time has passed (the sweep frees them
-    within a minute; add_item expires such a stale hold itself when it is in the way)."""
+    within a minute; add_item expires such a stale hold itself when it is in the way),
+    and the new times held for moves whose fee is being paid."""
+    from portal.booking.reschedule import held_intervals_query
     now = utcnow()
-    rows = db.session.execute(
+    bookings = (
         sa.select(booking_providers.c.provider_id, IndividualBooking.start_at,
                   IndividualBooking.end_at)
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
@@ -131,4 +134,7 @@ def live_booking_intervals(provider_ids, start, end):
                sa.or_(IndividualBooking.status != "SCHEDULED",
                       MasterBooking.hold_expires_at.is_(None),
                       MasterBooking.hold_expires_at > now)))
+    # One query with the times held for moves being paid (find-a-doctor's query budget).
+    rows = db.session.execute(sa.union_all(
+        bookings, held_intervals_query(provider_ids, start, end, now)))
     return [(pid, s, e) for pid, s, e in rows]

@@ -214,7 +214,11 @@ class SlotClaim(db.Model):
 
     PostgreSQL refuses two overlapping live claims of the same subject with an exclusion
     constraint (btree_gist); SQLite, one process only, serialises claim writes behind a
-    process-wide lock and checks inside the transaction (``portal.booking.claims``)."""
+    process-wide lock and checks inside the transaction (``portal.booking.claims``).
+
+    A claim with ``reschedule_id`` holds the new time of a move whose fee is being paid
+    online; one booking's own claims never conflict with each other (old time and held
+    new time may overlap)."""
 
     __tablename__ = "slot_claims"
     __table_args__ = (
@@ -222,6 +226,7 @@ class SlotClaim(db.Model):
         sa.Index("ix_slot_claims_subject_live", "subject", "start_at", "end_at"),
         ExcludeConstraint(
             (sa.column("subject"), "="),
+            (sa.column("booking_id"), "<>"),
             (sa.func.tstzrange(sa.column("start_at"), sa.column("end_at"),
                                sa.literal_column("'[)'")), "&&"),
             using="gist", where=sa.text("live"), name="ex_slot_claims_no_overlap",
@@ -235,6 +240,8 @@ class SlotClaim(db.Model):
     start_at: Mapped[object] = mapped_column(UTCDateTime)
     end_at: Mapped[object] = mapped_column(UTCDateTime)
     live: Mapped[bool] = mapped_column(default=True)
+    reschedule_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True)
 
     booking = relationship("IndividualBooking", back_populates="claims")
 

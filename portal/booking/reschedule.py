@@ -6,11 +6,13 @@
 * ``free_slots(item, from_date)`` — start times the booking could move to (its own time
   does not block it).
 * ``reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
-  admin_override=False)`` — a zero fee moves at once; a fee is paid from the wallet (moved
-  at once, one transaction) or through a Razorpay checkout (moved when the payment is
-  captured: callback or webhook, whichever is first). The old slot is released and the
-  new one taken in one transaction; a slot taken meanwhile raises ``SlotUnavailable`` (or,
-  after an online payment, sends the fee to the wallet and tells the patient).
+  admin_override=False, receipt_no=None)`` — a zero fee moves at once; a fee is paid from
+  the wallet or, by an admin, at the desk (moved at once, one transaction), or through a
+  Razorpay checkout: the new time is then **held** (claims marked with the reschedule)
+  until the order expires, and the booking moves when the payment is captured (callback
+  or webhook, whichever is first). The old slot is released and the new one taken in one
+  transaction; a slot taken meanwhile raises ``SlotUnavailable``. A newer request replaces
+  a pending one (its hold is released; a payment for it arriving later goes to the wallet).
 * ``complete_callback(params)`` / ``payment_captured(...)`` — the checkout came back.
 * ``rebook(actor, item_id, new_start)`` — an expired or cancelled item again, at today's
   price: a new item in a new visit through ``service.add_item`` (then the usual checkout).
@@ -34,8 +36,8 @@ from portal.booking import claims, lifecycle
 from portal.booking import service as booking_service
 from portal.booking.errors import (BookingError, NotFound, PaymentError, PermissionDenied,
                                    SlotUnavailable)
-from portal.booking.models import (IndividualBooking, SlotClaim, patient_subject,
-                                   provider_subject)
+from portal.booking.models import (IndividualBooking, SlotClaim, booking_providers,
+                                   patient_subject, provider_subject)
 from portal.db import UTCDateTime, utcnow
 from portal.domain import reschedule as rules
 from portal.domain.rates import allocate_pro_rata, apply_bps, format_inr
@@ -49,13 +51,17 @@ log = logging.getLogger("portal.booking.reschedule")
 
 PENDING_PAYMENT, DONE, FAILED, EXPIRED = "PENDING_PAYMENT", "DONE", "FAILED", "EXPIRED"
 STATUSES = (PENDING_PAYMENT, DONE, FAILED, EXPIRED)
-PAY_NONE, PAY_WALLET, PAY_GATEWAY = "NONE", "WALLET", "GATEWAY"
-PAY_WITH = (PAY_NONE, PAY_WALLET, PAY_GATEWAY)
+PAY_NONE, PAY_WALLET, PAY_GATEWAY, PAY_DESK = "NONE", "WALLET", "GATEWAY", "DESK"
+PAY_WITH = (PAY_NONE, PAY_WALLET, PAY_GATEWAY, PAY_DESK)
 
 MSG_NOT_CONFIRMED = "Only confirmed appointments can be rescheduled"
 MSG_SAME_SLOT = "Choose a different time"
 MSG_PAY_WITH = "Choose how to pay the reschedule fee"
 MSG_WALLET_LOW = "Insufficient wallet balance"
+MSG_RECEIPT = "Enter the desk receipt number"
+MSG_DESK_ADMIN = "Only the clinic's desk can take the fee in person"
+MSG_REPLACED = "Replaced by a newer reschedule request"
+MSG_HOLD_EXPIRED = "The checkout expired before the fee was paid"
 MSG_REBOOK_ONLY = "Only expired or cancelled appointments can be booked again"
 MSG_SLOT_GONE = ("The new time was taken before your payment arrived; the fee is in your "
                  "wallet")
@@ -101,6 +107,7 @@ class Reschedule(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING_PAYMENT, index=True)
     razorpay_order_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(64))  # paid at the desk
     expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
@@ -164,7 +171,11 @@ def _subjects(item):
 
 
 def _own_busy(item):
-    return [(p.id, item.start_at, item.end_at) for p in item.providers]
+    """The booking's own busy intervals (its time, and a time it holds for a pending move),
+    which must not block its own move."""
+    spans = {(item.start_at, item.end_at)} | {
+        (c.start_at, c.end_at) for c in item.claims if c.live and c.reschedule_id}
+    return [(p.id, s, e) for p in item.providers for s, e in spans]
 
 
 def check_slot(item, new_start):
@@ -199,13 +210,70 @@ def free_slots(item, from_date, days=7, limit=12, now=None):
                                 days=days, limit=limit, now=now, exclude=_own_busy(item))
 
 
-def _move(item, new_start, new_end):
-    """Release the old claims and take the new ones (flushed by the caller)."""
-    claims.release(item)
+def _move(item, new_start, new_end, resched=None):
+    """Release the old claims and take the new ones (flushed by the caller): the claims
+    held for ``resched`` become the booking's, else new claims are added."""
+    held = [c for c in item.claims
+            if resched is not None and c.reschedule_id == resched.id and c.live]
+    for claim in item.claims:
+        if claim not in held:
+            claim.live = False
     item.start_at, item.end_at = new_start, new_end
+    if not held:
+        for subject in _subjects(item):
+            item.claims.append(SlotClaim(subject=subject, start_at=new_start, end_at=new_end,
+                                         live=True))
+
+
+# --- holding the new time while the fee is paid online --------------------------------------
+
+def _hold(item, resched):
+    """Live claims on the new time, marked with the reschedule (flushed: a lost race
+    raises SlotUnavailable). They become the booking's claims when the fee is captured."""
     for subject in _subjects(item):
-        item.claims.append(SlotClaim(subject=subject, start_at=new_start, end_at=new_end,
-                                     live=True))
+        item.claims.append(SlotClaim(subject=subject, start_at=resched.new_start,
+                                     end_at=resched.new_end, live=True,
+                                     reschedule_id=resched.id))
+    claims.flush_claims()
+
+
+def _release_hold(resched):
+    for claim in db.session.scalars(sa.select(SlotClaim).where(
+            SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))):
+        claim.live = False
+
+
+def _close_pending(resched, status, reason):
+    """A fee checkout that will not move the booking: its hold is released; a payment
+    arriving for it later goes to the wallet (``payment_captured``)."""
+    resched.status, resched.failure_reason = status, reason
+    _release_hold(resched)
+
+
+def _supersede_pending(item):
+    """Earlier unpaid requests for this booking give way to the new one."""
+    for old in db.session.scalars(sa.select(Reschedule).where(
+            Reschedule.booking_id == item.id, Reschedule.status == PENDING_PAYMENT)):
+        _close_pending(old, EXPIRED, MSG_REPLACED)
+    db.session.flush()
+
+
+def release_stale_hold(claim, now=None):
+    """A held time whose checkout ran out but the sweep has not reached yet must not block
+    anyone (called by the booking service's slot check). True if released."""
+    if claim.reschedule_id is None:
+        return False
+    resched = db.session.get(Reschedule, claim.reschedule_id)
+    now = now or utcnow()
+    if resched.status == PENDING_PAYMENT and resched.expires_at is not None and \
+            resched.expires_at > now:
+        return False
+    if resched.status == PENDING_PAYMENT:
+        _close_pending(resched, EXPIRED, MSG_HOLD_EXPIRED)
+    else:
+        _release_hold(resched)
+    db.session.flush()
+    return True
 
 
 def _after_move(resched, item, actor):
@@ -261,9 +329,10 @@ def _lock(item):
 
 
 def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
-               admin_override=False, now=None):
+               admin_override=False, receipt_no=None, now=None):
     """Move a confirmed booking to ``new_start`` (see the module docstring)."""
     pay_with = (pay_with or "").upper() or None
+    receipt_no = (receipt_no or "").strip()[:64] or None
     try:
         with claims.serialized():
             item = _item_for(actor, item_id)
@@ -276,9 +345,15 @@ def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
             q = _quote(item, admin_override, now)
             if not q.allowed:
                 raise BookingError(q.message, field="start_at")
+            _supersede_pending(item)  # rolled back with the rest if this request fails
             new_end = check_slot(item, new_start)
-            if q.total and pay_with not in (PAY_WALLET, PAY_GATEWAY):
+            if q.total and pay_with not in (PAY_WALLET, PAY_GATEWAY, PAY_DESK):
                 raise BookingError(MSG_PAY_WITH, field="pay_with")
+            if q.total and pay_with == PAY_DESK:
+                if _role(actor) != ADMIN:
+                    raise PermissionDenied(MSG_DESK_ADMIN)
+                if not receipt_no:
+                    raise BookingError(MSG_RECEIPT, field="receipt_no")
             _, commission = _commission_lines(item, q.penalty)
             resched = Reschedule(
                 booking_id=item.id, visit_id=item.master_id,
@@ -288,12 +363,16 @@ def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
                 penalty_bps=q.penalty_bps, penalty=q.penalty, platform_fee=q.platform_fee,
                 gst=q.gst, total=q.total, commission=commission, overridden=q.overridden,
                 pay_with=PAY_NONE if q.total == 0 else pay_with, status=PENDING_PAYMENT,
+                receipt_no=receipt_no if q.total and pay_with == PAY_DESK else None,
                 created_at=now)
             db.session.add(resched)
             db.session.flush()
             if q.total and pay_with == PAY_GATEWAY:
+                _hold(item, resched)
                 return _start_checkout(resched, item, callback_url, now)
-            if q.total:
+            if q.total and pay_with == PAY_DESK:
+                _post_fee(resched, item, chart.CASH_DESK)
+            elif q.total:
                 wallet = chart.patient_wallet(item.visit.patient_id)
                 try:
                     _post_fee(resched, item, wallet, require_non_negative=[wallet])
@@ -391,6 +470,9 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
         reason = None
         if item.status != BookingStatus.CONFIRMED:
             reason = MSG_NOT_CONFIRMED
+        elif _holds(resched):  # the new time was held for this payment: it is ours
+            _move(item, resched.new_start, resched.new_end, resched)
+            db.session.flush()
         else:
             try:
                 if claims.is_postgres():  # the exclusion constraint decides, in a SAVEPOINT
@@ -408,7 +490,7 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
                 db.session.expire(item)
                 reason = MSG_SLOT_GONE
         if reason:
-            resched.status, resched.failure_reason = FAILED, reason
+            _close_pending(resched, FAILED, reason)
             post("reschedule_unapplied", [debit(chart.GATEWAY_CLEARING, amount),
                                           credit(wallet, amount)],
                  reference=("reschedule", resched.id),
@@ -421,6 +503,11 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
         _post_fee(resched, item, chart.GATEWAY_CLEARING)
         _after_move(resched, item, None)
         return resched
+
+
+def _holds(resched):
+    return db.session.scalar(sa.select(sa.func.count(SlotClaim.id)).where(
+        SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))) > 0
 
 
 def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
@@ -475,15 +562,28 @@ def reschedule_failed_notice(reschedule_id):
 
 @jobs.periodic("booking.expire_reschedules", every=300)
 def expire_reschedules(now=None):
-    """Checkouts for a reschedule fee that were never paid: EXPIRED (a payment arriving
-    later goes to the wallet)."""
+    """Checkouts for a reschedule fee that were never paid: EXPIRED and the held time
+    released (a payment arriving later goes to the wallet)."""
     now = now or utcnow()
     rows = db.session.scalars(sa.select(Reschedule).where(
         Reschedule.status == PENDING_PAYMENT, Reschedule.expires_at <= now)).all()
     for row in rows:
-        row.status = EXPIRED
+        _close_pending(row, EXPIRED, MSG_HOLD_EXPIRED)
     db.session.commit()
     return len(rows)
+
+
+def held_intervals_query(provider_ids, start, end, now):
+    """(provider id, start, end) of new times held for moves whose fee is being paid: a
+    SELECT the bookings' busy source unions with its own (one query for find-a-doctor)."""
+    return (sa.select(booking_providers.c.provider_id, SlotClaim.start_at, SlotClaim.end_at)
+            .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
+            .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
+            .where(booking_providers.c.provider_id.in_(list(provider_ids)),
+                   SlotClaim.subject == sa.literal("provider:") +
+                   sa.cast(booking_providers.c.provider_id, sa.String),
+                   SlotClaim.live.is_(True), SlotClaim.start_at < end, SlotClaim.end_at > start,
+                   Reschedule.status == PENDING_PAYMENT, Reschedule.expires_at > now))
 
 
 def _register_webhooks():

@@ -189,8 +189,12 @@ def _check_providers(service, clinic, providers):
 
 def _clear_stale_holds(subjects, start, end, keep_visit_id=None):
     """Holds whose time ran out but the sweep has not reached yet must not block anyone."""
+    from portal.booking.reschedule import release_stale_hold
     now = utcnow()
     for claim in claims.conflicts(subjects, start, end):
+        if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
+            release_stale_hold(claim, now)
+            continue
         visit = claim.booking.visit
         if visit.id != keep_visit_id and lifecycle.is_hold_stale(visit, now):
             lifecycle.expire_if_stale(visit.id, now)

@@ -102,6 +102,9 @@ class Refund(db.Model):
         sa.ForeignKey("cancellations.id", ondelete="CASCADE"), index=True)
     approval_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("refund_approvals.id", ondelete="SET NULL"))
+    # Set when the money is a reschedule fee given back (not part of the item's paid amount).
+    reschedule_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True)
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     destination: Mapped[str] = mapped_column(sa.String(8))
     payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
@@ -125,6 +128,7 @@ class Refund(db.Model):
     patient = relationship("User", foreign_keys=[patient_id])
     payment = relationship("Payment")
     cancellation = relationship("Cancellation", back_populates="refunds")
+    reschedule = relationship("Reschedule")
     retry_of = relationship("Refund", remote_side=[id])
 
     @property
@@ -165,6 +169,8 @@ class RefundApproval(db.Model):
     calculated: Mapped[int] = mapped_column(sa.BigInteger)
     extra: Mapped[int] = mapped_column(sa.BigInteger)  # override − calculated
     reason: Mapped[str] = mapped_column(sa.Text)
+    # Where the extra goes (a further refund asked for later); None: the cancellation's choice.
+    prefer_wallet: Mapped[bool | None] = mapped_column()
     status: Mapped[str] = mapped_column(sa.String(10), default=APPROVAL_PENDING, index=True)
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[object | None] = mapped_column(UTCDateTime)

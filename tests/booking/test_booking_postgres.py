@@ -89,19 +89,27 @@ def test_exclusion_constraint_on_live_claims(pg_app, pg_world):
         item = service.add_item(patient, patient_id=patient.id, service_id=pg_world.consult,
                                 provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
                                 start_at=at(1, 10))
+        other = db.session.get(User, pg_world.patients[1])
+        later = service.add_item(other, patient_id=other.id, service_id=pg_world.consult,
+                                 provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
+                                 start_at=at(1, 12))
+        item_id, later_id = item.id, later.id
         subject = f"provider:{pg_world.doctors[0]}"
-        db.session.add(SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10, 29),
+        db.session.add(SlotClaim(booking_id=later_id, subject=subject, start_at=at(1, 10, 29),
                                  end_at=at(1, 11), live=True))
         with pytest.raises(IntegrityError) as overlap:
             db.session.flush()
         assert claims.is_exclusion_violation(overlap.value)
         db.session.rollback()
-        # Not live (expired, cancelled) or merely touching: allowed.
+        # Not live (expired, cancelled), merely touching, or the booking's own claims (a
+        # move's held new time overlapping its old one): allowed.
         db.session.add_all([
-            SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10),
+            SlotClaim(booking_id=later_id, subject=subject, start_at=at(1, 10),
                       end_at=at(1, 10, 30), live=False),
-            SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10, 30),
-                      end_at=at(1, 11), live=True)])
+            SlotClaim(booking_id=later_id, subject=subject, start_at=at(1, 10, 30),
+                      end_at=at(1, 11), live=True),
+            SlotClaim(booking_id=item_id, subject=subject, start_at=at(1, 10, 15),
+                      end_at=at(1, 10, 30), live=True)])
         db.session.commit()
         db.session.remove()
 

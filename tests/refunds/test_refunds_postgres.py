@@ -111,3 +111,42 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
         from portal.booking.models import MasterBooking
         assert db.session.get(MasterBooking, visit_id).status == "CANCELLED"
         db.session.remove()
+
+
+def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
+        pg_app, pg_gateway, clock):
+    """The exclusion constraint lets a booking's held new time overlap its old one (a move
+    by 15 minutes), and still refuses any other booking on the held time."""
+    from datetime import timedelta
+
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.booking import claims
+    from portal.booking import reschedule as rs
+    from portal.booking.models import IndividualBooking, SlotClaim, provider_subject
+    with pg_app.app_context():
+        world = build_world()
+        patient = db.session.get(User, world.patients[0])
+        item = book_and_pay(world, patient, pg_gateway,
+                            [(world.consult, [world.doctors[0]], at(4, 10))]).items[0]
+        other = db.session.get(User, world.patients[1])
+        stranger = book_and_pay(world, other, pg_gateway,
+                                [(world.consult, [world.doctors[0]], at(7, 10))]).items[0]
+        clock.move_to(at(4, 10) - timedelta(hours=60))
+        result = rs.reschedule(patient, item.id, at(4, 10, 15), pay_with="gateway",
+                               callback_url="http://portal.test/cb/__ID__")
+        db.session.add(SlotClaim(booking_id=stranger.id, subject=provider_subject(world.doctors[0]),
+                                 start_at=at(4, 10, 30), end_at=at(4, 11), live=True))
+        with pytest.raises(IntegrityError) as err:
+            db.session.flush()
+        assert claims.is_exclusion_violation(err.value)
+        db.session.rollback()
+        done = rs.complete_callback(pg_gateway.pay(result.reschedule.razorpay_order_id))
+        pg_gateway.deliver()
+        assert done.status == rs.DONE
+        db.session.expire_all()
+        moved = db.session.get(IndividualBooking, item.id)
+        assert (moved.start_at, moved.end_at) == (at(4, 10, 15), at(4, 10, 45))
+        live = db.session.scalars(sa.select(SlotClaim).where(
+            SlotClaim.booking_id == item.id, SlotClaim.live.is_(True))).all()
+        assert {(c.start_at, c.reschedule_id) for c in live} == {(at(4, 10, 15), done.id)}

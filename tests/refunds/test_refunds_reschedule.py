@@ -136,20 +136,113 @@ def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
     assert balance(chart.GST_PAYABLE) == item.gst + fee(1_000)[2]
 
 
-def test_slot_taken_while_paying_sends_the_fee_to_the_wallet(world, users, gateway, clock):
+def _pay_online(patient, item, start=NEW):
+    return rs.reschedule(patient, item.id, start, pay_with="gateway",
+                         callback_url="http://portal.test/cb/__ID__")
+
+
+def _book_other(world, users, start):
+    other = users(world.patients[1])
+    return service.add_item(other, patient_id=other.id, service_id=world.consult,
+                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                            start_at=start)
+
+
+def test_new_time_is_held_while_the_fee_is_paid(world, users, gateway, clock):
+    from portal.catalog import busy
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
-    result = rs.reschedule(patient, item.id, NEW, pay_with="gateway",
-                           callback_url="http://portal.test/cb/__ID__")
-    other = users(world.patients[1])
-    service.add_item(other, patient_id=other.id, service_id=world.consult,
-                     provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=NEW)
+    result = _pay_online(patient, item)
+    new_end = result.reschedule.new_end
+    # Nobody else can take the held time, and find-a-doctor shows it busy.
+    with pytest.raises(SlotUnavailable):
+        _book_other(world, users, NEW)
+    assert (NEW, new_end) in busy.busy_intervals([world.doctors[0]], NEW, new_end)[
+        world.doctors[0]]
+    # The booking itself still stands at its old time until the fee arrives.
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == START
     done = rs.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
-    assert done.status == "FAILED" and done.failure_reason == rs.MSG_SLOT_GONE
     gateway.deliver()
+    assert done.status == "DONE"
+    db.session.expire_all()
+    live = db.session.scalars(sa.select(SlotClaim).where(SlotClaim.booking_id == item.id,
+                                                         SlotClaim.live.is_(True))).all()
+    assert {(c.start_at, c.reschedule_id) for c in live} == {(NEW, done.id)} and len(live) == 2
+    assert not busy.busy_intervals([world.doctors[0]], START, START + hours(1))[
+        world.doctors[0]]
+    _book_other(world, users, START)  # the old time is free for others
+
+
+def test_expired_checkout_frees_the_time_and_a_late_fee_goes_to_the_wallet(
+        world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    result = _pay_online(patient, item)
+    order_id = result.reschedule.razorpay_order_id
+    clock.move_to(result.reschedule.expires_at + hours(0, 1))
+    # The sweep has not run yet: the stale hold gives way to a new booking.
+    _book_other(world, users, NEW)
+    db.session.expire_all()
+    row = db.session.get(rs.Reschedule, result.reschedule.id)
+    assert (row.status, row.failure_reason) == ("EXPIRED", rs.MSG_HOLD_EXPIRED)
+    done = rs.complete_callback(gateway.pay(order_id))
+    gateway.deliver()
+    assert done.status == "EXPIRED"
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == START
     assert balance(chart.patient_wallet(patient.id)) == fee(1_000)[3]
+
+
+def test_expiry_sweep_releases_the_hold(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    result = _pay_online(patient, item)
+    clock.move_to(result.reschedule.expires_at)
+    assert rs.expire_reschedules() == 1
+    held = db.session.scalars(sa.select(SlotClaim).where(
+        SlotClaim.reschedule_id == result.reschedule.id)).all()
+    assert held and not any(c.live for c in held)
+    _book_other(world, users, NEW)
+
+
+def test_a_newer_request_replaces_the_pending_one(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    first = _pay_online(patient, item)
+    # Asking again for the same time is not blocked by its own hold.
+    second = _pay_online(patient, item)
+    db.session.expire_all()
+    assert db.session.get(rs.Reschedule, first.reschedule.id).status == "EXPIRED"
+    credit_wallet(patient.id, fee(1_000)[3])
+    third = rs.reschedule(patient, item.id, at(7, 12), pay_with="wallet")
+    assert third.moved
+    db.session.expire_all()
+    assert db.session.get(rs.Reschedule, second.reschedule.id).failure_reason == \
+        rs.MSG_REPLACED
+    # A payment for a replaced request moves nothing and goes to the wallet.
+    done = rs.complete_callback(gateway.pay(first.reschedule.razorpay_order_id))
+    gateway.deliver()
+    assert done.status == "EXPIRED"
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == at(7, 12)
+    assert balance(chart.patient_wallet(patient.id)) == fee(1_000)[3]
+    _book_other(world, users, NEW)  # no hold left behind
+
+
+def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    with pytest.raises(rs.PermissionDenied):
+        rs.reschedule(patient, item.id, NEW, pay_with="desk", receipt_no="R-1")
+    admin = users(world.admin)
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="  ")
+    assert (err.value.field, err.value.message) == ("receipt_no", rs.MSG_RECEIPT)
+    result = rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="R-1")
+    assert result.moved and result.reschedule.receipt_no == "R-1"
+    assert balance(chart.CASH_DESK) == fee(1_000)[3]
+    assert balance(chart.patient_wallet(patient.id)) == 0
 
 
 def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
