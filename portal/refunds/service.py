@@ -10,6 +10,8 @@ raises ``NotFound``; a wrong role ``PermissionDenied``):
 * ``cancel_as_provider(provider_user, item_id, reason)``
 * ``cancel_as_admin(admin, item_id, reason, mode="patient"|"clinic"|"provider",
   override=None, prefer_wallet=False, penalty_provider_id=None)``
+* ``request_further_refund(admin, item_id, amount, reason, prefer_wallet=None)`` — more
+  money back for an item already cancelled; always waits for a second admin.
 * ``approve_override(admin, approval_id, note=None)`` / ``reject_override(...)``
 * ``retry_refund(admin, refund_id)`` / ``refund_to_wallet(admin, refund_id, note)``
 * ``execute_refund(refund_id)`` / ``sync_refund(refund_id)`` / ``apply_gateway_refund(...)``
@@ -42,6 +44,7 @@ from portal.domain.states import REFUND, BookingStatus, InvalidTransition, Refun
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
+from portal.ledger.service import entries_for as ledger_entries_for
 from portal.payments.models import LINK, ORDER, SUCCESSFUL
 from portal.refunds.models import (APPROVAL_PENDING, APPROVED, FAILED, GATEWAY, PENDING,
                                    PROCESSED, REJECTED, WALLET, Cancellation, Refund,
@@ -60,6 +63,14 @@ MSG_NOTHING_LEFT = "Nothing is left to refund for this appointment"
 MSG_NOT_FAILED = "Only a failed refund can be retried or sent to the wallet"
 MSG_MODE = "Choose who the cancellation is for"
 MSG_PENALTY_PROVIDER = "Choose the provider who cancelled"
+MSG_FURTHER_NOT_CANCELLED = "A further refund is only for a cancelled appointment"
+MSG_FURTHER_AMOUNT = "Enter an amount above ₹0"
+MSG_FURTHER_TOO_MUCH = "Refund amount cannot exceed what is left to refund: {left}"
+MSG_FURTHER_PENDING = "A further refund for this appointment already awaits approval"
+
+# Cancellations that are not the patient's doing give back reschedule fees too (decision,
+# docs/refunds.md): the patient paid to move an appointment the clinic then did not keep.
+FEE_REFUND_KINDS = ("provider", "clinic")
 
 GATEWAY_MINIMUM = 100  # Razorpay refunds at least ₹1; a smaller gateway part goes to the wallet
 ADMIN_MODES = {"patient": "admin", "clinic": "clinic", "provider": "provider"}
@@ -184,8 +195,10 @@ def tier_text(rule, policy=None):
 # --- where money goes ----------------------------------------------------------------------
 
 def _open_refunds(item_id):
+    """Refunds of the item's paid amount (not of reschedule fees), not replaced."""
     return db.session.scalars(sa.select(Refund).where(
-        Refund.booking_id == item_id, Refund.superseded.is_(False))).all()
+        Refund.booking_id == item_id, Refund.reschedule_id.is_(None),
+        Refund.superseded.is_(False))).all()
 
 
 def _gateway_payments(visit):
@@ -327,6 +340,53 @@ def _post_extra_refund(item, cancellation, approval, rows, extra):
                 memo=f"approved refund override {approval.id}")
 
 
+def _fee_refunds_due(item):
+    """Reschedule fees the patient paid for this booking and has not had back."""
+    from portal.booking.reschedule import DONE, Reschedule
+    refunded = sa.select(Refund.reschedule_id).where(Refund.reschedule_id.is_not(None))
+    return db.session.scalars(sa.select(Reschedule).where(
+        Reschedule.booking_id == item.id, Reschedule.status == DONE, Reschedule.total > 0,
+        Reschedule.id.not_in(refunded)).order_by(Reschedule.id)).all()
+
+
+def reschedule_fees_refundable(item, kind):
+    """Paise of reschedule fees a cancellation of this kind gives back."""
+    return sum(r.total for r in _fee_refunds_due(item)) if kind in FEE_REFUND_KINDS else 0
+
+
+def _refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now):
+    """Give back every paid reschedule fee of the item: the fee posting is unwound (the
+    provider's share, commission, platform fee and GST) into the wallet — the way a
+    wallet or desk fee came in, or by choice — or ``refunds_payable`` for a Razorpay
+    refund of the fee's own payment. Returns the refund rows."""
+    from portal.booking.reschedule import PAY_GATEWAY
+    rows = []
+    for resched in _fee_refunds_due(item):
+        online = resched.pay_with == PAY_GATEWAY and resched.razorpay_payment_id and \
+            not prefer_wallet and resched.total >= GATEWAY_MINIMUM
+        row = Refund(booking_id=item.id, visit_id=item.master_id,
+                     patient_id=item.visit.patient_id, cancellation=cancellation,
+                     reschedule_id=resched.id, amount=resched.total,
+                     destination=GATEWAY if online else WALLET,
+                     status=PENDING if online else PROCESSED,
+                     processed_at=None if online else now,
+                     razorpay_payment_id=resched.razorpay_payment_id if online else None,
+                     idempotency_key=new_idempotency_key(),
+                     created_by_id=getattr(actor, "id", None))
+        db.session.add(row)
+        db.session.flush()
+        fee_txn = next(t for t in ledger_entries_for("reschedule", resched.id)
+                       if t.kind == "reschedule_fee")
+        lines = [(e.account.code, -e.amount) for e in fee_txn.entries if e.amount < 0]
+        lines.append(credit(chart.REFUNDS_PAYABLE if online
+                            else chart.patient_wallet(item.visit.patient_id), resched.total))
+        post("reschedule_fee_refund", lines, reference=("reschedule", resched.id),
+             idempotency_key=f"reschedule_refund:{resched.id}",
+             memo=f"reschedule fee given back, booking {item.id}")
+        rows.append(row)
+    return rows
+
+
 # --- previews ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -343,6 +403,7 @@ class ItemPreview:
     rule: str
     rule_text: str
     needs_second_admin: bool = False
+    fee_refund: int = 0  # reschedule fees given back as well (provider / clinic)
 
 
 @dataclass(frozen=True)
@@ -400,7 +461,8 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
     return ItemPreview(item, allowed, message, refund_now, result.calculated,
                        result.refundable, split.to_wallet, split.to_gateway,
                        result.provider_penalty, result.rule, tier_text(result.rule),
-                       result.needs_second_admin)
+                       result.needs_second_admin,
+                       reschedule_fees_refundable(item, kind) if allowed else 0)
 
 
 def _patient_visit(patient, visit_id):
@@ -480,17 +542,22 @@ def _cancel_locked(actor, item, kind, *, reason, prefer_wallet, now, override=No
     _post_cancellation(item, cancellation, rows)
     if result.provider_penalty:
         _post_penalty(cancellation, penalty_provider_id, result.provider_penalty)
+    fee_rows = _refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now) \
+        if kind in FEE_REFUND_KINDS else []
     _withdraw_reminders(item.id)
     record(actor, "booking.cancel", "booking", item.id, before={"status": before},
            after={"status": item.status, "by": kind, "rule": result.rule,
                   "refund": refund_now, "penalty": result.provider_penalty,
                   "refunds": [(r.id, r.destination, r.amount) for r in rows],
+                  "reschedule_fee_refunds": [(r.id, r.destination, r.amount)
+                                             for r in fee_rows],
                   "reason": cancellation.reason})
-    for row in rows:
+    for row in rows + fee_rows:
         if row.destination == GATEWAY:
             jobs.enqueue("refunds.execute", refund_id=row.id, dedupe_key=f"refund-exec:{row.id}")
     jobs.enqueue("refunds.booking_cancelled", booking_id=item.id, by=_by_word(kind),
-                 refund=refund_now, reason=cancellation.reason or None,
+                 refund=refund_now + sum(r.amount for r in fee_rows),
+                 reason=cancellation.reason or None,
                  dedupe_key=f"booking-cancelled:{item.id}")
     if approval_amount is not None:
         _request_approval(actor, item, cancellation, approval_amount, result.calculated,
@@ -508,11 +575,13 @@ def _withdraw_reminders(booking_id):
     withdraw_reminders(booking_id, "booking cancelled")
 
 
-def _request_approval(admin, item, cancellation, override, calculated, reason):
+def _request_approval(admin, item, cancellation, override, calculated, reason,
+                      prefer_wallet=None):
     approval = RefundApproval(booking_id=item.id, cancellation_id=cancellation.id,
                               requested_by_id=admin.id, override_amount=override,
                               calculated=calculated, extra=override - calculated,
-                              reason=(reason or "").strip(), status=APPROVAL_PENDING)
+                              reason=(reason or "").strip(), prefer_wallet=prefer_wallet,
+                              status=APPROVAL_PENDING)
     db.session.add(approval)
     db.session.flush()
     record(admin, "refund.override_requested", "booking", item.id,
@@ -625,6 +694,37 @@ def _decide(admin, approval_id):
     return approval
 
 
+def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, now=None):
+    """More money back for an item already cancelled (goodwill, a mistake corrected): up
+    to paid − already refunded, with a reason of the policy's note length. It is above the
+    amount the cancellation calculated, so it always waits for a second administrator
+    (``approve_override`` pays it). ``prefer_wallet`` None: the cancellation's choice."""
+    _require_admin(admin)
+    reason = (reason or "").strip()
+    if len(reason) < lifecycle.policy().note_min_length:
+        raise CancellationError(rules.MSG_OVERRIDE_NOTE, field="reason")
+    if amount is None or amount <= 0:
+        raise CancellationError(MSG_FURTHER_AMOUNT, field="amount")
+    with _rollback_on_error(), claims.serialized():
+        item = _item_for_admin_or_provider(item_id)
+        lifecycle.lock_visit(item.master_id)
+        item = _lock_items(item.master_id)[item.id]
+        cancellation = cancellation_for(item.id)
+        if item.status != BookingStatus.CANCELLED or cancellation is None:
+            raise CancellationError(MSG_FURTHER_NOT_CANCELLED, field="amount")
+        left = item.paid_amount - item.refunded_amount
+        if amount > left:
+            raise CancellationError(MSG_FURTHER_TOO_MUCH.format(left=format_inr(left)),
+                                    field="amount")
+        if any(a.booking_id == item.id for a in pending_approvals()):
+            raise CancellationError(MSG_FURTHER_PENDING, field="amount")
+        approval = _request_approval(admin, item, cancellation,
+                                     item.refunded_amount + amount, item.refunded_amount,
+                                     reason, prefer_wallet=prefer_wallet)
+        db.session.commit()
+    return approval
+
+
 def approve_override(admin, approval_id, note=None, now=None):
     """A second administrator approves: the extra amount is refunded now (never beyond
     paid − already refunded)."""
@@ -638,7 +738,9 @@ def approve_override(admin, approval_id, note=None, now=None):
         if extra <= 0:
             raise CancellationError(MSG_NOTHING_LEFT)
         now = now or utcnow()
-        rows = _make_refunds(item, extra, cancellation.prefer_wallet, actor=admin,
+        prefer_wallet = cancellation.prefer_wallet if approval.prefer_wallet is None \
+            else approval.prefer_wallet
+        rows = _make_refunds(item, extra, prefer_wallet, actor=admin,
                              cancellation=cancellation, approval=approval, now=now)
         item.refunded_amount += extra
         _post_extra_refund(item, cancellation, approval, rows, extra)
@@ -916,7 +1018,7 @@ def cancellation_for(item_id):
 
 __all__ = ["CancellationError", "preview_cancellation", "preview_admin",
            "cancel_items_as_patient", "cancel_as_provider", "cancel_as_admin",
-           "approve_override", "reject_override", "execute_refund", "sync_refund",
+           "request_further_refund", "approve_override", "reject_override", "execute_refund", "sync_refund",
            "apply_gateway_refund", "retry_refund", "refund_to_wallet", "list_refunds",
            "pending_approvals", "refunds_for_visit", "Refund", "Cancellation",
            "RefundApproval", "WALLET", "GATEWAY", "PENDING", "PROCESSED", "FAILED",

@@ -210,3 +210,48 @@ def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway)
         assert db.session.get(Refund, refund.id).razorpay_refund_id
     assert client.post(f"/admin/refunds/{refund.id}/to-wallet").status_code == 303
     assert client.post("/admin/refunds/999999/retry").status_code == 404
+
+
+def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, setup, clock,
+                                                                 make_user):
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    _login(client, emails["patient"])
+    assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code \
+        == 303
+    assert client.post(f"/admin/bookings/{ids[0]}/further-refund",
+                       data={"amount": "10"}).status_code == 403
+    client.post("/auth/logout")
+    _login(client, emails["admin"])
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    assert "Further refund" in page and "Up to ₹232.37 more can be refunded" in page
+    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
+                    data={"amount": "300", "destination": "wallet",
+                          "reason": "Doctor ran an hour late"})
+    assert r.status_code == 422
+    assert "Refund amount cannot exceed what is left to refund: ₹232.37" in r.get_data(True)
+    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
+                    data={"amount": "100", "destination": "wallet", "reason": "late"})
+    assert r.status_code == 422 and "Detailed note required for audit trail" in r.get_data(True)
+    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
+                    data={"amount": "100", "destination": "wallet",
+                          "reason": "Doctor ran an hour late"})
+    assert r.status_code == 303
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    assert "₹100 awaits a second administrator" in page
+    assert client.post("/admin/bookings/999999/further-refund",
+                       data={"amount": "1"}).status_code == 404
+    client.post("/auth/logout")
+    second = make_user("admin", email="second.admin@example.com")
+    _login(client, second.email)
+    with app.app_context():
+        approval = db.session.scalars(sa.select(RefundApproval)).one()
+        assert (approval.extra, approval.prefer_wallet) == (10_000, True)
+    assert "To the wallet" in client.get("/admin/approvals").get_data(as_text=True)
+    assert client.post(f"/admin/approvals/{approval.id}/approve",
+                       data={"note": "ok"}).status_code == 303
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).refunded_amount == 29_713 + 10_000
+        wallet_rows = db.session.scalars(sa.select(Refund).where(
+            Refund.approval_id == approval.id)).all()
+        assert [(r.destination, r.amount) for r in wallet_rows] == [("WALLET", 10_000)]

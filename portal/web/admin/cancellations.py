@@ -1,6 +1,7 @@
 """Admin: cancel a booking (for the patient, the clinic or the provider; an override
-amount with a reason), approve or reject overrides above the calculated amount (a
-different admin), and the refunds list with retry / send to wallet."""
+amount with a reason), ask for a further refund on a cancelled one, approve or reject
+overrides and further refunds (a different admin), and the refunds list with retry /
+send to wallet."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -36,6 +37,18 @@ class AdminCancelForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
 
 
+class FurtherRefundForm(FlaskForm):
+    """More money back for a cancelled booking; a second administrator approves it."""
+    amount = RupeesField("Further refund (₹)")
+    destination = RadioField("Refund to", default="same", choices=options([
+        ("same", "As chosen at cancellation"), ("original", "The original payment method"),
+        ("wallet", "The patient's wallet")]))
+    reason = TextAreaField("Reason", validators=[Length(max=2000)])
+
+    def prefer_wallet(self):
+        return {"wallet": True, "original": False}.get(self.destination.data)
+
+
 class NoteForm(FlaskForm):
     note = StringField("Note", validators=[Optional(), Length(max=500)])
 
@@ -57,12 +70,14 @@ def _preview(item, form):
         return None
 
 
-def _page(item, form, status=200):
+def _page(item, form, status=200, further=None):
     form.penalty_provider.choices = options([(str(p.id), p.display_name) for p in item.providers])
     return render(PAGE, block=htmx_block("admin_preview"), status=status, item=item, form=form,
                   preview=_preview(item, form), cancellation=refunds.cancellation_for(item.id),
                   refund_rows=[r for r in refunds.refunds_for_visit(item.master_id)
-                               if r.booking_id == item.id])
+                               if r.booking_id == item.id],
+                  further=further or FurtherRefundForm(formdata=None),
+                  pending=[a for a in refunds.pending_approvals() if a.booking_id == item.id])
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
@@ -104,6 +119,26 @@ def cancel_booking_post(item_id):
         message += " The override above the calculated amount awaits a second administrator."
     flash(message, "success")
     return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
+
+
+@bp.post("/bookings/<int:item_id>/further-refund")
+def further_refund(item_id):
+    item = _item(item_id)
+    further = FurtherRefundForm()
+    if not further.validate():
+        return _page(item, AdminCancelForm(formdata=None), 422, further)
+    try:
+        refunds.request_further_refund(current_user, item.id, further.amount.paise,
+                                       further.reason.data or "",
+                                       prefer_wallet=further.prefer_wallet())
+    except NotFound:
+        abort(404)
+    except refunds.CancellationError as exc:
+        target = getattr(further, exc.field or "", None) or further.amount
+        target.errors = [*target.errors, exc.message]
+        return _page(item, AdminCancelForm(formdata=None), 422, further)
+    flash("Further refund requested; a second administrator must approve it.", "success")
+    return redirect(url_for("admin.cancel_booking", item_id=item.id), 303)
 
 
 # --- approvals -----------------------------------------------------------------------------

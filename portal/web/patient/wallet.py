@@ -20,6 +20,7 @@ LABELS = {
     "unapplied_payment": "Payment kept for you",
     "reschedule_fee": "Reschedule fee",
     "reschedule_unapplied": "Reschedule fee returned",
+    "reschedule_fee_refund": "Reschedule fee refunded (appointment cancelled by the clinic)",
     "wallet_adjustment": "Adjustment by the clinic",
     "adjustment": "Adjustment by the clinic",
 }

@@ -32,7 +32,8 @@ def _item(item_id):
 
 def _page(item, form, status=200):
     return render(PAGE, status=status, item=item, form=form,
-                  penalty=policy().provider_cancellation_penalty)
+                  penalty=policy().provider_cancellation_penalty,
+                  fee_refund=refunds.reschedule_fees_refundable(item, "provider"))
 
 
 @bp.get("/bookings/<int:item_id>/cancel")

@@ -1,0 +1,167 @@
+"""Money after a move or a cancellation: reschedule fees given back when the provider or
+the clinic cancels (not when the patient does), and further refunds on a cancelled
+booking, which always wait for a second administrator."""
+import pytest
+import sqlalchemy as sa
+
+from portal.booking import reschedule as rs
+from portal.booking.models import IndividualBooking
+from portal.domain.cancellation import MSG_OVERRIDE_NOTE
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from portal.refunds import service as refunds
+from portal.refunds.models import Refund
+from tests.booking.factories import at, credit_wallet
+from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, settle_refunds
+
+START, NEW = at(4, 10), at(7, 11)
+PAID = 52_950  # ₹500 consultation + ₹25 platform fee + ₹4.50 GST on the platform fee
+FEE_10 = 5_000 + 250 + 945  # 10 % penalty, 5 % platform fee on it, 18 % GST on both
+SHARE_10 = 5_000 - 250  # the provider's part of the penalty, less 5 % commission
+
+
+def _moved(world, users, gateway, clock, pay_with):
+    """A consultation booked and paid online, then moved 60 h ahead (10 % tier)."""
+    patient = users(world.patients[0])
+    item = book_and_pay(world, patient, gateway,
+                        [(world.consult, [world.doctors[0]], START)]).items[0]
+    clock.move_to(START - hours(60))
+    if pay_with == "gateway":
+        result = rs.reschedule(patient, item.id, NEW, pay_with="gateway",
+                               callback_url="http://portal.test/cb/__ID__")
+        rs.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
+        gateway.deliver()
+    else:
+        credit_wallet(patient.id, FEE_10)
+        result = rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+    db.session.expire_all()
+    resched = db.session.get(rs.Reschedule, result.reschedule.id)
+    assert resched.status == "DONE" and resched.total == FEE_10
+    assert balance(chart.provider_payable(world.doctors[0])) == SHARE_10
+    return patient, db.session.get(IndividualBooking, item.id), resched
+
+
+def test_provider_cancellation_gives_back_an_online_fee_through_razorpay(
+        world, users, gateway, clock):
+    patient, item, resched = _moved(world, users, gateway, clock, "gateway")
+    doctor = users(db.session.get(IndividualBooking, item.id).providers[0].user_id)
+    assert refunds.preview_admin(users(world.admin), item.id, "provider").fee_refund == FEE_10
+    refunds.cancel_as_provider(doctor, item.id, "Called to surgery")
+    settle_refunds(gateway)
+    rows = db.session.scalars(sa.select(Refund).order_by(Refund.id)).all()
+    assert [(r.reschedule_id, r.destination, r.status, r.amount) for r in rows] == [
+        (None, "GATEWAY", "PROCESSED", PAID), (resched.id, "GATEWAY", "PROCESSED", FEE_10)]
+    # One refund of each Razorpay payment: the visit's and the fee's own.
+    at_sandbox = sorted((r["payment_id"], r["amount"])
+                        for r in gateway.sandbox.store.refunds.values())
+    assert at_sandbox == sorted([(rows[0].razorpay_payment_id, PAID),
+                                 (resched.razorpay_payment_id, FEE_10)])
+    # The provider's share of the fee is taken back; the penalty stands.
+    assert balance(chart.provider_payable(world.doctors[0])) == -25_000
+    assert balance(chart.COMMISSION_REVENUE) == 0
+    assert len(ledger_kinds("reschedule_fee_refund")) == 1
+    assert db.session.get(IndividualBooking, item.id).refunded_amount == PAID
+
+
+def test_clinic_cancellation_gives_a_wallet_fee_back_to_the_wallet(world, users, gateway, clock):
+    patient, item, resched = _moved(world, users, gateway, clock, "wallet")
+    assert balance(chart.patient_wallet(patient.id)) == 0
+    refunds.cancel_as_admin(users(world.admin), item.id, "Clinic closed for a fumigation",
+                            mode="clinic")
+    fee_row = db.session.scalars(sa.select(Refund).where(
+        Refund.reschedule_id == resched.id)).one()
+    assert (fee_row.destination, fee_row.status) == ("WALLET", "PROCESSED")
+    assert balance(chart.patient_wallet(patient.id)) == FEE_10
+    assert balance(chart.provider_payable(world.doctors[0])) == 0
+    # Cancelling cannot happen twice, so neither can the fee refund.
+    with pytest.raises(refunds.CancellationError):
+        refunds.cancel_as_admin(users(world.admin), item.id, "Again", mode="clinic")
+    assert len(ledger_kinds("reschedule_fee_refund")) == 1
+
+
+def test_patient_cancellation_keeps_the_fee(world, users, gateway, clock):
+    patient, item, resched = _moved(world, users, gateway, clock, "wallet")
+    preview = refunds.preview_cancellation(patient, item.master_id, [item.id])
+    assert preview.items[0].fee_refund == 0
+    refunds.cancel_items_as_patient(patient, item.master_id, [item.id], prefer_wallet=True)
+    assert not db.session.scalars(sa.select(Refund).where(
+        Refund.reschedule_id.is_not(None))).all()
+    assert balance(chart.provider_payable(world.doctors[0])) == SHARE_10
+
+
+# --- further refunds -----------------------------------------------------------------------
+
+def _cancelled_at_30_hours(world, users, gateway, clock):
+    """Cancelled by the patient 30 h ahead: 75 % − ₹100 = ₹297.13 back, ₹232.37 kept."""
+    patient = users(world.patients[0])
+    item = book_and_pay(world, patient, gateway,
+                        [(world.consult, [world.doctors[0]], START)]).items[0]
+    clock.move_to(START - hours(30))
+    refunds.cancel_items_as_patient(patient, item.master_id, [item.id])
+    db.session.expire_all()
+    item = db.session.get(IndividualBooking, item.id)
+    assert item.refunded_amount == 29_713
+    return patient, item
+
+
+def _second_admin():
+    from portal.accounts.models import User
+    admin2 = User(email="admin2@example.com", name="Admin Two", role="admin")
+    db.session.add(admin2)
+    db.session.commit()
+    return admin2
+
+
+def test_further_refund_waits_for_a_second_admin(world, users, gateway, clock):
+    patient, item = _cancelled_at_30_hours(world, users, gateway, clock)
+    admin, admin2 = users(world.admin), _second_admin()
+    approval = refunds.request_further_refund(admin, item.id, 10_000,
+                                              "Doctor ran an hour late last visit",
+                                              prefer_wallet=True)
+    assert (approval.calculated, approval.override_amount, approval.extra) == \
+        (29_713, 39_713, 10_000)
+    assert balance(chart.patient_wallet(patient.id)) == 0  # nothing moves yet
+    with pytest.raises(refunds.PermissionDenied):
+        refunds.approve_override(admin, approval.id)
+    refunds.approve_override(admin2, approval.id, "Agreed")
+    db.session.expire_all()
+    assert balance(chart.patient_wallet(patient.id)) == 10_000
+    assert db.session.get(IndividualBooking, item.id).refunded_amount == 39_713
+    # The kept part shrank: the GST still payable on it shrank pro rata.
+    cancellation = refunds.cancellation_for(item.id)
+    kept = PAID - 39_713
+    assert cancellation.gst_reversed == 450 - refunds.gst_kept(450, PAID, kept)
+
+
+@pytest.mark.parametrize("amount, reason, message", [
+    (0, "A long enough reason", refunds.MSG_FURTHER_AMOUNT),
+    (PAID - 29_713 + 1, "A long enough reason",
+     refunds.MSG_FURTHER_TOO_MUCH.format(left="₹232.37")),
+    (100, "short", MSG_OVERRIDE_NOTE),
+])
+def test_further_refund_refusals(world, users, gateway, clock, amount, reason, message):
+    _, item = _cancelled_at_30_hours(world, users, gateway, clock)
+    with pytest.raises(refunds.CancellationError) as err:
+        refunds.request_further_refund(users(world.admin), item.id, amount, reason)
+    assert err.value.message == message
+    assert not refunds.pending_approvals()
+
+
+def test_further_refund_only_for_a_cancelled_booking_and_one_at_a_time(
+        world, users, gateway, clock):
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [
+        (world.consult, [world.doctors[0]], START), (world.lab, [world.lab_provider], at(4, 11))])
+    clock.move_to(START - hours(30))
+    refunds.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    admin = users(world.admin)
+    with pytest.raises(refunds.CancellationError) as err:
+        refunds.request_further_refund(admin, visit.items[1].id, 100, "A long enough reason")
+    assert err.value.message == refunds.MSG_FURTHER_NOT_CANCELLED
+    refunds.request_further_refund(admin, visit.items[0].id, 100, "A long enough reason")
+    with pytest.raises(refunds.CancellationError) as err:
+        refunds.request_further_refund(admin, visit.items[0].id, 100, "A long enough reason")
+    assert err.value.message == refunds.MSG_FURTHER_PENDING
+    with pytest.raises(refunds.PermissionDenied):
+        refunds.request_further_refund(patient, visit.items[0].id, 100, "A long enough reason")
