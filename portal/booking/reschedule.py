@@ -60,6 +60,7 @@ MSG_PAY_WITH = "Choose how to pay the reschedule fee"
 MSG_WALLET_LOW = "Insufficient wallet balance"
 MSG_RECEIPT = "Enter the desk receipt number"
 MSG_DESK_ADMIN = "Only the clinic's desk can take the fee in person"
+MSG_ONLINE_PATIENT = "Only the patient can pay online; take the fee from the wallet or at the desk"
 MSG_REPLACED = "Replaced by a newer reschedule request"
 MSG_HOLD_EXPIRED = "The checkout expired before the fee was paid"
 MSG_REBOOK_ONLY = "Only expired or cancelled appointments can be booked again"
@@ -349,6 +350,8 @@ def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
             new_end = check_slot(item, new_start)
             if q.total and pay_with not in (PAY_WALLET, PAY_GATEWAY, PAY_DESK):
                 raise BookingError(MSG_PAY_WITH, field="pay_with")
+            if q.total and pay_with == PAY_GATEWAY and _role(actor) != PATIENT:
+                raise BookingError(MSG_ONLINE_PATIENT, field="pay_with")
             if q.total and pay_with == PAY_DESK:
                 if _role(actor) != ADMIN:
                     raise PermissionDenied(MSG_DESK_ADMIN)

@@ -18,6 +18,11 @@ from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def _ledger_stays_sound(ledger_stays_sound):
+    """Money moves in these tests: the ledger must balance afterwards."""
+
+
 @pytest.fixture
 def sandbox(app, live_server):
     if "razorpay_sandbox" not in app.extensions:
@@ -84,6 +89,9 @@ def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(app, page, live
         [refund] = db.session.query(Refund).all()
         assert refund.status == "PROCESSED" and refund.amount == lab_paid
         assert db.session.get(IndividualBooking, lab_id).status == "CANCELLED"
+        others = [i.status for i in db.session.get(MasterBooking, visit_id).items
+                  if i.id != lab_id]
+        assert others == ["CONFIRMED", "CONFIRMED"]
         store = sandbox.store
         assert len(store.refunds) == 1
         db.session.remove()

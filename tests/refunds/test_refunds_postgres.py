@@ -65,7 +65,7 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
 
     pg_pay = pg_gateway
     pg_pay.sandbox.advance(10)
-    pg_pay.deliver()
+    assert all(status == 200 for _id, status in pg_pay.deliver())
     with pg_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Cancellation)) == 1
         rows = db.session.scalars(sa.select(Refund)).all()

@@ -239,6 +239,9 @@ def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
     with pytest.raises(BookingError) as err:
         rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="  ")
     assert (err.value.field, err.value.message) == ("receipt_no", rs.MSG_RECEIPT)
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(admin, item.id, NEW, pay_with="gateway")
+    assert (err.value.field, err.value.message) == ("pay_with", rs.MSG_ONLINE_PATIENT)
     result = rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="R-1")
     assert result.moved and result.reschedule.receipt_no == "R-1"
     assert balance(chart.CASH_DESK) == fee(1_000)[3]

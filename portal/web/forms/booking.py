@@ -3,14 +3,17 @@
 Choices that depend on the person (dependents, earlier bookings) or on the catalog are set
 by the view before validation. Money typed by people goes through ``RupeesField`` (Decimal,
 never float)."""
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectField,
-                     SelectMultipleField, StringField, TimeField, ValidationError)
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, RadioField,
+                     SelectField, SelectMultipleField, StringField, TimeField,
+                     ValidationError)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from portal.db import utcnow
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
 SELF = "self"
@@ -170,3 +173,18 @@ class CouponForm(FlaskForm):
     def validate_max_uses_per_patient(self, field):
         if field.data and self.max_uses.data and field.data > self.max_uses.data:
             raise ValidationError("Cannot be more than the total uses allowed.")
+
+
+class MoveForm(FlaskForm):
+    """Moving a booking: a day to list free times for, and the chosen time."""
+    day = DateField("Day", validators=[Optional()])
+    start = HiddenField()
+    slot = RadioField("New time", choices=[], validate_choice=False)
+
+
+def move_day(form, item):
+    """The local day whose free times a move page lists: the chosen one, never before
+    today at the clinic, tomorrow by default."""
+    local_today = utcnow().astimezone(ZoneInfo(item.clinic.timezone)).date()
+    day = form.day.data if isinstance(form.day.data, date) else None
+    return max(day or local_today + timedelta(days=1), local_today)

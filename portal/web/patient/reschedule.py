@@ -2,22 +2,17 @@
 cancelled one again. The page shows the fee for this notice (tier, platform fee, GST),
 the free times of the same provider(s) for a chosen day (htmx swaps the list), and how to
 pay the fee (wallet or online); a zero fee moves at once."""
-from datetime import date, timedelta
-from zoneinfo import ZoneInfo
-
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, RadioField
-from wtforms.validators import Optional
+from wtforms import RadioField
 
 from portal.booking import reschedule as rs
 from portal.booking import service as booking
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
-from portal.db import utcnow
 from portal.extensions import csrf
-from portal.web.forms.booking import options, parse_start
+from portal.web.forms.booking import MoveForm as BaseMoveForm
+from portal.web.forms.booking import move_day, options, parse_start
 from portal.web.patient import bp
 from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
 from portal.web.render import render
@@ -27,10 +22,7 @@ PAGE = "patient/reschedule/reschedule.html"
 MSG_CHOOSE = "Choose a new time"
 
 
-class MoveForm(FlaskForm):
-    day = DateField("Day", validators=[Optional()])
-    start = HiddenField()
-    slot = RadioField("New time", choices=[], validate_choice=False)
+class MoveForm(BaseMoveForm):
     pay_with = RadioField("Pay the fee with", choices=options([
         ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
 
@@ -42,14 +34,8 @@ def _item(item_id):
     return item
 
 
-def _day(form, item):
-    local_today = utcnow().astimezone(ZoneInfo(item.clinic.timezone)).date()
-    day = form.day.data if isinstance(form.day.data, date) else None
-    return max(day or local_today + timedelta(days=1), local_today)
-
-
 def _page(item, form, mode, status=200):
-    day = _day(form, item)
+    day = move_day(form, item)
     form.day.data = day
     slots = rs.free_slots(item, day, days=7, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]

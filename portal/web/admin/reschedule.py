@@ -1,0 +1,69 @@
+"""Admin: move a patient's confirmed booking to another free time of the same provider(s).
+
+The page shows the booking, the fee for this notice (the overridden quote when "Override
+the 24-hour rule" is ticked: allowed until the start, charged the highest tier), the free
+times for a chosen day (htmx swaps the list, and the fee when the override changes) and
+how the fee is paid: from the patient's wallet, or at the clinic desk with a receipt."""
+from flask import flash, redirect, request, url_for
+from flask_login import current_user
+from wtforms import BooleanField, RadioField, StringField
+from wtforms.validators import Length, Optional
+
+from portal.booking import reschedule as rs
+from portal.booking import service as booking
+from portal.booking.errors import BookingError
+from portal.booking.models import IndividualBooking
+from portal.extensions import db
+from portal.web.admin import bp
+from portal.web.forms.booking import MoveForm, move_day, options, parse_start
+from portal.web.patient.visits import clinic_time, htmx_block
+from portal.web.render import render
+
+PAGE = "admin/reschedule/reschedule.html"
+FIELDS = {"start_at": "slot", "pay_with": "pay_with", "receipt_no": "receipt_no"}
+
+
+class AdminMoveForm(MoveForm):
+    override = BooleanField("Override the 24-hour rule")
+    pay_with = RadioField("Pay the fee with", choices=options([
+        ("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
+        validators=[Optional()])  # a zero fee needs none; anything else is refused
+    receipt_no = StringField("Desk receipt number", validators=[Optional(), Length(max=64)])
+
+
+def _page(item, form, status=200):
+    day = move_day(form, item)
+    form.day.data = day
+    slots = rs.free_slots(item, day, days=7, limit=16)
+    form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
+    _, quote = rs.quote(current_user, item.id, admin_override=bool(form.override.data))
+    return render(PAGE, block=htmx_block("slots", "fee"), status=status, item=item, form=form,
+                  quote=quote, slots=slots,
+                  wallet_balance=booking.wallet_balance(item.visit.patient_id))
+
+
+@bp.get("/bookings/<int:item_id>/reschedule")
+def reschedule_booking(item_id):
+    item = db.get_or_404(IndividualBooking, item_id)
+    return _page(item, AdminMoveForm(formdata=request.args or None))
+
+
+@bp.post("/bookings/<int:item_id>/reschedule")
+def reschedule_booking_post(item_id):
+    item = db.get_or_404(IndividualBooking, item_id)
+    form = AdminMoveForm()
+    if not form.validate():
+        return _page(item, form, status=422)
+    start = parse_start(form.slot.data)
+    try:
+        rs.reschedule(current_user, item.id, start, pay_with=form.pay_with.data or None,
+                      admin_override=form.override.data, receipt_no=form.receipt_no.data)
+    except BookingError as exc:  # on its field, else above the form
+        target = getattr(form, FIELDS.get(exc.field or "", ""), None)
+        if target is None:
+            form.form_errors.append(exc.message)
+        else:
+            target.errors = [*target.errors, exc.message]
+        return _page(item, form, status=422)
+    flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
+    return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
