@@ -53,3 +53,19 @@ def ledger_kinds(kind):
 
 def hours(h, minutes=0):
     return timedelta(hours=h, minutes=minutes)
+
+
+def with_known_passwords():
+    """Every user gets the test password, so web tests can sign in as anyone."""
+    from portal.accounts.models import User
+    from portal.accounts.passwords import hash_password
+    from tests.conftest import PASSWORD
+    for user in db.session.scalars(sa.select(User)):
+        user.password_hash = hash_password(PASSWORD)
+    db.session.commit()
+
+
+def login(client, email):
+    from tests.conftest import PASSWORD
+    r = client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    assert r.status_code in (302, 303)

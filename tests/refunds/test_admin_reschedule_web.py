@@ -15,18 +15,12 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
-from tests.conftest import PASSWORD
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
 
 START = at(4, 10)   # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)     # Monday 8 June 2026, 11:00 IST
 FEE_10 = 6_195      # 10 % tier on ₹500: ₹50 + ₹2.50 platform + ₹9.45 GST
 FEE_20 = 12_390     # 20 % tier (also an overridden late move): ₹100 + ₹5 + ₹18.90
-
-
-def _login(client, email):
-    r = client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    assert r.status_code in (302, 303)
 
 
 def _slots(html):
@@ -40,10 +34,7 @@ def _url(item_id):
 @pytest.fixture
 def setup(app, world, users, gateway):
     """A paid visit: a consultation at START and a blood test an hour later."""
-    from portal.accounts.passwords import hash_password
-    for user in db.session.scalars(sa.select(User)):
-        user.password_hash = hash_password(PASSWORD)
-    db.session.commit()
+    with_known_passwords()
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway, [
         (world.consult, [world.doctors[0]], START),
@@ -67,7 +58,7 @@ def test_page_shows_the_booking_quote_and_free_times(app, client, setup, clock, 
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
     credit_wallet(world.patients[0], 10_000)
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     page = client.get(_url(ids[0]))
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -97,7 +88,7 @@ def test_move_paid_from_the_patients_wallet(app, client, setup, clock, world):
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
     credit_wallet(world.patients[0], 10_000)
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})
     assert r.status_code == 422 and rs.MSG_PAY_WITH in r.get_data(True)
     # The online checkout is the patient's; the admin page offers the wallet or the desk.
@@ -117,7 +108,7 @@ def test_move_paid_from_the_patients_wallet(app, client, setup, clock, world):
 def test_wallet_too_low_is_shown_beside_pay_with(app, client, setup, clock):
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and rs.MSG_WALLET_LOW in html
@@ -128,7 +119,7 @@ def test_wallet_too_low_is_shown_beside_pay_with(app, client, setup, clock):
 def test_move_paid_at_the_desk_needs_a_receipt(app, client, setup, clock, world):
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk",
                                         "receipt_no": "  "})
     html = r.get_data(as_text=True)
@@ -149,7 +140,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     visit_id, ids, emails = setup
     clock.move_to(START - hours(20))
     credit_wallet(world.patients[0], 20_000)
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
     assert MSG_TOO_LATE in html and "fee-total" not in html
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
@@ -174,7 +165,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
 
 def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clock):
     visit_id, ids, emails = setup
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     r = client.post(_url(ids[0]), data={})
     assert r.status_code == 422 and "Choose a time" in r.get_data(True)
     r = client.post(_url(ids[0]), data={"slot": at(5, 10).isoformat()})  # Saturday
@@ -186,11 +177,11 @@ def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clo
     assert client.post(_url(999_999), data={"slot": NEW.isoformat()}).status_code == 404
     # Cancelled by the patient: the page still renders; a move is refused with the message.
     client.post("/auth/logout")
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     assert client.post(f"/me/visits/{visit_id}/cancel",
                        data={"items": [ids[1]], "destination": "wallet"}).status_code == 303
     client.post("/auth/logout")
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     page = client.get(_url(ids[1]))
     assert page.status_code == 200
     assert "Only confirmed appointments can be moved" in page.get_data(True)
@@ -203,7 +194,7 @@ def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clo
 @pytest.mark.parametrize("who", ["patient", "doctor"])
 def test_patients_and_providers_are_refused(app, client, setup, clock, who):
     visit_id, ids, emails = setup
-    _login(client, emails[who])
+    login(client, emails[who])
     assert client.get(_url(ids[0])).status_code in (403, 404)
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
     assert r.status_code in (403, 404)
@@ -212,7 +203,7 @@ def test_patients_and_providers_are_refused(app, client, setup, clock, who):
 
 def test_post_without_csrf_token_is_refused(app, client, setup, clock, monkeypatch):
     visit_id, ids, emails = setup
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})
     assert r.status_code == 400
@@ -221,7 +212,7 @@ def test_post_without_csrf_token_is_refused(app, client, setup, clock, monkeypat
 
 def test_no_fee_far_ahead_moves_without_pay_with(app, client, setup, clock, world):
     visit_id, ids, emails = setup
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
     assert "No fee" in html and 'name="pay_with"' not in html
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})

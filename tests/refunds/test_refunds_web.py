@@ -11,23 +11,14 @@ from portal.catalog.models import Provider
 from portal.extensions import db
 from portal.refunds.models import Refund, RefundApproval
 from tests.booking.factories import at, credit_wallet
-from tests.conftest import PASSWORD
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
 
 HX = {"HX-Request": "true", "HX-Target": "cancel-preview"}
 
 
-def _login(client, email):
-    r = client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    assert r.status_code in (302, 303)
-
-
 @pytest.fixture
 def setup(app, world, users, gateway):
-    from portal.accounts.passwords import hash_password
-    for user in db.session.scalars(sa.select(User)):
-        user.password_hash = hash_password(PASSWORD)
-    db.session.commit()
+    with_known_passwords()
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway, [
         (world.consult, [world.doctors[0]], at(4, 10)),
@@ -44,7 +35,7 @@ def setup(app, world, users, gateway):
 
 def test_patient_cancel_page_preview_and_submit(app, client, setup, clock):
     visit_id, ids, emails = setup
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     page = client.get(f"/me/visits/{visit_id}/cancel?item={ids[0]}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -72,7 +63,7 @@ def test_patient_cancel_page_preview_and_submit(app, client, setup, clock):
 def test_patient_within_24_hours_sees_the_policy_message(app, client, setup, clock):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(20))
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     html = client.get(f"/me/visits/{visit_id}/cancel").get_data(as_text=True)
     assert "Cancellation not allowed within 24 hours of appointment" in html
     r = client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]})
@@ -82,13 +73,13 @@ def test_patient_within_24_hours_sees_the_policy_message(app, client, setup, clo
 
 def test_strangers_get_404(app, client, setup, clock):
     visit_id, ids, emails = setup
-    _login(client, emails["other"])
+    login(client, emails["other"])
     assert client.get(f"/me/visits/{visit_id}/cancel").status_code == 404
     assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code == 404
     assert client.get(f"/me/bookings/{ids[0]}/reschedule").status_code == 404
     assert client.post(f"/me/bookings/{ids[0]}/reschedule", data={}).status_code == 404
     client.post("/auth/logout")
-    _login(client, emails["lab"])
+    login(client, emails["lab"])
     assert client.get(f"/provider/bookings/{ids[0]}/cancel").status_code == 404
     assert client.post(f"/provider/bookings/{ids[0]}/cancel",
                        data={"reason": "x"}).status_code == 404
@@ -96,7 +87,7 @@ def test_strangers_get_404(app, client, setup, clock):
 
 def test_reschedule_page_moves_the_booking(app, client, setup, clock):
     visit_id, ids, emails = setup
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     page = client.get(f"/me/bookings/{ids[0]}/reschedule?day=2026-06-08")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "No fee" in html
@@ -119,7 +110,7 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(50))
     credit_wallet(world.patients[0], 10_000)
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
     assert "Total to pay before the move" in html and "₹61.95" in html
     r = client.post(f"/me/bookings/{ids[0]}/reschedule",
@@ -134,7 +125,7 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
 
 def test_wallet_page_shows_refunds(app, client, setup, clock):
     visit_id, ids, emails = setup
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]],
                                                        "destination": "wallet"})
     html = client.get("/me/wallet").get_data(as_text=True)
@@ -144,7 +135,7 @@ def test_wallet_page_shows_refunds(app, client, setup, clock):
 
 def test_provider_cancels_with_reason(app, client, setup, clock):
     visit_id, ids, emails = setup
-    _login(client, emails["doctor"])
+    login(client, emails["doctor"])
     page = client.get(f"/provider/bookings/{ids[0]}/cancel")
     assert page.status_code == 200 and "₹250" in page.get_data(True)
     r = client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "  "})
@@ -158,7 +149,7 @@ def test_provider_cancels_with_reason(app, client, setup, clock):
 def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(10))
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     page = client.get(f"/admin/bookings/{ids[0]}/cancel?mode=patient&override=&reason=")
     assert page.status_code == 200 and "₹14.75" in page.get_data(True)
     r = client.post(f"/admin/bookings/{ids[0]}/cancel",
@@ -179,7 +170,7 @@ def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clo
     assert r.status_code == 303
     client.post("/auth/logout")
     second = make_user("admin", email="second.admin@example.com")
-    _login(client, second.email)
+    login(client, second.email)
     r = client.post(f"/admin/approvals/{approval.id}/approve", data={"note": "Agreed"})
     assert r.status_code == 303
     with app.app_context():
@@ -194,12 +185,12 @@ def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway)
     gateway.sandbox.set_faults(fail_next=10, error_status=503, match="refund")
     app.config["REFUND_MAX_ATTEMPTS"] = 1
     try:
-        _login(client, emails["patient"])
+        login(client, emails["patient"])
         client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]})
     finally:
         app.config.pop("REFUND_MAX_ATTEMPTS")
     client.post("/auth/logout")
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     html = client.get("/admin/refunds?status=FAILED").get_data(as_text=True)
     assert "Retry" in html and "Send to wallet" in html
     with app.app_context():
@@ -216,13 +207,13 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, set
                                                                  make_user):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(30))
-    _login(client, emails["patient"])
+    login(client, emails["patient"])
     assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code \
         == 303
     assert client.post(f"/admin/bookings/{ids[0]}/further-refund",
                        data={"amount": "10"}).status_code == 403
     client.post("/auth/logout")
-    _login(client, emails["admin"])
+    login(client, emails["admin"])
     page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
     assert "Further refund" in page and "Up to ₹232.37 more can be refunded" in page
     r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
@@ -243,7 +234,7 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, set
                        data={"amount": "1"}).status_code == 404
     client.post("/auth/logout")
     second = make_user("admin", email="second.admin@example.com")
-    _login(client, second.email)
+    login(client, second.email)
     with app.app_context():
         approval = db.session.scalars(sa.select(RefundApproval)).one()
         assert (approval.extra, approval.prefer_wallet) == (10_000, True)

@@ -17,7 +17,7 @@ from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
 from portal.web.admin import bp
 from portal.web.forms.booking import options
 from portal.web.forms.money import RupeesField
-from portal.web.patient.visits import htmx_block
+from portal.web.patient.visits import apply_booking_error, htmx_block
 from portal.web.render import render
 
 PAGE = "admin/cancellations/cancel.html"
@@ -107,11 +107,7 @@ def cancel_booking_post(item_id):
     except NotFound:
         abort(404)
     except refunds.CancellationError as exc:
-        target = getattr(form, FIELDS.get(exc.field or "", ""), None)
-        if target is None:
-            form.form_errors.append(exc.message)
-        else:
-            target.errors = [*target.errors, exc.message]
+        apply_booking_error(form, exc, FIELDS)
         return _page(item, form, status=422)
     message = f"Cancelled. Refund {format_inr(done.refund)}."
     if refunds.pending_approvals() and any(a.booking_id == item.id
@@ -134,8 +130,7 @@ def further_refund(item_id):
     except NotFound:
         abort(404)
     except refunds.CancellationError as exc:
-        target = getattr(further, exc.field or "", None) or further.amount
-        target.errors = [*target.errors, exc.message]
+        apply_booking_error(further, exc, {})
         return _page(item, AdminCancelForm(formdata=None), 422, further)
     flash("Further refund requested; a second administrator must approve it.", "success")
     return redirect(url_for("admin.cancel_booking", item_id=item.id), 303)

@@ -15,12 +15,11 @@ from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.forms.booking import MoveForm, move_day, options, parse_start
-from portal.web.patient.visits import clinic_time, htmx_block
+from portal.web.forms.booking import MOVE_FIELDS, MoveForm, move_day, options, parse_start
+from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
 from portal.web.render import render
 
 PAGE = "admin/reschedule/reschedule.html"
-FIELDS = {"start_at": "slot", "pay_with": "pay_with", "receipt_no": "receipt_no"}
 
 
 class AdminMoveForm(MoveForm):
@@ -58,12 +57,8 @@ def reschedule_booking_post(item_id):
     try:
         rs.reschedule(current_user, item.id, start, pay_with=form.pay_with.data or None,
                       admin_override=form.override.data, receipt_no=form.receipt_no.data)
-    except BookingError as exc:  # on its field, else above the form
-        target = getattr(form, FIELDS.get(exc.field or "", ""), None)
-        if target is None:
-            form.form_errors.append(exc.message)
-        else:
-            target.errors = [*target.errors, exc.message]
+    except BookingError as exc:
+        apply_booking_error(form, exc, MOVE_FIELDS)
         return _page(item, form, status=422)
     flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
     return redirect(url_for("admin.visit", visit_id=item.master_id), 303)

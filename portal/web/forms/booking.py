@@ -175,6 +175,9 @@ class CouponForm(FlaskForm):
             raise ValidationError("Cannot be more than the total uses allowed.")
 
 
+MOVE_FIELDS = {"start_at": "slot"}  # the booking service's field → the move form's
+
+
 class MoveForm(FlaskForm):
     """Moving a booking: a day to list free times for, and the chosen time."""
     day = DateField("Day", validators=[Optional()])

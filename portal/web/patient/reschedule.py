@@ -12,7 +12,7 @@ from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import csrf
 from portal.web.forms.booking import MoveForm as BaseMoveForm
-from portal.web.forms.booking import move_day, options, parse_start
+from portal.web.forms.booking import MOVE_FIELDS, move_day, options, parse_start
 from portal.web.patient import bp
 from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
 from portal.web.render import render
@@ -79,12 +79,7 @@ def reschedule_post(item_id):
         result = rs.reschedule(current_user, item.id, start, pay_with=form.pay_with.data or None,
                                callback_url=callback)
     except BookingError as exc:
-        if exc.field == "pay_with":
-            form.pay_with.errors = [exc.message]
-        elif exc.field == "start_at":
-            form.slot.errors = [exc.message]
-        else:
-            apply_booking_error(form, exc)
+        apply_booking_error(form, exc, MOVE_FIELDS)
         return _page(item, form, "move", status=422)
     if result.redirect_url:
         if result.form_fields:

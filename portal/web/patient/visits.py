@@ -64,9 +64,10 @@ def status_label(status):
     return str(status or "").replace("_", " ").capitalize()
 
 
-def apply_booking_error(form, exc):
-    """Put a BookingError's message beside its field, else at the top of the form."""
-    name = FIELD_MAP.get(exc.field, exc.field)
+def apply_booking_error(form, exc, fields=FIELD_MAP):
+    """Put a BookingError's message beside its field (``fields`` maps the service's field
+    names to the form's), else at the top of the form."""
+    name = fields.get(exc.field, exc.field)
     field = form._fields.get(name) if name else None
     if field is None:
         form.form_errors.append(exc.message)
