@@ -885,7 +885,8 @@ def _successor(refund, actor=None):
     db.session.flush()  # the old row leaves the totals before the new one is counted
     new = Refund(booking_id=refund.booking_id, visit_id=refund.visit_id,
                  patient_id=refund.patient_id, cancellation_id=refund.cancellation_id,
-                 approval_id=refund.approval_id, amount=refund.amount, destination=GATEWAY,
+                 approval_id=refund.approval_id, reschedule_id=refund.reschedule_id,
+                 amount=refund.amount, destination=GATEWAY,
                  status=PENDING, payment_id=refund.payment_id,
                  razorpay_payment_id=refund.razorpay_payment_id,
                  idempotency_key=new_idempotency_key(), retry_of_id=refund.id,
@@ -987,7 +988,8 @@ def refund_to_wallet(admin, refund_id, note=""):
         db.session.flush()
         wallet = Refund(booking_id=refund.booking_id, visit_id=refund.visit_id,
                         patient_id=refund.patient_id, cancellation_id=refund.cancellation_id,
-                        approval_id=refund.approval_id, amount=refund.amount,
+                        approval_id=refund.approval_id, reschedule_id=refund.reschedule_id,
+                        amount=refund.amount,
                         destination=WALLET, status=PROCESSED, processed_at=utcnow(),
                         idempotency_key=new_idempotency_key(), retry_of_id=refund.id,
                         created_by_id=admin.id)

@@ -165,3 +165,30 @@ def test_further_refund_only_for_a_cancelled_booking_and_one_at_a_time(
     assert err.value.message == refunds.MSG_FURTHER_PENDING
     with pytest.raises(refunds.PermissionDenied):
         refunds.request_further_refund(patient, visit.items[0].id, 100, "A long enough reason")
+
+
+def test_a_failed_fee_refund_is_retried_and_sent_to_the_wallet_as_a_fee_refund(
+        world, users, gateway, clock):
+    """Retries and the admin's "send to wallet" keep the refund a reschedule fee refund,
+    so it never counts against the booking's own paid amount."""
+    patient, item, resched = _moved(world, users, gateway, clock, "gateway")
+    gateway.sandbox.set_faults(refund_outcome="failed")
+    try:
+        refunds.cancel_as_admin(users(world.admin), item.id, "Clinic closed for a fumigation",
+                                mode="clinic")
+        for _ in range(refunds.max_attempts()):
+            settle_refunds(gateway)
+    finally:
+        gateway.sandbox.set_faults(refund_outcome=None)
+    chain = db.session.scalars(sa.select(Refund).where(
+        Refund.amount == FEE_10).order_by(Refund.id)).all()
+    assert len(chain) == refunds.max_attempts()
+    assert all(r.reschedule_id == resched.id for r in chain)
+    failed = chain[-1]
+    assert (failed.status, failed.superseded) == ("FAILED", False)
+    wallet = refunds.refund_to_wallet(users(world.admin), failed.id, "Bank keeps refusing")
+    assert (wallet.reschedule_id, wallet.destination, wallet.amount) == \
+        (resched.id, "WALLET", FEE_10)
+    # The booking's own refunds: only the (failed, retried) refund of its paid amount.
+    assert [r.amount for r in refunds._open_refunds(item.id)] == [PAID]
+    assert balance(chart.patient_wallet(patient.id)) == FEE_10
