@@ -205,10 +205,12 @@ def check_slot(item, new_start):
 
 
 def free_slots(item, from_date, days=7, limit=12, now=None):
-    """Start times (aware UTC) the booking could move to, from the local date ``from_date``."""
+    """Start times (aware UTC) the booking could move to, from the local date ``from_date``
+    (not its own current time)."""
     from portal.catalog.service import team_next_free_slots
-    return team_next_free_slots(list(item.providers), item.service, item.clinic, from_date,
-                                days=days, limit=limit, now=now, exclude=_own_busy(item))
+    slots = team_next_free_slots(list(item.providers), item.service, item.clinic, from_date,
+                                 days=days, limit=limit + 1, now=now, exclude=_own_busy(item))
+    return [s for s in slots if s != item.start_at][:limit]
 
 
 def _move(item, new_start, new_end, resched=None):

@@ -65,13 +65,15 @@ def test_page_shows_the_booking_quote_and_free_times(app, client, setup, clock, 
     assert "Consultation" in html and "Dr Doc 1" in html and "Patient 1" in html
     assert 'id="current-time">Fri 05 Jun 2026, 10:00 IST<' in html
     assert 'id="wallet-balance">₹100<' in html
-    assert "Penalty (10% of the service fee)" in html and "₹50" in html
+    assert "Penalty (10% of the ₹500 service fee)" in html and "₹50" in html
     assert "Platform fee" in html and "₹2.50" in html and "₹9.45" in html
     assert 'id="fee-total">₹61.95<' in html
     assert "Override the 24-hour rule" in html and "Paid at the desk" in html
     assert "The patient&#39;s wallet" in html or "The patient's wallet" in html
     slots = _slots(html)
     assert slots and all(s.endswith("+00:00") for s in slots)
+    assert re.search(r'<input[^>]*value="wallet"', html) and not re.search(
+        r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled', html)
     # The day picker reloads only the free times.
     part = client.get(f"{_url(ids[0])}?day=2026-06-08",
                       headers={"HX-Request": "true", "HX-Target": "slots"})
@@ -152,7 +154,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
                       headers={"HX-Request": "true", "HX-Target": "fee"})
     text = part.get_data(as_text=True)
     assert part.status_code == 200 and "<html" not in text and "Free times" not in text
-    assert "Penalty (20% of the service fee, administrator override)" in text
+    assert "Penalty (20% of the ₹500 service fee, administrator override)" in text
     assert 'id="fee-total">₹123.90<' in text and MSG_TOO_LATE not in text
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "override": "y",
                                         "pay_with": "wallet"})
@@ -221,3 +223,13 @@ def test_no_fee_far_ahead_moves_without_pay_with(app, client, setup, clock, worl
         row = db.session.scalars(sa.select(rs.Reschedule)).one()
         assert (row.total, row.pay_with, row.new_start) == (0, rs.PAY_NONE, NEW)
         assert balance(chart.patient_wallet(world.patients[0])) == 0
+
+
+def test_a_wallet_short_of_the_fee_cannot_be_chosen(app, client, setup, clock):
+    visit_id, ids, emails = setup
+    clock.move_to(START - hours(60))
+    login(client, emails["admin"])
+    html = client.get(_url(ids[0])).get_data(as_text=True)
+    assert "(balance ₹0, not enough)" in html
+    assert re.search(r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled',
+                     html)

@@ -259,3 +259,11 @@ def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
     assert new.start_at == NEW and new.total == 52_950
     with pytest.raises(rs.NotFound):
         rs.rebook(users(world.patients[1]), item.id, at(7, 12))
+
+
+def test_free_times_never_offer_the_bookings_own_time(world, users, gateway, clock):
+    from datetime import date
+    patient, item = booked(world, users, gateway)
+    slots = rs.free_slots(item, date(2026, 6, 5), days=1, limit=50)
+    assert slots and START not in slots
+    assert START + hours(0, 30) in slots  # its neighbour is offered

@@ -24,6 +24,9 @@ PAGE = "admin/cancellations/cancel.html"
 MODES = [("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
          ("clinic", "For the clinic (full refund, no penalty)"),
          ("provider", "For the provider (full refund, ₹250 penalty on the provider)")]
+ACTORS = {"patient": "Cancelled online by the patient",
+          "admin": "Cancelled by an administrator for the patient",
+          "clinic": "Cancelled by the clinic", "provider": "Cancelled by the provider"}
 FIELDS = {"override": "override", "reason": "reason", "items": "mode", "mode": "mode",
           "penalty_provider": "penalty_provider"}
 
@@ -72,8 +75,11 @@ def _preview(item, form):
 
 def _page(item, form, status=200, further=None):
     form.penalty_provider.choices = options([(str(p.id), p.display_name) for p in item.providers])
+    cancellation = refunds.cancellation_for(item.id)
     return render(PAGE, block=htmx_block("admin_preview"), status=status, item=item, form=form,
-                  preview=_preview(item, form), cancellation=refunds.cancellation_for(item.id),
+                  preview=_preview(item, form), cancellation=cancellation,
+                  actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
+                  rule_text=refunds.tier_text(cancellation.rule) if cancellation else "",
                   refund_rows=[r for r in refunds.refunds_for_visit(item.master_id)
                                if r.booking_id == item.id],
                   further=further or FurtherRefundForm(formdata=None),
