@@ -221,6 +221,8 @@ def _move(item, new_start, new_end, resched=None):
     for claim in item.claims:
         if claim not in held:
             claim.live = False
+    for claim in held:  # the booking's own claims from now on, no longer a hold
+        claim.reschedule_id = None
     item.start_at, item.end_at = new_start, new_end
     if not held:
         for subject in _subjects(item):
@@ -266,17 +268,28 @@ def release_stale_hold(claim, now=None):
     anyone (called by the booking service's slot check). True if released."""
     if claim.reschedule_id is None:
         return False
-    resched = db.session.get(Reschedule, claim.reschedule_id)
+    resched = _lock_reschedule(claim.reschedule_id)
     now = now or utcnow()
-    if resched.status == PENDING_PAYMENT and resched.expires_at is not None and \
-            resched.expires_at > now:
-        return False
     if resched.status == PENDING_PAYMENT:
+        if resched.expires_at is None or resched.expires_at > now:
+            return False
         _close_pending(resched, EXPIRED, MSG_HOLD_EXPIRED)
-    else:
+    elif resched.status in (EXPIRED, FAILED):  # closed, its hold somehow still live
         _release_hold(resched)
+    else:
+        return False
     db.session.flush()
     return True
+
+
+def _lock_reschedule(reschedule_id):
+    """The reschedule row, freshly read and (PostgreSQL) locked: a capture, the sweep and a
+    stale-hold release decide one after the other. Lock order: visit, then reschedule."""
+    query = sa.select(Reschedule).where(Reschedule.id == reschedule_id) \
+        .execution_options(populate_existing=True)
+    if claims.is_postgres():
+        query = query.with_for_update()
+    return db.session.scalar(query)
 
 
 def _after_move(resched, item, actor):
@@ -356,7 +369,7 @@ def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
                 raise BookingError(MSG_ONLINE_PATIENT, field="pay_with")
             if q.total and pay_with == PAY_DESK:
                 if _role(actor) != ADMIN:
-                    raise PermissionDenied(MSG_DESK_ADMIN)
+                    raise BookingError(MSG_DESK_ADMIN, field="pay_with")
                 if not receipt_no:
                     raise BookingError(MSG_RECEIPT, field="receipt_no")
             _, commission = _commission_lines(item, q.penalty)
@@ -458,12 +471,12 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
     booking, or — slot gone, wrong amount, too late — put the money in the wallet.
     Runs in the caller's transaction; does not commit."""
     with claims.serialized():
-        query = sa.select(Reschedule).where(Reschedule.id == reschedule_id) \
-            .execution_options(populate_existing=True)
-        if claims.is_postgres():
-            query = query.with_for_update()
-        resched = db.session.scalar(query)
-        if resched is None or resched.razorpay_payment_id == razorpay_payment_id:
+        resched = db.session.get(Reschedule, reschedule_id)
+        if resched is None:
+            return None
+        lifecycle.lock_visit(resched.visit_id)  # visit first, as reschedule() does
+        resched = _lock_reschedule(reschedule_id)
+        if resched.razorpay_payment_id == razorpay_payment_id:
             return resched
         item = _lock(resched.booking)
         wallet = chart.patient_wallet(resched.visit.patient_id)
@@ -570,12 +583,16 @@ def expire_reschedules(now=None):
     """Checkouts for a reschedule fee that were never paid: EXPIRED and the held time
     released (a payment arriving later goes to the wallet)."""
     now = now or utcnow()
-    rows = db.session.scalars(sa.select(Reschedule).where(
+    ids = db.session.scalars(sa.select(Reschedule.id).where(
         Reschedule.status == PENDING_PAYMENT, Reschedule.expires_at <= now)).all()
-    for row in rows:
-        _close_pending(row, EXPIRED, MSG_HOLD_EXPIRED)
+    expired = 0
+    for reschedule_id in ids:
+        row = _lock_reschedule(reschedule_id)  # a capture may have won meanwhile
+        if row.status == PENDING_PAYMENT and row.expires_at <= now:
+            _close_pending(row, EXPIRED, MSG_HOLD_EXPIRED)
+            expired += 1
     db.session.commit()
-    return len(rows)
+    return expired
 
 
 def held_intervals_query(provider_ids, start, end, now):

@@ -149,4 +149,70 @@ def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
         assert (moved.start_at, moved.end_at) == (at(4, 10, 15), at(4, 10, 45))
         live = db.session.scalars(sa.select(SlotClaim).where(
             SlotClaim.booking_id == item.id, SlotClaim.live.is_(True))).all()
-        assert {(c.start_at, c.reschedule_id) for c in live} == {(at(4, 10, 15), done.id)}
+        assert {(c.start_at, c.reschedule_id) for c in live} == {(at(4, 10, 15), None)}
+
+
+def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app, clock):
+    """A fee captured just after its checkout expired (the hold still live) moves the
+    booking; the sweep, running meanwhile, waits for the row and then leaves it DONE."""
+    import time
+    from datetime import timedelta
+
+    from portal.booking import reschedule as rs
+    from portal.booking.models import IndividualBooking, SlotClaim
+    gateway = start_gateway(pg_app, deliver_webhooks=False)
+    try:
+        with pg_app.app_context():
+            world = build_world()
+            patient = db.session.get(User, world.patients[0])
+            item = book_and_pay(world, patient, gateway,
+                                [(world.consult, [world.doctors[0]], at(4, 10))]).items[0]
+            clock.move_to(at(4, 10) - timedelta(hours=60))
+            result = rs.reschedule(patient, item.id, at(7, 11), pay_with="gateway",
+                                   callback_url="http://portal.test/cb/__ID__")
+            row = result.reschedule
+            resched_id, expires, fee = row.id, row.expires_at, row.total
+            payment_id = gateway.pay(row.razorpay_order_id)["razorpay_payment_id"]
+            item_id = item.id
+            db.session.remove()
+        clock.move_to(expires + timedelta(minutes=1))
+        captured, swept, errors = threading.Event(), [], []
+
+        def capture():
+            with pg_app.app_context():
+                try:
+                    rs.payment_captured(resched_id, payment_id, fee)  # row locked
+                    captured.set()
+                    time.sleep(1.0)  # the sweep is now waiting for the row
+                    db.session.commit()
+                except Exception as exc:  # noqa: BLE001 -- reported below
+                    errors.append(repr(exc))
+                    captured.set()
+                finally:
+                    db.session.remove()
+
+        def sweep():
+            with pg_app.app_context():
+                try:
+                    captured.wait(10)
+                    swept.append(rs.expire_reschedules())
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(repr(exc))
+                finally:
+                    db.session.remove()
+
+        threads = [threading.Thread(target=capture), threading.Thread(target=sweep)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert errors == [] and swept == [0]
+        with pg_app.app_context():
+            assert db.session.get(rs.Reschedule, resched_id).status == "DONE"
+            assert db.session.get(IndividualBooking, item_id).start_at == at(7, 11)
+            live = db.session.scalars(sa.select(SlotClaim).where(
+                SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))).all()
+            assert {c.start_at for c in live} == {at(7, 11)} and len(live) == 2
+            db.session.remove()
+    finally:
+        gateway.close()

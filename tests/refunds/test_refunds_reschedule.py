@@ -168,7 +168,8 @@ def test_new_time_is_held_while_the_fee_is_paid(world, users, gateway, clock):
     db.session.expire_all()
     live = db.session.scalars(sa.select(SlotClaim).where(SlotClaim.booking_id == item.id,
                                                          SlotClaim.live.is_(True))).all()
-    assert {(c.start_at, c.reschedule_id) for c in live} == {(NEW, done.id)} and len(live) == 2
+    # The held claims are now the booking's own, no longer marked as a hold.
+    assert {(c.start_at, c.reschedule_id) for c in live} == {(NEW, None)} and len(live) == 2
     assert not busy.busy_intervals([world.doctors[0]], START, START + hours(1))[
         world.doctors[0]]
     _book_other(world, users, START)  # the old time is free for others
@@ -233,8 +234,9 @@ def test_a_newer_request_replaces_the_pending_one(world, users, gateway, clock):
 def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
-    with pytest.raises(rs.PermissionDenied):
+    with pytest.raises(BookingError) as err:
         rs.reschedule(patient, item.id, NEW, pay_with="desk", receipt_no="R-1")
+    assert (err.value.field, err.value.message) == ("pay_with", rs.MSG_DESK_ADMIN)
     admin = users(world.admin)
     with pytest.raises(BookingError) as err:
         rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="  ")
@@ -267,3 +269,47 @@ def test_free_times_never_offer_the_bookings_own_time(world, users, gateway, clo
     slots = rs.free_slots(item, date(2026, 6, 5), days=1, limit=50)
     assert slots and START not in slots
     assert START + hours(0, 30) in slots  # its neighbour is offered
+
+
+def _live_claims(item_id):
+    return db.session.scalars(sa.select(SlotClaim).where(
+        SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))).all()
+
+
+def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
+        world, users, gateway, clock):
+    """After the move the claims are the booking's: nothing may take them for a stale
+    hold (the same patient booking another doctor at that time is refused)."""
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    done = rs.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
+                                            .razorpay_order_id))
+    gateway.deliver()
+    assert done.status == "DONE"
+    clock.move_to(done.expires_at + hours(1))  # long after the checkout's own expiry
+    with pytest.raises(SlotUnavailable):
+        service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                         provider_ids=[world.doctors[1]], clinic_id=world.clinic, start_at=NEW)
+    db.session.expire_all()
+    assert len(_live_claims(item.id)) == 2
+    assert rs.expire_reschedules() == 0
+
+
+def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
+        world, users, gateway, clock):
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    first = rs.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
+                                             .razorpay_order_id))
+    gateway.deliver()
+    assert first.status == "DONE"
+    clock.move_to(NEW - hours(60))  # a fee again, so the second move waits for its payment
+    second = _pay_online(patient, item, at(7, 11, 15)).reschedule  # overlaps its own time
+    assert second.status == "PENDING_PAYMENT"
+    clock.move_to(second.expires_at)
+    assert rs.expire_reschedules() == 1
+    db.session.expire_all()
+    assert {c.start_at for c in _live_claims(item.id)} == {NEW}
+    with pytest.raises(SlotUnavailable):
+        _book_other(world, users, NEW)
+

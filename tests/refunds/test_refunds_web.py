@@ -246,3 +246,23 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, set
         wallet_rows = db.session.scalars(sa.select(Refund).where(
             Refund.approval_id == approval.id)).all()
         assert [(r.destination, r.amount) for r in wallet_rows] == [("WALLET", 10_000)]
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    assert "Refunded ₹397.13 of ₹529.50 paid (₹297.13 at cancellation)" in page
+    assert "kept ₹132.37 as the cancellation charge" in page
+
+
+def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
+        app, client, setup, clock):
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(60))
+    login(client, emails["patient"])
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule",
+                    data={"slot": at(7, 11).isoformat(), "pay_with": "desk", "receipt_no": "R1"})
+    assert r.status_code == 422 and "Only the clinic&#39;s desk can take the fee" in \
+        r.get_data(True)
+    client.post("/auth/logout")
+    login(client, emails["admin"])
+    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
+                    data={"amount": "10", "reason": "A long enough reason"})
+    assert r.status_code == 422
+    assert "A further refund is only for a cancelled appointment" in r.get_data(True)

@@ -136,8 +136,12 @@ def further_refund(item_id):
     except NotFound:
         abort(404)
     except refunds.CancellationError as exc:
-        apply_booking_error(further, exc, {})
-        return _page(item, AdminCancelForm(formdata=None), 422, further)
+        form = AdminCancelForm(formdata=None)
+        if refunds.cancellation_for(item.id) is None:  # no further-refund form on the page
+            form.form_errors.append(exc.message)
+        else:
+            apply_booking_error(further, exc, {})
+        return _page(item, form, 422, further)
     flash("Further refund requested; a second administrator must approve it.", "success")
     return redirect(url_for("admin.cancel_booking", item_id=item.id), 303)
 
