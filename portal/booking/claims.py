@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.booking.errors import SlotUnavailable
 from portal.booking.models import (IndividualBooking, MasterBooking, SlotClaim,
@@ -23,6 +23,7 @@ from portal.db import utcnow
 from portal.extensions import db
 
 EXCLUSION_VIOLATION = "23P01"
+DEADLOCK_DETECTED = "40P01"
 _SQLITE_LOCK = threading.RLock()
 
 
@@ -40,10 +41,22 @@ def serialized():
         yield
 
 
-def is_exclusion_violation(exc):
+def _sqlstate(exc):
     orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlstate", None) == EXCLUSION_VIOLATION or \
-        getattr(getattr(orig, "diag", None), "sqlstate", None) == EXCLUSION_VIOLATION
+    return getattr(orig, "sqlstate", None) or \
+        getattr(getattr(orig, "diag", None), "sqlstate", None)
+
+
+def is_exclusion_violation(exc):
+    return _sqlstate(exc) == EXCLUSION_VIOLATION
+
+
+def is_lost_race(exc):
+    """A claim write lost to a concurrent one: the exclusion constraint refused it, or —
+    PostgreSQL checks the constraint after inserting the index entry, so two overlapping
+    inserts can each wait for the other — the deadlock detector chose it as the victim.
+    Either way the slot went to someone else."""
+    return _sqlstate(exc) in (EXCLUSION_VIOLATION, DEADLOCK_DETECTED)
 
 
 def conflicts(subjects, start, end, exclude_booking_ids=()):
@@ -67,8 +80,8 @@ def add_claims(booking, subjects):
 def flush_claims():
     try:
         db.session.flush()
-    except IntegrityError as exc:
-        if is_exclusion_violation(exc):
+    except (IntegrityError, OperationalError) as exc:
+        if is_lost_race(exc):
             db.session.rollback()
             raise SlotUnavailable() from None
         raise
@@ -78,9 +91,9 @@ def commit_claims():
     """Commit a transaction that wrote claims (PostgreSQL may report the conflict here)."""
     try:
         db.session.commit()
-    except IntegrityError as exc:
+    except (IntegrityError, OperationalError) as exc:
         db.session.rollback()
-        if is_exclusion_violation(exc):
+        if is_lost_race(exc):
             raise SlotUnavailable() from None
         raise
 
@@ -107,8 +120,8 @@ def relive(booking):
             for claim in own:
                 claim.live = True
             db.session.flush()
-    except IntegrityError as exc:
-        if is_exclusion_violation(exc):
+    except (IntegrityError, OperationalError) as exc:
+        if is_lost_race(exc):
             return False
         raise
     return True

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import jobs
@@ -502,8 +502,8 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
                     end = check_slot(item, resched.new_start)
                     _move(item, resched.new_start, end)
                     db.session.flush()
-            except (BookingError, IntegrityError) as exc:
-                if isinstance(exc, IntegrityError) and not claims.is_exclusion_violation(exc):
+            except (BookingError, IntegrityError, OperationalError) as exc:
+                if not isinstance(exc, BookingError) and not claims.is_lost_race(exc):
                     raise
                 db.session.expire(item)
                 reason = MSG_SLOT_GONE

@@ -83,6 +83,69 @@ def test_the_database_decides_even_without_the_python_check(pg_app, pg_world, mo
     assert live_bookings(pg_app) == 1
 
 
+def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_world):
+    """PostgreSQL checks an exclusion constraint after inserting the index entry, so two
+    transactions writing overlapping claims can each wait for the other; the deadlock
+    detector aborts one. Forced here: A claims 10:00, B claims 10:00 (waits for A), A
+    claims 10:15 (waits for B). The victim is told the slot is taken; the other succeeds."""
+    import time
+    with pg_app.app_context():
+        ids = []
+        for i, hh in ((0, 12), (1, 14)):  # two bookings, apart, to hang the claims on
+            person = db.session.get(User, pg_world.patients[i])
+            ids.append(service.add_item(person, patient_id=person.id,
+                                        service_id=pg_world.consult,
+                                        provider_ids=[pg_world.doctors[0]],
+                                        clinic_id=pg_world.clinic, start_at=at(1, hh)).id)
+        db.session.remove()
+    subject = f"provider:{pg_world.doctors[0]}"
+    a_first, outcomes = threading.Event(), {}
+
+    def claim(booking_id, start, minutes=30):
+        from datetime import timedelta
+        db.session.add(SlotClaim(booking_id=booking_id, subject=subject, start_at=start,
+                                 end_at=start + timedelta(minutes=minutes), live=True))
+        claims.flush_claims()
+
+    def a():
+        with pg_app.app_context():
+            try:
+                claim(ids[0], at(1, 10))
+                a_first.set()
+                time.sleep(0.5)  # B is now waiting for A
+                claim(ids[0], at(1, 10, 15))
+                db.session.commit()
+                outcomes["a"] = "ok"
+            except SlotUnavailable:
+                outcomes["a"] = "taken"
+            except Exception as exc:  # noqa: BLE001 -- anything else fails the test
+                outcomes["a"] = repr(exc)
+            finally:
+                a_first.set()
+                db.session.remove()
+
+    def b():
+        with pg_app.app_context():
+            try:
+                a_first.wait(10)
+                claim(ids[1], at(1, 10))
+                db.session.commit()
+                outcomes["b"] = "ok"
+            except SlotUnavailable:
+                outcomes["b"] = "taken"
+            except Exception as exc:  # noqa: BLE001
+                outcomes["b"] = repr(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes.values()) == ["ok", "taken"], outcomes
+
+
 def test_exclusion_constraint_on_live_claims(pg_app, pg_world):
     with pg_app.app_context():
         patient = db.session.get(User, pg_world.patients[0])
