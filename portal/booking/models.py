@@ -187,6 +187,11 @@ class IndividualBooking(db.Model):
         return len(self.providers) > 1
 
     @property
+    def refundable(self):
+        """Paise of the paid amount not refunded yet: the most any further refund can be."""
+        return self.paid_amount - self.refunded_amount
+
+    @property
     def patient_id(self):
         return self.visit.patient_id
 

@@ -53,6 +53,7 @@ MSG_OVERRIDE_NOTE = "Detailed note required for audit trail"
 MSG_NEGATIVE = "Refund amount cannot be negative"
 
 __all__ = [
+    "gives_back_reschedule_fees",
     "ACTORS",
     "CancellationResult",
     "refund_for_cancellation",
@@ -221,3 +222,13 @@ def split_refund(
     to_gateway = cumulative_gateway - already_refunded_gateway
     to_gateway = max(0, min(to_gateway, refund_amount, paid_by_gateway - already_refunded_gateway))
     return RefundSplit(refund_amount - to_gateway, to_gateway)
+
+
+def gives_back_reschedule_fees(actor_kind: str) -> bool:
+    """Does a cancellation by this actor also refund the reschedule fees paid for the item?
+
+    Decision (docs/refunds.md "Reschedule fees"): yes when the clinic's side cancels (the
+    provider, or an admin for the clinic): the patient paid to move an appointment the
+    clinic then did not keep. No when the patient cancels, online or through an admin
+    (``"patient"``, ``"admin"``): the move they paid for happened."""
+    return actor_kind in ("provider", "clinic")

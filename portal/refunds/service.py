@@ -68,10 +68,6 @@ MSG_FURTHER_AMOUNT = "Enter an amount above ₹0"
 MSG_FURTHER_TOO_MUCH = "Refund amount cannot exceed what is left to refund: {left}"
 MSG_FURTHER_PENDING = "A further refund for this appointment already awaits approval"
 
-# Cancellations that are not the patient's doing give back reschedule fees too (decision,
-# docs/refunds.md): the patient paid to move an appointment the clinic then did not keep.
-FEE_REFUND_KINDS = ("provider", "clinic")
-
 GATEWAY_MINIMUM = 100  # Razorpay refunds at least ₹1; a smaller gateway part goes to the wallet
 ADMIN_MODES = {"patient": "admin", "clinic": "clinic", "provider": "provider"}
 REFUND_FAILED_ALERT = "REFUND_FAILED"
@@ -351,7 +347,8 @@ def _fee_refunds_due(item):
 
 def reschedule_fees_refundable(item, kind):
     """Paise of reschedule fees a cancellation of this kind gives back."""
-    return sum(r.total for r in _fee_refunds_due(item)) if kind in FEE_REFUND_KINDS else 0
+    return sum(r.total for r in _fee_refunds_due(item)) \
+        if rules.gives_back_reschedule_fees(kind) else 0
 
 
 def _refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now):
@@ -543,7 +540,7 @@ def _cancel_locked(actor, item, kind, *, reason, prefer_wallet, now, override=No
     if result.provider_penalty:
         _post_penalty(cancellation, penalty_provider_id, result.provider_penalty)
     fee_rows = _refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now) \
-        if kind in FEE_REFUND_KINDS else []
+        if rules.gives_back_reschedule_fees(kind) else []
     _withdraw_reminders(item.id)
     record(actor, "booking.cancel", "booking", item.id, before={"status": before},
            after={"status": item.status, "by": kind, "rule": result.rule,
@@ -712,9 +709,8 @@ def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, n
         cancellation = cancellation_for(item.id)
         if item.status != BookingStatus.CANCELLED or cancellation is None:
             raise CancellationError(MSG_FURTHER_NOT_CANCELLED, field="amount")
-        left = item.paid_amount - item.refunded_amount
-        if amount > left:
-            raise CancellationError(MSG_FURTHER_TOO_MUCH.format(left=format_inr(left)),
+        if amount > item.refundable:
+            raise CancellationError(MSG_FURTHER_TOO_MUCH.format(left=format_inr(item.refundable)),
                                     field="amount")
         if any(a.booking_id == item.id for a in pending_approvals()):
             raise CancellationError(MSG_FURTHER_PENDING, field="amount")
@@ -734,7 +730,7 @@ def approve_override(admin, approval_id, note=None, now=None):
         lifecycle.lock_visit(item.master_id)
         item = _lock_items(item.master_id)[item.id]
         cancellation = approval.cancellation
-        extra = min(approval.extra, item.paid_amount - item.refunded_amount)
+        extra = min(approval.extra, item.refundable)
         if extra <= 0:
             raise CancellationError(MSG_NOTHING_LEFT)
         now = now or utcnow()

@@ -204,3 +204,10 @@ def test_split_refund_cumulative_matches_one_refund(pw, pg, pieces):
         w, g = split_refund(piece, pw, pg, wallet, gateway)
         wallet, gateway = wallet + w, gateway + g
     assert tuple(split_refund(wallet + gateway, pw, pg)) == (wallet, gateway)
+
+
+@pytest.mark.parametrize("actor, gives_back", [
+    ("provider", True), ("clinic", True), ("patient", False), ("admin", False)])
+def test_reschedule_fees_come_back_only_when_the_clinics_side_cancels(actor, gives_back):
+    from portal.domain.cancellation import gives_back_reschedule_fees
+    assert gives_back_reschedule_fees(actor) is gives_back
