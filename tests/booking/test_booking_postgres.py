@@ -17,6 +17,7 @@ from portal.ledger.models import LedgerTransaction
 from portal.payments import service as payments
 from portal.payments.models import Payment
 from tests.booking.factories import at, build_world, start_gateway
+from tests.threads import run_together
 
 pytestmark = pytest.mark.postgres
 N = 50
@@ -99,7 +100,7 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
                                         clinic_id=pg_world.clinic, start_at=at(1, hh)).id)
         db.session.remove()
     subject = f"provider:{pg_world.doctors[0]}"
-    a_first, outcomes = threading.Event(), {}
+    a_first = threading.Event()
 
     def claim(booking_id, start, minutes=30):
         from datetime import timedelta
@@ -108,42 +109,25 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
         claims.flush_claims()
 
     def a():
-        with pg_app.app_context():
-            try:
-                claim(ids[0], at(1, 10))
-                a_first.set()
-                time.sleep(0.5)  # B is now waiting for A
-                claim(ids[0], at(1, 10, 15))
-                db.session.commit()
-                outcomes["a"] = "ok"
-            except SlotUnavailable:
-                outcomes["a"] = "taken"
-            except Exception as exc:  # noqa: BLE001 -- anything else fails the test
-                outcomes["a"] = repr(exc)
-            finally:
-                a_first.set()
-                db.session.remove()
+        try:
+            claim(ids[0], at(1, 10))
+            a_first.set()
+            time.sleep(0.5)  # B is now waiting for A
+            claim(ids[0], at(1, 10, 15))
+            db.session.commit()
+            return "ok"
+        finally:
+            a_first.set()
 
     def b():
-        with pg_app.app_context():
-            try:
-                a_first.wait(10)
-                claim(ids[1], at(1, 10))
-                db.session.commit()
-                outcomes["b"] = "ok"
-            except SlotUnavailable:
-                outcomes["b"] = "taken"
-            except Exception as exc:  # noqa: BLE001
-                outcomes["b"] = repr(exc)
-            finally:
-                db.session.remove()
+        a_first.wait(10)
+        claim(ids[1], at(1, 10))
+        db.session.commit()
+        return "ok"
 
-    threads = [threading.Thread(target=a), threading.Thread(target=b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert sorted(outcomes.values()) == ["ok", "taken"], outcomes
+    outcomes = run_together(pg_app, a, b)
+    assert sorted("taken" if isinstance(o, SlotUnavailable) else repr(o) if
+                  isinstance(o, Exception) else o for o in outcomes) == ["ok", "taken"], outcomes
 
 
 def test_exclusion_constraint_on_live_claims(pg_app, pg_world):

@@ -13,6 +13,7 @@ from portal.refunds import service as refunds
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
 from tests.refunds.helpers import book_and_pay
+from tests.threads import run_together
 
 pytestmark = pytest.mark.postgres
 
@@ -176,37 +177,23 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
             item_id = item.id
             db.session.remove()
         clock.move_to(expires + timedelta(minutes=1))
-        captured, swept, errors = threading.Event(), [], []
+        captured = threading.Event()
 
         def capture():
-            with pg_app.app_context():
-                try:
-                    rs.payment_captured(resched_id, payment_id, fee)  # row locked
-                    captured.set()
-                    time.sleep(1.0)  # the sweep is now waiting for the row
-                    db.session.commit()
-                except Exception as exc:  # noqa: BLE001 -- reported below
-                    errors.append(repr(exc))
-                    captured.set()
-                finally:
-                    db.session.remove()
+            try:
+                rs.payment_captured(resched_id, payment_id, fee)  # the row is locked
+                captured.set()
+                time.sleep(1.0)  # the sweep is now waiting for the row
+                db.session.commit()
+                return "captured"
+            finally:
+                captured.set()
 
         def sweep():
-            with pg_app.app_context():
-                try:
-                    captured.wait(10)
-                    swept.append(rs.expire_reschedules())
-                except Exception as exc:  # noqa: BLE001
-                    errors.append(repr(exc))
-                finally:
-                    db.session.remove()
+            captured.wait(10)
+            return rs.expire_reschedules()
 
-        threads = [threading.Thread(target=capture), threading.Thread(target=sweep)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
-        assert errors == [] and swept == [0]
+        assert run_together(pg_app, capture, sweep) == ["captured", 0]
         with pg_app.app_context():
             assert db.session.get(rs.Reschedule, resched_id).status == "DONE"
             assert db.session.get(IndividualBooking, item_id).start_at == at(7, 11)

@@ -271,6 +271,15 @@ def test_free_times_never_offer_the_bookings_own_time(world, users, gateway, clo
     assert START + hours(0, 30) in slots  # its neighbour is offered
 
 
+def _paid_online_move(patient, item, gateway):
+    """Move the booking to NEW 60 h ahead of START (a fee), paid online; the DONE row."""
+    done = rs.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
+                                            .razorpay_order_id))
+    gateway.deliver()
+    assert done.status == "DONE"
+    return done
+
+
 def _live_claims(item_id):
     return db.session.scalars(sa.select(SlotClaim).where(
         SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))).all()
@@ -282,10 +291,7 @@ def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
     hold (the same patient booking another doctor at that time is refused)."""
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
-    done = rs.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
-                                            .razorpay_order_id))
-    gateway.deliver()
-    assert done.status == "DONE"
+    done = _paid_online_move(patient, item, gateway)
     clock.move_to(done.expires_at + hours(1))  # long after the checkout's own expiry
     with pytest.raises(SlotUnavailable):
         service.add_item(patient, patient_id=patient.id, service_id=world.consult,
@@ -299,10 +305,7 @@ def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
         world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
-    first = rs.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
-                                             .razorpay_order_id))
-    gateway.deliver()
-    assert first.status == "DONE"
+    _paid_online_move(patient, item, gateway)
     clock.move_to(NEW - hours(60))  # a fee again, so the second move waits for its payment
     second = _pay_online(patient, item, at(7, 11, 15)).reschedule  # overlaps its own time
     assert second.status == "PENDING_PAYMENT"
