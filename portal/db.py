@@ -1,13 +1,14 @@
 """The declarative base, shared column types and the clock.
 
 Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too."""
-from datetime import datetime, timezone
-
 import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -21,6 +22,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
 
 
 def utcnow():
@@ -73,3 +77,29 @@ def savepoint(session):
         if raw is not None and not raw.in_transaction:
             conn.exec_driver_sql("BEGIN")
     return session.begin_nested()
+
+
+@contextmanager
+def unit_of_work():
+    """One use case, one transaction.
+
+    The outermost ``with unit_of_work():`` commits once when its block ends and rolls back
+    on any error; an inner one (a use case called by another) is a SAVEPOINT, so its
+    failure undoes only its own writes and the outer block decides. Views and jobs never
+    commit: they call use cases, which open a unit of work."""
+    session = db.session
+    depth = session.info.get("uow_depth", 0)
+    session.info["uow_depth"] = depth + 1
+    try:
+        if depth:
+            with savepoint(session):
+                yield session
+            return
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    finally:
+        session.info["uow_depth"] = depth

@@ -5,12 +5,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_rq import RQ
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from portal.db import Base
+from portal.db import db  # noqa: F401  (defined beside the unit of work)
 
-db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
