@@ -31,10 +31,12 @@ __all__ = [
     "PaymentStatus",
     "RefundStatus",
     "PayoutStatus",
+    "FundAccountStatus",
     "BOOKING",
     "PAYMENT",
     "REFUND",
     "PAYOUT",
+    "FUND_ACCOUNT",
     "transition",
     "can_transition",
     "derive_master_status",
@@ -88,6 +90,12 @@ class PayoutStatus(StrEnum):
     REVERSED = "REVERSED"
 
 
+class FundAccountStatus(StrEnum):
+    PENDING = "PENDING"  # details saved, validation (penny drop) under way
+    VALIDATED = "VALIDATED"
+    FAILED = "FAILED"
+
+
 class StateMachine:
     """A transition table over one ``StrEnum``."""
 
@@ -126,6 +134,13 @@ class StateMachine:
             raise InvalidTransition(self.name, cur, tgt)
         return tgt
 
+    def move(self, obj, target, *, allow_same: bool = False, attr: str = "status"):
+        """Check ``obj.<attr> -> target`` against the table and assign it: the one place a
+        status is written (a test walks the source tree for any other)."""
+        new = self.transition(getattr(obj, attr), target, allow_same=allow_same)
+        setattr(obj, attr, new)
+        return new
+
     def is_final(self, state) -> bool:
         return not self.table[self.states(state)]
 
@@ -159,8 +174,15 @@ PAYOUT = StateMachine("payout", PayoutStatus, {
     _O.FAILED: {_O.QUEUED},
 }, _O.QUEUED)
 
+_F = FundAccountStatus
+FUND_ACCOUNT = StateMachine("fund account", FundAccountStatus, {
+    _F.PENDING: {_F.VALIDATED, _F.FAILED},
+    _F.VALIDATED: {_F.PENDING},  # new bank details: validated again
+    _F.FAILED: {_F.PENDING},
+}, _F.PENDING)
+
 _MACHINES = {BookingStatus: BOOKING, PaymentStatus: PAYMENT, RefundStatus: REFUND,
-             PayoutStatus: PAYOUT}
+             PayoutStatus: PAYOUT, FundAccountStatus: FUND_ACCOUNT}
 
 
 def _machine_for(current, machine):
