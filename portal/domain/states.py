@@ -32,6 +32,8 @@ __all__ = [
     "RefundStatus",
     "PayoutStatus",
     "FundAccountStatus",
+    "VisitStatus",
+    "RescheduleStatus",
     "BOOKING",
     "PAYMENT",
     "REFUND",
@@ -88,6 +90,24 @@ class PayoutStatus(StrEnum):
     PROCESSED = "PROCESSED"
     FAILED = "FAILED"
     REVERSED = "REVERSED"
+
+
+class VisitStatus(StrEnum):
+    """What a visit (master booking) stores: derived from its items and its payment."""
+    DRAFT = "DRAFT"
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    CONFIRMED = "CONFIRMED"
+    PARTIALLY_CANCELLED = "PARTIALLY_CANCELLED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+    EXPIRED = "EXPIRED"
+
+
+class RescheduleStatus(StrEnum):
+    PENDING_PAYMENT = "PENDING_PAYMENT"  # the fee's checkout is open; the new time is held
+    DONE = "DONE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
 
 
 class FundAccountStatus(StrEnum):
