@@ -22,6 +22,7 @@ CAPABILITIES = (
     "portal.ledger.models",
     "portal.gateway.models",
     "portal.gateway.webhook_processing",
+    "portal.wiring",
     "portal.booking.models",
     "portal.payments.models",
     "portal.booking.tasks",

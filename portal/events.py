@@ -11,3 +11,11 @@ _signals = Namespace()
 # --- booking and payments ------------------------------------------------------------
 
 # --- refunds, payouts, accounts ------------------------------------------------------
+# Payouts: an admin must look at a payout (failed for good, reversed). Keyword arguments:
+# severity ("HIGH" | "MEDIUM" | "LOW"), kind (e.g. "PAYOUT_FAILED"), title, message,
+# link (the admin page or None), dedupe_key (or None). notify connects raise_alert to it;
+# what the receivers return (the notices made) is handed back to the sender.
+payout_alert = _signals.signal("payout-alert")
+# Gateway: a verified webhook event was stored (row_id = WebhookEvent.id); whoever runs
+# jobs records its processing in the outbox, in the same transaction.
+webhook_stored = _signals.signal("webhook-stored")

@@ -1,22 +1,24 @@
 """Storing and processing verified webhook events.
 
-``record_event`` stores an event once under (source, event id) and enqueues its processing
-in the same transaction. ``process_webhook_event`` runs the handlers registered with
-``on_event`` and marks the event processed in one transaction, claiming it with a
-conditional UPDATE so two workers (or a redelivery) can never process it twice.
+``record_event`` stores an event once under (source, event id) and sends
+``portal.events.webhook_stored`` in the same transaction (the job layer connects to it and
+records the processing job in the outbox; the gateway never imports the jobs).
+``process_webhook_event`` runs the handlers registered with ``on_event`` and marks the
+event processed in one unit of work, claiming it with a conditional UPDATE so two workers
+(or a redelivery) can never process it twice.
 
-Handlers take the ``WebhookEvent`` row, run inside the job's transaction (do not commit),
-and must tolerate events out of order: compare states, never assume a sequence."""
+Handlers take the ``WebhookEvent`` row, run inside that unit of work (do not commit), and
+must tolerate events out of order: compare states, never assume a sequence."""
 import traceback
 from collections import defaultdict
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.db import utcnow
+from portal import events
+from portal.db import savepoint, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
-from portal.jobs import enqueue, job
 
 HANDLERS = defaultdict(list)   # event type -> [handler(event)]
 JOB_NAME = "gateway.process_webhook"
@@ -34,22 +36,21 @@ def on_event(*event_types):
 
 def record_event(source, event_id, payload):
     """Store a verified event unless it is known; returns (row id, newly stored)."""
-    existing = _find(source, event_id)
-    if existing is not None:
-        return existing, False
-    row = WebhookEvent(source=source, event_id=event_id,
-                       event_type=str(payload.get("event", ""))[:64], payload=payload,
-                       signature_ok=True, event_created_at=_int(payload.get("created_at")))
-    db.session.add(row)
-    try:
-        db.session.flush()
-    except IntegrityError:  # the same event arrived concurrently and won the insert
-        db.session.rollback()
-        return _find(source, event_id), False
-    row_id = row.id
-    enqueue(JOB_NAME, event_id=row_id)
-    db.session.commit()
-    return row_id, True
+    with unit_of_work():
+        existing = _find(source, event_id)
+        if existing is not None:
+            return existing, False
+        row = WebhookEvent(source=source, event_id=event_id,
+                           event_type=str(payload.get("event", ""))[:64], payload=payload,
+                           signature_ok=True, event_created_at=_int(payload.get("created_at")))
+        try:
+            with savepoint(db.session):
+                db.session.add(row)
+                db.session.flush()
+        except IntegrityError:  # the same event arrived concurrently and won the insert
+            return _find(source, event_id), False
+        events.webhook_stored.send("gateway", row_id=row.id)
+        return row.id, True
 
 
 def _find(source, event_id):
@@ -67,41 +68,41 @@ def _int(value):
 def process_webhook_event(row_id):
     """Run the handlers of one stored event, at most once. Returns True if it ran them.
 
-    Leaves the commit to the caller (the job runner), so the handlers' effects and the
-    'processed' mark commit together."""
-    claimed = db.session.execute(
-        sa.update(WebhookEvent)
-        .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
-        .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1,
-                last_error=None)
-        .execution_options(synchronize_session=False)).rowcount
-    if not claimed:
-        return False
-    event = db.session.execute(
-        sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
-        .execution_options(populate_existing=True)).scalar_one()
-    for handler in list(HANDLERS.get(event.event_type, ())):
-        handler(event)
-    return True
+    One unit of work: the handlers' effects and the 'processed' mark commit together."""
+    with unit_of_work():
+        claimed = db.session.execute(
+            sa.update(WebhookEvent)
+            .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
+            .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1,
+                    last_error=None)
+            .execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            return False
+        event = db.session.execute(
+            sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
+            .execution_options(populate_existing=True)).scalar_one()
+        for handler in list(HANDLERS.get(event.event_type, ())):
+            handler(event)
+        return True
 
 
-@job(JOB_NAME)
 def process_webhook(event_id):
-    """The job: process, or record why not (for admins) and let the runner retry."""
+    """What the ``gateway.process_webhook`` job runs: process, or record why not (for
+    admins) and re-raise so the job runner retries."""
     try:
         process_webhook_event(event_id)
     except Exception as exc:
-        db.session.rollback()
         _record_failure(event_id, exc)
         raise
 
 
 def _record_failure(row_id, exc):
-    event = db.session.get(WebhookEvent, row_id)
-    if event is not None:
-        event.attempts += 1
-        event.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-        db.session.commit()
+    # A unit of its own: the processing's unit of work was rolled back.
+    with unit_of_work():
+        event = db.session.get(WebhookEvent, row_id)
+        if event is not None:
+            event.attempts += 1
+            event.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
 
 
 def unprocessed_events(limit=100):
