@@ -256,3 +256,45 @@ def derive_master_status(statuses: Iterable) -> MasterStatus:
     if _B.SCHEDULED in kinds:
         return MasterStatus.PENDING
     return MasterStatus.CONFIRMED
+
+
+# --- payouts and catalog (svc-f) -----------------------------------------------------------
+
+class PayoutAttemptStatus(StrEnum):
+    """One payout created at RazorpayX under one idempotency key: RazorpayX's own payout
+    statuses, plus SENDING (asked, no answer yet)."""
+    SENDING = "SENDING"
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+    REVERSED = "REVERSED"
+
+
+class PayoutRunStatus(StrEnum):
+    OPEN = "OPEN"
+    DONE = "DONE"
+
+
+# An attempt follows the payout machine (webhooks may skip ``processing``), except that a
+# FAILED attempt is final: a retry is a new attempt with a new key, so a late ``queued``
+# event for a failed attempt changes nothing.
+_A = PayoutAttemptStatus
+PAYOUT_ATTEMPT = StateMachine("payout attempt", PayoutAttemptStatus, {
+    _A.SENDING: {_A.QUEUED, _A.PROCESSING, _A.PROCESSED, _A.FAILED, _A.REVERSED},
+    _A.QUEUED: {_A.PROCESSING, _A.PROCESSED, _A.FAILED, _A.REVERSED},
+    _A.PROCESSING: {_A.PROCESSED, _A.FAILED, _A.REVERSED},
+    _A.PROCESSED: {_A.REVERSED},
+}, _A.SENDING)
+
+# What a move of the payout's current attempt means for the payout itself.
+ATTEMPT_TO_PAYOUT = {_A.SENDING: _O.QUEUED, _A.QUEUED: _O.QUEUED,
+                     _A.PROCESSING: _O.PROCESSING, _A.PROCESSED: _O.PROCESSED,
+                     _A.FAILED: _O.FAILED, _A.REVERSED: _O.REVERSED}
+
+PAYOUT_RUN = StateMachine("payout run", PayoutRunStatus, {
+    PayoutRunStatus.OPEN: {PayoutRunStatus.DONE},
+}, PayoutRunStatus.OPEN)
+
+__all__ += ["PayoutAttemptStatus", "PayoutRunStatus", "PAYOUT_ATTEMPT", "PAYOUT_RUN",
+            "ATTEMPT_TO_PAYOUT"]

@@ -1,8 +1,8 @@
 """Starting and completing an individual booking, and posting the provider's earning.
 
-(The brief placed these in ``portal/booking/lifecycle.py``; that file now holds the booking
-engineer's visit-state helpers, so they live here and ``portal.booking.lifecycle`` may
-re-export them — see docs/payouts.md.)
+(They live here, not in ``portal/booking/lifecycle.py``, because completing posts the
+provider's earning and may start an INSTANT payout; the booking's visit status is
+refreshed with ``portal.booking.lifecycle.refresh_status``.)
 
 * ``start_booking(actor, booking_id)``: CONFIRMED → STARTED, from one hour before the start.
 * ``complete_booking(actor, booking_id)``: STARTED → COMPLETED, posts the earning
@@ -16,20 +16,24 @@ re-export them — see docs/payouts.md.)
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound
+from portal.booking.lifecycle import refresh_status
 from portal.booking.models import IndividualBooking, booking_providers
 from portal.catalog.models import INSTANT
-from portal.db import utcnow
-from portal.domain.rates import allocate_pro_rata, apply_bps
+from portal.db import unit_of_work, utcnow
+from portal.domain.rates import INDIA_TZ, allocate_pro_rata, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
 from portal.extensions import db
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
+from portal.payouts.common import INSTANT_JOB, policy
 
 START_EARLY = timedelta(hours=1)
 MSG_TOO_EARLY = "Too early to start: this appointment begins at {start}."
@@ -61,32 +65,23 @@ def _booking_for(actor, booking_id):
 
 def _move(booking, target, verb):
     try:
-        booking.status = str(BOOKING.transition(booking.status, target))
+        BOOKING.move(booking, target)
     except InvalidTransition:
         raise BookingError(MSG_CANNOT.format(status=str(booking.status).lower(), verb=verb),
                            field="status") from None
 
 
-def _refresh_visit(booking):
-    try:
-        from portal.booking.lifecycle import refresh_status
-    except ImportError:  # pragma: no cover - the booking capability provides it
-        return
-    refresh_status(booking.visit)
-
-
-def start_booking(actor, booking_id, *, now=None, commit=True):
+def start_booking(actor, booking_id, *, now=None):
     now = now or utcnow()
-    booking = _booking_for(actor, booking_id)
-    if booking.status == BookingStatus.CONFIRMED and now < booking.start_at - START_EARLY:
-        raise BookingError(MSG_TOO_EARLY.format(start=_local(booking)), field="status")
-    before = booking.status
-    _move(booking, BookingStatus.STARTED, "started")
-    record(actor, "booking.start", "booking", booking.id, before={"status": before},
-           after={"status": booking.status, "at": now.isoformat()})
-    if commit:
-        db.session.commit()
-    return booking
+    with unit_of_work():
+        booking = _booking_for(actor, booking_id)
+        if booking.status == BookingStatus.CONFIRMED and now < booking.start_at - START_EARLY:
+            raise BookingError(MSG_TOO_EARLY.format(start=_local(booking)), field="status")
+        before = booking.status
+        _move(booking, BookingStatus.STARTED, "started")
+        record(actor, "booking.start", "booking", booking.id, before={"status": before},
+               after={"status": booking.status, "at": now.isoformat()})
+        return booking
 
 
 def earning_shares(booking):
@@ -116,28 +111,26 @@ def post_earning(booking):
                 memo=f"booking {booking.id} completed")
 
 
-def complete_booking(actor, booking_id, *, now=None, commit=True):
+def complete_booking(actor, booking_id, *, now=None):
     now = now or utcnow()
-    booking = _booking_for(actor, booking_id)
-    before = booking.status
-    _move(booking, BookingStatus.COMPLETED, "completed")
-    post_earning(booking)
-    _refresh_visit(booking)
-    rows = earning_shares(booking)
-    record(actor, "booking.complete", "booking", booking.id, before={"status": before},
-           after={"status": booking.status, "at": now.isoformat(),
-                  "earnings": {str(p.id): e for p, _s, _c, e in rows}})
-    for provider, _share, _commission, earning in rows:
-        if provider.payout_schedule == INSTANT and earning > 0:
-            enqueue("payouts.instant", provider_id=provider.id, booking_id=booking.id,
-                    dedupe_key=f"instant:{booking.id}:{provider.id}")
-    if commit:
-        db.session.commit()
-    return booking
+    with unit_of_work():
+        booking = _booking_for(actor, booking_id)
+        before = booking.status
+        _move(booking, BookingStatus.COMPLETED, "completed")
+        post_earning(booking)
+        refresh_status(booking.visit)
+        rows = earning_shares(booking)
+        record(actor, "booking.complete", "booking", booking.id, before={"status": before},
+               after={"status": booking.status, "at": now.isoformat(),
+                      "earnings": {str(p.id): e for p, _s, _c, e in rows}})
+        for provider, _share, _commission, earning in rows:
+            if provider.payout_schedule == INSTANT and earning > 0:
+                enqueue(INSTANT_JOB, provider_id=provider.id, booking_id=booking.id,
+                        dedupe_key=f"instant:{booking.id}:{provider.id}")
+        return booking
 
 
 def _local(booking):
-    from zoneinfo import ZoneInfo
     zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or "Asia/Kolkata")
     return booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
 
@@ -147,7 +140,6 @@ def _local(booking):
 def provider_schedule(provider_id, *, now=None, days=14):
     """A provider's live bookings from the start of today (IST) for ``days`` days, plus any
     still STARTED, oldest first."""
-    from portal.domain.rates import INDIA_TZ
     now = now or utcnow()
     day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     until = day_start + timedelta(days=days)
@@ -155,8 +147,9 @@ def provider_schedule(provider_id, *, now=None, days=14):
         sa.select(IndividualBooking)
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
         .where(booking_providers.c.provider_id == provider_id,
-               IndividualBooking.status.in_(("CONFIRMED", "STARTED", "COMPLETED")),
-               sa.or_(IndividualBooking.status == "STARTED",
+               IndividualBooking.status.in_((BookingStatus.CONFIRMED, BookingStatus.STARTED,
+                                             BookingStatus.COMPLETED)),
+               sa.or_(IndividualBooking.status == BookingStatus.STARTED,
                       sa.and_(IndividualBooking.start_at >= day_start,
                               IndividualBooking.start_at < until)))
         .order_by(IndividualBooking.start_at, IndividualBooking.id)).all()
@@ -165,23 +158,22 @@ def provider_schedule(provider_id, *, now=None, days=14):
 def overdue_unstarted(now=None, grace=None, limit=500):
     """CONFIRMED bookings never started by end + grace (default the policy's 2 h): the
     candidates for the admin's no-show decision (the notifications sweep alerts on them)."""
-    from portal.payouts.engine import policy
     now = now or utcnow()
     grace = grace if grace is not None else policy().no_show_grace
     return db.session.scalars(
         sa.select(IndividualBooking)
-        .where(IndividualBooking.status == "CONFIRMED",
+        .where(IndividualBooking.status == BookingStatus.CONFIRMED,
                IndividualBooking.end_at <= now - grace)
         .order_by(IndividualBooking.end_at).limit(limit)).all()
 
 
 def can_start(booking, now=None):
     now = now or utcnow()
-    return booking.status == "CONFIRMED" and now >= booking.start_at - START_EARLY
+    return booking.status == BookingStatus.CONFIRMED and now >= booking.start_at - START_EARLY
 
 
 def can_complete(booking):
-    return booking.status == "STARTED"
+    return booking.status == BookingStatus.STARTED
 
 
 __all__ = ["start_booking", "complete_booking", "earning_shares", "post_earning",

@@ -2,7 +2,8 @@
 RazorpayX contact, fund account and fund account validation. Payouts are enabled only when
 the validation says the account is active (webhook ``fund_account.validation.completed``,
 or polling). Changing the account makes a new row that must validate again; payouts wait
-until it does. Only masked details are stored (IFSC, last 4 digits, a masked VPA)."""
+until it does. Only masked details are stored (IFSC, last 4 digits, a masked VPA).
+Statuses move only through ``FUND_ACCOUNT`` (PENDING → VALIDATED | FAILED)."""
 from __future__ import annotations
 
 import re
@@ -12,7 +13,8 @@ import sqlalchemy as sa
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.catalog.models import Provider
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import FUND_ACCOUNT, FundAccountStatus
 from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.payouts import models as m
@@ -129,7 +131,6 @@ def _register(actor, provider, row, fund_account_kwargs):
     row.razorpay_contact_id = contact_id
     row.razorpay_fund_account_id = account["id"]
     row.razorpay_validation_id = validation["id"]
-    row.status = m.FA_PENDING
     row.current = True
     db.session.add(row)
     db.session.flush()
@@ -143,27 +144,24 @@ def _register(actor, provider, row, fund_account_kwargs):
 
 
 def save_bank_account(actor, provider_id, *, holder_name, ifsc, account_number,
-                      confirm_account_number=None, commit=True):
-    provider = _provider_for(actor, provider_id)
-    name, ifsc, number = check_bank(holder_name, ifsc, account_number, confirm_account_number)
-    row = m.FundAccount(kind=m.BANK_ACCOUNT, holder_name=name, ifsc=ifsc,
-                        account_last4=number[-4:])
-    row = _register(actor, provider, row, {"bank_account": {
-        "name": name, "ifsc": ifsc, "account_number": number}})
-    if commit:
-        db.session.commit()
-    return row
+                      confirm_account_number=None):
+    with unit_of_work():
+        provider = _provider_for(actor, provider_id)
+        name, ifsc, number = check_bank(holder_name, ifsc, account_number,
+                                        confirm_account_number)
+        row = m.FundAccount(kind=m.BANK_ACCOUNT, holder_name=name, ifsc=ifsc,
+                            account_last4=number[-4:], status=FundAccountStatus.PENDING)
+        return _register(actor, provider, row, {"bank_account": {
+            "name": name, "ifsc": ifsc, "account_number": number}})
 
 
-def save_vpa(actor, provider_id, *, vpa, holder_name=None, commit=True):
-    provider = _provider_for(actor, provider_id)
-    vpa = check_vpa(vpa)
-    row = m.FundAccount(kind=m.VPA, holder_name=(holder_name or provider.display_name)[:120],
-                        vpa_masked=mask_vpa(vpa))
-    row = _register(actor, provider, row, {"vpa": vpa})
-    if commit:
-        db.session.commit()
-    return row
+def save_vpa(actor, provider_id, *, vpa, holder_name=None):
+    with unit_of_work():
+        provider = _provider_for(actor, provider_id)
+        vpa = check_vpa(vpa)
+        row = m.FundAccount(kind=m.VPA, holder_name=(holder_name or provider.display_name)[:120],
+                            vpa_masked=mask_vpa(vpa), status=FundAccountStatus.PENDING)
+        return _register(actor, provider, row, {"vpa": vpa})
 
 
 # --- validation results -------------------------------------------------------------------
@@ -171,26 +169,26 @@ def save_vpa(actor, provider_id, *, vpa, holder_name=None, commit=True):
 def _apply_validation(row, validation):
     """Apply a validation entity; only a PENDING account moves (a repeated or late event
     changes nothing). Returns True when the status changed."""
-    if row.status != m.FA_PENDING or not isinstance(validation, dict):
+    if row.status != FundAccountStatus.PENDING or not isinstance(validation, dict):
         return False
     status = validation.get("status")
     results = validation.get("results") or {}
     if status == "completed":
         if results.get("account_status") == "active":
-            row.status = m.FA_VALIDATED
+            FUND_ACCOUNT.move(row, FundAccountStatus.VALIDATED)
             row.validated_at = utcnow()
             row.registered_name = (results.get("registered_name") or "")[:120] or None
             row.status_reason = None
         else:
-            row.status = m.FA_FAILED
+            FUND_ACCOUNT.move(row, FundAccountStatus.FAILED)
             row.status_reason = "The bank says this account is not active."
     elif status == "failed":
-        row.status = m.FA_FAILED
+        FUND_ACCOUNT.move(row, FundAccountStatus.FAILED)
         row.status_reason = "The account could not be validated. Check the details."
     else:
         return False
     record(None, f"fund_account.{row.status.lower()}", "fund_account", row.id,
-           before={"status": m.FA_PENDING},
+           before={"status": FundAccountStatus.PENDING},
            after={"status": row.status, "reason": row.status_reason,
                   "registered_name": row.registered_name})
     return True
@@ -201,36 +199,36 @@ def apply_validation_entity(validation):
     validation_id = (validation or {}).get("id")
     if not validation_id:
         return False
-    row = db.session.scalar(sa.select(m.FundAccount).where(
-        m.FundAccount.razorpay_validation_id == validation_id))
-    if row is None:
-        return False
-    return _apply_validation(row, validation)
+    with unit_of_work():
+        row = db.session.scalar(sa.select(m.FundAccount).where(
+            m.FundAccount.razorpay_validation_id == validation_id))
+        if row is None:
+            return False
+        return _apply_validation(row, validation)
 
 
-def refresh_validation(actor, fund_account_id, *, commit=True):
+def refresh_validation(actor, fund_account_id):
     """Poll RazorpayX for a pending validation (the provider's "check again" button and
     the periodic poll)."""
-    row = db.session.get(m.FundAccount, fund_account_id)
-    if row is None:
-        raise NotFound("fund account")
-    if actor is not None:
-        _provider_for(actor, row.provider_id)
-    if row.status != m.FA_PENDING or not row.razorpay_validation_id:
+    with unit_of_work():
+        row = db.session.get(m.FundAccount, fund_account_id)
+        if row is None:
+            raise NotFound("fund account")
+        if actor is not None:
+            _provider_for(actor, row.provider_id)
+        if row.status != FundAccountStatus.PENDING or not row.razorpay_validation_id:
+            return row
+        try:
+            validation = gateway().fetch_validation(row.razorpay_validation_id)
+        except gw_errors.GatewayError:
+            return row
+        _apply_validation(row, validation)
         return row
-    try:
-        validation = gateway().fetch_validation(row.razorpay_validation_id)
-    except gw_errors.GatewayError:
-        return row
-    _apply_validation(row, validation)
-    if commit:
-        db.session.commit()
-    return row
 
 
 def pending_validations(older_than_seconds=60, limit=200):
     cutoff = utcnow().timestamp() - older_than_seconds
     rows = db.session.scalars(sa.select(m.FundAccount).where(
-        m.FundAccount.status == m.FA_PENDING, m.FundAccount.current.is_(True))
+        m.FundAccount.status == FundAccountStatus.PENDING, m.FundAccount.current.is_(True))
         .order_by(m.FundAccount.id).limit(limit)).all()
     return [r.id for r in rows if r.created_at.timestamp() <= cutoff]

@@ -7,32 +7,24 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import (FundAccountStatus, PayoutAttemptStatus, PayoutRunStatus,
+                                  PayoutStatus)
 from portal.extensions import db
 
 # --- fund accounts -------------------------------------------------------------------------
 BANK_ACCOUNT, VPA = "bank_account", "vpa"
 FUND_ACCOUNT_KINDS = (BANK_ACCOUNT, VPA)
-FA_PENDING, FA_VALIDATED, FA_FAILED = "PENDING", "VALIDATED", "FAILED"
-FUND_ACCOUNT_STATUSES = (FA_PENDING, FA_VALIDATED, FA_FAILED)
 
 # --- payouts -------------------------------------------------------------------------------
-QUEUED, PROCESSING, PROCESSED, FAILED, REVERSED = (
-    "QUEUED", "PROCESSING", "PROCESSED", "FAILED", "REVERSED")
-PAYOUT_STATUSES = (QUEUED, PROCESSING, PROCESSED, FAILED, REVERSED)
+# Statuses are the StrEnums of portal.domain.states (FundAccountStatus, PayoutStatus,
+# PayoutAttemptStatus, PayoutRunStatus); their machines are the one place they change.
 INSTANT_KIND, CYCLE_KIND, MANUAL_KIND = "INSTANT", "CYCLE", "MANUAL"
 PAYOUT_KINDS = (INSTANT_KIND, CYCLE_KIND, MANUAL_KIND)
 MODES = ("IMPS", "NEFT", "UPI")
 
-# Attempt statuses mirror RazorpayX's own payout statuses, plus SENDING (asked, no answer).
-A_SENDING, A_QUEUED, A_PROCESSING = "SENDING", "QUEUED", "PROCESSING"
-A_PROCESSED, A_FAILED, A_REVERSED = "PROCESSED", "FAILED", "REVERSED"
-ATTEMPT_STATUSES = (A_SENDING, A_QUEUED, A_PROCESSING, A_PROCESSED, A_FAILED, A_REVERSED)
-
-RUN_OPEN, RUN_DONE = "OPEN", "DONE"
-
 
 def _in(column, values):
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class FundAccount(db.Model):
@@ -43,7 +35,7 @@ class FundAccount(db.Model):
     __tablename__ = "fund_accounts"
     __table_args__ = (
         sa.CheckConstraint(_in("kind", FUND_ACCOUNT_KINDS), name="kind_known"),
-        sa.CheckConstraint(_in("status", FUND_ACCOUNT_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("status", FundAccountStatus), name="status_known"),
         sa.Index("ix_fund_accounts_provider_current", "provider_id", "current"),
     )
 
@@ -57,7 +49,8 @@ class FundAccount(db.Model):
     razorpay_contact_id: Mapped[str | None] = mapped_column(sa.String(40))
     razorpay_fund_account_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     razorpay_validation_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(12), default=FA_PENDING, index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=FundAccountStatus.PENDING,
+                                        index=True)
     status_reason: Mapped[str | None] = mapped_column(sa.String(255))
     registered_name: Mapped[str | None] = mapped_column(sa.String(120))
     current: Mapped[bool] = mapped_column(default=True)
@@ -74,7 +67,7 @@ class FundAccount(db.Model):
 
     @property
     def can_pay(self):
-        return self.status == FA_VALIDATED and bool(self.razorpay_fund_account_id)
+        return self.status == FundAccountStatus.VALIDATED and bool(self.razorpay_fund_account_id)
 
     def owner_ids(self):
         return {self.provider.user_id} if self.provider else set()
@@ -93,7 +86,7 @@ class PayoutRun(db.Model):
     key: Mapped[str] = mapped_column(sa.String(40), unique=True)
     schedule: Mapped[str] = mapped_column(sa.String(8))
     period_end: Mapped[object] = mapped_column(sa.Date)
-    status: Mapped[str] = mapped_column(sa.String(8), default=RUN_OPEN)
+    status: Mapped[str] = mapped_column(sa.String(8), default=PayoutRunStatus.OPEN)
     providers_considered: Mapped[int] = mapped_column(default=0)
     payouts_created: Mapped[int] = mapped_column(default=0)
     carried_forward: Mapped[int] = mapped_column(default=0)
@@ -121,7 +114,7 @@ class Payout(db.Model):
         sa.CheckConstraint("tds >= 0", name="tds_non_negative"),
         sa.CheckConstraint("net > 0", name="net_positive"),
         sa.CheckConstraint("net = gross - tds", name="net_adds_up"),
-        sa.CheckConstraint(_in("status", PAYOUT_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("status", PayoutStatus), name="status_known"),
         sa.CheckConstraint(_in("kind", PAYOUT_KINDS), name="kind_known"),
         sa.CheckConstraint(_in("mode", MODES), name="mode_known"),
         sa.CheckConstraint("attempts >= 0", name="attempts_non_negative"),
@@ -144,7 +137,7 @@ class Payout(db.Model):
     idempotency_key: Mapped[str] = mapped_column(sa.String(36), unique=True)
     razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     utr: Mapped[str | None] = mapped_column(sa.String(40))
-    status: Mapped[str] = mapped_column(sa.String(12), default=QUEUED, index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=PayoutStatus.QUEUED, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     next_retry_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
@@ -184,7 +177,7 @@ class PayoutAttempt(db.Model):
     __tablename__ = "payout_attempts"
     __table_args__ = (
         sa.UniqueConstraint("payout_id", "number", name="uq_payout_attempts_payout_number"),
-        sa.CheckConstraint(_in("status", ATTEMPT_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("status", PayoutAttemptStatus), name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -192,7 +185,7 @@ class PayoutAttempt(db.Model):
     number: Mapped[int] = mapped_column()
     idempotency_key: Mapped[str] = mapped_column(sa.String(36), unique=True)
     razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(12), default=A_SENDING)
+    status: Mapped[str] = mapped_column(sa.String(12), default=PayoutAttemptStatus.SENDING)
     requests: Mapped[int] = mapped_column(default=0)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,14 +8,16 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 
 from portal.booking.models import IndividualBooking
+from portal.catalog.models import INSTANT
 from portal.db import utcnow
 from portal.domain.payouts import cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds
+from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payouts import models as m
-from portal.payouts.engine import current_fund_account, payable_balance, policy
+from portal.payouts.common import current_fund_account, payable_balance, policy
 
 
 @dataclass
@@ -111,7 +113,7 @@ def payouts(provider_id=None, *, status=None, held=None, limit=100, offset=0):
     if provider_id is not None:
         query = query.where(m.Payout.provider_id == provider_id)
     if status == "GIVEN_UP":
-        query = query.where(m.Payout.status == m.FAILED, m.Payout.returned.is_(True))
+        query = query.where(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True))
     elif status:
         query = query.where(m.Payout.status == status)
     if held is not None:
@@ -127,9 +129,10 @@ def dashboard(provider):
     in_flight = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(m.Payout.net), 0))
         .where(m.Payout.provider_id == provider.id, m.Payout.returned.is_(False),
-               m.Payout.status.in_((m.QUEUED, m.PROCESSING, m.FAILED))))
+               m.Payout.status.in_((PayoutStatus.QUEUED, PayoutStatus.PROCESSING,
+                                      PayoutStatus.FAILED))))
     carry = None
-    if provider.payout_schedule != "INSTANT":
+    if provider.payout_schedule != INSTANT:
         decision = cycle_payable(balance, policy=policy())
         if not decision.pay:
             carry = decision.message

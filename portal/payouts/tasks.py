@@ -1,27 +1,29 @@
 """Job entry points, the periodic schedule and the RazorpayX webhook handlers of the
 payout capability. Importing this module registers them (add it to CAPABILITIES).
 
-Jobs do not commit: the outbox runner commits their effects with the 'done' mark."""
+Jobs do not commit: each calls one use case, which is its own unit of work (nested in the
+runner's, if the runner opens one)."""
 import logging
 
-from portal.jobs import job, periodic
 from portal.gateway.webhook_processing import on_event
-from portal.payouts import engine, fund_accounts, runs
+from portal.jobs import job, periodic
+from portal.payouts import fund_accounts, runs, sending, status
+from portal.payouts.common import INSTANT_JOB, RETRY_JOB, SEND_JOB
 
 log = logging.getLogger("portal.payouts")
 
 
-@job(engine.SEND_JOB)
+@job(SEND_JOB)
 def send(payout_id):
-    engine.send_payout(payout_id)
+    sending.send_payout(payout_id)
 
 
-@job(engine.RETRY_JOB)
+@job(RETRY_JOB)
 def retry(payout_id):
-    engine.retry_payout(payout_id)
+    sending.retry_payout(payout_id)
 
 
-@job(engine.INSTANT_JOB)
+@job(INSTANT_JOB)
 def instant(provider_id, booking_id=None):
     runs.instant_payout(provider_id, booking_id)
 
@@ -41,8 +43,8 @@ def retries():
     """Automatic retries whose time has come (the outbox also runs them; this catches
     any that were lost)."""
     count = 0
-    for payout_id in engine.due_retries():
-        if engine.retry_payout(payout_id) is not None:
+    for payout_id in sending.due_retries():
+        if sending.retry_payout(payout_id) is not None:
             count += 1
     return count
 
@@ -51,7 +53,7 @@ def retries():
 def poll_validations():
     """Validations whose webhook has not come: ask RazorpayX."""
     for row_id in fund_accounts.pending_validations():
-        fund_accounts.refresh_validation(None, row_id, commit=False)
+        fund_accounts.refresh_validation(None, row_id)
 
 
 # --- webhooks -----------------------------------------------------------------------------
@@ -60,7 +62,7 @@ def poll_validations():
           "payout.processed", "payout.updated", "payout.failed", "payout.rejected",
           "payout.reversed")
 def on_payout_event(event):
-    engine.apply_remote(event.entity("payout"))
+    status.apply_remote(event.entity("payout"))
 
 
 @on_event("fund_account.validation.completed", "fund_account.validation.failed")

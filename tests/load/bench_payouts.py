@@ -56,6 +56,7 @@ def seed(app, sandbox, n, amount):
     from portal.ledger import accounts as chart
     from portal.ledger.models import LedgerAccount
     from portal.ledger.service import credit, debit, post
+    from portal.domain.states import FundAccountStatus
     from portal.payouts import models as m
     store = sandbox.store
     with app.app_context():
@@ -79,7 +80,8 @@ def seed(app, sandbox, n, amount):
             rows.append({"provider_id": pid, "kind": "bank_account",
                          "holder_name": f"Dr Bench {pid}", "ifsc": "HDFC0001234",
                          "account_last4": f"{pid:04d}"[-4:], "razorpay_contact_id": contact["id"],
-                         "razorpay_fund_account_id": fa["id"], "status": m.FA_VALIDATED,
+                         "razorpay_fund_account_id": fa["id"],
+                         "status": FundAccountStatus.VALIDATED,
                          "current": True})
         db.session.execute(sa.insert(m.FundAccount), rows)
         codes = [chart.provider_payable(pid) for pid in provider_ids]

@@ -12,8 +12,13 @@ from portal.extensions import db
 from portal.jobs import sweep_outbox
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
-from portal.payouts import engine, runs
+from portal.domain.states import PayoutAttemptStatus, PayoutStatus
+from portal.payouts import runs
+from portal.payouts.admin import hold_payout, release_payout, retry_payout_now
 from portal.payouts import models as m
+from portal.payouts.common import PayoutError, Skipped
+from portal.payouts.create import create_payout
+from portal.payouts.status import apply_remote
 from tests.payouts.conftest import account, payable, payouts_of
 
 
@@ -44,7 +49,7 @@ def test_tds_at_the_crossing_payout_and_after(world, x):
     assert (crossing.gross, crossing.tds, crossing.net) == (3_000_000, 600_000, 2_400_000)
     assert crossing.tds_section == "194J"
     assert (after.gross, after.tds, after.net) == (1_000_000, 100_000, 900_000)
-    assert all(p.status == m.PROCESSED for p in (first, crossing, after))
+    assert all(p.status == PayoutStatus.PROCESSED for p in (first, crossing, after))
     assert account(chart.TDS_PAYABLE) == 700_000
     assert account(chart.BANK) == -(3_000_000 + 2_400_000 + 900_000)  # paid out
     assert payable(provider.id) == 0
@@ -62,13 +67,13 @@ def test_reversed_payout_gives_its_tds_back_and_the_next_payout_settles_it(world
     x.sandbox.set_faults(payout_outcome="reversed")
     x.settle()
     payout = db.session.get(m.Payout, payout.id)
-    assert payout.status == m.REVERSED and payout.returned
+    assert payout.status == PayoutStatus.REVERSED and payout.returned
     assert account(chart.TDS_PAYABLE) == 0 and payable(provider.id) == 6_000_000
     x.sandbox.set_faults(payout_outcome="processed")
     _pay_cycle(provider, date(2026, 11, 8))
     x.settle()
     latest = payouts_of(provider.id)[-1]
-    assert (latest.gross, latest.tds, latest.status) == (6_000_000, 600_000, m.PROCESSED)
+    assert (latest.gross, latest.tds, latest.status) == (6_000_000, 600_000, PayoutStatus.PROCESSED)
     assert account(chart.TDS_PAYABLE) == 600_000
 
 
@@ -86,7 +91,7 @@ def test_cycle_below_the_minimum_carries_forward(world, x):
     run = _pay_cycle(provider, date(2026, 11, 8))
     assert run.payouts_created == 1 and run.total_gross == 60_000
     x.settle()
-    assert payouts_of(provider.id)[0].status == m.PROCESSED and payable(provider.id) == 0
+    assert payouts_of(provider.id)[0].status == PayoutStatus.PROCESSED and payable(provider.id) == 0
 
 
 def test_a_run_happens_once_per_period(world, x):
@@ -118,11 +123,11 @@ def test_penalty_is_recovered_from_the_next_payout_never_below_zero(world, x):
     world.earn(provider, user, 100_000)                   # earns ₹1,000: ₹950 payable
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.gross == 95_000 and payout.status == m.PROCESSED
+    assert payout.gross == 95_000 and payout.status == PayoutStatus.PROCESSED
     assert payable(provider.id) == 0
     # Nothing left: a payout attempt now is refused, the payable never goes negative.
-    assert isinstance(engine.create_payout(provider.id, kind=m.MANUAL_KIND,
-                                           apply_minimum=False), engine.Skipped)
+    assert isinstance(create_payout(provider.id, kind=m.MANUAL_KIND,
+                                           apply_minimum=False), Skipped)
 
 
 # --- failures, retries, the alert ------------------------------------------------------------
@@ -135,11 +140,11 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.FAILED and payout.attempts == 3 and payout.returned
+    assert payout.status == PayoutStatus.FAILED and payout.attempts == 3 and payout.returned
     assert payout.alerted and payout.failure_reason == "Beneficiary bank is down"
     keys = [a.idempotency_key for a in payout.attempt_rows]
     assert len(set(keys)) == 3  # a new key only after RazorpayX said FAILED
-    assert [a.status for a in payout.attempt_rows] == [m.A_FAILED] * 3
+    assert [a.status for a in payout.attempt_rows] == [PayoutAttemptStatus.FAILED] * 3
     assert len(x.payouts()) == 3
     alert = db.session.scalars(sa.select(AuditEntry).where(
         AuditEntry.action == "payout.alert")).one()
@@ -153,9 +158,9 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
 
     # An admin retries it: a new payout pays the returned money.
     x.sandbox.set_faults(payout_outcome="processed")
-    engine.retry_payout_now(admin, payout.id, "Bank is back up, retrying")
+    retry_payout_now(admin, payout.id, "Bank is back up, retrying")
     x.settle()
-    assert [p.status for p in payouts_of(provider.id)] == [m.FAILED, m.PROCESSED]
+    assert [p.status for p in payouts_of(provider.id)] == [PayoutStatus.FAILED, PayoutStatus.PROCESSED]
     assert payable(provider.id) == 0 and account(chart.BANK) == -100_000
 
 
@@ -167,7 +172,7 @@ def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
     x.sandbox.set_faults(payout_outcome="processed")
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.PROCESSED and payout.attempts == 2 and not payout.returned
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 2 and not payout.returned
     assert account(chart.BANK) == -100_000 and payable(provider.id) == 0
 
 
@@ -177,7 +182,7 @@ def test_automatic_retry_waits_for_its_backoff(app, world, x):
     world.earn(provider, user, 100_000)
     x.settle(rounds=1)
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.FAILED and payout.attempts == 1
+    assert payout.status == PayoutStatus.FAILED and payout.attempts == 1
     assert payout.next_retry_at - utcnow() > timedelta(minutes=4)
     assert sweep_outbox() == 0 or payouts_of(provider.id)[0].attempts == 1
     x.sandbox.set_faults(payout_outcome="processed")
@@ -187,7 +192,7 @@ def test_automatic_retry_waits_for_its_backoff(app, world, x):
         db.session.expire_all()
         assert payouts_of(provider.id)[0].attempts == 2
     x.settle(seconds=600)  # the sandbox's clock went back with ours: catch up
-    assert payouts_of(provider.id)[0].status == m.PROCESSED
+    assert payouts_of(provider.id)[0].status == PayoutStatus.PROCESSED
 
 
 def test_reversal_puts_the_money_back_on_the_payable(world, x):
@@ -196,7 +201,7 @@ def test_reversal_puts_the_money_back_on_the_payable(world, x):
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.REVERSED and payout.returned and payout.attempts == 1
+    assert payout.status == PayoutStatus.REVERSED and payout.returned and payout.attempts == 1
     assert payable(provider.id) == 100_000
     assert account(chart.PAYOUTS_IN_TRANSIT) == 0 and account(chart.BANK) == 0
     assert _keys(f"payout:{payout.id}:") == [f"payout:{payout.id}:initiated",
@@ -208,15 +213,15 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.PROCESSED and account(chart.BANK) == -100_000
+    assert payout.status == PayoutStatus.PROCESSED and account(chart.BANK) == -100_000
     entity = dict(x.sandbox.store.payouts[payout.razorpay_payout_id], status="reversed",
                   failure_reason="Beneficiary account closed")
-    assert engine.apply_remote(entity)
+    assert apply_remote(entity)
     db.session.commit()
     payout = db.session.get(m.Payout, payout.id)
-    assert payout.status == m.REVERSED and account(chart.BANK) == 0
+    assert payout.status == PayoutStatus.REVERSED and account(chart.BANK) == 0
     assert payable(provider.id) == 100_000
-    assert not engine.apply_remote(entity)  # repeated: nothing changes
+    assert not apply_remote(entity)  # repeated: nothing changes
 
 
 # --- webhooks: repeated and out of order ----------------------------------------------------------
@@ -232,7 +237,7 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     delivered = x.deliver()
     assert len(delivered) >= 6
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.PROCESSED
+    assert payout.status == PayoutStatus.PROCESSED
     assert _keys(f"payout:{payout.id}:") == [f"payout:{payout.id}:initiated",
                                               f"payout:{payout.id}:processed"]
     statuses = db.session.scalars(sa.select(AuditEntry.action).where(
@@ -250,9 +255,9 @@ def test_stale_events_after_a_final_status_are_ignored(world, x):
     (payout,) = payouts_of(provider.id)
     entity = x.sandbox.store.payouts[payout.razorpay_payout_id]
     for status in ("queued", "processing", "processed", "failed"):
-        assert not engine.apply_remote(dict(entity, status=status))
+        assert not apply_remote(dict(entity, status=status))
     db.session.commit()
-    assert db.session.get(m.Payout, payout.id).status == m.PROCESSED
+    assert db.session.get(m.Payout, payout.id).status == PayoutStatus.PROCESSED
 
 
 # --- timeouts and server errors: never paid twice -----------------------------------------------
@@ -265,7 +270,7 @@ def test_timeout_on_create_reuses_the_key_and_pays_once(world, x, immediate_retr
     (payout,) = payouts_of(provider.id)
     (attempt,) = payout.attempt_rows
     assert attempt.requests >= 2          # asked again after no answer, same key
-    assert payout.status == m.PROCESSED and payout.attempts == 1
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
     assert len(x.payouts()) == 1          # RazorpayX made one payout
     assert account(chart.BANK) == -100_000
 
@@ -276,7 +281,7 @@ def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.PROCESSED and payout.attempt_rows[0].requests == 3
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempt_rows[0].requests == 3
     assert len(x.payouts()) == 1
 
 
@@ -298,7 +303,7 @@ def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x,
     assert len(paid) == 6 and set(paid.values()) == {100_000}
     for provider, _user in providers:
         (payout,) = payouts_of(provider.id)
-        assert payout.status == m.PROCESSED
+        assert payout.status == PayoutStatus.PROCESSED
         assert payable(provider.id) == 0
     assert account(chart.BANK) == -600_000
 
@@ -313,23 +318,23 @@ def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
     x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
     runs.run_cycle("WEEKLY", date(2026, 11, 1))  # first send gets a 500: stays QUEUED
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.QUEUED and payout.last_error
-    with pytest.raises(engine.PayoutError, match="reason"):
-        engine.hold_payout(admin, payout.id, "short")
+    assert payout.status == PayoutStatus.QUEUED and payout.last_error
+    with pytest.raises(PayoutError, match="reason"):
+        hold_payout(admin, payout.id, "short")
     db.session.rollback()
-    with pytest.raises(engine.PayoutError, match="administrators"):
-        engine.hold_payout(user, payout.id, "provider cannot hold")
+    with pytest.raises(PayoutError, match="administrators"):
+        hold_payout(user, payout.id, "provider cannot hold")
     db.session.rollback()
-    engine.hold_payout(admin, payout.id, "Provider asked to check the account")
+    hold_payout(admin, payout.id, "Provider asked to check the account")
     db.session.commit()
     with time_machine.travel(utcnow() + timedelta(hours=2), tick=False):
         sweep_outbox()  # the resend finds the payout held and does nothing
     db.session.expire_all()
     assert len(x.payouts()) == 0
-    engine.release_payout(admin, payout.id, "Account confirmed by phone")
+    release_payout(admin, payout.id, "Account confirmed by phone")
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.PROCESSED and not payout.held
+    assert payout.status == PayoutStatus.PROCESSED and not payout.held
     actions = db.session.scalars(sa.select(AuditEntry.action).where(
         AuditEntry.object_type == "payout")).all()
     assert "payout.hold" in actions and "payout.release" in actions
@@ -342,4 +347,4 @@ def test_mode_is_neft_above_five_lakh(world, x):
     (payout,) = payouts_of(provider.id)
     assert payout.net > 50_000_000 and payout.mode == "NEFT"
     x.settle()
-    assert payouts_of(provider.id)[0].status == m.PROCESSED
+    assert payouts_of(provider.id)[0].status == PayoutStatus.PROCESSED

@@ -4,8 +4,11 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.payouts import engine, fund_accounts
+from portal.domain.states import FundAccountStatus, PayoutStatus
+from portal.payouts import fund_accounts
 from portal.payouts import models as m
+from portal.payouts.common import Skipped
+from portal.payouts.create import create_payout
 from tests.payouts.conftest import payouts_of
 
 
@@ -40,25 +43,25 @@ def test_bank_account_validated_by_webhook_then_payouts_start(world, x):
     provider, user = world.provider("WEEKLY")
     world.earn(provider, user, 100_000)
     row = world.onboard(provider, user, settle=False)
-    assert row.status == m.FA_PENDING and row.current
+    assert row.status == FundAccountStatus.PENDING and row.current
     assert row.account_last4 == "5678" and row.ifsc == "HDFC0001234"
     assert "50100012345678" not in repr(row.__dict__)  # only the masked details are kept
-    assert isinstance(engine.create_payout(provider.id, kind=m.CYCLE_KIND), engine.Skipped)
+    assert isinstance(create_payout(provider.id, kind=m.CYCLE_KIND), Skipped)
     db.session.rollback()
 
     x.settle()
     row = db.session.get(m.FundAccount, row.id)
-    assert row.status == m.FA_VALIDATED and row.registered_name == "Asha Rao"
+    assert row.status == FundAccountStatus.VALIDATED and row.registered_name == "Asha Rao"
     contact = x.sandbox.store.contacts[row.razorpay_contact_id]
     assert contact["reference_id"] == f"provider-{provider.id}"
-    payout = engine.create_payout(provider.id, kind=m.CYCLE_KIND)
+    payout = create_payout(provider.id, kind=m.CYCLE_KIND)
     assert payout.mode == "IMPS" and payout.gross == 95_000
 
 
 def test_dead_account_fails_validation_and_blocks_payouts(world, x):
     provider, user = world.provider("INSTANT")
     row = world.onboard(provider, user, number="123456780000")  # sandbox: ...0000 is dead
-    assert row.status == m.FA_FAILED
+    assert row.status == FundAccountStatus.FAILED
     world.earn(provider, user, 100_000)
     assert payouts_of(provider.id) == []
 
@@ -66,11 +69,11 @@ def test_dead_account_fails_validation_and_blocks_payouts(world, x):
 def test_upi_payouts_go_by_upi(world, x):
     provider, user = world.provider("INSTANT")
     row = world.onboard(provider, user, vpa="asha.rao@okhdfc")
-    assert row.status == m.FA_VALIDATED and row.kind == m.VPA
+    assert row.status == FundAccountStatus.VALIDATED and row.kind == m.VPA
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.mode == "UPI" and payout.status == m.PROCESSED
+    assert payout.mode == "UPI" and payout.status == PayoutStatus.PROCESSED
 
 
 def test_changing_the_account_validates_it_again(world, x):
@@ -78,14 +81,14 @@ def test_changing_the_account_validates_it_again(world, x):
     first = world.onboard(provider, user)
     second = world.onboard(provider, user, number="50100099990001", settle=False)
     first = db.session.get(m.FundAccount, first.id)
-    assert not first.current and second.current and second.status == m.FA_PENDING
+    assert not first.current and second.current and second.status == FundAccountStatus.PENDING
     assert second.razorpay_contact_id == first.razorpay_contact_id  # one contact
     world.earn(provider, user, 100_000)
-    skipped = engine.create_payout(provider.id, kind=m.CYCLE_KIND)
-    assert isinstance(skipped, engine.Skipped) and "validated" in skipped.reason
+    skipped = create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert isinstance(skipped, Skipped) and "validated" in skipped.reason
     db.session.rollback()
     x.settle()
-    payout = engine.create_payout(provider.id, kind=m.CYCLE_KIND)
+    payout = create_payout(provider.id, kind=m.CYCLE_KIND)
     assert payout.fund_account_id == second.id
 
 
@@ -93,16 +96,16 @@ def test_lost_validation_webhook_is_caught_by_polling(world, x):
     provider, user = world.provider()
     x.sandbox.set_faults(drop_webhooks=True)
     row = world.onboard(provider, user)
-    assert db.session.get(m.FundAccount, row.id).status == m.FA_PENDING
+    assert db.session.get(m.FundAccount, row.id).status == FundAccountStatus.PENDING
     fund_accounts.refresh_validation(user, row.id)
-    assert db.session.get(m.FundAccount, row.id).status == m.FA_VALIDATED
+    assert db.session.get(m.FundAccount, row.id).status == FundAccountStatus.VALIDATED
 
 
 def test_repeated_validation_event_changes_nothing(world, x):
     provider, user = world.provider()
     x.sandbox.set_faults(duplicate_webhooks=True)
     row = world.onboard(provider, user)
-    assert row.status == m.FA_VALIDATED
+    assert row.status == FundAccountStatus.VALIDATED
     from portal.audit.models import AuditEntry
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "fund_account.validated")) == 1

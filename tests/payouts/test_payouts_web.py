@@ -4,6 +4,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.payouts import models as m
 from portal.payouts import runs
@@ -36,7 +37,7 @@ def test_schedule_start_and_complete_with_htmx(world, x, client, login):
     assert answer.status_code == 303 and answer.location.endswith("/provider/schedule")
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == m.PROCESSED
+    assert payout.status == PayoutStatus.PROCESSED
     # Completing again is refused with a message, the row swapped with 422.
     again = client.post(f"/provider/schedule/{booking.id}/complete", headers=HX)
     assert again.status_code == 422 and "cannot be completed" in again.get_data(as_text=True)
@@ -121,7 +122,7 @@ def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
                        data={"reason": "Bank confirmed it is back up"})
     assert done.status_code == 303
     x.settle()
-    assert [p.status for p in payouts_of(provider.id)] == [m.FAILED, m.PROCESSED]
+    assert [p.status for p in payouts_of(provider.id)] == [PayoutStatus.FAILED, PayoutStatus.PROCESSED]
     assert payable(provider.id) == 0
     accounts = client.get("/admin/payouts/accounts").get_data(as_text=True)
     assert provider.display_name in accounts and 'data-status="VALIDATED"' in accounts

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 
 from portal.catalog.models import PAYOUT_SCHEDULES, Provider
 from portal.domain.rates import INDIA_TZ
+from portal.domain.states import PayoutStatus
 from portal.extensions import db
-from portal.payouts import engine, reports, runs
+from portal.payouts import admin, reports, runs
 from portal.payouts import models as m
+from portal.payouts.common import PayoutError, payable_balance
 from portal.web.admin import bp
 from portal.web.render import render
 
@@ -24,7 +26,7 @@ STATUS_FILTERS = {"": "All", "QUEUED": "Queued", "PROCESSING": "Processing",
 
 class ReasonForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[
-        InputRequired("Give a reason."), Length(min=10, message=engine.MSG_REASON)])
+        InputRequired("Give a reason."), Length(min=10, message=admin.MSG_REASON)])
 
 
 class RunForm(FlaskForm):
@@ -45,7 +47,7 @@ def payouts():
                                      .group_by(m.Payout.status)).all())
     attention = db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout).where(
         sa.or_(m.Payout.held.is_(True),
-               sa.and_(m.Payout.status == m.FAILED, m.Payout.returned.is_(True)))))
+               sa.and_(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True)))))
     return render("admin/payouts/index.html", rows=rows, runs=recent_runs, current_status=status,
                   filters=STATUS_FILTERS, counts=counts, attention=attention,
                   provider_id=provider_id, run_form=RunForm(formdata=None), india=INDIA_TZ)
@@ -66,7 +68,7 @@ def _detail(payout, form=None, error=None, status=200):
         .order_by(AuditEntry.id)).all()
     return render("admin/payouts/detail.html", status=422 if (error or (form and form.errors))
                   else status, p=payout, form=form or ReasonForm(formdata=None), error=error,
-                  audit=audit, balance=engine.payable_balance(payout.provider_id),
+                  audit=audit, balance=payable_balance(payout.provider_id),
                   india=INDIA_TZ)
 
 
@@ -82,8 +84,7 @@ def _act(payout_id, action, done):
         return _detail(payout, form=form)
     try:
         action(current_user, payout.id, form.reason.data)
-    except engine.PayoutError as exc:
-        db.session.rollback()
+    except PayoutError as exc:
         return _detail(_payout_or_404(payout_id), form=form, error=exc.message)
     flash(done, "success")
     return redirect(url_for("admin.payout_detail", payout_id=payout_id), 303)
@@ -91,28 +92,26 @@ def _act(payout_id, action, done):
 
 @bp.post("/payouts/<int:payout_id>/hold")
 def payout_hold(payout_id):
-    return _act(payout_id, engine.hold_payout, "Payout held.")
+    return _act(payout_id, admin.hold_payout, "Payout held.")
 
 
 @bp.post("/payouts/<int:payout_id>/release")
 def payout_release(payout_id):
-    return _act(payout_id, engine.release_payout, "Hold lifted.")
+    return _act(payout_id, admin.release_payout, "Hold lifted.")
 
 
 @bp.post("/payouts/<int:payout_id>/retry")
 def payout_retry(payout_id):
-    return _act(payout_id, engine.retry_payout_now, "Retry started.")
+    return _act(payout_id, admin.retry_payout_now, "Retry started.")
 
 
 @bp.post("/payouts/<int:payout_id>/sync")
 def payout_sync(payout_id):
     payout = _payout_or_404(payout_id)
     try:
-        changed = engine.refresh_payout(payout.id)
-        db.session.commit()
-    except Exception as exc:  # a gateway error is shown, not a 500
-        db.session.rollback()
-        flash(f"Could not reach RazorpayX: {exc}", "error")
+        changed = admin.sync_payout(current_user, payout.id)
+    except PayoutError as exc:  # a gateway error is shown, not a 500
+        flash(exc.message, "error")
     else:
         flash("Status updated from RazorpayX." if changed else "No change at RazorpayX.",
               "success")
@@ -147,7 +146,7 @@ def payout_accounts():
         .outerjoin(m.FundAccount, sa.and_(m.FundAccount.provider_id == Provider.id,
                                           m.FundAccount.current.is_(True)))
         .order_by(Provider.display_name)).all()
-    balances = {p.id: engine.payable_balance(p.id) for p, _fa in rows}
+    balances = {p.id: payable_balance(p.id) for p, _fa in rows}
     return render("admin/payouts/accounts.html", rows=rows, balances=balances)
 
 
@@ -156,9 +155,8 @@ def payout_pay_now(provider_id):
     if db.session.get(Provider, provider_id) is None:
         abort(404)
     try:
-        engine.pay_now(current_user, provider_id)
-    except engine.PayoutError as exc:
-        db.session.rollback()
+        admin.pay_now(current_user, provider_id)
+    except PayoutError as exc:
         flash(exc.message, "error")
     else:
         flash("Payout created.", "success")

@@ -13,7 +13,7 @@ from portal.accounts.forms import apply_errors
 from portal.catalog.service import provider_for_user
 from portal.extensions import db, htmx
 from portal.payouts import fund_accounts
-from portal.payouts.engine import current_fund_account
+from portal.payouts.common import current_fund_account
 from portal.payouts.models import FundAccount
 from portal.web.provider import bp
 from portal.web.render import render

@@ -1,0 +1,117 @@
+"""What an administrator does to payouts: hold, release, retry now, pay now, and ask
+RazorpayX for the status. Each is one unit of work; a refusal raises ``PayoutError``
+with the message to show, and nothing changes."""
+from __future__ import annotations
+
+import uuid
+
+from portal.audit.service import record
+from portal.db import unit_of_work
+from portal.domain.states import PayoutAttemptStatus, PayoutStatus
+from portal.gateway import errors as gw_errors
+from portal.jobs import enqueue
+from portal.payouts import models as m
+from portal.payouts.common import (SEND_JOB, PayoutError, Skipped, current_attempt,
+                                   lock_payout, snapshot)
+from portal.payouts.create import create_payout
+from portal.payouts.sending import retry_payout
+from portal.payouts.status import refresh_payout
+
+MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
+MSG_UNREACHABLE = "Could not reach RazorpayX: {error}"
+
+
+def _require_admin(actor):
+    if not getattr(actor, "is_admin", False):
+        raise PayoutError("Only administrators can do this.")
+
+
+def _reason(reason):
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise PayoutError(MSG_REASON)
+    return reason
+
+
+def hold_payout(actor, payout_id, reason):
+    """Stop a payout that has not left yet (or is waiting for a retry)."""
+    _require_admin(actor)
+    reason = _reason(reason)
+    with unit_of_work():
+        payout = lock_payout(payout_id)
+        if payout is None:
+            raise PayoutError("No such payout.")
+        if payout.returned or payout.status not in (PayoutStatus.QUEUED, PayoutStatus.FAILED):
+            raise PayoutError("Only a queued or failed payout can be held.")
+        attempt = current_attempt(payout)
+        if payout.status == PayoutStatus.QUEUED and attempt is not None \
+                and attempt.status != PayoutAttemptStatus.SENDING:
+            raise PayoutError("This payout is already at RazorpayX and cannot be held.")
+        before = snapshot(payout)
+        payout.held, payout.hold_reason = True, reason[:255]
+        record(actor, "payout.hold", "payout", payout.id, before=before,
+               after=snapshot(payout) | {"reason": reason})
+        return payout
+
+
+def release_payout(actor, payout_id, reason):
+    """Lift a hold: a queued payout is sent, a failed one retried at once."""
+    _require_admin(actor)
+    reason = _reason(reason)
+    with unit_of_work():
+        payout = lock_payout(payout_id)
+        if payout is None or not payout.held:
+            raise PayoutError("This payout is not held.")
+        before = snapshot(payout)
+        payout.held, payout.hold_reason = False, None
+        record(actor, "payout.release", "payout", payout.id, before=before,
+               after=snapshot(payout) | {"reason": reason})
+        if payout.status == PayoutStatus.QUEUED:
+            enqueue(SEND_JOB, payout_id=payout.id,
+                    dedupe_key=f"payout-send:{payout.id}:release:{uuid.uuid4().hex[:12]}")
+        elif payout.status == PayoutStatus.FAILED and not payout.returned:
+            retry_payout(payout.id, force=True, actor=actor)
+        return payout
+
+
+def retry_payout_now(actor, payout_id, reason):
+    """An admin's retry: a failed payout waiting for its automatic retry starts its next
+    attempt now (even past the automatic limit); a payout given up on (money back on the
+    payable) is paid again as a new MANUAL payout of at most the same gross."""
+    _require_admin(actor)
+    reason = _reason(reason)
+    with unit_of_work():
+        payout = lock_payout(payout_id)
+        if payout is None:
+            raise PayoutError("No such payout.")
+        record(actor, "payout.admin_retry", "payout", payout.id, after={"reason": reason})
+        if payout.status == PayoutStatus.FAILED and not payout.returned:
+            payout.held, payout.hold_reason = False, None
+            return retry_payout(payout.id, force=True, actor=actor)
+        if payout.returned:
+            result = create_payout(payout.provider_id, kind=m.MANUAL_KIND, actor=actor,
+                                   apply_minimum=False, max_gross=payout.gross)
+            if isinstance(result, Skipped):
+                raise PayoutError(result.reason)
+            return result
+        raise PayoutError("Only a failed or reversed payout can be retried.")
+
+
+def pay_now(actor, provider_id):
+    """An admin pays a provider's whole payable now (no minimum)."""
+    _require_admin(actor)
+    with unit_of_work():
+        result = create_payout(provider_id, kind=m.MANUAL_KIND, actor=actor,
+                               apply_minimum=False)
+        if isinstance(result, Skipped):
+            raise PayoutError(result.reason)
+        return result
+
+
+def sync_payout(actor, payout_id):
+    """An admin asks RazorpayX for the current attempt's status; True when it changed."""
+    _require_admin(actor)
+    try:
+        return refresh_payout(payout_id)
+    except gw_errors.GatewayError as exc:
+        raise PayoutError(MSG_UNREACHABLE.format(error=exc)) from None

@@ -1,0 +1,106 @@
+"""What the payout use cases share: job names, errors, settings, row locks and readers.
+
+The use cases themselves are split by what they do: ``create`` (a payout from the
+payable, TDS), ``sending`` (RazorpayX calls and retries), ``status`` (moving a payout and
+its attempt, the ledger on each move), ``admin`` (hold, release, retry now, pay now, sync),
+``runs`` (cycles and INSTANT payouts). See docs/payouts.md."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from portal.catalog.models import Provider
+from portal.domain.policy import DEFAULT_POLICY
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from portal.payouts import models as m
+
+SEND_JOB = "payouts.send"
+RETRY_JOB = "payouts.retry"
+INSTANT_JOB = "payouts.instant"
+
+
+class PayoutError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """No payout was made; ``reason`` says why (shown to admins and the provider)."""
+    provider_id: int
+    reason: str
+    balance: int = 0
+
+
+# --- settings -----------------------------------------------------------------------------
+
+def policy():
+    """The payout policy in force (admin-editable policy rows may replace the default;
+    until then ``app.config["POLICY"]`` or the default)."""
+    return current_app.config.get("POLICY") or DEFAULT_POLICY
+
+
+def retry_backoff(attempt_number):
+    """Wait before the automatic retry after attempt ``n`` failed: base × 4^(n−1)
+    (default base 5 minutes: 5 min, 20 min)."""
+    base = float(current_app.config.get("PAYOUT_RETRY_BACKOFF_SECONDS", 300))
+    return timedelta(seconds=base * 4 ** max(attempt_number - 1, 0))
+
+
+def resend_backoff(requests_made):
+    """Wait before asking RazorpayX again with the same key after no/5xx answer."""
+    base = float(current_app.config.get("PAYOUT_RESEND_BACKOFF_SECONDS", 30))
+    return timedelta(seconds=min(base * 2 ** max(requests_made - 1, 0), 3600))
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def payable_balance(provider_id):
+    return balance(chart.provider_payable(provider_id))
+
+
+def current_fund_account(provider_id):
+    return db.session.scalar(
+        sa.select(m.FundAccount).where(m.FundAccount.provider_id == provider_id,
+                                       m.FundAccount.current.is_(True))
+        .order_by(m.FundAccount.id.desc()).limit(1))
+
+
+def _for_update(query):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update()
+    return query
+
+
+def lock_provider(provider_id):
+    return db.session.scalar(_for_update(sa.select(Provider).where(Provider.id == provider_id)))
+
+
+def lock_payout(payout_id):
+    return db.session.scalar(_for_update(
+        sa.select(m.Payout).where(m.Payout.id == payout_id)
+        .execution_options(populate_existing=True)))
+
+
+def current_attempt(payout):
+    return db.session.scalar(
+        sa.select(m.PayoutAttempt).where(m.PayoutAttempt.payout_id == payout.id)
+        .order_by(m.PayoutAttempt.number.desc()).limit(1)
+        .execution_options(populate_existing=True))
+
+
+def new_key():
+    return str(uuid.uuid4())  # 36 characters: RazorpayX accepts 4–36
+
+
+def snapshot(payout):
+    return {"status": payout.status, "attempts": payout.attempts, "gross": payout.gross,
+            "tds": payout.tds, "net": payout.net, "held": payout.held,
+            "razorpay_payout_id": payout.razorpay_payout_id, "returned": payout.returned}

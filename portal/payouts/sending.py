@@ -1,0 +1,107 @@
+"""Sending a payout to RazorpayX, with its attempt's idempotency key, and starting the
+next attempt after RazorpayX said the last one FAILED."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from portal.audit.service import record
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import PAYOUT, PayoutAttemptStatus, PayoutStatus
+from portal.extensions import db
+from portal.gateway import errors as gw_errors
+from portal.jobs import enqueue
+from portal.payouts import models as m
+from portal.payouts.common import (SEND_JOB, current_attempt, lock_payout, new_key,
+                                   resend_backoff, snapshot)
+from portal.payouts.gateway import gateway
+from portal.payouts.status import apply_status, link_remote_id, remote_status
+
+
+def _request_body(payout, attempt):
+    # Identical on every request of one attempt (RazorpayX compares bodies per key).
+    return dict(fund_account_id=payout.fund_account.razorpay_fund_account_id,
+                amount=payout.net, mode=payout.mode, purpose="payout",
+                reference_id=f"payout-{payout.id}-{attempt.number}",
+                narration=f"Clinic Portal payout {payout.id}"[:30],
+                notes={"payout_id": str(payout.id), "attempt": str(attempt.number),
+                       "provider_id": str(payout.provider_id)})
+
+
+def send_payout(payout_id):
+    """Ask RazorpayX for the current attempt of a QUEUED payout, with its key.
+
+    No answer or a 5xx: the same key is asked again later (it may have been created).
+    A refusal (4xx): the attempt failed — the automatic retry takes over. The payout row
+    and its key were committed before this job ran (the outbox hands jobs over after the
+    commit), so whatever happens to this unit of work the key can be asked again."""
+    with unit_of_work():
+        payout = lock_payout(payout_id)
+        if payout is None or payout.held or payout.status != PayoutStatus.QUEUED:
+            return None
+        attempt = current_attempt(payout)
+        if attempt is None or attempt.status != PayoutAttemptStatus.SENDING:
+            return None
+        attempt.requests += 1
+        try:
+            body = gateway().create_payout(attempt.idempotency_key,
+                                           **_request_body(payout, attempt))
+        except gw_errors.GatewayUnavailable as exc:  # includes GatewayTimeout: unknown outcome
+            payout.last_error = str(exc)[:255]
+            run_after = utcnow() + resend_backoff(attempt.requests)
+            enqueue(SEND_JOB, payout_id=payout.id, run_after=run_after,
+                    dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}")
+            record(None, "payout.send_unanswered", "payout", payout.id,
+                   after={"attempt": attempt.number, "requests": attempt.requests,
+                          "error": payout.last_error, "retry_at": run_after.isoformat()})
+            return None
+        except gw_errors.GatewayError as exc:
+            payout.last_error = str(exc)[:255]
+            record(None, "payout.send_refused", "payout", payout.id,
+                   after={"attempt": attempt.number, "error": payout.last_error})
+            apply_status(payout, attempt, PayoutAttemptStatus.FAILED,
+                         {"failure_reason": exc.description or str(exc)})
+            return None
+        payout.last_error = None
+        link_remote_id(payout, attempt, body.get("id"))
+        apply_status(payout, attempt, remote_status(body.get("status")), body)
+        return body
+
+
+def retry_payout(payout_id, *, force=False, actor=None):
+    """Start the next attempt of a FAILED payout (a new key: RazorpayX said the previous
+    attempt failed, so nothing can still be processing under it)."""
+    with unit_of_work():
+        payout = lock_payout(payout_id)
+        if payout is None or payout.status != PayoutStatus.FAILED or payout.returned:
+            return None
+        if payout.held and not force:
+            return None
+        now = utcnow()
+        if not force and payout.next_retry_at is not None and payout.next_retry_at > now:
+            return None
+        previous = current_attempt(payout)
+        if previous is not None and previous.status != PayoutAttemptStatus.FAILED:
+            return None
+        before = snapshot(payout)
+        number = payout.attempts + 1
+        key = new_key()
+        PAYOUT.move(payout, PayoutStatus.QUEUED)
+        payout.attempts = number
+        payout.idempotency_key = key
+        payout.razorpay_payout_id = None
+        payout.next_retry_at = None
+        db.session.add(m.PayoutAttempt(payout_id=payout.id, number=number, idempotency_key=key))
+        db.session.flush()
+        record(actor, "payout.retry", "payout", payout.id, before=before,
+               after=snapshot(payout) | {"attempt": number})
+        enqueue(SEND_JOB, payout_id=payout.id, dedupe_key=f"payout-send:{payout.id}:{number}:0")
+        return payout
+
+
+def due_retries(now=None, limit=500):
+    now = now or utcnow()
+    return db.session.scalars(
+        sa.select(m.Payout.id).where(m.Payout.status == PayoutStatus.FAILED,
+                                     m.Payout.returned.is_(False), m.Payout.held.is_(False),
+                                     m.Payout.next_retry_at <= now)
+        .order_by(m.Payout.next_retry_at).limit(limit)).all()

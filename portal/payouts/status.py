@@ -1,0 +1,180 @@
+"""A payout's status as RazorpayX reports it (webhooks, fetches, create answers): the
+attempt and the payout move through their machines (``PAYOUT_ATTEMPT``, ``PAYOUT``), and
+each move posts its ledger lines. Repeated and stale statuses change nothing."""
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from portal.audit.service import record
+from portal.db import unit_of_work, utcnow
+from portal.domain.rates import format_inr
+from portal.domain.states import ATTEMPT_TO_PAYOUT, PAYOUT, PAYOUT_ATTEMPT, PayoutAttemptStatus
+from portal.extensions import db
+from portal.jobs import enqueue
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerTransaction
+from portal.ledger.service import credit, debit, post
+from portal.payouts import models as m
+from portal.payouts.alerts import HIGH, MEDIUM, PAYOUT_REVERSED, raise_payout_alert
+from portal.payouts.common import (RETRY_JOB, current_attempt, lock_payout, policy,
+                                   retry_backoff, snapshot)
+from portal.payouts.gateway import gateway
+
+log = logging.getLogger("portal.payouts")
+
+_AS = PayoutAttemptStatus
+_REMOTE = {"queued": _AS.QUEUED, "pending": _AS.QUEUED, "scheduled": _AS.QUEUED,
+           "processing": _AS.PROCESSING, "processed": _AS.PROCESSED,
+           "failed": _AS.FAILED, "rejected": _AS.FAILED, "cancelled": _AS.FAILED,
+           "reversed": _AS.REVERSED}
+
+
+def remote_status(status):
+    """RazorpayX's payout status as an attempt status (None when unknown)."""
+    return _REMOTE.get(str(status or "").lower())
+
+
+def link_remote_id(payout, attempt, remote_id):
+    if remote_id and attempt.razorpay_payout_id is None:
+        attempt.razorpay_payout_id = remote_id
+        if attempt.number == payout.attempts:
+            payout.razorpay_payout_id = remote_id
+
+
+def apply_status(payout, attempt, target, entity=None):
+    """Move one attempt (and, if it is the current one, its payout) to ``target`` if the
+    machines allow it; a repeated or stale status changes nothing. Returns True when
+    something changed."""
+    if target is None or attempt.status == target:
+        return False
+    entity = entity or {}
+    if not PAYOUT_ATTEMPT.can(attempt.status, target):
+        log.info("payout %s attempt %s: stale %s after %s ignored", payout.id,
+                 attempt.number, target, attempt.status)
+        return False
+    before = snapshot(payout)
+    was = attempt.status
+    PAYOUT_ATTEMPT.move(attempt, target)
+    if was == _AS.SENDING and target == _AS.QUEUED:
+        return True  # RazorpayX has it: the payout was QUEUED already
+    if entity.get("failure_reason"):
+        attempt.failure_reason = str(entity["failure_reason"])[:255]
+    if attempt.number != payout.attempts:
+        # An older attempt (already final) cannot move the payout any more.
+        return True
+    PAYOUT.move(payout, ATTEMPT_TO_PAYOUT[_AS(target)], allow_same=True)
+    if entity.get("utr"):
+        payout.utr = str(entity["utr"])[:40]
+    if target == _AS.PROCESSED:
+        _on_processed(payout)
+    elif target == _AS.FAILED:
+        _on_failed(payout, attempt)
+    elif target == _AS.REVERSED:
+        _on_reversed(payout, entity)
+    record(None, f"payout.{payout.status.lower()}", "payout", payout.id, before=before,
+           after=snapshot(payout) | {"attempt": attempt.number,
+                                     "failure_reason": attempt.failure_reason})
+    return True
+
+
+def _processed_posted(payout):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
+        LedgerTransaction.idempotency_key == f"payout:{payout.id}:processed")) > 0
+
+
+def _on_processed(payout):
+    payout.processed_at = utcnow()
+    payout.failure_reason = None
+    payout.next_retry_at = None
+    post("payout_processed",
+         [debit(chart.PAYOUTS_IN_TRANSIT, payout.net), credit(chart.BANK, payout.net)],
+         reference=("payout", payout.id), idempotency_key=f"payout:{payout.id}:processed",
+         memo=f"payout {payout.id} processed")
+
+
+def _return_to_payable(payout, kind, source_account):
+    """The money goes back on the provider's payable, TDS un-deducted."""
+    if payout.returned:
+        return
+    post(kind,
+         [debit(source_account, payout.net), debit(chart.TDS_PAYABLE, payout.tds),
+          credit(chart.provider_payable(payout.provider_id), payout.gross)],
+         reference=("payout", payout.id),
+         idempotency_key=f"payout:{payout.id}:{'reversed' if kind == 'payout_reversed' else 'failed'}",
+         memo=f"payout {payout.id} {kind.split('_')[1]}: back to the payable")
+    payout.returned = True
+
+
+def _on_failed(payout, attempt):
+    payout.failure_reason = attempt.failure_reason or "Payout failed"
+    max_attempts = policy().payout_max_attempts
+    if payout.attempts < max_attempts:
+        payout.next_retry_at = utcnow() + retry_backoff(payout.attempts)
+        enqueue(RETRY_JOB, payout_id=payout.id, run_after=payout.next_retry_at,
+                dedupe_key=f"payout-retry:{payout.id}:{payout.attempts}")
+        return
+    # Given up: the money goes back to the payable and an admin must look.
+    payout.next_retry_at = None
+    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    if not payout.alerted:
+        payout.alerted = True
+        raise_payout_alert(
+            HIGH, f"Payout {payout.id} failed {payout.attempts} times",
+            f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} failed "
+            f"after {payout.attempts} attempts: {payout.failure_reason}. The amount is back "
+            f"on the provider's payable.", payout=payout)
+
+
+def _on_reversed(payout, entity):
+    payout.failure_reason = str(entity.get("failure_reason") or "Payout reversed")[:255]
+    payout.next_retry_at = None
+    source = chart.BANK if _processed_posted(payout) else chart.PAYOUTS_IN_TRANSIT
+    _return_to_payable(payout, "payout_reversed", source)
+    raise_payout_alert(MEDIUM, f"Payout {payout.id} reversed",
+                       f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} "
+                       f"was reversed by the bank ({payout.failure_reason}); the amount is "
+                       f"back on the provider's payable.", payout=payout,
+                       kind=PAYOUT_REVERSED)
+
+
+def apply_remote(entity):
+    """Apply a RazorpayX payout entity (from a webhook or a fetch). Finds the attempt by
+    the payout id, or by the notes we sent (when the creating request went unanswered).
+    Returns True when something changed."""
+    if not isinstance(entity, dict):
+        return False
+    with unit_of_work():
+        remote_id = entity.get("id")
+        attempt = None
+        if remote_id:
+            attempt = db.session.scalar(sa.select(m.PayoutAttempt).where(
+                m.PayoutAttempt.razorpay_payout_id == remote_id))
+        if attempt is None:
+            notes = entity.get("notes") or {}
+            try:
+                payout_id, number = int(notes.get("payout_id")), int(notes.get("attempt"))
+            except (TypeError, ValueError):
+                return False
+            attempt = db.session.scalar(sa.select(m.PayoutAttempt).where(
+                m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number))
+            if attempt is None:
+                return False
+        payout = lock_payout(attempt.payout_id)
+        attempt = db.session.get(m.PayoutAttempt, attempt.id, populate_existing=True)
+        link_remote_id(payout, attempt, remote_id)
+        return apply_status(payout, attempt, remote_status(entity.get("status")), entity)
+
+
+def refresh_payout(payout_id):
+    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync")."""
+    with unit_of_work():
+        payout = lock_payout(payout_id)
+        if payout is None:
+            return False
+        attempt = current_attempt(payout)
+        if attempt is None or not attempt.razorpay_payout_id:
+            return False
+        entity = gateway().fetch_payout(attempt.razorpay_payout_id)
+        return apply_status(payout, attempt, remote_status(entity.get("status")), entity)
