@@ -182,7 +182,7 @@ def _own_busy(item):
 def check_slot(item, new_start):
     """Every booking rule for the new start (the booking service's checks), ignoring the
     booking's own time. Returns the new end; raises BookingError / SlotUnavailable."""
-    from portal.catalog.service import check_booking_slot
+    from portal.catalog.slots import check_booking_slot
     if getattr(new_start, "tzinfo", None) is None:
         raise BookingError("Choose a time", field="start_at")
     if new_start == item.start_at:
@@ -207,7 +207,7 @@ def check_slot(item, new_start):
 def free_slots(item, from_date, days=7, limit=12, now=None):
     """Start times (aware UTC) the booking could move to, from the local date ``from_date``
     (not its own current time)."""
-    from portal.catalog.service import team_next_free_slots
+    from portal.catalog.slots import team_next_free_slots
     slots = team_next_free_slots(list(item.providers), item.service, item.clinic, from_date,
                                  days=days, limit=limit + 1, now=now, exclude=_own_busy(item))
     return [s for s in slots if s != item.start_at][:limit]

@@ -217,7 +217,7 @@ def _check_slot(service, clinic, providers, start_at, subjects, person_name, vis
 
 
 def _catalog_check(providers, service, clinic, start_at):
-    from portal.catalog.service import check_booking_slot
+    from portal.catalog.slots import check_booking_slot
     return check_booking_slot(providers, service, clinic, start_at)
 
 

@@ -17,7 +17,7 @@ from portal.catalog.models import (
     CONSULTATION, DEFAULT_TIMEZONE, DOCTOR, FOLLOW_UP, IN_PERSON, INSTANT, LAB, LAB_TEST, MONTHLY,
     ONLINE, WEEKLY,
     Availability, Clinic, ClinicHours, Leave, Provider, Service, Specialization, gstin_checksum)
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 
 LOGINS = (  # email, password, name, role
@@ -191,8 +191,18 @@ class _Loader:
 
 
 def load_demo(echo=print):
-    """Create whatever demo data is missing and print the demo logins."""
+    """Create whatever demo data is missing (one unit of work) and print the demo logins."""
     load = _Loader()
+    with unit_of_work():
+        _load(load)
+    made = ", ".join(f"{n} {what}" for what, n in load.created.items()) or "nothing new"
+    echo(f"Demo data loaded ({made}).")
+    echo("Demo logins:")
+    for email, password, name, role in LOGINS:
+        echo(f"  {role:<8} {email:<22} {password}   ({name})")
+
+
+def _load(load):
     passwords = {email: (password, name, role) for email, password, name, role in LOGINS}
     for email, (password, name, role) in passwords.items():
         if role != PROVIDER:
@@ -244,13 +254,6 @@ def load_demo(echo=print):
         patient.dependents.append(Dependent(name="Aarav Sharma", relationship_="child",
                                             date_of_birth=date(2017, 6, 14)))
         load.count("dependents")
-    db.session.commit()
-
-    made = ", ".join(f"{n} {what}" for what, n in load.created.items()) or "nothing new"
-    echo(f"Demo data loaded ({made}).")
-    echo("Demo logins:")
-    for email, password, name, role in LOGINS:
-        echo(f"  {role:<8} {email:<22} {password}   ({name})")
 
 
 def _availability(provider_clinics, clinic_keys, schedule):

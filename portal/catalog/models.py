@@ -1,6 +1,7 @@
 """The catalog: clinics and their hours, specializations, providers, services, weekly
-availability and leave. Rules on these rows live in ``portal.catalog.service``; slot maths
-in ``portal.domain.slots``."""
+availability and leave. Rules on these rows live in ``portal.catalog.clinics``,
+``providers``, ``services``, ``availability`` and ``slots``; slot maths in
+``portal.domain.slots``."""
 import re
 from datetime import time
 

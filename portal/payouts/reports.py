@@ -143,6 +143,7 @@ def dashboard(provider):
         "earnings": earnings(provider.id), "penalties": penalties(provider.id),
         "weekly": series, "bars": chart_bars(series),
         "period_total": sum(a for _d, a in series),
-        "payouts": payouts(provider.id, limit=50), "fund_account": current_fund_account(provider.id),
+        "payouts": payouts(provider.id, limit=50),
+        "fund_account": current_fund_account(provider.id),
         "carry_message": carry, "threshold": policy().tds_rule_for(fy).threshold,
     }

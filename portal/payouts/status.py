@@ -98,11 +98,11 @@ def _return_to_payable(payout, kind, source_account):
     """The money goes back on the provider's payable, TDS un-deducted."""
     if payout.returned:
         return
+    suffix = "reversed" if kind == "payout_reversed" else "failed"
     post(kind,
          [debit(source_account, payout.net), debit(chart.TDS_PAYABLE, payout.tds),
           credit(chart.provider_payable(payout.provider_id), payout.gross)],
-         reference=("payout", payout.id),
-         idempotency_key=f"payout:{payout.id}:{'reversed' if kind == 'payout_reversed' else 'failed'}",
+         reference=("payout", payout.id), idempotency_key=f"payout:{payout.id}:{suffix}",
          memo=f"payout {payout.id} {kind.split('_')[1]}: back to the payable")
     payout.returned = True
 

@@ -618,7 +618,7 @@ def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, re
 def cancel_as_provider(provider_user, item_id, reason, now=None):
     """The provider cancels their own booking before the start: a full refund and the
     policy's penalty on their payable."""
-    from portal.catalog.service import provider_for_user
+    from portal.catalog.providers import provider_for_user
     if _role(provider_user) != PROVIDER:
         raise PermissionDenied("Only providers can do this.")
     if not (reason or "").strip():

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Blueprint, request
 
-from portal.catalog import service
+from portal.catalog.slots import find_offers, search_providers
 from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Service, Specialization
 from portal.db import utcnow
 from portal.extensions import db, htmx
@@ -95,14 +95,14 @@ def find_doctor():
     now = utcnow()
     today = now.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     f = _filters(today)
-    providers = service.search_providers(
+    providers = search_providers(
         city=f["city"] or None, clinic_id=f["clinic_id"],
         specialization_id=f["specialization_id"], service_id=f["service_id"], text=f["text"])
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     pages = max((len(providers) + PER_PAGE - 1) // PER_PAGE, 1)
     page = min(page, pages)
     shown = providers[(page - 1) * PER_PAGE: page * PER_PAGE]
-    offers = service.find_offers(shown, from_date=f["date"], days=DAYS, limit=SLOTS_PER_OFFER,
+    offers = find_offers(shown, from_date=f["date"], days=DAYS, limit=SLOTS_PER_OFFER,
                                  city=f["city"] or None, clinic_id=f["clinic_id"],
                                  service_id=f["service_id"], now=now)
     args = {k: v for k, v in {

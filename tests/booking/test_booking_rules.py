@@ -190,7 +190,7 @@ def test_remove_item_frees_the_slot(world, users):
 
 def test_held_slots_disappear_from_find_a_doctor_and_come_back(world, users, clock):
     from portal.catalog.models import Clinic, Provider, Service
-    from portal.catalog.service import next_free_slots
+    from portal.catalog.slots import next_free_slots
     doctor = db.session.get(Provider, world.doctors[0])
     svc, clinic = db.session.get(Service, world.consult), db.session.get(Clinic, world.clinic)
     day = at(1, 10).date()

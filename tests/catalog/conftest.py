@@ -4,7 +4,8 @@ from datetime import time
 
 import pytest
 
-from portal.catalog import service
+from portal.catalog.clinics import create_clinic, create_specialization
+from portal.catalog.services import create_service
 from portal.catalog.models import Availability, Provider
 from portal.extensions import db
 
@@ -31,17 +32,17 @@ def catalog(app, admin, make_user):
     other_user = make_user("provider", name="Dr. Vikram Nair")
     with app.app_context():
         a = db.session.merge(admin)
-        indira = service.create_clinic(a, name="Indiranagar Clinic", city="Bengaluru",
+        indira = create_clinic(a, name="Indiranagar Clinic", city="Bengaluru",
                                        address="100 Feet Road", gstin="29AAGCB7383J1Z4")
-        jaya = service.create_clinic(a, name="Jayanagar Clinic", city="Bengaluru")
-        pune = service.create_clinic(a, name="Kothrud Clinic", city="Pune",
+        jaya = create_clinic(a, name="Jayanagar Clinic", city="Bengaluru")
+        pune = create_clinic(a, name="Kothrud Clinic", city="Pune",
                                      hours={d: (time(9), time(18)) for d in range(6)})
-        gm = service.create_specialization(a, "General Medicine")
-        derm = service.create_specialization(a, "Dermatology")
-        consult = service.create_service(a, name="General consultation", kind="CONSULTATION",
+        gm = create_specialization(a, "General Medicine")
+        derm = create_specialization(a, "Dermatology")
+        consult = create_service(a, name="General consultation", kind="CONSULTATION",
                                          duration_minutes=30, fee_paise=50_000,
                                          mode="IN_PERSON", specialization_id=gm.id)
-        skin = service.create_service(a, name="Skin consultation", kind="CONSULTATION",
+        skin = create_service(a, name="Skin consultation", kind="CONSULTATION",
                                       duration_minutes=20, fee_paise=80_000, mode="IN_PERSON",
                                       specialization_id=derm.id)
         doctor = Provider(user_id=doctor_user.id, kind="DOCTOR", display_name="Dr. Asha Rao",

@@ -8,7 +8,14 @@ from sqlalchemy import event
 
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
-from portal.catalog import busy, service
+from portal.catalog import busy
+from portal.catalog.availability import (add_availability, add_leave, remove_availability,
+                                         remove_leave, set_availability)
+from portal.catalog.checks import NotFound, PermissionDenied, ValidationError
+from portal.catalog.clinics import create_clinic, create_specialization, update_clinic
+from portal.catalog.providers import create_provider, update_provider
+from portal.catalog.services import create_service, update_service
+from portal.catalog.slots import check_booking_slot, find_offers, next_free_slots, search_providers
 from portal.catalog.models import (
     Availability, Clinic, Leave, Provider, Service, gstin_checksum, gstin_error)
 from portal.domain.slots import MSG_PROVIDER_UNAVAILABLE, MSG_TAKEN, MSG_WEEKEND
@@ -48,7 +55,7 @@ def test_gstin_format_and_checksum():
 # --- clinics and specializations ----------------------------------------------------------
 
 def test_create_clinic_defaults_and_audit(ctx, admin):
-    clinic = service.create_clinic(user(admin), name="  Indiranagar  Clinic ", city="Bengaluru",
+    clinic = create_clinic(user(admin), name="  Indiranagar  Clinic ", city="Bengaluru",
                                    gstin="29aagcb7383j1z4")
     assert clinic.name == "Indiranagar Clinic"
     assert clinic.timezone == "Asia/Kolkata"
@@ -58,20 +65,20 @@ def test_create_clinic_defaults_and_audit(ctx, admin):
 
 
 def test_clinic_validation_messages(ctx, admin):
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_clinic(user(admin), name="", city="Pune", timezone="Mars/Olympus",
+    with pytest.raises(ValidationError) as exc:
+        create_clinic(user(admin), name="", city="Pune", timezone="Mars/Olympus",
                               gstin="GST123", hours={0: (time(18), time(9))})
     assert set(exc.value.errors) == {"name", "timezone", "gstin", "hours_0"}
-    service.create_clinic(user(admin), name="Kothrud Clinic", city="Pune")
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_clinic(user(admin), name="kothrud clinic", city="PUNE")
+    create_clinic(user(admin), name="Kothrud Clinic", city="Pune")
+    with pytest.raises(ValidationError) as exc:
+        create_clinic(user(admin), name="kothrud clinic", city="PUNE")
     assert "already exists" in exc.value.errors["name"]
     assert db.session.scalar(sa.select(sa.func.count(Clinic.id))) == 1
 
 
 def test_update_clinic_hours_and_audit(ctx, admin):
-    clinic = service.create_clinic(user(admin), name="A", city="Pune")
-    service.update_clinic(user(admin), clinic.id, hours={5: (time(10), time(14))}, active=False)
+    clinic = create_clinic(user(admin), name="A", city="Pune")
+    update_clinic(user(admin), clinic.id, hours={5: (time(10), time(14))}, active=False)
     clinic = db.session.get(Clinic, clinic.id)
     assert clinic.business_hours() == {5: (time(10), time(14))}
     assert clinic.active is False
@@ -82,23 +89,23 @@ def test_update_clinic_hours_and_audit(ctx, admin):
 
 def test_only_admins_change_the_catalog(ctx, make_user):
     patient = make_user("patient")
-    with pytest.raises(service.PermissionDenied):
-        service.create_clinic(user(patient), name="A", city="Pune")
-    with pytest.raises(service.PermissionDenied):
-        service.create_specialization(user(patient), "ENT")
+    with pytest.raises(PermissionDenied):
+        create_clinic(user(patient), name="A", city="Pune")
+    with pytest.raises(PermissionDenied):
+        create_specialization(user(patient), "ENT")
 
 
 def test_specialization_names_are_unique_ignoring_case(ctx, admin):
-    service.create_specialization(user(admin), "Dermatology")
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_specialization(user(admin), "dermatology ")
+    create_specialization(user(admin), "Dermatology")
+    with pytest.raises(ValidationError) as exc:
+        create_specialization(user(admin), "dermatology ")
     assert exc.value.errors == {"name": "This specialization already exists."}
 
 
 # --- providers and services ---------------------------------------------------------------
 
 def test_create_provider_invites_the_user(ctx, catalog, admin):
-    provider = service.create_provider(
+    provider = create_provider(
         user(admin), email="New.Doc@Example.com", name="Kavya Hegde",
         display_name="Dr. Kavya Hegde", registration_no="KMC-9", clinic_ids=[catalog["indira"]],
         specialization_ids=[catalog["derm"]], service_ids=[catalog["skin"]])
@@ -110,8 +117,8 @@ def test_create_provider_invites_the_user(ctx, catalog, admin):
 
 
 def test_provider_validation(ctx, catalog, admin):
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_provider(
+    with pytest.raises(ValidationError) as exc:
+        create_provider(
             user(admin), email="someone@example.com", name="X", kind="DOCTOR",
             registration_no="", clinic_ids=[], specialization_ids=[catalog["gm"]],
             service_ids=[catalog["skin"]], commission_bps=12_000, payout_schedule="DAILY")
@@ -122,31 +129,31 @@ def test_provider_validation(ctx, catalog, admin):
 
 
 def test_duplicate_provider_email(ctx, catalog, admin):
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_provider(user(admin), email=catalog["doctor_user"].email, name="Y",
+    with pytest.raises(ValidationError) as exc:
+        create_provider(user(admin), email=catalog["doctor_user"].email, name="Y",
                                 kind="LAB", clinic_ids=[catalog["pune"]],
                                 specialization_ids=[catalog["gm"]])
     assert "email" in exc.value.errors
 
 
 def test_service_validation(ctx, catalog, admin):
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_service(user(admin), name="CBC", kind="LAB_TEST", duration_minutes=0,
+    with pytest.raises(ValidationError) as exc:
+        create_service(user(admin), name="CBC", kind="LAB_TEST", duration_minutes=0,
                                fee_paise=0, mode="ONLINE", specialization_id=catalog["gm"])
     assert set(exc.value.errors) == {"duration_minutes", "fee_paise", "mode"}
-    with pytest.raises(service.ValidationError) as exc:
-        service.create_service(user(admin), name="Peel", kind="CONSULTATION",
+    with pytest.raises(ValidationError) as exc:
+        create_service(user(admin), name="Peel", kind="CONSULTATION",
                                duration_minutes=45, fee_paise=350_000, mode="IN_PERSON",
                                specialization_id=catalog["derm"], provider_ids=[catalog["doctor"]])
     assert "Dr. Asha Rao" in exc.value.errors["provider_ids"]
-    with pytest.raises(service.ValidationError):  # money is int paise, never a float
-        service.create_service(user(admin), name="Peel", kind="CONSULTATION",
+    with pytest.raises(ValidationError):  # money is int paise, never a float
+        create_service(user(admin), name="Peel", kind="CONSULTATION",
                                duration_minutes=45, fee_paise=3500.5, mode="IN_PERSON",
                                specialization_id=catalog["derm"])
 
 
 def test_update_service(ctx, catalog, admin):
-    service.update_service(user(admin), catalog["skin"], fee_paise=90_000, taxable=True)
+    update_service(user(admin), catalog["skin"], fee_paise=90_000, taxable=True)
     row = db.session.get(Service, catalog["skin"])
     assert (row.fee_paise, row.taxable, row.name) == (90_000, True, "Skin consultation")
     entry = db.session.scalars(sa.select(AuditEntry).where(
@@ -171,7 +178,7 @@ def test_database_refuses_a_zero_fee_and_backwards_hours(ctx, catalog):
 
 def test_add_availability_rules(ctx, catalog):
     doctor = user(catalog["doctor_user"])
-    window = service.add_availability(doctor, catalog["doctor"], catalog["jaya"], 0,
+    window = add_availability(doctor, catalog["doctor"], catalog["jaya"], 0,
                                       time(14), time(18))
     assert window.provider_id == catalog["doctor"]
     cases = [
@@ -182,35 +189,35 @@ def test_add_availability_rules(ctx, catalog):
         ((catalog["jaya"], 1, time(12), time(10)), "end_time", "End after the start"),
     ]
     for args, field, text in cases:
-        with pytest.raises(service.ValidationError) as exc:
-            service.add_availability(doctor, catalog["doctor"], *args)
+        with pytest.raises(ValidationError) as exc:
+            add_availability(doctor, catalog["doctor"], *args)
         assert text in exc.value.errors[field], (args, exc.value.errors)
 
 
 def test_a_provider_cannot_touch_another_providers_rows(ctx, catalog):
     other = user(catalog["other_user"])
-    with pytest.raises(service.NotFound):
-        service.add_availability(other, catalog["doctor"], catalog["indira"], 4, time(14),
+    with pytest.raises(NotFound):
+        add_availability(other, catalog["doctor"], catalog["indira"], 4, time(14),
                                  time(15))
     window = db.session.scalars(sa.select(Availability).where(
         Availability.provider_id == catalog["doctor"])).first()
-    with pytest.raises(service.NotFound):
-        service.remove_availability(other, window.id)
-    with pytest.raises(service.NotFound):
-        service.add_leave(other, catalog["doctor"], NOW, NOW + timedelta(days=1))
+    with pytest.raises(NotFound):
+        remove_availability(other, window.id)
+    with pytest.raises(NotFound):
+        add_leave(other, catalog["doctor"], NOW, NOW + timedelta(days=1))
 
 
 def test_set_availability_replaces_one_clinic(ctx, catalog, admin):
-    service.set_availability(user(admin), catalog["doctor"], catalog["jaya"],
+    set_availability(user(admin), catalog["doctor"], catalog["jaya"],
                              [(1, time(14), time(18)), (3, time(14), time(18))])
-    service.set_availability(user(admin), catalog["doctor"], catalog["jaya"],
+    set_availability(user(admin), catalog["doctor"], catalog["jaya"],
                              [(2, time(14), time(16))])
     rows = db.session.scalars(sa.select(Availability).where(
         Availability.provider_id == catalog["doctor"])).all()
     assert sorted((r.clinic_id == catalog["jaya"], r.weekday) for r in rows) == [
         (False, 0), (False, 1), (False, 2), (False, 3), (False, 4), (True, 2)]
-    with pytest.raises(service.ValidationError) as exc:
-        service.set_availability(user(admin), catalog["doctor"], catalog["jaya"],
+    with pytest.raises(ValidationError) as exc:
+        set_availability(user(admin), catalog["doctor"], catalog["jaya"],
                                  [(2, time(14), time(16)), (2, time(15), time(17))])
     assert list(exc.value.errors) == ["window_1"]
 
@@ -218,17 +225,17 @@ def test_set_availability_replaces_one_clinic(ctx, catalog, admin):
 def test_leave_rules(ctx, catalog):
     doctor = user(catalog["doctor_user"])
     start = datetime.now(UTC) + timedelta(days=2)
-    leave = service.add_leave(doctor, catalog["doctor"], start, start + timedelta(hours=4),
+    leave = add_leave(doctor, catalog["doctor"], start, start + timedelta(hours=4),
                               "Conference")
     assert leave.owner_ids() == {catalog["doctor_user"].id}
-    with pytest.raises(service.ValidationError) as exc:
-        service.add_leave(doctor, catalog["doctor"], start, start - timedelta(hours=1))
+    with pytest.raises(ValidationError) as exc:
+        add_leave(doctor, catalog["doctor"], start, start - timedelta(hours=1))
     assert exc.value.errors == {"ends_at": "End after the start."}
     past = datetime.now(UTC) - timedelta(days=3)
-    with pytest.raises(service.ValidationError) as exc:
-        service.add_leave(doctor, catalog["doctor"], past, past + timedelta(days=1))
+    with pytest.raises(ValidationError) as exc:
+        add_leave(doctor, catalog["doctor"], past, past + timedelta(days=1))
     assert exc.value.errors == {"ends_at": "Leave must end in the future."}
-    service.remove_leave(doctor, leave.id)
+    remove_leave(doctor, leave.id)
     assert db.session.scalar(sa.select(sa.func.count(Leave.id))) == 0
     assert actions()[-2:] == ["leave.add", "leave.remove"]
 
@@ -240,29 +247,29 @@ def names(providers):
 
 
 def test_search_providers_filters(ctx, catalog):
-    assert names(service.search_providers()) == ["Dr. Asha Rao", "Dr. Vikram Nair"]
-    assert names(service.search_providers(city="bengaluru")) == ["Dr. Asha Rao"]
-    assert names(service.search_providers(clinic_id=catalog["pune"])) == ["Dr. Vikram Nair"]
-    assert names(service.search_providers(specialization_id=catalog["derm"])) == [
+    assert names(search_providers()) == ["Dr. Asha Rao", "Dr. Vikram Nair"]
+    assert names(search_providers(city="bengaluru")) == ["Dr. Asha Rao"]
+    assert names(search_providers(clinic_id=catalog["pune"])) == ["Dr. Vikram Nair"]
+    assert names(search_providers(specialization_id=catalog["derm"])) == [
         "Dr. Vikram Nair"]
-    assert names(service.search_providers(service_id=catalog["consult"])) == ["Dr. Asha Rao"]
-    assert names(service.search_providers(text="skin")) == ["Dr. Vikram Nair"]
-    assert names(service.search_providers(text="general med")) == ["Dr. Asha Rao"]
-    assert names(service.search_providers(text="asha", city="Pune")) == []
+    assert names(search_providers(service_id=catalog["consult"])) == ["Dr. Asha Rao"]
+    assert names(search_providers(text="skin")) == ["Dr. Vikram Nair"]
+    assert names(search_providers(text="general med")) == ["Dr. Asha Rao"]
+    assert names(search_providers(text="asha", city="Pune")) == []
 
 
 def test_search_hides_inactive_providers_and_clinics(ctx, catalog, admin):
-    service.update_provider(user(admin), catalog["other"], active=False)
-    service.update_clinic(user(admin), catalog["indira"], active=False)
-    assert names(service.search_providers()) == ["Dr. Asha Rao"]  # still at Jayanagar
-    assert names(service.search_providers(clinic_id=catalog["indira"])) == []
+    update_provider(user(admin), catalog["other"], active=False)
+    update_clinic(user(admin), catalog["indira"], active=False)
+    assert names(search_providers()) == ["Dr. Asha Rao"]  # still at Jayanagar
+    assert names(search_providers(clinic_id=catalog["indira"])) == []
 
 
 def _slots(catalog, **kw):
     provider = db.session.get(Provider, catalog["doctor"])
     args = dict(from_date=MONDAY, days=1, limit=None, now=NOW)
     args.update(kw)
-    return service.next_free_slots(provider, db.session.get(Service, catalog["consult"]),
+    return next_free_slots(provider, db.session.get(Service, catalog["consult"]),
                                    db.session.get(Clinic, catalog["indira"]), **args)
 
 
@@ -320,7 +327,7 @@ def test_check_booking_slot_messages(ctx, catalog, fake_bookings):
     indira = db.session.get(Clinic, catalog["indira"])
 
     def check(start, **kw):
-        return service.check_booking_slot([doctor], consult, indira, start, now=NOW, **kw)
+        return check_booking_slot([doctor], consult, indira, start, now=NOW, **kw)
 
     assert check(ist(MONDAY, 9)) == []
     assert check(ist(MONDAY + timedelta(days=5), 10)) == [MSG_WEEKEND]
@@ -331,7 +338,7 @@ def test_check_booking_slot_messages(ctx, catalog, fake_bookings):
     assert check(ist(MONDAY, 9)) == [MSG_TAKEN]
     assert check(ist(MONDAY, 9), exclude=[booked]) == []  # moving that very booking
     skin = db.session.get(Service, catalog["skin"])
-    assert service.check_booking_slot([doctor], skin, indira, ist(MONDAY, 9), now=NOW) == [
+    assert check_booking_slot([doctor], skin, indira, ist(MONDAY, 9), now=NOW) == [
         MSG_PROVIDER_UNAVAILABLE]  # not a service this doctor offers
 
 
@@ -356,8 +363,8 @@ def test_find_offers_uses_a_fixed_number_of_queries(ctx, catalog, admin):
     engine = db.engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        providers = service.search_providers()
-        offers = service.find_offers(providers, from_date=MONDAY, days=7, now=NOW)
+        providers = search_providers()
+        offers = find_offers(providers, from_date=MONDAY, days=7, now=NOW)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(providers) == 8

@@ -49,10 +49,10 @@ def test_demo_load_is_complete_quick_and_idempotent(ctx):
 
 
 def test_demo_providers_have_bookable_slots(ctx):
-    from portal.catalog import service
+    from portal.catalog.slots import find_offers, search_providers
     load_demo(echo=lambda *_: None)
-    providers = service.search_providers()
+    providers = search_providers()
     today = utcnow().date()
-    offers = service.find_offers(providers, from_date=today, days=14, limit=1)
+    offers = find_offers(providers, from_date=today, days=14, limit=1)
     without = [p.display_name for p in providers if not any(o.slots for o in offers[p.id])]
     assert not without, without

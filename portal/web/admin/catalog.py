@@ -17,7 +17,11 @@ from wtforms import (BooleanField, DecimalField, IntegerField, SelectChoice, Sel
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
 from portal.accounts.forms import apply_errors
-from portal.catalog import service
+from portal.catalog.checks import ValidationError
+from portal.catalog.clinics import (create_clinic, create_specialization, update_clinic,
+                                    update_specialization)
+from portal.catalog.providers import create_provider, update_provider
+from portal.catalog.services import create_service, update_service
 from portal.catalog.models import (
     DEFAULT_HOURS, DEFAULT_TIMEZONE, PAYOUT_SCHEDULES, PROVIDER_KINDS, SERVICE_KINDS, SERVICE_MODES,
     WEEKDAYS,
@@ -82,7 +86,7 @@ def _save(form, errors_to_fields, call):
     """Run a service call; its ValidationError lands beside the form's fields."""
     try:
         return call()
-    except service.ValidationError as exc:
+    except ValidationError as exc:
         apply_errors(form, {errors_to_fields.get(k, k): v for k, v in exc.errors.items()})
     except ValueError as exc:  # a value the form could parse but the service cannot use
         form.form_errors.append(str(exc))
@@ -162,7 +166,7 @@ def clinic_new():
         values = _clinic_values(form)
         if not form.errors:
             clinic = _save(form, CLINIC_ERRORS,
-                           lambda: service.create_clinic(current_user, **values))
+                           lambda: create_clinic(current_user, **values))
             if clinic:
                 flash(f"{clinic.name} added.", "success")
                 return redirect(url_for("admin.clinics"), 303)
@@ -178,7 +182,7 @@ def clinic_edit(clinic_id):
         if not form.errors:
             values["active"] = form.active.data
             if _save(form, CLINIC_ERRORS,
-                     lambda: service.update_clinic(current_user, clinic, **values)):
+                     lambda: update_clinic(current_user, clinic, **values)):
                 return _row_or_list("_clinic_row.html", "admin.clinics", c=clinic,
                                     hours_text=_clinic_hours_text)
     return render_form(T + "clinic_edit.html", form, block="edit_row" if _partial() else None,
@@ -209,7 +213,7 @@ def specializations():
 def specialization_new():
     form = SpecializationForm()
     if form.validate_on_submit():
-        spec = _save(form, {}, lambda: service.create_specialization(current_user, form.name.data))
+        spec = _save(form, {}, lambda: create_specialization(current_user, form.name.data))
         if spec:
             flash(f"{spec.name} added.", "success")
             return redirect(url_for("admin.specializations"), 303)
@@ -224,7 +228,7 @@ def specialization_edit(spec_id):
     spec = _get(Specialization, spec_id)
     form = SpecializationForm(obj=spec if request.method == "GET" else None)
     if form.validate_on_submit():
-        if _save(form, {}, lambda: service.update_specialization(current_user, spec,
+        if _save(form, {}, lambda: update_specialization(current_user, spec,
                                                                  form.name.data)):
             return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
     return render_form(T + "specialization_edit.html", form,
@@ -315,7 +319,7 @@ def provider_new():
     if form.validate_on_submit():
         values = _provider_values(form)
         if not form.errors:
-            provider = _save(form, PROVIDER_ERRORS, lambda: service.create_provider(
+            provider = _save(form, PROVIDER_ERRORS, lambda: create_provider(
                 current_user, email=form.email.data, name=form.name.data,
                 phone=form.phone.data or None, **values))
             if provider:
@@ -342,7 +346,7 @@ def provider_edit(provider_id):
         if not form.errors:
             values["active"] = form.active.data
             if _save(form, PROVIDER_ERRORS,
-                     lambda: service.update_provider(current_user, provider, **values)):
+                     lambda: update_provider(current_user, provider, **values)):
                 return _row_or_list("_provider_row.html", "admin.providers", p=provider)
     return render_form(T + "provider_edit.html", form, block="edit_row" if _partial() else None,
                        provider=provider)
@@ -412,7 +416,7 @@ def service_new():
         values = _service_values(form)
         if not form.errors:
             created = _save(form, SERVICE_ERRORS,
-                            lambda: service.create_service(current_user, **values))
+                            lambda: create_service(current_user, **values))
             if created:
                 flash(f"{created.name} added.", "success")
                 return redirect(url_for("admin.services"), 303)
@@ -433,7 +437,7 @@ def service_edit(service_id):
         if not form.errors:
             values["active"] = form.active.data
             if _save(form, SERVICE_ERRORS,
-                     lambda: service.update_service(current_user, item, **values)):
+                     lambda: update_service(current_user, item, **values)):
                 return _row_or_list("_service_row.html", "admin.services", s=item)
     return render_form(T + "service_edit.html", form, block="edit_row" if _partial() else None,
                        item=item)

@@ -12,7 +12,10 @@ from wtforms import DateTimeLocalField, SelectChoice, SelectField, StringField, 
 from wtforms.validators import InputRequired, Length, Optional
 
 from portal.accounts.forms import apply_errors
-from portal.catalog import service
+from portal.catalog.availability import (add_availability, add_leave, remove_availability,
+                                         remove_leave)
+from portal.catalog.checks import NotFound, ValidationError
+from portal.catalog.providers import provider_for_user
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
 from portal.db import utcnow
 from portal.extensions import htmx
@@ -41,7 +44,7 @@ class LeaveForm(FlaskForm):
 
 
 def _provider():
-    provider = service.provider_for_user(current_user)
+    provider = provider_for_user(current_user)
     if provider is None:
         abort(404)
     return provider
@@ -88,7 +91,7 @@ def _done(message, block):
 
 @bp.get("/availability")
 def availability():
-    provider = service.provider_for_user(current_user)
+    provider = provider_for_user(current_user)
     if provider is None:
         return render("provider/availability/no_profile.html")
     return _page(provider)
@@ -100,11 +103,11 @@ def availability_add():
     form = _window_form(provider)
     if form.validate_on_submit():
         try:
-            service.add_availability(current_user, provider, form.clinic_id.data,
+            add_availability(current_user, provider, form.clinic_id.data,
                                      form.weekday.data, form.start_time.data, form.end_time.data)
-        except service.ValidationError as exc:
+        except ValidationError as exc:
             apply_errors(form, exc.errors)
-        except service.NotFound:
+        except NotFound:
             abort(404)
         else:
             return _done("Hours added.", "windows")
@@ -114,7 +117,7 @@ def availability_add():
 @bp.post("/availability/windows/<int:window_id>/delete")
 def availability_remove(window_id):
     window = get_owned_or_404(Availability, window_id)
-    service.remove_availability(current_user, window)
+    remove_availability(current_user, window)
     return _done("Hours removed.", "windows")
 
 
@@ -127,8 +130,8 @@ def leave_add():
         starts = form.starts_at.data.replace(tzinfo=zone)
         ends = form.ends_at.data.replace(tzinfo=zone)
         try:
-            service.add_leave(current_user, provider, starts, ends, form.reason.data)
-        except service.ValidationError as exc:
+            add_leave(current_user, provider, starts, ends, form.reason.data)
+        except ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
             return _done("Leave added.", "leave")
@@ -138,6 +141,6 @@ def leave_add():
 @bp.post("/availability/leave/<int:leave_id>/delete")
 def leave_remove(leave_id):
     leave = get_owned_or_404(Leave, leave_id)
-    service.remove_leave(current_user, leave)
+    remove_leave(current_user, leave)
     return _done("Leave removed.", "leave")
 

@@ -10,7 +10,7 @@ from wtforms import RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from portal.accounts.forms import apply_errors
-from portal.catalog.service import provider_for_user
+from portal.catalog.providers import provider_for_user
 from portal.extensions import db, htmx
 from portal.payouts import fund_accounts
 from portal.payouts.common import current_fund_account

@@ -2,7 +2,7 @@
 week (a server-rendered SVG bar chart), penalties, TDS this financial year, payout history."""
 from flask_login import current_user
 
-from portal.catalog.service import provider_for_user
+from portal.catalog.providers import provider_for_user
 from portal.domain.rates import INDIA_TZ
 from portal.payouts import reports
 from portal.web.provider import bp

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from portal.booking.errors import BookingError, NotFound
-from portal.catalog.service import provider_for_user
+from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db, htmx

@@ -1,0 +1,128 @@
+"""A provider's weekly hours at each clinic and their leave (the provider for themselves,
+or an admin)."""
+from datetime import timedelta
+
+from portal.audit.service import record
+from portal.catalog.checks import (changing, clean_text, load, provider_for_actor,
+                                   raise_errors)
+from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
+from portal.db import utcnow
+from portal.domain import slots as slot_rules
+from portal.extensions import db
+
+MAX_LEAVE = timedelta(days=366)
+
+def _window_errors(provider, clinic, weekday, start, end, others):
+    """Messages for one weekly window; ``others`` are the provider's other windows."""
+    if not isinstance(weekday, int) or not 0 <= weekday <= 6:
+        return {"weekday": "Choose a day."}
+    if start is None or end is None:
+        return {"start_time": "Enter the start and end times."}
+    if not start < end:
+        return {"end_time": "End after the start."}
+    if clinic.id not in {c.id for c in provider.clinics}:
+        return {"clinic_id": "Choose one of the provider's clinics."}
+    hours = clinic.business_hours().get(weekday)
+    if hours is None:
+        return {"weekday": f"{clinic.name} is closed on {WEEKDAYS[weekday]}s."}
+    if start < hours[0] or end > hours[1]:
+        return {"start_time": f"{clinic.name} is open {slot_rules.format_hours([hours])} on "
+                              f"{WEEKDAYS[weekday]}s."}
+    for other in others:
+        if other.weekday == weekday and other.start_time < end and start < other.end_time:
+            where = "" if other.clinic_id == clinic.id else f" at {other.clinic.name}"
+            return {"start_time": f"Overlaps {WEEKDAYS[weekday]} "
+                                  f"{other.start_time:%H:%M}–{other.end_time:%H:%M}{where}."}
+    return {}
+
+
+def add_availability(actor, provider, clinic, weekday, start, end):
+    """Add one weekly window (a provider for themselves, or an admin)."""
+    with changing({"start_time": "You already have hours starting then on that day."}):
+        provider = provider_for_actor(actor, provider)
+        clinic = load(Clinic, clinic, "clinic")
+        errors = _window_errors(provider, clinic, weekday, start, end, provider.availability)
+        raise_errors(errors)
+        window = Availability(provider=provider, clinic=clinic, weekday=weekday, start_time=start,
+                              end_time=end)
+        db.session.add(window)
+        db.session.flush()
+        record(actor, "availability.add", "provider", provider.id,
+               after={"id": window.id, "clinic_id": clinic.id, "weekday": weekday,
+                      "start": start.isoformat(), "end": end.isoformat()})
+        return window
+
+
+def remove_availability(actor, window):
+    with changing():
+        window = load(Availability, window, "availability")
+        provider = provider_for_actor(actor, window.provider)
+        record(actor, "availability.remove", "provider", provider.id,
+               before={"id": window.id, "clinic_id": window.clinic_id, "weekday": window.weekday,
+                       "start": window.start_time.isoformat(), "end": window.end_time.isoformat()})
+        provider.availability.remove(window)
+
+
+def set_availability(actor, provider, clinic, windows):
+    """Replace the provider's weekly hours at ``clinic`` with ``windows`` =
+    ``[(weekday, start, end), …]``; errors are keyed ``window_<index>``."""
+    with changing():
+        provider = provider_for_actor(actor, provider)
+        clinic = load(Clinic, clinic, "clinic")
+        keep = [w for w in provider.availability if w.clinic_id != clinic.id]
+        errors, new = {}, []
+        for index, (weekday, start, end) in enumerate(windows):
+            problem = _window_errors(provider, clinic, weekday, start, end, keep + new)
+            if problem:
+                errors[f"window_{index}"] = next(iter(problem.values()))
+                continue
+            new.append(Availability(clinic=clinic, weekday=weekday, start_time=start, end_time=end))
+        raise_errors(errors)
+        before = [_window_snapshot(w) for w in provider.availability if w.clinic_id == clinic.id]
+        provider.availability = keep + new
+        db.session.flush()
+        record(actor, "availability.set", "provider", provider.id,
+               before={"clinic_id": clinic.id, "windows": before},
+               after={"clinic_id": clinic.id, "windows": [_window_snapshot(w) for w in new]})
+        return new
+
+
+def _window_snapshot(w):
+    return [w.weekday, w.start_time.strftime("%H:%M"), w.end_time.strftime("%H:%M")]
+
+
+def add_leave(actor, provider, starts_at, ends_at, reason=""):
+    """Block a period (aware datetimes). Existing bookings in it are not touched here: the
+    booking capability decides what happens to them."""
+    with changing():
+        provider = provider_for_actor(actor, provider)
+        errors = {}
+        reason = clean_text(reason, "reason", errors, "a reason", 200, required=False)
+        if starts_at is None or ends_at is None:
+            errors["starts_at"] = "Enter when the leave starts and ends."
+        elif starts_at.tzinfo is None or ends_at.tzinfo is None:
+            raise ValueError("leave needs aware datetimes")
+        elif not starts_at < ends_at:
+            errors["ends_at"] = "End after the start."
+        elif ends_at <= utcnow():
+            errors["ends_at"] = "Leave must end in the future."
+        elif ends_at - starts_at > MAX_LEAVE:
+            errors["ends_at"] = "Leave can last at most a year; add another for longer."
+        raise_errors(errors)
+        leave = Leave(provider=provider, starts_at=starts_at, ends_at=ends_at, reason=reason)
+        db.session.add(leave)
+        db.session.flush()
+        record(actor, "leave.add", "provider", provider.id,
+               after={"id": leave.id, "starts_at": starts_at.isoformat(),
+                      "ends_at": ends_at.isoformat(), "reason": reason})
+        return leave
+
+
+def remove_leave(actor, leave):
+    with changing():
+        leave = load(Leave, leave, "leave")
+        provider = provider_for_actor(actor, leave.provider)
+        record(actor, "leave.remove", "provider", provider.id,
+               before={"id": leave.id, "starts_at": leave.starts_at.isoformat(),
+                       "ends_at": leave.ends_at.isoformat(), "reason": leave.reason})
+        provider.leaves.remove(leave)

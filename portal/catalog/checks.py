@@ -1,0 +1,110 @@
+"""What every catalog use case shares: who may act, loading rows, cleaning form values,
+and the unit of work that turns a lost unique constraint into a field message.
+
+Conventions (those of ``portal.accounts.service``): the acting user is passed explicitly;
+each mutating use case validates, changes and writes its audit row in one unit of work; a
+broken rule raises ``ValidationError({field: message})`` (``FORM`` for the whole form) and
+nothing is written; a missing object (or another provider's row) raises ``NotFound``; a
+role that may not act raises ``PermissionDenied``."""
+from contextlib import contextmanager
+from datetime import date, datetime, time
+
+import sqlalchemy as sa
+
+from portal.accounts.models import ADMIN, PROVIDER
+from portal.accounts.service import FORM, NotFound, PermissionDenied, ValidationError
+from portal.catalog.models import Provider
+from portal.db import unit_of_work
+from portal.extensions import db
+
+__all__ = ["FORM", "NotFound", "PermissionDenied", "ValidationError", "changing",
+           "require_admin", "load", "provider_for_actor", "clean_text", "choice",
+           "bounded_int", "raise_errors", "rows_by_id", "snapshot"]
+
+MSG_CONFLICT = "That conflicts with an existing entry."
+
+
+@contextmanager
+def changing(unique_errors=None):
+    """One unit of work; a unique constraint lost to a concurrent request becomes a
+    ``ValidationError`` with ``unique_errors`` (nothing is written)."""
+    try:
+        with unit_of_work():
+            yield
+    except sa.exc.IntegrityError:
+        raise ValidationError(unique_errors or {FORM: MSG_CONFLICT}) from None
+
+
+def require_admin(actor):
+    if getattr(actor, "role", None) != ADMIN:
+        raise PermissionDenied("Only administrators can change the catalog.")
+
+
+def load(model, obj_or_id, what):
+    if isinstance(obj_or_id, model):
+        return obj_or_id
+    obj = db.session.get(model, obj_or_id) if obj_or_id is not None else None
+    if obj is None:
+        raise NotFound(what)
+    return obj
+
+
+def provider_for_actor(actor, provider_or_id):
+    """The provider row if the actor is an admin or that provider's own user; another
+    provider's row is reported as missing, never as forbidden."""
+    provider = load(Provider, provider_or_id, "provider")
+    role = getattr(actor, "role", None)
+    if role == ADMIN:
+        return provider
+    if role == PROVIDER and provider.user_id == actor.id:
+        return provider
+    raise NotFound("provider")
+
+
+def clean_text(value, field_name, errors, what, max_length, required=True):
+    value = " ".join((value or "").split())
+    if required and not value:
+        errors[field_name] = f"Enter {what}."
+    elif len(value) > max_length:
+        errors[field_name] = f"Use at most {max_length} characters."
+    return value
+
+
+def choice(value, choices, field_name, errors, what):
+    if value not in choices:
+        errors[field_name] = f"Choose {what}."
+    return value
+
+
+def bounded_int(value, field_name, errors, low, high, message):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors[field_name] = message
+    return value
+
+
+def raise_errors(errors):
+    """Refuse the use case (its unit of work rolls back) when any field has a message."""
+    if errors:
+        raise ValidationError(errors)
+
+
+def rows_by_id(model, ids, field_name, errors, what):
+    try:
+        ids = [int(i) for i in (ids or ())]
+    except (TypeError, ValueError):
+        errors[field_name] = f"Choose {what} from the list."
+        return []
+    if not ids:
+        return []
+    rows = db.session.scalars(sa.select(model).where(model.id.in_(ids))).all()
+    if len(rows) != len(set(ids)):
+        errors[field_name] = f"Choose {what} from the list."
+    return rows
+
+
+def snapshot(obj, *names):
+    out = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = value.isoformat() if isinstance(value, (time, date, datetime)) else value
+    return out
