@@ -2,13 +2,16 @@
 import click
 from flask.cli import AppGroup
 
+from portal.domain.rates import format_inr
+from portal.ledger.check import verify_ledger
+from portal.ledger.service import balance
+
 ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
 
 
 @ledger_cli.command("check")
 def check():
     """Prove every transaction balances; exit 1 listing the problems otherwise."""
-    from .check import verify_ledger
     problems = verify_ledger()
     if problems:
         for problem in problems:
@@ -22,8 +25,6 @@ def check():
 @click.argument("code")
 def show_balance(code):
     """Print an account's balance (normal side, paise and rupees)."""
-    from portal.domain.rates import format_inr
-    from .service import balance
     try:
         amount = balance(code)
     except ValueError as exc:

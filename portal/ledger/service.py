@@ -9,7 +9,7 @@ negative**; build them with :func:`debit` / :func:`credit` for legibility::
           credit(GST_PAYABLE, 900)],
          reference=("payment", payment.id), idempotency_key=f"capture:{payment.id}")
 
-The caller owns the database transaction (one commit per request or job); ``post`` only
+The caller's unit of work (``portal.db.unit_of_work``) owns the transaction; ``post`` only
 flushes, inside a SAVEPOINT so a duplicate idempotency key rolls back just the posting.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Iterable, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from portal.db import savepoint
 from portal.extensions import db
 
 from . import accounts as chart
@@ -102,19 +103,6 @@ def _signature(lines: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     return sorted((code, amount) for code, amount in lines)
 
 
-def _ensure_sqlite_transaction() -> None:
-    """pysqlite (legacy transaction control) only opens a transaction before DML, so a
-    SAVEPOINT as the first statement would start -- and its RELEASE commit -- a transaction
-    of its own, outside the session's. Open it explicitly first. A no-op on PostgreSQL, and
-    on SQLite when the engine already emits BEGIN itself."""
-    conn = db.session.connection()
-    if conn.dialect.name != "sqlite":
-        return
-    raw = conn.connection.dbapi_connection
-    if raw is not None and not raw.in_transaction:
-        conn.exec_driver_sql("BEGIN")
-
-
 def get_account(code: str) -> LedgerAccount | None:
     return db.session.scalar(sa.select(LedgerAccount).where(LedgerAccount.code == code))
 
@@ -126,9 +114,8 @@ def ensure_account(code: str) -> LedgerAccount:
     if account is not None:
         return account
     kind, owner_type, owner_id = describe(code)
-    _ensure_sqlite_transaction()
     try:
-        with db.session.begin_nested():
+        with savepoint(db.session):
             account = LedgerAccount(code=code, kind=kind, owner_type=owner_type, owner_id=owner_id)
             db.session.add(account)
             db.session.flush()
@@ -178,9 +165,8 @@ def post(kind: str, lines, reference: tuple[str, object] | None = None,
             accounts[code] = ensure_account(code)
     _lock(sorted(accounts[code].id for code in guarded))
 
-    _ensure_sqlite_transaction()
     try:
-        with db.session.begin_nested():
+        with savepoint(db.session):
             txn = LedgerTransaction(
                 kind=kind, reference_type=ref_type,
                 reference_id=None if ref_id is None else str(ref_id),
