@@ -7,7 +7,7 @@ import pytest
 import razorpay
 
 from portal.gateway import errors
-from portal.gateway.sandbox.store import gateway_fee
+from portal.gateway.sandbox.common import gateway_fee
 
 
 def test_sdk_order_checkout_refund_round_trip(sandbox_server, sdk, sandbox):

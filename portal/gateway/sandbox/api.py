@@ -5,7 +5,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from portal.gateway.sandbox.faults import error_body
-from portal.gateway.sandbox.store import ApiError
+from portal.gateway.sandbox.common import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 

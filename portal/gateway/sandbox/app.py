@@ -11,7 +11,8 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from portal.gateway.sandbox import api, pages
 from portal.gateway.sandbox.delivery import WebhookDispatcher, wsgi_transport
 from portal.gateway.sandbox.faults import Faults
-from portal.gateway.sandbox.store import IST, SandboxStore
+from portal.gateway.sandbox.common import IST
+from portal.gateway.sandbox.store import SandboxStore
 
 DEFAULTS = {
     "KEY_ID": "rzp_test_sandbox",
@@ -27,7 +28,7 @@ DEFAULTS = {
     "WEBHOOK_BACKOFF": 1.0,
     "WEBHOOK_TIMEOUT": 5.0,
     "WEBHOOK_TRANSPORT": None,    # callable(url, body, headers) -> status; default httpx
-    "DELAYS": None,               # see store.DEFAULT_DELAYS
+    "DELAYS": None,               # see common.DEFAULT_DELAYS
     "FAULTS": None,               # see faults.DEFAULTS; a dict or a JSON string
     "SEED": None,                 # ids and fault dice; None = fresh randomness
     "CLOCK": time.time,

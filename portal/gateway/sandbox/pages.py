@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template_string,
                    request, url_for)
 
-from portal.gateway.sandbox.store import ApiError
+from portal.gateway.sandbox.common import ApiError
 
 bp = Blueprint("pages", __name__)
 
