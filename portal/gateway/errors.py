@@ -8,6 +8,8 @@
 
 class GatewayError(Exception):
     retryable = False
+    # The request may have taken effect at Razorpay (no answer, or an error answer).
+    ambiguous = True
 
     def __init__(self, description="", *, code=None, status=None, field=None, reason=None,
                  response=None):

@@ -16,6 +16,7 @@ from razorpay.errors import SignatureVerificationError
 from urllib3.exceptions import NewConnectionError
 
 from portal.gateway import errors
+from portal.gateway.retry import with_retries
 
 PRODUCTION_URL = "https://api.razorpay.com"
 
@@ -70,17 +71,16 @@ class RazorpayPayIn:
 
     def _call(self, fn, *args, retry_ambiguous=True, idempotency_key=None, **kwargs):
         """Run one SDK call with retries; raise typed errors."""
-        attempt = 0
-        while True:
+        def attempt():
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:  # narrowed by _translate, which re-raises the rest
                 error, ambiguous = self._translate(exc, idempotency_key)
-            attempt += 1
-            if not error.retryable or attempt > self.retries or \
-                    (ambiguous and not retry_ambiguous):
-                raise error
-            self._sleep(self.backoff * 2 ** (attempt - 1))
+            error.ambiguous = ambiguous
+            raise error
+
+        return with_retries(attempt, retries=self.retries, backoff=self.backoff,
+                            sleep=self._sleep, retry_ambiguous=retry_ambiguous)
 
     def _translate(self, exc, idempotency_key):
         """(typed error, whether the request may have taken effect)."""

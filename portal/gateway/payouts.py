@@ -9,6 +9,7 @@ import httpx
 
 from portal.gateway import errors
 from portal.gateway.payin import PRODUCTION_URL
+from portal.gateway.retry import with_retries
 
 MODES = ("IMPS", "NEFT", "RTGS", "UPI")
 
@@ -39,34 +40,27 @@ class RazorpayXPayouts:
     def _request(self, method, path, *, json=None, params=None, headers=None,
                  retry_ambiguous=True, idempotency_key=None):
         """One API call with retries on network errors and 5xx; typed errors out."""
-        attempt = 0
-        while True:
+        def attempt():
             try:
                 response = self.http.request(method, path, json=json, params=params,
                                              headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached it
-                error, ambiguous = errors.GatewayUnavailable(f"RazorpayX unreachable: {exc}"), \
-                    False
+                error = errors.GatewayUnavailable(f"RazorpayX unreachable: {exc}")
+                error.ambiguous = False
+                raise error from None
             except httpx.TransportError as exc:  # timeouts and dropped connections
-                error, ambiguous = errors.GatewayTimeout(
-                    f"No answer from RazorpayX: {exc!r}", idempotency_key=idempotency_key), True
-            else:
-                try:
-                    body = response.json()
-                except ValueError:
-                    body = None
-                if response.is_success and isinstance(body, dict):
-                    return body
-                error = errors.from_response(response.status_code, body,
-                                             response.reason_phrase)
-                ambiguous = True
-            attempt += 1
-            if not error.retryable or attempt > self.retries or \
-                    (ambiguous and not retry_ambiguous):
-                if isinstance(error, errors.GatewayTimeout) and idempotency_key:
-                    error.idempotency_key = idempotency_key
-                raise error
-            self._sleep(self.backoff * 2 ** (attempt - 1))
+                raise errors.GatewayTimeout(f"No answer from RazorpayX: {exc!r}",
+                                            idempotency_key=idempotency_key) from None
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if response.is_success and isinstance(body, dict):
+                return body
+            raise errors.from_response(response.status_code, body, response.reason_phrase)
+
+        return with_retries(attempt, retries=self.retries, backoff=self.backoff,
+                            sleep=self._sleep, retry_ambiguous=retry_ambiguous)
 
     # --- contacts and fund accounts --------------------------------------------------
     # RazorpayX answers an identical create with the existing entity, so retries are safe.

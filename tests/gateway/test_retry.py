@@ -1,0 +1,58 @@
+"""The adapters' one retry schedule (tenacity): what is retried, how often, how long apart."""
+import pytest
+
+from portal.gateway import errors
+from portal.gateway.retry import with_retries
+
+
+def failing(*outcomes):
+    """An attempt that raises the given errors in turn, then answers "ok"."""
+    left = list(outcomes)
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        if left:
+            raise left.pop(0)
+        return "ok"
+    return attempt, calls
+
+
+def unavailable(ambiguous=True):
+    error = errors.GatewayUnavailable("down")
+    error.ambiguous = ambiguous
+    return error
+
+
+def test_retryable_errors_are_retried_with_doubling_waits():
+    attempt, calls = failing(unavailable(), unavailable())
+    waits = []
+    assert with_retries(attempt, retries=3, backoff=0.5, sleep=waits.append) == "ok"
+    assert len(calls) == 3 and waits == [0.5, 1.0]
+
+
+def test_the_last_error_is_raised_after_the_retries():
+    attempt, calls = failing(*[unavailable() for _ in range(5)])
+    waits = []
+    with pytest.raises(errors.GatewayUnavailable):
+        with_retries(attempt, retries=2, backoff=1, sleep=waits.append)
+    assert len(calls) == 3 and waits == [1, 2]
+
+
+def test_a_refusal_is_not_retried():
+    attempt, calls = failing(errors.BadRequest("no"))
+    with pytest.raises(errors.BadRequest):
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None)
+    assert len(calls) == 1
+
+
+def test_an_ambiguous_error_is_retried_only_when_the_call_is_safe_to_repeat():
+    attempt, calls = failing(errors.GatewayTimeout("late"))
+    with pytest.raises(errors.GatewayTimeout):
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None,
+                     retry_ambiguous=False)
+    assert len(calls) == 1
+    attempt, calls = failing(unavailable(ambiguous=False))  # never reached Razorpay
+    assert with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None,
+                        retry_ambiguous=False) == "ok"
+    assert len(calls) == 2
