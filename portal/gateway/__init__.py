@@ -3,11 +3,13 @@ typed errors, webhook verification, and a Razorpay-compatible sandbox.
 
 ``get_payin()`` / ``get_payouts()`` build the adapters from the current app's config
 (cached per app). Secrets come only from the config, i.e. from the environment."""
+import httpx
 from flask import current_app
 
 from portal.gateway.errors import (AuthenticationFailed, BadRequest, GatewayError,
                                    GatewayTimeout, GatewayUnavailable, IdempotencyConflict,
                                    NotFound, SignatureError)
+from portal.gateway.inprocess import wsgi_session
 from portal.gateway.payin import RazorpayPayIn
 from portal.gateway.payouts import RazorpayXPayouts
 
@@ -39,7 +41,6 @@ def get_payin(app=None):
     def build():
         session = None
         if _inprocess(app):
-            from portal.gateway.inprocess import wsgi_session
             session = wsgi_session(app, c["RAZORPAY_BASE_URL"], c.get("RAZORPAY_TIMEOUT", 10))
         return RazorpayPayIn(c["RAZORPAY_KEY_ID"], c["RAZORPAY_KEY_SECRET"],
                              c["RAZORPAY_BASE_URL"], timeout=c.get("RAZORPAY_TIMEOUT", 10),
@@ -56,7 +57,6 @@ def get_payouts(app=None):
     def build():
         transport = None
         if _inprocess(app):
-            import httpx
             transport = httpx.WSGITransport(app=app)
         return RazorpayXPayouts(c["RAZORPAY_KEY_ID"], c["RAZORPAY_KEY_SECRET"],
                                 c["RAZORPAYX_ACCOUNT_NUMBER"], c["RAZORPAY_BASE_URL"],

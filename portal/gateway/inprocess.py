@@ -9,6 +9,8 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.test import Client
 
+from portal.gateway.payin import _Session
+
 
 class WSGIAdapter(BaseAdapter):
     def __init__(self, wsgi_app):
@@ -40,7 +42,6 @@ class WSGIAdapter(BaseAdapter):
 
 
 def wsgi_session(wsgi_app, base_url, timeout=10):
-    from portal.gateway.payin import _Session
     session = _Session(timeout)
     session.mount(base_url.rstrip("/") + "/", WSGIAdapter(wsgi_app))
     return session

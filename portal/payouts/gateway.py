@@ -6,6 +6,7 @@ limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate). Tests and th
 benchmark may install their own adapter or bucket with :func:`install`."""
 from flask import current_app
 
+from portal.gateway import get_payouts
 from portal.payouts.ratelimit import LimitedGateway, TokenBucket
 
 DEFAULT_RATE = 5.0
@@ -46,7 +47,6 @@ def gateway(app=None):
     state = _state(app)
     adapter = state.get("adapter")
     if adapter is None:
-        from portal.gateway import get_payouts
         adapter = get_payouts(app)
     limited = state.get("limited")
     if limited is None or limited.adapter is not adapter:

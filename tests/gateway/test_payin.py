@@ -139,7 +139,7 @@ def test_typed_errors(make_payin, payin, sandbox):
         payin.fetch_payment("pay_doesnotexist00")
     with pytest.raises(errors.BadRequest) as small:
         payin.create_order(50, receipt="too-small")
-    assert small.value.field == "amount" and small.value.status == 400
+    assert small.value.field == "amount" and small.value.http_status == 400
     with pytest.raises(errors.AuthenticationFailed):
         make_payin(key_secret="not-the-secret").fetch_order("order_x")
     # A 5xx on a read is retried; too many surface as GatewayUnavailable.
