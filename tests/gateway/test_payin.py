@@ -149,7 +149,7 @@ def test_typed_errors(make_payin, payin, sandbox):
     sandbox.set_faults(fail_next=10, error_status=500)
     with pytest.raises(errors.GatewayUnavailable) as down:
         payin.fetch_order(order["id"])
-    assert down.value.retryable and down.value.status == 500
+    assert down.value.retryable and down.value.http_status == 500
     sandbox.reset_faults()
     with pytest.raises(errors.GatewayUnavailable):
         make_payin(base_url="http://127.0.0.1:9", retries=1).fetch_order("order_x")
