@@ -16,15 +16,15 @@ class GatewayError(Exception):
         super().__init__(description)
         self.description = description
         self.code = code
-        self.http_status = status  # the HTTP status of the answer (None: no answer)
+        self.status_code = status  # the HTTP status of the answer (None: no answer)
         self.field = field
         self.reason = reason
         self.response = response or {}
 
     def __str__(self):
         parts = [self.description or self.__class__.__name__]
-        if self.http_status:
-            parts.append(f"(HTTP {self.http_status}{', ' + self.code if self.code else ''})")
+        if self.status_code:
+            parts.append(f"(HTTP {self.status_code}{', ' + self.code if self.code else ''})")
         return " ".join(parts)
 
 

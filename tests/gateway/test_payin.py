@@ -139,7 +139,7 @@ def test_typed_errors(make_payin, payin, sandbox):
         payin.fetch_payment("pay_doesnotexist00")
     with pytest.raises(errors.BadRequest) as small:
         payin.create_order(50, receipt="too-small")
-    assert small.value.field == "amount" and small.value.http_status == 400
+    assert small.value.field == "amount" and small.value.status_code == 400
     with pytest.raises(errors.AuthenticationFailed):
         make_payin(key_secret="not-the-secret").fetch_order("order_x")
     # A 5xx on a read is retried; too many surface as GatewayUnavailable.
@@ -149,7 +149,7 @@ def test_typed_errors(make_payin, payin, sandbox):
     sandbox.set_faults(fail_next=10, error_status=500)
     with pytest.raises(errors.GatewayUnavailable) as down:
         payin.fetch_order(order["id"])
-    assert down.value.retryable and down.value.http_status == 500
+    assert down.value.retryable and down.value.status_code == 500
     sandbox.reset_faults()
     with pytest.raises(errors.GatewayUnavailable):
         make_payin(base_url="http://127.0.0.1:9", retries=1).fetch_order("order_x")
