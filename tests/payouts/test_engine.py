@@ -348,3 +348,19 @@ def test_mode_is_neft_above_five_lakh(world, x):
     assert payout.net > 50_000_000 and payout.mode == "NEFT"
     x.settle()
     assert payouts_of(provider.id)[0].status == PayoutStatus.PROCESSED
+
+
+def test_a_late_queued_event_for_a_failed_attempt_changes_nothing(world, x):
+    """A FAILED attempt is final (the retry is a new attempt with a new key)."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle(rounds=1)
+    (payout,) = payouts_of(provider.id)
+    first = payout.attempt_rows[0]
+    assert first.status == PayoutAttemptStatus.FAILED
+    entity = x.sandbox.store.payouts[first.razorpay_payout_id]
+    assert not apply_remote(dict(entity, status="queued"))
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(m.PayoutAttempt, first.id).status == PayoutAttemptStatus.FAILED
