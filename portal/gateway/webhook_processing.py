@@ -13,7 +13,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.jobs import enqueue, job
@@ -67,8 +67,13 @@ def _int(value):
 def process_webhook_event(row_id):
     """Run the handlers of one stored event, at most once. Returns True if it ran them.
 
-    Leaves the commit to the caller (the job runner), so the handlers' effects and the
-    'processed' mark commit together."""
+    One unit of work (nested in the job runner's when there is one), so the handlers'
+    effects — use cases that nest in it — and the 'processed' mark commit together."""
+    with unit_of_work():
+        return _process(row_id)
+
+
+def _process(row_id):
     claimed = db.session.execute(
         sa.update(WebhookEvent)
         .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
