@@ -21,11 +21,30 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.audit.service import record
 from portal.catalog import busy as busy_registry
 from portal.catalog.models import (
-    DEFAULT_HOURS, DEFAULT_TIMEZONE, DOCTOR, LAB_TEST, ONLINE, PAYOUT_SCHEDULES,
-    PROVIDER_KINDS, SERVICE_KINDS, SERVICE_MODES, WEEKDAYS, WEEKLY, Availability, Clinic,
-    ClinicHours, Leave, Provider, Service, Specialization, gstin_error, provider_clinics,
-    provider_services, provider_specializations)
-from portal.db import utcnow
+    DEFAULT_HOURS,
+    DEFAULT_TIMEZONE,
+    DOCTOR,
+    LAB_TEST,
+    ONLINE,
+    PAYOUT_SCHEDULES,
+    PROVIDER_KINDS,
+    SERVICE_KINDS,
+    SERVICE_MODES,
+    WEEKDAYS,
+    WEEKLY,
+    Availability,
+    Clinic,
+    ClinicHours,
+    Leave,
+    Provider,
+    Service,
+    Specialization,
+    gstin_error,
+    provider_clinics,
+    provider_services,
+    provider_specializations,
+)
+from portal.db import unit_of_work, utcnow
 from portal.domain import slots as slot_rules
 from portal.extensions import db
 
@@ -329,28 +348,29 @@ def create_provider(actor, *, email, name, kind=DOCTOR, display_name=None, regis
     """Invite the provider's login (role provider) and create the profile, in one commit."""
     from portal.accounts import service as accounts
     _require_admin(actor)
-    errors = {}
-    data = _check_provider(dict(kind=kind, display_name=display_name or name,
-                                registration_no=registration_no, commission_bps=commission_bps,
-                                payout_schedule=payout_schedule, bio=bio), errors)
-    clinics = _rows(Clinic, clinic_ids, "clinic_ids", errors, "clinics")
-    specs = _rows(Specialization, specialization_ids, "specialization_ids", errors,
-                  "specializations")
-    services = _rows(Service, service_ids, "service_ids", errors, "services")
-    _check_links(clinics, specs, services, errors)
-    try:
-        user = accounts.invite_user(email, name, PROVIDER, actor, phone=phone, commit=False)
-    except ValidationError as exc:
-        errors.update(exc.errors)
-    _raise(errors)
-    provider = Provider(user=user, active=bool(active), **data)
-    provider.clinics, provider.specializations, provider.services = clinics, specs, services
-    db.session.add(provider)
-    db.session.flush()
-    record(actor, "provider.create", "provider", provider.id,
-           after={**_snapshot(provider, *PROVIDER_FIELDS), "user_id": user.id,
-                  **_link_snapshot(provider)})
-    _commit({"email": "An account with this email already exists."})
+    with unit_of_work():  # invite_user nests in it: the login and the profile commit together
+        errors = {}
+        data = _check_provider(dict(kind=kind, display_name=display_name or name,
+                                    registration_no=registration_no, commission_bps=commission_bps,
+                                    payout_schedule=payout_schedule, bio=bio), errors)
+        clinics = _rows(Clinic, clinic_ids, "clinic_ids", errors, "clinics")
+        specs = _rows(Specialization, specialization_ids, "specialization_ids", errors,
+                      "specializations")
+        services = _rows(Service, service_ids, "service_ids", errors, "services")
+        _check_links(clinics, specs, services, errors)
+        try:
+            user = accounts.invite_user(email, name, PROVIDER, actor, phone=phone)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+        _raise(errors)
+        provider = Provider(user=user, active=bool(active), **data)
+        provider.clinics, provider.specializations, provider.services = clinics, specs, services
+        db.session.add(provider)
+        db.session.flush()
+        record(actor, "provider.create", "provider", provider.id,
+               after={**_snapshot(provider, *PROVIDER_FIELDS), "user_id": user.id,
+                      **_link_snapshot(provider)})
+        _commit({"email": "An account with this email already exists."})
     return provider
 
 
