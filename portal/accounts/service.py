@@ -3,11 +3,12 @@
 Conventions (the same for every function here):
 
 - Plain arguments in, plain model objects out; the acting user is passed explicitly.
-- **Each service commits its own transaction** (``db.session.commit()`` at the end) and
-  writes its audit row inside it, so the row commits with the change. Mail is queued in the
-  same transaction (``queue_mail``) and leaves only after the commit.
-  ``invite_user`` alone also takes ``commit=False`` so a caller (e.g. creating a provider
-  with a profile) can run it inside a larger transaction and commit once.
+- **Each service is one unit of work** (``with unit_of_work():``) and writes its audit row
+  inside it, so the row commits with the change. Called inside another use case (e.g.
+  creating a provider with a profile calls ``invite_user``) it nests as a savepoint and
+  the outer one commits. Mail is the notify capability's: a service says what happened
+  (``portal.events.password_reset_requested``, ``user_invited``) and the mail is queued in
+  the same transaction, leaving only after the commit.
 - A broken rule raises ``ValidationError`` whose ``errors`` maps a form field name to a
   message (``FORM`` for a message about the whole form); views put them beside the fields.
   An object the actor may not see raises ``NotFound``; an action the actor's role may not
@@ -27,6 +28,7 @@ Rules (the product's defaults):
 - Asking for a reset link says the same thing whether or not the address has an account.
 """
 import re
+from contextlib import contextmanager
 from datetime import date
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -36,12 +38,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
+from portal import events
+from portal.accounts.models import ADMIN, PATIENT, PROVIDER, User
 from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.service import record
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
-from portal.notify.mail import queue_mail
 
 FORM = "__all__"  # key of a message about the whole form rather than one field
 
@@ -149,7 +151,7 @@ def check_date_of_birth(value, today=None):
     return value
 
 
-def _collect(**checks):
+def collect(**checks):
     """Run ``field=(function, value)`` checks; return the cleaned values or raise them all."""
     cleaned, errors = {}, {}
     for name, (check, value) in checks.items():
@@ -169,12 +171,13 @@ def _email_taken(email, except_id=None):
     return db.session.scalar(query.limit(1)) is not None
 
 
-def _commit_unique_email():
-    """Commit; a concurrent registration of the same address loses with a clear message."""
+@contextmanager
+def _unique_email():
+    """Around a unit of work adding a user: a concurrent registration of the same address
+    loses (at flush or commit) with a clear message."""
     try:
-        db.session.commit()
+        yield
     except sa.exc.IntegrityError:
-        db.session.rollback()
         raise ValidationError({"email": EMAIL_TAKEN}) from None
 
 
@@ -182,17 +185,17 @@ def _commit_unique_email():
 
 def register_patient(name, email, phone, password):
     """A patient signs up. Returns the new (active) user."""
-    data = _collect(name=(normalise_name, name), email=(normalise_email, email),
+    data = collect(name=(normalise_name, name), email=(normalise_email, email),
                     phone=(normalise_phone, phone), password=(check_password, password))
-    if _email_taken(data["email"]):
-        raise ValidationError({"email": EMAIL_TAKEN})
-    user = User(name=data["name"], email=data["email"], phone=data["phone"], role=PATIENT,
-                password_hash=hash_password(data["password"]), active=True)
-    db.session.add(user)
-    db.session.flush()
-    record(user, "user.register", "user", user.id,
-           after={"email": user.email, "role": user.role})
-    _commit_unique_email()
+    with _unique_email(), unit_of_work():
+        if _email_taken(data["email"]):
+            raise ValidationError({"email": EMAIL_TAKEN})
+        user = User(name=data["name"], email=data["email"], phone=data["phone"], role=PATIENT,
+                    password_hash=hash_password(data["password"]), active=True)
+        db.session.add(user)
+        db.session.flush()
+        record(user, "user.register", "user", user.id,
+               after={"email": user.email, "role": user.role})
     return user
 
 
@@ -212,24 +215,27 @@ def authenticate(email, password):
     """The user with this email and password, or ValidationError({FORM: ...}).
 
     Records last_login_at and a 'login' audit row; a failure is audited as 'login_failed'
-    (committed even though this raises)."""
+    (its unit of work is kept, then the error raised)."""
     email = (email or "").strip().lower()
-    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email)) \
-        if email else None
-    has_hash = user is not None and user.password_hash is not None
-    matches = verify_password(user.password_hash if has_hash else _dummy_hash(), password or "")
-    if not (has_hash and matches):
-        record(user, "login_failed", "user", user.id if user else None,
-               after={"email": email[:254]})
-        db.session.commit()
-        raise ValidationError({FORM: BAD_LOGIN})
-    if not user.active:
-        record(user, "login_failed", "user", user.id, after={"reason": "inactive"})
-        db.session.commit()
-        raise ValidationError({FORM: INACTIVE_LOGIN})
-    user.last_login_at = utcnow()
-    record(user, "login", "user", user.id)
-    db.session.commit()
+    refusal = None
+    with unit_of_work():
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email)) \
+            if email else None
+        has_hash = user is not None and user.password_hash is not None
+        matches = verify_password(user.password_hash if has_hash else _dummy_hash(),
+                                  password or "")
+        if not (has_hash and matches):
+            record(user, "login_failed", "user", user.id if user else None,
+                   after={"email": email[:254]})
+            refusal = BAD_LOGIN
+        elif not user.active:
+            record(user, "login_failed", "user", user.id, after={"reason": "inactive"})
+            refusal = INACTIVE_LOGIN
+        else:
+            user.last_login_at = utcnow()
+            record(user, "login", "user", user.id)
+    if refusal:
+        raise ValidationError({FORM: refusal})
     return user
 
 
@@ -282,27 +288,23 @@ def request_password_reset(email):
         email = normalise_email(email)
     except ValueError:
         return
-    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
-    if user is None or not user.active:
-        return
-    link = _external_url("auth.reset_password", token=make_password_token(user, RESET))
-    minutes = current_app.config.get(*_MAX_AGE[RESET]) // 60
-    queue_mail(user.email, "Reset your Clinic Portal password",
-               f"Hello {user.name},\n\n"
-               f"Someone (hopefully you) asked to reset the password of your Clinic Portal "
-               f"account. Choose a new password here (the link works once, for {minutes} "
-               f"minutes):\n\n{link}\n\n"
-               "If you did not ask for this, ignore this mail; your password stays as it is.\n")
-    record(user, "password_reset_requested", "user", user.id)
-    db.session.commit()
+    with unit_of_work():
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        if user is None or not user.active:
+            return
+        link = _external_url("auth.reset_password", token=make_password_token(user, RESET))
+        minutes = current_app.config.get(*_MAX_AGE[RESET]) // 60
+        events.password_reset_requested.send("accounts", user_id=user.id, link=link,
+                                             minutes=minutes)
+        record(user, "password_reset_requested", "user", user.id)
 
 
 def _set_password_from_token(token, new_password, purpose, action):
-    user = user_for_token(token, purpose)
-    data = _collect(password=(check_password, new_password))
-    user.password_hash = hash_password(data["password"])
-    record(user, action, "user", user.id)
-    db.session.commit()
+    with unit_of_work():
+        user = user_for_token(token, purpose)
+        data = collect(password=(check_password, new_password))
+        user.password_hash = hash_password(data["password"])
+        record(user, action, "user", user.id)
     return user
 
 
@@ -318,60 +320,57 @@ def accept_invite(token, new_password):
 
 # --- staff ----------------------------------------------------------------------------
 
-def _require_admin(actor):
+def require_admin(actor):
     if actor is None or getattr(actor, "role", None) != ADMIN:
         raise PermissionDenied("Only administrators can do this.")
 
 
-def invite_user(email, name, role, invited_by, phone=None, *, commit=True):
+def invite_user(email, name, role, invited_by, phone=None):
     """Create a provider or admin account without a password and mail them a link to set
-    one. Admin only. Returns the user (the caller may attach a provider profile to it;
-    pass ``commit=False`` to do that in the same transaction and commit yourself)."""
-    _require_admin(invited_by)
+    one. Admin only. Returns the user (a caller's unit of work may attach a provider
+    profile to it: this one then nests and the caller's commits both)."""
+    require_admin(invited_by)
     checks = {"email": (normalise_email, email), "name": (normalise_name, name)}
     if phone:
         checks["phone"] = (normalise_phone, phone)
     try:
-        data = _collect(**checks)
+        data = collect(**checks)
     except ValidationError as exc:
         errors = exc.errors
     else:
         errors = {}
     if role not in STAFF_ROLES:
         errors["role"] = "Invite a provider or an administrator."
-    if not errors and _email_taken(data["email"]):
-        errors["email"] = EMAIL_TAKEN
     if errors:
         raise ValidationError(errors)
-    user = User(email=data["email"], name=data["name"], phone=data.get("phone"), role=role,
-                password_hash=None, active=True)
-    db.session.add(user)
-    db.session.flush()
-    link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
-    days = current_app.config.get(*_MAX_AGE[INVITE]) // 86400
-    queue_mail(user.email, "You are invited to Clinic Portal",
-               f"Hello {user.name},\n\n{invited_by.name} has invited you to Clinic Portal as "
-               f"{'a provider' if role == PROVIDER else 'an administrator'}. Choose your "
-               f"password here (the link works once, for {days} days):\n\n{link}\n")
-    record(invited_by, "user.invite", "user", user.id,
-           after={"email": user.email, "role": role})
-    if commit:
-        _commit_unique_email()
+    with _unique_email(), unit_of_work():
+        if _email_taken(data["email"]):
+            raise ValidationError({"email": EMAIL_TAKEN})
+        user = User(email=data["email"], name=data["name"], phone=data.get("phone"),
+                    role=role, password_hash=None, active=True)
+        db.session.add(user)
+        db.session.flush()
+        link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
+        days = current_app.config.get(*_MAX_AGE[INVITE]) // 86400
+        events.user_invited.send("accounts", user_id=user.id, invited_by_id=invited_by.id,
+                                 link=link, days=days)
+        record(invited_by, "user.invite", "user", user.id,
+               after={"email": user.email, "role": role})
     return user
 
 
 def _set_active(admin, user_id, active, action):
-    _require_admin(admin)
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("user")
-    if user.id == admin.id and not active:
-        raise ValidationError({FORM: "You cannot deactivate your own account."})
-    if user.active != active:
-        record(admin, action, "user", user.id, before={"active": user.active},
-               after={"active": active})
-        user.active = active
-    db.session.commit()
+    require_admin(admin)
+    with unit_of_work():
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise NotFound("user")
+        if user.id == admin.id and not active:
+            raise ValidationError({FORM: "You cannot deactivate your own account."})
+        if user.active != active:
+            record(admin, action, "user", user.id, before={"active": user.active},
+                   after={"active": active})
+            user.active = active
     return user
 
 
@@ -382,68 +381,3 @@ def deactivate_user(admin, user_id):
 
 def reactivate_user(admin, user_id):
     return _set_active(admin, user_id, True, "user.reactivate")
-
-
-# --- dependents -------------------------------------------------------------------------
-
-def _dependent_data(name, relationship, date_of_birth):
-    def check_relationship(value):
-        if value not in dict(RELATIONSHIPS):
-            raise ValueError("Choose how this person is related to you.")
-        return value
-    return _collect(name=(lambda v: normalise_name(v, "their name"), name),
-                    relationship=(check_relationship, relationship),
-                    date_of_birth=(check_date_of_birth, date_of_birth))
-
-
-def _snapshot(dependent):
-    dob = dependent.date_of_birth
-    return {"name": dependent.name, "relationship": dependent.relationship_,
-            "date_of_birth": dob.isoformat() if dob else None}
-
-
-def _owned_dependent(actor, dependent_id):
-    """The dependent if the actor is its guardian (or an admin); NotFound otherwise, so
-    another family's dependents are not even confirmed to exist."""
-    dependent = db.session.get(Dependent, dependent_id)
-    if dependent is None or (dependent.guardian_id != actor.id and actor.role != ADMIN):
-        raise NotFound("dependent")
-    return dependent
-
-
-def add_dependent(guardian, name, relationship, date_of_birth, *, actor=None):
-    """Add someone the patient books for. ``actor`` is an admin acting for the patient."""
-    if guardian.role != PATIENT:
-        raise PermissionDenied("Only patients have dependents.")
-    actor = actor or guardian
-    if actor.id != guardian.id:
-        _require_admin(actor)
-    data = _dependent_data(name, relationship, date_of_birth)
-    dependent = Dependent(guardian_id=guardian.id, name=data["name"],
-                          relationship_=data["relationship"],
-                          date_of_birth=data["date_of_birth"])
-    db.session.add(dependent)
-    db.session.flush()
-    record(actor, "dependent.add", "dependent", dependent.id, after=_snapshot(dependent))
-    db.session.commit()
-    return dependent
-
-
-def update_dependent(actor, dependent_id, name, relationship, date_of_birth):
-    dependent = _owned_dependent(actor, dependent_id)
-    data = _dependent_data(name, relationship, date_of_birth)
-    before = _snapshot(dependent)
-    dependent.name = data["name"]
-    dependent.relationship_ = data["relationship"]
-    dependent.date_of_birth = data["date_of_birth"]
-    record(actor, "dependent.update", "dependent", dependent.id, before=before,
-           after=_snapshot(dependent))
-    db.session.commit()
-    return dependent
-
-
-def remove_dependent(actor, dependent_id):
-    dependent = _owned_dependent(actor, dependent_id)
-    record(actor, "dependent.remove", "dependent", dependent.id, before=_snapshot(dependent))
-    db.session.delete(dependent)
-    db.session.commit()

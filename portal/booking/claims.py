@@ -8,6 +8,9 @@ common case friendly (and cheap); it decides nothing.
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
 that writes live claims holds one process-wide lock from its check to its commit
 (:func:`serialized`). Two processes on one SQLite file are not supported.
+
+A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
+and the lost-race translation outside, so the commit happens inside both.
 """
 import threading
 from contextlib import contextmanager
@@ -16,10 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.booking.errors import SlotUnavailable
-from portal.booking.models import (IndividualBooking, MasterBooking, SlotClaim,
-                                   booking_providers)
+from portal.booking.models import (
+    LIVE_ITEM_STATUSES,
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+    SlotClaim,
+    booking_providers,
+)
 from portal.catalog import busy
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 
 EXCLUSION_VIOLATION = "23P01"
@@ -39,6 +49,19 @@ def serialized():
         return
     with _SQLITE_LOCK:
         yield
+
+
+@contextmanager
+def claiming():
+    """:func:`serialized`, and a lost race (at flush or at the commit of the unit of work
+    inside) raised as :class:`SlotUnavailable`."""
+    with serialized():
+        try:
+            yield
+        except (IntegrityError, OperationalError) as exc:
+            if is_lost_race(exc):
+                raise SlotUnavailable() from None
+            raise
 
 
 def _sqlstate(exc):
@@ -78,21 +101,10 @@ def add_claims(booking, subjects):
 
 
 def flush_claims():
+    """Flush; a lost race raises SlotUnavailable (the unit of work rolls back)."""
     try:
         db.session.flush()
     except (IntegrityError, OperationalError) as exc:
-        if is_lost_race(exc):
-            db.session.rollback()
-            raise SlotUnavailable() from None
-        raise
-
-
-def commit_claims():
-    """Commit a transaction that wrote claims (PostgreSQL may report the conflict here)."""
-    try:
-        db.session.commit()
-    except (IntegrityError, OperationalError) as exc:
-        db.session.rollback()
         if is_lost_race(exc):
             raise SlotUnavailable() from None
         raise
@@ -104,8 +116,9 @@ def release(booking):
 
 
 def relive(booking):
-    """Make an expired booking's claims live again (a late payment); inside a SAVEPOINT so
-    a conflict leaves the outer transaction usable. Returns True on success."""
+    """Make an expired booking's claims live again (a late payment); inside a nested unit
+    of work (a SAVEPOINT) so a conflict leaves the outer one usable. Returns True on
+    success."""
     own = [c for c in booking.claims if c.reschedule_id is None]  # not a move's held time
     subjects = [c.subject for c in own]
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
@@ -116,7 +129,7 @@ def relive(booking):
         db.session.flush()
         return True
     try:
-        with db.session.begin_nested():
+        with unit_of_work():
             for claim in own:
                 claim.live = True
             db.session.flush()
@@ -134,7 +147,6 @@ def live_booking_intervals(provider_ids, start, end):
     """Live claims of providers, except holds whose time has passed (the sweep frees them
     within a minute; add_item expires such a stale hold itself when it is in the way),
     and the new times held for moves whose fee is being paid."""
-    from portal.booking.reschedule import held_intervals_query
     now = utcnow()
     bookings = (
         sa.select(booking_providers.c.provider_id, IndividualBooking.start_at,
@@ -142,12 +154,26 @@ def live_booking_intervals(provider_ids, start, end):
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(booking_providers.c.provider_id.in_(list(provider_ids)),
-               IndividualBooking.status.in_(("SCHEDULED", "CONFIRMED", "STARTED")),
+               IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
                IndividualBooking.start_at < end, IndividualBooking.end_at > start,
-               sa.or_(IndividualBooking.status != "SCHEDULED",
+               sa.or_(IndividualBooking.status != BookingStatus.SCHEDULED,
                       MasterBooking.hold_expires_at.is_(None),
                       MasterBooking.hold_expires_at > now)))
     # One query with the times held for moves being paid (find-a-doctor's query budget).
     rows = db.session.execute(sa.union_all(
         bookings, held_intervals_query(provider_ids, start, end, now)))
     return [(pid, s, e) for pid, s, e in rows]
+
+
+def held_intervals_query(provider_ids, start, end, now):
+    """(provider id, start, end) of new times held for moves whose fee is being paid: a
+    SELECT the bookings' busy source unions with its own (one query for find-a-doctor)."""
+    return (sa.select(booking_providers.c.provider_id, SlotClaim.start_at, SlotClaim.end_at)
+            .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
+            .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
+            .where(booking_providers.c.provider_id.in_(list(provider_ids)),
+                   SlotClaim.subject == sa.literal("provider:") +
+                   sa.cast(booking_providers.c.provider_id, sa.String),
+                   SlotClaim.live.is_(True), SlotClaim.start_at < end, SlotClaim.end_at > start,
+                   Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+                   Reschedule.expires_at > now))

@@ -6,10 +6,11 @@ import re
 import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN
+from portal.accounts.service import ValidationError
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound, PermissionDenied
 from portal.booking.models import COUPON_KINDS, PERCENT, Coupon, CouponRedemption
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 
 MSG_UNKNOWN = "Enter a valid coupon code"
@@ -140,7 +141,6 @@ def _clean(data, coupon_id=None):
     if valid_from and valid_until and valid_until <= valid_from:
         errors["valid_until"] = "End after the start."
     if errors:
-        from portal.accounts.service import ValidationError
         raise ValidationError(errors)
     data = dict(data, code=code)
     return data
@@ -162,33 +162,34 @@ def create_coupon(actor, *, code, kind, value, description="", valid_from=None,
                   valid_until=None, max_uses=None, max_uses_per_patient=None, active=True):
     """Raises ``ValidationError({field: message})``; value is bps (PERCENT) or paise (FLAT)."""
     _require_admin(actor)
-    data = _clean(dict(code=code, kind=kind, value=value, description=description or "",
-                       valid_from=valid_from, valid_until=valid_until, max_uses=max_uses,
-                       max_uses_per_patient=max_uses_per_patient, active=active))
-    coupon = Coupon(**data)
-    db.session.add(coupon)
-    db.session.flush()
-    record(actor, "coupon.create", "coupon", coupon.id, after=_snapshot(coupon))
-    db.session.commit()
+    with unit_of_work():
+        data = _clean(dict(code=code, kind=kind, value=value, description=description or "",
+                           valid_from=valid_from, valid_until=valid_until, max_uses=max_uses,
+                           max_uses_per_patient=max_uses_per_patient, active=active))
+        coupon = Coupon(**data)
+        db.session.add(coupon)
+        db.session.flush()
+        record(actor, "coupon.create", "coupon", coupon.id, after=_snapshot(coupon))
     return coupon
 
 
 def update_coupon(actor, coupon_id, **changes):
     _require_admin(actor)
-    coupon = db.session.get(Coupon, coupon_id)
-    if coupon is None:
-        raise NotFound("coupon")
-    before = _snapshot(coupon)
-    data = {name: getattr(coupon, name) for name in FIELDS}
     unknown = set(changes) - set(FIELDS)
     if unknown:
         raise TypeError(f"unknown coupon fields: {sorted(unknown)}")
-    data.update(changes)
-    data = _clean(data, coupon_id=coupon.id)
-    for name, value in data.items():
-        setattr(coupon, name, value)
-    record(actor, "coupon.update", "coupon", coupon.id, before=before, after=_snapshot(coupon))
-    db.session.commit()
+    with unit_of_work():
+        coupon = db.session.get(Coupon, coupon_id)
+        if coupon is None:
+            raise NotFound("coupon")
+        before = _snapshot(coupon)
+        data = {name: getattr(coupon, name) for name in FIELDS}
+        data.update(changes)
+        data = _clean(data, coupon_id=coupon.id)
+        for name, value in data.items():
+            setattr(coupon, name, value)
+        record(actor, "coupon.update", "coupon", coupon.id, before=before,
+               after=_snapshot(coupon))
     return coupon
 
 

@@ -1,22 +1,34 @@
 """State changes of a visit that several use cases share: deriving the stored status,
 confirming (paid), expiring (never paid), abandoning a pending checkout, and invoice
-numbers. They run inside the caller's transaction and never commit."""
+numbers. They run inside the caller's unit of work and never commit; every status moves
+through ``portal.domain.states`` (VISIT, BOOKING, BOOKING_LATE_PAYMENT, and PAYMENT via
+``portal.payments.records``)."""
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
+from sqlalchemy.dialects import postgresql, sqlite
 
-from portal import jobs
+from portal import events, jobs
 from portal.audit.service import record
 from portal.booking import claims, coupons, postings
-from portal.booking.models import (CONFIRMED, DRAFT, EXPIRED, PENDING_PAYMENT, InvoiceCounter,
-                                   MasterBooking)
+from portal.booking.models import OPEN_VISIT_STATUSES, InvoiceCounter, MasterBooking
 from portal.db import utcnow
 from portal.domain import rates
 from portal.domain.policy import DEFAULT_POLICY
-from portal.domain.states import BOOKING, BookingStatus, MasterStatus, derive_master_status
+from portal.domain.states import (
+    BOOKING,
+    BOOKING_LATE_PAYMENT,
+    VISIT,
+    BookingStatus,
+    MasterStatus,
+    PaymentStatus,
+    VisitStatus,
+    derive_master_status,
+)
 from portal.extensions import db
-from portal.payments import models as pm
+from portal.payments import records
+from portal.payments.models import LINK, WALLET
 
 
 def policy():
@@ -50,29 +62,28 @@ def lock_visit(visit_id):
 def derive_status(visit):
     statuses = [i.status for i in visit.items]
     if not statuses:
-        return DRAFT
+        return VisitStatus.DRAFT
     master = derive_master_status(statuses)
     if master == MasterStatus.PENDING:
-        return PENDING_PAYMENT if visit.pending_payment is not None else DRAFT
-    return str(master)
+        return VisitStatus.PENDING_PAYMENT if visit.pending_payment is not None \
+            else VisitStatus.DRAFT
+    return VisitStatus(master)
 
 
 def refresh_status(visit):
-    visit.status = derive_status(visit)
-    return visit.status
+    """Store the status derived from the items (a no-op when it is unchanged)."""
+    return VISIT.move(visit, derive_status(visit), allow_same=True)
 
 
 def move(item, target):
-    item.status = str(BOOKING.transition(item.status, target))
+    return BOOKING.move(item, target)
 
 
 def revive(item):
     """EXPIRED → CONFIRMED for a gateway payment captured after the hold ran out while the
-    slot is still free (docs/booking.md "Late payments"). The domain's table keeps EXPIRED
-    final for every other path; this is the one documented exception."""
-    if item.status != BookingStatus.EXPIRED:
-        raise ValueError("only an expired booking can be revived")
-    item.status = str(BookingStatus.CONFIRMED)
+    slot is still free (docs/booking.md "Late payments"): the domain's one documented
+    exception, its own machine."""
+    return BOOKING_LATE_PAYMENT.move(item, BookingStatus.CONFIRMED)
 
 
 # --- confirmation -------------------------------------------------------------------------
@@ -89,12 +100,11 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
             changed = True
     wallet_amount = 0
     for payment in visit.payments:
-        if payment.kind == pm.WALLET and payment.status == pm.PENDING:
-            payment.status, payment.paid_at = pm.SUCCESSFUL, now
-            add_attempt(payment, "wallet.used", pm.SUCCESSFUL)
-        if payment.kind == pm.WALLET and payment.status == pm.SUCCESSFUL:
+        if payment.kind == WALLET and payment.status == PaymentStatus.PENDING:
+            records.succeed(payment, "wallet.used", now=now)
+        if payment.kind == WALLET and payment.status == PaymentStatus.SUCCESSFUL:
             wallet_amount += payment.amount
-    if not changed and visit.status == CONFIRMED:
+    if not changed and visit.status == VisitStatus.CONFIRMED:
         return visit
     coupons.confirm_use(visit)
     postings.post_confirmation(visit, gateway_amount=gateway_amount,
@@ -107,8 +117,7 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     record(actor, "visit.confirm", "visit", visit.id,
            after={"status": visit.status, "source": source, "invoice_no": visit.invoice_no,
                   "gateway": gateway_amount, "wallet": wallet_amount})
-    jobs.enqueue("notify.booking_confirmed", visit_id=visit.id,
-                 dedupe_key=f"visit-confirmed:{visit.id}")
+    events.visit_confirmed.send("booking", visit_id=visit.id)
     return visit
 
 
@@ -116,10 +125,7 @@ def next_invoice_number(at):
     """"CP/2026-27/000001": one atomic upsert per invoice, numbered per financial year."""
     fy = rates.financial_year(at)
     table = InvoiceCounter.__table__
-    if claims.is_postgres():
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if claims.is_postgres() else sqlite.insert
     statement = insert(table).values(financial_year=fy, last_number=1)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.financial_year],
@@ -130,39 +136,19 @@ def next_invoice_number(at):
 
 # --- expiry and abandonment ----------------------------------------------------------------
 
-def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
-    attempt = pm.PaymentAttempt(event=event, status=status,
-                                razorpay_payment_id=razorpay_payment_id, detail=detail,
-                                at=utcnow())
-    payment.attempts.append(attempt)
-    return attempt
-
-
-def _end_payment(payment, status, event):
-    if payment.status != pm.PENDING:
-        return False
-    payment.status = status
-    add_attempt(payment, event, status)
-    return True
-
-
 def release_money_holds(visit, event):
     """End the pending payments (the wallet part goes back to the wallet) and give the
     coupon use back."""
     for payment in visit.payments:
-        if payment.status != pm.PENDING:
+        if payment.status != PaymentStatus.PENDING:
             continue
-        _end_payment(payment, pm.EXPIRED, event)
-        if payment.kind == pm.WALLET:
+        records.end(payment, PaymentStatus.EXPIRED, event)
+        if payment.kind == WALLET:
             postings.release_wallet(visit, payment)
-        elif payment.kind == pm.LINK and payment.razorpay_link_id:
-            _cancel_link_after_commit(payment)
+        elif payment.kind == LINK and payment.razorpay_link_id:
+            jobs.enqueue("payments.cancel_link", payment_id=payment.id,
+                         dedupe_key=f"cancel-link:{payment.id}")
     coupons.give_back(visit)
-
-
-def _cancel_link_after_commit(payment):
-    jobs.enqueue("payments.cancel_link", payment_id=payment.id,
-                 dedupe_key=f"cancel-link:{payment.id}")
 
 
 def expire(visit, reason="hold expired", actor=None):
@@ -183,8 +169,8 @@ def abandon_checkout(visit, reason, actor=None):
     """The visit changes while a checkout is pending (item removed, coupon changed, a link
     or desk payment replaces the order): end the pending payment and return to DRAFT. A
     payment still made on the old order is a late payment (docs/booking.md)."""
-    if visit.status != PENDING_PAYMENT and not any(
-            p.status == pm.PENDING for p in visit.payments):
+    if visit.status != VisitStatus.PENDING_PAYMENT and not any(
+            p.status == PaymentStatus.PENDING for p in visit.payments):
         return
     release_money_holds(visit, "abandoned")
     for item in visit.items:
@@ -200,12 +186,12 @@ def abandon_checkout(visit, reason, actor=None):
 def needs_attention(visit, reason):
     if visit.attention != reason:
         visit.attention = reason
-        jobs.enqueue("notify.payment_attention", visit_id=visit.id, reason=reason)
+        events.visit_needs_attention.send("booking", visit_id=visit.id, reason=reason)
 
 
 def is_hold_stale(visit, now=None):
     now = now or utcnow()
-    return visit.status in (DRAFT, PENDING_PAYMENT) and visit.hold_expires_at is not None \
+    return visit.status in OPEN_VISIT_STATUSES and visit.hold_expires_at is not None \
         and visit.hold_expires_at <= now
 
 
@@ -215,8 +201,3 @@ def expire_if_stale(visit_id, now=None):
         expire(visit)
         return True
     return False
-
-
-EXPIRABLE = (DRAFT, PENDING_PAYMENT)
-__all__ = ["confirm", "expire", "abandon_checkout", "derive_status", "refresh_status",
-           "lock_visit", "EXPIRED"]

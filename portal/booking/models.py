@@ -1,25 +1,26 @@
 """Visits (master bookings), individual bookings, slot claims, coupons, invoice numbers.
 
-Money columns are integer paise. Statuses are strings checked by CHECK constraints and
-moved only through ``portal.domain.states`` (see ``portal.booking.service``)."""
+Money columns are integer paise. Statuses are ``portal.domain.states`` enums (stored as
+their strings, checked by CHECK constraints) and moved only through its machines: VISIT
+for a visit (derived from its items, ``booking.lifecycle.refresh_status``), BOOKING for
+an item."""
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import BookingStatus, PaymentStatus, RescheduleStatus, VisitStatus
 from portal.extensions import db
+from portal.payments.models import WALLET
 
 ONLINE_CHANNEL, DESK_CHANNEL = "ONLINE", "DESK"
 CHANNELS = (ONLINE_CHANNEL, DESK_CHANNEL)
 
-# Master (visit) statuses: derived from the items and the payment state, stored for lists.
-DRAFT, PENDING_PAYMENT, CONFIRMED = "DRAFT", "PENDING_PAYMENT", "CONFIRMED"
-PARTIALLY_CANCELLED, CANCELLED = "PARTIALLY_CANCELLED", "CANCELLED"
-COMPLETED, EXPIRED = "COMPLETED", "EXPIRED"
-VISIT_STATUSES = (DRAFT, PENDING_PAYMENT, CONFIRMED, PARTIALLY_CANCELLED, CANCELLED,
-                  COMPLETED, EXPIRED)
-ITEM_STATUSES = ("SCHEDULED", "CONFIRMED", "STARTED", "COMPLETED", "CANCELLED", "EXPIRED")
-LIVE_ITEM_STATUSES = ("SCHEDULED", "CONFIRMED", "STARTED")
+# Visit statuses are derived from the items and the payment state, stored for lists.
+VISIT_STATUSES = tuple(VisitStatus)
+OPEN_VISIT_STATUSES = (VisitStatus.DRAFT, VisitStatus.PENDING_PAYMENT)  # nothing paid yet
+ITEM_STATUSES = tuple(BookingStatus)
+LIVE_ITEM_STATUSES = (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED, BookingStatus.STARTED)
 
 # Why a visit needs an admin's attention (None = it does not, unless pending close to start).
 ATTENTION_PAYMENT_FAILED = "PAYMENT_FAILED"
@@ -28,12 +29,16 @@ ATTENTION_LINK_EXPIRED = "LINK_EXPIRED"
 ATTENTION_LATE_PAYMENT = "LATE_PAYMENT_TO_WALLET"
 ATTENTION_RECONCILIATION = "RECONCILIATION"
 
+# How a reschedule fee is paid: nothing to pay, the wallet, Razorpay (the patient), the desk.
+PAY_NONE, PAY_WALLET, PAY_GATEWAY, PAY_DESK = "NONE", "WALLET", "GATEWAY", "DESK"
+PAY_WITH = (PAY_NONE, PAY_WALLET, PAY_GATEWAY, PAY_DESK)
+
 PERCENT, FLAT = "PERCENT", "FLAT"
 COUPON_KINDS = (PERCENT, FLAT)
 
 
 def _in(column, values):
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class MasterBooking(db.Model):
@@ -54,7 +59,8 @@ class MasterBooking(db.Model):
     dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"))
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(sa.String(8), default=ONLINE_CHANNEL)
-    status: Mapped[str] = mapped_column(sa.String(20), default=DRAFT, index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default=VisitStatus.DRAFT,
+                                        index=True)
     coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupons.id"))
     discount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     wallet_applied: Mapped[int] = mapped_column(sa.BigInteger, default=0)
@@ -80,7 +86,8 @@ class MasterBooking(db.Model):
     # --- derived figures (stored per item at add/checkout; these just add up) ------------
     @property
     def live_items(self):
-        return [i for i in self.items if i.status in LIVE_ITEM_STATUSES or i.status == "COMPLETED"]
+        return [i for i in self.items if i.status in LIVE_ITEM_STATUSES
+                or i.status == BookingStatus.COMPLETED]
 
     @property
     def subtotal(self):
@@ -89,7 +96,7 @@ class MasterBooking(db.Model):
     @property
     def total_due(self):
         """What is still to be paid through the gateway: subtotal − discount − wallet."""
-        if self.status not in (DRAFT, PENDING_PAYMENT):
+        if self.status not in OPEN_VISIT_STATUSES:
             return 0
         return max(self.subtotal - self.discount - self.wallet_applied, 0)
 
@@ -105,12 +112,12 @@ class MasterBooking(db.Model):
     @property
     def is_open(self):
         """Items may still be added/removed and a coupon changed (nothing paid yet)."""
-        return self.status in (DRAFT, PENDING_PAYMENT)
+        return self.status in OPEN_VISIT_STATUSES
 
     @property
     def pending_payment(self):
         for p in reversed(self.payments):
-            if p.status == "PENDING" and p.kind != "WALLET":
+            if p.status == PaymentStatus.PENDING and p.kind != WALLET:
                 return p
         return None
 
@@ -153,7 +160,8 @@ class IndividualBooking(db.Model):
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
     start_at: Mapped[object] = mapped_column(UTCDateTime)
     end_at: Mapped[object] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(12), default="SCHEDULED", index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=BookingStatus.SCHEDULED,
+                                        index=True)
     fee: Mapped[int] = mapped_column(sa.BigInteger)
     platform_fee: Mapped[int] = mapped_column(sa.BigInteger)
     gst: Mapped[int] = mapped_column(sa.BigInteger)
@@ -321,3 +329,53 @@ class InvoiceCounter(db.Model):
 
     financial_year: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
     last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Reschedule(db.Model):
+    """One move of an individual booking (or an attempt awaiting its fee)."""
+
+    __tablename__ = "reschedules"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", RescheduleStatus), name="status_known"),
+        sa.CheckConstraint(_in("pay_with", PAY_WITH), name="pay_with_known"),
+        sa.CheckConstraint("penalty >= 0 AND platform_fee >= 0 AND gst >= 0 AND commission >= 0",
+                           name="amounts_non_negative"),
+        sa.CheckConstraint("total = penalty + platform_fee + gst", name="total_adds_up"),
+        sa.CheckConstraint("new_start < new_end AND old_start < old_end", name="slots_valid"),
+        sa.Index("ix_reschedules_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
+                                            index=True)
+    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
+                                          index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    old_start: Mapped[object] = mapped_column(UTCDateTime)
+    old_end: Mapped[object] = mapped_column(UTCDateTime)
+    new_start: Mapped[object] = mapped_column(UTCDateTime)
+    new_end: Mapped[object] = mapped_column(UTCDateTime)
+    notice_minutes: Mapped[int] = mapped_column()
+    penalty_bps: Mapped[int] = mapped_column()
+    penalty: Mapped[int] = mapped_column(sa.BigInteger)
+    platform_fee: Mapped[int] = mapped_column(sa.BigInteger)
+    gst: Mapped[int] = mapped_column(sa.BigInteger)
+    total: Mapped[int] = mapped_column(sa.BigInteger)
+    commission: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    overridden: Mapped[bool] = mapped_column(default=False)
+    pay_with: Mapped[str] = mapped_column(sa.String(8), default=PAY_NONE)
+    status: Mapped[str] = mapped_column(sa.String(16), default=RescheduleStatus.PENDING_PAYMENT,
+                                        index=True)
+    razorpay_order_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(64))  # paid at the desk
+    expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    booking = relationship("IndividualBooking")
+    visit = relationship("MasterBooking")
+
+    def owner_ids(self):
+        return {self.visit.patient_id}

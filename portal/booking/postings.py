@@ -4,6 +4,7 @@ One account is added to the chart here: ``wallet_reserved`` (liability), wallet 
 aside at checkout for a visit not confirmed yet, so the same rupee cannot pay twice.
 Until the ledger's chart lists it, it is registered at import (same kind, same rules)."""
 from portal.booking.errors import BookingError
+from portal.domain.states import BookingStatus
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
 
@@ -50,7 +51,7 @@ def post_confirmation(visit, *, gateway_amount, wallet_amount, money_account):
     """The visit is paid: money in (gateway clearing / cash desk / reserved wallet) and the
     coupon (platform-borne) against care fees F, platform revenue P and GST G. Posted once
     per visit whatever repeats (the key)."""
-    items = [i for i in visit.items if i.status == "CONFIRMED"]
+    items = [i for i in visit.items if i.status == BookingStatus.CONFIRMED]
     fee = sum(i.fee for i in items)
     platform = sum(i.platform_fee for i in items)
     gst = sum(i.gst for i in items)

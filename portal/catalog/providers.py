@@ -63,7 +63,7 @@ def create_provider(actor, *, email, name, kind=DOCTOR, display_name=None, regis
         services = rows_by_id(Service, service_ids, "service_ids", errors, "services")
         _check_links(clinics, specs, services, errors)
         try:
-            user = accounts.invite_user(email, name, PROVIDER, actor, phone=phone, commit=False)
+            user = accounts.invite_user(email, name, PROVIDER, actor, phone=phone)
         except ValidationError as exc:
             errors.update(exc.errors)
         raise_errors(errors)

@@ -13,6 +13,23 @@ Decisions where POLICY.md is silent:
   payment attempt row (the timeline), so a failed attempt is never flipped back.
 * Refund: ``PENDING -> PROCESSED | FAILED``; ``FAILED -> PENDING`` when retried (with the
   same idempotency key).
+* Visit (``VisitStatus``, a master booking): its status is derived from its items and
+  its pending payment (``derive_master_status`` plus "is an order or link pending"), so
+  VISIT lists the moves that derivation makes today: ``DRAFT <-> PENDING_PAYMENT`` (a
+  checkout starts / is abandoned), ``DRAFT | PENDING_PAYMENT -> CONFIRMED | EXPIRED``,
+  ``CONFIRMED -> PARTIALLY_CANCELLED | CANCELLED | COMPLETED``,
+  ``PARTIALLY_CANCELLED -> CANCELLED | COMPLETED`` and ``EXPIRED -> CONFIRMED`` (a late
+  payment revives the visit while its slots are still free). Re-deriving the same status
+  is a no-op (``allow_same``). CANCELLED and COMPLETED are final.
+* Late payment: ``BOOKING_LATE_PAYMENT`` is the one documented exception to the booking
+  table, ``EXPIRED -> CONFIRMED`` for an item whose gateway payment was captured after its
+  hold ran out while its slot is still free (docs/booking.md "Late payments"); only the
+  payment capture uses it, every other path keeps EXPIRED final.
+* Reschedule: ``PENDING_PAYMENT -> DONE | FAILED | EXPIRED``, all final. A move without a
+  fee (or paid from the wallet or at the desk) is created PENDING_PAYMENT and done in the
+  same transaction; a newer request or the expiry sweep closes a pending one as EXPIRED,
+  a captured payment that cannot move the booking closes it as FAILED.
+* Refund approval: ``PENDING -> APPROVED | REJECTED``, decided once.
 * Payout: ``QUEUED -> PROCESSING -> PROCESSED | FAILED | REVERSED``, ``PROCESSED -> REVERSED``.
   Also ``QUEUED -> PROCESSED | FAILED | REVERSED`` directly, because RazorpayX webhooks
   may skip or reorder the intermediate ``payout.processing`` event, and ``FAILED -> QUEUED``
@@ -20,8 +37,8 @@ Decisions where POLICY.md is silent:
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Iterable
 
 __all__ = [
     "InvalidTransition",
@@ -34,7 +51,12 @@ __all__ = [
     "FundAccountStatus",
     "VisitStatus",
     "RescheduleStatus",
+    "ApprovalStatus",
     "BOOKING",
+    "BOOKING_LATE_PAYMENT",
+    "VISIT",
+    "RESCHEDULE",
+    "APPROVAL",
     "PAYMENT",
     "REFUND",
     "PAYOUT",
@@ -110,6 +132,13 @@ class RescheduleStatus(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+class ApprovalStatus(StrEnum):
+    """A refund override above the calculated amount, awaiting a second administrator."""
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
 class FundAccountStatus(StrEnum):
     PENDING = "PENDING"  # details saved, validation (penny drop) under way
     VALIDATED = "VALIDATED"
@@ -175,6 +204,30 @@ BOOKING = StateMachine("booking", BookingStatus, {
     _B.STARTED: {_B.COMPLETED},
 }, _B.SCHEDULED)
 
+# The one documented exception (module docstring): a late payment revives an expired item.
+BOOKING_LATE_PAYMENT = StateMachine("booking (late payment)", BookingStatus, {
+    _B.EXPIRED: {_B.CONFIRMED},
+}, _B.EXPIRED)
+
+_V = VisitStatus
+VISIT = StateMachine("visit", VisitStatus, {
+    _V.DRAFT: {_V.PENDING_PAYMENT, _V.CONFIRMED, _V.EXPIRED},
+    _V.PENDING_PAYMENT: {_V.DRAFT, _V.CONFIRMED, _V.EXPIRED},
+    _V.CONFIRMED: {_V.PARTIALLY_CANCELLED, _V.CANCELLED, _V.COMPLETED},
+    _V.PARTIALLY_CANCELLED: {_V.CANCELLED, _V.COMPLETED},
+    _V.EXPIRED: {_V.CONFIRMED},
+}, _V.DRAFT)
+
+_S = RescheduleStatus
+RESCHEDULE = StateMachine("reschedule", RescheduleStatus, {
+    _S.PENDING_PAYMENT: {_S.DONE, _S.FAILED, _S.EXPIRED},
+}, _S.PENDING_PAYMENT)
+
+_A = ApprovalStatus
+APPROVAL = StateMachine("refund approval", ApprovalStatus, {
+    _A.PENDING: {_A.APPROVED, _A.REJECTED},
+}, _A.PENDING)
+
 _P = PaymentStatus
 PAYMENT = StateMachine("payment", PaymentStatus, {
     _P.PENDING: {_P.SUCCESSFUL, _P.FAILED, _P.EXPIRED},
@@ -202,7 +255,8 @@ FUND_ACCOUNT = StateMachine("fund account", FundAccountStatus, {
 }, _F.PENDING)
 
 _MACHINES = {BookingStatus: BOOKING, PaymentStatus: PAYMENT, RefundStatus: REFUND,
-             PayoutStatus: PAYOUT, FundAccountStatus: FUND_ACCOUNT}
+             PayoutStatus: PAYOUT, FundAccountStatus: FUND_ACCOUNT, VisitStatus: VISIT,
+             RescheduleStatus: RESCHEDULE, ApprovalStatus: APPROVAL}
 
 
 def _machine_for(current, machine):
@@ -211,7 +265,7 @@ def _machine_for(current, machine):
     for enum_type, m in _MACHINES.items():
         if isinstance(current, enum_type):
             return m
-    raise TypeError("pass a status enum member, or the machine= (BOOKING, PAYMENT, REFUND, PAYOUT)")
+    raise TypeError("pass a status enum member, or the machine= (BOOKING, PAYMENT, …)")
 
 
 def transition(current, target, machine: StateMachine | None = None, *, allow_same: bool = False):

@@ -68,22 +68,27 @@ def _int(value):
 def process_webhook_event(row_id):
     """Run the handlers of one stored event, at most once. Returns True if it ran them.
 
-    One unit of work: the handlers' effects and the 'processed' mark commit together."""
+    One unit of work (nested in the job runner's when there is one), so the handlers'
+    effects — use cases that nest in it — and the 'processed' mark commit together."""
     with unit_of_work():
-        claimed = db.session.execute(
-            sa.update(WebhookEvent)
-            .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
-            .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1,
-                    last_error=None)
-            .execution_options(synchronize_session=False)).rowcount
-        if not claimed:
-            return False
-        event = db.session.execute(
-            sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
-            .execution_options(populate_existing=True)).scalar_one()
-        for handler in list(HANDLERS.get(event.event_type, ())):
-            handler(event)
-        return True
+        return _process(row_id)
+
+
+def _process(row_id):
+    claimed = db.session.execute(
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
+        .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1,
+                last_error=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if not claimed:
+        return False
+    event = db.session.execute(
+        sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
+        .execution_options(populate_existing=True)).scalar_one()
+    for handler in list(HANDLERS.get(event.event_type, ())):
+        handler(event)
+    return True
 
 
 def process_webhook(event_id):

@@ -1,7 +1,7 @@
 """Notifications: in-app notices, admin alerts, reminders, mail, SMS/WhatsApp, sweeps.
 
-Public API (everything runs in the caller's transaction; mail, texts and jobs leave only
-after its commit):
+Public API, by module (everything runs in the caller's transaction; mail, texts and jobs
+leave only after its commit):
 
 Reminders (``portal.notify.reminders``)
     ``schedule_reminders(booking_id)``  on confirmation: 24 h / 1 h / 15 min before start,
@@ -22,44 +22,13 @@ Mail and texts (``portal.notify.mail``, ``portal.notify.channels``)
     ``queue_mail(to, subject, text, html=None, *, attachments=None, ...)``
     ``queue_text(channel, to, text, ...)``; senders behind ``NOTIFY_SENDERS``.
 
-Booking events (``portal.notify.tasks``), for the booking capability's jobs
-    ``on_booking_confirmed(visit_id)``  reminders + patient notice/mail with .ics +
-        provider notices + NEW_BOOKING alert (idempotent).
-    ``on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None)``
-    ``on_booking_rescheduled(booking_id, *, old_start=None)``
-    ``on_payment_attention(visit_id, reason)``
+What the other capabilities say happened (``portal.events``) reaches this package through
+``portal.notify.receivers``: reminders withdrawn or re-timed in the sender's transaction,
+notices queued as outbox jobs (``portal.notify.tasks``, ``refund_notices``,
+``link_notices``, ``account_mail``). The capabilities never import ``portal.notify``.
 
 Jobs: ``notify.send_mail``, ``notify.send_text``, ``notify.send_reminder``,
-``notify.payment_link_expired``. Periodic: ``notify.send_due_reminders`` (60 s),
-``notify.expire_payment_links`` (60 s), ``notify.flag_no_shows`` (300 s).
+``notify.booking_confirmed``, ``notify.booking_cancelled``, ``notify.booking_rescheduled``,
+``notify.reschedule_failed``, ``notify.payment_attention``, ``notify.refund_*``.
+Periodic: ``notify.send_due_reminders`` (60 s), ``notify.flag_no_shows`` (300 s).
 See docs/notifications.md."""
-
-
-def schedule_reminders(booking_id, now=None):
-    from portal.notify.reminders import schedule_reminders as fn
-    return fn(booking_id, now)
-
-
-def withdraw_reminders(booking_id, reason="booking cancelled"):
-    from portal.notify.reminders import withdraw_reminders as fn
-    return fn(booking_id, reason)
-
-
-def retime_reminders(booking_id, now=None):
-    from portal.notify.reminders import retime_reminders as fn
-    return fn(booking_id, now)
-
-
-def notify_user(user_id, kind, title, body, link=None, email=True, **options):
-    from portal.notify.center import notify_user as fn
-    return fn(user_id, kind, title, body, link=link, email=email, **options)
-
-
-def raise_alert(kind, title, body, link=None, priority=None, **options):
-    from portal.notify.alerts import raise_alert as fn
-    return fn(kind, title, body, link=link, priority=priority, **options)
-
-
-# The modules whose import registers this capability's models, jobs and periodic work.
-MODULES = ("portal.notify.models", "portal.notify.mail", "portal.notify.channels",
-           "portal.notify.reminders", "portal.notify.sweeps", "portal.notify.tasks")

@@ -6,12 +6,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.accounts.models import User
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
 from portal.notify.dbutil import insert_ignore
 from portal.notify.mail import absolute, queue_mail, render_mail
-from portal.notify.models import D_SENT, IN_APP, LOW, PRIORITIES, Delivery, Notification
+from portal.notify.models import IN_APP, LOW, PRIORITIES, Delivery, DeliveryStatus, Notification
 
 
 def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=LOW,
@@ -40,8 +40,8 @@ def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=L
         db.session.flush()
     now = utcnow()
     db.session.add(Delivery(notification_id=notice.id, user_id=user.id, channel=IN_APP,
-                            recipient=str(user.id), kind=kind, status=D_SENT, attempts=1,
-                            sent_at=now, updated_at=now))
+                            recipient=str(user.id), kind=kind, status=DeliveryStatus.SENT,
+                            attempts=1, sent_at=now, updated_at=now))
     if email and user.email and user.active:
         context = {"user": user, "title": title, "body": body, "link": absolute(link),
                    "priority": priority, **(mail_context or {})}
@@ -79,18 +79,22 @@ def list_for(user_id, *, unread_only=False, page=1, per_page=30):
 
 
 def mark_read(user_id, notification_id):
-    """Mark one of the user's notices read; ``None`` when it is not theirs (or missing)."""
-    notice = db.session.get(Notification, notification_id)
-    if notice is None or notice.user_id != user_id:
-        return None
-    if notice.read_at is None:
-        notice.read_at = utcnow()
+    """Mark one of the user's notices read (a unit of work); ``None`` when it is not theirs
+    (or missing)."""
+    with unit_of_work():
+        notice = db.session.get(Notification, notification_id)
+        if notice is None or notice.user_id != user_id:
+            return None
+        if notice.read_at is None:
+            notice.read_at = utcnow()
     return notice
 
 
 def mark_all_read(user_id):
-    result = db.session.execute(
-        sa.update(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        .values(read_at=utcnow()))
+    """Mark every unread notice of the user read (a unit of work); returns how many."""
+    with unit_of_work():
+        result = db.session.execute(
+            sa.update(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+            .values(read_at=utcnow()))
     return result.rowcount

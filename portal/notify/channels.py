@@ -18,7 +18,7 @@ from werkzeug.utils import import_string
 from portal import jobs
 from portal.extensions import db
 from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
-from portal.notify.models import D_FAILED, D_SENT, SMS, WHATSAPP, Delivery
+from portal.notify.models import SMS, WHATSAPP, Delivery, DeliveryStatus
 
 log = logging.getLogger("portal.notify.text")
 
@@ -83,7 +83,7 @@ def queue_text(channel, to, text, *, kind="text", user_id=None, reminder_id=None
 @jobs.job("notify.send_text")
 def send_text(delivery_id):
     delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None or delivery.status in (D_SENT, D_FAILED):
+    if delivery is None or delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
         return
     sender = sender_for(delivery.channel)
     try:

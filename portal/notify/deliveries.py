@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from portal import jobs
 from portal.db import utcnow
 from portal.extensions import db
-from portal.notify.models import D_FAILED, D_RETRYING, D_SENT, Delivery, MailMessage
+from portal.notify.models import DELIVERY, Delivery, DeliveryStatus, MailMessage, MailStatus
 
 
 def error_text(exc):
@@ -22,7 +22,8 @@ def error_text(exc):
 def mark_sent(delivery, provider_ref=None):
     now = utcnow()
     delivery.attempts = (delivery.attempts or 0) + 1
-    delivery.status, delivery.sent_at, delivery.updated_at = D_SENT, now, now
+    DELIVERY.move(delivery, DeliveryStatus.SENT)
+    delivery.sent_at, delivery.updated_at = now, now
     if provider_ref:
         delivery.provider_ref = provider_ref[:120]
 
@@ -30,7 +31,8 @@ def mark_sent(delivery, provider_ref=None):
 def mark_failed(delivery, exc):
     """A permanent failure (the address is refused, the number invalid): not retried."""
     delivery.attempts = (delivery.attempts or 0) + 1
-    delivery.status, delivery.updated_at = D_FAILED, utcnow()
+    DELIVERY.move(delivery, DeliveryStatus.FAILED)
+    delivery.updated_at = utcnow()
     delivery.error = error_text(exc)
 
 
@@ -45,12 +47,13 @@ def record_transient_failure(exc, *, delivery_id=None, mail_id=None):
             conn.execute(
                 sa.update(deliveries).where(deliveries.c.id == delivery_id).values(
                     attempts=deliveries.c.attempts + 1, error=error, updated_at=now,
-                    status=sa.case((deliveries.c.attempts + 1 >= jobs.MAX_ATTEMPTS, D_FAILED),
-                                   else_=D_RETRYING)))
+                    status=sa.case((deliveries.c.attempts + 1 >= jobs.MAX_ATTEMPTS,
+                                            DeliveryStatus.FAILED),
+                                           else_=DeliveryStatus.RETRYING)))
         if mail_id is not None:
             mails = MailMessage.__table__
             conn.execute(
                 sa.update(mails).where(mails.c.id == mail_id).values(
                     attempts=mails.c.attempts + 1, last_error=error,
-                    status=sa.case((mails.c.attempts + 1 >= jobs.MAX_ATTEMPTS, "failed"),
-                                   else_="queued")))
+                    status=sa.case((mails.c.attempts + 1 >= jobs.MAX_ATTEMPTS, MailStatus.FAILED),
+                                   else_=MailStatus.QUEUED)))

@@ -22,7 +22,7 @@ from portal import jobs
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
-from portal.notify.models import EMAIL, Delivery, MailMessage
+from portal.notify.models import EMAIL, MAIL, MAIL_DONE, Delivery, MailMessage, MailStatus
 
 log = logging.getLogger("portal.mail")
 
@@ -106,7 +106,7 @@ def _smtp_send(email, config):
 @jobs.job("notify.send_mail")
 def send_mail(message_id):
     message = db.session.get(MailMessage, message_id)
-    if message is None or message.status in ("sent", "logged", "failed"):
+    if message is None or message.status in MAIL_DONE:
         return
     delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == message.id))
     config = current_app.config
@@ -114,7 +114,8 @@ def send_mail(message_id):
         # Embedded mode: the console is the mail server.
         log.warning("MAIL to=%s subject=%s\n%s", message.to, message.subject, message.text)
         message.attempts += 1
-        message.status, message.sent_at = "logged", utcnow()
+        MAIL.move(message, MailStatus.LOGGED)
+        message.sent_at = utcnow()
         if delivery is not None:
             mark_sent(delivery, provider_ref="console")
         return
@@ -122,7 +123,8 @@ def send_mail(message_id):
         _smtp_send(build_email(message, config), config)
     except PermanentMailError as exc:
         message.attempts += 1
-        message.status, message.last_error = "failed", str(exc)[:2000]
+        MAIL.move(message, MailStatus.FAILED)
+        message.last_error = str(exc)[:2000]
         if delivery is not None:
             mark_failed(delivery, exc)
         log.warning("mail %s to %s refused: %s", message.id, message.to, exc)
@@ -132,7 +134,8 @@ def send_mail(message_id):
                                  mail_id=message.id)
         raise
     message.attempts += 1
-    message.status, message.sent_at = "sent", utcnow()
+    MAIL.move(message, MailStatus.SENT)
+    message.sent_at = utcnow()
     if delivery is not None:
         mark_sent(delivery, provider_ref=f"mail-{message.id}")
 

@@ -2,6 +2,8 @@
 
 The database is the record of what is to be sent and what was sent; Redis only carries
 work that can be rebuilt from these tables (see docs/notifications.md)."""
+from enum import StrEnum
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -12,31 +14,70 @@ import portal.booking.models  # noqa: F401
 import portal.catalog.models  # noqa: F401
 import portal.payments.models  # noqa: F401
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import StateMachine
 from portal.extensions import db
 
 # Priorities of notices and admin alerts.
 LOW, MEDIUM, HIGH = "LOW", "MEDIUM", "HIGH"
 PRIORITIES = (LOW, MEDIUM, HIGH)
 
-# Reminder states: PENDING (waiting for its time) → QUEUED (claimed by the scheduler, a send
-# job is in the outbox) → SENT; or WITHDRAWN (cancelled / re-timed away) or SKIPPED (found
-# not sendable when due: booking no longer confirmed, start passed, superseded).
-PENDING, QUEUED, SENT, WITHDRAWN, SKIPPED = "PENDING", "QUEUED", "SENT", "WITHDRAWN", "SKIPPED"
-REMINDER_STATUSES = (PENDING, QUEUED, SENT, WITHDRAWN, SKIPPED)
-UNSENT = (PENDING, QUEUED)
+
+class ReminderStatus(StrEnum):
+    """PENDING (waiting for its time) → QUEUED (claimed by the scheduler, a send job is in
+    the outbox) → SENT; or WITHDRAWN (cancelled / re-timed away; PENDING again if the
+    booking moves back) or SKIPPED (found not sendable when due: booking no longer
+    confirmed, start passed, superseded). Changed only by conditional UPDATEs
+    (``portal.notify.reminders``), so a race never sends twice."""
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    WITHDRAWN = "WITHDRAWN"
+    SKIPPED = "SKIPPED"
+
+
+UNSENT = (ReminderStatus.PENDING, ReminderStatus.QUEUED)
 
 # Channels and delivery states.
 IN_APP, EMAIL, SMS, WHATSAPP = "in_app", "email", "sms", "whatsapp"
 CHANNELS = (IN_APP, EMAIL, SMS, WHATSAPP)
-D_QUEUED, D_SENT, D_RETRYING, D_FAILED = "queued", "sent", "retrying", "failed"
-DELIVERY_STATUSES = (D_QUEUED, D_SENT, D_RETRYING, D_FAILED)
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    RETRYING = "retrying"  # a transient failure, tried again with backoff
+    FAILED = "failed"  # refused for good, or gave up after the outbox's attempts
+
+
+_D = DeliveryStatus
+# An admin may reopen a failed delivery (the jobs page's retry): FAILED → RETRYING.
+DELIVERY = StateMachine("delivery", DeliveryStatus, {
+    _D.QUEUED: {_D.SENT, _D.RETRYING, _D.FAILED},
+    _D.RETRYING: {_D.SENT, _D.FAILED},
+    _D.FAILED: {_D.RETRYING},
+}, _D.QUEUED)
+
+
+class MailStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"  # handed to the SMTP server
+    LOGGED = "logged"  # embedded mode: written to the console instead
+    FAILED = "failed"
+
+
+_M = MailStatus
+MAIL = StateMachine("mail", MailStatus, {
+    _M.QUEUED: {_M.SENT, _M.LOGGED, _M.FAILED},
+    _M.FAILED: {_M.QUEUED},  # an admin retries it
+}, _M.QUEUED)
+MAIL_DONE = (MailStatus.SENT, MailStatus.LOGGED, MailStatus.FAILED)
 
 NO_SHOW = "NO_SHOW"
 FLAG_KINDS = (NO_SHOW,)
 
 
 def _in(column, values):
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class MailMessage(db.Model):
@@ -53,8 +94,7 @@ class MailMessage(db.Model):
     # [{"filename": "visit.ics", "content_type": "text/calendar; method=PUBLISH",
     #   "content": "<text>"}]
     attachments: Mapped[list | None] = mapped_column(sa.JSON)
-    # queued | sent | failed | logged
-    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    status: Mapped[str] = mapped_column(sa.String(16), default=MailStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
@@ -110,7 +150,7 @@ class Reminder(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("booking_id", "recipient_id", "offset_key", "for_start",
                             name="uq_reminders_once"),
-        sa.CheckConstraint(_in("status", REMINDER_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("status", ReminderStatus), name="status_known"),
         sa.Index("ix_reminders_due", "status", "due_at"),
     )
 
@@ -122,7 +162,7 @@ class Reminder(db.Model):
     offset_key: Mapped[str] = mapped_column(sa.String(8))  # "24h", "1h", "15m"
     for_start: Mapped[object] = mapped_column(UTCDateTime)
     due_at: Mapped[object] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(10), default=PENDING)
+    status: Mapped[str] = mapped_column(sa.String(10), default=ReminderStatus.PENDING)
     queued_at: Mapped[object | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[object | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(sa.String(200))  # why withdrawn / skipped
@@ -148,7 +188,7 @@ class Delivery(db.Model):
         sa.UniqueConstraint("notification_id", "channel",
                             name="uq_deliveries_notification_channel"),
         sa.CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
-        sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("status", DeliveryStatus), name="status_known"),
         sa.Index("ix_deliveries_status", "status", "updated_at"),
     )
 
@@ -165,7 +205,7 @@ class Delivery(db.Model):
     recipient: Mapped[str] = mapped_column(sa.String(254))  # address, number or user id
     kind: Mapped[str] = mapped_column(sa.String(40), default="")
     text: Mapped[str | None] = mapped_column(sa.Text)  # the body for sms / whatsapp
-    status: Mapped[str] = mapped_column(sa.String(10), default=D_QUEUED)
+    status: Mapped[str] = mapped_column(sa.String(10), default=DeliveryStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
     provider_ref: Mapped[str | None] = mapped_column(sa.String(120))  # the sender's message id

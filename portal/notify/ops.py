@@ -8,9 +8,9 @@ from flask import current_app
 
 from portal import jobs
 from portal.audit.service import record
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
-from portal.notify.models import D_FAILED, D_RETRYING, Delivery, MailMessage
+from portal.notify.models import DELIVERY, MAIL, Delivery, DeliveryStatus, MailMessage, MailStatus
 from portal.outbox import OutboxItem
 
 log = logging.getLogger("portal.notify.ops")
@@ -38,36 +38,39 @@ def outbox_counts():
 
 def failed_deliveries(limit=100):
     return db.session.scalars(
-        sa.select(Delivery).where(Delivery.status.in_((D_FAILED, D_RETRYING)))
+        sa.select(Delivery)
+        .where(Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING)))
         .order_by(Delivery.updated_at.desc()).limit(limit)).all()
 
 
 def retry_outbox_item(admin, item_id):
     """Due now, whatever its backoff or attempt count; its mail/text delivery is reopened
-    if it had given up. Returns the item (``None`` if unknown, unchanged if done)."""
-    item = db.session.get(OutboxItem, item_id)
-    if item is None or item.done_at is not None:
-        return item
-    payload = dict(item.payload or {})
-    if item.job == "notify.send_mail" and payload.get("message_id"):
-        mail = db.session.get(MailMessage, payload["message_id"])
-        if mail is not None and mail.status == "failed":
-            mail.status = "queued"
-            _reopen(sa.select(Delivery).where(Delivery.mail_id == mail.id))
-    elif item.job == "notify.send_text" and payload.get("delivery_id"):
-        _reopen(sa.select(Delivery).where(Delivery.id == payload["delivery_id"]))
-    item.run_after = utcnow()
-    record(admin, "job.retry", "outbox", item.id,
-           after={"job": item.job, "attempts": item.attempts, "last_error": item.last_error})
-    db.session.commit()
+    if it had given up. Returns the item (``None`` if unknown, unchanged if done). Handed
+    to a worker once its unit of work is committed."""
+    with unit_of_work():
+        item = db.session.get(OutboxItem, item_id)
+        if item is None or item.done_at is not None:
+            return item
+        payload = dict(item.payload or {})
+        if item.job == "notify.send_mail" and payload.get("message_id"):
+            mail = db.session.get(MailMessage, payload["message_id"])
+            if mail is not None and mail.status == MailStatus.FAILED:
+                MAIL.move(mail, MailStatus.QUEUED)
+                _reopen(sa.select(Delivery).where(Delivery.mail_id == mail.id))
+        elif item.job == "notify.send_text" and payload.get("delivery_id"):
+            _reopen(sa.select(Delivery).where(Delivery.id == payload["delivery_id"]))
+        item.run_after = utcnow()
+        record(admin, "job.retry", "outbox", item.id,
+               after={"job": item.job, "attempts": item.attempts,
+                      "last_error": item.last_error})
     jobs._dispatch([item.id])
     return item
 
 
 def _reopen(query):
     for delivery in db.session.scalars(query):
-        if delivery.status == D_FAILED:
-            delivery.status = D_RETRYING
+        if delivery.status == DeliveryStatus.FAILED:
+            DELIVERY.move(delivery, DeliveryStatus.RETRYING)
 
 
 # --- RQ's own record (production) ------------------------------------------------------------
@@ -113,8 +116,8 @@ def requeue_rq_job(admin, queue_name, job_id):
     if job_id not in registry.get_job_ids():
         return False
     registry.requeue(job_id)
-    record(admin, "job.requeue", "rq_job", job_id, after={"queue": queue_name})
-    db.session.commit()
+    with unit_of_work():
+        record(admin, "job.requeue", "rq_job", job_id, after={"queue": queue_name})
     return True
 
 

@@ -35,18 +35,17 @@ from portal.booking.models import IndividualBooking
 from portal.db import utcnow
 from portal.domain.policy import DEFAULT_POLICY
 from portal.domain.schedule import reminder_times
+from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify.center import notify_user
 from portal.notify.dbutil import insert_ignore
 from portal.notify.links import visit_path
-from portal.notify.models import (PENDING, QUEUED, SENT, SKIPPED, UNSENT, WITHDRAWN, Delivery,
-                                  Reminder)
+from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
 
 log = logging.getLogger("portal.notify.reminders")
 
 SEND_DUE = "notify.send_due_reminders"
 SEND_ONE = "notify.send_reminder"
-CONFIRMED = "CONFIRMED"
 OFFSET_WORDS = {"24h": "tomorrow", "1h": "in 1 hour", "15m": "in 15 minutes"}
 
 
@@ -82,7 +81,7 @@ def sync_reminders(booking_id, now=None):
     if booking is None:
         return {"scheduled": 0, "withdrawn": 0}
     desired = {}
-    if booking.status == CONFIRMED:
+    if booking.status == BookingStatus.CONFIRMED:
         times = reminder_times(booking.start_at, now, policy())
         for user_id, role in recipients(booking):
             for key, due in times:
@@ -96,15 +95,17 @@ def sync_reminders(booking_id, now=None):
         if key not in desired:
             if reminder.status in UNSENT:
                 withdraw.append(reminder.id)
-        elif reminder.status == WITHDRAWN:
+        elif reminder.status == ReminderStatus.WITHDRAWN:
             revive.append((reminder.id, desired[key][0]))
-    withdrawn = _withdraw_ids(withdraw, "booking changed" if booking.status == CONFIRMED
+    confirmed = booking.status == BookingStatus.CONFIRMED
+    withdrawn = _withdraw_ids(withdraw, "booking changed" if confirmed
                               else f"booking {booking.status.lower()}")
     scheduled = 0
     for reminder_id, due in revive:
         scheduled += db.session.execute(
-            sa.update(Reminder).where(Reminder.id == reminder_id, Reminder.status == WITHDRAWN)
-            .values(status=PENDING, due_at=due, note=None, queued_at=None)
+            sa.update(Reminder).where(Reminder.id == reminder_id,
+                                      Reminder.status == ReminderStatus.WITHDRAWN)
+            .values(status=ReminderStatus.PENDING, due_at=due, note=None, queued_at=None)
             .execution_options(synchronize_session=False)).rowcount
     for (user_id, key, start), (due, role) in desired.items():
         if (user_id, key, start) in present:
@@ -112,7 +113,7 @@ def sync_reminders(booking_id, now=None):
         # ON CONFLICT DO NOTHING: scheduled at the same moment elsewhere is fine.
         if insert_ignore(Reminder, dict(booking_id=booking_id, recipient_id=user_id, role=role,
                                         offset_key=key, for_start=start, due_at=due,
-                                        status=PENDING, created_at=now),
+                                        status=ReminderStatus.PENDING, created_at=now),
                          ["booking_id", "recipient_id", "offset_key", "for_start"]):
             scheduled += 1
     if withdraw or revive:
@@ -154,7 +155,7 @@ def _withdraw_ids(ids, reason):
         return 0
     return db.session.execute(
         sa.update(Reminder).where(Reminder.id.in_(ids), Reminder.status.in_(UNSENT))
-        .values(status=WITHDRAWN, note=reason[:200])
+        .values(status=ReminderStatus.WITHDRAWN, note=reason[:200])
         .execution_options(synchronize_session=False)).rowcount
 
 
@@ -165,15 +166,16 @@ def send_due_reminders(limit=500):
     """Claim the due reminders and queue one send job for each (same transaction)."""
     now = utcnow()
     query = (sa.select(Reminder.id)
-             .where(Reminder.status == PENDING, Reminder.due_at <= now)
+             .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
              .order_by(Reminder.due_at, Reminder.id).limit(limit))
     if _is_postgres():
         query = query.with_for_update(skip_locked=True)
     claimed = 0
     for reminder_id in db.session.scalars(query).all():
         won = db.session.execute(
-            sa.update(Reminder).where(Reminder.id == reminder_id, Reminder.status == PENDING)
-            .values(status=QUEUED, queued_at=now)
+            sa.update(Reminder).where(Reminder.id == reminder_id,
+                                      Reminder.status == ReminderStatus.PENDING)
+            .values(status=ReminderStatus.QUEUED, queued_at=now)
             .execution_options(synchronize_session=False)).rowcount
         if won:
             jobs.enqueue(SEND_ONE, reminder_id=reminder_id)
@@ -188,21 +190,21 @@ def send_reminder(reminder_id):
     if _is_postgres():
         query = query.with_for_update()
     reminder = db.session.scalar(query)
-    if reminder is None or reminder.status != QUEUED:
+    if reminder is None or reminder.status != ReminderStatus.QUEUED:
         return  # sent, withdrawn or skipped meanwhile: nothing to do, ever
     now = utcnow()
     booking = reminder.booking
     reason = _unsendable(reminder, booking, now)
     if reason:
-        _set_status(reminder, SKIPPED, note=reason)
+        _set_status(reminder, ReminderStatus.SKIPPED, note=reason)
         return
-    if not _set_status(reminder, SENT, sent_at=now):
+    if not _set_status(reminder, ReminderStatus.SENT, sent_at=now):
         return
     _deliver(reminder, booking)
 
 
 def _unsendable(reminder, booking, now):
-    if booking is None or booking.status != CONFIRMED:
+    if booking is None or booking.status != BookingStatus.CONFIRMED:
         return "booking not confirmed"
     if booking.start_at != reminder.for_start:
         return "booking re-timed"
@@ -214,7 +216,8 @@ def _unsendable(reminder, booking, now):
         Reminder.for_start == reminder.for_start,
         Reminder.id != reminder.id,
         Reminder.due_at > reminder.due_at, Reminder.due_at <= now,
-        Reminder.status.in_((PENDING, QUEUED, SENT))))
+        Reminder.status.in_((ReminderStatus.PENDING, ReminderStatus.QUEUED,
+                                 ReminderStatus.SENT))))
     if later:
         return f"superseded by the {later} reminder"
     return None
@@ -222,7 +225,8 @@ def _unsendable(reminder, booking, now):
 
 def _set_status(reminder, status, **values):
     won = db.session.execute(
-        sa.update(Reminder).where(Reminder.id == reminder.id, Reminder.status == QUEUED)
+        sa.update(Reminder).where(Reminder.id == reminder.id,
+                                  Reminder.status == ReminderStatus.QUEUED)
         .values(status=status, **values).execution_options(synchronize_session=False)).rowcount
     db.session.refresh(reminder)
     return bool(won)
@@ -281,4 +285,4 @@ def reminders_for(booking_id):
 
 
 __all__ = ["schedule_reminders", "retime_reminders", "withdraw_reminders", "sync_reminders",
-           "send_due_reminders", "send_reminder", "SEND_DUE", "SEND_ONE", "SENT"]
+           "send_due_reminders", "send_reminder", "SEND_DUE", "SEND_ONE"]

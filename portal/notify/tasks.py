@@ -1,21 +1,34 @@
 """What happens around a booking, as notices: confirmation, cancellation, reschedule and
 payment trouble. Each function runs inside the caller's transaction (a job's, usually) and
 is idempotent: dedupe keys on notices, reminder sync by rows, so a re-run job sends nothing
-twice. The booking capability's jobs call them (docs/notifications.md "Wiring")."""
+twice. The jobs here are recorded by ``portal.notify.receivers`` when a capability says
+what happened (``portal.events``; docs/notifications.md "Wiring")."""
+from datetime import datetime
+
 import sqlalchemy as sa
 
-from portal.booking.models import IndividualBooking, MasterBooking
+from portal import jobs
+from portal.booking.models import (
+    ATTENTION_AMOUNT_MISMATCH,
+    ATTENTION_LATE_PAYMENT,
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+)
 from portal.db import utcnow
 from portal.domain.rates import format_inr
+from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify import alerts, ics
 from portal.notify.center import notify_user
 from portal.notify.links import visit_path
-from portal.notify.mail import absolute
-from portal.notify.reminders import (local_time, retime_reminders, schedule_reminders,
-                                     withdraw_reminders)
-
-CONFIRMED = "CONFIRMED"
+from portal.notify.mail import absolute, queue_mail
+from portal.notify.reminders import (
+    local_time,
+    retime_reminders,
+    schedule_reminders,
+    withdraw_reminders,
+)
 
 
 def _describe(item):
@@ -23,13 +36,14 @@ def _describe(item):
     return f"{item.service.name} with {providers} at {item.clinic.name}, {local_time(item)}"
 
 
+@jobs.job("notify.booking_confirmed")
 def on_booking_confirmed(visit_id):
     """A visit was paid: reminders for each confirmed item, the patient's notice and mail
     with the calendar file, each provider's notice, the NEW_BOOKING alert."""
     visit = db.session.get(MasterBooking, visit_id)
     if visit is None:
         return None
-    items = [i for i in visit.items if i.status == CONFIRMED]
+    items = [i for i in visit.items if i.status == BookingStatus.CONFIRMED]
     for item in items:
         schedule_reminders(item.id)
     if not items:
@@ -62,9 +76,10 @@ def on_booking_confirmed(visit_id):
     return notice
 
 
+@jobs.job("notify.booking_cancelled")
 def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     """An individual booking was cancelled: reminders withdrawn; the patient, each provider
-    and the admins (CANCELLATION) told. ``by``: "patient" | "provider" | "admin";
+    and the admins (CANCELLATION) told. ``by``: "patient" | "provider" | "clinic";
     ``refund``: paise refunded (shown when given)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None:
@@ -88,6 +103,12 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
                        f"{reason_text}{refund_text}",
                        link=visit_path("admin", visit_id=visit.id),
                        dedupe_key=f"cancellation:{item.id}")
+
+
+@jobs.job("notify.booking_rescheduled")
+def rescheduled_job(booking_id, old_start=None):
+    on_booking_rescheduled(booking_id,
+                           old_start=datetime.fromisoformat(old_start) if old_start else None)
 
 
 def on_booking_rescheduled(booking_id, *, old_start=None):
@@ -137,7 +158,7 @@ ATTENTION_TITLES = {
 
 
 def on_payment_attention(visit_id, reason):
-    """A visit needs an admin (the booking capability's ``notify.payment_attention``)."""
+    """A visit needs an admin (``portal.events.visit_needs_attention``)."""
     visit = db.session.get(MasterBooking, visit_id)
     if visit is None:
         return []
@@ -150,6 +171,33 @@ def on_payment_attention(visit_id, reason):
                                          f"{_attention_round(visit, reason)}")
 
 
+@jobs.job("notify.payment_attention")
+def payment_attention(visit_id, reason):
+    """HIGH admin alert; the patient hears about money kept for them."""
+    visit = db.session.get(MasterBooking, visit_id)
+    if visit is None:
+        return
+    on_payment_attention(visit_id, reason)
+    if reason in (ATTENTION_LATE_PAYMENT, ATTENTION_AMOUNT_MISMATCH):
+        queue_mail(visit.patient.email, f"About your payment for visit {visit.number}",
+                   f"Hello {visit.patient.name},\n\nWe received your payment for visit "
+                   f"{visit.number} but could not use it to confirm the booking (the slot "
+                   f"was no longer held, or the amount differed). The money is in your "
+                   f"Clinic Portal wallet; our team will contact you.\n")
+
+
+@jobs.job("notify.reschedule_failed")
+def reschedule_failed(reschedule_id):
+    resched = db.session.get(Reschedule, reschedule_id)
+    if resched is None:
+        return
+    notify_user(resched.visit.patient_id, "booking.reschedule_failed",
+                "Reschedule not completed",
+                f"{resched.failure_reason}. {format_inr(resched.total)} is in your wallet.",
+                link=visit_path("patient", visit_id=resched.visit_id),
+                dedupe_key=f"reschedule-failed:{resched.id}")
+
+
 def _attention_round(visit, reason):
     """A visit may need attention for the same reason again later (a second link expiring):
     count the payments so each episode alerts once."""
@@ -158,4 +206,5 @@ def _attention_round(visit, reason):
 
 def confirmed_items(visit_id):
     return db.session.scalars(sa.select(IndividualBooking).where(
-        IndividualBooking.master_id == visit_id, IndividualBooking.status == CONFIRMED)).all()
+        IndividualBooking.master_id == visit_id,
+        IndividualBooking.status == BookingStatus.CONFIRMED)).all()

@@ -1,18 +1,27 @@
 """Payments of a visit and their attempt timeline. Amounts are integer paise."""
+from enum import StrEnum
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import PaymentStatus
 from portal.extensions import db
 
 ORDER, LINK, DESK, WALLET = "ORDER", "LINK", "DESK", "WALLET"
 KINDS = (ORDER, LINK, DESK, WALLET)
-PENDING, SUCCESSFUL, FAILED, EXPIRED = "PENDING", "SUCCESSFUL", "FAILED", "EXPIRED"
-STATUSES = (PENDING, SUCCESSFUL, FAILED, EXPIRED)
+STATUSES = tuple(PaymentStatus)
+
+
+class AttemptNote(StrEnum):
+    """What a timeline entry records when the event moves no payment status."""
+    AUTHORIZED = "AUTHORIZED"  # authorized at the gateway; the capture confirms
+    REJECTED = "REJECTED"  # a callback whose signature did not verify
+    MISMATCH = "MISMATCH"  # captured, but not the amount asked for
 
 
 def _in(column, values):
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Payment(db.Model):
@@ -36,7 +45,8 @@ class Payment(db.Model):
                                            index=True)
     kind: Mapped[str] = mapped_column(sa.String(8))
     amount: Mapped[int] = mapped_column(sa.BigInteger)
-    status: Mapped[str] = mapped_column(sa.String(12), default=PENDING, index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=PaymentStatus.PENDING,
+                                        index=True)
     razorpay_order_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     razorpay_link_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
@@ -61,7 +71,8 @@ class Payment(db.Model):
 
     @property
     def failed_attempts(self):
-        return len({a.razorpay_payment_id or a.id for a in self.attempts if a.status == FAILED})
+        return len({a.razorpay_payment_id or a.id for a in self.attempts
+                    if a.status == PaymentStatus.FAILED})
 
     @property
     def attempt_count(self):
@@ -76,7 +87,10 @@ class Payment(db.Model):
 
 
 class PaymentAttempt(db.Model):
-    """The timeline of a payment: created, each gateway event, callbacks, expiry."""
+    """The timeline of a payment: created, each gateway event, callbacks, expiry.
+
+    ``status`` is what the event said (a ``PaymentStatus``, or an ``AttemptNote`` for an
+    event that moves nothing): a line of the log, not a state."""
 
     __tablename__ = "payment_attempts"
 

@@ -1,12 +1,8 @@
-"""Razorpay ``refund.*`` webhooks. They run inside the webhook job's transaction (no
-commit here) and tolerate any order and any repetition: states are compared, postings
-carry idempotency keys."""
-import logging
-
+"""Razorpay ``refund.*`` webhooks, registered with the gateway's registry when the app
+loads this module. Any order and any repetition: states are compared, postings carry
+idempotency keys."""
 from portal.gateway.webhook_processing import on_event
-from portal.refunds import service
-
-log = logging.getLogger("portal.refunds")
+from portal.refunds import execute
 
 
 @on_event("refund.created", "refund.processed", "refund.failed")
@@ -14,11 +10,4 @@ def refund_event(event):
     entity = event.entity("refund") or {}
     if not entity.get("id"):
         return
-    refund = service.find_refund_for(entity)
-    if refund is None:
-        log.info("%s for an unknown refund %s", event.event_type, entity.get("id"))
-        return
-    if event.event_type == "refund.created":
-        # Only learn the id; the status moves with processed/failed (or the poll).
-        entity = {"id": entity["id"], "status": "pending"}
-    service.apply_gateway_refund(refund, entity)
+    execute.refund_event(entity, created=event.event_type == "refund.created")

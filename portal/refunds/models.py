@@ -16,23 +16,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import ApprovalStatus, RefundStatus
 from portal.extensions import db
 
 WALLET, GATEWAY = "WALLET", "GATEWAY"
 DESTINATIONS = (WALLET, GATEWAY)
-PENDING, PROCESSED, FAILED = "PENDING", "PROCESSED", "FAILED"
-REFUND_STATUSES = (PENDING, PROCESSED, FAILED)
+REFUND_STATUSES = tuple(RefundStatus)
 
 # Who cancelled (the domain's actors): the patient online, an admin for the patient, an
 # admin for the clinic's own reasons (100 %, no penalty), the provider (100 % + penalty).
 ACTOR_KINDS = ("patient", "admin", "clinic", "provider")
 
-APPROVAL_PENDING, APPROVED, REJECTED = "PENDING", "APPROVED", "REJECTED"
-APPROVAL_STATUSES = (APPROVAL_PENDING, APPROVED, REJECTED)
+APPROVAL_STATUSES = tuple(ApprovalStatus)
 
 
 def _in(column, values):
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Cancellation(db.Model):
@@ -111,7 +110,8 @@ class Refund(db.Model):
     razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     idempotency_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     razorpay_refund_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(10), default=PENDING, index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default=RefundStatus.PENDING,
+                                        index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     next_retry_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
@@ -155,8 +155,8 @@ class RefundApproval(db.Model):
         sa.CheckConstraint("decided_by_id IS NULL OR decided_by_id <> requested_by_id",
                            name="second_admin"),
         sa.Index("uq_refund_approvals_one_pending", "booking_id", unique=True,
-                 postgresql_where=sa.text("status = 'PENDING'"),
-                 sqlite_where=sa.text("status = 'PENDING'")),
+                 postgresql_where=sa.text(f"status = '{ApprovalStatus.PENDING}'"),
+                 sqlite_where=sa.text(f"status = '{ApprovalStatus.PENDING}'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -171,7 +171,8 @@ class RefundApproval(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text)
     # Where the extra goes (a further refund asked for later); None: the cancellation's choice.
     prefer_wallet: Mapped[bool | None] = mapped_column()
-    status: Mapped[str] = mapped_column(sa.String(10), default=APPROVAL_PENDING, index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default=ApprovalStatus.PENDING,
+                                        index=True)
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[object | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str | None] = mapped_column(sa.Text)

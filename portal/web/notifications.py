@@ -4,7 +4,7 @@ read (optionally opening its link), mark all read."""
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from portal.extensions import db, htmx
+from portal.extensions import htmx
 from portal.notify import center
 from portal.web.render import render
 
@@ -48,7 +48,6 @@ def read(notification_id):
     notice = center.mark_read(current_user.id, notification_id)
     if notice is None:
         abort(404)
-    db.session.commit()
     if request.form.get("open") and notice.link:
         return redirect(notice.link, 303)
     if htmx and not htmx.boosted:
@@ -60,7 +59,6 @@ def read(notification_id):
 @bp.post("/read-all")
 def read_all():
     center.mark_all_read(current_user.id)
-    db.session.commit()
     if htmx and not htmx.boosted:
         page = center.list_for(current_user.id)
         body, status = render("notify/index.html", block="list", page=page, unread_only=False,

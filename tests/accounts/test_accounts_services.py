@@ -4,10 +4,11 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from portal.accounts import service
+from portal.accounts import dependents, service
 from portal.accounts.models import Dependent, User
 from portal.accounts.passwords import verify_password
 from portal.audit.models import AuditEntry
+from portal.db import unit_of_work
 from portal.extensions import db
 from portal.notify.models import MailMessage
 from tests.conftest import PASSWORD
@@ -132,11 +133,13 @@ def test_invite_duplicate_email(ctx, make_user):
 
 
 def test_invite_can_join_the_callers_transaction(ctx, make_user):
-    """commit=False: a caller adding a provider profile commits once, or rolls all back."""
+    """Inside a caller's unit of work (a provider profile added with the login) the invite
+    nests: the caller commits once, or its failure rolls all back."""
     admin = db.session.merge(make_user("admin"))
-    user = service.invite_user("doc@example.com", "Dr Mehta", "provider", admin, commit=False)
-    assert user.id is not None
-    db.session.rollback()
+    with pytest.raises(RuntimeError), unit_of_work():
+        user = service.invite_user("doc@example.com", "Dr Mehta", "provider", admin)
+        assert user.id is not None
+        raise RuntimeError("the profile could not be added")
     assert db.session.scalar(sa.select(User).where(User.email == "doc@example.com")) is None
     assert db.session.scalars(sa.select(MailMessage)).all() == []
 
@@ -170,12 +173,12 @@ def test_deactivate_is_admin_only_and_needs_a_user(ctx, make_user):
 
 def test_dependents_add_update_remove(ctx, make_user):
     guardian = db.session.merge(make_user("patient"))
-    child = service.add_dependent(guardian, "  Anya  Rao ", "child", date(2019, 4, 2))
+    child = dependents.add_dependent(guardian, "  Anya  Rao ", "child", date(2019, 4, 2))
     assert (child.name, child.relationship_, child.guardian_id) == ("Anya Rao", "child",
                                                                    guardian.id)
-    service.update_dependent(guardian, child.id, "Anya R", "child", None)
+    dependents.update_dependent(guardian, child.id, "Anya R", "child", None)
     assert db.session.get(Dependent, child.id).date_of_birth is None
-    service.remove_dependent(guardian, child.id)
+    dependents.remove_dependent(guardian, child.id)
     assert db.session.get(Dependent, child.id) is None
     assert [a[0] for a in actions()] == ["dependent.add", "dependent.update",
                                          "dependent.remove"]
@@ -184,18 +187,18 @@ def test_dependents_add_update_remove(ctx, make_user):
 def test_dependent_rules(ctx, make_user):
     guardian = db.session.merge(make_user("patient"))
     with pytest.raises(service.ValidationError) as exc:
-        service.add_dependent(guardian, "", "cousin", date(2999, 1, 1))
+        dependents.add_dependent(guardian, "", "cousin", date(2999, 1, 1))
     assert set(exc.value.errors) == {"name", "relationship", "date_of_birth"}
 
 
 def test_another_patients_dependent_is_not_found(ctx, make_user):
     guardian = db.session.merge(make_user("patient"))
     other = db.session.merge(make_user("patient"))
-    child = service.add_dependent(guardian, "Anya", "child", None)
+    child = dependents.add_dependent(guardian, "Anya", "child", None)
     with pytest.raises(service.NotFound):
-        service.update_dependent(other, child.id, "Mine now", "child", None)
+        dependents.update_dependent(other, child.id, "Mine now", "child", None)
     with pytest.raises(service.NotFound):
-        service.remove_dependent(other, child.id)
+        dependents.remove_dependent(other, child.id)
     assert db.session.get(Dependent, child.id).name == "Anya"
 
 
@@ -204,9 +207,9 @@ def test_only_patients_have_dependents_and_admins_may_act_for_them(ctx, make_use
     admin = db.session.merge(make_user("admin"))
     guardian = db.session.merge(make_user("patient"))
     with pytest.raises(service.PermissionDenied):
-        service.add_dependent(provider, "X", "child", None)
+        dependents.add_dependent(provider, "X", "child", None)
     with pytest.raises(service.PermissionDenied):
-        service.add_dependent(guardian, "X", "child", None, actor=provider)
-    child = service.add_dependent(guardian, "Anya", "child", None, actor=admin)
-    service.update_dependent(admin, child.id, "Anya Rao", "child", None)
+        dependents.add_dependent(guardian, "X", "child", None, actor=provider)
+    child = dependents.add_dependent(guardian, "Anya", "child", None, actor=admin)
+    dependents.update_dependent(admin, child.id, "Anya Rao", "child", None)
     assert db.session.get(Dependent, child.id).name == "Anya Rao"

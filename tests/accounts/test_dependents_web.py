@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from portal.accounts import service
+from portal.accounts import dependents
 from portal.accounts.models import Dependent, User
 from portal.extensions import db
 
@@ -23,7 +23,7 @@ def patient(make_user, login):
 
 def add(app, guardian, name="Anya Rao", relationship="child", dob=date(2019, 4, 2)):
     with app.app_context():
-        return service.add_dependent(db.session.get(User, guardian.id), name, relationship,
+        return dependents.add_dependent(db.session.get(User, guardian.id), name, relationship,
                                      dob).id
 
 

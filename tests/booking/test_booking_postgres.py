@@ -9,12 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import User
-from portal.booking import claims, service
+from portal.booking import checkout, claims, lookup, payment_events, visits
 from portal.booking.errors import SlotUnavailable
 from portal.booking.models import IndividualBooking, SlotClaim
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
-from portal.payments import service as payments
 from portal.payments.models import Payment
 from tests.booking.factories import at, build_world, start_gateway
 from tests.threads import run_together
@@ -42,7 +41,7 @@ def race(pg_app, world, n=N):
             db.session.rollback()  # give the connection back: 50 threads share a pool of 15
             barrier.wait()
             try:
-                service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                                  provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                                  start_at=at(1, 10))
                 outcomes[i] = "booked"
@@ -77,7 +76,7 @@ def test_fifty_requests_for_one_slot_give_one_booking(pg_app, pg_world):
 
 def test_the_database_decides_even_without_the_python_check(pg_app, pg_world, monkeypatch):
     # Every request passes the friendly pre-check; only the constraint can stop them.
-    monkeypatch.setattr(service, "_catalog_check", lambda *a, **k: [])
+    monkeypatch.setattr(visits, "check_booking_slot", lambda *a, **k: [])
     monkeypatch.setattr(claims, "conflicts", lambda *a, **k: [])
     outcomes = race(pg_app, pg_world)
     assert outcomes == {"booked": 1, "Slot no longer available": N - 1}
@@ -94,7 +93,7 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
         ids = []
         for i, hh in ((0, 12), (1, 14)):  # two bookings, apart, to hang the claims on
             person = db.session.get(User, pg_world.patients[i])
-            ids.append(service.add_item(person, patient_id=person.id,
+            ids.append(visits.add_item(person, patient_id=person.id,
                                         service_id=pg_world.consult,
                                         provider_ids=[pg_world.doctors[0]],
                                         clinic_id=pg_world.clinic, start_at=at(1, hh)).id)
@@ -133,11 +132,11 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
 def test_exclusion_constraint_on_live_claims(pg_app, pg_world):
     with pg_app.app_context():
         patient = db.session.get(User, pg_world.patients[0])
-        item = service.add_item(patient, patient_id=patient.id, service_id=pg_world.consult,
+        item = visits.add_item(patient, patient_id=patient.id, service_id=pg_world.consult,
                                 provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
                                 start_at=at(1, 10))
         other = db.session.get(User, pg_world.patients[1])
-        later = service.add_item(other, patient_id=other.id, service_id=pg_world.consult,
+        later = visits.add_item(other, patient_id=other.id, service_id=pg_world.consult,
                                  provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
                                  start_at=at(1, 12))
         item_id, later_id = item.id, later.id
@@ -166,12 +165,12 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
     try:
         with pg_app.app_context():
             patient = db.session.get(User, pg_world.patients[0])
-            item = service.add_item(patient, patient_id=patient.id,
+            item = visits.add_item(patient, patient_id=patient.id,
                                     service_id=pg_world.consult,
                                     provider_ids=[pg_world.doctors[0]],
                                     clinic_id=pg_world.clinic, start_at=at(1, 10))
             visit_id = item.master_id
-            result = service.checkout(patient, visit_id, callback_url="http://portal.test/cb")
+            result = checkout.checkout(patient, visit_id, callback_url="http://portal.test/cb")
             payment_id, order_id = result.payment.id, result.payment.razorpay_order_id
             db.session.remove()
         params = gateway.pay(order_id)
@@ -183,10 +182,10 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
                 try:
                     barrier.wait()
                     if i % 3 == 0:
-                        service.complete_checkout_callback(params)
+                        checkout.complete_checkout_callback(params)
                     else:
                         payment = db.session.get(Payment, payment_id)
-                        payments.capture(payment, razorpay_payment_id=params[
+                        payment_events.capture(payment, razorpay_payment_id=params[
                             "razorpay_payment_id"], amount=52_950, method="upi")
                         db.session.commit()
                 except Exception as exc:  # noqa: BLE001
@@ -204,7 +203,7 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
             posted = db.session.scalar(sa.select(sa.func.count()).select_from(
                 LedgerTransaction).where(LedgerTransaction.kind == "visit_confirmed"))
             assert posted == 1
-            assert service.get_visit(visit_id).status == "CONFIRMED"
+            assert lookup.get_visit(visit_id).status == "CONFIRMED"
             db.session.remove()
     finally:
         gateway.close()

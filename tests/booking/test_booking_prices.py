@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import service
+from portal.booking import checkout, coupons, lookup, prices, receipts, visits
 from portal.booking.errors import BookingError
 from portal.booking.models import Coupon, CouponRedemption
 from portal.booking.postings import WALLET_RESERVED
@@ -16,33 +16,33 @@ from tests.booking.factories import at, credit_wallet
 
 
 def two_item_visit(world, patient):
-    a = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    a = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                          provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                          start_at=at(1, 10))
-    service.add_item(patient, patient_id=patient.id, service_id=world.lab,
+    visits.add_item(patient, patient_id=patient.id, service_id=world.lab,
                      provider_ids=[world.lab_provider], clinic_id=world.clinic,
                      start_at=at(1, 11), visit_id=a.master_id)
-    service.add_item(patient, patient_id=patient.id, service_id=world.follow,
+    visits.add_item(patient, patient_id=patient.id, service_id=world.follow,
                      provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                      start_at=at(1, 12), visit_id=a.master_id)
-    return service.get_visit(a.master_id)
+    return lookup.get_visit(a.master_id)
 
 
 def coupon(admin, **kw):
     data = dict(code="SAVE10", kind="PERCENT", value=1_000)
     data.update(kw)
-    return service.create_coupon(admin, **data)
+    return coupons.create_coupon(admin, **data)
 
 
 def test_item_price_breakup(world, users):
     patient = users(world.patients[0])
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
     # F 500, P 5% = 25, GST 18% of P only (care is exempt) = 4.50
     assert (item.fee, item.platform_fee, item.gst, item.total) == (50_000, 2_500, 450, 52_950)
     assert (item.taxable, item.fee_taxed) == (2_500, False)
-    peel = service.add_item(patient, patient_id=patient.id, service_id=world.peel,
+    peel = visits.add_item(patient, patient_id=patient.id, service_id=world.peel,
                             provider_ids=[world.derm], clinic_id=world.clinic,
                             start_at=at(2, 10))
     # A taxable (cosmetic) service: GST on F + P.
@@ -56,24 +56,24 @@ def test_coupon_spread_pro_rata_with_partial_wallet(world, users, gateway):
     totals = [i.total for i in visit.items]
     # lab 333.33 → P 16.67 (half-up), GST 3.00; follow-up 250.50 → P 12.53, GST 2.26
     assert totals == [52_950, 35_300, 26_529]
-    visit = service.apply_coupon(patient, visit.id, " Save10 ")
-    q = service.quote(visit)
+    visit = visits.apply_coupon(patient, visit.id, " Save10 ")
+    q = prices.quote(visit)
     assert q.subtotal == 114_779 and q.discount == 11_478  # 10% of 1147.79, half-up
     assert [line.discount_share for line in q.lines] == [5_295, 3_530, 2_653]
     assert sum(line.discount_share for line in q.lines) == q.discount
     assert [line.paid_amount for line in q.lines] == [47_655, 31_770, 23_876]
 
     credit_wallet(patient.id, 30_000)
-    q = service.quote(visit, wallet_paise=50_000)  # capped at the balance
+    q = prices.quote(visit, wallet_paise=50_000)  # capped at the balance
     assert q.wallet_used == 30_000 and q.amount_due == 103_301 - 30_000
     assert sum(line.wallet_paid for line in q.lines) == 30_000
     assert [line.wallet_paid for line in q.lines] == [13_840, 9_226, 6_934]
 
-    result = service.checkout(patient, visit.id, 50_000, callback_url="http://portal.test/cb")
+    result = checkout.checkout(patient, visit.id, 50_000, callback_url="http://portal.test/cb")
     assert result.payment.amount == 73_301 and result.redirect_url
-    assert service.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 30_000
+    assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 30_000
     assert gateway.sandbox.store.orders[result.payment.razorpay_order_id]["amount"] == 73_301
-    visit = service.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
+    visit = checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
     assert visit.status == "CONFIRMED"
     for item, w in zip(visit.items, [13_840, 9_226, 6_934]):
         assert (item.wallet_paid, item.paid_amount - item.wallet_paid) == (w, item.gateway_paid)
@@ -89,60 +89,60 @@ def test_coupon_spread_pro_rata_with_partial_wallet(world, users, gateway):
 def test_fully_paid_by_wallet_confirms_at_once(world, users):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 100_000)
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
-    result = service.checkout(patient, item.master_id, 100_000, "http://portal.test/cb")
+    result = checkout.checkout(patient, item.master_id, 100_000, "http://portal.test/cb")
     assert result.redirect_url is None and result.payment.kind == "WALLET"
-    visit = service.get_visit(item.master_id)
+    visit = lookup.get_visit(item.master_id)
     assert visit.status == "CONFIRMED" and visit.invoice_no == "CP/2026-27/000001"
-    assert service.wallet_balance(patient.id) == 100_000 - 52_950
+    assert prices.wallet_balance(patient.id) == 100_000 - 52_950
     assert result.payment.status == "SUCCESSFUL"
 
 
 def test_wallet_reservation_cannot_be_spent_twice(world, users, gateway):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 40_000)
-    first = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    first = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                              provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                              start_at=at(1, 10))
-    second = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    second = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                               provider_ids=[world.doctors[1]], clinic_id=world.clinic,
                               start_at=at(1, 12))
-    one = service.checkout(patient, first.master_id, 40_000, "http://portal.test/cb")
+    one = checkout.checkout(patient, first.master_id, 40_000, "http://portal.test/cb")
     assert one.payment.amount == 12_950
     # The balance is reserved: the second checkout finds nothing left to use.
-    assert service.quote(service.get_visit(second.master_id), 40_000).wallet_used == 0
-    two = service.checkout(patient, second.master_id, 40_000, "http://portal.test/cb")
+    assert prices.quote(lookup.get_visit(second.master_id), 40_000).wallet_used == 0
+    two = checkout.checkout(patient, second.master_id, 40_000, "http://portal.test/cb")
     assert two.payment.amount == 52_950
-    assert service.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 40_000
+    assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 40_000
 
 
 def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupon(admin, code="ONCE", max_uses=1)
     credit_wallet(patient.id, 10_000)
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
-    service.apply_coupon(patient, item.master_id, "once")
-    result = service.checkout(patient, item.master_id, 10_000, "http://portal.test/cb")
+    visits.apply_coupon(patient, item.master_id, "once")
+    result = checkout.checkout(patient, item.master_id, 10_000, "http://portal.test/cb")
     assert db.session.get(Coupon, 1).used_count == 1
     other = users(world.patients[1])
-    item2 = service.add_item(other, patient_id=other.id, service_id=world.consult,
+    item2 = visits.add_item(other, patient_id=other.id, service_id=world.consult,
                              provider_ids=[world.doctors[1]], clinic_id=world.clinic,
                              start_at=at(1, 10))
     with pytest.raises(BookingError, match="usage limit"):
-        service.apply_coupon(other, item2.master_id, "ONCE")
+        visits.apply_coupon(other, item2.master_id, "ONCE")
     clock.shift(timedelta(minutes=31))  # the order's lifetime (30 min) has passed
     assert expire_holds() == 2  # both holds
     db.session.expire_all()
-    visit = service.get_visit(item.master_id)
+    visit = lookup.get_visit(item.master_id)
     assert visit.status == "EXPIRED" and [i.status for i in visit.items] == ["EXPIRED"]
     assert {p.kind: p.status for p in visit.payments} == {"WALLET": "EXPIRED",
                                                           "ORDER": "EXPIRED"}
     assert not any(c.live for c in visit.items[0].claims)
-    assert service.wallet_balance(patient.id) == 10_000 and balance(WALLET_RESERVED) == 0
+    assert prices.wallet_balance(patient.id) == 10_000 and balance(WALLET_RESERVED) == 0
     assert db.session.get(Coupon, 1).used_count == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
     assert result.payment.id
@@ -165,33 +165,33 @@ def test_coupon_validity_messages(world, users, changes, message):
     if "valid_from_days" in changes:
         kw["valid_from"] = utcnow() + timedelta(days=changes["valid_from_days"])
     coupon(admin, **kw)
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
     with pytest.raises(BookingError, match=message) as e:
-        service.apply_coupon(patient, item.master_id, "SAVE10")
+        visits.apply_coupon(patient, item.master_id, "SAVE10")
     assert e.value.field == "coupon"
     with pytest.raises(BookingError, match="^Enter a valid coupon code$"):
-        service.apply_coupon(patient, item.master_id, "NOPE")
+        visits.apply_coupon(patient, item.master_id, "NOPE")
 
 
 def test_coupon_per_patient_limit_and_flat_cap(world, users):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupon(admin, code="FLAT1000", kind="FLAT", value=100_000, max_uses_per_patient=1)
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
-    visit = service.apply_coupon(patient, item.master_id, "flat1000")
+    visit = visits.apply_coupon(patient, item.master_id, "flat1000")
     assert visit.discount == 52_950  # capped at the visit's total
-    result = service.checkout(patient, visit.id, callback_url="http://portal.test/cb")
+    result = checkout.checkout(patient, visit.id, callback_url="http://portal.test/cb")
     assert result.redirect_url is None  # nothing left to pay: confirmed
-    assert service.get_visit(visit.id).status == "CONFIRMED"
+    assert lookup.get_visit(visit.id).status == "CONFIRMED"
     assert balance(chart.DISCOUNTS) == 52_950
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(2, 10))
     with pytest.raises(BookingError, match="already used this coupon"):
-        service.apply_coupon(patient, item.master_id, "FLAT1000")
+        visits.apply_coupon(patient, item.master_id, "FLAT1000")
 
 
 def test_coupon_admin_rules(world, users):
@@ -207,8 +207,8 @@ def test_coupon_admin_rules(world, users):
     with pytest.raises(ValidationError) as e:
         coupon(admin, code="BIG", value=10_001)
     assert "100%" in e.value.errors["value"]
-    updated = service.update_coupon(admin, created.id, active=False)
-    assert not updated.active and [c.code for c in service.list_coupons(active=False)] == [
+    updated = coupons.update_coupon(admin, created.id, active=False)
+    assert not updated.active and [c.code for c in coupons.list_coupons(active=False)] == [
         "DIWALI-25"]
 
 
@@ -217,19 +217,19 @@ def test_receipt_invoice_numbers_and_lines(world, users):
     credit_wallet(patient.id, 1_000_000)
     numbers = []
     for hour in (10, 11):
-        item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+        item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                                 provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                                 start_at=at(1, hour))
-        service.checkout(patient, item.master_id, 1_000_000, "http://portal.test/cb")
-        numbers.append(service.get_visit(item.master_id).invoice_no)
+        checkout.checkout(patient, item.master_id, 1_000_000, "http://portal.test/cb")
+        numbers.append(lookup.get_visit(item.master_id).invoice_no)
     assert numbers == ["CP/2026-27/000001", "CP/2026-27/000002"]
-    receipt = service.receipt(service.get_visit(item.master_id))
+    receipt = receipts.receipt(lookup.get_visit(item.master_id))
     [line] = receipt.lines
     assert line.clinic_gstin == "29ABCDE1234F1Z5" and not line.care_taxed
     assert (receipt.exempt_care, receipt.taxed_value, receipt.gst) == (50_000, 2_500, 450)
     assert receipt.total_paid == 52_950 and receipt.paid_wallet == 52_950
-    draft = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    draft = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                              provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                              start_at=at(1, 12))
     with pytest.raises(BookingError, match="not been paid"):
-        service.receipt(draft.visit)
+        receipts.receipt(draft.visit)

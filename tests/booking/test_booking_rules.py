@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import service
+from portal.booking import lookup, visits
 from portal.booking.errors import BookingError, NotFound, PermissionDenied, SlotUnavailable
 from portal.booking.models import IndividualBooking, SlotClaim
 from portal.catalog.models import Leave
@@ -14,7 +14,7 @@ from tests.booking.factories import at
 
 
 def book(actor, world, start, *, service_id=None, providers=None, patient_id=None, **kw):
-    return service.add_item(actor, patient_id=patient_id or actor.id,
+    return visits.add_item(actor, patient_id=patient_id or actor.id,
                             service_id=service_id or world.consult,
                             provider_ids=providers or [world.doctors[0]],
                             clinic_id=kw.pop("clinic_id", world.clinic), start_at=start, **kw)
@@ -155,10 +155,10 @@ def test_meet_links(world, users):
     item = book(users(world.patients[1]), world, at(1, 11), service_id=world.online)
     assert item.meet_link is None and item.needs_meet_link
     doctor_user = item.providers[0].user
-    service.set_meet_link(doctor_user, item.id, "https://meet.google.com/abc-defg-hij")
+    visits.set_meet_link(doctor_user, item.id, "https://meet.google.com/abc-defg-hij")
     assert db.session.get(IndividualBooking, item.id).meet_link.startswith("https://meet.")
     with pytest.raises(NotFound):
-        service.set_meet_link(users(world.patients[1]), item.id, "https://zoom.us/j/9")
+        visits.set_meet_link(users(world.patients[1]), item.id, "https://zoom.us/j/9")
 
 
 def test_who_may_book_for_whom(world, users):
@@ -181,10 +181,10 @@ def test_remove_item_frees_the_slot(world, users):
     item = book(patient, world, at(1, 10))
     visit_id = item.master_id
     with pytest.raises(NotFound):
-        service.remove_item(other, item.id)
-    service.remove_item(patient, item.id)
+        visits.remove_item(other, item.id)
+    visits.remove_item(patient, item.id)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SlotClaim)) == 0
-    assert service.get_visit(visit_id).status == "DRAFT"
+    assert lookup.get_visit(visit_id).status == "DRAFT"
     assert book(other, world, at(1, 10)).start_at == at(1, 10)
 
 
@@ -207,4 +207,4 @@ def test_stale_hold_does_not_block_the_next_patient(world, users, clock):
     second = book(users(world.patients[1]), world, at(1, 10))
     assert second.status == "SCHEDULED"
     assert db.session.get(IndividualBooking, first.id).status == "EXPIRED"
-    assert service.get_visit(first.master_id).status == "EXPIRED"
+    assert lookup.get_visit(first.master_id).status == "EXPIRED"

@@ -3,9 +3,42 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal.domain.states import (
-    BOOKING, PAYMENT, PAYOUT, REFUND, BookingStatus as B, InvalidTransition, MasterStatus as M,
-    PaymentStatus as P, PayoutStatus as O, RefundStatus as R, can_transition,
-    derive_master_status, transition,
+    APPROVAL,
+    BOOKING,
+    BOOKING_LATE_PAYMENT,
+    PAYMENT,
+    PAYOUT,
+    REFUND,
+    RESCHEDULE,
+    VISIT,
+    InvalidTransition,
+    can_transition,
+    derive_master_status,
+    transition,
+)
+from portal.domain.states import (
+    ApprovalStatus as A,
+)
+from portal.domain.states import (
+    BookingStatus as B,
+)
+from portal.domain.states import (
+    MasterStatus as M,
+)
+from portal.domain.states import (
+    PaymentStatus as P,
+)
+from portal.domain.states import (
+    PayoutStatus as O,
+)
+from portal.domain.states import (
+    RefundStatus as R,
+)
+from portal.domain.states import (
+    RescheduleStatus as S,
+)
+from portal.domain.states import (
+    VisitStatus as V,
 )
 
 ALLOWED = {
@@ -16,6 +49,15 @@ ALLOWED = {
     PAYOUT: {(O.QUEUED, O.PROCESSING), (O.PROCESSING, O.PROCESSED), (O.PROCESSING, O.FAILED),
              (O.PROCESSING, O.REVERSED), (O.PROCESSED, O.REVERSED), (O.QUEUED, O.PROCESSED),
              (O.QUEUED, O.FAILED), (O.QUEUED, O.REVERSED), (O.FAILED, O.QUEUED)},
+    VISIT: {(V.DRAFT, V.PENDING_PAYMENT), (V.PENDING_PAYMENT, V.DRAFT),
+            (V.DRAFT, V.CONFIRMED), (V.DRAFT, V.EXPIRED), (V.PENDING_PAYMENT, V.CONFIRMED),
+            (V.PENDING_PAYMENT, V.EXPIRED), (V.CONFIRMED, V.PARTIALLY_CANCELLED),
+            (V.CONFIRMED, V.CANCELLED), (V.CONFIRMED, V.COMPLETED),
+            (V.PARTIALLY_CANCELLED, V.CANCELLED), (V.PARTIALLY_CANCELLED, V.COMPLETED),
+            (V.EXPIRED, V.CONFIRMED)},
+    RESCHEDULE: {(S.PENDING_PAYMENT, S.DONE), (S.PENDING_PAYMENT, S.FAILED),
+                 (S.PENDING_PAYMENT, S.EXPIRED)},
+    APPROVAL: {(A.PENDING, A.APPROVED), (A.PENDING, A.REJECTED)},
 }
 
 
@@ -107,3 +149,25 @@ def test_master_status_properties(items):
     if status == M.COMPLETED:
         assert B.COMPLETED in items and not any(i in live for i in items)
     assert derive_master_status(list(reversed(items))) == status
+
+
+def test_late_payment_is_the_one_way_back_from_expired():
+    assert BOOKING_LATE_PAYMENT.targets(B.EXPIRED) == {B.CONFIRMED}
+    for state in B:
+        if state != B.EXPIRED:
+            assert BOOKING_LATE_PAYMENT.is_final(state)
+    assert not BOOKING.can(B.EXPIRED, B.CONFIRMED)
+
+
+def test_move_assigns_only_allowed_targets():
+    class Row:
+        status = "PENDING_PAYMENT"
+
+    row = Row()
+    assert RESCHEDULE.move(row, S.DONE) == S.DONE and row.status == S.DONE
+    with pytest.raises(InvalidTransition):
+        RESCHEDULE.move(row, S.EXPIRED)
+    assert row.status == S.DONE
+    visit = Row()
+    visit.status = V.CONFIRMED
+    assert VISIT.move(visit, V.CONFIRMED, allow_same=True) == V.CONFIRMED

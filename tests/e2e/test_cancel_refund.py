@@ -7,7 +7,7 @@ import pytest
 
 import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
-from portal.booking import service
+from portal.booking import checkout, visits
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
 from portal.refunds.models import Refund
@@ -44,14 +44,14 @@ def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(app, page, live
     with app.app_context():
         cat = build_catalog(make_user)
         me = db.session.get(type(patient), patient.id)
-        first = service.add_item(me, patient_id=me.id, service_id=cat.consult,
+        first = visits.add_item(me, patient_id=me.id, service_id=cat.consult,
                                  provider_ids=[cat.doc1], clinic_id=cat.clinic,
                                  start_at=slot(day, 10))
         for service_id, provider, hh in ((cat.follow, cat.doc1, 11), (cat.lab, cat.lab_provider, 12)):
-            service.add_item(me, patient_id=me.id, service_id=service_id, provider_ids=[provider],
+            visits.add_item(me, patient_id=me.id, service_id=service_id, provider_ids=[provider],
                              clinic_id=cat.clinic, start_at=slot(day, hh), visit_id=first.master_id)
         visit_id = first.master_id
-        result = service.checkout(me, visit_id, 0,
+        result = checkout.checkout(me, visit_id, 0,
                                   callback_url=f"{live_server}/me/visits/{visit_id}/paid")
         checkout_url = result.redirect_url
         db.session.remove()

@@ -65,7 +65,7 @@ def plan(world, n):
 
 def run_bookings(app, gateway, world, n, workers):
     from portal.accounts.models import User
-    from portal.booking import service
+    from portal.booking import checkout, visits
     from portal.extensions import db
     work = plan(world, n)
     lock = threading.Lock()
@@ -77,16 +77,16 @@ def run_bookings(app, gateway, world, n, workers):
                 try:
                     t0 = time.perf_counter()
                     patient = db.session.get(User, patient_id)
-                    item = service.add_item(patient, patient_id=patient_id,
+                    item = visits.add_item(patient, patient_id=patient_id,
                                             service_id=world.consult,
                                             provider_ids=[doctor_id], clinic_id=world.clinic,
                                             start_at=start)
-                    result = service.checkout(patient, item.master_id, callback_url=CALLBACK)
+                    result = checkout.checkout(patient, item.master_id, callback_url=CALLBACK)
                     order_id = result.payment.razorpay_order_id
                     t1 = time.perf_counter()
                     params = gateway.pay(order_id)  # the patient on Razorpay's page
                     t2 = time.perf_counter()
-                    visit = service.complete_checkout_callback(params)
+                    visit = checkout.complete_checkout_callback(params)
                     t3 = time.perf_counter()
                     assert visit.status == "CONFIRMED", visit.status
                     with lock:
@@ -111,7 +111,7 @@ def run_bookings(app, gateway, world, n, workers):
 
 def run_race(app, world, racers):
     from portal.accounts.models import User
-    from portal.booking import service
+    from portal.booking import visits
     from portal.booking.errors import SlotUnavailable
     from portal.extensions import db
     from tests.booking.factories import at
@@ -127,9 +127,9 @@ def run_race(app, world, racers):
             barrier.wait()
             t0 = time.perf_counter()
             try:
-                service.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                                 provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                                 start_at=at(0, 17, 30))
+                visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
+                                provider_ids=[world.doctors[0]], clinic_id=world.clinic,
+                                start_at=at(0, 17, 30))
                 result = "winner"
             except SlotUnavailable as exc:
                 result = f"loser: {exc.message}"

@@ -7,9 +7,13 @@ import sqlalchemy as sa
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
 from portal.notify import ics
-from portal.notify.models import PENDING, WITHDRAWN, MailMessage, Notification, Reminder
-from portal.notify.tasks import (on_booking_cancelled, on_booking_confirmed,
-                                 on_booking_rescheduled, on_payment_attention)
+from portal.notify.models import MailMessage, Notification, Reminder, ReminderStatus
+from portal.notify.tasks import (
+    on_booking_cancelled,
+    on_booking_confirmed,
+    on_booking_rescheduled,
+    on_payment_attention,
+)
 from tests.notify.factories import NOW, make_booking
 
 
@@ -54,7 +58,7 @@ def test_cancellation_withdraws_and_notifies_patient_providers_and_admins(world)
     on_booking_cancelled(booking, by="patient", refund=52_950)
     on_booking_cancelled(booking, by="patient", refund=52_950)
     db.session.commit()
-    assert {r.status for r in db.session.scalars(sa.select(Reminder))} == {WITHDRAWN}
+    assert {r.status for r in db.session.scalars(sa.select(Reminder))} == {ReminderStatus.WITHDRAWN}
     patient = [n for n in _notices(world.patient) if n.kind == "booking.cancelled"]
     assert len(patient) == 1 and "₹529.50" in patient[0].body
     assert [n.kind for n in _notices(world.doctor_users[0])][-1] == "booking.cancelled"
@@ -72,7 +76,8 @@ def test_reschedule_retimes_and_sends_an_updated_calendar_entry(world):
     item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
     on_booking_rescheduled(booking, old_start=start)
     db.session.commit()
-    pending = db.session.scalars(sa.select(Reminder).where(Reminder.status == PENDING)).all()
+    pending = db.session.scalars(
+        sa.select(Reminder).where(Reminder.status == ReminderStatus.PENDING)).all()
     assert {r.for_start for r in pending} == {new_start}
     [notice] = [n for n in _notices(world.patient) if n.kind == "booking.rescheduled"]
     assert "(was Thu 04 Jun 2026, 08:00 AM IST)" in notice.body

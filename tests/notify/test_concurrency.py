@@ -14,8 +14,7 @@ import time_machine
 
 from portal import jobs
 from portal.extensions import db
-from portal.notify.models import (QUEUED, SENT, Delivery, MailMessage, Notification,
-                                  Reminder)
+from portal.notify.models import Delivery, MailMessage, Notification, Reminder, ReminderStatus
 from portal.notify.reminders import schedule_reminders, send_reminder
 from portal.outbox import OutboxItem
 from tests.notify.factories import NOW, build_world, make_booking
@@ -34,7 +33,7 @@ def pg_world(pg_app):
 def _counts(app):
     with app.app_context():
         reminders = db.session.scalar(sa.select(sa.func.count(Reminder.id)).where(
-            Reminder.status == SENT))
+            Reminder.status == ReminderStatus.SENT))
         notices = db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
             Notification.kind == "reminder"))
         in_app = db.session.scalars(sa.select(Delivery.reminder_id).where(
@@ -94,7 +93,7 @@ def test_two_senders_racing_over_one_reminder_send_it_once(pg_app, pg_world):
         reminder_ids = db.session.scalars(sa.select(Reminder.id).where(
             Reminder.offset_key == "1h")).all()
         db.session.execute(sa.update(Reminder).where(Reminder.id.in_(reminder_ids))
-                           .values(status=QUEUED))
+                           .values(status=ReminderStatus.QUEUED))
         db.session.commit()
         db.session.remove()
     barrier = threading.Barrier(6)
@@ -234,7 +233,7 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         # Killed before its commit: nothing happened, the item is still to do.
         reminder = db.session.get(Reminder, patient_reminder)
         item = db.session.get(OutboxItem, item_id)
-        assert reminder.status == QUEUED and item.done_at is None
+        assert reminder.status == ReminderStatus.QUEUED and item.done_at is None
         assert db.session.scalar(sa.select(sa.func.count(Delivery.id)).where(
             Delivery.reminder_id == patient_reminder)) == 0
         db.session.remove()
@@ -251,7 +250,7 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         assert done.returncode == 0, done.stderr[-3000:]
 
         db.session.expire_all()
-        assert db.session.get(Reminder, patient_reminder).status == SENT
+        assert db.session.get(Reminder, patient_reminder).status == ReminderStatus.SENT
         assert db.session.get(OutboxItem, item_id).done_at is not None
         deliveries = db.session.scalars(sa.select(Delivery).where(
             Delivery.reminder_id == patient_reminder)).all()

@@ -9,8 +9,7 @@ from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.db import utcnow
 from portal.extensions import db
-from portal.notify.models import (PENDING, SENT, SKIPPED, WITHDRAWN, Delivery, MailMessage,
-                                  Notification, Reminder)
+from portal.notify.models import Delivery, MailMessage, Notification, Reminder, ReminderStatus
 from portal.notify.reminders import retime_reminders, schedule_reminders, withdraw_reminders
 from tests.notify.factories import NOW, make_booking
 
@@ -65,7 +64,7 @@ def test_each_reminder_is_sent_at_its_time_and_only_once(world):
     assert _tick(start - timedelta(minutes=59)) == 2
     assert _tick(start - timedelta(minutes=14)) == 2
     assert _tick(start - timedelta(minutes=5)) == 0
-    assert [r.status for r in _reminders(booking)] == [SENT] * 6
+    assert [r.status for r in _reminders(booking)] == [ReminderStatus.SENT] * 6
     assert [n.title for n in _reminder_notices(world.patient)] == [
         "Reminder: Consultation tomorrow", "Reminder: Consultation in 1 hour",
         "Reminder: Consultation in 15 minutes"]
@@ -132,7 +131,8 @@ def test_cancellation_withdraws_unsent_reminders_and_keeps_sent_ones(world):
         item.status = "CANCELLED"
         assert withdraw_reminders(booking) == 4
         db.session.commit()
-    assert sorted(r.status for r in _reminders(booking)) == [SENT, SENT] + [WITHDRAWN] * 4
+    assert sorted(r.status for r in _reminders(booking)) == \
+        [ReminderStatus.SENT] * 2 + [ReminderStatus.WITHDRAWN] * 4
     assert _tick(start - timedelta(minutes=59)) == 0
     assert _tick(start - timedelta(minutes=14)) == 0
     assert len(_reminder_notices(world.patient)) == 1
@@ -157,7 +157,8 @@ def test_cancelled_after_claim_is_skipped_not_sent(world, app):
         db.session.get(IndividualBooking, booking).status = "CANCELLED"
         db.session.commit()
         assert jobs.sweep_outbox() == 2
-    assert {r.status for r in _reminders(booking) if r.offset_key == "1h"} == {SKIPPED}
+    assert {r.status for r in _reminders(booking) if r.offset_key == "1h"} == \
+        {ReminderStatus.SKIPPED}
     assert _reminder_notices(world.patient) == []
 
 
@@ -172,11 +173,11 @@ def test_reschedule_retimes_reminders(world):
         item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
         assert retime_reminders(booking) == {"scheduled": 6, "withdrawn": 6}
         db.session.commit()
-    pending = _reminders(booking, PENDING)
+    pending = _reminders(booking, ReminderStatus.PENDING)
     assert {r.due_at for r in pending} == {new_start - timedelta(hours=24),
                                            new_start - timedelta(hours=1),
                                            new_start - timedelta(minutes=15)}
-    assert {r.for_start for r in _reminders(booking, WITHDRAWN)} == {start}
+    assert {r.for_start for r in _reminders(booking, ReminderStatus.WITHDRAWN)} == {start}
     # Nothing at the old times, everything at the new ones.
     assert _tick(start - timedelta(hours=24)) == 0
     assert _tick(start - timedelta(minutes=15)) == 0
@@ -184,9 +185,9 @@ def test_reschedule_retimes_reminders(world):
     assert _tick(new_start - timedelta(minutes=1)) == 4  # 1h superseded by 15m; both due
     statuses = {(r.offset_key, r.recipient_id): r.status for r in _reminders(booking)
                 if r.for_start == new_start}
-    assert statuses[("24h", world.patient)] == SENT
-    assert statuses[("1h", world.patient)] == SKIPPED
-    assert statuses[("15m", world.patient)] == SENT
+    assert statuses[("24h", world.patient)] == ReminderStatus.SENT
+    assert statuses[("1h", world.patient)] == ReminderStatus.SKIPPED
+    assert statuses[("15m", world.patient)] == ReminderStatus.SENT
 
 
 def test_reschedule_after_some_were_sent_sends_the_new_ones(world):
@@ -217,8 +218,8 @@ def test_reschedule_back_to_the_original_time_revives_withdrawn_reminders(world)
     item.start_at, item.end_at = start, start + timedelta(minutes=30)
     retime_reminders(booking)
     db.session.commit()
-    assert {r.for_start for r in _reminders(booking, PENDING)} == {start}
-    assert len(_reminders(booking, PENDING)) == 6
+    assert {r.for_start for r in _reminders(booking, ReminderStatus.PENDING)} == {start}
+    assert len(_reminders(booking, ReminderStatus.PENDING)) == 6
 
 
 def test_provider_change_on_reschedule_moves_reminders_to_the_new_provider(world):
@@ -232,7 +233,7 @@ def test_provider_change_on_reschedule_moves_reminders_to_the_new_provider(world
     db.session.flush()
     retime_reminders(booking)
     db.session.commit()
-    recipients = {r.recipient_id for r in _reminders(booking, PENDING)}
+    recipients = {r.recipient_id for r in _reminders(booking, ReminderStatus.PENDING)}
     assert recipients == {world.patient, world.doctor_users[1]}
 
 
@@ -246,7 +247,8 @@ def test_late_tick_sends_only_the_latest_due_reminder(world):
     assert _tick(start - timedelta(minutes=50)) == 4
     got = {r.offset_key: r.status for r in _reminders(booking)
            if r.recipient_id == world.patient}
-    assert got == {"24h": SKIPPED, "1h": SENT, "15m": PENDING}
+    assert got == {"24h": ReminderStatus.SKIPPED, "1h": ReminderStatus.SENT,
+                   "15m": ReminderStatus.PENDING}
     assert [n.title for n in _reminder_notices(world.patient)] == [
         "Reminder: Consultation in 1 hour"]
 
@@ -257,7 +259,7 @@ def test_start_passed_before_send_is_skipped(world):
     schedule_reminders(booking)
     db.session.commit()
     assert _tick(start + timedelta(minutes=1)) == 4
-    assert {r.status for r in _reminders(booking)} == {SKIPPED}
+    assert {r.status for r in _reminders(booking)} == {ReminderStatus.SKIPPED}
     assert _reminder_notices(world.patient) == []
 
 

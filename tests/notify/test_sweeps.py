@@ -10,13 +10,14 @@ import time_machine
 
 from portal import jobs
 from portal.accounts.models import User
-from portal.booking import service
+from portal.booking import links, visits
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
 from portal.notify.models import NO_SHOW, AttentionFlag, Notification
 from portal.payments.models import Payment
 from tests.booking.factories import NOW as BOOKING_NOW
-from tests.booking.factories import at, build_world as build_booking_world
+from tests.booking.factories import at
+from tests.booking.factories import build_world as build_booking_world
 from tests.notify.factories import NOW, make_booking
 
 
@@ -80,7 +81,7 @@ def booking_world(app, ctx):
 
 def _hold(world, start, patient=0):
     actor = db.session.get(User, world.admin)
-    return service.add_item(actor, patient_id=world.patients[patient], service_id=world.consult,
+    return visits.add_item(actor, patient_id=world.patients[patient], service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=start)
 
@@ -108,15 +109,15 @@ def test_expired_payment_link_is_replaced_while_the_start_is_ahead(booking_world
     with time_machine.travel(BOOKING_NOW, tick=False):
         item = _hold(booking_world, start)
         visit_id = item.master_id
-        first = service.create_payment_link(admin, visit_id)
+        first = links.create_payment_link(admin, visit_id)
         first_id, first_expiry = first.id, first.expires_at
     assert first_expiry == BOOKING_NOW + timedelta(hours=24)
     patient = booking_world.patients[0]
     # Not yet expired: nothing happens.
-    assert _tick("notify.expire_payment_links", first_expiry - timedelta(minutes=1)) == 0
+    assert _tick("booking.expire_payment_links", first_expiry - timedelta(minutes=1)) == 0
     # Expired: marked, patient told, a new link made and sent. The sweep runs before the
     # hold sweep would (see docs/notifications.md "Wiring").
-    assert _tick("notify.expire_payment_links", first_expiry + timedelta(minutes=1)) == 1
+    assert _tick("booking.expire_payment_links", first_expiry + timedelta(minutes=1)) == 1
     db.session.expire_all()
     old = db.session.get(Payment, first_id)
     assert old.status == "EXPIRED"
@@ -138,12 +139,12 @@ def test_expired_payment_link_is_replaced_while_the_start_is_ahead(booking_world
     # Admins hear of it through the visit's LINK_EXPIRED attention (the booking
     # capability's notify.payment_attention job → notify.tasks.on_payment_attention).
     # Running the sweep again changes nothing.
-    assert _tick("notify.expire_payment_links", first_expiry + timedelta(minutes=2)) == 0
+    assert _tick("booking.expire_payment_links", first_expiry + timedelta(minutes=2)) == 0
 
     # The second link expires 2 h before the start: too late for another one, so the visit
     # lapses and its slot is freed.
     second_expiry = new.expires_at
-    assert _tick("notify.expire_payment_links", second_expiry + timedelta(minutes=1)) == 1
+    assert _tick("booking.expire_payment_links", second_expiry + timedelta(minutes=1)) == 1
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).status == "EXPIRED"
     assert [p.status for p in db.session.get(MasterBooking, visit_id).payments] == [
@@ -157,9 +158,9 @@ def test_expired_link_when_the_start_is_too_close_lapses_at_once(booking_world):
     start = at(0, 12)  # today 12:00 IST: link expiry = start − 2 h = 10:00
     with time_machine.travel(BOOKING_NOW, tick=False):
         item = _hold(booking_world, start)
-        link = service.create_payment_link(admin, item.master_id)
+        link = links.create_payment_link(admin, item.master_id)
         expiry = link.expires_at
-    assert _tick("notify.expire_payment_links", expiry + timedelta(seconds=30)) == 1
+    assert _tick("booking.expire_payment_links", expiry + timedelta(seconds=30)) == 1
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).status == "EXPIRED"
     assert len(db.session.get(MasterBooking, item.master_id).payments) == 1

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import service
+from portal.booking import checkout, lookup, prices, visits
 from portal.booking.errors import BookingError, PaymentError
 from portal.booking.postings import WALLET_RESERVED
 from portal.booking.tasks import expire_holds
@@ -22,7 +22,7 @@ CALLBACK = "http://portal.test/visits/callback"
 
 
 def hold(world, patient, hour=10, doctor=0, day=1):
-    return service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    return visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[doctor]], clinic_id=world.clinic,
                             start_at=at(day, hour)).master_id
 
@@ -35,7 +35,7 @@ def confirmations(visit_id):
 
 def fresh(visit_id):
     db.session.expire_all()
-    return service.get_visit(visit_id)
+    return lookup.get_visit(visit_id)
 
 
 def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
@@ -43,7 +43,7 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
     patient = users(world.patients[0])
     credit_wallet(patient.id, 10_000)
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, 10_000, CALLBACK)
+    result = checkout.checkout(patient, visit_id, 10_000, CALLBACK)
     assert fresh(visit_id).status == "PENDING_PAYMENT"
     params = gateway.pay(result.payment.razorpay_order_id)
     events = gateway.sandbox.events()
@@ -58,9 +58,9 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
         post_webhook(app, payload, f"evt_before_{n}")
     assert fresh(visit_id).status == "CONFIRMED"
 
-    visit = service.complete_checkout_callback(params)
+    visit = checkout.complete_checkout_callback(params)
     assert visit.status == "CONFIRMED"
-    service.complete_checkout_callback(params)
+    checkout.complete_checkout_callback(params)
     for n in range(3):
         post_webhook(app, payload, f"evt_after_{n}")
         post_webhook(app, payload, "evt_before_0")
@@ -76,7 +76,7 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
     assert events.count("authorized") == 1
     assert sum(e.endswith("captured") for e in events) == 1
     assert balance(chart.GATEWAY_CLEARING) == 52_950 - 10_000
-    assert balance(WALLET_RESERVED) == 0 and service.wallet_balance(patient.id) == 0
+    assert balance(WALLET_RESERVED) == 0 and prices.wallet_balance(patient.id) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxItem).where(
         OutboxItem.job == "notify.booking_confirmed")) == 1
     [mail] = db.session.scalars(sa.select(MailMessage).where(MailMessage.to == patient.email))
@@ -88,32 +88,32 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
 def test_webhook_alone_confirms_and_the_callback_changes_nothing(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     gateway.deliver()
     assert fresh(visit_id).status == "CONFIRMED"
-    assert service.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
     assert confirmations(visit_id) == 1
 
 
 def test_bad_signature_is_refused(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     with pytest.raises(PaymentError, match="could not verify"):
-        service.complete_checkout_callback({**params, "razorpay_signature": "0" * 64})
+        checkout.complete_checkout_callback({**params, "razorpay_signature": "0" * 64})
     assert fresh(visit_id).status == "PENDING_PAYMENT"
     assert db.session.scalar(sa.select(PaymentAttempt.event).where(
         PaymentAttempt.event == "callback.bad_signature")) is not None
     with pytest.raises(PaymentError):
-        service.complete_checkout_callback({"error[description]": "declined"})
+        checkout.complete_checkout_callback({"error[description]": "declined"})
 
 
 def test_failures_need_intervention_after_three_and_stop_at_five(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
     order_id = result.payment.razorpay_order_id
     for n in range(1, 5):
         gateway.pay(order_id, outcome="failure")
@@ -121,26 +121,26 @@ def test_failures_need_intervention_after_three_and_stop_at_five(world, users, g
         visit = fresh(visit_id)
         assert visit.attention == ("PAYMENT_FAILED" if n >= 3 else None)
         assert visit.status == "PENDING_PAYMENT"
-        again = service.checkout(patient, visit_id, callback_url=CALLBACK)  # a retry
+        again = checkout.checkout(patient, visit_id, callback_url=CALLBACK)  # a retry
         assert again.payment.id == result.payment.id
-    assert service.list_visits(needs_attention=True).total == 1
+    assert lookup.list_visits(needs_attention=True).total == 1
     gateway.pay(order_id, outcome="failure")
     gateway.deliver()
     visit = fresh(visit_id)
     assert db.session.get(Payment, result.payment.id).status == "FAILED"
     assert visit.status == "EXPIRED"  # the hold is released after the fifth attempt
     with pytest.raises(BookingError):
-        service.checkout(patient, visit_id, callback_url=CALLBACK)
+        checkout.checkout(patient, visit_id, callback_url=CALLBACK)
 
 
 def test_late_payment_revives_the_visit_when_the_slot_is_free(world, users, gateway, clock):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 5_000)
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, 5_000, CALLBACK)
+    result = checkout.checkout(patient, visit_id, 5_000, CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
-    assert fresh(visit_id).status == "EXPIRED" and service.wallet_balance(patient.id) == 5_000
+    assert fresh(visit_id).status == "EXPIRED" and prices.wallet_balance(patient.id) == 5_000
     params = gateway.pay(result.payment.razorpay_order_id)
     gateway.deliver()
     visit = fresh(visit_id)
@@ -149,15 +149,15 @@ def test_late_payment_revives_the_visit_when_the_slot_is_free(world, users, gate
     late = [p for p in visit.payments if p.late_for_id]
     assert [(p.kind, p.status, p.amount) for p in late] == [("ORDER", "SUCCESSFUL", 47_950)]
     assert db.session.get(Payment, result.payment.id).status == "EXPIRED"
-    assert service.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 0
-    assert service.complete_checkout_callback(params).status == "CONFIRMED"
+    assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 0
+    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
     assert confirmations(visit_id) == 1
 
 
 def test_late_payment_for_a_taken_slot_goes_to_the_wallet(world, users, gateway, clock):
     patient, other = users(world.patients[0]), users(world.patients[1])
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     hold(world, other)  # expires the stale hold itself and takes the slot
     gateway.pay(result.payment.razorpay_order_id)
@@ -165,15 +165,15 @@ def test_late_payment_for_a_taken_slot_goes_to_the_wallet(world, users, gateway,
     gateway.deliver()
     visit = fresh(visit_id)
     assert visit.status == "EXPIRED" and visit.attention == "LATE_PAYMENT_TO_WALLET"
-    assert service.wallet_balance(patient.id) == 52_950
+    assert prices.wallet_balance(patient.id) == 52_950
     assert confirmations(visit_id) == 0
-    assert service.list_visits(needs_attention=True).items == [visit]
+    assert lookup.list_visits(needs_attention=True).items == [visit]
 
 
 def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = service.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
     payment = {"id": "pay_WrongAmount0001", "entity": "payment", "amount": 100,
                "order_id": result.payment.razorpay_order_id, "status": "captured",
                "method": "upi", "notes": {}}
@@ -183,41 +183,41 @@ def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     post_webhook(app, payload, "evt_wrong_2")
     visit = fresh(visit_id)
     assert visit.status == "PENDING_PAYMENT" and visit.attention == "AMOUNT_MISMATCH"
-    assert service.wallet_balance(patient.id) == 100 and confirmations(visit_id) == 0
+    assert prices.wallet_balance(patient.id) == 100 and confirmations(visit_id) == 0
 
 
 def test_changing_the_visit_abandons_the_pending_order(world, users, gateway):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 2_000)
     visit_id = hold(world, patient)
-    first = service.checkout(patient, visit_id, 2_000, CALLBACK)
-    assert service.wallet_balance(patient.id) == 0
-    service.add_item(patient, patient_id=patient.id, service_id=world.follow,
+    first = checkout.checkout(patient, visit_id, 2_000, CALLBACK)
+    assert prices.wallet_balance(patient.id) == 0
+    visits.add_item(patient, patient_id=patient.id, service_id=world.follow,
                      provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                      start_at=at(1, 11), visit_id=visit_id)
     visit = fresh(visit_id)
-    assert visit.status == "DRAFT" and service.wallet_balance(patient.id) == 2_000
+    assert visit.status == "DRAFT" and prices.wallet_balance(patient.id) == 2_000
     assert db.session.get(Payment, first.payment.id).status == "EXPIRED"
-    second = service.checkout(patient, visit_id, 0, CALLBACK)
+    second = checkout.checkout(patient, visit_id, 0, CALLBACK)
     assert second.payment.id != first.payment.id
     assert second.payment.amount == 52_950 + 26_529
     # The abandoned order gets paid anyway: the money is the patient's, in the wallet.
     gateway.pay(first.payment.razorpay_order_id)
     gateway.deliver()
     assert fresh(visit_id).attention == "LATE_PAYMENT_TO_WALLET"
-    assert service.wallet_balance(patient.id) == 2_000 + 50_950
+    assert prices.wallet_balance(patient.id) == 2_000 + 50_950
 
 
 def test_list_visits_filters(world, users, gateway):
     a, b = users(world.patients[0]), users(world.patients[1])
     v1 = hold(world, a)
     v2 = hold(world, b, hour=14, day=0)  # today, six hours ahead
-    service.checkout(b, v2, callback_url=CALLBACK)
-    assert service.list_visits().total == 2
-    assert [v.id for v in service.list_visits(patient_id=a.id).items] == [v1]
-    assert [v.id for v in service.list_visits(status="PENDING_PAYMENT").items] == [v2]
-    assert [v.id for v in service.list_visits(search="patient 2").items] == [v2]
-    assert [v.id for v in service.list_visits(search=f"V{v1:06d}").items] == [v1]
+    checkout.checkout(b, v2, callback_url=CALLBACK)
+    assert lookup.list_visits().total == 2
+    assert [v.id for v in lookup.list_visits(patient_id=a.id).items] == [v1]
+    assert [v.id for v in lookup.list_visits(status="PENDING_PAYMENT").items] == [v2]
+    assert [v.id for v in lookup.list_visits(search="patient 2").items] == [v2]
+    assert [v.id for v in lookup.list_visits(search=f"V{v1:06d}").items] == [v1]
     # v2 awaits payment and starts within 24 h: it needs attention.
-    assert [v.id for v in service.list_visits(needs_attention=True).items] == [v2]
-    assert [v.id for v in service.list_visits(needs_attention=False).items] == [v1]
+    assert [v.id for v in lookup.list_visits(needs_attention=True).items] == [v2]
+    assert [v.id for v in lookup.list_visits(needs_attention=False).items] == [v1]

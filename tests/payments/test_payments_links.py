@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal.booking import service
+from portal.booking import checkout, links, lookup, visits
 from portal.booking.errors import BookingError, PermissionDenied
 from portal.booking.tasks import expire_holds
 from portal.db import utcnow
@@ -15,7 +15,7 @@ from tests.booking.factories import at
 
 def admin_hold(world, users, start, patient=0):
     admin, patient = users(world.admin), users(world.patients[patient])
-    item = service.add_item(admin, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(admin, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=start)
     return admin, item.master_id
@@ -28,13 +28,13 @@ def admin_hold(world, users, start, patient=0):
 ])
 def test_payment_link_smart_expiry(world, users, gateway, start, expected):
     admin, visit_id = admin_hold(world, users, start)
-    payment = service.create_payment_link(admin, visit_id)
+    payment = links.create_payment_link(admin, visit_id)
     assert payment.kind == "LINK" and payment.status == "PENDING"
     assert payment.expires_at - utcnow() == pytest.approx(expected, abs=timedelta(seconds=5))
     link = gateway.sandbox.store.links[payment.razorpay_link_id]
     assert link["expire_by"] == int(payment.expires_at.timestamp())
     assert payment.link_url == link["short_url"]
-    visit = service.get_visit(visit_id)
+    visit = lookup.get_visit(visit_id)
     assert visit.hold_expires_at == payment.expires_at and visit.status == "PENDING_PAYMENT"
 
 
@@ -42,23 +42,23 @@ def test_payment_link_too_close_to_the_start(world, users, gateway, clock):
     admin, visit_id = admin_hold(world, users, at(0, 10, 20))
     clock.shift(timedelta(minutes=10))  # now 08:10: 10:20 − 2 h = 08:20, only 10 min ahead
     with pytest.raises(BookingError, match="take the payment at the desk"):
-        service.create_payment_link(admin, visit_id)
+        links.create_payment_link(admin, visit_id)
     with pytest.raises(PermissionDenied):
-        service.create_payment_link(users(world.patients[0]), visit_id)
+        links.create_payment_link(users(world.patients[0]), visit_id)
 
 
 def test_payment_link_paid_confirms(world, users, gateway):
     admin, visit_id = admin_hold(world, users, at(2, 10))
-    payment = service.create_payment_link(admin, visit_id)
+    payment = links.create_payment_link(admin, visit_id)
     sent = len(gateway.sandbox.store.notifications)
-    service.resend_payment_link(admin, payment.id)
+    links.resend_payment_link(admin, payment.id)
     assert len(gateway.sandbox.store.notifications) == sent + 2
     answer = gateway.pay_link(payment.link_url)
     assert answer.status_code in (200, 303)
     assert gateway.sandbox.store.links[payment.razorpay_link_id]["status"] == "paid"
     gateway.deliver()
     db.session.expire_all()
-    visit = service.get_visit(visit_id)
+    visit = lookup.get_visit(visit_id)
     assert visit.status == "CONFIRMED" and visit.channel == "DESK"
     assert balance(chart.GATEWAY_CLEARING) == 52_950
     assert [a.event for a in visit.payments[0].attempts][:2] == ["link.created", "link.resent"]
@@ -66,11 +66,11 @@ def test_payment_link_paid_confirms(world, users, gateway):
 
 def test_payment_link_expiry_frees_the_slot_and_needs_attention(world, users, gateway):
     admin, visit_id = admin_hold(world, users, at(0, 13))
-    payment = service.create_payment_link(admin, visit_id)
+    payment = links.create_payment_link(admin, visit_id)
     gateway.sandbox.advance(3 * 3600 + 5)
     gateway.deliver()
     db.session.expire_all()
-    visit = service.get_visit(visit_id)
+    visit = lookup.get_visit(visit_id)
     assert visit.status == "EXPIRED" and visit.attention == "LINK_EXPIRED"
     assert db.session.get(type(payment), payment.id).status == "EXPIRED"
     assert not any(c.live for c in visit.items[0].claims)
@@ -78,23 +78,23 @@ def test_payment_link_expiry_frees_the_slot_and_needs_attention(world, users, ga
 
 def test_desk_payment(world, users, gateway):
     admin, visit_id = admin_hold(world, users, at(1, 10))
-    link = service.create_payment_link(admin, visit_id)
+    link = links.create_payment_link(admin, visit_id)
     with pytest.raises(BookingError, match="receipt number"):
-        service.record_desk_payment(admin, visit_id, "  ")
+        checkout.record_desk_payment(admin, visit_id, "  ")
     with pytest.raises(PermissionDenied):
-        service.record_desk_payment(users(world.patients[0]), visit_id, "R-1")
-    payment = service.record_desk_payment(admin, visit_id, "R-00017")
+        checkout.record_desk_payment(users(world.patients[0]), visit_id, "R-1")
+    payment = checkout.record_desk_payment(admin, visit_id, "R-00017")
     assert (payment.kind, payment.status, payment.amount) == ("DESK", "SUCCESSFUL", 52_950)
-    assert service.get_visit(visit_id).status == "CONFIRMED"
+    assert lookup.get_visit(visit_id).status == "CONFIRMED"
     assert balance(chart.CASH_DESK) == 52_950
     assert db.session.get(type(link), link.id).status == "EXPIRED"  # the link was replaced
     gateway.deliver()  # payment_link.cancelled changes nothing
-    assert service.get_visit(visit_id).status == "CONFIRMED"
+    assert lookup.get_visit(visit_id).status == "CONFIRMED"
 
 
 def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):
     patient = users(world.patients[0])
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
     clock.shift(timedelta(minutes=14))
@@ -102,10 +102,10 @@ def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):
     clock.shift(timedelta(minutes=2))
     assert expire_holds() == 1
     db.session.expire_all()
-    visit = service.get_visit(item.master_id)
+    visit = lookup.get_visit(item.master_id)
     assert visit.status == "EXPIRED" and not visit.items[0].claims[0].live
     with pytest.raises(BookingError, match="already paid|can no longer"):
-        service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+        visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                          provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                          start_at=at(1, 11), visit_id=visit.id)
     assert expire_holds() == 0
@@ -113,13 +113,13 @@ def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):
 
 def test_checkout_after_the_hold_ran_out_is_refused(world, users, gateway, clock):
     patient = users(world.patients[0])
-    item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=at(1, 10))
     clock.shift(timedelta(minutes=16))
     with pytest.raises(BookingError, match="hold on these slots has expired"):
-        service.checkout(patient, item.master_id, callback_url="http://portal.test/cb")
-    assert service.get_visit(item.master_id).status == "EXPIRED"
+        checkout.checkout(patient, item.master_id, callback_url="http://portal.test/cb")
+    assert lookup.get_visit(item.master_id).status == "EXPIRED"
 
 
 def test_hold_sweep_leaves_visits_waiting_on_a_link_to_the_link_sweep(world, users, gateway,
@@ -127,8 +127,8 @@ def test_hold_sweep_leaves_visits_waiting_on_a_link_to_the_link_sweep(world, use
     """The link sweep re-issues an expired link while the start is ahead; the hold sweep
     must not expire such a visit first."""
     admin, visit_id = admin_hold(world, users, at(3, 10))
-    service.create_payment_link(admin, visit_id)
+    links.create_payment_link(admin, visit_id)
     clock.shift(timedelta(hours=25))  # past the link's 24 h expiry, start still ahead
     assert expire_holds() == 0
     db.session.expire_all()
-    assert service.get_visit(visit_id).status == "PENDING_PAYMENT"
+    assert lookup.get_visit(visit_id).status == "PENDING_PAYMENT"

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.booking import service
+from portal.booking import checkout, lookup, visits
 from portal.extensions import db
 
 
@@ -13,20 +13,20 @@ def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, depen
     and ``wallet`` paise, pay the rest on the sandbox checkout; returns the visit."""
     first = None
     for service_id, provider_ids, start in slots:
-        item = service.add_item(patient, patient_id=patient.id, service_id=service_id,
+        item = visits.add_item(patient, patient_id=patient.id, service_id=service_id,
                                 provider_ids=provider_ids, clinic_id=world.clinic,
                                 start_at=start, dependent_id=dependent_id,
                                 visit_id=first.master_id if first else None)
         first = first or item
     if coupon:
-        service.apply_coupon(patient, first.master_id, coupon)
-    result = service.checkout(patient, first.master_id, wallet,
+        visits.apply_coupon(patient, first.master_id, coupon)
+    result = checkout.checkout(patient, first.master_id, wallet,
                               callback_url="http://portal.test/cb")
     if result.redirect_url:
-        service.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
+        checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
         gateway.deliver()
     db.session.expire_all()
-    visit = service.get_visit(first.master_id)
+    visit = lookup.get_visit(first.master_id)
     assert visit.status == "CONFIRMED"
     return visit
 

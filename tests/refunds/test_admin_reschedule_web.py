@@ -8,9 +8,10 @@ import sqlalchemy as sa
 
 from portal.accounts.models import User
 from portal.booking import reschedule as rs
-from portal.booking.models import IndividualBooking
+from portal.booking.models import PAY_DESK, PAY_NONE, PAY_WALLET, IndividualBooking, Reschedule
 from portal.catalog.models import Provider
 from portal.domain.reschedule import MSG_TOO_LATE
+from portal.domain.states import RescheduleStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
@@ -103,8 +104,8 @@ def test_move_paid_from_the_patients_wallet(app, client, setup, clock, world):
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at == NEW
         assert balance(chart.patient_wallet(world.patients[0])) == 10_000 - FEE_10
-        row = db.session.scalars(sa.select(rs.Reschedule)).one()
-        assert (row.pay_with, row.total, row.status) == (rs.PAY_WALLET, FEE_10, rs.DONE)
+        row = db.session.scalars(sa.select(Reschedule)).one()
+        assert (row.pay_with, row.total, row.status) == (PAY_WALLET, FEE_10, RescheduleStatus.DONE)
 
 
 def test_wallet_too_low_is_shown_beside_pay_with(app, client, setup, clock):
@@ -133,8 +134,8 @@ def test_move_paid_at_the_desk_needs_a_receipt(app, client, setup, clock, world)
     assert r.status_code == 303
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at == NEW
-        row = db.session.scalars(sa.select(rs.Reschedule)).one()
-        assert (row.pay_with, row.receipt_no, row.total) == (rs.PAY_DESK, "DESK-0042", FEE_10)
+        row = db.session.scalars(sa.select(Reschedule)).one()
+        assert (row.pay_with, row.receipt_no, row.total) == (PAY_DESK, "DESK-0042", FEE_10)
         assert balance(chart.patient_wallet(world.patients[0])) == 0
 
 
@@ -162,7 +163,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at == NEW
         assert balance(chart.patient_wallet(world.patients[0])) == 20_000 - FEE_20
-        assert db.session.scalars(sa.select(rs.Reschedule)).one().overridden
+        assert db.session.scalars(sa.select(Reschedule)).one().overridden
 
 
 def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clock):
@@ -220,8 +221,8 @@ def test_no_fee_far_ahead_moves_without_pay_with(app, client, setup, clock, worl
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})
     assert r.status_code == 303
     with app.app_context():
-        row = db.session.scalars(sa.select(rs.Reschedule)).one()
-        assert (row.total, row.pay_with, row.new_start) == (0, rs.PAY_NONE, NEW)
+        row = db.session.scalars(sa.select(Reschedule)).one()
+        assert (row.total, row.pay_with, row.new_start) == (0, PAY_NONE, NEW)
         assert balance(chart.patient_wallet(world.patients[0])) == 0
 
 

@@ -5,12 +5,21 @@ import pytest
 import sqlalchemy as sa
 
 from portal.booking import reschedule as rs
-from portal.booking.models import IndividualBooking
+from portal.booking import reschedule_payment
+from portal.booking.errors import PermissionDenied
+from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.cancellation import MSG_OVERRIDE_NOTE
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from portal.refunds import service as refunds
+from portal.refunds import approvals as refunds_approvals
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import common as refunds_common
+from portal.refunds import failed as refunds_failed
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds import money as refunds_money
+from portal.refunds import previews as refunds_previews
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
 from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, settle_refunds
@@ -30,13 +39,13 @@ def _moved(world, users, gateway, clock, pay_with):
     if pay_with == "gateway":
         result = rs.reschedule(patient, item.id, NEW, pay_with="gateway",
                                callback_url="http://portal.test/cb/__ID__")
-        rs.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
+        reschedule_payment.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
         gateway.deliver()
     else:
         credit_wallet(patient.id, FEE_10)
         result = rs.reschedule(patient, item.id, NEW, pay_with="wallet")
     db.session.expire_all()
-    resched = db.session.get(rs.Reschedule, result.reschedule.id)
+    resched = db.session.get(Reschedule, result.reschedule.id)
     assert resched.status == "DONE" and resched.total == FEE_10
     assert balance(chart.provider_payable(world.doctors[0])) == SHARE_10
     return patient, db.session.get(IndividualBooking, item.id), resched
@@ -46,8 +55,8 @@ def test_provider_cancellation_gives_back_an_online_fee_through_razorpay(
         world, users, gateway, clock):
     patient, item, resched = _moved(world, users, gateway, clock, "gateway")
     doctor = users(db.session.get(IndividualBooking, item.id).providers[0].user_id)
-    assert refunds.preview_admin(users(world.admin), item.id, "provider").fee_refund == FEE_10
-    refunds.cancel_as_provider(doctor, item.id, "Called to surgery")
+    assert refunds_previews.preview_admin(users(world.admin), item.id, "provider").fee_refund == FEE_10
+    refunds_cancel.cancel_as_provider(doctor, item.id, "Called to surgery")
     settle_refunds(gateway)
     rows = db.session.scalars(sa.select(Refund).order_by(Refund.id)).all()
     assert [(r.reschedule_id, r.destination, r.status, r.amount) for r in rows] == [
@@ -67,7 +76,7 @@ def test_provider_cancellation_gives_back_an_online_fee_through_razorpay(
 def test_clinic_cancellation_gives_a_wallet_fee_back_to_the_wallet(world, users, gateway, clock):
     patient, item, resched = _moved(world, users, gateway, clock, "wallet")
     assert balance(chart.patient_wallet(patient.id)) == 0
-    refunds.cancel_as_admin(users(world.admin), item.id, "Clinic closed for a fumigation",
+    refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Clinic closed for a fumigation",
                             mode="clinic")
     fee_row = db.session.scalars(sa.select(Refund).where(
         Refund.reschedule_id == resched.id)).one()
@@ -75,16 +84,16 @@ def test_clinic_cancellation_gives_a_wallet_fee_back_to_the_wallet(world, users,
     assert balance(chart.patient_wallet(patient.id)) == FEE_10
     assert balance(chart.provider_payable(world.doctors[0])) == 0
     # Cancelling cannot happen twice, so neither can the fee refund.
-    with pytest.raises(refunds.CancellationError):
-        refunds.cancel_as_admin(users(world.admin), item.id, "Again", mode="clinic")
+    with pytest.raises(CancellationError):
+        refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Again", mode="clinic")
     assert len(ledger_kinds("reschedule_fee_refund")) == 1
 
 
 def test_patient_cancellation_keeps_the_fee(world, users, gateway, clock):
     patient, item, resched = _moved(world, users, gateway, clock, "wallet")
-    preview = refunds.preview_cancellation(patient, item.master_id, [item.id])
+    preview = refunds_previews.preview_cancellation(patient, item.master_id, [item.id])
     assert preview.items[0].fee_refund == 0
-    refunds.cancel_items_as_patient(patient, item.master_id, [item.id], prefer_wallet=True)
+    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id], prefer_wallet=True)
     assert not db.session.scalars(sa.select(Refund).where(
         Refund.reschedule_id.is_not(None))).all()
     assert balance(chart.provider_payable(world.doctors[0])) == SHARE_10
@@ -98,7 +107,7 @@ def _cancelled_at_30_hours(world, users, gateway, clock):
     item = book_and_pay(world, patient, gateway,
                         [(world.consult, [world.doctors[0]], START)]).items[0]
     clock.move_to(START - hours(30))
-    refunds.cancel_items_as_patient(patient, item.master_id, [item.id])
+    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
     db.session.expire_all()
     item = db.session.get(IndividualBooking, item.id)
     assert item.refunded_amount == 29_713
@@ -116,36 +125,36 @@ def _second_admin():
 def test_further_refund_waits_for_a_second_admin(world, users, gateway, clock):
     patient, item = _cancelled_at_30_hours(world, users, gateway, clock)
     admin, admin2 = users(world.admin), _second_admin()
-    approval = refunds.request_further_refund(admin, item.id, 10_000,
+    approval = refunds_approvals.request_further_refund(admin, item.id, 10_000,
                                               "Doctor ran an hour late last visit",
                                               prefer_wallet=True)
     assert (approval.calculated, approval.override_amount, approval.extra) == \
         (29_713, 39_713, 10_000)
     assert balance(chart.patient_wallet(patient.id)) == 0  # nothing moves yet
-    with pytest.raises(refunds.PermissionDenied):
-        refunds.approve_override(admin, approval.id)
-    refunds.approve_override(admin2, approval.id, "Agreed")
+    with pytest.raises(PermissionDenied):
+        refunds_approvals.approve_override(admin, approval.id)
+    refunds_approvals.approve_override(admin2, approval.id, "Agreed")
     db.session.expire_all()
     assert balance(chart.patient_wallet(patient.id)) == 10_000
     assert db.session.get(IndividualBooking, item.id).refunded_amount == 39_713
     # The kept part shrank: the GST still payable on it shrank pro rata.
-    cancellation = refunds.cancellation_for(item.id)
+    cancellation = refunds_lookup.cancellation_for(item.id)
     kept = PAID - 39_713
-    assert cancellation.gst_reversed == 450 - refunds.gst_kept(450, PAID, kept)
+    assert cancellation.gst_reversed == 450 - refunds_money.gst_kept(450, PAID, kept)
 
 
 @pytest.mark.parametrize("amount, reason, message", [
-    (0, "A long enough reason", refunds.MSG_FURTHER_AMOUNT),
+    (0, "A long enough reason", refunds_common.MSG_FURTHER_AMOUNT),
     (PAID - 29_713 + 1, "A long enough reason",
-     refunds.MSG_FURTHER_TOO_MUCH.format(left="₹232.37")),
+     refunds_common.MSG_FURTHER_TOO_MUCH.format(left="₹232.37")),
     (100, "short", MSG_OVERRIDE_NOTE),
 ])
 def test_further_refund_refusals(world, users, gateway, clock, amount, reason, message):
     _, item = _cancelled_at_30_hours(world, users, gateway, clock)
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.request_further_refund(users(world.admin), item.id, amount, reason)
+    with pytest.raises(CancellationError) as err:
+        refunds_approvals.request_further_refund(users(world.admin), item.id, amount, reason)
     assert err.value.message == message
-    assert not refunds.pending_approvals()
+    assert not refunds_approvals.pending_approvals()
 
 
 def test_further_refund_only_for_a_cancelled_booking_and_one_at_a_time(
@@ -154,17 +163,17 @@ def test_further_refund_only_for_a_cancelled_booking_and_one_at_a_time(
     visit = book_and_pay(world, patient, gateway, [
         (world.consult, [world.doctors[0]], START), (world.lab, [world.lab_provider], at(4, 11))])
     clock.move_to(START - hours(30))
-    refunds.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
     admin = users(world.admin)
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.request_further_refund(admin, visit.items[1].id, 100, "A long enough reason")
-    assert err.value.message == refunds.MSG_FURTHER_NOT_CANCELLED
-    refunds.request_further_refund(admin, visit.items[0].id, 100, "A long enough reason")
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.request_further_refund(admin, visit.items[0].id, 100, "A long enough reason")
-    assert err.value.message == refunds.MSG_FURTHER_PENDING
-    with pytest.raises(refunds.PermissionDenied):
-        refunds.request_further_refund(patient, visit.items[0].id, 100, "A long enough reason")
+    with pytest.raises(CancellationError) as err:
+        refunds_approvals.request_further_refund(admin, visit.items[1].id, 100, "A long enough reason")
+    assert err.value.message == refunds_common.MSG_FURTHER_NOT_CANCELLED
+    refunds_approvals.request_further_refund(admin, visit.items[0].id, 100, "A long enough reason")
+    with pytest.raises(CancellationError) as err:
+        refunds_approvals.request_further_refund(admin, visit.items[0].id, 100, "A long enough reason")
+    assert err.value.message == refunds_common.MSG_FURTHER_PENDING
+    with pytest.raises(PermissionDenied):
+        refunds_approvals.request_further_refund(patient, visit.items[0].id, 100, "A long enough reason")
 
 
 def test_a_failed_fee_refund_is_retried_and_sent_to_the_wallet_as_a_fee_refund(
@@ -174,21 +183,21 @@ def test_a_failed_fee_refund_is_retried_and_sent_to_the_wallet_as_a_fee_refund(
     patient, item, resched = _moved(world, users, gateway, clock, "gateway")
     gateway.sandbox.set_faults(refund_outcome="failed")
     try:
-        refunds.cancel_as_admin(users(world.admin), item.id, "Clinic closed for a fumigation",
+        refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Clinic closed for a fumigation",
                                 mode="clinic")
-        for _ in range(refunds.max_attempts()):
+        for _ in range(refunds_common.max_attempts()):
             settle_refunds(gateway)
     finally:
         gateway.sandbox.set_faults(refund_outcome=None)
     chain = db.session.scalars(sa.select(Refund).where(
         Refund.amount == FEE_10).order_by(Refund.id)).all()
-    assert len(chain) == refunds.max_attempts()
+    assert len(chain) == refunds_common.max_attempts()
     assert all(r.reschedule_id == resched.id for r in chain)
     failed = chain[-1]
     assert (failed.status, failed.superseded) == ("FAILED", False)
-    wallet = refunds.refund_to_wallet(users(world.admin), failed.id, "Bank keeps refusing")
+    wallet = refunds_failed.refund_to_wallet(users(world.admin), failed.id, "Bank keeps refusing")
     assert (wallet.reschedule_id, wallet.destination, wallet.amount) == \
         (resched.id, "WALLET", FEE_10)
     # The booking's own refunds: only the (failed, retried) refund of its paid amount.
-    assert [r.amount for r in refunds._open_refunds(item.id)] == [PAID]
+    assert [r.amount for r in refunds_money.open_refunds(item.id)] == [PAID]
     assert balance(chart.patient_wallet(patient.id)) == FEE_10

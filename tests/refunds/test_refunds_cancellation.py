@@ -4,13 +4,20 @@ derived status; the ledger after each."""
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import service
+from portal.booking import coupons, lookup, visits
+from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import SlotClaim
 from portal.domain.cancellation import MSG_PATIENT_TOO_LATE, MSG_TEAM_ADMIN_ONLY
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from portal.refunds import service as refunds
+from portal.refunds import approvals as refunds_approvals
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import common as refunds_common
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds import money as refunds_money
+from portal.refunds import previews as refunds_previews
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, settle_refunds
@@ -37,21 +44,21 @@ def one_item(world, users, gateway, **kw):
 def test_patient_tiers_at_the_boundaries(world, users, gateway, clock, before, expected, rule):
     patient, visit, item = one_item(world, users, gateway)
     clock.move_to(START - before)
-    preview = refunds.preview_cancellation(patient, visit.id, [item.id])
+    preview = refunds_previews.preview_cancellation(patient, visit.id, [item.id])
     assert preview.items[0].allowed and preview.items[0].refund == expected
     assert preview.items[0].rule == rule and preview.items[0].rule_text
-    [done] = refunds.cancel_items_as_patient(patient, visit.id, [item.id])
+    [done] = refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
     assert (done.refund, done.rule, done.actor_kind) == (expected, rule, "patient")
     db.session.expire_all()
     item = db.session.get(type(item), item.id)
     assert item.status == "CANCELLED" and item.refunded_amount == expected
     assert item.visit.status == "CANCELLED"  # its only item
     # All of it was paid online, so it goes back through Razorpay.
-    [refund] = refunds.refunds_for_visit(visit.id)
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
     assert (refund.destination, refund.amount, refund.status) == ("GATEWAY", expected, "PENDING")
     assert refund.razorpay_refund_id and refund.attempts == 1
     assert balance(chart.REFUNDS_PAYABLE) == expected
-    assert balance(chart.CANCELLATION_REVENUE) + refunds.gst_kept(
+    assert balance(chart.CANCELLATION_REVENUE) + refunds_money.gst_kept(
         item.gst, item.paid_amount, item.paid_amount - expected) == item.paid_amount - expected
     settle_refunds(gateway)
     refund = db.session.get(Refund, refund.id)
@@ -64,10 +71,10 @@ def test_patient_tiers_at_the_boundaries(world, users, gateway, clock, before, e
 def test_patient_refused_within_24_hours(world, users, gateway, clock, before):
     patient, visit, item = one_item(world, users, gateway)
     clock.move_to(START - before)
-    preview = refunds.preview_cancellation(patient, visit.id)
+    preview = refunds_previews.preview_cancellation(patient, visit.id)
     assert not preview.items[0].allowed and preview.items[0].message == MSG_PATIENT_TOO_LATE
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.cancel_items_as_patient(patient, visit.id, [item.id])
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
     assert err.value.message == MSG_PATIENT_TOO_LATE
     db.session.expire_all()
     assert db.session.get(type(item), item.id).status == "CONFIRMED"
@@ -78,12 +85,12 @@ def test_team_appointment_refused_for_the_patient(world, users, gateway, clock):
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway,
                          [(world.consult, [world.doctors[0], world.doctors[1]], START)])
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
     assert err.value.message == MSG_TEAM_ADMIN_ONLY
     # An admin may: for the patient at 98 h that is the patient's full tier.
     admin = users(world.admin)
-    done = refunds.cancel_as_admin(admin, visit.items[0].id, "Patient phoned the desk")
+    done = refunds_cancel.cancel_as_admin(admin, visit.items[0].id, "Patient phoned the desk")
     assert (done.rule, done.refund) == ("admin_patient_tier", visit.items[0].paid_amount)
 
 
@@ -99,14 +106,14 @@ def test_admin_for_the_patient(world, users, gateway, clock, before, expected, r
     _, visit, item = one_item(world, users, gateway)
     admin = users(world.admin)
     clock.move_to(START - before)
-    done = refunds.cancel_as_admin(admin, item.id, "Patient asked by phone", mode="patient")
+    done = refunds_cancel.cancel_as_admin(admin, item.id, "Patient asked by phone", mode="patient")
     assert (done.refund, done.rule) == (expected, rule)
 
 
 def test_clinic_cancellation_is_full_without_penalty(world, users, gateway, clock):
     _, visit, item = one_item(world, users, gateway)
     clock.move_to(START - hours(2))
-    done = refunds.cancel_as_admin(users(world.admin), item.id, "Clinic closed", mode="clinic")
+    done = refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Clinic closed", mode="clinic")
     assert (done.refund, done.penalty, done.rule) == (CONSULT_TOTAL, 0, "clinic")
     assert balance(chart.provider_payable(world.doctors[0])) == 0
 
@@ -118,10 +125,10 @@ def test_provider_cancels_before_the_start_with_penalty(world, users, gateway, c
     doctor_user = db.session.get(type(users(world.admin)), _provider_user(world.doctors[0]))
     clock.move_to(START - before)
     if not ok:
-        with pytest.raises(refunds.CancellationError):
-            refunds.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
+        with pytest.raises(CancellationError):
+            refunds_cancel.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
         return
-    done = refunds.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
+    done = refunds_cancel.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
     assert (done.refund, done.penalty, done.penalty_provider_id) == (CONSULT_TOTAL, 25_000,
                                                                      world.doctors[0])
     assert balance(chart.provider_payable(world.doctors[0])) == -25_000
@@ -136,10 +143,10 @@ def _provider_user(provider_id):
 def test_provider_cannot_cancel_someone_elses_booking(world, users, gateway):
     _, visit, item = one_item(world, users, gateway)
     other = db.session.get(type(users(world.admin)), _provider_user(world.doctors[1]))
-    with pytest.raises(refunds.NotFound):
-        refunds.cancel_as_provider(other, item.id, "Not mine")
-    with pytest.raises(refunds.CancellationError):
-        refunds.cancel_as_provider(db.session.get(type(other), _provider_user(world.doctors[0])),
+    with pytest.raises(NotFound):
+        refunds_cancel.cancel_as_provider(other, item.id, "Not mine")
+    with pytest.raises(CancellationError):
+        refunds_cancel.cancel_as_provider(db.session.get(type(other), _provider_user(world.doctors[0])),
                                    item.id, "   ")
 
 
@@ -158,10 +165,10 @@ def test_override_at_or_below_calculated_applies_at_once(world, users, gateway, 
     _, visit, item = one_item(world, users, gateway)
     clock.move_to(START - hours(10))
     admin = users(world.admin)
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.cancel_as_admin(admin, item.id, "short", override=1_000)
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_as_admin(admin, item.id, "short", override=1_000)
     assert err.value.message == "Detailed note required for audit trail"
-    done = refunds.cancel_as_admin(admin, item.id, "Goodwill, partial refund agreed",
+    done = refunds_cancel.cancel_as_admin(admin, item.id, "Goodwill, partial refund agreed",
                                    override=1_000)
     assert (done.refund, done.calculated, done.rule) == (1_000, 1_475, "override")
     assert not db.session.scalars(sa.select(RefundApproval)).all()
@@ -176,24 +183,24 @@ def test_override_above_calculated_waits_for_a_second_admin(world, users, gatewa
     assert (item.wallet_paid, item.gateway_paid) == (20_000, 32_950)
     clock.move_to(START - hours(10))
     admin, admin2 = users(world.admin), _second_admin()
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.cancel_as_admin(admin, item.id, "Doctor was rude, full refund", override=60_000)
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_as_admin(admin, item.id, "Doctor was rude, full refund", override=60_000)
     assert err.value.message == "Refund amount cannot exceed refundable amount: ₹529.50"
-    done = refunds.cancel_as_admin(admin, item.id, "Doctor was rude, full refund",
+    done = refunds_cancel.cancel_as_admin(admin, item.id, "Doctor was rude, full refund",
                                    override=CONSULT_TOTAL)
     # Cancelled now with the calculated 50 % − ₹250; the rest waits.
     assert (done.refund, done.calculated) == (1_475, 1_475)
-    [approval] = refunds.pending_approvals()
+    [approval] = refunds_approvals.pending_approvals()
     assert (approval.extra, approval.override_amount) == (CONSULT_TOTAL - 1_475, CONSULT_TOTAL)
-    with pytest.raises(refunds.PermissionDenied):
-        refunds.approve_override(admin, approval.id)
-    refunds.approve_override(admin2, approval.id, "Agreed")
-    with pytest.raises(refunds.CancellationError):
-        refunds.approve_override(admin2, approval.id)
+    with pytest.raises(PermissionDenied):
+        refunds_approvals.approve_override(admin, approval.id)
+    refunds_approvals.approve_override(admin2, approval.id, "Agreed")
+    with pytest.raises(CancellationError):
+        refunds_approvals.approve_override(admin2, approval.id)
     db.session.expire_all()
     item = db.session.get(type(item), item.id)
     assert item.refunded_amount == item.paid_amount == CONSULT_TOTAL
-    rows = refunds.refunds_for_visit(visit.id)
+    rows = refunds_lookup.refunds_for_visit(visit.id)
     # Wallet-paid portions go back to the wallet, the rest through Razorpay, pro rata.
     assert sum(r.amount for r in rows if r.destination == "WALLET") == 20_000
     assert sum(r.amount for r in rows if r.destination == "GATEWAY") == 32_950
@@ -208,18 +215,18 @@ def test_rejected_override_refunds_nothing_more(world, users, gateway, clock):
     _, visit, item = one_item(world, users, gateway)
     clock.move_to(START - hours(10))
     admin, admin2 = users(world.admin), _second_admin()
-    refunds.cancel_as_admin(admin, item.id, "Goodwill requested by patient", override=10_000)
-    [approval] = refunds.pending_approvals()
-    refunds.reject_override(admin2, approval.id, "Policy applies")
+    refunds_cancel.cancel_as_admin(admin, item.id, "Goodwill requested by patient", override=10_000)
+    [approval] = refunds_approvals.pending_approvals()
+    refunds_approvals.reject_override(admin2, approval.id, "Policy applies")
     assert db.session.get(RefundApproval, approval.id).status == "REJECTED"
-    assert sum(r.amount for r in refunds.refunds_for_visit(visit.id)) == 1_475
+    assert sum(r.amount for r in refunds_lookup.refunds_for_visit(visit.id)) == 1_475
 
 
 # --- coupons, wallet, several items, the visit's status ------------------------------------
 
 def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gateway, clock):
     patient, admin = users(world.patients[0]), users(world.admin)
-    service.create_coupon(admin, code="SAVE10", kind="PERCENT", value=1_000)
+    coupons.create_coupon(admin, code="SAVE10", kind="PERCENT", value=1_000)
     credit_wallet(patient.id, 30_000)
     visit = book_and_pay(world, patient, gateway, [
         (world.consult, [world.doctors[0]], at(4, 10)),
@@ -230,10 +237,10 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
     assert [i.wallet_paid for i in visit.items] == [13_840, 9_226, 6_934]
     clock.move_to(at(4, 10) - hours(30))  # 75 % − ₹100 tier for all three
 
-    preview = refunds.preview_cancellation(patient, visit.id, [consult.id, lab.id])
+    preview = refunds_previews.preview_cancellation(patient, visit.id, [consult.id, lab.id])
     # 75 % of the paid amount (after the coupon share) − ₹100
     assert [p.refund for p in preview.items] == [35_741 - 10_000, 23_828 - 10_000]
-    wallet_pref = refunds.preview_cancellation(patient, visit.id, [consult.id],
+    wallet_pref = refunds_previews.preview_cancellation(patient, visit.id, [consult.id],
                                                prefer_wallet=True)
     assert (wallet_pref.to_wallet, wallet_pref.to_gateway) == (25_741, 0)
     # Default: wallet-paid share back to the wallet, the rest through Razorpay, pro rata.
@@ -241,19 +248,19 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
     assert split.to_wallet + split.to_gateway == 25_741
     assert split.to_wallet == round(25_741 * 13_840 / 47_655)
 
-    refunds.cancel_items_as_patient(patient, visit.id, [consult.id], prefer_wallet=True,
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [consult.id], prefer_wallet=True,
                                     reason="Feeling better")
     db.session.expire_all()
-    visit = service.get_visit(visit.id)
+    visit = lookup.get_visit(visit.id)
     assert visit.status == "PARTIALLY_CANCELLED"
     assert balance(chart.patient_wallet(patient.id)) == 25_741
-    [r] = refunds.refunds_for_visit(visit.id)
+    [r] = refunds_lookup.refunds_for_visit(visit.id)
     assert (r.destination, r.status) == ("WALLET", "PROCESSED")
     assert not gateway.sandbox.store.refunds
 
-    refunds.cancel_items_as_patient(patient, visit.id, [lab.id, follow.id])
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [lab.id, follow.id])
     db.session.expire_all()
-    visit = service.get_visit(visit.id)
+    visit = lookup.get_visit(visit.id)
     assert visit.status == "CANCELLED"  # every item cancelled
     for item in visit.items:
         assert item.refunded_amount <= item.paid_amount
@@ -268,25 +275,25 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
 
 def test_never_twice_and_only_confirmed(world, users, gateway, clock):
     patient, visit, item = one_item(world, users, gateway)
-    refunds.cancel_items_as_patient(patient, visit.id, [item.id])
-    with pytest.raises(refunds.CancellationError) as err:
-        refunds.cancel_items_as_patient(patient, visit.id, [item.id])
-    assert err.value.message == refunds.MSG_ALREADY
-    with pytest.raises(refunds.CancellationError):
-        refunds.cancel_as_admin(users(world.admin), item.id, "Again please")
-    assert len(refunds.refunds_for_visit(visit.id)) == 1
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+    assert err.value.message == refunds_common.MSG_ALREADY
+    with pytest.raises(CancellationError):
+        refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Again please")
+    assert len(refunds_lookup.refunds_for_visit(visit.id)) == 1
     assert len(ledger_kinds("booking_cancelled")) == 1
 
 
 def test_strangers_get_not_found(world, users, gateway):
     _, visit, item = one_item(world, users, gateway)
     stranger = users(world.patients[1])
-    with pytest.raises(refunds.NotFound):
-        refunds.preview_cancellation(stranger, visit.id)
-    with pytest.raises(refunds.NotFound):
-        refunds.cancel_items_as_patient(stranger, visit.id, [item.id])
-    with pytest.raises(refunds.CancellationError):
-        refunds.cancel_items_as_patient(users(world.patients[0]), visit.id, [])
+    with pytest.raises(NotFound):
+        refunds_previews.preview_cancellation(stranger, visit.id)
+    with pytest.raises(NotFound):
+        refunds_cancel.cancel_items_as_patient(stranger, visit.id, [item.id])
+    with pytest.raises(CancellationError):
+        refunds_cancel.cancel_items_as_patient(users(world.patients[0]), visit.id, [])
 
 
 def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users, gateway):
@@ -294,7 +301,7 @@ def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users
     patient, visit, item = one_item(world, users, gateway)
     assert db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)).all() \
         or True  # reminders exist once notify's confirmation hook is wired
-    refunds.cancel_items_as_patient(patient, visit.id, [item.id])
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
     db.session.expire_all()
     for reminder in db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)):
         assert reminder.status != "SCHEDULED"
@@ -304,5 +311,5 @@ def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users
     assert (world.admin, "alert.CANCELLATION") in kinds
     # The slot is free again: another patient can book it.
     other = users(world.patients[1])
-    service.add_item(other, patient_id=other.id, service_id=world.consult,
+    visits.add_item(other, patient_id=other.id, service_id=world.consult,
                      provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=START)

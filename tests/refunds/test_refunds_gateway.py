@@ -12,7 +12,10 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.notify.models import Notification
-from portal.refunds import service as refunds
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import failed as refunds_failed
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
 from portal.refunds.tasks import poll_refunds
 from tests.booking.factories import at
@@ -38,9 +41,9 @@ def fast_gateway(app, gateway):
 def cancelled(world, users, gateway):
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
-    refunds.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
     db.session.expire_all()
-    [refund] = refunds.refunds_for_visit(visit.id)
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
     return patient, visit, refund
 
 
@@ -89,7 +92,7 @@ def test_unreachable_gateway_fails_then_alerts_and_admin_retries(world, users, f
         Notification.kind == "alert.REFUND_FAILED")).all()
     assert [a.user_id for a in alerts] == [world.admin] and alerts[0].priority == "HIGH"
     admin = users(world.admin)
-    target = refunds.retry_refund(admin, refund.id)
+    target = refunds_failed.retry_refund(admin, refund.id)
     assert target.id == refund.id  # never reached Razorpay: same row, same key
     db.session.expire_all()
     refund = db.session.get(Refund, refund.id)
@@ -103,12 +106,12 @@ def test_failed_at_razorpay_is_retried_as_a_new_refund(world, users, gateway):
     gateway.sandbox.set_faults(refund_outcome="failed")
     _, visit, first = cancelled(world, users, gateway)
     settle_refunds(gateway)  # refund.failed → a successor with a new key
-    rows = refunds.refunds_for_visit(visit.id)
+    rows = refunds_lookup.refunds_for_visit(visit.id)
     assert [(r.status, r.superseded) for r in rows] == [("FAILED", True), ("PENDING", False)]
     assert rows[1].idempotency_key != rows[0].idempotency_key
     gateway.sandbox.set_faults(refund_outcome=None)
     settle_refunds(gateway)
-    rows = refunds.refunds_for_visit(visit.id)
+    rows = refunds_lookup.refunds_for_visit(visit.id)
     assert rows[1].status == "PROCESSED"
     processed = [r for r in gateway.sandbox.store.refunds.values() if r["status"] == "processed"]
     assert len(processed) == 1 and len(ledger_kinds("refund_processed")) == 1
@@ -120,17 +123,17 @@ def test_failed_every_time_goes_to_admins_who_send_it_to_the_wallet(world, users
     patient, visit, first = cancelled(world, users, gateway)
     for _ in range(3):
         settle_refunds(gateway)
-    rows = refunds.refunds_for_visit(visit.id)
+    rows = refunds_lookup.refunds_for_visit(visit.id)
     assert [r.status for r in rows] == ["FAILED"] * 3 and not rows[-1].superseded
     assert db.session.scalars(sa.select(Notification).where(
         Notification.kind == "alert.REFUND_FAILED")).all()
     admin = users(world.admin)
-    wallet = refunds.refund_to_wallet(admin, rows[-1].id, "Bank account closed")
+    wallet = refunds_failed.refund_to_wallet(admin, rows[-1].id, "Bank account closed")
     assert (wallet.destination, wallet.status) == ("WALLET", "PROCESSED")
     assert balance(chart.patient_wallet(patient.id)) == wallet.amount
     assert balance(chart.REFUNDS_PAYABLE) == 0
-    with pytest.raises(refunds.CancellationError):
-        refunds.refund_to_wallet(admin, rows[-1].id, "again")
+    with pytest.raises(CancellationError):
+        refunds_failed.refund_to_wallet(admin, rows[-1].id, "again")
 
 
 def test_poll_fetches_stragglers_whose_webhook_was_lost(world, users, gateway):

@@ -5,15 +5,21 @@ the rest once through Razorpay, the provider's penalty, the visit's status. The 
 figures are worked out here from the policy's numbers, not by the code under test."""
 import pytest
 
+from portal.booking import coupons
 from portal.booking import reschedule as rs
-from portal.booking import service
-from portal.domain.cancellation import (MSG_PATIENT_TOO_LATE, MSG_PROVIDER_AFTER_START,
-                                        MSG_TEAM_ADMIN_ONLY)
+from portal.domain.cancellation import (
+    MSG_PATIENT_TOO_LATE,
+    MSG_PROVIDER_AFTER_START,
+    MSG_TEAM_ADMIN_ONLY,
+)
 from portal.domain.reschedule import MSG_TOO_LATE
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from portal.refunds import service as refunds
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds import money as refunds_money
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, RefundApproval
 from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import book_and_pay, hours, settle_refunds
@@ -54,7 +60,7 @@ def split(refund, wallet_paid, paid):
 def peel(world, users, gateway):
     """A ₹1,200 taxable peel, 10 % coupon, ₹500 from the wallet, the rest online."""
     patient, admin = users(world.patients[0]), users(world.admin)
-    service.create_coupon(admin, code="SAVE10", kind="PERCENT", value=1_000)
+    coupons.create_coupon(admin, code="SAVE10", kind="PERCENT", value=1_000)
     credit_wallet(patient.id, WALLET)
     visit = book_and_pay(world, patient, gateway, [(world.peel, [world.derm], START)],
                          coupon="SAVE10", wallet=WALLET)
@@ -102,15 +108,15 @@ def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway
 
     def cancel():
         if who == "patient":
-            return refunds.cancel_items_as_patient(patient, visit.id, [item.id])[0]
+            return refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])[0]
         if who == "provider":
-            return refunds.cancel_as_provider(_provider_user(users, world.derm), item.id,
+            return refunds_cancel.cancel_as_provider(_provider_user(users, world.derm), item.id,
                                               "Called away to the hospital")
-        return refunds.cancel_as_admin(admin, item.id, "Patient phoned the desk",
+        return refunds_cancel.cancel_as_admin(admin, item.id, "Patient phoned the desk",
                                        mode="patient" if who == "admin" else "clinic")
 
     if isinstance(expected, str):
-        with pytest.raises(refunds.CancellationError) as err:
+        with pytest.raises(CancellationError) as err:
             cancel()
         assert err.value.message == expected
         db.session.expire_all()
@@ -127,7 +133,7 @@ def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway
     item = db.session.get(type(item), item.id)
     assert item.status == "CANCELLED" and item.refunded_amount == refund
     assert item.visit.status == "CANCELLED"
-    rows = refunds.refunds_for_visit(visit.id)
+    rows = refunds_lookup.refunds_for_visit(visit.id)
     assert sorted((r.destination, r.amount) for r in rows) == sorted(
         [(d, a) for d, a in (("WALLET", to_wallet), ("GATEWAY", to_gateway)) if a])
     assert balance(chart.patient_wallet(patient.id)) == to_wallet
@@ -137,7 +143,7 @@ def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway
     assert balance(chart.REFUNDS_PAYABLE) == 0
     assert balance(chart.provider_payable(world.derm)) == (-25_000 if who == "provider" else 0)
     kept = paid - refund
-    assert balance(chart.CANCELLATION_REVENUE) + refunds.gst_kept(item.gst, paid, kept) == kept
+    assert balance(chart.CANCELLATION_REVENUE) + refunds_money.gst_kept(item.gst, paid, kept) == kept
 
 
 @pytest.mark.parametrize("over", [0, 1])
@@ -147,7 +153,7 @@ def test_override_at_and_just_above_the_calculated_amount(world, users, gateway,
     patient, visit, item = peel(world, users, gateway)
     clock.move_to(START - hours(23, 59))
     calculated = admin_late(item.paid_amount)
-    done = refunds.cancel_as_admin(users(world.admin), item.id, "Doctor ran two hours late",
+    done = refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Doctor ran two hours late",
                                    mode="patient", override=calculated + over)
     assert done.refund == calculated
     pending = db.session.query(RefundApproval).all()
@@ -162,8 +168,8 @@ def test_team_appointment_at_every_boundary(world, users, gateway, clock):
                          [(world.consult, [world.doctors[0], world.doctors[1]], START)])
     for before in (hours(98), hours(48), hours(47, 59), hours(24, 1)):
         clock.move_to(START - before)
-        with pytest.raises(refunds.CancellationError) as err:
-            refunds.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+        with pytest.raises(CancellationError) as err:
+            refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
         assert err.value.message == MSG_TEAM_ADMIN_ONLY
 
 

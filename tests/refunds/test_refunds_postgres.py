@@ -7,9 +7,14 @@ import pytest
 import sqlalchemy as sa
 
 from portal.accounts.models import User
+from portal.booking import reschedule_payment
+from portal.booking.models import Reschedule
+from portal.domain.states import RescheduleStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
-from portal.refunds import service as refunds
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import common as refunds_common
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
 from tests.refunds.helpers import book_and_pay
@@ -45,12 +50,12 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
                 barrier.wait()
                 if i == 1 and who == "patient+admin":
                     admin = db.session.get(User, world.admin)
-                    refunds.cancel_as_admin(admin, item_id, "Patient phoned too")
+                    refunds_cancel.cancel_as_admin(admin, item_id, "Patient phoned too")
                 else:
                     patient = db.session.get(User, world.patients[0])
-                    refunds.cancel_items_as_patient(patient, visit_id, [item_id])
+                    refunds_cancel.cancel_items_as_patient(patient, visit_id, [item_id])
                 outcomes[i] = "cancelled"
-            except refunds.CancellationError as exc:
+            except CancellationError as exc:
                 outcomes[i] = exc.message
             except Exception as exc:  # noqa: BLE001 -- anything else fails the test
                 outcomes[i] = f"error: {exc!r}"
@@ -62,7 +67,7 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert sorted(outcomes) == sorted(["cancelled", refunds.MSG_ALREADY]), outcomes
+    assert sorted(outcomes) == sorted(["cancelled", refunds_common.MSG_ALREADY]), outcomes
 
     pg_pay = pg_gateway
     pg_pay.sandbox.advance(10)
@@ -95,7 +100,7 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
         with pg_app.app_context():
             try:
                 barrier.wait()
-                refunds.cancel_items_as_patient(db.session.get(User, world.patients[0]),
+                refunds_cancel.cancel_items_as_patient(db.session.get(User, world.patients[0]),
                                                 visit_id, [item_id])
             except Exception as exc:  # noqa: BLE001
                 errors.append(repr(exc))
@@ -142,9 +147,9 @@ def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
             db.session.flush()
         assert claims.is_exclusion_violation(err.value)
         db.session.rollback()
-        done = rs.complete_callback(pg_gateway.pay(result.reschedule.razorpay_order_id))
+        done = reschedule_payment.complete_callback(pg_gateway.pay(result.reschedule.razorpay_order_id))
         pg_gateway.deliver()
-        assert done.status == rs.DONE
+        assert done.status == RescheduleStatus.DONE
         db.session.expire_all()
         moved = db.session.get(IndividualBooking, item.id)
         assert (moved.start_at, moved.end_at) == (at(4, 10, 15), at(4, 10, 45))
@@ -181,7 +186,7 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
 
         def capture():
             try:
-                rs.payment_captured(resched_id, payment_id, fee)  # the row is locked
+                reschedule_payment.payment_captured(resched_id, payment_id, fee)  # the row is locked
                 captured.set()
                 time.sleep(1.0)  # the sweep is now waiting for the row
                 db.session.commit()
@@ -195,7 +200,7 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
 
         assert run_together(pg_app, capture, sweep) == ["captured", 0]
         with pg_app.app_context():
-            assert db.session.get(rs.Reschedule, resched_id).status == "DONE"
+            assert db.session.get(Reschedule, resched_id).status == "DONE"
             assert db.session.get(IndividualBooking, item_id).start_at == at(7, 11)
             live = db.session.scalars(sa.select(SlotClaim).where(
                 SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))).all()

@@ -3,10 +3,10 @@ surcharge, paying by wallet or checkout, the move in one transaction, rebooking.
 import pytest
 import sqlalchemy as sa
 
+from portal.booking import holds, reschedule_payment, visits
 from portal.booking import reschedule as rs
-from portal.booking import service
 from portal.booking.errors import BookingError, SlotUnavailable
-from portal.booking.models import IndividualBooking, SlotClaim
+from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
 from portal.domain.reschedule import MSG_TOO_LATE
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -94,7 +94,7 @@ def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock):
         rs.reschedule(patient, item.id, at(7, 19))
     assert err.value.message == "Appointments only available 9 AM - 6 PM"
     other = users(world.patients[1])
-    service.add_item(other, patient_id=other.id, service_id=world.consult,
+    visits.add_item(other, patient_id=other.id, service_id=world.consult,
                      provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=NEW)
     with pytest.raises(SlotUnavailable):
         rs.reschedule(patient, item.id, NEW)
@@ -114,7 +114,7 @@ def test_wallet_too_low_moves_nothing(world, users, gateway, clock):
     assert err.value.message == rs.MSG_PAY_WITH
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == START
-    assert not db.session.scalars(sa.select(rs.Reschedule)).all()
+    assert not db.session.scalars(sa.select(Reschedule)).all()
 
 
 def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
@@ -127,7 +127,7 @@ def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == START  # not before paying
     params = gateway.pay(resched.razorpay_order_id)
-    done = rs.complete_callback(params)
+    done = reschedule_payment.complete_callback(params)
     assert done.status == "DONE"
     gateway.deliver()  # the webhook too: nothing twice
     db.session.expire_all()
@@ -143,7 +143,7 @@ def _pay_online(patient, item, start=NEW):
 
 def _book_other(world, users, start):
     other = users(world.patients[1])
-    return service.add_item(other, patient_id=other.id, service_id=world.consult,
+    return visits.add_item(other, patient_id=other.id, service_id=world.consult,
                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
                             start_at=start)
 
@@ -162,7 +162,7 @@ def test_new_time_is_held_while_the_fee_is_paid(world, users, gateway, clock):
     # The booking itself still stands at its old time until the fee arrives.
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == START
-    done = rs.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
+    done = reschedule_payment.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
     gateway.deliver()
     assert done.status == "DONE"
     db.session.expire_all()
@@ -185,9 +185,9 @@ def test_expired_checkout_frees_the_time_and_a_late_fee_goes_to_the_wallet(
     # The sweep has not run yet: the stale hold gives way to a new booking.
     _book_other(world, users, NEW)
     db.session.expire_all()
-    row = db.session.get(rs.Reschedule, result.reschedule.id)
-    assert (row.status, row.failure_reason) == ("EXPIRED", rs.MSG_HOLD_EXPIRED)
-    done = rs.complete_callback(gateway.pay(order_id))
+    row = db.session.get(Reschedule, result.reschedule.id)
+    assert (row.status, row.failure_reason) == ("EXPIRED", holds.MSG_HOLD_EXPIRED)
+    done = reschedule_payment.complete_callback(gateway.pay(order_id))
     gateway.deliver()
     assert done.status == "EXPIRED"
     db.session.expire_all()
@@ -214,15 +214,15 @@ def test_a_newer_request_replaces_the_pending_one(world, users, gateway, clock):
     # Asking again for the same time is not blocked by its own hold.
     second = _pay_online(patient, item)
     db.session.expire_all()
-    assert db.session.get(rs.Reschedule, first.reschedule.id).status == "EXPIRED"
+    assert db.session.get(Reschedule, first.reschedule.id).status == "EXPIRED"
     credit_wallet(patient.id, fee(1_000)[3])
     third = rs.reschedule(patient, item.id, at(7, 12), pay_with="wallet")
     assert third.moved
     db.session.expire_all()
-    assert db.session.get(rs.Reschedule, second.reschedule.id).failure_reason == \
+    assert db.session.get(Reschedule, second.reschedule.id).failure_reason == \
         rs.MSG_REPLACED
     # A payment for a replaced request moves nothing and goes to the wallet.
-    done = rs.complete_callback(gateway.pay(first.reschedule.razorpay_order_id))
+    done = reschedule_payment.complete_callback(gateway.pay(first.reschedule.razorpay_order_id))
     gateway.deliver()
     assert done.status == "EXPIRED"
     db.session.expire_all()
@@ -251,11 +251,11 @@ def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
 
 
 def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
-    from portal.refunds import service as refunds
+    from portal.refunds import cancel as refunds_cancel
     patient, item = booked(world, users, gateway)
     with pytest.raises(BookingError):
         rs.rebook(patient, item.id, NEW)
-    refunds.cancel_items_as_patient(patient, item.master_id, [item.id])
+    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
     new = rs.rebook(patient, item.id, NEW)
     assert new.master_id != item.master_id and new.status == "SCHEDULED"
     assert new.start_at == NEW and new.total == 52_950
@@ -273,7 +273,7 @@ def test_free_times_never_offer_the_bookings_own_time(world, users, gateway, clo
 
 def _paid_online_move(patient, item, gateway):
     """Move the booking to NEW 60 h ahead of START (a fee), paid online; the DONE row."""
-    done = rs.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
+    done = reschedule_payment.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
                                             .razorpay_order_id))
     gateway.deliver()
     assert done.status == "DONE"
@@ -294,7 +294,7 @@ def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
     done = _paid_online_move(patient, item, gateway)
     clock.move_to(done.expires_at + hours(1))  # long after the checkout's own expiry
     with pytest.raises(SlotUnavailable):
-        service.add_item(patient, patient_id=patient.id, service_id=world.consult,
+        visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
                          provider_ids=[world.doctors[1]], clinic_id=world.clinic, start_at=NEW)
     db.session.expire_all()
     assert len(_live_claims(item.id)) == 2

@@ -12,7 +12,12 @@ from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.extensions import db
-from portal.refunds import service as refunds
+from portal.refunds import approvals as refunds_approvals
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import failed as refunds_failed
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds import previews as refunds_previews
+from portal.refunds.common import CancellationError
 from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
 from portal.web.admin import bp
 from portal.web.forms.booking import options
@@ -66,24 +71,25 @@ def _item(item_id):
 def _preview(item, form):
     override = form.override.paise if not form.override.errors else None
     try:
-        return refunds.preview_admin(current_user, item.id, form.mode.data or "patient",
+        return refunds_previews.preview_admin(current_user, item.id, form.mode.data or "patient",
                                      override=override, override_reason=form.reason.data,
                                      prefer_wallet=form.destination.data == "wallet")
-    except refunds.CancellationError:
+    except CancellationError:
         return None
 
 
 def _page(item, form, status=200, further=None):
     form.penalty_provider.choices = options([(str(p.id), p.display_name) for p in item.providers])
-    cancellation = refunds.cancellation_for(item.id)
+    cancellation = refunds_lookup.cancellation_for(item.id)
     return render(PAGE, block=htmx_block("admin_preview"), status=status, item=item, form=form,
                   preview=_preview(item, form), cancellation=cancellation,
                   actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
-                  rule_text=refunds.tier_text(cancellation.rule) if cancellation else "",
-                  refund_rows=[r for r in refunds.refunds_for_visit(item.master_id)
+                  rule_text=refunds_previews.tier_text(cancellation.rule) if cancellation else "",
+                  refund_rows=[r for r in refunds_lookup.refunds_for_visit(item.master_id)
                                if r.booking_id == item.id],
                   further=further or FurtherRefundForm(formdata=None),
-                  pending=[a for a in refunds.pending_approvals() if a.booking_id == item.id])
+                  pending=[a for a in refunds_approvals.pending_approvals()
+                           if a.booking_id == item.id])
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
@@ -106,18 +112,18 @@ def cancel_booking_post(item_id):
         return _page(item, form, status=422)
     penalty = form.penalty_provider.data
     try:
-        done = refunds.cancel_as_admin(
+        done = refunds_cancel.cancel_as_admin(
             current_user, item.id, form.reason.data or "", mode=form.mode.data,
             override=form.override.paise, prefer_wallet=form.destination.data == "wallet",
             penalty_provider_id=int(penalty) if penalty and penalty.isdigit() else None)
     except NotFound:
         abort(404)
-    except refunds.CancellationError as exc:
+    except CancellationError as exc:
         apply_booking_error(form, exc, FIELDS)
         return _page(item, form, status=422)
     message = f"Cancelled. Refund {format_inr(done.refund)}."
-    if refunds.pending_approvals() and any(a.booking_id == item.id
-                                           for a in refunds.pending_approvals()):
+    if refunds_approvals.pending_approvals() and any(a.booking_id == item.id
+                                           for a in refunds_approvals.pending_approvals()):
         message += " The override above the calculated amount awaits a second administrator."
     flash(message, "success")
     return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
@@ -130,14 +136,14 @@ def further_refund(item_id):
     if not further.validate():
         return _page(item, AdminCancelForm(formdata=None), 422, further)
     try:
-        refunds.request_further_refund(current_user, item.id, further.amount.paise,
+        refunds_approvals.request_further_refund(current_user, item.id, further.amount.paise,
                                        further.reason.data or "",
                                        prefer_wallet=further.prefer_wallet())
     except NotFound:
         abort(404)
-    except refunds.CancellationError as exc:
+    except CancellationError as exc:
         form = AdminCancelForm(formdata=None)
-        if refunds.cancellation_for(item.id) is None:  # no further-refund form on the page
+        if refunds_lookup.cancellation_for(item.id) is None:  # no further-refund form on the page
             form.form_errors.append(exc.message)
         else:
             apply_booking_error(further, exc, {})
@@ -153,8 +159,9 @@ def approvals():
     decided = db.session.scalars(
         db.select(RefundApproval).where(RefundApproval.status != "PENDING")
         .order_by(RefundApproval.decided_at.desc()).limit(30)).all()
-    return render("admin/cancellations/approvals.html", pending=refunds.pending_approvals(),
-                  decided=decided, form=NoteForm())
+    return render("admin/cancellations/approvals.html",
+                  pending=refunds_approvals.pending_approvals(), decided=decided,
+                  form=NoteForm())
 
 
 def _decide(action, approval_id, done):
@@ -169,7 +176,7 @@ def _decide(action, approval_id, done):
     except PermissionDenied as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.approvals"), 303)
-    except refunds.CancellationError as exc:
+    except CancellationError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.approvals"), 303)
     flash(done, "success")
@@ -178,12 +185,13 @@ def _decide(action, approval_id, done):
 
 @bp.post("/approvals/<int:approval_id>/approve")
 def approve_refund(approval_id):
-    return _decide(refunds.approve_override, approval_id, "Approved; the refund is on its way.")
+    return _decide(refunds_approvals.approve_override, approval_id,
+                   "Approved; the refund is on its way.")
 
 
 @bp.post("/approvals/<int:approval_id>/reject")
 def reject_refund(approval_id):
-    return _decide(refunds.reject_override, approval_id, "Rejected.")
+    return _decide(refunds_approvals.reject_override, approval_id, "Rejected.")
 
 
 # --- refunds -------------------------------------------------------------------------------
@@ -194,7 +202,7 @@ def refunds_list():
     if status not in (None, *REFUND_STATUSES):
         status = None
     page = request.args.get("page", "1")
-    rows = refunds.list_refunds(status, page=int(page) if page.isdigit() else 1)
+    rows = refunds_lookup.list_refunds(status, page=int(page) if page.isdigit() else 1)
     return render("admin/cancellations/refunds.html", rows=rows, status=status,
                   statuses=REFUND_STATUSES, form=NoteForm())
 
@@ -206,7 +214,7 @@ def _refund_action(action, refund_id, done, **kw):
         abort(404)
     try:
         action(current_user, refund_id, **kw)
-    except refunds.CancellationError as exc:
+    except CancellationError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.refunds_list"), 303)
     flash(done, "success")
@@ -215,11 +223,11 @@ def _refund_action(action, refund_id, done, **kw):
 
 @bp.post("/refunds/<int:refund_id>/retry")
 def retry_refund(refund_id):
-    return _refund_action(refunds.retry_refund, refund_id, "Refund sent to Razorpay again.")
+    return _refund_action(refunds_failed.retry_refund, refund_id, "Refund sent to Razorpay again.")
 
 
 @bp.post("/refunds/<int:refund_id>/to-wallet")
 def refund_to_wallet(refund_id):
-    return _refund_action(refunds.refund_to_wallet, refund_id,
+    return _refund_action(refunds_failed.refund_to_wallet, refund_id,
                           "The refund is in the patient's wallet.",
                           note=request.form.get("note", ""))

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from portal.accounts.forms import apply_errors
 from portal.accounts.service import ValidationError
-from portal.booking import service as booking
+from portal.booking import coupons as booking_coupons
 from portal.booking.models import PERCENT, Coupon
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
@@ -70,7 +70,7 @@ def _coupon_or_404(coupon_id):
 
 def _list_page(form):
     return render_form(LIST, form, block=htmx_block("coupon_form"),
-                       coupons=booking.list_coupons(), last_day=last_day)
+                       coupons=booking_coupons.list_coupons(), last_day=last_day)
 
 
 @bp.get("/coupons")
@@ -83,7 +83,7 @@ def create_coupon():
     form = CouponForm()
     if form.validate_on_submit():
         try:
-            coupon = booking.create_coupon(current_user, **_values(form))
+            coupon = booking_coupons.create_coupon(current_user, **_values(form))
         except ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
@@ -108,7 +108,7 @@ def edit_coupon(coupon_id):
     form = _form_for(coupon) if request.method == "GET" else CouponForm()
     if form.validate_on_submit():
         try:
-            booking.update_coupon(current_user, coupon.id, **_values(form))
+            booking_coupons.update_coupon(current_user, coupon.id, **_values(form))
         except ValidationError as exc:
             db.session.rollback()
             apply_errors(form, exc.errors)
@@ -120,7 +120,7 @@ def edit_coupon(coupon_id):
 
 def _set_active(coupon_id, active):
     coupon = _coupon_or_404(coupon_id)
-    booking.update_coupon(current_user, coupon.id, active=active)
+    booking_coupons.update_coupon(current_user, coupon.id, active=active)
     return _row_or_list(coupon, "reactivated" if active else "deactivated")
 
 

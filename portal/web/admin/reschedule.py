@@ -9,8 +9,8 @@ from flask_login import current_user
 from wtforms import BooleanField, RadioField, StringField
 from wtforms.validators import Length, Optional
 
+from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
-from portal.booking import service as booking
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import db
@@ -38,7 +38,7 @@ def _page(item, form, status=200):
     _, quote = rs.quote(current_user, item.id, admin_override=bool(form.override.data))
     return render(PAGE, block=htmx_block("slots", "fee"), status=status, item=item, form=form,
                   quote=quote, slots=slots,
-                  wallet_balance=booking.wallet_balance(item.visit.patient_id))
+                  wallet_balance=booking_prices.wallet_balance(item.visit.patient_id))
 
 
 @bp.get("/bookings/<int:item_id>/reschedule")

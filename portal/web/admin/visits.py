@@ -15,14 +15,27 @@ from flask_login import current_user
 from portal.accounts import service as accounts
 from portal.accounts.forms import apply_errors
 from portal.accounts.models import PATIENT, User
-from portal.booking import service as booking
+from portal.booking import checkout as booking_checkout
+from portal.booking import links as booking_links
+from portal.booking import lookup as booking_lookup
+from portal.booking import prices as booking_prices
+from portal.booking import receipts as booking_receipts
+from portal.booking import visits as booking_visits
+from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import VISIT_STATUSES, IndividualBooking, MasterBooking
 from portal.catalog.models import Clinic, Provider, Service
 from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.forms.booking import (CouponCodeForm, DeskPaymentForm, NewPatientForm,
-                                      OperatorItemForm, SELF, dependent_id_of, options,
-                                      person_value)
+from portal.web.forms.booking import (
+    SELF,
+    CouponCodeForm,
+    DeskPaymentForm,
+    NewPatientForm,
+    OperatorItemForm,
+    dependent_id_of,
+    options,
+    person_value,
+)
 from portal.web.patient.visits import apply_booking_error, htmx_block, timeline
 from portal.web.render import render, render_form
 
@@ -46,12 +59,12 @@ def _filters():
 @bp.get("/visits")
 def visits():
     f = _filters()
-    page = booking.list_visits(
+    page = booking_lookup.list_visits(
         status=f["status"] or None, search=f["q"] or None,
         needs_attention={"yes": True, "no": False}.get(f["attention"]),
         page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
     return render(LIST, block=htmx_block("results"), page=page, f=f, statuses=VISIT_STATUSES,
-                  needs_attention=booking.visit_needs_attention)
+                  needs_attention=booking_lookup.visit_needs_attention)
 
 
 # --- a new visit: the patient first ----------------------------------------------------
@@ -147,16 +160,16 @@ def _add_item(form, patient, visit=None):
         form.clinic.errors = [*form.clinic.errors, "Choose a clinic."]
         return None
     try:
-        return booking.add_item(
+        return booking_visits.add_item(
             current_user, patient_id=patient.id, service_id=form.service.data,
             provider_ids=form.providers.data, clinic_id=form.clinic.data, start_at=start,
             dependent_id=dependent_id_of(form.person.data),
             visit_id=visit.id if visit else None,
             referral_id=int(form.referral.data) if form.referral.data else None,
             meet_link=form.meet_link.data or None)
-    except booking.NotFound:
+    except NotFound:
         form.form_errors.append("That patient, person or catalog entry no longer exists.")
-    except booking.BookingError as exc:
+    except BookingError as exc:
         apply_booking_error(form, exc)
         if exc.field == "start_at" and exc.message not in form.form_errors:
             form.time.errors = [*form.time.errors, exc.message]
@@ -192,10 +205,11 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
     if status is None:
         forms = [f for f in (item_form, desk_form, coupon_form) if f is not None]
         status = 422 if any(f.errors for f in forms) else 200
-    return render(DETAIL, status=status, visit=visit, quote=booking.quote(visit),
+    return render(DETAIL, status=status, visit=visit, quote=booking_prices.quote(visit),
                   item_form=item_form, desk_form=desk_form, coupon_form=coupon_form,
-                  timeline=timeline(visit), needs_attention=booking.visit_needs_attention(visit),
-                  wallet_balance=booking.wallet_balance(visit.patient_id))
+                  timeline=timeline(visit),
+                  needs_attention=booking_lookup.visit_needs_attention(visit),
+                  wallet_balance=booking_prices.wallet_balance(visit.patient_id))
 
 
 def _back(visit):
@@ -225,8 +239,8 @@ def remove_visit_item(visit_id, item_id):
     if item is None or item.master_id != visit.id:
         abort(404)
     try:
-        booking.remove_item(current_user, item.id)
-    except booking.BookingError as exc:
+        booking_visits.remove_item(current_user, item.id)
+    except BookingError as exc:
         flash(exc.message, "error")
     else:
         flash("Removed; the slot is free again.", "success")
@@ -239,8 +253,8 @@ def apply_visit_coupon(visit_id):
     form = CouponCodeForm()
     if form.validate_on_submit():
         try:
-            booking.apply_coupon(current_user, visit.id, form.code.data)
-        except booking.BookingError as exc:
+            booking_visits.apply_coupon(current_user, visit.id, form.code.data)
+        except BookingError as exc:
             apply_booking_error(form, exc)
         else:
             flash("Coupon applied.", "success")
@@ -252,8 +266,8 @@ def apply_visit_coupon(visit_id):
 def remove_visit_coupon(visit_id):
     visit = _visit_or_404(visit_id)
     try:
-        booking.remove_coupon(current_user, visit.id)
-    except booking.BookingError as exc:
+        booking_visits.remove_coupon(current_user, visit.id)
+    except BookingError as exc:
         flash(exc.message, "error")
     return _back(visit)
 
@@ -262,8 +276,8 @@ def remove_visit_coupon(visit_id):
 def create_payment_link(visit_id):
     visit = _visit_or_404(visit_id)
     try:
-        booking.create_payment_link(current_user, visit.id)
-    except booking.BookingError as exc:
+        booking_links.create_payment_link(current_user, visit.id)
+    except BookingError as exc:
         flash(exc.message, "error")
     else:
         flash("Payment link created and sent to the patient.", "success")
@@ -276,8 +290,8 @@ def resend_payment_link(visit_id, payment_id):
     if payment_id not in {p.id for p in visit.payments}:
         abort(404)
     try:
-        booking.resend_payment_link(current_user, payment_id)
-    except booking.BookingError as exc:
+        booking_links.resend_payment_link(current_user, payment_id)
+    except BookingError as exc:
         flash(exc.message, "error")
     else:
         flash("Payment link sent again.", "success")
@@ -290,8 +304,8 @@ def record_desk_payment(visit_id):
     form = DeskPaymentForm()
     if form.validate_on_submit():
         try:
-            booking.record_desk_payment(current_user, visit.id, form.receipt_no.data)
-        except booking.BookingError as exc:
+            booking_checkout.record_desk_payment(current_user, visit.id, form.receipt_no.data)
+        except BookingError as exc:
             apply_booking_error(form, exc)
         else:
             flash("Desk payment recorded; the visit is confirmed.", "success")
@@ -303,8 +317,8 @@ def record_desk_payment(visit_id):
 def visit_receipt(visit_id):
     visit = _visit_or_404(visit_id)
     try:
-        receipt = booking.receipt(visit)
-    except booking.BookingError as exc:
+        receipt = booking_receipts.receipt(visit)
+    except BookingError as exc:
         flash(exc.message, "warning")
         return _back(visit)
     return render("patient/visits/receipt.html", visit=visit, receipt=receipt)

@@ -10,7 +10,11 @@ from wtforms.validators import Length, Optional
 
 from portal.booking.models import MasterBooking
 from portal.domain.rates import format_inr
-from portal.refunds import service as refunds
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import common as refunds_common
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds import previews as refunds_previews
+from portal.refunds.common import CancellationError
 from portal.web.forms.booking import options
 from portal.web.patient import bp
 from portal.web.patient.visits import apply_booking_error, htmx_block
@@ -40,13 +44,13 @@ def _chosen(form_items, visit):
 
 
 def _page(visit, form, status=200):
-    offered = refunds.cancellable_items(visit)
+    offered = refunds_previews.cancellable_items(visit)
     prefer_wallet = form.destination.data == WALLET
-    everything = refunds.preview_cancellation(current_user, visit.id,
+    everything = refunds_previews.preview_cancellation(current_user, visit.id,
                                               [i.id for i in offered], prefer_wallet)
     chosen = _chosen(form.items.data, visit)
-    selected = refunds.preview_cancellation(current_user, visit.id, chosen, prefer_wallet) \
-        if chosen else None
+    selected = refunds_previews.preview_cancellation(
+        current_user, visit.id, chosen, prefer_wallet) if chosen else None
     form.items.choices = [(i.id, i.service.name) for i in offered]
     return render(PAGE, block=htmx_block("cancel_preview"), status=status, visit=visit,
                   form=form, offered=everything, selected=selected,
@@ -72,13 +76,13 @@ def cancel_items_post(visit_id):
         return _page(visit, form, status=422)
     chosen = _chosen(form.items.data, visit)
     if len(chosen) != len(form.items.data or []):
-        form.items.errors = [refunds.MSG_NO_ITEMS]
+        form.items.errors = [refunds_common.MSG_NO_ITEMS]
         return _page(visit, form, status=422)
     try:
-        done = refunds.cancel_items_as_patient(current_user, visit.id, chosen,
+        done = refunds_cancel.cancel_items_as_patient(current_user, visit.id, chosen,
                                                prefer_wallet=form.destination.data == WALLET,
                                                reason=form.reason.data or "")
-    except refunds.CancellationError as exc:
+    except CancellationError as exc:
         apply_booking_error(form, exc)
         return _page(visit, form, status=422)
     total = sum(c.refund for c in done)
@@ -92,8 +96,8 @@ def visit_refunds(visit_id):
     """The visit's cancellations and refunds with their status; while a refund through
     Razorpay is pending, htmx polls the list (``refund_rows`` block)."""
     visit = _visit(visit_id)
-    rows = [r for r in refunds.refunds_for_visit(visit.id) if not r.superseded]
-    cancellations = [refunds.cancellation_for(i.id) for i in visit.items
+    rows = [r for r in refunds_lookup.refunds_for_visit(visit.id) if not r.superseded]
+    cancellations = [refunds_lookup.cancellation_for(i.id) for i in visit.items
                      if i.status == "CANCELLED"]
     pending = any(r.status == "PENDING" for r in rows)
     block = htmx_block("refund_rows")

@@ -5,6 +5,7 @@ Every route works as a full page; an htmx request (not a boosted navigation) get
 from flask import flash, redirect, url_for
 from flask_login import current_user
 
+from portal.accounts import dependents as dependent_cases
 from portal.accounts import service
 from portal.accounts.forms import DependentForm, apply_errors
 from portal.accounts.models import Dependent
@@ -38,7 +39,7 @@ def add_dependent():
     form = DependentForm()
     if form.validate_on_submit():
         try:
-            service.add_dependent(current_user, form.name.data, form.relationship.data,
+            dependent_cases.add_dependent(current_user, form.name.data, form.relationship.data,
                                   form.date_of_birth.data)
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
@@ -56,7 +57,7 @@ def edit_dependent(dependent_id):
                                "date_of_birth": dependent.date_of_birth})
     if form.validate_on_submit():
         try:
-            service.update_dependent(current_user, dependent.id, form.name.data,
+            dependent_cases.update_dependent(current_user, dependent.id, form.name.data,
                                      form.relationship.data, form.date_of_birth.data)
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
@@ -71,6 +72,6 @@ def edit_dependent(dependent_id):
 def delete_dependent(dependent_id):
     dependent = get_owned_or_404(Dependent, dependent_id)
     name = dependent.name
-    service.remove_dependent(current_user, dependent.id)
+    dependent_cases.remove_dependent(current_user, dependent.id)
     flash(f"{name} removed.", "success")
     return redirect(url_for("patient.dependents"), 303)

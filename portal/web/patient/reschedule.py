@@ -6,13 +6,15 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from wtforms import RadioField
 
+from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
-from portal.booking import service as booking
-from portal.booking.errors import BookingError
-from portal.booking.models import IndividualBooking
+from portal.booking import reschedule_payment
+from portal.booking.errors import BookingError, PaymentError
+from portal.booking.models import IndividualBooking, Reschedule
+from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
-from portal.web.forms.booking import MoveForm as BaseMoveForm
 from portal.web.forms.booking import MOVE_FIELDS, move_day, options, parse_start
+from portal.web.forms.booking import MoveForm as BaseMoveForm
 from portal.web.patient import bp
 from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
 from portal.web.render import render
@@ -44,7 +46,7 @@ def _page(item, form, mode, status=200):
         _, q = rs.quote(current_user, item.id)
     return render(PAGE, block=htmx_block("slots"), status=status, item=item, form=form,
                   quote=q, mode=mode, slots=slots,
-                  wallet_balance=booking.wallet_balance(current_user.id))
+                  wallet_balance=booking_prices.wallet_balance(current_user.id))
 
 
 def _form():
@@ -98,11 +100,11 @@ def _callback_params(values):
 def _finish(params, reschedule_id):
     row = booking_reschedule_row(reschedule_id)
     try:
-        done = rs.complete_callback(params)
-    except booking.PaymentError as exc:
+        done = reschedule_payment.complete_callback(params)
+    except PaymentError as exc:
         flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
-    if done.status == rs.DONE:
+    if done.status == RescheduleStatus.DONE:
         flash("Fee paid; your appointment has moved.", "success")
     else:
         flash(done.failure_reason or "The appointment could not be moved.", "error")
@@ -111,7 +113,7 @@ def _finish(params, reschedule_id):
 
 def booking_reschedule_row(reschedule_id):
     from portal.extensions import db
-    row = db.session.get(rs.Reschedule, reschedule_id)
+    row = db.session.get(Reschedule, reschedule_id)
     if row is None:
         abort(404)
     return row
@@ -119,7 +121,7 @@ def booking_reschedule_row(reschedule_id):
 
 @bp.get("/reschedules/<int:reschedule_id>/paid")
 def reschedule_paid(reschedule_id):
-    row = get_owned_or_404(rs.Reschedule, reschedule_id)
+    row = get_owned_or_404(Reschedule, reschedule_id)
     return _finish(_callback_params(request.args), row.id)
 
 

@@ -10,16 +10,34 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.booking import checkout as booking_checkout
 from portal.booking import lifecycle
-from portal.booking import service as booking
-from portal.booking.models import (CONFIRMED, DRAFT, PENDING_PAYMENT, VISIT_STATUSES,
-                                   IndividualBooking, MasterBooking)
+from portal.booking import lookup as booking_lookup
+from portal.booking import prices as booking_prices
+from portal.booking import receipts as booking_receipts
+from portal.booking import visits as booking_visits
+from portal.booking.errors import BookingError, NotFound, PaymentError
+from portal.booking.models import (
+    OPEN_VISIT_STATUSES,
+    VISIT_STATUSES,
+    IndividualBooking,
+    MasterBooking,
+)
 from portal.catalog.models import DEFAULT_TIMEZONE, FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.domain.pricing import price_item
+from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db, htmx
-from portal.web.forms.booking import (BookForm, CouponCodeForm, PayForm, WalletForm,
-                                      dependent_id_of, options, parse_start, person_choices,
-                                      person_value)
+from portal.web.forms.booking import (
+    BookForm,
+    CouponCodeForm,
+    PayForm,
+    WalletForm,
+    dependent_id_of,
+    options,
+    parse_start,
+    person_choices,
+    person_value,
+)
 from portal.web.forms.money import paise_to_text
 from portal.web.patient import bp
 from portal.web.render import render, render_form
@@ -123,8 +141,8 @@ def _referral_choices(slot):
 
 def _open_visit(dependent_id):
     """The account's newest unpaid visit for this person, where a new item goes."""
-    visits = booking.list_visits(patient_id=current_user.id, status=[DRAFT, PENDING_PAYMENT],
-                                 per_page=50).items
+    visits = booking_lookup.list_visits(patient_id=current_user.id,
+                                        status=list(OPEN_VISIT_STATUSES), per_page=50).items
     return next((v for v in visits if v.dependent_id == dependent_id), None)
 
 
@@ -159,8 +177,8 @@ def book():
         visit = db.session.get(MasterBooking, int(data["visit"]))
     if visit is None or visit.patient_id != current_user.id:
         # "Add another service": by default, for the person of the newest unpaid visit.
-        visit = next(iter(booking.list_visits(patient_id=current_user.id,
-                                              status=[DRAFT, PENDING_PAYMENT],
+        visit = next(iter(booking_lookup.list_visits(patient_id=current_user.id,
+                                              status=list(OPEN_VISIT_STATUSES),
                                               per_page=1).items), None)
     if visit is not None:
         data["person"] = person_value(visit.dependent_id)
@@ -181,15 +199,15 @@ def hold_slot():
     dependent_id = dependent_id_of(form.person.data)
     visit = _open_visit(dependent_id)
     try:
-        item = booking.add_item(
+        item = booking_visits.add_item(
             current_user, patient_id=current_user.id, service_id=slot["service"].id,
             provider_ids=[slot["provider"].id], clinic_id=slot["clinic"].id,
             start_at=slot["start"], dependent_id=dependent_id,
             visit_id=visit.id if visit else None,
             referral_id=int(form.referral.data) if form.referral.data else None)
-    except booking.NotFound:
+    except NotFound:
         abort(404)
-    except booking.BookingError as exc:  # SlotUnavailable included: 422, the message on top
+    except BookingError as exc:  # SlotUnavailable included: 422, the message on top
         apply_booking_error(form, exc)
         return _book_page(form, slot, status=422)
     flash(f"{slot['service'].name} is held for you for "
@@ -204,7 +222,7 @@ def hold_slot():
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = booking.list_visits(patient_id=current_user.id, status=status or None,
+    page = booking_lookup.list_visits(patient_id=current_user.id, status=status or None,
                                page=request.args.get("page", 1, type=int), per_page=20)
     return render(LIST, block=htmx_block("results"), page=page, status_filter=status,
                   statuses=VISIT_STATUSES)
@@ -215,7 +233,7 @@ def _wallet_paise(form):
     if not form.validate():
         return None
     paise = form.wallet.paise or 0
-    available = booking.wallet_balance(current_user.id)
+    available = booking_prices.wallet_balance(current_user.id)
     if paise > available:
         form.wallet.errors = [f"Your wallet has {_inr(available)}."]
         return None
@@ -233,7 +251,7 @@ def _visit_page(visit, *, coupon_form=None, wallet_form=None, pay_form=None, sta
         "wallet": paise_to_text(wallet_paise) if wallet_paise else ""})
     pay_form = pay_form or PayForm(formdata=None, data={
         "wallet": paise_to_text(wallet_paise) if wallet_paise else ""})
-    quote = booking.quote(visit, wallet_paise)
+    quote = booking_prices.quote(visit, wallet_paise)
     lines = {line.item_id: line for line in quote.lines}
     if status is None:
         errors = coupon_form.errors or wallet_form.errors or pay_form.errors
@@ -242,7 +260,7 @@ def _visit_page(visit, *, coupon_form=None, wallet_form=None, pay_form=None, sta
     return render(VISIT, block=block, status=status, fragment=bool(block), visit=visit,
                   quote=quote, lines=lines, coupon_form=coupon_form,
                   wallet_form=wallet_form, pay_form=pay_form,
-                  wallet_balance=booking.wallet_balance(visit.patient_id),
+                  wallet_balance=booking_prices.wallet_balance(visit.patient_id),
                   wallet_paise=wallet_paise, timeline=timeline(visit))
 
 
@@ -268,8 +286,8 @@ def remove_item(visit_id, item_id):
         abort(404)
     name = item.service.name
     try:
-        booking.remove_item(current_user, item.id)
-    except booking.BookingError as exc:
+        booking_visits.remove_item(current_user, item.id)
+    except BookingError as exc:
         flash(exc.message, "error")
     else:
         flash(f"{name} removed; its slot is free again.", "success")
@@ -283,8 +301,8 @@ def apply_coupon(visit_id):
     wallet = request.form.get("wallet", "")
     if form.validate_on_submit():
         try:
-            booking.apply_coupon(current_user, visit.id, form.code.data)
-        except booking.BookingError as exc:
+            booking_visits.apply_coupon(current_user, visit.id, form.code.data)
+        except BookingError as exc:
             apply_booking_error(form, exc)
         else:
             flash(f"Coupon {form.code.data.strip().upper()} applied.", "success")
@@ -298,8 +316,8 @@ def apply_coupon(visit_id):
 def remove_coupon(visit_id):
     visit = get_owned_or_404(MasterBooking, visit_id)
     try:
-        booking.remove_coupon(current_user, visit.id)
-    except booking.BookingError as exc:
+        booking_visits.remove_coupon(current_user, visit.id)
+    except BookingError as exc:
         flash(exc.message, "error")
     else:
         flash("Coupon removed.", "success")
@@ -319,8 +337,9 @@ def pay(visit_id):
         return _visit_page(visit, pay_form=form, status=422)
     callback = url_for("patient.visit_paid", visit_id=visit.id, _external=True)
     try:
-        result = booking.checkout(current_user, visit.id, wallet_paise, callback_url=callback)
-    except booking.BookingError as exc:
+        result = booking_checkout.checkout(current_user, visit.id, wallet_paise,
+                                           callback_url=callback)
+    except BookingError as exc:
         apply_booking_error(form, exc)
         return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
     if result.redirect_url is None:
@@ -341,8 +360,8 @@ def _finish_callback(params, visit_id):
     """Verify the gateway's answer; then the confirmation page, or the visit with the
     reason. Needs no session: the signature is the proof."""
     try:
-        paid = booking.complete_checkout_callback(params)
-    except booking.PaymentError as exc:
+        paid = booking_checkout.complete_checkout_callback(params)
+    except PaymentError as exc:
         flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     return redirect(url_for("patient.confirmation", visit_id=paid.id), 303)
@@ -382,7 +401,7 @@ _register_gateway_return()
 @bp.get("/visits/<int:visit_id>/confirmation")
 def confirmation(visit_id):
     visit = get_owned_or_404(MasterBooking, visit_id)
-    return render(CONFIRMATION, visit=visit, confirmed=visit.status == CONFIRMED,
+    return render(CONFIRMATION, visit=visit, confirmed=visit.status == VisitStatus.CONFIRMED,
                   timeline=timeline(visit))
 
 
@@ -391,8 +410,8 @@ def receipt(visit_id):
     """The printable GST invoice of a paid visit."""
     visit = get_owned_or_404(MasterBooking, visit_id)
     try:
-        receipt = booking.receipt(visit)
-    except booking.BookingError as exc:
+        receipt = booking_receipts.receipt(visit)
+    except BookingError as exc:
         flash(exc.message, "warning")
         return redirect(url_for("patient.visit", visit_id=visit.id), 303)
     return render(RECEIPT, visit=visit, receipt=receipt)

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import request
 from flask_login import current_user
 
-from portal.booking import service as booking
+from portal.booking import prices as booking_prices
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -52,5 +52,6 @@ def wallet():
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and int(page) > 0 else 1
     entries, count = wallet_history(current_user.id, page)
-    return render("patient/wallet/index.html", balance=booking.wallet_balance(current_user.id),
+    return render("patient/wallet/index.html",
+                  balance=booking_prices.wallet_balance(current_user.id),
                   entries=entries, page=page, pages=max((count + 29) // 30, 1))

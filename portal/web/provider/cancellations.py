@@ -7,11 +7,13 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from portal.booking.errors import NotFound
-from portal.booking.models import IndividualBooking
 from portal.booking.lifecycle import policy
 from portal.catalog.providers import provider_for_user
+from portal.booking.models import IndividualBooking
 from portal.extensions import db
-from portal.refunds import service as refunds
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import money as refunds_money
+from portal.refunds.common import CancellationError
 from portal.web.provider import bp
 from portal.web.render import render
 
@@ -33,7 +35,7 @@ def _item(item_id):
 def _page(item, form, status=200):
     return render(PAGE, status=status, item=item, form=form,
                   penalty=policy().provider_cancellation_penalty,
-                  fee_refund=refunds.reschedule_fees_refundable(item, "provider"))
+                  fee_refund=refunds_money.reschedule_fees_refundable(item, "provider"))
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
@@ -48,10 +50,10 @@ def cancel_booking_post(item_id):
     if not form.validate():
         return _page(item, form, 422)
     try:
-        refunds.cancel_as_provider(current_user, item.id, form.reason.data or "")
+        refunds_cancel.cancel_as_provider(current_user, item.id, form.reason.data or "")
     except NotFound:
         abort(404)
-    except refunds.CancellationError as exc:
+    except CancellationError as exc:
         if exc.field == "reason":
             form.reason.errors = [exc.message]
         else:

@@ -3,8 +3,14 @@ from datetime import datetime, time, timedelta, timezone
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from portal.catalog.models import (Availability, Clinic, ClinicHours, Provider, Service,
-                                   Specialization)
+from portal.catalog.models import (
+    Availability,
+    Clinic,
+    ClinicHours,
+    Provider,
+    Service,
+    Specialization,
+)
 from portal.db import utcnow
 from portal.extensions import db
 
@@ -78,10 +84,10 @@ def book_url(w, provider=None, service=None, start=None):
 def hold(app, w, *, patient=None, provider=None, service=None, start=None, dependent=None,
          visit_id=None, providers=None):
     """Hold a slot through the service (test set-up); returns (visit id, item id)."""
-    from portal.booking import service as booking
+    from portal.booking import visits as booking_visits
     patient = patient or w.patient
     with app.app_context():
-        item = booking.add_item(patient, patient_id=patient.id,
+        item = booking_visits.add_item(patient, patient_id=patient.id,
                                 service_id=service or w.consult,
                                 provider_ids=providers or [provider or w.doc1],
                                 clinic_id=w.clinic, start_at=start or slot(w.day, 10),

@@ -7,9 +7,7 @@ import pytest
 
 from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
-
-from tests.web.booking.helpers import (GSTIN, book_url, credit_wallet, hold, hx,
-                                       pay_on_sandbox, slot)
+from tests.web.booking.helpers import GSTIN, book_url, credit_wallet, hold, hx, pay_on_sandbox, slot
 
 
 def _visit(app, visit_id):
@@ -332,11 +330,11 @@ def test_state_changes_need_a_csrf_token(app, client, login, world):
 def test_real_razorpay_gets_a_form_post_page(app, client, login, world, monkeypatch):
     """Outside the sandbox the hosted checkout needs a POST: a page with the gateway's
     fields as hidden inputs, sent by booking.js (no inline script: CSP)."""
-    from portal.booking import service as booking
+    from portal.booking import checkout as booking_checkout
     visit_id, _ = hold(app, world)
     action = "https://api.razorpay.com/v1/checkout/embedded"
     fields = {"key_id": "rzp_live_x", "order_id": "order_1", "callback_url": "https://x/cb"}
-    monkeypatch.setattr(booking, "checkout", lambda *a, **k: booking.CheckoutResult(
+    monkeypatch.setattr(booking_checkout, "checkout", lambda *a, **k: booking_checkout.CheckoutResult(
         None, action, action, fields))
     login(world.patient)
     response = client.post(f"/me/visits/{visit_id}/pay", data={})

@@ -1,0 +1,211 @@
+"""Paying for a visit: the patient's checkout (wallet part reserved, the rest one Razorpay
+order), the checkout and payment-link callbacks, and a payment taken at the clinic's desk.
+
+Each use case is one unit of work. A broken rule raises ``BookingError``; a payment that
+cannot be verified or started raises ``PaymentError``."""
+from dataclasses import dataclass, field
+
+from portal.audit.service import record
+from portal.booking import lifecycle, payment_events, prices
+from portal.booking.access import require_admin, visit_for
+from portal.booking.errors import BookingError, PaymentError
+from portal.db import unit_of_work, utcnow
+from portal.domain import schedule
+from portal.domain.states import BookingStatus, PaymentStatus, VisitStatus
+from portal.gateway import GatewayError, get_payin
+from portal.ledger import accounts as chart
+from portal.payments import records
+from portal.payments.models import DESK, ORDER, AttemptNote, Payment
+
+MSG_VISIT_CLOSED = "This visit is already paid; items can no longer be changed"
+MSG_EMPTY = "Add at least one appointment first"
+MSG_HOLD_EXPIRED = "Your hold on these slots has expired; please choose them again"
+MSG_TOO_MANY_ATTEMPTS = "Too many payment attempts; please contact the clinic"
+MSG_NOTHING_TO_PAY = "Nothing is left to pay for this visit"
+MSG_RECEIPT_NO = "Enter the receipt number"
+MSG_GATEWAY_DOWN = "Payments are unavailable right now; please try again in a few minutes"
+MSG_BAD_SIGNATURE = "We could not verify this payment"
+
+
+def ready_for_payment(visit):
+    if not visit.is_open:
+        raise BookingError(MSG_VISIT_CLOSED)
+    if not any(i.status == BookingStatus.SCHEDULED for i in visit.items):
+        raise BookingError(MSG_EMPTY)
+
+
+def check_hold(actor, visit_id):
+    """Before paying: a hold whose time passed is expired in a unit of work of its own
+    (kept, so the slots are free at once), then the caller hears why."""
+    with unit_of_work():
+        visit = visit_for(actor, visit_id)
+        ready_for_payment(visit)
+        if not lifecycle.is_hold_stale(visit):
+            return
+        lifecycle.expire(visit, actor=actor)
+    raise BookingError(MSG_HOLD_EXPIRED)
+
+
+def payable_visit(actor, visit_id):
+    """The locked visit, ready for a payment (inside the caller's unit of work)."""
+    visit = visit_for(actor, visit_id)
+    ready_for_payment(visit)
+    if lifecycle.is_hold_stale(visit):  # went stale just now: the next try expires it
+        raise BookingError(MSG_HOLD_EXPIRED)
+    return visit
+
+
+@dataclass
+class CheckoutResult:
+    """``redirect_url`` is a GET-able checkout page with the sandbox; with real Razorpay the
+    hosted checkout needs a POST (``needs_post``: render ``form_fields`` as hidden inputs of
+    a form posting to ``form_action``). ``redirect_url is None``: paid, nothing to do."""
+    payment: Payment | None
+    redirect_url: str | None
+    form_action: str | None = None
+    form_fields: dict = field(default_factory=dict)
+
+    @property
+    def needs_post(self):
+        return bool(self.form_fields) and self.redirect_url == self.form_action
+
+
+def _checkout_target(payment, callback_url, visit):
+    payin = get_payin()
+    if payin.is_sandbox:
+        return CheckoutResult(payment, payin.checkout_url(payment.razorpay_order_id,
+                                                          callback_url))
+    patient = visit.patient
+    action, fields = payin.hosted_checkout(
+        payment.razorpay_order_id, callback_url, description=f"Visit {visit.number}",
+        prefill={"name": patient.name, "email": patient.email,
+                 "contact": patient.phone or ""})
+    return CheckoutResult(payment, action, action, fields)
+
+
+def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
+    """Pay for a visit: the wallet part is reserved, the rest becomes one Razorpay order
+    and the hold is extended to the order's lifetime (``BOOKING_ORDER_MINUTES``, 30).
+    Fully covered by the wallet (or the coupon): confirmed at once, ``redirect_url=None``.
+    Again on a visit awaiting payment: the same order (a retry) while fewer than 5
+    attempts exist; a different ``wallet_paise`` abandons the old order for a new one."""
+    if not callback_url:
+        raise ValueError("checkout needs the callback_url Razorpay returns to")
+    check_hold(actor, visit_id)
+    with unit_of_work() as session:
+        visit = payable_visit(actor, visit_id)
+        pending = visit.pending_payment
+        if pending is not None and pending.kind == ORDER and \
+                prices.same_wallet_request(visit, wallet_paise):
+            # A retry: back to the same order while the attempt limit allows.
+            if not schedule.may_retry_payment(pending.attempt_count, lifecycle.policy()):
+                raise BookingError(MSG_TOO_MANY_ATTEMPTS)
+            records.add_attempt(pending, "checkout.retry", PaymentStatus.PENDING)
+            return _checkout_target(pending, callback_url, visit)
+        if pending is not None or visit.status == VisitStatus.PENDING_PAYMENT:
+            lifecycle.abandon_checkout(visit, "checkout restarted", actor)
+        q, wallet_payment = prices.fix_price(visit, wallet_paise)
+        now = utcnow()
+        if q.amount_due == 0:
+            lifecycle.confirm(visit, gateway_amount=0, money_account=chart.GATEWAY_CLEARING,
+                              actor=actor, source="wallet")
+            record(actor, "visit.checkout", "visit", visit.id,
+                   after={"wallet": q.wallet_used, "gateway": 0, "discount": q.discount})
+            return CheckoutResult(wallet_payment, None)
+        payment = Payment(kind=ORDER, amount=q.amount_due, status=PaymentStatus.PENDING,
+                          created_by_id=actor.id, expires_at=now + lifecycle.order_lifetime())
+        visit.payments.append(payment)
+        session.flush()
+        try:
+            order = get_payin().create_order(
+                q.amount_due, receipt=f"{visit.number}-P{payment.id}",
+                notes={"visit": visit.number, "portal_payment": str(payment.id)})
+        except GatewayError as exc:
+            raise PaymentError(MSG_GATEWAY_DOWN) from exc
+        payment.razorpay_order_id = order["id"]
+        records.add_attempt(payment, "order.created", PaymentStatus.PENDING,
+                            detail={"order": order["id"]})
+        visit.hold_expires_at = max(visit.hold_expires_at or now, payment.expires_at)
+        lifecycle.refresh_status(visit)
+        record(actor, "visit.checkout", "visit", visit.id,
+               after={"wallet": q.wallet_used, "gateway": q.amount_due, "discount": q.discount,
+                      "order": order["id"], "payment_id": payment.id})
+        return _checkout_target(payment, callback_url, visit)
+
+
+def complete_checkout_callback(params):
+    """Razorpay's checkout came back: verify the signature with the SDK, then confirm
+    (idempotent with the webhook, whichever comes first). Raises PaymentError; a bad
+    signature is kept on the payment's timeline (and audited) before it is raised."""
+    order_id = (params.get("razorpay_order_id") or "").strip()
+    payment_id = (params.get("razorpay_payment_id") or "").strip()
+    signature = (params.get("razorpay_signature") or "").strip()
+    if not (order_id and payment_id and signature):
+        description = params.get("error[description]") or "The payment did not go through"
+        raise PaymentError(description)
+    with unit_of_work():
+        payment = records.find_payment(order_id=order_id)
+        if payment is None:
+            raise PaymentError(MSG_BAD_SIGNATURE)
+        payin = get_payin()
+        verified = payin.verify_payment_signature(order_id, payment_id, signature)
+        if verified:
+            amount, method = payment.amount, None
+            try:  # the amount and method as Razorpay has them; the signature proves payment
+                fetched = payin.fetch_payment(payment_id)
+                amount, method = int(fetched["amount"]), fetched.get("method")
+            except GatewayError:
+                pass
+            visit = payment_events.capture(payment, razorpay_payment_id=payment_id,
+                                           amount=amount, method=method, source="callback")
+        else:
+            records.add_attempt(payment, "callback.bad_signature", AttemptNote.REJECTED,
+                                payment_id)
+            record(None, "payment.bad_signature", "payment", payment.id,
+                   after={"razorpay_payment_id": payment_id})
+    if not verified:
+        raise PaymentError(MSG_BAD_SIGNATURE)
+    return visit
+
+
+def complete_link_callback(params):
+    """A payment link's redirect: verified with the SDK, then handled like a capture."""
+    link_id = params.get("razorpay_payment_link_id") or ""
+    payment_id = params.get("razorpay_payment_id") or ""
+    with unit_of_work():
+        payment = records.find_payment(link_id=link_id)
+        payin = get_payin()
+        if payment is None or params.get("razorpay_payment_link_status") != "paid" or \
+                not payin.verify_payment_link_signature(
+                    link_id, params.get("razorpay_payment_link_reference_id") or "",
+                    "paid", payment_id, params.get("razorpay_signature")):
+            raise PaymentError(MSG_BAD_SIGNATURE)
+        return payment_events.capture(payment, razorpay_payment_id=payment_id,
+                                      amount=payment.amount, source="link_callback")
+
+
+def record_desk_payment(admin, visit_id, receipt_no):
+    """Paid at the clinic's desk (cash/card machine): confirmed at once into ``cash_desk``."""
+    require_admin(admin)
+    receipt_no = " ".join((receipt_no or "").split())
+    if not receipt_no:
+        raise BookingError(MSG_RECEIPT_NO, field="receipt_no")
+    check_hold(admin, visit_id)
+    with unit_of_work() as session:
+        visit = payable_visit(admin, visit_id)
+        lifecycle.abandon_checkout(visit, "paid at the desk", admin)
+        q, _ = prices.fix_price(visit, 0)
+        payment = None
+        if q.amount_due:
+            payment = Payment(kind=DESK, amount=q.amount_due, status=PaymentStatus.SUCCESSFUL,
+                              receipt_no=receipt_no[:64], method="desk", paid_at=utcnow(),
+                              created_by_id=admin.id)
+            visit.payments.append(payment)
+            session.flush()
+            records.add_attempt(payment, "desk.paid", PaymentStatus.SUCCESSFUL,
+                                detail={"receipt_no": receipt_no})
+        lifecycle.confirm(visit, gateway_amount=q.amount_due, money_account=chart.CASH_DESK,
+                          actor=admin, source="desk")
+        record(admin, "payment.desk", "visit", visit.id,
+               after={"amount": q.amount_due, "receipt_no": receipt_no})
+    return payment

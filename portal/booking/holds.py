@@ -1,0 +1,68 @@
+"""Times held but not (yet) paid for, and clearing the stale ones out of a new booking's
+way: a visit's hold whose time ran out, and the new time held for a move whose fee
+checkout ran out (``Reschedule`` rows PENDING_PAYMENT). Runs in the caller's unit of
+work."""
+import sqlalchemy as sa
+
+from portal.booking import claims, lifecycle
+from portal.booking.models import Reschedule, SlotClaim
+from portal.db import utcnow
+from portal.domain.states import RESCHEDULE, RescheduleStatus
+from portal.extensions import db
+
+MSG_HOLD_EXPIRED = "The checkout expired before the fee was paid"
+
+
+def lock_reschedule(reschedule_id):
+    """The reschedule row, freshly read and (PostgreSQL) locked: a capture, the sweep and a
+    stale-hold release decide one after the other. Lock order: visit, then reschedule."""
+    query = sa.select(Reschedule).where(Reschedule.id == reschedule_id) \
+        .execution_options(populate_existing=True)
+    if claims.is_postgres():
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def release_hold(resched):
+    for claim in db.session.scalars(sa.select(SlotClaim).where(
+            SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))):
+        claim.live = False
+
+
+def close_pending(resched, status, reason):
+    """A fee checkout that will not move the booking: its hold is released; a payment
+    arriving for it later goes to the wallet."""
+    RESCHEDULE.move(resched, status)
+    resched.failure_reason = reason
+    release_hold(resched)
+
+
+def release_stale_hold(claim, now=None):
+    """A held time whose checkout ran out but the sweep has not reached yet must not block
+    anyone. True if released."""
+    if claim.reschedule_id is None:
+        return False
+    resched = lock_reschedule(claim.reschedule_id)
+    now = now or utcnow()
+    if resched.status == RescheduleStatus.PENDING_PAYMENT:
+        if resched.expires_at is None or resched.expires_at > now:
+            return False
+        close_pending(resched, RescheduleStatus.EXPIRED, MSG_HOLD_EXPIRED)
+    elif resched.status in (RescheduleStatus.EXPIRED, RescheduleStatus.FAILED):
+        release_hold(resched)  # closed, its hold somehow still live
+    else:
+        return False
+    db.session.flush()
+    return True
+
+
+def clear_stale_holds(subjects, start, end, keep_visit_id=None):
+    """Holds whose time ran out but the sweep has not reached yet must not block anyone."""
+    now = utcnow()
+    for claim in claims.conflicts(subjects, start, end):
+        if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
+            release_stale_hold(claim, now)
+            continue
+        visit = claim.booking.visit
+        if visit.id != keep_visit_id and lifecycle.is_hold_stale(visit, now):
+            lifecycle.expire_if_stale(visit.id, now)

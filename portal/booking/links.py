@@ -1,0 +1,209 @@
+"""Payment links for visits an admin made: creating one, sending it again, and what
+happens when one expires unpaid — a new link while the first start is far enough ahead
+(the hold kept), else the visit lapses.
+
+Why here and not in ``portal.payments``: a link pays for a visit, and issuing or
+replacing one fixes the visit's price, abandons its checkout and extends or ends its hold
+— booking decisions. ``portal.payments`` keeps the payment records this module writes.
+
+* ``booking.expire_payment_links`` (every 60 s) finds PENDING links whose ``expires_at``
+  passed and queues one ``booking.payment_link_expired`` job per link (dedupe key per
+  payment).
+* The job marks the link EXPIRED (timeline ``link.expired``), flags the visit for admins
+  (LINK_EXPIRED), and either keeps the hold and issues a new link through
+  ``create_payment_link`` or expires the visit. The patient hears each step
+  (``portal.events.payment_link_*``)."""
+import logging
+
+import sqlalchemy as sa
+
+from portal import events, jobs
+from portal.accounts.models import ADMIN, User
+from portal.audit.service import record
+from portal.booking import lifecycle, prices
+from portal.booking.access import get, require_admin
+from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, check_hold, payable_visit
+from portal.booking.errors import BookingError, PaymentError
+from portal.booking.models import ATTENTION_LINK_EXPIRED
+from portal.db import unit_of_work, utcnow
+from portal.domain import schedule
+from portal.domain.states import BookingStatus, PaymentStatus
+from portal.extensions import db
+from portal.gateway import GatewayError, get_payin
+from portal.payments import records
+from portal.payments.models import LINK, Payment
+
+log = logging.getLogger("portal.booking.links")
+
+MSG_LINK_TOO_LATE = ("The appointment is too soon for a payment link; "
+                     "take the payment at the desk")
+EXPIRE_LINKS = "booking.expire_payment_links"
+LINK_EXPIRED = "booking.payment_link_expired"
+
+
+def create_payment_link(admin, visit_id):
+    """A Razorpay payment link for an admin-made visit. Expiry = min(now + 24 h, first start
+    − 2 h), at least 15 min ahead (else BookingError: take the payment at the desk). The
+    hold lasts until the link expires."""
+    require_admin(admin)
+    check_hold(admin, visit_id)
+    with unit_of_work() as session:
+        visit = payable_visit(admin, visit_id)
+        now = utcnow()
+        expiry = schedule.payment_link_expiry(now, visit.first_start, lifecycle.policy())
+        if expiry is None:
+            raise BookingError(MSG_LINK_TOO_LATE)
+        lifecycle.abandon_checkout(visit, "payment link created", admin)
+        q, _ = prices.fix_price(visit, 0)
+        if q.amount_due == 0:
+            raise BookingError(MSG_NOTHING_TO_PAY)
+        payment = Payment(kind=LINK, amount=q.amount_due, status=PaymentStatus.PENDING,
+                          expires_at=expiry, created_by_id=admin.id)
+        visit.payments.append(payment)
+        session.flush()
+        patient = visit.patient
+        customer = {"name": patient.name, "email": patient.email}
+        if patient.phone:
+            customer["contact"] = patient.phone
+        try:
+            link = get_payin().create_payment_link(
+                q.amount_due, reference_id=f"{visit.number}-P{payment.id}", expire_by=expiry,
+                description=f"Clinic visit {visit.number}", customer=customer,
+                notify={"sms": bool(patient.phone), "email": True},
+                notes={"visit": visit.number, "portal_payment": str(payment.id)})
+        except GatewayError as exc:
+            raise PaymentError(MSG_GATEWAY_DOWN) from exc
+        payment.razorpay_link_id, payment.link_url = link["id"], link.get("short_url")
+        records.add_attempt(payment, "link.created", PaymentStatus.PENDING,
+                            detail={"link": link["id"], "expire_by": expiry.isoformat()})
+        visit.hold_expires_at = expiry
+        lifecycle.refresh_status(visit)
+        record(admin, "payment.link_created", "visit", visit.id,
+               after={"payment_id": payment.id, "amount": payment.amount,
+                      "link": link["id"], "expires_at": expiry.isoformat()})
+    return payment
+
+
+def resend_payment_link(admin, payment_id):
+    require_admin(admin)
+    with unit_of_work():
+        payment = get(Payment, payment_id, "payment")
+        if payment.kind != LINK or payment.status != PaymentStatus.PENDING or \
+                not payment.razorpay_link_id:
+            raise BookingError("Only a pending payment link can be sent again")
+        payin = get_payin()
+        sent = []
+        try:
+            for medium in ("sms", "email"):
+                if medium == "sms" and not payment.visit.patient.phone:
+                    continue
+                payin.notify_payment_link(payment.razorpay_link_id, medium)
+                sent.append(medium)
+        except GatewayError as exc:
+            raise PaymentError(MSG_GATEWAY_DOWN) from exc
+        records.add_attempt(payment, "link.resent", PaymentStatus.PENDING,
+                            detail={"media": sent})
+        record(admin, "payment.link_resent", "payment", payment.id, after={"media": sent})
+    return payment
+
+
+# --- expiry and renewal ----------------------------------------------------------------------
+
+@jobs.periodic(EXPIRE_LINKS, every=60)
+def expire_payment_links(now=None, limit=500):
+    now = now or utcnow()
+    with unit_of_work():
+        ids = db.session.scalars(
+            sa.select(Payment.id).where(Payment.kind == LINK,
+                                        Payment.status == PaymentStatus.PENDING,
+                                        Payment.expires_at <= now)
+            .order_by(Payment.expires_at).limit(limit)).all()
+        for payment_id in ids:
+            jobs.enqueue(LINK_EXPIRED, payment_id=payment_id,
+                         dedupe_key=f"link-expired:{payment_id}")
+    return len(ids)
+
+
+def _acting_admin(payment):
+    """Who issues the replacement link: the admin who made the first, else the first
+    active admin (recorded as the actor in the audit log)."""
+    creator = db.session.get(User, payment.created_by_id) if payment.created_by_id else None
+    if creator is not None and creator.role == ADMIN and creator.active:
+        return creator
+    return db.session.scalar(sa.select(User).where(User.role == ADMIN, User.active.is_(True))
+                             .order_by(User.id).limit(1))
+
+
+def _end_link(payment_id, now):
+    """Step 1: the link EXPIRED, the visit flagged, and either the hold kept for a new link
+    (returns the admin who issues it) or the visit expired (returns None). A re-run after
+    the new link was made only sends it again (returns None)."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        return None
+    visit = lifecycle.lock_visit(payment.master_id)
+    db.session.refresh(payment)
+    if payment.status == PaymentStatus.PENDING:
+        if payment.expires_at is not None and payment.expires_at > now:
+            return None  # extended meanwhile
+        records.end(payment, PaymentStatus.EXPIRED, "link.expired")
+        jobs.enqueue("payments.cancel_link", payment_id=payment.id,
+                     dedupe_key=f"cancel-link:{payment.id}")
+    elif payment.status != PaymentStatus.EXPIRED:
+        return None  # paid (or failed) meanwhile: nothing expired
+    lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
+    newer = [p for p in visit.payments if p.kind == LINK and p.id > payment.id]
+    if newer:
+        if newer[-1].status == PaymentStatus.PENDING:
+            events.payment_link_issued.send("booking", visit_id=visit.id,
+                                            payment_id=newer[-1].id)
+        return None
+    first_start = visit.first_start
+    admin = _acting_admin(payment)
+    renewable = (visit.is_open and first_start is not None and admin is not None
+                 and any(i.status == BookingStatus.SCHEDULED for i in visit.items)
+                 and schedule.payment_link_expiry(now, first_start, lifecycle.policy())
+                 is not None)
+    if not renewable:
+        if visit.is_open:
+            lifecycle.expire(visit, reason="payment link expired")
+        events.payment_link_expired.send("booking", visit_id=visit.id, payment_id=payment.id,
+                                         renewed=False)
+        return None
+    # Keep the slots while the new link is made (the old hold ended with the old link).
+    visit.hold_expires_at = now + lifecycle.hold_lifetime()
+    lifecycle.refresh_status(visit)
+    events.payment_link_expired.send("booking", visit_id=visit.id, payment_id=payment.id,
+                                     renewed=True)
+    return admin
+
+
+@jobs.job(LINK_EXPIRED)
+def payment_link_expired(payment_id):
+    """One expired link, in units of work of its own: 1) the link ended (hold kept or visit
+    expired, patient told); 2) the new link (the gateway is called after step 1 is kept);
+    3) the new link sent — or, when none can be made, the visit expired."""
+    with unit_of_work():
+        admin = _end_link(payment_id, utcnow())
+        admin_id = admin.id if admin is not None else None
+        visit_id = db.session.get(Payment, payment_id).master_id if admin_id else None
+    if admin_id is None:
+        return
+    admin = db.session.get(User, admin_id)
+    try:
+        new = create_payment_link(admin, visit_id)
+    except PaymentError as exc:  # the gateway is away: try again with the outbox's backoff
+        raise jobs.RetryLater(exc.message) from exc
+    except BookingError as exc:
+        log.warning("no new payment link for visit %s: %s", visit_id, exc.message)
+        with unit_of_work():
+            visit = lifecycle.lock_visit(visit_id)
+            if visit is not None and visit.is_open:
+                lifecycle.expire(visit,
+                                 reason=f"payment link expired; no new link: {exc.message}")
+            events.payment_link_lapsed.send("booking", visit_id=visit_id, payment_id=payment_id,
+                                            reason=exc.message)
+        return
+    with unit_of_work():
+        events.payment_link_issued.send("booking", visit_id=visit_id, payment_id=new.id)
+

@@ -1,0 +1,176 @@
+"""What the gateway tells us about a visit's payment: captured (from the checkout callback
+or a webhook, in any order, any number of times), authorized, failed, link paid / expired
+/ cancelled. Each is a unit of work (nested as a SAVEPOINT inside the webhook job's or the
+callback's).
+
+Idempotency: the visit row is locked first (PostgreSQL FOR UPDATE), then a gateway
+payment id already recorded on any payment of the visit means "seen it": nothing
+changes and nothing is posted again. ``razorpay_payment_id`` is unique in the database
+and the confirmation posting has an idempotency key, as a second and third line."""
+from portal.audit.service import record
+from portal.booking import claims, lifecycle, postings
+from portal.booking.errors import BookingError
+from portal.booking.models import (
+    ATTENTION_AMOUNT_MISMATCH,
+    ATTENTION_LATE_PAYMENT,
+    ATTENTION_LINK_EXPIRED,
+    ATTENTION_PAYMENT_FAILED,
+)
+from portal.db import unit_of_work, utcnow
+from portal.domain import schedule
+from portal.domain.states import PAYMENT, BookingStatus, PaymentStatus, VisitStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.payments import records
+from portal.payments.models import WALLET, AttemptNote, Payment
+
+
+def _seen(visit, razorpay_payment_id):
+    return any(p.razorpay_payment_id == razorpay_payment_id for p in visit.payments)
+
+
+def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhook"):
+    """A gateway payment of ``amount`` paise was captured for ``payment``. Returns the visit."""
+    with unit_of_work():
+        visit = lifecycle.lock_visit(payment.master_id)
+        db.session.refresh(payment)
+        if _seen(visit, razorpay_payment_id):
+            return visit
+        if payment.status == PaymentStatus.PENDING and amount != payment.amount:
+            return _unapplied(visit, payment, razorpay_payment_id, amount, method,
+                              ATTENTION_AMOUNT_MISMATCH,
+                              f"captured {amount} paise, expected {payment.amount}")
+        live = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
+        if payment.status == PaymentStatus.PENDING and live:
+            payment.razorpay_payment_id, payment.method = razorpay_payment_id, method
+            payment.captured_amount = amount
+            records.succeed(payment, f"{source}.captured",
+                            razorpay_payment_id=razorpay_payment_id,
+                            detail={"amount": amount, "method": method})
+            lifecycle.confirm(visit, gateway_amount=amount,
+                              money_account=chart.GATEWAY_CLEARING, source=source)
+            return visit
+        return _late(visit, payment, razorpay_payment_id, amount, method, source)
+
+
+def _late(visit, payment, razorpay_payment_id, amount, method, source):
+    """Captured after the payment row ended (hold expired, checkout abandoned, link
+    expired). Recorded as a new SUCCESSFUL row; the visit is revived if every slot is
+    still free and the wallet part can be taken again, else the money goes to the
+    patient's wallet and an admin is told."""
+    now = utcnow()
+    expired = [i for i in visit.items if i.status == BookingStatus.EXPIRED]
+    expected = sum(i.gateway_paid for i in expired)
+    wallet_part = sum(i.wallet_paid for i in expired)
+    revivable = (visit.status == VisitStatus.EXPIRED and expired and amount == expected
+                 and amount == payment.amount)
+    if revivable:
+        with claims.serialized():
+            revivable = all(claims.relive(i) for i in expired)
+            if revivable and wallet_part:
+                revivable = _retake_wallet(visit, wallet_part)
+        if not revivable:  # put back any claim made live before the one that failed
+            for item in expired:
+                claims.release(item)
+    if not revivable:
+        return _unapplied(visit, payment, razorpay_payment_id, amount, method,
+                          ATTENTION_LATE_PAYMENT, "payment arrived after the hold ended")
+    late = Payment(kind=payment.kind, amount=amount, status=PaymentStatus.SUCCESSFUL,
+                   late_for_id=payment.id, razorpay_payment_id=razorpay_payment_id,
+                   method=method, paid_at=now, captured_amount=amount)
+    visit.payments.append(late)
+    records.add_attempt(late, f"{source}.captured_late", PaymentStatus.SUCCESSFUL,
+                        razorpay_payment_id, {"amount": amount, "revived": True})
+    for item in expired:
+        lifecycle.revive(item)
+        item.confirmed_at = now
+    lifecycle.confirm(visit, gateway_amount=amount, money_account=chart.GATEWAY_CLEARING,
+                      source=f"{source} (late)")
+    return visit
+
+
+def _retake_wallet(visit, amount):
+    wallet = Payment(kind=WALLET, amount=amount, status=PaymentStatus.PENDING)
+    visit.payments.append(wallet)
+    db.session.flush()
+    try:
+        postings.reserve_wallet(visit, wallet)
+    except BookingError as exc:  # the balance is too low now (InsufficientBalance)
+        if exc.field != "wallet":
+            raise
+        visit.payments.remove(wallet)
+        db.session.flush()
+        return False
+    return True
+
+
+def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo):
+    """Money that confirms nothing: recorded, put in the patient's wallet, flagged."""
+    now = utcnow()
+    row = payment
+    if payment.status == PaymentStatus.PENDING and payment.razorpay_payment_id is None and \
+            reason == ATTENTION_AMOUNT_MISMATCH:
+        payment.razorpay_payment_id, payment.captured_amount = razorpay_payment_id, amount
+        payment.method = method
+        records.add_attempt(payment, "captured_wrong_amount", AttemptNote.MISMATCH,
+                            razorpay_payment_id, {"amount": amount, "expected": payment.amount})
+    else:
+        row = Payment(kind=payment.kind, amount=amount, status=PaymentStatus.SUCCESSFUL,
+                      late_for_id=payment.id, razorpay_payment_id=razorpay_payment_id,
+                      method=method, paid_at=now, captured_amount=amount)
+        visit.payments.append(row)
+        records.add_attempt(row, "captured_unapplied", PaymentStatus.SUCCESSFUL,
+                            razorpay_payment_id, {"amount": amount, "reason": reason})
+    db.session.flush()
+    postings.credit_unapplied_payment(visit, row, amount, memo)
+    lifecycle.needs_attention(visit, reason)
+    record(None, "payment.unapplied", "visit", visit.id,
+           after={"payment_id": row.id, "amount": amount, "reason": reason})
+    return visit
+
+
+def authorized(payment, *, razorpay_payment_id, amount, method=None):
+    """Recorded on the timeline only; capture (or order.paid) confirms."""
+    with unit_of_work():
+        lifecycle.lock_visit(payment.master_id)
+        if not records.attempt_seen(payment, "authorized", razorpay_payment_id):
+            records.add_attempt(payment, "authorized", AttemptNote.AUTHORIZED,
+                                razorpay_payment_id, {"amount": amount, "method": method})
+
+
+def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
+    """One failed attempt. 3 failures: needs intervention (admin alert). The patient may
+    retry on the same order while fewer than 5 attempts exist; after that the payment is
+    FAILED and the hold is released."""
+    policy = policy or lifecycle.policy()
+    with unit_of_work():
+        visit = lifecycle.lock_visit(payment.master_id)
+        db.session.refresh(payment)
+        if records.attempt_seen(payment, "failed", razorpay_payment_id):
+            return visit
+        records.add_attempt(payment, "failed", PaymentStatus.FAILED, razorpay_payment_id,
+                            detail or {})
+        db.session.flush()
+        if payment.status != PaymentStatus.PENDING:
+            return visit
+        if schedule.needs_intervention(payment.failed_attempts, policy=policy):
+            lifecycle.needs_attention(visit, ATTENTION_PAYMENT_FAILED)
+        if not schedule.may_retry_payment(payment.attempt_count, policy=policy):
+            PAYMENT.move(payment, PaymentStatus.FAILED)
+            lifecycle.expire(visit, reason="payment failed too many times")
+        return visit
+
+
+def link_ended(payment, status_word):
+    """payment_link.expired / payment_link.cancelled."""
+    with unit_of_work():
+        visit = lifecycle.lock_visit(payment.master_id)
+        db.session.refresh(payment)
+        if not records.end(payment, PaymentStatus.EXPIRED, f"link.{status_word}"):
+            return visit
+        if status_word == "expired":
+            lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
+        if not any(p.status == PaymentStatus.PENDING and p.kind != WALLET
+                   for p in visit.payments):
+            lifecycle.expire(visit, reason=f"payment link {status_word}")
+        return visit

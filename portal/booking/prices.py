@@ -1,0 +1,80 @@
+"""A visit's price as it stands, and freezing it for a payment: the coupon spread, the
+wallet split, the coupon use taken and the wallet part reserved. Runs in the caller's unit
+of work (``portal.booking.pricing`` holds the arithmetic)."""
+from portal.booking import coupons, postings
+from portal.booking.errors import BookingError
+from portal.booking.pricing import Quote, QuoteLine, build_quote
+from portal.domain.states import BookingStatus, PaymentStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from portal.payments import records
+from portal.payments.models import WALLET, Payment
+
+
+def wallet_balance(user_id):
+    """The patient's spendable wallet balance in paise (a ledger sum)."""
+    return balance(chart.patient_wallet(user_id))
+
+
+def quote(visit, wallet_paise=0):
+    """The visit's price. While it is open: computed now (coupon spread pro rata, the wallet
+    capped at the balance and at what is due). Once checked out or paid: the stored split."""
+    if visit.is_open and not any(p.status == PaymentStatus.PENDING for p in visit.payments):
+        items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
+        wallet = 0
+        if wallet_paise:
+            if isinstance(wallet_paise, bool) or not isinstance(wallet_paise, int):
+                raise TypeError("wallet_paise must be int paise")
+            wallet = min(max(wallet_paise, 0), max(wallet_balance(visit.patient_id), 0))
+        return build_quote(items, visit.coupon, wallet)
+    items = [i for i in visit.items if i.status != BookingStatus.EXPIRED] or list(visit.items)
+    lines = [QuoteLine(i.id, i.fee, i.platform_fee, i.gst, i.total, i.discount_share,
+                       i.paid_amount, i.wallet_paid, i.gateway_paid) for i in items]
+    subtotal = sum(i.total for i in items)
+    discount = sum(i.discount_share for i in items)
+    wallet = sum(i.wallet_paid for i in items)
+    return Quote(lines=lines, subtotal=subtotal, discount=discount, wallet_used=wallet,
+                 amount_due=subtotal - discount - wallet)
+
+
+def refresh_discount(visit):
+    visit.discount = quote(visit).discount if visit.coupon is not None else 0
+
+
+def _store_split(visit, q):
+    items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
+    for item, line in zip(items, q.lines):
+        item.discount_share, item.paid_amount = line.discount_share, line.paid_amount
+        item.wallet_paid, item.gateway_paid = line.wallet_paid, line.gateway_paid
+    visit.discount, visit.wallet_applied = q.discount, q.wallet_used
+
+
+def fix_price(visit, wallet_paise):
+    """Freeze the price for a payment: coupon use taken, split stored, wallet reserved.
+    Returns (quote, wallet payment or None)."""
+    q = quote(visit, wallet_paise)
+    if visit.coupon is not None and not coupons.has_use(visit):
+        message = coupons.check(visit.coupon, visit.patient_id, visit_id=visit.id)
+        if message:
+            raise BookingError(message, field="coupon")
+        coupons.take_use(visit, q.discount)
+    _store_split(visit, q)
+    wallet_payment = None
+    if q.wallet_used:
+        wallet_payment = Payment(kind=WALLET, amount=q.wallet_used,
+                                 status=PaymentStatus.PENDING)
+        visit.payments.append(wallet_payment)
+        db.session.flush()
+        records.add_attempt(wallet_payment, "wallet.reserved", PaymentStatus.PENDING)
+        postings.reserve_wallet(visit, wallet_payment)
+    return q, wallet_payment
+
+
+def same_wallet_request(visit, wallet_paise):
+    """Would this request reserve what the pending checkout already reserved?"""
+    due = sum(i.total - i.discount_share for i in visit.items
+              if i.status == BookingStatus.SCHEDULED)
+    available = max(wallet_balance(visit.patient_id), 0) + visit.wallet_applied
+    return min(max(int(wallet_paise or 0), 0), available, due) == visit.wallet_applied
+

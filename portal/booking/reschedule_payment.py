@@ -1,0 +1,130 @@
+"""A reschedule fee paid online came back: the checkout callback (verified with the SDK)
+or the webhook, in any order, any number of times. The booking moves to the time held
+for it, or — slot gone, no longer confirmed, wrong amount, too late — the money goes to
+the patient's wallet (docs/refunds.md "Reschedule")."""
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from portal import events
+from portal.audit.service import record
+from portal.booking import claims, holds, lifecycle
+from portal.booking.errors import BookingError, PaymentError
+from portal.booking.models import Reschedule, SlotClaim
+from portal.booking.reschedule import (
+    MSG_NOT_CONFIRMED,
+    after_move,
+    check_slot,
+    lock,
+    move,
+    post_fee,
+)
+from portal.db import unit_of_work
+from portal.domain.states import BookingStatus, RescheduleStatus
+from portal.extensions import db
+from portal.gateway import GatewayError, get_payin
+from portal.ledger import accounts as chart
+from portal.ledger.service import credit, debit, post
+
+MSG_BAD_SIGNATURE = "We could not verify this payment"
+MSG_SLOT_GONE = ("The new time was taken before your payment arrived; the fee is in your "
+                 "wallet")
+
+
+def find_by_order(order_id):
+    if not order_id:
+        return None
+    return db.session.scalar(sa.select(Reschedule).where(Reschedule.razorpay_order_id == order_id))
+
+
+def complete_callback(params):
+    """The checkout came back: verify the signature with the SDK, then apply the payment
+    (idempotent with the webhook). Returns the Reschedule; raises PaymentError."""
+    order_id = (params.get("razorpay_order_id") or "").strip()
+    payment_id = (params.get("razorpay_payment_id") or "").strip()
+    signature = (params.get("razorpay_signature") or "").strip()
+    if not (order_id and payment_id and signature):
+        raise PaymentError(params.get("error[description]") or "The payment did not go through")
+    with unit_of_work():
+        resched = find_by_order(order_id)
+        payin = get_payin()
+        if resched is None or not payin.verify_payment_signature(order_id, payment_id, signature):
+            raise PaymentError(MSG_BAD_SIGNATURE)
+        amount = resched.total
+        try:
+            amount = int(payin.fetch_payment(payment_id)["amount"])
+        except GatewayError:
+            pass
+        payment_captured(resched.id, payment_id, amount)
+    return db.session.get(Reschedule, resched.id)
+
+
+def payment_captured(reschedule_id, razorpay_payment_id, amount):
+    """The fee was captured (callback or webhook; any order, any repetition): move the
+    booking, or put the money in the wallet."""
+    with claims.claiming(), unit_of_work():
+        resched = db.session.get(Reschedule, reschedule_id)
+        if resched is None:
+            return None
+        lifecycle.lock_visit(resched.visit_id)  # visit first, as reschedule() does
+        resched = holds.lock_reschedule(reschedule_id)
+        if resched.razorpay_payment_id == razorpay_payment_id:
+            return resched
+        item = lock(resched.booking)
+        wallet = chart.patient_wallet(resched.visit.patient_id)
+        if resched.status != RescheduleStatus.PENDING_PAYMENT or resched.razorpay_payment_id \
+                or amount != resched.total:
+            return _unapplied(resched, razorpay_payment_id, amount, wallet,
+                              "late, repeated or different payment")
+        resched.razorpay_payment_id = razorpay_payment_id
+        reason = None
+        if item.status != BookingStatus.CONFIRMED:
+            reason = MSG_NOT_CONFIRMED
+        elif _holds(resched):  # the new time was held for this payment: it is ours
+            move(item, resched.new_start, resched.new_end, resched)
+            db.session.flush()
+        elif not _moved_to_free_slot(item, resched):
+            reason = MSG_SLOT_GONE
+        if reason:
+            holds.close_pending(resched, RescheduleStatus.FAILED, reason)
+            post("reschedule_unapplied", [debit(chart.GATEWAY_CLEARING, amount),
+                                          credit(wallet, amount)],
+                 reference=("reschedule", resched.id),
+                 idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}")
+            record(None, "booking.reschedule_failed", "booking", item.id,
+                   after={"reschedule_id": resched.id, "reason": reason, "to_wallet": amount})
+            events.reschedule_failed.send("booking", reschedule_id=resched.id)
+            return resched
+        post_fee(resched, item, chart.GATEWAY_CLEARING)
+        after_move(resched, item, None)
+        return resched
+
+
+def _moved_to_free_slot(item, resched):
+    """Move to the new time if it is still free (its hold had lapsed). On PostgreSQL the
+    exclusion constraint decides, in a nested unit of work (a SAVEPOINT); on SQLite the
+    claim lock is held, so the check is authoritative and writes nothing first."""
+    try:
+        with unit_of_work():
+            end = check_slot(item, resched.new_start)
+            move(item, resched.new_start, end)
+            db.session.flush()
+    except (BookingError, IntegrityError, OperationalError) as exc:
+        if not isinstance(exc, BookingError) and not claims.is_lost_race(exc):
+            raise
+        db.session.expire(item)
+        return False
+    return True
+
+
+def _holds(resched):
+    return db.session.scalar(sa.select(sa.func.count(SlotClaim.id)).where(
+        SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))) > 0
+
+
+def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
+    post("reschedule_unapplied", [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
+         reference=("reschedule", resched.id),
+         idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}")
+    record(None, "booking.reschedule_payment_unapplied", "reschedule", resched.id,
+           after={"razorpay_payment_id": razorpay_payment_id, "amount": amount, "why": why})
+    return resched

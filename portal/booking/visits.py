@@ -1,0 +1,240 @@
+"""Building a visit: hold a slot (add an item), take an unpaid item out, set an online
+booking's meeting link, apply or remove a coupon.
+
+Each use case is one unit of work; a broken rule raises ``BookingError(message, field)``
+(``SlotUnavailable`` for a taken slot) and nothing is kept. A missing object, or someone
+else's, raises ``NotFound``; a role that may not act raises ``PermissionDenied``."""
+from datetime import timedelta
+
+from flask import current_app
+
+from portal.accounts.models import ADMIN, PROVIDER
+from portal.audit.service import record
+from portal.booking import claims, coupons, holds, lifecycle, prices
+from portal.booking.access import check_person, get, role, visit_for
+from portal.booking.errors import BookingError, NotFound, SlotUnavailable
+from portal.booking.models import (
+    DESK_CHANNEL,
+    ONLINE_CHANNEL,
+    IndividualBooking,
+    MasterBooking,
+    patient_subject,
+    provider_subject,
+)
+from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
+from portal.catalog.slots import check_booking_slot
+from portal.db import unit_of_work, utcnow
+from portal.domain import meetlinks, pricing, slots
+from portal.domain.states import BookingStatus, VisitStatus
+from portal.extensions import db
+
+MSG_SPECIALIZATION = "The service's specialization must be one of the provider's"
+MSG_NOT_OFFERED = "{name} does not offer this service at this clinic"
+MSG_PATIENT_BUSY = "{name} already has an appointment at that time"
+MSG_ONE_PERSON = "A visit is for one person; start a new visit for someone else"
+MSG_VISIT_CLOSED = "This visit is already paid; items can no longer be changed"
+MSG_ONLY_UNPAID = "Only unpaid items can be removed"
+MSG_REFERRAL_OWNER = "The referral must be a booking of the same patient"
+MSG_REFERRAL_KIND = "Only follow-ups and lab tests can refer to an earlier booking"
+MSG_REFERRAL_EARLIER = "The referral must be an earlier booking"
+MSG_MEET_LINK_OFFLINE = "Meeting links are only for online services"
+MSG_MEET_LINK_WHO = "The provider or the clinic adds the meeting link"
+
+
+def _aware(value, name):
+    if getattr(value, "tzinfo", None) is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+def _snapshot(item):
+    return {"id": item.id, "service_id": item.service_id, "clinic_id": item.clinic_id,
+            "start_at": item.start_at.isoformat(), "end_at": item.end_at.isoformat(),
+            "providers": [p.id for p in item.providers], "status": item.status,
+            "total": item.total}
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+def _check_meet_link(actor, service, meet_link):
+    """Decision (docs/booking.md): the provider or an operator supplies the link; a patient
+    booking an online service leaves it empty and the provider adds it before the start."""
+    if meet_link in (None, ""):
+        return None
+    if not service.is_online:
+        raise BookingError(MSG_MEET_LINK_OFFLINE, field="meet_link")
+    if role(actor) not in (ADMIN, PROVIDER):
+        raise BookingError(MSG_MEET_LINK_WHO, field="meet_link")
+    extra = current_app.config.get("MEET_LINK_DOMAINS", ())
+    try:
+        return meetlinks.validate_meet_link(meet_link, lifecycle.policy(), extra)
+    except meetlinks.MeetLinkError as exc:
+        raise BookingError(str(exc), field="meet_link") from None
+
+
+def _check_referral(referral_id, service, patient_id, dependent_id, start_at):
+    if referral_id is None:
+        return None
+    referral = db.session.get(IndividualBooking, referral_id)
+    if referral is None or referral.visit.patient_id != patient_id or \
+            referral.visit.dependent_id != dependent_id:
+        raise BookingError(MSG_REFERRAL_OWNER, field="referral_id")
+    if service.kind not in (FOLLOW_UP, LAB_TEST):
+        raise BookingError(MSG_REFERRAL_KIND, field="referral_id")
+    if referral.start_at >= start_at or \
+            referral.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
+        raise BookingError(MSG_REFERRAL_EARLIER, field="referral_id")
+    return referral
+
+
+def _check_providers(service, clinic, providers):
+    for p in providers:
+        if service.specialization_id not in {s.id for s in p.specializations}:
+            raise BookingError(MSG_SPECIALIZATION, field="provider_ids")
+        if service.id not in {s.id for s in p.services} or \
+                clinic.id not in {c.id for c in p.clinics} or not p.active:
+            raise BookingError(MSG_NOT_OFFERED.format(name=p.display_name), field="provider_ids")
+    if not service.active or not clinic.active:
+        raise BookingError("This service is not available at that clinic", field="service_id")
+
+
+def _check_slot(service, clinic, providers, start_at, subjects, person_name, visit_id):
+    end_at = start_at + timedelta(minutes=service.duration_minutes)
+    holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=visit_id)
+    messages = check_booking_slot(providers, service, clinic, start_at)
+    if messages:
+        if messages[0] == slots.MSG_TAKEN:
+            raise SlotUnavailable()
+        raise BookingError(messages[0], field="start_at")
+    taken = claims.conflicts(subjects, start_at, end_at)
+    if any(c.subject.startswith("provider:") for c in taken):
+        raise SlotUnavailable()
+    if taken:
+        raise SlotUnavailable(MSG_PATIENT_BUSY.format(name=person_name))
+    return end_at
+
+
+# --- the use cases -------------------------------------------------------------------------
+
+def add_item(actor, *, patient_id, service_id, provider_ids, clinic_id, start_at,
+             dependent_id=None, visit_id=None, referral_id=None, meet_link=None):
+    """Hold a slot: a SCHEDULED booking with live claims for every provider and for the
+    person seen, in a new DRAFT visit (``visit_id=None``) or an open one. The visit's hold
+    runs ``BOOKING_HOLD_MINUTES`` (15) from now."""
+    _aware(start_at, "start_at")
+    with claims.claiming(), unit_of_work():
+        patient, dependent = check_person(actor, patient_id, dependent_id)
+        visit = None
+        if visit_id is not None:
+            visit = visit_for(actor, visit_id)
+            if not visit.is_open:
+                raise BookingError(MSG_VISIT_CLOSED)
+            if (visit.patient_id, visit.dependent_id) != (patient_id, dependent_id):
+                raise BookingError(MSG_ONE_PERSON, field="dependent_id")
+        service = get(Service, service_id, "service")
+        clinic = get(Clinic, clinic_id, "clinic")
+        ids = list(dict.fromkeys(int(p) for p in (provider_ids or [])))
+        if not ids:
+            raise BookingError("Choose a provider", field="provider_ids")
+        providers = [get(Provider, pid, "provider") for pid in ids]
+        _check_providers(service, clinic, providers)
+        link = _check_meet_link(actor, service, meet_link)
+        _check_referral(referral_id, service, patient_id, dependent_id, start_at)
+        person = patient_subject(patient_id, dependent_id)
+        subjects = [provider_subject(p.id) for p in providers] + [person]
+        end_at = _check_slot(service, clinic, providers, start_at, subjects,
+                             dependent.name if dependent else patient.name,
+                             visit.id if visit else None)
+        if visit is None:
+            visit = MasterBooking(patient_id=patient_id, dependent_id=dependent_id,
+                                  created_by_id=actor.id, status=VisitStatus.DRAFT,
+                                  channel=DESK_CHANNEL if role(actor) == ADMIN
+                                  else ONLINE_CHANNEL)
+            db.session.add(visit)
+            db.session.flush()
+            visit.number = f"V{visit.id:06d}"
+        elif visit.status == VisitStatus.PENDING_PAYMENT:
+            lifecycle.abandon_checkout(visit, "item added", actor)
+        price = pricing.price_item(service.fee_paise, service.taxable, lifecycle.policy())
+        item = IndividualBooking(
+            service=service, clinic=clinic, start_at=start_at, end_at=end_at,
+            status=BookingStatus.SCHEDULED, fee=price.fee, platform_fee=price.platform_fee,
+            gst=price.gst, total=price.total, taxable=price.taxable_value,
+            fee_taxed=price.fee_taxable, referral_id=referral_id, meet_link=link)
+        item.providers = providers
+        visit.items.append(item)
+        claims.add_claims(item, subjects)
+        visit.hold_expires_at = utcnow() + lifecycle.hold_lifetime()
+        prices.refresh_discount(visit)
+        lifecycle.refresh_status(visit)
+        record(actor, "booking.hold", "visit", visit.id, after=_snapshot(item))
+    return item
+
+
+def remove_item(actor, item_id):
+    """Take an unpaid item out of its visit and free its slot."""
+    with unit_of_work():
+        item = db.session.get(IndividualBooking, item_id)
+        if item is None:
+            raise NotFound("booking")
+        visit = visit_for(actor, item.master_id)
+        if item.status != BookingStatus.SCHEDULED or not visit.is_open:
+            raise BookingError(MSG_ONLY_UNPAID)
+        if visit.status == VisitStatus.PENDING_PAYMENT:
+            lifecycle.abandon_checkout(visit, "item removed", actor)
+        before = _snapshot(item)
+        visit.items.remove(item)
+        db.session.flush()
+        prices.refresh_discount(visit)
+        lifecycle.refresh_status(visit)
+        record(actor, "booking.remove", "visit", visit.id, before=before)
+
+
+def set_meet_link(actor, item_id, url):
+    """The provider of an online booking (or an admin) sets or changes its meeting link."""
+    with unit_of_work():
+        item = db.session.get(IndividualBooking, item_id)
+        if item is None:
+            raise NotFound("booking")
+        if role(actor) != ADMIN and not (
+                role(actor) == PROVIDER and actor.id in {p.user_id for p in item.providers}):
+            raise NotFound("booking")
+        before = item.meet_link
+        item.meet_link = _check_meet_link(actor, item.service, url)
+        record(actor, "booking.meet_link", "booking", item.id, before={"meet_link": before},
+               after={"meet_link": item.meet_link})
+    return item
+
+
+def apply_coupon(actor, visit_id, code):
+    with unit_of_work():
+        visit = visit_for(actor, visit_id)
+        if not visit.is_open:
+            raise BookingError(MSG_VISIT_CLOSED, field="coupon")
+        coupon = coupons.find(code)
+        message = coupons.check(coupon, visit.patient_id, visit_id=visit.id)
+        if message:
+            raise BookingError(message, field="coupon")
+        if visit.status == VisitStatus.PENDING_PAYMENT:
+            lifecycle.abandon_checkout(visit, "coupon changed", actor)
+        visit.coupon = coupon
+        prices.refresh_discount(visit)
+        lifecycle.refresh_status(visit)
+        record(actor, "visit.coupon", "visit", visit.id,
+               after={"coupon": coupon.code, "discount": visit.discount})
+    return visit
+
+
+def remove_coupon(actor, visit_id):
+    with unit_of_work():
+        visit = visit_for(actor, visit_id)
+        if not visit.is_open:
+            raise BookingError(MSG_VISIT_CLOSED, field="coupon")
+        if visit.status == VisitStatus.PENDING_PAYMENT:
+            lifecycle.abandon_checkout(visit, "coupon removed", actor)
+        before = visit.coupon.code if visit.coupon else None
+        visit.coupon = None
+        visit.discount = 0
+        lifecycle.refresh_status(visit)
+        record(actor, "visit.coupon_removed", "visit", visit.id, before={"coupon": before})
+    return visit

@@ -1,0 +1,66 @@
+"""A payment's record: finding our row for a gateway entity, its attempt timeline and its
+status moves (through ``portal.domain.states.PAYMENT``). Everything runs in the caller's
+unit of work; nothing here knows about visits (``portal.booking`` decides what a payment
+means for a visit)."""
+import sqlalchemy as sa
+
+from portal.db import utcnow
+from portal.domain.states import PAYMENT, PaymentStatus
+from portal.extensions import db
+from portal.payments.models import Payment, PaymentAttempt
+
+
+def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id=None):
+    """Our payment row for a gateway entity: by order id, link id, our own id in the
+    notes (a link's payment carries the link's notes), or the gateway payment id."""
+    if order_id:
+        found = db.session.scalar(sa.select(Payment).where(Payment.razorpay_order_id == order_id))
+        if found is not None:
+            return found
+    if link_id:
+        found = db.session.scalar(sa.select(Payment).where(Payment.razorpay_link_id == link_id))
+        if found is not None:
+            return found
+    ref = (notes or {}).get("portal_payment") if isinstance(notes, dict) else None
+    if ref and str(ref).isdigit():
+        found = db.session.get(Payment, int(ref))
+        if found is not None:
+            return found
+    if razorpay_payment_id:
+        return db.session.scalar(
+            sa.select(Payment).where(Payment.razorpay_payment_id == razorpay_payment_id))
+    return None
+
+
+def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
+    """One line of the payment's timeline; ``status`` is a ``PaymentStatus`` or an
+    ``AttemptNote`` (what the event said)."""
+    attempt = PaymentAttempt(event=event, status=status,
+                             razorpay_payment_id=razorpay_payment_id, detail=detail,
+                             at=utcnow())
+    payment.attempts.append(attempt)
+    return attempt
+
+
+def attempt_seen(payment, event, razorpay_payment_id):
+    return db.session.scalar(sa.select(PaymentAttempt.id).where(
+        PaymentAttempt.payment_id == payment.id, PaymentAttempt.event == event,
+        PaymentAttempt.razorpay_payment_id == razorpay_payment_id)) is not None
+
+
+def succeed(payment, event, *, now=None, razorpay_payment_id=None, detail=None):
+    """PENDING → SUCCESSFUL, paid now, on the timeline."""
+    PAYMENT.move(payment, PaymentStatus.SUCCESSFUL)
+    payment.paid_at = now or utcnow()
+    add_attempt(payment, event, PaymentStatus.SUCCESSFUL, razorpay_payment_id, detail)
+    return payment
+
+
+def end(payment, status, event):
+    """A pending payment ends without money (EXPIRED / FAILED), on the timeline. False
+    when it was not pending (nothing changes)."""
+    if payment.status != PaymentStatus.PENDING:
+        return False
+    PAYMENT.move(payment, status)
+    add_attempt(payment, event, status)
+    return True

@@ -1,0 +1,179 @@
+"""Cancelling confirmed bookings (POLICY.md "Cancellation and refunds"; docs/refunds.md):
+by the patient (one or several items of a visit, all or nothing), by the provider (a
+full refund and a penalty), by an administrator (for the patient, the clinic or the
+provider; an override above the calculated refund waits for a second administrator).
+
+Each use case is one unit of work. Never twice: the visit and item rows are locked
+(``FOR UPDATE`` on PostgreSQL; the claim lock on SQLite), the booking machine refuses
+CANCELLED → CANCELLED, ``cancellations.booking_id`` is unique, every posting has an
+idempotency key."""
+from portal import events, jobs
+from portal.accounts.models import PROVIDER
+from portal.audit.service import record
+from portal.booking import claims, lifecycle
+from portal.booking.errors import NotFound, PermissionDenied
+from portal.catalog.providers import provider_for_user
+from portal.db import unit_of_work, utcnow
+from portal.domain import cancellation as rules
+from portal.domain.states import BookingStatus, InvalidTransition
+from portal.extensions import db
+from portal.refunds.approvals import request_approval
+from portal.refunds.common import (
+    ADMIN_MODES,
+    MSG_ALREADY,
+    MSG_MODE,
+    MSG_NO_ITEMS,
+    MSG_PENALTY_PROVIDER,
+    MSG_REASON,
+    CancellationError,
+    hours,
+    item_for_admin_or_provider,
+    lock_items,
+    require_admin,
+    role,
+)
+from portal.refunds.models import GATEWAY, Cancellation
+from portal.refunds.money import (
+    make_refunds,
+    post_cancellation,
+    post_penalty,
+    refund_reschedule_fees,
+)
+from portal.refunds.previews import patient_visit, state_refusal
+
+
+def _cancel_locked(actor, item, kind, *, reason, prefer_wallet, now, override=None,
+                   override_reason=None, penalty_provider_id=None):
+    """Cancel one locked item inside the caller's unit of work. Returns the Cancellation."""
+    refusal = state_refusal(item)
+    if refusal:
+        raise CancellationError(refusal, field="items")
+    result = rules.refund_for_cancellation(
+        kind, hours(item, now), item.paid_amount, item.refunded_amount, item.is_team,
+        lifecycle.policy(), override, override_reason=override_reason)
+    approval_amount = None
+    if result.allowed:
+        refund_now = result.refund
+    elif result.needs_second_admin:
+        refund_now, approval_amount = result.calculated, override
+    else:
+        field = "override" if result.rule == "override_refused" else "items"
+        raise CancellationError(result.message, field=field)
+    before = item.status
+    try:
+        lifecycle.move(item, BookingStatus.CANCELLED)
+    except InvalidTransition:
+        raise CancellationError(MSG_ALREADY, field="items") from None
+    claims.release(item)
+    cancellation = Cancellation(
+        booking_id=item.id, visit_id=item.master_id, actor_kind=kind, rule=result.rule,
+        requested_by_id=getattr(actor, "id", None), reason=(reason or "").strip()[:2000],
+        notice_minutes=int(hours(item, now).total_seconds() // 60), paid=item.paid_amount,
+        calculated=result.calculated, refund=refund_now, penalty=result.provider_penalty,
+        penalty_provider_id=penalty_provider_id if result.provider_penalty else None,
+        prefer_wallet=bool(prefer_wallet), created_at=now)
+    db.session.add(cancellation)
+    db.session.flush()
+    rows = make_refunds(item, refund_now, prefer_wallet, actor=actor,
+                         cancellation=cancellation, now=now) if refund_now else []
+    item.refunded_amount += refund_now
+    post_cancellation(item, cancellation, rows)
+    if result.provider_penalty:
+        post_penalty(cancellation, penalty_provider_id, result.provider_penalty)
+    fee_rows = refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now) \
+        if rules.gives_back_reschedule_fees(kind) else []
+    record(actor, "booking.cancel", "booking", item.id, before={"status": before},
+           after={"status": item.status, "by": kind, "rule": result.rule,
+                  "refund": refund_now, "penalty": result.provider_penalty,
+                  "refunds": [(r.id, r.destination, r.amount) for r in rows],
+                  "reschedule_fee_refunds": [(r.id, r.destination, r.amount)
+                                             for r in fee_rows],
+                  "reason": cancellation.reason})
+    for row in rows + fee_rows:
+        if row.destination == GATEWAY:
+            jobs.enqueue("refunds.execute", refund_id=row.id,
+                         dedupe_key=f"refund-exec:{row.id}")
+    events.booking_cancelled.send("refunds", booking_id=item.id, by=_by_word(kind),
+                                  refund=refund_now + sum(r.amount for r in fee_rows),
+                                  reason=cancellation.reason or None)
+    if approval_amount is not None:
+        request_approval(actor, item, cancellation, approval_amount, result.calculated,
+                          override_reason)
+    return cancellation
+
+
+def _by_word(kind):
+    return {"patient": "patient", "provider": "provider"}.get(kind, "clinic")
+
+
+def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, reason="",
+                            now=None):
+    """The patient cancels one or several confirmed items of their visit. All or nothing:
+    one refused item (within 24 h, a team appointment, already cancelled) refuses the
+    request with the policy's message."""
+    ids = sorted({int(i) for i in (item_ids or [])})
+    if not ids:
+        raise CancellationError(MSG_NO_ITEMS, field="items")
+    with claims.serialized(), unit_of_work():
+        visit = patient_visit(patient, visit_id)
+        visit = lifecycle.lock_visit(visit.id)
+        items = lock_items(visit.id)
+        if any(i not in items for i in ids):
+            raise NotFound("booking")
+        now = now or utcnow()
+        done = [_cancel_locked(patient, items[i], "patient", reason=reason,
+                               prefer_wallet=prefer_wallet, now=now) for i in ids]
+        lifecycle.refresh_status(visit)
+    return done
+
+
+def cancel_as_provider(provider_user, item_id, reason, now=None):
+    """The provider cancels their own booking before the start: a full refund and the
+    policy's penalty on their payable."""
+    if role(provider_user) != PROVIDER:
+        raise PermissionDenied("Only providers can do this.")
+    if not (reason or "").strip():
+        raise CancellationError(MSG_REASON, field="reason")
+    with claims.serialized(), unit_of_work():
+        provider = provider_for_user(provider_user)
+        item = item_for_admin_or_provider(item_id)
+        if provider is None or provider.id not in {p.id for p in item.providers}:
+            raise NotFound("booking")
+        visit = lifecycle.lock_visit(item.master_id)
+        item = lock_items(visit.id)[item.id]
+        done = _cancel_locked(provider_user, item, "provider", reason=reason,
+                              prefer_wallet=False, now=now or utcnow(),
+                              penalty_provider_id=provider.id)
+        lifecycle.refresh_status(visit)
+    return done
+
+
+def cancel_as_admin(admin, item_id, reason, mode="patient", override=None, prefer_wallet=False,
+                    penalty_provider_id=None, now=None):
+    """An administrator cancels: for the patient (the patient's tier, or 50 % − ₹250 within
+    24 h), for the clinic (100 %), or for the provider (100 % and the penalty). ``override``
+    (paise, with a reason of at least the policy's note length) sets the refund; above
+    the calculated amount the item is cancelled with the calculated refund now and the
+    rest waits for a second administrator."""
+    require_admin(admin)
+    kind = ADMIN_MODES.get(mode)
+    if kind is None:
+        raise CancellationError(MSG_MODE, field="mode")
+    if not (reason or "").strip():
+        raise CancellationError(MSG_REASON, field="reason")
+    with claims.serialized(), unit_of_work():
+        item = item_for_admin_or_provider(item_id)
+        if kind == "provider":
+            ids = [p.id for p in item.providers]
+            if penalty_provider_id is None and len(ids) == 1:
+                penalty_provider_id = ids[0]
+            if penalty_provider_id not in ids:
+                raise CancellationError(MSG_PENALTY_PROVIDER, field="penalty_provider")
+        visit = lifecycle.lock_visit(item.master_id)
+        item = lock_items(visit.id)[item.id]
+        done = _cancel_locked(admin, item, kind, reason=reason, prefer_wallet=prefer_wallet,
+                              now=now or utcnow(), override=override,
+                              override_reason=reason if override is not None else None,
+                              penalty_provider_id=penalty_provider_id)
+        lifecycle.refresh_status(visit)
+    return done

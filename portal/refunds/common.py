@@ -1,0 +1,107 @@
+"""What the refunds use cases share: the error they raise and its messages, the settings
+(attempts, back-off, straggler age), who may act, and the row locks."""
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+
+from portal.accounts.models import ADMIN
+from portal.booking import claims
+from portal.booking.errors import BookingError, NotFound, PermissionDenied
+from portal.booking.models import IndividualBooking
+from portal.extensions import db
+from portal.refunds.models import Refund
+
+MSG_ALREADY = "This appointment is already cancelled"
+MSG_NOT_CONFIRMED = "Only confirmed appointments can be cancelled"
+MSG_STARTED = "This appointment has already started"
+MSG_NO_ITEMS = "Choose at least one appointment to cancel"
+MSG_REASON = "Give a reason for the cancellation"
+MSG_SECOND_ADMIN = "A different administrator must approve this refund"
+MSG_DECIDED = "This request has already been decided"
+MSG_NOTHING_LEFT = "Nothing is left to refund for this appointment"
+MSG_NOT_FAILED = "Only a failed refund can be retried or sent to the wallet"
+MSG_MODE = "Choose who the cancellation is for"
+MSG_PENALTY_PROVIDER = "Choose the provider who cancelled"
+MSG_FURTHER_NOT_CANCELLED = "A further refund is only for a cancelled appointment"
+MSG_FURTHER_AMOUNT = "Enter an amount above ₹0"
+MSG_FURTHER_TOO_MUCH = "Refund amount cannot exceed what is left to refund: {left}"
+MSG_FURTHER_PENDING = "A further refund for this appointment already awaits approval"
+
+GATEWAY_MINIMUM = 100  # Razorpay refunds at least ₹1; a smaller gateway part goes to the wallet
+ADMIN_MODES = {"patient": "admin", "clinic": "clinic", "provider": "provider"}
+
+
+class CancellationError(BookingError):
+    """A cancellation or refund rule was broken; ``message`` for the person."""
+
+
+# --- settings ------------------------------------------------------------------------------
+
+def _config(name, default):
+    return current_app.config.get(name, default) if has_app_context() else default
+
+
+def max_attempts():
+    """Gateway attempts per refund (network errors) and refunds per chain (refund.failed)."""
+    return int(_config("REFUND_MAX_ATTEMPTS", 3))
+
+
+def retry_delay(attempt):
+    """Back-off before the next attempt after ``attempt`` failed ones: 30 s, 2 min, 8 min…
+
+    Stored as ``next_retry_at`` and read by the poll across jobs, not an in-process retry
+    loop, so tenacity's wait functions (which need a retry call state) do not fit here."""
+    base = int(_config("REFUND_RETRY_SECONDS", 30))
+    return timedelta(seconds=base * 4 ** max(attempt - 1, 0))
+
+
+def straggler_age():
+    """A gateway refund still pending after this long is fetched from Razorpay by the poll."""
+    return timedelta(minutes=int(_config("REFUND_STRAGGLER_MINUTES", 10)))
+
+
+# --- who may act, and the locks ------------------------------------------------------------
+
+def role(actor):
+    return getattr(actor, "role", None)
+
+
+def require_admin(actor):
+    if role(actor) != ADMIN:
+        raise PermissionDenied("Only administrators can do this.")
+
+
+def lock_query(query):
+    query = query.execution_options(populate_existing=True)
+    if claims.is_postgres():
+        query = query.with_for_update()
+    return query
+
+
+def lock_items(visit_id):
+    """Every item of the visit, row-locked (PostgreSQL) and freshly read, by id."""
+    rows = db.session.scalars(lock_query(
+        sa.select(IndividualBooking).where(IndividualBooking.master_id == visit_id)
+        .order_by(IndividualBooking.id))).all()
+    return {item.id: item for item in rows}
+
+
+def lock_refund(refund_id):
+    return db.session.scalar(lock_query(sa.select(Refund).where(Refund.id == refund_id)))
+
+
+def item_for_admin_or_provider(item_id):
+    item = db.session.get(IndividualBooking, item_id) if item_id is not None else None
+    if item is None:
+        raise NotFound("booking")
+    return item
+
+
+def new_idempotency_key():
+    return f"rfnd-{uuid.uuid4().hex}"
+
+
+def hours(item, now):
+    return item.start_at - now

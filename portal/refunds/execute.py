@@ -1,0 +1,207 @@
+"""Gateway refunds at Razorpay: creating one (its own idempotency key on every attempt),
+applying what Razorpay says about it (create answer, fetch, webhook; any order, any
+repetition), retrying a refund Razorpay failed as a new one, and fetching stragglers."""
+import logging
+
+import sqlalchemy as sa
+
+from portal import events, jobs
+from portal.audit.service import record
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import REFUND, RefundStatus
+from portal.extensions import db
+from portal.gateway import BadRequest, GatewayError, GatewayUnavailable, get_payin
+from portal.ledger import accounts as chart
+from portal.ledger.service import credit, debit, post
+from portal.refunds.common import lock_refund, max_attempts, new_idempotency_key, retry_delay
+from portal.refunds.models import GATEWAY, Refund
+
+log = logging.getLogger("portal.refunds")
+
+
+def _notes(refund):
+    return {"portal_refund": str(refund.id), "booking": str(refund.booking_id)}
+
+
+def execute_refund(refund_id, now=None):
+    """Ask Razorpay for one PENDING gateway refund (the refund's own idempotency key on
+    every attempt). Network trouble: try again later (same key), then FAILED and an
+    alert after ``max_attempts()``; a refusal: FAILED and an alert at once. Runs in the
+    job's unit of work, nested)."""
+    with unit_of_work():
+        refund = lock_refund(refund_id)
+        if refund is None or refund.destination != GATEWAY or \
+                refund.status != RefundStatus.PENDING or refund.superseded or \
+                refund.razorpay_refund_id:
+            return refund
+        now = now or utcnow()
+        refund.attempts += 1
+        try:
+            answer = get_payin().create_refund(refund.razorpay_payment_id, refund.amount,
+                                               refund.idempotency_key, notes=_notes(refund))
+        except GatewayUnavailable as exc:
+            refund.failure_reason = str(exc)[:500]
+            if refund.attempts >= max_attempts():
+                _fail(refund, f"Razorpay could not be reached: {exc}"[:500], now)
+            else:
+                refund.next_retry_at = now + retry_delay(refund.attempts)
+            record(None, "refund.attempt_failed", "refund", refund.id,
+                   after={"attempt": refund.attempts, "error": str(exc)[:200],
+                          "retryable": True})
+            return refund
+        except BadRequest as exc:
+            record(None, "refund.refused", "refund", refund.id,
+                   after={"error": str(exc)[:200]})
+            _fail(refund, f"Razorpay refused the refund: {exc.description or exc}"[:500], now)
+            return refund
+        refund.next_retry_at = None
+        refund.failure_reason = None
+        apply_gateway_refund(refund, answer, now=now)
+        return refund
+
+
+def apply_gateway_refund(refund, entity, now=None):
+    """Razorpay's view of a refund (create answer, fetch, webhook) applied to our row;
+    any order, any repetition. Runs in the caller's unit of work."""
+    rid = entity.get("id")
+    if rid and refund.razorpay_refund_id is None:
+        refund.razorpay_refund_id = rid
+    elif rid and refund.razorpay_refund_id != rid:
+        log.warning("refund %s: Razorpay refund %s is not ours (%s)", refund.id, rid,
+                    refund.razorpay_refund_id)
+        return refund
+    status = entity.get("status")  # Razorpay's word for it, not ours
+    if status == "processed":
+        mark_processed(refund, now)
+    elif status == "failed":
+        _failed_at_gateway(refund, now)
+    else:
+        refund.updated_at = now or utcnow()
+    return refund
+
+
+def mark_processed(refund, now=None):
+    if refund.status == RefundStatus.PROCESSED:
+        return refund
+    if refund.superseded:  # replaced by a retry or the wallet: never pay twice
+        log.error("refund %s processed after it was replaced; check with Razorpay", refund.id)
+        record(None, "refund.processed_after_replaced", "refund", refund.id)
+        return refund
+    if refund.status == RefundStatus.FAILED:  # an admin retried before the late success
+        log.warning("refund %s processed after being marked failed", refund.id)
+        REFUND.move(refund, RefundStatus.PENDING)
+    REFUND.move(refund, RefundStatus.PROCESSED)
+    refund.processed_at = now or utcnow()
+    refund.failure_reason = None
+    post("refund_processed",
+         [debit(chart.REFUNDS_PAYABLE, refund.amount),
+          credit(chart.GATEWAY_CLEARING, refund.amount)],
+         reference=("refund", refund.id), idempotency_key=f"refund:{refund.id}:processed")
+    record(None, "refund.processed", "refund", refund.id,
+           after={"razorpay_refund_id": refund.razorpay_refund_id, "amount": refund.amount})
+    events.refund_processed.send("refunds", refund_id=refund.id)
+    return refund
+
+
+def _fail(refund, reason, now=None):
+    """PENDING → FAILED (our side gave up, or Razorpay said no): admins are alerted."""
+    if refund.status == RefundStatus.FAILED:
+        return refund
+    REFUND.move(refund, RefundStatus.FAILED)
+    refund.failure_reason = reason[:500]
+    refund.next_retry_at = None
+    record(None, "refund.failed", "refund", refund.id, after={"reason": refund.failure_reason})
+    if not refund.alerted:
+        refund.alerted = True
+        events.refund_failed.send("refunds", refund_id=refund.id)
+    return refund
+
+
+def _chain_length(refund):
+    n, current = 1, refund
+    while current.retry_of_id is not None:
+        current = db.session.get(Refund, current.retry_of_id)
+        n += 1
+    return n
+
+
+def successor(refund, actor=None):
+    """A new refund (new idempotency key) for a refund Razorpay marked failed; the old
+    row stays FAILED and superseded. The ledger is untouched (refunds_payable holds it)."""
+    refund.superseded = True
+    db.session.flush()  # the old row leaves the totals before the new one is counted
+    new = Refund(booking_id=refund.booking_id, visit_id=refund.visit_id,
+                 patient_id=refund.patient_id, cancellation_id=refund.cancellation_id,
+                 approval_id=refund.approval_id, reschedule_id=refund.reschedule_id,
+                 amount=refund.amount, destination=GATEWAY,
+                 status=RefundStatus.PENDING, payment_id=refund.payment_id,
+                 razorpay_payment_id=refund.razorpay_payment_id,
+                 idempotency_key=new_idempotency_key(), retry_of_id=refund.id,
+                 created_by_id=getattr(actor, "id", None))
+    db.session.add(new)
+    db.session.flush()
+    jobs.enqueue("refunds.execute", refund_id=new.id, dedupe_key=f"refund-exec:{new.id}")
+    return new
+
+
+def _failed_at_gateway(refund, now=None):
+    """``refund.failed``: retried automatically as a new refund while the chain is
+    shorter than ``max_attempts()``, then FAILED for an admin (alerted)."""
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    record(None, "refund.failed_at_gateway", "refund", refund.id,
+           after={"razorpay_refund_id": refund.razorpay_refund_id})
+    attempts = _chain_length(refund)
+    if attempts < max_attempts():
+        REFUND.move(refund, RefundStatus.FAILED)
+        refund.failure_reason = "Razorpay reported the refund as failed; retried"
+        successor(refund)
+        return refund
+    return _fail(refund, f"Razorpay reported the refund as failed ({attempts} attempts)", now)
+
+
+def sync_refund(refund_id, now=None):
+    """Fetch a straggler (PENDING with a Razorpay id) and apply its status."""
+    with unit_of_work():
+        refund = lock_refund(refund_id)
+        if refund is None or refund.status != RefundStatus.PENDING or \
+                not refund.razorpay_refund_id:
+            return refund
+        try:
+            entity = get_payin().fetch_refund(refund.razorpay_refund_id)
+        except GatewayError as exc:
+            log.info("refund %s not fetched: %s", refund.id, exc)
+            return refund
+        return apply_gateway_refund(refund, entity, now=now)
+
+
+def find_refund_for(entity):
+    """Our row for a Razorpay refund entity: by its id, else by our id in its notes."""
+    rid = entity.get("id")
+    if rid:
+        found = db.session.scalar(sa.select(Refund.id).where(Refund.razorpay_refund_id == rid))
+        if found is not None:
+            return lock_refund(found)
+    ref = (entity.get("notes") or {}).get("portal_refund") if isinstance(
+        entity.get("notes"), dict) else None
+    if ref and str(ref).isdigit():
+        refund = lock_refund(int(ref))
+        if refund is not None and refund.razorpay_payment_id == entity.get("payment_id"):
+            return refund
+    return None
+
+
+
+
+def refund_event(entity, *, created=False):
+    """A ``refund.*`` webhook: our row found by its Razorpay id (or our id in its notes) and
+    Razorpay's view applied. ``refund.created`` only teaches the id; the status moves with
+    processed / failed (or the poll)."""
+    with unit_of_work():
+        refund = find_refund_for(entity)
+        if refund is None:
+            log.info("refund event for an unknown refund %s", entity.get("id"))
+            return None
+        if created:
+            entity = {"id": entity["id"], "status": "pending"}
+        return apply_gateway_refund(refund, entity)

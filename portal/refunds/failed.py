@@ -1,0 +1,72 @@
+"""An administrator's way out for a failed gateway refund: try it again, or give up on the
+gateway and put the amount in the patient's wallet. Each is one unit of work."""
+from portal import events, jobs
+from portal.audit.service import record
+from portal.booking.errors import NotFound
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import REFUND, RefundStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import credit, debit, post
+from portal.refunds.common import (
+    MSG_NOT_FAILED,
+    CancellationError,
+    lock_refund,
+    new_idempotency_key,
+    require_admin,
+)
+from portal.refunds.execute import successor
+from portal.refunds.models import GATEWAY, WALLET, Refund
+
+
+def _failed_refund(admin, refund_id):
+    require_admin(admin)
+    refund = lock_refund(refund_id)
+    if refund is None:
+        raise NotFound("refund")
+    if refund.status != RefundStatus.FAILED or refund.superseded or refund.destination != GATEWAY:
+        raise CancellationError(MSG_NOT_FAILED)
+    return refund
+
+
+def retry_refund(admin, refund_id):
+    """Try a failed gateway refund again: the same key when Razorpay never gave it an id
+    (it may exist there: the key finds it), a new refund when Razorpay failed it."""
+    with unit_of_work():
+        refund = _failed_refund(admin, refund_id)
+        if refund.razorpay_refund_id:
+            target = successor(refund, admin)
+        else:
+            REFUND.move(refund, RefundStatus.PENDING)
+            refund.attempts, refund.failure_reason, refund.alerted = 0, None, False
+            refund.next_retry_at = None
+            target = refund
+            jobs.enqueue("refunds.execute", refund_id=refund.id)
+        record(admin, "refund.retry", "refund", refund.id, after={"refund_id": target.id})
+    return target
+
+
+def refund_to_wallet(admin, refund_id, note=""):
+    """Give up on the gateway for a failed refund: the amount goes to the wallet now."""
+    with unit_of_work():
+        refund = _failed_refund(admin, refund_id)
+        refund.superseded = True
+        db.session.flush()
+        wallet = Refund(booking_id=refund.booking_id, visit_id=refund.visit_id,
+                        patient_id=refund.patient_id, cancellation_id=refund.cancellation_id,
+                        approval_id=refund.approval_id, reschedule_id=refund.reschedule_id,
+                        amount=refund.amount,
+                        destination=WALLET, status=RefundStatus.PROCESSED,
+                        processed_at=utcnow(),
+                        idempotency_key=new_idempotency_key(), retry_of_id=refund.id,
+                        created_by_id=admin.id)
+        db.session.add(wallet)
+        db.session.flush()
+        post("refund_to_wallet",
+             [debit(chart.REFUNDS_PAYABLE, refund.amount),
+              credit(chart.patient_wallet(refund.patient_id), refund.amount)],
+             reference=("refund", refund.id), idempotency_key=f"refund:{refund.id}:to_wallet")
+        record(admin, "refund.to_wallet", "refund", refund.id,
+               after={"wallet_refund_id": wallet.id, "note": (note or "").strip()})
+        events.refund_processed.send("refunds", refund_id=wallet.id)
+    return wallet

@@ -1,0 +1,22 @@
+"""Reading refunds and cancellations: the admin list, a visit's refunds, an item's
+cancellation."""
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.refunds.models import Cancellation, Refund
+
+
+def list_refunds(status=None, page=1, per_page=30):
+    query = sa.select(Refund).order_by(Refund.created_at.desc(), Refund.id.desc())
+    if status:
+        query = query.where(Refund.status == status)
+    return db.paginate(query, page=max(int(page or 1), 1), per_page=per_page, error_out=False)
+
+
+def refunds_for_visit(visit_id):
+    return db.session.scalars(sa.select(Refund).where(Refund.visit_id == visit_id)
+                              .order_by(Refund.id)).all()
+
+
+def cancellation_for(item_id):
+    return db.session.scalar(sa.select(Cancellation).where(Cancellation.booking_id == item_id))

@@ -1,0 +1,172 @@
+"""What a cancellation would refund, item by item, before anything changes: the policy
+tier and why in words, where the money would go, and reschedule fees given back. Read
+only."""
+from dataclasses import dataclass
+
+from portal.accounts.models import PATIENT
+from portal.booking import lifecycle
+from portal.booking.errors import NotFound
+from portal.booking.models import IndividualBooking, MasterBooking
+from portal.db import utcnow
+from portal.domain import cancellation as rules
+from portal.domain.rates import format_inr
+from portal.domain.states import BookingStatus
+from portal.extensions import db
+from portal.refunds.common import (
+    ADMIN_MODES,
+    MSG_ALREADY,
+    MSG_MODE,
+    MSG_NOT_CONFIRMED,
+    MSG_STARTED,
+    CancellationError,
+    hours,
+    item_for_admin_or_provider,
+    require_admin,
+    role,
+)
+from portal.refunds.money import Split, plan_split, reschedule_fees_refundable
+
+
+def tier_text(rule, policy=None):
+    """Why this amount, in words, from the policy's numbers (never literals)."""
+    policy = policy or lifecycle.policy()
+
+    def tier(t):
+        pct = f"{t.refund_bps / 100:g}%"
+        return pct + (f" − {format_inr(t.deduction)}" if t.deduction else "")
+
+    full, partial = (policy.patient_cancellation_tiers + (None, None))[:2]
+    texts = {
+        "patient_full": f"{full.notice.total_seconds() / 3600:g} hours or more before the "
+                        f"start: {tier(full)} refund" if full else "Full refund",
+        "patient_partial": f"Between {partial.notice.total_seconds() / 3600:g} and "
+                           f"{full.notice.total_seconds() / 3600:g} hours before the start: "
+                           f"{tier(partial)}" if partial and full else "Partial refund",
+        "admin_late": f"Cancelled by the clinic for you within "
+                      f"{partial.notice.total_seconds() / 3600 if partial else 24:g} hours: "
+                      f"{tier(policy.admin_late_cancellation)}",
+        "provider": f"Cancelled by the provider: "
+                    f"{policy.provider_cancellation_refund_bps / 100:g}% refund",
+        "clinic": f"Cancelled by the clinic: {policy.clinic_cancellation_refund_bps / 100:g}% "
+                  f"refund",
+        "override": "Refund amount set by an administrator",
+        "override_approved": "Refund amount set by an administrator (approved)",
+        "override_needs_approval": "Calculated refund now; the rest awaits a second "
+                                   "administrator's approval",
+    }
+    if rule == "admin_patient_tier":
+        return "As if cancelled online by the patient"
+    return texts.get(rule, "")
+
+
+@dataclass(frozen=True)
+class ItemPreview:
+    item: IndividualBooking
+    allowed: bool
+    message: str
+    refund: int
+    calculated: int
+    refundable: int
+    to_wallet: int
+    to_gateway: int
+    penalty: int
+    rule: str
+    rule_text: str
+    needs_second_admin: bool = False
+    fee_refund: int = 0  # reschedule fees given back as well (provider / clinic)
+
+
+@dataclass(frozen=True)
+class Preview:
+    items: list
+    prefer_wallet: bool
+
+    @property
+    def selected_allowed(self):
+        return [p for p in self.items if p.allowed]
+
+    @property
+    def total_refund(self):
+        return sum(p.refund for p in self.items if p.allowed)
+
+    @property
+    def to_wallet(self):
+        return sum(p.to_wallet for p in self.items if p.allowed)
+
+    @property
+    def to_gateway(self):
+        return sum(p.to_gateway for p in self.items if p.allowed)
+
+    @property
+    def refused(self):
+        return [p for p in self.items if not p.allowed]
+
+
+def state_refusal(item):
+    if item.status == BookingStatus.CANCELLED:
+        return MSG_ALREADY
+    if item.status in (BookingStatus.STARTED, BookingStatus.COMPLETED):
+        return MSG_STARTED
+    if item.status != BookingStatus.CONFIRMED:
+        return MSG_NOT_CONFIRMED
+    return None
+
+
+def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wallet=False):
+    refusal = state_refusal(item)
+    if refusal:
+        return ItemPreview(item, False, refusal, 0, 0, 0, 0, 0, 0, "state", "")
+    result = rules.refund_for_cancellation(
+        kind, hours(item, now), item.paid_amount, item.refunded_amount, item.is_team,
+        lifecycle.policy(), override, override_reason=override_reason)
+    refund_now = result.refund if result.allowed else (
+        result.calculated if result.needs_second_admin else 0)
+    split = plan_split(item, refund_now, prefer_wallet) if (
+        result.allowed or result.needs_second_admin) else Split(0, 0)
+    allowed = result.allowed or result.needs_second_admin
+    message = result.message
+    if result.needs_second_admin:
+        message = (f"{format_inr(result.calculated)} now; {format_inr(override)} needs a "
+                   f"second administrator's approval")
+    return ItemPreview(item, allowed, message, refund_now, result.calculated,
+                       result.refundable, split.to_wallet, split.to_gateway,
+                       result.provider_penalty, result.rule, tier_text(result.rule),
+                       result.needs_second_admin,
+                       reschedule_fees_refundable(item, kind) if allowed else 0)
+
+
+def patient_visit(patient, visit_id):
+    visit = db.session.get(MasterBooking, visit_id) if visit_id is not None else None
+    if visit is None or role(patient) != PATIENT or visit.patient_id != patient.id:
+        raise NotFound("visit")
+    return visit
+
+
+def cancellable_items(visit):
+    """Items the page offers (confirmed ones), in start order."""
+    return [i for i in visit.items if i.status == BookingStatus.CONFIRMED]
+
+
+def preview_cancellation(actor, visit_id, item_ids=None, prefer_wallet=False, now=None):
+    """What cancelling these items (default: every confirmed item) would refund, item by
+    item, under the patient's tier — read only."""
+    visit = patient_visit(actor, visit_id)
+    now = now or utcnow()
+    chosen = set(int(i) for i in item_ids) if item_ids is not None else None
+    items = [i for i in visit.items if chosen is None and i.status == BookingStatus.CONFIRMED
+             or chosen is not None and i.id in chosen]
+    if chosen is not None and len(items) != len(chosen):
+        raise NotFound("booking")
+    return Preview([_evaluate(i, "patient", now, prefer_wallet=prefer_wallet) for i in items],
+                   prefer_wallet)
+
+
+def preview_admin(admin, item_id, mode="patient", override=None, override_reason=None,
+                  prefer_wallet=False, now=None):
+    require_admin(admin)
+    item = item_for_admin_or_provider(item_id)
+    kind = ADMIN_MODES.get(mode)
+    if kind is None:
+        raise CancellationError(MSG_MODE, field="mode")
+    return _evaluate(item, kind, now or utcnow(), override=override,
+                     override_reason=override_reason, prefer_wallet=prefer_wallet)
