@@ -6,6 +6,7 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 ``portal.notify``; this module is imported with the app (``portal.CAPABILITIES``)."""
 from portal import events, jobs
 from portal.notify import account_mail, link_notices, refund_notices, tasks  # noqa: F401
+from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
 
 
@@ -87,3 +88,10 @@ def _password_reset_requested(sender, user_id, link, minutes):
 @events.user_invited.connect
 def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)
+
+
+@events.payout_alert.connect
+def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):
+    # The notices made are handed back to the sender (payouts shows them to the admin).
+    return raise_alert(kind=kind, title=title, body=message, link=link, severity=severity,
+                       dedupe_key=dedupe_key)
