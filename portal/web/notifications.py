@@ -4,9 +4,9 @@ read (optionally opening its link), mark all read."""
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from portal.extensions import db, htmx
+from portal.extensions import db
 from portal.notify import center
-from portal.web.render import render
+from portal.web.htmx import is_fragment_request, render
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 CHANGED = "notifications-changed"
@@ -33,14 +33,15 @@ def index():
     unread_only = request.args.get("unread") == "1"
     page = center.list_for(current_user.id, unread_only=unread_only,
                            page=request.args.get("page", 1, type=int))
-    block = "list" if htmx and not htmx.boosted else None
+    block = "list" if is_fragment_request() else None
     return render("notify/index.html", block=block, page=page, unread_only=unread_only,
                   unread=center.unread_count(current_user.id))
 
 
 @bp.get("/bell")
 def bell():
-    return render("components/bell.html")
+    # Polled: it must not take the flashes meant for the next page.
+    return render("components/bell.html", flashes=False)
 
 
 @bp.post("/<int:notification_id>/read")
@@ -51,9 +52,10 @@ def read(notification_id):
     db.session.commit()
     if request.form.get("open") and notice.link:
         return redirect(notice.link, 303)
-    if htmx and not htmx.boosted:
-        body, status = render("notify/index.html", block="notice", notice=notice)
-        return body, status, {"HX-Trigger": CHANGED}
+    if is_fragment_request():
+        response = render("notify/index.html", block="notice", notice=notice)
+        response.headers["HX-Trigger"] = CHANGED
+        return response
     return redirect(url_for("notifications.index"), 303)
 
 
@@ -61,9 +63,10 @@ def read(notification_id):
 def read_all():
     center.mark_all_read(current_user.id)
     db.session.commit()
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         page = center.list_for(current_user.id)
-        body, status = render("notify/index.html", block="list", page=page, unread_only=False,
-                              unread=0)
-        return body, status, {"HX-Trigger": CHANGED}
+        response = render("notify/index.html", block="list", page=page, unread_only=False,
+                          unread=0)
+        response.headers["HX-Trigger"] = CHANGED
+        return response
     return redirect(url_for("notifications.index"), 303)

@@ -15,10 +15,10 @@ from portal.extensions import db
 from portal.refunds import service as refunds
 from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
 from portal.web.admin import bp
+from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import options
 from portal.web.forms.money import RupeesField
-from portal.web.patient.visits import apply_booking_error, htmx_block
-from portal.web.render import render
+from portal.web.htmx import htmx_block, render
 
 PAGE = "admin/cancellations/cancel.html"
 MODES = [("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),

@@ -8,24 +8,49 @@ redirects back to the list. An invalid form answers 422 with messages beside the
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DecimalField, IntegerField, SelectChoice, SelectField,
-                     SelectMultipleField, StringField, TextAreaField, TimeField)
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from sqlalchemy.orm import selectinload
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
-from portal.accounts.forms import apply_errors
 from portal.catalog import service
 from portal.catalog.models import (
-    DEFAULT_HOURS, DEFAULT_TIMEZONE, PAYOUT_SCHEDULES, PROVIDER_KINDS, SERVICE_KINDS, SERVICE_MODES,
+    DEFAULT_HOURS,
+    DEFAULT_TIMEZONE,
+    PAYOUT_SCHEDULES,
+    PROVIDER_KINDS,
+    SERVICE_KINDS,
+    SERVICE_MODES,
     WEEKDAYS,
-    Clinic, Provider, Service, Specialization)
+    Clinic,
+    Provider,
+    Service,
+    Specialization,
+)
 from portal.domain.slots import format_hours
-from portal.extensions import db, htmx
+from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.render import render, render_form
+from portal.web.errors import apply_errors
+from portal.web.htmx import is_fragment_request, render, render_form
 
 PER_PAGE = 20
 T = "admin/catalog/"
@@ -33,7 +58,7 @@ T = "admin/catalog/"
 
 def _partial():
     # A boosted link or form wants the whole page; other htmx requests want a fragment.
-    return bool(htmx) and not htmx.boosted
+    return is_fragment_request()
 
 
 def _label(value):

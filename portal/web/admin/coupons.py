@@ -8,17 +8,16 @@ from datetime import datetime, time, timedelta
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.accounts.forms import apply_errors
 from portal.accounts.service import ValidationError
 from portal.booking import service as booking
 from portal.booking.models import PERCENT, Coupon
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.web.admin import bp
+from portal.web.errors import apply_errors
 from portal.web.forms.booking import CouponForm
 from portal.web.forms.money import bps_to_text, paise_to_text
-from portal.web.patient.visits import htmx_block
-from portal.web.render import render, render_form
+from portal.web.htmx import htmx_block, render, render_form
 
 LIST = "admin/coupons/index.html"
 EDIT = "admin/coupons/edit.html"
@@ -98,7 +97,7 @@ def coupon_row(coupon_id):
     coupon = _coupon_or_404(coupon_id)
     if htmx_block(f"coupon_{coupon.id}") is None:
         return redirect(url_for("admin.coupons"), 303)
-    return render(ROW, coupon=coupon, last_day=last_day)
+    return render(ROW, partial=True, coupon=coupon, last_day=last_day)
 
 
 @bp.route("/coupons/<int:coupon_id>/edit", methods=["GET", "POST"])
@@ -127,7 +126,7 @@ def _set_active(coupon_id, active):
 def _row_or_list(coupon, done):
     """htmx: the updated row in place; otherwise back to the list with a message."""
     if htmx_block(f"coupon_{coupon.id}"):
-        return render(ROW, coupon=coupon, last_day=last_day)
+        return render(ROW, partial=True, coupon=coupon, last_day=last_day)
     flash(f"Coupon {coupon.code} {done}.", "success")
     return redirect(url_for("admin.coupons"), 303)
 

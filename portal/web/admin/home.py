@@ -2,7 +2,7 @@ from portal.booking import service as booking
 from portal.notify import ops
 from portal.payouts import reports
 from portal.web.admin import bp
-from portal.web.render import render
+from portal.web.htmx import render
 
 
 @bp.get("/")

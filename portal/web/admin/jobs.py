@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from portal.notify import ops
 from portal.web.admin import bp
-from portal.web.render import render
+from portal.web.htmx import render
 
 
 @bp.get("/jobs")

@@ -1,5 +1,6 @@
 """Operations and finance: payout runs, payouts per provider and their status, failed and
 held payouts (retry or hold with a reason), provider fund-account status."""
+import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -7,15 +8,13 @@ from wtforms import SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-import sqlalchemy as sa
-
 from portal.catalog.models import PAYOUT_SCHEDULES, Provider
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.payouts import engine, reports, runs
 from portal.payouts import models as m
 from portal.web.admin import bp
-from portal.web.render import render
+from portal.web.htmx import render
 
 STATUS_FILTERS = {"": "All", "QUEUED": "Queued", "PROCESSING": "Processing",
                   "PROCESSED": "Processed", "FAILED": "Failed", "GIVEN_UP": "Failed, given up",

@@ -15,9 +15,16 @@ from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.forms.booking import MOVE_FIELDS, MoveForm, move_day, options, parse_start
-from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
-from portal.web.render import render
+from portal.web.errors import apply_booking_error
+from portal.web.filters import clinic_time
+from portal.web.forms.booking import (
+    MOVE_FIELDS,
+    MoveForm,
+    move_day,
+    options,
+    parse_start,
+)
+from portal.web.htmx import htmx_block, render
 
 PAGE = "admin/reschedule/reschedule.html"
 

@@ -7,12 +7,13 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.accounts import service
-from portal.accounts.forms import InviteForm, apply_errors
 from portal.accounts.models import ROLES, User
-from portal.extensions import db, htmx
+from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.auth import safe_next
-from portal.web.render import render, render_form
+from portal.web.errors import apply_errors
+from portal.web.forms.accounts import InviteForm
+from portal.web.htmx import is_fragment_request, render, render_form
 
 PER_PAGE = 20
 
@@ -41,7 +42,7 @@ def users():
     q, role = _filters()
     page = db.paginate(_query(q, role), page=request.args.get("page", 1, type=int),
                        per_page=PER_PAGE, error_out=False)
-    block = "results" if htmx and not htmx.boosted else None
+    block = "results" if is_fragment_request() else None
     return render("admin/users/index.html", block=block, page=page, q=q, role=role,
                   roles=ROLES)
 

@@ -13,18 +13,26 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.accounts import service as accounts
-from portal.accounts.forms import apply_errors
 from portal.accounts.models import PATIENT, User
 from portal.booking import service as booking
 from portal.booking.models import VISIT_STATUSES, IndividualBooking, MasterBooking
 from portal.catalog.models import Clinic, Provider, Service
 from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.forms.booking import (CouponCodeForm, DeskPaymentForm, NewPatientForm,
-                                      OperatorItemForm, SELF, dependent_id_of, options,
-                                      person_value)
-from portal.web.patient.visits import apply_booking_error, htmx_block, timeline
-from portal.web.render import render, render_form
+from portal.web.errors import apply_booking_error, apply_errors
+from portal.web.forms.booking import (
+    FIELD_MAP,
+    SELF,
+    CouponCodeForm,
+    DeskPaymentForm,
+    NewPatientForm,
+    OperatorItemForm,
+    dependent_id_of,
+    options,
+    person_value,
+)
+from portal.web.htmx import htmx_block, render, render_form
+from portal.web.patient.visits import timeline
 
 LIST = "admin/visits/index.html"
 NEW = "admin/visits/new.html"
@@ -157,7 +165,7 @@ def _add_item(form, patient, visit=None):
     except booking.NotFound:
         form.form_errors.append("That patient, person or catalog entry no longer exists.")
     except booking.BookingError as exc:
-        apply_booking_error(form, exc)
+        apply_booking_error(form, exc, FIELD_MAP)
         if exc.field == "start_at" and exc.message not in form.form_errors:
             form.time.errors = [*form.time.errors, exc.message]
     return None
@@ -241,7 +249,7 @@ def apply_visit_coupon(visit_id):
         try:
             booking.apply_coupon(current_user, visit.id, form.code.data)
         except booking.BookingError as exc:
-            apply_booking_error(form, exc)
+            apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash("Coupon applied.", "success")
             return _back(visit)
@@ -292,7 +300,7 @@ def record_desk_payment(visit_id):
         try:
             booking.record_desk_payment(current_user, visit.id, form.receipt_no.data)
         except booking.BookingError as exc:
-            apply_booking_error(form, exc)
+            apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash("Desk payment recorded; the visit is confirmed.", "success")
             return _back(visit)

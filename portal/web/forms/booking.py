@@ -7,9 +7,18 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, RadioField,
-                     SelectField, SelectMultipleField, StringField, TimeField,
-                     ValidationError)
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+    ValidationError,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -18,6 +27,12 @@ from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
 SELF = "self"
 PERCENT, FLAT = "PERCENT", "FLAT"
+
+
+# A service's BookingError.field → the form field the message goes beside.
+FIELD_MAP = {"dependent_id": "person", "referral_id": "referral", "coupon": "code",
+             "wallet": "wallet", "receipt_no": "receipt_no", "meet_link": "meet_link",
+             "provider_ids": "providers", "service_id": "service"}
 
 
 def options(pairs):

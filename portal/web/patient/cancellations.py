@@ -11,10 +11,10 @@ from wtforms.validators import Length, Optional
 from portal.booking.models import MasterBooking
 from portal.domain.rates import format_inr
 from portal.refunds import service as refunds
-from portal.web.forms.booking import options
+from portal.web.errors import apply_booking_error
+from portal.web.forms.booking import FIELD_MAP, options
+from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
-from portal.web.patient.visits import apply_booking_error, htmx_block
-from portal.web.render import render
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/cancel/cancel.html"
@@ -79,7 +79,7 @@ def cancel_items_post(visit_id):
                                                prefer_wallet=form.destination.data == WALLET,
                                                reason=form.reason.data or "")
     except refunds.CancellationError as exc:
-        apply_booking_error(form, exc)
+        apply_booking_error(form, exc, FIELD_MAP)
         return _page(visit, form, status=422)
     total = sum(c.refund for c in done)
     flash(f"Cancelled {len(done)} appointment{'s' if len(done) != 1 else ''}. "

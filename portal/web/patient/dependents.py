@@ -6,11 +6,11 @@ from flask import flash, redirect, url_for
 from flask_login import current_user
 
 from portal.accounts import service
-from portal.accounts.forms import DependentForm, apply_errors
 from portal.accounts.models import Dependent
-from portal.extensions import htmx
+from portal.web.errors import apply_errors
+from portal.web.forms.accounts import DependentForm
+from portal.web.htmx import is_fragment_request, render_form
 from portal.web.patient import bp
-from portal.web.render import render_form
 from portal.web.security import get_owned_or_404
 
 TEMPLATE = "patient/dependents/index.html"
@@ -19,7 +19,7 @@ EDIT_TEMPLATE = "patient/dependents/edit.html"
 
 def _fragment(block):
     # A boosted link or form wants the whole page; other htmx requests want the block.
-    return block if htmx and not htmx.boosted else None
+    return block if is_fragment_request() else None
 
 
 def _list_page(form):

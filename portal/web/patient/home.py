@@ -1,8 +1,8 @@
 from flask_login import current_user
 
 from portal.booking import service as booking
+from portal.web.htmx import render
 from portal.web.patient import bp
-from portal.web.render import render
 
 
 @bp.get("/")

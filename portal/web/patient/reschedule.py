@@ -11,11 +11,12 @@ from portal.booking import service as booking
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import csrf
-from portal.web.forms.booking import MoveForm as BaseMoveForm
+from portal.web.errors import apply_booking_error
+from portal.web.filters import clinic_time
 from portal.web.forms.booking import MOVE_FIELDS, move_day, options, parse_start
+from portal.web.forms.booking import MoveForm as BaseMoveForm
+from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
-from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
-from portal.web.render import render
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/reschedule/reschedule.html"

@@ -4,7 +4,6 @@ wallet, pay), the gateway's return (/paid), confirmation, "My visits" and the GS
 Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
 just that block (``_block``). Successful posts answer 303 (htmx follows the redirect with
 its headers, so the redirected GET answers with the same block)."""
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
@@ -12,17 +11,34 @@ from flask_login import current_user
 
 from portal.booking import lifecycle
 from portal.booking import service as booking
-from portal.booking.models import (CONFIRMED, DRAFT, PENDING_PAYMENT, VISIT_STATUSES,
-                                   IndividualBooking, MasterBooking)
-from portal.catalog.models import DEFAULT_TIMEZONE, FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
+from portal.booking.models import (
+    CONFIRMED,
+    DRAFT,
+    PENDING_PAYMENT,
+    VISIT_STATUSES,
+    IndividualBooking,
+    MasterBooking,
+)
+from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.domain.pricing import price_item
-from portal.extensions import csrf, db, htmx
-from portal.web.forms.booking import (BookForm, CouponCodeForm, PayForm, WalletForm,
-                                      dependent_id_of, options, parse_start, person_choices,
-                                      person_value)
+from portal.extensions import csrf, db
+from portal.web.errors import apply_booking_error
+from portal.web.filters import clinic_time
+from portal.web.forms.booking import (
+    FIELD_MAP,
+    BookForm,
+    CouponCodeForm,
+    PayForm,
+    WalletForm,
+    dependent_id_of,
+    options,
+    parse_start,
+    person_choices,
+    person_value,
+)
 from portal.web.forms.money import paise_to_text
+from portal.web.htmx import htmx_block, render, render_form
 from portal.web.patient import bp
-from portal.web.render import render, render_form
 from portal.web.security import get_owned_or_404
 
 BOOK = "patient/visits/book.html"
@@ -31,57 +47,10 @@ LIST = "patient/visits/index.html"
 CONFIRMATION = "patient/visits/confirmation.html"
 RECEIPT = "patient/visits/receipt.html"
 CHECKOUT = "patient/visits/checkout.html"
-# A service's BookingError.field → the form field the message goes beside.
-FIELD_MAP = {"dependent_id": "person", "referral_id": "referral", "coupon": "code",
-             "wallet": "wallet", "receipt_no": "receipt_no", "meet_link": "meet_link",
-             "provider_ids": "providers", "service_id": "service"}
 LIVE_REFERRAL_STATUSES = ("CONFIRMED", "STARTED", "COMPLETED")
-STATUS_BADGES = {"CONFIRMED": "ok", "COMPLETED": "ok", "STARTED": "ok", "SUCCESSFUL": "ok",
-                 "PENDING_PAYMENT": "warn", "PENDING": "warn", "SCHEDULED": "warn",
-                 "DRAFT": "warn", "PARTIALLY_CANCELLED": "warn", "FAILED": "bad",
-                 "CANCELLED": "bad", "EXPIRED": "bad", "REJECTED": "bad"}
 
 
 # --- shared helpers (the admin pages use them too) --------------------------------------
-
-@bp.app_template_filter("clinic_time")
-def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):
-    """An aware datetime in the clinic's zone with its abbreviation: "Mon 02 Mar 2026,
-    10:00 IST"."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(tz or DEFAULT_TIMEZONE)).strftime(fmt)
-
-
-@bp.app_template_filter("status_badge")
-def status_badge(status):
-    """The badge class (ok/warn/bad) for a visit, item or payment status."""
-    return STATUS_BADGES.get(str(status), "")
-
-
-@bp.app_template_filter("status_label")
-def status_label(status):
-    return str(status or "").replace("_", " ").capitalize()
-
-
-def apply_booking_error(form, exc, fields=FIELD_MAP):
-    """Put a BookingError's message beside its field (``fields`` maps the service's field
-    names to the form's), else at the top of the form."""
-    name = fields.get(exc.field, exc.field)
-    field = form._fields.get(name) if name else None
-    if field is None:
-        form.form_errors.append(exc.message)
-    else:
-        field.errors = [*field.errors, exc.message]
-
-
-def htmx_block(*blocks):
-    """The block an htmx (not boosted) request asks for by its target's id."""
-    if not htmx or htmx.boosted:
-        return None
-    target = (htmx.target or "").replace("-", "_")
-    return target if target in blocks else None
-
 
 def timeline(visit):
     """Every payment attempt of the visit, oldest first: (attempt, payment)."""
@@ -190,7 +159,7 @@ def hold_slot():
     except booking.NotFound:
         abort(404)
     except booking.BookingError as exc:  # SlotUnavailable included: 422, the message on top
-        apply_booking_error(form, exc)
+        apply_booking_error(form, exc, FIELD_MAP)
         return _book_page(form, slot, status=422)
     flash(f"{slot['service'].name} is held for you for "
           f"{int(lifecycle.hold_lifetime().total_seconds() // 60)} minutes. "
@@ -285,7 +254,7 @@ def apply_coupon(visit_id):
         try:
             booking.apply_coupon(current_user, visit.id, form.code.data)
         except booking.BookingError as exc:
-            apply_booking_error(form, exc)
+            apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash(f"Coupon {form.code.data.strip().upper()} applied.", "success")
             return _back_to_visit(visit, wallet)
@@ -321,7 +290,7 @@ def pay(visit_id):
     try:
         result = booking.checkout(current_user, visit.id, wallet_paise, callback_url=callback)
     except booking.BookingError as exc:
-        apply_booking_error(form, exc)
+        apply_booking_error(form, exc, FIELD_MAP)
         return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
     if result.redirect_url is None:
         flash("Paid from your wallet.", "success")

@@ -8,8 +8,8 @@ from portal.booking import service as booking
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from portal.web.htmx import render
 from portal.web.patient import bp
-from portal.web.render import render
 
 LABELS = {
     "booking_cancelled": "Refund for a cancelled appointment",

@@ -8,16 +8,21 @@ from zoneinfo import ZoneInfo
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectChoice, SelectField, StringField, TimeField
+from wtforms import (
+    DateTimeLocalField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TimeField,
+)
 from wtforms.validators import InputRequired, Length, Optional
 
-from portal.accounts.forms import apply_errors
 from portal.catalog import service
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
 from portal.db import utcnow
-from portal.extensions import htmx
+from portal.web.errors import apply_errors
+from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
-from portal.web.render import render
 from portal.web.security import get_owned_or_404
 
 TEMPLATE = "provider/availability/index.html"
@@ -60,7 +65,7 @@ def _window_form(provider, formdata=True):
 
 
 def _page(provider, block=None, window_form=None, leave_form=None, status=None):
-    if block and not (htmx and not htmx.boosted):
+    if block and not is_fragment_request():
         block = None
     window_form = window_form or _window_form(provider, formdata=False)
     leave_form = leave_form or LeaveForm(formdata=None)
@@ -81,7 +86,7 @@ def _page(provider, block=None, window_form=None, leave_form=None, status=None):
 
 def _done(message, block):
     flash(message, "success")
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         return _page(_provider(), block=block)
     return redirect(url_for("provider.availability"), 303)
 

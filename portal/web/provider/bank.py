@@ -9,14 +9,14 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from portal.accounts.forms import apply_errors
 from portal.catalog.service import provider_for_user
-from portal.extensions import db, htmx
+from portal.extensions import db
 from portal.payouts import fund_accounts
 from portal.payouts.engine import current_fund_account
 from portal.payouts.models import FundAccount
+from portal.web.errors import apply_errors
+from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
-from portal.web.render import render
 
 TEMPLATE = "provider/bank/index.html"
 
@@ -44,7 +44,7 @@ def _provider():
 
 def _page(provider, form=None, status=None, block=None):
     form = form or BankForm(formdata=None)
-    if block and not (htmx and not htmx.boosted):
+    if block and not is_fragment_request():
         block = None
     history = db.session.query(FundAccount).filter_by(provider_id=provider.id) \
         .order_by(FundAccount.id.desc()).limit(10).all()
@@ -94,6 +94,6 @@ def bank_refresh():
     if row is None:
         abort(404)
     fund_accounts.refresh_validation(current_user, row.id)
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         return _page(provider, block="status")
     return redirect(url_for("provider.bank"), 303)

@@ -7,13 +7,13 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from portal.booking.errors import NotFound
-from portal.booking.models import IndividualBooking
 from portal.booking.lifecycle import policy
+from portal.booking.models import IndividualBooking
 from portal.catalog.service import provider_for_user
 from portal.extensions import db
 from portal.refunds import service as refunds
+from portal.web.htmx import render
 from portal.web.provider import bp
-from portal.web.render import render
 
 PAGE = "provider/cancellations/cancel.html"
 

@@ -5,8 +5,8 @@ from flask_login import current_user
 from portal.catalog.service import provider_for_user
 from portal.domain.rates import INDIA_TZ
 from portal.payouts import reports
+from portal.web.htmx import render
 from portal.web.provider import bp
-from portal.web.render import render
 
 
 @bp.get("/earnings")

@@ -11,10 +11,10 @@ from portal.booking.errors import BookingError, NotFound
 from portal.catalog.service import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
-from portal.extensions import db, htmx
+from portal.extensions import db
 from portal.payouts import completion
+from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
-from portal.web.render import render
 
 TEMPLATE = "provider/schedule/index.html"
 
@@ -55,7 +55,7 @@ def _act(action, booking_id, done_message):
         db.session.rollback()
         error = exc.message
         booking = completion._booking_for(current_user, booking_id) if booking_id else None
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         now = utcnow()
         return render(TEMPLATE, block="row", status=422 if error else 200, b=booking,
                       error=error, message=None if error else done_message,
