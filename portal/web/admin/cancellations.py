@@ -4,9 +4,7 @@ overrides and further refunds (a different admin), and the refunds list with ret
 send to wallet."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
-from wtforms.validators import Length, Optional
+from wtforms import ValidationError
 
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
@@ -17,43 +15,15 @@ from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import options
-from portal.web.forms.money import RupeesField
+from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm
 from portal.web.htmx import htmx_block, render
 
 PAGE = "admin/cancellations/cancel.html"
-MODES = [("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
-         ("clinic", "For the clinic (full refund, no penalty)"),
-         ("provider", "For the provider (full refund, ₹250 penalty on the provider)")]
 ACTORS = {"patient": "Cancelled online by the patient",
           "admin": "Cancelled by an administrator for the patient",
           "clinic": "Cancelled by the clinic", "provider": "Cancelled by the provider"}
 FIELDS = {"override": "override", "reason": "reason", "items": "mode", "mode": "mode",
           "penalty_provider": "penalty_provider"}
-
-
-class AdminCancelForm(FlaskForm):
-    mode = RadioField("Cancelled", default="patient", choices=options(MODES))
-    penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
-    override = RupeesField("Refund amount (optional override, ₹)")
-    destination = RadioField("Refund to", default="original", choices=options([
-        ("original", "The original payment method"), ("wallet", "The patient's wallet")]))
-    reason = TextAreaField("Reason", validators=[Length(max=2000)])
-
-
-class FurtherRefundForm(FlaskForm):
-    """More money back for a cancelled booking; a second administrator approves it."""
-    amount = RupeesField("Further refund (₹)")
-    destination = RadioField("Refund to", default="same", choices=options([
-        ("same", "As chosen at cancellation"), ("original", "The original payment method"),
-        ("wallet", "The patient's wallet")]))
-    reason = TextAreaField("Reason", validators=[Length(max=2000)])
-
-    def prefer_wallet(self):
-        return {"wallet": True, "original": False}.get(self.destination.data)
-
-
-class NoteForm(FlaskForm):
-    note = StringField("Note", validators=[Optional(), Length(max=500)])
 
 
 def _item(item_id):

@@ -10,36 +10,17 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 from wtforms import (
-    BooleanField,
-    DecimalField,
-    IntegerField,
     SelectChoice,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-    TimeField,
 )
 from wtforms.validators import (
     DataRequired,
-    Email,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
 )
 
 from portal.catalog import service
 from portal.catalog.models import (
     DEFAULT_HOURS,
-    DEFAULT_TIMEZONE,
-    PAYOUT_SCHEDULES,
-    PROVIDER_KINDS,
-    SERVICE_KINDS,
-    SERVICE_MODES,
     WEEKDAYS,
     Clinic,
     Provider,
@@ -50,6 +31,13 @@ from portal.domain.slots import format_hours
 from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
+from portal.web.forms.catalog import (
+    ClinicForm,
+    NewProviderForm,
+    ProviderForm,
+    ServiceForm,
+    SpecializationForm,
+)
 from portal.web.htmx import is_fragment_request, render, render_form
 
 PER_PAGE = 20
@@ -123,20 +111,6 @@ def _get(model, object_id):
 
 # --- clinics ------------------------------------------------------------------------------
 
-class ClinicForm(FlaskForm):
-    name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
-    city = StringField("City", validators=[_required("the city"), Length(max=80)])
-    address = TextAreaField("Address", validators=[Optional()])
-    timezone = StringField("Time zone", default=DEFAULT_TIMEZONE,
-                           validators=[_required("a time zone"), Length(max=64)])
-    gstin = StringField("GSTIN", validators=[Optional(), Length(max=20)],
-                        render_kw={"autocapitalize": "characters"})
-    active = BooleanField("Open for bookings", default=True)
-
-
-for _day, _name in enumerate(WEEKDAYS):
-    setattr(ClinicForm, f"opens_{_day}", TimeField(f"{_name} opens", validators=[Optional()]))
-    setattr(ClinicForm, f"closes_{_day}", TimeField(f"{_name} closes", validators=[Optional()]))
 
 CLINIC_ERRORS = {f"hours_{d}": f"opens_{d}" for d in range(7)}
 
@@ -220,9 +194,6 @@ def clinic_row(clinic_id):
 
 # --- specializations ----------------------------------------------------------------------
 
-class SpecializationForm(FlaskForm):
-    name = StringField("Name", validators=[_required("a name"), Length(max=80)])
-
 
 @bp.get("/specializations")
 def specializations():
@@ -269,33 +240,6 @@ def specialization_row(spec_id):
 def _choices(model, label=lambda o: o.name, order=None):
     rows = db.session.scalars(sa.select(model).order_by(order if order is not None else model.name))
     return [SelectChoice(o.id, label(o)) for o in rows]
-
-
-class ProviderForm(FlaskForm):
-    display_name = StringField("Name patients see",
-                               validators=[_required("the name patients see"), Length(max=120)])
-    kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in PROVIDER_KINDS])
-    registration_no = StringField("Registration no.", validators=[Optional(), Length(max=40)])
-    commission = DecimalField("Commission (%)", places=2, default=Decimal("5.00"),
-                              validators=[InputRequired("Enter the commission."),
-                                          NumberRange(0, 100, "Enter 0 to 100.")])
-    payout_schedule = SelectField(
-        "Payouts", default="WEEKLY",
-        choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES])
-    clinic_ids = SelectMultipleField("Clinics", coerce=int)
-    specialization_ids = SelectMultipleField("Specializations", coerce=int)
-    service_ids = SelectMultipleField("Services", coerce=int)
-    bio = TextAreaField("About", validators=[Optional(), Length(max=2000)])
-    active = BooleanField("Listed and bookable", default=True)
-
-
-class NewProviderForm(ProviderForm):
-    name = StringField("Login name", validators=[_required("the person's name"),
-                                                 Length(max=120)])
-    email = StringField("Email", validators=[_required("an email address"),
-                                             Email("Enter a valid email address.")],
-                        render_kw={"type": "email"})
-    phone = StringField("Mobile", validators=[Optional()])
 
 
 PROVIDER_ERRORS = {"commission_bps": "commission"}
@@ -382,22 +326,6 @@ def provider_row(provider_id):
 
 
 # --- services -----------------------------------------------------------------------------
-
-class ServiceForm(FlaskForm):
-    name = StringField("Name", validators=[_required("the service's name"), Length(max=120)])
-    kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in SERVICE_KINDS])
-    mode = SelectField("Mode", choices=[SelectChoice(k, _label(k)) for k in SERVICE_MODES])
-    specialization_id = SelectField("Specialization", coerce=int,
-                                    validators=[InputRequired("Choose a specialization.")])
-    duration_minutes = IntegerField("Duration (minutes)", default=30,
-                                    validators=[InputRequired("Enter the duration.")])
-    fee = DecimalField("Fee (₹)", places=2, validators=[
-        InputRequired("Enter the fee."),
-        NumberRange(min=Decimal("0.01"), message="Enter a fee above ₹0.")])
-    taxable = BooleanField("GST on the fee (e.g. cosmetic)")
-    provider_ids = SelectMultipleField("Offered by", coerce=int)
-    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    active = BooleanField("Bookable", default=True)
 
 
 SERVICE_ERRORS = {"fee_paise": "fee"}

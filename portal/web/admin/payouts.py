@@ -3,31 +3,19 @@ held payouts (retry or hold with a reason), provider fund-account status."""
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
 
-from portal.catalog.models import PAYOUT_SCHEDULES, Provider
+from portal.catalog.models import Provider
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.payouts import engine, reports, runs
 from portal.payouts import models as m
 from portal.web.admin import bp
+from portal.web.forms.payouts import ReasonForm, RunForm
 from portal.web.htmx import render
 
 STATUS_FILTERS = {"": "All", "QUEUED": "Queued", "PROCESSING": "Processing",
                   "PROCESSED": "Processed", "FAILED": "Failed", "GIVEN_UP": "Failed, given up",
                   "REVERSED": "Reversed", "HELD": "Held"}
-
-
-class ReasonForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[
-        InputRequired("Give a reason."), Length(min=10, message=engine.MSG_REASON)])
-
-
-class RunForm(FlaskForm):
-    schedule = SelectField("Schedule", choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES])
 
 
 @bp.get("/payouts")

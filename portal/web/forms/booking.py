@@ -206,3 +206,16 @@ def move_day(form, item):
     local_today = utcnow().astimezone(ZoneInfo(item.clinic.timezone)).date()
     day = form.day.data if isinstance(form.day.data, date) else None
     return max(day or local_today + timedelta(days=1), local_today)
+
+
+class PatientMoveForm(MoveForm):
+    pay_with = RadioField("Pay the fee with", choices=options([
+        ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
+
+
+class AdminMoveForm(MoveForm):
+    override = BooleanField("Override the 24-hour rule")
+    pay_with = RadioField("Pay the fee with", choices=options([
+        ("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
+        validators=[Optional()])  # a zero fee needs none; anything else is refused
+    receipt_no = StringField("Desk receipt number", validators=[Optional(), Length(max=64)])

@@ -4,30 +4,19 @@ wallet), then one POST. Refused items (within 24 h, team appointments) show the 
 message and are refused again on submit (422, the message beside the field)."""
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectMultipleField, TextAreaField
-from wtforms.validators import Length, Optional
 
 from portal.booking.models import MasterBooking
 from portal.domain.rates import format_inr
 from portal.refunds import service as refunds
 from portal.web.errors import apply_booking_error
-from portal.web.forms.booking import FIELD_MAP, options
+from portal.web.forms.booking import FIELD_MAP
+from portal.web.forms.refunds import WALLET, CancelForm
 from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/cancel/cancel.html"
 REFUNDS = "patient/cancel/refunds.html"
-ORIGINAL, WALLET = "original", "wallet"
-
-
-class CancelForm(FlaskForm):
-    items = SelectMultipleField("Appointments to cancel", choices=[], coerce=int,
-                                validate_choice=False)
-    destination = RadioField("Refund to", default=ORIGINAL, choices=options([
-        (ORIGINAL, "The original payment method"), (WALLET, "My Clinic Portal wallet (instant)")]))
-    reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=500)])
 
 
 def _visit(visit_id):

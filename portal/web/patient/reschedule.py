@@ -4,7 +4,6 @@ the free times of the same provider(s) for a chosen day (htmx swaps the list), a
 pay the fee (wallet or online); a zero fee moves at once."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from wtforms import RadioField
 
 from portal.booking import reschedule as rs
 from portal.booking import service as booking
@@ -13,19 +12,13 @@ from portal.booking.models import IndividualBooking
 from portal.extensions import csrf
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
-from portal.web.forms.booking import MOVE_FIELDS, move_day, options, parse_start
-from portal.web.forms.booking import MoveForm as BaseMoveForm
+from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, parse_start
 from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/reschedule/reschedule.html"
 MSG_CHOOSE = "Choose a new time"
-
-
-class MoveForm(BaseMoveForm):
-    pay_with = RadioField("Pay the fee with", choices=options([
-        ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
 
 
 def _item(item_id):
@@ -49,14 +42,14 @@ def _page(item, form, mode, status=200):
 
 
 def _form():
-    return MoveForm(formdata=request.args if request.method == "GET" and request.args else None) \
-        if request.method == "GET" else MoveForm()
+    return PatientMoveForm(formdata=request.args if request.method == "GET" and request.args else None) \
+        if request.method == "GET" else PatientMoveForm()
 
 
 def _posted_slot(item_id):
     """(item, form, chosen start or None — the form then says to choose one)."""
     item = _item(item_id)
-    form = MoveForm()
+    form = PatientMoveForm()
     form.validate()
     start = parse_start(form.slot.data or form.start.data)
     if start is None:

@@ -7,42 +7,20 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import (
-    DateTimeLocalField,
     SelectChoice,
-    SelectField,
-    StringField,
-    TimeField,
 )
-from wtforms.validators import InputRequired, Length, Optional
 
 from portal.catalog import service
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
 from portal.db import utcnow
 from portal.web.errors import apply_errors
+from portal.web.forms.catalog import LeaveForm, WindowForm
 from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
 from portal.web.security import get_owned_or_404
 
 TEMPLATE = "provider/availability/index.html"
-
-
-class WindowForm(FlaskForm):
-    clinic_id = SelectField("Clinic", coerce=int)
-    weekday = SelectField("Day", coerce=int,
-                          choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)])
-    start_time = TimeField("From", validators=[InputRequired("Enter the start time.")])
-    end_time = TimeField("Until", validators=[InputRequired("Enter the end time.")])
-
-
-class LeaveForm(FlaskForm):
-    starts_at = DateTimeLocalField("From", format="%Y-%m-%dT%H:%M",
-                                   validators=[InputRequired("Enter when the leave starts.")])
-    ends_at = DateTimeLocalField("Until", format="%Y-%m-%dT%H:%M",
-                                 validators=[InputRequired("Enter when the leave ends.")])
-    reason = StringField("Reason", validators=[Optional(), Length(max=200)],
-                         render_kw={"placeholder": "Optional, e.g. conference"})
 
 
 def _provider():

@@ -5,9 +5,6 @@ validation succeeds (webhook or the "check again" button). Changing the account 
 the new one before any payout goes to it."""
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import RadioField, StringField
-from wtforms.fields.choices import SelectChoice
 
 from portal.catalog.service import provider_for_user
 from portal.extensions import db
@@ -15,24 +12,11 @@ from portal.payouts import fund_accounts
 from portal.payouts.engine import current_fund_account
 from portal.payouts.models import FundAccount
 from portal.web.errors import apply_errors
+from portal.web.forms.payouts import BankForm
 from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
 
 TEMPLATE = "provider/bank/index.html"
-
-
-class BankForm(FlaskForm):
-    kind = RadioField("Pay me by", choices=[SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"),
-                                             SelectChoice("vpa", "UPI")], default="bank_account")
-    holder_name = StringField("Account holder's name")
-    ifsc = StringField("IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off",
-                                          "maxlength": 11})
-    account_number = StringField("Account number", render_kw={"inputmode": "numeric",
-                                                               "autocomplete": "off"})
-    confirm_account_number = StringField("Account number again",
-                                         render_kw={"inputmode": "numeric",
-                                                    "autocomplete": "off"})
-    vpa = StringField("UPI id", render_kw={"placeholder": "name@bank", "autocomplete": "off"})
 
 
 def _provider():

@@ -2,9 +2,6 @@
 patient gets a full refund and the policy's penalty is taken from the provider's payable."""
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import TextAreaField
-from wtforms.validators import Length
 
 from portal.booking.errors import NotFound
 from portal.booking.lifecycle import policy
@@ -12,14 +9,11 @@ from portal.booking.models import IndividualBooking
 from portal.catalog.service import provider_for_user
 from portal.extensions import db
 from portal.refunds import service as refunds
+from portal.web.forms.refunds import ProviderCancelForm
 from portal.web.htmx import render
 from portal.web.provider import bp
 
 PAGE = "provider/cancellations/cancel.html"
-
-
-class ProviderCancelForm(FlaskForm):
-    reason = TextAreaField("Reason (the patient sees it)", validators=[Length(max=2000)])
 
 
 def _item(item_id):
