@@ -5,8 +5,9 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.extensions import db
-from portal.notify import center
+from portal.notify import center, queries
 from portal.web.htmx import is_fragment_request, render
+from portal.web.paging import page_args
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 CHANGED = "notifications-changed"
@@ -31,8 +32,8 @@ def _bell_count():
 @bp.get("/")
 def index():
     unread_only = request.args.get("unread") == "1"
-    page = center.list_for(current_user.id, unread_only=unread_only,
-                           page=request.args.get("page", 1, type=int))
+    page = queries.notifications_page(current_user.id, unread_only=unread_only,
+                                      **page_args(default=30))
     block = "list" if is_fragment_request() else None
     return render("notify/index.html", block=block, page=page, unread_only=unread_only,
                   unread=center.unread_count(current_user.id))
@@ -64,7 +65,7 @@ def read_all():
     center.mark_all_read(current_user.id)
     db.session.commit()
     if is_fragment_request():
-        page = center.list_for(current_user.id)
+        page = queries.notifications_page(current_user.id)
         response = render("notify/index.html", block="list", page=page, unread_only=False,
                           unread=0)
         response.headers["HX-Trigger"] = CHANGED

@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.accounts.service import ValidationError
+from portal.booking import queries
 from portal.booking import service as booking
 from portal.booking.models import PERCENT, Coupon
 from portal.domain.rates import INDIA_TZ
@@ -18,6 +19,7 @@ from portal.web.errors import apply_errors
 from portal.web.forms.booking import CouponForm
 from portal.web.forms.money import bps_to_text, paise_to_text
 from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import page_args
 
 LIST = "admin/coupons/index.html"
 EDIT = "admin/coupons/edit.html"
@@ -69,7 +71,7 @@ def _coupon_or_404(coupon_id):
 
 def _list_page(form):
     return render_form(LIST, form, block=htmx_block("coupon_form"),
-                       coupons=booking.list_coupons(), last_day=last_day)
+                       coupons=queries.coupons_page(**page_args(50)), last_day=last_day)
 
 
 @bp.get("/coupons")

@@ -8,15 +8,17 @@ import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.accounts import queries as account_queries
 from portal.accounts import service as accounts
 from portal.accounts.models import PATIENT, User
+from portal.booking import queries as booking_queries
 from portal.booking import service as booking
 from portal.booking.models import VISIT_STATUSES, IndividualBooking, MasterBooking
-from portal.catalog.models import Clinic, Provider, Service
+from portal.catalog import queries as catalog_queries
+from portal.catalog.models import Clinic
 from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
@@ -32,6 +34,7 @@ from portal.web.forms.booking import (
     person_value,
 )
 from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import page_args
 from portal.web.patient.visits import timeline
 
 LIST = "admin/visits/index.html"
@@ -54,35 +57,21 @@ def _filters():
 @bp.get("/visits")
 def visits():
     f = _filters()
-    page = booking.list_visits(
+    page = booking_queries.visits_page(
         status=f["status"] or None, search=f["q"] or None,
-        needs_attention={"yes": True, "no": False}.get(f["attention"]),
-        page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
+        needs_attention={"yes": True, "no": False}.get(f["attention"]), count=True,
+        **page_args(PER_PAGE))
     return render(LIST, block=htmx_block("results"), page=page, f=f, statuses=VISIT_STATUSES,
                   needs_attention=booking.visit_needs_attention)
 
 
 # --- a new visit: the patient first ----------------------------------------------------
 
-def _find_patients(q):
-    """Patients by name, email or mobile (digits match the stored +91 form)."""
-    if not q:
-        return []
-    needle = q.lower()
-    digits = "".join(c for c in q if c.isdigit())
-    clauses = [sa.func.lower(User.name).contains(needle, autoescape=True),
-               sa.func.lower(User.email).contains(needle, autoescape=True)]
-    if len(digits) >= 4:
-        clauses.append(User.phone.contains(digits[-10:], autoescape=True))
-    return db.session.scalars(sa.select(User).where(User.role == PATIENT, sa.or_(*clauses))
-                              .order_by(User.name, User.id).limit(20)).all()
-
-
 @bp.get("/visits/new")
 def new_visit():
     q = request.args.get("q", "").strip()[:100]
     return render_form(NEW, NewPatientForm(formdata=None), block=htmx_block("patients"), q=q,
-                       patients=_find_patients(q))
+                       patients=account_queries.find_patients(q))
 
 
 @bp.post("/visits/new/patient")
@@ -115,22 +104,18 @@ def _patient_or_404(patient_id):
 def _item_form(patient, visit=None):
     form = OperatorItemForm()
     form.service.choices = options((s.id, f"{s.name} ({s.kind.replace('_', ' ').lower()}, "
-                                          f"{s.duration_minutes} min)") for s in db.session.scalars(
-        sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)))
-    form.providers.choices = options((p.id, p.display_name) for p in db.session.scalars(
-        sa.select(Provider).where(Provider.active.is_(True)).order_by(Provider.display_name)))
-    form.clinic.choices = options((c.id, f"{c.name}, {c.city}") for c in db.session.scalars(
-        sa.select(Clinic).where(Clinic.active.is_(True)).order_by(Clinic.city, Clinic.name)))
+                                          f"{s.duration_minutes} min)")
+                                  for s in catalog_queries.active_services())
+    form.providers.choices = options((p.id, p.display_name)
+                                     for p in catalog_queries.active_providers())
+    form.clinic.choices = options((c.id, f"{c.name}, {c.city}")
+                                  for c in catalog_queries.active_clinics())
     people = [(SELF, f"{patient.name} (the patient)")] + [
         (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in patient.dependents]
     if visit is not None:  # a visit is for one person
         people = [p for p in people if p[0] == person_value(visit.dependent_id)]
     form.person.choices = options(people)
-    earlier = db.session.scalars(
-        sa.select(IndividualBooking).join(MasterBooking)
-        .where(MasterBooking.patient_id == patient.id,
-               IndividualBooking.status.in_(("CONFIRMED", "STARTED", "COMPLETED")))
-        .order_by(IndividualBooking.start_at.desc()).limit(50))
+    earlier = booking_queries.referable_bookings(patient.id)
     form.referral.choices = options([("", "No referral")] + [
         (str(b.id), f"{b.service.name} · {b.visit.for_name} · {b.start_at:%d %b %Y}")
         for b in earlier])

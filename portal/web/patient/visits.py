@@ -5,16 +5,13 @@ Every page is a full page; htmx requests that target ``#summary`` or ``#visit-bo
 just that block (``_block``). Successful posts answer 303 (htmx follows the redirect with
 its headers, so the redirected GET answers with the same block)."""
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.booking import lifecycle
+from portal.booking import lifecycle, queries
 from portal.booking import service as booking
 from portal.booking.models import (
     CONFIRMED,
-    DRAFT,
-    PENDING_PAYMENT,
     VISIT_STATUSES,
     IndividualBooking,
     MasterBooking,
@@ -38,6 +35,7 @@ from portal.web.forms.booking import (
 )
 from portal.web.forms.money import paise_to_text
 from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
@@ -47,7 +45,6 @@ LIST = "patient/visits/index.html"
 CONFIRMATION = "patient/visits/confirmation.html"
 RECEIPT = "patient/visits/receipt.html"
 CHECKOUT = "patient/visits/checkout.html"
-LIVE_REFERRAL_STATUSES = ("CONFIRMED", "STARTED", "COMPLETED")
 
 
 # --- shared helpers (the admin pages use them too) --------------------------------------
@@ -79,12 +76,7 @@ def _referral_choices(slot):
     refer to; the service checks it is the same person."""
     if slot["service"].kind not in (FOLLOW_UP, LAB_TEST):
         return None
-    rows = db.session.scalars(
-        sa.select(IndividualBooking).join(MasterBooking)
-        .where(MasterBooking.patient_id == current_user.id,
-               IndividualBooking.status.in_(LIVE_REFERRAL_STATUSES),
-               IndividualBooking.start_at < slot["start"])
-        .order_by(IndividualBooking.start_at.desc()).limit(50))
+    rows = queries.referable_bookings(current_user.id, before=slot["start"])
     return options([("", "No referral")] + [
         (str(b.id), f"{b.service.name} · {b.visit.for_name} · "
                     f"{clinic_time(b.start_at, b.clinic.timezone, '%d %b %Y')}") for b in rows])
@@ -92,9 +84,7 @@ def _referral_choices(slot):
 
 def _open_visit(dependent_id):
     """The account's newest unpaid visit for this person, where a new item goes."""
-    visits = booking.list_visits(patient_id=current_user.id, status=[DRAFT, PENDING_PAYMENT],
-                                 per_page=50).items
-    return next((v for v in visits if v.dependent_id == dependent_id), None)
+    return queries.newest_open_visit(current_user.id, dependent_id)
 
 
 def _book_form(data=None):
@@ -128,9 +118,7 @@ def book():
         visit = db.session.get(MasterBooking, int(data["visit"]))
     if visit is None or visit.patient_id != current_user.id:
         # "Add another service": by default, for the person of the newest unpaid visit.
-        visit = next(iter(booking.list_visits(patient_id=current_user.id,
-                                              status=[DRAFT, PENDING_PAYMENT],
-                                              per_page=1).items), None)
+        visit = queries.newest_open_visit(current_user.id, any_person=True)
     if visit is not None:
         data["person"] = person_value(visit.dependent_id)
     form = _book_form(data=data)
@@ -173,8 +161,8 @@ def hold_slot():
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = booking.list_visits(patient_id=current_user.id, status=status or None,
-                               page=request.args.get("page", 1, type=int), per_page=20)
+    page = queries.visits_page(patient_id=current_user.id, status=status or None,
+                               **page_args(20))
     return render(LIST, block=htmx_block("results"), page=page, status_filter=status,
                   statuses=VISIT_STATUSES)
 
