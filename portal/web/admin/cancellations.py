@@ -10,13 +10,15 @@ from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.extensions import db
+from portal.refunds import queries
 from portal.refunds import service as refunds
-from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
+from portal.refunds.models import REFUND_STATUSES, Refund
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import options
 from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm
 from portal.web.htmx import htmx_block, render
+from portal.web.paging import page_args
 
 PAGE = "admin/cancellations/cancel.html"
 ACTORS = {"patient": "Cancelled online by the patient",
@@ -50,10 +52,9 @@ def _page(item, form, status=200, further=None):
                   preview=_preview(item, form), cancellation=cancellation,
                   actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
                   rule_text=refunds.tier_text(cancellation.rule) if cancellation else "",
-                  refund_rows=[r for r in refunds.refunds_for_visit(item.master_id)
-                               if r.booking_id == item.id],
+                  refund_rows=queries.refunds_for_booking(item.id),
                   further=further or FurtherRefundForm(formdata=None),
-                  pending=[a for a in refunds.pending_approvals() if a.booking_id == item.id])
+                  pending=queries.pending_approvals_for(item.id))
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
@@ -86,8 +87,7 @@ def cancel_booking_post(item_id):
         apply_booking_error(form, exc, FIELDS)
         return _page(item, form, status=422)
     message = f"Cancelled. Refund {format_inr(done.refund)}."
-    if refunds.pending_approvals() and any(a.booking_id == item.id
-                                           for a in refunds.pending_approvals()):
+    if queries.pending_approvals_for(item.id):
         message += " The override above the calculated amount awaits a second administrator."
     flash(message, "success")
     return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
@@ -120,11 +120,10 @@ def further_refund(item_id):
 
 @bp.get("/approvals")
 def approvals():
-    decided = db.session.scalars(
-        db.select(RefundApproval).where(RefundApproval.status != "PENDING")
-        .order_by(RefundApproval.decided_at.desc()).limit(30)).all()
-    return render("admin/cancellations/approvals.html", pending=refunds.pending_approvals(),
-                  decided=decided, form=NoteForm())
+    return render("admin/cancellations/approvals.html",
+                  pending=queries.pending_approvals_page(**page_args(50)),
+                  decided=queries.decided_approvals_page(**page_args(30, prefix="decided_")),
+                  form=NoteForm())
 
 
 def _decide(action, approval_id, done):
@@ -163,8 +162,7 @@ def refunds_list():
     status = request.args.get("status") or None
     if status not in (None, *REFUND_STATUSES):
         status = None
-    page = request.args.get("page", "1")
-    rows = refunds.list_refunds(status, page=int(page) if page.isdigit() else 1)
+    rows = queries.refunds_page(status=status, **page_args(30))
     return render("admin/cancellations/refunds.html", rows=rows, status=status,
                   statuses=REFUND_STATUSES, form=NoteForm())
 

@@ -7,6 +7,8 @@ from flask_login import current_user
 
 from portal.booking.models import MasterBooking
 from portal.domain.rates import format_inr
+from portal.domain.states import RefundStatus
+from portal.refunds import queries
 from portal.refunds import service as refunds
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import FIELD_MAP
@@ -81,12 +83,10 @@ def visit_refunds(visit_id):
     """The visit's cancellations and refunds with their status; while a refund through
     Razorpay is pending, htmx polls the list (``refund_rows`` block)."""
     visit = _visit(visit_id)
-    rows = [r for r in refunds.refunds_for_visit(visit.id) if not r.superseded]
-    cancellations = [refunds.cancellation_for(i.id) for i in visit.items
-                     if i.status == "CANCELLED"]
-    pending = any(r.status == "PENDING" for r in rows)
+    rows = queries.live_refunds_for_visit(visit.id)
+    pending = any(r.status == RefundStatus.PENDING for r in rows)
     block = htmx_block("refund_rows")
     # 286 tells htmx to stop polling once nothing is pending.
     return render(REFUNDS, block=block, status=286 if block and not pending else 200,
                   visit=visit, rows=rows, pending=pending,
-                  cancellations=[c for c in cancellations if c is not None])
+                  cancellations=queries.cancellations_for_visit(visit.id))
