@@ -42,8 +42,9 @@ def _page(item, form, mode, status=200):
 
 
 def _form():
-    return PatientMoveForm(formdata=request.args if request.method == "GET" and request.args else None) \
-        if request.method == "GET" else PatientMoveForm()
+    if request.method == "GET":
+        return PatientMoveForm(formdata=request.args or None)
+    return PatientMoveForm()
 
 
 def _posted_slot(item_id):

@@ -8,9 +8,8 @@ from flask_login import current_user
 
 from portal.catalog.service import provider_for_user
 from portal.extensions import db
-from portal.payouts import fund_accounts
+from portal.payouts import fund_accounts, queries
 from portal.payouts.engine import current_fund_account
-from portal.payouts.models import FundAccount
 from portal.web.errors import apply_errors
 from portal.web.forms.payouts import BankForm
 from portal.web.htmx import is_fragment_request, render
@@ -30,8 +29,7 @@ def _page(provider, form=None, status=None, block=None):
     form = form or BankForm(formdata=None)
     if block and not is_fragment_request():
         block = None
-    history = db.session.query(FundAccount).filter_by(provider_id=provider.id) \
-        .order_by(FundAccount.id.desc()).limit(10).all()
+    history = queries.fund_account_history(provider.id)
     return render(TEMPLATE, block=block, status=status or (422 if form.errors else 200),
                   provider=provider, form=form, fund_account=current_fund_account(provider.id),
                   history=history)

@@ -12,8 +12,9 @@ from portal.catalog.service import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
-from portal.payouts import completion
+from portal.payouts import completion, queries
 from portal.web.htmx import is_fragment_request, render
+from portal.web.paging import page_args
 from portal.web.provider import bp
 
 TEMPLATE = "provider/schedule/index.html"
@@ -26,10 +27,10 @@ def _local(booking):
 
 def _context(provider, now):
     today = now.astimezone(INDIA_TZ).date()
-    rows = completion.provider_schedule(provider.id, now=now)
-    today_rows = [b for b in rows if _local(b).date() <= today]
-    upcoming = [b for b in rows if _local(b).date() > today]
-    return {"provider": provider, "today_rows": today_rows, "upcoming": upcoming,
+    page = queries.schedule_page(provider.id, now=now, **page_args(50))
+    today_rows = [b for b in page.items if _local(b).date() <= today]
+    upcoming = [b for b in page.items if _local(b).date() > today]
+    return {"provider": provider, "page": page, "today_rows": today_rows, "upcoming": upcoming,
             "local": _local, "can_start": lambda b: completion.can_start(b, now),
             "can_complete": completion.can_complete, "today": today}
 
