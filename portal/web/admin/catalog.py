@@ -10,15 +10,11 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
 from wtforms import (
     SelectChoice,
 )
-from wtforms.validators import (
-    DataRequired,
-)
 
-from portal.catalog import service
+from portal.catalog import queries, service
 from portal.catalog.models import (
     DEFAULT_HOURS,
     WEEKDAYS,
@@ -39,6 +35,7 @@ from portal.web.forms.catalog import (
     SpecializationForm,
 )
 from portal.web.htmx import is_fragment_request, render, render_form
+from portal.web.paging import page_args
 
 PER_PAGE = 20
 T = "admin/catalog/"
@@ -47,14 +44,6 @@ T = "admin/catalog/"
 def _partial():
     # A boosted link or form wants the whole page; other htmx requests want a fragment.
     return is_fragment_request()
-
-
-def _label(value):
-    return value.replace("_", " ").capitalize()
-
-
-def _required(what):
-    return DataRequired(message=f"Enter {what}.")
 
 
 def _two_places(value, what):
@@ -67,18 +56,10 @@ def _two_places(value, what):
         raise ValueError(f"Enter {what} with at most two decimals.") from None
 
 
-def _search(query, columns, q):
-    if not q:
-        return query
-    needle = q.lower()
-    return query.where(sa.or_(*(sa.func.lower(c).contains(needle, autoescape=True)
-                                for c in columns)))
-
-
-def _list(template, query, columns, **context):
+def _list(template, list_page, **context):
+    """A catalog list: ``list_page`` is the read module's keyset query for it."""
     q = request.args.get("q", "").strip()[:100]
-    page = db.paginate(_search(query, columns, q), page=request.args.get("page", 1, type=int),
-                       per_page=PER_PAGE, error_out=False)
+    page = list_page(q=q, **page_args(PER_PAGE))
     return render(T + template, block="results" if _partial() else None, page=page, q=q,
                   **context)
 
@@ -150,8 +131,7 @@ def _clinic_hours_text(clinic):
 
 @bp.get("/clinics")
 def clinics():
-    return _list("clinics.html", sa.select(Clinic).order_by(Clinic.city, Clinic.name),
-                 [Clinic.name, Clinic.city, Clinic.gstin], hours_text=_clinic_hours_text)
+    return _list("clinics.html", queries.clinics_page, hours_text=_clinic_hours_text)
 
 
 @bp.route("/clinics/new", methods=["GET", "POST"])
@@ -197,8 +177,8 @@ def clinic_row(clinic_id):
 
 @bp.get("/specializations")
 def specializations():
-    return _list("specializations.html", sa.select(Specialization).order_by(Specialization.name),
-                 [Specialization.name], form=SpecializationForm(formdata=None))
+    return _list("specializations.html", queries.specializations_page,
+                 form=SpecializationForm(formdata=None))
 
 
 @bp.post("/specializations")
@@ -209,10 +189,8 @@ def specialization_new():
         if spec:
             flash(f"{spec.name} added.", "success")
             return redirect(url_for("admin.specializations"), 303)
-    q = ""
-    page = db.paginate(sa.select(Specialization).order_by(Specialization.name), page=1,
-                       per_page=PER_PAGE, error_out=False)
-    return render_form(T + "specializations.html", form, page=page, q=q)
+    return render_form(T + "specializations.html", form,
+                       page=queries.specializations_page(per_page=PER_PAGE), q="")
 
 
 @bp.route("/specializations/<int:spec_id>/edit", methods=["GET", "POST"])
@@ -265,17 +243,9 @@ def _provider_values(form):
                 service_ids=form.service_ids.data, bio=form.bio.data or "")
 
 
-def _provider_query():
-    return (sa.select(Provider).options(selectinload(Provider.clinics),
-                                        selectinload(Provider.specializations),
-                                        selectinload(Provider.user))
-            .order_by(Provider.display_name, Provider.id))
-
-
 @bp.get("/providers")
 def providers():
-    return _list("providers.html", _provider_query(),
-                 [Provider.display_name, Provider.registration_no])
+    return _list("providers.html", queries.providers_page)
 
 
 @bp.route("/providers/new", methods=["GET", "POST"])
@@ -353,9 +323,7 @@ def _service_values(form):
 
 @bp.get("/services")
 def services():
-    query = (sa.select(Service).options(selectinload(Service.providers))
-             .order_by(Service.name, Service.id))
-    return _list("services.html", query, [Service.name])
+    return _list("services.html", queries.services_page)
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
