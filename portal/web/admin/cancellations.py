@@ -9,10 +9,11 @@ from wtforms import ValidationError
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
+from portal.domain.states import RefundStatus
 from portal.extensions import db
 from portal.refunds import queries
 from portal.refunds import service as refunds
-from portal.refunds.models import REFUND_STATUSES, Refund
+from portal.refunds.models import Refund
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import options
@@ -160,11 +161,11 @@ def reject_refund(approval_id):
 @bp.get("/refunds")
 def refunds_list():
     status = request.args.get("status") or None
-    if status not in (None, *REFUND_STATUSES):
+    if status not in (None, *RefundStatus):
         status = None
     rows = queries.refunds_page(status=status, **page_args(30))
     return render("admin/cancellations/refunds.html", rows=rows, status=status,
-                  statuses=REFUND_STATUSES, form=NoteForm())
+                  statuses=tuple(RefundStatus), form=NoteForm())
 
 
 def _refund_action(action, refund_id, done, **kw):

@@ -1,4 +1,5 @@
 from portal.booking import queries
+from portal.domain.states import PayoutStatus
 from portal.notify import ops
 from portal.payouts import reports
 from portal.web.admin import bp
@@ -10,6 +11,6 @@ def home():
     # The operator's morning: what needs a person today.
     attention = queries.visits_page(needs_attention=True, per_page=10, count=True)
     return render("admin/home.html", attention=attention,
-                  failed_payouts=reports.payouts(status="FAILED", limit=10),
+                  failed_payouts=reports.payouts(status=PayoutStatus.FAILED, limit=10),
                   held_payouts=reports.payouts(held=True, limit=10),
                   jobs=ops.outbox_counts())

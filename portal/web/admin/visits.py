@@ -16,9 +16,10 @@ from portal.accounts import service as accounts
 from portal.accounts.models import PATIENT, User
 from portal.booking import queries as booking_queries
 from portal.booking import service as booking
-from portal.booking.models import VISIT_STATUSES, IndividualBooking, MasterBooking
+from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
 from portal.catalog.models import Clinic
+from portal.domain.states import VisitStatus
 from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
@@ -37,6 +38,7 @@ from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
 from portal.web.patient.visits import timeline
 
+VISIT_STATUSES = tuple(VisitStatus)
 LIST = "admin/visits/index.html"
 NEW = "admin/visits/new.html"
 DETAIL = "admin/visits/detail.html"

@@ -9,6 +9,7 @@ from portal.booking import reschedule as rs
 from portal.booking import service as booking
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
+from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
@@ -97,7 +98,7 @@ def _finish(params, reschedule_id):
     except booking.PaymentError as exc:
         flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
-    if done.status == rs.DONE:
+    if done.status == RescheduleStatus.DONE:
         flash("Fee paid; your appointment has moved.", "success")
     else:
         flash(done.failure_reason or "The appointment could not be moved.", "error")

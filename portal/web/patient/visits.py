@@ -10,14 +10,10 @@ from flask_login import current_user
 
 from portal.booking import lifecycle, queries
 from portal.booking import service as booking
-from portal.booking.models import (
-    CONFIRMED,
-    VISIT_STATUSES,
-    IndividualBooking,
-    MasterBooking,
-)
+from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.domain.pricing import price_item
+from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
@@ -39,6 +35,7 @@ from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
+VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
 VISIT = "patient/visits/visit.html"
 LIST = "patient/visits/index.html"
@@ -339,7 +336,7 @@ _register_gateway_return()
 @bp.get("/visits/<int:visit_id>/confirmation")
 def confirmation(visit_id):
     visit = get_owned_or_404(MasterBooking, visit_id)
-    return render(CONFIRMATION, visit=visit, confirmed=visit.status == CONFIRMED,
+    return render(CONFIRMATION, visit=visit, confirmed=visit.status == VisitStatus.CONFIRMED,
                   timeline=timeline(visit))
 
 
