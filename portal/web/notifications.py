@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from portal.extensions import db
 from portal.notify import center, queries
-from portal.web.htmx import is_fragment_request, render
+from portal.web.htmx import fragment_block, is_fragment_request, render
 from portal.web.paging import page_args
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -34,7 +34,7 @@ def index():
     unread_only = request.args.get("unread") == "1"
     page = queries.notifications_page(current_user.id, unread_only=unread_only,
                                       **page_args(default=30))
-    block = "list" if is_fragment_request() else None
+    block = fragment_block("list")
     return render("notify/index.html", block=block, page=page, unread_only=unread_only,
                   unread=center.unread_count(current_user.id))
 

@@ -34,16 +34,11 @@ from portal.web.forms.catalog import (
     ServiceForm,
     SpecializationForm,
 )
-from portal.web.htmx import is_fragment_request, render, render_form
+from portal.web.htmx import fragment_block, is_fragment_request, render, render_form
 from portal.web.paging import page_args
 
 PER_PAGE = 20
 T = "admin/catalog/"
-
-
-def _partial():
-    # A boosted link or form wants the whole page; other htmx requests want a fragment.
-    return is_fragment_request()
 
 
 def _two_places(value, what):
@@ -60,13 +55,13 @@ def _list(template, list_page, **context):
     """A catalog list: ``list_page`` is the read module's keyset query for it."""
     q = request.args.get("q", "").strip()[:100]
     page = list_page(q=q, **page_args(PER_PAGE))
-    return render(T + template, block="results" if _partial() else None, page=page, q=q,
+    return render(T + template, block=fragment_block("results"), page=page, q=q,
                   **context)
 
 
 def _row_or_list(row_template, list_endpoint, **context):
     """After a save, or on Cancel: the row for htmx, the list for a plain request."""
-    if _partial():
+    if is_fragment_request():
         return render(T + row_template, **context)
     flash("Saved.", "success")
     return redirect(url_for(list_endpoint), 303)
@@ -160,14 +155,14 @@ def clinic_edit(clinic_id):
                      lambda: service.update_clinic(current_user, clinic, **values)):
                 return _row_or_list("_clinic_row.html", "admin.clinics", c=clinic,
                                     hours_text=_clinic_hours_text)
-    return render_form(T + "clinic_edit.html", form, block="edit_row" if _partial() else None,
+    return render_form(T + "clinic_edit.html", form, block=fragment_block("edit_row"),
                        clinic=clinic, weekdays=WEEKDAYS)
 
 
 @bp.get("/clinics/<int:clinic_id>/row")
 def clinic_row(clinic_id):
     clinic = _get(Clinic, clinic_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.clinics"))
     return render(T + "_clinic_row.html", c=clinic, hours_text=_clinic_hours_text)
 
@@ -202,13 +197,13 @@ def specialization_edit(spec_id):
                                                                  form.name.data)):
             return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
     return render_form(T + "specialization_edit.html", form,
-                       block="edit_row" if _partial() else None, spec=spec)
+                       block=fragment_block("edit_row"), spec=spec)
 
 
 @bp.get("/specializations/<int:spec_id>/row")
 def specialization_row(spec_id):
     spec = _get(Specialization, spec_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.specializations"))
     return render(T + "_specialization_row.html", s=spec)
 
@@ -283,14 +278,14 @@ def provider_edit(provider_id):
             if _save(form, PROVIDER_ERRORS,
                      lambda: service.update_provider(current_user, provider, **values)):
                 return _row_or_list("_provider_row.html", "admin.providers", p=provider)
-    return render_form(T + "provider_edit.html", form, block="edit_row" if _partial() else None,
+    return render_form(T + "provider_edit.html", form, block=fragment_block("edit_row"),
                        provider=provider)
 
 
 @bp.get("/providers/<int:provider_id>/row")
 def provider_row(provider_id):
     provider = _get(Provider, provider_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.providers"))
     return render(T + "_provider_row.html", p=provider)
 
@@ -356,13 +351,13 @@ def service_edit(service_id):
             if _save(form, SERVICE_ERRORS,
                      lambda: service.update_service(current_user, item, **values)):
                 return _row_or_list("_service_row.html", "admin.services", s=item)
-    return render_form(T + "service_edit.html", form, block="edit_row" if _partial() else None,
+    return render_form(T + "service_edit.html", form, block=fragment_block("edit_row"),
                        item=item)
 
 
 @bp.get("/services/<int:service_id>/row")
 def service_row(service_id):
     item = _get(Service, service_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.services"))
     return render(T + "_service_row.html", s=item)

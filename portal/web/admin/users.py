@@ -11,7 +11,7 @@ from portal.web.admin import bp
 from portal.web.auth import safe_next
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import InviteForm
-from portal.web.htmx import is_fragment_request, render, render_form
+from portal.web.htmx import fragment_block, render, render_form
 from portal.web.paging import page_args
 
 PER_PAGE = 20
@@ -27,7 +27,7 @@ def _filters():
 def users():
     q, role = _filters()
     page = queries.users_page(q=q, role=role, **page_args(PER_PAGE))
-    block = "results" if is_fragment_request() else None
+    block = fragment_block("results")
     return render("admin/users/index.html", block=block, page=page, q=q, role=role,
                   roles=ROLES)
 

@@ -9,8 +9,8 @@ from portal.payouts import engine
 
 
 class BankForm(FlaskForm):
-    kind = RadioField("Pay me by", choices=[SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"),
-                                             SelectChoice("vpa", "UPI")], default="bank_account")
+    kind = RadioField("Pay me by", default="bank_account", choices=[
+        SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"), SelectChoice("vpa", "UPI")])
     holder_name = StringField("Account holder's name")
     ifsc = StringField("IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off",
                                           "maxlength": 11})
@@ -28,4 +28,5 @@ class ReasonForm(FlaskForm):
 
 
 class RunForm(FlaskForm):
-    schedule = SelectField("Schedule", choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES])
+    schedule = SelectField("Schedule",
+                           choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES])

@@ -41,7 +41,7 @@ def _page(visit, form, status=200):
     form.items.choices = [(i.id, i.service.name) for i in offered]
     return render(PAGE, block=htmx_block("cancel_preview"), status=status, visit=visit,
                   form=form, offered=everything, selected=selected,
-                  chosen=set(chosen), fragment=bool(htmx_block("cancel_preview")))
+                  chosen=set(chosen))
 
 
 @bp.get("/visits/<int:visit_id>/cancel")

@@ -79,8 +79,8 @@ def reschedule_post(item_id):
         return _page(item, form, "move", status=422)
     if result.redirect_url:
         if result.form_fields:
-            return render("patient/visits/checkout.html", visit=item.visit, action=result.form_action,
-                          fields=result.form_fields)
+            return render("patient/visits/checkout.html", visit=item.visit,
+                          action=result.form_action, fields=result.form_fields)
         return redirect(result.redirect_url, 303)
     flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)

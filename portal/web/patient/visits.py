@@ -193,7 +193,7 @@ def _visit_page(visit, *, coupon_form=None, wallet_form=None, pay_form=None, sta
         errors = coupon_form.errors or wallet_form.errors or pay_form.errors
         status = 422 if errors else 200
     block = htmx_block("summary", "visit_body")
-    return render(VISIT, block=block, status=status, fragment=bool(block), visit=visit,
+    return render(VISIT, block=block, status=status, visit=visit,
                   quote=quote, lines=lines, coupon_form=coupon_form,
                   wallet_form=wallet_form, pay_form=pay_form,
                   wallet_balance=booking.wallet_balance(visit.patient_id),

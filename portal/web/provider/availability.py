@@ -57,7 +57,7 @@ def _page(provider, block=None, window_form=None, leave_form=None, status=None):
     return render(TEMPLATE, block=block, status=status, provider=provider, by_clinic=by_clinic,
                   clinics={c.id: c for c in provider.clinics}, leaves=leaves,
                   window_form=window_form, leave_form=leave_form, zone=_zone(provider),
-                  weekdays=WEEKDAYS, fragment=bool(block),
+                  weekdays=WEEKDAYS,
                   local=lambda value: value.astimezone(_zone(provider)).strftime(
                       "%a %d %b %Y, %H:%M"))
 

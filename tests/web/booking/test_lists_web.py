@@ -89,6 +89,7 @@ def test_admin_visits_pages_by_cursor_without_gaps_or_repeats(app, client, login
         seen += ids
         found = NEXT.search(html)
         url = _unescape(found.group(1)) if found else None
+        assert url is None or "per_page=20" in url  # the size asked for is kept
     assert len(urls) == 3 and len(seen) == 45 and len(set(seen)) == 45
     assert seen == sorted(seen, reverse=True)  # newest first (created in id order)
     # "Previous" from the last page is the middle page, exactly.
