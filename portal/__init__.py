@@ -73,10 +73,11 @@ def create_app(test_config=None):
         return user if user is not None and user.active else None
 
     from portal import logs, templating
-    from portal.web import register_blueprints
+    from portal.web import errors, register_blueprints
     from portal.web.security import set_security_headers
     logs.init_app(app)
     templating.init_app(app)
+    errors.init_app(app)
     register_blueprints(app)
     app.after_request(set_security_headers)
 

@@ -1,13 +1,37 @@
-"""Jinja filters and globals shared by every page."""
+"""Jinja filters and globals shared by every page: registered here, once.
+
+Status enums are globals, so templates compare ``item.status == BookingStatus.CONFIRMED``
+and never a raw string; ``post_button`` (components/buttons.html) is a global so that
+every template and every htmx block can call it without importing it."""
+from flask import current_app
+
+from portal.domain import states
 from portal.domain.rates import format_inr
+from portal.web import filters
 from portal.web.forms.money import bps_to_text
+
+STATUS_ENUMS = ("BookingStatus", "VisitStatus", "PaymentStatus", "RefundStatus",
+                "PayoutStatus", "RescheduleStatus", "FundAccountStatus")
+
+
+def post_button(*args, **kwargs):
+    """The ``post_button`` macro, loaded on first use (the template is cached)."""
+    module = current_app.jinja_env.get_template("components/buttons.html").module
+    return module.post_button(*args, **kwargs)
 
 
 def init_app(app):
     from portal.booking.lifecycle import policy
-    app.jinja_env.filters["inr"] = format_inr
+    env = app.jinja_env
+    env.filters["inr"] = format_inr
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
-    app.jinja_env.filters["percent_bps"] = bps_to_text
-    app.jinja_env.globals["policy"] = policy
-    app.jinja_env.trim_blocks = True
-    app.jinja_env.lstrip_blocks = True
+    env.filters["percent_bps"] = bps_to_text
+    env.filters["clinic_time"] = filters.clinic_time
+    env.filters["status_badge"] = filters.status_badge
+    env.filters["status_label"] = filters.status_label
+    env.globals["policy"] = policy
+    env.globals["post_button"] = post_button
+    for name in STATUS_ENUMS:
+        env.globals[name] = getattr(states, name)
+    env.trim_blocks = True
+    env.lstrip_blocks = True

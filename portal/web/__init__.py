@@ -3,7 +3,16 @@
 
 def register_blueprints(app):
     from portal.extensions import csrf
-    from portal.web import admin, auth, notifications, ops, patient, provider, public, webhooks
+    from portal.web import (
+        admin,
+        auth,
+        notifications,
+        ops,
+        patient,
+        provider,
+        public,
+        webhooks,
+    )
 
     for module in (public, auth, patient, provider, admin, notifications, ops):
         app.register_blueprint(module.bp)

@@ -5,11 +5,16 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, login_user, logout_user
 
 from portal.accounts import service
-from portal.accounts.forms import (ForgotPasswordForm, LoginForm, RegisterForm,
-                                   SetPasswordForm, apply_errors)
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.extensions import limiter
-from portal.web.render import render, render_form
+from portal.web.errors import apply_errors
+from portal.web.forms.accounts import (
+    ForgotPasswordForm,
+    LoginForm,
+    RegisterForm,
+    SetPasswordForm,
+)
+from portal.web.htmx import render, render_form
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

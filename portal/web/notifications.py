@@ -4,9 +4,10 @@ read (optionally opening its link), mark all read."""
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from portal.extensions import htmx
-from portal.notify import center
-from portal.web.render import render
+from portal.extensions import db
+from portal.notify import center, queries
+from portal.web.htmx import fragment_block, is_fragment_request, render
+from portal.web.paging import page_args
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 CHANGED = "notifications-changed"
@@ -31,16 +32,17 @@ def _bell_count():
 @bp.get("/")
 def index():
     unread_only = request.args.get("unread") == "1"
-    page = center.list_for(current_user.id, unread_only=unread_only,
-                           page=request.args.get("page", 1, type=int))
-    block = "list" if htmx and not htmx.boosted else None
+    page = queries.notifications_page(current_user.id, unread_only=unread_only,
+                                      **page_args(default=30))
+    block = fragment_block("list")
     return render("notify/index.html", block=block, page=page, unread_only=unread_only,
                   unread=center.unread_count(current_user.id))
 
 
 @bp.get("/bell")
 def bell():
-    return render("components/bell.html")
+    # Polled: it must not take the flashes meant for the next page.
+    return render("components/bell.html", flashes=False)
 
 
 @bp.post("/<int:notification_id>/read")
@@ -50,18 +52,21 @@ def read(notification_id):
         abort(404)
     if request.form.get("open") and notice.link:
         return redirect(notice.link, 303)
-    if htmx and not htmx.boosted:
-        body, status = render("notify/index.html", block="notice", notice=notice)
-        return body, status, {"HX-Trigger": CHANGED}
+    if is_fragment_request():
+        response = render("notify/index.html", block="notice", notice=notice)
+        response.headers["HX-Trigger"] = CHANGED
+        return response
     return redirect(url_for("notifications.index"), 303)
 
 
 @bp.post("/read-all")
 def read_all():
     center.mark_all_read(current_user.id)
-    if htmx and not htmx.boosted:
-        page = center.list_for(current_user.id)
-        body, status = render("notify/index.html", block="list", page=page, unread_only=False,
-                              unread=0)
-        return body, status, {"HX-Trigger": CHANGED}
+    db.session.commit()
+    if is_fragment_request():
+        page = queries.notifications_page(current_user.id)
+        response = render("notify/index.html", block="list", page=page, unread_only=False,
+                          unread=0)
+        response.headers["HX-Trigger"] = CHANGED
+        return response
     return redirect(url_for("notifications.index"), 303)

@@ -14,8 +14,8 @@ from flask import Blueprint, request
 from portal.catalog.slots import find_offers, search_providers
 from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Service, Specialization
 from portal.db import utcnow
-from portal.extensions import db, htmx
-from portal.web.render import render
+from portal.extensions import db
+from portal.web.htmx import fragment_block, render
 
 try:  # the pricing rules live in the domain layer
     from portal.domain.policy import DEFAULT_POLICY
@@ -109,7 +109,7 @@ def find_doctor():
         "city": f["city"], "clinic": f["clinic_id"], "specialization": f["specialization_id"],
         "service": f["service_id"], "q": f["text"],
         "date": f["date"].isoformat() if f["date"] != today else None}.items() if v}
-    block = "results" if htmx and not htmx.boosted else None
+    block = fragment_block("results")
     return render("public/find.html", block=block, providers=shown, total=len(providers),
                   offers=offers, f=f, today=today, page=page, pages=pages, args=args,
                   days=DAYS, book_url=book_url, price=price, slot_label=slot_label,

@@ -8,4 +8,13 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, ADMIN)
 
 from portal.web.admin import (  # noqa: E402,F401
-    cancellations, catalog, coupons, home, jobs, payouts, reschedule, users, visits)
+    cancellations,
+    catalog,
+    coupons,
+    home,
+    jobs,
+    payouts,
+    reschedule,
+    users,
+    visits,
+)

@@ -4,61 +4,34 @@ overrides and further refunds (a different admin), and the refunds list with ret
 send to wallet."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
-from wtforms.validators import Length, Optional
+from wtforms import ValidationError
 
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
+from portal.domain.states import RefundStatus
 from portal.extensions import db
+from portal.refunds import queries
+from portal.refunds import previews as refunds_previews
+from portal.refunds.models import Refund
+from portal.web.admin import bp
+from portal.web.errors import apply_booking_error
+from portal.web.forms.booking import options
+from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm
+from portal.web.htmx import htmx_block, render
+from portal.web.paging import page_args
+from portal.refunds.common import CancellationError
 from portal.refunds import approvals as refunds_approvals
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
-from portal.refunds import previews as refunds_previews
-from portal.refunds.common import CancellationError
-from portal.refunds.models import REFUND_STATUSES, Refund, RefundApproval
-from portal.web.admin import bp
-from portal.web.forms.booking import options
-from portal.web.forms.money import RupeesField
-from portal.web.patient.visits import apply_booking_error, htmx_block
-from portal.web.render import render
 
 PAGE = "admin/cancellations/cancel.html"
-MODES = [("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
-         ("clinic", "For the clinic (full refund, no penalty)"),
-         ("provider", "For the provider (full refund, ₹250 penalty on the provider)")]
 ACTORS = {"patient": "Cancelled online by the patient",
           "admin": "Cancelled by an administrator for the patient",
           "clinic": "Cancelled by the clinic", "provider": "Cancelled by the provider"}
 FIELDS = {"override": "override", "reason": "reason", "items": "mode", "mode": "mode",
           "penalty_provider": "penalty_provider"}
-
-
-class AdminCancelForm(FlaskForm):
-    mode = RadioField("Cancelled", default="patient", choices=options(MODES))
-    penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
-    override = RupeesField("Refund amount (optional override, ₹)")
-    destination = RadioField("Refund to", default="original", choices=options([
-        ("original", "The original payment method"), ("wallet", "The patient's wallet")]))
-    reason = TextAreaField("Reason", validators=[Length(max=2000)])
-
-
-class FurtherRefundForm(FlaskForm):
-    """More money back for a cancelled booking; a second administrator approves it."""
-    amount = RupeesField("Further refund (₹)")
-    destination = RadioField("Refund to", default="same", choices=options([
-        ("same", "As chosen at cancellation"), ("original", "The original payment method"),
-        ("wallet", "The patient's wallet")]))
-    reason = TextAreaField("Reason", validators=[Length(max=2000)])
-
-    def prefer_wallet(self):
-        return {"wallet": True, "original": False}.get(self.destination.data)
-
-
-class NoteForm(FlaskForm):
-    note = StringField("Note", validators=[Optional(), Length(max=500)])
 
 
 def _item(item_id):
@@ -85,11 +58,9 @@ def _page(item, form, status=200, further=None):
                   preview=_preview(item, form), cancellation=cancellation,
                   actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
                   rule_text=refunds_previews.tier_text(cancellation.rule) if cancellation else "",
-                  refund_rows=[r for r in refunds_lookup.refunds_for_visit(item.master_id)
-                               if r.booking_id == item.id],
+                  refund_rows=queries.refunds_for_booking(item.id),
                   further=further or FurtherRefundForm(formdata=None),
-                  pending=[a for a in refunds_approvals.pending_approvals()
-                           if a.booking_id == item.id])
+                  pending=queries.pending_approvals_for(item.id))
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
@@ -122,8 +93,7 @@ def cancel_booking_post(item_id):
         apply_booking_error(form, exc, FIELDS)
         return _page(item, form, status=422)
     message = f"Cancelled. Refund {format_inr(done.refund)}."
-    if refunds_approvals.pending_approvals() and any(a.booking_id == item.id
-                                           for a in refunds_approvals.pending_approvals()):
+    if queries.pending_approvals_for(item.id):
         message += " The override above the calculated amount awaits a second administrator."
     flash(message, "success")
     return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
@@ -156,11 +126,9 @@ def further_refund(item_id):
 
 @bp.get("/approvals")
 def approvals():
-    decided = db.session.scalars(
-        db.select(RefundApproval).where(RefundApproval.status != "PENDING")
-        .order_by(RefundApproval.decided_at.desc()).limit(30)).all()
     return render("admin/cancellations/approvals.html",
-                  pending=refunds_approvals.pending_approvals(), decided=decided,
+                  pending=queries.pending_approvals_page(**page_args(50)),
+                  decided=queries.decided_approvals_page(**page_args(30, prefix="decided_")),
                   form=NoteForm())
 
 
@@ -199,12 +167,11 @@ def reject_refund(approval_id):
 @bp.get("/refunds")
 def refunds_list():
     status = request.args.get("status") or None
-    if status not in (None, *REFUND_STATUSES):
+    if status not in (None, *RefundStatus):
         status = None
-    page = request.args.get("page", "1")
-    rows = refunds_lookup.list_refunds(status, page=int(page) if page.isdigit() else 1)
+    rows = queries.refunds_page(status=status, **page_args(30))
     return render("admin/cancellations/refunds.html", rows=rows, status=status,
-                  statuses=REFUND_STATUSES, form=NoteForm())
+                  statuses=tuple(RefundStatus), form=NoteForm())
 
 
 def _refund_action(action, refund_id, done, **kw):

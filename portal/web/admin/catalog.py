@@ -8,44 +8,46 @@ redirects back to the list. An invalid form answers 422 with messages beside the
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DecimalField, IntegerField, SelectChoice, SelectField,
-                     SelectMultipleField, StringField, TextAreaField, TimeField)
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms import (
+    SelectChoice,
+)
 
-from portal.accounts.forms import apply_errors
-from portal.catalog.checks import ValidationError
-from portal.catalog.clinics import (create_clinic, create_specialization, update_clinic,
-                                    update_specialization)
-from portal.catalog.providers import create_provider, update_provider
-from portal.catalog.services import create_service, update_service
+from portal.catalog import queries
 from portal.catalog.models import (
-    DEFAULT_HOURS, DEFAULT_TIMEZONE, PAYOUT_SCHEDULES, PROVIDER_KINDS, SERVICE_KINDS, SERVICE_MODES,
+    DEFAULT_HOURS,
     WEEKDAYS,
-    Clinic, Provider, Service, Specialization)
+    Clinic,
+    Provider,
+    Service,
+    Specialization,
+)
 from portal.domain.slots import format_hours
-from portal.extensions import db, htmx
+from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.render import render, render_form
+from portal.web.errors import apply_errors
+from portal.web.forms.catalog import (
+    ClinicForm,
+    NewProviderForm,
+    ProviderForm,
+    ServiceForm,
+    SpecializationForm,
+)
+from portal.web.htmx import fragment_block, is_fragment_request, render, render_form
+from portal.web.paging import page_args
+from portal.catalog.checks import ValidationError
+from portal.catalog.clinics import create_clinic
+from portal.catalog.providers import create_provider
+from portal.catalog.services import create_service
+from portal.catalog.clinics import create_specialization
+from portal.catalog.clinics import update_clinic
+from portal.catalog.providers import update_provider
+from portal.catalog.services import update_service
+from portal.catalog.clinics import update_specialization
 
 PER_PAGE = 20
 T = "admin/catalog/"
-
-
-def _partial():
-    # A boosted link or form wants the whole page; other htmx requests want a fragment.
-    return bool(htmx) and not htmx.boosted
-
-
-def _label(value):
-    return value.replace("_", " ").capitalize()
-
-
-def _required(what):
-    return DataRequired(message=f"Enter {what}.")
 
 
 def _two_places(value, what):
@@ -58,25 +60,17 @@ def _two_places(value, what):
         raise ValueError(f"Enter {what} with at most two decimals.") from None
 
 
-def _search(query, columns, q):
-    if not q:
-        return query
-    needle = q.lower()
-    return query.where(sa.or_(*(sa.func.lower(c).contains(needle, autoescape=True)
-                                for c in columns)))
-
-
-def _list(template, query, columns, **context):
+def _list(template, list_page, **context):
+    """A catalog list: ``list_page`` is the read module's keyset query for it."""
     q = request.args.get("q", "").strip()[:100]
-    page = db.paginate(_search(query, columns, q), page=request.args.get("page", 1, type=int),
-                       per_page=PER_PAGE, error_out=False)
-    return render(T + template, block="results" if _partial() else None, page=page, q=q,
+    page = list_page(q=q, **page_args(PER_PAGE))
+    return render(T + template, block=fragment_block("results"), page=page, q=q,
                   **context)
 
 
 def _row_or_list(row_template, list_endpoint, **context):
     """After a save, or on Cancel: the row for htmx, the list for a plain request."""
-    if _partial():
+    if is_fragment_request():
         return render(T + row_template, **context)
     flash("Saved.", "success")
     return redirect(url_for(list_endpoint), 303)
@@ -102,20 +96,6 @@ def _get(model, object_id):
 
 # --- clinics ------------------------------------------------------------------------------
 
-class ClinicForm(FlaskForm):
-    name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
-    city = StringField("City", validators=[_required("the city"), Length(max=80)])
-    address = TextAreaField("Address", validators=[Optional()])
-    timezone = StringField("Time zone", default=DEFAULT_TIMEZONE,
-                           validators=[_required("a time zone"), Length(max=64)])
-    gstin = StringField("GSTIN", validators=[Optional(), Length(max=20)],
-                        render_kw={"autocapitalize": "characters"})
-    active = BooleanField("Open for bookings", default=True)
-
-
-for _day, _name in enumerate(WEEKDAYS):
-    setattr(ClinicForm, f"opens_{_day}", TimeField(f"{_name} opens", validators=[Optional()]))
-    setattr(ClinicForm, f"closes_{_day}", TimeField(f"{_name} closes", validators=[Optional()]))
 
 CLINIC_ERRORS = {f"hours_{d}": f"opens_{d}" for d in range(7)}
 
@@ -155,8 +135,7 @@ def _clinic_hours_text(clinic):
 
 @bp.get("/clinics")
 def clinics():
-    return _list("clinics.html", sa.select(Clinic).order_by(Clinic.city, Clinic.name),
-                 [Clinic.name, Clinic.city, Clinic.gstin], hours_text=_clinic_hours_text)
+    return _list("clinics.html", queries.clinics_page, hours_text=_clinic_hours_text)
 
 
 @bp.route("/clinics/new", methods=["GET", "POST"])
@@ -185,28 +164,25 @@ def clinic_edit(clinic_id):
                      lambda: update_clinic(current_user, clinic, **values)):
                 return _row_or_list("_clinic_row.html", "admin.clinics", c=clinic,
                                     hours_text=_clinic_hours_text)
-    return render_form(T + "clinic_edit.html", form, block="edit_row" if _partial() else None,
+    return render_form(T + "clinic_edit.html", form, block=fragment_block("edit_row"),
                        clinic=clinic, weekdays=WEEKDAYS)
 
 
 @bp.get("/clinics/<int:clinic_id>/row")
 def clinic_row(clinic_id):
     clinic = _get(Clinic, clinic_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.clinics"))
     return render(T + "_clinic_row.html", c=clinic, hours_text=_clinic_hours_text)
 
 
 # --- specializations ----------------------------------------------------------------------
 
-class SpecializationForm(FlaskForm):
-    name = StringField("Name", validators=[_required("a name"), Length(max=80)])
-
 
 @bp.get("/specializations")
 def specializations():
-    return _list("specializations.html", sa.select(Specialization).order_by(Specialization.name),
-                 [Specialization.name], form=SpecializationForm(formdata=None))
+    return _list("specializations.html", queries.specializations_page,
+                 form=SpecializationForm(formdata=None))
 
 
 @bp.post("/specializations")
@@ -217,10 +193,8 @@ def specialization_new():
         if spec:
             flash(f"{spec.name} added.", "success")
             return redirect(url_for("admin.specializations"), 303)
-    q = ""
-    page = db.paginate(sa.select(Specialization).order_by(Specialization.name), page=1,
-                       per_page=PER_PAGE, error_out=False)
-    return render_form(T + "specializations.html", form, page=page, q=q)
+    return render_form(T + "specializations.html", form,
+                       page=queries.specializations_page(per_page=PER_PAGE), q="")
 
 
 @bp.route("/specializations/<int:spec_id>/edit", methods=["GET", "POST"])
@@ -232,13 +206,13 @@ def specialization_edit(spec_id):
                                                                  form.name.data)):
             return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
     return render_form(T + "specialization_edit.html", form,
-                       block="edit_row" if _partial() else None, spec=spec)
+                       block=fragment_block("edit_row"), spec=spec)
 
 
 @bp.get("/specializations/<int:spec_id>/row")
 def specialization_row(spec_id):
     spec = _get(Specialization, spec_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.specializations"))
     return render(T + "_specialization_row.html", s=spec)
 
@@ -248,33 +222,6 @@ def specialization_row(spec_id):
 def _choices(model, label=lambda o: o.name, order=None):
     rows = db.session.scalars(sa.select(model).order_by(order if order is not None else model.name))
     return [SelectChoice(o.id, label(o)) for o in rows]
-
-
-class ProviderForm(FlaskForm):
-    display_name = StringField("Name patients see",
-                               validators=[_required("the name patients see"), Length(max=120)])
-    kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in PROVIDER_KINDS])
-    registration_no = StringField("Registration no.", validators=[Optional(), Length(max=40)])
-    commission = DecimalField("Commission (%)", places=2, default=Decimal("5.00"),
-                              validators=[InputRequired("Enter the commission."),
-                                          NumberRange(0, 100, "Enter 0 to 100.")])
-    payout_schedule = SelectField(
-        "Payouts", default="WEEKLY",
-        choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES])
-    clinic_ids = SelectMultipleField("Clinics", coerce=int)
-    specialization_ids = SelectMultipleField("Specializations", coerce=int)
-    service_ids = SelectMultipleField("Services", coerce=int)
-    bio = TextAreaField("About", validators=[Optional(), Length(max=2000)])
-    active = BooleanField("Listed and bookable", default=True)
-
-
-class NewProviderForm(ProviderForm):
-    name = StringField("Login name", validators=[_required("the person's name"),
-                                                 Length(max=120)])
-    email = StringField("Email", validators=[_required("an email address"),
-                                             Email("Enter a valid email address.")],
-                        render_kw={"type": "email"})
-    phone = StringField("Mobile", validators=[Optional()])
 
 
 PROVIDER_ERRORS = {"commission_bps": "commission"}
@@ -300,17 +247,9 @@ def _provider_values(form):
                 service_ids=form.service_ids.data, bio=form.bio.data or "")
 
 
-def _provider_query():
-    return (sa.select(Provider).options(selectinload(Provider.clinics),
-                                        selectinload(Provider.specializations),
-                                        selectinload(Provider.user))
-            .order_by(Provider.display_name, Provider.id))
-
-
 @bp.get("/providers")
 def providers():
-    return _list("providers.html", _provider_query(),
-                 [Provider.display_name, Provider.registration_no])
+    return _list("providers.html", queries.providers_page)
 
 
 @bp.route("/providers/new", methods=["GET", "POST"])
@@ -348,35 +287,19 @@ def provider_edit(provider_id):
             if _save(form, PROVIDER_ERRORS,
                      lambda: update_provider(current_user, provider, **values)):
                 return _row_or_list("_provider_row.html", "admin.providers", p=provider)
-    return render_form(T + "provider_edit.html", form, block="edit_row" if _partial() else None,
+    return render_form(T + "provider_edit.html", form, block=fragment_block("edit_row"),
                        provider=provider)
 
 
 @bp.get("/providers/<int:provider_id>/row")
 def provider_row(provider_id):
     provider = _get(Provider, provider_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.providers"))
     return render(T + "_provider_row.html", p=provider)
 
 
 # --- services -----------------------------------------------------------------------------
-
-class ServiceForm(FlaskForm):
-    name = StringField("Name", validators=[_required("the service's name"), Length(max=120)])
-    kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in SERVICE_KINDS])
-    mode = SelectField("Mode", choices=[SelectChoice(k, _label(k)) for k in SERVICE_MODES])
-    specialization_id = SelectField("Specialization", coerce=int,
-                                    validators=[InputRequired("Choose a specialization.")])
-    duration_minutes = IntegerField("Duration (minutes)", default=30,
-                                    validators=[InputRequired("Enter the duration.")])
-    fee = DecimalField("Fee (₹)", places=2, validators=[
-        InputRequired("Enter the fee."),
-        NumberRange(min=Decimal("0.01"), message="Enter a fee above ₹0.")])
-    taxable = BooleanField("GST on the fee (e.g. cosmetic)")
-    provider_ids = SelectMultipleField("Offered by", coerce=int)
-    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    active = BooleanField("Bookable", default=True)
 
 
 SERVICE_ERRORS = {"fee_paise": "fee"}
@@ -404,9 +327,7 @@ def _service_values(form):
 
 @bp.get("/services")
 def services():
-    query = (sa.select(Service).options(selectinload(Service.providers))
-             .order_by(Service.name, Service.id))
-    return _list("services.html", query, [Service.name])
+    return _list("services.html", queries.services_page)
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
@@ -439,13 +360,13 @@ def service_edit(service_id):
             if _save(form, SERVICE_ERRORS,
                      lambda: update_service(current_user, item, **values)):
                 return _row_or_list("_service_row.html", "admin.services", s=item)
-    return render_form(T + "service_edit.html", form, block="edit_row" if _partial() else None,
+    return render_form(T + "service_edit.html", form, block=fragment_block("edit_row"),
                        item=item)
 
 
 @bp.get("/services/<int:service_id>/row")
 def service_row(service_id):
     item = _get(Service, service_id)
-    if not _partial():
+    if not is_fragment_request():
         return redirect(url_for("admin.services"))
     return render(T + "_service_row.html", s=item)

@@ -8,17 +8,18 @@ from datetime import datetime, time, timedelta
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.accounts.forms import apply_errors
 from portal.accounts.service import ValidationError
-from portal.booking import coupons as booking_coupons
+from portal.booking import queries
 from portal.booking.models import PERCENT, Coupon
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.web.admin import bp
+from portal.web.errors import apply_errors
 from portal.web.forms.booking import CouponForm
 from portal.web.forms.money import bps_to_text, paise_to_text
-from portal.web.patient.visits import htmx_block
-from portal.web.render import render, render_form
+from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import page_args
+from portal.booking import coupons as booking_coupons
 
 LIST = "admin/coupons/index.html"
 EDIT = "admin/coupons/edit.html"
@@ -70,7 +71,7 @@ def _coupon_or_404(coupon_id):
 
 def _list_page(form):
     return render_form(LIST, form, block=htmx_block("coupon_form"),
-                       coupons=booking_coupons.list_coupons(), last_day=last_day)
+                       coupons=queries.coupons_page(**page_args(50)), last_day=last_day)
 
 
 @bp.get("/coupons")
@@ -98,7 +99,7 @@ def coupon_row(coupon_id):
     coupon = _coupon_or_404(coupon_id)
     if htmx_block(f"coupon_{coupon.id}") is None:
         return redirect(url_for("admin.coupons"), 303)
-    return render(ROW, coupon=coupon, last_day=last_day)
+    return render(ROW, partial=True, coupon=coupon, last_day=last_day)
 
 
 @bp.route("/coupons/<int:coupon_id>/edit", methods=["GET", "POST"])
@@ -127,7 +128,7 @@ def _set_active(coupon_id, active):
 def _row_or_list(coupon, done):
     """htmx: the updated row in place; otherwise back to the list with a message."""
     if htmx_block(f"coupon_{coupon.id}"):
-        return render(ROW, coupon=coupon, last_day=last_day)
+        return render(ROW, partial=True, coupon=coupon, last_day=last_day)
     flash(f"Coupon {coupon.code} {done}.", "success")
     return redirect(url_for("admin.coupons"), 303)
 

@@ -1,15 +1,16 @@
-from portal.booking import lookup as booking_lookup
+from portal.booking import queries
+from portal.domain.states import PayoutStatus
 from portal.notify import ops
 from portal.payouts import reports
 from portal.web.admin import bp
-from portal.web.render import render
+from portal.web.htmx import render
 
 
 @bp.get("/")
 def home():
     # The operator's morning: what needs a person today.
-    attention = booking_lookup.list_visits(needs_attention=True, per_page=10)
+    attention = queries.visits_page(needs_attention=True, per_page=10, count=True)
     return render("admin/home.html", attention=attention,
-                  failed_payouts=reports.payouts(status="FAILED", limit=10),
+                  failed_payouts=reports.payouts(status=PayoutStatus.FAILED, limit=10),
                   held_payouts=reports.payouts(held=True, limit=10),
                   jobs=ops.outbox_counts())

@@ -3,16 +3,19 @@ retry), failed deliveries, and RQ's failed job registry when Redis is in use."""
 from flask import flash, redirect, url_for
 from flask_login import current_user
 
-from portal.notify import ops
+from portal.notify import ops, queries
 from portal.web.admin import bp
-from portal.web.render import render
+from portal.web.htmx import render
+from portal.web.paging import page_args
 
 
 @bp.get("/jobs")
 def jobs():
     rq_jobs, rq_error = ops.rq_failed_jobs()
-    return render("admin/jobs/index.html", items=ops.outbox_problems(),
-                  counts=ops.outbox_counts(), deliveries=ops.failed_deliveries(),
+    return render("admin/jobs/index.html",
+                  items=queries.outbox_problems_page(**page_args(50, prefix="outbox_")),
+                  counts=ops.outbox_counts(),
+                  deliveries=queries.failing_deliveries_page(**page_args(50, prefix="deliveries_")),
                   rq_enabled=ops.redis_configured(), rq_jobs=rq_jobs, rq_error=rq_error)
 
 

@@ -2,35 +2,24 @@
 held payouts (retry or hold with a reason), provider fund-account status."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
 
-import sqlalchemy as sa
-
-from portal.catalog.models import PAYOUT_SCHEDULES, Provider
+from portal.catalog.models import Provider
 from portal.domain.rates import INDIA_TZ
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
-from portal.payouts import admin, reports, runs
+from portal.payouts import queries, runs
 from portal.payouts import models as m
 from portal.payouts.common import PayoutError, payable_balance
 from portal.web.admin import bp
-from portal.web.render import render
+from portal.web.forms.payouts import ReasonForm, RunForm
+from portal.web.htmx import render
+from portal.web.paging import page_args
+from portal.payouts import admin
 
-STATUS_FILTERS = {"": "All", "QUEUED": "Queued", "PROCESSING": "Processing",
-                  "PROCESSED": "Processed", "FAILED": "Failed", "GIVEN_UP": "Failed, given up",
-                  "REVERSED": "Reversed", "HELD": "Held"}
-
-
-class ReasonForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[
-        InputRequired("Give a reason."), Length(min=10, message=admin.MSG_REASON)])
-
-
-class RunForm(FlaskForm):
-    schedule = SelectField("Schedule", choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES])
+STATUS_FILTERS = {"": "All", PayoutStatus.QUEUED: "Queued",
+                  PayoutStatus.PROCESSING: "Processing", PayoutStatus.PROCESSED: "Processed",
+                  PayoutStatus.FAILED: "Failed", queries.GIVEN_UP: "Failed, given up",
+                  PayoutStatus.REVERSED: "Reversed", queries.HELD: "Held"}
 
 
 @bp.get("/payouts")
@@ -39,17 +28,11 @@ def payouts():
     if status not in STATUS_FILTERS:
         status = ""
     provider_id = request.args.get("provider_id", type=int)
-    rows = reports.payouts(provider_id, status=None if status in ("", "HELD") else status,
-                           held=True if status == "HELD" else None, limit=200)
-    recent_runs = db.session.scalars(sa.select(m.PayoutRun).order_by(m.PayoutRun.id.desc())
-                                     .limit(20)).all()
-    counts = dict(db.session.execute(sa.select(m.Payout.status, sa.func.count())
-                                     .group_by(m.Payout.status)).all())
-    attention = db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout).where(
-        sa.or_(m.Payout.held.is_(True),
-               sa.and_(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True)))))
-    return render("admin/payouts/index.html", rows=rows, runs=recent_runs, current_status=status,
-                  filters=STATUS_FILTERS, counts=counts, attention=attention,
+    rows = queries.payouts_page(provider_id=provider_id, status=status or None,
+                                **page_args(50))
+    return render("admin/payouts/index.html", rows=rows, runs=queries.recent_runs(),
+                  current_status=status, filters=STATUS_FILTERS,
+                  counts=queries.status_counts(), attention=queries.attention_count(),
                   provider_id=provider_id, run_form=RunForm(formdata=None), india=INDIA_TZ)
 
 
@@ -61,11 +44,7 @@ def _payout_or_404(payout_id):
 
 
 def _detail(payout, form=None, error=None, status=200):
-    audit = []
-    from portal.audit.models import AuditEntry
-    audit = db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.object_type == "payout", AuditEntry.object_id == str(payout.id))
-        .order_by(AuditEntry.id)).all()
+    audit = queries.payout_audit(payout.id)
     return render("admin/payouts/detail.html", status=422 if (error or (form and form.errors))
                   else status, p=payout, form=form or ReasonForm(formdata=None), error=error,
                   audit=audit, balance=payable_balance(payout.provider_id),
@@ -135,19 +114,14 @@ def payout_run_detail(run_id):
     run = db.session.get(m.PayoutRun, run_id)
     if run is None:
         abort(404)
-    names = dict(db.session.execute(sa.select(Provider.id, Provider.display_name)).all())
-    return render("admin/payouts/run.html", run=run, names=names, india=INDIA_TZ)
+    return render("admin/payouts/run.html", run=run, names=queries.run_provider_names(run),
+                  india=INDIA_TZ)
 
 
 @bp.get("/payouts/accounts")
 def payout_accounts():
-    rows = db.session.execute(
-        sa.select(Provider, m.FundAccount)
-        .outerjoin(m.FundAccount, sa.and_(m.FundAccount.provider_id == Provider.id,
-                                          m.FundAccount.current.is_(True)))
-        .order_by(Provider.display_name)).all()
-    balances = {p.id: payable_balance(p.id) for p, _fa in rows}
-    return render("admin/payouts/accounts.html", rows=rows, balances=balances)
+    rows = queries.payout_accounts_page(**page_args(50))
+    return render("admin/payouts/accounts.html", rows=rows, balances=rows.extra["balances"])
 
 
 @bp.post("/payouts/providers/<int:provider_id>/pay")

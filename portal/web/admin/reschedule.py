@@ -6,8 +6,6 @@ times for a chosen day (htmx swaps the list, and the fee when the override chang
 how the fee is paid: from the patient's wallet, or at the clinic desk with a receipt."""
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
-from wtforms import BooleanField, RadioField, StringField
-from wtforms.validators import Length, Optional
 
 from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
@@ -15,19 +13,17 @@ from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import db
 from portal.web.admin import bp
-from portal.web.forms.booking import MOVE_FIELDS, MoveForm, move_day, options, parse_start
-from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
-from portal.web.render import render
+from portal.web.errors import apply_booking_error
+from portal.web.filters import clinic_time
+from portal.web.forms.booking import (
+    MOVE_FIELDS,
+    AdminMoveForm,
+    move_day,
+    parse_start,
+)
+from portal.web.htmx import htmx_block, render
 
 PAGE = "admin/reschedule/reschedule.html"
-
-
-class AdminMoveForm(MoveForm):
-    override = BooleanField("Override the 24-hour rule")
-    pay_with = RadioField("Pay the fee with", choices=options([
-        ("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
-        validators=[Optional()])  # a zero fee needs none; anything else is refused
-    receipt_no = StringField("Desk receipt number", validators=[Optional(), Length(max=64)])
 
 
 def _page(item, form, status=200):

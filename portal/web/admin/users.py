@@ -2,17 +2,17 @@
 
 The list answers an htmx request (the search box, the role filter, the page links) with
 only its ``results`` block; a plain or boosted request gets the whole page."""
-import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.accounts import service
-from portal.accounts.forms import InviteForm, apply_errors
-from portal.accounts.models import ROLES, User
-from portal.extensions import db, htmx
+from portal.accounts import queries, service
+from portal.accounts.models import ROLES
 from portal.web.admin import bp
 from portal.web.auth import safe_next
-from portal.web.render import render, render_form
+from portal.web.errors import apply_errors
+from portal.web.forms.accounts import InviteForm
+from portal.web.htmx import fragment_block, render, render_form
+from portal.web.paging import page_args
 
 PER_PAGE = 20
 
@@ -23,25 +23,11 @@ def _filters():
     return q, role if role in ROLES else ""
 
 
-def _query(q, role):
-    query = sa.select(User).order_by(User.name, User.id)
-    if q:
-        needle = q.lower()
-        query = query.where(sa.or_(
-            sa.func.lower(User.name).contains(needle, autoescape=True),
-            sa.func.lower(User.email).contains(needle, autoescape=True),
-            User.phone.contains(needle.replace(" ", ""), autoescape=True)))
-    if role:
-        query = query.where(User.role == role)
-    return query
-
-
 @bp.get("/users")
 def users():
     q, role = _filters()
-    page = db.paginate(_query(q, role), page=request.args.get("page", 1, type=int),
-                       per_page=PER_PAGE, error_out=False)
-    block = "results" if htmx and not htmx.boosted else None
+    page = queries.users_page(q=q, role=role, **page_args(PER_PAGE))
+    block = fragment_block("results")
     return render("admin/users/index.html", block=block, page=page, q=q, role=role,
                   roles=ROLES)
 

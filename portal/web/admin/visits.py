@@ -8,25 +8,25 @@ import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.accounts import queries as account_queries
 from portal.accounts import service as accounts
-from portal.accounts.forms import apply_errors
 from portal.accounts.models import PATIENT, User
+from portal.booking import queries as booking_queries
 from portal.booking import checkout as booking_checkout
-from portal.booking import links as booking_links
-from portal.booking import lookup as booking_lookup
-from portal.booking import prices as booking_prices
-from portal.booking import receipts as booking_receipts
+from portal.booking import errors as booking_errors
 from portal.booking import visits as booking_visits
-from portal.booking.errors import BookingError, NotFound
-from portal.booking.models import VISIT_STATUSES, IndividualBooking, MasterBooking
-from portal.catalog.models import Clinic, Provider, Service
+from portal.booking.models import IndividualBooking, MasterBooking
+from portal.catalog import queries as catalog_queries
+from portal.catalog.models import Clinic
+from portal.domain.states import VisitStatus
 from portal.extensions import db
 from portal.web.admin import bp
+from portal.web.errors import apply_booking_error, apply_errors
 from portal.web.forms.booking import (
+    FIELD_MAP,
     SELF,
     CouponCodeForm,
     DeskPaymentForm,
@@ -36,9 +36,17 @@ from portal.web.forms.booking import (
     options,
     person_value,
 )
-from portal.web.patient.visits import apply_booking_error, htmx_block, timeline
-from portal.web.render import render, render_form
+from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import page_args
+from portal.web.patient.visits import timeline
+from portal.booking.errors import BookingError
+from portal.booking.errors import NotFound
+from portal.booking import links as booking_links
+from portal.booking import lookup as booking_lookup
+from portal.booking import prices as booking_prices
+from portal.booking import receipts as booking_receipts
 
+VISIT_STATUSES = tuple(VisitStatus)
 LIST = "admin/visits/index.html"
 NEW = "admin/visits/new.html"
 DETAIL = "admin/visits/detail.html"
@@ -59,35 +67,21 @@ def _filters():
 @bp.get("/visits")
 def visits():
     f = _filters()
-    page = booking_lookup.list_visits(
+    page = booking_queries.visits_page(
         status=f["status"] or None, search=f["q"] or None,
-        needs_attention={"yes": True, "no": False}.get(f["attention"]),
-        page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
+        needs_attention={"yes": True, "no": False}.get(f["attention"]), count=True,
+        **page_args(PER_PAGE))
     return render(LIST, block=htmx_block("results"), page=page, f=f, statuses=VISIT_STATUSES,
                   needs_attention=booking_lookup.visit_needs_attention)
 
 
 # --- a new visit: the patient first ----------------------------------------------------
 
-def _find_patients(q):
-    """Patients by name, email or mobile (digits match the stored +91 form)."""
-    if not q:
-        return []
-    needle = q.lower()
-    digits = "".join(c for c in q if c.isdigit())
-    clauses = [sa.func.lower(User.name).contains(needle, autoescape=True),
-               sa.func.lower(User.email).contains(needle, autoescape=True)]
-    if len(digits) >= 4:
-        clauses.append(User.phone.contains(digits[-10:], autoescape=True))
-    return db.session.scalars(sa.select(User).where(User.role == PATIENT, sa.or_(*clauses))
-                              .order_by(User.name, User.id).limit(20)).all()
-
-
 @bp.get("/visits/new")
 def new_visit():
     q = request.args.get("q", "").strip()[:100]
     return render_form(NEW, NewPatientForm(formdata=None), block=htmx_block("patients"), q=q,
-                       patients=_find_patients(q))
+                       patients=account_queries.find_patients(q))
 
 
 @bp.post("/visits/new/patient")
@@ -120,22 +114,18 @@ def _patient_or_404(patient_id):
 def _item_form(patient, visit=None):
     form = OperatorItemForm()
     form.service.choices = options((s.id, f"{s.name} ({s.kind.replace('_', ' ').lower()}, "
-                                          f"{s.duration_minutes} min)") for s in db.session.scalars(
-        sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)))
-    form.providers.choices = options((p.id, p.display_name) for p in db.session.scalars(
-        sa.select(Provider).where(Provider.active.is_(True)).order_by(Provider.display_name)))
-    form.clinic.choices = options((c.id, f"{c.name}, {c.city}") for c in db.session.scalars(
-        sa.select(Clinic).where(Clinic.active.is_(True)).order_by(Clinic.city, Clinic.name)))
+                                          f"{s.duration_minutes} min)")
+                                  for s in catalog_queries.active_services())
+    form.providers.choices = options((p.id, p.display_name)
+                                     for p in catalog_queries.active_providers())
+    form.clinic.choices = options((c.id, f"{c.name}, {c.city}")
+                                  for c in catalog_queries.active_clinics())
     people = [(SELF, f"{patient.name} (the patient)")] + [
         (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in patient.dependents]
     if visit is not None:  # a visit is for one person
         people = [p for p in people if p[0] == person_value(visit.dependent_id)]
     form.person.choices = options(people)
-    earlier = db.session.scalars(
-        sa.select(IndividualBooking).join(MasterBooking)
-        .where(MasterBooking.patient_id == patient.id,
-               IndividualBooking.status.in_(("CONFIRMED", "STARTED", "COMPLETED")))
-        .order_by(IndividualBooking.start_at.desc()).limit(50))
+    earlier = booking_queries.referable_bookings(patient.id)
     form.referral.choices = options([("", "No referral")] + [
         (str(b.id), f"{b.service.name} · {b.visit.for_name} · {b.start_at:%d %b %Y}")
         for b in earlier])
@@ -169,8 +159,8 @@ def _add_item(form, patient, visit=None):
             meet_link=form.meet_link.data or None)
     except NotFound:
         form.form_errors.append("That patient, person or catalog entry no longer exists.")
-    except BookingError as exc:
-        apply_booking_error(form, exc)
+    except booking_errors.BookingError as exc:
+        apply_booking_error(form, exc, FIELD_MAP)
         if exc.field == "start_at" and exc.message not in form.form_errors:
             form.time.errors = [*form.time.errors, exc.message]
     return None
@@ -254,8 +244,8 @@ def apply_visit_coupon(visit_id):
     if form.validate_on_submit():
         try:
             booking_visits.apply_coupon(current_user, visit.id, form.code.data)
-        except BookingError as exc:
-            apply_booking_error(form, exc)
+        except booking_errors.BookingError as exc:
+            apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash("Coupon applied.", "success")
             return _back(visit)
@@ -305,8 +295,8 @@ def record_desk_payment(visit_id):
     if form.validate_on_submit():
         try:
             booking_checkout.record_desk_payment(current_user, visit.id, form.receipt_no.data)
-        except BookingError as exc:
-            apply_booking_error(form, exc)
+        except booking_errors.BookingError as exc:
+            apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash("Desk payment recorded; the visit is confirmed.", "success")
             return _back(visit)

@@ -7,9 +7,18 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, RadioField,
-                     SelectField, SelectMultipleField, StringField, TimeField,
-                     ValidationError)
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+    ValidationError,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -18,6 +27,12 @@ from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
 SELF = "self"
 PERCENT, FLAT = "PERCENT", "FLAT"
+
+
+# A service's BookingError.field → the form field the message goes beside.
+FIELD_MAP = {"dependent_id": "person", "referral_id": "referral", "coupon": "code",
+             "wallet": "wallet", "receipt_no": "receipt_no", "meet_link": "meet_link",
+             "provider_ids": "providers", "service_id": "service"}
 
 
 def options(pairs):
@@ -191,3 +206,16 @@ def move_day(form, item):
     local_today = utcnow().astimezone(ZoneInfo(item.clinic.timezone)).date()
     day = form.day.data if isinstance(form.day.data, date) else None
     return max(day or local_today + timedelta(days=1), local_today)
+
+
+class PatientMoveForm(MoveForm):
+    pay_with = RadioField("Pay the fee with", choices=options([
+        ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
+
+
+class AdminMoveForm(MoveForm):
+    override = BooleanField("Override the 24-hour rule")
+    pay_with = RadioField("Pay the fee with", choices=options([
+        ("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
+        validators=[Optional()])  # a zero fee needs none; anything else is refused
+    receipt_no = StringField("Desk receipt number", validators=[Optional(), Length(max=64)])

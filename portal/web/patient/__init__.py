@@ -8,4 +8,10 @@ bp = Blueprint("patient", __name__, url_prefix="/me")
 guard_blueprint(bp, PATIENT)
 
 from portal.web.patient import (  # noqa: E402,F401
-    cancellations, dependents, home, reschedule, visits, wallet)
+    cancellations,
+    dependents,
+    home,
+    reschedule,
+    visits,
+    wallet,
+)

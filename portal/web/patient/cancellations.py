@@ -4,34 +4,23 @@ wallet), then one POST. Refused items (within 24 h, team appointments) show the 
 message and are refused again on submit (422, the message beside the field)."""
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectMultipleField, TextAreaField
-from wtforms.validators import Length, Optional
 
 from portal.booking.models import MasterBooking
 from portal.domain.rates import format_inr
-from portal.refunds import cancel as refunds_cancel
+from portal.domain.states import RefundStatus
+from portal.refunds import queries
 from portal.refunds import common as refunds_common
-from portal.refunds import lookup as refunds_lookup
-from portal.refunds import previews as refunds_previews
-from portal.refunds.common import CancellationError
-from portal.web.forms.booking import options
+from portal.web.errors import apply_booking_error
+from portal.web.forms.booking import FIELD_MAP
+from portal.web.forms.refunds import WALLET, CancelForm
+from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
-from portal.web.patient.visits import apply_booking_error, htmx_block
-from portal.web.render import render
 from portal.web.security import get_owned_or_404
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import previews as refunds_previews
 
 PAGE = "patient/cancel/cancel.html"
 REFUNDS = "patient/cancel/refunds.html"
-ORIGINAL, WALLET = "original", "wallet"
-
-
-class CancelForm(FlaskForm):
-    items = SelectMultipleField("Appointments to cancel", choices=[], coerce=int,
-                                validate_choice=False)
-    destination = RadioField("Refund to", default=ORIGINAL, choices=options([
-        (ORIGINAL, "The original payment method"), (WALLET, "My Clinic Portal wallet (instant)")]))
-    reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=500)])
 
 
 def _visit(visit_id):
@@ -54,7 +43,7 @@ def _page(visit, form, status=200):
     form.items.choices = [(i.id, i.service.name) for i in offered]
     return render(PAGE, block=htmx_block("cancel_preview"), status=status, visit=visit,
                   form=form, offered=everything, selected=selected,
-                  chosen=set(chosen), fragment=bool(htmx_block("cancel_preview")))
+                  chosen=set(chosen))
 
 
 @bp.get("/visits/<int:visit_id>/cancel")
@@ -82,8 +71,8 @@ def cancel_items_post(visit_id):
         done = refunds_cancel.cancel_items_as_patient(current_user, visit.id, chosen,
                                                prefer_wallet=form.destination.data == WALLET,
                                                reason=form.reason.data or "")
-    except CancellationError as exc:
-        apply_booking_error(form, exc)
+    except refunds_common.CancellationError as exc:
+        apply_booking_error(form, exc, FIELD_MAP)
         return _page(visit, form, status=422)
     total = sum(c.refund for c in done)
     flash(f"Cancelled {len(done)} appointment{'s' if len(done) != 1 else ''}. "
@@ -96,12 +85,10 @@ def visit_refunds(visit_id):
     """The visit's cancellations and refunds with their status; while a refund through
     Razorpay is pending, htmx polls the list (``refund_rows`` block)."""
     visit = _visit(visit_id)
-    rows = [r for r in refunds_lookup.refunds_for_visit(visit.id) if not r.superseded]
-    cancellations = [refunds_lookup.cancellation_for(i.id) for i in visit.items
-                     if i.status == "CANCELLED"]
-    pending = any(r.status == "PENDING" for r in rows)
+    rows = queries.live_refunds_for_visit(visit.id)
+    pending = any(r.status == RefundStatus.PENDING for r in rows)
     block = htmx_block("refund_rows")
     # 286 tells htmx to stop polling once nothing is pending.
     return render(REFUNDS, block=block, status=286 if block and not pending else 200,
                   visit=visit, rows=rows, pending=pending,
-                  cancellations=[c for c in cancellations if c is not None])
+                  cancellations=queries.cancellations_for_visit(visit.id))

@@ -7,25 +7,20 @@ from flask_login import current_user
 
 from portal.accounts import dependents as dependent_cases
 from portal.accounts import service
-from portal.accounts.forms import DependentForm, apply_errors
 from portal.accounts.models import Dependent
-from portal.extensions import htmx
+from portal.web.errors import apply_errors
+from portal.web.forms.accounts import DependentForm
+from portal.web.htmx import fragment_block, render_form
 from portal.web.patient import bp
-from portal.web.render import render_form
 from portal.web.security import get_owned_or_404
 
 TEMPLATE = "patient/dependents/index.html"
 EDIT_TEMPLATE = "patient/dependents/edit.html"
 
 
-def _fragment(block):
-    # A boosted link or form wants the whole page; other htmx requests want the block.
-    return block if htmx and not htmx.boosted else None
-
-
 def _list_page(form):
-    block = _fragment("dependent_list")
-    return render_form(TEMPLATE, form, block=block, fragment=bool(block),
+    block = fragment_block("dependent_list")
+    return render_form(TEMPLATE, form, block=block,
                        dependents=current_user.dependents)
 
 
@@ -64,7 +59,7 @@ def edit_dependent(dependent_id):
         else:
             flash("Saved.", "success")
             return redirect(url_for("patient.dependents"), 303)
-    return render_form(EDIT_TEMPLATE, form, block=_fragment("dependent_edit"),
+    return render_form(EDIT_TEMPLATE, form, block=fragment_block("dependent_edit"),
                        dependent=dependent)
 
 

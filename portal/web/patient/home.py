@@ -1,16 +1,14 @@
 from flask_login import current_user
 
-from portal.booking import lookup as booking_lookup
-from portal.booking import prices as booking_prices
+from portal.booking import queries
+from portal.web.htmx import render
 from portal.web.patient import bp
-from portal.web.render import render
+from portal.booking import prices as booking_prices
 
 
 @bp.get("/")
 def home():
-    unpaid = booking_lookup.list_visits(patient_id=current_user.id,
-                                 status=["DRAFT", "PENDING_PAYMENT"], per_page=5).items
-    upcoming = booking_lookup.list_visits(patient_id=current_user.id,
-                                   status=["CONFIRMED", "PARTIALLY_CANCELLED"], per_page=5).items
+    unpaid = queries.open_visits(current_user.id)
+    upcoming = queries.upcoming_visits(current_user.id)
     return render("patient/home.html", unpaid=unpaid, upcoming=upcoming,
                   wallet=booking_prices.wallet_balance(current_user.id))

@@ -4,29 +4,25 @@ the free times of the same provider(s) for a chosen day (htmx swaps the list), a
 pay the fee (wallet or online); a zero fee moves at once."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from wtforms import RadioField
 
 from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
-from portal.booking import reschedule_payment
-from portal.booking.errors import BookingError, PaymentError
-from portal.booking.models import IndividualBooking, Reschedule
+from portal.booking.errors import BookingError
+from portal.booking.models import IndividualBooking
 from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
-from portal.web.forms.booking import MOVE_FIELDS, move_day, options, parse_start
-from portal.web.forms.booking import MoveForm as BaseMoveForm
+from portal.web.errors import apply_booking_error
+from portal.web.filters import clinic_time
+from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, parse_start
+from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
-from portal.web.patient.visits import apply_booking_error, clinic_time, htmx_block
-from portal.web.render import render
 from portal.web.security import get_owned_or_404
+from portal.booking.errors import PaymentError
+from portal.booking.models import Reschedule
+from portal.booking import reschedule_payment
 
 PAGE = "patient/reschedule/reschedule.html"
 MSG_CHOOSE = "Choose a new time"
-
-
-class MoveForm(BaseMoveForm):
-    pay_with = RadioField("Pay the fee with", choices=options([
-        ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
 
 
 def _item(item_id):
@@ -50,14 +46,15 @@ def _page(item, form, mode, status=200):
 
 
 def _form():
-    return MoveForm(formdata=request.args if request.method == "GET" and request.args else None) \
-        if request.method == "GET" else MoveForm()
+    if request.method == "GET":
+        return PatientMoveForm(formdata=request.args or None)
+    return PatientMoveForm()
 
 
 def _posted_slot(item_id):
     """(item, form, chosen start or None — the form then says to choose one)."""
     item = _item(item_id)
-    form = MoveForm()
+    form = PatientMoveForm()
     form.validate()
     start = parse_start(form.slot.data or form.start.data)
     if start is None:
@@ -85,8 +82,8 @@ def reschedule_post(item_id):
         return _page(item, form, "move", status=422)
     if result.redirect_url:
         if result.form_fields:
-            return render("patient/visits/checkout.html", visit=item.visit, action=result.form_action,
-                          fields=result.form_fields)
+            return render("patient/visits/checkout.html", visit=item.visit,
+                          action=result.form_action, fields=result.form_fields)
         return redirect(result.redirect_url, 303)
     flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)

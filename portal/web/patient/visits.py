@@ -4,30 +4,23 @@ wallet, pay), the gateway's return (/paid), confirmation, "My visits" and the GS
 Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
 just that block (``_block``). Successful posts answer 303 (htmx follows the redirect with
 its headers, so the redirected GET answers with the same block)."""
-from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.booking import lifecycle, queries
 from portal.booking import checkout as booking_checkout
-from portal.booking import lifecycle
-from portal.booking import lookup as booking_lookup
-from portal.booking import prices as booking_prices
-from portal.booking import receipts as booking_receipts
+from portal.booking import errors as booking_errors
 from portal.booking import visits as booking_visits
-from portal.booking.errors import BookingError, NotFound, PaymentError
-from portal.booking.models import (
-    OPEN_VISIT_STATUSES,
-    VISIT_STATUSES,
-    IndividualBooking,
-    MasterBooking,
-)
-from portal.catalog.models import DEFAULT_TIMEZONE, FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
+from portal.booking.models import IndividualBooking, MasterBooking
+from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
-from portal.extensions import csrf, db, htmx
+from portal.extensions import csrf, db
+from portal.web.errors import apply_booking_error
+from portal.web.filters import clinic_time
 from portal.web.forms.booking import (
+    FIELD_MAP,
     BookForm,
     CouponCodeForm,
     PayForm,
@@ -39,67 +32,26 @@ from portal.web.forms.booking import (
     person_value,
 )
 from portal.web.forms.money import paise_to_text
+from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import page_args
 from portal.web.patient import bp
-from portal.web.render import render, render_form
 from portal.web.security import get_owned_or_404
+from portal.booking.errors import BookingError
+from portal.booking.errors import NotFound
+from portal.booking.errors import PaymentError
+from portal.booking import prices as booking_prices
+from portal.booking import receipts as booking_receipts
 
+VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
 VISIT = "patient/visits/visit.html"
 LIST = "patient/visits/index.html"
 CONFIRMATION = "patient/visits/confirmation.html"
 RECEIPT = "patient/visits/receipt.html"
 CHECKOUT = "patient/visits/checkout.html"
-# A service's BookingError.field → the form field the message goes beside.
-FIELD_MAP = {"dependent_id": "person", "referral_id": "referral", "coupon": "code",
-             "wallet": "wallet", "receipt_no": "receipt_no", "meet_link": "meet_link",
-             "provider_ids": "providers", "service_id": "service"}
-LIVE_REFERRAL_STATUSES = ("CONFIRMED", "STARTED", "COMPLETED")
-STATUS_BADGES = {"CONFIRMED": "ok", "COMPLETED": "ok", "STARTED": "ok", "SUCCESSFUL": "ok",
-                 "PENDING_PAYMENT": "warn", "PENDING": "warn", "SCHEDULED": "warn",
-                 "DRAFT": "warn", "PARTIALLY_CANCELLED": "warn", "FAILED": "bad",
-                 "CANCELLED": "bad", "EXPIRED": "bad", "REJECTED": "bad"}
 
 
 # --- shared helpers (the admin pages use them too) --------------------------------------
-
-@bp.app_template_filter("clinic_time")
-def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):
-    """An aware datetime in the clinic's zone with its abbreviation: "Mon 02 Mar 2026,
-    10:00 IST"."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(tz or DEFAULT_TIMEZONE)).strftime(fmt)
-
-
-@bp.app_template_filter("status_badge")
-def status_badge(status):
-    """The badge class (ok/warn/bad) for a visit, item or payment status."""
-    return STATUS_BADGES.get(str(status), "")
-
-
-@bp.app_template_filter("status_label")
-def status_label(status):
-    return str(status or "").replace("_", " ").capitalize()
-
-
-def apply_booking_error(form, exc, fields=FIELD_MAP):
-    """Put a BookingError's message beside its field (``fields`` maps the service's field
-    names to the form's), else at the top of the form."""
-    name = fields.get(exc.field, exc.field)
-    field = form._fields.get(name) if name else None
-    if field is None:
-        form.form_errors.append(exc.message)
-    else:
-        field.errors = [*field.errors, exc.message]
-
-
-def htmx_block(*blocks):
-    """The block an htmx (not boosted) request asks for by its target's id."""
-    if not htmx or htmx.boosted:
-        return None
-    target = (htmx.target or "").replace("-", "_")
-    return target if target in blocks else None
-
 
 def timeline(visit):
     """Every payment attempt of the visit, oldest first: (attempt, payment)."""
@@ -128,12 +80,7 @@ def _referral_choices(slot):
     refer to; the service checks it is the same person."""
     if slot["service"].kind not in (FOLLOW_UP, LAB_TEST):
         return None
-    rows = db.session.scalars(
-        sa.select(IndividualBooking).join(MasterBooking)
-        .where(MasterBooking.patient_id == current_user.id,
-               IndividualBooking.status.in_(LIVE_REFERRAL_STATUSES),
-               IndividualBooking.start_at < slot["start"])
-        .order_by(IndividualBooking.start_at.desc()).limit(50))
+    rows = queries.referable_bookings(current_user.id, before=slot["start"])
     return options([("", "No referral")] + [
         (str(b.id), f"{b.service.name} · {b.visit.for_name} · "
                     f"{clinic_time(b.start_at, b.clinic.timezone, '%d %b %Y')}") for b in rows])
@@ -141,9 +88,7 @@ def _referral_choices(slot):
 
 def _open_visit(dependent_id):
     """The account's newest unpaid visit for this person, where a new item goes."""
-    visits = booking_lookup.list_visits(patient_id=current_user.id,
-                                        status=list(OPEN_VISIT_STATUSES), per_page=50).items
-    return next((v for v in visits if v.dependent_id == dependent_id), None)
+    return queries.newest_open_visit(current_user.id, dependent_id)
 
 
 def _book_form(data=None):
@@ -177,9 +122,7 @@ def book():
         visit = db.session.get(MasterBooking, int(data["visit"]))
     if visit is None or visit.patient_id != current_user.id:
         # "Add another service": by default, for the person of the newest unpaid visit.
-        visit = next(iter(booking_lookup.list_visits(patient_id=current_user.id,
-                                              status=list(OPEN_VISIT_STATUSES),
-                                              per_page=1).items), None)
+        visit = queries.newest_open_visit(current_user.id, any_person=True)
     if visit is not None:
         data["person"] = person_value(visit.dependent_id)
     form = _book_form(data=data)
@@ -207,8 +150,8 @@ def hold_slot():
             referral_id=int(form.referral.data) if form.referral.data else None)
     except NotFound:
         abort(404)
-    except BookingError as exc:  # SlotUnavailable included: 422, the message on top
-        apply_booking_error(form, exc)
+    except booking_errors.BookingError as exc:  # SlotUnavailable included: 422, the message on top
+        apply_booking_error(form, exc, FIELD_MAP)
         return _book_page(form, slot, status=422)
     flash(f"{slot['service'].name} is held for you for "
           f"{int(lifecycle.hold_lifetime().total_seconds() // 60)} minutes. "
@@ -222,8 +165,8 @@ def hold_slot():
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = booking_lookup.list_visits(patient_id=current_user.id, status=status or None,
-                               page=request.args.get("page", 1, type=int), per_page=20)
+    page = queries.visits_page(patient_id=current_user.id, status=status or None,
+                               **page_args(20))
     return render(LIST, block=htmx_block("results"), page=page, status_filter=status,
                   statuses=VISIT_STATUSES)
 
@@ -257,7 +200,7 @@ def _visit_page(visit, *, coupon_form=None, wallet_form=None, pay_form=None, sta
         errors = coupon_form.errors or wallet_form.errors or pay_form.errors
         status = 422 if errors else 200
     block = htmx_block("summary", "visit_body")
-    return render(VISIT, block=block, status=status, fragment=bool(block), visit=visit,
+    return render(VISIT, block=block, status=status, visit=visit,
                   quote=quote, lines=lines, coupon_form=coupon_form,
                   wallet_form=wallet_form, pay_form=pay_form,
                   wallet_balance=booking_prices.wallet_balance(visit.patient_id),
@@ -302,8 +245,8 @@ def apply_coupon(visit_id):
     if form.validate_on_submit():
         try:
             booking_visits.apply_coupon(current_user, visit.id, form.code.data)
-        except BookingError as exc:
-            apply_booking_error(form, exc)
+        except booking_errors.BookingError as exc:
+            apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash(f"Coupon {form.code.data.strip().upper()} applied.", "success")
             return _back_to_visit(visit, wallet)
@@ -337,10 +280,9 @@ def pay(visit_id):
         return _visit_page(visit, pay_form=form, status=422)
     callback = url_for("patient.visit_paid", visit_id=visit.id, _external=True)
     try:
-        result = booking_checkout.checkout(current_user, visit.id, wallet_paise,
-                                           callback_url=callback)
-    except BookingError as exc:
-        apply_booking_error(form, exc)
+        result = booking_checkout.checkout(current_user, visit.id, wallet_paise, callback_url=callback)
+    except booking_errors.BookingError as exc:
+        apply_booking_error(form, exc, FIELD_MAP)
         return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
     if result.redirect_url is None:
         flash("Paid from your wallet.", "success")

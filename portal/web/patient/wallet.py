@@ -1,16 +1,14 @@
 """The patient's wallet: the balance and the history, read from the ledger entries of
 their wallet account (refunds, adjustments, money used at checkout)."""
-import sqlalchemy as sa
-from flask import request
 from flask_login import current_user
 
 from portal.booking import prices as booking_prices
-from portal.extensions import db
-from portal.ledger import accounts as chart
-from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from portal.ledger import queries
+from portal.web.htmx import render
+from portal.web.paging import page_args
 from portal.web.patient import bp
-from portal.web.render import render
 
+# What each ledger transaction kind is called on the patient's wallet page.
 LABELS = {
     "booking_cancelled": "Refund for a cancelled appointment",
     "refund_override": "Additional refund (approved)",
@@ -26,32 +24,12 @@ LABELS = {
 }
 
 
-def wallet_history(user_id, page=1, per_page=30):
-    """(entries newest first as dicts with the running balance, pagination)."""
-    code = chart.patient_wallet(user_id)
-    query = (sa.select(LedgerEntry, LedgerTransaction)
-             .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
-             .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-             .where(LedgerAccount.code == code)
-             .order_by(LedgerTransaction.created_at.desc(), LedgerEntry.id.desc()))
-    rows = db.session.execute(query).all()
-    balance, out = 0, []
-    for entry, txn in reversed(rows):
-        change = -entry.amount  # a liability: credits raise it
-        balance += change
-        out.append({"at": txn.created_at, "kind": txn.kind,
-                    "label": LABELS.get(txn.kind, txn.kind.replace("_", " ").capitalize()),
-                    "memo": txn.memo, "change": change, "balance": balance})
-    out.reverse()
-    start = (max(page, 1) - 1) * per_page
-    return out[start:start + per_page], len(out)
+def label(kind):
+    return LABELS.get(kind, kind.replace("_", " ").capitalize())
 
 
 @bp.get("/wallet")
 def wallet():
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and int(page) > 0 else 1
-    entries, count = wallet_history(current_user.id, page)
-    return render("patient/wallet/index.html",
-                  balance=booking_prices.wallet_balance(current_user.id),
-                  entries=entries, page=page, pages=max((count + 29) // 30, 1))
+    return render("patient/wallet/index.html", balance=booking_prices.wallet_balance(current_user.id),
+                  history=queries.wallet_history_page(current_user.id, **page_args(30)),
+                  label=label)

@@ -8,4 +8,10 @@ bp = Blueprint("provider", __name__, url_prefix="/provider")
 guard_blueprint(bp, PROVIDER)
 
 from portal.web.provider import (  # noqa: E402,F401
-    availability, bank, cancellations, earnings, home, schedule)
+    availability,
+    bank,
+    cancellations,
+    earnings,
+    home,
+    schedule,
+)

@@ -7,40 +7,26 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectChoice, SelectField, StringField, TimeField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms import (
+    SelectChoice,
+)
 
-from portal.accounts.forms import apply_errors
-from portal.catalog.availability import (add_availability, add_leave, remove_availability,
-                                         remove_leave)
-from portal.catalog.checks import NotFound, ValidationError
-from portal.catalog.providers import provider_for_user
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
 from portal.db import utcnow
-from portal.extensions import htmx
+from portal.web.errors import apply_errors
+from portal.web.forms.catalog import LeaveForm, WindowForm
+from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
-from portal.web.render import render
 from portal.web.security import get_owned_or_404
+from portal.catalog.checks import NotFound
+from portal.catalog.checks import ValidationError
+from portal.catalog.availability import add_availability
+from portal.catalog.availability import add_leave
+from portal.catalog.providers import provider_for_user
+from portal.catalog.availability import remove_availability
+from portal.catalog.availability import remove_leave
 
 TEMPLATE = "provider/availability/index.html"
-
-
-class WindowForm(FlaskForm):
-    clinic_id = SelectField("Clinic", coerce=int)
-    weekday = SelectField("Day", coerce=int,
-                          choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)])
-    start_time = TimeField("From", validators=[InputRequired("Enter the start time.")])
-    end_time = TimeField("Until", validators=[InputRequired("Enter the end time.")])
-
-
-class LeaveForm(FlaskForm):
-    starts_at = DateTimeLocalField("From", format="%Y-%m-%dT%H:%M",
-                                   validators=[InputRequired("Enter when the leave starts.")])
-    ends_at = DateTimeLocalField("Until", format="%Y-%m-%dT%H:%M",
-                                 validators=[InputRequired("Enter when the leave ends.")])
-    reason = StringField("Reason", validators=[Optional(), Length(max=200)],
-                         render_kw={"placeholder": "Optional, e.g. conference"})
 
 
 def _provider():
@@ -63,7 +49,7 @@ def _window_form(provider, formdata=True):
 
 
 def _page(provider, block=None, window_form=None, leave_form=None, status=None):
-    if block and not (htmx and not htmx.boosted):
+    if block and not is_fragment_request():
         block = None
     window_form = window_form or _window_form(provider, formdata=False)
     leave_form = leave_form or LeaveForm(formdata=None)
@@ -77,14 +63,14 @@ def _page(provider, block=None, window_form=None, leave_form=None, status=None):
     return render(TEMPLATE, block=block, status=status, provider=provider, by_clinic=by_clinic,
                   clinics={c.id: c for c in provider.clinics}, leaves=leaves,
                   window_form=window_form, leave_form=leave_form, zone=_zone(provider),
-                  weekdays=WEEKDAYS, fragment=bool(block),
+                  weekdays=WEEKDAYS,
                   local=lambda value: value.astimezone(_zone(provider)).strftime(
                       "%a %d %b %Y, %H:%M"))
 
 
 def _done(message, block):
     flash(message, "success")
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         return _page(_provider(), block=block)
     return redirect(url_for("provider.availability"), 303)
 

@@ -5,34 +5,17 @@ validation succeeds (webhook or the "check again" button). Changing the account 
 the new one before any payout goes to it."""
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import RadioField, StringField
-from wtforms.fields.choices import SelectChoice
 
-from portal.accounts.forms import apply_errors
 from portal.catalog.providers import provider_for_user
-from portal.extensions import db, htmx
-from portal.payouts import fund_accounts
+from portal.extensions import db
+from portal.payouts import fund_accounts, queries
 from portal.payouts.common import current_fund_account
-from portal.payouts.models import FundAccount
+from portal.web.errors import apply_errors
+from portal.web.forms.payouts import BankForm
+from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
-from portal.web.render import render
 
 TEMPLATE = "provider/bank/index.html"
-
-
-class BankForm(FlaskForm):
-    kind = RadioField("Pay me by", choices=[SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"),
-                                             SelectChoice("vpa", "UPI")], default="bank_account")
-    holder_name = StringField("Account holder's name")
-    ifsc = StringField("IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off",
-                                          "maxlength": 11})
-    account_number = StringField("Account number", render_kw={"inputmode": "numeric",
-                                                               "autocomplete": "off"})
-    confirm_account_number = StringField("Account number again",
-                                         render_kw={"inputmode": "numeric",
-                                                    "autocomplete": "off"})
-    vpa = StringField("UPI id", render_kw={"placeholder": "name@bank", "autocomplete": "off"})
 
 
 def _provider():
@@ -44,10 +27,9 @@ def _provider():
 
 def _page(provider, form=None, status=None, block=None):
     form = form or BankForm(formdata=None)
-    if block and not (htmx and not htmx.boosted):
+    if block and not is_fragment_request():
         block = None
-    history = db.session.query(FundAccount).filter_by(provider_id=provider.id) \
-        .order_by(FundAccount.id.desc()).limit(10).all()
+    history = queries.fund_account_history(provider.id)
     return render(TEMPLATE, block=block, status=status or (422 if form.errors else 200),
                   provider=provider, form=form, fund_account=current_fund_account(provider.id),
                   history=history)
@@ -94,6 +76,6 @@ def bank_refresh():
     if row is None:
         abort(404)
     fund_accounts.refresh_validation(current_user, row.id)
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         return _page(provider, block="status")
     return redirect(url_for("provider.bank"), 303)

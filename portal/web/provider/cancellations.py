@@ -2,26 +2,20 @@
 patient gets a full refund and the policy's penalty is taken from the provider's payable."""
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import TextAreaField
-from wtforms.validators import Length
 
 from portal.booking.errors import NotFound
 from portal.booking.lifecycle import policy
-from portal.catalog.providers import provider_for_user
 from portal.booking.models import IndividualBooking
+from portal.catalog.providers import provider_for_user
 from portal.extensions import db
+from portal.web.forms.refunds import ProviderCancelForm
+from portal.web.htmx import render
+from portal.web.provider import bp
+from portal.refunds.common import CancellationError
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import money as refunds_money
-from portal.refunds.common import CancellationError
-from portal.web.provider import bp
-from portal.web.render import render
 
 PAGE = "provider/cancellations/cancel.html"
-
-
-class ProviderCancelForm(FlaskForm):
-    reason = TextAreaField("Reason (the patient sees it)", validators=[Length(max=2000)])
 
 
 def _item(item_id):

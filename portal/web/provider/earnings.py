@@ -4,9 +4,10 @@ from flask_login import current_user
 
 from portal.catalog.providers import provider_for_user
 from portal.domain.rates import INDIA_TZ
-from portal.payouts import reports
+from portal.payouts import queries, reports
+from portal.web.htmx import render
+from portal.web.paging import page_args
 from portal.web.provider import bp
-from portal.web.render import render
 
 
 @bp.get("/earnings")
@@ -14,5 +15,8 @@ def earnings():
     provider = provider_for_user(current_user)
     if provider is None:
         return render("provider/schedule/no_profile.html")
+    context = reports.dashboard(provider)
+    # The payout history pages by cursor (the dashboard shows the latest).
+    context["payouts"] = queries.payouts_page(provider_id=provider.id, **page_args(50))
     return render("provider/earnings/index.html", provider=provider, india=INDIA_TZ,
-                  **reports.dashboard(provider))
+                  **context)

@@ -11,10 +11,11 @@ from portal.booking.errors import BookingError, NotFound
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
-from portal.extensions import db, htmx
-from portal.payouts import completion
+from portal.extensions import db
+from portal.payouts import completion, queries
+from portal.web.htmx import is_fragment_request, render
+from portal.web.paging import page_args
 from portal.web.provider import bp
-from portal.web.render import render
 
 TEMPLATE = "provider/schedule/index.html"
 
@@ -26,10 +27,10 @@ def _local(booking):
 
 def _context(provider, now):
     today = now.astimezone(INDIA_TZ).date()
-    rows = completion.provider_schedule(provider.id, now=now)
-    today_rows = [b for b in rows if _local(b).date() <= today]
-    upcoming = [b for b in rows if _local(b).date() > today]
-    return {"provider": provider, "today_rows": today_rows, "upcoming": upcoming,
+    page = queries.schedule_page(provider.id, now=now, **page_args(50))
+    today_rows = [b for b in page.items if _local(b).date() <= today]
+    upcoming = [b for b in page.items if _local(b).date() > today]
+    return {"provider": provider, "page": page, "today_rows": today_rows, "upcoming": upcoming,
             "local": _local, "can_start": lambda b: completion.can_start(b, now),
             "can_complete": completion.can_complete, "today": today}
 
@@ -55,7 +56,7 @@ def _act(action, booking_id, done_message):
         db.session.rollback()
         error = exc.message
         booking = completion._booking_for(current_user, booking_id) if booking_id else None
-    if htmx and not htmx.boosted:
+    if is_fragment_request():
         now = utcnow()
         return render(TEMPLATE, block="row", status=422 if error else 200, b=booking,
                       error=error, message=None if error else done_message,

@@ -1,25 +1,21 @@
 """Forms for accounts. They check only presence and shape; the rules (phone format, password
 length, unique email …) live in portal.accounts.service, whose ValidationError messages
-``apply_errors`` puts beside the matching fields."""
+``portal.web.errors.apply_errors`` puts beside the matching fields."""
 from flask_wtf import FlaskForm
-from wtforms import (DateField, HiddenField, PasswordField, SelectChoice, SelectField,
-                     StringField)
+from wtforms import (
+    DateField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from portal.accounts.models import ADMIN, PROVIDER
-from portal.accounts.service import FORM, PASSWORD_MIN_LENGTH, RELATIONSHIPS
+from portal.accounts.service import PASSWORD_MIN_LENGTH, RELATIONSHIPS
 
 PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters."
-
-
-def apply_errors(form, errors):
-    """Show a service's ValidationError messages beside the fields they name."""
-    for name, message in errors.items():
-        field = form._fields.get(name) if name != FORM else None
-        if field is None:
-            form.form_errors.append(message)
-        else:
-            field.errors = [*field.errors, message]
 
 
 def _required(what):

@@ -1,0 +1,34 @@
+"""What the notification pages and the admin's jobs page list (read only, keyset pages)."""
+import sqlalchemy as sa
+
+from portal.notify.models import Delivery, DeliveryStatus, Notification
+from portal.outbox import OutboxItem
+from portal.pagination import Order, keyset_page
+
+NOTIFICATION_ORDER = (Order(Notification.created_at, descending=True),
+                      Order(Notification.id, descending=True))
+# Failed at least once first (most attempts first), then waiting, oldest due first.
+OUTBOX_ORDER = (Order(OutboxItem.attempts, descending=True), Order(OutboxItem.run_after),
+                Order(OutboxItem.id))
+DELIVERY_ORDER = (Order(Delivery.updated_at, descending=True),
+                  Order(Delivery.id, descending=True))
+
+
+def notifications_page(user_id, *, unread_only=False, after=None, before=None, per_page=30):
+    """The user's notices, newest first; ``Page.total`` counts them all."""
+    query = sa.select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return keyset_page(query, NOTIFICATION_ORDER, after=after, before=before,
+                       per_page=per_page, count=True)
+
+
+def outbox_problems_page(*, after=None, before=None, per_page=50):
+    """Outbox items not done."""
+    query = sa.select(OutboxItem).where(OutboxItem.done_at.is_(None))
+    return keyset_page(query, OUTBOX_ORDER, after=after, before=before, per_page=per_page)
+
+
+def failing_deliveries_page(*, after=None, before=None, per_page=50):
+    query = sa.select(Delivery).where(Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING)))
+    return keyset_page(query, DELIVERY_ORDER, after=after, before=before, per_page=per_page)

@@ -1,0 +1,106 @@
+"""One error mapping for every page, and the helpers that put a service's message on its form.
+
+* 404 and a service's ``NotFound`` → the 404 page; 403 and ``PermissionDenied`` → 403.
+* A domain error a view did not catch (a rule refused the action) → 422 with its message.
+  Views that show a form catch the error themselves and put it beside its field
+  (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
+* Anything else → a friendly 500 page naming the request id (``portal.logs``), so a person
+  can quote it and the log line can be found.
+
+An htmx request that fails is not swapped (see the ``responseHandling`` in base.html); the
+site's script (static/js/htmx-errors.js) shows a message instead."""
+import logging
+
+from flask import g
+
+from portal.accounts.service import FORM, PermissionDenied, ValidationError
+from portal.accounts.service import NotFound as AccountNotFound
+from portal.booking.errors import BookingError
+from portal.domain.states import InvalidTransition
+from portal.payouts.common import PayoutError
+from portal.payouts.fund_accounts import FundAccountError
+from portal.payouts.fund_accounts import NotFound as FundAccountNotFound
+
+log = logging.getLogger("portal.web")
+
+NOT_FOUND = (AccountNotFound, FundAccountNotFound)
+DOMAIN_ERRORS = (BookingError, ValidationError, PayoutError, FundAccountError)
+MSG_TRANSITION = "That cannot be done any more: it has changed meanwhile. Reload the page."
+
+
+def apply_errors(form, errors):
+    """Show a service's ValidationError messages (``{field: message}``) beside the fields
+    they name; a message for no field of the form goes on top."""
+    for name, message in errors.items():
+        field = form._fields.get(name) if name != FORM else None
+        if field is None:
+            form.form_errors.append(message)
+        else:
+            field.errors = [*field.errors, message]
+
+
+def apply_booking_error(form, exc, fields=None):
+    """Put a BookingError's message beside its field (``fields`` maps the service's field
+    names to the form's), else on top of the form."""
+    fields = {} if fields is None else fields
+    name = fields.get(exc.field, exc.field)
+    field = form._fields.get(name) if name else None
+    if field is None:
+        form.form_errors.append(exc.message)
+    else:
+        field.errors = [*field.errors, exc.message]
+
+
+def message_of(exc):
+    """The person-facing text of a domain error."""
+    if isinstance(exc, InvalidTransition):
+        return MSG_TRANSITION
+    if hasattr(exc, "errors"):
+        return " ".join(str(m) for m in exc.errors.values())
+    return getattr(exc, "message", None) or str(exc)
+
+
+def _page(template, status, **context):
+    from portal.web.htmx import render
+    return render(template, status=status, flashes=False, **context)
+
+
+def not_found(_exc=None):
+    return _page("errors/404.html", 404)
+
+
+def forbidden(_exc=None):
+    return _page("errors/403.html", 403)
+
+
+def domain_error(exc):
+    return _page("errors/422.html", 422, message=message_of(exc))
+
+
+def internal_error(exc):
+    """The friendly 500 page. The session may be broken (a database error): roll back
+    first, and fall back to plain text if even the page cannot be drawn."""
+    from portal.db import db
+    original = getattr(exc, "original_exception", None) or exc
+    request_id = g.get("request_id", "")
+    log.error("unhandled error (request %s)", request_id, exc_info=original)
+    try:
+        db.session.rollback()
+        return _page("errors/500.html", 500, request_id=request_id)
+    except Exception:  # noqa: BLE001 (the page itself failed: still answer the person)
+        log.exception("the 500 page failed")
+        return (f"Something went wrong on our side. Request id: {request_id}", 500,
+                {"Content-Type": "text/plain; charset=utf-8"})
+
+
+def init_app(app):
+    app.register_error_handler(404, not_found)
+    app.register_error_handler(403, forbidden)
+    for cls in NOT_FOUND:
+        app.register_error_handler(cls, not_found)
+    app.register_error_handler(PermissionDenied, forbidden)
+    for cls in (*DOMAIN_ERRORS, InvalidTransition):
+        app.register_error_handler(cls, domain_error)
+    # A 500 handler (not one for Exception): with PROPAGATE_EXCEPTIONS (tests, debug) an
+    # unexpected error still raises to the caller; in production it gets this page.
+    app.register_error_handler(500, internal_error)

@@ -1,0 +1,64 @@
+"""htmx in one place: a full page, or one block of it for an htmx request.
+
+* ``is_fragment_request()``: an htmx request that swaps part of the page. A boosted request
+  (hx-boost navigation) wants the whole page: htmx swaps its body.
+* ``htmx_block(*blocks)``: the block a fragment request asks for by its target's id
+  (``#visit-body`` → ``visit_body``), or None.
+* ``render(template, block=None, status=200, **context)``: the page, or only ``block``
+  (``jinja2_fragments``) on a fragment request. A fragment carries the pending flashes
+  out-of-band (``hx-swap-oob`` on ``#flashes``): the page around it is not re-rendered.
+* ``render_form(template, form, ...)``: 422 when the submitted form is invalid, so htmx
+  swaps it (the site's ``responseHandling`` swaps 422) and tests can tell.
+
+Every answer varies on ``HX-Request`` (a fragment and a page share a URL)."""
+from flask import make_response, render_template
+from jinja2_fragments.flask import render_block
+
+from portal.extensions import htmx
+
+FLASHES = "components/flashes.html"
+
+
+def is_fragment_request():
+    return bool(htmx) and not htmx.boosted
+
+
+def htmx_block(*blocks):
+    """The block a fragment request asks for by its target's id, else None."""
+    if not is_fragment_request():
+        return None
+    target = (htmx.target or "").replace("-", "_")
+    return target if target in blocks else None
+
+
+def fragment_block(block):
+    """``block`` on a fragment request whatever its target, else None (a full page)."""
+    return block if is_fragment_request() else None
+
+
+def oob_flashes():
+    """The pending flashes as an out-of-band swap of ``#flashes`` (empties it when none)."""
+    return render_template(FLASHES, oob=True)
+
+
+def render(template, block=None, status=200, *, partial=False, flashes=True, **context):
+    """Render ``template``; on a fragment request naming a ``block``, only that block.
+
+    ``partial``: the template itself is a fragment (a table row), not a page.
+    ``flashes=False`` keeps the flashes for a later page (the polled bell)."""
+    fragment = is_fragment_request() and (block is not None or partial)
+    if fragment and block is not None:
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    if fragment and flashes:
+        body += oob_flashes()
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def render_form(template, form, block=None, **context):
+    """A form page: 422 when it was submitted and is invalid."""
+    status = 422 if form.errors else 200
+    return render(template, block=block, status=status, form=form, **context)

@@ -1,0 +1,164 @@
+"""Lists: keyset pages (next/previous, no duplicates or gaps, bad cursors, bounded size) and
+the admin visits list loading its rows in a constant number of queries."""
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.domain.rates import format_inr
+from portal.extensions import db
+from portal.pagination import MAX_PER_PAGE, encode_cursor
+from tests.web.booking.helpers import hold, hx, slot
+
+NEXT = re.compile(r'href="([^"]*)" rel="next"')
+PREV = re.compile(r'href="([^"]*)" rel="prev"')
+ROW = re.compile(r'<tr id="visit-(\d+)"')
+
+
+def _slot_number(i, world):
+    """The ``i``-th free half hour from ``world.day`` on (weekdays 09:00–18:00 IST)."""
+    day, left = world.day, i
+    while True:
+        if day.weekday() < 5:
+            if left < 18:
+                return slot(day, 9 + left // 2, 30 * (left % 2))
+            left -= 18
+        day += timedelta(days=1)
+
+
+def _holds(app, world, n, first=0):
+    """``n`` visits at distinct times (a person is never in two places), alternating the
+    doctors; every third for the patient's child (the row shows the person's name)."""
+    for i in range(first, first + n):
+        hold(app, world, provider=world.doc1 if i % 2 else world.doc2,
+             start=_slot_number(i, world), dependent=world.child if i % 3 == 0 else None)
+
+
+@contextmanager
+def count_queries(app):
+    """Every statement the app's engine runs meanwhile."""
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def _visit_ids(html):
+    return [int(i) for i in ROW.findall(html)]
+
+
+def _unescape(url):
+    return url.replace("&amp;", "&")
+
+
+def test_admin_visits_list_costs_the_same_for_3_rows_and_30(app, client, login, world):
+    login(world.admin)
+    client.get("/admin/visits")  # warm up: the login's own loads, template compilation
+    _holds(app, world, 3)
+    with count_queries(app) as few:
+        page = client.get("/admin/visits?per_page=50", headers=hx("results"))
+    assert page.status_code == 200 and len(_visit_ids(page.get_data(as_text=True))) == 3
+    _holds(app, world, 27, first=3)
+    with count_queries(app) as many:
+        page = client.get("/admin/visits?per_page=50", headers=hx("results"))
+    html = page.get_data(as_text=True)
+    assert len(_visit_ids(html)) == 30 and "Aarav" in html and "Priya Sharma" in html
+    assert len(many) == len(few), (len(few), len(many), many)
+    assert len(many) <= 8, many  # user, page, items, count … not one per row
+
+
+def test_admin_visits_pages_by_cursor_without_gaps_or_repeats(app, client, login, world):
+    _holds(app, world, 45)
+    login(world.admin)
+    seen, urls, url = [], [], "/admin/visits?per_page=20"
+    while url:
+        urls.append(url)
+        html = client.get(url, headers=hx("results")).get_data(as_text=True)
+        ids = _visit_ids(html)
+        assert 0 < len(ids) <= 20
+        seen += ids
+        found = NEXT.search(html)
+        url = _unescape(found.group(1)) if found else None
+        assert url is None or "per_page=20" in url  # the size asked for is kept
+    assert len(urls) == 3 and len(seen) == 45 and len(set(seen)) == 45
+    assert seen == sorted(seen, reverse=True)  # newest first (created in id order)
+    # "Previous" from the last page is the middle page, exactly.
+    last = client.get(urls[2], headers=hx("results")).get_data(as_text=True)
+    assert _visit_ids(last) == seen[40:] and not NEXT.search(last)
+    middle = client.get(_unescape(PREV.search(last).group(1)), headers=hx("results"))
+    assert _visit_ids(middle.get_data(as_text=True)) == seen[20:40]
+    # A visit made meanwhile does not shift the later pages.
+    _holds(app, world, 1, first=45)
+    again = client.get(urls[2], headers=hx("results")).get_data(as_text=True)
+    assert _visit_ids(again) == seen[40:]
+
+
+def test_filters_travel_with_the_cursor(app, client, login, world):
+    _holds(app, world, 25)
+    login(world.admin)
+    html = client.get("/admin/visits?q=priya&status=DRAFT").get_data(as_text=True)
+    following = _unescape(NEXT.search(html).group(1))
+    assert "q=priya" in following and "status=DRAFT" in following and "after=" in following
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor(["x", "y"]),
+                                    encode_cursor([1]), encode_cursor([None, 1]),
+                                    encode_cursor([10 ** 30, 1]), "A" * 600,
+                                    encode_cursor(["2026-01-01", "\x00"])])
+def test_a_bad_cursor_shows_the_first_page(app, client, login, world, cursor):
+    _holds(app, world, 3)
+    login(world.admin)
+    first = _visit_ids(client.get("/admin/visits").get_data(as_text=True))
+    for param in ("after", "before"):
+        response = client.get("/admin/visits", query_string={param: cursor})
+        assert response.status_code == 200
+        assert _visit_ids(response.get_data(as_text=True)) == first
+
+
+def test_page_size_is_bounded(app, client, login, world):
+    _holds(app, world, MAX_PER_PAGE + 5)
+    login(world.admin)
+    for asked in ("1000", "-3", "abc"):
+        ids = _visit_ids(client.get(f"/admin/visits?per_page={asked}").get_data(as_text=True))
+        assert 1 <= len(ids) <= MAX_PER_PAGE
+
+
+def test_patient_visits_and_wallet_page_by_cursor(app, client, login, world):
+    from tests.web.booking.helpers import credit_wallet
+    _holds(app, world, 25)
+    login(world.patient)
+    html = client.get("/me/visits").get_data(as_text=True)
+    first = _visit_ids(html)
+    second = _visit_ids(client.get(_unescape(NEXT.search(html).group(1))).get_data(as_text=True))
+    assert len(first) == 20 and len(second) == 5 and not set(first) & set(second)
+    for n in range(35):
+        credit_wallet(app, world.patient.id, 100 + n)
+    html = client.get("/me/wallet").get_data(as_text=True)
+    assert html.count("<tr>") - 1 == 30  # a header row and 30 lines
+    older = client.get(_unescape(NEXT.search(html).group(1))).get_data(as_text=True)
+    assert older.count("<tr>") - 1 == 5
+    # Running balances: the oldest line's is its own amount, the second's the sum of both;
+    # the newest line's is the whole balance.
+    oldest = _history(older)
+    assert oldest[-1] == ("+" + format_inr(100), format_inr(100))
+    assert oldest[-2] == ("+" + format_inr(101), format_inr(201))
+    newest = _history(html)
+    assert newest[0] == ("+" + format_inr(134), format_inr(sum(100 + n for n in range(35))))
+
+
+def _history(html):
+    """(amount, balance) of each wallet line, as shown."""
+    table = html[html.index('id="wallet-history"'):]
+    table = table[:table.index("</table>")]
+    return [(a.strip(), b.strip()) for a, b in re.findall(
+        r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>', table)]

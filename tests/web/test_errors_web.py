@@ -1,0 +1,145 @@
+"""One error mapping (portal.web.errors) and flashes delivered out-of-band on htmx swaps."""
+import logging
+import re
+
+import pytest
+
+from portal import create_app
+from portal.accounts.service import NotFound, PermissionDenied, ValidationError
+from portal.booking.errors import BookingError
+from portal.domain.states import InvalidTransition
+from tests.conftest import _test_config
+
+HX = {"HX-Request": "true"}
+
+
+def text(response):
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture(scope="module")
+def raising_app(app):
+    """A second app on the same database with routes that raise what services raise (the
+    session's app cannot take new routes once it has served a request)."""
+    other = create_app(_test_config(app.config["SQLALCHEMY_DATABASE_URI"]))
+    other.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the 500 page
+    errors = {"booking": BookingError("That slot was just taken.", field="start_at"),
+              "validation": ValidationError({"email": "That email is already registered."}),
+              "transition": InvalidTransition("booking", "CANCELLED", "CONFIRMED"),
+              "missing": NotFound("no such thing"), "denied": PermissionDenied("not yours"),
+              "crash": RuntimeError("boom")}
+
+    def raiser(kind):
+        raise errors[kind]
+
+    other.add_url_rule("/_raise/<kind>", view_func=raiser)
+    return other
+
+
+def test_unknown_page_is_the_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "Page not found" in text(response) and "<html" in text(response)
+
+
+def test_another_role_gets_the_403_page(client, make_user, login):
+    login(make_user("patient"))
+    response = client.get("/admin/visits")
+    assert response.status_code == 403 and "Not allowed" in text(response)
+
+
+@pytest.mark.parametrize("kind,status,message", [
+    ("missing", 404, "Page not found"),
+    ("denied", 403, "Not allowed"),
+    ("booking", 422, "That slot was just taken."),
+    ("validation", 422, "That email is already registered."),
+    ("transition", 422, "it has changed meanwhile"),
+])
+def test_service_errors_map_to_pages(raising_app, kind, status, message):
+    response = raising_app.test_client().get(f"/_raise/{kind}")
+    assert response.status_code == status
+    assert message in text(response)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def web_log():
+    """What portal.web logs, on a handler of its own: Alembic's fileConfig (the migration
+    tests) disables loggers that existed before it, and may stop propagation."""
+    logger, handler = logging.getLogger("portal.web"), _Records()
+    disabled, logger.disabled = logger.disabled, False
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.disabled = disabled
+
+
+def test_anything_else_is_a_friendly_500_with_the_request_id(raising_app, web_log):
+    client = raising_app.test_client()
+    response = client.get("/_raise/crash", headers={"X-Request-ID": "req-abc-123"})
+    assert response.status_code == 500
+    body = text(response)
+    assert "Something went wrong on our side" in body and "boom" not in body
+    assert '<code id="request-id">req-abc-123</code>' in body
+    assert response.headers["X-Request-ID"] == "req-abc-123"
+    assert any("req-abc-123" in r.getMessage() and r.exc_info for r in web_log)
+    # Without a caller's id the page names the one the log line carries.
+    response = client.get("/_raise/crash")
+    rid = response.headers["X-Request-ID"]
+    assert rid and f">{rid}<" in text(response)
+
+
+def test_flashes_travel_out_of_band_with_an_htmx_fragment(app, client, make_user, login):
+    login(make_user("patient"))
+    response = client.post("/me/dependents", headers=HX, data={
+        "name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"})
+    assert response.status_code == 303
+    fragment = text(client.get(response.location, headers=HX))
+    assert "<html" not in fragment
+    oob = re.search(r'<div id="flashes"[^>]*hx-swap-oob="true"[^>]*>(.*?)</div>', fragment,
+                    re.S)
+    assert oob and "Anya Rao added." in oob.group(1)
+    assert fragment.count("Anya Rao added.") == 1  # only out-of-band, not in the block too
+    # Shown once: the next fragment empties the flash area.
+    again = text(client.get("/me/dependents", headers=HX))
+    assert 'hx-swap-oob="true"' in again and "Anya Rao added." not in again
+
+
+def test_a_full_page_shows_flashes_in_place(client, make_user, login):
+    login(make_user("patient"))
+    client.post("/me/dependents", data={"name": "Anya Rao", "relationship": "child",
+                                        "date_of_birth": "2019-04-02"})
+    page = text(client.get("/me/dependents", headers={**HX, "HX-Boosted": "true"}))
+    assert "hx-swap-oob" not in page
+    assert re.search(r'<div id="flashes"[^>]*>\s*<p class="flash flash-success"[^>]*>'
+                     r'Anya Rao added\.</p>', page)
+
+
+def test_the_polled_bell_leaves_flashes_for_the_page(client, make_user, login):
+    login(make_user("patient"))
+    client.post("/me/dependents", data={"name": "Anya Rao", "relationship": "child",
+                                        "date_of_birth": "2019-04-02"})
+    bell = text(client.get("/notifications/bell", headers=HX))
+    assert "Anya Rao added." not in bell and "hx-swap-oob" not in bell
+    assert "Anya Rao added." in text(client.get("/me/dependents"))
+
+
+def test_post_button_carries_the_csrf_token(app, client, make_user, login):
+    login(make_user("patient"))
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        page = text(client.get("/me/"))
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    logout = re.search(r'<form method="post" action="/auth/logout"[^>]*>\s*'
+                       r'<input type="hidden" name="csrf_token" value="([^"]+)">\s*'
+                       r'<button type="submit" class="link">Sign out</button>', page)
+    assert logout and len(logout.group(1)) > 20
