@@ -4,14 +4,15 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_rq import RQ
 from flask_wtf.csrf import CSRFProtect
 
 from portal.db import db  # noqa: F401  (defined beside the unit of work)
+from portal.worker import AppRQ
 
 migrate = Migrate(compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
-rq = RQ()
+# Flask-RQ's queues, cron and CLI, with a worker that keeps the loaded app (portal.worker).
+rq = AppRQ()

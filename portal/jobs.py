@@ -1,47 +1,81 @@
-"""Background work: the job registry, the enqueue helper, the runner and the periodic schedule.
+"""Background work: the job registry, the handover after the commit, the runner and the
+periodic schedule.
 
-Production: after the commit each outbox item becomes an RQ job (job id ``outbox-<id>``);
-``flask rq worker`` runs it inside the app context; ``flask rq cron`` ticks the periodic work.
-Embedded default: the same items run in-process after the commit (in a background thread
-for ``make run``, synchronously in tests), and a thread ticks the periodic work."""
+Production: after the commit each outbox item becomes an RQ job ``outbox-<id>`` on the queue
+its name routes to; ``flask rq worker`` (``portal.worker``: the app loaded once) runs it in an
+app context of its own; ``flask rq cron`` ticks the periodic work. One retry schedule: a
+failed item is retried by the outbox's backoff (``sweep_outbox`` hands it over again when it
+is due), never by RQ. Embedded default: the same items run in-process after the commit (in
+a background thread for ``make run``, synchronously in tests), and a thread ticks the
+periodic work."""
 import logging
 import queue
 import threading
 import time
 import traceback
 from datetime import timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
-from rq import Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from tenacity import wait_exponential
 
-from portal.db import utcnow
-from portal.extensions import db
+from portal.db import db, unit_of_work, utcnow
 from portal.outbox import OutboxItem
 
 log = logging.getLogger("portal.jobs")
 
 JOBS = {}  # name -> function(**payload)
 PERIODIC = {}  # name -> (seconds, function())
+QUEUE_OF = {}  # name -> queue, for jobs and periodic work
+
+# The queues the README names; a worker listens to all four by default.
+QUEUES = ("default", "payments", "payouts", "notify")
+# A name is routed by its prefix: work that moves money shares a queue with its gateway, so
+# a burst of notices never delays a refund or a payout. Anything else: ``default``.
+PREFIX_QUEUES = {"notify": "notify", "payments": "payments", "gateway": "payments",
+                 "refunds": "payments", "payouts": "payouts"}
+
+MAX_ATTEMPTS = 8
+# The one retry schedule: 30 s, 2 min, 8 min, 32 min, ~2 h, then every ~8.5 h.
+BACKOFF = wait_exponential(multiplier=30, exp_base=4, max=30 * 4 ** 5)
+JOB_TIMEOUT = 300  # seconds RQ lets one outbox job run before stopping it
+# An item handed to Redis is not handed over again until its lease runs out: longer than a
+# job may run, so only work Redis lost (emptied, restarted without persistence) is resent.
+DISPATCH_LEASE_SECONDS = 600
+FAILED_JOB_TTL = 30 * 24 * 3600  # how long RQ's failed registry keeps a job that gave up
 
 
 class RetryLater(Exception):
     """A transient failure: the item stays pending and is tried again with backoff."""
 
 
-def job(name):
+def queue_for(name):
+    return QUEUE_OF.get(name) or PREFIX_QUEUES.get(name.split(".", 1)[0], "default")
+
+
+def _route(name, queue):
+    if queue is not None and queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r} for {name!r}; one of {QUEUES}")
+    QUEUE_OF[name] = queue or PREFIX_QUEUES.get(name.split(".", 1)[0], "default")
+
+
+def job(name, queue=None):
+    """Register a job run from the outbox; ``queue`` overrides the routing by name."""
     def register(fn):
         JOBS[name] = fn
+        _route(name, queue)
         return fn
     return register
 
 
-def periodic(name, every):
+def periodic(name, every, queue=None):
     """Register periodic work, run every ``every`` seconds by the one scheduler."""
     def register(fn):
         PERIODIC[name] = (every, fn)
+        _route(name, queue)
         return fn
     return register
 
@@ -55,18 +89,31 @@ def enqueue(name, *, run_after=None, dedupe_key=None, **payload):
             sa.select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key))
         if existing is not None:
             return existing
+    now = utcnow()
+    due_now = run_after is None or run_after <= now
     item = OutboxItem(job=name, payload=payload, dedupe_key=dedupe_key,
-                      run_after=run_after or utcnow())
+                      run_after=run_after or now,
+                      # Handed to Redis right after the commit: its lease starts now.
+                      dispatched_at=now if due_now and not _inline() else None)
     db.session.add(item)
     return item
+
+
+def _inline():
+    return bool(current_app.config["JOBS_INLINE"])
+
+
+def _lease():
+    return timedelta(seconds=current_app.config.get("JOBS_DISPATCH_LEASE",
+                                                    DISPATCH_LEASE_SECONDS))
 
 
 # --- handing items over after the commit -------------------------------------------
 
 @event.listens_for(Session, "after_flush")
 def _collect(session, flush_context):
-    # Ids and times are read now: after the commit the objects are expired.
-    new = [(o.id, o.run_after) for o in session.new if isinstance(o, OutboxItem)]
+    # Ids, names and times are read now: after the commit the objects are expired.
+    new = [(o.id, o.job, o.run_after) for o in session.new if isinstance(o, OutboxItem)]
     if new:
         session.info.setdefault("outbox_new", []).extend(new)
 
@@ -77,7 +124,8 @@ def _after_commit(session):
         return  # a SAVEPOINT released: the real commit is still to come
     items = session.info.pop("outbox_new", [])
     now = utcnow()
-    due = [item_id for item_id, run_after in items if run_after is None or run_after <= now]
+    due = {item_id: name for item_id, name, run_after in items
+           if run_after is None or run_after <= now}
     if due:
         _dispatch(due)
 
@@ -93,8 +141,25 @@ def _after_rollback(session):
 _inline_queue = None
 
 
+def hand_over(ids):
+    """Hand these (committed) items to a worker now, whatever their lease: an admin's
+    retry. Call after the commit that made them due."""
+    ids = list(ids)
+    if not ids:
+        return
+    if not _inline():
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(OutboxItem).where(OutboxItem.id.in_(ids))
+                         .values(dispatched_at=utcnow()))
+    _dispatch(ids)
+
+
 def _dispatch(ids):
+    """Run the items in-process (embedded mode) or put them on their RQ queues. ``ids``: a
+    list, or a dict {id: job name} when the caller knows the names (saves a query)."""
     app = current_app._get_current_object()
+    names = ids if isinstance(ids, dict) else None
+    ids = list(ids)
     if app.config["JOBS_INLINE"]:
         if app.config.get("JOBS_INLINE_THREAD"):
             _inline_worker(app).put(ids)
@@ -104,14 +169,28 @@ def _dispatch(ids):
                 with app.app_context():
                     run_outbox_item(item_id, reraise=False)
         return
-    from portal.extensions import rq
-    for item_id in ids:
-        try:
-            rq.get_queue("default").enqueue(
-                run_outbox_item, item_id, job_id=f"outbox-{item_id}",
-                retry=Retry(max=3, interval=[10, 60, 300]), job_timeout=300)
-        except Exception:  # Redis away: the periodic sweep will hand it over later.
-            log.exception("could not enqueue outbox item %s", item_id)
+    from portal.worker import enqueue_outbox_items
+    if names is None:
+        with db.engine.connect() as conn:
+            names = dict(conn.execute(sa.select(OutboxItem.id, OutboxItem.job)
+                                      .where(OutboxItem.id.in_(ids))).all())
+    try:
+        enqueue_outbox_items([(i, queue_for(names[i])) for i in ids if i in names],
+                             timeout=JOB_TIMEOUT, failure_ttl=FAILED_JOB_TTL)
+    except Exception:
+        # Redis away: release the lease so the next sweep hands them over.
+        log.exception("could not enqueue outbox items %s", ids[:20])
+        _release(ids)
+
+
+def _release(ids):
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(OutboxItem).where(OutboxItem.id.in_(ids),
+                                                     OutboxItem.done_at.is_(None))
+                         .values(dispatched_at=None))
+    except Exception:  # the lease runs out on its own
+        log.exception("could not release outbox items")
 
 
 def _inline_worker(app):
@@ -135,40 +214,54 @@ def _inline_worker(app):
 
 # --- running one item --------------------------------------------------------------
 
+class GaveUp(Exception):
+    """An item failed its last attempt: RQ records the job in its failed registry."""
+
+
 def run_outbox_item(item_id, reraise=True):
-    """Run one item exactly once: its effects and its 'done' mark commit together."""
-    query = sa.select(OutboxItem).where(OutboxItem.id == item_id)
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update()
-    item = db.session.scalar(query)
-    if item is None or item.done_at is not None:
-        db.session.rollback()
-        return
+    """Run one item exactly once: its effects and its 'done' mark commit together (the job
+    is the unit of work; use cases it calls nest as savepoints). A failure is recorded on
+    the item and retried on the outbox's backoff; with ``reraise`` the last failure
+    (``MAX_ATTEMPTS``) is raised as ``GaveUp`` so RQ keeps the job among its failed ones."""
     started = time.monotonic()
-    name, payload = item.job, dict(item.payload or {})
+    name = None
     try:
-        JOBS[name](**payload)
-        item.done_at = utcnow()
-        item.attempts += 1
-        db.session.commit()
-        _log_job(name, item_id, "done", started)
+        with unit_of_work():
+            query = sa.select(OutboxItem).where(OutboxItem.id == item_id)
+            if db.engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            item = db.session.scalar(query)
+            if item is None or item.done_at is not None:
+                return
+            name, payload = item.job, dict(item.payload or {})
+            JOBS[name](**payload)
+            item.done_at = utcnow()
+            item.attempts += 1
     except Exception as exc:
-        db.session.rollback()
-        _record_failure(item_id, exc)
+        attempts = _record_failure(item_id, exc)
         _log_job(name, item_id, "failed", started, error=repr(exc))
-        if reraise:
-            raise
+        if reraise and attempts is not None and attempts >= MAX_ATTEMPTS:
+            raise GaveUp(f"outbox item {item_id} ({name}) failed {attempts} times: "
+                         f"{exc!r}") from exc
+        return
+    _log_job(name, item_id, "done", started)
+
+
+def retry_delay(attempts):
+    """Seconds to wait after the ``attempts``-th failure (the outbox's one schedule)."""
+    return BACKOFF(SimpleNamespace(attempt_number=attempts))
 
 
 def _record_failure(item_id, exc):
-    item = db.session.get(OutboxItem, item_id)
-    if item is None:
-        return
-    item.attempts += 1
-    item.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-    # Back off: 30 s, 2 min, 8 min …; the periodic sweep picks it up again.
-    item.run_after = utcnow() + timedelta(seconds=30 * 4 ** min(item.attempts - 1, 5))
-    db.session.commit()
+    with unit_of_work():
+        item = db.session.get(OutboxItem, item_id)
+        if item is None:
+            return None
+        item.attempts += 1
+        item.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        item.run_after = utcnow() + timedelta(seconds=retry_delay(item.attempts))
+        item.dispatched_at = None  # the sweep hands it over again when it is due
+        return item.attempts
 
 
 def _log_job(name, item_id, status, started, error=None):
@@ -177,28 +270,41 @@ def _log_job(name, item_id, status, started, error=None):
               duration_ms=round((time.monotonic() - started) * 1000, 1), error=error)
 
 
-MAX_ATTEMPTS = 8
-
-
 @periodic("jobs.sweep_outbox", every=30)
-def sweep_outbox():
-    """Hand over what is due and not done: delayed items and anything lost on the way."""
+def sweep_outbox(limit=500):
+    """Hand over what is due and not done: delayed items, items due for a retry, and items
+    Redis lost (their lease ran out). An item still waiting in its queue is not queued
+    twice (the queue refuses a job id it holds). Returns how many were handed over."""
     now = utcnow()
-    ids = db.session.scalars(
-        sa.select(OutboxItem.id)
-        .where(OutboxItem.done_at.is_(None), OutboxItem.run_after <= now,
-               OutboxItem.attempts < MAX_ATTEMPTS)
-        .order_by(OutboxItem.id).limit(500)).all()
-    db.session.rollback()
-    if ids:
-        _dispatch(list(ids))
-    return len(ids)
+    query = (sa.select(OutboxItem.id, OutboxItem.job)
+             .where(OutboxItem.done_at.is_(None), OutboxItem.run_after <= now,
+                    OutboxItem.attempts < MAX_ATTEMPTS)
+             .order_by(OutboxItem.id).limit(limit))
+    if _inline():
+        rows = db.session.execute(query).all()
+        db.session.rollback()
+    else:
+        with unit_of_work():
+            query = query.where(sa.or_(OutboxItem.dispatched_at.is_(None),
+                                       OutboxItem.dispatched_at <= now - _lease()))
+            if db.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)  # a second sweeper skips
+            rows = db.session.execute(query).all()
+            if rows:
+                db.session.execute(sa.update(OutboxItem)
+                                   .where(OutboxItem.id.in_([r.id for r in rows]))
+                                   .values(dispatched_at=now))
+    if rows:
+        _dispatch({r.id: r.job for r in rows})
+    return len(rows)
 
 
 # --- the periodic schedule -----------------------------------------------------------
 
 def run_periodic(name):
-    """Entry point for the scheduler (RQ cron, the in-process ticker, or `flask jobs tick`)."""
+    """Entry point for the scheduler (RQ cron, the in-process ticker, or `flask jobs tick`).
+    The work commits as it goes (one use case per item it handles); what is left commits
+    at the end, or rolls back on an error."""
     every, fn = PERIODIC[name]
     started = time.monotonic()
     try:
@@ -215,7 +321,7 @@ def run_periodic(name):
 def register_schedule(app):
     from portal.extensions import rq
     for name, (every, _fn) in sorted(PERIODIC.items()):
-        rq.cron_register(run_periodic, every, args=[name])
+        rq.cron_register(run_periodic, every, args=[name], queue=queue_for(name))
 
 
 def start_inline_ticker(app, period=5):

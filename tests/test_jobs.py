@@ -1,7 +1,4 @@
 """The outbox and the job runner: work leaves only after the commit, runs once, retries."""
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -62,6 +59,7 @@ def test_failure_is_recorded_and_retried_later(ctx):
     db.session.commit()
     item = db.session.scalar(sa.select(OutboxItem))
     assert item.done_at is None and item.attempts == 1 and "transient" in item.last_error
+    assert item.dispatched_at is None  # due again after the backoff, for the sweep
     assert jobs.sweep_outbox() == 0  # not due yet: it backs off
     with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
         assert jobs.sweep_outbox() == 1
@@ -87,42 +85,6 @@ def test_mail_is_logged_in_embedded_mode(ctx):
     assert stored.status == "logged" and stored.sent_at is not None
 
 
-@pytest.mark.redis
-def test_rq_worker_runs_outbox_items_in_the_app_context(tmp_path):
-    """Production mode: items become RQ jobs on the real Redis, and `flask rq worker`
-    (a real subprocess) runs them inside the app context."""
-    from redis import Redis
-
-    from portal import create_app
-    from tests.conftest import _test_config, create_schema, empty_tables
-
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        Redis.from_url(redis_url).flushdb()
-    except Exception as exc:
-        pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
-    database = "sqlite:///" + str(tmp_path / "rq.sqlite3")
-    app = create_app(_test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url,
-                                  REDIS_URL=redis_url, RQ_ASYNC=True))
-    create_schema(app)
-    with app.app_context():
-        message = queue_mail("rq@example.com", "Via RQ", "Sent by a worker")
-        db.session.commit()
-        message_id = message.id
-        queue = app.extensions["rq"].get_queue("default")
-        assert f"outbox-{message_id}" in queue.job_ids or queue.count >= 1
-    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url,
-           "SECRET_KEY": "x" * 32, "FLASK_APP": "wsgi"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker",
-                           "--burst"], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert done.returncode == 0, done.stderr[-2000:]
-    with app.app_context():
-        stored = db.session.get(MailMessage, message_id)
-        assert stored.status == "logged"
-    empty_tables(app)
-
-
 def test_work_waits_for_the_outer_commit_not_a_savepoint(ctx):
     db.session.execute(sa.select(1))
     with db.session.begin_nested():
@@ -130,3 +92,44 @@ def test_work_waits_for_the_outer_commit_not_a_savepoint(ctx):
     assert CALLS == []  # released savepoint: nothing is handed over yet
     db.session.commit()
     assert CALLS == ["f"]
+
+
+def test_one_retry_schedule_backs_off_exponentially():
+    assert [jobs.retry_delay(n) for n in range(1, 8)] == \
+        [30, 120, 480, 1920, 7680, 30720, 30720]
+
+
+def test_jobs_are_routed_to_the_queue_their_name_names():
+    assert jobs.queue_for("notify.send_mail") == "notify"
+    assert jobs.queue_for("payouts.send") == "payouts"
+    assert jobs.queue_for("payments.cancel_link") == "payments"
+    assert jobs.queue_for("refunds.execute") == "payments"
+    assert jobs.queue_for("gateway.process_webhook") == "payments"
+    assert jobs.queue_for("booking.rescheduled") == "default"
+    assert jobs.queue_for("jobs.sweep_outbox") == "default"
+    assert set(jobs.QUEUE_OF.values()) <= set(jobs.QUEUES)
+
+    @jobs.job("test.routed", queue="payouts")
+    def routed():
+        pass
+    assert jobs.queue_for("test.routed") == "payouts"
+    with pytest.raises(ValueError, match="unknown queue"):
+        jobs.job("test.nowhere", queue="bulk")(routed)
+
+
+def test_the_last_failure_gives_up_and_is_raised(ctx):
+    """Inline runs never raise; the worker's call (reraise) raises only the give-up, so RQ
+    keeps in its failed registry exactly the jobs that gave up."""
+    jobs.enqueue("test.record", value="g", fail_times=99)
+    db.session.commit()
+    item = db.session.scalar(sa.select(OutboxItem))
+    jobs.run_outbox_item(item.id)  # attempt 2 of 8: recorded, not raised
+    db.session.expire_all()
+    assert db.session.get(OutboxItem, item.id).attempts == 2
+    db.session.get(OutboxItem, item.id).attempts = jobs.MAX_ATTEMPTS - 1
+    db.session.commit()
+    with pytest.raises(jobs.GaveUp, match="failed 8 times"):
+        jobs.run_outbox_item(item.id)
+    db.session.expire_all()
+    assert db.session.get(OutboxItem, item.id).attempts == jobs.MAX_ATTEMPTS
+    assert jobs.sweep_outbox() == 0  # given up: only an admin's retry runs it again

@@ -63,7 +63,7 @@ def retry_outbox_item(admin, item_id):
         record(admin, "job.retry", "outbox", item.id,
                after={"job": item.job, "attempts": item.attempts,
                       "last_error": item.last_error})
-    jobs._dispatch([item.id])
+    jobs.hand_over([item.id])
     return item
 
 

@@ -1,0 +1,125 @@
+"""The RQ side of background work: putting outbox items on their queues, and a worker that
+runs jobs in the app it loaded once.
+
+``flask --app wsgi rq worker`` builds its worker through ``AppRQ.make_worker`` (the
+extension in ``portal.extensions``). Flask-RQ's own worker starts a new ``flask`` process
+per job (about 1.8 s of CPU each, app start-up included); ours keeps the loaded app and
+runs every job in a fresh app context (its own session and ``g``, removed when it ends).
+
+Two kinds, chosen by ``JOBS_WORKER`` (docs/notifications.md "Workers" has the figures):
+``simple`` (default): jobs run in the worker process itself, RQ's ``SimpleWorker``; a job
+that overruns is stopped by SIGALRM, as in a horse. ``fork``: RQ's forking ``Worker``,
+each job in a child forked from the loaded app (no import), for jobs that might crash the
+interpreter or leak memory; measured about 30 times the CPU per job of ``simple`` (the
+fork copies the heap as it is touched, and each child opens its own database connection)."""
+from datetime import timedelta, timezone
+
+from flask import current_app
+from flask_rq import RQ
+from rq import SimpleWorker, Worker
+from rq.job import Job, JobStatus
+
+from portal.db import db, utcnow
+
+WORKER_KINDS = ("simple", "fork")
+# A job in one of these states is still to run (or running): the queue refuses its id.
+_WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+_BATCH = 1000  # job ids per Redis pipeline
+# A finished job expires from Redis on its own (the outbox row is the record). Not 0: RQ
+# deletes a job with no result at once, which costs more Redis round trips than expiring it.
+RESULT_TTL = 300
+
+
+def outbox_job_id(item_id):
+    return f"outbox-{item_id}"
+
+
+def enqueue_outbox_items(items, *, timeout, failure_ttl):
+    """Put ``[(item id, queue name)]`` on their queues as ``outbox-<id>`` jobs, unless the
+    queue still holds that job (waiting, or running within its timeout). A job id left from
+    an earlier attempt (finished, failed, or stale) is replaced. Returns the ids enqueued.
+
+    No RQ ``Retry``: a failure is retried on the outbox's schedule."""
+    from portal.extensions import rq
+    from portal.jobs import run_outbox_item
+    queues = rq.queues
+    enqueued = []
+    for start in range(0, len(items), _BATCH):
+        batch = items[start:start + _BATCH]
+        connection = queues[batch[0][1]].connection
+        found = Job.fetch_many([outbox_job_id(i) for i, _q in batch], connection=connection,
+                               serializer=queues[batch[0][1]].serializer)
+        by_queue = {}
+        with connection.pipeline() as pipe:
+            for (item_id, queue_name), old in zip(batch, found):
+                if old is not None:
+                    if _still_held(old):
+                        continue
+                    old.delete(pipeline=pipe)
+                by_queue.setdefault(queue_name, []).append(queues[queue_name].prepare_data(
+                    run_outbox_item, args=(item_id,), timeout=timeout,
+                    result_ttl=RESULT_TTL, failure_ttl=failure_ttl,
+                    job_id=outbox_job_id(item_id)))
+            for queue_name, datas in by_queue.items():
+                queues[queue_name].enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
+        enqueued.extend(d.args[0] for datas in by_queue.values() for d in datas)
+    return enqueued
+
+
+def _still_held(job):
+    status = job.get_status(refresh=False)
+    if status in _WAITING:
+        return True
+    if status == JobStatus.STARTED and job.started_at is not None:
+        # Running, unless it outlived its timeout: then its worker died with it.
+        started = job.started_at.replace(tzinfo=job.started_at.tzinfo or timezone.utc)
+        limit = timedelta(seconds=(job.timeout or 180) + 60)
+        return utcnow() - started < limit
+    return False
+
+
+class _AppContextJobs:
+    """Each job in an app context of its own: a fresh session, removed at its end."""
+
+    app = None
+
+    def perform_job(self, job, queue):
+        with self.app.app_context():
+            return super().perform_job(job, queue)
+
+
+class AppWorker(_AppContextJobs, SimpleWorker):
+    """Jobs run in this process, in the app loaded once."""
+
+
+class ForkingAppWorker(_AppContextJobs, Worker):
+    """Each job in a child forked from the loaded app."""
+
+    def main_work_horse(self, job, queue):
+        # Pooled connections belong to the parent: the child opens its own.
+        with self.app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+        super().main_work_horse(job, queue)
+
+
+class AppRQ(RQ):
+    """Flask-RQ with a worker that keeps the loaded app (``flask rq worker``)."""
+
+    def make_worker(self, queues=None, **kwargs):
+        app = current_app._get_current_object()
+        known = self.queues
+        names = list(queues) if queues else list(known)  # default: every configured queue
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown queue(s) {unknown}; configured: {list(known)}")
+        kind = app.config.get("JOBS_WORKER", "simple")
+        if kind not in WORKER_KINDS:
+            raise ValueError(f"JOBS_WORKER must be one of {WORKER_KINDS}, not {kind!r}")
+        worker_class = AppWorker if kind == "simple" else ForkingAppWorker
+        worker_queues = [known[n] for n in names]
+        worker = worker_class(worker_queues, connection=worker_queues[0].connection,
+                              job_class=worker_queues[0].job_class, **kwargs)
+        worker.app = app
+        return worker

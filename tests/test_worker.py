@@ -1,0 +1,215 @@
+"""Production mode on the real Redis (TEST_REDIS_URL): the handover to RQ (queues, leases,
+no double enqueue) and the worker that runs jobs in the app it loaded once."""
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from flask import current_app
+
+from portal import jobs
+from portal.db import utcnow
+from portal.extensions import db
+from portal.outbox import OutboxItem
+from portal.worker import AppWorker, ForkingAppWorker
+
+pytestmark = pytest.mark.redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEEN = []
+
+
+@jobs.job("test.seen")
+def _seen(value):
+    # What a job sees: the loaded app, and a session of its own (no mark from the last job).
+    SEEN.append((value, current_app.name, db.session.info.get("test.mark")))
+    db.session.info["test.mark"] = value
+
+
+@jobs.job("notify.test_failing")
+def _failing():
+    raise RuntimeError("smtp away")
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    from redis import Redis
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        Redis.from_url(url).ping()
+    except Exception as exc:
+        pytest.fail(f"Redis is needed for this test and is not reachable at {url}: {exc}")
+    return url
+
+
+@pytest.fixture(scope="module")
+def rq_app(redis_url, tmp_path_factory):
+    from portal import create_app
+    from tests.conftest import _test_config, create_schema
+    database = "sqlite:///" + str(tmp_path_factory.mktemp("rq") / "rq.sqlite3")
+    app = create_app(_test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url,
+                                  REDIS_URL=redis_url, RQ_ASYNC=True))
+    create_schema(app)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def rq_ctx(rq_app, redis_url):
+    from redis import Redis
+
+    from tests.conftest import empty_tables
+    Redis.from_url(redis_url).flushdb()
+    SEEN.clear()
+    with rq_app.app_context():
+        yield rq_app
+        db.session.remove()
+    empty_tables(rq_app)
+    Redis.from_url(redis_url).flushdb()
+
+
+def queue(name):
+    return current_app.extensions["rq"].get_queue(name)
+
+
+def work(kind="simple", queues=None):
+    current_app.config["JOBS_WORKER"] = kind
+    try:
+        worker = current_app.extensions["rq"].make_worker(queues)
+    finally:
+        current_app.config.pop("JOBS_WORKER")
+    assert worker.work(burst=True)
+    db.session.expire_all()
+    return worker
+
+
+def record(name="test.seen", **payload):
+    item = jobs.enqueue(name, **payload)
+    db.session.commit()
+    return item.id
+
+
+def test_an_item_is_handed_to_its_queue_after_the_commit(rq_ctx):
+    item = jobs.enqueue("test.seen", value=1)
+    db.session.flush()
+    assert queue("default").count == 0  # not before the commit
+    db.session.commit()
+    assert queue("default").job_ids == [f"outbox-{item.id}"]
+    mail = record("notify.test_failing")
+    assert queue("notify").job_ids == [f"outbox-{mail}"]
+    stored = db.session.get(OutboxItem, item.id)
+    assert stored.dispatched_at is not None  # leased to Redis
+
+
+def test_two_sweeps_never_queue_an_item_twice(rq_ctx):
+    """A backlog must not feed itself: items still waiting in their queue are refused,
+    even once their lease ran out, however many sweeps run."""
+    ids = [record(value=n) for n in range(3)]
+    assert jobs.sweep_outbox() == 0  # leased: nothing to hand over
+    later = utcnow() + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert jobs.sweep_outbox() == 3  # the lease ran out: claimed again ...
+    with time_machine.travel(later + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1),
+                             tick=False):
+        assert jobs.sweep_outbox() == 3
+    # ... but each job is in its queue once.
+    assert sorted(queue("default").job_ids) == sorted(f"outbox-{i}" for i in ids)
+    work()
+    assert sorted(v for v, _app, _s in SEEN) == [0, 1, 2]
+
+
+def test_a_job_redis_lost_is_handed_over_after_its_lease(rq_ctx, redis_url):
+    from redis import Redis
+    item_id = record(value="lost")
+    Redis.from_url(redis_url).flushdb()  # Redis emptied between the commit and the worker
+    assert jobs.sweep_outbox() == 0  # within the lease it may still be on its way
+    with time_machine.travel(utcnow() + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1),
+                             tick=False):
+        assert jobs.sweep_outbox() == 1
+    assert queue("default").job_ids == [f"outbox-{item_id}"]
+    work()
+    assert [v for v, _app, _s in SEEN] == ["lost"]
+    assert db.session.get(OutboxItem, item_id).done_at is not None
+
+
+def test_a_failing_job_is_retried_on_the_outbox_schedule_only(rq_ctx):
+    item_id = record("notify.test_failing")
+    work()
+    item = db.session.get(OutboxItem, item_id)
+    assert item.attempts == 1 and "smtp away" in item.last_error and item.done_at is None
+    assert item.dispatched_at is None
+    assert abs((item.run_after - utcnow()).total_seconds() - jobs.retry_delay(1)) < 5
+    # RQ neither retries it nor keeps it: nothing queued, scheduled or failed.
+    notify = queue("notify")
+    assert notify.count == 0 and notify.scheduled_job_registry.count == 0
+    assert notify.failed_job_registry.count == 0
+    assert jobs.sweep_outbox() == 0  # backing off
+    with time_machine.travel(utcnow() + timedelta(seconds=jobs.retry_delay(1) + 1)):
+        assert jobs.sweep_outbox() == 1
+        work()
+    assert db.session.get(OutboxItem, item_id).attempts == 2
+
+
+def test_the_last_attempt_lands_in_rqs_failed_registry_and_the_admin_page(rq_ctx):
+    from portal.notify import ops
+    item_id = record("notify.test_failing")
+    db.session.get(OutboxItem, item_id).attempts = jobs.MAX_ATTEMPTS - 1
+    db.session.commit()
+    work()
+    assert db.session.get(OutboxItem, item_id).attempts == jobs.MAX_ATTEMPTS
+    assert queue("notify").failed_job_registry.get_job_ids() == [f"outbox-{item_id}"]
+    assert ops.outbox_counts()["gave_up"] == 1
+    failed, error = ops.rq_failed_jobs()
+    assert error is None and [j["id"] for j in failed] == [f"outbox-{item_id}"]
+    assert "GaveUp" in failed[0]["error"] and "smtp away" in failed[0]["error"]
+    # An admin's retry replaces the failed job with a fresh one on the queue.
+    jobs.hand_over([item_id])
+    assert queue("notify").failed_job_registry.count == 0
+    assert queue("notify").job_ids == [f"outbox-{item_id}"]
+
+
+def test_the_worker_runs_each_job_in_the_loaded_app_with_its_own_session(rq_ctx):
+    first, second = record(value="a"), record(value="b")
+    worker = work()
+    assert isinstance(worker, AppWorker) and worker.app is current_app._get_current_object()
+    assert SEEN == [("a", current_app.name, None), ("b", current_app.name, None)]
+    done = db.session.scalars(sa.select(OutboxItem.done_at).where(
+        OutboxItem.id.in_([first, second]))).all()
+    assert all(done)
+
+
+def test_the_worker_listens_to_every_queue_by_default(rq_ctx):
+    worker = current_app.extensions["rq"].make_worker()
+    assert [q.name for q in worker.queues] == list(jobs.QUEUES)
+    with pytest.raises(ValueError, match="unknown queue"):
+        current_app.extensions["rq"].make_worker(["bulk"])
+
+
+def test_the_forking_worker_runs_jobs_in_children_of_the_loaded_app(rq_ctx):
+    item_id = record(value="forked")
+    assert isinstance(work("fork"), ForkingAppWorker)
+    assert SEEN == []  # it ran in a child process ...
+    assert db.session.get(OutboxItem, item_id).done_at is not None  # ... and committed
+
+
+def test_flask_rq_worker_command_runs_the_queues(rq_ctx, rq_app, redis_url):
+    """The README's command, as a real process: `flask --app wsgi rq worker --burst`."""
+    from portal.notify.mail import queue_mail
+    from portal.notify.models import MailMessage
+    message = queue_mail("rq@example.com", "Via RQ", "Sent by a worker")
+    db.session.commit()
+    message_id = message.id
+    assert queue("notify").count == 1
+    env = {**os.environ, "DATABASE_URL": rq_app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": redis_url, "SECRET_KEY": "x" * 32}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker",
+                           "--burst"], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    db.session.expire_all()
+    assert db.session.get(MailMessage, message_id).status == "logged"
+    assert queue("notify").count == 0
