@@ -29,7 +29,6 @@ Rules (the product's defaults):
 import re
 from datetime import date
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -40,6 +39,7 @@ from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
 from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.service import record
 from portal.db import utcnow
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.notify.mail import queue_mail
 
@@ -56,7 +56,6 @@ RELATIONSHIPS = (
     ("sibling", "Sibling"),
     ("other", "Other"),
 )
-CLINIC_TZ = ZoneInfo("Asia/Kolkata")
 
 BAD_LOGIN = "Email or password is incorrect."
 INACTIVE_LOGIN = "This account has been deactivated. Please contact the clinic."

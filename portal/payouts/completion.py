@@ -26,6 +26,7 @@ from portal.catalog.models import INSTANT
 from portal.db import utcnow
 from portal.domain.rates import allocate_pro_rata, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
+from portal.domain.timezone import CLINIC_TIMEZONE
 from portal.extensions import db
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
@@ -138,7 +139,7 @@ def complete_booking(actor, booking_id, *, now=None, commit=True):
 
 def _local(booking):
     from zoneinfo import ZoneInfo
-    zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or "Asia/Kolkata")
+    zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or CLINIC_TIMEZONE)
     return booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
 
 
