@@ -4,7 +4,7 @@ from portal.web.forms.money import bps_to_text
 
 
 def init_app(app):
-    from portal.booking.lifecycle import policy
+    from portal.config import policy
     app.jinja_env.filters["inr"] = format_inr
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
     app.jinja_env.filters["percent_bps"] = bps_to_text

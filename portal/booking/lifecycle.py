@@ -4,36 +4,28 @@ numbers. They run inside the caller's transaction and never commit."""
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 
 from portal import jobs
 from portal.audit.service import record
 from portal.booking import claims, coupons, postings
 from portal.booking.models import (CONFIRMED, DRAFT, EXPIRED, PENDING_PAYMENT, InvoiceCounter,
                                    MasterBooking)
+from portal.config import policy, setting  # noqa: F401  (callers use lifecycle.policy)
 from portal.db import utcnow
 from portal.domain import rates
-from portal.domain.policy import DEFAULT_POLICY
 from portal.domain.states import BOOKING, BookingStatus, MasterStatus, derive_master_status
 from portal.extensions import db
 from portal.payments import models as pm
 
 
-def policy():
-    """The policy in force: ``app.config["POLICY"]`` when set (admin-edited), else defaults."""
-    if has_app_context():
-        return current_app.config.get("POLICY") or DEFAULT_POLICY
-    return DEFAULT_POLICY
-
-
 def hold_lifetime():
-    minutes = current_app.config.get("BOOKING_HOLD_MINUTES", 15) if has_app_context() else 15
+    minutes = setting("BOOKING_HOLD_MINUTES")
     return timedelta(minutes=int(minutes))
 
 
 def order_lifetime():
     """How long a checkout's order keeps the slots (the hold is extended to this)."""
-    minutes = current_app.config.get("BOOKING_ORDER_MINUTES", 30) if has_app_context() else 30
+    minutes = setting("BOOKING_ORDER_MINUTES")
     return timedelta(minutes=int(minutes))
 
 

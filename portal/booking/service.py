@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
 from portal.audit.service import record
@@ -38,6 +37,7 @@ from portal.booking.errors import (BookingError, NotFound, PaymentError,  # noqa
 from portal.booking.models import (CONFIRMED, DESK_CHANNEL, DRAFT, LIVE_ITEM_STATUSES,
                                    ONLINE_CHANNEL, PENDING_PAYMENT, IndividualBooking,
                                    MasterBooking, patient_subject, provider_subject)
+from portal.config import setting
 from portal.booking.pricing import Quote, build_quote
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.db import utcnow
@@ -155,7 +155,7 @@ def _check_meet_link(actor, service, meet_link):
     if _role(actor) not in (ADMIN, PROVIDER):
         raise BookingError(MSG_MEET_LINK_WHO, field="meet_link")
     policy = lifecycle.policy()
-    extra = current_app.config.get("MEET_LINK_DOMAINS", ())
+    extra = setting("MEET_LINK_DOMAINS")
     try:
         return meetlinks.validate_meet_link(meet_link, policy, extra)
     except meetlinks.MeetLinkError as exc:

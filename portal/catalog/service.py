@@ -13,7 +13,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import ADMIN, PROVIDER
@@ -25,6 +24,7 @@ from portal.catalog.models import (
     PROVIDER_KINDS, SERVICE_KINDS, SERVICE_MODES, WEEKDAYS, WEEKLY, Availability, Clinic,
     ClinicHours, Leave, Provider, Service, Specialization, gstin_error, provider_clinics,
     provider_services, provider_specializations)
+from portal.config import setting
 from portal.db import utcnow
 from portal.domain import slots as slot_rules
 from portal.extensions import db
@@ -664,9 +664,8 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
 def slot_settings():
     """(min_lead, max_step) from config: slots start at least SLOT_MIN_LEAD_MINUTES ahead
     (default 60) and every SLOT_STEP_MINUTES (default 30, or the duration when shorter)."""
-    config = current_app.config if has_app_context() else {}
-    return (timedelta(minutes=int(config.get("SLOT_MIN_LEAD_MINUTES", 60))),
-            timedelta(minutes=int(config.get("SLOT_STEP_MINUTES", 30))))
+    return (timedelta(minutes=int(setting("SLOT_MIN_LEAD_MINUTES"))),
+            timedelta(minutes=int(setting("SLOT_STEP_MINUTES"))))
 
 
 def _range_bounds(clinics, from_date, days):

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 
 from portal import jobs
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER
@@ -37,6 +36,7 @@ from portal.audit.service import record
 from portal.booking import claims, lifecycle
 from portal.booking.errors import BookingError, NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking, MasterBooking
+from portal.config import setting
 from portal.db import utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import div_round_half_up, format_inr
@@ -80,7 +80,7 @@ class CancellationError(BookingError):
 # --- settings ------------------------------------------------------------------------------
 
 def _config(name, default):
-    return current_app.config.get(name, default) if has_app_context() else default
+    return setting(name)  # the default lives in portal.config
 
 
 def max_attempts():

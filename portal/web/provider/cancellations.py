@@ -8,7 +8,7 @@ from wtforms.validators import Length
 
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking
-from portal.booking.lifecycle import policy
+from portal.config import policy
 from portal.catalog.service import provider_for_user
 from portal.extensions import db
 from portal.refunds import service as refunds
