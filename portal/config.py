@@ -8,18 +8,27 @@ does not parse stops the app at start-up with a :class:`ConfigError` naming the 
 Code reads a tunable with :func:`setting` (the app's value, or the default outside an app)
 and the policy in force with :func:`policy`.
 """
+
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app, has_app_context
 
 from portal.domain.policy import DEFAULT_POLICY
 from portal.domain.timezone import CLINIC_TIMEZONE, CLINIC_TZ
 
-__all__ = ["CLINIC_TIMEZONE", "CLINIC_TZ", "ConfigError", "TUNABLES", "from_environment",
-           "policy", "setting"]
+__all__ = [
+    "CLINIC_TIMEZONE",
+    "CLINIC_TZ",
+    "ConfigError",
+    "TUNABLES",
+    "from_environment",
+    "policy",
+    "setting",
+]
 
 
 class ConfigError(RuntimeError):
@@ -27,6 +36,7 @@ class ConfigError(RuntimeError):
 
 
 # --- parsers: text from the environment -> value; ValueError names what was expected ------
+
 
 def _int(minimum=0):
     def parse(text):
@@ -37,6 +47,7 @@ def _int(minimum=0):
         if value < minimum:
             raise ValueError(f"expected a whole number >= {minimum}")
         return value
+
     return parse
 
 
@@ -74,6 +85,7 @@ def _words(text):
 
 def _domains(text):
     from portal.domain.meetlinks import _normalise_domain  # validates each name
+
     return tuple(_normalise_domain(d) for d in _words(text))
 
 
@@ -88,6 +100,7 @@ def _channels(text):
 
 def _rate_limit(text):
     from limits import parse_many  # Flask-Limiter's own notation: "10 per minute"
+
     parse_many(text)
     return text
 
@@ -116,51 +129,106 @@ class Tunable:
         return self.parse(self.default)
 
 
-TUNABLES = {t.name: t for t in (
-    # booking
-    Tunable("BOOKING_HOLD_MINUTES", _int(1), "15", "how long a draft visit holds its slots"),
-    Tunable("BOOKING_ORDER_MINUTES", _int(1), "30",
-            "how long a checkout's order (and a reschedule fee's order) keeps the slots"),
-    Tunable("SLOT_MIN_LEAD_MINUTES", _int(0), "60", "notice a new slot needs"),
-    Tunable("SLOT_STEP_MINUTES", _int(1), "30",
-            "slots start every this many minutes (or the service's duration when shorter)"),
-    Tunable("MEET_LINK_DOMAINS", _domains, "",
+TUNABLES = {
+    t.name: t
+    for t in (
+        # booking
+        Tunable("BOOKING_HOLD_MINUTES", _int(1), "15", "how long a draft visit holds its slots"),
+        Tunable(
+            "BOOKING_ORDER_MINUTES",
+            _int(1),
+            "30",
+            "how long a checkout's order (and a reschedule fee's order) keeps the slots",
+        ),
+        Tunable("SLOT_MIN_LEAD_MINUTES", _int(0), "60", "notice a new slot needs"),
+        Tunable(
+            "SLOT_STEP_MINUTES",
+            _int(1),
+            "30",
+            "slots start every this many minutes (or the service's duration when shorter)",
+        ),
+        Tunable(
+            "MEET_LINK_DOMAINS",
+            _domains,
+            "",
             "extra meet-link domains, comma-separated (zoom.us, meet.google.com and "
-            "teams.microsoft.com are always allowed)"),
-    # refunds
-    Tunable("REFUND_MAX_ATTEMPTS", _int(1), "3",
-            "gateway attempts per refund, and refunds per chain after refund.failed"),
-    Tunable("REFUND_RETRY_SECONDS", _int(0), "30",
-            "back-off before a refund's next attempt, × 4 per attempt (30 s, 2 min, 8 min)"),
-    Tunable("REFUND_STRAGGLER_MINUTES", _int(1), "10",
-            "a gateway refund still pending after this long is fetched from Razorpay"),
-    # payouts
-    Tunable("RAZORPAYX_RATE_LIMIT", _number, "5",
-            "RazorpayX requests per second per process (0 = no limit)"),
-    Tunable("RAZORPAYX_RATE_BURST", _optional_number, "",
-            "RazorpayX burst (token bucket size); empty = the rate"),
-    Tunable("PAYOUT_RETRY_BACKOFF_SECONDS", _number, "300",
-            "wait before a failed payout's automatic retry, × 4 per attempt"),
-    Tunable("PAYOUT_RESEND_BACKOFF_SECONDS", _number, "30",
-            "wait before re-asking RazorpayX after no answer, × 2 per request (max 1 h)"),
-    # accounts and sign-in
-    Tunable("PASSWORD_RESET_MAX_AGE", _int(60), "3600", "seconds a password-reset link lives"),
-    Tunable("INVITE_MAX_AGE", _int(60), str(7 * 24 * 3600), "seconds an invitation lives"),
-    Tunable("LOGIN_RATE_LIMIT", _rate_limit, "10 per minute",
-            "sign-in attempts per address (Flask-Limiter notation)"),
-    # mail and notifications
-    Tunable("MAIL_SERVER", _text, "",
-            "SMTP host; empty = mail is written to the console and the mail_messages table"),
-    Tunable("MAIL_PORT", _int(1), "25", "SMTP port"),
-    Tunable("MAIL_USERNAME", _text, "", "SMTP user (empty = no login)"),
-    Tunable("MAIL_PASSWORD", _text, "", "SMTP password"),
-    Tunable("MAIL_USE_TLS", _bool, "false", "STARTTLS before sending"),
-    Tunable("MAIL_FROM", _text, "Clinic Portal <no-reply@clinic.example>", "sender address"),
-    Tunable("MAIL_TIMEOUT", _number, "15", "SMTP connect/read timeout in seconds"),
-    Tunable("MAIL_SUBJECT_PREFIX", _text, "", "text put before every mail subject"),
-    Tunable("NOTIFY_REMINDER_CHANNELS", _channels, "email,sms",
-            "channels a reminder goes out on besides in-app (email, sms, whatsapp)"),
-)}
+            "teams.microsoft.com are always allowed)",
+        ),
+        # refunds
+        Tunable(
+            "REFUND_MAX_ATTEMPTS",
+            _int(1),
+            "3",
+            "gateway attempts per refund, and refunds per chain after refund.failed",
+        ),
+        Tunable(
+            "REFUND_RETRY_SECONDS",
+            _int(0),
+            "30",
+            "back-off before a refund's next attempt, × 4 per attempt (30 s, 2 min, 8 min)",
+        ),
+        Tunable(
+            "REFUND_STRAGGLER_MINUTES",
+            _int(1),
+            "10",
+            "a gateway refund still pending after this long is fetched from Razorpay",
+        ),
+        # payouts
+        Tunable(
+            "RAZORPAYX_RATE_LIMIT",
+            _number,
+            "5",
+            "RazorpayX requests per second per process (0 = no limit)",
+        ),
+        Tunable(
+            "RAZORPAYX_RATE_BURST",
+            _optional_number,
+            "",
+            "RazorpayX burst (token bucket size); empty = the rate",
+        ),
+        Tunable(
+            "PAYOUT_RETRY_BACKOFF_SECONDS",
+            _number,
+            "300",
+            "wait before a failed payout's automatic retry, × 4 per attempt",
+        ),
+        Tunable(
+            "PAYOUT_RESEND_BACKOFF_SECONDS",
+            _number,
+            "30",
+            "wait before re-asking RazorpayX after no answer, × 2 per request (max 1 h)",
+        ),
+        # accounts and sign-in
+        Tunable("PASSWORD_RESET_MAX_AGE", _int(60), "3600", "seconds a password-reset link lives"),
+        Tunable("INVITE_MAX_AGE", _int(60), str(7 * 24 * 3600), "seconds an invitation lives"),
+        Tunable(
+            "LOGIN_RATE_LIMIT",
+            _rate_limit,
+            "10 per minute",
+            "sign-in attempts per address (Flask-Limiter notation)",
+        ),
+        # mail and notifications
+        Tunable(
+            "MAIL_SERVER",
+            _text,
+            "",
+            "SMTP host; empty = mail is written to the console and the mail_messages table",
+        ),
+        Tunable("MAIL_PORT", _int(1), "25", "SMTP port"),
+        Tunable("MAIL_USERNAME", _text, "", "SMTP user (empty = no login)"),
+        Tunable("MAIL_PASSWORD", _text, "", "SMTP password"),
+        Tunable("MAIL_USE_TLS", _bool, "false", "STARTTLS before sending"),
+        Tunable("MAIL_FROM", _text, "Clinic Portal <no-reply@clinic.example>", "sender address"),
+        Tunable("MAIL_TIMEOUT", _number, "15", "SMTP connect/read timeout in seconds"),
+        Tunable("MAIL_SUBJECT_PREFIX", _text, "", "text put before every mail subject"),
+        Tunable(
+            "NOTIFY_REMINDER_CHANNELS",
+            _channels,
+            "email,sms",
+            "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
+        ),
+    )
+}
 
 
 def _tunable_values(environ):
@@ -234,15 +302,15 @@ def from_environment(instance_path, environ=None):
         **_tunable_values(env),
         # Razorpay: the embedded default points the official SDK at the sandbox mounted in-app.
         "RAZORPAY_KEY_ID": env.get("RAZORPAY_KEY_ID", "rzp_test_sandbox" if embedded else ""),
-        "RAZORPAY_KEY_SECRET": env.get("RAZORPAY_KEY_SECRET") or (
-            "sandbox_secret" if embedded else ""),
-        "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET") or (
-            "sandbox_webhook_secret" if embedded else ""),
-        "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL") or (
-            public_url + "/sandbox" if embedded else "https://api.razorpay.com"),
+        "RAZORPAY_KEY_SECRET": env.get("RAZORPAY_KEY_SECRET")
+        or ("sandbox_secret" if embedded else ""),
+        "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET")
+        or ("sandbox_webhook_secret" if embedded else ""),
+        "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL")
+        or (public_url + "/sandbox" if embedded else "https://api.razorpay.com"),
         "RAZORPAYX_ACCOUNT_NUMBER": env.get("RAZORPAYX_ACCOUNT_NUMBER", "2323230000000000"),
-        "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET") or (
-            "sandbox_webhook_secret" if embedded else ""),
+        "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET")
+        or ("sandbox_webhook_secret" if embedded else ""),
         "SANDBOX_ENABLED": _flag(env, "SANDBOX_ENABLED", embedded),
         "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
@@ -252,7 +320,7 @@ def _normalise_db_url(url):
     # psycopg 3 is the driver; accept the usual postgres:// spellings.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -2,6 +2,7 @@
 
 Each clinic row carries its own zone (``Clinic.timezone``); this is the default for new
 clinics and the zone of rules that are Indian by law (the financial year, TDS)."""
+
 from zoneinfo import ZoneInfo
 
 CLINIC_TIMEZONE = "Asia/Kolkata"

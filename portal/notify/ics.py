@@ -4,7 +4,8 @@ The library does the RFC's part (CRLF line ends, folding at 75 octets without sp
 UTF-8 sequence, TEXT escaping, UTC times as ``YYYYMMDDTHHMMSSZ``); this module says what a
 visit's event holds. UIDs are stable per individual booking, so a re-sent file (after a
 reschedule, with a higher SEQUENCE) updates the entry already in the patient's calendar."""
-from datetime import timezone
+
+from datetime import UTC
 
 from flask import current_app
 from icalendar import Calendar, Event
@@ -26,15 +27,16 @@ def uid_for(booking_id):
 
 
 def _utc(value):
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def event(booking, *, sequence=0, url=None, stamp=None):
     providers = ", ".join(p.display_name for p in booking.providers)
     clinic = booking.clinic
     location = ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
-    description = [f"{booking.service.name} with {providers}" if providers
-                   else booking.service.name]
+    description = [
+        f"{booking.service.name} with {providers}" if providers else booking.service.name
+    ]
     if booking.meet_link:
         description.append(f"Join online: {booking.meet_link}")
     if url:
@@ -70,5 +72,8 @@ def calendar(bookings, *, url=None, sequence=0, method="PUBLISH"):
 
 def attachment(bookings, *, url=None, sequence=0, filename="visit.ics"):
     """A mail attachment (see ``queue_mail(attachments=...)``)."""
-    return {"filename": filename, "content_type": "text/calendar; method=PUBLISH",
-            "content": calendar(bookings, url=url, sequence=sequence)}
+    return {
+        "filename": filename,
+        "content_type": "text/calendar; method=PUBLISH",
+        "content": calendar(bookings, url=url, sequence=sequence),
+    }
