@@ -23,6 +23,7 @@ real Redis (marker ``redis``) all run on one worker, one after the other (xdist 
 import os
 import sqlite3
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 
@@ -46,6 +47,16 @@ def _per_worker(url, worker):
     if not parsed.drivername.startswith("postgres") or not parsed.database:
         return url
     return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+# Hypothesis's timing checks fail on a busy machine (2 cores shared by parallel runs)
+# without saying anything about the code: no deadline, no "input generation is slow".
+hypothesis.settings.register_profile(
+    "portal",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("portal")
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
