@@ -1,10 +1,13 @@
-# The two commands: `make run` (the embedded portal) and `make test` (the whole suite).
+# The two commands: `make run` (the embedded portal) and `make test` (checks + the whole suite).
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app wsgi
-PYTEST_ARGS ?=
+# Parallel on every core (pytest-xdist); `make test PYTEST_ARGS=` runs in one process.
+# loadgroup keeps the tests that share the machine's Redis (and the browser tests) on one
+# worker (see tests/plugin.py).
+PYTEST_ARGS ?= -n auto --dist loadgroup
 
-.PHONY: run test install install-test browser migrate demo serve clean
+.PHONY: run test pytest lint install install-test browser migrate demo serve clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,7 +22,15 @@ run: install
 	$(FLASK) demo load
 	$(FLASK) serve
 
-test: install browser
+test: lint pytest
+
+# Lint, format and the import contracts (pyproject: [tool.ruff], [tool.importlinter]).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+pytest: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium; install it when missing (root on a fresh machine).
@@ -33,4 +44,4 @@ migrate: install
 	$(FLASK) db upgrade
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache .coverage .coverage.*

@@ -1,30 +1,284 @@
 """Settings, read from the environment. The defaults are the embedded mode:
-SQLite in ``instance/``, jobs in-process, the sandbox gateway mounted in the app."""
+SQLite in ``instance/``, jobs in-process, the sandbox gateway mounted in the app.
+
+Every tunable is in ``TUNABLES`` (name, parser, default, meaning); the README's settings
+table lists the same names and ``tests/test_config.py`` keeps the two in step. A value that
+does not parse stops the app at start-up with a :class:`ConfigError` naming the variable.
+
+Code reads a tunable with :func:`setting` (the app's value, or the default outside an app)
+and the policy in force with :func:`policy`.
+"""
+
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, has_app_context
+
+from portal.domain.policy import DEFAULT_POLICY
+from portal.domain.timezone import CLINIC_TIMEZONE, CLINIC_TZ
+
+__all__ = [
+    "CLINIC_TIMEZONE",
+    "CLINIC_TZ",
+    "ConfigError",
+    "TUNABLES",
+    "from_environment",
+    "policy",
+    "setting",
+]
 
 
-def _bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
+class ConfigError(RuntimeError):
+    """A setting in the environment has a value the portal cannot use."""
+
+
+# --- parsers: text from the environment -> value; ValueError names what was expected ------
+
+
+def _int(minimum=0):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"expected a whole number >= {minimum}") from None
+        if value < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def _number(text):
+    """A non-negative number (0 switches the limit off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number >= 0") from None
+    if not value >= 0:  # also refuses nan
+        raise ValueError("expected a number >= 0")
+    return value
+
+
+def _optional_number(text):
+    return None if text.strip() == "" else _number(text)
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _bool(text):
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _words(text):
+    """A comma-separated list; blanks dropped."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _domains(text):
+    from portal.domain.meetlinks import _normalise_domain  # validates each name
+
+    return tuple(_normalise_domain(d) for d in _words(text))
+
+
+def _channels(text):
+    allowed = {"email", "sms", "whatsapp"}
+    channels = _words(text)
+    unknown = set(channels) - allowed
+    if unknown:
+        raise ValueError(f"unknown channel(s) {sorted(unknown)}; choose from {sorted(allowed)}")
+    return channels
+
+
+def _rate_limit(text):
+    from limits import parse_many  # Flask-Limiter's own notation: "10 per minute"
+
+    parse_many(text)
+    return text
+
+
+def _text(text):
+    return text
+
+
+@dataclass(frozen=True)
+class Tunable:
+    name: str
+    parse: Callable[[str], Any]
+    default: str  # as it would be written in the environment
+    meaning: str
+
+    def read(self, environ):
+        text = environ.get(self.name)
+        text = self.default if text is None else text
+        try:
+            return self.parse(text)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{self.name}={text!r} is not usable: {exc}") from None
+
+    @property
+    def default_value(self):
+        return self.parse(self.default)
+
+
+TUNABLES = {
+    t.name: t
+    for t in (
+        # booking
+        Tunable("BOOKING_HOLD_MINUTES", _int(1), "15", "how long a draft visit holds its slots"),
+        Tunable(
+            "BOOKING_ORDER_MINUTES",
+            _int(1),
+            "30",
+            "how long a checkout's order (and a reschedule fee's order) keeps the slots",
+        ),
+        Tunable("SLOT_MIN_LEAD_MINUTES", _int(0), "60", "notice a new slot needs"),
+        Tunable(
+            "SLOT_STEP_MINUTES",
+            _int(1),
+            "30",
+            "slots start every this many minutes (or the service's duration when shorter)",
+        ),
+        Tunable(
+            "MEET_LINK_DOMAINS",
+            _domains,
+            "",
+            "extra meet-link domains, comma-separated (zoom.us, meet.google.com and "
+            "teams.microsoft.com are always allowed)",
+        ),
+        # refunds
+        Tunable(
+            "REFUND_MAX_ATTEMPTS",
+            _int(1),
+            "3",
+            "gateway attempts per refund, and refunds per chain after refund.failed",
+        ),
+        Tunable(
+            "REFUND_RETRY_SECONDS",
+            _int(0),
+            "30",
+            "back-off before a refund's next attempt, × 4 per attempt (30 s, 2 min, 8 min)",
+        ),
+        Tunable(
+            "REFUND_STRAGGLER_MINUTES",
+            _int(1),
+            "10",
+            "a gateway refund still pending after this long is fetched from Razorpay",
+        ),
+        # payouts
+        Tunable(
+            "RAZORPAYX_RATE_LIMIT",
+            _number,
+            "5",
+            "RazorpayX requests per second per process (0 = no limit)",
+        ),
+        Tunable(
+            "RAZORPAYX_RATE_BURST",
+            _optional_number,
+            "",
+            "RazorpayX burst (token bucket size); empty = the rate",
+        ),
+        Tunable(
+            "PAYOUT_RETRY_BACKOFF_SECONDS",
+            _number,
+            "300",
+            "wait before a failed payout's automatic retry, × 4 per attempt",
+        ),
+        Tunable(
+            "PAYOUT_RESEND_BACKOFF_SECONDS",
+            _number,
+            "30",
+            "wait before re-asking RazorpayX after no answer, × 2 per request (max 1 h)",
+        ),
+        # accounts and sign-in
+        Tunable("PASSWORD_RESET_MAX_AGE", _int(60), "3600", "seconds a password-reset link lives"),
+        Tunable("INVITE_MAX_AGE", _int(60), str(7 * 24 * 3600), "seconds an invitation lives"),
+        Tunable(
+            "LOGIN_RATE_LIMIT",
+            _rate_limit,
+            "10 per minute",
+            "sign-in attempts per address (Flask-Limiter notation)",
+        ),
+        # mail and notifications
+        Tunable(
+            "MAIL_SERVER",
+            _text,
+            "",
+            "SMTP host; empty = mail is written to the console and the mail_messages table",
+        ),
+        Tunable("MAIL_PORT", _int(1), "25", "SMTP port"),
+        Tunable("MAIL_USERNAME", _text, "", "SMTP user (empty = no login)"),
+        Tunable("MAIL_PASSWORD", _text, "", "SMTP password"),
+        Tunable("MAIL_USE_TLS", _bool, "false", "STARTTLS before sending"),
+        Tunable("MAIL_FROM", _text, "Clinic Portal <no-reply@clinic.example>", "sender address"),
+        Tunable("MAIL_TIMEOUT", _number, "15", "SMTP connect/read timeout in seconds"),
+        Tunable("MAIL_SUBJECT_PREFIX", _text, "", "text put before every mail subject"),
+        Tunable(
+            "NOTIFY_REMINDER_CHANNELS",
+            _channels,
+            "email,sms",
+            "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
+        ),
+    )
+}
+
+
+def _tunable_values(environ):
+    values = {name: t.read(environ) for name, t in TUNABLES.items()}
+    for name in ("MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD"):
+        values[name] = values[name] or None
+    return values
+
+
+def setting(name):
+    """A tunable's value: the app's config inside an app, else its default."""
+    if has_app_context() and name in current_app.config:
+        return current_app.config[name]
+    return TUNABLES[name].default_value
+
+
+def policy():
+    """The policy in force: ``app.config["POLICY"]`` when set (admin-edited), else the
+    defaults of POLICY.md."""
+    if has_app_context():
+        return current_app.config.get("POLICY") or DEFAULT_POLICY
+    return DEFAULT_POLICY
+
+
+def _flag(environ, name, default):
+    text = environ.get(name)
+    if text is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return _bool(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={text!r} is not usable: {exc}") from None
 
 
-def from_environment(instance_path):
+def from_environment(instance_path, environ=None):
     """Build the config mapping. Anything secret comes only from the environment;
     the embedded mode invents throwaway values so a fresh clone runs."""
-    embedded = not os.environ.get("DATABASE_URL")
-    database_url = os.environ.get("DATABASE_URL") or (
+    env = os.environ if environ is None else environ
+    embedded = not env.get("DATABASE_URL")
+    database_url = env.get("DATABASE_URL") or (
         "sqlite:///" + os.path.join(instance_path, "portal.sqlite3")
     )
-    redis_url = os.environ.get("REDIS_URL") or None
-    secret_key = os.environ.get("SECRET_KEY")
+    redis_url = env.get("REDIS_URL") or None
+    secret_key = env.get("SECRET_KEY")
     if not secret_key:
         if not embedded:
-            raise RuntimeError("SECRET_KEY must be set outside the embedded mode")
+            raise ConfigError("SECRET_KEY must be set outside the embedded mode")
         secret_key = _instance_secret(instance_path)
-    public_url = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    public_url = env.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    secure_cookies = _flag(env, "SESSION_COOKIE_SECURE", not embedded)
     return {
         "SECRET_KEY": secret_key,
         "EMBEDDED": embedded,
@@ -39,33 +293,26 @@ def from_environment(instance_path):
         "PUBLIC_URL": public_url,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not embedded),
-        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not embedded),
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "PASSWORD_RESET_MAX_AGE": int(os.environ.get("PASSWORD_RESET_MAX_AGE", "3600")),
-        "INVITE_MAX_AGE": int(os.environ.get("INVITE_MAX_AGE", str(7 * 24 * 3600))),
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
-        "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,  # None: console + outbox table
-        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
-        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
-        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
-        "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),
-        "MAIL_FROM": os.environ.get("MAIL_FROM", "Clinic Portal <no-reply@clinic.example>"),
+        "POLICY": DEFAULT_POLICY,
+        **_tunable_values(env),
         # Razorpay: the embedded default points the official SDK at the sandbox mounted in-app.
-        "RAZORPAY_KEY_ID": os.environ.get("RAZORPAY_KEY_ID", "rzp_test_sandbox" if embedded else ""),
-        "RAZORPAY_KEY_SECRET": os.environ.get("RAZORPAY_KEY_SECRET") or (
-            "sandbox_secret" if embedded else ""),
-        "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or (
-            "sandbox_webhook_secret" if embedded else ""),
-        "RAZORPAY_BASE_URL": os.environ.get("RAZORPAY_BASE_URL") or (
-            public_url + "/sandbox" if embedded else "https://api.razorpay.com"),
-        "RAZORPAYX_ACCOUNT_NUMBER": os.environ.get("RAZORPAYX_ACCOUNT_NUMBER", "2323230000000000"),
-        "RAZORPAYX_WEBHOOK_SECRET": os.environ.get("RAZORPAYX_WEBHOOK_SECRET") or (
-            "sandbox_webhook_secret" if embedded else ""),
-        "SANDBOX_ENABLED": _bool("SANDBOX_ENABLED", embedded),
-        "PERIODIC_INLINE": _bool("PERIODIC_INLINE", embedded),
+        "RAZORPAY_KEY_ID": env.get("RAZORPAY_KEY_ID", "rzp_test_sandbox" if embedded else ""),
+        "RAZORPAY_KEY_SECRET": env.get("RAZORPAY_KEY_SECRET")
+        or ("sandbox_secret" if embedded else ""),
+        "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET")
+        or ("sandbox_webhook_secret" if embedded else ""),
+        "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL")
+        or (public_url + "/sandbox" if embedded else "https://api.razorpay.com"),
+        "RAZORPAYX_ACCOUNT_NUMBER": env.get("RAZORPAYX_ACCOUNT_NUMBER", "2323230000000000"),
+        "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET")
+        or ("sandbox_webhook_secret" if embedded else ""),
+        "SANDBOX_ENABLED": _flag(env, "SANDBOX_ENABLED", embedded),
+        "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
 
 
@@ -73,7 +320,7 @@ def _normalise_db_url(url):
     # psycopg 3 is the driver; accept the usual postgres:// spellings.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -21,7 +21,7 @@ def post_button(*args, **kwargs):
 
 
 def init_app(app):
-    from portal.booking.lifecycle import policy
+    from portal.config import policy
     env = app.jinja_env
     env.filters["inr"] = format_inr
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.

@@ -31,7 +31,6 @@ import re
 from contextlib import contextmanager
 from datetime import date
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -43,6 +42,7 @@ from portal.accounts.models import ADMIN, PATIENT, PROVIDER, User
 from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 
 FORM = "__all__"  # key of a message about the whole form rather than one field
@@ -58,7 +58,6 @@ RELATIONSHIPS = (
     ("sibling", "Sibling"),
     ("other", "Other"),
 )
-CLINIC_TZ = ZoneInfo("Asia/Kolkata")
 
 BAD_LOGIN = "Email or password is incorrect."
 INACTIVE_LOGIN = "This account has been deactivated. Please contact the clinic."

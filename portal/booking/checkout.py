@@ -5,6 +5,7 @@ Each use case is one unit of work. A broken rule raises ``BookingError``; a paym
 cannot be verified or started raises ``PaymentError``."""
 from dataclasses import dataclass, field
 
+from portal.config import policy
 from portal.audit.service import record
 from portal.booking import lifecycle, payment_events, prices
 from portal.booking.access import require_admin, visit_for
@@ -98,7 +99,7 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
         if pending is not None and pending.kind == ORDER and \
                 prices.same_wallet_request(visit, wallet_paise):
             # A retry: back to the same order while the attempt limit allows.
-            if not schedule.may_retry_payment(pending.attempt_count, lifecycle.policy()):
+            if not schedule.may_retry_payment(pending.attempt_count, policy()):
                 raise BookingError(MSG_TOO_MANY_ATTEMPTS)
             records.add_attempt(pending, "checkout.retry", PaymentStatus.PENDING)
             return _checkout_target(pending, callback_url, visit)

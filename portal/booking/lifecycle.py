@@ -6,7 +6,6 @@ through ``portal.domain.states`` (VISIT, BOOKING, BOOKING_LATE_PAYMENT, and PAYM
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal import events, jobs
@@ -15,7 +14,7 @@ from portal.booking import claims, coupons, postings
 from portal.booking.models import OPEN_VISIT_STATUSES, InvoiceCounter, MasterBooking
 from portal.db import utcnow
 from portal.domain import rates
-from portal.domain.policy import DEFAULT_POLICY
+from portal.config import setting
 from portal.domain.states import (
     BOOKING,
     BOOKING_LATE_PAYMENT,
@@ -31,21 +30,14 @@ from portal.payments import records
 from portal.payments.models import LINK, WALLET
 
 
-def policy():
-    """The policy in force: ``app.config["POLICY"]`` when set (admin-edited), else defaults."""
-    if has_app_context():
-        return current_app.config.get("POLICY") or DEFAULT_POLICY
-    return DEFAULT_POLICY
-
-
 def hold_lifetime():
-    minutes = current_app.config.get("BOOKING_HOLD_MINUTES", 15) if has_app_context() else 15
+    minutes = setting("BOOKING_HOLD_MINUTES")
     return timedelta(minutes=int(minutes))
 
 
 def order_lifetime():
     """How long a checkout's order keeps the slots (the hold is extended to this)."""
-    minutes = current_app.config.get("BOOKING_ORDER_MINUTES", 30) if has_app_context() else 30
+    minutes = setting("BOOKING_ORDER_MINUTES")
     return timedelta(minutes=int(minutes))
 
 

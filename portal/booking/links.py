@@ -18,6 +18,7 @@ import logging
 import sqlalchemy as sa
 
 from portal import events, jobs
+from portal.config import policy
 from portal.accounts.models import ADMIN, User
 from portal.audit.service import record
 from portal.booking import lifecycle, prices
@@ -50,7 +51,7 @@ def create_payment_link(admin, visit_id):
     with unit_of_work() as session:
         visit = payable_visit(admin, visit_id)
         now = utcnow()
-        expiry = schedule.payment_link_expiry(now, visit.first_start, lifecycle.policy())
+        expiry = schedule.payment_link_expiry(now, visit.first_start, policy())
         if expiry is None:
             raise BookingError(MSG_LINK_TOO_LATE)
         lifecycle.abandon_checkout(visit, "payment link created", admin)
@@ -162,7 +163,7 @@ def _end_link(payment_id, now):
     admin = _acting_admin(payment)
     renewable = (visit.is_open and first_start is not None and admin is not None
                  and any(i.status == BookingStatus.SCHEDULED for i in visit.items)
-                 and schedule.payment_link_expiry(now, first_start, lifecycle.policy())
+                 and schedule.payment_link_expiry(now, first_start, policy())
                  is not None)
     if not renewable:
         if visit.is_open:

@@ -3,8 +3,8 @@ whether a visit needs an admin's attention (flagged, or awaiting payment close t
 start)."""
 import sqlalchemy as sa
 
+from portal.config import policy
 from portal.accounts.models import User
-from portal.booking import lifecycle
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.db import utcnow
@@ -44,7 +44,7 @@ def list_visits(patient_id=None, status=None, needs_attention=None, search=None,
     if status:
         statuses = [status] if isinstance(status, str) else list(status)
         query = query.where(MasterBooking.status.in_(statuses))
-    clause = _attention_clause(utcnow(), lifecycle.policy())
+    clause = _attention_clause(utcnow(), policy())
     if needs_attention is True:
         query = query.where(clause)
     elif needs_attention is False:
@@ -65,4 +65,4 @@ def visit_needs_attention(visit, now=None):
         return True
     first = visit.first_start
     return visit.status == VisitStatus.PENDING_PAYMENT and first is not None and \
-        first <= now + lifecycle.policy().attention_window
+        first <= now + policy().attention_window

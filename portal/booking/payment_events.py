@@ -7,6 +7,7 @@ Idempotency: the visit row is locked first (PostgreSQL FOR UPDATE), then a gatew
 payment id already recorded on any payment of the visit means "seen it": nothing
 changes and nothing is posted again. ``razorpay_payment_id`` is unique in the database
 and the confirmation posting has an idempotency key, as a second and third line."""
+from portal.config import policy as policy_in_force
 from portal.audit.service import record
 from portal.booking import claims, lifecycle, postings
 from portal.booking.errors import BookingError
@@ -142,7 +143,7 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
     """One failed attempt. 3 failures: needs intervention (admin alert). The patient may
     retry on the same order while fewer than 5 attempts exist; after that the payment is
     FAILED and the hold is released."""
-    policy = policy or lifecycle.policy()
+    policy = policy or policy_in_force()
     with unit_of_work():
         visit = lifecycle.lock_visit(payment.master_id)
         db.session.refresh(payment)

@@ -7,8 +7,8 @@ few queries for 3 rows or 50."""
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
+from portal.config import policy
 from portal.accounts.models import User
-from portal.booking import lifecycle
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking
 from portal.db import db, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
@@ -62,7 +62,7 @@ def visits_page(*, patient_id=None, status=None, needs_attention=None, search=No
         statuses = [status] if isinstance(status, str) else list(status)
         query = query.where(MasterBooking.status.in_(statuses))
     if needs_attention is not None:
-        clause = attention_clause(utcnow(), lifecycle.policy().attention_window)
+        clause = attention_clause(utcnow(), policy().attention_window)
         query = query.where(clause if needs_attention else sa.not_(clause))
     text = " ".join((search or "").split()).lower()
     if text:

@@ -28,6 +28,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal import events
+from portal.config import policy
 from portal.accounts.models import ADMIN, PATIENT
 from portal.audit.service import record
 from portal.booking import claims, holds, lifecycle, visits
@@ -112,7 +113,7 @@ def quote(actor, item_id, admin_override=False, now=None):
 def _quote(item, admin_override, now):
     rate = item.providers[0].commission_bps if len(item.providers) == 1 else None
     return rules.reschedule_quote(item.fee, item.start_at - now, item.is_team,
-                                  lifecycle.policy(), admin_override=admin_override,
+                                  policy(), admin_override=admin_override,
                                   commission_bps=rate)
 
 

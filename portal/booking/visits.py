@@ -6,8 +6,8 @@ Each use case is one unit of work; a broken rule raises ``BookingError(message, 
 else's, raises ``NotFound``; a role that may not act raises ``PermissionDenied``."""
 from datetime import timedelta
 
-from flask import current_app
 
+from portal.config import policy, setting
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking import claims, coupons, holds, lifecycle, prices
@@ -65,9 +65,9 @@ def _check_meet_link(actor, service, meet_link):
         raise BookingError(MSG_MEET_LINK_OFFLINE, field="meet_link")
     if role(actor) not in (ADMIN, PROVIDER):
         raise BookingError(MSG_MEET_LINK_WHO, field="meet_link")
-    extra = current_app.config.get("MEET_LINK_DOMAINS", ())
+    extra = setting("MEET_LINK_DOMAINS")
     try:
-        return meetlinks.validate_meet_link(meet_link, lifecycle.policy(), extra)
+        return meetlinks.validate_meet_link(meet_link, policy(), extra)
     except meetlinks.MeetLinkError as exc:
         raise BookingError(str(exc), field="meet_link") from None
 
@@ -155,7 +155,7 @@ def add_item(actor, *, patient_id, service_id, provider_ids, clinic_id, start_at
             visit.number = f"V{visit.id:06d}"
         elif visit.status == VisitStatus.PENDING_PAYMENT:
             lifecycle.abandon_checkout(visit, "item added", actor)
-        price = pricing.price_item(service.fee_paise, service.taxable, lifecycle.policy())
+        price = pricing.price_item(service.fee_paise, service.taxable, policy())
         item = IndividualBooking(
             service=service, clinic=clinic, start_at=start_at, end_at=end_at,
             status=BookingStatus.SCHEDULED, fee=price.fee, platform_fee=price.platform_fee,

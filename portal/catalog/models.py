@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.timezone import CLINIC_TIMEZONE
 from portal.extensions import db
 
 DOCTOR, LAB = "DOCTOR", "LAB"
@@ -20,7 +21,7 @@ SERVICE_KINDS = (CONSULTATION, LAB_TEST, FOLLOW_UP)
 IN_PERSON, ONLINE = "IN_PERSON", "ONLINE"
 SERVICE_MODES = (IN_PERSON, ONLINE)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DEFAULT_TIMEZONE = "Asia/Kolkata"
+DEFAULT_TIMEZONE = CLINIC_TIMEZONE
 DEFAULT_HOURS = {d: (time(9), time(18)) for d in range(5)}  # Mon–Fri 09:00–18:00 local
 
 

@@ -7,9 +7,9 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from sqlalchemy.orm import selectinload
 
+from portal.config import setting
 from portal.catalog import busy as busy_registry
 from portal.catalog.checks import load
 from portal.catalog.models import (DEFAULT_TIMEZONE, Availability, Clinic, Leave, Provider,
@@ -62,9 +62,8 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
 def slot_settings():
     """(min_lead, max_step) from config: slots start at least SLOT_MIN_LEAD_MINUTES ahead
     (default 60) and every SLOT_STEP_MINUTES (default 30, or the duration when shorter)."""
-    config = current_app.config if has_app_context() else {}
-    return (timedelta(minutes=int(config.get("SLOT_MIN_LEAD_MINUTES", 60))),
-            timedelta(minutes=int(config.get("SLOT_STEP_MINUTES", 30))))
+    return (timedelta(minutes=int(setting("SLOT_MIN_LEAD_MINUTES"))),
+            timedelta(minutes=int(setting("SLOT_STEP_MINUTES"))))
 
 
 def _range_bounds(clinics, from_date, days):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .rates import financial_year, financial_year_bounds, rupees
+from .timezone import CLINIC_TIMEZONE
 
 GST_MODE_PLATFORM_ONLY = "platform_only"      # GST on P (+ F when the service is taxable)
 GST_MODE_FEE_AND_PLATFORM = "fee_and_platform"  # the seeds' formula: GST on F + P always
@@ -129,7 +130,7 @@ class Policy:
     extra_meet_link_domains: tuple[str, ...] = ()  # admin-configured
 
     # --- clinic defaults ----------------------------------------------------------------
-    default_timezone: str = "Asia/Kolkata"
+    default_timezone: str = CLINIC_TIMEZONE
     default_business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Mon–Fri (date.weekday())
     default_opening: _dt.time = _dt.time(9, 0)
     default_closing: _dt.time = _dt.time(18, 0)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
+from .timezone import CLINIC_TZ
+
 BPS_DENOMINATOR = 10_000
-INDIA_TZ = ZoneInfo("Asia/Kolkata")
+INDIA_TZ = CLINIC_TZ  # the financial year is Indian by law
 
 __all__ = [
     "BPS_DENOMINATOR",

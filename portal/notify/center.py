@@ -3,10 +3,10 @@ something: always in the app, by mail when asked (and when they have an address)
 or WhatsApp when asked and a number is known. Everything is written in the caller's
 transaction; mail and texts leave after its commit."""
 import sqlalchemy as sa
-from flask import current_app
 
 from portal.accounts.models import User
 from portal.db import unit_of_work, utcnow
+from portal.config import setting
 from portal.extensions import db
 from portal.notify.channels import queue_text
 from portal.notify.dbutil import insert_ignore
@@ -59,7 +59,7 @@ def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=L
 
 
 def _subject(title, priority):
-    prefix = current_app.config.get("MAIL_SUBJECT_PREFIX", "")
+    prefix = setting("MAIL_SUBJECT_PREFIX")
     return f"{prefix}{'[HIGH] ' if priority == 'HIGH' else ''}{title}"
 
 

@@ -1,43 +1,24 @@
-"""iCalendar (RFC 5545) files for confirmed visits, written by hand (no dependency).
+"""iCalendar (RFC 5545) files for confirmed visits, built with ``icalendar``.
 
-What RFC 5545 asks and this honours: CRLF line ends (3.1); lines folded at 75 octets with
-CRLF + one space, never inside a UTF-8 sequence (3.1); TEXT values escape backslash,
-semicolon, comma and newline (3.3.11); UTC times as ``YYYYMMDDTHHMMSSZ`` (3.3.5);
-VCALENDAR needs PRODID and VERSION (3.6); VEVENT needs UID and DTSTAMP (3.6.1).
-UIDs are stable per individual booking, so a re-sent file (after a reschedule, with a
-higher SEQUENCE) updates the entry already in the patient's calendar."""
-from datetime import timezone
+The library does the RFC's part (CRLF line ends, folding at 75 octets without splitting a
+UTF-8 sequence, TEXT escaping, UTC times as ``YYYYMMDDTHHMMSSZ``); this module says what a
+visit's event holds. UIDs are stable per individual booking, so a re-sent file (after a
+reschedule, with a higher SEQUENCE) updates the entry already in the patient's calendar."""
+
+from datetime import UTC
 
 from flask import current_app
+from icalendar import Calendar, Event
+from icalendar.parser import Contentline
 
 from portal.db import utcnow
 
 PRODID = "-//Clinic Portal//Visits//EN"
 
 
-def escape_text(value):
-    return (str(value or "").replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
-
-
 def fold(line):
-    """Fold one content line to at most 75 octets per physical line."""
-    data = line.encode("utf-8")
-    if len(data) <= 75:
-        return line
-    parts, current, limit = [], b"", 75
-    for char in line:
-        encoded = char.encode("utf-8")
-        if len(current) + len(encoded) > limit:
-            parts.append(current.decode("utf-8"))
-            current, limit = b"", 74  # continuation lines start with a space
-        current += encoded
-    parts.append(current.decode("utf-8"))
-    return "\r\n ".join(parts)
-
-
-def format_utc(value):
-    return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """One content line folded to at most 75 octets per physical line."""
+    return Contentline(line).to_ical().decode("utf-8")
 
 
 def uid_for(booking_id):
@@ -45,47 +26,54 @@ def uid_for(booking_id):
     return f"booking-{booking_id}@{host or 'clinic-portal'}"
 
 
-def event_lines(booking, *, sequence=0, url=None, stamp=None):
+def _utc(value):
+    return value.astimezone(UTC)
+
+
+def event(booking, *, sequence=0, url=None, stamp=None):
     providers = ", ".join(p.display_name for p in booking.providers)
     clinic = booking.clinic
     location = ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
-    description = [f"{booking.service.name} with {providers}" if providers
-                   else booking.service.name]
+    description = [
+        f"{booking.service.name} with {providers}" if providers else booking.service.name
+    ]
     if booking.meet_link:
         description.append(f"Join online: {booking.meet_link}")
     if url:
         description.append(f"Details: {url}")
     online = booking.meet_link if booking.service.is_online else None
-    lines = [
-        "BEGIN:VEVENT",
-        f"UID:{uid_for(booking.id)}",
-        f"DTSTAMP:{format_utc(stamp or utcnow())}",
-        f"DTSTART:{format_utc(booking.start_at)}",
-        f"DTEND:{format_utc(booking.end_at)}",
-        f"SEQUENCE:{int(sequence)}",
-        "STATUS:CONFIRMED",
-        f"SUMMARY:{escape_text(booking.service.name + ' – ' + clinic.name)}",
-        f"LOCATION:{escape_text(online if online else location)}",
-        f"DESCRIPTION:{escape_text(chr(10).join(description))}",
-    ]
+    entry = Event()
+    entry.add("uid", uid_for(booking.id))
+    entry.add("dtstamp", _utc(stamp or utcnow()))
+    entry.add("dtstart", _utc(booking.start_at))
+    entry.add("dtend", _utc(booking.end_at))
+    entry.add("sequence", int(sequence))
+    entry.add("status", "CONFIRMED")
+    entry.add("summary", f"{booking.service.name} – {clinic.name}")
+    entry.add("location", online or location)
+    entry.add("description", "\n".join(description))
     if url:
-        lines.append(f"URL:{url}")
-    lines.append("END:VEVENT")
-    return lines
+        entry.add("url", url)
+    return entry
 
 
 def calendar(bookings, *, url=None, sequence=0, method="PUBLISH"):
     """The text of a VCALENDAR with one VEVENT per booking."""
     stamp = utcnow()
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN",
-             f"METHOD:{method}"]
+    cal = Calendar()
+    cal.add("version", "2.0")
+    cal.add("prodid", PRODID)
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
     for booking in bookings:
-        lines.extend(event_lines(booking, sequence=sequence, url=url, stamp=stamp))
-    lines.append("END:VCALENDAR")
-    return "".join(fold(line) + "\r\n" for line in lines)
+        cal.add_component(event(booking, sequence=sequence, url=url, stamp=stamp))
+    return cal.to_ical().decode("utf-8")
 
 
 def attachment(bookings, *, url=None, sequence=0, filename="visit.ics"):
     """A mail attachment (see ``queue_mail(attachments=...)``)."""
-    return {"filename": filename, "content_type": "text/calendar; method=PUBLISH",
-            "content": calendar(bookings, url=url, sequence=sequence)}
+    return {
+        "filename": filename,
+        "content_type": "text/calendar; method=PUBLISH",
+        "content": calendar(bookings, url=url, sequence=sequence),
+    }

@@ -85,7 +85,7 @@ def build_email(message, config):
 def _smtp_send(email, config):
     try:
         with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
-                          timeout=config.get("MAIL_TIMEOUT", 15)) as smtp:
+                          timeout=config["MAIL_TIMEOUT"]) as smtp:
             if config.get("MAIL_USE_TLS"):
                 smtp.starttls()
             if config.get("MAIL_USERNAME"):

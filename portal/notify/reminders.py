@@ -28,12 +28,11 @@ import logging
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.db import utcnow
-from portal.domain.policy import DEFAULT_POLICY
+from portal.config import policy, setting
 from portal.domain.schedule import reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -47,12 +46,6 @@ log = logging.getLogger("portal.notify.reminders")
 SEND_DUE = "notify.send_due_reminders"
 SEND_ONE = "notify.send_reminder"
 OFFSET_WORDS = {"24h": "tomorrow", "1h": "in 1 hour", "15m": "in 15 minutes"}
-
-
-def policy():
-    if has_app_context():
-        return current_app.config.get("POLICY") or DEFAULT_POLICY
-    return DEFAULT_POLICY
 
 
 def _is_postgres():
@@ -235,7 +228,7 @@ def _set_status(reminder, status, **values):
 def reminder_channels():
     """The channels a reminder goes out on: ``NOTIFY_REMINDER_CHANNELS``, default in-app,
     mail and SMS (the SMS sender logs unless a real one is configured)."""
-    return tuple(current_app.config.get("NOTIFY_REMINDER_CHANNELS") or ("email", "sms"))
+    return tuple(setting("NOTIFY_REMINDER_CHANNELS"))
 
 
 def local_time(booking):

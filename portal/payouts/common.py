@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
+from portal.config import setting
 from portal.catalog.models import Provider
-from portal.domain.policy import DEFAULT_POLICY
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
@@ -41,22 +40,16 @@ class Skipped:
 
 # --- settings -----------------------------------------------------------------------------
 
-def policy():
-    """The payout policy in force (admin-editable policy rows may replace the default;
-    until then ``app.config["POLICY"]`` or the default)."""
-    return current_app.config.get("POLICY") or DEFAULT_POLICY
-
-
 def retry_backoff(attempt_number):
     """Wait before the automatic retry after attempt ``n`` failed: base × 4^(n−1)
     (default base 5 minutes: 5 min, 20 min)."""
-    base = float(current_app.config.get("PAYOUT_RETRY_BACKOFF_SECONDS", 300))
+    base = float(setting("PAYOUT_RETRY_BACKOFF_SECONDS"))
     return timedelta(seconds=base * 4 ** max(attempt_number - 1, 0))
 
 
 def resend_backoff(requests_made):
     """Wait before asking RazorpayX again with the same key after no/5xx answer."""
-    base = float(current_app.config.get("PAYOUT_RESEND_BACKOFF_SECONDS", 30))
+    base = float(setting("PAYOUT_RESEND_BACKOFF_SECONDS"))
     return timedelta(seconds=min(base * 2 ** max(requests_made - 1, 0), 3600))
 
 

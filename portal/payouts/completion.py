@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from portal.config import policy
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound
@@ -29,11 +30,12 @@ from portal.catalog.models import INSTANT
 from portal.db import unit_of_work, utcnow
 from portal.domain.rates import INDIA_TZ, allocate_pro_rata, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
+from portal.domain.timezone import CLINIC_TIMEZONE
 from portal.extensions import db
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
-from portal.payouts.common import INSTANT_JOB, policy
+from portal.payouts.common import INSTANT_JOB
 
 START_EARLY = timedelta(hours=1)
 MSG_TOO_EARLY = "Too early to start: this appointment begins at {start}."
@@ -131,7 +133,7 @@ def complete_booking(actor, booking_id, *, now=None):
 
 
 def _local(booking):
-    zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or "Asia/Kolkata")
+    zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or CLINIC_TIMEZONE)
     return booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
 
 

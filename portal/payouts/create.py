@@ -14,8 +14,8 @@ from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
 from portal.payouts import models as m
-from portal.payouts.common import (SEND_JOB, PayoutError, Skipped, current_fund_account,
-                                   lock_provider, new_key, payable_balance, policy, snapshot)
+from portal.config import policy
+from portal.payouts.common import (SEND_JOB, PayoutError, Skipped, current_fund_account, lock_provider, new_key, payable_balance, snapshot)
 
 MSG_NO_ACCOUNT = "No validated bank account or UPI id: payouts wait until one is validated."
 MSG_NOTHING = "Nothing to pay: the payable balance is {balance}."

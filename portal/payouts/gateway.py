@@ -7,9 +7,10 @@ benchmark may install their own adapter or bucket with :func:`install`."""
 from flask import current_app
 
 from portal.gateway import get_payouts
+from portal.config import TUNABLES
 from portal.payouts.ratelimit import LimitedGateway, TokenBucket
 
-DEFAULT_RATE = 5.0
+DEFAULT_RATE = TUNABLES["RAZORPAYX_RATE_LIMIT"].default_value
 
 
 def _state(app):

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from portal.config import policy
 from portal.booking.models import IndividualBooking
 from portal.catalog.models import INSTANT
 from portal.db import utcnow
@@ -17,7 +18,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payouts import models as m
-from portal.payouts.common import current_fund_account, payable_balance, policy
+from portal.payouts.common import current_fund_account, payable_balance
 
 
 @dataclass

@@ -18,8 +18,8 @@ from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 from portal.payouts import models as m
 from portal.payouts.alerts import HIGH, MEDIUM, PAYOUT_REVERSED, raise_payout_alert
-from portal.payouts.common import (RETRY_JOB, current_attempt, lock_payout, policy,
-                                   retry_backoff, snapshot)
+from portal.config import policy
+from portal.payouts.common import (RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot)
 from portal.payouts.gateway import gateway
 
 log = logging.getLogger("portal.payouts")

@@ -4,6 +4,7 @@ beyond paid − already refunded) and rejecting. Each decision is one unit of wo
 import sqlalchemy as sa
 
 from portal import events, jobs
+from portal.config import policy
 from portal.audit.service import record
 from portal.booking import claims, lifecycle
 from portal.booking.errors import NotFound, PermissionDenied
@@ -75,7 +76,7 @@ def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, n
     (``approve_override`` pays it). ``prefer_wallet`` None: the cancellation's choice."""
     require_admin(admin)
     reason = (reason or "").strip()
-    if len(reason) < lifecycle.policy().note_min_length:
+    if len(reason) < policy().note_min_length:
         raise CancellationError(rules.MSG_OVERRIDE_NOTE, field="reason")
     if amount is None or amount <= 0:
         raise CancellationError(MSG_FURTHER_AMOUNT, field="amount")

@@ -8,6 +8,7 @@ Each use case is one unit of work. Never twice: the visit and item rows are lock
 CANCELLED → CANCELLED, ``cancellations.booking_id`` is unique, every posting has an
 idempotency key."""
 from portal import events, jobs
+from portal.config import policy
 from portal.accounts.models import PROVIDER
 from portal.audit.service import record
 from portal.booking import claims, lifecycle
@@ -50,7 +51,7 @@ def _cancel_locked(actor, item, kind, *, reason, prefer_wallet, now, override=No
         raise CancellationError(refusal, field="items")
     result = rules.refund_for_cancellation(
         kind, hours(item, now), item.paid_amount, item.refunded_amount, item.is_team,
-        lifecycle.policy(), override, override_reason=override_reason)
+        policy(), override, override_reason=override_reason)
     approval_amount = None
     if result.allowed:
         refund_now = result.refund

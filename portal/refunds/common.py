@@ -4,8 +4,8 @@ import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 
+from portal.config import setting
 from portal.accounts.models import ADMIN
 from portal.booking import claims
 from portal.booking.errors import BookingError, NotFound, PermissionDenied
@@ -40,7 +40,7 @@ class CancellationError(BookingError):
 # --- settings ------------------------------------------------------------------------------
 
 def _config(name, default):
-    return current_app.config.get(name, default) if has_app_context() else default
+    return setting(name)  # the default lives in portal.config
 
 
 def max_attempts():

@@ -3,8 +3,9 @@ tier and why in words, where the money would go, and reschedule fees given back.
 only."""
 from dataclasses import dataclass
 
+from portal.config import policy
+from portal.config import policy as policy_in_force
 from portal.accounts.models import PATIENT
-from portal.booking import lifecycle
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.db import utcnow
@@ -29,7 +30,7 @@ from portal.refunds.money import Split, plan_split, reschedule_fees_refundable
 
 def tier_text(rule, policy=None):
     """Why this amount, in words, from the policy's numbers (never literals)."""
-    policy = policy or lifecycle.policy()
+    policy = policy or policy_in_force()
 
     def tier(t):
         pct = f"{t.refund_bps / 100:g}%"
@@ -118,7 +119,7 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
         return ItemPreview(item, False, refusal, 0, 0, 0, 0, 0, 0, "state", "")
     result = rules.refund_for_cancellation(
         kind, hours(item, now), item.paid_amount, item.refunded_amount, item.is_team,
-        lifecycle.policy(), override, override_reason=override_reason)
+        policy(), override, override_reason=override_reason)
     refund_now = result.refund if result.allowed else (
         result.calculated if result.needs_second_admin else 0)
     split = plan_split(item, refund_now, prefer_wallet) if (

@@ -7,17 +7,6 @@ from portal.extensions import db, limiter
 from portal.notify.models import MailMessage
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_pooled_connections(app):
-    """Close the session app's pooled connections at the end, so PostgreSQL runs do not end
-    with psycopg's "deleted while still open" ResourceWarning (an error under
-    filterwarnings=error). Belongs in tests/conftest.py's ``app`` fixture."""
-    yield
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.fixture
 def mailbox(app):
     """mailbox(to) → the mails sent to that address, oldest first."""

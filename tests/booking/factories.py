@@ -1,14 +1,12 @@
 """Test data for booking: a clinic open Mon–Fri 09:00–18:00 IST, doctors and a lab with
 weekly hours, services, patients, an admin; and a Razorpay sandbox served on loopback whose
 webhooks are delivered into the portal app in-process. Used by tests and the benchmark."""
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import httpx
-from werkzeug.serving import make_server
 
 from portal.accounts.models import Dependent, User
 from portal.catalog.models import (Availability, Clinic, ClinicHours, Provider, Service,
@@ -16,6 +14,7 @@ from portal.catalog.models import (Availability, Clinic, ClinicHours, Provider, 
 from portal.extensions import db
 from portal.gateway.sandbox import create_sandbox_app
 from portal.gateway.sandbox.delivery import wsgi_transport
+from tests.threads import serve
 
 IST = ZoneInfo("Asia/Kolkata")
 # A Monday morning; tests travel here so weekdays and lead times are fixed.
@@ -104,8 +103,7 @@ class Gateway:
 
     url: str
     sandbox: object
-    server: object
-    thread: object
+    served: object
     app: object
     saved: dict = field(default_factory=dict)
 
@@ -134,9 +132,7 @@ class Gateway:
         self.app.config.update(self.saved)
         self.app.extensions.pop("gateway_adapters", None)
         self.sandbox.stop()
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-        self.server.server_close()
+        self.served.stop()
 
 
 def start_gateway(app, deliver_webhooks=True):
@@ -148,11 +144,9 @@ def start_gateway(app, deliver_webhooks=True):
         config.update(WEBHOOK_URL="http://portal.test/webhooks/razorpay",
                       WEBHOOK_TRANSPORT=wsgi_transport(app))
     sandbox_app = create_sandbox_app(config)
-    server = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    gateway = Gateway(url, sandbox_app.extensions["razorpay_sandbox"], server, thread, app,
+    served = serve(sandbox_app)
+    url = served.url
+    gateway = Gateway(url, sandbox_app.extensions["razorpay_sandbox"], served, app,
                       saved={"RAZORPAY_BASE_URL": c["RAZORPAY_BASE_URL"],
                              "SANDBOX_INPROCESS": c.get("SANDBOX_INPROCESS")})
     # Real HTTP to this sandbox, not the one mounted in the app.

@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import Payment
 from tests.booking.factories import at, build_world, start_gateway
-from tests.threads import run_together
+from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 N = 50
@@ -88,7 +88,6 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
     transactions writing overlapping claims can each wait for the other; the deadlock
     detector aborts one. Forced here: A claims 10:00, B claims 10:00 (waits for A), A
     claims 10:15 (waits for B). The victim is told the slot is taken; the other succeeds."""
-    import time
     with pg_app.app_context():
         ids = []
         for i, hh in ((0, 12), (1, 14)):  # two bookings, apart, to hang the claims on
@@ -111,7 +110,7 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
         try:
             claim(ids[0], at(1, 10))
             a_first.set()
-            time.sleep(0.5)  # B is now waiting for A
+            wait_for_lock_waiters(db.engine)  # B is now waiting for A
             claim(ids[0], at(1, 10, 15))
             db.session.commit()
             return "ok"

@@ -10,16 +10,6 @@ from portal.catalog.models import Availability, Provider
 from portal.extensions import db
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_pool_at_exit(app):
-    # The shared ``app`` fixture leaves pooled PostgreSQL connections open at exit, which
-    # pytest reports as ResourceWarnings (errors under filterwarnings=error). Until the
-    # shared fixture disposes its engine, close the pool when this directory is done.
-    yield
-    with app.app_context():
-        db.engine.dispose()
-
-
 @pytest.fixture
 def admin(make_user):
     return make_user("admin")

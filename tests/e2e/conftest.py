@@ -2,10 +2,9 @@
 
 The live server serves the session's ``app`` (same database), so a test can prepare data
 with the usual fixtures and then act as a person would in the browser."""
-import threading
-
 import pytest
-from werkzeug.serving import make_server
+
+from tests.threads import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -15,12 +14,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.fixture(scope="session")
 def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
+    served = serve(app)
+    yield served.url
+    served.stop()
 
 
 @pytest.fixture(autouse=True)

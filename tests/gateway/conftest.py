@@ -1,17 +1,16 @@
 """A sandbox served over real HTTP on 127.0.0.1 (a port of its own), and clients for it."""
 import re
-import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 import razorpay
-from werkzeug.serving import make_server
 
 from portal.gateway.payin import RazorpayPayIn
 from portal.gateway.payouts import RazorpayXPayouts
 from portal.gateway.sandbox import create_sandbox_app
+from tests.threads import serve
 
 KEY_ID, KEY_SECRET = "rzp_test_gateway", "gateway_secret_123"
 ACCOUNT_NUMBER = "7878780080316316"
@@ -39,14 +38,6 @@ class Running:
         return dict(parse_qsl(urlsplit(location).query))
 
 
-def serve(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture
 def sandbox_config():
     """Override per test (e.g. DELAYS, FAULTS) by redefining or mutating this fixture."""
@@ -59,14 +50,11 @@ def sandbox_server(sandbox_config):
               "WEBHOOK_SECRET": WEBHOOK_SECRET, "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET,
               "WEBHOOK_THREAD": False, "SEED": 7, **sandbox_config}
     app = create_sandbox_app(config)
-    server, thread = serve(app)
-    running = Running(f"http://127.0.0.1:{server.server_port}", app,
-                      app.extensions["razorpay_sandbox"])
+    served = serve(app)
+    running = Running(served.url, app, app.extensions["razorpay_sandbox"])
     yield running
     running.sandbox.stop()
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    served.stop()
 
 
 @pytest.fixture

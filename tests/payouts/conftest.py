@@ -7,15 +7,14 @@
 - ``world``: builders for providers, bookings, earnings and penalties.
 - After every test the ledger check must pass (autouse).
 """
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from portal.extensions import db
+from tests.threads import serve
 
 KEY_ID, KEY_SECRET = "rzp_test_payouts", "payouts_secret_123"
 ACCOUNT_NUMBER = "7878780080316316"
@@ -62,11 +61,8 @@ def x(app):
         "X_WEBHOOK_URL": "http://portal.test/webhooks/razorpayx",
         "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET, "WEBHOOK_THREAD": False, "SEED": 11,
         "WEBHOOK_TRANSPORT": wsgi_transport(app)})
-    server = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
+    served = serve(sandbox_app)
+    url = served.url
     adapter = RazorpayXPayouts(KEY_ID, KEY_SECRET, ACCOUNT_NUMBER, url, timeout=0.5,
                                retries=0, backoff=0, sleep=lambda s: None)
     saved = {k: app.config.get(k) for k in ("RAZORPAYX_WEBHOOK_SECRET",
@@ -84,9 +80,7 @@ def x(app):
             app.config[key] = value
     sandbox.stop()
     adapter.close()
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    served.stop()
 
 
 @pytest.fixture

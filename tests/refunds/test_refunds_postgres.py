@@ -18,7 +18,7 @@ from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
 from tests.refunds.helpers import book_and_pay
-from tests.threads import run_together
+from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 
@@ -161,7 +161,6 @@ def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
 def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app, clock):
     """A fee captured just after its checkout expired (the hold still live) moves the
     booking; the sweep, running meanwhile, waits for the row and then leaves it DONE."""
-    import time
     from datetime import timedelta
 
     from portal.booking import reschedule as rs
@@ -188,7 +187,7 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
             try:
                 reschedule_payment.payment_captured(resched_id, payment_id, fee)  # the row is locked
                 captured.set()
-                time.sleep(1.0)  # the sweep is now waiting for the row
+                wait_for_lock_waiters(db.engine)  # the sweep is now waiting for the row
                 db.session.commit()
                 return "captured"
             finally:

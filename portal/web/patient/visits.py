@@ -8,6 +8,7 @@ its headers, so the redirected GET answers with the same block)."""
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.config import policy
 from portal.booking import lifecycle, queries
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
@@ -103,7 +104,7 @@ def _book_page(form, slot, status=None):
         return render(BOOK, status=400, form=form, slot=None)
     referrals = _referral_choices(slot)
     form.referral.choices = referrals or options([("", "No referral")])
-    price = price_item(slot["service"].fee_paise, slot["service"].taxable, lifecycle.policy())
+    price = price_item(slot["service"].fee_paise, slot["service"].taxable, policy())
     person = dependent_id_of(form.person.data)
     context = dict(slot=slot, price=price, referrals=referrals, open_visit=_open_visit(person))
     if status:

@@ -4,7 +4,7 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from portal.booking.errors import NotFound
-from portal.booking.lifecycle import policy
+from portal.config import policy
 from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
 from portal.extensions import db

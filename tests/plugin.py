@@ -1,0 +1,315 @@
+"""The shared test fixtures: one pytest plugin (``-p tests.plugin`` in pyproject's addopts).
+
+Folders keep only what is theirs in their own conftest.py.
+
+- ``app``: one app per test session on the test database (TEST_DATABASE_URL, a PostgreSQL
+  URL in CI; by default a throwaway SQLite file). Every table is emptied after each test.
+- ``client``: a test client. Requests push their own app context: do not hold ``ctx``
+  open around client calls (``g`` and the session would leak between requests).
+- ``ctx``: an app context for service-level tests that call services directly.
+- ``make_user`` / ``login``: users of each role and signing them in.
+- ``pg_app``: an app on the real PostgreSQL (TEST_POSTGRES_URL), for tests that claim
+  PostgreSQL behaviour (locking, constraints, concurrency). Fails if PostgreSQL is missing.
+- ``ledger_stays_sound``: opt in; the test must leave the ledger balanced.
+
+Parallel runs (pytest-xdist): each worker gets its own SQLite file (``tmp_path_factory`` is
+per worker) and its own PostgreSQL databases (the worker id is appended to the names in
+TEST_DATABASE_URL and TEST_POSTGRES_URL, created on demand). Redis has 16 numbered
+databases shared by the whole machine, so instead of one per worker the tests that use the
+real Redis (marker ``redis``) all run on one worker, one after the other (xdist group
+"redis", with ``--dist loadgroup``); so do the browser tests (one Chromium at a time).
+"""
+
+import os
+import sqlite3
+
+import hypothesis
+import pytest
+import sqlalchemy as sa
+
+from portal import create_app
+from portal.extensions import db
+
+PASSWORD = "correct horse 42"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/clinic_portal_test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+SERIAL_GROUPS = ("redis", "e2e")  # markers whose tests share one xdist worker
+# Folders whose tests run in a rolled-back transaction (see ``_rolled_back``), except
+# tests marked postgres/redis/e2e (threads, other processes) or ``norollback``.
+ROLLBACK_DIRS = ("accounts", "catalog", "web")
+
+
+def _per_worker(url, worker):
+    """``url`` with the worker id appended to its database name (PostgreSQL only)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgres") or not parsed.database:
+        return url
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+# Hypothesis's timing checks fail on a busy machine (2 cores shared by parallel runs)
+# without saying anything about the code: no deadline, no "input generation is slow".
+hypothesis.settings.register_profile(
+    "portal",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("portal")
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _no_fsync_in_tests(dbapi_connection, connection_record):
+    """Test databases are thrown away: SQLite need not wait for the disk at every commit
+    (most of a test's wall time otherwise). Locking and transactions behave the same;
+    only durability after a power cut is given up. PostgreSQL's test databases get
+    ``synchronous_commit = off`` when created (``ensure_postgres_database``)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous = OFF")
+        cursor.close()
+
+
+def pytest_configure(config):
+    # Every test (and every worker subprocess a test starts) reads these variables, so
+    # rewriting them here gives each xdist worker databases of its own.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        os.environ["TEST_POSTGRES_URL"] = _per_worker(
+            os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG), worker
+        )
+        if os.environ.get("TEST_DATABASE_URL"):
+            os.environ["TEST_DATABASE_URL"] = _per_worker(os.environ["TEST_DATABASE_URL"], worker)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(f"/tests/{d}/" in str(item.path) for d in ROLLBACK_DIRS) and not any(
+            item.get_closest_marker(m) for m in ("postgres", "redis", "e2e", "norollback")
+        ):
+            item.add_marker(pytest.mark.rollback)
+        for group in SERIAL_GROUPS:
+            if item.get_closest_marker(group):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
+def _test_config(database_url, **extra):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+        "JOBS_INLINE": True,
+        "JOBS_INLINE_THREAD": False,
+        "PERIODIC_INLINE": False,
+        "SERVER_NAME": None,
+        # The sandbox's webhooks reach the app through its WSGI callable, no server needed.
+        "SANDBOX_INPROCESS": True,
+    }
+    config.update(extra)
+    return config
+
+
+def ensure_postgres_database(url):
+    """Create the test database on the machine's PostgreSQL if it is not there yet; its
+    sessions do not wait for the WAL to reach the disk at commit (a throwaway database)."""
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            )
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+            conn.execute(
+                sa.text(f'ALTER DATABASE "{target.database}" SET synchronous_commit = off')
+            )
+    finally:
+        admin.dispose()
+
+
+def create_schema(app):
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS btree_gist"))
+        db.drop_all()
+        db.create_all()
+
+
+def empty_tables(app):
+    with app.app_context():
+        db.session.remove()
+        tables = db.metadata.sorted_tables
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(tables):
+                    conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        if url.startswith("postgres"):
+            ensure_postgres_database(url)
+    else:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+    app = create_app(_test_config(url))
+    create_schema(app)
+    yield app
+    _dispose(app)
+
+
+def _dispose(app):
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_app():
+    url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
+    try:
+        ensure_postgres_database(url)
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is needed for this test and is not reachable at {url}: {exc}")
+    app = create_app(_test_config(url))
+    create_schema(app)
+    yield app
+    _dispose(app)
+
+
+@pytest.fixture(autouse=True)
+def _rolled_back(request):
+    """Tests marked ``rollback`` run inside one outer transaction on one connection that is
+    rolled back at the end, instead of emptying every table: SQLAlchemy's "join an external
+    transaction" recipe. Every session (the test's, and each request's) joins that
+    connection with ``join_transaction_mode="create_savepoint"``, so the app's commits
+    release savepoints and the after-commit hooks (the outbox hand-over) still run.
+    Only for tests with no concurrency: every session shares the one connection."""
+    if request.node.get_closest_marker("rollback") is None:
+        yield None
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        connection = db.engine.connect()
+    outer = connection.begin()
+    if connection.dialect.name == "sqlite":
+        # pysqlite opens a transaction only before DML; open it now so every SAVEPOINT
+        # nests inside it (else the first RELEASE would commit).
+        connection.exec_driver_sql("BEGIN")
+    factory = db.session.session_factory
+    saved_class, saved_kw = factory.class_, dict(factory.kw)
+    factory.class_ = _joined_session_class(saved_class)
+    factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield connection
+    finally:
+        with app.app_context():
+            db.session.remove()
+        factory.class_ = saved_class
+        factory.kw.clear()
+        factory.kw.update(saved_kw)
+        outer.rollback()
+        connection.close()
+
+
+def _joined_session_class(base):
+    class JoinedSession(base):
+        # Flask-SQLAlchemy's get_bind picks the app's engine and never the session's own
+        # bind; here the session's bind (the test's connection) wins.
+        def get_bind(self, *args, **kwargs):
+            return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+
+    return JoinedSession
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request, _rolled_back):
+    yield
+    for name in ("app", "pg_app"):
+        if name == "app" and _rolled_back is not None:
+            continue  # rolled back, nothing to empty
+        if name in request.fixturenames:
+            app = request.getfixturevalue(name)
+            empty_tables(app)
+            # The mounted sandbox is the app's remote side: empty it too, faults included.
+            sandbox = app.extensions.get("razorpay_sandbox")
+            if sandbox is not None:
+                sandbox.reset()
+
+
+@pytest.fixture
+def ledger_stays_sound(request):
+    """Opt in (money tests): the test must leave the ledger balanced and sound."""
+    yield
+    from portal.ledger.check import verify_ledger
+
+    for name in ("app", "pg_app"):
+        if name in request.fixturenames:
+            with request.getfixturevalue(name).app_context():
+                problems = verify_ledger()
+                db.session.remove()
+            assert problems == [], problems
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def make_user(app):
+    from portal.accounts.models import User
+    from portal.accounts.passwords import hash_password
+
+    counter = {"n": 0}
+
+    def make(role="patient", email=None, name=None, password=PASSWORD, phone="+919812345678"):
+        counter["n"] += 1
+        with app.app_context():
+            user = User(
+                email=email or f"{role}{counter['n']}@example.com",
+                name=name or f"{role.title()} {counter['n']}",
+                role=role,
+                phone=phone,
+                password_hash=hash_password(password),
+            )
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Sign a user in through the real login form."""
+
+    def do(user, password=PASSWORD):
+        response = client.post("/auth/login", data={"email": user.email, "password": password})
+        assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+        return response
+
+    return do

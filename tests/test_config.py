@@ -1,0 +1,118 @@
+"""Settings: every tunable comes from the environment with its default, a bad value stops
+the start-up with a message naming the variable, and the README lists every one."""
+
+import pathlib
+import re
+
+import pytest
+
+from portal import config
+from portal.config import TUNABLES, ConfigError, from_environment, policy, setting
+from portal.domain.policy import DEFAULT_POLICY
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+EMBEDDED = {"SECRET_KEY": "s" * 32}
+
+
+def test_defaults_fill_the_config(tmp_path):
+    values = from_environment(str(tmp_path), EMBEDDED)
+    assert set(TUNABLES) <= set(values)
+    assert values["SLOT_STEP_MINUTES"] == 30 and values["BOOKING_HOLD_MINUTES"] == 15
+    assert values["RAZORPAYX_RATE_LIMIT"] == 5.0 and values["RAZORPAYX_RATE_BURST"] is None
+    assert values["MEET_LINK_DOMAINS"] == () and values["MAIL_SERVER"] is None
+    assert values["NOTIFY_REMINDER_CHANNELS"] == ("email", "sms")
+
+
+def test_values_come_from_the_environment(tmp_path):
+    values = from_environment(
+        str(tmp_path),
+        {
+            **EMBEDDED,
+            "SLOT_STEP_MINUTES": "15",
+            "REFUND_STRAGGLER_MINUTES": "20",
+            "RAZORPAYX_RATE_LIMIT": "2.5",
+            "RAZORPAYX_RATE_BURST": "4",
+            "MEET_LINK_DOMAINS": "Whereby.com, *.jitsi.example",
+            "MAIL_USE_TLS": "yes",
+            "NOTIFY_REMINDER_CHANNELS": "email,whatsapp",
+        },
+    )
+    assert values["SLOT_STEP_MINUTES"] == 15 and values["REFUND_STRAGGLER_MINUTES"] == 20
+    assert values["RAZORPAYX_RATE_LIMIT"] == 2.5 and values["RAZORPAYX_RATE_BURST"] == 4.0
+    assert values["MEET_LINK_DOMAINS"] == ("whereby.com", "jitsi.example")
+    assert values["MAIL_USE_TLS"] is True
+    assert values["NOTIFY_REMINDER_CHANNELS"] == ("email", "whatsapp")
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SLOT_STEP_MINUTES", "half an hour"),
+        ("SLOT_STEP_MINUTES", "0"),
+        ("BOOKING_HOLD_MINUTES", "-5"),
+        ("RAZORPAYX_RATE_LIMIT", "fast"),
+        ("RAZORPAYX_RATE_LIMIT", "nan"),
+        ("MEET_LINK_DOMAINS", "zoom"),
+        ("LOGIN_RATE_LIMIT", "lots"),
+        ("MAIL_USE_TLS", "maybe"),
+        ("NOTIFY_REMINDER_CHANNELS", "email,pigeon"),
+        ("SESSION_COOKIE_SECURE", "sometimes"),
+    ],
+)
+def test_a_bad_value_names_the_variable(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=rf"^{name}=.*not usable"):
+        from_environment(str(tmp_path), {**EMBEDDED, name: value})
+
+
+def test_a_bad_value_stops_create_app(monkeypatch):
+    from portal import create_app
+
+    monkeypatch.setenv("REFUND_RETRY_SECONDS", "soon")
+    with pytest.raises(ConfigError, match="REFUND_RETRY_SECONDS"):
+        create_app({"TESTING": True})
+
+
+def test_production_needs_a_secret_key(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        from_environment(str(tmp_path), {"DATABASE_URL": "postgresql://db/clinic"})
+
+
+def test_setting_reads_the_app_and_falls_back_to_the_default(app):
+    assert setting("SLOT_STEP_MINUTES") == 30  # no app context: the default
+    with app.app_context():
+        app.config["SLOT_STEP_MINUTES"] = 10
+        try:
+            assert setting("SLOT_STEP_MINUTES") == 10
+        finally:
+            app.config["SLOT_STEP_MINUTES"] = 30
+
+
+def test_policy_is_the_apps_or_the_default(app):
+    assert policy() is DEFAULT_POLICY
+    changed = DEFAULT_POLICY.with_changes(note_min_length=20)
+    with app.app_context():
+        saved = app.config["POLICY"]
+        app.config["POLICY"] = changed
+        try:
+            assert policy() is changed
+        finally:
+            app.config["POLICY"] = saved
+
+
+def test_the_readme_lists_every_setting():
+    first_cells = re.findall(r"^\| (`[^|]+)\|", README.read_text(), re.M)
+    listed = {name for cell in first_cells for name in re.findall(r"`([A-Z0-9_]+)`", cell)}
+    missing = set(TUNABLES) - listed
+    assert not missing, f"add to the README's settings table: {sorted(missing)}"
+    for tunable in TUNABLES.values():
+        assert tunable.default_value is not None or tunable.default == ""  # defaults parse
+
+
+def test_one_clinic_time_zone():
+    """``Asia/Kolkata`` is spelled once, in portal/domain/timezone.py (the sandbox is
+    Razorpay's side and keeps Razorpay's own zone)."""
+    root = pathlib.Path(config.__file__).parent
+    spelled = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*.py") if '"Asia/Kolkata"' in p.read_text()
+    )
+    assert spelled == ["domain/timezone.py", "gateway/sandbox/store.py"], spelled
