@@ -28,6 +28,7 @@ later, and the database's own check that no live slot claim overlaps another of 
 subject. Every process started is stopped at the end, also on an error or Ctrl-C.
 Prints figures, asserts nothing (not collected: the name does not start with ``test_``)."""
 import argparse
+import math
 import os
 import resource
 import signal
@@ -39,6 +40,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
+import httpx
 import sqlalchemy as sa
 
 from tests.load import http_seed
@@ -265,7 +267,10 @@ class Report:
         for error, n in recorder.errors.items():
             print(f"  transport error {error}: {n}")
 
-    def cpu(self, phase, before, after, client_cpu, work_items):
+    def cpu(self, phase, before, after, client_cpu, served):
+        """CPU seconds per process over the phase, and the serving tier's CPU per request
+        (and per booking): on a shared, noisy machine CPU per unit of work moves far less
+        than latency does."""
         parts = []
         for tier in TIERS:
             if tier in after:
@@ -273,11 +278,15 @@ class Report:
                 parts.append(f"{tier} {used:.1f}")
                 self.figure(f"{phase} cpu s {tier}", used)
         parts.append(f"bench client {client_cpu:.1f}")
-        line = "  CPU s: " + ", ".join(parts)
-        if work_items:
-            web = after.get("web", 0) - before.get("web", 0)
-            line += f"; web CPU per {work_items[0]} {web / work_items[1] * 1000:.1f} ms"
-        print(line)
+        print("  CPU s: " + ", ".join(parts))
+        tier, units = served
+        used = after.get(tier, 0) - before.get(tier, 0)
+        line = []
+        for unit, n in units:
+            if n:
+                line.append(f"{used / n * 1000:.1f} ms per {unit}")
+                self.figure(f"{phase} {tier} cpu ms per {unit}", used / n * 1000)
+        print(f"  {tier} CPU: " + ", ".join(line))
 
 
 def cpu_now(stack):
@@ -289,7 +298,7 @@ def client_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def phase(report, stack, name, title, clients, seconds, work, per=None):
+def phase(report, stack, name, title, clients, seconds, work, per=None, tier="web"):
     print(f"\n== {title} ({clients} clients, {seconds:g} s) ==", flush=True)
     recorder = Recorder()
     before, c0 = cpu_now(stack), client_cpu()
@@ -304,7 +313,12 @@ def phase(report, stack, name, title, clients, seconds, work, per=None):
         print(f"  confirmed bookings: {done} = {done / elapsed:.2f} bookings/s")
         report.figure(f"{name} bookings/s", done / elapsed)
     report.steps(name, recorder, elapsed)
-    report.cpu(name, before, after, c1 - c0, (per, done) if per and done else None)
+    units = [("portal request" if tier == "web" else "request",
+              requests - sum(len(t) for s, t in recorder.times.items()
+                             if s.startswith("checkout")))]
+    if per:
+        units.append((per, done))
+    report.cpu(name, before, after, c1 - c0, (tier, units))
     return recorder
 
 
@@ -366,7 +380,7 @@ def _run(args, stack, report, engine, redis):
 
     seconds, probe_s = args.seconds, args.probe_seconds
     bare = phase(report, stack, "bare", "bare Flask view", args.clients, probe_s,
-                 probe(stack.bare_url, "/bare", "bare"))
+                 probe(stack.bare_url, "/bare", "bare"), tier="bare")
     report.bare_p50 = pct(bare.times["bare"], 50)
     phase(report, stack, "healthz", "/healthz", args.clients, probe_s,
           probe(None, "/healthz", "healthz"))
@@ -385,7 +399,8 @@ def _run(args, stack, report, engine, redis):
 
     phase(report, stack, "full", "full patient flow (10 requests)", args.clients, seconds,
           full, per="booking")
-    show_backlog(report, engine, redis, "after the full flow", "backlog after full")
+    show_backlog(report, engine, redis, "after the full flow", "backlog after full",
+                 stack.sandbox_url)
 
     def minimal(i, recorder):
         browsers[i].recorder = recorder
@@ -396,9 +411,10 @@ def _run(args, stack, report, engine, redis):
           minimal, per="booking")
     if not args.skip_race:
         race_phase(report, browsers[:args.racers], world, stack.portal_url)
-    show_backlog(report, engine, redis, "at the end", "backlog at end")
+    show_backlog(report, engine, redis, "at the end", "backlog at end", stack.sandbox_url)
     time.sleep(10)
-    show_backlog(report, engine, redis, "10 s later", "backlog 10 s later")
+    show_backlog(report, engine, redis, "10 s later", "backlog 10 s later",
+                 stack.sandbox_url)
     overlaps, race_claims, live = claims_check(engine, world)
     print(f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
           f"live claims on the raced slot's provider: {race_claims}")
@@ -434,12 +450,16 @@ def wait_for_outbox(engine, redis, timeout):
         time.sleep(1)
 
 
-def show_backlog(report, engine, redis, when, name):
+def show_backlog(report, engine, redis, when, name, sandbox_url):
     due, pending, queued = backlog(engine, redis)
+    webhooks = httpx.get(sandbox_url + "/_control/state", timeout=10).json()[
+        "pending_webhooks"]
     print(f"\noutbox backlog {when}: {due} rows due and not done ({pending} not done, "
-          f"later ones included); {queued} jobs queued in Redis", flush=True)
+          f"later ones included); {queued} jobs queued in Redis; {webhooks} webhooks the "
+          f"sandbox has still to deliver", flush=True)
     report.figure(f"{name} (due rows)", due)
     report.figure(f"{name} (queued jobs)", queued)
+    report.figure(f"{name} (webhooks to deliver)", webhooks)
 
 
 # --- entry point ------------------------------------------------------------------------
@@ -449,6 +469,8 @@ def medians(reports):
     names = [n for n in reports[0].figures]
     for name in names:
         values = [r.figures[name] for r in reports if name in r.figures]
+        if all(math.isnan(v) for v in values) or (" cpu s " in name and not any(values)):
+            continue  # nan (the bare view against itself), or a tier idle in that phase
         shown = "  ".join(f"{v:.1f}" for v in values)
         print(f"  {name:<42}{statistics.median(values):>10.1f}   ({shown})")
 
