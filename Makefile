@@ -45,3 +45,12 @@ migrate: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .coverage .coverage.*
+
+# The HTTP benchmark of the production process model (gunicorn, RQ worker, cron, sandbox) on
+# the machine's PostgreSQL and Redis (db 9): prints figures. BENCH_ARGS="--runs 3" for medians.
+# Installs only when the virtualenv is missing (the venv may be shared between checkouts).
+BENCH_ARGS ?=
+.PHONY: bench
+bench:
+	test -x $(PY) || $(MAKE) install
+	$(PY) -m tests.load.bench_http $(BENCH_ARGS)

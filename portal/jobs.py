@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from tenacity import wait_exponential
 
 from portal.db import db, unit_of_work, utcnow
+from portal.extensions import rq
 from portal.outbox import OutboxItem
+from portal.worker import enqueue_outbox_items
 
 log = logging.getLogger("portal.jobs")
 
@@ -169,13 +171,13 @@ def _dispatch(ids):
                 with app.app_context():
                     run_outbox_item(item_id, reraise=False)
         return
-    from portal.worker import enqueue_outbox_items
     if names is None:
         with db.engine.connect() as conn:
             names = dict(conn.execute(sa.select(OutboxItem.id, OutboxItem.job)
                                       .where(OutboxItem.id.in_(ids))).all())
     try:
-        enqueue_outbox_items([(i, queue_for(names[i])) for i in ids if i in names],
+        enqueue_outbox_items(rq.queues, run_outbox_item,
+                             [(i, queue_for(names[i])) for i in ids if i in names],
                              timeout=JOB_TIMEOUT, failure_ttl=FAILED_JOB_TTL)
     except Exception:
         # Redis away: release the lease so the next sweep hands them over.
@@ -319,7 +321,6 @@ def run_periodic(name):
 
 
 def register_schedule(app):
-    from portal.extensions import rq
     for name, (every, _fn) in sorted(PERIODIC.items()):
         rq.cron_register(run_periodic, every, args=[name], queue=queue_for(name))
 

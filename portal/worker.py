@@ -34,15 +34,14 @@ def outbox_job_id(item_id):
     return f"outbox-{item_id}"
 
 
-def enqueue_outbox_items(items, *, timeout, failure_ttl):
+def enqueue_outbox_items(queues, run, items, *, timeout, failure_ttl):
     """Put ``[(item id, queue name)]`` on their queues as ``outbox-<id>`` jobs, unless the
     queue still holds that job (waiting, or running within its timeout). A job id left from
     an earlier attempt (finished, failed, or stale) is replaced. Returns the ids enqueued.
 
-    No RQ ``Retry``: a failure is retried on the outbox's schedule."""
-    from portal.extensions import rq
-    from portal.jobs import run_outbox_item
-    queues = rq.queues
+    ``queues`` maps names to RQ queues, ``run`` is what each job calls with the item id
+    (``portal.jobs.run_outbox_item``). No RQ ``Retry``: a failure is retried on the
+    outbox's schedule."""
     enqueued = []
     for start in range(0, len(items), _BATCH):
         batch = items[start:start + _BATCH]
@@ -57,7 +56,7 @@ def enqueue_outbox_items(items, *, timeout, failure_ttl):
                         continue
                     old.delete(pipeline=pipe)
                 by_queue.setdefault(queue_name, []).append(queues[queue_name].prepare_data(
-                    run_outbox_item, args=(item_id,), timeout=timeout,
+                    run, args=(item_id,), timeout=timeout,
                     result_ttl=RESULT_TTL, failure_ttl=failure_ttl,
                     job_id=outbox_job_id(item_id)))
             for queue_name, datas in by_queue.items():

@@ -1,0 +1,526 @@
+"""Benchmark: the production process model over real HTTP on loopback.
+
+    .venv/bin/python -m tests.load.bench_http                  # or: make bench
+    .venv/bin/python -m tests.load.bench_http --clients 16 --seconds 30 --patients 200
+    .venv/bin/python -m tests.load.bench_http --runs 3         # and the median of each figure
+
+Starts, on a fresh PostgreSQL database (``--database-url``, dropped and created) and a Redis
+database it empties (``--redis-url``, db 9 by default): the Razorpay sandbox as one process
+(its state is in memory) with its webhooks pointed at the portal, ``flask db upgrade``,
+gunicorn with 4 sync workers (``wsgi:app``), one ``flask rq worker``, the ``flask rq cron``
+scheduler, and a bare Flask view under the same gunicorn settings. Before timing it writes
+the catalog, the patients and a busy calendar (``--busy`` confirmed bookings of one
+provider) and signs the patients in as a browser does (CSRF tokens read from the pages).
+Then, with ``--clients`` threads (httpx), it drives:
+
+- ``/healthz`` and the bare view;
+- free times of one provider from one day (the find page's htmx answer, 7 days), on an
+  empty calendar and on the busy one (every slot of the 7 days taken);
+- the full patient flow (find, free times, book page, hold, visit, pay, sandbox checkout
+  page, its pay button, the signed return, confirmation), each client with its own
+  provider so every client books distinct slots;
+- the minimal flow (hold, pay, the sandbox's pay button, the signed return);
+- the race: ``--racers`` signed-in patients posting a hold for one slot at once;
+
+and prints bookings/s, requests/s, p50/p95/p99 per step, 5xx, each step's p50 over the bare
+view's, CPU seconds per process, the outbox backlog (rows not done) at the end and 10 s
+later, and the database's own check that no live slot claim overlaps another of the same
+subject. Every process started is stopped at the end, also on an error or Ctrl-C.
+Prints figures, asserts nothing (not collected: the name does not start with ``test_``)."""
+import argparse
+import math
+import os
+import resource
+import signal
+import statistics
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import httpx
+import sqlalchemy as sa
+
+from tests.load import http_seed
+from tests.load.http_client import (
+    HX,
+    Browser,
+    Recorder,
+    first_book_link,
+    form_posting_to,
+)
+from tests.load.http_stack import QUEUES, Stack, fresh_database, pg_url
+
+DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/cp_bench_http"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
+TIERS = ("web", "worker", "cron", "sandbox", "bare")
+
+
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+# --- driving clients -------------------------------------------------------------------
+
+def drive(clients, seconds, work, max_per_client=100_000):
+    """``work(i)`` in a loop on ``clients`` threads until ``seconds`` pass (a call under
+    way finishes); returns (elapsed, completed calls, failed calls)."""
+    deadline = time.perf_counter() + seconds
+    done, failed, lock = [0], [0], threading.Lock()
+
+    def loop(i):
+        for _ in range(max_per_client):
+            if time.perf_counter() >= deadline:
+                return
+            try:
+                ok = work(i)
+            except Exception:  # noqa: BLE001 -- counted; the recorder has the details
+                ok = False
+            with lock:
+                done[0] += bool(ok)
+                failed[0] += not ok
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, done[0], failed[0]
+
+
+def sign_in_all(url, emails, threads):
+    browsers = [None] * len(emails)
+
+    def one(i):
+        b = Browser(url)
+        b.sign_in(emails[i], http_seed.PASSWORD)
+        browsers[i] = b
+
+    chunks = [range(k, len(emails), threads) for k in range(threads)]
+    workers = [threading.Thread(target=lambda c=c: [one(i) for i in c]) for c in chunks]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    missing = sum(b is None for b in browsers)
+    if missing:
+        raise RuntimeError(f"{missing} patients could not sign in")
+    return browsers
+
+
+def ist_day(start_text):
+    return datetime.fromisoformat(start_text).astimezone(http_seed.IST).date()
+
+
+def full_flow(b, world, provider, state):
+    """What a browser does, page after page; True when the visit is confirmed."""
+    search = {"clinic": world.clinic, "service": world.service, "q": provider[1]}
+    b.get("find", "/find", params=search)
+    answer = b.get("free_times", "/find", params={**search, "date": state.day.isoformat()},
+                   headers=HX)
+    link = first_book_link(answer.text)
+    if link is None:
+        state.day += timedelta(days=7)
+        return False
+    state.day = ist_day(dict(parse_qsl(urlsplit(link).query))["start"])
+    page = b.get("book_page", link)
+    form = form_posting_to(page.text, r"/me/book$")
+    answer = b.post("hold", form.action, form.fields)
+    if answer.status_code != 303:
+        return False
+    page = b.get("visit", answer.headers["location"])
+    form = form_posting_to(page.text, r"/pay$")
+    answer = b.post("pay", form.action, form.fields)
+    if answer.status_code != 303:
+        return False
+    checkout = answer.headers["location"]
+    page = b.get("checkout", checkout)
+    form = form_posting_to(page.text, r"/checkout/")
+    answer = b.post("checkout_pay", urljoin(checkout, form.action),
+                    {**form.fields, "outcome": "success"})
+    if answer.status_code != 303:
+        return False
+    answer = b.get("return", answer.headers["location"])
+    if answer.status_code != 303:
+        return False
+    page = b.get("confirmation", answer.headers["location"])
+    return page.status_code == 200 and "Your visit is booked" in page.text
+
+
+def minimal_flow(b, world, provider, state, sandbox_url):
+    """Hold, pay, the sandbox's pay button, the signed return; True when confirmed. Its
+    slots start 60 days out, clear of the same patient's full-flow bookings."""
+    start = http_seed.slot_start(http_seed.first_day() + timedelta(days=60), state.index)
+    state.index += 1
+    answer = b.post("hold", "/me/book", {
+        "csrf_token": b.csrf, "provider": provider[0], "service": world.service,
+        "clinic": world.clinic, "start": start.isoformat(), "visit": "", "person": "self",
+        "referral": ""})
+    if answer.status_code != 303:
+        return False
+    answer = b.post("pay", answer.headers["location"] + "/pay",
+                    {"csrf_token": b.csrf, "wallet": ""})
+    if answer.status_code != 303:
+        return False
+    checkout = urlsplit(answer.headers["location"])
+    answer = b.post("checkout_pay", sandbox_url + checkout.path, {
+        "callback_url": dict(parse_qsl(checkout.query))["callback_url"], "method": "upi",
+        "outcome": "success"})
+    if answer.status_code != 303:
+        return False
+    answer = b.get("return", answer.headers["location"])
+    return answer.status_code == 303 and answer.headers["location"].endswith("/confirmation")
+
+
+def race(browsers, world, url):
+    """Every browser posts a hold for the same slot at the same instant."""
+    start = http_seed.slot_start(http_seed.first_day() + timedelta(days=200), 8)
+    barrier = threading.Barrier(len(browsers), timeout=120)
+    outcomes = []
+    lock = threading.Lock()
+
+    def attempt(b):
+        b.recorder = None
+        data = {"csrf_token": b.csrf, "provider": world.race[0], "service": world.service,
+                "clinic": world.clinic, "start": start.isoformat(), "visit": "",
+                "person": "self", "referral": ""}
+        barrier.wait()
+        t0 = time.perf_counter()
+        try:
+            status = b.post("race_hold", "/me/book", data).status_code
+        except Exception as exc:  # noqa: BLE001
+            status = type(exc).__name__
+        with lock:
+            outcomes.append((status, time.perf_counter() - t0))
+
+    threads = [threading.Thread(target=attempt, args=(b,)) for b in browsers]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, outcomes
+
+
+# --- database and queue figures -----------------------------------------------------------
+
+def backlog(engine, redis):
+    """(outbox rows due and not done, rows not done at all, jobs waiting in Redis)."""
+    with engine.connect() as conn:
+        due, pending = conn.execute(sa.text(
+            "SELECT count(*) FILTER (WHERE run_after <= now()), count(*) FROM outbox "
+            "WHERE done_at IS NULL")).one()
+    queued = sum(redis.llen(f"rq:queue:{q}") for q in QUEUES)
+    return due, pending, queued
+
+
+DOUBLE_CLAIMS = sa.text("""
+    SELECT count(*) FROM slot_claims a JOIN slot_claims b
+      ON a.subject = b.subject AND a.id < b.id AND a.booking_id <> b.booking_id
+     AND tstzrange(a.start_at, a.end_at, '[)') && tstzrange(b.start_at, b.end_at, '[)')
+    WHERE a.live AND b.live""")
+
+
+def claims_check(engine, world):
+    with engine.connect() as conn:
+        overlaps = conn.scalar(DOUBLE_CLAIMS)
+        race_claims = conn.scalar(sa.text(
+            "SELECT count(*) FROM slot_claims WHERE live AND subject = :s"),
+            {"s": f"provider:{world.race[0]}"})
+        live = conn.scalar(sa.text("SELECT count(*) FROM slot_claims WHERE live"))
+    return overlaps, race_claims, live
+
+
+# --- printing ---------------------------------------------------------------------------
+
+def ms(seconds):
+    return f"{seconds * 1000:8.1f}"
+
+
+class Report:
+    """Prints as it goes and keeps every figure under a name, for medians over runs."""
+
+    def __init__(self):
+        self.figures = {}
+        self.bare_p50 = None
+
+    def figure(self, name, value):
+        self.figures[name] = value
+
+    def steps(self, phase, recorder, elapsed):
+        print(f"  {'step':<18}{'n':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+              f"{'5xx':>6}{'p50/bare':>10}")
+        for step, times in recorder.times.items():
+            p50, p95, p99 = pct(times, 50), pct(times, 95), pct(times, 99)
+            ratio = p50 / self.bare_p50 if self.bare_p50 else float("nan")
+            print(f"  {step:<18}{len(times):>7}{len(times) / elapsed:>9.1f}{ms(p50):>9}"
+                  f"{ms(p95):>9}{ms(p99):>9}{recorder.server_errors(step):>6}{ratio:>10.1f}")
+            for name, value in (("p50 ms", p50 * 1000), ("p95 ms", p95 * 1000),
+                                ("p99 ms", p99 * 1000), ("p50/bare", ratio)):
+                self.figure(f"{phase} {step} {name}", value)
+        for error, n in recorder.errors.items():
+            print(f"  transport error {error}: {n}")
+
+    def cpu(self, phase, before, after, client_cpu, served):
+        """CPU seconds per process over the phase, and the serving tier's CPU per request
+        (and per booking): on a shared, noisy machine CPU per unit of work moves far less
+        than latency does."""
+        parts = []
+        for tier in TIERS:
+            if tier in after:
+                used = after[tier] - before.get(tier, 0)
+                parts.append(f"{tier} {used:.1f}")
+                self.figure(f"{phase} cpu s {tier}", used)
+        parts.append(f"bench client {client_cpu:.1f}")
+        print("  CPU s: " + ", ".join(parts))
+        tier, units = served
+        used = after.get(tier, 0) - before.get(tier, 0)
+        line = []
+        for unit, n in units:
+            if n:
+                line.append(f"{used / n * 1000:.1f} ms per {unit}")
+                self.figure(f"{phase} {tier} cpu ms per {unit}", used / n * 1000)
+        print(f"  {tier} CPU: " + ", ".join(line))
+
+
+def cpu_now(stack):
+    return {name: p.cpu_seconds() for name, p in stack.procs.items()}
+
+
+def client_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def phase(report, stack, name, title, clients, seconds, work, per=None, tier="web"):
+    print(f"\n== {title} ({clients} clients, {seconds:g} s) ==", flush=True)
+    recorder = Recorder()
+    before, c0 = cpu_now(stack), client_cpu()
+    elapsed, done, failed = drive(clients, seconds, lambda i: work(i, recorder))
+    after, c1 = cpu_now(stack), client_cpu()
+    requests = recorder.count()
+    print(f"  {requests} requests in {elapsed:.1f} s = {requests / elapsed:.1f} requests/s;"
+          f" 5xx: {recorder.server_errors()}; failed: {failed}")
+    report.figure(f"{name} requests/s", requests / elapsed)
+    report.figure(f"{name} 5xx", recorder.server_errors())
+    if per:
+        print(f"  confirmed bookings: {done} = {done / elapsed:.2f} bookings/s")
+        report.figure(f"{name} bookings/s", done / elapsed)
+    report.steps(name, recorder, elapsed)
+    units = [("portal request" if tier == "web" else "request",
+              requests - sum(len(t) for s, t in recorder.times.items()
+                             if s.startswith("checkout")))]
+    if per:
+        units.append((per, done))
+    report.cpu(name, before, after, c1 - c0, (tier, units))
+    return recorder
+
+
+# --- one run ----------------------------------------------------------------------------
+
+def run(args, stack, report):
+    import redis as redis_lib
+    fresh_database(args.database_url)
+    redis = redis_lib.Redis.from_url(args.redis_url)
+    redis.flushdb()
+    engine = sa.create_engine(pg_url(args.database_url))
+    try:
+        _run(args, stack, report, engine, redis)
+    finally:
+        engine.dispose()
+        redis.close()
+
+
+def _run(args, stack, report, engine, redis):
+    t0 = time.perf_counter()
+    steps = []
+    stack.start_sandbox()
+    stack.migrate()
+    stack.start_web()
+    stack.start_bare()
+    steps.append(("processes", time.perf_counter()))
+    app = http_seed.build_app(stack.app_environment(with_redis=False))
+    patients = max(args.patients, args.clients, 0 if args.skip_race else args.racers)
+    world = http_seed.seed(app, flow_providers=2 * args.clients, patients=patients)
+    busy_day = http_seed.busy_calendar(app, world, args.busy, stack.sandbox_url,
+                                       stack.portal_url)
+    # The set-up's webhooks and follow-ups are done here, then the queues emptied: the
+    # worker and the cron start on a quiet system.
+    http_seed.webhooks_delivered(stack.sandbox_url)
+    http_seed.run_due_outbox(app)
+    with app.app_context():
+        from portal.extensions import db
+        db.engine.dispose()
+    redis.flushdb()
+    steps.append(("data", time.perf_counter()))
+    stack.start_jobs()
+    browsers = sign_in_all(stack.portal_url, world.patients, args.clients)
+    steps.append(("sign-in", time.perf_counter()))
+    drained = wait_for_outbox(engine, redis, 180)
+    steps.append(("first cron jobs", time.perf_counter()))
+    took = ", ".join(f"{name} {end - start:.0f} s" for (name, end), start in
+                     zip(steps, [t0] + [end for _, end in steps]))
+    print(f"set-up ({took}): {len(world.patients)} patients signed in, {args.busy} busy "
+          f"bookings; before timing: {drained[0]} outbox rows due and not done, "
+          f"{drained[2]} jobs queued; logs in {stack.log_dir}", flush=True)
+
+    def probe(base, path, step, headers=None, params=None):
+        def work(i, recorder):
+            b = browsers[i]
+            b.recorder = recorder
+            url = path if base is None else base + path
+            return b.get(step, url, headers=headers, params=params).status_code < 500
+        return work
+
+    seconds, probe_s = args.seconds, args.probe_seconds
+    bare = phase(report, stack, "bare", "bare Flask view", args.clients, probe_s,
+                 probe(stack.bare_url, "/bare", "bare"), tier="bare")
+    report.bare_p50 = pct(bare.times["bare"], 50)
+    phase(report, stack, "healthz", "/healthz", args.clients, probe_s,
+          probe(None, "/healthz", "healthz"))
+    for label, provider in (("empty", world.empty), ("busy", world.busy)):
+        params = {"clinic": world.clinic, "service": world.service, "q": provider[1],
+                  "date": busy_day.isoformat()}
+        phase(report, stack, f"free_times_{label}",
+              f"free times of {provider[1]} from {busy_day} ({label} calendar)",
+              args.clients, probe_s, probe(None, "/find", f"free_times_{label}", HX, params))
+
+    states = [SimpleNamespace(day=http_seed.first_day(), index=0) for _ in browsers]
+
+    def full(i, recorder):
+        browsers[i].recorder = recorder
+        return full_flow(browsers[i], world, world.flows[i], states[i])
+
+    phase(report, stack, "full", "full patient flow (10 requests)", args.clients, seconds,
+          full, per="booking")
+    show_backlog(report, engine, redis, "after the full flow", "backlog after full",
+                 stack.sandbox_url)
+
+    def minimal(i, recorder):
+        browsers[i].recorder = recorder
+        return minimal_flow(browsers[i], world, world.flows[args.clients + i], states[i],
+                            stack.sandbox_url)
+
+    phase(report, stack, "minimal", "minimal flow (4 requests)", args.clients, seconds,
+          minimal, per="booking")
+    if not args.skip_race:
+        race_phase(report, browsers[:args.racers], world, stack.portal_url)
+    show_backlog(report, engine, redis, "at the end", "backlog at end", stack.sandbox_url)
+    time.sleep(10)
+    show_backlog(report, engine, redis, "10 s later", "backlog 10 s later",
+                 stack.sandbox_url)
+    overlaps, race_claims, live = claims_check(engine, world)
+    print(f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
+          f"live claims on the raced slot's provider: {race_claims}")
+    report.figure("double-held slots", overlaps)
+    dead = stack.dead()
+    if dead:
+        print(f"processes that exited during the run: {', '.join(dead)}")
+    for b in browsers:
+        b.close()
+
+
+def race_phase(report, browsers, world, url):
+    print(f"\n== race: {len(browsers)} patients hold one slot at once ==", flush=True)
+    elapsed, outcomes = race(browsers, world, url)
+    winners = [t for s, t in outcomes if s == 303]
+    losers = [t for s, t in outcomes if s == 422]
+    others = [s for s, t in outcomes if s not in (303, 422)]
+    print(f"  {len(winners)} won (303), {len(losers)} lost (422), {len(others)} other "
+          f"{sorted(set(map(str, others)))}; all answered in {elapsed:.2f} s")
+    print(f"  losers answered p50 {ms(pct(losers, 50))} ms, p95 {ms(pct(losers, 95))} ms, "
+          f"p99 {ms(pct(losers, 99))} ms")
+    report.figure("race winners", len(winners))
+    report.figure("race errors", len(others))
+    report.figure("race losers p95 ms", pct(losers, 95) * 1000)
+
+
+def wait_for_outbox(engine, redis, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        figures = backlog(engine, redis)
+        if (figures[0], figures[2]) == (0, 0) or time.monotonic() > deadline:
+            return figures
+        time.sleep(1)
+
+
+def show_backlog(report, engine, redis, when, name, sandbox_url):
+    due, pending, queued = backlog(engine, redis)
+    webhooks = httpx.get(sandbox_url + "/_control/state", timeout=10).json()[
+        "pending_webhooks"]
+    print(f"\noutbox backlog {when}: {due} rows due and not done ({pending} not done, "
+          f"later ones included); {queued} jobs queued in Redis; {webhooks} webhooks the "
+          f"sandbox has still to deliver", flush=True)
+    report.figure(f"{name} (due rows)", due)
+    report.figure(f"{name} (queued jobs)", queued)
+    report.figure(f"{name} (webhooks to deliver)", webhooks)
+
+
+# --- entry point ------------------------------------------------------------------------
+
+def medians(reports):
+    print(f"\n== median of {len(reports)} runs ==")
+    names = [n for n in reports[0].figures]
+    for name in names:
+        values = [r.figures[name] for r in reports if name in r.figures]
+        if all(math.isnan(v) for v in values) or (" cpu s " in name and not any(values)):
+            continue  # nan (the bare view against itself), or a tier idle in that phase
+        shown = "  ".join(f"{v:.1f}" for v in values)
+        print(f"  {name:<42}{statistics.median(values):>10.1f}   ({shown})")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    p.add_argument("--seconds", type=float, default=30, help="each flow's duration (30)")
+    p.add_argument("--probe-seconds", type=float, default=10,
+                   help="duration of the /healthz, bare and free-times phases (10)")
+    p.add_argument("--patients", type=int, default=200, help="patients signed in (200)")
+    p.add_argument("--racers", type=int, default=200, help="patients in the race (200)")
+    p.add_argument("--busy", type=int, default=430,
+                   help="confirmed bookings of the busy provider (430)")
+    p.add_argument("--skip-race", action="store_true")
+    p.add_argument("--runs", type=int, default=1, help="whole runs, then medians (1)")
+    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
+                   help="PostgreSQL database to DROP and create")
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
+                   help="Redis database to empty and use")
+    return p.parse_args(argv)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # `kill` stops the run the way Ctrl-C does: through the finally below.
+    signal.signal(signal.SIGTERM, _interrupt)
+    reports = []
+    for n in range(args.runs):
+        stack = Stack(args.database_url, args.redis_url,
+                      tempfile.mkdtemp(prefix=f"bench_http_{n + 1}_"))
+        report = Report()
+        print(f"\n######## run {n + 1} of {args.runs}: {args.clients} clients, portal "
+              f"{stack.portal_url}, sandbox {stack.sandbox_url}, bare {stack.bare_url}",
+              flush=True)
+        try:
+            run(args, stack, report)
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping every process started")
+            break
+        finally:
+            stack.stop()
+        reports.append(report)
+    if len(reports) > 1:
+        medians(reports)
+
+
+if __name__ == "__main__":
+    main()
