@@ -1,4 +1,5 @@
 """Clinic Portal: book, pay for, reschedule and cancel clinic visits; pay providers."""
+
 import importlib
 import os
 
@@ -40,17 +41,22 @@ CAPABILITIES = (
 
 def create_app(test_config=None):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    app = Flask(__name__, instance_path=os.path.join(root, "instance"),
-                template_folder=os.path.join(root, "templates"),
-                static_folder=os.path.join(root, "static"))
+    app = Flask(
+        __name__,
+        instance_path=os.path.join(root, "instance"),
+        template_folder=os.path.join(root, "templates"),
+        static_folder=os.path.join(root, "static"),
+    )
     app.config.from_mapping(config_module.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module._normalise_db_url(
-        app.config["SQLALCHEMY_DATABASE_URI"])
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
     os.makedirs(app.instance_path, exist_ok=True)
 
     from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate, rq
+
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(root, "migrations"))
     csrf.init_app(app)
@@ -68,6 +74,7 @@ def create_app(test_config=None):
     @login_manager.user_loader
     def load_user(user_id):
         from portal.accounts.models import User
+
         user = db.session.get(User, int(user_id))
         # A deactivated account's open sessions end at its next request.
         return user if user is not None and user.active else None
@@ -75,6 +82,7 @@ def create_app(test_config=None):
     from portal import logs, templating
     from portal.web import errors, register_blueprints
     from portal.web.security import set_security_headers
+
     logs.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
@@ -82,11 +90,13 @@ def create_app(test_config=None):
     app.after_request(set_security_headers)
 
     from portal import cli, jobs
+
     cli.init_app(app)
     jobs.register_schedule(app)
 
     if app.config.get("SANDBOX_ENABLED"):
         # The embedded default: the Razorpay-compatible sandbox served by this same app.
         from portal.gateway.sandbox.app import mount_sandbox
+
         mount_sandbox(app, prefix="/sandbox")
     return app

@@ -1,4 +1,5 @@
 """Flask commands: serve the embedded mode, tick the schedule, load demo data."""
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -11,6 +12,7 @@ jobs_cli = AppGroup("jobs", help="Background work.")
 def tick(only):
     """Run every periodic job once (what the scheduler does on its clock)."""
     from portal import jobs
+
     for name in sorted(jobs.PERIODIC):
         if only and name != only:
             continue
@@ -24,6 +26,7 @@ def tick(only):
 def serve(host, port):
     """Run the embedded mode: web, in-process jobs and scheduler, sandbox gateway."""
     from portal import jobs
+
     app = current_app._get_current_object()
     app.config["JOBS_INLINE_THREAD"] = True
     if app.config.get("PERIODIC_INLINE"):
@@ -31,6 +34,7 @@ def serve(host, port):
     click.echo(f"Clinic Portal on http://{host}:{port}/")
     # Threaded: the portal calls the sandbox mounted in this same server over HTTP.
     from werkzeug.serving import run_simple
+
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
@@ -39,6 +43,7 @@ def init_app(app):
     app.cli.add_command(serve)
     app.cli.add_command(demo_cli)
     from portal.ledger.cli import ledger_cli
+
     app.cli.add_command(ledger_cli)
 
 
@@ -49,4 +54,5 @@ demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")
 def demo_load():
     """Load the demo clinics, providers, availability and logins (safe to run twice)."""
     from portal.catalog.demo import load_demo
+
     load_demo(echo=click.echo)

@@ -1,14 +1,15 @@
 """The declarative base, shared column types and the clock.
 
 Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too."""
+
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -29,7 +30,7 @@ db = SQLAlchemy(model_class=Base)
 
 def utcnow():
     """The one clock of the app (time-machine moves it in tests)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -43,7 +44,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where an aware one is required")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         # SQLite keeps no zone: store naive UTC there.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -51,8 +52,8 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 # SQLite (the embedded default): enforce foreign keys as PostgreSQL does, and wait for a

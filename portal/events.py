@@ -7,36 +7,58 @@ record follow-up work in the outbox, so nothing leaves before the commit. Receiv
 
 Receivers run synchronously inside the sender's transaction: a receiver that raises rolls
 the use case back, which is what we want for the outbox rows they write."""
+
 from blinker import Namespace
 
 _signals = Namespace()
 
 # --- booking and payments ------------------------------------------------------------
 
-visit_confirmed = _signals.signal("visit-confirmed", doc="""A visit was paid and its items
-confirmed (once per visit): ``visit_id``.""")
+visit_confirmed = _signals.signal(
+    "visit-confirmed",
+    doc="""A visit was paid and its items
+confirmed (once per visit): ``visit_id``.""",
+)
 
-visit_needs_attention = _signals.signal("visit-needs-attention", doc="""A visit needs an
+visit_needs_attention = _signals.signal(
+    "visit-needs-attention",
+    doc="""A visit needs an
 administrator for a payment reason (``booking.models.ATTENTION_*``): ``visit_id``,
-``reason``.""")
+``reason``.""",
+)
 
-booking_rescheduled = _signals.signal("booking-rescheduled", doc="""An individual booking
-moved to a new time: ``booking_id``, ``reschedule_id``, ``old_start`` (aware datetime).""")
+booking_rescheduled = _signals.signal(
+    "booking-rescheduled",
+    doc="""An individual booking
+moved to a new time: ``booking_id``, ``reschedule_id``, ``old_start`` (aware datetime).""",
+)
 
-reschedule_failed = _signals.signal("reschedule-failed", doc="""A reschedule fee was paid
+reschedule_failed = _signals.signal(
+    "reschedule-failed",
+    doc="""A reschedule fee was paid
 but the booking could not move (slot gone, no longer confirmed); the money went to the
-wallet: ``reschedule_id``.""")
+wallet: ``reschedule_id``.""",
+)
 
-payment_link_expired = _signals.signal("payment-link-expired", doc="""A visit's payment
+payment_link_expired = _signals.signal(
+    "payment-link-expired",
+    doc="""A visit's payment
 link expired: ``visit_id``, ``payment_id``, ``renewed`` (a new link is being issued, the
-hold kept) or not (the visit lapsed).""")
+hold kept) or not (the visit lapsed).""",
+)
 
-payment_link_issued = _signals.signal("payment-link-issued", doc="""A replacement payment
-link was issued for an expired one: ``visit_id``, ``payment_id`` (the new link).""")
+payment_link_issued = _signals.signal(
+    "payment-link-issued",
+    doc="""A replacement payment
+link was issued for an expired one: ``visit_id``, ``payment_id`` (the new link).""",
+)
 
-payment_link_lapsed = _signals.signal("payment-link-lapsed", doc="""No new link could be
+payment_link_lapsed = _signals.signal(
+    "payment-link-lapsed",
+    doc="""No new link could be
 issued for an expired one and the visit lapsed: ``visit_id``, ``payment_id`` (the old
-link), ``reason``.""")
+link), ``reason``.""",
+)
 
 # --- refunds, payouts, accounts ------------------------------------------------------
 # Payouts: an admin must look at a payout (failed for good, reversed). Keyword arguments:
@@ -48,27 +70,48 @@ payout_alert = _signals.signal("payout-alert")
 # jobs records its processing in the outbox, in the same transaction.
 webhook_stored = _signals.signal("webhook-stored")
 
-booking_cancelled = _signals.signal("booking-cancelled", doc="""An individual booking was
+booking_cancelled = _signals.signal(
+    "booking-cancelled",
+    doc="""An individual booking was
 cancelled: ``booking_id``, ``by`` ("patient" | "provider" | "clinic"), ``refund`` (paise
-given back, fees included), ``reason`` (or None).""")
+given back, fees included), ``reason`` (or None).""",
+)
 
-refund_processed = _signals.signal("refund-processed", doc="""Money reached the patient
-(wallet at once, or Razorpay confirmed it): ``refund_id``.""")
+refund_processed = _signals.signal(
+    "refund-processed",
+    doc="""Money reached the patient
+(wallet at once, or Razorpay confirmed it): ``refund_id``.""",
+)
 
-refund_failed = _signals.signal("refund-failed", doc="""A gateway refund needs a person
-(retry it or send it to the wallet): ``refund_id``.""")
+refund_failed = _signals.signal(
+    "refund-failed",
+    doc="""A gateway refund needs a person
+(retry it or send it to the wallet): ``refund_id``.""",
+)
 
-refund_override_requested = _signals.signal("refund-override-requested", doc="""A refund
-above the calculated amount awaits a second administrator: ``approval_id``.""")
+refund_override_requested = _signals.signal(
+    "refund-override-requested",
+    doc="""A refund
+above the calculated amount awaits a second administrator: ``approval_id``.""",
+)
 
-refund_override_approved = _signals.signal("refund-override-approved", doc="""A second
+refund_override_approved = _signals.signal(
+    "refund-override-approved",
+    doc="""A second
 administrator approved a refund override: ``approval_id``, ``booking_id``, ``amount``
-(the extra paise refunded now).""")
+(the extra paise refunded now).""",
+)
 
-password_reset_requested = _signals.signal("password-reset-requested", doc="""An active user
+password_reset_requested = _signals.signal(
+    "password-reset-requested",
+    doc="""An active user
 asked for a password reset link: ``user_id``, ``link`` (absolute), ``minutes`` (how long
-it works).""")
+it works).""",
+)
 
-user_invited = _signals.signal("user-invited", doc="""An administrator invited a provider or
+user_invited = _signals.signal(
+    "user-invited",
+    doc="""An administrator invited a provider or
 an administrator: ``user_id``, ``invited_by_id``, ``link`` (absolute), ``days`` (how long
-it works).""")
+it works).""",
+)

@@ -8,6 +8,7 @@ failed item is retried by the outbox's backoff (``sweep_outbox`` hands it over a
 is due), never by RQ. Embedded default: the same items run in-process after the commit (in
 a background thread for ``make run``, synchronously in tests), and a thread ticks the
 periodic work."""
+
 import logging
 import queue
 import threading
@@ -37,12 +38,17 @@ QUEUE_OF = {}  # name -> queue, for jobs and periodic work
 QUEUES = ("default", "payments", "payouts", "notify")
 # A name is routed by its prefix: work that moves money shares a queue with its gateway, so
 # a burst of notices never delays a refund or a payout. Anything else: ``default``.
-PREFIX_QUEUES = {"notify": "notify", "payments": "payments", "gateway": "payments",
-                 "refunds": "payments", "payouts": "payouts"}
+PREFIX_QUEUES = {
+    "notify": "notify",
+    "payments": "payments",
+    "gateway": "payments",
+    "refunds": "payments",
+    "payouts": "payouts",
+}
 
 MAX_ATTEMPTS = 8
 # The one retry schedule: 30 s, 2 min, 8 min, 32 min, ~2 h, then every ~8.5 h.
-BACKOFF = wait_exponential(multiplier=30, exp_base=4, max=30 * 4 ** 5)
+BACKOFF = wait_exponential(multiplier=30, exp_base=4, max=30 * 4**5)
 JOB_TIMEOUT = 300  # seconds RQ lets one outbox job run before stopping it
 # An item handed to Redis is not handed over again until its lease runs out: longer than a
 # job may run, so only work Redis lost (emptied, restarted without persistence) is resent.
@@ -66,19 +72,23 @@ def _route(name, queue):
 
 def job(name, queue=None):
     """Register a job run from the outbox; ``queue`` overrides the routing by name."""
+
     def register(fn):
         JOBS[name] = fn
         _route(name, queue)
         return fn
+
     return register
 
 
 def periodic(name, every, queue=None):
     """Register periodic work, run every ``every`` seconds by the one scheduler."""
+
     def register(fn):
         PERIODIC[name] = (every, fn)
         _route(name, queue)
         return fn
+
     return register
 
 
@@ -88,15 +98,20 @@ def enqueue(name, *, run_after=None, dedupe_key=None, **payload):
         raise KeyError(f"unknown job {name!r}")
     if dedupe_key is not None:
         existing = db.session.scalar(
-            sa.select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key))
+            sa.select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)
+        )
         if existing is not None:
             return existing
     now = utcnow()
     due_now = run_after is None or run_after <= now
-    item = OutboxItem(job=name, payload=payload, dedupe_key=dedupe_key,
-                      run_after=run_after or now,
-                      # Handed to Redis right after the commit: its lease starts now.
-                      dispatched_at=now if due_now and not _inline() else None)
+    item = OutboxItem(
+        job=name,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        run_after=run_after or now,
+        # Handed to Redis right after the commit: its lease starts now.
+        dispatched_at=now if due_now and not _inline() else None,
+    )
     db.session.add(item)
     return item
 
@@ -106,11 +121,11 @@ def _inline():
 
 
 def _lease():
-    return timedelta(seconds=current_app.config.get("JOBS_DISPATCH_LEASE",
-                                                    DISPATCH_LEASE_SECONDS))
+    return timedelta(seconds=current_app.config.get("JOBS_DISPATCH_LEASE", DISPATCH_LEASE_SECONDS))
 
 
 # --- handing items over after the commit -------------------------------------------
+
 
 @event.listens_for(Session, "after_flush")
 def _collect(session, flush_context):
@@ -126,8 +141,9 @@ def _after_commit(session):
         return  # a SAVEPOINT released: the real commit is still to come
     items = session.info.pop("outbox_new", [])
     now = utcnow()
-    due = {item_id: name for item_id, name, run_after in items
-           if run_after is None or run_after <= now}
+    due = {
+        item_id: name for item_id, name, run_after in items if run_after is None or run_after <= now
+    }
     if due:
         _dispatch(due)
 
@@ -151,8 +167,9 @@ def hand_over(ids):
         return
     if not _inline():
         with db.engine.begin() as conn:
-            conn.execute(sa.update(OutboxItem).where(OutboxItem.id.in_(ids))
-                         .values(dispatched_at=utcnow()))
+            conn.execute(
+                sa.update(OutboxItem).where(OutboxItem.id.in_(ids)).values(dispatched_at=utcnow())
+            )
     _dispatch(ids)
 
 
@@ -173,12 +190,19 @@ def _dispatch(ids):
         return
     if names is None:
         with db.engine.connect() as conn:
-            names = dict(conn.execute(sa.select(OutboxItem.id, OutboxItem.job)
-                                      .where(OutboxItem.id.in_(ids))).all())
+            names = dict(
+                conn.execute(
+                    sa.select(OutboxItem.id, OutboxItem.job).where(OutboxItem.id.in_(ids))
+                ).all()
+            )
     try:
-        enqueue_outbox_items(rq.queues, run_outbox_item,
-                             [(i, queue_for(names[i])) for i in ids if i in names],
-                             timeout=JOB_TIMEOUT, failure_ttl=FAILED_JOB_TTL)
+        enqueue_outbox_items(
+            rq.queues,
+            run_outbox_item,
+            [(i, queue_for(names[i])) for i in ids if i in names],
+            timeout=JOB_TIMEOUT,
+            failure_ttl=FAILED_JOB_TTL,
+        )
     except Exception:
         # Redis away: release the lease so the next sweep hands them over.
         log.exception("could not enqueue outbox items %s", ids[:20])
@@ -188,9 +212,11 @@ def _dispatch(ids):
 def _release(ids):
     try:
         with db.engine.begin() as conn:
-            conn.execute(sa.update(OutboxItem).where(OutboxItem.id.in_(ids),
-                                                     OutboxItem.done_at.is_(None))
-                         .values(dispatched_at=None))
+            conn.execute(
+                sa.update(OutboxItem)
+                .where(OutboxItem.id.in_(ids), OutboxItem.done_at.is_(None))
+                .values(dispatched_at=None)
+            )
     except Exception:  # the lease runs out on its own
         log.exception("could not release outbox items")
 
@@ -215,6 +241,7 @@ def _inline_worker(app):
 
 
 # --- running one item --------------------------------------------------------------
+
 
 class GaveUp(Exception):
     """An item failed its last attempt: RQ records the job in its failed registry."""
@@ -243,8 +270,9 @@ def run_outbox_item(item_id, reraise=True):
         attempts = _record_failure(item_id, exc)
         _log_job(name, item_id, "failed", started, error=repr(exc))
         if reraise and attempts is not None and attempts >= MAX_ATTEMPTS:
-            raise GaveUp(f"outbox item {item_id} ({name}) failed {attempts} times: "
-                         f"{exc!r}") from exc
+            raise GaveUp(
+                f"outbox item {item_id} ({name}) failed {attempts} times: {exc!r}"
+            ) from exc
         return
     _log_job(name, item_id, "done", started)
 
@@ -268,8 +296,15 @@ def _record_failure(item_id, exc):
 
 def _log_job(name, item_id, status, started, error=None):
     from portal.logs import log_event
-    log_event("job", job=name, item=item_id, status=status,
-              duration_ms=round((time.monotonic() - started) * 1000, 1), error=error)
+
+    log_event(
+        "job",
+        job=name,
+        item=item_id,
+        status=status,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        error=error,
+    )
 
 
 @periodic("jobs.sweep_outbox", every=30)
@@ -278,30 +313,42 @@ def sweep_outbox(limit=500):
     Redis lost (their lease ran out). An item still waiting in its queue is not queued
     twice (the queue refuses a job id it holds). Returns how many were handed over."""
     now = utcnow()
-    query = (sa.select(OutboxItem.id, OutboxItem.job)
-             .where(OutboxItem.done_at.is_(None), OutboxItem.run_after <= now,
-                    OutboxItem.attempts < MAX_ATTEMPTS)
-             .order_by(OutboxItem.id).limit(limit))
+    query = (
+        sa.select(OutboxItem.id, OutboxItem.job)
+        .where(
+            OutboxItem.done_at.is_(None),
+            OutboxItem.run_after <= now,
+            OutboxItem.attempts < MAX_ATTEMPTS,
+        )
+        .order_by(OutboxItem.id)
+        .limit(limit)
+    )
     if _inline():
         rows = db.session.execute(query).all()
         db.session.rollback()
     else:
         with unit_of_work():
-            query = query.where(sa.or_(OutboxItem.dispatched_at.is_(None),
-                                       OutboxItem.dispatched_at <= now - _lease()))
+            query = query.where(
+                sa.or_(
+                    OutboxItem.dispatched_at.is_(None), OutboxItem.dispatched_at <= now - _lease()
+                )
+            )
             if db.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)  # a second sweeper skips
             rows = db.session.execute(query).all()
             if rows:
-                db.session.execute(sa.update(OutboxItem)
-                                   .where(OutboxItem.id.in_([r.id for r in rows]))
-                                   .values(dispatched_at=now))
+                db.session.execute(
+                    sa.update(OutboxItem)
+                    .where(OutboxItem.id.in_([r.id for r in rows]))
+                    .values(dispatched_at=now)
+                )
     if rows:
         _dispatch({r.id: r.job for r in rows})
     return len(rows)
 
 
 # --- the periodic schedule -----------------------------------------------------------
+
 
 def run_periodic(name):
     """Entry point for the scheduler (RQ cron, the in-process ticker, or `flask jobs tick`).

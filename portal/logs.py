@@ -1,4 +1,5 @@
 """One structured (JSON) log line per request and per job."""
+
 import json
 import logging
 import sys
@@ -40,8 +41,9 @@ def init_app(app):
         g.request_started = time.monotonic()
         # Keep a caller's id (load balancer) if it looks sane, else make one.
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
-            else uuid.uuid4().hex
+        g.request_id = (
+            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        )
 
     @app.after_request
     def _finish(response):
@@ -49,10 +51,15 @@ def init_app(app):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if request.path.startswith("/static/"):
             return response
-        user_id = current_user.get_id() if current_user and not current_user.is_anonymous \
-            else None
-        log_event("request", request_id=g.get("request_id"), user_id=user_id,
-                  method=request.method, route=request.url_rule.rule if request.url_rule else None,
-                  path=request.path, status=response.status_code,
-                  duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None)
+        user_id = current_user.get_id() if current_user and not current_user.is_anonymous else None
+        log_event(
+            "request",
+            request_id=g.get("request_id"),
+            user_id=user_id,
+            method=request.method,
+            route=request.url_rule.rule if request.url_rule else None,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None,
+        )
         return response

@@ -6,6 +6,7 @@ after the commit is the item handed to a worker, so a rolled-back change sends n
 only items never dispatched (delayed, or due for a retry) or whose lease ran out (lost on
 the way: Redis down or emptied, a crash), so a backlog waiting in the queues is never
 queued twice."""
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -8,14 +8,16 @@ same however deep it is, and rows added meanwhile neither repeat nor skip a row.
 A cursor that does not decode, or whose values do not fit the columns, is ignored: the
 first page is shown (an old bookmark must not give a 500).
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,7 +25,7 @@ from portal.db import db
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 50
-_BIG = 2 ** 63
+_BIG = 2**63
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Order:
     """One sort column: ``column`` (a mapped attribute or SQL expression), newest first when
     ``descending``. ``key`` reads the value from a result row (default: the attribute of the
     row's entity named like the column)."""
+
     column: Any
     descending: bool = False
     key: Callable[[Any], Any] | None = None
@@ -76,6 +79,7 @@ def per_page_from(value, default=DEFAULT_PER_PAGE):
 
 # --- cursors ---------------------------------------------------------------------------------
 
+
 def encode_cursor(values: Sequence) -> str:
     def one(v):
         if isinstance(v, datetime):
@@ -83,6 +87,7 @@ def encode_cursor(values: Sequence) -> str:
         if isinstance(v, date):
             return {"d": v.isoformat()}
         return v
+
     raw = json.dumps([one(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -122,12 +127,17 @@ def _python_type(column):
 
 def _typed(value, expected):
     if isinstance(value, dict) and len(value) == 1:
-        (kind, text), = value.items()
+        ((kind, text),) = value.items()
         if not isinstance(text, str):
             return _BAD
         try:
-            parsed = datetime.fromisoformat(text) if kind == "dt" else \
-                date.fromisoformat(text) if kind == "d" else _BAD
+            parsed = (
+                datetime.fromisoformat(text)
+                if kind == "dt"
+                else date.fromisoformat(text)
+                if kind == "d"
+                else _BAD
+            )
         except ValueError:
             return _BAD
         if parsed is _BAD or (expected is not None and not isinstance(parsed, expected)):
@@ -148,6 +158,7 @@ def _typed(value, expected):
 
 # --- the query -------------------------------------------------------------------------------
 
+
 def _beyond(orders, values, forward):
     """Rows strictly after ``values`` in the list's order (before it when not ``forward``)."""
     clauses = []
@@ -160,12 +171,22 @@ def _beyond(orders, values, forward):
 
 
 def _ordered(query, orders, forward):
-    return query.order_by(*[
-        (o.column.desc() if o.descending == forward else o.column.asc()) for o in orders])
+    return query.order_by(
+        *[(o.column.desc() if o.descending == forward else o.column.asc()) for o in orders]
+    )
 
 
-def keyset_page(query, orders: Sequence[Order], *, after=None, before=None,
-                per_page=DEFAULT_PER_PAGE, scalars=True, count=False, options=()):
+def keyset_page(
+    query,
+    orders: Sequence[Order],
+    *,
+    after=None,
+    before=None,
+    per_page=DEFAULT_PER_PAGE,
+    scalars=True,
+    count=False,
+    options=(),
+):
     """One page of ``query`` (a ``select()`` without ``order_by``) in ``orders``' order.
 
     ``after`` / ``before``: cursors from a previous page (``after`` wins when both are
@@ -203,6 +224,8 @@ def keyset_page(query, orders: Sequence[Order], *, after=None, before=None,
     total = None
     if count:
         total = db.session.scalar(
-            sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    return Page(items=rows, per_page=per_page, next_cursor=next_cursor,
-                prev_cursor=prev_cursor, total=total)
+            sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+        )
+    return Page(
+        items=rows, per_page=per_page, next_cursor=next_cursor, prev_cursor=prev_cursor, total=total
+    )

@@ -3,6 +3,7 @@
 Status enums are globals, so templates compare ``item.status == BookingStatus.CONFIRMED``
 and never a raw string; ``post_button`` (components/buttons.html) is a global so that
 every template and every htmx block can call it without importing it."""
+
 from flask import current_app
 
 from portal.domain import states
@@ -10,8 +11,15 @@ from portal.domain.rates import format_inr
 from portal.web import filters
 from portal.web.forms.money import bps_to_text
 
-STATUS_ENUMS = ("BookingStatus", "VisitStatus", "PaymentStatus", "RefundStatus",
-                "PayoutStatus", "RescheduleStatus", "FundAccountStatus")
+STATUS_ENUMS = (
+    "BookingStatus",
+    "VisitStatus",
+    "PaymentStatus",
+    "RefundStatus",
+    "PayoutStatus",
+    "RescheduleStatus",
+    "FundAccountStatus",
+)
 
 
 def post_button(*args, **kwargs):
@@ -22,6 +30,7 @@ def post_button(*args, **kwargs):
 
 def init_app(app):
     from portal.config import policy
+
     env = app.jinja_env
     env.filters["inr"] = format_inr
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.

@@ -9,6 +9,7 @@ receivers that act on them live above both, here:
 (``payout_alert`` and the other capability signals are connected by ``portal.notify.receivers``.)
 
 Imported by ``create_app`` (``CAPABILITIES``)."""
+
 from portal import events
 from portal.gateway import webhook_processing
 from portal.jobs import enqueue, job

@@ -12,7 +12,8 @@ that overruns is stopped by SIGALRM, as in a horse. ``fork``: RQ's forking ``Wor
 each job in a child forked from the loaded app (no import), for jobs that might crash the
 interpreter or leak memory; measured about 30 times the CPU per job of ``simple`` (the
 fork copies the heap as it is touched, and each child opens its own database connection)."""
-from datetime import timedelta, timezone
+
+from datetime import UTC, timedelta
 
 from flask import current_app
 from flask_rq import RQ
@@ -44,10 +45,13 @@ def enqueue_outbox_items(queues, run, items, *, timeout, failure_ttl):
     outbox's schedule."""
     enqueued = []
     for start in range(0, len(items), _BATCH):
-        batch = items[start:start + _BATCH]
+        batch = items[start : start + _BATCH]
         connection = queues[batch[0][1]].connection
-        found = Job.fetch_many([outbox_job_id(i) for i, _q in batch], connection=connection,
-                               serializer=queues[batch[0][1]].serializer)
+        found = Job.fetch_many(
+            [outbox_job_id(i) for i, _q in batch],
+            connection=connection,
+            serializer=queues[batch[0][1]].serializer,
+        )
         by_queue = {}
         with connection.pipeline() as pipe:
             for (item_id, queue_name), old in zip(batch, found):
@@ -55,10 +59,16 @@ def enqueue_outbox_items(queues, run, items, *, timeout, failure_ttl):
                     if _still_held(old):
                         continue
                     old.delete(pipeline=pipe)
-                by_queue.setdefault(queue_name, []).append(queues[queue_name].prepare_data(
-                    run, args=(item_id,), timeout=timeout,
-                    result_ttl=RESULT_TTL, failure_ttl=failure_ttl,
-                    job_id=outbox_job_id(item_id)))
+                by_queue.setdefault(queue_name, []).append(
+                    queues[queue_name].prepare_data(
+                        run,
+                        args=(item_id,),
+                        timeout=timeout,
+                        result_ttl=RESULT_TTL,
+                        failure_ttl=failure_ttl,
+                        job_id=outbox_job_id(item_id),
+                    )
+                )
             for queue_name, datas in by_queue.items():
                 queues[queue_name].enqueue_many(datas, pipeline=pipe)
             pipe.execute()
@@ -72,7 +82,7 @@ def _still_held(job):
         return True
     if status == JobStatus.STARTED and job.started_at is not None:
         # Running, unless it outlived its timeout: then its worker died with it.
-        started = job.started_at.replace(tzinfo=job.started_at.tzinfo or timezone.utc)
+        started = job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC)
         limit = timedelta(seconds=(job.timeout or 180) + 60)
         return utcnow() - started < limit
     return False
@@ -118,7 +128,11 @@ class AppRQ(RQ):
             raise ValueError(f"JOBS_WORKER must be one of {WORKER_KINDS}, not {kind!r}")
         worker_class = AppWorker if kind == "simple" else ForkingAppWorker
         worker_queues = [known[n] for n in names]
-        worker = worker_class(worker_queues, connection=worker_queues[0].connection,
-                              job_class=worker_queues[0].job_class, **kwargs)
+        worker = worker_class(
+            worker_queues,
+            connection=worker_queues[0].connection,
+            job_class=worker_queues[0].job_class,
+            **kwargs,
+        )
         worker.app = app
         return worker

@@ -1,4 +1,5 @@
 """The outbox and the job runner: work leaves only after the commit, runs once, retries."""
+
 from datetime import timedelta
 
 import pytest
@@ -95,8 +96,7 @@ def test_work_waits_for_the_outer_commit_not_a_savepoint(ctx):
 
 
 def test_one_retry_schedule_backs_off_exponentially():
-    assert [jobs.retry_delay(n) for n in range(1, 8)] == \
-        [30, 120, 480, 1920, 7680, 30720, 30720]
+    assert [jobs.retry_delay(n) for n in range(1, 8)] == [30, 120, 480, 1920, 7680, 30720, 30720]
 
 
 def test_jobs_are_routed_to_the_queue_their_name_names():
@@ -112,6 +112,7 @@ def test_jobs_are_routed_to_the_queue_their_name_names():
     @jobs.job("test.routed", queue="payouts")
     def routed():
         pass
+
     assert jobs.queue_for("test.routed") == "payouts"
     with pytest.raises(ValueError, match="unknown queue"):
         jobs.job("test.nowhere", queue="bulk")(routed)

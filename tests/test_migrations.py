@@ -1,4 +1,5 @@
 """The migrations build the schema the models describe, on SQLite and on PostgreSQL."""
+
 import os
 
 import pytest
@@ -14,6 +15,7 @@ from tests.conftest import DEFAULT_PG, _test_config
 
 def _fresh_postgres(url):
     from sqlalchemy.engine import make_url
+
     target = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
     name = f"{target.database}_migrations"
     admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -34,16 +36,24 @@ def _assert_migrations_match_models(url):
         upgrade()
         with db.engine.connect() as conn:
             diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+                MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata
+            )
             if conn.dialect.name == "postgresql":
                 # Autogenerate cannot see exclusion constraints: check the double-booking guard.
-                definition = conn.scalar(sa.text(
-                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = "
-                    "'ex_slot_claims_no_overlap' AND contype = 'x'"))
+                definition = conn.scalar(
+                    sa.text(
+                        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = "
+                        "'ex_slot_claims_no_overlap' AND contype = 'x'"
+                    )
+                )
                 # Same subject, overlapping time, live, and another booking (a booking's
                 # held new time may overlap its old one).
-                assert definition is not None and "subject WITH =" in definition and \
-                    "booking_id WITH <>" in definition and "WHERE (live)" in definition
+                assert (
+                    definition is not None
+                    and "subject WITH =" in definition
+                    and "booking_id WITH <>" in definition
+                    and "WHERE (live)" in definition
+                )
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()

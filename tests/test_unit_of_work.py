@@ -1,4 +1,5 @@
 """The unit of work: one commit at the outermost level, a savepoint inside, rollback on error."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -22,29 +23,26 @@ def test_outermost_block_commits_once(ctx):
 
 
 def test_error_rolls_everything_back(ctx):
-    with pytest.raises(RuntimeError):
-        with unit_of_work():
-            db.session.add(_entry("a"))
-            db.session.flush()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), unit_of_work():
+        db.session.add(_entry("a"))
+        db.session.flush()
+        raise RuntimeError("boom")
     assert _count() == 0
 
 
 def test_inner_failure_undoes_only_its_own_writes(ctx):
     with unit_of_work():
         db.session.add(_entry("outer"))
-        with pytest.raises(RuntimeError):
-            with unit_of_work():
-                db.session.add(_entry("inner"))
-                db.session.flush()
-                raise RuntimeError("inner fails")
+        with pytest.raises(RuntimeError), unit_of_work():
+            db.session.add(_entry("inner"))
+            db.session.flush()
+            raise RuntimeError("inner fails")
     assert [e.action for e in db.session.scalars(sa.select(AuditEntry))] == ["outer"]
 
 
 def test_inner_success_waits_for_the_outer_commit(ctx):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), unit_of_work():
         with unit_of_work():
-            with unit_of_work():
-                db.session.add(_entry("inner"))
-            raise RuntimeError("outer fails after the inner block")
+            db.session.add(_entry("inner"))
+        raise RuntimeError("outer fails after the inner block")
     assert _count() == 0

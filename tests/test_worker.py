@@ -1,5 +1,6 @@
 """Production mode on the real Redis (TEST_REDIS_URL): the handover to RQ (queues, leases,
 no double enqueue) and the worker that runs jobs in the app it loaded once."""
+
 import os
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def _failing():
 @pytest.fixture(scope="module")
 def redis_url():
     from redis import Redis
+
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     try:
         Redis.from_url(url).ping()
@@ -49,9 +51,13 @@ def redis_url():
 def rq_app(redis_url, tmp_path_factory):
     from portal import create_app
     from tests.conftest import _test_config, create_schema
+
     database = "sqlite:///" + str(tmp_path_factory.mktemp("rq") / "rq.sqlite3")
-    app = create_app(_test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url,
-                                  REDIS_URL=redis_url, RQ_ASYNC=True))
+    app = create_app(
+        _test_config(
+            database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url, RQ_ASYNC=True
+        )
+    )
     create_schema(app)
     yield app
     with app.app_context():
@@ -63,6 +69,7 @@ def rq_ctx(rq_app, redis_url):
     from redis import Redis
 
     from tests.conftest import empty_tables
+
     Redis.from_url(redis_url).flushdb()
     SEEN.clear()
     with rq_app.app_context():
@@ -113,8 +120,9 @@ def test_two_sweeps_never_queue_an_item_twice(rq_ctx):
     later = utcnow() + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1)
     with time_machine.travel(later, tick=False):
         assert jobs.sweep_outbox() == 3  # the lease ran out: claimed again ...
-    with time_machine.travel(later + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1),
-                             tick=False):
+    with time_machine.travel(
+        later + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1), tick=False
+    ):
         assert jobs.sweep_outbox() == 3
     # ... but each job is in its queue once.
     assert sorted(queue("default").job_ids) == sorted(f"outbox-{i}" for i in ids)
@@ -124,11 +132,13 @@ def test_two_sweeps_never_queue_an_item_twice(rq_ctx):
 
 def test_a_job_redis_lost_is_handed_over_after_its_lease(rq_ctx, redis_url):
     from redis import Redis
+
     item_id = record(value="lost")
     Redis.from_url(redis_url).flushdb()  # Redis emptied between the commit and the worker
     assert jobs.sweep_outbox() == 0  # within the lease it may still be on its way
-    with time_machine.travel(utcnow() + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1),
-                             tick=False):
+    with time_machine.travel(
+        utcnow() + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1), tick=False
+    ):
         assert jobs.sweep_outbox() == 1
     assert queue("default").job_ids == [f"outbox-{item_id}"]
     work()
@@ -156,6 +166,7 @@ def test_a_failing_job_is_retried_on_the_outbox_schedule_only(rq_ctx):
 
 def test_the_last_attempt_lands_in_rqs_failed_registry_and_the_admin_page(rq_ctx):
     from portal.notify import ops
+
     item_id = record("notify.test_failing")
     db.session.get(OutboxItem, item_id).attempts = jobs.MAX_ATTEMPTS - 1
     db.session.commit()
@@ -176,9 +187,10 @@ def test_the_worker_runs_each_job_in_the_loaded_app_with_its_own_session(rq_ctx)
     first, second = record(value="a"), record(value="b")
     worker = work()
     assert isinstance(worker, AppWorker) and worker.app is current_app._get_current_object()
-    assert SEEN == [("a", current_app.name, None), ("b", current_app.name, None)]
-    done = db.session.scalars(sa.select(OutboxItem.done_at).where(
-        OutboxItem.id.in_([first, second]))).all()
+    assert [("a", current_app.name, None), ("b", current_app.name, None)] == SEEN
+    done = db.session.scalars(
+        sa.select(OutboxItem.done_at).where(OutboxItem.id.in_([first, second]))
+    ).all()
     assert all(done)
 
 
@@ -200,15 +212,25 @@ def test_flask_rq_worker_command_runs_the_queues(rq_ctx, rq_app, redis_url):
     """The README's command, as a real process: `flask --app wsgi rq worker --burst`."""
     from portal.notify.mail import queue_mail
     from portal.notify.models import MailMessage
+
     message = queue_mail("rq@example.com", "Via RQ", "Sent by a worker")
     db.session.commit()
     message_id = message.id
     assert queue("notify").count == 1
-    env = {**os.environ, "DATABASE_URL": rq_app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": redis_url, "SECRET_KEY": "x" * 32}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker",
-                           "--burst"], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)
+    env = {
+        **os.environ,
+        "DATABASE_URL": rq_app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "x" * 32,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     db.session.expire_all()
     assert db.session.get(MailMessage, message_id).status == "logged"

@@ -1,5 +1,6 @@
 """Dependents: the people a patient books for (children, parents…). A patient manages
 their own; an administrator may act for a patient. Each use case is one unit of work."""
+
 from portal.accounts.models import ADMIN, PATIENT, Dependent
 from portal.accounts.service import (
     RELATIONSHIPS,
@@ -20,15 +21,21 @@ def _dependent_data(name, relationship, date_of_birth):
         if value not in dict(RELATIONSHIPS):
             raise ValueError("Choose how this person is related to you.")
         return value
-    return collect(name=(lambda v: normalise_name(v, "their name"), name),
-                    relationship=(check_relationship, relationship),
-                    date_of_birth=(check_date_of_birth, date_of_birth))
+
+    return collect(
+        name=(lambda v: normalise_name(v, "their name"), name),
+        relationship=(check_relationship, relationship),
+        date_of_birth=(check_date_of_birth, date_of_birth),
+    )
 
 
 def _snapshot(dependent):
     dob = dependent.date_of_birth
-    return {"name": dependent.name, "relationship": dependent.relationship_,
-            "date_of_birth": dob.isoformat() if dob else None}
+    return {
+        "name": dependent.name,
+        "relationship": dependent.relationship_,
+        "date_of_birth": dob.isoformat() if dob else None,
+    }
 
 
 def _owned_dependent(actor, dependent_id):
@@ -49,9 +56,12 @@ def add_dependent(guardian, name, relationship, date_of_birth, *, actor=None):
         require_admin(actor)
     data = _dependent_data(name, relationship, date_of_birth)
     with unit_of_work():
-        dependent = Dependent(guardian_id=guardian.id, name=data["name"],
-                              relationship_=data["relationship"],
-                              date_of_birth=data["date_of_birth"])
+        dependent = Dependent(
+            guardian_id=guardian.id,
+            name=data["name"],
+            relationship_=data["relationship"],
+            date_of_birth=data["date_of_birth"],
+        )
         db.session.add(dependent)
         db.session.flush()
         record(actor, "dependent.add", "dependent", dependent.id, after=_snapshot(dependent))
@@ -66,14 +76,19 @@ def update_dependent(actor, dependent_id, name, relationship, date_of_birth):
         dependent.name = data["name"]
         dependent.relationship_ = data["relationship"]
         dependent.date_of_birth = data["date_of_birth"]
-        record(actor, "dependent.update", "dependent", dependent.id, before=before,
-               after=_snapshot(dependent))
+        record(
+            actor,
+            "dependent.update",
+            "dependent",
+            dependent.id,
+            before=before,
+            after=_snapshot(dependent),
+        )
     return dependent
 
 
 def remove_dependent(actor, dependent_id):
     with unit_of_work():
         dependent = _owned_dependent(actor, dependent_id)
-        record(actor, "dependent.remove", "dependent", dependent.id,
-               before=_snapshot(dependent))
+        record(actor, "dependent.remove", "dependent", dependent.id, before=_snapshot(dependent))
         db.session.delete(dependent)

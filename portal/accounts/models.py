@@ -26,8 +26,11 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     dependents = relationship(
-        "Dependent", back_populates="guardian", order_by="Dependent.name",
-        cascade="all, delete-orphan")
+        "Dependent",
+        back_populates="guardian",
+        order_by="Dependent.name",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def is_active(self):

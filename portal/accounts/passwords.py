@@ -1,4 +1,5 @@
 """Password hashing with argon2id. Cost parameters come from config so tests stay fast."""
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app, has_app_context

@@ -1,4 +1,5 @@
 """What the account pages list (read only): users for the admin, patients to book for."""
+
 import sqlalchemy as sa
 
 from portal.accounts.models import PATIENT, User
@@ -10,9 +11,11 @@ USER_ORDER = (Order(User.name), Order(User.id))
 
 def _matching(q):
     needle = q.lower()
-    return sa.or_(sa.func.lower(User.name).contains(needle, autoescape=True),
-                  sa.func.lower(User.email).contains(needle, autoescape=True),
-                  User.phone.contains(needle.replace(" ", ""), autoescape=True))
+    return sa.or_(
+        sa.func.lower(User.name).contains(needle, autoescape=True),
+        sa.func.lower(User.email).contains(needle, autoescape=True),
+        User.phone.contains(needle.replace(" ", ""), autoescape=True),
+    )
 
 
 def users_page(*, q="", role="", after=None, before=None, per_page=20):
@@ -23,8 +26,7 @@ def users_page(*, q="", role="", after=None, before=None, per_page=20):
         query = query.where(_matching(q))
     if role:
         query = query.where(User.role == role)
-    return keyset_page(query, USER_ORDER, after=after, before=before, per_page=per_page,
-                       count=True)
+    return keyset_page(query, USER_ORDER, after=after, before=before, per_page=per_page, count=True)
 
 
 def find_patients(q, limit=20):
@@ -33,9 +35,15 @@ def find_patients(q, limit=20):
         return []
     needle = q.lower()
     digits = "".join(c for c in q if c.isdigit())
-    clauses = [sa.func.lower(User.name).contains(needle, autoescape=True),
-               sa.func.lower(User.email).contains(needle, autoescape=True)]
+    clauses = [
+        sa.func.lower(User.name).contains(needle, autoescape=True),
+        sa.func.lower(User.email).contains(needle, autoescape=True),
+    ]
     if len(digits) >= 4:
         clauses.append(User.phone.contains(digits[-10:], autoescape=True))
-    return db.session.scalars(sa.select(User).where(User.role == PATIENT, sa.or_(*clauses))
-                              .order_by(User.name, User.id).limit(limit)).all()
+    return db.session.scalars(
+        sa.select(User)
+        .where(User.role == PATIENT, sa.or_(*clauses))
+        .order_by(User.name, User.id)
+        .limit(limit)
+    ).all()

@@ -27,6 +27,7 @@ Rules (the product's defaults):
   ``PASSWORD_RESET_MAX_AGE`` (default 1 hour) or ``INVITE_MAX_AGE`` (default 7 days) seconds.
 - Asking for a reset link says the same thing whether or not the address has an account.
 """
+
 import re
 from contextlib import contextmanager
 from datetime import date
@@ -182,19 +183,31 @@ def _unique_email():
 
 # --- registration and sign-in ----------------------------------------------------------
 
+
 def register_patient(name, email, phone, password):
     """A patient signs up. Returns the new (active) user."""
-    data = collect(name=(normalise_name, name), email=(normalise_email, email),
-                    phone=(normalise_phone, phone), password=(check_password, password))
+    data = collect(
+        name=(normalise_name, name),
+        email=(normalise_email, email),
+        phone=(normalise_phone, phone),
+        password=(check_password, password),
+    )
     with _unique_email(), unit_of_work():
         if _email_taken(data["email"]):
             raise ValidationError({"email": EMAIL_TAKEN})
-        user = User(name=data["name"], email=data["email"], phone=data["phone"], role=PATIENT,
-                    password_hash=hash_password(data["password"]), active=True)
+        user = User(
+            name=data["name"],
+            email=data["email"],
+            phone=data["phone"],
+            role=PATIENT,
+            password_hash=hash_password(data["password"]),
+            active=True,
+        )
         db.session.add(user)
         db.session.flush()
-        record(user, "user.register", "user", user.id,
-               after={"email": user.email, "role": user.role})
+        record(
+            user, "user.register", "user", user.id, after={"email": user.email, "role": user.role}
+        )
     return user
 
 
@@ -218,14 +231,21 @@ def authenticate(email, password):
     email = (email or "").strip().lower()
     refusal = None
     with unit_of_work():
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email)) \
-            if email else None
+        user = (
+            db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+            if email
+            else None
+        )
         has_hash = user is not None and user.password_hash is not None
-        matches = verify_password(user.password_hash if has_hash else _dummy_hash(),
-                                  password or "")
+        matches = verify_password(user.password_hash if has_hash else _dummy_hash(), password or "")
         if not (has_hash and matches):
-            record(user, "login_failed", "user", user.id if user else None,
-                   after={"email": email[:254]})
+            record(
+                user,
+                "login_failed",
+                "user",
+                user.id if user else None,
+                after={"email": email[:254]},
+            )
             refusal = BAD_LOGIN
         elif not user.active:
             record(user, "login_failed", "user", user.id, after={"reason": "inactive"})
@@ -246,8 +266,9 @@ _MAX_AGE = {RESET: ("PASSWORD_RESET_MAX_AGE", 3600), INVITE: ("INVITE_MAX_AGE", 
 
 def _serializer(purpose, user):
     # The salt holds the current hash: setting a password changes it and kills the link.
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
-                                  salt=f"password-{purpose}:{user.password_hash or ''}")
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=f"password-{purpose}:{user.password_hash or ''}"
+    )
 
 
 def make_password_token(user, purpose=RESET):
@@ -264,8 +285,7 @@ def user_for_token(token, purpose=RESET):
         raise ValidationError({FORM: BAD_LINK})
     key, default = _MAX_AGE[purpose]
     try:
-        data = _serializer(purpose, user).loads(
-            token, max_age=current_app.config.get(key, default))
+        data = _serializer(purpose, user).loads(token, max_age=current_app.config.get(key, default))
     except (SignatureExpired, BadSignature):
         raise ValidationError({FORM: BAD_LINK}) from None
     if data.get("email") != user.email:  # the address changed since the link was sent
@@ -276,8 +296,9 @@ def user_for_token(token, purpose=RESET):
 def _external_url(endpoint, **values):
     """An absolute link for mail, built from PUBLIC_URL (no request needed)."""
     public = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/",
-                                       url_scheme=public.scheme or "https")
+    adapter = current_app.url_map.bind(
+        public.netloc, script_name=public.path or "/", url_scheme=public.scheme or "https"
+    )
     return adapter.build(endpoint, values, force_external=True)
 
 
@@ -293,8 +314,9 @@ def request_password_reset(email):
             return
         link = _external_url("auth.reset_password", token=make_password_token(user, RESET))
         minutes = current_app.config.get(*_MAX_AGE[RESET]) // 60
-        events.password_reset_requested.send("accounts", user_id=user.id, link=link,
-                                             minutes=minutes)
+        events.password_reset_requested.send(
+            "accounts", user_id=user.id, link=link, minutes=minutes
+        )
         record(user, "password_reset_requested", "user", user.id)
 
 
@@ -318,6 +340,7 @@ def accept_invite(token, new_password):
 
 
 # --- staff ----------------------------------------------------------------------------
+
 
 def require_admin(actor):
     if actor is None or getattr(actor, "role", None) != ADMIN:
@@ -345,16 +368,24 @@ def invite_user(email, name, role, invited_by, phone=None):
     with _unique_email(), unit_of_work():
         if _email_taken(data["email"]):
             raise ValidationError({"email": EMAIL_TAKEN})
-        user = User(email=data["email"], name=data["name"], phone=data.get("phone"),
-                    role=role, password_hash=None, active=True)
+        user = User(
+            email=data["email"],
+            name=data["name"],
+            phone=data.get("phone"),
+            role=role,
+            password_hash=None,
+            active=True,
+        )
         db.session.add(user)
         db.session.flush()
         link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
         days = current_app.config.get(*_MAX_AGE[INVITE]) // 86400
-        events.user_invited.send("accounts", user_id=user.id, invited_by_id=invited_by.id,
-                                 link=link, days=days)
-        record(invited_by, "user.invite", "user", user.id,
-               after={"email": user.email, "role": role})
+        events.user_invited.send(
+            "accounts", user_id=user.id, invited_by_id=invited_by.id, link=link, days=days
+        )
+        record(
+            invited_by, "user.invite", "user", user.id, after={"email": user.email, "role": role}
+        )
     return user
 
 
@@ -367,8 +398,14 @@ def _set_active(admin, user_id, active, action):
         if user.id == admin.id and not active:
             raise ValidationError({FORM: "You cannot deactivate your own account."})
         if user.active != active:
-            record(admin, action, "user", user.id, before={"active": user.active},
-                   after={"active": active})
+            record(
+                admin,
+                action,
+                "user",
+                user.id,
+                before={"active": user.active},
+                after={"active": active},
+            )
             user.active = active
     return user
 

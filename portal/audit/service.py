@@ -1,4 +1,5 @@
 """Services write audit rows inside their own transaction, so the row commits with the change."""
+
 from flask import has_request_context, request
 
 from portal.audit.models import AuditEntry

@@ -1,5 +1,6 @@
 """Who may act on what in the booking capability: the acting user's role, a visit the
 actor may act on (its patient or an admin), a person a visit may be for."""
+
 from portal.accounts.models import ADMIN, PATIENT, Dependent, User
 from portal.booking import lifecycle
 from portal.booking.errors import NotFound, PermissionDenied

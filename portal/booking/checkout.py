@@ -3,13 +3,14 @@ order), the checkout and payment-link callbacks, and a payment taken at the clin
 
 Each use case is one unit of work. A broken rule raises ``BookingError``; a payment that
 cannot be verified or started raises ``PaymentError``."""
+
 from dataclasses import dataclass, field
 
-from portal.config import policy
 from portal.audit.service import record
 from portal.booking import lifecycle, payment_events, prices
 from portal.booking.access import require_admin, visit_for
 from portal.booking.errors import BookingError, PaymentError
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus, VisitStatus
@@ -61,6 +62,7 @@ class CheckoutResult:
     """``redirect_url`` is a GET-able checkout page with the sandbox; with real Razorpay the
     hosted checkout needs a POST (``needs_post``: render ``form_fields`` as hidden inputs of
     a form posting to ``form_action``). ``redirect_url is None``: paid, nothing to do."""
+
     payment: Payment | None
     redirect_url: str | None
     form_action: str | None = None
@@ -74,13 +76,14 @@ class CheckoutResult:
 def _checkout_target(payment, callback_url, visit):
     payin = get_payin()
     if payin.is_sandbox:
-        return CheckoutResult(payment, payin.checkout_url(payment.razorpay_order_id,
-                                                          callback_url))
+        return CheckoutResult(payment, payin.checkout_url(payment.razorpay_order_id, callback_url))
     patient = visit.patient
     action, fields = payin.hosted_checkout(
-        payment.razorpay_order_id, callback_url, description=f"Visit {visit.number}",
-        prefill={"name": patient.name, "email": patient.email,
-                 "contact": patient.phone or ""})
+        payment.razorpay_order_id,
+        callback_url,
+        description=f"Visit {visit.number}",
+        prefill={"name": patient.name, "email": patient.email, "contact": patient.phone or ""},
+    )
     return CheckoutResult(payment, action, action, fields)
 
 
@@ -96,8 +99,11 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
     with unit_of_work() as session:
         visit = payable_visit(actor, visit_id)
         pending = visit.pending_payment
-        if pending is not None and pending.kind == ORDER and \
-                prices.same_wallet_request(visit, wallet_paise):
+        if (
+            pending is not None
+            and pending.kind == ORDER
+            and prices.same_wallet_request(visit, wallet_paise)
+        ):
             # A retry: back to the same order while the attempt limit allows.
             if not schedule.may_retry_payment(pending.attempt_count, policy()):
                 raise BookingError(MSG_TOO_MANY_ATTEMPTS)
@@ -108,29 +114,57 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
         q, wallet_payment = prices.fix_price(visit, wallet_paise)
         now = utcnow()
         if q.amount_due == 0:
-            lifecycle.confirm(visit, gateway_amount=0, money_account=chart.GATEWAY_CLEARING,
-                              actor=actor, source="wallet")
-            record(actor, "visit.checkout", "visit", visit.id,
-                   after={"wallet": q.wallet_used, "gateway": 0, "discount": q.discount})
+            lifecycle.confirm(
+                visit,
+                gateway_amount=0,
+                money_account=chart.GATEWAY_CLEARING,
+                actor=actor,
+                source="wallet",
+            )
+            record(
+                actor,
+                "visit.checkout",
+                "visit",
+                visit.id,
+                after={"wallet": q.wallet_used, "gateway": 0, "discount": q.discount},
+            )
             return CheckoutResult(wallet_payment, None)
-        payment = Payment(kind=ORDER, amount=q.amount_due, status=PaymentStatus.PENDING,
-                          created_by_id=actor.id, expires_at=now + lifecycle.order_lifetime())
+        payment = Payment(
+            kind=ORDER,
+            amount=q.amount_due,
+            status=PaymentStatus.PENDING,
+            created_by_id=actor.id,
+            expires_at=now + lifecycle.order_lifetime(),
+        )
         visit.payments.append(payment)
         session.flush()
         try:
             order = get_payin().create_order(
-                q.amount_due, receipt=f"{visit.number}-P{payment.id}",
-                notes={"visit": visit.number, "portal_payment": str(payment.id)})
+                q.amount_due,
+                receipt=f"{visit.number}-P{payment.id}",
+                notes={"visit": visit.number, "portal_payment": str(payment.id)},
+            )
         except GatewayError as exc:
             raise PaymentError(MSG_GATEWAY_DOWN) from exc
         payment.razorpay_order_id = order["id"]
-        records.add_attempt(payment, "order.created", PaymentStatus.PENDING,
-                            detail={"order": order["id"]})
+        records.add_attempt(
+            payment, "order.created", PaymentStatus.PENDING, detail={"order": order["id"]}
+        )
         visit.hold_expires_at = max(visit.hold_expires_at or now, payment.expires_at)
         lifecycle.refresh_status(visit)
-        record(actor, "visit.checkout", "visit", visit.id,
-               after={"wallet": q.wallet_used, "gateway": q.amount_due, "discount": q.discount,
-                      "order": order["id"], "payment_id": payment.id})
+        record(
+            actor,
+            "visit.checkout",
+            "visit",
+            visit.id,
+            after={
+                "wallet": q.wallet_used,
+                "gateway": q.amount_due,
+                "discount": q.discount,
+                "order": order["id"],
+                "payment_id": payment.id,
+            },
+        )
         return _checkout_target(payment, callback_url, visit)
 
 
@@ -157,13 +191,22 @@ def complete_checkout_callback(params):
                 amount, method = int(fetched["amount"]), fetched.get("method")
             except GatewayError:
                 pass
-            visit = payment_events.capture(payment, razorpay_payment_id=payment_id,
-                                           amount=amount, method=method, source="callback")
+            visit = payment_events.capture(
+                payment,
+                razorpay_payment_id=payment_id,
+                amount=amount,
+                method=method,
+                source="callback",
+            )
         else:
-            records.add_attempt(payment, "callback.bad_signature", AttemptNote.REJECTED,
-                                payment_id)
-            record(None, "payment.bad_signature", "payment", payment.id,
-                   after={"razorpay_payment_id": payment_id})
+            records.add_attempt(payment, "callback.bad_signature", AttemptNote.REJECTED, payment_id)
+            record(
+                None,
+                "payment.bad_signature",
+                "payment",
+                payment.id,
+                after={"razorpay_payment_id": payment_id},
+            )
     if not verified:
         raise PaymentError(MSG_BAD_SIGNATURE)
     return visit
@@ -176,13 +219,21 @@ def complete_link_callback(params):
     with unit_of_work():
         payment = records.find_payment(link_id=link_id)
         payin = get_payin()
-        if payment is None or params.get("razorpay_payment_link_status") != "paid" or \
-                not payin.verify_payment_link_signature(
-                    link_id, params.get("razorpay_payment_link_reference_id") or "",
-                    "paid", payment_id, params.get("razorpay_signature")):
+        if (
+            payment is None
+            or params.get("razorpay_payment_link_status") != "paid"
+            or not payin.verify_payment_link_signature(
+                link_id,
+                params.get("razorpay_payment_link_reference_id") or "",
+                "paid",
+                payment_id,
+                params.get("razorpay_signature"),
+            )
+        ):
             raise PaymentError(MSG_BAD_SIGNATURE)
-        return payment_events.capture(payment, razorpay_payment_id=payment_id,
-                                      amount=payment.amount, source="link_callback")
+        return payment_events.capture(
+            payment, razorpay_payment_id=payment_id, amount=payment.amount, source="link_callback"
+        )
 
 
 def record_desk_payment(admin, visit_id, receipt_no):
@@ -198,15 +249,32 @@ def record_desk_payment(admin, visit_id, receipt_no):
         q, _ = prices.fix_price(visit, 0)
         payment = None
         if q.amount_due:
-            payment = Payment(kind=DESK, amount=q.amount_due, status=PaymentStatus.SUCCESSFUL,
-                              receipt_no=receipt_no[:64], method="desk", paid_at=utcnow(),
-                              created_by_id=admin.id)
+            payment = Payment(
+                kind=DESK,
+                amount=q.amount_due,
+                status=PaymentStatus.SUCCESSFUL,
+                receipt_no=receipt_no[:64],
+                method="desk",
+                paid_at=utcnow(),
+                created_by_id=admin.id,
+            )
             visit.payments.append(payment)
             session.flush()
-            records.add_attempt(payment, "desk.paid", PaymentStatus.SUCCESSFUL,
-                                detail={"receipt_no": receipt_no})
-        lifecycle.confirm(visit, gateway_amount=q.amount_due, money_account=chart.CASH_DESK,
-                          actor=admin, source="desk")
-        record(admin, "payment.desk", "visit", visit.id,
-               after={"amount": q.amount_due, "receipt_no": receipt_no})
+            records.add_attempt(
+                payment, "desk.paid", PaymentStatus.SUCCESSFUL, detail={"receipt_no": receipt_no}
+            )
+        lifecycle.confirm(
+            visit,
+            gateway_amount=q.amount_due,
+            money_account=chart.CASH_DESK,
+            actor=admin,
+            source="desk",
+        )
+        record(
+            admin,
+            "payment.desk",
+            "visit",
+            visit.id,
+            after={"amount": q.amount_due, "receipt_no": receipt_no},
+        )
     return payment

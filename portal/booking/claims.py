@@ -12,6 +12,7 @@ that writes live claims holds one process-wide lock from its check to its commit
 A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
 and the lost-race translation outside, so the commit happens inside both.
 """
+
 import threading
 from contextlib import contextmanager
 
@@ -66,8 +67,7 @@ def claiming():
 
 def _sqlstate(exc):
     orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlstate", None) or \
-        getattr(getattr(orig, "diag", None), "sqlstate", None)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
 
 
 def is_exclusion_violation(exc):
@@ -85,8 +85,11 @@ def is_lost_race(exc):
 def conflicts(subjects, start, end, exclude_booking_ids=()):
     """Live claims of any of ``subjects`` overlapping [start, end)."""
     query = sa.select(SlotClaim).where(
-        SlotClaim.subject.in_(list(subjects)), SlotClaim.live.is_(True),
-        SlotClaim.start_at < end, SlotClaim.end_at > start)
+        SlotClaim.subject.in_(list(subjects)),
+        SlotClaim.live.is_(True),
+        SlotClaim.start_at < end,
+        SlotClaim.end_at > start,
+    )
     if exclude_booking_ids:
         query = query.where(SlotClaim.booking_id.not_in(list(exclude_booking_ids)))
     return list(db.session.scalars(query))
@@ -95,8 +98,9 @@ def conflicts(subjects, start, end, exclude_booking_ids=()):
 def add_claims(booking, subjects):
     """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
     for subject in subjects:
-        booking.claims.append(SlotClaim(subject=subject, start_at=booking.start_at,
-                                        end_at=booking.end_at, live=True))
+        booking.claims.append(
+            SlotClaim(subject=subject, start_at=booking.start_at, end_at=booking.end_at, live=True)
+        )
     flush_claims()
 
 
@@ -142,6 +146,7 @@ def relive(booking):
 
 # --- busy intervals for find-a-doctor ---------------------------------------------------
 
+
 @busy.source("bookings")
 def live_booking_intervals(provider_ids, start, end):
     """Live claims of providers, except holds whose time has passed (the sweep frees them
@@ -149,31 +154,45 @@ def live_booking_intervals(provider_ids, start, end):
     and the new times held for moves whose fee is being paid."""
     now = utcnow()
     bookings = (
-        sa.select(booking_providers.c.provider_id, IndividualBooking.start_at,
-                  IndividualBooking.end_at)
+        sa.select(
+            booking_providers.c.provider_id, IndividualBooking.start_at, IndividualBooking.end_at
+        )
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
-        .where(booking_providers.c.provider_id.in_(list(provider_ids)),
-               IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
-               IndividualBooking.start_at < end, IndividualBooking.end_at > start,
-               sa.or_(IndividualBooking.status != BookingStatus.SCHEDULED,
-                      MasterBooking.hold_expires_at.is_(None),
-                      MasterBooking.hold_expires_at > now)))
+        .where(
+            booking_providers.c.provider_id.in_(list(provider_ids)),
+            IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
+            IndividualBooking.start_at < end,
+            IndividualBooking.end_at > start,
+            sa.or_(
+                IndividualBooking.status != BookingStatus.SCHEDULED,
+                MasterBooking.hold_expires_at.is_(None),
+                MasterBooking.hold_expires_at > now,
+            ),
+        )
+    )
     # One query with the times held for moves being paid (find-a-doctor's query budget).
-    rows = db.session.execute(sa.union_all(
-        bookings, held_intervals_query(provider_ids, start, end, now)))
+    rows = db.session.execute(
+        sa.union_all(bookings, held_intervals_query(provider_ids, start, end, now))
+    )
     return [(pid, s, e) for pid, s, e in rows]
 
 
 def held_intervals_query(provider_ids, start, end, now):
     """(provider id, start, end) of new times held for moves whose fee is being paid: a
     SELECT the bookings' busy source unions with its own (one query for find-a-doctor)."""
-    return (sa.select(booking_providers.c.provider_id, SlotClaim.start_at, SlotClaim.end_at)
-            .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
-            .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
-            .where(booking_providers.c.provider_id.in_(list(provider_ids)),
-                   SlotClaim.subject == sa.literal("provider:") +
-                   sa.cast(booking_providers.c.provider_id, sa.String),
-                   SlotClaim.live.is_(True), SlotClaim.start_at < end, SlotClaim.end_at > start,
-                   Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
-                   Reschedule.expires_at > now))
+    return (
+        sa.select(booking_providers.c.provider_id, SlotClaim.start_at, SlotClaim.end_at)
+        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
+        .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
+        .where(
+            booking_providers.c.provider_id.in_(list(provider_ids)),
+            SlotClaim.subject
+            == sa.literal("provider:") + sa.cast(booking_providers.c.provider_id, sa.String),
+            SlotClaim.live.is_(True),
+            SlotClaim.start_at < end,
+            SlotClaim.end_at > start,
+            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+            Reschedule.expires_at > now,
+        )
+    )

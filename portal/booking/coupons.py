@@ -1,6 +1,7 @@
 """Coupons: the rules for applying one to a visit, taking a use of it at checkout (so the
 limits hold under concurrency), giving the use back when the visit expires, and the admin
 use cases (create, update, list)."""
+
 import re
 
 import sqlalchemy as sa
@@ -31,8 +32,11 @@ def find(code):
 
 
 def _patient_uses(coupon_id, patient_id, exclude_visit_id=None):
-    query = sa.select(sa.func.count()).select_from(CouponRedemption).where(
-        CouponRedemption.coupon_id == coupon_id, CouponRedemption.patient_id == patient_id)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(CouponRedemption)
+        .where(CouponRedemption.coupon_id == coupon_id, CouponRedemption.patient_id == patient_id)
+    )
     if exclude_visit_id is not None:
         query = query.where(CouponRedemption.visit_id != exclude_visit_id)
     return db.session.scalar(query)
@@ -51,8 +55,10 @@ def check(coupon, patient_id, now=None, visit_id=None):
         return MSG_EXPIRED
     if coupon.max_uses is not None and coupon.used_count >= coupon.max_uses:
         return MSG_USED_UP
-    if coupon.max_uses_per_patient is not None and \
-            _patient_uses(coupon.id, patient_id, visit_id) >= coupon.max_uses_per_patient:
+    if (
+        coupon.max_uses_per_patient is not None
+        and _patient_uses(coupon.id, patient_id, visit_id) >= coupon.max_uses_per_patient
+    ):
         return MSG_PER_PATIENT
     return None
 
@@ -63,51 +69,74 @@ def take_use(visit, discount):
     serialised too)."""
     coupon = visit.coupon
     taken = db.session.execute(
-        sa.update(Coupon).where(Coupon.id == coupon.id,
-                                sa.or_(Coupon.max_uses.is_(None),
-                                       Coupon.used_count < Coupon.max_uses))
+        sa.update(Coupon)
+        .where(
+            Coupon.id == coupon.id,
+            sa.or_(Coupon.max_uses.is_(None), Coupon.used_count < Coupon.max_uses),
+        )
         .values(used_count=Coupon.used_count + 1)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if not taken:
         raise BookingError(MSG_USED_UP, field="coupon")
     db.session.refresh(coupon)
     message = check_limits_after_take(coupon, visit)
     if message:
         raise BookingError(message, field="coupon")
-    db.session.add(CouponRedemption(coupon_id=coupon.id, visit_id=visit.id,
-                                    patient_id=visit.patient_id, discount=discount))
+    db.session.add(
+        CouponRedemption(
+            coupon_id=coupon.id, visit_id=visit.id, patient_id=visit.patient_id, discount=discount
+        )
+    )
 
 
 def check_limits_after_take(coupon, visit):
-    if coupon.max_uses_per_patient is not None and \
-            _patient_uses(coupon.id, visit.patient_id, visit.id) >= coupon.max_uses_per_patient:
+    if (
+        coupon.max_uses_per_patient is not None
+        and _patient_uses(coupon.id, visit.patient_id, visit.id) >= coupon.max_uses_per_patient
+    ):
         return MSG_PER_PATIENT
     return None
 
 
 def give_back(visit):
     """The visit expired or its checkout was abandoned: the use returns to the coupon."""
-    redemption = db.session.scalar(sa.select(CouponRedemption).where(
-        CouponRedemption.visit_id == visit.id, CouponRedemption.confirmed.is_(False)))
+    redemption = db.session.scalar(
+        sa.select(CouponRedemption).where(
+            CouponRedemption.visit_id == visit.id, CouponRedemption.confirmed.is_(False)
+        )
+    )
     if redemption is None:
         return
-    db.session.execute(sa.update(Coupon).where(Coupon.id == redemption.coupon_id)
-                       .values(used_count=Coupon.used_count - 1)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(Coupon)
+        .where(Coupon.id == redemption.coupon_id)
+        .values(used_count=Coupon.used_count - 1)
+        .execution_options(synchronize_session=False)
+    )
     db.session.delete(redemption)
 
 
 def has_use(visit):
-    return db.session.scalar(sa.select(CouponRedemption.id).where(
-        CouponRedemption.visit_id == visit.id)) is not None
+    return (
+        db.session.scalar(
+            sa.select(CouponRedemption.id).where(CouponRedemption.visit_id == visit.id)
+        )
+        is not None
+    )
 
 
 def confirm_use(visit):
-    db.session.execute(sa.update(CouponRedemption).where(CouponRedemption.visit_id == visit.id)
-                       .values(confirmed=True).execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(CouponRedemption)
+        .where(CouponRedemption.visit_id == visit.id)
+        .values(confirmed=True)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- admin use cases ----------------------------------------------------------------------
+
 
 def _require_admin(actor):
     if getattr(actor, "role", None) != ADMIN:
@@ -119,8 +148,9 @@ def _clean(data, coupon_id=None):
     code = normalise_code(data.get("code"))
     if not CODE_RE.match(code):
         errors["code"] = "Use 3–32 letters, digits, - or _."
-    elif db.session.scalar(sa.select(Coupon.id).where(Coupon.code == code,
-                                                       Coupon.id != (coupon_id or 0))):
+    elif db.session.scalar(
+        sa.select(Coupon.id).where(Coupon.code == code, Coupon.id != (coupon_id or 0))
+    ):
         errors["code"] = "A coupon with this code already exists."
     kind = data.get("kind")
     value = data.get("value")
@@ -146,8 +176,17 @@ def _clean(data, coupon_id=None):
     return data
 
 
-FIELDS = ("code", "description", "kind", "value", "valid_from", "valid_until", "max_uses",
-          "max_uses_per_patient", "active")
+FIELDS = (
+    "code",
+    "description",
+    "kind",
+    "value",
+    "valid_from",
+    "valid_until",
+    "max_uses",
+    "max_uses_per_patient",
+    "active",
+)
 
 
 def _snapshot(coupon):
@@ -158,14 +197,35 @@ def _snapshot(coupon):
     return out
 
 
-def create_coupon(actor, *, code, kind, value, description="", valid_from=None,
-                  valid_until=None, max_uses=None, max_uses_per_patient=None, active=True):
+def create_coupon(
+    actor,
+    *,
+    code,
+    kind,
+    value,
+    description="",
+    valid_from=None,
+    valid_until=None,
+    max_uses=None,
+    max_uses_per_patient=None,
+    active=True,
+):
     """Raises ``ValidationError({field: message})``; value is bps (PERCENT) or paise (FLAT)."""
     _require_admin(actor)
     with unit_of_work():
-        data = _clean(dict(code=code, kind=kind, value=value, description=description or "",
-                           valid_from=valid_from, valid_until=valid_until, max_uses=max_uses,
-                           max_uses_per_patient=max_uses_per_patient, active=active))
+        data = _clean(
+            dict(
+                code=code,
+                kind=kind,
+                value=value,
+                description=description or "",
+                valid_from=valid_from,
+                valid_until=valid_until,
+                max_uses=max_uses,
+                max_uses_per_patient=max_uses_per_patient,
+                active=active,
+            )
+        )
         coupon = Coupon(**data)
         db.session.add(coupon)
         db.session.flush()
@@ -188,8 +248,7 @@ def update_coupon(actor, coupon_id, **changes):
         data = _clean(data, coupon_id=coupon.id)
         for name, value in data.items():
             setattr(coupon, name, value)
-        record(actor, "coupon.update", "coupon", coupon.id, before=before,
-               after=_snapshot(coupon))
+        record(actor, "coupon.update", "coupon", coupon.id, before=before, after=_snapshot(coupon))
     return coupon
 
 

@@ -1,4 +1,5 @@
 """Errors the booking services raise. Messages are POLICY.md's where it gives one."""
+
 from portal.accounts.service import NotFound, PermissionDenied  # noqa: F401  (re-exported)
 from portal.domain.slots import MSG_TAKEN
 

@@ -2,6 +2,7 @@
 way: a visit's hold whose time ran out, and the new time held for a move whose fee
 checkout ran out (``Reschedule`` rows PENDING_PAYMENT). Runs in the caller's unit of
 work."""
+
 import sqlalchemy as sa
 
 from portal.booking import claims, lifecycle
@@ -16,16 +17,20 @@ MSG_HOLD_EXPIRED = "The checkout expired before the fee was paid"
 def lock_reschedule(reschedule_id):
     """The reschedule row, freshly read and (PostgreSQL) locked: a capture, the sweep and a
     stale-hold release decide one after the other. Lock order: visit, then reschedule."""
-    query = sa.select(Reschedule).where(Reschedule.id == reschedule_id) \
+    query = (
+        sa.select(Reschedule)
+        .where(Reschedule.id == reschedule_id)
         .execution_options(populate_existing=True)
+    )
     if claims.is_postgres():
         query = query.with_for_update()
     return db.session.scalar(query)
 
 
 def release_hold(resched):
-    for claim in db.session.scalars(sa.select(SlotClaim).where(
-            SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))):
+    for claim in db.session.scalars(
+        sa.select(SlotClaim).where(SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))
+    ):
         claim.live = False
 
 

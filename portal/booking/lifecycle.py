@@ -3,6 +3,7 @@ confirming (paid), expiring (never paid), abandoning a pending checkout, and inv
 numbers. They run inside the caller's unit of work and never commit; every status moves
 through ``portal.domain.states`` (VISIT, BOOKING, BOOKING_LATE_PAYMENT, and PAYMENT via
 ``portal.payments.records``)."""
+
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,9 +13,9 @@ from portal import events, jobs
 from portal.audit.service import record
 from portal.booking import claims, coupons, postings
 from portal.booking.models import OPEN_VISIT_STATUSES, InvoiceCounter, MasterBooking
+from portal.config import setting
 from portal.db import utcnow
 from portal.domain import rates
-from portal.config import setting
 from portal.domain.states import (
     BOOKING,
     BOOKING_LATE_PAYMENT,
@@ -44,8 +45,11 @@ def order_lifetime():
 def lock_visit(visit_id):
     """The visit, row-locked on PostgreSQL (FOR UPDATE) and freshly read: every payment
     event for one visit is handled one at a time. SQLite serialises writers itself."""
-    query = sa.select(MasterBooking).where(MasterBooking.id == visit_id) \
+    query = (
+        sa.select(MasterBooking)
+        .where(MasterBooking.id == visit_id)
         .execution_options(populate_existing=True)
+    )
     if claims.is_postgres():
         query = query.with_for_update()
     return db.session.scalar(query)
@@ -57,8 +61,9 @@ def derive_status(visit):
         return VisitStatus.DRAFT
     master = derive_master_status(statuses)
     if master == MasterStatus.PENDING:
-        return VisitStatus.PENDING_PAYMENT if visit.pending_payment is not None \
-            else VisitStatus.DRAFT
+        return (
+            VisitStatus.PENDING_PAYMENT if visit.pending_payment is not None else VisitStatus.DRAFT
+        )
     return VisitStatus(master)
 
 
@@ -80,6 +85,7 @@ def revive(item):
 
 # --- confirmation -------------------------------------------------------------------------
 
+
 def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     """Paid: items CONFIRMED, payments SUCCESSFUL, coupon use kept, ledger posted once,
     invoice number, follow-up work queued. Safe to call twice (second time: no-op)."""
@@ -99,34 +105,49 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     if not changed and visit.status == VisitStatus.CONFIRMED:
         return visit
     coupons.confirm_use(visit)
-    postings.post_confirmation(visit, gateway_amount=gateway_amount,
-                               wallet_amount=wallet_amount, money_account=money_account)
+    postings.post_confirmation(
+        visit,
+        gateway_amount=gateway_amount,
+        wallet_amount=wallet_amount,
+        money_account=money_account,
+    )
     if visit.invoice_no is None:
         visit.invoice_no = next_invoice_number(now)
     visit.confirmed_at = visit.confirmed_at or now
     visit.hold_expires_at = None
     refresh_status(visit)
-    record(actor, "visit.confirm", "visit", visit.id,
-           after={"status": visit.status, "source": source, "invoice_no": visit.invoice_no,
-                  "gateway": gateway_amount, "wallet": wallet_amount})
+    record(
+        actor,
+        "visit.confirm",
+        "visit",
+        visit.id,
+        after={
+            "status": visit.status,
+            "source": source,
+            "invoice_no": visit.invoice_no,
+            "gateway": gateway_amount,
+            "wallet": wallet_amount,
+        },
+    )
     events.visit_confirmed.send("booking", visit_id=visit.id)
     return visit
 
 
 def next_invoice_number(at):
-    """"CP/2026-27/000001": one atomic upsert per invoice, numbered per financial year."""
+    """ "CP/2026-27/000001": one atomic upsert per invoice, numbered per financial year."""
     fy = rates.financial_year(at)
     table = InvoiceCounter.__table__
     insert = postgresql.insert if claims.is_postgres() else sqlite.insert
     statement = insert(table).values(financial_year=fy, last_number=1)
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c.financial_year],
-        set_={"last_number": table.c.last_number + 1}).returning(table.c.last_number)
+        index_elements=[table.c.financial_year], set_={"last_number": table.c.last_number + 1}
+    ).returning(table.c.last_number)
     number = db.session.execute(statement).scalar_one()
     return f"CP/{fy}/{number:06d}"
 
 
 # --- expiry and abandonment ----------------------------------------------------------------
+
 
 def release_money_holds(visit, event):
     """End the pending payments (the wallet part goes back to the wallet) and give the
@@ -138,8 +159,11 @@ def release_money_holds(visit, event):
         if payment.kind == WALLET:
             postings.release_wallet(visit, payment)
         elif payment.kind == LINK and payment.razorpay_link_id:
-            jobs.enqueue("payments.cancel_link", payment_id=payment.id,
-                         dedupe_key=f"cancel-link:{payment.id}")
+            jobs.enqueue(
+                "payments.cancel_link",
+                payment_id=payment.id,
+                dedupe_key=f"cancel-link:{payment.id}",
+            )
     coupons.give_back(visit)
 
 
@@ -152,8 +176,14 @@ def expire(visit, reason="hold expired", actor=None):
             claims.release(item)
     release_money_holds(visit, "expired")
     refresh_status(visit)
-    record(actor, "visit.expire", "visit", visit.id, before={"status": before},
-           after={"status": visit.status, "reason": reason})
+    record(
+        actor,
+        "visit.expire",
+        "visit",
+        visit.id,
+        before={"status": before},
+        after={"status": visit.status, "reason": reason},
+    )
     return visit
 
 
@@ -162,7 +192,8 @@ def abandon_checkout(visit, reason, actor=None):
     or desk payment replaces the order): end the pending payment and return to DRAFT. A
     payment still made on the old order is a late payment (docs/booking.md)."""
     if visit.status != VisitStatus.PENDING_PAYMENT and not any(
-            p.status == PaymentStatus.PENDING for p in visit.payments):
+        p.status == PaymentStatus.PENDING for p in visit.payments
+    ):
         return
     release_money_holds(visit, "abandoned")
     for item in visit.items:
@@ -183,8 +214,11 @@ def needs_attention(visit, reason):
 
 def is_hold_stale(visit, now=None):
     now = now or utcnow()
-    return visit.status in OPEN_VISIT_STATUSES and visit.hold_expires_at is not None \
+    return (
+        visit.status in OPEN_VISIT_STATUSES
+        and visit.hold_expires_at is not None
         and visit.hold_expires_at <= now
+    )
 
 
 def expire_if_stale(visit_id, now=None):

@@ -13,12 +13,12 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   (LINK_EXPIRED), and either keeps the hold and issues a new link through
   ``create_payment_link`` or expires the visit. The patient hears each step
   (``portal.events.payment_link_*``)."""
+
 import logging
 
 import sqlalchemy as sa
 
 from portal import events, jobs
-from portal.config import policy
 from portal.accounts.models import ADMIN, User
 from portal.audit.service import record
 from portal.booking import lifecycle, prices
@@ -26,6 +26,7 @@ from portal.booking.access import get, require_admin
 from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, check_hold, payable_visit
 from portal.booking.errors import BookingError, PaymentError
 from portal.booking.models import ATTENTION_LINK_EXPIRED
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus
@@ -36,8 +37,7 @@ from portal.payments.models import LINK, Payment
 
 log = logging.getLogger("portal.booking.links")
 
-MSG_LINK_TOO_LATE = ("The appointment is too soon for a payment link; "
-                     "take the payment at the desk")
+MSG_LINK_TOO_LATE = "The appointment is too soon for a payment link; take the payment at the desk"
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
 
@@ -58,8 +58,13 @@ def create_payment_link(admin, visit_id):
         q, _ = prices.fix_price(visit, 0)
         if q.amount_due == 0:
             raise BookingError(MSG_NOTHING_TO_PAY)
-        payment = Payment(kind=LINK, amount=q.amount_due, status=PaymentStatus.PENDING,
-                          expires_at=expiry, created_by_id=admin.id)
+        payment = Payment(
+            kind=LINK,
+            amount=q.amount_due,
+            status=PaymentStatus.PENDING,
+            expires_at=expiry,
+            created_by_id=admin.id,
+        )
         visit.payments.append(payment)
         session.flush()
         patient = visit.patient
@@ -68,20 +73,37 @@ def create_payment_link(admin, visit_id):
             customer["contact"] = patient.phone
         try:
             link = get_payin().create_payment_link(
-                q.amount_due, reference_id=f"{visit.number}-P{payment.id}", expire_by=expiry,
-                description=f"Clinic visit {visit.number}", customer=customer,
+                q.amount_due,
+                reference_id=f"{visit.number}-P{payment.id}",
+                expire_by=expiry,
+                description=f"Clinic visit {visit.number}",
+                customer=customer,
                 notify={"sms": bool(patient.phone), "email": True},
-                notes={"visit": visit.number, "portal_payment": str(payment.id)})
+                notes={"visit": visit.number, "portal_payment": str(payment.id)},
+            )
         except GatewayError as exc:
             raise PaymentError(MSG_GATEWAY_DOWN) from exc
         payment.razorpay_link_id, payment.link_url = link["id"], link.get("short_url")
-        records.add_attempt(payment, "link.created", PaymentStatus.PENDING,
-                            detail={"link": link["id"], "expire_by": expiry.isoformat()})
+        records.add_attempt(
+            payment,
+            "link.created",
+            PaymentStatus.PENDING,
+            detail={"link": link["id"], "expire_by": expiry.isoformat()},
+        )
         visit.hold_expires_at = expiry
         lifecycle.refresh_status(visit)
-        record(admin, "payment.link_created", "visit", visit.id,
-               after={"payment_id": payment.id, "amount": payment.amount,
-                      "link": link["id"], "expires_at": expiry.isoformat()})
+        record(
+            admin,
+            "payment.link_created",
+            "visit",
+            visit.id,
+            after={
+                "payment_id": payment.id,
+                "amount": payment.amount,
+                "link": link["id"],
+                "expires_at": expiry.isoformat(),
+            },
+        )
     return payment
 
 
@@ -89,8 +111,11 @@ def resend_payment_link(admin, payment_id):
     require_admin(admin)
     with unit_of_work():
         payment = get(Payment, payment_id, "payment")
-        if payment.kind != LINK or payment.status != PaymentStatus.PENDING or \
-                not payment.razorpay_link_id:
+        if (
+            payment.kind != LINK
+            or payment.status != PaymentStatus.PENDING
+            or not payment.razorpay_link_id
+        ):
             raise BookingError("Only a pending payment link can be sent again")
         payin = get_payin()
         sent = []
@@ -102,26 +127,32 @@ def resend_payment_link(admin, payment_id):
                 sent.append(medium)
         except GatewayError as exc:
             raise PaymentError(MSG_GATEWAY_DOWN) from exc
-        records.add_attempt(payment, "link.resent", PaymentStatus.PENDING,
-                            detail={"media": sent})
+        records.add_attempt(payment, "link.resent", PaymentStatus.PENDING, detail={"media": sent})
         record(admin, "payment.link_resent", "payment", payment.id, after={"media": sent})
     return payment
 
 
 # --- expiry and renewal ----------------------------------------------------------------------
 
+
 @jobs.periodic(EXPIRE_LINKS, every=60)
 def expire_payment_links(now=None, limit=500):
     now = now or utcnow()
     with unit_of_work():
         ids = db.session.scalars(
-            sa.select(Payment.id).where(Payment.kind == LINK,
-                                        Payment.status == PaymentStatus.PENDING,
-                                        Payment.expires_at <= now)
-            .order_by(Payment.expires_at).limit(limit)).all()
+            sa.select(Payment.id)
+            .where(
+                Payment.kind == LINK,
+                Payment.status == PaymentStatus.PENDING,
+                Payment.expires_at <= now,
+            )
+            .order_by(Payment.expires_at)
+            .limit(limit)
+        ).all()
         for payment_id in ids:
-            jobs.enqueue(LINK_EXPIRED, payment_id=payment_id,
-                         dedupe_key=f"link-expired:{payment_id}")
+            jobs.enqueue(
+                LINK_EXPIRED, payment_id=payment_id, dedupe_key=f"link-expired:{payment_id}"
+            )
     return len(ids)
 
 
@@ -131,8 +162,9 @@ def _acting_admin(payment):
     creator = db.session.get(User, payment.created_by_id) if payment.created_by_id else None
     if creator is not None and creator.role == ADMIN and creator.active:
         return creator
-    return db.session.scalar(sa.select(User).where(User.role == ADMIN, User.active.is_(True))
-                             .order_by(User.id).limit(1))
+    return db.session.scalar(
+        sa.select(User).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id).limit(1)
+    )
 
 
 def _end_link(payment_id, now):
@@ -148,34 +180,39 @@ def _end_link(payment_id, now):
         if payment.expires_at is not None and payment.expires_at > now:
             return None  # extended meanwhile
         records.end(payment, PaymentStatus.EXPIRED, "link.expired")
-        jobs.enqueue("payments.cancel_link", payment_id=payment.id,
-                     dedupe_key=f"cancel-link:{payment.id}")
+        jobs.enqueue(
+            "payments.cancel_link", payment_id=payment.id, dedupe_key=f"cancel-link:{payment.id}"
+        )
     elif payment.status != PaymentStatus.EXPIRED:
         return None  # paid (or failed) meanwhile: nothing expired
     lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
     newer = [p for p in visit.payments if p.kind == LINK and p.id > payment.id]
     if newer:
         if newer[-1].status == PaymentStatus.PENDING:
-            events.payment_link_issued.send("booking", visit_id=visit.id,
-                                            payment_id=newer[-1].id)
+            events.payment_link_issued.send("booking", visit_id=visit.id, payment_id=newer[-1].id)
         return None
     first_start = visit.first_start
     admin = _acting_admin(payment)
-    renewable = (visit.is_open and first_start is not None and admin is not None
-                 and any(i.status == BookingStatus.SCHEDULED for i in visit.items)
-                 and schedule.payment_link_expiry(now, first_start, policy())
-                 is not None)
+    renewable = (
+        visit.is_open
+        and first_start is not None
+        and admin is not None
+        and any(i.status == BookingStatus.SCHEDULED for i in visit.items)
+        and schedule.payment_link_expiry(now, first_start, policy()) is not None
+    )
     if not renewable:
         if visit.is_open:
             lifecycle.expire(visit, reason="payment link expired")
-        events.payment_link_expired.send("booking", visit_id=visit.id, payment_id=payment.id,
-                                         renewed=False)
+        events.payment_link_expired.send(
+            "booking", visit_id=visit.id, payment_id=payment.id, renewed=False
+        )
         return None
     # Keep the slots while the new link is made (the old hold ended with the old link).
     visit.hold_expires_at = now + lifecycle.hold_lifetime()
     lifecycle.refresh_status(visit)
-    events.payment_link_expired.send("booking", visit_id=visit.id, payment_id=payment.id,
-                                     renewed=True)
+    events.payment_link_expired.send(
+        "booking", visit_id=visit.id, payment_id=payment.id, renewed=True
+    )
     return admin
 
 
@@ -200,11 +237,10 @@ def payment_link_expired(payment_id):
         with unit_of_work():
             visit = lifecycle.lock_visit(visit_id)
             if visit is not None and visit.is_open:
-                lifecycle.expire(visit,
-                                 reason=f"payment link expired; no new link: {exc.message}")
-            events.payment_link_lapsed.send("booking", visit_id=visit_id, payment_id=payment_id,
-                                            reason=exc.message)
+                lifecycle.expire(visit, reason=f"payment link expired; no new link: {exc.message}")
+            events.payment_link_lapsed.send(
+                "booking", visit_id=visit_id, payment_id=payment_id, reason=exc.message
+            )
         return
     with unit_of_work():
         events.payment_link_issued.send("booking", visit_id=visit_id, payment_id=new.id)
-

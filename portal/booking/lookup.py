@@ -1,12 +1,13 @@
 """Reading visits: one by id, a payment's timeline, the filtered and paginated list, and
 whether a visit needs an admin's attention (flagged, or awaiting payment close to its
 start)."""
+
 import sqlalchemy as sa
 
-from portal.config import policy
 from portal.accounts.models import User
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
+from portal.config import policy
 from portal.db import utcnow
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.extensions import db
@@ -24,21 +25,31 @@ def attempts(payment):
 
 
 def _attention_clause(now, policy):
-    first_start = (sa.select(sa.func.min(IndividualBooking.start_at))
-                   .where(IndividualBooking.master_id == MasterBooking.id,
-                          IndividualBooking.status == BookingStatus.SCHEDULED)
-                   .scalar_subquery())
-    return sa.or_(MasterBooking.attention.is_not(None),
-                  sa.and_(MasterBooking.status == VisitStatus.PENDING_PAYMENT,
-                          first_start <= now + policy.attention_window))
+    first_start = (
+        sa.select(sa.func.min(IndividualBooking.start_at))
+        .where(
+            IndividualBooking.master_id == MasterBooking.id,
+            IndividualBooking.status == BookingStatus.SCHEDULED,
+        )
+        .scalar_subquery()
+    )
+    return sa.or_(
+        MasterBooking.attention.is_not(None),
+        sa.and_(
+            MasterBooking.status == VisitStatus.PENDING_PAYMENT,
+            first_start <= now + policy.attention_window,
+        ),
+    )
 
 
-def list_visits(patient_id=None, status=None, needs_attention=None, search=None, page=1,
-                per_page=20):
+def list_visits(
+    patient_id=None, status=None, needs_attention=None, search=None, page=1, per_page=20
+):
     """Newest first. ``status``: one status or a list; ``search``: visit number, patient name
     or email (case-insensitive). Returns a Flask-SQLAlchemy ``Pagination``."""
-    query = sa.select(MasterBooking).order_by(MasterBooking.created_at.desc(),
-                                              MasterBooking.id.desc())
+    query = sa.select(MasterBooking).order_by(
+        MasterBooking.created_at.desc(), MasterBooking.id.desc()
+    )
     if patient_id is not None:
         query = query.where(MasterBooking.patient_id == patient_id)
     if status:
@@ -52,10 +63,19 @@ def list_visits(patient_id=None, status=None, needs_attention=None, search=None,
     text = " ".join((search or "").split()).lower()
     if text:
         like = f"%{text}%"
-        query = query.where(sa.or_(
-            sa.func.lower(MasterBooking.number).like(like),
-            MasterBooking.patient_id.in_(sa.select(User.id).where(sa.or_(
-                sa.func.lower(User.name).like(like), sa.func.lower(User.email).like(like))))))
+        query = query.where(
+            sa.or_(
+                sa.func.lower(MasterBooking.number).like(like),
+                MasterBooking.patient_id.in_(
+                    sa.select(User.id).where(
+                        sa.or_(
+                            sa.func.lower(User.name).like(like),
+                            sa.func.lower(User.email).like(like),
+                        )
+                    )
+                ),
+            )
+        )
     return db.paginate(query, page=max(int(page or 1), 1), per_page=per_page, error_out=False)
 
 
@@ -64,5 +84,8 @@ def visit_needs_attention(visit, now=None):
     if visit.attention:
         return True
     first = visit.first_start
-    return visit.status == VisitStatus.PENDING_PAYMENT and first is not None and \
-        first <= now + policy().attention_window
+    return (
+        visit.status == VisitStatus.PENDING_PAYMENT
+        and first is not None
+        and first <= now + policy().attention_window
+    )

@@ -4,6 +4,7 @@ Money columns are integer paise. Statuses are ``portal.domain.states`` enums (st
 their strings, checked by CHECK constraints) and moved only through its machines: VISIT
 for a visit (derived from its items, ``booking.lifecycle.refresh_status``), BOOKING for
 an item."""
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -59,8 +60,7 @@ class MasterBooking(db.Model):
     dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"))
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(sa.String(8), default=ONLINE_CHANNEL)
-    status: Mapped[str] = mapped_column(sa.String(20), default=VisitStatus.DRAFT,
-                                        index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default=VisitStatus.DRAFT, index=True)
     coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupons.id"))
     discount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     wallet_applied: Mapped[int] = mapped_column(sa.BigInteger, default=0)
@@ -74,11 +74,15 @@ class MasterBooking(db.Model):
     dependent = relationship("Dependent")
     created_by = relationship("User", foreign_keys=[created_by_id])
     coupon = relationship("Coupon")
-    items = relationship("IndividualBooking", back_populates="visit",
-                         order_by="(IndividualBooking.start_at, IndividualBooking.id)",
-                         cascade="all, delete-orphan")
-    payments = relationship("Payment", back_populates="visit",
-                            order_by="Payment.id", cascade="all, delete-orphan")
+    items = relationship(
+        "IndividualBooking",
+        back_populates="visit",
+        order_by="(IndividualBooking.start_at, IndividualBooking.id)",
+        cascade="all, delete-orphan",
+    )
+    payments = relationship(
+        "Payment", back_populates="visit", order_by="Payment.id", cascade="all, delete-orphan"
+    )
 
     def owner_ids(self):
         return {self.patient_id}
@@ -86,8 +90,11 @@ class MasterBooking(db.Model):
     # --- derived figures (stored per item at add/checkout; these just add up) ------------
     @property
     def live_items(self):
-        return [i for i in self.items if i.status in LIVE_ITEM_STATUSES
-                or i.status == BookingStatus.COMPLETED]
+        return [
+            i
+            for i in self.items
+            if i.status in LIVE_ITEM_STATUSES or i.status == BookingStatus.COMPLETED
+        ]
 
     @property
     def subtotal(self):
@@ -130,7 +137,8 @@ class MasterBooking(db.Model):
 
 
 booking_providers = sa.Table(
-    "booking_providers", db.metadata,
+    "booking_providers",
+    db.metadata,
     sa.Column("booking_id", sa.ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("provider_id", sa.ForeignKey("providers.id"), primary_key=True, index=True),
 )
@@ -145,23 +153,25 @@ class IndividualBooking(db.Model):
         sa.CheckConstraint("start_at < end_at", name="start_before_end"),
         sa.CheckConstraint("fee >= 0 AND platform_fee >= 0 AND gst >= 0", name="price_parts"),
         sa.CheckConstraint("total = fee + platform_fee + gst", name="total_adds_up"),
-        sa.CheckConstraint("discount_share >= 0 AND discount_share <= total",
-                           name="discount_share_range"),
+        sa.CheckConstraint(
+            "discount_share >= 0 AND discount_share <= total", name="discount_share_range"
+        ),
         sa.CheckConstraint("paid_amount = wallet_paid + gateway_paid", name="paid_adds_up"),
-        sa.CheckConstraint("refunded_amount >= 0 AND refunded_amount <= paid_amount",
-                           name="refund_range"),
+        sa.CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= paid_amount", name="refund_range"
+        ),
         sa.Index("ix_bookings_start", "start_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    master_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                           index=True)
+    master_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
     service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id"))
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
     start_at: Mapped[object] = mapped_column(UTCDateTime)
     end_at: Mapped[object] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(12), default=BookingStatus.SCHEDULED,
-                                        index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=BookingStatus.SCHEDULED, index=True)
     fee: Mapped[int] = mapped_column(sa.BigInteger)
     platform_fee: Mapped[int] = mapped_column(sa.BigInteger)
     gst: Mapped[int] = mapped_column(sa.BigInteger)
@@ -181,8 +191,9 @@ class IndividualBooking(db.Model):
     visit = relationship("MasterBooking", back_populates="items")
     service = relationship("Service")
     clinic = relationship("Clinic")
-    providers = relationship("Provider", secondary=booking_providers,
-                             order_by="Provider.display_name", lazy="selectin")
+    providers = relationship(
+        "Provider", secondary=booking_providers, order_by="Provider.display_name", lazy="selectin"
+    )
     referral = relationship("IndividualBooking", remote_side=[id])
     claims = relationship("SlotClaim", back_populates="booking", cascade="all, delete-orphan")
 
@@ -240,21 +251,29 @@ class SlotClaim(db.Model):
         ExcludeConstraint(
             (sa.column("subject"), "="),
             (sa.column("booking_id"), "<>"),
-            (sa.func.tstzrange(sa.column("start_at"), sa.column("end_at"),
-                               sa.literal_column("'[)'")), "&&"),
-            using="gist", where=sa.text("live"), name="ex_slot_claims_no_overlap",
+            (
+                sa.func.tstzrange(
+                    sa.column("start_at"), sa.column("end_at"), sa.literal_column("'[)'")
+                ),
+                "&&",
+            ),
+            using="gist",
+            where=sa.text("live"),
+            name="ex_slot_claims_no_overlap",
         ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
-                                            index=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
     subject: Mapped[str] = mapped_column(sa.String(32))
     start_at: Mapped[object] = mapped_column(UTCDateTime)
     end_at: Mapped[object] = mapped_column(UTCDateTime)
     live: Mapped[bool] = mapped_column(default=True)
     reschedule_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True
+    )
 
     booking = relationship("IndividualBooking", back_populates="claims")
 
@@ -312,8 +331,9 @@ class CouponRedemption(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     coupon_id: Mapped[int] = mapped_column(sa.ForeignKey("coupons.id"), index=True)
-    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                          unique=True)
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), unique=True
+    )
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     discount: Mapped[int] = mapped_column(sa.BigInteger)
     confirmed: Mapped[bool] = mapped_column(default=False)
@@ -338,18 +358,22 @@ class Reschedule(db.Model):
     __table_args__ = (
         sa.CheckConstraint(_in("status", RescheduleStatus), name="status_known"),
         sa.CheckConstraint(_in("pay_with", PAY_WITH), name="pay_with_known"),
-        sa.CheckConstraint("penalty >= 0 AND platform_fee >= 0 AND gst >= 0 AND commission >= 0",
-                           name="amounts_non_negative"),
+        sa.CheckConstraint(
+            "penalty >= 0 AND platform_fee >= 0 AND gst >= 0 AND commission >= 0",
+            name="amounts_non_negative",
+        ),
         sa.CheckConstraint("total = penalty + platform_fee + gst", name="total_adds_up"),
         sa.CheckConstraint("new_start < new_end AND old_start < old_end", name="slots_valid"),
         sa.Index("ix_reschedules_status_expires", "status", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
-                                            index=True)
-    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                          index=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     old_start: Mapped[object] = mapped_column(UTCDateTime)
     old_end: Mapped[object] = mapped_column(UTCDateTime)
@@ -364,8 +388,9 @@ class Reschedule(db.Model):
     commission: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     overridden: Mapped[bool] = mapped_column(default=False)
     pay_with: Mapped[str] = mapped_column(sa.String(8), default=PAY_NONE)
-    status: Mapped[str] = mapped_column(sa.String(16), default=RescheduleStatus.PENDING_PAYMENT,
-                                        index=True)
+    status: Mapped[str] = mapped_column(
+        sa.String(16), default=RescheduleStatus.PENDING_PAYMENT, index=True
+    )
     razorpay_order_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     receipt_no: Mapped[str | None] = mapped_column(sa.String(64))  # paid at the desk

@@ -7,7 +7,7 @@ Idempotency: the visit row is locked first (PostgreSQL FOR UPDATE), then a gatew
 payment id already recorded on any payment of the visit means "seen it": nothing
 changes and nothing is posted again. ``razorpay_payment_id`` is unique in the database
 and the confirmation posting has an idempotency key, as a second and third line."""
-from portal.config import policy as policy_in_force
+
 from portal.audit.service import record
 from portal.booking import claims, lifecycle, postings
 from portal.booking.errors import BookingError
@@ -17,6 +17,7 @@ from portal.booking.models import (
     ATTENTION_LINK_EXPIRED,
     ATTENTION_PAYMENT_FAILED,
 )
+from portal.config import policy as policy_in_force
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import PAYMENT, BookingStatus, PaymentStatus, VisitStatus
@@ -38,18 +39,28 @@ def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhoo
         if _seen(visit, razorpay_payment_id):
             return visit
         if payment.status == PaymentStatus.PENDING and amount != payment.amount:
-            return _unapplied(visit, payment, razorpay_payment_id, amount, method,
-                              ATTENTION_AMOUNT_MISMATCH,
-                              f"captured {amount} paise, expected {payment.amount}")
+            return _unapplied(
+                visit,
+                payment,
+                razorpay_payment_id,
+                amount,
+                method,
+                ATTENTION_AMOUNT_MISMATCH,
+                f"captured {amount} paise, expected {payment.amount}",
+            )
         live = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
         if payment.status == PaymentStatus.PENDING and live:
             payment.razorpay_payment_id, payment.method = razorpay_payment_id, method
             payment.captured_amount = amount
-            records.succeed(payment, f"{source}.captured",
-                            razorpay_payment_id=razorpay_payment_id,
-                            detail={"amount": amount, "method": method})
-            lifecycle.confirm(visit, gateway_amount=amount,
-                              money_account=chart.GATEWAY_CLEARING, source=source)
+            records.succeed(
+                payment,
+                f"{source}.captured",
+                razorpay_payment_id=razorpay_payment_id,
+                detail={"amount": amount, "method": method},
+            )
+            lifecycle.confirm(
+                visit, gateway_amount=amount, money_account=chart.GATEWAY_CLEARING, source=source
+            )
             return visit
         return _late(visit, payment, razorpay_payment_id, amount, method, source)
 
@@ -63,8 +74,12 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
     expired = [i for i in visit.items if i.status == BookingStatus.EXPIRED]
     expected = sum(i.gateway_paid for i in expired)
     wallet_part = sum(i.wallet_paid for i in expired)
-    revivable = (visit.status == VisitStatus.EXPIRED and expired and amount == expected
-                 and amount == payment.amount)
+    revivable = (
+        visit.status == VisitStatus.EXPIRED
+        and expired
+        and amount == expected
+        and amount == payment.amount
+    )
     if revivable:
         with claims.serialized():
             revivable = all(claims.relive(i) for i in expired)
@@ -74,19 +89,42 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
             for item in expired:
                 claims.release(item)
     if not revivable:
-        return _unapplied(visit, payment, razorpay_payment_id, amount, method,
-                          ATTENTION_LATE_PAYMENT, "payment arrived after the hold ended")
-    late = Payment(kind=payment.kind, amount=amount, status=PaymentStatus.SUCCESSFUL,
-                   late_for_id=payment.id, razorpay_payment_id=razorpay_payment_id,
-                   method=method, paid_at=now, captured_amount=amount)
+        return _unapplied(
+            visit,
+            payment,
+            razorpay_payment_id,
+            amount,
+            method,
+            ATTENTION_LATE_PAYMENT,
+            "payment arrived after the hold ended",
+        )
+    late = Payment(
+        kind=payment.kind,
+        amount=amount,
+        status=PaymentStatus.SUCCESSFUL,
+        late_for_id=payment.id,
+        razorpay_payment_id=razorpay_payment_id,
+        method=method,
+        paid_at=now,
+        captured_amount=amount,
+    )
     visit.payments.append(late)
-    records.add_attempt(late, f"{source}.captured_late", PaymentStatus.SUCCESSFUL,
-                        razorpay_payment_id, {"amount": amount, "revived": True})
+    records.add_attempt(
+        late,
+        f"{source}.captured_late",
+        PaymentStatus.SUCCESSFUL,
+        razorpay_payment_id,
+        {"amount": amount, "revived": True},
+    )
     for item in expired:
         lifecycle.revive(item)
         item.confirmed_at = now
-    lifecycle.confirm(visit, gateway_amount=amount, money_account=chart.GATEWAY_CLEARING,
-                      source=f"{source} (late)")
+    lifecycle.confirm(
+        visit,
+        gateway_amount=amount,
+        money_account=chart.GATEWAY_CLEARING,
+        source=f"{source} (late)",
+    )
     return visit
 
 
@@ -109,24 +147,49 @@ def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo
     """Money that confirms nothing: recorded, put in the patient's wallet, flagged."""
     now = utcnow()
     row = payment
-    if payment.status == PaymentStatus.PENDING and payment.razorpay_payment_id is None and \
-            reason == ATTENTION_AMOUNT_MISMATCH:
+    if (
+        payment.status == PaymentStatus.PENDING
+        and payment.razorpay_payment_id is None
+        and reason == ATTENTION_AMOUNT_MISMATCH
+    ):
         payment.razorpay_payment_id, payment.captured_amount = razorpay_payment_id, amount
         payment.method = method
-        records.add_attempt(payment, "captured_wrong_amount", AttemptNote.MISMATCH,
-                            razorpay_payment_id, {"amount": amount, "expected": payment.amount})
+        records.add_attempt(
+            payment,
+            "captured_wrong_amount",
+            AttemptNote.MISMATCH,
+            razorpay_payment_id,
+            {"amount": amount, "expected": payment.amount},
+        )
     else:
-        row = Payment(kind=payment.kind, amount=amount, status=PaymentStatus.SUCCESSFUL,
-                      late_for_id=payment.id, razorpay_payment_id=razorpay_payment_id,
-                      method=method, paid_at=now, captured_amount=amount)
+        row = Payment(
+            kind=payment.kind,
+            amount=amount,
+            status=PaymentStatus.SUCCESSFUL,
+            late_for_id=payment.id,
+            razorpay_payment_id=razorpay_payment_id,
+            method=method,
+            paid_at=now,
+            captured_amount=amount,
+        )
         visit.payments.append(row)
-        records.add_attempt(row, "captured_unapplied", PaymentStatus.SUCCESSFUL,
-                            razorpay_payment_id, {"amount": amount, "reason": reason})
+        records.add_attempt(
+            row,
+            "captured_unapplied",
+            PaymentStatus.SUCCESSFUL,
+            razorpay_payment_id,
+            {"amount": amount, "reason": reason},
+        )
     db.session.flush()
     postings.credit_unapplied_payment(visit, row, amount, memo)
     lifecycle.needs_attention(visit, reason)
-    record(None, "payment.unapplied", "visit", visit.id,
-           after={"payment_id": row.id, "amount": amount, "reason": reason})
+    record(
+        None,
+        "payment.unapplied",
+        "visit",
+        visit.id,
+        after={"payment_id": row.id, "amount": amount, "reason": reason},
+    )
     return visit
 
 
@@ -135,8 +198,13 @@ def authorized(payment, *, razorpay_payment_id, amount, method=None):
     with unit_of_work():
         lifecycle.lock_visit(payment.master_id)
         if not records.attempt_seen(payment, "authorized", razorpay_payment_id):
-            records.add_attempt(payment, "authorized", AttemptNote.AUTHORIZED,
-                                razorpay_payment_id, {"amount": amount, "method": method})
+            records.add_attempt(
+                payment,
+                "authorized",
+                AttemptNote.AUTHORIZED,
+                razorpay_payment_id,
+                {"amount": amount, "method": method},
+            )
 
 
 def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
@@ -149,8 +217,9 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
         db.session.refresh(payment)
         if records.attempt_seen(payment, "failed", razorpay_payment_id):
             return visit
-        records.add_attempt(payment, "failed", PaymentStatus.FAILED, razorpay_payment_id,
-                            detail or {})
+        records.add_attempt(
+            payment, "failed", PaymentStatus.FAILED, razorpay_payment_id, detail or {}
+        )
         db.session.flush()
         if payment.status != PaymentStatus.PENDING:
             return visit
@@ -171,7 +240,6 @@ def link_ended(payment, status_word):
             return visit
         if status_word == "expired":
             lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
-        if not any(p.status == PaymentStatus.PENDING and p.kind != WALLET
-                   for p in visit.payments):
+        if not any(p.status == PaymentStatus.PENDING and p.kind != WALLET for p in visit.payments):
             lifecycle.expire(visit, reason=f"payment link {status_word}")
         return visit

@@ -3,6 +3,7 @@
 One account is added to the chart here: ``wallet_reserved`` (liability), wallet money set
 aside at checkout for a visit not confirmed yet, so the same rupee cannot pay twice.
 Until the ledger's chart lists it, it is registered at import (same kind, same rules)."""
+
 from portal.booking.errors import BookingError
 from portal.domain.states import BookingStatus
 from portal.ledger import accounts as chart
@@ -18,11 +19,13 @@ def reserve_wallet(visit, payment):
     a row lock: two checkouts can never spend the same balance)."""
     wallet = chart.patient_wallet(visit.patient_id)
     try:
-        return post("wallet_reserve",
-                    [debit(wallet, payment.amount), credit(WALLET_RESERVED, payment.amount)],
-                    reference=("payment", payment.id),
-                    idempotency_key=f"wallet_reserve:{payment.id}",
-                    require_non_negative=[wallet])
+        return post(
+            "wallet_reserve",
+            [debit(wallet, payment.amount), credit(WALLET_RESERVED, payment.amount)],
+            reference=("payment", payment.id),
+            idempotency_key=f"wallet_reserve:{payment.id}",
+            require_non_negative=[wallet],
+        )
     except InsufficientBalance:
         raise BookingError(MSG_WALLET_LOW, field="wallet") from None
 
@@ -30,21 +33,25 @@ def reserve_wallet(visit, payment):
 def release_wallet(visit, payment):
     """Give a reservation back to the wallet (hold expired, checkout abandoned)."""
     wallet = chart.patient_wallet(visit.patient_id)
-    return post("wallet_release",
-                [debit(WALLET_RESERVED, payment.amount), credit(wallet, payment.amount)],
-                reference=("payment", payment.id),
-                idempotency_key=f"wallet_release:{payment.id}")
+    return post(
+        "wallet_release",
+        [debit(WALLET_RESERVED, payment.amount), credit(wallet, payment.amount)],
+        reference=("payment", payment.id),
+        idempotency_key=f"wallet_release:{payment.id}",
+    )
 
 
 def re_reserve_wallet(visit, payment):
     """Take a released reservation again (a late gateway payment revives the visit; a
     visit is revived at most once, it never expires after its confirmation)."""
     wallet = chart.patient_wallet(visit.patient_id)
-    return post("wallet_reserve",
-                [debit(wallet, payment.amount), credit(WALLET_RESERVED, payment.amount)],
-                reference=("payment", payment.id),
-                idempotency_key=f"wallet_rereserve:{payment.id}",
-                require_non_negative=[wallet])
+    return post(
+        "wallet_reserve",
+        [debit(wallet, payment.amount), credit(WALLET_RESERVED, payment.amount)],
+        reference=("payment", payment.id),
+        idempotency_key=f"wallet_rereserve:{payment.id}",
+        require_non_negative=[wallet],
+    )
 
 
 def post_confirmation(visit, *, gateway_amount, wallet_amount, money_account):
@@ -56,20 +63,31 @@ def post_confirmation(visit, *, gateway_amount, wallet_amount, money_account):
     platform = sum(i.platform_fee for i in items)
     gst = sum(i.gst for i in items)
     discount = sum(i.discount_share for i in items)
-    lines = [debit(money_account, gateway_amount), debit(WALLET_RESERVED, wallet_amount),
-             debit(chart.DISCOUNTS, discount),
-             credit(chart.UNEARNED_FEES, fee), credit(chart.PLATFORM_REVENUE, platform),
-             credit(chart.GST_PAYABLE, gst)]
-    return post("visit_confirmed", lines, reference=("visit", visit.id),
-                idempotency_key=f"visit_confirm:{visit.id}",
-                memo=f"visit {visit.number} confirmed")
+    lines = [
+        debit(money_account, gateway_amount),
+        debit(WALLET_RESERVED, wallet_amount),
+        debit(chart.DISCOUNTS, discount),
+        credit(chart.UNEARNED_FEES, fee),
+        credit(chart.PLATFORM_REVENUE, platform),
+        credit(chart.GST_PAYABLE, gst),
+    ]
+    return post(
+        "visit_confirmed",
+        lines,
+        reference=("visit", visit.id),
+        idempotency_key=f"visit_confirm:{visit.id}",
+        memo=f"visit {visit.number} confirmed",
+    )
 
 
 def credit_unapplied_payment(visit, payment, amount, reason):
     """Money captured that confirms nothing (late, slot gone, or the wrong amount): it is
     the patient's, so it goes to their wallet, and an admin is alerted."""
     wallet = chart.patient_wallet(visit.patient_id)
-    return post("unapplied_payment",
-                [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
-                reference=("payment", payment.id),
-                idempotency_key=f"unapplied:{payment.id}", memo=reason)
+    return post(
+        "unapplied_payment",
+        [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
+        reference=("payment", payment.id),
+        idempotency_key=f"unapplied:{payment.id}",
+        memo=reason,
+    )

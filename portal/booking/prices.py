@@ -1,6 +1,7 @@
 """A visit's price as it stands, and freezing it for a payment: the coupon spread, the
 wallet split, the coupon use taken and the wallet part reserved. Runs in the caller's unit
 of work (``portal.booking.pricing`` holds the arithmetic)."""
+
 from portal.booking import coupons, postings
 from portal.booking.errors import BookingError
 from portal.booking.pricing import Quote, QuoteLine, build_quote
@@ -29,13 +30,30 @@ def quote(visit, wallet_paise=0):
             wallet = min(max(wallet_paise, 0), max(wallet_balance(visit.patient_id), 0))
         return build_quote(items, visit.coupon, wallet)
     items = [i for i in visit.items if i.status != BookingStatus.EXPIRED] or list(visit.items)
-    lines = [QuoteLine(i.id, i.fee, i.platform_fee, i.gst, i.total, i.discount_share,
-                       i.paid_amount, i.wallet_paid, i.gateway_paid) for i in items]
+    lines = [
+        QuoteLine(
+            i.id,
+            i.fee,
+            i.platform_fee,
+            i.gst,
+            i.total,
+            i.discount_share,
+            i.paid_amount,
+            i.wallet_paid,
+            i.gateway_paid,
+        )
+        for i in items
+    ]
     subtotal = sum(i.total for i in items)
     discount = sum(i.discount_share for i in items)
     wallet = sum(i.wallet_paid for i in items)
-    return Quote(lines=lines, subtotal=subtotal, discount=discount, wallet_used=wallet,
-                 amount_due=subtotal - discount - wallet)
+    return Quote(
+        lines=lines,
+        subtotal=subtotal,
+        discount=discount,
+        wallet_used=wallet,
+        amount_due=subtotal - discount - wallet,
+    )
 
 
 def refresh_discount(visit):
@@ -62,8 +80,7 @@ def fix_price(visit, wallet_paise):
     _store_split(visit, q)
     wallet_payment = None
     if q.wallet_used:
-        wallet_payment = Payment(kind=WALLET, amount=q.wallet_used,
-                                 status=PaymentStatus.PENDING)
+        wallet_payment = Payment(kind=WALLET, amount=q.wallet_used, status=PaymentStatus.PENDING)
         visit.payments.append(wallet_payment)
         db.session.flush()
         records.add_attempt(wallet_payment, "wallet.reserved", PaymentStatus.PENDING)
@@ -73,8 +90,8 @@ def fix_price(visit, wallet_paise):
 
 def same_wallet_request(visit, wallet_paise):
     """Would this request reserve what the pending checkout already reserved?"""
-    due = sum(i.total - i.discount_share for i in visit.items
-              if i.status == BookingStatus.SCHEDULED)
+    due = sum(
+        i.total - i.discount_share for i in visit.items if i.status == BookingStatus.SCHEDULED
+    )
     available = max(wallet_balance(visit.patient_id), 0) + visit.wallet_applied
     return min(max(int(wallet_paise or 0), 0), available, due) == visit.wallet_applied
-

@@ -1,6 +1,7 @@
 """A visit's price: per-item breakup (stored on the item when it is added), the coupon
 spread pro rata by largest remainder, and the wallet split pro rata. Pure arithmetic over
 the domain rules; nothing here writes."""
+
 from dataclasses import dataclass, field
 
 from portal.booking.models import FLAT, PERCENT
@@ -60,9 +61,26 @@ def build_quote(items, coupon=None, wallet_available=0):
     shares = rules.apply_coupon(totals, domain_coupon(coupon))
     due = sum(shares.paid_amounts)
     split = rules.split_wallet(due, max(int(wallet_available), 0), shares.paid_amounts)
-    lines = [QuoteLine(getattr(item, "id", None), item.fee, item.platform_fee, item.gst,
-                       item.total, share, paid, w, g)
-             for item, share, paid, (w, g) in zip(items, shares.discounts,
-                                                   shares.paid_amounts, split.items)]
-    return Quote(lines=lines, subtotal=sum(totals), discount=shares.discount_total,
-                 wallet_used=split.wallet_total, amount_due=split.gateway_total)
+    lines = [
+        QuoteLine(
+            getattr(item, "id", None),
+            item.fee,
+            item.platform_fee,
+            item.gst,
+            item.total,
+            share,
+            paid,
+            w,
+            g,
+        )
+        for item, share, paid, (w, g) in zip(
+            items, shares.discounts, shares.paid_amounts, split.items
+        )
+    ]
+    return Quote(
+        lines=lines,
+        subtotal=sum(totals),
+        discount=shares.discount_total,
+        wallet_used=split.wallet_total,
+        amount_due=split.gateway_total,
+    )

@@ -4,18 +4,21 @@ bookings a follow-up may refer to, coupons.
 Lists are keyset pages (``portal.pagination``) and load what their rows show up front
 (items with their clinic and service, the patient, the dependent), so a page costs the same
 few queries for 3 rows or 50."""
+
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal.config import policy
 from portal.accounts.models import User
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking
+from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.pagination import Order, keyset_page
 
-VISIT_ORDER = (Order(MasterBooking.created_at, descending=True),
-               Order(MasterBooking.id, descending=True))
+VISIT_ORDER = (
+    Order(MasterBooking.created_at, descending=True),
+    Order(MasterBooking.id, descending=True),
+)
 COUPON_ORDER = (Order(Coupon.created_at, descending=True), Order(Coupon.id, descending=True))
 OPEN_VISIT = (VisitStatus.DRAFT, VisitStatus.PENDING_PAYMENT)
 UPCOMING_VISIT = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED)
@@ -34,25 +37,43 @@ VISIT_ROW = (
 def attention_clause(now, window):
     """SQL for ``booking.service.visit_needs_attention``: flagged, or unpaid with its first
     held item starting within ``window``."""
-    first_start = (sa.select(sa.func.min(IndividualBooking.start_at))
-                   .where(IndividualBooking.master_id == MasterBooking.id,
-                          IndividualBooking.status == BookingStatus.SCHEDULED)
-                   .scalar_subquery())
-    return sa.or_(MasterBooking.attention.is_not(None),
-                  sa.and_(MasterBooking.status == VisitStatus.PENDING_PAYMENT,
-                          first_start <= now + window))
+    first_start = (
+        sa.select(sa.func.min(IndividualBooking.start_at))
+        .where(
+            IndividualBooking.master_id == MasterBooking.id,
+            IndividualBooking.status == BookingStatus.SCHEDULED,
+        )
+        .scalar_subquery()
+    )
+    return sa.or_(
+        MasterBooking.attention.is_not(None),
+        sa.and_(MasterBooking.status == VisitStatus.PENDING_PAYMENT, first_start <= now + window),
+    )
 
 
 def _search(text):
     like = f"%{text}%"
     return sa.or_(
         sa.func.lower(MasterBooking.number).like(like),
-        MasterBooking.patient_id.in_(sa.select(User.id).where(sa.or_(
-            sa.func.lower(User.name).like(like), sa.func.lower(User.email).like(like)))))
+        MasterBooking.patient_id.in_(
+            sa.select(User.id).where(
+                sa.or_(sa.func.lower(User.name).like(like), sa.func.lower(User.email).like(like))
+            )
+        ),
+    )
 
 
-def visits_page(*, patient_id=None, status=None, needs_attention=None, search=None,
-                after=None, before=None, per_page=20, count=False):
+def visits_page(
+    *,
+    patient_id=None,
+    status=None,
+    needs_attention=None,
+    search=None,
+    after=None,
+    before=None,
+    per_page=20,
+    count=False,
+):
     """Visits newest first. ``status``: one status or several; ``search``: visit number,
     patient name or email (case-insensitive); ``needs_attention``: True / False / None."""
     query = sa.select(MasterBooking)
@@ -67,8 +88,15 @@ def visits_page(*, patient_id=None, status=None, needs_attention=None, search=No
     text = " ".join((search or "").split()).lower()
     if text:
         query = query.where(_search(text))
-    return keyset_page(query, VISIT_ORDER, after=after, before=before, per_page=per_page,
-                       count=count, options=VISIT_ROW)
+    return keyset_page(
+        query,
+        VISIT_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        count=count,
+        options=VISIT_ROW,
+    )
 
 
 def open_visits(patient_id, limit=5):
@@ -83,29 +111,39 @@ def upcoming_visits(patient_id, limit=5):
 def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
     """The account's newest unpaid visit for this person (``dependent_id`` None = the
     account holder), where a new item goes; ``any_person``: for whoever it is."""
-    query = sa.select(MasterBooking).where(MasterBooking.patient_id == patient_id,
-                                           MasterBooking.status.in_(OPEN_VISIT))
+    query = sa.select(MasterBooking).where(
+        MasterBooking.patient_id == patient_id, MasterBooking.status.in_(OPEN_VISIT)
+    )
     if not any_person:
-        query = query.where(MasterBooking.dependent_id.is_(None) if dependent_id is None
-                            else MasterBooking.dependent_id == dependent_id)
-    return db.session.scalars(query.order_by(MasterBooking.created_at.desc(),
-                                             MasterBooking.id.desc()).limit(1)).first()
+        query = query.where(
+            MasterBooking.dependent_id.is_(None)
+            if dependent_id is None
+            else MasterBooking.dependent_id == dependent_id
+        )
+    return db.session.scalars(
+        query.order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc()).limit(1)
+    ).first()
 
 
 def referable_bookings(patient_id, before=None, limit=50):
     """Earlier bookings of the account (any of its people) a follow-up or lab test may
     refer to, newest first; ``before``: only those starting before then."""
-    query = (sa.select(IndividualBooking).join(MasterBooking)
-             .where(MasterBooking.patient_id == patient_id,
-                    IndividualBooking.status.in_(REFERABLE))
-             .options(joinedload(IndividualBooking.service), joinedload(IndividualBooking.clinic),
-                      joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
-                      joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient)))
+    query = (
+        sa.select(IndividualBooking)
+        .join(MasterBooking)
+        .where(MasterBooking.patient_id == patient_id, IndividualBooking.status.in_(REFERABLE))
+        .options(
+            joinedload(IndividualBooking.service),
+            joinedload(IndividualBooking.clinic),
+            joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
+            joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient),
+        )
+    )
     if before is not None:
         query = query.where(IndividualBooking.start_at < before)
     return db.session.scalars(
-        query.order_by(IndividualBooking.start_at.desc(), IndividualBooking.id.desc())
-        .limit(limit)).all()
+        query.order_by(IndividualBooking.start_at.desc(), IndividualBooking.id.desc()).limit(limit)
+    ).all()
 
 
 def coupons_page(*, active=None, after=None, before=None, per_page=50):

@@ -1,6 +1,7 @@
 """The tax invoice of a paid visit: one line per item paid for, the discount, what the
 wallet and the gateway paid, and the payments that count (not money kept in the wallet
 after a late or mismatched capture)."""
+
 from dataclasses import dataclass
 
 from portal.booking.errors import BookingError
@@ -15,9 +16,9 @@ class ReceiptLine:
     starts_at: object
     clinic_name: str
     clinic_gstin: str | None
-    care_amount: int       # F: exempt health care unless the service is taxable
+    care_amount: int  # F: exempt health care unless the service is taxable
     care_taxed: bool
-    platform_fee: int      # P: the platform's taxed fee
+    platform_fee: int  # P: the platform's taxed fee
     gst: int
     total: int
     discount_share: int
@@ -49,8 +50,9 @@ class Receipt:
 
     @property
     def taxed_value(self):
-        return sum(line.platform_fee + (line.care_amount if line.care_taxed else 0)
-                   for line in self.lines)
+        return sum(
+            line.platform_fee + (line.care_amount if line.care_taxed else 0) for line in self.lines
+        )
 
     @property
     def gst(self):
@@ -61,23 +63,48 @@ def receipt(visit):
     """The tax invoice of a paid visit (its number allocated at first confirmation)."""
     if visit.invoice_no is None:
         raise BookingError("This visit has not been paid yet")
-    items = [i for i in visit.items if i.paid_amount or i.status in LIVE_ITEM_STATUSES
-             or i.status == BookingStatus.COMPLETED]
-    lines = [ReceiptLine(
-        item_id=i.id,
-        description=f"{i.service.name} — {', '.join(p.display_name for p in i.providers)}",
-        starts_at=i.start_at, clinic_name=i.clinic.name, clinic_gstin=i.clinic.gstin,
-        care_amount=i.fee, care_taxed=i.fee_taxed, platform_fee=i.platform_fee, gst=i.gst,
-        total=i.total, discount_share=i.discount_share, paid_amount=i.paid_amount,
-        status=i.status) for i in items]
-    paid = [p for p in visit.payments if p.status == PaymentStatus.SUCCESSFUL and not any(
-        a.event in ("captured_unapplied", "captured_wrong_amount") for a in p.attempts)]
+    items = [
+        i
+        for i in visit.items
+        if i.paid_amount or i.status in LIVE_ITEM_STATUSES or i.status == BookingStatus.COMPLETED
+    ]
+    lines = [
+        ReceiptLine(
+            item_id=i.id,
+            description=f"{i.service.name} — {', '.join(p.display_name for p in i.providers)}",
+            starts_at=i.start_at,
+            clinic_name=i.clinic.name,
+            clinic_gstin=i.clinic.gstin,
+            care_amount=i.fee,
+            care_taxed=i.fee_taxed,
+            platform_fee=i.platform_fee,
+            gst=i.gst,
+            total=i.total,
+            discount_share=i.discount_share,
+            paid_amount=i.paid_amount,
+            status=i.status,
+        )
+        for i in items
+    ]
+    paid = [
+        p
+        for p in visit.payments
+        if p.status == PaymentStatus.SUCCESSFUL
+        and not any(a.event in ("captured_unapplied", "captured_wrong_amount") for a in p.attempts)
+    ]
     return Receipt(
-        invoice_no=visit.invoice_no, visit_number=visit.number, issued_at=visit.confirmed_at,
-        patient_name=visit.patient.name, for_name=visit.for_name, lines=lines,
+        invoice_no=visit.invoice_no,
+        visit_number=visit.number,
+        issued_at=visit.confirmed_at,
+        patient_name=visit.patient.name,
+        for_name=visit.for_name,
+        lines=lines,
         subtotal=sum(line.total for line in lines),
         discount=sum(line.discount_share for line in lines),
         paid_wallet=sum(i.wallet_paid for i in items),
         paid_gateway=sum(i.gateway_paid for i in items),
-        payments=[(p.kind, p.amount, p.method, p.receipt_no or p.razorpay_payment_id,
-                   p.paid_at) for p in paid])
+        payments=[
+            (p.kind, p.amount, p.method, p.receipt_no or p.razorpay_payment_id, p.paid_at)
+            for p in paid
+        ],
+    )

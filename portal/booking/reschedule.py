@@ -22,13 +22,13 @@ Ledger (docs/ledger.md "reschedule fee"): ``gateway_clearing`` / ``patient_walle
 + Gn against ``provider_payable`` N − cn (split over a team), ``commission_revenue`` cn,
 ``platform_revenue`` Pn, ``gst_payable`` Gn; key ``reschedule:<id>``.
 """
+
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from portal import events
-from portal.config import policy
 from portal.accounts.models import ADMIN, PATIENT
 from portal.audit.service import record
 from portal.booking import claims, holds, lifecycle, visits
@@ -51,6 +51,7 @@ from portal.booking.models import (
     provider_subject,
 )
 from portal.catalog.slots import check_booking_slot, team_next_free_slots
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import reschedule as rules
 from portal.domain.rates import allocate_pro_rata, apply_bps
@@ -75,6 +76,7 @@ MSG_GATEWAY_DOWN = "Payments are unavailable right now; please try again in a fe
 
 
 # --- who may act, what it costs ------------------------------------------------------------
+
 
 def _role(actor):
     return getattr(actor, "role", None)
@@ -112,23 +114,31 @@ def quote(actor, item_id, admin_override=False, now=None):
 
 def _quote(item, admin_override, now):
     rate = item.providers[0].commission_bps if len(item.providers) == 1 else None
-    return rules.reschedule_quote(item.fee, item.start_at - now, item.is_team,
-                                  policy(), admin_override=admin_override,
-                                  commission_bps=rate)
+    return rules.reschedule_quote(
+        item.fee,
+        item.start_at - now,
+        item.is_team,
+        policy(),
+        admin_override=admin_override,
+        commission_bps=rate,
+    )
 
 
 # --- the new slot --------------------------------------------------------------------------
 
+
 def _subjects(item):
-    return [provider_subject(p.id) for p in item.providers] + \
-        [patient_subject(item.visit.patient_id, item.visit.dependent_id)]
+    return [provider_subject(p.id) for p in item.providers] + [
+        patient_subject(item.visit.patient_id, item.visit.dependent_id)
+    ]
 
 
 def _own_busy(item):
     """The booking's own busy intervals (its time, and a time it holds for a pending move),
     which must not block its own move."""
     spans = {(item.start_at, item.end_at)} | {
-        (c.start_at, c.end_at) for c in item.claims if c.live and c.reschedule_id}
+        (c.start_at, c.end_at) for c in item.claims if c.live and c.reschedule_id
+    }
     return [(p.id, s, e) for p in item.providers for s, e in spans]
 
 
@@ -142,8 +152,9 @@ def check_slot(item, new_start):
     end = new_start + timedelta(minutes=item.service.duration_minutes)
     subjects = _subjects(item)
     holds.clear_stale_holds(subjects, new_start, end, keep_visit_id=item.master_id)
-    messages = check_booking_slot(list(item.providers), item.service, item.clinic, new_start,
-                                  exclude=_own_busy(item))
+    messages = check_booking_slot(
+        list(item.providers), item.service, item.clinic, new_start, exclude=_own_busy(item)
+    )
     if messages:
         if messages[0] == MSG_TAKEN:
             raise SlotUnavailable()
@@ -159,16 +170,25 @@ def check_slot(item, new_start):
 def free_slots(item, from_date, days=7, limit=12, now=None):
     """Start times (aware UTC) the booking could move to, from the local date ``from_date``
     (not its own current time)."""
-    slots = team_next_free_slots(list(item.providers), item.service, item.clinic, from_date,
-                                 days=days, limit=limit + 1, now=now, exclude=_own_busy(item))
+    slots = team_next_free_slots(
+        list(item.providers),
+        item.service,
+        item.clinic,
+        from_date,
+        days=days,
+        limit=limit + 1,
+        now=now,
+        exclude=_own_busy(item),
+    )
     return [s for s in slots if s != item.start_at][:limit]
 
 
 def move(item, new_start, new_end, resched=None):
     """Release the old claims and take the new ones (flushed by the caller): the claims
     held for ``resched`` become the booking's, else new claims are added."""
-    held = [c for c in item.claims
-            if resched is not None and c.reschedule_id == resched.id and c.live]
+    held = [
+        c for c in item.claims if resched is not None and c.reschedule_id == resched.id and c.live
+    ]
     for claim in item.claims:
         if claim not in held:
             claim.live = False
@@ -177,27 +197,37 @@ def move(item, new_start, new_end, resched=None):
     item.start_at, item.end_at = new_start, new_end
     if not held:
         for subject in _subjects(item):
-            item.claims.append(SlotClaim(subject=subject, start_at=new_start, end_at=new_end,
-                                         live=True))
+            item.claims.append(
+                SlotClaim(subject=subject, start_at=new_start, end_at=new_end, live=True)
+            )
 
 
 # --- holding the new time while the fee is paid online --------------------------------------
+
 
 def _hold(item, resched):
     """Live claims on the new time, marked with the reschedule (flushed: a lost race
     raises SlotUnavailable). They become the booking's claims when the fee is captured."""
     for subject in _subjects(item):
-        item.claims.append(SlotClaim(subject=subject, start_at=resched.new_start,
-                                     end_at=resched.new_end, live=True,
-                                     reschedule_id=resched.id))
+        item.claims.append(
+            SlotClaim(
+                subject=subject,
+                start_at=resched.new_start,
+                end_at=resched.new_end,
+                live=True,
+                reschedule_id=resched.id,
+            )
+        )
     claims.flush_claims()
 
 
 def _supersede_pending(item):
     """Earlier unpaid requests for this booking give way to the new one."""
-    for old in db.session.scalars(sa.select(Reschedule).where(
-            Reschedule.booking_id == item.id,
-            Reschedule.status == RescheduleStatus.PENDING_PAYMENT)):
+    for old in db.session.scalars(
+        sa.select(Reschedule).where(
+            Reschedule.booking_id == item.id, Reschedule.status == RescheduleStatus.PENDING_PAYMENT
+        )
+    ):
         holds.close_pending(old, RescheduleStatus.EXPIRED, MSG_REPLACED)
     db.session.flush()
 
@@ -205,13 +235,23 @@ def _supersede_pending(item):
 def after_move(resched, item, actor):
     RESCHEDULE.move(resched, RescheduleStatus.DONE)
     resched.done_at = utcnow()
-    record(actor, "booking.reschedule", "booking", item.id,
-           before={"start_at": resched.old_start.isoformat()},
-           after={"start_at": resched.new_start.isoformat(), "fee": resched.total,
-                  "pay_with": resched.pay_with, "reschedule_id": resched.id,
-                  "overridden": resched.overridden})
-    events.booking_rescheduled.send("booking", booking_id=item.id, reschedule_id=resched.id,
-                                    old_start=resched.old_start)
+    record(
+        actor,
+        "booking.reschedule",
+        "booking",
+        item.id,
+        before={"start_at": resched.old_start.isoformat()},
+        after={
+            "start_at": resched.new_start.isoformat(),
+            "fee": resched.total,
+            "pay_with": resched.pay_with,
+            "reschedule_id": resched.id,
+            "overridden": resched.overridden,
+        },
+    )
+    events.booking_rescheduled.send(
+        "booking", booking_id=item.id, reschedule_id=resched.id, old_start=resched.old_start
+    )
 
 
 def post_fee(resched, item, money_account, require_non_negative=()):
@@ -220,16 +260,23 @@ def post_fee(resched, item, money_account, require_non_negative=()):
     shares, commission = _commission_lines(item, resched.penalty)
     lines = [debit(money_account, resched.total)]
     lines += [credit(chart.provider_payable(pid), amount) for pid, amount in shares]
-    lines += [credit(chart.COMMISSION_REVENUE, commission),
-              credit(chart.PLATFORM_REVENUE, resched.platform_fee),
-              credit(chart.GST_PAYABLE, resched.gst)]
-    return post("reschedule_fee", lines, reference=("reschedule", resched.id),
-                idempotency_key=f"reschedule:{resched.id}",
-                memo=f"reschedule fee, booking {item.id}",
-                require_non_negative=require_non_negative)
+    lines += [
+        credit(chart.COMMISSION_REVENUE, commission),
+        credit(chart.PLATFORM_REVENUE, resched.platform_fee),
+        credit(chart.GST_PAYABLE, resched.gst),
+    ]
+    return post(
+        "reschedule_fee",
+        lines,
+        reference=("reschedule", resched.id),
+        idempotency_key=f"reschedule:{resched.id}",
+        memo=f"reschedule fee, booking {item.id}",
+        require_non_negative=require_non_negative,
+    )
 
 
 # --- the use cases -------------------------------------------------------------------------
+
 
 @dataclass
 class RescheduleResult:
@@ -245,15 +292,26 @@ class RescheduleResult:
 
 def lock(item):
     lifecycle.lock_visit(item.master_id)
-    query = sa.select(IndividualBooking).where(IndividualBooking.id == item.id) \
+    query = (
+        sa.select(IndividualBooking)
+        .where(IndividualBooking.id == item.id)
         .execution_options(populate_existing=True)
+    )
     if claims.is_postgres():
         query = query.with_for_update()
     return db.session.scalar(query)
 
 
-def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
-               admin_override=False, receipt_no=None, now=None):
+def reschedule(
+    actor,
+    item_id,
+    new_start,
+    pay_with=None,
+    callback_url=None,
+    admin_override=False,
+    receipt_no=None,
+    now=None,
+):
     """Move a confirmed booking to ``new_start`` (see the module docstring)."""
     pay_with = (pay_with or "").upper() or None
     receipt_no = (receipt_no or "").strip()[:64] or None
@@ -281,16 +339,26 @@ def reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
                 raise BookingError(MSG_RECEIPT, field="receipt_no")
         _, commission = _commission_lines(item, q.penalty)
         resched = Reschedule(
-            booking_id=item.id, visit_id=item.master_id,
-            requested_by_id=getattr(actor, "id", None), old_start=item.start_at,
-            old_end=item.end_at, new_start=new_start, new_end=new_end,
+            booking_id=item.id,
+            visit_id=item.master_id,
+            requested_by_id=getattr(actor, "id", None),
+            old_start=item.start_at,
+            old_end=item.end_at,
+            new_start=new_start,
+            new_end=new_end,
             notice_minutes=int((item.start_at - now).total_seconds() // 60),
-            penalty_bps=q.penalty_bps, penalty=q.penalty, platform_fee=q.platform_fee,
-            gst=q.gst, total=q.total, commission=commission, overridden=q.overridden,
+            penalty_bps=q.penalty_bps,
+            penalty=q.penalty,
+            platform_fee=q.platform_fee,
+            gst=q.gst,
+            total=q.total,
+            commission=commission,
+            overridden=q.overridden,
             pay_with=PAY_NONE if q.total == 0 else pay_with,
             status=RescheduleStatus.PENDING_PAYMENT,
             receipt_no=receipt_no if q.total and pay_with == PAY_DESK else None,
-            created_at=now)
+            created_at=now,
+        )
         db.session.add(resched)
         db.session.flush()
         if q.total and pay_with == PAY_GATEWAY:
@@ -316,22 +384,36 @@ def _start_checkout(resched, item, callback_url, now):
     resched.expires_at = now + lifecycle.order_lifetime()
     payin = get_payin()
     try:
-        order = payin.create_order(resched.total, receipt=f"R{resched.id}",
-                                   notes={"portal_reschedule": str(resched.id),
-                                          "booking": str(item.id)})
+        order = payin.create_order(
+            resched.total,
+            receipt=f"R{resched.id}",
+            notes={"portal_reschedule": str(resched.id), "booking": str(item.id)},
+        )
     except GatewayError as exc:
         raise PaymentError(MSG_GATEWAY_DOWN) from exc
     resched.razorpay_order_id = order["id"]
-    record(resched.requested_by_id, "booking.reschedule_checkout", "booking", item.id,
-           after={"reschedule_id": resched.id, "order": order["id"], "fee": resched.total,
-                  "new_start": resched.new_start.isoformat()})
+    record(
+        resched.requested_by_id,
+        "booking.reschedule_checkout",
+        "booking",
+        item.id,
+        after={
+            "reschedule_id": resched.id,
+            "order": order["id"],
+            "fee": resched.total,
+            "new_start": resched.new_start.isoformat(),
+        },
+    )
     url = callback_url.replace("__ID__", str(resched.id))
     if payin.is_sandbox:
         return RescheduleResult(resched, payin.checkout_url(order["id"], url))
     patient = item.visit.patient
     action, fields = payin.hosted_checkout(
-        order["id"], url, description=f"Reschedule, visit {item.visit.number}",
-        prefill={"name": patient.name, "email": patient.email, "contact": patient.phone or ""})
+        order["id"],
+        url,
+        description=f"Reschedule, visit {item.visit.number}",
+        prefill={"name": patient.name, "email": patient.email, "contact": patient.phone or ""},
+    )
     return RescheduleResult(resched, action, action, fields)
 
 
@@ -344,14 +426,20 @@ def rebook(actor, item_id, new_start):
             raise BookingError(MSG_REBOOK_ONLY)
         visit = item.visit
         new = visits.add_item(
-            actor, patient_id=visit.patient_id, dependent_id=visit.dependent_id,
-            service_id=item.service_id, provider_ids=[p.id for p in item.providers],
-            clinic_id=item.clinic_id, start_at=new_start)
+            actor,
+            patient_id=visit.patient_id,
+            dependent_id=visit.dependent_id,
+            service_id=item.service_id,
+            provider_ids=[p.id for p in item.providers],
+            clinic_id=item.clinic_id,
+            start_at=new_start,
+        )
         record(actor, "booking.rebook", "booking", new.id, after={"from_booking": item.id})
     return new
 
 
 # --- the sweep -----------------------------------------------------------------------------
+
 
 @periodic("booking.expire_reschedules", every=300)
 def expire_reschedules(now=None):
@@ -360,9 +448,11 @@ def expire_reschedules(now=None):
     now = now or utcnow()
     expired = 0
     with unit_of_work():
-        ids = db.session.scalars(sa.select(Reschedule.id).where(
-            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
-            Reschedule.expires_at <= now)).all()
+        ids = db.session.scalars(
+            sa.select(Reschedule.id).where(
+                Reschedule.status == RescheduleStatus.PENDING_PAYMENT, Reschedule.expires_at <= now
+            )
+        ).all()
         for reschedule_id in ids:
             row = holds.lock_reschedule(reschedule_id)  # a capture may have won meanwhile
             if row.status == RescheduleStatus.PENDING_PAYMENT and row.expires_at <= now:

@@ -2,6 +2,7 @@
 or the webhook, in any order, any number of times. The booking moves to the time held
 for it, or — slot gone, no longer confirmed, wrong amount, too late — the money goes to
 the patient's wallet (docs/refunds.md "Reschedule")."""
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -26,8 +27,7 @@ from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 
 MSG_BAD_SIGNATURE = "We could not verify this payment"
-MSG_SLOT_GONE = ("The new time was taken before your payment arrived; the fee is in your "
-                 "wallet")
+MSG_SLOT_GONE = "The new time was taken before your payment arrived; the fee is in your wallet"
 
 
 def find_by_order(order_id):
@@ -71,10 +71,14 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
             return resched
         item = lock(resched.booking)
         wallet = chart.patient_wallet(resched.visit.patient_id)
-        if resched.status != RescheduleStatus.PENDING_PAYMENT or resched.razorpay_payment_id \
-                or amount != resched.total:
-            return _unapplied(resched, razorpay_payment_id, amount, wallet,
-                              "late, repeated or different payment")
+        if (
+            resched.status != RescheduleStatus.PENDING_PAYMENT
+            or resched.razorpay_payment_id
+            or amount != resched.total
+        ):
+            return _unapplied(
+                resched, razorpay_payment_id, amount, wallet, "late, repeated or different payment"
+            )
         resched.razorpay_payment_id = razorpay_payment_id
         reason = None
         if item.status != BookingStatus.CONFIRMED:
@@ -86,12 +90,19 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
             reason = MSG_SLOT_GONE
         if reason:
             holds.close_pending(resched, RescheduleStatus.FAILED, reason)
-            post("reschedule_unapplied", [debit(chart.GATEWAY_CLEARING, amount),
-                                          credit(wallet, amount)],
-                 reference=("reschedule", resched.id),
-                 idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}")
-            record(None, "booking.reschedule_failed", "booking", item.id,
-                   after={"reschedule_id": resched.id, "reason": reason, "to_wallet": amount})
+            post(
+                "reschedule_unapplied",
+                [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
+                reference=("reschedule", resched.id),
+                idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}",
+            )
+            record(
+                None,
+                "booking.reschedule_failed",
+                "booking",
+                item.id,
+                after={"reschedule_id": resched.id, "reason": reason, "to_wallet": amount},
+            )
             events.reschedule_failed.send("booking", reschedule_id=resched.id)
             return resched
         post_fee(resched, item, chart.GATEWAY_CLEARING)
@@ -117,14 +128,28 @@ def _moved_to_free_slot(item, resched):
 
 
 def _holds(resched):
-    return db.session.scalar(sa.select(sa.func.count(SlotClaim.id)).where(
-        SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True))) > 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(SlotClaim.id)).where(
+                SlotClaim.reschedule_id == resched.id, SlotClaim.live.is_(True)
+            )
+        )
+        > 0
+    )
 
 
 def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
-    post("reschedule_unapplied", [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
-         reference=("reschedule", resched.id),
-         idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}")
-    record(None, "booking.reschedule_payment_unapplied", "reschedule", resched.id,
-           after={"razorpay_payment_id": razorpay_payment_id, "amount": amount, "why": why})
+    post(
+        "reschedule_unapplied",
+        [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
+        reference=("reschedule", resched.id),
+        idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}",
+    )
+    record(
+        None,
+        "booking.reschedule_payment_unapplied",
+        "reschedule",
+        resched.id,
+        after={"razorpay_payment_id": razorpay_payment_id, "amount": amount, "why": why},
+    )
     return resched

@@ -3,6 +3,7 @@
 A visit waiting on a payment link is left to the link sweep
 (``booking.expire_payment_links``, ``portal.booking.links``), which issues a new link
 while the start is ahead and expires the visit only when it cannot."""
+
 import logging
 
 import sqlalchemy as sa
@@ -24,14 +25,25 @@ def expire_holds(now=None, limit=500):
     reservation released, pending payment EXPIRED. One unit of work per visit, so one
     that fails leaves the others done."""
     now = now or utcnow()
-    pending_link = sa.select(Payment.id).where(
-        Payment.master_id == MasterBooking.id, Payment.kind == LINK,
-        Payment.status == PaymentStatus.PENDING).exists()
+    pending_link = (
+        sa.select(Payment.id)
+        .where(
+            Payment.master_id == MasterBooking.id,
+            Payment.kind == LINK,
+            Payment.status == PaymentStatus.PENDING,
+        )
+        .exists()
+    )
     ids = db.session.scalars(
-        sa.select(MasterBooking.id).where(
+        sa.select(MasterBooking.id)
+        .where(
             MasterBooking.status.in_(OPEN_VISIT_STATUSES),
-            MasterBooking.hold_expires_at <= now, ~pending_link)
-        .order_by(MasterBooking.hold_expires_at).limit(limit)).all()
+            MasterBooking.hold_expires_at <= now,
+            ~pending_link,
+        )
+        .order_by(MasterBooking.hold_expires_at)
+        .limit(limit)
+    ).all()
     done = 0
     for visit_id in ids:
         try:

@@ -4,10 +4,9 @@ booking's meeting link, apply or remove a coupon.
 Each use case is one unit of work; a broken rule raises ``BookingError(message, field)``
 (``SlotUnavailable`` for a taken slot) and nothing is kept. A missing object, or someone
 else's, raises ``NotFound``; a role that may not act raises ``PermissionDenied``."""
+
 from datetime import timedelta
 
-
-from portal.config import policy, setting
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking import claims, coupons, holds, lifecycle, prices
@@ -23,6 +22,7 @@ from portal.booking.models import (
 )
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.catalog.slots import check_booking_slot
+from portal.config import policy, setting
 from portal.db import unit_of_work, utcnow
 from portal.domain import meetlinks, pricing, slots
 from portal.domain.states import BookingStatus, VisitStatus
@@ -48,13 +48,20 @@ def _aware(value, name):
 
 
 def _snapshot(item):
-    return {"id": item.id, "service_id": item.service_id, "clinic_id": item.clinic_id,
-            "start_at": item.start_at.isoformat(), "end_at": item.end_at.isoformat(),
-            "providers": [p.id for p in item.providers], "status": item.status,
-            "total": item.total}
+    return {
+        "id": item.id,
+        "service_id": item.service_id,
+        "clinic_id": item.clinic_id,
+        "start_at": item.start_at.isoformat(),
+        "end_at": item.end_at.isoformat(),
+        "providers": [p.id for p in item.providers],
+        "status": item.status,
+        "total": item.total,
+    }
 
 
 # --- the checks ------------------------------------------------------------------------------
+
 
 def _check_meet_link(actor, service, meet_link):
     """Decision (docs/booking.md): the provider or an operator supplies the link; a patient
@@ -76,13 +83,18 @@ def _check_referral(referral_id, service, patient_id, dependent_id, start_at):
     if referral_id is None:
         return None
     referral = db.session.get(IndividualBooking, referral_id)
-    if referral is None or referral.visit.patient_id != patient_id or \
-            referral.visit.dependent_id != dependent_id:
+    if (
+        referral is None
+        or referral.visit.patient_id != patient_id
+        or referral.visit.dependent_id != dependent_id
+    ):
         raise BookingError(MSG_REFERRAL_OWNER, field="referral_id")
     if service.kind not in (FOLLOW_UP, LAB_TEST):
         raise BookingError(MSG_REFERRAL_KIND, field="referral_id")
-    if referral.start_at >= start_at or \
-            referral.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
+    if referral.start_at >= start_at or referral.status in (
+        BookingStatus.CANCELLED,
+        BookingStatus.EXPIRED,
+    ):
         raise BookingError(MSG_REFERRAL_EARLIER, field="referral_id")
     return referral
 
@@ -91,8 +103,11 @@ def _check_providers(service, clinic, providers):
     for p in providers:
         if service.specialization_id not in {s.id for s in p.specializations}:
             raise BookingError(MSG_SPECIALIZATION, field="provider_ids")
-        if service.id not in {s.id for s in p.services} or \
-                clinic.id not in {c.id for c in p.clinics} or not p.active:
+        if (
+            service.id not in {s.id for s in p.services}
+            or clinic.id not in {c.id for c in p.clinics}
+            or not p.active
+        ):
             raise BookingError(MSG_NOT_OFFERED.format(name=p.display_name), field="provider_ids")
     if not service.active or not clinic.active:
         raise BookingError("This service is not available at that clinic", field="service_id")
@@ -116,8 +131,20 @@ def _check_slot(service, clinic, providers, start_at, subjects, person_name, vis
 
 # --- the use cases -------------------------------------------------------------------------
 
-def add_item(actor, *, patient_id, service_id, provider_ids, clinic_id, start_at,
-             dependent_id=None, visit_id=None, referral_id=None, meet_link=None):
+
+def add_item(
+    actor,
+    *,
+    patient_id,
+    service_id,
+    provider_ids,
+    clinic_id,
+    start_at,
+    dependent_id=None,
+    visit_id=None,
+    referral_id=None,
+    meet_link=None,
+):
     """Hold a slot: a SCHEDULED booking with live claims for every provider and for the
     person seen, in a new DRAFT visit (``visit_id=None``) or an open one. The visit's hold
     runs ``BOOKING_HOLD_MINUTES`` (15) from now."""
@@ -142,14 +169,23 @@ def add_item(actor, *, patient_id, service_id, provider_ids, clinic_id, start_at
         _check_referral(referral_id, service, patient_id, dependent_id, start_at)
         person = patient_subject(patient_id, dependent_id)
         subjects = [provider_subject(p.id) for p in providers] + [person]
-        end_at = _check_slot(service, clinic, providers, start_at, subjects,
-                             dependent.name if dependent else patient.name,
-                             visit.id if visit else None)
+        end_at = _check_slot(
+            service,
+            clinic,
+            providers,
+            start_at,
+            subjects,
+            dependent.name if dependent else patient.name,
+            visit.id if visit else None,
+        )
         if visit is None:
-            visit = MasterBooking(patient_id=patient_id, dependent_id=dependent_id,
-                                  created_by_id=actor.id, status=VisitStatus.DRAFT,
-                                  channel=DESK_CHANNEL if role(actor) == ADMIN
-                                  else ONLINE_CHANNEL)
+            visit = MasterBooking(
+                patient_id=patient_id,
+                dependent_id=dependent_id,
+                created_by_id=actor.id,
+                status=VisitStatus.DRAFT,
+                channel=DESK_CHANNEL if role(actor) == ADMIN else ONLINE_CHANNEL,
+            )
             db.session.add(visit)
             db.session.flush()
             visit.number = f"V{visit.id:06d}"
@@ -157,10 +193,20 @@ def add_item(actor, *, patient_id, service_id, provider_ids, clinic_id, start_at
             lifecycle.abandon_checkout(visit, "item added", actor)
         price = pricing.price_item(service.fee_paise, service.taxable, policy())
         item = IndividualBooking(
-            service=service, clinic=clinic, start_at=start_at, end_at=end_at,
-            status=BookingStatus.SCHEDULED, fee=price.fee, platform_fee=price.platform_fee,
-            gst=price.gst, total=price.total, taxable=price.taxable_value,
-            fee_taxed=price.fee_taxable, referral_id=referral_id, meet_link=link)
+            service=service,
+            clinic=clinic,
+            start_at=start_at,
+            end_at=end_at,
+            status=BookingStatus.SCHEDULED,
+            fee=price.fee,
+            platform_fee=price.platform_fee,
+            gst=price.gst,
+            total=price.total,
+            taxable=price.taxable_value,
+            fee_taxed=price.fee_taxable,
+            referral_id=referral_id,
+            meet_link=link,
+        )
         item.providers = providers
         visit.items.append(item)
         claims.add_claims(item, subjects)
@@ -197,12 +243,19 @@ def set_meet_link(actor, item_id, url):
         if item is None:
             raise NotFound("booking")
         if role(actor) != ADMIN and not (
-                role(actor) == PROVIDER and actor.id in {p.user_id for p in item.providers}):
+            role(actor) == PROVIDER and actor.id in {p.user_id for p in item.providers}
+        ):
             raise NotFound("booking")
         before = item.meet_link
         item.meet_link = _check_meet_link(actor, item.service, url)
-        record(actor, "booking.meet_link", "booking", item.id, before={"meet_link": before},
-               after={"meet_link": item.meet_link})
+        record(
+            actor,
+            "booking.meet_link",
+            "booking",
+            item.id,
+            before={"meet_link": before},
+            after={"meet_link": item.meet_link},
+        )
     return item
 
 
@@ -220,8 +273,13 @@ def apply_coupon(actor, visit_id, code):
         visit.coupon = coupon
         prices.refresh_discount(visit)
         lifecycle.refresh_status(visit)
-        record(actor, "visit.coupon", "visit", visit.id,
-               after={"coupon": coupon.code, "discount": visit.discount})
+        record(
+            actor,
+            "visit.coupon",
+            "visit",
+            visit.id,
+            after={"coupon": coupon.code, "discount": visit.discount},
+        )
     return visit
 
 

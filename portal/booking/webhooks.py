@@ -2,6 +2,7 @@
 gateway's registry when the app loads this module. Each handler looks up our row and
 calls one use case (a unit of work nested in the webhook job's); any order and any
 repetition is fine."""
+
 import logging
 
 from portal.booking import payment_events, reschedule_payment
@@ -13,9 +14,12 @@ log = logging.getLogger("portal.booking")
 
 def _payment_for(event, entity):
     link = event.entity("payment_link") or {}
-    return records.find_payment(order_id=entity.get("order_id"), link_id=link.get("id"),
-                                notes=entity.get("notes") or link.get("notes"),
-                                razorpay_payment_id=entity.get("id"))
+    return records.find_payment(
+        order_id=entity.get("order_id"),
+        link_id=link.get("id"),
+        notes=entity.get("notes") or link.get("notes"),
+        razorpay_payment_id=entity.get("id"),
+    )
 
 
 def _captured(event, entity):
@@ -32,9 +36,12 @@ def payment_authorized(event):
     if payment is None:
         log.info("payment.authorized for an unknown order %s", entity.get("order_id"))
         return
-    payment_events.authorized(payment, razorpay_payment_id=entity["id"],
-                              amount=int(entity.get("amount") or 0),
-                              method=entity.get("method"))
+    payment_events.authorized(
+        payment,
+        razorpay_payment_id=entity["id"],
+        amount=int(entity.get("amount") or 0),
+        method=entity.get("method"),
+    )
 
 
 @on_event("payment.captured", "order.paid", "payment_link.paid")
@@ -44,12 +51,20 @@ def payment_captured(event):
         return
     payment = _payment_for(event, entity)
     if payment is None:
-        log.warning("%s for an unknown order %s (payment %s)", event.event_type,
-                    entity.get("order_id"), entity.get("id"))
+        log.warning(
+            "%s for an unknown order %s (payment %s)",
+            event.event_type,
+            entity.get("order_id"),
+            entity.get("id"),
+        )
         return
-    payment_events.capture(payment, razorpay_payment_id=entity["id"],
-                           amount=int(entity.get("amount") or 0), method=entity.get("method"),
-                           source=event.event_type)
+    payment_events.capture(
+        payment,
+        razorpay_payment_id=entity["id"],
+        amount=int(entity.get("amount") or 0),
+        method=entity.get("method"),
+        source=event.event_type,
+    )
 
 
 @on_event("payment.failed")
@@ -58,9 +73,13 @@ def payment_failed(event):
     payment = _payment_for(event, entity)
     if payment is None or not entity.get("id"):
         return
-    payment_events.failed(payment, razorpay_payment_id=entity["id"],
-                          detail={k: entity.get(k) for k in ("error_code", "error_description",
-                                                             "error_reason", "method")})
+    payment_events.failed(
+        payment,
+        razorpay_payment_id=entity["id"],
+        detail={
+            k: entity.get(k) for k in ("error_code", "error_description", "error_reason", "method")
+        },
+    )
 
 
 @on_event("payment_link.expired", "payment_link.cancelled")
@@ -78,5 +97,4 @@ def reschedule_fee_captured(event):
     resched = reschedule_payment.find_by_order(entity.get("order_id"))
     if resched is None or not _captured(event, entity):
         return
-    reschedule_payment.payment_captured(resched.id, entity["id"],
-                                        int(entity.get("amount") or 0))
+    reschedule_payment.payment_captured(resched.id, entity["id"], int(entity.get("amount") or 0))

@@ -1,16 +1,17 @@
 """A provider's weekly hours at each clinic and their leave (the provider for themselves,
 or an admin)."""
+
 from datetime import timedelta
 
 from portal.audit.service import record
-from portal.catalog.checks import (changing, clean_text, load, provider_for_actor,
-                                   raise_errors)
+from portal.catalog.checks import changing, clean_text, load, provider_for_actor, raise_errors
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
 from portal.domain import slots as slot_rules
 from portal.extensions import db
 
 MAX_LEAVE = timedelta(days=366)
+
 
 def _window_errors(provider, clinic, weekday, start, end, others):
     """Messages for one weekly window; ``others`` are the provider's other windows."""
@@ -26,13 +27,17 @@ def _window_errors(provider, clinic, weekday, start, end, others):
     if hours is None:
         return {"weekday": f"{clinic.name} is closed on {WEEKDAYS[weekday]}s."}
     if start < hours[0] or end > hours[1]:
-        return {"start_time": f"{clinic.name} is open {slot_rules.format_hours([hours])} on "
-                              f"{WEEKDAYS[weekday]}s."}
+        return {
+            "start_time": f"{clinic.name} is open {slot_rules.format_hours([hours])} on "
+            f"{WEEKDAYS[weekday]}s."
+        }
     for other in others:
         if other.weekday == weekday and other.start_time < end and start < other.end_time:
             where = "" if other.clinic_id == clinic.id else f" at {other.clinic.name}"
-            return {"start_time": f"Overlaps {WEEKDAYS[weekday]} "
-                                  f"{other.start_time:%H:%M}–{other.end_time:%H:%M}{where}."}
+            return {
+                "start_time": f"Overlaps {WEEKDAYS[weekday]} "
+                f"{other.start_time:%H:%M}–{other.end_time:%H:%M}{where}."
+            }
     return {}
 
 
@@ -43,13 +48,24 @@ def add_availability(actor, provider, clinic, weekday, start, end):
         clinic = load(Clinic, clinic, "clinic")
         errors = _window_errors(provider, clinic, weekday, start, end, provider.availability)
         raise_errors(errors)
-        window = Availability(provider=provider, clinic=clinic, weekday=weekday, start_time=start,
-                              end_time=end)
+        window = Availability(
+            provider=provider, clinic=clinic, weekday=weekday, start_time=start, end_time=end
+        )
         db.session.add(window)
         db.session.flush()
-        record(actor, "availability.add", "provider", provider.id,
-               after={"id": window.id, "clinic_id": clinic.id, "weekday": weekday,
-                      "start": start.isoformat(), "end": end.isoformat()})
+        record(
+            actor,
+            "availability.add",
+            "provider",
+            provider.id,
+            after={
+                "id": window.id,
+                "clinic_id": clinic.id,
+                "weekday": weekday,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+            },
+        )
         return window
 
 
@@ -57,9 +73,19 @@ def remove_availability(actor, window):
     with changing():
         window = load(Availability, window, "availability")
         provider = provider_for_actor(actor, window.provider)
-        record(actor, "availability.remove", "provider", provider.id,
-               before={"id": window.id, "clinic_id": window.clinic_id, "weekday": window.weekday,
-                       "start": window.start_time.isoformat(), "end": window.end_time.isoformat()})
+        record(
+            actor,
+            "availability.remove",
+            "provider",
+            provider.id,
+            before={
+                "id": window.id,
+                "clinic_id": window.clinic_id,
+                "weekday": window.weekday,
+                "start": window.start_time.isoformat(),
+                "end": window.end_time.isoformat(),
+            },
+        )
         provider.availability.remove(window)
 
 
@@ -81,9 +107,14 @@ def set_availability(actor, provider, clinic, windows):
         before = [_window_snapshot(w) for w in provider.availability if w.clinic_id == clinic.id]
         provider.availability = keep + new
         db.session.flush()
-        record(actor, "availability.set", "provider", provider.id,
-               before={"clinic_id": clinic.id, "windows": before},
-               after={"clinic_id": clinic.id, "windows": [_window_snapshot(w) for w in new]})
+        record(
+            actor,
+            "availability.set",
+            "provider",
+            provider.id,
+            before={"clinic_id": clinic.id, "windows": before},
+            after={"clinic_id": clinic.id, "windows": [_window_snapshot(w) for w in new]},
+        )
         return new
 
 
@@ -112,9 +143,18 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
         leave = Leave(provider=provider, starts_at=starts_at, ends_at=ends_at, reason=reason)
         db.session.add(leave)
         db.session.flush()
-        record(actor, "leave.add", "provider", provider.id,
-               after={"id": leave.id, "starts_at": starts_at.isoformat(),
-                      "ends_at": ends_at.isoformat(), "reason": reason})
+        record(
+            actor,
+            "leave.add",
+            "provider",
+            provider.id,
+            after={
+                "id": leave.id,
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+                "reason": reason,
+            },
+        )
         return leave
 
 
@@ -122,7 +162,16 @@ def remove_leave(actor, leave):
     with changing():
         leave = load(Leave, leave, "leave")
         provider = provider_for_actor(actor, leave.provider)
-        record(actor, "leave.remove", "provider", provider.id,
-               before={"id": leave.id, "starts_at": leave.starts_at.isoformat(),
-                       "ends_at": leave.ends_at.isoformat(), "reason": leave.reason})
+        record(
+            actor,
+            "leave.remove",
+            "provider",
+            provider.id,
+            before={
+                "id": leave.id,
+                "starts_at": leave.starts_at.isoformat(),
+                "ends_at": leave.ends_at.isoformat(),
+                "reason": leave.reason,
+            },
+        )
         provider.leaves.remove(leave)

@@ -13,6 +13,7 @@ A source gets a set of provider ids and an aware half-open window and returns ev
 interval of those providers that overlaps the window. It should answer with one query.
 Registering under the same name again replaces the source (module reloads stay harmless).
 """
+
 from collections import defaultdict
 
 _SOURCES = {}
@@ -20,9 +21,11 @@ _SOURCES = {}
 
 def source(name):
     """Register a busy-interval source under ``name`` (decorator)."""
+
     def register(fn):
         _SOURCES[name] = fn
         return fn
+
     return register
 
 

@@ -6,6 +6,7 @@ each mutating use case validates, changes and writes its audit row in one unit o
 broken rule raises ``ValidationError({field: message})`` (``FORM`` for the whole form) and
 nothing is written; a missing object (or another provider's row) raises ``NotFound``; a
 role that may not act raises ``PermissionDenied``."""
+
 from contextlib import contextmanager
 from datetime import date, datetime, time
 
@@ -17,9 +18,22 @@ from portal.catalog.models import Provider
 from portal.db import unit_of_work
 from portal.extensions import db
 
-__all__ = ["FORM", "NotFound", "PermissionDenied", "ValidationError", "changing",
-           "require_admin", "load", "provider_for_actor", "clean_text", "choice",
-           "bounded_int", "raise_errors", "rows_by_id", "snapshot"]
+__all__ = [
+    "FORM",
+    "NotFound",
+    "PermissionDenied",
+    "ValidationError",
+    "changing",
+    "require_admin",
+    "load",
+    "provider_for_actor",
+    "clean_text",
+    "choice",
+    "bounded_int",
+    "raise_errors",
+    "rows_by_id",
+    "snapshot",
+]
 
 MSG_CONFLICT = "That conflicts with an existing entry."
 

@@ -1,18 +1,27 @@
 """Clinics and their opening hours, and specializations (admin only)."""
+
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
 from portal.audit.service import record
-from portal.catalog.checks import (changing, clean_text, load, raise_errors, require_admin,
-                                   snapshot)
-from portal.catalog.models import (DEFAULT_HOURS, DEFAULT_TIMEZONE, WEEKDAYS, Clinic,
-                                   ClinicHours, Specialization, gstin_error)
+from portal.catalog.checks import changing, clean_text, load, raise_errors, require_admin, snapshot
+from portal.catalog.models import (
+    DEFAULT_HOURS,
+    DEFAULT_TIMEZONE,
+    WEEKDAYS,
+    Clinic,
+    ClinicHours,
+    Specialization,
+    gstin_error,
+)
 from portal.extensions import db
 
+
 def _hours_snapshot(hours):
-    return {str(d): [o.strftime("%H:%M"), c.strftime("%H:%M")]
-            for d, (o, c) in sorted(hours.items())}
+    return {
+        str(d): [o.strftime("%H:%M"), c.strftime("%H:%M")] for d, (o, c) in sorted(hours.items())
+    }
 
 
 def _check_hours(hours, errors):
@@ -28,8 +37,12 @@ def _check_hours(hours, errors):
             errors[f"hours_{weekday}"] = f"{WEEKDAYS[weekday]}: opening must be before closing."
         else:
             cleaned[weekday] = (opens, closes)
-    if hours is not None and not cleaned and "hours" not in errors and not any(
-            k.startswith("hours_") for k in errors):
+    if (
+        hours is not None
+        and not cleaned
+        and "hours" not in errors
+        and not any(k.startswith("hours_") for k in errors)
+    ):
         errors["hours"] = "Open the clinic on at least one day."
     return cleaned
 
@@ -51,8 +64,10 @@ def _check_clinic(data, errors, clinic_id=None):
             errors["gstin"] = problem
     data["gstin"] = gstin
     if "name" not in errors and "city" not in errors:
-        clash = sa.select(Clinic.id).where(sa.func.lower(Clinic.name) == data["name"].lower(),
-                                           sa.func.lower(Clinic.city) == data["city"].lower())
+        clash = sa.select(Clinic.id).where(
+            sa.func.lower(Clinic.name) == data["name"].lower(),
+            sa.func.lower(Clinic.city) == data["city"].lower(),
+        )
         if clinic_id:
             clash = clash.where(Clinic.id != clinic_id)
         if db.session.scalar(clash):
@@ -76,22 +91,29 @@ def _set_hours(clinic, hours):
 CLINIC_FIELDS = ("name", "city", "address", "timezone", "gstin", "active")
 
 
-def create_clinic(actor, *, name, city, address="", timezone=DEFAULT_TIMEZONE, gstin=None,
-                  hours=None):
+def create_clinic(
+    actor, *, name, city, address="", timezone=DEFAULT_TIMEZONE, gstin=None, hours=None
+):
     """A new clinic; ``hours`` = ``{weekday: (opens, closes)}`` (default Mon–Fri 09–18)."""
     with changing({"name": "A clinic with this name already exists in that city."}):
         require_admin(actor)
         errors = {}
-        data = _check_clinic(dict(name=name, city=city, address=address, timezone=timezone,
-                                  gstin=gstin), errors)
+        data = _check_clinic(
+            dict(name=name, city=city, address=address, timezone=timezone, gstin=gstin), errors
+        )
         hours = _check_hours(DEFAULT_HOURS if hours is None else hours, errors)
         raise_errors(errors)
         clinic = Clinic(**data)
         _set_hours(clinic, hours)
         db.session.add(clinic)
         db.session.flush()
-        record(actor, "clinic.create", "clinic", clinic.id,
-               after={**snapshot(clinic, *CLINIC_FIELDS), "hours": _hours_snapshot(hours)})
+        record(
+            actor,
+            "clinic.create",
+            "clinic",
+            clinic.id,
+            after={**snapshot(clinic, *CLINIC_FIELDS), "hours": _hours_snapshot(hours)},
+        )
         return clinic
 
 
@@ -103,12 +125,17 @@ def update_clinic(actor, clinic, **changes):
         unknown = set(changes) - set(CLINIC_FIELDS) - {"hours"}
         if unknown:
             raise TypeError(f"unknown clinic fields: {sorted(unknown)}")
-        before = {**snapshot(clinic, *CLINIC_FIELDS),
-                  "hours": _hours_snapshot(clinic.business_hours())}
+        before = {
+            **snapshot(clinic, *CLINIC_FIELDS),
+            "hours": _hours_snapshot(clinic.business_hours()),
+        }
         errors = {}
         current = snapshot(clinic, "name", "city", "address", "timezone", "gstin")
-        data = _check_clinic({**current, **{k: v for k, v in changes.items()
-                                            if k not in ("hours", "active")}}, errors, clinic.id)
+        data = _check_clinic(
+            {**current, **{k: v for k, v in changes.items() if k not in ("hours", "active")}},
+            errors,
+            clinic.id,
+        )
         hours = _check_hours(changes["hours"], errors) if "hours" in changes else None
         raise_errors(errors)
         for key, value in data.items():
@@ -118,8 +145,10 @@ def update_clinic(actor, clinic, **changes):
         if hours is not None:
             _set_hours(clinic, hours)
         db.session.flush()
-        after = {**snapshot(clinic, *CLINIC_FIELDS),
-                 "hours": _hours_snapshot(hours if hours is not None else clinic.business_hours())}
+        after = {
+            **snapshot(clinic, *CLINIC_FIELDS),
+            "hours": _hours_snapshot(hours if hours is not None else clinic.business_hours()),
+        }
         if after != before:
             record(actor, "clinic.update", "clinic", clinic.id, before=before, after=after)
         return clinic
@@ -129,7 +158,8 @@ def _check_specialization(name, errors, spec_id=None):
     name = clean_text(name, "name", errors, "a name", 80)
     if "name" not in errors:
         clash = sa.select(Specialization.id).where(
-            sa.func.lower(Specialization.name) == name.lower())
+            sa.func.lower(Specialization.name) == name.lower()
+        )
         if spec_id:
             clash = clash.where(Specialization.id != spec_id)
         if db.session.scalar(clash):
@@ -158,7 +188,13 @@ def update_specialization(actor, spec, name):
         name = _check_specialization(name, errors, spec.id)
         raise_errors(errors)
         if name != spec.name:
-            record(actor, "specialization.update", "specialization", spec.id,
-                   before={"name": spec.name}, after={"name": name})
+            record(
+                actor,
+                "specialization.update",
+                "specialization",
+                spec.id,
+                before={"name": spec.name},
+                after={"name": name},
+            )
             spec.name = name
         return spec

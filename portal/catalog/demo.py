@@ -6,6 +6,7 @@ Idempotent: every row is found by its natural key (email, clinic name and city, 
 name …) and created only when missing, so a second run changes nothing. Rows are inserted
 directly rather than through the catalog services: no invitation mails go out for people
 who do not exist, and loading stays quick."""
+
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,9 +15,26 @@ import sqlalchemy as sa
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
 from portal.accounts.passwords import hash_password
 from portal.catalog.models import (
-    CONSULTATION, DEFAULT_TIMEZONE, DOCTOR, FOLLOW_UP, IN_PERSON, INSTANT, LAB, LAB_TEST, MONTHLY,
-    ONLINE, WEEKLY,
-    Availability, Clinic, ClinicHours, Leave, Provider, Service, Specialization, gstin_checksum)
+    CONSULTATION,
+    DEFAULT_TIMEZONE,
+    DOCTOR,
+    FOLLOW_UP,
+    IN_PERSON,
+    INSTANT,
+    LAB,
+    LAB_TEST,
+    MONTHLY,
+    ONLINE,
+    WEEKLY,
+    Availability,
+    Clinic,
+    ClinicHours,
+    Leave,
+    Provider,
+    Service,
+    Specialization,
+    gstin_checksum,
+)
 from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 
@@ -35,20 +53,44 @@ def _gstin(state, pan):
 
 WEEKDAYS_9_18 = {d: (time(9), time(18)) for d in range(5)}
 CLINICS = (  # key, name, city, address, gstin, hours
-    ("indiranagar", "Indiranagar Family Clinic", "Bengaluru",
-     "12, 100 Feet Road, HAL 2nd Stage, Indiranagar, Bengaluru 560038",
-     _gstin("29", "AADCI4821K"), WEEKDAYS_9_18),
-    ("jayanagar", "Jayanagar Health Centre", "Bengaluru",
-     "45, 11th Main, 4th Block, Jayanagar, Bengaluru 560011",
-     _gstin("29", "AADCJ7310M"), WEEKDAYS_9_18),
-    ("kothrud", "Kothrud Care Clinic", "Pune",
-     "8, Karve Road, Kothrud, Pune 411038",
-     _gstin("27", "AADCK5527P"), {**WEEKDAYS_9_18, 5: (time(9), time(13))}),
+    (
+        "indiranagar",
+        "Indiranagar Family Clinic",
+        "Bengaluru",
+        "12, 100 Feet Road, HAL 2nd Stage, Indiranagar, Bengaluru 560038",
+        _gstin("29", "AADCI4821K"),
+        WEEKDAYS_9_18,
+    ),
+    (
+        "jayanagar",
+        "Jayanagar Health Centre",
+        "Bengaluru",
+        "45, 11th Main, 4th Block, Jayanagar, Bengaluru 560011",
+        _gstin("29", "AADCJ7310M"),
+        WEEKDAYS_9_18,
+    ),
+    (
+        "kothrud",
+        "Kothrud Care Clinic",
+        "Pune",
+        "8, Karve Road, Kothrud, Pune 411038",
+        _gstin("27", "AADCK5527P"),
+        {**WEEKDAYS_9_18, 5: (time(9), time(13))},
+    ),
 )
 
-SPECIALIZATIONS = ("General Medicine", "Paediatrics", "Dermatology", "Cardiology",
-                   "Orthopaedics", "Gynaecology", "ENT", "Psychiatry", "Endocrinology",
-                   "Pathology")
+SPECIALIZATIONS = (
+    "General Medicine",
+    "Paediatrics",
+    "Dermatology",
+    "Cardiology",
+    "Orthopaedics",
+    "Gynaecology",
+    "ENT",
+    "Psychiatry",
+    "Endocrinology",
+    "Pathology",
+)
 
 SERVICES = (  # name, kind, specialization, minutes, fee (₹), mode, taxable
     ("General consultation", CONSULTATION, "General Medicine", 20, 500, IN_PERSON, False),
@@ -65,8 +107,15 @@ SERVICES = (  # name, kind, specialization, minutes, fee (₹), mode, taxable
     ("ENT consultation", CONSULTATION, "ENT", 20, 700, IN_PERSON, False),
     ("Counselling session (online)", CONSULTATION, "Psychiatry", 50, 1500, ONLINE, False),
     ("Psychiatry follow-up (online)", FOLLOW_UP, "Psychiatry", 30, 900, ONLINE, False),
-    ("Diabetes and thyroid consultation", CONSULTATION, "Endocrinology", 30, 1000, IN_PERSON,
-     False),
+    (
+        "Diabetes and thyroid consultation",
+        CONSULTATION,
+        "Endocrinology",
+        30,
+        1000,
+        IN_PERSON,
+        False,
+    ),
     ("Complete blood count", LAB_TEST, "Pathology", 10, 350, IN_PERSON, False),
     ("Thyroid profile (T3, T4, TSH)", LAB_TEST, "Pathology", 10, 600, IN_PERSON, False),
     ("Lipid profile", LAB_TEST, "Pathology", 10, 550, IN_PERSON, False),
@@ -76,46 +125,206 @@ SERVICES = (  # name, kind, specialization, minutes, fee (₹), mode, taxable
 # email local part, display name, kind, specializations, clinics, registration, schedule
 # key (see _SCHEDULES), payout schedule
 PROVIDERS = (
-    ("doctor", "Dr. Asha Rao", DOCTOR, ("General Medicine",), ("indiranagar", "jayanagar"),
-     "KMC-48213", "split", WEEKLY),
-    ("vikram.nair", "Dr. Vikram Nair", DOCTOR, ("General Medicine",), ("kothrud",),
-     "MMC-2011-5521", "full", WEEKLY),
-    ("sunita.kulkarni", "Dr. Sunita Kulkarni", DOCTOR, ("Paediatrics",), ("kothrud",),
-     "MMC-2008-1187", "mwf", MONTHLY),
-    ("arjun.reddy", "Dr. Arjun Reddy", DOCTOR, ("Paediatrics",), ("indiranagar",),
-     "KMC-51902", "full", WEEKLY),
-    ("kavya.hegde", "Dr. Kavya Hegde", DOCTOR, ("Dermatology",), ("indiranagar", "jayanagar"),
-     "KMC-60318", "split", INSTANT),
-    ("rohan.deshpande", "Dr. Rohan Deshpande", DOCTOR, ("Dermatology",), ("kothrud",),
-     "MMC-2015-7740", "tth", WEEKLY),
-    ("anil.kumar", "Dr. Anil Kumar", DOCTOR, ("Cardiology",), ("jayanagar",),
-     "KMC-33107", "mornings", MONTHLY),
-    ("neha.joshi", "Dr. Neha Joshi", DOCTOR, ("Cardiology", "General Medicine"), ("kothrud",),
-     "MMC-2012-3098", "afternoons", WEEKLY),
-    ("suresh.babu", "Dr. Suresh Babu", DOCTOR, ("Orthopaedics",), ("indiranagar",),
-     "KMC-29874", "mwf", WEEKLY),
-    ("pooja.patil", "Dr. Pooja Patil", DOCTOR, ("Orthopaedics",), ("kothrud",),
-     "MMC-2016-4412", "full", WEEKLY),
-    ("lakshmi.srinivasan", "Dr. Lakshmi Srinivasan", DOCTOR, ("Gynaecology",), ("jayanagar",),
-     "KMC-41766", "full", MONTHLY),
-    ("farah.khan", "Dr. Farah Khan", DOCTOR, ("Gynaecology",), ("indiranagar",),
-     "KMC-57120", "tth", WEEKLY),
-    ("manoj.shetty", "Dr. Manoj Shetty", DOCTOR, ("ENT",), ("jayanagar",),
-     "KMC-38850", "afternoons", WEEKLY),
-    ("deepa.gokhale", "Dr. Deepa Gokhale", DOCTOR, ("ENT",), ("kothrud",),
-     "MMC-2010-6634", "mornings", WEEKLY),
-    ("sameer.bhat", "Dr. Sameer Bhat", DOCTOR, ("Psychiatry",), ("indiranagar",),
-     "KMC-62045", "afternoons", INSTANT),
-    ("ishita.sen", "Dr. Ishita Sen", DOCTOR, ("Psychiatry",), ("kothrud",),
-     "MMC-2018-2093", "mwf", WEEKLY),
-    ("gopal.krishnan", "Dr. Gopal Krishnan", DOCTOR, ("Endocrinology", "General Medicine"),
-     ("jayanagar",), "KMC-27519", "full", WEEKLY),
-    ("ananya.das", "Dr. Ananya Das", DOCTOR, ("Endocrinology",), ("indiranagar", "kothrud"),
-     "KMC-66381", "split", WEEKLY),
-    ("labs.bengaluru", "Bengaluru Diagnostics", LAB, ("Pathology",), ("indiranagar", "jayanagar"),
-     "NABL-MC-2741", "split", WEEKLY),
-    ("labs.pune", "Pune Path Labs", LAB, ("Pathology",), ("kothrud",),
-     "NABL-MC-3318", "lab", MONTHLY),
+    (
+        "doctor",
+        "Dr. Asha Rao",
+        DOCTOR,
+        ("General Medicine",),
+        ("indiranagar", "jayanagar"),
+        "KMC-48213",
+        "split",
+        WEEKLY,
+    ),
+    (
+        "vikram.nair",
+        "Dr. Vikram Nair",
+        DOCTOR,
+        ("General Medicine",),
+        ("kothrud",),
+        "MMC-2011-5521",
+        "full",
+        WEEKLY,
+    ),
+    (
+        "sunita.kulkarni",
+        "Dr. Sunita Kulkarni",
+        DOCTOR,
+        ("Paediatrics",),
+        ("kothrud",),
+        "MMC-2008-1187",
+        "mwf",
+        MONTHLY,
+    ),
+    (
+        "arjun.reddy",
+        "Dr. Arjun Reddy",
+        DOCTOR,
+        ("Paediatrics",),
+        ("indiranagar",),
+        "KMC-51902",
+        "full",
+        WEEKLY,
+    ),
+    (
+        "kavya.hegde",
+        "Dr. Kavya Hegde",
+        DOCTOR,
+        ("Dermatology",),
+        ("indiranagar", "jayanagar"),
+        "KMC-60318",
+        "split",
+        INSTANT,
+    ),
+    (
+        "rohan.deshpande",
+        "Dr. Rohan Deshpande",
+        DOCTOR,
+        ("Dermatology",),
+        ("kothrud",),
+        "MMC-2015-7740",
+        "tth",
+        WEEKLY,
+    ),
+    (
+        "anil.kumar",
+        "Dr. Anil Kumar",
+        DOCTOR,
+        ("Cardiology",),
+        ("jayanagar",),
+        "KMC-33107",
+        "mornings",
+        MONTHLY,
+    ),
+    (
+        "neha.joshi",
+        "Dr. Neha Joshi",
+        DOCTOR,
+        ("Cardiology", "General Medicine"),
+        ("kothrud",),
+        "MMC-2012-3098",
+        "afternoons",
+        WEEKLY,
+    ),
+    (
+        "suresh.babu",
+        "Dr. Suresh Babu",
+        DOCTOR,
+        ("Orthopaedics",),
+        ("indiranagar",),
+        "KMC-29874",
+        "mwf",
+        WEEKLY,
+    ),
+    (
+        "pooja.patil",
+        "Dr. Pooja Patil",
+        DOCTOR,
+        ("Orthopaedics",),
+        ("kothrud",),
+        "MMC-2016-4412",
+        "full",
+        WEEKLY,
+    ),
+    (
+        "lakshmi.srinivasan",
+        "Dr. Lakshmi Srinivasan",
+        DOCTOR,
+        ("Gynaecology",),
+        ("jayanagar",),
+        "KMC-41766",
+        "full",
+        MONTHLY,
+    ),
+    (
+        "farah.khan",
+        "Dr. Farah Khan",
+        DOCTOR,
+        ("Gynaecology",),
+        ("indiranagar",),
+        "KMC-57120",
+        "tth",
+        WEEKLY,
+    ),
+    (
+        "manoj.shetty",
+        "Dr. Manoj Shetty",
+        DOCTOR,
+        ("ENT",),
+        ("jayanagar",),
+        "KMC-38850",
+        "afternoons",
+        WEEKLY,
+    ),
+    (
+        "deepa.gokhale",
+        "Dr. Deepa Gokhale",
+        DOCTOR,
+        ("ENT",),
+        ("kothrud",),
+        "MMC-2010-6634",
+        "mornings",
+        WEEKLY,
+    ),
+    (
+        "sameer.bhat",
+        "Dr. Sameer Bhat",
+        DOCTOR,
+        ("Psychiatry",),
+        ("indiranagar",),
+        "KMC-62045",
+        "afternoons",
+        INSTANT,
+    ),
+    (
+        "ishita.sen",
+        "Dr. Ishita Sen",
+        DOCTOR,
+        ("Psychiatry",),
+        ("kothrud",),
+        "MMC-2018-2093",
+        "mwf",
+        WEEKLY,
+    ),
+    (
+        "gopal.krishnan",
+        "Dr. Gopal Krishnan",
+        DOCTOR,
+        ("Endocrinology", "General Medicine"),
+        ("jayanagar",),
+        "KMC-27519",
+        "full",
+        WEEKLY,
+    ),
+    (
+        "ananya.das",
+        "Dr. Ananya Das",
+        DOCTOR,
+        ("Endocrinology",),
+        ("indiranagar", "kothrud"),
+        "KMC-66381",
+        "split",
+        WEEKLY,
+    ),
+    (
+        "labs.bengaluru",
+        "Bengaluru Diagnostics",
+        LAB,
+        ("Pathology",),
+        ("indiranagar", "jayanagar"),
+        "NABL-MC-2741",
+        "split",
+        WEEKLY,
+    ),
+    (
+        "labs.pune",
+        "Pune Path Labs",
+        LAB,
+        ("Pathology",),
+        ("kothrud",),
+        "NABL-MC-3318",
+        "lab",
+        MONTHLY,
+    ),
 )
 
 _SCHEDULES = {
@@ -156,8 +365,13 @@ class _Loader:
     def user(self, email, name, role, password=None, phone=None):
         user = self.one(sa.select(User).where(User.email == email))
         if user is None:
-            user = User(email=email, name=name, role=role, phone=phone,
-                        password_hash=hash_password(password) if password else None)
+            user = User(
+                email=email,
+                name=name,
+                role=role,
+                phone=phone,
+                password_hash=hash_password(password) if password else None,
+            )
             db.session.add(user)
             self.count("users")
         return user
@@ -166,8 +380,9 @@ class _Loader:
         clinic = self.one(sa.select(Clinic).where(Clinic.name == name, Clinic.city == city))
         if clinic is None:
             clinic = Clinic(name=name, city=city, address=address, gstin=gstin)
-            clinic.hours = [ClinicHours(weekday=d, opens=o, closes=c)
-                            for d, (o, c) in sorted(hours.items())]
+            clinic.hours = [
+                ClinicHours(weekday=d, opens=o, closes=c) for d, (o, c) in sorted(hours.items())
+            ]
             db.session.add(clinic)
             self.count("clinics")
         return clinic
@@ -183,8 +398,15 @@ class _Loader:
     def service(self, name, kind, spec, minutes, rupees, mode, taxable):
         row = self.one(sa.select(Service).where(Service.name == name))
         if row is None:
-            row = Service(name=name, kind=kind, specialization=spec, duration_minutes=minutes,
-                          fee_paise=rupees * 100, mode=mode, taxable=taxable)
+            row = Service(
+                name=name,
+                kind=kind,
+                specialization=spec,
+                duration_minutes=minutes,
+                fee_paise=rupees * 100,
+                mode=mode,
+                taxable=taxable,
+            )
             db.session.add(row)
             self.count("services")
         return row
@@ -208,11 +430,15 @@ def _load(load):
         if role != PROVIDER:
             load.user(email, name, role, password, phone="+919812345678")
 
-    clinics = {key: load.clinic(name, city, address, gstin, hours)
-               for key, name, city, address, gstin, hours in CLINICS}
+    clinics = {
+        key: load.clinic(name, city, address, gstin, hours)
+        for key, name, city, address, gstin, hours in CLINICS
+    }
     specs = {name: load.specialization(name) for name in SPECIALIZATIONS}
-    services = [load.service(name, kind, specs[spec], minutes, fee, mode, taxable)
-                for name, kind, spec, minutes, fee, mode, taxable in SERVICES]
+    services = [
+        load.service(name, kind, specs[spec], minutes, fee, mode, taxable)
+        for name, kind, spec, minutes, fee, mode, taxable in SERVICES
+    ]
     db.session.flush()
 
     providers = {}
@@ -226,10 +452,17 @@ def _load(load):
             provider_specs = [specs[s] for s in spec_names]
             provider_clinics = [clinics[k] for k in clinic_keys]
             provider = Provider(
-                user=user, kind=kind, display_name=display, registration_no=reg,
+                user=user,
+                kind=kind,
+                display_name=display,
+                registration_no=reg,
                 payout_schedule=payouts,
-                bio=("NABL-accredited sample collection and reports." if kind == LAB else
-                     f"{', '.join(spec_names)} · consults in English, Hindi and Kannada."))
+                bio=(
+                    "NABL-accredited sample collection and reports."
+                    if kind == LAB
+                    else f"{', '.join(spec_names)} · consults in English, Hindi and Kannada."
+                ),
+            )
             provider.specializations = provider_specs
             provider.clinics = provider_clinics
             provider.services = [s for s in services if s.specialization in provider_specs]
@@ -245,14 +478,16 @@ def _load(load):
         reason = DEMO_LEAVE_PREFIX + reason
         if not any(leave.reason == reason for leave in provider.leaves):
             start = _local_midnight(today + timedelta(days=offset))
-            provider.leaves.append(Leave(starts_at=start, ends_at=start + timedelta(days=length),
-                                         reason=reason))
+            provider.leaves.append(
+                Leave(starts_at=start, ends_at=start + timedelta(days=length), reason=reason)
+            )
             load.count("leaves")
 
     patient = load.one(sa.select(User).where(User.email == LOGINS[0][0]))
     if not patient.dependents:
-        patient.dependents.append(Dependent(name="Aarav Sharma", relationship_="child",
-                                            date_of_birth=date(2017, 6, 14)))
+        patient.dependents.append(
+            Dependent(name="Aarav Sharma", relationship_="child", date_of_birth=date(2017, 6, 14))
+        )
         load.count("dependents")
 
 
@@ -268,8 +503,11 @@ def _availability(provider_clinics, clinic_keys, schedule):
             opens, closes = hours[key][day]
             s, e = max(start, opens), min(end, closes)
             if s < e:
-                rows.append(Availability(clinic=provider_clinics[index], weekday=day,
-                                         start_time=s, end_time=e))
+                rows.append(
+                    Availability(
+                        clinic=provider_clinics[index], weekday=day, start_time=s, end_time=e
+                    )
+                )
     return rows
 
 

@@ -2,6 +2,7 @@
 availability and leave. Rules on these rows live in ``portal.catalog.clinics``,
 ``providers``, ``services``, ``availability`` and ``slots``; slot maths in
 ``portal.domain.slots``."""
+
 import re
 from datetime import time
 
@@ -60,6 +61,7 @@ def gstin_error(value, check_checksum=False):
 
 # --- clinics ------------------------------------------------------------------------------
 
+
 class Clinic(db.Model):
     __tablename__ = "clinics"
 
@@ -72,8 +74,13 @@ class Clinic(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
 
-    hours = relationship("ClinicHours", back_populates="clinic", order_by="ClinicHours.weekday",
-                         cascade="all, delete-orphan", lazy="selectin")
+    hours = relationship(
+        "ClinicHours",
+        back_populates="clinic",
+        order_by="ClinicHours.weekday",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("name", "city", name="uq_clinics_name_city"),
@@ -112,6 +119,7 @@ class ClinicHours(db.Model):
 
 # --- specializations, providers, services --------------------------------------------------
 
+
 class Specialization(db.Model):
     __tablename__ = "specializations"
 
@@ -123,22 +131,31 @@ class Specialization(db.Model):
 
 
 provider_clinics = sa.Table(
-    "provider_clinics", db.metadata,
+    "provider_clinics",
+    db.metadata,
     sa.Column("provider_id", sa.ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("clinic_id", sa.ForeignKey("clinics.id", ondelete="CASCADE"), primary_key=True,
-              index=True),
+    sa.Column(
+        "clinic_id", sa.ForeignKey("clinics.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
 )
 provider_specializations = sa.Table(
-    "provider_specializations", db.metadata,
+    "provider_specializations",
+    db.metadata,
     sa.Column("provider_id", sa.ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("specialization_id", sa.ForeignKey("specializations.id", ondelete="CASCADE"),
-              primary_key=True, index=True),
+    sa.Column(
+        "specialization_id",
+        sa.ForeignKey("specializations.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
 )
 provider_services = sa.Table(
-    "provider_services", db.metadata,
+    "provider_services",
+    db.metadata,
     sa.Column("provider_id", sa.ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("service_id", sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True,
-              index=True),
+    sa.Column(
+        "service_id", sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
 )
 
 
@@ -165,16 +182,21 @@ class Provider(db.Model):
 
     user = relationship("User")
     clinics = relationship("Clinic", secondary=provider_clinics, order_by="Clinic.name")
-    specializations = relationship("Specialization", secondary=provider_specializations,
-                                   order_by="Specialization.name")
-    services = relationship("Service", secondary=provider_services,
-                            back_populates="providers", order_by="Service.name")
-    availability = relationship("Availability", back_populates="provider",
-                                cascade="all, delete-orphan",
-                                order_by="(Availability.clinic_id, Availability.weekday, "
-                                         "Availability.start_time)")
-    leaves = relationship("Leave", back_populates="provider", cascade="all, delete-orphan",
-                          order_by="Leave.starts_at")
+    specializations = relationship(
+        "Specialization", secondary=provider_specializations, order_by="Specialization.name"
+    )
+    services = relationship(
+        "Service", secondary=provider_services, back_populates="providers", order_by="Service.name"
+    )
+    availability = relationship(
+        "Availability",
+        back_populates="provider",
+        cascade="all, delete-orphan",
+        order_by="(Availability.clinic_id, Availability.weekday, Availability.start_time)",
+    )
+    leaves = relationship(
+        "Leave", back_populates="provider", cascade="all, delete-orphan", order_by="Leave.starts_at"
+    )
 
     @property
     def is_lab(self):
@@ -195,8 +217,9 @@ class Service(db.Model):
         sa.CheckConstraint(_in("kind", SERVICE_KINDS), name="kind_known"),
         sa.CheckConstraint(_in("mode", SERVICE_MODES), name="mode_known"),
         sa.CheckConstraint("fee_paise > 0", name="fee_positive"),
-        sa.CheckConstraint("duration_minutes > 0 AND duration_minutes <= 480",
-                           name="duration_range"),
+        sa.CheckConstraint(
+            "duration_minutes > 0 AND duration_minutes <= 480", name="duration_range"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -205,8 +228,7 @@ class Service(db.Model):
     duration_minutes: Mapped[int] = mapped_column(default=30)
     fee_paise: Mapped[int] = mapped_column(sa.BigInteger)
     mode: Mapped[str] = mapped_column(sa.String(16), default=IN_PERSON)
-    specialization_id: Mapped[int] = mapped_column(sa.ForeignKey("specializations.id"),
-                                                   index=True)
+    specialization_id: Mapped[int] = mapped_column(sa.ForeignKey("specializations.id"), index=True)
     taxable: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
@@ -224,6 +246,7 @@ class Service(db.Model):
 
 # --- availability and leave ---------------------------------------------------------------
 
+
 class Availability(db.Model):
     """A provider's weekly working window at one clinic (local wall-clock time)."""
 
@@ -231,14 +254,16 @@ class Availability(db.Model):
     __table_args__ = (
         sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
         sa.CheckConstraint("start_time < end_time", name="start_before_end"),
-        sa.UniqueConstraint("provider_id", "weekday", "start_time",
-                            name="uq_availability_provider_id_weekday_start"),
+        sa.UniqueConstraint(
+            "provider_id", "weekday", "start_time", name="uq_availability_provider_id_weekday_start"
+        ),
         sa.Index("ix_availability_clinic_weekday", "clinic_id", "weekday"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id", ondelete="CASCADE"),
-                                             index=True)
+    provider_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("providers.id", ondelete="CASCADE"), index=True
+    )
     clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id", ondelete="CASCADE"))
     weekday: Mapped[int] = mapped_column(sa.SmallInteger)
     start_time: Mapped[time] = mapped_column(sa.Time)

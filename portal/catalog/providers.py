@@ -1,35 +1,72 @@
 """Providers (doctors and labs): their profile, their clinics, specializations and
 services, and the login an admin invites for them."""
+
 import sqlalchemy as sa
 
 from portal.accounts import service as accounts
 from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
-from portal.catalog.checks import (bounded_int, changing, choice, clean_text, load,
-                                   raise_errors, require_admin, rows_by_id, snapshot)
-from portal.catalog.models import (DOCTOR, PAYOUT_SCHEDULES, PROVIDER_KINDS, WEEKLY, Clinic,
-                                   Provider, Service, Specialization)
+from portal.catalog.checks import (
+    bounded_int,
+    changing,
+    choice,
+    clean_text,
+    load,
+    raise_errors,
+    require_admin,
+    rows_by_id,
+    snapshot,
+)
+from portal.catalog.models import (
+    DOCTOR,
+    PAYOUT_SCHEDULES,
+    PROVIDER_KINDS,
+    WEEKLY,
+    Clinic,
+    Provider,
+    Service,
+    Specialization,
+)
 from portal.extensions import db
 
-PROVIDER_FIELDS = ("kind", "display_name", "registration_no", "commission_bps",
-                   "payout_schedule", "active", "bio")
+PROVIDER_FIELDS = (
+    "kind",
+    "display_name",
+    "registration_no",
+    "commission_bps",
+    "payout_schedule",
+    "active",
+    "bio",
+)
 
 
 def _check_provider(data, errors):
     data["kind"] = choice(data.get("kind"), PROVIDER_KINDS, "kind", errors, "doctor or lab")
-    data["display_name"] = clean_text(data.get("display_name"), "display_name", errors,
-                                      "the name patients see", 120)
+    data["display_name"] = clean_text(
+        data.get("display_name"), "display_name", errors, "the name patients see", 120
+    )
     reg = " ".join((data.get("registration_no") or "").split()) or None
     if data["kind"] == DOCTOR and not reg:
         errors["registration_no"] = "Enter the medical council registration number."
     elif reg and len(reg) > 40:
         errors["registration_no"] = "Use at most 40 characters."
     data["registration_no"] = reg
-    data["commission_bps"] = bounded_int(data.get("commission_bps"), "commission_bps", errors,
-                                         0, 10_000, "Enter a commission between 0% and 100%.")
-    data["payout_schedule"] = choice(data.get("payout_schedule"), PAYOUT_SCHEDULES,
-                                     "payout_schedule", errors, "a payout schedule")
+    data["commission_bps"] = bounded_int(
+        data.get("commission_bps"),
+        "commission_bps",
+        errors,
+        0,
+        10_000,
+        "Enter a commission between 0% and 100%.",
+    )
+    data["payout_schedule"] = choice(
+        data.get("payout_schedule"),
+        PAYOUT_SCHEDULES,
+        "payout_schedule",
+        errors,
+        "a payout schedule",
+    )
     data["bio"] = (data.get("bio") or "").strip()
     return data
 
@@ -42,24 +79,49 @@ def _check_links(clinics, specializations, services, errors):
     spec_ids = {s.id for s in specializations}
     wrong = [s.name for s in services if s.specialization_id not in spec_ids]
     if wrong and specializations:
-        errors["service_ids"] = ("These services need a specialization the provider does not "
-                                 "have: " + ", ".join(sorted(wrong)) + ".")
+        errors["service_ids"] = (
+            "These services need a specialization the provider does not "
+            "have: " + ", ".join(sorted(wrong)) + "."
+        )
 
 
-def create_provider(actor, *, email, name, kind=DOCTOR, display_name=None, registration_no=None,
-                    clinic_ids=(), specialization_ids=(), service_ids=(), commission_bps=500,
-                    payout_schedule=WEEKLY, bio="", phone=None, active=True):
+def create_provider(
+    actor,
+    *,
+    email,
+    name,
+    kind=DOCTOR,
+    display_name=None,
+    registration_no=None,
+    clinic_ids=(),
+    specialization_ids=(),
+    service_ids=(),
+    commission_bps=500,
+    payout_schedule=WEEKLY,
+    bio="",
+    phone=None,
+    active=True,
+):
     """Invite the provider's login (role provider) and create the profile, in one unit of
     work."""
     with changing({"email": "An account with this email already exists."}):
         require_admin(actor)
         errors = {}
-        data = _check_provider(dict(kind=kind, display_name=display_name or name,
-                                    registration_no=registration_no, commission_bps=commission_bps,
-                                    payout_schedule=payout_schedule, bio=bio), errors)
+        data = _check_provider(
+            dict(
+                kind=kind,
+                display_name=display_name or name,
+                registration_no=registration_no,
+                commission_bps=commission_bps,
+                payout_schedule=payout_schedule,
+                bio=bio,
+            ),
+            errors,
+        )
         clinics = rows_by_id(Clinic, clinic_ids, "clinic_ids", errors, "clinics")
-        specs = rows_by_id(Specialization, specialization_ids, "specialization_ids", errors,
-                           "specializations")
+        specs = rows_by_id(
+            Specialization, specialization_ids, "specialization_ids", errors, "specializations"
+        )
         services = rows_by_id(Service, service_ids, "service_ids", errors, "services")
         _check_links(clinics, specs, services, errors)
         try:
@@ -71,16 +133,26 @@ def create_provider(actor, *, email, name, kind=DOCTOR, display_name=None, regis
         provider.clinics, provider.specializations, provider.services = clinics, specs, services
         db.session.add(provider)
         db.session.flush()
-        record(actor, "provider.create", "provider", provider.id,
-               after={**snapshot(provider, *PROVIDER_FIELDS), "user_id": user.id,
-                      **_link_snapshot(provider)})
+        record(
+            actor,
+            "provider.create",
+            "provider",
+            provider.id,
+            after={
+                **snapshot(provider, *PROVIDER_FIELDS),
+                "user_id": user.id,
+                **_link_snapshot(provider),
+            },
+        )
         return provider
 
 
 def _link_snapshot(provider):
-    return {"clinic_ids": sorted(c.id for c in provider.clinics),
-            "specialization_ids": sorted(s.id for s in provider.specializations),
-            "service_ids": sorted(s.id for s in provider.services)}
+    return {
+        "clinic_ids": sorted(c.id for c in provider.clinics),
+        "specialization_ids": sorted(s.id for s in provider.specializations),
+        "service_ids": sorted(s.id for s in provider.services),
+    }
 
 
 def update_provider(actor, provider, **changes):
@@ -95,14 +167,27 @@ def update_provider(actor, provider, **changes):
         before = {**snapshot(provider, *PROVIDER_FIELDS), **_link_snapshot(provider)}
         errors = {}
         data = _check_provider({**snapshot(provider, *PROVIDER_FIELDS), **changes}, errors)
-        clinics = (rows_by_id(Clinic, changes["clinic_ids"], "clinic_ids", errors, "clinics")
-                   if "clinic_ids" in changes else list(provider.clinics))
-        specs = (rows_by_id(Specialization, changes["specialization_ids"], "specialization_ids",
-                            errors, "specializations")
-                 if "specialization_ids" in changes else list(provider.specializations))
-        services = (rows_by_id(Service, changes["service_ids"], "service_ids", errors,
-                               "services")
-                    if "service_ids" in changes else list(provider.services))
+        clinics = (
+            rows_by_id(Clinic, changes["clinic_ids"], "clinic_ids", errors, "clinics")
+            if "clinic_ids" in changes
+            else list(provider.clinics)
+        )
+        specs = (
+            rows_by_id(
+                Specialization,
+                changes["specialization_ids"],
+                "specialization_ids",
+                errors,
+                "specializations",
+            )
+            if "specialization_ids" in changes
+            else list(provider.specializations)
+        )
+        services = (
+            rows_by_id(Service, changes["service_ids"], "service_ids", errors, "services")
+            if "service_ids" in changes
+            else list(provider.services)
+        )
         _check_links(clinics, specs, services, errors)
         raise_errors(errors)
         for key in PROVIDER_FIELDS:

@@ -1,4 +1,5 @@
 """What the catalog's pages list and offer as choices (read only)."""
+
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
@@ -8,18 +9,25 @@ from portal.pagination import Order, keyset_page
 
 
 def active_services():
-    return db.session.scalars(sa.select(Service).where(Service.active.is_(True))
-                              .order_by(Service.name, Service.id)).all()
+    return db.session.scalars(
+        sa.select(Service).where(Service.active.is_(True)).order_by(Service.name, Service.id)
+    ).all()
 
 
 def active_providers():
-    return db.session.scalars(sa.select(Provider).where(Provider.active.is_(True))
-                              .order_by(Provider.display_name, Provider.id)).all()
+    return db.session.scalars(
+        sa.select(Provider)
+        .where(Provider.active.is_(True))
+        .order_by(Provider.display_name, Provider.id)
+    ).all()
 
 
 def active_clinics():
-    return db.session.scalars(sa.select(Clinic).where(Clinic.active.is_(True))
-                              .order_by(Clinic.city, Clinic.name, Clinic.id)).all()
+    return db.session.scalars(
+        sa.select(Clinic)
+        .where(Clinic.active.is_(True))
+        .order_by(Clinic.city, Clinic.name, Clinic.id)
+    ).all()
 
 
 # --- the admin's catalog lists (keyset pages, searchable) ------------------------------------
@@ -35,31 +43,56 @@ def _search(query, columns, q):
     if not q:
         return query
     needle = q.lower()
-    return query.where(sa.or_(*(sa.func.lower(c).contains(needle, autoescape=True)
-                                for c in columns)))
+    return query.where(
+        sa.or_(*(sa.func.lower(c).contains(needle, autoescape=True) for c in columns))
+    )
 
 
 def clinics_page(*, q="", after=None, before=None, per_page=20):
     query = _search(sa.select(Clinic), [Clinic.name, Clinic.city, Clinic.gstin], q)
-    return keyset_page(query, CLINIC_ORDER, after=after, before=before, per_page=per_page,
-                       count=True, options=(selectinload(Clinic.hours),))
+    return keyset_page(
+        query,
+        CLINIC_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        count=True,
+        options=(selectinload(Clinic.hours),),
+    )
 
 
 def specializations_page(*, q="", after=None, before=None, per_page=20):
     query = _search(sa.select(Specialization), [Specialization.name], q)
-    return keyset_page(query, SPECIALIZATION_ORDER, after=after, before=before,
-                       per_page=per_page, count=True)
+    return keyset_page(
+        query, SPECIALIZATION_ORDER, after=after, before=before, per_page=per_page, count=True
+    )
 
 
 def providers_page(*, q="", after=None, before=None, per_page=20):
     query = _search(sa.select(Provider), [Provider.display_name, Provider.registration_no], q)
-    return keyset_page(query, PROVIDER_ORDER, after=after, before=before, per_page=per_page,
-                       count=True, options=(selectinload(Provider.clinics),
-                                            selectinload(Provider.specializations),
-                                            selectinload(Provider.user)))
+    return keyset_page(
+        query,
+        PROVIDER_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        count=True,
+        options=(
+            selectinload(Provider.clinics),
+            selectinload(Provider.specializations),
+            selectinload(Provider.user),
+        ),
+    )
 
 
 def services_page(*, q="", after=None, before=None, per_page=20):
     query = _search(sa.select(Service), [Service.name], q)
-    return keyset_page(query, SERVICE_ORDER, after=after, before=before, per_page=per_page,
-                       count=True, options=(selectinload(Service.providers),))
+    return keyset_page(
+        query,
+        SERVICE_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        count=True,
+        options=(selectinload(Service.providers),),
+    )

@@ -1,16 +1,42 @@
 """The services patients book (consultations, lab tests, follow-ups): name, kind, mode,
 duration, fee in paise, specialization, and which providers offer them (admin only)."""
+
 from portal.audit.service import record
-from portal.catalog.checks import (bounded_int, changing, choice, clean_text, load,
-                                   raise_errors, require_admin, rows_by_id, snapshot)
-from portal.catalog.models import (LAB_TEST, ONLINE, SERVICE_KINDS, SERVICE_MODES, Provider,
-                                   Service, Specialization)
+from portal.catalog.checks import (
+    bounded_int,
+    changing,
+    choice,
+    clean_text,
+    load,
+    raise_errors,
+    require_admin,
+    rows_by_id,
+    snapshot,
+)
+from portal.catalog.models import (
+    LAB_TEST,
+    ONLINE,
+    SERVICE_KINDS,
+    SERVICE_MODES,
+    Provider,
+    Service,
+    Specialization,
+)
 from portal.extensions import db
 
 MIN_DURATION, MAX_DURATION = 5, 480
 
-SERVICE_FIELDS = ("name", "kind", "duration_minutes", "fee_paise", "mode", "specialization_id",
-                  "taxable", "active", "description")
+SERVICE_FIELDS = (
+    "name",
+    "kind",
+    "duration_minutes",
+    "fee_paise",
+    "mode",
+    "specialization_id",
+    "taxable",
+    "active",
+    "description",
+)
 
 
 def _check_service(data, errors):
@@ -18,11 +44,17 @@ def _check_service(data, errors):
     data["kind"] = choice(data.get("kind"), SERVICE_KINDS, "kind", errors, "a kind of service")
     data["mode"] = choice(data.get("mode"), SERVICE_MODES, "mode", errors, "in person or online")
     data["duration_minutes"] = bounded_int(
-        data.get("duration_minutes"), "duration_minutes", errors, MIN_DURATION, MAX_DURATION,
-        f"Enter a duration from {MIN_DURATION} to {MAX_DURATION} minutes.")
+        data.get("duration_minutes"),
+        "duration_minutes",
+        errors,
+        MIN_DURATION,
+        MAX_DURATION,
+        f"Enter a duration from {MIN_DURATION} to {MAX_DURATION} minutes.",
+    )
     # Money is integer paise: a float here is a bug upstream, not a rounding question.
-    data["fee_paise"] = bounded_int(data.get("fee_paise"), "fee_paise", errors, 1, 10**12,
-                                    "Enter a fee above ₹0.")
+    data["fee_paise"] = bounded_int(
+        data.get("fee_paise"), "fee_paise", errors, 1, 10**12, "Enter a fee above ₹0."
+    )
     if data["kind"] == LAB_TEST and data["mode"] == ONLINE:
         errors["mode"] = "A lab test needs the patient in person."
     try:
@@ -39,22 +71,43 @@ def _check_service(data, errors):
 
 
 def _check_service_providers(providers, spec_id, errors):
-    wrong = [p.display_name for p in providers
-             if spec_id not in {s.id for s in p.specializations}]
+    wrong = [p.display_name for p in providers if spec_id not in {s.id for s in p.specializations}]
     if wrong:
-        errors["provider_ids"] = ("These providers lack the service's specialization: "
-                                  + ", ".join(sorted(wrong)) + ".")
+        errors["provider_ids"] = (
+            "These providers lack the service's specialization: " + ", ".join(sorted(wrong)) + "."
+        )
 
 
-def create_service(actor, *, name, kind, duration_minutes, fee_paise, mode, specialization_id,
-                   taxable=False, description="", provider_ids=(), active=True):
+def create_service(
+    actor,
+    *,
+    name,
+    kind,
+    duration_minutes,
+    fee_paise,
+    mode,
+    specialization_id,
+    taxable=False,
+    description="",
+    provider_ids=(),
+    active=True,
+):
     with changing():
         require_admin(actor)
         errors = {}
-        data = _check_service(dict(name=name, kind=kind, duration_minutes=duration_minutes,
-                                   fee_paise=fee_paise, mode=mode, taxable=taxable,
-                                   specialization_id=specialization_id, description=description),
-                              errors)
+        data = _check_service(
+            dict(
+                name=name,
+                kind=kind,
+                duration_minutes=duration_minutes,
+                fee_paise=fee_paise,
+                mode=mode,
+                taxable=taxable,
+                specialization_id=specialization_id,
+                description=description,
+            ),
+            errors,
+        )
         providers = rows_by_id(Provider, provider_ids, "provider_ids", errors, "providers")
         if "specialization_id" not in errors:
             _check_service_providers(providers, data["specialization_id"], errors)
@@ -63,9 +116,16 @@ def create_service(actor, *, name, kind, duration_minutes, fee_paise, mode, spec
         service.providers = providers
         db.session.add(service)
         db.session.flush()
-        record(actor, "service.create", "service", service.id,
-               after={**snapshot(service, *SERVICE_FIELDS),
-                      "provider_ids": sorted(p.id for p in providers)})
+        record(
+            actor,
+            "service.create",
+            "service",
+            service.id,
+            after={
+                **snapshot(service, *SERVICE_FIELDS),
+                "provider_ids": sorted(p.id for p in providers),
+            },
+        )
         return service
 
 
@@ -80,9 +140,11 @@ def update_service(actor, service, **changes):
         before = {**current, "provider_ids": sorted(p.id for p in service.providers)}
         errors = {}
         data = _check_service({**current, **changes}, errors)
-        providers = (rows_by_id(Provider, changes["provider_ids"], "provider_ids", errors,
-                                "providers")
-                     if "provider_ids" in changes else list(service.providers))
+        providers = (
+            rows_by_id(Provider, changes["provider_ids"], "provider_ids", errors, "providers")
+            if "provider_ids" in changes
+            else list(service.providers)
+        )
         if "specialization_id" not in errors:
             _check_service_providers(providers, data["specialization_id"], errors)
         raise_errors(errors)
@@ -94,8 +156,10 @@ def update_service(actor, service, **changes):
                 setattr(service, key, data[key])
         service.providers = providers
         db.session.flush()
-        after = {**snapshot(service, *SERVICE_FIELDS),
-                 "provider_ids": sorted(p.id for p in providers)}
+        after = {
+            **snapshot(service, *SERVICE_FIELDS),
+            "provider_ids": sorted(p.id for p in providers),
+        }
         if after != before:
             record(actor, "service.update", "service", service.id, before=before, after=after)
         return service

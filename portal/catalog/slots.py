@@ -1,78 +1,114 @@
 """Finding a doctor and a time: provider search, the next free slots of one provider or
 a team, the offers on the find-a-doctor page, and the check a booking runs on its slot.
 Everything loads in a fixed number of queries whatever the number of providers."""
+
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from portal.config import setting
 from portal.catalog import busy as busy_registry
 from portal.catalog.checks import load
-from portal.catalog.models import (DEFAULT_TIMEZONE, Availability, Clinic, Leave, Provider,
-                                   Service, Specialization, provider_clinics,
-                                   provider_services, provider_specializations)
+from portal.catalog.models import (
+    DEFAULT_TIMEZONE,
+    Availability,
+    Clinic,
+    Leave,
+    Provider,
+    Service,
+    Specialization,
+    provider_clinics,
+    provider_services,
+    provider_specializations,
+)
+from portal.config import setting
 from portal.db import utcnow
 from portal.domain import slots as slot_rules
 from portal.extensions import db
 
-def search_providers(city=None, clinic_id=None, specialization_id=None, service_id=None,
-                     text=None):
+
+def search_providers(city=None, clinic_id=None, specialization_id=None, service_id=None, text=None):
     """Active providers matching every filter given, with clinics, specializations and
     services loaded in a fixed number of queries. ``text`` matches the provider's name,
     a specialization or a service name."""
-    query = (sa.select(Provider).where(Provider.active.is_(True))
-             .options(selectinload(Provider.clinics), selectinload(Provider.specializations),
-                      selectinload(Provider.services))
-             .order_by(Provider.display_name, Provider.id))
-    clinic_q = (sa.select(provider_clinics.c.provider_id)
-                .join(Clinic, Clinic.id == provider_clinics.c.clinic_id)
-                .where(Clinic.active.is_(True)))
+    query = (
+        sa.select(Provider)
+        .where(Provider.active.is_(True))
+        .options(
+            selectinload(Provider.clinics),
+            selectinload(Provider.specializations),
+            selectinload(Provider.services),
+        )
+        .order_by(Provider.display_name, Provider.id)
+    )
+    clinic_q = (
+        sa.select(provider_clinics.c.provider_id)
+        .join(Clinic, Clinic.id == provider_clinics.c.clinic_id)
+        .where(Clinic.active.is_(True))
+    )
     if city:
         clinic_q = clinic_q.where(sa.func.lower(Clinic.city) == city.strip().lower())
     if clinic_id:
         clinic_q = clinic_q.where(Clinic.id == clinic_id)
     query = query.where(Provider.id.in_(clinic_q))
     if specialization_id:
-        query = query.where(Provider.id.in_(
-            sa.select(provider_specializations.c.provider_id)
-            .where(provider_specializations.c.specialization_id == specialization_id)))
+        query = query.where(
+            Provider.id.in_(
+                sa.select(provider_specializations.c.provider_id).where(
+                    provider_specializations.c.specialization_id == specialization_id
+                )
+            )
+        )
     if service_id:
-        query = query.where(Provider.id.in_(
-            sa.select(provider_services.c.provider_id)
-            .join(Service, Service.id == provider_services.c.service_id)
-            .where(Service.id == service_id, Service.active.is_(True))))
+        query = query.where(
+            Provider.id.in_(
+                sa.select(provider_services.c.provider_id)
+                .join(Service, Service.id == provider_services.c.service_id)
+                .where(Service.id == service_id, Service.active.is_(True))
+            )
+        )
     text = " ".join((text or "").split())
     if text:
         like = f"%{text.lower()}%"
-        query = query.where(sa.or_(
-            sa.func.lower(Provider.display_name).like(like),
-            Provider.id.in_(sa.select(provider_specializations.c.provider_id)
-                            .join(Specialization)
-                            .where(sa.func.lower(Specialization.name).like(like))),
-            Provider.id.in_(sa.select(provider_services.c.provider_id)
-                            .join(Service).where(sa.func.lower(Service.name).like(like))),
-        ))
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Provider.display_name).like(like),
+                Provider.id.in_(
+                    sa.select(provider_specializations.c.provider_id)
+                    .join(Specialization)
+                    .where(sa.func.lower(Specialization.name).like(like))
+                ),
+                Provider.id.in_(
+                    sa.select(provider_services.c.provider_id)
+                    .join(Service)
+                    .where(sa.func.lower(Service.name).like(like))
+                ),
+            )
+        )
     return list(db.session.scalars(query))
 
 
 def slot_settings():
     """(min_lead, max_step) from config: slots start at least SLOT_MIN_LEAD_MINUTES ahead
     (default 60) and every SLOT_STEP_MINUTES (default 30, or the duration when shorter)."""
-    return (timedelta(minutes=int(setting("SLOT_MIN_LEAD_MINUTES"))),
-            timedelta(minutes=int(setting("SLOT_STEP_MINUTES"))))
+    return (
+        timedelta(minutes=int(setting("SLOT_MIN_LEAD_MINUTES"))),
+        timedelta(minutes=int(setting("SLOT_STEP_MINUTES"))),
+    )
 
 
 def _range_bounds(clinics, from_date, days):
     """The aware UTC span covering ``days`` local days from ``from_date`` in every clinic."""
     zones = {c.timezone for c in clinics} or {DEFAULT_TIMEZONE}
     starts = [datetime.combine(from_date, time(0), tzinfo=ZoneInfo(z)) for z in zones]
-    ends = [datetime.combine(from_date + timedelta(days=days), time(0), tzinfo=ZoneInfo(z))
-            for z in zones]
-    return min(starts).astimezone(timezone.utc), max(ends).astimezone(timezone.utc)
+    ends = [
+        datetime.combine(from_date + timedelta(days=days), time(0), tzinfo=ZoneInfo(z))
+        for z in zones
+    ]
+    return min(starts).astimezone(UTC), max(ends).astimezone(UTC)
 
 
 @dataclass
@@ -89,20 +125,29 @@ def _load_schedule(provider_ids, clinic_ids, start, end, exclude=()):
     schedule = _Schedule()
     if not provider_ids:
         return schedule
-    rows = db.session.scalars(sa.select(Availability).where(
-        Availability.provider_id.in_(provider_ids), Availability.clinic_id.in_(clinic_ids)))
+    rows = db.session.scalars(
+        sa.select(Availability).where(
+            Availability.provider_id.in_(provider_ids), Availability.clinic_id.in_(clinic_ids)
+        )
+    )
     for row in rows:
         schedule.availability[(row.provider_id, row.clinic_id)].append(
-            slot_rules.WeeklyWindow(row.weekday, row.start_time, row.end_time))
-    leaves = db.session.execute(sa.select(Leave.provider_id, Leave.starts_at, Leave.ends_at).where(
-        Leave.provider_id.in_(provider_ids), Leave.starts_at < end, Leave.ends_at > start))
+            slot_rules.WeeklyWindow(row.weekday, row.start_time, row.end_time)
+        )
+    leaves = db.session.execute(
+        sa.select(Leave.provider_id, Leave.starts_at, Leave.ends_at).where(
+            Leave.provider_id.in_(provider_ids), Leave.starts_at < end, Leave.ends_at > start
+        )
+    )
     for pid, s, e in leaves:
         schedule.leaves[pid].append((s, e))
     schedule.busy = busy_registry.busy_intervals(provider_ids, start, end)
     drop = {tuple(x) for x in exclude}
     if drop:
-        schedule.busy = {pid: [(s, e) for s, e in spans if (pid, s, e) not in drop]
-                         for pid, spans in schedule.busy.items()}
+        schedule.busy = {
+            pid: [(s, e) for s, e in spans if (pid, s, e) not in drop]
+            for pid, spans in schedule.busy.items()
+        }
     return schedule
 
 
@@ -118,11 +163,17 @@ def _team_slots(provider_ids, service, clinic, schedule, from_date, days, limit,
     if last < first:
         return []
     starts = slot_rules.team_free_slots(
-        (first, last), clinic.timezone, clinic.business_hours(),
+        (first, last),
+        clinic.timezone,
+        clinic.business_hours(),
         [schedule.availability.get((pid, clinic.id), []) for pid in provider_ids],
         leaves=[iv for pid in provider_ids for iv in schedule.leaves.get(pid, [])],
         busy=[iv for pid in provider_ids for iv in schedule.busy.get(pid, [])],
-        duration=duration, step=min(duration, max_step), now=now, min_lead=min_lead)
+        duration=duration,
+        step=min(duration, max_step),
+        now=now,
+        min_lead=min_lead,
+    )
     return starts[:limit] if limit else starts
 
 
@@ -132,8 +183,9 @@ def next_free_slots(provider, service, clinic, from_date, days=7, limit=6, *, no
     return team_next_free_slots([provider], service, clinic, from_date, days, limit, now=now)
 
 
-def team_next_free_slots(providers, service, clinic, from_date, days=7, limit=6, *, now=None,
-                         exclude=()):
+def team_next_free_slots(
+    providers, service, clinic, from_date, days=7, limit=6, *, now=None, exclude=()
+):
     """As :func:`next_free_slots`, for a team: every provider free for the whole slot.
     ``exclude`` lists busy intervals ``(provider_id, start, end)`` to ignore (a booking
     being rescheduled does not block its own move)."""
@@ -155,23 +207,32 @@ def check_booking_slot(providers, service, clinic, start, *, now=None, exclude=(
     if not providers:
         return ["Choose a provider"]
     for p in providers:
-        if (not p.active or clinic.id not in {c.id for c in p.clinics}
-                or service.id not in {s.id for s in p.services}
-                or service.specialization_id not in {s.id for s in p.specializations}):
+        if (
+            not p.active
+            or clinic.id not in {c.id for c in p.clinics}
+            or service.id not in {s.id for s in p.services}
+            or service.specialization_id not in {s.id for s in p.specializations}
+        ):
             return [slot_rules.MSG_PROVIDER_UNAVAILABLE]
     if not service.active or not clinic.active:
         return ["This service is not available at that clinic"]
     duration = timedelta(minutes=service.duration_minutes)
     ids = [p.id for p in providers]
-    schedule = _load_schedule(ids, [clinic.id], start - timedelta(days=1),
-                              start + duration + timedelta(days=1), exclude)
+    schedule = _load_schedule(
+        ids, [clinic.id], start - timedelta(days=1), start + duration + timedelta(days=1), exclude
+    )
     min_lead, _ = slot_settings()
     return slot_rules.check_slot(
-        start, duration, clinic.timezone, clinic.business_hours(),
+        start,
+        duration,
+        clinic.timezone,
+        clinic.business_hours(),
         [schedule.availability.get((pid, clinic.id), []) for pid in ids],
         leaves=[iv for pid in ids for iv in schedule.leaves.get(pid, [])],
         busy=[iv for pid in ids for iv in schedule.busy.get(pid, [])],
-        now=now, min_lead=min_lead)
+        now=now,
+        min_lead=min_lead,
+    )
 
 
 @dataclass
@@ -183,8 +244,9 @@ class Offer:
     slots: list
 
 
-def find_offers(providers, *, from_date, days=7, limit=4, city=None, clinic_id=None,
-                service_id=None, now=None):
+def find_offers(
+    providers, *, from_date, days=7, limit=4, city=None, clinic_id=None, service_id=None, now=None
+):
     """``{provider_id: [Offer, …]}`` for the find-a-doctor page: for each provider, each
     active service they offer (or just ``service_id``) at each matching active clinic, with
     the next ``limit`` free slots. Loads everything in a fixed number of queries."""
@@ -192,9 +254,13 @@ def find_offers(providers, *, from_date, days=7, limit=4, city=None, clinic_id=N
     out = {p.id: [] for p in providers}
     plan = []
     for p in providers:
-        clinics = [c for c in p.clinics if c.active
-                   and (not city or c.city.lower() == city.strip().lower())
-                   and (not clinic_id or c.id == clinic_id)]
+        clinics = [
+            c
+            for c in p.clinics
+            if c.active
+            and (not city or c.city.lower() == city.strip().lower())
+            and (not clinic_id or c.id == clinic_id)
+        ]
         services = [s for s in p.services if s.active and (not service_id or s.id == service_id)]
         plan.extend((p, s, c) for s in services for c in clinics)
     if not plan:

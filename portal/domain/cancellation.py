@@ -35,6 +35,7 @@ Actors
 Amounts: the percentage is of the item's *paid amount* (after its coupon share); the
 refund is never negative and never exceeds paid − already refunded.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -147,8 +148,15 @@ def refund_for_cancellation(
 
     if override is None:
         return CancellationResult(
-            True, f"Refund {format_inr(calculated)}", calculated, calculated, refundable,
-            penalty, False, rule)
+            True,
+            f"Refund {format_inr(calculated)}",
+            calculated,
+            calculated,
+            refundable,
+            penalty,
+            False,
+            rule,
+        )
 
     # --- override -------------------------------------------------------------------------
     if not isinstance(override, int) or isinstance(override, bool):
@@ -160,19 +168,43 @@ def refund_for_cancellation(
     if override < 0:
         return refused(MSG_NEGATIVE, "override_refused", calculated)
     if override > refundable:
-        return refused(f"Refund amount cannot exceed refundable amount: {format_inr(refundable)}",
-                       "override_refused", calculated)
+        return refused(
+            f"Refund amount cannot exceed refundable amount: {format_inr(refundable)}",
+            "override_refused",
+            calculated,
+        )
     if override > calculated:
         if not second_admin_approved:
             return CancellationResult(
-                False, f"Refund amount cannot exceed calculated amount: {format_inr(calculated)}",
-                override, calculated, refundable, penalty, True, "override_needs_approval")
+                False,
+                f"Refund amount cannot exceed calculated amount: {format_inr(calculated)}",
+                override,
+                calculated,
+                refundable,
+                penalty,
+                True,
+                "override_needs_approval",
+            )
         return CancellationResult(
-            True, f"Refund {format_inr(override)} (override approved by a second administrator)",
-            override, calculated, refundable, penalty, True, "override_approved")
+            True,
+            f"Refund {format_inr(override)} (override approved by a second administrator)",
+            override,
+            calculated,
+            refundable,
+            penalty,
+            True,
+            "override_approved",
+        )
     return CancellationResult(
-        True, f"Refund {format_inr(override)} (override)", override, calculated, refundable,
-        penalty, False, "override")
+        True,
+        f"Refund {format_inr(override)} (override)",
+        override,
+        calculated,
+        refundable,
+        penalty,
+        False,
+        "override",
+    )
 
 
 @dataclass(frozen=True)
@@ -205,10 +237,13 @@ def split_refund(
     Never more than paid − refunded through the gateway (Razorpay would refuse it); any
     excess goes to the wallet.
     """
-    for name, value in (("refund_amount", refund_amount), ("paid_by_wallet", paid_by_wallet),
-                        ("paid_by_gateway", paid_by_gateway),
-                        ("already_refunded_wallet", already_refunded_wallet),
-                        ("already_refunded_gateway", already_refunded_gateway)):
+    for name, value in (
+        ("refund_amount", refund_amount),
+        ("paid_by_wallet", paid_by_wallet),
+        ("paid_by_gateway", paid_by_gateway),
+        ("already_refunded_wallet", already_refunded_wallet),
+        ("already_refunded_gateway", already_refunded_gateway),
+    ):
         _check_money(name, value)
     if already_refunded_gateway > paid_by_gateway:
         raise ValueError("more was refunded through the gateway than was paid through it")
@@ -218,7 +253,9 @@ def split_refund(
         raise ValueError("refund exceeds paid − already refunded")
     if prefer_wallet or refund_amount == 0:
         return RefundSplit(refund_amount, 0)
-    _, cumulative_gateway = allocate_pro_rata(already + refund_amount, [paid_by_wallet, paid_by_gateway])
+    _, cumulative_gateway = allocate_pro_rata(
+        already + refund_amount, [paid_by_wallet, paid_by_gateway]
+    )
     to_gateway = cumulative_gateway - already_refunded_gateway
     to_gateway = max(0, min(to_gateway, refund_amount, paid_by_gateway - already_refunded_gateway))
     return RefundSplit(refund_amount - to_gateway, to_gateway)

@@ -4,10 +4,11 @@ host name itself or a sub-domain of it (label boundary), never a substring.
 ``https://us02web.zoom.us/j/1`` passes; ``https://zoom.us.evil.com``, ``https://evilzoom.us``,
 ``https://zoom.us@evil.com``, ``http://zoom.us`` and ``https://evil.com\\@zoom.us`` do not.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from .policy import DEFAULT_POLICY, Policy
@@ -46,8 +47,9 @@ def host_matches(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
-def validate_meet_link(url: str, policy: Policy = DEFAULT_POLICY,
-                       extra_domains: Iterable[str] = ()) -> str:
+def validate_meet_link(
+    url: str, policy: Policy = DEFAULT_POLICY, extra_domains: Iterable[str] = ()
+) -> str:
     """Return the link (stripped) if acceptable, else raise :class:`MeetLinkError` with a
     message for the form. Allowed domains: the policy's list, its admin-configured
     extras, and ``extra_domains``."""
@@ -74,12 +76,15 @@ def validate_meet_link(url: str, policy: Policy = DEFAULT_POLICY,
         raise MeetLinkError(MSG_INVALID)  # IP literals, empty labels, odd characters
     domains = list(policy.allowed_meet_domains) + list(extra_domains)
     if not any(host_matches(host, d) for d in domains):
-        raise MeetLinkError(MSG_HOST.format(domains=", ".join(_normalise_domain(d) for d in domains)))
+        raise MeetLinkError(
+            MSG_HOST.format(domains=", ".join(_normalise_domain(d) for d in domains))
+        )
     return url
 
 
-def is_allowed_meet_link(url: str, policy: Policy = DEFAULT_POLICY,
-                         extra_domains: Iterable[str] = ()) -> bool:
+def is_allowed_meet_link(
+    url: str, policy: Policy = DEFAULT_POLICY, extra_domains: Iterable[str] = ()
+) -> bool:
     try:
         validate_meet_link(url, policy, extra_domains)
     except MeetLinkError:

@@ -11,6 +11,7 @@ untaxed before, a ₹200 payout crosses). A payout never goes below zero, so the
 deducted is capped at the gross and the rest is carried as a *shortfall* that the next
 payouts of the same year deduct first (pass it back as ``fy_tds_shortfall_before``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,16 @@ MODE_NEFT = "NEFT"
 MODE_UPI = "UPI"
 
 __all__ = [
-    "TdsResult", "tds_for_payout", "payout_mode", "CycleDecision", "cycle_payable",
-    "provider_earning", "ProviderEarning", "MODE_IMPS", "MODE_NEFT", "MODE_UPI",
+    "TdsResult",
+    "tds_for_payout",
+    "payout_mode",
+    "CycleDecision",
+    "cycle_payable",
+    "provider_earning",
+    "ProviderEarning",
+    "MODE_IMPS",
+    "MODE_NEFT",
+    "MODE_UPI",
 ]
 
 
@@ -49,9 +58,15 @@ class TdsResult:
     shortfall_after: int  # TDS due but not yet deducted (store it)
 
 
-def tds_for_payout(gross: int, fy_gross_paid_before: int, fy_untaxed_gross_before: int,
-                   policy_for_fy: TdsRule | Policy = DEFAULT_POLICY, *,
-                   fy: str | None = None, fy_tds_shortfall_before: int = 0) -> TdsResult:
+def tds_for_payout(
+    gross: int,
+    fy_gross_paid_before: int,
+    fy_untaxed_gross_before: int,
+    policy_for_fy: TdsRule | Policy = DEFAULT_POLICY,
+    *,
+    fy: str | None = None,
+    fy_tds_shortfall_before: int = 0,
+) -> TdsResult:
     """TDS on one payout. ``policy_for_fy`` is the year's :class:`TdsRule`, or a
     :class:`Policy` together with ``fy`` (a label like "2026-27")."""
     _money("gross", gross)
@@ -68,18 +83,29 @@ def tds_for_payout(gross: int, fy_gross_paid_before: int, fy_untaxed_gross_befor
         rule = policy_for_fy
     cumulative = fy_gross_paid_before + gross
     if cumulative <= rule.threshold:
-        return TdsResult(gross, 0, gross, rule.rate_bps, rule.section, 0, False,
-                         fy_untaxed_gross_before + gross, fy_tds_shortfall_before)
+        return TdsResult(
+            gross,
+            0,
+            gross,
+            rule.rate_bps,
+            rule.section,
+            0,
+            False,
+            fy_untaxed_gross_before + gross,
+            fy_tds_shortfall_before,
+        )
     crossed_now = fy_gross_paid_before <= rule.threshold
     base = fy_untaxed_gross_before + gross
     due = apply_bps(base, rule.rate_bps) + fy_tds_shortfall_before
     tds = min(due, gross)
-    return TdsResult(gross, tds, gross - tds, rule.rate_bps, rule.section, base, crossed_now,
-                     0, due - tds)
+    return TdsResult(
+        gross, tds, gross - tds, rule.rate_bps, rule.section, base, crossed_now, 0, due - tds
+    )
 
 
-def payout_mode(amount: int, policy: Policy = DEFAULT_POLICY, *,
-                fund_account_type: str = "bank_account") -> str:
+def payout_mode(
+    amount: int, policy: Policy = DEFAULT_POLICY, *, fund_account_type: str = "bank_account"
+) -> str:
     """IMPS up to and including the IMPS limit (₹5 lakh), NEFT above; a UPI VPA fund
     account always pays by UPI."""
     _money("amount", amount)
@@ -96,8 +122,9 @@ class CycleDecision:
     message: str
 
 
-def cycle_payable(balance: int, minimum: int | None = None,
-                  policy: Policy = DEFAULT_POLICY) -> CycleDecision:
+def cycle_payable(
+    balance: int, minimum: int | None = None, policy: Policy = DEFAULT_POLICY
+) -> CycleDecision:
     """A WEEKLY/MONTHLY cycle pays the whole net payable only when it is at least the
     minimum (₹500); otherwise it carries forward. (INSTANT payouts, one per completed
     booking, do not apply the minimum.) A negative balance (penalties beyond earnings)
@@ -108,7 +135,9 @@ def cycle_payable(balance: int, minimum: int | None = None,
     if balance >= minimum and balance > 0:
         return CycleDecision(True, balance, 0, f"Payout of {format_inr(balance)}")
     return CycleDecision(
-        False, 0, balance,
+        False,
+        0,
+        balance,
         f"Minimum payout threshold not met. Required: {format_inr(minimum)}, "
-        f"Available: {format_inr(balance)}")
-
+        f"Available: {format_inr(balance)}",
+    )

@@ -6,6 +6,7 @@ policy rows / settings (``dataclasses.replace(DEFAULT_POLICY, …)`` or
 
 Money fields are ``int`` paise, rates ``int`` basis points, durations ``timedelta``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ from datetime import timedelta
 from .rates import financial_year, financial_year_bounds, rupees
 from .timezone import CLINIC_TIMEZONE
 
-GST_MODE_PLATFORM_ONLY = "platform_only"      # GST on P (+ F when the service is taxable)
+GST_MODE_PLATFORM_ONLY = "platform_only"  # GST on P (+ F when the service is taxable)
 GST_MODE_FEE_AND_PLATFORM = "fee_and_platform"  # the seeds' formula: GST on F + P always
 GST_MODES = (GST_MODE_PLATFORM_ONLY, GST_MODE_FEE_AND_PLATFORM)
 
@@ -84,7 +85,8 @@ class Policy:
     )
     # admin on behalf of the patient when the patient may no longer cancel (h <= 24)
     admin_late_cancellation: RefundTier = RefundTier(
-        notice=timedelta(0), inclusive=True, refund_bps=5_000, deduction=rupees(250))
+        notice=timedelta(0), inclusive=True, refund_bps=5_000, deduction=rupees(250)
+    )
     provider_cancellation_refund_bps: int = 10_000
     provider_cancellation_penalty: int = rupees(250)
     clinic_cancellation_refund_bps: int = 10_000  # admin cancels for operational reasons
@@ -170,18 +172,26 @@ class Policy:
                 chosen = rule
         return chosen or min(self.tds_rules, key=lambda r: financial_year_bounds(r.from_fy)[0])
 
-    def with_changes(self, **changes) -> "Policy":
+    def with_changes(self, **changes) -> Policy:
         """A copy with some values replaced (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
-_MONEY_FIELDS = frozenset({
-    "provider_cancellation_penalty", "payout_minimum", "imps_limit",
-    "adjustment_approval_threshold",
-})
-_COUNT_FIELDS = frozenset({
-    "payout_max_attempts", "note_min_length", "payment_failures_for_intervention",
-    "payment_max_attempts",
-})
+_MONEY_FIELDS = frozenset(
+    {
+        "provider_cancellation_penalty",
+        "payout_minimum",
+        "imps_limit",
+        "adjustment_approval_threshold",
+    }
+)
+_COUNT_FIELDS = frozenset(
+    {
+        "payout_max_attempts",
+        "note_min_length",
+        "payment_failures_for_intervention",
+        "payment_max_attempts",
+    }
+)
 
 DEFAULT_POLICY = Policy()

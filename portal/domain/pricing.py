@@ -3,6 +3,7 @@
 Every step is rounded half-up to the paisa and totals are sums of rounded parts, so
 every breakdown adds up exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -117,7 +118,9 @@ class WalletSplit:
     items: list[tuple[int, int]]  # per item: (paid from wallet, paid via gateway)
 
 
-def split_wallet(amount_due_total: int, wallet_balance: int, item_paid_amounts: list[int]) -> WalletSplit:
+def split_wallet(
+    amount_due_total: int, wallet_balance: int, item_paid_amounts: list[int]
+) -> WalletSplit:
     """Apply up to ``wallet_balance`` to a visit whose items cost ``item_paid_amounts``
     (after coupon; they must sum to ``amount_due_total``). The wallet part is spread pro
     rata over the items (largest remainder), so each item knows its wallet-paid portion,
@@ -145,8 +148,9 @@ class ProviderEarning:
     earning: int  # fee - commission
 
 
-def provider_earning(fee: int, commission_bps: int | None = None,
-                     policy: Policy = DEFAULT_POLICY) -> ProviderEarning:
+def provider_earning(
+    fee: int, commission_bps: int | None = None, policy: Policy = DEFAULT_POLICY
+) -> ProviderEarning:
     """Earning on completion = F − commission, commission = rate × F rounded half-up
     (the provider's own rate, or the policy default when ``None``)."""
     _money("fee", fee)

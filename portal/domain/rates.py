@@ -4,6 +4,7 @@ and rupee formatting.
 Money is ``int`` paise everywhere; rates are ``int`` basis points (1 bp = 0.01%,
 10_000 bp = 100%). Nothing here touches ``float``.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -34,7 +35,9 @@ __all__ = [
 def _check_int(name: str, value) -> None:
     # bool is an int subclass; refuse it (and floats, Decimals …) in money paths.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int (paise or basis points), got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an int (paise or basis points), got {type(value).__name__}"
+        )
 
 
 def rupees(amount: int) -> int:
@@ -113,6 +116,7 @@ def allocate_pro_rata(total: int, weights: list[int]) -> list[int]:
 
 # --- Indian financial year (1 April – 31 March) ---------------------------------------
 
+
 def _as_indian_date(value: _dt.date | _dt.datetime) -> _dt.date:
     """A date as is; an aware datetime converted to India time first (a payout at
     00:30 IST on 1 April belongs to the new year even though it is 31 March in UTC).
@@ -156,11 +160,14 @@ def financial_year_bounds(label: str) -> tuple[_dt.date, _dt.date]:
         if len(head) != 4 or len(tail) != 2 or int(tail) != (start + 1) % 100:
             raise ValueError
     except ValueError:
-        raise ValueError(f"not a financial year label: {label!r} (expected e.g. '2026-27')") from None
+        raise ValueError(
+            f"not a financial year label: {label!r} (expected e.g. '2026-27')"
+        ) from None
     return _dt.date(start, 4, 1), _dt.date(start + 1, 3, 31)
 
 
 # --- formatting -------------------------------------------------------------------------
+
 
 def format_inr(paise: int, *, always_show_paise: bool = False) -> str:
     """Rupees with Indian digit grouping: ``format_inr(12_345_678) == "₹1,23,456.78"``.

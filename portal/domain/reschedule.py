@@ -13,6 +13,7 @@
   POLICY.md says "on both", whatever the GST mode for services), each rounded half-up.
 * The penalty, less the provider's commission, goes to the provider.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ class RescheduleQuote:
     overridden: bool = False
 
 
-def reschedule_penalty_bps(hours_until_start: timedelta, is_team: bool = False,
-                           policy: Policy = DEFAULT_POLICY) -> int | None:
+def reschedule_penalty_bps(
+    hours_until_start: timedelta, is_team: bool = False, policy: Policy = DEFAULT_POLICY
+) -> int | None:
     """The tier rate for this notice, or ``None`` when no tier applies (h <= 24 h)."""
     for tier in policy.reschedule_tiers:
         if hours_until_start > tier.more_than:

@@ -1,13 +1,20 @@
 """Time rules around payments and reminders (POLICY.md "Payment", "Notifications",
 "Completion"). All datetimes must be timezone-aware."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
 from .policy import DEFAULT_POLICY, Policy
 
-__all__ = ["payment_link_expiry", "needs_intervention", "may_retry_payment",
-           "reminder_times", "is_no_show_candidate", "within_tolerance"]
+__all__ = [
+    "payment_link_expiry",
+    "needs_intervention",
+    "may_retry_payment",
+    "reminder_times",
+    "is_no_show_candidate",
+    "within_tolerance",
+]
 
 
 def _aware(*values: datetime) -> None:
@@ -16,8 +23,9 @@ def _aware(*values: datetime) -> None:
             raise ValueError("naive datetime given where an aware one is required")
 
 
-def payment_link_expiry(now: datetime, first_start: datetime,
-                        policy: Policy = DEFAULT_POLICY) -> datetime | None:
+def payment_link_expiry(
+    now: datetime, first_start: datetime, policy: Policy = DEFAULT_POLICY
+) -> datetime | None:
     """expiry = min(now + 24 h, first start − 2 h); ``None`` when that is less than
     15 minutes ahead (the booking cannot be left unpaid: take payment at the desk)."""
     _aware(now, first_start)
@@ -27,8 +35,9 @@ def payment_link_expiry(now: datetime, first_start: datetime,
     return expiry
 
 
-def needs_intervention(failed_attempts: int, link_expired: bool = False,
-                       policy: Policy = DEFAULT_POLICY) -> bool:
+def needs_intervention(
+    failed_attempts: int, link_expired: bool = False, policy: Policy = DEFAULT_POLICY
+) -> bool:
     """3 failed attempts, or an expired payment link."""
     return link_expired or failed_attempts >= policy.payment_failures_for_intervention
 
@@ -38,8 +47,9 @@ def may_retry_payment(attempts: int, policy: Policy = DEFAULT_POLICY) -> bool:
     return attempts < policy.payment_max_attempts
 
 
-def reminder_times(start: datetime, now: datetime,
-                   policy: Policy = DEFAULT_POLICY) -> list[tuple[str, datetime]]:
+def reminder_times(
+    start: datetime, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> list[tuple[str, datetime]]:
     """``[(key, send_at), …]`` for the reminders still in the future, keyed by offset
     (e.g. ``"24h"``, ``"1h"``, ``"15m"``) so each is sent at most once."""
     _aware(start, now)

@@ -17,12 +17,13 @@ Shapes accepted everywhere:
 
 Intervals are half-open: a slot may start exactly when a booking ends.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
     "hours_message",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 
 MSG_WEEKEND = "Appointments not available on weekends"
 MSG_CLOSED_DAY = "Appointments not available on that day"
@@ -69,6 +70,7 @@ Interval = tuple[datetime, datetime]
 
 
 # --- normalising inputs -------------------------------------------------------------------
+
 
 def _zone(tz) -> ZoneInfo:
     return tz if isinstance(tz, ZoneInfo) else ZoneInfo(str(tz))
@@ -104,8 +106,11 @@ def _windows(availability: Iterable) -> dict[int, list[tuple[time, time]]]:
     out: dict[int, list[tuple[time, time]]] = {}
     for w in availability:
         if not isinstance(w, WeeklyWindow):
-            w = WeeklyWindow(*w) if isinstance(w, (tuple, list)) else WeeklyWindow(
-                w.weekday, w.start, w.end)
+            w = (
+                WeeklyWindow(*w)
+                if isinstance(w, (tuple, list))
+                else WeeklyWindow(w.weekday, w.start, w.end)
+            )
         out.setdefault(w.weekday, []).append((w.start, w.end))
     return {weekday: _merge_times(ws) for weekday, ws in out.items()}
 
@@ -118,8 +123,7 @@ def _aware(value: datetime, name: str) -> datetime:
 
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted, non-overlapping union of aware intervals (empty ones dropped)."""
-    items = sorted((_aware(s, "interval start"), _aware(e, "interval end"))
-                   for s, e in intervals)
+    items = sorted((_aware(s, "interval start"), _aware(e, "interval end")) for s, e in intervals)
     merged: list[list[datetime]] = []
     for s, e in items:
         if e <= s:
@@ -168,8 +172,9 @@ def _local_to_utc(day: date, t: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, t, tzinfo=zone).astimezone(UTC)
 
 
-def day_windows(day: date, clinic_tz, business_hours: Mapping,
-                availabilities: Sequence[Iterable]) -> list[Interval]:
+def day_windows(
+    day: date, clinic_tz, business_hours: Mapping, availabilities: Sequence[Iterable]
+) -> list[Interval]:
     """The absolute UTC intervals of ``day`` (local date) in which the clinic is open and
     every given provider works: business hours ∩ availability₁ ∩ availability₂ …"""
     zone = _zone(clinic_tz)
@@ -189,11 +194,19 @@ def _dates(date_range) -> Iterable[date]:
 
 # --- free slots ---------------------------------------------------------------------------
 
-def team_free_slots(date_range: tuple[date, date], clinic_tz, business_hours: Mapping,
-                    availabilities: Sequence[Iterable], leaves: Iterable[Interval] = (),
-                    busy: Iterable[Interval] = (), duration: timedelta = timedelta(minutes=30),
-                    step: timedelta | None = None, now: datetime | None = None,
-                    min_lead: timedelta = timedelta(0)) -> list[datetime]:
+
+def team_free_slots(
+    date_range: tuple[date, date],
+    clinic_tz,
+    business_hours: Mapping,
+    availabilities: Sequence[Iterable],
+    leaves: Iterable[Interval] = (),
+    busy: Iterable[Interval] = (),
+    duration: timedelta = timedelta(minutes=30),
+    step: timedelta | None = None,
+    now: datetime | None = None,
+    min_lead: timedelta = timedelta(0),
+) -> list[datetime]:
     """Start times (aware UTC, ascending) of slots in which *every* provider is free.
 
     ``availabilities`` holds one weekly-window list per provider (their hours at this
@@ -226,18 +239,36 @@ def team_free_slots(date_range: tuple[date, date], clinic_tz, business_hours: Ma
     return sorted(set(slots))
 
 
-def free_slots(date_range: tuple[date, date], clinic_tz, business_hours: Mapping,
-               availability: Iterable, leaves: Iterable[Interval] = (),
-               busy: Iterable[Interval] = (), duration: timedelta = timedelta(minutes=30),
-               step: timedelta | None = None, now: datetime | None = None,
-               min_lead: timedelta = timedelta(0)) -> list[datetime]:
+def free_slots(
+    date_range: tuple[date, date],
+    clinic_tz,
+    business_hours: Mapping,
+    availability: Iterable,
+    leaves: Iterable[Interval] = (),
+    busy: Iterable[Interval] = (),
+    duration: timedelta = timedelta(minutes=30),
+    step: timedelta | None = None,
+    now: datetime | None = None,
+    min_lead: timedelta = timedelta(0),
+) -> list[datetime]:
     """Start times (aware UTC, ascending) of one provider's free slots; see
     :func:`team_free_slots`."""
-    return team_free_slots(date_range, clinic_tz, business_hours, [list(availability)],
-                           leaves, busy, duration, step, now, min_lead)
+    return team_free_slots(
+        date_range,
+        clinic_tz,
+        business_hours,
+        [list(availability)],
+        leaves,
+        busy,
+        duration,
+        step,
+        now,
+        min_lead,
+    )
 
 
 # --- checking one requested slot ----------------------------------------------------------
+
 
 def _clock(t: time) -> str:
     hour = t.hour % 12 or 12
@@ -262,10 +293,17 @@ def _closed_message(weekday: int, hours: Mapping[int, list]) -> str:
     return MSG_CLOSED_DAY
 
 
-def check_slot(start: datetime, duration: timedelta, clinic_tz, business_hours: Mapping,
-               availabilities: Sequence[Iterable], leaves: Iterable[Interval] = (),
-               busy: Iterable[Interval] = (), now: datetime | None = None,
-               min_lead: timedelta = timedelta(0)) -> list[str]:
+def check_slot(
+    start: datetime,
+    duration: timedelta,
+    clinic_tz,
+    business_hours: Mapping,
+    availabilities: Sequence[Iterable],
+    leaves: Iterable[Interval] = (),
+    busy: Iterable[Interval] = (),
+    now: datetime | None = None,
+    min_lead: timedelta = timedelta(0),
+) -> list[str]:
     """The policy's messages for a requested slot, most fundamental first; ``[]`` = bookable.
 
     ``availabilities``: one weekly-window list per provider (a team passes several). The

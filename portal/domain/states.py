@@ -35,6 +35,7 @@ Decisions where POLICY.md is silent:
   may skip or reorder the intermediate ``payout.processing`` event, and ``FAILED -> QUEUED``
   for the automatic retry (same payout row, same idempotency key).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -116,6 +117,7 @@ class PayoutStatus(StrEnum):
 
 class VisitStatus(StrEnum):
     """What a visit (master booking) stores: derived from its items and its payment."""
+
     DRAFT = "DRAFT"
     PENDING_PAYMENT = "PENDING_PAYMENT"
     CONFIRMED = "CONFIRMED"
@@ -134,6 +136,7 @@ class RescheduleStatus(StrEnum):
 
 class ApprovalStatus(StrEnum):
     """A refund override above the calculated amount, awaiting a second administrator."""
+
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
@@ -198,65 +201,117 @@ class StateMachine:
 
 
 _B = BookingStatus
-BOOKING = StateMachine("booking", BookingStatus, {
-    _B.SCHEDULED: {_B.CONFIRMED, _B.EXPIRED, _B.CANCELLED},
-    _B.CONFIRMED: {_B.STARTED, _B.CANCELLED},
-    _B.STARTED: {_B.COMPLETED},
-}, _B.SCHEDULED)
+BOOKING = StateMachine(
+    "booking",
+    BookingStatus,
+    {
+        _B.SCHEDULED: {_B.CONFIRMED, _B.EXPIRED, _B.CANCELLED},
+        _B.CONFIRMED: {_B.STARTED, _B.CANCELLED},
+        _B.STARTED: {_B.COMPLETED},
+    },
+    _B.SCHEDULED,
+)
 
 # The one documented exception (module docstring): a late payment revives an expired item.
-BOOKING_LATE_PAYMENT = StateMachine("booking (late payment)", BookingStatus, {
-    _B.EXPIRED: {_B.CONFIRMED},
-}, _B.EXPIRED)
+BOOKING_LATE_PAYMENT = StateMachine(
+    "booking (late payment)",
+    BookingStatus,
+    {
+        _B.EXPIRED: {_B.CONFIRMED},
+    },
+    _B.EXPIRED,
+)
 
 _V = VisitStatus
-VISIT = StateMachine("visit", VisitStatus, {
-    _V.DRAFT: {_V.PENDING_PAYMENT, _V.CONFIRMED, _V.EXPIRED},
-    _V.PENDING_PAYMENT: {_V.DRAFT, _V.CONFIRMED, _V.EXPIRED},
-    _V.CONFIRMED: {_V.PARTIALLY_CANCELLED, _V.CANCELLED, _V.COMPLETED},
-    _V.PARTIALLY_CANCELLED: {_V.CANCELLED, _V.COMPLETED},
-    _V.EXPIRED: {_V.CONFIRMED},
-}, _V.DRAFT)
+VISIT = StateMachine(
+    "visit",
+    VisitStatus,
+    {
+        _V.DRAFT: {_V.PENDING_PAYMENT, _V.CONFIRMED, _V.EXPIRED},
+        _V.PENDING_PAYMENT: {_V.DRAFT, _V.CONFIRMED, _V.EXPIRED},
+        _V.CONFIRMED: {_V.PARTIALLY_CANCELLED, _V.CANCELLED, _V.COMPLETED},
+        _V.PARTIALLY_CANCELLED: {_V.CANCELLED, _V.COMPLETED},
+        _V.EXPIRED: {_V.CONFIRMED},
+    },
+    _V.DRAFT,
+)
 
 _S = RescheduleStatus
-RESCHEDULE = StateMachine("reschedule", RescheduleStatus, {
-    _S.PENDING_PAYMENT: {_S.DONE, _S.FAILED, _S.EXPIRED},
-}, _S.PENDING_PAYMENT)
+RESCHEDULE = StateMachine(
+    "reschedule",
+    RescheduleStatus,
+    {
+        _S.PENDING_PAYMENT: {_S.DONE, _S.FAILED, _S.EXPIRED},
+    },
+    _S.PENDING_PAYMENT,
+)
 
 _A = ApprovalStatus
-APPROVAL = StateMachine("refund approval", ApprovalStatus, {
-    _A.PENDING: {_A.APPROVED, _A.REJECTED},
-}, _A.PENDING)
+APPROVAL = StateMachine(
+    "refund approval",
+    ApprovalStatus,
+    {
+        _A.PENDING: {_A.APPROVED, _A.REJECTED},
+    },
+    _A.PENDING,
+)
 
 _P = PaymentStatus
-PAYMENT = StateMachine("payment", PaymentStatus, {
-    _P.PENDING: {_P.SUCCESSFUL, _P.FAILED, _P.EXPIRED},
-}, _P.PENDING)
+PAYMENT = StateMachine(
+    "payment",
+    PaymentStatus,
+    {
+        _P.PENDING: {_P.SUCCESSFUL, _P.FAILED, _P.EXPIRED},
+    },
+    _P.PENDING,
+)
 
 _R = RefundStatus
-REFUND = StateMachine("refund", RefundStatus, {
-    _R.PENDING: {_R.PROCESSED, _R.FAILED},
-    _R.FAILED: {_R.PENDING},
-}, _R.PENDING)
+REFUND = StateMachine(
+    "refund",
+    RefundStatus,
+    {
+        _R.PENDING: {_R.PROCESSED, _R.FAILED},
+        _R.FAILED: {_R.PENDING},
+    },
+    _R.PENDING,
+)
 
 _O = PayoutStatus
-PAYOUT = StateMachine("payout", PayoutStatus, {
-    _O.QUEUED: {_O.PROCESSING, _O.PROCESSED, _O.FAILED, _O.REVERSED},
-    _O.PROCESSING: {_O.PROCESSED, _O.FAILED, _O.REVERSED},
-    _O.PROCESSED: {_O.REVERSED},
-    _O.FAILED: {_O.QUEUED},
-}, _O.QUEUED)
+PAYOUT = StateMachine(
+    "payout",
+    PayoutStatus,
+    {
+        _O.QUEUED: {_O.PROCESSING, _O.PROCESSED, _O.FAILED, _O.REVERSED},
+        _O.PROCESSING: {_O.PROCESSED, _O.FAILED, _O.REVERSED},
+        _O.PROCESSED: {_O.REVERSED},
+        _O.FAILED: {_O.QUEUED},
+    },
+    _O.QUEUED,
+)
 
 _F = FundAccountStatus
-FUND_ACCOUNT = StateMachine("fund account", FundAccountStatus, {
-    _F.PENDING: {_F.VALIDATED, _F.FAILED},
-    _F.VALIDATED: {_F.PENDING},  # new bank details: validated again
-    _F.FAILED: {_F.PENDING},
-}, _F.PENDING)
+FUND_ACCOUNT = StateMachine(
+    "fund account",
+    FundAccountStatus,
+    {
+        _F.PENDING: {_F.VALIDATED, _F.FAILED},
+        _F.VALIDATED: {_F.PENDING},  # new bank details: validated again
+        _F.FAILED: {_F.PENDING},
+    },
+    _F.PENDING,
+)
 
-_MACHINES = {BookingStatus: BOOKING, PaymentStatus: PAYMENT, RefundStatus: REFUND,
-             PayoutStatus: PAYOUT, FundAccountStatus: FUND_ACCOUNT, VisitStatus: VISIT,
-             RescheduleStatus: RESCHEDULE, ApprovalStatus: APPROVAL}
+_MACHINES = {
+    BookingStatus: BOOKING,
+    PaymentStatus: PAYMENT,
+    RefundStatus: REFUND,
+    PayoutStatus: PAYOUT,
+    FundAccountStatus: FUND_ACCOUNT,
+    VisitStatus: VISIT,
+    RescheduleStatus: RESCHEDULE,
+    ApprovalStatus: APPROVAL,
+}
 
 
 def _machine_for(current, machine):
@@ -314,9 +369,11 @@ def derive_master_status(statuses: Iterable) -> MasterStatus:
 
 # --- payouts and catalog (svc-f) -----------------------------------------------------------
 
+
 class PayoutAttemptStatus(StrEnum):
     """One payout created at RazorpayX under one idempotency key: RazorpayX's own payout
     statuses, plus SENDING (asked, no answer yet)."""
+
     SENDING = "SENDING"
     QUEUED = "QUEUED"
     PROCESSING = "PROCESSING"
@@ -334,21 +391,41 @@ class PayoutRunStatus(StrEnum):
 # FAILED attempt is final: a retry is a new attempt with a new key, so a late ``queued``
 # event for a failed attempt changes nothing.
 _A = PayoutAttemptStatus
-PAYOUT_ATTEMPT = StateMachine("payout attempt", PayoutAttemptStatus, {
-    _A.SENDING: {_A.QUEUED, _A.PROCESSING, _A.PROCESSED, _A.FAILED, _A.REVERSED},
-    _A.QUEUED: {_A.PROCESSING, _A.PROCESSED, _A.FAILED, _A.REVERSED},
-    _A.PROCESSING: {_A.PROCESSED, _A.FAILED, _A.REVERSED},
-    _A.PROCESSED: {_A.REVERSED},
-}, _A.SENDING)
+PAYOUT_ATTEMPT = StateMachine(
+    "payout attempt",
+    PayoutAttemptStatus,
+    {
+        _A.SENDING: {_A.QUEUED, _A.PROCESSING, _A.PROCESSED, _A.FAILED, _A.REVERSED},
+        _A.QUEUED: {_A.PROCESSING, _A.PROCESSED, _A.FAILED, _A.REVERSED},
+        _A.PROCESSING: {_A.PROCESSED, _A.FAILED, _A.REVERSED},
+        _A.PROCESSED: {_A.REVERSED},
+    },
+    _A.SENDING,
+)
 
 # What a move of the payout's current attempt means for the payout itself.
-ATTEMPT_TO_PAYOUT = {_A.SENDING: _O.QUEUED, _A.QUEUED: _O.QUEUED,
-                     _A.PROCESSING: _O.PROCESSING, _A.PROCESSED: _O.PROCESSED,
-                     _A.FAILED: _O.FAILED, _A.REVERSED: _O.REVERSED}
+ATTEMPT_TO_PAYOUT = {
+    _A.SENDING: _O.QUEUED,
+    _A.QUEUED: _O.QUEUED,
+    _A.PROCESSING: _O.PROCESSING,
+    _A.PROCESSED: _O.PROCESSED,
+    _A.FAILED: _O.FAILED,
+    _A.REVERSED: _O.REVERSED,
+}
 
-PAYOUT_RUN = StateMachine("payout run", PayoutRunStatus, {
-    PayoutRunStatus.OPEN: {PayoutRunStatus.DONE},
-}, PayoutRunStatus.OPEN)
+PAYOUT_RUN = StateMachine(
+    "payout run",
+    PayoutRunStatus,
+    {
+        PayoutRunStatus.OPEN: {PayoutRunStatus.DONE},
+    },
+    PayoutRunStatus.OPEN,
+)
 
-__all__ += ["PayoutAttemptStatus", "PayoutRunStatus", "PAYOUT_ATTEMPT", "PAYOUT_RUN",
-            "ATTEMPT_TO_PAYOUT"]
+__all__ += [
+    "PayoutAttemptStatus",
+    "PayoutRunStatus",
+    "PAYOUT_ATTEMPT",
+    "PAYOUT_RUN",
+    "ATTEMPT_TO_PAYOUT",
+]

@@ -11,8 +11,9 @@ class GatewayError(Exception):
     # The request may have taken effect at Razorpay (no answer, or an error answer).
     ambiguous = True
 
-    def __init__(self, description="", *, code=None, status=None, field=None, reason=None,
-                 response=None):
+    def __init__(
+        self, description="", *, code=None, status=None, field=None, reason=None, response=None
+    ):
         super().__init__(description)
         self.description = description
         self.code = code
@@ -30,6 +31,7 @@ class GatewayError(Exception):
 
 class GatewayUnavailable(GatewayError):
     """5xx, 429 or a network error: nothing (or nothing known) happened; retry later."""
+
     retryable = True
 
 
@@ -66,10 +68,20 @@ def from_response(status, body, fallback=""):
     error = (body or {}).get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     description = error.get("description") or fallback or f"HTTP {status}"
-    kwargs = {"code": error.get("code"), "status": status, "field": error.get("field"),
-              "reason": error.get("reason"), "response": body if isinstance(body, dict) else {}}
-    if status is None or status >= 500 or status == 429 or status < 400 or \
-            kwargs["code"] in ("SERVER_ERROR", "GATEWAY_ERROR"):
+    kwargs = {
+        "code": error.get("code"),
+        "status": status,
+        "field": error.get("field"),
+        "reason": error.get("reason"),
+        "response": body if isinstance(body, dict) else {},
+    }
+    if (
+        status is None
+        or status >= 500
+        or status == 429
+        or status < 400
+        or kwargs["code"] in ("SERVER_ERROR", "GATEWAY_ERROR")
+    ):
         return GatewayUnavailable(description, **kwargs)
     if status == 401:
         return AuthenticationFailed(description, **kwargs)

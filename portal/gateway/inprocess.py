@@ -2,6 +2,7 @@
 
 Lets the razorpay SDK (which speaks requests) reach the sandbox mounted in the portal
 when no server is listening, as in tests driven by the Flask test client."""
+
 from urllib.parse import urlsplit
 
 import requests
@@ -23,9 +24,14 @@ class WSGIAdapter(BaseAdapter):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        answer = self.client.open(path=url.path, query_string=url.query,
-                                  method=request.method, headers=headers, data=body,
-                                  base_url=f"{url.scheme}://{url.netloc}")
+        answer = self.client.open(
+            path=url.path,
+            query_string=url.query,
+            method=request.method,
+            headers=headers,
+            data=body,
+            base_url=f"{url.scheme}://{url.netloc}",
+        )
         response = requests.Response()
         response.status_code = answer.status_code
         response.reason = answer.status.partition(" ")[2]

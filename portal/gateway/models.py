@@ -1,4 +1,5 @@
 """Webhook events as received: stored once per (source, event id), processed once."""
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -5,6 +5,7 @@ The SDK sets no timeout and keeps no status code on its errors; a small requests
 adds both, and every call is mapped to the typed errors of ``portal.gateway.errors``.
 Retries: reads, and writes that carry an idempotency key, are retried on network errors
 and 5xx; other writes are retried only when the request surely never left."""
+
 import threading
 import time
 from datetime import datetime
@@ -46,8 +47,18 @@ def _unix(value):
 
 
 class RazorpayPayIn:
-    def __init__(self, key_id, key_secret, base_url=PRODUCTION_URL, *, timeout=10.0,
-                 retries=2, backoff=0.5, session=None, sleep=time.sleep):
+    def __init__(
+        self,
+        key_id,
+        key_secret,
+        base_url=PRODUCTION_URL,
+        *,
+        timeout=10.0,
+        retries=2,
+        backoff=0.5,
+        session=None,
+        sleep=time.sleep,
+    ):
         if not key_id or not key_secret:
             raise errors.AuthenticationFailed("RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET not set")
         self.base_url = base_url.rstrip("/")
@@ -55,8 +66,9 @@ class RazorpayPayIn:
         self.backoff = backoff
         self._sleep = sleep
         self.session = session or _Session(timeout)
-        self.client = razorpay.Client(session=self.session, auth=(key_id, key_secret),
-                                      base_url=self.base_url)
+        self.client = razorpay.Client(
+            session=self.session, auth=(key_id, key_secret), base_url=self.base_url
+        )
         self.client.set_app_details({"title": "clinic-portal", "version": "0.1"})
         self.key_id = key_id
 
@@ -71,6 +83,7 @@ class RazorpayPayIn:
 
     def _call(self, fn, *args, retry_ambiguous=True, idempotency_key=None, **kwargs):
         """Run one SDK call with retries; raise typed errors."""
+
         def attempt():
             try:
                 return fn(*args, **kwargs)
@@ -79,15 +92,25 @@ class RazorpayPayIn:
             error.ambiguous = ambiguous
             raise error
 
-        return with_retries(attempt, retries=self.retries, backoff=self.backoff,
-                            sleep=self._sleep, retry_ambiguous=retry_ambiguous)
+        return with_retries(
+            attempt,
+            retries=self.retries,
+            backoff=self.backoff,
+            sleep=self._sleep,
+            retry_ambiguous=retry_ambiguous,
+        )
 
     def _translate(self, exc, idempotency_key):
         """(typed error, whether the request may have taken effect)."""
         response = getattr(self.session, "last_response", None)
         if isinstance(exc, requests.exceptions.JSONDecodeError) or isinstance(
-                exc, (razorpay.errors.BadRequestError, razorpay.errors.GatewayError,
-                      razorpay.errors.ServerError)):
+            exc,
+            (
+                razorpay.errors.BadRequestError,
+                razorpay.errors.GatewayError,
+                razorpay.errors.ServerError,
+            ),
+        ):
             status = response.status_code if response is not None else None
             try:
                 body = response.json() if response is not None else None
@@ -96,13 +119,16 @@ class RazorpayPayIn:
             error = errors.from_response(status, body, str(exc))
             return error, isinstance(error, errors.GatewayUnavailable)
         if isinstance(exc, requests.exceptions.ConnectTimeout) or (
-                isinstance(exc, requests.exceptions.ConnectionError) and
-                isinstance(getattr(exc.args[0] if exc.args else None, "reason", None),
-                           NewConnectionError)):
+            isinstance(exc, requests.exceptions.ConnectionError)
+            and isinstance(
+                getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError
+            )
+        ):
             return errors.GatewayUnavailable(f"Razorpay unreachable: {exc}"), False
         if isinstance(exc, (requests.exceptions.Timeout, requests.exceptions.ConnectionError)):
-            return errors.GatewayTimeout(f"No answer from Razorpay: {exc}",
-                                         idempotency_key=idempotency_key), True
+            return errors.GatewayTimeout(
+                f"No answer from Razorpay: {exc}", idempotency_key=idempotency_key
+            ), True
         raise exc
 
     # --- orders, payments, checkout ---------------------------------------------------
@@ -110,8 +136,12 @@ class RazorpayPayIn:
     def create_order(self, amount, receipt, notes=None, currency="INR"):
         """An order for ``amount`` paise. A retry after a lost answer may leave an unpaid
         orphan order at Razorpay; nobody is ever sent to it, and it expires."""
-        data = {"amount": int(amount), "currency": currency, "receipt": receipt,
-                "notes": notes or {}}
+        data = {
+            "amount": int(amount),
+            "currency": currency,
+            "receipt": receipt,
+            "notes": notes or {},
+        }
         return self._call(self.client.order.create, data)
 
     def fetch_order(self, order_id):
@@ -126,18 +156,37 @@ class RazorpayPayIn:
     def verify_payment_signature(self, order_id, payment_id, signature):
         """The checkout callback's signature, checked by the SDK's own utility."""
         try:
-            return bool(self.client.utility.verify_payment_signature({
-                "razorpay_order_id": order_id, "razorpay_payment_id": payment_id,
-                "razorpay_signature": signature or ""}))
+            return bool(
+                self.client.utility.verify_payment_signature(
+                    {
+                        "razorpay_order_id": order_id,
+                        "razorpay_payment_id": payment_id,
+                        "razorpay_signature": signature or "",
+                    }
+                )
+            )
         except SignatureVerificationError:
             return False
 
-    def hosted_checkout(self, order_id, callback_url, *, name="Clinic Portal",
-                        description="", prefill=None, cancel_url=None):
+    def hosted_checkout(
+        self,
+        order_id,
+        callback_url,
+        *,
+        name="Clinic Portal",
+        description="",
+        prefill=None,
+        cancel_url=None,
+    ):
         """Razorpay's script-free hosted checkout: a form the browser posts to Razorpay.
         Returns (action URL, fields); render the fields as hidden inputs."""
-        fields = {"key_id": self.key_id, "order_id": order_id, "name": name,
-                  "description": description, "callback_url": callback_url}
+        fields = {
+            "key_id": self.key_id,
+            "order_id": order_id,
+            "name": name,
+            "description": description,
+            "callback_url": callback_url,
+        }
         if cancel_url:
             fields["cancel_url"] = cancel_url
         for key, value in (prefill or {}).items():
@@ -152,23 +201,39 @@ class RazorpayPayIn:
 
     # --- payment links -----------------------------------------------------------------
 
-    def create_payment_link(self, amount, *, reference_id, expire_by, description="",
-                            customer=None, notify=None, callback_url=None, notes=None,
-                            reminder_enable=False):
+    def create_payment_link(
+        self,
+        amount,
+        *,
+        reference_id,
+        expire_by,
+        description="",
+        customer=None,
+        notify=None,
+        callback_url=None,
+        notes=None,
+        reminder_enable=False,
+    ):
         """A payment link; ``reference_id`` is unique at Razorpay, so after a lost answer
         the link is looked up by it instead of being created twice."""
-        data = {"amount": int(amount), "currency": "INR", "accept_partial": False,
-                "reference_id": reference_id, "expire_by": _unix(expire_by),
-                "description": description, "customer": customer or {},
-                "notify": notify or {"sms": False, "email": False},
-                "reminder_enable": reminder_enable, "notes": notes or {}}
+        data = {
+            "amount": int(amount),
+            "currency": "INR",
+            "accept_partial": False,
+            "reference_id": reference_id,
+            "expire_by": _unix(expire_by),
+            "description": description,
+            "customer": customer or {},
+            "notify": notify or {"sms": False, "email": False},
+            "reminder_enable": reminder_enable,
+            "notes": notes or {},
+        }
         if callback_url:
             data.update(callback_url=callback_url, callback_method="get")
         attempt = 0
         while True:
             try:
-                return self._call(self.client.payment_link.create, data,
-                                  retry_ambiguous=False)
+                return self._call(self.client.payment_link.create, data, retry_ambiguous=False)
             except errors.GatewayUnavailable as error:
                 last = error
             except errors.BadRequest as error:
@@ -190,8 +255,12 @@ class RazorpayPayIn:
             return None
 
     def find_payment_link(self, reference_id):
-        links = self._call(self.client.payment_link.all,
-                           {"reference_id": reference_id}).get("payment_links") or []
+        links = (
+            self._call(self.client.payment_link.all, {"reference_id": reference_id}).get(
+                "payment_links"
+            )
+            or []
+        )
         live = [link for link in links if link["status"] != "cancelled"]
         return live[0] if live else None
 
@@ -204,20 +273,27 @@ class RazorpayPayIn:
     def notify_payment_link(self, link_id, medium="sms"):
         return self._call(self.client.payment_link.notifyBy, link_id, medium)
 
-    def verify_payment_link_signature(self, link_id, reference_id, status, payment_id,
-                                      signature):
+    def verify_payment_link_signature(self, link_id, reference_id, status, payment_id, signature):
         try:
-            return bool(self.client.utility.verify_payment_link_signature({
-                "payment_link_id": link_id, "payment_link_reference_id": reference_id,
-                "payment_link_status": status, "razorpay_payment_id": payment_id,
-                "razorpay_signature": signature or ""}))
+            return bool(
+                self.client.utility.verify_payment_link_signature(
+                    {
+                        "payment_link_id": link_id,
+                        "payment_link_reference_id": reference_id,
+                        "payment_link_status": status,
+                        "razorpay_payment_id": payment_id,
+                        "razorpay_signature": signature or "",
+                    }
+                )
+            )
         except SignatureVerificationError:
             return False
 
     # --- refunds -------------------------------------------------------------------------
 
-    def create_refund(self, payment_id, amount, idempotency_key, *, speed="normal",
-                      notes=None, receipt=None):
+    def create_refund(
+        self, payment_id, amount, idempotency_key, *, speed="normal", notes=None, receipt=None
+    ):
         """Refund ``amount`` paise of a captured payment. The same ``idempotency_key``
         (sent as X-Refund-Idempotency) on every retry: one refund however often it runs."""
         if not idempotency_key:
@@ -225,9 +301,13 @@ class RazorpayPayIn:
         data = {"amount": int(amount), "speed": speed, "notes": notes or {}}
         if receipt:
             data["receipt"] = receipt
-        return self._call(self.client.payment.refund, payment_id, data,
-                          headers={"X-Refund-Idempotency": idempotency_key},
-                          idempotency_key=idempotency_key)
+        return self._call(
+            self.client.payment.refund,
+            payment_id,
+            data,
+            headers={"X-Refund-Idempotency": idempotency_key},
+            idempotency_key=idempotency_key,
+        )
 
     def fetch_refund(self, refund_id):
         return self._call(self.client.refund.fetch, refund_id)

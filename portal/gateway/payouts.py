@@ -3,6 +3,7 @@
 Every payout carries an ``X-Payout-Idempotency`` key chosen by the caller and reused on
 every retry, so a retry after a timeout finds the payout the first attempt created
 instead of paying twice."""
+
 import time
 
 import httpx
@@ -15,18 +16,32 @@ MODES = ("IMPS", "NEFT", "RTGS", "UPI")
 
 
 class RazorpayXPayouts:
-    def __init__(self, key_id, key_secret, account_number, base_url=PRODUCTION_URL, *,
-                 timeout=10.0, retries=3, backoff=0.5, transport=None, sleep=time.sleep):
+    def __init__(
+        self,
+        key_id,
+        key_secret,
+        account_number,
+        base_url=PRODUCTION_URL,
+        *,
+        timeout=10.0,
+        retries=3,
+        backoff=0.5,
+        transport=None,
+        sleep=time.sleep,
+    ):
         if not key_id or not key_secret:
             raise errors.AuthenticationFailed("RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET not set")
         self.account_number = account_number
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        self.http = httpx.Client(base_url=base_url.rstrip("/") + "/v1",
-                                 auth=(key_id, key_secret), timeout=timeout,
-                                 transport=transport,
-                                 headers={"User-Agent": "clinic-portal/0.1"})
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/v1",
+            auth=(key_id, key_secret),
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": "clinic-portal/0.1"},
+        )
 
     def close(self):
         self.http.close()
@@ -37,20 +52,32 @@ class RazorpayXPayouts:
     def __exit__(self, *exc):
         self.close()
 
-    def _request(self, method, path, *, json=None, params=None, headers=None,
-                 retry_ambiguous=True, idempotency_key=None):
+    def _request(
+        self,
+        method,
+        path,
+        *,
+        json=None,
+        params=None,
+        headers=None,
+        retry_ambiguous=True,
+        idempotency_key=None,
+    ):
         """One API call with retries on network errors and 5xx; typed errors out."""
+
         def attempt():
             try:
-                response = self.http.request(method, path, json=json, params=params,
-                                             headers=headers)
+                response = self.http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached it
                 error = errors.GatewayUnavailable(f"RazorpayX unreachable: {exc}")
                 error.ambiguous = False
                 raise error from None
             except httpx.TransportError as exc:  # timeouts and dropped connections
-                raise errors.GatewayTimeout(f"No answer from RazorpayX: {exc!r}",
-                                            idempotency_key=idempotency_key) from None
+                raise errors.GatewayTimeout(
+                    f"No answer from RazorpayX: {exc!r}", idempotency_key=idempotency_key
+                ) from None
             try:
                 body = response.json()
             except ValueError:
@@ -59,18 +86,31 @@ class RazorpayXPayouts:
                 return body
             raise errors.from_response(response.status_code, body, response.reason_phrase)
 
-        return with_retries(attempt, retries=self.retries, backoff=self.backoff,
-                            sleep=self._sleep, retry_ambiguous=retry_ambiguous)
+        return with_retries(
+            attempt,
+            retries=self.retries,
+            backoff=self.backoff,
+            sleep=self._sleep,
+            retry_ambiguous=retry_ambiguous,
+        )
 
     # --- contacts and fund accounts --------------------------------------------------
     # RazorpayX answers an identical create with the existing entity, so retries are safe.
 
-    def create_contact(self, name, *, email=None, contact=None, type="vendor",
-                       reference_id=None, notes=None):
-        data = {"name": name, "email": email, "contact": contact, "type": type,
-                "reference_id": reference_id, "notes": notes or {}}
-        return self._request("POST", "/contacts",
-                             json={k: v for k, v in data.items() if v is not None})
+    def create_contact(
+        self, name, *, email=None, contact=None, type="vendor", reference_id=None, notes=None
+    ):
+        data = {
+            "name": name,
+            "email": email,
+            "contact": contact,
+            "type": type,
+            "reference_id": reference_id,
+            "notes": notes or {},
+        }
+        return self._request(
+            "POST", "/contacts", json={k: v for k, v in data.items() if v is not None}
+        )
 
     def fetch_contact(self, contact_id):
         return self._request("GET", f"/contacts/{contact_id}")
@@ -92,36 +132,61 @@ class RazorpayXPayouts:
     def validate_fund_account(self, fund_account_id, *, amount=100, notes=None):
         """Start a validation (penny drop / VPA check); the result comes by webhook
         ``fund_account.validation.completed`` (results.account_status) or by fetching."""
-        data = {"account_number": self.account_number, "fund_account": {"id": fund_account_id},
-                "amount": int(amount), "currency": "INR", "notes": notes or {}}
+        data = {
+            "account_number": self.account_number,
+            "fund_account": {"id": fund_account_id},
+            "amount": int(amount),
+            "currency": "INR",
+            "notes": notes or {},
+        }
         # Not idempotent at RazorpayX: a lost answer is not retried (it would pay again).
-        return self._request("POST", "/fund_accounts/validations", json=data,
-                             retry_ambiguous=False)
+        return self._request("POST", "/fund_accounts/validations", json=data, retry_ambiguous=False)
 
     def fetch_validation(self, validation_id):
         return self._request("GET", f"/fund_accounts/validations/{validation_id}")
 
     # --- payouts -------------------------------------------------------------------------
 
-    def create_payout(self, idempotency_key, *, fund_account_id, amount, mode="IMPS",
-                      purpose="payout", reference_id=None, narration=None, notes=None,
-                      queue_if_low_balance=True):
+    def create_payout(
+        self,
+        idempotency_key,
+        *,
+        fund_account_id,
+        amount,
+        mode="IMPS",
+        purpose="payout",
+        reference_id=None,
+        narration=None,
+        notes=None,
+        queue_if_low_balance=True,
+    ):
         """Pay ``amount`` paise. Call again with the same key and arguments after any
         retryable error: RazorpayX returns the payout the key already made."""
         if not idempotency_key or not 4 <= len(idempotency_key) <= 36:
             raise ValueError("X-Payout-Idempotency must be 4 to 36 characters")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        data = {"account_number": self.account_number, "fund_account_id": fund_account_id,
-                "amount": int(amount), "currency": "INR", "mode": mode, "purpose": purpose,
-                "queue_if_low_balance": queue_if_low_balance, "notes": notes or {}}
+        data = {
+            "account_number": self.account_number,
+            "fund_account_id": fund_account_id,
+            "amount": int(amount),
+            "currency": "INR",
+            "mode": mode,
+            "purpose": purpose,
+            "queue_if_low_balance": queue_if_low_balance,
+            "notes": notes or {},
+        }
         if reference_id:
             data["reference_id"] = reference_id
         if narration:
             data["narration"] = narration
-        return self._request("POST", "/payouts", json=data,
-                             headers={"X-Payout-Idempotency": idempotency_key},
-                             idempotency_key=idempotency_key)
+        return self._request(
+            "POST",
+            "/payouts",
+            json=data,
+            headers={"X-Payout-Idempotency": idempotency_key},
+            idempotency_key=idempotency_key,
+        )
 
     def fetch_payout(self, payout_id):
         return self._request("GET", f"/payouts/{payout_id}")

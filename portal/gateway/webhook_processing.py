@@ -9,6 +9,7 @@ event processed in one unit of work, claiming it with a conditional UPDATE so tw
 
 Handlers take the ``WebhookEvent`` row, run inside that unit of work (do not commit), and
 must tolerate events out of order: compare states, never assume a sequence."""
+
 import traceback
 from collections import defaultdict
 
@@ -20,17 +21,19 @@ from portal.db import savepoint, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 
-HANDLERS = defaultdict(list)   # event type -> [handler(event)]
+HANDLERS = defaultdict(list)  # event type -> [handler(event)]
 JOB_NAME = "gateway.process_webhook"
 
 
 def on_event(*event_types):
     """Register a handler: ``@on_event("payment.captured", "order.paid")``."""
+
     def register(fn):
         for event_type in event_types:
             if fn not in HANDLERS[event_type]:
                 HANDLERS[event_type].append(fn)
         return fn
+
     return register
 
 
@@ -40,9 +43,14 @@ def record_event(source, event_id, payload):
         existing = _find(source, event_id)
         if existing is not None:
             return existing, False
-        row = WebhookEvent(source=source, event_id=event_id,
-                           event_type=str(payload.get("event", ""))[:64], payload=payload,
-                           signature_ok=True, event_created_at=_int(payload.get("created_at")))
+        row = WebhookEvent(
+            source=source,
+            event_id=event_id,
+            event_type=str(payload.get("event", ""))[:64],
+            payload=payload,
+            signature_ok=True,
+            event_created_at=_int(payload.get("created_at")),
+        )
         try:
             with savepoint(db.session):
                 db.session.add(row)
@@ -54,8 +62,11 @@ def record_event(source, event_id, payload):
 
 
 def _find(source, event_id):
-    return db.session.scalar(sa.select(WebhookEvent.id).where(
-        WebhookEvent.source == source, WebhookEvent.event_id == event_id))
+    return db.session.scalar(
+        sa.select(WebhookEvent.id).where(
+            WebhookEvent.source == source, WebhookEvent.event_id == event_id
+        )
+    )
 
 
 def _int(value):
@@ -78,14 +89,16 @@ def _process(row_id):
     claimed = db.session.execute(
         sa.update(WebhookEvent)
         .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
-        .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1,
-                last_error=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if not claimed:
         return False
     event = db.session.execute(
-        sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
-        .execution_options(populate_existing=True)).scalar_one()
+        sa.select(WebhookEvent)
+        .where(WebhookEvent.id == row_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     for handler in list(HANDLERS.get(event.event_type, ())):
         handler(event)
     return True
@@ -113,5 +126,8 @@ def _record_failure(row_id, exc):
 def unprocessed_events(limit=100):
     """Stored events not processed yet, oldest first (for an admin view or a sweep)."""
     return db.session.scalars(
-        sa.select(WebhookEvent).where(WebhookEvent.processed_at.is_(None))
-        .order_by(WebhookEvent.received_at, WebhookEvent.id).limit(limit)).all()
+        sa.select(WebhookEvent)
+        .where(WebhookEvent.processed_at.is_(None))
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
+        .limit(limit)
+    ).all()

@@ -2,6 +2,7 @@
 
 Verification is the official SDK's own (``razorpay.Utility.verify_webhook_signature``,
 which compares in constant time); ``sign_body`` is for the sandbox and tests."""
+
 import hashlib
 import hmac
 

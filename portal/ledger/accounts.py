@@ -2,6 +2,7 @@
 
 Pure (no database): the service uses :func:`kind_for` to create a missing account.
 """
+
 from __future__ import annotations
 
 ASSET, LIABILITY, REVENUE, EXPENSE, EQUITY = "asset", "liability", "revenue", "expense", "equity"
@@ -9,37 +10,48 @@ KINDS = (ASSET, LIABILITY, REVENUE, EXPENSE, EQUITY)
 DEBIT_NORMAL = frozenset({ASSET, EXPENSE})  # balance = debits − credits; others credits − debits
 
 # --- fixed accounts -------------------------------------------------------------------
-GATEWAY_CLEARING = "gateway_clearing"      # asset: captured by Razorpay, not yet settled
-BANK = "bank"                              # asset: settled funds (incl. the RazorpayX balance)
-CASH_DESK = "cash_desk"                    # asset: offline desk payments not yet banked
+GATEWAY_CLEARING = "gateway_clearing"  # asset: captured by Razorpay, not yet settled
+BANK = "bank"  # asset: settled funds (incl. the RazorpayX balance)
+CASH_DESK = "cash_desk"  # asset: offline desk payments not yet banked
 PATIENT_RECEIVABLE = "patient_receivable"  # asset: billed at the desk, not yet paid
-GST_INPUT = "gst_input"                    # asset: GST charged to us on gateway fees (ITC)
-UNEARNED_FEES = "unearned_fees"            # liability: care fees (F) held until completion/cancel
-GST_PAYABLE = "gst_payable"                # liability: GST collected, owed to the government
-TDS_PAYABLE = "tds_payable"                # liability: TDS deducted from payouts, owed to the government
-REFUNDS_PAYABLE = "refunds_payable"        # liability: gateway refunds initiated, not yet processed
+GST_INPUT = "gst_input"  # asset: GST charged to us on gateway fees (ITC)
+UNEARNED_FEES = "unearned_fees"  # liability: care fees (F) held until completion/cancel
+GST_PAYABLE = "gst_payable"  # liability: GST collected, owed to the government
+TDS_PAYABLE = "tds_payable"  # liability: TDS deducted from payouts, owed to the government
+REFUNDS_PAYABLE = "refunds_payable"  # liability: gateway refunds initiated, not yet processed
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"  # liability: payouts sent to RazorpayX, not yet final
-PLATFORM_REVENUE = "platform_revenue"      # revenue: platform fee P (also on reschedule fees)
+PLATFORM_REVENUE = "platform_revenue"  # revenue: platform fee P (also on reschedule fees)
 COMMISSION_REVENUE = "commission_revenue"  # revenue: commission on F and on reschedule penalties
 CANCELLATION_REVENUE = "cancellation_revenue"  # revenue: paid amount retained on a cancellation
-PENALTY_REVENUE = "penalty_revenue"        # revenue: provider cancellation penalties
-DISCOUNTS = "discounts_given"              # expense: coupon shares (the platform bears coupons)
-GATEWAY_FEES = "gateway_fees"              # expense: Razorpay fees at settlement
+PENALTY_REVENUE = "penalty_revenue"  # revenue: provider cancellation penalties
+DISCOUNTS = "discounts_given"  # expense: coupon shares (the platform bears coupons)
+GATEWAY_FEES = "gateway_fees"  # expense: Razorpay fees at settlement
 WALLET_ADJUSTMENTS = "wallet_adjustments"  # expense: manual wallet credits (debits reduce it)
 WALLET_RESERVED = "wallet_reserved"  # liability: wallet money set aside for a pending checkout
 
 FIXED = {
-    GATEWAY_CLEARING: ASSET, BANK: ASSET, CASH_DESK: ASSET, PATIENT_RECEIVABLE: ASSET,
+    GATEWAY_CLEARING: ASSET,
+    BANK: ASSET,
+    CASH_DESK: ASSET,
+    PATIENT_RECEIVABLE: ASSET,
     GST_INPUT: ASSET,
-    UNEARNED_FEES: LIABILITY, GST_PAYABLE: LIABILITY, TDS_PAYABLE: LIABILITY,
-    REFUNDS_PAYABLE: LIABILITY, PAYOUTS_IN_TRANSIT: LIABILITY, WALLET_RESERVED: LIABILITY,
-    PLATFORM_REVENUE: REVENUE, COMMISSION_REVENUE: REVENUE, CANCELLATION_REVENUE: REVENUE,
+    UNEARNED_FEES: LIABILITY,
+    GST_PAYABLE: LIABILITY,
+    TDS_PAYABLE: LIABILITY,
+    REFUNDS_PAYABLE: LIABILITY,
+    PAYOUTS_IN_TRANSIT: LIABILITY,
+    WALLET_RESERVED: LIABILITY,
+    PLATFORM_REVENUE: REVENUE,
+    COMMISSION_REVENUE: REVENUE,
+    CANCELLATION_REVENUE: REVENUE,
     PENALTY_REVENUE: REVENUE,
-    DISCOUNTS: EXPENSE, GATEWAY_FEES: EXPENSE, WALLET_ADJUSTMENTS: EXPENSE,
+    DISCOUNTS: EXPENSE,
+    GATEWAY_FEES: EXPENSE,
+    WALLET_ADJUSTMENTS: EXPENSE,
 }
 
 # --- per-owner accounts: "<prefix>:<owner id>" ----------------------------------------
-PATIENT_WALLET = "patient_wallet"      # liability, owner "user" (the patient account holder)
+PATIENT_WALLET = "patient_wallet"  # liability, owner "user" (the patient account holder)
 PROVIDER_PAYABLE = "provider_payable"  # liability, owner "provider"
 
 PREFIXES = {

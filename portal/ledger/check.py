@@ -1,6 +1,7 @@
 """Integrity check of the ledger: ``verify_ledger()`` returns a list of problems (empty
 when all is well). Balances are not cached anywhere -- every balance is a sum of
 entries -- so there is no stored balance to compare."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -18,19 +19,26 @@ def verify_ledger() -> list[str]:
         sa.select(LedgerEntry.transaction_id, sa.func.sum(LedgerEntry.amount))
         .group_by(LedgerEntry.transaction_id)
         .having(sa.func.sum(LedgerEntry.amount) != 0)
-        .order_by(LedgerEntry.transaction_id))
+        .order_by(LedgerEntry.transaction_id)
+    )
     for txn_id, total in unbalanced:
         problems.append(f"transaction {txn_id} does not balance: debits − credits = {total} paise")
 
-    counts = (sa.select(LedgerEntry.transaction_id, sa.func.count().label("n"))
-              .group_by(LedgerEntry.transaction_id).subquery())
+    counts = (
+        sa.select(LedgerEntry.transaction_id, sa.func.count().label("n"))
+        .group_by(LedgerEntry.transaction_id)
+        .subquery()
+    )
     thin = db.session.execute(
         sa.select(LedgerTransaction.id, sa.func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.transaction_id == LedgerTransaction.id)
         .where(sa.func.coalesce(counts.c.n, 0) < 2)
-        .order_by(LedgerTransaction.id))
+        .order_by(LedgerTransaction.id)
+    )
     for txn_id, n in thin:
-        problems.append(f"transaction {txn_id} has {n} entr{'y' if n == 1 else 'ies'} (needs at least 2)")
+        problems.append(
+            f"transaction {txn_id} has {n} entr{'y' if n == 1 else 'ies'} (needs at least 2)"
+        )
 
     zero = db.session.scalar(sa.select(sa.func.count()).where(LedgerEntry.amount == 0))
     if zero:
@@ -43,13 +51,16 @@ def verify_ledger() -> list[str]:
             problems.append(f"account {account.code} is not in the chart of accounts")
             continue
         if account.kind != kind:
-            problems.append(f"account {account.code} has kind {account.kind}, the chart says {kind}")
+            problems.append(
+                f"account {account.code} has kind {account.kind}, the chart says {kind}"
+            )
 
     wallets = db.session.execute(
         sa.select(LedgerAccount.code, LedgerAccount.kind, sa.func.sum(LedgerEntry.amount))
         .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
         .where(LedgerAccount.code.startswith(PATIENT_WALLET + ":"))
-        .group_by(LedgerAccount.code, LedgerAccount.kind))
+        .group_by(LedgerAccount.code, LedgerAccount.kind)
+    )
     for code, kind, raw in wallets:
         normal = int(raw) if kind in DEBIT_NORMAL else -int(raw)
         if normal < 0:

@@ -1,4 +1,5 @@
 """``flask ledger …`` commands. The app registers ``ledger_cli`` (an AppGroup)."""
+
 import click
 from flask.cli import AppGroup
 

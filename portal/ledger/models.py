@@ -1,6 +1,7 @@
 """Ledger tables. Entries carry a signed amount in paise: debit positive, credit
 negative (never zero). A transaction's entries sum to zero; entries are append-only
 (a correction is a new, reversing transaction)."""
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,8 +15,9 @@ from .accounts import KINDS
 class LedgerAccount(db.Model):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
-        sa.CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in KINDS) + ")",
-                           name="kind_known"),
+        sa.CheckConstraint(
+            "kind IN (" + ", ".join(f"'{k}'" for k in KINDS) + ")", name="kind_known"
+        ),
         sa.Index("ix_ledger_accounts_owner", "owner_type", "owner_id"),
     )
 
@@ -45,22 +47,22 @@ class LedgerTransaction(db.Model):
     memo: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
-    entries = relationship("LedgerEntry", back_populates="transaction",
-                           order_by="LedgerEntry.id", lazy="selectin")
+    entries = relationship(
+        "LedgerEntry", back_populates="transaction", order_by="LedgerEntry.id", lazy="selectin"
+    )
 
     def __repr__(self):
-        return f"<LedgerTransaction {self.id} {self.kind} {self.reference_type}:{self.reference_id}>"
+        return (
+            f"<LedgerTransaction {self.id} {self.kind} {self.reference_type}:{self.reference_id}>"
+        )
 
 
 class LedgerEntry(db.Model):
     __tablename__ = "ledger_entries"
-    __table_args__ = (
-        sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
-    )
+    __table_args__ = (sa.CheckConstraint("amount <> 0", name="amount_nonzero"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("ledger_transactions.id"), index=True)
+    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transactions.id"), index=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_accounts.id"), index=True)
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # paise; debit > 0, credit < 0
 

@@ -1,5 +1,6 @@
 """What the ledger pages list (read only): a patient's wallet history with its running
 balance, a keyset page at a time."""
+
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -10,9 +11,10 @@ from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.pagination import Order, keyset_page
 
 # Newest first; the running balance is summed in the opposite (chronological) order.
-HISTORY_ORDER = (Order(LedgerTransaction.created_at, descending=True,
-                       key=lambda row: row[1].created_at),
-                 Order(LedgerEntry.id, descending=True, key=lambda row: row[0].id))
+HISTORY_ORDER = (
+    Order(LedgerTransaction.created_at, descending=True, key=lambda row: row[1].created_at),
+    Order(LedgerEntry.id, descending=True, key=lambda row: row[0].id),
+)
 
 
 @dataclass(frozen=True)
@@ -25,18 +27,26 @@ class WalletLine:
 
 
 def _wallet_entries(code):
-    return (sa.select(LedgerEntry, LedgerTransaction)
-            .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
-            .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-            .where(LedgerAccount.code == code))
+    return (
+        sa.select(LedgerEntry, LedgerTransaction)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == code)
+    )
 
 
 def wallet_history_page(user_id, *, after=None, before=None, per_page=30):
     """The wallet's movements newest first, each with the balance after it: the page and
     one sum (the balance after its newest line), whatever the page's depth."""
     code = chart.patient_wallet(user_id)
-    page = keyset_page(_wallet_entries(code), HISTORY_ORDER, after=after, before=before,
-                       per_page=per_page, scalars=False)
+    page = keyset_page(
+        _wallet_entries(code),
+        HISTORY_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        scalars=False,
+    )
     if not page.items:
         return page
     top_entry, top_txn = page.items[0]
@@ -45,15 +55,25 @@ def wallet_history_page(user_id, *, after=None, before=None, per_page=30):
         sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount), 0))
         .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code == code,
-               sa.or_(LedgerTransaction.created_at < top_txn.created_at,
-                      sa.and_(LedgerTransaction.created_at == top_txn.created_at,
-                              LedgerEntry.id <= top_entry.id))))
+        .where(
+            LedgerAccount.code == code,
+            sa.or_(
+                LedgerTransaction.created_at < top_txn.created_at,
+                sa.and_(
+                    LedgerTransaction.created_at == top_txn.created_at,
+                    LedgerEntry.id <= top_entry.id,
+                ),
+            ),
+        )
+    )
     balance = int(balance or 0)
     lines = []
     for entry, txn in page.items:
         change = -entry.amount
-        lines.append(WalletLine(at=txn.created_at, kind=txn.kind, memo=txn.memo,
-                                change=change, balance=balance))
+        lines.append(
+            WalletLine(
+                at=txn.created_at, kind=txn.kind, memo=txn.memo, change=change, balance=balance
+            )
+        )
         balance -= change
     return replace(page, items=lines)

@@ -12,9 +12,11 @@ negative**; build them with :func:`debit` / :func:`credit` for legibility::
 The caller's unit of work (``portal.db.unit_of_work``) owns the transaction; ``post`` only
 flushes, inside a SAVEPOINT so a duplicate idempotency key rolls back just the posting.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -27,10 +29,23 @@ from .accounts import DEBIT_NORMAL, describe, patient_wallet, provider_payable  
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 __all__ = [
-    "Line", "debit", "credit", "post", "reverse", "balance", "raw_balance", "balances",
-    "get_account", "ensure_account", "LedgerError", "UnbalancedTransaction",
-    "EmptyTransaction", "IdempotencyConflict", "InsufficientBalance",
-    "patient_wallet", "provider_payable",
+    "Line",
+    "debit",
+    "credit",
+    "post",
+    "reverse",
+    "balance",
+    "raw_balance",
+    "balances",
+    "get_account",
+    "ensure_account",
+    "LedgerError",
+    "UnbalancedTransaction",
+    "EmptyTransaction",
+    "IdempotencyConflict",
+    "InsufficientBalance",
+    "patient_wallet",
+    "provider_payable",
 ]
 
 
@@ -131,13 +146,22 @@ def _lock(account_ids: list[int]) -> None:
     anyway), taken in id order so two postings never deadlock."""
     if account_ids:
         db.session.execute(
-            sa.select(LedgerAccount.id).where(LedgerAccount.id.in_(account_ids))
-            .order_by(LedgerAccount.id).with_for_update())
+            sa.select(LedgerAccount.id)
+            .where(LedgerAccount.id.in_(account_ids))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        )
 
 
-def post(kind: str, lines, reference: tuple[str, object] | None = None,
-         idempotency_key: str | None = None, memo: str | None = None, *,
-         require_non_negative: Iterable[str] = ()) -> LedgerTransaction:
+def post(
+    kind: str,
+    lines,
+    reference: tuple[str, object] | None = None,
+    idempotency_key: str | None = None,
+    memo: str | None = None,
+    *,
+    require_non_negative: Iterable[str] = (),
+) -> LedgerTransaction:
     """Post one balanced transaction and return it (flushed, not committed).
 
     * refuses an empty (:class:`EmptyTransaction`) or unbalanced
@@ -157,8 +181,10 @@ def post(kind: str, lines, reference: tuple[str, object] | None = None,
         existing = _by_key(idempotency_key)
         if existing is not None:
             return _same_or_conflict(existing, kind, normalised)
-    ref_type, ref_id = (reference if reference is not None else (None, None))
-    accounts = {code: ensure_account(code) for code in sorted({l.account_code for l in normalised})}
+    ref_type, ref_id = reference if reference is not None else (None, None)
+    accounts = {
+        code: ensure_account(code) for code in sorted({line.account_code for line in normalised})
+    }
     guarded = sorted(set(require_non_negative))
     for code in guarded:
         if code not in accounts:
@@ -168,13 +194,19 @@ def post(kind: str, lines, reference: tuple[str, object] | None = None,
     try:
         with savepoint(db.session):
             txn = LedgerTransaction(
-                kind=kind, reference_type=ref_type,
+                kind=kind,
+                reference_type=ref_type,
                 reference_id=None if ref_id is None else str(ref_id),
-                idempotency_key=idempotency_key, memo=memo)
+                idempotency_key=idempotency_key,
+                memo=memo,
+            )
             db.session.add(txn)
             for line in normalised:
-                db.session.add(LedgerEntry(transaction=txn, account=accounts[line.account_code],
-                                           amount=line.amount))
+                db.session.add(
+                    LedgerEntry(
+                        transaction=txn, account=accounts[line.account_code], amount=line.amount
+                    )
+                )
             db.session.flush()
             for code in guarded:
                 after = balance(code)
@@ -192,25 +224,35 @@ def post(kind: str, lines, reference: tuple[str, object] | None = None,
 
 def _by_key(key: str) -> LedgerTransaction | None:
     return db.session.scalar(
-        sa.select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key))
+        sa.select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key)
+    )
 
 
-def _same_or_conflict(existing: LedgerTransaction, kind: str, lines: list[Line]) -> LedgerTransaction:
+def _same_or_conflict(
+    existing: LedgerTransaction, kind: str, lines: list[Line]
+) -> LedgerTransaction:
     have = _signature((e.account.code, e.amount) for e in existing.entries)
     if existing.kind != kind or have != _signature(lines):
         raise IdempotencyConflict(
-            f"idempotency key {existing.idempotency_key!r} already posted a different transaction")
+            f"idempotency key {existing.idempotency_key!r} already posted a different transaction"
+        )
     return existing
 
 
-def reverse(txn: LedgerTransaction, kind: str | None = None, idempotency_key: str | None = None,
-            memo: str | None = None) -> LedgerTransaction:
+def reverse(
+    txn: LedgerTransaction,
+    kind: str | None = None,
+    idempotency_key: str | None = None,
+    memo: str | None = None,
+) -> LedgerTransaction:
     """Post the mirror image of ``txn`` (every line negated), referencing the same object."""
-    return post(kind or f"{txn.kind}_reversal",
-                [(e.account.code, -e.amount) for e in txn.entries],
-                reference=(txn.reference_type, txn.reference_id) if txn.reference_type else None,
-                idempotency_key=idempotency_key,
-                memo=memo or f"reversal of ledger transaction {txn.id}")
+    return post(
+        kind or f"{txn.kind}_reversal",
+        [(e.account.code, -e.amount) for e in txn.entries],
+        reference=(txn.reference_type, txn.reference_id) if txn.reference_type else None,
+        idempotency_key=idempotency_key,
+        memo=memo or f"reversal of ledger transaction {txn.id}",
+    )
 
 
 def raw_balance(account_code: str) -> int:
@@ -218,7 +260,8 @@ def raw_balance(account_code: str) -> int:
     total = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code == account_code))
+        .where(LedgerAccount.code == account_code)
+    )
     return int(total or 0)
 
 
@@ -235,22 +278,31 @@ def balances(prefix: str) -> dict[str, int]:
     """Normal-side balances of every existing account whose code starts with
     ``prefix`` (e.g. ``"provider_payable:"``), by code."""
     rows = db.session.execute(
-        sa.select(LedgerAccount.code, LedgerAccount.kind,
-                  sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        sa.select(
+            LedgerAccount.code,
+            LedgerAccount.kind,
+            sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0),
+        )
         .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
         .where(LedgerAccount.code.startswith(prefix, autoescape=True))
         .group_by(LedgerAccount.code, LedgerAccount.kind)
-        .order_by(LedgerAccount.code))
+        .order_by(LedgerAccount.code)
+    )
     return {code: (int(raw) if kind in DEBIT_NORMAL else -int(raw)) for code, kind, raw in rows}
 
 
 def entries_for(reference_type: str, reference_id) -> list[LedgerTransaction]:
     """Transactions posted for one object, oldest first."""
-    return list(db.session.scalars(
-        sa.select(LedgerTransaction)
-        .where(LedgerTransaction.reference_type == reference_type,
-               LedgerTransaction.reference_id == str(reference_id))
-        .order_by(LedgerTransaction.id)))
+    return list(
+        db.session.scalars(
+            sa.select(LedgerTransaction)
+            .where(
+                LedgerTransaction.reference_type == reference_type,
+                LedgerTransaction.reference_id == str(reference_id),
+            )
+            .order_by(LedgerTransaction.id)
+        )
+    )
 
 
 # Re-export the chart for callers: ``from portal.ledger.service import chart``.

@@ -4,6 +4,7 @@ The priority follows the alert's kind (POLICY.md "Notifications and background w
 new booking MEDIUM, payment failed HIGH, cancellation MEDIUM, payout failed HIGH,
 reconciliation discrepancy HIGH, adjustment awaiting approval MEDIUM; and this capability's
 own: no-show MEDIUM, payment link expired MEDIUM, background job failed HIGH."""
+
 import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, User
@@ -54,8 +55,9 @@ def priority_for(kind):
     return PRIORITY_BY_KIND.get(normalise_kind(kind), MEDIUM)
 
 
-def raise_alert(kind, title, body, link=None, priority=None, *, severity=None,
-                dedupe_key=None, email=None):
+def raise_alert(
+    kind, title, body, link=None, priority=None, *, severity=None, dedupe_key=None, email=None
+):
     """Tell every active admin. ``priority`` (or its alias ``severity``) defaults to the
     kind's; ``email`` defaults to True for HIGH alerts. With ``dedupe_key`` the same alert
     reaches each admin at most once. Runs in the caller's transaction; returns the notices."""
@@ -66,13 +68,22 @@ def raise_alert(kind, title, body, link=None, priority=None, *, severity=None,
     if email is None:
         email = priority == HIGH
     admins = db.session.scalars(
-        sa.select(User.id).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id))
+        sa.select(User.id).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id)
+    )
     notices = []
     for admin_id in admins.all():
-        notice = notify_user(admin_id, f"alert.{kind}", title, body, link=link, email=email,
-                             priority=priority, mail_template="alert",
-                             mail_context={"kind": kind},
-                             dedupe_key=f"alert:{dedupe_key}" if dedupe_key else None)
+        notice = notify_user(
+            admin_id,
+            f"alert.{kind}",
+            title,
+            body,
+            link=link,
+            email=email,
+            priority=priority,
+            mail_template="alert",
+            mail_context={"kind": kind},
+            dedupe_key=f"alert:{dedupe_key}" if dedupe_key else None,
+        )
         if notice is not None:
             notices.append(notice)
     return notices

@@ -2,11 +2,12 @@
 something: always in the app, by mail when asked (and when they have an address), by SMS
 or WhatsApp when asked and a number is known. Everything is written in the caller's
 transaction; mail and texts leave after its commit."""
+
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.db import unit_of_work, utcnow
 from portal.config import setting
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
 from portal.notify.dbutil import insert_ignore
@@ -14,9 +15,21 @@ from portal.notify.mail import absolute, queue_mail, render_mail
 from portal.notify.models import IN_APP, LOW, PRIORITIES, Delivery, DeliveryStatus, Notification
 
 
-def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=LOW,
-                text=None, mail_template="notice", mail_context=None, attachments=None,
-                dedupe_key=None):
+def notify_user(
+    user_id,
+    kind,
+    title,
+    body,
+    link=None,
+    email=True,
+    *,
+    priority=LOW,
+    text=None,
+    mail_template="notice",
+    mail_context=None,
+    attachments=None,
+    dedupe_key=None,
+):
     """A notice in ``user_id``'s notification centre, and the same by mail when ``email``.
 
     ``text`` ("sms" / "whatsapp") also sends the title and body as a text message to the
@@ -27,8 +40,16 @@ def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=L
     user = db.session.get(User, user_id)
     if user is None:
         raise LookupError(f"no user {user_id}")
-    values = dict(user_id=user.id, kind=kind, title=title[:200], body=body or "", link=link,
-                  priority=priority, dedupe_key=dedupe_key, created_at=utcnow())
+    values = dict(
+        user_id=user.id,
+        kind=kind,
+        title=title[:200],
+        body=body or "",
+        link=link,
+        priority=priority,
+        dedupe_key=dedupe_key,
+        created_at=utcnow(),
+    )
     if dedupe_key is not None:
         notice_id = insert_ignore(Notification, values, ["user_id", "dedupe_key"])
         if notice_id is None:  # told already (or at this moment, elsewhere)
@@ -39,22 +60,46 @@ def notify_user(user_id, kind, title, body, link=None, email=True, *, priority=L
         db.session.add(notice)
         db.session.flush()
     now = utcnow()
-    db.session.add(Delivery(notification_id=notice.id, user_id=user.id, channel=IN_APP,
-                            recipient=str(user.id), kind=kind, status=DeliveryStatus.SENT,
-                            attempts=1, sent_at=now, updated_at=now))
+    db.session.add(
+        Delivery(
+            notification_id=notice.id,
+            user_id=user.id,
+            channel=IN_APP,
+            recipient=str(user.id),
+            kind=kind,
+            status=DeliveryStatus.SENT,
+            attempts=1,
+            sent_at=now,
+            updated_at=now,
+        )
+    )
     if email and user.email and user.active:
-        context = {"user": user, "title": title, "body": body, "link": absolute(link),
-                   "priority": priority, **(mail_context or {})}
+        context = {
+            "user": user,
+            "title": title,
+            "body": body,
+            "link": absolute(link),
+            "priority": priority,
+            **(mail_context or {}),
+        }
         text_part, html_part = render_mail(mail_template, **context)
-        queue_mail(user.email, _subject(title, priority), text_part, html_part,
-                   attachments=attachments, kind=kind, user_id=user.id,
-                   notification_id=notice.id)
+        queue_mail(
+            user.email,
+            _subject(title, priority),
+            text_part,
+            html_part,
+            attachments=attachments,
+            kind=kind,
+            user_id=user.id,
+            notification_id=notice.id,
+        )
     if text and user.phone and user.active:
         message = f"{title}\n{body}".strip()
         if link:
             message += f"\n{absolute(link)}"
-        queue_text(text, user.phone, message[:1000], kind=kind, user_id=user.id,
-                   notification_id=notice.id)
+        queue_text(
+            text, user.phone, message[:1000], kind=kind, user_id=user.id, notification_id=notice.id
+        )
     return notice
 
 
@@ -65,9 +110,16 @@ def _subject(title, priority):
 
 # --- reading and marking ---------------------------------------------------------------------
 
+
 def unread_count(user_id):
-    return db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(Notification.id)).where(
+                Notification.user_id == user_id, Notification.read_at.is_(None)
+            )
+        )
+        or 0
+    )
 
 
 def list_for(user_id, *, unread_only=False, page=1, per_page=30):
@@ -96,5 +148,6 @@ def mark_all_read(user_id):
         result = db.session.execute(
             sa.update(Notification)
             .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-            .values(read_at=utcnow()))
+            .values(read_at=utcnow())
+        )
     return result.rowcount

@@ -9,6 +9,7 @@ the default is :class:`LoggingSender`, which writes the message to the log.
 ``queue_text(channel, to, text, ...)`` records a ``Delivery`` and a send job in the caller's
 transaction; the job (``notify.send_text``) sends after the commit, at most once per
 successful attempt, recording every attempt on the delivery."""
+
 import logging
 import uuid
 
@@ -54,8 +55,10 @@ class LoggingSender(TextSender):
         return ref
 
 
-DEFAULT_SENDERS = {SMS: "portal.notify.channels:LoggingSender",
-                   WHATSAPP: "portal.notify.channels:LoggingSender"}
+DEFAULT_SENDERS = {
+    SMS: "portal.notify.channels:LoggingSender",
+    WHATSAPP: "portal.notify.channels:LoggingSender",
+}
 
 
 def sender_for(channel):
@@ -67,13 +70,21 @@ def sender_for(channel):
     return factory(channel=channel, app=current_app._get_current_object())
 
 
-def queue_text(channel, to, text, *, kind="text", user_id=None, reminder_id=None,
-               notification_id=None):
+def queue_text(
+    channel, to, text, *, kind="text", user_id=None, reminder_id=None, notification_id=None
+):
     """Record an SMS/WhatsApp message to send once the current transaction commits."""
     if channel not in TEXT_CHANNELS:
         raise ValueError(f"not a text channel: {channel!r}")
-    delivery = Delivery(channel=channel, recipient=to, text=text, kind=kind, user_id=user_id,
-                        reminder_id=reminder_id, notification_id=notification_id)
+    delivery = Delivery(
+        channel=channel,
+        recipient=to,
+        text=text,
+        kind=kind,
+        user_id=user_id,
+        reminder_id=reminder_id,
+        notification_id=notification_id,
+    )
     db.session.add(delivery)
     db.session.flush()
     jobs.enqueue("notify.send_text", delivery_id=delivery.id)

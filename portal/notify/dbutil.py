@@ -3,6 +3,7 @@ unless it is there" this capability uses for reminders, deduplicated notices and
 
 (A SAVEPOINT + IntegrityError would do too, but releasing a savepoint fires the session's
 ``after_commit`` event, which the outbox listens to.)"""
+
 from portal.extensions import db
 
 
@@ -15,7 +16,10 @@ def insert_ignore(model, values, index_elements):
     else:
         from sqlalchemy.dialects.sqlite import insert
     db.session.flush()
-    statement = (insert(table).values(**values)
-                 .on_conflict_do_nothing(index_elements=index_elements)
-                 .returning(table.c.id))
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=index_elements)
+        .returning(table.c.id)
+    )
     return db.session.execute(statement).scalar()

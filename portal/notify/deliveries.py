@@ -5,6 +5,7 @@ job raises. A failed attempt must still be on record, so it is written on a conn
 its own (committed at once) before the job raises for a retry. The job never writes the
 rows it records this way before the failure, so the two transactions never wait on each
 other."""
+
 import traceback
 
 import sqlalchemy as sa
@@ -45,15 +46,29 @@ def record_transient_failure(exc, *, delivery_id=None, mail_id=None):
         if delivery_id is not None:
             deliveries = Delivery.__table__
             conn.execute(
-                sa.update(deliveries).where(deliveries.c.id == delivery_id).values(
-                    attempts=deliveries.c.attempts + 1, error=error, updated_at=now,
-                    status=sa.case((deliveries.c.attempts + 1 >= jobs.MAX_ATTEMPTS,
-                                            DeliveryStatus.FAILED),
-                                           else_=DeliveryStatus.RETRYING)))
+                sa.update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(
+                    attempts=deliveries.c.attempts + 1,
+                    error=error,
+                    updated_at=now,
+                    status=sa.case(
+                        (deliveries.c.attempts + 1 >= jobs.MAX_ATTEMPTS, DeliveryStatus.FAILED),
+                        else_=DeliveryStatus.RETRYING,
+                    ),
+                )
+            )
         if mail_id is not None:
             mails = MailMessage.__table__
             conn.execute(
-                sa.update(mails).where(mails.c.id == mail_id).values(
-                    attempts=mails.c.attempts + 1, last_error=error,
-                    status=sa.case((mails.c.attempts + 1 >= jobs.MAX_ATTEMPTS, MailStatus.FAILED),
-                                   else_=MailStatus.QUEUED)))
+                sa.update(mails)
+                .where(mails.c.id == mail_id)
+                .values(
+                    attempts=mails.c.attempts + 1,
+                    last_error=error,
+                    status=sa.case(
+                        (mails.c.attempts + 1 >= jobs.MAX_ATTEMPTS, MailStatus.FAILED),
+                        else_=MailStatus.QUEUED,
+                    ),
+                )
+            )

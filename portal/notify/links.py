@@ -3,13 +3,17 @@
 Built from the URL map without a request, so they work inside jobs. Each audience has a
 list of candidate endpoints, most specific first: the first that exists is used, so a
 notice links to the visit page once that page exists and to the home page until then."""
+
 from flask import current_app
 from werkzeug.routing import BuildError
 
 CANDIDATES = {
     "patient": (("patient.visit", "visit_id"), ("patient.visits", None), ("patient.home", None)),
-    "provider": (("provider.appointment", "booking_id"), ("provider.schedule", None),
-                 ("provider.home", None)),
+    "provider": (
+        ("provider.appointment", "booking_id"),
+        ("provider.schedule", None),
+        ("provider.home", None),
+    ),
     "admin": (("admin.visit", "visit_id"), ("admin.visits", None), ("admin.home", None)),
 }
 

@@ -10,6 +10,7 @@ timeout, 4xx) is counted and retried with the outbox's backoff; a permanent refu
 marks the mail ``failed`` and is not retried. A mail sent but not yet marked (a worker
 killed between the two) is sent again on the retry: SMTP has no idempotency, so every
 mail carries a stable ``Message-ID`` (``<mail-ID@host>``) by which a duplicate can be known."""
+
 import logging
 import smtplib
 from email.message import EmailMessage
@@ -27,16 +28,35 @@ from portal.notify.models import EMAIL, MAIL, MAIL_DONE, Delivery, MailMessage, 
 log = logging.getLogger("portal.mail")
 
 
-def queue_mail(to, subject, text, html=None, *, attachments=None, kind="mail", user_id=None,
-               notification_id=None, reminder_id=None):
+def queue_mail(
+    to,
+    subject,
+    text,
+    html=None,
+    *,
+    attachments=None,
+    kind="mail",
+    user_id=None,
+    notification_id=None,
+    reminder_id=None,
+):
     """Record a mail to send once the current transaction commits."""
-    message = MailMessage(to=to, subject=subject[:200], text=text, html=html,
-                          attachments=attachments or None)
+    message = MailMessage(
+        to=to, subject=subject[:200], text=text, html=html, attachments=attachments or None
+    )
     db.session.add(message)
     db.session.flush()
-    db.session.add(Delivery(mail_id=message.id, channel=EMAIL, recipient=to, kind=kind,
-                            user_id=user_id, notification_id=notification_id,
-                            reminder_id=reminder_id))
+    db.session.add(
+        Delivery(
+            mail_id=message.id,
+            channel=EMAIL,
+            recipient=to,
+            kind=kind,
+            user_id=user_id,
+            notification_id=notification_id,
+            reminder_id=reminder_id,
+        )
+    )
     jobs.enqueue("notify.send_mail", message_id=message.id)
     return message
 
@@ -77,15 +97,21 @@ def build_email(message, config):
         if maintype == "text":
             extra.setdefault("charset", "utf-8")
         # Bytes, so the content goes base64 and exactly as written (an .ics keeps its CRLFs).
-        email.add_attachment(item["content"].encode("utf-8"), maintype=maintype,
-                             subtype=subtype, filename=item["filename"], params=extra)
+        email.add_attachment(
+            item["content"].encode("utf-8"),
+            maintype=maintype,
+            subtype=subtype,
+            filename=item["filename"],
+            params=extra,
+        )
     return email
 
 
 def _smtp_send(email, config):
     try:
-        with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
-                          timeout=config["MAIL_TIMEOUT"]) as smtp:
+        with smtplib.SMTP(
+            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]
+        ) as smtp:
             if config.get("MAIL_USE_TLS"):
                 smtp.starttls()
             if config.get("MAIL_USERNAME"):
@@ -130,8 +156,9 @@ def send_mail(message_id):
         log.warning("mail %s to %s refused: %s", message.id, message.to, exc)
         return
     except Exception as exc:  # transient: count it, then let the outbox retry with backoff
-        record_transient_failure(exc, delivery_id=delivery.id if delivery else None,
-                                 mail_id=message.id)
+        record_transient_failure(
+            exc, delivery_id=delivery.id if delivery else None, mail_id=message.id
+        )
         raise
     message.attempts += 1
     MAIL.move(message, MailStatus.SENT)

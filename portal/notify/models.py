@@ -2,6 +2,7 @@
 
 The database is the record of what is to be sent and what was sent; Redis only carries
 work that can be rebuilt from these tables (see docs/notifications.md)."""
+
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ class ReminderStatus(StrEnum):
     booking moves back) or SKIPPED (found not sendable when due: booking no longer
     confirmed, start passed, superseded). Changed only by conditional UPDATEs
     (``portal.notify.reminders``), so a race never sends twice."""
+
     PENDING = "PENDING"
     QUEUED = "QUEUED"
     SENT = "SENT"
@@ -51,11 +53,16 @@ class DeliveryStatus(StrEnum):
 
 _D = DeliveryStatus
 # An admin may reopen a failed delivery (the jobs page's retry): FAILED → RETRYING.
-DELIVERY = StateMachine("delivery", DeliveryStatus, {
-    _D.QUEUED: {_D.SENT, _D.RETRYING, _D.FAILED},
-    _D.RETRYING: {_D.SENT, _D.FAILED},
-    _D.FAILED: {_D.RETRYING},
-}, _D.QUEUED)
+DELIVERY = StateMachine(
+    "delivery",
+    DeliveryStatus,
+    {
+        _D.QUEUED: {_D.SENT, _D.RETRYING, _D.FAILED},
+        _D.RETRYING: {_D.SENT, _D.FAILED},
+        _D.FAILED: {_D.RETRYING},
+    },
+    _D.QUEUED,
+)
 
 
 class MailStatus(StrEnum):
@@ -66,10 +73,15 @@ class MailStatus(StrEnum):
 
 
 _M = MailStatus
-MAIL = StateMachine("mail", MailStatus, {
-    _M.QUEUED: {_M.SENT, _M.LOGGED, _M.FAILED},
-    _M.FAILED: {_M.QUEUED},  # an admin retries it
-}, _M.QUEUED)
+MAIL = StateMachine(
+    "mail",
+    MailStatus,
+    {
+        _M.QUEUED: {_M.SENT, _M.LOGGED, _M.FAILED},
+        _M.FAILED: {_M.QUEUED},  # an admin retries it
+    },
+    _M.QUEUED,
+)
 MAIL_DONE = (MailStatus.SENT, MailStatus.LOGGED, MailStatus.FAILED)
 
 NO_SHOW = "NO_SHOW"
@@ -148,15 +160,17 @@ class Reminder(db.Model):
 
     __tablename__ = "reminders"
     __table_args__ = (
-        sa.UniqueConstraint("booking_id", "recipient_id", "offset_key", "for_start",
-                            name="uq_reminders_once"),
+        sa.UniqueConstraint(
+            "booking_id", "recipient_id", "offset_key", "for_start", name="uq_reminders_once"
+        ),
         sa.CheckConstraint(_in("status", ReminderStatus), name="status_known"),
         sa.Index("ix_reminders_due", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
     recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(sa.String(16))  # patient | provider
     offset_key: Mapped[str] = mapped_column(sa.String(8))  # "24h", "1h", "15m"
@@ -185,8 +199,9 @@ class Delivery(db.Model):
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint("reminder_id", "channel", name="uq_deliveries_reminder_channel"),
-        sa.UniqueConstraint("notification_id", "channel",
-                            name="uq_deliveries_notification_channel"),
+        sa.UniqueConstraint(
+            "notification_id", "channel", name="uq_deliveries_notification_channel"
+        ),
         sa.CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
         sa.CheckConstraint(_in("status", DeliveryStatus), name="status_known"),
         sa.Index("ix_deliveries_status", "status", "updated_at"),
@@ -194,13 +209,17 @@ class Delivery(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("notifications.id", ondelete="SET NULL"))
+        sa.ForeignKey("notifications.id", ondelete="SET NULL")
+    )
     reminder_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("reminders.id", ondelete="SET NULL"))
+        sa.ForeignKey("reminders.id", ondelete="SET NULL")
+    )
     mail_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("mail_messages.id", ondelete="SET NULL"), index=True)
+        sa.ForeignKey("mail_messages.id", ondelete="SET NULL"), index=True
+    )
     user_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     channel: Mapped[str] = mapped_column(sa.String(10))
     recipient: Mapped[str] = mapped_column(sa.String(254))  # address, number or user id
     kind: Mapped[str] = mapped_column(sa.String(40), default="")
@@ -229,8 +248,9 @@ class AttentionFlag(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
-    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                          index=True)
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)

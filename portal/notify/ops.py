@@ -1,6 +1,7 @@
 """The failed-work view for admins: outbox items not done (the durable record: attempts,
 last error, next try), failed deliveries, and RQ's failed job registry when Redis is in
 use. Retrying an outbox item hands it to a worker again after the commit."""
+
 import logging
 
 import sqlalchemy as sa
@@ -19,28 +20,55 @@ log = logging.getLogger("portal.notify.ops")
 def outbox_problems(limit=200):
     """Items not done: failed at least once first (most attempts first), then waiting."""
     return db.session.scalars(
-        sa.select(OutboxItem).where(OutboxItem.done_at.is_(None))
+        sa.select(OutboxItem)
+        .where(OutboxItem.done_at.is_(None))
         .order_by(OutboxItem.attempts.desc(), OutboxItem.run_after, OutboxItem.id)
-        .limit(limit)).all()
+        .limit(limit)
+    ).all()
 
 
 def outbox_counts():
-    pending = db.session.scalar(sa.select(sa.func.count(OutboxItem.id)).where(
-        OutboxItem.done_at.is_(None), OutboxItem.attempts == 0)) or 0
-    failing = db.session.scalar(sa.select(sa.func.count(OutboxItem.id)).where(
-        OutboxItem.done_at.is_(None), OutboxItem.attempts > 0,
-        OutboxItem.attempts < jobs.MAX_ATTEMPTS)) or 0
-    dead = db.session.scalar(sa.select(sa.func.count(OutboxItem.id)).where(
-        OutboxItem.done_at.is_(None), OutboxItem.attempts >= jobs.MAX_ATTEMPTS)) or 0
-    return {"pending": pending, "retrying": failing, "gave_up": dead,
-            "max_attempts": jobs.MAX_ATTEMPTS}
+    pending = (
+        db.session.scalar(
+            sa.select(sa.func.count(OutboxItem.id)).where(
+                OutboxItem.done_at.is_(None), OutboxItem.attempts == 0
+            )
+        )
+        or 0
+    )
+    failing = (
+        db.session.scalar(
+            sa.select(sa.func.count(OutboxItem.id)).where(
+                OutboxItem.done_at.is_(None),
+                OutboxItem.attempts > 0,
+                OutboxItem.attempts < jobs.MAX_ATTEMPTS,
+            )
+        )
+        or 0
+    )
+    dead = (
+        db.session.scalar(
+            sa.select(sa.func.count(OutboxItem.id)).where(
+                OutboxItem.done_at.is_(None), OutboxItem.attempts >= jobs.MAX_ATTEMPTS
+            )
+        )
+        or 0
+    )
+    return {
+        "pending": pending,
+        "retrying": failing,
+        "gave_up": dead,
+        "max_attempts": jobs.MAX_ATTEMPTS,
+    }
 
 
 def failed_deliveries(limit=100):
     return db.session.scalars(
         sa.select(Delivery)
         .where(Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING)))
-        .order_by(Delivery.updated_at.desc()).limit(limit)).all()
+        .order_by(Delivery.updated_at.desc())
+        .limit(limit)
+    ).all()
 
 
 def retry_outbox_item(admin, item_id):
@@ -60,9 +88,13 @@ def retry_outbox_item(admin, item_id):
         elif item.job == "notify.send_text" and payload.get("delivery_id"):
             _reopen(sa.select(Delivery).where(Delivery.id == payload["delivery_id"]))
         item.run_after = utcnow()
-        record(admin, "job.retry", "outbox", item.id,
-               after={"job": item.job, "attempts": item.attempts,
-                      "last_error": item.last_error})
+        record(
+            admin,
+            "job.retry",
+            "outbox",
+            item.id,
+            after={"job": item.job, "attempts": item.attempts, "last_error": item.last_error},
+        )
     jobs.hand_over([item.id])
     return item
 
@@ -75,9 +107,9 @@ def _reopen(query):
 
 # --- RQ's own record (production) ------------------------------------------------------------
 
+
 def redis_configured():
-    return bool(current_app.config.get("REDIS_URL")) and not current_app.config.get(
-        "JOBS_INLINE")
+    return bool(current_app.config.get("REDIS_URL")) and not current_app.config.get("JOBS_INLINE")
 
 
 def rq_failed_jobs(limit=100):
@@ -85,6 +117,7 @@ def rq_failed_jobs(limit=100):
     if not redis_configured():
         return [], None
     from rq.job import Job
+
     rq_ext = current_app.extensions["rq"]
     found = []
     try:
@@ -95,9 +128,16 @@ def rq_failed_jobs(limit=100):
                 if job is None:
                     continue
                 result = job.latest_result()
-                found.append({"id": job.id, "queue": name, "func": job.func_name,
-                              "args": job.args, "ended_at": job.ended_at,
-                              "error": _last_line(getattr(result, "exc_string", None))})
+                found.append(
+                    {
+                        "id": job.id,
+                        "queue": name,
+                        "func": job.func_name,
+                        "args": job.args,
+                        "ended_at": job.ended_at,
+                        "error": _last_line(getattr(result, "exc_string", None)),
+                    }
+                )
     except Exception as exc:  # Redis away: the page still shows the outbox
         log.warning("could not read RQ's failed registry: %s", exc)
         return found, type(exc).__name__

@@ -1,17 +1,22 @@
 """What the notification pages and the admin's jobs page list (read only, keyset pages)."""
+
 import sqlalchemy as sa
 
 from portal.notify.models import Delivery, DeliveryStatus, Notification
 from portal.outbox import OutboxItem
 from portal.pagination import Order, keyset_page
 
-NOTIFICATION_ORDER = (Order(Notification.created_at, descending=True),
-                      Order(Notification.id, descending=True))
+NOTIFICATION_ORDER = (
+    Order(Notification.created_at, descending=True),
+    Order(Notification.id, descending=True),
+)
 # Failed at least once first (most attempts first), then waiting, oldest due first.
-OUTBOX_ORDER = (Order(OutboxItem.attempts, descending=True), Order(OutboxItem.run_after),
-                Order(OutboxItem.id))
-DELIVERY_ORDER = (Order(Delivery.updated_at, descending=True),
-                  Order(Delivery.id, descending=True))
+OUTBOX_ORDER = (
+    Order(OutboxItem.attempts, descending=True),
+    Order(OutboxItem.run_after),
+    Order(OutboxItem.id),
+)
+DELIVERY_ORDER = (Order(Delivery.updated_at, descending=True), Order(Delivery.id, descending=True))
 
 
 def notifications_page(user_id, *, unread_only=False, after=None, before=None, per_page=30):
@@ -19,8 +24,9 @@ def notifications_page(user_id, *, unread_only=False, after=None, before=None, p
     query = sa.select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    return keyset_page(query, NOTIFICATION_ORDER, after=after, before=before,
-                       per_page=per_page, count=True)
+    return keyset_page(
+        query, NOTIFICATION_ORDER, after=after, before=before, per_page=per_page, count=True
+    )
 
 
 def outbox_problems_page(*, after=None, before=None, per_page=50):
@@ -30,5 +36,7 @@ def outbox_problems_page(*, after=None, before=None, per_page=50):
 
 
 def failing_deliveries_page(*, after=None, before=None, per_page=50):
-    query = sa.select(Delivery).where(Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING)))
+    query = sa.select(Delivery).where(
+        Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING))
+    )
     return keyset_page(query, DELIVERY_ORDER, after=after, before=before, per_page=per_page)

@@ -4,6 +4,7 @@ Each receiver runs inside the sender's unit of work: it changes reminders, write
 or records an outbox job (with the dedupe key that keeps it to once), so nothing leaves
 before the commit and a rolled-back use case tells no one. The capabilities never import
 ``portal.notify``; this module is imported with the app (``portal.CAPABILITIES``)."""
+
 from portal import events, jobs
 from portal.notify import account_mail, link_notices, refund_notices, tasks  # noqa: F401
 from portal.notify.alerts import raise_alert
@@ -12,8 +13,9 @@ from portal.notify.reminders import retime_reminders, withdraw_reminders
 
 @events.visit_confirmed.connect
 def _visit_confirmed(sender, visit_id):
-    jobs.enqueue("notify.booking_confirmed", visit_id=visit_id,
-                 dedupe_key=f"visit-confirmed:{visit_id}")
+    jobs.enqueue(
+        "notify.booking_confirmed", visit_id=visit_id, dedupe_key=f"visit-confirmed:{visit_id}"
+    )
 
 
 @events.visit_needs_attention.connect
@@ -24,14 +26,21 @@ def _visit_needs_attention(sender, visit_id, reason):
 @events.booking_rescheduled.connect
 def _booking_rescheduled(sender, booking_id, reschedule_id, old_start):
     retime_reminders(booking_id)  # now, in the move's transaction; the notices follow
-    jobs.enqueue("notify.booking_rescheduled", booking_id=booking_id,
-                 old_start=old_start.isoformat(), dedupe_key=f"rescheduled:{reschedule_id}")
+    jobs.enqueue(
+        "notify.booking_rescheduled",
+        booking_id=booking_id,
+        old_start=old_start.isoformat(),
+        dedupe_key=f"rescheduled:{reschedule_id}",
+    )
 
 
 @events.reschedule_failed.connect
 def _reschedule_failed(sender, reschedule_id):
-    jobs.enqueue("notify.reschedule_failed", reschedule_id=reschedule_id,
-                 dedupe_key=f"reschedule-failed:{reschedule_id}")
+    jobs.enqueue(
+        "notify.reschedule_failed",
+        reschedule_id=reschedule_id,
+        dedupe_key=f"reschedule-failed:{reschedule_id}",
+    )
 
 
 @events.payment_link_expired.connect
@@ -52,32 +61,47 @@ def _payment_link_lapsed(sender, visit_id, payment_id, reason=None):
 @events.booking_cancelled.connect
 def _booking_cancelled(sender, booking_id, by, refund, reason):
     withdraw_reminders(booking_id, "booking cancelled")  # in the cancelling transaction
-    jobs.enqueue("notify.booking_cancelled", booking_id=booking_id, by=by, refund=refund,
-                 reason=reason, dedupe_key=f"booking-cancelled:{booking_id}")
+    jobs.enqueue(
+        "notify.booking_cancelled",
+        booking_id=booking_id,
+        by=by,
+        refund=refund,
+        reason=reason,
+        dedupe_key=f"booking-cancelled:{booking_id}",
+    )
 
 
 @events.refund_processed.connect
 def _refund_processed(sender, refund_id):
-    jobs.enqueue("notify.refund_processed", refund_id=refund_id,
-                 dedupe_key=f"refund-processed:{refund_id}")
+    jobs.enqueue(
+        "notify.refund_processed", refund_id=refund_id, dedupe_key=f"refund-processed:{refund_id}"
+    )
 
 
 @events.refund_failed.connect
 def _refund_failed(sender, refund_id):
-    jobs.enqueue("notify.refund_failed", refund_id=refund_id,
-                 dedupe_key=f"refund-failed-alert:{refund_id}")
+    jobs.enqueue(
+        "notify.refund_failed", refund_id=refund_id, dedupe_key=f"refund-failed-alert:{refund_id}"
+    )
 
 
 @events.refund_override_requested.connect
 def _refund_override_requested(sender, approval_id):
-    jobs.enqueue("notify.refund_override_requested", approval_id=approval_id,
-                 dedupe_key=f"refund-approval:{approval_id}")
+    jobs.enqueue(
+        "notify.refund_override_requested",
+        approval_id=approval_id,
+        dedupe_key=f"refund-approval:{approval_id}",
+    )
 
 
 @events.refund_override_approved.connect
 def _refund_override_approved(sender, approval_id, booking_id, amount):
-    jobs.enqueue("notify.refund_approved", booking_id=booking_id, amount=amount,
-                 dedupe_key=f"refund-extra-notice:{approval_id}")
+    jobs.enqueue(
+        "notify.refund_approved",
+        booking_id=booking_id,
+        amount=amount,
+        dedupe_key=f"refund-extra-notice:{approval_id}",
+    )
 
 
 @events.password_reset_requested.connect
@@ -93,5 +117,6 @@ def _user_invited(sender, user_id, invited_by_id, link, days):
 @events.payout_alert.connect
 def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):
     # The notices made are handed back to the sender (payouts shows them to the admin).
-    return raise_alert(kind=kind, title=title, body=message, link=link, severity=severity,
-                       dedupe_key=dedupe_key)
+    return raise_alert(
+        kind=kind, title=title, body=message, link=link, severity=severity, dedupe_key=dedupe_key
+    )

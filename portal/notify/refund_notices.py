@@ -1,6 +1,7 @@
 """Notices about refunds: processed (patient), an approved extra refund (patient), a
 refund that needs a person and an override awaiting approval (admins). Jobs recorded by
 ``portal.notify.receivers`` when the refunds capability says what happened."""
+
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
@@ -22,11 +23,15 @@ def refund_processed(refund_id):
     if refund is None:
         return
     where = "your wallet" if refund.destination == WALLET else "your original payment method"
-    notify_user(refund.patient_id, "refund.processed",
-                f"Refund of {format_inr(refund.amount)} processed",
-                f"{format_inr(refund.amount)} for {refund.booking.service.name} "
-                f"(visit {refund.visit.number}) has been refunded to {where}.",
-                link=_patient_link(refund.visit_id), dedupe_key=f"refund-processed:{refund.id}")
+    notify_user(
+        refund.patient_id,
+        "refund.processed",
+        f"Refund of {format_inr(refund.amount)} processed",
+        f"{format_inr(refund.amount)} for {refund.booking.service.name} "
+        f"(visit {refund.visit.number}) has been refunded to {where}.",
+        link=_patient_link(refund.visit_id),
+        dedupe_key=f"refund-processed:{refund.id}",
+    )
 
 
 @jobs.job("notify.refund_approved")
@@ -34,11 +39,14 @@ def refund_approved(booking_id, amount):
     item = db.session.get(IndividualBooking, booking_id)
     if item is None:
         return
-    notify_user(item.visit.patient_id, "refund.approved",
-                f"Additional refund of {format_inr(amount)}",
-                f"An additional refund of {format_inr(amount)} for {item.service.name} "
-                f"(visit {item.visit.number}) has been approved.",
-                link=_patient_link(item.master_id))
+    notify_user(
+        item.visit.patient_id,
+        "refund.approved",
+        f"Additional refund of {format_inr(amount)}",
+        f"An additional refund of {format_inr(amount)} for {item.service.name} "
+        f"(visit {item.visit.number}) has been approved.",
+        link=_patient_link(item.master_id),
+    )
 
 
 @jobs.job("notify.refund_failed")
@@ -47,11 +55,14 @@ def refund_failed(refund_id):
     refund = db.session.get(Refund, refund_id)
     if refund is None:
         return
-    alerts.raise_alert(alerts.REFUND_FAILED, f"Refund failed: {format_inr(refund.amount)}",
-                       f"Refund {refund.id} for visit {refund.visit.number} failed "
-                       f"after {refund.attempts or 1} attempt(s): {refund.failure_reason or ''}",
-                       link=f"/admin/refunds?status={RefundStatus.FAILED}",
-                       dedupe_key=f"refund-failed:{refund.id}")
+    alerts.raise_alert(
+        alerts.REFUND_FAILED,
+        f"Refund failed: {format_inr(refund.amount)}",
+        f"Refund {refund.id} for visit {refund.visit.number} failed "
+        f"after {refund.attempts or 1} attempt(s): {refund.failure_reason or ''}",
+        link=f"/admin/refunds?status={RefundStatus.FAILED}",
+        dedupe_key=f"refund-failed:{refund.id}",
+    )
 
 
 @jobs.job("notify.refund_override_requested")
@@ -59,11 +70,13 @@ def refund_override_requested(approval_id):
     approval = db.session.get(RefundApproval, approval_id)
     if approval is None:
         return
-    alerts.raise_alert(alerts.ADJUSTMENT_PENDING_APPROVAL,
-                       f"Refund override awaits approval: "
-                       f"{format_inr(approval.override_amount)}",
-                       f"{approval.requested_by.name} asks to refund "
-                       f"{format_inr(approval.override_amount)} (calculated "
-                       f"{format_inr(approval.calculated)}) for booking {approval.booking_id}: "
-                       f"{approval.reason}",
-                       link="/admin/approvals", dedupe_key=f"refund-approval:{approval.id}")
+    alerts.raise_alert(
+        alerts.ADJUSTMENT_PENDING_APPROVAL,
+        f"Refund override awaits approval: {format_inr(approval.override_amount)}",
+        f"{approval.requested_by.name} asks to refund "
+        f"{format_inr(approval.override_amount)} (calculated "
+        f"{format_inr(approval.calculated)}) for booking {approval.booking_id}: "
+        f"{approval.reason}",
+        link="/admin/approvals",
+        dedupe_key=f"refund-approval:{approval.id}",
+    )

@@ -24,6 +24,7 @@ Lifecycle (all rows in ``reminders``; nothing lives only in Redis)::
 
 Every status change is a conditional UPDATE, so a withdrawal racing a send never
 overwrites SENT, and a send never resurrects a withdrawn reminder."""
+
 import logging
 from zoneinfo import ZoneInfo
 
@@ -31,8 +32,8 @@ import sqlalchemy as sa
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
-from portal.db import utcnow
 from portal.config import policy, setting
+from portal.db import utcnow
 from portal.domain.schedule import reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -57,7 +58,8 @@ def recipients(booking):
     then each provider's login; each person once."""
     seen, out = set(), []
     for user_id, role in [(booking.visit.patient_id, "patient")] + [
-            (p.user_id, "provider") for p in booking.providers]:
+        (p.user_id, "provider") for p in booking.providers
+    ]:
         if user_id not in seen:
             seen.add(user_id)
             out.append((user_id, role))
@@ -65,6 +67,7 @@ def recipients(booking):
 
 
 # --- scheduling ----------------------------------------------------------------------------
+
 
 def sync_reminders(booking_id, now=None):
     """Make the booking's unsent reminders match its status, start and people.
@@ -80,7 +83,8 @@ def sync_reminders(booking_id, now=None):
             for key, due in times:
                 desired[(user_id, key, booking.start_at)] = (due, role)
     existing = db.session.scalars(
-        sa.select(Reminder).where(Reminder.booking_id == booking_id)).all()
+        sa.select(Reminder).where(Reminder.booking_id == booking_id)
+    ).all()
     present, withdraw, revive = set(), [], []
     for reminder in existing:
         key = (reminder.recipient_id, reminder.offset_key, reminder.for_start)
@@ -91,23 +95,35 @@ def sync_reminders(booking_id, now=None):
         elif reminder.status == ReminderStatus.WITHDRAWN:
             revive.append((reminder.id, desired[key][0]))
     confirmed = booking.status == BookingStatus.CONFIRMED
-    withdrawn = _withdraw_ids(withdraw, "booking changed" if confirmed
-                              else f"booking {booking.status.lower()}")
+    withdrawn = _withdraw_ids(
+        withdraw, "booking changed" if confirmed else f"booking {booking.status.lower()}"
+    )
     scheduled = 0
     for reminder_id, due in revive:
         scheduled += db.session.execute(
-            sa.update(Reminder).where(Reminder.id == reminder_id,
-                                      Reminder.status == ReminderStatus.WITHDRAWN)
+            sa.update(Reminder)
+            .where(Reminder.id == reminder_id, Reminder.status == ReminderStatus.WITHDRAWN)
             .values(status=ReminderStatus.PENDING, due_at=due, note=None, queued_at=None)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)
+        ).rowcount
     for (user_id, key, start), (due, role) in desired.items():
         if (user_id, key, start) in present:
             continue
         # ON CONFLICT DO NOTHING: scheduled at the same moment elsewhere is fine.
-        if insert_ignore(Reminder, dict(booking_id=booking_id, recipient_id=user_id, role=role,
-                                        offset_key=key, for_start=start, due_at=due,
-                                        status=ReminderStatus.PENDING, created_at=now),
-                         ["booking_id", "recipient_id", "offset_key", "for_start"]):
+        if insert_ignore(
+            Reminder,
+            dict(
+                booking_id=booking_id,
+                recipient_id=user_id,
+                role=role,
+                offset_key=key,
+                for_start=start,
+                due_at=due,
+                status=ReminderStatus.PENDING,
+                created_at=now,
+            ),
+            ["booking_id", "recipient_id", "offset_key", "for_start"],
+        ):
             scheduled += 1
     if withdraw or revive:
         _expire_loaded_reminders()
@@ -127,8 +143,9 @@ def retime_reminders(booking_id, now=None):
 
 def withdraw_reminders(booking_id, reason="booking cancelled"):
     """On cancellation: every unsent reminder of the booking is withdrawn."""
-    ids = db.session.scalars(sa.select(Reminder.id).where(
-        Reminder.booking_id == booking_id, Reminder.status.in_(UNSENT))).all()
+    ids = db.session.scalars(
+        sa.select(Reminder.id).where(Reminder.booking_id == booking_id, Reminder.status.in_(UNSENT))
+    ).all()
     count = _withdraw_ids(ids, reason)
     if count:
         _expire_loaded_reminders()
@@ -147,29 +164,36 @@ def _withdraw_ids(ids, reason):
     if not ids:
         return 0
     return db.session.execute(
-        sa.update(Reminder).where(Reminder.id.in_(ids), Reminder.status.in_(UNSENT))
+        sa.update(Reminder)
+        .where(Reminder.id.in_(ids), Reminder.status.in_(UNSENT))
         .values(status=ReminderStatus.WITHDRAWN, note=reason[:200])
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 # --- sending -------------------------------------------------------------------------------
+
 
 @jobs.periodic(SEND_DUE, every=60)
 def send_due_reminders(limit=500):
     """Claim the due reminders and queue one send job for each (same transaction)."""
     now = utcnow()
-    query = (sa.select(Reminder.id)
-             .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
-             .order_by(Reminder.due_at, Reminder.id).limit(limit))
+    query = (
+        sa.select(Reminder.id)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+    )
     if _is_postgres():
         query = query.with_for_update(skip_locked=True)
     claimed = 0
     for reminder_id in db.session.scalars(query).all():
         won = db.session.execute(
-            sa.update(Reminder).where(Reminder.id == reminder_id,
-                                      Reminder.status == ReminderStatus.PENDING)
+            sa.update(Reminder)
+            .where(Reminder.id == reminder_id, Reminder.status == ReminderStatus.PENDING)
             .values(status=ReminderStatus.QUEUED, queued_at=now)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if won:
             jobs.enqueue(SEND_ONE, reminder_id=reminder_id)
             claimed += 1
@@ -178,8 +202,11 @@ def send_due_reminders(limit=500):
 
 @jobs.job(SEND_ONE)
 def send_reminder(reminder_id):
-    query = sa.select(Reminder).where(Reminder.id == reminder_id) \
+    query = (
+        sa.select(Reminder)
+        .where(Reminder.id == reminder_id)
         .execution_options(populate_existing=True)
+    )
     if _is_postgres():
         query = query.with_for_update()
     reminder = db.session.scalar(query)
@@ -203,14 +230,19 @@ def _unsendable(reminder, booking, now):
         return "booking re-timed"
     if booking.start_at <= now:
         return "start passed"
-    later = db.session.scalar(sa.select(Reminder.offset_key).where(
-        Reminder.booking_id == reminder.booking_id,
-        Reminder.recipient_id == reminder.recipient_id,
-        Reminder.for_start == reminder.for_start,
-        Reminder.id != reminder.id,
-        Reminder.due_at > reminder.due_at, Reminder.due_at <= now,
-        Reminder.status.in_((ReminderStatus.PENDING, ReminderStatus.QUEUED,
-                                 ReminderStatus.SENT))))
+    later = db.session.scalar(
+        sa.select(Reminder.offset_key).where(
+            Reminder.booking_id == reminder.booking_id,
+            Reminder.recipient_id == reminder.recipient_id,
+            Reminder.for_start == reminder.for_start,
+            Reminder.id != reminder.id,
+            Reminder.due_at > reminder.due_at,
+            Reminder.due_at <= now,
+            Reminder.status.in_(
+                (ReminderStatus.PENDING, ReminderStatus.QUEUED, ReminderStatus.SENT)
+            ),
+        )
+    )
     if later:
         return f"superseded by the {later} reminder"
     return None
@@ -218,9 +250,11 @@ def _unsendable(reminder, booking, now):
 
 def _set_status(reminder, status, **values):
     won = db.session.execute(
-        sa.update(Reminder).where(Reminder.id == reminder.id,
-                                  Reminder.status == ReminderStatus.QUEUED)
-        .values(status=status, **values).execution_options(synchronize_session=False)).rowcount
+        sa.update(Reminder)
+        .where(Reminder.id == reminder.id, Reminder.status == ReminderStatus.QUEUED)
+        .values(status=status, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.refresh(reminder)
     return bool(won)
 
@@ -244,8 +278,10 @@ def _deliver(reminder, booking):
     who = visit.for_name
     if reminder.role == "patient":
         title = f"Reminder: {booking.service.name} {OFFSET_WORDS.get(reminder.offset_key, 'soon')}"
-        body = (f"{who}'s {booking.service.name} with {providers} at {booking.clinic.name} "
-                f"starts {when}.")
+        body = (
+            f"{who}'s {booking.service.name} with {providers} at {booking.clinic.name} "
+            f"starts {when}."
+        )
         link = visit_path("patient", visit_id=visit.id)
     else:
         title = f"Reminder: {who} {OFFSET_WORDS.get(reminder.offset_key, 'soon')}"
@@ -256,26 +292,53 @@ def _deliver(reminder, booking):
     channels = reminder_channels()
     text_channel = next((c for c in channels if c in ("sms", "whatsapp")), None)
     notice = notify_user(
-        reminder.recipient_id, "reminder", title, body, link=link,
-        email="email" in channels, text=text_channel, mail_template="reminder",
-        mail_context={"booking": booking, "visit": visit, "when": when,
-                      "providers": providers, "who": who, "role": reminder.role,
-                      "offset": reminder.offset_key})
+        reminder.recipient_id,
+        "reminder",
+        title,
+        body,
+        link=link,
+        email="email" in channels,
+        text=text_channel,
+        mail_template="reminder",
+        mail_context={
+            "booking": booking,
+            "visit": visit,
+            "when": when,
+            "providers": providers,
+            "who": who,
+            "role": reminder.role,
+            "offset": reminder.offset_key,
+        },
+    )
     # Tie this reminder's deliveries to it: the (reminder, channel) key is unique.
     db.session.flush()
-    db.session.execute(sa.update(Delivery).where(Delivery.notification_id == notice.id)
-                       .values(reminder_id=reminder.id)
-                       .execution_options(synchronize_session=False))
-    log.info("reminder %s (%s) sent to user %s", reminder.id, reminder.offset_key,
-             reminder.recipient_id)
+    db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.notification_id == notice.id)
+        .values(reminder_id=reminder.id)
+        .execution_options(synchronize_session=False)
+    )
+    log.info(
+        "reminder %s (%s) sent to user %s", reminder.id, reminder.offset_key, reminder.recipient_id
+    )
     return notice
 
 
 def reminders_for(booking_id):
-    return db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == booking_id)
-                              .order_by(Reminder.for_start, Reminder.due_at,
-                                        Reminder.recipient_id)).all()
+    return db.session.scalars(
+        sa.select(Reminder)
+        .where(Reminder.booking_id == booking_id)
+        .order_by(Reminder.for_start, Reminder.due_at, Reminder.recipient_id)
+    ).all()
 
 
-__all__ = ["schedule_reminders", "retime_reminders", "withdraw_reminders", "sync_reminders",
-           "send_due_reminders", "send_reminder", "SEND_DUE", "SEND_ONE"]
+__all__ = [
+    "schedule_reminders",
+    "retime_reminders",
+    "withdraw_reminders",
+    "sync_reminders",
+    "send_due_reminders",
+    "send_reminder",
+    "SEND_DUE",
+    "SEND_ONE",
+]

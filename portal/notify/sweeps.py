@@ -3,6 +3,7 @@
 ``notify.flag_no_shows`` (every 5 min) flags confirmed bookings never started by end + 2 h
 (``attention_flags``, one per booking) and raises a NO_SHOW alert. (Payment links past
 their expiry are the booking capability's: ``portal.booking.links``.)"""
+
 import sqlalchemy as sa
 
 from portal import jobs
@@ -23,33 +24,49 @@ FLAG_NO_SHOWS = "notify.flag_no_shows"
 
 # --- no-shows --------------------------------------------------------------------------------
 
+
 @jobs.periodic(FLAG_NO_SHOWS, every=300)
 def flag_no_shows(now=None, limit=500):
     now = now or utcnow()
     cutoff = now - policy().no_show_grace
     flagged = sa.select(AttentionFlag.id).where(
-        AttentionFlag.booking_id == IndividualBooking.id, AttentionFlag.kind == NO_SHOW)
+        AttentionFlag.booking_id == IndividualBooking.id, AttentionFlag.kind == NO_SHOW
+    )
     bookings = db.session.scalars(
-        sa.select(IndividualBooking).where(
+        sa.select(IndividualBooking)
+        .where(
             IndividualBooking.status == BookingStatus.CONFIRMED,
             IndividualBooking.end_at <= cutoff,
-            ~flagged.exists())
-        .order_by(IndividualBooking.end_at).limit(limit)).all()
+            ~flagged.exists(),
+        )
+        .order_by(IndividualBooking.end_at)
+        .limit(limit)
+    ).all()
     count = 0
     for booking in bookings:
         if not schedule.is_no_show_candidate(booking.end_at, now, policy()):
             continue
-        if insert_ignore(AttentionFlag, dict(booking_id=booking.id, visit_id=booking.master_id,
-                                             kind=NO_SHOW, created_at=now),
-                         ["booking_id", "kind"]) is None:
+        if (
+            insert_ignore(
+                AttentionFlag,
+                dict(
+                    booking_id=booking.id, visit_id=booking.master_id, kind=NO_SHOW, created_at=now
+                ),
+                ["booking_id", "kind"],
+            )
+            is None
+        ):
             continue  # flagged by another worker just now
         visit = booking.visit
         providers = ", ".join(p.display_name for p in booking.providers)
-        alerts.raise_alert(alerts.NO_SHOW, f"Possible no-show: visit {visit.number}",
-                           f"{visit.for_name}'s {booking.service.name} with {providers}, "
-                           f"{local_time(booking)}, was confirmed but never started.",
-                           link=visit_path("admin", visit_id=visit.id),
-                           dedupe_key=f"no-show:{booking.id}")
+        alerts.raise_alert(
+            alerts.NO_SHOW,
+            f"Possible no-show: visit {visit.number}",
+            f"{visit.for_name}'s {booking.service.name} with {providers}, "
+            f"{local_time(booking)}, was confirmed but never started.",
+            link=visit_path("admin", visit_id=visit.id),
+            dedupe_key=f"no-show:{booking.id}",
+        )
         count += 1
     return count
 
@@ -67,6 +84,11 @@ def resolve_flag(admin, flag_id, note=""):
         if flag is None or flag.resolved_at is not None:
             return flag
         flag.resolved_at, flag.resolved_by_id, flag.note = utcnow(), admin.id, note or None
-        record(admin, "attention.resolve", "booking", flag.booking_id,
-               after={"kind": flag.kind, "note": note})
+        record(
+            admin,
+            "attention.resolve",
+            "booking",
+            flag.booking_id,
+            after={"kind": flag.kind, "note": note},
+        )
     return flag

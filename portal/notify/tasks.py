@@ -3,6 +3,7 @@ payment trouble. Each function runs inside the caller's transaction (a job's, us
 is idempotent: dedupe keys on notices, reminder sync by rows, so a re-run job sends nothing
 twice. The jobs here are recorded by ``portal.notify.receivers`` when a capability says
 what happened (``portal.events``; docs/notifications.md "Wiring")."""
+
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -51,28 +52,45 @@ def on_booking_confirmed(visit_id):
     lines = [_describe(i) for i in items]
     paid = sum(i.paid_amount for i in items)
     link = visit_path("patient", visit_id=visit.id)
-    body = (f"Your visit {visit.number} for {visit.for_name} is confirmed:\n"
-            + "\n".join(f"• {line}" for line in lines)
-            + f"\nPaid {format_inr(paid)}." + (f" Invoice {visit.invoice_no}." if visit.invoice_no
-                                                  else ""))
+    body = (
+        f"Your visit {visit.number} for {visit.for_name} is confirmed:\n"
+        + "\n".join(f"• {line}" for line in lines)
+        + f"\nPaid {format_inr(paid)}."
+        + (f" Invoice {visit.invoice_no}." if visit.invoice_no else "")
+    )
     notice = notify_user(
-        visit.patient_id, "booking.confirmed", f"Visit {visit.number} confirmed", body,
-        link=link, mail_template="booking_confirmed",
+        visit.patient_id,
+        "booking.confirmed",
+        f"Visit {visit.number} confirmed",
+        body,
+        link=link,
+        mail_template="booking_confirmed",
         mail_context={"visit": visit, "items": items, "lines": lines, "paid": paid},
-        attachments=[ics.attachment(items, url=absolute(link),
-                                    filename=f"visit-{visit.number or visit.id}.ics")],
-        dedupe_key=f"visit-confirmed:{visit.id}")
+        attachments=[
+            ics.attachment(
+                items, url=absolute(link), filename=f"visit-{visit.number or visit.id}.ics"
+            )
+        ],
+        dedupe_key=f"visit-confirmed:{visit.id}",
+    )
     for item in items:
         for provider in item.providers:
-            notify_user(provider.user_id, "booking.new", f"New appointment: {visit.for_name}",
-                        f"{item.service.name} with {visit.for_name} at {item.clinic.name}, "
-                        f"{local_time(item)}.",
-                        link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
-                        dedupe_key=f"booking-confirmed:{item.id}:{provider.user_id}")
-    alerts.raise_alert(alerts.NEW_BOOKING, f"New booking {visit.number}",
-                       f"{visit.for_name}: " + "; ".join(lines),
-                       link=visit_path("admin", visit_id=visit.id),
-                       dedupe_key=f"new-booking:{visit.id}")
+            notify_user(
+                provider.user_id,
+                "booking.new",
+                f"New appointment: {visit.for_name}",
+                f"{item.service.name} with {visit.for_name} at {item.clinic.name}, "
+                f"{local_time(item)}.",
+                link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
+                dedupe_key=f"booking-confirmed:{item.id}:{provider.user_id}",
+            )
+    alerts.raise_alert(
+        alerts.NEW_BOOKING,
+        f"New booking {visit.number}",
+        f"{visit.for_name}: " + "; ".join(lines),
+        link=visit_path("admin", visit_id=visit.id),
+        dedupe_key=f"new-booking:{visit.id}",
+    )
     return notice
 
 
@@ -89,26 +107,37 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     what = _describe(item)
     refund_text = f" A refund of {format_inr(refund)} is on its way." if refund else ""
     reason_text = f" Reason: {reason}." if reason else ""
-    notify_user(visit.patient_id, "booking.cancelled", f"Cancelled: {item.service.name}",
-                f"{what} is cancelled{f' by the {by}' if by else ''}.{reason_text}{refund_text}",
-                link=visit_path("patient", visit_id=visit.id),
-                dedupe_key=f"booking-cancelled:{item.id}")
+    notify_user(
+        visit.patient_id,
+        "booking.cancelled",
+        f"Cancelled: {item.service.name}",
+        f"{what} is cancelled{f' by the {by}' if by else ''}.{reason_text}{refund_text}",
+        link=visit_path("patient", visit_id=visit.id),
+        dedupe_key=f"booking-cancelled:{item.id}",
+    )
     for provider in item.providers:
-        notify_user(provider.user_id, "booking.cancelled",
-                    f"Cancelled: {visit.for_name}", f"{what} is cancelled.{reason_text}",
-                    link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
-                    dedupe_key=f"booking-cancelled:{item.id}")
-    alerts.raise_alert(alerts.CANCELLATION, f"Cancellation in visit {visit.number}",
-                       f"{visit.for_name}: {what}{f' (by the {by})' if by else ''}."
-                       f"{reason_text}{refund_text}",
-                       link=visit_path("admin", visit_id=visit.id),
-                       dedupe_key=f"cancellation:{item.id}")
+        notify_user(
+            provider.user_id,
+            "booking.cancelled",
+            f"Cancelled: {visit.for_name}",
+            f"{what} is cancelled.{reason_text}",
+            link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
+            dedupe_key=f"booking-cancelled:{item.id}",
+        )
+    alerts.raise_alert(
+        alerts.CANCELLATION,
+        f"Cancellation in visit {visit.number}",
+        f"{visit.for_name}: {what}{f' (by the {by})' if by else ''}.{reason_text}{refund_text}",
+        link=visit_path("admin", visit_id=visit.id),
+        dedupe_key=f"cancellation:{item.id}",
+    )
 
 
 @jobs.job("notify.booking_rescheduled")
 def rescheduled_job(booking_id, old_start=None):
-    on_booking_rescheduled(booking_id,
-                           old_start=datetime.fromisoformat(old_start) if old_start else None)
+    on_booking_rescheduled(
+        booking_id, old_start=datetime.fromisoformat(old_start) if old_start else None
+    )
 
 
 def on_booking_rescheduled(booking_id, *, old_start=None):
@@ -123,20 +152,36 @@ def on_booking_rescheduled(booking_id, *, old_start=None):
     stamp = item.start_at.strftime("%Y%m%dT%H%M")
     link = visit_path("patient", visit_id=visit.id)
     sequence = int(utcnow().timestamp() // 60) % 2_000_000_000
-    notify_user(visit.patient_id, "booking.rescheduled", f"Rescheduled: {item.service.name}",
-                f"{_describe(item)}{was}.", link=link,
-                attachments=[ics.attachment([item], url=absolute(link), sequence=sequence,
-                                            filename=f"visit-{visit.number or visit.id}.ics")],
-                dedupe_key=f"booking-rescheduled:{item.id}:{stamp}")
+    notify_user(
+        visit.patient_id,
+        "booking.rescheduled",
+        f"Rescheduled: {item.service.name}",
+        f"{_describe(item)}{was}.",
+        link=link,
+        attachments=[
+            ics.attachment(
+                [item],
+                url=absolute(link),
+                sequence=sequence,
+                filename=f"visit-{visit.number or visit.id}.ics",
+            )
+        ],
+        dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
+    )
     for provider in item.providers:
-        notify_user(provider.user_id, "booking.rescheduled", f"Rescheduled: {visit.for_name}",
-                    f"{_describe(item)}{was}.",
-                    link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
-                    dedupe_key=f"booking-rescheduled:{item.id}:{stamp}")
+        notify_user(
+            provider.user_id,
+            "booking.rescheduled",
+            f"Rescheduled: {visit.for_name}",
+            f"{_describe(item)}{was}.",
+            link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
+            dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
+        )
 
 
 def local_time_at(item, when):
     from zoneinfo import ZoneInfo
+
     local = when.astimezone(ZoneInfo(item.clinic.timezone))
     return local.strftime("%a %d %b %Y, %I:%M %p ").lstrip("0") + (local.tzname() or "")
 
@@ -163,12 +208,17 @@ def on_payment_attention(visit_id, reason):
     if visit is None:
         return []
     kind = ATTENTION_KINDS.get(reason, alerts.PAYMENT_FAILED)
-    title = f"{ATTENTION_TITLES.get(reason, reason.replace('_', ' ').capitalize())}: " \
-            f"visit {visit.number}"
-    return alerts.raise_alert(kind, title, f"{visit.for_name} ({visit.patient.email}).",
-                              link=visit_path("admin", visit_id=visit.id),
-                              dedupe_key=f"attention:{visit.id}:{reason}:"
-                                         f"{_attention_round(visit, reason)}")
+    title = (
+        f"{ATTENTION_TITLES.get(reason, reason.replace('_', ' ').capitalize())}: "
+        f"visit {visit.number}"
+    )
+    return alerts.raise_alert(
+        kind,
+        title,
+        f"{visit.for_name} ({visit.patient.email}).",
+        link=visit_path("admin", visit_id=visit.id),
+        dedupe_key=f"attention:{visit.id}:{reason}:{_attention_round(visit, reason)}",
+    )
 
 
 @jobs.job("notify.payment_attention")
@@ -179,11 +229,14 @@ def payment_attention(visit_id, reason):
         return
     on_payment_attention(visit_id, reason)
     if reason in (ATTENTION_LATE_PAYMENT, ATTENTION_AMOUNT_MISMATCH):
-        queue_mail(visit.patient.email, f"About your payment for visit {visit.number}",
-                   f"Hello {visit.patient.name},\n\nWe received your payment for visit "
-                   f"{visit.number} but could not use it to confirm the booking (the slot "
-                   f"was no longer held, or the amount differed). The money is in your "
-                   f"Clinic Portal wallet; our team will contact you.\n")
+        queue_mail(
+            visit.patient.email,
+            f"About your payment for visit {visit.number}",
+            f"Hello {visit.patient.name},\n\nWe received your payment for visit "
+            f"{visit.number} but could not use it to confirm the booking (the slot "
+            f"was no longer held, or the amount differed). The money is in your "
+            f"Clinic Portal wallet; our team will contact you.\n",
+        )
 
 
 @jobs.job("notify.reschedule_failed")
@@ -191,11 +244,14 @@ def reschedule_failed(reschedule_id):
     resched = db.session.get(Reschedule, reschedule_id)
     if resched is None:
         return
-    notify_user(resched.visit.patient_id, "booking.reschedule_failed",
-                "Reschedule not completed",
-                f"{resched.failure_reason}. {format_inr(resched.total)} is in your wallet.",
-                link=visit_path("patient", visit_id=resched.visit_id),
-                dedupe_key=f"reschedule-failed:{resched.id}")
+    notify_user(
+        resched.visit.patient_id,
+        "booking.reschedule_failed",
+        "Reschedule not completed",
+        f"{resched.failure_reason}. {format_inr(resched.total)} is in your wallet.",
+        link=visit_path("patient", visit_id=resched.visit_id),
+        dedupe_key=f"reschedule-failed:{resched.id}",
+    )
 
 
 def _attention_round(visit, reason):
@@ -205,6 +261,9 @@ def _attention_round(visit, reason):
 
 
 def confirmed_items(visit_id):
-    return db.session.scalars(sa.select(IndividualBooking).where(
-        IndividualBooking.master_id == visit_id,
-        IndividualBooking.status == BookingStatus.CONFIRMED)).all()
+    return db.session.scalars(
+        sa.select(IndividualBooking).where(
+            IndividualBooking.master_id == visit_id,
+            IndividualBooking.status == BookingStatus.CONFIRMED,
+        )
+    ).all()

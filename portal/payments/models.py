@@ -1,4 +1,5 @@
 """Payments of a visit and their attempt timeline. Amounts are integer paise."""
+
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ STATUSES = tuple(PaymentStatus)
 
 class AttemptNote(StrEnum):
     """What a timeline entry records when the event moves no payment status."""
+
     AUTHORIZED = "AUTHORIZED"  # authorized at the gateway; the capture confirms
     REJECTED = "REJECTED"  # a callback whose signature did not verify
     MISMATCH = "MISMATCH"  # captured, but not the amount asked for
@@ -41,12 +43,12 @@ class Payment(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    master_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                           index=True)
+    master_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(sa.String(8))
     amount: Mapped[int] = mapped_column(sa.BigInteger)
-    status: Mapped[str] = mapped_column(sa.String(12), default=PaymentStatus.PENDING,
-                                        index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=PaymentStatus.PENDING, index=True)
     razorpay_order_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     razorpay_link_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
@@ -61,9 +63,12 @@ class Payment(db.Model):
     paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     visit = relationship("MasterBooking", back_populates="payments")
-    attempts = relationship("PaymentAttempt", back_populates="payment",
-                            order_by="(PaymentAttempt.at, PaymentAttempt.id)",
-                            cascade="all, delete-orphan")
+    attempts = relationship(
+        "PaymentAttempt",
+        back_populates="payment",
+        order_by="(PaymentAttempt.at, PaymentAttempt.id)",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def master(self):
@@ -71,8 +76,13 @@ class Payment(db.Model):
 
     @property
     def failed_attempts(self):
-        return len({a.razorpay_payment_id or a.id for a in self.attempts
-                    if a.status == PaymentStatus.FAILED})
+        return len(
+            {
+                a.razorpay_payment_id or a.id
+                for a in self.attempts
+                if a.status == PaymentStatus.FAILED
+            }
+        )
 
     @property
     def attempt_count(self):
@@ -95,8 +105,9 @@ class PaymentAttempt(db.Model):
     __tablename__ = "payment_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id", ondelete="CASCADE"),
-                                            index=True)
+    payment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("payments.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     event: Mapped[str] = mapped_column(sa.String(48))
     status: Mapped[str] = mapped_column(sa.String(12))

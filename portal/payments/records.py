@@ -2,6 +2,7 @@
 status moves (through ``portal.domain.states.PAYMENT``). Everything runs in the caller's
 unit of work; nothing here knows about visits (``portal.booking`` decides what a payment
 means for a visit)."""
+
 import sqlalchemy as sa
 
 from portal.db import utcnow
@@ -28,24 +29,36 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
             return found
     if razorpay_payment_id:
         return db.session.scalar(
-            sa.select(Payment).where(Payment.razorpay_payment_id == razorpay_payment_id))
+            sa.select(Payment).where(Payment.razorpay_payment_id == razorpay_payment_id)
+        )
     return None
 
 
 def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
     """One line of the payment's timeline; ``status`` is a ``PaymentStatus`` or an
     ``AttemptNote`` (what the event said)."""
-    attempt = PaymentAttempt(event=event, status=status,
-                             razorpay_payment_id=razorpay_payment_id, detail=detail,
-                             at=utcnow())
+    attempt = PaymentAttempt(
+        event=event,
+        status=status,
+        razorpay_payment_id=razorpay_payment_id,
+        detail=detail,
+        at=utcnow(),
+    )
     payment.attempts.append(attempt)
     return attempt
 
 
 def attempt_seen(payment, event, razorpay_payment_id):
-    return db.session.scalar(sa.select(PaymentAttempt.id).where(
-        PaymentAttempt.payment_id == payment.id, PaymentAttempt.event == event,
-        PaymentAttempt.razorpay_payment_id == razorpay_payment_id)) is not None
+    return (
+        db.session.scalar(
+            sa.select(PaymentAttempt.id).where(
+                PaymentAttempt.payment_id == payment.id,
+                PaymentAttempt.event == event,
+                PaymentAttempt.razorpay_payment_id == razorpay_payment_id,
+            )
+        )
+        is not None
+    )
 
 
 def succeed(payment, event, *, now=None, razorpay_payment_id=None, detail=None):

@@ -1,5 +1,6 @@
 """Background work on payment records: cancelling a replaced or expired payment link at
 Razorpay after the commit that ended it."""
+
 import logging
 
 from portal import jobs

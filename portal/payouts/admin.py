@@ -1,6 +1,7 @@
 """What an administrator does to payouts: hold, release, retry now, pay now, and ask
 RazorpayX for the status. Each is one unit of work; a refusal raises ``PayoutError``
 with the message to show, and nothing changes."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,8 +12,14 @@ from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
 from portal.payouts import models as m
-from portal.payouts.common import (SEND_JOB, PayoutError, Skipped, current_attempt,
-                                   lock_payout, snapshot)
+from portal.payouts.common import (
+    SEND_JOB,
+    PayoutError,
+    Skipped,
+    current_attempt,
+    lock_payout,
+    snapshot,
+)
 from portal.payouts.create import create_payout
 from portal.payouts.sending import retry_payout
 from portal.payouts.status import refresh_payout
@@ -44,13 +51,22 @@ def hold_payout(actor, payout_id, reason):
         if payout.returned or payout.status not in (PayoutStatus.QUEUED, PayoutStatus.FAILED):
             raise PayoutError("Only a queued or failed payout can be held.")
         attempt = current_attempt(payout)
-        if payout.status == PayoutStatus.QUEUED and attempt is not None \
-                and attempt.status != PayoutAttemptStatus.SENDING:
+        if (
+            payout.status == PayoutStatus.QUEUED
+            and attempt is not None
+            and attempt.status != PayoutAttemptStatus.SENDING
+        ):
             raise PayoutError("This payout is already at RazorpayX and cannot be held.")
         before = snapshot(payout)
         payout.held, payout.hold_reason = True, reason[:255]
-        record(actor, "payout.hold", "payout", payout.id, before=before,
-               after=snapshot(payout) | {"reason": reason})
+        record(
+            actor,
+            "payout.hold",
+            "payout",
+            payout.id,
+            before=before,
+            after=snapshot(payout) | {"reason": reason},
+        )
         return payout
 
 
@@ -64,11 +80,20 @@ def release_payout(actor, payout_id, reason):
             raise PayoutError("This payout is not held.")
         before = snapshot(payout)
         payout.held, payout.hold_reason = False, None
-        record(actor, "payout.release", "payout", payout.id, before=before,
-               after=snapshot(payout) | {"reason": reason})
+        record(
+            actor,
+            "payout.release",
+            "payout",
+            payout.id,
+            before=before,
+            after=snapshot(payout) | {"reason": reason},
+        )
         if payout.status == PayoutStatus.QUEUED:
-            enqueue(SEND_JOB, payout_id=payout.id,
-                    dedupe_key=f"payout-send:{payout.id}:release:{uuid.uuid4().hex[:12]}")
+            enqueue(
+                SEND_JOB,
+                payout_id=payout.id,
+                dedupe_key=f"payout-send:{payout.id}:release:{uuid.uuid4().hex[:12]}",
+            )
         elif payout.status == PayoutStatus.FAILED and not payout.returned:
             retry_payout(payout.id, force=True, actor=actor)
         return payout
@@ -89,8 +114,13 @@ def retry_payout_now(actor, payout_id, reason):
             payout.held, payout.hold_reason = False, None
             return retry_payout(payout.id, force=True, actor=actor)
         if payout.returned:
-            result = create_payout(payout.provider_id, kind=m.MANUAL_KIND, actor=actor,
-                                   apply_minimum=False, max_gross=payout.gross)
+            result = create_payout(
+                payout.provider_id,
+                kind=m.MANUAL_KIND,
+                actor=actor,
+                apply_minimum=False,
+                max_gross=payout.gross,
+            )
             if isinstance(result, Skipped):
                 raise PayoutError(result.reason)
             return result
@@ -101,8 +131,7 @@ def pay_now(actor, provider_id):
     """An admin pays a provider's whole payable now (no minimum)."""
     _require_admin(actor)
     with unit_of_work():
-        result = create_payout(provider_id, kind=m.MANUAL_KIND, actor=actor,
-                               apply_minimum=False)
+        result = create_payout(provider_id, kind=m.MANUAL_KIND, actor=actor, apply_minimum=False)
         if isinstance(result, Skipped):
             raise PayoutError(result.reason)
         return result

@@ -4,6 +4,7 @@
 whoever listens) and sends ``portal.events.payout_alert``; the notification capability
 connects to it (every active admin gets a notice, HIGH ones also a mail). Payouts never
 import notify."""
+
 import logging
 
 from portal import events
@@ -15,17 +16,26 @@ HIGH, MEDIUM, LOW = "HIGH", "MEDIUM", "LOW"
 PAYOUT_FAILED, PAYOUT_REVERSED = "PAYOUT_FAILED", "PAYOUT_REVERSED"
 
 
-def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED,
-                       actor=None):
+def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None):
     """Record and announce the alert; returns what the receivers made (notices)."""
     details = {"severity": severity, "title": title, "message": message, "kind": kind}
     if payout is not None:
         details.update(payout_id=payout.id, provider_id=payout.provider_id)
-    record(actor, "payout.alert", "payout" if payout is not None else "payouts",
-           payout.id if payout is not None else None, after=details)
+    record(
+        actor,
+        "payout.alert",
+        "payout" if payout is not None else "payouts",
+        payout.id if payout is not None else None,
+        after=details,
+    )
     log.warning("payout alert %s: %s — %s", severity, title, message)
     answers = events.payout_alert.send(
-        "payouts", severity=severity, kind=kind, title=title, message=message,
+        "payouts",
+        severity=severity,
+        kind=kind,
+        title=title,
+        message=message,
         link=f"/admin/payouts/{payout.id}" if payout is not None else None,
-        dedupe_key=f"{kind}:{payout.id}" if payout is not None else None)
+        dedupe_key=f"{kind}:{payout.id}" if payout is not None else None,
+    )
     return [made for _receiver, result in answers for made in (result or ())]

@@ -4,6 +4,7 @@ The use cases themselves are split by what they do: ``create`` (a payout from th
 payable, TDS), ``sending`` (RazorpayX calls and retries), ``status`` (moving a payout and
 its attempt, the ledger on each move), ``admin`` (hold, release, retry now, pay now, sync),
 ``runs`` (cycles and INSTANT payouts). See docs/payouts.md."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,8 +13,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.config import setting
 from portal.catalog.models import Provider
+from portal.config import setting
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
@@ -33,12 +34,14 @@ class PayoutError(Exception):
 @dataclass(frozen=True)
 class Skipped:
     """No payout was made; ``reason`` says why (shown to admins and the provider)."""
+
     provider_id: int
     reason: str
     balance: int = 0
 
 
 # --- settings -----------------------------------------------------------------------------
+
 
 def retry_backoff(attempt_number):
     """Wait before the automatic retry after attempt ``n`` failed: base × 4^(n−1)
@@ -55,15 +58,18 @@ def resend_backoff(requests_made):
 
 # --- reading ------------------------------------------------------------------------------
 
+
 def payable_balance(provider_id):
     return balance(chart.provider_payable(provider_id))
 
 
 def current_fund_account(provider_id):
     return db.session.scalar(
-        sa.select(m.FundAccount).where(m.FundAccount.provider_id == provider_id,
-                                       m.FundAccount.current.is_(True))
-        .order_by(m.FundAccount.id.desc()).limit(1))
+        sa.select(m.FundAccount)
+        .where(m.FundAccount.provider_id == provider_id, m.FundAccount.current.is_(True))
+        .order_by(m.FundAccount.id.desc())
+        .limit(1)
+    )
 
 
 def _for_update(query):
@@ -77,16 +83,23 @@ def lock_provider(provider_id):
 
 
 def lock_payout(payout_id):
-    return db.session.scalar(_for_update(
-        sa.select(m.Payout).where(m.Payout.id == payout_id)
-        .execution_options(populate_existing=True)))
+    return db.session.scalar(
+        _for_update(
+            sa.select(m.Payout)
+            .where(m.Payout.id == payout_id)
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 def current_attempt(payout):
     return db.session.scalar(
-        sa.select(m.PayoutAttempt).where(m.PayoutAttempt.payout_id == payout.id)
-        .order_by(m.PayoutAttempt.number.desc()).limit(1)
-        .execution_options(populate_existing=True))
+        sa.select(m.PayoutAttempt)
+        .where(m.PayoutAttempt.payout_id == payout.id)
+        .order_by(m.PayoutAttempt.number.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
 
 
 def new_key():
@@ -94,6 +107,13 @@ def new_key():
 
 
 def snapshot(payout):
-    return {"status": payout.status, "attempts": payout.attempts, "gross": payout.gross,
-            "tds": payout.tds, "net": payout.net, "held": payout.held,
-            "razorpay_payout_id": payout.razorpay_payout_id, "returned": payout.returned}
+    return {
+        "status": payout.status,
+        "attempts": payout.attempts,
+        "gross": payout.gross,
+        "tds": payout.tds,
+        "net": payout.net,
+        "held": payout.held,
+        "razorpay_payout_id": payout.razorpay_payout_id,
+        "returned": payout.returned,
+    }

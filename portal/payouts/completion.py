@@ -13,6 +13,7 @@ refreshed with ``portal.booking.lifecycle.refresh_status``.)
   provider id first for the odd paisa); each provider's commission is their own rate on
   their share, so each earns share − commission.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,13 +21,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from portal.config import policy
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.lifecycle import refresh_status
 from portal.booking.models import IndividualBooking, booking_providers
 from portal.catalog.models import INSTANT
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.rates import INDIA_TZ, allocate_pro_rata, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
@@ -43,8 +44,11 @@ MSG_CANNOT = "This appointment is {status} and cannot be {verb}."
 
 
 def _lock_booking(booking_id):
-    query = sa.select(IndividualBooking).where(IndividualBooking.id == booking_id) \
+    query = (
+        sa.select(IndividualBooking)
+        .where(IndividualBooking.id == booking_id)
         .execution_options(populate_existing=True)
+    )
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return db.session.scalar(query)
@@ -69,8 +73,9 @@ def _move(booking, target, verb):
     try:
         BOOKING.move(booking, target)
     except InvalidTransition:
-        raise BookingError(MSG_CANNOT.format(status=str(booking.status).lower(), verb=verb),
-                           field="status") from None
+        raise BookingError(
+            MSG_CANNOT.format(status=str(booking.status).lower(), verb=verb), field="status"
+        ) from None
 
 
 def start_booking(actor, booking_id, *, now=None):
@@ -81,8 +86,14 @@ def start_booking(actor, booking_id, *, now=None):
             raise BookingError(MSG_TOO_EARLY.format(start=_local(booking)), field="status")
         before = booking.status
         _move(booking, BookingStatus.STARTED, "started")
-        record(actor, "booking.start", "booking", booking.id, before={"status": before},
-               after={"status": booking.status, "at": now.isoformat()})
+        record(
+            actor,
+            "booking.start",
+            "booking",
+            booking.id,
+            before={"status": before},
+            after={"status": booking.status, "at": now.isoformat()},
+        )
         return booking
 
 
@@ -108,9 +119,13 @@ def post_earning(booking):
     lines = [debit(chart.UNEARNED_FEES, int(booking.fee))]
     lines += [credit(chart.provider_payable(p.id), earning) for p, _s, _c, earning in rows]
     lines.append(credit(chart.COMMISSION_REVENUE, sum(c for _p, _s, c, _e in rows)))
-    return post("booking_completed", lines, reference=("booking", booking.id),
-                idempotency_key=f"complete:{booking.id}",
-                memo=f"booking {booking.id} completed")
+    return post(
+        "booking_completed",
+        lines,
+        reference=("booking", booking.id),
+        idempotency_key=f"complete:{booking.id}",
+        memo=f"booking {booking.id} completed",
+    )
 
 
 def complete_booking(actor, booking_id, *, now=None):
@@ -122,13 +137,26 @@ def complete_booking(actor, booking_id, *, now=None):
         post_earning(booking)
         refresh_status(booking.visit)
         rows = earning_shares(booking)
-        record(actor, "booking.complete", "booking", booking.id, before={"status": before},
-               after={"status": booking.status, "at": now.isoformat(),
-                      "earnings": {str(p.id): e for p, _s, _c, e in rows}})
+        record(
+            actor,
+            "booking.complete",
+            "booking",
+            booking.id,
+            before={"status": before},
+            after={
+                "status": booking.status,
+                "at": now.isoformat(),
+                "earnings": {str(p.id): e for p, _s, _c, e in rows},
+            },
+        )
         for provider, _share, _commission, earning in rows:
             if provider.payout_schedule == INSTANT and earning > 0:
-                enqueue(INSTANT_JOB, provider_id=provider.id, booking_id=booking.id,
-                        dedupe_key=f"instant:{booking.id}:{provider.id}")
+                enqueue(
+                    INSTANT_JOB,
+                    provider_id=provider.id,
+                    booking_id=booking.id,
+                    dedupe_key=f"instant:{booking.id}:{provider.id}",
+                )
         return booking
 
 
@@ -139,6 +167,7 @@ def _local(booking):
 
 # --- for the schedule page and the no-show sweep --------------------------------------------
 
+
 def provider_schedule(provider_id, *, now=None, days=14):
     """A provider's live bookings from the start of today (IST) for ``days`` days, plus any
     still STARTED, oldest first."""
@@ -148,13 +177,20 @@ def provider_schedule(provider_id, *, now=None, days=14):
     return db.session.scalars(
         sa.select(IndividualBooking)
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
-        .where(booking_providers.c.provider_id == provider_id,
-               IndividualBooking.status.in_((BookingStatus.CONFIRMED, BookingStatus.STARTED,
-                                             BookingStatus.COMPLETED)),
-               sa.or_(IndividualBooking.status == BookingStatus.STARTED,
-                      sa.and_(IndividualBooking.start_at >= day_start,
-                              IndividualBooking.start_at < until)))
-        .order_by(IndividualBooking.start_at, IndividualBooking.id)).all()
+        .where(
+            booking_providers.c.provider_id == provider_id,
+            IndividualBooking.status.in_(
+                (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
+            ),
+            sa.or_(
+                IndividualBooking.status == BookingStatus.STARTED,
+                sa.and_(
+                    IndividualBooking.start_at >= day_start, IndividualBooking.start_at < until
+                ),
+            ),
+        )
+        .order_by(IndividualBooking.start_at, IndividualBooking.id)
+    ).all()
 
 
 def overdue_unstarted(now=None, grace=None, limit=500):
@@ -164,9 +200,13 @@ def overdue_unstarted(now=None, grace=None, limit=500):
     grace = grace if grace is not None else policy().no_show_grace
     return db.session.scalars(
         sa.select(IndividualBooking)
-        .where(IndividualBooking.status == BookingStatus.CONFIRMED,
-               IndividualBooking.end_at <= now - grace)
-        .order_by(IndividualBooking.end_at).limit(limit)).all()
+        .where(
+            IndividualBooking.status == BookingStatus.CONFIRMED,
+            IndividualBooking.end_at <= now - grace,
+        )
+        .order_by(IndividualBooking.end_at)
+        .limit(limit)
+    ).all()
 
 
 def can_start(booking, now=None):
@@ -178,5 +218,13 @@ def can_complete(booking):
     return booking.status == BookingStatus.STARTED
 
 
-__all__ = ["start_booking", "complete_booking", "earning_shares", "post_earning",
-           "provider_schedule", "overdue_unstarted", "can_start", "can_complete"]
+__all__ = [
+    "start_booking",
+    "complete_booking",
+    "earning_shares",
+    "post_earning",
+    "provider_schedule",
+    "overdue_unstarted",
+    "can_start",
+    "can_complete",
+]

@@ -1,10 +1,12 @@
 """Creating a payout from a provider's payable balance: the minimum, TDS, the ledger
 posting that takes the money off the payable, and the job that sends it."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from portal.audit.service import record
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.payouts import cycle_payable, payout_mode, tds_for_payout
 from portal.domain.rates import financial_year, format_inr
@@ -14,13 +16,23 @@ from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
 from portal.payouts import models as m
-from portal.config import policy
-from portal.payouts.common import (SEND_JOB, PayoutError, Skipped, current_fund_account, lock_provider, new_key, payable_balance, snapshot)
+from portal.payouts.common import (
+    SEND_JOB,
+    PayoutError,
+    Skipped,
+    current_fund_account,
+    lock_provider,
+    new_key,
+    payable_balance,
+    snapshot,
+)
 
 MSG_NO_ACCOUNT = "No validated bank account or UPI id: payouts wait until one is validated."
 MSG_NOTHING = "Nothing to pay: the payable balance is {balance}."
-MSG_TDS_EATS_ALL = ("TDS due ({tds}) takes the whole payable ({gross}); the balance carries "
-                    "forward until it covers the TDS.")
+MSG_TDS_EATS_ALL = (
+    "TDS due ({tds}) takes the whole payable ({gross}); the balance carries "
+    "forward until it covers the TDS."
+)
 MSG_RACE = "The payable changed while the payout was being made; try again."
 
 
@@ -36,13 +48,16 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     rule = pol.tds_rule_for(fy)
     rows = db.session.execute(
         sa.select(m.Payout.gross, m.Payout.tds)
-        .where(m.Payout.provider_id == provider_id, m.Payout.financial_year == fy,
-               m.Payout.returned.is_(False))
-        .order_by(m.Payout.id)).all()
+        .where(
+            m.Payout.provider_id == provider_id,
+            m.Payout.financial_year == fy,
+            m.Payout.returned.is_(False),
+        )
+        .order_by(m.Payout.id)
+    ).all()
     paid = untaxed = shortfall = due_so_far = deducted = 0
     for gross_before, tds_before in rows:
-        step = tds_for_payout(gross_before, paid, untaxed, rule,
-                              fy_tds_shortfall_before=shortfall)
+        step = tds_for_payout(gross_before, paid, untaxed, rule, fy_tds_shortfall_before=shortfall)
         paid += gross_before
         untaxed, shortfall = step.untaxed_after, step.shortfall_after
         due_so_far += step.tds
@@ -52,8 +67,9 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     return tds, rule.section, result
 
 
-def create_payout(provider_id, *, kind, run=None, booking_id=None, actor=None,
-                  apply_minimum=None, max_gross=None):
+def create_payout(
+    provider_id, *, kind, run=None, booking_id=None, actor=None, apply_minimum=None, max_gross=None
+):
     """Pay out the provider's payable balance (all of it, or at most ``max_gross``).
 
     Returns the new :class:`Payout` (QUEUED, a send job enqueued) or :class:`Skipped`.
@@ -63,8 +79,15 @@ def create_payout(provider_id, *, kind, run=None, booking_id=None, actor=None,
     before the send job calls RazorpayX, so a crash after the call is reconciled by
     asking again with the same key."""
     with unit_of_work():
-        return _create(provider_id, kind=kind, run=run, booking_id=booking_id, actor=actor,
-                       apply_minimum=apply_minimum, max_gross=max_gross)
+        return _create(
+            provider_id,
+            kind=kind,
+            run=run,
+            booking_id=booking_id,
+            actor=actor,
+            apply_minimum=apply_minimum,
+            max_gross=max_gross,
+        )
 
 
 def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gross):
@@ -89,30 +112,60 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     tds, section, _result = tds_for_next(provider_id, fy, gross, pol)
     net = gross - tds
     if net <= 0:
-        return Skipped(provider_id, MSG_TDS_EATS_ALL.format(tds=format_inr(tds),
-                                                            gross=format_inr(gross)), available)
+        return Skipped(
+            provider_id,
+            MSG_TDS_EATS_ALL.format(tds=format_inr(tds), gross=format_inr(gross)),
+            available,
+        )
     key = new_key()
-    payout = m.Payout(provider_id=provider_id, fund_account_id=fund_account.id,
-                      run_id=run.id if run is not None else None, booking_id=booking_id,
-                      kind=kind, financial_year=fy, gross=gross, tds=tds, net=net,
-                      tds_section=section if tds else None,
-                      mode=payout_mode(net, pol, fund_account_type=fund_account.kind),
-                      idempotency_key=key, status=PayoutStatus.QUEUED, attempts=1)
+    payout = m.Payout(
+        provider_id=provider_id,
+        fund_account_id=fund_account.id,
+        run_id=run.id if run is not None else None,
+        booking_id=booking_id,
+        kind=kind,
+        financial_year=fy,
+        gross=gross,
+        tds=tds,
+        net=net,
+        tds_section=section if tds else None,
+        mode=payout_mode(net, pol, fund_account_type=fund_account.kind),
+        idempotency_key=key,
+        status=PayoutStatus.QUEUED,
+        attempts=1,
+    )
     db.session.add(payout)
     db.session.flush()
     db.session.add(m.PayoutAttempt(payout_id=payout.id, number=1, idempotency_key=key))
     payable = chart.provider_payable(provider_id)
     try:
-        post("payout_initiated",
-             [debit(payable, gross), credit(chart.TDS_PAYABLE, tds),
-              credit(chart.PAYOUTS_IN_TRANSIT, net)],
-             reference=("payout", payout.id), idempotency_key=f"payout:{payout.id}:initiated",
-             memo=f"payout {payout.id} to provider {provider_id}",
-             require_non_negative=[payable])
+        post(
+            "payout_initiated",
+            [
+                debit(payable, gross),
+                credit(chart.TDS_PAYABLE, tds),
+                credit(chart.PAYOUTS_IN_TRANSIT, net),
+            ],
+            reference=("payout", payout.id),
+            idempotency_key=f"payout:{payout.id}:initiated",
+            memo=f"payout {payout.id} to provider {provider_id}",
+            require_non_negative=[payable],
+        )
     except InsufficientBalance:
         raise PayoutError(MSG_RACE) from None  # the unit of work drops the payout row
-    record(actor, "payout.created", "payout", payout.id, after=snapshot(payout) | {
-        "kind": kind, "run_id": payout.run_id, "booking_id": booking_id, "mode": payout.mode,
-        "financial_year": fy})
+    record(
+        actor,
+        "payout.created",
+        "payout",
+        payout.id,
+        after=snapshot(payout)
+        | {
+            "kind": kind,
+            "run_id": payout.run_id,
+            "booking_id": booking_id,
+            "mode": payout.mode,
+            "financial_year": fy,
+        },
+    )
     enqueue(SEND_JOB, payout_id=payout.id, dedupe_key=f"payout-send:{payout.id}:1:0")
     return payout

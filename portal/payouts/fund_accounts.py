@@ -4,6 +4,7 @@ the validation says the account is active (webhook ``fund_account.validation.com
 or polling). Changing the account makes a new row that must validate again; payouts wait
 until it does. Only masked details are stored (IFSC, last 4 digits, a masked VPA).
 Statuses move only through ``FUND_ACCOUNT`` (PENDING → VALIDATED | FAILED)."""
+
 from __future__ import annotations
 
 import re
@@ -96,15 +97,21 @@ def _contact_name(provider):
 def _contact_id(provider):
     previous = db.session.scalar(
         sa.select(m.FundAccount.razorpay_contact_id)
-        .where(m.FundAccount.provider_id == provider.id,
-               m.FundAccount.razorpay_contact_id.is_not(None))
-        .order_by(m.FundAccount.id.desc()).limit(1))
+        .where(
+            m.FundAccount.provider_id == provider.id, m.FundAccount.razorpay_contact_id.is_not(None)
+        )
+        .order_by(m.FundAccount.id.desc())
+        .limit(1)
+    )
     if previous:
         return previous
     contact = gateway().create_contact(
-        _contact_name(provider), email=getattr(provider.user, "email", None),
-        type="vendor", reference_id=f"provider-{provider.id}",
-        notes={"provider_id": str(provider.id)})
+        _contact_name(provider),
+        email=getattr(provider.user, "email", None),
+        type="vendor",
+        reference_id=f"provider-{provider.id}",
+        notes={"provider_id": str(provider.id)},
+    )
     return contact["id"]
 
 
@@ -115,16 +122,24 @@ def _register(actor, provider, row, fund_account_kwargs):
         contact_id = _contact_id(provider)
         account = gateway().create_fund_account(contact_id, **fund_account_kwargs)
         validation = gateway().validate_fund_account(
-            account["id"], notes={"provider_id": str(provider.id)})
+            account["id"], notes={"provider_id": str(provider.id)}
+        )
     except gw_errors.BadRequest as exc:
-        field = "vpa" if row.kind == m.VPA else {
-            "ifsc": "ifsc", "account_number": "account_number", "name": "holder_name"}.get(
-            exc.field or "", "account_number")
+        field = (
+            "vpa"
+            if row.kind == m.VPA
+            else {"ifsc": "ifsc", "account_number": "account_number", "name": "holder_name"}.get(
+                exc.field or "", "account_number"
+            )
+        )
         raise FundAccountError({field: exc.description or str(exc)}) from None
     except gw_errors.GatewayError:
         raise FundAccountError({"form": MSG_GATEWAY}) from None
-    previous = db.session.scalars(sa.select(m.FundAccount).where(
-        m.FundAccount.provider_id == provider.id, m.FundAccount.current.is_(True))).all()
+    previous = db.session.scalars(
+        sa.select(m.FundAccount).where(
+            m.FundAccount.provider_id == provider.id, m.FundAccount.current.is_(True)
+        )
+    ).all()
     for old in previous:
         old.current = False
     row.provider_id = provider.id
@@ -134,37 +149,60 @@ def _register(actor, provider, row, fund_account_kwargs):
     row.current = True
     db.session.add(row)
     db.session.flush()
-    record(actor, "fund_account.created", "fund_account", row.id,
-           before={"previous": [o.id for o in previous]},
-           after={"provider_id": provider.id, "kind": row.kind, "masked": row.masked,
-                  "razorpay_fund_account_id": row.razorpay_fund_account_id,
-                  "validation_id": row.razorpay_validation_id})
+    record(
+        actor,
+        "fund_account.created",
+        "fund_account",
+        row.id,
+        before={"previous": [o.id for o in previous]},
+        after={
+            "provider_id": provider.id,
+            "kind": row.kind,
+            "masked": row.masked,
+            "razorpay_fund_account_id": row.razorpay_fund_account_id,
+            "validation_id": row.razorpay_validation_id,
+        },
+    )
     _apply_validation(row, validation)
     return row
 
 
-def save_bank_account(actor, provider_id, *, holder_name, ifsc, account_number,
-                      confirm_account_number=None):
+def save_bank_account(
+    actor, provider_id, *, holder_name, ifsc, account_number, confirm_account_number=None
+):
     with unit_of_work():
         provider = _provider_for(actor, provider_id)
-        name, ifsc, number = check_bank(holder_name, ifsc, account_number,
-                                        confirm_account_number)
-        row = m.FundAccount(kind=m.BANK_ACCOUNT, holder_name=name, ifsc=ifsc,
-                            account_last4=number[-4:], status=FundAccountStatus.PENDING)
-        return _register(actor, provider, row, {"bank_account": {
-            "name": name, "ifsc": ifsc, "account_number": number}})
+        name, ifsc, number = check_bank(holder_name, ifsc, account_number, confirm_account_number)
+        row = m.FundAccount(
+            kind=m.BANK_ACCOUNT,
+            holder_name=name,
+            ifsc=ifsc,
+            account_last4=number[-4:],
+            status=FundAccountStatus.PENDING,
+        )
+        return _register(
+            actor,
+            provider,
+            row,
+            {"bank_account": {"name": name, "ifsc": ifsc, "account_number": number}},
+        )
 
 
 def save_vpa(actor, provider_id, *, vpa, holder_name=None):
     with unit_of_work():
         provider = _provider_for(actor, provider_id)
         vpa = check_vpa(vpa)
-        row = m.FundAccount(kind=m.VPA, holder_name=(holder_name or provider.display_name)[:120],
-                            vpa_masked=mask_vpa(vpa), status=FundAccountStatus.PENDING)
+        row = m.FundAccount(
+            kind=m.VPA,
+            holder_name=(holder_name or provider.display_name)[:120],
+            vpa_masked=mask_vpa(vpa),
+            status=FundAccountStatus.PENDING,
+        )
         return _register(actor, provider, row, {"vpa": vpa})
 
 
 # --- validation results -------------------------------------------------------------------
+
 
 def _apply_validation(row, validation):
     """Apply a validation entity; only a PENDING account moves (a repeated or late event
@@ -187,10 +225,18 @@ def _apply_validation(row, validation):
         row.status_reason = "The account could not be validated. Check the details."
     else:
         return False
-    record(None, f"fund_account.{row.status.lower()}", "fund_account", row.id,
-           before={"status": FundAccountStatus.PENDING},
-           after={"status": row.status, "reason": row.status_reason,
-                  "registered_name": row.registered_name})
+    record(
+        None,
+        f"fund_account.{row.status.lower()}",
+        "fund_account",
+        row.id,
+        before={"status": FundAccountStatus.PENDING},
+        after={
+            "status": row.status,
+            "reason": row.status_reason,
+            "registered_name": row.registered_name,
+        },
+    )
     return True
 
 
@@ -200,8 +246,9 @@ def apply_validation_entity(validation):
     if not validation_id:
         return False
     with unit_of_work():
-        row = db.session.scalar(sa.select(m.FundAccount).where(
-            m.FundAccount.razorpay_validation_id == validation_id))
+        row = db.session.scalar(
+            sa.select(m.FundAccount).where(m.FundAccount.razorpay_validation_id == validation_id)
+        )
         if row is None:
             return False
         return _apply_validation(row, validation)
@@ -228,7 +275,10 @@ def refresh_validation(actor, fund_account_id):
 
 def pending_validations(older_than_seconds=60, limit=200):
     cutoff = utcnow().timestamp() - older_than_seconds
-    rows = db.session.scalars(sa.select(m.FundAccount).where(
-        m.FundAccount.status == FundAccountStatus.PENDING, m.FundAccount.current.is_(True))
-        .order_by(m.FundAccount.id).limit(limit)).all()
+    rows = db.session.scalars(
+        sa.select(m.FundAccount)
+        .where(m.FundAccount.status == FundAccountStatus.PENDING, m.FundAccount.current.is_(True))
+        .order_by(m.FundAccount.id)
+        .limit(limit)
+    ).all()
     return [r.id for r in rows if r.created_at.timestamp() <= cutoff]

@@ -4,10 +4,11 @@ behind the request rate limit.
 Settings: ``RAZORPAYX_RATE_LIMIT`` (requests per second, default 5; 0 or None = no
 limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate). Tests and the
 benchmark may install their own adapter or bucket with :func:`install`."""
+
 from flask import current_app
 
-from portal.gateway import get_payouts
 from portal.config import TUNABLES
+from portal.gateway import get_payouts
 from portal.payouts.ratelimit import LimitedGateway, TokenBucket
 
 DEFAULT_RATE = TUNABLES["RAZORPAYX_RATE_LIMIT"].default_value

@@ -3,12 +3,17 @@ their attempts at RazorpayX. Money is integer paise. See docs/payouts.md.
 
 Earnings are not a table: a completion posts ``complete:<booking id>`` to the ledger
 and the provider's earnings are the credits on ``provider_payable:<provider id>``."""
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
-from portal.domain.states import (FundAccountStatus, PayoutAttemptStatus, PayoutRunStatus,
-                                  PayoutStatus)
+from portal.domain.states import (
+    FundAccountStatus,
+    PayoutAttemptStatus,
+    PayoutRunStatus,
+    PayoutStatus,
+)
 from portal.extensions import db
 
 # --- fund accounts -------------------------------------------------------------------------
@@ -49,8 +54,9 @@ class FundAccount(db.Model):
     razorpay_contact_id: Mapped[str | None] = mapped_column(sa.String(40))
     razorpay_fund_account_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     razorpay_validation_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(12), default=FundAccountStatus.PENDING,
-                                        index=True)
+    status: Mapped[str] = mapped_column(
+        sa.String(12), default=FundAccountStatus.PENDING, index=True
+    )
     status_reason: Mapped[str | None] = mapped_column(sa.String(255))
     registered_name: Mapped[str | None] = mapped_column(sa.String(120))
     current: Mapped[bool] = mapped_column(default=True)
@@ -154,8 +160,9 @@ class Payout(db.Model):
     provider = relationship("Provider")
     fund_account = relationship("FundAccount")
     run = relationship("PayoutRun", back_populates="payouts")
-    attempt_rows = relationship("PayoutAttempt", back_populates="payout",
-                                order_by="PayoutAttempt.number", lazy="selectin")
+    attempt_rows = relationship(
+        "PayoutAttempt", back_populates="payout", order_by="PayoutAttempt.number", lazy="selectin"
+    )
 
     @property
     def counts_for_tds(self):

@@ -1,6 +1,7 @@
 """What the payout pages list and show (read only): payouts, runs, providers' payout
 accounts with their payable balances, a payout's audit trail, a provider's schedule and
 account history. Lists are keyset pages and load what their rows show with the page."""
+
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -18,8 +19,10 @@ from portal.pagination import Order, keyset_page
 from portal.payouts import models as m
 
 PAYOUT_ORDER = (Order(m.Payout.id, descending=True),)
-PROVIDER_ORDER = (Order(Provider.display_name, key=lambda row: row[0].display_name),
-                  Order(Provider.id, key=lambda row: row[0].id))
+PROVIDER_ORDER = (
+    Order(Provider.display_name, key=lambda row: row[0].display_name),
+    Order(Provider.id, key=lambda row: row[0].id),
+)
 SCHEDULE_ORDER = (Order(IndividualBooking.start_at), Order(IndividualBooking.id))
 # The admin list's filters beyond a status: held ones, and failed ones given back for good.
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
@@ -38,32 +41,51 @@ def payouts_page(*, provider_id=None, status=None, after=None, before=None, per_
         query = query.where(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True))
     elif status:
         query = query.where(m.Payout.status == status)
-    return keyset_page(query, PAYOUT_ORDER, after=after, before=before, per_page=per_page,
-                       options=(joinedload(m.Payout.provider),))
+    return keyset_page(
+        query,
+        PAYOUT_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        options=(joinedload(m.Payout.provider),),
+    )
 
 
 def recent_runs(limit=20):
-    return db.session.scalars(sa.select(m.PayoutRun).order_by(m.PayoutRun.id.desc())
-                              .limit(limit)).all()
+    return db.session.scalars(
+        sa.select(m.PayoutRun).order_by(m.PayoutRun.id.desc()).limit(limit)
+    ).all()
 
 
 def status_counts():
     """``{status: number of payouts}``."""
-    return dict(db.session.execute(sa.select(m.Payout.status, sa.func.count())
-                                   .group_by(m.Payout.status)).all())
+    return dict(
+        db.session.execute(
+            sa.select(m.Payout.status, sa.func.count()).group_by(m.Payout.status)
+        ).all()
+    )
 
 
 def attention_count():
     """Payouts held, or failed and given back to the payable for good."""
-    return db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout).where(
-        sa.or_(m.Payout.held.is_(True),
-               sa.and_(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True)))))
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(m.Payout)
+        .where(
+            sa.or_(
+                m.Payout.held.is_(True),
+                sa.and_(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True)),
+            )
+        )
+    )
 
 
 def payout_audit(payout_id):
-    return db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.object_type == "payout", AuditEntry.object_id == str(payout_id))
-        .order_by(AuditEntry.id)).all()
+    return db.session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.object_type == "payout", AuditEntry.object_id == str(payout_id))
+        .order_by(AuditEntry.id)
+    ).all()
 
 
 def provider_names(provider_ids):
@@ -71,37 +93,47 @@ def provider_names(provider_ids):
     ids = {int(i) for i in provider_ids if i is not None}
     if not ids:
         return {}
-    return dict(db.session.execute(
-        sa.select(Provider.id, Provider.display_name).where(Provider.id.in_(ids))).all())
+    return dict(
+        db.session.execute(
+            sa.select(Provider.id, Provider.display_name).where(Provider.id.in_(ids))
+        ).all()
+    )
 
 
 def run_provider_names(run):
     """Names of every provider a run paid or carried forward."""
     ids = [p.provider_id for p in run.payouts] + [
         s.get("provider_id") if isinstance(s, dict) else getattr(s, "provider_id", None)
-        for s in (run.skipped or [])]
+        for s in (run.skipped or [])
+    ]
     return provider_names(ids)
 
 
 def payout_accounts_page(*, after=None, before=None, per_page=50):
     """Providers by name, each with its current fund account (or None); ``Page.extra``
     holds ``balances``: ``{provider id: payable paise}`` for the page (one query)."""
-    query = (sa.select(Provider, m.FundAccount)
-             .outerjoin(m.FundAccount, sa.and_(m.FundAccount.provider_id == Provider.id,
-                                               m.FundAccount.current.is_(True))))
-    page = keyset_page(query, PROVIDER_ORDER, after=after, before=before, per_page=per_page,
-                       scalars=False)
+    query = sa.select(Provider, m.FundAccount).outerjoin(
+        m.FundAccount,
+        sa.and_(m.FundAccount.provider_id == Provider.id, m.FundAccount.current.is_(True)),
+    )
+    page = keyset_page(
+        query, PROVIDER_ORDER, after=after, before=before, per_page=per_page, scalars=False
+    )
     by_code = balances(chart.PROVIDER_PAYABLE + ":")
     page.extra["balances"] = {
         provider.id: by_code.get(chart.provider_payable(provider.id), 0)
-        for provider, _fa in page.items}
+        for provider, _fa in page.items
+    }
     return page
 
 
 def fund_account_history(provider_id, limit=10):
     return db.session.scalars(
-        sa.select(m.FundAccount).where(m.FundAccount.provider_id == provider_id)
-        .order_by(m.FundAccount.id.desc()).limit(limit)).all()
+        sa.select(m.FundAccount)
+        .where(m.FundAccount.provider_id == provider_id)
+        .order_by(m.FundAccount.id.desc())
+        .limit(limit)
+    ).all()
 
 
 def schedule_page(provider_id, *, now=None, days=14, after=None, before=None, per_page=50):
@@ -110,18 +142,31 @@ def schedule_page(provider_id, *, now=None, days=14, after=None, before=None, pe
     now = now or utcnow()
     day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     until = day_start + timedelta(days=days)
-    query = (sa.select(IndividualBooking)
-             .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
-             .where(booking_providers.c.provider_id == provider_id,
-                    IndividualBooking.status.in_(ON_SCHEDULE),
-                    sa.or_(IndividualBooking.status == BookingStatus.STARTED,
-                           sa.and_(IndividualBooking.start_at >= day_start,
-                                   IndividualBooking.start_at < until))))
-    return keyset_page(query, SCHEDULE_ORDER, after=after, before=before, per_page=per_page,
-                       options=(joinedload(IndividualBooking.service),
-                                joinedload(IndividualBooking.clinic),
-                                selectinload(IndividualBooking.providers),
-                                joinedload(IndividualBooking.visit)
-                                .joinedload(MasterBooking.patient),
-                                joinedload(IndividualBooking.visit)
-                                .joinedload(MasterBooking.dependent)))
+    query = (
+        sa.select(IndividualBooking)
+        .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
+        .where(
+            booking_providers.c.provider_id == provider_id,
+            IndividualBooking.status.in_(ON_SCHEDULE),
+            sa.or_(
+                IndividualBooking.status == BookingStatus.STARTED,
+                sa.and_(
+                    IndividualBooking.start_at >= day_start, IndividualBooking.start_at < until
+                ),
+            ),
+        )
+    )
+    return keyset_page(
+        query,
+        SCHEDULE_ORDER,
+        after=after,
+        before=before,
+        per_page=per_page,
+        options=(
+            joinedload(IndividualBooking.service),
+            joinedload(IndividualBooking.clinic),
+            selectinload(IndividualBooking.providers),
+            joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient),
+            joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
+        ),
+    )

@@ -3,6 +3,7 @@
 
 One bucket per process (see docs/payouts.md: with N worker processes the account sees at
 most N × rate; set RAZORPAYX_RATE_LIMIT to the account's limit divided by N)."""
+
 import threading
 import time
 
@@ -62,4 +63,5 @@ class LimitedGateway:
             self.bucket.acquire()
             self.calls += 1
             return target(*args, **kwargs)
+
         return call

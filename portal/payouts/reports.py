@@ -1,5 +1,6 @@
 """What the provider dashboard and the admin payouts screen read. Earnings and penalties
 are read from the ledger (the provider's payable account), payouts from their table."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +8,9 @@ from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from portal.config import policy
 from portal.booking.models import IndividualBooking
 from portal.catalog.models import INSTANT
+from portal.config import policy
 from portal.db import utcnow
 from portal.domain.payouts import cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds
@@ -34,20 +35,33 @@ class Bar:
 def _payable_lines(provider_id):
     """(transaction, signed credit amount) on the provider's payable, newest first."""
     code = chart.provider_payable(provider_id)
-    return (sa.select(LedgerTransaction, -LedgerEntry.amount)
-            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
-            .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-            .where(LedgerAccount.code == code))
+    return (
+        sa.select(LedgerTransaction, -LedgerEntry.amount)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == code)
+    )
 
 
 def earnings(provider_id, limit=50):
     """Per completed booking: ``[(booking, earning paise, posted_at)]``, newest first."""
     rows = db.session.execute(
-        _payable_lines(provider_id).where(LedgerTransaction.kind == "booking_completed")
-        .order_by(LedgerTransaction.id.desc()).limit(limit)).all()
+        _payable_lines(provider_id)
+        .where(LedgerTransaction.kind == "booking_completed")
+        .order_by(LedgerTransaction.id.desc())
+        .limit(limit)
+    ).all()
     ids = [int(t.reference_id) for t, _a in rows if t.reference_id]
-    bookings = {b.id: b for b in db.session.scalars(
-        sa.select(IndividualBooking).where(IndividualBooking.id.in_(ids)))} if ids else {}
+    bookings = (
+        {
+            b.id: b
+            for b in db.session.scalars(
+                sa.select(IndividualBooking).where(IndividualBooking.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
     return [(bookings.get(int(t.reference_id)), amount, t.created_at) for t, amount in rows]
 
 
@@ -55,9 +69,14 @@ def penalties(provider_id, limit=50):
     """Debits on the payable that are not payouts (cancellation penalties, adjustments)."""
     rows = db.session.execute(
         _payable_lines(provider_id)
-        .where(~LedgerTransaction.kind.startswith("payout"),
-               LedgerTransaction.kind != "booking_completed", LedgerEntry.amount > 0)
-        .order_by(LedgerTransaction.id.desc()).limit(limit)).all()
+        .where(
+            ~LedgerTransaction.kind.startswith("payout"),
+            LedgerTransaction.kind != "booking_completed",
+            LedgerEntry.amount > 0,
+        )
+        .order_by(LedgerTransaction.id.desc())
+        .limit(limit)
+    ).all()
     return [(t, -amount) for t, amount in rows]
 
 
@@ -72,8 +91,10 @@ def weekly_earnings(provider_id, weeks=12, now=None):
     first = this_week - timedelta(weeks=weeks - 1)
     since = datetime.combine(first, time(0), INDIA_TZ)
     rows = db.session.execute(
-        _payable_lines(provider_id).where(LedgerTransaction.kind == "booking_completed",
-                                          LedgerTransaction.created_at >= since)).all()
+        _payable_lines(provider_id).where(
+            LedgerTransaction.kind == "booking_completed", LedgerTransaction.created_at >= since
+        )
+    ).all()
     totals = {first + timedelta(weeks=i): 0 for i in range(weeks)}
     for txn, amount in rows:
         week = _week_start(txn.created_at.astimezone(INDIA_TZ).date())
@@ -91,21 +112,28 @@ def chart_bars(series, width=600, height=160, gap=8):
     bars = []
     for i, (day, amount) in enumerate(series):
         h = 0 if amount <= 0 else max(int(amount * (height - 20) / top), 2)
-        bars.append(Bar(day.strftime("%d %b"), amount, i * step + gap // 2, height - 20 - h,
-                        step - gap, h))
+        bars.append(
+            Bar(day.strftime("%d %b"), amount, i * step + gap // 2, height - 20 - h, step - gap, h)
+        )
     return bars
 
 
 def tds_this_year(provider_id, now=None):
     fy = financial_year(now or utcnow())
     total = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.tds), 0))
-        .where(m.Payout.provider_id == provider_id, m.Payout.financial_year == fy,
-               m.Payout.returned.is_(False)))
+        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.tds), 0)).where(
+            m.Payout.provider_id == provider_id,
+            m.Payout.financial_year == fy,
+            m.Payout.returned.is_(False),
+        )
+    )
     gross = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.gross), 0))
-        .where(m.Payout.provider_id == provider_id, m.Payout.financial_year == fy,
-               m.Payout.returned.is_(False)))
+        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.gross), 0)).where(
+            m.Payout.provider_id == provider_id,
+            m.Payout.financial_year == fy,
+            m.Payout.returned.is_(False),
+        )
+    )
     return fy, int(total or 0), int(gross or 0)
 
 
@@ -128,10 +156,14 @@ def dashboard(provider):
     fy, tds, fy_gross = tds_this_year(provider.id, now)
     series = weekly_earnings(provider.id, now=now)
     in_flight = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.net), 0))
-        .where(m.Payout.provider_id == provider.id, m.Payout.returned.is_(False),
-               m.Payout.status.in_((PayoutStatus.QUEUED, PayoutStatus.PROCESSING,
-                                      PayoutStatus.FAILED))))
+        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.net), 0)).where(
+            m.Payout.provider_id == provider.id,
+            m.Payout.returned.is_(False),
+            m.Payout.status.in_(
+                (PayoutStatus.QUEUED, PayoutStatus.PROCESSING, PayoutStatus.FAILED)
+            ),
+        )
+    )
     carry = None
     if provider.payout_schedule != INSTANT:
         decision = cycle_payable(balance, policy=policy())
@@ -139,12 +171,20 @@ def dashboard(provider):
             carry = decision.message
     start, end = financial_year_bounds(fy)
     return {
-        "balance": balance, "fy": fy, "fy_start": start, "fy_end": end, "tds": tds,
-        "fy_gross": fy_gross, "in_flight": int(in_flight or 0),
-        "earnings": earnings(provider.id), "penalties": penalties(provider.id),
-        "weekly": series, "bars": chart_bars(series),
+        "balance": balance,
+        "fy": fy,
+        "fy_start": start,
+        "fy_end": end,
+        "tds": tds,
+        "fy_gross": fy_gross,
+        "in_flight": int(in_flight or 0),
+        "earnings": earnings(provider.id),
+        "penalties": penalties(provider.id),
+        "weekly": series,
+        "bars": chart_bars(series),
         "period_total": sum(a for _d, a in series),
         "payouts": payouts(provider.id, limit=50),
         "fund_account": current_fund_account(provider.id),
-        "carry_message": carry, "threshold": policy().tds_rule_for(fy).threshold,
+        "carry_message": carry,
+        "threshold": policy().tds_rule_for(fy).threshold,
     }

@@ -7,6 +7,7 @@ scheduler ticking twice, or two schedulers, make one run. Providers are paid in 
 one unit of work per provider; a crash mid-run is resumed by running the same key again
 (a provider already paid in this run is skipped). So ``run_cycle`` is called outside a
 unit of work (a job or a view), never inside one."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -52,15 +53,21 @@ def _get_or_create_run(schedule, period_end, actor=None):
         return run, False
     try:
         with savepoint(db.session):
-            run = m.PayoutRun(key=key, schedule=schedule, period_end=period_end,
-                              status=PayoutRunStatus.OPEN,
-                              started_by_id=getattr(actor, "id", None), skipped=[])
+            run = m.PayoutRun(
+                key=key,
+                schedule=schedule,
+                period_end=period_end,
+                status=PayoutRunStatus.OPEN,
+                started_by_id=getattr(actor, "id", None),
+                skipped=[],
+            )
             db.session.add(run)
             db.session.flush()
     except IntegrityError:
         return db.session.scalar(sa.select(m.PayoutRun).where(m.PayoutRun.key == key)), False
-    record(actor, "payout_run.started", "payout_run", run.id,
-           after={"key": key, "schedule": schedule})
+    record(
+        actor, "payout_run.started", "payout_run", run.id, after={"key": key, "schedule": schedule}
+    )
     return run, True
 
 
@@ -75,10 +82,14 @@ def run_cycle(schedule, period_end: date | None = None, *, actor=None, provider_
         if run.status == PayoutRunStatus.DONE:
             return run
         run_id = run.id
-        paid_already = set(db.session.scalars(
-            sa.select(m.Payout.provider_id).where(m.Payout.run_id == run.id)))
-        query = sa.select(Provider.id).where(Provider.payout_schedule == schedule,
-                                             Provider.active.is_(True)).order_by(Provider.id)
+        paid_already = set(
+            db.session.scalars(sa.select(m.Payout.provider_id).where(m.Payout.run_id == run.id))
+        )
+        query = (
+            sa.select(Provider.id)
+            .where(Provider.payout_schedule == schedule, Provider.active.is_(True))
+            .order_by(Provider.id)
+        )
         if provider_ids is not None:
             query = query.where(Provider.id.in_(list(provider_ids)))
         ids = [pid for pid in db.session.scalars(query) if pid not in paid_already]
@@ -91,17 +102,25 @@ def run_cycle(schedule, period_end: date | None = None, *, actor=None, provider_
         with unit_of_work():
             considered += 1
             try:
-                result = create_payout(provider_id, kind=kind,
-                                       run=db.session.get(m.PayoutRun, run_id),
-                                       apply_minimum=schedule != INSTANT)
+                result = create_payout(
+                    provider_id,
+                    kind=kind,
+                    run=db.session.get(m.PayoutRun, run_id),
+                    apply_minimum=schedule != INSTANT,
+                )
             except PayoutError as exc:  # its own unit of work rolled back
                 result = Skipped(provider_id, exc.message)
             run = db.session.get(m.PayoutRun, run_id)
             if isinstance(result, Skipped):
                 run.carried_forward += 1
                 if len(skipped) < MAX_SKIPS_KEPT:
-                    skipped.append({"provider_id": provider_id, "reason": result.reason,
-                                    "balance": result.balance})
+                    skipped.append(
+                        {
+                            "provider_id": provider_id,
+                            "reason": result.reason,
+                            "balance": result.balance,
+                        }
+                    )
             else:
                 run.payouts_created += 1
                 run.total_gross += result.gross
@@ -114,9 +133,17 @@ def run_cycle(schedule, period_end: date | None = None, *, actor=None, provider_
         run.skipped = list(skipped)
         PAYOUT_RUN.move(run, PayoutRunStatus.DONE)
         run.finished_at = utcnow()
-        record(actor, "payout_run.finished", "payout_run", run.id,
-               after={"payouts": run.payouts_created, "carried_forward": run.carried_forward,
-                      "total_gross": run.total_gross})
+        record(
+            actor,
+            "payout_run.finished",
+            "payout_run",
+            run.id,
+            after={
+                "payouts": run.payouts_created,
+                "carried_forward": run.carried_forward,
+                "total_gross": run.total_gross,
+            },
+        )
     return run
 
 
@@ -142,10 +169,19 @@ def instant_payout(provider_id, booking_id=None):
         provider = db.session.get(Provider, provider_id)
         if provider is None or provider.payout_schedule != INSTANT:
             return None
-        result = create_payout(provider_id, kind=m.INSTANT_KIND, booking_id=booking_id,
-                               apply_minimum=False)
+        result = create_payout(
+            provider_id, kind=m.INSTANT_KIND, booking_id=booking_id, apply_minimum=False
+        )
         if isinstance(result, Skipped):
-            record(None, "payout.skipped", "provider", provider_id,
-                   after={"reason": result.reason, "booking_id": booking_id,
-                          "balance": result.balance})
+            record(
+                None,
+                "payout.skipped",
+                "provider",
+                provider_id,
+                after={
+                    "reason": result.reason,
+                    "booking_id": booking_id,
+                    "balance": result.balance,
+                },
+            )
         return result

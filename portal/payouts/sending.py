@@ -1,5 +1,6 @@
 """Sending a payout to RazorpayX, with its attempt's idempotency key, and starting the
 next attempt after RazorpayX said the last one FAILED."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -11,20 +12,33 @@ from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
 from portal.payouts import models as m
-from portal.payouts.common import (SEND_JOB, current_attempt, lock_payout, new_key,
-                                   resend_backoff, snapshot)
+from portal.payouts.common import (
+    SEND_JOB,
+    current_attempt,
+    lock_payout,
+    new_key,
+    resend_backoff,
+    snapshot,
+)
 from portal.payouts.gateway import gateway
 from portal.payouts.status import apply_status, link_remote_id, remote_status
 
 
 def _request_body(payout, attempt):
     # Identical on every request of one attempt (RazorpayX compares bodies per key).
-    return dict(fund_account_id=payout.fund_account.razorpay_fund_account_id,
-                amount=payout.net, mode=payout.mode, purpose="payout",
-                reference_id=f"payout-{payout.id}-{attempt.number}",
-                narration=f"Clinic Portal payout {payout.id}"[:30],
-                notes={"payout_id": str(payout.id), "attempt": str(attempt.number),
-                       "provider_id": str(payout.provider_id)})
+    return dict(
+        fund_account_id=payout.fund_account.razorpay_fund_account_id,
+        amount=payout.net,
+        mode=payout.mode,
+        purpose="payout",
+        reference_id=f"payout-{payout.id}-{attempt.number}",
+        narration=f"Clinic Portal payout {payout.id}"[:30],
+        notes={
+            "payout_id": str(payout.id),
+            "attempt": str(attempt.number),
+            "provider_id": str(payout.provider_id),
+        },
+    )
 
 
 def send_payout(payout_id):
@@ -43,23 +57,46 @@ def send_payout(payout_id):
             return None
         attempt.requests += 1
         try:
-            body = gateway().create_payout(attempt.idempotency_key,
-                                           **_request_body(payout, attempt))
+            body = gateway().create_payout(
+                attempt.idempotency_key, **_request_body(payout, attempt)
+            )
         except gw_errors.GatewayUnavailable as exc:  # includes GatewayTimeout: unknown outcome
             payout.last_error = str(exc)[:255]
             run_after = utcnow() + resend_backoff(attempt.requests)
-            enqueue(SEND_JOB, payout_id=payout.id, run_after=run_after,
-                    dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}")
-            record(None, "payout.send_unanswered", "payout", payout.id,
-                   after={"attempt": attempt.number, "requests": attempt.requests,
-                          "error": payout.last_error, "retry_at": run_after.isoformat()})
+            enqueue(
+                SEND_JOB,
+                payout_id=payout.id,
+                run_after=run_after,
+                dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
+            )
+            record(
+                None,
+                "payout.send_unanswered",
+                "payout",
+                payout.id,
+                after={
+                    "attempt": attempt.number,
+                    "requests": attempt.requests,
+                    "error": payout.last_error,
+                    "retry_at": run_after.isoformat(),
+                },
+            )
             return None
         except gw_errors.GatewayError as exc:
             payout.last_error = str(exc)[:255]
-            record(None, "payout.send_refused", "payout", payout.id,
-                   after={"attempt": attempt.number, "error": payout.last_error})
-            apply_status(payout, attempt, PayoutAttemptStatus.FAILED,
-                         {"failure_reason": exc.description or str(exc)})
+            record(
+                None,
+                "payout.send_refused",
+                "payout",
+                payout.id,
+                after={"attempt": attempt.number, "error": payout.last_error},
+            )
+            apply_status(
+                payout,
+                attempt,
+                PayoutAttemptStatus.FAILED,
+                {"failure_reason": exc.description or str(exc)},
+            )
             return None
         payout.last_error = None
         link_remote_id(payout, attempt, body.get("id"))
@@ -92,8 +129,14 @@ def retry_payout(payout_id, *, force=False, actor=None):
         payout.next_retry_at = None
         db.session.add(m.PayoutAttempt(payout_id=payout.id, number=number, idempotency_key=key))
         db.session.flush()
-        record(actor, "payout.retry", "payout", payout.id, before=before,
-               after=snapshot(payout) | {"attempt": number})
+        record(
+            actor,
+            "payout.retry",
+            "payout",
+            payout.id,
+            before=before,
+            after=snapshot(payout) | {"attempt": number},
+        )
         enqueue(SEND_JOB, payout_id=payout.id, dedupe_key=f"payout-send:{payout.id}:{number}:0")
         return payout
 
@@ -101,7 +144,13 @@ def retry_payout(payout_id, *, force=False, actor=None):
 def due_retries(now=None, limit=500):
     now = now or utcnow()
     return db.session.scalars(
-        sa.select(m.Payout.id).where(m.Payout.status == PayoutStatus.FAILED,
-                                     m.Payout.returned.is_(False), m.Payout.held.is_(False),
-                                     m.Payout.next_retry_at <= now)
-        .order_by(m.Payout.next_retry_at).limit(limit)).all()
+        sa.select(m.Payout.id)
+        .where(
+            m.Payout.status == PayoutStatus.FAILED,
+            m.Payout.returned.is_(False),
+            m.Payout.held.is_(False),
+            m.Payout.next_retry_at <= now,
+        )
+        .order_by(m.Payout.next_retry_at)
+        .limit(limit)
+    ).all()

@@ -1,6 +1,7 @@
 """A payout's status as RazorpayX reports it (webhooks, fetches, create answers): the
 attempt and the payout move through their machines (``PAYOUT_ATTEMPT``, ``PAYOUT``), and
 each move posts its ledger lines. Repeated and stale statuses change nothing."""
+
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ import logging
 import sqlalchemy as sa
 
 from portal.audit.service import record
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.rates import format_inr
 from portal.domain.states import ATTEMPT_TO_PAYOUT, PAYOUT, PAYOUT_ATTEMPT, PayoutAttemptStatus
@@ -18,17 +20,23 @@ from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 from portal.payouts import models as m
 from portal.payouts.alerts import HIGH, MEDIUM, PAYOUT_REVERSED, raise_payout_alert
-from portal.config import policy
-from portal.payouts.common import (RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot)
+from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
 from portal.payouts.gateway import gateway
 
 log = logging.getLogger("portal.payouts")
 
 _AS = PayoutAttemptStatus
-_REMOTE = {"queued": _AS.QUEUED, "pending": _AS.QUEUED, "scheduled": _AS.QUEUED,
-           "processing": _AS.PROCESSING, "processed": _AS.PROCESSED,
-           "failed": _AS.FAILED, "rejected": _AS.FAILED, "cancelled": _AS.FAILED,
-           "reversed": _AS.REVERSED}
+_REMOTE = {
+    "queued": _AS.QUEUED,
+    "pending": _AS.QUEUED,
+    "scheduled": _AS.QUEUED,
+    "processing": _AS.PROCESSING,
+    "processed": _AS.PROCESSED,
+    "failed": _AS.FAILED,
+    "rejected": _AS.FAILED,
+    "cancelled": _AS.FAILED,
+    "reversed": _AS.REVERSED,
+}
 
 
 def remote_status(status):
@@ -51,8 +59,13 @@ def apply_status(payout, attempt, target, entity=None):
         return False
     entity = entity or {}
     if not PAYOUT_ATTEMPT.can(attempt.status, target):
-        log.info("payout %s attempt %s: stale %s after %s ignored", payout.id,
-                 attempt.number, target, attempt.status)
+        log.info(
+            "payout %s attempt %s: stale %s after %s ignored",
+            payout.id,
+            attempt.number,
+            target,
+            attempt.status,
+        )
         return False
     before = snapshot(payout)
     was = attempt.status
@@ -73,25 +86,40 @@ def apply_status(payout, attempt, target, entity=None):
         _on_failed(payout, attempt)
     elif target == _AS.REVERSED:
         _on_reversed(payout, entity)
-    record(None, f"payout.{payout.status.lower()}", "payout", payout.id, before=before,
-           after=snapshot(payout) | {"attempt": attempt.number,
-                                     "failure_reason": attempt.failure_reason})
+    record(
+        None,
+        f"payout.{payout.status.lower()}",
+        "payout",
+        payout.id,
+        before=before,
+        after=snapshot(payout)
+        | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
+    )
     return True
 
 
 def _processed_posted(payout):
-    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
-        LedgerTransaction.idempotency_key == f"payout:{payout.id}:processed")) > 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.idempotency_key == f"payout:{payout.id}:processed")
+        )
+        > 0
+    )
 
 
 def _on_processed(payout):
     payout.processed_at = utcnow()
     payout.failure_reason = None
     payout.next_retry_at = None
-    post("payout_processed",
-         [debit(chart.PAYOUTS_IN_TRANSIT, payout.net), credit(chart.BANK, payout.net)],
-         reference=("payout", payout.id), idempotency_key=f"payout:{payout.id}:processed",
-         memo=f"payout {payout.id} processed")
+    post(
+        "payout_processed",
+        [debit(chart.PAYOUTS_IN_TRANSIT, payout.net), credit(chart.BANK, payout.net)],
+        reference=("payout", payout.id),
+        idempotency_key=f"payout:{payout.id}:processed",
+        memo=f"payout {payout.id} processed",
+    )
 
 
 def _return_to_payable(payout, kind, source_account):
@@ -99,11 +127,17 @@ def _return_to_payable(payout, kind, source_account):
     if payout.returned:
         return
     suffix = "reversed" if kind == "payout_reversed" else "failed"
-    post(kind,
-         [debit(source_account, payout.net), debit(chart.TDS_PAYABLE, payout.tds),
-          credit(chart.provider_payable(payout.provider_id), payout.gross)],
-         reference=("payout", payout.id), idempotency_key=f"payout:{payout.id}:{suffix}",
-         memo=f"payout {payout.id} {kind.split('_')[1]}: back to the payable")
+    post(
+        kind,
+        [
+            debit(source_account, payout.net),
+            debit(chart.TDS_PAYABLE, payout.tds),
+            credit(chart.provider_payable(payout.provider_id), payout.gross),
+        ],
+        reference=("payout", payout.id),
+        idempotency_key=f"payout:{payout.id}:{suffix}",
+        memo=f"payout {payout.id} {kind.split('_')[1]}: back to the payable",
+    )
     payout.returned = True
 
 
@@ -112,8 +146,12 @@ def _on_failed(payout, attempt):
     max_attempts = policy().payout_max_attempts
     if payout.attempts < max_attempts:
         payout.next_retry_at = utcnow() + retry_backoff(payout.attempts)
-        enqueue(RETRY_JOB, payout_id=payout.id, run_after=payout.next_retry_at,
-                dedupe_key=f"payout-retry:{payout.id}:{payout.attempts}")
+        enqueue(
+            RETRY_JOB,
+            payout_id=payout.id,
+            run_after=payout.next_retry_at,
+            dedupe_key=f"payout-retry:{payout.id}:{payout.attempts}",
+        )
         return
     # Given up: the money goes back to the payable and an admin must look.
     payout.next_retry_at = None
@@ -121,10 +159,13 @@ def _on_failed(payout, attempt):
     if not payout.alerted:
         payout.alerted = True
         raise_payout_alert(
-            HIGH, f"Payout {payout.id} failed {payout.attempts} times",
+            HIGH,
+            f"Payout {payout.id} failed {payout.attempts} times",
             f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} failed "
             f"after {payout.attempts} attempts: {payout.failure_reason}. The amount is back "
-            f"on the provider's payable.", payout=payout)
+            f"on the provider's payable.",
+            payout=payout,
+        )
 
 
 def _on_reversed(payout, entity):
@@ -132,11 +173,15 @@ def _on_reversed(payout, entity):
     payout.next_retry_at = None
     source = chart.BANK if _processed_posted(payout) else chart.PAYOUTS_IN_TRANSIT
     _return_to_payable(payout, "payout_reversed", source)
-    raise_payout_alert(MEDIUM, f"Payout {payout.id} reversed",
-                       f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} "
-                       f"was reversed by the bank ({payout.failure_reason}); the amount is "
-                       f"back on the provider's payable.", payout=payout,
-                       kind=PAYOUT_REVERSED)
+    raise_payout_alert(
+        MEDIUM,
+        f"Payout {payout.id} reversed",
+        f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} "
+        f"was reversed by the bank ({payout.failure_reason}); the amount is "
+        f"back on the provider's payable.",
+        payout=payout,
+        kind=PAYOUT_REVERSED,
+    )
 
 
 def apply_remote(entity):
@@ -149,16 +194,20 @@ def apply_remote(entity):
         remote_id = entity.get("id")
         attempt = None
         if remote_id:
-            attempt = db.session.scalar(sa.select(m.PayoutAttempt).where(
-                m.PayoutAttempt.razorpay_payout_id == remote_id))
+            attempt = db.session.scalar(
+                sa.select(m.PayoutAttempt).where(m.PayoutAttempt.razorpay_payout_id == remote_id)
+            )
         if attempt is None:
             notes = entity.get("notes") or {}
             try:
                 payout_id, number = int(notes.get("payout_id")), int(notes.get("attempt"))
             except (TypeError, ValueError):
                 return False
-            attempt = db.session.scalar(sa.select(m.PayoutAttempt).where(
-                m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number))
+            attempt = db.session.scalar(
+                sa.select(m.PayoutAttempt).where(
+                    m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number
+                )
+            )
             if attempt is None:
                 return False
         payout = lock_payout(attempt.payout_id)

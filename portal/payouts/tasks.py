@@ -3,6 +3,7 @@ payout capability. Importing this module registers them (add it to CAPABILITIES)
 
 Jobs do not commit: each calls one use case, which is its own unit of work (nested in the
 runner's, if the runner opens one)."""
+
 import logging
 
 from portal.gateway.webhook_processing import on_event
@@ -58,9 +59,18 @@ def poll_validations():
 
 # --- webhooks -----------------------------------------------------------------------------
 
-@on_event("payout.queued", "payout.pending", "payout.initiated", "payout.processing",
-          "payout.processed", "payout.updated", "payout.failed", "payout.rejected",
-          "payout.reversed")
+
+@on_event(
+    "payout.queued",
+    "payout.pending",
+    "payout.initiated",
+    "payout.processing",
+    "payout.processed",
+    "payout.updated",
+    "payout.failed",
+    "payout.rejected",
+    "payout.reversed",
+)
 def on_payout_event(event):
     status.apply_remote(event.entity("payout"))
 

@@ -1,13 +1,14 @@
 """Refund overrides above the calculated amount, decided by a second administrator: asking
 (at cancellation, or a further refund later), approving (the extra is refunded now, never
 beyond paid − already refunded) and rejecting. Each decision is one unit of work."""
+
 import sqlalchemy as sa
 
 from portal import events, jobs
-from portal.config import policy
 from portal.audit.service import record
 from portal.booking import claims, lifecycle
 from portal.booking.errors import NotFound, PermissionDenied
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import format_inr
@@ -32,34 +33,51 @@ from portal.refunds.models import GATEWAY, RefundApproval
 from portal.refunds.money import make_refunds, post_extra_refund
 
 
-def request_approval(admin, item, cancellation, override, calculated, reason,
-                     prefer_wallet=None):
+def request_approval(admin, item, cancellation, override, calculated, reason, prefer_wallet=None):
     """The part of a refund override above the calculated amount waits for a second
     administrator (inside the caller's unit of work)."""
-    approval = RefundApproval(booking_id=item.id, cancellation_id=cancellation.id,
-                              requested_by_id=admin.id, override_amount=override,
-                              calculated=calculated, extra=override - calculated,
-                              reason=(reason or "").strip(), prefer_wallet=prefer_wallet,
-                              status=ApprovalStatus.PENDING)
+    approval = RefundApproval(
+        booking_id=item.id,
+        cancellation_id=cancellation.id,
+        requested_by_id=admin.id,
+        override_amount=override,
+        calculated=calculated,
+        extra=override - calculated,
+        reason=(reason or "").strip(),
+        prefer_wallet=prefer_wallet,
+        status=ApprovalStatus.PENDING,
+    )
     db.session.add(approval)
     db.session.flush()
-    record(admin, "refund.override_requested", "booking", item.id,
-           after={"approval_id": approval.id, "override": override, "calculated": calculated,
-                  "reason": approval.reason})
+    record(
+        admin,
+        "refund.override_requested",
+        "booking",
+        item.id,
+        after={
+            "approval_id": approval.id,
+            "override": override,
+            "calculated": calculated,
+            "reason": approval.reason,
+        },
+    )
     events.refund_override_requested.send("refunds", approval_id=approval.id)
     return approval
 
 
 def pending_approvals():
-    return db.session.scalars(sa.select(RefundApproval)
-                              .where(RefundApproval.status == ApprovalStatus.PENDING)
-                              .order_by(RefundApproval.created_at, RefundApproval.id)).all()
+    return db.session.scalars(
+        sa.select(RefundApproval)
+        .where(RefundApproval.status == ApprovalStatus.PENDING)
+        .order_by(RefundApproval.created_at, RefundApproval.id)
+    ).all()
 
 
 def decide(admin, approval_id):
     require_admin(admin)
-    approval = db.session.scalar(lock_query(
-        sa.select(RefundApproval).where(RefundApproval.id == approval_id)))
+    approval = db.session.scalar(
+        lock_query(sa.select(RefundApproval).where(RefundApproval.id == approval_id))
+    )
     if approval is None:
         raise NotFound("approval")
     if approval.status != ApprovalStatus.PENDING:
@@ -92,9 +110,15 @@ def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, n
             raise CancellationError(MSG_FURTHER_TOO_MUCH.format(left=left), field="amount")
         if any(a.booking_id == item.id for a in pending_approvals()):
             raise CancellationError(MSG_FURTHER_PENDING, field="amount")
-        approval = request_approval(admin, item, cancellation,
-                                    item.refunded_amount + amount, item.refunded_amount,
-                                    reason, prefer_wallet=prefer_wallet)
+        approval = request_approval(
+            admin,
+            item,
+            cancellation,
+            item.refunded_amount + amount,
+            item.refunded_amount,
+            reason,
+            prefer_wallet=prefer_wallet,
+        )
     return approval
 
 
@@ -111,24 +135,42 @@ def approve_override(admin, approval_id, note=None, now=None):
         if extra <= 0:
             raise CancellationError(MSG_NOTHING_LEFT)
         now = now or utcnow()
-        prefer_wallet = cancellation.prefer_wallet if approval.prefer_wallet is None \
-            else approval.prefer_wallet
-        rows = make_refunds(item, extra, prefer_wallet, actor=admin,
-                            cancellation=cancellation, approval=approval, now=now)
+        prefer_wallet = (
+            cancellation.prefer_wallet if approval.prefer_wallet is None else approval.prefer_wallet
+        )
+        rows = make_refunds(
+            item,
+            extra,
+            prefer_wallet,
+            actor=admin,
+            cancellation=cancellation,
+            approval=approval,
+            now=now,
+        )
         item.refunded_amount += extra
         post_extra_refund(item, cancellation, approval, rows, extra)
         APPROVAL.move(approval, ApprovalStatus.APPROVED)
         approval.decided_by_id, approval.decided_at = admin.id, now
         approval.decision_note = (note or "").strip() or None
-        record(admin, "refund.override_approved", "booking", item.id,
-               after={"approval_id": approval.id, "extra": extra,
-                      "refunds": [(r.id, r.destination, r.amount) for r in rows]})
+        record(
+            admin,
+            "refund.override_approved",
+            "booking",
+            item.id,
+            after={
+                "approval_id": approval.id,
+                "extra": extra,
+                "refunds": [(r.id, r.destination, r.amount) for r in rows],
+            },
+        )
         for row in rows:
             if row.destination == GATEWAY:
-                jobs.enqueue("refunds.execute", refund_id=row.id,
-                             dedupe_key=f"refund-exec:{row.id}")
-        events.refund_override_approved.send("refunds", approval_id=approval.id,
-                                             booking_id=item.id, amount=extra)
+                jobs.enqueue(
+                    "refunds.execute", refund_id=row.id, dedupe_key=f"refund-exec:{row.id}"
+                )
+        events.refund_override_approved.send(
+            "refunds", approval_id=approval.id, booking_id=item.id, amount=extra
+        )
     return approval
 
 
@@ -138,6 +180,11 @@ def reject_override(admin, approval_id, note=None, now=None):
         APPROVAL.move(approval, ApprovalStatus.REJECTED)
         approval.decided_by_id, approval.decided_at = admin.id, now or utcnow()
         approval.decision_note = (note or "").strip() or None
-        record(admin, "refund.override_rejected", "booking", approval.booking_id,
-               after={"approval_id": approval.id, "note": approval.decision_note})
+        record(
+            admin,
+            "refund.override_rejected",
+            "booking",
+            approval.booking_id,
+            after={"approval_id": approval.id, "note": approval.decision_note},
+        )
     return approval

@@ -7,13 +7,14 @@ Each use case is one unit of work. Never twice: the visit and item rows are lock
 (``FOR UPDATE`` on PostgreSQL; the claim lock on SQLite), the booking machine refuses
 CANCELLED → CANCELLED, ``cancellations.booking_id`` is unique, every posting has an
 idempotency key."""
+
 from portal import events, jobs
-from portal.config import policy
 from portal.accounts.models import PROVIDER
 from portal.audit.service import record
 from portal.booking import claims, lifecycle
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.catalog.providers import provider_for_user
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import cancellation as rules
 from portal.domain.states import BookingStatus, InvalidTransition
@@ -43,15 +44,32 @@ from portal.refunds.money import (
 from portal.refunds.previews import patient_visit, state_refusal
 
 
-def _cancel_locked(actor, item, kind, *, reason, prefer_wallet, now, override=None,
-                   override_reason=None, penalty_provider_id=None):
+def _cancel_locked(
+    actor,
+    item,
+    kind,
+    *,
+    reason,
+    prefer_wallet,
+    now,
+    override=None,
+    override_reason=None,
+    penalty_provider_id=None,
+):
     """Cancel one locked item inside the caller's unit of work. Returns the Cancellation."""
     refusal = state_refusal(item)
     if refusal:
         raise CancellationError(refusal, field="items")
     result = rules.refund_for_cancellation(
-        kind, hours(item, now), item.paid_amount, item.refunded_amount, item.is_team,
-        policy(), override, override_reason=override_reason)
+        kind,
+        hours(item, now),
+        item.paid_amount,
+        item.refunded_amount,
+        item.is_team,
+        policy(),
+        override,
+        override_reason=override_reason,
+    )
     approval_amount = None
     if result.allowed:
         refund_now = result.refund
@@ -67,39 +85,70 @@ def _cancel_locked(actor, item, kind, *, reason, prefer_wallet, now, override=No
         raise CancellationError(MSG_ALREADY, field="items") from None
     claims.release(item)
     cancellation = Cancellation(
-        booking_id=item.id, visit_id=item.master_id, actor_kind=kind, rule=result.rule,
-        requested_by_id=getattr(actor, "id", None), reason=(reason or "").strip()[:2000],
-        notice_minutes=int(hours(item, now).total_seconds() // 60), paid=item.paid_amount,
-        calculated=result.calculated, refund=refund_now, penalty=result.provider_penalty,
+        booking_id=item.id,
+        visit_id=item.master_id,
+        actor_kind=kind,
+        rule=result.rule,
+        requested_by_id=getattr(actor, "id", None),
+        reason=(reason or "").strip()[:2000],
+        notice_minutes=int(hours(item, now).total_seconds() // 60),
+        paid=item.paid_amount,
+        calculated=result.calculated,
+        refund=refund_now,
+        penalty=result.provider_penalty,
         penalty_provider_id=penalty_provider_id if result.provider_penalty else None,
-        prefer_wallet=bool(prefer_wallet), created_at=now)
+        prefer_wallet=bool(prefer_wallet),
+        created_at=now,
+    )
     db.session.add(cancellation)
     db.session.flush()
-    rows = make_refunds(item, refund_now, prefer_wallet, actor=actor,
-                         cancellation=cancellation, now=now) if refund_now else []
+    rows = (
+        make_refunds(
+            item, refund_now, prefer_wallet, actor=actor, cancellation=cancellation, now=now
+        )
+        if refund_now
+        else []
+    )
     item.refunded_amount += refund_now
     post_cancellation(item, cancellation, rows)
     if result.provider_penalty:
         post_penalty(cancellation, penalty_provider_id, result.provider_penalty)
-    fee_rows = refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now) \
-        if rules.gives_back_reschedule_fees(kind) else []
-    record(actor, "booking.cancel", "booking", item.id, before={"status": before},
-           after={"status": item.status, "by": kind, "rule": result.rule,
-                  "refund": refund_now, "penalty": result.provider_penalty,
-                  "refunds": [(r.id, r.destination, r.amount) for r in rows],
-                  "reschedule_fee_refunds": [(r.id, r.destination, r.amount)
-                                             for r in fee_rows],
-                  "reason": cancellation.reason})
+    fee_rows = (
+        refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now)
+        if rules.gives_back_reschedule_fees(kind)
+        else []
+    )
+    record(
+        actor,
+        "booking.cancel",
+        "booking",
+        item.id,
+        before={"status": before},
+        after={
+            "status": item.status,
+            "by": kind,
+            "rule": result.rule,
+            "refund": refund_now,
+            "penalty": result.provider_penalty,
+            "refunds": [(r.id, r.destination, r.amount) for r in rows],
+            "reschedule_fee_refunds": [(r.id, r.destination, r.amount) for r in fee_rows],
+            "reason": cancellation.reason,
+        },
+    )
     for row in rows + fee_rows:
         if row.destination == GATEWAY:
-            jobs.enqueue("refunds.execute", refund_id=row.id,
-                         dedupe_key=f"refund-exec:{row.id}")
-    events.booking_cancelled.send("refunds", booking_id=item.id, by=_by_word(kind),
-                                  refund=refund_now + sum(r.amount for r in fee_rows),
-                                  reason=cancellation.reason or None)
+            jobs.enqueue("refunds.execute", refund_id=row.id, dedupe_key=f"refund-exec:{row.id}")
+    events.booking_cancelled.send(
+        "refunds",
+        booking_id=item.id,
+        by=_by_word(kind),
+        refund=refund_now + sum(r.amount for r in fee_rows),
+        reason=cancellation.reason or None,
+    )
     if approval_amount is not None:
-        request_approval(actor, item, cancellation, approval_amount, result.calculated,
-                          override_reason)
+        request_approval(
+            actor, item, cancellation, approval_amount, result.calculated, override_reason
+        )
     return cancellation
 
 
@@ -107,8 +156,7 @@ def _by_word(kind):
     return {"patient": "patient", "provider": "provider"}.get(kind, "clinic")
 
 
-def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, reason="",
-                            now=None):
+def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, reason="", now=None):
     """The patient cancels one or several confirmed items of their visit. All or nothing:
     one refused item (within 24 h, a team appointment, already cancelled) refuses the
     request with the policy's message."""
@@ -122,8 +170,12 @@ def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, re
         if any(i not in items for i in ids):
             raise NotFound("booking")
         now = now or utcnow()
-        done = [_cancel_locked(patient, items[i], "patient", reason=reason,
-                               prefer_wallet=prefer_wallet, now=now) for i in ids]
+        done = [
+            _cancel_locked(
+                patient, items[i], "patient", reason=reason, prefer_wallet=prefer_wallet, now=now
+            )
+            for i in ids
+        ]
         lifecycle.refresh_status(visit)
     return done
 
@@ -142,15 +194,29 @@ def cancel_as_provider(provider_user, item_id, reason, now=None):
             raise NotFound("booking")
         visit = lifecycle.lock_visit(item.master_id)
         item = lock_items(visit.id)[item.id]
-        done = _cancel_locked(provider_user, item, "provider", reason=reason,
-                              prefer_wallet=False, now=now or utcnow(),
-                              penalty_provider_id=provider.id)
+        done = _cancel_locked(
+            provider_user,
+            item,
+            "provider",
+            reason=reason,
+            prefer_wallet=False,
+            now=now or utcnow(),
+            penalty_provider_id=provider.id,
+        )
         lifecycle.refresh_status(visit)
     return done
 
 
-def cancel_as_admin(admin, item_id, reason, mode="patient", override=None, prefer_wallet=False,
-                    penalty_provider_id=None, now=None):
+def cancel_as_admin(
+    admin,
+    item_id,
+    reason,
+    mode="patient",
+    override=None,
+    prefer_wallet=False,
+    penalty_provider_id=None,
+    now=None,
+):
     """An administrator cancels: for the patient (the patient's tier, or 50 % − ₹250 within
     24 h), for the clinic (100 %), or for the provider (100 % and the penalty). ``override``
     (paise, with a reason of at least the policy's note length) sets the refund; above
@@ -172,9 +238,16 @@ def cancel_as_admin(admin, item_id, reason, mode="patient", override=None, prefe
                 raise CancellationError(MSG_PENALTY_PROVIDER, field="penalty_provider")
         visit = lifecycle.lock_visit(item.master_id)
         item = lock_items(visit.id)[item.id]
-        done = _cancel_locked(admin, item, kind, reason=reason, prefer_wallet=prefer_wallet,
-                              now=now or utcnow(), override=override,
-                              override_reason=reason if override is not None else None,
-                              penalty_provider_id=penalty_provider_id)
+        done = _cancel_locked(
+            admin,
+            item,
+            kind,
+            reason=reason,
+            prefer_wallet=prefer_wallet,
+            now=now or utcnow(),
+            override=override,
+            override_reason=reason if override is not None else None,
+            penalty_provider_id=penalty_provider_id,
+        )
         lifecycle.refresh_status(visit)
     return done

@@ -1,15 +1,16 @@
 """What the refunds use cases share: the error they raise and its messages, the settings
 (attempts, back-off, straggler age), who may act, and the row locks."""
+
 import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.config import setting
 from portal.accounts.models import ADMIN
 from portal.booking import claims
 from portal.booking.errors import BookingError, NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
+from portal.config import setting
 from portal.extensions import db
 from portal.refunds.models import Refund
 
@@ -39,6 +40,7 @@ class CancellationError(BookingError):
 
 # --- settings ------------------------------------------------------------------------------
 
+
 def _config(name, default):
     return setting(name)  # the default lives in portal.config
 
@@ -64,6 +66,7 @@ def straggler_age():
 
 # --- who may act, and the locks ------------------------------------------------------------
 
+
 def role(actor):
     return getattr(actor, "role", None)
 
@@ -82,9 +85,13 @@ def lock_query(query):
 
 def lock_items(visit_id):
     """Every item of the visit, row-locked (PostgreSQL) and freshly read, by id."""
-    rows = db.session.scalars(lock_query(
-        sa.select(IndividualBooking).where(IndividualBooking.master_id == visit_id)
-        .order_by(IndividualBooking.id))).all()
+    rows = db.session.scalars(
+        lock_query(
+            sa.select(IndividualBooking)
+            .where(IndividualBooking.master_id == visit_id)
+            .order_by(IndividualBooking.id)
+        )
+    ).all()
     return {item.id: item for item in rows}
 
 

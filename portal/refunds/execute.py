@@ -1,6 +1,7 @@
 """Gateway refunds at Razorpay: creating one (its own idempotency key on every attempt),
 applying what Razorpay says about it (create answer, fetch, webhook; any order, any
 repetition), retrying a refund Razorpay failed as a new one, and fetching stragglers."""
+
 import logging
 
 import sqlalchemy as sa
@@ -30,28 +31,39 @@ def execute_refund(refund_id, now=None):
     job's unit of work, nested)."""
     with unit_of_work():
         refund = lock_refund(refund_id)
-        if refund is None or refund.destination != GATEWAY or \
-                refund.status != RefundStatus.PENDING or refund.superseded or \
-                refund.razorpay_refund_id:
+        if (
+            refund is None
+            or refund.destination != GATEWAY
+            or refund.status != RefundStatus.PENDING
+            or refund.superseded
+            or refund.razorpay_refund_id
+        ):
             return refund
         now = now or utcnow()
         refund.attempts += 1
         try:
-            answer = get_payin().create_refund(refund.razorpay_payment_id, refund.amount,
-                                               refund.idempotency_key, notes=_notes(refund))
+            answer = get_payin().create_refund(
+                refund.razorpay_payment_id,
+                refund.amount,
+                refund.idempotency_key,
+                notes=_notes(refund),
+            )
         except GatewayUnavailable as exc:
             refund.failure_reason = str(exc)[:500]
             if refund.attempts >= max_attempts():
                 _fail(refund, f"Razorpay could not be reached: {exc}"[:500], now)
             else:
                 refund.next_retry_at = now + retry_delay(refund.attempts)
-            record(None, "refund.attempt_failed", "refund", refund.id,
-                   after={"attempt": refund.attempts, "error": str(exc)[:200],
-                          "retryable": True})
+            record(
+                None,
+                "refund.attempt_failed",
+                "refund",
+                refund.id,
+                after={"attempt": refund.attempts, "error": str(exc)[:200], "retryable": True},
+            )
             return refund
         except BadRequest as exc:
-            record(None, "refund.refused", "refund", refund.id,
-                   after={"error": str(exc)[:200]})
+            record(None, "refund.refused", "refund", refund.id, after={"error": str(exc)[:200]})
             _fail(refund, f"Razorpay refused the refund: {exc.description or exc}"[:500], now)
             return refund
         refund.next_retry_at = None
@@ -67,8 +79,12 @@ def apply_gateway_refund(refund, entity, now=None):
     if rid and refund.razorpay_refund_id is None:
         refund.razorpay_refund_id = rid
     elif rid and refund.razorpay_refund_id != rid:
-        log.warning("refund %s: Razorpay refund %s is not ours (%s)", refund.id, rid,
-                    refund.razorpay_refund_id)
+        log.warning(
+            "refund %s: Razorpay refund %s is not ours (%s)",
+            refund.id,
+            rid,
+            refund.razorpay_refund_id,
+        )
         return refund
     status = entity.get("status")  # Razorpay's word for it, not ours
     if status == "processed":
@@ -93,12 +109,22 @@ def mark_processed(refund, now=None):
     REFUND.move(refund, RefundStatus.PROCESSED)
     refund.processed_at = now or utcnow()
     refund.failure_reason = None
-    post("refund_processed",
-         [debit(chart.REFUNDS_PAYABLE, refund.amount),
-          credit(chart.GATEWAY_CLEARING, refund.amount)],
-         reference=("refund", refund.id), idempotency_key=f"refund:{refund.id}:processed")
-    record(None, "refund.processed", "refund", refund.id,
-           after={"razorpay_refund_id": refund.razorpay_refund_id, "amount": refund.amount})
+    post(
+        "refund_processed",
+        [
+            debit(chart.REFUNDS_PAYABLE, refund.amount),
+            credit(chart.GATEWAY_CLEARING, refund.amount),
+        ],
+        reference=("refund", refund.id),
+        idempotency_key=f"refund:{refund.id}:processed",
+    )
+    record(
+        None,
+        "refund.processed",
+        "refund",
+        refund.id,
+        after={"razorpay_refund_id": refund.razorpay_refund_id, "amount": refund.amount},
+    )
     events.refund_processed.send("refunds", refund_id=refund.id)
     return refund
 
@@ -130,14 +156,22 @@ def successor(refund, actor=None):
     row stays FAILED and superseded. The ledger is untouched (refunds_payable holds it)."""
     refund.superseded = True
     db.session.flush()  # the old row leaves the totals before the new one is counted
-    new = Refund(booking_id=refund.booking_id, visit_id=refund.visit_id,
-                 patient_id=refund.patient_id, cancellation_id=refund.cancellation_id,
-                 approval_id=refund.approval_id, reschedule_id=refund.reschedule_id,
-                 amount=refund.amount, destination=GATEWAY,
-                 status=RefundStatus.PENDING, payment_id=refund.payment_id,
-                 razorpay_payment_id=refund.razorpay_payment_id,
-                 idempotency_key=new_idempotency_key(), retry_of_id=refund.id,
-                 created_by_id=getattr(actor, "id", None))
+    new = Refund(
+        booking_id=refund.booking_id,
+        visit_id=refund.visit_id,
+        patient_id=refund.patient_id,
+        cancellation_id=refund.cancellation_id,
+        approval_id=refund.approval_id,
+        reschedule_id=refund.reschedule_id,
+        amount=refund.amount,
+        destination=GATEWAY,
+        status=RefundStatus.PENDING,
+        payment_id=refund.payment_id,
+        razorpay_payment_id=refund.razorpay_payment_id,
+        idempotency_key=new_idempotency_key(),
+        retry_of_id=refund.id,
+        created_by_id=getattr(actor, "id", None),
+    )
     db.session.add(new)
     db.session.flush()
     jobs.enqueue("refunds.execute", refund_id=new.id, dedupe_key=f"refund-exec:{new.id}")
@@ -149,8 +183,13 @@ def _failed_at_gateway(refund, now=None):
     shorter than ``max_attempts()``, then FAILED for an admin (alerted)."""
     if refund.status != RefundStatus.PENDING:
         return refund
-    record(None, "refund.failed_at_gateway", "refund", refund.id,
-           after={"razorpay_refund_id": refund.razorpay_refund_id})
+    record(
+        None,
+        "refund.failed_at_gateway",
+        "refund",
+        refund.id,
+        after={"razorpay_refund_id": refund.razorpay_refund_id},
+    )
     attempts = _chain_length(refund)
     if attempts < max_attempts():
         REFUND.move(refund, RefundStatus.FAILED)
@@ -164,8 +203,7 @@ def sync_refund(refund_id, now=None):
     """Fetch a straggler (PENDING with a Razorpay id) and apply its status."""
     with unit_of_work():
         refund = lock_refund(refund_id)
-        if refund is None or refund.status != RefundStatus.PENDING or \
-                not refund.razorpay_refund_id:
+        if refund is None or refund.status != RefundStatus.PENDING or not refund.razorpay_refund_id:
             return refund
         try:
             entity = get_payin().fetch_refund(refund.razorpay_refund_id)
@@ -182,15 +220,16 @@ def find_refund_for(entity):
         found = db.session.scalar(sa.select(Refund.id).where(Refund.razorpay_refund_id == rid))
         if found is not None:
             return lock_refund(found)
-    ref = (entity.get("notes") or {}).get("portal_refund") if isinstance(
-        entity.get("notes"), dict) else None
+    ref = (
+        (entity.get("notes") or {}).get("portal_refund")
+        if isinstance(entity.get("notes"), dict)
+        else None
+    )
     if ref and str(ref).isdigit():
         refund = lock_refund(int(ref))
         if refund is not None and refund.razorpay_payment_id == entity.get("payment_id"):
             return refund
     return None
-
-
 
 
 def refund_event(entity, *, created=False):

@@ -1,5 +1,6 @@
 """An administrator's way out for a failed gateway refund: try it again, or give up on the
 gateway and put the amount in the patient's wallet. Each is one unit of work."""
+
 from portal import events, jobs
 from portal.audit.service import record
 from portal.booking.errors import NotFound
@@ -52,21 +53,38 @@ def refund_to_wallet(admin, refund_id, note=""):
         refund = _failed_refund(admin, refund_id)
         refund.superseded = True
         db.session.flush()
-        wallet = Refund(booking_id=refund.booking_id, visit_id=refund.visit_id,
-                        patient_id=refund.patient_id, cancellation_id=refund.cancellation_id,
-                        approval_id=refund.approval_id, reschedule_id=refund.reschedule_id,
-                        amount=refund.amount,
-                        destination=WALLET, status=RefundStatus.PROCESSED,
-                        processed_at=utcnow(),
-                        idempotency_key=new_idempotency_key(), retry_of_id=refund.id,
-                        created_by_id=admin.id)
+        wallet = Refund(
+            booking_id=refund.booking_id,
+            visit_id=refund.visit_id,
+            patient_id=refund.patient_id,
+            cancellation_id=refund.cancellation_id,
+            approval_id=refund.approval_id,
+            reschedule_id=refund.reschedule_id,
+            amount=refund.amount,
+            destination=WALLET,
+            status=RefundStatus.PROCESSED,
+            processed_at=utcnow(),
+            idempotency_key=new_idempotency_key(),
+            retry_of_id=refund.id,
+            created_by_id=admin.id,
+        )
         db.session.add(wallet)
         db.session.flush()
-        post("refund_to_wallet",
-             [debit(chart.REFUNDS_PAYABLE, refund.amount),
-              credit(chart.patient_wallet(refund.patient_id), refund.amount)],
-             reference=("refund", refund.id), idempotency_key=f"refund:{refund.id}:to_wallet")
-        record(admin, "refund.to_wallet", "refund", refund.id,
-               after={"wallet_refund_id": wallet.id, "note": (note or "").strip()})
+        post(
+            "refund_to_wallet",
+            [
+                debit(chart.REFUNDS_PAYABLE, refund.amount),
+                credit(chart.patient_wallet(refund.patient_id), refund.amount),
+            ],
+            reference=("refund", refund.id),
+            idempotency_key=f"refund:{refund.id}:to_wallet",
+        )
+        record(
+            admin,
+            "refund.to_wallet",
+            "refund",
+            refund.id,
+            after={"wallet_refund_id": wallet.id, "note": (note or "").strip()},
+        )
         events.refund_processed.send("refunds", refund_id=wallet.id)
     return wallet

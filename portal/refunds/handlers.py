@@ -1,6 +1,7 @@
 """Razorpay ``refund.*`` webhooks, registered with the gateway's registry when the app
 loads this module. Any order and any repetition: states are compared, postings carry
 idempotency keys."""
+
 from portal.gateway.webhook_processing import on_event
 from portal.refunds import execute
 

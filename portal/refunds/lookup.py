@@ -1,5 +1,6 @@
 """Reading refunds and cancellations: the admin list, a visit's refunds, an item's
 cancellation."""
+
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -14,8 +15,9 @@ def list_refunds(status=None, page=1, per_page=30):
 
 
 def refunds_for_visit(visit_id):
-    return db.session.scalars(sa.select(Refund).where(Refund.visit_id == visit_id)
-                              .order_by(Refund.id)).all()
+    return db.session.scalars(
+        sa.select(Refund).where(Refund.visit_id == visit_id).order_by(Refund.id)
+    ).all()
 
 
 def cancellation_for(item_id):

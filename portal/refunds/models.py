@@ -12,6 +12,7 @@ Database guarantees (besides the service's locks and the state machines):
   (``decided_by_id <> requested_by_id``), and at most one approval per booking is pending
   (a partial unique index).
 """
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,16 +41,20 @@ class Cancellation(db.Model):
     __tablename__ = "cancellations"
     __table_args__ = (
         sa.CheckConstraint(_in("actor_kind", ACTOR_KINDS), name="actor_kind_known"),
-        sa.CheckConstraint("paid >= 0 AND calculated >= 0 AND refund >= 0 AND penalty >= 0",
-                           name="amounts_non_negative"),
+        sa.CheckConstraint(
+            "paid >= 0 AND calculated >= 0 AND refund >= 0 AND penalty >= 0",
+            name="amounts_non_negative",
+        ),
         sa.CheckConstraint("refund <= paid", name="refund_within_paid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
-                                            unique=True)
-    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                          index=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), unique=True
+    )
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
     actor_kind: Mapped[str] = mapped_column(sa.String(10))
     rule: Mapped[str] = mapped_column(sa.String(32))
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
@@ -84,34 +89,41 @@ class Refund(db.Model):
         sa.CheckConstraint(_in("destination", DESTINATIONS), name="destination_known"),
         sa.CheckConstraint(_in("status", REFUND_STATUSES), name="status_known"),
         sa.CheckConstraint("attempts >= 0", name="attempts_non_negative"),
-        sa.CheckConstraint("destination = 'GATEWAY' OR razorpay_refund_id IS NULL",
-                           name="wallet_has_no_gateway_id"),
-        sa.CheckConstraint("destination = 'WALLET' OR razorpay_payment_id IS NOT NULL",
-                           name="gateway_names_payment"),
+        sa.CheckConstraint(
+            "destination = 'GATEWAY' OR razorpay_refund_id IS NULL", name="wallet_has_no_gateway_id"
+        ),
+        sa.CheckConstraint(
+            "destination = 'WALLET' OR razorpay_payment_id IS NOT NULL",
+            name="gateway_names_payment",
+        ),
         sa.Index("ix_refunds_status_retry", "status", "next_retry_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
-                                            index=True)
-    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id", ondelete="CASCADE"),
-                                          index=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     cancellation_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("cancellations.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("cancellations.id", ondelete="CASCADE"), index=True
+    )
     approval_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("refund_approvals.id", ondelete="SET NULL"))
+        sa.ForeignKey("refund_approvals.id", ondelete="SET NULL")
+    )
     # Set when the money is a reschedule fee given back (not part of the item's paid amount).
     reschedule_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True
+    )
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     destination: Mapped[str] = mapped_column(sa.String(8))
     payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
     razorpay_payment_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     idempotency_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     razorpay_refund_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(10), default=RefundStatus.PENDING,
-                                        index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default=RefundStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     next_retry_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
@@ -152,18 +164,25 @@ class RefundApproval(db.Model):
         sa.CheckConstraint(_in("status", APPROVAL_STATUSES), name="status_known"),
         sa.CheckConstraint("extra > 0", name="extra_positive"),
         sa.CheckConstraint("override_amount >= calculated", name="override_above_calculated"),
-        sa.CheckConstraint("decided_by_id IS NULL OR decided_by_id <> requested_by_id",
-                           name="second_admin"),
-        sa.Index("uq_refund_approvals_one_pending", "booking_id", unique=True,
-                 postgresql_where=sa.text(f"status = '{ApprovalStatus.PENDING}'"),
-                 sqlite_where=sa.text(f"status = '{ApprovalStatus.PENDING}'")),
+        sa.CheckConstraint(
+            "decided_by_id IS NULL OR decided_by_id <> requested_by_id", name="second_admin"
+        ),
+        sa.Index(
+            "uq_refund_approvals_one_pending",
+            "booking_id",
+            unique=True,
+            postgresql_where=sa.text(f"status = '{ApprovalStatus.PENDING}'"),
+            sqlite_where=sa.text(f"status = '{ApprovalStatus.PENDING}'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"),
-                                            index=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
     cancellation_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("cancellations.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("cancellations.id", ondelete="CASCADE"), index=True
+    )
     requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     override_amount: Mapped[int] = mapped_column(sa.BigInteger)
     calculated: Mapped[int] = mapped_column(sa.BigInteger)
@@ -171,8 +190,7 @@ class RefundApproval(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text)
     # Where the extra goes (a further refund asked for later); None: the cancellation's choice.
     prefer_wallet: Mapped[bool | None] = mapped_column()
-    status: Mapped[str] = mapped_column(sa.String(10), default=ApprovalStatus.PENDING,
-                                        index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default=ApprovalStatus.PENDING, index=True)
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[object | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str | None] = mapped_column(sa.Text)

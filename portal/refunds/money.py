@@ -2,6 +2,7 @@
 payment(s) it came from (``plan_split``, ``make_refunds``), GST reversed pro rata, the
 cancellation, penalty and further-refund postings, and reschedule fees given back.
 Runs in the caller's unit of work."""
+
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -22,9 +23,13 @@ from portal.refunds.models import GATEWAY, WALLET, Refund
 
 def open_refunds(item_id):
     """Refunds of the item's paid amount (not of reschedule fees), not replaced."""
-    return db.session.scalars(sa.select(Refund).where(
-        Refund.booking_id == item_id, Refund.reschedule_id.is_(None),
-        Refund.superseded.is_(False))).all()
+    return db.session.scalars(
+        sa.select(Refund).where(
+            Refund.booking_id == item_id,
+            Refund.reschedule_id.is_(None),
+            Refund.superseded.is_(False),
+        )
+    ).all()
 
 
 def _gateway_payments(visit):
@@ -32,8 +37,11 @@ def _gateway_payments(visit):
     the wallet after a late or mismatched capture), oldest first."""
     out = []
     for p in visit.payments:
-        if p.kind not in (ORDER, LINK) or p.status != PaymentStatus.SUCCESSFUL or \
-                not p.razorpay_payment_id:
+        if (
+            p.kind not in (ORDER, LINK)
+            or p.status != PaymentStatus.SUCCESSFUL
+            or not p.razorpay_payment_id
+        ):
             continue
         if any(a.event in ("captured_unapplied", "captured_wrong_amount") for a in p.attempts):
             continue
@@ -42,10 +50,16 @@ def _gateway_payments(visit):
 
 
 def _refunded_through(razorpay_payment_id):
-    return int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
-                                 .where(Refund.razorpay_payment_id == razorpay_payment_id,
-                                        Refund.destination == GATEWAY,
-                                        Refund.superseded.is_(False))) or 0)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                Refund.razorpay_payment_id == razorpay_payment_id,
+                Refund.destination == GATEWAY,
+                Refund.superseded.is_(False),
+            )
+        )
+        or 0
+    )
 
 
 @dataclass(frozen=True)
@@ -63,13 +77,18 @@ def plan_split(item, amount, prefer_wallet):
     refunds = open_refunds(item.id)
     already_w = sum(r.amount for r in refunds if r.destination == WALLET)
     already_g = sum(r.amount for r in refunds if r.destination == GATEWAY)
-    split = rules.split_refund(amount, item.wallet_paid, item.gateway_paid, already_w,
-                               already_g, prefer_wallet=prefer_wallet)
+    split = rules.split_refund(
+        amount,
+        item.wallet_paid,
+        item.gateway_paid,
+        already_w,
+        already_g,
+        prefer_wallet=prefer_wallet,
+    )
     return Split(split.to_wallet, split.to_gateway)
 
 
-def make_refunds(item, amount, prefer_wallet, *, actor, cancellation=None, approval=None,
-                  now=None):
+def make_refunds(item, amount, prefer_wallet, *, actor, cancellation=None, approval=None, now=None):
     """Refund rows for ``amount`` of ``item``: the wallet part PROCESSED at once, the
     gateway part PENDING against the visit's Razorpay payment(s). Returns the rows."""
     now = now or utcnow()
@@ -77,31 +96,55 @@ def make_refunds(item, amount, prefer_wallet, *, actor, cancellation=None, appro
     to_wallet, to_gateway = split.to_wallet, split.to_gateway
     rows = []
     visit = item.visit
-    common = dict(booking_id=item.id, visit_id=visit.id, patient_id=visit.patient_id,
-                  cancellation=cancellation, approval_id=approval.id if approval else None,
-                  created_by_id=getattr(actor, "id", None))
+    common = dict(
+        booking_id=item.id,
+        visit_id=visit.id,
+        patient_id=visit.patient_id,
+        cancellation=cancellation,
+        approval_id=approval.id if approval else None,
+        created_by_id=getattr(actor, "id", None),
+    )
     remaining = to_gateway
     if remaining:
         for payment in _gateway_payments(visit):
-            room = (payment.captured_amount or payment.amount) - \
-                _refunded_through(payment.razorpay_payment_id) - \
-                sum(r.amount for r in rows if r.razorpay_payment_id == payment.razorpay_payment_id)
+            room = (
+                (payment.captured_amount or payment.amount)
+                - _refunded_through(payment.razorpay_payment_id)
+                - sum(
+                    r.amount for r in rows if r.razorpay_payment_id == payment.razorpay_payment_id
+                )
+            )
             part = min(room, remaining)
             if part < GATEWAY_MINIMUM:
                 continue
-            rows.append(Refund(amount=part, destination=GATEWAY,
-                               status=RefundStatus.PENDING, payment_id=payment.id,
-                               razorpay_payment_id=payment.razorpay_payment_id,
-                               idempotency_key=new_idempotency_key(), **common))
+            rows.append(
+                Refund(
+                    amount=part,
+                    destination=GATEWAY,
+                    status=RefundStatus.PENDING,
+                    payment_id=payment.id,
+                    razorpay_payment_id=payment.razorpay_payment_id,
+                    idempotency_key=new_idempotency_key(),
+                    **common,
+                )
+            )
             remaining -= part
             if remaining == 0:
                 break
     # Paid at the desk, or a part below Razorpay's minimum: it goes to the wallet.
     to_wallet += remaining
     if to_wallet:
-        rows.insert(0, Refund(amount=to_wallet, destination=WALLET,
-                              status=RefundStatus.PROCESSED, processed_at=now,
-                              idempotency_key=new_idempotency_key(), **common))
+        rows.insert(
+            0,
+            Refund(
+                amount=to_wallet,
+                destination=WALLET,
+                status=RefundStatus.PROCESSED,
+                processed_at=now,
+                idempotency_key=new_idempotency_key(),
+                **common,
+            ),
+        )
     for row in rows:
         db.session.add(row)
     db.session.flush()
@@ -119,8 +162,10 @@ def gst_kept(gst, paid, kept):
 def _split_lines(rows, patient_id):
     wallet = sum(r.amount for r in rows if r.destination == WALLET)
     gateway = sum(r.amount for r in rows if r.destination == GATEWAY)
-    return [credit(chart.patient_wallet(patient_id), wallet),
-            credit(chart.REFUNDS_PAYABLE, gateway)]
+    return [
+        credit(chart.patient_wallet(patient_id), wallet),
+        credit(chart.REFUNDS_PAYABLE, gateway),
+    ]
 
 
 def post_cancellation(item, cancellation, rows):
@@ -130,25 +175,33 @@ def post_cancellation(item, cancellation, rows):
     kept = paid - refund
     gst_stays = gst_kept(item.gst, paid, kept)
     cancellation.gst_reversed = item.gst - gst_stays
-    lines = [debit(chart.UNEARNED_FEES, item.fee), debit(chart.PLATFORM_REVENUE, item.platform_fee),
-             debit(chart.GST_PAYABLE, item.gst - gst_stays),
-             credit(chart.DISCOUNTS, item.discount_share),
-             *_split_lines(rows, item.visit.patient_id),
-             credit(chart.CANCELLATION_REVENUE, kept - gst_stays)]
+    lines = [
+        debit(chart.UNEARNED_FEES, item.fee),
+        debit(chart.PLATFORM_REVENUE, item.platform_fee),
+        debit(chart.GST_PAYABLE, item.gst - gst_stays),
+        credit(chart.DISCOUNTS, item.discount_share),
+        *_split_lines(rows, item.visit.patient_id),
+        credit(chart.CANCELLATION_REVENUE, kept - gst_stays),
+    ]
     if item.total == 0:
         return None
-    return post("booking_cancelled", lines, reference=("booking", item.id),
-                idempotency_key=f"cancel:{item.id}",
-                memo=f"cancellation of booking {item.id} ({cancellation.rule})")
+    return post(
+        "booking_cancelled",
+        lines,
+        reference=("booking", item.id),
+        idempotency_key=f"cancel:{item.id}",
+        memo=f"cancellation of booking {item.id} ({cancellation.rule})",
+    )
 
 
 def post_penalty(cancellation, provider_id, amount):
-    return post("provider_penalty",
-                [debit(chart.provider_payable(provider_id), amount),
-                 credit(chart.PENALTY_REVENUE, amount)],
-                reference=("cancellation", cancellation.id),
-                idempotency_key=f"penalty:{cancellation.id}",
-                memo=f"provider cancellation penalty, booking {cancellation.booking_id}")
+    return post(
+        "provider_penalty",
+        [debit(chart.provider_payable(provider_id), amount), credit(chart.PENALTY_REVENUE, amount)],
+        reference=("cancellation", cancellation.id),
+        idempotency_key=f"penalty:{cancellation.id}",
+        memo=f"provider cancellation penalty, booking {cancellation.booking_id}",
+    )
 
 
 def post_extra_refund(item, cancellation, approval, rows, extra):
@@ -159,27 +212,41 @@ def post_extra_refund(item, cancellation, approval, rows, extra):
     kept_after = kept_before - extra
     delta_gst = gst_kept(item.gst, paid, kept_before) - gst_kept(item.gst, paid, kept_after)
     cancellation.gst_reversed += delta_gst
-    return post("refund_override",
-                [debit(chart.GST_PAYABLE, delta_gst),
-                 debit(chart.CANCELLATION_REVENUE, extra - delta_gst),
-                 *_split_lines(rows, item.visit.patient_id)],
-                reference=("booking", item.id), idempotency_key=f"refund_extra:{approval.id}",
-                memo=f"approved refund override {approval.id}")
+    return post(
+        "refund_override",
+        [
+            debit(chart.GST_PAYABLE, delta_gst),
+            debit(chart.CANCELLATION_REVENUE, extra - delta_gst),
+            *_split_lines(rows, item.visit.patient_id),
+        ],
+        reference=("booking", item.id),
+        idempotency_key=f"refund_extra:{approval.id}",
+        memo=f"approved refund override {approval.id}",
+    )
 
 
 def _fee_refunds_due(item):
     """Reschedule fees the patient paid for this booking and has not had back."""
     refunded = sa.select(Refund.reschedule_id).where(Refund.reschedule_id.is_not(None))
-    return db.session.scalars(sa.select(Reschedule).where(
-        Reschedule.booking_id == item.id, Reschedule.status == RescheduleStatus.DONE,
-        Reschedule.total > 0,
-        Reschedule.id.not_in(refunded)).order_by(Reschedule.id)).all()
+    return db.session.scalars(
+        sa.select(Reschedule)
+        .where(
+            Reschedule.booking_id == item.id,
+            Reschedule.status == RescheduleStatus.DONE,
+            Reschedule.total > 0,
+            Reschedule.id.not_in(refunded),
+        )
+        .order_by(Reschedule.id)
+    ).all()
 
 
 def reschedule_fees_refundable(item, kind):
     """Paise of reschedule fees a cancellation of this kind gives back."""
-    return sum(r.total for r in _fee_refunds_due(item)) \
-        if rules.gives_back_reschedule_fees(kind) else 0
+    return (
+        sum(r.total for r in _fee_refunds_due(item))
+        if rules.gives_back_reschedule_fees(kind)
+        else 0
+    )
 
 
 def refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now):
@@ -189,26 +256,44 @@ def refund_reschedule_fees(item, cancellation, actor, prefer_wallet, now):
     refund of the fee's own payment. Returns the refund rows."""
     rows = []
     for resched in _fee_refunds_due(item):
-        online = resched.pay_with == PAY_GATEWAY and resched.razorpay_payment_id and \
-            not prefer_wallet and resched.total >= GATEWAY_MINIMUM
-        row = Refund(booking_id=item.id, visit_id=item.master_id,
-                     patient_id=item.visit.patient_id, cancellation=cancellation,
-                     reschedule_id=resched.id, amount=resched.total,
-                     destination=GATEWAY if online else WALLET,
-                     status=RefundStatus.PENDING if online else RefundStatus.PROCESSED,
-                     processed_at=None if online else now,
-                     razorpay_payment_id=resched.razorpay_payment_id if online else None,
-                     idempotency_key=new_idempotency_key(),
-                     created_by_id=getattr(actor, "id", None))
+        online = (
+            resched.pay_with == PAY_GATEWAY
+            and resched.razorpay_payment_id
+            and not prefer_wallet
+            and resched.total >= GATEWAY_MINIMUM
+        )
+        row = Refund(
+            booking_id=item.id,
+            visit_id=item.master_id,
+            patient_id=item.visit.patient_id,
+            cancellation=cancellation,
+            reschedule_id=resched.id,
+            amount=resched.total,
+            destination=GATEWAY if online else WALLET,
+            status=RefundStatus.PENDING if online else RefundStatus.PROCESSED,
+            processed_at=None if online else now,
+            razorpay_payment_id=resched.razorpay_payment_id if online else None,
+            idempotency_key=new_idempotency_key(),
+            created_by_id=getattr(actor, "id", None),
+        )
         db.session.add(row)
         db.session.flush()
-        fee_txn = next(t for t in ledger_entries_for("reschedule", resched.id)
-                       if t.kind == "reschedule_fee")
+        fee_txn = next(
+            t for t in ledger_entries_for("reschedule", resched.id) if t.kind == "reschedule_fee"
+        )
         lines = [(e.account.code, -e.amount) for e in fee_txn.entries if e.amount < 0]
-        lines.append(credit(chart.REFUNDS_PAYABLE if online
-                            else chart.patient_wallet(item.visit.patient_id), resched.total))
-        post("reschedule_fee_refund", lines, reference=("reschedule", resched.id),
-             idempotency_key=f"reschedule_refund:{resched.id}",
-             memo=f"reschedule fee given back, booking {item.id}")
+        lines.append(
+            credit(
+                chart.REFUNDS_PAYABLE if online else chart.patient_wallet(item.visit.patient_id),
+                resched.total,
+            )
+        )
+        post(
+            "reschedule_fee_refund",
+            lines,
+            reference=("reschedule", resched.id),
+            idempotency_key=f"reschedule_refund:{resched.id}",
+            memo=f"reschedule fee given back, booking {item.id}",
+        )
         rows.append(row)
     return rows

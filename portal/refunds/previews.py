@@ -1,13 +1,14 @@
 """What a cancellation would refund, item by item, before anything changes: the policy
 tier and why in words, where the money would go, and reschedule fees given back. Read
 only."""
+
 from dataclasses import dataclass
 
-from portal.config import policy
-from portal.config import policy as policy_in_force
 from portal.accounts.models import PATIENT
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
+from portal.config import policy
+from portal.config import policy as policy_in_force
 from portal.db import utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import format_inr
@@ -39,21 +40,25 @@ def tier_text(rule, policy=None):
     full, partial = (policy.patient_cancellation_tiers + (None, None))[:2]
     texts = {
         "patient_full": f"{full.notice.total_seconds() / 3600:g} hours or more before the "
-                        f"start: {tier(full)} refund" if full else "Full refund",
+        f"start: {tier(full)} refund"
+        if full
+        else "Full refund",
         "patient_partial": f"Between {partial.notice.total_seconds() / 3600:g} and "
-                           f"{full.notice.total_seconds() / 3600:g} hours before the start: "
-                           f"{tier(partial)}" if partial and full else "Partial refund",
+        f"{full.notice.total_seconds() / 3600:g} hours before the start: "
+        f"{tier(partial)}"
+        if partial and full
+        else "Partial refund",
         "admin_late": f"Cancelled by the clinic for you within "
-                      f"{partial.notice.total_seconds() / 3600 if partial else 24:g} hours: "
-                      f"{tier(policy.admin_late_cancellation)}",
+        f"{partial.notice.total_seconds() / 3600 if partial else 24:g} hours: "
+        f"{tier(policy.admin_late_cancellation)}",
         "provider": f"Cancelled by the provider: "
-                    f"{policy.provider_cancellation_refund_bps / 100:g}% refund",
+        f"{policy.provider_cancellation_refund_bps / 100:g}% refund",
         "clinic": f"Cancelled by the clinic: {policy.clinic_cancellation_refund_bps / 100:g}% "
-                  f"refund",
+        f"refund",
         "override": "Refund amount set by an administrator",
         "override_approved": "Refund amount set by an administrator (approved)",
         "override_needs_approval": "Calculated refund now; the rest awaits a second "
-                                   "administrator's approval",
+        "administrator's approval",
     }
     if rule == "admin_patient_tier":
         return "As if cancelled online by the patient"
@@ -118,22 +123,45 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
     if refusal:
         return ItemPreview(item, False, refusal, 0, 0, 0, 0, 0, 0, "state", "")
     result = rules.refund_for_cancellation(
-        kind, hours(item, now), item.paid_amount, item.refunded_amount, item.is_team,
-        policy(), override, override_reason=override_reason)
-    refund_now = result.refund if result.allowed else (
-        result.calculated if result.needs_second_admin else 0)
-    split = plan_split(item, refund_now, prefer_wallet) if (
-        result.allowed or result.needs_second_admin) else Split(0, 0)
+        kind,
+        hours(item, now),
+        item.paid_amount,
+        item.refunded_amount,
+        item.is_team,
+        policy(),
+        override,
+        override_reason=override_reason,
+    )
+    refund_now = (
+        result.refund if result.allowed else (result.calculated if result.needs_second_admin else 0)
+    )
+    split = (
+        plan_split(item, refund_now, prefer_wallet)
+        if (result.allowed or result.needs_second_admin)
+        else Split(0, 0)
+    )
     allowed = result.allowed or result.needs_second_admin
     message = result.message
     if result.needs_second_admin:
-        message = (f"{format_inr(result.calculated)} now; {format_inr(override)} needs a "
-                   f"second administrator's approval")
-    return ItemPreview(item, allowed, message, refund_now, result.calculated,
-                       result.refundable, split.to_wallet, split.to_gateway,
-                       result.provider_penalty, result.rule, tier_text(result.rule),
-                       result.needs_second_admin,
-                       reschedule_fees_refundable(item, kind) if allowed else 0)
+        message = (
+            f"{format_inr(result.calculated)} now; {format_inr(override)} needs a "
+            f"second administrator's approval"
+        )
+    return ItemPreview(
+        item,
+        allowed,
+        message,
+        refund_now,
+        result.calculated,
+        result.refundable,
+        split.to_wallet,
+        split.to_gateway,
+        result.provider_penalty,
+        result.rule,
+        tier_text(result.rule),
+        result.needs_second_admin,
+        reschedule_fees_refundable(item, kind) if allowed else 0,
+    )
 
 
 def patient_visit(patient, visit_id):
@@ -154,20 +182,40 @@ def preview_cancellation(actor, visit_id, item_ids=None, prefer_wallet=False, no
     visit = patient_visit(actor, visit_id)
     now = now or utcnow()
     chosen = set(int(i) for i in item_ids) if item_ids is not None else None
-    items = [i for i in visit.items if chosen is None and i.status == BookingStatus.CONFIRMED
-             or chosen is not None and i.id in chosen]
+    items = [
+        i
+        for i in visit.items
+        if chosen is None
+        and i.status == BookingStatus.CONFIRMED
+        or chosen is not None
+        and i.id in chosen
+    ]
     if chosen is not None and len(items) != len(chosen):
         raise NotFound("booking")
-    return Preview([_evaluate(i, "patient", now, prefer_wallet=prefer_wallet) for i in items],
-                   prefer_wallet)
+    return Preview(
+        [_evaluate(i, "patient", now, prefer_wallet=prefer_wallet) for i in items], prefer_wallet
+    )
 
 
-def preview_admin(admin, item_id, mode="patient", override=None, override_reason=None,
-                  prefer_wallet=False, now=None):
+def preview_admin(
+    admin,
+    item_id,
+    mode="patient",
+    override=None,
+    override_reason=None,
+    prefer_wallet=False,
+    now=None,
+):
     require_admin(admin)
     item = item_for_admin_or_provider(item_id)
     kind = ADMIN_MODES.get(mode)
     if kind is None:
         raise CancellationError(MSG_MODE, field="mode")
-    return _evaluate(item, kind, now or utcnow(), override=override,
-                     override_reason=override_reason, prefer_wallet=prefer_wallet)
+    return _evaluate(
+        item,
+        kind,
+        now or utcnow(),
+        override=override,
+        override_reason=override_reason,
+        prefer_wallet=prefer_wallet,
+    )

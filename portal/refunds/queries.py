@@ -1,25 +1,32 @@
 """What the refund pages list and show (read only): refunds, override approvals waiting and
 decided, a visit's refunds and cancellations. Lists are keyset pages and load what their
 rows show with the page."""
+
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from portal.booking.models import IndividualBooking
 from portal.db import db
-from portal.domain.states import BookingStatus
+from portal.domain.states import ApprovalStatus, BookingStatus
 from portal.pagination import Order, keyset_page
-from portal.domain.states import ApprovalStatus
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 
 REFUND_ORDER = (Order(Refund.created_at, descending=True), Order(Refund.id, descending=True))
 PENDING_ORDER = (Order(RefundApproval.created_at), Order(RefundApproval.id))
-DECIDED_ORDER = (Order(RefundApproval.decided_at, descending=True),
-                 Order(RefundApproval.id, descending=True))
-REFUND_ROW = (joinedload(Refund.visit),
-              joinedload(Refund.booking).joinedload(IndividualBooking.service))
-APPROVAL_ROW = (joinedload(RefundApproval.booking).joinedload(IndividualBooking.service),
-                joinedload(RefundApproval.booking).joinedload(IndividualBooking.visit),
-                joinedload(RefundApproval.requested_by), joinedload(RefundApproval.decided_by))
+DECIDED_ORDER = (
+    Order(RefundApproval.decided_at, descending=True),
+    Order(RefundApproval.id, descending=True),
+)
+REFUND_ROW = (
+    joinedload(Refund.visit),
+    joinedload(Refund.booking).joinedload(IndividualBooking.service),
+)
+APPROVAL_ROW = (
+    joinedload(RefundApproval.booking).joinedload(IndividualBooking.service),
+    joinedload(RefundApproval.booking).joinedload(IndividualBooking.visit),
+    joinedload(RefundApproval.requested_by),
+    joinedload(RefundApproval.decided_by),
+)
 
 
 def refunds_page(*, status=None, after=None, before=None, per_page=30):
@@ -27,49 +34,62 @@ def refunds_page(*, status=None, after=None, before=None, per_page=30):
     query = sa.select(Refund)
     if status:
         query = query.where(Refund.status == status)
-    return keyset_page(query, REFUND_ORDER, after=after, before=before, per_page=per_page,
-                       options=REFUND_ROW)
+    return keyset_page(
+        query, REFUND_ORDER, after=after, before=before, per_page=per_page, options=REFUND_ROW
+    )
 
 
 def pending_approvals_page(*, after=None, before=None, per_page=50):
     """Overrides and further refunds awaiting a second administrator, oldest first."""
     query = sa.select(RefundApproval).where(RefundApproval.status == ApprovalStatus.PENDING)
-    return keyset_page(query, PENDING_ORDER, after=after, before=before, per_page=per_page,
-                       options=APPROVAL_ROW)
+    return keyset_page(
+        query, PENDING_ORDER, after=after, before=before, per_page=per_page, options=APPROVAL_ROW
+    )
 
 
 def decided_approvals_page(*, after=None, before=None, per_page=30):
     """Approvals decided (approved or rejected), the latest decision first."""
-    query = sa.select(RefundApproval).where(RefundApproval.status != ApprovalStatus.PENDING,
-                                            RefundApproval.decided_at.is_not(None))
-    return keyset_page(query, DECIDED_ORDER, after=after, before=before, per_page=per_page,
-                       options=APPROVAL_ROW)
+    query = sa.select(RefundApproval).where(
+        RefundApproval.status != ApprovalStatus.PENDING, RefundApproval.decided_at.is_not(None)
+    )
+    return keyset_page(
+        query, DECIDED_ORDER, after=after, before=before, per_page=per_page, options=APPROVAL_ROW
+    )
 
 
 def pending_approvals_for(booking_id):
     return db.session.scalars(
-        sa.select(RefundApproval).where(RefundApproval.status == ApprovalStatus.PENDING,
-                                        RefundApproval.booking_id == booking_id)
-        .order_by(RefundApproval.created_at, RefundApproval.id)).all()
+        sa.select(RefundApproval)
+        .where(
+            RefundApproval.status == ApprovalStatus.PENDING, RefundApproval.booking_id == booking_id
+        )
+        .order_by(RefundApproval.created_at, RefundApproval.id)
+    ).all()
 
 
 def live_refunds_for_visit(visit_id):
     """The visit's refunds that count (not replaced by a retry or the wallet), in order."""
-    return db.session.scalars(sa.select(Refund).where(Refund.visit_id == visit_id,
-                                                      Refund.superseded.is_(False))
-                              .order_by(Refund.id)).all()
+    return db.session.scalars(
+        sa.select(Refund)
+        .where(Refund.visit_id == visit_id, Refund.superseded.is_(False))
+        .order_by(Refund.id)
+    ).all()
 
 
 def refunds_for_booking(booking_id):
-    return db.session.scalars(sa.select(Refund).where(Refund.booking_id == booking_id)
-                              .order_by(Refund.id)).all()
+    return db.session.scalars(
+        sa.select(Refund).where(Refund.booking_id == booking_id).order_by(Refund.id)
+    ).all()
 
 
 def cancellations_for_visit(visit_id):
     """The visit's cancellations, one per cancelled item, in the items' order."""
     return db.session.scalars(
-        sa.select(Cancellation).join(IndividualBooking,
-                                     Cancellation.booking_id == IndividualBooking.id)
-        .where(IndividualBooking.master_id == visit_id,
-               IndividualBooking.status == BookingStatus.CANCELLED)
-        .order_by(IndividualBooking.start_at, IndividualBooking.id)).all()
+        sa.select(Cancellation)
+        .join(IndividualBooking, Cancellation.booking_id == IndividualBooking.id)
+        .where(
+            IndividualBooking.master_id == visit_id,
+            IndividualBooking.status == BookingStatus.CANCELLED,
+        )
+        .order_by(IndividualBooking.start_at, IndividualBooking.id)
+    ).all()

@@ -4,6 +4,7 @@ capability's: ``portal.events`` → ``portal.notify.receivers``.)
 
 Importing this module registers the jobs, the periodic poll and (through
 ``portal.refunds.handlers``) the ``refund.*`` webhook handlers."""
+
 import logging
 
 import sqlalchemy as sa
@@ -33,22 +34,35 @@ def poll_refunds(now=None, limit=200):
     that fails leaves the others done."""
     now = now or utcnow()
     due = db.session.scalars(
-        sa.select(Refund.id).where(
-            Refund.destination == GATEWAY, Refund.status == RefundStatus.PENDING,
-            Refund.superseded.is_(False), Refund.razorpay_refund_id.is_(None),
-            sa.or_(Refund.next_retry_at <= now,
-                   sa.and_(Refund.next_retry_at.is_(None),
-                           Refund.created_at <= now - retry_delay(1))))
-        .order_by(Refund.id).limit(limit)).all()
+        sa.select(Refund.id)
+        .where(
+            Refund.destination == GATEWAY,
+            Refund.status == RefundStatus.PENDING,
+            Refund.superseded.is_(False),
+            Refund.razorpay_refund_id.is_(None),
+            sa.or_(
+                Refund.next_retry_at <= now,
+                sa.and_(Refund.next_retry_at.is_(None), Refund.created_at <= now - retry_delay(1)),
+            ),
+        )
+        .order_by(Refund.id)
+        .limit(limit)
+    ).all()
     stragglers = db.session.scalars(
-        sa.select(Refund.id).where(
-            Refund.destination == GATEWAY, Refund.status == RefundStatus.PENDING,
+        sa.select(Refund.id)
+        .where(
+            Refund.destination == GATEWAY,
+            Refund.status == RefundStatus.PENDING,
             Refund.razorpay_refund_id.is_not(None),
-            Refund.updated_at <= now - straggler_age())
-        .order_by(Refund.id).limit(limit)).all()
+            Refund.updated_at <= now - straggler_age(),
+        )
+        .order_by(Refund.id)
+        .limit(limit)
+    ).all()
     done = 0
-    for refund_id, work in [(i, execute.execute_refund) for i in due] + \
-            [(i, execute.sync_refund) for i in stragglers]:
+    for refund_id, work in [(i, execute.execute_refund) for i in due] + [
+        (i, execute.sync_refund) for i in stragglers
+    ]:
         try:
             work(refund_id, now=now)
         except Exception:

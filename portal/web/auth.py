@@ -1,4 +1,5 @@
 """Sign in, sign out, registration, password reset and accepting an invitation."""
+
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
@@ -95,8 +96,9 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = service.register_patient(form.name.data, form.email.data,
-                                            form.phone.data, form.password.data)
+            user = service.register_patient(
+                form.name.data, form.email.data, form.phone.data, form.password.data
+            )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
@@ -112,8 +114,10 @@ def forgot_password():
     if form.validate_on_submit():
         service.request_password_reset(form.email.data)
         # The same answer whether or not the address has an account.
-        flash("If an account uses that address, we have emailed it a link to choose a new "
-              "password.", "info")
+        flash(
+            "If an account uses that address, we have emailed it a link to choose a new password.",
+            "info",
+        )
         return redirect(url_for("auth.login"), 303)
     return render_form("auth/forgot_password.html", form)
 
@@ -140,13 +144,21 @@ def _password_link(token, purpose, set_password, template, done_message):
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token):
-    return _password_link(token, service.RESET, service.reset_password,
-                          "auth/reset_password.html",
-                          "Your password has been changed. Please sign in.")
+    return _password_link(
+        token,
+        service.RESET,
+        service.reset_password,
+        "auth/reset_password.html",
+        "Your password has been changed. Please sign in.",
+    )
 
 
 @bp.route("/accept-invite/<token>", methods=["GET", "POST"])
 def accept_invite(token):
-    return _password_link(token, service.INVITE, service.accept_invite,
-                          "auth/accept_invite.html",
-                          "Your password is set. Please sign in.")
+    return _password_link(
+        token,
+        service.INVITE,
+        service.accept_invite,
+        "auth/accept_invite.html",
+        "Your password is set. Please sign in.",
+    )

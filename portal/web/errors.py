@@ -9,6 +9,7 @@
 
 An htmx request that fails is not swapped (see the ``responseHandling`` in base.html); the
 site's script (static/js/htmx-errors.js) shows a message instead."""
+
 import logging
 
 from flask import g
@@ -62,6 +63,7 @@ def message_of(exc):
 
 def _page(template, status, **context):
     from portal.web.htmx import render
+
     return render(template, status=status, flashes=False, **context)
 
 
@@ -81,6 +83,7 @@ def internal_error(exc):
     """The friendly 500 page. The session may be broken (a database error): roll back
     first, and fall back to plain text if even the page cannot be drawn."""
     from portal.db import db
+
     original = getattr(exc, "original_exception", None) or exc
     request_id = g.get("request_id", "")
     log.error("unhandled error (request %s)", request_id, exc_info=original)
@@ -89,8 +92,11 @@ def internal_error(exc):
         return _page("errors/500.html", 500, request_id=request_id)
     except Exception:  # noqa: BLE001 (the page itself failed: still answer the person)
         log.exception("the 500 page failed")
-        return (f"Something went wrong on our side. Request id: {request_id}", 500,
-                {"Content-Type": "text/plain; charset=utf-8"})
+        return (
+            f"Something went wrong on our side. Request id: {request_id}",
+            500,
+            {"Content-Type": "text/plain; charset=utf-8"},
+        )
 
 
 def init_app(app):

@@ -11,6 +11,7 @@
   swaps it (the site's ``responseHandling`` swaps 422) and tests can tell.
 
 Every answer varies on ``HX-Request`` (a fragment and a page share a URL)."""
+
 from flask import make_response, render_template
 from jinja2_fragments.flask import render_block
 

@@ -1,6 +1,7 @@
 """The in-app notification centre, for every signed-in role: the list, the bell's unread
 count (polled by htmx every 30 s and refreshed when something is marked read), mark one
 read (optionally opening its link), mark all read."""
+
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -22,21 +23,29 @@ def _signed_in():
 @bp.app_context_processor
 def _bell_count():
     """``unread_notifications()`` for the bell in the top bar (queried only when used)."""
+
     def unread_notifications():
         if not current_user.is_authenticated:
             return 0
         return center.unread_count(current_user.id)
+
     return {"unread_notifications": unread_notifications}
 
 
 @bp.get("/")
 def index():
     unread_only = request.args.get("unread") == "1"
-    page = queries.notifications_page(current_user.id, unread_only=unread_only,
-                                      **page_args(default=30))
+    page = queries.notifications_page(
+        current_user.id, unread_only=unread_only, **page_args(default=30)
+    )
     block = fragment_block("list")
-    return render("notify/index.html", block=block, page=page, unread_only=unread_only,
-                  unread=center.unread_count(current_user.id))
+    return render(
+        "notify/index.html",
+        block=block,
+        page=page,
+        unread_only=unread_only,
+        unread=center.unread_count(current_user.id),
+    )
 
 
 @bp.get("/bell")
@@ -65,8 +74,7 @@ def read_all():
     db.session.commit()
     if is_fragment_request():
         page = queries.notifications_page(current_user.id)
-        response = render("notify/index.html", block="list", page=page, unread_only=False,
-                          unread=0)
+        response = render("notify/index.html", block="list", page=page, unread_only=False, unread=0)
         response.headers["HX-Trigger"] = CHANGED
         return response
     return redirect(url_for("notifications.index"), 303)

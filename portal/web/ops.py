@@ -1,4 +1,5 @@
 """Operability: the health check load balancers and monitors call."""
+
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -43,6 +44,7 @@ def _redis():
         return {"ok": True, "mode": "embedded (no Redis)"}
     try:
         from redis import Redis
+
         Redis.from_url(url, socket_timeout=2).ping()
         return {"ok": True}
     except Exception as exc:

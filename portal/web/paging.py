@@ -1,5 +1,6 @@
 """The page a list request asks for: ``?after=`` / ``?before=`` cursors and ``?per_page=``
 (bounded by ``portal.pagination.MAX_PER_PAGE``). Read modules take these as keywords."""
+
 from flask import request
 
 from portal.pagination import DEFAULT_PER_PAGE, per_page_from
@@ -9,6 +10,8 @@ def page_args(default=DEFAULT_PER_PAGE, prefix=""):
     """``{"after": …, "before": …, "per_page": …}`` from the query string; ``prefix``
     reads a second list's cursors (``outbox_after``)."""
     args = request.args
-    return {"after": args.get(prefix + "after") or None,
-            "before": args.get(prefix + "before") or None,
-            "per_page": per_page_from(args.get(prefix + "per_page"), default)}
+    return {
+        "after": args.get(prefix + "after") or None,
+        "before": args.get(prefix + "before") or None,
+        "per_page": per_page_from(args.get(prefix + "per_page"), default),
+    }

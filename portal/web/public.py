@@ -4,6 +4,7 @@
 date, and lists each one's next free slots per service and clinic. The filter form asks
 for the ``results`` block over htmx as it changes (the URL follows, so a result page can
 be shared or reloaded); without htmx it is an ordinary GET form."""
+
 from datetime import date, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -11,8 +12,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Blueprint, request
 
-from portal.catalog.slots import find_offers, search_providers
 from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Service, Specialization
+from portal.catalog.slots import find_offers, search_providers
 from portal.db import utcnow
 from portal.extensions import db
 from portal.web.htmx import fragment_block, render
@@ -33,15 +34,18 @@ BOOK_URL = "/me/book"  # the patient blueprint holds the slot (sign-in first)
 
 def _filter_options():
     """Active clinics, cities, specializations and services for the filter form."""
-    clinics = db.session.scalars(sa.select(Clinic).where(Clinic.active.is_(True))
-                                 .order_by(Clinic.city, Clinic.name)).all()
+    clinics = db.session.scalars(
+        sa.select(Clinic).where(Clinic.active.is_(True)).order_by(Clinic.city, Clinic.name)
+    ).all()
     return {
         "clinics": clinics,
         "cities": sorted({c.city for c in clinics}),
         "specializations": db.session.scalars(
-            sa.select(Specialization).order_by(Specialization.name)).all(),
+            sa.select(Specialization).order_by(Specialization.name)
+        ).all(),
         "services": db.session.scalars(
-            sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)).all(),
+            sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)
+        ).all(),
     }
 
 
@@ -73,9 +77,18 @@ def _filters(today):
 
 
 def book_url(provider, offer, start):
-    return BOOK_URL + "?" + urlencode({
-        "provider": provider.id, "service": offer.service.id, "clinic": offer.clinic.id,
-        "start": start.isoformat()})
+    return (
+        BOOK_URL
+        + "?"
+        + urlencode(
+            {
+                "provider": provider.id,
+                "service": offer.service.id,
+                "clinic": offer.clinic.id,
+                "start": start.isoformat(),
+            }
+        )
+    )
 
 
 def price(service_row):
@@ -96,21 +109,53 @@ def find_doctor():
     today = now.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     f = _filters(today)
     providers = search_providers(
-        city=f["city"] or None, clinic_id=f["clinic_id"],
-        specialization_id=f["specialization_id"], service_id=f["service_id"], text=f["text"])
+        city=f["city"] or None,
+        clinic_id=f["clinic_id"],
+        specialization_id=f["specialization_id"],
+        service_id=f["service_id"],
+        text=f["text"],
+    )
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     pages = max((len(providers) + PER_PAGE - 1) // PER_PAGE, 1)
     page = min(page, pages)
-    shown = providers[(page - 1) * PER_PAGE: page * PER_PAGE]
-    offers = find_offers(shown, from_date=f["date"], days=DAYS, limit=SLOTS_PER_OFFER,
-                                 city=f["city"] or None, clinic_id=f["clinic_id"],
-                                 service_id=f["service_id"], now=now)
-    args = {k: v for k, v in {
-        "city": f["city"], "clinic": f["clinic_id"], "specialization": f["specialization_id"],
-        "service": f["service_id"], "q": f["text"],
-        "date": f["date"].isoformat() if f["date"] != today else None}.items() if v}
+    shown = providers[(page - 1) * PER_PAGE : page * PER_PAGE]
+    offers = find_offers(
+        shown,
+        from_date=f["date"],
+        days=DAYS,
+        limit=SLOTS_PER_OFFER,
+        city=f["city"] or None,
+        clinic_id=f["clinic_id"],
+        service_id=f["service_id"],
+        now=now,
+    )
+    args = {
+        k: v
+        for k, v in {
+            "city": f["city"],
+            "clinic": f["clinic_id"],
+            "specialization": f["specialization_id"],
+            "service": f["service_id"],
+            "q": f["text"],
+            "date": f["date"].isoformat() if f["date"] != today else None,
+        }.items()
+        if v
+    }
     block = fragment_block("results")
-    return render("public/find.html", block=block, providers=shown, total=len(providers),
-                  offers=offers, f=f, today=today, page=page, pages=pages, args=args,
-                  days=DAYS, book_url=book_url, price=price, slot_label=slot_label,
-                  **({} if block else _filter_options()))
+    return render(
+        "public/find.html",
+        block=block,
+        providers=shown,
+        total=len(providers),
+        offers=offers,
+        f=f,
+        today=today,
+        page=page,
+        pages=pages,
+        args=args,
+        days=DAYS,
+        book_url=book_url,
+        price=price,
+        slot_label=slot_label,
+        **({} if block else _filter_options()),
+    )

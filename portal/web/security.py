@@ -1,4 +1,5 @@
 """Who may do what: the role decorator, the ownership helper and the response headers."""
+
 from functools import wraps
 
 from flask import abort, current_app
@@ -6,13 +7,16 @@ from flask_login import current_user
 
 from portal.extensions import db
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-       "form-action 'self' {extra_forms}; object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self' {extra_forms}; object-src 'none'"
+)
 
 
 def roles_required(*roles):
     """Anonymous → login page; signed in with another role → 403."""
+
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
@@ -21,12 +25,15 @@ def roles_required(*roles):
             if current_user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorator
 
 
 def guard_blueprint(bp, *roles):
     """Every route of an audience's blueprint requires that audience's role."""
+
     @bp.before_request
     def _guard():
         if not current_user.is_authenticated:
@@ -51,8 +58,9 @@ def get_owned_or_404(model, object_id, user=None):
 
 def set_security_headers(response):
     extra = current_app.config.get("CSP_FORM_ACTION_EXTRA", "")
-    response.headers.setdefault("Content-Security-Policy", CSP.format(extra_forms=extra).replace(
-        "'self' ;", "'self';"))
+    response.headers.setdefault(
+        "Content-Security-Policy", CSP.format(extra_forms=extra).replace("'self' ;", "'self';")
+    )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -1,5 +1,6 @@
 """Razorpay and RazorpayX webhooks: verify the signature on the raw body, store the event
 once under its event id, answer 200 at once; a job processes it after the commit."""
+
 import json
 
 from flask import Blueprint, current_app, request
@@ -29,10 +30,17 @@ def receive(source, secret):
     raw = request.get_data()
     event_id = request.headers.get("X-Razorpay-Event-Id", "").strip()
     if not verify_signature(raw, request.headers.get("X-Razorpay-Signature"), secret):
-        log_event("webhook", source=source, event_id=event_id[:64] or None,
-                  status="rejected", reason="bad signature", remote=request.remote_addr)
-        current_app.logger.warning("webhook with a bad signature from %s (%s)",
-                                   request.remote_addr, source)
+        log_event(
+            "webhook",
+            source=source,
+            event_id=event_id[:64] or None,
+            status="rejected",
+            reason="bad signature",
+            remote=request.remote_addr,
+        )
+        current_app.logger.warning(
+            "webhook with a bad signature from %s (%s)", request.remote_addr, source
+        )
         return {"error": "invalid signature"}, 400
     try:
         payload = json.loads(raw)
@@ -43,6 +51,12 @@ def receive(source, secret):
     if not event_id or len(event_id) > 64:
         return {"error": "missing X-Razorpay-Event-Id"}, 400
     row_id, created = record_event(source, event_id, payload)
-    log_event("webhook", source=source, event_id=event_id, event=payload["event"],
-              status="stored" if created else "duplicate", row=row_id)
+    log_event(
+        "webhook",
+        source=source,
+        event_id=event_id,
+        event=payload["event"],
+        status="stored" if created else "duplicate",
+        row=row_id,
+    )
     return {"status": "stored" if created else "duplicate"}, 200

@@ -1,4 +1,5 @@
 """Helpers for the accounts tests: reading the mail the portal sent, and a rate-limited app."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,13 +11,16 @@ from portal.notify.models import MailMessage
 @pytest.fixture
 def mailbox(app):
     """mailbox(to) → the mails sent to that address, oldest first."""
+
     def read(to):
         with app.app_context():
             rows = db.session.scalars(
-                sa.select(MailMessage).where(MailMessage.to == to).order_by(MailMessage.id))
+                sa.select(MailMessage).where(MailMessage.to == to).order_by(MailMessage.id)
+            )
             mails = [(m.subject, m.text, m.status) for m in rows]
             db.session.remove()
             return mails
+
     return read
 
 

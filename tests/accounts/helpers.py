@@ -1,4 +1,5 @@
 """Small helpers shared by the accounts tests."""
+
 import re
 from urllib.parse import urlsplit
 

@@ -1,4 +1,5 @@
 """The account rules as plain functions: phone, email, name, password, date of birth."""
+
 from datetime import date
 
 import pytest
@@ -6,11 +7,21 @@ import pytest
 from portal.accounts import service
 
 
-@pytest.mark.parametrize("raw", [
-    "+91 98123 45678", "+919812345678", "09812345678", "9812345678", "98123 45678",
-    "+91-98123-45678", "919812345678", "0091 98123 45678", "(+91) 98123.45678",
-    " 9812345678 ",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+91 98123 45678",
+        "+919812345678",
+        "09812345678",
+        "9812345678",
+        "98123 45678",
+        "+91-98123-45678",
+        "919812345678",
+        "0091 98123 45678",
+        "(+91) 98123.45678",
+        " 9812345678 ",
+    ],
+)
 def test_indian_mobile_numbers_are_normalised(raw):
     assert service.normalise_phone(raw) == "+919812345678"
 
@@ -20,11 +31,24 @@ def test_mobile_numbers_start_with_6_to_9(first_digit):
     assert service.normalise_phone(first_digit + "123456789") == f"+91{first_digit}123456789"
 
 
-@pytest.mark.parametrize("raw", [
-    "", None, "12345", "5812345678", "0812345678", "981234567", "98123456789",
-    "+1 9812345678", "+44 7911 123456", "+91 98123 4567", "98123-4567x", "abcdefghij",
-    "१२३४५६७८९०",  # Devanagari digits are not accepted as ASCII digits
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        None,
+        "12345",
+        "5812345678",
+        "0812345678",
+        "981234567",
+        "98123456789",
+        "+1 9812345678",
+        "+44 7911 123456",
+        "+91 98123 4567",
+        "98123-4567x",
+        "abcdefghij",
+        "१२३४५६७८९०",  # Devanagari digits are not accepted as ASCII digits
+    ],
+)
 def test_other_numbers_are_refused(raw):
     with pytest.raises(ValueError, match="10-digit Indian mobile number"):
         service.normalise_phone(raw)
@@ -34,8 +58,9 @@ def test_email_is_lower_cased():
     assert service.normalise_email("  Asha.Rao@Example.COM ") == "asha.rao@example.com"
 
 
-@pytest.mark.parametrize("raw", ["", "asha", "asha@", "@example.com", "asha@@example.com",
-                                 "asha rao@example.com"])
+@pytest.mark.parametrize(
+    "raw", ["", "asha", "asha@", "@example.com", "asha@@example.com", "asha rao@example.com"]
+)
 def test_bad_emails_are_refused(raw):
     with pytest.raises(ValueError):
         service.normalise_email(raw)

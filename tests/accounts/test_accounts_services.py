@@ -1,4 +1,5 @@
 """Account services against the database: registration, sign-in, staff, dependents."""
+
 from datetime import date
 
 import pytest
@@ -13,13 +14,16 @@ from portal.extensions import db
 from portal.notify.models import MailMessage
 from tests.conftest import PASSWORD
 
-GOOD = dict(name="Asha Rao", email="Asha.Rao@Example.com", phone="098123 45678",
-            password="a long password")
+GOOD = dict(
+    name="Asha Rao", email="Asha.Rao@Example.com", phone="098123 45678", password="a long password"
+)
 
 
 def actions():
-    return [(a.action, a.object_type, a.actor_id)
-            for a in db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id))]
+    return [
+        (a.action, a.object_type, a.actor_id)
+        for a in db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id))
+    ]
 
 
 def get_user(user_id):
@@ -28,10 +32,15 @@ def get_user(user_id):
 
 # --- registration ----------------------------------------------------------------------
 
+
 def test_register_patient_normalises_and_audits(ctx):
     user = service.register_patient(**GOOD)
     assert (user.email, user.phone, user.role, user.active) == (
-        "asha.rao@example.com", "+919812345678", "patient", True)
+        "asha.rao@example.com",
+        "+919812345678",
+        "patient",
+        True,
+    )
     assert user.password_hash != GOOD["password"]
     assert verify_password(user.password_hash, GOOD["password"])
     assert actions() == [("user.register", "user", user.id)]
@@ -47,8 +56,7 @@ def test_duplicate_email_is_refused_whatever_the_case(ctx):
 
 def test_every_broken_rule_is_reported_at_once(ctx):
     with pytest.raises(service.ValidationError) as exc:
-        service.register_patient(name=" ", email="not-an-email", phone="12345",
-                                 password="short")
+        service.register_patient(name=" ", email="not-an-email", phone="12345", password="short")
     assert set(exc.value.errors) == {"name", "email", "phone", "password"}
     assert "10-digit Indian mobile" in exc.value.errors["phone"]
     assert "at least 10 characters" in exc.value.errors["password"]
@@ -56,6 +64,7 @@ def test_every_broken_rule_is_reported_at_once(ctx):
 
 
 # --- sign-in ---------------------------------------------------------------------------
+
 
 def test_authenticate_records_last_login_and_audits(ctx, make_user):
     made = make_user("patient", email="ravi@example.com")
@@ -65,11 +74,14 @@ def test_authenticate_records_last_login_and_audits(ctx, make_user):
     assert actions() == [("login", "user", made.id)]
 
 
-@pytest.mark.parametrize("email,password", [
-    ("ravi@example.com", "wrong password"),
-    ("nobody@example.com", PASSWORD),
-    ("", PASSWORD),
-])
+@pytest.mark.parametrize(
+    "email,password",
+    [
+        ("ravi@example.com", "wrong password"),
+        ("nobody@example.com", PASSWORD),
+        ("", PASSWORD),
+    ],
+)
 def test_failed_sign_in_says_the_same_and_is_audited(ctx, make_user, email, password):
     made = make_user("patient", email="ravi@example.com")
     with pytest.raises(service.ValidationError) as exc:
@@ -99,12 +111,17 @@ def test_deactivated_user_cannot_sign_in(ctx, make_user):
 
 # --- staff -----------------------------------------------------------------------------
 
+
 def test_invite_user_creates_a_passwordless_account_and_mails_a_link(ctx, make_user):
     admin = db.session.merge(make_user("admin", name="Meera Admin"))
-    user = service.invite_user("Doc@Example.com", "Dr Mehta", "provider", admin,
-                               phone="9812345678")
+    user = service.invite_user("Doc@Example.com", "Dr Mehta", "provider", admin, phone="9812345678")
     assert (user.email, user.role, user.phone, user.password_hash, user.active) == (
-        "doc@example.com", "provider", "+919812345678", None, True)
+        "doc@example.com",
+        "provider",
+        "+919812345678",
+        None,
+        True,
+    )
     [mail] = db.session.scalars(sa.select(MailMessage)).all()
     assert mail.to == "doc@example.com"
     assert "/auth/accept-invite/" in mail.text and "Meera Admin" in mail.text
@@ -150,7 +167,9 @@ def test_deactivate_and_reactivate(ctx, make_user):
     assert service.deactivate_user(admin, patient.id).active is False
     assert service.reactivate_user(admin, patient.id).active is True
     assert [a for a in actions() if a[0].startswith("user.")] == [
-        ("user.deactivate", "user", admin.id), ("user.reactivate", "user", admin.id)]
+        ("user.deactivate", "user", admin.id),
+        ("user.reactivate", "user", admin.id),
+    ]
 
 
 def test_admin_cannot_deactivate_themselves(ctx, make_user):
@@ -171,17 +190,20 @@ def test_deactivate_is_admin_only_and_needs_a_user(ctx, make_user):
 
 # --- dependents ------------------------------------------------------------------------
 
+
 def test_dependents_add_update_remove(ctx, make_user):
     guardian = db.session.merge(make_user("patient"))
     child = dependents.add_dependent(guardian, "  Anya  Rao ", "child", date(2019, 4, 2))
-    assert (child.name, child.relationship_, child.guardian_id) == ("Anya Rao", "child",
-                                                                   guardian.id)
+    assert (child.name, child.relationship_, child.guardian_id) == (
+        "Anya Rao",
+        "child",
+        guardian.id,
+    )
     dependents.update_dependent(guardian, child.id, "Anya R", "child", None)
     assert db.session.get(Dependent, child.id).date_of_birth is None
     dependents.remove_dependent(guardian, child.id)
     assert db.session.get(Dependent, child.id) is None
-    assert [a[0] for a in actions()] == ["dependent.add", "dependent.update",
-                                         "dependent.remove"]
+    assert [a[0] for a in actions()] == ["dependent.add", "dependent.update", "dependent.remove"]
 
 
 def test_dependent_rules(ctx, make_user):

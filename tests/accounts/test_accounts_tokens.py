@@ -1,4 +1,5 @@
 """Password links: reset and invitation tokens are single-use and expire."""
+
 import base64
 import json
 from datetime import timedelta
@@ -83,8 +84,11 @@ def test_tampered_user_id_is_refused(ctx, make_user):
     attacker = db.session.merge(make_user("patient"))
     token = service.make_password_token(attacker, service.RESET)
     _payload, rest = token.split(".", 1)
-    forged = base64.urlsafe_b64encode(json.dumps(
-        {"uid": victim.id, "email": victim.email}).encode()).decode().rstrip("=")
+    forged = (
+        base64.urlsafe_b64encode(json.dumps({"uid": victim.id, "email": victim.email}).encode())
+        .decode()
+        .rstrip("=")
+    )
     with pytest.raises(service.ValidationError):
         service.reset_password(forged + "." + rest, "a brand new password")
 

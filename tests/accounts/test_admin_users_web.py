@@ -1,4 +1,5 @@
 """Admin users page: search as you type, role filter, pages, invitations, deactivation."""
+
 import re
 
 import pytest
@@ -62,12 +63,14 @@ def test_pagination(client, make_user, admin):
 def test_invite_form_validation(client, make_user, admin):
     assert client.get("/admin/users/invite").status_code == 200
     make_user("patient", email="taken@example.com")
-    response = client.post("/admin/users/invite", data={
-        "name": "X", "email": "taken@example.com", "role": "provider"})
+    response = client.post(
+        "/admin/users/invite", data={"name": "X", "email": "taken@example.com", "role": "provider"}
+    )
     assert response.status_code == 422
     assert "An account with this email already exists." in html(response)
-    response = client.post("/admin/users/invite", data={
-        "name": "", "email": "nope", "role": "patient", "phone": "123"})
+    response = client.post(
+        "/admin/users/invite", data={"name": "", "email": "nope", "role": "patient", "phone": "123"}
+    )
     assert response.status_code == 422
     for message in ("Enter their name.", "Not a valid choice"):
         assert message in html(response)
@@ -75,18 +78,24 @@ def test_invite_form_validation(client, make_user, admin):
 
 def test_deactivate_and_reactivate(app, client, make_user, admin):
     patient = make_user("patient", name="Asha Rao")
-    response = client.post(f"/admin/users/{patient.id}/deactivate",
-                           data={"next": "/admin/users?q=asha"})
+    response = client.post(
+        f"/admin/users/{patient.id}/deactivate", data={"next": "/admin/users?q=asha"}
+    )
     assert response.status_code == 303 and response.location == "/admin/users?q=asha"
     assert "Asha Rao can no longer sign in." in html(client.get(response.location))
     other = app.test_client()
-    assert other.post("/auth/login", data={"email": patient.email,
-                                           "password": PASSWORD}).status_code == 422
-    response = client.post(f"/admin/users/{patient.id}/reactivate",
-                           data={"next": "https://evil.example/"})
+    assert (
+        other.post("/auth/login", data={"email": patient.email, "password": PASSWORD}).status_code
+        == 422
+    )
+    response = client.post(
+        f"/admin/users/{patient.id}/reactivate", data={"next": "https://evil.example/"}
+    )
     assert response.location == "/admin/users"
-    assert other.post("/auth/login", data={"email": patient.email,
-                                           "password": PASSWORD}).status_code == 303
+    assert (
+        other.post("/auth/login", data={"email": patient.email, "password": PASSWORD}).status_code
+        == 303
+    )
     assert client.post("/admin/users/999999/deactivate").status_code == 404
 
 

@@ -1,4 +1,5 @@
 """Sign-in, registration, password links and invitations through the web client."""
+
 import re
 
 import pytest
@@ -21,18 +22,19 @@ def without_tokens(response):
 
 # --- sign in / out ---------------------------------------------------------------------
 
+
 def test_login_page(client):
     response = client.get("/auth/login")
     assert response.status_code == 200
     assert 'name="email"' in html(response) and 'name="password"' in html(response)
 
 
-@pytest.mark.parametrize("role,home", [("patient", "/me/"), ("provider", "/provider/"),
-                                       ("admin", "/admin/")])
+@pytest.mark.parametrize(
+    "role,home", [("patient", "/me/"), ("provider", "/provider/"), ("admin", "/admin/")]
+)
 def test_login_redirects_by_role(client, make_user, role, home):
     user = make_user(role)
-    response = client.post("/auth/login", data={"email": user.email.upper(),
-                                                "password": PASSWORD})
+    response = client.post("/auth/login", data={"email": user.email.upper(), "password": PASSWORD})
     assert response.status_code == 303
     assert response.location == home
     assert client.get(home).status_code == 200
@@ -58,18 +60,30 @@ def test_login_honours_a_same_site_next(client, make_user):
     user = make_user("patient")
     page = client.get("/auth/login?next=/me/dependents")
     assert 'value="/me/dependents"' in html(page)
-    response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD,
-                                                "next": "/me/dependents?x=1"})
+    response = client.post(
+        "/auth/login",
+        data={"email": user.email, "password": PASSWORD, "next": "/me/dependents?x=1"},
+    )
     assert response.location == "/me/dependents?x=1"
 
 
-@pytest.mark.parametrize("next_url", ["//evil.example/x", "https://evil.example/",
-                                      "/\\evil.example", "javascript:alert(1)", "me/",
-                                      "/\tevil", " //evil.example"])
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "me/",
+        "/\tevil",
+        " //evil.example",
+    ],
+)
 def test_login_ignores_an_unsafe_next(client, make_user, next_url):
     user = make_user("patient")
-    response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD,
-                                                "next": next_url})
+    response = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD, "next": next_url}
+    )
     assert response.location == "/me/"
 
 
@@ -91,7 +105,9 @@ def test_login_is_audited(app, client, make_user):
     with app.app_context():
         rows = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)).all()
         assert [(r.action, r.object_id) for r in rows] == [
-            ("login_failed", str(user.id)), ("login", str(user.id))]
+            ("login_failed", str(user.id)),
+            ("login", str(user.id)),
+        ]
         assert rows[0].ip == "127.0.0.1"
         assert db.session.get(User, user.id).last_login_at is not None
 
@@ -125,6 +141,7 @@ def test_provider_on_patient_pages_gets_403(client, make_user, login):
 
 def test_deactivated_users_open_session_ends(app, client, make_user, login):
     from portal.accounts import service
+
     patient = make_user("patient")
     admin = make_user("admin")
     login(patient)
@@ -138,6 +155,7 @@ def test_deactivated_users_open_session_ends(app, client, make_user, login):
 
 
 # --- rate limit and CSRF ---------------------------------------------------------------
+
 
 def test_login_is_rate_limited_with_a_friendly_page(limited_app, make_user):
     client = limited_app.test_client()
@@ -155,8 +173,12 @@ def test_login_is_rate_limited_with_a_friendly_page(limited_app, make_user):
 def test_rate_limit_is_off_again_afterwards(client, make_user):
     user = make_user("patient")
     for _ in range(5):
-        assert client.post("/auth/login", data={"email": user.email,
-                                                "password": "wrong!!"}).status_code == 422
+        assert (
+            client.post(
+                "/auth/login", data={"email": user.email, "password": "wrong!!"}
+            ).status_code
+            == 422
+        )
 
 
 def test_post_without_csrf_token_is_refused(app, client, make_user, monkeypatch):
@@ -167,15 +189,23 @@ def test_post_without_csrf_token_is_refused(app, client, make_user, monkeypatch)
     # The token from the page, sent as htmx sends it (X-CSRFToken header), is accepted.
     page = html(client.get("/auth/login"))
     token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
-    response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD},
-                           headers={"X-CSRFToken": token})
+    response = client.post(
+        "/auth/login",
+        data={"email": user.email, "password": PASSWORD},
+        headers={"X-CSRFToken": token},
+    )
     assert response.status_code == 303
 
 
 # --- registration ----------------------------------------------------------------------
 
-REGISTRATION = {"name": "Asha Rao", "email": "asha@example.com", "phone": "+91 98123 45678",
-                "password": "a long password", "confirm": "a long password"}
+REGISTRATION = {
+    "name": "Asha Rao",
+    "email": "asha@example.com",
+    "phone": "+91 98123 45678",
+    "password": "a long password",
+    "confirm": "a long password",
+}
 
 
 def test_register_signs_the_patient_in(app, client):
@@ -187,13 +217,16 @@ def test_register_signs_the_patient_in(app, client):
         assert (user.role, user.phone) == ("patient", "+919812345678")
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"phone": "12345"}, "Enter a 10-digit Indian mobile number"),
-    ({"password": "short", "confirm": "short"}, "Use at least 10 characters."),
-    ({"confirm": "something else"}, "The passwords do not match."),
-    ({"email": "not-an-email"}, "Enter a valid email address."),
-    ({"name": ""}, "Enter your name."),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"phone": "12345"}, "Enter a 10-digit Indian mobile number"),
+        ({"password": "short", "confirm": "short"}, "Use at least 10 characters."),
+        ({"confirm": "something else"}, "The passwords do not match."),
+        ({"email": "not-an-email"}, "Enter a valid email address."),
+        ({"name": ""}, "Enter your name."),
+    ],
+)
 def test_register_invalid_shows_the_message_beside_the_field(client, change, message):
     response = client.post("/auth/register", data={**REGISTRATION, **change})
     assert response.status_code == 422
@@ -210,12 +243,15 @@ def test_register_duplicate_email(client, make_user):
 
 # --- password reset --------------------------------------------------------------------
 
+
 def test_forgot_password_answers_the_same_for_any_address(client, make_user, mailbox):
     make_user("patient", email="ravi@example.com")
-    known = client.post("/auth/forgot-password", data={"email": "ravi@example.com"},
-                        follow_redirects=True)
-    unknown = client.post("/auth/forgot-password", data={"email": "nobody@example.com"},
-                          follow_redirects=True)
+    known = client.post(
+        "/auth/forgot-password", data={"email": "ravi@example.com"}, follow_redirects=True
+    )
+    unknown = client.post(
+        "/auth/forgot-password", data={"email": "nobody@example.com"}, follow_redirects=True
+    )
     assert known.status_code == unknown.status_code == 200
     # Identical pages, but for the CSRF token (signed with the time, to the second).
     assert without_tokens(known) == without_tokens(unknown)
@@ -233,14 +269,15 @@ def test_reset_password_end_to_end(client, make_user, mailbox, login):
     assert client.get(path).status_code == 200
     response = client.post(path, data={"password": "short", "confirm": "short"})
     assert response.status_code == 422 and "Use at least 10 characters." in html(response)
-    response = client.post(path, data={"password": "my new password",
-                                       "confirm": "my new password"})
+    response = client.post(path, data={"password": "my new password", "confirm": "my new password"})
     assert response.status_code == 303 and response.location == "/auth/login"
     # Single use.
     again = client.get(path)
     assert again.status_code == 400 and "no longer works" in html(again)
-    assert client.post("/auth/login", data={"email": user.email,
-                                             "password": PASSWORD}).status_code == 422
+    assert (
+        client.post("/auth/login", data={"email": user.email, "password": PASSWORD}).status_code
+        == 422
+    )
     login(user, password="my new password")
 
 
@@ -252,11 +289,18 @@ def test_bad_link_page(client):
 
 # --- invitations -----------------------------------------------------------------------
 
+
 def test_invite_accept_and_sign_in(app, client, make_user, login, mailbox):
     login(make_user("admin"))
-    response = client.post("/admin/users/invite", data={
-        "name": "Dr Kavya Mehta", "email": "Kavya@Clinic.example.com", "role": "provider",
-        "phone": "98123 45678"})
+    response = client.post(
+        "/admin/users/invite",
+        data={
+            "name": "Dr Kavya Mehta",
+            "email": "Kavya@Clinic.example.com",
+            "role": "provider",
+            "phone": "98123 45678",
+        },
+    )
     assert response.status_code == 303 and response.location == "/admin/users"
     client.post("/auth/logout")
 
@@ -271,8 +315,9 @@ def test_invite_accept_and_sign_in(app, client, make_user, login, mailbox):
     assert client.get(path).status_code == 400  # used
 
     with app.app_context():
-        provider = db.session.scalar(sa.select(User).where(User.email ==
-                                                           "kavya@clinic.example.com"))
+        provider = db.session.scalar(
+            sa.select(User).where(User.email == "kavya@clinic.example.com")
+        )
         db.session.expunge(provider)
     response = login(provider, password="stethoscope!")
     assert response.location == "/provider/"

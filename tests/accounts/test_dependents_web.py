@@ -1,4 +1,5 @@
 """A patient's dependents: full pages and htmx fragments, validation, ownership."""
+
 from datetime import date
 
 import pytest
@@ -23,8 +24,9 @@ def patient(make_user, login):
 
 def add(app, guardian, name="Anya Rao", relationship="child", dob=date(2019, 4, 2)):
     with app.app_context():
-        return dependents.add_dependent(db.session.get(User, guardian.id), name, relationship,
-                                     dob).id
+        return dependents.add_dependent(
+            db.session.get(User, guardian.id), name, relationship, dob
+        ).id
 
 
 def test_full_page_and_htmx_fragment(app, client, patient):
@@ -44,8 +46,11 @@ def test_full_page_and_htmx_fragment(app, client, patient):
 
 
 def test_add_with_htmx_returns_the_new_list(app, client, patient):
-    response = client.post("/me/dependents", headers=HX, data={
-        "name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"})
+    response = client.post(
+        "/me/dependents",
+        headers=HX,
+        data={"name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"},
+    )
     assert response.status_code == 303 and response.location == "/me/dependents"
     fragment = client.get(response.location, headers=HX)
     assert "<html" not in html(fragment)
@@ -55,15 +60,22 @@ def test_add_with_htmx_returns_the_new_list(app, client, patient):
         assert db.session.query(Dependent).filter_by(guardian_id=patient.id).count() == 1
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"name": "", "relationship": "child"}, "Enter their name."),
-    ({"name": "Anya", "relationship": ""}, "Enter how they are related to you."),
-    ({"name": "Anya", "relationship": "cousin"}, "Not a valid choice"),
-    ({"name": "Anya", "relationship": "child", "date_of_birth": "tomorrow"},
-     "Not a valid date value"),
-    ({"name": "Anya", "relationship": "child", "date_of_birth": "2999-01-01"},
-     "Date of birth cannot be in the future."),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"name": "", "relationship": "child"}, "Enter their name."),
+        ({"name": "Anya", "relationship": ""}, "Enter how they are related to you."),
+        ({"name": "Anya", "relationship": "cousin"}, "Not a valid choice"),
+        (
+            {"name": "Anya", "relationship": "child", "date_of_birth": "tomorrow"},
+            "Not a valid date value",
+        ),
+        (
+            {"name": "Anya", "relationship": "child", "date_of_birth": "2999-01-01"},
+            "Date of birth cannot be in the future.",
+        ),
+    ],
+)
 def test_invalid_add_is_422_with_the_message_beside_the_field(client, patient, data, message):
     fragment = client.post("/me/dependents", headers=HX, data=data)
     assert fragment.status_code == 422
@@ -80,11 +92,14 @@ def test_edit_and_remove(app, client, patient):
     assert form.status_code == 200 and 'value="Anya Rao"' in html(form)
     assert "<html" not in html(form)
     assert client.get(f"/me/dependents/{dependent_id}/edit").status_code == 200
-    response = client.post(f"/me/dependents/{dependent_id}/edit", data={
-        "name": "Anya R", "relationship": "child", "date_of_birth": ""})
+    response = client.post(
+        f"/me/dependents/{dependent_id}/edit",
+        data={"name": "Anya R", "relationship": "child", "date_of_birth": ""},
+    )
     assert response.status_code == 303
-    invalid = client.post(f"/me/dependents/{dependent_id}/edit", data={
-        "name": "", "relationship": "child"})
+    invalid = client.post(
+        f"/me/dependents/{dependent_id}/edit", data={"name": "", "relationship": "child"}
+    )
     assert invalid.status_code == 422 and "Enter their name." in html(invalid)
     with app.app_context():
         dependent = db.session.get(Dependent, dependent_id)
@@ -100,8 +115,12 @@ def test_another_patients_dependent_is_404(app, client, make_user, patient):
     other = make_user("patient")
     theirs = add(app, other, name="Not Yours")
     assert client.get(f"/me/dependents/{theirs}/edit").status_code == 404
-    assert client.post(f"/me/dependents/{theirs}/edit",
-                       data={"name": "Mine", "relationship": "child"}).status_code == 404
+    assert (
+        client.post(
+            f"/me/dependents/{theirs}/edit", data={"name": "Mine", "relationship": "child"}
+        ).status_code
+        == 404
+    )
     assert client.post(f"/me/dependents/{theirs}/delete").status_code == 404
     assert client.get("/me/dependents/999999/edit").status_code == 404
     assert "Not Yours" not in html(client.get("/me/dependents"))

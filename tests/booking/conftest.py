@@ -1,5 +1,6 @@
 """Booking fixtures: the catalog world, a fixed clock, the sandbox gateway, and the ledger
 check after every test."""
+
 import pytest
 import time_machine
 
@@ -29,6 +30,7 @@ def world(app, ctx, clock):
 def users(world):
     def get(user_id):
         return db.session.get(User, user_id)
+
     return get
 
 

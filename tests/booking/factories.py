@@ -1,16 +1,23 @@
 """Test data for booking: a clinic open Mon–Fri 09:00–18:00 IST, doctors and a lab with
 weekly hours, services, patients, an admin; and a Razorpay sandbox served on loopback whose
 webhooks are delivered into the portal app in-process. Used by tests and the benchmark."""
+
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from portal.accounts.models import Dependent, User
-from portal.catalog.models import (Availability, Clinic, ClinicHours, Provider, Service,
-                                   Specialization)
+from portal.catalog.models import (
+    Availability,
+    Clinic,
+    ClinicHours,
+    Provider,
+    Service,
+    Specialization,
+)
 from portal.extensions import db
 from portal.gateway.sandbox import create_sandbox_app
 from portal.gateway.sandbox.delivery import wsgi_transport
@@ -26,20 +33,26 @@ def at(day, hh, mm=0):
     """An aware UTC datetime for ``day`` (date, or days after NOW's date) at hh:mm IST."""
     if isinstance(day, int):
         day = NOW.date() + timedelta(days=day)
-    return datetime.combine(day, time(hh, mm), tzinfo=IST).astimezone(timezone.utc)
+    return datetime.combine(day, time(hh, mm), tzinfo=IST).astimezone(UTC)
 
 
 def _user(role, n, name=None):
-    user = User(email=f"{role}{n}@example.com", name=name or f"{role.title()} {n}", role=role,
-                phone="+919812345678", password_hash=None)
+    user = User(
+        email=f"{role}{n}@example.com",
+        name=name or f"{role.title()} {n}",
+        role=role,
+        phone="+919812345678",
+        password_hash=None,
+    )
     db.session.add(user)
     return user
 
 
 def build_world(n_patients=3, n_doctors=2, tag=""):
     """Create the catalog and people (inside an app context); returns ids in a namespace."""
-    clinic = Clinic(name=f"Indiranagar Clinic{tag}", city="Bengaluru", address="100 Ft Rd",
-                    gstin=GSTIN)
+    clinic = Clinic(
+        name=f"Indiranagar Clinic{tag}", city="Bengaluru", address="100 Ft Rd", gstin=GSTIN
+    )
     clinic.hours = [ClinicHours(weekday=d, opens=time(9), closes=time(18)) for d in range(5)]
     other = Clinic(name=f"Koramangala Clinic{tag}", city="Bengaluru", gstin=None)
     other.hours = [ClinicHours(weekday=d, opens=time(9), closes=time(18)) for d in range(5)]
@@ -47,16 +60,47 @@ def build_world(n_patients=3, n_doctors=2, tag=""):
     path = Specialization(name=f"Pathology{tag}")
     derm = Specialization(name=f"Dermatology{tag}")
     db.session.add_all([clinic, other, gp, path, derm])
-    consult = Service(name="Consultation", kind="CONSULTATION", duration_minutes=30,
-                      fee_paise=50_000, mode="IN_PERSON", specialization=gp)
-    online = Service(name="Video consultation", kind="CONSULTATION", duration_minutes=30,
-                     fee_paise=40_000, mode="ONLINE", specialization=gp)
-    follow = Service(name="Follow-up", kind="FOLLOW_UP", duration_minutes=15,
-                     fee_paise=25_050, mode="IN_PERSON", specialization=gp)
-    lab = Service(name="Blood test", kind="LAB_TEST", duration_minutes=15, fee_paise=33_333,
-                  mode="IN_PERSON", specialization=path)
-    peel = Service(name="Cosmetic peel", kind="CONSULTATION", duration_minutes=60,
-                   fee_paise=120_000, mode="IN_PERSON", specialization=derm, taxable=True)
+    consult = Service(
+        name="Consultation",
+        kind="CONSULTATION",
+        duration_minutes=30,
+        fee_paise=50_000,
+        mode="IN_PERSON",
+        specialization=gp,
+    )
+    online = Service(
+        name="Video consultation",
+        kind="CONSULTATION",
+        duration_minutes=30,
+        fee_paise=40_000,
+        mode="ONLINE",
+        specialization=gp,
+    )
+    follow = Service(
+        name="Follow-up",
+        kind="FOLLOW_UP",
+        duration_minutes=15,
+        fee_paise=25_050,
+        mode="IN_PERSON",
+        specialization=gp,
+    )
+    lab = Service(
+        name="Blood test",
+        kind="LAB_TEST",
+        duration_minutes=15,
+        fee_paise=33_333,
+        mode="IN_PERSON",
+        specialization=path,
+    )
+    peel = Service(
+        name="Cosmetic peel",
+        kind="CONSULTATION",
+        duration_minutes=60,
+        fee_paise=120_000,
+        mode="IN_PERSON",
+        specialization=derm,
+        taxable=True,
+    )
     db.session.add_all([consult, online, follow, lab, peel])
     admin = _user("admin", f"{tag}1", "Admin One")
     patients = [_user("patient", f"{tag}{i + 1}") for i in range(n_patients)]
@@ -67,34 +111,55 @@ def build_world(n_patients=3, n_doctors=2, tag=""):
         p.clinics = [clinic]
         p.specializations = [gp]
         p.services = [consult, online, follow]
-        p.availability = [Availability(clinic=clinic, weekday=d, start_time=time(9),
-                                       end_time=time(18)) for d in range(5)]
+        p.availability = [
+            Availability(clinic=clinic, weekday=d, start_time=time(9), end_time=time(18))
+            for d in range(5)
+        ]
         doctors.append(p)
     lab_user = _user("provider", f"{tag}lab", "City Lab")
     lab_p = Provider(user=lab_user, kind="LAB", display_name=f"City Lab{tag}")
     lab_p.clinics = [clinic]
     lab_p.specializations = [path]
     lab_p.services = [lab]
-    lab_p.availability = [Availability(clinic=clinic, weekday=d, start_time=time(9),
-                                       end_time=time(18)) for d in range(5)]
+    lab_p.availability = [
+        Availability(clinic=clinic, weekday=d, start_time=time(9), end_time=time(18))
+        for d in range(5)
+    ]
     derm_user = _user("provider", f"{tag}derm", "Dr Skin")
     derm_p = Provider(user=derm_user, kind="DOCTOR", display_name=f"Dr Skin{tag}")
     derm_p.clinics = [clinic]
     derm_p.specializations = [derm]
     derm_p.services = [peel]
-    derm_p.availability = [Availability(clinic=clinic, weekday=d, start_time=time(9),
-                                        end_time=time(18)) for d in range(5)]
+    derm_p.availability = [
+        Availability(clinic=clinic, weekday=d, start_time=time(9), end_time=time(18))
+        for d in range(5)
+    ]
     db.session.add_all(doctors + [lab_p, derm_p])
     db.session.flush()
-    child = Dependent(guardian_id=patients[0].id, name="Little One", relationship_="child",
-                      date_of_birth=date(2018, 1, 1))
+    child = Dependent(
+        guardian_id=patients[0].id,
+        name="Little One",
+        relationship_="child",
+        date_of_birth=date(2018, 1, 1),
+    )
     db.session.add(child)
     db.session.commit()
     return SimpleNamespace(
-        clinic=clinic.id, other_clinic=other.id, gp=gp.id,
-        consult=consult.id, online=online.id, follow=follow.id, lab=lab.id, peel=peel.id,
-        admin=admin.id, patients=[p.id for p in patients], doctors=[d.id for d in doctors],
-        lab_provider=lab_p.id, derm=derm_p.id, child=child.id)
+        clinic=clinic.id,
+        other_clinic=other.id,
+        gp=gp.id,
+        consult=consult.id,
+        online=online.id,
+        follow=follow.id,
+        lab=lab.id,
+        peel=peel.id,
+        admin=admin.id,
+        patients=[p.id for p in patients],
+        doctors=[d.id for d in doctors],
+        lab_provider=lab_p.id,
+        derm=derm_p.id,
+        child=child.id,
+    )
 
 
 @dataclass
@@ -111,12 +176,14 @@ class Gateway:
         """Do what a patient does on the hosted checkout page; returns the callback params."""
         import re
         from urllib.parse import parse_qsl, urlsplit
+
         callback = "http://portal.test/visits/callback"
         with httpx.Client(base_url=self.url) as browser:
             page = browser.get(f"/checkout/{order_id}", params={"callback_url": callback})
             action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-            answer = browser.post(action, data={"callback_url": callback, "method": method,
-                                                "outcome": outcome})
+            answer = browser.post(
+                action, data={"callback_url": callback, "method": method, "outcome": outcome}
+            )
         return dict(parse_qsl(urlsplit(answer.headers["location"]).query))
 
     def pay_link(self, link_url, outcome="success"):
@@ -137,18 +204,31 @@ class Gateway:
 
 def start_gateway(app, deliver_webhooks=True):
     c = app.config
-    config = {"KEY_ID": c["RAZORPAY_KEY_ID"], "KEY_SECRET": c["RAZORPAY_KEY_SECRET"],
-              "WEBHOOK_SECRET": c["RAZORPAY_WEBHOOK_SECRET"], "WEBHOOK_THREAD": False,
-              "SEED": None}
+    config = {
+        "KEY_ID": c["RAZORPAY_KEY_ID"],
+        "KEY_SECRET": c["RAZORPAY_KEY_SECRET"],
+        "WEBHOOK_SECRET": c["RAZORPAY_WEBHOOK_SECRET"],
+        "WEBHOOK_THREAD": False,
+        "SEED": None,
+    }
     if deliver_webhooks:
-        config.update(WEBHOOK_URL="http://portal.test/webhooks/razorpay",
-                      WEBHOOK_TRANSPORT=wsgi_transport(app))
+        config.update(
+            WEBHOOK_URL="http://portal.test/webhooks/razorpay",
+            WEBHOOK_TRANSPORT=wsgi_transport(app),
+        )
     sandbox_app = create_sandbox_app(config)
     served = serve(sandbox_app)
     url = served.url
-    gateway = Gateway(url, sandbox_app.extensions["razorpay_sandbox"], served, app,
-                      saved={"RAZORPAY_BASE_URL": c["RAZORPAY_BASE_URL"],
-                             "SANDBOX_INPROCESS": c.get("SANDBOX_INPROCESS")})
+    gateway = Gateway(
+        url,
+        sandbox_app.extensions["razorpay_sandbox"],
+        served,
+        app,
+        saved={
+            "RAZORPAY_BASE_URL": c["RAZORPAY_BASE_URL"],
+            "SANDBOX_INPROCESS": c.get("SANDBOX_INPROCESS"),
+        },
+    )
     # Real HTTP to this sandbox, not the one mounted in the app.
     c["RAZORPAY_BASE_URL"], c["SANDBOX_INPROCESS"] = url, False
     app.extensions.pop("gateway_adapters", None)
@@ -160,9 +240,13 @@ def post_webhook(app, payload, event_id):
     import json
 
     from portal.gateway.webhooks import sign_body
+
     body = json.dumps(payload, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "X-Razorpay-Event-Id": event_id,
-               "X-Razorpay-Signature": sign_body(body, app.config["RAZORPAY_WEBHOOK_SECRET"])}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Razorpay-Event-Id": event_id,
+        "X-Razorpay-Signature": sign_body(body, app.config["RAZORPAY_WEBHOOK_SECRET"]),
+    }
     response = app.test_client().post("/webhooks/razorpay", data=body, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
@@ -172,6 +256,9 @@ def credit_wallet(user_id, amount):
     """Give a patient wallet money (as a manual adjustment would)."""
     from portal.ledger import accounts as chart
     from portal.ledger.service import credit, debit, post
-    post("wallet_adjustment", [debit(chart.WALLET_ADJUSTMENTS, amount),
-                               credit(chart.patient_wallet(user_id), amount)])
+
+    post(
+        "wallet_adjustment",
+        [debit(chart.WALLET_ADJUSTMENTS, amount), credit(chart.patient_wallet(user_id), amount)],
+    )
     db.session.commit()

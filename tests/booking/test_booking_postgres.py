@@ -1,6 +1,7 @@
 """What PostgreSQL guarantees: the exclusion constraint decides slot races, and row locks
 make a payment confirm once however many deliveries race. These need the real database
 (pg_app) and fail when it is missing."""
+
 import threading
 from collections import Counter
 
@@ -41,9 +42,14 @@ def race(pg_app, world, n=N):
             db.session.rollback()  # give the connection back: 50 threads share a pool of 15
             barrier.wait()
             try:
-                visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                                 provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                                 start_at=at(1, 10))
+                visits.add_item(
+                    patient,
+                    patient_id=patient.id,
+                    service_id=world.consult,
+                    provider_ids=[world.doctors[0]],
+                    clinic_id=world.clinic,
+                    start_at=at(1, 10),
+                )
                 outcomes[i] = "booked"
             except SlotUnavailable as exc:
                 outcomes[i] = exc.message
@@ -62,8 +68,11 @@ def race(pg_app, world, n=N):
 
 def live_bookings(pg_app):
     with pg_app.app_context():
-        count = db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking)
-                                  .where(IndividualBooking.status == "SCHEDULED"))
+        count = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(IndividualBooking)
+            .where(IndividualBooking.status == "SCHEDULED")
+        )
         db.session.remove()
     return count
 
@@ -92,18 +101,32 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
         ids = []
         for i, hh in ((0, 12), (1, 14)):  # two bookings, apart, to hang the claims on
             person = db.session.get(User, pg_world.patients[i])
-            ids.append(visits.add_item(person, patient_id=person.id,
-                                        service_id=pg_world.consult,
-                                        provider_ids=[pg_world.doctors[0]],
-                                        clinic_id=pg_world.clinic, start_at=at(1, hh)).id)
+            ids.append(
+                visits.add_item(
+                    person,
+                    patient_id=person.id,
+                    service_id=pg_world.consult,
+                    provider_ids=[pg_world.doctors[0]],
+                    clinic_id=pg_world.clinic,
+                    start_at=at(1, hh),
+                ).id
+            )
         db.session.remove()
     subject = f"provider:{pg_world.doctors[0]}"
     a_first = threading.Event()
 
     def claim(booking_id, start, minutes=30):
         from datetime import timedelta
-        db.session.add(SlotClaim(booking_id=booking_id, subject=subject, start_at=start,
-                                 end_at=start + timedelta(minutes=minutes), live=True))
+
+        db.session.add(
+            SlotClaim(
+                booking_id=booking_id,
+                subject=subject,
+                start_at=start,
+                end_at=start + timedelta(minutes=minutes),
+                live=True,
+            )
+        )
         claims.flush_claims()
 
     def a():
@@ -124,37 +147,74 @@ def test_a_deadlock_between_overlapping_claim_writes_is_a_lost_race(pg_app, pg_w
         return "ok"
 
     outcomes = run_together(pg_app, a, b)
-    assert sorted("taken" if isinstance(o, SlotUnavailable) else repr(o) if
-                  isinstance(o, Exception) else o for o in outcomes) == ["ok", "taken"], outcomes
+    assert sorted(
+        "taken" if isinstance(o, SlotUnavailable) else repr(o) if isinstance(o, Exception) else o
+        for o in outcomes
+    ) == ["ok", "taken"], outcomes
 
 
 def test_exclusion_constraint_on_live_claims(pg_app, pg_world):
     with pg_app.app_context():
         patient = db.session.get(User, pg_world.patients[0])
-        item = visits.add_item(patient, patient_id=patient.id, service_id=pg_world.consult,
-                                provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
-                                start_at=at(1, 10))
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=pg_world.consult,
+            provider_ids=[pg_world.doctors[0]],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 10),
+        )
         other = db.session.get(User, pg_world.patients[1])
-        later = visits.add_item(other, patient_id=other.id, service_id=pg_world.consult,
-                                 provider_ids=[pg_world.doctors[0]], clinic_id=pg_world.clinic,
-                                 start_at=at(1, 12))
+        later = visits.add_item(
+            other,
+            patient_id=other.id,
+            service_id=pg_world.consult,
+            provider_ids=[pg_world.doctors[0]],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 12),
+        )
         item_id, later_id = item.id, later.id
         subject = f"provider:{pg_world.doctors[0]}"
-        db.session.add(SlotClaim(booking_id=later_id, subject=subject, start_at=at(1, 10, 29),
-                                 end_at=at(1, 11), live=True))
+        db.session.add(
+            SlotClaim(
+                booking_id=later_id,
+                subject=subject,
+                start_at=at(1, 10, 29),
+                end_at=at(1, 11),
+                live=True,
+            )
+        )
         with pytest.raises(IntegrityError) as overlap:
             db.session.flush()
         assert claims.is_exclusion_violation(overlap.value)
         db.session.rollback()
         # Not live (expired, cancelled), merely touching, or the booking's own claims (a
         # move's held new time overlapping its old one): allowed.
-        db.session.add_all([
-            SlotClaim(booking_id=later_id, subject=subject, start_at=at(1, 10),
-                      end_at=at(1, 10, 30), live=False),
-            SlotClaim(booking_id=later_id, subject=subject, start_at=at(1, 10, 30),
-                      end_at=at(1, 11), live=True),
-            SlotClaim(booking_id=item_id, subject=subject, start_at=at(1, 10, 15),
-                      end_at=at(1, 10, 30), live=True)])
+        db.session.add_all(
+            [
+                SlotClaim(
+                    booking_id=later_id,
+                    subject=subject,
+                    start_at=at(1, 10),
+                    end_at=at(1, 10, 30),
+                    live=False,
+                ),
+                SlotClaim(
+                    booking_id=later_id,
+                    subject=subject,
+                    start_at=at(1, 10, 30),
+                    end_at=at(1, 11),
+                    live=True,
+                ),
+                SlotClaim(
+                    booking_id=item_id,
+                    subject=subject,
+                    start_at=at(1, 10, 15),
+                    end_at=at(1, 10, 30),
+                    live=True,
+                ),
+            ]
+        )
         db.session.commit()
         db.session.remove()
 
@@ -164,10 +224,14 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
     try:
         with pg_app.app_context():
             patient = db.session.get(User, pg_world.patients[0])
-            item = visits.add_item(patient, patient_id=patient.id,
-                                    service_id=pg_world.consult,
-                                    provider_ids=[pg_world.doctors[0]],
-                                    clinic_id=pg_world.clinic, start_at=at(1, 10))
+            item = visits.add_item(
+                patient,
+                patient_id=patient.id,
+                service_id=pg_world.consult,
+                provider_ids=[pg_world.doctors[0]],
+                clinic_id=pg_world.clinic,
+                start_at=at(1, 10),
+            )
             visit_id = item.master_id
             result = checkout.checkout(patient, visit_id, callback_url="http://portal.test/cb")
             payment_id, order_id = result.payment.id, result.payment.razorpay_order_id
@@ -184,8 +248,12 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
                         checkout.complete_checkout_callback(params)
                     else:
                         payment = db.session.get(Payment, payment_id)
-                        payment_events.capture(payment, razorpay_payment_id=params[
-                            "razorpay_payment_id"], amount=52_950, method="upi")
+                        payment_events.capture(
+                            payment,
+                            razorpay_payment_id=params["razorpay_payment_id"],
+                            amount=52_950,
+                            method="upi",
+                        )
                         db.session.commit()
                 except Exception as exc:  # noqa: BLE001
                     errors.append(repr(exc))
@@ -199,8 +267,11 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
             t.join(timeout=60)
         assert errors == []
         with pg_app.app_context():
-            posted = db.session.scalar(sa.select(sa.func.count()).select_from(
-                LedgerTransaction).where(LedgerTransaction.kind == "visit_confirmed"))
+            posted = db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(LedgerTransaction)
+                .where(LedgerTransaction.kind == "visit_confirmed")
+            )
             assert posted == 1
             assert lookup.get_visit(visit_id).status == "CONFIRMED"
             db.session.remove()

@@ -1,4 +1,5 @@
 """Prices per item, coupons spread pro rata, wallet split and reservation, receipts."""
+
 from datetime import timedelta
 
 import pytest
@@ -16,15 +17,32 @@ from tests.booking.factories import at, credit_wallet
 
 
 def two_item_visit(world, patient):
-    a = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                         provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                         start_at=at(1, 10))
-    visits.add_item(patient, patient_id=patient.id, service_id=world.lab,
-                     provider_ids=[world.lab_provider], clinic_id=world.clinic,
-                     start_at=at(1, 11), visit_id=a.master_id)
-    visits.add_item(patient, patient_id=patient.id, service_id=world.follow,
-                     provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                     start_at=at(1, 12), visit_id=a.master_id)
+    a = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.lab,
+        provider_ids=[world.lab_provider],
+        clinic_id=world.clinic,
+        start_at=at(1, 11),
+        visit_id=a.master_id,
+    )
+    visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.follow,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 12),
+        visit_id=a.master_id,
+    )
     return lookup.get_visit(a.master_id)
 
 
@@ -36,15 +54,25 @@ def coupon(admin, **kw):
 
 def test_item_price_breakup(world, users):
     patient = users(world.patients[0])
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     # F 500, P 5% = 25, GST 18% of P only (care is exempt) = 4.50
     assert (item.fee, item.platform_fee, item.gst, item.total) == (50_000, 2_500, 450, 52_950)
     assert (item.taxable, item.fee_taxed) == (2_500, False)
-    peel = visits.add_item(patient, patient_id=patient.id, service_id=world.peel,
-                            provider_ids=[world.derm], clinic_id=world.clinic,
-                            start_at=at(2, 10))
+    peel = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.peel,
+        provider_ids=[world.derm],
+        clinic_id=world.clinic,
+        start_at=at(2, 10),
+    )
     # A taxable (cosmetic) service: GST on F + P.
     assert (peel.platform_fee, peel.gst, peel.total) == (6_000, 22_680, 148_680)
 
@@ -89,9 +117,14 @@ def test_coupon_spread_pro_rata_with_partial_wallet(world, users, gateway):
 def test_fully_paid_by_wallet_confirms_at_once(world, users):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 100_000)
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     result = checkout.checkout(patient, item.master_id, 100_000, "http://portal.test/cb")
     assert result.redirect_url is None and result.payment.kind == "WALLET"
     visit = lookup.get_visit(item.master_id)
@@ -103,12 +136,22 @@ def test_fully_paid_by_wallet_confirms_at_once(world, users):
 def test_wallet_reservation_cannot_be_spent_twice(world, users, gateway):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 40_000)
-    first = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                             start_at=at(1, 10))
-    second = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                              provider_ids=[world.doctors[1]], clinic_id=world.clinic,
-                              start_at=at(1, 12))
+    first = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    second = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(1, 12),
+    )
     one = checkout.checkout(patient, first.master_id, 40_000, "http://portal.test/cb")
     assert one.payment.amount == 12_950
     # The balance is reserved: the second checkout finds nothing left to use.
@@ -122,16 +165,26 @@ def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupon(admin, code="ONCE", max_uses=1)
     credit_wallet(patient.id, 10_000)
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     visits.apply_coupon(patient, item.master_id, "once")
     result = checkout.checkout(patient, item.master_id, 10_000, "http://portal.test/cb")
     assert db.session.get(Coupon, 1).used_count == 1
     other = users(world.patients[1])
-    item2 = visits.add_item(other, patient_id=other.id, service_id=world.consult,
-                             provider_ids=[world.doctors[1]], clinic_id=world.clinic,
-                             start_at=at(1, 10))
+    item2 = visits.add_item(
+        other,
+        patient_id=other.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     with pytest.raises(BookingError, match="usage limit"):
         visits.apply_coupon(other, item2.master_id, "ONCE")
     clock.shift(timedelta(minutes=31))  # the order's lifetime (30 min) has passed
@@ -139,8 +192,7 @@ def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
     db.session.expire_all()
     visit = lookup.get_visit(item.master_id)
     assert visit.status == "EXPIRED" and [i.status for i in visit.items] == ["EXPIRED"]
-    assert {p.kind: p.status for p in visit.payments} == {"WALLET": "EXPIRED",
-                                                          "ORDER": "EXPIRED"}
+    assert {p.kind: p.status for p in visit.payments} == {"WALLET": "EXPIRED", "ORDER": "EXPIRED"}
     assert not any(c.live for c in visit.items[0].claims)
     assert prices.wallet_balance(patient.id) == 10_000 and balance(WALLET_RESERVED) == 0
     assert db.session.get(Coupon, 1).used_count == 0
@@ -148,26 +200,37 @@ def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
     assert result.payment.id
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"active": False}, "no longer active"),
-    ({"valid_until_days": -1}, "has expired"),
-    ({"valid_from_days": 2}, "not valid yet"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"active": False}, "no longer active"),
+        ({"valid_until_days": -1}, "has expired"),
+        ({"valid_from_days": 2}, "not valid yet"),
+    ],
+)
 def test_coupon_validity_messages(world, users, changes, message):
     from portal.db import utcnow
+
     patient, admin = users(world.patients[0]), users(world.admin)
     kw = {}
     if "active" in changes:
         kw["active"] = False
     if "valid_until_days" in changes:
-        kw.update(valid_from=utcnow() - timedelta(days=5),
-                  valid_until=utcnow() + timedelta(days=changes["valid_until_days"]))
+        kw.update(
+            valid_from=utcnow() - timedelta(days=5),
+            valid_until=utcnow() + timedelta(days=changes["valid_until_days"]),
+        )
     if "valid_from_days" in changes:
         kw["valid_from"] = utcnow() + timedelta(days=changes["valid_from_days"])
     coupon(admin, **kw)
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     with pytest.raises(BookingError, match=message) as e:
         visits.apply_coupon(patient, item.master_id, "SAVE10")
     assert e.value.field == "coupon"
@@ -178,24 +241,35 @@ def test_coupon_validity_messages(world, users, changes, message):
 def test_coupon_per_patient_limit_and_flat_cap(world, users):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupon(admin, code="FLAT1000", kind="FLAT", value=100_000, max_uses_per_patient=1)
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     visit = visits.apply_coupon(patient, item.master_id, "flat1000")
     assert visit.discount == 52_950  # capped at the visit's total
     result = checkout.checkout(patient, visit.id, callback_url="http://portal.test/cb")
     assert result.redirect_url is None  # nothing left to pay: confirmed
     assert lookup.get_visit(visit.id).status == "CONFIRMED"
     assert balance(chart.DISCOUNTS) == 52_950
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(2, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(2, 10),
+    )
     with pytest.raises(BookingError, match="already used this coupon"):
         visits.apply_coupon(patient, item.master_id, "FLAT1000")
 
 
 def test_coupon_admin_rules(world, users):
     from portal.accounts.service import PermissionDenied, ValidationError
+
     admin, patient = users(world.admin), users(world.patients[0])
     with pytest.raises(PermissionDenied):
         coupon(patient)
@@ -209,7 +283,8 @@ def test_coupon_admin_rules(world, users):
     assert "100%" in e.value.errors["value"]
     updated = coupons.update_coupon(admin, created.id, active=False)
     assert not updated.active and [c.code for c in coupons.list_coupons(active=False)] == [
-        "DIWALI-25"]
+        "DIWALI-25"
+    ]
 
 
 def test_receipt_invoice_numbers_and_lines(world, users):
@@ -217,9 +292,14 @@ def test_receipt_invoice_numbers_and_lines(world, users):
     credit_wallet(patient.id, 1_000_000)
     numbers = []
     for hour in (10, 11):
-        item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                                provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                                start_at=at(1, hour))
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=world.consult,
+            provider_ids=[world.doctors[0]],
+            clinic_id=world.clinic,
+            start_at=at(1, hour),
+        )
         checkout.checkout(patient, item.master_id, 1_000_000, "http://portal.test/cb")
         numbers.append(lookup.get_visit(item.master_id).invoice_no)
     assert numbers == ["CP/2026-27/000001", "CP/2026-27/000002"]
@@ -228,8 +308,13 @@ def test_receipt_invoice_numbers_and_lines(world, users):
     assert line.clinic_gstin == "29ABCDE1234F1Z5" and not line.care_taxed
     assert (receipt.exempt_care, receipt.taxed_value, receipt.gst) == (50_000, 2_500, 450)
     assert receipt.total_paid == 52_950 and receipt.paid_wallet == 52_950
-    draft = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                             provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                             start_at=at(1, 12))
+    draft = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 12),
+    )
     with pytest.raises(BookingError, match="not been paid"):
         receipts.receipt(draft.visit)

@@ -1,4 +1,5 @@
 """Every booking rule of POLICY.md with its message, at the service level."""
+
 from datetime import timedelta
 
 import pytest
@@ -14,10 +15,15 @@ from tests.booking.factories import at
 
 
 def book(actor, world, start, *, service_id=None, providers=None, patient_id=None, **kw):
-    return visits.add_item(actor, patient_id=patient_id or actor.id,
-                            service_id=service_id or world.consult,
-                            provider_ids=providers or [world.doctors[0]],
-                            clinic_id=kw.pop("clinic_id", world.clinic), start_at=start, **kw)
+    return visits.add_item(
+        actor,
+        patient_id=patient_id or actor.id,
+        service_id=service_id or world.consult,
+        provider_ids=providers or [world.doctors[0]],
+        clinic_id=kw.pop("clinic_id", world.clinic),
+        start_at=start,
+        **kw,
+    )
 
 
 def test_hold_creates_draft_visit_claims_and_audit(world, users):
@@ -26,16 +32,22 @@ def test_hold_creates_draft_visit_claims_and_audit(world, users):
     visit = item.visit
     assert (visit.status, item.status, visit.channel) == ("DRAFT", "SCHEDULED", "ONLINE")
     assert visit.number == f"V{visit.id:06d}"
-    assert visit.hold_expires_at - utcnow() == pytest.approx(timedelta(minutes=15),
-                                                             abs=timedelta(seconds=5))
+    assert visit.hold_expires_at - utcnow() == pytest.approx(
+        timedelta(minutes=15), abs=timedelta(seconds=5)
+    )
     assert sorted(c.subject for c in item.claims) == [
-        f"patient:{patient.id}", f"provider:{world.doctors[0]}"]
+        f"patient:{patient.id}",
+        f"provider:{world.doctors[0]}",
+    ]
     assert item.end_at - item.start_at == timedelta(minutes=30)
     assert visit.owner_ids() == {patient.id}
     assert item.owner_ids() == {patient.id, item.providers[0].user_id}
     from portal.audit.models import AuditEntry
-    assert db.session.scalar(sa.select(AuditEntry.action).where(
-        AuditEntry.object_id == str(visit.id))) == "booking.hold"
+
+    assert (
+        db.session.scalar(sa.select(AuditEntry.action).where(AuditEntry.object_id == str(visit.id)))
+        == "booking.hold"
+    )
 
 
 def test_weekend_and_hours_messages(world, users):
@@ -85,12 +97,19 @@ def test_patient_and_dependent_cannot_overlap_themselves(world, users):
     with pytest.raises(SlotUnavailable, match="Patient 1 already has an appointment"):
         book(patient, world, at(1, 10), providers=[world.doctors[1]])
     # The child is a different person: same time, other doctor, own visit.
-    child_item = book(patient, world, at(1, 10), providers=[world.doctors[1]],
-                      dependent_id=world.child)
+    child_item = book(
+        patient, world, at(1, 10), providers=[world.doctors[1]], dependent_id=world.child
+    )
     assert any(c.subject == f"dependent:{world.child}" for c in child_item.claims)
     with pytest.raises(SlotUnavailable, match="Little One already has an appointment"):
-        book(patient, world, at(1, 10, 15), service_id=world.lab,
-             providers=[world.lab_provider], dependent_id=world.child)
+        book(
+            patient,
+            world,
+            at(1, 10, 15),
+            service_id=world.lab,
+            providers=[world.lab_provider],
+            dependent_id=world.child,
+        )
 
 
 def test_team_appointment_needs_every_provider_free(world, users):
@@ -108,8 +127,14 @@ def test_team_appointment_needs_every_provider_free(world, users):
 def test_several_items_in_one_visit(world, users):
     patient = users(world.patients[0])
     first = book(patient, world, at(1, 10))
-    second = book(patient, world, at(1, 11), service_id=world.lab,
-                  providers=[world.lab_provider], visit_id=first.master_id)
+    second = book(
+        patient,
+        world,
+        at(1, 11),
+        service_id=world.lab,
+        providers=[world.lab_provider],
+        visit_id=first.master_id,
+    )
     visit = second.visit
     assert [i.id for i in visit.items] == [first.id, second.id]
     with pytest.raises(BookingError, match="one person"):
@@ -130,25 +155,48 @@ def test_referral_rules(world, users):
     follow = book(patient, world, at(2, 10), service_id=world.follow, referral_id=mine.id)
     assert follow.referral_id == mine.id
     with pytest.raises(BookingError, match="same patient"):  # the child is someone else
-        book(patient, world, at(2, 11), service_id=world.follow, referral_id=mine.id,
-             dependent_id=world.child)
+        book(
+            patient,
+            world,
+            at(2, 11),
+            service_id=world.follow,
+            referral_id=mine.id,
+            dependent_id=world.child,
+        )
 
 
 def test_meet_links(world, users):
     patient, admin = users(world.patients[0]), users(world.admin)
     with pytest.raises(BookingError, match="provider or the clinic adds"):
-        book(patient, world, at(1, 10), service_id=world.online,
-             meet_link="https://zoom.us/j/1")
+        book(patient, world, at(1, 10), service_id=world.online, meet_link="https://zoom.us/j/1")
     with pytest.raises(BookingError, match="must use https"):
-        book(admin, world, at(1, 10), service_id=world.online, patient_id=patient.id,
-             meet_link="http://zoom.us/j/1")
+        book(
+            admin,
+            world,
+            at(1, 10),
+            service_id=world.online,
+            patient_id=patient.id,
+            meet_link="http://zoom.us/j/1",
+        )
     with pytest.raises(BookingError, match="approved service"):
-        book(admin, world, at(1, 10), service_id=world.online, patient_id=patient.id,
-             meet_link="https://zoom.us.evil.com/j/1")
+        book(
+            admin,
+            world,
+            at(1, 10),
+            service_id=world.online,
+            patient_id=patient.id,
+            meet_link="https://zoom.us.evil.com/j/1",
+        )
     with pytest.raises(BookingError, match="only for online services"):
         book(admin, world, at(1, 10), patient_id=patient.id, meet_link="https://zoom.us/j/1")
-    by_admin = book(admin, world, at(1, 10), service_id=world.online, patient_id=patient.id,
-                    meet_link="https://us02web.zoom.us/j/123")
+    by_admin = book(
+        admin,
+        world,
+        at(1, 10),
+        service_id=world.online,
+        patient_id=patient.id,
+        meet_link="https://us02web.zoom.us/j/123",
+    )
     assert by_admin.meet_link == "https://us02web.zoom.us/j/123"
     assert by_admin.visit.channel == "DESK"
     # A patient books an online consultation without a link; the provider adds it.
@@ -167,8 +215,7 @@ def test_who_may_book_for_whom(world, users):
         book(patient, world, at(1, 10), patient_id=other.id)
     with pytest.raises(NotFound):
         book(other, world, at(1, 10), dependent_id=world.child)  # not their child
-    doctor = db.session.get(IndividualBooking, book(patient, world, at(1, 10)).id) \
-        .providers[0].user
+    doctor = db.session.get(IndividualBooking, book(patient, world, at(1, 10)).id).providers[0].user
     with pytest.raises(PermissionDenied):
         book(doctor, world, at(1, 12), patient_id=patient.id)
     visit_id = db.session.scalar(sa.select(IndividualBooking.master_id))
@@ -191,6 +238,7 @@ def test_remove_item_frees_the_slot(world, users):
 def test_held_slots_disappear_from_find_a_doctor_and_come_back(world, users, clock):
     from portal.catalog.models import Clinic, Provider, Service
     from portal.catalog.slots import next_free_slots
+
     doctor = db.session.get(Provider, world.doctors[0])
     svc, clinic = db.session.get(Service, world.consult), db.session.get(Clinic, world.clinic)
     day = at(1, 10).date()

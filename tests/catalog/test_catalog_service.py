@@ -1,5 +1,6 @@
 """Catalog services: validation, audit, availability and leave rules, slot queries."""
-from datetime import date, datetime, time, timedelta, timezone
+
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,20 +10,32 @@ from sqlalchemy import event
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.catalog import busy
-from portal.catalog.availability import (add_availability, add_leave, remove_availability,
-                                         remove_leave, set_availability)
+from portal.catalog.availability import (
+    add_availability,
+    add_leave,
+    remove_availability,
+    remove_leave,
+    set_availability,
+)
 from portal.catalog.checks import NotFound, PermissionDenied, ValidationError
 from portal.catalog.clinics import create_clinic, create_specialization, update_clinic
+from portal.catalog.models import (
+    Availability,
+    Clinic,
+    Leave,
+    Provider,
+    Service,
+    gstin_checksum,
+    gstin_error,
+)
 from portal.catalog.providers import create_provider, update_provider
 from portal.catalog.services import create_service, update_service
 from portal.catalog.slots import check_booking_slot, find_offers, next_free_slots, search_providers
-from portal.catalog.models import (
-    Availability, Clinic, Leave, Provider, Service, gstin_checksum, gstin_error)
 from portal.domain.slots import MSG_PROVIDER_UNAVAILABLE, MSG_TAKEN, MSG_WEEKEND
 from portal.extensions import db
 
 IST = ZoneInfo("Asia/Kolkata")
-UTC = timezone.utc
+UTC = UTC
 MONDAY = date(2030, 1, 7)  # a Monday, safely in the future
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -41,22 +54,32 @@ def actions():
 
 # --- GSTIN --------------------------------------------------------------------------------
 
+
 def test_gstin_format_and_checksum():
     assert gstin_error("29AAGCB7383J1Z4") is None
     assert gstin_error("29AAGCB7383J1Z4", check_checksum=True) is None
     assert gstin_error("29AAGCB7383J1Z5") is None  # format only by default
     assert gstin_error("29AAGCB7383J1Z5", check_checksum=True)
     assert gstin_checksum("27AAPFU0939F1Z") == "V"
-    for bad in ("", "29AAGCB7383J1Z", "29aagcb7383j1z4", "29AAGCB7383J1X4", "99AAGCB7383J1Z4",
-                "29AAGC17383J1Z4", "29AAGCB7383J0Z4"):
+    for bad in (
+        "",
+        "29AAGCB7383J1Z",
+        "29aagcb7383j1z4",
+        "29AAGCB7383J1X4",
+        "99AAGCB7383J1Z4",
+        "29AAGC17383J1Z4",
+        "29AAGCB7383J0Z4",
+    ):
         assert gstin_error(bad), bad
 
 
 # --- clinics and specializations ----------------------------------------------------------
 
+
 def test_create_clinic_defaults_and_audit(ctx, admin):
-    clinic = create_clinic(user(admin), name="  Indiranagar  Clinic ", city="Bengaluru",
-                                   gstin="29aagcb7383j1z4")
+    clinic = create_clinic(
+        user(admin), name="  Indiranagar  Clinic ", city="Bengaluru", gstin="29aagcb7383j1z4"
+    )
     assert clinic.name == "Indiranagar Clinic"
     assert clinic.timezone == "Asia/Kolkata"
     assert clinic.gstin == "29AAGCB7383J1Z4"
@@ -66,8 +89,14 @@ def test_create_clinic_defaults_and_audit(ctx, admin):
 
 def test_clinic_validation_messages(ctx, admin):
     with pytest.raises(ValidationError) as exc:
-        create_clinic(user(admin), name="", city="Pune", timezone="Mars/Olympus",
-                              gstin="GST123", hours={0: (time(18), time(9))})
+        create_clinic(
+            user(admin),
+            name="",
+            city="Pune",
+            timezone="Mars/Olympus",
+            gstin="GST123",
+            hours={0: (time(18), time(9))},
+        )
     assert set(exc.value.errors) == {"name", "timezone", "gstin", "hours_0"}
     create_clinic(user(admin), name="Kothrud Clinic", city="Pune")
     with pytest.raises(ValidationError) as exc:
@@ -82,8 +111,9 @@ def test_update_clinic_hours_and_audit(ctx, admin):
     clinic = db.session.get(Clinic, clinic.id)
     assert clinic.business_hours() == {5: (time(10), time(14))}
     assert clinic.active is False
-    entry = db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.action == "clinic.update")).one()
+    entry = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "clinic.update")
+    ).one()
     assert entry.before["hours"]["0"] == ["09:00", "18:00"] and "0" not in entry.after["hours"]
 
 
@@ -104,11 +134,18 @@ def test_specialization_names_are_unique_ignoring_case(ctx, admin):
 
 # --- providers and services ---------------------------------------------------------------
 
+
 def test_create_provider_invites_the_user(ctx, catalog, admin):
     provider = create_provider(
-        user(admin), email="New.Doc@Example.com", name="Kavya Hegde",
-        display_name="Dr. Kavya Hegde", registration_no="KMC-9", clinic_ids=[catalog["indira"]],
-        specialization_ids=[catalog["derm"]], service_ids=[catalog["skin"]])
+        user(admin),
+        email="New.Doc@Example.com",
+        name="Kavya Hegde",
+        display_name="Dr. Kavya Hegde",
+        registration_no="KMC-9",
+        clinic_ids=[catalog["indira"]],
+        specialization_ids=[catalog["derm"]],
+        service_ids=[catalog["skin"]],
+    )
     assert provider.user.role == "provider" and provider.user.email == "new.doc@example.com"
     assert provider.user.password_hash is None  # they choose one through the invitation
     assert provider.commission_bps == 500 and provider.payout_schedule == "WEEKLY"
@@ -119,56 +156,110 @@ def test_create_provider_invites_the_user(ctx, catalog, admin):
 def test_provider_validation(ctx, catalog, admin):
     with pytest.raises(ValidationError) as exc:
         create_provider(
-            user(admin), email="someone@example.com", name="X", kind="DOCTOR",
-            registration_no="", clinic_ids=[], specialization_ids=[catalog["gm"]],
-            service_ids=[catalog["skin"]], commission_bps=12_000, payout_schedule="DAILY")
-    assert set(exc.value.errors) == {"registration_no", "clinic_ids", "service_ids",
-                                     "commission_bps", "payout_schedule"}
+            user(admin),
+            email="someone@example.com",
+            name="X",
+            kind="DOCTOR",
+            registration_no="",
+            clinic_ids=[],
+            specialization_ids=[catalog["gm"]],
+            service_ids=[catalog["skin"]],
+            commission_bps=12_000,
+            payout_schedule="DAILY",
+        )
+    assert set(exc.value.errors) == {
+        "registration_no",
+        "clinic_ids",
+        "service_ids",
+        "commission_bps",
+        "payout_schedule",
+    }
     assert "Skin consultation" in exc.value.errors["service_ids"]
     assert db.session.scalar(sa.select(User).where(User.email == "someone@example.com")) is None
 
 
 def test_duplicate_provider_email(ctx, catalog, admin):
     with pytest.raises(ValidationError) as exc:
-        create_provider(user(admin), email=catalog["doctor_user"].email, name="Y",
-                                kind="LAB", clinic_ids=[catalog["pune"]],
-                                specialization_ids=[catalog["gm"]])
+        create_provider(
+            user(admin),
+            email=catalog["doctor_user"].email,
+            name="Y",
+            kind="LAB",
+            clinic_ids=[catalog["pune"]],
+            specialization_ids=[catalog["gm"]],
+        )
     assert "email" in exc.value.errors
 
 
 def test_service_validation(ctx, catalog, admin):
     with pytest.raises(ValidationError) as exc:
-        create_service(user(admin), name="CBC", kind="LAB_TEST", duration_minutes=0,
-                               fee_paise=0, mode="ONLINE", specialization_id=catalog["gm"])
+        create_service(
+            user(admin),
+            name="CBC",
+            kind="LAB_TEST",
+            duration_minutes=0,
+            fee_paise=0,
+            mode="ONLINE",
+            specialization_id=catalog["gm"],
+        )
     assert set(exc.value.errors) == {"duration_minutes", "fee_paise", "mode"}
     with pytest.raises(ValidationError) as exc:
-        create_service(user(admin), name="Peel", kind="CONSULTATION",
-                               duration_minutes=45, fee_paise=350_000, mode="IN_PERSON",
-                               specialization_id=catalog["derm"], provider_ids=[catalog["doctor"]])
+        create_service(
+            user(admin),
+            name="Peel",
+            kind="CONSULTATION",
+            duration_minutes=45,
+            fee_paise=350_000,
+            mode="IN_PERSON",
+            specialization_id=catalog["derm"],
+            provider_ids=[catalog["doctor"]],
+        )
     assert "Dr. Asha Rao" in exc.value.errors["provider_ids"]
     with pytest.raises(ValidationError):  # money is int paise, never a float
-        create_service(user(admin), name="Peel", kind="CONSULTATION",
-                               duration_minutes=45, fee_paise=3500.5, mode="IN_PERSON",
-                               specialization_id=catalog["derm"])
+        create_service(
+            user(admin),
+            name="Peel",
+            kind="CONSULTATION",
+            duration_minutes=45,
+            fee_paise=3500.5,
+            mode="IN_PERSON",
+            specialization_id=catalog["derm"],
+        )
 
 
 def test_update_service(ctx, catalog, admin):
     update_service(user(admin), catalog["skin"], fee_paise=90_000, taxable=True)
     row = db.session.get(Service, catalog["skin"])
     assert (row.fee_paise, row.taxable, row.name) == (90_000, True, "Skin consultation")
-    entry = db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.action == "service.update")).one()
+    entry = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "service.update")
+    ).one()
     assert (entry.before["fee_paise"], entry.after["fee_paise"]) == (80_000, 90_000)
 
 
 def test_database_refuses_a_zero_fee_and_backwards_hours(ctx, catalog):
-    db.session.add(Service(name="Free", kind="CONSULTATION", duration_minutes=10, fee_paise=0,
-                           mode="IN_PERSON", specialization_id=catalog["gm"]))
+    db.session.add(
+        Service(
+            name="Free",
+            kind="CONSULTATION",
+            duration_minutes=10,
+            fee_paise=0,
+            mode="IN_PERSON",
+            specialization_id=catalog["gm"],
+        )
+    )
     with pytest.raises(sa.exc.IntegrityError):
         db.session.commit()
     db.session.rollback()
-    db.session.add(Availability(provider_id=catalog["doctor"], clinic_id=catalog["indira"],
-                                weekday=5, start_time=time(12), end_time=time(10)))
+    db.session.add(
+        Availability(
+            provider_id=catalog["doctor"],
+            clinic_id=catalog["indira"],
+            weekday=5,
+            start_time=time(12),
+            end_time=time(10),
+        )
+    )
     with pytest.raises(sa.exc.IntegrityError):
         db.session.commit()
     db.session.rollback()
@@ -176,10 +267,10 @@ def test_database_refuses_a_zero_fee_and_backwards_hours(ctx, catalog):
 
 # --- availability and leave ---------------------------------------------------------------
 
+
 def test_add_availability_rules(ctx, catalog):
     doctor = user(catalog["doctor_user"])
-    window = add_availability(doctor, catalog["doctor"], catalog["jaya"], 0,
-                                      time(14), time(18))
+    window = add_availability(doctor, catalog["doctor"], catalog["jaya"], 0, time(14), time(18))
     assert window.provider_id == catalog["doctor"]
     cases = [
         ((catalog["jaya"], 0, time(12), time(15)), "start_time", "Overlaps Monday 09:00–13:00"),
@@ -197,10 +288,10 @@ def test_add_availability_rules(ctx, catalog):
 def test_a_provider_cannot_touch_another_providers_rows(ctx, catalog):
     other = user(catalog["other_user"])
     with pytest.raises(NotFound):
-        add_availability(other, catalog["doctor"], catalog["indira"], 4, time(14),
-                                 time(15))
-    window = db.session.scalars(sa.select(Availability).where(
-        Availability.provider_id == catalog["doctor"])).first()
+        add_availability(other, catalog["doctor"], catalog["indira"], 4, time(14), time(15))
+    window = db.session.scalars(
+        sa.select(Availability).where(Availability.provider_id == catalog["doctor"])
+    ).first()
     with pytest.raises(NotFound):
         remove_availability(other, window.id)
     with pytest.raises(NotFound):
@@ -208,25 +299,38 @@ def test_a_provider_cannot_touch_another_providers_rows(ctx, catalog):
 
 
 def test_set_availability_replaces_one_clinic(ctx, catalog, admin):
-    set_availability(user(admin), catalog["doctor"], catalog["jaya"],
-                             [(1, time(14), time(18)), (3, time(14), time(18))])
-    set_availability(user(admin), catalog["doctor"], catalog["jaya"],
-                             [(2, time(14), time(16))])
-    rows = db.session.scalars(sa.select(Availability).where(
-        Availability.provider_id == catalog["doctor"])).all()
+    set_availability(
+        user(admin),
+        catalog["doctor"],
+        catalog["jaya"],
+        [(1, time(14), time(18)), (3, time(14), time(18))],
+    )
+    set_availability(user(admin), catalog["doctor"], catalog["jaya"], [(2, time(14), time(16))])
+    rows = db.session.scalars(
+        sa.select(Availability).where(Availability.provider_id == catalog["doctor"])
+    ).all()
     assert sorted((r.clinic_id == catalog["jaya"], r.weekday) for r in rows) == [
-        (False, 0), (False, 1), (False, 2), (False, 3), (False, 4), (True, 2)]
+        (False, 0),
+        (False, 1),
+        (False, 2),
+        (False, 3),
+        (False, 4),
+        (True, 2),
+    ]
     with pytest.raises(ValidationError) as exc:
-        set_availability(user(admin), catalog["doctor"], catalog["jaya"],
-                                 [(2, time(14), time(16)), (2, time(15), time(17))])
+        set_availability(
+            user(admin),
+            catalog["doctor"],
+            catalog["jaya"],
+            [(2, time(14), time(16)), (2, time(15), time(17))],
+        )
     assert list(exc.value.errors) == ["window_1"]
 
 
 def test_leave_rules(ctx, catalog):
     doctor = user(catalog["doctor_user"])
     start = datetime.now(UTC) + timedelta(days=2)
-    leave = add_leave(doctor, catalog["doctor"], start, start + timedelta(hours=4),
-                              "Conference")
+    leave = add_leave(doctor, catalog["doctor"], start, start + timedelta(hours=4), "Conference")
     assert leave.owner_ids() == {catalog["doctor_user"].id}
     with pytest.raises(ValidationError) as exc:
         add_leave(doctor, catalog["doctor"], start, start - timedelta(hours=1))
@@ -242,6 +346,7 @@ def test_leave_rules(ctx, catalog):
 
 # --- queries ------------------------------------------------------------------------------
 
+
 def names(providers):
     return [p.display_name for p in providers]
 
@@ -250,8 +355,7 @@ def test_search_providers_filters(ctx, catalog):
     assert names(search_providers()) == ["Dr. Asha Rao", "Dr. Vikram Nair"]
     assert names(search_providers(city="bengaluru")) == ["Dr. Asha Rao"]
     assert names(search_providers(clinic_id=catalog["pune"])) == ["Dr. Vikram Nair"]
-    assert names(search_providers(specialization_id=catalog["derm"])) == [
-        "Dr. Vikram Nair"]
+    assert names(search_providers(specialization_id=catalog["derm"])) == ["Dr. Vikram Nair"]
     assert names(search_providers(service_id=catalog["consult"])) == ["Dr. Asha Rao"]
     assert names(search_providers(text="skin")) == ["Dr. Vikram Nair"]
     assert names(search_providers(text="general med")) == ["Dr. Asha Rao"]
@@ -269,20 +373,38 @@ def _slots(catalog, **kw):
     provider = db.session.get(Provider, catalog["doctor"])
     args = dict(from_date=MONDAY, days=1, limit=None, now=NOW)
     args.update(kw)
-    return next_free_slots(provider, db.session.get(Service, catalog["consult"]),
-                                   db.session.get(Clinic, catalog["indira"]), **args)
+    return next_free_slots(
+        provider,
+        db.session.get(Service, catalog["consult"]),
+        db.session.get(Clinic, catalog["indira"]),
+        **args,
+    )
 
 
 def test_next_free_slots_within_hours_and_around_leave(ctx, catalog):
     slots = _slots(catalog)
     assert [s.astimezone(IST).strftime("%H:%M") for s in slots] == [
-        "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30"]
-    db.session.add(Leave(provider_id=catalog["doctor"], starts_at=ist(MONDAY, 10),
-                         ends_at=ist(MONDAY, 11, 15)))
+        "09:00",
+        "09:30",
+        "10:00",
+        "10:30",
+        "11:00",
+        "11:30",
+        "12:00",
+        "12:30",
+    ]
+    db.session.add(
+        Leave(provider_id=catalog["doctor"], starts_at=ist(MONDAY, 10), ends_at=ist(MONDAY, 11, 15))
+    )
     db.session.commit()
     slots = _slots(catalog)
     assert [s.astimezone(IST).strftime("%H:%M") for s in slots] == [
-        "09:00", "09:30", "11:30", "12:00", "12:30"]
+        "09:00",
+        "09:30",
+        "11:30",
+        "12:00",
+        "12:30",
+    ]
     weekend = _slots(catalog, from_date=MONDAY + timedelta(days=5), days=2)
     assert weekend == []
     assert len(_slots(catalog, days=7, limit=3)) == 3
@@ -339,7 +461,8 @@ def test_check_booking_slot_messages(ctx, catalog, fake_bookings):
     assert check(ist(MONDAY, 9), exclude=[booked]) == []  # moving that very booking
     skin = db.session.get(Service, catalog["skin"])
     assert check_booking_slot([doctor], skin, indira, ist(MONDAY, 9), now=NOW) == [
-        MSG_PROVIDER_UNAVAILABLE]  # not a service this doctor offers
+        MSG_PROVIDER_UNAVAILABLE
+    ]  # not a service this doctor offers
 
 
 @pytest.mark.norollback  # counts statements: no SAVEPOINTs of the rollback fixture
@@ -351,8 +474,9 @@ def test_find_offers_uses_a_fixed_number_of_queries(ctx, catalog, admin):
         p = Provider(user=u, kind="LAB", display_name=f"Lab {i}")
         p.clinics, p.services = [indira], [consult]
         p.specializations = [consult.specialization]
-        p.availability = [Availability(clinic=indira, weekday=0, start_time=time(9),
-                                       end_time=time(10))]
+        p.availability = [
+            Availability(clinic=indira, weekday=0, start_time=time(9), end_time=time(10))
+        ]
         db.session.add(p)
     db.session.commit()
     db.session.expire_all()
@@ -372,5 +496,6 @@ def test_find_offers_uses_a_fixed_number_of_queries(ctx, catalog, admin):
     assert len(statements) <= 8, len(statements)
     assert len(offers[catalog["doctor"]]) == 2  # one service at two clinics
     assert len(offers[catalog["other"]]) == 1
-    assert all(len(o.slots) == 4 for o in offers[catalog["doctor"]] if o.clinic.id ==
-               catalog["indira"])
+    assert all(
+        len(o.slots) == 4 for o in offers[catalog["doctor"]] if o.clinic.id == catalog["indira"]
+    )

@@ -1,7 +1,8 @@
 """Catalog pages: find a doctor (full page and htmx fragment), the admin inline edit flow,
 and a provider's own availability and leave."""
+
 import re
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import sqlalchemy as sa
 
@@ -16,6 +17,7 @@ def text(response):
 
 
 # --- public pages -------------------------------------------------------------------------
+
 
 def test_home_page_has_a_search_form(client, catalog):
     body = text(client.get("/"))
@@ -55,6 +57,7 @@ def test_find_doctor_filters_and_bad_input(client, catalog):
 
 # --- admin inline edit --------------------------------------------------------------------
 
+
 def test_admin_catalog_pages_need_an_admin(client, catalog, login, make_user):
     login(make_user("patient"))
     assert client.get("/admin/clinics").status_code == 403
@@ -62,8 +65,14 @@ def test_admin_catalog_pages_need_an_admin(client, catalog, login, make_user):
 
 
 def _clinic_form(**overrides):
-    data = {"name": "Indiranagar Clinic", "city": "Bengaluru", "address": "100 Feet Road",
-            "timezone": "Asia/Kolkata", "gstin": "29AAGCB7383J1Z4", "active": "y"}
+    data = {
+        "name": "Indiranagar Clinic",
+        "city": "Bengaluru",
+        "address": "100 Feet Road",
+        "timezone": "Asia/Kolkata",
+        "gstin": "29AAGCB7383J1Z4",
+        "active": "y",
+    }
     for day in range(5):
         data[f"opens_{day}"], data[f"closes_{day}"] = "09:00", "18:00"
     data.update(overrides)
@@ -86,8 +95,11 @@ def test_admin_clinic_inline_edit_flow(client, catalog, login, app):
     assert body.lstrip().startswith("<tr") and "Enter a 15-character GSTIN" in body
     assert "Monday: opening must be before closing." in body
 
-    saved = client.post(url, data=_clinic_form(name="Indiranagar Family Clinic", opens_5="10:00",
-                                               closes_5="13:00"), headers=HX)
+    saved = client.post(
+        url,
+        data=_clinic_form(name="Indiranagar Family Clinic", opens_5="10:00", closes_5="13:00"),
+        headers=HX,
+    )
     assert saved.status_code == 200
     row = text(saved)
     assert row.lstrip().startswith(f'<tr id="clinic-{catalog["indira"]}"')
@@ -129,17 +141,25 @@ def test_admin_search_as_you_type_and_pages(client, catalog, login, app):
 
 def test_admin_creates_a_service_with_rupees(client, catalog, login, app):
     login(catalog["admin"])
-    data = {"name": "Chemical peel", "kind": "CONSULTATION", "mode": "IN_PERSON",
-            "specialization_id": str(catalog["derm"]), "duration_minutes": "45",
-            "fee": "3500.50", "taxable": "y", "active": "y",
-            "provider_ids": [str(catalog["other"])]}
+    data = {
+        "name": "Chemical peel",
+        "kind": "CONSULTATION",
+        "mode": "IN_PERSON",
+        "specialization_id": str(catalog["derm"]),
+        "duration_minutes": "45",
+        "fee": "3500.50",
+        "taxable": "y",
+        "active": "y",
+        "provider_ids": [str(catalog["other"])],
+    }
     response = client.post("/admin/services/new", data=data)
     assert response.status_code == 303
     with app.app_context():
         row = db.session.scalar(sa.select(Service).where(Service.name == "Chemical peel"))
         assert row.fee_paise == 350_050 and row.taxable and len(row.providers) == 1
-    bad = client.post("/admin/services/new", data={**data, "fee": "0", "mode": "ONLINE",
-                                                   "kind": "LAB_TEST"})
+    bad = client.post(
+        "/admin/services/new", data={**data, "fee": "0", "mode": "ONLINE", "kind": "LAB_TEST"}
+    )
     assert bad.status_code == 422
     assert "Enter a fee above ₹0." in text(bad)
 
@@ -147,16 +167,24 @@ def test_admin_creates_a_service_with_rupees(client, catalog, login, app):
 def test_admin_provider_inline_edit(client, catalog, login, app):
     login(catalog["admin"])
     url = f"/admin/providers/{catalog['doctor']}/edit"
-    data = {"display_name": "Dr. Asha R.", "kind": "DOCTOR", "registration_no": "KMC-1",
-            "commission": "7.5", "payout_schedule": "MONTHLY",
-            "clinic_ids": [str(catalog["indira"])], "specialization_ids": [str(catalog["gm"])],
-            "service_ids": [str(catalog["consult"])], "active": "y"}
+    data = {
+        "display_name": "Dr. Asha R.",
+        "kind": "DOCTOR",
+        "registration_no": "KMC-1",
+        "commission": "7.5",
+        "payout_schedule": "MONTHLY",
+        "clinic_ids": [str(catalog["indira"])],
+        "specialization_ids": [str(catalog["gm"])],
+        "service_ids": [str(catalog["consult"])],
+        "active": "y",
+    }
     saved = client.post(url, data=data, headers=HX)
     assert saved.status_code == 200 and "Dr. Asha R." in text(saved) and "7.5%" in text(saved)
     bad = client.post(url, data={**data, "service_ids": [str(catalog["skin"])]}, headers=HX)
     assert bad.status_code == 422 and "Skin consultation" in text(bad)
     with app.app_context():
         from portal.catalog.models import Provider
+
         provider = db.session.get(Provider, catalog["doctor"])
         assert provider.commission_bps == 750 and provider.payout_schedule == "MONTHLY"
         # Hours at a clinic the doctor left are gone with it.
@@ -165,36 +193,67 @@ def test_admin_provider_inline_edit(client, catalog, login, app):
 
 def test_admin_missing_rows_are_404(client, catalog, login):
     login(catalog["admin"])
-    for url in ("/admin/clinics/999/edit", "/admin/providers/999/row",
-                "/admin/services/999/edit", "/admin/specializations/999/edit"):
+    for url in (
+        "/admin/clinics/999/edit",
+        "/admin/providers/999/row",
+        "/admin/services/999/edit",
+        "/admin/specializations/999/edit",
+    ):
         assert client.get(url, headers=HX).status_code == 404, url
 
 
 # --- provider availability ----------------------------------------------------------------
 
+
 def test_provider_availability_page_and_add(client, catalog, login, app):
     login(catalog["doctor_user"])
     page = client.get("/provider/availability")
     assert page.status_code == 200 and "Indiranagar Clinic" in text(page)
-    added = client.post("/provider/availability/windows", headers=HX, data={
-        "clinic_id": str(catalog["jaya"]), "weekday": "2", "start_time": "14:00",
-        "end_time": "17:00"})
+    added = client.post(
+        "/provider/availability/windows",
+        headers=HX,
+        data={
+            "clinic_id": str(catalog["jaya"]),
+            "weekday": "2",
+            "start_time": "14:00",
+            "end_time": "17:00",
+        },
+    )
     assert added.status_code == 200 and "<html" not in text(added)
     assert "Hours added." in text(added) and "Jayanagar Clinic" in text(added)
-    bad = client.post("/provider/availability/windows", headers=HX, data={
-        "clinic_id": str(catalog["jaya"]), "weekday": "6", "start_time": "10:00",
-        "end_time": "12:00"})
+    bad = client.post(
+        "/provider/availability/windows",
+        headers=HX,
+        data={
+            "clinic_id": str(catalog["jaya"]),
+            "weekday": "6",
+            "start_time": "10:00",
+            "end_time": "12:00",
+        },
+    )
     assert bad.status_code == 422 and "closed on Sundays" in text(bad)
-    bad = client.post("/provider/availability/windows", data={
-        "clinic_id": str(catalog["pune"]), "weekday": "1", "start_time": "10:00",
-        "end_time": "12:00"})
+    bad = client.post(
+        "/provider/availability/windows",
+        data={
+            "clinic_id": str(catalog["pune"]),
+            "weekday": "1",
+            "start_time": "10:00",
+            "end_time": "12:00",
+        },
+    )
     assert bad.status_code == 422  # not one of the doctor's clinics (not even a choice)
 
 
 def test_provider_leave_add_and_remove(client, catalog, login, app):
     login(catalog["doctor_user"])
-    added = client.post("/provider/availability/leave", data={
-        "starts_at": "2030-01-07T09:00", "ends_at": "2030-01-08T18:00", "reason": "Conference"})
+    added = client.post(
+        "/provider/availability/leave",
+        data={
+            "starts_at": "2030-01-07T09:00",
+            "ends_at": "2030-01-08T18:00",
+            "reason": "Conference",
+        },
+    )
     assert added.status_code == 303
     with app.app_context():
         leave = db.session.scalars(sa.select(Leave)).one()
@@ -202,8 +261,11 @@ def test_provider_leave_add_and_remove(client, catalog, login, app):
         leave_id = leave.id
     page = text(client.get("/provider/availability"))
     assert "Conference" in page and "Mon 07 Jan 2030, 09:00" in page
-    bad = client.post("/provider/availability/leave", headers=HX, data={
-        "starts_at": "2030-01-07T09:00", "ends_at": "2030-01-07T08:00"})
+    bad = client.post(
+        "/provider/availability/leave",
+        headers=HX,
+        data={"starts_at": "2030-01-07T09:00", "ends_at": "2030-01-07T08:00"},
+    )
     assert bad.status_code == 422 and "End after the start." in text(bad)
     removed = client.post(f"/provider/availability/leave/{leave_id}/delete", headers=HX)
     assert removed.status_code == 200 and "Leave removed." in text(removed)
@@ -211,11 +273,16 @@ def test_provider_leave_add_and_remove(client, catalog, login, app):
 
 def test_provider_cannot_touch_another_providers_rows(client, catalog, login, app):
     with app.app_context():
-        window_id = db.session.scalars(sa.select(Availability.id).where(
-            Availability.provider_id == catalog["doctor"])).first()
-        db.session.add(Leave(provider_id=catalog["doctor"],
-                             starts_at=datetime(2030, 1, 1, tzinfo=timezone.utc),
-                             ends_at=datetime(2030, 1, 2, tzinfo=timezone.utc)))
+        window_id = db.session.scalars(
+            sa.select(Availability.id).where(Availability.provider_id == catalog["doctor"])
+        ).first()
+        db.session.add(
+            Leave(
+                provider_id=catalog["doctor"],
+                starts_at=datetime(2030, 1, 1, tzinfo=UTC),
+                ends_at=datetime(2030, 1, 2, tzinfo=UTC),
+            )
+        )
         db.session.commit()
         leave_id = db.session.scalars(sa.select(Leave.id)).one()
     login(catalog["other_user"])

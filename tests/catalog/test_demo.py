@@ -1,4 +1,5 @@
 """The demo data: complete, quick, and idempotent."""
+
 import time
 
 import sqlalchemy as sa
@@ -7,7 +8,14 @@ from portal.accounts.models import Dependent, User
 from portal.accounts.passwords import verify_password
 from portal.catalog.demo import LOGINS, load_demo
 from portal.catalog.models import (
-    Availability, Clinic, Leave, Provider, Service, Specialization, provider_services)
+    Availability,
+    Clinic,
+    Leave,
+    Provider,
+    Service,
+    Specialization,
+    provider_services,
+)
 from portal.db import utcnow
 from portal.extensions import db
 
@@ -15,10 +23,10 @@ MODELS = (User, Dependent, Clinic, Specialization, Provider, Service, Availabili
 
 
 def counts():
-    out = {m.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(m))
-           for m in MODELS}
+    out = {m.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(m)) for m in MODELS}
     out["provider_services"] = db.session.scalar(
-        sa.select(sa.func.count()).select_from(provider_services))
+        sa.select(sa.func.count()).select_from(provider_services)
+    )
     return out
 
 
@@ -50,6 +58,7 @@ def test_demo_load_is_complete_quick_and_idempotent(ctx):
 
 def test_demo_providers_have_bookable_slots(ctx):
     from portal.catalog.slots import find_offers, search_providers
+
     load_demo(echo=lambda *_: None)
     providers = search_providers()
     today = utcnow().date()

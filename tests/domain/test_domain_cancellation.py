@@ -5,7 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal.domain.cancellation import (
-    MSG_PATIENT_TOO_LATE, MSG_TEAM_ADMIN_ONLY, refund_for_cancellation, split_refund,
+    MSG_PATIENT_TOO_LATE,
+    MSG_TEAM_ADMIN_ONLY,
+    refund_for_cancellation,
+    split_refund,
 )
 from portal.domain.policy import DEFAULT_POLICY, RefundTier
 
@@ -19,13 +22,16 @@ def r(actor, h, paid=PAID, already=0, team=False, **kw):
     return refund_for_cancellation(actor, h, paid, already, team, DEFAULT_POLICY, **kw)
 
 
-@pytest.mark.parametrize("h,refund", [
-    (48 * H + M, PAID),
-    (48 * H, PAID),                                # h >= 48: full
-    (48 * H - M, 79_425 - 10_000),                 # 75% of 105_900 = 79_425, − ₹100
-    (24 * H + M, 69_425),
-    (timedelta(days=30), PAID),
-])
+@pytest.mark.parametrize(
+    "h,refund",
+    [
+        (48 * H + M, PAID),
+        (48 * H, PAID),  # h >= 48: full
+        (48 * H - M, 79_425 - 10_000),  # 75% of 105_900 = 79_425, − ₹100
+        (24 * H + M, 69_425),
+        (timedelta(days=30), PAID),
+    ],
+)
 def test_patient_tiers(h, refund):
     res = r("patient", h)
     assert res.allowed and res.refund == refund and res.provider_penalty == 0
@@ -36,7 +42,11 @@ def test_patient_tiers(h, refund):
 def test_patient_refused_within_24h(h):
     res = r("patient", h)
     assert not res.allowed and res.refund == 0
-    assert res.message == MSG_PATIENT_TOO_LATE == "Cancellation not allowed within 24 hours of appointment"
+    assert (
+        res.message
+        == MSG_PATIENT_TOO_LATE
+        == "Cancellation not allowed within 24 hours of appointment"
+    )
 
 
 def test_patient_cannot_cancel_team():
@@ -44,15 +54,21 @@ def test_patient_cannot_cancel_team():
     assert not res.allowed and res.message == MSG_TEAM_ADMIN_ONLY
 
 
-@pytest.mark.parametrize("h,refund", [
-    (48 * H, PAID),
-    (48 * H - M, 69_425),
-    (24 * H + M, 69_425),
-    (24 * H, 52_950 - 25_000),   # the patient's refused boundary belongs to the admin's late tier
-    (24 * H - M, 27_950),
-    (timedelta(0), 27_950),
-    (-2 * H, 27_950),
-])
+@pytest.mark.parametrize(
+    "h,refund",
+    [
+        (48 * H, PAID),
+        (48 * H - M, 69_425),
+        (24 * H + M, 69_425),
+        (
+            24 * H,
+            52_950 - 25_000,
+        ),  # the patient's refused boundary belongs to the admin's late tier
+        (24 * H - M, 27_950),
+        (timedelta(0), 27_950),
+        (-2 * H, 27_950),
+    ],
+)
 def test_admin_for_patient(h, refund):
     res = r("admin", h)
     assert res.allowed and res.refund == refund
@@ -82,8 +98,8 @@ def test_provider_cannot_cancel_after_start(h):
 
 
 def test_refund_never_negative():
-    assert r("patient", 30 * H, paid=10_000).refund == 0   # 7500 − 10000 < 0
-    assert r("admin", H, paid=40_000).refund == 0          # 20000 − 25000 < 0
+    assert r("patient", 30 * H, paid=10_000).refund == 0  # 7500 − 10000 < 0
+    assert r("admin", H, paid=40_000).refund == 0  # 20000 − 25000 < 0
 
 
 def test_refund_capped_by_already_refunded():
@@ -114,8 +130,9 @@ def test_override_message_whole_rupees():
 
 
 def test_override_limits_and_permissions():
-    assert not r("admin", H, override=PAID + 1, override_reason=REASON,
-                 second_admin_approved=True).allowed
+    assert not r(
+        "admin", H, override=PAID + 1, override_reason=REASON, second_admin_approved=True
+    ).allowed
     assert not r("admin", H, override=-1, override_reason=REASON).allowed
     assert not r("admin", H, override=100, override_reason="short").allowed
     assert not r("admin", H, override=100).allowed
@@ -133,15 +150,21 @@ def test_argument_checks():
 
 
 def test_tiers_are_policy_data():
-    policy = DEFAULT_POLICY.with_changes(patient_cancellation_tiers=(
-        RefundTier(timedelta(hours=12), False, 5_000, 0),))
+    policy = DEFAULT_POLICY.with_changes(
+        patient_cancellation_tiers=(RefundTier(timedelta(hours=12), False, 5_000, 0),)
+    )
     res = refund_for_cancellation("patient", 13 * H, 10_000, policy=policy)
     assert res.refund == 5_000
     assert not refund_for_cancellation("patient", 12 * H, 10_000, policy=policy).allowed
 
 
-@given(st.sampled_from(["patient", "admin", "clinic", "provider"]),
-       st.integers(-100 * 60, 200 * 60), st.integers(0, 10**8), st.data(), st.booleans())
+@given(
+    st.sampled_from(["patient", "admin", "clinic", "provider"]),
+    st.integers(-100 * 60, 200 * 60),
+    st.integers(0, 10**8),
+    st.data(),
+    st.booleans(),
+)
 def test_refund_bounds_property(actor, minutes, paid, data, team):
     already = data.draw(st.integers(0, paid))
     res = refund_for_cancellation(actor, timedelta(minutes=minutes), paid, already, team)
@@ -194,8 +217,11 @@ def test_split_refund_refuses_too_much():
         split_refund(101, 100, 200, 100, 100)
 
 
-@given(st.integers(0, 10**7), st.integers(0, 10**7),
-       st.lists(st.integers(0, 10**7), min_size=1, max_size=6))
+@given(
+    st.integers(0, 10**7),
+    st.integers(0, 10**7),
+    st.lists(st.integers(0, 10**7), min_size=1, max_size=6),
+)
 def test_split_refund_cumulative_matches_one_refund(pw, pg, pieces):
     paid = pw + pg
     wallet = gateway = 0
@@ -206,8 +232,11 @@ def test_split_refund_cumulative_matches_one_refund(pw, pg, pieces):
     assert tuple(split_refund(wallet + gateway, pw, pg)) == (wallet, gateway)
 
 
-@pytest.mark.parametrize("actor, gives_back", [
-    ("provider", True), ("clinic", True), ("patient", False), ("admin", False)])
+@pytest.mark.parametrize(
+    "actor, gives_back",
+    [("provider", True), ("clinic", True), ("patient", False), ("admin", False)],
+)
 def test_reschedule_fees_come_back_only_when_the_clinics_side_cancels(actor, gives_back):
     from portal.domain.cancellation import gives_back_reschedule_fees
+
     assert gives_back_reschedule_fees(actor) is gives_back

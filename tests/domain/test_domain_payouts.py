@@ -76,9 +76,15 @@ def test_year_of_payouts_property(payouts):
         assert crossings == 0 and total_tds == 0 and untaxed == gross_before
 
 
-@pytest.mark.parametrize("amount,mode", [
-    (rupees(5_00_000), "IMPS"), (rupees(5_00_000) + 1, "NEFT"), (1, "IMPS"), (0, "IMPS"),
-])
+@pytest.mark.parametrize(
+    "amount,mode",
+    [
+        (rupees(5_00_000), "IMPS"),
+        (rupees(5_00_000) + 1, "NEFT"),
+        (1, "IMPS"),
+        (0, "IMPS"),
+    ],
+)
 def test_payout_mode(amount, mode):
     assert payout_mode(amount) == mode
 
@@ -101,7 +107,7 @@ def test_cycle_payable():
     assert not cycle_payable(0, 0).pay
 
 
-@given(st.integers(-10**7, 10**9), st.integers(0, 10**6))
+@given(st.integers(-(10**7), 10**9), st.integers(0, 10**6))
 def test_cycle_properties(balance, minimum):
     d = cycle_payable(balance, minimum)
     assert d.amount + d.carry_forward == balance

@@ -6,7 +6,12 @@ from hypothesis import strategies as st
 
 from portal.domain.policy import DEFAULT_POLICY, GST_MODE_FEE_AND_PLATFORM, Policy, TdsRule
 from portal.domain.pricing import (
-    Coupon, PriceBreakup, apply_coupon, price_item, provider_earning, split_wallet,
+    Coupon,
+    PriceBreakup,
+    apply_coupon,
+    price_item,
+    provider_earning,
+    split_wallet,
 )
 
 FEE_AND_PLATFORM = DEFAULT_POLICY.with_changes(gst_mode=GST_MODE_FEE_AND_PLATFORM)
@@ -37,11 +42,13 @@ def test_policy_is_frozen_and_validated():
 
 
 def test_tds_rule_per_financial_year():
-    policy = DEFAULT_POLICY.with_changes(tds_rules=(
-        TdsRule("2024-25", 1_000, 3_000_000, "194J"),
-        TdsRule("2025-26", 1_000, 5_000_000, "194J"),
-        TdsRule("2027-28", 500, 6_000_000, "194J"),
-    ))
+    policy = DEFAULT_POLICY.with_changes(
+        tds_rules=(
+            TdsRule("2024-25", 1_000, 3_000_000, "194J"),
+            TdsRule("2025-26", 1_000, 5_000_000, "194J"),
+            TdsRule("2027-28", 500, 6_000_000, "194J"),
+        )
+    )
     assert policy.tds_rule_for("2024-25").threshold == 3_000_000
     assert policy.tds_rule_for("2026-27").threshold == 5_000_000
     assert policy.tds_rule_for("2030-31").rate_bps == 500
@@ -142,7 +149,7 @@ def test_split_wallet_examples():
         split_wallet(301, 0, [100, 200])
 
 
-@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=8), st.integers(-10**6, 10**8))
+@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=8), st.integers(-(10**6), 10**8))
 def test_split_wallet_properties(items, balance):
     s = split_wallet(sum(items), balance, items)
     assert s.wallet_total == min(max(balance, 0), sum(items))

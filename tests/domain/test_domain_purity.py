@@ -1,4 +1,5 @@
 """The domain layer stays pure: no Flask, no SQLAlchemy, no floats in money code."""
+
 import ast
 import pathlib
 

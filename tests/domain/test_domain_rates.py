@@ -5,24 +5,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal.domain.rates import (
-    allocate_pro_rata, apply_bps, div_round_half_up, financial_year, financial_year_bounds,
-    financial_year_end, financial_year_start, format_inr, rupees,
+    allocate_pro_rata,
+    apply_bps,
+    div_round_half_up,
+    financial_year,
+    financial_year_bounds,
+    financial_year_end,
+    financial_year_start,
+    format_inr,
+    rupees,
 )
 
 
-@pytest.mark.parametrize("amount,bps,expected", [
-    (10_000, 500, 500),
-    (10_050, 500, 503),   # 502.5 -> 503 (half up)
-    (10_030, 500, 502),   # 501.5 -> 502
-    (10_010, 500, 501),   # 500.5 -> 501
-    (10_009, 500, 500),   # 500.45 -> 500
-    (1, 5_000, 1),        # 0.5 -> 1
-    (1, 4_999, 0),
-    (0, 1_800, 0),
-    (-10_050, 500, -503),  # symmetric: halves away from zero
-    (-1, 5_000, -1),
-    (12_345, 10_000, 12_345),
-])
+@pytest.mark.parametrize(
+    "amount,bps,expected",
+    [
+        (10_000, 500, 500),
+        (10_050, 500, 503),  # 502.5 -> 503 (half up)
+        (10_030, 500, 502),  # 501.5 -> 502
+        (10_010, 500, 501),  # 500.5 -> 501
+        (10_009, 500, 500),  # 500.45 -> 500
+        (1, 5_000, 1),  # 0.5 -> 1
+        (1, 4_999, 0),
+        (0, 1_800, 0),
+        (-10_050, 500, -503),  # symmetric: halves away from zero
+        (-1, 5_000, -1),
+        (12_345, 10_000, 12_345),
+    ],
+)
 def test_apply_bps_rounds_half_up(amount, bps, expected):
     assert apply_bps(amount, bps) == expected
 
@@ -35,9 +45,10 @@ def test_apply_bps_refuses_non_int(bad):
         apply_bps(100, bad)
 
 
-@given(st.integers(-10**12, 10**12), st.integers(0, 20_000))
+@given(st.integers(-(10**12), 10**12), st.integers(0, 20_000))
 def test_apply_bps_matches_exact_rounding(amount, bps):
     from fractions import Fraction
+
     exact = Fraction(amount * bps, 10_000)
     result = apply_bps(amount, bps)
     assert abs(result - exact) <= Fraction(1, 2)
@@ -80,7 +91,7 @@ def test_allocate_refusals():
         allocate_pro_rata(5.0, [1])
 
 
-@given(st.integers(-10**9, 10**9), st.lists(st.integers(0, 10**8), min_size=1, max_size=12))
+@given(st.integers(-(10**9), 10**9), st.lists(st.integers(0, 10**8), min_size=1, max_size=12))
 def test_allocate_sums_exactly_and_is_close(total, weights):
     if sum(weights) == 0:
         return
@@ -107,13 +118,16 @@ def test_allocate_is_deterministic(total, weights):
     assert allocate_pro_rata(total, weights) == allocate_pro_rata(total, list(weights))
 
 
-@pytest.mark.parametrize("day,label", [
-    (dt.date(2026, 4, 1), "2026-27"),
-    (dt.date(2026, 3, 31), "2025-26"),
-    (dt.date(2027, 3, 31), "2026-27"),
-    (dt.date(2099, 12, 31), "2099-00"),
-    (dt.date(2025, 1, 15), "2024-25"),
-])
+@pytest.mark.parametrize(
+    "day,label",
+    [
+        (dt.date(2026, 4, 1), "2026-27"),
+        (dt.date(2026, 3, 31), "2025-26"),
+        (dt.date(2027, 3, 31), "2026-27"),
+        (dt.date(2099, 12, 31), "2099-00"),
+        (dt.date(2025, 1, 15), "2024-25"),
+    ],
+)
 def test_financial_year(day, label):
     assert financial_year(day) == label
     start, end = financial_year_bounds(label)
@@ -123,7 +137,7 @@ def test_financial_year(day, label):
 
 
 def test_financial_year_uses_india_time_for_aware_datetimes():
-    utc_evening = dt.datetime(2026, 3, 31, 19, 0, tzinfo=dt.timezone.utc)  # 00:30 IST 1 April
+    utc_evening = dt.datetime(2026, 3, 31, 19, 0, tzinfo=dt.UTC)  # 00:30 IST 1 April
     assert financial_year(utc_evening) == "2026-27"
     assert financial_year(dt.datetime(2026, 3, 31, 23, 0)) == "2025-26"  # naive: local
 
@@ -141,15 +155,18 @@ def test_financial_year_bounds_property(day):
     assert (start.month, start.day, end.month, end.day) == (4, 1, 3, 31)
 
 
-@pytest.mark.parametrize("paise,text", [
-    (50_000, "₹500"),
-    (12_345_678, "₹1,23,456.78"),
-    (43_210, "₹432.10"),
-    (5, "₹0.05"),
-    (0, "₹0"),
-    (-25_000, "-₹250"),
-    (rupees(5_00_000), "₹5,00,000"),
-])
+@pytest.mark.parametrize(
+    "paise,text",
+    [
+        (50_000, "₹500"),
+        (12_345_678, "₹1,23,456.78"),
+        (43_210, "₹432.10"),
+        (5, "₹0.05"),
+        (0, "₹0"),
+        (-25_000, "-₹250"),
+        (rupees(5_00_000), "₹5,00,000"),
+    ],
+)
 def test_format_inr(paise, text):
     assert format_inr(paise) == text
 

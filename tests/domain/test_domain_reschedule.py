@@ -11,15 +11,18 @@ M = timedelta(minutes=1)
 F = 100_000
 
 
-@pytest.mark.parametrize("h,bps,team_bps", [
-    (72 * H + M, 0, 500),
-    (72 * H, 1_000, 1_500),
-    (72 * H - M, 1_000, 1_500),
-    (48 * H + M, 1_000, 1_500),
-    (48 * H, 2_000, 2_500),
-    (48 * H - M, 2_000, 2_500),
-    (24 * H + M, 2_000, 2_500),
-])
+@pytest.mark.parametrize(
+    "h,bps,team_bps",
+    [
+        (72 * H + M, 0, 500),
+        (72 * H, 1_000, 1_500),
+        (72 * H - M, 1_000, 1_500),
+        (48 * H + M, 1_000, 1_500),
+        (48 * H, 2_000, 2_500),
+        (48 * H - M, 2_000, 2_500),
+        (24 * H + M, 2_000, 2_500),
+    ],
+)
 def test_tiers_at_boundaries(h, bps, team_bps):
     assert reschedule_penalty_bps(h) == bps
     assert reschedule_penalty_bps(h, is_team=True) == team_bps

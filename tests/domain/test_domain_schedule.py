@@ -1,13 +1,17 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from portal.domain.schedule import (
-    is_no_show_candidate, may_retry_payment, needs_intervention, payment_link_expiry,
-    reminder_times, within_tolerance,
+    is_no_show_candidate,
+    may_retry_payment,
+    needs_intervention,
+    payment_link_expiry,
+    reminder_times,
+    within_tolerance,
 )
 
-NOW = datetime(2026, 6, 1, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
 

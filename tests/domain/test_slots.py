@@ -1,5 +1,6 @@
 """Slot maths: business hours ∩ availability − leave − busy, in the clinic's zone."""
-from datetime import date, datetime, time, timedelta, timezone
+
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -7,10 +8,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portal.domain.slots import (
-    MSG_CLOSED_DAY, MSG_PAST, MSG_PROVIDER_UNAVAILABLE, MSG_TAKEN, MSG_WEEKEND, WeeklyWindow,
-    check_slot, format_hours, free_slots, team_free_slots)
+    MSG_CLOSED_DAY,
+    MSG_PAST,
+    MSG_PROVIDER_UNAVAILABLE,
+    MSG_TAKEN,
+    MSG_WEEKEND,
+    WeeklyWindow,
+    check_slot,
+    format_hours,
+    free_slots,
+    team_free_slots,
+)
 
-UTC = timezone.utc
+UTC = UTC
 IST = ZoneInfo("Asia/Kolkata")
 LONDON = ZoneInfo("Europe/London")
 DEFAULT_HOURS = {d: (time(9), time(18)) for d in range(5)}
@@ -29,13 +39,20 @@ def local_times(slots, zone=IST):
 
 
 def slots_for(day, **kw):
-    args = dict(date_range=(day, day), clinic_tz="Asia/Kolkata", business_hours=DEFAULT_HOURS,
-                availability=ALL_WEEK_9_TO_6, duration=HALF_HOUR, now=LONG_AGO)
+    args = dict(
+        date_range=(day, day),
+        clinic_tz="Asia/Kolkata",
+        business_hours=DEFAULT_HOURS,
+        availability=ALL_WEEK_9_TO_6,
+        duration=HALF_HOUR,
+        now=LONG_AGO,
+    )
     args.update(kw)
     return free_slots(**args)
 
 
 # --- free_slots: examples -----------------------------------------------------------------
+
 
 def test_a_full_default_day_has_18_half_hour_slots_from_opening_to_closing():
     slots = slots_for(MONDAY)
@@ -52,20 +69,34 @@ def test_slots_end_at_or_before_closing():
 
 def test_no_slots_on_the_default_weekend():
     saturday, sunday = MONDAY + timedelta(days=5), MONDAY + timedelta(days=6)
-    assert free_slots((saturday, sunday), IST, DEFAULT_HOURS, ALL_WEEK_9_TO_6,
-                      duration=HALF_HOUR, now=LONG_AGO) == []
+    assert (
+        free_slots(
+            (saturday, sunday),
+            IST,
+            DEFAULT_HOURS,
+            ALL_WEEK_9_TO_6,
+            duration=HALF_HOUR,
+            now=LONG_AGO,
+        )
+        == []
+    )
 
 
 def test_availability_is_intersected_with_business_hours():
     availability = [WeeklyWindow(0, time(7), time(10)), WeeklyWindow(0, time(17), time(21))]
     assert local_times(slots_for(MONDAY, availability=availability)) == [
-        "Mon 09:00", "Mon 09:30", "Mon 17:00", "Mon 17:30"]
+        "Mon 09:00",
+        "Mon 09:30",
+        "Mon 17:00",
+        "Mon 17:30",
+    ]
 
 
 def test_touching_availability_windows_are_joined():
     availability = [(0, time(9), time(10)), (0, time(10), time(11))]
-    slots = slots_for(MONDAY, availability=availability, duration=timedelta(hours=1),
-                      step=HALF_HOUR)
+    slots = slots_for(
+        MONDAY, availability=availability, duration=timedelta(hours=1), step=HALF_HOUR
+    )
     assert local_times(slots) == ["Mon 09:00", "Mon 09:30", "Mon 10:00"]
 
 
@@ -92,19 +123,35 @@ def test_a_slot_starting_exactly_now_is_offered():
 
 def test_several_days_and_split_business_hours():
     hours = {0: [(time(9), time(13)), (time(14), time(18))], 5: (time(10), time(12))}
-    slots = free_slots((MONDAY, MONDAY + timedelta(days=6)), "Asia/Kolkata", hours,
-                       ALL_WEEK_9_TO_6, duration=timedelta(hours=1), now=LONG_AGO)
+    slots = free_slots(
+        (MONDAY, MONDAY + timedelta(days=6)),
+        "Asia/Kolkata",
+        hours,
+        ALL_WEEK_9_TO_6,
+        duration=timedelta(hours=1),
+        now=LONG_AGO,
+    )
     assert local_times(slots) == [
-        "Mon 09:00", "Mon 10:00", "Mon 11:00", "Mon 12:00",
-        "Mon 14:00", "Mon 15:00", "Mon 16:00", "Mon 17:00", "Sat 10:00", "Sat 11:00"]
+        "Mon 09:00",
+        "Mon 10:00",
+        "Mon 11:00",
+        "Mon 12:00",
+        "Mon 14:00",
+        "Mon 15:00",
+        "Mon 16:00",
+        "Mon 17:00",
+        "Sat 10:00",
+        "Sat 11:00",
+    ]
 
 
 def test_team_slots_are_the_intersection_of_everyone_free():
     a = [WeeklyWindow(0, time(9), time(13))]
     b = [WeeklyWindow(0, time(11), time(18))]
     busy_b = [(ist(MONDAY, 11), ist(MONDAY, 11, 30))]
-    slots = team_free_slots((MONDAY, MONDAY), IST, DEFAULT_HOURS, [a, b], busy=busy_b,
-                            duration=HALF_HOUR, now=LONG_AGO)
+    slots = team_free_slots(
+        (MONDAY, MONDAY), IST, DEFAULT_HOURS, [a, b], busy=busy_b, duration=HALF_HOUR, now=LONG_AGO
+    )
     assert local_times(slots) == ["Mon 11:30", "Mon 12:00", "Mon 12:30"]
 
 
@@ -112,8 +159,14 @@ def test_now_is_required_and_must_be_aware():
     with pytest.raises(ValueError):
         free_slots((MONDAY, MONDAY), IST, DEFAULT_HOURS, ALL_WEEK_9_TO_6, duration=HALF_HOUR)
     with pytest.raises(ValueError):
-        free_slots((MONDAY, MONDAY), IST, DEFAULT_HOURS, ALL_WEEK_9_TO_6, duration=HALF_HOUR,
-                   now=datetime(2026, 1, 1))
+        free_slots(
+            (MONDAY, MONDAY),
+            IST,
+            DEFAULT_HOURS,
+            ALL_WEEK_9_TO_6,
+            duration=HALF_HOUR,
+            now=datetime(2026, 1, 1),
+        )
 
 
 def test_bad_windows_are_refused():
@@ -125,11 +178,18 @@ def test_bad_windows_are_refused():
 
 # --- DST: the clinic's zone, not UTC arithmetic ------------------------------------------
 
+
 def test_london_slots_follow_local_time_across_the_spring_change():
     # BST starts on Sunday 29 March 2026: 09:00 local is 09:00 UTC before, 08:00 UTC after.
     friday, monday = date(2026, 3, 27), date(2026, 3, 30)
-    slots = free_slots((friday, monday), "Europe/London", DEFAULT_HOURS, ALL_WEEK_9_TO_6,
-                       duration=timedelta(hours=1), now=LONG_AGO)
+    slots = free_slots(
+        (friday, monday),
+        "Europe/London",
+        DEFAULT_HOURS,
+        ALL_WEEK_9_TO_6,
+        duration=timedelta(hours=1),
+        now=LONG_AGO,
+    )
     assert slots[0] == datetime(2026, 3, 27, 9, tzinfo=UTC)
     assert datetime(2026, 3, 30, 8, tzinfo=UTC) in slots
     assert len(slots) == 18  # 9 per open day, none lost or invented
@@ -140,20 +200,30 @@ def test_a_window_across_the_autumn_change_has_its_real_length():
     # GMT returns at 02:00 BST on Sunday 25 October 2026: 00:00–04:00 local lasts 5 hours.
     sunday = date(2026, 10, 25)
     hours = {6: (time(0), time(4))}
-    slots = free_slots((sunday, sunday), LONDON, hours, [(6, time(0), time(4))],
-                       duration=timedelta(hours=1), now=LONG_AGO)
+    slots = free_slots(
+        (sunday, sunday),
+        LONDON,
+        hours,
+        [(6, time(0), time(4))],
+        duration=timedelta(hours=1),
+        now=LONG_AGO,
+    )
     assert len(slots) == 5
     assert all(b - a == timedelta(hours=1) for a, b in zip(slots, slots[1:]))
     for start in slots:
-        assert check_slot(start, timedelta(hours=1), LONDON, hours,
-                          [[(6, time(0), time(4))]]) == []
+        assert check_slot(start, timedelta(hours=1), LONDON, hours, [[(6, time(0), time(4))]]) == []
 
 
 # --- check_slot: the policy's messages ----------------------------------------------------
 
+
 def check(start, **kw):
-    args = dict(duration=HALF_HOUR, clinic_tz=IST, business_hours=DEFAULT_HOURS,
-                availabilities=[ALL_WEEK_9_TO_6])
+    args = dict(
+        duration=HALF_HOUR,
+        clinic_tz=IST,
+        business_hours=DEFAULT_HOURS,
+        availabilities=[ALL_WEEK_9_TO_6],
+    )
     args.update(kw)
     return check_slot(start, **args)
 
@@ -179,7 +249,8 @@ def test_check_business_hours_message_built_from_the_hours():
     assert check(ist(MONDAY, 17, 45)) == ["Appointments only available 9 AM - 6 PM"]
     hours = {0: [(time(8, 30), time(12)), (time(13), time(20))]}
     assert check(ist(MONDAY, 12), business_hours=hours) == [
-        "Appointments only available 8:30 AM - 12 PM, 1 PM - 8 PM"]
+        "Appointments only available 8:30 AM - 12 PM, 1 PM - 8 PM"
+    ]
 
 
 def test_check_uses_the_local_day_not_the_utc_day():
@@ -215,7 +286,8 @@ def test_check_past_and_lead_time():
     now = ist(MONDAY, 12)
     assert check(ist(MONDAY, 11), now=now) == [MSG_PAST]
     assert check(ist(MONDAY, 12, 30), now=now, min_lead=timedelta(hours=1)) == [
-        "Appointments must be booked at least 60 minutes ahead"]
+        "Appointments must be booked at least 60 minutes ahead"
+    ]
     assert check(ist(MONDAY, 13), now=now, min_lead=timedelta(hours=1)) == []
 
 
@@ -226,8 +298,7 @@ def test_format_hours():
 
 # --- properties ---------------------------------------------------------------------------
 
-ZONES = st.sampled_from(["Asia/Kolkata", "Europe/London", "America/New_York",
-                         "Australia/Adelaide"])
+ZONES = st.sampled_from(["Asia/Kolkata", "Europe/London", "America/New_York", "Australia/Adelaide"])
 QUARTERS = st.integers(min_value=0, max_value=95).map(lambda q: time(q // 4, q % 4 * 15))
 
 
@@ -264,8 +335,17 @@ def scenario(draw):
     duration = timedelta(minutes=15 * draw(st.integers(1, 8)))
     now = base + timedelta(minutes=draw(st.integers(-2000, 8 * 24 * 60)))
     lead = timedelta(minutes=draw(st.sampled_from([0, 15, 60, 120])))
-    return dict(zone=zone, range=(first, last), hours=hours, availability=availability,
-                leaves=intervals(3), busy=intervals(6), duration=duration, now=now, lead=lead)
+    return dict(
+        zone=zone,
+        range=(first, last),
+        hours=hours,
+        availability=availability,
+        leaves=intervals(3),
+        busy=intervals(6),
+        duration=duration,
+        now=now,
+        lead=lead,
+    )
 
 
 def _overlaps(start, end, intervals):
@@ -275,9 +355,18 @@ def _overlaps(start, end, intervals):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_every_free_slot_passes_check_slot_and_avoids_busy_and_leave(sc):
-    slots = free_slots(sc["range"], sc["zone"], sc["hours"], sc["availability"],
-                       sc["leaves"], sc["busy"], sc["duration"], step=timedelta(minutes=15),
-                       now=sc["now"], min_lead=sc["lead"])
+    slots = free_slots(
+        sc["range"],
+        sc["zone"],
+        sc["hours"],
+        sc["availability"],
+        sc["leaves"],
+        sc["busy"],
+        sc["duration"],
+        step=timedelta(minutes=15),
+        now=sc["now"],
+        min_lead=sc["lead"],
+    )
     assert slots == sorted(set(slots))
     zone = ZoneInfo(sc["zone"])
     for start in slots:
@@ -285,8 +374,20 @@ def test_every_free_slot_passes_check_slot_and_avoids_busy_and_leave(sc):
         assert start >= sc["now"] + sc["lead"]
         assert not _overlaps(start, end, sc["leaves"] + sc["busy"])
         assert sc["range"][0] <= start.astimezone(zone).date() <= sc["range"][1]
-        assert check_slot(start, sc["duration"], sc["zone"], sc["hours"], [sc["availability"]],
-                          sc["leaves"], sc["busy"], now=sc["now"], min_lead=sc["lead"]) == []
+        assert (
+            check_slot(
+                start,
+                sc["duration"],
+                sc["zone"],
+                sc["hours"],
+                [sc["availability"]],
+                sc["leaves"],
+                sc["busy"],
+                now=sc["now"],
+                min_lead=sc["lead"],
+            )
+            == []
+        )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -296,15 +397,38 @@ def test_every_bookable_quarter_hour_is_offered(sc):
     check_slot is among the free slots."""
     zone = "Asia/Kolkata"
     step = timedelta(minutes=15)
-    slots = set(free_slots(sc["range"], zone, sc["hours"], sc["availability"], sc["leaves"],
-                           sc["busy"], sc["duration"], step=step, now=sc["now"],
-                           min_lead=sc["lead"]))
+    slots = set(
+        free_slots(
+            sc["range"],
+            zone,
+            sc["hours"],
+            sc["availability"],
+            sc["leaves"],
+            sc["busy"],
+            sc["duration"],
+            step=step,
+            now=sc["now"],
+            min_lead=sc["lead"],
+        )
+    )
     first, last = sc["range"]
     t = datetime.combine(first, time(0), tzinfo=IST).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=IST).astimezone(UTC)
     while t < end:
-        ok = check_slot(t, sc["duration"], zone, sc["hours"], [sc["availability"]],
-                        sc["leaves"], sc["busy"], now=sc["now"], min_lead=sc["lead"]) == []
+        ok = (
+            check_slot(
+                t,
+                sc["duration"],
+                zone,
+                sc["hours"],
+                [sc["availability"]],
+                sc["leaves"],
+                sc["busy"],
+                now=sc["now"],
+                min_lead=sc["lead"],
+            )
+            == []
+        )
         # A candidate starting in the past is skipped by the grid only if it is not aligned;
         # every local quarter hour is aligned here, so both must agree.
         assert ok == (t in slots), t.astimezone(IST)
@@ -314,12 +438,41 @@ def test_every_bookable_quarter_hour_is_offered(sc):
 @settings(max_examples=150, deadline=None)
 @given(scenario(), windows(max_size=4))
 def test_team_slots_are_free_for_each_member(sc, other):
-    team = team_free_slots(sc["range"], sc["zone"], sc["hours"], [sc["availability"], other],
-                           sc["leaves"], sc["busy"], sc["duration"], now=sc["now"])
+    team = team_free_slots(
+        sc["range"],
+        sc["zone"],
+        sc["hours"],
+        [sc["availability"], other],
+        sc["leaves"],
+        sc["busy"],
+        sc["duration"],
+        now=sc["now"],
+    )
     for start in team:
-        assert check_slot(start, sc["duration"], sc["zone"], sc["hours"],
-                          [sc["availability"], other], sc["leaves"], sc["busy"],
-                          now=sc["now"]) == []
+        assert (
+            check_slot(
+                start,
+                sc["duration"],
+                sc["zone"],
+                sc["hours"],
+                [sc["availability"], other],
+                sc["leaves"],
+                sc["busy"],
+                now=sc["now"],
+            )
+            == []
+        )
         for member in (sc["availability"], other):  # and each member on their own
-            assert check_slot(start, sc["duration"], sc["zone"], sc["hours"], [member],
-                              sc["leaves"], sc["busy"], now=sc["now"]) == []
+            assert (
+                check_slot(
+                    start,
+                    sc["duration"],
+                    sc["zone"],
+                    sc["hours"],
+                    [member],
+                    sc["leaves"],
+                    sc["busy"],
+                    now=sc["now"],
+                )
+                == []
+            )

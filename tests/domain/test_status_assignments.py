@@ -4,6 +4,7 @@ Walks ``portal/**/*.py`` with ``ast`` and fails on an assignment (``=``, ``+=``,
 annotated one, or ``setattr(x, "status", ...)``) to an attribute named ``status`` or
 ending in ``_status`` anywhere but the machines themselves and the gateway sandbox
 (which fakes the gateway's own records)."""
+
 import ast
 from pathlib import Path
 
@@ -40,10 +41,15 @@ def _flatten(target):
 
 
 def _setattr_status(node):
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == "setattr" and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-            and _is_status(node.args[1].value))
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "setattr"
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+        and _is_status(node.args[1].value)
+    )
 
 
 def direct_status_assignments(source, filename="<source>"):
@@ -65,22 +71,25 @@ def _checked_files():
 
 
 def test_no_status_is_assigned_outside_the_state_machines():
-    offences = [f"portal/{rel}:{line}: {text}"
-                for rel, path in _checked_files()
-                for line, text in sorted(direct_status_assignments(path.read_text(), str(path)))]
-    assert not offences, "assign statuses with MACHINE.move(obj, target):\n" + \
-        "\n".join(offences)
+    offences = [
+        f"portal/{rel}:{line}: {text}"
+        for rel, path in _checked_files()
+        for line, text in sorted(direct_status_assignments(path.read_text(), str(path)))
+    ]
+    assert not offences, "assign statuses with MACHINE.move(obj, target):\n" + "\n".join(offences)
 
 
 def test_the_walker_sees_every_form_of_assignment():
-    source = "\n".join([
-        "item.status = 'X'",
-        "a.status, b = 1, 2",
-        "payout.payout_status += 'Y'",
-        "row.status: str = 'Z'",
-        "setattr(item, 'status', 'X')",
-        "status = 'local name, not an attribute'",
-        "item.statuses = ()",
-        "f(status='keyword, not an assignment')",
-    ])
+    source = "\n".join(
+        [
+            "item.status = 'X'",
+            "a.status, b = 1, 2",
+            "payout.payout_status += 'Y'",
+            "row.status: str = 'Z'",
+            "setattr(item, 'status', 'X')",
+            "status = 'local name, not an attribute'",
+            "item.statuses = ()",
+            "f(status='keyword, not an assignment')",
+        ]
+    )
     assert [line for line, _ in direct_status_assignments(source)] == [1, 2, 3, 4, 5]

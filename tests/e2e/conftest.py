@@ -2,14 +2,21 @@
 
 The live server serves the session's ``app`` (same database), so a test can prepare data
 with the usual fixtures and then act as a person would in the browser."""
+
 import pytest
 
 from tests.threads import serve
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +43,11 @@ def _served_urls(request):
 @pytest.fixture(scope="session")
 def browser():
     import os
+
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Debian's chromium is needed at {CHROMIUM} (make test installs it)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -49,15 +58,20 @@ def browser():
 def page(browser, app, live_server):
     """A fresh browser page, with CSRF on as in production."""
     app.config["WTF_CSRF_ENABLED"] = True
-    context = browser.new_context(base_url=live_server, locale="en-IN",
-                                  timezone_id="Asia/Kolkata")
+    context = browser.new_context(base_url=live_server, locale="en-IN", timezone_id="Asia/Kolkata")
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # A CSP violation means something on the page would not work in production.
-    page.on("console", lambda msg: errors.append(msg.text)
-            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     yield page
     context.close()
     app.config["WTF_CSRF_ENABLED"] = False

@@ -1,6 +1,7 @@
 """In Chromium: a patient with a paid three-item visit cancels one item, sees the refund
 previewed (htmx), confirms, and watches the refund go from pending to processed when the
 sandbox's refund.processed webhook arrives."""
+
 import re
 
 import pytest
@@ -27,32 +28,51 @@ def _ledger_stays_sound(ledger_stays_sound):
 def sandbox(app, live_server):
     if "razorpay_sandbox" not in app.extensions:
         from portal.gateway.sandbox import mount_sandbox
+
         mount_sandbox(app, prefix="/sandbox")
     sandbox = app.extensions["razorpay_sandbox"]
-    sandbox.set_webhook_target("razorpay", live_server + "/webhooks/razorpay",
-                               app.config["RAZORPAY_WEBHOOK_SECRET"])
+    sandbox.set_webhook_target(
+        "razorpay", live_server + "/webhooks/razorpay", app.config["RAZORPAY_WEBHOOK_SECRET"]
+    )
     app.extensions.pop("gateway_adapters", None)
     yield sandbox
     sandbox.reset_faults()
     app.extensions.pop("gateway_adapters", None)
 
 
-def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(app, page, live_server,
-                                                                 sandbox, make_user):
+def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(
+    app, page, live_server, sandbox, make_user
+):
     patient = make_user("patient", name="Meera Iyer")
     day = weekday_ahead(5)  # well over 48 h ahead: the full-refund tier
     with app.app_context():
         cat = build_catalog(make_user)
         me = db.session.get(type(patient), patient.id)
-        first = visits.add_item(me, patient_id=me.id, service_id=cat.consult,
-                                 provider_ids=[cat.doc1], clinic_id=cat.clinic,
-                                 start_at=slot(day, 10))
-        for service_id, provider, hh in ((cat.follow, cat.doc1, 11), (cat.lab, cat.lab_provider, 12)):
-            visits.add_item(me, patient_id=me.id, service_id=service_id, provider_ids=[provider],
-                             clinic_id=cat.clinic, start_at=slot(day, hh), visit_id=first.master_id)
+        first = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.consult,
+            provider_ids=[cat.doc1],
+            clinic_id=cat.clinic,
+            start_at=slot(day, 10),
+        )
+        for service_id, provider, hh in (
+            (cat.follow, cat.doc1, 11),
+            (cat.lab, cat.lab_provider, 12),
+        ):
+            visits.add_item(
+                me,
+                patient_id=me.id,
+                service_id=service_id,
+                provider_ids=[provider],
+                clinic_id=cat.clinic,
+                start_at=slot(day, hh),
+                visit_id=first.master_id,
+            )
         visit_id = first.master_id
-        result = checkout.checkout(me, visit_id, 0,
-                                  callback_url=f"{live_server}/me/visits/{visit_id}/paid")
+        result = checkout.checkout(
+            me, visit_id, 0, callback_url=f"{live_server}/me/visits/{visit_id}/paid"
+        )
         checkout_url = result.redirect_url
         db.session.remove()
 
@@ -89,8 +109,7 @@ def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(app, page, live
         [refund] = db.session.query(Refund).all()
         assert refund.status == "PROCESSED" and refund.amount == lab_paid
         assert db.session.get(IndividualBooking, lab_id).status == "CANCELLED"
-        others = [i.status for i in db.session.get(MasterBooking, visit_id).items
-                  if i.id != lab_id]
+        others = [i.status for i in db.session.get(MasterBooking, visit_id).items if i.id != lab_id]
         assert others == ["CONFIRMED", "CONFIRMED"]
         store = sandbox.store
         assert len(store.refunds) == 1

@@ -1,6 +1,7 @@
 """A boosted request that fails says so (static/js/htmx-errors.js), instead of silently
 leaving the page as it was: htmx does not swap a 4xx/5xx answer (base.html's
 responseHandling), so the site's script writes a message into the flash area."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -18,8 +19,7 @@ def production_errors(app):
     app.config["PROPAGATE_EXCEPTIONS"] = saved
 
 
-def test_a_boosted_form_whose_server_fails_shows_a_message(page, monkeypatch,
-                                                           production_errors):
+def test_a_boosted_form_whose_server_fails_shows_a_message(page, monkeypatch, production_errors):
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
@@ -30,8 +30,9 @@ def test_a_boosted_form_whose_server_fails_shows_a_message(page, monkeypatch,
     page.fill("input[name=phone]", "98123 45678")
     page.fill("input[name=password]", "a long enough password")
     page.fill("input[name=confirm]", "a long enough password")
-    with page.expect_response(lambda r: r.url.endswith("/auth/register")
-                              and r.request.method == "POST") as answer:
+    with page.expect_response(
+        lambda r: r.url.endswith("/auth/register") and r.request.method == "POST"
+    ) as answer:
         page.click("form[action$='/auth/register'] button[type=submit]")
     assert answer.value.status == 500
     message = page.locator("#flashes [data-htmx-error]")

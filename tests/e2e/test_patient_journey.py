@@ -1,6 +1,7 @@
 """The patient's whole journey in Chromium: a patient with a dependent and wallet money
 books three services with two providers for the dependent, applies a coupon and part of
 the wallet, pays on the sandbox's checkout page and sees every appointment confirmed."""
+
 import re
 from datetime import date
 from urllib.parse import urlencode
@@ -24,10 +25,12 @@ def sandbox(app, live_server):
     mode; mount it here otherwise), with its webhooks pointed at the live server."""
     if "razorpay_sandbox" not in app.extensions:
         from portal.gateway.sandbox import mount_sandbox
+
         mount_sandbox(app, prefix="/sandbox")
     sandbox = app.extensions["razorpay_sandbox"]
-    sandbox.set_webhook_target("razorpay", live_server + "/webhooks/razorpay",
-                               app.config["RAZORPAY_WEBHOOK_SECRET"])
+    sandbox.set_webhook_target(
+        "razorpay", live_server + "/webhooks/razorpay", app.config["RAZORPAY_WEBHOOK_SECRET"]
+    )
     app.extensions.pop("gateway_adapters", None)  # the SDK talks to the live /sandbox
     yield sandbox
     app.extensions.pop("gateway_adapters", None)
@@ -38,8 +41,12 @@ def family(app, make_user):
     patient = make_user("patient", name="Priya Sharma")
     with app.app_context():
         catalog = build_catalog(make_user)
-        child = Dependent(guardian_id=patient.id, name="Aarav", relationship_="child",
-                          date_of_birth=date(2018, 5, 1))
+        child = Dependent(
+            guardian_id=patient.id,
+            name="Aarav",
+            relationship_="child",
+            date_of_birth=date(2018, 5, 1),
+        )
         db.session.add(child)
         db.session.add(Coupon(code="FAMILY10", kind="PERCENT", value=1000))
         db.session.commit()
@@ -51,15 +58,23 @@ def family(app, make_user):
 
 def _book(page, family, provider, service, start):
     """Open the slot link the find-a-doctor page gives, choose Aarav, hold it."""
-    page.goto("/me/book?" + urlencode({"provider": provider, "service": service,
-                                       "clinic": family.clinic, "start": start.isoformat()}))
+    page.goto(
+        "/me/book?"
+        + urlencode(
+            {
+                "provider": provider,
+                "service": service,
+                "clinic": family.clinic,
+                "start": start.isoformat(),
+            }
+        )
+    )
     page.select_option("select[name=person]", value=f"dependent:{family.child}")
     page.click("text=Hold this slot")
     page.wait_for_url(re.compile(r"/me/visits/\d+$"))
 
 
-def test_patient_books_three_services_for_a_child_and_pays(app, page, live_server, sandbox,
-                                                           family):
+def test_patient_books_three_services_for_a_child_and_pays(app, page, live_server, sandbox, family):
     day = weekday_ahead()
     sign_in(page, family.patient.email, PASSWORD)
 
@@ -107,8 +122,10 @@ def test_patient_books_three_services_for_a_child_and_pays(app, page, live_serve
         visit = db.session.get(MasterBooking, visit_id)
         assert visit.status == "CONFIRMED" and visit.dependent_id == family.child
         assert [i.status for i in visit.items] == ["CONFIRMED"] * 3
-        assert {p.id for i in visit.items for p in i.providers} == {family.doc1,
-                                                                    family.lab_provider}
+        assert {p.id for i in visit.items for p in i.providers} == {
+            family.doc1,
+            family.lab_provider,
+        }
         assert visit.wallet_applied == 15_000 and visit.discount > 0
 
     # The printable receipt.

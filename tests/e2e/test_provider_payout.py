@@ -1,11 +1,11 @@
 """A provider completes an appointment in the browser and sees the payout processed."""
+
 import pytest
 
 from portal.extensions import db
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
-from tests.payouts.conftest import (  # noqa: F401  (fixtures used here)
-    _ledger_balances_after_each_test, payouts_of, world, x)
+from tests.payouts.conftest import _ledger_balances_after_each_test, payouts_of, world, x  # noqa: F401  (fixtures used here)
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,5 @@
 """A sandbox served over real HTTP on 127.0.0.1 (a port of its own), and clients for it."""
+
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
@@ -23,15 +24,21 @@ class Running:
     app: object
     sandbox: object
 
-    def checkout(self, order_id, outcome="success", method="upi",
-                 callback_url="http://merchant.test/payments/callback"):
+    def checkout(
+        self,
+        order_id,
+        outcome="success",
+        method="upi",
+        callback_url="http://merchant.test/payments/callback",
+    ):
         """What a person does on the hosted checkout page; returns the callback's params."""
         with httpx.Client(base_url=self.url) as browser:
             page = browser.get(f"/checkout/{order_id}", params={"callback_url": callback_url})
             assert page.status_code == 200
             action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-            answer = browser.post(action, data={"callback_url": callback_url,
-                                                "method": method, "outcome": outcome})
+            answer = browser.post(
+                action, data={"callback_url": callback_url, "method": method, "outcome": outcome}
+            )
         assert answer.status_code == 303, answer.text
         location = answer.headers["location"]
         assert location.startswith(callback_url)
@@ -46,9 +53,16 @@ def sandbox_config():
 
 @pytest.fixture
 def sandbox_server(sandbox_config):
-    config = {"KEY_ID": KEY_ID, "KEY_SECRET": KEY_SECRET, "X_ACCOUNT_NUMBER": ACCOUNT_NUMBER,
-              "WEBHOOK_SECRET": WEBHOOK_SECRET, "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET,
-              "WEBHOOK_THREAD": False, "SEED": 7, **sandbox_config}
+    config = {
+        "KEY_ID": KEY_ID,
+        "KEY_SECRET": KEY_SECRET,
+        "X_ACCOUNT_NUMBER": ACCOUNT_NUMBER,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET,
+        "WEBHOOK_THREAD": False,
+        "SEED": 7,
+        **sandbox_config,
+    }
     app = create_sandbox_app(config)
     served = serve(app)
     running = Running(served.url, app, app.extensions["razorpay_sandbox"])
@@ -77,8 +91,7 @@ def make_payin(sandbox_server):
 
     def make(key_secret=KEY_SECRET, base_url=None, **options):
         options = {"timeout": 2, "retries": 2, "backoff": 0.01, **options}
-        made.append(RazorpayPayIn(KEY_ID, key_secret, base_url or sandbox_server.url,
-                                  **options))
+        made.append(RazorpayPayIn(KEY_ID, key_secret, base_url or sandbox_server.url, **options))
         return made[-1]
 
     yield make
@@ -92,8 +105,11 @@ def make_payouts(sandbox_server):
 
     def make(base_url=None, account_number=ACCOUNT_NUMBER, **options):
         options = {"timeout": 2, "retries": 3, "backoff": 0.01, **options}
-        made.append(RazorpayXPayouts(KEY_ID, KEY_SECRET, account_number,
-                                     base_url or sandbox_server.url, **options))
+        made.append(
+            RazorpayXPayouts(
+                KEY_ID, KEY_SECRET, account_number, base_url or sandbox_server.url, **options
+            )
+        )
         return made[-1]
 
     yield make

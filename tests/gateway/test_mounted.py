@@ -1,4 +1,5 @@
 """The sandbox mounted inside the portal at /sandbox, reached in-process (no socket)."""
+
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -10,18 +11,31 @@ from portal.gateway import get_payin, get_payouts
 from portal.gateway.models import WebhookEvent
 from portal.gateway.sandbox import mount_sandbox
 
-SHARED = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED",
-          "RATELIMIT_ENABLED", "JOBS_INLINE", "JOBS_INLINE_THREAD", "PERIODIC_INLINE",
-          "SESSION_COOKIE_SECURE")
+SHARED = (
+    "TESTING",
+    "SECRET_KEY",
+    "SQLALCHEMY_DATABASE_URI",
+    "WTF_CSRF_ENABLED",
+    "RATELIMIT_ENABLED",
+    "JOBS_INLINE",
+    "JOBS_INLINE_THREAD",
+    "PERIODIC_INLINE",
+    "SESSION_COOKIE_SECURE",
+)
 
 
 @pytest.fixture
 def portal(app):
     """A second portal app on the test database, with the sandbox mounted in-process."""
-    portal = create_app({**{k: app.config[k] for k in SHARED if k in app.config},
-                         "SANDBOX_INPROCESS": True, "SANDBOX_WEBHOOK_THREAD": False,
-                         "RAZORPAY_BASE_URL": "http://127.0.0.1:5000/sandbox",
-                         "PUBLIC_URL": "http://127.0.0.1:5000"})
+    portal = create_app(
+        {
+            **{k: app.config[k] for k in SHARED if k in app.config},
+            "SANDBOX_INPROCESS": True,
+            "SANDBOX_WEBHOOK_THREAD": False,
+            "RAZORPAY_BASE_URL": "http://127.0.0.1:5000/sandbox",
+            "PUBLIC_URL": "http://127.0.0.1:5000",
+        }
+    )
     if "razorpay_sandbox" not in portal.extensions:  # the lead's create_app may mount it
         mount_sandbox(portal)
     yield portal
@@ -41,23 +55,29 @@ def test_checkout_refund_payout_and_webhooks_in_process(portal):
         payin = get_payin()
         assert get_payin() is payin  # built once per app and config
         order = payin.create_order(30_000, receipt="mounted-1")
-        page = browser.get(f"/sandbox/checkout/{order['id']}",
-                           query_string={"callback_url": "http://127.0.0.1:5000/pay/cb"})
+        page = browser.get(
+            f"/sandbox/checkout/{order['id']}",
+            query_string={"callback_url": "http://127.0.0.1:5000/pay/cb"},
+        )
         assert page.status_code == 200 and b"Pay" in page.data
-        answer = browser.post(f"/sandbox/checkout/{order['id']}", data={
-            "callback_url": "http://127.0.0.1:5000/pay/cb", "outcome": "success"})
+        answer = browser.post(
+            f"/sandbox/checkout/{order['id']}",
+            data={"callback_url": "http://127.0.0.1:5000/pay/cb", "outcome": "success"},
+        )
         assert answer.status_code == 303
         params = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
-        assert payin.verify_payment_signature(order["id"], params["razorpay_payment_id"],
-                                              params["razorpay_signature"])
+        assert payin.verify_payment_signature(
+            order["id"], params["razorpay_payment_id"], params["razorpay_signature"]
+        )
         refund = payin.create_refund(params["razorpay_payment_id"], 5_000, "mounted-rf")
         assert refund["status"] == "pending"
 
         payouts = get_payouts()
         contact = payouts.create_contact("Dr Sen")
         account = payouts.create_fund_account(contact["id"], vpa="sen@okhdfc")
-        payout = payouts.create_payout("mounted-po", fund_account_id=account["id"],
-                                       amount=10_000, mode="UPI")
+        payout = payouts.create_payout(
+            "mounted-po", fund_account_id=account["id"], amount=10_000, mode="UPI"
+        )
         assert payout["status"] == "queued"
 
     sandbox.advance(10)
@@ -65,6 +85,10 @@ def test_checkout_refund_payout_and_webhooks_in_process(portal):
     assert results and all(status == 200 for _id, status in results)
     with portal.app_context():
         stored = db.session.scalars(sa.select(WebhookEvent)).all()
-        assert {e.event_type for e in stored} >= {"payment.captured", "order.paid",
-                                                  "refund.processed", "payout.processed"}
+        assert {e.event_type for e in stored} >= {
+            "payment.captured",
+            "order.paid",
+            "refund.processed",
+            "payout.processed",
+        }
         assert all(e.processed_at is not None for e in stored)

@@ -1,6 +1,7 @@
 """Pay-in: the official razorpay SDK and our adapter over real HTTP against the sandbox."""
+
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -11,8 +12,9 @@ from portal.gateway.sandbox.common import gateway_fee
 
 
 def test_sdk_order_checkout_refund_round_trip(sandbox_server, sdk, sandbox):
-    order = sdk.order.create({"amount": 118_000, "currency": "INR", "receipt": "mb-1",
-                              "notes": {"master_booking": "1"}})
+    order = sdk.order.create(
+        {"amount": 118_000, "currency": "INR", "receipt": "mb-1", "notes": {"master_booking": "1"}}
+    )
     assert order["id"].startswith("order_") and order["status"] == "created"
     assert order["amount_due"] == 118_000 and isinstance(order["created_at"], int)
 
@@ -27,8 +29,11 @@ def test_sdk_order_checkout_refund_round_trip(sandbox_server, sdk, sandbox):
     assert sdk.order.fetch(order["id"])["status"] == "paid"
     assert [p["id"] for p in sdk.order.payments(order["id"])["items"]] == [payment["id"]]
 
-    refund = sdk.payment.refund(payment["id"], {"amount": 40_000, "speed": "normal"},
-                                headers={"X-Refund-Idempotency": "refund-item-1"})
+    refund = sdk.payment.refund(
+        payment["id"],
+        {"amount": 40_000, "speed": "normal"},
+        headers={"X-Refund-Idempotency": "refund-item-1"},
+    )
     assert refund["id"].startswith("rfnd_") and refund["status"] == "pending"
     assert sdk.payment.fetch(payment["id"])["refund_status"] == "partial"
 
@@ -38,8 +43,12 @@ def test_sdk_order_checkout_refund_round_trip(sandbox_server, sdk, sandbox):
     assert processed["status"] == "processed" and processed["amount"] == 40_000
     assert processed["acquirer_data"]["arn"]
     assert [e["event"] for e in sandbox.events()] == [
-        "payment.authorized", "payment.captured", "order.paid", "refund.created",
-        "refund.processed"]
+        "payment.authorized",
+        "payment.captured",
+        "order.paid",
+        "refund.created",
+        "refund.processed",
+    ]
 
 
 def test_refund_is_processed_as_time_passes(sandbox_server, payin, sandbox):
@@ -57,12 +66,13 @@ def test_refund_is_processed_as_time_passes(sandbox_server, payin, sandbox):
 def test_adapter_verifies_checkout_signature_with_the_sdk(sandbox_server, payin):
     order = payin.create_order(20_000, receipt="r-3")
     params = sandbox_server.checkout(order["id"])
-    assert payin.verify_payment_signature(order["id"], params["razorpay_payment_id"],
-                                          params["razorpay_signature"])
-    assert not payin.verify_payment_signature(order["id"], params["razorpay_payment_id"],
-                                              "0" * 64)
-    assert not payin.verify_payment_signature("order_other", params["razorpay_payment_id"],
-                                              params["razorpay_signature"])
+    assert payin.verify_payment_signature(
+        order["id"], params["razorpay_payment_id"], params["razorpay_signature"]
+    )
+    assert not payin.verify_payment_signature(order["id"], params["razorpay_payment_id"], "0" * 64)
+    assert not payin.verify_payment_signature(
+        "order_other", params["razorpay_payment_id"], params["razorpay_signature"]
+    )
 
 
 def test_failed_checkout_returns_razorpay_error_params(sandbox_server, payin, sandbox):
@@ -84,8 +94,9 @@ def test_failed_checkout_returns_razorpay_error_params(sandbox_server, payin, sa
 
 def test_hosted_checkout_form_renders_without_scripts(sandbox_server, payin):
     order = payin.create_order(20_000, receipt="r-5")
-    action, fields = payin.hosted_checkout(order["id"], "http://merchant.test/cb",
-                                           prefill={"email": "a@example.com"})
+    action, fields = payin.hosted_checkout(
+        order["id"], "http://merchant.test/cb", prefill={"email": "a@example.com"}
+    )
     assert action == sandbox_server.url + "/v1/checkout/embedded"
     page = httpx.post(action, data=fields)
     assert page.status_code == 200
@@ -161,11 +172,16 @@ def test_sdk_sees_razorpay_error_shape(sdk):
 
 
 def test_payment_link_lifecycle(sandbox_server, payin, sandbox):
-    expire_by = datetime.now(timezone.utc) + timedelta(hours=2)
+    expire_by = datetime.now(UTC) + timedelta(hours=2)
     link = payin.create_payment_link(
-        150_000, reference_id="mb-42", expire_by=expire_by, description="Visit on Monday",
+        150_000,
+        reference_id="mb-42",
+        expire_by=expire_by,
+        description="Visit on Monday",
         customer={"name": "Asha", "email": "asha@example.com", "contact": "+919800000001"},
-        notify={"sms": True, "email": True}, callback_url="http://merchant.test/links/cb")
+        notify={"sms": True, "email": True},
+        callback_url="http://merchant.test/links/cb",
+    )
     assert link["id"].startswith("plink_") and link["status"] == "created"
     assert link["expire_by"] == int(expire_by.timestamp())
     assert link["short_url"] == f"{sandbox_server.url}/pl/{link['id']}"
@@ -181,8 +197,8 @@ def test_payment_link_lifecycle(sandbox_server, payin, sandbox):
     params = dict(httpx.URL(answer.headers["location"]).params)
     assert params["razorpay_payment_link_status"] == "paid"
     assert payin.verify_payment_link_signature(
-        link["id"], "mb-42", "paid", params["razorpay_payment_id"],
-        params["razorpay_signature"])
+        link["id"], "mb-42", "paid", params["razorpay_payment_id"], params["razorpay_signature"]
+    )
     paid = payin.fetch_payment_link(link["id"])
     assert paid["status"] == "paid" and paid["amount_paid"] == 150_000
     assert payin.fetch_payment(params["razorpay_payment_id"])["order_id"] == paid["order_id"]
@@ -199,19 +215,21 @@ def test_payment_link_expires_and_cancels(payin, sandbox):
     assert payin.cancel_payment_link(cancelled["id"])["status"] == "cancelled"
     sandbox.advance(17 * 60)
     assert payin.fetch_payment_link(expiring["id"])["status"] == "expired"
-    assert [e["event"] for e in sandbox.events()] == ["payment_link.cancelled",
-                                                      "payment_link.expired"]
+    assert [e["event"] for e in sandbox.events()] == [
+        "payment_link.cancelled",
+        "payment_link.expired",
+    ]
     with pytest.raises(errors.BadRequest) as early:
-        payin.create_payment_link(10_000, reference_id="early",
-                                  expire_by=sandbox.store.now() + 60)
+        payin.create_payment_link(10_000, reference_id="early", expire_by=sandbox.store.now() + 60)
     assert early.value.field == "expire_by"
 
 
 def test_payment_link_create_survives_a_lost_answer(make_payin, sandbox):
     payin = make_payin(timeout=0.3)
     sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payment_links")
-    link = payin.create_payment_link(10_000, reference_id="lost-1",
-                                     expire_by=sandbox.store.now() + 3600)
+    link = payin.create_payment_link(
+        10_000, reference_id="lost-1", expire_by=sandbox.store.now() + 3600
+    )
     assert list(sandbox.store.links) == [link["id"]]
 
 

@@ -1,4 +1,5 @@
 """The adapters' one retry schedule (tenacity): what is retried, how often, how long apart."""
+
 import pytest
 
 from portal.gateway import errors
@@ -15,6 +16,7 @@ def failing(*outcomes):
         if left:
             raise left.pop(0)
         return "ok"
+
     return attempt, calls
 
 
@@ -49,10 +51,11 @@ def test_a_refusal_is_not_retried():
 def test_an_ambiguous_error_is_retried_only_when_the_call_is_safe_to_repeat():
     attempt, calls = failing(errors.GatewayTimeout("late"))
     with pytest.raises(errors.GatewayTimeout):
-        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None,
-                     retry_ambiguous=False)
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None, retry_ambiguous=False)
     assert len(calls) == 1
     attempt, calls = failing(unavailable(ambiguous=False))  # never reached Razorpay
-    assert with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None,
-                        retry_ambiguous=False) == "ok"
+    assert (
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None, retry_ambiguous=False)
+        == "ok"
+    )
     assert len(calls) == 2

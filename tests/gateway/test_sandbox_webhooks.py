@@ -1,4 +1,5 @@
 """The sandbox's webhook sender and its control API."""
+
 import json
 import threading
 import time
@@ -22,9 +23,14 @@ class Recorder:
     def __call__(self, environ, start_response):
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         with self.lock:
-            self.calls.append({"path": environ["PATH_INFO"], "body": body,
-                               "signature": environ.get("HTTP_X_RAZORPAY_SIGNATURE"),
-                               "event_id": environ.get("HTTP_X_RAZORPAY_EVENT_ID")})
+            self.calls.append(
+                {
+                    "path": environ["PATH_INFO"],
+                    "body": body,
+                    "signature": environ.get("HTTP_X_RAZORPAY_SIGNATURE"),
+                    "event_id": environ.get("HTTP_X_RAZORPAY_EVENT_ID"),
+                }
+            )
             status = self.statuses.pop(0) if self.statuses else 200
         start_response(f"{status} Recorded", [("Content-Type", "text/plain")])
         return [b"ok"]
@@ -34,11 +40,18 @@ class Recorder:
 
 
 def make_sandbox(recorder, **config):
-    app = create_sandbox_app({
-        "WEBHOOK_THREAD": False, "SEED": 3, "WEBHOOK_TRANSPORT": wsgi_transport(recorder),
-        "WEBHOOK_URL": "http://portal.test/webhooks/razorpay", "WEBHOOK_SECRET": "in-secret",
-        "X_WEBHOOK_URL": "http://portal.test/webhooks/razorpayx",
-        "X_WEBHOOK_SECRET": "x-secret", **config})
+    app = create_sandbox_app(
+        {
+            "WEBHOOK_THREAD": False,
+            "SEED": 3,
+            "WEBHOOK_TRANSPORT": wsgi_transport(recorder),
+            "WEBHOOK_URL": "http://portal.test/webhooks/razorpay",
+            "WEBHOOK_SECRET": "in-secret",
+            "X_WEBHOOK_URL": "http://portal.test/webhooks/razorpayx",
+            "X_WEBHOOK_SECRET": "x-secret",
+            **config,
+        }
+    )
     return app, app.extensions["razorpay_sandbox"]
 
 
@@ -60,8 +73,9 @@ def test_events_are_signed_and_shaped_like_razorpay():
     assert not verify_signature(call["body"], call["signature"], "x-secret")
     # The SDK's own webhook check agrees.
     client = razorpay.Client(auth=("k", "s"))
-    assert client.utility.verify_webhook_signature(call["body"].decode(), call["signature"],
-                                                   "in-secret")
+    assert client.utility.verify_webhook_signature(
+        call["body"].decode(), call["signature"], "in-secret"
+    )
     event = json.loads(call["body"])
     assert event["entity"] == "event" and event["account_id"].startswith("acc_")
     assert event["contains"] == ["payment"]
@@ -77,12 +91,19 @@ def test_x_events_go_to_the_x_endpoint_with_the_x_secret():
     _app, sandbox = make_sandbox(recorder)
     store = sandbox.store
     contact, _ = store.create_contact({"name": "Dr Rao"})
-    account, _ = store.create_fund_account({"contact_id": contact["id"],
-                                            "account_type": "vpa",
-                                            "vpa": {"address": "rao@okaxis"}})
-    store.create_payout({"account_number": store.x_account_number,
-                         "fund_account_id": account["id"], "amount": 10_000, "mode": "UPI",
-                         "purpose": "payout"}, "key-1")
+    account, _ = store.create_fund_account(
+        {"contact_id": contact["id"], "account_type": "vpa", "vpa": {"address": "rao@okaxis"}}
+    )
+    store.create_payout(
+        {
+            "account_number": store.x_account_number,
+            "fund_account_id": account["id"],
+            "amount": 10_000,
+            "mode": "UPI",
+            "purpose": "payout",
+        },
+        "key-1",
+    )
     sandbox.advance(10)
     sandbox.deliver_pending()
     assert recorder.events() == ["payout.queued", "payout.initiated", "payout.processed"]
@@ -102,7 +123,7 @@ def test_non_2xx_answers_are_retried_then_given_up():
     assert sandbox.deliver_pending()[0][1] == 503
     assert sandbox.deliver_pending()[0][1] == 200
     assert len({c["event_id"] for c in recorder.calls}) == 1  # same event id each time
-    assert len({c["body"] for c in recorder.calls}) == 1      # same bytes each time
+    assert len({c["body"] for c in recorder.calls}) == 1  # same bytes each time
 
     always_down = Recorder(statuses=[500] * 10)
     _app, sandbox = make_sandbox(always_down, WEBHOOK_MAX_ATTEMPTS=2)
@@ -114,13 +135,19 @@ def test_non_2xx_answers_are_retried_then_given_up():
 
 def test_duplicate_out_of_order_and_dropped_deliveries():
     recorder = Recorder()
-    _app, sandbox = make_sandbox(recorder, FAULTS={"duplicate_webhooks": True,
-                                                   "out_of_order": True})
+    _app, sandbox = make_sandbox(
+        recorder, FAULTS={"duplicate_webhooks": True, "out_of_order": True}
+    )
     pay(sandbox)
     sandbox.deliver_pending()
-    assert recorder.events() == ["order.paid", "order.paid", "payment.captured",
-                                 "payment.captured", "payment.authorized",
-                                 "payment.authorized"]
+    assert recorder.events() == [
+        "order.paid",
+        "order.paid",
+        "payment.captured",
+        "payment.captured",
+        "payment.authorized",
+        "payment.authorized",
+    ]
     dropping = Recorder()
     _app, sandbox = make_sandbox(dropping, FAULTS='{"drop_webhooks": true}')
     pay(sandbox)
@@ -131,20 +158,28 @@ def test_duplicate_out_of_order_and_dropped_deliveries():
 def test_background_sender_delivers_over_http():
     recorder = Recorder(statuses=[500])
     server = make_server("127.0.0.1", 0, recorder, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
-    app = create_sandbox_app({
-        "WEBHOOK_THREAD": True, "WEBHOOK_BACKOFF": 0.1, "DELAYS": {"refund": 0.2},
-        "WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook"})
+    app = create_sandbox_app(
+        {
+            "WEBHOOK_THREAD": True,
+            "WEBHOOK_BACKOFF": 0.1,
+            "DELAYS": {"refund": 0.2},
+            "WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook",
+        }
+    )
     sandbox = app.extensions["razorpay_sandbox"]
     try:
         payment = pay(sandbox)
         sandbox.store.create_refund(payment["id"], {"amount": 5_000}, "bg-1")
         deadline = time.monotonic() + 5
         # Nobody calls tick(): the refund moves with time, and the 500 is retried.
-        while "refund.processed" not in recorder.events() or \
-                recorder.events().count("payment.authorized") < 2:
+        while (
+            "refund.processed" not in recorder.events()
+            or recorder.events().count("payment.authorized") < 2
+        ):
             assert time.monotonic() < deadline, recorder.events()
             time.sleep(0.05)
         ids = [c["event_id"] for c in recorder.calls]
@@ -160,8 +195,10 @@ def test_control_api():
     recorder = Recorder()
     app, sandbox = make_sandbox(recorder)
     client = app.test_client()
-    assert client.post("/_control/faults", json={"latency_ms": 5, "fail_next": 1}).json[
-        "fail_next"] == 1
+    assert (
+        client.post("/_control/faults", json={"latency_ms": 5, "fail_next": 1}).json["fail_next"]
+        == 1
+    )
     assert client.post("/_control/faults", json={"nonsense": 1}).status_code == 400
     auth = ("rzp_test_sandbox", "sandbox_secret")
     failed = client.get("/v1/payments", auth=auth)

@@ -1,4 +1,5 @@
 """The portal's /webhooks endpoints: verified, stored once, processed once."""
+
 import json
 import logging
 from collections import Counter
@@ -25,6 +26,7 @@ def handled():
             if fail:
                 fail(event)
             calls.append((event.event_type, event.event_id))
+
         on_event(*event_types)(handler)
         registered.append((event_types, handler))
         return handler
@@ -36,21 +38,39 @@ def handled():
 
 
 def event_body(name="payment.captured", **entities):
-    entities = entities or {"payment": {"id": "pay_T3st000000001", "entity": "payment",
-                                        "amount": 10_000, "status": "captured"}}
-    return json.dumps({"entity": "event", "account_id": "acc_x", "event": name,
-                       "contains": list(entities),
-                       "payload": {k: {"entity": v} for k, v in entities.items()},
-                       "created_at": 1_700_000_000}).encode()
+    entities = entities or {
+        "payment": {
+            "id": "pay_T3st000000001",
+            "entity": "payment",
+            "amount": 10_000,
+            "status": "captured",
+        }
+    }
+    return json.dumps(
+        {
+            "entity": "event",
+            "account_id": "acc_x",
+            "event": name,
+            "contains": list(entities),
+            "payload": {k: {"entity": v} for k, v in entities.items()},
+            "created_at": 1_700_000_000,
+        }
+    ).encode()
 
 
 def post(client, app, body, event_id="evt1", source="razorpay", signature=None):
-    secret = app.config["RAZORPAY_WEBHOOK_SECRET" if source == "razorpay"
-                        else "RAZORPAYX_WEBHOOK_SECRET"]
-    return client.post(f"/webhooks/{source}", data=body, headers={
-        "Content-Type": "application/json",
-        "X-Razorpay-Signature": signature if signature is not None else sign_body(body, secret),
-        "X-Razorpay-Event-Id": event_id})
+    secret = app.config[
+        "RAZORPAY_WEBHOOK_SECRET" if source == "razorpay" else "RAZORPAYX_WEBHOOK_SECRET"
+    ]
+    return client.post(
+        f"/webhooks/{source}",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Razorpay-Signature": signature if signature is not None else sign_body(body, secret),
+            "X-Razorpay-Event-Id": event_id,
+        },
+    )
 
 
 def rows(app):
@@ -68,9 +88,12 @@ def test_bad_signature_is_refused_logged_and_not_stored(app, client, caplog):
     assert post(client, app, body, signature="").status_code == 400
     # A valid signature over other bytes (re-serialised JSON) does not pass either.
     other = json.dumps(json.loads(body), indent=1).encode()
-    assert post(client, app, other,
-                signature=sign_body(body, app.config["RAZORPAY_WEBHOOK_SECRET"])
-                ).status_code == 400
+    assert (
+        post(
+            client, app, other, signature=sign_body(body, app.config["RAZORPAY_WEBHOOK_SECRET"])
+        ).status_code
+        == 400
+    )
     assert rows(app) == []
 
 
@@ -83,8 +106,11 @@ def test_event_is_stored_answered_and_processed_once(app, client, handled):
     again = post(client, app, body, event_id="evt_once")
     assert again.status_code == 200 and again.json == {"status": "duplicate"}
     [row] = rows(app)
-    assert (row.source, row.event_id, row.event_type) == ("razorpay", "evt_once",
-                                                          "payment.captured")
+    assert (row.source, row.event_id, row.event_type) == (
+        "razorpay",
+        "evt_once",
+        "payment.captured",
+    )
     assert row.signature_ok and row.processed_at is not None and row.attempts == 1
     assert row.event_created_at == 1_700_000_000
     assert row.entity("payment")["id"] == "pay_T3st000000001"
@@ -97,8 +123,7 @@ def test_event_is_stored_answered_and_processed_once(app, client, handled):
 
 def test_event_ids_are_unique_per_source(app, client, handled):
     body = event_body("payout.processed", payout={"id": "pout_1", "status": "processed"})
-    assert post(client, app, body, event_id="same", source="razorpayx").json["status"] == \
-        "stored"
+    assert post(client, app, body, event_id="same", source="razorpayx").json["status"] == "stored"
     assert post(client, app, event_body(), event_id="same").json["status"] == "stored"
     assert sorted(r.source for r in rows(app)) == ["razorpay", "razorpayx"]
 
@@ -136,29 +161,50 @@ def test_a_failing_handler_leaves_the_event_for_a_retry(app, client, handled):
 
 def test_sandbox_deliveries_twice_and_out_of_order_are_processed_once(app, handled):
     calls, register = handled
-    register("payment.authorized", "payment.captured", "order.paid", "refund.created",
-             "refund.processed", "payout.queued", "payout.initiated", "payout.processed")
-    sandbox_app = create_sandbox_app({
-        "KEY_ID": app.config["RAZORPAY_KEY_ID"], "KEY_SECRET": app.config["RAZORPAY_KEY_SECRET"],
-        "WEBHOOK_URL": "http://localhost/webhooks/razorpay",
-        "WEBHOOK_SECRET": app.config["RAZORPAY_WEBHOOK_SECRET"],
-        "X_WEBHOOK_URL": "http://localhost/webhooks/razorpayx",
-        "X_WEBHOOK_SECRET": app.config["RAZORPAYX_WEBHOOK_SECRET"],
-        "X_ACCOUNT_NUMBER": app.config["RAZORPAYX_ACCOUNT_NUMBER"],
-        "WEBHOOK_THREAD": False, "WEBHOOK_TRANSPORT": wsgi_transport(app), "SEED": 11,
-        "FAULTS": {"duplicate_webhooks": True, "out_of_order": True}})
+    register(
+        "payment.authorized",
+        "payment.captured",
+        "order.paid",
+        "refund.created",
+        "refund.processed",
+        "payout.queued",
+        "payout.initiated",
+        "payout.processed",
+    )
+    sandbox_app = create_sandbox_app(
+        {
+            "KEY_ID": app.config["RAZORPAY_KEY_ID"],
+            "KEY_SECRET": app.config["RAZORPAY_KEY_SECRET"],
+            "WEBHOOK_URL": "http://localhost/webhooks/razorpay",
+            "WEBHOOK_SECRET": app.config["RAZORPAY_WEBHOOK_SECRET"],
+            "X_WEBHOOK_URL": "http://localhost/webhooks/razorpayx",
+            "X_WEBHOOK_SECRET": app.config["RAZORPAYX_WEBHOOK_SECRET"],
+            "X_ACCOUNT_NUMBER": app.config["RAZORPAYX_ACCOUNT_NUMBER"],
+            "WEBHOOK_THREAD": False,
+            "WEBHOOK_TRANSPORT": wsgi_transport(app),
+            "SEED": 11,
+            "FAULTS": {"duplicate_webhooks": True, "out_of_order": True},
+        }
+    )
     sandbox = sandbox_app.extensions["razorpay_sandbox"]
     store = sandbox.store
     order = store.create_order({"amount": 50_000, "receipt": "mb-9"})
     payment = store.pay_order(order["id"])
     store.create_refund(payment["id"], {"amount": 10_000}, "rf-9")
     contact, _ = store.create_contact({"name": "Dr Iyer"})
-    account, _ = store.create_fund_account({"contact_id": contact["id"],
-                                            "account_type": "vpa",
-                                            "vpa": {"address": "iyer@okicici"}})
-    store.create_payout({"account_number": store.x_account_number,
-                         "fund_account_id": account["id"], "amount": 20_000, "mode": "UPI",
-                         "purpose": "payout"}, "po-9")
+    account, _ = store.create_fund_account(
+        {"contact_id": contact["id"], "account_type": "vpa", "vpa": {"address": "iyer@okicici"}}
+    )
+    store.create_payout(
+        {
+            "account_number": store.x_account_number,
+            "fund_account_id": account["id"],
+            "amount": 20_000,
+            "mode": "UPI",
+            "purpose": "payout",
+        },
+        "po-9",
+    )
     sandbox.advance(10)
     results = sandbox.deliver_pending()
     sandbox.webhooks.transport.close()

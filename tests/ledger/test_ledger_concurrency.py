@@ -1,4 +1,5 @@
 """Real concurrency on PostgreSQL: the database, not Python, keeps the ledger right."""
+
 import threading
 
 import pytest
@@ -41,9 +42,12 @@ def _race(app, work, n=6):
 
 def test_same_idempotency_key_posts_once(pg_app):
     def work():
-        return post("payment_captured",
-                    [debit(chart.GATEWAY_CLEARING, 1_000), credit(chart.UNEARNED_FEES, 1_000)],
-                    reference=("payment", 9), idempotency_key="capture:9").id
+        return post(
+            "payment_captured",
+            [debit(chart.GATEWAY_CLEARING, 1_000), credit(chart.UNEARNED_FEES, 1_000)],
+            reference=("payment", 9),
+            idempotency_key="capture:9",
+        ).id
 
     results = _race(pg_app, work)
     assert all(isinstance(r, int) for r in results), results
@@ -59,8 +63,11 @@ def test_concurrent_wallet_debits_never_overdraw(pg_app):
         db.session.commit()
 
     def work():
-        return post("wallet_use", [debit(WALLET, 300), credit(chart.UNEARNED_FEES, 300)],
-                    require_non_negative=[WALLET]).id
+        return post(
+            "wallet_use",
+            [debit(WALLET, 300), credit(chart.UNEARNED_FEES, 300)],
+            require_non_negative=[WALLET],
+        ).id
 
     results = _race(pg_app, work)
     ok = [r for r in results if isinstance(r, int)]

@@ -9,8 +9,17 @@ from portal.ledger import service
 from portal.ledger.check import verify_ledger
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import (
-    EmptyTransaction, IdempotencyConflict, InsufficientBalance, UnbalancedTransaction,
-    balance, balances, credit, debit, post, raw_balance, reverse,
+    EmptyTransaction,
+    IdempotencyConflict,
+    InsufficientBalance,
+    UnbalancedTransaction,
+    balance,
+    balances,
+    credit,
+    debit,
+    post,
+    raw_balance,
+    reverse,
 )
 
 WALLET = chart.patient_wallet(7)
@@ -18,10 +27,17 @@ PAYABLE = chart.provider_payable(3)
 
 
 def capture(key="capture:1", amount=105_900):
-    return post("payment_captured",
-                [debit(chart.GATEWAY_CLEARING, amount), credit(chart.UNEARNED_FEES, 100_000),
-                 credit(chart.PLATFORM_REVENUE, 5_000), credit(chart.GST_PAYABLE, amount - 105_000)],
-                reference=("payment", 1), idempotency_key=key)
+    return post(
+        "payment_captured",
+        [
+            debit(chart.GATEWAY_CLEARING, amount),
+            credit(chart.UNEARNED_FEES, 100_000),
+            credit(chart.PLATFORM_REVENUE, 5_000),
+            credit(chart.GST_PAYABLE, amount - 105_000),
+        ],
+        reference=("payment", 1),
+        idempotency_key=key,
+    )
 
 
 def count(model):
@@ -32,8 +48,8 @@ def test_post_balanced_and_balances(ctx):
     txn = capture()
     db.session.commit()
     assert txn.id and txn.reference_type == "payment" and txn.reference_id == "1"
-    assert balance(chart.GATEWAY_CLEARING) == 105_900       # asset: debit-normal
-    assert balance(chart.UNEARNED_FEES) == 100_000          # liability: credit-normal
+    assert balance(chart.GATEWAY_CLEARING) == 105_900  # asset: debit-normal
+    assert balance(chart.UNEARNED_FEES) == 100_000  # liability: credit-normal
     assert raw_balance(chart.UNEARNED_FEES) == -100_000
     assert balance(chart.GST_PAYABLE) == 900
     assert sorted(e.amount for e in txn.entries) == [-100_000, -5_000, -900, 105_900]
@@ -67,8 +83,10 @@ def test_refuses_unbalanced_empty_and_unknown(ctx):
 
 
 def test_zero_lines_dropped(ctx):
-    txn = post("x", [debit(chart.BANK, 100), credit(chart.GST_PAYABLE, 0),
-                     credit(chart.GATEWAY_CLEARING, 100)])
+    txn = post(
+        "x",
+        [debit(chart.BANK, 100), credit(chart.GST_PAYABLE, 0), credit(chart.GATEWAY_CLEARING, 100)],
+    )
     assert len(txn.entries) == 2
 
 
@@ -160,11 +178,17 @@ def test_reverse(ctx):
 
 def test_require_non_negative_wallet(ctx):
     post("topup", [debit(chart.WALLET_ADJUSTMENTS, 1_000), credit(WALLET, 1_000)])
-    post("wallet_use", [debit(WALLET, 600), credit(chart.UNEARNED_FEES, 600)],
-         require_non_negative=[WALLET])
+    post(
+        "wallet_use",
+        [debit(WALLET, 600), credit(chart.UNEARNED_FEES, 600)],
+        require_non_negative=[WALLET],
+    )
     with pytest.raises(InsufficientBalance) as err:
-        post("wallet_use", [debit(WALLET, 401), credit(chart.UNEARNED_FEES, 401)],
-             require_non_negative=[WALLET])
+        post(
+            "wallet_use",
+            [debit(WALLET, 401), credit(chart.UNEARNED_FEES, 401)],
+            require_non_negative=[WALLET],
+        )
     assert err.value.balance == -1
     assert balance(WALLET) == 400
     assert count(LedgerTransaction) == 2
@@ -176,13 +200,18 @@ def test_balances_by_prefix(ctx):
     post("earn", [debit(chart.UNEARNED_FEES, 9_500), credit(PAYABLE, 9_500)])
     post("earn", [debit(chart.UNEARNED_FEES, 100), credit(chart.provider_payable(4), 100)])
     post("penalty", [debit(PAYABLE, 25_000), credit(chart.PENALTY_REVENUE, 25_000)])
-    assert balances("provider_payable:") == {"provider_payable:3": -15_500, "provider_payable:4": 100}
+    assert balances("provider_payable:") == {
+        "provider_payable:3": -15_500,
+        "provider_payable:4": 100,
+    }
     assert balances("provider_payable_") == {}
 
 
 def test_entries_for_reference(ctx):
     capture()
-    post("other", [debit(chart.BANK, 1), credit(chart.GATEWAY_CLEARING, 1)], reference=("payment", 2))
+    post(
+        "other", [debit(chart.BANK, 1), credit(chart.GATEWAY_CLEARING, 1)], reference=("payment", 2)
+    )
     assert [t.kind for t in service.entries_for("payment", 1)] == ["payment_captured"]
 
 
@@ -203,8 +232,12 @@ def test_verify_ledger_finds_problems(ctx):
     odd = LedgerTransaction(kind="overdraw")
     db.session.add(odd)
     db.session.flush()
-    db.session.add_all([LedgerEntry(transaction_id=odd.id, account_id=wallet.id, amount=300),
-                        LedgerEntry(transaction_id=odd.id, account_id=bank.id, amount=-300)])
+    db.session.add_all(
+        [
+            LedgerEntry(transaction_id=odd.id, account_id=wallet.id, amount=300),
+            LedgerEntry(transaction_id=odd.id, account_id=bank.id, amount=-300),
+        ]
+    )
     db.session.commit()
     problems = verify_ledger()
     text = "\n".join(problems)
@@ -217,6 +250,7 @@ def test_verify_ledger_finds_problems(ctx):
 
 def test_cli_check(app):
     from portal.ledger.cli import ledger_cli
+
     runner = app.test_cli_runner()
     result = runner.invoke(ledger_cli, ["check"])
     assert result.exit_code == 0 and "OK" in result.output

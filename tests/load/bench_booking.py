@@ -12,6 +12,7 @@ The webhooks the sandbox queued meanwhile (authorized, captured, order.paid for 
 booking) are then delivered into the portal and processed (all duplicates of the callback).
 Then ``--racers`` threads ask for one slot at the same instant. Prints figures; no asserts
 (not collected by pytest: the file name does not start with ``test_``)."""
+
 import argparse
 import logging
 import statistics
@@ -30,12 +31,17 @@ CALLBACK = "http://portal.test/visits/callback"
 def build_app(database_url):
     from portal import create_app
     from tests.conftest import _test_config, create_schema, ensure_postgres_database
+
     if database_url.startswith("postgres"):
         ensure_postgres_database(database_url)
-    app = create_app(_test_config(database_url, SANDBOX_ENABLED=False,
-                                  SANDBOX_INPROCESS=False,
-                                  SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 20,
-                                                             "max_overflow": 60}))
+    app = create_app(
+        _test_config(
+            database_url,
+            SANDBOX_ENABLED=False,
+            SANDBOX_INPROCESS=False,
+            SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 20, "max_overflow": 60},
+        )
+    )
     create_schema(app)
     return app
 
@@ -52,6 +58,7 @@ def ms(seconds):
 def plan(world, n):
     """(patient, doctor, start) for n bookings: doctor i with patient i, no overlaps."""
     from tests.booking.factories import at
+
     doctors = len(world.doctors)
     days = [d for d in range(1, 60) if (d % 7) not in (5, 6)]  # NOW is a Monday
     out = []
@@ -67,6 +74,7 @@ def run_bookings(app, gateway, world, n, workers):
     from portal.accounts.models import User
     from portal.booking import checkout, visits
     from portal.extensions import db
+
     work = plan(world, n)
     lock = threading.Lock()
     latencies, service_times, errors = [], [], []
@@ -77,10 +85,14 @@ def run_bookings(app, gateway, world, n, workers):
                 try:
                     t0 = time.perf_counter()
                     patient = db.session.get(User, patient_id)
-                    item = visits.add_item(patient, patient_id=patient_id,
-                                            service_id=world.consult,
-                                            provider_ids=[doctor_id], clinic_id=world.clinic,
-                                            start_at=start)
+                    item = visits.add_item(
+                        patient,
+                        patient_id=patient_id,
+                        service_id=world.consult,
+                        provider_ids=[doctor_id],
+                        clinic_id=world.clinic,
+                        start_at=start,
+                    )
                     result = checkout.checkout(patient, item.master_id, callback_url=CALLBACK)
                     order_id = result.payment.razorpay_order_id
                     t1 = time.perf_counter()
@@ -115,6 +127,7 @@ def run_race(app, world, racers):
     from portal.booking.errors import SlotUnavailable
     from portal.extensions import db
     from tests.booking.factories import at
+
     barrier = threading.Barrier(racers, timeout=60)
     outcomes, times = Counter(), []
     lock = threading.Lock()
@@ -127,9 +140,14 @@ def run_race(app, world, racers):
             barrier.wait()
             t0 = time.perf_counter()
             try:
-                visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                                provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                                start_at=at(0, 17, 30))
+                visits.add_item(
+                    patient,
+                    patient_id=patient.id,
+                    service_id=world.consult,
+                    provider_ids=[world.doctors[0]],
+                    clinic_id=world.clinic,
+                    start_at=at(0, 17, 30),
+                )
                 result = "winner"
             except SlotUnavailable as exc:
                 result = f"loser: {exc.message}"
@@ -164,16 +182,17 @@ def main(argv=None):
 
     from portal.extensions import db
     from tests.booking.factories import NOW, build_world, start_gateway
+
     app = build_app(args.database_url)
     with time_machine.travel(NOW, tick=True):
         with app.app_context():
-            world = build_world(n_patients=max(args.doctors, args.racers),
-                                n_doctors=args.doctors)
+            world = build_world(n_patients=max(args.doctors, args.racers), n_doctors=args.doctors)
             db.session.remove()
         gateway = start_gateway(app)
         try:
             elapsed, latencies, service_times, errors = run_bookings(
-                app, gateway, world, args.bookings, args.workers)
+                app, gateway, world, args.bookings, args.workers
+            )
             t0 = time.perf_counter()
             delivered = 0
             while True:
@@ -186,31 +205,47 @@ def main(argv=None):
             with app.app_context():
                 from portal.ledger.check import verify_ledger
                 from portal.ledger.models import LedgerTransaction
+
                 problems = verify_ledger()
-                postings = db.session.scalar(sa.select(sa.func.count()).select_from(
-                    LedgerTransaction).where(LedgerTransaction.kind == "visit_confirmed"))
+                postings = db.session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(LedgerTransaction)
+                    .where(LedgerTransaction.kind == "visit_confirmed")
+                )
                 db.session.remove()
         finally:
             gateway.close()
 
     ok = len(latencies)
-    print(f"database: {args.database_url.split('://')[0]}"
-          f"   workers: {args.workers}   doctors: {args.doctors}")
-    print(f"bookings end to end (hold + checkout + pay on sandbox + signed callback → "
-          f"CONFIRMED): {ok} ok, {len(errors)} errors in {elapsed:.2f} s "
-          f"= {ok / elapsed:.1f} bookings/s")
+    print(
+        f"database: {args.database_url.split('://')[0]}"
+        f"   workers: {args.workers}   doctors: {args.doctors}"
+    )
+    print(
+        f"bookings end to end (hold + checkout + pay on sandbox + signed callback → "
+        f"CONFIRMED): {ok} ok, {len(errors)} errors in {elapsed:.2f} s "
+        f"= {ok / elapsed:.1f} bookings/s"
+    )
     if latencies:
-        print(f"  latency per booking  p50 {ms(pct(latencies, 50))}   p95 "
-              f"{ms(pct(latencies, 95))}   max {ms(max(latencies))}")
-        print(f"  portal time only     p50 {ms(pct(service_times, 50))}   p95 "
-              f"{ms(pct(service_times, 95))}   mean {ms(statistics.mean(service_times))}")
+        print(
+            f"  latency per booking  p50 {ms(pct(latencies, 50))}   p95 "
+            f"{ms(pct(latencies, 95))}   max {ms(max(latencies))}"
+        )
+        print(
+            f"  portal time only     p50 {ms(pct(service_times, 50))}   p95 "
+            f"{ms(pct(service_times, 95))}   mean {ms(statistics.mean(service_times))}"
+        )
     if errors:
         print("  first errors:", Counter(errors).most_common(3))
-    print(f"webhooks delivered and processed (duplicates of the callbacks): {delivered} in "
-          f"{webhook_elapsed:.2f} s = {delivered / max(webhook_elapsed, 1e-9):.0f}/s; "
-          f"confirmation postings: {postings} for {ok} visits")
-    print(f"same-slot race: {args.racers} requests in {race_elapsed * 1000:.0f} ms → "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())))
+    print(
+        f"webhooks delivered and processed (duplicates of the callbacks): {delivered} in "
+        f"{webhook_elapsed:.2f} s = {delivered / max(webhook_elapsed, 1e-9):.0f}/s; "
+        f"confirmation postings: {postings} for {ok} visits"
+    )
+    print(
+        f"same-slot race: {args.racers} requests in {race_elapsed * 1000:.0f} ms → "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
+    )
     print(f"  latency p50 {ms(pct(race_times, 50))}   p95 {ms(pct(race_times, 95))}")
     print(f"ledger check: {'OK' if not problems else problems[:3]}")
 

@@ -27,6 +27,7 @@ view's, CPU seconds per process, the outbox backlog (rows not done) at the end a
 later, and the database's own check that no live slot claim overlaps another of the same
 subject. Every process started is stopped at the end, also on an error or Ctrl-C.
 Prints figures, asserts nothing (not collected: the name does not start with ``test_``)."""
+
 import argparse
 import math
 import os
@@ -66,6 +67,7 @@ def pct(values, p):
 
 
 # --- driving clients -------------------------------------------------------------------
+
 
 def drive(clients, seconds, work, max_per_client=100_000):
     """``work(i)`` in a loop on ``clients`` threads until ``seconds`` pass (a call under
@@ -122,8 +124,9 @@ def full_flow(b, world, provider, state):
     """What a browser does, page after page; True when the visit is confirmed."""
     search = {"clinic": world.clinic, "service": world.service, "q": provider[1]}
     b.get("find", "/find", params=search)
-    answer = b.get("free_times", "/find", params={**search, "date": state.day.isoformat()},
-                   headers=HX)
+    answer = b.get(
+        "free_times", "/find", params={**search, "date": state.day.isoformat()}, headers=HX
+    )
     link = first_book_link(answer.text)
     if link is None:
         state.day += timedelta(days=7)
@@ -142,8 +145,9 @@ def full_flow(b, world, provider, state):
     checkout = answer.headers["location"]
     page = b.get("checkout", checkout)
     form = form_posting_to(page.text, r"/checkout/")
-    answer = b.post("checkout_pay", urljoin(checkout, form.action),
-                    {**form.fields, "outcome": "success"})
+    answer = b.post(
+        "checkout_pay", urljoin(checkout, form.action), {**form.fields, "outcome": "success"}
+    )
     if answer.status_code != 303:
         return False
     answer = b.get("return", answer.headers["location"])
@@ -158,20 +162,37 @@ def minimal_flow(b, world, provider, state, sandbox_url):
     slots start 60 days out, clear of the same patient's full-flow bookings."""
     start = http_seed.slot_start(http_seed.first_day() + timedelta(days=60), state.index)
     state.index += 1
-    answer = b.post("hold", "/me/book", {
-        "csrf_token": b.csrf, "provider": provider[0], "service": world.service,
-        "clinic": world.clinic, "start": start.isoformat(), "visit": "", "person": "self",
-        "referral": ""})
+    answer = b.post(
+        "hold",
+        "/me/book",
+        {
+            "csrf_token": b.csrf,
+            "provider": provider[0],
+            "service": world.service,
+            "clinic": world.clinic,
+            "start": start.isoformat(),
+            "visit": "",
+            "person": "self",
+            "referral": "",
+        },
+    )
     if answer.status_code != 303:
         return False
-    answer = b.post("pay", answer.headers["location"] + "/pay",
-                    {"csrf_token": b.csrf, "wallet": ""})
+    answer = b.post(
+        "pay", answer.headers["location"] + "/pay", {"csrf_token": b.csrf, "wallet": ""}
+    )
     if answer.status_code != 303:
         return False
     checkout = urlsplit(answer.headers["location"])
-    answer = b.post("checkout_pay", sandbox_url + checkout.path, {
-        "callback_url": dict(parse_qsl(checkout.query))["callback_url"], "method": "upi",
-        "outcome": "success"})
+    answer = b.post(
+        "checkout_pay",
+        sandbox_url + checkout.path,
+        {
+            "callback_url": dict(parse_qsl(checkout.query))["callback_url"],
+            "method": "upi",
+            "outcome": "success",
+        },
+    )
     if answer.status_code != 303:
         return False
     answer = b.get("return", answer.headers["location"])
@@ -187,9 +208,16 @@ def race(browsers, world, url):
 
     def attempt(b):
         b.recorder = None
-        data = {"csrf_token": b.csrf, "provider": world.race[0], "service": world.service,
-                "clinic": world.clinic, "start": start.isoformat(), "visit": "",
-                "person": "self", "referral": ""}
+        data = {
+            "csrf_token": b.csrf,
+            "provider": world.race[0],
+            "service": world.service,
+            "clinic": world.clinic,
+            "start": start.isoformat(),
+            "visit": "",
+            "person": "self",
+            "referral": "",
+        }
         barrier.wait()
         t0 = time.perf_counter()
         try:
@@ -210,12 +238,16 @@ def race(browsers, world, url):
 
 # --- database and queue figures -----------------------------------------------------------
 
+
 def backlog(engine, redis):
     """(outbox rows due and not done, rows not done at all, jobs waiting in Redis)."""
     with engine.connect() as conn:
-        due, pending = conn.execute(sa.text(
-            "SELECT count(*) FILTER (WHERE run_after <= now()), count(*) FROM outbox "
-            "WHERE done_at IS NULL")).one()
+        due, pending = conn.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE run_after <= now()), count(*) FROM outbox "
+                "WHERE done_at IS NULL"
+            )
+        ).one()
     queued = sum(redis.llen(f"rq:queue:{q}") for q in QUEUES)
     return due, pending, queued
 
@@ -230,14 +262,16 @@ DOUBLE_CLAIMS = sa.text("""
 def claims_check(engine, world):
     with engine.connect() as conn:
         overlaps = conn.scalar(DOUBLE_CLAIMS)
-        race_claims = conn.scalar(sa.text(
-            "SELECT count(*) FROM slot_claims WHERE live AND subject = :s"),
-            {"s": f"provider:{world.race[0]}"})
+        race_claims = conn.scalar(
+            sa.text("SELECT count(*) FROM slot_claims WHERE live AND subject = :s"),
+            {"s": f"provider:{world.race[0]}"},
+        )
         live = conn.scalar(sa.text("SELECT count(*) FROM slot_claims WHERE live"))
     return overlaps, race_claims, live
 
 
 # --- printing ---------------------------------------------------------------------------
+
 
 def ms(seconds):
     return f"{seconds * 1000:8.1f}"
@@ -254,15 +288,23 @@ class Report:
         self.figures[name] = value
 
     def steps(self, phase, recorder, elapsed):
-        print(f"  {'step':<18}{'n':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-              f"{'5xx':>6}{'p50/bare':>10}")
+        print(
+            f"  {'step':<18}{'n':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+            f"{'5xx':>6}{'p50/bare':>10}"
+        )
         for step, times in recorder.times.items():
             p50, p95, p99 = pct(times, 50), pct(times, 95), pct(times, 99)
             ratio = p50 / self.bare_p50 if self.bare_p50 else float("nan")
-            print(f"  {step:<18}{len(times):>7}{len(times) / elapsed:>9.1f}{ms(p50):>9}"
-                  f"{ms(p95):>9}{ms(p99):>9}{recorder.server_errors(step):>6}{ratio:>10.1f}")
-            for name, value in (("p50 ms", p50 * 1000), ("p95 ms", p95 * 1000),
-                                ("p99 ms", p99 * 1000), ("p50/bare", ratio)):
+            print(
+                f"  {step:<18}{len(times):>7}{len(times) / elapsed:>9.1f}{ms(p50):>9}"
+                f"{ms(p95):>9}{ms(p99):>9}{recorder.server_errors(step):>6}{ratio:>10.1f}"
+            )
+            for name, value in (
+                ("p50 ms", p50 * 1000),
+                ("p95 ms", p95 * 1000),
+                ("p99 ms", p99 * 1000),
+                ("p50/bare", ratio),
+            ):
                 self.figure(f"{phase} {step} {name}", value)
         for error, n in recorder.errors.items():
             print(f"  transport error {error}: {n}")
@@ -305,17 +347,22 @@ def phase(report, stack, name, title, clients, seconds, work, per=None, tier="we
     elapsed, done, failed = drive(clients, seconds, lambda i: work(i, recorder))
     after, c1 = cpu_now(stack), client_cpu()
     requests = recorder.count()
-    print(f"  {requests} requests in {elapsed:.1f} s = {requests / elapsed:.1f} requests/s;"
-          f" 5xx: {recorder.server_errors()}; failed: {failed}")
+    print(
+        f"  {requests} requests in {elapsed:.1f} s = {requests / elapsed:.1f} requests/s;"
+        f" 5xx: {recorder.server_errors()}; failed: {failed}"
+    )
     report.figure(f"{name} requests/s", requests / elapsed)
     report.figure(f"{name} 5xx", recorder.server_errors())
     if per:
         print(f"  confirmed bookings: {done} = {done / elapsed:.2f} bookings/s")
         report.figure(f"{name} bookings/s", done / elapsed)
     report.steps(name, recorder, elapsed)
-    units = [("portal request" if tier == "web" else "request",
-              requests - sum(len(t) for s, t in recorder.times.items()
-                             if s.startswith("checkout")))]
+    units = [
+        (
+            "portal request" if tier == "web" else "request",
+            requests - sum(len(t) for s, t in recorder.times.items() if s.startswith("checkout")),
+        )
+    ]
     if per:
         units.append((per, done))
     report.cpu(name, before, after, c1 - c0, (tier, units))
@@ -324,8 +371,10 @@ def phase(report, stack, name, title, clients, seconds, work, per=None, tier="we
 
 # --- one run ----------------------------------------------------------------------------
 
+
 def run(args, stack, report):
     import redis as redis_lib
+
     fresh_database(args.database_url)
     redis = redis_lib.Redis.from_url(args.redis_url)
     redis.flushdb()
@@ -348,14 +397,14 @@ def _run(args, stack, report, engine, redis):
     app = http_seed.build_app(stack.app_environment(with_redis=False))
     patients = max(args.patients, args.clients, 0 if args.skip_race else args.racers)
     world = http_seed.seed(app, flow_providers=2 * args.clients, patients=patients)
-    busy_day = http_seed.busy_calendar(app, world, args.busy, stack.sandbox_url,
-                                       stack.portal_url)
+    busy_day = http_seed.busy_calendar(app, world, args.busy, stack.sandbox_url, stack.portal_url)
     # The set-up's webhooks and follow-ups are done here, then the queues emptied: the
     # worker and the cron start on a quiet system.
     http_seed.webhooks_delivered(stack.sandbox_url)
     http_seed.run_due_outbox(app)
     with app.app_context():
         from portal.extensions import db
+
         db.engine.dispose()
     redis.flushdb()
     steps.append(("data", time.perf_counter()))
@@ -364,11 +413,16 @@ def _run(args, stack, report, engine, redis):
     steps.append(("sign-in", time.perf_counter()))
     drained = wait_for_outbox(engine, redis, 180)
     steps.append(("first cron jobs", time.perf_counter()))
-    took = ", ".join(f"{name} {end - start:.0f} s" for (name, end), start in
-                     zip(steps, [t0] + [end for _, end in steps]))
-    print(f"set-up ({took}): {len(world.patients)} patients signed in, {args.busy} busy "
-          f"bookings; before timing: {drained[0]} outbox rows due and not done, "
-          f"{drained[2]} jobs queued; logs in {stack.log_dir}", flush=True)
+    took = ", ".join(
+        f"{name} {end - start:.0f} s"
+        for (name, end), start in zip(steps, [t0] + [end for _, end in steps])
+    )
+    print(
+        f"set-up ({took}): {len(world.patients)} patients signed in, {args.busy} busy "
+        f"bookings; before timing: {drained[0]} outbox rows due and not done, "
+        f"{drained[2]} jobs queued; logs in {stack.log_dir}",
+        flush=True,
+    )
 
     def probe(base, path, step, headers=None, params=None):
         def work(i, recorder):
@@ -376,20 +430,46 @@ def _run(args, stack, report, engine, redis):
             b.recorder = recorder
             url = path if base is None else base + path
             return b.get(step, url, headers=headers, params=params).status_code < 500
+
         return work
 
     seconds, probe_s = args.seconds, args.probe_seconds
-    bare = phase(report, stack, "bare", "bare Flask view", args.clients, probe_s,
-                 probe(stack.bare_url, "/bare", "bare"), tier="bare")
+    bare = phase(
+        report,
+        stack,
+        "bare",
+        "bare Flask view",
+        args.clients,
+        probe_s,
+        probe(stack.bare_url, "/bare", "bare"),
+        tier="bare",
+    )
     report.bare_p50 = pct(bare.times["bare"], 50)
-    phase(report, stack, "healthz", "/healthz", args.clients, probe_s,
-          probe(None, "/healthz", "healthz"))
+    phase(
+        report,
+        stack,
+        "healthz",
+        "/healthz",
+        args.clients,
+        probe_s,
+        probe(None, "/healthz", "healthz"),
+    )
     for label, provider in (("empty", world.empty), ("busy", world.busy)):
-        params = {"clinic": world.clinic, "service": world.service, "q": provider[1],
-                  "date": busy_day.isoformat()}
-        phase(report, stack, f"free_times_{label}",
-              f"free times of {provider[1]} from {busy_day} ({label} calendar)",
-              args.clients, probe_s, probe(None, "/find", f"free_times_{label}", HX, params))
+        params = {
+            "clinic": world.clinic,
+            "service": world.service,
+            "q": provider[1],
+            "date": busy_day.isoformat(),
+        }
+        phase(
+            report,
+            stack,
+            f"free_times_{label}",
+            f"free times of {provider[1]} from {busy_day} ({label} calendar)",
+            args.clients,
+            probe_s,
+            probe(None, "/find", f"free_times_{label}", HX, params),
+        )
 
     states = [SimpleNamespace(day=http_seed.first_day(), index=0) for _ in browsers]
 
@@ -397,27 +477,46 @@ def _run(args, stack, report, engine, redis):
         browsers[i].recorder = recorder
         return full_flow(browsers[i], world, world.flows[i], states[i])
 
-    phase(report, stack, "full", "full patient flow (10 requests)", args.clients, seconds,
-          full, per="booking")
-    show_backlog(report, engine, redis, "after the full flow", "backlog after full",
-                 stack.sandbox_url)
+    phase(
+        report,
+        stack,
+        "full",
+        "full patient flow (10 requests)",
+        args.clients,
+        seconds,
+        full,
+        per="booking",
+    )
+    show_backlog(
+        report, engine, redis, "after the full flow", "backlog after full", stack.sandbox_url
+    )
 
     def minimal(i, recorder):
         browsers[i].recorder = recorder
-        return minimal_flow(browsers[i], world, world.flows[args.clients + i], states[i],
-                            stack.sandbox_url)
+        return minimal_flow(
+            browsers[i], world, world.flows[args.clients + i], states[i], stack.sandbox_url
+        )
 
-    phase(report, stack, "minimal", "minimal flow (4 requests)", args.clients, seconds,
-          minimal, per="booking")
+    phase(
+        report,
+        stack,
+        "minimal",
+        "minimal flow (4 requests)",
+        args.clients,
+        seconds,
+        minimal,
+        per="booking",
+    )
     if not args.skip_race:
-        race_phase(report, browsers[:args.racers], world, stack.portal_url)
+        race_phase(report, browsers[: args.racers], world, stack.portal_url)
     show_backlog(report, engine, redis, "at the end", "backlog at end", stack.sandbox_url)
     time.sleep(10)
-    show_backlog(report, engine, redis, "10 s later", "backlog 10 s later",
-                 stack.sandbox_url)
+    show_backlog(report, engine, redis, "10 s later", "backlog 10 s later", stack.sandbox_url)
     overlaps, race_claims, live = claims_check(engine, world)
-    print(f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
-          f"live claims on the raced slot's provider: {race_claims}")
+    print(
+        f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
+        f"live claims on the raced slot's provider: {race_claims}"
+    )
     report.figure("double-held slots", overlaps)
     dead = stack.dead()
     if dead:
@@ -432,10 +531,14 @@ def race_phase(report, browsers, world, url):
     winners = [t for s, t in outcomes if s == 303]
     losers = [t for s, t in outcomes if s == 422]
     others = [s for s, t in outcomes if s not in (303, 422)]
-    print(f"  {len(winners)} won (303), {len(losers)} lost (422), {len(others)} other "
-          f"{sorted(set(map(str, others)))}; all answered in {elapsed:.2f} s")
-    print(f"  losers answered p50 {ms(pct(losers, 50))} ms, p95 {ms(pct(losers, 95))} ms, "
-          f"p99 {ms(pct(losers, 99))} ms")
+    print(
+        f"  {len(winners)} won (303), {len(losers)} lost (422), {len(others)} other "
+        f"{sorted(set(map(str, others)))}; all answered in {elapsed:.2f} s"
+    )
+    print(
+        f"  losers answered p50 {ms(pct(losers, 50))} ms, p95 {ms(pct(losers, 95))} ms, "
+        f"p99 {ms(pct(losers, 99))} ms"
+    )
     report.figure("race winners", len(winners))
     report.figure("race errors", len(others))
     report.figure("race losers p95 ms", pct(losers, 95) * 1000)
@@ -452,17 +555,20 @@ def wait_for_outbox(engine, redis, timeout):
 
 def show_backlog(report, engine, redis, when, name, sandbox_url):
     due, pending, queued = backlog(engine, redis)
-    webhooks = httpx.get(sandbox_url + "/_control/state", timeout=10).json()[
-        "pending_webhooks"]
-    print(f"\noutbox backlog {when}: {due} rows due and not done ({pending} not done, "
-          f"later ones included); {queued} jobs queued in Redis; {webhooks} webhooks the "
-          f"sandbox has still to deliver", flush=True)
+    webhooks = httpx.get(sandbox_url + "/_control/state", timeout=10).json()["pending_webhooks"]
+    print(
+        f"\noutbox backlog {when}: {due} rows due and not done ({pending} not done, "
+        f"later ones included); {queued} jobs queued in Redis; {webhooks} webhooks the "
+        f"sandbox has still to deliver",
+        flush=True,
+    )
     report.figure(f"{name} (due rows)", due)
     report.figure(f"{name} (queued jobs)", queued)
     report.figure(f"{name} (webhooks to deliver)", webhooks)
 
 
 # --- entry point ------------------------------------------------------------------------
+
 
 def medians(reports):
     print(f"\n== median of {len(reports)} runs ==")
@@ -479,18 +585,29 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
     p.add_argument("--seconds", type=float, default=30, help="each flow's duration (30)")
-    p.add_argument("--probe-seconds", type=float, default=10,
-                   help="duration of the /healthz, bare and free-times phases (10)")
+    p.add_argument(
+        "--probe-seconds",
+        type=float,
+        default=10,
+        help="duration of the /healthz, bare and free-times phases (10)",
+    )
     p.add_argument("--patients", type=int, default=200, help="patients signed in (200)")
     p.add_argument("--racers", type=int, default=200, help="patients in the race (200)")
-    p.add_argument("--busy", type=int, default=430,
-                   help="confirmed bookings of the busy provider (430)")
+    p.add_argument(
+        "--busy", type=int, default=430, help="confirmed bookings of the busy provider (430)"
+    )
     p.add_argument("--skip-race", action="store_true")
     p.add_argument("--runs", type=int, default=1, help="whole runs, then medians (1)")
-    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
-                   help="PostgreSQL database to DROP and create")
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
-                   help="Redis database to empty and use")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
+        help="PostgreSQL database to DROP and create",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
+        help="Redis database to empty and use",
+    )
     return p.parse_args(argv)
 
 
@@ -504,12 +621,15 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _interrupt)
     reports = []
     for n in range(args.runs):
-        stack = Stack(args.database_url, args.redis_url,
-                      tempfile.mkdtemp(prefix=f"bench_http_{n + 1}_"))
+        stack = Stack(
+            args.database_url, args.redis_url, tempfile.mkdtemp(prefix=f"bench_http_{n + 1}_")
+        )
         report = Report()
-        print(f"\n######## run {n + 1} of {args.runs}: {args.clients} clients, portal "
-              f"{stack.portal_url}, sandbox {stack.sandbox_url}, bare {stack.bare_url}",
-              flush=True)
+        print(
+            f"\n######## run {n + 1} of {args.runs}: {args.clients} clients, portal "
+            f"{stack.portal_url}, sandbox {stack.sandbox_url}, bare {stack.bare_url}",
+            flush=True,
+        )
         try:
             run(args, stack, report)
         except KeyboardInterrupt:

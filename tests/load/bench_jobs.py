@@ -17,6 +17,7 @@ children's: a forking worker's horses count). Each run starts from an empty data
 (``BENCH_DATABASE_URL``, default a fresh ``cp_bench_jobs``) and an emptied Redis database
 (``BENCH_REDIS_URL``). Medians of ``--runs`` runs. Figures only; no asserts (not collected
 by pytest: the file name does not start with ``test_``)."""
+
 import argparse
 import os
 import resource
@@ -24,7 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -47,6 +49,7 @@ def noop(n=0):
 def worker_app():
     """``flask --app 'tests.load.bench_jobs:worker_app()'``: the portal from the environment."""
     from portal import create_app
+
     app = create_app()
     if os.environ.get("BENCH_WORKER"):  # --worker: simple (in-process) or fork
         app.config["JOBS_WORKER"] = os.environ["BENCH_WORKER"]
@@ -56,11 +59,21 @@ def worker_app():
 def build_app(database_url, redis_url):
     from portal import create_app
     from tests.conftest import _test_config, create_schema, ensure_postgres_database
+
     if database_url.startswith("postgres"):
         ensure_postgres_database(database_url)
-    app = create_app(_test_config(database_url, JOBS_INLINE=False, REDIS_URL=redis_url,
-                                  RQ_CONNECTION=redis_url, RQ_ASYNC=True, TESTING=False,
-                                  SANDBOX_ENABLED=False, SANDBOX_INPROCESS=False))
+    app = create_app(
+        _test_config(
+            database_url,
+            JOBS_INLINE=False,
+            REDIS_URL=redis_url,
+            RQ_CONNECTION=redis_url,
+            RQ_ASYNC=True,
+            TESTING=False,
+            SANDBOX_ENABLED=False,
+            SANDBOX_INPROCESS=False,
+        )
+    )
     create_schema(app)
     return app
 
@@ -69,12 +82,14 @@ def reset(app, redis_url):
     from redis import Redis
 
     from tests.conftest import empty_tables
+
     empty_tables(app)
     Redis.from_url(redis_url).flushdb()
 
 
 def make_trivial(app, n):
     from portal.extensions import db
+
     with app.app_context():
         for i in range(n):
             jobs.enqueue("bench.noop", n=i)
@@ -99,6 +114,7 @@ def make_visits(app, n):
     from portal.booking import service
     from portal.extensions import db
     from tests.booking.factories import build_world, credit_wallet
+
     doctors = 10
     with app.app_context():
         world = build_world(n_patients=doctors, n_doctors=doctors, tag="-bench")
@@ -106,12 +122,18 @@ def make_visits(app, n):
         for k in range(n):
             d, slot = k % doctors, k // doctors
             day, index = days[slot // 16], slot % 16
-            start = datetime.combine(day, dtime(9), tzinfo=ist).astimezone(timezone.utc) \
-                + timedelta(minutes=30 * index)
+            start = datetime.combine(day, dtime(9), tzinfo=ist).astimezone(UTC) + timedelta(
+                minutes=30 * index
+            )
             patient = db.session.get(User, world.patients[d])
-            item = service.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                                    provider_ids=[world.doctors[d]], clinic_id=world.clinic,
-                                    start_at=start)
+            item = service.add_item(
+                patient,
+                patient_id=patient.id,
+                service_id=world.consult,
+                provider_ids=[world.doctors[d]],
+                clinic_id=world.clinic,
+                start_at=start,
+            )
             visit = service.get_visit(item.master_id)
             total = service.quote(visit).amount_due
             credit_wallet(patient.id, total)
@@ -122,29 +144,46 @@ def make_visits(app, n):
 def outbox_figures(app):
     from portal.extensions import db
     from portal.outbox import OutboxItem
+
     with app.app_context():
-        done, first, last = db.session.execute(sa.select(
-            sa.func.count(OutboxItem.done_at), sa.func.min(OutboxItem.done_at),
-            sa.func.max(OutboxItem.done_at))).one()
+        done, first, last = db.session.execute(
+            sa.select(
+                sa.func.count(OutboxItem.done_at),
+                sa.func.min(OutboxItem.done_at),
+                sa.func.max(OutboxItem.done_at),
+            )
+        ).one()
         total = db.session.scalar(sa.select(sa.func.count(OutboxItem.id)))
-        by_job = dict(db.session.execute(
-            sa.select(OutboxItem.job, sa.func.count()).group_by(OutboxItem.job)).all())
+        by_job = dict(
+            db.session.execute(
+                sa.select(OutboxItem.job, sa.func.count()).group_by(OutboxItem.job)
+            ).all()
+        )
         db.session.remove()
     span = (last - first).total_seconds() if done and done > 1 else None
     return done, total, span, by_job
 
 
 def run_worker(database_url, redis_url, log_path, kind=None):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "SECRET_KEY": "bench-" + "x" * 32, "FLASK_APP": WORKER_APP}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-" + "x" * 32,
+        "FLASK_APP": WORKER_APP,
+    }
     if kind:
         env["BENCH_WORKER"] = kind
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with open(log_path, "wb") as log_file:
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", WORKER_APP, "rq",
-                               "worker", "--burst"], env=env, cwd=ROOT, stdout=log_file,
-                              stderr=subprocess.STDOUT)
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", WORKER_APP, "rq", "worker", "--burst"],
+            env=env,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -163,42 +202,58 @@ def one_run(app, args, kind, n):
     setup = time.perf_counter() - t0
     wall, cpu = run_worker(args.database_url, args.redis_url, args.log, args.worker)
     done, total, span, by_job = outbox_figures(app)
-    figures = {"done": done, "total": total, "wall": wall, "cpu": cpu,
-               "per_s_span": done / span if span else float("nan"),
-               "per_s_wall": done / wall, "cpu_ms": 1000 * cpu / max(done, 1)}
-    print(f"  {kind}: {done}/{total} done (setup {setup:.1f} s); worker {wall:.1f} s wall, "
-          f"{cpu:.1f} s CPU; {figures['per_s_span']:.1f} jobs/s (first to last done), "
-          f"{figures['per_s_wall']:.1f} jobs/s (whole worker), "
-          f"{figures['cpu_ms']:.1f} ms CPU/job  {by_job if kind == 'real' else ''}",
-          flush=True)
+    figures = {
+        "done": done,
+        "total": total,
+        "wall": wall,
+        "cpu": cpu,
+        "per_s_span": done / span if span else float("nan"),
+        "per_s_wall": done / wall,
+        "cpu_ms": 1000 * cpu / max(done, 1),
+    }
+    print(
+        f"  {kind}: {done}/{total} done (setup {setup:.1f} s); worker {wall:.1f} s wall, "
+        f"{cpu:.1f} s CPU; {figures['per_s_span']:.1f} jobs/s (first to last done), "
+        f"{figures['per_s_wall']:.1f} jobs/s (whole worker), "
+        f"{figures['cpu_ms']:.1f} ms CPU/job  {by_job if kind == 'real' else ''}",
+        flush=True,
+    )
     return figures
 
 
 def report(kind, runs):
     med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    print(f"{kind} (median of {len(runs)}): {med['per_s_span']:.1f} jobs/s first-to-last, "
-          f"{med['per_s_wall']:.1f} jobs/s whole worker, {med['cpu_ms']:.1f} ms CPU per job "
-          f"({med['done']:.0f} jobs)")
+    print(
+        f"{kind} (median of {len(runs)}): {med['per_s_span']:.1f} jobs/s first-to-last, "
+        f"{med['per_s_wall']:.1f} jobs/s whole worker, {med['cpu_ms']:.1f} ms CPU per job "
+        f"({med['done']:.0f} jobs)"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url",
-                        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument("--jobs", type=int, default=10_000, help="trivial jobs (0: skip)")
     parser.add_argument("--visits", type=int, default=300, help="confirmed visits (0: skip)")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--worker", choices=("simple", "fork"),
-                        help="JOBS_WORKER for the worker (default: the app's default)")
-    parser.add_argument("--log", default=os.path.join("/tmp", "bench_jobs_worker.log"),
-                        help="the worker's output")
+    parser.add_argument(
+        "--worker",
+        choices=("simple", "fork"),
+        help="JOBS_WORKER for the worker (default: the app's default)",
+    )
+    parser.add_argument(
+        "--log", default=os.path.join("/tmp", "bench_jobs_worker.log"), help="the worker's output"
+    )
     args = parser.parse_args()
     import logging
+
     logging.getLogger("portal.events").disabled = True  # the setup's own job lines
     app = build_app(args.database_url, args.redis_url)
-    print(f"database {args.database_url}, redis {args.redis_url}, {args.runs} runs, "
-          f"worker {args.worker or 'default'}")
+    print(
+        f"database {args.database_url}, redis {args.redis_url}, {args.runs} runs, "
+        f"worker {args.worker or 'default'}"
+    )
     for kind, n in (("trivial", args.jobs), ("real", args.visits)):
         if n:
             report(kind, [one_run(app, args, kind, n) for _ in range(args.runs)])

@@ -1,5 +1,6 @@
 """A browser-like HTTP client for ``tests.load.bench_http``: a cookie jar per patient, forms
 read from the pages (CSRF tokens included), every request timed under a step name."""
+
 import html
 import re
 import threading
@@ -19,9 +20,9 @@ class Recorder:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self.times = defaultdict(list)      # step -> [seconds]
+        self.times = defaultdict(list)  # step -> [seconds]
         self.statuses = defaultdict(Counter)  # step -> {status: n}
-        self.errors = Counter()             # "step: exception" -> n
+        self.errors = Counter()  # "step: exception" -> n
 
     def add(self, step, status, seconds):
         with self._lock:

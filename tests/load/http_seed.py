@@ -4,6 +4,7 @@ Runs in the benchmark's own process through the portal's services and models, on
 PostgreSQL as the served portal but without Redis: follow-up work of the set-up runs inline
 here, so the timed run starts with an empty outbox. The clinic is open every day
 06:00–22:00 IST (32 half-hour slots a day per provider)."""
+
 import logging
 import os
 import re
@@ -30,7 +31,8 @@ def slot_start(day, index):
     """The ``index``-th slot from ``day`` on (aware UTC), running over into later days."""
     day = day + timedelta(days=index // SLOTS_PER_DAY)
     local = datetime.combine(day, OPENS, tzinfo=IST) + timedelta(
-        minutes=SLOT_MINUTES * (index % SLOTS_PER_DAY))
+        minutes=SLOT_MINUTES * (index % SLOTS_PER_DAY)
+    )
     return local.astimezone(UTC)
 
 
@@ -43,6 +45,7 @@ def build_app(environment):
     os.environ.update(environment)
     os.environ.pop("REDIS_URL", None)
     from portal import create_app
+
     return create_app()
 
 
@@ -59,23 +62,36 @@ def seed(app, *, flow_providers, patients):
         Specialization,
     )
     from portal.extensions import db
+
     with app.app_context():
-        clinic = Clinic(name="Bench Clinic", city="Benchpur", address="1 Loopback Road",
-                        gstin="29ABCDE1234F1Z5")
+        clinic = Clinic(
+            name="Bench Clinic", city="Benchpur", address="1 Loopback Road", gstin="29ABCDE1234F1Z5"
+        )
         clinic.hours = [ClinicHours(weekday=d, opens=OPENS, closes=CLOSES) for d in range(7)]
         gp = Specialization(name="General Medicine")
-        consult = Service(name="Consultation", kind="CONSULTATION",
-                          duration_minutes=SLOT_MINUTES, fee_paise=50_000, mode="IN_PERSON",
-                          specialization=gp)
+        consult = Service(
+            name="Consultation",
+            kind="CONSULTATION",
+            duration_minutes=SLOT_MINUTES,
+            fee_paise=50_000,
+            mode="IN_PERSON",
+            specialization=gp,
+        )
         db.session.add_all([clinic, gp, consult])
 
         def provider(name):
-            user = User(email=f"{name.lower().replace(' ', '.')}@bench.example", name=name,
-                        role="provider", phone="+919800000000")
+            user = User(
+                email=f"{name.lower().replace(' ', '.')}@bench.example",
+                name=name,
+                role="provider",
+                phone="+919800000000",
+            )
             p = Provider(user=user, kind="DOCTOR", display_name=name, registration_no="KMC-1")
             p.clinics, p.specializations, p.services = [clinic], [gp], [consult]
-            p.availability = [Availability(clinic=clinic, weekday=d, start_time=OPENS,
-                                           end_time=CLOSES) for d in range(7)]
+            p.availability = [
+                Availability(clinic=clinic, weekday=d, start_time=OPENS, end_time=CLOSES)
+                for d in range(7)
+            ]
             db.session.add(p)
             return p
 
@@ -83,17 +99,28 @@ def seed(app, *, flow_providers, patients):
         empty, busy, race = (provider(f"Dr Bench {n}") for n in ("Empty", "Busy", "Race"))
         # One hash for all: argon2 at the production cost, paid once here, and per sign-in.
         digest = hash_password(PASSWORD)
-        people = [User(email=f"patient{i:04d}@bench.example", name=f"Patient {i:04d}",
-                       role="patient", phone="+919811111111", password_hash=digest)
-                  for i in range(patients + 1)]
+        people = [
+            User(
+                email=f"patient{i:04d}@bench.example",
+                name=f"Patient {i:04d}",
+                role="patient",
+                phone="+919811111111",
+                password_hash=digest,
+            )
+            for i in range(patients + 1)
+        ]
         db.session.add_all(people)
         db.session.commit()
         world = SimpleNamespace(
-            clinic=clinic.id, service=consult.id,
+            clinic=clinic.id,
+            service=consult.id,
             flows=[(p.id, p.display_name) for p in flows],
-            empty=(empty.id, empty.display_name), busy=(busy.id, busy.display_name),
+            empty=(empty.id, empty.display_name),
+            busy=(busy.id, busy.display_name),
             race=(race.id, race.display_name),
-            patients=[u.email for u in people[:patients]], busy_patient=people[-1].id)
+            patients=[u.email for u in people[:patients]],
+            busy_patient=people[-1].id,
+        )
         db.session.remove()
     return world
 
@@ -104,17 +131,22 @@ def busy_calendar(app, world, bookings, sandbox_url, portal_url):
     from portal.accounts.models import User
     from portal.booking import service as booking
     from portal.extensions import db
+
     day, done = first_day(), 0
     with app.app_context(), httpx.Client(base_url=sandbox_url, timeout=30) as browser:
         patient = db.session.get(User, world.busy_patient)
         while done < bookings:
             visit_id = None
             for index in range(min(SLOTS_PER_DAY, bookings - done)):
-                item = booking.add_item(patient, patient_id=patient.id,
-                                        service_id=world.service, provider_ids=[world.busy[0]],
-                                        clinic_id=world.clinic,
-                                        start_at=slot_start(day, done + index),
-                                        visit_id=visit_id)
+                item = booking.add_item(
+                    patient,
+                    patient_id=patient.id,
+                    service_id=world.service,
+                    provider_ids=[world.busy[0]],
+                    clinic_id=world.clinic,
+                    start_at=slot_start(day, done + index),
+                    visit_id=visit_id,
+                )
                 visit_id = item.master_id
             done += index + 1
             callback = f"{portal_url}/me/visits/{visit_id}/paid"
@@ -130,8 +162,14 @@ def pay(browser, checkout_url):
     parts = urlsplit(checkout_url)
     page = browser.get(parts.path, params=dict(parse_qsl(parts.query)))
     action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-    answer = browser.post(action, data={"callback_url": dict(parse_qsl(parts.query))[
-        "callback_url"], "method": "upi", "outcome": "success"})
+    answer = browser.post(
+        action,
+        data={
+            "callback_url": dict(parse_qsl(parts.query))["callback_url"],
+            "method": "upi",
+            "outcome": "success",
+        },
+    )
     return dict(parse_qsl(urlsplit(answer.headers["location"]).query))
 
 
@@ -139,8 +177,7 @@ def webhooks_delivered(sandbox_url, timeout=60):
     """Wait until the sandbox has no webhook left to send."""
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
-        if httpx.get(sandbox_url + "/_control/state", timeout=5).json()[
-                "pending_webhooks"] == 0:
+        if httpx.get(sandbox_url + "/_control/state", timeout=5).json()["pending_webhooks"] == 0:
             return True
         clock.sleep(0.5)
     return False
@@ -155,11 +192,15 @@ def run_due_outbox(app):
     from portal.extensions import db
     from portal.jobs import run_outbox_item
     from portal.outbox import OutboxItem
+
     ran = 0
     for _ in range(5):  # work done here may record more work
         with app.app_context():
-            ids = db.session.scalars(sa.select(OutboxItem.id).where(
-                OutboxItem.done_at.is_(None), OutboxItem.run_after <= utcnow())).all()
+            ids = db.session.scalars(
+                sa.select(OutboxItem.id).where(
+                    OutboxItem.done_at.is_(None), OutboxItem.run_after <= utcnow()
+                )
+            ).all()
             db.session.remove()
         if not ids:
             break

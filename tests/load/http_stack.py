@@ -5,6 +5,7 @@ everything it forked (gunicorn's workers, RQ's work horses) is stopped with it:
 gunicorn -w 4 (``wsgi:app``), one ``flask rq worker``, the ``flask rq cron`` scheduler, the
 Razorpay sandbox (``python -m portal.gateway.sandbox``, one process: its state lives in
 memory) and, for comparison, a bare Flask app under the same gunicorn settings."""
+
 import os
 import signal
 import socket
@@ -61,14 +62,18 @@ class Proc:
         """CPU (user + system) of the process and its live descendants, plus what their
         reaped children used: the whole tier's cost, whatever it forked or spawned (RQ's
         work horses run in process groups of their own)."""
-        return sum(sum(fields[11:15]) for fields in _tree(self.popen.pid).values()) \
-            / os.sysconf("SC_CLK_TCK")
+        return sum(sum(fields[11:15]) for fields in _tree(self.popen.pid).values()) / os.sysconf(
+            "SC_CLK_TCK"
+        )
 
     def descendants(self):
         """(pid, start time) of each live descendant: a pid is only ever signalled again
         if it is still the same process."""
-        return [(pid, fields[19]) for pid, fields in _tree(self.popen.pid).items()
-                if pid != self.popen.pid]
+        return [
+            (pid, fields[19])
+            for pid, fields in _tree(self.popen.pid).items()
+            if pid != self.popen.pid
+        ]
 
 
 def _tree(root):
@@ -82,8 +87,9 @@ def _tree(root):
                 stat = fh.read()
         except OSError:
             continue
-        fields = [int(v) if v.lstrip("-").isdigit() else v
-                  for v in stat[stat.rindex(")") + 2:].split()]
+        fields = [
+            int(v) if v.lstrip("-").isdigit() else v for v in stat[stat.rindex(")") + 2 :].split()
+        ]
         stats[int(name)] = fields
         children.setdefault(fields[1], []).append(int(name))  # fields[1] is the parent
     out, todo = {}, [root]
@@ -126,7 +132,7 @@ class Stack:
             "PUBLIC_URL": self.portal_url,
             "RAZORPAY_BASE_URL": self.sandbox_url,
             "SANDBOX_ENABLED": "0",
-            "SESSION_COOKIE_SECURE": "0",   # plain HTTP on loopback
+            "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback
             # Every patient signs in from 127.0.0.1: the per-address limit would stop the
             # set-up long before N patients are in.
             "LOGIN_RATE_LIMIT": "100000 per minute",
@@ -137,8 +143,11 @@ class Stack:
         return env
 
     def _env(self, extra):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "REDIS_URL", "FLASK_APP")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "FLASK_APP")
+        }
         env.update(extra)
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -146,33 +155,70 @@ class Stack:
     def start(self, name, argv, extra_env):
         log_path = os.path.join(self.log_dir, f"{name}.log")
         with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            popen = subprocess.Popen(argv, cwd=ROOT, env=self._env(extra_env), stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self._env(extra_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.procs[name] = Proc(name, popen, log_path)
         return self.procs[name]
 
     def migrate(self):
-        subprocess.run([os.path.join(BIN, "flask"), "--app", "wsgi", "db", "upgrade"],
-                       cwd=ROOT, env=self._env(self.app_environment()), check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [os.path.join(BIN, "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=self._env(self.app_environment()),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def start_sandbox(self):
-        self.start("sandbox", [sys.executable, "-m", "portal.gateway.sandbox"], {
-            **SECRETS, "SANDBOX_HOST": "127.0.0.1", "SANDBOX_PORT": str(self.sandbox_port),
-            "SANDBOX_WEBHOOK_URL": self.portal_url + "/webhooks/razorpay",
-            "SANDBOX_X_WEBHOOK_URL": self.portal_url + "/webhooks/razorpayx"})
+        self.start(
+            "sandbox",
+            [sys.executable, "-m", "portal.gateway.sandbox"],
+            {
+                **SECRETS,
+                "SANDBOX_HOST": "127.0.0.1",
+                "SANDBOX_PORT": str(self.sandbox_port),
+                "SANDBOX_WEBHOOK_URL": self.portal_url + "/webhooks/razorpay",
+                "SANDBOX_X_WEBHOOK_URL": self.portal_url + "/webhooks/razorpayx",
+            },
+        )
         wait_http(self.sandbox_url + "/_control/state", "sandbox", self.procs["sandbox"])
 
     def start_web(self):
-        self.start("web", [os.path.join(BIN, "gunicorn"), "-w", "4", "-b",
-                           f"127.0.0.1:{self.portal_port}", "wsgi:app"],
-                   self.app_environment())
+        self.start(
+            "web",
+            [
+                os.path.join(BIN, "gunicorn"),
+                "-w",
+                "4",
+                "-b",
+                f"127.0.0.1:{self.portal_port}",
+                "wsgi:app",
+            ],
+            self.app_environment(),
+        )
         wait_http(self.portal_url + "/healthz", "portal", self.procs["web"])
 
     def start_bare(self):
-        self.start("bare", [os.path.join(BIN, "gunicorn"), "-w", "4", "-b",
-                            f"127.0.0.1:{self.bare_port}", "tests.load.bare_app:app"], {})
+        self.start(
+            "bare",
+            [
+                os.path.join(BIN, "gunicorn"),
+                "-w",
+                "4",
+                "-b",
+                f"127.0.0.1:{self.bare_port}",
+                "tests.load.bare_app:app",
+            ],
+            {},
+        )
         wait_http(self.bare_url + "/bare", "bare app", self.procs["bare"])
 
     def start_jobs(self):
@@ -222,8 +268,7 @@ def wait_http(url, what, proc, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
-            raise RuntimeError(f"{what} exited (code {proc.popen.returncode}); "
-                               f"see {proc.log_path}")
+            raise RuntimeError(f"{what} exited (code {proc.popen.returncode}); see {proc.log_path}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return

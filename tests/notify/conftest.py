@@ -1,13 +1,14 @@
 """Notification fixtures: the capability's modules (until create_app imports them), a
 small world, a fixed clock, and a real SMTP server on loopback."""
+
 import socket
 import threading
 
 import pytest
 import time_machine
 
-from portal.extensions import db
 from tests.notify.factories import NOW, build_world
+
 
 @pytest.fixture
 def clock():
@@ -45,10 +46,15 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         from email import message_from_bytes
         from email.policy import default
+
         with self.lock:
-            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                                  "message": message_from_bytes(envelope.content,
-                                                                policy=default)})
+            self.messages.append(
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "message": message_from_bytes(envelope.content, policy=default),
+                }
+            )
         return "250 Message accepted"
 
     def to(self, address):
@@ -59,6 +65,7 @@ class Inbox:
 def smtp_server(app):
     """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port; the app mails it."""
     from aiosmtpd.controller import Controller
+
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)

@@ -1,6 +1,7 @@
 """A small world for the notification tests: one clinic (IST), a service, two doctors,
 a patient with a child, an admin; and confirmed bookings made directly as rows."""
-from datetime import datetime, time, timedelta, timezone
+
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ from portal.extensions import db
 
 IST = ZoneInfo("Asia/Kolkata")
 # Monday 1 June 2026, 08:00 IST: tests travel here.
-NOW = datetime(2026, 6, 1, 8, 0, tzinfo=IST).astimezone(timezone.utc)
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=IST).astimezone(UTC)
 
 
 def _user(role, email, name, phone="+919812345678"):
@@ -25,8 +26,14 @@ def build_world(tag=""):
     clinic.hours = [ClinicHours(weekday=d, opens=time(9), closes=time(18)) for d in range(5)]
     gp = Specialization(name=f"General Medicine{tag}")
     db.session.add_all([clinic, gp])
-    consult = Service(name="Consultation", kind="CONSULTATION", duration_minutes=30,
-                      fee_paise=50_000, mode="IN_PERSON", specialization=gp)
+    consult = Service(
+        name="Consultation",
+        kind="CONSULTATION",
+        duration_minutes=30,
+        fee_paise=50_000,
+        mode="IN_PERSON",
+        specialization=gp,
+    )
     db.session.add(consult)
     admin = _user("admin", f"admin{tag}@example.com", "Admin One")
     admin2 = _user("admin", f"admin2{tag}@example.com", "Admin Two")
@@ -43,31 +50,48 @@ def build_world(tag=""):
     db.session.add(child)
     db.session.commit()
     return SimpleNamespace(
-        clinic=clinic.id, consult=consult.id, admin=admin.id, admin2=admin2.id,
-        patient=patient.id, child=child.id, doctors=[d.id for d in doctors],
-        doctor_users=[d.user_id for d in doctors])
+        clinic=clinic.id,
+        consult=consult.id,
+        admin=admin.id,
+        admin2=admin2.id,
+        patient=patient.id,
+        child=child.id,
+        doctors=[d.id for d in doctors],
+        doctor_users=[d.user_id for d in doctors],
+    )
 
 
 _counter = {"n": 0}
 
 
-def make_booking(world, start, *, providers=None, status="CONFIRMED", dependent=False,
-                 minutes=30):
+def make_booking(world, start, *, providers=None, status="CONFIRMED", dependent=False, minutes=30):
     """A visit with one individual booking at ``start`` (aware), committed; returns its id."""
     _counter["n"] += 1
-    visit = MasterBooking(number=f"V{_counter['n']:05d}", patient_id=world.patient,
-                          dependent_id=world.child if dependent else None,
-                          created_by_id=world.patient,
-                          status="CONFIRMED" if status == "CONFIRMED" else "PENDING_PAYMENT")
+    visit = MasterBooking(
+        number=f"V{_counter['n']:05d}",
+        patient_id=world.patient,
+        dependent_id=world.child if dependent else None,
+        created_by_id=world.patient,
+        status="CONFIRMED" if status == "CONFIRMED" else "PENDING_PAYMENT",
+    )
     db.session.add(visit)
     db.session.flush()
-    item = IndividualBooking(master_id=visit.id, service_id=world.consult,
-                             clinic_id=world.clinic, start_at=start,
-                             end_at=start + timedelta(minutes=minutes), status=status,
-                             fee=50_000, platform_fee=2_500, gst=450, total=52_950,
-                             paid_amount=52_950 if status == "CONFIRMED" else 0,
-                             gateway_paid=52_950 if status == "CONFIRMED" else 0)
+    item = IndividualBooking(
+        master_id=visit.id,
+        service_id=world.consult,
+        clinic_id=world.clinic,
+        start_at=start,
+        end_at=start + timedelta(minutes=minutes),
+        status=status,
+        fee=50_000,
+        platform_fee=2_500,
+        gst=450,
+        total=52_950,
+        paid_amount=52_950 if status == "CONFIRMED" else 0,
+        gateway_paid=52_950 if status == "CONFIRMED" else 0,
+    )
     from portal.catalog.models import Provider as P
+
     item.providers = [db.session.get(P, pid) for pid in (providers or world.doctors[:1])]
     db.session.add(item)
     db.session.commit()

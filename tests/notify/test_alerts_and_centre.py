@@ -1,4 +1,5 @@
 """Admin alerts with priorities, notify_user's channels, and the SMS sender interface."""
+
 from datetime import timedelta
 
 import pytest
@@ -20,12 +21,19 @@ def _notices(kind=None):
     return db.session.scalars(query).all()
 
 
-@pytest.mark.parametrize("kind, priority", [
-    ("NEW_BOOKING", "MEDIUM"), ("PAYMENT_FAILED", "HIGH"), ("CANCELLATION", "MEDIUM"),
-    ("PAYOUT_FAILED", "HIGH"), ("RECONCILIATION_DISCREPANCY", "HIGH"),
-    ("ADJUSTMENT_PENDING_APPROVAL", "MEDIUM"), ("payout_failed", "HIGH"),
-    ("reconciliation.discrepancy", "HIGH"),
-])
+@pytest.mark.parametrize(
+    "kind, priority",
+    [
+        ("NEW_BOOKING", "MEDIUM"),
+        ("PAYMENT_FAILED", "HIGH"),
+        ("CANCELLATION", "MEDIUM"),
+        ("PAYOUT_FAILED", "HIGH"),
+        ("RECONCILIATION_DISCREPANCY", "HIGH"),
+        ("ADJUSTMENT_PENDING_APPROVAL", "MEDIUM"),
+        ("payout_failed", "HIGH"),
+        ("reconciliation.discrepancy", "HIGH"),
+    ],
+)
 def test_alert_priority_follows_its_kind(world, kind, priority):
     notices = alerts.raise_alert(kind, "Title", "Body")
     db.session.commit()
@@ -54,6 +62,7 @@ def test_alert_with_dedupe_key_reaches_each_admin_once(world):
 
 def test_deactivated_admins_get_no_alerts(world):
     from portal.accounts.models import User
+
     db.session.get(User, world.admin2).active = False
     assert [n.user_id for n in alerts.raise_alert("NEW_BOOKING", "T", "B")] == [world.admin]
 
@@ -61,18 +70,24 @@ def test_deactivated_admins_get_no_alerts(world):
 def test_payout_engine_alert_reaches_the_admins(world):
     """The payouts capability calls raise_alert by signature; its alert arrives HIGH."""
     from portal.payouts.alerts import raise_payout_alert
+
     result = raise_payout_alert("HIGH", "Payout failed 3 times", "Bank rejected the transfer")
     db.session.commit()
     assert len(result) == 2
     assert {(n.kind, n.priority, n.body) for n in _notices()} == {
-        ("alert.PAYOUT_FAILED", "HIGH", "Bank rejected the transfer")}
+        ("alert.PAYOUT_FAILED", "HIGH", "Bank rejected the transfer")
+    }
 
 
 def test_notify_user_writes_in_app_mail_and_sms_deliveries(world):
     notice = notify_user(world.patient, "test", "Hello", "Body", link="/me", text="sms")
     db.session.commit()
-    channels_ = sorted((d.channel, d.status) for d in db.session.scalars(
-        sa.select(Delivery).where(Delivery.notification_id == notice.id)))
+    channels_ = sorted(
+        (d.channel, d.status)
+        for d in db.session.scalars(
+            sa.select(Delivery).where(Delivery.notification_id == notice.id)
+        )
+    )
     assert channels_ == [("email", "sent"), ("in_app", "sent"), ("sms", "sent")]
     sms = db.session.scalar(sa.select(Delivery).where(Delivery.channel == "sms"))
     assert sms.recipient == "+919812345678" and sms.provider_ref.startswith("log-")
@@ -123,7 +138,10 @@ def test_sms_transient_failure_is_retried_and_recorded(world, app):
         db.session.expire_all()
         row = db.session.get(Delivery, delivery.id)
         assert (row.status, row.attempts, row.error) == (
-            "retrying", 1, "portal.notify.channels.TransientSendError: gateway timeout")
+            "retrying",
+            1,
+            "portal.notify.channels.TransientSendError: gateway timeout",
+        )
         with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
             assert jobs.sweep_outbox() == 1
         db.session.expire_all()

@@ -1,5 +1,6 @@
 """Confirmation, cancellation, reschedule and payment trouble as notices (idempotent), and
 the calendar file."""
+
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -43,8 +44,9 @@ def test_confirmation_schedules_reminders_and_tells_everyone_once(world):
     assert [n.kind for n in _notices(world.doctor_users[1])] == ["booking.new"]
     admin = _notices(world.admin)
     assert [(n.kind, n.priority) for n in admin] == [("alert.NEW_BOOKING", "MEDIUM")]
-    [mail] = db.session.scalars(sa.select(MailMessage).where(
-        MailMessage.to == "patient@example.com")).all()
+    [mail] = db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.to == "patient@example.com")
+    ).all()
     [attachment] = mail.attachments
     assert attachment["content_type"] == "text/calendar; method=PUBLISH"
     assert "BEGIN:VEVENT" in attachment["content"]
@@ -77,12 +79,16 @@ def test_reschedule_retimes_and_sends_an_updated_calendar_entry(world):
     on_booking_rescheduled(booking, old_start=start)
     db.session.commit()
     pending = db.session.scalars(
-        sa.select(Reminder).where(Reminder.status == ReminderStatus.PENDING)).all()
+        sa.select(Reminder).where(Reminder.status == ReminderStatus.PENDING)
+    ).all()
     assert {r.for_start for r in pending} == {new_start}
     [notice] = [n for n in _notices(world.patient) if n.kind == "booking.rescheduled"]
     assert "(was Thu 04 Jun 2026, 08:00 AM IST)" in notice.body
-    mail = db.session.scalars(sa.select(MailMessage).where(
-        MailMessage.subject.like("Rescheduled%"), MailMessage.to == "patient@example.com")).one()
+    mail = db.session.scalars(
+        sa.select(MailMessage).where(
+            MailMessage.subject.like("Rescheduled%"), MailMessage.to == "patient@example.com"
+        )
+    ).one()
     content = mail.attachments[0]["content"]
     assert f"UID:booking-{booking}@" in content  # same entry, updated
     assert "SEQUENCE:0" not in content

@@ -1,5 +1,6 @@
 """Several workers, one delivery: racing schedulers and senders on PostgreSQL, and a worker
 killed mid-job whose work is retried and still delivered once."""
+
 import os
 import signal
 import subprocess
@@ -32,12 +33,17 @@ def pg_world(pg_app):
 
 def _counts(app):
     with app.app_context():
-        reminders = db.session.scalar(sa.select(sa.func.count(Reminder.id)).where(
-            Reminder.status == ReminderStatus.SENT))
-        notices = db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
-            Notification.kind == "reminder"))
-        in_app = db.session.scalars(sa.select(Delivery.reminder_id).where(
-            Delivery.channel == "in_app", Delivery.reminder_id.is_not(None))).all()
+        reminders = db.session.scalar(
+            sa.select(sa.func.count(Reminder.id)).where(Reminder.status == ReminderStatus.SENT)
+        )
+        notices = db.session.scalar(
+            sa.select(sa.func.count(Notification.id)).where(Notification.kind == "reminder")
+        )
+        in_app = db.session.scalars(
+            sa.select(Delivery.reminder_id).where(
+                Delivery.channel == "in_app", Delivery.reminder_id.is_not(None)
+            )
+        ).all()
         db.session.remove()
         return reminders, notices, in_app
 
@@ -51,11 +57,15 @@ def test_two_schedulers_racing_send_each_reminder_once(pg_app, pg_world):
             booking = make_booking(pg_world, NOW + timedelta(hours=2, minutes=30 * i % 600))
             schedule_reminders(booking, now=NOW)
         db.session.commit()
-        db.session.execute(sa.update(Reminder).where(Reminder.offset_key == "1h")
-                           .values(due_at=NOW - timedelta(minutes=1)))
+        db.session.execute(
+            sa.update(Reminder)
+            .where(Reminder.offset_key == "1h")
+            .values(due_at=NOW - timedelta(minutes=1))
+        )
         db.session.commit()
-        due = db.session.scalar(sa.select(sa.func.count(Reminder.id)).where(
-            Reminder.offset_key == "1h"))
+        due = db.session.scalar(
+            sa.select(sa.func.count(Reminder.id)).where(Reminder.offset_key == "1h")
+        )
         db.session.remove()
     assert due == 40
     barrier = threading.Barrier(4)
@@ -90,10 +100,14 @@ def test_two_senders_racing_over_one_reminder_send_it_once(pg_app, pg_world):
     with pg_app.app_context():
         booking = make_booking(pg_world, NOW + timedelta(minutes=45))
         schedule_reminders(booking, now=NOW - timedelta(hours=1))
-        reminder_ids = db.session.scalars(sa.select(Reminder.id).where(
-            Reminder.offset_key == "1h")).all()
-        db.session.execute(sa.update(Reminder).where(Reminder.id.in_(reminder_ids))
-                           .values(status=ReminderStatus.QUEUED))
+        reminder_ids = db.session.scalars(
+            sa.select(Reminder.id).where(Reminder.offset_key == "1h")
+        ).all()
+        db.session.execute(
+            sa.update(Reminder)
+            .where(Reminder.id.in_(reminder_ids))
+            .values(status=ReminderStatus.QUEUED)
+        )
         db.session.commit()
         db.session.remove()
     barrier = threading.Barrier(6)
@@ -110,8 +124,9 @@ def test_two_senders_racing_over_one_reminder_send_it_once(pg_app, pg_world):
             errors.append(exc)
 
     with time_machine.travel(NOW, tick=False):
-        threads = [threading.Thread(target=sender, args=(rid,))
-                   for rid in reminder_ids for _ in range(3)]
+        threads = [
+            threading.Thread(target=sender, args=(rid,)) for rid in reminder_ids for _ in range(3)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -122,6 +137,7 @@ def test_two_senders_racing_over_one_reminder_send_it_once(pg_app, pg_world):
 
 
 # --- a real worker killed mid-job -------------------------------------------------------------
+
 
 def _children(pid):
     found = []
@@ -139,9 +155,12 @@ def _children(pid):
 
 
 def _waiting_on_a_lock(conn):
-    count = conn.execute(sa.text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
+    count = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+    ).scalar()
     conn.rollback()  # pg_stat_activity is a snapshot per transaction
     return count
 
@@ -163,29 +182,44 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
     except Exception as exc:
         pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
     database = pg_app.config["SQLALCHEMY_DATABASE_URI"]
-    app = create_app(_test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url,
-                                  REDIS_URL=redis_url, RQ_ASYNC=True))
-    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url,
-           "SECRET_KEY": "x" * 32, "PYTHONPATH": ROOT}
-    command = [sys.executable, "-m", "flask", "--app", "tests.notify.worker_app", "rq",
-               "worker"]
+    app = create_app(
+        _test_config(
+            database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url, RQ_ASYNC=True
+        )
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "x" * 32,
+        "PYTHONPATH": ROOT,
+    }
+    command = [sys.executable, "-m", "flask", "--app", "tests.notify.worker_app", "rq", "worker"]
     with app.app_context():
         world = build_world(tag="-kill")
         from portal.db import utcnow
+
         now = utcnow()
         booking = make_booking(world, now + timedelta(minutes=50))
         schedule_reminders(booking, now=now - timedelta(hours=1))
         db.session.commit()
-        patient_reminder = db.session.scalar(sa.select(Reminder.id).where(
-            Reminder.offset_key == "1h", Reminder.recipient_id == world.patient))
+        patient_reminder = db.session.scalar(
+            sa.select(Reminder.id).where(
+                Reminder.offset_key == "1h", Reminder.recipient_id == world.patient
+            )
+        )
         # Only the patient's 1 h reminder is due.
-        db.session.execute(sa.update(Reminder).where(Reminder.id != patient_reminder)
-                           .values(due_at=now + timedelta(hours=5)))
+        db.session.execute(
+            sa.update(Reminder)
+            .where(Reminder.id != patient_reminder)
+            .values(due_at=now + timedelta(hours=5))
+        )
         db.session.commit()
         engine = db.engine
         assert jobs.run_periodic("notify.send_due_reminders") == 1
-        item_id = db.session.scalar(sa.select(OutboxItem.id).where(
-            OutboxItem.job == "notify.send_reminder"))
+        item_id = db.session.scalar(
+            sa.select(OutboxItem.id).where(OutboxItem.job == "notify.send_reminder")
+        )
         queue = app.extensions["rq"].get_queue("notify")
         assert f"outbox-{item_id}" in queue.job_ids
         db.session.remove()
@@ -196,11 +230,19 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         horses = []
         try:
             # Hold the reminder's row lock: the worker's send job will wait on it, mid-job.
-            blocker.execute(sa.text("SELECT id FROM reminders WHERE id = :id FOR UPDATE"),
-                            {"id": patient_reminder})
-            log_file = open(os.environ.get("NOTIFY_WORKER_LOG", os.devnull), "wb")
-            worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log_file,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+            blocker.execute(
+                sa.text("SELECT id FROM reminders WHERE id = :id FOR UPDATE"),
+                {"id": patient_reminder},
+            )
+            log_file = open(os.environ.get("NOTIFY_WORKER_LOG", os.devnull), "wb")  # noqa: SIM115  (closed with the worker)
+            worker = subprocess.Popen(
+                command,
+                env=env,
+                cwd=ROOT,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log_file.close()
             with engine.connect() as probe:
                 deadline = time.monotonic() + 90
@@ -233,8 +275,14 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         reminder = db.session.get(Reminder, patient_reminder)
         item = db.session.get(OutboxItem, item_id)
         assert reminder.status == ReminderStatus.QUEUED and item.done_at is None
-        assert db.session.scalar(sa.select(sa.func.count(Delivery.id)).where(
-            Delivery.reminder_id == patient_reminder)) == 0
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(Delivery.id)).where(
+                    Delivery.reminder_id == patient_reminder
+                )
+            )
+            == 0
+        )
         db.session.remove()
 
         # Once its lease runs out the sweep hands it over again (the killed job is stale);
@@ -242,25 +290,33 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         lease = timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1)
         with time_machine.travel(utcnow() + lease, tick=False):
             assert jobs.sweep_outbox() >= 1
-        done = subprocess.run(command + ["--burst"], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=180)
+        done = subprocess.run(
+            command + ["--burst"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         # The mail job was queued by the send job's commit: run it too.
         jobs.sweep_outbox()
-        done = subprocess.run(command + ["--burst"], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=180)
+        done = subprocess.run(
+            command + ["--burst"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
         db.session.expire_all()
         assert db.session.get(Reminder, patient_reminder).status == ReminderStatus.SENT
         assert db.session.get(OutboxItem, item_id).done_at is not None
-        deliveries = db.session.scalars(sa.select(Delivery).where(
-            Delivery.reminder_id == patient_reminder)).all()
+        deliveries = db.session.scalars(
+            sa.select(Delivery).where(Delivery.reminder_id == patient_reminder)
+        ).all()
         assert sorted(d.channel for d in deliveries) == ["email", "in_app", "sms"]
-        assert db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
-            Notification.kind == "reminder")) == 1
-        mails = db.session.scalars(sa.select(MailMessage).where(
-            MailMessage.to == "patient-kill@example.com")).all()
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(Notification.id)).where(Notification.kind == "reminder")
+            )
+            == 1
+        )
+        mails = db.session.scalars(
+            sa.select(MailMessage).where(MailMessage.to == "patient-kill@example.com")
+        ).all()
         assert [m.status for m in mails] == ["logged"]
         db.session.remove()
         engine.dispose()

@@ -1,5 +1,6 @@
 """Mail over real SMTP (aiosmtpd on loopback): recipients, text and HTML parts, the
 calendar attachment, transient failures retried with backoff, permanent ones recorded."""
+
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -16,8 +17,13 @@ from tests.notify.factories import NOW, make_booking
 
 
 def test_notice_mail_reaches_the_smtp_server_with_text_and_html(world, smtp_server):
-    notify_user(world.patient, "test", "Your report is ready", "Blood test results are in.",
-                link="/me/visits/1")
+    notify_user(
+        world.patient,
+        "test",
+        "Your report is ready",
+        "Blood test results are in.",
+        link="/me/visits/1",
+    )
     db.session.commit()
     [message] = smtp_server.to("patient@example.com")
     assert smtp_server.messages[0]["to"] == ["patient@example.com"]
@@ -32,7 +38,10 @@ def test_notice_mail_reaches_the_smtp_server_with_text_and_html(world, smtp_serv
     assert mail.status == "sent" and mail.attempts == 1
     delivery = db.session.scalar(sa.select(Delivery).where(Delivery.channel == "email"))
     assert (delivery.status, delivery.attempts, delivery.recipient) == (
-        "sent", 1, "patient@example.com")
+        "sent",
+        1,
+        "patient@example.com",
+    )
 
 
 def test_html_is_escaped(world, smtp_server):
@@ -47,6 +56,7 @@ def test_confirmation_mail_carries_the_calendar_file(world, smtp_server):
     start = NOW + timedelta(days=2)
     booking = make_booking(world, start, providers=world.doctors)
     from portal.booking.models import IndividualBooking
+
     visit_id = db.session.get(IndividualBooking, booking).master_id
     on_booking_confirmed(visit_id)
     db.session.commit()
@@ -101,6 +111,7 @@ def test_permanently_refused_recipient_is_failed_not_retried(world, smtp_server)
     assert mail.status == "failed" and delivery.status == "failed"
     assert "550" in delivery.error
     from portal.outbox import OutboxItem
+
     item = db.session.scalar(sa.select(OutboxItem).where(OutboxItem.job == "notify.send_mail"))
     assert item.done_at is not None  # not retried
     assert smtp_server.messages == []

@@ -1,4 +1,5 @@
 """The notification centre and the admin jobs page, through the test client."""
+
 import os
 
 import pytest
@@ -147,22 +148,31 @@ def test_rq_failed_registry_is_shown_and_requeued(tmp_path):
     except Exception as exc:
         pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
     database = "sqlite:///" + str(tmp_path / "rq.sqlite3")
-    app = create_app(_test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url,
-                                  REDIS_URL=redis_url))
+    app = create_app(
+        _test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url)
+    )
     create_schema(app)
     try:
         with app.app_context():
             from portal.accounts.models import User
             from portal.accounts.passwords import hash_password
             from tests.conftest import PASSWORD
-            db.session.add(User(email="ops@example.com", name="Ops", role="admin",
-                                password_hash=hash_password(PASSWORD)))
+
+            db.session.add(
+                User(
+                    email="ops@example.com",
+                    name="Ops",
+                    role="admin",
+                    password_hash=hash_password(PASSWORD),
+                )
+            )
             db.session.commit()
             queue = app.extensions["rq"].get_queue("default")
             job = queue.enqueue(jobs.run_outbox_item, 424242, job_id="outbox-424242")
             queue.remove(job)
             # What a worker records when a job fails: the registry entry and the result.
             from rq.results import Result
+
             queue.failed_job_registry.add(job, ttl=3600)
             Result.create_failure(job, 3600, exc_string="Traceback…\nRuntimeError: db away")
         client = app.test_client()

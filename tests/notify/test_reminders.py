@@ -1,5 +1,6 @@
 """Reminders: scheduled on confirmation, sent once at 24 h / 1 h / 15 min, withdrawn on
 cancellation, re-timed on reschedule — all with the clock moved by time-machine."""
+
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -31,9 +32,11 @@ def _tick(at):
 
 def _reminder_notices(user_id):
     db.session.expire_all()
-    return db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == user_id, Notification.kind == "reminder")
-        .order_by(Notification.id)).all()
+    return db.session.scalars(
+        sa.select(Notification)
+        .where(Notification.user_id == user_id, Notification.kind == "reminder")
+        .order_by(Notification.id)
+    ).all()
 
 
 def test_confirmed_booking_gets_three_reminders_for_patient_and_each_provider(world):
@@ -43,9 +46,13 @@ def test_confirmed_booking_gets_three_reminders_for_patient_and_each_provider(wo
     db.session.commit()
     rows = _reminders(booking)
     assert {(r.recipient_id, r.offset_key) for r in rows} == {
-        (u, k) for u in [world.patient, *world.doctor_users] for k in ("24h", "1h", "15m")}
-    assert {r.due_at for r in rows} == {start - timedelta(hours=24), start - timedelta(hours=1),
-                                        start - timedelta(minutes=15)}
+        (u, k) for u in [world.patient, *world.doctor_users] for k in ("24h", "1h", "15m")
+    }
+    assert {r.due_at for r in rows} == {
+        start - timedelta(hours=24),
+        start - timedelta(hours=1),
+        start - timedelta(minutes=15),
+    }
     assert {r.role for r in rows if r.recipient_id == world.patient} == {"patient"}
     # Scheduling twice changes nothing.
     assert schedule_reminders(booking) == {"scheduled": 0, "withdrawn": 0}
@@ -60,28 +67,34 @@ def test_each_reminder_is_sent_at_its_time_and_only_once(world):
     assert _tick(start - timedelta(hours=24)) == 2  # patient + doctor
     assert _tick(start - timedelta(hours=23)) == 0  # sent already: never again
     assert [n.title for n in _reminder_notices(world.patient)] == [
-        "Reminder: Consultation tomorrow"]
+        "Reminder: Consultation tomorrow"
+    ]
     assert _tick(start - timedelta(minutes=59)) == 2
     assert _tick(start - timedelta(minutes=14)) == 2
     assert _tick(start - timedelta(minutes=5)) == 0
     assert [r.status for r in _reminders(booking)] == [ReminderStatus.SENT] * 6
     assert [n.title for n in _reminder_notices(world.patient)] == [
-        "Reminder: Consultation tomorrow", "Reminder: Consultation in 1 hour",
-        "Reminder: Consultation in 15 minutes"]
+        "Reminder: Consultation tomorrow",
+        "Reminder: Consultation in 1 hour",
+        "Reminder: Consultation in 15 minutes",
+    ]
     doctor_titles = [n.title for n in _reminder_notices(world.doctor_users[0])]
-    assert doctor_titles == ["Reminder: Priya Patient tomorrow",
-                             "Reminder: Priya Patient in 1 hour",
-                             "Reminder: Priya Patient in 15 minutes"]
+    assert doctor_titles == [
+        "Reminder: Priya Patient tomorrow",
+        "Reminder: Priya Patient in 1 hour",
+        "Reminder: Priya Patient in 15 minutes",
+    ]
     # Every reminder has its in-app, mail and (for those with a phone) SMS delivery, once.
-    deliveries = db.session.scalars(sa.select(Delivery).where(
-        Delivery.reminder_id.is_not(None))).all()
+    deliveries = db.session.scalars(
+        sa.select(Delivery).where(Delivery.reminder_id.is_not(None))
+    ).all()
     patient = [(d.channel, d.status) for d in deliveries if d.user_id == world.patient]
-    assert sorted(patient) == sorted([("in_app", "sent"), ("email", "sent"),
-                                      ("sms", "sent")] * 3)
+    assert sorted(patient) == sorted([("in_app", "sent"), ("email", "sent"), ("sms", "sent")] * 3)
     doctor = [d.channel for d in deliveries if d.user_id == world.doctor_users[0]]
     assert sorted(doctor) == sorted(["in_app", "email"] * 3)  # the doctor has no phone
-    mails = db.session.scalars(sa.select(MailMessage).where(
-        MailMessage.to == "patient@example.com")).all()
+    mails = db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.to == "patient@example.com")
+    ).all()
     assert len(mails) == 3 and all(m.status == "logged" for m in mails)
     assert "Indiranagar Clinic" in mails[0].text and "Dr Doc 1" in mails[0].text
 
@@ -95,7 +108,8 @@ def test_booking_made_30_minutes_before_start_gets_only_the_15_minute_reminder(w
     assert _tick(NOW + timedelta(minutes=1)) == 0
     assert _tick(start - timedelta(minutes=15)) == 2
     assert [n.title for n in _reminder_notices(world.patient)] == [
-        "Reminder: Consultation in 15 minutes"]
+        "Reminder: Consultation in 15 minutes"
+    ]
 
 
 def test_booking_made_5_minutes_before_start_gets_none(world):
@@ -131,8 +145,10 @@ def test_cancellation_withdraws_unsent_reminders_and_keeps_sent_ones(world):
         item.status = "CANCELLED"
         assert withdraw_reminders(booking) == 4
         db.session.commit()
-    assert sorted(r.status for r in _reminders(booking)) == \
-        [ReminderStatus.SENT] * 2 + [ReminderStatus.WITHDRAWN] * 4
+    assert (
+        sorted(r.status for r in _reminders(booking))
+        == [ReminderStatus.SENT] * 2 + [ReminderStatus.WITHDRAWN] * 4
+    )
     assert _tick(start - timedelta(minutes=59)) == 0
     assert _tick(start - timedelta(minutes=14)) == 0
     assert len(_reminder_notices(world.patient)) == 1
@@ -157,8 +173,9 @@ def test_cancelled_after_claim_is_skipped_not_sent(world, app):
         db.session.get(IndividualBooking, booking).status = "CANCELLED"
         db.session.commit()
         assert jobs.sweep_outbox() == 2
-    assert {r.status for r in _reminders(booking) if r.offset_key == "1h"} == \
-        {ReminderStatus.SKIPPED}
+    assert {r.status for r in _reminders(booking) if r.offset_key == "1h"} == {
+        ReminderStatus.SKIPPED
+    }
     assert _reminder_notices(world.patient) == []
 
 
@@ -174,17 +191,22 @@ def test_reschedule_retimes_reminders(world):
         assert retime_reminders(booking) == {"scheduled": 6, "withdrawn": 6}
         db.session.commit()
     pending = _reminders(booking, ReminderStatus.PENDING)
-    assert {r.due_at for r in pending} == {new_start - timedelta(hours=24),
-                                           new_start - timedelta(hours=1),
-                                           new_start - timedelta(minutes=15)}
+    assert {r.due_at for r in pending} == {
+        new_start - timedelta(hours=24),
+        new_start - timedelta(hours=1),
+        new_start - timedelta(minutes=15),
+    }
     assert {r.for_start for r in _reminders(booking, ReminderStatus.WITHDRAWN)} == {start}
     # Nothing at the old times, everything at the new ones.
     assert _tick(start - timedelta(hours=24)) == 0
     assert _tick(start - timedelta(minutes=15)) == 0
     assert _tick(new_start - timedelta(hours=24)) == 2
     assert _tick(new_start - timedelta(minutes=1)) == 4  # 1h superseded by 15m; both due
-    statuses = {(r.offset_key, r.recipient_id): r.status for r in _reminders(booking)
-                if r.for_start == new_start}
+    statuses = {
+        (r.offset_key, r.recipient_id): r.status
+        for r in _reminders(booking)
+        if r.for_start == new_start
+    }
     assert statuses[("24h", world.patient)] == ReminderStatus.SENT
     assert statuses[("1h", world.patient)] == ReminderStatus.SKIPPED
     assert statuses[("15m", world.patient)] == ReminderStatus.SENT
@@ -228,6 +250,7 @@ def test_provider_change_on_reschedule_moves_reminders_to_the_new_provider(world
     schedule_reminders(booking)
     db.session.commit()
     from portal.catalog.models import Provider
+
     item = db.session.get(IndividualBooking, booking)
     item.providers = [db.session.get(Provider, world.doctors[1])]
     db.session.flush()
@@ -245,12 +268,15 @@ def test_late_tick_sends_only_the_latest_due_reminder(world):
     schedule_reminders(booking)
     db.session.commit()
     assert _tick(start - timedelta(minutes=50)) == 4
-    got = {r.offset_key: r.status for r in _reminders(booking)
-           if r.recipient_id == world.patient}
-    assert got == {"24h": ReminderStatus.SKIPPED, "1h": ReminderStatus.SENT,
-                   "15m": ReminderStatus.PENDING}
+    got = {r.offset_key: r.status for r in _reminders(booking) if r.recipient_id == world.patient}
+    assert got == {
+        "24h": ReminderStatus.SKIPPED,
+        "1h": ReminderStatus.SENT,
+        "15m": ReminderStatus.PENDING,
+    }
     assert [n.title for n in _reminder_notices(world.patient)] == [
-        "Reminder: Consultation in 1 hour"]
+        "Reminder: Consultation in 1 hour"
+    ]
 
 
 def test_start_passed_before_send_is_skipped(world):

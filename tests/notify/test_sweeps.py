@@ -2,6 +2,7 @@
 payment links past expiry (marked, patient told, a new link issued while the start is
 ahead), and the no-show flag at end + 2 h. Payment links go to the sandbox mounted in the
 app (called in-process, the suite's default)."""
+
 from datetime import timedelta
 
 import pytest
@@ -36,6 +37,7 @@ def _notices(user_id, kind=None):
 
 # --- no-shows ----------------------------------------------------------------------------------
 
+
 def test_confirmed_booking_never_started_is_flagged_at_end_plus_two_hours(world):
     start = NOW + timedelta(hours=3)
     booking = make_booking(world, start)  # ends at start + 30 min
@@ -61,6 +63,7 @@ def test_started_completed_or_cancelled_bookings_are_not_flagged(world, status):
 
 def test_flag_can_be_resolved(world):
     from portal.notify.sweeps import open_flags, resolve_flag
+
     start = NOW + timedelta(hours=1)
     make_booking(world, start)
     _tick("notify.flag_no_shows", start + timedelta(hours=3))
@@ -72,6 +75,7 @@ def test_flag_can_be_resolved(world):
 
 # --- holds and payment links (the booking capability's services, the sandbox gateway) -------
 
+
 @pytest.fixture
 def booking_world(app, ctx):
     with time_machine.travel(BOOKING_NOW, tick=False):
@@ -81,9 +85,14 @@ def booking_world(app, ctx):
 
 def _hold(world, start, patient=0):
     actor = db.session.get(User, world.admin)
-    return visits.add_item(actor, patient_id=world.patients[patient], service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=start)
+    return visits.add_item(
+        actor,
+        patient_id=world.patients[patient],
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=start,
+    )
 
 
 def test_unpaid_hold_expires_and_frees_the_slot(booking_world):
@@ -133,8 +142,10 @@ def test_expired_payment_link_is_replaced_while_the_start_is_ahead(booking_world
     [mail_notice] = _notices(patient, "payment.link_new")
     assert new.link_url in mail_notice.body
     from portal.notify.models import MailMessage
-    [mail] = db.session.scalars(sa.select(MailMessage).where(
-        MailMessage.subject.like("New payment link%"))).all()
+
+    [mail] = db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.subject.like("New payment link%"))
+    ).all()
     assert new.link_url in mail.text and mail.to == "patient-n1@example.com"
     # Admins hear of it through the visit's LINK_EXPIRED attention (the booking
     # capability's notify.payment_attention job → notify.tasks.on_payment_attention).
@@ -148,7 +159,9 @@ def test_expired_payment_link_is_replaced_while_the_start_is_ahead(booking_world
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).status == "EXPIRED"
     assert [p.status for p in db.session.get(MasterBooking, visit_id).payments] == [
-        "EXPIRED", "EXPIRED"]
+        "EXPIRED",
+        "EXPIRED",
+    ]
     assert _notices(patient)[-1].title.startswith("Payment link expired")
     assert "lapsed" in _notices(patient)[-1].body
 

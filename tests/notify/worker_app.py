@@ -1,5 +1,6 @@
 """The app a test's `flask rq worker` subprocess loads: the portal with this capability's
 modules imported (create_app imports them itself once they are in CAPABILITIES)."""
+
 import portal.notify.channels  # noqa: F401
 import portal.notify.mail  # noqa: F401
 import portal.notify.reminders  # noqa: F401

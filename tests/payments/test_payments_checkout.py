@@ -1,5 +1,6 @@
 """Checkout through the real SDK and sandbox: callback and webhooks in any order, any
 number of times; failures, retries, late and wrong payments."""
+
 from datetime import timedelta
 
 import pytest
@@ -22,15 +23,25 @@ CALLBACK = "http://portal.test/visits/callback"
 
 
 def hold(world, patient, hour=10, doctor=0, day=1):
-    return visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[doctor]], clinic_id=world.clinic,
-                            start_at=at(day, hour)).master_id
+    return visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[doctor]],
+        clinic_id=world.clinic,
+        start_at=at(day, hour),
+    ).master_id
 
 
 def confirmations(visit_id):
-    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
-        LedgerTransaction.kind == "visit_confirmed",
-        LedgerTransaction.reference_id == str(visit_id)))
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(
+            LedgerTransaction.kind == "visit_confirmed",
+            LedgerTransaction.reference_id == str(visit_id),
+        )
+    )
 
 
 def fresh(visit_id):
@@ -39,7 +50,8 @@ def fresh(visit_id):
 
 
 def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
-        app, world, users, gateway):
+    app, world, users, gateway
+):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 10_000)
     visit_id = hold(world, patient)
@@ -47,8 +59,7 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
     assert fresh(visit_id).status == "PENDING_PAYMENT"
     params = gateway.pay(result.payment.razorpay_order_id)
     events = gateway.sandbox.events()
-    assert [e["event"] for e in events] == ["payment.authorized", "payment.captured",
-                                            "order.paid"]
+    assert [e["event"] for e in events] == ["payment.authorized", "payment.captured", "order.paid"]
     captured = next(e for e in events if e["event"] == "payment.captured")
     payload = {k: v for k, v in captured.items() if k not in ("id", "source")}
 
@@ -68,8 +79,10 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
     visit = fresh(visit_id)
     assert visit.status == "CONFIRMED" and [i.status for i in visit.items] == ["CONFIRMED"]
     assert confirmations(visit_id) == 1
-    assert {p.kind: p.status for p in visit.payments} == {"ORDER": "SUCCESSFUL",
-                                                          "WALLET": "SUCCESSFUL"}
+    assert {p.kind: p.status for p in visit.payments} == {
+        "ORDER": "SUCCESSFUL",
+        "WALLET": "SUCCESSFUL",
+    }
     order = next(p for p in visit.payments if p.kind == "ORDER")
     assert order.razorpay_payment_id == params["razorpay_payment_id"] and order.method == "upi"
     events = [a.event for a in order.attempts]
@@ -77,11 +90,18 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
     assert sum(e.endswith("captured") for e in events) == 1
     assert balance(chart.GATEWAY_CLEARING) == 52_950 - 10_000
     assert balance(WALLET_RESERVED) == 0 and prices.wallet_balance(patient.id) == 0
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxItem).where(
-        OutboxItem.job == "notify.booking_confirmed")) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.job == "notify.booking_confirmed")
+        )
+        == 1
+    )
     [mail] = db.session.scalars(sa.select(MailMessage).where(MailMessage.to == patient.email))
     assert f"Visit {visit.number} confirmed" == mail.subject and visit.invoice_no in mail.text
     from portal.notify.models import Reminder
+
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Reminder)) >= 1
 
 
@@ -104,8 +124,12 @@ def test_bad_signature_is_refused(world, users, gateway):
     with pytest.raises(PaymentError, match="could not verify"):
         checkout.complete_checkout_callback({**params, "razorpay_signature": "0" * 64})
     assert fresh(visit_id).status == "PENDING_PAYMENT"
-    assert db.session.scalar(sa.select(PaymentAttempt.event).where(
-        PaymentAttempt.event == "callback.bad_signature")) is not None
+    assert (
+        db.session.scalar(
+            sa.select(PaymentAttempt.event).where(PaymentAttempt.event == "callback.bad_signature")
+        )
+        is not None
+    )
     with pytest.raises(PaymentError):
         checkout.complete_checkout_callback({"error[description]": "declined"})
 
@@ -174,11 +198,22 @@ def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
     result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
-    payment = {"id": "pay_WrongAmount0001", "entity": "payment", "amount": 100,
-               "order_id": result.payment.razorpay_order_id, "status": "captured",
-               "method": "upi", "notes": {}}
-    payload = {"entity": "event", "event": "payment.captured", "contains": ["payment"],
-               "payload": {"payment": {"entity": payment}}, "created_at": 1}
+    payment = {
+        "id": "pay_WrongAmount0001",
+        "entity": "payment",
+        "amount": 100,
+        "order_id": result.payment.razorpay_order_id,
+        "status": "captured",
+        "method": "upi",
+        "notes": {},
+    }
+    payload = {
+        "entity": "event",
+        "event": "payment.captured",
+        "contains": ["payment"],
+        "payload": {"payment": {"entity": payment}},
+        "created_at": 1,
+    }
     post_webhook(app, payload, "evt_wrong_1")
     post_webhook(app, payload, "evt_wrong_2")
     visit = fresh(visit_id)
@@ -192,9 +227,15 @@ def test_changing_the_visit_abandons_the_pending_order(world, users, gateway):
     visit_id = hold(world, patient)
     first = checkout.checkout(patient, visit_id, 2_000, CALLBACK)
     assert prices.wallet_balance(patient.id) == 0
-    visits.add_item(patient, patient_id=patient.id, service_id=world.follow,
-                     provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                     start_at=at(1, 11), visit_id=visit_id)
+    visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.follow,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 11),
+        visit_id=visit_id,
+    )
     visit = fresh(visit_id)
     assert visit.status == "DRAFT" and prices.wallet_balance(patient.id) == 2_000
     assert db.session.get(Payment, first.payment.id).status == "EXPIRED"

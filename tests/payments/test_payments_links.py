@@ -1,4 +1,5 @@
 """Admin payment links (smart expiry), desk payments, and the expiry sweep."""
+
 from datetime import timedelta
 
 import pytest
@@ -15,17 +16,25 @@ from tests.booking.factories import at
 
 def admin_hold(world, users, start, patient=0):
     admin, patient = users(world.admin), users(world.patients[patient])
-    item = visits.add_item(admin, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=start)
+    item = visits.add_item(
+        admin,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=start,
+    )
     return admin, item.master_id
 
 
-@pytest.mark.parametrize("start, expected", [
-    (at(3, 10), timedelta(hours=24)),                      # far ahead: now + 24 h
-    (at(0, 13), timedelta(hours=3)),                       # 5 h ahead: start − 2 h
-    (at(0, 10, 30), timedelta(minutes=30)),                # 2.5 h ahead: 30 min
-])
+@pytest.mark.parametrize(
+    "start, expected",
+    [
+        (at(3, 10), timedelta(hours=24)),  # far ahead: now + 24 h
+        (at(0, 13), timedelta(hours=3)),  # 5 h ahead: start − 2 h
+        (at(0, 10, 30), timedelta(minutes=30)),  # 2.5 h ahead: 30 min
+    ],
+)
 def test_payment_link_smart_expiry(world, users, gateway, start, expected):
     admin, visit_id = admin_hold(world, users, start)
     payment = links.create_payment_link(admin, visit_id)
@@ -94,9 +103,14 @@ def test_desk_payment(world, users, gateway):
 
 def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):
     patient = users(world.patients[0])
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     clock.shift(timedelta(minutes=14))
     assert expire_holds() == 0
     clock.shift(timedelta(minutes=2))
@@ -105,25 +119,35 @@ def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):
     visit = lookup.get_visit(item.master_id)
     assert visit.status == "EXPIRED" and not visit.items[0].claims[0].live
     with pytest.raises(BookingError, match="already paid|can no longer"):
-        visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                         provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                         start_at=at(1, 11), visit_id=visit.id)
+        visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=world.consult,
+            provider_ids=[world.doctors[0]],
+            clinic_id=world.clinic,
+            start_at=at(1, 11),
+            visit_id=visit.id,
+        )
     assert expire_holds() == 0
 
 
 def test_checkout_after_the_hold_ran_out_is_refused(world, users, gateway, clock):
     patient = users(world.patients[0])
-    item = visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=at(1, 10))
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
     clock.shift(timedelta(minutes=16))
     with pytest.raises(BookingError, match="hold on these slots has expired"):
         checkout.checkout(patient, item.master_id, callback_url="http://portal.test/cb")
     assert lookup.get_visit(item.master_id).status == "EXPIRED"
 
 
-def test_hold_sweep_leaves_visits_waiting_on_a_link_to_the_link_sweep(world, users, gateway,
-                                                                      clock):
+def test_hold_sweep_leaves_visits_waiting_on_a_link_to_the_link_sweep(world, users, gateway, clock):
     """The link sweep re-issues an expired link while the start is ahead; the hold sweep
     must not expire such a visit first."""
     admin, visit_id = admin_hold(world, users, at(3, 10))

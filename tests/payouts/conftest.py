@@ -7,6 +7,7 @@
 - ``world``: builders for providers, bookings, earnings and penalties.
 - After every test the ledger check must pass (autouse).
 """
+
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -56,18 +57,38 @@ def x(app):
     from portal.payouts import gateway as payouts_gateway
     from portal.payouts.ratelimit import TokenBucket
 
-    sandbox_app = create_sandbox_app({
-        "KEY_ID": KEY_ID, "KEY_SECRET": KEY_SECRET, "X_ACCOUNT_NUMBER": ACCOUNT_NUMBER,
-        "X_WEBHOOK_URL": "http://portal.test/webhooks/razorpayx",
-        "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET, "WEBHOOK_THREAD": False, "SEED": 11,
-        "WEBHOOK_TRANSPORT": wsgi_transport(app)})
+    sandbox_app = create_sandbox_app(
+        {
+            "KEY_ID": KEY_ID,
+            "KEY_SECRET": KEY_SECRET,
+            "X_ACCOUNT_NUMBER": ACCOUNT_NUMBER,
+            "X_WEBHOOK_URL": "http://portal.test/webhooks/razorpayx",
+            "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET,
+            "WEBHOOK_THREAD": False,
+            "SEED": 11,
+            "WEBHOOK_TRANSPORT": wsgi_transport(app),
+        }
+    )
     served = serve(sandbox_app)
     url = served.url
-    adapter = RazorpayXPayouts(KEY_ID, KEY_SECRET, ACCOUNT_NUMBER, url, timeout=0.5,
-                               retries=0, backoff=0, sleep=lambda s: None)
-    saved = {k: app.config.get(k) for k in ("RAZORPAYX_WEBHOOK_SECRET",
-                                            "PAYOUT_RETRY_BACKOFF_SECONDS",
-                                            "PAYOUT_RESEND_BACKOFF_SECONDS")}
+    adapter = RazorpayXPayouts(
+        KEY_ID,
+        KEY_SECRET,
+        ACCOUNT_NUMBER,
+        url,
+        timeout=0.5,
+        retries=0,
+        backoff=0,
+        sleep=lambda s: None,
+    )
+    saved = {
+        k: app.config.get(k)
+        for k in (
+            "RAZORPAYX_WEBHOOK_SECRET",
+            "PAYOUT_RETRY_BACKOFF_SECONDS",
+            "PAYOUT_RESEND_BACKOFF_SECONDS",
+        )
+    }
     app.config["RAZORPAYX_WEBHOOK_SECRET"] = X_WEBHOOK_SECRET
     payouts_gateway.install(app, adapter=adapter, bucket=TokenBucket(None))
     sandbox = sandbox_app.extensions["razorpay_sandbox"]
@@ -100,6 +121,7 @@ def _ledger_balances_after_each_test(ledger_stays_sound):
 
 # --- builders ---------------------------------------------------------------------------------
 
+
 class World:
     def __init__(self, app, make_user, x=None):
         self.app = app
@@ -113,6 +135,7 @@ class World:
     # catalog
     def clinic(self):
         from portal.catalog.models import Clinic, Specialization
+
         if self._clinic is None:
             spec = Specialization(name="General medicine")
             clinic = Clinic(name="Indiranagar Clinic", city="Bengaluru", address="100 ft Rd")
@@ -123,9 +146,14 @@ class World:
 
     def service(self, fee=100_000):
         from portal.catalog.models import Service
+
         self.clinic()
-        service = Service(name=f"Consultation {fee}", fee_paise=fee, duration_minutes=30,
-                          specialization_id=self._spec.id)
+        service = Service(
+            name=f"Consultation {fee}",
+            fee_paise=fee,
+            duration_minutes=30,
+            specialization_id=self._spec.id,
+        )
         db.session.add(service)
         db.session.flush()
         return service
@@ -133,10 +161,15 @@ class World:
     def provider(self, schedule="WEEKLY", commission_bps=500, name=None):
         from portal.accounts.models import User
         from portal.catalog.models import Provider
+
         user = self.make_user("provider", name=name)
         user = db.session.get(User, user.id)
-        provider = Provider(user_id=user.id, display_name=name or f"Dr {user.name}",
-                            commission_bps=commission_bps, payout_schedule=schedule)
+        provider = Provider(
+            user_id=user.id,
+            display_name=name or f"Dr {user.name}",
+            commission_bps=commission_bps,
+            payout_schedule=schedule,
+        )
         db.session.add(provider)
         db.session.flush()
         provider.clinics.append(self.clinic())
@@ -145,6 +178,7 @@ class World:
 
     def patient(self):
         from portal.accounts.models import User
+
         if self._patient is None:
             self._patient = self.make_user("patient")
         return db.session.get(User, self._patient.id)
@@ -156,32 +190,43 @@ class World:
         from portal.db import utcnow
         from portal.domain.pricing import price_item
         from portal.ledger import accounts as chart
+
         providers = providers if isinstance(providers, (list, tuple)) else [providers]
         patient = self.patient()
         start = start or utcnow().replace(microsecond=0) - timedelta(minutes=10)
         service = self.service(fee)
         price = price_item(fee)
-        visit = MasterBooking(patient_id=patient.id, created_by_id=patient.id,
-                              status="CONFIRMED")
+        visit = MasterBooking(patient_id=patient.id, created_by_id=patient.id, status="CONFIRMED")
         db.session.add(visit)
         db.session.flush()
         visit.number = f"V{visit.id:06d}"
-        item = IndividualBooking(service=service, clinic=self.clinic(), start_at=start,
-                                 end_at=start + timedelta(minutes=30), status=status,
-                                 fee=price.fee, platform_fee=price.platform_fee, gst=price.gst,
-                                 total=price.total, taxable=price.taxable_value,
-                                 paid_amount=price.total, gateway_paid=price.total)
+        item = IndividualBooking(
+            service=service,
+            clinic=self.clinic(),
+            start_at=start,
+            end_at=start + timedelta(minutes=30),
+            status=status,
+            fee=price.fee,
+            platform_fee=price.platform_fee,
+            gst=price.gst,
+            total=price.total,
+            taxable=price.taxable_value,
+            paid_amount=price.total,
+            gateway_paid=price.total,
+        )
         item.providers = list(providers)
         visit.items.append(item)
         db.session.flush()
         if status == "CONFIRMED":
-            postings.post_confirmation(visit, gateway_amount=price.total, wallet_amount=0,
-                                       money_account=chart.CASH_DESK)
+            postings.post_confirmation(
+                visit, gateway_amount=price.total, wallet_amount=0, money_account=chart.CASH_DESK
+            )
         db.session.commit()
         return item
 
     def complete(self, booking, user):
         from portal.payouts.completion import complete_booking, start_booking
+
         start_booking(user, booking.id)
         return complete_booking(user, booking.id)
 
@@ -192,20 +237,30 @@ class World:
     def penalty(self, provider, amount=25_000):
         from portal.ledger import accounts as chart
         from portal.ledger.service import credit, debit, post
+
         self._n += 1
-        post("provider_penalty", [debit(chart.provider_payable(provider.id), amount),
-                                  credit(chart.PENALTY_REVENUE, amount)],
-             reference=("provider", provider.id), idempotency_key=f"test-penalty:{self._n}")
+        post(
+            "provider_penalty",
+            [
+                debit(chart.provider_payable(provider.id), amount),
+                credit(chart.PENALTY_REVENUE, amount),
+            ],
+            reference=("provider", provider.id),
+            idempotency_key=f"test-penalty:{self._n}",
+        )
         db.session.commit()
 
-    def onboard(self, provider, user, *, vpa=None, number="50100012345678",
-                ifsc="HDFC0001234", settle=True):
+    def onboard(
+        self, provider, user, *, vpa=None, number="50100012345678", ifsc="HDFC0001234", settle=True
+    ):
         from portal.payouts import fund_accounts
+
         if vpa:
             row = fund_accounts.save_vpa(user, provider.id, vpa=vpa)
         else:
-            row = fund_accounts.save_bank_account(user, provider.id, holder_name="Asha Rao",
-                                                  ifsc=ifsc, account_number=number)
+            row = fund_accounts.save_bank_account(
+                user, provider.id, holder_name="Asha Rao", ifsc=ifsc, account_number=number
+            )
         if settle:
             self.x.settle()
         return db.session.get(type(row), row.id)
@@ -225,16 +280,20 @@ def world(app, ctx, make_user, request):
 def payable(provider_id):
     from portal.ledger import accounts as chart
     from portal.ledger.service import balance
+
     return balance(chart.provider_payable(provider_id))
 
 
 def account(code):
     from portal.ledger.service import balance
+
     return balance(code)
 
 
 def payouts_of(provider_id):
     from portal.payouts.models import Payout
+
     db.session.expire_all()
-    return db.session.scalars(sa.select(Payout).where(Payout.provider_id == provider_id)
-                              .order_by(Payout.id)).all()
+    return db.session.scalars(
+        sa.select(Payout).where(Payout.provider_id == provider_id).order_by(Payout.id)
+    ).all()

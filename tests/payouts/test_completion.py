@@ -1,5 +1,6 @@
 """Starting and completing a booking: state machine, ownership, audit, the earning posted
 once (team split by equal shares), INSTANT providers get a payout job."""
+
 from datetime import timedelta
 
 import pytest
@@ -31,12 +32,16 @@ def test_provider_starts_and_completes_their_booking(world):
     assert payable(provider.id) == 95_000  # F − 5% commission
     assert account(chart.COMMISSION_REVENUE) == 5_000
     assert account(chart.UNEARNED_FEES) == unearned_before - 100_000
-    actions = db.session.scalars(sa.select(AuditEntry.action).where(
-        AuditEntry.object_type == "booking", AuditEntry.object_id == str(booking.id))).all()
+    actions = db.session.scalars(
+        sa.select(AuditEntry.action).where(
+            AuditEntry.object_type == "booking", AuditEntry.object_id == str(booking.id)
+        )
+    ).all()
     assert actions == ["booking.start", "booking.complete"]
     # WEEKLY: no payout job per booking.
-    assert not db.session.scalars(sa.select(OutboxItem).where(
-        OutboxItem.job == "payouts.instant")).all()
+    assert not db.session.scalars(
+        sa.select(OutboxItem).where(OutboxItem.job == "payouts.instant")
+    ).all()
 
 
 def test_refused_transitions_change_nothing(world):
@@ -54,8 +59,14 @@ def test_refused_transitions_change_nothing(world):
         completion.complete_booking(user, booking.id)
     db.session.rollback()
     # The earning was posted once.
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
-        LedgerTransaction.idempotency_key == f"complete:{booking.id}")) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.idempotency_key == f"complete:{booking.id}")
+        )
+        == 1
+    )
     assert payable(provider.id) == 95_000
 
 
@@ -92,8 +103,9 @@ def test_only_the_booking_s_provider_or_an_admin_may_act(world, make_user):
     completion.start_booking(admin, booking.id)
     completion.complete_booking(admin, booking.id)
     assert payable(provider.id) == 95_000
-    entry = db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.action == "booking.complete")).one()
+    entry = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "booking.complete")
+    ).one()
     assert entry.actor_id == admin.id
 
 
@@ -103,13 +115,15 @@ def test_team_appointment_splits_the_fee_equally_by_largest_remainder(world):
     c, _uc = world.provider(commission_bps=0)
     booking = world.booking([c, a, b], fee=100_001)
     world.complete(booking, ua)
-    shares = {p.id: (share, commission, earning)
-              for p, share, commission, earning in completion.earning_shares(booking)}
+    shares = {
+        p.id: (share, commission, earning)
+        for p, share, commission, earning in completion.earning_shares(booking)
+    }
     # 100_001 / 3 = 33_333.67: the odd paisa goes to the lowest provider id first.
     ordered = sorted(shares)
     assert [shares[pid][0] for pid in ordered] == [33_334, 33_334, 33_333]
-    assert payable(a.id) == 33_334 - 1_667   # 5% of 33_334 = 1_666.7 → 1_667
-    assert payable(b.id) == 33_334 - 3_333   # 10% of 33_334 = 3_333.4 → 3_333
+    assert payable(a.id) == 33_334 - 1_667  # 5% of 33_334 = 1_666.7 → 1_667
+    assert payable(b.id) == 33_334 - 3_333  # 10% of 33_334 = 3_333.4 → 3_333
     assert payable(c.id) == 33_333
     assert account(chart.COMMISSION_REVENUE) == 1_667 + 3_333
     assert sum(payable(p.id) for p in (a, b, c)) + account(chart.COMMISSION_REVENUE) == 100_001
@@ -118,12 +132,14 @@ def test_team_appointment_splits_the_fee_equally_by_largest_remainder(world):
 def test_instant_provider_gets_a_payout_job_per_completed_booking(world):
     provider, user = world.provider("INSTANT")  # no fund account: the job skips, audited
     world.earn(provider, user, 50_000)
-    items = db.session.scalars(sa.select(OutboxItem).where(
-        OutboxItem.job == "payouts.instant")).all()
+    items = db.session.scalars(
+        sa.select(OutboxItem).where(OutboxItem.job == "payouts.instant")
+    ).all()
     assert len(items) == 1 and items[0].payload["provider_id"] == provider.id
     assert items[0].done_at is not None
-    skipped = db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.action == "payout.skipped")).one()
+    skipped = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "payout.skipped")
+    ).one()
     assert "No validated bank account" in skipped.after["reason"]
     assert payable(provider.id) == 47_500  # waits on the payable
 
@@ -131,8 +147,8 @@ def test_instant_provider_gets_a_payout_job_per_completed_booking(world):
 def test_schedule_and_no_show_candidates(world):
     provider, user = world.provider()
     now = utcnow()
-    late = world.booking(provider, start=now - timedelta(hours=3))       # ended 2.5 h ago
-    recent = world.booking(provider, start=now - timedelta(hours=2))     # ended 1.5 h ago
+    late = world.booking(provider, start=now - timedelta(hours=3))  # ended 2.5 h ago
+    recent = world.booking(provider, start=now - timedelta(hours=2))  # ended 1.5 h ago
     upcoming = world.booking(provider, start=now + timedelta(days=2))
     overdue = completion.overdue_unstarted(now)
     assert [b.id for b in overdue] == [late.id]

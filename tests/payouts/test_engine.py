@@ -1,6 +1,7 @@
 """The payout engine against the sandbox: TDS, the minimum with carry-forward, penalties,
 retries and the alert, reversals, repeated and out-of-order webhooks, timeouts."""
-from datetime import date, datetime, timedelta, timezone
+
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -8,14 +9,14 @@ import time_machine
 
 from portal.audit.models import AuditEntry
 from portal.db import utcnow
+from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.extensions import db
 from portal.jobs import sweep_outbox
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
-from portal.domain.states import PayoutAttemptStatus, PayoutStatus
+from portal.payouts import models as m
 from portal.payouts import runs
 from portal.payouts.admin import hold_payout, release_payout, retry_payout_now
-from portal.payouts import models as m
 from portal.payouts.common import PayoutError, Skipped
 from portal.payouts.create import create_payout
 from portal.payouts.status import apply_remote
@@ -23,8 +24,11 @@ from tests.payouts.conftest import account, payable, payouts_of
 
 
 def _keys(prefix):
-    return db.session.scalars(sa.select(LedgerTransaction.idempotency_key).where(
-        LedgerTransaction.idempotency_key.like(prefix + "%"))).all()
+    return db.session.scalars(
+        sa.select(LedgerTransaction.idempotency_key).where(
+            LedgerTransaction.idempotency_key.like(prefix + "%")
+        )
+    ).all()
 
 
 def _pay_cycle(provider, period_end):
@@ -34,13 +38,14 @@ def _pay_cycle(provider, period_end):
 
 # --- TDS ---------------------------------------------------------------------------------
 
+
 def test_tds_at_the_crossing_payout_and_after(world, x):
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
-    world.earn(provider, user, 3_000_000)                 # ₹30,000
+    world.earn(provider, user, 3_000_000)  # ₹30,000
     _pay_cycle(provider, date(2026, 11, 1))
-    world.earn(provider, user, 3_000_000)                 # ₹30,000: ₹60,000 > ₹50,000
+    world.earn(provider, user, 3_000_000)  # ₹30,000: ₹60,000 > ₹50,000
     _pay_cycle(provider, date(2026, 11, 8))
-    world.earn(provider, user, 1_000_000)                 # ₹10,000
+    world.earn(provider, user, 1_000_000)  # ₹10,000
     _pay_cycle(provider, date(2026, 11, 15))
     x.settle()
     first, crossing, after = payouts_of(provider.id)
@@ -54,12 +59,13 @@ def test_tds_at_the_crossing_payout_and_after(world, x):
     assert account(chart.BANK) == -(3_000_000 + 2_400_000 + 900_000)  # paid out
     assert payable(provider.id) == 0
     from portal.payouts.reports import tds_this_year
+
     assert tds_this_year(provider.id)[1:] == (700_000, 7_000_000)
 
 
 def test_reversed_payout_gives_its_tds_back_and_the_next_payout_settles_it(world, x):
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
-    world.earn(provider, user, 6_000_000)                 # crosses at once: TDS ₹6,000
+    world.earn(provider, user, 6_000_000)  # crosses at once: TDS ₹6,000
     run = _pay_cycle(provider, date(2026, 11, 1))
     (payout,) = run.payouts
     assert payout.tds == 600_000
@@ -79,15 +85,17 @@ def test_reversed_payout_gives_its_tds_back_and_the_next_payout_settles_it(world
 
 # --- minimum and carry-forward ------------------------------------------------------------
 
+
 def test_cycle_below_the_minimum_carries_forward(world, x):
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
-    world.earn(provider, user, 40_000)                    # ₹400
+    world.earn(provider, user, 40_000)  # ₹400
     run = _pay_cycle(provider, date(2026, 11, 1))
     assert run.payouts_created == 0 and run.carried_forward == 1
     assert run.skipped[0]["reason"] == (
-        "Minimum payout threshold not met. Required: ₹500, Available: ₹400")
+        "Minimum payout threshold not met. Required: ₹500, Available: ₹400"
+    )
     assert payable(provider.id) == 40_000 and payouts_of(provider.id) == []
-    world.earn(provider, user, 20_000)                    # ₹600 now
+    world.earn(provider, user, 20_000)  # ₹600 now
     run = _pay_cycle(provider, date(2026, 11, 8))
     assert run.payouts_created == 1 and run.total_gross == 60_000
     x.settle()
@@ -109,31 +117,33 @@ def test_runs_are_due_on_mondays_and_the_first(ctx):
     assert runs.period_end_for("WEEKLY", date(2026, 11, 24)) is None
     assert runs.period_end_for("MONTHLY", date(2026, 12, 1)) == date(2026, 11, 30)
     assert runs.period_end_for("MONTHLY", date(2026, 12, 2)) is None
-    monday_ist = datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    monday_ist = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
     assert {s for s, _d in runs.due_runs(monday_ist)} == {"WEEKLY", "INSTANT"}
 
 
 # --- penalties ---------------------------------------------------------------------------
 
+
 def test_penalty_is_recovered_from_the_next_payout_never_below_zero(world, x):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
-    world.penalty(provider, 25_000)                       # ₹250 penalty, payable −₹250
-    world.earn(provider, user, 20_000)                    # earns ₹200: still −₹50
+    world.penalty(provider, 25_000)  # ₹250 penalty, payable −₹250
+    world.earn(provider, user, 20_000)  # earns ₹200: still −₹50
     assert payable(provider.id) == -5_000 and payouts_of(provider.id) == []
-    world.earn(provider, user, 100_000)                   # earns ₹1,000: ₹950 payable
+    world.earn(provider, user, 100_000)  # earns ₹1,000: ₹950 payable
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.gross == 95_000 and payout.status == PayoutStatus.PROCESSED
     assert payable(provider.id) == 0
     # Nothing left: a payout attempt now is refused, the payable never goes negative.
-    assert isinstance(create_payout(provider.id, kind=m.MANUAL_KIND,
-                                           apply_minimum=False), Skipped)
+    assert isinstance(create_payout(provider.id, kind=m.MANUAL_KIND, apply_minimum=False), Skipped)
 
 
 # --- failures, retries, the alert ------------------------------------------------------------
 
+
 def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make_user):
     from portal.accounts.models import User
+
     admin = db.session.get(User, make_user("admin").id)
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     x.sandbox.set_faults(payout_outcome="failed")
@@ -146,12 +156,15 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
     assert len(set(keys)) == 3  # a new key only after RazorpayX said FAILED
     assert [a.status for a in payout.attempt_rows] == [PayoutAttemptStatus.FAILED] * 3
     assert len(x.payouts()) == 3
-    alert = db.session.scalars(sa.select(AuditEntry).where(
-        AuditEntry.action == "payout.alert")).one()
+    alert = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "payout.alert")
+    ).one()
     assert alert.after["severity"] == "HIGH" and alert.after["payout_id"] == payout.id
     from portal.notify.models import Notification
-    (notice,) = db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == admin.id)).all()
+
+    (notice,) = db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == admin.id)
+    ).all()
     assert notice.priority == "HIGH" and f"Payout {payout.id} failed 3 times" in notice.title
     assert payable(provider.id) == 100_000  # the money is back on the payable
     assert account(chart.PAYOUTS_IN_TRANSIT) == 0 and account(chart.BANK) == 0
@@ -160,7 +173,10 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
     x.sandbox.set_faults(payout_outcome="processed")
     retry_payout_now(admin, payout.id, "Bank is back up, retrying")
     x.settle()
-    assert [p.status for p in payouts_of(provider.id)] == [PayoutStatus.FAILED, PayoutStatus.PROCESSED]
+    assert [p.status for p in payouts_of(provider.id)] == [
+        PayoutStatus.FAILED,
+        PayoutStatus.PROCESSED,
+    ]
     assert payable(provider.id) == 0 and account(chart.BANK) == -100_000
 
 
@@ -168,7 +184,7 @@ def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     x.sandbox.set_faults(payout_outcome="failed")
     world.earn(provider, user, 100_000)
-    x.sandbox.advance(10)          # the first attempt fails at RazorpayX
+    x.sandbox.advance(10)  # the first attempt fails at RazorpayX
     x.sandbox.set_faults(payout_outcome="processed")
     x.settle()
     (payout,) = payouts_of(provider.id)
@@ -204,8 +220,10 @@ def test_reversal_puts_the_money_back_on_the_payable(world, x):
     assert payout.status == PayoutStatus.REVERSED and payout.returned and payout.attempts == 1
     assert payable(provider.id) == 100_000
     assert account(chart.PAYOUTS_IN_TRANSIT) == 0 and account(chart.BANK) == 0
-    assert _keys(f"payout:{payout.id}:") == [f"payout:{payout.id}:initiated",
-                                              f"payout:{payout.id}:reversed"]
+    assert _keys(f"payout:{payout.id}:") == [
+        f"payout:{payout.id}:initiated",
+        f"payout:{payout.id}:reversed",
+    ]
 
 
 def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
@@ -214,8 +232,11 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED and account(chart.BANK) == -100_000
-    entity = dict(x.sandbox.store.payouts[payout.razorpay_payout_id], status="reversed",
-                  failure_reason="Beneficiary account closed")
+    entity = dict(
+        x.sandbox.store.payouts[payout.razorpay_payout_id],
+        status="reversed",
+        failure_reason="Beneficiary account closed",
+    )
     assert apply_remote(entity)
     db.session.commit()
     payout = db.session.get(m.Payout, payout.id)
@@ -225,6 +246,7 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
 
 
 # --- webhooks: repeated and out of order ----------------------------------------------------------
+
 
 def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
@@ -238,11 +260,17 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     assert len(delivered) >= 6
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED
-    assert _keys(f"payout:{payout.id}:") == [f"payout:{payout.id}:initiated",
-                                              f"payout:{payout.id}:processed"]
-    statuses = db.session.scalars(sa.select(AuditEntry.action).where(
-        AuditEntry.object_type == "payout", AuditEntry.object_id == str(payout.id),
-        AuditEntry.action.like("payout.%"))).all()
+    assert _keys(f"payout:{payout.id}:") == [
+        f"payout:{payout.id}:initiated",
+        f"payout:{payout.id}:processed",
+    ]
+    statuses = db.session.scalars(
+        sa.select(AuditEntry.action).where(
+            AuditEntry.object_type == "payout",
+            AuditEntry.object_id == str(payout.id),
+            AuditEntry.action.like("payout.%"),
+        )
+    ).all()
     assert statuses.count("payout.processed") == 1
     assert "payout.processing" not in statuses  # stale after processed
     assert account(chart.BANK) == -100_000
@@ -262,6 +290,7 @@ def test_stale_events_after_a_final_status_are_ignored(world, x):
 
 # --- timeouts and server errors: never paid twice -----------------------------------------------
 
+
 def test_timeout_on_create_reuses_the_key_and_pays_once(world, x, immediate_retries):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     x.sandbox.set_faults(timeout_next=2, timeout_seconds=1.0, match="POST /v1/payouts")
@@ -269,9 +298,9 @@ def test_timeout_on_create_reuses_the_key_and_pays_once(world, x, immediate_retr
     x.settle()
     (payout,) = payouts_of(provider.id)
     (attempt,) = payout.attempt_rows
-    assert attempt.requests >= 2          # asked again after no answer, same key
+    assert attempt.requests >= 2  # asked again after no answer, same key
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
-    assert len(x.payouts()) == 1          # RazorpayX made one payout
+    assert len(x.payouts()) == 1  # RazorpayX made one payout
     assert account(chart.BANK) == -100_000
 
 
@@ -285,8 +314,7 @@ def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries
     assert len(x.payouts()) == 1
 
 
-def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x,
-                                                                     immediate_retries):
+def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, immediate_retries):
     providers = [world.ready_provider("WEEKLY", commission_bps=0) for _ in range(6)]
     for provider, user in providers:
         world.earn(provider, user, 100_000)
@@ -310,8 +338,10 @@ def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x,
 
 # --- holds ----------------------------------------------------------------------------------
 
+
 def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
     from portal.accounts.models import User
+
     admin = db.session.get(User, make_user("admin").id)
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
     world.earn(provider, user, 100_000)
@@ -335,15 +365,16 @@ def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED and not payout.held
-    actions = db.session.scalars(sa.select(AuditEntry.action).where(
-        AuditEntry.object_type == "payout")).all()
+    actions = db.session.scalars(
+        sa.select(AuditEntry.action).where(AuditEntry.object_type == "payout")
+    ).all()
     assert "payout.hold" in actions and "payout.release" in actions
 
 
 def test_mode_is_neft_above_five_lakh(world, x):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.penalty(provider, 1)  # make the figure odd; recovered from the payout
-    world.earn(provider, user, 60_000_001)                 # ₹6,00,000.01
+    world.earn(provider, user, 60_000_001)  # ₹6,00,000.01
     (payout,) = payouts_of(provider.id)
     assert payout.net > 50_000_000 and payout.mode == "NEFT"
     x.settle()

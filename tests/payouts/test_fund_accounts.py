@@ -1,10 +1,11 @@
 """Onboarding: input rules, contact + fund account + validation at RazorpayX, payouts only
 after a successful validation, a changed account validated again."""
+
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
 from portal.domain.states import FundAccountStatus, PayoutStatus
+from portal.extensions import db
 from portal.payouts import fund_accounts
 from portal.payouts import models as m
 from portal.payouts.common import Skipped
@@ -12,15 +13,18 @@ from portal.payouts.create import create_payout
 from tests.payouts.conftest import payouts_of
 
 
-@pytest.mark.parametrize("ifsc, number, field", [
-    ("HDFC0001234", "12345678", "account_number"),       # 8 digits
-    ("HDFC0001234", "1234567890123456789", "account_number"),  # 19 digits
-    ("HDFC0001234", "12345678A", "account_number"),
-    ("HDFC1001234", "123456789", "ifsc"),                 # 5th character must be 0
-    ("HDF00001234", "123456789", "ifsc"),
-    ("HDFC000123", "123456789", "ifsc"),                  # 10 characters
-    ("", "", "ifsc"),
-])
+@pytest.mark.parametrize(
+    "ifsc, number, field",
+    [
+        ("HDFC0001234", "12345678", "account_number"),  # 8 digits
+        ("HDFC0001234", "1234567890123456789", "account_number"),  # 19 digits
+        ("HDFC0001234", "12345678A", "account_number"),
+        ("HDFC1001234", "123456789", "ifsc"),  # 5th character must be 0
+        ("HDF00001234", "123456789", "ifsc"),
+        ("HDFC000123", "123456789", "ifsc"),  # 10 characters
+        ("", "", "ifsc"),
+    ],
+)
 def test_bank_details_are_checked(ifsc, number, field):
     with pytest.raises(fund_accounts.FundAccountError) as caught:
         fund_accounts.check_bank("Asha Rao", ifsc, number)
@@ -29,7 +33,10 @@ def test_bank_details_are_checked(ifsc, number, field):
 
 def test_good_bank_details_are_normalised():
     assert fund_accounts.check_bank("  Asha   Rao ", "hdfc0a01234", "1234 5678 9012") == (
-        "Asha Rao", "HDFC0A01234", "123456789012")
+        "Asha Rao",
+        "HDFC0A01234",
+        "123456789012",
+    )
     assert fund_accounts.check_bank("Asha Rao", "SBIN0000001", "9" * 18)[2] == "9" * 18
     with pytest.raises(fund_accounts.FundAccountError) as caught:
         fund_accounts.check_bank("Asha Rao", "SBIN0000001", "123456789", "123456780")
@@ -107,16 +114,29 @@ def test_repeated_validation_event_changes_nothing(world, x):
     row = world.onboard(provider, user)
     assert row.status == FundAccountStatus.VALIDATED
     from portal.audit.models import AuditEntry
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "fund_account.validated")) == 1
+
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "fund_account.validated")
+        )
+        == 1
+    )
     # A late "failed" for a validated account is stale.
     assert not fund_accounts.apply_validation_entity(
-        {"id": row.razorpay_validation_id, "status": "failed"})
+        {"id": row.razorpay_validation_id, "status": "failed"}
+    )
 
 
 def test_another_provider_cannot_set_my_account(world, x):
     provider, _user = world.provider()
     _other, other_user = world.provider()
     with pytest.raises(fund_accounts.NotFound):
-        fund_accounts.save_bank_account(other_user, provider.id, holder_name="Mallory",
-                                        ifsc="HDFC0001234", account_number="123456789")
+        fund_accounts.save_bank_account(
+            other_user,
+            provider.id,
+            holder_name="Mallory",
+            ifsc="HDFC0001234",
+            account_number="123456789",
+        )

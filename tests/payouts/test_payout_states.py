@@ -1,9 +1,17 @@
 """The payout capability's machines and its alert signal (no database needed for most)."""
+
 import pytest
 
 from portal import events
-from portal.domain.states import (ATTEMPT_TO_PAYOUT, PAYOUT, PAYOUT_ATTEMPT, PAYOUT_RUN,
-                                  InvalidTransition, PayoutAttemptStatus, PayoutRunStatus)
+from portal.domain.states import (
+    ATTEMPT_TO_PAYOUT,
+    PAYOUT,
+    PAYOUT_ATTEMPT,
+    PAYOUT_RUN,
+    InvalidTransition,
+    PayoutAttemptStatus,
+    PayoutRunStatus,
+)
 from portal.payouts.alerts import raise_payout_alert
 
 A = PayoutAttemptStatus

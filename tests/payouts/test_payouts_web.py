@@ -1,4 +1,5 @@
 """The provider's schedule, earnings and bank pages, and the admin payouts screen."""
+
 import re
 from datetime import date
 
@@ -67,9 +68,9 @@ def test_earnings_dashboard(world, x, client, login):
     html = page.get_data(as_text=True)
     assert "₹190" in html
     assert "Minimum payout threshold not met. Required: ₹500, Available: ₹190" in html
-    assert "₹700" in html              # the payout: ₹950 − ₹250 penalty
+    assert "₹700" in html  # the payout: ₹950 − ₹250 penalty
     assert 'data-status="PROCESSED"' in html
-    assert "−₹250" in html             # the penalty
+    assert "−₹250" in html  # the penalty
     assert "<svg" in html and len(re.findall(r"<rect ", html)) == 12
     assert "style=" not in html and "<script>" not in html.split("</head>")[1]
     assert "TDS 20" in html and "194J" in html
@@ -80,15 +81,29 @@ def test_bank_page_validates_and_saves(world, x, client, login):
     db.session.commit()
     login(user)
     assert "No account yet" in client.get("/provider/bank").get_data(as_text=True)
-    bad = client.post("/provider/bank", data={
-        "kind": "bank_account", "holder_name": "Asha Rao", "ifsc": "HDFC1001234",
-        "account_number": "12345", "confirm_account_number": "12345"})
+    bad = client.post(
+        "/provider/bank",
+        data={
+            "kind": "bank_account",
+            "holder_name": "Asha Rao",
+            "ifsc": "HDFC1001234",
+            "account_number": "12345",
+            "confirm_account_number": "12345",
+        },
+    )
     assert bad.status_code == 422
     text = bad.get_data(as_text=True)
     assert "Enter a valid IFSC" in text and "9 to 18 digits" in text
-    good = client.post("/provider/bank", data={
-        "kind": "bank_account", "holder_name": "Asha Rao", "ifsc": "HDFC0001234",
-        "account_number": "50100012345678", "confirm_account_number": "50100012345678"})
+    good = client.post(
+        "/provider/bank",
+        data={
+            "kind": "bank_account",
+            "holder_name": "Asha Rao",
+            "ifsc": "HDFC0001234",
+            "account_number": "50100012345678",
+            "confirm_account_number": "50100012345678",
+        },
+    )
     assert good.status_code == 303
     page = client.get("/provider/bank").get_data(as_text=True)
     assert "HDFC0001234 ••••5678" in page and 'data-status="PENDING"' in page
@@ -97,8 +112,7 @@ def test_bank_page_validates_and_saves(world, x, client, login):
     assert 'data-status="VALIDATED"' in client.get("/provider/bank").get_data(as_text=True)
 
 
-def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
-                                              immediate_retries):
+def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user, immediate_retries):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     x.sandbox.set_faults(payout_outcome="failed")
     world.earn(provider, user, 100_000)
@@ -111,25 +125,32 @@ def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
     assert answer.status_code == 200
     assert f'id="payout-{payout.id}"' in answer.get_data(as_text=True)
     assert client.get("/admin/payouts").status_code == 200
-    assert f'id="payout-{payout.id}"' not in client.get(
-        "/admin/payouts?status=PROCESSED").get_data(as_text=True)
+    assert f'id="payout-{payout.id}"' not in client.get("/admin/payouts?status=PROCESSED").get_data(
+        as_text=True
+    )
     detail = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
     assert "Beneficiary bank is down" in detail and detail.count("<code>") == 3
     short = client.post(f"/admin/payouts/{payout.id}/retry", data={"reason": "again"})
     assert short.status_code == 422
     x.sandbox.set_faults(payout_outcome="processed")
-    done = client.post(f"/admin/payouts/{payout.id}/retry",
-                       data={"reason": "Bank confirmed it is back up"})
+    done = client.post(
+        f"/admin/payouts/{payout.id}/retry", data={"reason": "Bank confirmed it is back up"}
+    )
     assert done.status_code == 303
     x.settle()
-    assert [p.status for p in payouts_of(provider.id)] == [PayoutStatus.FAILED, PayoutStatus.PROCESSED]
+    assert [p.status for p in payouts_of(provider.id)] == [
+        PayoutStatus.FAILED,
+        PayoutStatus.PROCESSED,
+    ]
     assert payable(provider.id) == 0
     accounts = client.get("/admin/payouts/accounts").get_data(as_text=True)
     assert provider.display_name in accounts and 'data-status="VALIDATED"' in accounts
-    refused = client.post(f"/admin/payouts/{payout.id}/hold",
-                          data={"reason": "Too late to hold this one"})
+    refused = client.post(
+        f"/admin/payouts/{payout.id}/hold", data={"reason": "Too late to hold this one"}
+    )
     assert refused.status_code == 422 and "Only a queued or failed" in refused.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_admin_runs_a_cycle(world, x, client, login, make_user):

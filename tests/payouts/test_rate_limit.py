@@ -1,4 +1,5 @@
 """The RazorpayX request rate limit: a token bucket with an injected clock (no sleeping)."""
+
 from datetime import date
 
 from portal.payouts import gateway as payouts_gateway
@@ -54,8 +55,7 @@ def test_limited_gateway_takes_a_token_per_call():
         def fetch_payout(self, payout_id):
             return {"id": payout_id, "at": clock.now}
 
-    limited = LimitedGateway(Adapter(), TokenBucket(2, capacity=1, clock=clock,
-                                                    sleep=clock.sleep))
+    limited = LimitedGateway(Adapter(), TokenBucket(2, capacity=1, clock=clock, sleep=clock.sleep))
     times = [limited.fetch_payout(str(i))["at"] for i in range(5)]
     assert [round(t - 1000.0, 6) for t in times] == [0.0, 0.5, 1.0, 1.5, 2.0]
     assert limited.account_number == "x" and limited.calls == 5
@@ -66,8 +66,7 @@ def test_a_payout_run_honours_the_limit(app, world, x):
     for provider, user in providers:
         world.earn(provider, user, 100_000)
     clock = FakeClock()
-    payouts_gateway.install(app, bucket=TokenBucket(2, capacity=1, clock=clock,
-                                                    sleep=clock.sleep))
+    payouts_gateway.install(app, bucket=TokenBucket(2, capacity=1, clock=clock, sleep=clock.sleep))
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     # 4 payout requests at 2/s: the first at once, then every 0.5 s.
     assert round(clock.now - 1000.0, 6) == 1.5

@@ -1,13 +1,13 @@
 """Fixtures of the cancellation/refund/reschedule tests: the booking world on a frozen
 clock (boundaries to the minute), the sandbox gateway, visits booked and paid through the
 real services, and the ledger check after every test."""
+
 import pytest
 import time_machine
 
 # The booking world, its users, the sandbox gateway and the ledger guard are the booking
 # tests' own; only the clock differs: it stands still so boundaries hold to the minute.
-from tests.booking.conftest import (  # noqa: F401
-    _ledger_stays_sound, gateway, users, world)
+from tests.booking.conftest import _ledger_stays_sound, gateway, users, world  # noqa: F401
 from tests.booking.factories import NOW
 
 

@@ -1,5 +1,6 @@
 """Helpers of the refund tests: book and pay a visit through the real services, settle the
 sandbox's refunds, read ledger transactions."""
+
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -13,15 +14,22 @@ def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, depen
     and ``wallet`` paise, pay the rest on the sandbox checkout; returns the visit."""
     first = None
     for service_id, provider_ids, start in slots:
-        item = visits.add_item(patient, patient_id=patient.id, service_id=service_id,
-                                provider_ids=provider_ids, clinic_id=world.clinic,
-                                start_at=start, dependent_id=dependent_id,
-                                visit_id=first.master_id if first else None)
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=service_id,
+            provider_ids=provider_ids,
+            clinic_id=world.clinic,
+            start_at=start,
+            dependent_id=dependent_id,
+            visit_id=first.master_id if first else None,
+        )
         first = first or item
     if coupon:
         visits.apply_coupon(patient, first.master_id, coupon)
-    result = checkout.checkout(patient, first.master_id, wallet,
-                              callback_url="http://portal.test/cb")
+    result = checkout.checkout(
+        patient, first.master_id, wallet, callback_url="http://portal.test/cb"
+    )
     if result.redirect_url:
         checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
         gateway.deliver()
@@ -34,9 +42,14 @@ def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, depen
 def settle_refunds(gateway, seconds=10):
     """Let the sandbox finish its refunds and deliver the webhooks into the portal."""
     from portal.refunds.models import Refund
-    stuck = db.session.scalars(sa.select(Refund).where(
-        Refund.destination == "GATEWAY", Refund.status == "PENDING",
-        Refund.razorpay_refund_id.is_(None))).all()
+
+    stuck = db.session.scalars(
+        sa.select(Refund).where(
+            Refund.destination == "GATEWAY",
+            Refund.status == "PENDING",
+            Refund.razorpay_refund_id.is_(None),
+        )
+    ).all()
     assert not stuck, [(r.id, r.attempts, r.failure_reason) for r in stuck]
     gateway.sandbox.advance(seconds)
     results = gateway.deliver()
@@ -47,8 +60,10 @@ def settle_refunds(gateway, seconds=10):
 
 def ledger_kinds(kind):
     from portal.ledger.models import LedgerTransaction
-    return db.session.scalars(sa.select(LedgerTransaction).where(
-        LedgerTransaction.kind == kind)).all()
+
+    return db.session.scalars(
+        sa.select(LedgerTransaction).where(LedgerTransaction.kind == kind)
+    ).all()
 
 
 def hours(h, minutes=0):
@@ -60,6 +75,7 @@ def with_known_passwords():
     from portal.accounts.models import User
     from portal.accounts.passwords import hash_password
     from tests.conftest import PASSWORD
+
     for user in db.session.scalars(sa.select(User)):
         user.password_hash = hash_password(PASSWORD)
     db.session.commit()
@@ -67,5 +83,6 @@ def with_known_passwords():
 
 def login(client, email):
     from tests.conftest import PASSWORD
+
     r = client.post("/auth/login", data={"email": email, "password": PASSWORD})
     assert r.status_code in (302, 303)

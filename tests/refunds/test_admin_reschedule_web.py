@@ -1,6 +1,7 @@
 """The admin reschedule page: the quote and free times (htmx swaps the times and the fee),
 a move paid from the patient's wallet or at the desk, the 24-hour rule and its override,
 errors beside their field with 422, who may use it, CSRF."""
+
 import re
 
 import pytest
@@ -18,10 +19,10 @@ from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
 
-START = at(4, 10)   # Friday 5 June 2026, 10:00 IST
-NEW = at(7, 11)     # Monday 8 June 2026, 11:00 IST
-FEE_10 = 6_195      # 10 % tier on ₹500: ₹50 + ₹2.50 platform + ₹9.45 GST
-FEE_20 = 12_390     # 20 % tier (also an overridden late move): ₹100 + ₹5 + ₹18.90
+START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
+NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
+FEE_10 = 6_195  # 10 % tier on ₹500: ₹50 + ₹2.50 platform + ₹9.45 GST
+FEE_20 = 12_390  # 20 % tier (also an overridden late move): ₹100 + ₹5 + ₹18.90
 
 
 def _slots(html):
@@ -37,13 +38,18 @@ def setup(app, world, users, gateway):
     """A paid visit: a consultation at START and a blood test an hour later."""
     with_known_passwords()
     patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway, [
-        (world.consult, [world.doctors[0]], START),
-        (world.lab, [world.lab_provider], at(4, 11))])
+    visit = book_and_pay(
+        world,
+        patient,
+        gateway,
+        [(world.consult, [world.doctors[0]], START), (world.lab, [world.lab_provider], at(4, 11))],
+    )
     ids = [i.id for i in visit.items]
-    emails = {"patient": patient.email, "admin": users(world.admin).email,
-              "doctor": db.session.get(
-                  User, db.session.get(Provider, world.doctors[0]).user_id).email}
+    emails = {
+        "patient": patient.email,
+        "admin": users(world.admin).email,
+        "doctor": db.session.get(User, db.session.get(Provider, world.doctors[0]).user_id).email,
+    }
     db.session.remove()
     return visit.id, ids, emails
 
@@ -74,10 +80,12 @@ def test_page_shows_the_booking_quote_and_free_times(app, client, setup, clock, 
     slots = _slots(html)
     assert slots and all(s.endswith("+00:00") for s in slots)
     assert re.search(r'<input[^>]*value="wallet"', html) and not re.search(
-        r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled', html)
+        r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled', html
+    )
     # The day picker reloads only the free times.
-    part = client.get(f"{_url(ids[0])}?day=2026-06-08",
-                      headers={"HX-Request": "true", "HX-Target": "slots"})
+    part = client.get(
+        f"{_url(ids[0])}?day=2026-06-08", headers={"HX-Request": "true", "HX-Target": "slots"}
+    )
     text = part.get_data(as_text=True)
     assert part.status_code == 200 and "<html" not in text and "Reschedule fee" not in text
     assert "Free times from Mon 08 Jun 2026" in text and _slots(text)
@@ -123,14 +131,16 @@ def test_move_paid_at_the_desk_needs_a_receipt(app, client, setup, clock, world)
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
     login(client, emails["admin"])
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk",
-                                        "receipt_no": "  "})
+    r = client.post(
+        _url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk", "receipt_no": "  "}
+    )
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and rs.MSG_RECEIPT in html
     assert html.index(rs.MSG_RECEIPT) > html.index("Desk receipt number")
     assert _item(app, ids[0]).start_at == START
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk",
-                                        "receipt_no": "DESK-0042"})
+    r = client.post(
+        _url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk", "receipt_no": "DESK-0042"}
+    )
     assert r.status_code == 303
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at == NEW
@@ -151,14 +161,16 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     assert r.status_code == 422 and MSG_TOO_LATE in html
     assert _item(app, ids[0]).start_at == START
     # Ticking the box reloads the fee: the overridden quote, charged the highest tier.
-    part = client.get(f"{_url(ids[0])}?override=y",
-                      headers={"HX-Request": "true", "HX-Target": "fee"})
+    part = client.get(
+        f"{_url(ids[0])}?override=y", headers={"HX-Request": "true", "HX-Target": "fee"}
+    )
     text = part.get_data(as_text=True)
     assert part.status_code == 200 and "<html" not in text and "Free times" not in text
     assert "Penalty (20% of the ₹500 service fee, administrator override)" in text
     assert 'id="fee-total">₹123.90<' in text and MSG_TOO_LATE not in text
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "override": "y",
-                                        "pay_with": "wallet"})
+    r = client.post(
+        _url(ids[0]), data={"slot": NEW.isoformat(), "override": "y", "pay_with": "wallet"}
+    )
     assert r.status_code == 303
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at == NEW
@@ -181,8 +193,12 @@ def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clo
     # Cancelled by the patient: the page still renders; a move is refused with the message.
     client.post("/auth/logout")
     login(client, emails["patient"])
-    assert client.post(f"/me/visits/{visit_id}/cancel",
-                       data={"items": [ids[1]], "destination": "wallet"}).status_code == 303
+    assert (
+        client.post(
+            f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]], "destination": "wallet"}
+        ).status_code
+        == 303
+    )
     client.post("/auth/logout")
     login(client, emails["admin"])
     page = client.get(_url(ids[1]))
@@ -232,5 +248,6 @@ def test_a_wallet_short_of_the_fee_cannot_be_chosen(app, client, setup, clock):
     login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
     assert "(balance ₹0, not enough)" in html
-    assert re.search(r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled',
-                     html)
+    assert re.search(
+        r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled', html
+    )

@@ -1,6 +1,7 @@
 """Every row of the cancellation table at the service level, at the boundaries (a minute
 either side), with coupons and partial wallet payments; where the money goes; the visit's
 derived status; the ledger after each."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -28,19 +29,24 @@ CONSULT_TOTAL = 52_950  # F 500 + P 25 + GST 4.50
 
 def one_item(world, users, gateway, **kw):
     patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway,
-                         [(world.consult, [world.doctors[0]], START)], **kw)
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], START)], **kw
+    )
     return patient, visit, visit.items[0]
 
 
 # --- the patient's rows -------------------------------------------------------------------
 
-@pytest.mark.parametrize("before, expected, rule", [
-    (hours(48, 1), CONSULT_TOTAL, "patient_full"),
-    (hours(48), CONSULT_TOTAL, "patient_full"),                     # exactly 48 h: 100 %
-    (hours(47, 59), 39_713 - 10_000, "patient_partial"),            # 75 % − ₹100
-    (hours(24, 1), 39_713 - 10_000, "patient_partial"),
-])
+
+@pytest.mark.parametrize(
+    "before, expected, rule",
+    [
+        (hours(48, 1), CONSULT_TOTAL, "patient_full"),
+        (hours(48), CONSULT_TOTAL, "patient_full"),  # exactly 48 h: 100 %
+        (hours(47, 59), 39_713 - 10_000, "patient_partial"),  # 75 % − ₹100
+        (hours(24, 1), 39_713 - 10_000, "patient_partial"),
+    ],
+)
 def test_patient_tiers_at_the_boundaries(world, users, gateway, clock, before, expected, rule):
     patient, visit, item = one_item(world, users, gateway)
     clock.move_to(START - before)
@@ -58,8 +64,11 @@ def test_patient_tiers_at_the_boundaries(world, users, gateway, clock, before, e
     assert (refund.destination, refund.amount, refund.status) == ("GATEWAY", expected, "PENDING")
     assert refund.razorpay_refund_id and refund.attempts == 1
     assert balance(chart.REFUNDS_PAYABLE) == expected
-    assert balance(chart.CANCELLATION_REVENUE) + refunds_money.gst_kept(
-        item.gst, item.paid_amount, item.paid_amount - expected) == item.paid_amount - expected
+    assert (
+        balance(chart.CANCELLATION_REVENUE)
+        + refunds_money.gst_kept(item.gst, item.paid_amount, item.paid_amount - expected)
+        == item.paid_amount - expected
+    )
     settle_refunds(gateway)
     refund = db.session.get(Refund, refund.id)
     assert refund.status == "PROCESSED" and balance(chart.REFUNDS_PAYABLE) == 0
@@ -83,8 +92,9 @@ def test_patient_refused_within_24_hours(world, users, gateway, clock, before):
 
 def test_team_appointment_refused_for_the_patient(world, users, gateway, clock):
     patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway,
-                         [(world.consult, [world.doctors[0], world.doctors[1]], START)])
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0], world.doctors[1]], START)]
+    )
     with pytest.raises(CancellationError) as err:
         refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
     assert err.value.message == MSG_TEAM_ADMIN_ONLY
@@ -96,12 +106,16 @@ def test_team_appointment_refused_for_the_patient(world, users, gateway, clock):
 
 # --- admin, clinic and provider rows ------------------------------------------------------
 
-@pytest.mark.parametrize("before, expected, rule", [
-    (hours(24, 1), 39_713 - 10_000, "admin_patient_tier"),
-    (hours(24), 26_475 - 25_000, "admin_late"),          # 50 % − ₹250
-    (hours(23, 59), 26_475 - 25_000, "admin_late"),
-    (-hours(1), 26_475 - 25_000, "admin_late"),          # after the start (no-show)
-])
+
+@pytest.mark.parametrize(
+    "before, expected, rule",
+    [
+        (hours(24, 1), 39_713 - 10_000, "admin_patient_tier"),
+        (hours(24), 26_475 - 25_000, "admin_late"),  # 50 % − ₹250
+        (hours(23, 59), 26_475 - 25_000, "admin_late"),
+        (-hours(1), 26_475 - 25_000, "admin_late"),  # after the start (no-show)
+    ],
+)
 def test_admin_for_the_patient(world, users, gateway, clock, before, expected, rule):
     _, visit, item = one_item(world, users, gateway)
     admin = users(world.admin)
@@ -113,13 +127,16 @@ def test_admin_for_the_patient(world, users, gateway, clock, before, expected, r
 def test_clinic_cancellation_is_full_without_penalty(world, users, gateway, clock):
     _, visit, item = one_item(world, users, gateway)
     clock.move_to(START - hours(2))
-    done = refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Clinic closed", mode="clinic")
+    done = refunds_cancel.cancel_as_admin(
+        users(world.admin), item.id, "Clinic closed", mode="clinic"
+    )
     assert (done.refund, done.penalty, done.rule) == (CONSULT_TOTAL, 0, "clinic")
     assert balance(chart.provider_payable(world.doctors[0])) == 0
 
 
-@pytest.mark.parametrize("before, ok", [(hours(1), True), (hours(0, 1), True),
-                                        (hours(0), False), (-hours(0, 1), False)])
+@pytest.mark.parametrize(
+    "before, ok", [(hours(1), True), (hours(0, 1), True), (hours(0), False), (-hours(0, 1), False)]
+)
 def test_provider_cancels_before_the_start_with_penalty(world, users, gateway, clock, before, ok):
     _, visit, item = one_item(world, users, gateway)
     doctor_user = db.session.get(type(users(world.admin)), _provider_user(world.doctors[0]))
@@ -129,14 +146,18 @@ def test_provider_cancels_before_the_start_with_penalty(world, users, gateway, c
             refunds_cancel.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
         return
     done = refunds_cancel.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
-    assert (done.refund, done.penalty, done.penalty_provider_id) == (CONSULT_TOTAL, 25_000,
-                                                                     world.doctors[0])
+    assert (done.refund, done.penalty, done.penalty_provider_id) == (
+        CONSULT_TOTAL,
+        25_000,
+        world.doctors[0],
+    )
     assert balance(chart.provider_payable(world.doctors[0])) == -25_000
     assert balance(chart.PENALTY_REVENUE) == 25_000
 
 
 def _provider_user(provider_id):
     from portal.catalog.models import Provider
+
     return db.session.get(Provider, provider_id).user_id
 
 
@@ -146,16 +167,18 @@ def test_provider_cannot_cancel_someone_elses_booking(world, users, gateway):
     with pytest.raises(NotFound):
         refunds_cancel.cancel_as_provider(other, item.id, "Not mine")
     with pytest.raises(CancellationError):
-        refunds_cancel.cancel_as_provider(db.session.get(type(other), _provider_user(world.doctors[0])),
-                                   item.id, "   ")
+        refunds_cancel.cancel_as_provider(
+            db.session.get(type(other), _provider_user(world.doctors[0])), item.id, "   "
+        )
 
 
 # --- overrides and the second admin -------------------------------------------------------
 
+
 def _second_admin():
     from portal.accounts.models import User
-    admin2 = User(email="admin2@example.com", name="Admin Two", role="admin",
-                  phone="+919812345678")
+
+    admin2 = User(email="admin2@example.com", name="Admin Two", role="admin", phone="+919812345678")
     db.session.add(admin2)
     db.session.commit()
     return admin2
@@ -168,8 +191,9 @@ def test_override_at_or_below_calculated_applies_at_once(world, users, gateway, 
     with pytest.raises(CancellationError) as err:
         refunds_cancel.cancel_as_admin(admin, item.id, "short", override=1_000)
     assert err.value.message == "Detailed note required for audit trail"
-    done = refunds_cancel.cancel_as_admin(admin, item.id, "Goodwill, partial refund agreed",
-                                   override=1_000)
+    done = refunds_cancel.cancel_as_admin(
+        admin, item.id, "Goodwill, partial refund agreed", override=1_000
+    )
     assert (done.refund, done.calculated, done.rule) == (1_000, 1_475, "override")
     assert not db.session.scalars(sa.select(RefundApproval)).all()
 
@@ -177,17 +201,21 @@ def test_override_at_or_below_calculated_applies_at_once(world, users, gateway, 
 def test_override_above_calculated_waits_for_a_second_admin(world, users, gateway, clock):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 20_000)
-    visit = book_and_pay(world, patient, gateway,
-                         [(world.consult, [world.doctors[0]], START)], wallet=20_000)
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], START)], wallet=20_000
+    )
     item = visit.items[0]
     assert (item.wallet_paid, item.gateway_paid) == (20_000, 32_950)
     clock.move_to(START - hours(10))
     admin, admin2 = users(world.admin), _second_admin()
     with pytest.raises(CancellationError) as err:
-        refunds_cancel.cancel_as_admin(admin, item.id, "Doctor was rude, full refund", override=60_000)
+        refunds_cancel.cancel_as_admin(
+            admin, item.id, "Doctor was rude, full refund", override=60_000
+        )
     assert err.value.message == "Refund amount cannot exceed refundable amount: ₹529.50"
-    done = refunds_cancel.cancel_as_admin(admin, item.id, "Doctor was rude, full refund",
-                                   override=CONSULT_TOTAL)
+    done = refunds_cancel.cancel_as_admin(
+        admin, item.id, "Doctor was rude, full refund", override=CONSULT_TOTAL
+    )
     # Cancelled now with the calculated 50 % − ₹250; the rest waits.
     assert (done.refund, done.calculated) == (1_475, 1_475)
     [approval] = refunds_approvals.pending_approvals()
@@ -224,14 +252,23 @@ def test_rejected_override_refunds_nothing_more(world, users, gateway, clock):
 
 # --- coupons, wallet, several items, the visit's status ------------------------------------
 
+
 def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gateway, clock):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupons.create_coupon(admin, code="SAVE10", kind="PERCENT", value=1_000)
     credit_wallet(patient.id, 30_000)
-    visit = book_and_pay(world, patient, gateway, [
-        (world.consult, [world.doctors[0]], at(4, 10)),
-        (world.lab, [world.lab_provider], at(4, 11)),
-        (world.follow, [world.doctors[0]], at(4, 12))], coupon="SAVE10", wallet=30_000)
+    visit = book_and_pay(
+        world,
+        patient,
+        gateway,
+        [
+            (world.consult, [world.doctors[0]], at(4, 10)),
+            (world.lab, [world.lab_provider], at(4, 11)),
+            (world.follow, [world.doctors[0]], at(4, 12)),
+        ],
+        coupon="SAVE10",
+        wallet=30_000,
+    )
     consult, lab, follow = visit.items
     assert [i.paid_amount for i in visit.items] == [47_655, 31_770, 23_876]
     assert [i.wallet_paid for i in visit.items] == [13_840, 9_226, 6_934]
@@ -240,16 +277,18 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
     preview = refunds_previews.preview_cancellation(patient, visit.id, [consult.id, lab.id])
     # 75 % of the paid amount (after the coupon share) − ₹100
     assert [p.refund for p in preview.items] == [35_741 - 10_000, 23_828 - 10_000]
-    wallet_pref = refunds_previews.preview_cancellation(patient, visit.id, [consult.id],
-                                               prefer_wallet=True)
+    wallet_pref = refunds_previews.preview_cancellation(
+        patient, visit.id, [consult.id], prefer_wallet=True
+    )
     assert (wallet_pref.to_wallet, wallet_pref.to_gateway) == (25_741, 0)
     # Default: wallet-paid share back to the wallet, the rest through Razorpay, pro rata.
     split = preview.items[0]
     assert split.to_wallet + split.to_gateway == 25_741
     assert split.to_wallet == round(25_741 * 13_840 / 47_655)
 
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [consult.id], prefer_wallet=True,
-                                    reason="Feeling better")
+    refunds_cancel.cancel_items_as_patient(
+        patient, visit.id, [consult.id], prefer_wallet=True, reason="Feeling better"
+    )
     db.session.expire_all()
     visit = lookup.get_visit(visit.id)
     assert visit.status == "PARTIALLY_CANCELLED"
@@ -298,9 +337,11 @@ def test_strangers_get_not_found(world, users, gateway):
 
 def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users, gateway):
     from portal.notify.models import Notification, Reminder
+
     patient, visit, item = one_item(world, users, gateway)
-    assert db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)).all() \
-        or True  # reminders exist once notify's confirmation hook is wired
+    assert (
+        db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)).all() or True
+    )  # reminders exist once notify's confirmation hook is wired
     refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
     db.session.expire_all()
     for reminder in db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)):
@@ -311,5 +352,11 @@ def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users
     assert (world.admin, "alert.CANCELLATION") in kinds
     # The slot is free again: another patient can book it.
     other = users(world.patients[1])
-    visits.add_item(other, patient_id=other.id, service_id=world.consult,
-                     provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=START)
+    visits.add_item(
+        other,
+        patient_id=other.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=START,
+    )

@@ -2,6 +2,7 @@
 key, Razorpay failures retried as new refunds then raised to admins, the poll for
 stragglers, admin retry / send to wallet. Each ends with exactly one refund at the
 sandbox and one in the ledger."""
+
 from datetime import timedelta
 
 import pytest
@@ -88,8 +89,9 @@ def test_unreachable_gateway_fails_then_alerts_and_admin_retries(world, users, f
     refund = db.session.get(Refund, refund.id)
     assert (refund.status, refund.attempts) == ("FAILED", 3)
     assert not gw.sandbox.store.refunds
-    alerts = db.session.scalars(sa.select(Notification).where(
-        Notification.kind == "alert.REFUND_FAILED")).all()
+    alerts = db.session.scalars(
+        sa.select(Notification).where(Notification.kind == "alert.REFUND_FAILED")
+    ).all()
     assert [a.user_id for a in alerts] == [world.admin] and alerts[0].priority == "HIGH"
     admin = users(world.admin)
     target = refunds_failed.retry_refund(admin, refund.id)
@@ -125,8 +127,9 @@ def test_failed_every_time_goes_to_admins_who_send_it_to_the_wallet(world, users
         settle_refunds(gateway)
     rows = refunds_lookup.refunds_for_visit(visit.id)
     assert [r.status for r in rows] == ["FAILED"] * 3 and not rows[-1].superseded
-    assert db.session.scalars(sa.select(Notification).where(
-        Notification.kind == "alert.REFUND_FAILED")).all()
+    assert db.session.scalars(
+        sa.select(Notification).where(Notification.kind == "alert.REFUND_FAILED")
+    ).all()
     admin = users(world.admin)
     wallet = refunds_failed.refund_to_wallet(admin, rows[-1].id, "Bank account closed")
     assert (wallet.destination, wallet.status) == ("WALLET", "PROCESSED")

@@ -3,6 +3,7 @@ booking paid with a coupon **and** part from the wallet: the amount from the pol
 item's paid amount (total − coupon share), the wallet part back to the wallet pro rata,
 the rest once through Razorpay, the provider's penalty, the visit's status. The expected
 figures are worked out here from the policy's numbers, not by the code under test."""
+
 import pytest
 
 from portal.booking import coupons
@@ -62,8 +63,9 @@ def peel(world, users, gateway):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupons.create_coupon(admin, code="SAVE10", kind="PERCENT", value=1_000)
     credit_wallet(patient.id, WALLET)
-    visit = book_and_pay(world, patient, gateway, [(world.peel, [world.derm], START)],
-                         coupon="SAVE10", wallet=WALLET)
+    visit = book_and_pay(
+        world, patient, gateway, [(world.peel, [world.derm], START)], coupon="SAVE10", wallet=WALLET
+    )
     item = visit.items[0]
     assert item.discount_share == half_up(item.total, 1_000)
     assert item.paid_amount == item.total - item.discount_share == 133_812
@@ -73,6 +75,7 @@ def peel(world, users, gateway):
 
 def _provider_user(users, provider_id):
     from portal.catalog.models import Provider
+
     return users(db.session.get(Provider, provider_id).user_id)
 
 
@@ -98,10 +101,10 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize("who, before, expected, rule", ROWS,
-                         ids=[f"{r[0]}-{r[1]}" for r in ROWS])
-def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway, clock,
-                                                           who, before, expected, rule):
+@pytest.mark.parametrize("who, before, expected, rule", ROWS, ids=[f"{r[0]}-{r[1]}" for r in ROWS])
+def test_cancellation_table_with_coupon_and_partial_wallet(
+    world, users, gateway, clock, who, before, expected, rule
+):
     patient, visit, item = peel(world, users, gateway)
     clock.move_to(START - before)
     admin = users(world.admin)
@@ -110,10 +113,15 @@ def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway
         if who == "patient":
             return refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])[0]
         if who == "provider":
-            return refunds_cancel.cancel_as_provider(_provider_user(users, world.derm), item.id,
-                                              "Called away to the hospital")
-        return refunds_cancel.cancel_as_admin(admin, item.id, "Patient phoned the desk",
-                                       mode="patient" if who == "admin" else "clinic")
+            return refunds_cancel.cancel_as_provider(
+                _provider_user(users, world.derm), item.id, "Called away to the hospital"
+            )
+        return refunds_cancel.cancel_as_admin(
+            admin,
+            item.id,
+            "Patient phoned the desk",
+            mode="patient" if who == "admin" else "clinic",
+        )
 
     if isinstance(expected, str):
         with pytest.raises(CancellationError) as err:
@@ -135,7 +143,8 @@ def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway
     assert item.visit.status == "CANCELLED"
     rows = refunds_lookup.refunds_for_visit(visit.id)
     assert sorted((r.destination, r.amount) for r in rows) == sorted(
-        [(d, a) for d, a in (("WALLET", to_wallet), ("GATEWAY", to_gateway)) if a])
+        [(d, a) for d, a in (("WALLET", to_wallet), ("GATEWAY", to_gateway)) if a]
+    )
     assert balance(chart.patient_wallet(patient.id)) == to_wallet
     settle_refunds(gateway)
     at_sandbox = [r["amount"] for r in gateway.sandbox.store.refunds.values()]
@@ -143,7 +152,9 @@ def test_cancellation_table_with_coupon_and_partial_wallet(world, users, gateway
     assert balance(chart.REFUNDS_PAYABLE) == 0
     assert balance(chart.provider_payable(world.derm)) == (-25_000 if who == "provider" else 0)
     kept = paid - refund
-    assert balance(chart.CANCELLATION_REVENUE) + refunds_money.gst_kept(item.gst, paid, kept) == kept
+    assert (
+        balance(chart.CANCELLATION_REVENUE) + refunds_money.gst_kept(item.gst, paid, kept) == kept
+    )
 
 
 @pytest.mark.parametrize("over", [0, 1])
@@ -153,8 +164,13 @@ def test_override_at_and_just_above_the_calculated_amount(world, users, gateway,
     patient, visit, item = peel(world, users, gateway)
     clock.move_to(START - hours(23, 59))
     calculated = admin_late(item.paid_amount)
-    done = refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Doctor ran two hours late",
-                                   mode="patient", override=calculated + over)
+    done = refunds_cancel.cancel_as_admin(
+        users(world.admin),
+        item.id,
+        "Doctor ran two hours late",
+        mode="patient",
+        override=calculated + over,
+    )
     assert done.refund == calculated
     pending = db.session.query(RefundApproval).all()
     assert [(a.calculated, a.extra) for a in pending] == ([(calculated, 1)] if over else [])
@@ -164,8 +180,9 @@ def test_override_at_and_just_above_the_calculated_amount(world, users, gateway,
 def test_team_appointment_at_every_boundary(world, users, gateway, clock):
     """A team appointment is never the patient's to cancel online, at any notice."""
     patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway,
-                         [(world.consult, [world.doctors[0], world.doctors[1]], START)])
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0], world.doctors[1]], START)]
+    )
     for before in (hours(98), hours(48), hours(47, 59), hours(24, 1)):
         clock.move_to(START - before)
         with pytest.raises(CancellationError) as err:
@@ -176,9 +193,15 @@ def test_team_appointment_at_every_boundary(world, users, gateway, clock):
 # --- reschedule tiers on a discounted, part-wallet booking, and for a team -----------------
 
 TIERS = [  # notice, penalty bps (single), penalty bps (team: +5 points)
-    (hours(72, 1), 0, 500), (hours(72), 1_000, 1_500), (hours(71, 59), 1_000, 1_500),
-    (hours(48, 1), 1_000, 1_500), (hours(48), 2_000, 2_500), (hours(47, 59), 2_000, 2_500),
-    (hours(24, 1), 2_000, 2_500), (hours(24), None, None), (hours(23, 59), None, None),
+    (hours(72, 1), 0, 500),
+    (hours(72), 1_000, 1_500),
+    (hours(71, 59), 1_000, 1_500),
+    (hours(48, 1), 1_000, 1_500),
+    (hours(48), 2_000, 2_500),
+    (hours(47, 59), 2_000, 2_500),
+    (hours(24, 1), 2_000, 2_500),
+    (hours(24), None, None),
+    (hours(23, 59), None, None),
 ]
 
 
@@ -190,8 +213,9 @@ def fee(fee_paise, bps):
 
 
 @pytest.mark.parametrize("before, bps, team_bps", TIERS, ids=[str(t[0]) for t in TIERS])
-def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(world, users, gateway, clock,
-                                                                   before, bps, team_bps):
+def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(
+    world, users, gateway, clock, before, bps, team_bps
+):
     patient, visit, item = peel(world, users, gateway)
     clock.move_to(START - before)
     new = at(7, 11)
@@ -215,8 +239,9 @@ def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(world, users,
 @pytest.mark.parametrize("before, bps, team_bps", TIERS, ids=[str(t[0]) for t in TIERS])
 def test_reschedule_tiers_for_a_team(world, users, gateway, clock, before, bps, team_bps):
     patient = users(world.patients[0])
-    item = book_and_pay(world, patient, gateway,
-                        [(world.consult, [world.doctors[0], world.doctors[1]], START)]).items[0]
+    item = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0], world.doctors[1]], START)]
+    ).items[0]
     clock.move_to(START - before)
     _, q = rs.quote(patient, item.id)
     if team_bps is None:

@@ -1,6 +1,7 @@
 """Two concurrent cancellations of the same item on the real PostgreSQL: exactly one
 wins, one refund at the sandbox, one cancellation posting and one refund in the ledger.
 Fails (never skips) without PostgreSQL."""
+
 import threading
 
 import pytest
@@ -35,9 +36,15 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
     with pg_app.app_context():
         world = build_world()
         patient = db.session.get(User, world.patients[0])
-        visit = book_and_pay(world, patient, pg_gateway, [
-            (world.consult, [world.doctors[0]], at(4, 10)),
-            (world.lab, [world.lab_provider], at(4, 11))])
+        visit = book_and_pay(
+            world,
+            patient,
+            pg_gateway,
+            [
+                (world.consult, [world.doctors[0]], at(4, 10)),
+                (world.lab, [world.lab_provider], at(4, 11)),
+            ],
+        )
         visit_id, item_id = visit.id, visit.items[0].id
         db.session.remove()
 
@@ -88,9 +95,15 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
     with pg_app.app_context():
         world = build_world()
         patient = db.session.get(User, world.patients[0])
-        visit = book_and_pay(world, patient, pg_gateway, [
-            (world.consult, [world.doctors[0]], at(4, 10)),
-            (world.lab, [world.lab_provider], at(4, 11))])
+        visit = book_and_pay(
+            world,
+            patient,
+            pg_gateway,
+            [
+                (world.consult, [world.doctors[0]], at(4, 10)),
+                (world.lab, [world.lab_provider], at(4, 11)),
+            ],
+        )
         visit_id, ids = visit.id, [i.id for i in visit.items]
         db.session.remove()
     barrier = threading.Barrier(2)
@@ -100,8 +113,9 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
         with pg_app.app_context():
             try:
                 barrier.wait()
-                refunds_cancel.cancel_items_as_patient(db.session.get(User, world.patients[0]),
-                                                visit_id, [item_id])
+                refunds_cancel.cancel_items_as_patient(
+                    db.session.get(User, world.patients[0]), visit_id, [item_id]
+                )
             except Exception as exc:  # noqa: BLE001
                 errors.append(repr(exc))
             finally:
@@ -115,12 +129,12 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
     assert not errors
     with pg_app.app_context():
         from portal.booking.models import MasterBooking
+
         assert db.session.get(MasterBooking, visit_id).status == "CANCELLED"
         db.session.remove()
 
 
-def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
-        pg_app, pg_gateway, clock):
+def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(pg_app, pg_gateway, clock):
     """The exclusion constraint lets a booking's held new time overlap its old one (a move
     by 15 minutes), and still refuses any other booking on the held time."""
     from datetime import timedelta
@@ -130,31 +144,49 @@ def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
     from portal.booking import claims
     from portal.booking import reschedule as rs
     from portal.booking.models import IndividualBooking, SlotClaim, provider_subject
+
     with pg_app.app_context():
         world = build_world()
         patient = db.session.get(User, world.patients[0])
-        item = book_and_pay(world, patient, pg_gateway,
-                            [(world.consult, [world.doctors[0]], at(4, 10))]).items[0]
+        item = book_and_pay(
+            world, patient, pg_gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
+        ).items[0]
         other = db.session.get(User, world.patients[1])
-        stranger = book_and_pay(world, other, pg_gateway,
-                                [(world.consult, [world.doctors[0]], at(7, 10))]).items[0]
+        stranger = book_and_pay(
+            world, other, pg_gateway, [(world.consult, [world.doctors[0]], at(7, 10))]
+        ).items[0]
         clock.move_to(at(4, 10) - timedelta(hours=60))
-        result = rs.reschedule(patient, item.id, at(4, 10, 15), pay_with="gateway",
-                               callback_url="http://portal.test/cb/__ID__")
-        db.session.add(SlotClaim(booking_id=stranger.id, subject=provider_subject(world.doctors[0]),
-                                 start_at=at(4, 10, 30), end_at=at(4, 11), live=True))
+        result = rs.reschedule(
+            patient,
+            item.id,
+            at(4, 10, 15),
+            pay_with="gateway",
+            callback_url="http://portal.test/cb/__ID__",
+        )
+        db.session.add(
+            SlotClaim(
+                booking_id=stranger.id,
+                subject=provider_subject(world.doctors[0]),
+                start_at=at(4, 10, 30),
+                end_at=at(4, 11),
+                live=True,
+            )
+        )
         with pytest.raises(IntegrityError) as err:
             db.session.flush()
         assert claims.is_exclusion_violation(err.value)
         db.session.rollback()
-        done = reschedule_payment.complete_callback(pg_gateway.pay(result.reschedule.razorpay_order_id))
+        done = reschedule_payment.complete_callback(
+            pg_gateway.pay(result.reschedule.razorpay_order_id)
+        )
         pg_gateway.deliver()
         assert done.status == RescheduleStatus.DONE
         db.session.expire_all()
         moved = db.session.get(IndividualBooking, item.id)
         assert (moved.start_at, moved.end_at) == (at(4, 10, 15), at(4, 10, 45))
-        live = db.session.scalars(sa.select(SlotClaim).where(
-            SlotClaim.booking_id == item.id, SlotClaim.live.is_(True))).all()
+        live = db.session.scalars(
+            sa.select(SlotClaim).where(SlotClaim.booking_id == item.id, SlotClaim.live.is_(True))
+        ).all()
         assert {(c.start_at, c.reschedule_id) for c in live} == {(at(4, 10, 15), None)}
 
 
@@ -165,16 +197,23 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
 
     from portal.booking import reschedule as rs
     from portal.booking.models import IndividualBooking, SlotClaim
+
     gateway = start_gateway(pg_app, deliver_webhooks=False)
     try:
         with pg_app.app_context():
             world = build_world()
             patient = db.session.get(User, world.patients[0])
-            item = book_and_pay(world, patient, gateway,
-                                [(world.consult, [world.doctors[0]], at(4, 10))]).items[0]
+            item = book_and_pay(
+                world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
+            ).items[0]
             clock.move_to(at(4, 10) - timedelta(hours=60))
-            result = rs.reschedule(patient, item.id, at(7, 11), pay_with="gateway",
-                                   callback_url="http://portal.test/cb/__ID__")
+            result = rs.reschedule(
+                patient,
+                item.id,
+                at(7, 11),
+                pay_with="gateway",
+                callback_url="http://portal.test/cb/__ID__",
+            )
             row = result.reschedule
             resched_id, expires, fee = row.id, row.expires_at, row.total
             payment_id = gateway.pay(row.razorpay_order_id)["razorpay_payment_id"]
@@ -185,7 +224,9 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
 
         def capture():
             try:
-                reschedule_payment.payment_captured(resched_id, payment_id, fee)  # the row is locked
+                reschedule_payment.payment_captured(
+                    resched_id, payment_id, fee
+                )  # the row is locked
                 captured.set()
                 wait_for_lock_waiters(db.engine)  # the sweep is now waiting for the row
                 db.session.commit()
@@ -201,8 +242,11 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
         with pg_app.app_context():
             assert db.session.get(Reschedule, resched_id).status == "DONE"
             assert db.session.get(IndividualBooking, item_id).start_at == at(7, 11)
-            live = db.session.scalars(sa.select(SlotClaim).where(
-                SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))).all()
+            live = db.session.scalars(
+                sa.select(SlotClaim).where(
+                    SlotClaim.booking_id == item_id, SlotClaim.live.is_(True)
+                )
+            ).all()
             assert {c.start_at for c in live} == {at(7, 11)} and len(live) == 2
             db.session.remove()
     finally:

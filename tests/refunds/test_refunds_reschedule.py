@@ -1,5 +1,6 @@
 """Reschedule tiers at the boundaries (72 h, 48 h, 24 h, a minute either side), team
 surcharge, paying by wallet or checkout, the move in one transaction, rebooking."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -14,8 +15,8 @@ from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import book_and_pay, hours
 
-START = at(4, 10)   # Friday 5 June 2026, 10:00 IST
-NEW = at(7, 11)     # Monday 8 June 2026, 11:00 IST
+START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
+NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
 F = 50_000
 
 
@@ -28,22 +29,37 @@ def fee(bps):
 
 def booked(world, users, gateway, providers=None):
     patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway,
-                         [(world.consult, providers or [world.doctors[0]], START)])
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, providers or [world.doctors[0]], START)]
+    )
     return patient, visit.items[0]
 
 
-@pytest.mark.parametrize("before, bps", [
-    (hours(72, 1), 0), (hours(72), 1_000), (hours(71, 59), 1_000),
-    (hours(48, 1), 1_000), (hours(48), 2_000), (hours(47, 59), 2_000), (hours(24, 1), 2_000),
-])
+@pytest.mark.parametrize(
+    "before, bps",
+    [
+        (hours(72, 1), 0),
+        (hours(72), 1_000),
+        (hours(71, 59), 1_000),
+        (hours(48, 1), 1_000),
+        (hours(48), 2_000),
+        (hours(47, 59), 2_000),
+        (hours(24, 1), 2_000),
+    ],
+)
 def test_fee_tiers_at_the_boundaries(world, users, gateway, clock, before, bps):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - before)
     _, q = rs.quote(patient, item.id)
     penalty, platform, gst, total = fee(bps)
-    assert (q.allowed, q.penalty_bps, q.penalty, q.platform_fee, q.gst, q.total) == \
-        (True, bps, penalty, platform, gst, total)
+    assert (q.allowed, q.penalty_bps, q.penalty, q.platform_fee, q.gst, q.total) == (
+        True,
+        bps,
+        penalty,
+        platform,
+        gst,
+        total,
+    )
     credit_wallet(patient.id, total or 1)
     result = rs.reschedule(patient, item.id, NEW, pay_with="wallet" if total else None)
     assert result.moved and result.redirect_url is None
@@ -94,8 +110,14 @@ def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock):
         rs.reschedule(patient, item.id, at(7, 19))
     assert err.value.message == "Appointments only available 9 AM - 6 PM"
     other = users(world.patients[1])
-    visits.add_item(other, patient_id=other.id, service_id=world.consult,
-                     provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=NEW)
+    visits.add_item(
+        other,
+        patient_id=other.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=NEW,
+    )
     with pytest.raises(SlotUnavailable):
         rs.reschedule(patient, item.id, NEW)
     # Its own time never blocks a move that overlaps it.
@@ -120,8 +142,13 @@ def test_wallet_too_low_moves_nothing(world, users, gateway, clock):
 def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
-    result = rs.reschedule(patient, item.id, NEW, pay_with="gateway",
-                           callback_url="http://portal.test/me/reschedules/__ID__/paid")
+    result = rs.reschedule(
+        patient,
+        item.id,
+        NEW,
+        pay_with="gateway",
+        callback_url="http://portal.test/me/reschedules/__ID__/paid",
+    )
     assert result.redirect_url and not result.moved
     resched = result.reschedule
     db.session.expire_all()
@@ -137,19 +164,26 @@ def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
 
 
 def _pay_online(patient, item, start=NEW):
-    return rs.reschedule(patient, item.id, start, pay_with="gateway",
-                         callback_url="http://portal.test/cb/__ID__")
+    return rs.reschedule(
+        patient, item.id, start, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
+    )
 
 
 def _book_other(world, users, start):
     other = users(world.patients[1])
-    return visits.add_item(other, patient_id=other.id, service_id=world.consult,
-                            provider_ids=[world.doctors[0]], clinic_id=world.clinic,
-                            start_at=start)
+    return visits.add_item(
+        other,
+        patient_id=other.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=start,
+    )
 
 
 def test_new_time_is_held_while_the_fee_is_paid(world, users, gateway, clock):
     from portal.catalog import busy
+
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
     result = _pay_online(patient, item)
@@ -157,8 +191,7 @@ def test_new_time_is_held_while_the_fee_is_paid(world, users, gateway, clock):
     # Nobody else can take the held time, and find-a-doctor shows it busy.
     with pytest.raises(SlotUnavailable):
         _book_other(world, users, NEW)
-    assert (NEW, new_end) in busy.busy_intervals([world.doctors[0]], NEW, new_end)[
-        world.doctors[0]]
+    assert (NEW, new_end) in busy.busy_intervals([world.doctors[0]], NEW, new_end)[world.doctors[0]]
     # The booking itself still stands at its old time until the fee arrives.
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == START
@@ -166,17 +199,18 @@ def test_new_time_is_held_while_the_fee_is_paid(world, users, gateway, clock):
     gateway.deliver()
     assert done.status == "DONE"
     db.session.expire_all()
-    live = db.session.scalars(sa.select(SlotClaim).where(SlotClaim.booking_id == item.id,
-                                                         SlotClaim.live.is_(True))).all()
+    live = db.session.scalars(
+        sa.select(SlotClaim).where(SlotClaim.booking_id == item.id, SlotClaim.live.is_(True))
+    ).all()
     # The held claims are now the booking's own, no longer marked as a hold.
     assert {(c.start_at, c.reschedule_id) for c in live} == {(NEW, None)} and len(live) == 2
-    assert not busy.busy_intervals([world.doctors[0]], START, START + hours(1))[
-        world.doctors[0]]
+    assert not busy.busy_intervals([world.doctors[0]], START, START + hours(1))[world.doctors[0]]
     _book_other(world, users, START)  # the old time is free for others
 
 
 def test_expired_checkout_frees_the_time_and_a_late_fee_goes_to_the_wallet(
-        world, users, gateway, clock):
+    world, users, gateway, clock
+):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
     result = _pay_online(patient, item)
@@ -201,8 +235,9 @@ def test_expiry_sweep_releases_the_hold(world, users, gateway, clock):
     result = _pay_online(patient, item)
     clock.move_to(result.reschedule.expires_at)
     assert rs.expire_reschedules() == 1
-    held = db.session.scalars(sa.select(SlotClaim).where(
-        SlotClaim.reschedule_id == result.reschedule.id)).all()
+    held = db.session.scalars(
+        sa.select(SlotClaim).where(SlotClaim.reschedule_id == result.reschedule.id)
+    ).all()
     assert held and not any(c.live for c in held)
     _book_other(world, users, NEW)
 
@@ -219,8 +254,7 @@ def test_a_newer_request_replaces_the_pending_one(world, users, gateway, clock):
     third = rs.reschedule(patient, item.id, at(7, 12), pay_with="wallet")
     assert third.moved
     db.session.expire_all()
-    assert db.session.get(Reschedule, second.reschedule.id).failure_reason == \
-        rs.MSG_REPLACED
+    assert db.session.get(Reschedule, second.reschedule.id).failure_reason == rs.MSG_REPLACED
     # A payment for a replaced request moves nothing and goes to the wallet.
     done = reschedule_payment.complete_callback(gateway.pay(first.reschedule.razorpay_order_id))
     gateway.deliver()
@@ -252,6 +286,7 @@ def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
 
 def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
     from portal.refunds import cancel as refunds_cancel
+
     patient, item = booked(world, users, gateway)
     with pytest.raises(BookingError):
         rs.rebook(patient, item.id, NEW)
@@ -265,6 +300,7 @@ def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
 
 def test_free_times_never_offer_the_bookings_own_time(world, users, gateway, clock):
     from datetime import date
+
     patient, item = booked(world, users, gateway)
     slots = rs.free_slots(item, date(2026, 6, 5), days=1, limit=50)
     assert slots and START not in slots
@@ -273,20 +309,23 @@ def test_free_times_never_offer_the_bookings_own_time(world, users, gateway, clo
 
 def _paid_online_move(patient, item, gateway):
     """Move the booking to NEW 60 h ahead of START (a fee), paid online; the DONE row."""
-    done = reschedule_payment.complete_callback(gateway.pay(_pay_online(patient, item).reschedule
-                                            .razorpay_order_id))
+    done = reschedule_payment.complete_callback(
+        gateway.pay(_pay_online(patient, item).reschedule.razorpay_order_id)
+    )
     gateway.deliver()
     assert done.status == "DONE"
     return done
 
 
 def _live_claims(item_id):
-    return db.session.scalars(sa.select(SlotClaim).where(
-        SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))).all()
+    return db.session.scalars(
+        sa.select(SlotClaim).where(SlotClaim.booking_id == item_id, SlotClaim.live.is_(True))
+    ).all()
 
 
 def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
-        world, users, gateway, clock):
+    world, users, gateway, clock
+):
     """After the move the claims are the booking's: nothing may take them for a stale
     hold (the same patient booking another doctor at that time is refused)."""
     patient, item = booked(world, users, gateway)
@@ -294,15 +333,22 @@ def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
     done = _paid_online_move(patient, item, gateway)
     clock.move_to(done.expires_at + hours(1))  # long after the checkout's own expiry
     with pytest.raises(SlotUnavailable):
-        visits.add_item(patient, patient_id=patient.id, service_id=world.consult,
-                         provider_ids=[world.doctors[1]], clinic_id=world.clinic, start_at=NEW)
+        visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=world.consult,
+            provider_ids=[world.doctors[1]],
+            clinic_id=world.clinic,
+            start_at=NEW,
+        )
     db.session.expire_all()
     assert len(_live_claims(item.id)) == 2
     assert rs.expire_reschedules() == 0
 
 
 def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
-        world, users, gateway, clock):
+    world, users, gateway, clock
+):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
     _paid_online_move(patient, item, gateway)
@@ -315,4 +361,3 @@ def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
     assert {c.start_at for c in _live_claims(item.id)} == {NEW}
     with pytest.raises(SlotUnavailable):
         _book_other(world, users, NEW)
-

@@ -1,5 +1,6 @@
 """The pages: patient cancel (htmx preview, 422 beside the field, 303, strangers 404),
 reschedule, wallet; provider cancel; admin cancel, approvals, refunds list."""
+
 import re
 
 import pytest
@@ -20,15 +21,24 @@ HX = {"HX-Request": "true", "HX-Target": "cancel-preview"}
 def setup(app, world, users, gateway):
     with_known_passwords()
     patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway, [
-        (world.consult, [world.doctors[0]], at(4, 10)),
-        (world.lab, [world.lab_provider], at(4, 11)),
-        (world.follow, [world.doctors[0]], at(4, 12))])
+    visit = book_and_pay(
+        world,
+        patient,
+        gateway,
+        [
+            (world.consult, [world.doctors[0]], at(4, 10)),
+            (world.lab, [world.lab_provider], at(4, 11)),
+            (world.follow, [world.doctors[0]], at(4, 12)),
+        ],
+    )
     ids = [i.id for i in visit.items]
-    emails = {"patient": patient.email, "other": users(world.patients[1]).email,
-              "admin": users(world.admin).email,
-              "doctor": db.session.get(User, db.session.get(Provider, world.doctors[0]).user_id).email,
-              "lab": db.session.get(User, db.session.get(Provider, world.lab_provider).user_id).email}
+    emails = {
+        "patient": patient.email,
+        "other": users(world.patients[1]).email,
+        "admin": users(world.admin).email,
+        "doctor": db.session.get(User, db.session.get(Provider, world.doctors[0]).user_id).email,
+        "lab": db.session.get(User, db.session.get(Provider, world.lab_provider).user_id).email,
+    }
     db.session.remove()
     return visit.id, ids, emails
 
@@ -42,16 +52,19 @@ def test_patient_cancel_page_preview_and_submit(app, client, setup, clock):
     assert "₹529.50" in html and "hours or more before the start" in html
     assert "<script>" not in html and 'style="' not in html
     # htmx preview of the chosen items and destination: only the block.
-    part = client.get(f"/me/visits/{visit_id}/cancel?items={ids[0]}&items={ids[1]}"
-                      f"&destination=wallet", headers=HX)
+    part = client.get(
+        f"/me/visits/{visit_id}/cancel?items={ids[0]}&items={ids[1]}&destination=wallet", headers=HX
+    )
     text = part.get_data(as_text=True)
     assert part.status_code == 200 and "<html" not in text
     assert 'id="refund-total">₹882.50' in text and 'id="refund-gateway">₹0<' in text
     # Nothing chosen: 422 with the message beside the field.
     bad = client.post(f"/me/visits/{visit_id}/cancel", data={"destination": "original"})
     assert bad.status_code == 422 and "Choose at least one appointment" in bad.get_data(True)
-    done = client.post(f"/me/visits/{visit_id}/cancel",
-                       data={"items": [ids[0]], "destination": "original", "reason": "Better"})
+    done = client.post(
+        f"/me/visits/{visit_id}/cancel",
+        data={"items": [ids[0]], "destination": "original", "reason": "Better"},
+    )
     assert done.status_code == 303 and done.location.endswith(f"/me/visits/{visit_id}/refunds")
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
@@ -81,8 +94,9 @@ def test_strangers_get_404(app, client, setup, clock):
     client.post("/auth/logout")
     login(client, emails["lab"])
     assert client.get(f"/provider/bookings/{ids[0]}/cancel").status_code == 404
-    assert client.post(f"/provider/bookings/{ids[0]}/cancel",
-                       data={"reason": "x"}).status_code == 404
+    assert (
+        client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "x"}).status_code == 404
+    )
 
 
 def test_reschedule_page_moves_the_booking(app, client, setup, clock):
@@ -91,9 +105,11 @@ def test_reschedule_page_moves_the_booking(app, client, setup, clock):
     page = client.get(f"/me/bookings/{ids[0]}/reschedule?day=2026-06-08")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "No fee" in html
-    slots = re.findall(r'name="slot" type="radio" value="([^"]+)"', html) or \
-        re.findall(r'type="radio" name="slot" value="([^"]+)"', html) or \
-        re.findall(r'value="([^"]+)"[^>]*name="slot"', html)
+    slots = (
+        re.findall(r'name="slot" type="radio" value="([^"]+)"', html)
+        or re.findall(r'type="radio" name="slot" value="([^"]+)"', html)
+        or re.findall(r'value="([^"]+)"[^>]*name="slot"', html)
+    )
     assert slots, html[:2000]
     bad = client.post(f"/me/bookings/{ids[0]}/reschedule", data={})
     assert bad.status_code == 422 and "Choose a new time" in bad.get_data(True)
@@ -113,11 +129,12 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
     login(client, emails["patient"])
     html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
     assert "Total to pay before the move" in html and "₹61.95" in html
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule",
-                    data={"slot": at(7, 11).isoformat()})
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": at(7, 11).isoformat()})
     assert r.status_code == 422 and "Choose how to pay the reschedule fee" in r.get_data(True)
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule",
-                    data={"slot": at(7, 11).isoformat(), "pay_with": "wallet"})
+    r = client.post(
+        f"/me/bookings/{ids[0]}/reschedule",
+        data={"slot": at(7, 11).isoformat(), "pay_with": "wallet"},
+    )
     assert r.status_code == 303
     wallet = client.get("/me/wallet").get_data(as_text=True)
     assert 'id="wallet-balance">₹38.05' in wallet and "Reschedule fee" in wallet
@@ -126,8 +143,7 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
 def test_wallet_page_shows_refunds(app, client, setup, clock):
     visit_id, ids, emails = setup
     login(client, emails["patient"])
-    client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]],
-                                                       "destination": "wallet"})
+    client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]], "destination": "wallet"})
     html = client.get("/me/wallet").get_data(as_text=True)
     assert 'id="wallet-balance">₹353<' in html
     assert "Refund for a cancelled appointment" in html and "+₹353<" in html
@@ -152,15 +168,24 @@ def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clo
     login(client, emails["admin"])
     page = client.get(f"/admin/bookings/{ids[0]}/cancel?mode=patient&override=&reason=")
     assert page.status_code == 200 and "₹14.75" in page.get_data(True)
-    r = client.post(f"/admin/bookings/{ids[0]}/cancel",
-                    data={"mode": "patient", "override": "abc", "reason": "x"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/cancel",
+        data={"mode": "patient", "override": "abc", "reason": "x"},
+    )
     assert r.status_code == 422 and "Enter an amount in rupees" in r.get_data(True)
-    r = client.post(f"/admin/bookings/{ids[0]}/cancel",
-                    data={"mode": "patient", "override": "529.50", "reason": "short"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/cancel",
+        data={"mode": "patient", "override": "529.50", "reason": "short"},
+    )
     assert r.status_code == 422 and "Detailed note required for audit trail" in r.get_data(True)
-    r = client.post(f"/admin/bookings/{ids[0]}/cancel",
-                    data={"mode": "patient", "override": "529.50",
-                          "reason": "Doctor was two hours late last time"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/cancel",
+        data={
+            "mode": "patient",
+            "override": "529.50",
+            "reason": "Doctor was two hours late last time",
+        },
+    )
     assert r.status_code == 303
     page = client.get("/admin/approvals").get_data(as_text=True)
     assert "Another administrator must decide" in page
@@ -203,35 +228,43 @@ def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway)
     assert client.post("/admin/refunds/999999/retry").status_code == 404
 
 
-def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, setup, clock,
-                                                                 make_user):
+def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(
+    app, client, setup, clock, make_user
+):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(30))
     login(client, emails["patient"])
-    assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code \
-        == 303
-    assert client.post(f"/admin/bookings/{ids[0]}/further-refund",
-                       data={"amount": "10"}).status_code == 403
+    assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code == 303
+    assert (
+        client.post(f"/admin/bookings/{ids[0]}/further-refund", data={"amount": "10"}).status_code
+        == 403
+    )
     client.post("/auth/logout")
     login(client, emails["admin"])
     page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
     assert "Further refund" in page and "Up to ₹232.37 more can be refunded" in page
-    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
-                    data={"amount": "300", "destination": "wallet",
-                          "reason": "Doctor ran an hour late"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/further-refund",
+        data={"amount": "300", "destination": "wallet", "reason": "Doctor ran an hour late"},
+    )
     assert r.status_code == 422
     assert "Refund amount cannot exceed what is left to refund: ₹232.37" in r.get_data(True)
-    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
-                    data={"amount": "100", "destination": "wallet", "reason": "late"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/further-refund",
+        data={"amount": "100", "destination": "wallet", "reason": "late"},
+    )
     assert r.status_code == 422 and "Detailed note required for audit trail" in r.get_data(True)
-    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
-                    data={"amount": "100", "destination": "wallet",
-                          "reason": "Doctor ran an hour late"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/further-refund",
+        data={"amount": "100", "destination": "wallet", "reason": "Doctor ran an hour late"},
+    )
     assert r.status_code == 303
     page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
     assert "₹100 awaits a second administrator" in page
-    assert client.post("/admin/bookings/999999/further-refund",
-                       data={"amount": "1"}).status_code == 404
+    assert (
+        client.post("/admin/bookings/999999/further-refund", data={"amount": "1"}).status_code
+        == 404
+    )
     client.post("/auth/logout")
     second = make_user("admin", email="second.admin@example.com")
     login(client, second.email)
@@ -239,12 +272,15 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, set
         approval = db.session.scalars(sa.select(RefundApproval)).one()
         assert (approval.extra, approval.prefer_wallet) == (10_000, True)
     assert "To the wallet" in client.get("/admin/approvals").get_data(as_text=True)
-    assert client.post(f"/admin/approvals/{approval.id}/approve",
-                       data={"note": "ok"}).status_code == 303
+    assert (
+        client.post(f"/admin/approvals/{approval.id}/approve", data={"note": "ok"}).status_code
+        == 303
+    )
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).refunded_amount == 29_713 + 10_000
-        wallet_rows = db.session.scalars(sa.select(Refund).where(
-            Refund.approval_id == approval.id)).all()
+        wallet_rows = db.session.scalars(
+            sa.select(Refund).where(Refund.approval_id == approval.id)
+        ).all()
         assert [(r.destination, r.amount) for r in wallet_rows] == [("WALLET", 10_000)]
     page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
     assert "Refunded ₹397.13 of ₹529.50 paid (₹297.13 at cancellation)" in page
@@ -252,17 +288,23 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(app, client, set
 
 
 def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
-        app, client, setup, clock):
+    app, client, setup, clock
+):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(60))
     login(client, emails["patient"])
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule",
-                    data={"slot": at(7, 11).isoformat(), "pay_with": "desk", "receipt_no": "R1"})
-    assert r.status_code == 422 and "Only the clinic&#39;s desk can take the fee" in \
-        r.get_data(True)
+    r = client.post(
+        f"/me/bookings/{ids[0]}/reschedule",
+        data={"slot": at(7, 11).isoformat(), "pay_with": "desk", "receipt_no": "R1"},
+    )
+    assert r.status_code == 422 and "Only the clinic&#39;s desk can take the fee" in r.get_data(
+        True
+    )
     client.post("/auth/logout")
     login(client, emails["admin"])
-    r = client.post(f"/admin/bookings/{ids[0]}/further-refund",
-                    data={"amount": "10", "reason": "A long enough reason"})
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/further-refund",
+        data={"amount": "10", "reason": "A long enough reason"},
+    )
     assert r.status_code == 422
     assert "A further refund is only for a cancelled appointment" in r.get_data(True)

@@ -1,4 +1,5 @@
 """One error mapping (portal.web.errors) and flashes delivered out-of-band on htmx swaps."""
+
 import logging
 import re
 
@@ -23,11 +24,14 @@ def raising_app(app):
     session's app cannot take new routes once it has served a request)."""
     other = create_app(_test_config(app.config["SQLALCHEMY_DATABASE_URI"]))
     other.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the 500 page
-    errors = {"booking": BookingError("That slot was just taken.", field="start_at"),
-              "validation": ValidationError({"email": "That email is already registered."}),
-              "transition": InvalidTransition("booking", "CANCELLED", "CONFIRMED"),
-              "missing": NotFound("no such thing"), "denied": PermissionDenied("not yours"),
-              "crash": RuntimeError("boom")}
+    errors = {
+        "booking": BookingError("That slot was just taken.", field="start_at"),
+        "validation": ValidationError({"email": "That email is already registered."}),
+        "transition": InvalidTransition("booking", "CANCELLED", "CONFIRMED"),
+        "missing": NotFound("no such thing"),
+        "denied": PermissionDenied("not yours"),
+        "crash": RuntimeError("boom"),
+    }
 
     def raiser(kind):
         raise errors[kind]
@@ -48,13 +52,16 @@ def test_another_role_gets_the_403_page(client, make_user, login):
     assert response.status_code == 403 and "Not allowed" in text(response)
 
 
-@pytest.mark.parametrize("kind,status,message", [
-    ("missing", 404, "Page not found"),
-    ("denied", 403, "Not allowed"),
-    ("booking", 422, "That slot was just taken."),
-    ("validation", 422, "That email is already registered."),
-    ("transition", 422, "it has changed meanwhile"),
-])
+@pytest.mark.parametrize(
+    "kind,status,message",
+    [
+        ("missing", 404, "Page not found"),
+        ("denied", 403, "Not allowed"),
+        ("booking", 422, "That slot was just taken."),
+        ("validation", 422, "That email is already registered."),
+        ("transition", 422, "it has changed meanwhile"),
+    ],
+)
 def test_service_errors_map_to_pages(raising_app, kind, status, message):
     response = raising_app.test_client().get(f"/_raise/{kind}")
     assert response.status_code == status
@@ -99,13 +106,15 @@ def test_anything_else_is_a_friendly_500_with_the_request_id(raising_app, web_lo
 
 def test_flashes_travel_out_of_band_with_an_htmx_fragment(app, client, make_user, login):
     login(make_user("patient"))
-    response = client.post("/me/dependents", headers=HX, data={
-        "name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"})
+    response = client.post(
+        "/me/dependents",
+        headers=HX,
+        data={"name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"},
+    )
     assert response.status_code == 303
     fragment = text(client.get(response.location, headers=HX))
     assert "<html" not in fragment
-    oob = re.search(r'<div id="flashes"[^>]*hx-swap-oob="true"[^>]*>(.*?)</div>', fragment,
-                    re.S)
+    oob = re.search(r'<div id="flashes"[^>]*hx-swap-oob="true"[^>]*>(.*?)</div>', fragment, re.S)
     assert oob and "Anya Rao added." in oob.group(1)
     assert fragment.count("Anya Rao added.") == 1  # only out-of-band, not in the block too
     # Shown once: the next fragment empties the flash area.
@@ -115,18 +124,25 @@ def test_flashes_travel_out_of_band_with_an_htmx_fragment(app, client, make_user
 
 def test_a_full_page_shows_flashes_in_place(client, make_user, login):
     login(make_user("patient"))
-    client.post("/me/dependents", data={"name": "Anya Rao", "relationship": "child",
-                                        "date_of_birth": "2019-04-02"})
+    client.post(
+        "/me/dependents",
+        data={"name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"},
+    )
     page = text(client.get("/me/dependents", headers={**HX, "HX-Boosted": "true"}))
     assert "hx-swap-oob" not in page
-    assert re.search(r'<div id="flashes"[^>]*>\s*<p class="flash flash-success"[^>]*>'
-                     r'Anya Rao added\.</p>', page)
+    assert re.search(
+        r'<div id="flashes"[^>]*>\s*<p class="flash flash-success"[^>]*>'
+        r"Anya Rao added\.</p>",
+        page,
+    )
 
 
 def test_the_polled_bell_leaves_flashes_for_the_page(client, make_user, login):
     login(make_user("patient"))
-    client.post("/me/dependents", data={"name": "Anya Rao", "relationship": "child",
-                                        "date_of_birth": "2019-04-02"})
+    client.post(
+        "/me/dependents",
+        data={"name": "Anya Rao", "relationship": "child", "date_of_birth": "2019-04-02"},
+    )
     bell = text(client.get("/notifications/bell", headers=HX))
     assert "Anya Rao added." not in bell and "hx-swap-oob" not in bell
     assert "Anya Rao added." in text(client.get("/me/dependents"))
@@ -139,7 +155,10 @@ def test_post_button_carries_the_csrf_token(app, client, make_user, login):
         page = text(client.get("/me/"))
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
-    logout = re.search(r'<form method="post" action="/auth/logout"[^>]*>\s*'
-                       r'<input type="hidden" name="csrf_token" value="([^"]+)">\s*'
-                       r'<button type="submit" class="link">Sign out</button>', page)
+    logout = re.search(
+        r'<form method="post" action="/auth/logout"[^>]*>\s*'
+        r'<input type="hidden" name="csrf_token" value="([^"]+)">\s*'
+        r'<button type="submit" class="link">Sign out</button>',
+        page,
+    )
     assert logout and len(logout.group(1)) > 20

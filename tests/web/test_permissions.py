@@ -2,6 +2,7 @@
 
 A route belongs to an audience by its blueprint; a blueprint missing from AUDIENCE
 fails the test, so a new route cannot arrive without a rule."""
+
 import re
 
 import pytest
@@ -26,9 +27,15 @@ def _routes(app):
         if rule.endpoint == "static":
             continue
         blueprint = rule.endpoint.split(".", 1)[0] if "." in rule.endpoint else None
-        url = re.sub(r"<(?:(\w+):)?(\w+)>",
-                     lambda m: "999999" if m.group(1) in ("int", None) and "id" in m.group(2)
-                     else ("999999" if m.group(1) == "int" else "nothing-here"), rule.rule)
+        url = re.sub(
+            r"<(?:(\w+):)?(\w+)>",
+            lambda m: (
+                "999999"
+                if m.group(1) in ("int", None) and "id" in m.group(2)
+                else ("999999" if m.group(1) == "int" else "nothing-here")
+            ),
+            rule.rule,
+        )
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield blueprint, rule.endpoint, method, url
 
@@ -60,8 +67,11 @@ def test_roles_on_every_route(app, client, make_user, login, role):
             else:
                 ok = status not in (401, 403)
         elif audience == "signed-in":
-            ok = (status == 302 and "/auth/login" in response.location) if role == "anonymous" \
+            ok = (
+                (status == 302 and "/auth/login" in response.location)
+                if role == "anonymous"
                 else status not in (401, 403)
+            )
         elif audience == "signature":
             ok = status in (400, 405)  # unsigned posts are refused, GETs don't exist
         else:
@@ -77,7 +87,7 @@ def test_state_changes_need_a_csrf_token(app, client, make_user, login):
     app.config["WTF_CSRF_ENABLED"] = True
     try:
         failures = []
-        for blueprint, endpoint, method, url in _routes(app):
+        for blueprint, _endpoint, method, url in _routes(app):
             if method == "GET" or blueprint == "webhooks":
                 continue
             status = client.open(url, method=method, data={}).status_code

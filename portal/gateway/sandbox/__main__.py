@@ -4,6 +4,7 @@ Settings come from the environment: RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET,
 RAZORPAY_WEBHOOK_SECRET, RAZORPAYX_WEBHOOK_SECRET, RAZORPAYX_ACCOUNT_NUMBER,
 SANDBOX_WEBHOOK_URL, SANDBOX_X_WEBHOOK_URL, SANDBOX_FAULTS (JSON), SANDBOX_HOST,
 SANDBOX_PORT (default 5001)."""
+
 import os
 
 from werkzeug.serving import run_simple
@@ -24,8 +25,9 @@ def main():
         "FAULTS": env("SANDBOX_FAULTS"),
     }
     app = create_sandbox_app(config)
-    run_simple(env("SANDBOX_HOST", "127.0.0.1"), int(env("SANDBOX_PORT", "5001")), app,
-               threaded=True)
+    run_simple(
+        env("SANDBOX_HOST", "127.0.0.1"), int(env("SANDBOX_PORT", "5001")), app, threaded=True
+    )
 
 
 if __name__ == "__main__":

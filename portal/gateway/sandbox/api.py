@@ -1,11 +1,12 @@
 """The sandbox's REST API under /v1: the paths the razorpay SDK and RazorpayX clients call."""
+
 import hmac
 import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from portal.gateway.sandbox.faults import error_body
 from portal.gateway.sandbox.common import ApiError
+from portal.gateway.sandbox.faults import error_body
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -22,11 +23,15 @@ def store():
 def _authenticate_and_misbehave():
     sb = sandbox()
     auth = request.authorization
-    if auth is None or auth.type != "basic" or not (
-            hmac.compare_digest(str(auth.username or ""), sb.store.key_id) and
-            hmac.compare_digest(str(auth.password or ""), sb.store.key_secret)):
-        error = ApiError("The api key provided is invalid", status=401, reason="NA",
-                         source="NA")
+    if (
+        auth is None
+        or auth.type != "basic"
+        or not (
+            hmac.compare_digest(str(auth.username or ""), sb.store.key_id)
+            and hmac.compare_digest(str(auth.password or ""), sb.store.key_secret)
+        )
+    ):
+        error = ApiError("The api key provided is invalid", status=401, reason="NA", source="NA")
         return jsonify(error.body()), 401
     latency, status, hang = sb.faults.plan(request.method, request.path)
     if latency:
@@ -69,6 +74,7 @@ def args():
 
 # --- orders and payments ----------------------------------------------------------------
 
+
 @bp.post("/orders")
 def create_order():
     return store().create_order(body())
@@ -106,9 +112,11 @@ def capture_payment(payment_id):
 
 # --- refunds -------------------------------------------------------------------------------
 
+
 def _refund(payment_id, data):
     refund, _created = store().create_refund(
-        payment_id, data, request.headers.get("X-Refund-Idempotency"))
+        payment_id, data, request.headers.get("X-Refund-Idempotency")
+    )
     return refund
 
 
@@ -148,6 +156,7 @@ def get_refund(refund_id):
 
 # --- payment links ------------------------------------------------------------------------
 
+
 def public_url():
     return current_app.config.get("PUBLIC_URL") or request.url_root
 
@@ -178,6 +187,7 @@ def notify_link(link_id, medium):
 
 
 # --- RazorpayX -----------------------------------------------------------------------------
+
 
 @bp.post("/contacts")
 def create_contact():
@@ -213,8 +223,7 @@ def get_validation(validation_id):
 
 @bp.post("/payouts")
 def create_payout():
-    payout, _created = store().create_payout(body(),
-                                             request.headers.get("X-Payout-Idempotency"))
+    payout, _created = store().create_payout(body(), request.headers.get("X-Payout-Idempotency"))
     return payout
 
 
@@ -229,6 +238,7 @@ def get_payout(payout_id):
 
 
 # --- settlements ---------------------------------------------------------------------------
+
 
 @bp.get("/settlements")
 def list_settlements():

@@ -1,4 +1,5 @@
 """The sandbox as a WSGI app of its own: served on its own port, or mounted in the portal."""
+
 import json
 import os
 import time
@@ -9,9 +10,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from portal.gateway.sandbox import api, pages
+from portal.gateway.sandbox.common import IST
 from portal.gateway.sandbox.delivery import WebhookDispatcher, wsgi_transport
 from portal.gateway.sandbox.faults import Faults
-from portal.gateway.sandbox.common import IST
 from portal.gateway.sandbox.store import SandboxStore
 
 DEFAULTS = {
@@ -19,20 +20,20 @@ DEFAULTS = {
     "KEY_SECRET": "sandbox_secret",
     "ACCOUNT_ID": "acc_Sandbox0000001",
     "X_ACCOUNT_NUMBER": "2323230000000000",
-    "WEBHOOK_URL": None,          # pay-in events (payment.*, order.*, refund.*, payment_link.*)
+    "WEBHOOK_URL": None,  # pay-in events (payment.*, order.*, refund.*, payment_link.*)
     "WEBHOOK_SECRET": "sandbox_webhook_secret",
-    "X_WEBHOOK_URL": None,        # RazorpayX events (payout.*, fund_account.validation.*)
+    "X_WEBHOOK_URL": None,  # RazorpayX events (payout.*, fund_account.validation.*)
     "X_WEBHOOK_SECRET": "sandbox_webhook_secret",
-    "WEBHOOK_THREAD": True,       # deliver (and tick time) in a background thread
+    "WEBHOOK_THREAD": True,  # deliver (and tick time) in a background thread
     "WEBHOOK_MAX_ATTEMPTS": 5,
     "WEBHOOK_BACKOFF": 1.0,
     "WEBHOOK_TIMEOUT": 5.0,
-    "WEBHOOK_TRANSPORT": None,    # callable(url, body, headers) -> status; default httpx
-    "DELAYS": None,               # see common.DEFAULT_DELAYS
-    "FAULTS": None,               # see faults.DEFAULTS; a dict or a JSON string
-    "SEED": None,                 # ids and fault dice; None = fresh randomness
+    "WEBHOOK_TRANSPORT": None,  # callable(url, body, headers) -> status; default httpx
+    "DELAYS": None,  # see common.DEFAULT_DELAYS
+    "FAULTS": None,  # see faults.DEFAULTS; a dict or a JSON string
+    "SEED": None,  # ids and fault dice; None = fresh randomness
     "CLOCK": time.time,
-    "PUBLIC_URL": None,           # base of short_url; default: the request's own root URL
+    "PUBLIC_URL": None,  # base of short_url; default: the request's own root URL
 }
 
 
@@ -45,18 +46,28 @@ class Sandbox:
             faults = json.loads(faults)
         self.faults = Faults(**faults)
         self.webhooks = WebhookDispatcher(
-            account_id=config["ACCOUNT_ID"], faults=self.faults,
-            clock=lambda: self.store.now_f(), transport=config["WEBHOOK_TRANSPORT"],
-            max_attempts=config["WEBHOOK_MAX_ATTEMPTS"], backoff=config["WEBHOOK_BACKOFF"],
-            timeout=config["WEBHOOK_TIMEOUT"], seed=config["SEED"])
+            account_id=config["ACCOUNT_ID"],
+            faults=self.faults,
+            clock=lambda: self.store.now_f(),
+            transport=config["WEBHOOK_TRANSPORT"],
+            max_attempts=config["WEBHOOK_MAX_ATTEMPTS"],
+            backoff=config["WEBHOOK_BACKOFF"],
+            timeout=config["WEBHOOK_TIMEOUT"],
+            seed=config["SEED"],
+        )
         self.store = SandboxStore(
-            key_id=config["KEY_ID"], key_secret=config["KEY_SECRET"],
-            account_id=config["ACCOUNT_ID"], x_account_number=config["X_ACCOUNT_NUMBER"],
-            clock=config["CLOCK"], delays=config["DELAYS"], seed=config["SEED"],
-            emit=self._emit, faults=self.faults)
+            key_id=config["KEY_ID"],
+            key_secret=config["KEY_SECRET"],
+            account_id=config["ACCOUNT_ID"],
+            x_account_number=config["X_ACCOUNT_NUMBER"],
+            clock=config["CLOCK"],
+            delays=config["DELAYS"],
+            seed=config["SEED"],
+            emit=self._emit,
+            faults=self.faults,
+        )
         self.set_webhook_target("razorpay", config["WEBHOOK_URL"], config["WEBHOOK_SECRET"])
-        self.set_webhook_target("razorpayx", config["X_WEBHOOK_URL"],
-                                config["X_WEBHOOK_SECRET"])
+        self.set_webhook_target("razorpayx", config["X_WEBHOOK_URL"], config["X_WEBHOOK_SECRET"])
 
     def _emit(self, source, name, entities):
         self.webhooks.emit(source, name, entities, created_at=self.store.now())
@@ -113,10 +124,18 @@ def create_sandbox_app(config=None):
         # API callers get Razorpay's error shape; browsers get the plain page.
         if not request.path.startswith("/v1/") and not request.path.startswith("/_control/"):
             return error
-        body = {"error": {"code": "BAD_REQUEST_ERROR",
-                          "description": "The requested URL was not found on the server."
-                          if error.code == 404 else error.description,
-                          "source": "NA", "step": "NA", "reason": "NA", "metadata": {}}}
+        body = {
+            "error": {
+                "code": "BAD_REQUEST_ERROR",
+                "description": "The requested URL was not found on the server."
+                if error.code == 404
+                else error.description,
+                "source": "NA",
+                "step": "NA",
+                "reason": "NA",
+                "metadata": {},
+            }
+        }
         return jsonify(body), error.code
 
     if app.config["WEBHOOK_THREAD"]:
@@ -133,7 +152,8 @@ def mount_sandbox(portal_app, prefix="/sandbox"):
     c = portal_app.config
     public = c.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
     config = {
-        "KEY_ID": c["RAZORPAY_KEY_ID"], "KEY_SECRET": c["RAZORPAY_KEY_SECRET"],
+        "KEY_ID": c["RAZORPAY_KEY_ID"],
+        "KEY_SECRET": c["RAZORPAY_KEY_SECRET"],
         "X_ACCOUNT_NUMBER": c["RAZORPAYX_ACCOUNT_NUMBER"],
         "WEBHOOK_URL": c.get("SANDBOX_WEBHOOK_URL", public + "/webhooks/razorpay"),
         "WEBHOOK_SECRET": c["RAZORPAY_WEBHOOK_SECRET"],
@@ -143,7 +163,8 @@ def mount_sandbox(portal_app, prefix="/sandbox"):
         # Faults for a whole run may come from the environment (JSON), like the other knobs.
         "FAULTS": c.get("SANDBOX_FAULTS") or os.environ.get("SANDBOX_FAULTS"),
         "DELAYS": c.get("SANDBOX_DELAYS"),
-        "SEED": c.get("SANDBOX_SEED"), "PUBLIC_URL": public + prefix,
+        "SEED": c.get("SANDBOX_SEED"),
+        "PUBLIC_URL": public + prefix,
     }
     if c.get("SANDBOX_INPROCESS"):
         config["WEBHOOK_TRANSPORT"] = wsgi_transport(portal_app)

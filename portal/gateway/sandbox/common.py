@@ -1,4 +1,5 @@
 """What the sandbox's parts share: Razorpay's error shape, fees, signatures, limits."""
+
 import hashlib
 import hmac
 import json
@@ -8,32 +9,46 @@ from zoneinfo import ZoneInfo
 IST = ZoneInfo("Asia/Kolkata")
 
 DEFAULT_DELAYS = {
-    "refund": 3.0,             # pending -> processed / failed
-    "refund_optimum": 1.0,     # instant refunds settle sooner
-    "payout_queue": 1.0,       # queued -> processing
-    "payout_process": 3.0,     # processing -> processed / failed / reversed
-    "validation": 2.0,         # created -> completed / failed
-    "settlement": 0.0,         # seconds after an IST day ends before it settles by itself
+    "refund": 3.0,  # pending -> processed / failed
+    "refund_optimum": 1.0,  # instant refunds settle sooner
+    "payout_queue": 1.0,  # queued -> processing
+    "payout_process": 3.0,  # processing -> processed / failed / reversed
+    "validation": 2.0,  # created -> completed / failed
+    "settlement": 0.0,  # seconds after an IST day ends before it settles by itself
 }
 # Outcomes chosen when nothing more specific is asked for (see Faults and notes).
 DEFAULT_OUTCOMES = {"refund": "processed", "payout": "processed", "validation": "active"}
 
-FEE_BPS = 200          # 2% gateway fee on payments
-GST_BPS = 1800         # 18% GST on that fee
-PAYOUT_FEE = 500       # ₹5 per payout, plus GST
+FEE_BPS = 200  # 2% gateway fee on payments
+GST_BPS = 1800  # 18% GST on that fee
+PAYOUT_FEE = 500  # ₹5 per payout, plus GST
 IMPS_LIMIT = 5_00_000_00  # ₹5 lakh
 IFSC = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
 VPA = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
-BANKS = {"HDFC": "HDFC Bank", "ICIC": "ICICI Bank", "SBIN": "State Bank of India",
-         "UTIB": "Axis Bank", "KKBK": "Kotak Mahindra Bank"}
+BANKS = {
+    "HDFC": "HDFC Bank",
+    "ICIC": "ICICI Bank",
+    "SBIN": "State Bank of India",
+    "UTIB": "Axis Bank",
+    "KKBK": "Kotak Mahindra Bank",
+}
 
 
 class ApiError(Exception):
     """An error answered in Razorpay's body shape."""
 
-    def __init__(self, description, *, status=400, code="BAD_REQUEST_ERROR", field=None,
-                 reason="input_validation_failed", source="business", step="NA",
-                 metadata=None):
+    def __init__(
+        self,
+        description,
+        *,
+        status=400,
+        code="BAD_REQUEST_ERROR",
+        field=None,
+        reason="input_validation_failed",
+        source="business",
+        step="NA",
+        metadata=None,
+    ):
         super().__init__(description)
         self.description = description
         self.status = status
@@ -45,8 +60,14 @@ class ApiError(Exception):
         self.metadata = metadata or {}
 
     def body(self):
-        error = {"code": self.code, "description": self.description, "source": self.source,
-                 "step": self.step, "reason": self.reason, "metadata": self.metadata}
+        error = {
+            "code": self.code,
+            "description": self.description,
+            "source": self.source,
+            "step": self.step,
+            "reason": self.reason,
+            "metadata": self.metadata,
+        }
         if self.field:
             error["field"] = self.field
         return {"error": error}

@@ -3,6 +3,7 @@
 Each event is serialised once; every attempt (and every injected duplicate) sends the same
 bytes with the same ``X-Razorpay-Event-Id``, as Razorpay does. A non-2xx answer or a
 network error schedules a retry with backoff until ``max_attempts`` is reached."""
+
 import json
 import logging
 import random
@@ -54,8 +55,18 @@ def wsgi_transport(wsgi_app):
 
 
 class WebhookDispatcher:
-    def __init__(self, *, account_id, faults, clock=time.time, transport=None,
-                 max_attempts=5, backoff=1.0, timeout=5.0, seed=None):
+    def __init__(
+        self,
+        *,
+        account_id,
+        faults,
+        clock=time.time,
+        transport=None,
+        max_attempts=5,
+        backoff=1.0,
+        timeout=5.0,
+        seed=None,
+    ):
         self.account_id = account_id
         self.faults = faults
         self.clock = clock
@@ -64,9 +75,9 @@ class WebhookDispatcher:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self._own_transport = False
-        self.targets = {}          # source -> (url, secret)
+        self.targets = {}  # source -> (url, secret)
         self._random = random.Random(seed)
-        self._lock = threading.Lock()          # guards the lists below
+        self._lock = threading.Lock()  # guards the lists below
         self._deliver_lock = threading.Lock()  # one delivery pass at a time
         self._stop = threading.Event()
         self._thread = None
@@ -74,11 +85,11 @@ class WebhookDispatcher:
 
     def reset(self):
         with self._lock:
-            self.events = []       # every event made, newest last
+            self.events = []  # every event made, newest last
             self.pending = []
-            self.delivered = []    # (event_id, event, status)
-            self.failed = []       # deliveries given up on
-            self.dropped = []      # deliveries dropped by fault injection
+            self.delivered = []  # (event_id, event, status)
+            self.failed = []  # deliveries given up on
+            self.dropped = []  # deliveries dropped by fault injection
 
     def set_target(self, source, url, secret):
         with self._lock:
@@ -89,10 +100,13 @@ class WebhookDispatcher:
 
     def emit(self, source, name, entities, created_at=None):
         envelope = {
-            "entity": "event", "account_id": self.account_id, "event": name,
+            "entity": "event",
+            "account_id": self.account_id,
+            "event": name,
             "contains": list(entities),
             "payload": {key: {"entity": value} for key, value in entities.items()},
-            "created_at": int(created_at if created_at is not None else self.clock())}
+            "created_at": int(created_at if created_at is not None else self.clock()),
+        }
         with self._lock:
             event_id = "".join(self._random.choice(_ALPHABET) for _ in range(14))
             self.events.append({"id": event_id, "source": source, **envelope})
@@ -129,18 +143,24 @@ class WebhookDispatcher:
                     delivery.attempts += 1
                     if delivery.attempts >= self.max_attempts:
                         self.failed.append(delivery)
-                        log.warning("webhook %s (%s) given up after %d attempts",
-                                    delivery.event_id, delivery.event, delivery.attempts)
+                        log.warning(
+                            "webhook %s (%s) given up after %d attempts",
+                            delivery.event_id,
+                            delivery.event,
+                            delivery.attempts,
+                        )
                     else:
                         delivery.next_at = now + self.backoff * 2 ** (delivery.attempts - 1)
                         self.pending.append(delivery)
             return results
 
     def _send(self, delivery):
-        headers = {"Content-Type": "application/json",
-                   "X-Razorpay-Signature": sign_body(delivery.body, delivery.secret),
-                   "X-Razorpay-Event-Id": delivery.event_id,
-                   "User-Agent": "Razorpay-Webhook/v1 (sandbox)"}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Razorpay-Signature": sign_body(delivery.body, delivery.secret),
+            "X-Razorpay-Event-Id": delivery.event_id,
+            "User-Agent": "Razorpay-Webhook/v1 (sandbox)",
+        }
         if self.transport is None:
             self.transport = http_transport(self.timeout)
             self._own_transport = True

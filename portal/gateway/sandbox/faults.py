@@ -1,22 +1,23 @@
 """Fault injection: how the sandbox misbehaves, set per run (config) or per test.
 
 Random choices come from one seeded generator, so a failing run can be replayed."""
+
 import random
 import threading
 
 DEFAULTS = {
-    "latency_ms": 0,            # added to every API request
-    "error_rate": 0.0,          # share of API requests answered with error_status
-    "error_status": 500,        # 500 SERVER_ERROR, 502 GATEWAY_ERROR, 503, 504
-    "fail_next": 0,             # the next N API requests fail with error_status, unprocessed
-    "timeout_next": 0,          # the next N API requests are processed, then hang
-    "timeout_seconds": 5.0,     # how long a hang lasts (longer than the client's timeout)
-    "match": "",                # only requests whose "METHOD /path" contains this text
+    "latency_ms": 0,  # added to every API request
+    "error_rate": 0.0,  # share of API requests answered with error_status
+    "error_status": 500,  # 500 SERVER_ERROR, 502 GATEWAY_ERROR, 503, 504
+    "fail_next": 0,  # the next N API requests fail with error_status, unprocessed
+    "timeout_next": 0,  # the next N API requests are processed, then hang
+    "timeout_seconds": 5.0,  # how long a hang lasts (longer than the client's timeout)
+    "match": "",  # only requests whose "METHOD /path" contains this text
     "duplicate_webhooks": 0.0,  # chance (True = always) a webhook is delivered twice
-    "out_of_order": False,      # deliver each batch of webhooks newest first
-    "drop_webhooks": 0.0,       # chance (True = always) a webhook is never delivered
-    "refund_outcome": None,     # processed | failed
-    "payout_outcome": None,     # processed | failed | reversed
+    "out_of_order": False,  # deliver each batch of webhooks newest first
+    "drop_webhooks": 0.0,  # chance (True = always) a webhook is never delivered
+    "refund_outcome": None,  # processed | failed
+    "payout_outcome": None,  # processed | failed | reversed
     "validation_outcome": None,  # active | invalid | failed
     "seed": 0,
 }
@@ -24,8 +25,10 @@ ERROR_BODIES = {
     502: ("GATEWAY_ERROR", "Gateway error. Please try again."),
     504: ("GATEWAY_ERROR", "Gateway timeout. Please try again."),
 }
-SERVER_ERROR = ("SERVER_ERROR",
-                "The server encountered an error. The incident has been reported to admins.")
+SERVER_ERROR = (
+    "SERVER_ERROR",
+    "The server encountered an error. The incident has been reported to admins.",
+)
 
 
 class Faults:
@@ -104,5 +107,13 @@ class Faults:
 
 def error_body(status):
     code, description = ERROR_BODIES.get(status, SERVER_ERROR)
-    return {"error": {"code": code, "description": description, "source": "NA",
-                      "step": "NA", "reason": "NA", "metadata": {}}}
+    return {
+        "error": {
+            "code": code,
+            "description": description,
+            "source": "NA",
+            "step": "NA",
+            "reason": "NA",
+            "metadata": {},
+        }
+    }

@@ -2,11 +2,20 @@
 
 The pages are plain HTML forms: no scripts at all, so they work under a strict CSP and in
 a browser test without Razorpay's checkout.js."""
+
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import (Blueprint, Response, abort, current_app, redirect, render_template_string,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template_string,
+    request,
+    url_for,
+)
 
 from portal.gateway.sandbox.common import ApiError
 
@@ -70,10 +79,15 @@ def page(status=200, **context):
     context.setdefault("payable", False)
     context.setdefault("error", None)
     html = render_template_string(PAGE, **context)
-    return Response(html, status=status, headers={
-        "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action *; "
-                                   "frame-ancestors 'none'; base-uri 'none'",
-        "Cache-Control": "no-store"})
+    return Response(
+        html,
+        status=status,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action *; "
+            "frame-ancestors 'none'; base-uri 'none'",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def with_params(url, params):
@@ -102,6 +116,7 @@ def css():
 
 # --- hosted checkout --------------------------------------------------------------------
 
+
 def checkout_page(order_id, callback_url, status=200, error=None):
     store = sandbox().store
     try:
@@ -110,11 +125,16 @@ def checkout_page(order_id, callback_url, status=200, error=None):
         return page(404, title="Unknown order", message="This order does not exist.")
     if order["status"] == "paid":
         return page(409, title="Already paid", message="This order has been paid.")
-    return page(status, payable=True, error=error, title="Clinic Portal (sandbox merchant)",
-                description=f"Order {order_id} · receipt {order['receipt'] or '-'}",
-                amount=rupees(order["amount"]),
-                action=url_for("pages.checkout_submit", order_id=order_id),
-                hidden={"callback_url": callback_url or ""})
+    return page(
+        status,
+        payable=True,
+        error=error,
+        title="Clinic Portal (sandbox merchant)",
+        description=f"Order {order_id} · receipt {order['receipt'] or '-'}",
+        amount=rupees(order["amount"]),
+        action=url_for("pages.checkout_submit", order_id=order_id),
+        hidden={"callback_url": callback_url or ""},
+    )
 
 
 @bp.get("/checkout/<order_id>")
@@ -127,8 +147,9 @@ def hosted_checkout():
     """Razorpay's hosted (script-free) checkout entry: a form posted by the merchant page."""
     if request.form.get("key_id") != sandbox().store.key_id:
         return page(401, title="Invalid key", message="The key_id is not this sandbox's.")
-    return checkout_page(request.form.get("order_id", ""),
-                         safe_callback(request.form.get("callback_url")))
+    return checkout_page(
+        request.form.get("order_id", ""), safe_callback(request.form.get("callback_url"))
+    )
 
 
 @bp.post("/checkout/<order_id>")
@@ -144,27 +165,37 @@ def checkout_submit(order_id):
     except ApiError as error:
         return checkout_page(order_id, callback_url, status=400, error=error.description)
     if succeed:
-        params = {"razorpay_payment_id": payment["id"], "razorpay_order_id": order_id,
-                  "razorpay_signature": store.checkout_signature(order_id, payment["id"])}
+        params = {
+            "razorpay_payment_id": payment["id"],
+            "razorpay_order_id": order_id,
+            "razorpay_signature": store.checkout_signature(order_id, payment["id"]),
+        }
     else:
         params = failure_params(payment)
     if callback_url:
         return redirect(with_params(callback_url, params), code=303)
-    return page(title="Payment " + ("successful" if succeed else "failed"),
-                message="No callback_url was given; these are the callback parameters.",
-                details=params)
+    return page(
+        title="Payment " + ("successful" if succeed else "failed"),
+        message="No callback_url was given; these are the callback parameters.",
+        details=params,
+    )
 
 
 def failure_params(payment):
-    return {"error[code]": payment["error_code"],
-            "error[description]": payment["error_description"],
-            "error[source]": payment["error_source"], "error[step]": payment["error_step"],
-            "error[reason]": payment["error_reason"],
-            "error[metadata]": json.dumps({"payment_id": payment["id"],
-                                           "order_id": payment["order_id"]})}
+    return {
+        "error[code]": payment["error_code"],
+        "error[description]": payment["error_description"],
+        "error[source]": payment["error_source"],
+        "error[step]": payment["error_step"],
+        "error[reason]": payment["error_reason"],
+        "error[metadata]": json.dumps(
+            {"payment_id": payment["id"], "order_id": payment["order_id"]}
+        ),
+    }
 
 
 # --- payment links ------------------------------------------------------------------------
+
 
 @bp.get("/pl/<link_id>")
 def link_page(link_id, status=200, error=None):
@@ -174,14 +205,21 @@ def link_page(link_id, status=200, error=None):
     except ApiError:
         return page(404, title="Unknown link", message="This payment link does not exist.")
     if link["status"] != "created":
-        return page(410 if link["status"] in ("expired", "cancelled") else 200,
-                    title=f"Payment link {link['status']}",
-                    message=f"This payment link is {link['status']}.")
-    return page(status, payable=True, error=error,
-                title="Clinic Portal (sandbox merchant)",
-                description=link["description"] or f"Payment link {link_id}",
-                amount=rupees(link["amount"]),
-                action=url_for("pages.link_submit", link_id=link_id), hidden={})
+        return page(
+            410 if link["status"] in ("expired", "cancelled") else 200,
+            title=f"Payment link {link['status']}",
+            message=f"This payment link is {link['status']}.",
+        )
+    return page(
+        status,
+        payable=True,
+        error=error,
+        title="Clinic Portal (sandbox merchant)",
+        description=link["description"] or f"Payment link {link_id}",
+        amount=rupees(link["amount"]),
+        action=url_for("pages.link_submit", link_id=link_id),
+        hidden={},
+    )
 
 
 @bp.post("/pl/<link_id>")
@@ -197,17 +235,24 @@ def link_submit(link_id):
         return link_page(link_id, status=400, error=error.description)
     if not succeed:
         return link_page(link_id, status=402, error=payment["error_description"])
-    params = {"razorpay_payment_id": payment["id"], "razorpay_payment_link_id": link["id"],
-              "razorpay_payment_link_reference_id": link["reference_id"],
-              "razorpay_payment_link_status": link["status"],
-              "razorpay_signature": store.link_signature(link, payment["id"])}
+    params = {
+        "razorpay_payment_id": payment["id"],
+        "razorpay_payment_link_id": link["id"],
+        "razorpay_payment_link_reference_id": link["reference_id"],
+        "razorpay_payment_link_status": link["status"],
+        "razorpay_signature": store.link_signature(link, payment["id"]),
+    }
     if link["callback_url"]:
         return redirect(with_params(link["callback_url"], params), code=303)
-    return page(title="Payment successful", message="Thank you, the payment was received.",
-                details={"Payment id": payment["id"]})
+    return page(
+        title="Payment successful",
+        message="Thank you, the payment was received.",
+        details={"Payment id": payment["id"]},
+    )
 
 
 # --- control API: tests and demos steer the sandbox -----------------------------------
+
 
 def control_json():
     data = request.get_json(silent=True)
@@ -217,12 +262,15 @@ def control_json():
 @bp.get("/_control/state")
 def state():
     sb = sandbox()
-    return {"now": sb.store.now(), "faults": sb.faults.snapshot(),
-            "pending_steps": sb.store.pending_steps(),
-            "pending_webhooks": len(sb.webhooks.pending),
-            "delivered_webhooks": len(sb.webhooks.delivered),
-            "failed_webhooks": len(sb.webhooks.failed),
-            "dropped_webhooks": len(sb.webhooks.dropped)}
+    return {
+        "now": sb.store.now(),
+        "faults": sb.faults.snapshot(),
+        "pending_steps": sb.store.pending_steps(),
+        "pending_webhooks": len(sb.webhooks.pending),
+        "delivered_webhooks": len(sb.webhooks.delivered),
+        "failed_webhooks": len(sb.webhooks.failed),
+        "dropped_webhooks": len(sb.webhooks.dropped),
+    }
 
 
 @bp.post("/_control/faults")

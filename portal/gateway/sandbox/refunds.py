@@ -1,4 +1,5 @@
 """Sandbox refunds: full or partial, ``X-Refund-Idempotency``, pending → processed | failed."""
+
 import copy
 
 from portal.gateway.sandbox.common import ApiError, fingerprint, not_found
@@ -14,46 +15,61 @@ class RefundsMixin:
                 digest = fingerprint({"payment_id": payment_id, **data})
                 if known:
                     if known[0] != digest:
-                        raise ApiError("Different request body sent for the same "
-                                       "idempotency header", field="X-Refund-Idempotency")
+                        raise ApiError(
+                            "Different request body sent for the same idempotency header",
+                            field="X-Refund-Idempotency",
+                        )
                     return copy.deepcopy(self.refunds[known[1]]), False
             payment = self._get(self.payments, payment_id)
             if payment["status"] not in ("captured", "refunded"):
-                raise ApiError("The payment has not been captured, so it cannot be refunded.",
-                               field="payment_id")
+                raise ApiError(
+                    "The payment has not been captured, so it cannot be refunded.",
+                    field="payment_id",
+                )
             remaining = payment["amount"] - payment["amount_refunded"]
             if remaining <= 0:
-                raise ApiError("The payment has been fully refunded already",
-                               field="payment_id")
+                raise ApiError("The payment has been fully refunded already", field="payment_id")
             amount = self._amount(data) if data.get("amount") is not None else remaining
             if amount > remaining:
-                raise ApiError("The refund amount provided is greater than amount captured",
-                               field="amount")
+                raise ApiError(
+                    "The refund amount provided is greater than amount captured", field="amount"
+                )
             speed = data.get("speed", "normal")
             if speed not in ("normal", "optimum"):
                 raise ApiError("The selected speed is invalid.", field="speed")
             notes = self._notes(data)
-            refund = {"id": self.new_id("rfnd"), "entity": "refund", "amount": amount,
-                      "currency": payment["currency"], "payment_id": payment_id,
-                      "notes": notes, "receipt": data.get("receipt"),
-                      "acquirer_data": {"arn": None}, "created_at": self.now(),
-                      "batch_id": None, "status": "pending",
-                      "speed_processed": "normal", "speed_requested": speed}
+            refund = {
+                "id": self.new_id("rfnd"),
+                "entity": "refund",
+                "amount": amount,
+                "currency": payment["currency"],
+                "payment_id": payment_id,
+                "notes": notes,
+                "receipt": data.get("receipt"),
+                "acquirer_data": {"arn": None},
+                "created_at": self.now(),
+                "batch_id": None,
+                "status": "pending",
+                "speed_processed": "normal",
+                "speed_requested": speed,
+            }
             self.refunds[refund["id"]] = refund
             if idempotency_key:
                 self._refund_keys[idempotency_key] = (digest, refund["id"])
             self._apply_refund(payment, amount)
             self._event("razorpay", "refund.created", refund=refund, payment=payment)
-            self._later("refund_optimum" if speed == "optimum" else "refund",
-                        "refund", refund["id"])
+            self._later(
+                "refund_optimum" if speed == "optimum" else "refund", "refund", refund["id"]
+            )
             return copy.deepcopy(refund), True
 
     @staticmethod
     def _apply_refund(payment, delta):
         payment["amount_refunded"] += delta
         refunded = payment["amount_refunded"]
-        payment["refund_status"] = (None if refunded == 0 else
-                                    "full" if refunded == payment["amount"] else "partial")
+        payment["refund_status"] = (
+            None if refunded == 0 else "full" if refunded == payment["amount"] else "partial"
+        )
         payment["status"] = "refunded" if refunded == payment["amount"] else "captured"
 
     def _step_refund(self, refund_id):
@@ -65,8 +81,9 @@ class RefundsMixin:
             self._event("razorpay", "refund.failed", refund=refund, payment=payment)
             return
         refund["status"] = "processed"
-        refund["speed_processed"] = "instant" if refund["speed_requested"] == "optimum" \
-            else "normal"
+        refund["speed_processed"] = (
+            "instant" if refund["speed_requested"] == "optimum" else "normal"
+        )
         refund["acquirer_data"] = {"arn": str(self._random.randrange(10**22, 10**23))}
         self._event("razorpay", "refund.processed", refund=refund, payment=payment)
 

@@ -1,4 +1,5 @@
 """Sandbox settlements: each finished IST day settles; the recon report."""
+
 import copy
 from datetime import date, datetime
 
@@ -14,10 +15,16 @@ class SettlementsMixin:
     def _auto_settle(self, now):
         """A finished IST day settles by itself once the settlement delay has passed."""
         today = self._ist_day(now - self.delays["settlement"])
-        days = {self._ist_day(p["created_at"]) for p in self.payments.values()
-                if p["captured"] and p["id"] not in self._settled}
-        days |= {self._ist_day(r["created_at"]) for r in self.refunds.values()
-                 if r["status"] == "processed" and r["id"] not in self._settled}
+        days = {
+            self._ist_day(p["created_at"])
+            for p in self.payments.values()
+            if p["captured"] and p["id"] not in self._settled
+        }
+        days |= {
+            self._ist_day(r["created_at"])
+            for r in self.refunds.values()
+            if r["status"] == "processed" and r["id"] not in self._settled
+        }
         for day in sorted(d for d in days if d < today):
             self.settle_day(day)
 
@@ -28,20 +35,34 @@ class SettlementsMixin:
                 day = date.fromisoformat(day)
             start = datetime.combine(day, datetime.min.time(), IST).timestamp()
             end = start + 86400
-            payments = [p for p in self.payments.values() if p["captured"]
-                        and start <= p["created_at"] < end and p["id"] not in self._settled]
-            refunds = [r for r in self.refunds.values() if r["status"] == "processed"
-                       and start <= r["created_at"] < end and r["id"] not in self._settled]
+            payments = [
+                p
+                for p in self.payments.values()
+                if p["captured"] and start <= p["created_at"] < end and p["id"] not in self._settled
+            ]
+            refunds = [
+                r
+                for r in self.refunds.values()
+                if r["status"] == "processed"
+                and start <= r["created_at"] < end
+                and r["id"] not in self._settled
+            ]
             if not payments and not refunds:
                 return None
             fees = sum(p["fee"] for p in payments)
             tax = sum(p["tax"] for p in payments)
-            amount = sum(p["amount"] for p in payments) - fees - sum(r["amount"]
-                                                                    for r in refunds)
-            settlement = {"id": self.new_id("setl"), "entity": "settlement", "amount": amount,
-                          "status": "processed", "fees": fees, "tax": tax,
-                          "utr": self.new_id("utr")[4:], "created_at": self.now(),
-                          "_day": day.isoformat()}
+            amount = sum(p["amount"] for p in payments) - fees - sum(r["amount"] for r in refunds)
+            settlement = {
+                "id": self.new_id("setl"),
+                "entity": "settlement",
+                "amount": amount,
+                "status": "processed",
+                "fees": fees,
+                "tax": tax,
+                "utr": self.new_id("utr")[4:],
+                "created_at": self.now(),
+                "_day": day.isoformat(),
+            }
             self.settlements[settlement["id"]] = settlement
             for item in payments + refunds:
                 self._settled[item["id"]] = settlement["id"]
@@ -80,34 +101,68 @@ class SettlementsMixin:
             rows.sort(key=lambda r: (r["created_at"], r["entity_id"]))
             skip = int(args.get("skip", 0))
             count = min(int(args.get("count", 1000)), 1000)
-            rows = rows[skip:skip + count]
+            rows = rows[skip : skip + count]
             return {"entity": "collection", "count": len(rows), "items": rows}
 
     def _recon_row(self, entity_id, settlement):
         if entity_id.startswith("pay_"):
             p = self.payments[entity_id]
             order = self.orders.get(p["order_id"]) or {}
-            return {"entity_id": p["id"], "type": "payment", "debit": 0,
-                    "credit": p["amount"] - p["fee"], "amount": p["amount"],
-                    "currency": p["currency"], "fee": p["fee"], "tax": p["tax"],
-                    "on_hold": False, "settled": True, "created_at": p["created_at"],
-                    "settled_at": settlement["created_at"], "settlement_id": settlement["id"],
-                    "posted_at": settlement["created_at"], "credit_type": "default",
-                    "description": p["description"], "notes": p["notes"], "payment_id": None,
-                    "settlement_utr": settlement["utr"], "order_id": p["order_id"],
-                    "order_receipt": order.get("receipt"), "method": p["method"],
-                    "card_network": (p.get("card") or {}).get("network"),
-                    "card_issuer": None, "card_type": (p.get("card") or {}).get("type"),
-                    "dispute_id": None}
+            return {
+                "entity_id": p["id"],
+                "type": "payment",
+                "debit": 0,
+                "credit": p["amount"] - p["fee"],
+                "amount": p["amount"],
+                "currency": p["currency"],
+                "fee": p["fee"],
+                "tax": p["tax"],
+                "on_hold": False,
+                "settled": True,
+                "created_at": p["created_at"],
+                "settled_at": settlement["created_at"],
+                "settlement_id": settlement["id"],
+                "posted_at": settlement["created_at"],
+                "credit_type": "default",
+                "description": p["description"],
+                "notes": p["notes"],
+                "payment_id": None,
+                "settlement_utr": settlement["utr"],
+                "order_id": p["order_id"],
+                "order_receipt": order.get("receipt"),
+                "method": p["method"],
+                "card_network": (p.get("card") or {}).get("network"),
+                "card_issuer": None,
+                "card_type": (p.get("card") or {}).get("type"),
+                "dispute_id": None,
+            }
         r = self.refunds[entity_id]
         p = self.payments[r["payment_id"]]
-        return {"entity_id": r["id"], "type": "refund", "debit": r["amount"], "credit": 0,
-                "amount": r["amount"], "currency": r["currency"], "fee": 0, "tax": 0,
-                "on_hold": False, "settled": True, "created_at": r["created_at"],
-                "settled_at": settlement["created_at"], "settlement_id": settlement["id"],
-                "posted_at": settlement["created_at"], "credit_type": "default",
-                "description": None, "notes": r["notes"], "payment_id": p["id"],
-                "settlement_utr": settlement["utr"], "order_id": p["order_id"],
-                "order_receipt": (self.orders.get(p["order_id"]) or {}).get("receipt"),
-                "method": p["method"], "card_network": None, "card_issuer": None,
-                "card_type": None, "dispute_id": None}
+        return {
+            "entity_id": r["id"],
+            "type": "refund",
+            "debit": r["amount"],
+            "credit": 0,
+            "amount": r["amount"],
+            "currency": r["currency"],
+            "fee": 0,
+            "tax": 0,
+            "on_hold": False,
+            "settled": True,
+            "created_at": r["created_at"],
+            "settled_at": settlement["created_at"],
+            "settlement_id": settlement["id"],
+            "posted_at": settlement["created_at"],
+            "credit_type": "default",
+            "description": None,
+            "notes": r["notes"],
+            "payment_id": p["id"],
+            "settlement_utr": settlement["utr"],
+            "order_id": p["order_id"],
+            "order_receipt": (self.orders.get(p["order_id"]) or {}).get("receipt"),
+            "method": p["method"],
+            "card_network": None,
+            "card_issuer": None,
+            "card_type": None,
+            "dispute_id": None,
+        }

@@ -9,6 +9,7 @@ links expiring) is a scheduled step that ``tick()`` runs once its time has come;
 The store is one class composed of a mixin per resource family (``orders``, ``links``,
 ``refunds``, ``razorpayx``, ``settlements``); this module holds its state, clock, schedule
 and shared helpers."""
+
 import copy
 import random
 import string
@@ -26,9 +27,19 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, SettlementsMixin):
-    def __init__(self, *, key_id, key_secret, account_id="acc_Sandbox0000001",
-                 x_account_number="2323230000000000", clock=time.time, delays=None,
-                 seed=None, emit=None, faults=None):
+    def __init__(
+        self,
+        *,
+        key_id,
+        key_secret,
+        account_id="acc_Sandbox0000001",
+        x_account_number="2323230000000000",
+        clock=time.time,
+        delays=None,
+        seed=None,
+        emit=None,
+        faults=None,
+    ):
         self.key_id = key_id
         self.key_secret = key_secret
         self.account_id = account_id
@@ -47,14 +58,14 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
             self.orders, self.payments, self.links, self.refunds = {}, {}, {}, {}
             self.contacts, self.fund_accounts, self.validations = {}, {}, {}
             self.payouts, self.settlements = {}, {}
-            self.notifications = []       # what Razorpay would have sent by SMS/email
-            self._schedule = []           # [due, seq, action, entity_id]
+            self.notifications = []  # what Razorpay would have sent by SMS/email
+            self._schedule = []  # [due, seq, action, entity_id]
             self._step_time = None
             self._seq = 0
-            self._refund_keys = {}        # X-Refund-Idempotency -> (fingerprint, id)
-            self._payout_keys = {}        # X-Payout-Idempotency -> (fingerprint, id)
-            self._settled = {}            # payment/refund id -> settlement id
-            self._outcome = {}            # entity id -> forced outcome
+            self._refund_keys = {}  # X-Refund-Idempotency -> (fingerprint, id)
+            self._payout_keys = {}  # X-Payout-Idempotency -> (fingerprint, id)
+            self._settled = {}  # payment/refund id -> settlement id
+            self._outcome = {}  # entity id -> forced outcome
 
     # --- time ---------------------------------------------------------------------------
 
@@ -88,8 +99,11 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
                     self._step_time = None
             for link in self.links.values():
                 expire_by = link["expire_by"]
-                if link["status"] in ("created", "partially_paid") and expire_by \
-                        and expire_by <= now:
+                if (
+                    link["status"] in ("created", "partially_paid")
+                    and expire_by
+                    and expire_by <= now
+                ):
                     link["status"] = "expired"
                     link["expired_at"] = int(now)
                     link["updated_at"] = int(now)
@@ -145,8 +159,7 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
             else:
                 raise ApiError(f"The {field} must be an integer.", field=field)
         if amount < minimum:
-            raise ApiError(f"The {field} must be atleast INR {minimum / 100:.2f}.",
-                           field=field)
+            raise ApiError(f"The {field} must be atleast INR {minimum / 100:.2f}.", field=field)
         return amount
 
     @staticmethod
@@ -176,6 +189,5 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
             raise ApiError("count, skip, from and to must be integers.") from None
         chosen = [i for i in items if start <= i["created_at"] <= end]
         chosen.sort(key=lambda i: i["created_at"], reverse=True)
-        chosen = chosen[skip:skip + count]
-        return {"entity": "collection", "count": len(chosen),
-                "items": copy.deepcopy(chosen)}
+        chosen = chosen[skip : skip + count]
+        return {"entity": "collection", "count": len(chosen), "items": copy.deepcopy(chosen)}

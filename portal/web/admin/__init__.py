@@ -1,4 +1,5 @@
 """Pages for operations and finance."""
+
 from flask import Blueprint
 
 from portal.accounts.models import ADMIN

@@ -2,6 +2,7 @@
 amount with a reason), ask for a further refund on a cancelled one, approve or reject
 overrides and further refunds (a different admin), and the refunds list with retry /
 send to wallet."""
+
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from wtforms import ValidationError
@@ -11,8 +12,13 @@ from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
 from portal.extensions import db
-from portal.refunds import queries
+from portal.refunds import approvals as refunds_approvals
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import failed as refunds_failed
+from portal.refunds import lookup as refunds_lookup
 from portal.refunds import previews as refunds_previews
+from portal.refunds import queries
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
@@ -20,18 +26,21 @@ from portal.web.forms.booking import options
 from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm
 from portal.web.htmx import htmx_block, render
 from portal.web.paging import page_args
-from portal.refunds.common import CancellationError
-from portal.refunds import approvals as refunds_approvals
-from portal.refunds import cancel as refunds_cancel
-from portal.refunds import failed as refunds_failed
-from portal.refunds import lookup as refunds_lookup
 
 PAGE = "admin/cancellations/cancel.html"
-ACTORS = {"patient": "Cancelled online by the patient",
-          "admin": "Cancelled by an administrator for the patient",
-          "clinic": "Cancelled by the clinic", "provider": "Cancelled by the provider"}
-FIELDS = {"override": "override", "reason": "reason", "items": "mode", "mode": "mode",
-          "penalty_provider": "penalty_provider"}
+ACTORS = {
+    "patient": "Cancelled online by the patient",
+    "admin": "Cancelled by an administrator for the patient",
+    "clinic": "Cancelled by the clinic",
+    "provider": "Cancelled by the provider",
+}
+FIELDS = {
+    "override": "override",
+    "reason": "reason",
+    "items": "mode",
+    "mode": "mode",
+    "penalty_provider": "penalty_provider",
+}
 
 
 def _item(item_id):
@@ -44,9 +53,14 @@ def _item(item_id):
 def _preview(item, form):
     override = form.override.paise if not form.override.errors else None
     try:
-        return refunds_previews.preview_admin(current_user, item.id, form.mode.data or "patient",
-                                     override=override, override_reason=form.reason.data,
-                                     prefer_wallet=form.destination.data == "wallet")
+        return refunds_previews.preview_admin(
+            current_user,
+            item.id,
+            form.mode.data or "patient",
+            override=override,
+            override_reason=form.reason.data,
+            prefer_wallet=form.destination.data == "wallet",
+        )
     except CancellationError:
         return None
 
@@ -54,13 +68,20 @@ def _preview(item, form):
 def _page(item, form, status=200, further=None):
     form.penalty_provider.choices = options([(str(p.id), p.display_name) for p in item.providers])
     cancellation = refunds_lookup.cancellation_for(item.id)
-    return render(PAGE, block=htmx_block("admin_preview"), status=status, item=item, form=form,
-                  preview=_preview(item, form), cancellation=cancellation,
-                  actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
-                  rule_text=refunds_previews.tier_text(cancellation.rule) if cancellation else "",
-                  refund_rows=queries.refunds_for_booking(item.id),
-                  further=further or FurtherRefundForm(formdata=None),
-                  pending=queries.pending_approvals_for(item.id))
+    return render(
+        PAGE,
+        block=htmx_block("admin_preview"),
+        status=status,
+        item=item,
+        form=form,
+        preview=_preview(item, form),
+        cancellation=cancellation,
+        actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
+        rule_text=refunds_previews.tier_text(cancellation.rule) if cancellation else "",
+        refund_rows=queries.refunds_for_booking(item.id),
+        further=further or FurtherRefundForm(formdata=None),
+        pending=queries.pending_approvals_for(item.id),
+    )
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
@@ -84,9 +105,14 @@ def cancel_booking_post(item_id):
     penalty = form.penalty_provider.data
     try:
         done = refunds_cancel.cancel_as_admin(
-            current_user, item.id, form.reason.data or "", mode=form.mode.data,
-            override=form.override.paise, prefer_wallet=form.destination.data == "wallet",
-            penalty_provider_id=int(penalty) if penalty and penalty.isdigit() else None)
+            current_user,
+            item.id,
+            form.reason.data or "",
+            mode=form.mode.data,
+            override=form.override.paise,
+            prefer_wallet=form.destination.data == "wallet",
+            penalty_provider_id=int(penalty) if penalty and penalty.isdigit() else None,
+        )
     except NotFound:
         abort(404)
     except CancellationError as exc:
@@ -106,9 +132,13 @@ def further_refund(item_id):
     if not further.validate():
         return _page(item, AdminCancelForm(formdata=None), 422, further)
     try:
-        refunds_approvals.request_further_refund(current_user, item.id, further.amount.paise,
-                                       further.reason.data or "",
-                                       prefer_wallet=further.prefer_wallet())
+        refunds_approvals.request_further_refund(
+            current_user,
+            item.id,
+            further.amount.paise,
+            further.reason.data or "",
+            prefer_wallet=further.prefer_wallet(),
+        )
     except NotFound:
         abort(404)
     except CancellationError as exc:
@@ -124,12 +154,15 @@ def further_refund(item_id):
 
 # --- approvals -----------------------------------------------------------------------------
 
+
 @bp.get("/approvals")
 def approvals():
-    return render("admin/cancellations/approvals.html",
-                  pending=queries.pending_approvals_page(**page_args(50)),
-                  decided=queries.decided_approvals_page(**page_args(30, prefix="decided_")),
-                  form=NoteForm())
+    return render(
+        "admin/cancellations/approvals.html",
+        pending=queries.pending_approvals_page(**page_args(50)),
+        decided=queries.decided_approvals_page(**page_args(30, prefix="decided_")),
+        form=NoteForm(),
+    )
 
 
 def _decide(action, approval_id, done):
@@ -153,8 +186,9 @@ def _decide(action, approval_id, done):
 
 @bp.post("/approvals/<int:approval_id>/approve")
 def approve_refund(approval_id):
-    return _decide(refunds_approvals.approve_override, approval_id,
-                   "Approved; the refund is on its way.")
+    return _decide(
+        refunds_approvals.approve_override, approval_id, "Approved; the refund is on its way."
+    )
 
 
 @bp.post("/approvals/<int:approval_id>/reject")
@@ -164,14 +198,20 @@ def reject_refund(approval_id):
 
 # --- refunds -------------------------------------------------------------------------------
 
+
 @bp.get("/refunds")
 def refunds_list():
     status = request.args.get("status") or None
     if status not in (None, *RefundStatus):
         status = None
     rows = queries.refunds_page(status=status, **page_args(30))
-    return render("admin/cancellations/refunds.html", rows=rows, status=status,
-                  statuses=tuple(RefundStatus), form=NoteForm())
+    return render(
+        "admin/cancellations/refunds.html",
+        rows=rows,
+        status=status,
+        statuses=tuple(RefundStatus),
+        form=NoteForm(),
+    )
 
 
 def _refund_action(action, refund_id, done, **kw):
@@ -195,6 +235,9 @@ def retry_refund(refund_id):
 
 @bp.post("/refunds/<int:refund_id>/to-wallet")
 def refund_to_wallet(refund_id):
-    return _refund_action(refunds_failed.refund_to_wallet, refund_id,
-                          "The refund is in the patient's wallet.",
-                          note=request.form.get("note", ""))
+    return _refund_action(
+        refunds_failed.refund_to_wallet,
+        refund_id,
+        "The refund is in the patient's wallet.",
+        note=request.form.get("note", ""),
+    )

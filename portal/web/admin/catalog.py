@@ -5,6 +5,7 @@ Each screen is a searchable, paged table. An htmx request gets only what it repl
 when a row is clicked, and the saved row (``_<thing>_row.html``) after a save. Without
 htmx the same URLs are ordinary pages: the edit form is a page of its own and a save
 redirects back to the list. An invalid form answers 422 with messages beside the fields."""
+
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
@@ -15,6 +16,13 @@ from wtforms import (
 )
 
 from portal.catalog import queries
+from portal.catalog.checks import ValidationError
+from portal.catalog.clinics import (
+    create_clinic,
+    create_specialization,
+    update_clinic,
+    update_specialization,
+)
 from portal.catalog.models import (
     DEFAULT_HOURS,
     WEEKDAYS,
@@ -23,6 +31,8 @@ from portal.catalog.models import (
     Service,
     Specialization,
 )
+from portal.catalog.providers import create_provider, update_provider
+from portal.catalog.services import create_service, update_service
 from portal.domain.slots import format_hours
 from portal.extensions import db
 from portal.web.admin import bp
@@ -36,15 +46,6 @@ from portal.web.forms.catalog import (
 )
 from portal.web.htmx import fragment_block, is_fragment_request, render, render_form
 from portal.web.paging import page_args
-from portal.catalog.checks import ValidationError
-from portal.catalog.clinics import create_clinic
-from portal.catalog.providers import create_provider
-from portal.catalog.services import create_service
-from portal.catalog.clinics import create_specialization
-from portal.catalog.clinics import update_clinic
-from portal.catalog.providers import update_provider
-from portal.catalog.services import update_service
-from portal.catalog.clinics import update_specialization
 
 PER_PAGE = 20
 T = "admin/catalog/"
@@ -64,8 +65,7 @@ def _list(template, list_page, **context):
     """A catalog list: ``list_page`` is the read module's keyset query for it."""
     q = request.args.get("q", "").strip()[:100]
     page = list_page(q=q, **page_args(PER_PAGE))
-    return render(T + template, block=fragment_block("results"), page=page, q=q,
-                  **context)
+    return render(T + template, block=fragment_block("results"), page=page, q=q, **context)
 
 
 def _row_or_list(row_template, list_endpoint, **context):
@@ -108,8 +108,9 @@ def _clinic_form(clinic=None):
                 getattr(form, f"opens_{day}").data = DEFAULT_HOURS[day][0]
                 getattr(form, f"closes_{day}").data = DEFAULT_HOURS[day][1]
         return form
-    data = {k: getattr(clinic, k) for k in ("name", "city", "address", "timezone", "gstin",
-                                            "active")}
+    data = {
+        k: getattr(clinic, k) for k in ("name", "city", "address", "timezone", "gstin", "active")
+    }
     for day, (opens, closes) in clinic.business_hours().items():
         data[f"opens_{day}"], data[f"closes_{day}"] = opens, closes
     return ClinicForm(data=data)
@@ -124,8 +125,14 @@ def _clinic_values(form):
                 getattr(form, f"opens_{day}").errors.append("Enter both times, or neither.")
                 continue
             hours[day] = (opens, closes)
-    return dict(name=form.name.data, city=form.city.data, address=form.address.data or "",
-                timezone=form.timezone.data, gstin=form.gstin.data or None, hours=hours)
+    return dict(
+        name=form.name.data,
+        city=form.city.data,
+        address=form.address.data or "",
+        timezone=form.timezone.data,
+        gstin=form.gstin.data or None,
+        hours=hours,
+    )
 
 
 def _clinic_hours_text(clinic):
@@ -144,8 +151,7 @@ def clinic_new():
     if form.validate_on_submit():
         values = _clinic_values(form)
         if not form.errors:
-            clinic = _save(form, CLINIC_ERRORS,
-                           lambda: create_clinic(current_user, **values))
+            clinic = _save(form, CLINIC_ERRORS, lambda: create_clinic(current_user, **values))
             if clinic:
                 flash(f"{clinic.name} added.", "success")
                 return redirect(url_for("admin.clinics"), 303)
@@ -160,12 +166,17 @@ def clinic_edit(clinic_id):
         values = _clinic_values(form)
         if not form.errors:
             values["active"] = form.active.data
-            if _save(form, CLINIC_ERRORS,
-                     lambda: update_clinic(current_user, clinic, **values)):
-                return _row_or_list("_clinic_row.html", "admin.clinics", c=clinic,
-                                    hours_text=_clinic_hours_text)
-    return render_form(T + "clinic_edit.html", form, block=fragment_block("edit_row"),
-                       clinic=clinic, weekdays=WEEKDAYS)
+            if _save(form, CLINIC_ERRORS, lambda: update_clinic(current_user, clinic, **values)):
+                return _row_or_list(
+                    "_clinic_row.html", "admin.clinics", c=clinic, hours_text=_clinic_hours_text
+                )
+    return render_form(
+        T + "clinic_edit.html",
+        form,
+        block=fragment_block("edit_row"),
+        clinic=clinic,
+        weekdays=WEEKDAYS,
+    )
 
 
 @bp.get("/clinics/<int:clinic_id>/row")
@@ -181,8 +192,9 @@ def clinic_row(clinic_id):
 
 @bp.get("/specializations")
 def specializations():
-    return _list("specializations.html", queries.specializations_page,
-                 form=SpecializationForm(formdata=None))
+    return _list(
+        "specializations.html", queries.specializations_page, form=SpecializationForm(formdata=None)
+    )
 
 
 @bp.post("/specializations")
@@ -193,8 +205,9 @@ def specialization_new():
         if spec:
             flash(f"{spec.name} added.", "success")
             return redirect(url_for("admin.specializations"), 303)
-    return render_form(T + "specializations.html", form,
-                       page=queries.specializations_page(per_page=PER_PAGE), q="")
+    return render_form(
+        T + "specializations.html", form, page=queries.specializations_page(per_page=PER_PAGE), q=""
+    )
 
 
 @bp.route("/specializations/<int:spec_id>/edit", methods=["GET", "POST"])
@@ -202,11 +215,11 @@ def specialization_edit(spec_id):
     spec = _get(Specialization, spec_id)
     form = SpecializationForm(obj=spec if request.method == "GET" else None)
     if form.validate_on_submit():
-        if _save(form, {}, lambda: update_specialization(current_user, spec,
-                                                                 form.name.data)):
+        if _save(form, {}, lambda: update_specialization(current_user, spec, form.name.data)):
             return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
-    return render_form(T + "specialization_edit.html", form,
-                       block=fragment_block("edit_row"), spec=spec)
+    return render_form(
+        T + "specialization_edit.html", form, block=fragment_block("edit_row"), spec=spec
+    )
 
 
 @bp.get("/specializations/<int:spec_id>/row")
@@ -218,6 +231,7 @@ def specialization_row(spec_id):
 
 
 # --- providers ----------------------------------------------------------------------------
+
 
 def _choices(model, label=lambda o: o.name, order=None):
     rows = db.session.scalars(sa.select(model).order_by(order if order is not None else model.name))
@@ -240,11 +254,17 @@ def _provider_values(form):
     except ValueError as exc:
         form.commission.errors.append(str(exc))
         commission_bps = None
-    return dict(display_name=form.display_name.data, kind=form.kind.data,
-                registration_no=form.registration_no.data, commission_bps=commission_bps,
-                payout_schedule=form.payout_schedule.data, clinic_ids=form.clinic_ids.data,
-                specialization_ids=form.specialization_ids.data,
-                service_ids=form.service_ids.data, bio=form.bio.data or "")
+    return dict(
+        display_name=form.display_name.data,
+        kind=form.kind.data,
+        registration_no=form.registration_no.data,
+        commission_bps=commission_bps,
+        payout_schedule=form.payout_schedule.data,
+        clinic_ids=form.clinic_ids.data,
+        specialization_ids=form.specialization_ids.data,
+        service_ids=form.service_ids.data,
+        bio=form.bio.data or "",
+    )
 
 
 @bp.get("/providers")
@@ -258,12 +278,23 @@ def provider_new():
     if form.validate_on_submit():
         values = _provider_values(form)
         if not form.errors:
-            provider = _save(form, PROVIDER_ERRORS, lambda: create_provider(
-                current_user, email=form.email.data, name=form.name.data,
-                phone=form.phone.data or None, **values))
+            provider = _save(
+                form,
+                PROVIDER_ERRORS,
+                lambda: create_provider(
+                    current_user,
+                    email=form.email.data,
+                    name=form.name.data,
+                    phone=form.phone.data or None,
+                    **values,
+                ),
+            )
             if provider:
-                flash(f"{provider.display_name} added; an invitation is on its way to "
-                      f"{provider.user.email}.", "success")
+                flash(
+                    f"{provider.display_name} added; an invitation is on its way to "
+                    f"{provider.user.email}.",
+                    "success",
+                )
                 return redirect(url_for("admin.providers"), 303)
     return render_form(T + "provider_new.html", form)
 
@@ -272,11 +303,15 @@ def provider_new():
 def provider_edit(provider_id):
     provider = _get(Provider, provider_id)
     if request.method == "GET":
-        form = ProviderForm(obj=provider, data={
-            "commission": Decimal(provider.commission_bps) / 100,
-            "clinic_ids": [c.id for c in provider.clinics],
-            "specialization_ids": [s.id for s in provider.specializations],
-            "service_ids": [s.id for s in provider.services]})
+        form = ProviderForm(
+            obj=provider,
+            data={
+                "commission": Decimal(provider.commission_bps) / 100,
+                "clinic_ids": [c.id for c in provider.clinics],
+                "specialization_ids": [s.id for s in provider.specializations],
+                "service_ids": [s.id for s in provider.services],
+            },
+        )
     else:
         form = ProviderForm()
     _provider_choices(form)
@@ -284,11 +319,13 @@ def provider_edit(provider_id):
         values = _provider_values(form)
         if not form.errors:
             values["active"] = form.active.data
-            if _save(form, PROVIDER_ERRORS,
-                     lambda: update_provider(current_user, provider, **values)):
+            if _save(
+                form, PROVIDER_ERRORS, lambda: update_provider(current_user, provider, **values)
+            ):
                 return _row_or_list("_provider_row.html", "admin.providers", p=provider)
-    return render_form(T + "provider_edit.html", form, block=fragment_block("edit_row"),
-                       provider=provider)
+    return render_form(
+        T + "provider_edit.html", form, block=fragment_block("edit_row"), provider=provider
+    )
 
 
 @bp.get("/providers/<int:provider_id>/row")
@@ -307,8 +344,7 @@ SERVICE_ERRORS = {"fee_paise": "fee"}
 
 def _service_choices(form):
     form.specialization_id.choices = _choices(Specialization)
-    form.provider_ids.choices = _choices(Provider, lambda p: p.display_name,
-                                         Provider.display_name)
+    form.provider_ids.choices = _choices(Provider, lambda p: p.display_name, Provider.display_name)
     return form
 
 
@@ -318,11 +354,17 @@ def _service_values(form):
     except ValueError as exc:
         form.fee.errors.append(str(exc))
         fee_paise = None
-    return dict(name=form.name.data, kind=form.kind.data, mode=form.mode.data,
-                specialization_id=form.specialization_id.data,
-                duration_minutes=form.duration_minutes.data, fee_paise=fee_paise,
-                taxable=form.taxable.data, provider_ids=form.provider_ids.data,
-                description=form.description.data or "")
+    return dict(
+        name=form.name.data,
+        kind=form.kind.data,
+        mode=form.mode.data,
+        specialization_id=form.specialization_id.data,
+        duration_minutes=form.duration_minutes.data,
+        fee_paise=fee_paise,
+        taxable=form.taxable.data,
+        provider_ids=form.provider_ids.data,
+        description=form.description.data or "",
+    )
 
 
 @bp.get("/services")
@@ -336,8 +378,7 @@ def service_new():
     if form.validate_on_submit():
         values = _service_values(form)
         if not form.errors:
-            created = _save(form, SERVICE_ERRORS,
-                            lambda: create_service(current_user, **values))
+            created = _save(form, SERVICE_ERRORS, lambda: create_service(current_user, **values))
             if created:
                 flash(f"{created.name} added.", "success")
                 return redirect(url_for("admin.services"), 303)
@@ -348,8 +389,13 @@ def service_new():
 def service_edit(service_id):
     item = _get(Service, service_id)
     if request.method == "GET":
-        form = ServiceForm(obj=item, data={"fee": Decimal(item.fee_paise) / 100,
-                                           "provider_ids": [p.id for p in item.providers]})
+        form = ServiceForm(
+            obj=item,
+            data={
+                "fee": Decimal(item.fee_paise) / 100,
+                "provider_ids": [p.id for p in item.providers],
+            },
+        )
     else:
         form = ServiceForm()
     _service_choices(form)
@@ -357,11 +403,9 @@ def service_edit(service_id):
         values = _service_values(form)
         if not form.errors:
             values["active"] = form.active.data
-            if _save(form, SERVICE_ERRORS,
-                     lambda: update_service(current_user, item, **values)):
+            if _save(form, SERVICE_ERRORS, lambda: update_service(current_user, item, **values)):
                 return _row_or_list("_service_row.html", "admin.services", s=item)
-    return render_form(T + "service_edit.html", form, block=fragment_block("edit_row"),
-                       item=item)
+    return render_form(T + "service_edit.html", form, block=fragment_block("edit_row"), item=item)
 
 
 @bp.get("/services/<int:service_id>/row")

@@ -3,12 +3,14 @@
 Dates are whole days in India time: "valid from" starts at 00:00 IST, "valid until" runs to
 the end of that day. Values are typed as a percentage or rupees and stored as basis points
 or paise (parsed with Decimal in the form)."""
+
 from datetime import datetime, time, timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.accounts.service import ValidationError
+from portal.booking import coupons as booking_coupons
 from portal.booking import queries
 from portal.booking.models import PERCENT, Coupon
 from portal.domain.rates import INDIA_TZ
@@ -19,7 +21,6 @@ from portal.web.forms.booking import CouponForm
 from portal.web.forms.money import bps_to_text, paise_to_text
 from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
-from portal.booking import coupons as booking_coupons
 
 LIST = "admin/coupons/index.html"
 EDIT = "admin/coupons/edit.html"
@@ -31,7 +32,7 @@ def _day_start(day):
 
 
 def _day_end(day):
-    """"Valid until 31 Mar" = until 1 Apr 00:00 IST (the service treats it as exclusive)."""
+    """ "Valid until 31 Mar" = until 1 Apr 00:00 IST (the service treats it as exclusive)."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=INDIA_TZ) if day else None
 
 
@@ -43,23 +44,37 @@ def last_day(coupon):
 
 
 def _values(form):
-    return dict(code=form.code.data, kind=form.kind.data, value=form.value_int,
-                description=(form.description.data or "").strip(),
-                valid_from=_day_start(form.valid_from.data),
-                valid_until=_day_end(form.valid_until.data),
-                max_uses=form.max_uses.data, max_uses_per_patient=form.max_uses_per_patient.data,
-                active=bool(form.active.data))
+    return dict(
+        code=form.code.data,
+        kind=form.kind.data,
+        value=form.value_int,
+        description=(form.description.data or "").strip(),
+        valid_from=_day_start(form.valid_from.data),
+        valid_until=_day_end(form.valid_until.data),
+        max_uses=form.max_uses.data,
+        max_uses_per_patient=form.max_uses_per_patient.data,
+        active=bool(form.active.data),
+    )
 
 
 def _form_for(coupon):
     value = bps_to_text(coupon.value) if coupon.kind == PERCENT else paise_to_text(coupon.value)
-    return CouponForm(formdata=None, data={
-        "code": coupon.code, "description": coupon.description, "kind": coupon.kind,
-        "value": value,
-        "valid_from": coupon.valid_from.astimezone(INDIA_TZ).date() if coupon.valid_from
-        else None,
-        "valid_until": last_day(coupon), "max_uses": coupon.max_uses,
-        "max_uses_per_patient": coupon.max_uses_per_patient, "active": coupon.active})
+    return CouponForm(
+        formdata=None,
+        data={
+            "code": coupon.code,
+            "description": coupon.description,
+            "kind": coupon.kind,
+            "value": value,
+            "valid_from": coupon.valid_from.astimezone(INDIA_TZ).date()
+            if coupon.valid_from
+            else None,
+            "valid_until": last_day(coupon),
+            "max_uses": coupon.max_uses,
+            "max_uses_per_patient": coupon.max_uses_per_patient,
+            "active": coupon.active,
+        },
+    )
 
 
 def _coupon_or_404(coupon_id):
@@ -70,8 +85,13 @@ def _coupon_or_404(coupon_id):
 
 
 def _list_page(form):
-    return render_form(LIST, form, block=htmx_block("coupon_form"),
-                       coupons=queries.coupons_page(**page_args(50)), last_day=last_day)
+    return render_form(
+        LIST,
+        form,
+        block=htmx_block("coupon_form"),
+        coupons=queries.coupons_page(**page_args(50)),
+        last_day=last_day,
+    )
 
 
 @bp.get("/coupons")

@@ -10,7 +10,10 @@ from portal.web.htmx import render
 def home():
     # The operator's morning: what needs a person today.
     attention = queries.visits_page(needs_attention=True, per_page=10, count=True)
-    return render("admin/home.html", attention=attention,
-                  failed_payouts=reports.payouts(status=PayoutStatus.FAILED, limit=10),
-                  held_payouts=reports.payouts(held=True, limit=10),
-                  jobs=ops.outbox_counts())
+    return render(
+        "admin/home.html",
+        attention=attention,
+        failed_payouts=reports.payouts(status=PayoutStatus.FAILED, limit=10),
+        held_payouts=reports.payouts(held=True, limit=10),
+        jobs=ops.outbox_counts(),
+    )

@@ -1,5 +1,6 @@
 """Admin: background work that failed or waits — the outbox (the durable record, with
 retry), failed deliveries, and RQ's failed job registry when Redis is in use."""
+
 from flask import flash, redirect, url_for
 from flask_login import current_user
 
@@ -12,11 +13,15 @@ from portal.web.paging import page_args
 @bp.get("/jobs")
 def jobs():
     rq_jobs, rq_error = ops.rq_failed_jobs()
-    return render("admin/jobs/index.html",
-                  items=queries.outbox_problems_page(**page_args(50, prefix="outbox_")),
-                  counts=ops.outbox_counts(),
-                  deliveries=queries.failing_deliveries_page(**page_args(50, prefix="deliveries_")),
-                  rq_enabled=ops.redis_configured(), rq_jobs=rq_jobs, rq_error=rq_error)
+    return render(
+        "admin/jobs/index.html",
+        items=queries.outbox_problems_page(**page_args(50, prefix="outbox_")),
+        counts=ops.outbox_counts(),
+        deliveries=queries.failing_deliveries_page(**page_args(50, prefix="deliveries_")),
+        rq_enabled=ops.redis_configured(),
+        rq_jobs=rq_jobs,
+        rq_error=rq_error,
+    )
 
 
 @bp.post("/jobs/outbox/<int:item_id>/retry")

@@ -1,5 +1,6 @@
 """Operations and finance: payout runs, payouts per provider and their status, failed and
 held payouts (retry or hold with a reason), provider fund-account status."""
+
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -7,19 +8,24 @@ from portal.catalog.models import Provider
 from portal.domain.rates import INDIA_TZ
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
-from portal.payouts import queries, runs
+from portal.payouts import admin, queries, runs
 from portal.payouts import models as m
 from portal.payouts.common import PayoutError, payable_balance
 from portal.web.admin import bp
 from portal.web.forms.payouts import ReasonForm, RunForm
 from portal.web.htmx import render
 from portal.web.paging import page_args
-from portal.payouts import admin
 
-STATUS_FILTERS = {"": "All", PayoutStatus.QUEUED: "Queued",
-                  PayoutStatus.PROCESSING: "Processing", PayoutStatus.PROCESSED: "Processed",
-                  PayoutStatus.FAILED: "Failed", queries.GIVEN_UP: "Failed, given up",
-                  PayoutStatus.REVERSED: "Reversed", queries.HELD: "Held"}
+STATUS_FILTERS = {
+    "": "All",
+    PayoutStatus.QUEUED: "Queued",
+    PayoutStatus.PROCESSING: "Processing",
+    PayoutStatus.PROCESSED: "Processed",
+    PayoutStatus.FAILED: "Failed",
+    queries.GIVEN_UP: "Failed, given up",
+    PayoutStatus.REVERSED: "Reversed",
+    queries.HELD: "Held",
+}
 
 
 @bp.get("/payouts")
@@ -28,12 +34,19 @@ def payouts():
     if status not in STATUS_FILTERS:
         status = ""
     provider_id = request.args.get("provider_id", type=int)
-    rows = queries.payouts_page(provider_id=provider_id, status=status or None,
-                                **page_args(50))
-    return render("admin/payouts/index.html", rows=rows, runs=queries.recent_runs(),
-                  current_status=status, filters=STATUS_FILTERS,
-                  counts=queries.status_counts(), attention=queries.attention_count(),
-                  provider_id=provider_id, run_form=RunForm(formdata=None), india=INDIA_TZ)
+    rows = queries.payouts_page(provider_id=provider_id, status=status or None, **page_args(50))
+    return render(
+        "admin/payouts/index.html",
+        rows=rows,
+        runs=queries.recent_runs(),
+        current_status=status,
+        filters=STATUS_FILTERS,
+        counts=queries.status_counts(),
+        attention=queries.attention_count(),
+        provider_id=provider_id,
+        run_form=RunForm(formdata=None),
+        india=INDIA_TZ,
+    )
 
 
 def _payout_or_404(payout_id):
@@ -45,10 +58,16 @@ def _payout_or_404(payout_id):
 
 def _detail(payout, form=None, error=None, status=200):
     audit = queries.payout_audit(payout.id)
-    return render("admin/payouts/detail.html", status=422 if (error or (form and form.errors))
-                  else status, p=payout, form=form or ReasonForm(formdata=None), error=error,
-                  audit=audit, balance=payable_balance(payout.provider_id),
-                  india=INDIA_TZ)
+    return render(
+        "admin/payouts/detail.html",
+        status=422 if (error or (form and form.errors)) else status,
+        p=payout,
+        form=form or ReasonForm(formdata=None),
+        error=error,
+        audit=audit,
+        balance=payable_balance(payout.provider_id),
+        india=INDIA_TZ,
+    )
 
 
 @bp.get("/payouts/<int:payout_id>")
@@ -92,8 +111,7 @@ def payout_sync(payout_id):
     except PayoutError as exc:  # a gateway error is shown, not a 500
         flash(exc.message, "error")
     else:
-        flash("Status updated from RazorpayX." if changed else "No change at RazorpayX.",
-              "success")
+        flash("Status updated from RazorpayX." if changed else "No change at RazorpayX.", "success")
     return redirect(url_for("admin.payout_detail", payout_id=payout_id), 303)
 
 
@@ -104,8 +122,10 @@ def payout_run():
         flash("Choose a schedule.", "error")
         return redirect(url_for("admin.payouts"), 303)
     run = runs.run_cycle(form.schedule.data, runs.ist_today(), actor=current_user)
-    flash(f"Run {run.key}: {run.payouts_created} payouts, {run.carried_forward} carried "
-          f"forward.", "success")
+    flash(
+        f"Run {run.key}: {run.payouts_created} payouts, {run.carried_forward} carried forward.",
+        "success",
+    )
     return redirect(url_for("admin.payout_run_detail", run_id=run.id), 303)
 
 
@@ -114,8 +134,9 @@ def payout_run_detail(run_id):
     run = db.session.get(m.PayoutRun, run_id)
     if run is None:
         abort(404)
-    return render("admin/payouts/run.html", run=run, names=queries.run_provider_names(run),
-                  india=INDIA_TZ)
+    return render(
+        "admin/payouts/run.html", run=run, names=queries.run_provider_names(run), india=INDIA_TZ
+    )
 
 
 @bp.get("/payouts/accounts")

@@ -4,6 +4,7 @@ The page shows the booking, the fee for this notice (the overridden quote when "
 the 24-hour rule" is ticked: allowed until the start, charged the highest tier), the free
 times for a chosen day (htmx swaps the list, and the fee when the override changes) and
 how the fee is paid: from the patient's wallet, or at the clinic desk with a receipt."""
+
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -32,9 +33,16 @@ def _page(item, form, status=200):
     slots = rs.free_slots(item, day, days=7, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     _, quote = rs.quote(current_user, item.id, admin_override=bool(form.override.data))
-    return render(PAGE, block=htmx_block("slots", "fee"), status=status, item=item, form=form,
-                  quote=quote, slots=slots,
-                  wallet_balance=booking_prices.wallet_balance(item.visit.patient_id))
+    return render(
+        PAGE,
+        block=htmx_block("slots", "fee"),
+        status=status,
+        item=item,
+        form=form,
+        quote=quote,
+        slots=slots,
+        wallet_balance=booking_prices.wallet_balance(item.visit.patient_id),
+    )
 
 
 @bp.get("/bookings/<int:item_id>/reschedule")
@@ -51,8 +59,14 @@ def reschedule_booking_post(item_id):
         return _page(item, form, status=422)
     start = parse_start(form.slot.data)
     try:
-        rs.reschedule(current_user, item.id, start, pay_with=form.pay_with.data or None,
-                      admin_override=form.override.data, receipt_no=form.receipt_no.data)
+        rs.reschedule(
+            current_user,
+            item.id,
+            start,
+            pay_with=form.pay_with.data or None,
+            admin_override=form.override.data,
+            receipt_no=form.receipt_no.data,
+        )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)
         return _page(item, form, status=422)

@@ -2,6 +2,7 @@
 
 The list answers an htmx request (the search box, the role filter, the page links) with
 only its ``results`` block; a plain or boosted request gets the whole page."""
+
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -28,8 +29,7 @@ def users():
     q, role = _filters()
     page = queries.users_page(q=q, role=role, **page_args(PER_PAGE))
     block = fragment_block("results")
-    return render("admin/users/index.html", block=block, page=page, q=q, role=role,
-                  roles=ROLES)
+    return render("admin/users/index.html", block=block, page=page, q=q, role=role, roles=ROLES)
 
 
 @bp.route("/users/invite", methods=["GET", "POST"])
@@ -37,8 +37,13 @@ def invite_user():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            user = service.invite_user(form.email.data, form.name.data, form.role.data,
-                                       current_user, phone=form.phone.data or None)
+            user = service.invite_user(
+                form.email.data,
+                form.name.data,
+                form.role.data,
+                current_user,
+                phone=form.phone.data or None,
+            )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:

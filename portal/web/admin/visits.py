@@ -4,6 +4,7 @@ links (copy, resend), desk payments, and the visit's detail with its payment tim
 
 htmx requests targeting ``#results`` / ``#patients`` get only that block; everything else
 is a full page. Successful posts answer 303 back to the visit."""
+
 import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,10 +15,15 @@ from flask_login import current_user
 from portal.accounts import queries as account_queries
 from portal.accounts import service as accounts
 from portal.accounts.models import PATIENT, User
-from portal.booking import queries as booking_queries
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
+from portal.booking import links as booking_links
+from portal.booking import lookup as booking_lookup
+from portal.booking import prices as booking_prices
+from portal.booking import queries as booking_queries
+from portal.booking import receipts as booking_receipts
 from portal.booking import visits as booking_visits
+from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
 from portal.catalog.models import Clinic
@@ -39,12 +45,6 @@ from portal.web.forms.booking import (
 from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
 from portal.web.patient.visits import timeline
-from portal.booking.errors import BookingError
-from portal.booking.errors import NotFound
-from portal.booking import links as booking_links
-from portal.booking import lookup as booking_lookup
-from portal.booking import prices as booking_prices
-from portal.booking import receipts as booking_receipts
 
 VISIT_STATUSES = tuple(VisitStatus)
 LIST = "admin/visits/index.html"
@@ -56,32 +56,50 @@ PER_PAGE = 20
 
 # --- the list ----------------------------------------------------------------------------
 
+
 def _filters():
     status = request.args.get("status", "")
     attention = request.args.get("attention", "")
-    return {"q": request.args.get("q", "").strip()[:100],
-            "status": status if status in VISIT_STATUSES else "",
-            "attention": attention if attention in ("yes", "no") else ""}
+    return {
+        "q": request.args.get("q", "").strip()[:100],
+        "status": status if status in VISIT_STATUSES else "",
+        "attention": attention if attention in ("yes", "no") else "",
+    }
 
 
 @bp.get("/visits")
 def visits():
     f = _filters()
     page = booking_queries.visits_page(
-        status=f["status"] or None, search=f["q"] or None,
-        needs_attention={"yes": True, "no": False}.get(f["attention"]), count=True,
-        **page_args(PER_PAGE))
-    return render(LIST, block=htmx_block("results"), page=page, f=f, statuses=VISIT_STATUSES,
-                  needs_attention=booking_lookup.visit_needs_attention)
+        status=f["status"] or None,
+        search=f["q"] or None,
+        needs_attention={"yes": True, "no": False}.get(f["attention"]),
+        count=True,
+        **page_args(PER_PAGE),
+    )
+    return render(
+        LIST,
+        block=htmx_block("results"),
+        page=page,
+        f=f,
+        statuses=VISIT_STATUSES,
+        needs_attention=booking_lookup.visit_needs_attention,
+    )
 
 
 # --- a new visit: the patient first ----------------------------------------------------
 
+
 @bp.get("/visits/new")
 def new_visit():
     q = request.args.get("q", "").strip()[:100]
-    return render_form(NEW, NewPatientForm(formdata=None), block=htmx_block("patients"), q=q,
-                       patients=account_queries.find_patients(q))
+    return render_form(
+        NEW,
+        NewPatientForm(formdata=None),
+        block=htmx_block("patients"),
+        q=q,
+        patients=account_queries.find_patients(q),
+    )
 
 
 @bp.post("/visits/new/patient")
@@ -91,8 +109,9 @@ def create_patient():
     form = NewPatientForm()
     if form.validate_on_submit():
         try:
-            patient = accounts.register_patient(form.name.data, form.email.data,
-                                                form.phone.data, secrets.token_urlsafe(32))
+            patient = accounts.register_patient(
+                form.name.data, form.email.data, form.phone.data, secrets.token_urlsafe(32)
+            )
         except accounts.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
@@ -104,6 +123,7 @@ def create_patient():
 
 # --- adding services ---------------------------------------------------------------------
 
+
 def _patient_or_404(patient_id):
     patient = db.session.get(User, patient_id)
     if patient is None or patient.role != PATIENT:
@@ -113,22 +133,30 @@ def _patient_or_404(patient_id):
 
 def _item_form(patient, visit=None):
     form = OperatorItemForm()
-    form.service.choices = options((s.id, f"{s.name} ({s.kind.replace('_', ' ').lower()}, "
-                                          f"{s.duration_minutes} min)")
-                                  for s in catalog_queries.active_services())
-    form.providers.choices = options((p.id, p.display_name)
-                                     for p in catalog_queries.active_providers())
-    form.clinic.choices = options((c.id, f"{c.name}, {c.city}")
-                                  for c in catalog_queries.active_clinics())
+    form.service.choices = options(
+        (s.id, f"{s.name} ({s.kind.replace('_', ' ').lower()}, {s.duration_minutes} min)")
+        for s in catalog_queries.active_services()
+    )
+    form.providers.choices = options(
+        (p.id, p.display_name) for p in catalog_queries.active_providers()
+    )
+    form.clinic.choices = options(
+        (c.id, f"{c.name}, {c.city}") for c in catalog_queries.active_clinics()
+    )
     people = [(SELF, f"{patient.name} (the patient)")] + [
-        (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in patient.dependents]
+        (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in patient.dependents
+    ]
     if visit is not None:  # a visit is for one person
         people = [p for p in people if p[0] == person_value(visit.dependent_id)]
     form.person.choices = options(people)
     earlier = booking_queries.referable_bookings(patient.id)
-    form.referral.choices = options([("", "No referral")] + [
-        (str(b.id), f"{b.service.name} · {b.visit.for_name} · {b.start_at:%d %b %Y}")
-        for b in earlier])
+    form.referral.choices = options(
+        [("", "No referral")]
+        + [
+            (str(b.id), f"{b.service.name} · {b.visit.for_name} · {b.start_at:%d %b %Y}")
+            for b in earlier
+        ]
+    )
     return form
 
 
@@ -137,8 +165,7 @@ def _start_at(form):
     clinic = db.session.get(Clinic, form.clinic.data) if form.clinic.data else None
     if clinic is None or not form.date.data or not form.time.data:
         return None
-    return datetime.combine(form.date.data, form.time.data,
-                            tzinfo=ZoneInfo(clinic.timezone))
+    return datetime.combine(form.date.data, form.time.data, tzinfo=ZoneInfo(clinic.timezone))
 
 
 def _add_item(form, patient, visit=None):
@@ -151,12 +178,17 @@ def _add_item(form, patient, visit=None):
         return None
     try:
         return booking_visits.add_item(
-            current_user, patient_id=patient.id, service_id=form.service.data,
-            provider_ids=form.providers.data, clinic_id=form.clinic.data, start_at=start,
+            current_user,
+            patient_id=patient.id,
+            service_id=form.service.data,
+            provider_ids=form.providers.data,
+            clinic_id=form.clinic.data,
+            start_at=start,
             dependent_id=dependent_id_of(form.person.data),
             visit_id=visit.id if visit else None,
             referral_id=int(form.referral.data) if form.referral.data else None,
-            meet_link=form.meet_link.data or None)
+            meet_link=form.meet_link.data or None,
+        )
     except NotFound:
         form.form_errors.append("That patient, person or catalog entry no longer exists.")
     except booking_errors.BookingError as exc:
@@ -181,6 +213,7 @@ def new_visit_for(patient_id):
 
 # --- one visit ---------------------------------------------------------------------------
 
+
 def _visit_or_404(visit_id):
     visit = db.session.get(MasterBooking, visit_id)
     if visit is None:
@@ -195,11 +228,18 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
     if status is None:
         forms = [f for f in (item_form, desk_form, coupon_form) if f is not None]
         status = 422 if any(f.errors for f in forms) else 200
-    return render(DETAIL, status=status, visit=visit, quote=booking_prices.quote(visit),
-                  item_form=item_form, desk_form=desk_form, coupon_form=coupon_form,
-                  timeline=timeline(visit),
-                  needs_attention=booking_lookup.visit_needs_attention(visit),
-                  wallet_balance=booking_prices.wallet_balance(visit.patient_id))
+    return render(
+        DETAIL,
+        status=status,
+        visit=visit,
+        quote=booking_prices.quote(visit),
+        item_form=item_form,
+        desk_form=desk_form,
+        coupon_form=coupon_form,
+        timeline=timeline(visit),
+        needs_attention=booking_lookup.visit_needs_attention(visit),
+        wallet_balance=booking_prices.wallet_balance(visit.patient_id),
+    )
 
 
 def _back(visit):

@@ -1,6 +1,7 @@
 """Forms for accounts. They check only presence and shape; the rules (phone format, password
 length, unique email …) live in portal.accounts.service, whose ValidationError messages
 ``portal.web.errors.apply_errors`` puts beside the matching fields."""
+
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -23,58 +24,103 @@ def _required(what):
 
 
 class LoginForm(FlaskForm):
-    email = StringField("Email", validators=[_required("your email address")],
-                        render_kw={"autocomplete": "username", "type": "email"})
-    password = PasswordField("Password", validators=[_required("your password")],
-                             render_kw={"autocomplete": "current-password"})
+    email = StringField(
+        "Email",
+        validators=[_required("your email address")],
+        render_kw={"autocomplete": "username", "type": "email"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[_required("your password")],
+        render_kw={"autocomplete": "current-password"},
+    )
     next = HiddenField()
 
 
 class RegisterForm(FlaskForm):
-    name = StringField("Full name", validators=[_required("your name"), Length(max=120)],
-                       render_kw={"autocomplete": "name"})
-    email = StringField("Email", validators=[_required("your email address")],
-                        render_kw={"autocomplete": "email", "type": "email"})
-    phone = StringField("Mobile number", validators=[_required("your mobile number")],
-                        render_kw={"autocomplete": "tel", "type": "tel",
-                                   "placeholder": "98123 45678"})
-    password = PasswordField("Password", validators=[_required("a password")],
-                             description=PASSWORD_HINT,
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Repeat password", validators=[
-        _required("the password again"),
-        EqualTo("password", message="The passwords do not match.")],
-        render_kw={"autocomplete": "new-password"})
+    name = StringField(
+        "Full name",
+        validators=[_required("your name"), Length(max=120)],
+        render_kw={"autocomplete": "name"},
+    )
+    email = StringField(
+        "Email",
+        validators=[_required("your email address")],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
+    phone = StringField(
+        "Mobile number",
+        validators=[_required("your mobile number")],
+        render_kw={"autocomplete": "tel", "type": "tel", "placeholder": "98123 45678"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[_required("a password")],
+        description=PASSWORD_HINT,
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[
+            _required("the password again"),
+            EqualTo("password", message="The passwords do not match."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = StringField("Email", validators=[_required("your email address")],
-                        render_kw={"autocomplete": "email", "type": "email"})
+    email = StringField(
+        "Email",
+        validators=[_required("your email address")],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[_required("a password")],
-                             description=PASSWORD_HINT,
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Repeat password", validators=[
-        _required("the password again"),
-        EqualTo("password", message="The passwords do not match.")],
-        render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "New password",
+        validators=[_required("a password")],
+        description=PASSWORD_HINT,
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[
+            _required("the password again"),
+            EqualTo("password", message="The passwords do not match."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 class DependentForm(FlaskForm):
     name = StringField("Name", validators=[_required("their name"), Length(max=120)])
-    relationship = SelectField("Relationship", choices=[SelectChoice("", "Choose…"),
-                                        *(SelectChoice(v, label) for v, label in RELATIONSHIPS)],
-                               validators=[_required("how they are related to you")])
+    relationship = SelectField(
+        "Relationship",
+        choices=[
+            SelectChoice("", "Choose…"),
+            *(SelectChoice(v, label) for v, label in RELATIONSHIPS),
+        ],
+        validators=[_required("how they are related to you")],
+    )
     date_of_birth = DateField("Date of birth", validators=[Optional()])
 
 
 class InviteForm(FlaskForm):
     name = StringField("Name", validators=[_required("their name"), Length(max=120)])
-    email = StringField("Email", validators=[_required("their email address")],
-                        render_kw={"type": "email"})
-    role = SelectField("Role", choices=[SelectChoice(PROVIDER, "Provider (doctor or lab)"),
-                                        SelectChoice(ADMIN, "Administrator")])
-    phone = StringField("Mobile number", validators=[Optional()],
-                        render_kw={"type": "tel", "placeholder": "98123 45678"})
+    email = StringField(
+        "Email", validators=[_required("their email address")], render_kw={"type": "email"}
+    )
+    role = SelectField(
+        "Role",
+        choices=[
+            SelectChoice(PROVIDER, "Provider (doctor or lab)"),
+            SelectChoice(ADMIN, "Administrator"),
+        ],
+    )
+    phone = StringField(
+        "Mobile number",
+        validators=[Optional()],
+        render_kw={"type": "tel", "placeholder": "98123 45678"},
+    )

@@ -3,7 +3,8 @@
 Choices that depend on the person (dependents, earlier bookings) or on the catalog are set
 by the view before validation. Money typed by people goes through ``RupeesField`` (Decimal,
 never float)."""
-from datetime import date, datetime, timedelta, timezone
+
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
@@ -30,9 +31,16 @@ PERCENT, FLAT = "PERCENT", "FLAT"
 
 
 # A service's BookingError.field → the form field the message goes beside.
-FIELD_MAP = {"dependent_id": "person", "referral_id": "referral", "coupon": "code",
-             "wallet": "wallet", "receipt_no": "receipt_no", "meet_link": "meet_link",
-             "provider_ids": "providers", "service_id": "service"}
+FIELD_MAP = {
+    "dependent_id": "person",
+    "referral_id": "referral",
+    "coupon": "code",
+    "wallet": "wallet",
+    "receipt_no": "receipt_no",
+    "meet_link": "meet_link",
+    "provider_ids": "providers",
+    "service_id": "service",
+}
 
 
 def options(pairs):
@@ -53,17 +61,19 @@ def parse_start(text):
         return None
     if value.tzinfo is None:
         return None
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def person_choices(user):
-    """"For me" and each dependent, as (value, label) pairs."""
-    return options([(SELF, f"Me ({user.name})")] + [
-        (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in user.dependents])
+    """ "For me" and each dependent, as (value, label) pairs."""
+    return options(
+        [(SELF, f"Me ({user.name})")]
+        + [(f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in user.dependents]
+    )
 
 
 def dependent_id_of(value):
-    """"dependent:7" → 7; "self" → None."""
+    """ "dependent:7" → 7; "self" → None."""
     if value and value.startswith("dependent:"):
         return int(value.split(":", 1)[1])
     return None
@@ -81,10 +91,14 @@ class BookForm(FlaskForm):
     clinic = HiddenField(validators=[_required("a clinic")])
     start = HiddenField(validators=[_required("a start time")])
     visit = HiddenField()
-    person = SelectField("Who is the visit for?", choices=options([(SELF, "Me")]),
-                         validators=[_required("who the visit is for")])
-    referral = SelectField("Referred from an earlier visit",
-                           choices=options([("", "No referral")]), default="")
+    person = SelectField(
+        "Who is the visit for?",
+        choices=options([(SELF, "Me")]),
+        validators=[_required("who the visit is for")],
+    )
+    referral = SelectField(
+        "Referred from an earlier visit", choices=options([("", "No referral")]), default=""
+    )
 
     def validate_start(self, field):
         if field.data and parse_start(field.data) is None:
@@ -96,28 +110,40 @@ class OperatorItemForm(FlaskForm):
     team appointment; the start is typed in the clinic's local time."""
 
     service = SelectField("Service", coerce=int, validators=[_required("a service")])
-    providers = SelectMultipleField("Provider(s)", coerce=int,
-                                    validators=[DataRequired(message="Choose a provider.")],
-                                    description="Choose several for a team appointment.")
+    providers = SelectMultipleField(
+        "Provider(s)",
+        coerce=int,
+        validators=[DataRequired(message="Choose a provider.")],
+        description="Choose several for a team appointment.",
+    )
     clinic = SelectField("Clinic", coerce=int, validators=[_required("a clinic")])
     date = DateField("Date", validators=[DataRequired(message="Enter the date.")])
-    time = TimeField("Start time (clinic time)",
-                     validators=[DataRequired(message="Enter the start time.")])
-    person = SelectField("For", choices=options([(SELF, "The patient")]),
-                         validators=[_required("who the visit is for")])
+    time = TimeField(
+        "Start time (clinic time)", validators=[DataRequired(message="Enter the start time.")]
+    )
+    person = SelectField(
+        "For",
+        choices=options([(SELF, "The patient")]),
+        validators=[_required("who the visit is for")],
+    )
     referral = SelectField("Referred from", choices=options([("", "No referral")]), default="")
-    meet_link = StringField("Meeting link (online services)",
-                            validators=[Optional(), Length(max=2048)],
-                            render_kw={"type": "url", "placeholder": "https://meet.google.com/…"})
+    meet_link = StringField(
+        "Meeting link (online services)",
+        validators=[Optional(), Length(max=2048)],
+        render_kw={"type": "url", "placeholder": "https://meet.google.com/…"},
+    )
 
 
 class CouponCodeForm(FlaskForm):
-    code = StringField("Coupon code", validators=[_required("a coupon code"), Length(max=32)],
-                       render_kw={"autocomplete": "off", "autocapitalize": "characters"})
+    code = StringField(
+        "Coupon code",
+        validators=[_required("a coupon code"), Length(max=32)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters"},
+    )
 
 
 class WalletForm(FlaskForm):
-    """"Apply wallet": a preview (GET), so no CSRF token."""
+    """ "Apply wallet": a preview (GET), so no CSRF token."""
 
     class Meta:
         csrf = False
@@ -130,37 +156,56 @@ class PayForm(FlaskForm):
 
 
 class DeskPaymentForm(FlaskForm):
-    receipt_no = StringField("Desk receipt number",
-                             validators=[_required("the receipt number"), Length(max=40)])
+    receipt_no = StringField(
+        "Desk receipt number", validators=[_required("the receipt number"), Length(max=40)]
+    )
 
 
 class NewPatientForm(FlaskForm):
-    name = StringField("Full name", validators=[_required("the patient's name"),
-                                                Length(max=120)])
-    email = StringField("Email", validators=[_required("the patient's email address")],
-                        render_kw={"type": "email"})
-    phone = StringField("Mobile number", validators=[_required("the patient's mobile number")],
-                        render_kw={"type": "tel", "placeholder": "98123 45678"})
+    name = StringField("Full name", validators=[_required("the patient's name"), Length(max=120)])
+    email = StringField(
+        "Email", validators=[_required("the patient's email address")], render_kw={"type": "email"}
+    )
+    phone = StringField(
+        "Mobile number",
+        validators=[_required("the patient's mobile number")],
+        render_kw={"type": "tel", "placeholder": "98123 45678"},
+    )
 
 
 class CouponForm(FlaskForm):
     """Create or edit a coupon. ``value`` is a percentage (1–100) or rupees ("250.50");
     the parsed integer is left in ``value_int`` (basis points or paise)."""
 
-    code = StringField("Code", validators=[_required("a code"), Length(max=32)],
-                       render_kw={"autocomplete": "off"})
+    code = StringField(
+        "Code", validators=[_required("a code"), Length(max=32)], render_kw={"autocomplete": "off"}
+    )
     description = StringField("Description", validators=[Optional(), Length(max=200)])
-    kind = SelectField("Kind", choices=options([(PERCENT, "Percent off"),
-                                                  (FLAT, "Flat amount off")]))
-    value = StringField("Value", validators=[_required("the discount")],
-                        description="Percent: 1–100. Flat: rupees, e.g. 250 or 250.50.",
-                        render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    kind = SelectField(
+        "Kind", choices=options([(PERCENT, "Percent off"), (FLAT, "Flat amount off")])
+    )
+    value = StringField(
+        "Value",
+        validators=[_required("the discount")],
+        description="Percent: 1–100. Flat: rupees, e.g. 250 or 250.50.",
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
     valid_from = DateField("Valid from", validators=[Optional()])
     valid_until = DateField("Valid until", validators=[Optional()])
-    max_uses = IntegerField("Total uses allowed", validators=[
-        Optional(), NumberRange(min=1, message="Enter 1 or more, or leave empty for no limit.")])
-    max_uses_per_patient = IntegerField("Uses per patient", validators=[
-        Optional(), NumberRange(min=1, message="Enter 1 or more, or leave empty for no limit.")])
+    max_uses = IntegerField(
+        "Total uses allowed",
+        validators=[
+            Optional(),
+            NumberRange(min=1, message="Enter 1 or more, or leave empty for no limit."),
+        ],
+    )
+    max_uses_per_patient = IntegerField(
+        "Uses per patient",
+        validators=[
+            Optional(),
+            NumberRange(min=1, message="Enter 1 or more, or leave empty for no limit."),
+        ],
+    )
     active = BooleanField("Active", default=True)
 
     value_int = None
@@ -195,6 +240,7 @@ MOVE_FIELDS = {"start_at": "slot"}  # the booking service's field → the move f
 
 class MoveForm(FlaskForm):
     """Moving a booking: a day to list free times for, and the chosen time."""
+
     day = DateField("Day", validators=[Optional()])
     start = HiddenField()
     slot = RadioField("New time", choices=[], validate_choice=False)
@@ -209,13 +255,18 @@ def move_day(form, item):
 
 
 class PatientMoveForm(MoveForm):
-    pay_with = RadioField("Pay the fee with", choices=options([
-        ("wallet", "My wallet"), ("gateway", "Pay online")]), validate_choice=False)
+    pay_with = RadioField(
+        "Pay the fee with",
+        choices=options([("wallet", "My wallet"), ("gateway", "Pay online")]),
+        validate_choice=False,
+    )
 
 
 class AdminMoveForm(MoveForm):
     override = BooleanField("Override the 24-hour rule")
-    pay_with = RadioField("Pay the fee with", choices=options([
-        ("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
-        validators=[Optional()])  # a zero fee needs none; anything else is refused
+    pay_with = RadioField(
+        "Pay the fee with",
+        choices=options([("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
+        validators=[Optional()],
+    )  # a zero fee needs none; anything else is refused
     receipt_no = StringField("Desk receipt number", validators=[Optional(), Length(max=64)])

@@ -1,5 +1,6 @@
 """Forms of the catalog: clinics, specializations, providers, services (admin) and a
 provider's own availability and leave."""
+
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
@@ -46,10 +47,12 @@ class ClinicForm(FlaskForm):
     name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
     city = StringField("City", validators=[_required("the city"), Length(max=80)])
     address = TextAreaField("Address", validators=[Optional()])
-    timezone = StringField("Time zone", default=DEFAULT_TIMEZONE,
-                           validators=[_required("a time zone"), Length(max=64)])
-    gstin = StringField("GSTIN", validators=[Optional(), Length(max=20)],
-                        render_kw={"autocapitalize": "characters"})
+    timezone = StringField(
+        "Time zone", default=DEFAULT_TIMEZONE, validators=[_required("a time zone"), Length(max=64)]
+    )
+    gstin = StringField(
+        "GSTIN", validators=[Optional(), Length(max=20)], render_kw={"autocapitalize": "characters"}
+    )
     active = BooleanField("Open for bookings", default=True)
 
 
@@ -64,16 +67,20 @@ class SpecializationForm(FlaskForm):
 
 
 class ProviderForm(FlaskForm):
-    display_name = StringField("Name patients see",
-                               validators=[_required("the name patients see"), Length(max=120)])
+    display_name = StringField(
+        "Name patients see", validators=[_required("the name patients see"), Length(max=120)]
+    )
     kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in PROVIDER_KINDS])
     registration_no = StringField("Registration no.", validators=[Optional(), Length(max=40)])
-    commission = DecimalField("Commission (%)", places=2, default=Decimal("5.00"),
-                              validators=[InputRequired("Enter the commission."),
-                                          NumberRange(0, 100, "Enter 0 to 100.")])
+    commission = DecimalField(
+        "Commission (%)",
+        places=2,
+        default=Decimal("5.00"),
+        validators=[InputRequired("Enter the commission."), NumberRange(0, 100, "Enter 0 to 100.")],
+    )
     payout_schedule = SelectField(
-        "Payouts", default="WEEKLY",
-        choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES])
+        "Payouts", default="WEEKLY", choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES]
+    )
     clinic_ids = SelectMultipleField("Clinics", coerce=int)
     specialization_ids = SelectMultipleField("Specializations", coerce=int)
     service_ids = SelectMultipleField("Services", coerce=int)
@@ -82,11 +89,12 @@ class ProviderForm(FlaskForm):
 
 
 class NewProviderForm(ProviderForm):
-    name = StringField("Login name", validators=[_required("the person's name"),
-                                                 Length(max=120)])
-    email = StringField("Email", validators=[_required("an email address"),
-                                             Email("Enter a valid email address.")],
-                        render_kw={"type": "email"})
+    name = StringField("Login name", validators=[_required("the person's name"), Length(max=120)])
+    email = StringField(
+        "Email",
+        validators=[_required("an email address"), Email("Enter a valid email address.")],
+        render_kw={"type": "email"},
+    )
     phone = StringField("Mobile", validators=[Optional()])
 
 
@@ -94,13 +102,20 @@ class ServiceForm(FlaskForm):
     name = StringField("Name", validators=[_required("the service's name"), Length(max=120)])
     kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in SERVICE_KINDS])
     mode = SelectField("Mode", choices=[SelectChoice(k, _label(k)) for k in SERVICE_MODES])
-    specialization_id = SelectField("Specialization", coerce=int,
-                                    validators=[InputRequired("Choose a specialization.")])
-    duration_minutes = IntegerField("Duration (minutes)", default=30,
-                                    validators=[InputRequired("Enter the duration.")])
-    fee = DecimalField("Fee (₹)", places=2, validators=[
-        InputRequired("Enter the fee."),
-        NumberRange(min=Decimal("0.01"), message="Enter a fee above ₹0.")])
+    specialization_id = SelectField(
+        "Specialization", coerce=int, validators=[InputRequired("Choose a specialization.")]
+    )
+    duration_minutes = IntegerField(
+        "Duration (minutes)", default=30, validators=[InputRequired("Enter the duration.")]
+    )
+    fee = DecimalField(
+        "Fee (₹)",
+        places=2,
+        validators=[
+            InputRequired("Enter the fee."),
+            NumberRange(min=Decimal("0.01"), message="Enter a fee above ₹0."),
+        ],
+    )
     taxable = BooleanField("GST on the fee (e.g. cosmetic)")
     provider_ids = SelectMultipleField("Offered by", coerce=int)
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
@@ -109,16 +124,22 @@ class ServiceForm(FlaskForm):
 
 class WindowForm(FlaskForm):
     clinic_id = SelectField("Clinic", coerce=int)
-    weekday = SelectField("Day", coerce=int,
-                          choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)])
+    weekday = SelectField(
+        "Day", coerce=int, choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)]
+    )
     start_time = TimeField("From", validators=[InputRequired("Enter the start time.")])
     end_time = TimeField("Until", validators=[InputRequired("Enter the end time.")])
 
 
 class LeaveForm(FlaskForm):
-    starts_at = DateTimeLocalField("From", format="%Y-%m-%dT%H:%M",
-                                   validators=[InputRequired("Enter when the leave starts.")])
-    ends_at = DateTimeLocalField("Until", format="%Y-%m-%dT%H:%M",
-                                 validators=[InputRequired("Enter when the leave ends.")])
-    reason = StringField("Reason", validators=[Optional(), Length(max=200)],
-                         render_kw={"placeholder": "Optional, e.g. conference"})
+    starts_at = DateTimeLocalField(
+        "From", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Enter when the leave starts.")]
+    )
+    ends_at = DateTimeLocalField(
+        "Until", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Enter when the leave ends.")]
+    )
+    reason = StringField(
+        "Reason",
+        validators=[Optional(), Length(max=200)],
+        render_kw={"placeholder": "Optional, e.g. conference"},
+    )

@@ -1,5 +1,6 @@
 """Money and rate fields typed by people: "250", "250.50", "₹1,250.5" → integer paise,
 "12.5" (%) → basis points. Parsed with Decimal, never float."""
+
 from decimal import Decimal, InvalidOperation
 
 from wtforms import StringField, ValidationError
@@ -21,7 +22,7 @@ def _decimal(text, places, message):
 
 
 def parse_rupees(text):
-    """"250.50" → 25050 paise; None when empty; ValueError for anything else
+    """ "250.50" → 25050 paise; None when empty; ValueError for anything else
     (letters, three decimals, exponents such as "1e3")."""
     if text is not None and any(c in str(text).lower() for c in "e"):
         raise ValueError(RUPEE_MESSAGE)
@@ -30,7 +31,7 @@ def parse_rupees(text):
 
 
 def parse_percent_bps(text):
-    """"12.5" → 1250 basis points; None when empty."""
+    """ "12.5" → 1250 basis points; None when empty."""
     message = "Enter a percentage such as 10 or 12.5."
     if text is not None and "e" in str(text).lower():
         raise ValueError(message)
@@ -70,5 +71,8 @@ class RupeesField(StringField):
             self.paise = None
             raise ValidationError(str(exc)) from None
         if self.paise is not None and self.minimum is not None and self.paise < self.minimum:
-            raise ValidationError("Enter an amount above ₹0." if self.minimum == 1
-                                  else "The amount cannot be negative.")
+            raise ValidationError(
+                "Enter an amount above ₹0."
+                if self.minimum == 1
+                else "The amount cannot be negative."
+            )

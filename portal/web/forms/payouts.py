@@ -1,4 +1,5 @@
 """Forms of payouts: the provider's bank account or UPI id, and the admin's payout actions."""
+
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -9,24 +10,38 @@ from portal.payouts import admin as payouts_admin
 
 
 class BankForm(FlaskForm):
-    kind = RadioField("Pay me by", default="bank_account", choices=[
-        SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"), SelectChoice("vpa", "UPI")])
+    kind = RadioField(
+        "Pay me by",
+        default="bank_account",
+        choices=[
+            SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"),
+            SelectChoice("vpa", "UPI"),
+        ],
+    )
     holder_name = StringField("Account holder's name")
-    ifsc = StringField("IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off",
-                                          "maxlength": 11})
-    account_number = StringField("Account number", render_kw={"inputmode": "numeric",
-                                                               "autocomplete": "off"})
-    confirm_account_number = StringField("Account number again",
-                                         render_kw={"inputmode": "numeric",
-                                                    "autocomplete": "off"})
+    ifsc = StringField(
+        "IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off", "maxlength": 11}
+    )
+    account_number = StringField(
+        "Account number", render_kw={"inputmode": "numeric", "autocomplete": "off"}
+    )
+    confirm_account_number = StringField(
+        "Account number again", render_kw={"inputmode": "numeric", "autocomplete": "off"}
+    )
     vpa = StringField("UPI id", render_kw={"placeholder": "name@bank", "autocomplete": "off"})
 
 
 class ReasonForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[
-        InputRequired("Give a reason."), Length(min=10, message=payouts_admin.MSG_REASON)])
+    reason = TextAreaField(
+        "Reason",
+        validators=[
+            InputRequired("Give a reason."),
+            Length(min=10, message=payouts_admin.MSG_REASON),
+        ],
+    )
 
 
 class RunForm(FlaskForm):
-    schedule = SelectField("Schedule",
-                           choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES])
+    schedule = SelectField(
+        "Schedule", choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES]
+    )

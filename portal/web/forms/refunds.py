@@ -1,4 +1,5 @@
 """Forms of cancellations and refunds: the patient's, the provider's and the admin's."""
+
 from flask_wtf import FlaskForm
 from wtforms import (
     RadioField,
@@ -14,16 +15,27 @@ from portal.web.forms.money import RupeesField
 
 ORIGINAL, WALLET = "original", "wallet"
 # How an admin cancels: whose cancellation it is decides the tier and the penalty.
-MODES = [("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
-         ("clinic", "For the clinic (full refund, no penalty)"),
-         ("provider", "For the provider (full refund, ₹250 penalty on the provider)")]
+MODES = [
+    ("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
+    ("clinic", "For the clinic (full refund, no penalty)"),
+    ("provider", "For the provider (full refund, ₹250 penalty on the provider)"),
+]
 
 
 class CancelForm(FlaskForm):
-    items = SelectMultipleField("Appointments to cancel", choices=[], coerce=int,
-                                validate_choice=False)
-    destination = RadioField("Refund to", default=ORIGINAL, choices=options([
-        (ORIGINAL, "The original payment method"), (WALLET, "My Clinic Portal wallet (instant)")]))
+    items = SelectMultipleField(
+        "Appointments to cancel", choices=[], coerce=int, validate_choice=False
+    )
+    destination = RadioField(
+        "Refund to",
+        default=ORIGINAL,
+        choices=options(
+            [
+                (ORIGINAL, "The original payment method"),
+                (WALLET, "My Clinic Portal wallet (instant)"),
+            ]
+        ),
+    )
     reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=500)])
 
 
@@ -35,17 +47,31 @@ class AdminCancelForm(FlaskForm):
     mode = RadioField("Cancelled", default="patient", choices=options(MODES))
     penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
     override = RupeesField("Refund amount (optional override, ₹)")
-    destination = RadioField("Refund to", default="original", choices=options([
-        ("original", "The original payment method"), ("wallet", "The patient's wallet")]))
+    destination = RadioField(
+        "Refund to",
+        default="original",
+        choices=options(
+            [("original", "The original payment method"), ("wallet", "The patient's wallet")]
+        ),
+    )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
 
 
 class FurtherRefundForm(FlaskForm):
     """More money back for a cancelled booking; a second administrator approves it."""
+
     amount = RupeesField("Further refund (₹)")
-    destination = RadioField("Refund to", default="same", choices=options([
-        ("same", "As chosen at cancellation"), ("original", "The original payment method"),
-        ("wallet", "The patient's wallet")]))
+    destination = RadioField(
+        "Refund to",
+        default="same",
+        choices=options(
+            [
+                ("same", "As chosen at cancellation"),
+                ("original", "The original payment method"),
+                ("wallet", "The patient's wallet"),
+            ]
+        ),
+    )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
 
     def prefer_wallet(self):

@@ -1,4 +1,5 @@
 """Pages for patients: their visits, dependents and wallet."""
+
 from flask import Blueprint
 
 from portal.accounts.models import PATIENT

@@ -2,22 +2,23 @@
 item's refund under the policy tier, why, and where the money goes (original payment or
 wallet), then one POST. Refused items (within 24 h, team appointments) show the policy's
 message and are refused again on submit (422, the message beside the field)."""
+
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.booking.models import MasterBooking
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
-from portal.refunds import queries
+from portal.refunds import cancel as refunds_cancel
 from portal.refunds import common as refunds_common
+from portal.refunds import previews as refunds_previews
+from portal.refunds import queries
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import FIELD_MAP
 from portal.web.forms.refunds import WALLET, CancelForm
 from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
-from portal.refunds import cancel as refunds_cancel
-from portal.refunds import previews as refunds_previews
 
 PAGE = "patient/cancel/cancel.html"
 REFUNDS = "patient/cancel/refunds.html"
@@ -35,15 +36,26 @@ def _chosen(form_items, visit):
 def _page(visit, form, status=200):
     offered = refunds_previews.cancellable_items(visit)
     prefer_wallet = form.destination.data == WALLET
-    everything = refunds_previews.preview_cancellation(current_user, visit.id,
-                                              [i.id for i in offered], prefer_wallet)
+    everything = refunds_previews.preview_cancellation(
+        current_user, visit.id, [i.id for i in offered], prefer_wallet
+    )
     chosen = _chosen(form.items.data, visit)
-    selected = refunds_previews.preview_cancellation(
-        current_user, visit.id, chosen, prefer_wallet) if chosen else None
+    selected = (
+        refunds_previews.preview_cancellation(current_user, visit.id, chosen, prefer_wallet)
+        if chosen
+        else None
+    )
     form.items.choices = [(i.id, i.service.name) for i in offered]
-    return render(PAGE, block=htmx_block("cancel_preview"), status=status, visit=visit,
-                  form=form, offered=everything, selected=selected,
-                  chosen=set(chosen))
+    return render(
+        PAGE,
+        block=htmx_block("cancel_preview"),
+        status=status,
+        visit=visit,
+        form=form,
+        offered=everything,
+        selected=selected,
+        chosen=set(chosen),
+    )
 
 
 @bp.get("/visits/<int:visit_id>/cancel")
@@ -68,15 +80,22 @@ def cancel_items_post(visit_id):
         form.items.errors = [refunds_common.MSG_NO_ITEMS]
         return _page(visit, form, status=422)
     try:
-        done = refunds_cancel.cancel_items_as_patient(current_user, visit.id, chosen,
-                                               prefer_wallet=form.destination.data == WALLET,
-                                               reason=form.reason.data or "")
+        done = refunds_cancel.cancel_items_as_patient(
+            current_user,
+            visit.id,
+            chosen,
+            prefer_wallet=form.destination.data == WALLET,
+            reason=form.reason.data or "",
+        )
     except refunds_common.CancellationError as exc:
         apply_booking_error(form, exc, FIELD_MAP)
         return _page(visit, form, status=422)
     total = sum(c.refund for c in done)
-    flash(f"Cancelled {len(done)} appointment{'s' if len(done) != 1 else ''}. "
-          f"Refund: {format_inr(total)}.", "success")
+    flash(
+        f"Cancelled {len(done)} appointment{'s' if len(done) != 1 else ''}. "
+        f"Refund: {format_inr(total)}.",
+        "success",
+    )
     return redirect(url_for("patient.visit_refunds", visit_id=visit.id), 303)
 
 
@@ -89,6 +108,12 @@ def visit_refunds(visit_id):
     pending = any(r.status == RefundStatus.PENDING for r in rows)
     block = htmx_block("refund_rows")
     # 286 tells htmx to stop polling once nothing is pending.
-    return render(REFUNDS, block=block, status=286 if block and not pending else 200,
-                  visit=visit, rows=rows, pending=pending,
-                  cancellations=queries.cancellations_for_visit(visit.id))
+    return render(
+        REFUNDS,
+        block=block,
+        status=286 if block and not pending else 200,
+        visit=visit,
+        rows=rows,
+        pending=pending,
+        cancellations=queries.cancellations_for_visit(visit.id),
+    )

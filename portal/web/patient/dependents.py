@@ -2,6 +2,7 @@
 
 Every route works as a full page; an htmx request (not a boosted navigation) gets only the
 ``dependent_list`` / ``dependent_edit`` block, swapped into ``#dependents``."""
+
 from flask import flash, redirect, url_for
 from flask_login import current_user
 
@@ -20,8 +21,7 @@ EDIT_TEMPLATE = "patient/dependents/edit.html"
 
 def _list_page(form):
     block = fragment_block("dependent_list")
-    return render_form(TEMPLATE, form, block=block,
-                       dependents=current_user.dependents)
+    return render_form(TEMPLATE, form, block=block, dependents=current_user.dependents)
 
 
 @bp.get("/dependents")
@@ -34,8 +34,9 @@ def add_dependent():
     form = DependentForm()
     if form.validate_on_submit():
         try:
-            dependent_cases.add_dependent(current_user, form.name.data, form.relationship.data,
-                                  form.date_of_birth.data)
+            dependent_cases.add_dependent(
+                current_user, form.name.data, form.relationship.data, form.date_of_birth.data
+            )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
@@ -47,20 +48,30 @@ def add_dependent():
 @bp.route("/dependents/<int:dependent_id>/edit", methods=["GET", "POST"])
 def edit_dependent(dependent_id):
     dependent = get_owned_or_404(Dependent, dependent_id)
-    form = DependentForm(data={"name": dependent.name,
-                               "relationship": dependent.relationship_,
-                               "date_of_birth": dependent.date_of_birth})
+    form = DependentForm(
+        data={
+            "name": dependent.name,
+            "relationship": dependent.relationship_,
+            "date_of_birth": dependent.date_of_birth,
+        }
+    )
     if form.validate_on_submit():
         try:
-            dependent_cases.update_dependent(current_user, dependent.id, form.name.data,
-                                     form.relationship.data, form.date_of_birth.data)
+            dependent_cases.update_dependent(
+                current_user,
+                dependent.id,
+                form.name.data,
+                form.relationship.data,
+                form.date_of_birth.data,
+            )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
             flash("Saved.", "success")
             return redirect(url_for("patient.dependents"), 303)
-    return render_form(EDIT_TEMPLATE, form, block=fragment_block("dependent_edit"),
-                       dependent=dependent)
+    return render_form(
+        EDIT_TEMPLATE, form, block=fragment_block("dependent_edit"), dependent=dependent
+    )
 
 
 @bp.post("/dependents/<int:dependent_id>/delete")

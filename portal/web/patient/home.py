@@ -1,14 +1,18 @@
 from flask_login import current_user
 
+from portal.booking import prices as booking_prices
 from portal.booking import queries
 from portal.web.htmx import render
 from portal.web.patient import bp
-from portal.booking import prices as booking_prices
 
 
 @bp.get("/")
 def home():
     unpaid = queries.open_visits(current_user.id)
     upcoming = queries.upcoming_visits(current_user.id)
-    return render("patient/home.html", unpaid=unpaid, upcoming=upcoming,
-                  wallet=booking_prices.wallet_balance(current_user.id))
+    return render(
+        "patient/home.html",
+        unpaid=unpaid,
+        upcoming=upcoming,
+        wallet=booking_prices.wallet_balance(current_user.id),
+    )

@@ -2,13 +2,15 @@
 cancelled one again. The page shows the fee for this notice (tier, platform fee, GST),
 the free times of the same provider(s) for a chosen day (htmx swaps the list), and how to
 pay the fee (wallet or online); a zero fee moves at once."""
+
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
-from portal.booking.errors import BookingError
-from portal.booking.models import IndividualBooking
+from portal.booking import reschedule_payment
+from portal.booking.errors import BookingError, PaymentError
+from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
 from portal.web.errors import apply_booking_error
@@ -17,9 +19,6 @@ from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, par
 from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
-from portal.booking.errors import PaymentError
-from portal.booking.models import Reschedule
-from portal.booking import reschedule_payment
 
 PAGE = "patient/reschedule/reschedule.html"
 MSG_CHOOSE = "Choose a new time"
@@ -40,9 +39,17 @@ def _page(item, form, mode, status=200):
     q = None
     if mode == "move":
         _, q = rs.quote(current_user, item.id)
-    return render(PAGE, block=htmx_block("slots"), status=status, item=item, form=form,
-                  quote=q, mode=mode, slots=slots,
-                  wallet_balance=booking_prices.wallet_balance(current_user.id))
+    return render(
+        PAGE,
+        block=htmx_block("slots"),
+        status=status,
+        item=item,
+        form=form,
+        quote=q,
+        mode=mode,
+        slots=slots,
+        wallet_balance=booking_prices.wallet_balance(current_user.id),
+    )
 
 
 def _form():
@@ -72,26 +79,31 @@ def reschedule_post(item_id):
     item, form, start = _posted_slot(item_id)
     if start is None:
         return _page(item, form, "move", status=422)
-    callback = url_for("patient.reschedule_paid", reschedule_id=0, _external=True) \
-        .replace("/0/", "/__ID__/")
+    callback = url_for("patient.reschedule_paid", reschedule_id=0, _external=True).replace(
+        "/0/", "/__ID__/"
+    )
     try:
-        result = rs.reschedule(current_user, item.id, start, pay_with=form.pay_with.data or None,
-                               callback_url=callback)
+        result = rs.reschedule(
+            current_user, item.id, start, pay_with=form.pay_with.data or None, callback_url=callback
+        )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)
         return _page(item, form, "move", status=422)
     if result.redirect_url:
         if result.form_fields:
-            return render("patient/visits/checkout.html", visit=item.visit,
-                          action=result.form_action, fields=result.form_fields)
+            return render(
+                "patient/visits/checkout.html",
+                visit=item.visit,
+                action=result.form_action,
+                fields=result.form_fields,
+            )
         return redirect(result.redirect_url, 303)
     flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
 
 
 def _callback_params(values):
-    return {k: v for k, v in values.items()
-            if k.startswith("razorpay_") or k.startswith("error[")}
+    return {k: v for k, v in values.items() if k.startswith("razorpay_") or k.startswith("error[")}
 
 
 def _finish(params, reschedule_id):
@@ -110,6 +122,7 @@ def _finish(params, reschedule_id):
 
 def booking_reschedule_row(reschedule_id):
     from portal.extensions import db
+
     row = db.session.get(Reschedule, reschedule_id)
     if row is None:
         abort(404)
@@ -134,15 +147,20 @@ def reschedule_post_return(reschedule_id):
 
 def _register_gateway_return():
     from portal.web.public import bp as public_bp
-    public_bp.add_url_rule(f"{bp.url_prefix}/reschedules/<int:reschedule_id>/paid",
-                           endpoint="reschedule_paid_return",
-                           view_func=csrf.exempt(reschedule_post_return), methods=["POST"])
+
+    public_bp.add_url_rule(
+        f"{bp.url_prefix}/reschedules/<int:reschedule_id>/paid",
+        endpoint="reschedule_paid_return",
+        view_func=csrf.exempt(reschedule_post_return),
+        methods=["POST"],
+    )
 
 
 _register_gateway_return()
 
 
 # --- rebooking ----------------------------------------------------------------------------
+
 
 @bp.get("/bookings/<int:item_id>/rebook")
 def rebook(item_id):

@@ -8,13 +8,16 @@ its headers, so the redirected GET answers with the same block)."""
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.config import policy
-from portal.booking import lifecycle, queries
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
+from portal.booking import lifecycle, queries
+from portal.booking import prices as booking_prices
+from portal.booking import receipts as booking_receipts
 from portal.booking import visits as booking_visits
+from portal.booking.errors import BookingError, NotFound, PaymentError
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
+from portal.config import policy
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
@@ -37,11 +40,6 @@ from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
-from portal.booking.errors import BookingError
-from portal.booking.errors import NotFound
-from portal.booking.errors import PaymentError
-from portal.booking import prices as booking_prices
-from portal.booking import receipts as booking_receipts
 
 VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
@@ -54,6 +52,7 @@ CHECKOUT = "patient/visits/checkout.html"
 
 # --- shared helpers (the admin pages use them too) --------------------------------------
 
+
 def timeline(visit):
     """Every payment attempt of the visit, oldest first: (attempt, payment)."""
     rows = [(a, p) for p in visit.payments for a in p.attempts]
@@ -62,8 +61,10 @@ def timeline(visit):
 
 # --- booking a slot --------------------------------------------------------------------
 
+
 def _slot_from(values):
     """The provider, service, clinic and start named by a slot link, or None."""
+
     def load(model, name):
         try:
             obj_id = int(values.get(name, ""))
@@ -71,8 +72,12 @@ def _slot_from(values):
             return None
         return db.session.get(model, obj_id)
 
-    slot = {"provider": load(Provider, "provider"), "service": load(Service, "service"),
-            "clinic": load(Clinic, "clinic"), "start": parse_start(values.get("start"))}
+    slot = {
+        "provider": load(Provider, "provider"),
+        "service": load(Service, "service"),
+        "clinic": load(Clinic, "clinic"),
+        "start": parse_start(values.get("start")),
+    }
     return slot if all(slot.values()) else None
 
 
@@ -82,9 +87,17 @@ def _referral_choices(slot):
     if slot["service"].kind not in (FOLLOW_UP, LAB_TEST):
         return None
     rows = queries.referable_bookings(current_user.id, before=slot["start"])
-    return options([("", "No referral")] + [
-        (str(b.id), f"{b.service.name} · {b.visit.for_name} · "
-                    f"{clinic_time(b.start_at, b.clinic.timezone, '%d %b %Y')}") for b in rows])
+    return options(
+        [("", "No referral")]
+        + [
+            (
+                str(b.id),
+                f"{b.service.name} · {b.visit.for_name} · "
+                f"{clinic_time(b.start_at, b.clinic.timezone, '%d %b %Y')}",
+            )
+            for b in rows
+        ]
+    )
 
 
 def _open_visit(dependent_id):
@@ -116,8 +129,9 @@ def _book_page(form, slot, status=None):
 def book():
     """What will be held: the slot, its price breakup, for whom, an optional referral."""
     args = request.args
-    data = {name: args.get(name, "") for name in ("provider", "service", "clinic", "start",
-                                                  "visit")}
+    data = {
+        name: args.get(name, "") for name in ("provider", "service", "clinic", "start", "visit")
+    }
     visit = None
     if data["visit"].isdigit():
         visit = db.session.get(MasterBooking, int(data["visit"]))
@@ -144,32 +158,41 @@ def hold_slot():
     visit = _open_visit(dependent_id)
     try:
         item = booking_visits.add_item(
-            current_user, patient_id=current_user.id, service_id=slot["service"].id,
-            provider_ids=[slot["provider"].id], clinic_id=slot["clinic"].id,
-            start_at=slot["start"], dependent_id=dependent_id,
+            current_user,
+            patient_id=current_user.id,
+            service_id=slot["service"].id,
+            provider_ids=[slot["provider"].id],
+            clinic_id=slot["clinic"].id,
+            start_at=slot["start"],
+            dependent_id=dependent_id,
             visit_id=visit.id if visit else None,
-            referral_id=int(form.referral.data) if form.referral.data else None)
+            referral_id=int(form.referral.data) if form.referral.data else None,
+        )
     except NotFound:
         abort(404)
     except booking_errors.BookingError as exc:  # SlotUnavailable included: 422, the message on top
         apply_booking_error(form, exc, FIELD_MAP)
         return _book_page(form, slot, status=422)
-    flash(f"{slot['service'].name} is held for you for "
-          f"{int(lifecycle.hold_lifetime().total_seconds() // 60)} minutes. "
-          "Pay to confirm it.", "success")
+    flash(
+        f"{slot['service'].name} is held for you for "
+        f"{int(lifecycle.hold_lifetime().total_seconds() // 60)} minutes. "
+        "Pay to confirm it.",
+        "success",
+    )
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
 
 
 # --- my visits -------------------------------------------------------------------------
 
+
 @bp.get("/visits")
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = queries.visits_page(patient_id=current_user.id, status=status or None,
-                               **page_args(20))
-    return render(LIST, block=htmx_block("results"), page=page, status_filter=status,
-                  statuses=VISIT_STATUSES)
+    page = queries.visits_page(patient_id=current_user.id, status=status or None, **page_args(20))
+    return render(
+        LIST, block=htmx_block("results"), page=page, status_filter=status, statuses=VISIT_STATUSES
+    )
 
 
 def _wallet_paise(form):
@@ -188,24 +211,36 @@ def _inr(paise):
     return current_app.jinja_env.filters["inr"](paise)
 
 
-def _visit_page(visit, *, coupon_form=None, wallet_form=None, pay_form=None, status=None,
-                wallet_paise=0):
+def _visit_page(
+    visit, *, coupon_form=None, wallet_form=None, pay_form=None, status=None, wallet_paise=0
+):
     coupon_form = coupon_form or CouponCodeForm(formdata=None)
-    wallet_form = wallet_form or WalletForm(formdata=None, data={
-        "wallet": paise_to_text(wallet_paise) if wallet_paise else ""})
-    pay_form = pay_form or PayForm(formdata=None, data={
-        "wallet": paise_to_text(wallet_paise) if wallet_paise else ""})
+    wallet_form = wallet_form or WalletForm(
+        formdata=None, data={"wallet": paise_to_text(wallet_paise) if wallet_paise else ""}
+    )
+    pay_form = pay_form or PayForm(
+        formdata=None, data={"wallet": paise_to_text(wallet_paise) if wallet_paise else ""}
+    )
     quote = booking_prices.quote(visit, wallet_paise)
     lines = {line.item_id: line for line in quote.lines}
     if status is None:
         errors = coupon_form.errors or wallet_form.errors or pay_form.errors
         status = 422 if errors else 200
     block = htmx_block("summary", "visit_body")
-    return render(VISIT, block=block, status=status, visit=visit,
-                  quote=quote, lines=lines, coupon_form=coupon_form,
-                  wallet_form=wallet_form, pay_form=pay_form,
-                  wallet_balance=booking_prices.wallet_balance(visit.patient_id),
-                  wallet_paise=wallet_paise, timeline=timeline(visit))
+    return render(
+        VISIT,
+        block=block,
+        status=status,
+        visit=visit,
+        quote=quote,
+        lines=lines,
+        coupon_form=coupon_form,
+        wallet_form=wallet_form,
+        pay_form=pay_form,
+        wallet_balance=booking_prices.wallet_balance(visit.patient_id),
+        wallet_paise=wallet_paise,
+        timeline=timeline(visit),
+    )
 
 
 @bp.get("/visits/<int:visit_id>")
@@ -252,8 +287,12 @@ def apply_coupon(visit_id):
             flash(f"Coupon {form.code.data.strip().upper()} applied.", "success")
             return _back_to_visit(visit, wallet)
     wallet_form = WalletForm(formdata=None, data={"wallet": wallet})
-    return _visit_page(visit, coupon_form=form, wallet_form=wallet_form,
-                       wallet_paise=_wallet_paise(wallet_form) or 0)
+    return _visit_page(
+        visit,
+        coupon_form=form,
+        wallet_form=wallet_form,
+        wallet_paise=_wallet_paise(wallet_form) or 0,
+    )
 
 
 @bp.post("/visits/<int:visit_id>/coupon/remove")
@@ -281,7 +320,9 @@ def pay(visit_id):
         return _visit_page(visit, pay_form=form, status=422)
     callback = url_for("patient.visit_paid", visit_id=visit.id, _external=True)
     try:
-        result = booking_checkout.checkout(current_user, visit.id, wallet_paise, callback_url=callback)
+        result = booking_checkout.checkout(
+            current_user, visit.id, wallet_paise, callback_url=callback
+        )
     except booking_errors.BookingError as exc:
         apply_booking_error(form, exc, FIELD_MAP)
         return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
@@ -289,14 +330,12 @@ def pay(visit_id):
         flash("Paid from your wallet.", "success")
         return redirect(url_for("patient.confirmation", visit_id=visit.id), 303)
     if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
-        return render(CHECKOUT, visit=visit, action=result.form_action,
-                      fields=result.form_fields)
+        return render(CHECKOUT, visit=visit, action=result.form_action, fields=result.form_fields)
     return redirect(result.redirect_url, 303)
 
 
 def _callback_params(values):
-    return {k: v for k, v in values.items()
-            if k.startswith("razorpay_") or k.startswith("error[")}
+    return {k: v for k, v in values.items() if k.startswith("razorpay_") or k.startswith("error[")}
 
 
 def _finish_callback(params, visit_id):
@@ -333,9 +372,14 @@ def gateway_post_return(visit_id):
 def _register_gateway_return():
     # POST on the same path as visit_paid, on the unguarded public blueprint.
     from portal.web.public import bp as public_bp
+
     view = csrf.exempt(gateway_post_return)
-    public_bp.add_url_rule(f"{bp.url_prefix}/visits/<int:visit_id>/paid",
-                           endpoint="visit_paid_return", view_func=view, methods=["POST"])
+    public_bp.add_url_rule(
+        f"{bp.url_prefix}/visits/<int:visit_id>/paid",
+        endpoint="visit_paid_return",
+        view_func=view,
+        methods=["POST"],
+    )
 
 
 _register_gateway_return()
@@ -344,8 +388,12 @@ _register_gateway_return()
 @bp.get("/visits/<int:visit_id>/confirmation")
 def confirmation(visit_id):
     visit = get_owned_or_404(MasterBooking, visit_id)
-    return render(CONFIRMATION, visit=visit, confirmed=visit.status == VisitStatus.CONFIRMED,
-                  timeline=timeline(visit))
+    return render(
+        CONFIRMATION,
+        visit=visit,
+        confirmed=visit.status == VisitStatus.CONFIRMED,
+        timeline=timeline(visit),
+    )
 
 
 @bp.get("/visits/<int:visit_id>/receipt")

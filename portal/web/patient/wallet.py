@@ -1,5 +1,6 @@
 """The patient's wallet: the balance and the history, read from the ledger entries of
 their wallet account (refunds, adjustments, money used at checkout)."""
+
 from flask_login import current_user
 
 from portal.booking import prices as booking_prices
@@ -30,6 +31,9 @@ def label(kind):
 
 @bp.get("/wallet")
 def wallet():
-    return render("patient/wallet/index.html", balance=booking_prices.wallet_balance(current_user.id),
-                  history=queries.wallet_history_page(current_user.id, **page_args(30)),
-                  label=label)
+    return render(
+        "patient/wallet/index.html",
+        balance=booking_prices.wallet_balance(current_user.id),
+        history=queries.wallet_history_page(current_user.id, **page_args(30)),
+        label=label,
+    )

@@ -1,4 +1,5 @@
 """Pages for doctors and labs: schedule, availability, earnings, payouts."""
+
 from flask import Blueprint
 
 from portal.accounts.models import PROVIDER

@@ -3,6 +3,7 @@
 One page with two sections; an htmx form or remove button swaps only its section
 (``windows`` or ``leave`` block), a plain request gets the page (303 after a change).
 A provider reaches only their own rows: another provider's row is a 404."""
+
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, url_for
@@ -11,20 +12,21 @@ from wtforms import (
     SelectChoice,
 )
 
+from portal.catalog.availability import (
+    add_availability,
+    add_leave,
+    remove_availability,
+    remove_leave,
+)
+from portal.catalog.checks import NotFound, ValidationError
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
+from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.web.errors import apply_errors
 from portal.web.forms.catalog import LeaveForm, WindowForm
 from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
 from portal.web.security import get_owned_or_404
-from portal.catalog.checks import NotFound
-from portal.catalog.checks import ValidationError
-from portal.catalog.availability import add_availability
-from portal.catalog.availability import add_leave
-from portal.catalog.providers import provider_for_user
-from portal.catalog.availability import remove_availability
-from portal.catalog.availability import remove_leave
 
 TEMPLATE = "provider/availability/index.html"
 
@@ -43,8 +45,7 @@ def _zone(provider):
 
 def _window_form(provider, formdata=True):
     form = WindowForm() if formdata else WindowForm(formdata=None)
-    form.clinic_id.choices = [SelectChoice(c.id, f"{c.name} ({c.city})")
-                             for c in provider.clinics]
+    form.clinic_id.choices = [SelectChoice(c.id, f"{c.name} ({c.city})") for c in provider.clinics]
     return form
 
 
@@ -60,12 +61,20 @@ def _page(provider, block=None, window_form=None, leave_form=None, status=None):
         by_clinic.setdefault(w.clinic_id, []).append(w)
     now = utcnow()
     leaves = [leave for leave in provider.leaves if leave.ends_at > now]
-    return render(TEMPLATE, block=block, status=status, provider=provider, by_clinic=by_clinic,
-                  clinics={c.id: c for c in provider.clinics}, leaves=leaves,
-                  window_form=window_form, leave_form=leave_form, zone=_zone(provider),
-                  weekdays=WEEKDAYS,
-                  local=lambda value: value.astimezone(_zone(provider)).strftime(
-                      "%a %d %b %Y, %H:%M"))
+    return render(
+        TEMPLATE,
+        block=block,
+        status=status,
+        provider=provider,
+        by_clinic=by_clinic,
+        clinics={c.id: c for c in provider.clinics},
+        leaves=leaves,
+        window_form=window_form,
+        leave_form=leave_form,
+        zone=_zone(provider),
+        weekdays=WEEKDAYS,
+        local=lambda value: value.astimezone(_zone(provider)).strftime("%a %d %b %Y, %H:%M"),
+    )
 
 
 def _done(message, block):
@@ -89,8 +98,14 @@ def availability_add():
     form = _window_form(provider)
     if form.validate_on_submit():
         try:
-            add_availability(current_user, provider, form.clinic_id.data,
-                                     form.weekday.data, form.start_time.data, form.end_time.data)
+            add_availability(
+                current_user,
+                provider,
+                form.clinic_id.data,
+                form.weekday.data,
+                form.start_time.data,
+                form.end_time.data,
+            )
         except ValidationError as exc:
             apply_errors(form, exc.errors)
         except NotFound:
@@ -129,4 +144,3 @@ def leave_remove(leave_id):
     leave = get_owned_or_404(Leave, leave_id)
     remove_leave(current_user, leave)
     return _done("Leave removed.", "leave")
-

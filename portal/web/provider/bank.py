@@ -3,6 +3,7 @@
 Saving creates the RazorpayX contact, fund account and validation; payouts start once the
 validation succeeds (webhook or the "check again" button). Changing the account validates
 the new one before any payout goes to it."""
+
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
@@ -30,9 +31,15 @@ def _page(provider, form=None, status=None, block=None):
     if block and not is_fragment_request():
         block = None
     history = queries.fund_account_history(provider.id)
-    return render(TEMPLATE, block=block, status=status or (422 if form.errors else 200),
-                  provider=provider, form=form, fund_account=current_fund_account(provider.id),
-                  history=history)
+    return render(
+        TEMPLATE,
+        block=block,
+        status=status or (422 if form.errors else 200),
+        provider=provider,
+        form=form,
+        fund_account=current_fund_account(provider.id),
+        history=history,
+    )
 
 
 @bp.get("/bank")
@@ -50,21 +57,32 @@ def bank_save():
     if form.validate_on_submit():
         try:
             if form.kind.data == "vpa":
-                fund_accounts.save_vpa(current_user, provider.id, vpa=form.vpa.data,
-                                       holder_name=form.holder_name.data or None)
+                fund_accounts.save_vpa(
+                    current_user,
+                    provider.id,
+                    vpa=form.vpa.data,
+                    holder_name=form.holder_name.data or None,
+                )
             else:
                 fund_accounts.save_bank_account(
-                    current_user, provider.id, holder_name=form.holder_name.data,
-                    ifsc=form.ifsc.data, account_number=form.account_number.data,
-                    confirm_account_number=form.confirm_account_number.data)
+                    current_user,
+                    provider.id,
+                    holder_name=form.holder_name.data,
+                    ifsc=form.ifsc.data,
+                    account_number=form.account_number.data,
+                    confirm_account_number=form.confirm_account_number.data,
+                )
         except fund_accounts.FundAccountError as exc:
             db.session.rollback()
             apply_errors(form, {("form" if k == "form" else k): v for k, v in exc.errors.items()})
         except fund_accounts.NotFound:
             abort(404)
         else:
-            flash("Account saved. We are validating it with your bank; payouts start once it "
-                  "is validated.", "success")
+            flash(
+                "Account saved. We are validating it with your bank; payouts start once it "
+                "is validated.",
+                "success",
+            )
             return redirect(url_for("provider.bank"), 303)
     return _page(provider, form=form)
 

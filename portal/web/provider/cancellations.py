@@ -1,19 +1,20 @@
 """A provider cancels one of their own bookings before it starts, with a reason: the
 patient gets a full refund and the policy's penalty is taken from the provider's payable."""
+
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from portal.booking.errors import NotFound
-from portal.config import policy
 from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
+from portal.config import policy
 from portal.extensions import db
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import money as refunds_money
+from portal.refunds.common import CancellationError
 from portal.web.forms.refunds import ProviderCancelForm
 from portal.web.htmx import render
 from portal.web.provider import bp
-from portal.refunds.common import CancellationError
-from portal.refunds import cancel as refunds_cancel
-from portal.refunds import money as refunds_money
 
 PAGE = "provider/cancellations/cancel.html"
 
@@ -27,9 +28,14 @@ def _item(item_id):
 
 
 def _page(item, form, status=200):
-    return render(PAGE, status=status, item=item, form=form,
-                  penalty=policy().provider_cancellation_penalty,
-                  fee_refund=refunds_money.reschedule_fees_refundable(item, "provider"))
+    return render(
+        PAGE,
+        status=status,
+        item=item,
+        form=form,
+        penalty=policy().provider_cancellation_penalty,
+        fee_refund=refunds_money.reschedule_fees_refundable(item, "provider"),
+    )
 
 
 @bp.get("/bookings/<int:item_id>/cancel")

@@ -1,5 +1,6 @@
 """The provider's earnings and payouts dashboard: payable balance, earnings per item and per
 week (a server-rendered SVG bar chart), penalties, TDS this financial year, payout history."""
+
 from flask_login import current_user
 
 from portal.catalog.providers import provider_for_user
@@ -18,5 +19,4 @@ def earnings():
     context = reports.dashboard(provider)
     # The payout history pages by cursor (the dashboard shows the latest).
     context["payouts"] = queries.payouts_page(provider_id=provider.id, **page_args(50))
-    return render("provider/earnings/index.html", provider=provider, india=INDIA_TZ,
-                  **context)
+    return render("provider/earnings/index.html", provider=provider, india=INDIA_TZ, **context)

@@ -2,6 +2,7 @@
 
 Start/Complete are POSTs (CSRF); with htmx only the appointment's row is swapped, a plain
 request gets a 303 back to the page. Another provider's booking is a 404."""
+
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, url_for
@@ -30,9 +31,16 @@ def _context(provider, now):
     page = queries.schedule_page(provider.id, now=now, **page_args(50))
     today_rows = [b for b in page.items if _local(b).date() <= today]
     upcoming = [b for b in page.items if _local(b).date() > today]
-    return {"provider": provider, "page": page, "today_rows": today_rows, "upcoming": upcoming,
-            "local": _local, "can_start": lambda b: completion.can_start(b, now),
-            "can_complete": completion.can_complete, "today": today}
+    return {
+        "provider": provider,
+        "page": page,
+        "today_rows": today_rows,
+        "upcoming": upcoming,
+        "local": _local,
+        "can_start": lambda b: completion.can_start(b, now),
+        "can_complete": completion.can_complete,
+        "today": today,
+    }
 
 
 @bp.get("/schedule")
@@ -58,9 +66,15 @@ def _act(action, booking_id, done_message):
         booking = completion._booking_for(current_user, booking_id) if booking_id else None
     if is_fragment_request():
         now = utcnow()
-        return render(TEMPLATE, block="row", status=422 if error else 200, b=booking,
-                      error=error, message=None if error else done_message,
-                      **_context(provider, now))
+        return render(
+            TEMPLATE,
+            block="row",
+            status=422 if error else 200,
+            b=booking,
+            error=error,
+            message=None if error else done_message,
+            **_context(provider, now),
+        )
     flash(error or done_message, "error" if error else "success")
     return redirect(url_for("provider.schedule"), 303)
 
@@ -72,5 +86,8 @@ def schedule_start(booking_id):
 
 @bp.post("/schedule/<int:booking_id>/complete")
 def schedule_complete(booking_id):
-    return _act(completion.complete_booking, booking_id,
-                "Appointment completed. Your earning is on your payable balance.")
+    return _act(
+        completion.complete_booking,
+        booking_id,
+        "Appointment completed. Your earning is on your payable balance.",
+    )

@@ -1,5 +1,6 @@
 """Fixtures for the booking pages: a small catalog (one clinic open Mon–Fri 09–18 IST, two
 doctors, a lab), a patient with a dependent, and a sandbox gateway on loopback."""
+
 from datetime import date
 
 import pytest
@@ -18,8 +19,12 @@ def world(app, make_user):
     admin = make_user("admin", name="Ops Admin")
     with app.app_context():
         ids = build_catalog(make_user)
-        child = Dependent(guardian_id=patient.id, name="Aarav", relationship_="child",
-                          date_of_birth=date(2018, 5, 1))
+        child = Dependent(
+            guardian_id=patient.id,
+            name="Aarav",
+            relationship_="child",
+            date_of_birth=date(2018, 5, 1),
+        )
         db.session.add(child)
         db.session.commit()
         ids.child = child.id
@@ -34,6 +39,7 @@ def gateway(app):
     (SANDBOX_INPROCESS, the suite's default): nothing listens on a socket."""
     if "razorpay_sandbox" not in app.extensions:
         from portal.gateway.sandbox import mount_sandbox
+
         mount_sandbox(app, prefix="/sandbox")
     saved = {k: app.config.get(k) for k in ("SANDBOX_INPROCESS", "RAZORPAY_BASE_URL")}
     app.config["SANDBOX_INPROCESS"] = True

@@ -1,5 +1,6 @@
 """Helpers of the booking page tests: the catalog, slots, holds, htmx headers, wallet."""
-from datetime import datetime, time, timedelta, timezone
+
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ def weekday_ahead(min_days=2):
 
 def slot(day, hh, mm=0):
     """Aware UTC for ``day`` at hh:mm IST."""
-    return datetime.combine(day, time(hh, mm), tzinfo=IST).astimezone(timezone.utc)
+    return datetime.combine(day, time(hh, mm), tzinfo=IST).astimezone(UTC)
 
 
 def hx(target=None, boosted=False):
@@ -43,25 +44,46 @@ def hx(target=None, boosted=False):
 
 def build_catalog(make_user):
     """The catalog and its provider logins; returns ids."""
-    users = {key: make_user("provider", name=name) for key, name in
-             (("doc1", "Dr Asha Rao"), ("doc2", "Dr Vikram Shah"), ("lab", "City Lab"))}
-    clinic = Clinic(name="Indiranagar Clinic", city="Bengaluru", address="100 Ft Road",
-                    gstin=GSTIN)
+    users = {
+        key: make_user("provider", name=name)
+        for key, name in (("doc1", "Dr Asha Rao"), ("doc2", "Dr Vikram Shah"), ("lab", "City Lab"))
+    }
+    clinic = Clinic(name="Indiranagar Clinic", city="Bengaluru", address="100 Ft Road", gstin=GSTIN)
     clinic.hours = [ClinicHours(weekday=d, opens=time(9), closes=time(18)) for d in range(5)]
     gp, path = Specialization(name="General Medicine"), Specialization(name="Pathology")
-    consult = Service(name="Consultation", kind="CONSULTATION", duration_minutes=30,
-                      fee_paise=50_000, mode="IN_PERSON", specialization=gp)
-    follow = Service(name="Follow-up", kind="FOLLOW_UP", duration_minutes=15,
-                     fee_paise=25_050, mode="IN_PERSON", specialization=gp)
-    lab = Service(name="Blood test", kind="LAB_TEST", duration_minutes=15, fee_paise=33_333,
-                  mode="IN_PERSON", specialization=path)
+    consult = Service(
+        name="Consultation",
+        kind="CONSULTATION",
+        duration_minutes=30,
+        fee_paise=50_000,
+        mode="IN_PERSON",
+        specialization=gp,
+    )
+    follow = Service(
+        name="Follow-up",
+        kind="FOLLOW_UP",
+        duration_minutes=15,
+        fee_paise=25_050,
+        mode="IN_PERSON",
+        specialization=gp,
+    )
+    lab = Service(
+        name="Blood test",
+        kind="LAB_TEST",
+        duration_minutes=15,
+        fee_paise=33_333,
+        mode="IN_PERSON",
+        specialization=path,
+    )
     db.session.add_all([clinic, gp, path, consult, follow, lab])
 
     def provider(user, name, kind, spec, services):
         p = Provider(user_id=user.id, kind=kind, display_name=name, registration_no="KMC-1")
         p.clinics, p.specializations, p.services = [clinic], [spec], services
-        p.availability = [Availability(clinic=clinic, weekday=d, start_time=time(9),
-                                       end_time=time(18)) for d in range(5)]
+        p.availability = [
+            Availability(clinic=clinic, weekday=d, start_time=time(9), end_time=time(18))
+            for d in range(5)
+        ]
         db.session.add(p)
         return p
 
@@ -69,29 +91,58 @@ def build_catalog(make_user):
     doc2 = provider(users["doc2"], "Dr Vikram Shah", "DOCTOR", gp, [consult, follow])
     lab_p = provider(users["lab"], "City Lab", "LAB", path, [lab])
     db.session.commit()
-    return SimpleNamespace(clinic=clinic.id, consult=consult.id, follow=follow.id, lab=lab.id,
-                           doc1=doc1.id, doc2=doc2.id, lab_provider=lab_p.id,
-                           provider_user=users["doc1"])
+    return SimpleNamespace(
+        clinic=clinic.id,
+        consult=consult.id,
+        follow=follow.id,
+        lab=lab.id,
+        doc1=doc1.id,
+        doc2=doc2.id,
+        lab_provider=lab_p.id,
+        provider_user=users["doc1"],
+    )
 
 
 def book_url(w, provider=None, service=None, start=None):
     from urllib.parse import urlencode
-    return "/me/book?" + urlencode({
-        "provider": provider or w.doc1, "service": service or w.consult, "clinic": w.clinic,
-        "start": (start or slot(w.day, 10)).isoformat()})
+
+    return "/me/book?" + urlencode(
+        {
+            "provider": provider or w.doc1,
+            "service": service or w.consult,
+            "clinic": w.clinic,
+            "start": (start or slot(w.day, 10)).isoformat(),
+        }
+    )
 
 
-def hold(app, w, *, patient=None, provider=None, service=None, start=None, dependent=None,
-         visit_id=None, providers=None):
+def hold(
+    app,
+    w,
+    *,
+    patient=None,
+    provider=None,
+    service=None,
+    start=None,
+    dependent=None,
+    visit_id=None,
+    providers=None,
+):
     """Hold a slot through the service (test set-up); returns (visit id, item id)."""
     from portal.booking import visits as booking_visits
+
     patient = patient or w.patient
     with app.app_context():
-        item = booking_visits.add_item(patient, patient_id=patient.id,
-                                service_id=service or w.consult,
-                                provider_ids=providers or [provider or w.doc1],
-                                clinic_id=w.clinic, start_at=start or slot(w.day, 10),
-                                dependent_id=dependent, visit_id=visit_id)
+        item = booking_visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=service or w.consult,
+            provider_ids=providers or [provider or w.doc1],
+            clinic_id=w.clinic,
+            start_at=start or slot(w.day, 10),
+            dependent_id=dependent,
+            visit_id=visit_id,
+        )
         return item.master_id, item.id
 
 
@@ -100,18 +151,21 @@ def pay_on_sandbox(client, checkout_url, outcome="success"):
     /sandbox); returns the callback URL the gateway sends the browser back to."""
     import re
     from urllib.parse import parse_qsl, urlsplit
+
     parts = urlsplit(checkout_url)
     page = client.get(parts.path, query_string=parts.query)
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
     action = re.search(r'<form method="post" action="([^"]+)"', page.get_data(as_text=True))
     callback = dict(parse_qsl(parts.query))["callback_url"]
-    answer = client.post(action.group(1), data={"callback_url": callback, "method": "upi",
-                                                "outcome": outcome})
+    answer = client.post(
+        action.group(1), data={"callback_url": callback, "method": "upi", "outcome": outcome}
+    )
     assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
     return answer.location
 
 
 def credit_wallet(app, user_id, paise):
     from tests.booking.factories import credit_wallet as credit
+
     with app.app_context():
         credit(user_id, paise)

@@ -1,5 +1,6 @@
 """Operator booking: list/filter/search, a new visit for a found or new patient (team
 appointments), payment links, desk payments, the detail page with its timeline."""
+
 import pytest
 
 from portal.accounts.models import User
@@ -9,9 +10,16 @@ from tests.web.booking.helpers import hold, hx, slot
 
 
 def _item(world, *, providers=None, hh="10:00", day=None, person="self", service=None):
-    return {"service": service or world.consult, "providers": providers or [world.doc1],
-            "clinic": world.clinic, "date": (day or world.day).isoformat(), "time": hh,
-            "person": person, "referral": "", "meet_link": ""}
+    return {
+        "service": service or world.consult,
+        "providers": providers or [world.doc1],
+        "clinic": world.clinic,
+        "date": (day or world.day).isoformat(),
+        "time": hh,
+        "person": person,
+        "referral": "",
+        "meet_link": "",
+    }
 
 
 def _status(app, visit_id):
@@ -20,8 +28,9 @@ def _status(app, visit_id):
         return visit.status, [(i.status, len(i.providers)) for i in visit.items]
 
 
-@pytest.mark.parametrize("url", ["/admin/visits", "/admin/visits/new", "/admin/coupons",
-                                 "/admin/visits/1"])
+@pytest.mark.parametrize(
+    "url", ["/admin/visits", "/admin/visits/new", "/admin/coupons", "/admin/visits/1"]
+)
 def test_only_admins(client, login, world, url):
     assert "/auth/login" in client.get(url).location
     login(world.patient)
@@ -53,15 +62,18 @@ def test_find_a_patient_by_name_or_mobile(client, login, world):
 
 def test_create_a_patient_with_messages_beside_fields(app, client, login, world):
     login(world.admin)
-    bad = client.post("/admin/visits/new/patient",
-                      data={"name": "", "email": "x", "phone": "123"})
+    bad = client.post("/admin/visits/new/patient", data={"name": "", "email": "x", "phone": "123"})
     text = bad.get_data(as_text=True)
     assert bad.status_code == 422 and "Enter the patient" in text
-    taken = client.post("/admin/visits/new/patient", data={
-        "name": "Dup", "email": world.patient.email, "phone": "9812300000"})
+    taken = client.post(
+        "/admin/visits/new/patient",
+        data={"name": "Dup", "email": world.patient.email, "phone": "9812300000"},
+    )
     assert taken.status_code == 422 and "already exists" in taken.get_data(as_text=True)
-    ok = client.post("/admin/visits/new/patient", data={
-        "name": "Walk In", "email": "walkin@example.com", "phone": "98765 43210"})
+    ok = client.post(
+        "/admin/visits/new/patient",
+        data={"name": "Walk In", "email": "walkin@example.com", "phone": "98765 43210"},
+    )
     assert ok.status_code == 303
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == "walkin@example.com"))
@@ -71,18 +83,23 @@ def test_create_a_patient_with_messages_beside_fields(app, client, login, world)
 
 def test_team_appointment_then_payment_link_and_resend(app, client, login, world, gateway):
     login(world.admin)
-    response = client.post(f"/admin/visits/new/{world.patient.id}",
-                           data=_item(world, providers=[world.doc1, world.doc2]))
+    response = client.post(
+        f"/admin/visits/new/{world.patient.id}",
+        data=_item(world, providers=[world.doc1, world.doc2]),
+    )
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     visit_id = int(response.location.rstrip("/").split("/")[-1])
     assert _status(app, visit_id) == ("DRAFT", [("SCHEDULED", 2)])
     # A second item for the dependent is refused: a visit is for one person.
-    other = client.post(f"/admin/visits/{visit_id}/items",
-                        data=_item(world, hh="12:00", person=f"dependent:{world.child}"))
+    other = client.post(
+        f"/admin/visits/{visit_id}/items",
+        data=_item(world, hh="12:00", person=f"dependent:{world.child}"),
+    )
     assert other.status_code == 422
-    more = client.post(f"/admin/visits/{visit_id}/items",
-                       data=_item(world, hh="12:00", service=world.lab,
-                                  providers=[world.lab_provider]))
+    more = client.post(
+        f"/admin/visits/{visit_id}/items",
+        data=_item(world, hh="12:00", service=world.lab, providers=[world.lab_provider]),
+    )
     assert more.status_code == 303
     link = client.post(f"/admin/visits/{visit_id}/payment-link", data={})
     assert link.status_code == 303
@@ -94,8 +111,9 @@ def test_team_appointment_then_payment_link_and_resend(app, client, login, world
     resent = client.post(f"/admin/visits/{visit_id}/payments/{payment_id}/resend", data={})
     assert resent.status_code == 303
     assert "Payment link sent again" in client.get(resent.location).get_data(as_text=True)
-    assert client.post(f"/admin/visits/{visit_id}/payments/999999/resend",
-                       data={}).status_code == 404
+    assert (
+        client.post(f"/admin/visits/{visit_id}/payments/999999/resend", data={}).status_code == 404
+    )
 
 
 def test_slot_rules_show_beside_the_fields(app, client, login, world):

@@ -1,5 +1,6 @@
 """Coupons admin: create (percent/flat, Decimal rupees), validation beside the fields,
 inline edit over htmx, deactivate."""
+
 import pytest
 
 from portal.booking.models import Coupon
@@ -8,9 +9,17 @@ from tests.web.booking.helpers import hx
 
 
 def _form(**changes):
-    data = {"code": "WELCOME10", "description": "", "kind": "PERCENT", "value": "10",
-            "valid_from": "", "valid_until": "", "max_uses": "", "max_uses_per_patient": "",
-            "active": "y"}
+    data = {
+        "code": "WELCOME10",
+        "description": "",
+        "kind": "PERCENT",
+        "value": "10",
+        "valid_from": "",
+        "valid_until": "",
+        "max_uses": "",
+        "max_uses_per_patient": "",
+        "active": "y",
+    }
     data.update(changes)
     return data
 
@@ -28,9 +37,16 @@ def admin(client, login, make_user):
     login(make_user("admin"))
 
 
-@pytest.mark.parametrize("kind, typed, stored", [
-    ("PERCENT", "12.5", 1250), ("PERCENT", "100", 10_000), ("FLAT", "250", 25_000),
-    ("FLAT", "250.50", 25_050), ("FLAT", "₹1,000.05", 100_005)])
+@pytest.mark.parametrize(
+    "kind, typed, stored",
+    [
+        ("PERCENT", "12.5", 1250),
+        ("PERCENT", "100", 10_000),
+        ("FLAT", "250", 25_000),
+        ("FLAT", "250.50", 25_050),
+        ("FLAT", "₹1,000.05", 100_005),
+    ],
+)
 def test_values_are_stored_exactly(app, client, admin, kind, typed, stored):
     response = client.post("/admin/coupons", data=_form(code="C-1", kind=kind, value=typed))
     assert response.status_code == 303
@@ -38,20 +54,25 @@ def test_values_are_stored_exactly(app, client, admin, kind, typed, stored):
     assert (coupon.kind, coupon.value) == (kind, stored)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"value": "0"}, "Enter a percentage from 1 to 100."),
-    ({"value": "101"}, "Enter a percentage from 1 to 100."),
-    ({"value": "0.5"}, "Enter a percentage from 1 to 100."),
-    ({"kind": "FLAT", "value": "0"}, "Enter an amount above ₹0."),
-    ({"kind": "FLAT", "value": "12.345"}, "Enter an amount in rupees"),
-    ({"kind": "FLAT", "value": "1e3"}, "Enter an amount in rupees"),
-    ({"value": ""}, "Enter the discount."),
-    ({"code": "x"}, "Use 3–32 letters, digits, - or _."),
-    ({"valid_from": "2026-05-10", "valid_until": "2026-05-01"},
-     "The end must be on or after the start."),
-    ({"max_uses": "0"}, "Enter 1 or more"),
-    ({"max_uses": "2", "max_uses_per_patient": "3"}, "Cannot be more than the total"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"value": "0"}, "Enter a percentage from 1 to 100."),
+        ({"value": "101"}, "Enter a percentage from 1 to 100."),
+        ({"value": "0.5"}, "Enter a percentage from 1 to 100."),
+        ({"kind": "FLAT", "value": "0"}, "Enter an amount above ₹0."),
+        ({"kind": "FLAT", "value": "12.345"}, "Enter an amount in rupees"),
+        ({"kind": "FLAT", "value": "1e3"}, "Enter an amount in rupees"),
+        ({"value": ""}, "Enter the discount."),
+        ({"code": "x"}, "Use 3–32 letters, digits, - or _."),
+        (
+            {"valid_from": "2026-05-10", "valid_until": "2026-05-01"},
+            "The end must be on or after the start.",
+        ),
+        ({"max_uses": "0"}, "Enter 1 or more"),
+        ({"max_uses": "2", "max_uses_per_patient": "3"}, "Cannot be more than the total"),
+    ],
+)
 def test_invalid_input_is_422_with_the_message(client, admin, changes, message):
     response = client.post("/admin/coupons", data=_form(**changes))
     assert response.status_code == 422
@@ -59,8 +80,12 @@ def test_invalid_input_is_422_with_the_message(client, admin, changes, message):
 
 
 def test_duplicate_code_and_validity_days_in_india_time(app, client, admin):
-    assert client.post("/admin/coupons", data=_form(
-        valid_from="2026-05-01", valid_until="2026-05-31")).status_code == 303
+    assert (
+        client.post(
+            "/admin/coupons", data=_form(valid_from="2026-05-01", valid_until="2026-05-31")
+        ).status_code
+        == 303
+    )
     coupon = _coupon(app, "WELCOME10")
     # 1 May 00:00 IST is 30 Apr 18:30 UTC; "until 31 May" runs to 1 June 00:00 IST.
     assert coupon.valid_from.isoformat() == "2026-04-30T18:30:00+00:00"
@@ -80,11 +105,15 @@ def test_inline_edit_and_deactivate(app, client, admin):
     html = edit.get_data(as_text=True)
     assert edit.status_code == 200 and "<html" not in html and 'value="250.50"' in html
     assert "<html" in client.get(f"/admin/coupons/{coupon_id}/edit").get_data(as_text=True)
-    bad = client.post(f"/admin/coupons/{coupon_id}/edit",
-                      data=_form(kind="FLAT", value="-1"), headers=target)
+    bad = client.post(
+        f"/admin/coupons/{coupon_id}/edit", data=_form(kind="FLAT", value="-1"), headers=target
+    )
     assert bad.status_code == 422 and "<html" not in bad.get_data(as_text=True)
-    saved = client.post(f"/admin/coupons/{coupon_id}/edit",
-                        data=_form(kind="FLAT", value="300", max_uses="5"), headers=target)
+    saved = client.post(
+        f"/admin/coupons/{coupon_id}/edit",
+        data=_form(kind="FLAT", value="300", max_uses="5"),
+        headers=target,
+    )
     assert saved.status_code == 200
     row = saved.get_data(as_text=True)
     assert row.lstrip().startswith("<tr") or "<tr" in row

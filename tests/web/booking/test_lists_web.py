@@ -1,5 +1,6 @@
 """Lists: keyset pages (next/previous, no duplicates or gaps, bad cursors, bounded size) and
 the admin visits list loading its rows in a constant number of queries."""
+
 import re
 from contextlib import contextmanager
 from datetime import timedelta
@@ -32,8 +33,13 @@ def _holds(app, world, n, first=0):
     """``n`` visits at distinct times (a person is never in two places), alternating the
     doctors; every third for the patient's child (the row shows the person's name)."""
     for i in range(first, first + n):
-        hold(app, world, provider=world.doc1 if i % 2 else world.doc2,
-             start=_slot_number(i, world), dependent=world.child if i % 3 == 0 else None)
+        hold(
+            app,
+            world,
+            provider=world.doc1 if i % 2 else world.doc2,
+            start=_slot_number(i, world),
+            dependent=world.child if i % 3 == 0 else None,
+        )
 
 
 @contextmanager
@@ -111,10 +117,19 @@ def test_filters_travel_with_the_cursor(app, client, login, world):
     assert "q=priya" in following and "status=DRAFT" in following and "after=" in following
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor(["x", "y"]),
-                                    encode_cursor([1]), encode_cursor([None, 1]),
-                                    encode_cursor([10 ** 30, 1]), "A" * 600,
-                                    encode_cursor(["2026-01-01", "\x00"])])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        "bm90IGpzb24",
+        encode_cursor(["x", "y"]),
+        encode_cursor([1]),
+        encode_cursor([None, 1]),
+        encode_cursor([10**30, 1]),
+        "A" * 600,
+        encode_cursor(["2026-01-01", "\x00"]),
+    ],
+)
 def test_a_bad_cursor_shows_the_first_page(app, client, login, world, cursor):
     _holds(app, world, 3)
     login(world.admin)
@@ -135,6 +150,7 @@ def test_page_size_is_bounded(app, client, login, world):
 
 def test_patient_visits_and_wallet_page_by_cursor(app, client, login, world):
     from tests.web.booking.helpers import credit_wallet
+
     _holds(app, world, 25)
     login(world.patient)
     html = client.get("/me/visits").get_data(as_text=True)
@@ -158,7 +174,11 @@ def test_patient_visits_and_wallet_page_by_cursor(app, client, login, world):
 
 def _history(html):
     """(amount, balance) of each wallet line, as shown."""
-    table = html[html.index('id="wallet-history"'):]
-    table = table[:table.index("</table>")]
-    return [(a.strip(), b.strip()) for a, b in re.findall(
-        r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>', table)]
+    table = html[html.index('id="wallet-history"') :]
+    table = table[: table.index("</table>")]
+    return [
+        (a.strip(), b.strip())
+        for a, b in re.findall(
+            r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>', table
+        )
+    ]

@@ -1,5 +1,6 @@
 """The patient's booking pages: permissions, the slot hold, the visit page (htmx blocks,
 coupon, wallet), checkout against the sandbox, the gateway's return, receipt."""
+
 import re
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,8 +25,11 @@ def _coupon(app, code="SAVE10", kind="PERCENT", value=1000, **extra):
 
 # --- who may see what -------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["/me/book", "/me/visits", "/me/visits/1",
-                                 "/me/visits/1/confirmation", "/me/visits/1/receipt"])
+
+@pytest.mark.parametrize(
+    "url",
+    ["/me/book", "/me/visits", "/me/visits/1", "/me/visits/1/confirmation", "/me/visits/1/receipt"],
+)
 def test_anonymous_is_sent_to_sign_in(client, url):
     response = client.get(url)
     assert response.status_code == 302 and "/auth/login" in response.location
@@ -42,16 +46,25 @@ def test_another_patients_visit_is_not_found(app, client, login, world):
     visit_id, item_id = hold(app, world)
     login(world.other)
     base = f"/me/visits/{visit_id}"
-    for url in (base, base + "/confirmation", base + "/receipt",
-                base + "/paid?razorpay_order_id=x"):
+    for url in (
+        base,
+        base + "/confirmation",
+        base + "/receipt",
+        base + "/paid?razorpay_order_id=x",
+    ):
         assert client.get(url).status_code == 404, url
-    for url in (base + f"/items/{item_id}/remove", base + "/coupon", base + "/coupon/remove",
-                base + "/pay"):
+    for url in (
+        base + f"/items/{item_id}/remove",
+        base + "/coupon",
+        base + "/coupon/remove",
+        base + "/pay",
+    ):
         assert client.post(url, data={"code": "X"}).status_code == 404, url
     assert _visit(app, visit_id)[1] == ["SCHEDULED"]  # nothing was removed
 
 
 # --- holding a slot ----------------------------------------------------------------------
+
 
 def test_book_page_shows_the_slot_in_clinic_time_with_its_price(client, login, world):
     login(world.patient)
@@ -76,9 +89,14 @@ def test_book_page_with_a_broken_link_says_so(client, login, world):
 
 
 def _hold_form(world, person="self", start=None, provider=None, service=None):
-    return {"provider": provider or world.doc1, "service": service or world.consult,
-            "clinic": world.clinic, "start": (start or slot(world.day, 10)).isoformat(),
-            "person": person, "referral": ""}
+    return {
+        "provider": provider or world.doc1,
+        "service": service or world.consult,
+        "clinic": world.clinic,
+        "start": (start or slot(world.day, 10)).isoformat(),
+        "person": person,
+        "referral": "",
+    }
 
 
 def test_holding_slots_builds_one_visit_per_person(app, client, login, world):
@@ -86,9 +104,12 @@ def test_holding_slots_builds_one_visit_per_person(app, client, login, world):
     first = client.post("/me/book", data=_hold_form(world, person=f"dependent:{world.child}"))
     assert first.status_code == 303
     visit_id = int(first.location.rstrip("/").split("/")[-1])
-    second = client.post("/me/book", data=_hold_form(
-        world, person=f"dependent:{world.child}", start=slot(world.day, 11),
-        provider=world.doc2))
+    second = client.post(
+        "/me/book",
+        data=_hold_form(
+            world, person=f"dependent:{world.child}", start=slot(world.day, 11), provider=world.doc2
+        ),
+    )
     assert second.status_code == 303 and second.location == first.location
     status, items, dependent = _visit(app, visit_id)
     assert status == "DRAFT" and items == ["SCHEDULED", "SCHEDULED"]
@@ -143,6 +164,7 @@ def test_the_hold_form_is_an_htmx_fragment_when_htmx_asks(client, login, world):
 
 # --- the visit page ----------------------------------------------------------------------
 
+
 def test_visit_page_shows_each_item_breakup_and_totals(app, client, login, world):
     visit_id, _ = hold(app, world)
     hold(app, world, provider=world.doc2, start=slot(world.day, 11), visit_id=visit_id)
@@ -169,8 +191,7 @@ def test_coupon_apply_and_remove(app, client, login, world):
     visit_id, _ = hold(app, world)
     _coupon(app)
     login(world.patient)
-    bad = client.post(f"/me/visits/{visit_id}/coupon", data={"code": "NOPE"},
-                      headers=hx("summary"))
+    bad = client.post(f"/me/visits/{visit_id}/coupon", data={"code": "NOPE"}, headers=hx("summary"))
     assert bad.status_code == 422
     assert "Enter a valid coupon code" in bad.get_data(as_text=True)
     assert "<html" not in bad.get_data(as_text=True)
@@ -208,18 +229,19 @@ def test_remove_item_frees_it(app, client, login, world):
     response = client.post(f"/me/visits/{visit_id}/items/{item_id}/remove", data={})
     assert response.status_code == 303
     assert _visit(app, visit_id)[1] == []
-    assert client.post(f"/me/visits/{visit_id}/items/{item_id}/remove",
-                       data={}).status_code == 404
+    assert client.post(f"/me/visits/{visit_id}/items/{item_id}/remove", data={}).status_code == 404
 
 
 # --- paying ------------------------------------------------------------------------------
+
 
 def _order_id(location):
     return urlsplit(location).path.rstrip("/").split("/")[-1]
 
 
-def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(app, client, login, world,
-                                                                  gateway):
+def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
+    app, client, login, world, gateway
+):
     visit_id, _ = hold(app, world)
     credit_wallet(app, world.patient.id, 10_000)
     login(world.patient)
@@ -246,15 +268,21 @@ def test_a_forged_return_does_not_confirm(app, client, login, world, gateway):
     login(world.patient)
     response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
     order_id = _order_id(response.location)
-    back = client.get(f"/me/visits/{visit_id}/paid", query_string={
-        "razorpay_order_id": order_id, "razorpay_payment_id": "pay_fake",
-        "razorpay_signature": "0" * 64})
+    back = client.get(
+        f"/me/visits/{visit_id}/paid",
+        query_string={
+            "razorpay_order_id": order_id,
+            "razorpay_payment_id": "pay_fake",
+            "razorpay_signature": "0" * 64,
+        },
+    )
     assert back.status_code == 303 and back.location.endswith(f"/me/visits/{visit_id}")
     page = client.get(back.location).get_data(as_text=True)
     assert "We could not verify this payment" in page
     assert _visit(app, visit_id)[0] == "PENDING_PAYMENT"
-    failed = client.get(f"/me/visits/{visit_id}/paid",
-                        query_string={"error[description]": "Card declined"})
+    failed = client.get(
+        f"/me/visits/{visit_id}/paid", query_string={"error[description]": "Card declined"}
+    )
     assert failed.status_code == 303
     assert "Card declined" in client.get(failed.location).get_data(as_text=True)
 
@@ -277,8 +305,7 @@ def test_pay_refuses_a_bad_wallet_amount(app, client, login, world):
     assert "Your wallet has ₹0." in response.get_data(as_text=True)
 
 
-def test_the_gateway_may_post_its_return_without_a_session(app, client, login, world,
-                                                           gateway):
+def test_the_gateway_may_post_its_return_without_a_session(app, client, login, world, gateway):
     """Razorpay's hosted checkout posts back cross-site: no cookie, no CSRF token."""
     visit_id, _ = hold(app, world)
     login(world.patient)
@@ -319,9 +346,13 @@ def test_state_changes_need_a_csrf_token(app, client, login, world):
     login(world.patient)
     app.config["WTF_CSRF_ENABLED"] = True
     try:
-        for url in ("/me/book", f"/me/visits/{visit_id}/coupon",
-                    f"/me/visits/{visit_id}/coupon/remove", f"/me/visits/{visit_id}/pay",
-                    f"/me/visits/{visit_id}/items/{item_id}/remove"):
+        for url in (
+            "/me/book",
+            f"/me/visits/{visit_id}/coupon",
+            f"/me/visits/{visit_id}/coupon/remove",
+            f"/me/visits/{visit_id}/pay",
+            f"/me/visits/{visit_id}/items/{item_id}/remove",
+        ):
             assert client.post(url, data={"code": "X"}).status_code == 400, url
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
@@ -331,11 +362,15 @@ def test_real_razorpay_gets_a_form_post_page(app, client, login, world, monkeypa
     """Outside the sandbox the hosted checkout needs a POST: a page with the gateway's
     fields as hidden inputs, sent by booking.js (no inline script: CSP)."""
     from portal.booking import checkout as booking_checkout
+
     visit_id, _ = hold(app, world)
     action = "https://api.razorpay.com/v1/checkout/embedded"
     fields = {"key_id": "rzp_live_x", "order_id": "order_1", "callback_url": "https://x/cb"}
-    monkeypatch.setattr(booking_checkout, "checkout", lambda *a, **k: booking_checkout.CheckoutResult(
-        None, action, action, fields))
+    monkeypatch.setattr(
+        booking_checkout,
+        "checkout",
+        lambda *a, **k: booking_checkout.CheckoutResult(None, action, action, fields),
+    )
     login(world.patient)
     response = client.post(f"/me/visits/{visit_id}/pay", data={})
     html = response.get_data(as_text=True)
