@@ -31,6 +31,7 @@ from portal.worker import enqueue_outbox_items
 log = logging.getLogger("portal.jobs")
 
 JOBS = {}  # name -> function(**payload)
+ON_FAILURE = {}  # name -> function(exc, **payload), see job()
 PERIODIC = {}  # name -> (seconds, function())
 QUEUE_OF = {}  # name -> queue, for jobs and periodic work
 
@@ -70,11 +71,15 @@ def _route(name, queue):
     QUEUE_OF[name] = queue or PREFIX_QUEUES.get(name.split(".", 1)[0], "default")
 
 
-def job(name, queue=None):
-    """Register a job run from the outbox; ``queue`` overrides the routing by name."""
+def job(name, queue=None, on_failure=None):
+    """Register a job run from the outbox; ``queue`` overrides the routing by name.
+    ``on_failure(exc, **payload)`` runs in a unit of work of its own after a failed attempt
+    was rolled back (to leave a note an admin must see, which the rollback would undo)."""
 
     def register(fn):
         JOBS[name] = fn
+        if on_failure is not None:
+            ON_FAILURE[name] = on_failure
         _route(name, queue)
         return fn
 
@@ -253,7 +258,7 @@ def run_outbox_item(item_id, reraise=True):
     the item and retried on the outbox's backoff; with ``reraise`` the last failure
     (``MAX_ATTEMPTS``) is raised as ``GaveUp`` so RQ keeps the job among its failed ones."""
     started = time.monotonic()
-    name = None
+    name, payload = None, {}
     try:
         with unit_of_work():
             query = sa.select(OutboxItem).where(OutboxItem.id == item_id)
@@ -268,6 +273,9 @@ def run_outbox_item(item_id, reraise=True):
             item.attempts += 1
     except Exception as exc:
         attempts = _record_failure(item_id, exc)
+        if name in ON_FAILURE:
+            with unit_of_work():
+                ON_FAILURE[name](exc, **payload)
         _log_job(name, item_id, "failed", started, error=repr(exc))
         if reraise and attempts is not None and attempts >= MAX_ATTEMPTS:
             raise GaveUp(

@@ -15,7 +15,7 @@ from portal.gateway import webhook_processing
 from portal.jobs import enqueue, job
 
 
-@job(webhook_processing.JOB_NAME)
+@job(webhook_processing.JOB_NAME, on_failure=webhook_processing.record_failure)
 def process_webhook(event_id):
     webhook_processing.process_webhook(event_id)
 

@@ -105,22 +105,17 @@ def _process(row_id):
 
 
 def process_webhook(event_id):
-    """What the ``gateway.process_webhook`` job runs: process, or record why not (for
-    admins) and re-raise so the job runner retries."""
-    try:
-        process_webhook_event(event_id)
-    except Exception as exc:
-        _record_failure(event_id, exc)
-        raise
+    """What the ``gateway.process_webhook`` job runs; an error propagates so the job runner
+    retries it, and ``record_failure`` then notes why on the event (for admins)."""
+    process_webhook_event(event_id)
 
 
-def _record_failure(row_id, exc):
-    # A unit of its own: the processing's unit of work was rolled back.
-    with unit_of_work():
-        event = db.session.get(WebhookEvent, row_id)
-        if event is not None:
-            event.attempts += 1
-            event.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+def record_failure(exc, event_id):
+    """After a failed attempt was rolled back: count it and keep the error on the event."""
+    event = db.session.get(WebhookEvent, event_id)
+    if event is not None:
+        event.attempts += 1
+        event.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
 
 
 def unprocessed_events(limit=100):

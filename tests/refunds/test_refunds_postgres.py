@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.booking import reschedule_payment
 from portal.booking.models import Reschedule
+from portal.db import unit_of_work
 from portal.domain.states import RescheduleStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
@@ -224,12 +225,12 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
 
         def capture():
             try:
-                reschedule_payment.payment_captured(
-                    resched_id, payment_id, fee
-                )  # the row is locked
-                captured.set()
-                wait_for_lock_waiters(db.engine)  # the sweep is now waiting for the row
-                db.session.commit()
+                # An outer unit of work keeps the capture's transaction (and its row lock)
+                # open until the sweep is seen waiting for the row.
+                with unit_of_work():
+                    reschedule_payment.payment_captured(resched_id, payment_id, fee)
+                    captured.set()
+                    wait_for_lock_waiters(db.engine)
                 return "captured"
             finally:
                 captured.set()
