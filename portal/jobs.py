@@ -54,6 +54,7 @@ JOB_TIMEOUT = 300  # seconds RQ lets one outbox job run before stopping it
 # An item handed to Redis is not handed over again until its lease runs out: longer than a
 # job may run, so only work Redis lost (emptied, restarted without persistence) is resent.
 DISPATCH_LEASE_SECONDS = 600
+ITEMS_PER_RQ_JOB = 20  # outbox items one RQ job runs (RQ's own cost is shared by them)
 FAILED_JOB_TTL = 30 * 24 * 3600  # how long RQ's failed registry keeps a job that gave up
 
 
@@ -203,10 +204,11 @@ def _dispatch(ids):
     try:
         enqueue_outbox_items(
             rq.queues,
-            run_outbox_item,
+            run_outbox_items,
             [(i, queue_for(names[i])) for i in ids if i in names],
             timeout=JOB_TIMEOUT,
             failure_ttl=FAILED_JOB_TTL,
+            per_job=int(app.config.get("JOBS_PER_RQ_JOB", ITEMS_PER_RQ_JOB)),
         )
     except Exception:
         # Redis away: release the lease so the next sweep hands them over.
@@ -250,6 +252,22 @@ def _inline_worker(app):
 
 class GaveUp(Exception):
     """An item failed its last attempt: RQ records the job in its failed registry."""
+
+
+def run_outbox_items(ids):
+    """What an RQ job runs: its outbox items one after another, each its own unit of work in
+    a fresh session. An item that gave up does not stop the others; the job then fails (so
+    RQ's failed registry shows it) naming every item that gave up."""
+    gave_up = []
+    for item_id in ids:
+        try:
+            run_outbox_item(item_id)
+        except GaveUp as exc:
+            gave_up.append(str(exc))
+        finally:
+            db.session.remove()
+    if gave_up:
+        raise GaveUp("; ".join(gave_up))
 
 
 def run_outbox_item(item_id, reraise=True):

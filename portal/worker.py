@@ -31,49 +31,83 @@ _BATCH = 1000  # job ids per Redis pipeline
 RESULT_TTL = 300
 
 
-def outbox_job_id(item_id):
-    return f"outbox-{item_id}"
+def outbox_job_id(ids):
+    """``outbox-<id>`` for one item, ``outbox-<first>-to-<last>`` for a batch."""
+    return f"outbox-{ids[0]}" if len(ids) == 1 else f"outbox-{ids[0]}-to-{ids[-1]}"
 
 
-def enqueue_outbox_items(queues, run, items, *, timeout, failure_ttl):
-    """Put ``[(item id, queue name)]`` on their queues as ``outbox-<id>`` jobs, unless the
-    queue still holds that job (waiting, or running within its timeout). A job id left from
-    an earlier attempt (finished, failed, or stale) is replaced. Returns the ids enqueued.
+def _marker(item_id):
+    # Which RQ job holds an outbox item: the queue refuses an item a live job still holds.
+    return f"portal:outbox-item:{item_id}"
 
-    ``queues`` maps names to RQ queues, ``run`` is what each job calls with the item id
-    (``portal.jobs.run_outbox_item``). No RQ ``Retry``: a failure is retried on the
+
+def enqueue_outbox_items(queues, run, items, *, timeout, failure_ttl, per_job=1):
+    """Put ``[(item id, queue name)]`` on their queues, ``per_job`` items to an RQ job
+    (``run(ids)`` runs them one after another, each its own unit of work), unless a job the
+    queue still holds (waiting, or running within its timeout) has the item already. Returns
+    the ids enqueued.
+
+    Why batches: RQ spends about 30 Redis round trips on each job (dequeue, registries,
+    heartbeats, result), several times the cost of a small job itself; a batch shares them.
+    ``queues`` maps names to RQ queues. No RQ ``Retry``: a failure is retried on the
     outbox's schedule."""
+    by_queue = {}
+    for item_id, queue_name in items:
+        by_queue.setdefault(queue_name, []).append(item_id)
     enqueued = []
-    for start in range(0, len(items), _BATCH):
-        batch = items[start : start + _BATCH]
-        connection = queues[batch[0][1]].connection
-        found = Job.fetch_many(
-            [outbox_job_id(i) for i, _q in batch],
-            connection=connection,
-            serializer=queues[batch[0][1]].serializer,
-        )
-        by_queue = {}
-        with connection.pipeline() as pipe:
-            for (item_id, queue_name), old in zip(batch, found):
-                if old is not None:
-                    if _still_held(old):
-                        continue
-                    old.delete(pipeline=pipe)
-                by_queue.setdefault(queue_name, []).append(
-                    queues[queue_name].prepare_data(
-                        run,
-                        args=(item_id,),
-                        timeout=timeout,
-                        result_ttl=RESULT_TTL,
-                        failure_ttl=failure_ttl,
-                        job_id=outbox_job_id(item_id),
-                    )
+    for queue_name, ids in by_queue.items():
+        queue = queues[queue_name]
+        for start in range(0, len(ids), _BATCH):
+            enqueued.extend(
+                _enqueue_some(
+                    queue, run, ids[start : start + _BATCH], timeout, failure_ttl, per_job
                 )
-            for queue_name, datas in by_queue.items():
-                queues[queue_name].enqueue_many(datas, pipeline=pipe)
-            pipe.execute()
-        enqueued.extend(d.args[0] for datas in by_queue.values() for d in datas)
+            )
     return enqueued
+
+
+def _enqueue_some(queue, run, ids, timeout, failure_ttl, per_job):
+    connection, serializer = queue.connection, queue.serializer
+    holders = [m.decode() if m else None for m in connection.mget([_marker(i) for i in ids])]
+    known = [
+        j
+        for j in Job.fetch_many(
+            sorted({h for h in holders if h}), connection=connection, serializer=serializer
+        )
+        if j is not None
+    ]
+    held = {j.id for j in known if _still_held(j)}
+    fresh = [i for i, holder in zip(ids, holders) if holder not in held]
+    chunks = [fresh[k : k + per_job] for k in range(0, len(fresh), per_job)]
+    # A finished, failed or stale job with a batch's id is replaced.
+    old = {j.id: j for j in known}
+    for job in Job.fetch_many(
+        [outbox_job_id(c) for c in chunks], connection=connection, serializer=serializer
+    ):
+        if job is not None:
+            old[job.id] = job
+    with connection.pipeline() as pipe:
+        datas = []
+        for chunk in chunks:
+            job_id = outbox_job_id(chunk)
+            if job_id in old:
+                old[job_id].delete(pipeline=pipe)
+            datas.append(
+                queue.prepare_data(
+                    run,
+                    args=(chunk,),
+                    timeout=timeout,
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=failure_ttl,
+                    job_id=job_id,
+                )
+            )
+            for item_id in chunk:
+                pipe.set(_marker(item_id), job_id, ex=failure_ttl)
+        if datas:
+            queue.enqueue_many(datas, pipeline=pipe)
+        pipe.execute()
+    return fresh
 
 
 def _still_held(job):

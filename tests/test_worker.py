@@ -235,3 +235,28 @@ def test_flask_rq_worker_command_runs_the_queues(rq_ctx, rq_app, redis_url):
     db.session.expire_all()
     assert db.session.get(MailMessage, message_id).status == "logged"
     assert queue("notify").count == 0
+
+
+def test_items_committed_together_share_rq_jobs(rq_ctx):
+    """RQ's own cost (about 30 Redis round trips a job) is shared by up to
+    ``ITEMS_PER_RQ_JOB`` items; each item still runs in a session of its own."""
+    per_job = jobs.ITEMS_PER_RQ_JOB
+    items = [jobs.enqueue("test.seen", value=n) for n in range(2 * per_job + 5)]
+    db.session.commit()
+    ids = [i.id for i in items]
+    expected = [
+        f"outbox-{ids[k]}-to-{ids[min(k + per_job, len(ids)) - 1]}"
+        for k in range(0, len(ids), per_job)
+    ]
+    assert sorted(queue("default").job_ids) == sorted(expected)
+    later = utcnow() + timedelta(seconds=jobs.DISPATCH_LEASE_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        jobs.sweep_outbox()  # leases ran out, but the queue still holds every item
+    assert queue("default").count == len(expected)
+    work()
+    assert sorted(v for v, _app, _mark in SEEN) == list(range(len(ids)))
+    assert {mark for _v, _app, mark in SEEN} == {None}  # a fresh session for each item
+    done = db.session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxItem).where(OutboxItem.done_at.is_not(None))
+    )
+    assert done == len(ids)

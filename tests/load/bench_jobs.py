@@ -111,7 +111,7 @@ def _future_weekdays(count):
 def make_visits(app, n):
     """``n`` confirmed visits, paid from the wallet: each records its follow-up job."""
     from portal.accounts.models import User
-    from portal.booking import service
+    from portal.booking import checkout, lookup, prices, visits
     from portal.extensions import db
     from tests.booking.factories import build_world, credit_wallet
 
@@ -126,7 +126,7 @@ def make_visits(app, n):
                 minutes=30 * index
             )
             patient = db.session.get(User, world.patients[d])
-            item = service.add_item(
+            item = visits.add_item(
                 patient,
                 patient_id=patient.id,
                 service_id=world.consult,
@@ -134,10 +134,10 @@ def make_visits(app, n):
                 clinic_id=world.clinic,
                 start_at=start,
             )
-            visit = service.get_visit(item.master_id)
-            total = service.quote(visit).amount_due
+            visit = lookup.get_visit(item.master_id)
+            total = prices.quote(visit).amount_due
             credit_wallet(patient.id, total)
-            service.checkout(patient, item.master_id, total, callback_url="http://bench/cb")
+            checkout.checkout(patient, item.master_id, total, callback_url="http://bench/cb")
             db.session.remove()
 
 

@@ -129,7 +129,7 @@ def busy_calendar(app, world, bookings, sandbox_url, portal_url):
     """``bookings`` confirmed consultations of Dr Bench Busy from tomorrow on, slot after
     slot (one paid visit per day), through the booking services and the sandbox."""
     from portal.accounts.models import User
-    from portal.booking import service as booking
+    from portal.booking import checkout, visits
     from portal.extensions import db
 
     day, done = first_day(), 0
@@ -138,7 +138,7 @@ def busy_calendar(app, world, bookings, sandbox_url, portal_url):
         while done < bookings:
             visit_id = None
             for index in range(min(SLOTS_PER_DAY, bookings - done)):
-                item = booking.add_item(
+                item = visits.add_item(
                     patient,
                     patient_id=patient.id,
                     service_id=world.service,
@@ -150,8 +150,8 @@ def busy_calendar(app, world, bookings, sandbox_url, portal_url):
                 visit_id = item.master_id
             done += index + 1
             callback = f"{portal_url}/me/visits/{visit_id}/paid"
-            result = booking.checkout(patient, visit_id, 0, callback_url=callback)
-            booking.complete_checkout_callback(pay(browser, result.redirect_url))
+            result = checkout.checkout(patient, visit_id, 0, callback_url=callback)
+            checkout.complete_checkout_callback(pay(browser, result.redirect_url))
             db.session.remove()
             patient = db.session.get(User, world.busy_patient)
     return first_day()
