@@ -105,6 +105,16 @@ def _rate_limit(text):
     return text
 
 
+def _choice(*allowed):
+    def parse(text):
+        value = text.strip()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
 def _text(text):
     return text
 
@@ -198,6 +208,20 @@ TUNABLES = {
             "30",
             "wait before re-asking RazorpayX after no answer, × 2 per request (max 1 h)",
         ),
+        # background jobs
+        Tunable(
+            "JOBS_WORKER",
+            _choice("simple", "fork"),
+            "simple",
+            "how a worker runs jobs: in its own process, or a forked child per job",
+        ),
+        Tunable(
+            "JOBS_DISPATCH_LEASE",
+            _int(60),
+            "600",
+            "seconds an item handed to Redis is left to its worker before it is handed over again",
+        ),
+        Tunable("JOBS_PER_RQ_JOB", _int(1), "20", "outbox items one RQ job runs"),
         # accounts and sign-in
         Tunable("PASSWORD_RESET_MAX_AGE", _int(60), "3600", "seconds a password-reset link lives"),
         Tunable("INVITE_MAX_AGE", _int(60), str(7 * 24 * 3600), "seconds an invitation lives"),

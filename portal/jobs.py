@@ -23,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from tenacity import wait_exponential
 
+from portal.config import setting
 from portal.db import db, unit_of_work, utcnow
 from portal.extensions import rq
 from portal.outbox import OutboxItem
@@ -54,7 +55,6 @@ JOB_TIMEOUT = 300  # seconds RQ lets one outbox job run before stopping it
 # An item handed to Redis is not handed over again until its lease runs out: longer than a
 # job may run, so only work Redis lost (emptied, restarted without persistence) is resent.
 DISPATCH_LEASE_SECONDS = 600
-ITEMS_PER_RQ_JOB = 20  # outbox items one RQ job runs (RQ's own cost is shared by them)
 FAILED_JOB_TTL = 30 * 24 * 3600  # how long RQ's failed registry keeps a job that gave up
 
 
@@ -127,7 +127,7 @@ def _inline():
 
 
 def _lease():
-    return timedelta(seconds=current_app.config.get("JOBS_DISPATCH_LEASE", DISPATCH_LEASE_SECONDS))
+    return timedelta(seconds=setting("JOBS_DISPATCH_LEASE"))
 
 
 # --- handing items over after the commit -------------------------------------------
@@ -208,7 +208,7 @@ def _dispatch(ids):
             [(i, queue_for(names[i])) for i in ids if i in names],
             timeout=JOB_TIMEOUT,
             failure_ttl=FAILED_JOB_TTL,
-            per_job=int(app.config.get("JOBS_PER_RQ_JOB", ITEMS_PER_RQ_JOB)),
+            per_job=int(setting("JOBS_PER_RQ_JOB")),
         )
     except Exception:
         # Redis away: release the lease so the next sweep hands them over.

@@ -157,7 +157,7 @@ class AppRQ(RQ):
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(f"unknown queue(s) {unknown}; configured: {list(known)}")
-        kind = app.config.get("JOBS_WORKER", "simple")
+        kind = app.config.get("JOBS_WORKER", "simple")  # portal.config validates it
         if kind not in WORKER_KINDS:
             raise ValueError(f"JOBS_WORKER must be one of {WORKER_KINDS}, not {kind!r}")
         worker_class = AppWorker if kind == "simple" else ForkingAppWorker

@@ -239,8 +239,8 @@ def test_flask_rq_worker_command_runs_the_queues(rq_ctx, rq_app, redis_url):
 
 def test_items_committed_together_share_rq_jobs(rq_ctx):
     """RQ's own cost (about 30 Redis round trips a job) is shared by up to
-    ``ITEMS_PER_RQ_JOB`` items; each item still runs in a session of its own."""
-    per_job = jobs.ITEMS_PER_RQ_JOB
+    ``JOBS_PER_RQ_JOB`` items; each item still runs in a session of its own."""
+    per_job = current_app.config["JOBS_PER_RQ_JOB"]
     items = [jobs.enqueue("test.seen", value=n) for n in range(2 * per_job + 5)]
     db.session.commit()
     ids = [i.id for i in items]
