@@ -7,7 +7,10 @@ app context of its own; ``flask rq cron`` ticks the periodic work. One retry sch
 failed item is retried by the outbox's backoff (``sweep_outbox`` hands it over again when it
 is due), never by RQ. Embedded default: the same items run in-process after the commit (in
 a background thread for ``make run``, synchronously in tests), and a thread ticks the
-periodic work."""
+periodic work.
+
+Over 400 lines: an outbox item's whole life (record, hand over, run, retry, sweep) reads
+best in one place."""
 
 import logging
 import queue

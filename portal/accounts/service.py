@@ -26,7 +26,9 @@ Rules (the product's defaults):
   current password hash, so they stop working once used (the hash changes) and expire after
   ``PASSWORD_RESET_MAX_AGE`` (default 1 hour) or ``INVITE_MAX_AGE`` (default 7 days) seconds.
 - Asking for a reset link says the same thing whether or not the address has an account.
-"""
+
+Over 400 lines: the sign-in and password-link use cases share their checks; dependents live
+in dependents.py."""
 
 import re
 from contextlib import contextmanager

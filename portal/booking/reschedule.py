@@ -21,7 +21,9 @@
 Ledger (docs/ledger.md "reschedule fee"): ``gateway_clearing`` / ``patient_wallet`` N + Pn
 + Gn against ``provider_payable`` N − cn (split over a team), ``commission_revenue`` cn,
 ``platform_revenue`` Pn, ``gst_payable`` Gn; key ``reschedule:<id>``.
-"""
+
+Over 400 lines: quote, move and rebook share the slot checks; paying the fee is in
+reschedule_payment.py."""
 
 from dataclasses import dataclass
 from datetime import timedelta

@@ -5,7 +5,9 @@ leaves, and one login per role.
 Idempotent: every row is found by its natural key (email, clinic name and city, service
 name …) and created only when missing, so a second run changes nothing. Rows are inserted
 directly rather than through the catalog services: no invitation mails go out for people
-who do not exist, and loading stays quick."""
+who do not exist, and loading stays quick.
+
+Over 400 lines: mostly the demo data itself."""
 
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo

@@ -34,7 +34,8 @@ Decisions where POLICY.md is silent:
   Also ``QUEUED -> PROCESSED | FAILED | REVERSED`` directly, because RazorpayX webhooks
   may skip or reorder the intermediate ``payout.processing`` event, and ``FAILED -> QUEUED``
   for the automatic retry (same payout row, same idempotency key).
-"""
+
+Over 400 lines on purpose: every status and transition table of the portal on one page."""
 
 from __future__ import annotations
 

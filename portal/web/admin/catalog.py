@@ -4,7 +4,9 @@ Each screen is a searchable, paged table. An htmx request gets only what it repl
 ``results`` block for the search box and page links, one row's edit form (``edit_row``)
 when a row is clicked, and the saved row (``_<thing>_row.html``) after a save. Without
 htmx the same URLs are ordinary pages: the edit form is a page of its own and a save
-redirects back to the list. An invalid form answers 422 with messages beside the fields."""
+redirects back to the list. An invalid form answers 422 with messages beside the fields.
+
+Over 400 lines: four small screens of one shape (list, add, edit), kept side by side."""
 
 from decimal import Decimal, InvalidOperation
 

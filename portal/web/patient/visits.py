@@ -3,7 +3,10 @@ wallet, pay), the gateway's return (/paid), confirmation, "My visits" and the GS
 
 Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
 just that block (``_block``). Successful posts answer 303 (htmx follows the redirect with
-its headers, so the redirected GET answers with the same block)."""
+its headers, so the redirected GET answers with the same block).
+
+Over 400 lines because the journey's pages share one visit and its forms; each route is
+short."""
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
