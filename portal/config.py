@@ -207,6 +207,31 @@ TUNABLES = {
             "10 per minute",
             "sign-in attempts per address (Flask-Limiter notation)",
         ),
+        Tunable(
+            "LOGIN_LOCKOUT_THRESHOLD",
+            _int(1),
+            "5",
+            "failed sign-ins in a row that lock an account (from any address)",
+        ),
+        Tunable(
+            "LOGIN_LOCKOUT_SECONDS",
+            _int(1),
+            "60",
+            "first lockout; each further failure after it doubles it",
+        ),
+        Tunable("LOGIN_LOCKOUT_MAX_SECONDS", _int(1), "3600", "longest lockout"),
+        Tunable(
+            "PASSWORD_RESET_RATE_LIMIT",
+            _rate_limit,
+            "5 per hour",
+            "reset-link (and registration) requests per address (Flask-Limiter notation)",
+        ),
+        Tunable(
+            "PASSWORD_RESET_MAILS_PER_ACCOUNT",
+            _int(1),
+            "3",
+            "account mails (reset links, 'you already have an account') per account per hour",
+        ),
         # mail and notifications
         Tunable(
             "MAIL_SERVER",
