@@ -73,9 +73,6 @@ def set_security_headers(response):
     if request.endpoint != "static" and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
         response.headers.setdefault("Pragma", "no-cache")
-    # The serving tier would otherwise announce itself ("Werkzeug/3.x Python/3.11"); a
-    # name without a version tells an attacker nothing to look up.
-    response.headers["Server"] = "clinic-portal"
     # Pages differ for htmx requests (fragment) and plain ones (full page).
     response.vary.add("HX-Request")
     return response
