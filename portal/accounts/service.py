@@ -31,8 +31,8 @@ Rules (the product's defaults):
   as a wrong password, so the answer never tells whether an account exists.
 - Account mails (reset links, "you already have an account") are limited to
   ``PASSWORD_RESET_MAILS_PER_ACCOUNT`` an hour per account.
-- Registering an address that already has an account looks exactly like a new
-  registration; the owner is mailed instead.
+- Signing up (``sign_up``) with an address that already has an account looks exactly like
+  a new sign-up; the owner is mailed instead. (An admin adding a patient is told.)
 - Password links (reset, invitation) are signed with SECRET_KEY and salted with the user's
   current password hash, so they stop working once used (the hash changes) and expire after
   ``PASSWORD_RESET_MAX_AGE`` (default 1 hour) or ``INVITE_MAX_AGE`` (default 7 days) seconds.
@@ -256,10 +256,9 @@ def _unique_email():
 
 
 def register_patient(name, email, phone, password):
-    """A patient signs up. Returns the new (active) user, or None when the address already
-    has an account: then nothing is created and its owner is mailed instead, so the answer
-    to the visitor is the same either way (registration does not reveal who has an
-    account)."""
+    """A patient account (signed up, or added by an admin). Returns the new (active) user;
+    ValidationError({"email": EMAIL_TAKEN}) when the address has an account (an admin may
+    be told; the public sign-up uses ``sign_up`` instead, which does not tell)."""
     data = collect(
         name=(normalise_name, name),
         email=(normalise_email, email),
@@ -268,33 +267,37 @@ def register_patient(name, email, phone, password):
     )
     # The password must not be the person's own email or name (needs both cleaned first).
     collect(password=(lambda p: check_password(p, data["email"], data["name"]), password))
+    with _unique_email(), unit_of_work():
+        if _email_taken(data["email"]):
+            raise ValidationError({"email": EMAIL_TAKEN})
+        user = User(
+            name=data["name"],
+            email=data["email"],
+            phone=data["phone"],
+            role=PATIENT,
+            password_hash=hash_password(data["password"]),
+            active=True,
+        )
+        db.session.add(user)
+        db.session.flush()
+        record(
+            user, "user.register", "user", user.id, after={"email": user.email, "role": user.role}
+        )
+    return user
+
+
+def sign_up(name, email, phone, password):
+    """A visitor registers as a patient. Returns the new user, or None when the address
+    already has an account: then nothing is created and its owner is mailed instead, so
+    the visitor's answer is the same either way (sign-up does not reveal who has an
+    account). Other broken rules raise ValidationError as ``register_patient`` does."""
     try:
-        with _unique_email(), unit_of_work():
-            if _email_taken(data["email"]):
-                raise ValidationError({"email": EMAIL_TAKEN})
-            user = User(
-                name=data["name"],
-                email=data["email"],
-                phone=data["phone"],
-                role=PATIENT,
-                password_hash=hash_password(data["password"]),
-                active=True,
-            )
-            db.session.add(user)
-            db.session.flush()
-            record(
-                user,
-                "user.register",
-                "user",
-                user.id,
-                after={"email": user.email, "role": user.role},
-            )
+        return register_patient(name, email, phone, password)
     except ValidationError as exc:
         if exc.errors != {"email": EMAIL_TAKEN}:
             raise
-        _tell_owner_of_registration(data["email"])
-        return None
-    return user
+    _tell_owner_of_registration(normalise_email(email))
+    return None
 
 
 def _tell_owner_of_registration(email):

@@ -108,9 +108,7 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            service.register_patient(
-                form.name.data, form.email.data, form.phone.data, form.password.data
-            )
+            service.sign_up(form.name.data, form.email.data, form.phone.data, form.password.data)
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:

@@ -48,8 +48,11 @@ def test_register_patient_normalises_and_audits(ctx):
 
 def test_duplicate_email_is_refused_whatever_the_case(ctx):
     service.register_patient(**GOOD)
-    # Refused silently (the owner is mailed): the visitor is not told the address is known.
-    assert service.register_patient(**{**GOOD, "email": "ASHA.RAO@example.COM"}) is None
+    with pytest.raises(service.ValidationError) as exc:
+        service.register_patient(**{**GOOD, "email": "ASHA.RAO@example.COM"})
+    assert exc.value.errors == {"email": "An account with this email already exists."}
+    # The public sign-up refuses it silently (the owner is mailed instead).
+    assert service.sign_up(**{**GOOD, "email": "ASHA.RAO@example.COM"}) is None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
