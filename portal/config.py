@@ -321,6 +321,9 @@ def from_environment(instance_path, environ=None):
         "SESSION_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # "Keep me signed in" (issue #15): same-site like the session, 30 days, not a year.
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": 30 * 24 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "POLICY": DEFAULT_POLICY,
