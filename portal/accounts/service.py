@@ -267,6 +267,8 @@ def register_patient(name, email, phone, password):
     )
     # The password must not be the person's own email or name (needs both cleaned first).
     collect(password=(lambda p: check_password(p, data["email"], data["name"]), password))
+    # Hashed before looking the address up: a known address must not answer faster.
+    password_hash = hash_password(data["password"])
     with _unique_email(), unit_of_work():
         if _email_taken(data["email"]):
             raise ValidationError({"email": EMAIL_TAKEN})
@@ -275,7 +277,7 @@ def register_patient(name, email, phone, password):
             email=data["email"],
             phone=data["phone"],
             role=PATIENT,
-            password_hash=hash_password(data["password"]),
+            password_hash=password_hash,
             active=True,
         )
         db.session.add(user)

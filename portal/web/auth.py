@@ -121,6 +121,8 @@ def register():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+# A stolen session must not become a way to guess the current password.
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():

@@ -130,7 +130,9 @@ def test_reset_mails_are_limited_per_account(app, make_user):
 def limited_app(app):
     """A twin of the session app with rate limiting on (see tests/accounts/conftest.py)."""
     config = dict(app.config)
-    config.update(RATELIMIT_ENABLED=True, PASSWORD_RESET_RATE_LIMIT="2 per hour")
+    config.update(
+        RATELIMIT_ENABLED=True, PASSWORD_RESET_RATE_LIMIT="2 per hour", LOGIN_RATE_LIMIT="2/minute"
+    )
     limited = create_app(config)
     try:
         yield limited
@@ -152,6 +154,20 @@ def test_reset_requests_are_limited_per_address(limited_app, make_user):
         for n in range(3)
     ]
     assert answers == [303, 303, 429]
+
+
+def test_guessing_the_current_password_is_limited(limited_app, make_user):
+    user = make_user("patient")
+    client = limited_app.test_client()
+    client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+    answers = [
+        client.post(
+            "/auth/password",
+            data={"current_password": f"guess number {n}", "password": "x", "confirm": "x"},
+        ).status_code
+        for n in range(3)
+    ]
+    assert answers == [422, 422, 429]
 
 
 # --- passwords -------------------------------------------------------------------------
