@@ -72,12 +72,13 @@ def create_app(test_config=None):
         importlib.import_module(module)
 
     @login_manager.user_loader
-    def load_user(user_id):
-        from portal.accounts.models import User
+    def load_user(session_id):
+        from portal.accounts.service import session_user
 
-        user = db.session.get(User, int(user_id))
-        # A deactivated account's open sessions end at its next request.
-        return user if user is not None and user.active else None
+        # The session's user version must still be the user's: logout, a password change
+        # or reset and deactivation bump it, ending every copy of the cookie (and the
+        # remember-me cookie, which holds the same id).
+        return session_user(session_id)
 
     from portal import logs, templating
     from portal.web import errors, register_blueprints

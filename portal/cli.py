@@ -3,6 +3,7 @@
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 jobs_cli = AppGroup("jobs", help="Background work.")
 
@@ -20,6 +21,14 @@ def tick(only):
         click.echo(f"{name}: {result}")
 
 
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, but its Server header names no software or version (it would
+    say "Werkzeug/3.x Python/3.11": something to look up for an attacker)."""
+
+    def version_string(self):
+        return "clinic-portal"
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -33,9 +42,9 @@ def serve(host, port):
         jobs.start_inline_ticker(app)
     click.echo(f"Clinic Portal on http://{host}:{port}/")
     # Threaded: the portal calls the sandbox mounted in this same server over HTTP.
-    from werkzeug.serving import run_simple
-
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_simple(
+        host, port, app, threaded=True, use_reloader=False, request_handler=QuietRequestHandler
+    )
 
 
 def init_app(app):

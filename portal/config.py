@@ -231,6 +231,31 @@ TUNABLES = {
             "10 per minute",
             "sign-in attempts per address (Flask-Limiter notation)",
         ),
+        Tunable(
+            "LOGIN_LOCKOUT_THRESHOLD",
+            _int(1),
+            "5",
+            "failed sign-ins in a row that lock an account (from any address)",
+        ),
+        Tunable(
+            "LOGIN_LOCKOUT_SECONDS",
+            _int(1),
+            "60",
+            "first lockout; each further failure after it doubles it",
+        ),
+        Tunable("LOGIN_LOCKOUT_MAX_SECONDS", _int(1), "3600", "longest lockout"),
+        Tunable(
+            "PASSWORD_RESET_RATE_LIMIT",
+            _rate_limit,
+            "5 per hour",
+            "reset-link (and registration) requests per address (Flask-Limiter notation)",
+        ),
+        Tunable(
+            "PASSWORD_RESET_MAILS_PER_ACCOUNT",
+            _int(1),
+            "3",
+            "account mails (reset links, 'you already have an account') per account per hour",
+        ),
         # mail and notifications
         Tunable(
             "MAIL_SERVER",
@@ -320,6 +345,9 @@ def from_environment(instance_path, environ=None):
         "SESSION_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # "Keep me signed in" (issue #15): same-site like the session, 30 days, not a year.
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": 30 * 24 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "POLICY": DEFAULT_POLICY,

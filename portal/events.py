@@ -109,6 +109,13 @@ asked for a password reset link: ``user_id``, ``link`` (absolute), ``minutes`` (
 it works).""",
 )
 
+registration_for_existing_account = _signals.signal(
+    "registration-for-existing-account",
+    doc="""Someone
+registered with an address that already has an account (the visitor was told nothing):
+``user_id`` (the owner), ``reset_link`` (absolute, the forgot-password page).""",
+)
+
 user_invited = _signals.signal(
     "user-invited",
     doc="""An administrator invited a provider or

@@ -24,6 +24,13 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # Bumped by logout, a password change or reset and deactivation: a session (or a
+    # remember-me cookie) carries the version it was opened with and dies when it differs.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Per-account lockout (whatever address the attempts come from): failures in a row,
+    # and until when sign-in is refused after too many.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[object | None] = mapped_column(UTCDateTime)
 
     dependents = relationship(
         "Dependent",
@@ -31,6 +38,10 @@ class User(UserMixin, db.Model):
         order_by="Dependent.name",
         cascade="all, delete-orphan",
     )
+
+    def get_id(self):
+        # Flask-Login stores this in the session and in the remember-me cookie.
+        return f"{self.id}:{self.session_version or 0}"
 
     @property
     def is_active(self):

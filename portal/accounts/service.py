@@ -20,8 +20,19 @@ Rules (the product's defaults):
 - Email: a valid address, stored lower-case, unique across all users.
 - Mobile (India): "+91 98123 45678", "919812345678", "09812345678" and "9812345678" are all
   "+919812345678": ten digits starting with 6-9; spaces, dashes, dots and brackets ignored.
-- Password: at least 10 characters (``PASSWORD_MIN_LENGTH``), at most 128; nothing else is
-  imposed (length beats composition rules, NIST SP 800-63B).
+- Password: at least 10 characters (``PASSWORD_MIN_LENGTH``), at most 128, not a common
+  password (``common_passwords.txt``, also with digits or symbols added) and not built from
+  the user's own email or name; no composition rules (NIST SP 800-63B).
+- Sessions: every session and remember-me cookie carries the user's ``session_version``;
+  logout, a password change or reset and deactivation bump it, ending them all.
+- Sign-in: ``LOGIN_LOCKOUT_THRESHOLD`` failures in a row lock the account for
+  ``LOGIN_LOCKOUT_SECONDS``, doubling with each further failure (at most
+  ``LOGIN_LOCKOUT_MAX_SECONDS``); success resets it. A locked account gets the same answer
+  as a wrong password, so the answer never tells whether an account exists.
+- Account mails (reset links, "you already have an account") are limited to
+  ``PASSWORD_RESET_MAILS_PER_ACCOUNT`` an hour per account.
+- Signing up (``sign_up``) with an address that already has an account looks exactly like
+  a new sign-up; the owner is mailed instead. (An admin adding a patient is told.)
 - Password links (reset, invitation) are signed with SECRET_KEY and salted with the user's
   current password hash, so they stop working once used (the hash changes) and expire after
   ``PASSWORD_RESET_MAX_AGE`` (default 1 hour) or ``INVITE_MAX_AGE`` (default 7 days) seconds.
@@ -30,9 +41,12 @@ Rules (the product's defaults):
 Over 400 lines: the sign-in and password-link use cases share their checks; dependents live
 in dependents.py."""
 
+import os
 import re
+import unicodedata
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
+from functools import cache
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -43,6 +57,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from portal import events
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER, User
 from portal.accounts.passwords import hash_password, verify_password
+from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
 from portal.domain.timezone import CLINIC_TZ
@@ -62,12 +77,19 @@ RELATIONSHIPS = (
     ("other", "Other"),
 )
 
-BAD_LOGIN = "Email or password is incorrect."
+# Also the answer for a locked account, so it never says whether the account exists.
+BAD_LOGIN = (
+    "Email or password is incorrect. After several failed attempts sign-in pauses for a "
+    "few minutes."
+)
 INACTIVE_LOGIN = "This account has been deactivated. Please contact the clinic."
 BAD_LINK = "This link has expired or has already been used. Please ask for a new one."
 EMAIL_TAKEN = "An account with this email already exists."
 PHONE_MESSAGE = "Enter a 10-digit Indian mobile number, e.g. 98123 45678."
 PASSWORD_MESSAGE = f"Use at least {PASSWORD_MIN_LENGTH} characters."
+COMMON_PASSWORD = "This password is too common. Choose one that is harder to guess."
+PERSONAL_PASSWORD = "Do not use your email address or name in your password."
+CONTROL_CHARS = "Remove control characters (such as NUL) from this field."
 
 
 class AccountError(Exception):
@@ -133,12 +155,61 @@ def normalise_name(raw, what="your name"):
     return name
 
 
-def check_password(password):
+def has_control_chars(text, allow_newlines=False):
+    """True when ``text`` holds NUL or another control character (Unicode category Cc);
+    tabs and line breaks are allowed where a field is multi-line."""
+    allowed = "\t\n\r" if allow_newlines else ""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text or "")
+
+
+@cache
+def _common_passwords():
+    path = os.path.join(os.path.dirname(__file__), "common_passwords.txt")
+    with open(path, encoding="utf-8") as lines:
+        return frozenset(
+            line.strip() for line in lines if line.strip() and not line.startswith("#")
+        )
+
+
+_EDGE_NOISE = re.compile(r"^[^a-z]+|[^a-z]+$")
+
+
+def is_common_password(password):
+    """One of the list, as is or with digits/symbols around it ("Password@2024")."""
+    lowered = password.lower()
+    common = _common_passwords()
+    return lowered in common or _EDGE_NOISE.sub("", lowered) in common
+
+
+def _personal_parts(email, name):
+    """The pieces of a user's own email and name a password must not be built from."""
+    parts = set()
+    if email:
+        local, _, domain = email.lower().partition("@")
+        parts.update({email.lower(), local, re.sub(r"[^a-z0-9]", "", local)})
+    if name:
+        words = name.lower().split()
+        parts.update(words)
+        parts.add("".join(words))
+    return {p for p in parts if len(p) >= 4}
+
+
+def check_password(password, email=None, name=None):
     password = password or ""
     if len(password) < PASSWORD_MIN_LENGTH:
         raise ValueError(PASSWORD_MESSAGE)
     if len(password) > PASSWORD_MAX_LENGTH:
         raise ValueError(f"Use at most {PASSWORD_MAX_LENGTH} characters.")
+    if has_control_chars(password):
+        raise ValueError(CONTROL_CHARS)
+    if is_common_password(password):
+        raise ValueError(COMMON_PASSWORD)
+    squeezed = re.sub(r"[^a-z0-9@.]", "", password.lower())
+    core = _EDGE_NOISE.sub("", password.lower())
+    for part in _personal_parts(email, name):
+        # The password is (nearly) just the part: "asha.rao@example.com", "AshaRao2024!".
+        if part in (core, squeezed) or (part in squeezed and len(part) * 2 >= len(squeezed)):
+            raise ValueError(PERSONAL_PASSWORD)
     return password
 
 
@@ -187,13 +258,19 @@ def _unique_email():
 
 
 def register_patient(name, email, phone, password):
-    """A patient signs up. Returns the new (active) user."""
+    """A patient account (signed up, or added by an admin). Returns the new (active) user;
+    ValidationError({"email": EMAIL_TAKEN}) when the address has an account (an admin may
+    be told; the public sign-up uses ``sign_up`` instead, which does not tell)."""
     data = collect(
         name=(normalise_name, name),
         email=(normalise_email, email),
         phone=(normalise_phone, phone),
         password=(check_password, password),
     )
+    # The password must not be the person's own email or name (needs both cleaned first).
+    collect(password=(lambda p: check_password(p, data["email"], data["name"]), password))
+    # Hashed before looking the address up: a known address must not answer faster.
+    password_hash = hash_password(data["password"])
     with _unique_email(), unit_of_work():
         if _email_taken(data["email"]):
             raise ValidationError({"email": EMAIL_TAKEN})
@@ -202,7 +279,7 @@ def register_patient(name, email, phone, password):
             email=data["email"],
             phone=data["phone"],
             role=PATIENT,
-            password_hash=hash_password(data["password"]),
+            password_hash=password_hash,
             active=True,
         )
         db.session.add(user)
@@ -211,6 +288,32 @@ def register_patient(name, email, phone, password):
             user, "user.register", "user", user.id, after={"email": user.email, "role": user.role}
         )
     return user
+
+
+def sign_up(name, email, phone, password):
+    """A visitor registers as a patient. Returns the new user, or None when the address
+    already has an account: then nothing is created and its owner is mailed instead, so
+    the visitor's answer is the same either way (sign-up does not reveal who has an
+    account). Other broken rules raise ValidationError as ``register_patient`` does."""
+    try:
+        return register_patient(name, email, phone, password)
+    except ValidationError as exc:
+        if exc.errors != {"email": EMAIL_TAKEN}:
+            raise
+    _tell_owner_of_registration(normalise_email(email))
+    return None
+
+
+def _tell_owner_of_registration(email):
+    """Someone registered an address that has an account: mail its owner (within the
+    per-account mail limit), say nothing to the visitor."""
+    with unit_of_work():
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        if user is None or not _may_mail(user):
+            return
+        link = _external_url("auth.forgot_password")
+        events.registration_for_existing_account.send("accounts", user_id=user.id, reset_link=link)
+        record(None, ACCOUNT_MAIL_ACTION, "user", user.id, after={"kind": "registration"})
 
 
 _dummy_hashes = {}
@@ -225,22 +328,43 @@ def _dummy_hash():
     return _dummy_hashes[params]
 
 
+def _lockout_seconds(failures):
+    """How long the account stays locked after ``failures`` failures in a row (0: not)."""
+    config = current_app.config
+    threshold = config.get("LOGIN_LOCKOUT_THRESHOLD", 5)
+    if failures < threshold:
+        return 0
+    first = config.get("LOGIN_LOCKOUT_SECONDS", 60)
+    longest = config.get("LOGIN_LOCKOUT_MAX_SECONDS", 3600)
+    # Capped exponent: the doubling stops long before the number could overflow.
+    return min(longest, first * 2 ** min(failures - threshold, 32))
+
+
 def authenticate(email, password):
     """The user with this email and password, or ValidationError({FORM: ...}).
 
     Records last_login_at and a 'login' audit row; a failure is audited as 'login_failed'
-    (its unit of work is kept, then the error raised)."""
+    (its unit of work is kept, then the error raised) and counts toward the account's
+    lockout. A locked account is refused with the wrong-password answer, even for the right
+    password, without checking or counting it."""
     email = (email or "").strip().lower()
     refusal = None
     with unit_of_work():
         user = (
-            db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
-            if email
+            db.session.scalar(
+                sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
+            )
+            if email and not has_control_chars(email)
             else None
         )
-        has_hash = user is not None and user.password_hash is not None
+        now = utcnow()
+        locked = user is not None and user.locked_until is not None and user.locked_until > now
+        has_hash = user is not None and user.password_hash is not None and not locked
         matches = verify_password(user.password_hash if has_hash else _dummy_hash(), password or "")
-        if not (has_hash and matches):
+        if locked:
+            record(user, "login_failed", "user", user.id, after={"reason": "locked"})
+            refusal = BAD_LOGIN
+        elif not (has_hash and matches):
             record(
                 user,
                 "login_failed",
@@ -248,15 +372,73 @@ def authenticate(email, password):
                 user.id if user else None,
                 after={"email": email[:254]},
             )
+            if user is not None:
+                user.failed_logins = (user.failed_logins or 0) + 1
+                seconds = _lockout_seconds(user.failed_logins)
+                if seconds:
+                    user.locked_until = now + timedelta(seconds=seconds)
+                    record(None, "login_locked", "user", user.id, after={"seconds": seconds})
             refusal = BAD_LOGIN
         elif not user.active:
             record(user, "login_failed", "user", user.id, after={"reason": "inactive"})
             refusal = INACTIVE_LOGIN
         else:
-            user.last_login_at = utcnow()
+            user.last_login_at = now
+            user.failed_logins = 0
+            user.locked_until = None
             record(user, "login", "user", user.id)
     if refusal:
         raise ValidationError({FORM: refusal})
+    return user
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def session_user(session_id):
+    """The active user a session (or remember-me cookie) id "<user id>:<session version>"
+    belongs to, or None: malformed, unknown, deactivated, or opened before the user's
+    sessions were last ended."""
+    user_part, sep, version_part = str(session_id or "").partition(":")
+    if not sep or not user_part.isdigit() or not version_part.isdigit():
+        return None  # includes ids from before session versions: they sign in again
+    if len(user_part) > 18 or len(version_part) > 18:
+        return None  # beyond a 64-bit integer: no such row, and no database error
+    user = db.session.get(User, int(user_part))
+    if user is None or not user.active or (user.session_version or 0) != int(version_part):
+        return None
+    return user
+
+
+def _bump_session_version(user):
+    user.session_version = (user.session_version or 0) + 1
+
+
+def end_sessions(user_id, reason="logout"):
+    """End every session and remember-me cookie of the user (logout ends them on every
+    device: a copied cookie must not outlive it)."""
+    with unit_of_work():
+        user = db.session.get(User, user_id)
+        if user is None:
+            return None
+        _bump_session_version(user)
+        record(user, "sessions_ended", "user", user.id, after={"reason": reason})
+    return user
+
+
+def change_password(user_id, current_password, new_password):
+    """A signed-in user changes their password; every session of theirs ends (the caller
+    opens a fresh one for the current browser). Returns the user."""
+    with unit_of_work():
+        user = db.session.get(User, user_id)
+        if user is None or not user.active:
+            raise NotFound("user")
+        if not verify_password(user.password_hash, current_password or ""):
+            raise ValidationError({"current_password": "Your current password is incorrect."})
+        data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
+        user.password_hash = hash_password(data["password"])
+        _bump_session_version(user)
+        record(user, "password_changed", "user", user.id)
     return user
 
 
@@ -304,15 +486,40 @@ def _external_url(endpoint, **values):
     return adapter.build(endpoint, values, force_external=True)
 
 
+ACCOUNT_MAIL_ACTION = "account_mail_sent"
+
+
+def _may_mail(user):
+    """Fewer than PASSWORD_RESET_MAILS_PER_ACCOUNT account mails to this user in the last
+    hour (reset links and registration notices share the limit: both can be triggered by
+    anyone who knows the address)."""
+    limit = current_app.config.get("PASSWORD_RESET_MAILS_PER_ACCOUNT", 3)
+    sent = db.session.scalar(
+        sa.select(sa.func.count(AuditEntry.id)).where(
+            AuditEntry.action == ACCOUNT_MAIL_ACTION,
+            AuditEntry.object_type == "user",
+            AuditEntry.object_id == str(user.id),
+            AuditEntry.at > utcnow() - timedelta(hours=1),
+        )
+    )
+    return sent < limit
+
+
 def request_password_reset(email):
-    """Mail a reset link if the address belongs to an active account; silent otherwise."""
+    """Mail a reset link if the address belongs to an active account and it has not had
+    too many account mails this hour; silent otherwise."""
     try:
         email = normalise_email(email)
     except ValueError:
         return
     with unit_of_work():
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        user = db.session.scalar(
+            sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
+        )
         if user is None or not user.active:
+            return
+        if not _may_mail(user):
+            record(None, "password_reset_throttled", "user", user.id)
             return
         link = _external_url("auth.reset_password", token=make_password_token(user, RESET))
         minutes = current_app.config.get(*_MAX_AGE[RESET]) // 60
@@ -320,13 +527,18 @@ def request_password_reset(email):
             "accounts", user_id=user.id, link=link, minutes=minutes
         )
         record(user, "password_reset_requested", "user", user.id)
+        record(None, ACCOUNT_MAIL_ACTION, "user", user.id, after={"kind": "reset"})
 
 
 def _set_password_from_token(token, new_password, purpose, action):
     with unit_of_work():
         user = user_for_token(token, purpose)
-        data = collect(password=(check_password, new_password))
+        data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
         user.password_hash = hash_password(data["password"])
+        # Whoever held a session (perhaps the reason for the reset) is signed out.
+        _bump_session_version(user)
+        user.failed_logins = 0
+        user.locked_until = None
         record(user, action, "user", user.id)
     return user
 
@@ -409,6 +621,8 @@ def _set_active(admin, user_id, active, action):
                 after={"active": active},
             )
             user.active = active
+            if not active:
+                _bump_session_version(user)  # their open sessions end now
     return user
 
 

@@ -1,4 +1,5 @@
-"""Mail about an account: a password reset link and a staff invitation. Queued in the
+"""Mail about an account: a password reset link, a registration for an address that
+already has an account, and a staff invitation. Queued in the
 accounts use case's transaction (``portal.notify.receivers``), sent after its commit."""
 
 from portal.accounts.models import PROVIDER, User
@@ -16,6 +17,19 @@ def password_reset_mail(user_id, link, minutes):
         f"account. Choose a new password here (the link works once, for {minutes} "
         f"minutes):\n\n{link}\n\n"
         "If you did not ask for this, ignore this mail; your password stays as it is.\n",
+    )
+
+
+def existing_account_mail(user_id, reset_link):
+    user = db.session.get(User, user_id)
+    queue_mail(
+        user.email,
+        "You already have a Clinic Portal account",
+        f"Hello {user.name},\n\n"
+        "Someone (hopefully you) tried to register a new Clinic Portal account with this "
+        "address, which already has one. No new account was made. Sign in with your "
+        f"password, or choose a new one here:\n\n{reset_link}\n\n"
+        "If it was not you, ignore this mail; your account is unchanged.\n",
     )
 
 

@@ -109,6 +109,11 @@ def _password_reset_requested(sender, user_id, link, minutes):
     account_mail.password_reset_mail(user_id, link, minutes)
 
 
+@events.registration_for_existing_account.connect
+def _registration_for_existing_account(sender, user_id, reset_link):
+    account_mail.existing_account_mail(user_id, reset_link)
+
+
 @events.user_invited.connect
 def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)

@@ -1,15 +1,16 @@
-"""Sign in, sign out, registration, password reset and accepting an invitation."""
+"""Sign in, sign out, registration, password reset and change, accepting an invitation."""
 
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import service
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.extensions import limiter
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import (
+    ChangePasswordForm,
     ForgotPasswordForm,
     LoginForm,
     RegisterForm,
@@ -42,19 +43,23 @@ def safe_next(target):
     return target
 
 
-def _start_session(user):
+def _start_session(user, remember=False):
     # A fresh session: nothing chosen before sign-in (a planted session id, a stale
     # CSRF token) survives into the signed-in one.
     session.clear()
-    login_user(user, fresh=True)
+    login_user(user, remember=remember, fresh=True)
+
+
+def _end_this_session():
+    logout_user()  # also clears the remember-me cookie
+    session.clear()
 
 
 @bp.before_app_request
 def _drop_deactivated_sessions():
     """A deactivated user's open session ends at their next request."""
     if current_user.is_authenticated and not current_user.is_active:
-        logout_user()
-        session.clear()
+        _end_this_session()
 
 
 @bp.errorhandler(429)
@@ -75,7 +80,7 @@ def login():
             apply_errors(form, exc.errors)
         else:
             target = safe_next(form.next.data) or home_url(user)
-            _start_session(user)
+            _start_session(user, remember=bool(form.remember.data))
             return redirect(target, 303)
     elif request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
@@ -84,31 +89,59 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
-    session.clear()
+    if current_user.is_authenticated:
+        # Every session of the user ends, not only this cookie: a copy stops working too.
+        service.end_sessions(current_user.id, "logout")
+    _end_this_session()
     return redirect(url_for("public.index"), 303)
 
 
+# The same answer for a new address and one that has an account (whose owner is mailed).
+REGISTERED = "Thank you for registering. Sign in with your email address and password."
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT"], methods=["POST"])
 def register():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(home_url(current_user))
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = service.register_patient(
-                form.name.data, form.email.data, form.phone.data, form.password.data
+            service.sign_up(form.name.data, form.email.data, form.phone.data, form.password.data)
+        except service.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            # Not signed in straight away: that would tell a new address from a known one.
+            _end_this_session()
+            flash(REGISTERED, "success")
+            return redirect(url_for("auth.login"), 303)
+    return render_form("auth/register.html", form)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+# A stolen session must not become a way to guess the current password.
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = service.change_password(
+                current_user.id, form.current_password.data, form.password.data
             )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
+            # Every other session has ended; this browser continues in a fresh one.
             _start_session(user)
-            flash("Welcome! Your account is ready.", "success")
-            return redirect(url_for("patient.home"), 303)
-    return render_form("auth/register.html", form)
+            flash("Your password has been changed. Other devices are signed out.", "success")
+            return redirect(home_url(user), 303)
+    return render_form("auth/change_password.html", form)
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT"], methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
@@ -135,8 +168,7 @@ def _password_link(token, purpose, set_password, template, done_message):
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            logout_user()
-            session.clear()
+            _end_this_session()
             flash(done_message, "success")
             return redirect(url_for("auth.login"), 303)
     return render_form(template, form, token=token)

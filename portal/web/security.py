@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from flask import abort, current_app
+from flask import abort, current_app, request
 from flask_login import current_user
 
 from portal.extensions import db
@@ -67,6 +67,12 @@ def set_security_headers(response):
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    # Portal pages show personal or money data to whoever is signed in: no copy may stay
+    # in a browser or proxy cache (back button after logout, a shared computer). Static
+    # files (and a response that chose its own caching) keep theirs.
+    if request.endpoint != "static" and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.setdefault("Pragma", "no-cache")
     # Pages differ for htmx requests (fragment) and plain ones (full page).
     response.vary.add("HX-Request")
     return response

@@ -51,6 +51,8 @@ def test_duplicate_email_is_refused_whatever_the_case(ctx):
     with pytest.raises(service.ValidationError) as exc:
         service.register_patient(**{**GOOD, "email": "ASHA.RAO@example.COM"})
     assert exc.value.errors == {"email": "An account with this email already exists."}
+    # The public sign-up refuses it silently (the owner is mailed instead).
+    assert service.sign_up(**{**GOOD, "email": "ASHA.RAO@example.COM"}) is None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
@@ -86,7 +88,7 @@ def test_failed_sign_in_says_the_same_and_is_audited(ctx, make_user, email, pass
     made = make_user("patient", email="ravi@example.com")
     with pytest.raises(service.ValidationError) as exc:
         service.authenticate(email, password)
-    assert exc.value.errors == {service.FORM: "Email or password is incorrect."}
+    assert exc.value.errors == {service.FORM: service.BAD_LOGIN}
     [entry] = db.session.scalars(sa.select(AuditEntry)).all()
     assert entry.action == "login_failed"
     assert entry.object_id == (str(made.id) if email == "ravi@example.com" else None)

@@ -2,8 +2,8 @@
 length, unique email …) live in portal.accounts.service, whose ValidationError messages
 ``portal.web.errors.apply_errors`` puts beside the matching fields."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     HiddenField,
     PasswordField,
@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import PASSWORD_MIN_LENGTH, RELATIONSHIPS
+from portal.web.forms.base import FlaskForm
 
 PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters."
 
@@ -34,6 +35,7 @@ class LoginForm(FlaskForm):
         validators=[_required("your password")],
         render_kw={"autocomplete": "current-password"},
     )
+    remember = BooleanField("Keep me signed in on this device")
     next = HiddenField()
 
 
@@ -91,6 +93,14 @@ class SetPasswordForm(FlaskForm):
             EqualTo("password", message="The passwords do not match."),
         ],
         render_kw={"autocomplete": "new-password"},
+    )
+
+
+class ChangePasswordForm(SetPasswordForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[_required("your current password")],
+        render_kw={"autocomplete": "current-password"},
     )
 
 

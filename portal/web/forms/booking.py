@@ -7,7 +7,6 @@ never float)."""
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -24,6 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.db import utcnow
+from portal.web.forms.base import FlaskForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
 SELF = "self"

@@ -3,7 +3,6 @@ provider's own availability and leave."""
 
 from decimal import Decimal
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -33,6 +32,7 @@ from portal.catalog.models import (
     SERVICE_MODES,
     WEEKDAYS,
 )
+from portal.web.forms.base import FlaskForm
 
 
 def _label(value):

@@ -1,12 +1,12 @@
 """Forms of payouts: the provider's bank account or UPI id, and the admin's payout actions."""
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from portal.catalog.models import PAYOUT_SCHEDULES
 from portal.payouts import admin as payouts_admin
+from portal.web.forms.base import FlaskForm
 
 
 class BankForm(FlaskForm):

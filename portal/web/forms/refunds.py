@@ -1,6 +1,5 @@
 """Forms of cancellations and refunds: the patient's, the provider's and the admin's."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     RadioField,
     SelectField,
@@ -10,6 +9,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
+from portal.web.forms.base import FlaskForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import RupeesField
 

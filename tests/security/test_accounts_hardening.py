@@ -1,0 +1,289 @@
+"""Issue #15, finding 7: accounts.
+
+Per-account lockout with backoff, reset-mail limits (per account and per address), common
+and personal passwords refused, control characters refused in every text field,
+``Cache-Control: no-store`` on signed-in pages, no server version, and a registration that
+answers the same for a known and a new address (the known owner is mailed)."""
+
+import importlib
+import inspect
+import pkgutil
+import re
+import threading
+import urllib.request
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask_wtf import FlaskForm as FlaskWTFForm
+from werkzeug.serving import make_server
+
+import portal.web.forms
+from portal import create_app
+from portal.accounts import service
+from portal.accounts.models import User
+from portal.db import utcnow
+from portal.extensions import db, limiter
+from portal.notify.models import MailMessage
+from tests.plugin import PASSWORD
+
+REGISTRATION = {
+    "name": "Asha Rao",
+    "email": "asha@example.com",
+    "phone": "+91 98123 45678",
+    "password": "a long password",
+    "confirm": "a long password",
+}
+
+
+def _mails(app, to):
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(MailMessage).where(MailMessage.to == to).order_by(MailMessage.id)
+        ).all()
+        mails = [(m.subject, m.text) for m in rows]
+        db.session.remove()
+        return mails
+
+
+def _user(app, user_id):
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        db.session.expunge(user)
+        db.session.remove()
+        return user
+
+
+def _login(client, email, password, address="10.0.0.1"):
+    return client.post(
+        "/auth/login",
+        data={"email": email, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+# --- lockout ---------------------------------------------------------------------------
+
+
+def test_five_failures_from_five_addresses_lock_the_account(app, client, make_user):
+    user = make_user("patient")
+    for n in range(5):  # a different address each time: the per-address limit never trips
+        response = _login(client, user.email, "wrong password!", address=f"10.0.0.{n}")
+        assert response.status_code == 422
+    # Now even the right password is refused, with the wrong-password answer.
+    response = _login(client, user.email, PASSWORD, address="10.9.9.9")
+    assert response.status_code == 422
+    assert service.BAD_LOGIN in response.get_data(as_text=True)
+    locked = _user(app, user.id)
+    assert locked.locked_until is not None
+    assert timedelta(seconds=50) < locked.locked_until - utcnow() <= timedelta(seconds=60)
+
+
+def test_lockout_doubles_and_success_resets_it(app, client, make_user):
+    user = make_user("patient")
+    for _ in range(5):
+        _login(client, user.email, "wrong password!")
+
+    def expire_lock():
+        with app.app_context():
+            row = db.session.get(User, user.id)
+            row.locked_until = utcnow() - timedelta(seconds=1)
+            db.session.commit()
+            db.session.remove()
+
+    expire_lock()
+    _login(client, user.email, "wrong password!")  # the sixth failure: locked for 2 minutes
+    locked = _user(app, user.id)
+    assert timedelta(seconds=110) < locked.locked_until - utcnow() <= timedelta(seconds=120)
+    expire_lock()
+    assert _login(client, user.email, PASSWORD).status_code == 303
+    after = _user(app, user.id)
+    assert (after.failed_logins, after.locked_until) == (0, None)
+
+
+def test_a_locked_account_and_an_unknown_one_get_the_same_answer(app, client, make_user):
+    user = make_user("patient")
+    for _ in range(6):
+        _login(client, user.email, "wrong password!")
+    locked = _login(client, user.email, PASSWORD)
+    unknown = _login(client, "nobody@example.com", PASSWORD)
+    assert locked.status_code == unknown.status_code == 422
+    assert service.BAD_LOGIN in locked.get_data(as_text=True)
+    assert service.BAD_LOGIN in unknown.get_data(as_text=True)
+
+
+# --- reset mails -----------------------------------------------------------------------
+
+
+def test_reset_mails_are_limited_per_account(app, make_user):
+    user = make_user("patient")
+    for n in range(5):  # five addresses, so only the per-account limit can stop them
+        app.test_client().post(
+            "/auth/forgot-password",
+            data={"email": user.email},
+            environ_base={"REMOTE_ADDR": f"10.1.0.{n}"},
+        )
+    assert len(_mails(app, user.email)) == 3
+
+
+@pytest.fixture
+def limited_app(app):
+    """A twin of the session app with rate limiting on (see tests/accounts/conftest.py)."""
+    config = dict(app.config)
+    config.update(
+        RATELIMIT_ENABLED=True, PASSWORD_RESET_RATE_LIMIT="2 per hour", LOGIN_RATE_LIMIT="2/minute"
+    )
+    limited = create_app(config)
+    try:
+        yield limited
+    finally:
+        limiter.enabled = False
+        with limited.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_reset_requests_are_limited_per_address(limited_app, make_user):
+    client = limited_app.test_client()
+    answers = [
+        client.post(
+            "/auth/forgot-password",
+            data={"email": f"someone{n}@example.com"},
+            environ_base={"REMOTE_ADDR": "10.2.0.1"},
+        ).status_code
+        for n in range(3)
+    ]
+    assert answers == [303, 303, 429]
+
+
+def test_guessing_the_current_password_is_limited(limited_app, make_user):
+    user = make_user("patient")
+    client = limited_app.test_client()
+    client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+    answers = [
+        client.post(
+            "/auth/password",
+            data={"current_password": f"guess number {n}", "password": "x", "confirm": "x"},
+        ).status_code
+        for n in range(3)
+    ]
+    assert answers == [422, 422, 429]
+
+
+# --- passwords -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password,message",
+    [
+        ("password123", "too common"),
+        ("Qwertyuiop!", "too common"),
+        ("1234567890", "too common"),
+        ("asha@example.com", "email address or name"),
+        ("AshaRao2024!", "email address or name"),
+    ],
+)
+def test_common_and_personal_passwords_are_refused(app, client, password, message):
+    response = client.post(
+        "/auth/register", data={**REGISTRATION, "password": password, "confirm": password}
+    )
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+        db.session.remove()
+
+
+def test_a_good_password_is_still_accepted():
+    assert service.check_password("tram lines at dusk", "asha@example.com", "Asha Rao")
+
+
+# --- control characters ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["name", "email", "phone"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f"])
+def test_control_characters_are_refused_with_a_message(app, client, field, char):
+    value = REGISTRATION[field][:3] + char + REGISTRATION[field][3:]
+    response = client.post("/auth/register", data={**REGISTRATION, field: value})
+    assert response.status_code == 422
+    assert service.CONTROL_CHARS in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+        db.session.remove()
+
+
+def test_control_characters_in_a_dependent_name_are_refused(app, client, make_user, login):
+    login(make_user("patient"))
+    response = client.post("/me/dependents", data={"name": "Ri\x00ya", "relationship": "child"})
+    assert response.status_code == 422
+    assert service.CONTROL_CHARS in response.get_data(as_text=True)
+
+
+def test_every_form_checks_for_control_characters():
+    """Every form of the web layer derives from the portal's base form (which adds the
+    check to every text field)."""
+    from portal.web.forms.base import FlaskForm as PortalForm
+
+    forms = []
+    for info in pkgutil.iter_modules(portal.web.forms.__path__):
+        module = importlib.import_module(f"portal.web.forms.{info.name}")
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, FlaskWTFForm) and obj.__module__ == module.__name__:
+                forms.append(obj)
+    assert len(forms) > 20
+    strays = [f.__name__ for f in forms if f is not PortalForm and not issubclass(f, PortalForm)]
+    assert strays == []
+
+
+# --- response headers ------------------------------------------------------------------
+
+
+def test_signed_in_pages_are_not_stored(client, make_user, login):
+    login(make_user("patient"))
+    for path in ("/me/", "/me/dependents"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "no-store" in response.headers.get("Cache-Control", ""), path
+
+
+def test_the_server_does_not_announce_its_version(app):
+    """Through the real serving tier (``flask serve``: Werkzeug's server with the portal's
+    request handler), not the test client, which sends no Server header at all."""
+    from portal.cli import QuietRequestHandler
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/auth/login") as r:
+            header = r.headers.get("Server", "")
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert header
+    assert not any(ch.isdigit() for ch in header), header
+    assert "werkzeug" not in header.lower() and "python" not in header.lower(), header
+
+
+# --- registration ----------------------------------------------------------------------
+
+
+def test_registration_does_not_reveal_a_known_address(app, make_user):
+    make_user("patient", email="ravi@example.com", name="Ravi Menon")
+
+    def register(email):
+        client = app.test_client()
+        response = client.post("/auth/register", data={**REGISTRATION, "email": email})
+        page = client.get(response.location) if response.location else response
+        # The CSRF token differs per session; nothing else may.
+        text = re.sub(r'Token": "[^"]+"', "", page.get_data(as_text=True))
+        return response.status_code, response.location, text
+
+    known = register("ravi@example.com")
+    new = register("new.person@example.com")
+    assert known[:2] == new[:2]
+    # The same page and message (the only difference allowed would be the address itself).
+    assert known[2] == new[2]
+    [(subject, text)] = _mails(app, "ravi@example.com")
+    assert "already" in subject and "/auth/forgot-password" in text
