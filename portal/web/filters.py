@@ -4,29 +4,49 @@ filters once, in ``portal.templating``; views use them for flash messages and ch
 from zoneinfo import ZoneInfo
 
 from portal.catalog.models import DEFAULT_TIMEZONE
+from portal.domain.states import (
+    ApprovalStatus,
+    BookingStatus,
+    FundAccountStatus,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+    RescheduleStatus,
+    VisitStatus,
+)
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
 # stored strings, so one table serves bookings, visits, payments, refunds and payouts.
+_B, _V, _P, _R = BookingStatus, VisitStatus, PaymentStatus, RefundStatus
 STATUS_BADGES = {
-    "CONFIRMED": "ok",
-    "COMPLETED": "ok",
-    "STARTED": "ok",
-    "SUCCESSFUL": "ok",
-    "PROCESSED": "ok",
-    "VALIDATED": "ok",
-    "DONE": "ok",
-    "PENDING_PAYMENT": "warn",
-    "PENDING": "warn",
-    "SCHEDULED": "warn",
-    "DRAFT": "warn",
-    "PARTIALLY_CANCELLED": "warn",
-    "QUEUED": "warn",
-    "PROCESSING": "warn",
-    "FAILED": "bad",
-    "REVERSED": "bad",
-    "CANCELLED": "bad",
-    "EXPIRED": "bad",
-    "REJECTED": "bad",
+    **dict.fromkeys(
+        (
+            _B.CONFIRMED,
+            _B.COMPLETED,
+            _B.STARTED,
+            _P.SUCCESSFUL,
+            _R.PROCESSED,
+            FundAccountStatus.VALIDATED,
+            RescheduleStatus.DONE,
+        ),
+        "ok",
+    ),
+    **dict.fromkeys(
+        (
+            _V.PENDING_PAYMENT,
+            _P.PENDING,
+            _B.SCHEDULED,
+            _V.DRAFT,
+            _V.PARTIALLY_CANCELLED,
+            PayoutStatus.QUEUED,
+            PayoutStatus.PROCESSING,
+        ),
+        "warn",
+    ),
+    **dict.fromkeys(
+        (_P.FAILED, PayoutStatus.REVERSED, _B.CANCELLED, _B.EXPIRED, ApprovalStatus.REJECTED),
+        "bad",
+    ),
 }
 
 

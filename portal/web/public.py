@@ -14,15 +14,11 @@ from flask import Blueprint, request
 
 from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Service, Specialization
 from portal.catalog.slots import find_offers, search_providers
+from portal.config import policy
 from portal.db import utcnow
+from portal.domain.pricing import price_item
 from portal.extensions import db
 from portal.web.htmx import fragment_block, render
-
-try:  # the pricing rules live in the domain layer
-    from portal.domain.policy import DEFAULT_POLICY
-    from portal.domain.pricing import price_item
-except ImportError:  # pragma: no cover - only while the domain package is being written
-    price_item = DEFAULT_POLICY = None
 
 bp = Blueprint("public", __name__)
 
@@ -92,10 +88,9 @@ def book_url(provider, offer, start):
 
 
 def price(service_row):
-    """The fee breakup shown on a card (F, platform fee, GST, total), or None."""
-    if price_item is None:
-        return None
-    return price_item(service_row.fee_paise, service_row.taxable, DEFAULT_POLICY)
+    """The fee breakup shown on a card (F, platform fee, GST, total) under the policy in
+    force."""
+    return price_item(service_row.fee_paise, service_row.taxable, policy())
 
 
 def slot_label(start, clinic):
