@@ -109,7 +109,7 @@ def _callback_params(values):
 def _finish(params, reschedule_id):
     row = booking_reschedule_row(reschedule_id)
     try:
-        done = reschedule_payment.complete_callback(params)
+        done = reschedule_payment.complete_callback(params, reschedule_id=reschedule_id)
     except PaymentError as exc:
         flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
