@@ -69,10 +69,21 @@ def _confirmed(event, entity):
     return found
 
 
+def _unknown(event, entity):
+    if entity.get("id"):
+        log.warning(
+            "%s for an unknown order %s (payment %s)",
+            event.event_type,
+            entity.get("order_id"),
+            entity.get("id"),
+        )
+
+
 @on_event("payment.captured", "order.paid", "payment_link.paid")
 def payment_captured(event):
     entity = event.entity("payment") or {}
-    if not _captured(event, entity):
+    if not _captured(event, entity) or _payment_for(event, entity) is None:
+        _unknown(event, entity)
         return
     confirmed = _confirmed(event, entity)
     if confirmed is None:
@@ -81,12 +92,7 @@ def payment_captured(event):
     entity = {**entity, **confirmed}
     payment = _payment_for(event, entity)
     if payment is None:
-        log.warning(
-            "%s for an unknown order %s (payment %s)",
-            event.event_type,
-            entity.get("order_id"),
-            entity.get("id"),
-        )
+        _unknown(event, entity)
         return
     payment_events.capture(
         payment,

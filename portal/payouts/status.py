@@ -194,30 +194,39 @@ def apply_remote(entity, *, confirm=False):
         return False
     with unit_of_work():
         remote_id = entity.get("id")
-        attempt = None
-        if remote_id:
-            attempt = db.session.scalar(
-                sa.select(m.PayoutAttempt).where(m.PayoutAttempt.razorpay_payout_id == remote_id)
-            )
+        attempt = find_attempt(entity)
         if attempt is None:
-            notes = entity.get("notes") or {}
-            try:
-                payout_id, number = int(notes.get("payout_id")), int(notes.get("attempt"))
-            except (TypeError, ValueError):
-                return False
-            attempt = db.session.scalar(
-                sa.select(m.PayoutAttempt).where(
-                    m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number
-                )
-            )
-            if attempt is None:
-                return False
+            return False
         payout = lock_payout(attempt.payout_id)
         attempt = db.session.get(m.PayoutAttempt, attempt.id, populate_existing=True)
         if confirm:
             _check_ours(payout, attempt, entity)
         link_remote_id(payout, attempt, remote_id)
         return apply_status(payout, attempt, remote_status(entity.get("status")), entity)
+
+
+def find_attempt(entity):
+    """Our attempt for a RazorpayX payout entity: by the payout id, else by the notes we
+    sent (when the creating request went unanswered); None when it is not ours."""
+    if not isinstance(entity, dict):
+        return None
+    remote_id = entity.get("id")
+    if remote_id:
+        attempt = db.session.scalar(
+            sa.select(m.PayoutAttempt).where(m.PayoutAttempt.razorpay_payout_id == remote_id)
+        )
+        if attempt is not None:
+            return attempt
+    notes = entity.get("notes") or {}
+    try:
+        payout_id, number = int(notes.get("payout_id")), int(notes.get("attempt"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return db.session.scalar(
+        sa.select(m.PayoutAttempt).where(
+            m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number
+        )
+    )
 
 
 def _check_ours(payout, attempt, entity):

@@ -76,8 +76,11 @@ def poll_validations():
 def on_payout_event(event):
     # Processed / reversed / failed move money: apply the gateway's own record, fetched by
     # id, never the event body; a disagreement is parked with a HIGH alert.
+    entity = event.entity("payout")
+    if status.find_attempt(entity) is None:  # not ours: nothing to move, no need to ask
+        return
     try:
-        found = confirmed_payout(gateway(), event.entity("payout"))
+        found = confirmed_payout(gateway(), entity)
         status.apply_remote(found, confirm=True)
     except Unconfirmed as exc:
         park(event, exc)

@@ -17,6 +17,8 @@ def refund_event(event):
     entity = event.entity("refund") or {}
     if not entity.get("id"):
         return
+    if execute.find_refund_for(entity) is None:  # not ours: nothing to move, no need to ask
+        return
     try:
         found = confirmed_refund(get_payin(), entity)
         execute.refund_event(found, created=event.event_type == "refund.created")
