@@ -287,3 +287,32 @@ def test_a_signed_return_for_a_payment_the_gateway_does_not_hold_is_refused(
     assert response.headers["Location"].endswith(f"/me/visits/{visit_id}")
     db.session.expire_all()
     assert _timeline_rows() == before and fresh(visit_id).status == "PENDING_PAYMENT"
+
+
+def test_a_signed_return_while_the_gateway_is_unreachable_waits_for_the_webhook(
+    app, world, users, gateway, monkeypatch
+):
+    """Signed and matching, but the gateway cannot confirm it now: nothing is written (no
+    amount is assumed); the patient is told it is being confirmed; the webhook confirms."""
+    from portal.gateway import GatewayUnavailable, get_payin
+
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    params = gateway.pay(order_id)
+    before = _timeline_rows()
+
+    def down(payment_id):
+        raise GatewayUnavailable("Razorpay unreachable")
+
+    monkeypatch.setattr(get_payin(), "fetch_payment", down)
+    client = app.test_client()
+    response = client.post(f"/me/visits/{visit_id}/paid", data=params)
+    assert response.headers["Location"].endswith(f"/me/visits/{visit_id}")
+    assert _flashes(client) == [checkout.MSG_CONFIRMING]
+    db.session.expire_all()
+    assert _timeline_rows() == before and fresh(visit_id).status == "PENDING_PAYMENT"
+
+    monkeypatch.undo()
+    gateway.deliver()
+    assert fresh(visit_id).status == "CONFIRMED"

@@ -345,7 +345,11 @@ def _finish_callback(params, visit_id):
     try:
         paid = booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
-        flash(f"Payment not completed: {exc.message}", "error")
+        # exc.message is one of checkout's fixed messages, never request text.
+        if exc.message == booking_checkout.MSG_CONFIRMING:
+            flash(exc.message, "info")
+        else:
+            flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     return redirect(url_for("patient.confirmation", visit_id=paid.id), 303)
 
