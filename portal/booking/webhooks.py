@@ -82,7 +82,9 @@ def _unknown(event, entity):
 @on_event("payment.captured", "order.paid", "payment_link.paid")
 def payment_captured(event):
     entity = event.entity("payment") or {}
-    if not _captured(event, entity) or _payment_for(event, entity) is None:
+    if not _captured(event, entity):
+        return
+    if _payment_for(event, entity) is None:  # not ours: nothing to move, no need to ask
         _unknown(event, entity)
         return
     confirmed = _confirmed(event, entity)
