@@ -5,6 +5,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from portal.gateway import get_payin
+
 jobs_cli = AppGroup("jobs", help="Background work.")
 
 
@@ -51,9 +53,15 @@ def init_app(app):
     app.cli.add_command(jobs_cli)
     app.cli.add_command(serve)
     app.cli.add_command(demo_cli)
-    from portal.ledger.cli import ledger_cli
+    from portal.ledger.cli import POSITION_SOURCE, ledger_cli
 
     app.cli.add_command(ledger_cli)
+    app.extensions[POSITION_SOURCE] = _gateway_position
+
+
+def _gateway_position():
+    """What the gateway holds for us, for ``flask ledger check``."""
+    return get_payin().account_position()
 
 
 demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")

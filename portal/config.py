@@ -354,15 +354,17 @@ def from_environment(instance_path, environ=None):
         **_tunable_values(env),
         # Razorpay: the embedded default points the official SDK at the sandbox mounted in-app.
         "RAZORPAY_KEY_ID": env.get("RAZORPAY_KEY_ID", "rzp_test_sandbox" if embedded else ""),
+        # Embedded secrets are generated per install (instance/), never a published constant:
+        # anyone who knows the webhook secret can sign a capture, the key secret a return.
         "RAZORPAY_KEY_SECRET": env.get("RAZORPAY_KEY_SECRET")
-        or ("sandbox_secret" if embedded else ""),
+        or (_instance_secret(instance_path, "razorpay_key_secret") if embedded else ""),
         "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET")
-        or ("sandbox_webhook_secret" if embedded else ""),
+        or (_instance_secret(instance_path, "razorpay_webhook_secret") if embedded else ""),
         "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL")
         or (public_url + "/sandbox" if embedded else "https://api.razorpay.com"),
         "RAZORPAYX_ACCOUNT_NUMBER": env.get("RAZORPAYX_ACCOUNT_NUMBER", "2323230000000000"),
         "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET")
-        or ("sandbox_webhook_secret" if embedded else ""),
+        or (_instance_secret(instance_path, "razorpayx_webhook_secret") if embedded else ""),
         "SANDBOX_ENABLED": _flag(env, "SANDBOX_ENABLED", embedded),
         "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
@@ -376,12 +378,22 @@ def _normalise_db_url(url):
     return url
 
 
-def _instance_secret(instance_path):
-    """A per-checkout secret kept in instance/, so sessions survive restarts in embedded mode."""
+def _instance_secret(instance_path, name="secret_key"):
+    """A per-checkout secret kept in instance/, so it survives restarts in embedded mode
+    (sessions; the mounted sandbox and the portal share the Razorpay ones)."""
     os.makedirs(instance_path, exist_ok=True)
-    path = os.path.join(instance_path, "secret_key")
+    path = os.path.join(instance_path, name)
     if not os.path.exists(path):
-        with open(path, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        # O_EXCL: two processes starting together keep one secret, and only we may read it.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
     with open(path) as fh:
-        return fh.read().strip()
+        secret = fh.read().strip()
+    if not secret:
+        raise ConfigError(f"{path} is empty: delete it to get a new secret")
+    return secret

@@ -66,6 +66,9 @@ link), ``reason``.""",
 # link (the admin page or None), dedupe_key (or None). notify connects raise_alert to it;
 # what the receivers return (the notices made) is handed back to the sender.
 payout_alert = _signals.signal("payout-alert")
+# Gateway: a money-moving webhook did not match the gateway's own record and was parked
+# (no money moved). Same keyword arguments as payout_alert.
+gateway_alert = _signals.signal("gateway-alert")
 # Gateway: a verified webhook event was stored (row_id = WebhookEvent.id); whoever runs
 # jobs records its processing in the outbox, in the same transaction.
 webhook_stored = _signals.signal("webhook-stored")

@@ -4,6 +4,7 @@ order), the checkout and payment-link callbacks, and a payment taken at the clin
 Each use case is one unit of work. A broken rule raises ``BookingError``; a payment that
 cannot be verified or started raises ``PaymentError``."""
 
+import logging
 from dataclasses import dataclass, field
 
 from portal.audit.service import record
@@ -15,9 +16,12 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus, VisitStatus
 from portal.gateway import GatewayError, get_payin
+from portal.gateway.confirm import Unconfirmed, confirmed_link, confirmed_payment
 from portal.ledger import accounts as chart
 from portal.payments import records
-from portal.payments.models import DESK, ORDER, AttemptNote, Payment
+from portal.payments.models import DESK, ORDER, Payment
+
+log = logging.getLogger("portal.booking")
 
 MSG_VISIT_CLOSED = "This visit is already paid; items can no longer be changed"
 MSG_EMPTY = "Add at least one appointment first"
@@ -27,6 +31,8 @@ MSG_NOTHING_TO_PAY = "Nothing is left to pay for this visit"
 MSG_RECEIPT_NO = "Enter the receipt number"
 MSG_GATEWAY_DOWN = "Payments are unavailable right now; please try again in a few minutes"
 MSG_BAD_SIGNATURE = "We could not verify this payment"
+MSG_NOT_PAID = "The payment did not go through"
+MSG_CONFIRMING = "We are still confirming your payment with the bank; check back in a few minutes"
 
 
 def ready_for_payment(visit):
@@ -168,56 +174,67 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
         return _checkout_target(payment, callback_url, visit)
 
 
-def complete_checkout_callback(params):
-    """Razorpay's checkout came back: verify the signature with the SDK, then confirm
-    (idempotent with the webhook, whichever comes first). Raises PaymentError; a bad
-    signature is kept on the payment's timeline (and audited) before it is raised."""
-    order_id = (params.get("razorpay_order_id") or "").strip()
-    payment_id = (params.get("razorpay_payment_id") or "").strip()
-    signature = (params.get("razorpay_signature") or "").strip()
+def complete_checkout_callback(params, visit_id=None):
+    """Razorpay's checkout came back: verify the signature with the SDK (for an order of
+    ``visit_id`` when given), confirm the payment with the gateway, then confirm the visit
+    (idempotent with the webhook, whichever comes first). Raises PaymentError with a fixed
+    message. The return is CSRF-exempt and may be anonymous, so nothing is written unless
+    it is signed and matches: a refused return is only logged."""
+    order_id = _param(params, "razorpay_order_id")
+    payment_id = _param(params, "razorpay_payment_id")
+    signature = _param(params, "razorpay_signature")
     if not (order_id and payment_id and signature):
-        description = params.get("error[description]") or "The payment did not go through"
-        raise PaymentError(description)
+        # Never the posted error[description]: anyone can post that text.
+        raise PaymentError(MSG_NOT_PAID)
     with unit_of_work():
         payment = records.find_payment(order_id=order_id)
-        if payment is None:
-            raise PaymentError(MSG_BAD_SIGNATURE)
         payin = get_payin()
-        verified = payin.verify_payment_signature(order_id, payment_id, signature)
-        if verified:
-            amount, method = payment.amount, None
-            try:  # the amount and method as Razorpay has them; the signature proves payment
-                fetched = payin.fetch_payment(payment_id)
-                amount, method = int(fetched["amount"]), fetched.get("method")
-            except GatewayError:
-                pass
-            visit = payment_events.capture(
-                payment,
-                razorpay_payment_id=payment_id,
-                amount=amount,
-                method=method,
-                source="callback",
+        if (
+            payment is None
+            or (visit_id is not None and payment.master_id != visit_id)
+            or not payin.verify_payment_signature(order_id, payment_id, signature)
+        ):
+            log.warning(
+                "refused checkout return for visit %s (order %r, payment %r)",
+                visit_id,
+                order_id[:64],
+                payment_id[:64],
             )
-        else:
-            records.add_attempt(payment, "callback.bad_signature", AttemptNote.REJECTED, payment_id)
-            record(
-                None,
-                "payment.bad_signature",
-                "payment",
-                payment.id,
-                after={"razorpay_payment_id": payment_id},
-            )
-    if not verified:
-        raise PaymentError(MSG_BAD_SIGNATURE)
-    return visit
+            raise PaymentError(MSG_BAD_SIGNATURE)
+        fetched = _confirmed_return(payin, order_id, payment_id)
+        return payment_events.capture(
+            payment,
+            razorpay_payment_id=payment_id,
+            amount=int(fetched["amount"]),
+            method=fetched.get("method"),
+            source="callback",
+        )
+
+
+def _param(params, name):
+    value = params.get(name)
+    return value.strip()[:128] if isinstance(value, str) else ""
+
+
+def _confirmed_return(payin, order_id, payment_id):
+    """The signature proves the browser came from the gateway; the money is what the
+    gateway's record says (amount, order, captured). Unreachable: the webhook confirms."""
+    try:
+        return confirmed_payment(payin, {"id": payment_id, "order_id": order_id})
+    except Unconfirmed as exc:
+        log.error("checkout return not confirmed by the gateway: %s", exc)
+        raise PaymentError(MSG_BAD_SIGNATURE) from None
+    except GatewayError:
+        raise PaymentError(MSG_CONFIRMING) from None
 
 
 def complete_link_callback(params):
-    """A payment link's redirect: verified with the SDK, then handled like a capture."""
-    link_id = params.get("razorpay_payment_link_id") or ""
-    payment_id = params.get("razorpay_payment_id") or ""
+    """A payment link's redirect: verified with the SDK, confirmed with the gateway's
+    record of the payment and the link, then handled like a capture."""
+    link_id = _param(params, "razorpay_payment_link_id")
+    payment_id = _param(params, "razorpay_payment_id")
     with unit_of_work():
-        payment = records.find_payment(link_id=link_id)
+        payment = records.find_payment(link_id=link_id) if link_id else None
         payin = get_payin()
         if (
             payment is None
@@ -231,8 +248,20 @@ def complete_link_callback(params):
             )
         ):
             raise PaymentError(MSG_BAD_SIGNATURE)
+        try:
+            fetched = confirmed_payment(payin, {"id": payment_id})
+            confirmed_link(payin, {"id": link_id}, fetched)
+        except Unconfirmed as exc:
+            log.error("payment link return not confirmed by the gateway: %s", exc)
+            raise PaymentError(MSG_BAD_SIGNATURE) from None
+        except GatewayError:
+            raise PaymentError(MSG_CONFIRMING) from None
         return payment_events.capture(
-            payment, razorpay_payment_id=payment_id, amount=payment.amount, source="link_callback"
+            payment,
+            razorpay_payment_id=payment_id,
+            amount=int(fetched["amount"]),
+            method=fetched.get("method"),
+            source="link_callback",
         )
 
 

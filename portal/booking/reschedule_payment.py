@@ -23,10 +23,13 @@ from portal.db import unit_of_work
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
+from portal.gateway.confirm import Unconfirmed, confirmed_payment
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 
 MSG_BAD_SIGNATURE = "We could not verify this payment"
+MSG_NOT_PAID = "The payment did not go through"
+MSG_CONFIRMING = "We are still confirming your payment with the bank; check back in a few minutes"
 MSG_SLOT_GONE = "The new time was taken before your payment arrived; the fee is in your wallet"
 
 
@@ -36,26 +39,38 @@ def find_by_order(order_id):
     return db.session.scalar(sa.select(Reschedule).where(Reschedule.razorpay_order_id == order_id))
 
 
-def complete_callback(params):
-    """The checkout came back: verify the signature with the SDK, then apply the payment
-    (idempotent with the webhook). Returns the Reschedule; raises PaymentError."""
-    order_id = (params.get("razorpay_order_id") or "").strip()
-    payment_id = (params.get("razorpay_payment_id") or "").strip()
-    signature = (params.get("razorpay_signature") or "").strip()
+def complete_callback(params, reschedule_id=None):
+    """The checkout came back: verify the signature with the SDK (for the order of
+    ``reschedule_id`` when given), confirm the payment with the gateway's record, then
+    apply it (idempotent with the webhook). Returns the Reschedule; raises PaymentError
+    with a fixed message and writes nothing when the return is not signed and matching."""
+    order_id = _param(params, "razorpay_order_id")
+    payment_id = _param(params, "razorpay_payment_id")
+    signature = _param(params, "razorpay_signature")
     if not (order_id and payment_id and signature):
-        raise PaymentError(params.get("error[description]") or "The payment did not go through")
+        raise PaymentError(MSG_NOT_PAID)  # never the posted error text
     with unit_of_work():
         resched = find_by_order(order_id)
         payin = get_payin()
-        if resched is None or not payin.verify_payment_signature(order_id, payment_id, signature):
+        if (
+            resched is None
+            or (reschedule_id is not None and resched.id != reschedule_id)
+            or not payin.verify_payment_signature(order_id, payment_id, signature)
+        ):
             raise PaymentError(MSG_BAD_SIGNATURE)
-        amount = resched.total
         try:
-            amount = int(payin.fetch_payment(payment_id)["amount"])
+            fetched = confirmed_payment(payin, {"id": payment_id, "order_id": order_id})
+        except Unconfirmed:
+            raise PaymentError(MSG_BAD_SIGNATURE) from None
         except GatewayError:
-            pass
-        payment_captured(resched.id, payment_id, amount)
+            raise PaymentError(MSG_CONFIRMING) from None
+        payment_captured(resched.id, payment_id, int(fetched["amount"]))
     return db.session.get(Reschedule, resched.id)
+
+
+def _param(params, name):
+    value = params.get(name)
+    return value.strip()[:128] if isinstance(value, str) else ""
 
 
 def payment_captured(reschedule_id, razorpay_payment_id, amount):

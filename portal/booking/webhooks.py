@@ -1,11 +1,17 @@
 """Razorpay pay-in webhooks about visits and reschedule fees, registered with the
 gateway's registry when the app loads this module. Each handler looks up our row and
 calls one use case (a unit of work nested in the webhook job's); any order and any
-repetition is fine."""
+repetition is fine.
+
+A capture moves money, so it is confirmed against the gateway's own record first
+(``portal.gateway.confirm``): the amount, method and order used are the FETCHED ones; a
+disagreement parks the event with a HIGH alert and moves nothing."""
 
 import logging
 
 from portal.booking import payment_events, reschedule_payment
+from portal.gateway import get_payin
+from portal.gateway.confirm import Unconfirmed, confirmed_link, confirmed_payment, park
 from portal.gateway.webhook_processing import on_event
 from portal.payments import records
 
@@ -13,7 +19,10 @@ log = logging.getLogger("portal.booking")
 
 
 def _payment_for(event, entity):
+    # A link in the body counts only on a link event, where confirmed_link has bound it.
     link = event.entity("payment_link") or {}
+    if event.event_type == "payment.captured" or event.event_type == "order.paid":
+        link = {}
     return records.find_payment(
         order_id=entity.get("order_id"),
         link_id=link.get("id"),
@@ -44,19 +53,48 @@ def payment_authorized(event):
     )
 
 
-@on_event("payment.captured", "order.paid", "payment_link.paid")
-def payment_captured(event):
-    entity = event.entity("payment") or {}
-    if not _captured(event, entity):
-        return
-    payment = _payment_for(event, entity)
-    if payment is None:
+def _confirmed(event, entity):
+    """The gateway's record of the captured payment, or None (the event is parked)."""
+    payin = get_payin()
+    try:
+        found = confirmed_payment(payin, entity)
+        if event.event_type == "payment_link.paid":
+            confirmed_link(payin, event.entity("payment_link"), found)
+        order = event.entity("order")
+        if isinstance(order, dict) and order.get("id") not in (None, found.get("order_id")):
+            raise Unconfirmed(f"order {order.get('id')!r} is not payment {found['id']}'s")
+    except Unconfirmed as exc:
+        park(event, exc)
+        return None
+    return found
+
+
+def _unknown(event, entity):
+    if entity.get("id"):
         log.warning(
             "%s for an unknown order %s (payment %s)",
             event.event_type,
             entity.get("order_id"),
             entity.get("id"),
         )
+
+
+@on_event("payment.captured", "order.paid", "payment_link.paid")
+def payment_captured(event):
+    entity = event.entity("payment") or {}
+    if not _captured(event, entity):
+        return
+    if _payment_for(event, entity) is None:  # not ours: nothing to move, no need to ask
+        _unknown(event, entity)
+        return
+    confirmed = _confirmed(event, entity)
+    if confirmed is None:
+        return
+    # From here on only the gateway's values: the body could claim any amount.
+    entity = {**entity, **confirmed}
+    payment = _payment_for(event, entity)
+    if payment is None:
+        _unknown(event, entity)
         return
     payment_events.capture(
         payment,
@@ -97,4 +135,7 @@ def reschedule_fee_captured(event):
     resched = reschedule_payment.find_by_order(entity.get("order_id"))
     if resched is None or not _captured(event, entity):
         return
-    reschedule_payment.payment_captured(resched.id, entity["id"], int(entity.get("amount") or 0))
+    confirmed = _confirmed(event, entity)
+    if confirmed is None:
+        return
+    reschedule_payment.payment_captured(resched.id, confirmed["id"], int(confirmed["amount"]))

@@ -315,6 +315,37 @@ class RazorpayPayIn:
     def fetch_payment_refunds(self, payment_id):
         return self._call(self.client.payment.fetch_multiple_refund, payment_id)["items"]
 
+    # --- what the gateway holds for us --------------------------------------------------
+
+    def _all(self, collection, page=100, limit=100_000):
+        """Every item of a list API (newest first, count/skip pages), at most ``limit``."""
+        items, skip = [], 0
+        while len(items) < limit:
+            chunk = self._call(collection.all, {"count": page, "skip": skip}).get("items") or []
+            items.extend(chunk)
+            if len(chunk) < page:
+                break
+            skip += page
+        return items
+
+    def account_position(self):
+        """Captured, refunded and settled paise as the gateway's own lists have them, for
+        the ledger check (``portal.ledger.check.verify_gateway_clearing``). A settlement
+        takes its amount plus its fees out of what the gateway holds."""
+        captured = sum(
+            int(p["amount"])
+            for p in self._all(self.client.payment)
+            if p.get("captured") or p.get("status") in ("captured", "refunded")
+        )
+        refunds = self._all(self.client.refund)
+        refunded = sum(int(r["amount"]) for r in refunds if r.get("status") == "processed")
+        settled = sum(
+            int(s["amount"]) + int(s.get("fees") or 0)
+            for s in self._all(self.client.settlement)
+            if s.get("status") == "processed"
+        )
+        return {"captured": captured, "refunded": refunded, "settled": settled}
+
     # --- settlements ---------------------------------------------------------------------
 
     def fetch_settlements(self, **params):

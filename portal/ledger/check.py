@@ -8,8 +8,11 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 
-from .accounts import DEBIT_NORMAL, PATIENT_WALLET, describe
+from .accounts import DEBIT_NORMAL, GATEWAY_CLEARING, PATIENT_WALLET, describe
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction
+from .service import balance
+
+SETTLEMENT_KIND = "gateway_settlement"  # a settlement posted out of gateway_clearing
 
 
 def verify_ledger() -> list[str]:
@@ -70,3 +73,37 @@ def verify_ledger() -> list[str]:
     if grand_total:
         problems.append(f"all entries together sum to {grand_total} paise, not 0")
     return problems
+
+
+def verify_gateway_clearing(position) -> list[str]:
+    """Gateway clearing in the ledger against what the gateway says it holds for us.
+
+    ``position`` is the gateway's own ``{"captured", "refunded", "settled"}`` paise (from
+    its list APIs: ``RazorpayPayIn.account_position``). It holds captured − refunded −
+    settled; the ledger's clearing must equal that plus any settlement the ledger has not
+    posted yet. A capture posted without the gateway holding it (a forged event) shows
+    here; so does one the gateway holds that the portal never recorded."""
+    captured, refunded, settled = (int(position[k]) for k in ("captured", "refunded", "settled"))
+    holds = captured - refunded - settled
+    posted = -int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(
+                LedgerAccount.code == GATEWAY_CLEARING,
+                LedgerTransaction.kind == SETTLEMENT_KIND,
+            )
+        )
+    )
+    unposted = settled - posted
+    clearing = balance(GATEWAY_CLEARING)
+    if clearing == holds + unposted:
+        return []
+    return [
+        f"gateway clearing is {clearing} paise in the ledger, but the gateway holds {holds} "
+        f"for us (captured {captured} − refunded {refunded} − settled {settled})"
+        + (f" and {unposted} of its settlements are not posted" if unposted else "")
+        + f": {clearing - holds - unposted:+d} paise unexplained (a capture or refund the "
+        "other side does not know; events still on their way explain a passing difference)"
+    ]

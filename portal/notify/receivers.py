@@ -119,6 +119,7 @@ def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)
 
 
+@events.gateway_alert.connect
 @events.payout_alert.connect
 def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):
     # The notices made are handed back to the sender (payouts shows them to the admin).

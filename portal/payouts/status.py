@@ -14,6 +14,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.rates import format_inr
 from portal.domain.states import ATTEMPT_TO_PAYOUT, PAYOUT, PAYOUT_ATTEMPT, PayoutAttemptStatus
 from portal.extensions import db
+from portal.gateway.confirm import Unconfirmed
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
@@ -184,36 +185,59 @@ def _on_reversed(payout, entity):
     )
 
 
-def apply_remote(entity):
+def apply_remote(entity, *, confirm=False):
     """Apply a RazorpayX payout entity (from a webhook or a fetch). Finds the attempt by
     the payout id, or by the notes we sent (when the creating request went unanswered).
-    Returns True when something changed."""
+    With ``confirm`` (a webhook's fetched record) the amount and reference must be ours,
+    else ``Unconfirmed`` and nothing changes. Returns True when something changed."""
     if not isinstance(entity, dict):
         return False
     with unit_of_work():
         remote_id = entity.get("id")
-        attempt = None
-        if remote_id:
-            attempt = db.session.scalar(
-                sa.select(m.PayoutAttempt).where(m.PayoutAttempt.razorpay_payout_id == remote_id)
-            )
+        attempt = find_attempt(entity)
         if attempt is None:
-            notes = entity.get("notes") or {}
-            try:
-                payout_id, number = int(notes.get("payout_id")), int(notes.get("attempt"))
-            except (TypeError, ValueError):
-                return False
-            attempt = db.session.scalar(
-                sa.select(m.PayoutAttempt).where(
-                    m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number
-                )
-            )
-            if attempt is None:
-                return False
+            return False
         payout = lock_payout(attempt.payout_id)
         attempt = db.session.get(m.PayoutAttempt, attempt.id, populate_existing=True)
+        if confirm:
+            _check_ours(payout, attempt, entity)
         link_remote_id(payout, attempt, remote_id)
         return apply_status(payout, attempt, remote_status(entity.get("status")), entity)
+
+
+def find_attempt(entity):
+    """Our attempt for a RazorpayX payout entity: by the payout id, else by the notes we
+    sent (when the creating request went unanswered); None when it is not ours."""
+    if not isinstance(entity, dict):
+        return None
+    remote_id = entity.get("id")
+    if remote_id:
+        attempt = db.session.scalar(
+            sa.select(m.PayoutAttempt).where(m.PayoutAttempt.razorpay_payout_id == remote_id)
+        )
+        if attempt is not None:
+            return attempt
+    notes = entity.get("notes") or {}
+    try:
+        payout_id, number = int(notes.get("payout_id")), int(notes.get("attempt"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return db.session.scalar(
+        sa.select(m.PayoutAttempt).where(
+            m.PayoutAttempt.payout_id == payout_id, m.PayoutAttempt.number == number
+        )
+    )
+
+
+def _check_ours(payout, attempt, entity):
+    reference = f"payout-{payout.id}-{attempt.number}"
+    amount = entity.get("amount")
+    same_amount = isinstance(amount, int) and not isinstance(amount, bool) and amount == payout.net
+    if not same_amount or entity.get("reference_id") not in (None, reference):
+        raise Unconfirmed(
+            f"payout {entity.get('id')} is {amount!r} paise ({entity.get('reference_id')!r}); "
+            f"ours ({payout.id}, attempt {attempt.number}) is {payout.net} ({reference})"
+        )
 
 
 def refresh_payout(payout_id):

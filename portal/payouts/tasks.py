@@ -6,10 +6,12 @@ runner's, if the runner opens one)."""
 
 import logging
 
+from portal.gateway.confirm import Unconfirmed, confirmed_payout, park
 from portal.gateway.webhook_processing import on_event
 from portal.jobs import job, periodic
 from portal.payouts import fund_accounts, runs, sending, status
 from portal.payouts.common import INSTANT_JOB, RETRY_JOB, SEND_JOB
+from portal.payouts.gateway import gateway
 
 log = logging.getLogger("portal.payouts")
 
@@ -72,7 +74,16 @@ def poll_validations():
     "payout.reversed",
 )
 def on_payout_event(event):
-    status.apply_remote(event.entity("payout"))
+    # Processed / reversed / failed move money: apply the gateway's own record, fetched by
+    # id, never the event body; a disagreement is parked with a HIGH alert.
+    entity = event.entity("payout")
+    if status.find_attempt(entity) is None:  # not ours: nothing to move, no need to ask
+        return
+    try:
+        found = confirmed_payout(gateway(), entity)
+        status.apply_remote(found, confirm=True)
+    except Unconfirmed as exc:
+        park(event, exc)
 
 
 @on_event("fund_account.validation.completed", "fund_account.validation.failed")

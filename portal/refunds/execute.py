@@ -12,6 +12,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.states import REFUND, RefundStatus
 from portal.extensions import db
 from portal.gateway import BadRequest, GatewayError, GatewayUnavailable, get_payin
+from portal.gateway.confirm import Unconfirmed
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.refunds.common import lock_refund, max_attempts, new_idempotency_key, retry_delay
@@ -213,6 +214,10 @@ def sync_refund(refund_id, now=None):
         return apply_gateway_refund(refund, entity, now=now)
 
 
+def _same_amount(ours, theirs):
+    return isinstance(theirs, int) and not isinstance(theirs, bool) and theirs == ours
+
+
 def find_refund_for(entity):
     """Our row for a Razorpay refund entity: by its id, else by our id in its notes."""
     rid = entity.get("id")
@@ -235,12 +240,21 @@ def find_refund_for(entity):
 def refund_event(entity, *, created=False):
     """A ``refund.*`` webhook: our row found by its Razorpay id (or our id in its notes) and
     Razorpay's view applied. ``refund.created`` only teaches the id; the status moves with
-    processed / failed (or the poll)."""
+    processed / failed (or the poll). ``entity`` is the gateway's fetched record (see
+    handlers); it must be for our refund's payment and amount, else ``Unconfirmed``."""
     with unit_of_work():
         refund = find_refund_for(entity)
         if refund is None:
             log.info("refund event for an unknown refund %s", entity.get("id"))
             return None
+        if refund.razorpay_payment_id != entity.get("payment_id") or not _same_amount(
+            refund.amount, entity.get("amount")
+        ):
+            raise Unconfirmed(
+                f"refund {entity.get('id')} is {entity.get('amount')!r} paise of payment "
+                f"{entity.get('payment_id')!r}; ours ({refund.id}) is {refund.amount} of "
+                f"{refund.razorpay_payment_id!r}"
+            )
         if created:
             entity = {"id": entity["id"], "status": "pending"}
         return apply_gateway_refund(refund, entity)

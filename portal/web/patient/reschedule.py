@@ -109,9 +109,13 @@ def _callback_params(values):
 def _finish(params, reschedule_id):
     row = booking_reschedule_row(reschedule_id)
     try:
-        done = reschedule_payment.complete_callback(params)
+        done = reschedule_payment.complete_callback(params, reschedule_id=reschedule_id)
     except PaymentError as exc:
-        flash(f"Payment not completed: {exc.message}", "error")
+        # exc.message is one of the fixed messages, never request text.
+        if exc.message == reschedule_payment.MSG_CONFIRMING:
+            flash(exc.message, "info")
+        else:
+            flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
     if done.status == RescheduleStatus.DONE:
         flash("Fee paid; your appointment has moved.", "success")

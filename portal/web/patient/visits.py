@@ -342,12 +342,17 @@ def _callback_params(values):
 
 
 def _finish_callback(params, visit_id):
-    """Verify the gateway's answer; then the confirmation page, or the visit with the
-    reason. Needs no session: the signature is the proof."""
+    """Verify the gateway's answer; then the confirmation page, or the visit with a fixed
+    reason (never text from the request). Needs no session: the signature over this
+    visit's order is the proof, and without it nothing is written."""
     try:
-        paid = booking_checkout.complete_checkout_callback(params)
+        paid = booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
-        flash(f"Payment not completed: {exc.message}", "error")
+        # exc.message is one of checkout's fixed messages, never request text.
+        if exc.message == booking_checkout.MSG_CONFIRMING:
+            flash(exc.message, "info")
+        else:
+            flash(f"Payment not completed: {exc.message}", "error")
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     return redirect(url_for("patient.confirmation", visit_id=paid.id), 303)
 
