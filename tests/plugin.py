@@ -14,10 +14,10 @@ Folders keep only what is theirs in their own conftest.py.
 
 Parallel runs (pytest-xdist): each worker gets its own SQLite file (``tmp_path_factory`` is
 per worker) and its own PostgreSQL databases (the worker id is appended to the names in
-TEST_DATABASE_URL and TEST_POSTGRES_URL, created on demand). Redis has 16 numbered
-databases shared by the whole machine, so instead of one per worker the tests that use the
-real Redis (marker ``redis``) all run on one worker, one after the other (xdist group
-"redis", with ``--dist loadgroup``); so do the browser tests (one Chromium at a time).
+TEST_DATABASE_URL and TEST_POSTGRES_URL, created on demand) and its own Redis database
+(TEST_REDIS_URL's number for gw0, the one below for gw1, …: the Redis tests flush theirs).
+The browser tests run on one worker, one after the other (xdist group "e2e", with
+``--dist loadgroup``: one Chromium at a time).
 """
 
 import os
@@ -33,7 +33,7 @@ from portal.extensions import db
 PASSWORD = "correct horse 42"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/clinic_portal_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
-SERIAL_GROUPS = ("redis", "e2e")  # markers whose tests share one xdist worker
+SERIAL_GROUPS = ("e2e",)  # markers whose tests share one xdist worker (one Chromium at a time)
 # Folders whose tests run in a rolled-back transaction (see ``_rolled_back``), except
 # tests marked postgres/redis/e2e (threads, other processes) or ``norollback``.
 ROLLBACK_DIRS = ("accounts", "catalog", "web")
@@ -47,6 +47,15 @@ def _per_worker(url, worker):
     if not parsed.drivername.startswith("postgres") or not parsed.database:
         return url
     return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+def _per_worker_redis(url, worker):
+    """``url`` with a Redis database of the worker's own: the Redis tests flush their
+    database, so two xdist workers must never share one (gw0 keeps the given number, gw1
+    the one below it, and so on, modulo Redis's 16)."""
+    base, _, number = url.rpartition("/")
+    index = int(worker.removeprefix("gw") or 0)
+    return f"{base}/{(int(number or 0) - index) % 16}"
 
 
 # Hypothesis's timing checks fail on a busy machine (2 cores shared by parallel runs)
@@ -81,8 +90,12 @@ def pytest_configure(config):
         )
         if os.environ.get("TEST_DATABASE_URL"):
             os.environ["TEST_DATABASE_URL"] = _per_worker(os.environ["TEST_DATABASE_URL"], worker)
+        os.environ["TEST_REDIS_URL"] = _per_worker_redis(
+            os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS), worker
+        )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (loadgroup)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(f"/tests/{d}/" in str(item.path) for d in ROLLBACK_DIRS) and not any(
