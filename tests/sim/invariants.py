@@ -1,0 +1,265 @@
+"""The invariants the simulation checks after every step. Each is a small function that
+returns a list of problems (empty when it holds), phrased so a failure explains itself.
+
+``EVERY_STEP`` run after each step; ``AT_REST`` only once the system is quiet (no webhook,
+job or gateway step in flight), where the portal must agree with the gateway."""
+
+from collections import defaultdict
+
+import sqlalchemy as sa
+
+from portal.booking.models import IndividualBooking, SlotClaim
+from portal.domain.states import PayoutStatus, RefundStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.check import verify_ledger
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from portal.payments.models import Payment
+from portal.payouts.models import Payout
+from portal.refunds.models import GATEWAY, Refund
+
+LIVE_REFUND = (RefundStatus.PENDING, RefundStatus.PROCESSED)
+LIVE_PAYOUT = (PayoutStatus.QUEUED, PayoutStatus.PROCESSING, PayoutStatus.PROCESSED)
+
+
+def _balances(prefix):
+    """{code: balance in the account's normal direction} for per-owner accounts."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerAccount.kind, sa.func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code.startswith(prefix + ":"))
+        .group_by(LedgerAccount.code, LedgerAccount.kind)
+    )
+    return {
+        code: int(raw) if kind in chart.DEBIT_NORMAL else -int(raw) for code, kind, raw in rows
+    }
+
+
+def balance(code):
+    kind = chart.describe(code)[0]
+    raw = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == code)
+    )
+    return int(raw) if kind in chart.DEBIT_NORMAL else -int(raw)
+
+
+def ledger_balances():
+    """The ledger balances and is sound (portal.ledger.check.verify_ledger)."""
+    return [f"ledger: {p}" for p in verify_ledger()]
+
+
+def no_negative_balances():
+    """No patient wallet and no provider payable below zero."""
+    problems = []
+    for prefix in (chart.PATIENT_WALLET, chart.PROVIDER_PAYABLE):
+        for code, value in sorted(_balances(prefix).items()):
+            if value < 0:
+                problems.append(f"{code} is below zero: {value} paise")
+    return problems
+
+
+def refunds_within_captured():
+    """Per item, live refunds never exceed what was paid for it; per gateway payment, live
+    gateway refunds never exceed what was captured."""
+    problems = []
+    live = defaultdict(int)
+    for booking_id, amount in db.session.execute(
+        sa.select(Refund.booking_id, Refund.amount).where(Refund.status.in_(LIVE_REFUND))
+    ):
+        live[booking_id] += int(amount)
+    items = db.session.execute(
+        sa.select(IndividualBooking.id, IndividualBooking.paid_amount, IndividualBooking.refunded_amount)
+    ).all()
+    for item_id, paid, refunded in items:
+        if live[item_id] > paid:
+            problems.append(f"item {item_id}: live refunds {live[item_id]} > paid {paid}")
+        if (refunded or 0) > paid:
+            problems.append(f"item {item_id}: refunded_amount {refunded} > paid {paid}")
+    captured = defaultdict(int)
+    for pay_id, amount in db.session.execute(
+        sa.select(Payment.razorpay_payment_id, Payment.captured_amount).where(
+            Payment.razorpay_payment_id.is_not(None), Payment.captured_amount.is_not(None)
+        )
+    ):
+        captured[pay_id] += int(amount)
+    out = defaultdict(int)
+    for pay_id, amount in db.session.execute(
+        sa.select(Refund.razorpay_payment_id, Refund.amount).where(
+            Refund.destination == GATEWAY,
+            Refund.status.in_(LIVE_REFUND),
+            Refund.razorpay_payment_id.is_not(None),
+        )
+    ):
+        out[pay_id] += int(amount)
+    for pay_id, amount in sorted(out.items()):
+        if amount > captured.get(pay_id, 0):
+            problems.append(
+                f"gateway payment {pay_id}: refunds {amount} > captured {captured.get(pay_id, 0)}"
+            )
+    return problems
+
+
+def payouts_within_earnings():
+    """Per provider, live payouts (gross) never exceed what was credited to the payable
+    (earnings, returns of failed payouts) less penalties."""
+    problems = []
+    credited = defaultdict(int)
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerTransaction.kind, LedgerEntry.amount)
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerAccount.code.startswith(chart.PROVIDER_PAYABLE + ":"))
+    )
+    for code, kind, amount in rows:
+        if kind.startswith("payout"):
+            continue  # the payouts themselves (and their returns) are what is checked
+        credited[int(code.partition(":")[2])] -= int(amount)  # liability: credits negative
+    paid = defaultdict(int)
+    for provider_id, gross in db.session.execute(
+        sa.select(Payout.provider_id, Payout.gross).where(Payout.status.in_(LIVE_PAYOUT))
+    ):
+        paid[provider_id] += int(gross)
+    for provider_id, gross in sorted(paid.items()):
+        if gross > credited[provider_id]:
+            problems.append(
+                f"provider {provider_id}: live payouts {gross} > net earnings {credited[provider_id]}"
+            )
+    return problems
+
+
+def captured_money_placed():
+    """Every gateway payment the portal recorded as captured is on a confirmed visit (its
+    confirmation or reschedule fee posted) or was put in the wallet (unapplied)."""
+    problems = []
+    keys = set(db.session.scalars(sa.select(LedgerTransaction.idempotency_key)).all())
+    payments = db.session.scalars(
+        sa.select(Payment).where(
+            Payment.razorpay_payment_id.is_not(None), Payment.captured_amount.is_not(None)
+        )
+    ).all()
+    for p in payments:
+        placed = (
+            f"visit_confirm:{p.master_id}" in keys
+            or f"unapplied:{p.id}" in keys
+            or f"capture:{p.id}" in keys
+        )
+        if not placed:
+            problems.append(
+                f"payment {p.id} ({p.razorpay_payment_id}, {p.captured_amount} paise, "
+                f"status {p.status}) captured but neither confirming visit {p.master_id} "
+                "nor credited to the wallet"
+            )
+    return problems
+
+
+def no_slot_held_twice():
+    """No two live claims of one subject (provider, patient, …) overlap."""
+    problems = []
+    claims = db.session.execute(
+        sa.select(SlotClaim.subject, SlotClaim.start_at, SlotClaim.end_at, SlotClaim.booking_id)
+        .where(SlotClaim.live.is_(True))
+        .order_by(SlotClaim.subject, SlotClaim.start_at)
+    ).all()
+    last = {}
+    for subject, start, end, booking_id in claims:
+        prev = last.get(subject)
+        if prev is not None and start < prev[1] and prev[2] != booking_id:
+            problems.append(
+                f"{subject}: bookings {prev[2]} and {booking_id} both hold {start:%d %b %H:%M}"
+            )
+        if prev is None or end > prev[1]:
+            last[subject] = (start, end, booking_id)
+    return problems
+
+
+def effects_once(sandbox):
+    """Every effect happened once: one gateway refund per portal refund, one RazorpayX
+    payout per portal payout, one confirmation posting per visit, one earning per
+    booking, one processed mark per webhook event."""
+    problems = []
+    by_receipt = defaultdict(list)
+    for refund in sandbox.store.refunds.values():
+        by_receipt[refund.get("receipt") or (refund.get("notes") or {}).get("portal_refund")].append(
+            refund["id"]
+        )
+    for key, ids in sorted(by_receipt.items(), key=lambda kv: str(kv[0])):
+        if key and len(ids) > 1:
+            problems.append(f"gateway made {len(ids)} refunds for one portal refund {key}: {ids}")
+    by_ref = defaultdict(list)
+    for payout in sandbox.store.payouts.values():
+        by_ref[payout.get("reference_id")].append(payout["id"])
+    for key, ids in sorted(by_ref.items(), key=lambda kv: str(kv[0])):
+        if key and len(ids) > 1:
+            problems.append(f"RazorpayX made {len(ids)} payouts for one reference {key}: {ids}")
+    twice = db.session.execute(
+        sa.select(LedgerTransaction.kind, LedgerTransaction.reference_id, sa.func.count())
+        .where(LedgerTransaction.kind.in_(("visit_confirmed", "booking_completed")))
+        .group_by(LedgerTransaction.kind, LedgerTransaction.reference_id)
+        .having(sa.func.count() > 1)
+    ).all()
+    for kind, ref, n in twice:
+        problems.append(f"{kind} posted {n} times for {ref}")
+    refunds_per_key = db.session.execute(
+        sa.select(Refund.idempotency_key, sa.func.count())
+        .group_by(Refund.idempotency_key)
+        .having(sa.func.count() > 1)
+    ).all()
+    for key, n in refunds_per_key:
+        problems.append(f"{n} refunds share the idempotency key {key}")
+    return problems
+
+
+def gateway_agrees(sandbox):
+    """At rest: every payment the gateway captured is known to the portal, and gateway
+    clearing holds what the gateway holds for us (captured − processed refunds; nothing
+    is settled in a simulated history)."""
+    problems = []
+    store = sandbox.store
+    captured = {p["id"]: p for p in store.payments.values() if p.get("captured")}
+    known = set(
+        db.session.scalars(
+            sa.select(Payment.razorpay_payment_id).where(Payment.razorpay_payment_id.is_not(None))
+        ).all()
+    )
+    for pay_id in sorted(set(captured) - known):
+        problems.append(
+            f"gateway captured {pay_id} ({captured[pay_id]['amount']} paise) "
+            "but the portal has no record of it"
+        )
+    refunded = sum(
+        int(r["amount"]) for r in store.refunds.values() if r.get("status") == "processed"
+    )
+    holds = sum(int(p["amount"]) for p in captured.values()) - refunded
+    clearing = balance(chart.GATEWAY_CLEARING)
+    in_flight = balance(chart.REFUNDS_PAYABLE)
+    if clearing != holds:
+        problems.append(
+            f"gateway clearing is {clearing} paise, the gateway holds {holds} "
+            f"(refunds payable {in_flight})"
+        )
+    return problems
+
+
+EVERY_STEP = (
+    ledger_balances,
+    no_negative_balances,
+    refunds_within_captured,
+    payouts_within_earnings,
+    captured_money_placed,
+    no_slot_held_twice,
+)
+WITH_SANDBOX = (effects_once,)
+AT_REST = (gateway_agrees,)
+NAMES = [f.__name__ for f in EVERY_STEP + WITH_SANDBOX + AT_REST]
+
+
+def check(sandbox, at_rest=False):
+    problems = []
+    for fn in EVERY_STEP:
+        problems += fn()
+    for fn in WITH_SANDBOX + (AT_REST if at_rest else ()):
+        problems += fn(sandbox)
+    db.session.rollback()
+    return problems
