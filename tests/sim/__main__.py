@@ -37,11 +37,13 @@ def main(argv=None):
         url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
     app = make_app(url)
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
-    started, failed, steps = time.monotonic(), [], 0
+    started, failed, steps, totals = time.monotonic(), [], 0, {}
     for seed in seeds:
         try:
             sim = run_seed(app, seed, steps=args.steps, verbose=args.verbose)
             steps += len(sim.log)
+            for key, value in sim.outcome.items():
+                totals[key] = totals.get(key, 0) + value
         except SimFailure as failure:
             print(failure, file=sys.stderr)
             failed.append(seed)
@@ -53,6 +55,7 @@ def main(argv=None):
         f"{took:.1f} s, {len(failed)} failed{': ' + str(failed) if failed else ''}; "
         f"invariants: {', '.join(NAMES)}"
     )
+    print("histories did: " + ", ".join(f"{v} {k}" for k, v in totals.items()))
     return 1 if failed else 0
 
 

@@ -148,7 +148,25 @@ class Sim:
                 self.stats[name] = self.stats.get(name, 0) + 1
                 self.check(text)
             self.settle()
+            self.outcome = self.count()
         return self
+
+    def count(self):
+        """What the history did (the CLI sums these to show the runs are not idle)."""
+        from portal.payouts.models import Payout
+        from portal.refunds.models import Refund
+
+        def n(model, *where):
+            return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+        done = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.CANCELLED)
+        return {
+            "items paid": n(IndividualBooking, IndividualBooking.status.in_(done)),
+            "completed": n(IndividualBooking, IndividualBooking.status == BookingStatus.COMPLETED),
+            "cancelled": n(IndividualBooking, IndividualBooking.status == BookingStatus.CANCELLED),
+            "refunds processed": n(Refund, Refund.status == "PROCESSED"),
+            "payouts processed": n(Payout, Payout.status == "PROCESSED"),
+        }
 
     def check(self, text, at_rest=False):
         self._note(text)
@@ -260,7 +278,10 @@ class Sim:
                 continue
             first = first or item
             made.append(f"item {item.id} {start.astimezone(IST):%a %H:%M}")
-        return f"book: patient {patient.id}: " + ", ".join(made)
+        text = f"book: patient {patient.id}: " + ", ".join(made)
+        if first is not None and self.rng.random() < 0.6:
+            text += "; " + self.checkout(first.master_id)
+        return text
 
     def step_pay(self):
         open_visits = self.visits_where(
@@ -268,12 +289,15 @@ class Sim:
         )
         if not open_visits:
             return "pay: nothing to pay"
-        visit = self.rng.choice(open_visits)
+        return "pay: " + self.checkout(self.rng.choice(open_visits).id)
+
+    def checkout(self, visit_id):
+        visit = db.session.get(MasterBooking, visit_id)
         patient = self.user(visit.patient_id)
         wallet = invariants.balance(chart.patient_wallet(patient.id))
         use = self.rng.choice([0, 0, wallet // 2, wallet]) if wallet > 0 else 0
         result = checkout.checkout(patient, visit.id, use, callback_url="http://portal.test/cb")
-        text = f"pay: visit {visit.id} (wallet {use})"
+        text = f"checkout visit {visit.id} (wallet {use})"
         if result.redirect_url is None:
             return text + ": covered by the wallet"
         order_id = result.payment.razorpay_order_id

@@ -8,13 +8,13 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from portal.booking.models import IndividualBooking, SlotClaim
+from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
 from portal.domain.states import PayoutStatus, RefundStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.check import verify_ledger
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from portal.payments.models import Payment
+from portal.payments.models import Payment, PaymentAttempt
 from portal.payouts.models import Payout
 from portal.refunds.models import GATEWAY, Refund
 
@@ -50,13 +50,35 @@ def ledger_balances():
     return [f"ledger: {p}" for p in verify_ledger()]
 
 
+def _penalties():
+    """{payable code: penalties debited to it} (a penalty may take a payable below zero:
+    docs/ledger.md, the provider then owes us and payouts wait)."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, sa.func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(
+            LedgerAccount.code.startswith(chart.PROVIDER_PAYABLE + ":"),
+            LedgerTransaction.kind == "provider_penalty",
+        )
+        .group_by(LedgerAccount.code)
+    )
+    return {code: int(total) for code, total in rows}
+
+
 def no_negative_balances():
-    """No patient wallet and no provider payable below zero."""
+    """No patient wallet below zero; no provider payable below zero but for penalties
+    (a payout, a refund or a return never takes it there)."""
     problems = []
-    for prefix in (chart.PATIENT_WALLET, chart.PROVIDER_PAYABLE):
-        for code, value in sorted(_balances(prefix).items()):
-            if value < 0:
-                problems.append(f"{code} is below zero: {value} paise")
+    for code, value in sorted(_balances(chart.PATIENT_WALLET).items()):
+        if value < 0:
+            problems.append(f"{code} is below zero: {value} paise")
+    penalties = _penalties()
+    for code, value in sorted(_balances(chart.PROVIDER_PAYABLE).items()):
+        if value < 0 and value < -penalties.get(code, 0):
+            problems.append(
+                f"{code} is below zero: {value} paise (penalties {penalties.get(code, 0)})"
+            )
     return problems
 
 
@@ -139,6 +161,17 @@ def captured_money_placed():
             Payment.razorpay_payment_id.is_not(None), Payment.captured_amount.is_not(None)
         )
     ).all()
+    for r in db.session.scalars(
+        sa.select(Reschedule).where(Reschedule.razorpay_payment_id.is_not(None))
+    ):
+        placed = f"reschedule:{r.id}" in keys or (
+            f"reschedule_unapplied:{r.id}:{r.razorpay_payment_id}" in keys
+        )
+        if not placed:
+            problems.append(
+                f"reschedule {r.id} fee {r.razorpay_payment_id} captured but neither posted "
+                "as the fee nor credited to the wallet"
+            )
     for p in payments:
         placed = (
             f"visit_confirm:{p.master_id}" in keys
@@ -218,11 +251,19 @@ def gateway_agrees(sandbox):
     problems = []
     store = sandbox.store
     captured = {p["id"]: p for p in store.payments.values() if p.get("captured")}
-    known = set(
-        db.session.scalars(
-            sa.select(Payment.razorpay_payment_id).where(Payment.razorpay_payment_id.is_not(None))
-        ).all()
-    )
+    known = set()
+    for column in (
+        Payment.razorpay_payment_id,
+        PaymentAttempt.razorpay_payment_id,
+        Reschedule.razorpay_payment_id,
+    ):
+        known.update(db.session.scalars(sa.select(column).where(column.is_not(None))).all())
+    for key in db.session.scalars(
+        sa.select(LedgerTransaction.idempotency_key).where(
+            LedgerTransaction.idempotency_key.startswith("reschedule_unapplied:")
+        )
+    ):
+        known.add(key.rsplit(":", 1)[1])
     for pay_id in sorted(set(captured) - known):
         problems.append(
             f"gateway captured {pay_id} ({captured[pay_id]['amount']} paise) "
