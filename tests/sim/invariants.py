@@ -244,6 +244,24 @@ def effects_once(sandbox):
     return problems
 
 
+def clearing_backed_by_gateway(sandbox):
+    """Money the ledger says came in through the gateway (debits to gateway clearing) never
+    exceeds what the gateway captured: no rupee is minted by an event or a callback."""
+    # Entry amounts are signed: debits positive (portal.ledger.service.debit).
+    came_in = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == chart.GATEWAY_CLEARING, LedgerEntry.amount > 0)
+    )
+    came_in = int(came_in)
+    captured = sum(int(p["amount"]) for p in sandbox.store.payments.values() if p.get("captured"))
+    if came_in > captured:
+        return [
+            f"gateway clearing was debited {came_in} paise, the gateway captured only {captured}"
+        ]
+    return []
+
+
 def gateway_agrees(sandbox):
     """At rest: every payment the gateway captured is known to the portal, and gateway
     clearing holds what the gateway holds for us (captured − processed refunds; nothing
@@ -291,7 +309,7 @@ EVERY_STEP = (
     captured_money_placed,
     no_slot_held_twice,
 )
-WITH_SANDBOX = (effects_once,)
+WITH_SANDBOX = (effects_once, clearing_backed_by_gateway)
 AT_REST = (gateway_agrees,)
 NAMES = [f.__name__ for f in EVERY_STEP + WITH_SANDBOX + AT_REST]
 
