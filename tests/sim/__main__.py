@@ -20,6 +20,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=40, help="steps per history")
     parser.add_argument("--postgres", action="store_true", help="use TEST_POSTGRES_URL")
     parser.add_argument("--database-url", help="any database URL (default: a SQLite file)")
+    parser.add_argument(
+        "--lose-webhooks",
+        action="store_true",
+        help="a dropped webhook is lost for good (default: redelivered later, as Razorpay does)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every step")
     parser.add_argument("--keep-going", action="store_true", help="run every seed, list failures")
     args = parser.parse_args(argv)
@@ -40,7 +45,9 @@ def main(argv=None):
     started, failed, steps, totals = time.monotonic(), [], 0, {}
     for seed in seeds:
         try:
-            sim = run_seed(app, seed, steps=args.steps, verbose=args.verbose)
+            sim = run_seed(
+                app, seed, steps=args.steps, verbose=args.verbose, lose_webhooks=args.lose_webhooks
+            )
             steps += len(sim.log)
             for key, value in sim.outcome.items():
                 totals[key] = totals.get(key, 0) + value

@@ -66,8 +66,11 @@ class SimKill(Exception):
 
 
 class Sim:
-    def __init__(self, app, seed, steps=40, verbose=False):
+    def __init__(self, app, seed, steps=40, verbose=False, lose_webhooks=False):
         self.app, self.seed, self.n_steps, self.verbose = app, seed, steps, verbose
+        # Off by default: Razorpay retries a webhook for 24 hours, so "dropped" means
+        # "delivered by a later step". On, a dropped webhook is lost for good.
+        self.lose_webhooks = lose_webhooks
         self.rng = random.Random(seed)
         self.sandbox = app.extensions["razorpay_sandbox"]
         self.redis = []  # outbox ids handed over and not yet run (the RQ queues)
@@ -407,9 +410,19 @@ class Sim:
             statuses.append(f"{delivery.event}={status}")
             if not (isinstance(status, int) and 200 <= status < 300):
                 held.append(delivery)
+        lost = []
+        if mode == "dropped" and self.lose_webhooks:
+            lost = [d for d in held if d not in shaped]
+            held = [d for d in held if d in shaped]
         with wh._lock:
             wh.pending = held + wh.pending
-        return f"webhooks ({mode}): " + ", ".join(statuses) + (f"; {len(held)} held" if held else "")
+            wh.dropped.extend(lost)
+        text = f"webhooks ({mode}): " + ", ".join(statuses)
+        if held:
+            text += f"; {len(held)} held"
+        if lost:
+            text += "; lost for good: " + ", ".join(d.event for d in lost)
+        return text
 
     def step_worker(self):
         """The worker takes what Redis holds (some of it, or all) and runs it."""
@@ -526,5 +539,5 @@ def _patched_item(mapping, key, value):
         mapping[key] = saved
 
 
-def run_seed(app, seed, steps=40, verbose=False):
-    return Sim(app, seed, steps=steps, verbose=verbose).run()
+def run_seed(app, seed, steps=40, verbose=False, lose_webhooks=False):
+    return Sim(app, seed, steps=steps, verbose=verbose, lose_webhooks=lose_webhooks).run()

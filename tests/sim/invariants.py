@@ -83,26 +83,44 @@ def no_negative_balances():
 
 
 def refunds_within_captured():
-    """Per item, live refunds never exceed what was paid for it; per gateway payment, live
-    gateway refunds never exceed what was captured."""
+    """Per item, live refunds of its price never exceed what was paid for it; per
+    reschedule, refunds of its fee never exceed the fee; per gateway payment, live gateway
+    refunds never exceed what was captured."""
     problems = []
-    live = defaultdict(int)
-    for booking_id, amount in db.session.execute(
-        sa.select(Refund.booking_id, Refund.amount).where(Refund.status.in_(LIVE_REFUND))
+    of_item, of_fee = defaultdict(int), defaultdict(int)
+    for booking_id, reschedule_id, amount in db.session.execute(
+        sa.select(Refund.booking_id, Refund.reschedule_id, Refund.amount).where(
+            Refund.status.in_(LIVE_REFUND)
+        )
     ):
-        live[booking_id] += int(amount)
+        if reschedule_id is None:
+            of_item[booking_id] += int(amount)
+        else:
+            of_fee[reschedule_id] += int(amount)
     items = db.session.execute(
-        sa.select(IndividualBooking.id, IndividualBooking.paid_amount, IndividualBooking.refunded_amount)
+        sa.select(
+            IndividualBooking.id, IndividualBooking.paid_amount, IndividualBooking.refunded_amount
+        )
     ).all()
-    for item_id, paid, refunded in items:
-        if live[item_id] > paid:
-            problems.append(f"item {item_id}: live refunds {live[item_id]} > paid {paid}")
-        if (refunded or 0) > paid:
-            problems.append(f"item {item_id}: refunded_amount {refunded} > paid {paid}")
+    for item_id, paid, _refunded in items:
+        if of_item[item_id] > paid:
+            problems.append(f"item {item_id}: live refunds {of_item[item_id]} > paid {paid}")
+    fees = dict(db.session.execute(sa.select(Reschedule.id, Reschedule.total)).all())
+    for reschedule_id, amount in sorted(of_fee.items()):
+        if amount > fees.get(reschedule_id, 0):
+            problems.append(
+                f"reschedule {reschedule_id}: fee refunds {amount} > fee {fees.get(reschedule_id)}"
+            )
     captured = defaultdict(int)
     for pay_id, amount in db.session.execute(
         sa.select(Payment.razorpay_payment_id, Payment.captured_amount).where(
             Payment.razorpay_payment_id.is_not(None), Payment.captured_amount.is_not(None)
+        )
+    ):
+        captured[pay_id] += int(amount)
+    for pay_id, amount in db.session.execute(
+        sa.select(Reschedule.razorpay_payment_id, Reschedule.total).where(
+            Reschedule.razorpay_payment_id.is_not(None)
         )
     ):
         captured[pay_id] += int(amount)
@@ -124,8 +142,8 @@ def refunds_within_captured():
 
 
 def payouts_within_earnings():
-    """Per provider, live payouts (gross) never exceed what was credited to the payable
-    (earnings, returns of failed payouts) less penalties."""
+    """Per provider, live payouts (gross) never exceed the earnings credited to the payable
+    (a penalty after a payout is a debt the next earnings pay, not an overpayment)."""
     problems = []
     credited = defaultdict(int)
     rows = db.session.execute(
@@ -135,9 +153,9 @@ def payouts_within_earnings():
         .where(LedgerAccount.code.startswith(chart.PROVIDER_PAYABLE + ":"))
     )
     for code, kind, amount in rows:
-        if kind.startswith("payout"):
-            continue  # the payouts themselves (and their returns) are what is checked
-        credited[int(code.partition(":")[2])] -= int(amount)  # liability: credits negative
+        if kind.startswith("payout") or int(amount) > 0:
+            continue  # payouts and their returns are what is checked; debits are penalties
+        credited[int(code.partition(":")[2])] -= int(amount)  # a credit: negative amount
     paid = defaultdict(int)
     for provider_id, gross in db.session.execute(
         sa.select(Payout.provider_id, Payout.gross).where(Payout.status.in_(LIVE_PAYOUT))
