@@ -1,9 +1,9 @@
 """Run the simulation from the command line.
 
-    python -m tests.sim --seeds 200            # seeds 0..199 (what CI runs)
-    python -m tests.sim --seeds 2000 --start 5000
-    python -m tests.sim --seed 17 -v           # replay one seed, printing every step
-    python -m tests.sim --postgres             # on TEST_POSTGRES_URL instead of SQLite
+python -m tests.sim --seeds 200            # seeds 0..199 (what CI runs)
+python -m tests.sim --seeds 2000 --start 5000
+python -m tests.sim --seed 17 -v           # replay one seed, printing every step
+python -m tests.sim --postgres             # on TEST_POSTGRES_URL instead of SQLite
 """
 
 import argparse

@@ -35,11 +35,11 @@ from portal.booking.models import IndividualBooking, MasterBooking
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.extensions import db
 from portal.gateway.inprocess import WSGIAdapter
+from portal.gateway.sandbox.common import ApiError
 from portal.ledger import accounts as chart
 from portal.payouts import completion
 from portal.payouts.common import PayoutError
 from portal.refunds import cancel
-from portal.gateway.sandbox.common import ApiError
 from tests.booking.factories import IST, NOW, at
 from tests.sim import invariants
 from tests.sim.world import populate, reset

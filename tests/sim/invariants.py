@@ -30,9 +30,7 @@ def _balances(prefix):
         .where(LedgerAccount.code.startswith(prefix + ":"))
         .group_by(LedgerAccount.code, LedgerAccount.kind)
     )
-    return {
-        code: int(raw) if kind in chart.DEBIT_NORMAL else -int(raw) for code, kind, raw in rows
-    }
+    return {code: int(raw) if kind in chart.DEBIT_NORMAL else -int(raw) for code, kind, raw in rows}
 
 
 def balance(code):
@@ -232,9 +230,9 @@ def effects_once(sandbox):
     problems = []
     by_receipt = defaultdict(list)
     for refund in sandbox.store.refunds.values():
-        by_receipt[refund.get("receipt") or (refund.get("notes") or {}).get("portal_refund")].append(
-            refund["id"]
-        )
+        by_receipt[
+            refund.get("receipt") or (refund.get("notes") or {}).get("portal_refund")
+        ].append(refund["id"])
     for key, ids in sorted(by_receipt.items(), key=lambda kv: str(kv[0])):
         if key and len(ids) > 1:
             problems.append(f"gateway made {len(ids)} refunds for one portal refund {key}: {ids}")

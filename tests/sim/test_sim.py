@@ -2,29 +2,12 @@
 with ``python -m tests.sim``; see docs/testing.md), a replay that prints the same history,
 and proof that a broken invariant is caught with its seed and steps."""
 
-import logging
-
 import pytest
 
 from tests.sim.harness import SimFailure, run_seed
-from tests.sim.world import make_app
 
 SEEDS = range(3)
 STEPS = 25
-
-
-@pytest.fixture(scope="module")
-def sim_app():
-    """A simulation app of its own (its own SQLite file): histories empty it at will."""
-    logging.disable(logging.WARNING)
-    app = make_app()
-    yield app
-    logging.disable(logging.NOTSET)
-    from portal.extensions import db
-
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -52,7 +35,10 @@ def test_a_broken_invariant_names_the_seed_and_the_steps(sim_app, monkeypatch):
         text = real(self)
         post(
             "unapplied_payment",
-            [debit(chart.GATEWAY_CLEARING, 100_000_00), credit(chart.patient_wallet(1), 100_000_00)],
+            [
+                debit(chart.GATEWAY_CLEARING, 100_000_00),
+                credit(chart.patient_wallet(1), 100_000_00),
+            ],
         )
         db.session.commit()
         return text + " (and a forged wallet credit)"

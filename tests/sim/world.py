@@ -74,8 +74,6 @@ def populate(app):
 
     states = db.session.scalars(sa.select(FundAccount.status)).all()
     w.fund_accounts = states
-    w.provider_users = {
-        pid: db.session.get(Provider, pid).user_id for pid in providers
-    }
+    w.provider_users = {pid: db.session.get(Provider, pid).user_id for pid in providers}
     w.providers = providers
     return w
