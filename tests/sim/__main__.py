@@ -17,7 +17,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=200, help="how many seeds to run")
     parser.add_argument("--start", type=int, default=0, help="the first seed")
     parser.add_argument("--seed", type=int, help="run (replay) this one seed")
-    parser.add_argument("--steps", type=int, default=40, help="steps per history")
+    parser.add_argument("--steps", type=int, default=25, help="steps per history")
     parser.add_argument("--postgres", action="store_true", help="use TEST_POSTGRES_URL")
     parser.add_argument("--database-url", help="any database URL (default: a SQLite file)")
     parser.add_argument(

@@ -51,13 +51,13 @@ HOURS = [(h, m) for h in range(9, 17) for m in (0, 30)]
 
 
 class SimFailure(AssertionError):
-    def __init__(self, seed, steps, problems):
+    def __init__(self, seed, steps, problems, replay):
         self.seed, self.steps, self.problems = seed, steps, problems
-        lines = [f"simulation seed {seed} failed after step {len(steps)}:"]
+        lines = [f"simulation seed {seed} failed at line {len(steps)} of its history:"]
         lines += [f"  {p}" for p in problems]
         lines.append("steps:")
         lines += [f"  {n:3d}. {s}" for n, s in enumerate(steps, 1)]
-        lines.append(f"replay: python -m tests.sim --seed {seed} --steps {len(steps)}")
+        lines.append(f"replay: python -m tests.sim {replay}")
         super().__init__("\n".join(lines))
 
 
@@ -66,7 +66,7 @@ class SimKill(Exception):
 
 
 class Sim:
-    def __init__(self, app, seed, steps=40, verbose=False, lose_webhooks=False):
+    def __init__(self, app, seed, steps=25, verbose=False, lose_webhooks=False):
         self.app, self.seed, self.n_steps, self.verbose = app, seed, steps, verbose
         # Off by default: Razorpay retries a webhook for 24 hours, so "dropped" means
         # "delivered by a later step". On, a dropped webhook is lost for good.
@@ -151,7 +151,7 @@ class Sim:
                 except Exception:
                     db.session.rollback()
                     self.log.append(f"{name}: crashed")
-                    raise SimFailure(self.seed, self.log, [traceback.format_exc()]) from None
+                    raise SimFailure(*self.failure([traceback.format_exc()])) from None
                 self.stats[name] = self.stats.get(name, 0) + 1
                 if text.endswith(IDLE):
                     self._note(text)  # nothing changed: no need to check again
@@ -178,12 +178,18 @@ class Sim:
             "payouts processed": n(Payout, Payout.status == "PROCESSED"),
         }
 
+    def failure(self, problems):
+        replay = f"--seed {self.seed} --steps {self.n_steps}"
+        if self.lose_webhooks:
+            replay += " --lose-webhooks"
+        return self.seed, self.log, problems, replay
+
     def check(self, text, at_rest=False):
         self._note(text)
         db.session.expire_all()
         problems = invariants.check(self.sandbox, at_rest=at_rest)
         if problems:
-            raise SimFailure(self.seed, self.log, problems)
+            raise SimFailure(*self.failure(problems))
 
     STEPS = (
         ("book", 6),
@@ -539,5 +545,5 @@ def _patched_item(mapping, key, value):
         mapping[key] = saved
 
 
-def run_seed(app, seed, steps=40, verbose=False, lose_webhooks=False):
+def run_seed(app, seed, steps=25, verbose=False, lose_webhooks=False):
     return Sim(app, seed, steps=steps, verbose=verbose, lose_webhooks=lose_webhooks).run()

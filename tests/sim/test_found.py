@@ -1,6 +1,6 @@
 """What the simulation found, each as the smallest history that shows it.
 
-Seed 19 with ``--lose-webhooks`` (``python -m tests.sim --seed 19 --lose-webhooks``): a
+Seed 19 (``python -m tests.sim --seed 19 --steps 40 --lose-webhooks``): a
 patient pays on the gateway's checkout page and never comes back (tab closed, no
 callback), and the ``payment.captured`` / ``order.paid`` webhooks are lost for good.
 The hold then expires (``booking.expire_holds``) without asking the gateway about the
@@ -24,7 +24,7 @@ from tests.sim.world import populate, reset
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue #15, found by the simulation (seed 19, --lose-webhooks): a capture whose "
+    reason="issue #15, found by the simulation (seed 19, --steps 40 --lose-webhooks): a capture whose "
     "webhooks are lost and whose patient never returns is never reconciled",
 )
 def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
