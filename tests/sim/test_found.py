@@ -55,3 +55,66 @@ def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
                 sim._run(sim.redis.pop(0))
         db.session.expire_all()
         assert invariants.gateway_agrees(sandbox) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #15 finding 1 (another helper's fix): a signed payment.captured with a "
+    "forged amount becomes a wallet credit without asking the gateway",
+)
+def test_a_signed_capture_the_gateway_never_made_mints_no_money(sim_app):
+    """The simulation's ``clearing_backed_by_gateway`` catches issue #15's first finding:
+    an event signed with the embedded secret claims ₹1,00,000 for an open order."""
+    import json
+
+    from portal.gateway.webhooks import sign_body
+
+    sim = Sim(sim_app, seed=0)
+    with sim.running():
+        reset(sim_app)
+        world = populate(sim_app)
+        patient = sim.user(world.patients[1])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=world.consult,
+            provider_ids=[world.doctors[0]],
+            clinic_id=world.clinic,
+            start_at=at(2, 11),
+        )
+        result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+        order_id = result.payment.razorpay_order_id
+        entity = {
+            "id": "pay_Forged00000001",
+            "entity": "payment",
+            "amount": 100_000_00,
+            "currency": "INR",
+            "status": "captured",
+            "order_id": order_id,
+            "method": "upi",
+            "captured": True,
+        }
+        body = json.dumps(
+            {
+                "entity": "event",
+                "event": "payment.captured",
+                "contains": ["payment"],
+                "payload": {"payment": {"entity": entity}},
+                "created_at": 1780000000,
+            }
+        ).encode()
+        secret = sim_app.config["RAZORPAY_WEBHOOK_SECRET"]
+        answer = sim_app.test_client().post(
+            "/webhooks/razorpay",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Razorpay-Event-Id": "evt_forged_1",
+                "X-Razorpay-Signature": sign_body(body, secret),
+            },
+        )
+        assert answer.status_code < 500
+        while sim.redis:
+            sim._run(sim.redis.pop(0))
+        db.session.expire_all()
+        assert invariants.clearing_backed_by_gateway(sim.sandbox) == []
