@@ -56,6 +56,9 @@ def main(argv=None):
             failed.append(seed)
             if not args.keep_going:
                 break
+        done = seed - seeds[0] + 1
+        if len(seeds) > 1 and done % 25 == 0:
+            print(f"... {done} seeds, {time.monotonic() - started:.0f} s", file=sys.stderr)
     took = time.monotonic() - started
     print(
         f"simulation: {len(seeds)} seed(s) from {seeds[0]}, {args.steps} steps each, "
