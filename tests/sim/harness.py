@@ -85,7 +85,7 @@ class Sim:
     def _dispatch(self, ids):
         # RQ refuses a job id it already holds (outbox-<id>): so does this queue.
         ids = [i for i in ids if i not in self.redis]
-        if self.crash_next_dispatch:
+        if ids and self.crash_next_dispatch:
             # The process died right after the commit: nothing reached Redis.
             self.crash_next_dispatch = False
             self._note(f"    (crash after commit: outbox {ids} not handed over)")
