@@ -6,13 +6,10 @@ callback), and the ``payment.captured`` / ``order.paid`` webhooks are lost for g
 The hold then expires (``booking.expire_holds``) without asking the gateway about the
 order, and nothing else ever does (``RazorpayPayIn.fetch_order_payments`` exists but no
 sweep calls it): the money stays captured at Razorpay, known to no one -- not on a
-booking, not refunded, not in the wallet. Left to the lead (a fix belongs in
-``portal/booking``): before expiring a hold with an order, or in a periodic sweep of
-recent orders, fetch the order's payments and apply a captured one like a webhook."""
+booking, not refunded, not in the wallet. Fixed: ``booking.expire_holds`` asks the
+gateway about the order first and applies a captured payment as a webhook would."""
 
 from datetime import timedelta
-
-import pytest
 
 from portal.booking import checkout, visits
 from portal.extensions import db
@@ -22,11 +19,6 @@ from tests.sim.harness import Sim
 from tests.sim.world import populate, reset
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #15, found by the simulation (seed 19, --steps 40 --lose-webhooks): a capture whose "
-    "webhooks are lost and whose patient never returns is never reconciled",
-)
 def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
     sim = Sim(sim_app, seed=0)
     with sim.running():
@@ -57,11 +49,6 @@ def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
         assert invariants.gateway_agrees(sandbox) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #15 finding 1 (another helper's fix): a signed payment.captured with a "
-    "forged amount becomes a wallet credit without asking the gateway",
-)
 def test_a_signed_capture_the_gateway_never_made_mints_no_money(sim_app):
     """The simulation's ``clearing_backed_by_gateway`` catches issue #15's first finding:
     an event signed with the embedded secret claims ₹1,00,000 for an open order."""
