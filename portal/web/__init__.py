@@ -1,5 +1,53 @@
 """The web layer: one blueprint per audience. Views parse, call one service, render."""
 
+from flask import Request
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.routing import IntegerConverter
+
+# Every id column is a 32-bit INTEGER on PostgreSQL; a bigger number in a URL or a query
+# string cannot name a row, and handed to the database it is an error (a 500), not a miss.
+MAX_ID = 2**31 - 1
+
+
+def bounded_int(text):
+    """``int`` for request values: a ValueError (so ``args.get(type=int)`` falls back to
+    its default) for anything beyond the database's integers, and for huge digit strings
+    before int() spends time on them."""
+    if isinstance(text, str) and len(text.strip()) > 12:
+        raise ValueError("number too long")
+    value = int(text)
+    if not -MAX_ID <= value <= MAX_ID:
+        raise ValueError("number out of range")
+    return value
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` in every route: ids above the database's range are a 404."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+class BoundedArgs(ImmutableMultiDict):
+    """Query-string and form values whose ``type=int`` conversions are bounded."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 (werkzeug's own signature)
+        return super().get(key, default, bounded_int if type is int else type)
+
+    def getlist(self, key, type=None):  # noqa: A002
+        return super().getlist(key, bounded_int if type is int else type)
+
+
+class PortalRequest(Request):
+    parameter_storage_class = BoundedArgs
+
+
+def init_request_handling(app):
+    """Bounded ints for URL converters and ``request.args/form.get(type=int)``. Runs
+    before any blueprint (or the mounted sandbox) adds a rule, so every rule uses it."""
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.request_class = PortalRequest
+
 
 def register_blueprints(app):
     from portal.extensions import csrf
@@ -14,6 +62,7 @@ def register_blueprints(app):
         webhooks,
     )
 
+    init_request_handling(app)
     for module in (public, auth, patient, provider, admin, notifications, ops):
         app.register_blueprint(module.bp)
     # Webhooks prove themselves by signature, not by a session's CSRF token.

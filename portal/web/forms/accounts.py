@@ -2,7 +2,6 @@
 length, unique email …) live in portal.accounts.service, whose ValidationError messages
 ``portal.web.errors.apply_errors`` puts beside the matching fields."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
@@ -15,6 +14,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import PASSWORD_MIN_LENGTH, RELATIONSHIPS
+from portal.web.forms.base import PortalForm
 
 PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters."
 
@@ -23,7 +23,7 @@ def _required(what):
     return DataRequired(message=f"Enter {what}.")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     email = StringField(
         "Email",
         validators=[_required("your email address")],
@@ -37,7 +37,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(PortalForm):
     name = StringField(
         "Full name",
         validators=[_required("your name"), Length(max=120)],
@@ -69,7 +69,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(PortalForm):
     email = StringField(
         "Email",
         validators=[_required("your email address")],
@@ -77,7 +77,7 @@ class ForgotPasswordForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(PortalForm):
     password = PasswordField(
         "New password",
         validators=[_required("a password")],
@@ -94,7 +94,7 @@ class SetPasswordForm(FlaskForm):
     )
 
 
-class DependentForm(FlaskForm):
+class DependentForm(PortalForm):
     name = StringField("Name", validators=[_required("their name"), Length(max=120)])
     relationship = SelectField(
         "Relationship",
@@ -107,7 +107,7 @@ class DependentForm(FlaskForm):
     date_of_birth = DateField("Date of birth", validators=[Optional()])
 
 
-class InviteForm(FlaskForm):
+class InviteForm(PortalForm):
     name = StringField("Name", validators=[_required("their name"), Length(max=120)])
     email = StringField(
         "Email", validators=[_required("their email address")], render_kw={"type": "email"}

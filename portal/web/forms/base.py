@@ -1,0 +1,68 @@
+"""The base of every form: limits that hold for every field, whatever its own validators.
+
+* text: at most its ``Length(max=…)``, or ``MAX_TEXT`` characters when it names none;
+  no NUL or other control characters (a tab or a line break in a text area is fine);
+* numbers (an ``IntegerField``, a ``coerce=int`` choice): within the database's integers.
+
+A value over a limit is a message beside its field (422 with the form), never a database
+error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column)."""
+
+import unicodedata
+
+from flask_wtf import FlaskForm
+from wtforms.validators import Length
+
+MAX_TEXT = 2000  # a field that names no Length of its own
+MAX_INT = 2**31 - 1
+ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+MSG_TOO_LONG = "This is too long: at most {max} characters."
+MSG_CONTROL = "Remove the control characters (such as NUL) from this field."
+MSG_NUMBER = "That number is too large."
+
+
+def has_control_characters(text):
+    return any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROLS for c in text)
+
+
+def _max_length(field):
+    for validator in field.validators:
+        if isinstance(validator, Length) and validator.max is not None and validator.max >= 0:
+            return validator.max
+    return MAX_TEXT
+
+
+def _raw_texts(field):
+    """What the person sent for the field (before any coercion)."""
+    return [v for v in (field.raw_data or []) if isinstance(v, str)]
+
+
+def field_limit_error(field):
+    """The message for a field over a shared limit, or None."""
+    for text in _raw_texts(field):
+        if has_control_characters(text):
+            return MSG_CONTROL
+        limit = _max_length(field)
+        if field.type in ("StringField", "TextAreaField", "PasswordField", "EmailField") or (
+            isinstance(field.data, str)
+        ):
+            if len(text) > limit:
+                return MSG_TOO_LONG.format(max=limit)
+        elif len(text) > MAX_TEXT:
+            return MSG_TOO_LONG.format(max=MAX_TEXT)
+    values = field.data if isinstance(field.data, list | tuple) else [field.data]
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            return MSG_NUMBER
+    return None
+
+
+class PortalForm(FlaskForm):
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        for field in self:
+            message = field_limit_error(field)
+            if message is not None:
+                if message not in field.errors:
+                    field.errors = [*field.errors, message]
+                ok = False
+        return ok
