@@ -207,6 +207,13 @@ TUNABLES = {
             "10 per minute",
             "sign-in attempts per address (Flask-Limiter notation)",
         ),
+        # request bodies
+        Tunable(
+            "MAX_CONTENT_LENGTH",
+            _int(1024),
+            str(1024 * 1024),
+            "largest request body in bytes, chunked bodies included (413 above it)",
+        ),
         # mail and notifications
         Tunable(
             "MAIL_SERVER",
