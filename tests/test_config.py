@@ -115,4 +115,4 @@ def test_one_clinic_time_zone():
     spelled = sorted(
         str(p.relative_to(root)) for p in root.rglob("*.py") if '"Asia/Kolkata"' in p.read_text()
     )
-    assert spelled == ["domain/timezone.py", "gateway/sandbox/store.py"], spelled
+    assert spelled == ["domain/timezone.py", "gateway/sandbox/common.py"], spelled

@@ -121,11 +121,13 @@ def test_event_is_stored_answered_and_processed_once(app, client, handled):
     assert len(calls) == 1
 
 
-def test_event_ids_are_unique_per_source(app, client, handled):
+def test_event_ids_are_unique_across_both_endpoints(app, client, handled):
+    """Razorpay's event ids are unique across pay-in and RazorpayX: the same id on the
+    other endpoint is a replay, not a second event (issue #15)."""
     body = event_body("payout.processed", payout={"id": "pout_1", "status": "processed"})
     assert post(client, app, body, event_id="same", source="razorpayx").json["status"] == "stored"
-    assert post(client, app, event_body(), event_id="same").json["status"] == "stored"
-    assert sorted(r.source for r in rows(app)) == ["razorpay", "razorpayx"]
+    assert post(client, app, event_body(), event_id="same").json["status"] == "duplicate"
+    assert [r.source for r in rows(app)] == ["razorpayx"]
 
 
 def test_malformed_requests(app, client):
