@@ -1,8 +1,13 @@
 """The web layer: one blueprint per audience. Views parse, call one service, render."""
 
+import io
+
 from flask import Request
 from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
 
 # Every id column is a 32-bit INTEGER on PostgreSQL; a bigger number in a URL or a query
 # string cannot name a row, and handed to the database it is an error (a 500), not a miss.
@@ -38,8 +43,39 @@ class BoundedArgs(ImmutableMultiDict):
         return super().getlist(key, bounded_int if type is int else type)
 
 
+class CappedStream(io.RawIOBase):
+    """A body stream that raises 413 once more than ``limit`` bytes come out of it.
+
+    werkzeug stops a chunked body (no Content-Length) at ``max_content_length`` but hands
+    back the first ``limit`` bytes as if they were the whole body: a truncated form or
+    webhook instead of a refusal. Reading one byte past the limit tells the two apart."""
+
+    def __init__(self, stream, limit):
+        self.stream, self.limit, self.pos = stream, limit, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.stream.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.pos += n
+        if self.pos > self.limit:
+            raise RequestEntityTooLarge()
+        return n
+
+
 class PortalRequest(Request):
     parameter_storage_class = BoundedArgs
+
+    @cached_property
+    def stream(self):
+        limit = self.max_content_length
+        if limit is None or self.content_length is not None or self.shallow:
+            return super().stream  # a declared length: werkzeug refuses it up front
+        inner = get_input_stream(self.environ, max_content_length=limit + 1)
+        return io.BufferedReader(CappedStream(inner, limit))
 
 
 def init_request_handling(app):
