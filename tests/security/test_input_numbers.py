@@ -119,3 +119,9 @@ def test_the_request_log_line_never_breaks_a_request(app, client, monkeypatch):
     assert client.get("/auth/login").status_code == 200
     monkeypatch.setattr(portal.logs, "log_event", real)
     assert client.get("/auth/login").status_code == 200  # and the next one too
+
+
+def test_a_nul_in_a_query_string_is_a_400(client, make_user, login):
+    login(make_user("admin"))
+    assert client.get("/admin/users", query_string={"q": "a\x00b"}).status_code == 400
+    assert client.get("/admin/users", query_string={"q": "ab"}).status_code == 200
