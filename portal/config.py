@@ -256,6 +256,13 @@ TUNABLES = {
             "3",
             "account mails (reset links, 'you already have an account') per account per hour",
         ),
+        # request bodies
+        Tunable(
+            "MAX_CONTENT_LENGTH",
+            _int(1024),
+            str(1024 * 1024),
+            "largest request body in bytes, chunked bodies included (413 above it)",
+        ),
         # mail and notifications
         Tunable(
             "MAIL_SERVER",

@@ -47,19 +47,35 @@ def init_app(app):
 
     @app.after_request
     def _finish(response):
-        started = g.get("request_started")
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        if request.path.startswith("/static/"):
-            return response
-        user_id = current_user.get_id() if current_user and not current_user.is_anonymous else None
-        log_event(
-            "request",
-            request_id=g.get("request_id"),
-            user_id=user_id,
-            method=request.method,
-            route=request.url_rule.rule if request.url_rule else None,
-            path=request.path,
-            status=response.status_code,
-            duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None,
-        )
+        # Logging must never turn an answer into a 500: after a request that broke the
+        # database session, loading the user (or anything else here) may fail.
+        try:
+            _log_request(response)
+        except Exception:  # noqa: BLE001
+            log.exception("the request log line failed (request %s)", g.get("request_id"))
         return response
+
+
+def _user_id():
+    try:
+        return current_user.get_id() if current_user and not current_user.is_anonymous else None
+    except Exception:  # noqa: BLE001 (a broken session: the line is still worth writing)
+        return None
+
+
+def _log_request(response):
+    started = g.get("request_started")
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    if request.path.startswith("/static/"):
+        return
+    user_id = _user_id()
+    log_event(
+        "request",
+        request_id=g.get("request_id"),
+        user_id=user_id,
+        method=request.method,
+        route=request.url_rule.rule if request.url_rule else None,
+        path=request.path,
+        status=response.status_code,
+        duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None,
+    )

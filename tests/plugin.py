@@ -123,6 +123,9 @@ def _test_config(database_url, **extra):
         "SERVER_NAME": None,
         # The sandbox's webhooks reach the app through its WSGI callable, no server needed.
         "SANDBOX_INPROCESS": True,
+        # Tests pass callback URLs on this host; the sandbox's checkout returns only to the
+        # portal's own origins.
+        "SANDBOX_CALLBACK_ORIGINS": ("http://portal.test",),
     }
     config.update(extra)
     return config

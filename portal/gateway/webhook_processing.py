@@ -1,6 +1,8 @@
 """Storing and processing verified webhook events.
 
-``record_event`` stores an event once under (source, event id) and sends
+``record_event`` stores an event once under its event id (Razorpay's ids are unique
+across its pay-in and RazorpayX webhooks, so a copy on the other endpoint is a duplicate
+too) and sends
 ``portal.events.webhook_stored`` in the same transaction (the job layer connects to it and
 records the processing job in the outbox; the gateway never imports the jobs).
 ``process_webhook_event`` runs the handlers registered with ``on_event`` and marks the
@@ -20,6 +22,7 @@ from portal import events
 from portal.db import savepoint, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
+from portal.gateway.webhook_shapes import shape_problem
 
 HANDLERS = defaultdict(list)  # event type -> [handler(event)]
 JOB_NAME = "gateway.process_webhook"
@@ -62,10 +65,13 @@ def record_event(source, event_id, payload):
 
 
 def _find(source, event_id):
+    # Either endpoint: the same event id twice is one event (see the module docstring).
+    del source
     return db.session.scalar(
-        sa.select(WebhookEvent.id).where(
-            WebhookEvent.source == source, WebhookEvent.event_id == event_id
-        )
+        sa.select(WebhookEvent.id)
+        .where(WebhookEvent.event_id == event_id)
+        .order_by(WebhookEvent.id)
+        .limit(1)
     )
 
 
@@ -99,6 +105,12 @@ def _process(row_id):
         .where(WebhookEvent.id == row_id)
         .execution_options(populate_existing=True)
     ).scalar_one()
+    problem = shape_problem(event.payload)
+    if problem:
+        # Stored before shapes were checked at the door: park it with the reason (an admin
+        # sees it) instead of crashing its handler at every retry.
+        event.last_error = f"parked: {problem}"
+        return False
     for handler in list(HANDLERS.get(event.event_type, ())):
         handler(event)
     return True

@@ -210,6 +210,7 @@ def start_gateway(app, deliver_webhooks=True):
         "WEBHOOK_SECRET": c["RAZORPAY_WEBHOOK_SECRET"],
         "WEBHOOK_THREAD": False,
         "SEED": None,
+        "CALLBACK_ORIGINS": ("http://portal.test",),  # the checkout returns only there
     }
     if deliver_webhooks:
         config.update(

@@ -61,6 +61,8 @@ def sandbox_server(sandbox_config):
         "X_WEBHOOK_SECRET": X_WEBHOOK_SECRET,
         "WEBHOOK_THREAD": False,
         "SEED": 7,
+        # The merchant site the checkout may return to (it refuses any other origin).
+        "CALLBACK_ORIGINS": ("http://merchant.test",),
         **sandbox_config,
     }
     app = create_sandbox_app(config)

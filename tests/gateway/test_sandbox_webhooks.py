@@ -1,5 +1,6 @@
 """The sandbox's webhook sender and its control API."""
 
+import base64
 import json
 import threading
 import time
@@ -195,6 +196,9 @@ def test_control_api():
     recorder = Recorder()
     app, sandbox = make_sandbox(recorder)
     client = app.test_client()
+    # The control API wants the sandbox's own key, as its /v1 API does (issue #15).
+    key = base64.b64encode(f"{sandbox.store.key_id}:{sandbox.store.key_secret}".encode())
+    client.environ_base["HTTP_AUTHORIZATION"] = "Basic " + key.decode()
     assert (
         client.post("/_control/faults", json={"latency_ms": 5, "fail_next": 1}).json["fail_next"]
         == 1

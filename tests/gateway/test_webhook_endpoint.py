@@ -13,6 +13,7 @@ from portal.gateway.sandbox import create_sandbox_app
 from portal.gateway.sandbox.delivery import wsgi_transport
 from portal.gateway.webhook_processing import HANDLERS, on_event, process_webhook_event
 from portal.gateway.webhooks import sign_body
+from portal.outbox import OutboxItem
 
 
 @pytest.fixture
@@ -121,11 +122,13 @@ def test_event_is_stored_answered_and_processed_once(app, client, handled):
     assert len(calls) == 1
 
 
-def test_event_ids_are_unique_per_source(app, client, handled):
+def test_event_ids_are_unique_across_both_endpoints(app, client, handled):
+    """Razorpay's event ids are unique across pay-in and RazorpayX: the same id on the
+    other endpoint is a replay, not a second event (issue #15)."""
     body = event_body("payout.processed", payout={"id": "pout_1", "status": "processed"})
     assert post(client, app, body, event_id="same", source="razorpayx").json["status"] == "stored"
-    assert post(client, app, event_body(), event_id="same").json["status"] == "stored"
-    assert sorted(r.source for r in rows(app)) == ["razorpay", "razorpayx"]
+    assert post(client, app, event_body(), event_id="same").json["status"] == "duplicate"
+    assert [r.source for r in rows(app)] == ["razorpayx"]
 
 
 def test_malformed_requests(app, client):
@@ -148,14 +151,18 @@ def test_a_failing_handler_leaves_the_event_for_a_retry(app, client, handled):
     body = event_body("refund.processed", refund={"id": "rfnd_1", "status": "processed"})
     assert post(client, app, body, event_id="evt_retry").status_code == 200  # answered anyway
     [row] = rows(app)
-    assert row.processed_at is None and row.attempts == 1
-    assert "ledger not ready" in row.last_error
+    # The job is the unit of work: its failure is recorded on the outbox item (retried on
+    # the outbox's backoff), and the event stays unprocessed.
+    assert row.processed_at is None
+    with app.app_context():
+        [item] = db.session.scalars(sa.select(OutboxItem)).all()
+        assert item.done_at is None and "ledger not ready" in item.last_error
     broken["on"] = False
     with app.app_context():
         assert process_webhook_event(row.id) is True
         db.session.commit()
     [row] = rows(app)
-    assert row.processed_at is not None and row.attempts == 2 and row.last_error is None
+    assert row.processed_at is not None and row.last_error is None
     assert calls == [("refund.processed", "evt_retry")]
 
 

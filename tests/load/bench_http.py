@@ -52,7 +52,7 @@ from tests.load.http_client import (
     first_book_link,
     form_posting_to,
 )
-from tests.load.http_stack import QUEUES, Stack, fresh_database, pg_url
+from tests.load.http_stack import CONTROL_AUTH, QUEUES, Stack, fresh_database, pg_url
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/cp_bench_http"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
@@ -555,7 +555,9 @@ def wait_for_outbox(engine, redis, timeout):
 
 def show_backlog(report, engine, redis, when, name, sandbox_url):
     due, pending, queued = backlog(engine, redis)
-    webhooks = httpx.get(sandbox_url + "/_control/state", timeout=10).json()["pending_webhooks"]
+    webhooks = httpx.get(sandbox_url + "/_control/state", timeout=10, auth=CONTROL_AUTH).json()[
+        "pending_webhooks"
+    ]
     print(
         f"\noutbox backlog {when}: {due} rows due and not done ({pending} not done, "
         f"later ones included); {queued} jobs queued in Redis; {webhooks} webhooks the "

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from tests.load.http_stack import CONTROL_AUTH
+
 IST = ZoneInfo("Asia/Kolkata")
 PASSWORD = "bench-patient-password-1"
 OPENS, CLOSES, SLOT_MINUTES = time(6), time(22), 30
@@ -177,7 +179,12 @@ def webhooks_delivered(sandbox_url, timeout=60):
     """Wait until the sandbox has no webhook left to send."""
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
-        if httpx.get(sandbox_url + "/_control/state", timeout=5).json()["pending_webhooks"] == 0:
+        if (
+            httpx.get(sandbox_url + "/_control/state", timeout=5, auth=CONTROL_AUTH).json()[
+                "pending_webhooks"
+            ]
+            == 0
+        ):
             return True
         clock.sleep(0.5)
     return False

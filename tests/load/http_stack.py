@@ -28,6 +28,8 @@ SECRETS = {
     "RAZORPAYX_WEBHOOK_SECRET": "bench_http_x_webhook_secret",
     "RAZORPAYX_ACCOUNT_NUMBER": "2323230000000000",
 }
+# The sandbox's control API wants its key (HTTP basic), as its /v1 API does.
+CONTROL_AUTH = (SECRETS["RAZORPAY_KEY_ID"], SECRETS["RAZORPAY_KEY_SECRET"])
 
 
 def free_port():

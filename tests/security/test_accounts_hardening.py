@@ -223,7 +223,7 @@ def test_control_characters_in_a_dependent_name_are_refused(app, client, make_us
 def test_every_form_checks_for_control_characters():
     """Every form of the web layer derives from the portal's base form (which adds the
     check to every text field)."""
-    from portal.web.forms.base import FlaskForm as PortalForm
+    from portal.web.forms.base import PortalForm
 
     forms = []
     for info in pkgutil.iter_modules(portal.web.forms.__path__):

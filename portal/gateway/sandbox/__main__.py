@@ -3,7 +3,9 @@
 Settings come from the environment: RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET,
 RAZORPAY_WEBHOOK_SECRET, RAZORPAYX_WEBHOOK_SECRET, RAZORPAYX_ACCOUNT_NUMBER,
 SANDBOX_WEBHOOK_URL, SANDBOX_X_WEBHOOK_URL, SANDBOX_FAULTS (JSON), SANDBOX_HOST,
-SANDBOX_PORT (default 5001)."""
+SANDBOX_PORT (default 5001), SANDBOX_CALLBACK_ORIGINS (comma-separated origins the checkout
+may return to; default: those of the webhook URLs). The control API needs the key (HTTP
+basic auth with RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET)."""
 
 import os
 
@@ -24,6 +26,9 @@ def main():
         "X_WEBHOOK_URL": env("SANDBOX_X_WEBHOOK_URL"),
         "FAULTS": env("SANDBOX_FAULTS"),
     }
+    origins = [o.strip() for o in env("SANDBOX_CALLBACK_ORIGINS", "").split(",") if o.strip()]
+    if origins:
+        config["CALLBACK_ORIGINS"] = tuple(origins)
     app = create_sandbox_app(config)
     run_simple(
         env("SANDBOX_HOST", "127.0.0.1"), int(env("SANDBOX_PORT", "5001")), app, threaded=True

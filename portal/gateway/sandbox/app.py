@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from flask import Flask, jsonify, request
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -34,6 +35,12 @@ DEFAULTS = {
     "SEED": None,  # ids and fault dice; None = fresh randomness
     "CLOCK": time.time,
     "PUBLIC_URL": None,  # base of short_url; default: the request's own root URL
+    # Where the checkout may send the browser back to (origins, e.g. "https://portal.example");
+    # default: the origins of WEBHOOK_URL and X_WEBHOOK_URL (the merchant's site).
+    "CALLBACK_ORIGINS": None,
+    "MOUNTED": False,  # served by the portal: its own origin is a callback origin too
+    "CONTROL_AUTHORIZER": None,  # callable(environ) -> bool, besides the key (mounted: admins)
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # API bodies are a few KB; chunked ones are cut too
 }
 
 
@@ -114,6 +121,10 @@ def create_sandbox_app(config=None):
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
+    if app.config["CALLBACK_ORIGINS"] is None:
+        app.config["CALLBACK_ORIGINS"] = tuple(
+            url for url in (app.config["WEBHOOK_URL"], app.config["X_WEBHOOK_URL"]) if url
+        )
     sandbox = Sandbox(app.config)
     app.extensions["razorpay_sandbox"] = sandbox
     app.register_blueprint(api.bp)
@@ -143,6 +154,18 @@ def create_sandbox_app(config=None):
     return app
 
 
+def portal_admin_check(portal_app):
+    """``CONTROL_AUTHORIZER`` for the mounted sandbox: is the request's portal session an
+    active admin's? (Same origin, so the portal's session cookie comes along.)"""
+
+    def is_portal_admin(environ):
+        with portal_app.request_context(environ):
+            user = current_user._get_current_object()
+            return bool(user.is_authenticated and getattr(user, "is_admin", False))
+
+    return is_portal_admin
+
+
 def mount_sandbox(portal_app, prefix="/sandbox"):
     """Serve the sandbox inside the portal under ``prefix`` (the embedded default).
 
@@ -165,6 +188,11 @@ def mount_sandbox(portal_app, prefix="/sandbox"):
         "DELAYS": c.get("SANDBOX_DELAYS"),
         "SEED": c.get("SANDBOX_SEED"),
         "PUBLIC_URL": public + prefix,
+        # The portal itself (and any further origins the portal names, e.g. a test host).
+        "CALLBACK_ORIGINS": (public, *c.get("SANDBOX_CALLBACK_ORIGINS", ())),
+        "MOUNTED": True,
+        "CONTROL_AUTHORIZER": portal_admin_check(portal_app),
+        "MAX_CONTENT_LENGTH": c.get("MAX_CONTENT_LENGTH") or DEFAULTS["MAX_CONTENT_LENGTH"],
     }
     if c.get("SANDBOX_INPROCESS"):
         config["WEBHOOK_TRANSPORT"] = wsgi_transport(portal_app)

@@ -3,6 +3,7 @@
 The pages are plain HTML forms: no scripts at all, so they work under a strict CSP and in
 a browser test without Razorpay's checkout.js."""
 
+import hmac
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -11,6 +12,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    jsonify,
     redirect,
     render_template_string,
     request,
@@ -96,11 +98,45 @@ def with_params(url, params):
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url):
+    """(scheme, host, port) of an absolute http(s) URL, or None for anything a browser
+    might read differently from us: a backslash, whitespace or control characters,
+    user info (``https://portal@evil``), no host."""
+    if not isinstance(url, str) or any(c == "\\" or c.isspace() or ord(c) < 32 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
+def allowed_callback(url):
+    """Is ``url`` on the merchant's own site? The callback origins configured (the portal's
+    PUBLIC_URL, or the origins of the webhook URLs when the sandbox runs on its own), and,
+    when mounted in the portal, the portal's origin this page was served from."""
+    origin = origin_of(url)
+    if origin is None:
+        return False
+    allowed = {origin_of(o) for o in current_app.config.get("CALLBACK_ORIGINS") or ()}
+    if current_app.config.get("MOUNTED"):
+        allowed.add(origin_of(request.host_url))
+    return origin in allowed
+
+
 def safe_callback(url):
+    """A callback URL the checkout may redirect to, else 400: the sandbox must not be an
+    open redirect on the portal's origin."""
     if not url:
         return None
-    if urlsplit(url).scheme not in ("http", "https"):
-        abort(400, "callback_url must be an http(s) URL")
+    if not allowed_callback(url):
+        abort(400, "callback_url must be a page of the merchant's own site")
     return url
 
 
@@ -242,7 +278,7 @@ def link_submit(link_id):
         "razorpay_payment_link_status": link["status"],
         "razorpay_signature": store.link_signature(link, payment["id"]),
     }
-    if link["callback_url"]:
+    if link["callback_url"] and allowed_callback(link["callback_url"]):
         return redirect(with_params(link["callback_url"], params), code=303)
     return page(
         title="Payment successful",
@@ -252,6 +288,32 @@ def link_submit(link_id):
 
 
 # --- control API: tests and demos steer the sandbox -----------------------------------
+
+
+@bp.before_app_request
+def _control_needs_a_key():
+    """The control API moves time, forces outcomes and resets everything: only for a caller
+    with the sandbox's own key (HTTP basic, as its /v1 API) or, when it is mounted in the
+    portal, a signed-in admin of the portal (``CONTROL_AUTHORIZER``). Never anonymous."""
+    if not request.path.startswith("/_control/"):
+        return None
+    store = sandbox().store
+    auth = request.authorization
+    if (
+        auth is not None
+        and auth.type == "basic"
+        and hmac.compare_digest(str(auth.username or ""), store.key_id)
+        and hmac.compare_digest(str(auth.password or ""), store.key_secret)
+    ):
+        return None
+    authorizer = current_app.config.get("CONTROL_AUTHORIZER")
+    if authorizer is not None and authorizer(request.environ):
+        return None
+    error = ApiError("The api key provided is invalid", status=401, reason="NA", source="NA")
+    response = jsonify(error.body())
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Basic realm="sandbox control"'
+    return response
 
 
 def control_json():

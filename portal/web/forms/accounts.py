@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import PASSWORD_MIN_LENGTH, RELATIONSHIPS
-from portal.web.forms.base import FlaskForm
+from portal.web.forms.base import PortalForm
 
 PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters."
 
@@ -24,7 +24,7 @@ def _required(what):
     return DataRequired(message=f"Enter {what}.")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     email = StringField(
         "Email",
         validators=[_required("your email address")],
@@ -39,7 +39,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(PortalForm):
     name = StringField(
         "Full name",
         validators=[_required("your name"), Length(max=120)],
@@ -71,7 +71,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(PortalForm):
     email = StringField(
         "Email",
         validators=[_required("your email address")],
@@ -79,7 +79,7 @@ class ForgotPasswordForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(PortalForm):
     password = PasswordField(
         "New password",
         validators=[_required("a password")],
@@ -104,7 +104,7 @@ class ChangePasswordForm(SetPasswordForm):
     )
 
 
-class DependentForm(FlaskForm):
+class DependentForm(PortalForm):
     name = StringField("Name", validators=[_required("their name"), Length(max=120)])
     relationship = SelectField(
         "Relationship",
@@ -117,7 +117,7 @@ class DependentForm(FlaskForm):
     date_of_birth = DateField("Date of birth", validators=[Optional()])
 
 
-class InviteForm(FlaskForm):
+class InviteForm(PortalForm):
     name = StringField("Name", validators=[_required("their name"), Length(max=120)])
     email = StringField(
         "Email", validators=[_required("their email address")], render_kw={"type": "email"}

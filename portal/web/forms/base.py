@@ -1,32 +1,71 @@
-"""The portal's form base: every form of the web layer derives from this ``FlaskForm``.
+"""The base of every form: limits that hold for every field, whatever its own validators.
 
-Every text field (StringField, TextAreaField, PasswordField, and their subclasses) gets a
-validator refusing NUL and other control characters, with a message beside the field:
-they have no business in a name, a note or an address, break some database drivers (NUL
-in PostgreSQL text) and hide text in logs. Line breaks and tabs stay allowed in text
-areas. ``tests/accounts/test_accounts_hardening.py`` checks every form derives from it."""
+* text: at most its ``Length(max=…)``, or ``MAX_TEXT`` characters when it names none;
+  no NUL or other control characters (a tab or a line break in a text area is fine);
+* numbers (an ``IntegerField``, a ``coerce=int`` choice): within the database's integers.
 
-from flask_wtf import FlaskForm as _FlaskForm
-from wtforms import PasswordField, StringField, TextAreaField
-from wtforms.validators import ValidationError
+A value over a limit is a message beside its field (422 with the form), never a database
+error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column).
+``tests/accounts``' hardening test checks that every form of the web layer derives from it."""
 
-from portal.accounts.service import CONTROL_CHARS, has_control_chars
+import unicodedata
+
+from flask_wtf import FlaskForm
+from wtforms.validators import Length
+
+from portal.accounts.service import CONTROL_CHARS
+
+MAX_TEXT = 2000  # a field that names no Length of its own
+MAX_INT = 2**31 - 1
+ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+MSG_TOO_LONG = "This is too long: at most {max} characters."
+MSG_CONTROL = CONTROL_CHARS  # one wording for the accounts rule and every other form
+MSG_NUMBER = "That number is too large."
 
 
-def no_control_characters(form, field):
-    multiline = isinstance(field, TextAreaField)
-    value = field.data if isinstance(field.data, str) else ""
-    if has_control_chars(value, allow_newlines=multiline):
-        raise ValidationError(CONTROL_CHARS)
+def has_control_characters(text):
+    return any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROLS for c in text)
 
 
-class FlaskForm(_FlaskForm):
-    class Meta(_FlaskForm.Meta):
-        def bind_field(self, form, unbound_field, options):
-            if issubclass(unbound_field.field_class, (StringField, TextAreaField, PasswordField)):
-                # Checked first, so no other validator sees the raw control characters.
-                options["validators"] = [
-                    no_control_characters,
-                    *(unbound_field.kwargs.get("validators") or ()),
-                ]
-            return super().bind_field(form, unbound_field, options)
+def _max_length(field):
+    for validator in field.validators:
+        if isinstance(validator, Length) and validator.max is not None and validator.max >= 0:
+            return validator.max
+    return MAX_TEXT
+
+
+def _raw_texts(field):
+    """What the person sent for the field (before any coercion)."""
+    return [v for v in (field.raw_data or []) if isinstance(v, str)]
+
+
+def field_limit_error(field):
+    """The message for a field over a shared limit, or None."""
+    for text in _raw_texts(field):
+        if has_control_characters(text):
+            return MSG_CONTROL
+        limit = _max_length(field)
+        if field.type in ("StringField", "TextAreaField", "PasswordField", "EmailField") or (
+            isinstance(field.data, str)
+        ):
+            if len(text) > limit:
+                return MSG_TOO_LONG.format(max=limit)
+        elif len(text) > MAX_TEXT:
+            return MSG_TOO_LONG.format(max=MAX_TEXT)
+    values = field.data if isinstance(field.data, list | tuple) else [field.data]
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            return MSG_NUMBER
+    return None
+
+
+class PortalForm(FlaskForm):
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        for field in self:
+            message = field_limit_error(field)
+            if message is not None:
+                if message not in field.errors:
+                    field.errors = [*field.errors, message]
+                ok = False
+        return ok

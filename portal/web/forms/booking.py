@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.db import utcnow
-from portal.web.forms.base import FlaskForm
+from portal.web.forms.base import PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
 SELF = "self"
@@ -83,7 +83,7 @@ def person_value(dependent_id):
     return f"dependent:{dependent_id}" if dependent_id else SELF
 
 
-class BookForm(FlaskForm):
+class BookForm(PortalForm):
     """The patient's "hold this slot" step; the slot itself travels in hidden fields."""
 
     provider = HiddenField(validators=[_required("a provider")])
@@ -105,7 +105,7 @@ class BookForm(FlaskForm):
             raise ValidationError("That slot time is not valid; pick a slot again.")
 
 
-class OperatorItemForm(FlaskForm):
+class OperatorItemForm(PortalForm):
     """An operator adds one service to a patient's visit: one provider, or several for a
     team appointment; the start is typed in the clinic's local time."""
 
@@ -134,7 +134,7 @@ class OperatorItemForm(FlaskForm):
     )
 
 
-class CouponCodeForm(FlaskForm):
+class CouponCodeForm(PortalForm):
     code = StringField(
         "Coupon code",
         validators=[_required("a coupon code"), Length(max=32)],
@@ -142,7 +142,7 @@ class CouponCodeForm(FlaskForm):
     )
 
 
-class WalletForm(FlaskForm):
+class WalletForm(PortalForm):
     """ "Apply wallet": a preview (GET), so no CSRF token."""
 
     class Meta:
@@ -151,17 +151,17 @@ class WalletForm(FlaskForm):
     wallet = RupeesField("Use from wallet (₹)")
 
 
-class PayForm(FlaskForm):
+class PayForm(PortalForm):
     wallet = RupeesField("Use from wallet (₹)")
 
 
-class DeskPaymentForm(FlaskForm):
+class DeskPaymentForm(PortalForm):
     receipt_no = StringField(
         "Desk receipt number", validators=[_required("the receipt number"), Length(max=40)]
     )
 
 
-class NewPatientForm(FlaskForm):
+class NewPatientForm(PortalForm):
     name = StringField("Full name", validators=[_required("the patient's name"), Length(max=120)])
     email = StringField(
         "Email", validators=[_required("the patient's email address")], render_kw={"type": "email"}
@@ -173,7 +173,7 @@ class NewPatientForm(FlaskForm):
     )
 
 
-class CouponForm(FlaskForm):
+class CouponForm(PortalForm):
     """Create or edit a coupon. ``value`` is a percentage (1–100) or rupees ("250.50");
     the parsed integer is left in ``value_int`` (basis points or paise)."""
 
@@ -238,7 +238,7 @@ class CouponForm(FlaskForm):
 MOVE_FIELDS = {"start_at": "slot"}  # the booking service's field → the move form's
 
 
-class MoveForm(FlaskForm):
+class MoveForm(PortalForm):
     """Moving a booking: a day to list free times for, and the chosen time."""
 
     day = DateField("Day", validators=[Optional()])

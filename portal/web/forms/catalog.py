@@ -32,7 +32,7 @@ from portal.catalog.models import (
     SERVICE_MODES,
     WEEKDAYS,
 )
-from portal.web.forms.base import FlaskForm
+from portal.web.forms.base import PortalForm
 
 
 def _label(value):
@@ -43,7 +43,7 @@ def _required(what):
     return DataRequired(message=f"Enter {what}.")
 
 
-class ClinicForm(FlaskForm):
+class ClinicForm(PortalForm):
     name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
     city = StringField("City", validators=[_required("the city"), Length(max=80)])
     address = TextAreaField("Address", validators=[Optional()])
@@ -62,11 +62,11 @@ for _day, _name in enumerate(WEEKDAYS):
     setattr(ClinicForm, f"closes_{_day}", TimeField(f"{_name} closes", validators=[Optional()]))
 
 
-class SpecializationForm(FlaskForm):
+class SpecializationForm(PortalForm):
     name = StringField("Name", validators=[_required("a name"), Length(max=80)])
 
 
-class ProviderForm(FlaskForm):
+class ProviderForm(PortalForm):
     display_name = StringField(
         "Name patients see", validators=[_required("the name patients see"), Length(max=120)]
     )
@@ -98,7 +98,7 @@ class NewProviderForm(ProviderForm):
     phone = StringField("Mobile", validators=[Optional()])
 
 
-class ServiceForm(FlaskForm):
+class ServiceForm(PortalForm):
     name = StringField("Name", validators=[_required("the service's name"), Length(max=120)])
     kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in SERVICE_KINDS])
     mode = SelectField("Mode", choices=[SelectChoice(k, _label(k)) for k in SERVICE_MODES])
@@ -122,7 +122,7 @@ class ServiceForm(FlaskForm):
     active = BooleanField("Bookable", default=True)
 
 
-class WindowForm(FlaskForm):
+class WindowForm(PortalForm):
     clinic_id = SelectField("Clinic", coerce=int)
     weekday = SelectField(
         "Day", coerce=int, choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)]
@@ -131,7 +131,7 @@ class WindowForm(FlaskForm):
     end_time = TimeField("Until", validators=[InputRequired("Enter the end time.")])
 
 
-class LeaveForm(FlaskForm):
+class LeaveForm(PortalForm):
     starts_at = DateTimeLocalField(
         "From", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Enter when the leave starts.")]
     )

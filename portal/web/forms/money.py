@@ -6,6 +6,10 @@ from decimal import Decimal, InvalidOperation
 from wtforms import StringField, ValidationError
 
 RUPEE_MESSAGE = "Enter an amount in rupees, e.g. 250 or 250.50."
+# Far above any price, and within every money column (BIGINT paise, INTEGER basis points):
+# a longer number is a typing slip or a probe, not an amount.
+MAX_PAISE = 10**12  # ₹1,000 crore
+MAX_BPS = 2**31 - 1
 
 
 def _decimal(text, places, message):
@@ -18,6 +22,8 @@ def _decimal(text, places, message):
         raise ValueError(message) from None
     if not value.is_finite() or value.as_tuple().exponent < -places:
         raise ValueError(message)
+    if len(value.as_tuple().digits) > 20:  # before any arithmetic on a 10,000-digit number
+        raise ValueError("That number is too large.")
     return value
 
 
@@ -27,7 +33,12 @@ def parse_rupees(text):
     if text is not None and any(c in str(text).lower() for c in "e"):
         raise ValueError(RUPEE_MESSAGE)
     value = _decimal(text, 2, RUPEE_MESSAGE)
-    return None if value is None else int(value * 100)
+    if value is None:
+        return None
+    paise = int(value * 100)
+    if abs(paise) > MAX_PAISE:
+        raise ValueError("That amount is too large.")
+    return paise
 
 
 def parse_percent_bps(text):
@@ -36,7 +47,12 @@ def parse_percent_bps(text):
     if text is not None and "e" in str(text).lower():
         raise ValueError(message)
     value = _decimal(str(text).rstrip("%") if text is not None else text, 2, message)
-    return None if value is None else int(value * 100)
+    if value is None:
+        return None
+    bps = int(value * 100)
+    if abs(bps) > MAX_BPS:
+        raise ValueError("That number is too large.")
+    return bps
 
 
 def paise_to_text(paise):

@@ -6,10 +6,10 @@ from wtforms.validators import InputRequired, Length
 
 from portal.catalog.models import PAYOUT_SCHEDULES
 from portal.payouts import admin as payouts_admin
-from portal.web.forms.base import FlaskForm
+from portal.web.forms.base import PortalForm
 
 
-class BankForm(FlaskForm):
+class BankForm(PortalForm):
     kind = RadioField(
         "Pay me by",
         default="bank_account",
@@ -31,7 +31,7 @@ class BankForm(FlaskForm):
     vpa = StringField("UPI id", render_kw={"placeholder": "name@bank", "autocomplete": "off"})
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(PortalForm):
     reason = TextAreaField(
         "Reason",
         validators=[
@@ -41,7 +41,7 @@ class ReasonForm(FlaskForm):
     )
 
 
-class RunForm(FlaskForm):
+class RunForm(PortalForm):
     schedule = SelectField(
         "Schedule", choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES]
     )

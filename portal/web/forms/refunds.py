@@ -9,7 +9,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from portal.web.forms.base import FlaskForm
+from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import RupeesField
 
@@ -22,7 +22,7 @@ MODES = [
 ]
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     items = SelectMultipleField(
         "Appointments to cancel", choices=[], coerce=int, validate_choice=False
     )
@@ -39,11 +39,11 @@ class CancelForm(FlaskForm):
     reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=500)])
 
 
-class ProviderCancelForm(FlaskForm):
+class ProviderCancelForm(PortalForm):
     reason = TextAreaField("Reason (the patient sees it)", validators=[Length(max=2000)])
 
 
-class AdminCancelForm(FlaskForm):
+class AdminCancelForm(PortalForm):
     mode = RadioField("Cancelled", default="patient", choices=options(MODES))
     penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
     override = RupeesField("Refund amount (optional override, ₹)")
@@ -57,7 +57,7 @@ class AdminCancelForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
 
 
-class FurtherRefundForm(FlaskForm):
+class FurtherRefundForm(PortalForm):
     """More money back for a cancelled booking; a second administrator approves it."""
 
     amount = RupeesField("Further refund (₹)")
@@ -78,5 +78,5 @@ class FurtherRefundForm(FlaskForm):
         return {"wallet": True, "original": False}.get(self.destination.data)
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PortalForm):
     note = StringField("Note", validators=[Optional(), Length(max=500)])

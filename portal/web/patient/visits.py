@@ -69,11 +69,8 @@ def _slot_from(values):
     """The provider, service, clinic and start named by a slot link, or None."""
 
     def load(model, name):
-        try:
-            obj_id = int(values.get(name, ""))
-        except ValueError:
-            return None
-        return db.session.get(model, obj_id)
+        obj_id = values.get(name, type=int)  # bounded: a huge id is no slot, not a 500
+        return None if obj_id is None else db.session.get(model, obj_id)
 
     slot = {
         "provider": load(Provider, "provider"),
@@ -136,8 +133,9 @@ def book():
         name: args.get(name, "") for name in ("provider", "service", "clinic", "start", "visit")
     }
     visit = None
-    if data["visit"].isdigit():
-        visit = db.session.get(MasterBooking, int(data["visit"]))
+    visit_id = args.get("visit", type=int)
+    if visit_id is not None:
+        visit = db.session.get(MasterBooking, visit_id)
     if visit is None or visit.patient_id != current_user.id:
         # "Add another service": by default, for the person of the newest unpaid visit.
         visit = queries.newest_open_visit(current_user.id, any_person=True)
