@@ -42,11 +42,14 @@ def fresh(visit_id):
 
 
 def capture_event(payment_entity, event="payment.captured"):
+    payload = {"payment": {"entity": payment_entity}}
+    if event == "order.paid":  # an order.paid event carries its order (the shape check)
+        payload["order"] = {"entity": {"id": payment_entity["order_id"], "entity": "order"}}
     return {
         "entity": "event",
         "event": event,
-        "contains": ["payment"],
-        "payload": {"payment": {"entity": payment_entity}},
+        "contains": list(payload),
+        "payload": payload,
         "created_at": 1,
     }
 
