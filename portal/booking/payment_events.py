@@ -98,23 +98,15 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
             ATTENTION_LATE_PAYMENT,
             "payment arrived after the hold ended",
         )
-    late = Payment(
-        kind=payment.kind,
-        amount=amount,
-        status=PaymentStatus.SUCCESSFUL,
-        late_for_id=payment.id,
-        razorpay_payment_id=razorpay_payment_id,
-        method=method,
-        paid_at=now,
-        captured_amount=amount,
-    )
-    visit.payments.append(late)
-    records.add_attempt(
-        late,
-        f"{source}.captured_late",
-        PaymentStatus.SUCCESSFUL,
+    _extra_capture(
+        visit,
+        payment,
         razorpay_payment_id,
-        {"amount": amount, "revived": True},
+        amount,
+        method,
+        now,
+        f"{source}.captured_late",
+        {"revived": True},
     )
     for item in expired:
         lifecycle.revive(item)
@@ -143,6 +135,26 @@ def _retake_wallet(visit, amount):
     return True
 
 
+def _extra_capture(visit, payment, razorpay_payment_id, amount, method, now, event, detail):
+    """A captured payment beside ``payment`` (after its hold, or confirming nothing): a
+    SUCCESSFUL row of its own on the visit, with its timeline entry."""
+    row = Payment(
+        kind=payment.kind,
+        amount=amount,
+        status=PaymentStatus.SUCCESSFUL,
+        late_for_id=payment.id,
+        razorpay_payment_id=razorpay_payment_id,
+        method=method,
+        paid_at=now,
+        captured_amount=amount,
+    )
+    visit.payments.append(row)
+    records.add_attempt(
+        row, event, PaymentStatus.SUCCESSFUL, razorpay_payment_id, {"amount": amount, **detail}
+    )
+    return row
+
+
 def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo):
     """Money that confirms nothing: recorded, put in the patient's wallet, flagged."""
     now = utcnow()
@@ -162,23 +174,15 @@ def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo
             {"amount": amount, "expected": payment.amount},
         )
     else:
-        row = Payment(
-            kind=payment.kind,
-            amount=amount,
-            status=PaymentStatus.SUCCESSFUL,
-            late_for_id=payment.id,
-            razorpay_payment_id=razorpay_payment_id,
-            method=method,
-            paid_at=now,
-            captured_amount=amount,
-        )
-        visit.payments.append(row)
-        records.add_attempt(
-            row,
-            "captured_unapplied",
-            PaymentStatus.SUCCESSFUL,
+        row = _extra_capture(
+            visit,
+            payment,
             razorpay_payment_id,
-            {"amount": amount, "reason": reason},
+            amount,
+            method,
+            now,
+            "captured_unapplied",
+            {"reason": reason},
         )
     db.session.flush()
     postings.credit_unapplied_payment(visit, row, amount, memo)

@@ -110,5 +110,28 @@ def new_idempotency_key():
     return f"rfnd-{uuid.uuid4().hex}"
 
 
+def replacement(refund, actor, **fields):
+    """A new refund row (a new idempotency key) standing in for ``refund``, which stays as
+    it is and is marked superseded. ``fields``: where the new one goes and its status."""
+    refund.superseded = True
+    db.session.flush()  # the old row leaves the totals before the new one is counted
+    row = Refund(
+        booking_id=refund.booking_id,
+        visit_id=refund.visit_id,
+        patient_id=refund.patient_id,
+        cancellation_id=refund.cancellation_id,
+        approval_id=refund.approval_id,
+        reschedule_id=refund.reschedule_id,
+        amount=refund.amount,
+        idempotency_key=new_idempotency_key(),
+        retry_of_id=refund.id,
+        created_by_id=getattr(actor, "id", None),
+        **fields,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def hours(item, now):
     return item.start_at - now

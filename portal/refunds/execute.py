@@ -15,7 +15,7 @@ from portal.gateway import BadRequest, GatewayError, GatewayUnavailable, get_pay
 from portal.gateway.confirm import Unconfirmed
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
-from portal.refunds.common import lock_refund, max_attempts, new_idempotency_key, retry_delay
+from portal.refunds.common import lock_refund, max_attempts, replacement, retry_delay
 from portal.refunds.models import GATEWAY, Refund
 
 log = logging.getLogger("portal.refunds")
@@ -155,26 +155,14 @@ def _chain_length(refund):
 def successor(refund, actor=None):
     """A new refund (new idempotency key) for a refund Razorpay marked failed; the old
     row stays FAILED and superseded. The ledger is untouched (refunds_payable holds it)."""
-    refund.superseded = True
-    db.session.flush()  # the old row leaves the totals before the new one is counted
-    new = Refund(
-        booking_id=refund.booking_id,
-        visit_id=refund.visit_id,
-        patient_id=refund.patient_id,
-        cancellation_id=refund.cancellation_id,
-        approval_id=refund.approval_id,
-        reschedule_id=refund.reschedule_id,
-        amount=refund.amount,
+    new = replacement(
+        refund,
+        actor,
         destination=GATEWAY,
         status=RefundStatus.PENDING,
         payment_id=refund.payment_id,
         razorpay_payment_id=refund.razorpay_payment_id,
-        idempotency_key=new_idempotency_key(),
-        retry_of_id=refund.id,
-        created_by_id=getattr(actor, "id", None),
     )
-    db.session.add(new)
-    db.session.flush()
     jobs.enqueue("refunds.execute", refund_id=new.id, dedupe_key=f"refund-exec:{new.id}")
     return new
 

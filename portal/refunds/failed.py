@@ -6,18 +6,17 @@ from portal.audit.service import record
 from portal.booking.errors import NotFound
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import REFUND, RefundStatus
-from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.refunds.common import (
     MSG_NOT_FAILED,
     CancellationError,
     lock_refund,
-    new_idempotency_key,
+    replacement,
     require_admin,
 )
 from portal.refunds.execute import successor
-from portal.refunds.models import GATEWAY, WALLET, Refund
+from portal.refunds.models import GATEWAY, WALLET
 
 
 def _failed_refund(admin, refund_id):
@@ -51,25 +50,9 @@ def refund_to_wallet(admin, refund_id, note=""):
     """Give up on the gateway for a failed refund: the amount goes to the wallet now."""
     with unit_of_work():
         refund = _failed_refund(admin, refund_id)
-        refund.superseded = True
-        db.session.flush()
-        wallet = Refund(
-            booking_id=refund.booking_id,
-            visit_id=refund.visit_id,
-            patient_id=refund.patient_id,
-            cancellation_id=refund.cancellation_id,
-            approval_id=refund.approval_id,
-            reschedule_id=refund.reschedule_id,
-            amount=refund.amount,
-            destination=WALLET,
-            status=RefundStatus.PROCESSED,
-            processed_at=utcnow(),
-            idempotency_key=new_idempotency_key(),
-            retry_of_id=refund.id,
-            created_by_id=admin.id,
+        wallet = replacement(
+            refund, admin, destination=WALLET, status=RefundStatus.PROCESSED, processed_at=utcnow()
         )
-        db.session.add(wallet)
-        db.session.flush()
         post(
             "refund_to_wallet",
             [
