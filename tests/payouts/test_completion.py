@@ -33,9 +33,9 @@ def test_provider_starts_and_completes_their_booking(world):
     assert account(chart.COMMISSION_REVENUE) == 5_000
     assert account(chart.UNEARNED_FEES) == unearned_before - 100_000
     actions = db.session.scalars(
-        sa.select(AuditEntry.action).where(
-            AuditEntry.object_type == "booking", AuditEntry.object_id == str(booking.id)
-        )
+        sa.select(AuditEntry.action)
+        .where(AuditEntry.object_type == "booking", AuditEntry.object_id == str(booking.id))
+        .order_by(AuditEntry.id)
     ).all()
     assert actions == ["booking.start", "booking.complete"]
     # WEEKLY: no payout job per booking.
