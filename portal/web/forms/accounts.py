@@ -24,6 +24,28 @@ def _required(what):
     return DataRequired(message=f"Enter {what}.")
 
 
+def _new_password(label):
+    # A function, not a base class: WTForms orders fields by creation, so each form keeps
+    # its password fields where it declares them.
+    return PasswordField(
+        label,
+        validators=[_required("a password")],
+        description=PASSWORD_HINT,
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+def _repeat_password():
+    return PasswordField(
+        "Repeat password",
+        validators=[
+            _required("the password again"),
+            EqualTo("password", message="The passwords do not match."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class LoginForm(PortalForm):
     email = StringField(
         "Email",
@@ -55,20 +77,8 @@ class RegisterForm(PortalForm):
         validators=[_required("your mobile number")],
         render_kw={"autocomplete": "tel", "type": "tel", "placeholder": "98123 45678"},
     )
-    password = PasswordField(
-        "Password",
-        validators=[_required("a password")],
-        description=PASSWORD_HINT,
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        "Repeat password",
-        validators=[
-            _required("the password again"),
-            EqualTo("password", message="The passwords do not match."),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = _new_password("Password")
+    confirm = _repeat_password()
 
 
 class ForgotPasswordForm(PortalForm):
@@ -80,20 +90,8 @@ class ForgotPasswordForm(PortalForm):
 
 
 class SetPasswordForm(PortalForm):
-    password = PasswordField(
-        "New password",
-        validators=[_required("a password")],
-        description=PASSWORD_HINT,
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        "Repeat password",
-        validators=[
-            _required("the password again"),
-            EqualTo("password", message="The passwords do not match."),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = _new_password("New password")
+    confirm = _repeat_password()
 
 
 class ChangePasswordForm(SetPasswordForm):
