@@ -19,6 +19,7 @@ STATUS_ENUMS = (
     "PayoutStatus",
     "RescheduleStatus",
     "FundAccountStatus",
+    "AdjustmentStatus",
 )
 
 
