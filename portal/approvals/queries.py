@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.approvals.sources import BY_KIND, SOURCES, Described
 from portal.db import db
+from portal.domain.states import ApprovalStatus
 from portal.pagination import Order, keyset_page
 
 
@@ -28,6 +29,13 @@ class ApprovalRow:
     decision_note: str | None
     obj: object
     described: Described
+
+    @property
+    def decision(self):
+        """What the second administrator decided (every source names a refusal REJECTED)."""
+        if self.pending:
+            return None
+        return "Rejected" if self.status == ApprovalStatus.REJECTED else "Approved"
 
 
 def _union(sources):

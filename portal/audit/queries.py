@@ -14,7 +14,6 @@ from portal.domain.timezone import CLINIC_TZ
 from portal.pagination import Order, keyset_page
 
 ORDER = (Order(AuditEntry.at, descending=True), Order(AuditEntry.id, descending=True))
-MAX_RANGE = timedelta(days=366)  # "at most a year", a leap year's dates included
 MSG_BACKWARDS = "The end date is before the start date."
 MSG_TOO_LONG = "Choose a range of at most one year."
 
@@ -33,7 +32,7 @@ class AuditFilter:
         if self.date_from and self.date_to:
             if self.date_to < self.date_from:
                 return {"date_to": MSG_BACKWARDS}
-            if self.date_to - self.date_from >= MAX_RANGE:
+            if self.date_to >= year_after(self.date_from):
                 return {"date_to": MSG_TOO_LONG}
         return {}
 
@@ -58,6 +57,15 @@ class AuditFilter:
     @property
     def active(self):
         return any(v not in (None, "") for v in vars(self).values())
+
+
+def year_after(day):
+    """The same date a year later (29 February → 1 March): a range may end the day before
+    it, so 1 April – 31 March is one year and 1 April – 1 April is more."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return date(day.year + 1, 3, 1)
 
 
 def clinic_midnight(day):
