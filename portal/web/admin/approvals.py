@@ -45,8 +45,7 @@ def approvals():
     )
 
 
-@bp.post("/approvals/<kind>/<int:row_id>/<any(approve, reject):decision>")
-def decide_approval(kind, row_id, decision):
+def _decide(kind, row_id, decision):
     source = BY_KIND.get(kind)
     if source is None:
         abort(404)
@@ -65,3 +64,13 @@ def decide_approval(kind, row_id, decision):
         return back
     flash(DONE[decision], "success")
     return back
+
+
+@bp.post("/approvals/<kind>/<int:row_id>/approve")
+def approve_request(kind, row_id):
+    return _decide(kind, row_id, "approve")
+
+
+@bp.post("/approvals/<kind>/<int:row_id>/reject")
+def reject_request(kind, row_id):
+    return _decide(kind, row_id, "reject")
