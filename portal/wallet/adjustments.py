@@ -205,7 +205,7 @@ def _apply(adjustment, now):
             LEDGER_KIND,
             lines,
             reference=(AUDIT_TYPE, adjustment.id),
-            idempotency_key=f"wallet-adjustment:{adjustment.id}",
+            idempotency_key=f"adjustment:{adjustment.id}",
             memo=adjustment.public_reason,
             require_non_negative=() if adjustment.is_credit else (code,),
         )

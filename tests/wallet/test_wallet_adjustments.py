@@ -238,3 +238,19 @@ def test_the_same_form_token_makes_one_adjustment(ctx, people):
     again = make(people.admin, people.patient, adj.CREDIT, 500_00, token="tok-1")
     assert again.id == first.id
     assert wallet(people.patient) == 500_00
+
+
+def test_the_other_admins_are_alerted_when_one_waits(ctx, people):
+    from portal.notify.models import Notification
+
+    make(people.admin, people.patient, adj.CREDIT, 500_00)
+    kinds = db.session.scalars(sa.select(Notification.kind)).all()
+    assert "alert.ADJUSTMENT_PENDING_APPROVAL" not in kinds
+    make(people.admin, people.patient, adj.CREDIT, 15_000_00)
+    db.session.expire_all()
+    notices = db.session.scalars(
+        sa.select(Notification).where(Notification.kind == "alert.ADJUSTMENT_PENDING_APPROVAL")
+    ).all()
+    assert {n.user_id for n in notices} >= {people.admin2.id}
+    assert "credit of ₹15,000" in notices[0].title
+    assert notices[0].link == "/admin/approvals?kind=wallet_adjustment"
