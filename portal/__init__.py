@@ -36,6 +36,7 @@ CAPABILITIES = (
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.booking.reschedule",
+    "portal.reconcile.models",
 )
 
 
