@@ -65,7 +65,9 @@ def create_app(test_config=None):
     csrf.init_app(app)
     htmx.init_app(app)
     compile_catalogues(os.path.join(app.root_path, "translations"))
-    babel.init_app(app, locale_selector=select_locale, default_timezone=config_module.CLINIC_TIMEZONE)
+    babel.init_app(
+        app, locale_selector=select_locale, default_timezone=config_module.CLINIC_TIMEZONE
+    )
     limiter.init_app(app)
     rq.init_app(app)
     login_manager.init_app(app)
