@@ -1,7 +1,7 @@
 """wallet adjustments: manual credits and debits of a patient's wallet (maker-checker)
 
 Revision ID: wa11e7ad0001
-Revises: a15c0de5e551
+Revises: c16a0b1e0001
 Create Date: 2026-12-02 21:11:59
 
 Issue #13, item 1: ``wallet_adjustments`` (the amount signed, the internal note and the
@@ -16,7 +16,7 @@ import portal.db  # custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = "wa11e7ad0001"
-down_revision = "a15c0de5e551"
+down_revision = "c16a0b1e0001"
 branch_labels = None
 depends_on = None
 
