@@ -36,6 +36,12 @@ CAPABILITIES = (
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.booking.reschedule",
+    "portal.exports.models",
+    "portal.exports.service",
+    "portal.booking.credit_notes",
+    "portal.reports.audit_log",
+    "portal.reports.gst",
+    "portal.reports.tds",
 )
 
 

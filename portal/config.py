@@ -283,6 +283,19 @@ TUNABLES = {
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
         ),
+        # exports and reports
+        Tunable(
+            "EXPORT_BACKGROUND_ROWS",
+            _int(0),
+            "5000",
+            "a CSV export with more rows than this is written by a background job",
+        ),
+        Tunable(
+            "EXPORT_DIR",
+            _text,
+            "",
+            "where background exports are written (empty = instance/exports; shared by all hosts)",
+        ),
     )
 }
 

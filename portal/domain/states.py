@@ -430,3 +430,22 @@ __all__ += [
     "PAYOUT_RUN",
     "ATTEMPT_TO_PAYOUT",
 ]
+
+
+# --- exports (helper "reports") ------------------------------------------------------------
+# A background CSV export: QUEUED until its job wrote the file (DONE) or gave up (FAILED).
+# Progress while it runs is read from a side file, not the row (docs/reports.md).
+class ExportStatus(StrEnum):
+    QUEUED = "QUEUED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+EXPORT = StateMachine(
+    "export",
+    ExportStatus,
+    {ExportStatus.QUEUED: {ExportStatus.DONE, ExportStatus.FAILED}},
+    ExportStatus.QUEUED,
+)
+
+__all__ += ["ExportStatus", "EXPORT"]
