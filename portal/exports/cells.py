@@ -21,13 +21,28 @@ def neutralise(value):
 
 def rupees(paise):
     """``123456 -> "1234.56"``, ``-5 -> "-0.05"``: integer arithmetic, never a float.
-    Our own numbers, so a leading minus is a number, not a formula."""
-    if paise is None:
-        return ""
-    paise = int(paise)
-    sign = "-" if paise < 0 else ""
-    whole, part = divmod(abs(paise), 100)
-    return f"{sign}{whole}.{part:02d}"
+    Our own numbers, so a leading minus is a number, not a formula. (On the hot path of a
+    million-row export: ``%`` formatting is the cheapest.)"""
+    if paise.__class__ is not int:
+        if paise is None:
+            return ""
+        paise = int(paise)  # a SUM comes back as Decimal on PostgreSQL
+    if paise >= 0:
+        return "%d.%02d" % divmod(paise, 100)  # noqa: UP031 (fastest here)
+    return "-%d.%02d" % divmod(-paise, 100)  # noqa: UP031
+
+
+_OFFSETS = {}
+
+
+def _offset_text(offset):
+    text = _OFFSETS.get(offset)
+    if text is None:
+        minutes = int(offset.total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        hours, rest = divmod(abs(minutes), 60)
+        text = _OFFSETS[offset] = f"{sign}{hours:02d}:{rest:02d}"
+    return text
 
 
 def clinic_time(value, tz=CLINIC_TZ):
@@ -35,7 +50,16 @@ def clinic_time(value, tz=CLINIC_TZ):
     ``2026-11-03 14:05:00+05:30``. ``None`` is an empty cell."""
     if value is None:
         return ""
-    return value.astimezone(tz).isoformat(sep=" ", timespec="seconds")
+    local = value.astimezone(tz)
+    return "%04d-%02d-%02d %02d:%02d:%02d%s" % (  # noqa: UP031 (fastest here)
+        local.year,
+        local.month,
+        local.day,
+        local.hour,
+        local.minute,
+        local.second,
+        _offset_text(local.utcoffset()),
+    )
 
 
 def day(value):
