@@ -161,3 +161,32 @@ def test_gst_page_and_bad_filters(app, client, world, users, gateway, clock):
         assert r.status_code == 422 and r.mimetype == "text/html", query
     csv_answer = client.get("/admin/reports/gst?month=2026-06&format=csv")
     assert csv_answer.status_code == 200 and csv_answer.mimetype == "text/csv"
+
+
+def test_an_approved_further_refund_issues_its_own_credit_note(world, users, gateway, clock):
+    from portal.accounts.models import User
+    from portal.refunds import approvals
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    clock.move_to(at(4, 10) - hours(10))
+    admin = users(world.admin)
+    admin2 = User(email="admin2@example.com", name="Admin Two", role="admin", phone="+919812345678")
+    db.session.add(admin2)
+    db.session.commit()
+    refunds_cancel.cancel_as_admin(
+        admin, item.id, "Doctor was late, full refund", override=item.total
+    )
+    first = db.session.scalars(sa.select(CreditNote)).one()  # the calculated 50 % − ₹250
+    assert 0 < first.gst < item.gst
+    [approval] = approvals.pending_approvals()
+    approvals.approve_override(admin2, approval.id, "Agreed")
+    settle_refunds(gateway)
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [n.number for n in notes] == ["CN/2026-27/000001", "CN/2026-27/000002"]
+    assert [n.reason for n in notes] == ["booking_cancelled", "refund_override"]
+    assert sum(n.gst for n in notes) == item.gst  # all of the invoiced GST is reversed
+    assert balance(chart.GST_PAYABLE) == 0
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    assert (report.collected, report.reversed, report.net) == (item.gst, item.gst, 0)
