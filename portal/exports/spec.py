@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -97,20 +98,42 @@ class ExportSpec:
         subquery = self.query.order_by(None).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(subquery))
 
-    def iter_rows(self):
-        """The rows, one at a time. A select runs on a server-side cursor (PostgreSQL: a
-        named cursor, ``YIELD_PER`` rows a round trip), so memory stays flat whatever the
-        number of rows."""
+    def iter_batches(self):
+        """The rows in batches of at most ``YIELD_PER``. A select runs on a server-side
+        cursor (PostgreSQL: a named cursor, one batch a round trip), so memory holds one
+        batch whatever the number of rows."""
         if self.rows is not None:
-            yield from self.rows()
+            rows = iter(self.rows())
+            while batch := list(itertools.islice(rows, YIELD_PER)):
+                yield batch
             return
-        result = db.session.execute(
-            self.query.execution_options(yield_per=YIELD_PER, stream_results=True)
-        )
+        statement = self.query.execution_options(yield_per=YIELD_PER, stream_results=True)
+        if any(isinstance(d["type"], type) for d in self.query.column_descriptions):
+            result = db.session.execute(statement)  # ORM entities: the session loads them
+        else:
+            # Plain columns: rows straight from the session's connection, without the
+            # ORM's result layer (two to four times cheaper per row).
+            result = db.session.connection().execute(statement)
         try:
-            yield from result
+            yield from result.partitions()
         finally:
             result.close()
+
+    def iter_rows(self):
+        for batch in self.iter_batches():
+            yield from batch
+
+    def row_formatter(self):
+        """One function turning a row into its cells, built once per export: for a million
+        rows the per-row cost is then the cells' own (no loop over the columns in Python).
+        The generated code names only this spec's own read and format functions."""
+        scope = {}
+        calls = []
+        for i, column in enumerate(self.columns):
+            scope[f"read{i}"], scope[f"fmt{i}"] = column.read, column.fmt
+            calls.append(f"fmt{i}(read{i}(row))")
+        exec(f"def format_row(row):\n    return ({', '.join(calls)},)\n", scope)  # noqa: S102
+        return scope["format_row"]
 
     def preamble(self, now=None):
         """The lines above the header row: what, which filters, when, which time zone."""
@@ -123,24 +146,26 @@ class ExportSpec:
         ]
 
     def iter_csv(self, progress=None, every=5000, now=None):
-        """The whole file as text chunks of about ``CHUNK_CHARS``; ``progress(rows)`` is
-        called every ``every`` rows and at the end."""
+        """The whole file as text chunks (a batch of rows, or ``CHUNK_CHARS`` of small
+        rows, at a time); ``progress(rows)`` is called every ``every`` rows or so and at
+        the end."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
         buffer.write("\ufeff")  # a BOM: spreadsheets then read the file as UTF-8
         writer.writerows(self.preamble(now))
         writer.writerow([cells.neutralise(c.header) for c in self.columns])
-        columns = [(c.read, c.fmt) for c in self.columns]
-        n = 0
-        for row in self.iter_rows():
-            writer.writerow([fmt(read(row)) for read, fmt in columns])
-            n += 1
+        format_row = self.row_formatter()
+        n, reported = 0, 0
+        for batch in self.iter_batches():
+            writer.writerows(map(format_row, batch))
+            n += len(batch)
             if buffer.tell() >= CHUNK_CHARS:
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
-            if progress is not None and n % every == 0:
+            if progress is not None and n - reported >= every:
                 progress(n)
+                reported = n
         yield buffer.getvalue()
         if progress is not None:
             progress(n)

@@ -61,9 +61,23 @@ class RssSampler:
 def transactions(params):
     from portal.ledger.models import LedgerTransaction as T
 
-    amount = ((sa.cast(T.id, sa.BigInteger) * 7919) % 10_000_000).label("amount")
+    # Amounts as a transactions report stores them (fee, tax on the fee, net), computed
+    # by PostgreSQL here; the time read as a plain timestamptz (the clinic-time cell
+    # converts it once, no per-row UTC round trip through the model's column type).
+    amount = (sa.cast(T.id, sa.BigInteger) * 7919) % 10_000_000
+    fee = amount * 2 // 100
+    tax = fee * 18 // 100
     query = sa.select(
-        T.id, T.created_at, T.kind, T.reference_type, T.reference_id, T.memo, amount
+        T.id,
+        sa.type_coerce(T.created_at, sa.DateTime(timezone=True)).label("created_at"),
+        T.kind,
+        T.reference_type,
+        T.reference_id,
+        T.memo,
+        amount.label("amount"),
+        fee.label("fee"),
+        tax.label("tax"),
+        (amount - fee - tax).label("net"),
     ).order_by(T.id)
     return ExportSpec(
         name="bench-transactions",
@@ -75,11 +89,9 @@ def transactions(params):
             text("Reference", lambda r: f"{r.reference_type}:{r.reference_id}"),
             text("Memo", lambda r: r.memo),
             money("Amount", lambda r: r.amount),
-            money("Fee", lambda r: r.amount * 2 // 100),
-            money("Tax on fee", lambda r: r.amount * 2 // 100 * 18 // 100),
-            money(
-                "Net", lambda r: r.amount - r.amount * 2 // 100 - r.amount * 2 // 100 * 18 // 100
-            ),
+            money("Fee", lambda r: r.fee),
+            money("Tax on fee", lambda r: r.tax),
+            money("Net", lambda r: r.net),
         ],
         query=query,
         filters=[("Rows", "all")],

@@ -3,9 +3,12 @@ the memory it holds does not grow with the number of rows (no list is built)."""
 
 import tracemalloc
 
+import pytest
 import sqlalchemy as sa
 
-from portal.exports import build
+from portal.audit.models import AuditEntry
+from portal.exports import ExportSpec, build, number, text
+from portal.exports.spec import YIELD_PER
 from portal.extensions import db
 
 
@@ -53,11 +56,25 @@ def test_export_memory_does_not_grow_with_rows(pg_app):
             db.session.remove()
 
 
-def test_the_cursor_is_a_named_server_side_cursor(pg_app):
+def _columns_spec():
+    """Plain columns: read straight from the connection, not through the ORM."""
+    return ExportSpec(
+        name="t",
+        title="t",
+        columns=[number("Id", lambda r: r.id), text("Action", lambda r: r.action)],
+        query=sa.select(AuditEntry.id, AuditEntry.action).order_by(AuditEntry.id),
+    )
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: build("audit", {"action": "bench."}), _columns_spec], ids=["orm", "columns"]
+)
+def test_the_cursor_is_a_named_server_side_cursor(pg_app, make):
     with pg_app.app_context():
         try:
-            _seed_audit(10)
-            spec = build("audit", {"action": "bench."})
+            _seed_audit(YIELD_PER + 10)  # more than one batch: the cursor stays open
+            spec = make()
+            assert spec.count() == YIELD_PER + 10
             rows = spec.iter_rows()
             next(rows)
             cursors = db.session.execute(sa.text("SELECT count(*) FROM pg_cursors")).scalar()
