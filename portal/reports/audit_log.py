@@ -27,8 +27,8 @@ def parse(params):
     (name or prefix such as ``refund.``), ``date_from`` / ``date_to``, ``approvals``."""
     start, end = periods.date_range(params.get("date_from"), params.get("date_to"))
     return {
-        "actor": (params.get("actor") or "").strip()[:200],
-        "action": (params.get("action") or "").strip()[:64],
+        "actor": periods.clean_text(params.get("actor"), "actor"),
+        "action": periods.clean_text(params.get("action"), "action", limit=64),
         "start": start,
         "end": end,
         "approvals": (params.get("approvals") or "") in ("1", "on", "y", "true"),

@@ -1,6 +1,7 @@
 """Report filters read from the query string: each parser returns plain values or raises
 ``ExportError`` with the message the form shows beside the field."""
 
+import unicodedata
 from datetime import date, datetime, time, timedelta
 
 from portal.domain.rates import financial_year_bounds
@@ -16,7 +17,19 @@ MSG_MONTH = "Enter the month as YYYY-MM, e.g. 2026-11"
 MSG_FY = "Enter the financial year as YYYY-YY, e.g. 2026-27"
 MSG_QUARTER = "Choose a quarter: Q1 (Apr–Jun), Q2 (Jul–Sep), Q3 (Oct–Dec) or Q4 (Jan–Mar)"
 
+MSG_TEXT = "Use letters, digits and punctuation only (no control characters)"
+MAX_TEXT = 200
+
 QUARTERS = ("Q1", "Q2", "Q3", "Q4")
+
+
+def clean_text(text, field, limit=MAX_TEXT):
+    """A free-text filter, trimmed and cut to ``limit``; control characters (a NUL would
+    make PostgreSQL refuse the query) are a message, not a 500."""
+    text = (text or "").strip()[:limit]
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise ExportError(MSG_TEXT, field=field)
+    return text
 
 
 def clinic_midnight(day):

@@ -17,6 +17,8 @@ from portal.reports import audit_log, periods
         ("date_from=2025-01-01&date_to=2026-01-02", periods.MSG_TOO_LONG),
         ("date_from=30/11/2026", periods.MSG_DATE),
         ("date_to=2026-02-30", periods.MSG_DATE),
+        ("action=%1b", periods.MSG_TEXT),
+        ("actor=a%07b", periods.MSG_TEXT),
     ],
 )
 def test_bad_audit_dates_are_messages(client, make_user, login, query, message):
@@ -25,6 +27,11 @@ def test_bad_audit_dates_are_messages(client, make_user, login, query, message):
         r = client.get(f"/admin/reports/audit?{query}{suffix}")
         assert r.status_code == 422 and r.mimetype == "text/html"
         assert message in r.get_data(as_text=True)
+
+
+def test_a_nul_in_a_filter_is_refused_before_the_report(client, make_user, login):
+    login(make_user("admin"))
+    assert client.get("/admin/reports/audit?actor=a%00b&format=csv").status_code == 400
 
 
 @pytest.mark.parametrize(
