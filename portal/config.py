@@ -296,6 +296,12 @@ TUNABLES = {
             "",
             "where background exports are written (empty = instance/exports; shared by all hosts)",
         ),
+        Tunable(
+            "EXPORT_KEEP_DAYS",
+            _int(1),
+            "7",
+            "days a finished background export file is kept before it is deleted",
+        ),
     )
 }
 

@@ -47,7 +47,7 @@ def upgrade():
         sa.Column("created_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", portal.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "status IN ('QUEUED', 'DONE', 'FAILED')", name=op.f("ck_exports_status_known")
+            "status IN ('QUEUED', 'DONE', 'FAILED', 'EXPIRED')", name=op.f("ck_exports_status_known")
         ),
         sa.ForeignKeyConstraint(
             ["requested_by_id"], ["users.id"], name=op.f("fk_exports_requested_by_id_users")
@@ -58,6 +58,7 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_exports_requested_by_id"), ["requested_by_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_exports_status"), ["status"], unique=False)
 
     op.create_table(
         "credit_notes",
@@ -137,6 +138,7 @@ def downgrade():
 
     op.drop_table("credit_notes")
     with op.batch_alter_table("exports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_exports_status"))
         batch_op.drop_index(batch_op.f("ix_exports_requested_by_id"))
 
     op.drop_table("exports")

@@ -24,7 +24,7 @@ class Export(db.Model):
     filters_text: Mapped[str] = mapped_column(sa.Text, default="")
     download_name: Mapped[str] = mapped_column(sa.String(120))
     requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(sa.String(8), default=ExportStatus.QUEUED)
+    status: Mapped[str] = mapped_column(sa.String(8), default=ExportStatus.QUEUED, index=True)
     rows_total: Mapped[int] = mapped_column(default=0)
     rows_written: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.String(500))

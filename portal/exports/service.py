@@ -10,6 +10,7 @@ reads would wait on the reader's lock. With several hosts the directory must be 
 
 import logging
 import os
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,7 +19,7 @@ from portal.audit.service import record
 from portal.config import setting
 from portal.db import db, unit_of_work, utcnow
 from portal.domain.states import EXPORT, ExportStatus
-from portal.jobs import enqueue, job
+from portal.jobs import enqueue, job, periodic
 
 from .models import Export
 from .spec import build
@@ -162,3 +163,26 @@ def recent_exports(actor, limit=20):
         .order_by(Export.id.desc())
         .limit(limit)
     ).all()
+
+
+@periodic("exports.sweep", every=3600)
+def sweep_old_files(now=None):
+    """Delete finished files older than ``EXPORT_KEEP_DAYS`` (the row stays, EXPIRED, as
+    the record of who exported what). Returns how many were removed."""
+    cutoff = (now or utcnow()) - timedelta(days=int(setting("EXPORT_KEEP_DAYS")))
+    removed = 0
+    old = db.session.scalars(
+        sa.select(Export)
+        .where(Export.status == ExportStatus.DONE, Export.finished_at < cutoff)
+        .order_by(Export.id)
+        .limit(500)
+    ).all()
+    for export in old:
+        with unit_of_work():
+            try:
+                os.remove(file_path(export.id))
+            except FileNotFoundError:
+                pass
+            EXPORT.move(export, ExportStatus.EXPIRED)
+        removed += 1
+    return removed

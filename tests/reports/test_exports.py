@@ -10,7 +10,7 @@ import pytest
 
 from portal.audit.service import record
 from portal.db import unit_of_work
-from portal.domain.states import ExportStatus
+from portal.domain.states import EXPORT, ExportStatus
 from portal.exports import ExportSpec, build, cells, money, text, when
 from portal.exports import service as exports
 from portal.exports.models import Export
@@ -205,5 +205,63 @@ def test_a_failing_export_is_recorded_not_retried(app, ctx, make_user, tmp_path,
         export = db.session.get(Export, export.id)
         assert export.status == ExportStatus.FAILED and "KeyError" in export.error
         assert not list(tmp_path.glob("*.part"))
+    finally:
+        app.config["EXPORT_DIR"] = ""
+
+
+def _queued_export(admin, rows_total=200):
+    export = Export(
+        name="audit",
+        params={},
+        title="Audit log",
+        download_name="a.csv",
+        requested_by_id=admin.id,
+        rows_total=rows_total,
+    )
+    db.session.add(export)
+    db.session.commit()
+    return export
+
+
+def test_the_progress_fragment_polls_until_done(app, client, make_user, login, tmp_path):
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin = make_user("admin")
+        with app.app_context():
+            export = _queued_export(admin)
+            exports._write_progress(export.id, 50)
+            export_id = export.id
+            db.session.remove()
+        login(admin)
+        headers = {"HX-Request": "true", "HX-Target": "export-status"}
+        r = client.get(f"/admin/exports/{export_id}", headers=headers)
+        html = r.get_data(as_text=True)
+        assert r.status_code == 200 and "<h1>" not in html  # the fragment only
+        assert 'hx-trigger="every 1s"' in html and 'value="25"' in html
+        assert "50 of 200 rows" in html
+        assert client.get(f"/admin/exports/{export_id}/download").status_code == 404
+    finally:
+        app.config["EXPORT_DIR"] = ""
+
+
+def test_old_files_are_swept_and_the_row_kept(app, ctx, make_user, tmp_path):
+    from datetime import timedelta
+
+    from portal.db import utcnow
+
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin = make_user("admin")
+        old, recent = _queued_export(admin), _queued_export(admin)
+        for export, age in ((old, 8), (recent, 1)):
+            with unit_of_work():
+                EXPORT.move(export, ExportStatus.DONE)
+                export.finished_at = utcnow() - timedelta(days=age)
+            (tmp_path / f"{export.id}.csv").write_text("x")
+        assert exports.sweep_old_files() == 1
+        db.session.expire_all()
+        assert db.session.get(Export, old.id).status == ExportStatus.EXPIRED
+        assert db.session.get(Export, recent.id).status == ExportStatus.DONE
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"{recent.id}.csv"]
     finally:
         app.config["EXPORT_DIR"] = ""
