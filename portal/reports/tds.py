@@ -33,6 +33,12 @@ def parse(params):
     return {"fy": fy, "quarters": quarters, "provider": provider}
 
 
+def provider_choices():
+    return db.session.execute(
+        sa.select(Provider.id, Provider.display_name).order_by(Provider.display_name, Provider.id)
+    ).all()
+
+
 def describe(f):
     return [
         ("Financial year", f["fy"]),

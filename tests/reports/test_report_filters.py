@@ -92,3 +92,17 @@ def test_audit_report_filters_and_approval_trail(app, client, make_user, login):
     assert "refund.override_approved" in html and "visit.confirm" not in html
     body = client.get("/admin/reports/audit?approvals=1&format=csv").get_data(as_text=True)
     assert body.count("refund.override_") == 2 and ",3," in body  # the approval id column
+
+
+def test_report_pages_render_for_an_admin(client, make_user, login):
+    login(make_user("admin"))
+    index = client.get("/admin/reports")
+    assert index.status_code == 200 and b"/admin/reports/gst" in index.data
+    tds_page = client.get("/admin/reports/tds?fy=2026-27&quarter=Q2")
+    assert tds_page.status_code == 200 and b"No payouts in this period." in tds_page.data
+    gst_page = client.get("/admin/reports/gst?month=2026-06")
+    assert gst_page.status_code == 200 and b"Nothing invoiced or reversed" in gst_page.data
+    assert client.get("/admin/exports").status_code == 200
+    csv_answer = client.get("/admin/reports/tds?fy=2026-27&format=csv")
+    assert csv_answer.mimetype == "text/csv"
+    assert "Filters: Financial year: 2026-27; Quarter: all" in csv_answer.get_data(as_text=True)

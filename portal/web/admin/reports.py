@@ -63,4 +63,5 @@ def report_tds():
         "tds",
         _params("fy", "quarter", "provider_id"),
         {"parse": tds.parse, "data": tds.report},
+        providers=tds.provider_choices(),
     )
