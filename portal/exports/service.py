@@ -56,7 +56,10 @@ def download_name(spec, now=None):
 
 
 def start(actor, name, params, spec=None, rows_total=None):
-    """Record a background export for ``actor`` and queue its job (after the commit)."""
+    """Record a background export for ``actor`` (an administrator) and queue its job
+    (after the commit)."""
+    if not getattr(actor, "is_admin", False):
+        raise ExportDenied("Only administrators can export reports")
     spec = spec or build(name, params)
     with unit_of_work():
         export = Export(

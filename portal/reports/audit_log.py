@@ -5,6 +5,7 @@ actor, action and a date range; "approval steps only" keeps the maker-checker tr
 import json
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
@@ -48,7 +49,7 @@ def describe(f):
 
 
 def query(f):
-    actor = sa.orm.aliased(User)
+    actor = aliased(User)
     q = sa.select(AuditEntry, actor.email.label("actor_email"), actor.name.label("actor_name"))
     q = q.outerjoin(actor, actor.id == AuditEntry.actor_id)
     if f["actor"]:

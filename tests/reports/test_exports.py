@@ -265,3 +265,12 @@ def test_old_files_are_swept_and_the_row_kept(app, ctx, make_user, tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == [f"{recent.id}.csv"]
     finally:
         app.config["EXPORT_DIR"] = ""
+
+
+def test_only_an_administrator_can_start_an_export(ctx, make_user):
+    from portal.accounts.models import User
+
+    patient = db.session.get(User, make_user("patient").id)
+    with pytest.raises(exports.ExportDenied):
+        exports.start(patient, "audit", {})
+    assert db.session.query(Export).count() == 0

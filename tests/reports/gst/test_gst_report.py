@@ -190,3 +190,34 @@ def test_an_approved_further_refund_issues_its_own_credit_note(world, users, gat
     assert balance(chart.GST_PAYABLE) == 0
     report = gst.report(gst.parse({"month": "2026-06"}))
     assert (report.collected, report.reversed, report.net) == (item.gst, item.gst, 0)
+
+
+def test_a_reschedule_fee_is_reported_and_its_refund_credited(world, users, gateway, clock):
+    from portal.booking import reschedule as rs
+    from tests.booking.factories import credit_wallet
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    clock.move_to(at(4, 10) - hours(60))  # the 10 % tier
+    _, quote = rs.quote(patient, item.id)
+    credit_wallet(patient.id, quote.total)
+    rs.reschedule(patient, item.id, at(7, 11), pay_with="wallet")
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    kinds = sorted(row.doc_type for row, _tax in report.documents)
+    assert kinds == [gst.INVOICE, gst.RESCHEDULE_FEE]
+    assert report.collected == item.gst + quote.gst == _gst_moves("2026-06")[0]
+    refunds_cancel.cancel_as_admin(
+        users(world.admin), item.id, "Clinic closed for a fumigation", mode="clinic"
+    )
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [(n.reason, n.gst) for n in notes] == [
+        ("booking_cancelled", item.gst),
+        ("reschedule_fee_refund", quote.gst),
+    ]
+    assert notes[1].reschedule_id is not None
+    assert notes[1].taxable_value == quote.penalty + quote.platform_fee
+    collected, reversed_ = _gst_moves("2026-06")
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    assert (report.collected, report.reversed, report.net) == (collected, reversed_, 0)
+    assert balance(chart.GST_PAYABLE) == 0
