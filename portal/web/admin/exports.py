@@ -1,7 +1,7 @@
 """Background exports: the admin's own list, a progress page (htmx polls it) and the
 download, for the admin who asked only."""
 
-from flask import abort, send_file
+from flask import abort, flash, redirect, send_file, url_for
 from flask_login import current_user
 
 from portal.domain.states import ExportStatus
@@ -46,15 +46,17 @@ def export_detail(export_id):
 @bp.get("/exports/<int:export_id>/download")
 def export_download(export_id):
     export = _mine_or_abort(export_id)
-    if export.status != ExportStatus.DONE:
-        abort(404)
-    try:
-        return send_file(
-            exports.file_path(export.id),
-            mimetype="text/csv",
-            as_attachment=True,
-            download_name=export.download_name,
-            max_age=0,
-        )
-    except FileNotFoundError:
-        abort(404)
+    if export.status == ExportStatus.DONE:
+        try:
+            return send_file(
+                exports.file_path(export.id),
+                mimetype="text/csv",
+                as_attachment=True,
+                download_name=export.download_name,
+                max_age=0,
+            )
+        except FileNotFoundError:
+            pass
+    # Not written yet, failed, or deleted: its page says which.
+    flash("That file is not available; its export page says why.", "warning")
+    return redirect(url_for("admin.export_detail", export_id=export.id), 303)
