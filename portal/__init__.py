@@ -38,6 +38,12 @@ CAPABILITIES = (
     "portal.booking.reschedule",
     "portal.reconcile.models",
     "portal.wallet.models",
+    "portal.exports.models",
+    "portal.exports.service",
+    "portal.booking.credit_notes",
+    "portal.reports.audit_log",
+    "portal.reports.gst",
+    "portal.reports.tds",
 )
 
 
