@@ -29,6 +29,7 @@ from portal.catalog import queries as catalog_queries
 from portal.catalog.models import Clinic
 from portal.domain.states import VisitStatus
 from portal.extensions import db
+from portal.refunds import queries as refund_queries
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
 from portal.web.forms.booking import (
@@ -233,6 +234,7 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         status=status,
         visit=visit,
         quote=booking_prices.quote(visit),
+        money=refund_queries.visit_money(visit),
         item_form=item_form,
         desk_form=desk_form,
         coupon_form=coupon_form,

@@ -24,6 +24,7 @@ from portal.config import policy
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
+from portal.refunds import queries as refund_queries
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import (
@@ -234,6 +235,7 @@ def _visit_page(
         status=status,
         visit=visit,
         quote=quote,
+        money=refund_queries.visit_money(visit, wallet_paise),
         lines=lines,
         coupon_form=coupon_form,
         wallet_form=wallet_form,
