@@ -308,3 +308,18 @@ def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
     )
     assert r.status_code == 422
     assert "A further refund is only for a cancelled appointment" in r.get_data(True)
+
+
+def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, client, setup, clock):
+    """Issue #16: the box rendered as ``checkeddisabled=""`` (unticked) while the preview
+    listed the item."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(20))
+    login(client, emails["patient"])
+    html = client.get(f"/me/visits/{visit_id}/cancel?item={ids[0]}").get_data(as_text=True)
+    assert "checkeddisabled" not in html
+    box = re.search(rf'<input type="checkbox" name="items" value="{ids[0]}"[^>]*>', html).group(0)
+    assert re.search(r"\schecked[\s>]", box) and re.search(r"\sdisabled[\s>]", box)
+    assert f'id="preview-{ids[0]}"' in html
+    other = re.search(rf'<input type="checkbox" name="items" value="{ids[1]}"[^>]*>', html)
+    assert " checked" not in other.group(0)
