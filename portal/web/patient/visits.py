@@ -24,6 +24,7 @@ from portal.config import policy
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
+from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
@@ -242,7 +243,7 @@ def _visit_page(
         pay_form=pay_form,
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
         wallet_paise=wallet_paise,
-        timeline=timeline(visit),
+        steps=plain_steps(timeline(visit)),
     )
 
 
@@ -400,7 +401,7 @@ def confirmation(visit_id):
         CONFIRMATION,
         visit=visit,
         confirmed=visit.status == VisitStatus.CONFIRMED,
-        timeline=timeline(visit),
+        steps=plain_steps(timeline(visit)),
     )
 
 
