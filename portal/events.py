@@ -125,3 +125,10 @@ user_invited = _signals.signal(
 an administrator: ``user_id``, ``invited_by_id``, ``link`` (absolute), ``days`` (how long
 it works).""",
 )
+
+patient_added = _signals.signal(
+    "patient-added",
+    doc="""An administrator added a patient (a walk-in or
+phone booking): ``user_id``, ``added_by_id``, ``link`` (absolute, to choose a password),
+``days`` (how long it works).""",
+)
