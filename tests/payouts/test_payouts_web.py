@@ -163,3 +163,23 @@ def test_admin_runs_a_cycle(world, x, client, login, make_user):
     run_page = client.get(answer.location).get_data(as_text=True)
     assert "1 payouts" in run_page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout)) == 1
+
+
+def test_pay_now_asks_first_stating_the_amount(world, x, client, login, make_user):
+    """Issue #16: "Pay now" paid on one click. It leads to a page stating the amount; the
+    payout is made only for the amount confirmed, and a balance that moved is asked again."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    db.session.commit()
+    login(make_user("admin"))
+    accounts = client.get("/admin/payouts/accounts").get_data(as_text=True)
+    url = f"/admin/payouts/providers/{provider.id}/pay"
+    assert f'href="{url}"' in accounts
+    ask = client.get(url).get_data(as_text=True)
+    assert "Yes, pay ₹1,000" in ask and 'name="confirmed_amount" value="100000"' in ask
+    assert client.post(url).status_code == 422
+    moved = client.post(url, data={"confirmed_amount": "90000"})
+    assert moved.status_code == 422 and "now ₹1,000" in moved.get_data(as_text=True)
+    assert payouts_of(provider.id) == []
+    assert client.post(url, data={"confirmed_amount": "100000"}).status_code == 303
+    assert len(payouts_of(provider.id)) == 1

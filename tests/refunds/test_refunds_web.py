@@ -221,10 +221,21 @@ def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway)
     with app.app_context():
         refund = db.session.scalars(sa.select(Refund)).one()
     gateway.sandbox.reset_faults()
-    assert client.post(f"/admin/refunds/{refund.id}/retry").status_code == 303
+    # Issue #16: one click moved money. The list leads to a page stating the amount; a
+    # POST without the confirmed amount is asked again and moves nothing.
+    amount = app.jinja_env.filters["inr"](refund.amount)
+    assert f'href="/admin/refunds/{refund.id}/retry"' in html
+    ask = client.get(f"/admin/refunds/{refund.id}/retry").get_data(as_text=True)
+    assert f"Yes, refund {amount} again" in ask and f'value="{refund.amount}"' in ask
+    unconfirmed = client.post(f"/admin/refunds/{refund.id}/retry")
+    assert unconfirmed.status_code == 422 and "Confirm the amount" in unconfirmed.get_data(True)
+    with app.app_context():
+        assert not db.session.get(Refund, refund.id).razorpay_refund_id
+    yes = {"confirmed_amount": refund.amount}
+    assert client.post(f"/admin/refunds/{refund.id}/retry", data=yes).status_code == 303
     with app.app_context():
         assert db.session.get(Refund, refund.id).razorpay_refund_id
-    assert client.post(f"/admin/refunds/{refund.id}/to-wallet").status_code == 303
+    assert client.post(f"/admin/refunds/{refund.id}/to-wallet", data=yes).status_code == 303
     assert client.post("/admin/refunds/999999/retry").status_code == 404
 
 
