@@ -183,3 +183,27 @@ def test_pay_now_asks_first_stating_the_amount(world, x, client, login, make_use
     assert payouts_of(provider.id) == []
     assert client.post(url, data={"confirmed_amount": "100000"}).status_code == 303
     assert len(payouts_of(provider.id)) == 1
+
+
+def test_every_rupee_of_the_payable_traces_to_its_source(world, x, client, login):
+    """Issue #16: the earnings page showed a payable balance with nothing explaining it.
+    The statement lists every movement with the balance after it; the newest balance is
+    the payable, and the movements add up to it."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=500)
+    world.earn(provider, user, 100_000)
+    world.penalty(provider, 25_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    world.earn(provider, user, 20_000)
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    section = html.split('id="statement"')[1].split("</section>")[0]
+    rows = re.findall(r'<tr class="statement-line">(.*?)</tr>', section, re.S)
+    whats = [re.search(r'data-label="What">([^<]+)<', r).group(1) for r in rows]
+    assert whats == ["Earning", "Payout", "Cancellation penalty", "Earning"]
+    assert " for " in rows[0] and "fee less commission" in rows[0]  # names the appointment
+    assert "Payout #" in rows[1]
+    balances = [re.findall(r'data-label="Balance" class="num">([^<]+)<', r)[0] for r in rows]
+    assert balances[0] == "₹190" and balances[-1] == "₹950"
+    assert payable(provider.id) == 19_000
