@@ -5,12 +5,18 @@
   downloads htmx and the stylesheet once, and a changed file gets a new URL. A request
   with another or no hash must revalidate (``no-cache``; the ETag answers 304).
 * Responses are compressed (Flask-Compress: zstd, brotli or gzip, as the browser
-  accepts) when the type is text and the body is over 500 bytes."""
+  accepts) when the type is text and the body is over 500 bytes. Static text files are
+  compressed once per content at the highest brotli / gzip level and kept in memory
+  (``Precompressed``): htmx is 52 KB, 15 KB in brotli 11 against 17 KB at the level
+  pages are compressed with on the fly."""
 
+import gzip
 import hashlib
+import mimetypes
 import os
 
-from flask import request
+import brotli
+from flask import Response, request
 from flask_compress import Compress
 
 YEAR = 365 * 24 * 3600
@@ -55,12 +61,52 @@ class Fingerprints:
         return known[1]
 
 
+class Precompressed:
+    """Static text files compressed once per content hash and encoding."""
+
+    ENCODINGS = ("br", "gzip")
+
+    def __init__(self, fingerprints):
+        self.fingerprints = fingerprints
+        self._bodies = {}
+
+    def response(self, filename):
+        """The compressed answer for the request, or None (not text, not accepted, no
+        such file)."""
+        mimetype = mimetypes.guess_type(filename)[0]
+        if mimetype not in COMPRESSED_TYPES and mimetype != "text/javascript":
+            return None
+        encoding = request.accept_encodings.best_match(self.ENCODINGS)
+        digest = self.fingerprints.of(filename)
+        if encoding is None or digest is None:
+            return None
+        key = (filename, digest, encoding)
+        body = self._bodies.get(key)
+        if body is None:
+            path = os.path.join(self.fingerprints.folder, filename)
+            with open(path, "rb") as fh:
+                data = fh.read()
+            body = brotli.compress(data, quality=11) if encoding == "br" else gzip.compress(data, 9)
+            self._bodies[key] = body
+        response = Response(body, mimetype=mimetype)
+        response.headers["Content-Encoding"] = encoding
+        response.set_etag(f"{digest}-{encoding}")
+        return response.make_conditional(request)
+
+
 def init_app(app):
     app.config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
     app.config.setdefault("COMPRESS_MIN_SIZE", 500)
     compress.init_app(app)
     fingerprints = Fingerprints(app.static_folder)
     app.extensions["static_fingerprints"] = fingerprints
+    precompressed = Precompressed(fingerprints)
+    send_static = app.view_functions["static"]
+
+    def static(filename):
+        return precompressed.response(filename) or send_static(filename=filename)
+
+    app.view_functions["static"] = static
 
     @app.url_defaults
     def _fingerprint(endpoint, values):
