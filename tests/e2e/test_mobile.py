@@ -12,9 +12,9 @@ import portal.refunds.tasks  # noqa: F401
 from portal.booking import checkout, visits
 from portal.extensions import db
 from portal.refunds import cancel as refunds_cancel
+from tests.booking.factories import credit_wallet
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
-from tests.booking.factories import credit_wallet
 from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
 
 pytestmark = pytest.mark.e2e
