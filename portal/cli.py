@@ -84,5 +84,7 @@ demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")
 def demo_load():
     """Load the demo clinics, providers, availability and logins (safe to run twice)."""
     from portal.catalog.demo import load_demo
+    from portal.demo.history import load_history
 
     load_demo(echo=click.echo)
+    load_history(echo=click.echo)  # three months of visits, refunds, payouts (issue #16)
