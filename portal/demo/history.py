@@ -24,7 +24,7 @@ from flask import current_app
 from portal.accounts.models import PATIENT, User
 from portal.booking import checkout, visits
 from portal.booking import reschedule as booking_reschedule
-from portal.booking.models import MasterBooking
+from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import Provider, Service
 from portal.db import clock_moved_by, unit_of_work
 from portal.domain.timezone import CLINIC_TZ
@@ -32,6 +32,7 @@ from portal.extensions import db
 from portal.gateway.sandbox.delivery import wsgi_transport
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
+from portal.notify import reminders
 from portal.payouts import completion, fund_accounts, runs
 from portal.payouts.common import current_fund_account
 from portal.refunds import cancel as refunds_cancel
@@ -94,6 +95,7 @@ def load_history(echo=print):
             monday = today - timedelta(days=today.weekday())
             for week in range(WEEKS, 0, -1):
                 _one_week(world, monday - timedelta(weeks=week), week, counts, sandbox)
+        _settle_reminders(world)
     echo(
         f"Demo history: {counts['visits']} visits over {WEEKS} weeks "
         f"({counts['completed']} completed, {counts['cancelled']} cancelled, "
@@ -192,6 +194,20 @@ def _one_week(world, monday, week, counts, sandbox):
     with _moved_to(_at(monday + timedelta(days=7), 7)):
         runs.run_cycle("WEEKLY", monday + timedelta(days=6))
         sandbox.settle()
+
+
+def _settle_reminders(world):
+    """The reminders of visits now in the past: the scheduler never ran while the clock
+    jumped, so they are withdrawn (the bookings are completed or cancelled) rather than
+    left for the server's first minute to skip one by one."""
+    ids = db.session.scalars(
+        sa.select(IndividualBooking.id)
+        .join(MasterBooking, IndividualBooking.master_id == MasterBooking.id)
+        .where(MasterBooking.patient_id.in_([p.id for p in world.patients]))
+    ).all()
+    with unit_of_work():
+        for booking_id in ids:
+            reminders.sync_reminders(booking_id)
 
 
 def _story(week, n):

@@ -14,7 +14,7 @@ from portal.db import utcnow
 from portal.demo import history
 from portal.extensions import db
 from portal.ledger.check import verify_ledger
-from portal.notify.models import Notification
+from portal.notify.models import Notification, Reminder
 from portal.payouts.models import Payout
 from portal.refunds.models import Refund
 
@@ -54,6 +54,8 @@ def test_three_months_of_history_through_the_use_cases(app, ctx, sandbox, monkey
     assert (utcnow() - oldest).days >= 4 * 7  # made at past moments, not today
     assert _count(Payout, Payout.created_at < utcnow()) == _count(Payout)
     assert verify_ledger() == []
+    # The past visits' reminders are withdrawn, not left for the scheduler to skip.
+    assert _count(Reminder, Reminder.status == "PENDING") == 0
     before = _count(MasterBooking)
     history.load_history(echo=lines.append)
     assert _count(MasterBooking) == before  # loading again adds nothing
