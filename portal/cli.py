@@ -85,6 +85,8 @@ def demo_load():
     """Load the demo clinics, providers, availability and logins (safe to run twice)."""
     from portal.catalog.demo import load_demo
     from portal.demo.history import load_history
+    from portal.wallet.demo import load_demo as load_wallet_demo
 
     load_demo(echo=click.echo)
+    load_wallet_demo(echo=click.echo)
     load_history(echo=click.echo)  # three months of visits, refunds, payouts (issue #16)

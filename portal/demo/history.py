@@ -237,10 +237,10 @@ def _top_up(patient, amount):
     """Money the patient left at the desk for later (a manual wallet credit)."""
     with unit_of_work():
         post(
-            "wallet_adjustment",
+            "desk_top_up",  # not a wallet adjustment: those have their own rows and approvals
             [debit(chart.CASH_DESK, amount), credit(chart.patient_wallet(patient.id), amount)],
             reference=("user", patient.id),
-            memo="demo: paid in at the desk",
+            memo="Paid in at the clinic desk for a visit",
         )
 
 
