@@ -392,6 +392,9 @@ def from_environment(instance_path, environ=None):
         "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET")
         or (_instance_secret(instance_path, "razorpayx_webhook_secret") if embedded else ""),
         "SANDBOX_ENABLED": _flag(env, "SANDBOX_ENABLED", embedded),
+        # No PUBLIC_URL given in the embedded mode: `flask serve --port N` moves it (and the
+        # mounted sandbox's address) to the server actually running (issue #16).
+        "PUBLIC_URL_FOLLOWS_SERVER": embedded and not env.get("PUBLIC_URL"),
         "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
 

@@ -455,6 +455,8 @@ ADJUSTMENT = StateMachine(
 _MACHINES[AdjustmentStatus] = ADJUSTMENT
 
 __all__ += ["AdjustmentStatus", "ADJUSTMENT"]
+
+
 # --- exports (helper "reports") ------------------------------------------------------------
 # A background CSV export: QUEUED until its job wrote the file (DONE) or gave up (FAILED);
 # a DONE file is deleted after EXPORT_KEEP_DAYS (EXPIRED). Progress while it runs is read
