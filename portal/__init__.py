@@ -37,6 +37,10 @@ CAPABILITIES = (
     "portal.refunds.tasks",
     "portal.booking.reschedule",
     "portal.reconcile.models",
+    "portal.settlements.models",
+    "portal.settlements.tasks",
+    "portal.transactions.models",
+    "portal.transactions.projectors",
 )
 
 

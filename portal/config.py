@@ -283,6 +283,19 @@ TUNABLES = {
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
         ),
+        # settlements
+        Tunable(
+            "SETTLEMENT_EXPECTED_DAYS",
+            _int(1),
+            "3",
+            "days a captured payment may wait for its settlement before it is overdue",
+        ),
+        Tunable(
+            "SETTLEMENT_LOOKBACK_DAYS",
+            _int(1),
+            "7",
+            "days of Razorpay settlements each fetch reads (already stored ones are skipped)",
+        ),
     )
 }
 

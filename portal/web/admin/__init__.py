@@ -16,6 +16,8 @@ from portal.web.admin import (  # noqa: E402,F401
     jobs,
     payouts,
     reschedule,
+    settlements,
+    transactions,
     users,
     visits,
 )
