@@ -8,6 +8,7 @@ says so instead of silently showing everything."""
 from datetime import date
 
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
@@ -42,7 +43,7 @@ def unknown_keys(args):
 
 
 def _choices(values, all_label):
-    return [("", all_label)] + [(value, label) for value, label in values]
+    return [SelectChoice("", all_label)] + [SelectChoice(v, label) for v, label in values]
 
 
 class TransactionFilterForm(PortalForm):
