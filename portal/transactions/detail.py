@@ -89,7 +89,7 @@ def timeline(m: MoneyMovement, record=None) -> list[Event]:
     elif isinstance(record, Settlement):
         events.append(Event(record.settled_at, "settled by Razorpay", record.utr or ""))
         events.append(Event(record.ingested_at, "read from Razorpay", f"{len(record.items)} items"))
-    for txn in queries.ledger_postings(m.source, m.source_id):
+    for txn in queries.ledger_postings(m.source, m.source_id, m.visit_id):
         lines = ", ".join(
             f"{e.account.code} {'Dr' if e.amount > 0 else 'Cr'} {abs(e.amount)}"
             for e in txn.entries

@@ -46,9 +46,11 @@ def _note(session, flush_context):
 
 
 def _project(session):
-    if session.in_nested_transaction() or not session.info.get(_KEY):
+    if session.in_nested_transaction():
         return
-    session.flush()
+    session.flush()  # what the commit would flush next: its records get noted too
+    if not session.info.get(_KEY):
+        return
     touched = session.info.pop(_KEY, {})
     rows = []
     for obj in touched.values():

@@ -119,19 +119,28 @@ def movement_for(source, source_id) -> MoneyMovement | None:
     return db.session.scalar(sa.select(M).where(M.source == source, M.source_id == source_id))
 
 
-def ledger_postings(source, source_id) -> list[LedgerTransaction]:
-    """Ledger transactions posted for the movement's record, oldest first."""
+def ledger_postings(source, source_id, visit_id=None) -> list[LedgerTransaction]:
+    """Ledger transactions posted for the movement's record, oldest first; a payment's
+    include its visit's (the capture posts against the visit)."""
     if source == "ledger":
         txn = db.session.get(LedgerTransaction, source_id)
         return [txn] if txn else []
+    about = [
+        sa.and_(
+            LedgerTransaction.reference_type == source,
+            LedgerTransaction.reference_id == str(source_id),
+        )
+    ]
+    if source == "payment" and visit_id:
+        about.append(
+            sa.and_(
+                LedgerTransaction.reference_type == "visit",
+                LedgerTransaction.reference_id == str(visit_id),
+            )
+        )
     return list(
         db.session.scalars(
-            sa.select(LedgerTransaction)
-            .where(
-                LedgerTransaction.reference_type == source,
-                LedgerTransaction.reference_id == str(source_id),
-            )
-            .order_by(LedgerTransaction.id)
+            sa.select(LedgerTransaction).where(sa.or_(*about)).order_by(LedgerTransaction.id)
         )
     )
 
