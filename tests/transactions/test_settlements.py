@@ -121,3 +121,49 @@ def test_a_gateway_that_cannot_be_read_stores_nothing(app, paid, gateway):
         app.extensions.pop("gateway_adapters", None)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Settlement)) == 0
     assert ingest().new == 1  # the next run reads it
+
+
+def test_fetch_now_and_the_report_drill_down_to_the_payments(
+    paid, gateway, client, make_user, login
+):
+    pay = _payment_row(paid)
+    movement_id, reference = pay.id, pay.reference
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    login(make_user("admin", email="finance@example.com"))
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert "No settlements read yet" in listing
+    answer = client.post("/admin/settlements/fetch")
+    assert answer.status_code == 303
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert raw["id"] in listing and "1 new settlement read" in listing
+    settlement_id = db.session.scalar(sa.select(Settlement.id))
+    detail = client.get(f"/admin/settlements/{settlement_id}").get_data(as_text=True)
+    assert f'href="/admin/transactions/{movement_id}"' in detail and reference in detail
+    assert raw["utr"] in detail
+    # The console's row shows the fee now.
+    row = client.get(f"/admin/transactions/{movement_id}").get_data(as_text=True)
+    assert raw["id"] in row and raw["utr"] in row
+
+
+def test_the_commands_fetch_settlements_and_rebuild_the_read_table(app, paid, gateway):
+    from portal.settlements.cli import settlements_cli
+    from portal.transactions.cli import transactions_cli
+
+    gateway.sandbox.settle_day(gateway.sandbox.today())
+    runner = app.test_cli_runner()
+    result = runner.invoke(settlements_cli, ["fetch", "--days", "3"])
+    assert result.exit_code == 0 and "1 new settlement(s) stored" in result.output
+    before = {
+        (m.source, m.source_id, m.amount, m.gateway_fee, m.status)
+        for m in db.session.scalars(sa.select(MoneyMovement))
+    }
+    db.session.execute(sa.delete(MoneyMovement))
+    db.session.commit()
+    result = runner.invoke(transactions_cli, ["rebuild"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    after = {
+        (m.source, m.source_id, m.amount, m.gateway_fee, m.status)
+        for m in db.session.scalars(sa.select(MoneyMovement))
+    }
+    assert after == before and len(after) >= 2
