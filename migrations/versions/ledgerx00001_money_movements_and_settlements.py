@@ -64,9 +64,17 @@ def upgrade():
         batch_op.create_index(
             "ix_money_movements_status_time", ["status", "occurred_at", "id"], unique=False
         )
-        batch_op.create_index("ix_money_movements_time", ["occurred_at", "id"], unique=False)
         batch_op.create_index(
-            "ix_money_movements_type_time", ["type", "occurred_at", "id"], unique=False
+            "ix_money_movements_time",
+            ["occurred_at", "id"],
+            unique=False,
+            postgresql_include=["bucket", "amount", "net", "gateway_fee"],
+        )
+        batch_op.create_index(
+            "ix_money_movements_type_time",
+            ["type", "occurred_at", "id"],
+            unique=False,
+            postgresql_include=["bucket", "amount", "net", "gateway_fee"],
         )
         batch_op.create_index("ix_money_movements_visit", ["visit_number"], unique=False)
 

@@ -98,12 +98,14 @@ def seed(app, rows, reseed):
         try:
             cur = raw.cursor()
             with cur.copy(f"COPY money_movements ({columns}) FROM STDIN") as copy:
-                for i in range(1, rows + 1):
+                # Movements are written as they happen: in time order, as in production.
+                ages = sorted((rnd.randrange(365 * 86400) for _ in range(rows)), reverse=True)
+                for i, age in enumerate(ages, start=1):
                     type_, _w, bucket, source, status = rnd.choices(TYPES, weights)[0]
                     failed = source in ("payment", "refund", "payout") and rnd.random() < 0.05
                     if failed:
                         status, bucket = "FAILED", None
-                    at = now - timedelta(seconds=rnd.randrange(365 * 86400))
+                    at = now - timedelta(seconds=age)
                     amount = rnd.randrange(100_00, 5_000_00)
                     provider = type_ in ("payout", "provider_penalty")
                     patient_id = (
@@ -205,38 +207,49 @@ def measure(app, repeat):
     assert answer.status_code in (302, 303), answer.status_code
     today = datetime.now(UTC).date()
     fmt = {"y": (today - timedelta(days=365)).isoformat(), "t": today.isoformat()}
-    everything = []
-    print(f"{'filter':28} {'rows':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    pages, sums = [], []
+
+    def timed(url, n):
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            client.get(url, headers={"HX-Request": "true"})
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    def p95(values):
+        values = sorted(values)
+        return values[max(0, int(len(values) * 0.95) - 1)]
+
+    print(f"{'filter':26} {'rows':>8} | page (50 rows) p50 / p95 ms | summary p50 / p95 ms")
     for name, query in scenarios(app):
-        url = "/admin/transactions" + query.format(**fmt).replace(" ", "+")
+        query = query.format(**fmt).replace(" ", "+")
+        url = "/admin/transactions" + query
         first = client.get(url)  # warm
         if first.status_code != 200:
-            print(f"{name:28} status {first.status_code}")
+            print(f"{name:26} status {first.status_code}")
             continue
         html = first.get_data(as_text=True)
-        count = html.split("<strong>")[1].split("</strong>")[0] if "<strong>" in html else "?"
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            client.get(url)
-            times.append((time.perf_counter() - t) * 1000)
-        # A deep page: the cursor of the first page's last row.
+        summary_url = "/admin/transactions/summary" + query
+        summary = client.get(summary_url).get_data(as_text=True)
+        count = summary.split("<strong>")[1].split("</strong>")[0] if "<strong>" in summary else "?"
+        page_times = timed(url, repeat)
+        # A deeper page: the cursor of the first page's last row.
         nxt = html.split('rel="next"')[0].rsplit('href="', 1)[-1] if 'rel="next"' in html else None
         if nxt:
-            for _ in range(max(1, repeat // 4)):
-                t = time.perf_counter()
-                client.get(nxt.replace("&amp;", "&"))
-                times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        everything += times
-        p95 = times[max(0, int(len(times) * 0.95) - 1)]
-        print(f"{name:28} {count:>8} {statistics.median(times):8.1f} {p95:8.1f} {times[-1]:8.1f}")
-    everything.sort()
-    p95 = everything[max(0, int(len(everything) * 0.95) - 1)]
+            page_times += timed(nxt.replace("&amp;", "&"), max(1, repeat // 4))
+        sum_times = timed(summary_url, repeat)
+        pages += page_times
+        sums += sum_times
+        print(
+            f"{name:26} {count:>8} | {statistics.median(page_times):8.1f} / {p95(page_times):6.1f}"
+            f"         | {statistics.median(sum_times):7.1f} / {p95(sum_times):6.1f}"
+        )
     print(
-        f"{'overall':28} {'':>8} {statistics.median(everything):8.1f} {p95:8.1f} "
-        f"{everything[-1]:8.1f}   goal: p95 < 100 ms -> {'met' if p95 < 100 else 'NOT met'}"
+        f"{'overall':26} {'':>8} | {statistics.median(pages):8.1f} / {p95(pages):6.1f}"
+        f"         | {statistics.median(sums):7.1f} / {p95(sums):6.1f}"
     )
+    print(f"goal: the filtered page's p95 < 100 ms -> {'met' if p95(pages) < 100 else 'NOT met'}")
 
 
 def main(argv=None):

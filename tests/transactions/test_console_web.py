@@ -221,7 +221,10 @@ def test_the_summary_sums_the_filtered_set_to_the_paisa(admin, app, client, rows
         300_00,
         0,
     )
-    html = get(client, "?preset=fy")
+    answer = client.get("/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" not in html
+    assert "<strong>5</strong> movements" in html
     assert re.search(r'data-sum="net">₹17\.82<', html), re.findall(r'data-sum="net">[^<]*<', html)
     assert 'data-sum="gateway_fees">₹21.18<' in html
 
@@ -277,12 +280,14 @@ def test_bad_input_gets_a_clear_message_not_a_500(admin, client, rows, query, me
     html = get(client, query, status=422)
     assert message.lower() in html.lower(), re.findall(r'class="error"[^>]*>[^<]*<', html)
     assert ids(html) == set()
+    assert client.get("/admin/transactions/summary" + query).status_code == 422
 
 
 def test_only_admins_see_the_console(app, clock, client, make_user, login, rows):
     assert client.get("/admin/transactions").status_code in (302, 303)
     login(make_user("patient"))
     assert client.get("/admin/transactions").status_code == 403
+    assert client.get("/admin/transactions/summary").status_code == 403
     assert client.get(f"/admin/transactions/{rows['pay']}").status_code == 403
     assert client.get("/admin/settlements").status_code == 403
     assert client.post("/admin/settlements/fetch").status_code in (400, 403)

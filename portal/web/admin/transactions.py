@@ -24,6 +24,7 @@ from portal.web.paging import page_args
 
 LIST = "admin/transactions/index.html"
 DETAIL = "admin/transactions/detail.html"
+SUMMARY = "admin/transactions/_summary.html"
 PER_PAGE = 50
 
 
@@ -50,7 +51,7 @@ def transactions():
     f = form.to_filter(clinic_today())
     context = {"form": form, "types": TYPES, "presets": PRESETS, "unknown": unknown}
     if unknown or f is None:
-        return render(LIST, block="console", status=422, rows=None, summary=None, **context)
+        return render(LIST, block="console", status=422, rows=None, **context)
     clause = recon_clause(f.recon)
     rows = queries.movements_page(f, recon_clause=clause, **page_args(PER_PAGE))
     recon = status_by_reference(m.reference for m in rows)
@@ -58,12 +59,29 @@ def transactions():
         LIST,
         block="console",
         rows=rows,
-        summary=queries.summary(f, recon_clause=clause),
         recon=recon,
         unchecked=UNCHECKED,
-        window=(f.start, f.end),
         args=form.args(),
         **context,
+    )
+
+
+@bp.get("/transactions/summary")
+def transactions_summary():
+    """The filtered set's sums, asked for by the console after its rows are shown (a year
+    of movements takes longer to sum than a page takes to read)."""
+    args = request.args
+    form = TransactionFilterForm(formdata=args)
+    form.validate()
+    f = None if unknown_keys(args) else form.to_filter(clinic_today())
+    if f is None:
+        return render(SUMMARY, partial=True, status=422, summary=None, form=form)
+    return render(
+        SUMMARY,
+        partial=True,
+        summary=queries.summary(f, recon_clause=recon_clause(f.recon)),
+        window=(f.start, f.end),
+        form=form,
     )
 
 
