@@ -231,7 +231,7 @@ def test_the_summary_sums_the_filtered_set_to_the_paisa(admin, app, client, rows
 
 def test_keyset_pages_cover_every_row_once(admin, app, client, rows):
     with app.app_context():
-        for i in range(7):
+        for _ in range(7):
             mv(occurred_at=_at(1, hh=10))  # same time: the id breaks the tie
         db.session.commit()
     seen, query, pages = [], "?preset=7d&per_page=4", 0
