@@ -5,7 +5,7 @@
 
 Seeds ``money_movements`` (a year of movements of every type, 5 % failed, 20,000
 patients, 500 providers, a few thousand reconciliation cases) with COPY into its own
-database (default ``cp_ledgerx_bench``), kept between runs. Then signs in as an admin and
+database (default ``cp_ledgerx_bench``), kept between runs (``--reseed`` after a schema change). Then signs in as an admin and
 times whole requests through the Flask test client — filter parsing, the keyset page, the
 summary, the reconciliation lookup and the template — for the filters an admin uses.
 Prints p50 / p95 / max per filter and overall. Goal: p95 under 100 ms. No assertions (not
