@@ -1,7 +1,7 @@
 """money movements and settlements
 
 Revision ID: ledgerx00001
-Revises: c16a0b1e0001
+Revises: wa11e7ad0001
 Create Date: 2026-12-02 21:15:24.835575
 
 """
@@ -14,7 +14,7 @@ import portal.db  # custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = "ledgerx00001"
-down_revision = "c16a0b1e0001"
+down_revision = "wa11e7ad0001"
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ from portal.payments.models import Payment
 from portal.payouts.models import Payout, PayoutAttempt
 from portal.refunds.models import Refund
 from portal.settlements.models import Settlement
+from portal.wallet.models import WalletAdjustment
 
 from . import queries
 from .models import MoneyMovement
@@ -24,6 +25,7 @@ SOURCES = {
     "payout": Payout,
     "reschedule": Reschedule,
     "settlement": Settlement,
+    "wallet_adjustment": WalletAdjustment,
 }
 
 
@@ -86,6 +88,14 @@ def timeline(m: MoneyMovement, record=None) -> list[Event]:
             events.append(Event(record.done_at, "fee paid, booking moved"))
         if record.failure_reason:
             events.append(Event(record.created_at, "failed", record.failure_reason, failed=True))
+    elif isinstance(record, WalletAdjustment):
+        events.append(Event(record.created_at, "adjustment asked", record.public_reason))
+        if record.decided_at:
+            events.append(
+                Event(record.decided_at, f"{record.status.lower()}", record.decision_note or "")
+            )
+        if record.applied_at:
+            events.append(Event(record.applied_at, "applied to the wallet"))
     elif isinstance(record, Settlement):
         events.append(Event(record.settled_at, "settled by Razorpay", record.utr or ""))
         events.append(Event(record.ingested_at, "read from Razorpay", f"{len(record.items)} items"))

@@ -24,6 +24,7 @@ from portal.payments import models as pay
 from portal.payouts.models import Payout
 from portal.refunds.models import GATEWAY, Cancellation, Refund
 from portal.settlements.models import Settlement, SettlementItem
+from portal.wallet.models import WalletAdjustment
 
 from . import models as mm
 from . import projection
@@ -267,6 +268,22 @@ def project_settlement_item(item: SettlementItem):
     return project_reschedule(resched) if resched is not None else None
 
 
+def project_adjustment(a: WalletAdjustment):
+    """A manual wallet credit or debit (amount: its size; net: signed, credit > 0)."""
+    return {
+        "source": "wallet_adjustment",  # as its ledger postings and audit rows name it
+        "source_id": a.id,
+        "type": mm.ADJUSTMENT,
+        "status": a.status,
+        "failed": False,
+        "bucket": None,
+        "occurred_at": a.applied_at or a.created_at,
+        "amount": abs(a.amount),
+        "net": a.amount,
+        **_patient(a.patient_id),
+    }
+
+
 def install():
     register(pay.Payment, project_payment)
     register(Refund, project_refund)
@@ -275,6 +292,7 @@ def install():
     register(LedgerTransaction, project_ledger)
     register(Settlement, project_settlement)
     register(SettlementItem, project_settlement_item)
+    register(WalletAdjustment, project_adjustment)
     projection.install()
 
 

@@ -130,3 +130,32 @@ def test_the_detail_page_shows_timeline_razorpays_record_and_audit(
         app.extensions.pop("gateway_adapters", None)
     assert answer.status_code == 200
     assert "Razorpay could not be reached" in answer.get_data(as_text=True)
+
+
+def test_a_manual_wallet_adjustment_is_a_movement_with_its_ledger_posting(
+    app, paid, client, make_user, login
+):
+    from portal.wallet import adjustments as adj
+
+    patient, _visit = paid
+    admin = make_user("admin", email="adjuster@example.com")
+    made = adj.create_adjustment(
+        db.session.get(type(patient), admin.id),
+        patient.id,
+        adj.CREDIT,
+        5_000,
+        "Goodwill credit after a long wait at the desk",
+        "Sorry for the wait",
+    )
+    row = db.session.scalar(sa.select(MoneyMovement).where(MoneyMovement.type == mm.ADJUSTMENT))
+    assert (row.source, row.source_id, row.amount, row.net) == (
+        "wallet_adjustment",
+        made.id,
+        5_000,
+        5_000,
+    )
+    assert (row.status, row.patient_id, row.bucket) == (made.status, patient.id, None)
+    login(admin)
+    html = client.get(f"/admin/transactions/{row.id}").get_data(as_text=True)
+    timeline = html.split('id="timeline"')[1].split("</section>")[0]
+    assert "adjustment asked" in timeline and "ledger: " in timeline

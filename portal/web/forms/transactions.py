@@ -11,14 +11,21 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
-from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
+from portal.domain.states import (
+    AdjustmentStatus,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+    RescheduleStatus,
+)
 from portal.transactions import filters as tf
 from portal.transactions.models import TYPES
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import parse_rupees
 
 STATUSES = sorted(
-    {*PaymentStatus, *RefundStatus, *PayoutStatus, *RescheduleStatus, "POSTED"}, key=str
+    {*PaymentStatus, *RefundStatus, *PayoutStatus, *RescheduleStatus, *AdjustmentStatus, "POSTED"},
+    key=str,
 )
 KNOWN_KEYS = {
     "type",
