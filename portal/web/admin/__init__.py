@@ -14,6 +14,7 @@ from portal.web.admin import (  # noqa: E402,F401
     coupons,
     home,
     jobs,
+    operations,
     payouts,
     reschedule,
     users,

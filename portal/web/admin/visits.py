@@ -15,10 +15,11 @@ from flask_login import current_user
 from portal.accounts import queries as account_queries
 from portal.accounts import service as accounts
 from portal.accounts.models import PATIENT, User
+from portal.booking import attention as booking_attention
 from portal.booking import checkout as booking_checkout
+from portal.booking import desk
 from portal.booking import errors as booking_errors
 from portal.booking import links as booking_links
-from portal.booking import lookup as booking_lookup
 from portal.booking import prices as booking_prices
 from portal.booking import queries as booking_queries
 from portal.booking import receipts as booking_receipts
@@ -27,8 +28,10 @@ from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
 from portal.catalog.models import Clinic
-from portal.domain.states import VisitStatus
+from portal.db import utcnow
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
+from portal.reconcile import queries as reconcile_queries
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
 from portal.web.forms.booking import (
@@ -42,11 +45,10 @@ from portal.web.forms.booking import (
     options,
     person_value,
 )
+from portal.web.forms.operations import AppointmentFilterForm, MeetLinkForm, ResolveForm
 from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
-from portal.web.patient.visits import timeline
 
-VISIT_STATUSES = tuple(VisitStatus)
 LIST = "admin/visits/index.html"
 NEW = "admin/visits/new.html"
 DETAIL = "admin/visits/detail.html"
@@ -57,33 +59,37 @@ PER_PAGE = 20
 # --- the list ----------------------------------------------------------------------------
 
 
-def _filters():
-    status = request.args.get("status", "")
-    attention = request.args.get("attention", "")
-    return {
-        "q": request.args.get("q", "").strip()[:100],
-        "status": status if status in VISIT_STATUSES else "",
-        "attention": attention if attention in ("yes", "no") else "",
-    }
+def _filter_form():
+    return AppointmentFilterForm(
+        request.args,
+        clinics=catalog_queries.active_clinics(),
+        providers=catalog_queries.active_providers(),
+    )
 
 
 @bp.get("/visits")
 def visits():
-    f = _filters()
-    page = booking_queries.visits_page(
-        status=f["status"] or None,
-        search=f["q"] or None,
-        needs_attention={"yes": True, "no": False}.get(f["attention"]),
-        count=True,
-        **page_args(PER_PAGE),
-    )
+    """The appointments list: every filter in the URL; a bad filter is a message beside
+    its field (422) and no rows, never a guess."""
+    form = _filter_form()
+    today = utcnow().astimezone(CLINIC_TZ).date()
+    ok = form.validate()
+    page = None
+    if ok:
+        page = desk.appointments_page(form.to_filter(today), **page_args(PER_PAGE))
+    recon = reconcile_queries.open_cases_by_visit(v.id for v in page.items) if page else {}
     return render(
         LIST,
         block=htmx_block("results"),
+        status=200 if ok else 422,
+        form=form,
         page=page,
-        f=f,
-        statuses=VISIT_STATUSES,
-        needs_attention=booking_lookup.visit_needs_attention,
+        args=form.args(),
+        recon=recon,
+        desk=desk,
+        attention=booking_attention,
+        now=utcnow(),
+        count_cap=desk.COUNT_CAP,
     )
 
 
@@ -236,8 +242,13 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         item_form=item_form,
         desk_form=desk_form,
         coupon_form=coupon_form,
-        timeline=timeline(visit),
-        needs_attention=booking_lookup.visit_needs_attention(visit),
+        timeline=desk.timeline(visit),
+        reasons=booking_attention.reasons(visit),
+        next=desk.hint(visit),
+        money=desk.figures(visit),
+        resolve_form=ResolveForm(formdata=None),
+        meet_form=MeetLinkForm(formdata=None),
+        recon=reconcile_queries.open_cases_by_visit([visit.id]).get(visit.id, 0),
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
     )
 
