@@ -127,7 +127,7 @@ def payments_monitor():
         MONITOR,
         block=htmx_block("payments"),
         page=page,
-        status=status,
+        chosen=status,
         statuses=desk.MONITORED,
         hint=desk.payment_hint,
         last_error=desk.last_error,
