@@ -3,14 +3,23 @@ resolving an attention flag with a note, a meeting link."""
 
 from datetime import date, timedelta
 
-from wtforms import DateField, SelectField, StringField, TextAreaField, ValidationError
+from wtforms import (
+    DateField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+    ValidationError,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.booking.desk import NO_PAYMENT, VisitFilter
 from portal.catalog.models import SERVICE_KINDS
 from portal.domain.states import PaymentStatus, VisitStatus
+from portal.web.forms.accounts import DependentForm
 from portal.web.forms.base import PortalForm
-from portal.web.forms.booking import options
+from portal.web.forms.booking import OperatorItemForm, options, parse_start
 
 MAX_RANGE_DAYS = 366
 PRESETS = {
@@ -135,3 +144,35 @@ class MeetLinkForm(PortalForm):
         validators=[DataRequired(message="Enter the meeting link."), Length(max=2048)],
         render_kw={"placeholder": "https://meet.google.com/…", "inputmode": "url"},
     )
+
+
+class OnBehalfForm(OperatorItemForm):
+    """Creating (or adding to) a visit for a patient: the operator picks a service, sees
+    only the providers who offer it, and chooses one of the real free times (the slot
+    picker); typing a date and time stays possible (a phone booking for a time the picker
+    does not list is still checked by every booking rule)."""
+
+    day = DateField("Free times from", validators=[Optional()])
+    slot = RadioField("Free times", choices=[], validate_choice=False)
+    date = DateField("Or type a date", validators=[Optional()])
+    time = TimeField("Start time (clinic time)", validators=[Optional()])
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        if self.slot.data:
+            if parse_start(self.slot.data) is None:
+                self.slot.errors = [*self.slot.errors, "That time is not valid; choose again."]
+                return False
+            return ok
+        for field, message in (
+            (self.date, "Enter the date."),
+            (self.time, "Enter the start time."),
+        ):
+            if not field.data:
+                field.errors = [*field.errors, message]
+                ok = False
+        return ok
+
+
+class ChildForm(DependentForm):
+    """A child (or other dependent) added for the patient on the spot."""

@@ -2,6 +2,7 @@
 the URL, the admin visit page (start and complete, meeting links, resolving a flag with a
 note, reschedule / rebook / cancel / refunds from any item), the payments monitor."""
 
+import re
 from datetime import timedelta
 
 import time_machine
@@ -10,9 +11,13 @@ from portal.audit.models import AuditEntry
 from portal.booking import checkout, lifecycle, links, visits
 from portal.booking.models import ATTENTION_LINK_EXPIRED, IndividualBooking, MasterBooking
 from portal.catalog.models import Provider, Service
+from portal.config import policy
 from portal.db import unit_of_work
+from portal.domain.pricing import price_item
+from portal.domain.rates import format_inr
 from portal.extensions import db
 from portal.refunds import cancel as refunds_cancel
+from portal.web.forms.booking import parse_start
 from tests.web.booking.helpers import hold, hx, slot
 
 
@@ -212,3 +217,96 @@ def test_only_admins_reach_the_desk_actions(app, client, login, world):
         client.post(f"/admin/visits/{visit_id}/items/{item_id}/start", data={}).status_code == 403
     )
     assert visits  # (imported for the set-up helpers)
+
+
+# --- create on behalf ----------------------------------------------------------------------
+
+SLOT_VALUE = re.compile(r'name="slot"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="slot"')
+
+
+def _slots(html):
+    return [a or b for a, b in SLOT_VALUE.findall(html)]
+
+
+def test_on_behalf_lists_only_providers_offering_the_service_their_free_times_and_price(
+    app, client, login, world
+):
+    login(world.admin)
+    base = f"/admin/visits/new/{world.patient.id}"
+    lab = client.get(f"{base}?service={world.lab}&clinic={world.clinic}").get_data(as_text=True)
+    assert "City Lab" in lab and "Dr Asha Rao" not in lab and "Dr Vikram Shah" not in lab
+    assert "Platform fee" in lab and "Choose a service, a clinic and a provider" in lab
+    consult = client.get(
+        f"{base}?service={world.consult}&clinic={world.clinic}&providers={world.doc1}"
+        f"&day={world.day.isoformat()}",
+        headers=hx("picker"),
+    )
+    html = consult.get_data(as_text=True)
+    assert consult.status_code == 200 and "<html" not in html and 'id="picker"' in html
+    assert "City Lab" not in html and "Dr Asha Rao" in html
+    with app.app_context():
+        price = price_item(50_000, False, policy())
+    assert f'data-price="{price.total}"' in html and format_inr(price.gst) in html
+    free = _slots(html)
+    assert free and all(s.endswith("+00:00") for s in free)
+    # A time someone else holds is not offered.
+    hold(app, world, patient=world.other, start=parse_start(free[0]))
+    again = _slots(
+        client.get(
+            f"{base}?service={world.consult}&clinic={world.clinic}&providers={world.doc1}"
+            f"&day={world.day.isoformat()}"
+        ).get_data(as_text=True)
+    )
+    assert free[0] not in again and free[1] in again
+    created = client.post(
+        base,
+        data={
+            "person": "self",
+            "service": world.consult,
+            "clinic": world.clinic,
+            "providers": [world.doc1],
+            "slot": free[1],
+            "referral": "",
+            "meet_link": "",
+        },
+    )
+    assert created.status_code == 303, created.get_data(as_text=True)[:3000]
+    with app.app_context():
+        item = db.session.scalars(
+            db.select(IndividualBooking).order_by(IndividualBooking.id.desc())
+        ).first()
+        assert item.start_at == parse_start(free[1]) and item.visit.channel == "DESK"
+    bad = client.post(
+        base,
+        data={
+            "person": "self",
+            "service": world.consult,
+            "clinic": world.clinic,
+            "providers": [world.doc1],
+            "slot": "not-a-time",
+        },
+    )
+    assert bad.status_code == 422 and "choose again" in bad.get_data(as_text=True)
+
+
+def test_a_child_added_on_the_spot_is_chosen_for_the_new_visit(app, client, login, world):
+    login(world.admin)
+    base = f"/admin/visits/new/{world.patient.id}"
+    missing = client.post(f"{base}/child", data={"name": "", "relationship": "child"})
+    assert missing.status_code == 422 and "Enter their name" in missing.get_data(as_text=True)
+    added = client.post(
+        f"{base}/child",
+        data={"name": "Meera", "relationship": "child", "date_of_birth": "2020-02-02"},
+    )
+    assert added.status_code == 303 and "person=dependent" in added.location
+    page = client.get(added.location).get_data(as_text=True)
+    assert "Meera" in page and "Meera added" in page
+    with app.app_context():
+        from portal.accounts.models import Dependent
+
+        child = db.session.scalar(db.select(Dependent).where(Dependent.name == "Meera"))
+        assert child.guardian_id == world.patient.id
+    assert re.search(
+        rf'<option selected value="dependent:{child.id}"|value="dependent:{child.id}" selected',
+        page,
+    )
