@@ -18,7 +18,7 @@ in the audit log (and on the flag row for a no-show)."""
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound
@@ -77,37 +77,30 @@ class Reason:
     resolvable: bool = True  # PENDING_SOON ends by itself
 
 
-def _first_scheduled_start():
-    return (
-        sa.select(sa.func.min(IndividualBooking.start_at))
+def attention_visit_ids(now, window):
+    """SQL: the ids of the visits that need attention, one indexed branch per rule (a
+    list filtered by it stays fast over a million visits)."""
+    visit = aliased(MasterBooking)
+    flagged = sa.select(visit.id).where(visit.attention.is_not(None))
+    soon = (
+        sa.select(IndividualBooking.master_id)
+        .join(visit, visit.id == IndividualBooking.master_id)
         .where(
-            IndividualBooking.master_id == MasterBooking.id,
             IndividualBooking.status == BookingStatus.SCHEDULED,
+            IndividualBooking.start_at <= now + window,
+            visit.status == VisitStatus.PENDING_PAYMENT,
         )
-        .scalar_subquery()
     )
-
-
-def open_flag_exists():
-    return (
-        sa.select(AttentionFlag.id)
-        .where(AttentionFlag.visit_id == MasterBooking.id, AttentionFlag.resolved_at.is_(None))
-        .exists()
-    )
+    flags = sa.select(AttentionFlag.visit_id).where(AttentionFlag.resolved_at.is_(None))
+    return sa.union(flagged, soon, flags)
 
 
 def attention_clause(now=None, window=None):
-    """SQL: the visit needs attention (any rule)."""
+    """SQL: the visit needs attention (any rule). "Pending soon": its first scheduled
+    appointment starts within the window, i.e. any scheduled one does."""
     now = now or utcnow()
     window = window if window is not None else policy().attention_window
-    return sa.or_(
-        MasterBooking.attention.is_not(None),
-        sa.and_(
-            MasterBooking.status == VisitStatus.PENDING_PAYMENT,
-            _first_scheduled_start() <= now + window,
-        ),
-        open_flag_exists(),
-    )
+    return MasterBooking.id.in_(attention_visit_ids(now, window))
 
 
 def pending_soon(visit, now=None):

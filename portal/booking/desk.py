@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from portal.accounts.models import Dependent, User
 from portal.booking import attention
@@ -97,46 +97,57 @@ def _item_clause(f):
     )
 
 
-def latest_payment_status():
-    return (
-        sa.select(Payment.status)
-        .where(Payment.master_id == MasterBooking.id, Payment.kind != WALLET)
-        .order_by(Payment.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
 def _payment_clause(status):
+    """The visit's newest non-wallet payment is in ``status`` (``NONE``: it has none)."""
     if status == NO_PAYMENT:
         return ~(
             sa.select(Payment.id)
             .where(Payment.master_id == MasterBooking.id, Payment.kind != WALLET)
             .exists()
         )
-    return latest_payment_status() == status
+    newer = aliased(Payment)
+    return MasterBooking.id.in_(
+        sa.select(Payment.master_id).where(
+            Payment.status == status,
+            Payment.kind != WALLET,
+            ~sa.select(newer.id)
+            .where(
+                newer.master_id == Payment.master_id,
+                newer.kind != WALLET,
+                newer.id > Payment.id,
+            )
+            .exists(),
+        )
+    )
 
 
 _DIGITS = re.compile(r"\d")
 _PHONE_LIKE = re.compile(r"[\d\s+().-]+")
+_NUMBER_LIKE = re.compile(r"v\d+")
 
 
 def _search_clause(text):
-    """Visit number, account holder (name, email, mobile), the dependent's name. A search
-    of digits only (4 or more; spaces, dashes, brackets and + allowed) is also looked for
-    in mobile numbers."""
+    """Visit number (exact), account holder (name, email, mobile), the dependent's name.
+    A search of digits only (4 or more; spaces, dashes, brackets and + allowed) is also
+    looked for in mobile numbers. One indexed branch each (patient, dependent, number):
+    the visits found are few, whatever the table's size."""
     like = f"%{text}%"
     people = [sa.func.lower(User.name).like(like), sa.func.lower(User.email).like(like)]
     digits = "".join(_DIGITS.findall(text))
     if len(digits) >= 4 and _PHONE_LIKE.fullmatch(text):
         people.append(User.phone.like(f"%{digits[-10:]}%"))
-    return sa.or_(
-        sa.func.lower(MasterBooking.number).like(like),
-        MasterBooking.patient_id.in_(sa.select(User.id).where(sa.or_(*people))),
-        MasterBooking.dependent_id.in_(
-            sa.select(Dependent.id).where(sa.func.lower(Dependent.name).like(like))
+    visit = aliased(MasterBooking)
+    branches = [
+        sa.select(visit.id).where(visit.patient_id.in_(sa.select(User.id).where(sa.or_(*people)))),
+        sa.select(visit.id).where(
+            visit.dependent_id.in_(
+                sa.select(Dependent.id).where(sa.func.lower(Dependent.name).like(like))
+            )
         ),
-    )
+    ]
+    if _NUMBER_LIKE.fullmatch(text):
+        branches.append(sa.select(visit.id).where(visit.number == text.upper()))
+    return MasterBooking.id.in_(sa.union(*branches))
 
 
 def filtered(f):
