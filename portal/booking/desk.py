@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from portal.accounts.models import Dependent, User
 from portal.booking import attention
 from portal.booking.models import IndividualBooking, MasterBooking, booking_providers
-from portal.catalog.models import Service
+from portal.catalog.models import Clinic, Service
 from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.next_action import next_action
@@ -37,7 +37,8 @@ PAYMENT_ORDER = (Order(Payment.created_at), Order(Payment.id))
 # What a row shows, loaded with the page: items (clinic, service, providers), people,
 # payments with their attempts (for the next action).
 ROW = (
-    selectinload(MasterBooking.items).joinedload(IndividualBooking.clinic),
+    # (a clinic's opening hours are not shown: not loaded)
+    selectinload(MasterBooking.items).joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
     selectinload(MasterBooking.items).joinedload(IndividualBooking.service),
     selectinload(MasterBooking.items).selectinload(IndividualBooking.providers),
     selectinload(MasterBooking.payments).selectinload(Payment.attempts),
