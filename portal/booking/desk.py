@@ -249,13 +249,14 @@ def figures(visit):
 
 # --- the payments monitor ----------------------------------------------------------------
 
-MONITORED = (PaymentStatus.PENDING, PaymentStatus.FAILED)
+MONITORED = (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.EXPIRED)
 
 
 def payments_page(*, status=None, after=None, before=None, per_page=20):
-    """Failed and pending gateway payments across all visits, oldest first; ``status``
-    narrows to one of them. Payments whose visit was later paid another way are left out
-    (nothing to do)."""
+    """Payments that need watching across all visits, oldest first: each visit's current
+    (newest non-wallet) payment when it is pending or failed, or expired while its visit is
+    still flagged (a link that ran out and nobody has dealt with). ``status`` narrows to
+    one of them."""
     statuses = [status] if status in MONITORED else list(MONITORED)
     newest = sa.select(sa.func.max(Payment.id)).where(
         Payment.master_id == MasterBooking.id, Payment.kind != WALLET
@@ -267,6 +268,7 @@ def payments_page(*, status=None, after=None, before=None, per_page=20):
             Payment.status.in_(statuses),
             Payment.kind != WALLET,
             Payment.id == newest.correlate(MasterBooking).scalar_subquery(),
+            sa.or_(Payment.status != PaymentStatus.EXPIRED, MasterBooking.attention.is_not(None)),
         )
     )
     return keyset_page(

@@ -16,6 +16,7 @@ from portal.db import unit_of_work
 from portal.domain.pricing import price_item
 from portal.domain.rates import format_inr
 from portal.extensions import db
+from portal.payments.models import Payment
 from portal.refunds import cancel as refunds_cancel
 from portal.web.forms.booking import parse_start
 from tests.web.booking.helpers import hold, hx, slot
@@ -202,6 +203,22 @@ def test_payments_monitor_lists_pending_and_failed_oldest_first(app, client, log
         login(world.admin)
         late = client.get("/admin/payments").get_data(as_text=True)
     assert 'data-next="RENEW_LINK"' in late and "Expired" in late
+    # A link that ended and could not be renewed (the visit expired and was flagged, as
+    # booking.links does then): the monitor keeps it until someone deals with the flag.
+    with app.app_context(), unit_of_work():
+        visit = lifecycle.lock_visit(first)
+        lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
+        lifecycle.expire(visit, reason="payment link expired")
+    with app.app_context():
+        assert db.session.get(Payment, p1).status == "EXPIRED"
+    login(world.admin)  # (the session above was made in the future)
+    expired = client.get("/admin/payments?status=EXPIRED").get_data(as_text=True)
+    assert f'id="payment-{p1}"' in expired and 'data-next="RENEW_LINK"' in expired
+    client.post(
+        f"/admin/visits/{first}/attention/resolve", data={"note": "Called; will pay at the desk"}
+    )
+    expired = client.get("/admin/payments?status=EXPIRED").get_data(as_text=True)
+    assert f'id="payment-{p1}"' not in expired
     assert "/auth/login" in _anonymous(app).get("/admin/payments").location
 
 
