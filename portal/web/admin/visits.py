@@ -100,7 +100,6 @@ def visits():
         desk=desk,
         attention=booking_attention,
         now=utcnow(),
-        count_cap=desk.COUNT_CAP,
     )
 
 
