@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.booking import attention as booking_attention
-from portal.booking import desk
+from portal.booking import desk, reschedule
 from portal.booking import visits as booking_visits
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
@@ -17,6 +17,8 @@ from portal.domain.states import PaymentStatus
 from portal.extensions import db
 from portal.payouts import completion
 from portal.web.admin import bp
+from portal.web.filters import clinic_time
+from portal.web.forms.booking import MoveForm, move_day, parse_start
 from portal.web.forms.operations import MeetLinkForm, ResolveForm
 from portal.web.htmx import htmx_block, render
 from portal.web.paging import page_args
@@ -134,3 +136,42 @@ def payments_monitor():
         now=utcnow(),
         PaymentStatus=PaymentStatus,
     )
+
+
+# --- rebooking an expired or cancelled appointment ---------------------------------------
+
+REBOOK = "admin/visits/rebook.html"
+
+
+def _rebook_page(item, form, status=200):
+    day = move_day(form, item)
+    form.day.data = day
+    slots = reschedule.free_slots(item, day, days=7, limit=16)
+    form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
+    return render(REBOOK, block=htmx_block("slots"), status=status, item=item, form=form)
+
+
+@bp.get("/bookings/<int:item_id>/rebook")
+def rebook_booking(item_id):
+    item = db.get_or_404(IndividualBooking, item_id)
+    return _rebook_page(item, MoveForm(formdata=request.args or None))
+
+
+@bp.post("/bookings/<int:item_id>/rebook")
+def rebook_booking_post(item_id):
+    """The same service with the same provider(s) for the same person, at a new free time
+    and today's price: a new visit (``booking.reschedule.rebook``), then its payment."""
+    item = db.get_or_404(IndividualBooking, item_id)
+    form = MoveForm()
+    form.validate()
+    start = parse_start(form.slot.data or form.start.data)
+    if start is None:
+        form.slot.errors = ["Choose a new time."]
+        return _rebook_page(item, form, status=422)
+    try:
+        new = reschedule.rebook(current_user, item.id, start)
+    except BookingError as exc:
+        form.slot.errors = [exc.message]
+        return _rebook_page(item, form, status=422)
+    flash("Booked again at today's price: send a payment link or take it at the desk.", "success")
+    return redirect(url_for("admin.visit", visit_id=new.master_id), 303)

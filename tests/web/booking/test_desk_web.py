@@ -82,7 +82,7 @@ def test_admin_starts_and_completes_an_appointment(app, client, login, world):
     visit_id, item_id = _paid(app, world)
     login(world.admin)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
-    assert 'data-next="COMPLETE"' in page and "/start" in page and "Rebook" in page
+    assert 'data-next="COMPLETE"' in page and "/start" in page and "Book another" in page
     early = client.post(f"/admin/visits/{visit_id}/items/{item_id}/start", data={})
     assert early.status_code == 303 and _item(app, item_id).status == "CONFIRMED"
     assert "start" in client.get(early.location).get_data(as_text=True).lower()
@@ -178,8 +178,25 @@ def test_cancelled_items_still_reach_rebook_and_refunds(app, client, login, worl
     login(world.admin)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     assert f"/admin/bookings/{item_id}/cancel#further-refund" in page
-    assert f"/admin/visits/new/{world.patient.id}?" in page  # rebook
+    assert f"/admin/bookings/{item_id}/rebook" in page
     assert f"/admin/bookings/{item_id}/reschedule" not in page  # nothing left to move
+    # Rebook: the same service and provider at a new free time, in a new visit.
+    rebook = client.get(f"/admin/bookings/{item_id}/rebook?day={world.day.isoformat()}")
+    html = rebook.get_data(as_text=True)
+    assert rebook.status_code == 200 and "Book again" in html
+    free = _slots(html)
+    assert free
+    none = client.post(f"/admin/bookings/{item_id}/rebook", data={"slot": ""})
+    assert none.status_code == 422 and "Choose a new time" in none.get_data(as_text=True)
+    done = client.post(f"/admin/bookings/{item_id}/rebook", data={"slot": free[0]})
+    assert done.status_code == 303
+    with app.app_context():
+        new = db.session.scalars(
+            db.select(IndividualBooking).order_by(IndividualBooking.id.desc())
+        ).first()
+        assert new.id != item_id and new.master_id != visit_id
+        assert new.start_at == parse_start(free[0]) and new.service_id == world.consult
+    assert done.location.endswith(f"/admin/visits/{new.master_id}")
 
 
 def test_payments_monitor_lists_pending_and_failed_oldest_first(app, client, login, world, gateway):
