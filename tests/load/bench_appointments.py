@@ -298,7 +298,9 @@ def scenarios(app):
         patient = db.session.scalar(
             sa.select(User).where(User.role == "patient").order_by(User.id).offset(123)
         )
-        child = db.session.scalar(sa.select(Dependent).order_by(Dependent.id).offset(77))
+        child = db.session.scalar(
+            sa.select(Dependent).order_by(Dependent.id).offset(78)
+        )  # has visits
         number = db.session.scalar(
             sa.select(MasterBooking.number).order_by(MasterBooking.id).offset(4321)
         )
