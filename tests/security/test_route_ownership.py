@@ -209,6 +209,7 @@ def _build(app):
         "item_id": first["patient"]["item_id"],
         "payment_id": first["patient"]["payment_id"],
         "approval_id": 1,  # none exist: admin-only either way
+        "flag_id": 1,  # an attention flag: admin-only either way
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),

@@ -195,7 +195,7 @@ def _picker(form, service, clinic, providers):
     """The free times (as the patient's find page computes them) and the price breakup."""
     price = pricing.price_item(service.fee_paise, service.taxable, policy()) if service else None
     slots = []
-    today = utcnow().astimezone(ZoneInfo(clinic.timezone if clinic else "Asia/Kolkata")).date()
+    today = utcnow().astimezone(ZoneInfo(clinic.timezone) if clinic else CLINIC_TZ).date()
     day = form.day.data if isinstance(form.day.data, date) else today
     day = min(max(day, today), today + timedelta(days=90))
     if service and clinic and providers:
