@@ -37,6 +37,13 @@ CAPABILITIES = (
     "portal.refunds.tasks",
     "portal.booking.reschedule",
     "portal.reconcile.models",
+    "portal.wallet.models",
+    "portal.exports.models",
+    "portal.exports.service",
+    "portal.booking.credit_notes",
+    "portal.reports.audit_log",
+    "portal.reports.gst",
+    "portal.reports.tds",
 )
 
 

@@ -283,6 +283,25 @@ TUNABLES = {
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
         ),
+        # exports and reports
+        Tunable(
+            "EXPORT_BACKGROUND_ROWS",
+            _int(0),
+            "5000",
+            "a CSV export with more rows than this is written by a background job",
+        ),
+        Tunable(
+            "EXPORT_DIR",
+            _text,
+            "",
+            "where background exports are written (empty = instance/exports; shared by all hosts)",
+        ),
+        Tunable(
+            "EXPORT_KEEP_DAYS",
+            _int(1),
+            "7",
+            "days a finished background export file is kept before it is deleted",
+        ),
     )
 }
 

@@ -305,6 +305,7 @@ def timeline(visit):
                 failures += 1
             rows.append(
                 TimelineRow(
+                    payment_id=payment.id,
                     at=attempt.at,
                     event=attempt.event,
                     status=attempt.status,
@@ -326,6 +327,7 @@ def timeline(visit):
 
 @dataclass(frozen=True)
 class TimelineRow:
+    payment_id: int
     at: datetime
     event: str
     status: str
