@@ -37,6 +37,7 @@ CAPABILITIES = (
     "portal.refunds.tasks",
     "portal.booking.reschedule",
     "portal.reconcile.models",
+    "portal.reconcile.tasks",
 )
 
 

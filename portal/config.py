@@ -283,6 +283,19 @@ TUNABLES = {
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
         ),
+        # reconciliation
+        Tunable(
+            "RECON_TOLERANCE_SECONDS",
+            _int(0),
+            "60",
+            "our time and the gateway's further apart than this is a discrepancy",
+        ),
+        Tunable(
+            "RECON_PENDING_GRACE_SECONDS",
+            _int(0),
+            "3600",
+            "a gateway record final this long while ours is not is a discrepancy (else pending)",
+        ),
     )
 }
 

@@ -125,3 +125,7 @@ user_invited = _signals.signal(
 an administrator: ``user_id``, ``invited_by_id``, ``link`` (absolute), ``days`` (how long
 it works).""",
 )
+
+# Reconciliation: a run found new discrepancies (one alert per run). Same keyword arguments
+# as payout_alert.
+reconciliation_alert = _signals.signal("reconciliation-alert")

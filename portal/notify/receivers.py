@@ -6,6 +6,7 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 ``portal.notify``; this module is imported with the app (``portal.CAPABILITIES``)."""
 
 from portal import events, jobs
+from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.notify import account_mail, link_notices, refund_notices, tasks  # noqa: F401
 from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
@@ -20,6 +21,8 @@ def _visit_confirmed(sender, visit_id):
 
 @events.visit_needs_attention.connect
 def _visit_needs_attention(sender, visit_id, reason):
+    if reason == ATTENTION_RECONCILIATION:
+        return  # a reconciliation run raises one alert for all the visits it flags
     jobs.enqueue("notify.payment_attention", visit_id=visit_id, reason=reason)
 
 
@@ -119,6 +122,7 @@ def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)
 
 
+@events.reconciliation_alert.connect
 @events.gateway_alert.connect
 @events.payout_alert.connect
 def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import ReconCaseStatus as CaseStatus
+from portal.domain.states import ReconRunStatus as RunStatus
 from portal.extensions import db
 
 
@@ -18,13 +20,6 @@ class CaseKind(StrEnum):
     SETTLEMENT = "settlement"
 
 
-class CaseStatus(StrEnum):
-    MATCHED = "matched"  # both sides final and equal
-    PENDING = "pending"  # one side not final yet: looked at again by the next run
-    DISCREPANCY = "discrepancy"  # open: an admin syncs from the gateway or accepts it
-    RESOLVED = "resolved"  # a discrepancy an admin closed (resolution says how)
-
-
 class Reason(StrEnum):
     STATUS_DIFFERS = "status_differs"
     AMOUNT_DIFFERS = "amount_differs"
@@ -33,12 +28,6 @@ class Reason(StrEnum):
     TIME_DIFFERS = "time_differs"  # timestamps further apart than the tolerance
     DUPLICATE = "duplicate"
     NOT_SETTLED = "not_settled"  # captured, not settled after the expected days
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
 
 
 def _in(column, values):

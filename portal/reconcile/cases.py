@@ -1,0 +1,77 @@
+"""Writing cases: read the stored ones in chunks, write only what changed, in bulk.
+
+The write is an INSERT .. ON CONFLICT (kind, reference) DO UPDATE (PostgreSQL and SQLite
+both have it): a second run over the same window, even one running at the same time,
+updates the case instead of adding one. ``first_run_id`` and ``first_seen_at`` are kept
+from the first insert."""
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from portal.extensions import db
+from portal.reconcile.matching import Existing
+from portal.reconcile.models import ReconCase
+
+CHUNK = 5000
+WRITE_CHUNK = 2000
+UPDATED = (
+    "status",
+    "reason",
+    "visit_id",
+    "our_type",
+    "our_id",
+    "our_amount",
+    "gateway_amount",
+    "our_status",
+    "gateway_status",
+    "ours",
+    "theirs",
+    "last_run_id",
+    "updated_at",
+    "resolved_at",
+    "resolved_by_id",
+    "resolution",
+    "note",
+)
+
+
+def existing(kind, references: Iterable[str]) -> dict[str, Existing]:
+    refs = sorted(set(references))
+    found = {}
+    for i in range(0, len(refs), CHUNK):
+        rows = db.session.execute(
+            sa.select(
+                ReconCase.reference,
+                ReconCase.id,
+                ReconCase.status,
+                ReconCase.reason,
+                ReconCase.theirs,
+                ReconCase.ours,
+                ReconCase.resolution,
+            ).where(ReconCase.kind == kind, ReconCase.reference.in_(refs[i : i + CHUNK]))
+        )
+        for ref, case_id, status, reason, theirs, ours, resolution in rows:
+            found[ref] = Existing(case_id, status, reason, theirs, ours, resolution)
+    return found
+
+
+def _insert():
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(ReconCase)
+    return stmt.on_conflict_do_update(
+        index_elements=["kind", "reference"],
+        set_={name: stmt.excluded[name] for name in UPDATED},
+    )
+
+
+def upsert(rows: list[dict]):
+    """Write ``rows`` (dicts with every column of UPDATED plus kind, reference,
+    first_run_id, first_seen_at), in chunks."""
+    if not rows:
+        return
+    stmt = _insert()
+    for i in range(0, len(rows), WRITE_CHUNK):
+        db.session.execute(stmt, rows[i : i + WRITE_CHUNK])
