@@ -75,3 +75,28 @@ def upsert(rows: list[dict]):
     stmt = _insert()
     for i in range(0, len(rows), WRITE_CHUNK):
         db.session.execute(stmt, rows[i : i + WRITE_CHUNK])
+
+
+def side_columns(ours, theirs) -> dict:
+    """The case's copy of both sides (``matching.Side`` or None): what the screen shows.
+    ``our_status`` / ``gateway_status`` are the sides' own statuses as seen, not the case's
+    state (that is ``status``, moved by the case machine)."""
+    return {
+        "visit_id": ours.visit_id if ours else None,
+        "our_type": ours.our_type if ours else None,
+        "our_id": ours.our_id if ours else None,
+        "our_amount": ours.amount if ours else None,
+        "gateway_amount": theirs.amount if theirs else None,
+        "our_status": ours.raw_status if ours else None,
+        "gateway_status": theirs.raw_status if theirs else None,
+        "ours": ours.as_dict() if ours else None,
+        "theirs": theirs.as_dict() if theirs else None,
+    }
+
+
+def show_sides(case, ours, theirs):
+    """Update a loaded case's copy of the sides (a webhook or a sync changed ours)."""
+    for column, value in side_columns(ours, theirs).items():
+        if column == "visit_id" and value is None:
+            continue  # keep the visit a case was found for
+        setattr(case, column, value)

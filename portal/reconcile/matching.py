@@ -214,7 +214,9 @@ class Existing:
     resolution: str | None = None
 
 
-def next_status(existing: Existing | None, outcome: Outcome, theirs: Side | None, ours: Side | None):
+def next_status(
+    existing: Existing | None, outcome: Outcome, theirs: Side | None, ours: Side | None
+):
     """What to write for a reference: None when nothing changes, else the case's new status
     (checked against the case machine). A case an admin resolved (accepted, or synced from
     the gateway) stays as it is while the gateway's record is the one the admin saw: a sync

@@ -25,14 +25,19 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 from portal.extensions import db
 from portal.gateway import get_payin
-from portal.gateway.confirm import Unconfirmed, confirmed_payment, confirmed_payout, confirmed_refund
+from portal.gateway.confirm import (
+    Unconfirmed,
+    confirmed_payment,
+    confirmed_payout,
+    confirmed_refund,
+)
 from portal.gateway.errors import GatewayError
 from portal.payments import records
 from portal.payouts import status as payout_status
 from portal.payouts.gateway import gateway as payouts_gateway
-from portal.reconcile import ours
+from portal.reconcile import cases, ours
 from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
-from portal.reconcile.models import ReconCase, Reason
+from portal.reconcile.models import Reason, ReconCase
 from portal.refunds import execute as refunds
 
 log = logging.getLogger("portal.reconcile")
@@ -51,14 +56,15 @@ def _require_admin(actor):
         raise PermissionDenied("Only administrators resolve reconciliation cases.")
 
 
-def _open_case(case_id):
+def _open_case(case_id, closed_ok=False):
     query = sa.select(ReconCase).where(ReconCase.id == case_id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     case = db.session.scalar(query.execution_options(populate_existing=True))
     if case is None:
         raise ResolveError("No such case.")
-    if case.status not in OPEN:
+    # closed_ok: the use case a sync called may have closed it already (a late-webhook event)
+    if case.status not in OPEN and not (closed_ok and case.status == ReconCaseStatus.MATCHED):
         raise ResolveError(f"This case is {case.status} already.")
     return case
 
@@ -111,21 +117,16 @@ def sync(actor, case_id):
     except GatewayError as exc:
         raise ResolveError(f"The gateway could not be asked: {exc}") from None
     with unit_of_work():
-        case = _open_case(case_id)
+        case = _open_case(case_id, closed_ok=True)
         before = _snapshot(case)
         theirs = gateway_side(kind, found)
         fresh = ours.by_reference(kind, [reference]).get(reference)
         if fresh is None and kind == "payment":
             fresh = ours.payments_by_order([theirs])[0].get(reference)
         outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
-        case.ours = fresh.as_dict() if fresh else None
-        case.theirs = theirs.as_dict()
-        case.our_status = fresh.raw_status if fresh else None
-        case.gateway_status = theirs.raw_status
-        case.our_amount = fresh.amount if fresh else None
-        case.gateway_amount = theirs.amount
+        cases.show_sides(case, fresh, theirs)
         if outcome.status == ReconCaseStatus.MATCHED or outcome.reason == TIME_DIFFERS:
-            RECON_CASE.move(case, ReconCaseStatus.MATCHED)
+            RECON_CASE.move(case, ReconCaseStatus.MATCHED, allow_same=True)
             case.reason = None
             _close(case, actor, SYNCED)
         elif outcome.status == ReconCaseStatus.DISCREPANCY:

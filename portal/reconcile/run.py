@@ -289,21 +289,12 @@ def _write(run, plan: Plan):
 
 
 def _row(run, item, target, now):
-    o, t = item.ours, item.theirs
     return {
         "kind": item.kind,
         "reference": item.reference,
         "status": str(target),
         "reason": item.outcome.reason if target == ReconCaseStatus.DISCREPANCY else None,
-        "visit_id": o.visit_id if o else None,
-        "our_type": o.our_type if o else None,
-        "our_id": o.our_id if o else None,
-        "our_amount": o.amount if o else None,
-        "gateway_amount": t.amount if t else None,
-        "our_status": o.raw_status if o else None,
-        "gateway_status": t.raw_status if t else None,
-        "ours": o.as_dict() if o else None,
-        "theirs": t.as_dict() if t else None,
+        **cases.side_columns(item.ours, item.theirs),
         "first_run_id": run.id,
         "last_run_id": run.id,
         "first_seen_at": now,

@@ -18,7 +18,7 @@ from portal.db import utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
 from portal.jobs import job, periodic
-from portal.reconcile import ours, window
+from portal.reconcile import cases, ours, window
 from portal.reconcile.matching import Garbage, compare, gateway_side
 from portal.reconcile.models import ReconCase, ReconRun
 from portal.reconcile.run import JOB, SCHEDULE, execute, start_run
@@ -62,9 +62,9 @@ def daily():
 # --- late webhooks close their cases ---------------------------------------------------------
 
 
-def _recheck(cases):
+def _recheck(found):
     now = int(utcnow().timestamp())
-    for case in cases:
+    for case in found:
         if case.status not in (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING):
             continue
         if not case.theirs:
@@ -90,31 +90,28 @@ def _recheck(cases):
         if compare(fresh, theirs, now=now).status == ReconCaseStatus.MATCHED:
             RECON_CASE.move(case, ReconCaseStatus.MATCHED)
             case.reason = None
-            case.ours = fresh.as_dict()
-            case.our_status = fresh.raw_status
-            case.our_amount = fresh.amount
-            case.our_type, case.our_id = fresh.our_type, fresh.our_id
+            cases.show_sides(case, fresh, theirs)
 
 
 def recheck_visit(visit_id):
-    cases = db.session.scalars(
+    found = db.session.scalars(
         sa.select(ReconCase).where(
             ReconCase.visit_id == visit_id,
             ReconCase.status.in_((ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)),
         )
     ).all()
-    _recheck(cases)
+    _recheck(found)
 
 
 def recheck_refund(refund_id):
-    cases = db.session.scalars(
+    found = db.session.scalars(
         sa.select(ReconCase).where(
             ReconCase.our_type == "refund",
             ReconCase.our_id == refund_id,
             ReconCase.status.in_((ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)),
         )
     ).all()
-    _recheck(cases)
+    _recheck(found)
 
 
 @events.visit_confirmed.connect

@@ -118,7 +118,6 @@ class Faults:
                 shaped.reverse()
             return shaped, dropped
 
-
     def shapes_answers(self):
         with self._lock:
             v = self._values
