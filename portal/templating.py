@@ -19,6 +19,8 @@ STATUS_ENUMS = (
     "PayoutStatus",
     "RescheduleStatus",
     "FundAccountStatus",
+    "ReconCaseStatus",
+    "ReconRunStatus",
 )
 
 
@@ -38,6 +40,7 @@ def init_app(app):
     env.filters["clinic_time"] = filters.clinic_time
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label
+    env.filters["unix_clinic_time"] = filters.unix_clinic_time
     env.globals["policy"] = policy
     env.globals["post_button"] = post_button
     for name in STATUS_ENUMS:
