@@ -165,3 +165,17 @@ def payments_by_order(gateway_sides: Iterable[Side]) -> tuple[dict[str, Side], s
                     visit_id=visit_id,
                 )
     return found, duplicates
+
+
+def lock_refunds(refund_ids):
+    """Row-lock our refunds (PostgreSQL ``FOR UPDATE``, in id order) before reading them
+    again: a refund webhook in flight finishes first, or waits for the run's commit."""
+    if not refund_ids or db.session.get_bind().dialect.name != "postgresql":
+        return
+    for i in range(0, len(refund_ids), CHUNK):
+        db.session.execute(
+            sa.select(Refund.id)
+            .where(Refund.id.in_(refund_ids[i : i + CHUNK]))
+            .order_by(Refund.id)
+            .with_for_update()
+        ).all()

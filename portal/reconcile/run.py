@@ -246,6 +246,9 @@ def _write(run, plan: Plan):
     visits = {}
     for visit_id in sorted({i.ours.visit_id for i in unmatched if i.ours and i.ours.visit_id}):
         visits[visit_id] = lifecycle.lock_visit(visit_id)
+    # A refund's webhook locks the refund, not its visit: lock those too (after the visits,
+    # as every path that takes both does).
+    ours.lock_refunds(sorted({i.ours.our_id for i in unmatched if i.kind == "refund" and i.ours}))
     if unmatched:
         fresh = _fresh_ours(unmatched)
         again = {
@@ -272,6 +275,8 @@ def _write(run, plan: Plan):
             ):
                 flagged.append(item)
             rows.append(_row(run, item, target, now))
+    # One order for every writer: two runs at once never wait on each other in a circle.
+    rows.sort(key=lambda r: (r["kind"], r["reference"]))
     cases.upsert(rows)
     run.gateway_records = plan.gateway_records
     run.our_records = plan.our_records
