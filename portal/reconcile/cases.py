@@ -28,6 +28,8 @@ UPDATED = (
     "gateway_status",
     "ours",
     "theirs",
+    "ours_key",
+    "theirs_key",
     "last_run_id",
     "updated_at",
     "resolved_at",
@@ -47,8 +49,8 @@ def existing(kind, references: Iterable[str]) -> dict[str, Existing]:
                 ReconCase.id,
                 ReconCase.status,
                 ReconCase.reason,
-                ReconCase.theirs,
-                ReconCase.ours,
+                ReconCase.theirs_key,
+                ReconCase.ours_key,
                 ReconCase.resolution,
             ).where(ReconCase.kind == kind, ReconCase.reference.in_(refs[i : i + CHUNK]))
         )
@@ -91,6 +93,8 @@ def side_columns(ours, theirs) -> dict:
         "gateway_status": theirs.raw_status if theirs else None,
         "ours": ours.as_dict() if ours else None,
         "theirs": theirs.as_dict() if theirs else None,
+        "ours_key": ours.key() if ours else None,
+        "theirs_key": theirs.key() if theirs else None,
     }
 
 

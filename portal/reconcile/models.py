@@ -84,6 +84,9 @@ class ReconCase(db.Model):
     gateway_status: Mapped[str | None] = mapped_column(sa.String(24))
     ours: Mapped[dict | None] = mapped_column(sa.JSON)  # our side as compared
     theirs: Mapped[dict | None] = mapped_column(sa.JSON)  # the gateway's record as fetched
+    # The sides in short (matching.Side.key): what a run compares to write only changes.
+    ours_key: Mapped[str | None] = mapped_column(sa.String(96))
+    theirs_key: Mapped[str | None] = mapped_column(sa.String(96))
     first_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recon_runs.id"))
     last_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recon_runs.id"))
     first_seen_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

@@ -82,10 +82,10 @@ def test_garbage_is_refused(record):
 def test_only_changes_are_written_and_resolved_cases_stay():
     t, o = theirs(), ours()
     matched = Outcome("matched")
-    same = Existing(1, "matched", None, t.as_dict(), o.as_dict())
+    same = Existing(1, "matched", None, t.key(), o.key())
     assert next_status(None, matched, t, o) == "matched"
     assert next_status(same, matched, t, o) is None
-    accepted = Existing(1, "resolved", None, t.as_dict(), o.as_dict(), "accepted")
+    accepted = Existing(1, "resolved", None, t.key(), o.key(), "accepted")
     assert next_status(accepted, Outcome("discrepancy", "time_differs"), t, o) is None
     moved = theirs(amount=1)
     assert next_status(accepted, Outcome("discrepancy", "amount_differs"), moved, o) == (
