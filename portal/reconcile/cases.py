@@ -39,6 +39,14 @@ UPDATED = (
 )
 
 
+def one_of(column, values):
+    """``column IN values``: on PostgreSQL one array parameter (= ANY), which psycopg sends
+    as it is, instead of thousands of placeholders to build and parse."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.Text)))
+    return column.in_(list(values))
+
+
 def existing(kind, references: Iterable[str]) -> dict[str, Existing]:
     refs = sorted(set(references))
     found = {}
@@ -52,7 +60,7 @@ def existing(kind, references: Iterable[str]) -> dict[str, Existing]:
                 ReconCase.theirs_key,
                 ReconCase.ours_key,
                 ReconCase.resolution,
-            ).where(ReconCase.kind == kind, ReconCase.reference.in_(refs[i : i + CHUNK]))
+            ).where(ReconCase.kind == kind, one_of(ReconCase.reference, refs[i : i + CHUNK]))
         )
         for ref, case_id, status, reason, theirs, ours, resolution in rows:
             found[ref] = Existing(case_id, status, reason, theirs, ours, resolution)
@@ -62,7 +70,7 @@ def existing(kind, references: Iterable[str]) -> dict[str, Existing]:
 def _insert():
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ReconCase)
+    stmt = insert(ReconCase.__table__)  # Core: no ORM bookkeeping per row
     return stmt.on_conflict_do_update(
         index_elements=["kind", "reference"],
         set_={name: stmt.excluded[name] for name in UPDATED},
@@ -79,10 +87,11 @@ def upsert(rows: list[dict]):
         db.session.execute(stmt, rows[i : i + WRITE_CHUNK])
 
 
-def side_columns(ours, theirs) -> dict:
+def side_columns(ours, theirs, *, detail=True) -> dict:
     """The case's copy of both sides (``matching.Side`` or None): what the screen shows.
     ``our_status`` / ``gateway_status`` are the sides' own statuses as seen, not the case's
-    state (that is ``status``, moved by the case machine)."""
+    state (that is ``status``, moved by the case machine). ``detail=False`` leaves out the
+    JSON of both sides (a matched case: its columns say all there is)."""
     return {
         "visit_id": ours.visit_id if ours else None,
         "our_type": ours.our_type if ours else None,
@@ -91,8 +100,8 @@ def side_columns(ours, theirs) -> dict:
         "gateway_amount": theirs.amount if theirs else None,
         "our_status": ours.raw_status if ours else None,
         "gateway_status": theirs.raw_status if theirs else None,
-        "ours": ours.as_dict() if ours else None,
-        "theirs": theirs.as_dict() if theirs else None,
+        "ours": ours.as_dict() if ours and detail else None,
+        "theirs": theirs.as_dict() if theirs and detail else None,
         "ours_key": ours.key() if ours else None,
         "theirs_key": theirs.key() if theirs else None,
     }

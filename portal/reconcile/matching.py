@@ -55,6 +55,7 @@ _GATEWAY = {
         "rejected": ("failed", True),
     },
 }
+_NAMES = {name: name for vocabulary in _GATEWAY.values() for name in vocabulary}
 # Ours, by the row's status (the portal's enums).
 _OURS = {
     "payment": {
@@ -77,6 +78,7 @@ _OURS = {
         "REVERSED": ("reversed", True),
     },
 }
+_OUR_NAMES = {name: name for vocabulary in _OURS.values() for name in vocabulary}
 
 
 class Garbage(ValueError):
@@ -140,6 +142,7 @@ def gateway_side(kind, record) -> Side:
     known = _GATEWAY[kind].get(raw)
     if known is None:
         raise Garbage(f"{kind} {ref} has an unknown status {raw!r}"[:200])
+    raw = _NAMES[raw]  # one shared string, not one per record
     order_id = record.get("order_id") if kind == "payment" else None
     return Side(
         reference=ref,
@@ -160,7 +163,7 @@ def our_side(kind, reference, amount, status, at, *, our_type, our_id, visit_id=
         status=known[0],
         final=known[1],
         at=int(at),
-        raw_status=str(status),
+        raw_status=_OUR_NAMES.get(status, str(status)),
         our_type=our_type,
         our_id=our_id,
         visit_id=visit_id,

@@ -257,17 +257,20 @@ def _write(run, plan: Plan):
         }
         plan.items = [again.get((i.kind, i.reference), i) for i in plan.items]
     counts = {s: 0 for s in ReconCaseStatus}
-    rows, flagged = [], []
-    by_kind = {}
-    for item in plan.items:
-        by_kind.setdefault(item.kind, []).append(item)
-    for kind, items in by_kind.items():
-        stored = cases.existing(kind, [i.reference for i in items])
-        for item in items:
-            before = stored.get(item.reference)
+    flagged = []
+    # One order for every writer (two runs at once never wait on each other in a circle),
+    # and chunks, so 100,000 cases never sit in memory as rows at once.
+    plan.items.sort(key=lambda i: (i.kind, i.reference))
+    for start in range(0, len(plan.items), cases.CHUNK):
+        chunk = plan.items[start : start + cases.CHUNK]
+        stored = {}
+        for kind in {i.kind for i in chunk}:
+            stored[kind] = cases.existing(kind, [i.reference for i in chunk if i.kind == kind])
+        rows = []
+        for item in chunk:
+            before = stored[item.kind].get(item.reference)
             target = next_status(before, item.outcome, item.theirs, item.ours)
-            shown = target or before.status
-            counts[ReconCaseStatus(shown)] += 1
+            counts[ReconCaseStatus(target or before.status)] += 1
             if target is None:
                 continue
             if target == ReconCaseStatus.DISCREPANCY and (
@@ -275,9 +278,7 @@ def _write(run, plan: Plan):
             ):
                 flagged.append(item)
             rows.append(_row(run, item, target, now))
-    # One order for every writer: two runs at once never wait on each other in a circle.
-    rows.sort(key=lambda r: (r["kind"], r["reference"]))
-    cases.upsert(rows)
+        cases.upsert(rows)
     run.gateway_records = plan.gateway_records
     run.our_records = plan.our_records
     run.matched = counts[ReconCaseStatus.MATCHED]
@@ -299,7 +300,7 @@ def _row(run, item, target, now):
         "reference": item.reference,
         "status": str(target),
         "reason": item.outcome.reason if target == ReconCaseStatus.DISCREPANCY else None,
-        **cases.side_columns(item.ours, item.theirs),
+        **cases.side_columns(item.ours, item.theirs, detail=target != ReconCaseStatus.MATCHED),
         "first_run_id": run.id,
         "last_run_id": run.id,
         "first_seen_at": now,

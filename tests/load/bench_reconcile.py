@@ -79,7 +79,10 @@ def gateway_app(n):
         path = environ["PATH_INFO"]
         q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         if path.startswith("/v1/payments/"):
-            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(missing)))],
+            )
             return [missing]
         chosen = []
         if path == "/v1/payments":
@@ -93,9 +96,12 @@ def gateway_app(n):
             first = bisect.bisect_left(neg, -hi)
             last = bisect.bisect_right(neg, -lo)
             chosen = items[first:last][skip : skip + count]
-        body = json.dumps({"entity": "collection", "count": len(chosen), "items": chosen})
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [body.encode()]
+        body = json.dumps({"entity": "collection", "count": len(chosen), "items": chosen}).encode()
+        # A length lets the connection stay open for the next page (keep-alive).
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
 
     return app
 
@@ -244,10 +250,10 @@ def run(database_url, base_url):
             db.session.remove()
             before = rss_mb()
             with Sampler() as sampler:
-                clock = time.perf_counter()
+                clock, cpu = time.perf_counter(), time.process_time()
                 done = recon.execute(recon.start_run(start, end, trigger="admin").id, source=source)
-                seconds = time.perf_counter() - clock
-            results.append((label, done, seconds, before, sampler.peak))
+                seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
+            results.append((label, done, seconds, cpu, before, sampler.peak))
         cases = db.session.scalar(sa.select(sa.func.count()).select_from(ReconCase))
     return results, cases
 
@@ -276,10 +282,12 @@ def main(argv=None):
         gateway.terminate()
     db = args.database_url.split("@")[-1]
     print(f"\nreconcile {args.n:,} gateway payments against ours ({db}), one clinic day")
-    for label, done, seconds, before, peak in results:
+    load = os.getloadavg()[0]
+    for label, done, seconds, cpu, before, peak in results:
         print(
-            f"  {label}: {done.status} in {seconds:.2f} s (run's own duration "
-            f"{done.duration_ms / 1000:.2f} s); RSS {before:.0f} MB before, peak {peak:.0f} MB"
+            f"  {label}: {done.status} in {seconds:.2f} s wall ({cpu:.2f} s CPU in this "
+            f"process; load average {load:.1f} on {os.cpu_count()} cores); "
+            f"RSS {before:.0f} MB before, peak {peak:.0f} MB"
         )
         print(
             f"    gateway {done.gateway_records:,}, ours {done.our_records:,}; matched "
