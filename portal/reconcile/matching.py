@@ -10,7 +10,7 @@ a refund that failed)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 
@@ -120,7 +120,12 @@ class Side:
 class Outcome:
     status: ReconCaseStatus
     reason: str | None = None
-    detail: dict = field(default_factory=dict)
+    detail: dict | None = None
+
+
+# Shared: a run over 100,000 records makes mostly these two.
+_MATCHED = Outcome(MATCHED)
+_PENDING = Outcome(PENDING)
 
 
 def _int(value, what):
@@ -193,21 +198,21 @@ def compare(
         return Outcome(DISCREPANCY, MISSING_GATEWAY)
     if ours is None:
         if not theirs.final or now - theirs.at < grace:
-            return Outcome(PENDING)
+            return _PENDING
         return Outcome(DISCREPANCY, MISSING_OURS)
     if ours.status != theirs.status:
         if not theirs.final:
-            return Outcome(PENDING)
+            return _PENDING
         if not ours.final and now - theirs.at < grace:
-            return Outcome(PENDING)
+            return _PENDING
         return Outcome(DISCREPANCY, STATUS_DIFFERS)
     if not ours.final:
-        return Outcome(PENDING)
+        return _PENDING
     if ours.amount != theirs.amount:
         return Outcome(DISCREPANCY, AMOUNT_DIFFERS, {"delta": theirs.amount - ours.amount})
     if abs(ours.at - theirs.at) > tolerance:
         return Outcome(DISCREPANCY, TIME_DIFFERS, {"seconds": theirs.at - ours.at})
-    return Outcome(MATCHED)
+    return _MATCHED
 
 
 @dataclass(slots=True)

@@ -22,6 +22,10 @@ def _unix(value):
     return int(value.timestamp())
 
 
+# Rows come in batches (a server-side cursor on PostgreSQL), never 100,000 at once.
+STREAM = {"yield_per": 5000}
+
+
 def _payments(where):
     rows = db.session.execute(
         sa.select(
@@ -33,7 +37,9 @@ def _payments(where):
             Payment.status,
             Payment.paid_at,
             Payment.created_at,
-        ).where(Payment.razorpay_payment_id.is_not(None), *where)
+        )
+        .where(Payment.razorpay_payment_id.is_not(None), *where)
+        .execution_options(**STREAM)
     )
     for pid, visit_id, ref, amount, captured, status, paid_at, created_at in rows:
         yield our_side(
@@ -57,7 +63,9 @@ def _refunds(where):
             Refund.amount,
             Refund.status,
             Refund.created_at,
-        ).where(Refund.razorpay_refund_id.is_not(None), *where)
+        )
+        .where(Refund.razorpay_refund_id.is_not(None), *where)
+        .execution_options(**STREAM)
     )
     for rid, visit_id, ref, amount, status, created_at in rows:
         yield our_side(
@@ -83,6 +91,7 @@ def _payouts(where):
         )
         .join(Payout, Payout.id == PayoutAttempt.payout_id)
         .where(PayoutAttempt.razorpay_payout_id.is_not(None), *where)
+        .execution_options(**STREAM)
     )
     for aid, ref, amount, status, created_at in rows:
         yield our_side(
