@@ -21,7 +21,8 @@ import os
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
