@@ -73,3 +73,7 @@ def demo_load():
     from portal.catalog.demo import load_demo
 
     load_demo(echo=click.echo)
+    # Reconciliation's demo lives above the catalog (it books and pays), so it is called here.
+    from portal.reconcile.demo import load as load_reconciliation_demo
+
+    load_reconciliation_demo(echo=click.echo)
