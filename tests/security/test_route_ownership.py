@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
+from portal.reconcile.models import ReconCase, ReconRun
 from portal.refunds.models import Refund
 from tests.booking.factories import NOW, at, build_world
 from tests.plugin import PASSWORD
@@ -202,6 +203,13 @@ def _build(app):
         )
     coupon = Coupon(code="OWNTEST", kind="FLAT", value=100)
     db.session.add(coupon)
+    recon_run = ReconRun(window_start=at(0, 0), window_end=at(1, 0), trigger="admin")
+    db.session.add(recon_run)
+    db.session.flush()
+    recon_case = ReconCase(
+        kind="payment", reference="pay_owntest", status="discrepancy", first_run_id=recon_run.id
+    )
+    db.session.add(recon_case)
     db.session.flush()
     first = sides[0]
     admin_any = {
@@ -211,6 +219,7 @@ def _build(app):
         "approval_id": 1,  # none exist: admin-only either way
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
+        "case_id": recon_case.id,
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),
         "run_id": db.session.scalar(sa.select(PayoutRun.id).order_by(PayoutRun.id)),
         "provider_id": world.doctors[0],
