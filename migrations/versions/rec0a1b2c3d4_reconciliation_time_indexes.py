@@ -3,14 +3,14 @@ creation): index both. Cases keep their two sides in short (``ours_key``, ``thei
 so a run knows what changed without reading JSON.
 
 Revision ID: rec0a1b2c3d4
-Revises: c16a0b1e0001
+Revises: ledgerx00001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "rec0a1b2c3d4"
-down_revision = "c16a0b1e0001"
+down_revision = "ledgerx00001"
 branch_labels = None
 depends_on = None
 

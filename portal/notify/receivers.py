@@ -7,7 +7,13 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 
 from portal import events, jobs
 from portal.booking.models import ATTENTION_RECONCILIATION
-from portal.notify import account_mail, link_notices, refund_notices, tasks  # noqa: F401
+from portal.notify import (  # noqa: F401
+    account_mail,
+    link_notices,
+    refund_notices,
+    tasks,
+    wallet_notices,
+)
 from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
 
@@ -122,6 +128,11 @@ def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)
 
 
+@events.patient_added.connect
+def _patient_added(sender, user_id, added_by_id, link, days):
+    account_mail.welcome_patient_mail(user_id, added_by_id, link, days)
+
+
 @events.reconciliation_alert.connect
 @events.gateway_alert.connect
 @events.payout_alert.connect
@@ -129,4 +140,13 @@ def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_k
     # The notices made are handed back to the sender (payouts shows them to the admin).
     return raise_alert(
         kind=kind, title=title, body=message, link=link, severity=severity, dedupe_key=dedupe_key
+    )
+
+
+@events.wallet_adjustment_requested.connect
+def _wallet_adjustment_requested(sender, adjustment_id):
+    jobs.enqueue(
+        "notify.wallet_adjustment_requested",
+        adjustment_id=adjustment_id,
+        dedupe_key=f"wallet-adjustment:{adjustment_id}",
     )

@@ -5,6 +5,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from portal.catalog.models import DEFAULT_TIMEZONE
+from portal.config import policy
+from portal.db import utcnow
+from portal.domain import cancellation
 from portal.domain.states import (
     ApprovalStatus,
     BookingStatus,
@@ -80,6 +83,11 @@ def status_badge(status):
 def status_label(status):
     """``PARTIALLY_CANCELLED`` → "Partially cancelled"."""
     return str(status or "").replace("_", " ").capitalize()
+
+
+def late_booking_notice(start_at):
+    """The "cannot be cancelled or moved once paid" warning for a slot this close, or None."""
+    return cancellation.late_booking_notice(start_at - utcnow(), policy())
 
 
 def unix_clinic_time(value, tz=None):
