@@ -93,3 +93,10 @@ def get_run(run_id):
 
 def get_case(case_id):
     return db.session.get(ReconCase, case_id)
+
+
+def case_by_reference(reference):
+    """The case of a gateway id (ids are unique across kinds: pay_, rfnd_, pout_, setl_)."""
+    return db.session.scalar(
+        sa.select(ReconCase).where(ReconCase.reference == reference).order_by(ReconCase.id)
+    )

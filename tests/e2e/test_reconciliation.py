@@ -1,4 +1,5 @@
-"""In Chromium: a payment captured only at the gateway (its webhooks dropped, the checkout
+"""In Chromium: the transactions console filtered to discrepancies, a refund processed only
+at the gateway opened, its case synced and seen matched. And a payment captured only at the gateway (its webhooks dropped, the checkout
 callback lost) is found by a run; the admin filters the reconciliation screen to status
 differences, opens the discrepancy, syncs it from the gateway and sees it matched (and the
 visit confirmed). The transactions console is another helper's: this drives the
@@ -90,3 +91,69 @@ def test_admin_syncs_a_missed_capture_and_sees_it_matched(app, page, sandbox, ma
     expect(page.locator("#flashes")).to_contain_text("the case is matched")
     with app.app_context():
         assert lookup.get_visit(visit_id).status == "CONFIRMED"
+
+
+def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
+    app, page, sandbox, make_user, live_server
+):
+    from portal.refunds import cancel as refunds_cancel
+    from portal.refunds import lookup as refunds_lookup
+    from portal.refunds.models import Refund
+
+    patient = make_user("patient", name="Asha Pillai")
+    admin = make_user("admin", name="Console Admin")
+    with app.app_context():
+        cat = build_catalog(make_user)
+        me = db.session.get(type(patient), patient.id)
+        item = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.consult,
+            provider_ids=[cat.doc1],
+            clinic_id=cat.clinic,
+            start_at=slot(weekday_ahead(4), 11),
+        )
+        result = checkout.checkout(me, item.master_id, 0, callback_url="http://127.0.0.1/cb")
+        order_id = result.payment.razorpay_order_id
+        payment = sandbox.store.pay_order(order_id)
+        checkout.complete_checkout_callback(
+            {
+                "razorpay_order_id": order_id,
+                "razorpay_payment_id": payment["id"],
+                "razorpay_signature": sandbox.store.checkout_signature(order_id, payment["id"]),
+            }
+        )
+        sandbox.set_faults(drop_events="refund.processed")
+        refunds_cancel.cancel_items_as_patient(me, item.master_id, [item.id])
+        [refund] = refunds_lookup.refunds_for_visit(item.master_id)
+        refund_id, rfnd = refund.id, refund.razorpay_refund_id
+        sandbox.advance(10)  # processed at the gateway; its webhook is dropped
+        sandbox.deliver_pending()
+        ahead = max(0.0, sandbox.store.now_f() - time.time())
+        time.sleep(min(ahead, 30.0) + 1.1)
+        today = utcnow().astimezone(CLINIC_TZ).date()
+        start, end = day_window(today, today)
+        done = recon.execute(recon.start_run(start, end, trigger=recon.ADMIN).id)
+        assert done.status == "finished", done.error
+        assert db.session.get(Refund, refund_id).status == "PENDING"
+        db.session.remove()
+
+    sign_in(page, admin.email, PASSWORD)
+    page.goto("/admin/transactions")
+    page.select_option("select[name=recon]", "discrepancy")
+    page.click("form.filters button:has-text('Filter')")
+    expect(page).to_have_url(re.compile(r"recon=discrepancy"))
+    row = page.locator("tr", has_text=rfnd)
+    expect(row).to_have_count(1)
+    row.locator("a").first.click()
+    expect(page.locator("#recon-status")).to_have_text("discrepancy")
+    page.click("a:has-text('the case')")
+    expect(page.locator("#case-status")).to_have_text("Discrepancy")
+    page.click("button:has-text('Sync from the gateway')")
+    expect(page.locator("#case-status")).to_have_text("Matched")
+    page.go_back()
+    page.go_back()
+    page.reload()
+    expect(page.locator("#recon-status")).to_have_text("matched")
+    with app.app_context():
+        assert db.session.get(Refund, refund_id).status == "PROCESSED"

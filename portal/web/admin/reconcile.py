@@ -109,6 +109,15 @@ def reconciliation_case(case_id):
     return render(CASE, case=case, form=AcceptForm(formdata=None))
 
 
+@bp.get("/reconciliation/cases/by-reference/<reference>")
+def reconciliation_case_by_reference(reference):
+    """From a row elsewhere (the transactions console) to its case."""
+    case = queries.case_by_reference(reference[:64])
+    if case is None:
+        abort(404)
+    return redirect(url_for("admin.reconciliation_case", case_id=case.id), 303)
+
+
 @bp.post("/reconciliation/cases/<int:case_id>/sync")
 def reconciliation_sync(case_id):
     case = _case_or_404(case_id)
