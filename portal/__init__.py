@@ -48,6 +48,7 @@ CAPABILITIES = (
     "portal.settlements.tasks",
     "portal.transactions.models",
     "portal.transactions.projectors",
+    "portal.reconcile.tasks",
 )
 
 

@@ -315,6 +315,19 @@ TUNABLES = {
             "7",
             "days of Razorpay settlements each fetch reads (already stored ones are skipped)",
         ),
+        # reconciliation
+        Tunable(
+            "RECON_TOLERANCE_SECONDS",
+            _int(0),
+            "60",
+            "our time and the gateway's further apart than this is a discrepancy",
+        ),
+        Tunable(
+            "RECON_PENDING_GRACE_SECONDS",
+            _int(0),
+            "3600",
+            "a gateway record final this long while ours is not is a discrepancy (else pending)",
+        ),
     )
 }
 

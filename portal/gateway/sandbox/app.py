@@ -99,6 +99,18 @@ class Sandbox:
     def settle_day(self, day=None):
         return self.store.settle_day(day or self.today())
 
+    # Records made at the gateway behind the portal's back (reconciliation faults).
+    def stray_payment(self, amount, method="upi"):
+        """A captured payment for an order the portal never made."""
+        order = self.store.create_order({"amount": amount, "receipt": "stray"})
+        return self.store.pay_order(order["id"], method=method)
+
+    def refund_at_gateway(self, payment_id, amount=None):
+        """A refund made on the dashboard, not by the portal."""
+        data = {"amount": amount} if amount else {}
+        refund, _created = self.store.create_refund(payment_id, data)
+        return refund
+
     def today(self):
         return datetime.fromtimestamp(self.store.now_f(), IST).date()
 
