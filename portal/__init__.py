@@ -37,6 +37,7 @@ CAPABILITIES = (
     "portal.refunds.tasks",
     "portal.booking.reschedule",
     "portal.reconcile.models",
+    "portal.wallet.models",
     "portal.exports.models",
     "portal.exports.service",
     "portal.booking.credit_notes",

@@ -21,6 +21,7 @@ STATUS_ENUMS = (
     "PayoutStatus",
     "RescheduleStatus",
     "FundAccountStatus",
+    "AdjustmentStatus",
 )
 
 

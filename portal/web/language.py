@@ -2,7 +2,7 @@
 browser's preference, else English. The choice is remembered on the account (so mail and
 SMS go out in it too) and in a cookie for visitors."""
 
-from flask import Blueprint, redirect, request
+from flask import Blueprint, has_request_context, redirect, request
 from flask_login import current_user
 
 from portal.db import unit_of_work
@@ -15,6 +15,8 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 def select_locale():
+    if not has_request_context():
+        return DEFAULT_LANGUAGE  # jobs and commands: notices choose with force_locale
     if current_user and current_user.is_authenticated:
         chosen = known_language(getattr(current_user, "language", None))
         if chosen:
