@@ -18,7 +18,7 @@ import portal.db  # custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = "reports0001"
-down_revision = "wa11e7ad0001"  # re-chained at merge (main's head)
+down_revision = "wa11e7ad0001"
 branch_labels = None
 depends_on = None
 
