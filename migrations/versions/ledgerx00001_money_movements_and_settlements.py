@@ -14,7 +14,7 @@ import portal.db  # custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = "ledgerx00001"
-down_revision = "wa11e7ad0001"
+down_revision = "reports0001"
 branch_labels = None
 depends_on = None
 

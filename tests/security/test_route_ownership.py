@@ -24,6 +24,7 @@ from portal.accounts.models import Dependent, User
 from portal.accounts.passwords import hash_password
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Availability, Leave, Provider
+from portal.exports.models import Export
 from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
@@ -215,6 +216,10 @@ def _build(app):
         needs_approval=True,
     )
     db.session.add(adjustment)
+    export = Export(
+        name="audit", title="Audit log", download_name="a.csv", requested_by_id=world.admin
+    )
+    db.session.add_all([coupon, export])
     db.session.flush()
     first = sides[0]
     admin_any = {
@@ -227,6 +232,7 @@ def _build(app):
         "row_id": adjustment.id,
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
+        "export_id": export.id,  # the admin's own background export (still queued)
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),
         "run_id": db.session.scalar(sa.select(PayoutRun.id).order_by(PayoutRun.id)),
         "provider_id": world.doctors[0],
