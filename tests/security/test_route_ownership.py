@@ -227,6 +227,7 @@ def _build(app):
         "item_id": first["patient"]["item_id"],
         "payment_id": first["patient"]["payment_id"],
         "approval_id": 1,  # none exist: admin-only either way
+        "flag_id": 1,  # an attention flag: admin-only either way
         "adjustment_id": adjustment.id,
         "kind": "wallet_adjustment",  # the approvals queue's kinds
         "row_id": adjustment.id,

@@ -17,6 +17,7 @@ from portal.web.admin import (  # noqa: E402,F401
     exports,
     home,
     jobs,
+    operations,
     payouts,
     reports,
     reschedule,
