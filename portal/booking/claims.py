@@ -147,11 +147,12 @@ def relive(booking):
 # --- busy intervals for find-a-doctor ---------------------------------------------------
 
 
-@busy.source("bookings")
+@busy.query_source("bookings")
 def live_booking_intervals(provider_ids, start, end):
     """Live claims of providers, except holds whose time has passed (the sweep frees them
     within a minute; add_item expires such a stale hold itself when it is in the way),
-    and the new times held for moves whose fee is being paid."""
+    and the new times held for moves whose fee is being paid: one SELECT, which the slot
+    lookup reads together with availability and leave (one query for find-a-doctor)."""
     now = utcnow()
     bookings = (
         sa.select(
@@ -171,11 +172,7 @@ def live_booking_intervals(provider_ids, start, end):
             ),
         )
     )
-    # One query with the times held for moves being paid (find-a-doctor's query budget).
-    rows = db.session.execute(
-        sa.union_all(bookings, held_intervals_query(provider_ids, start, end, now))
-    )
-    return [(pid, s, e) for pid, s, e in rows]
+    return sa.union_all(bookings, held_intervals_query(provider_ids, start, end, now))
 
 
 def held_intervals_query(provider_ids, start, end, now):
