@@ -188,7 +188,7 @@ TUNABLES = {
             "RAZORPAYX_RATE_LIMIT",
             _number,
             "5",
-            "RazorpayX requests per second per process (0 = no limit)",
+            "RazorpayX requests per second, shared by all processes through Redis (0 = no limit)",
         ),
         Tunable(
             "RAZORPAYX_RATE_BURST",
