@@ -62,3 +62,15 @@ BENCH_ARGS ?=
 bench:
 	test -x $(PY) || $(MAKE) install
 	$(PY) -m tests.load.bench_http $(BENCH_ARGS)
+
+# The production process model on this machine (Procfile, run by honcho): gunicorn with 4
+# sync workers, the RQ worker, the cron and the sandbox (2 processes sharing one state)
+# against the machine's PostgreSQL and Redis. Settings: instance/prod.env, written once by
+# tools/prod_env.py (PROD_DATABASE_URL, PROD_REDIS_URL, PROD_WEB_PORT, PROD_SANDBOX_PORT).
+# docs/deploy.md has the same on many machines.
+.PHONY: prod
+prod:
+	test -x $(PY) || $(MAKE) install
+	$(PY) tools/prod_env.py
+	$(VENV)/bin/honcho -e instance/prod.env run $(FLASK) db upgrade
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/honcho -e instance/prod.env -f Procfile start
