@@ -30,8 +30,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 
+# PostgreSQL and Redis: the ones TEST_POSTGRES_URL / TEST_REDIS_URL name when they answer,
+# else throwaway servers started for the run over the Debian binaries (installed when
+# missing) and stopped after it (tools/services.py).
 pytest: install browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) tools/services.py -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium; install it when missing (root on a fresh machine).
 browser:
