@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from portal.catalog import busy as busy_registry
+from portal.catalog import cache as catalog_cache
 from portal.catalog.checks import load
 from portal.catalog.models import (
     DEFAULT_TIMEZONE,
@@ -89,7 +90,8 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
                 ),
             )
         )
-    return list(db.session.scalars(query))
+    key = ("search", (city or "").strip().lower(), clinic_id, specialization_id, service_id)
+    return catalog_cache.cached(key + (text.lower(),), lambda: list(db.session.scalars(query)))
 
 
 def slot_settings():

@@ -16,10 +16,11 @@ from tests.web.booking.helpers import HX, hold, slot
 # pages, the bell's unread count (1), then what the page shows.
 BUDGETS = {
     ("patient", "/me/", False): 8,
-    # Free times: the providers (and their clinics, hours, specializations, services),
-    # then availability, leave and busy intervals in one query.
-    ("patient", "/find?clinic={clinic}&service={consult}", False): 12,
-    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 7,
+    # Free times: the session's user, the catalog stamp (the providers with their clinics,
+    # hours, specializations and services come from the per-process catalog cache), then
+    # availability, leave and busy intervals in one query.
+    ("patient", "/find?clinic={clinic}&service={consult}", False): 8,
+    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 3,
     ("patient", "/me/book?{book}", False): 11,
     ("patient", "/me/visits", False): 6,
     ("patient", "/me/visits", True): 6,
