@@ -8,6 +8,8 @@ One row whose ``stamp`` gets a new random value in every transaction that change
 catalog (``portal.catalog.cache``).
 """
 
+import random
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -24,7 +26,8 @@ def upgrade():
         sa.Column("stamp", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_version")),
     )
-    op.bulk_insert(table, [{"id": 1, "stamp": 1}])
+    # Random, like every later stamp: no two databases share one by accident.
+    op.bulk_insert(table, [{"id": 1, "stamp": random.randint(1, 2**62)}])
 
 
 def downgrade():

@@ -36,7 +36,7 @@ CATALOG_MODELS = (Clinic, ClinicHours, Specialization, Provider, Service, Availa
 MAX_ENTRIES = 256
 
 _lock = threading.Lock()
-_entries = OrderedDict()  # (stamp, key) -> [detached objects]
+_entries = OrderedDict()  # (engine, stamp, key) -> [detached objects]
 _stats = {"hits": 0, "misses": 0}
 
 
@@ -53,11 +53,12 @@ def current_stamp():
 def cached(key, load):
     """``load()`` (a list of catalog objects with what the caller reads loaded), cached per
     process under the current stamp and ``key``; attached to the current session."""
-    stamp = current_stamp()
+    # The engine too: tests and tools may hold apps on several databases in one process.
+    full_key = (id(db.engine), current_stamp(), key)
     with _lock:
-        hit = _entries.get((stamp, key))
+        hit = _entries.get(full_key)
         if hit is not None:
-            _entries.move_to_end((stamp, key))
+            _entries.move_to_end(full_key)
             _stats["hits"] += 1
     if hit is None:
         objects = load()
@@ -66,7 +67,7 @@ def cached(key, load):
         _stats["misses"] += 1
         detached = _detached_copies(objects)
         with _lock:
-            _entries[(stamp, key)] = detached
+            _entries[full_key] = detached
             while len(_entries) > MAX_ENTRIES:
                 _entries.popitem(last=False)
         return objects
@@ -112,3 +113,5 @@ def _bump_on_catalog_change(session, flush_context, instances):
     ).rowcount
     if not updated:
         session.execute(sa.insert(CatalogVersion).values(id=1, stamp=stamp))
+    if has_request_context():
+        g.pop("catalog_stamp", None)  # this request reads the new stamp from now on
