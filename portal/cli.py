@@ -71,5 +71,7 @@ demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")
 def demo_load():
     """Load the demo clinics, providers, availability and logins (safe to run twice)."""
     from portal.catalog.demo import load_demo
+    from portal.wallet.demo import load_demo as load_wallet_demo
 
     load_demo(echo=click.echo)
+    load_wallet_demo(echo=click.echo)

@@ -6,7 +6,13 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 ``portal.notify``; this module is imported with the app (``portal.CAPABILITIES``)."""
 
 from portal import events, jobs
-from portal.notify import account_mail, link_notices, refund_notices, tasks  # noqa: F401
+from portal.notify import (  # noqa: F401
+    account_mail,
+    link_notices,
+    refund_notices,
+    tasks,
+    wallet_notices,
+)
 from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
 
@@ -125,4 +131,13 @@ def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_k
     # The notices made are handed back to the sender (payouts shows them to the admin).
     return raise_alert(
         kind=kind, title=title, body=message, link=link, severity=severity, dedupe_key=dedupe_key
+    )
+
+
+@events.wallet_adjustment_requested.connect
+def _wallet_adjustment_requested(sender, adjustment_id):
+    jobs.enqueue(
+        "notify.wallet_adjustment_requested",
+        adjustment_id=adjustment_id,
+        dedupe_key=f"wallet-adjustment:{adjustment_id}",
     )

@@ -29,6 +29,7 @@ from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
 from portal.refunds.models import Refund
+from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import NOW, at, build_world
 from tests.plugin import PASSWORD
 
@@ -202,6 +203,16 @@ def _build(app):
         )
     coupon = Coupon(code="OWNTEST", kind="FLAT", value=100)
     db.session.add(coupon)
+    adjustment = WalletAdjustment(
+        patient_id=world.patients[0],
+        created_by_id=world.admin,
+        amount=100,
+        note="A note for the ownership walk",
+        public_reason="Walk",
+        window_total=100,
+        needs_approval=True,
+    )
+    db.session.add(adjustment)
     db.session.flush()
     first = sides[0]
     admin_any = {
@@ -209,6 +220,9 @@ def _build(app):
         "item_id": first["patient"]["item_id"],
         "payment_id": first["patient"]["payment_id"],
         "approval_id": 1,  # none exist: admin-only either way
+        "adjustment_id": adjustment.id,
+        "kind": "wallet_adjustment",  # the approvals queue's kinds
+        "row_id": adjustment.id,
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),

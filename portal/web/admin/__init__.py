@@ -9,6 +9,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, ADMIN)
 
 from portal.web.admin import (  # noqa: E402,F401
+    approvals,
+    audit,
     cancellations,
     catalog,
     coupons,
@@ -18,4 +20,5 @@ from portal.web.admin import (  # noqa: E402,F401
     reschedule,
     users,
     visits,
+    wallet,
 )

@@ -155,14 +155,8 @@ def further_refund(item_id):
 # --- approvals -----------------------------------------------------------------------------
 
 
-@bp.get("/approvals")
-def approvals():
-    return render(
-        "admin/cancellations/approvals.html",
-        pending=queries.pending_approvals_page(**page_args(50)),
-        decided=queries.decided_approvals_page(**page_args(30, prefix="decided_")),
-        form=NoteForm(),
-    )
+# The queue itself is portal/web/admin/approvals.py (every kind); these two routes stay
+# for links and forms already out there.
 
 
 def _decide(action, approval_id, done):
