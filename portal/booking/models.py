@@ -57,7 +57,7 @@ class MasterBooking(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(sa.String(16), unique=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"))
+    dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(sa.String(8), default=ONLINE_CHANNEL)
     status: Mapped[str] = mapped_column(sa.String(20), default=VisitStatus.DRAFT, index=True)

@@ -455,3 +455,27 @@ ADJUSTMENT = StateMachine(
 _MACHINES[AdjustmentStatus] = ADJUSTMENT
 
 __all__ += ["AdjustmentStatus", "ADJUSTMENT"]
+
+
+# --- exports (helper "reports") ------------------------------------------------------------
+# A background CSV export: QUEUED until its job wrote the file (DONE) or gave up (FAILED);
+# a DONE file is deleted after EXPORT_KEEP_DAYS (EXPIRED). Progress while it runs is read
+# from a side file, not the row (docs/reports.md).
+class ExportStatus(StrEnum):
+    QUEUED = "QUEUED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+EXPORT = StateMachine(
+    "export",
+    ExportStatus,
+    {
+        ExportStatus.QUEUED: {ExportStatus.DONE, ExportStatus.FAILED},
+        ExportStatus.DONE: {ExportStatus.EXPIRED},
+    },
+    ExportStatus.QUEUED,
+)
+
+__all__ += ["ExportStatus", "EXPORT"]
