@@ -52,8 +52,8 @@ REFUSED = (403, 404)
 # Strings only the owners' pages contain.
 # (A provider's display name is public: the find page lists it.)
 SECRETS = ("Vasudha Victim", "Kiran Victimchild", "victim.patient@example.com")
-# Answers 5xx on purpose: a health check reports 503 while a dependency (Redis) is down.
-HEALTH = {"ops.healthz"}
+# Answers 5xx on purpose: the readiness check reports 503 while a dependency (Redis) is down.
+HEALTH = {"ops.readyz"}
 
 
 def _object(owner_ids, param):
