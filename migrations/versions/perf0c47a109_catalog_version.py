@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "perf0c47a109"
-down_revision = "ledgerx00001"
+down_revision = "rec0a1b2c3d4"
 branch_labels = None
 depends_on = None
 
