@@ -36,6 +36,7 @@ CAPABILITIES = (
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.booking.reschedule",
+    "portal.policies.models",
 )
 
 
@@ -91,7 +92,9 @@ def create_app(test_config=None):
     app.after_request(set_security_headers)
 
     from portal import cli, jobs
+    from portal.policies import store as policy_store
 
+    policy_store.init_app(app)
     cli.init_app(app)
     jobs.register_schedule(app)
 
