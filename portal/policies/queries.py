@@ -21,6 +21,15 @@ def history_page(*, after=None, before=None, per_page=20):
     )
 
 
+PENDING_ORDER = (Order(PolicyVersion.created_at), Order(PolicyVersion.id))
+
+
+def pending_page(*, after=None, before=None, per_page=20):
+    """Changes awaiting a second administrator, oldest first."""
+    query = sa.select(PolicyVersion).where(PolicyVersion.status == ApprovalStatus.PENDING)
+    return keyset_page(query, PENDING_ORDER, after=after, before=before, per_page=per_page)
+
+
 def version(version_id):
     return db.session.get(PolicyVersion, version_id)
 

@@ -139,6 +139,27 @@ def policy_version(version_id: int | None) -> Policy:
     return pol
 
 
+def policy_version_before(version) -> Policy:
+    """The approved policy in force just before ``version`` takes effect (what it changes)."""
+    row = db.session.execute(
+        sa.select(PolicyVersion.values)
+        .where(
+            PolicyVersion.status == ApprovalStatus.APPROVED,
+            PolicyVersion.id != version.id,
+            sa.or_(
+                PolicyVersion.effective_from < version.effective_from,
+                sa.and_(
+                    PolicyVersion.effective_from == version.effective_from,
+                    PolicyVersion.id < version.id,
+                ),
+            ),
+        )
+        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+        .limit(1)
+    ).first()
+    return from_data(row.values) if row else _fallback()
+
+
 def for_booking(item) -> Policy:
     """The policy an individual booking was priced and confirmed under."""
     return policy_version(getattr(item, "policy_version_id", None))

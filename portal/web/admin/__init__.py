@@ -15,6 +15,7 @@ from portal.web.admin import (  # noqa: E402,F401
     home,
     jobs,
     payouts,
+    policy,
     reschedule,
     users,
     visits,
