@@ -38,6 +38,7 @@ from portal.catalog.models import (
     gstin_checksum,
 )
 from portal.db import unit_of_work, utcnow
+from portal.policies import service as policy_service
 from portal.extensions import db
 
 LOGINS = (  # email, password, name, role
@@ -419,6 +420,7 @@ def load_demo(echo=print):
     load = _Loader()
     with unit_of_work():
         _load(load)
+    policy_service.ensure_first_version()  # policy version 1 = POLICY.md's defaults
     made = ", ".join(f"{n} {what}" for what, n in load.created.items()) or "nothing new"
     echo(f"Demo data loaded ({made}).")
     echo("Demo logins:")

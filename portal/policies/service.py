@@ -125,8 +125,8 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
     _require_admin(admin)
     now = now or utcnow()
     reason = (reason or "").strip()
-    ensure_first_version(admin)
     with unit_of_work():
+        ensure_first_version(admin)  # a savepoint: a refused edit leaves no seed either
         _, base = store.in_force(now)
         before = to_data(base)
         after = unflatten(before, changes)

@@ -17,6 +17,7 @@ from wtforms.validators import Length, Optional
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
 from portal.domain.policy_data import flatten
 from portal.web.forms.base import PortalForm
+from portal.web.forms.booking import options
 from portal.web.forms.money import (
     RUPEE_MESSAGE,
     bps_to_text,
@@ -150,9 +151,9 @@ def _field(kind, label):
             "platform_only": "The platform fee (and fees of taxable services)",
             "fee_and_platform": "Fee and platform fee, every service (the seeds' formula)",
         }
-        return SelectField(label, choices=[(m, labels.get(m, m)) for m in GST_MODES])
+        return SelectField(label, choices=options([(m, labels.get(m, m)) for m in GST_MODES]))
     if kind == "schedule":
-        return SelectField(label, choices=[(s, s.title()) for s in PAYOUT_SCHEDULES])
+        return SelectField(label, choices=options([(s, s.title()) for s in PAYOUT_SCHEDULES]))
     return StringField(label, validators=[Length(max=500)])
 
 
