@@ -38,8 +38,8 @@ from portal.catalog.models import (
     gstin_checksum,
 )
 from portal.db import unit_of_work, utcnow
-from portal.policies import service as policy_service
 from portal.extensions import db
+from portal.policies import service as policy_service
 
 LOGINS = (  # email, password, name, role
     ("patient@demo.clinic", "demo-patient-1", "Priya Sharma", PATIENT),
