@@ -1,4 +1,5 @@
-"""policy as versioned data: policy_versions, policy_stamp, bookings.policy_version_id
+"""policy as versioned data: policy_versions, policy_stamp, bookings.policy_version_id;
+the dashboard's indexes
 
 Revision ID: po11c1e50001
 Revises: a15c0de5e551
@@ -19,6 +20,14 @@ revision = "po11c1e50001"
 down_revision = "a15c0de5e551"
 branch_labels = None
 depends_on = None
+
+DASHBOARD_INDEXES = (
+    ("ix_bookings_confirmed_at", "bookings", ["confirmed_at"]),
+    ("ix_payments_paid_at", "payments", ["paid_at"]),
+    ("ix_refunds_processed_at", "refunds", ["processed_at"]),
+    ("ix_payouts_processed_at", "payouts", ["processed_at"]),
+    ("ix_payment_attempts_status_at", "payment_attempts", ["status", "at"]),
+)
 
 
 def upgrade():
@@ -72,9 +81,14 @@ def upgrade():
             ["policy_version_id"],
             ["id"],
         )
+    # The dashboard's aggregate queries (portal/dashboard/queries.py).
+    for name, table, columns in DASHBOARD_INDEXES:
+        op.create_index(name, table, columns, unique=False)
 
 
 def downgrade():
+    for name, table, _ in DASHBOARD_INDEXES:
+        op.drop_index(name, table_name=table)
     with op.batch_alter_table("bookings") as batch:
         batch.drop_constraint(
             batch.f("fk_bookings_policy_version_id_policy_versions"), type_="foreignkey"

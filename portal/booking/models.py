@@ -189,7 +189,7 @@ class IndividualBooking(db.Model):
     # version's tiers, whatever changed since (None: before any version existed).
     policy_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
     visit = relationship("MasterBooking", back_populates="items")
     service = relationship("Service")

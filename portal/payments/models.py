@@ -60,7 +60,7 @@ class Payment(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
     visit = relationship("MasterBooking", back_populates="payments")
     attempts = relationship(
@@ -103,6 +103,8 @@ class PaymentAttempt(db.Model):
     event that moves nothing): a line of the log, not a state."""
 
     __tablename__ = "payment_attempts"
+    # The dashboard counts failed attempts by day.
+    __table_args__ = (sa.Index("ix_payment_attempts_status_at", "status", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(

@@ -187,7 +187,7 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
 def _pending(version_id):
     query = sa.select(PolicyVersion).where(PolicyVersion.id == version_id)
     if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=PolicyVersion)
     version = db.session.scalar(query)
     if version is None:
         raise PolicyError({"__all__": MSG_NOT_FOUND})
