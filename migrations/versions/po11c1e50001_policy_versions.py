@@ -23,7 +23,6 @@ depends_on = None
 
 DASHBOARD_INDEXES = (
     ("ix_bookings_confirmed_at", "bookings", ["confirmed_at"]),
-    ("ix_payments_paid_at", "payments", ["paid_at"]),
     ("ix_refunds_processed_at", "refunds", ["processed_at"]),
     ("ix_payouts_processed_at", "payouts", ["processed_at"]),
     ("ix_payment_attempts_status_at", "payment_attempts", ["status", "at"]),
@@ -84,9 +83,17 @@ def upgrade():
     # The dashboard's aggregate queries (portal/dashboard/queries.py).
     for name, table, columns in DASHBOARD_INDEXES:
         op.create_index(name, table, columns, unique=False)
+    op.create_index(
+        "ix_payments_paid_at",
+        "payments",
+        ["paid_at"],
+        unique=False,
+        postgresql_include=["status", "kind", "amount", "captured_amount"],
+    )
 
 
 def downgrade():
+    op.drop_index("ix_payments_paid_at", table_name="payments")
     for name, table, _ in DASHBOARD_INDEXES:
         op.drop_index(name, table_name=table)
     with op.batch_alter_table("bookings") as batch:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time as _time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -37,7 +37,7 @@ from flask import current_app
 from portal.audit.models import AuditEntry
 from portal.booking.models import IndividualBooking
 from portal.dashboard import sources
-from portal.db import utcnow
+from portal.db import UTCDateTime, utcnow
 from portal.domain.states import ApprovalStatus, PaymentStatus, PayoutStatus, RefundStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
@@ -96,32 +96,43 @@ def _local_day_start(day):
     return datetime.combine(day, time(0), tzinfo=CLINIC_TZ)
 
 
-def _local_day(column):
-    """The clinic-local date of a UTC timestamp column, as text YYYY-MM-DD, per dialect."""
+def _day_bucket(column, since):
+    """The clinic day of a timestamp, as something that maps back to a day index: on
+    PostgreSQL the start of its day (``date_bin`` from ``since``, a local midnight; the
+    clinic zone keeps no daylight saving), on SQLite the whole days since ``since``.
+    Both are cheap per row, unlike converting every row to local text."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return sa.func.to_char(sa.func.timezone(str(CLINIC_TZ), column), "YYYY-MM-DD")
-    # SQLite keeps naive UTC; the clinic zone (Asia/Kolkata) has no daylight saving.
-    offset = int(datetime.now(CLINIC_TZ).utcoffset().total_seconds())
-    return sa.func.date(column, f"{offset:+d} seconds")
+        return sa.func.date_bin(
+            sa.text("interval '1 day'"), column, sa.bindparam("since", since, type_=UTCDateTime)
+        )
+    # SQLite keeps naive UTC text; julianday() reads it as UTC.
+    start = since.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return sa.cast(sa.func.julianday(column) - sa.func.julianday(start), sa.Integer)
+
+
+def _day_index(bucket, since):
+    if isinstance(bucket, datetime):
+        return (bucket - since).days
+    return int(bucket)
 
 
 def _daily(column, amount, since, *where):
-    day = _local_day(column).label("day")
+    """{day index: (count, amount)} since ``since``."""
+    day = _day_bucket(column, since).label("day")
     amount_sum = sa.func.coalesce(sa.func.sum(amount), 0) if amount is not None else sa.literal(0)
     rows = db.session.execute(
         sa.select(day, sa.func.count().label("n"), amount_sum.label("amount"))
         .where(column >= since, *where)
         .group_by(day)
     ).all()
-    return {str(r.day): (int(r.n), int(r.amount)) for r in rows}
+    return {_day_index(r.day, since): (int(r.n), int(r.amount)) for r in rows}
 
 
 def _series(days, data):
-    keys = [d.isoformat() for d in days]
     return Series(
         days,
-        [data.get(k, (0, 0))[0] for k in keys],
-        [data.get(k, (0, 0))[1] for k in keys],
+        [data.get(i, (0, 0))[0] for i in range(len(days))],
+        [data.get(i, (0, 0))[1] for i in range(len(days))],
     )
 
 
@@ -209,27 +220,19 @@ def _closed_months(this_month):
     with cache.lock:
         if cache.key == this_month and now - cache.at < MONTHS_TTL:
             return cache.value
-    first = _month_start(this_month, MONTHS - 1)
-    since = _local_day_start(first)
-    until = _local_day_start(this_month)
-    day = _local_day(IndividualBooking.confirmed_at)
-    month = sa.func.substr(day, 1, 7).label("month")
-    rows = db.session.execute(
-        sa.select(month, sa.func.count())
-        .where(
-            IndividualBooking.confirmed_at >= since,
-            IndividualBooking.confirmed_at < until,
-        )
-        .group_by(month)
-    ).all()
-    counts = {str(m): int(n) for m, n in rows}
-    value = [
-        (
-            _month_start(this_month, back),
-            counts.get(_month_start(this_month, back).isoformat()[:7], 0),
-        )
-        for back in range(MONTHS - 1, 0, -1)
-    ]
+    starts = [_month_start(this_month, back) for back in range(MONTHS - 1, -1, -1)]
+    bounds = [_local_day_start(m) for m in starts]
+    column = IndividualBooking.confirmed_at
+    # One range scan of the index, one filtered count per month.
+    counts = db.session.execute(
+        sa.select(
+            *(
+                sa.func.count().filter(column >= lo, column < hi)
+                for lo, hi in zip(bounds, bounds[1:])
+            )
+        ).where(column >= bounds[0], column < bounds[-1])
+    ).one()
+    value = [(m, int(n)) for m, n in zip(starts, counts)]
     with cache.lock:
         cache.key, cache.value, cache.at = this_month, value, now
     return value

@@ -248,5 +248,21 @@ def seed_dashboard(now, *, providers=50, days=365, per_day=6, seed=1):
                 }
             )
     _insert(AuditEntry.__table__, audit)
+    _resync_sequences(
+        ("users", "providers", "fund_accounts", "visits", "bookings", "payments", "payouts")
+    )
     db.session.commit()
     return out
+
+
+def _resync_sequences(tables):
+    """PostgreSQL: rows inserted with explicit ids leave the id sequences behind."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        db.session.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 1) FROM {table}))"
+            )
+        )
