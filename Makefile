@@ -7,7 +7,7 @@ FLASK   := $(VENV)/bin/flask --app wsgi
 # worker (see tests/plugin.py).
 PYTEST_ARGS ?= -n auto --dist loadgroup
 
-.PHONY: run test pytest lint install install-test browser migrate demo serve clean sim
+.PHONY: run test pytest lint install install-test browser migrate demo serve clean sim messages
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -62,3 +62,14 @@ BENCH_ARGS ?=
 bench:
 	test -x $(PY) || $(MAKE) install
 	$(PY) -m tests.load.bench_http $(BENCH_ARGS)
+
+# The message catalogues (docs/i18n.md): extract every marked string from the code and the
+# templates, then merge it into each language's messages.po for translating. The .mo files
+# are compiled when the app starts (portal.i18n.compile_catalogues).
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --add-location=file \
+	  --sort-by-file --omit-header -o portal/translations/messages.pot .
+	test -f portal/translations/hi/LC_MESSAGES/messages.po || \
+	  $(VENV)/bin/pybabel init -i portal/translations/messages.pot -d portal/translations -l hi
+	$(VENV)/bin/pybabel update -i portal/translations/messages.pot -d portal/translations \
+	  --no-fuzzy-matching --ignore-obsolete

@@ -36,6 +36,7 @@ CAPABILITIES = (
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.booking.reschedule",
+    "portal.reconcile.models",
     "portal.policies.models",
 )
 
@@ -56,17 +57,23 @@ def create_app(test_config=None):
     )
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate, rq
+    from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, rq
+    from portal.i18n import N_, compile_catalogues
+    from portal.web.language import select_locale
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(root, "migrations"))
     csrf.init_app(app)
     htmx.init_app(app)
+    compile_catalogues(os.path.join(app.root_path, "translations"))
+    babel.init_app(
+        app, locale_selector=select_locale, default_timezone=config_module.CLINIC_TIMEZONE
+    )
     limiter.init_app(app)
     rq.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message = N_("Please sign in to see that page.")
     login_manager.login_message_category = "info"
 
     for module in CAPABILITIES:

@@ -2,7 +2,7 @@
 the dashboard's indexes
 
 Revision ID: po11c1e50001
-Revises: a15c0de5e551
+Revises: c16a0b1e0001
 Create Date: 2026-12-02 21:30:00
 
 Issue #14, item 7: POLICY.md's numbers live in versioned rows with an effective-from time;
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import portal.db  # custom column types (UTCDateTime)
 
 revision = "po11c1e50001"
-down_revision = "a15c0de5e551"
+down_revision = "c16a0b1e0001"
 branch_labels = None
 depends_on = None
 
@@ -26,6 +26,7 @@ DASHBOARD_INDEXES = (
     ("ix_refunds_processed_at", "refunds", ["processed_at"]),
     ("ix_payouts_processed_at", "payouts", ["processed_at"]),
     ("ix_payment_attempts_status_at", "payment_attempts", ["status", "at"]),
+    ("ix_recon_cases_first_seen_at", "recon_cases", ["first_seen_at"]),
 )
 
 

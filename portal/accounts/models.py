@@ -31,6 +31,8 @@ class User(UserMixin, db.Model):
     # and until when sign-in is refused after too many.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    # The language pages, mail and SMS use for this user (portal.i18n.LANGUAGES).
+    language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
 
     dependents = relationship(
         "Dependent",

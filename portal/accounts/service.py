@@ -62,6 +62,7 @@ from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
+from portal.i18n import N_
 
 FORM = "__all__"  # key of a message about the whole form rather than one field
 
@@ -78,18 +79,19 @@ RELATIONSHIPS = (
 )
 
 # Also the answer for a locked account, so it never says whether the account exists.
-BAD_LOGIN = (
+BAD_LOGIN = N_(
     "Email or password is incorrect. After several failed attempts sign-in pauses for a "
     "few minutes."
 )
-INACTIVE_LOGIN = "This account has been deactivated. Please contact the clinic."
-BAD_LINK = "This link has expired or has already been used. Please ask for a new one."
-EMAIL_TAKEN = "An account with this email already exists."
-PHONE_MESSAGE = "Enter a 10-digit Indian mobile number, e.g. 98123 45678."
-PASSWORD_MESSAGE = f"Use at least {PASSWORD_MIN_LENGTH} characters."
-COMMON_PASSWORD = "This password is too common. Choose one that is harder to guess."
-PERSONAL_PASSWORD = "Do not use your email address or name in your password."
-CONTROL_CHARS = "Remove control characters (such as NUL) from this field."
+INACTIVE_LOGIN = N_("This account has been deactivated. Please contact the clinic.")
+BAD_LINK = N_("This link has expired or has already been used. Please ask for a new one.")
+EMAIL_TAKEN = N_("An account with this email already exists.")
+PHONE_MESSAGE = N_("Enter a 10-digit Indian mobile number, e.g. 98123 45678.")
+# The catalogue needs a fixed text: PASSWORD_MIN_LENGTH written out (tests/web/test_i18n.py).
+PASSWORD_MESSAGE = N_("Use at least 10 characters.")
+COMMON_PASSWORD = N_("This password is too common. Choose one that is harder to guess.")
+PERSONAL_PASSWORD = N_("Do not use your email address or name in your password.")
+CONTROL_CHARS = N_("Remove control characters (such as NUL) from this field.")
 
 
 class AccountError(Exception):
@@ -136,13 +138,13 @@ def normalise_email(raw):
     """A valid address, lower-cased (addresses are compared case-insensitively)."""
     raw = (raw or "").strip()
     if not raw:
-        raise ValueError("Enter your email address.")
+        raise ValueError(N_("Enter your email address."))
     try:
         email = validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise ValueError("Enter a valid email address.") from None
+        raise ValueError(N_("Enter a valid email address.")) from None
     if len(email) > 254:
-        raise ValueError("Enter a valid email address.")
+        raise ValueError(N_("Enter a valid email address."))
     return email.lower()
 
 
@@ -218,9 +220,9 @@ def check_date_of_birth(value, today=None):
         return None
     today = today or utcnow().astimezone(CLINIC_TZ).date()
     if value > today:
-        raise ValueError("Date of birth cannot be in the future.")
+        raise ValueError(N_("Date of birth cannot be in the future."))
     if value < date(today.year - 130, 1, 1):
-        raise ValueError("Enter a real date of birth.")
+        raise ValueError(N_("Enter a real date of birth."))
     return value
 
 
@@ -434,7 +436,7 @@ def change_password(user_id, current_password, new_password):
         if user is None or not user.active:
             raise NotFound("user")
         if not verify_password(user.password_hash, current_password or ""):
-            raise ValidationError({"current_password": "Your current password is incorrect."})
+            raise ValidationError({"current_password": N_("Your current password is incorrect.")})
         data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
         user.password_hash = hash_password(data["password"])
         _bump_session_version(user)
@@ -610,7 +612,7 @@ def _set_active(admin, user_id, active, action):
         if user is None:
             raise NotFound("user")
         if user.id == admin.id and not active:
-            raise ValidationError({FORM: "You cannot deactivate your own account."})
+            raise ValidationError({FORM: N_("You cannot deactivate your own account.")})
         if user.active != active:
             record(
                 admin,

@@ -1,22 +1,36 @@
-"""Figures the dashboard reads from capabilities built alongside it, in one place to point
-at them when they are merged:
+"""Figures the dashboard reads from capabilities built alongside it, in one place:
 
-* ``discrepancies``: the reconciliation package's case table (helper "recon"): open
-  DISCREPANCY cases, and the share of items reconciled since ``since`` that were one.
-  Until it is merged there is no such table and the dashboard shows "—".
+* ``discrepancies``: the reconciliation cases (``portal.reconcile``): open DISCREPANCY
+  cases, and the share of cases first seen since ``since`` that were a discrepancy (open,
+  or resolved by an administrator: a resolved case was one);
 * ``other_pending_approvals``: approvals queues besides refund overrides and policy
-  changes (the wallet's manual adjustments awaiting a second administrator).
+  changes (the wallet's manual adjustments awaiting a second administrator, once merged).
 
-Each returns quickly (one indexed count) and never raises for a missing capability."""
+Each is one indexed count."""
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.reconcile.models import CaseStatus, ReconCase
+from portal.reconcile.queries import open_discrepancy_count
+
+# The discrepancy rate counts cases by when they were first seen (declared here, beside
+# the only query that needs it; migration po11c1e50001 creates it).
+sa.Index("ix_recon_cases_first_seen_at", ReconCase.first_seen_at)
 
 
 def discrepancies(since):
-    """(open discrepancies, discrepancy rate 0..1) or (None, None) when not available.
-
-    After the merge: count the reconciliation cases with status DISCREPANCY not resolved
-    (open), and divide the cases created since ``since`` with status DISCREPANCY by all
-    cases created since then."""
-    return None, None
+    """(open discrepancies, discrepancy rate 0..1 or None when no case since ``since``)."""
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(
+                ReconCase.status.in_([CaseStatus.DISCREPANCY, CaseStatus.RESOLVED])
+            ),
+        ).where(ReconCase.first_seen_at >= since)
+    ).one()
+    total, bad = int(row[0]), int(row[1])
+    return int(open_discrepancy_count() or 0), (bad / total if total else None)
 
 
 def other_pending_approvals():

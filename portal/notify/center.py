@@ -4,6 +4,7 @@ or WhatsApp when asked and a number is known. Everything is written in the calle
 transaction; mail and texts leave after its commit."""
 
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from portal.accounts.models import User
 from portal.config import setting
@@ -40,6 +41,19 @@ def notify_user(
     user = db.session.get(User, user_id)
     if user is None:
         raise LookupError(f"no user {user_id}")
+    # Everything the user reads is made in their language: callers pass lazy strings
+    # (``lazy_gettext``) that become text here, under the user's locale.
+    with force_locale(user.language or "en"):
+        return _notify(
+            user, kind, str(title), str(body or ""), link, email, priority, text,
+            mail_template, mail_context, attachments, dedupe_key,
+        )  # fmt: skip
+
+
+def _notify(
+    user, kind, title, body, link, email, priority, text, mail_template, mail_context,
+    attachments, dedupe_key,
+):  # fmt: skip
     values = dict(
         user_id=user.id,
         kind=kind,

@@ -2,6 +2,8 @@
 refund that needs a person and an override awaiting approval (admins). Jobs recorded by
 ``portal.notify.receivers`` when the refunds capability says what happened."""
 
+from flask_babel import gettext as _
+
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
@@ -10,6 +12,7 @@ from portal.extensions import db
 from portal.notify import alerts
 from portal.notify.center import notify_user
 from portal.notify.links import visit_path
+from portal.notify.wording import speaking_to
 from portal.refunds.models import WALLET, Refund, RefundApproval
 
 
@@ -22,13 +25,28 @@ def refund_processed(refund_id):
     refund = db.session.get(Refund, refund_id)
     if refund is None:
         return
-    where = "your wallet" if refund.destination == WALLET else "your original payment method"
+    amount = format_inr(refund.amount)
+    with speaking_to(refund.patient_id):
+        title = _("Refund of %(amount)s processed", amount=amount)
+        values = dict(
+            amount=amount, service=refund.booking.service.name, number=refund.visit.number
+        )
+        if refund.destination == WALLET:
+            body = _(
+                "%(amount)s for %(service)s (visit %(number)s) has been refunded to your wallet.",
+                **values,
+            )
+        else:
+            body = _(
+                "%(amount)s for %(service)s (visit %(number)s) has been refunded to your "
+                "original payment method.",
+                **values,
+            )
     notify_user(
         refund.patient_id,
         "refund.processed",
-        f"Refund of {format_inr(refund.amount)} processed",
-        f"{format_inr(refund.amount)} for {refund.booking.service.name} "
-        f"(visit {refund.visit.number}) has been refunded to {where}.",
+        title,
+        body,
         link=_patient_link(refund.visit_id),
         dedupe_key=f"refund-processed:{refund.id}",
     )
@@ -39,12 +57,18 @@ def refund_approved(booking_id, amount):
     item = db.session.get(IndividualBooking, booking_id)
     if item is None:
         return
+    with speaking_to(item.visit.patient_id):
+        title = _("Additional refund of %(amount)s", amount=format_inr(amount))
+        body = _(
+            "An additional refund of %(amount)s for %(service)s (visit %(number)s) has been "
+            "approved.",
+            amount=format_inr(amount), service=item.service.name, number=item.visit.number,
+        )  # fmt: skip
     notify_user(
         item.visit.patient_id,
         "refund.approved",
-        f"Additional refund of {format_inr(amount)}",
-        f"An additional refund of {format_inr(amount)} for {item.service.name} "
-        f"(visit {item.visit.number}) has been approved.",
+        title,
+        body,
         link=_patient_link(item.master_id),
     )
 

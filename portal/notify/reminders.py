@@ -29,6 +29,8 @@ import logging
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
@@ -41,12 +43,13 @@ from portal.notify.center import notify_user
 from portal.notify.dbutil import insert_ignore
 from portal.notify.links import visit_path
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
+from portal.notify.wording import speaking_to, spoken_time
 
 log = logging.getLogger("portal.notify.reminders")
 
 SEND_DUE = "notify.send_due_reminders"
 SEND_ONE = "notify.send_reminder"
-OFFSET_WORDS = {"24h": "tomorrow", "1h": "in 1 hour", "15m": "in 15 minutes"}
+OFFSET_WORDS = {"24h": _l("tomorrow"), "1h": _l("in 1 hour"), "15m": _l("in 15 minutes")}
 
 
 def _is_postgres():
@@ -259,6 +262,29 @@ def _set_status(reminder, status, **values):
     return bool(won)
 
 
+def _reminder_text(reminder, booking, when, providers, who):
+    visit = booking.visit
+    soon = str(OFFSET_WORDS.get(reminder.offset_key) or _("soon"))
+    service, clinic = booking.service.name, booking.clinic.name
+    if reminder.role == "patient":
+        title = _("Reminder: %(service)s %(soon)s", service=service, soon=soon)
+        body = _(
+            "%(who)s's %(service)s with %(providers)s at %(clinic)s starts %(when)s.",
+            who=who, service=service, providers=providers, clinic=clinic, when=when,
+        )  # fmt: skip
+        link = visit_path("patient", visit_id=visit.id)
+    else:
+        title = _("Reminder: %(who)s %(soon)s", who=who, soon=soon)
+        body = _(
+            "%(service)s with %(who)s at %(clinic)s starts %(when)s.",
+            service=service, who=who, clinic=clinic, when=when,
+        )  # fmt: skip
+        link = visit_path("provider", visit_id=visit.id, booking_id=booking.id)
+    if booking.meet_link:
+        body += " " + _("Join online: %(link)s", link=booking.meet_link)
+    return title, body, link
+
+
 def reminder_channels():
     """The channels a reminder goes out on: ``NOTIFY_REMINDER_CHANNELS``, default in-app,
     mail and SMS (the SMS sender logs unless a real one is configured)."""
@@ -267,28 +293,16 @@ def reminder_channels():
 
 def local_time(booking):
     zone = ZoneInfo(booking.clinic.timezone or policy().default_timezone)
-    local = booking.start_at.astimezone(zone)
-    return local.strftime("%a %d %b %Y, %I:%M %p ").lstrip("0") + (local.tzname() or "")
+    return spoken_time(booking.start_at.astimezone(zone))
 
 
 def _deliver(reminder, booking):
     visit = booking.visit
-    when = local_time(booking)
     providers = ", ".join(p.display_name for p in booking.providers)
     who = visit.for_name
-    if reminder.role == "patient":
-        title = f"Reminder: {booking.service.name} {OFFSET_WORDS.get(reminder.offset_key, 'soon')}"
-        body = (
-            f"{who}'s {booking.service.name} with {providers} at {booking.clinic.name} "
-            f"starts {when}."
-        )
-        link = visit_path("patient", visit_id=visit.id)
-    else:
-        title = f"Reminder: {who} {OFFSET_WORDS.get(reminder.offset_key, 'soon')}"
-        body = f"{booking.service.name} with {who} at {booking.clinic.name} starts {when}."
-        link = visit_path("provider", visit_id=visit.id, booking_id=booking.id)
-    if booking.meet_link:
-        body += f" Join online: {booking.meet_link}"
+    with speaking_to(reminder.recipient_id):
+        when = local_time(booking)
+        title, body, link = _reminder_text(reminder, booking, when, providers, who)
     channels = reminder_channels()
     text_channel = next((c for c in channels if c in ("sms", "whatsapp")), None)
     notice = notify_user(

@@ -5,8 +5,10 @@ twice. The jobs here are recorded by ``portal.notify.receivers`` when a capabili
 what happened (``portal.events``; docs/notifications.md "Wiring")."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from portal import jobs
 from portal.booking.models import (
@@ -20,6 +22,7 @@ from portal.db import utcnow
 from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus
 from portal.extensions import db
+from portal.i18n import N_
 from portal.notify import alerts, ics
 from portal.notify.center import notify_user
 from portal.notify.links import visit_path
@@ -30,11 +33,16 @@ from portal.notify.reminders import (
     schedule_reminders,
     withdraw_reminders,
 )
+from portal.notify.wording import speaking_to, spoken_time
 
 
 def _describe(item):
     providers = ", ".join(p.display_name for p in item.providers)
-    return f"{item.service.name} with {providers} at {item.clinic.name}, {local_time(item)}"
+    return _(
+        "%(service)s with %(providers)s at %(clinic)s, %(when)s",
+        service=item.service.name, providers=providers, clinic=item.clinic.name,
+        when=local_time(item),
+    )  # fmt: skip
 
 
 @jobs.job("notify.booking_confirmed")
@@ -52,20 +60,29 @@ def on_booking_confirmed(visit_id):
     lines = [_describe(i) for i in items]
     paid = sum(i.paid_amount for i in items)
     link = visit_path("patient", visit_id=visit.id)
-    body = (
-        f"Your visit {visit.number} for {visit.for_name} is confirmed:\n"
-        + "\n".join(f"• {line}" for line in lines)
-        + f"\nPaid {format_inr(paid)}."
-        + (f" Invoice {visit.invoice_no}." if visit.invoice_no else "")
-    )
+    with speaking_to(visit.patient_id):
+        title = _("Visit %(number)s confirmed", number=visit.number)
+        patient_lines = [_describe(i) for i in items]
+        body = (
+            _(
+                "Your visit %(number)s for %(name)s is confirmed:",
+                number=visit.number,
+                name=visit.for_name,
+            )  # fmt: skip
+            + "\n"
+            + "\n".join(f"• {line}" for line in patient_lines)
+            + "\n"
+            + _("Paid %(amount)s.", amount=format_inr(paid))
+            + (" " + _("Invoice %(number)s.", number=visit.invoice_no) if visit.invoice_no else "")
+        )
     notice = notify_user(
         visit.patient_id,
         "booking.confirmed",
-        f"Visit {visit.number} confirmed",
+        title,
         body,
         link=link,
         mail_template="booking_confirmed",
-        mail_context={"visit": visit, "items": items, "lines": lines, "paid": paid},
+        mail_context={"visit": visit, "items": items, "lines": patient_lines, "paid": paid},
         attachments=[
             ics.attachment(
                 items, url=absolute(link), filename=f"visit-{visit.number or visit.id}.ics"
@@ -75,12 +92,18 @@ def on_booking_confirmed(visit_id):
     )
     for item in items:
         for provider in item.providers:
+            with speaking_to(provider.user_id):
+                title = _("New appointment: %(name)s", name=visit.for_name)
+                body = _(
+                    "%(service)s with %(name)s at %(clinic)s, %(when)s.",
+                    service=item.service.name, name=visit.for_name, clinic=item.clinic.name,
+                    when=local_time(item),
+                )  # fmt: skip
             notify_user(
                 provider.user_id,
                 "booking.new",
-                f"New appointment: {visit.for_name}",
-                f"{item.service.name} with {visit.for_name} at {item.clinic.name}, "
-                f"{local_time(item)}.",
+                title,
+                body,
                 link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
                 dedupe_key=f"booking-confirmed:{item.id}:{provider.user_id}",
             )
@@ -92,6 +115,28 @@ def on_booking_confirmed(visit_id):
         dedupe_key=f"new-booking:{visit.id}",
     )
     return notice
+
+
+CANCELLED_BY = {
+    "patient": N_("%(what)s is cancelled by the patient."),
+    "provider": N_("%(what)s is cancelled by the provider."),
+    "clinic": N_("%(what)s is cancelled by the clinic."),
+}
+
+
+def _cancelled_text(item, whom, by, reason, refund):
+    """The title and body of a cancellation notice, in the current language."""
+    what = _describe(item)
+    body = (
+        _(CANCELLED_BY[by], what=what)
+        if by in CANCELLED_BY
+        else _("%(what)s is cancelled.", what=what)
+    )
+    if reason:
+        body += " " + _("Reason: %(reason)s.", reason=reason)
+    if refund:
+        body += " " + _("A refund of %(amount)s is on its way.", amount=format_inr(refund))
+    return _("Cancelled: %(what)s", what=whom), body
 
 
 @jobs.job("notify.booking_cancelled")
@@ -107,20 +152,24 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     what = _describe(item)
     refund_text = f" A refund of {format_inr(refund)} is on its way." if refund else ""
     reason_text = f" Reason: {reason}." if reason else ""
+    with speaking_to(visit.patient_id):
+        title, body = _cancelled_text(item, item.service.name, by, reason, refund)
     notify_user(
         visit.patient_id,
         "booking.cancelled",
-        f"Cancelled: {item.service.name}",
-        f"{what} is cancelled{f' by the {by}' if by else ''}.{reason_text}{refund_text}",
+        title,
+        body,
         link=visit_path("patient", visit_id=visit.id),
         dedupe_key=f"booking-cancelled:{item.id}",
     )
     for provider in item.providers:
+        with speaking_to(provider.user_id):
+            title, body = _cancelled_text(item, visit.for_name, None, reason, None)
         notify_user(
             provider.user_id,
             "booking.cancelled",
-            f"Cancelled: {visit.for_name}",
-            f"{what} is cancelled.{reason_text}",
+            title,
+            body,
             link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
             dedupe_key=f"booking-cancelled:{item.id}",
         )
@@ -148,15 +197,16 @@ def on_booking_rescheduled(booking_id, *, old_start=None):
         return
     retime_reminders(booking_id)
     visit = item.visit
-    was = f" (was {local_time_at(item, old_start)})" if old_start else ""
     stamp = item.start_at.strftime("%Y%m%dT%H%M")
     link = visit_path("patient", visit_id=visit.id)
     sequence = int(utcnow().timestamp() // 60) % 2_000_000_000
+    with speaking_to(visit.patient_id):
+        title, body = _rescheduled_text(item, item.service.name, old_start)
     notify_user(
         visit.patient_id,
         "booking.rescheduled",
-        f"Rescheduled: {item.service.name}",
-        f"{_describe(item)}{was}.",
+        title,
+        body,
         link=link,
         attachments=[
             ics.attachment(
@@ -169,21 +219,29 @@ def on_booking_rescheduled(booking_id, *, old_start=None):
         dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
     )
     for provider in item.providers:
+        with speaking_to(provider.user_id):
+            title, body = _rescheduled_text(item, visit.for_name, old_start)
         notify_user(
             provider.user_id,
             "booking.rescheduled",
-            f"Rescheduled: {visit.for_name}",
-            f"{_describe(item)}{was}.",
+            title,
+            body,
             link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
             dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
         )
 
 
-def local_time_at(item, when):
-    from zoneinfo import ZoneInfo
+def _rescheduled_text(item, whom, old_start):
+    what = _describe(item)
+    if old_start:
+        body = _("%(what)s (was %(was)s).", what=what, was=local_time_at(item, old_start))
+    else:
+        body = _("%(what)s.", what=what)
+    return _("Rescheduled: %(what)s", what=whom), body
 
-    local = when.astimezone(ZoneInfo(item.clinic.timezone))
-    return local.strftime("%a %d %b %Y, %I:%M %p ").lstrip("0") + (local.tzname() or "")
+
+def local_time_at(item, when):
+    return spoken_time(when.astimezone(ZoneInfo(item.clinic.timezone)))
 
 
 ATTENTION_KINDS = {
@@ -229,14 +287,16 @@ def payment_attention(visit_id, reason):
         return
     on_payment_attention(visit_id, reason)
     if reason in (ATTENTION_LATE_PAYMENT, ATTENTION_AMOUNT_MISMATCH):
-        queue_mail(
-            visit.patient.email,
-            f"About your payment for visit {visit.number}",
-            f"Hello {visit.patient.name},\n\nWe received your payment for visit "
-            f"{visit.number} but could not use it to confirm the booking (the slot "
-            f"was no longer held, or the amount differed). The money is in your "
-            f"Clinic Portal wallet; our team will contact you.\n",
-        )
+        with speaking_to(visit.patient_id):
+            subject = _("About your payment for visit %(number)s", number=visit.number)
+            text = _(
+                "Hello %(name)s,\n\nWe received your payment for visit %(number)s but could "
+                "not use it to confirm the booking (the slot was no longer held, or the "
+                "amount differed). The money is in your Clinic Portal wallet; our team will "
+                "contact you.\n",
+                name=visit.patient.name, number=visit.number,
+            )  # fmt: skip
+        queue_mail(visit.patient.email, subject, text)
 
 
 @jobs.job("notify.reschedule_failed")
@@ -244,11 +304,17 @@ def reschedule_failed(reschedule_id):
     resched = db.session.get(Reschedule, reschedule_id)
     if resched is None:
         return
+    with speaking_to(resched.visit.patient_id):
+        title = _("Reschedule not completed")
+        body = _(
+            "%(reason)s. %(amount)s is in your wallet.",
+            reason=_(resched.failure_reason or ""), amount=format_inr(resched.total),
+        )  # fmt: skip
     notify_user(
         resched.visit.patient_id,
         "booking.reschedule_failed",
-        "Reschedule not completed",
-        f"{resched.failure_reason}. {format_inr(resched.total)} is in your wallet.",
+        title,
+        body,
         link=visit_path("patient", visit_id=resched.visit_id),
         dedupe_key=f"reschedule-failed:{resched.id}",
     )

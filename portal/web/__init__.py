@@ -99,6 +99,7 @@ def register_blueprints(app):
     from portal.web import (
         admin,
         auth,
+        language,
         notifications,
         ops,
         patient,
@@ -108,7 +109,7 @@ def register_blueprints(app):
     )
 
     init_request_handling(app)
-    for module in (public, auth, patient, provider, admin, notifications, ops):
+    for module in (public, auth, language, patient, provider, admin, notifications, ops):
         app.register_blueprint(module.bp)
     # Webhooks prove themselves by signature, not by a session's CSRF token.
     csrf.exempt(webhooks.bp)

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.accounts import service
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.extensions import limiter
+from portal.i18n import N_
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import (
     ChangePasswordForm,
@@ -97,7 +98,7 @@ def logout():
 
 
 # The same answer for a new address and one that has an account (whose owner is mailed).
-REGISTERED = "Thank you for registering. Sign in with your email address and password."
+REGISTERED = N_("Thank you for registering. Sign in with your email address and password.")
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -135,7 +136,7 @@ def change_password():
         else:
             # Every other session has ended; this browser continues in a fresh one.
             _start_session(user)
-            flash("Your password has been changed. Other devices are signed out.", "success")
+            flash(N_("Your password has been changed. Other devices are signed out."), "success")
             return redirect(home_url(user), 303)
     return render_form("auth/change_password.html", form)
 
@@ -148,7 +149,10 @@ def forgot_password():
         service.request_password_reset(form.email.data)
         # The same answer whether or not the address has an account.
         flash(
-            "If an account uses that address, we have emailed it a link to choose a new password.",
+            N_(
+                "If an account uses that address, we have emailed it a link to choose a new "
+                "password."
+            ),
             "info",
         )
         return redirect(url_for("auth.login"), 303)
@@ -181,7 +185,7 @@ def reset_password(token):
         service.RESET,
         service.reset_password,
         "auth/reset_password.html",
-        "Your password has been changed. Please sign in.",
+        N_("Your password has been changed. Please sign in."),
     )
 
 
@@ -192,5 +196,5 @@ def accept_invite(token):
         service.INVITE,
         service.accept_invite,
         "auth/accept_invite.html",
-        "Your password is set. Please sign in.",
+        N_("Your password is set. Please sign in."),
     )

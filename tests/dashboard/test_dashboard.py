@@ -90,7 +90,31 @@ def test_outcome_figures(seeded):
             if (local_day(t).year, local_day(t).month) == (month_start.year, month_start.month)
         )
     assert months[NOW.date().replace(day=1)] > 0
-    assert dash.open_discrepancies is None and dash.discrepancy_rate is None  # recon not merged
+
+
+def test_discrepancies_come_from_the_reconciliation_cases(seeded):
+    from portal.extensions import db
+    from portal.reconcile.models import ReconCase
+
+    def case(n, status, seen):
+        return ReconCase(
+            kind="payment", reference=f"pay_case{n}", status=status, first_seen_at=seen
+        )
+
+    now = datetime.now(CLINIC_TZ)
+    db.session.add_all(
+        [
+            case(1, "discrepancy", now),
+            case(2, "resolved", now),
+            case(3, "matched", now),
+            case(4, "matched", now),
+            case(5, "discrepancy", now - timedelta(days=40)),  # open, but before the window
+        ]
+    )
+    db.session.commit()
+    dash = queries.dashboard()
+    assert dash.open_discrepancies == 2
+    assert dash.discrepancy_rate == pytest.approx(0.5)
 
 
 def test_quantile_is_percentile_cont():

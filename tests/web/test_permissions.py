@@ -10,6 +10,7 @@ import pytest
 # blueprint -> who may use it: "anyone", "anonymous-ok", or a role name.
 AUDIENCE = {
     "public": "anyone",
+    "language": "anyone",
     "auth": "anyone",
     "ops": "anyone",
     "webhooks": "signature",

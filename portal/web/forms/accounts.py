@@ -2,6 +2,7 @@
 length, unique email …) live in portal.accounts.service, whose ValidationError messages
 ``portal.web.errors.apply_errors`` puts beside the matching fields."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
@@ -17,11 +18,11 @@ from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import PASSWORD_MIN_LENGTH, RELATIONSHIPS
 from portal.web.forms.base import PortalForm
 
-PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters."
+PASSWORD_HINT = _l("At least %(n)s characters.", n=PASSWORD_MIN_LENGTH)
 
 
-def _required(what):
-    return DataRequired(message=f"Enter {what}.")
+def _required(message):
+    return DataRequired(message=message)
 
 
 def _new_password(label):
@@ -29,7 +30,7 @@ def _new_password(label):
     # its password fields where it declares them.
     return PasswordField(
         label,
-        validators=[_required("a password")],
+        validators=[_required(_l("Enter a password."))],
         description=PASSWORD_HINT,
         render_kw={"autocomplete": "new-password"},
     )
@@ -37,10 +38,10 @@ def _new_password(label):
 
 def _repeat_password():
     return PasswordField(
-        "Repeat password",
+        _l("Repeat password"),
         validators=[
-            _required("the password again"),
-            EqualTo("password", message="The passwords do not match."),
+            _required(_l("Enter the password again.")),
+            EqualTo("password", message=_l("The passwords do not match.")),
         ],
         render_kw={"autocomplete": "new-password"},
     )
@@ -48,87 +49,89 @@ def _repeat_password():
 
 class LoginForm(PortalForm):
     email = StringField(
-        "Email",
-        validators=[_required("your email address")],
+        _l("Email"),
+        validators=[_required(_l("Enter your email address."))],
         render_kw={"autocomplete": "username", "type": "email"},
     )
     password = PasswordField(
-        "Password",
-        validators=[_required("your password")],
+        _l("Password"),
+        validators=[_required(_l("Enter your password."))],
         render_kw={"autocomplete": "current-password"},
     )
-    remember = BooleanField("Keep me signed in on this device")
+    remember = BooleanField(_l("Keep me signed in on this device"))
     next = HiddenField()
 
 
 class RegisterForm(PortalForm):
     name = StringField(
-        "Full name",
-        validators=[_required("your name"), Length(max=120)],
+        _l("Full name"),
+        validators=[_required(_l("Enter your name.")), Length(max=120)],
         render_kw={"autocomplete": "name"},
     )
     email = StringField(
-        "Email",
-        validators=[_required("your email address")],
+        _l("Email"),
+        validators=[_required(_l("Enter your email address."))],
         render_kw={"autocomplete": "email", "type": "email"},
     )
     phone = StringField(
-        "Mobile number",
-        validators=[_required("your mobile number")],
+        _l("Mobile number"),
+        validators=[_required(_l("Enter your mobile number."))],
         render_kw={"autocomplete": "tel", "type": "tel", "placeholder": "98123 45678"},
     )
-    password = _new_password("Password")
+    password = _new_password(_l("Password"))
     confirm = _repeat_password()
 
 
 class ForgotPasswordForm(PortalForm):
     email = StringField(
-        "Email",
-        validators=[_required("your email address")],
+        _l("Email"),
+        validators=[_required(_l("Enter your email address."))],
         render_kw={"autocomplete": "email", "type": "email"},
     )
 
 
 class SetPasswordForm(PortalForm):
-    password = _new_password("New password")
+    password = _new_password(_l("New password"))
     confirm = _repeat_password()
 
 
 class ChangePasswordForm(SetPasswordForm):
     current_password = PasswordField(
-        "Current password",
-        validators=[_required("your current password")],
+        _l("Current password"),
+        validators=[_required(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
 
 
 class DependentForm(PortalForm):
-    name = StringField("Name", validators=[_required("their name"), Length(max=120)])
+    name = StringField(_l("Name"), validators=[_required(_l("Enter their name.")), Length(max=120)])
     relationship = SelectField(
-        "Relationship",
+        _l("Relationship"),
         choices=[
-            SelectChoice("", "Choose…"),
+            SelectChoice("", _l("Choose…")),
             *(SelectChoice(v, label) for v, label in RELATIONSHIPS),
         ],
-        validators=[_required("how they are related to you")],
+        validators=[_required(_l("Enter how they are related to you."))],
     )
-    date_of_birth = DateField("Date of birth", validators=[Optional()])
+    date_of_birth = DateField(_l("Date of birth"), validators=[Optional()])
 
 
 class InviteForm(PortalForm):
-    name = StringField("Name", validators=[_required("their name"), Length(max=120)])
+    name = StringField(_l("Name"), validators=[_required(_l("Enter their name.")), Length(max=120)])
     email = StringField(
-        "Email", validators=[_required("their email address")], render_kw={"type": "email"}
+        _l("Email"),
+        validators=[_required(_l("Enter their email address."))],
+        render_kw={"type": "email"},
     )
     role = SelectField(
-        "Role",
+        _l("Role"),
         choices=[
             SelectChoice(PROVIDER, "Provider (doctor or lab)"),
             SelectChoice(ADMIN, "Administrator"),
         ],
     )
     phone = StringField(
-        "Mobile number",
+        _l("Mobile number"),
         validators=[Optional()],
         render_kw={"type": "tel", "placeholder": "98123 45678"},
     )

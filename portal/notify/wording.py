@@ -1,0 +1,26 @@
+"""What notices say, in the reader's language: the language of a user while their notice
+is written, and times as people read them (clinic time, the locale's day and month names)."""
+
+from contextlib import contextmanager
+
+from flask_babel import force_locale, format_datetime, get_locale
+
+from portal.accounts.models import User
+from portal.extensions import db
+
+
+@contextmanager
+def speaking_to(user_id):
+    """Messages made inside are in ``user_id``'s language (``users.language``)."""
+    user = db.session.get(User, user_id) if user_id else None
+    with force_locale((user.language if user else None) or "en"):
+        yield
+
+
+def spoken_time(local):
+    """``Mon 01 Jun 2026, 10:00 AM IST`` in English; the same with the locale's names of
+    days and months otherwise (``local`` is already in the clinic's zone)."""
+    zone = local.tzname() or ""
+    if str(get_locale() or "en") == "en":
+        return local.strftime("%a %d %b %Y, %I:%M %p ").lstrip("0") + zone
+    return f"{format_datetime(local, 'EEE d MMM y, h:mm a', rebase=False)} {zone}".strip()

@@ -1,0 +1,119 @@
+"""English and Hindi: the choice, where it is remembered, the catalogue's completeness and
+pages without English left in them."""
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from portal.accounts.models import User
+from portal.accounts.service import PASSWORD_MESSAGE, PASSWORD_MIN_LENGTH
+from portal.extensions import db
+from tests.i18n.untranslated import untranslated
+from tests.plugin import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = ROOT / "portal" / "translations" / "hi" / "LC_MESSAGES" / "messages.po"
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
+            "N_": None}  # fmt: skip
+METHODS = [
+    ("portal/**.py", "python"),
+    ("templates/**.html", "jinja2"),
+    ("templates/**.txt", "jinja2"),
+]
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _catalogue():
+    with CATALOGUE.open("rb") as f:
+        return read_po(f, locale="hi")
+
+
+def _extracted():
+    ids = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(ROOT), METHODS, keywords=KEYWORDS
+    ):
+        ids.add(message if isinstance(message, str) else message[0])
+    return ids
+
+
+def test_every_marked_string_has_a_hindi_translation():
+    catalogue = _catalogue()
+    missing = []
+    for msgid in sorted(_extracted()):
+        entry = catalogue.get(msgid)
+        if entry is None or not entry.string or entry.fuzzy:
+            missing.append(msgid)
+    assert not missing, f"run `make messages` and translate: {missing[:20]}"
+
+
+def test_translations_keep_their_placeholders():
+    for entry in _catalogue():
+        if entry.id and entry.string:
+            source = entry.id if isinstance(entry.id, str) else entry.id[0]
+            target = entry.string if isinstance(entry.string, str) else entry.string[0]
+            assert set(PLACEHOLDER.findall(source)) == set(PLACEHOLDER.findall(target)), source
+
+
+def test_the_password_message_states_the_real_minimum():
+    # The catalogue needs a fixed text; this keeps it true when the minimum changes.
+    assert str(PASSWORD_MIN_LENGTH) in PASSWORD_MESSAGE
+
+
+def test_a_visitor_chooses_hindi_and_the_cookie_remembers_it(client):
+    assert 'lang="en-IN"' in client.get("/auth/login").get_data(as_text=True)
+    response = client.post("/language", data={"language": "hi", "next": "/auth/login"})
+    assert response.status_code == 303 and response.headers["Location"] == "/auth/login"
+    page = client.get("/auth/login").get_data(as_text=True)
+    assert 'lang="hi-IN"' in page and "साइन इन" in page and "पासवर्ड भूल गए?" in page
+
+
+def test_an_unknown_language_or_a_foreign_next_changes_nothing(client):
+    response = client.post("/language", data={"language": "xx", "next": "https://evil.test/"})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert "lang=" not in response.headers.get("Set-Cookie", "")
+
+
+def test_the_choice_is_kept_on_the_account_for_other_devices(app, client, make_user, login):
+    user = make_user("patient")
+    login(user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    with app.app_context():
+        assert db.session.get(User, user.id).language == "hi"
+    other = app.test_client()  # another browser, no cookie
+    other.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+    assert 'lang="hi-IN"' in other.get("/auth/password").get_data(as_text=True)
+
+
+def test_the_browser_preference_is_the_default(client):
+    page = client.get("/auth/login", headers={"Accept-Language": "hi-IN,hi;q=0.9"})
+    assert 'lang="hi-IN"' in page.get_data(as_text=True)
+
+
+def test_form_errors_and_flashes_come_in_hindi(client):
+    client.set_cookie("lang", "hi")
+    page = client.post("/auth/login", data={"email": "", "password": ""}).get_data(as_text=True)
+    assert "अपना ईमेल पता दर्ज करें।" in page
+    client.post("/auth/forgot-password", data={"email": "nobody@example.com"})
+    page = client.get("/auth/login").get_data(as_text=True)
+    assert "नया पासवर्ड चुनने का लिंक" in page
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/auth/login", "/auth/register", "/auth/forgot-password", "/no-such-page"],
+)
+def test_pages_in_hindi_have_no_english_left(client, path):
+    client.set_cookie("lang", "hi")
+    page = client.get(path).get_data(as_text=True)
+    assert untranslated(page, data={"98123 45678"}) == []
+
+
+def test_the_checker_finds_english():
+    # The check above must be able to fail.
+    assert untranslated("<p>नमस्ते</p><p>Book a visit</p>") == ["Book a visit"]
+    assert untranslated('<input placeholder="Search">') == ["Search"]
+    assert untranslated("<p>Dr Asha</p>", data={"Dr Asha"}) == []
