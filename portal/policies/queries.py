@@ -3,9 +3,11 @@ history (keyset pages), and the pending changes an approvals queue can list."""
 
 import sqlalchemy as sa
 
+from portal.domain.policy_data import changed_paths, to_data
 from portal.domain.states import ApprovalStatus
 from portal.extensions import db
 from portal.pagination import Order, keyset_page
+from portal.policies import store
 from portal.policies.models import PolicyVersion
 
 HISTORY_ORDER = (
@@ -28,6 +30,12 @@ def pending_page(*, after=None, before=None, per_page=20):
     """Changes awaiting a second administrator, oldest first."""
     query = sa.select(PolicyVersion).where(PolicyVersion.status == ApprovalStatus.PENDING)
     return keyset_page(query, PENDING_ORDER, after=after, before=before, per_page=per_page)
+
+
+def changes(version):
+    """{path: (before, after)} of what ``version`` changes from the approved version in
+    force just before it takes effect."""
+    return changed_paths(to_data(store.policy_version_before(version)), version.values)
 
 
 def version(version_id):

@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
+from portal.policies.service import ensure_first_version
 from portal.refunds.models import Refund
 from tests.booking.factories import NOW, at, build_world
 from tests.plugin import PASSWORD
@@ -209,6 +210,7 @@ def _build(app):
         "item_id": first["patient"]["item_id"],
         "payment_id": first["patient"]["payment_id"],
         "approval_id": 1,  # none exist: admin-only either way
+        "version_id": ensure_first_version().id,  # policy version 1 (admin-only)
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),

@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from portal.db import utcnow
-from portal.domain.policy_data import changed_paths, flatten, to_data
+from portal.domain.policy_data import flatten, to_data
 from portal.domain.states import ApprovalStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import queries, store
@@ -42,9 +42,8 @@ def _shown(path, value):
 
 def _diff(version):
     """What this version changed from the one before it (by effective time)."""
-    previous = store.policy_version_before(version)
     rows = []
-    for path, (old, new) in changed_paths(to_data(previous), version.values).items():
+    for path, (old, new) in queries.changes(version).items():
         label, old_text = _shown(path, old)
         rows.append((label, old_text, _shown(path, new)[1]))
     return rows
