@@ -27,14 +27,15 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/cp_policy_bench"
 PASSWORD = "bench password 42"
 
 
-def build_app(database_url):
+def build_app(database_url, reuse=False):
     from portal import create_app
     from tests.plugin import _test_config, create_schema, ensure_postgres_database
 
     if database_url.startswith("postgres"):
         ensure_postgres_database(database_url)
     app = create_app(_test_config(database_url, SANDBOX_ENABLED=False))
-    create_schema(app)
+    if not reuse:
+        create_schema(app)
     return app
 
 
@@ -54,17 +55,20 @@ def main(argv=None):
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--per-day", type=int, default=6, help="bookings per provider per day")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the data a previous run left (no seeding)"
+    )
     args = parser.parse_args(argv)
 
     from portal.accounts.models import ADMIN, User
     from portal.accounts.passwords import hash_password
-    from portal.config import policy
-    from portal.dashboard import queries
     from portal.extensions import db
     from portal.policies import service as policy_service
     from tests.load.dashboard_data import seed_dashboard
 
-    app = build_app(args.database_url)
+    app = build_app(args.database_url, reuse=args.reuse)
+    if args.reuse:
+        return time_it(app, args)
     now = datetime.now(UTC)
     with app.app_context():
         started = time.perf_counter()
@@ -93,6 +97,14 @@ def main(argv=None):
         f"{len(data.payouts):,} payouts for {args.providers} providers over {args.days} days "
         f"in {seeded_in:.1f} s ({app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]})"
     )
+
+    return time_it(app, args)
+
+
+def time_it(app, args):
+    from portal.config import policy
+    from portal.dashboard import queries
+    from portal.extensions import db
 
     client = app.test_client()
     answer = client.post(
