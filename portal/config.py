@@ -283,6 +283,38 @@ TUNABLES = {
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
         ),
+        # exports and reports
+        Tunable(
+            "EXPORT_BACKGROUND_ROWS",
+            _int(0),
+            "5000",
+            "a CSV export with more rows than this is written by a background job",
+        ),
+        Tunable(
+            "EXPORT_DIR",
+            _text,
+            "",
+            "where background exports are written (empty = instance/exports; shared by all hosts)",
+        ),
+        Tunable(
+            "EXPORT_KEEP_DAYS",
+            _int(1),
+            "7",
+            "days a finished background export file is kept before it is deleted",
+        ),
+        # settlements
+        Tunable(
+            "SETTLEMENT_EXPECTED_DAYS",
+            _int(1),
+            "3",
+            "days a captured payment may wait for its settlement before it is overdue",
+        ),
+        Tunable(
+            "SETTLEMENT_LOOKBACK_DAYS",
+            _int(1),
+            "7",
+            "days of Razorpay settlements each fetch reads (already stored ones are skipped)",
+        ),
     )
 }
 
@@ -377,6 +409,9 @@ def from_environment(instance_path, environ=None):
         "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET")
         or (_instance_secret(instance_path, "razorpayx_webhook_secret") if embedded else ""),
         "SANDBOX_ENABLED": _flag(env, "SANDBOX_ENABLED", embedded),
+        # No PUBLIC_URL given in the embedded mode: `flask serve --port N` moves it (and the
+        # mounted sandbox's address) to the server actually running (issue #16).
+        "PUBLIC_URL_FOLLOWS_SERVER": embedded and not env.get("PUBLIC_URL"),
         "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
 

@@ -125,3 +125,22 @@ user_invited = _signals.signal(
 an administrator: ``user_id``, ``invited_by_id``, ``link`` (absolute), ``days`` (how long
 it works).""",
 )
+
+patient_added = _signals.signal(
+    "patient-added",
+    doc="""An administrator added a patient (a walk-in or
+phone booking): ``user_id``, ``added_by_id``, ``link`` (absolute, to choose a password),
+``days`` (how long it works).""",
+)
+
+wallet_adjustment_requested = _signals.signal(
+    "wallet-adjustment-requested",
+    doc="""A manual wallet
+adjustment above the threshold awaits a second administrator: ``adjustment_id``.""",
+)
+
+wallet_adjusted = _signals.signal(
+    "wallet-adjusted",
+    doc="""A manual wallet adjustment
+was applied (posted to the ledger): ``adjustment_id``, ``patient_id``.""",
+)

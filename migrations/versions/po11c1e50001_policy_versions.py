@@ -2,7 +2,7 @@
 the dashboard's indexes
 
 Revision ID: po11c1e50001
-Revises: c16a0b1e0001
+Revises: ledgerx00001
 Create Date: 2026-12-02 21:30:00
 
 Issue #14, item 7: POLICY.md's numbers live in versioned rows with an effective-from time;
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import portal.db  # custom column types (UTCDateTime)
 
 revision = "po11c1e50001"
-down_revision = "c16a0b1e0001"
+down_revision = "ledgerx00001"
 branch_labels = None
 depends_on = None
 

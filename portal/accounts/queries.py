@@ -47,3 +47,13 @@ def find_patients(q, limit=20):
         .order_by(User.name, User.id)
         .limit(limit)
     ).all()
+
+
+def user_by_email_or_id(text):
+    """The user an admin typed (an email, or a user id), or None."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.isdigit() and len(text) < 12:
+        return db.session.get(User, int(text))
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == text.lower()))

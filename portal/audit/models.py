@@ -1,6 +1,6 @@
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
@@ -20,6 +20,8 @@ class AuditEntry(db.Model):
     ip: Mapped[str | None] = mapped_column(sa.String(45))
 
     __table_args__ = (sa.Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    actor = relationship("User", viewonly=True)  # the viewer shows who
 
 
 @event.listens_for(AuditEntry, "before_update")

@@ -4,6 +4,7 @@ after a late or mismatched capture)."""
 
 from dataclasses import dataclass
 
+from portal.booking.credit_notes import for_visit as credit_notes_for
 from portal.booking.errors import BookingError
 from portal.booking.models import LIVE_ITEM_STATUSES
 from portal.domain.states import BookingStatus, PaymentStatus
@@ -39,6 +40,7 @@ class Receipt:
     paid_wallet: int
     paid_gateway: int
     payments: list
+    credit_notes: list = ()  # GST credit notes against this invoice (never edited)
 
     @property
     def total_paid(self):
@@ -107,4 +109,5 @@ def receipt(visit):
             (p.kind, p.amount, p.method, p.receipt_no or p.razorpay_payment_id, p.paid_at)
             for p in paid
         ],
+        credit_notes=credit_notes_for(visit.id),
     )

@@ -174,6 +174,7 @@ class Provider(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(8), default=DOCTOR)
     display_name: Mapped[str] = mapped_column(sa.String(120), index=True)
     registration_no: Mapped[str | None] = mapped_column(sa.String(40))
+    pan: Mapped[str | None] = mapped_column(sa.String(10))  # for the TDS report (194J)
     commission_bps: Mapped[int] = mapped_column(default=500)
     payout_schedule: Mapped[str] = mapped_column(sa.String(8), default=WEEKLY)
     active: Mapped[bool] = mapped_column(default=True, index=True)

@@ -430,3 +430,52 @@ __all__ += [
     "PAYOUT_RUN",
     "ATTEMPT_TO_PAYOUT",
 ]
+
+
+class AdjustmentStatus(StrEnum):
+    """A manual wallet adjustment: applied at once, or waiting for a second administrator
+    (POLICY.md "Wallet and manual adjustments")."""
+
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPLIED = "APPLIED"
+    REJECTED = "REJECTED"
+
+
+# Created PENDING_APPROVAL; one under the threshold is applied in the same transaction.
+# A debit the balance no longer covers when approved is refused and stays pending (the
+# approver rejects it or waits for money to arrive): nothing half-written.
+ADJUSTMENT = StateMachine(
+    "wallet adjustment",
+    AdjustmentStatus,
+    {
+        AdjustmentStatus.PENDING_APPROVAL: {AdjustmentStatus.APPLIED, AdjustmentStatus.REJECTED},
+    },
+    AdjustmentStatus.PENDING_APPROVAL,
+)
+_MACHINES[AdjustmentStatus] = ADJUSTMENT
+
+__all__ += ["AdjustmentStatus", "ADJUSTMENT"]
+
+
+# --- exports (helper "reports") ------------------------------------------------------------
+# A background CSV export: QUEUED until its job wrote the file (DONE) or gave up (FAILED);
+# a DONE file is deleted after EXPORT_KEEP_DAYS (EXPIRED). Progress while it runs is read
+# from a side file, not the row (docs/reports.md).
+class ExportStatus(StrEnum):
+    QUEUED = "QUEUED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+EXPORT = StateMachine(
+    "export",
+    ExportStatus,
+    {
+        ExportStatus.QUEUED: {ExportStatus.DONE, ExportStatus.FAILED},
+        ExportStatus.DONE: {ExportStatus.EXPIRED},
+    },
+    ExportStatus.QUEUED,
+)
+
+__all__ += ["ExportStatus", "EXPORT"]

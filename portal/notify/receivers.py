@@ -6,7 +6,13 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 ``portal.notify``; this module is imported with the app (``portal.CAPABILITIES``)."""
 
 from portal import events, jobs
-from portal.notify import account_mail, link_notices, refund_notices, tasks  # noqa: F401
+from portal.notify import (  # noqa: F401
+    account_mail,
+    link_notices,
+    refund_notices,
+    tasks,
+    wallet_notices,
+)
 from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
 
@@ -119,10 +125,24 @@ def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)
 
 
+@events.patient_added.connect
+def _patient_added(sender, user_id, added_by_id, link, days):
+    account_mail.welcome_patient_mail(user_id, added_by_id, link, days)
+
+
 @events.gateway_alert.connect
 @events.payout_alert.connect
 def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):
     # The notices made are handed back to the sender (payouts shows them to the admin).
     return raise_alert(
         kind=kind, title=title, body=message, link=link, severity=severity, dedupe_key=dedupe_key
+    )
+
+
+@events.wallet_adjustment_requested.connect
+def _wallet_adjustment_requested(sender, adjustment_id):
+    jobs.enqueue(
+        "notify.wallet_adjustment_requested",
+        adjustment_id=adjustment_id,
+        dedupe_key=f"wallet-adjustment:{adjustment_id}",
     )

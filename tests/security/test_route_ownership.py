@@ -24,12 +24,16 @@ from portal.accounts.models import Dependent, User
 from portal.accounts.passwords import hash_password
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Availability, Leave, Provider
+from portal.exports.models import Export
 from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
 from portal.policies.service import ensure_first_version
 from portal.refunds.models import Refund
+from portal.settlements.models import Settlement
+from portal.transactions.models import MoneyMovement
+from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import NOW, at, build_world
 from tests.plugin import PASSWORD
 
@@ -203,6 +207,20 @@ def _build(app):
         )
     coupon = Coupon(code="OWNTEST", kind="FLAT", value=100)
     db.session.add(coupon)
+    adjustment = WalletAdjustment(
+        patient_id=world.patients[0],
+        created_by_id=world.admin,
+        amount=100,
+        note="A note for the ownership walk",
+        public_reason="Walk",
+        window_total=100,
+        needs_approval=True,
+    )
+    db.session.add(adjustment)
+    export = Export(
+        name="audit", title="Audit log", download_name="a.csv", requested_by_id=world.admin
+    )
+    db.session.add_all([coupon, export])
     db.session.flush()
     first = sides[0]
     admin_any = {
@@ -210,9 +228,13 @@ def _build(app):
         "item_id": first["patient"]["item_id"],
         "payment_id": first["patient"]["payment_id"],
         "approval_id": 1,  # none exist: admin-only either way
+        "adjustment_id": adjustment.id,
+        "kind": "wallet_adjustment",  # the approvals queue's kinds
+        "row_id": adjustment.id,
         "version_id": ensure_first_version().id,  # policy version 1 (admin-only)
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
+        "export_id": export.id,  # the admin's own background export (still queued)
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),
         "run_id": db.session.scalar(sa.select(PayoutRun.id).order_by(PayoutRun.id)),
         "provider_id": world.doctors[0],
@@ -229,7 +251,17 @@ def _build(app):
     for user in db.session.scalars(sa.select(User)):
         user.password_hash = hash_password(PASSWORD)
     admin_email = db.session.get(User, world.admin).email
+    settlement = Settlement(
+        razorpay_settlement_id="setl_OWN", status="processed", amount=0, settled_at=NOW
+    )
+    db.session.add(settlement)
+    db.session.flush()
+    admin_any["settlement_id"] = settlement.id
     db.session.commit()
+    # The console's rows are written at the commit (portal.transactions.projection).
+    admin_any["movement_id"] = db.session.scalar(
+        sa.select(MoneyMovement.id).order_by(MoneyMovement.id)
+    )
     for side in sides:
         for role in ("patient", "provider"):
             side[role]["any"] = admin_any

@@ -32,7 +32,7 @@ from portal.accounts.service import AccountError
 from portal.booking import checkout, reschedule, visits
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking, MasterBooking
-from portal.domain.states import BookingStatus, VisitStatus
+from portal.domain.states import AdjustmentStatus, BookingStatus, VisitStatus
 from portal.extensions import db
 from portal.gateway.inprocess import WSGIAdapter
 from portal.gateway.sandbox.common import ApiError
@@ -40,6 +40,8 @@ from portal.ledger import accounts as chart
 from portal.payouts import completion
 from portal.payouts.common import PayoutError
 from portal.refunds import cancel
+from portal.wallet import adjustments
+from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import IST, NOW, at
 from tests.sim import invariants
 from tests.sim.world import populate, reset
@@ -201,6 +203,7 @@ class Sim:
         ("worker", 6),
         ("tick", 4),
         ("fault", 4),
+        ("adjust", 2),
     )
 
     def pick(self):
@@ -366,6 +369,32 @@ class Sim:
 
         callback = reschedule_payment.complete_callback if self.rng.random() < 0.6 else None
         return text + ": fee " + self.pay_order(order_id, callback)
+
+    def step_adjust(self):
+        """An admin credits or debits a patient's wallet (sometimes above the threshold,
+        sometimes more than the balance); a waiting one is decided by the other admin."""
+        w = self.world
+        waiting = db.session.scalars(
+            sa.select(WalletAdjustment)
+            .where(WalletAdjustment.status == AdjustmentStatus.PENDING_APPROVAL)
+            .order_by(WalletAdjustment.id)
+        ).all()
+        if waiting and self.rng.random() < 0.5:
+            row = self.rng.choice(waiting)
+            checker = next(a for a in w.admins if a != row.created_by_id)
+            if self.rng.random() < 0.7:
+                adjustments.approve_adjustment(self.user(checker), row.id, "sim")
+                return f"adjust: admin {checker} approves adjustment {row.id}"
+            adjustments.reject_adjustment(self.user(checker), row.id, "sim")
+            return f"adjust: admin {checker} rejects adjustment {row.id}"
+        patient_id = self.rng.choice(w.patients)
+        admin_id = self.rng.choice(w.admins)
+        direction = self.rng.choice([adjustments.CREDIT, adjustments.CREDIT, adjustments.DEBIT])
+        amount = self.rng.choice([100_00, 2_500_00, 7_500_00, 15_000_00])
+        row = adjustments.create_adjustment(
+            self.user(admin_id), patient_id, direction, amount, "sim adjustment note", "sim"
+        )
+        return f"adjust: admin {admin_id} {direction} {amount} on {patient_id}: {row.status}"
 
     def step_complete(self):
         now = self.now()

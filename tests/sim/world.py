@@ -76,4 +76,9 @@ def populate(app):
     w.fund_accounts = states
     w.provider_users = {pid: db.session.get(Provider, pid).user_id for pid in providers}
     w.providers = providers
+    # A second administrator: wallet adjustments above the threshold need one.
+    second = User(email="admin2@example.com", name="Admin Two", role="admin", phone=None)
+    db.session.add(second)
+    db.session.commit()
+    w.admins = [w.admin, second.id]
     return w

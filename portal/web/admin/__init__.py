@@ -9,14 +9,21 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, ADMIN)
 
 from portal.web.admin import (  # noqa: E402,F401
+    approvals,
+    audit,
     cancellations,
     catalog,
     coupons,
+    exports,
     home,
     jobs,
     payouts,
     policy,
+    reports,
     reschedule,
+    settlements,
+    transactions,
     users,
     visits,
+    wallet,
 )

@@ -25,8 +25,16 @@ LABELS = {
 }
 
 
+# Kinds whose ledger memo is written for the patient (an adjustment's public reason).
+PUBLIC_MEMO_KINDS = frozenset({"wallet_adjustment"})
+
+
 def label(kind):
     return LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def public_note(line):
+    return line.memo if line.kind in PUBLIC_MEMO_KINDS else None
 
 
 @bp.get("/wallet")
@@ -36,4 +44,5 @@ def wallet():
         balance=booking_prices.wallet_balance(current_user.id),
         history=queries.wallet_history_page(current_user.id, **page_args(30)),
         label=label,
+        public_note=public_note,
     )

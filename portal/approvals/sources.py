@@ -1,0 +1,210 @@
+"""The kinds of request a second administrator decides, each an :class:`ApprovalSource`.
+
+A source gives its requests as rows of one shape (SQL columns of the same names, so the
+queue is one UNION ALL paged by keyset), loads the objects of a page, describes one for
+the queue, and names its approve / reject use cases (which enforce "the maker can't
+decide" themselves). Adding a kind: write its source here and append it to ``SOURCES``
+(and a link for its object in ``portal/web/admin/approvals.py``)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from portal.booking import errors as booking_errors
+from portal.booking.models import IndividualBooking
+from portal.domain.rates import format_inr
+from portal.domain.states import AdjustmentStatus, ApprovalStatus
+from portal.extensions import db
+from portal.refunds import approvals as refund_approvals
+from portal.refunds.common import CancellationError
+from portal.refunds.models import RefundApproval
+from portal.wallet import adjustments
+from portal.wallet.models import WalletAdjustment
+
+# The common columns every source's ``select`` gives, in this order.
+COLUMNS = (
+    "kind",
+    "id",
+    "created_at",
+    "maker_id",
+    "amount",
+    "reason",
+    "status",
+    "pending",
+    "decided_by_id",
+    "decided_at",
+    "decision_note",
+)
+
+
+@dataclass(frozen=True)
+class Described:
+    subject: str  # what the request is about ("Consultation · visit V-12")
+    detail: str  # the money in words ("credit", "extra refund; total ₹…")
+    object_type: str  # the audit log's object (the History link)
+    object_id: object
+    trail: tuple[str, ...] = ()  # extra steps of the decision trail (balances applied)
+
+
+@dataclass(frozen=True)
+class ApprovalSource:
+    kind: str
+    label: str
+    select: Callable[[], sa.Select]  # the COLUMNS, every request of this kind
+    load: Callable[[list[int]], dict]  # ids → {id: object}, with what describe reads
+    describe: Callable[[object], Described]
+    approve: Callable  # (admin, id, note) → object
+    reject: Callable
+    refusals: tuple[type[Exception], ...]  # a decision refused: its message is shown
+    not_found: tuple[type[Exception], ...]
+
+
+def _columns(
+    kind,
+    id_,
+    created_at,
+    maker_id,
+    amount,
+    reason,
+    status,
+    pending,
+    decided_by_id,
+    decided_at,
+    note,
+):
+    values = (
+        sa.literal(kind, sa.String(40)),
+        id_,
+        created_at,
+        maker_id,
+        sa.cast(amount, sa.BigInteger),
+        sa.cast(reason, sa.Text),
+        sa.cast(status, sa.String(20)),
+        pending,
+        decided_by_id,
+        decided_at,
+        sa.cast(note, sa.Text),
+    )
+    return sa.select(*(v.label(name) for v, name in zip(values, COLUMNS)))
+
+
+# --- refund overrides and further refunds ----------------------------------------------------
+
+
+def _refund_select():
+    a = RefundApproval
+    return _columns(
+        "refund",
+        a.id,
+        a.created_at,
+        a.requested_by_id,
+        a.extra,
+        a.reason,
+        a.status,
+        sa.case((a.status == ApprovalStatus.PENDING, True), else_=False),
+        a.decided_by_id,
+        a.decided_at,
+        a.decision_note,
+    )
+
+
+def _refund_load(ids):
+    rows = db.session.scalars(
+        sa.select(RefundApproval)
+        .where(RefundApproval.id.in_(ids))
+        .options(
+            joinedload(RefundApproval.booking).joinedload(IndividualBooking.service),
+            joinedload(RefundApproval.booking).joinedload(IndividualBooking.visit),
+        )
+    )
+    return {a.id: a for a in rows}
+
+
+def _refund_describe(a):
+    where = ""
+    if a.prefer_wallet is not None:
+        where = " To the wallet." if a.prefer_wallet else " To the original payment."
+    return Described(
+        subject=f"{a.booking.service.name} · visit {a.booking.visit.number}",
+        detail=(
+            f"Extra refund. Refunded so far {format_inr(a.calculated)}; "
+            f"total after approval {format_inr(a.override_amount)}.{where}"
+        ),
+        object_type="booking",
+        object_id=a.booking_id,
+    )
+
+
+REFUNDS = ApprovalSource(
+    kind="refund",
+    label="Refund override",
+    select=_refund_select,
+    load=_refund_load,
+    describe=_refund_describe,
+    approve=refund_approvals.approve_override,
+    reject=refund_approvals.reject_override,
+    refusals=(CancellationError, booking_errors.PermissionDenied),
+    not_found=(booking_errors.NotFound,),
+)
+
+
+# --- manual wallet adjustments -------------------------------------------------------------
+
+
+def _adjustment_select():
+    w = WalletAdjustment
+    return _columns(
+        "wallet_adjustment",
+        w.id,
+        w.created_at,
+        w.created_by_id,
+        w.amount,
+        w.public_reason,
+        w.status,
+        sa.case((w.status == AdjustmentStatus.PENDING_APPROVAL, True), else_=False),
+        w.decided_by_id,
+        w.decided_at,
+        w.decision_note,
+    ).where(w.needs_approval.is_(True))
+
+
+def _adjustment_load(ids):
+    rows = db.session.scalars(
+        sa.select(WalletAdjustment)
+        .where(WalletAdjustment.id.in_(ids))
+        .options(joinedload(WalletAdjustment.patient))
+    )
+    return {w.id: w for w in rows}
+
+
+def _adjustment_describe(w):
+    trail = ()
+    if w.balance_after is not None:
+        trail = (
+            f"Applied: balance {format_inr(w.balance_before)} → {format_inr(w.balance_after)}",
+        )
+    return Described(
+        subject=f"Wallet of {w.patient.name}",
+        detail=f"{'Credit' if w.is_credit else 'Debit'}. Internal note: {w.note}",
+        object_type=adjustments.AUDIT_TYPE,
+        object_id=w.id,
+        trail=trail,
+    )
+
+
+ADJUSTMENTS = ApprovalSource(
+    kind="wallet_adjustment",
+    label="Wallet adjustment",
+    select=_adjustment_select,
+    load=_adjustment_load,
+    describe=_adjustment_describe,
+    approve=adjustments.approve_adjustment,
+    reject=adjustments.reject_adjustment,
+    refusals=(adjustments.AdjustmentError, adjustments.PermissionDenied),
+    not_found=(adjustments.NotFound,),
+)
+
+SOURCES = (REFUNDS, ADJUSTMENTS)
+BY_KIND = {s.kind: s for s in SOURCES}

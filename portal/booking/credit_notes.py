@@ -1,0 +1,192 @@
+"""GST credit notes: a cancellation or refund that takes back invoiced GST issues a credit
+note in its own number series per financial year ("CN/2026-27/000001"); the invoice it
+reverses is never edited.
+
+One credit note per ledger transaction that debits ``gst_payable`` for a booking of an
+invoiced visit (``booking_cancelled``, ``refund_override``) or for one of its reschedule
+fees (``reschedule_fee_refund``): the GST on the note is that debit, so the notes and the
+ledger agree to the paisa. Issued from the ``booking_cancelled`` and
+``refund_override_approved`` signals, inside the cancelling unit of work."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import events
+from portal.booking import claims
+from portal.booking.models import IndividualBooking, Reschedule
+from portal.db import UTCDateTime, db, utcnow
+from portal.domain import gst as gst_rules
+from portal.domain import rates
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+
+REVERSING_KINDS = ("booking_cancelled", "refund_override", "reschedule_fee_refund")
+
+
+class CreditNoteCounter(db.Model):
+    """The last credit-note number used in each financial year ("2026-27")."""
+
+    __tablename__ = "credit_note_counters"
+
+    financial_year: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class CreditNote(db.Model):
+    """A GST credit note against a visit's invoice. Figures are paise, positive (what is
+    taken back); the clinic's GSTIN and the tax split are kept as issued."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        sa.CheckConstraint("gst > 0", name="gst_positive"),
+        sa.CheckConstraint("taxable_value >= 0 AND exempt_value >= 0", name="values_non_negative"),
+        sa.CheckConstraint("cgst + sgst + igst = gst", name="split_adds_up"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    financial_year: Mapped[str] = mapped_column(sa.String(7))
+    visit_id: Mapped[int] = mapped_column(sa.ForeignKey("visits.id"), index=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
+    reschedule_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reschedules.id"))
+    clinic_id: Mapped[int] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    clinic_gstin: Mapped[str | None] = mapped_column(sa.String(15))
+    invoice_no: Mapped[str] = mapped_column(sa.String(32))
+    ledger_transaction_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ledger_transactions.id"), unique=True
+    )
+    reason: Mapped[str] = mapped_column(sa.String(40))  # the reversing posting's kind
+    taxable_value: Mapped[int] = mapped_column(sa.BigInteger)
+    exempt_value: Mapped[int] = mapped_column(sa.BigInteger)
+    gst: Mapped[int] = mapped_column(sa.BigInteger)
+    cgst: Mapped[int] = mapped_column(sa.BigInteger)
+    sgst: Mapped[int] = mapped_column(sa.BigInteger)
+    igst: Mapped[int] = mapped_column(sa.BigInteger)
+    issued_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    visit = relationship("MasterBooking")
+    clinic = relationship("Clinic")
+
+    def owner_ids(self):
+        return {self.visit.patient_id}
+
+    def __repr__(self):
+        return f"<CreditNote {self.number} {self.gst}>"
+
+
+def next_credit_note_number(at):
+    """ "CN/2026-27/000001": one atomic upsert per note, numbered per financial year."""
+    fy = rates.financial_year(at)
+    table = CreditNoteCounter.__table__
+    insert = postgresql.insert if claims.is_postgres() else sqlite.insert
+    statement = (
+        insert(table)
+        .values(financial_year=fy, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.financial_year],
+            set_={"last_number": table.c.last_number + 1},
+        )
+        .returning(table.c.last_number)
+    )
+    number = db.session.execute(statement).scalar_one()
+    return fy, f"CN/{fy}/{number:06d}"
+
+
+def _gst_debits(item):
+    """``[(transaction, gst paise debited)]`` reversing GST of this booking (and its
+    reschedule fees) that have no credit note yet, oldest first."""
+    reschedule_ids = sa.select(sa.cast(Reschedule.id, sa.String)).where(
+        Reschedule.booking_id == item.id
+    )
+    noted = sa.select(CreditNote.ledger_transaction_id)
+    return db.session.execute(
+        sa.select(LedgerTransaction, LedgerEntry.amount)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerAccount.code == chart.GST_PAYABLE,
+            LedgerEntry.amount > 0,
+            LedgerTransaction.kind.in_(REVERSING_KINDS),
+            LedgerTransaction.id.not_in(noted),
+            sa.or_(
+                sa.and_(
+                    LedgerTransaction.reference_type == "booking",
+                    LedgerTransaction.reference_id == str(item.id),
+                ),
+                sa.and_(
+                    LedgerTransaction.reference_type == "reschedule",
+                    LedgerTransaction.reference_id.in_(reschedule_ids),
+                ),
+            ),
+        )
+        .order_by(LedgerTransaction.id)
+    ).all()
+
+
+def _values(item, txn, tax_reversed):
+    """(reschedule id, taxable, exempt) the reversal takes back."""
+    if txn.reference_type == "reschedule":
+        resched = db.session.get(Reschedule, int(txn.reference_id))
+        taxable = resched.penalty + resched.platform_fee
+        return resched.id, gst_rules.reversed_share(taxable, resched.gst, tax_reversed), 0
+    exempt = 0 if item.fee_taxed else item.fee
+    return (
+        None,
+        gst_rules.reversed_share(item.taxable, item.gst, tax_reversed),
+        gst_rules.reversed_share(exempt, item.gst, tax_reversed),
+    )
+
+
+def issue_for_booking(booking_id, now=None):
+    """Issue the credit notes this booking's GST reversals call for (idempotent)."""
+    item = db.session.get(IndividualBooking, booking_id)
+    if item is None or item.visit.invoice_no is None:
+        return []
+    notes = []
+    for txn, tax in _gst_debits(item):
+        at = now or txn.created_at or utcnow()  # the note is dated as its posting
+        fy, number = next_credit_note_number(at)
+        reschedule_id, taxable, exempt = _values(item, txn, tax)
+        gstin = item.clinic.gstin
+        state = gst_rules.state_code(gstin)
+        cgst, sgst, igst = gst_rules.split_tax(tax, state, state)
+        note = CreditNote(
+            number=number,
+            financial_year=fy,
+            visit_id=item.master_id,
+            booking_id=item.id,
+            reschedule_id=reschedule_id,
+            clinic_id=item.clinic_id,
+            clinic_gstin=gstin,
+            invoice_no=item.visit.invoice_no,
+            ledger_transaction_id=txn.id,
+            reason=txn.kind,
+            taxable_value=taxable,
+            exempt_value=exempt,
+            gst=tax,
+            cgst=cgst,
+            sgst=sgst,
+            igst=igst,
+            issued_at=at,
+        )
+        db.session.add(note)
+        notes.append(note)
+    db.session.flush()
+    return notes
+
+
+def for_visit(visit_id):
+    return db.session.scalars(
+        sa.select(CreditNote).where(CreditNote.visit_id == visit_id).order_by(CreditNote.id)
+    ).all()
+
+
+@events.booking_cancelled.connect
+def _on_cancelled(sender, *, booking_id, **_):
+    issue_for_booking(booking_id)
+
+
+@events.refund_override_approved.connect
+def _on_override(sender, *, booking_id, **_):
+    issue_for_booking(booking_id)

@@ -1,0 +1,29 @@
+"""GST arithmetic for reports and credit notes (pure): the CGST/SGST or IGST split of a tax
+amount, and the share of an invoice line a partial reversal takes back."""
+
+from portal.domain.rates import div_round_half_up
+
+
+def state_code(gstin):
+    """The two-digit state code a GSTIN starts with, or None."""
+    return gstin[:2] if gstin and gstin[:2].isdigit() else None
+
+
+def split_tax(tax, supplier_state, supply_state):
+    """``(cgst, sgst, igst)``: within one state half each (CGST rounded half-up, SGST the
+    rest, so they add up to the paisa); between states, or when either state is unknown
+    to be different, all IGST."""
+    if supplier_state is None or supply_state is None or supplier_state == supply_state:
+        cgst = div_round_half_up(tax, 2)
+        return cgst, tax - cgst, 0
+    return 0, 0, tax
+
+
+def reversed_share(value, tax, tax_reversed):
+    """The part of ``value`` (taxable or exempt) a reversal of ``tax_reversed`` out of
+    ``tax`` takes back: pro rata, half-up; all of it when all the tax is reversed."""
+    if tax <= 0 or tax_reversed <= 0:
+        return 0
+    if tax_reversed >= tax:
+        return value
+    return div_round_half_up(value * tax_reversed, tax)

@@ -1,0 +1,191 @@
+"""Starting a background export, running it, and who may fetch the file.
+
+A large export (more rows than ``EXPORT_BACKGROUND_ROWS``) is written by the job
+``exports.run`` to ``EXPORT_DIR`` (default ``instance/exports``): ``<id>.csv.part`` while it
+runs, renamed to ``<id>.csv`` when complete. Progress goes to a side file ``<id>.progress``
+rather than the row, because the job is one unit of work (its row changes become visible
+only at its commit) and, on SQLite, a second connection writing while the job's cursor
+reads would wait on the reader's lock. With several hosts the directory must be shared
+(the web host serves what a worker wrote)."""
+
+import logging
+import os
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from portal.audit.service import record
+from portal.config import setting
+from portal.db import db, unit_of_work, utcnow
+from portal.domain.states import EXPORT, ExportStatus
+from portal.jobs import enqueue, job, periodic
+
+from .models import Export
+from .spec import build
+
+log = logging.getLogger("portal.exports")
+
+JOB_NAME = "exports.run"
+
+
+class ExportDenied(Exception):
+    """Someone other than the admin who asked wants the file."""
+
+
+def export_dir():
+    path = setting("EXPORT_DIR") or os.path.join(current_app.instance_path, "exports")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def file_path(export_id):
+    return os.path.join(export_dir(), f"{int(export_id)}.csv")
+
+
+def _progress_path(export_id):
+    return os.path.join(export_dir(), f"{int(export_id)}.progress")
+
+
+def background_threshold():
+    return int(setting("EXPORT_BACKGROUND_ROWS"))
+
+
+def download_name(spec, now=None):
+    return f"{spec.name}-{(now or utcnow()):%Y%m%d-%H%M%S}.csv"
+
+
+def start(actor, name, params, spec=None, rows_total=None):
+    """Record a background export for ``actor`` (an administrator) and queue its job
+    (after the commit)."""
+    if not getattr(actor, "is_admin", False):
+        raise ExportDenied("Only administrators can export reports")
+    spec = spec or build(name, params)
+    with unit_of_work():
+        export = Export(
+            name=name,
+            params=dict(params),
+            title=spec.title,
+            filters_text=spec.filters_text,
+            download_name=download_name(spec),
+            requested_by_id=actor.id,
+            rows_total=spec.count() if rows_total is None else rows_total,
+        )
+        db.session.add(export)
+        db.session.flush()
+        record(
+            actor,
+            "export.requested",
+            "export",
+            export.id,
+            after={"name": name, "filters": spec.filters_text, "rows": export.rows_total},
+        )
+        enqueue(JOB_NAME, export_id=export.id)
+    return export
+
+
+def _write_progress(export_id, rows):
+    path = _progress_path(export_id)
+    with open(path + ".tmp", "w") as f:
+        f.write(str(rows))
+    os.replace(path + ".tmp", path)
+
+
+def progress(export):
+    """Rows written so far (the side file while the job runs, the row once done)."""
+    if export.status != ExportStatus.QUEUED:
+        return export.rows_written
+    try:
+        with open(_progress_path(export.id)) as f:
+            return int(f.read() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def percent(export):
+    if export.status == ExportStatus.DONE:
+        return 100
+    total = max(export.rows_total, 1)
+    return min(99, progress(export) * 100 // total)
+
+
+@job(JOB_NAME)
+def run_export(export_id):
+    """Write the file. A failure is recorded on the row (FAILED, with the error) and not
+    retried: the admin asks again."""
+    export = db.session.get(Export, export_id)
+    if export is None or export.status != ExportStatus.QUEUED:
+        return
+    path = file_path(export.id)
+    part = path + ".part"
+    written = [0]
+
+    def note(rows):
+        written[0] = rows
+        _write_progress(export.id, rows)
+
+    try:
+        # A savepoint: a database error while streaming leaves the job's own transaction
+        # usable, so the failure can still be recorded on the row.
+        with unit_of_work():
+            spec = build(export.name, export.params)
+            with open(part, "w", encoding="utf-8", newline="") as f:
+                for chunk in spec.iter_csv(progress=note):
+                    f.write(chunk)
+        os.replace(part, path)
+    except Exception as exc:
+        log.exception("export %s failed", export.id)
+        if os.path.exists(part):
+            os.remove(part)
+        EXPORT.move(export, ExportStatus.FAILED)
+        export.error = f"{type(exc).__name__}: {exc}"[:500]
+    else:
+        EXPORT.move(export, ExportStatus.DONE)
+        export.rows_written = written[0]
+    export.finished_at = utcnow()
+    try:
+        os.remove(_progress_path(export.id))
+    except OSError:
+        pass
+
+
+def export_for(actor, export_id):
+    """The export ``actor`` asked for; ``ExportDenied`` for anyone else's, None if none."""
+    export = db.session.get(Export, export_id)
+    if export is None:
+        return None
+    if export.requested_by_id != actor.id:
+        raise ExportDenied("Only the administrator who asked for this export can see it")
+    return export
+
+
+def recent_exports(actor, limit=20):
+    return db.session.scalars(
+        sa.select(Export)
+        .where(Export.requested_by_id == actor.id)
+        .order_by(Export.id.desc())
+        .limit(limit)
+    ).all()
+
+
+@periodic("exports.sweep", every=3600)
+def sweep_old_files(now=None):
+    """Delete finished files older than ``EXPORT_KEEP_DAYS`` (the row stays, EXPIRED, as
+    the record of who exported what). Returns how many were removed."""
+    cutoff = (now or utcnow()) - timedelta(days=int(setting("EXPORT_KEEP_DAYS")))
+    removed = 0
+    old = db.session.scalars(
+        sa.select(Export)
+        .where(Export.status == ExportStatus.DONE, Export.finished_at < cutoff)
+        .order_by(Export.id)
+        .limit(500)
+    ).all()
+    for export in old:
+        with unit_of_work():
+            try:
+                os.remove(file_path(export.id))
+            except FileNotFoundError:
+                pass
+            EXPORT.move(export, ExportStatus.EXPIRED)
+        removed += 1
+    return removed

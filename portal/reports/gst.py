@@ -1,0 +1,237 @@
+"""The GST report: per month (clinic time) and per clinic GSTIN, one row per document —
+tax invoices (a visit's confirmation, per clinic), reschedule fees, and credit notes
+(negative) — with taxable value, exempt value and the tax split (CGST + SGST within the
+state, IGST otherwise), then a summary per GSTIN: collected, reversed, net.
+
+Every row comes from a ledger transaction that moved ``gst_payable`` in the month, so the
+report's tax equals the ledger's: collected = the account's credits, reversed = its
+debits (docs/reports.md)."""
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from portal.booking.credit_notes import CreditNote
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
+from portal.catalog.models import Clinic
+from portal.db import db, utcnow
+from portal.domain import gst as gst_rules
+from portal.domain.timezone import CLINIC_TZ
+from portal.exports import ExportError, ExportSpec, money, register, text, when
+from portal.ledger.models import LedgerTransaction
+
+from . import periods
+
+INVOICE, RESCHEDULE_FEE, CREDIT_NOTE = "INVOICE", "RESCHEDULE_FEE", "CREDIT_NOTE"
+MSG_CLINIC = "Choose a clinic from the list"
+UNREGISTERED = "no GSTIN"
+
+
+def parse(params):
+    month_text = (params.get("month") or "").strip() or utcnow().astimezone(CLINIC_TZ).strftime(
+        "%Y-%m"
+    )
+    first = periods.parse_month(month_text)
+    clinic_text = (params.get("clinic_id") or "").strip()
+    clinic = None
+    if clinic_text:
+        if not clinic_text.isdigit() or len(clinic_text) > 9:
+            raise ExportError(MSG_CLINIC, field="clinic_id")
+        clinic = db.session.get(Clinic, int(clinic_text))
+        if clinic is None:
+            raise ExportError(MSG_CLINIC, field="clinic_id")
+    return {"month": first, "clinic": clinic}
+
+
+def describe(f):
+    clinic = f["clinic"]
+    return [
+        ("Month", f["month"].strftime("%Y-%m")),
+        ("Clinic", f"{clinic.name} ({clinic.gstin or UNREGISTERED})" if clinic else "all"),
+    ]
+
+
+def clinic_choices():
+    return db.session.execute(sa.select(Clinic.id, Clinic.name).order_by(Clinic.name)).all()
+
+
+def _invoices(low, high, clinic_id):
+    txn, visit, item = LedgerTransaction, MasterBooking, IndividualBooking
+    q = (
+        sa.select(
+            txn.created_at.label("at"),
+            sa.literal(INVOICE).label("doc_type"),
+            visit.invoice_no.label("doc_no"),
+            visit.invoice_no.label("invoice_no"),
+            Clinic.name.label("clinic_name"),
+            Clinic.gstin.label("gstin"),
+            sa.func.sum(item.taxable).label("taxable"),
+            sa.func.sum(sa.case((item.fee_taxed, 0), else_=item.fee)).label("exempt"),
+            sa.func.sum(item.gst).label("gst"),
+        )
+        .select_from(txn)
+        .join(visit, visit.id == sa.cast(txn.reference_id, sa.Integer))
+        .join(item, sa.and_(item.master_id == visit.id, item.confirmed_at.is_not(None)))
+        .join(Clinic, Clinic.id == item.clinic_id)
+        .where(
+            txn.kind == "visit_confirmed",
+            txn.reference_type == "visit",
+            txn.created_at >= low,
+            txn.created_at < high,
+        )
+        .group_by(txn.id, txn.created_at, visit.invoice_no, Clinic.id, Clinic.name, Clinic.gstin)
+    )
+    return q.where(Clinic.id == clinic_id) if clinic_id else q
+
+
+def _reschedule_fees(low, high, clinic_id):
+    txn, item, visit = LedgerTransaction, IndividualBooking, MasterBooking
+    q = (
+        sa.select(
+            txn.created_at.label("at"),
+            sa.literal(RESCHEDULE_FEE).label("doc_type"),
+            (visit.invoice_no + "/R" + sa.cast(Reschedule.id, sa.String)).label("doc_no"),
+            visit.invoice_no.label("invoice_no"),
+            Clinic.name.label("clinic_name"),
+            Clinic.gstin.label("gstin"),
+            (Reschedule.penalty + Reschedule.platform_fee).label("taxable"),
+            sa.literal(0).label("exempt"),
+            Reschedule.gst.label("gst"),
+        )
+        .select_from(txn)
+        .join(Reschedule, Reschedule.id == sa.cast(txn.reference_id, sa.Integer))
+        .join(item, item.id == Reschedule.booking_id)
+        .join(visit, visit.id == item.master_id)
+        .join(Clinic, Clinic.id == item.clinic_id)
+        .where(
+            txn.kind == "reschedule_fee",
+            txn.reference_type == "reschedule",
+            txn.created_at >= low,
+            txn.created_at < high,
+        )
+    )
+    return q.where(Clinic.id == clinic_id) if clinic_id else q
+
+
+def _credit_notes(low, high, clinic_id):
+    note = CreditNote
+    q = (
+        sa.select(
+            note.issued_at.label("at"),
+            sa.literal(CREDIT_NOTE).label("doc_type"),
+            note.number.label("doc_no"),
+            note.invoice_no.label("invoice_no"),
+            Clinic.name.label("clinic_name"),
+            note.clinic_gstin.label("gstin"),
+            (-note.taxable_value).label("taxable"),
+            (-note.exempt_value).label("exempt"),
+            (-note.gst).label("gst"),
+        )
+        .join(Clinic, Clinic.id == note.clinic_id)
+        .where(note.issued_at >= low, note.issued_at < high)
+    )
+    return q.where(note.clinic_id == clinic_id) if clinic_id else q
+
+
+def query(f):
+    low, high = periods.month_bounds(f["month"])
+    clinic_id = f["clinic"].id if f["clinic"] else None
+    union = sa.union_all(
+        _invoices(low, high, clinic_id),
+        _reschedule_fees(low, high, clinic_id),
+        _credit_notes(low, high, clinic_id),
+    ).subquery()
+    return sa.select(union).order_by(union.c.at, union.c.doc_no)
+
+
+def split(row):
+    """(cgst, sgst, igst) of one document row (signed like its tax). Place of supply: the
+    clinic's state (care is given there; no recipient address is on record)."""
+    state = gst_rules.state_code(row.gstin)
+    return gst_rules.split_tax(int(row.gst), state, state)
+
+
+@dataclass
+class GstinTotals:
+    gstin: str
+    clinics: set = field(default_factory=set)
+    documents: int = 0
+    taxable: int = 0
+    exempt: int = 0
+    cgst: int = 0
+    sgst: int = 0
+    igst: int = 0
+    collected: int = 0
+    reversed: int = 0
+
+    @property
+    def net(self):
+        return self.collected - self.reversed
+
+
+@dataclass
+class GstReport:
+    filters: dict
+    documents: list
+    by_gstin: list
+    more: int
+
+    @property
+    def collected(self):
+        return sum(t.collected for t in self.by_gstin)
+
+    @property
+    def reversed(self):
+        return sum(t.reversed for t in self.by_gstin)
+
+    @property
+    def net(self):
+        return self.collected - self.reversed
+
+
+def report(f, show=200):
+    """The page: the per-GSTIN summary (every row, read on a streamed cursor) and the
+    first ``show`` documents."""
+    totals, shown, seen = {}, [], 0
+    for row in db.session.execute(query(f).execution_options(yield_per=1000)):
+        key = row.gstin or UNREGISTERED
+        t = totals.setdefault(key, GstinTotals(key))
+        t.clinics.add(row.clinic_name)
+        t.documents += 1
+        t.taxable += int(row.taxable)
+        t.exempt += int(row.exempt)
+        cgst, sgst, igst = split(row)
+        t.cgst, t.sgst, t.igst = t.cgst + cgst, t.sgst + sgst, t.igst + igst
+        if row.gst >= 0:
+            t.collected += int(row.gst)
+        else:
+            t.reversed -= int(row.gst)
+        seen += 1
+        if len(shown) < show:
+            shown.append((row, (cgst, sgst, igst)))
+    return GstReport(f, shown, sorted(totals.values(), key=lambda t: t.gstin), seen - len(shown))
+
+
+@register("gst")
+def export(params):
+    f = parse(params)
+    return ExportSpec(
+        name=f"gst-{f['month']:%Y-%m}",
+        title="GST by month and clinic GSTIN",
+        columns=[
+            when("Date", lambda r: r.at),
+            text("Document", lambda r: r.doc_type),
+            text("Number", lambda r: r.doc_no),
+            text("Against invoice", lambda r: r.invoice_no),
+            text("Clinic", lambda r: r.clinic_name),
+            text("GSTIN", lambda r: r.gstin or UNREGISTERED),
+            money("Taxable value", lambda r: r.taxable),
+            money("Exempt value", lambda r: r.exempt),
+            money("CGST", lambda r: split(r)[0]),
+            money("SGST", lambda r: split(r)[1]),
+            money("IGST", lambda r: split(r)[2]),
+            money("Total tax", lambda r: r.gst),
+        ],
+        query=query(f),
+        filters=describe(f),
+    )

@@ -1,0 +1,119 @@
+"""The TDS report: per provider per quarter of a financial year — PAN, section, gross paid,
+TDS deducted, payouts covered. Read from the ledger's payout postings: a payout counts in
+the quarter it was made (``payout_initiated``) and is taken back in the quarter it failed
+for good or was reversed, exactly as ``tds_payable`` moved (docs/reports.md)."""
+
+import sqlalchemy as sa
+
+from portal.catalog.models import Provider
+from portal.config import policy
+from portal.db import db, utcnow
+from portal.domain.rates import financial_year
+from portal.exports import ExportError, ExportSpec, money, number, register, text
+from portal.ledger.models import LedgerTransaction
+from portal.payouts.models import Payout
+
+from . import periods
+
+TAKEN_BACK = ("payout_failed", "payout_reversed")
+MSG_PROVIDER = "Choose a provider from the list"
+
+
+def parse(params):
+    fy = periods.parse_financial_year(params.get("fy") or financial_year(utcnow()))
+    quarters = periods.parse_quarters(params.get("quarter"))
+    provider_text = (params.get("provider_id") or "").strip()
+    provider = None
+    if provider_text:
+        if not provider_text.isdigit() or len(provider_text) > 9:
+            raise ExportError(MSG_PROVIDER, field="provider_id")
+        provider = db.session.get(Provider, int(provider_text))
+        if provider is None:
+            raise ExportError(MSG_PROVIDER, field="provider_id")
+    return {"fy": fy, "quarters": quarters, "provider": provider}
+
+
+def provider_choices():
+    return db.session.execute(
+        sa.select(Provider.id, Provider.display_name).order_by(Provider.display_name, Provider.id)
+    ).all()
+
+
+def describe(f):
+    return [
+        ("Financial year", f["fy"]),
+        ("Quarter", ", ".join(f["quarters"]) if len(f["quarters"]) < 4 else "all"),
+        ("Provider", f["provider"].display_name if f["provider"] else "all"),
+    ]
+
+
+def _quarter_query(f, quarter):
+    low, high = periods.quarter_bounds(f["fy"], quarter)
+    sign = sa.case((LedgerTransaction.kind.in_(TAKEN_BACK), -1), else_=1)
+    q = (
+        sa.select(
+            sa.literal(quarter).label("quarter"),
+            Provider.id.label("provider_id"),
+            Provider.display_name.label("provider"),
+            Provider.pan.label("pan"),
+            sa.func.max(Payout.tds_section).label("section"),
+            sa.func.sum(sign * Payout.gross).label("gross"),
+            sa.func.sum(sign * Payout.tds).label("tds"),
+            sa.func.sum(sign).label("payouts"),
+        )
+        .select_from(LedgerTransaction)
+        .join(Payout, Payout.id == sa.cast(LedgerTransaction.reference_id, sa.Integer))
+        .join(Provider, Provider.id == Payout.provider_id)
+        .where(
+            LedgerTransaction.reference_type == "payout",
+            LedgerTransaction.kind.in_(("payout_initiated", *TAKEN_BACK)),
+            LedgerTransaction.created_at >= low,
+            LedgerTransaction.created_at < high,
+        )
+        .group_by(Provider.id, Provider.display_name, Provider.pan)
+        .order_by(Provider.display_name, Provider.id)
+    )
+    if f["provider"]:
+        q = q.where(Provider.id == f["provider"].id)
+    return q
+
+
+def rows(f):
+    """The report's rows, quarter by quarter (small: one per provider paid)."""
+    for quarter in f["quarters"]:
+        yield from db.session.execute(_quarter_query(f, quarter))
+
+
+def section_of(row, fy):
+    return row.section or policy().tds_rule_for(fy).section
+
+
+def report(f):
+    data = list(rows(f))
+    return {
+        "rows": data,
+        "gross": sum(int(r.gross) for r in data),
+        "tds": sum(int(r.tds) for r in data),
+        "payouts": sum(int(r.payouts) for r in data),
+    }
+
+
+@register("tds")
+def export(params):
+    f = parse(params)
+    return ExportSpec(
+        name=f"tds-{f['fy']}",
+        title="TDS per provider per quarter",
+        columns=[
+            text("Financial year", lambda r: f["fy"]),
+            text("Quarter", lambda r: r.quarter),
+            text("Provider", lambda r: r.provider),
+            text("PAN", lambda r: r.pan or "not on file"),
+            text("Section", lambda r: section_of(r, f["fy"])),
+            money("Gross paid", lambda r: r.gross),
+            money("TDS deducted", lambda r: r.tds),
+            number("Payouts covered", lambda r: r.payouts),
+        ],
+        rows=lambda: rows(f),
+        filters=describe(f),
+    )

@@ -1,0 +1,1 @@
+"""Manual wallet adjustments with maker-checker (POLICY.md "Wallet and manual adjustments")."""

@@ -1,0 +1,274 @@
+"""Manual wallet adjustments (POLICY.md "Wallet and manual adjustments"): an administrator
+credits or debits a patient's wallet with a note for the audit trail and a reason the
+patient sees. Above the threshold (counting the same admin's adjustments to the same
+wallet in the last 24 hours, so splitting does not avoid it) it waits for a different
+administrator. A debit never takes the balance below zero: checked when asked and again,
+under the wallet's row lock, when applied. Each use case is one unit of work."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal import events
+from portal.accounts.models import ADMIN, PATIENT, User
+from portal.accounts.service import NotFound, PermissionDenied, ValidationError
+from portal.audit.service import record
+from portal.config import policy
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import ADJUSTMENT, AdjustmentStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger import service as ledger
+from portal.ledger.models import LedgerAccount
+from portal.wallet.models import WalletAdjustment
+
+# POLICY.md's messages, word for word.
+MSG_ADMIN_ONLY = "Only administrators can create manual adjustments"
+MSG_NOTE = "Detailed note required for audit trail"
+MSG_APPROVAL = "Large adjustments require additional approval"
+MSG_INSUFFICIENT = "Insufficient wallet balance for negative adjustment"
+# Where POLICY.md is silent.
+MSG_SECOND_ADMIN = "A different administrator must approve this adjustment"
+MSG_DECIDED = "This adjustment has already been decided"
+MSG_AMOUNT = "Enter an amount above ₹0."
+MSG_TOO_LARGE = "That amount is too large."
+MSG_DIRECTION = "Choose credit or debit."
+MSG_REASON = "Enter the reason the patient will see in the wallet history."
+MSG_REASON_LONG = "Keep the reason the patient sees to 200 characters."
+MSG_NOTE_LONG = "Keep the note to 2,000 characters."
+MSG_NOT_PATIENT = "Only a patient account has a wallet."
+
+CREDIT, DEBIT = "credit", "debit"
+DIRECTIONS = (CREDIT, DEBIT)
+WINDOW = timedelta(hours=24)
+MAX_AMOUNT = 10**12  # paise (₹1,000 crore): beyond it is a typing slip, not an adjustment
+LEDGER_KIND = "wallet_adjustment"
+AUDIT_TYPE = "wallet_adjustment"
+
+
+class AdjustmentError(ValidationError):
+    """A refused adjustment: ``errors`` maps the form's field names to messages."""
+
+
+def _require_admin(actor, message=MSG_ADMIN_ONLY):
+    if getattr(actor, "role", None) != ADMIN:
+        raise PermissionDenied(message)
+
+
+def check_request(direction, amount, note, public_reason):
+    """Every message for the request's fields at once (``{}``: all fine). Pure."""
+    errors = {}
+    if direction not in DIRECTIONS:
+        errors["direction"] = MSG_DIRECTION
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        errors["amount"] = MSG_AMOUNT
+    elif amount > MAX_AMOUNT:
+        errors["amount"] = MSG_TOO_LARGE
+    note = (note or "").strip()
+    if len(note) < policy().note_min_length:
+        errors["note"] = MSG_NOTE
+    elif len(note) > 2000:
+        errors["note"] = MSG_NOTE_LONG
+    reason = (public_reason or "").strip()
+    if not reason:
+        errors["public_reason"] = MSG_REASON
+    elif len(reason) > 200:
+        errors["public_reason"] = MSG_REASON_LONG
+    return errors
+
+
+def needs_approval(window_total, pol=None):
+    """|amounts| in the window above the threshold wait for a second administrator."""
+    return window_total > (pol or policy()).adjustment_approval_threshold
+
+
+def lock_wallet(patient_id):
+    """The patient's wallet account, row-locked (``SELECT … FOR UPDATE`` on PostgreSQL;
+    SQLite serialises writers): adjustments to one wallet run one after another, so the
+    24-hour window and the balance are read with nothing changing them underneath."""
+    code = chart.patient_wallet(patient_id)
+    account = ledger.ensure_account(code)
+    db.session.execute(
+        sa.select(LedgerAccount.id).where(LedgerAccount.id == account.id).with_for_update()
+    )
+    return code
+
+
+def window_total(admin_id, patient_id, now):
+    """|amounts| of this admin's adjustments to this wallet in the 24 hours before ``now``
+    that moved or may move money (applied or waiting; a rejected one moved nothing)."""
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(sa.func.abs(WalletAdjustment.amount)), 0)).where(
+            WalletAdjustment.created_by_id == admin_id,
+            WalletAdjustment.patient_id == patient_id,
+            WalletAdjustment.created_at > now - WINDOW,
+            WalletAdjustment.status != AdjustmentStatus.REJECTED,
+        )
+    )
+    return int(total or 0)
+
+
+def create_adjustment(
+    admin, patient_id, direction, amount, note, public_reason, *, token=None, now=None
+):
+    """Credit or debit ``amount`` paise (> 0) on the patient's wallet. Returns the
+    adjustment: APPLIED, or PENDING_APPROVAL (tell the person ``MSG_APPROVAL``).
+    ``token``: the form's one-time token; the same token again returns the first one."""
+    _require_admin(admin)
+    errors = check_request(direction, amount, note, public_reason)
+    if errors:
+        raise AdjustmentError(errors)
+    with unit_of_work():
+        patient = db.session.get(User, patient_id)
+        if patient is None:
+            raise NotFound("patient")
+        if patient.role != PATIENT:
+            raise AdjustmentError({"form": MSG_NOT_PATIENT})
+        code = lock_wallet(patient.id)
+        if token:
+            earlier = db.session.scalar(
+                sa.select(WalletAdjustment).where(
+                    WalletAdjustment.created_by_id == admin.id,
+                    WalletAdjustment.request_token == token,
+                )
+            )
+            if earlier is not None:
+                return earlier
+        now = now or utcnow()
+        signed = amount if direction == CREDIT else -amount
+        if signed < 0 and ledger.balance(code) + signed < 0:
+            raise AdjustmentError({"amount": MSG_INSUFFICIENT})
+        total = window_total(admin.id, patient.id, now) + amount
+        adjustment = WalletAdjustment(
+            patient_id=patient.id,
+            created_by_id=admin.id,
+            amount=signed,
+            note=note.strip(),
+            public_reason=public_reason.strip(),
+            status=AdjustmentStatus.PENDING_APPROVAL,
+            window_total=total,
+            needs_approval=needs_approval(total),
+            request_token=token or None,
+            created_at=now,
+        )
+        db.session.add(adjustment)
+        db.session.flush()
+        if adjustment.needs_approval:
+            record(
+                admin,
+                "wallet.adjustment_requested",
+                AUDIT_TYPE,
+                adjustment.id,
+                after=_facts(adjustment),
+            )
+            events.wallet_adjustment_requested.send("wallet", adjustment_id=adjustment.id)
+        else:
+            _apply(adjustment, now)
+            record(
+                admin,
+                "wallet.adjustment_applied",
+                AUDIT_TYPE,
+                adjustment.id,
+                before={"balance": adjustment.balance_before},
+                after=_facts(adjustment),
+            )
+    return adjustment
+
+
+def _facts(adjustment):
+    return {
+        "patient_id": adjustment.patient_id,
+        "amount": adjustment.amount,
+        "note": adjustment.note,
+        "public_reason": adjustment.public_reason,
+        "window_total": adjustment.window_total,
+        "status": str(adjustment.status),
+        "balance": adjustment.balance_after,
+    }
+
+
+def _apply(adjustment, now):
+    """Post the adjustment under the wallet's lock: the balance is read again here, so
+    a debit approved later never takes it below zero."""
+    code = lock_wallet(adjustment.patient_id)
+    before = ledger.balance(code)
+    after = before + adjustment.amount
+    if after < 0:
+        raise AdjustmentError({"amount": MSG_INSUFFICIENT})
+    size = adjustment.magnitude
+    if adjustment.is_credit:
+        lines = [ledger.debit(chart.WALLET_ADJUSTMENTS, size), ledger.credit(code, size)]
+    else:
+        lines = [ledger.debit(code, size), ledger.credit(chart.WALLET_ADJUSTMENTS, size)]
+    try:
+        txn = ledger.post(
+            LEDGER_KIND,
+            lines,
+            reference=(AUDIT_TYPE, adjustment.id),
+            idempotency_key=f"adjustment:{adjustment.id}",
+            memo=adjustment.public_reason,
+            require_non_negative=() if adjustment.is_credit else (code,),
+        )
+    except ledger.InsufficientBalance:
+        raise AdjustmentError({"amount": MSG_INSUFFICIENT}) from None
+    adjustment.balance_before, adjustment.balance_after = before, after
+    adjustment.applied_at = now
+    adjustment.ledger_transaction_id = txn.id
+    ADJUSTMENT.move(adjustment, AdjustmentStatus.APPLIED)
+    events.wallet_adjusted.send(
+        "wallet", adjustment_id=adjustment.id, patient_id=adjustment.patient_id
+    )
+
+
+def _decide(admin, adjustment_id):
+    _require_admin(admin, "Only administrators can do this.")
+    query = (
+        sa.select(WalletAdjustment)
+        .where(WalletAdjustment.id == adjustment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    adjustment = db.session.scalar(query)
+    if adjustment is None:
+        raise NotFound("adjustment")
+    if adjustment.status != AdjustmentStatus.PENDING_APPROVAL:
+        raise AdjustmentError({"form": MSG_DECIDED})
+    if adjustment.created_by_id == admin.id:
+        raise AdjustmentError({"form": MSG_SECOND_ADMIN})
+    return adjustment
+
+
+def approve_adjustment(admin, adjustment_id, note=None, now=None):
+    """A different administrator approves: the adjustment is applied now (a debit the
+    balance no longer covers is refused and stays waiting)."""
+    with unit_of_work():
+        adjustment = _decide(admin, adjustment_id)
+        now = now or utcnow()
+        _apply(adjustment, now)
+        adjustment.decided_by_id, adjustment.decided_at = admin.id, now
+        adjustment.decision_note = (note or "").strip() or None
+        record(
+            admin,
+            "wallet.adjustment_approved",
+            AUDIT_TYPE,
+            adjustment.id,
+            before={"balance": adjustment.balance_before},
+            after={**_facts(adjustment), "decision_note": adjustment.decision_note},
+        )
+    return adjustment
+
+
+def reject_adjustment(admin, adjustment_id, note=None, now=None):
+    with unit_of_work():
+        adjustment = _decide(admin, adjustment_id)
+        ADJUSTMENT.move(adjustment, AdjustmentStatus.REJECTED)
+        adjustment.decided_by_id, adjustment.decided_at = admin.id, now or utcnow()
+        adjustment.decision_note = (note or "").strip() or None
+        record(
+            admin,
+            "wallet.adjustment_rejected",
+            AUDIT_TYPE,
+            adjustment.id,
+            after={"status": str(adjustment.status), "decision_note": adjustment.decision_note},
+        )
+    return adjustment

@@ -1,0 +1,76 @@
+"""Admin: the one approvals queue. Every kind of request a second administrator decides
+(``portal.approvals.sources``) in one list, with the maker, the amount, the reason and
+the decision trail; approving or rejecting calls the kind's own use case, which refuses
+the maker."""
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from portal.approvals import queries
+from portal.approvals.sources import BY_KIND, SOURCES
+from portal.web.admin import bp
+from portal.web.errors import message_of
+from portal.web.forms.wallet import DecisionForm
+from portal.web.htmx import render
+from portal.web.paging import page_args
+
+# The page of each kind's object (a new kind adds its line).
+LINKS = {
+    "refund": lambda row: url_for("admin.cancel_booking", item_id=row.obj.booking_id),
+    "wallet_adjustment": lambda row: url_for("admin.adjustment", adjustment_id=row.id),
+}
+DONE = {"approve": "Approved.", "reject": "Rejected."}
+
+
+def link_for(row):
+    make = LINKS.get(row.kind)
+    return make(row) if make else None
+
+
+@bp.get("/approvals")
+def approvals():
+    kind = request.args.get("kind") or None
+    if kind not in BY_KIND:
+        kind = None
+    return render(
+        "admin/approvals/index.html",
+        pending=queries.approvals_page(pending=True, kind=kind, **page_args(50)),
+        decided=queries.approvals_page(
+            pending=False, kind=kind, **page_args(30, prefix="decided_")
+        ),
+        kind=kind,
+        sources=SOURCES,
+        link_for=link_for,
+        form=DecisionForm(formdata=None),
+    )
+
+
+def _decide(kind, row_id, decision):
+    source = BY_KIND.get(kind)
+    if source is None:
+        abort(404)
+    back = redirect(url_for("admin.approvals", kind=request.args.get("kind") or None), 303)
+    form = DecisionForm()
+    if not form.validate():
+        flash("The note is too long.", "error")
+        return back
+    action = source.approve if decision == "approve" else source.reject
+    try:
+        action(current_user, row_id, form.note.data)
+    except source.not_found:
+        abort(404)
+    except source.refusals as exc:
+        flash(message_of(exc), "error")
+        return back
+    flash(DONE[decision], "success")
+    return back
+
+
+@bp.post("/approvals/<kind>/<int:row_id>/approve")
+def approve_request(kind, row_id):
+    return _decide(kind, row_id, "approve")
+
+
+@bp.post("/approvals/<kind>/<int:row_id>/reject")
+def reject_request(kind, row_id):
+    return _decide(kind, row_id, "reject")

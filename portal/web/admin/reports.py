@@ -1,0 +1,67 @@
+"""Finance reports: GST, TDS and the audit log, each with its filters and a CSV download
+honouring them (``?format=csv``; large files run as a background export)."""
+
+from flask import request
+
+from portal.exports import ExportError
+from portal.reports import audit_log, gst, tds
+from portal.web.admin import bp
+from portal.web.exporting import csv_download
+from portal.web.htmx import render
+from portal.web.paging import page_args
+
+
+def _params(*names):
+    return {n: request.args.get(n, "") for n in names}
+
+
+def _report(template, name, params, read, **context):
+    """Parse, then the CSV or the page; a filter that does not parse is a message beside
+    its field (422), nothing else runs."""
+    try:
+        filters = read["parse"](params)
+    except ExportError as exc:
+        return render(template, status=422, params=params, error=exc, data=None, **context)
+    if request.args.get("format") == "csv":
+        return csv_download(name, params)
+    return render(template, params=params, error=None, data=read["data"](filters), **context)
+
+
+@bp.get("/reports")
+def reports():
+    return render("admin/reports/index.html")
+
+
+@bp.get("/reports/audit")
+def report_audit():
+    return _report(
+        "admin/reports/audit.html",
+        "audit",
+        _params("actor", "action", "date_from", "date_to", "approvals"),
+        {
+            "parse": audit_log.parse,
+            "data": lambda f: audit_log.page(f, **page_args(50)),
+        },
+    )
+
+
+@bp.get("/reports/gst")
+def report_gst():
+    return _report(
+        "admin/reports/gst.html",
+        "gst",
+        _params("month", "clinic_id"),
+        {"parse": gst.parse, "data": gst.report},
+        clinics=gst.clinic_choices(),
+    )
+
+
+@bp.get("/reports/tds")
+def report_tds():
+    return _report(
+        "admin/reports/tds.html",
+        "tds",
+        _params("fy", "quarter", "provider_id"),
+        {"parse": tds.parse, "data": tds.report},
+        providers=tds.provider_choices(),
+    )

@@ -1,0 +1,90 @@
+"""Admin: a patient's wallet (balance, adjustments, a new credit or debit), every
+adjustment, and one adjustment's page (its decision trail and history link)."""
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from portal.accounts.models import PATIENT, User
+from portal.domain.rates import format_inr
+from portal.domain.states import AdjustmentStatus
+from portal.extensions import db
+from portal.wallet import adjustments, queries
+from portal.web.admin import bp
+from portal.web.errors import apply_errors
+from portal.web.forms.wallet import AdjustmentForm
+from portal.web.htmx import render
+from portal.web.paging import page_args
+
+
+def _patient(patient_id):
+    patient = db.session.get(User, patient_id)
+    if patient is None or patient.role != PATIENT:
+        abort(404)
+    return patient
+
+
+def _wallet_page(patient, form, status=200):
+    return render(
+        "admin/wallet/wallet.html",
+        status=status,
+        patient=patient,
+        balance=queries.wallet_balance(patient.id),
+        rows=queries.adjustments_page(patient_id=patient.id, **page_args(20)),
+        form=form,
+    )
+
+
+@bp.get("/wallets/<int:patient_id>")
+def wallet(patient_id):
+    return _wallet_page(_patient(patient_id), AdjustmentForm(formdata=None).fresh_token())
+
+
+@bp.post("/wallets/<int:patient_id>")
+def wallet_adjust(patient_id):
+    patient = _patient(patient_id)
+    form = AdjustmentForm()
+    if not form.validate():
+        return _wallet_page(patient, form, 422)
+    try:
+        done = adjustments.create_adjustment(
+            current_user,
+            patient.id,
+            form.direction.data,
+            form.amount.paise,
+            form.note.data,
+            form.public_reason.data,
+            token=form.token.data or None,
+        )
+    except adjustments.AdjustmentError as exc:
+        apply_errors(form, exc.errors)
+        return _wallet_page(patient, form, 422)
+    if done.status == AdjustmentStatus.PENDING_APPROVAL:
+        flash(f"{adjustments.MSG_APPROVAL}: a different administrator must approve it.", "info")
+    else:
+        flash(
+            f"Applied: the balance went from {format_inr(done.balance_before)} "
+            f"to {format_inr(done.balance_after)}.",
+            "success",
+        )
+    return redirect(url_for("admin.adjustment", adjustment_id=done.id), 303)
+
+
+@bp.get("/adjustments")
+def adjustments_list():
+    status = request.args.get("status") or None
+    if status not in (None, *AdjustmentStatus):
+        status = None
+    return render(
+        "admin/wallet/adjustments.html",
+        rows=queries.adjustments_page(status=status, **page_args(30)),
+        status=status,
+        statuses=tuple(AdjustmentStatus),
+    )
+
+
+@bp.get("/adjustments/<int:adjustment_id>")
+def adjustment(adjustment_id):
+    row = queries.adjustment(adjustment_id)
+    if row is None:
+        abort(404)
+    return render("admin/wallet/adjustment.html", a=row)

@@ -1,0 +1,68 @@
+"""Forms of manual wallet adjustments and of the approvals queue's decisions."""
+
+import re
+import secrets
+
+from wtforms import HiddenField, RadioField, StringField, TextAreaField, ValidationError
+from wtforms.validators import Length
+
+from portal.web.forms.base import PortalForm
+from portal.web.forms.booking import options
+from portal.web.forms.money import RUPEE_MESSAGE, RupeesField, parse_rupees
+
+MSG_EMPTY = "Enter the amount."
+MSG_ZERO = "Enter an amount above ₹0."
+MSG_NEGATIVE_ZERO = "−0 is not an amount: enter an amount above ₹0."
+MSG_SIGN = "Enter the amount without a sign, and choose credit or debit."
+MSG_DECIMALS = "Use at most two decimals (rupees and paise), e.g. 1500.50."
+_DECIMALS = re.compile(r"\.\d{3,}\s*$")
+_MINUS = ("-", "−", "–")
+
+
+class AdjustmentAmountField(RupeesField):
+    """A positive rupee amount with at most two decimals; the direction is chosen apart,
+    so a sign (including "-0") is refused with its own message."""
+
+    def pre_validate(self, form):
+        self.paise = None
+        text = (self.data or "").strip()
+        if not text:
+            raise ValidationError(MSG_EMPTY)
+        signed = text.startswith(_MINUS)
+        if _DECIMALS.search(text):
+            raise ValidationError(MSG_DECIMALS)
+        try:
+            paise = parse_rupees(text.lstrip("".join(_MINUS)).lstrip("+") if signed else text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        if paise is None:
+            raise ValidationError(RUPEE_MESSAGE)
+        if signed:
+            raise ValidationError(MSG_NEGATIVE_ZERO if paise == 0 else MSG_SIGN)
+        if paise <= 0:
+            raise ValidationError(MSG_ZERO)
+        self.paise = paise
+
+
+class AdjustmentForm(PortalForm):
+    direction = RadioField(
+        "Adjustment",
+        choices=options([("credit", "Credit (add to the wallet)"), ("debit", "Debit (take out)")]),
+        validate_choice=False,
+    )
+    amount = AdjustmentAmountField("Amount (₹)")
+    public_reason = StringField(
+        "Reason the patient sees", validators=[Length(max=200)], render_kw={"maxlength": 200}
+    )
+    note = TextAreaField("Internal note (audit trail, at least 10 characters)")
+    token = HiddenField()
+
+    def fresh_token(self):
+        """A new one-time token for a form about to be shown empty (a double submit of the
+        same form makes one adjustment)."""
+        self.token.data = secrets.token_urlsafe(16)
+        return self
+
+
+class DecisionForm(PortalForm):
+    note = StringField("Note", validators=[Length(max=500)])

@@ -1,0 +1,223 @@
+"""GST credit notes and the GST report, seeded through the real use cases: a month of
+paid visits (exempt care and a taxable cosmetic service), a full and a partial patient
+cancellation, an admin cancellation with a lower override, gateway refunds settled. Every
+total of the report equals the ledger's ``gst_payable`` movements to the paisa."""
+
+import csv
+import io
+
+import sqlalchemy as sa
+
+from portal.booking.credit_notes import CreditNote
+from portal.booking.models import IndividualBooking
+from portal.exports import build
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from portal.ledger.service import balance
+from portal.refunds import cancel as refunds_cancel
+from portal.reports import gst
+from portal.reports.periods import month_bounds, parse_month
+from tests.booking.factories import GSTIN, at
+from tests.refunds.helpers import book_and_pay, hours, login, settle_refunds, with_known_passwords
+
+
+def _gst_moves(month):
+    """(credits, debits) on gst_payable posted in the month, clinic time."""
+    low, high = month_bounds(parse_month(month))
+    amounts = db.session.scalars(
+        sa.select(LedgerEntry.amount)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerAccount.code == chart.GST_PAYABLE,
+            LedgerTransaction.created_at >= low,
+            LedgerTransaction.created_at < high,
+        )
+    ).all()
+    return -sum(a for a in amounts if a < 0), sum(a for a in amounts if a > 0)
+
+
+def _paise(text):
+    sign = -1 if text.startswith("-") else 1
+    whole, part = text.lstrip("-").split(".")
+    return sign * (int(whole) * 100 + int(part))
+
+
+def _seed_month(world, users, gateway, clock):
+    p1, p2 = users(world.patients[0]), users(world.patients[1])
+    v1 = book_and_pay(
+        world,
+        p1,
+        gateway,
+        [
+            (world.consult, [world.doctors[0]], at(4, 10)),
+            (world.lab, [world.lab_provider], at(4, 11)),
+        ],
+    )
+    v2 = book_and_pay(world, p2, gateway, [(world.peel, [world.derm], at(4, 12))])
+    v3 = book_and_pay(world, p1, gateway, [(world.consult, [world.doctors[1]], at(2, 10))])
+    clock.move_to(at(2, 10) - hours(30))  # 2 June 04:00 IST
+    lab_item = next(i for i in v1.items if i.service_id == world.lab)
+    refunds_cancel.cancel_items_as_patient(p1, v1.id, [lab_item.id])  # 100 %
+    refunds_cancel.cancel_items_as_patient(p1, v3.id, [v3.items[0].id])  # 75 % − ₹100
+    admin = users(world.admin)
+    refunds_cancel.cancel_as_admin(
+        admin, v2.items[0].id, "Goodwill, partial refund agreed", override=50_000
+    )
+    settle_refunds(gateway)
+    return v1, v2, v3
+
+
+def test_credit_notes_and_gst_report_equal_the_ledger(world, users, gateway, clock):
+    v1, v2, v3 = _seed_month(world, users, gateway, clock)
+
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [n.number for n in notes] == [f"CN/2026-27/00000{i}" for i in (1, 2, 3)]
+    for note in notes:
+        txn = db.session.get(LedgerTransaction, note.ledger_transaction_id)
+        debit = sum(e.amount for e in txn.entries if e.account.code == chart.GST_PAYABLE)
+        assert note.gst == debit > 0
+        assert note.cgst + note.sgst == note.gst and note.igst == 0
+        assert note.clinic_gstin == GSTIN and note.issued_at == txn.created_at
+    lab_note, v3_note, peel_note = notes
+    lab = db.session.get(IndividualBooking, lab_note.booking_id)
+    assert (lab_note.gst, lab_note.taxable_value, lab_note.exempt_value) == (
+        lab.gst,
+        lab.taxable,
+        lab.fee,
+    )  # a full refund reverses all of it
+    assert 0 < v3_note.gst < v3.items[0].gst  # GST on the kept charge stays payable
+    peel = v2.items[0]
+    assert peel.fee_taxed and peel_note.exempt_value == 0
+    assert 0 < peel_note.taxable_value < peel.taxable
+    # Invoices are never edited: the visit keeps its invoice number and lines.
+    assert {n.invoice_no for n in notes} == {v1.invoice_no, v2.invoice_no, v3.invoice_no}
+
+    collected, reversed_ = _gst_moves("2026-06")
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    assert (report.collected, report.reversed) == (collected, reversed_)
+    assert report.reversed == sum(n.gst for n in notes)
+    assert report.net == balance(chart.GST_PAYABLE)  # the whole ledger is this month
+    items = db.session.scalars(sa.select(IndividualBooking)).all()
+    assert report.collected == sum(i.gst for i in items)
+    [line] = report.by_gstin
+    assert line.gstin == GSTIN and line.documents == 3 + 3
+    assert line.cgst + line.sgst + line.igst == line.net and line.igst == 0
+    assert line.taxable == sum(i.taxable for i in items) - sum(n.taxable_value for n in notes)
+    exempt = sum(i.fee for i in items if not i.fee_taxed)
+    assert line.exempt == exempt - sum(n.exempt_value for n in notes)
+
+    # The CSV: the same figures, per document, filters named in the header.
+    body = "".join(build("gst", {"month": "2026-06"}).iter_csv()).lstrip("\ufeff")
+    parsed = list(csv.reader(io.StringIO(body)))
+    assert parsed[1] == ["Filters: Month: 2026-06; Clinic: all"]
+    header, rows = parsed[5], parsed[6:]
+    col = {name: i for i, name in enumerate(header)}
+    assert len(rows) == 6
+    tax = [_paise(r[col["Total tax"]]) for r in rows]
+    assert sum(t for t in tax if t > 0) == collected and -sum(t for t in tax if t < 0) == reversed_
+    for r in rows:
+        parts = sum(_paise(r[col[c]]) for c in ("CGST", "SGST", "IGST"))
+        assert parts == _paise(r[col["Total tax"]])
+    assert sorted(r[col["Document"]] for r in rows) == ["CREDIT_NOTE"] * 3 + ["INVOICE"] * 3
+
+    # Another month has nothing; a clinic filter keeps only that clinic's documents.
+    assert gst.report(gst.parse({"month": "2026-07"})).by_gstin == []
+    other = gst.report(gst.parse({"month": "2026-06", "clinic_id": str(world.other_clinic)}))
+    assert other.by_gstin == []
+
+
+def test_receipt_lists_the_credit_note(app, client, world, users, gateway, clock):
+    p1 = users(world.patients[0])
+    visit = book_and_pay(world, p1, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    refunds_cancel.cancel_items_as_patient(p1, visit.id, [visit.items[0].id])
+    settle_refunds(gateway)
+    note = db.session.scalars(sa.select(CreditNote)).one()
+    email = p1.email
+    with_known_passwords()
+    login(client, email)
+    page = client.get(f"/me/visits/{visit.id}/receipt")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert note.number in html and visit.invoice_no in html and "Credit notes" in html
+
+
+def test_gst_page_and_bad_filters(app, client, world, users, gateway, clock):
+    _seed_month(world, users, gateway, clock)
+    with_known_passwords()
+    login(client, users(world.admin).email)
+    page = client.get("/admin/reports/gst?month=2026-06")
+    assert page.status_code == 200 and GSTIN in page.get_data(as_text=True)
+    for query, message in [
+        ("month=2026-13", "Enter the month as YYYY-MM"),
+        ("month=June", "Enter the month as YYYY-MM"),
+        ("month=2026-06&clinic_id=abc", "Choose a clinic from the list"),
+        ("month=2026-06&clinic_id=999999", "Choose a clinic from the list"),
+    ]:
+        r = client.get(f"/admin/reports/gst?{query}")
+        assert r.status_code == 422 and message in r.get_data(as_text=True), query
+        r = client.get(f"/admin/reports/gst?{query}&format=csv")
+        assert r.status_code == 422 and r.mimetype == "text/html", query
+    csv_answer = client.get("/admin/reports/gst?month=2026-06&format=csv")
+    assert csv_answer.status_code == 200 and csv_answer.mimetype == "text/csv"
+
+
+def test_an_approved_further_refund_issues_its_own_credit_note(world, users, gateway, clock):
+    from portal.accounts.models import User
+    from portal.refunds import approvals
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    clock.move_to(at(4, 10) - hours(10))
+    admin = users(world.admin)
+    admin2 = User(email="admin2@example.com", name="Admin Two", role="admin", phone="+919812345678")
+    db.session.add(admin2)
+    db.session.commit()
+    refunds_cancel.cancel_as_admin(
+        admin, item.id, "Doctor was late, full refund", override=item.total
+    )
+    first = db.session.scalars(sa.select(CreditNote)).one()  # the calculated 50 % − ₹250
+    assert 0 < first.gst < item.gst
+    [approval] = approvals.pending_approvals()
+    approvals.approve_override(admin2, approval.id, "Agreed")
+    settle_refunds(gateway)
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [n.number for n in notes] == ["CN/2026-27/000001", "CN/2026-27/000002"]
+    assert [n.reason for n in notes] == ["booking_cancelled", "refund_override"]
+    assert sum(n.gst for n in notes) == item.gst  # all of the invoiced GST is reversed
+    assert balance(chart.GST_PAYABLE) == 0
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    assert (report.collected, report.reversed, report.net) == (item.gst, item.gst, 0)
+
+
+def test_a_reschedule_fee_is_reported_and_its_refund_credited(world, users, gateway, clock):
+    from portal.booking import reschedule as rs
+    from tests.booking.factories import credit_wallet
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    clock.move_to(at(4, 10) - hours(60))  # the 10 % tier
+    _, quote = rs.quote(patient, item.id)
+    credit_wallet(patient.id, quote.total)
+    rs.reschedule(patient, item.id, at(7, 11), pay_with="wallet")
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    kinds = sorted(row.doc_type for row, _tax in report.documents)
+    assert kinds == [gst.INVOICE, gst.RESCHEDULE_FEE]
+    assert report.collected == item.gst + quote.gst == _gst_moves("2026-06")[0]
+    refunds_cancel.cancel_as_admin(
+        users(world.admin), item.id, "Clinic closed for a fumigation", mode="clinic"
+    )
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [(n.reason, n.gst) for n in notes] == [
+        ("booking_cancelled", item.gst),
+        ("reschedule_fee_refund", quote.gst),
+    ]
+    assert notes[1].reschedule_id is not None
+    assert notes[1].taxable_value == quote.penalty + quote.platform_fee
+    collected, reversed_ = _gst_moves("2026-06")
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    assert (report.collected, report.reversed, report.net) == (collected, reversed_, 0)
+    assert balance(chart.GST_PAYABLE) == 0

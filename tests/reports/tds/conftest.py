@@ -1,0 +1,4 @@
+"""The payout capability's fixtures: the RazorpayX sandbox (``x``), the builders
+(``world``) and the ledger check after every test."""
+
+from tests.payouts.conftest import _ledger_balances_after_each_test, world, x  # noqa: F401

@@ -1,0 +1,109 @@
+"""The TDS report per provider per quarter, seeded through the real payout engine across
+three quarters (a payout below the threshold, the crossing payout, a payout reversed in
+the next quarter): TDS deducted equals the ledger's net ``tds_payable`` credits of the
+quarter to the paisa, gross and payouts follow the same postings."""
+
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+import time_machine
+
+from portal.exports import build
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from portal.payouts import runs
+from portal.reports import tds
+from portal.reports.periods import quarter_bounds
+from tests.payouts.conftest import payouts_of
+
+
+def _tds_in(quarter):
+    low, high = quarter_bounds("2026-27", quarter)
+    return -sum(
+        db.session.scalars(
+            sa.select(LedgerEntry.amount)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(
+                LedgerAccount.code == chart.TDS_PAYABLE,
+                LedgerTransaction.created_at >= low,
+                LedgerTransaction.created_at < high,
+            )
+        ).all()
+    )
+
+
+def _at(day):
+    return time_machine.travel(datetime.combine(day, datetime.min.time(), UTC).replace(hour=6))
+
+
+def test_tds_report_equals_the_ledger_per_quarter(world, x):
+    asha, asha_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha")
+    ravi, ravi_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Ravi")
+    asha.pan = "ABCPA1234F"
+    db.session.commit()
+    with _at(date(2026, 6, 20)):  # Q1: below the threshold, no TDS
+        world.earn(asha, asha_user, 3_000_000)
+        runs.run_cycle("WEEKLY", date(2026, 6, 20))
+        x.settle()
+    with _at(date(2026, 8, 10)):  # Q2: Asha crosses the threshold (10 % of ₹60,000)
+        world.earn(asha, asha_user, 3_000_000)
+        runs.run_cycle("WEEKLY", date(2026, 8, 10))
+        x.settle()
+    with _at(date(2026, 8, 17)):  # Q2: Ravi crosses at once; his payout will come back
+        world.earn(ravi, ravi_user, 6_000_000)
+        runs.run_cycle("WEEKLY", date(2026, 8, 17))
+        db.session.commit()
+        ravi_payout = payouts_of(ravi.id)[-1]
+        x.sandbox.set_faults(payout_outcome="reversed")
+        x.sandbox.store.force_outcome(ravi_payout.attempt_rows[0].razorpay_payout_id, "reversed")
+    with _at(date(2026, 10, 5)):  # Q3: Ravi's payout comes back reversed
+        x.settle()
+    x.sandbox.set_faults(payout_outcome="processed")
+    with _at(date(2026, 10, 6)):
+        x.settle()
+    asha_payouts = payouts_of(asha.id)
+    assert [p.tds for p in asha_payouts] == [0, 600_000]
+    ravi_payout = payouts_of(ravi.id)[-1]
+    assert ravi_payout.tds == 600_000 and ravi_payout.returned
+
+    report = tds.report(tds.parse({"fy": "2026-27"}))
+    by = {(r.quarter, r.provider): r for r in report["rows"]}
+    assert set(by) == {("Q1", "Dr Asha"), ("Q2", "Dr Asha"), ("Q2", "Dr Ravi"), ("Q3", "Dr Ravi")}
+    q1, q2a, q2r, q3 = (
+        by["Q1", "Dr Asha"],
+        by["Q2", "Dr Asha"],
+        by["Q2", "Dr Ravi"],
+        by["Q3", "Dr Ravi"],
+    )
+    assert (q1.gross, q1.tds, q1.payouts, q1.pan) == (3_000_000, 0, 1, "ABCPA1234F")
+    assert (q2a.gross, q2a.tds, q2a.payouts, q2a.section) == (3_000_000, 600_000, 1, "194J")
+    assert (q2r.gross, q2r.tds, q2r.payouts, q2r.pan) == (6_000_000, 600_000, 1, None)
+    assert (q3.gross, q3.tds, q3.payouts) == (-6_000_000, -600_000, -1)  # taken back
+    for quarter in ("Q1", "Q2", "Q3", "Q4"):
+        assert sum(int(r.tds) for r in report["rows"] if r.quarter == quarter) == _tds_in(quarter)
+    assert report["tds"] == _tds_in("Q1") + _tds_in("Q2") + _tds_in("Q3") == 600_000
+
+    # One quarter, one provider; the CSV says so and carries the same figures.
+    body = "".join(build("tds", {"fy": "2026-27", "quarter": "q2"}).iter_csv()).lstrip("\ufeff")
+    parsed = list(csv.reader(io.StringIO(body)))
+    assert parsed[1] == ["Filters: Financial year: 2026-27; Quarter: Q2; Provider: all"]
+    assert parsed[5] == [
+        "Financial year",
+        "Quarter",
+        "Provider",
+        "PAN",
+        "Section",
+        "Gross paid",
+        "TDS deducted",
+        "Payouts covered",
+    ]
+    assert parsed[6:] == [
+        ["2026-27", "Q2", "Dr Asha", "ABCPA1234F", "194J", "30000.00", "6000.00", "1"],
+        ["2026-27", "Q2", "Dr Ravi", "not on file", "194J", "60000.00", "6000.00", "1"],
+    ]
+    only = tds.report(tds.parse({"fy": "2026-27", "provider_id": str(asha.id)}))
+    assert {r.provider for r in only["rows"]} == {"Dr Asha"} and only["tds"] == 600_000

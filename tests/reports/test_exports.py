@@ -1,0 +1,280 @@
+"""The export machinery: cells (rupees from paise, clinic time, formulas neutralised), the
+file's header naming the filters, streaming from a cursor, the small download at once and
+the large one as a background job with its progress and the requester-only download."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from portal.audit.service import record
+from portal.db import unit_of_work
+from portal.domain.states import EXPORT, ExportStatus
+from portal.exports import ExportSpec, build, cells, money, text, when
+from portal.exports import service as exports
+from portal.exports.models import Export
+from portal.extensions import db
+
+
+def test_rupees_are_integer_arithmetic():
+    assert cells.rupees(123456) == "1234.56"
+    assert cells.rupees(5) == "0.05"
+    assert cells.rupees(-5) == "-0.05"
+    assert cells.rupees(-100) == "-1.00"
+    assert cells.rupees(0) == "0.00"
+    assert cells.rupees(10**17 + 1) == "1000000000000000.01"  # no float rounding
+    assert cells.rupees(None) == ""
+
+
+def test_times_are_clinic_time_with_their_offset():
+    assert cells.clinic_time(datetime(2026, 11, 3, 8, 35, tzinfo=UTC)) == (
+        "2026-11-03 14:05:00+05:30"
+    )
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+91 98123", "'+91 98123"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("plain, with comma", "plain, with comma"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_formula_cells_are_neutralised(value, shown):
+    assert cells.neutralise(value) == shown
+
+
+def _parse(text_body):
+    return list(csv.reader(io.StringIO(text_body.lstrip("\ufeff"))))
+
+
+def test_file_names_its_filters_and_quotes_cells(ctx):
+    rows = [
+        {"name": 'Dr "Quote", Jr', "amount": -1250, "at": datetime(2026, 11, 3, 8, 35, tzinfo=UTC)},
+        {"name": "=cmd|' /C calc'!A0", "amount": 99, "at": None},
+        {"name": "line\nbreak", "amount": 0, "at": None},
+    ]
+    spec = ExportSpec(
+        name="t",
+        title="Test",
+        columns=[
+            text("Name", lambda r: r["name"]),
+            money("Amount", lambda r: r["amount"]),
+            when("At", lambda r: r["at"]),
+        ],
+        rows=lambda: iter(rows),
+        filters=[("Actor", "=evil"), ("Month", "2026-11")],
+    )
+    body = "".join(spec.iter_csv(now=datetime(2026, 12, 1, tzinfo=UTC)))
+    assert body.startswith("\ufeff")
+    parsed = _parse(body)
+    assert parsed[0] == ["Report: Test"]
+    assert parsed[1] == ["Filters: Actor: =evil; Month: 2026-11"]  # not at the cell start
+    assert parsed[2] == ["Generated: 2026-12-01 05:30:00+05:30"]
+    assert "Asia/Kolkata" in parsed[3][0] and parsed[4] == []
+    assert parsed[5] == ["Name", "Amount", "At"]
+    assert parsed[6] == ['Dr "Quote", Jr', "-12.50", "2026-11-03 14:05:00+05:30"]
+    assert parsed[7] == ["'=cmd|' /C calc'!A0", "0.99", ""]
+    assert parsed[8] == ["line\nbreak", "0.00", ""]
+    assert spec.count() == 3
+
+
+def test_a_filter_starting_a_formula_is_neutralised_in_the_header(ctx):
+    spec = ExportSpec(name="t", title="=x", columns=[("A", str)], rows=lambda: iter([]))
+    # The label comes first, so the title cannot start the cell; a bare filter value can.
+    assert _parse("".join(spec.iter_csv()))[0] == ["Report: =x"]
+    assert cells.neutralise("=x") == "'=x"
+
+
+def _audit_rows(n, actor=None):
+    with unit_of_work():
+        for i in range(n):
+            record(actor, "test.thing", "thing", i, after={"i": i})
+
+
+def test_audit_export_streams_from_a_cursor_in_chunks(ctx, make_user):
+    admin = make_user("admin")
+    _audit_rows(1200, admin.id)
+    spec = build("audit", {"action": "test."})
+    chunks = list(spec.iter_csv())
+    assert len(chunks) > 1  # handed on as it is written, never one big string
+    parsed = _parse("".join(chunks))
+    header = parsed[5]
+    assert header[:5] == ["Entry", "At", "Actor", "Actor email", "Action"]
+    assert len(parsed) == 6 + 1200
+    assert {r[4] for r in parsed[6:]} == {"test.thing"}
+    assert parsed[1] == ["Filters: Actor: anyone; Action: test.; From: the beginning; To: today"]
+
+
+def test_small_export_downloads_at_once(app, client, make_user, login):
+    admin = make_user("admin")
+    with app.app_context():
+        _audit_rows(3, admin.id)
+        db.session.remove()
+    login(admin)
+    r = client.get("/admin/reports/audit?action=test.&format=csv")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert r.is_streamed
+    assert "attachment" in r.headers["Content-Disposition"]
+    parsed = _parse(r.get_data(as_text=True))
+    assert len(parsed) == 6 + 3
+
+
+def test_large_export_runs_in_the_background_for_its_admin_only(
+    app, client, make_user, login, tmp_path
+):
+    app.config["EXPORT_BACKGROUND_ROWS"] = 10
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin, other = make_user("admin"), make_user("admin")
+        with app.app_context():
+            _audit_rows(25, admin.id)
+            db.session.remove()
+        login(admin)
+        r = client.get("/admin/reports/audit?action=test.&format=csv")
+        assert r.status_code == 303
+        page_url = r.headers["Location"]
+        # Tests run jobs right after the commit: the file is written already.
+        with app.app_context():
+            export = db.session.query(Export).one()
+            assert export.status == ExportStatus.DONE
+            assert (export.rows_total, export.rows_written) == (25, 25)
+            assert export.requested_by_id == admin.id
+            export_id = export.id
+        page = client.get(page_url)
+        assert page.status_code == 200 and b"Done: 25 rows" in page.data
+        download = client.get(f"/admin/exports/{export_id}/download")
+        assert download.status_code == 200
+        assert len(_parse(download.get_data(as_text=True))) == 6 + 25
+        download.close()
+        # Another administrator can neither see the progress nor fetch the file.
+        client.post("/auth/logout")
+        login(other)
+        assert client.get(f"/admin/exports/{export_id}").status_code == 403
+        assert client.get(f"/admin/exports/{export_id}/download").status_code == 403
+        assert client.get("/admin/exports/999999").status_code == 404
+    finally:
+        app.config["EXPORT_BACKGROUND_ROWS"] = 5000
+        app.config["EXPORT_DIR"] = ""
+
+
+def test_progress_while_queued_reads_the_side_file(app, ctx, make_user, tmp_path):
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin = make_user("admin")
+        export = Export(
+            name="audit",
+            params={},
+            title="Audit log",
+            download_name="a.csv",
+            requested_by_id=admin.id,
+            rows_total=200,
+        )
+        db.session.add(export)
+        db.session.commit()
+        assert exports.progress(export) == 0 and exports.percent(export) == 0
+        exports._write_progress(export.id, 50)
+        assert exports.progress(export) == 50 and exports.percent(export) == 25
+    finally:
+        app.config["EXPORT_DIR"] = ""
+
+
+def test_a_failing_export_is_recorded_not_retried(app, ctx, make_user, tmp_path, monkeypatch):
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin = make_user("admin")
+        export = Export(
+            name="no-such-export",
+            params={},
+            title="x",
+            download_name="x.csv",
+            requested_by_id=admin.id,
+        )
+        db.session.add(export)
+        db.session.commit()
+        with unit_of_work():
+            exports.run_export(export.id)
+        db.session.expire_all()
+        export = db.session.get(Export, export.id)
+        assert export.status == ExportStatus.FAILED and "KeyError" in export.error
+        assert not list(tmp_path.glob("*.part"))
+    finally:
+        app.config["EXPORT_DIR"] = ""
+
+
+def _queued_export(admin, rows_total=200):
+    export = Export(
+        name="audit",
+        params={},
+        title="Audit log",
+        download_name="a.csv",
+        requested_by_id=admin.id,
+        rows_total=rows_total,
+    )
+    db.session.add(export)
+    db.session.commit()
+    return export
+
+
+def test_the_progress_fragment_polls_until_done(app, client, make_user, login, tmp_path):
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin = make_user("admin")
+        with app.app_context():
+            export = _queued_export(admin)
+            exports._write_progress(export.id, 50)
+            export_id = export.id
+            db.session.remove()
+        login(admin)
+        headers = {"HX-Request": "true", "HX-Target": "export-status"}
+        r = client.get(f"/admin/exports/{export_id}", headers=headers)
+        html = r.get_data(as_text=True)
+        assert r.status_code == 200 and "<h1>" not in html  # the fragment only
+        assert 'hx-trigger="every 1s"' in html and 'value="25"' in html
+        assert "50 of 200 rows" in html
+        # Not written yet: the download sends the admin back to the progress page.
+        early = client.get(f"/admin/exports/{export_id}/download")
+        assert early.status_code == 303 and early.headers["Location"].endswith(
+            f"/admin/exports/{export_id}"
+        )
+    finally:
+        app.config["EXPORT_DIR"] = ""
+
+
+def test_old_files_are_swept_and_the_row_kept(app, ctx, make_user, tmp_path):
+    from datetime import timedelta
+
+    from portal.db import utcnow
+
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    try:
+        admin = make_user("admin")
+        old, recent = _queued_export(admin), _queued_export(admin)
+        for export, age in ((old, 8), (recent, 1)):
+            with unit_of_work():
+                EXPORT.move(export, ExportStatus.DONE)
+                export.finished_at = utcnow() - timedelta(days=age)
+            (tmp_path / f"{export.id}.csv").write_text("x")
+        assert exports.sweep_old_files() == 1
+        db.session.expire_all()
+        assert db.session.get(Export, old.id).status == ExportStatus.EXPIRED
+        assert db.session.get(Export, recent.id).status == ExportStatus.DONE
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"{recent.id}.csv"]
+    finally:
+        app.config["EXPORT_DIR"] = ""
+
+
+def test_only_an_administrator_can_start_an_export(ctx, make_user):
+    from portal.accounts.models import User
+
+    patient = db.session.get(User, make_user("patient").id)
+    with pytest.raises(exports.ExportDenied):
+        exports.start(patient, "audit", {})
+    assert db.session.query(Export).count() == 0

@@ -1,0 +1,108 @@
+"""Bad report filters are a message beside the field (422), for the page and its CSV;
+the audit report keeps approval steps and honours actor, action and dates."""
+
+import pytest
+
+from portal.audit.service import record
+from portal.db import unit_of_work
+from portal.exports import ExportError
+from portal.extensions import db
+from portal.reports import audit_log, periods
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("date_from=2026-11-30&date_to=2026-11-01", periods.MSG_BACKWARDS),
+        ("date_from=2025-01-01&date_to=2026-01-02", periods.MSG_TOO_LONG),
+        ("date_from=30/11/2026", periods.MSG_DATE),
+        ("date_to=2026-02-30", periods.MSG_DATE),
+        ("action=%1b", periods.MSG_TEXT),
+        ("actor=a%07b", periods.MSG_TEXT),
+    ],
+)
+def test_bad_audit_dates_are_messages(client, make_user, login, query, message):
+    login(make_user("admin"))
+    for suffix in ("", "&format=csv"):
+        r = client.get(f"/admin/reports/audit?{query}{suffix}")
+        assert r.status_code == 422 and r.mimetype == "text/html"
+        assert message in r.get_data(as_text=True)
+
+
+def test_a_nul_in_a_filter_is_refused_before_the_report(client, make_user, login):
+    login(make_user("admin"))
+    assert client.get("/admin/reports/audit?actor=a%00b&format=csv").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("fy=2026", periods.MSG_FY),
+        ("fy=2026-28", periods.MSG_FY),
+        ("fy=2026-27&quarter=Q5", periods.MSG_QUARTER),
+        ("fy=2026-27&provider_id=x", "Choose a provider from the list"),
+    ],
+)
+def test_bad_tds_filters_are_messages(client, make_user, login, query, message):
+    login(make_user("admin"))
+    r = client.get(f"/admin/reports/tds?{query}")
+    assert r.status_code == 422 and message in r.get_data(as_text=True)
+
+
+def test_a_year_exactly_is_allowed():
+    start, end = periods.date_range("2024-01-01", "2024-12-31")  # 366 days, a leap year
+    assert (end - start).days == 365
+    with pytest.raises(ExportError):
+        periods.date_range("2025-01-01", "2026-01-02")
+
+
+def test_reports_are_for_admins_only(client, make_user, login):
+    login(make_user("patient"))
+    for url in ("/admin/reports", "/admin/reports/audit", "/admin/exports"):
+        assert client.get(url).status_code in (403, 404)
+
+
+def test_audit_report_filters_and_approval_trail(app, client, make_user, login):
+    maker = make_user("admin", email="maker@example.com")
+    checker = make_user("admin", email="checker@example.com")
+    with app.app_context():
+        with unit_of_work():
+            record(maker.id, "refund.override_requested", "booking", 7, after={"approval_id": 3})
+            record(checker.id, "refund.override_approved", "booking", 7, after={"approval_id": 3})
+            record(maker.id, "visit.confirm", "visit", 9, after={"status": "CONFIRMED"})
+        f = audit_log.parse({"approvals": "1"})
+        rows = list(db.session.execute(audit_log.query(f)))
+        assert {r.AuditEntry.action for r in rows} == {
+            "refund.override_requested",
+            "refund.override_approved",
+        }
+        f = audit_log.parse({"actor": "checker@"})
+        assert [r.AuditEntry.action for r in db.session.execute(audit_log.query(f))] == [
+            "refund.override_approved"
+        ]
+        f = audit_log.parse(
+            {"action": "visit.", "date_from": "2000-01-01", "date_to": "2000-12-31"}
+        )
+        assert list(db.session.execute(audit_log.query(f))) == []
+        db.session.remove()
+    login(maker)
+    page = client.get("/admin/reports/audit?approvals=1")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "refund.override_approved" in html and "visit.confirm" not in html
+    body = client.get("/admin/reports/audit?approvals=1&format=csv").get_data(as_text=True)
+    assert body.count("refund.override_") == 2 and ",3," in body  # the approval id column
+
+
+def test_report_pages_render_for_an_admin(client, make_user, login):
+    login(make_user("admin"))
+    index = client.get("/admin/reports")
+    assert index.status_code == 200 and b"/admin/reports/gst" in index.data
+    tds_page = client.get("/admin/reports/tds?fy=2026-27&quarter=Q2")
+    assert tds_page.status_code == 200 and b"No payouts in this period." in tds_page.data
+    gst_page = client.get("/admin/reports/gst?month=2026-06")
+    assert gst_page.status_code == 200 and b"Nothing invoiced or reversed" in gst_page.data
+    assert client.get("/admin/exports").status_code == 200
+    csv_answer = client.get("/admin/reports/tds?fy=2026-27&format=csv")
+    assert csv_answer.mimetype == "text/csv"
+    assert "Filters: Financial year: 2026-27; Quarter: all" in csv_answer.get_data(as_text=True)
