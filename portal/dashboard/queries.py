@@ -34,17 +34,17 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from portal.approvals.sources import SOURCES
 from portal.audit.models import AuditEntry
 from portal.booking.models import IndividualBooking
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
-from portal.domain.states import ApprovalStatus, PaymentStatus, PayoutStatus, RefundStatus
+from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.payments.models import DESK, LINK, ORDER, Payment, PaymentAttempt
 from portal.payouts.models import Payout
-from portal.policies import queries as policy_queries
-from portal.refunds.models import Refund, RefundApproval
+from portal.refunds.models import Refund
 
 DAYS = 30
 WINDOWS = (("today", 1), ("7 days", 7), ("30 days", 30))
@@ -243,18 +243,13 @@ def forget_months():
 
 
 def pending_approvals():
-    """What waits for a second administrator, by kind."""
-    refunds = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(RefundApproval)
-        .where(RefundApproval.status == ApprovalStatus.PENDING)
-    )
-    counts = {
-        "refund overrides": int(refunds or 0),
-        "policy changes": policy_queries.pending_count(),
-    }
-    counts.update(sources.other_pending_approvals())
-    return counts
+    """What waits for a second administrator, by kind (the approvals queue's sources)."""
+    u = sa.union_all(*(source.select() for source in SOURCES)).subquery("approvals")
+    rows = db.session.execute(
+        sa.select(u.c.kind, sa.func.count()).where(u.c.pending.is_(True)).group_by(u.c.kind)
+    ).all()
+    counts = dict(rows)
+    return {source.label: int(counts.get(source.kind, 0)) for source in SOURCES}
 
 
 def dashboard(now=None) -> Dashboard:

@@ -1,12 +1,8 @@
-"""Figures the dashboard reads from capabilities built alongside it, in one place:
+"""Figures the dashboard reads from another capability:
 
 * ``discrepancies``: the reconciliation cases (``portal.reconcile``): open DISCREPANCY
   cases, and the share of cases first seen since ``since`` that were a discrepancy (open,
-  or resolved by an administrator: a resolved case was one);
-* ``other_pending_approvals``: approvals queues besides refund overrides and policy
-  changes (the wallet's manual adjustments awaiting a second administrator, once merged).
-
-Each is one indexed count."""
+  or resolved by an administrator: a resolved case was one). Two indexed counts."""
 
 import sqlalchemy as sa
 
@@ -31,8 +27,3 @@ def discrepancies(since):
     ).one()
     total, bad = int(row[0]), int(row[1])
     return int(open_discrepancy_count() or 0), (bad / total if total else None)
-
-
-def other_pending_approvals():
-    """{label: count} of other queues (e.g. {"wallet adjustments": n}); none yet."""
-    return {}

@@ -64,6 +64,10 @@ class PolicyError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
+class PolicyNotFound(PolicyError):
+    pass
+
+
 class PolicyPermissionDenied(PermissionError):
     pass
 
@@ -190,7 +194,7 @@ def _pending(version_id):
         query = query.with_for_update(of=PolicyVersion)
     version = db.session.scalar(query)
     if version is None:
-        raise PolicyError({"__all__": MSG_NOT_FOUND})
+        raise PolicyNotFound({"__all__": MSG_NOT_FOUND})
     if version.status != ApprovalStatus.PENDING:
         raise PolicyError({"__all__": MSG_DECIDED})
     return version

@@ -131,7 +131,11 @@ def test_pending_approvals_count_policy_changes(ctx, make_user):
     from portal.extensions import db
 
     service.propose(db.session.get(User, maker.id), {"gst_bps": 1200}, reason="A lower GST rate")
-    assert queries.pending_approvals() == {"refund overrides": 0, "policy changes": 1}
+    assert queries.pending_approvals() == {
+        "Refund override": 0,
+        "Wallet adjustment": 0,
+        "Policy change": 1,
+    }
 
 
 def test_the_fragment_polls_every_30_seconds(client, make_user, login):

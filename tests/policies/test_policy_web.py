@@ -103,3 +103,25 @@ def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, logi
 def test_patients_cannot_see_it(client, make_user, login):
     login(make_user("patient"))
     assert client.get("/admin/policy").status_code in (403, 404)
+
+
+def test_the_approvals_queue_lists_and_decides_policy_changes(app, client, make_user, login):
+    maker, checker = make_user("admin"), make_user("admin")
+    login(maker)
+    client.post("/admin/policy", data=form_data(app, gst_bps="12"))
+    with app.app_context():
+        version_id = db.session.scalars(
+            sa.select(PolicyVersion.id).where(PolicyVersion.status == "PENDING")
+        ).one()
+    client.post(f"/admin/approvals/policy/{version_id}/approve", data={"note": ""})
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "PENDING"  # the maker
+    client.post("/auth/logout")
+    login(checker)
+    queue = client.get("/admin/approvals?kind=policy").get_data(as_text=True)
+    assert f"Policy version {version_id}" in queue and "gst bps" in queue
+    answer = client.post(f"/admin/approvals/policy/{version_id}/approve", data={"note": "ok"})
+    assert answer.status_code == 303
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "APPROVED"
+    assert client.post("/admin/approvals/policy/999999/approve", data={}).status_code == 404
