@@ -7,6 +7,7 @@ never float)."""
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -23,6 +24,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
@@ -65,11 +67,20 @@ def parse_start(text):
     return value.astimezone(UTC)
 
 
+def _relationship(value):
+    """A dependent's relationship as the person choice names it: "child" (or in Hindi)."""
+    label = dict(RELATIONSHIPS).get(value)
+    return gettext(label).lower() if label else value
+
+
 def person_choices(user):
     """ "For me" and each dependent, as (value, label) pairs."""
     return options(
         [(SELF, _l("Me (%(name)s)", name=user.name))]
-        + [(f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in user.dependents]
+        + [
+            (f"dependent:{d.id}", f"{d.name} ({_relationship(d.relationship_)})")
+            for d in user.dependents
+        ]
     )
 
 
