@@ -44,6 +44,10 @@ CAPABILITIES = (
     "portal.reports.audit_log",
     "portal.reports.gst",
     "portal.reports.tds",
+    "portal.settlements.models",
+    "portal.settlements.tasks",
+    "portal.transactions.models",
+    "portal.transactions.projectors",
 )
 
 

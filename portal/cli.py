@@ -69,6 +69,11 @@ def init_app(app):
     from portal.ledger.cli import POSITION_SOURCE, ledger_cli
 
     app.cli.add_command(ledger_cli)
+    from portal.settlements.cli import settlements_cli
+    from portal.transactions.cli import transactions_cli
+
+    app.cli.add_command(settlements_cli)
+    app.cli.add_command(transactions_cli)
     app.extensions[POSITION_SOURCE] = _gateway_position
 
 

@@ -302,6 +302,19 @@ TUNABLES = {
             "7",
             "days a finished background export file is kept before it is deleted",
         ),
+        # settlements
+        Tunable(
+            "SETTLEMENT_EXPECTED_DAYS",
+            _int(1),
+            "3",
+            "days a captured payment may wait for its settlement before it is overdue",
+        ),
+        Tunable(
+            "SETTLEMENT_LOOKBACK_DAYS",
+            _int(1),
+            "7",
+            "days of Razorpay settlements each fetch reads (already stored ones are skipped)",
+        ),
     )
 }
 
