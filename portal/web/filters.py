@@ -2,6 +2,7 @@
 filters once, in ``portal.templating``; views use them for flash messages and choices)."""
 
 import re
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import get_locale, gettext
@@ -16,6 +17,8 @@ from portal.domain.states import (
     FundAccountStatus,
     PaymentStatus,
     PayoutStatus,
+    ReconCaseStatus,
+    ReconRunStatus,
     RefundStatus,
     RescheduleStatus,
     VisitStatus,
@@ -55,6 +58,18 @@ STATUS_BADGES = {
         "bad",
     ),
 }
+# Reconciliation (lower-case values: no clash with the keys above).
+STATUS_BADGES.update(
+    {
+        str(ReconCaseStatus.MATCHED): "ok",
+        str(ReconCaseStatus.RESOLVED): "ok",
+        str(ReconCaseStatus.PENDING): "warn",
+        str(ReconCaseStatus.DISCREPANCY): "bad",
+        str(ReconRunStatus.FINISHED): "ok",
+        str(ReconRunStatus.RUNNING): "warn",
+        str(ReconRunStatus.FAILED): "bad",
+    }
+)
 
 
 # Day and month names as strftime writes them (C locale), for pages read in Hindi; digits
@@ -120,3 +135,10 @@ def status_label(status):
 def late_booking_notice(start_at):
     """The "cannot be cancelled or moved once paid" warning for a slot this close, or None."""
     return cancellation.late_booking_notice(start_at - utcnow(), policy())
+
+
+def unix_clinic_time(value, tz=None):
+    """Unix seconds (a gateway's time) shown like ``clinic_time``."""
+    if value is None:
+        return "—"
+    return clinic_time(datetime.fromtimestamp(int(value), UTC), tz)
