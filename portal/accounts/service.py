@@ -71,11 +71,11 @@ PASSWORD_MAX_LENGTH = 128
 NAME_MAX_LENGTH = 120
 STAFF_ROLES = (PROVIDER, ADMIN)
 RELATIONSHIPS = (
-    ("child", "Child"),
-    ("spouse", "Spouse"),
-    ("parent", "Parent"),
-    ("sibling", "Sibling"),
-    ("other", "Other"),
+    ("child", N_("Child")),
+    ("spouse", N_("Spouse")),
+    ("parent", N_("Parent")),
+    ("sibling", N_("Sibling")),
+    ("other", N_("Other")),
 )
 
 # Also the answer for a locked account, so it never says whether the account exists.

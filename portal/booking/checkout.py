@@ -17,22 +17,25 @@ from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus, VisitStatus
 from portal.gateway import GatewayError, get_payin
 from portal.gateway.confirm import Unconfirmed, confirmed_link, confirmed_payment
+from portal.i18n import N_
 from portal.ledger import accounts as chart
 from portal.payments import records
 from portal.payments.models import DESK, ORDER, Payment
 
 log = logging.getLogger("portal.booking")
 
-MSG_VISIT_CLOSED = "This visit is already paid; items can no longer be changed"
-MSG_EMPTY = "Add at least one appointment first"
-MSG_HOLD_EXPIRED = "Your hold on these slots has expired; please choose them again"
-MSG_TOO_MANY_ATTEMPTS = "Too many payment attempts; please contact the clinic"
-MSG_NOTHING_TO_PAY = "Nothing is left to pay for this visit"
-MSG_RECEIPT_NO = "Enter the receipt number"
-MSG_GATEWAY_DOWN = "Payments are unavailable right now; please try again in a few minutes"
-MSG_BAD_SIGNATURE = "We could not verify this payment"
-MSG_NOT_PAID = "The payment did not go through"
-MSG_CONFIRMING = "We are still confirming your payment with the bank; check back in a few minutes"
+MSG_VISIT_CLOSED = N_("This visit is already paid; items can no longer be changed")
+MSG_EMPTY = N_("Add at least one appointment first")
+MSG_HOLD_EXPIRED = N_("Your hold on these slots has expired; please choose them again")
+MSG_TOO_MANY_ATTEMPTS = N_("Too many payment attempts; please contact the clinic")
+MSG_NOTHING_TO_PAY = N_("Nothing is left to pay for this visit")
+MSG_RECEIPT_NO = N_("Enter the receipt number")
+MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
+MSG_BAD_SIGNATURE = N_("We could not verify this payment")
+MSG_NOT_PAID = N_("The payment did not go through")
+MSG_CONFIRMING = N_(
+    "We are still confirming your payment with the bank; check back in a few minutes"
+)
 
 
 def ready_for_payment(visit):

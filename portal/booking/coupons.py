@@ -13,13 +13,14 @@ from portal.booking.errors import BookingError, NotFound, PermissionDenied
 from portal.booking.models import COUPON_KINDS, PERCENT, Coupon, CouponRedemption
 from portal.db import unit_of_work, utcnow
 from portal.extensions import db
+from portal.i18n import N_
 
-MSG_UNKNOWN = "Enter a valid coupon code"
-MSG_INACTIVE = "This coupon is no longer active"
-MSG_NOT_YET = "This coupon is not valid yet"
-MSG_EXPIRED = "This coupon has expired"
-MSG_USED_UP = "This coupon has reached its usage limit"
-MSG_PER_PATIENT = "You have already used this coupon the maximum number of times"
+MSG_UNKNOWN = N_("Enter a valid coupon code")
+MSG_INACTIVE = N_("This coupon is no longer active")
+MSG_NOT_YET = N_("This coupon is not valid yet")
+MSG_EXPIRED = N_("This coupon has expired")
+MSG_USED_UP = N_("This coupon has reached its usage limit")
+MSG_PER_PATIENT = N_("You have already used this coupon the maximum number of times")
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
 
 

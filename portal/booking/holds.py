@@ -10,8 +10,9 @@ from portal.booking.models import Reschedule, SlotClaim
 from portal.db import utcnow
 from portal.domain.states import RESCHEDULE, RescheduleStatus
 from portal.extensions import db
+from portal.i18n import N_
 
-MSG_HOLD_EXPIRED = "The checkout expired before the fee was paid"
+MSG_HOLD_EXPIRED = N_("The checkout expired before the fee was paid")
 
 
 def lock_reschedule(reschedule_id):

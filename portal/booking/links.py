@@ -32,12 +32,15 @@ from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
+from portal.i18n import N_
 from portal.payments import records
 from portal.payments.models import LINK, Payment
 
 log = logging.getLogger("portal.booking.links")
 
-MSG_LINK_TOO_LATE = "The appointment is too soon for a payment link; take the payment at the desk"
+MSG_LINK_TOO_LATE = N_(
+    "The appointment is too soon for a payment link; take the payment at the desk"
+)
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
 

@@ -6,12 +6,13 @@ Until the ledger's chart lists it, it is registered at import (same kind, same r
 
 from portal.booking.errors import BookingError
 from portal.domain.states import BookingStatus
+from portal.i18n import N_
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
 
 WALLET_RESERVED = chart.WALLET_RESERVED
 
-MSG_WALLET_LOW = "Insufficient wallet balance"
+MSG_WALLET_LOW = N_("Insufficient wallet balance")
 
 
 def reserve_wallet(visit, payment):

@@ -60,21 +60,24 @@ from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
+from portal.i18n import N_
 from portal.jobs import periodic
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
 from portal.policies import store as policy_store
 
-MSG_NOT_CONFIRMED = "Only confirmed appointments can be rescheduled"
-MSG_SAME_SLOT = "Choose a different time"
-MSG_PAY_WITH = "Choose how to pay the reschedule fee"
-MSG_WALLET_LOW = "Insufficient wallet balance"
-MSG_RECEIPT = "Enter the desk receipt number"
-MSG_DESK_ADMIN = "Only the clinic's desk can take the fee in person"
-MSG_ONLINE_PATIENT = "Only the patient can pay online; take the fee from the wallet or at the desk"
-MSG_REPLACED = "Replaced by a newer reschedule request"
-MSG_REBOOK_ONLY = "Only expired or cancelled appointments can be booked again"
-MSG_GATEWAY_DOWN = "Payments are unavailable right now; please try again in a few minutes"
+MSG_NOT_CONFIRMED = N_("Only confirmed appointments can be rescheduled")
+MSG_SAME_SLOT = N_("Choose a different time")
+MSG_PAY_WITH = N_("Choose how to pay the reschedule fee")
+MSG_WALLET_LOW = N_("Insufficient wallet balance")
+MSG_RECEIPT = N_("Enter the desk receipt number")
+MSG_DESK_ADMIN = N_("Only the clinic's desk can take the fee in person")
+MSG_ONLINE_PATIENT = N_(
+    "Only the patient can pay online; take the fee from the wallet or at the desk"
+)
+MSG_REPLACED = N_("Replaced by a newer reschedule request")
+MSG_REBOOK_ONLY = N_("Only expired or cancelled appointments can be booked again")
+MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
 
 
 # --- who may act, what it costs ------------------------------------------------------------

@@ -24,13 +24,16 @@ from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
 from portal.gateway.confirm import Unconfirmed, confirmed_payment
+from portal.i18n import N_
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 
-MSG_BAD_SIGNATURE = "We could not verify this payment"
-MSG_NOT_PAID = "The payment did not go through"
-MSG_CONFIRMING = "We are still confirming your payment with the bank; check back in a few minutes"
-MSG_SLOT_GONE = "The new time was taken before your payment arrived; the fee is in your wallet"
+MSG_BAD_SIGNATURE = N_("We could not verify this payment")
+MSG_NOT_PAID = N_("The payment did not go through")
+MSG_CONFIRMING = N_(
+    "We are still confirming your payment with the bank; check back in a few minutes"
+)
+MSG_SLOT_GONE = N_("The new time was taken before your payment arrived; the fee is in your wallet")
 
 
 def find_by_order(order_id):

@@ -27,19 +27,20 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import meetlinks, pricing, slots
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.extensions import db
+from portal.i18n import N_
 from portal.policies import store as policy_store
 
-MSG_SPECIALIZATION = "The service's specialization must be one of the provider's"
+MSG_SPECIALIZATION = N_("The service's specialization must be one of the provider's")
 MSG_NOT_OFFERED = "{name} does not offer this service at this clinic"
 MSG_PATIENT_BUSY = "{name} already has an appointment at that time"
-MSG_ONE_PERSON = "A visit is for one person; start a new visit for someone else"
-MSG_VISIT_CLOSED = "This visit is already paid; items can no longer be changed"
-MSG_ONLY_UNPAID = "Only unpaid items can be removed"
-MSG_REFERRAL_OWNER = "The referral must be a booking of the same patient"
-MSG_REFERRAL_KIND = "Only follow-ups and lab tests can refer to an earlier booking"
-MSG_REFERRAL_EARLIER = "The referral must be an earlier booking"
-MSG_MEET_LINK_OFFLINE = "Meeting links are only for online services"
-MSG_MEET_LINK_WHO = "The provider or the clinic adds the meeting link"
+MSG_ONE_PERSON = N_("A visit is for one person; start a new visit for someone else")
+MSG_VISIT_CLOSED = N_("This visit is already paid; items can no longer be changed")
+MSG_ONLY_UNPAID = N_("Only unpaid items can be removed")
+MSG_REFERRAL_OWNER = N_("The referral must be a booking of the same patient")
+MSG_REFERRAL_KIND = N_("Only follow-ups and lab tests can refer to an earlier booking")
+MSG_REFERRAL_EARLIER = N_("The referral must be an earlier booking")
+MSG_MEET_LINK_OFFLINE = N_("Meeting links are only for online services")
+MSG_MEET_LINK_WHO = N_("The provider or the clinic adds the meeting link")
 
 
 def _aware(value, name):

@@ -17,6 +17,7 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.catalog.models import Provider
 from portal.db import unit_of_work
 from portal.extensions import db
+from portal.i18n import N_
 
 __all__ = [
     "FORM",
@@ -35,7 +36,7 @@ __all__ = [
     "snapshot",
 ]
 
-MSG_CONFLICT = "That conflicts with an existing entry."
+MSG_CONFLICT = N_("That conflicts with an existing entry.")
 
 
 @contextmanager

@@ -41,17 +41,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from portal.domain.text import N_
+
 from .policy import DEFAULT_POLICY, Policy, RefundTier
 from .rates import allocate_pro_rata, apply_bps, format_inr
 
 ACTORS = ("patient", "admin", "clinic", "provider")
 
-MSG_PATIENT_TOO_LATE = "Cancellation not allowed within 24 hours of appointment"
-MSG_TEAM_ADMIN_ONLY = "Team appointments can only be cancelled by an administrator"
-MSG_PROVIDER_AFTER_START = "Provider cancellation is only possible before the appointment starts"
-MSG_OVERRIDE_ADMIN_ONLY = "Only administrators can override the refund amount"
-MSG_OVERRIDE_NOTE = "Detailed note required for audit trail"
-MSG_NEGATIVE = "Refund amount cannot be negative"
+MSG_PATIENT_TOO_LATE = N_("Cancellation not allowed within 24 hours of appointment")
+MSG_TEAM_ADMIN_ONLY = N_("Team appointments can only be cancelled by an administrator")
+MSG_PROVIDER_AFTER_START = N_(
+    "Provider cancellation is only possible before the appointment starts"
+)
+MSG_OVERRIDE_ADMIN_ONLY = N_("Only administrators can override the refund amount")
+MSG_OVERRIDE_NOTE = N_("Detailed note required for audit trail")
+MSG_NEGATIVE = N_("Refund amount cannot be negative")
 
 __all__ = [
     "gives_back_reschedule_fees",

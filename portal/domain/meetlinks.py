@@ -11,11 +11,13 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from portal.domain.text import N_
+
 from .policy import DEFAULT_POLICY, Policy
 
 MAX_LENGTH = 2048
-MSG_INVALID = "Enter a valid meeting link"
-MSG_HTTPS = "Meeting links must use https"
+MSG_INVALID = N_("Enter a valid meeting link")
+MSG_HTTPS = N_("Meeting links must use https")
 MSG_HOST = "Meeting links must be on an approved service ({domains})"
 
 # Printable ASCII without space, backslash, quotes or angle brackets: browsers "fix" a

@@ -19,11 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from portal.domain.text import N_
+
 from .policy import DEFAULT_POLICY, Policy
 from .rates import apply_bps
 
-MSG_TOO_LATE = "Reschedule not allowed within 24 hours of appointment"
-MSG_STARTED = "Appointment has already started"
+MSG_TOO_LATE = N_("Reschedule not allowed within 24 hours of appointment")
+MSG_STARTED = N_("Appointment has already started")
 
 __all__ = ["RescheduleQuote", "reschedule_quote", "reschedule_penalty_bps", "MSG_TOO_LATE"]
 

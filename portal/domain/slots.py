@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from portal.domain.text import N_
+
 __all__ = [
     "WeeklyWindow",
     "free_slots",
@@ -44,11 +46,11 @@ __all__ = [
 
 UTC = UTC
 
-MSG_WEEKEND = "Appointments not available on weekends"
-MSG_CLOSED_DAY = "Appointments not available on that day"
-MSG_PROVIDER_UNAVAILABLE = "Provider is not available at that time"
-MSG_TAKEN = "Slot no longer available"
-MSG_PAST = "That time has already passed"
+MSG_WEEKEND = N_("Appointments not available on weekends")
+MSG_CLOSED_DAY = N_("Appointments not available on that day")
+MSG_PROVIDER_UNAVAILABLE = N_("Provider is not available at that time")
+MSG_TAKEN = N_("Slot no longer available")
+MSG_PAST = N_("That time has already passed")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ timeline; this reads the same attempt rows and says what happened, once, in orde
 from dataclasses import dataclass
 
 from portal.domain.states import PaymentStatus
+from portal.i18n import N_
 from portal.payments.models import DESK, LINK, WALLET, AttemptNote
 
 
@@ -18,28 +19,28 @@ class Step:
 
 def _pending_text(event, payment):
     if event == "wallet.reserved":
-        return "Wallet amount set aside for this payment"
+        return N_("Wallet amount set aside for this payment")
     if event in ("link.resent", "payment.link_resent"):
-        return "Payment link sent again"
+        return N_("Payment link sent again")
     if event.startswith("link"):
-        return "Payment link sent"
+        return N_(N_("Payment link sent"))
     if event == "checkout.retry":
-        return "Payment started again"
+        return N_("Payment started again")
     if payment.kind == LINK:
-        return "Payment link sent"
-    return "Payment started"
+        return N_(N_("Payment link sent"))
+    return N_("Payment started")
 
 
 def _ended_text(event, payment):
     if payment.kind == WALLET:
-        return "Wallet amount released (nothing was paid)"
+        return N_("Wallet amount released (nothing was paid)")
     if "cancel" in event:
-        return "Payment link cancelled"
+        return N_("Payment link cancelled")
     if payment.kind == LINK:
-        return "Payment link expired"
+        return N_("Payment link expired")
     if event == "abandoned":
-        return "Payment not completed"
-    return "Payment time ran out"
+        return N_("Payment not completed")
+    return N_("Payment time ran out")
 
 
 def describe(attempt, payment):
@@ -47,17 +48,17 @@ def describe(attempt, payment):
     status, event = str(attempt.status), attempt.event or ""
     if status == PaymentStatus.SUCCESSFUL:
         if payment.kind == WALLET:
-            return Step(attempt.at, "Paid from your wallet", payment.amount, "ok")
+            return Step(attempt.at, N_("Paid from your wallet"), payment.amount, "ok")
         if payment.kind == DESK:
-            return Step(attempt.at, "Paid at the clinic", payment.amount, "ok")
+            return Step(attempt.at, N_("Paid at the clinic"), payment.amount, "ok")
         amount = payment.captured_amount or payment.amount
-        return Step(attempt.at, "Payment received", amount, "ok")
+        return Step(attempt.at, N_("Payment received"), amount, "ok")
     if status == PaymentStatus.FAILED:
-        return Step(attempt.at, "Payment failed; no money was taken", payment.amount, "bad")
+        return Step(attempt.at, N_("Payment failed; no money was taken"), payment.amount, "bad")
     if status == PaymentStatus.EXPIRED:
         return Step(attempt.at, _ended_text(event, payment), payment.amount, "")
     if status == AttemptNote.MISMATCH:
-        text = "Payment received for a different amount; our team will look into it"
+        text = N_("Payment received for a different amount; our team will look into it")
         return Step(attempt.at, text, payment.amount, "bad")
     if status in (AttemptNote.AUTHORIZED, AttemptNote.REJECTED):
         return None  # a step on the way (or a forged callback): nothing the patient did

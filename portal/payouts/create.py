@@ -12,6 +12,7 @@ from portal.domain.payouts import cycle_payable, payout_mode, tds_for_payout
 from portal.domain.rates import financial_year, format_inr
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
+from portal.i18n import N_
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
@@ -27,13 +28,13 @@ from portal.payouts.common import (
     snapshot,
 )
 
-MSG_NO_ACCOUNT = "No validated bank account or UPI id: payouts wait until one is validated."
+MSG_NO_ACCOUNT = N_("No validated bank account or UPI id: payouts wait until one is validated.")
 MSG_NOTHING = "Nothing to pay: the payable balance is {balance}."
 MSG_TDS_EATS_ALL = (
     "TDS due ({tds}) takes the whole payable ({gross}); the balance carries "
     "forward until it covers the TDS."
 )
-MSG_RACE = "The payable changed while the payout was being made; try again."
+MSG_RACE = N_("The payable changed while the payout was being made; try again.")
 
 
 def tds_for_next(provider_id, fy, gross, pol=None):

@@ -18,6 +18,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.states import FUND_ACCOUNT, FundAccountStatus
 from portal.extensions import db
 from portal.gateway import errors as gw_errors
+from portal.i18n import N_
 from portal.payouts import models as m
 from portal.payouts.gateway import gateway
 
@@ -25,12 +26,12 @@ IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
 ACCOUNT_RE = re.compile(r"^[0-9]{9,18}$")
 VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
 
-MSG_IFSC = "Enter a valid IFSC: 4 letters, 0, then 6 letters or digits (e.g. HDFC0001234)."
-MSG_ACCOUNT = "Enter the account number: 9 to 18 digits."
-MSG_ACCOUNT_MATCH = "The account numbers do not match."
-MSG_NAME = "Enter the account holder's name (3 to 50 characters)."
-MSG_VPA = "Enter a UPI id like name@bank."
-MSG_GATEWAY = "RazorpayX could not be reached. Nothing was changed; please try again."
+MSG_IFSC = N_("Enter a valid IFSC: 4 letters, 0, then 6 letters or digits (e.g. HDFC0001234).")
+MSG_ACCOUNT = N_("Enter the account number: 9 to 18 digits.")
+MSG_ACCOUNT_MATCH = N_("The account numbers do not match.")
+MSG_NAME = N_("Enter the account holder's name (3 to 50 characters).")
+MSG_VPA = N_("Enter a UPI id like name@bank.")
+MSG_GATEWAY = N_("RazorpayX could not be reached. Nothing was changed; please try again.")
 
 
 class FundAccountError(Exception):

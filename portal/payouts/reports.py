@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.catalog.models import INSTANT
@@ -169,7 +170,13 @@ def dashboard(provider):
     if provider.payout_schedule != INSTANT:
         decision = cycle_payable(balance, policy=policy())
         if not decision.pay:
-            carry = decision.message
+            # decision.message's words, in the reader's language (the domain cannot translate)
+            carry = gettext(
+                "Minimum payout threshold not met. Required: %(required)s, "
+                "Available: %(available)s",
+                required=format_inr(policy().payout_minimum),
+                available=format_inr(balance),
+            )
     start, end = financial_year_bounds(fy)
     return {
         "balance": balance,

@@ -12,23 +12,24 @@ from portal.booking.errors import BookingError, NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
 from portal.config import setting
 from portal.extensions import db
+from portal.i18n import N_
 from portal.refunds.models import Refund
 
-MSG_ALREADY = "This appointment is already cancelled"
-MSG_NOT_CONFIRMED = "Only confirmed appointments can be cancelled"
-MSG_STARTED = "This appointment has already started"
-MSG_NO_ITEMS = "Choose at least one appointment to cancel"
-MSG_REASON = "Give a reason for the cancellation"
-MSG_SECOND_ADMIN = "A different administrator must approve this refund"
-MSG_DECIDED = "This request has already been decided"
-MSG_NOTHING_LEFT = "Nothing is left to refund for this appointment"
-MSG_NOT_FAILED = "Only a failed refund can be retried or sent to the wallet"
-MSG_MODE = "Choose who the cancellation is for"
-MSG_PENALTY_PROVIDER = "Choose the provider who cancelled"
-MSG_FURTHER_NOT_CANCELLED = "A further refund is only for a cancelled appointment"
-MSG_FURTHER_AMOUNT = "Enter an amount above ₹0"
+MSG_ALREADY = N_("This appointment is already cancelled")
+MSG_NOT_CONFIRMED = N_("Only confirmed appointments can be cancelled")
+MSG_STARTED = N_("This appointment has already started")
+MSG_NO_ITEMS = N_("Choose at least one appointment to cancel")
+MSG_REASON = N_("Give a reason for the cancellation")
+MSG_SECOND_ADMIN = N_("A different administrator must approve this refund")
+MSG_DECIDED = N_("This request has already been decided")
+MSG_NOTHING_LEFT = N_("Nothing is left to refund for this appointment")
+MSG_NOT_FAILED = N_("Only a failed refund can be retried or sent to the wallet")
+MSG_MODE = N_("Choose who the cancellation is for")
+MSG_PENALTY_PROVIDER = N_("Choose the provider who cancelled")
+MSG_FURTHER_NOT_CANCELLED = N_("A further refund is only for a cancelled appointment")
+MSG_FURTHER_AMOUNT = N_("Enter an amount above ₹0")
 MSG_FURTHER_TOO_MUCH = "Refund amount cannot exceed what is left to refund: {left}"
-MSG_FURTHER_PENDING = "A further refund for this appointment already awaits approval"
+MSG_FURTHER_PENDING = N_("A further refund for this appointment already awaits approval")
 
 GATEWAY_MINIMUM = 100  # Razorpay refunds at least ₹1; a smaller gateway part goes to the wallet
 ADMIN_MODES = {"patient": "admin", "clinic": "clinic", "provider": "provider"}

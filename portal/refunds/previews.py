@@ -4,6 +4,8 @@ only."""
 
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from portal.accounts.models import PATIENT
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
@@ -39,29 +41,43 @@ def tier_text(rule, policy=None):
 
     full, partial = (policy.patient_cancellation_tiers + (None, None))[:2]
     texts = {
-        "patient_full": f"{full.notice.total_seconds() / 3600:g} hours or more before the "
-        f"start: {tier(full)} refund"
+        # gettext with named values: the same English, in the reader's language on a page.
+        "patient_full": gettext(
+            "%(hours)s hours or more before the start: %(tier)s refund",
+            hours=f"{full.notice.total_seconds() / 3600:g}",
+            tier=tier(full),
+        )
         if full
-        else "Full refund",
-        "patient_partial": f"Between {partial.notice.total_seconds() / 3600:g} and "
-        f"{full.notice.total_seconds() / 3600:g} hours before the start: "
-        f"{tier(partial)}"
+        else gettext("Full refund"),
+        "patient_partial": gettext(
+            "Between %(low)s and %(high)s hours before the start: %(tier)s",
+            low=f"{partial.notice.total_seconds() / 3600:g}",
+            high=f"{full.notice.total_seconds() / 3600:g}",
+            tier=tier(partial),
+        )
         if partial and full
-        else "Partial refund",
-        "admin_late": f"Cancelled by the clinic for you within "
-        f"{partial.notice.total_seconds() / 3600 if partial else 24:g} hours: "
-        f"{tier(policy.admin_late_cancellation)}",
-        "provider": f"Cancelled by the provider: "
-        f"{policy.provider_cancellation_refund_bps / 100:g}% refund",
-        "clinic": f"Cancelled by the clinic: {policy.clinic_cancellation_refund_bps / 100:g}% "
-        f"refund",
-        "override": "Refund amount set by an administrator",
-        "override_approved": "Refund amount set by an administrator (approved)",
-        "override_needs_approval": "Calculated refund now; the rest awaits a second "
-        "administrator's approval",
+        else gettext("Partial refund"),
+        "admin_late": gettext(
+            "Cancelled by the clinic for you within %(hours)s hours: %(tier)s",
+            hours=f"{partial.notice.total_seconds() / 3600 if partial else 24:g}",
+            tier=tier(policy.admin_late_cancellation),
+        ),
+        "provider": gettext(
+            "Cancelled by the provider: %(pct)s%% refund",
+            pct=f"{policy.provider_cancellation_refund_bps / 100:g}",
+        ),
+        "clinic": gettext(
+            "Cancelled by the clinic: %(pct)s%% refund",
+            pct=f"{policy.clinic_cancellation_refund_bps / 100:g}",
+        ),
+        "override": gettext("Refund amount set by an administrator"),
+        "override_approved": gettext("Refund amount set by an administrator (approved)"),
+        "override_needs_approval": gettext(
+            "Calculated refund now; the rest awaits a second administrator's approval"
+        ),
     }
     if rule == "admin_patient_tier":
-        return "As if cancelled online by the patient"
+        return gettext("As if cancelled online by the patient")
     return texts.get(rule, "")
 
 

@@ -18,6 +18,7 @@ from portal.accounts.service import FORM, PermissionDenied, ValidationError
 from portal.accounts.service import NotFound as AccountNotFound
 from portal.booking.errors import BookingError
 from portal.domain.states import InvalidTransition
+from portal.i18n import N_
 from portal.payouts.common import PayoutError
 from portal.payouts.fund_accounts import FundAccountError
 from portal.payouts.fund_accounts import NotFound as FundAccountNotFound
@@ -26,7 +27,7 @@ log = logging.getLogger("portal.web")
 
 NOT_FOUND = (AccountNotFound, FundAccountNotFound)
 DOMAIN_ERRORS = (BookingError, ValidationError, PayoutError, FundAccountError)
-MSG_TRANSITION = "That cannot be done any more: it has changed meanwhile. Reload the page."
+MSG_TRANSITION = N_("That cannot be done any more: it has changed meanwhile. Reload the page.")
 
 
 def apply_errors(form, errors):

@@ -1,8 +1,11 @@
 """What pages show a value as: clinic times, status badges and labels (registered as Jinja
 filters once, in ``portal.templating``; views use them for flash messages and choices)."""
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+from flask_babel import get_locale, gettext
 
 from portal.catalog.models import DEFAULT_TIMEZONE
 from portal.config import policy
@@ -20,6 +23,7 @@ from portal.domain.states import (
     RescheduleStatus,
     VisitStatus,
 )
+from portal.i18n import N_
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
 # stored strings, so one table serves bookings, visits, payments, refunds and payouts.
@@ -68,21 +72,64 @@ STATUS_BADGES.update(
 )
 
 
+# Day and month names as strftime writes them (C locale), for pages read in Hindi; digits
+# stay Latin in both languages (docs/i18n.md).
+_HINDI_NAMES = {
+    "Monday": "सोमवार", "Tuesday": "मंगलवार", "Wednesday": "बुधवार", "Thursday": "गुरुवार",
+    "Friday": "शुक्रवार", "Saturday": "शनिवार", "Sunday": "रविवार",
+    "Mon": "सोम", "Tue": "मंगल", "Wed": "बुध", "Thu": "गुरु", "Fri": "शुक्र", "Sat": "शनि",
+    "Sun": "रवि",
+    "January": "जनवरी", "February": "फ़रवरी", "March": "मार्च", "April": "अप्रैल", "May": "मई",
+    "June": "जून", "July": "जुलाई", "August": "अगस्त", "September": "सितंबर",
+    "October": "अक्टूबर", "November": "नवंबर", "December": "दिसंबर",
+    "Jan": "जन॰", "Feb": "फ़र॰", "Mar": "मार्च", "Apr": "अप्रैल", "Jun": "जून", "Jul": "जुल॰",
+    "Aug": "अग॰", "Sep": "सित॰", "Oct": "अक्टू॰", "Nov": "नव॰", "Dec": "दिस॰",
+}  # fmt: skip
+_NAME = re.compile(r"\b(" + "|".join(sorted(_HINDI_NAMES, key=len, reverse=True)) + r")\b")
+
+
+def _reading_hindi():
+    try:
+        return str(get_locale() or "") == "hi"
+    except RuntimeError:  # outside a request or app context: English
+        return False
+
+
+def day_names(text):
+    """``text`` (a strftime date) with its day and month names in the reader's language."""
+    if not text or not _reading_hindi():
+        return text
+    return _NAME.sub(lambda m: _HINDI_NAMES[m.group(1)], text)
+
+
 def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):
     """An aware datetime in the clinic's zone with its abbreviation: "Mon 02 Mar 2026,
     10:00 IST"."""
     if value is None:
         return "—"
-    return value.astimezone(ZoneInfo(tz or DEFAULT_TIMEZONE)).strftime(fmt)
+    return day_names(value.astimezone(ZoneInfo(tz or DEFAULT_TIMEZONE)).strftime(fmt))
 
 
 def status_badge(status):
     return STATUS_BADGES.get(str(status), "")
 
 
+# Every status a patient or doctor can see, for the catalogue (status_label translates).
+STATUS_LABELS = (
+    N_("Scheduled"), N_("Confirmed"), N_("Started"), N_("Completed"), N_("Cancelled"),
+    N_("Expired"), N_("Pending"), N_("Partially cancelled"), N_("Successful"), N_("Failed"),
+    N_("Processed"), N_("Queued"), N_("Processing"), N_("Reversed"), N_("Draft"),
+    N_("Pending payment"), N_("Done"), N_("Approved"), N_("Rejected"), N_("Validated"),
+    N_("Pending approval"), N_("Applied"), N_("Sending"), N_("Open"),
+)  # fmt: skip
+
+
 def status_label(status):
-    """``PARTIALLY_CANCELLED`` → "Partially cancelled"."""
-    return str(status or "").replace("_", " ").capitalize()
+    """``PARTIALLY_CANCELLED`` → "Partially cancelled" (in the reader's language)."""
+    label = str(status or "").replace("_", " ").capitalize()
+    if label and _reading_hindi():
+        return gettext(label)
+    return label
 
 
 def late_booking_notice(start_at):

@@ -19,6 +19,7 @@ from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
 from portal.extensions import db
+from portal.web.filters import day_names
 from portal.web.htmx import fragment_block, render
 
 bp = Blueprint("public", __name__)
@@ -96,7 +97,7 @@ def price(service_row):
 
 def slot_label(start, clinic):
     local = start.astimezone(ZoneInfo(clinic.timezone))
-    return local.strftime("%a %d %b, %H:%M").replace(" 0", " ")
+    return day_names(local.strftime("%a %d %b, %H:%M").replace(" 0", " "))
 
 
 def local_day(start, clinic):

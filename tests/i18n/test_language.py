@@ -117,3 +117,100 @@ def test_the_checker_finds_english():
     assert untranslated("<p>नमस्ते</p><p>Book a visit</p>") == ["Book a visit"]
     assert untranslated('<input placeholder="Search">') == ["Search"]
     assert untranslated("<p>Dr Asha</p>", data={"Dr Asha"}) == []
+
+
+# --- the patient and doctor interface in Hindi, with real data ----------------------------
+
+# Names the test data put on the pages (people, clinics, services): not words to translate.
+WORLD_DATA = {
+    "Priya Sharma", "Aarav", "Dr Asha Rao", "Dr Vikram Shah", "City Lab", "Indiranagar Clinic",
+    "Bengaluru", "100 Ft Road", "General Medicine", "Pathology", "Consultation", "Follow-up",
+    "Blood test", "KMC-1", "Asia/Kolkata", "98123 45678",
+    "29ABCDE1234F1Z5", "12/2017-CT(Rate)",  # a GSTIN and the GST notification cited as is
+    "IMPS/NEFT", "HDFC0001234", "name@bank",  # bank formats shown as examples
+}  # fmt: skip
+
+
+def _hindi_pages(client, paths, data):
+    """Each path rendered in Hindi → the English left on it (an empty dict when none)."""
+    client.set_cookie("lang", "hi")
+    left = {}
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        found = untranslated(response.get_data(as_text=True), data=data)
+        if found:
+            left[path] = found
+    return left
+
+
+def _paid_visit(app, client, world):
+    """A visit held through the service and paid in full from the wallet, as the patient."""
+    from tests.web.booking.helpers import credit_wallet, hold
+
+    visit_id, item_id = hold(app, world)
+    credit_wallet(app, world.patient.id, 100_000)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "529.50"})
+    assert response.status_code == 303
+    return visit_id, item_id
+
+
+def _numbers(app, visit_id):
+    from portal.booking.models import MasterBooking
+
+    with app.app_context():
+        visit = db.session.get(MasterBooking, visit_id)
+        return {visit.number, visit.invoice_no or "—"}
+
+
+def test_patient_pages_in_hindi_have_no_english_left(app, client, login, world):
+    from tests.web.booking.helpers import book_url, hold, slot
+
+    login(world.patient)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    paid_id, item_id = _paid_visit(app, client, world)
+    open_id, _open_item = hold(app, world, service=world.follow, start=slot(world.day, 12))
+    find = client.get("/find").get_data(as_text=True)
+    times = re.search(r'class="more-times" href="([^"]+)"', find).group(1).replace("&amp;", "&")
+    paths = [
+        "/",
+        "/me/",
+        "/find",
+        times,
+        book_url(world),
+        f"/me/visits/{open_id}",
+        f"/me/visits/{paid_id}",
+        f"/me/visits/{paid_id}/confirmation",
+        f"/me/visits/{paid_id}/cancel",
+        f"/me/visits/{paid_id}/refunds",
+        f"/me/bookings/{item_id}/reschedule",
+        "/me/wallet",
+        "/me/visits",
+        f"/me/visits/{paid_id}/receipt",
+        "/me/dependents",
+        f"/me/dependents/{world.child}/edit",
+        "/notifications/",
+    ]
+    data = WORLD_DATA | _numbers(app, paid_id) | _numbers(app, open_id) | {world.patient.email}
+    assert _hindi_pages(client, paths, data) == {}
+
+
+def test_doctor_pages_in_hindi_have_no_english_left(app, client, login, world):
+    patient = app.test_client()
+    patient.post("/auth/login", data={"email": world.patient.email, "password": PASSWORD})
+    _paid_visit(app, patient, world)  # an appointment on the doctor's schedule
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    paths = ["/provider/", "/provider/schedule", "/provider/availability",
+             "/provider/earnings", "/provider/bank"]  # fmt: skip
+    assert _hindi_pages(client, paths, WORLD_DATA | {world.provider_user.email}) == {}
+
+
+def test_a_page_with_an_unwrapped_string_fails_the_check(app, client, login, world):
+    # The pages above are checked by rendering them: prove one English word is caught.
+    login(world.patient)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    page = client.get("/me/wallet").get_data(as_text=True)
+    assert untranslated(page, data=WORLD_DATA) == []
+    found = untranslated(page.replace("</h1>", " Wallet</h1>", 1), data=WORLD_DATA)
+    assert len(found) == 1 and found[0].endswith("Wallet")

@@ -109,7 +109,7 @@ class DependentForm(PortalForm):
         _l("Relationship"),
         choices=[
             SelectChoice("", _l("Choose…")),
-            *(SelectChoice(v, label) for v, label in RELATIONSHIPS),
+            *(SelectChoice(v, _l(label)) for v, label in RELATIONSHIPS),
         ],
         validators=[_required(_l("Enter how they are related to you."))],
     )

@@ -14,13 +14,14 @@ from flask_wtf import FlaskForm
 from wtforms.validators import Length
 
 from portal.accounts.service import CONTROL_CHARS
+from portal.i18n import N_
 
 MAX_TEXT = 2000  # a field that names no Length of its own
 MAX_INT = 2**31 - 1
 ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 MSG_TOO_LONG = "This is too long: at most {max} characters."
 MSG_CONTROL = CONTROL_CHARS  # one wording for the accounts rule and every other form
-MSG_NUMBER = "That number is too large."
+MSG_NUMBER = N_("That number is too large.")
 
 
 def has_control_characters(text):

@@ -7,6 +7,8 @@ never float)."""
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
@@ -22,6 +24,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
@@ -64,11 +67,20 @@ def parse_start(text):
     return value.astimezone(UTC)
 
 
+def _relationship(value):
+    """A dependent's relationship as the person choice names it: "child" (or in Hindi)."""
+    label = dict(RELATIONSHIPS).get(value)
+    return gettext(label).lower() if label else value
+
+
 def person_choices(user):
     """ "For me" and each dependent, as (value, label) pairs."""
     return options(
-        [(SELF, f"Me ({user.name})")]
-        + [(f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in user.dependents]
+        [(SELF, _l("Me (%(name)s)", name=user.name))]
+        + [
+            (f"dependent:{d.id}", f"{d.name} ({_relationship(d.relationship_)})")
+            for d in user.dependents
+        ]
     )
 
 
@@ -92,17 +104,17 @@ class BookForm(PortalForm):
     start = HiddenField(validators=[_required("a start time")])
     visit = HiddenField()
     person = SelectField(
-        "Who is the visit for?",
-        choices=options([(SELF, "Me")]),
+        _l("Who is the visit for?"),
+        choices=options([(SELF, _l("Me"))]),
         validators=[_required("who the visit is for")],
     )
     referral = SelectField(
-        "Referred from an earlier visit", choices=options([("", "No referral")]), default=""
+        _l("Referred from an earlier visit"), choices=options([("", _l("No referral"))]), default=""
     )
 
     def validate_start(self, field):
         if field.data and parse_start(field.data) is None:
-            raise ValidationError("That slot time is not valid; pick a slot again.")
+            raise ValidationError(_l("That slot time is not valid; pick a slot again."))
 
 
 class OperatorItemForm(PortalForm):
@@ -126,7 +138,7 @@ class OperatorItemForm(PortalForm):
         choices=options([(SELF, "The patient")]),
         validators=[_required("who the visit is for")],
     )
-    referral = SelectField("Referred from", choices=options([("", "No referral")]), default="")
+    referral = SelectField("Referred from", choices=options([("", _l("No referral"))]), default="")
     meet_link = StringField(
         "Meeting link (online services)",
         validators=[Optional(), Length(max=2048)],
@@ -136,7 +148,7 @@ class OperatorItemForm(PortalForm):
 
 class CouponCodeForm(PortalForm):
     code = StringField(
-        "Coupon code",
+        _l("Coupon code"),
         validators=[_required("a coupon code"), Length(max=32)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters"},
     )
@@ -148,11 +160,11 @@ class WalletForm(PortalForm):
     class Meta:
         csrf = False
 
-    wallet = RupeesField("Use from wallet (₹)")
+    wallet = RupeesField(_l("Use from wallet (₹)"))
 
 
 class PayForm(PortalForm):
-    wallet = RupeesField("Use from wallet (₹)")
+    wallet = RupeesField(_l("Use from wallet (₹)"))
 
 
 class DeskPaymentForm(PortalForm):
@@ -241,9 +253,9 @@ MOVE_FIELDS = {"start_at": "slot"}  # the booking service's field → the move f
 class MoveForm(PortalForm):
     """Moving a booking: a day to list free times for, and the chosen time."""
 
-    day = DateField("Day", validators=[Optional()])
+    day = DateField(_l("Day"), validators=[Optional()])
     start = HiddenField()
-    slot = RadioField("New time", choices=[], validate_choice=False)
+    slot = RadioField(_l("New time"), choices=[], validate_choice=False)
 
 
 def move_day(form, item):
@@ -256,8 +268,8 @@ def move_day(form, item):
 
 class PatientMoveForm(MoveForm):
     pay_with = RadioField(
-        "Pay the fee with",
-        choices=options([("wallet", "My wallet"), ("gateway", "Pay online")]),
+        _l("Pay the fee with"),
+        choices=options([("wallet", _l("My wallet")), ("gateway", _l("Pay online"))]),
         validate_choice=False,
     )
 
@@ -265,7 +277,7 @@ class PatientMoveForm(MoveForm):
 class AdminMoveForm(MoveForm):
     override = BooleanField("Override the 24-hour rule")
     pay_with = RadioField(
-        "Pay the fee with",
+        _l("Pay the fee with"),
         choices=options([("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
         validators=[Optional()],
     )  # a zero fee needs none; anything else is refused

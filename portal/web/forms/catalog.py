@@ -3,6 +3,7 @@ provider's own availability and leave."""
 
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -33,6 +34,7 @@ from portal.catalog.models import (
     WEEKDAYS,
 )
 from portal.config import policy
+from portal.i18n import N_
 from portal.web.forms.base import PortalForm
 
 
@@ -125,24 +127,35 @@ class ServiceForm(PortalForm):
     active = BooleanField("Bookable", default=True)
 
 
+# The weekday names, for the catalogue (the choices below translate them).
+WEEKDAY_LABELS = (
+    N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+    N_("Sunday"),
+)  # fmt: skip
+
+
 class WindowForm(PortalForm):
-    clinic_id = SelectField("Clinic", coerce=int)
+    clinic_id = SelectField(_l("Clinic"), coerce=int)
     weekday = SelectField(
-        "Day", coerce=int, choices=[SelectChoice(i, d) for i, d in enumerate(WEEKDAYS)]
+        _l("Day"), coerce=int, choices=[SelectChoice(i, _l(d)) for i, d in enumerate(WEEKDAYS)]
     )
-    start_time = TimeField("From", validators=[InputRequired("Enter the start time.")])
-    end_time = TimeField("Until", validators=[InputRequired("Enter the end time.")])
+    start_time = TimeField(_l("From"), validators=[InputRequired(_l("Enter the start time."))])
+    end_time = TimeField(_l("Until"), validators=[InputRequired(_l("Enter the end time."))])
 
 
 class LeaveForm(PortalForm):
     starts_at = DateTimeLocalField(
-        "From", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Enter when the leave starts.")]
+        _l("From"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(_l("Enter when the leave starts."))],
     )
     ends_at = DateTimeLocalField(
-        "Until", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Enter when the leave ends.")]
+        _l("Until"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(_l("Enter when the leave ends."))],
     )
     reason = StringField(
-        "Reason",
+        _l("Reason"),
         validators=[Optional(), Length(max=200)],
-        render_kw={"placeholder": "Optional, e.g. conference"},
+        render_kw={"placeholder": _l("Optional, e.g. conference")},
     )

@@ -5,7 +5,9 @@ from decimal import Decimal, InvalidOperation
 
 from wtforms import StringField, ValidationError
 
-RUPEE_MESSAGE = "Enter an amount in rupees, e.g. 250 or 250.50."
+from portal.i18n import N_
+
+RUPEE_MESSAGE = N_("Enter an amount in rupees, e.g. 250 or 250.50.")
 # Far above any price, and within every money column (BIGINT paise, INTEGER basis points):
 # a longer number is a typing slip or a probe, not an amount.
 MAX_PAISE = 10**12  # ₹1,000 crore
@@ -23,7 +25,7 @@ def _decimal(text, places, message):
     if not value.is_finite() or value.as_tuple().exponent < -places:
         raise ValueError(message)
     if len(value.as_tuple().digits) > 20:  # before any arithmetic on a 10,000-digit number
-        raise ValueError("That number is too large.")
+        raise ValueError(N_("That number is too large."))
     return value
 
 
@@ -37,7 +39,7 @@ def parse_rupees(text):
         return None
     paise = int(value * 100)
     if abs(paise) > MAX_PAISE:
-        raise ValueError("That amount is too large.")
+        raise ValueError(N_("That amount is too large."))
     return paise
 
 
@@ -51,7 +53,7 @@ def parse_percent_bps(text):
         return None
     bps = int(value * 100)
     if abs(bps) > MAX_BPS:
-        raise ValueError("That number is too large.")
+        raise ValueError(N_("That number is too large."))
     return bps
 
 
@@ -88,7 +90,7 @@ class RupeesField(StringField):
             raise ValidationError(str(exc)) from None
         if self.paise is not None and self.minimum is not None and self.paise < self.minimum:
             raise ValidationError(
-                "Enter an amount above ₹0."
+                N_("Enter an amount above ₹0.")
                 if self.minimum == 1
-                else "The amount cannot be negative."
+                else N_("The amount cannot be negative.")
             )

@@ -1,5 +1,6 @@
 """Forms of payouts: the provider's bank account or UPI id, and the admin's payout actions."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Regexp
@@ -11,24 +12,24 @@ from portal.web.forms.base import PortalForm
 
 class BankForm(PortalForm):
     kind = RadioField(
-        "Pay me by",
+        _l("Pay me by"),
         default="bank_account",
         choices=[
-            SelectChoice("bank_account", "Bank transfer (IMPS/NEFT)"),
+            SelectChoice("bank_account", _l("Bank transfer (IMPS/NEFT)")),
             SelectChoice("vpa", "UPI"),
         ],
     )
-    holder_name = StringField("Account holder's name")
+    holder_name = StringField(_l("Account holder's name"))
     ifsc = StringField(
         "IFSC", render_kw={"placeholder": "HDFC0001234", "autocomplete": "off", "maxlength": 11}
     )
     account_number = StringField(
-        "Account number", render_kw={"inputmode": "numeric", "autocomplete": "off"}
+        _l("Account number"), render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
     confirm_account_number = StringField(
-        "Account number again", render_kw={"inputmode": "numeric", "autocomplete": "off"}
+        _l("Account number again"), render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
-    vpa = StringField("UPI id", render_kw={"placeholder": "name@bank", "autocomplete": "off"})
+    vpa = StringField(_l("UPI id"), render_kw={"placeholder": "name@bank", "autocomplete": "off"})
 
 
 class ReasonForm(PortalForm):

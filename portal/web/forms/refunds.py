@@ -1,5 +1,6 @@
 """Forms of cancellations and refunds: the patient's, the provider's and the admin's."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     RadioField,
     SelectField,
@@ -24,23 +25,23 @@ MODES = [
 
 class CancelForm(PortalForm):
     items = SelectMultipleField(
-        "Appointments to cancel", choices=[], coerce=int, validate_choice=False
+        _l("Appointments to cancel"), choices=[], coerce=int, validate_choice=False
     )
     destination = RadioField(
-        "Refund to",
+        _l("Refund to"),
         default=ORIGINAL,
         choices=options(
             [
-                (ORIGINAL, "The original payment method"),
-                (WALLET, "My Clinic Portal wallet (instant)"),
+                (ORIGINAL, _l("The original payment method")),
+                (WALLET, _l("My Clinic Portal wallet (instant)")),
             ]
         ),
     )
-    reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=500)])
+    reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
 
 
 class ProviderCancelForm(PortalForm):
-    reason = TextAreaField("Reason (the patient sees it)", validators=[Length(max=2000)])
+    reason = TextAreaField(_l("Reason (the patient sees it)"), validators=[Length(max=2000)])
 
 
 class AdminCancelForm(PortalForm):
@@ -48,10 +49,10 @@ class AdminCancelForm(PortalForm):
     penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
     override = RupeesField("Refund amount (optional override, ₹)")
     destination = RadioField(
-        "Refund to",
+        _l("Refund to"),
         default="original",
         choices=options(
-            [("original", "The original payment method"), ("wallet", "The patient's wallet")]
+            [("original", _l("The original payment method")), ("wallet", "The patient's wallet")]
         ),
     )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
@@ -62,12 +63,12 @@ class FurtherRefundForm(PortalForm):
 
     amount = RupeesField("Further refund (₹)")
     destination = RadioField(
-        "Refund to",
+        _l("Refund to"),
         default="same",
         choices=options(
             [
                 ("same", "As chosen at cancellation"),
-                ("original", "The original payment method"),
+                ("original", _l("The original payment method")),
                 ("wallet", "The patient's wallet"),
             ]
         ),

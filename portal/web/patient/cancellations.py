@@ -4,6 +4,7 @@ wallet), then one POST. Refused items (within 24 h, team appointments) show the 
 message and are refused again on submit (422, the message beside the field)."""
 
 from flask import flash, redirect, request, url_for
+from flask_babel import ngettext
 from flask_login import current_user
 
 from portal.booking.models import MasterBooking
@@ -92,8 +93,12 @@ def cancel_items_post(visit_id):
         return _page(visit, form, status=422)
     total = sum(c.refund for c in done)
     flash(
-        f"Cancelled {len(done)} appointment{'s' if len(done) != 1 else ''}. "
-        f"Refund: {format_inr(total)}.",
+        ngettext(
+            "Cancelled %(num)s appointment. Refund: %(amount)s.",
+            "Cancelled %(num)s appointments. Refund: %(amount)s.",
+            len(done),
+            amount=format_inr(total),
+        ),
         "success",
     )
     return redirect(url_for("patient.visit_refunds", visit_id=visit.id), 303)

@@ -4,11 +4,13 @@ Every route works as a full page; an htmx request (not a boosted navigation) get
 ``dependent_list`` / ``dependent_edit`` block, swapped into ``#dependents``."""
 
 from flask import flash, redirect, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from portal.accounts import dependents as dependent_cases
 from portal.accounts import service
 from portal.accounts.models import Dependent
+from portal.i18n import N_
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import DependentForm
 from portal.web.htmx import fragment_block, render_form
@@ -40,7 +42,7 @@ def add_dependent():
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            flash(f"{form.name.data.strip()} added.", "success")
+            flash(gettext("%(name)s added.", name=form.name.data.strip()), "success")
             return redirect(url_for("patient.dependents"), 303)
     return _list_page(form)
 
@@ -67,7 +69,7 @@ def edit_dependent(dependent_id):
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            flash("Saved.", "success")
+            flash(N_("Saved."), "success")
             return redirect(url_for("patient.dependents"), 303)
     return render_form(
         EDIT_TEMPLATE, form, block=fragment_block("dependent_edit"), dependent=dependent
@@ -79,5 +81,5 @@ def delete_dependent(dependent_id):
     dependent = get_owned_or_404(Dependent, dependent_id)
     name = dependent.name
     dependent_cases.remove_dependent(current_user, dependent.id)
-    flash(f"{name} removed.", "success")
+    flash(gettext("%(name)s removed.", name=name), "success")
     return redirect(url_for("patient.dependents"), 303)

@@ -4,6 +4,7 @@ the free times of the same provider(s) for a chosen day (htmx swaps the list), a
 pay the fee (wallet or online); a zero fee moves at once."""
 
 from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from portal.booking import prices as booking_prices
@@ -13,6 +14,7 @@ from portal.booking.errors import BookingError, PaymentError
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
+from portal.i18n import N_
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, parse_start
@@ -21,7 +23,7 @@ from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/reschedule/reschedule.html"
-MSG_CHOOSE = "Choose a new time"
+MSG_CHOOSE = N_("Choose a new time")
 
 
 def _item(item_id):
@@ -98,7 +100,7 @@ def reschedule_post(item_id):
                 fields=result.form_fields,
             )
         return redirect(result.redirect_url, 303)
-    flash(f"Moved to {clinic_time(start, item.clinic.timezone)}.", "success")
+    flash(gettext("Moved to %(time)s.", time=clinic_time(start, item.clinic.timezone)), "success")
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
 
 
@@ -115,12 +117,14 @@ def _finish(params, reschedule_id):
         if exc.message == reschedule_payment.MSG_CONFIRMING:
             flash(exc.message, "info")
         else:
-            flash(f"Payment not completed: {exc.message}", "error")
+            flash(
+                gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error"
+            )
         return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
     if done.status == RescheduleStatus.DONE:
-        flash("Fee paid; your appointment has moved.", "success")
+        flash(N_("Fee paid; your appointment has moved."), "success")
     else:
-        flash(done.failure_reason or "The appointment could not be moved.", "error")
+        flash(done.failure_reason or N_("The appointment could not be moved."), "error")
     return redirect(url_for("patient.visit", visit_id=done.visit_id), 303)
 
 
@@ -181,5 +185,5 @@ def rebook_post(item_id):
     except BookingError as exc:
         form.slot.errors = [exc.message]
         return _page(item, form, "rebook", status=422)
-    flash("Booked again at today's price; pay to confirm.", "success")
+    flash(N_("Booked again at today's price; pay to confirm."), "success")
     return redirect(url_for("patient.visit", visit_id=new.master_id), 303)

@@ -9,6 +9,7 @@ Over 400 lines because the journey's pages share one visit and its forms; each r
 short."""
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from portal.booking import checkout as booking_checkout
@@ -24,6 +25,7 @@ from portal.config import policy
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
+from portal.i18n import N_
 from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
 from portal.web.errors import apply_booking_error
@@ -177,9 +179,11 @@ def hold_slot():
         apply_booking_error(form, exc, FIELD_MAP)
         return _book_page(form, slot, status=422)
     flash(
-        f"{slot['service'].name} is held for you for "
-        f"{int(lifecycle.hold_lifetime().total_seconds() // 60)} minutes. "
-        "Pay to confirm it.",
+        gettext(
+            "%(name)s is held for you for %(minutes)s minutes. Pay to confirm it.",
+            name=slot["service"].name,
+            minutes=int(lifecycle.hold_lifetime().total_seconds() // 60),
+        ),
         "success",
     )
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
@@ -273,7 +277,7 @@ def remove_item(visit_id, item_id):
     except BookingError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"{name} removed; its slot is free again.", "success")
+        flash(gettext("%(name)s removed; its slot is free again.", name=name), "success")
     return _back_to_visit(visit)
 
 
@@ -288,7 +292,9 @@ def apply_coupon(visit_id):
         except booking_errors.BookingError as exc:
             apply_booking_error(form, exc, FIELD_MAP)
         else:
-            flash(f"Coupon {form.code.data.strip().upper()} applied.", "success")
+            flash(
+                gettext("Coupon %(code)s applied.", code=form.code.data.strip().upper()), "success"
+            )
             return _back_to_visit(visit, wallet)
     wallet_form = WalletForm(formdata=None, data={"wallet": wallet})
     return _visit_page(
@@ -307,7 +313,7 @@ def remove_coupon(visit_id):
     except BookingError as exc:
         flash(exc.message, "error")
     else:
-        flash("Coupon removed.", "success")
+        flash(N_("Coupon removed."), "success")
     return _back_to_visit(visit, request.form.get("wallet"))
 
 
@@ -331,7 +337,7 @@ def pay(visit_id):
         apply_booking_error(form, exc, FIELD_MAP)
         return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
     if result.redirect_url is None:
-        flash("Paid from your wallet.", "success")
+        flash(N_("Paid from your wallet."), "success")
         return redirect(url_for("patient.confirmation", visit_id=visit.id), 303)
     if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
         return render(CHECKOUT, visit=visit, action=result.form_action, fields=result.form_fields)
@@ -353,7 +359,9 @@ def _finish_callback(params, visit_id):
         if exc.message == booking_checkout.MSG_CONFIRMING:
             flash(exc.message, "info")
         else:
-            flash(f"Payment not completed: {exc.message}", "error")
+            flash(
+                gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error"
+            )
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     return redirect(url_for("patient.confirmation", visit_id=paid.id), 303)
 

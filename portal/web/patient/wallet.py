@@ -4,6 +4,7 @@ their wallet account (refunds, adjustments, money used at checkout)."""
 from flask_login import current_user
 
 from portal.booking import prices as booking_prices
+from portal.i18n import N_
 from portal.ledger import queries
 from portal.web.htmx import render
 from portal.web.paging import page_args
@@ -11,17 +12,17 @@ from portal.web.patient import bp
 
 # What each ledger transaction kind is called on the patient's wallet page.
 LABELS = {
-    "booking_cancelled": "Refund for a cancelled appointment",
-    "refund_override": "Additional refund (approved)",
-    "refund_to_wallet": "Refund sent to your wallet",
-    "wallet_reserve": "Used at checkout",
-    "wallet_release": "Returned from an unfinished checkout",
-    "unapplied_payment": "Payment kept for you",
-    "reschedule_fee": "Reschedule fee",
-    "reschedule_unapplied": "Reschedule fee returned",
-    "reschedule_fee_refund": "Reschedule fee refunded (appointment cancelled by the clinic)",
-    "wallet_adjustment": "Adjustment by the clinic",
-    "adjustment": "Adjustment by the clinic",
+    "booking_cancelled": N_("Refund for a cancelled appointment"),
+    "refund_override": N_("Additional refund (approved)"),
+    "refund_to_wallet": N_("Refund sent to your wallet"),
+    "wallet_reserve": N_("Used at checkout"),
+    "wallet_release": N_("Returned from an unfinished checkout"),
+    "unapplied_payment": N_("Payment kept for you"),
+    "reschedule_fee": N_("Reschedule fee"),
+    "reschedule_unapplied": N_("Reschedule fee returned"),
+    "reschedule_fee_refund": N_("Reschedule fee refunded (appointment cancelled by the clinic)"),
+    "wallet_adjustment": N_("Adjustment by the clinic"),
+    "adjustment": N_("Adjustment by the clinic"),
 }
 
 

@@ -22,6 +22,7 @@ from portal.catalog.checks import NotFound, ValidationError
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
+from portal.i18n import N_
 from portal.web.errors import apply_errors
 from portal.web.forms.catalog import LeaveForm, WindowForm
 from portal.web.htmx import is_fragment_request, render
@@ -111,7 +112,7 @@ def availability_add():
         except NotFound:
             abort(404)
         else:
-            return _done("Hours added.", "windows")
+            return _done(N_("Hours added."), "windows")
     return _page(provider, block="windows", window_form=form)
 
 
@@ -119,7 +120,7 @@ def availability_add():
 def availability_remove(window_id):
     window = get_owned_or_404(Availability, window_id)
     remove_availability(current_user, window)
-    return _done("Hours removed.", "windows")
+    return _done(N_("Hours removed."), "windows")
 
 
 @bp.post("/availability/leave")
@@ -135,7 +136,7 @@ def leave_add():
         except ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            return _done("Leave added.", "leave")
+            return _done(N_("Leave added."), "leave")
     return _page(provider, block="leave", leave_form=form)
 
 
@@ -143,4 +144,4 @@ def leave_add():
 def leave_remove(leave_id):
     leave = get_owned_or_404(Leave, leave_id)
     remove_leave(current_user, leave)
-    return _done("Leave removed.", "leave")
+    return _done(N_("Leave removed."), "leave")

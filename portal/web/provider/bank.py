@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from portal.catalog.providers import provider_for_user
 from portal.extensions import db
+from portal.i18n import N_
 from portal.payouts import fund_accounts, queries
 from portal.payouts.common import current_fund_account
 from portal.web.errors import apply_errors
@@ -79,8 +80,10 @@ def bank_save():
             abort(404)
         else:
             flash(
-                "Account saved. We are validating it with your bank; payouts start once it "
-                "is validated.",
+                N_(
+                    "Account saved. We are validating it with your bank; payouts start once "
+                    "it is validated."
+                ),
                 "success",
             )
             return redirect(url_for("provider.bank"), 303)

@@ -8,6 +8,7 @@ from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
 from portal.extensions import db
+from portal.i18n import N_
 from portal.policies import store as policy_store
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import money as refunds_money
@@ -59,5 +60,5 @@ def cancel_booking_post(item_id):
         else:
             form.form_errors.append(exc.message)
         return _page(item, form, 422)
-    flash("Appointment cancelled; the patient gets a full refund.", "success")
+    flash(N_("Appointment cancelled; the patient gets a full refund."), "success")
     return redirect(url_for("provider.schedule"), 303)

@@ -13,6 +13,7 @@ from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
+from portal.i18n import N_
 from portal.payouts import completion, queries
 from portal.web.htmx import is_fragment_request, render
 from portal.web.paging import page_args
@@ -81,7 +82,7 @@ def _act(action, booking_id, done_message):
 
 @bp.post("/schedule/<int:booking_id>/start")
 def schedule_start(booking_id):
-    return _act(completion.start_booking, booking_id, "Appointment started.")
+    return _act(completion.start_booking, booking_id, N_("Appointment started."))
 
 
 @bp.post("/schedule/<int:booking_id>/complete")
@@ -89,5 +90,5 @@ def schedule_complete(booking_id):
     return _act(
         completion.complete_booking,
         booking_id,
-        "Appointment completed. Your earning is on your payable balance.",
+        N_("Appointment completed. Your earning is on your payable balance."),
     )
