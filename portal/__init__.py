@@ -48,6 +48,7 @@ CAPABILITIES = (
     "portal.settlements.tasks",
     "portal.transactions.models",
     "portal.transactions.projectors",
+    "portal.reconcile.tasks",
 )
 
 
@@ -119,4 +120,13 @@ def create_app(test_config=None):
         from portal.gateway.sandbox.app import mount_sandbox
 
         mount_sandbox(app, prefix="/sandbox")
+    proxies = app.config.get("TRUSTED_PROXIES") or 0
+    if proxies:
+        # Behind N load balancers/proxies: the client's address (the login limiter's key),
+        # scheme and host come from their X-Forwarded-* headers, and only from theirs.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
     return app

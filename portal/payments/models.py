@@ -60,7 +60,8 @@ class Payment(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # indexed: reconciliation reads a window of captures
+    paid_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
 
     visit = relationship("MasterBooking", back_populates="payments")
     attempts = relationship(
