@@ -49,6 +49,7 @@ CAPABILITIES = (
     "portal.transactions.models",
     "portal.transactions.projectors",
     "portal.reconcile.tasks",
+    "portal.policies.models",
 )
 
 
@@ -111,7 +112,9 @@ def create_app(test_config=None):
     assets.init_app(app)  # fingerprinted static files, compressed answers
 
     from portal import cli, jobs
+    from portal.policies import store as policy_store
 
+    policy_store.init_app(app)
     cli.init_app(app)
     jobs.register_schedule(app)
 

@@ -372,9 +372,13 @@ def setting(name):
 
 
 def policy():
-    """The policy in force: ``app.config["POLICY"]`` when set (admin-edited), else the
-    defaults of POLICY.md."""
+    """The policy in force: the policy version in force (``portal.policies.store``, which
+    the app installs as ``extensions["policy_source"]``), else ``app.config["POLICY"]``
+    (POLICY.md's defaults), and the defaults outside an app."""
     if has_app_context():
+        source = current_app.extensions.get("policy_source")
+        if source is not None:
+            return source()
         return current_app.config.get("POLICY") or DEFAULT_POLICY
     return DEFAULT_POLICY
 

@@ -29,6 +29,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
+from portal.policies.service import ensure_first_version
 from portal.reconcile.models import ReconCase, ReconRun
 from portal.refunds.models import Refund
 from portal.settlements.models import Settlement
@@ -239,6 +240,7 @@ def _build(app):
         "adjustment_id": adjustment.id,
         "kind": "wallet_adjustment",  # the approvals queue's kinds
         "row_id": adjustment.id,
+        "version_id": ensure_first_version().id,  # policy version 1 (admin-only)
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
         "export_id": export.id,  # the admin's own background export (still queued)

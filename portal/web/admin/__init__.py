@@ -19,6 +19,7 @@ from portal.web.admin import (  # noqa: E402,F401
     jobs,
     operations,
     payouts,
+    policy,
     reconcile,
     reports,
     reschedule,
