@@ -1,7 +1,7 @@
 """catalog_version: the stamp per-process catalog caches check (issue #17)
 
 Revision ID: perf0c47a109
-Revises: ledgerx00001
+Revises: rec0a1b2c3d4
 Create Date: 2026-12-02 21:35:00
 
 One row whose ``stamp`` gets a new random value in every transaction that changes the
