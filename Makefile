@@ -17,10 +17,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# `make run PORT=8000 HOST=0.0.0.0`: payments follow the port (README, Quick start).
+PORT ?= 5000
+HOST ?= 127.0.0.1
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo load
-	$(FLASK) serve
+	$(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: lint pytest
 

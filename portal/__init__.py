@@ -44,6 +44,10 @@ CAPABILITIES = (
     "portal.reports.audit_log",
     "portal.reports.gst",
     "portal.reports.tds",
+    "portal.settlements.models",
+    "portal.settlements.tasks",
+    "portal.transactions.models",
+    "portal.transactions.projectors",
 )
 
 
@@ -95,7 +99,7 @@ def create_app(test_config=None):
         return session_user(session_id)
 
     from portal import logs, templating
-    from portal.web import errors, register_blueprints
+    from portal.web import assets, errors, register_blueprints
     from portal.web.security import set_security_headers
 
     logs.init_app(app)
@@ -103,6 +107,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     register_blueprints(app)
     app.after_request(set_security_headers)
+    assets.init_app(app)  # fingerprinted static files, compressed answers
 
     from portal import cli, jobs
 

@@ -39,6 +39,10 @@ def serve(host, port):
     from portal import jobs
 
     app = current_app._get_current_object()
+    if app.config.get("PUBLIC_URL_FOLLOWS_SERVER"):
+        from portal.gateway.sandbox import follow_public_url
+
+        follow_public_url(app, server_url(host, port))
     app.config["JOBS_INLINE_THREAD"] = True
     if app.config.get("PERIODIC_INLINE"):
         jobs.start_inline_ticker(app)
@@ -49,6 +53,15 @@ def serve(host, port):
     )
 
 
+def server_url(host, port):
+    """The URL a browser on this machine reaches ``flask serve --host H --port N`` at."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def init_app(app):
     app.cli.add_command(jobs_cli)
     app.cli.add_command(serve)
@@ -56,6 +69,11 @@ def init_app(app):
     from portal.ledger.cli import POSITION_SOURCE, ledger_cli
 
     app.cli.add_command(ledger_cli)
+    from portal.settlements.cli import settlements_cli
+    from portal.transactions.cli import transactions_cli
+
+    app.cli.add_command(settlements_cli)
+    app.cli.add_command(transactions_cli)
     app.extensions[POSITION_SOURCE] = _gateway_position
 
 
@@ -71,7 +89,9 @@ demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")
 def demo_load():
     """Load the demo clinics, providers, availability and logins (safe to run twice)."""
     from portal.catalog.demo import load_demo
+    from portal.demo.history import load_history
     from portal.wallet.demo import load_demo as load_wallet_demo
 
     load_demo(echo=click.echo)
     load_wallet_demo(echo=click.echo)
+    load_history(echo=click.echo)  # three months of visits, refunds, payouts (issue #16)

@@ -302,6 +302,19 @@ TUNABLES = {
             "7",
             "days a finished background export file is kept before it is deleted",
         ),
+        # settlements
+        Tunable(
+            "SETTLEMENT_EXPECTED_DAYS",
+            _int(1),
+            "3",
+            "days a captured payment may wait for its settlement before it is overdue",
+        ),
+        Tunable(
+            "SETTLEMENT_LOOKBACK_DAYS",
+            _int(1),
+            "7",
+            "days of Razorpay settlements each fetch reads (already stored ones are skipped)",
+        ),
     )
 }
 
@@ -392,6 +405,9 @@ def from_environment(instance_path, environ=None):
         "RAZORPAYX_WEBHOOK_SECRET": env.get("RAZORPAYX_WEBHOOK_SECRET")
         or (_instance_secret(instance_path, "razorpayx_webhook_secret") if embedded else ""),
         "SANDBOX_ENABLED": _flag(env, "SANDBOX_ENABLED", embedded),
+        # No PUBLIC_URL given in the embedded mode: `flask serve --port N` moves it (and the
+        # mounted sandbox's address) to the server actually running (issue #16).
+        "PUBLIC_URL_FOLLOWS_SERVER": embedded and not env.get("PUBLIC_URL"),
         "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
 

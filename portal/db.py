@@ -4,7 +4,7 @@ Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too.
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -28,9 +28,25 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+_clock_offset = timedelta(0)  # only the demo history moves it (``clock_moved_by``)
+
+
 def utcnow():
     """The one clock of the app (time-machine moves it in tests)."""
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _clock_offset
+
+
+@contextmanager
+def clock_moved_by(offset):
+    """Run the app's clock ``offset`` away from the real time (``flask demo load`` books
+    three months of history through the real use cases, each at its own past moment).
+    One process, one thread: nothing else runs while the demo loads."""
+    global _clock_offset
+    saved, _clock_offset = _clock_offset, offset
+    try:
+        yield
+    finally:
+        _clock_offset = saved
 
 
 class UTCDateTime(sa.types.TypeDecorator):

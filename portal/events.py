@@ -126,6 +126,13 @@ an administrator: ``user_id``, ``invited_by_id``, ``link`` (absolute), ``days`` 
 it works).""",
 )
 
+patient_added = _signals.signal(
+    "patient-added",
+    doc="""An administrator added a patient (a walk-in or
+phone booking): ``user_id``, ``added_by_id``, ``link`` (absolute, to choose a password),
+``days`` (how long it works).""",
+)
+
 wallet_adjustment_requested = _signals.signal(
     "wallet-adjustment-requested",
     doc="""A manual wallet

@@ -53,6 +53,7 @@ def init_app(app):
     env.filters["clinic_time"] = filters.clinic_time
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label
+    env.filters["late_booking_notice"] = filters.late_booking_notice
     env.globals["policy"] = policy
     env.globals["post_button"] = post_button
     env.globals["LANGUAGES"] = LANGUAGES

@@ -555,6 +555,39 @@ def accept_invite(token, new_password):
     return _set_password_from_token(token, new_password, INVITE, "invite_accepted")
 
 
+def add_patient(admin, name, email, phone):
+    """An administrator adds a walk-in or phone patient: an account without a password and
+    a welcome mail explaining the booking, with a link (an invitation's, 7 days) to choose
+    one. Returns the user; ValidationError({"email": EMAIL_TAKEN}) when the address has an
+    account."""
+    require_admin(admin)
+    data = collect(
+        name=(normalise_name, name),
+        email=(normalise_email, email),
+        phone=(normalise_phone, phone),
+    )
+    with _unique_email(), unit_of_work():
+        if _email_taken(data["email"]):
+            raise ValidationError({"email": EMAIL_TAKEN})
+        user = User(
+            name=data["name"],
+            email=data["email"],
+            phone=data["phone"],
+            role=PATIENT,
+            password_hash=None,
+            active=True,
+        )
+        db.session.add(user)
+        db.session.flush()
+        link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
+        days = current_app.config.get(*_MAX_AGE[INVITE]) // 86400
+        events.patient_added.send(
+            "accounts", user_id=user.id, added_by_id=admin.id, link=link, days=days
+        )
+        record(admin, "user.add_patient", "user", user.id, after={"email": user.email})
+    return user
+
+
 # --- staff ----------------------------------------------------------------------------
 
 

@@ -269,3 +269,20 @@ def gives_back_reschedule_fees(actor_kind: str) -> bool:
     clinic then did not keep. No when the patient cancels, online or through an admin
     (``"patient"``, ``"admin"``): the move they paid for happened."""
     return actor_kind in ("provider", "clinic")
+
+
+MSG_LATE_BOOKING = (
+    "This time is less than {hours} hours away: once paid, it cannot be cancelled or moved"
+    " online (the clinic can help)."
+)
+
+
+def late_booking_notice(until_start: timedelta, policy: Policy = DEFAULT_POLICY) -> str | None:
+    """What to tell a patient before paying for a slot this close (issue #16), or None when
+    it could still be cancelled or moved online once paid."""
+    can_cancel = any(t.matches(until_start) for t in policy.patient_cancellation_tiers)
+    can_move = until_start > policy.reschedule_min_notice
+    if can_cancel or can_move:
+        return None
+    hours = int(policy.reschedule_min_notice.total_seconds() // 3600)
+    return MSG_LATE_BOOKING.format(hours=hours)

@@ -8,9 +8,6 @@ Money is ``int`` paise everywhere; rates are ``int`` basis points (1 bp = 0.01%,
 from __future__ import annotations
 
 import datetime as _dt
-from decimal import Decimal
-
-from babel.numbers import format_currency
 
 from .timezone import CLINIC_TZ
 
@@ -169,15 +166,33 @@ def financial_year_bounds(label: str) -> tuple[_dt.date, _dt.date]:
 # --- formatting -------------------------------------------------------------------------
 
 
+def _indian_grouping(n: int) -> str:
+    """``12345678`` → ``"1,23,45,678"``: the last three digits, then pairs."""
+    digits = str(n)
+    if len(digits) <= 3:
+        return digits
+    head, tail = digits[:-3], digits[-3:]
+    pairs = []
+    while len(head) > 2:
+        pairs.append(head[-2:])
+        head = head[:-2]
+    return ",".join([head, *reversed(pairs), tail] if head else [*reversed(pairs), tail])
+
+
 def format_inr(paise: int, *, always_show_paise: bool = False) -> str:
     """Rupees with Indian digit grouping: ``format_inr(12_345_678) == "₹1,23,456.78"``.
 
     Whole-rupee amounts drop the ``.00`` (``format_inr(50_000) == "₹500"``) so the
     messages in POLICY.md read as written ("Required: ₹500"); pass
     ``always_show_paise=True`` for aligned columns (``"₹500.00"``).
+
+    The same text as Babel's ``format_currency(…, "INR", locale="en_IN")`` (a test
+    compares them), done with integers: Babel takes about 0.3 ms a call, most of a
+    50-row money table's rendering time.
     """
     _check_int("paise", paise)
-    text = format_currency(Decimal(paise) / 100, "INR", locale="en_IN")
-    if not always_show_paise and paise % 100 == 0 and text.endswith(".00"):
+    rupees, rest = divmod(abs(paise), 100)
+    text = f"{'-' if paise < 0 else ''}₹{_indian_grouping(rupees)}.{rest:02d}"
+    if not always_show_paise and rest == 0:
         text = text[:-3]
     return text

@@ -354,8 +354,10 @@ class RazorpayPayIn:
     def fetch_settlement(self, settlement_id):
         return self._call(self.client.settlement.fetch, settlement_id)
 
-    def settlement_recon(self, year, month, day=None):
+    def settlement_recon(self, year, month, day=None, count=None, skip=None):
         params = {"year": year, "month": month}
         if day:
             params["day"] = day
+        if count is not None:
+            params.update(count=count, skip=skip or 0)
         return self._call(self.client.settlement.report, params)["items"]

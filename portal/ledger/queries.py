@@ -1,5 +1,5 @@
-"""What the ledger pages list (read only): a patient's wallet history with its running
-balance, a keyset page at a time."""
+"""What the ledger pages list (read only): a patient's wallet history and a provider's
+payable statement with their running balance, a keyset page at a time."""
 
 from dataclasses import dataclass, replace
 
@@ -24,6 +24,8 @@ class WalletLine:
     memo: str | None
     change: int  # paise; a refund into the wallet is positive
     balance: int  # the wallet's balance after this line
+    reference_type: str | None = None
+    reference_id: str | None = None
 
 
 def _wallet_entries(code):
@@ -38,7 +40,15 @@ def _wallet_entries(code):
 def wallet_history_page(user_id, *, after=None, before=None, per_page=30):
     """The wallet's movements newest first, each with the balance after it: the page and
     one sum (the balance after its newest line), whatever the page's depth."""
-    code = chart.patient_wallet(user_id)
+    return account_history_page(
+        chart.patient_wallet(user_id), after=after, before=before, per_page=per_page
+    )
+
+
+def account_history_page(code, *, after=None, before=None, per_page=30):
+    """The movements of one credit-normal account (a wallet, a provider's payable) newest
+    first, each with the account's balance after it (``WalletLine``s): the page and one
+    sum, whatever the page's depth."""
     page = keyset_page(
         _wallet_entries(code),
         HISTORY_ORDER,
@@ -50,7 +60,7 @@ def wallet_history_page(user_id, *, after=None, before=None, per_page=30):
     if not page.items:
         return page
     top_entry, top_txn = page.items[0]
-    # The wallet is a liability: credits (negative amounts) raise it.
+    # A liability: credits (negative amounts) raise it.
     balance = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount), 0))
         .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
@@ -72,7 +82,13 @@ def wallet_history_page(user_id, *, after=None, before=None, per_page=30):
         change = -entry.amount
         lines.append(
             WalletLine(
-                at=txn.created_at, kind=txn.kind, memo=txn.memo, change=change, balance=balance
+                at=txn.created_at,
+                kind=txn.kind,
+                memo=txn.memo,
+                change=change,
+                balance=balance,
+                reference_type=txn.reference_type,
+                reference_id=txn.reference_id,
             )
         )
         balance -= change

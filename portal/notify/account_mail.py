@@ -43,3 +43,21 @@ def invitation_mail(user_id, invited_by_id, link, days):
         f"{'a provider' if user.role == PROVIDER else 'an administrator'}. Choose your "
         f"password here (the link works once, for {days} days):\n\n{link}\n",
     )
+
+
+def welcome_patient_mail(user_id, added_by_id, link, days):
+    """A patient the clinic added (a walk-in or a phone booking): welcome, what the account
+    is for, and the link to choose a password (not a "reset": they never had one)."""
+    user = db.session.get(User, user_id)
+    queue_mail(
+        user.email,
+        "Welcome to Clinic Portal: your appointments with us",
+        f"Hello {user.name},\n\n"
+        "Our clinic team has made you a Clinic Portal account to book your appointment. "
+        "Your bookings, payment receipts and any refunds will be there, and you can "
+        "reschedule or cancel online (up to 24 hours before a visit).\n\n"
+        f"Choose your password here to sign in (the link works once, for {days} days):"
+        f"\n\n{link}\n\n"
+        "If you did not expect this mail, ignore it: nothing is booked in your name "
+        "without the clinic having spoken to you.\n",
+    )

@@ -125,6 +125,11 @@ def _user_invited(sender, user_id, invited_by_id, link, days):
     account_mail.invitation_mail(user_id, invited_by_id, link, days)
 
 
+@events.patient_added.connect
+def _patient_added(sender, user_id, added_by_id, link, days):
+    account_mail.welcome_patient_mail(user_id, added_by_id, link, days)
+
+
 @events.gateway_alert.connect
 @events.payout_alert.connect
 def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):

@@ -8,6 +8,7 @@ import uuid
 
 from portal.audit.service import record
 from portal.db import unit_of_work
+from portal.domain.rates import format_inr
 from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
@@ -18,6 +19,8 @@ from portal.payouts.common import (
     Skipped,
     current_attempt,
     lock_payout,
+    lock_provider,
+    payable_balance,
     snapshot,
 )
 from portal.payouts.create import create_payout
@@ -127,10 +130,20 @@ def retry_payout_now(actor, payout_id, reason):
         raise PayoutError("Only a failed or reversed payout can be retried.")
 
 
-def pay_now(actor, provider_id):
-    """An admin pays a provider's whole payable now (no minimum)."""
+MSG_BALANCE_MOVED = "The payable balance is now {amount}: check it and confirm again."
+
+
+def pay_now(actor, provider_id, confirmed_amount=None):
+    """An admin pays a provider's whole payable now (no minimum). ``confirmed_amount``:
+    the payable the admin was shown and confirmed (paise); a balance that moved meanwhile
+    is refused, so the admin never pays an amount they did not see."""
     _require_admin(actor)
     with unit_of_work():
+        if confirmed_amount is not None:
+            lock_provider(provider_id)
+            payable = payable_balance(provider_id)
+            if payable != confirmed_amount:
+                raise PayoutError(MSG_BALANCE_MOVED.format(amount=format_inr(payable)))
         result = create_payout(provider_id, kind=m.MANUAL_KIND, actor=actor, apply_minimum=False)
         if isinstance(result, Skipped):
             raise PayoutError(result.reason)

@@ -3,21 +3,22 @@ are read from the ledger (the provider's payable account), payouts from their ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from portal.booking.models import IndividualBooking
+from portal.booking.models import IndividualBooking, Reschedule
 from portal.catalog.models import INSTANT
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.payouts import cycle_payable
-from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds
+from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
 from portal.payouts.common import current_fund_account, payable_balance
 
@@ -188,3 +189,93 @@ def dashboard(provider):
         "carry_message": carry,
         "threshold": policy().tds_rule_for(fy).threshold,
     }
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One movement of the payable, said plainly: where the money came from or went."""
+
+    at: object
+    what: str
+    detail: str
+    change: int  # paise; an earning is positive, a payout or penalty negative
+    balance: int  # the payable after this line
+    booking_id: int | None = None
+
+
+def _booking_text(booking):
+    if booking is None:
+        return "Appointment"
+    when = booking.start_at.astimezone(INDIA_TZ).strftime("%d %b %Y, %H:%M")
+    return f"{booking.service.name} for {booking.visit.for_name}, {when}"
+
+
+def _booking_in_memo(memo):
+    # Penalties name their booking in the memo ("… booking 17"); the cancellation row is
+    # the refunds capability's, which payouts does not read.
+    word = (memo or "").rsplit("booking ", 1)
+    tail = word[1].split()[0] if len(word) == 2 and word[1] else ""
+    return int(tail) if tail.isdigit() else None
+
+
+def payable_statement_page(provider_id, *, after=None, before=None, per_page=30):
+    """Every movement of the provider's payable, newest first, with the balance after it
+    (issue #16: every rupee of the payable traces to its appointment, penalty, fee or
+    payout). Loads the page's bookings, reschedules and payouts in three queries."""
+    page = account_history_page(
+        chart.provider_payable(provider_id), after=after, before=before, per_page=per_page
+    )
+    refs = {"booking": set(), "reschedule": set(), "payout": set()}
+    for line in page.items:
+        if line.reference_type in refs and (line.reference_id or "").isdigit():
+            refs[line.reference_type].add(int(line.reference_id))
+        if line.kind == "provider_penalty" and _booking_in_memo(line.memo):
+            refs["booking"].add(_booking_in_memo(line.memo))
+    reschedules = _by_id(Reschedule, refs["reschedule"])
+    refs["booking"] |= {r.booking_id for r in reschedules.values()}
+    bookings = _by_id(IndividualBooking, refs["booking"])
+    payouts_by_id = _by_id(m.Payout, refs["payout"])
+    items = []
+    for line in page.items:
+        ref = int(line.reference_id) if (line.reference_id or "").isdigit() else None
+        what, detail, booking_id = _describe(line, ref, bookings, reschedules, payouts_by_id)
+        items.append(StatementLine(line.at, what, detail, line.change, line.balance, booking_id))
+    return replace(page, items=items)
+
+
+def _by_id(model, ids):
+    if not ids:
+        return {}
+    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids)))}
+
+
+def _describe(line, ref, bookings, reschedules, payouts_by_id):
+    """(what, detail, booking id) for one payable movement."""
+    kind = line.kind
+    if kind == "booking_completed":
+        booking = bookings.get(ref)
+        return "Earning", f"{_booking_text(booking)} (fee less commission)", ref
+    if kind == "reschedule_fee":
+        resched = reschedules.get(ref)
+        booking = bookings.get(resched.booking_id) if resched else None
+        return (
+            "Reschedule fee",
+            f"Your share of the fee to move {_booking_text(booking)}",
+            booking.id if booking else None,
+        )
+    if kind == "provider_penalty":
+        booking_id = _booking_in_memo(line.memo)
+        return (
+            "Cancellation penalty",
+            f"You cancelled {_booking_text(bookings.get(booking_id))}",
+            booking_id,
+        )
+    payout = payouts_by_id.get(ref)
+    if kind == "payout_initiated" and payout is not None:
+        detail = f"Payout #{payout.id}: {format_inr(payout.net)} to your bank"
+        if payout.tds:
+            detail += f" + {format_inr(payout.tds)} TDS ({payout.tds_section or '194J'})"
+        return "Payout", detail, None
+    if kind in ("payout_failed", "payout_reversed") and payout is not None:
+        return "Payout returned", f"Payout #{payout.id} did not reach your bank", None
+    return kind.replace("_", " ").capitalize(), line.memo or "", None

@@ -2,12 +2,21 @@
 decided, a visit's refunds and cancellations. Lists are keyset pages and load what their
 rows show with the page."""
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from portal.booking import prices as booking_prices
 from portal.booking.models import IndividualBooking
 from portal.db import db
-from portal.domain.states import ApprovalStatus, BookingStatus
+from portal.domain.states import (
+    ApprovalStatus,
+    BookingStatus,
+    PaymentStatus,
+    RefundStatus,
+    VisitStatus,
+)
 from portal.pagination import Order, keyset_page
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 
@@ -93,3 +102,51 @@ def cancellations_for_visit(visit_id):
         )
         .order_by(IndividualBooking.start_at, IndividualBooking.id)
     ).all()
+
+
+@dataclass(frozen=True)
+class VisitMoney:
+    """What a visit's money stands at, for the patient's and the admin's visit pages.
+
+    ``price``: what the visit costs after the coupon; ``paid``: captured so far (online,
+    desk and wallet); ``refunded``: refunds processed (to the card or the wallet);
+    ``refund_pending``: refunds on their way; ``due``: still to pay (0 once paid)."""
+
+    price: int
+    paid: int
+    refunded: int
+    refund_pending: int
+    due: int
+
+    @property
+    def kept(self):
+        """Paid and not given back."""
+        return self.paid - self.refunded - self.refund_pending
+
+
+def visit_money(visit, wallet_paise=0):
+    """Paid, refunded and due for one visit (issue #16: a paid visit showed its whole price
+    as "Amount due"). An open visit is due what its quote asks through the gateway (after
+    coupon and the wallet part asked for); a paid one what its price exceeds the captures by
+    (never below 0); an expired one nothing."""
+    quote = booking_prices.quote(visit, wallet_paise)
+    paid = sum(
+        p.captured_amount or p.amount
+        for p in visit.payments
+        if p.status == PaymentStatus.SUCCESSFUL
+    )
+    refunded = pending = 0
+    for refund in live_refunds_for_visit(visit.id):
+        if refund.reschedule_id is not None:
+            continue  # a reschedule fee given back: never part of the visit's payments
+        if refund.status == RefundStatus.PROCESSED:
+            refunded += refund.amount
+        elif refund.status == RefundStatus.PENDING:
+            pending += refund.amount
+    if visit.is_open:
+        due = quote.amount_due
+    elif visit.status == VisitStatus.EXPIRED:
+        due = 0
+    else:
+        due = max(quote.payable - paid, 0)
+    return VisitMoney(quote.payable, paid, refunded, pending, due)

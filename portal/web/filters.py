@@ -4,6 +4,9 @@ filters once, in ``portal.templating``; views use them for flash messages and ch
 from zoneinfo import ZoneInfo
 
 from portal.catalog.models import DEFAULT_TIMEZONE
+from portal.config import policy
+from portal.db import utcnow
+from portal.domain import cancellation
 from portal.domain.states import (
     ApprovalStatus,
     BookingStatus,
@@ -65,3 +68,8 @@ def status_badge(status):
 def status_label(status):
     """``PARTIALLY_CANCELLED`` → "Partially cancelled"."""
     return str(status or "").replace("_", " ").capitalize()
+
+
+def late_booking_notice(start_at):
+    """The "cannot be cancelled or moved once paid" warning for a slot this close, or None."""
+    return cancellation.late_booking_notice(start_at - utcnow(), policy())

@@ -6,14 +6,15 @@ for the ``results`` block over htmx as it changes (the URL follows, so a result 
 be shared or reloaded); without htmx it is an ordinary GET form."""
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint, abort, request, url_for
 
-from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Service, Specialization
-from portal.catalog.slots import find_offers, search_providers
+from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Provider, Service, Specialization
+from portal.catalog.slots import find_offers, next_free_slots, search_providers
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
@@ -98,6 +99,10 @@ def slot_label(start, clinic):
     return local.strftime("%a %d %b, %H:%M").replace(" 0", " ")
 
 
+def local_day(start, clinic):
+    return start.astimezone(ZoneInfo(clinic.timezone)).date()
+
+
 @bp.get("/find")
 def find_doctor():
     now = utcnow()
@@ -152,5 +157,74 @@ def find_doctor():
         book_url=book_url,
         price=price,
         slot_label=slot_label,
+        times_url=times_url,
+        local_day=local_day,
         **({} if block else _filter_options()),
+    )
+
+
+MAX_DAYS_AHEAD = 90  # as far as the search looks
+
+
+def times_url(provider, service, clinic, day):
+    """Every free time of one day for a provider's service at a clinic."""
+    return url_for(
+        "public.day_times",
+        provider=provider.id,
+        service=service.id,
+        clinic=clinic.id,
+        date=day.isoformat(),
+    )
+
+
+def _offer_or_404():
+    """The provider, service and clinic named by the query string, all active and offered
+    together, or 404."""
+    provider = db.session.get(Provider, _int_arg("provider") or 0)
+    service = db.session.get(Service, _int_arg("service") or 0)
+    clinic = db.session.get(Clinic, _int_arg("clinic") or 0)
+    if (
+        provider is None
+        or service is None
+        or clinic is None
+        or not (provider.active and service.active and clinic.active)
+        or service not in provider.services
+        or clinic not in provider.clinics
+    ):
+        abort(404)
+    return provider, service, clinic
+
+
+@bp.get("/find/times")
+def day_times():
+    """Every free time of a chosen day (issue #16: the search showed only the first 4),
+    with the previous and next day a click away."""
+    provider, service, clinic = _offer_or_404()
+    now = utcnow()
+    today = now.astimezone(ZoneInfo(clinic.timezone)).date()
+    try:
+        day = date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        day = today
+    last = today + timedelta(days=MAX_DAYS_AHEAD)
+    day = min(max(day, today), last)
+    starts = next_free_slots(provider, service, clinic, from_date=day, days=1, limit=0, now=now)
+    offer = SimpleNamespace(service=service, clinic=clinic)
+    return render(
+        "public/times.html",
+        block=fragment_block("times"),
+        provider=provider,
+        service=service,
+        clinic=clinic,
+        day=day,
+        starts=starts,
+        breakup=price(service),
+        slots=[(start, book_url(provider, offer, start)) for start in starts],
+        previous_url=times_url(provider, service, clinic, day - timedelta(days=1))
+        if day > today
+        else None,
+        next_url=times_url(provider, service, clinic, day + timedelta(days=1))
+        if day < last
+        else None,
+        time_label=lambda start: start.astimezone(ZoneInfo(clinic.timezone)).strftime("%H:%M"),
     )

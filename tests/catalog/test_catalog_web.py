@@ -300,3 +300,34 @@ def test_provider_without_a_profile(client, login, make_user):
     page = client.get("/provider/availability")
     assert page.status_code == 200 and "not set up yet" in text(page)
     assert client.post("/provider/availability/leave", data={}).status_code == 404
+
+
+def test_every_free_time_of_a_day_and_the_next_day(client, catalog):
+    """Issue #16: the search shows the first 4 free times and no way to see more."""
+    from datetime import timedelta
+
+    from portal.db import utcnow
+    from portal.domain.timezone import CLINIC_TZ
+
+    body = text(client.get(f"/find?service={catalog['consult']}&clinic={catalog['indira']}"))
+    assert len(re.findall(r'class="slot"', body)) == 4
+    more = re.search(r'class="more-times" href="([^"]+)"', body).group(1).replace("&amp;", "&")
+    assert more.startswith("/find/times?")
+    day = utcnow().astimezone(CLINIC_TZ).date() + timedelta(days=7)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    base = f"/find/times?provider={catalog['doctor']}&service={catalog['consult']}"
+    page = text(client.get(f"{base}&clinic={catalog['indira']}&date={day.isoformat()}"))
+    times = re.findall(r'<a class="slot" href="[^"]+">(\d\d:\d\d)</a>', page)
+    assert times == ["09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30"]
+    after = (day + timedelta(days=1)).isoformat()
+    before = (day - timedelta(days=1)).isoformat()
+    assert f"date={after}" in page and f"date={before}" in page
+    assert "Next day" in page and "Previous day" in page
+    fragment = client.get(f"{base}&clinic={catalog['indira']}&date={after}", headers=HX)
+    assert fragment.status_code == 200 and "<html" not in text(fragment)
+    # Today has no previous day; a clinic she does not work at is not found.
+    today = text(client.get(f"{base}&clinic={catalog['indira']}"))
+    assert "Previous day" not in today
+    assert client.get(f"{base}&clinic={catalog['pune']}").status_code == 404
+    assert client.get("/find/times?provider=x").status_code == 404

@@ -191,3 +191,18 @@ def test_rq_failed_registry_is_shown_and_requeued(tmp_path):
         with app.app_context():
             db.engine.dispose()
         Redis.from_url(redis_url).flushdb()
+
+
+def test_the_centre_shows_clinic_time(app, client, make_user, login):
+    """Issue #16: the notification centre showed UTC; everything else is clinic time."""
+    from datetime import UTC, datetime
+
+    user = make_user("patient")
+    login(user)
+    notice_id = _notice(app, user, "Timed")
+    with app.app_context():
+        db.session.get(Notification, notice_id).created_at = datetime(2026, 3, 2, 4, 30, tzinfo=UTC)
+        db.session.commit()
+    html = client.get("/notifications/").get_data(as_text=True)
+    assert "02 Mar 2026 10:00 IST" in html
+    assert "04:30 UTC" not in html

@@ -163,3 +163,47 @@ def test_admin_runs_a_cycle(world, x, client, login, make_user):
     run_page = client.get(answer.location).get_data(as_text=True)
     assert "1 payouts" in run_page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout)) == 1
+
+
+def test_pay_now_asks_first_stating_the_amount(world, x, client, login, make_user):
+    """Issue #16: "Pay now" paid on one click. It leads to a page stating the amount; the
+    payout is made only for the amount confirmed, and a balance that moved is asked again."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    db.session.commit()
+    login(make_user("admin"))
+    accounts = client.get("/admin/payouts/accounts").get_data(as_text=True)
+    url = f"/admin/payouts/providers/{provider.id}/pay"
+    assert f'href="{url}"' in accounts
+    ask = client.get(url).get_data(as_text=True)
+    assert "Yes, pay ₹1,000" in ask and 'name="confirmed_amount" value="100000"' in ask
+    assert client.post(url).status_code == 422
+    moved = client.post(url, data={"confirmed_amount": "90000"})
+    assert moved.status_code == 422 and "now ₹1,000" in moved.get_data(as_text=True)
+    assert payouts_of(provider.id) == []
+    assert client.post(url, data={"confirmed_amount": "100000"}).status_code == 303
+    assert len(payouts_of(provider.id)) == 1
+
+
+def test_every_rupee_of_the_payable_traces_to_its_source(world, x, client, login):
+    """Issue #16: the earnings page showed a payable balance with nothing explaining it.
+    The statement lists every movement with the balance after it; the newest balance is
+    the payable, and the movements add up to it."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=500)
+    world.earn(provider, user, 100_000)
+    world.penalty(provider, 25_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    world.earn(provider, user, 20_000)
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    section = html.split('id="statement"')[1].split("</section>")[0]
+    rows = re.findall(r'<tr class="statement-line">(.*?)</tr>', section, re.S)
+    whats = [re.search(r'data-label="What">([^<]+)<', r).group(1) for r in rows]
+    assert whats == ["Earning", "Payout", "Cancellation penalty", "Earning"]
+    assert " for " in rows[0] and "fee less commission" in rows[0]  # names the appointment
+    assert "Payout #" in rows[1]
+    balances = [re.findall(r'data-label="Balance" class="num">([^<]+)<', r)[0] for r in rows]
+    assert balances[0] == "₹190" and balances[-1] == "₹950"
+    assert payable(provider.id) == 19_000

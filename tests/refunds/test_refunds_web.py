@@ -221,10 +221,21 @@ def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway)
     with app.app_context():
         refund = db.session.scalars(sa.select(Refund)).one()
     gateway.sandbox.reset_faults()
-    assert client.post(f"/admin/refunds/{refund.id}/retry").status_code == 303
+    # Issue #16: one click moved money. The list leads to a page stating the amount; a
+    # POST without the confirmed amount is asked again and moves nothing.
+    amount = app.jinja_env.filters["inr"](refund.amount)
+    assert f'href="/admin/refunds/{refund.id}/retry"' in html
+    ask = client.get(f"/admin/refunds/{refund.id}/retry").get_data(as_text=True)
+    assert f"Yes, refund {amount} again" in ask and f'value="{refund.amount}"' in ask
+    unconfirmed = client.post(f"/admin/refunds/{refund.id}/retry")
+    assert unconfirmed.status_code == 422 and "Confirm the amount" in unconfirmed.get_data(True)
+    with app.app_context():
+        assert not db.session.get(Refund, refund.id).razorpay_refund_id
+    yes = {"confirmed_amount": refund.amount}
+    assert client.post(f"/admin/refunds/{refund.id}/retry", data=yes).status_code == 303
     with app.app_context():
         assert db.session.get(Refund, refund.id).razorpay_refund_id
-    assert client.post(f"/admin/refunds/{refund.id}/to-wallet").status_code == 303
+    assert client.post(f"/admin/refunds/{refund.id}/to-wallet", data=yes).status_code == 303
     assert client.post("/admin/refunds/999999/retry").status_code == 404
 
 
@@ -308,3 +319,18 @@ def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
     )
     assert r.status_code == 422
     assert "A further refund is only for a cancelled appointment" in r.get_data(True)
+
+
+def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, client, setup, clock):
+    """Issue #16: the box rendered as ``checkeddisabled=""`` (unticked) while the preview
+    listed the item."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(20))
+    login(client, emails["patient"])
+    html = client.get(f"/me/visits/{visit_id}/cancel?item={ids[0]}").get_data(as_text=True)
+    assert "checkeddisabled" not in html
+    box = re.search(rf'<input type="checkbox" name="items" value="{ids[0]}"[^>]*>', html).group(0)
+    assert re.search(r"\schecked[\s>]", box) and re.search(r"\sdisabled[\s>]", box)
+    assert f'id="preview-{ids[0]}"' in html
+    other = re.search(rf'<input type="checkbox" name="items" value="{ids[1]}"[^>]*>', html)
+    assert " checked" not in other.group(0)

@@ -30,6 +30,8 @@ from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
 from portal.refunds.models import Refund
+from portal.settlements.models import Settlement
+from portal.transactions.models import MoneyMovement
 from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import NOW, at, build_world
 from tests.plugin import PASSWORD
@@ -248,7 +250,17 @@ def _build(app):
     for user in db.session.scalars(sa.select(User)):
         user.password_hash = hash_password(PASSWORD)
     admin_email = db.session.get(User, world.admin).email
+    settlement = Settlement(
+        razorpay_settlement_id="setl_OWN", status="processed", amount=0, settled_at=NOW
+    )
+    db.session.add(settlement)
+    db.session.flush()
+    admin_any["settlement_id"] = settlement.id
     db.session.commit()
+    # The console's rows are written at the commit (portal.transactions.projection).
+    admin_any["movement_id"] = db.session.scalar(
+        sa.select(MoneyMovement.id).order_by(MoneyMovement.id)
+    )
     for side in sides:
         for role in ("patient", "provider"):
             side[role]["any"] = admin_any

@@ -202,3 +202,33 @@ def mount_sandbox(portal_app, prefix="/sandbox"):
     portal_app.extensions["razorpay_sandbox_app"] = sandbox_app
     portal_app.config.setdefault("SANDBOX_PREFIX", prefix)
     return sandbox_app.extensions["razorpay_sandbox"]
+
+
+def follow_public_url(portal_app, public_url):
+    """The embedded server runs somewhere else than the PUBLIC_URL it started with
+    (``flask serve --port N``): move the portal's own URL, the SDK's address of the mounted
+    sandbox, the sandbox's links, its return origins and its webhook targets there, so
+    paying works on any port."""
+    c = portal_app.config
+    old = c.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    public = public_url.rstrip("/")
+    prefix = c.get("SANDBOX_PREFIX", "/sandbox")
+    c["PUBLIC_URL"] = public
+    if c.get("RAZORPAY_BASE_URL", "").rstrip("/") == old + prefix:
+        c["RAZORPAY_BASE_URL"] = public + prefix
+    portal_app.extensions.pop("gateway_adapters", None)  # built for the old address
+    sandbox_app = portal_app.extensions.get("razorpay_sandbox_app")
+    if sandbox_app is None:
+        return
+    sc = sandbox_app.config
+    sc["PUBLIC_URL"] = public + prefix
+    sc["CALLBACK_ORIGINS"] = tuple(public if o == old else o for o in sc["CALLBACK_ORIGINS"])
+    sandbox = portal_app.extensions["razorpay_sandbox"]
+    if not c.get("SANDBOX_WEBHOOK_URL"):
+        sandbox.set_webhook_target(
+            "razorpay", public + "/webhooks/razorpay", c["RAZORPAY_WEBHOOK_SECRET"]
+        )
+    if not c.get("SANDBOX_X_WEBHOOK_URL"):
+        sandbox.set_webhook_target(
+            "razorpayx", public + "/webhooks/razorpayx", c["RAZORPAYX_WEBHOOK_SECRET"]
+        )

@@ -21,6 +21,8 @@ from portal.web.admin import (  # noqa: E402,F401
     payouts,
     reports,
     reschedule,
+    settlements,
+    transactions,
     users,
     visits,
     wallet,

@@ -23,6 +23,7 @@ from portal.refunds.models import Refund
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import options
+from portal.web.forms.payouts import ConfirmAmountForm
 from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm
 from portal.web.htmx import htmx_block, render
 from portal.web.paging import page_args
@@ -208,11 +209,57 @@ def refunds_list():
     )
 
 
-def _refund_action(action, refund_id, done, **kw):
+REFUND_CONFIRM = {
+    # action: (title, question, yes, note label)
+    "retry": (
+        "Retry the refund",
+        "Send this refund to the patient's original payment through Razorpay again?",
+        "Yes, refund {amount} again",
+        None,
+    ),
+    "wallet": (
+        "Send the refund to the wallet",
+        "Put this failed refund in the patient's wallet instead (instant; they can spend it "
+        "or ask for it later)?",
+        "Yes, put {amount} in the wallet",
+        "Note for the audit trail (optional)",
+    ),
+}
+
+
+def _refund_confirm(refund, kind, error=None, status=200):
+    """Money moves on a click: ask first, stating the amount (issue #16)."""
+    title, question, yes, note_label = REFUND_CONFIRM[kind]
+    endpoint = "admin.retry_refund" if kind == "retry" else "admin.refund_to_wallet"
+    return render(
+        "components/confirm.html",
+        status=status,
+        title=title,
+        question=question,
+        amount=refund.amount,
+        details=[f"Visit {refund.visit.number} · {refund.booking.service.name}"],
+        error=error,
+        action=url_for(endpoint, refund_id=refund.id),
+        yes=yes.format(amount=format_inr(refund.amount)),
+        back=url_for("admin.refunds_list"),
+        note_label=note_label,
+    )
+
+
+def _refund_or_404(refund_id):
+    refund = db.session.get(Refund, refund_id)
+    if refund is None:
+        abort(404)
+    return refund
+
+
+def _refund_action(action, refund_id, done, kind, **kw):
+    refund = _refund_or_404(refund_id)
+    confirmed = ConfirmAmountForm()
+    if not confirmed.validate() or confirmed.paise != refund.amount:
+        return _refund_confirm(refund, kind, "Confirm the amount first.", status=422)
     form = NoteForm()
     form.validate()
-    if db.session.get(Refund, refund_id) is None:
-        abort(404)
     try:
         action(current_user, refund_id, **kw)
     except CancellationError as exc:
@@ -222,9 +269,21 @@ def _refund_action(action, refund_id, done, **kw):
     return redirect(url_for("admin.refunds_list"), 303)
 
 
+@bp.get("/refunds/<int:refund_id>/retry")
+def retry_refund_confirm(refund_id):
+    return _refund_confirm(_refund_or_404(refund_id), "retry")
+
+
+@bp.get("/refunds/<int:refund_id>/to-wallet")
+def refund_to_wallet_confirm(refund_id):
+    return _refund_confirm(_refund_or_404(refund_id), "wallet")
+
+
 @bp.post("/refunds/<int:refund_id>/retry")
 def retry_refund(refund_id):
-    return _refund_action(refunds_failed.retry_refund, refund_id, "Refund sent to Razorpay again.")
+    return _refund_action(
+        refunds_failed.retry_refund, refund_id, "Refund sent to Razorpay again.", "retry"
+    )
 
 
 @bp.post("/refunds/<int:refund_id>/to-wallet")
@@ -233,5 +292,6 @@ def refund_to_wallet(refund_id):
         refunds_failed.refund_to_wallet,
         refund_id,
         "The refund is in the patient's wallet.",
+        "wallet",
         note=request.form.get("note", ""),
     )

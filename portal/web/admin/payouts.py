@@ -5,17 +5,18 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.catalog.models import Provider
-from portal.domain.rates import INDIA_TZ
+from portal.domain.rates import INDIA_TZ, format_inr
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.payouts import admin, queries, runs
 from portal.payouts import models as m
 from portal.payouts.common import PayoutError, payable_balance
 from portal.web.admin import bp
-from portal.web.forms.payouts import ReasonForm, RunForm
+from portal.web.forms.payouts import ConfirmAmountForm, ReasonForm, RunForm
 from portal.web.htmx import render
 from portal.web.paging import page_args
 
+CONFIRM = "components/confirm.html"
 STATUS_FILTERS = {
     "": "All",
     PayoutStatus.QUEUED: "Queued",
@@ -145,14 +146,44 @@ def payout_accounts():
     return render("admin/payouts/accounts.html", rows=rows, balances=rows.extra["balances"])
 
 
+def _pay_now_confirm(provider, error=None, status=200):
+    amount = payable_balance(provider.id)
+    return render(
+        CONFIRM,
+        status=status,
+        title=f"Pay {provider.display_name} now",
+        question=f"Pay {provider.display_name}'s whole payable balance now, outside the "
+        "payout run? TDS is deducted where due.",
+        amount=amount,
+        details=None,
+        error=error,
+        action=url_for("admin.payout_pay_now", provider_id=provider.id),
+        yes=f"Yes, pay {format_inr(amount)}",
+        back=url_for("admin.payout_accounts"),
+        note_label=None,
+    )
+
+
+@bp.get("/payouts/providers/<int:provider_id>/pay")
+def payout_pay_now_confirm(provider_id):
+    """Money leaves on a click: ask first, stating the amount (issue #16)."""
+    provider = db.session.get(Provider, provider_id)
+    if provider is None:
+        abort(404)
+    return _pay_now_confirm(provider)
+
+
 @bp.post("/payouts/providers/<int:provider_id>/pay")
 def payout_pay_now(provider_id):
-    if db.session.get(Provider, provider_id) is None:
+    provider = db.session.get(Provider, provider_id)
+    if provider is None:
         abort(404)
+    confirmed = ConfirmAmountForm()
+    if not confirmed.validate():
+        return _pay_now_confirm(provider, "Confirm the amount to pay.", status=422)
     try:
-        admin.pay_now(current_user, provider_id)
+        admin.pay_now(current_user, provider_id, confirmed.paise)
     except PayoutError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("Payout created.", "success")
+        return _pay_now_confirm(provider, exc.message, status=422)
+    flash("Payout created.", "success")
     return redirect(url_for("admin.payout_accounts"), 303)

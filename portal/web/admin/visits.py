@@ -5,7 +5,6 @@ links (copy, resend), desk payments, and the visit's detail with its payment tim
 htmx requests targeting ``#results`` / ``#patients`` get only that block; everything else
 is a full page. Successful posts answer 303 back to the visit."""
 
-import secrets
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,6 +35,7 @@ from portal.domain import pricing
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.reconcile import queries as reconcile_queries
+from portal.refunds import queries as refund_queries
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
 from portal.web.filters import clinic_time
@@ -120,19 +120,21 @@ def new_visit():
 
 @bp.post("/visits/new/patient")
 def create_patient():
-    """A walk-in or phone patient. Accounts has no "admin creates a patient" use case yet:
-    register with an unusable random password and mail a set-password link."""
+    """A walk-in or phone patient: an account without a password and a welcome mail with a
+    link to choose one."""
     form = NewPatientForm()
     if form.validate_on_submit():
         try:
-            patient = accounts.register_patient(
-                form.name.data, form.email.data, form.phone.data, secrets.token_urlsafe(32)
+            patient = accounts.add_patient(
+                current_user, form.name.data, form.email.data, form.phone.data
             )
         except accounts.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            accounts.request_password_reset(patient.email)
-            flash(f"{patient.name} added; they were mailed a link to set a password.", "success")
+            flash(
+                f"{patient.name} added; they were mailed a welcome with a link to sign in.",
+                "success",
+            )
             return redirect(url_for("admin.new_visit_for", patient_id=patient.id), 303)
     return render_form(NEW, form, q="", patients=[])
 
@@ -331,13 +333,13 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         status=status,
         visit=visit,
         quote=booking_prices.quote(visit),
+        money=refund_queries.visit_money(visit),
         item_form=item_form,
         desk_form=desk_form,
         coupon_form=coupon_form,
         timeline=desk.timeline(visit),
         reasons=booking_attention.reasons(visit),
         next=desk.hint(visit),
-        money=desk.figures(visit),
         resolve_form=ResolveForm(formdata=None),
         meet_form=MeetLinkForm(formdata=None),
         recon=reconcile_queries.open_cases_by_visit([visit.id]).get(visit.id, 0),

@@ -2,7 +2,7 @@
 
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, Regexp
 
 from portal.catalog.models import PAYOUT_SCHEDULES
 from portal.payouts import admin as payouts_admin
@@ -45,3 +45,15 @@ class RunForm(PortalForm):
     schedule = SelectField(
         "Schedule", choices=[SelectChoice(s, s.title()) for s in PAYOUT_SCHEDULES]
     )
+
+
+class ConfirmAmountForm(PortalForm):
+    """The amount (paise, as shown on the confirmation page) an admin said yes to."""
+
+    confirmed_amount = StringField(
+        "Amount", validators=[InputRequired(), Length(max=15), Regexp(r"^\d+$")]
+    )
+
+    @property
+    def paise(self):
+        return int(self.confirmed_amount.data)

@@ -24,6 +24,8 @@ from portal.config import policy
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
+from portal.payments.timeline import plain_steps
+from portal.refunds import queries as refund_queries
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import (
@@ -234,13 +236,14 @@ def _visit_page(
         status=status,
         visit=visit,
         quote=quote,
+        money=refund_queries.visit_money(visit, wallet_paise),
         lines=lines,
         coupon_form=coupon_form,
         wallet_form=wallet_form,
         pay_form=pay_form,
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
         wallet_paise=wallet_paise,
-        timeline=timeline(visit),
+        steps=plain_steps(timeline(visit)),
     )
 
 
@@ -398,7 +401,7 @@ def confirmation(visit_id):
         CONFIRMATION,
         visit=visit,
         confirmed=visit.status == VisitStatus.CONFIRMED,
-        timeline=timeline(visit),
+        steps=plain_steps(timeline(visit)),
     )
 
 

@@ -19,4 +19,8 @@ def earnings():
     context = reports.dashboard(provider)
     # The payout history pages by cursor (the dashboard shows the latest).
     context["payouts"] = queries.payouts_page(provider_id=provider.id, **page_args(50))
+    # Every movement of the payable with the balance after it (issue #16).
+    context["statement"] = reports.payable_statement_page(
+        provider.id, **page_args(20, prefix="statement_")
+    )
     return render("provider/earnings/index.html", provider=provider, india=INDIA_TZ, **context)

@@ -97,6 +97,25 @@ def test_create_a_patient_with_messages_beside_fields(app, client, login, world)
     assert ok.location.endswith(f"/admin/visits/new/{user.id}")
 
 
+def test_a_patient_added_by_an_admin_is_welcomed_not_reset(app, client, login, world):
+    """Issue #16: the create-on-behalf mail was "Reset your Clinic Portal password"."""
+    from portal.notify.models import MailMessage
+
+    login(world.admin)
+    ok = client.post(
+        "/admin/visits/new/patient",
+        data={"name": "Walk In", "email": "walkin2@example.com", "phone": "98765 43211"},
+    )
+    assert ok.status_code == 303
+    with app.app_context():
+        mails = db.session.scalars(
+            db.select(MailMessage).where(MailMessage.to == "walkin2@example.com")
+        ).all()
+        assert [m.subject for m in mails] == ["Welcome to Clinic Portal: your appointments with us"]
+        assert "book your appointment" in mails[0].text and "/auth/accept-invite/" in mails[0].text
+        assert "reset" not in mails[0].subject.lower()
+
+
 def test_team_appointment_then_payment_link_and_resend(app, client, login, world, gateway):
     login(world.admin)
     response = client.post(

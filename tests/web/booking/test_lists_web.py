@@ -181,6 +181,6 @@ def _history(html):
     return [
         (a.strip(), b.strip())
         for a, b in re.findall(
-            r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>', table
+            r'<td[^>]* class="num">([^<]*)</td>\s*<td[^>]* class="num">([^<]*)</td>', table
         )
     ]

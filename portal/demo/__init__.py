@@ -1,0 +1,1 @@
+"""Demo data made through the real use cases (three months of history)."""

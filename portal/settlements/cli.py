@@ -1,0 +1,25 @@
+"""``flask settlements fetch``: read Razorpay's settlements now (what the daily job does)."""
+
+from datetime import timedelta
+
+import click
+from flask.cli import AppGroup
+
+from portal.db import utcnow
+
+from .ingest import SettlementError, ingest
+
+settlements_cli = AppGroup("settlements", help="Razorpay settlements.")
+
+
+@settlements_cli.command("fetch")
+@click.option("--days", type=click.IntRange(1, 366), default=None, help="Days back to read.")
+def fetch(days):
+    """Store and post every settlement of the last days not stored yet."""
+    until = utcnow()
+    since = until - timedelta(days=days) if days else None
+    try:
+        result = ingest(since=since, until=until)
+    except SettlementError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{result.new} new settlement(s) stored ({result.seen} listed by Razorpay)")

@@ -1,0 +1,65 @@
+"""Settlements read from Razorpay (``/settlements``) and their recon rows
+(``/settlements/recon/combined``): one row per settlement, one per payment or refund it
+covers. Money is integer paise. A settlement is stored once (its Razorpay id is unique) and
+posted to the ledger once (key ``settlement:<id>``)."""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+
+class Settlement(db.Model):
+    __tablename__ = "settlements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    razorpay_settlement_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16))  # the gateway's word, e.g. processed
+    amount: Mapped[int] = mapped_column(sa.BigInteger)  # paid into the bank
+    fees: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # Razorpay's fees, tax included
+    tax: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # the GST part of the fees
+    utr: Mapped[str | None] = mapped_column(sa.String(40))
+    settled_at: Mapped[object] = mapped_column(UTCDateTime, index=True)  # at the gateway
+    ingested_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    ledger_transaction_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ledger_transactions.id")
+    )
+
+    items = relationship(
+        "SettlementItem",
+        back_populates="settlement",
+        order_by="SettlementItem.id",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def gross(self):
+        """What left gateway clearing: the amount paid out plus the fees kept."""
+        return self.amount + self.fees
+
+    def owner_ids(self):
+        return set()  # admins only
+
+
+class SettlementItem(db.Model):
+    """One payment or refund a settlement covers (a recon row). ``entity_id`` is unique:
+    Razorpay settles a payment or refund once."""
+
+    __tablename__ = "settlement_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("settlements.id", ondelete="CASCADE"), index=True
+    )
+    entity_id: Mapped[str] = mapped_column(sa.String(40), unique=True)  # pay_… or rfnd_…
+    entity_type: Mapped[str] = mapped_column(sa.String(16))  # payment | refund
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    fee: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    tax: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    payment_entity_id: Mapped[str | None] = mapped_column(sa.String(40))  # a refund's payment
+    order_id: Mapped[str | None] = mapped_column(sa.String(40))
+    method: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[object | None] = mapped_column(UTCDateTime)  # the payment's capture
+
+    settlement = relationship("Settlement", back_populates="items")

@@ -1,0 +1,120 @@
+"""``money_movements``: a denormalised read table, one row per money movement (a payment, a
+refund, a payout, a reschedule fee, a settlement, a ledger-only movement such as a provider
+penalty or a wallet credit). It is never written by a use case directly: the projection
+(``portal.transactions.projection``) rewrites a row from its source record whenever that
+record changes, in the same transaction. Money is integer paise.
+
+Why a table and not a UNION over payments, refunds, payouts …: the console filters and sums
+1,000,000 rows under 100 ms (docs/transactions.md); that needs one table with composite
+indexes ending in the list's order (occurred_at, id)."""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+# Movement types (what the console's "type" filter offers).
+PAYMENT_ONLINE = "payment_online"
+PAYMENT_LINK = "payment_link"
+PAYMENT_DESK = "payment_desk"
+REFUND_GATEWAY = "refund_gateway"
+REFUND_WALLET = "refund_wallet"
+PAYOUT = "payout"
+WALLET_CREDIT = "wallet_credit"
+WALLET_DEBIT = "wallet_debit"
+RESCHEDULE_FEE = "reschedule_fee"
+PROVIDER_PENALTY = "provider_penalty"
+SETTLEMENT = "settlement"
+ADJUSTMENT = "adjustment"  # manual wallet adjustments (portal/wallet adds its projector)
+
+TYPES = {
+    PAYMENT_ONLINE: "Payment (online)",
+    PAYMENT_LINK: "Payment (link)",
+    PAYMENT_DESK: "Payment (desk)",
+    REFUND_GATEWAY: "Refund (gateway)",
+    REFUND_WALLET: "Refund (wallet)",
+    PAYOUT: "Payout",
+    WALLET_CREDIT: "Wallet credit",
+    WALLET_DEBIT: "Wallet debit",
+    RESCHEDULE_FEE: "Reschedule fee",
+    PROVIDER_PENALTY: "Provider penalty",
+    SETTLEMENT: "Settlement",
+    ADJUSTMENT: "Manual adjustment",
+}
+
+# What a final, successful movement counts as in the console's summary (None: moves no
+# cash in or out of the business, e.g. a wallet credit or a settlement to our own bank).
+BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"
+BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT)
+
+
+SUMMED = ["bucket", "amount", "net", "gateway_fee"]
+
+
+class MoneyMovement(db.Model):
+    __tablename__ = "money_movements"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id", name="uq_money_movements_source"),
+        # Every filter's index ends in the list order (occurred_at, id), so a filtered page
+        # is an index range read and the summary an index scan of the same range.
+        # The time and type indexes carry the summed columns, so the summary of a window
+        # is an index-only scan (PostgreSQL; docs/transactions.md has the figures).
+        sa.Index(
+            "ix_money_movements_time",
+            "occurred_at",
+            "id",
+            postgresql_include=SUMMED,
+        ),
+        sa.Index(
+            "ix_money_movements_type_time",
+            "type",
+            "occurred_at",
+            "id",
+            postgresql_include=SUMMED,
+        ),
+        sa.Index("ix_money_movements_status_time", "status", "occurred_at", "id"),
+        sa.Index("ix_money_movements_failed_time", "failed", "occurred_at", "id"),
+        sa.Index("ix_money_movements_patient_time", "patient_id", "occurred_at", "id"),
+        sa.Index("ix_money_movements_provider_time", "provider_id", "occurred_at", "id"),
+        sa.Index("ix_money_movements_visit", "visit_number"),
+        sa.Index("ix_money_movements_reference", "reference"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(sa.String(24))  # the record's table: payment, refund …
+    source_id: Mapped[int] = mapped_column(sa.BigInteger)
+    type: Mapped[str] = mapped_column(sa.String(24))
+    status: Mapped[str] = mapped_column(sa.String(24))
+    failed: Mapped[bool] = mapped_column(default=False)
+    bucket: Mapped[str | None] = mapped_column(sa.String(8))
+    occurred_at: Mapped[object] = mapped_column(UTCDateTime)
+    patient_id: Mapped[int | None] = mapped_column(sa.Integer)
+    provider_id: Mapped[int | None] = mapped_column(sa.Integer)
+    party_name: Mapped[str | None] = mapped_column(sa.String(120))
+    visit_id: Mapped[int | None] = mapped_column(sa.Integer)
+    visit_number: Mapped[str | None] = mapped_column(sa.String(16))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # the care fee F
+    platform_fee: Mapped[int | None] = mapped_column(sa.BigInteger)
+    gst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    gateway_fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # Razorpay's fee, tax included
+    gateway_tax: Mapped[int | None] = mapped_column(sa.BigInteger)  # the GST part of it
+    net: Mapped[int] = mapped_column(sa.BigInteger)
+    reference: Mapped[str | None] = mapped_column(sa.String(40))  # pay_, rfnd_, pout_, setl_
+    utr: Mapped[str | None] = mapped_column(sa.String(40))
+    settlement_reference: Mapped[str | None] = mapped_column(sa.String(40))
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def type_label(self):
+        return TYPES.get(self.type, self.type)
+
+    @property
+    def party_kind(self):
+        return "provider" if self.provider_id and not self.patient_id else "patient"
+
+    def owner_ids(self):
+        return set()  # admins only

@@ -1,0 +1,299 @@
+"""How each record becomes a movement row. One function per record type and one
+``register`` line: a new kind of movement (e.g. manual wallet adjustments) is a projector
+returning the columns below and a line in :func:`install`.
+
+Columns: source, source_id (the record), type, status, failed, bucket (what a successful
+movement counts as in the summary: money in, refund, payout; None for money that stays
+inside the business), occurred_at, patient_id / provider_id / party_name, visit_id /
+visit_number, amount, fee / platform_fee / gst (the price breakup), gateway_fee /
+gateway_tax (from the settlement that covered it), net, reference (the Razorpay id), utr,
+settlement_reference."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.booking.models import PAY_DESK, PAY_GATEWAY, PAY_NONE, IndividualBooking, Reschedule
+from portal.catalog.models import Provider
+from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerTransaction
+from portal.payments import models as pay
+from portal.payouts.models import Payout
+from portal.refunds.models import GATEWAY, Cancellation, Refund
+from portal.settlements.models import Settlement, SettlementItem
+from portal.wallet.models import WalletAdjustment
+
+from . import models as mm
+from . import projection
+from .projection import register
+
+PAYMENT_TYPES = {
+    pay.ORDER: mm.PAYMENT_ONLINE,
+    pay.LINK: mm.PAYMENT_LINK,
+    pay.DESK: mm.PAYMENT_DESK,
+    pay.WALLET: mm.WALLET_DEBIT,
+}
+
+# Ledger postings that are movements of their own (no record table holds them).
+LEDGER_TYPES = {
+    "provider_penalty": mm.PROVIDER_PENALTY,
+    "unapplied_payment": mm.WALLET_CREDIT,  # a capture with nothing left to pay: to the wallet
+    "reschedule_unapplied": mm.WALLET_CREDIT,
+}
+
+
+def _settled(reference):
+    """(fee, tax, utr, settlement id) from the settlement row covering ``reference``."""
+    if not reference:
+        return None
+    return db.session.scalar(
+        sa.select(SettlementItem)
+        .where(SettlementItem.entity_id == reference)
+        .options(sa.orm.joinedload(SettlementItem.settlement))
+    )
+
+
+def _gateway_columns(reference, amount):
+    item = _settled(reference)
+    if item is None:
+        return {
+            "gateway_fee": None,
+            "gateway_tax": None,
+            "utr": None,
+            "settlement_reference": None,
+            "net": amount,
+        }
+    return {
+        "gateway_fee": item.fee,
+        "gateway_tax": item.tax,
+        "utr": item.settlement.utr,
+        "settlement_reference": item.settlement.razorpay_settlement_id,
+        "net": amount - item.fee,
+    }
+
+
+def _visit_columns(visit):
+    if visit is None:
+        return {"visit_id": None, "visit_number": None}
+    return {"visit_id": visit.id, "visit_number": visit.number}
+
+
+def _patient(user_id):
+    user = db.session.get(User, user_id) if user_id else None
+    return {"patient_id": user_id, "provider_id": None, "party_name": user.name if user else None}
+
+
+def _provider(provider_id):
+    provider = db.session.get(Provider, provider_id) if provider_id else None
+    return {
+        "patient_id": None,
+        "provider_id": provider_id,
+        "party_name": provider.display_name if provider else None,
+    }
+
+
+def _breakup(items):
+    items = list(items)
+    return {
+        "fee": sum(i.fee for i in items),
+        "platform_fee": sum(i.platform_fee for i in items),
+        "gst": sum(i.gst for i in items),
+    }
+
+
+def project_payment(p: pay.Payment):
+    amount = p.captured_amount or p.amount
+    visit = p.visit
+    row = {
+        "source": "payment",
+        "source_id": p.id,
+        "type": PAYMENT_TYPES.get(p.kind, mm.PAYMENT_ONLINE),
+        "status": p.status,
+        "failed": p.status == PaymentStatus.FAILED,
+        "bucket": mm.BUCKET_IN
+        if p.status == PaymentStatus.SUCCESSFUL and p.kind != pay.WALLET
+        else None,
+        "occurred_at": p.paid_at or p.created_at,
+        "amount": amount,
+        "reference": p.razorpay_payment_id or p.razorpay_link_id or p.razorpay_order_id,
+        **_patient(visit.patient_id if visit else None),
+        **_visit_columns(visit),
+    }
+    row.update(
+        _breakup(visit.items) if visit and p.kind != pay.WALLET else dict.fromkeys(_breakup([]))
+    )
+    row.update(_gateway_columns(p.razorpay_payment_id, amount))
+    return row
+
+
+def project_refund(r: Refund):
+    return {
+        "source": "refund",
+        "source_id": r.id,
+        "type": mm.REFUND_GATEWAY if r.destination == GATEWAY else mm.REFUND_WALLET,
+        "status": r.status,
+        "failed": r.status == RefundStatus.FAILED,
+        "bucket": mm.BUCKET_REFUND
+        if r.status == RefundStatus.PROCESSED and r.destination == GATEWAY
+        else None,
+        "occurred_at": r.processed_at or r.created_at,
+        "amount": r.amount,
+        "net": r.amount,
+        "reference": r.razorpay_refund_id,
+        "fee": None,
+        "platform_fee": None,
+        "gst": None,
+        **_patient(r.patient_id),
+        **_visit_columns(r.visit),
+    }
+
+
+def project_payout(p: Payout):
+    booking = db.session.get(IndividualBooking, p.booking_id) if p.booking_id else None
+    return {
+        "source": "payout",
+        "source_id": p.id,
+        "type": mm.PAYOUT,
+        "status": p.status,
+        "failed": p.status in (PayoutStatus.FAILED, PayoutStatus.REVERSED),
+        "bucket": mm.BUCKET_PAYOUT if p.status == PayoutStatus.PROCESSED else None,
+        "occurred_at": p.processed_at or p.created_at,
+        "amount": p.gross,
+        "net": p.net,  # after TDS: what reaches the provider's bank
+        "reference": p.razorpay_payout_id,
+        "utr": p.utr,
+        **_provider(p.provider_id),
+        **_visit_columns(booking.visit if booking else None),
+    }
+
+
+def project_reschedule(r: Reschedule):
+    if not r.total or r.pay_with == PAY_NONE:
+        return None
+    row = {
+        "source": "reschedule",
+        "source_id": r.id,
+        "type": mm.RESCHEDULE_FEE,
+        "status": r.status,
+        "failed": r.status == RescheduleStatus.FAILED,
+        "bucket": mm.BUCKET_IN
+        if r.status == RescheduleStatus.DONE and r.pay_with in (PAY_GATEWAY, PAY_DESK)
+        else None,
+        "occurred_at": r.done_at or r.created_at,
+        "amount": r.total,
+        "fee": r.penalty,
+        "platform_fee": r.platform_fee,
+        "gst": r.gst,
+        "reference": r.razorpay_payment_id,
+        **_patient(r.visit.patient_id if r.visit else None),
+        **_visit_columns(r.visit),
+    }
+    row.update(_gateway_columns(r.razorpay_payment_id, r.total))
+    return row
+
+
+def _ledger_visit(txn):
+    kind, ref = txn.reference_type, txn.reference_id
+    if not ref or not ref.isdigit():
+        return None
+    model = {
+        "payment": pay.Payment,
+        "reschedule": Reschedule,
+        "cancellation": Cancellation,
+        "booking": IndividualBooking,
+    }.get(kind)
+    obj = db.session.get(model, int(ref)) if model else None
+    return getattr(obj, "visit", None)
+
+
+def project_ledger(txn: LedgerTransaction):
+    type_ = LEDGER_TYPES.get(txn.kind)
+    if type_ is None:
+        return None
+    amount = sum(e.amount for e in txn.entries if e.amount > 0)
+    party = {"patient_id": None, "provider_id": None, "party_name": None}
+    for e in txn.entries:
+        code = e.account.code
+        if code.startswith(chart.PATIENT_WALLET + ":"):
+            party = _patient(int(code.split(":", 1)[1]))
+        elif code.startswith(chart.PROVIDER_PAYABLE + ":"):
+            party = _provider(int(code.split(":", 1)[1]))
+    return {
+        "source": "ledger",
+        "source_id": txn.id,
+        "type": type_,
+        "status": "POSTED",
+        "failed": False,
+        "bucket": None,
+        "occurred_at": txn.created_at,
+        "amount": amount,
+        "net": amount,
+        **party,
+        **_visit_columns(_ledger_visit(txn)),
+    }
+
+
+def project_settlement(s: Settlement):
+    return {
+        "source": "settlement",
+        "source_id": s.id,
+        "type": mm.SETTLEMENT,
+        "status": s.status.upper(),
+        "failed": False,
+        "bucket": None,
+        "occurred_at": s.settled_at,
+        "amount": s.gross,
+        "gateway_fee": s.fees,
+        "gateway_tax": s.tax,
+        "net": s.amount,
+        "reference": s.razorpay_settlement_id,
+        "utr": s.utr,
+        "settlement_reference": s.razorpay_settlement_id,
+    }
+
+
+def project_settlement_item(item: SettlementItem):
+    """A settlement row changes the gateway fee of the payment it covers."""
+    payment = db.session.scalar(
+        sa.select(pay.Payment).where(pay.Payment.razorpay_payment_id == item.entity_id)
+    )
+    if payment is not None:
+        return project_payment(payment)
+    resched = db.session.scalar(
+        sa.select(Reschedule).where(Reschedule.razorpay_payment_id == item.entity_id)
+    )
+    return project_reschedule(resched) if resched is not None else None
+
+
+def project_adjustment(a: WalletAdjustment):
+    """A manual wallet credit or debit (amount: its size; net: signed, credit > 0)."""
+    return {
+        "source": "wallet_adjustment",  # as its ledger postings and audit rows name it
+        "source_id": a.id,
+        "type": mm.ADJUSTMENT,
+        "status": a.status,
+        "failed": False,
+        "bucket": None,
+        "occurred_at": a.applied_at or a.created_at,
+        "amount": abs(a.amount),
+        "net": a.amount,
+        **_patient(a.patient_id),
+    }
+
+
+def install():
+    register(pay.Payment, project_payment)
+    register(Refund, project_refund)
+    register(Payout, project_payout)
+    register(Reschedule, project_reschedule)
+    register(LedgerTransaction, project_ledger)
+    register(Settlement, project_settlement)
+    register(SettlementItem, project_settlement_item)
+    register(WalletAdjustment, project_adjustment)
+    projection.install()
+
+
+install()

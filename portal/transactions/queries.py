@@ -1,0 +1,167 @@
+"""What the transactions console lists, sums and shows. Every read is one query on
+``money_movements`` (plus, for a page, the names of what the rows link to)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.audit.models import AuditEntry
+from portal.catalog.models import Provider
+from portal.extensions import db
+from portal.ledger.models import LedgerTransaction
+from portal.pagination import Order, keyset_page
+
+from .filters import MovementFilter, utc_bounds
+from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, MoneyMovement
+
+M = MoneyMovement
+ORDERS = (Order(M.occurred_at, descending=True), Order(M.id, descending=True))
+PARTY_MATCHES = 50  # names a party filter may stand for
+
+# reference column -> SQL clause choosing the rows whose reconciliation status matches
+ReconClause = Callable[[sa.ColumnElement], sa.ColumnElement]
+
+
+def _like(text):
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+def _party_clause(text):
+    pattern = _like(text)
+    users = (
+        sa.select(User.id)
+        .where(
+            sa.or_(
+                sa.func.lower(User.name).like(pattern, escape="\\"),
+                sa.func.lower(User.email).like(pattern, escape="\\"),
+            )
+        )
+        .limit(PARTY_MATCHES)
+    )
+    providers = (
+        sa.select(Provider.id)
+        .where(sa.func.lower(Provider.display_name).like(pattern, escape="\\"))
+        .limit(PARTY_MATCHES)
+    )
+    user_ids = list(db.session.scalars(users))
+    provider_ids = list(db.session.scalars(providers))
+    clauses = []
+    if user_ids:
+        clauses.append(M.patient_id.in_(user_ids))
+    if provider_ids:
+        clauses.append(M.provider_id.in_(provider_ids))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def conditions(f: MovementFilter, recon_clause: ReconClause | None = None):
+    start, end = utc_bounds(f.start, f.end)
+    where = [M.occurred_at >= start, M.occurred_at < end]
+    if f.type:
+        where.append(M.type == f.type)
+    if f.status:
+        where.append(M.status == f.status)
+    if f.visit_number:
+        where.append(M.visit_number == f.visit_number)
+    if f.min_amount is not None:
+        where.append(M.amount >= f.min_amount)
+    if f.max_amount is not None:
+        where.append(M.amount <= f.max_amount)
+    if f.party:
+        where.append(_party_clause(f.party))
+    if f.recon and recon_clause is not None:
+        where.append(recon_clause(M.reference))
+    return where
+
+
+def movements_page(f: MovementFilter, *, recon_clause=None, after=None, before=None, per_page=50):
+    query = sa.select(M).where(*conditions(f, recon_clause))
+    return keyset_page(query, ORDERS, after=after, before=before, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class Summary:
+    count: int
+    money_in: int
+    refunds: int
+    payouts: int
+    gateway_fees: int
+    net: int  # money in − refunds − payouts − gateway fees
+
+
+def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
+    """Sums of the filtered set, in one SQL query (paise)."""
+
+    def total(expr):
+        return sa.func.coalesce(sa.func.sum(expr), 0)
+
+    money_in = total(sa.case((M.bucket == BUCKET_IN, M.amount), else_=0))
+    refunds = total(sa.case((M.bucket == BUCKET_REFUND, M.amount), else_=0))
+    payouts = total(sa.case((M.bucket == BUCKET_PAYOUT, M.net), else_=0))
+    fees = total(sa.case((M.bucket == BUCKET_IN, sa.func.coalesce(M.gateway_fee, 0)), else_=0))
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(), money_in, refunds, payouts, fees, money_in - refunds - payouts - fees
+        ).where(*conditions(f, recon_clause))
+    ).one()
+    return Summary(*(int(v) for v in row))
+
+
+def movement(movement_id) -> MoneyMovement | None:
+    return db.session.get(MoneyMovement, movement_id)
+
+
+def movement_for(source, source_id) -> MoneyMovement | None:
+    return db.session.scalar(sa.select(M).where(M.source == source, M.source_id == source_id))
+
+
+def ledger_postings(source, source_id, visit_id=None) -> list[LedgerTransaction]:
+    """Ledger transactions posted for the movement's record, oldest first; a payment's
+    include its visit's (the capture posts against the visit)."""
+    if source == "ledger":
+        txn = db.session.get(LedgerTransaction, source_id)
+        return [txn] if txn else []
+    about = [
+        sa.and_(
+            LedgerTransaction.reference_type == source,
+            LedgerTransaction.reference_id == str(source_id),
+        )
+    ]
+    if source == "payment" and visit_id:
+        about.append(
+            sa.and_(
+                LedgerTransaction.reference_type == "visit",
+                LedgerTransaction.reference_id == str(visit_id),
+            )
+        )
+    return list(
+        db.session.scalars(
+            sa.select(LedgerTransaction).where(sa.or_(*about)).order_by(LedgerTransaction.id)
+        )
+    )
+
+
+def audit_trail(source, source_id, visit_id=None) -> list[AuditEntry]:
+    """Audit rows about the record (and its visit), oldest first."""
+    about = [sa.and_(AuditEntry.object_type == source, AuditEntry.object_id == str(source_id))]
+    if visit_id:
+        about.append(
+            sa.and_(AuditEntry.object_type == "visit", AuditEntry.object_id == str(visit_id))
+        )
+    return list(
+        db.session.scalars(
+            sa.select(AuditEntry).where(sa.or_(*about)).order_by(AuditEntry.at, AuditEntry.id)
+        )
+    )
+
+
+def movement_ids_by_reference(references) -> dict[str, int]:
+    """Razorpay id -> the console row showing it, for links from other pages."""
+    refs = sorted({r for r in references if r})
+    if not refs:
+        return {}
+    return dict(db.session.execute(sa.select(M.reference, M.id).where(M.reference.in_(refs))).all())

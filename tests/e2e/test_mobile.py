@@ -1,0 +1,233 @@
+"""Issue #16, mobile first, in Chromium at 390 × 844: the booking, cancel and wallet pages
+(and the other main patient pages) are no wider than the screen; axe-core finds no serious
+or critical accessibility violation on the main patient, doctor and admin pages; the
+first patient page and the next stay under the page-weight goals (30 KB / 10 KB)."""
+
+import os
+
+import pytest
+
+import portal.booking.tasks  # noqa: F401  (until create_app imports it)
+import portal.refunds.tasks  # noqa: F401
+from portal.booking import checkout, visits
+from portal.extensions import db
+from portal.refunds import cancel as refunds_cancel
+from tests.booking.factories import credit_wallet
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import sign_in
+from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
+
+pytestmark = pytest.mark.e2e
+
+AXE = os.path.join(os.path.dirname(__file__), "vendor", "axe.min.js")
+PHONE = {"width": 390, "height": 844}
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture(autouse=True)
+def _ledger_stays_sound(ledger_stays_sound):
+    """Money moves in these tests: the ledger must balance afterwards."""
+
+
+@pytest.fixture
+def phone(browser, app, live_server):
+    """A phone-sized page. CSP is bypassed only so that axe-core can be injected (the
+    portal's CSP allows no inline script); everything else is as a patient sees it."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    context = browser.new_context(
+        base_url=live_server,
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="en-IN",
+        timezone_id="Asia/Kolkata",
+        bypass_csp=True,
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    app.config["WTF_CSRF_ENABLED"] = False
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def history(app, make_user):
+    """A patient with a paid two-item visit (one item cancelled to the wallet), an open
+    visit, wallet movements; a doctor and an admin."""
+    patient = make_user("patient", name="Meera Iyer")
+    admin = make_user("admin", name="Ops Admin")
+    day = weekday_ahead(5)
+    with app.app_context():
+        cat = build_catalog(make_user)
+        credit_wallet(patient.id, 200_000)
+        me = db.session.get(type(patient), patient.id)
+        first = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.consult,
+            provider_ids=[cat.doc1],
+            clinic_id=cat.clinic,
+            start_at=slot(day, 10),
+        )
+        second = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.lab,
+            provider_ids=[cat.lab_provider],
+            clinic_id=cat.clinic,
+            start_at=slot(day, 12),
+            visit_id=first.master_id,
+        )
+        paid_id = first.master_id
+        visit = db.session.get(type(first.visit), paid_id)
+        wallet = sum(i.total for i in visit.items)
+        checkout.checkout(me, paid_id, wallet, callback_url="http://portal.test/cb")
+        refunds_cancel.cancel_items_as_patient(
+            me, paid_id, [second.id], prefer_wallet=True, reason="Done elsewhere"
+        )
+        open_item = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.follow,
+            provider_ids=[cat.doc2],
+            clinic_id=cat.clinic,
+            start_at=slot(day, 15),
+        )
+        open_id = open_item.master_id
+        db.session.remove()
+    return {
+        "patient": patient,
+        "admin": admin,
+        "doctor": cat.provider_user,
+        "paid": paid_id,
+        "open": open_id,
+        "cat": cat,
+        "day": day,
+    }
+
+
+def _width_fits(page, path):
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= PHONE["width"], f"{path} is {width} px wide at {PHONE['width']} px"
+
+
+def _axe(page, path):
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    page.add_script_tag(path=AXE)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
+    assert not bad, f"{path}: {bad}"
+
+
+def _patient_pages(h):
+    cat, day = h["cat"], h["day"]
+    book = (
+        f"/me/book?provider={cat.doc1}&service={cat.consult}&clinic={cat.clinic}"
+        f"&start={slot(day, 16).isoformat()}"
+    )
+    return [
+        "/me/",
+        "/find",
+        f"/find/times?provider={cat.doc1}&service={cat.consult}&clinic={cat.clinic}"
+        f"&date={day.isoformat()}",
+        book,
+        f"/me/visits/{h['open']}",
+        "/me/visits",
+        f"/me/visits/{h['paid']}",
+        f"/me/visits/{h['paid']}/cancel",
+        f"/me/visits/{h['paid']}/refunds",
+        f"/me/visits/{h['paid']}/receipt",
+        "/me/wallet",
+        "/notifications/",
+    ]
+
+
+def test_patient_pages_fit_a_phone_and_pass_axe(phone, history):
+    sign_in(phone, history["patient"].email, PASSWORD)
+    for path in _patient_pages(history):
+        _width_fits(phone, path)
+        _axe(phone, path)
+
+
+def test_the_menu_opens_without_javascript_and_targets_are_44px(phone, history):
+    sign_in(phone, history["patient"].email, PASSWORD)
+    phone.goto("/me/wallet")
+    nav = phone.locator("#main-nav")
+    assert not nav.is_visible()
+    top = phone.locator("h1").bounding_box()["y"]
+    assert top < 200, f"the first heading starts {top} px down"
+    phone.click("label.menu-button")
+    assert nav.is_visible()
+    for link in nav.locator("a, button").all():
+        box = link.bounding_box()
+        assert box["height"] >= 44, (link.inner_text(), box)
+
+
+@pytest.mark.parametrize("who", ["doctor", "admin"])
+def test_doctor_and_admin_pages_pass_axe(phone, history, who):
+    sign_in(phone, history[who].email, PASSWORD)
+    phone.set_viewport_size({"width": 1280, "height": 900})
+    if who == "doctor":
+        paths = ["/provider/", "/provider/schedule", "/provider/earnings", "/provider/bank"]
+        paths.append("/provider/availability")
+    else:
+        paths = [
+            "/admin/",
+            "/admin/visits",
+            f"/admin/visits/{history['paid']}",
+            "/admin/refunds",
+            "/admin/payouts",
+            "/admin/payouts/accounts",
+            "/admin/users",
+            "/admin/providers",
+        ]
+    for path in paths:
+        _axe(phone, path)
+
+
+def _transferred(page, action):
+    """Bytes on the wire (headers and compressed bodies) while ``action`` runs."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    total = {"bytes": 0, "requests": 0}
+
+    def done(event):
+        total["bytes"] += int(event.get("encodedDataLength", 0))
+        total["requests"] += 1
+
+    cdp.on("Network.loadingFinished", done)
+    action()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    cdp.detach()
+    return total
+
+
+def test_page_weight_first_and_next_patient_page(browser, app, live_server, history):
+    """The first patient page with an empty cache under 30 KB, the next under 10 KB."""
+    context = browser.new_context(base_url=live_server, viewport=PHONE)
+    page = context.new_page()
+    sign_in(page, history["patient"].email, PASSWORD)
+    state = context.storage_state()
+    context.close()
+    context = browser.new_context(base_url=live_server, viewport=PHONE, storage_state=state)
+    page = context.new_page()
+    first = _transferred(page, lambda: page.goto("/me/"))
+    page.click("label.menu-button")
+    following = _transferred(page, lambda: page.click("#main-nav a[href='/me/wallet']"))
+    page.wait_for_url("**/me/wallet")  # htmx pushes the address after the swap
+    context.close()
+    print(f"\nfirst patient page: {first}; the next: {following}")
+    assert first["bytes"] < 30_000, first
+    assert following["bytes"] < 10_000, following

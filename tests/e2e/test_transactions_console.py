@@ -1,0 +1,60 @@
+"""The transactions console in a browser: choosing a filter swaps the list in place (htmx),
+puts the filter in the address bar (hx-push-url), the summary arrives after the rows, and
+a failed movement stands out."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.db import utcnow
+from portal.extensions import db
+from portal.transactions import models as mm
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def movements(app, make_user):
+    admin = make_user("admin", email="finance@example.com")
+    now = utcnow()
+    with app.app_context():
+        for i, (type_, status, failed, bucket, amount) in enumerate(
+            [
+                (mm.PAYMENT_ONLINE, "SUCCESSFUL", False, mm.BUCKET_IN, 1_059_00),
+                (mm.PAYMENT_ONLINE, "FAILED", True, None, 500_00),
+                (mm.PAYOUT, "PROCESSED", False, mm.BUCKET_PAYOUT, 800_00),
+            ],
+            start=1,
+        ):
+            db.session.add(
+                mm.MoneyMovement(
+                    source="e2e", source_id=i, type=type_, status=status, failed=failed,
+                    bucket=bucket, occurred_at=now - timedelta(hours=i), amount=amount,
+                    net=amount, reference=f"pay_E2E{i}",
+                )
+            )  # fmt: skip
+        db.session.commit()
+    return admin
+
+
+def test_filter_in_place_with_the_url_kept_and_the_summary_after(page, movements):
+    sign_in(page, movements.email, PASSWORD)
+    page.goto("/admin/transactions")
+    rows = page.locator("table.transactions tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("table.transactions tr.failed")).to_have_count(1)
+    expect(page.locator('#summary [data-sum="money_in"]')).to_have_text("₹1,059")
+
+    page.select_option("select[name=type]", mm.PAYOUT)
+    expect(rows).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"[?&]type=payout(&|$)"))
+    expect(page.locator('#summary [data-sum="payouts"]')).to_have_text("₹800")
+    expect(page.locator('#summary [data-sum="money_in"]')).to_have_text("₹0")
+
+    page.reload()  # the address bar alone brings the same list back
+    expect(rows).to_have_count(1)
+    expect(page.locator("select[name=type]")).to_have_value(mm.PAYOUT)

@@ -1,0 +1,297 @@
+"""The transactions console: each filter, the presets, the summary to the paisa, keyset
+pages, failed rows marked, bad input refused with a message (422, never a 500), and only
+admins get in. Rows are written straight into the read table (its projection is tested in
+test_projection.py); the clock is Monday 1 June 2026, 08:00 IST."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal.catalog.models import Provider
+from portal.extensions import db
+from portal.reconcile.models import ReconCase
+from portal.transactions import models as mm
+from portal.transactions.filters import MovementFilter
+from portal.transactions.queries import summary
+from tests.booking.factories import IST, NOW
+
+TODAY = NOW.date()
+
+
+@pytest.fixture
+def admin(app, clock, make_user, login):
+    user = make_user("admin")
+    login(user)
+    return user
+
+
+@pytest.fixture
+def people(app, make_user):
+    asha = make_user("patient", name="Asha Rao", email="asha@example.com")
+    ravi = make_user("patient", name="Ravi Kumar", email="ravi@example.com")
+    return asha, ravi
+
+
+def _at(days_ago, hh=9):
+    return (
+        datetime.combine(TODAY - timedelta(days=days_ago), datetime.min.time(), IST)
+        .replace(hour=hh)
+        .astimezone(UTC)
+    )
+
+
+_n = {"i": 0}
+
+
+def mv(**kw):
+    _n["i"] += 1
+    row = {
+        "source": "payment",
+        "source_id": _n["i"],
+        "type": mm.PAYMENT_ONLINE,
+        "status": "SUCCESSFUL",
+        "failed": False,
+        "bucket": mm.BUCKET_IN,
+        "occurred_at": _at(0),
+        "amount": 100_00,
+        "net": 100_00,
+        "reference": f"pay_T{_n['i']:04d}",
+    }
+    row.update(kw)
+    m = mm.MoneyMovement(**row)
+    db.session.add(m)
+    return m
+
+
+@pytest.fixture
+def rows(app, clock, people, make_user):
+    asha, ravi = people
+    with app.app_context():
+        mehta = Provider(user_id=make_user("provider", name="Mehta").id, display_name="Dr Mehta")
+        db.session.add(mehta)
+        db.session.flush()
+        r = {
+            "pay": mv(
+                patient_id=asha.id,
+                party_name="Asha Rao",
+                visit_id=7,
+                visit_number="V000007",
+                amount=1_059_00,
+                net=1_037_82,
+                gateway_fee=21_18,
+                gateway_tax=3_23,
+                fee=1_000_00,
+                platform_fee=50_00,
+                gst=9_00,
+            ),
+            "failed": mv(
+                patient_id=ravi.id,
+                party_name="Ravi Kumar",
+                status="FAILED",
+                failed=True,
+                bucket=None,
+                amount=500_00,
+                net=500_00,
+            ),
+            "refund": mv(
+                source="refund",
+                type=mm.REFUND_GATEWAY,
+                status="PROCESSED",
+                bucket=mm.BUCKET_REFUND,
+                patient_id=asha.id,
+                party_name="Asha Rao",
+                visit_id=7,
+                visit_number="V000007",
+                amount=300_00,
+                net=300_00,
+                reference="rfnd_T1",
+                occurred_at=_at(3),
+            ),
+            "payout": mv(
+                source="payout",
+                type=mm.PAYOUT,
+                status="PROCESSED",
+                bucket=mm.BUCKET_PAYOUT,
+                provider_id=mehta.id,
+                party_name="Dr Mehta",
+                amount=800_00,
+                net=720_00,
+                reference="pout_T1",
+                occurred_at=_at(10),
+            ),
+            "penalty": mv(
+                source="ledger",
+                type=mm.PROVIDER_PENALTY,
+                status="POSTED",
+                bucket=None,
+                provider_id=mehta.id,
+                party_name="Dr Mehta",
+                amount=250_00,
+                net=250_00,
+                reference=None,
+                occurred_at=_at(40),
+            ),
+            "old": mv(
+                amount=2_000_00,
+                net=2_000_00,
+                occurred_at=_at(400),
+                patient_id=ravi.id,
+                party_name="Ravi Kumar",
+            ),
+        }
+        db.session.add(
+            ReconCase(
+                kind="payment",
+                reference=r["pay"].reference,
+                status="discrepancy",
+                reason="amount_differs",
+            )
+        )
+        db.session.add(ReconCase(kind="refund", reference="rfnd_T1", status="matched"))
+        db.session.commit()
+        return {k: v.id for k, v in r.items()}
+
+
+def ids(html):
+    return {int(i) for i in re.findall(r'id="movement-(\d+)"', html)}
+
+
+def get(client, query, status=200):
+    answer = client.get("/admin/transactions" + query)
+    assert answer.status_code == status, answer.get_data(as_text=True)[:2000]
+    return answer.get_data(as_text=True)
+
+
+def test_default_is_the_last_seven_days_and_failed_rows_stand_out(admin, client, rows):
+    html = get(client, "")
+    assert ids(html) == {rows["pay"], rows["failed"], rows["refund"]}
+    failed = re.search(rf'<tr id="movement-{rows["failed"]}"[^>]*>', html).group(0)
+    assert 'class="failed"' in failed
+    ok = re.search(rf'<tr id="movement-{rows["pay"]}"[^>]*>', html).group(0)
+    assert "failed" not in ok
+    assert "discrepancy" in html and "matched" in html and "unchecked" in html
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("?preset=today", {"pay", "failed"}),
+        ("?preset=7d", {"pay", "failed", "refund"}),
+        ("?preset=month", {"pay", "failed"}),  # 1 June: the month began today
+        ("?preset=fy", {"pay", "failed", "refund", "payout", "penalty"}),
+        ("?from=2026-05-20&to=2026-05-31", {"refund", "payout"}),
+        ("?from=2025-04-01&to=2025-05-31", {"old"}),
+        ("?preset=fy&type=payout", {"payout"}),
+        ("?preset=fy&type=refund_gateway", {"refund"}),
+        ("?preset=fy&status=FAILED", {"failed"}),
+        ("?preset=fy&status=POSTED", {"penalty"}),
+        ("?preset=fy&party=asha", {"pay", "refund"}),
+        ("?preset=fy&party=RAVI%40example", {"failed"}),
+        ("?preset=fy&party=mehta", {"payout", "penalty"}),
+        ("?preset=fy&party=nobody", set()),
+        ("?preset=fy&visit=V000007", {"pay", "refund"}),
+        ("?preset=fy&visit=7", {"pay", "refund"}),
+        ("?preset=fy&recon=discrepancy", {"pay"}),
+        ("?preset=fy&recon=matched", {"refund"}),
+        ("?preset=fy&recon=unchecked", {"failed", "payout", "penalty"}),
+        ("?preset=fy&min=500", {"pay", "failed", "payout"}),
+        ("?preset=fy&max=300", {"refund", "penalty"}),
+        ("?preset=fy&min=250&max=500.00", {"failed", "refund", "penalty"}),
+        ("?preset=fy&type=payment_online&status=SUCCESSFUL&party=asha", {"pay"}),
+    ],
+)
+def test_each_filter(admin, client, rows, query, expected):
+    assert ids(get(client, query)) == {rows[k] for k in expected}
+
+
+def test_the_summary_sums_the_filtered_set_to_the_paisa(admin, app, client, rows):
+    with app.app_context():
+        s = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY))
+        only_asha = summary(
+            MovementFilter(start=TODAY - timedelta(days=364), end=TODAY, party="asha")
+        )
+    assert s.count == 5
+    assert s.money_in == 1_059_00  # the failed payment moved nothing
+    assert s.refunds == 300_00 and s.payouts == 720_00 and s.gateway_fees == 21_18
+    assert s.net == 1_059_00 - 300_00 - 720_00 - 21_18
+    assert (only_asha.count, only_asha.money_in, only_asha.refunds, only_asha.payouts) == (
+        2,
+        1_059_00,
+        300_00,
+        0,
+    )
+    answer = client.get("/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" not in html
+    assert "<strong>5</strong> movements" in html
+    assert re.search(r'data-sum="net">₹17\.82<', html), re.findall(r'data-sum="net">[^<]*<', html)
+    assert 'data-sum="gateway_fees">₹21.18<' in html
+
+
+def test_keyset_pages_cover_every_row_once(admin, app, client, rows):
+    with app.app_context():
+        for _ in range(7):
+            mv(occurred_at=_at(1, hh=10))  # same time: the id breaks the tie
+        db.session.commit()
+    seen, query, pages = [], "?preset=7d&per_page=4", 0
+    while True:
+        html = get(client, query)
+        page = re.findall(r'id="movement-(\d+)"', html)
+        seen += page
+        pages += 1
+        nxt = re.search(r'href="/admin/transactions\?([^"]*after=[^"]*)" rel="next"', html)
+        if not nxt:
+            break
+        query = "?" + nxt.group(1).replace("&amp;", "&")
+        assert "preset=7d" in query  # the filters stay on the next page
+    assert pages == 3 and len(seen) == len(set(seen)) == 10
+
+
+def test_htmx_gets_only_the_console_and_the_url_keeps_the_filters(admin, client, rows):
+    answer = client.get("/admin/transactions?preset=fy&type=payout", headers={"HX-Request": "true"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" not in html
+    assert ids(html) == {rows["payout"]}
+    assert 'hx-push-url="true"' in html
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("?colour=red", "Unknown filter: colour"),
+        ("?from=01-06-2026", "Enter a date as YYYY-MM-DD"),
+        ("?from=2026-02-30", "Enter a date as YYYY-MM-DD"),
+        ("?to=yesterday", "Enter a date as YYYY-MM-DD"),
+        ("?from=2025-01-01&to=2026-06-01", "at most a year"),
+        ("?from=2026-06-01&to=2026-05-01", "start date is after the end date"),
+        ("?type=bitcoin", "Unknown type"),
+        ("?status=LOST", "Unknown status"),
+        ("?preset=decade", "Unknown period"),
+        ("?recon=maybe", "Unknown reconciliation status"),
+        ("?min=abc", "Enter an amount in rupees"),
+        ("?min=-5", "zero or more"),
+        ("?min=500&max=100", "smallest amount is above the largest"),
+        ("?party=" + "x" * 101, "too long"),
+        ("?visit=%01", "control"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_not_a_500(admin, client, rows, query, message):
+    html = get(client, query, status=422)
+    assert message.lower() in html.lower(), re.findall(r'class="error"[^>]*>[^<]*<', html)
+    assert ids(html) == set()
+    assert client.get("/admin/transactions/summary" + query).status_code == 422
+
+
+def test_only_admins_see_the_console(app, clock, client, make_user, login, rows):
+    assert client.get("/admin/transactions").status_code in (302, 303)
+    login(make_user("patient"))
+    assert client.get("/admin/transactions").status_code == 403
+    assert client.get("/admin/transactions/summary").status_code == 403
+    assert client.get(f"/admin/transactions/{rows['pay']}").status_code == 403
+    assert client.get("/admin/settlements").status_code == 403
+    assert client.post("/admin/settlements/fetch").status_code in (400, 403)
+
+
+def test_an_unknown_movement_is_404(admin, client):
+    assert client.get("/admin/transactions/999999").status_code == 404

@@ -1,0 +1,161 @@
+"""The read table follows the records through the real services: a paid visit, a provider's
+cancellation (gateway refund and penalty), a failed payment; a rolled-back change leaves no
+row. And one movement's detail page: timeline, Razorpay's record beside ours (or a message
+when Razorpay is down), the audit trail."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.catalog.models import Provider
+from portal.db import unit_of_work
+from portal.domain.states import PaymentStatus
+from portal.extensions import db
+from portal.payments.models import ORDER, Payment
+from portal.refunds import cancel as refunds_cancel
+from portal.transactions import models as mm
+from portal.transactions.filters import MovementFilter
+from portal.transactions.models import MoneyMovement
+from portal.transactions.queries import summary
+from tests.booking.factories import NOW, at
+from tests.refunds.helpers import book_and_pay, settle_refunds
+
+START = at(4, 10)
+CONSULT = (50_000, 2_500, 450)  # F, P, GST
+TOTAL = sum(CONSULT)
+
+
+def rows_by_type():
+    out = {}
+    for m in db.session.scalars(sa.select(MoneyMovement).order_by(MoneyMovement.id)):
+        out.setdefault(m.type, []).append(m)
+    return out
+
+
+@pytest.fixture
+def paid(world, users, gateway):
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
+    db.session.commit()
+    return patient, visit
+
+
+def test_a_paid_visit_and_a_providers_cancellation_are_every_movement(
+    world, users, gateway, clock, paid
+):
+    patient, visit = paid
+    [pay] = rows_by_type()[mm.PAYMENT_ONLINE]
+    assert (pay.status, pay.bucket, pay.failed) == (PaymentStatus.SUCCESSFUL, "in", False)
+    assert (pay.amount, pay.net, pay.gateway_fee) == (TOTAL, TOTAL, None)
+    assert (pay.fee, pay.platform_fee, pay.gst) == CONSULT
+    assert (pay.patient_id, pay.party_name) == (patient.id, patient.name)
+    assert (pay.visit_id, pay.visit_number) == (visit.id, visit.number)
+    assert pay.reference.startswith("pay_")
+
+    provider = db.session.get(Provider, world.doctors[0])
+    doctor = db.session.get(type(patient), provider.user_id)
+    clock.move_to(START - timedelta(hours=2))
+    refunds_cancel.cancel_as_provider(doctor, visit.items[0].id, "Emergency surgery")
+    [refund] = rows_by_type()[mm.REFUND_GATEWAY]
+    assert (refund.status, refund.bucket, refund.amount) == ("PENDING", None, TOTAL)
+    settle_refunds(gateway)
+
+    kinds = rows_by_type()
+    [refund] = kinds[mm.REFUND_GATEWAY]
+    assert (refund.status, refund.bucket) == ("PROCESSED", "refund")
+    assert refund.reference.startswith("rfnd_") and refund.visit_number == visit.number
+    [penalty] = kinds[mm.PROVIDER_PENALTY]
+    assert (penalty.amount, penalty.provider_id, penalty.patient_id) == (
+        25_000,
+        provider.id,
+        None,
+    )
+    assert penalty.party_name == provider.display_name and penalty.visit_id == visit.id
+
+    today = START.date()
+    s = summary(MovementFilter(start=NOW.date(), end=today))
+    assert (s.money_in, s.refunds, s.payouts, s.net) == (TOTAL, TOTAL, 0, 0)
+
+
+def test_a_failed_payment_is_marked_and_a_rollback_leaves_no_row(paid):
+    _patient, visit = paid
+    with unit_of_work():
+        db.session.add(
+            Payment(master_id=visit.id, kind=ORDER, amount=TOTAL, status=PaymentStatus.FAILED)
+        )
+    failed = db.session.scalar(sa.select(MoneyMovement).where(MoneyMovement.failed.is_(True)))
+    assert failed.status == "FAILED" and failed.bucket is None
+
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(MoneyMovement))
+    with pytest.raises(RuntimeError), unit_of_work():
+        db.session.add(Payment(master_id=visit.id, kind=ORDER, amount=1))
+        db.session.flush()
+        raise RuntimeError("the use case fails")
+    # Inside a committed use case, a failed inner step (SAVEPOINT) leaves no row either.
+    with unit_of_work():
+        db.session.add(Payment(master_id=visit.id, kind=ORDER, amount=2))
+        with pytest.raises(RuntimeError), unit_of_work():
+            db.session.add(Payment(master_id=visit.id, kind=ORDER, amount=3))
+            db.session.flush()
+            raise RuntimeError("the inner step fails")
+    amounts = set(db.session.scalars(sa.select(MoneyMovement.amount)))
+    assert 2 in amounts and 1 not in amounts and 3 not in amounts
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MoneyMovement)) == before + 1
+
+
+def test_the_detail_page_shows_timeline_razorpays_record_and_audit(
+    app, paid, client, make_user, login
+):
+    _patient, visit = paid
+    pay = db.session.scalar(sa.select(MoneyMovement).where(MoneyMovement.bucket == "in"))
+    movement_id, reference = pay.id, pay.reference
+    login(make_user("admin", email="finance@example.com"))
+    html = client.get(f"/admin/transactions/{movement_id}").get_data(as_text=True)
+    theirs = html.split('id="theirs"')[1].split("</section>")[0]
+    assert reference in theirs and "captured" in theirs  # fetched from the sandbox
+    timeline = html.split('id="timeline"')[1].split("</section>")[0]
+    assert "order payment created" in timeline and "ledger: visit_confirmed" in timeline
+    assert 'id="audit"' in html
+
+    saved = app.config["RAZORPAY_BASE_URL"], app.config.get("SANDBOX_INPROCESS")
+    app.config.update(RAZORPAY_BASE_URL="http://127.0.0.1:9", RAZORPAY_RETRIES=0)
+    app.config["SANDBOX_INPROCESS"] = False
+    app.extensions.pop("gateway_adapters", None)
+    try:
+        answer = client.get(f"/admin/transactions/{movement_id}")
+    finally:
+        app.config["RAZORPAY_BASE_URL"], app.config["SANDBOX_INPROCESS"] = saved
+        app.config.pop("RAZORPAY_RETRIES", None)
+        app.extensions.pop("gateway_adapters", None)
+    assert answer.status_code == 200
+    assert "Razorpay could not be reached" in answer.get_data(as_text=True)
+
+
+def test_a_manual_wallet_adjustment_is_a_movement_with_its_ledger_posting(
+    app, paid, client, make_user, login
+):
+    from portal.wallet import adjustments as adj
+
+    patient, _visit = paid
+    admin = make_user("admin", email="adjuster@example.com")
+    made = adj.create_adjustment(
+        db.session.get(type(patient), admin.id),
+        patient.id,
+        adj.CREDIT,
+        5_000,
+        "Goodwill credit after a long wait at the desk",
+        "Sorry for the wait",
+    )
+    row = db.session.scalar(sa.select(MoneyMovement).where(MoneyMovement.type == mm.ADJUSTMENT))
+    assert (row.source, row.source_id, row.amount, row.net) == (
+        "wallet_adjustment",
+        made.id,
+        5_000,
+        5_000,
+    )
+    assert (row.status, row.patient_id, row.bucket) == (made.status, patient.id, None)
+    login(admin)
+    html = client.get(f"/admin/transactions/{row.id}").get_data(as_text=True)
+    timeline = html.split('id="timeline"')[1].split("</section>")[0]
+    assert "adjustment asked" in timeline and "ledger: " in timeline

@@ -1,0 +1,169 @@
+"""Settlements: read from the sandbox through the SDK adapter, stored once, posted to the
+ledger balanced (gateway clearing still equals what the gateway holds), the payment's
+gateway fee shown on its console row, and captures overdue for settlement."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.db import utcnow
+from portal.extensions import db
+from portal.gateway import get_payin
+from portal.ledger import accounts as chart
+from portal.ledger.check import SETTLEMENT_KIND, verify_gateway_clearing, verify_ledger
+from portal.ledger.models import LedgerTransaction
+from portal.ledger.service import balance
+from portal.settlements.ingest import SettlementError, ingest
+from portal.settlements.models import Settlement, SettlementItem
+from portal.settlements.overdue import overdue_unsettled
+from portal.transactions.models import MoneyMovement
+from tests.booking.factories import at
+from tests.refunds.helpers import book_and_pay
+
+
+@pytest.fixture
+def paid(world, users, gateway):
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(1, 10))])
+    db.session.commit()
+    return visit
+
+
+def _payment_row(visit):
+    return db.session.scalar(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "payment",
+            MoneyMovement.visit_id == visit.id,
+            MoneyMovement.bucket == "in",
+        )
+    )
+
+
+def test_a_settlement_is_stored_once_posted_balanced_and_fees_reach_the_console(paid, gateway):
+    row = _payment_row(paid)
+    assert row is not None and row.reference.startswith("pay_") and row.gateway_fee is None
+    clearing_before = balance(chart.GATEWAY_CLEARING)
+
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    first = ingest()
+    assert first.stored == [raw["id"]]
+
+    s = db.session.scalar(sa.select(Settlement))
+    assert (s.amount, s.fees, s.tax, s.utr) == (raw["amount"], raw["fees"], raw["tax"], raw["utr"])
+    [item] = s.items
+    assert item.entity_id == row.reference and item.fee == raw["fees"]
+
+    [txn] = db.session.scalars(
+        sa.select(LedgerTransaction).where(LedgerTransaction.kind == SETTLEMENT_KIND)
+    ).all()
+    lines = {e.account.code: e.amount for e in txn.entries}
+    assert lines == {
+        chart.BANK: raw["amount"],
+        chart.GATEWAY_FEES: raw["fees"] - raw["tax"],
+        chart.GST_INPUT: raw["tax"],
+        chart.GATEWAY_CLEARING: -(raw["amount"] + raw["fees"]),
+    }
+    assert sum(lines.values()) == 0
+    assert balance(chart.GATEWAY_CLEARING) == clearing_before - (raw["amount"] + raw["fees"])
+    assert verify_ledger() == []
+    assert verify_gateway_clearing(get_payin().account_position()) == []
+
+    db.session.expire_all()
+    row = _payment_row(paid)
+    assert row.gateway_fee == raw["fees"] and row.gateway_tax == raw["tax"]
+    assert row.net == row.amount - raw["fees"]
+    assert row.utr == raw["utr"] and row.settlement_reference == raw["id"]
+    setl_row = db.session.scalar(
+        sa.select(MoneyMovement).where(MoneyMovement.source == "settlement")
+    )
+    assert (setl_row.reference, setl_row.net, setl_row.bucket) == (raw["id"], raw["amount"], None)
+
+    # Again: nothing new, nothing posted twice.
+    again = ingest()
+    assert again.new == 0 and again.seen == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Settlement)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SettlementItem)) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(LedgerTransaction.kind == SETTLEMENT_KIND)
+        )
+        == 1
+    )
+
+
+def test_overdue_unsettled_lists_captures_past_the_expected_days(paid, gateway):
+    ref = _payment_row(paid).reference
+    now = utcnow()
+    assert overdue_unsettled(now + timedelta(days=2)) == []  # T+2 is on time
+    [late] = overdue_unsettled(now + timedelta(days=3, minutes=1))
+    assert (late.reference, late.our_type, late.visit_id) == (ref, "payment", paid.id)
+    assert late.amount == _payment_row(paid).amount
+    assert overdue_unsettled(now + timedelta(days=1), days=0)[0].reference == ref  # tunable
+
+    gateway.sandbox.settle_day(gateway.sandbox.today())
+    ingest()
+    assert overdue_unsettled(now + timedelta(days=30)) == []
+
+
+def test_a_gateway_that_cannot_be_read_stores_nothing(app, paid, gateway):
+    gateway.sandbox.settle_day(gateway.sandbox.today())
+    saved = app.config["RAZORPAY_BASE_URL"], app.config.get("SANDBOX_INPROCESS")
+    app.config.update(RAZORPAY_BASE_URL="http://127.0.0.1:9", RAZORPAY_RETRIES=0)
+    app.config["SANDBOX_INPROCESS"] = False
+    app.extensions.pop("gateway_adapters", None)
+    try:
+        with pytest.raises(SettlementError, match="could not be read"):
+            ingest()
+    finally:
+        app.config["RAZORPAY_BASE_URL"], app.config["SANDBOX_INPROCESS"] = saved
+        app.config.pop("RAZORPAY_RETRIES", None)
+        app.extensions.pop("gateway_adapters", None)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Settlement)) == 0
+    assert ingest().new == 1  # the next run reads it
+
+
+def test_fetch_now_and_the_report_drill_down_to_the_payments(
+    paid, gateway, client, make_user, login
+):
+    pay = _payment_row(paid)
+    movement_id, reference = pay.id, pay.reference
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    login(make_user("admin", email="finance@example.com"))
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert "No settlements read yet" in listing
+    answer = client.post("/admin/settlements/fetch")
+    assert answer.status_code == 303
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert raw["id"] in listing and "1 new settlement read" in listing
+    settlement_id = db.session.scalar(sa.select(Settlement.id))
+    detail = client.get(f"/admin/settlements/{settlement_id}").get_data(as_text=True)
+    assert f'href="/admin/transactions/{movement_id}"' in detail and reference in detail
+    assert raw["utr"] in detail
+    # The console's row shows the fee now.
+    row = client.get(f"/admin/transactions/{movement_id}").get_data(as_text=True)
+    assert raw["id"] in row and raw["utr"] in row
+
+
+def test_the_commands_fetch_settlements_and_rebuild_the_read_table(app, paid, gateway):
+    from portal.settlements.cli import settlements_cli
+    from portal.transactions.cli import transactions_cli
+
+    gateway.sandbox.settle_day(gateway.sandbox.today())
+    runner = app.test_cli_runner()
+    result = runner.invoke(settlements_cli, ["fetch", "--days", "3"])
+    assert result.exit_code == 0 and "1 new settlement(s) stored" in result.output
+    before = {
+        (m.source, m.source_id, m.amount, m.gateway_fee, m.status)
+        for m in db.session.scalars(sa.select(MoneyMovement))
+    }
+    db.session.execute(sa.delete(MoneyMovement))
+    db.session.commit()
+    result = runner.invoke(transactions_cli, ["rebuild"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    after = {
+        (m.source, m.source_id, m.amount, m.gateway_fee, m.status)
+        for m in db.session.scalars(sa.select(MoneyMovement))
+    }
+    assert after == before and len(after) >= 2
