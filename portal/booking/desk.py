@@ -226,7 +226,7 @@ class Figures:
     paid: int
     refunded: int
     net: int  # paid less refunded: what the clinic holds for the visit
-    due: int  # still to pay (0 once paid; the patient helper's visit_money replaces this)
+    due: int  # the visit page's paid/refunded/due come from refunds.queries.visit_money
 
 
 def figures(visit):
