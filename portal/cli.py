@@ -95,3 +95,7 @@ def demo_load():
     load_demo(echo=click.echo)
     load_wallet_demo(echo=click.echo)
     load_history(echo=click.echo)  # three months of visits, refunds, payouts (issue #16)
+    # Reconciliation's demo lives above the catalog (it books and pays), so it is called here.
+    from portal.reconcile.demo import load as load_reconciliation_demo
+
+    load_reconciliation_demo(echo=click.echo)

@@ -144,3 +144,6 @@ wallet_adjusted = _signals.signal(
     doc="""A manual wallet adjustment
 was applied (posted to the ledger): ``adjustment_id``, ``patient_id``.""",
 )
+# Reconciliation: a run found new discrepancies (one alert per run). Same keyword arguments
+# as payout_alert.
+reconciliation_alert = _signals.signal("reconciliation-alert")

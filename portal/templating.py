@@ -22,6 +22,8 @@ STATUS_ENUMS = (
     "RescheduleStatus",
     "FundAccountStatus",
     "AdjustmentStatus",
+    "ReconCaseStatus",
+    "ReconRunStatus",
 )
 
 
@@ -54,6 +56,7 @@ def init_app(app):
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label
     env.filters["late_booking_notice"] = filters.late_booking_notice
+    env.filters["unix_clinic_time"] = filters.unix_clinic_time
     env.globals["policy"] = policy
     env.globals["post_button"] = post_button
     env.globals["LANGUAGES"] = LANGUAGES

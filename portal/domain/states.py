@@ -478,4 +478,49 @@ EXPORT = StateMachine(
     ExportStatus.QUEUED,
 )
 
+_MACHINES[ExportStatus] = EXPORT
+
 __all__ += ["ExportStatus", "EXPORT"]
+# --- reconciliation (recon) ----------------------------------------------------------------
+
+
+class ReconCaseStatus(StrEnum):
+    """One record compared with the gateway (``portal.reconcile``)."""
+
+    MATCHED = "matched"  # both sides final and equal
+    PENDING = "pending"  # one side not final yet: looked at again by the next run
+    DISCREPANCY = "discrepancy"  # open: an admin syncs from the gateway or accepts it
+    RESOLVED = "resolved"  # a discrepancy an admin accepted with a note
+
+
+class ReconRunStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+# A case is created with the outcome of its first comparison; later runs (and webhooks that
+# arrive late) move it. RESOLVED is left only when the gateway's record changes again.
+_C = ReconCaseStatus
+RECON_CASE = StateMachine(
+    "reconciliation case",
+    ReconCaseStatus,
+    {
+        _C.MATCHED: {_C.PENDING, _C.DISCREPANCY},
+        _C.PENDING: {_C.MATCHED, _C.DISCREPANCY},
+        _C.DISCREPANCY: {_C.MATCHED, _C.PENDING, _C.RESOLVED},
+        _C.RESOLVED: {_C.MATCHED, _C.PENDING, _C.DISCREPANCY},
+    },
+    _C.PENDING,
+)
+
+RECON_RUN = StateMachine(
+    "reconciliation run",
+    ReconRunStatus,
+    {ReconRunStatus.RUNNING: {ReconRunStatus.FINISHED, ReconRunStatus.FAILED}},
+    ReconRunStatus.RUNNING,
+)
+
+_MACHINES[ReconCaseStatus] = RECON_CASE
+_MACHINES[ReconRunStatus] = RECON_RUN
+__all__ += ["ReconCaseStatus", "ReconRunStatus", "RECON_CASE", "RECON_RUN"]

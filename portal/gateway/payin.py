@@ -315,6 +315,22 @@ class RazorpayPayIn:
     def fetch_payment_refunds(self, payment_id):
         return self._call(self.client.payment.fetch_multiple_refund, payment_id)["items"]
 
+    # --- lists for reconciliation (from/to unix seconds, count <= 100, skip) ----------
+
+    @staticmethod
+    def _window(start, end, count, skip):
+        return {"from": _unix(start), "to": _unix(end), "count": int(count), "skip": int(skip)}
+
+    def list_payments(self, start, end, *, count=100, skip=0):
+        """One page of the payments created in [start, end], newest first (the raw answer)."""
+        return self._call(self.client.payment.all, self._window(start, end, count, skip))
+
+    def list_refunds(self, start, end, *, count=100, skip=0):
+        return self._call(self.client.refund.all, self._window(start, end, count, skip))
+
+    def list_settlements(self, start, end, *, count=100, skip=0):
+        return self._call(self.client.settlement.all, self._window(start, end, count, skip))
+
     # --- what the gateway holds for us --------------------------------------------------
 
     def _all(self, collection, page=100, limit=100_000):

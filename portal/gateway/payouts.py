@@ -9,7 +9,7 @@ import time
 import httpx
 
 from portal.gateway import errors
-from portal.gateway.payin import PRODUCTION_URL
+from portal.gateway.payin import PRODUCTION_URL, _unix
 from portal.gateway.retry import with_retries
 
 MODES = ("IMPS", "NEFT", "RTGS", "UPI")
@@ -194,3 +194,15 @@ class RazorpayXPayouts:
     def list_payouts(self, **filters):
         params = {"account_number": self.account_number, **filters}
         return self._request("GET", "/payouts", params=params)["items"]
+
+    def list_payouts_page(self, start, end, *, count=100, skip=0):
+        """One page of the payouts created in [start, end] (unix seconds or datetimes),
+        newest first: the raw collection, for reconciliation."""
+        params = {
+            "account_number": self.account_number,
+            "from": _unix(start),
+            "to": _unix(end),
+            "count": int(count),
+            "skip": int(skip),
+        }
+        return self._request("GET", "/payouts", params=params)

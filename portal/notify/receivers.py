@@ -6,6 +6,7 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 ``portal.notify``; this module is imported with the app (``portal.CAPABILITIES``)."""
 
 from portal import events, jobs
+from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.notify import (  # noqa: F401
     account_mail,
     link_notices,
@@ -26,6 +27,8 @@ def _visit_confirmed(sender, visit_id):
 
 @events.visit_needs_attention.connect
 def _visit_needs_attention(sender, visit_id, reason):
+    if reason == ATTENTION_RECONCILIATION:
+        return  # a reconciliation run raises one alert for all the visits it flags
     jobs.enqueue("notify.payment_attention", visit_id=visit_id, reason=reason)
 
 
@@ -130,6 +133,7 @@ def _patient_added(sender, user_id, added_by_id, link, days):
     account_mail.welcome_patient_mail(user_id, added_by_id, link, days)
 
 
+@events.reconciliation_alert.connect
 @events.gateway_alert.connect
 @events.payout_alert.connect
 def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_key=None, **_):

@@ -155,7 +155,7 @@ class Payout(db.Model):
     returned: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    processed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
     provider = relationship("Provider")
     fund_account = relationship("FundAccount")
@@ -195,7 +195,8 @@ class PayoutAttempt(db.Model):
     status: Mapped[str] = mapped_column(sa.String(12), default=PayoutAttemptStatus.SENDING)
     requests: Mapped[int] = mapped_column(default=0)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # indexed: reconciliation reads a window of attempts
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     payout = relationship("Payout", back_populates="attempt_rows")

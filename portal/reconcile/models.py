@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.states import ReconCaseStatus as CaseStatus
+from portal.domain.states import ReconRunStatus as RunStatus
 from portal.extensions import db
 
 
@@ -18,13 +20,6 @@ class CaseKind(StrEnum):
     SETTLEMENT = "settlement"
 
 
-class CaseStatus(StrEnum):
-    MATCHED = "matched"  # both sides final and equal
-    PENDING = "pending"  # one side not final yet: looked at again by the next run
-    DISCREPANCY = "discrepancy"  # open: an admin syncs from the gateway or accepts it
-    RESOLVED = "resolved"  # a discrepancy an admin closed (resolution says how)
-
-
 class Reason(StrEnum):
     STATUS_DIFFERS = "status_differs"
     AMOUNT_DIFFERS = "amount_differs"
@@ -33,12 +28,6 @@ class Reason(StrEnum):
     TIME_DIFFERS = "time_differs"  # timestamps further apart than the tolerance
     DUPLICATE = "duplicate"
     NOT_SETTLED = "not_settled"  # captured, not settled after the expected days
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
 
 
 def _in(column, values):
@@ -95,6 +84,9 @@ class ReconCase(db.Model):
     gateway_status: Mapped[str | None] = mapped_column(sa.String(24))
     ours: Mapped[dict | None] = mapped_column(sa.JSON)  # our side as compared
     theirs: Mapped[dict | None] = mapped_column(sa.JSON)  # the gateway's record as fetched
+    # The sides in short (matching.Side.key): what a run compares to write only changes.
+    ours_key: Mapped[str | None] = mapped_column(sa.String(96))
+    theirs_key: Mapped[str | None] = mapped_column(sa.String(96))
     first_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recon_runs.id"))
     last_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recon_runs.id"))
     first_seen_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

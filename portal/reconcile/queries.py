@@ -5,7 +5,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.reconcile.models import CaseStatus, ReconCase
+from portal.pagination import Order, keyset_page
+from portal.reconcile.models import CaseKind, CaseStatus, Reason, ReconCase, ReconRun
 
 #: what a row shows when no run has looked at its reference yet
 UNCHECKED = "unchecked"
@@ -39,4 +40,63 @@ def open_cases_by_visit(visit_ids: Iterable[int]) -> dict[int, int]:
 def open_discrepancy_count() -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).where(ReconCase.status == CaseStatus.DISCREPANCY)
+    )
+
+
+# --- the reconciliation screen ------------------------------------------------------------
+
+RUN_ORDER = (Order(ReconRun.started_at, descending=True), Order(ReconRun.id, descending=True))
+CASE_ORDER = (Order(ReconCase.updated_at, descending=True), Order(ReconCase.id, descending=True))
+OPEN = "open"  # the screen's default filter: discrepancy or pending
+STATUS_FILTERS = (OPEN, *[str(s) for s in CaseStatus], "all")
+REASON_FILTERS = tuple(str(r) for r in Reason)
+KIND_FILTERS = tuple(str(k) for k in CaseKind)
+
+
+def runs_page(*, after=None, before=None, per_page=10):
+    return keyset_page(
+        sa.select(ReconRun), RUN_ORDER, after=after, before=before, per_page=per_page
+    )
+
+
+def cases_page(
+    *, status=OPEN, reason=None, kind=None, run_id=None, after=None, before=None, per_page=30
+):
+    """Cases newest change first; ``status`` one of STATUS_FILTERS."""
+    query = sa.select(ReconCase)
+    if status == OPEN:
+        query = query.where(ReconCase.status.in_((CaseStatus.DISCREPANCY, CaseStatus.PENDING)))
+    elif status != "all":
+        query = query.where(ReconCase.status == status)
+    if reason:
+        query = query.where(ReconCase.reason == reason)
+    if kind:
+        query = query.where(ReconCase.kind == kind)
+    if run_id:
+        query = query.where(ReconCase.last_run_id == run_id)
+    return keyset_page(query, CASE_ORDER, after=after, before=before, per_page=per_page)
+
+
+def open_by_reason() -> list[tuple[str, int]]:
+    """Open discrepancies per reason, the largest group first."""
+    rows = db.session.execute(
+        sa.select(ReconCase.reason, sa.func.count())
+        .where(ReconCase.status == CaseStatus.DISCREPANCY)
+        .group_by(ReconCase.reason)
+    ).all()
+    return sorted(((r or "", n) for r, n in rows), key=lambda x: (-x[1], x[0]))
+
+
+def get_run(run_id):
+    return db.session.get(ReconRun, run_id)
+
+
+def get_case(case_id):
+    return db.session.get(ReconCase, case_id)
+
+
+def case_by_reference(reference):
+    """The case of a gateway id (ids are unique across kinds: pay_, rfnd_, pout_, setl_)."""
+    return db.session.scalar(
+        sa.select(ReconCase).where(ReconCase.reference == reference).order_by(ReconCase.id)
     )

@@ -1,6 +1,7 @@
 """What pages show a value as: clinic times, status badges and labels (registered as Jinja
 filters once, in ``portal.templating``; views use them for flash messages and choices)."""
 
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from portal.catalog.models import DEFAULT_TIMEZONE
@@ -13,6 +14,8 @@ from portal.domain.states import (
     FundAccountStatus,
     PaymentStatus,
     PayoutStatus,
+    ReconCaseStatus,
+    ReconRunStatus,
     RefundStatus,
     RescheduleStatus,
     VisitStatus,
@@ -51,6 +54,18 @@ STATUS_BADGES = {
         "bad",
     ),
 }
+# Reconciliation (lower-case values: no clash with the keys above).
+STATUS_BADGES.update(
+    {
+        str(ReconCaseStatus.MATCHED): "ok",
+        str(ReconCaseStatus.RESOLVED): "ok",
+        str(ReconCaseStatus.PENDING): "warn",
+        str(ReconCaseStatus.DISCREPANCY): "bad",
+        str(ReconRunStatus.FINISHED): "ok",
+        str(ReconRunStatus.RUNNING): "warn",
+        str(ReconRunStatus.FAILED): "bad",
+    }
+)
 
 
 def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):
@@ -73,3 +88,10 @@ def status_label(status):
 def late_booking_notice(start_at):
     """The "cannot be cancelled or moved once paid" warning for a slot this close, or None."""
     return cancellation.late_booking_notice(start_at - utcnow(), policy())
+
+
+def unix_clinic_time(value, tz=None):
+    """Unix seconds (a gateway's time) shown like ``clinic_time``."""
+    if value is None:
+        return "—"
+    return clinic_time(datetime.fromtimestamp(int(value), UTC), tz)

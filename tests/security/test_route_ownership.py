@@ -29,6 +29,8 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
+from portal.policies.service import ensure_first_version
+from portal.reconcile.models import ReconCase, ReconRun
 from portal.refunds.models import Refund
 from portal.settlements.models import Settlement
 from portal.transactions.models import MoneyMovement
@@ -51,8 +53,8 @@ REFUSED = (403, 404)
 # Strings only the owners' pages contain.
 # (A provider's display name is public: the find page lists it.)
 SECRETS = ("Vasudha Victim", "Kiran Victimchild", "victim.patient@example.com")
-# Answers 5xx on purpose: a health check reports 503 while a dependency (Redis) is down.
-HEALTH = {"ops.healthz"}
+# Answers 5xx on purpose: the readiness check reports 503 while a dependency (Redis) is down.
+HEALTH = {"ops.readyz"}
 
 
 def _object(owner_ids, param):
@@ -220,6 +222,13 @@ def _build(app):
         name="audit", title="Audit log", download_name="a.csv", requested_by_id=world.admin
     )
     db.session.add_all([coupon, export])
+    recon_run = ReconRun(window_start=at(0, 0), window_end=at(1, 0), trigger="admin")
+    db.session.add(recon_run)
+    db.session.flush()
+    recon_case = ReconCase(
+        kind="payment", reference="pay_owntest", status="discrepancy", first_run_id=recon_run.id
+    )
+    db.session.add(recon_case)
     db.session.flush()
     first = sides[0]
     admin_any = {
@@ -231,9 +240,12 @@ def _build(app):
         "adjustment_id": adjustment.id,
         "kind": "wallet_adjustment",  # the approvals queue's kinds
         "row_id": adjustment.id,
+        "version_id": ensure_first_version().id,  # policy version 1 (admin-only)
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
         "export_id": export.id,  # the admin's own background export (still queued)
+        "case_id": recon_case.id,
+        "reference": recon_case.reference,
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),
         "run_id": db.session.scalar(sa.select(PayoutRun.id).order_by(PayoutRun.id)),
         "provider_id": world.doctors[0],

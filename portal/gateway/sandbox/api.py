@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from portal.gateway.sandbox.common import ApiError
+from portal.gateway.sandbox.common import ApiError, not_found
 from portal.gateway.sandbox.faults import error_body
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -36,10 +36,27 @@ def _authenticate_and_misbehave():
     latency, status, hang = sb.faults.plan(request.method, request.path)
     if latency:
         time.sleep(latency)
+    if status == "garbage":  # a proxy's error page, or a body cut short
+        return "<html><body>502 Bad Gateway</body></html>", 200, {"Content-Type": "text/html"}
     if status:
         return jsonify(error_body(status)), status
     g.sandbox_hang = hang
     sb.store.tick()
+
+
+@bp.after_request
+def _shape(response):
+    # The reconciliation faults: the gateway's answer disagrees with what it told us.
+    faults = sandbox().faults
+    if response.status_code != 200 or not response.is_json or not faults.shapes_answers():
+        return response
+    shaped = faults.shape_answer(response.get_json(), request.path)
+    if shaped is None:
+        missing = jsonify(not_found().body())
+        missing.status_code = 400
+        return missing
+    response.set_data(jsonify(shaped).get_data())
+    return response
 
 
 @bp.after_request

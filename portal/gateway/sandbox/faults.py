@@ -2,6 +2,7 @@
 
 Random choices come from one seeded generator, so a failing run can be replayed."""
 
+import copy
 import random
 import threading
 
@@ -20,6 +21,14 @@ DEFAULTS = {
     "payout_outcome": None,  # processed | failed | reversed
     "validation_outcome": None,  # active | invalid | failed
     "seed": 0,
+    # Reconciliation faults (docs/reconciliation.md): the gateway's records disagree with
+    # what the portal was told. They shape API answers, not the stored entities.
+    "drop_events": "",  # comma-separated event names never delivered ("payment.captured,...")
+    "alter": {},  # entity id -> {field: value} the API answers with (amount, status, created_at)
+    "hide": [],  # entity ids the API does not know (lists leave them out, fetches 404)
+    "duplicate": [],  # entity ids a list answer returns twice
+    "unsettle": [],  # payment ids the settlement recon leaves out (a settlement missing them)
+    "garbage_next": 0,  # the next N API requests are answered 200 with a body that is not JSON
 }
 ERROR_BODIES = {
     502: ("GATEWAY_ERROR", "Gateway error. Please try again."),
@@ -38,7 +47,7 @@ class Faults:
 
     def reset(self, **initial):
         with self._lock:
-            self._values = dict(DEFAULTS)
+            self._values = copy.deepcopy(DEFAULTS)
             self._random = random.Random(0)
         if initial:
             self.set(**initial)
@@ -71,12 +80,16 @@ class Faults:
         return bool(value) and self._random.random() < float(value)
 
     def plan(self, method, path):
-        """For one API request: (latency seconds, error status or None, hang seconds)."""
+        """For one API request: (latency seconds, error status or None, hang seconds);
+        the error status is the string "garbage" for an answer that is not JSON."""
         with self._lock:
             v = self._values
             if v["match"] and v["match"] not in f"{method} {path}":
                 return 0.0, None, 0.0
             latency = v["latency_ms"] / 1000
+            if v["garbage_next"] > 0:
+                v["garbage_next"] -= 1
+                return latency, "garbage", 0.0
             if v["fail_next"] > 0:
                 v["fail_next"] -= 1
                 return latency, v["error_status"], 0.0
@@ -93,8 +106,9 @@ class Faults:
         with self._lock:
             v = self._values
             shaped, dropped = [], []
+            names = {n.strip() for n in str(v["drop_events"] or "").split(",") if n.strip()}
             for item in batch:
-                if self._chance(v["drop_webhooks"]):
+                if item.event in names or self._chance(v["drop_webhooks"]):
                     dropped.append(item)
                     continue
                 shaped.append(item)
@@ -103,6 +117,45 @@ class Faults:
             if v["out_of_order"]:
                 shaped.reverse()
             return shaped, dropped
+
+    def shapes_answers(self):
+        with self._lock:
+            v = self._values
+            return bool(v["alter"] or v["hide"] or v["duplicate"] or v["unsettle"])
+
+    def shape_answer(self, body, path):
+        """An API answer as the reconciliation faults have it: a list without the hidden
+        entities (and unsettled payments), duplicates twice, altered fields; a single
+        hidden entity is None (answered 404)."""
+        with self._lock:
+            alter = copy.deepcopy(self._values["alter"])
+            hide = set(self._values["hide"])
+            duplicate = set(self._values["duplicate"])
+            unsettle = set(self._values["unsettle"])
+
+        def shaped(entity):
+            key = entity.get("id") or entity.get("entity_id")
+            return {**entity, **alter[key]} if key in alter else entity
+
+        if isinstance(body, dict) and isinstance(body.get("items"), list):
+            gone = hide | (unsettle if "/settlements/" in path else set())
+            items = []
+            for entity in body["items"]:
+                if not isinstance(entity, dict):
+                    items.append(entity)
+                    continue
+                key = entity.get("id") or entity.get("entity_id")
+                if key in gone:
+                    continue
+                items.append(shaped(entity))
+                if key in duplicate:
+                    items.append(shaped(entity))
+            return {**body, "count": len(items), "items": items}
+        if isinstance(body, dict) and body.get("id") in hide:
+            return None
+        if isinstance(body, dict) and body.get("id"):
+            return shaped(body)
+        return body
 
 
 def error_body(status):

@@ -19,6 +19,8 @@ from portal.web.admin import (  # noqa: E402,F401
     jobs,
     operations,
     payouts,
+    policy,
+    reconcile,
     reports,
     reschedule,
     settlements,

@@ -1,0 +1,251 @@
+"""Comparing one record on both sides: plain functions and small records, no database.
+
+A gateway record and ours are first reduced to a ``Side`` (reference, amount in paise,
+status in one vocabulary per kind, whether that status is final, unix seconds), page by
+page, so a run over 100,000 records keeps slim tuples, never the gateway's JSON. Then
+``compare`` gives the outcome: MATCHED, PENDING (a side not final yet) or DISCREPANCY with
+its reason. The order of the checks decides the reason when several differ: duplicate,
+missing on a side, status, amount, time (a status difference explains an amount one, e.g.
+a refund that failed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.domain.states import RECON_CASE, ReconCaseStatus
+
+MATCHED, PENDING, DISCREPANCY, RESOLVED = (
+    ReconCaseStatus.MATCHED,
+    ReconCaseStatus.PENDING,
+    ReconCaseStatus.DISCREPANCY,
+    ReconCaseStatus.RESOLVED,
+)
+
+# Reasons (the values of models.Reason; repeated here so this module needs no database).
+STATUS_DIFFERS = "status_differs"
+AMOUNT_DIFFERS = "amount_differs"
+MISSING_OURS = "missing_ours"
+MISSING_GATEWAY = "missing_gateway"
+TIME_DIFFERS = "time_differs"
+DUPLICATE = "duplicate"
+
+# The gateway's statuses in one vocabulary per kind: (status, final).
+_GATEWAY = {
+    "payment": {
+        "created": ("pending", False),
+        "authorized": ("pending", False),
+        "captured": ("captured", True),
+        "refunded": ("captured", True),  # refunded later, captured all the same
+        "failed": ("failed", True),
+    },
+    "refund": {
+        "pending": ("pending", False),
+        "processed": ("processed", True),
+        "failed": ("failed", True),
+    },
+    "payout": {
+        "queued": ("pending", False),
+        "pending": ("pending", False),
+        "scheduled": ("pending", False),
+        "processing": ("pending", False),
+        "processed": ("processed", True),
+        "reversed": ("reversed", True),
+        "failed": ("failed", True),
+        "cancelled": ("failed", True),
+        "rejected": ("failed", True),
+    },
+}
+_NAMES = {name: name for vocabulary in _GATEWAY.values() for name in vocabulary}
+# Ours, by the row's status (the portal's enums).
+_OURS = {
+    "payment": {
+        "PENDING": ("pending", False),
+        "SUCCESSFUL": ("captured", True),
+        "FAILED": ("failed", True),
+        "EXPIRED": ("expired", True),
+    },
+    "refund": {
+        "PENDING": ("pending", False),
+        "PROCESSED": ("processed", True),
+        "FAILED": ("failed", True),
+    },
+    "payout": {
+        "SENDING": ("pending", False),
+        "QUEUED": ("pending", False),
+        "PROCESSING": ("pending", False),
+        "PROCESSED": ("processed", True),
+        "FAILED": ("failed", True),
+        "REVERSED": ("reversed", True),
+    },
+}
+_OUR_NAMES = {name: name for vocabulary in _OURS.values() for name in vocabulary}
+
+
+class Garbage(ValueError):
+    """A gateway answer that is not the record it should be."""
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    reference: str
+    amount: int | None
+    status: str
+    final: bool
+    at: int  # unix seconds
+    raw_status: str = ""
+    # ours only: which row, and the visit it belongs to
+    our_type: str | None = None
+    our_id: int | None = None
+    visit_id: int | None = None
+    # the gateway's only: the order a payment was made for (to find ours without its id)
+    order_id: str | None = None
+
+    def key(self):
+        """What a stored case is compared with to know whether this side changed (short
+        text, so a run reads no JSON for 100,000 cases)."""
+        return f"{self.amount}|{self.raw_status or self.status}|{self.at}|{self.our_id or ''}"
+
+    def as_dict(self):
+        return {
+            "reference": self.reference,
+            "amount": self.amount,
+            "status": self.raw_status or self.status,
+            "at": self.at,
+            **({"order_id": self.order_id} if self.order_id else {}),
+            **({"our_type": self.our_type, "our_id": self.our_id} if self.our_type else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: ReconCaseStatus
+    reason: str | None = None
+    detail: dict | None = None
+
+
+# Shared: a run over 100,000 records makes mostly these two.
+_MATCHED = Outcome(MATCHED)
+_PENDING = Outcome(PENDING)
+
+
+def _int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        raise Garbage(f"{what} is not an integer: {value!r}"[:200])
+    return value
+
+
+def gateway_side(kind, record) -> Side:
+    """A gateway list item as a ``Side``; ``Garbage`` when it is not one."""
+    if not isinstance(record, dict):
+        raise Garbage(f"a {kind} list item is not an object: {record!r}"[:200])
+    ref = record.get("id")
+    if not isinstance(ref, str) or not ref or len(ref) > 64:
+        raise Garbage(f"a {kind} list item has no usable id: {ref!r}"[:200])
+    raw = record.get("status")
+    known = _GATEWAY[kind].get(raw)
+    if known is None:
+        raise Garbage(f"{kind} {ref} has an unknown status {raw!r}"[:200])
+    raw = _NAMES[raw]  # one shared string, not one per record
+    order_id = record.get("order_id") if kind == "payment" else None
+    return Side(
+        reference=ref,
+        amount=_int(record.get("amount"), f"{kind} {ref}'s amount"),
+        status=known[0],
+        final=known[1],
+        at=_int(record.get("created_at"), f"{kind} {ref}'s created_at"),
+        raw_status=raw,
+        order_id=order_id if isinstance(order_id, str) else None,
+    )
+
+
+def our_side(kind, reference, amount, status, at, *, our_type, our_id, visit_id=None) -> Side:
+    known = _OURS[kind].get(str(status), (str(status).lower(), True))
+    return Side(
+        reference=reference,
+        amount=amount,
+        status=known[0],
+        final=known[1],
+        at=int(at),
+        raw_status=_OUR_NAMES.get(status, str(status)),
+        our_type=our_type,
+        our_id=our_id,
+        visit_id=visit_id,
+    )
+
+
+def moves_money(side: Side | None) -> bool:
+    """A gateway record worth a case when we have none: money moved or is moving. A failed
+    or abandoned payment attempt moved nothing (ours records it on the timeline only)."""
+    return side is not None and side.status not in ("failed", "pending")
+
+
+def compare(
+    ours: Side | None,
+    theirs: Side | None,
+    *,
+    now: int,
+    tolerance: int = 60,
+    grace: int = 3600,
+    duplicate: bool = False,
+) -> Outcome:
+    """The outcome for one reference. ``grace``: seconds a gateway record may be final while
+    ours is not (its webhook on the way) before that is a discrepancy."""
+    if duplicate:
+        return Outcome(DISCREPANCY, DUPLICATE)
+    if theirs is None:
+        return Outcome(DISCREPANCY, MISSING_GATEWAY)
+    if ours is None:
+        if not theirs.final or now - theirs.at < grace:
+            return _PENDING
+        return Outcome(DISCREPANCY, MISSING_OURS)
+    if ours.status != theirs.status:
+        if not theirs.final:
+            return _PENDING
+        if not ours.final and now - theirs.at < grace:
+            return _PENDING
+        return Outcome(DISCREPANCY, STATUS_DIFFERS)
+    if not ours.final:
+        return _PENDING
+    if ours.amount != theirs.amount:
+        return Outcome(DISCREPANCY, AMOUNT_DIFFERS, {"delta": theirs.amount - ours.amount})
+    if abs(ours.at - theirs.at) > tolerance:
+        return Outcome(DISCREPANCY, TIME_DIFFERS, {"seconds": theirs.at - ours.at})
+    return _MATCHED
+
+
+@dataclass(slots=True)
+class Existing:
+    """A stored case, as much of it as deciding a write needs."""
+
+    id: int
+    status: str
+    reason: str | None
+    theirs_key: str | None
+    ours_key: str | None
+    resolution: str | None = None
+
+
+def next_status(
+    existing: Existing | None, outcome: Outcome, theirs: Side | None, ours: Side | None
+):
+    """What to write for a reference: None when nothing changes, else the case's new status
+    (checked against the case machine). A case an admin resolved (accepted, or synced from
+    the gateway) stays as it is while the gateway's record is the one the admin saw: a sync
+    makes our time the sync's, which is no news."""
+    target = outcome.status
+    if existing is None:
+        return target
+    theirs_now = theirs.key() if theirs else None
+    ours_now = ours.key() if ours else None
+    if existing.resolution and existing.theirs_key == theirs_now:
+        return None
+    if (
+        existing.status == target
+        and existing.reason == outcome.reason
+        and existing.theirs_key == theirs_now
+        and existing.ours_key == ours_now
+    ):
+        return None
+    return RECON_CASE.transition(existing.status, target, allow_same=True)

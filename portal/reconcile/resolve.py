@@ -1,0 +1,192 @@
+"""Resolving a case: sync from the gateway, or accept it with a note. Both are audited.
+
+**Sync** applies the gateway's truth through the same idempotent use cases its webhooks
+call, after fetching the record by id (``gateway.confirm``), so a sync and a late webhook
+together still move money once: a capture we missed confirms the visit (or, when its slot
+is gone, puts the money in the patient's wallet and flags the visit, as a late capture
+does); a refund or payout final at the gateway is applied to ours. Then the case is
+compared again: MATCHED when both sides now agree (our time is the sync's, so a time
+difference is not held against it), else it stays open with what still differs. A case
+the handlers cannot change (an amount altered at the gateway, a payment or refund we never
+made, a record the gateway does not have) is refused with a message: accept it instead.
+
+**Accept** closes the case as RESOLVED with the admin's note (at least 10 characters).
+
+A resolved case stays as it is on later runs until the gateway's record changes again."""
+
+import logging
+
+import sqlalchemy as sa
+
+from portal.accounts.service import PermissionDenied
+from portal.audit.service import record
+from portal.booking import payment_events
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import RECON_CASE, ReconCaseStatus
+from portal.extensions import db
+from portal.gateway import get_payin
+from portal.gateway.confirm import (
+    Unconfirmed,
+    confirmed_payment,
+    confirmed_payout,
+    confirmed_refund,
+)
+from portal.gateway.errors import GatewayError
+from portal.payments import records
+from portal.payouts import status as payout_status
+from portal.payouts.gateway import gateway as payouts_gateway
+from portal.reconcile import cases, ours
+from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
+from portal.reconcile.models import Reason, ReconCase
+from portal.refunds import execute as refunds
+
+log = logging.getLogger("portal.reconcile")
+
+MIN_NOTE = 10
+SYNCED, ACCEPTED = "synced", "accepted"
+OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
+
+
+class ResolveError(ValueError):
+    """Why a case cannot be resolved that way (shown to the admin)."""
+
+
+def _require_admin(actor):
+    if not getattr(actor, "is_admin", False):
+        raise PermissionDenied("Only administrators resolve reconciliation cases.")
+
+
+def _open_case(case_id, closed_ok=False):
+    query = sa.select(ReconCase).where(ReconCase.id == case_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    case = db.session.scalar(query.execution_options(populate_existing=True))
+    if case is None:
+        raise ResolveError("No such case.")
+    # closed_ok: the use case a sync called may have closed it already (a late-webhook event)
+    if case.status not in OPEN and not (closed_ok and case.status == ReconCaseStatus.MATCHED):
+        raise ResolveError(f"This case is {case.status} already.")
+    return case
+
+
+def _snapshot(case):
+    return {"status": case.status, "reason": case.reason, "resolution": case.resolution}
+
+
+def accept(actor, case_id, note):
+    """Close an open case as RESOLVED with a note (audited)."""
+    _require_admin(actor)
+    note = (note or "").strip()
+    if len(note) < MIN_NOTE:
+        raise ResolveError("Detailed note required for audit trail (at least 10 characters).")
+    with unit_of_work():
+        case = _open_case(case_id)
+        before = _snapshot(case)
+        if case.status == ReconCaseStatus.PENDING:
+            RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY)  # accepted as it stands
+        RECON_CASE.move(case, ReconCaseStatus.RESOLVED)
+        _close(case, actor, ACCEPTED, note)
+        record(actor, "reconcile.case_accepted", "recon_case", case.id, before, _snapshot(case))
+    return case
+
+
+def _close(case, actor, resolution, note=None):
+    case.resolution = resolution
+    case.resolved_at = utcnow()
+    case.resolved_by_id = actor.id
+    case.note = note
+
+
+# --- sync ---------------------------------------------------------------------------------
+
+
+def sync(actor, case_id):
+    """Apply the gateway's record of the case through the webhook use cases, then compare
+    again. Returns the case (MATCHED, or still open with what differs)."""
+    _require_admin(actor)
+    with unit_of_work():
+        case = _open_case(case_id)
+        kind, reference = case.kind, case.reference
+        if case.reason == Reason.MISSING_GATEWAY:
+            raise ResolveError("The gateway has no such record: nothing to sync. Accept it.")
+    # The gateway is asked outside any transaction; the use cases lock what they change.
+    try:
+        found = _apply(kind, reference)
+    except Unconfirmed as exc:
+        raise ResolveError(f"The gateway's record does not confirm it: {exc}") from None
+    except GatewayError as exc:
+        raise ResolveError(f"The gateway could not be asked: {exc}") from None
+    with unit_of_work():
+        case = _open_case(case_id, closed_ok=True)
+        before = _snapshot(case)
+        theirs = gateway_side(kind, found)
+        fresh = ours.by_reference(kind, [reference]).get(reference)
+        if fresh is None and kind == "payment":
+            fresh = ours.payments_by_order([theirs])[0].get(reference)
+        outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
+        cases.show_sides(case, fresh, theirs)
+        if outcome.status == ReconCaseStatus.MATCHED or outcome.reason == TIME_DIFFERS:
+            RECON_CASE.move(case, ReconCaseStatus.MATCHED, allow_same=True)
+            case.reason = None
+            _close(case, actor, SYNCED)
+        elif outcome.status == ReconCaseStatus.DISCREPANCY:
+            RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY, allow_same=True)
+            case.reason = outcome.reason
+        record(actor, "reconcile.case_synced", "recon_case", case.id, before, _snapshot(case))
+        unchanged = case.status != ReconCaseStatus.MATCHED
+    if unchanged:
+        raise ResolveError(
+            "Synced from the gateway, but the records still differ "
+            f"({(case.reason or 'pending').replace('_', ' ')}): accept it with a note."
+        )
+    return case
+
+
+def _apply(kind, reference):
+    """The gateway's record, fetched and applied through the webhook use cases."""
+    if kind == "payment":
+        found = confirmed_payment(get_payin(), {"id": reference}, captured=False)
+        if found.get("status") in ("captured", "refunded"):
+            payment = records.find_payment(
+                order_id=found.get("order_id"),
+                notes=found.get("notes"),
+                razorpay_payment_id=found["id"],
+            )
+            if payment is None:
+                raise ResolveError("Not a payment of ours: nothing to apply. Accept it.")
+            payment_events.capture(
+                payment,
+                razorpay_payment_id=found["id"],
+                amount=int(found["amount"]),
+                method=found.get("method"),
+                source="reconcile",
+            )
+        return found
+    if kind == "refund":
+        found = confirmed_refund(get_payin(), {"id": reference})
+        if refunds.find_refund_for(found) is None:
+            raise ResolveError("Not a refund of ours: nothing to apply. Accept it.")
+        refunds.refund_event(found)
+        return found
+    if kind == "payout":
+        found = confirmed_payout(payouts_gateway(), {"id": reference})
+        if payout_status.find_attempt(found) is None:
+            raise ResolveError("Not a payout of ours: nothing to apply. Accept it.")
+        payout_status.apply_remote(found, confirm=True)
+        return found
+    raise ResolveError(f"A {kind} case cannot be synced.")
+
+
+def resolve_many(actor, case_ids, action, note=None):
+    """Bulk: each case in a unit of work of its own; returns (done, [(id, message)])."""
+    done, refused = 0, []
+    for case_id in case_ids:
+        try:
+            if action == "sync":
+                sync(actor, case_id)
+            else:
+                accept(actor, case_id, note)
+            done += 1
+        except ResolveError as exc:
+            refused.append((case_id, str(exc)))
+    return done, refused

@@ -1,0 +1,329 @@
+"""A reconciliation run: fetch the gateway's records for a window, compare them with ours,
+write the cases.
+
+Three steps, so a run is never half-written:
+
+1. ``start_run`` records the run (RUNNING) in a unit of work of its own.
+2. ``execute`` reads the gateway's lists (no transaction needed: nothing is written while
+   the gateway is asked) and our rows, and compares them (``matching``).
+3. One unit of work writes every case that changed and finishes the run. Before writing,
+   the visits of the cases that did not match are locked (PostgreSQL ``FOR UPDATE``, the
+   lock every payment webhook takes first) and our side of those cases is read again, so
+   a webhook that landed while the gateway was being read is seen; one that lands after
+   the commit closes its case itself (``tasks`` listens to the booking and refund events).
+
+Any failure (the gateway times out, answers garbage, the database refuses) rolls step 3
+back and marks the run FAILED with the reason in a unit of work of its own: no case of a
+failed run is ever written.
+
+Performance (tests/load/bench_reconcile.py): our rows are read with plain column queries
+by indexed time, gateway items become slim ``Side`` records page by page, comparing is
+dict look-ups, stored cases are read in chunks and only changed ones are written, in bulk."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from portal import events
+from portal.accounts.service import PermissionDenied
+from portal.audit.service import record
+from portal.booking import lifecycle
+from portal.booking.models import ATTENTION_RECONCILIATION
+from portal.config import setting
+from portal.db import unit_of_work, utcnow
+from portal.domain.states import RECON_RUN, ReconCaseStatus, ReconRunStatus
+from portal.extensions import db
+from portal.jobs import enqueue
+from portal.reconcile import cases, ours
+from portal.reconcile import source as gateway_source
+from portal.reconcile.matching import MATCHED, Outcome, Side, compare, moves_money, next_status
+from portal.reconcile.models import ReconRun
+from portal.reconcile.window import day_window
+
+log = logging.getLogger("portal.reconcile")
+
+SCHEDULE, ADMIN = "schedule", "admin"
+# The gateway's lists are read this much beyond the window, so a record whose two sides
+# fall either side of the window's edge is compared, not reported missing.
+PAD = timedelta(minutes=15)
+ALERT_KIND = "RECONCILIATION_DISCREPANCY"
+
+
+@dataclass(slots=True)
+class Item:
+    kind: str
+    reference: str
+    theirs: Side | None
+    ours: Side | None
+    outcome: Outcome
+    duplicate: bool = False
+
+
+@dataclass
+class Plan:
+    items: list[Item] = field(default_factory=list)
+    gateway_records: int = 0
+    our_records: int = 0
+    requests: int = 0
+
+
+JOB = "reconcile.run"
+
+
+def request_run(actor, first_day, last_day):
+    """An admin's run for whole clinic days [first_day, last_day] (at most a year), run
+    as a background job. ``WindowError`` for a range it cannot have."""
+    if not getattr(actor, "is_admin", False):
+        raise PermissionDenied("Only administrators run reconciliation.")
+    start, end = day_window(first_day, last_day)
+    return start_run(start, end, trigger=ADMIN, actor=actor, background=True)
+
+
+def start_run(start, end, *, trigger, actor=None, background=False):
+    """Record a run for [start, end) (aware datetimes) before it runs; ``background``:
+    its job is recorded with it (it runs after the commit)."""
+    with unit_of_work():
+        run = ReconRun(
+            window_start=start,
+            window_end=end,
+            trigger=trigger,
+            started_by_id=getattr(actor, "id", None),
+            status=ReconRunStatus.RUNNING,
+            started_at=utcnow(),
+        )
+        db.session.add(run)
+        db.session.flush()
+        record(
+            actor,
+            "reconcile.run_started",
+            "recon_run",
+            run.id,
+            after={"from": start.isoformat(), "to": end.isoformat(), "trigger": trigger},
+        )
+        if background:
+            enqueue(JOB, run_id=run.id)
+    return run
+
+
+def default_source():
+    from portal.gateway import get_payin, get_payouts
+
+    return gateway_source.AdapterSource(get_payin(), get_payouts())
+
+
+def execute(run_id, *, source=None):
+    """Run a recorded run; returns it FINISHED or FAILED (never raises for a gateway or
+    data problem: the reason is on the run)."""
+    run = db.session.get(ReconRun, run_id)
+    if run is None or run.status != ReconRunStatus.RUNNING:
+        return run
+    clock = time.monotonic()
+    start, end = run.window_start, run.window_end
+    try:
+        plan = compare_window(start, end, source or default_source())
+        with unit_of_work():
+            run = db.session.get(ReconRun, run_id)
+            _write(run, plan)
+            _finish(run, clock)
+            RECON_RUN.move(run, ReconRunStatus.FINISHED)
+    except Exception as exc:  # the run's record must say why; nothing else was written
+        log.warning("reconciliation run %s failed: %r", run_id, exc, exc_info=True)
+        _fail(run_id, exc, clock)
+    return db.session.get(ReconRun, run_id)
+
+
+def _finish(run, clock):
+    run.finished_at = utcnow()
+    run.duration_ms = int((time.monotonic() - clock) * 1000)
+
+
+def _fail(run_id, exc, clock):
+    db.session.expire_all()
+    with unit_of_work():
+        run = db.session.get(ReconRun, run_id)
+        _finish(run, clock)
+        run.error = _reason(exc)
+        RECON_RUN.move(run, ReconRunStatus.FAILED)
+        record(None, "reconcile.run_failed", "recon_run", run.id, after={"error": run.error})
+
+
+def _reason(exc):
+    from portal.gateway.errors import GatewayError, GatewayTimeout
+
+    if isinstance(exc, GatewayTimeout):
+        what = "The gateway did not answer in time"
+    elif isinstance(exc, GatewayError):
+        what = "The gateway refused or failed"
+    else:
+        what = {"Garbage": "The gateway answered something that is not a record"}.get(
+            type(exc).__name__, f"Unexpected error ({type(exc).__name__})"
+        )
+    return f"{what}: {exc}"[:2000]
+
+
+# --- comparing -------------------------------------------------------------------------------
+
+
+def compare_window(start, end, source) -> Plan:
+    """Every reference of the window, compared (no writes)."""
+    now = utcnow()
+    plan = Plan()
+    lo, hi = int(start.timestamp()), int(end.timestamp())
+    fetch_from = int((start - PAD).timestamp())
+    # Not beyond now: a list read while records are added shifts its pages.
+    fetch_to = min(int((end + PAD).timestamp()), int(now.timestamp())) - 1
+    tolerance = setting("RECON_TOLERANCE_SECONDS")
+    grace = setting("RECON_PENDING_GRACE_SECONDS")
+    for kind in gateway_source.KINDS:
+        listed = gateway_source.collect(source, kind, fetch_from, fetch_to)
+        plan.requests += listed.requests
+        theirs = listed.sides
+        mine = ours.in_window(kind, start, end)
+        refs = set(mine) | {r for r, s in theirs.items() if lo <= s.at < hi}
+        missing = [r for r in refs if r not in mine]
+        if missing:
+            mine.update(ours.by_reference(kind, missing))
+        duplicates = set(listed.duplicates)
+        if kind == "payment":
+            unknown = [theirs[r] for r in refs if r not in mine and moves_money(theirs.get(r))]
+            if unknown:
+                by_order, paid_twice = ours.payments_by_order(unknown)
+                mine.update(by_order)
+                duplicates |= paid_twice
+        lost = [r for r in refs if r not in theirs]
+        if lost:
+            theirs.update(gateway_source.fetch_each(source, kind, lost))
+        for ref in refs:
+            t, o = theirs.get(ref), mine.get(ref)
+            if o is None and not moves_money(t):
+                continue  # an attempt that failed at the gateway moved nothing
+            outcome = compare(
+                o, t, now=int(now.timestamp()), tolerance=tolerance, grace=grace,
+                duplicate=ref in duplicates,
+            )  # fmt: skip
+            plan.items.append(Item(kind, ref, t, o, outcome, ref in duplicates))
+            plan.gateway_records += t is not None
+            plan.our_records += o is not None
+    return plan
+
+
+def recompare(item: Item, fresh: Side | None, now: int) -> Item:
+    outcome = compare(
+        fresh,
+        item.theirs,
+        now=now,
+        tolerance=setting("RECON_TOLERANCE_SECONDS"),
+        grace=setting("RECON_PENDING_GRACE_SECONDS"),
+        duplicate=item.duplicate,
+    )
+    return Item(item.kind, item.reference, item.theirs, fresh, outcome, item.duplicate)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _fresh_ours(items):
+    """Our side of ``items`` read again (after their visits were locked)."""
+    by_kind = {}
+    for item in items:
+        by_kind.setdefault(item.kind, []).append(item)
+    fresh = {}
+    for kind, group in by_kind.items():
+        found = ours.by_reference(kind, [i.reference for i in group])
+        if kind == "payment":
+            rest = [i.theirs for i in group if i.reference not in found and i.theirs]
+            if rest:
+                found.update(ours.payments_by_order(rest)[0])
+        for item in group:
+            fresh[(kind, item.reference)] = found.get(item.reference)
+    return fresh
+
+
+def _write(run, plan: Plan):
+    now = utcnow()
+    unmatched = [i for i in plan.items if i.outcome.status != MATCHED]
+    visits = {}
+    for visit_id in sorted({i.ours.visit_id for i in unmatched if i.ours and i.ours.visit_id}):
+        visits[visit_id] = lifecycle.lock_visit(visit_id)
+    # A refund's webhook locks the refund, not its visit: lock those too (after the visits,
+    # as every path that takes both does).
+    ours.lock_refunds(sorted({i.ours.our_id for i in unmatched if i.kind == "refund" and i.ours}))
+    if unmatched:
+        fresh = _fresh_ours(unmatched)
+        again = {
+            (i.kind, i.reference): recompare(i, fresh[(i.kind, i.reference)], int(now.timestamp()))
+            for i in unmatched
+        }
+        plan.items = [again.get((i.kind, i.reference), i) for i in plan.items]
+    counts = {s: 0 for s in ReconCaseStatus}
+    flagged = []
+    # One order for every writer (two runs at once never wait on each other in a circle),
+    # and chunks, so 100,000 cases never sit in memory as rows at once.
+    plan.items.sort(key=lambda i: (i.kind, i.reference))
+    for start in range(0, len(plan.items), cases.CHUNK):
+        chunk = plan.items[start : start + cases.CHUNK]
+        stored = {}
+        for kind in {i.kind for i in chunk}:
+            stored[kind] = cases.existing(kind, [i.reference for i in chunk if i.kind == kind])
+        rows = []
+        for item in chunk:
+            before = stored[item.kind].get(item.reference)
+            target = next_status(before, item.outcome, item.theirs, item.ours)
+            counts[ReconCaseStatus(target or before.status)] += 1
+            if target is None:
+                continue
+            if target == ReconCaseStatus.DISCREPANCY and (
+                before is None or before.status != ReconCaseStatus.DISCREPANCY
+            ):
+                flagged.append(item)
+            rows.append(_row(run, item, target, now))
+        cases.upsert(rows)
+    run.gateway_records = plan.gateway_records
+    run.our_records = plan.our_records
+    run.matched = counts[ReconCaseStatus.MATCHED]
+    run.pending = counts[ReconCaseStatus.PENDING]
+    run.discrepancies = counts[ReconCaseStatus.DISCREPANCY]
+    run.new_discrepancies = len(flagged)
+    for item in flagged:
+        visit_id = item.ours.visit_id if item.ours else None
+        if visit_id:
+            visit = visits.get(visit_id) or lifecycle.lock_visit(visit_id)
+            lifecycle.needs_attention(visit, ATTENTION_RECONCILIATION)
+    if flagged:
+        _alert(run, flagged)
+
+
+def _row(run, item, target, now):
+    return {
+        "kind": item.kind,
+        "reference": item.reference,
+        "status": str(target),
+        "reason": item.outcome.reason if target == ReconCaseStatus.DISCREPANCY else None,
+        **cases.side_columns(item.ours, item.theirs, detail=target != ReconCaseStatus.MATCHED),
+        "first_run_id": run.id,
+        "last_run_id": run.id,
+        "first_seen_at": now,
+        "updated_at": now,
+        "resolved_at": None,
+        "resolved_by_id": None,
+        "resolution": None,
+        "note": None,
+    }
+
+
+def _alert(run, flagged):
+    reasons = {}
+    for item in flagged:
+        reasons[item.outcome.reason] = reasons.get(item.outcome.reason, 0) + 1
+    summary = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in sorted(reasons.items()))
+    events.reconciliation_alert.send(
+        "reconcile",
+        severity="HIGH",
+        kind=ALERT_KIND,
+        title=f"Reconciliation found {len(flagged)} new discrepancies",
+        message=f"Run {run.id} ({run.window_start:%Y-%m-%d %H:%M} to "
+        f"{run.window_end:%Y-%m-%d %H:%M} UTC): {summary}.",
+        link=f"/admin/reconciliation/runs/{run.id}",
+        dedupe_key=f"recon-run:{run.id}",
+    )

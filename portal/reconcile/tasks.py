@@ -1,0 +1,132 @@
+"""The run job, the daily schedule, and late webhooks closing their cases. Importing this
+module registers them (it is in ``CAPABILITIES``).
+
+Late webhooks: a run compares what both sides said at one moment. When a capture or a
+refund's webhook lands after the run wrote its case (a run concurrent with webhooks, or
+one that simply came late), the booking and refund events say so and the open case of
+that visit or refund is compared again with the gateway record the run stored: it becomes
+MATCHED when the two now agree. Only ever towards MATCHED: finding new discrepancies is
+the run's job."""
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal import events
+from portal.db import utcnow
+from portal.domain.states import RECON_CASE, ReconCaseStatus, ReconRunStatus
+from portal.extensions import db
+from portal.jobs import job, periodic
+from portal.reconcile import cases, ours, window
+from portal.reconcile.matching import Garbage, compare, gateway_side
+from portal.reconcile.models import ReconCase, ReconRun
+from portal.reconcile.run import JOB, SCHEDULE, execute, start_run
+
+log = logging.getLogger("portal.reconcile")
+
+DAILY_ATTEMPTS = 3  # failed scheduled runs of one day before the schedule gives up on it
+STALE_RUN = timedelta(hours=1)  # a RUNNING run this old died with its worker
+
+
+@job(JOB)
+def run_job(run_id):
+    execute(run_id)
+
+
+@periodic("reconcile.daily", every=15 * 60)
+def daily():
+    """At 02:00 clinic time (or the first tick after it), the previous clinic day."""
+    now = utcnow()
+    if not window.daily_run_due(now):
+        return None
+    day = window.previous_clinic_day(now)
+    start, end = window.day_window(day, day)
+    runs = db.session.scalars(
+        sa.select(ReconRun).where(
+            ReconRun.trigger == SCHEDULE,
+            ReconRun.window_start == start,
+            ReconRun.window_end == end,
+        )
+    ).all()
+    if any(r.status == ReconRunStatus.FINISHED for r in runs):
+        return None
+    if any(r.status == ReconRunStatus.RUNNING and now - r.started_at < STALE_RUN for r in runs):
+        return None
+    if sum(r.status == ReconRunStatus.FAILED for r in runs) >= DAILY_ATTEMPTS:
+        return None
+    run = start_run(start, end, trigger=SCHEDULE)
+    return execute(run.id).id
+
+
+# --- late webhooks close their cases ---------------------------------------------------------
+
+
+def _recheck(found):
+    now = int(utcnow().timestamp())
+    for case in found:
+        if case.status not in (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING):
+            continue
+        if not case.theirs:
+            continue
+        try:
+            theirs = gateway_side(
+                case.kind,
+                {
+                    "id": case.reference,
+                    "amount": case.theirs.get("amount"),
+                    "status": case.theirs.get("status"),
+                    "created_at": case.theirs.get("at"),
+                    "order_id": case.theirs.get("order_id"),
+                },
+            )
+        except Garbage:
+            continue
+        fresh = ours.by_reference(case.kind, [case.reference]).get(case.reference)
+        if fresh is None and case.kind == "payment":
+            fresh = ours.payments_by_order([theirs])[0].get(case.reference)
+        if fresh is None:
+            continue
+        if compare(fresh, theirs, now=now).status == ReconCaseStatus.MATCHED:
+            RECON_CASE.move(case, ReconCaseStatus.MATCHED)
+            case.reason = None
+            cases.show_sides(case, fresh, theirs)
+
+
+def recheck_visit(visit_id):
+    found = db.session.scalars(
+        sa.select(ReconCase).where(
+            ReconCase.visit_id == visit_id,
+            ReconCase.status.in_((ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)),
+        )
+    ).all()
+    _recheck(found)
+
+
+def recheck_refund(refund_id):
+    found = db.session.scalars(
+        sa.select(ReconCase).where(
+            ReconCase.our_type == "refund",
+            ReconCase.our_id == refund_id,
+            ReconCase.status.in_((ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)),
+        )
+    ).all()
+    _recheck(found)
+
+
+@events.visit_confirmed.connect
+def _visit_confirmed(sender, *, visit_id, **_):
+    recheck_visit(visit_id)
+
+
+@events.visit_needs_attention.connect
+def _visit_flagged(sender, *, visit_id, reason=None, **_):
+    # A capture that confirmed nothing (late, wrong amount) still recorded the payment.
+    if reason != "RECONCILIATION":
+        recheck_visit(visit_id)
+
+
+@events.refund_processed.connect
+@events.refund_failed.connect
+def _refund_moved(sender, *, refund_id, **_):
+    recheck_refund(refund_id)

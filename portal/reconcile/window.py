@@ -1,0 +1,35 @@
+"""Reconciliation windows: whole clinic days, at most a year (plain functions)."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from portal.domain.timezone import CLINIC_TZ
+
+MAX_DAYS = 366  # "any range, at most a year" (a leap year's days included)
+
+
+class WindowError(ValueError):
+    """A range a run cannot have; the message is for the person who asked."""
+
+    def __init__(self, message, field="first_day"):
+        super().__init__(message)
+        self.field = field
+
+
+def day_window(first: date, last: date) -> tuple[datetime, datetime]:
+    """[first 00:00, the day after last 00:00) in clinic time, as aware UTC datetimes."""
+    if last < first:
+        raise WindowError("The last day must not be before the first day.", "last_day")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise WindowError("A run covers at most a year (366 days).", "last_day")
+    start = datetime.combine(first, time(0), CLINIC_TZ).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), CLINIC_TZ).astimezone(UTC)
+    return start, end
+
+
+def previous_clinic_day(now: datetime) -> date:
+    return now.astimezone(CLINIC_TZ).date() - timedelta(days=1)
+
+
+def daily_run_due(now: datetime, hour: int = 2) -> bool:
+    """The daily run starts at 02:00 clinic time (for the day before)."""
+    return now.astimezone(CLINIC_TZ).time() >= time(hour)

@@ -1,0 +1,83 @@
+"""Helpers of the reconciliation tests: visits paid through the real services, discrepancies
+made only through the sandbox's faults, and a run over the test day."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.booking import checkout, lookup, visits
+from portal.extensions import db
+from portal.reconcile import run as recon
+from portal.reconcile.models import ReconCase
+from portal.reconcile.window import day_window
+from tests.booking.factories import NOW, at
+from tests.refunds.helpers import book_and_pay
+
+LOST_CAPTURE = "payment.authorized,payment.captured,order.paid"
+
+
+def admin(world):
+    return db.session.get(User, world.admin)
+
+
+def paid(world, users, gateway, day=4, hour=10, patient=0):
+    """A visit booked and paid normally (webhooks and the callback arrive)."""
+    return book_and_pay(
+        world,
+        users(world.patients[patient]),
+        gateway,
+        [(world.consult, [world.doctors[0]], at(day, hour))],
+    )
+
+
+def paid_only_at_gateway(world, users, gateway, day=4, hour=11):
+    """The patient pays, but every webhook is dropped and the checkout callback is lost:
+    the payment is captured only at the gateway. Returns (visit id, gateway payment id)."""
+    patient = users(world.patients[1])
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(day, hour),
+    )
+    result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
+    params = gateway.pay(result.payment.razorpay_order_id)  # the callback is never called
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    db.session.expire_all()
+    assert lookup.get_visit(item.master_id).status != "CONFIRMED"
+    return item.master_id, params["razorpay_payment_id"]
+
+
+def payment_id(visit):
+    [p] = [p for p in visit.payments if p.razorpay_payment_id]
+    return p.razorpay_payment_id
+
+
+def later(clock, hours=2):
+    """Past the grace a final gateway record gets before ours must have caught up."""
+    clock.shift(timedelta(hours=hours))
+
+
+def run_day(world, day=None, source=None):
+    day = day or NOW.date()
+    start, end = day_window(day, day)
+    run = recon.start_run(start, end, trigger=recon.ADMIN, actor=admin(world))
+    return recon.execute(run.id, source=source)
+
+
+def cases(**filters):
+    query = sa.select(ReconCase).order_by(ReconCase.id)
+    for name, value in filters.items():
+        query = query.where(getattr(ReconCase, name) == value)
+    db.session.expire_all()
+    return db.session.scalars(query).all()
+
+
+def case_for(reference):
+    [case] = cases(reference=reference)
+    return case

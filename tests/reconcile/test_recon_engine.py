@@ -1,0 +1,179 @@
+"""Every discrepancy class, produced through the sandbox's faults (never by editing our
+rows), found by a run, resolved both ways; a re-run of the window adds nothing."""
+
+import pytest
+import sqlalchemy as sa
+
+from portal.audit.models import AuditEntry
+from portal.booking import lookup
+from portal.booking.models import ATTENTION_RECONCILIATION
+from portal.extensions import db
+from portal.notify.models import Notification
+from portal.reconcile import resolve
+from portal.reconcile.models import ReconCase, ReconRun
+from tests.reconcile.helpers import (
+    admin,
+    case_for,
+    cases,
+    later,
+    paid,
+    paid_only_at_gateway,
+    payment_id,
+    run_day,
+)
+
+
+def alerts():
+    return db.session.scalars(
+        sa.select(Notification).where(Notification.kind == "alert.RECONCILIATION_DISCREPANCY")
+    ).all()
+
+
+def test_a_clean_day_matches_and_a_rerun_adds_nothing(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    assert (run.matched, run.discrepancies, run.new_discrepancies) == (1, 0, 0)
+    case = case_for(payment_id(visit))
+    assert (case.kind, case.status, case.visit_id) == ("payment", "matched", visit.id)
+    stamp = case.updated_at
+    again = run_day(world)
+    assert again.status == "finished" and again.matched == 1
+    assert len(cases()) == 1 and case_for(payment_id(visit)).updated_at == stamp
+    assert not alerts()
+
+
+def test_a_capture_only_at_the_gateway_is_found_flagged_and_synced(world, users, gateway, clock):
+    visit_id, pay_id = paid_only_at_gateway(world, users, gateway)
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id)
+    assert (case.status, case.reason, case.visit_id) == ("discrepancy", "status_differs", visit_id)
+    assert (case.gateway_status, case.our_status) == ("captured", "PENDING")
+    assert lookup.get_visit(visit_id).attention == ATTENTION_RECONCILIATION
+    assert run.new_discrepancies == 1 and len(alerts()) == 1  # one admin, one HIGH alert
+    assert alerts()[0].priority == "HIGH"
+    # A re-run adds nothing: no second case, no second alert.
+    run_day(world)
+    assert len(cases()) == 1 and len(alerts()) == 1
+    resolve.sync(admin(world), case.id)
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).status == "CONFIRMED"
+    case = case_for(pay_id)
+    assert (case.status, case.resolution) == ("matched", "synced")
+    assert db.session.scalar(
+        sa.select(AuditEntry).where(AuditEntry.action == "reconcile.case_synced")
+    )
+    # The sync made our capture time the sync's: later runs leave the case alone.
+    run = run_day(world)
+    assert case_for(pay_id).status == "matched" and run.new_discrepancies == 0
+
+
+def test_a_capture_only_at_the_gateway_accepted_with_a_note(world, users, gateway, clock):
+    visit_id, pay_id = paid_only_at_gateway(world, users, gateway)
+    later(clock)
+    run_day(world)
+    case = case_for(pay_id)
+    with pytest.raises(resolve.ResolveError, match="Detailed note"):
+        resolve.accept(admin(world), case.id, "too short")
+    resolve.accept(admin(world), case.id, "Refunded by hand at the desk")
+    case = case_for(pay_id)
+    assert (case.status, case.resolution, case.note) == (
+        "resolved",
+        "accepted",
+        "Refunded by hand at the desk",
+    )
+    entry = db.session.scalar(
+        sa.select(AuditEntry).where(AuditEntry.action == "reconcile.case_accepted")
+    )
+    assert entry.after["status"] == "resolved" and entry.actor_id == world.admin
+    run_day(world)
+    assert case_for(pay_id).status == "resolved"  # stays resolved: the gateway is unchanged
+
+
+def test_an_amount_altered_at_the_gateway(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    amount = gateway.sandbox.store.payments[pay_id]["amount"]
+    gateway.sandbox.set_faults(alter={pay_id: {"amount": amount + 100}})
+    later(clock)
+    run_day(world)
+    case = case_for(pay_id)
+    assert (case.status, case.reason) == ("discrepancy", "amount_differs")
+    assert (case.our_amount, case.gateway_amount) == (amount, amount + 100)
+    with pytest.raises(resolve.ResolveError, match="still differ"):
+        resolve.sync(admin(world), case.id)
+    assert case_for(pay_id).status == "discrepancy"
+    resolve.accept(admin(world), case.id, "Gateway adjusted the amount; confirmed by email")
+    assert case_for(pay_id).status == "resolved"
+    # The gateway changes again: the case opens again.
+    gateway.sandbox.set_faults(alter={pay_id: {"amount": amount + 200}})
+    run = run_day(world)
+    assert case_for(pay_id).status == "discrepancy" and run.new_discrepancies == 1
+
+
+def test_a_stray_payment_is_missing_on_our_side(world, users, gateway, clock):
+    stray = gateway.sandbox.stray_payment(12_345)
+    later(clock)
+    run_day(world)
+    case = case_for(stray["id"])
+    assert (case.status, case.reason, case.visit_id) == ("discrepancy", "missing_ours", None)
+    with pytest.raises(resolve.ResolveError, match="Not a payment of ours"):
+        resolve.sync(admin(world), case.id)
+    resolve.accept(admin(world), case.id, "Test payment made from the dashboard")
+    assert case_for(stray["id"]).status == "resolved"
+
+
+def test_a_payment_the_gateway_does_not_have(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    gateway.sandbox.set_faults(hide=[pay_id])
+    later(clock)
+    run_day(world)
+    case = case_for(pay_id)
+    assert (case.status, case.reason, case.visit_id) == ("discrepancy", "missing_gateway", visit.id)
+    with pytest.raises(resolve.ResolveError, match="no such record"):
+        resolve.sync(admin(world), case.id)
+    resolve.accept(admin(world), case.id, "Gateway support says it was purged")
+    assert case_for(pay_id).status == "resolved"
+
+
+def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    created = gateway.sandbox.store.payments[pay_id]["created_at"]
+    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    later(clock)
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
+    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 59}})
+    run_day(world)
+    assert case_for(pay_id).status == "matched"  # within 60 s again: the case closes
+
+
+def test_a_record_listed_twice_is_a_duplicate(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    gateway.sandbox.set_faults(duplicate=[pay_id])
+    later(clock)
+    run_day(world)
+    assert len(cases()) == 1
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
+    resolve.accept(admin(world), case_for(pay_id).id, "Listing glitch, one payment only")
+    assert case_for(pay_id).status == "resolved"
+
+
+def test_many_classes_in_one_run_raise_one_alert(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    paid_only_at_gateway(world, users, gateway)
+    gateway.sandbox.stray_payment(5_000)
+    gateway.sandbox.set_faults(duplicate=[payment_id(visit)])
+    later(clock)
+    run = run_day(world)
+    assert run.new_discrepancies == 3 and run.discrepancies == 3
+    assert len(alerts()) == 1
+    assert "3 new discrepancies" in alerts()[0].title
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconRun)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconCase)) == 3

@@ -1,0 +1,98 @@
+"""The comparison rules as plain functions (no database, no gateway)."""
+
+import pytest
+
+from portal.domain.states import InvalidTransition
+from portal.reconcile.matching import (
+    Existing,
+    Garbage,
+    Outcome,
+    compare,
+    gateway_side,
+    next_status,
+    our_side,
+)
+
+NOW = 1_780_300_000
+
+
+def theirs(status="captured", amount=50_000, at=NOW - 7200, kind="payment"):
+    return gateway_side(kind, {"id": "pay_1", "status": status, "amount": amount, "created_at": at})
+
+
+def ours(status="SUCCESSFUL", amount=50_000, at=NOW - 7200, kind="payment"):
+    return our_side(kind, "pay_1", amount, status, at, our_type=kind, our_id=1, visit_id=7)
+
+
+@pytest.mark.parametrize(
+    "o, t, expected",
+    [
+        (ours(), theirs(), ("matched", None)),
+        (ours(), theirs(status="refunded"), ("matched", None)),
+        (ours(at=NOW - 7200 + 60), theirs(), ("matched", None)),
+        (ours(at=NOW - 7200 + 61), theirs(), ("discrepancy", "time_differs")),
+        (ours(amount=49_999), theirs(), ("discrepancy", "amount_differs")),
+        (ours("PENDING"), theirs(), ("discrepancy", "status_differs")),
+        (ours("PENDING"), theirs(at=NOW - 60), ("pending", None)),  # its webhook on the way
+        (ours(), theirs(status="authorized"), ("pending", None)),
+        (ours("PENDING"), theirs(status="authorized"), ("pending", None)),
+        (None, theirs(), ("discrepancy", "missing_ours")),
+        (None, theirs(at=NOW - 5), ("pending", None)),
+        (ours(), None, ("discrepancy", "missing_gateway")),
+        (ours("EXPIRED"), theirs(), ("discrepancy", "status_differs")),
+    ],
+)
+def test_compare(o, t, expected):
+    outcome = compare(o, t, now=NOW, tolerance=60, grace=3600)
+    assert (outcome.status, outcome.reason) == expected
+
+
+def test_a_duplicate_wins_over_everything():
+    assert compare(ours(), theirs(), now=NOW, duplicate=True).reason == "duplicate"
+
+
+def test_refund_and_payout_vocabularies():
+    refund = compare(ours("PROCESSED", kind="refund"), theirs("processed", kind="refund"), now=NOW)
+    assert refund.status == "matched"
+    payout = compare(ours("REVERSED", kind="payout"), theirs("processed", kind="payout"), now=NOW)
+    assert (payout.status, payout.reason) == ("discrepancy", "status_differs")
+    assert (
+        compare(
+            ours("PROCESSING", kind="payout"), theirs("processing", kind="payout"), now=NOW
+        ).status
+        == "pending"
+    )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "not a dict",
+        {"id": "", "status": "captured", "amount": 1, "created_at": 1},
+        {"id": "pay_1", "status": "teleported", "amount": 1, "created_at": 1},
+        {"id": "pay_1", "status": "captured", "amount": 1.5, "created_at": 1},
+        {"id": "pay_1", "status": "captured", "amount": 1, "created_at": None},
+    ],
+)
+def test_garbage_is_refused(record):
+    with pytest.raises(Garbage):
+        gateway_side("payment", record)
+
+
+def test_only_changes_are_written_and_resolved_cases_stay():
+    t, o = theirs(), ours()
+    matched = Outcome("matched")
+    same = Existing(1, "matched", None, t.key(), o.key())
+    assert next_status(None, matched, t, o) == "matched"
+    assert next_status(same, matched, t, o) is None
+    accepted = Existing(1, "resolved", None, t.key(), o.key(), "accepted")
+    assert next_status(accepted, Outcome("discrepancy", "time_differs"), t, o) is None
+    moved = theirs(amount=1)
+    assert next_status(accepted, Outcome("discrepancy", "amount_differs"), moved, o) == (
+        "discrepancy"
+    )
+
+
+def test_the_case_machine_refuses_what_it_does_not_list():
+    with pytest.raises(InvalidTransition):
+        next_status(Existing(1, "matched", None, None, None), Outcome("resolved"), theirs(), ours())

@@ -1,0 +1,153 @@
+"""Refund classes through the sandbox's faults; runs that fail (a gateway that times out or
+answers garbage mid-run) are marked failed with their reason and write no case."""
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from portal.db import utcnow
+from portal.extensions import db
+from portal.reconcile import resolve
+from portal.reconcile.models import ReconCase
+from portal.reconcile.window import WindowError, day_window
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import lookup as refunds_lookup
+from portal.refunds.models import Refund
+from tests.reconcile.helpers import admin, case_for, cases, later, paid, payment_id, run_day
+
+
+def cancelled(world, users, gateway):
+    visit = paid(world, users, gateway)
+    patient = users(world.patients[0])
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    db.session.expire_all()
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
+    return visit, refund
+
+
+def test_a_refund_processed_only_at_the_gateway_is_synced(world, users, gateway, clock):
+    gateway.sandbox.set_faults(drop_events="refund.processed")
+    visit, refund = cancelled(world, users, gateway)
+    gateway.sandbox.advance(10)
+    gateway.deliver()
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "PENDING"
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(refund.razorpay_refund_id)
+    assert (case.kind, case.status, case.reason) == ("refund", "discrepancy", "status_differs")
+    assert (case.our_status, case.gateway_status, case.visit_id) == (
+        "PENDING",
+        "processed",
+        visit.id,
+    )
+    assert case_for(payment_id(visit)).status == "matched"  # refunded, captured all the same
+    resolve.sync(admin(world), case.id)
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "PROCESSED"
+    assert case_for(refund.razorpay_refund_id).status == "matched"
+    run_day(world)
+    assert len(cases()) == 2
+
+
+def test_a_refund_processed_only_at_the_gateway_accepted(world, users, gateway, clock):
+    gateway.sandbox.set_faults(drop_events="refund.processed")
+    _visit, refund = cancelled(world, users, gateway)
+    gateway.sandbox.advance(10)
+    gateway.deliver()
+    later(clock)
+    run_day(world)
+    case = case_for(refund.razorpay_refund_id)
+    resolve.accept(admin(world), case.id, "Patient confirmed the money arrived")
+    assert case_for(refund.razorpay_refund_id).status == "resolved"
+
+
+def test_a_refund_made_on_the_dashboard_is_missing_on_our_side(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    refund = gateway.sandbox.refund_at_gateway(payment_id(visit), 10_000)
+    gateway.sandbox.advance(10)
+    gateway.deliver()
+    later(clock)
+    run_day(world)
+    case = case_for(refund["id"])
+    assert (case.kind, case.reason, case.our_id) == ("refund", "missing_ours", None)
+    with pytest.raises(resolve.ResolveError, match="Not a refund of ours"):
+        resolve.sync(admin(world), case.id)
+    resolve.accept(admin(world), case.id, "Goodwill refund made by finance on the dashboard")
+    assert case_for(refund["id"]).status == "resolved"
+
+
+def test_a_webhook_that_lands_after_the_run_closes_its_case(world, users, gateway, clock):
+    gateway.sandbox.set_faults(drop_webhooks=True)
+    _visit, refund = cancelled(world, users, gateway)
+    gateway.sandbox.advance(10)
+    gateway.sandbox.set_faults(drop_webhooks=0.0)
+    app_refund = db.session.get(Refund, refund.id)
+    assert app_refund.status == "PENDING"
+    later(clock)
+    run_day(world)
+    assert case_for(refund.razorpay_refund_id).status == "discrepancy"
+    # The gateway tells us at last (the straggler poll, or a webhook sent again).
+    from portal.refunds.execute import sync_refund
+
+    sync_refund(refund.id)
+    assert case_for(refund.razorpay_refund_id).status == "matched"
+
+
+@pytest.fixture
+def fast(app, gateway):
+    saved = {k: app.config.get(k) for k in ("RAZORPAY_TIMEOUT", "RAZORPAY_RETRIES")}
+    app.config.update(RAZORPAY_TIMEOUT=0.4, RAZORPAY_RETRIES=0)
+    app.extensions.pop("gateway_adapters", None)
+    yield gateway
+    for key, value in saved.items():
+        if value is None:
+            app.config.pop(key, None)
+        else:
+            app.config[key] = value
+    app.extensions.pop("gateway_adapters", None)
+
+
+def test_a_gateway_that_times_out_mid_run_fails_the_run(world, users, fast, clock):
+    paid(world, users, fast)
+    fast.sandbox.stray_payment(9_900)
+    later(clock)
+    fast.sandbox.set_faults(timeout_next=3, timeout_seconds=1.0, match="GET /v1/refunds")
+    run = run_day(world)
+    assert run.status == "failed"
+    assert run.error.startswith("The gateway did not answer in time")
+    assert run.finished_at is not None and run.duration_ms is not None
+    assert not cases()  # the payments were compared, but nothing of a failed run is kept
+
+
+def test_a_gateway_that_answers_garbage_mid_run_fails_the_run(world, users, fast, clock):
+    paid(world, users, fast)
+    later(clock)
+    fast.sandbox.set_faults(garbage_next=3, match="GET /v1/payouts")
+    run = run_day(world)
+    assert run.status == "failed" and "gateway" in run.error
+    assert not cases()
+
+
+def test_a_record_that_is_not_one_fails_the_run(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    gateway.sandbox.set_faults(alter={payment_id(visit): {"amount": "lots"}})
+    later(clock)
+    run = run_day(world)
+    assert run.status == "failed"
+    assert "not a record" in run.error and "amount" in run.error
+    assert not db.session.scalar(sa.select(sa.func.count()).select_from(ReconCase))
+
+
+def test_windows_are_whole_clinic_days_at_most_a_year():
+    start, end = day_window(date(2026, 6, 1), date(2026, 6, 1))
+    assert start.isoformat() == "2026-05-31T18:30:00+00:00"
+    assert (end - start).days == 1
+    assert day_window(date(2025, 6, 2), date(2026, 6, 1))  # 365 days
+    with pytest.raises(WindowError, match="at most a year"):
+        day_window(date(2024, 1, 1), date(2025, 1, 2))
+    with pytest.raises(WindowError, match="before the first"):
+        day_window(date(2026, 6, 2), date(2026, 6, 1))
+    assert utcnow()  # the clock is the app's

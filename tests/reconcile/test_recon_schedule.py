@@ -1,0 +1,50 @@
+"""The daily run: at 02:00 clinic time (the first tick after it) for the previous clinic
+day, once; a failed one is tried again a few times, then left for an admin."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.reconcile import tasks
+from portal.reconcile.models import ReconRun
+from tests.booking.factories import IST
+from tests.reconcile.helpers import case_for, paid, payment_id
+
+
+def runs():
+    db.session.expire_all()
+    return db.session.scalars(sa.select(ReconRun).order_by(ReconRun.id)).all()
+
+
+def test_the_daily_run_covers_yesterday_once(world, users, gateway, clock):
+    visit = paid(world, users, gateway)
+    clock.move_to(datetime(2026, 6, 2, 1, 45, tzinfo=IST))
+    assert tasks.daily() is None and not runs()  # before 02:00
+    clock.move_to(datetime(2026, 6, 2, 2, 5, tzinfo=IST))
+    tasks.daily()
+    [run] = runs()
+    assert (run.trigger, run.status, run.started_by_id) == ("schedule", "finished", None)
+    assert run.window_start.astimezone(IST) == datetime(2026, 6, 1, tzinfo=IST)
+    assert run.window_end.astimezone(IST) == datetime(2026, 6, 2, tzinfo=IST)
+    assert case_for(payment_id(visit)).status == "matched"
+    clock.move_to(datetime(2026, 6, 2, 2, 20, tzinfo=IST))
+    assert tasks.daily() is None and len(runs()) == 1  # done for that day
+
+
+def test_a_failing_daily_run_is_tried_three_times(world, users, gateway, clock, app):
+    saved = app.config.get("RAZORPAY_RETRIES")
+    app.config["RAZORPAY_RETRIES"] = 0
+    app.extensions.pop("gateway_adapters", None)
+    try:
+        gateway.sandbox.set_faults(fail_next=100, error_status=503)
+        clock.move_to(datetime(2026, 6, 2, 3, 0, tzinfo=IST))
+        for _ in range(4):
+            tasks.daily()
+        assert [r.status for r in runs()] == ["failed"] * 3
+        assert "refused or failed" in runs()[0].error
+    finally:
+        app.config.pop("RAZORPAY_RETRIES", None)
+        if saved is not None:
+            app.config["RAZORPAY_RETRIES"] = saved
+        app.extensions.pop("gateway_adapters", None)

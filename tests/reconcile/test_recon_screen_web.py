@@ -1,0 +1,158 @@
+"""The reconciliation screen: runs list and "run now" (bad dates and ranges are messages
+beside the field, never a 500), open cases by reason with filters (an unknown one is a
+message), a case with both sides, sync and accept (a short note refused), bulk resolve."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.reconcile.models import ReconCase, ReconRun
+from tests.reconcile.helpers import later, paid, paid_only_at_gateway, payment_id, run_day
+from tests.refunds.helpers import login, with_known_passwords
+
+
+@pytest.fixture
+def setup(app, world, users, gateway, clock):
+    with_known_passwords()
+    visit = paid(world, users, gateway)
+    lost_visit, lost_pay = paid_only_at_gateway(world, users, gateway)
+    stray = gateway.sandbox.stray_payment(7_700)
+    later(clock)
+    run_day(world)
+    ids = {case.reference: case.id for case in db.session.scalars(sa.select(ReconCase)).all()}
+    emails = {"admin": users(world.admin).email, "patient": users(world.patients[0]).email}
+    matched = payment_id(visit)
+    db.session.remove()
+    return {
+        "emails": emails,
+        "lost": ids[lost_pay],
+        "lost_visit": lost_visit,
+        "stray": ids[stray["id"]],
+        "matched": ids[matched],
+    }
+
+
+def test_only_admins_see_it(client, setup):
+    login(client, setup["emails"]["patient"])
+    assert client.get("/admin/reconciliation").status_code in (403, 404)
+
+
+def test_the_screen_lists_runs_and_open_cases_by_reason(client, setup):
+    login(client, setup["emails"]["admin"])
+    page = client.get("/admin/reconciliation")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Status differs</a>: <strong>1" in html and "Missing ours</a>: <strong>1" in html
+    assert f'value="{setup["lost"]}"' in html and f'value="{setup["stray"]}"' in html
+    assert f'case-{setup["matched"]}"' not in html  # open cases only by default
+    assert "#1</a>" in html and "finished" in html.lower()
+    filtered = client.get(
+        "/admin/reconciliation?status=discrepancy&reason=missing_ours",
+        headers={"HX-Request": "true", "HX-Target": "cases"},
+    )
+    text = filtered.get_data(as_text=True)
+    assert filtered.status_code == 200 and "<html" not in text
+    assert f'case-{setup["stray"]}"' in text and f'case-{setup["lost"]}"' not in text
+    unknown = client.get("/admin/reconciliation?status=exploded&colour=red")
+    assert unknown.status_code == 400
+    assert "Unknown filter ignored: status=exploded, colour" in unknown.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "first, last, message",
+    [
+        ("2026-13-01", "2026-06-01", "Not a valid date value"),
+        ("yesterday", "2026-06-01", "Not a valid date value"),
+        ("", "2026-06-01", "Enter the first day"),
+        ("2026-06-02", "2026-06-01", "must not be before the first day"),
+        ("2025-01-01", "2026-06-01", "at most a year"),
+    ],
+)
+def test_run_now_refuses_bad_ranges(client, setup, first, last, message):
+    login(client, setup["emails"]["admin"])
+    runs = client.application.app_context()
+    response = client.post(
+        "/admin/reconciliation/runs", data={"first_day": first, "last_day": last}
+    )
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    with runs:
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconRun)) == 1
+
+
+def test_run_now_runs_in_the_background(client, setup):
+    login(client, setup["emails"]["admin"])
+    response = client.post(
+        "/admin/reconciliation/runs", data={"first_day": "2026-06-01", "last_day": "2026-06-01"}
+    )
+    assert response.status_code == 303
+    with client.application.app_context():
+        run = db.session.scalars(sa.select(ReconRun).order_by(ReconRun.id.desc())).first()
+        assert (run.trigger, run.status, run.new_discrepancies) == ("admin", "finished", 0)
+        assert run.discrepancies == 2
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconCase)) == 3
+
+
+def test_a_case_shows_both_sides_and_syncs(client, setup):
+    login(client, setup["emails"]["admin"])
+    page = client.get(f"/admin/reconciliation/cases/{setup['lost']}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Ours" in html and "Razorpay" in html and "PENDING" in html and "captured" in html
+    response = client.post(f"/admin/reconciliation/cases/{setup['lost']}/sync")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert re.search(r'id="case-status">Matched<', html)
+    assert "the case is matched" in html
+    visit = client.get(f"/admin/visits/{setup['lost_visit']}").get_data(as_text=True)
+    assert "Confirmed" in visit or "CONFIRMED" in visit
+
+
+def test_accept_needs_a_real_note(client, setup):
+    login(client, setup["emails"]["admin"])
+    url = f"/admin/reconciliation/cases/{setup['stray']}/accept"
+    short = client.post(url, data={"note": "ok"})
+    assert short.status_code == 422 and "Detailed note required" in short.get_data(as_text=True)
+    done = client.post(url, data={"note": "A test payment from the dashboard"})
+    assert done.status_code == 303
+    with client.application.app_context():
+        assert db.session.get(ReconCase, setup["stray"]).status == "resolved"
+    # Sync on a stray payment: a message, no 500.
+    again = client.post(f"/admin/reconciliation/cases/{setup['stray']}/sync", follow_redirects=True)
+    assert again.status_code == 200 and "resolved already" in again.get_data(as_text=True)
+
+
+def test_bulk_resolve_a_selection(client, setup):
+    login(client, setup["emails"]["admin"])
+    none = client.post("/admin/reconciliation/cases/bulk", data={"action": "accept"})
+    assert none.status_code == 422 and "Tick the cases" in none.get_data(as_text=True)
+    no_note = client.post(
+        "/admin/reconciliation/cases/bulk",
+        data={"action": "accept", "case": [setup["lost"], setup["stray"]]},
+    )
+    assert no_note.status_code == 422 and "Detailed note" in no_note.get_data(as_text=True)
+    bad = client.post("/admin/reconciliation/cases/bulk", data={"action": "accept", "case": ["x"]})
+    assert bad.status_code == 422
+    response = client.post(
+        "/admin/reconciliation/cases/bulk",
+        data={
+            "action": "accept",
+            "case": [setup["lost"], setup["stray"]],
+            "note": "Checked both with finance today",
+        },
+        follow_redirects=True,
+    )
+    assert response.status_code == 200 and "2 cases resolved" in response.get_data(as_text=True)
+    with client.application.app_context():
+        statuses = {db.session.get(ReconCase, i).status for i in (setup["lost"], setup["stray"])}
+        assert statuses == {"resolved"}
+
+
+def test_unknown_ids_are_404(client, setup):
+    login(client, setup["emails"]["admin"])
+    assert client.get("/admin/reconciliation/cases/999999").status_code == 404
+    assert client.get("/admin/reconciliation/runs/999999").status_code == 404
+    assert client.post("/admin/reconciliation/cases/999999/sync").status_code == 404
