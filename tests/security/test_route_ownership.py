@@ -242,6 +242,7 @@ def _build(app):
         "coupon_id": coupon.id,
         "export_id": export.id,  # the admin's own background export (still queued)
         "case_id": recon_case.id,
+        "reference": recon_case.reference,
         "payout_id": db.session.scalar(sa.select(Payout.id).order_by(Payout.id)),
         "run_id": db.session.scalar(sa.select(PayoutRun.id).order_by(PayoutRun.id)),
         "provider_id": world.doctors[0],
