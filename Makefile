@@ -33,8 +33,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 
+# PostgreSQL and Redis: the ones TEST_POSTGRES_URL / TEST_REDIS_URL name when they answer,
+# else throwaway servers started for the run over the Debian binaries (installed when
+# missing) and stopped after it (tools/services.py).
 pytest: install browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) tools/services.py -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium; install it when missing (root on a fresh machine).
 browser:
@@ -65,6 +68,18 @@ BENCH_ARGS ?=
 bench:
 	test -x $(PY) || $(MAKE) install
 	$(PY) -m tests.load.bench_http $(BENCH_ARGS)
+
+# The production process model on this machine (Procfile, run by honcho): gunicorn with 4
+# sync workers, the RQ worker, the cron and the sandbox (2 processes sharing one state)
+# against the machine's PostgreSQL and Redis. Settings: instance/prod.env, written once by
+# tools/prod_env.py (PROD_DATABASE_URL, PROD_REDIS_URL, PROD_WEB_PORT, PROD_SANDBOX_PORT).
+# docs/deploy.md has the same on many machines.
+.PHONY: prod
+prod:
+	test -x $(PY) || $(MAKE) install
+	$(PY) tools/prod_env.py
+	$(VENV)/bin/honcho -e instance/prod.env run $(FLASK) db upgrade
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/honcho -e instance/prod.env -f Procfile start
 
 # The message catalogues (docs/i18n.md): extract every marked string from the code and the
 # templates, then merge it into each language's messages.po for translating. The .mo files

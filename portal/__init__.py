@@ -49,6 +49,7 @@ CAPABILITIES = (
     "portal.transactions.models",
     "portal.transactions.projectors",
     "portal.reconcile.tasks",
+    "portal.policies.models",
 )
 
 
@@ -111,7 +112,9 @@ def create_app(test_config=None):
     assets.init_app(app)  # fingerprinted static files, compressed answers
 
     from portal import cli, jobs
+    from portal.policies import store as policy_store
 
+    policy_store.init_app(app)
     cli.init_app(app)
     jobs.register_schedule(app)
 
@@ -120,4 +123,13 @@ def create_app(test_config=None):
         from portal.gateway.sandbox.app import mount_sandbox
 
         mount_sandbox(app, prefix="/sandbox")
+    proxies = app.config.get("TRUSTED_PROXIES") or 0
+    if proxies:
+        # Behind N load balancers/proxies: the client's address (the login limiter's key),
+        # scheme and host come from their X-Forwarded-* headers, and only from theirs.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
     return app

@@ -188,7 +188,7 @@ TUNABLES = {
             "RAZORPAYX_RATE_LIMIT",
             _number,
             "5",
-            "RazorpayX requests per second per process (0 = no limit)",
+            "RazorpayX requests per second, shared by all processes through Redis (0 = no limit)",
         ),
         Tunable(
             "RAZORPAYX_RATE_BURST",
@@ -283,6 +283,31 @@ TUNABLES = {
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
         ),
+        # process model and speed (docs/performance.md, docs/deploy.md)
+        Tunable(
+            "DB_POOL_PRE_PING",
+            _bool,
+            "false",
+            "test each pooled database connection with a round trip before every request",
+        ),
+        Tunable(
+            "DB_POOL_RECYCLE",
+            _int(0),
+            "1800",
+            "seconds after which a pooled database connection is replaced (0 = never)",
+        ),
+        Tunable(
+            "TRUSTED_PROXIES",
+            _int(0),
+            "0",
+            "load balancers/proxies in front whose X-Forwarded-For/-Proto/-Host are believed",
+        ),
+        Tunable(
+            "SANDBOX_DATABASE_URL",
+            _text,
+            "",
+            "the sandbox gateway's own state database (empty = instance/sandbox.sqlite3)",
+        ),
         # exports and reports
         Tunable(
             "EXPORT_BACKGROUND_ROWS",
@@ -347,9 +372,13 @@ def setting(name):
 
 
 def policy():
-    """The policy in force: ``app.config["POLICY"]`` when set (admin-edited), else the
-    defaults of POLICY.md."""
+    """The policy in force: the policy version in force (``portal.policies.store``, which
+    the app installs as ``extensions["policy_source"]``), else ``app.config["POLICY"]``
+    (POLICY.md's defaults), and the defaults outside an app."""
     if has_app_context():
+        source = current_app.extensions.get("policy_source")
+        if source is not None:
+            return source()
         return current_app.config.get("POLICY") or DEFAULT_POLICY
     return DEFAULT_POLICY
 
@@ -362,6 +391,15 @@ def _flag(environ, name, default):
         return _bool(text)
     except ValueError as exc:
         raise ConfigError(f"{name}={text!r} is not usable: {exc}") from None
+
+
+def _engine_options(env, database_url):
+    if database_url.startswith("sqlite"):
+        return {}
+    return {
+        "pool_pre_ping": TUNABLES["DB_POOL_PRE_PING"].read(env),
+        "pool_recycle": TUNABLES["DB_POOL_RECYCLE"].read(env) or -1,
+    }
 
 
 def from_environment(instance_path, environ=None):
@@ -384,7 +422,9 @@ def from_environment(instance_path, environ=None):
         "SECRET_KEY": secret_key,
         "EMBEDDED": embedded,
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A pre-ping is one more round trip per request; without it a connection the
+        # database closed fails one request and SQLAlchemy then replaces the whole pool.
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(env, database_url),
         "REDIS_URL": redis_url,
         # Jobs run in-process when there is no Redis (the embedded mode and most tests).
         "JOBS_INLINE": redis_url is None,

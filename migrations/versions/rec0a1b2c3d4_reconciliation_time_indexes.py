@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "rec0a1b2c3d4"
-down_revision = "ledgerx00001"
+down_revision = "ops0a1b2c3d4"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """exports, GST credit notes, provider PAN
 
 Revision ID: reports0001
-Revises: c16a0b1e0001
+Revises: wa11e7ad0001
 Create Date: 2026-12-02 21:13:23
 
 Helper "reports": background CSV exports (`exports`), GST credit notes and their number

@@ -17,6 +17,9 @@ from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.domain.states import AdjustmentStatus, ApprovalStatus
 from portal.extensions import db
+from portal.policies import queries as policy_queries
+from portal.policies import service as policy_service
+from portal.policies.models import PolicyVersion
 from portal.refunds import approvals as refund_approvals
 from portal.refunds.common import CancellationError
 from portal.refunds.models import RefundApproval
@@ -206,5 +209,53 @@ ADJUSTMENTS = ApprovalSource(
     not_found=(adjustments.NotFound,),
 )
 
-SOURCES = (REFUNDS, ADJUSTMENTS)
+# --- policy changes that move money ----------------------------------------------------------
+
+
+def _policy_select():
+    v = PolicyVersion
+    return _columns(
+        "policy",
+        v.id,
+        v.created_at,
+        v.created_by_id,
+        sa.literal(0),
+        v.reason,
+        v.status,
+        sa.case((v.status == ApprovalStatus.PENDING, True), else_=False),
+        v.decided_by_id,
+        v.decided_at,
+        v.decision_note,
+    ).where(v.needs_approval.is_(True))
+
+
+def _policy_load(ids):
+    rows = db.session.scalars(sa.select(PolicyVersion).where(PolicyVersion.id.in_(ids)))
+    return {v.id: v for v in rows}
+
+
+def _policy_describe(v):
+    fields = {path.split(".")[0].replace("_", " ") for path in policy_queries.changes(v)}
+    when = v.effective_from.strftime("%Y-%m-%d %H:%M")
+    return Described(
+        subject=f"Policy version {v.id}",
+        detail=f"Changes {', '.join(sorted(fields)) or 'nothing'}; from {when} UTC.",
+        object_type="policy_version",
+        object_id=v.id,
+    )
+
+
+POLICY = ApprovalSource(
+    kind="policy",
+    label="Policy change",
+    select=_policy_select,
+    load=_policy_load,
+    describe=_policy_describe,
+    approve=policy_service.approve,
+    reject=policy_service.reject,
+    refusals=(policy_service.PolicyError, policy_service.PolicyPermissionDenied),
+    not_found=(policy_service.PolicyNotFound,),
+)
+
+SOURCES = (REFUNDS, ADJUSTMENTS, POLICY)
 BY_KIND = {s.kind: s for s in SOURCES}

@@ -95,8 +95,24 @@ def conflicts(subjects, start, end, exclude_booking_ids=()):
     return list(db.session.scalars(query))
 
 
+def lock_subjects(subjects):
+    """PostgreSQL: take a transaction-scoped advisory lock per subject (in one order, so
+    two claimers never wait for each other). Without it, concurrent inserts of overlapping
+    claims each wait for the other's uncommitted index entry and one of them only learns it
+    lost from the deadlock detector, a ``deadlock_timeout`` (1 s) later; with it, claimers
+    of one slot queue here and each one after the winner is refused at once."""
+    if not is_postgres():
+        return
+    for subject in sorted(set(subjects)):
+        db.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:subject, 0))"),
+            {"subject": subject},
+        )
+
+
 def add_claims(booking, subjects):
     """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
+    lock_subjects(subjects)
     for subject in subjects:
         booking.claims.append(
             SlotClaim(subject=subject, start_at=booking.start_at, end_at=booking.end_at, live=True)
@@ -147,11 +163,12 @@ def relive(booking):
 # --- busy intervals for find-a-doctor ---------------------------------------------------
 
 
-@busy.source("bookings")
+@busy.query_source("bookings")
 def live_booking_intervals(provider_ids, start, end):
     """Live claims of providers, except holds whose time has passed (the sweep frees them
     within a minute; add_item expires such a stale hold itself when it is in the way),
-    and the new times held for moves whose fee is being paid."""
+    and the new times held for moves whose fee is being paid: one SELECT, which the slot
+    lookup reads together with availability and leave (one query for find-a-doctor)."""
     now = utcnow()
     bookings = (
         sa.select(
@@ -171,11 +188,7 @@ def live_booking_intervals(provider_ids, start, end):
             ),
         )
     )
-    # One query with the times held for moves being paid (find-a-doctor's query budget).
-    rows = db.session.execute(
-        sa.union_all(bookings, held_intervals_query(provider_ids, start, end, now))
-    )
-    return [(pid, s, e) for pid, s, e in rows]
+    return sa.union_all(bookings, held_intervals_query(provider_ids, start, end, now))
 
 
 def held_intervals_query(provider_ids, start, end, now):

@@ -5,11 +5,11 @@ start)."""
 import sqlalchemy as sa
 
 from portal.accounts.models import User
+from portal.booking import attention
 from portal.booking.errors import NotFound
-from portal.booking.models import IndividualBooking, MasterBooking
+from portal.booking.models import MasterBooking
 from portal.config import policy
 from portal.db import utcnow
-from portal.domain.states import BookingStatus, VisitStatus
 from portal.extensions import db
 
 
@@ -22,24 +22,6 @@ def get_visit(visit_id):
 
 def attempts(payment):
     return list(payment.attempts)
-
-
-def _attention_clause(now, policy):
-    first_start = (
-        sa.select(sa.func.min(IndividualBooking.start_at))
-        .where(
-            IndividualBooking.master_id == MasterBooking.id,
-            IndividualBooking.status == BookingStatus.SCHEDULED,
-        )
-        .scalar_subquery()
-    )
-    return sa.or_(
-        MasterBooking.attention.is_not(None),
-        sa.and_(
-            MasterBooking.status == VisitStatus.PENDING_PAYMENT,
-            first_start <= now + policy.attention_window,
-        ),
-    )
 
 
 def list_visits(
@@ -55,7 +37,7 @@ def list_visits(
     if status:
         statuses = [status] if isinstance(status, str) else list(status)
         query = query.where(MasterBooking.status.in_(statuses))
-    clause = _attention_clause(utcnow(), policy())
+    clause = attention.attention_clause(utcnow(), policy().attention_window)
     if needs_attention is True:
         query = query.where(clause)
     elif needs_attention is False:
@@ -80,12 +62,5 @@ def list_visits(
 
 
 def visit_needs_attention(visit, now=None):
-    now = now or utcnow()
-    if visit.attention:
-        return True
-    first = visit.first_start
-    return (
-        visit.status == VisitStatus.PENDING_PAYMENT
-        and first is not None
-        and first <= now + policy().attention_window
-    )
+    """Any rule of ``portal.booking.attention`` holds for the visit."""
+    return bool(attention.reasons(visit, now=now))

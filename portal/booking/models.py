@@ -57,7 +57,7 @@ class MasterBooking(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(sa.String(16), unique=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"))
+    dependent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dependents.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(sa.String(8), default=ONLINE_CHANNEL)
     status: Mapped[str] = mapped_column(sa.String(20), default=VisitStatus.DRAFT, index=True)
@@ -185,8 +185,11 @@ class IndividualBooking(db.Model):
     refunded_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     referral_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"))
     meet_link: Mapped[str | None] = mapped_column(sa.String(2048))
+    # The policy version it was priced under: its refunds and reschedule fees use that
+    # version's tiers, whatever changed since (None: before any version existed).
+    policy_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
     visit = relationship("MasterBooking", back_populates="items")
     service = relationship("Service")

@@ -212,9 +212,9 @@ def authorized(payment, *, razorpay_payment_id, amount, method=None):
 
 
 def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
-    """One failed attempt. 3 failures: needs intervention (admin alert). The patient may
-    retry on the same order while fewer than 5 attempts exist; after that the payment is
-    FAILED and the hold is released."""
+    """One failed attempt: the visit needs attention from the first (HIGH admin alert).
+    The patient may retry on the same order while fewer than 5 attempts exist; after that
+    the payment is FAILED and the hold is released."""
     policy = policy or policy_in_force()
     with unit_of_work():
         visit = lifecycle.lock_visit(payment.master_id)
@@ -227,8 +227,9 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
         db.session.flush()
         if payment.status != PaymentStatus.PENDING:
             return visit
-        if schedule.needs_intervention(payment.failed_attempts, policy=policy):
-            lifecycle.needs_attention(visit, ATTENTION_PAYMENT_FAILED)
+        # The first failure already needs an operator (HIGH alert, "needs attention");
+        # intervention (3 failures) shows in the next action.
+        lifecycle.needs_attention(visit, ATTENTION_PAYMENT_FAILED)
         if not schedule.may_retry_payment(payment.attempt_count, policy=policy):
             PAYMENT.move(payment, PaymentStatus.FAILED)
             lifecycle.expire(visit, reason="payment failed too many times")

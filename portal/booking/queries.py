@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import User
+from portal.booking import attention
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking
 from portal.config import policy
 from portal.db import db, utcnow
@@ -35,20 +36,8 @@ VISIT_ROW = (
 
 
 def attention_clause(now, window):
-    """SQL for ``booking.service.visit_needs_attention``: flagged, or unpaid with its first
-    held item starting within ``window``."""
-    first_start = (
-        sa.select(sa.func.min(IndividualBooking.start_at))
-        .where(
-            IndividualBooking.master_id == MasterBooking.id,
-            IndividualBooking.status == BookingStatus.SCHEDULED,
-        )
-        .scalar_subquery()
-    )
-    return sa.or_(
-        MasterBooking.attention.is_not(None),
-        sa.and_(MasterBooking.status == VisitStatus.PENDING_PAYMENT, first_start <= now + window),
-    )
+    """SQL for "needs attention" (the rules are ``portal.booking.attention``'s)."""
+    return attention.attention_clause(now, window)
 
 
 def _search(text):

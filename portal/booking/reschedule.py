@@ -53,7 +53,6 @@ from portal.booking.models import (
     provider_subject,
 )
 from portal.catalog.slots import check_booking_slot, team_next_free_slots
-from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import reschedule as rules
 from portal.domain.rates import allocate_pro_rata, apply_bps
@@ -64,6 +63,7 @@ from portal.gateway import GatewayError, get_payin
 from portal.jobs import periodic
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
+from portal.policies import store as policy_store
 
 MSG_NOT_CONFIRMED = "Only confirmed appointments can be rescheduled"
 MSG_SAME_SLOT = "Choose a different time"
@@ -120,7 +120,7 @@ def _quote(item, admin_override, now):
         item.fee,
         item.start_at - now,
         item.is_team,
-        policy(),
+        policy_store.for_booking(item),
         admin_override=admin_override,
         commission_bps=rate,
     )

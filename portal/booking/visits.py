@@ -27,6 +27,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import meetlinks, pricing, slots
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.extensions import db
+from portal.policies import store as policy_store
 
 MSG_SPECIALIZATION = "The service's specialization must be one of the provider's"
 MSG_NOT_OFFERED = "{name} does not offer this service at this clinic"
@@ -191,7 +192,8 @@ def add_item(
             visit.number = f"V{visit.id:06d}"
         elif visit.status == VisitStatus.PENDING_PAYMENT:
             lifecycle.abandon_checkout(visit, "item added", actor)
-        price = pricing.price_item(service.fee_paise, service.taxable, policy())
+        version_id, pol = policy_store.in_force()
+        price = pricing.price_item(service.fee_paise, service.taxable, pol)
         item = IndividualBooking(
             service=service,
             clinic=clinic,
@@ -206,6 +208,7 @@ def add_item(
             fee_taxed=price.fee_taxable,
             referral_id=referral_id,
             meet_link=link,
+            policy_version_id=version_id,
         )
         item.providers = providers
         visit.items.append(item)

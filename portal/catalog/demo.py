@@ -39,6 +39,7 @@ from portal.catalog.models import (
 )
 from portal.db import unit_of_work, utcnow
 from portal.extensions import db
+from portal.policies import service as policy_service
 
 LOGINS = (  # email, password, name, role
     ("patient@demo.clinic", "demo-patient-1", "Priya Sharma", PATIENT),
@@ -419,6 +420,7 @@ def load_demo(echo=print):
     load = _Loader()
     with unit_of_work():
         _load(load)
+    policy_service.ensure_first_version()  # policy version 1 = POLICY.md's defaults
     made = ", ".join(f"{n} {what}" for what, n in load.created.items()) or "nothing new"
     echo(f"Demo data loaded ({made}).")
     echo("Demo logins:")

@@ -310,3 +310,15 @@ class Leave(db.Model):
 
     def owner_ids(self):
         return {self.provider.user_id}
+
+
+class CatalogVersion(db.Model):
+    """One row: a stamp that changes (to a new random number) in every transaction that
+    changes the catalog, so each process can tell whether what it cached is still current
+    (``catalog.cache``). Random rather than counted: a rolled-back change leaves behind a
+    stamp that no committed state will ever carry again."""
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stamp: Mapped[int] = mapped_column(sa.BigInteger)

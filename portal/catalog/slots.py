@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from portal.catalog import busy as busy_registry
+from portal.catalog import cache as catalog_cache
 from portal.catalog.checks import load
 from portal.catalog.models import (
     DEFAULT_TIMEZONE,
@@ -38,7 +39,8 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
         sa.select(Provider)
         .where(Provider.active.is_(True))
         .options(
-            selectinload(Provider.clinics),
+            # The clinics' hours too: the slot maths reads them for every clinic shown.
+            selectinload(Provider.clinics).selectinload(Clinic.hours),
             selectinload(Provider.specializations),
             selectinload(Provider.services),
         )
@@ -88,7 +90,8 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
                 ),
             )
         )
-    return list(db.session.scalars(query))
+    key = ("search", (city or "").strip().lower(), clinic_id, specialization_id, service_id)
+    return catalog_cache.cached(key + (text.lower(),), lambda: list(db.session.scalars(query)))
 
 
 def slot_settings():
@@ -120,28 +123,69 @@ class _Schedule:
     busy: dict = field(default_factory=dict)  # pid -> [(s, e)]
 
 
+def _schedule_query(provider_ids, clinic_ids, start, end):
+    """Availability, leave and every busy interval of the providers in ONE query: a
+    UNION ALL of rows (kind, provider, clinic, weekday, from, to, starts, ends) where each
+    kind fills its own columns (the indexed ranges: availability by provider, leave by
+    provider and period, bookings by provider and start)."""
+    no_time = sa.cast(sa.null(), Availability.start_time.type)
+    no_at = sa.cast(sa.null(), Leave.starts_at.type)
+    no_int = sa.cast(sa.null(), sa.Integer)
+    parts = [
+        sa.select(
+            sa.literal_column("'a'").label("kind"),
+            Availability.provider_id,
+            Availability.clinic_id,
+            Availability.weekday,
+            Availability.start_time,
+            Availability.end_time,
+            no_at.label("starts_at"),
+            no_at.label("ends_at"),
+        ).where(Availability.provider_id.in_(provider_ids), Availability.clinic_id.in_(clinic_ids)),
+        sa.select(
+            sa.literal_column("'l'"),
+            Leave.provider_id,
+            no_int,
+            no_int,
+            no_time,
+            no_time,
+            Leave.starts_at,
+            Leave.ends_at,
+        ).where(Leave.provider_id.in_(provider_ids), Leave.starts_at < end, Leave.ends_at > start),
+    ]
+    for query in busy_registry.busy_queries(provider_ids, start, end):
+        busy = query.subquery()
+        pid, s, e = list(busy.c)
+        parts.append(
+            sa.select(sa.literal_column("'b'"), pid, no_int, no_int, no_time, no_time, s, e)
+        )
+    return sa.union_all(*parts)
+
+
 def _load_schedule(provider_ids, clinic_ids, start, end, exclude=()):
-    """Three queries (+ one per busy source) for any number of providers."""
+    """One query (+ one per busy source that answers with rows) for any number of
+    providers."""
     schedule = _Schedule()
     if not provider_ids:
         return schedule
-    rows = db.session.scalars(
-        sa.select(Availability).where(
-            Availability.provider_id.in_(provider_ids), Availability.clinic_id.in_(clinic_ids)
-        )
-    )
-    for row in rows:
-        schedule.availability[(row.provider_id, row.clinic_id)].append(
-            slot_rules.WeeklyWindow(row.weekday, row.start_time, row.end_time)
-        )
-    leaves = db.session.execute(
-        sa.select(Leave.provider_id, Leave.starts_at, Leave.ends_at).where(
-            Leave.provider_id.in_(provider_ids), Leave.starts_at < end, Leave.ends_at > start
-        )
-    )
-    for pid, s, e in leaves:
-        schedule.leaves[pid].append((s, e))
-    schedule.busy = busy_registry.busy_intervals(provider_ids, start, end)
+    busy = {pid: [] for pid in provider_ids}
+    rows = db.session.execute(_schedule_query(provider_ids, clinic_ids, start, end))
+    for kind, pid, clinic_id, weekday, opens, closes, s, e in rows:
+        if kind == "a":
+            schedule.availability[(pid, clinic_id)].append(
+                slot_rules.WeeklyWindow(weekday, opens, closes)
+            )
+        elif kind == "l":
+            schedule.leaves[pid].append((s, e))
+        elif pid in busy and s < end and start < e:
+            busy[pid].append((s, e))
+    for pid, s, e in busy_registry.row_intervals(provider_ids, start, end):
+        busy[pid].append((s, e))
+    for spans in busy.values():
+        spans.sort()
+    for spans in schedule.availability.values():
+        spans.sort(key=lambda w: (w.weekday, w.start))
+    schedule.busy = busy
     drop = {tuple(x) for x in exclude}
     if drop:
         schedule.busy = {

@@ -20,11 +20,13 @@ from .timezone import CLINIC_TIMEZONE
 GST_MODE_PLATFORM_ONLY = "platform_only"  # GST on P (+ F when the service is taxable)
 GST_MODE_FEE_AND_PLATFORM = "fee_and_platform"  # the seeds' formula: GST on F + P always
 GST_MODES = (GST_MODE_PLATFORM_ONLY, GST_MODE_FEE_AND_PLATFORM)
+PAYOUT_SCHEDULES = ("INSTANT", "WEEKLY", "MONTHLY")
 
 __all__ = [
     "GST_MODES",
     "GST_MODE_PLATFORM_ONLY",
     "GST_MODE_FEE_AND_PLATFORM",
+    "PAYOUT_SCHEDULES",
     "RefundTier",
     "RescheduleTier",
     "TdsRule",
@@ -108,6 +110,7 @@ class Policy:
     )
     imps_limit: int = rupees(5_00_000)  # IMPS up to and including ₹5 lakh, NEFT above
     payout_max_attempts: int = 3
+    default_payout_schedule: str = "WEEKLY"  # a new provider's cycle: INSTANT, WEEKLY, MONTHLY
 
     # --- wallet and manual adjustments ----------------------------------------------------
     adjustment_approval_threshold: int = rupees(10_000)  # |amount| > this needs a 2nd admin
@@ -143,6 +146,8 @@ class Policy:
             if f.name.endswith("_bps") or f.name in _MONEY_FIELDS or f.name in _COUNT_FIELDS:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise ValueError(f"{f.name} must be a non-negative int, got {value!r}")
+        if self.default_payout_schedule not in PAYOUT_SCHEDULES:
+            raise ValueError(f"default_payout_schedule must be one of {PAYOUT_SCHEDULES}")
         if self.gst_mode not in GST_MODES:
             raise ValueError(f"gst_mode must be one of {GST_MODES}")
         if not self.tds_rules:

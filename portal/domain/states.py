@@ -478,6 +478,8 @@ EXPORT = StateMachine(
     ExportStatus.QUEUED,
 )
 
+_MACHINES[ExportStatus] = EXPORT
+
 __all__ += ["ExportStatus", "EXPORT"]
 # --- reconciliation (recon) ----------------------------------------------------------------
 

@@ -84,8 +84,8 @@ MAIL = StateMachine(
 )
 MAIL_DONE = (MailStatus.SENT, MailStatus.LOGGED, MailStatus.FAILED)
 
-NO_SHOW = "NO_SHOW"
-FLAG_KINDS = (NO_SHOW,)
+# Attention flags are the booking capability's (one place for every "needs attention").
+from portal.booking.attention import FLAG_KINDS, NO_SHOW, AttentionFlag  # noqa: E402,F401
 
 
 def _in(column, values):
@@ -234,30 +234,3 @@ class Delivery(db.Model):
 
     def __repr__(self):
         return f"<Delivery {self.id} {self.channel} {self.status} to {self.recipient}>"
-
-
-class AttentionFlag(db.Model):
-    """Something about a booking an admin must decide on (a no-show: confirmed, never
-    started by end + 2 h). One open flag per booking and kind."""
-
-    __tablename__ = "attention_flags"
-    __table_args__ = (
-        sa.UniqueConstraint("booking_id", "kind", name="uq_attention_flags_booking_kind"),
-        sa.CheckConstraint(_in("kind", FLAG_KINDS), name="kind_known"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
-    visit_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
-    )
-    kind: Mapped[str] = mapped_column(sa.String(16))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    resolved_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
-    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    note: Mapped[str | None] = mapped_column(sa.Text)
-
-    booking = relationship("IndividualBooking")
-
-    def owner_ids(self):
-        return set()  # admins only

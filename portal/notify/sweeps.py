@@ -7,16 +7,16 @@ their expiry are the booking capability's: ``portal.booking.links``.)"""
 import sqlalchemy as sa
 
 from portal import jobs
-from portal.audit.service import record
+from portal.booking import attention
+from portal.booking.attention import NO_SHOW, AttentionFlag
 from portal.booking.models import IndividualBooking
-from portal.db import unit_of_work, utcnow
+from portal.db import utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify import alerts
 from portal.notify.dbutil import insert_ignore
 from portal.notify.links import visit_path
-from portal.notify.models import NO_SHOW, AttentionFlag
 from portal.notify.reminders import local_time, policy
 
 FLAG_NO_SHOWS = "notify.flag_no_shows"
@@ -78,17 +78,5 @@ def open_flags(kind=None):
     return db.session.scalars(query.order_by(AttentionFlag.created_at)).all()
 
 
-def resolve_flag(admin, flag_id, note=""):
-    with unit_of_work():
-        flag = db.session.get(AttentionFlag, flag_id)
-        if flag is None or flag.resolved_at is not None:
-            return flag
-        flag.resolved_at, flag.resolved_by_id, flag.note = utcnow(), admin.id, note or None
-        record(
-            admin,
-            "attention.resolve",
-            "booking",
-            flag.booking_id,
-            after={"kind": flag.kind, "note": note},
-        )
-    return flag
+# Resolving a flag (with its note) is the booking capability's: portal.booking.attention.
+resolve_flag = attention.resolve_flag

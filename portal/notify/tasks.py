@@ -252,7 +252,7 @@ ATTENTION_KINDS = {
     "RECONCILIATION": alerts.RECONCILIATION_DISCREPANCY,
 }
 ATTENTION_TITLES = {
-    "PAYMENT_FAILED": "Payment failed 3 times",
+    "PAYMENT_FAILED": "Payment failed",
     "AMOUNT_MISMATCH": "Payment amount mismatch",
     "LATE_PAYMENT_TO_WALLET": "Late payment kept in the wallet",
     "LINK_EXPIRED": "Payment link expired",

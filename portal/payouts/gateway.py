@@ -2,14 +2,16 @@
 behind the request rate limit.
 
 Settings: ``RAZORPAYX_RATE_LIMIT`` (requests per second, default 5; 0 or None = no
-limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate). Tests and the
+limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate); with ``REDIS_URL`` the
+bucket is in Redis, shared by every process. Tests and the
 benchmark may install their own adapter or bucket with :func:`install`."""
 
 from flask import current_app
+from redis import Redis
 
 from portal.config import TUNABLES
 from portal.gateway import get_payouts
-from portal.payouts.ratelimit import LimitedGateway, TokenBucket
+from portal.payouts.ratelimit import LimitedGateway, RedisTokenBucket, TokenBucket
 
 DEFAULT_RATE = TUNABLES["RAZORPAYX_RATE_LIMIT"].default_value
 
@@ -39,7 +41,12 @@ def bucket(app=None):
         rate = app.config.get("RAZORPAYX_RATE_LIMIT", DEFAULT_RATE)
         rate = float(rate) if rate not in (None, "", 0, "0") else None
         burst = app.config.get("RAZORPAYX_RATE_BURST")
-        state["bucket"] = TokenBucket(rate, float(burst) if burst else None)
+        burst = float(burst) if burst else None
+        if app.config.get("REDIS_URL"):
+            # One budget for every worker process on every machine.
+            state["bucket"] = RedisTokenBucket(Redis.from_url(app.config["REDIS_URL"]), rate, burst)
+        else:
+            state["bucket"] = TokenBucket(rate, burst)
     return state["bucket"]
 
 

@@ -155,7 +155,7 @@ class Payout(db.Model):
     returned: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    processed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
     provider = relationship("Provider")
     fund_account = relationship("FundAccount")

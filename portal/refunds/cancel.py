@@ -14,11 +14,11 @@ from portal.audit.service import record
 from portal.booking import claims, lifecycle
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.catalog.providers import provider_for_user
-from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import cancellation as rules
 from portal.domain.states import BookingStatus, InvalidTransition
 from portal.extensions import db
+from portal.policies import store as policy_store
 from portal.refunds.approvals import request_approval
 from portal.refunds.common import (
     ADMIN_MODES,
@@ -66,7 +66,7 @@ def _cancel_locked(
         item.paid_amount,
         item.refunded_amount,
         item.is_team,
-        policy(),
+        policy_store.for_booking(item),
         override,
         override_reason=override_reason,
     )

@@ -133,7 +133,7 @@ class Refund(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    processed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
     booking = relationship("IndividualBooking")
     visit = relationship("MasterBooking")

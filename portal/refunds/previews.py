@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from portal.accounts.models import PATIENT
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
-from portal.config import policy
 from portal.config import policy as policy_in_force
 from portal.db import utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus
 from portal.extensions import db
+from portal.policies import store as policy_store
 from portal.refunds.common import (
     ADMIN_MODES,
     MSG_ALREADY,
@@ -122,13 +122,14 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
     refusal = state_refusal(item)
     if refusal:
         return ItemPreview(item, False, refusal, 0, 0, 0, 0, 0, 0, "state", "")
+    item_policy = policy_store.for_booking(item)
     result = rules.refund_for_cancellation(
         kind,
         hours(item, now),
         item.paid_amount,
         item.refunded_amount,
         item.is_team,
-        policy(),
+        item_policy,
         override,
         override_reason=override_reason,
     )
@@ -158,7 +159,7 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
         split.to_gateway,
         result.provider_penalty,
         result.rule,
-        tier_text(result.rule),
+        tier_text(result.rule, item_policy),
         result.needs_second_admin,
         reschedule_fees_refundable(item, kind) if allowed else 0,
     )

@@ -1,4 +1,10 @@
-"""Operability: the health check load balancers and monitors call."""
+"""Operability: liveness for load balancers, readiness for deploys and monitors.
+
+``/healthz`` says only that this process answers: no database, no Redis, no migrations
+scan, so a load balancer may poll it often and a slow database does not take every web
+process out of rotation at once. ``/readyz`` checks what serving needs: the database and
+Redis answer and the database is at the migrations' head (the head is read from the
+scripts once per process: they do not change under a running process)."""
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -10,9 +16,16 @@ from portal.extensions import db
 
 bp = Blueprint("ops", __name__)
 
+_LIVE = b'{"status":"ok"}\n'
+
 
 @bp.get("/healthz")
 def healthz():
+    return current_app.response_class(_LIVE, mimetype="application/json")
+
+
+@bp.get("/readyz")
+def readyz():
     checks = {"database": _database(), "migrations": _migrations(), "redis": _redis()}
     healthy = all(c["ok"] for c in checks.values())
     return jsonify(status="ok" if healthy else "failing", checks=checks), 200 if healthy else 503
@@ -26,11 +39,19 @@ def _database():
         return {"ok": False, "error": type(exc).__name__}
 
 
+def _heads(app):
+    """The migration scripts' heads, read once per app (process)."""
+    heads = app.extensions.get("portal.migration_heads")
+    if heads is None:
+        migrate: Migrate = app.extensions["migrate"]
+        script = ScriptDirectory.from_config(migrate.migrate.get_config())
+        heads = app.extensions["portal.migration_heads"] = frozenset(script.get_heads())
+    return heads
+
+
 def _migrations():
     try:
-        migrate: Migrate = current_app.extensions["migrate"]
-        script = ScriptDirectory.from_config(migrate.migrate.get_config())
-        heads = set(script.get_heads())
+        heads = _heads(current_app)
         with db.engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
         return {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}
@@ -45,7 +66,11 @@ def _redis():
     try:
         from redis import Redis
 
-        Redis.from_url(url, socket_timeout=2).ping()
+        client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
         return {"ok": True}
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}

@@ -277,3 +277,63 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
             db.session.remove()
     finally:
         gateway.close()
+
+
+def test_claimers_of_one_slot_queue_on_an_advisory_lock(pg_app, pg_world, monkeypatch):
+    """The second claimer of a slot waits on the subject's advisory lock (not on the first
+    one's uncommitted claim, where two claimers can deadlock and one learns it lost only
+    from the deadlock detector a second later), then is refused as soon as the first
+    commits."""
+    monkeypatch.setattr(visits, "check_booking_slot", lambda *a, **k: [])  # both reach the claims
+    inside, release = threading.Event(), threading.Event()
+    real_record = visits.record
+
+    def record(actor, *args, **kwargs):
+        if actor.id == pg_world.patients[0]:  # the first claimer pauses before its commit
+            inside.set()
+            release.wait(30)
+        return real_record(actor, *args, **kwargs)
+
+    monkeypatch.setattr(visits, "record", record)
+    results = {}
+
+    def hold(i):
+        with pg_app.app_context():
+            patient = db.session.get(User, pg_world.patients[i])
+            try:
+                visits.add_item(
+                    patient,
+                    patient_id=patient.id,
+                    service_id=pg_world.consult,
+                    provider_ids=[pg_world.doctors[0]],
+                    clinic_id=pg_world.clinic,
+                    start_at=at(1, 10),
+                )
+                results[i] = "booked"
+            except SlotUnavailable as exc:
+                results[i] = exc.message
+            finally:
+                db.session.remove()
+
+    first = threading.Thread(target=hold, args=(0,))
+    first.start()
+    assert inside.wait(30)
+    second = threading.Thread(target=hold, args=(1,))
+    second.start()
+    try:
+        with pg_app.app_context():
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            for _ in range(1000):
+                if db.session.scalar(waiting):
+                    break
+                db.session.rollback()
+                threading.Event().wait(0.01)
+            assert db.session.scalar(waiting) == 1
+            db.session.remove()
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+    assert results == {0: "booked", 1: "Slot no longer available"}

@@ -206,7 +206,7 @@ class Stack:
             ],
             self.app_environment(),
         )
-        wait_http(self.portal_url + "/healthz", "portal", self.procs["web"])
+        wait_http(self.portal_url + "/readyz", "portal", self.procs["web"])
 
     def start_bare(self):
         self.start(

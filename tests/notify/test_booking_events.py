@@ -103,7 +103,7 @@ def test_payment_attention_raises_a_high_alert_once_per_episode(world):
     [alert] = _notices(world.admin)
     assert (alert.kind, alert.priority) == ("alert.PAYMENT_FAILED", "HIGH")
     number = db.session.get(MasterBooking, visit_id).number
-    assert alert.title == f"Payment failed 3 times: visit {number}"
+    assert alert.title == f"Payment failed: visit {number}"  # from the first failure
 
 
 def test_ics_escapes_folds_and_uses_crlf(world, app):

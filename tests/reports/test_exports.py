@@ -110,7 +110,9 @@ def test_audit_export_streams_from_a_cursor_in_chunks(ctx, make_user):
     assert header[:5] == ["Entry", "At", "Actor", "Actor email", "Action"]
     assert len(parsed) == 6 + 1200
     assert {r[4] for r in parsed[6:]} == {"test.thing"}
-    assert parsed[1] == ["Filters: Actor: anyone; Action: test.; From: the beginning; To: today"]
+    assert parsed[1] == [
+        "Filters: Actor: anyone; Action: test.; Object: any; From: the beginning; To: today"
+    ]
 
 
 def test_small_export_downloads_at_once(app, client, make_user, login):

@@ -106,3 +106,22 @@ def test_report_pages_render_for_an_admin(client, make_user, login):
     csv_answer = client.get("/admin/reports/tds?fy=2026-27&format=csv")
     assert csv_answer.mimetype == "text/csv"
     assert "Filters: Financial year: 2026-27; Quarter: all" in csv_answer.get_data(as_text=True)
+
+
+def test_the_audit_viewer_links_its_filters_to_the_csv(app, client, make_user, login):
+    admin = make_user("admin", email="viewer@example.com")
+    with app.app_context():
+        with unit_of_work():
+            record(admin.id, "visit.confirm", "visit", 9, after={"status": "CONFIRMED"})
+            record(admin.id, "visit.confirm", "visit", 10, after={"status": "CONFIRMED"})
+        db.session.remove()
+    login(admin)
+    page = client.get("/admin/audit?object_type=visit&object_id=9")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="audit-csv"' in html and "object_id=9" in html and "format=csv" in html
+    body = client.get(
+        f"/admin/reports/audit?actor={admin.id}&object_type=visit&object_id=9&format=csv"
+    ).get_data(as_text=True)
+    assert body.count("visit.confirm") == 1
+    assert "Object: visit 9" in body.splitlines()[1]

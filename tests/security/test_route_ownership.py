@@ -29,6 +29,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.payments.models import Payment
 from portal.payouts.models import FundAccount, Payout, PayoutRun
+from portal.policies.service import ensure_first_version
 from portal.reconcile.models import ReconCase, ReconRun
 from portal.refunds.models import Refund
 from portal.settlements.models import Settlement
@@ -52,8 +53,8 @@ REFUSED = (403, 404)
 # Strings only the owners' pages contain.
 # (A provider's display name is public: the find page lists it.)
 SECRETS = ("Vasudha Victim", "Kiran Victimchild", "victim.patient@example.com")
-# Answers 5xx on purpose: a health check reports 503 while a dependency (Redis) is down.
-HEALTH = {"ops.healthz"}
+# Answers 5xx on purpose: the readiness check reports 503 while a dependency (Redis) is down.
+HEALTH = {"ops.readyz"}
 
 
 def _object(owner_ids, param):
@@ -235,9 +236,11 @@ def _build(app):
         "item_id": first["patient"]["item_id"],
         "payment_id": first["patient"]["payment_id"],
         "approval_id": 1,  # none exist: admin-only either way
+        "flag_id": 1,  # an attention flag: admin-only either way
         "adjustment_id": adjustment.id,
         "kind": "wallet_adjustment",  # the approvals queue's kinds
         "row_id": adjustment.id,
+        "version_id": ensure_first_version().id,  # policy version 1 (admin-only)
         "clinic_id": world.clinic,
         "coupon_id": coupon.id,
         "export_id": export.id,  # the admin's own background export (still queued)

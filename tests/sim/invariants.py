@@ -12,7 +12,7 @@ from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
 from portal.domain.states import PayoutStatus, RefundStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
-from portal.ledger.check import verify_ledger
+from portal.ledger.check import SETTLEMENT_KIND, verify_ledger
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments.models import Payment, PaymentAttempt
 from portal.payouts.models import Payout
@@ -280,8 +280,9 @@ def clearing_backed_by_gateway(sandbox):
 
 def gateway_agrees(sandbox):
     """At rest: every payment the gateway captured is known to the portal, and gateway
-    clearing holds what the gateway holds for us (captured − processed refunds; nothing
-    is settled in a simulated history)."""
+    clearing holds what the gateway holds for us (captured − processed refunds), less the
+    settlements the portal has read and posted (the daily ``settlements.fetch`` reads the
+    days the sandbox settled)."""
     problems = []
     store = sandbox.store
     captured = {p["id"]: p for p in store.payments.values() if p.get("captured")}
@@ -307,7 +308,18 @@ def gateway_agrees(sandbox):
         int(r["amount"]) for r in store.refunds.values() if r.get("status") == "processed"
     )
     holds = sum(int(p["amount"]) for p in captured.values()) - refunded
-    clearing = balance(chart.GATEWAY_CLEARING)
+    settled = -int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(
+                LedgerAccount.code == chart.GATEWAY_CLEARING,
+                LedgerTransaction.kind == SETTLEMENT_KIND,
+            )
+        )
+    )
+    clearing = balance(chart.GATEWAY_CLEARING) + settled
     in_flight = balance(chart.REFUNDS_PAYABLE)
     if clearing != holds:
         problems.append(

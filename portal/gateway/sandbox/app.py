@@ -14,6 +14,7 @@ from portal.gateway.sandbox import api, pages
 from portal.gateway.sandbox.common import IST
 from portal.gateway.sandbox.delivery import WebhookDispatcher, wsgi_transport
 from portal.gateway.sandbox.faults import Faults
+from portal.gateway.sandbox.shared import attach
 from portal.gateway.sandbox.store import SandboxStore
 
 DEFAULTS = {
@@ -41,6 +42,9 @@ DEFAULTS = {
     "MOUNTED": False,  # served by the portal: its own origin is a callback origin too
     "CONTROL_AUTHORIZER": None,  # callable(environ) -> bool, besides the key (mounted: admins)
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # API bodies are a few KB; chunked ones are cut too
+    # Where the state lives (SQLite or PostgreSQL URL) so that several processes serve one
+    # sandbox (shared.py); None = in this process's memory only.
+    "DATABASE_URL": None,
 }
 
 
@@ -73,6 +77,8 @@ class Sandbox:
             emit=self._emit,
             faults=self.faults,
         )
+        if config.get("DATABASE_URL"):
+            attach(self.store, config["DATABASE_URL"])
         self.set_webhook_target("razorpay", config["WEBHOOK_URL"], config["WEBHOOK_SECRET"])
         self.set_webhook_target("razorpayx", config["X_WEBHOOK_URL"], config["X_WEBHOOK_SECRET"])
 
@@ -178,6 +184,16 @@ def portal_admin_check(portal_app):
     return is_portal_admin
 
 
+def sandbox_database_url(portal_app):
+    """SANDBOX_DATABASE_URL, else a SQLite file in the instance folder, so every process
+    of the portal serves the same sandbox (and a restart keeps the orders the portal's
+    database refers to); tests keep it in memory unless they name a database."""
+    url = portal_app.config.get("SANDBOX_DATABASE_URL")
+    if url or portal_app.config.get("TESTING"):
+        return url or None
+    return "sqlite:///" + os.path.join(portal_app.instance_path, "sandbox.sqlite3")
+
+
 def mount_sandbox(portal_app, prefix="/sandbox"):
     """Serve the sandbox inside the portal under ``prefix`` (the embedded default).
 
@@ -205,6 +221,7 @@ def mount_sandbox(portal_app, prefix="/sandbox"):
         "MOUNTED": True,
         "CONTROL_AUTHORIZER": portal_admin_check(portal_app),
         "MAX_CONTENT_LENGTH": c.get("MAX_CONTENT_LENGTH") or DEFAULTS["MAX_CONTENT_LENGTH"],
+        "DATABASE_URL": sandbox_database_url(portal_app),
     }
     if c.get("SANDBOX_INPROCESS"):
         config["WEBHOOK_TRANSPORT"] = wsgi_transport(portal_app)

@@ -8,7 +8,14 @@ links expiring) is a scheduled step that ``tick()`` runs once its time has come;
 
 The store is one class composed of a mixin per resource family (``orders``, ``links``,
 ``refunds``, ``razorpayx``, ``settlements``); this module holds its state, clock, schedule
-and shared helpers."""
+and shared helpers.
+
+The mixins' contract: the state is the attributes ``reset()`` assigns (``self.orders``,
+``self.payments`` … plain dicts of plain dicts, lists, numbers), read and changed only
+inside ``with self.lock:``. Keep it so: ``shared.py`` swaps the lock for one that loads
+that state from the sandbox's database when another process changed it and writes it back
+when a block changed it (SANDBOX_DATABASE_URL), so a new table added in ``reset()`` is
+shared between processes with no change there; state kept anywhere else is per process."""
 
 import copy
 import random

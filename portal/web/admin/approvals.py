@@ -18,6 +18,7 @@ from portal.web.paging import page_args
 LINKS = {
     "refund": lambda row: url_for("admin.cancel_booking", item_id=row.obj.booking_id),
     "wallet_adjustment": lambda row: url_for("admin.adjustment", adjustment_id=row.id),
+    "policy": lambda row: url_for("admin.policy_version", version_id=row.id),
 }
 DONE = {"approve": "Approved.", "reject": "Rejected."}
 

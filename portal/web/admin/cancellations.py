@@ -12,6 +12,7 @@ from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
 from portal.extensions import db
+from portal.policies import store as policy_store
 from portal.refunds import approvals as refunds_approvals
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import failed as refunds_failed
@@ -78,7 +79,9 @@ def _page(item, form, status=200, further=None):
         preview=_preview(item, form),
         cancellation=cancellation,
         actor_text=ACTORS.get(cancellation.actor_kind, "") if cancellation else "",
-        rule_text=refunds_previews.tier_text(cancellation.rule) if cancellation else "",
+        rule_text=refunds_previews.tier_text(cancellation.rule, policy_store.for_booking(item))
+        if cancellation
+        else "",
         refund_rows=queries.refunds_for_booking(item.id),
         further=further or FurtherRefundForm(formdata=None),
         pending=queries.pending_approvals_for(item.id),

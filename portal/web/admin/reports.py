@@ -37,7 +37,7 @@ def report_audit():
     return _report(
         "admin/reports/audit.html",
         "audit",
-        _params("actor", "action", "date_from", "date_to", "approvals"),
+        _params("actor", "action", "object_type", "object_id", "date_from", "date_to", "approvals"),
         {
             "parse": audit_log.parse,
             "data": lambda f: audit_log.page(f, **page_args(50)),

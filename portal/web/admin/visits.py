@@ -5,19 +5,21 @@ links (copy, resend), desk payments, and the visit's detail with its payment tim
 htmx requests targeting ``#results`` / ``#patients`` get only that block; everything else
 is a full page. Successful posts answer 303 back to the visit."""
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.accounts import dependents as account_dependents
 from portal.accounts import queries as account_queries
 from portal.accounts import service as accounts
 from portal.accounts.models import PATIENT, User
+from portal.booking import attention as booking_attention
 from portal.booking import checkout as booking_checkout
+from portal.booking import desk
 from portal.booking import errors as booking_errors
 from portal.booking import links as booking_links
-from portal.booking import lookup as booking_lookup
 from portal.booking import prices as booking_prices
 from portal.booking import queries as booking_queries
 from portal.booking import receipts as booking_receipts
@@ -25,28 +27,39 @@ from portal.booking import visits as booking_visits
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
-from portal.catalog.models import Clinic
-from portal.domain.states import VisitStatus
+from portal.catalog.models import Clinic, Service
+from portal.catalog.slots import search_providers, team_next_free_slots
+from portal.config import policy
+from portal.db import utcnow
+from portal.domain import pricing
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
+from portal.reconcile import queries as reconcile_queries
 from portal.refunds import queries as refund_queries
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
+from portal.web.filters import clinic_time
 from portal.web.forms.booking import (
     FIELD_MAP,
     SELF,
     CouponCodeForm,
     DeskPaymentForm,
     NewPatientForm,
-    OperatorItemForm,
     dependent_id_of,
     options,
+    parse_start,
     person_value,
+)
+from portal.web.forms.operations import (
+    AppointmentFilterForm,
+    ChildForm,
+    MeetLinkForm,
+    OnBehalfForm,
+    ResolveForm,
 )
 from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
-from portal.web.patient.visits import timeline
 
-VISIT_STATUSES = tuple(VisitStatus)
 LIST = "admin/visits/index.html"
 NEW = "admin/visits/new.html"
 DETAIL = "admin/visits/detail.html"
@@ -57,33 +70,36 @@ PER_PAGE = 20
 # --- the list ----------------------------------------------------------------------------
 
 
-def _filters():
-    status = request.args.get("status", "")
-    attention = request.args.get("attention", "")
-    return {
-        "q": request.args.get("q", "").strip()[:100],
-        "status": status if status in VISIT_STATUSES else "",
-        "attention": attention if attention in ("yes", "no") else "",
-    }
+def _filter_form():
+    return AppointmentFilterForm(
+        request.args,
+        clinics=catalog_queries.active_clinics(),
+        providers=catalog_queries.active_providers(),
+    )
 
 
 @bp.get("/visits")
 def visits():
-    f = _filters()
-    page = booking_queries.visits_page(
-        status=f["status"] or None,
-        search=f["q"] or None,
-        needs_attention={"yes": True, "no": False}.get(f["attention"]),
-        count=True,
-        **page_args(PER_PAGE),
-    )
+    """The appointments list: every filter in the URL; a bad filter is a message beside
+    its field (422) and no rows, never a guess."""
+    form = _filter_form()
+    today = utcnow().astimezone(CLINIC_TZ).date()
+    ok = form.validate()
+    page = None
+    if ok:
+        page = desk.appointments_page(form.to_filter(today), **page_args(PER_PAGE))
+    recon = reconcile_queries.open_cases_by_visit(v.id for v in page.items) if page else {}
     return render(
         LIST,
         block=htmx_block("results"),
+        status=200 if ok else 422,
+        form=form,
         page=page,
-        f=f,
-        statuses=VISIT_STATUSES,
-        needs_attention=booking_lookup.visit_needs_attention,
+        args=form.args(),
+        recon=recon,
+        desk=desk,
+        attention=booking_attention,
+        now=utcnow(),
     )
 
 
@@ -133,18 +149,31 @@ def _patient_or_404(patient_id):
     return patient
 
 
-def _item_form(patient, visit=None):
-    form = OperatorItemForm()
+def _picked(form, name, model):
+    """The catalog row the form names (None when not chosen or unknown)."""
+    value = getattr(form, name).data
+    return db.session.get(model, value) if isinstance(value, int) and 0 < value < 2**31 else None
+
+
+def _item_form(patient, visit=None, formdata=True):
+    """The on-behalf form with its choices: only the providers who offer the chosen service
+    (at the chosen clinic), the free times of the chosen provider(s) (the slot picker) and
+    the people of the account. ``formdata=None``: a GET preview from the query string."""
+    form = OnBehalfForm() if formdata is True else OnBehalfForm(formdata=formdata)
     form.service.choices = options(
         (s.id, f"{s.name} ({s.kind.replace('_', ' ').lower()}, {s.duration_minutes} min)")
         for s in catalog_queries.active_services()
     )
-    form.providers.choices = options(
-        (p.id, p.display_name) for p in catalog_queries.active_providers()
-    )
     form.clinic.choices = options(
         (c.id, f"{c.name}, {c.city}") for c in catalog_queries.active_clinics()
     )
+    service, clinic = _picked(form, "service", Service), _picked(form, "clinic", Clinic)
+    providers = (
+        search_providers(service_id=service.id, clinic_id=clinic.id if clinic else None)
+        if service
+        else catalog_queries.active_providers()
+    )
+    form.providers.choices = options((p.id, p.display_name) for p in providers)
     people = [(SELF, f"{patient.name} (the patient)")] + [
         (f"dependent:{d.id}", f"{d.name} ({d.relationship_})") for d in patient.dependents
     ]
@@ -159,11 +188,34 @@ def _item_form(patient, visit=None):
             for b in earlier
         ]
     )
+    chosen = [p for p in providers if p.id in set(form.providers.data or ())]
+    form.picker = _picker(form, service, clinic, chosen)
     return form
 
 
+def _picker(form, service, clinic, providers):
+    """The free times (as the patient's find page computes them) and the price breakup."""
+    price = pricing.price_item(service.fee_paise, service.taxable, policy()) if service else None
+    slots = []
+    today = utcnow().astimezone(ZoneInfo(clinic.timezone) if clinic else CLINIC_TZ).date()
+    day = form.day.data if isinstance(form.day.data, date) else today
+    day = min(max(day, today), today + timedelta(days=90))
+    if service and clinic and providers:
+        slots = team_next_free_slots(providers, service, clinic, day, days=7, limit=24)
+        form.slot.choices = [(s.isoformat(), clinic_time(s, clinic.timezone)) for s in slots]
+    return {
+        "price": price,
+        "slots": slots,
+        "day": day,
+        "ready": bool(service and clinic and providers),
+    }
+
+
 def _start_at(form):
-    """The typed local date and time at the chosen clinic, as aware UTC (None if unknown)."""
+    """The chosen free time, or the typed local date and time at the chosen clinic, as aware
+    UTC (None if unknown)."""
+    if form.slot.data:
+        return parse_start(form.slot.data)
     clinic = db.session.get(Clinic, form.clinic.data) if form.clinic.data else None
     if clinic is None or not form.date.data or not form.time.data:
         return None
@@ -204,13 +256,59 @@ def _add_item(form, patient, visit=None):
 def new_visit_for(patient_id):
     """The first service of a new visit for this patient."""
     patient = _patient_or_404(patient_id)
+    if request.method == "GET":
+        # The picker: choosing a service, clinic, provider or day re-renders the form
+        # (htmx swaps #picker) with the providers who offer it and their free times.
+        form = _item_form(patient, formdata=request.args or None)
+        return render(
+            ADD,
+            block=htmx_block("picker"),
+            form=form,
+            patient=patient,
+            visit=None,
+            child_form=ChildForm(formdata=None),
+        )
     form = _item_form(patient)
-    if request.method == "POST":
-        item = _add_item(form, patient)
-        if item is not None:
-            flash(f"{item.service.name} held. Add more, then take the payment.", "success")
-            return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
-    return render_form(ADD, form, patient=patient, visit=None)
+    item = _add_item(form, patient)
+    if item is not None:
+        flash(f"{item.service.name} held. Add more, then take the payment.", "success")
+        return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
+    return render_form(ADD, form, patient=patient, visit=None, child_form=ChildForm(formdata=None))
+
+
+@bp.post("/visits/new/<int:patient_id>/child")
+def add_child(patient_id):
+    """A child (or other dependent) added for the patient on the spot; back to the new
+    visit with them chosen."""
+    patient = _patient_or_404(patient_id)
+    form = ChildForm()
+    if form.validate_on_submit():
+        try:
+            child = account_dependents.add_dependent(
+                patient,
+                form.name.data,
+                form.relationship.data,
+                form.date_of_birth.data,
+                actor=current_user,
+            )
+        except accounts.ValidationError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash(f"{child.name} added to {patient.name}'s account.", "success")
+            return redirect(
+                url_for(
+                    "admin.new_visit_for", patient_id=patient.id, person=f"dependent:{child.id}"
+                ),
+                303,
+            )
+    return render(
+        ADD,
+        status=422,
+        form=_item_form(patient, formdata=None),
+        patient=patient,
+        visit=None,
+        child_form=form,
+    )
 
 
 # --- one visit ---------------------------------------------------------------------------
@@ -239,8 +337,12 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         item_form=item_form,
         desk_form=desk_form,
         coupon_form=coupon_form,
-        timeline=timeline(visit),
-        needs_attention=booking_lookup.visit_needs_attention(visit),
+        timeline=desk.timeline(visit),
+        reasons=booking_attention.reasons(visit),
+        next=desk.hint(visit),
+        resolve_form=ResolveForm(formdata=None),
+        meet_form=MeetLinkForm(formdata=None),
+        recon=reconcile_queries.open_cases_by_visit([visit.id]).get(visit.id, 0),
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
     )
 

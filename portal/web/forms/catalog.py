@@ -32,6 +32,7 @@ from portal.catalog.models import (
     SERVICE_MODES,
     WEEKDAYS,
 )
+from portal.config import policy
 from portal.web.forms.base import PortalForm
 
 
@@ -75,11 +76,13 @@ class ProviderForm(PortalForm):
     commission = DecimalField(
         "Commission (%)",
         places=2,
-        default=Decimal("5.00"),
+        default=lambda: Decimal(policy().commission_bps) / 100,  # the policy in force
         validators=[InputRequired("Enter the commission."), NumberRange(0, 100, "Enter 0 to 100.")],
     )
     payout_schedule = SelectField(
-        "Payouts", default="WEEKLY", choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES]
+        "Payouts",
+        default=lambda: policy().default_payout_schedule,
+        choices=[SelectChoice(k, _label(k)) for k in PAYOUT_SCHEDULES],
     )
     clinic_ids = SelectMultipleField("Clinics", coerce=int)
     specialization_ids = SelectMultipleField("Specializations", coerce=int)

@@ -7,8 +7,8 @@ from flask_login import current_user
 from portal.booking.errors import NotFound
 from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
-from portal.config import policy
 from portal.extensions import db
+from portal.policies import store as policy_store
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import money as refunds_money
 from portal.refunds.common import CancellationError
@@ -33,7 +33,7 @@ def _page(item, form, status=200):
         status=status,
         item=item,
         form=form,
-        penalty=policy().provider_cancellation_penalty,
+        penalty=policy_store.for_booking(item).provider_cancellation_penalty,
         fee_refund=refunds_money.reschedule_fees_refundable(item, "provider"),
     )
 

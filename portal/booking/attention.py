@@ -1,0 +1,195 @@
+"""Why a visit needs an operator, in one place: the rules, their SQL for lists, the flags and
+their resolution with a note (audited).
+
+Rules (POLICY.md "Needs attention", the appointments seed):
+
+- a visit-level flag (``MasterBooking.attention``), set by ``lifecycle.needs_attention``: the
+  first failed payment attempt (with a HIGH admin alert), an amount mismatch, an expired
+  payment link, a late payment kept in the wallet, a reconciliation discrepancy (set by
+  reconciliation through the same entry point);
+- a per-booking flag row (``attention_flags``): a no-show (confirmed, never started by end
+  + 2 h, raised by ``notify.flag_no_shows``);
+- a condition, not a flag: unpaid with the first live appointment within the attention
+  window (24 h). It ends by itself when the visit is paid, cancelled or expires.
+
+An admin resolves a flag from the visit page with a note; the note and who resolved it are
+in the audit log (and on the flag row for a no-show)."""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
+
+from portal.audit.service import record
+from portal.booking.errors import BookingError, NotFound
+from portal.booking.models import IndividualBooking, MasterBooking
+from portal.config import policy
+from portal.db import UTCDateTime, unit_of_work, utcnow
+from portal.domain.states import BookingStatus, VisitStatus
+from portal.extensions import db
+
+NO_SHOW = "NO_SHOW"
+FLAG_KINDS = (NO_SHOW,)
+PENDING_SOON = "PENDING_SOON"  # the condition's name on the page
+NOTE_MAX = 500
+MSG_NOTE = "Write a note saying how this was resolved."
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class AttentionFlag(db.Model):
+    """Something about a booking an admin must decide on (a no-show: confirmed, never
+    started by end + 2 h). One flag per booking and kind; resolved with a note."""
+
+    __tablename__ = "attention_flags"
+    __table_args__ = (
+        sa.UniqueConstraint("booking_id", "kind", name="uq_attention_flags_booking_kind"),
+        sa.CheckConstraint(_in("kind", FLAG_KINDS), name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+    booking = relationship("IndividualBooking")
+
+    def owner_ids(self):
+        return set()  # admins only
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str  # an ATTENTION_* reason, NO_SHOW or PENDING_SOON
+    flag_id: int | None = None  # the no-show flag row
+    booking_id: int | None = None
+    resolvable: bool = True  # PENDING_SOON ends by itself
+
+
+def attention_visit_ids(now, window):
+    """SQL: the ids of the visits that need attention, one indexed branch per rule (a
+    list filtered by it stays fast over a million visits)."""
+    visit = aliased(MasterBooking)
+    flagged = sa.select(visit.id).where(visit.attention.is_not(None))
+    soon = (
+        sa.select(IndividualBooking.master_id)
+        .join(visit, visit.id == IndividualBooking.master_id)
+        .where(
+            IndividualBooking.status == BookingStatus.SCHEDULED,
+            IndividualBooking.start_at <= now + window,
+            visit.status == VisitStatus.PENDING_PAYMENT,
+        )
+    )
+    flags = sa.select(AttentionFlag.visit_id).where(AttentionFlag.resolved_at.is_(None))
+    return sa.union(flagged, soon, flags)
+
+
+def attention_clause(now=None, window=None):
+    """SQL: the visit needs attention (any rule). "Pending soon": its first scheduled
+    appointment starts within the window, i.e. any scheduled one does."""
+    now = now or utcnow()
+    window = window if window is not None else policy().attention_window
+    return MasterBooking.id.in_(attention_visit_ids(now, window))
+
+
+def pending_soon(visit, now=None):
+    now = now or utcnow()
+    first = visit.first_start
+    return (
+        visit.status == VisitStatus.PENDING_PAYMENT
+        and first is not None
+        and first <= now + policy().attention_window
+    )
+
+
+def open_flags_by_visit(visit_ids):
+    """Visit id -> its open no-show flags (one query for a page of visits)."""
+    ids = sorted(set(visit_ids))
+    out = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = db.session.scalars(
+        sa.select(AttentionFlag)
+        .where(AttentionFlag.visit_id.in_(ids), AttentionFlag.resolved_at.is_(None))
+        .order_by(AttentionFlag.id)
+    )
+    for flag in rows:
+        out[flag.visit_id].append(flag)
+    return out
+
+
+def reasons(visit, flags=None, now=None):
+    """Every reason ``visit`` needs attention now (empty: it does not). ``flags``: its open
+    flag rows when the caller loaded them for a page."""
+    if flags is None:
+        flags = open_flags_by_visit([visit.id])[visit.id]
+    out = []
+    if visit.attention:
+        out.append(Reason(visit.attention))
+    out += [Reason(f.kind, flag_id=f.id, booking_id=f.booking_id) for f in flags]
+    if pending_soon(visit, now):
+        out.append(Reason(PENDING_SOON, resolvable=False))
+    return out
+
+
+# --- resolution --------------------------------------------------------------------------
+
+
+def _note(note):
+    note = " ".join((note or "").split())
+    if not note:
+        raise BookingError(MSG_NOTE, field="note")
+    return note[:NOTE_MAX]
+
+
+def resolve_visit_flag(admin, visit_id, note):
+    """Clear the visit-level flag; the reason and the note go to the audit log."""
+    note = _note(note)
+    with unit_of_work():
+        visit = db.session.get(MasterBooking, visit_id)
+        if visit is None:
+            raise NotFound("visit")
+        reason = visit.attention
+        if reason is None:
+            raise BookingError("This visit has no open flag (already resolved?).", field="note")
+        visit.attention = None
+        record(
+            admin,
+            "attention.resolve",
+            "visit",
+            visit.id,
+            before={"attention": reason},
+            after={"attention": None, "note": note},
+        )
+        return visit
+
+
+def resolve_flag(admin, flag_id, note, *, visit_id=None):
+    """Resolve one flag row (a no-show decision) with a note."""
+    note = _note(note)
+    with unit_of_work():
+        flag = db.session.get(AttentionFlag, flag_id)
+        if flag is None or (visit_id is not None and flag.visit_id != visit_id):
+            raise NotFound("flag")
+        if flag.resolved_at is not None:
+            raise BookingError("This flag was already resolved.", field="note")
+        flag.resolved_at, flag.resolved_by_id, flag.note = utcnow(), admin.id, note
+        record(
+            admin,
+            "attention.resolve",
+            "booking",
+            flag.booking_id,
+            after={"kind": flag.kind, "note": note, "visit_id": flag.visit_id},
+        )
+        return flag

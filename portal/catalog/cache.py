@@ -1,0 +1,117 @@
+"""The catalog cached per process, with explicit invalidation.
+
+Clinics (and their hours), providers, their specializations and services change rarely and
+are read by every find-a-doctor answer. Each process keeps the result of a provider search
+(the providers with those relations loaded) under the catalog's current stamp
+(``CatalogVersion``): one cheap query per request tells whether the cache is current, and
+cached objects are merged into the request's session without a query
+(``Session.merge(load=False)``, SQLAlchemy's caching recipe).
+
+Invalidation: a flush that writes any catalog row (new, changed or deleted clinic, hours,
+specialization, provider, service, availability, leave) sets a new random stamp in the same
+transaction, so every process sees the change once it commits (and a rolled-back edit
+changes nothing). The policy is not cached here (it has its own versioned cache)."""
+
+import random
+import threading
+from collections import OrderedDict
+
+import sqlalchemy as sa
+from flask import g, has_request_context
+from sqlalchemy.orm import Session
+
+from portal.catalog.models import (
+    Availability,
+    CatalogVersion,
+    Clinic,
+    ClinicHours,
+    Leave,
+    Provider,
+    Service,
+    Specialization,
+)
+from portal.extensions import db
+
+CATALOG_MODELS = (Clinic, ClinicHours, Specialization, Provider, Service, Availability, Leave)
+MAX_ENTRIES = 256
+
+_lock = threading.Lock()
+_entries = OrderedDict()  # (engine, stamp, key) -> [detached objects]
+_stats = {"hits": 0, "misses": 0}
+
+
+def current_stamp():
+    """The catalog's stamp (0 before any catalog edit), read once per request."""
+    if has_request_context() and "catalog_stamp" in g:
+        return g.catalog_stamp
+    stamp = db.session.scalar(sa.select(CatalogVersion.stamp).where(CatalogVersion.id == 1)) or 0
+    if has_request_context():
+        g.catalog_stamp = stamp
+    return stamp
+
+
+def cached(key, load):
+    """``load()`` (a list of catalog objects with what the caller reads loaded), cached per
+    process under the current stamp and ``key``; attached to the current session."""
+    # The engine too: tests and tools may hold apps on several databases in one process.
+    full_key = (id(db.engine), current_stamp(), key)
+    with _lock:
+        hit = _entries.get(full_key)
+        if hit is not None:
+            _entries.move_to_end(full_key)
+            _stats["hits"] += 1
+    if hit is None:
+        objects = load()
+        if db.session.new or db.session.dirty or db.session.deleted:
+            return objects  # unflushed edits in this session: never cache what they show
+        _stats["misses"] += 1
+        detached = _detached_copies(objects)
+        with _lock:
+            _entries[full_key] = detached
+            while len(_entries) > MAX_ENTRIES:
+                _entries.popitem(last=False)
+        return objects
+    return [db.session.merge(obj, load=False) for obj in hit]
+
+
+def _detached_copies(objects):
+    """Copies the cache can hand to any session: merged into a throwaway session (loaded
+    state only, no query), then detached from it."""
+    scratch = Session()
+    try:
+        copies = [scratch.merge(obj, load=False) for obj in objects]
+        scratch.expunge_all()
+        return copies
+    finally:
+        scratch.close()
+
+
+def clear():
+    with _lock:
+        _entries.clear()
+
+
+def stats():
+    return dict(_stats, entries=len(_entries))
+
+
+def _touches_catalog(session):
+    return any(
+        isinstance(obj, CATALOG_MODELS)
+        for group in (session.new, session.dirty, session.deleted)
+        for obj in group
+    )
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _bump_on_catalog_change(session, flush_context, instances):
+    if not _touches_catalog(session):
+        return
+    stamp = random.randint(1, 2**62)
+    updated = session.execute(
+        sa.update(CatalogVersion).where(CatalogVersion.id == 1).values(stamp=stamp)
+    ).rowcount
+    if not updated:
+        session.execute(sa.insert(CatalogVersion).values(id=1, stamp=stamp))
+    if has_request_context():
+        g.pop("catalog_stamp", None)  # this request reads the new stamp from now on

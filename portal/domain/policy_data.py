@@ -1,0 +1,361 @@
+"""A :class:`~portal.domain.policy.Policy` as plain data, and the rules an edit must obey.
+
+Policy versions are stored as JSON: :func:`to_data` turns a Policy into a dict of ints,
+strings and lists (durations in whole seconds, times of day as "HH:MM", money in paise,
+rates in basis points) and :func:`from_data` turns it back. :func:`problems` checks a
+candidate before anything is built or saved and returns ``{path: message}``, where a path
+names one value (``"patient_cancellation_tiers.1.refund_bps"``), so a form can put each
+message beside its field. :func:`money_changes` says whether an edit touches money (then a
+second administrator must approve it).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as _dt
+import re
+from datetime import timedelta
+
+from .policy import (
+    GST_MODES,
+    PAYOUT_SCHEDULES,
+    Policy,
+    RefundTier,
+    RescheduleTier,
+    TdsRule,
+)
+from .rates import financial_year_bounds
+
+__all__ = [
+    "MONEY_FIELDS",
+    "changed_paths",
+    "flatten",
+    "from_data",
+    "money_changes",
+    "problems",
+    "to_data",
+    "unflatten",
+]
+
+_TIERS = {
+    "patient_cancellation_tiers": RefundTier,
+    "reschedule_tiers": RescheduleTier,
+    "tds_rules": TdsRule,
+}
+_NESTED = {"admin_late_cancellation": RefundTier}
+_DEFAULTS = Policy()
+
+# Fields whose change moves money (prices, refunds, penalties, payouts, tax, approvals of
+# money): an edit touching any of them needs a second administrator.
+MONEY_FIELDS = frozenset(
+    {
+        "platform_fee_bps",
+        "gst_bps",
+        "gst_mode",
+        "commission_bps",
+        "patient_cancellation_tiers",
+        "admin_late_cancellation",
+        "provider_cancellation_refund_bps",
+        "provider_cancellation_penalty",
+        "clinic_cancellation_refund_bps",
+        "reschedule_min_notice",
+        "reschedule_tiers",
+        "team_reschedule_extra_bps",
+        "payout_minimum",
+        "tds_rules",
+        "imps_limit",
+        "default_payout_schedule",
+        "adjustment_approval_threshold",
+    }
+)
+
+MSG_PERCENT = "Enter a percentage between 0 and 100."
+MSG_MONEY = "Enter an amount of ₹0 or more (whole paise)."
+MSG_COUNT = "Enter a whole number of at least {minimum}."
+MSG_DURATION = "Enter a duration of 0 or more."
+MSG_POSITIVE = "Enter a duration greater than 0."
+MSG_CANCEL_ORDER = (
+    "Cancellation tiers must go from the longest notice down: tier {n}'s notice must be "
+    "shorter than tier {prev}'s."
+)
+MSG_CANCEL_REFUND = "A shorter notice cannot refund more: tier {n} refunds more than tier {prev}."
+MSG_RESCHEDULE_ORDER = (
+    "Reschedule tiers must go from the longest notice down: tier {n}'s notice must be "
+    "shorter than tier {prev}'s."
+)
+MSG_RESCHEDULE_PENALTY = (
+    "A shorter notice cannot cost less: tier {n}'s penalty is below tier {prev}'s."
+)
+MSG_RESCHEDULE_MIN = "The reschedule cut-off cannot be longer than the last tier's notice."
+MSG_REMINDERS = "Reminder offsets must be different and greater than 0."
+MSG_LINK = "The shortest link lifetime cannot be longer than the longest."
+MSG_DOMAIN = "Not a host name: {value}."
+MSG_CHOICE = "Choose one of: {choices}."
+MSG_FY = "Enter a financial year like 2026-27."
+MSG_TIME = "Enter a time of day as HH:MM."
+MSG_TIERS_EMPTY = "Keep at least one tier."
+MSG_SECTION = "Enter the section (letters and digits, at most 10)."
+
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+# --- data <-> Policy ----------------------------------------------------------------------
+
+
+def _plain(value):
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if isinstance(value, _dt.time):
+        return value.strftime("%H:%M")
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_data(policy: Policy) -> dict:
+    """Every field of the policy as JSON-safe data."""
+    return _plain(policy)
+
+
+def _revive(example, value):
+    """``value`` (plain data) in the type of ``example`` (a default value)."""
+    if isinstance(example, timedelta):
+        return timedelta(seconds=int(value))
+    if isinstance(example, _dt.time):
+        hours, minutes = (int(x) for x in str(value).split(":"))
+        return _dt.time(hours, minutes)
+    if isinstance(example, tuple):
+        if example and isinstance(example[0], timedelta):
+            return tuple(timedelta(seconds=int(v)) for v in value)
+        return tuple(value)
+    return value
+
+
+def _tier(cls, data: dict):
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name in ("notice", "more_than"):
+            value = timedelta(seconds=int(value))
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def from_data(data: dict) -> Policy:
+    """The Policy these values describe; missing fields keep POLICY.md's defaults (a
+    version stored before a field existed). Raises ``ValueError`` on values the Policy
+    itself refuses; call :func:`problems` first for messages."""
+    defaults = {f.name: getattr(_DEFAULTS, f.name) for f in dataclasses.fields(Policy)}
+    kwargs = {}
+    for name, value in data.items():
+        if name not in defaults:
+            continue  # a field since removed
+        if name in _TIERS:
+            kwargs[name] = tuple(_tier(_TIERS[name], t) for t in value)
+        elif name in _NESTED:
+            kwargs[name] = _tier(_NESTED[name], value)
+        else:
+            kwargs[name] = _revive(defaults[name], value)
+    return Policy(**kwargs)
+
+
+# --- flat paths (what a form edits) --------------------------------------------------------
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """``{"a.0.b": value}`` for nested dicts and lists of dicts; plain lists stay whole."""
+    out = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, path + "."))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, item in enumerate(value):
+                out.update(flatten(item, f"{path}.{i}."))
+        else:
+            out[path] = value
+    return out
+
+
+def unflatten(data: dict, changes: dict) -> dict:
+    """A deep copy of ``data`` with the flat ``changes`` applied (unknown paths ignored)."""
+    out = copy.deepcopy(data)
+    for path, value in changes.items():
+        node, parts = out, path.split(".")
+        try:
+            for part in parts[:-1]:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            last = parts[-1]
+            if isinstance(node, list):
+                node[int(last)] = value
+            elif last in node:
+                node[last] = value
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+    return out
+
+
+def changed_paths(before: dict, after: dict) -> dict:
+    """``{path: (old, new)}`` for every value that differs."""
+    a, b = flatten(before), flatten(after)
+    return {p: (a.get(p), b.get(p)) for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p)}
+
+
+def money_changes(before: dict, after: dict) -> bool:
+    return any(p.split(".")[0] in MONEY_FIELDS for p in changed_paths(before, after))
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def problems(data: dict) -> dict:
+    """Every reason these values cannot be a policy, as ``{path: message}`` (empty: fine).
+    Pure: percentages 0..100, money whole non-negative paise, counts, durations, tiers in
+    order, choices known."""
+    errors: dict[str, str] = {}
+
+    def check(path, value, ok, message):
+        if path not in errors and not ok(value):
+            errors[path] = message
+
+    for path, value in flatten(data).items():
+        leaf = path.rsplit(".", 1)[-1]
+        if leaf.endswith("_bps"):
+            check(path, value, lambda v: _is_int(v) and 0 <= v <= 10_000, MSG_PERCENT)
+        elif leaf in _MONEY_LEAVES:
+            check(path, value, lambda v: _is_int(v) and v >= 0, MSG_MONEY)
+        elif leaf in _COUNTS:
+            minimum = _COUNTS[leaf]
+            check(
+                path,
+                value,
+                lambda v, m=minimum: _is_int(v) and v >= m,
+                MSG_COUNT.format(minimum=minimum),
+            )
+        elif leaf in _DURATIONS:
+            check(path, value, lambda v: _is_int(v) and v >= 0, MSG_DURATION)
+        elif leaf in _POSITIVE_DURATIONS:
+            check(path, value, lambda v: _is_int(v) and v > 0, MSG_POSITIVE)
+    _check_choices(data, errors)
+    _check_cancellation(data, errors)
+    _check_reschedule(data, errors)
+    _check_other(data, errors)
+    return errors
+
+
+_MONEY_LEAVES = frozenset(
+    {
+        "deduction",
+        "threshold",
+        "provider_cancellation_penalty",
+        "payout_minimum",
+        "imps_limit",
+        "adjustment_approval_threshold",
+    }
+)
+_COUNTS = {
+    "payout_max_attempts": 1,
+    "note_min_length": 0,
+    "payment_failures_for_intervention": 1,
+    "payment_max_attempts": 1,
+}
+_DURATIONS = frozenset(
+    {"notice", "more_than", "reschedule_min_notice", "reconciliation_tolerance", "no_show_grace"}
+)
+_POSITIVE_DURATIONS = frozenset(
+    {"link_max_lifetime", "link_before_start", "link_min_lifetime", "attention_window"}
+)
+
+
+def _check_choices(data, errors):
+    if data.get("gst_mode") not in GST_MODES:
+        errors["gst_mode"] = MSG_CHOICE.format(choices=", ".join(GST_MODES))
+    if data.get("default_payout_schedule", "WEEKLY") not in PAYOUT_SCHEDULES:
+        errors["default_payout_schedule"] = MSG_CHOICE.format(choices=", ".join(PAYOUT_SCHEDULES))
+    run_time = data.get("reconciliation_run_time", "02:00")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(run_time)):
+        errors["reconciliation_run_time"] = MSG_TIME
+    rules = data.get("tds_rules") or []
+    if not rules:
+        errors["tds_rules"] = MSG_TIERS_EMPTY
+    for i, rule in enumerate(rules):
+        try:
+            financial_year_bounds(str(rule.get("from_fy")))
+        except (ValueError, TypeError):
+            errors[f"tds_rules.{i}.from_fy"] = MSG_FY
+        if not re.fullmatch(r"[A-Za-z0-9]{1,10}", str(rule.get("section") or "")):
+            errors[f"tds_rules.{i}.section"] = MSG_SECTION
+    for domain in data.get("extra_meet_link_domains") or []:
+        if not _HOST.match(str(domain)):
+            errors["extra_meet_link_domains"] = MSG_DOMAIN.format(value=domain)
+            break
+
+
+def _ordered(tiers, key, errors, prefix, msg_order, msg_value, value_key, rising):
+    """Tiers go from the longest notice down (strictly); the money value must not get
+    better for the patient as the notice shrinks."""
+    for n in range(1, len(tiers)):
+        prev, cur = tiers[n - 1], tiers[n]
+        if not (_is_int(prev.get(key)) and _is_int(cur.get(key))):
+            continue
+        if cur[key] >= prev[key]:
+            errors.setdefault(f"{prefix}.{n}.{key}", msg_order.format(n=n + 1, prev=n))
+            continue
+        a, b = prev.get(value_key), cur.get(value_key)
+        if _is_int(a) and _is_int(b) and (b < a if rising else b > a):
+            errors.setdefault(f"{prefix}.{n}.{value_key}", msg_value.format(n=n + 1, prev=n))
+
+
+def _check_cancellation(data, errors):
+    tiers = data.get("patient_cancellation_tiers") or []
+    if not tiers:
+        errors["patient_cancellation_tiers"] = MSG_TIERS_EMPTY
+    _ordered(
+        tiers,
+        "notice",
+        errors,
+        "patient_cancellation_tiers",
+        MSG_CANCEL_ORDER,
+        MSG_CANCEL_REFUND,
+        "refund_bps",
+        rising=False,
+    )
+
+
+def _check_reschedule(data, errors):
+    tiers = data.get("reschedule_tiers") or []
+    if not tiers:
+        errors["reschedule_tiers"] = MSG_TIERS_EMPTY
+        return
+    _ordered(
+        tiers,
+        "more_than",
+        errors,
+        "reschedule_tiers",
+        MSG_RESCHEDULE_ORDER,
+        MSG_RESCHEDULE_PENALTY,
+        "penalty_bps",
+        rising=True,
+    )
+    last = tiers[-1].get("more_than")
+    cut_off = data.get("reschedule_min_notice")
+    if _is_int(last) and _is_int(cut_off) and cut_off > last:
+        errors.setdefault("reschedule_min_notice", MSG_RESCHEDULE_MIN)
+
+
+def _check_other(data, errors):
+    offsets = data.get("reminder_offsets") or []
+    if any(not _is_int(o) or o <= 0 for o in offsets) or len(set(offsets)) != len(offsets):
+        errors["reminder_offsets"] = MSG_REMINDERS
+    low, high = data.get("link_min_lifetime"), data.get("link_max_lifetime")
+    if _is_int(low) and _is_int(high) and low > high and "link_min_lifetime" not in errors:
+        errors["link_min_lifetime"] = MSG_LINK

@@ -1,0 +1,6 @@
+"""Policy as versioned data: POLICY.md's numbers in rows with an effective-from time.
+
+``models`` (the rows and the change stamp), ``store`` (the version in force, cached per
+process and re-checked with one primary-key read per request or job), ``service`` (propose,
+approve, reject: audited, money changes need a second administrator), ``queries`` (what
+the admin page lists, and the pending changes an approvals queue can show)."""

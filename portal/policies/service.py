@@ -1,0 +1,255 @@
+"""Changing the policy: propose a new version, approve or reject one. Each is one unit of
+work with its audit row and a fresh change stamp.
+
+Rules (docs/policy.md):
+
+* only administrators change the policy;
+* an edit is validated as a whole by ``portal.domain.policy_data.problems``; any problem
+  refuses the whole edit (:class:`PolicyError` with a message per field), nothing is saved;
+* a version takes effect at its ``effective_from`` (now when not given, never in the past)
+  and never before a version already scheduled or awaiting approval;
+* an edit that touches money (``policy_data.MONEY_FIELDS``) waits as ``PENDING`` until a
+  different administrator approves it; other edits are approved by their author at once;
+* an approval after the chosen time makes the version effective at the approval: a
+  policy never applies to the past.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from portal.accounts.models import ADMIN
+from portal.audit.service import record
+from portal.db import unit_of_work, utcnow
+from portal.domain.policy import DEFAULT_POLICY
+from portal.domain.policy_data import (
+    changed_paths,
+    from_data,
+    money_changes,
+    problems,
+    to_data,
+    unflatten,
+)
+from portal.domain.states import APPROVAL, ApprovalStatus
+from portal.extensions import db
+from portal.policies import store
+from portal.policies.models import PolicyStamp, PolicyVersion
+
+MSG_ADMIN = "Only administrators can change the policy."
+MSG_PAST = "Effective from cannot be in the past."
+MSG_AFTER = (
+    "A change is already scheduled from {when} (UTC): choose a later time, or decide that "
+    "one first."
+)
+MSG_NOTHING = "Nothing changed: edit at least one value."
+MSG_DECIDED = "This change has already been decided."
+MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
+MSG_REASON = "Say why the policy changes (at least {n} characters)."
+MSG_NOT_FOUND = "No such policy version."
+# A form takes a moment to submit: "now" typed into it is accepted this long after.
+PAST_GRACE = timedelta(minutes=5)
+FIRST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class PolicyError(ValueError):
+    """A refused change: ``errors`` maps a value's path (or ``effective_from``,
+    ``reason``, ``__all__``) to its message."""
+
+    def __init__(self, errors: dict):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+class PolicyNotFound(PolicyError):
+    pass
+
+
+class PolicyPermissionDenied(PermissionError):
+    pass
+
+
+def _require_admin(actor):
+    if getattr(actor, "role", None) != ADMIN:
+        raise PolicyPermissionDenied(MSG_ADMIN)
+
+
+def touch_stamp(now=None):
+    """A new random token: every process reloads the versions at its next request."""
+    stamp = db.session.get(PolicyStamp, store.STAMP_ID)
+    if stamp is None:
+        db.session.add(
+            PolicyStamp(id=store.STAMP_ID, token=secrets.token_hex(16), changed_at=now or utcnow())
+        )
+    else:
+        stamp.token = secrets.token_hex(16)
+        stamp.changed_at = now or utcnow()
+
+
+def ensure_first_version(actor=None):
+    """Version 1 from the app's defaults (POLICY.md) when there is no version yet, in force
+    since long ago, so bookings made before any edit (no version recorded) keep them."""
+    with unit_of_work():
+        if db.session.scalar(sa.select(PolicyVersion.id).limit(1)) is not None:
+            return None
+        base = current_app.config.get("POLICY") or DEFAULT_POLICY
+        version = PolicyVersion(
+            values=to_data(base),
+            effective_from=FIRST_EFFECTIVE,
+            status=ApprovalStatus.PENDING,
+            needs_approval=False,
+            reason="POLICY.md defaults",
+            created_by_id=getattr(actor, "id", None),
+        )
+        db.session.add(version)
+        db.session.flush()
+        APPROVAL.move(version, ApprovalStatus.APPROVED)
+        version.decided_at = utcnow()
+        record(actor, "policy.seeded", "policy_version", version.id, after={"version": version.id})
+        touch_stamp()
+    store.forget()
+    return version
+
+
+def _latest_scheduled():
+    return db.session.scalar(
+        sa.select(sa.func.max(PolicyVersion.effective_from)).where(
+            PolicyVersion.status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING])
+        )
+    )
+
+
+def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
+    """A new version: the one in force with ``changes`` (flat paths to values in the
+    domain's units, ``policy_data.flatten``). Returns the PolicyVersion (PENDING when it
+    needs a second administrator, else APPROVED). Raises :class:`PolicyError`."""
+    _require_admin(admin)
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    with unit_of_work():
+        ensure_first_version(admin)  # a savepoint: a refused edit leaves no seed either
+        _, base = store.in_force(now)
+        before = to_data(base)
+        after = unflatten(before, changes)
+        errors = problems(after)
+        diff = changed_paths(before, after)
+        if not diff and not errors:
+            errors["__all__"] = MSG_NOTHING
+        minimum = base.note_min_length
+        if len(reason) < minimum:
+            errors["reason"] = MSG_REASON.format(n=minimum)
+        effective = effective_from or now
+        if effective < now - PAST_GRACE:
+            errors["effective_from"] = MSG_PAST
+        effective = max(effective, now)
+        latest = _latest_scheduled()
+        if latest is not None and latest > effective and "effective_from" not in errors:
+            errors["effective_from"] = MSG_AFTER.format(when=latest.strftime("%Y-%m-%d %H:%M"))
+        if not errors:
+            try:
+                from_data(after)
+            except (ValueError, TypeError) as exc:  # a guard the form cannot reach
+                errors["__all__"] = str(exc)
+        if errors:
+            raise PolicyError(errors)
+        needs = money_changes(before, after)
+        version = PolicyVersion(
+            values=after,
+            effective_from=effective,
+            status=ApprovalStatus.PENDING,
+            needs_approval=needs,
+            reason=reason,
+            created_by_id=admin.id,
+        )
+        db.session.add(version)
+        db.session.flush()
+        if not needs:
+            APPROVAL.move(version, ApprovalStatus.APPROVED)
+            version.decided_by_id = admin.id
+            version.decided_at = now
+        record(
+            admin,
+            "policy.proposed" if needs else "policy.changed",
+            "policy_version",
+            version.id,
+            before={p: old for p, (old, _) in diff.items()},
+            after={
+                **{p: new for p, (_, new) in diff.items()},
+                "effective_from": effective.isoformat(),
+                "needs_approval": needs,
+                "reason": reason,
+            },
+        )
+        touch_stamp(now)
+    store.forget()
+    return version
+
+
+def _pending(version_id):
+    query = sa.select(PolicyVersion).where(PolicyVersion.id == version_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=PolicyVersion)
+    version = db.session.scalar(query)
+    if version is None:
+        raise PolicyNotFound({"__all__": MSG_NOT_FOUND})
+    if version.status != ApprovalStatus.PENDING:
+        raise PolicyError({"__all__": MSG_DECIDED})
+    return version
+
+
+def approve(admin, version_id, note="", now=None):
+    """A second administrator approves a pending change; it applies from its chosen time,
+    or from now when that has passed."""
+    _require_admin(admin)
+    now = now or utcnow()
+    with unit_of_work():
+        version = _pending(version_id)
+        if version.created_by_id == admin.id:
+            raise PolicyPermissionDenied(MSG_SECOND_ADMIN)
+        chosen = version.effective_from
+        version.effective_from = max(chosen, now)
+        APPROVAL.move(version, ApprovalStatus.APPROVED)
+        version.decided_by_id = admin.id
+        version.decided_at = now
+        version.decision_note = (note or "").strip()[:500]
+        record(
+            admin,
+            "policy.approved",
+            "policy_version",
+            version.id,
+            before={"status": ApprovalStatus.PENDING, "effective_from": chosen.isoformat()},
+            after={
+                "status": ApprovalStatus.APPROVED,
+                "effective_from": version.effective_from.isoformat(),
+                "note": version.decision_note,
+            },
+        )
+        touch_stamp(now)
+    store.forget()
+    return version
+
+
+def reject(admin, version_id, note="", now=None):
+    """Any administrator rejects a pending change (its author: withdraws it)."""
+    _require_admin(admin)
+    now = now or utcnow()
+    with unit_of_work():
+        version = _pending(version_id)
+        APPROVAL.move(version, ApprovalStatus.REJECTED)
+        version.decided_by_id = admin.id
+        version.decided_at = now
+        version.decision_note = (note or "").strip()[:500]
+        record(
+            admin,
+            "policy.rejected",
+            "policy_version",
+            version.id,
+            before={"status": ApprovalStatus.PENDING},
+            after={"status": ApprovalStatus.REJECTED, "note": version.decision_note},
+        )
+        touch_stamp(now)
+    store.forget()
+    return version

@@ -1,0 +1,160 @@
+"""The policy page: the version in force, scheduled and pending changes (approve or reject
+by a second administrator), the history, and the edit form. The effective-from time is
+typed in clinic time and stored in UTC."""
+
+from flask import abort, flash, redirect, url_for
+from flask_login import current_user
+
+from portal.db import utcnow
+from portal.domain.policy_data import flatten, to_data
+from portal.domain.states import ApprovalStatus
+from portal.domain.timezone import CLINIC_TZ
+from portal.policies import queries, store
+from portal.policies import service as policy_service
+from portal.web.admin import bp
+from portal.web.errors import apply_errors
+from portal.web.forms.policy import (
+    SPEC,
+    PolicyForm,
+    changes_from,
+    field_name,
+    form_for,
+    sections,
+    to_text,
+)
+from portal.web.forms.refunds import NoteForm
+from portal.web.htmx import render
+from portal.web.paging import page_args
+
+PAGE = "admin/policy/index.html"
+VERSION = "admin/policy/version.html"
+LABELS = {path: (label, kind) for _, path, label, kind in SPEC}
+
+
+def _shown(path, value):
+    """A changed value as people read it (₹, %, hours), by the form's own units."""
+    label, kind = LABELS.get(path, (path, "text"))
+    try:
+        return label, to_text(kind, value) if value is not None else "—"
+    except (TypeError, ValueError):
+        return label, str(value)
+
+
+def _diff(version):
+    """What this version changed from the one before it (by effective time)."""
+    rows = []
+    for path, (old, new) in queries.changes(version).items():
+        label, old_text = _shown(path, old)
+        rows.append((label, old_text, _shown(path, new)[1]))
+    return rows
+
+
+def _page(form, status=200):
+    now = utcnow()
+    version_id, _ = store.in_force(now)
+    pending = queries.pending_page(**page_args(20, prefix="pending_"))
+    return render(
+        PAGE,
+        status=status,
+        form=form,
+        current=queries.version(version_id) if version_id else None,
+        scheduled=queries.scheduled(now),
+        pending=pending,
+        diffs={v.id: _diff(v) for v in pending.items},
+        history=queries.history_page(**page_args(20)),
+        sections=sections(),
+        note=NoteForm(),
+    )
+
+
+@bp.get("/policy")
+def policy_page():
+    return _page(form_for(to_data(store.policy_in_force())))
+
+
+@bp.post("/policy")
+def policy_edit():
+    form = PolicyForm()
+    if not form.validate():
+        return _page(form, 422)
+    changes, errors = changes_from(form)
+    if errors:
+        apply_errors(form, errors)
+        return _page(form, 422)
+    effective = form.effective_from.data
+    if effective is not None:
+        effective = effective.replace(tzinfo=CLINIC_TZ)
+    try:
+        version = policy_service.propose(
+            current_user, changes, effective_from=effective, reason=form.reason.data
+        )
+    except policy_service.PolicyError as exc:
+        apply_errors(form, {_form_key(k): v for k, v in exc.errors.items()})
+        return _page(form, 422)
+    if version.needs_approval:
+        flash(
+            f"Policy version {version.id} saved; it changes money, so a second administrator "
+            "must approve it before it applies.",
+            "success",
+        )
+    else:
+        flash(f"Policy version {version.id} saved.", "success")
+    return redirect(url_for("admin.policy_page"), 303)
+
+
+def _form_key(key):
+    if key in ("effective_from", "reason"):
+        return key
+    name = field_name(key)
+    return name if name in {field_name(p) for _, p, _, _ in SPEC} else "__all__"
+
+
+@bp.get("/policy/<int:version_id>")
+def policy_version(version_id):
+    version = queries.version(version_id)
+    if version is None:
+        abort(404)
+    values = []
+    flat = flatten(version.values)
+    for section, path, label, kind in SPEC:
+        if path in flat:
+            values.append((section, label, to_text(kind, flat[path])))
+    can_decide = (
+        version.status == ApprovalStatus.PENDING and version.created_by_id != current_user.id
+    )
+    return render(
+        VERSION,
+        version=version,
+        values=values,
+        diff=_diff(version),
+        can_decide=can_decide,
+        note=NoteForm(),
+    )
+
+
+def _decide(action, version_id, done):
+    form = NoteForm()
+    if not form.validate():
+        flash("The note is too long.", "error")
+        return redirect(url_for("admin.policy_page"), 303)
+    try:
+        action(current_user, version_id, form.note.data)
+    except policy_service.PolicyPermissionDenied as exc:
+        flash(str(exc), "error")
+    except policy_service.PolicyError as exc:
+        if policy_service.MSG_NOT_FOUND in exc.errors.values():
+            abort(404)
+        flash(" ".join(exc.errors.values()), "error")
+    else:
+        flash(done, "success")
+    return redirect(url_for("admin.policy_page"), 303)
+
+
+@bp.post("/policy/<int:version_id>/approve")
+def policy_approve(version_id):
+    return _decide(policy_service.approve, version_id, "Policy change approved.")
+
+
+@bp.post("/policy/<int:version_id>/reject")
+def policy_reject(version_id):
+    return _decide(policy_service.reject, version_id, "Policy change rejected.")

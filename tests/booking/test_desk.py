@@ -1,0 +1,209 @@
+"""The operations desk's reads and rules (portal.booking.desk, portal.booking.attention):
+each filter and search of the appointments list, the attention rules and their resolution
+with a note, the next action per row, the payments monitor."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.audit.models import AuditEntry
+from portal.booking import attention, checkout, desk, lifecycle, links, visits
+from portal.booking.desk import NO_PAYMENT, VisitFilter, appointments_page
+from portal.booking.errors import BookingError
+from portal.booking.models import ATTENTION_PAYMENT_FAILED, ATTENTION_RECONCILIATION
+from portal.db import unit_of_work
+from portal.domain.next_action import Action
+from portal.extensions import db
+from portal.notify import sweeps, tasks
+from portal.notify.models import Notification
+from portal.reconcile.models import CaseStatus, ReconCase
+from portal.reconcile.queries import open_cases_by_visit
+from tests.booking.factories import NOW, at
+
+CALLBACK = "http://portal.test/visits/callback"
+
+
+def ids(**filters):
+    return {v.id for v in appointments_page(VisitFilter(**filters), per_page=50).items}
+
+
+def _visit(v_id):
+    db.session.expire_all()
+    return db.session.get(desk.MasterBooking, v_id)
+
+
+@pytest.fixture
+def three(world, users, gateway):
+    """v1: patient 1, a draft (nothing asked), Tue 10:00 with doctor 1.
+    v2: patient 1's child, a lab test Tue 11:00, payment link sent (pending).
+    v3: patient 2, Wed 12:00 with doctor 2, paid at the desk (confirmed)."""
+    admin, p1, p2 = users(world.admin), users(world.patients[0]), users(world.patients[1])
+    p1.phone, p2.phone = "+919811111111", "+919800000002"
+    db.session.commit()
+
+    def add(actor, patient, service, provider, start, dependent=None):
+        return visits.add_item(
+            actor,
+            patient_id=patient.id,
+            service_id=service,
+            provider_ids=[provider],
+            clinic_id=world.clinic,
+            start_at=start,
+            dependent_id=dependent,
+        ).master_id
+
+    v1 = add(p1, p1, world.consult, world.doctors[0], at(1, 10))
+    v2 = add(admin, p1, world.lab, world.lab_provider, at(1, 11), dependent=world.child)
+    links.create_payment_link(admin, v2)
+    v3 = add(admin, p2, world.consult, world.doctors[1], at(2, 12))
+    checkout.record_desk_payment(admin, v3, "R-1")
+    return v1, v2, v3
+
+
+def test_each_filter(world, three):
+    v1, v2, v3 = three
+    assert ids() == {v1, v2, v3}
+    tuesday, wednesday = (NOW + timedelta(days=1)).date(), (NOW + timedelta(days=2)).date()
+    assert ids(date_from=tuesday, date_to=tuesday) == {v1, v2}
+    assert ids(date_from=wednesday) == {v3}
+    assert ids(date_to=tuesday - timedelta(days=1)) == set()
+    assert ids(clinic_id=world.clinic) == {v1, v2, v3}
+    assert ids(clinic_id=world.other_clinic) == set()
+    assert ids(provider_id=world.doctors[1]) == {v3}
+    assert ids(provider_id=world.lab_provider) == {v2}
+    assert ids(service_kind="LAB_TEST") == {v2}
+    assert ids(service_kind="CONSULTATION") == {v1, v3}
+    assert ids(status="DRAFT") == {v1}
+    assert ids(status="PENDING_PAYMENT") == {v2}
+    assert ids(status="CONFIRMED") == {v3}
+    assert ids(payment_status=NO_PAYMENT) == {v1}
+    assert ids(payment_status="PENDING") == {v2}
+    assert ids(payment_status="SUCCESSFUL") == {v3}
+    assert ids(payment_status="FAILED") == set()
+    # Item filters hold for one and the same appointment: doctor 2 on Tuesday is none.
+    assert ids(provider_id=world.doctors[1], date_from=tuesday, date_to=tuesday) == set()
+    assert ids(needs_attention=True) == set() and ids(needs_attention=False) == {v1, v2, v3}
+
+
+def test_search_finds_holder_child_mobile_and_visit_number(world, three, users):
+    v1, v2, v3 = three
+    assert ids(search="Patient 1") == {v1, v2}  # the account holder
+    assert ids(search="little") == {v2}  # the child ("Little One")
+    assert ids(search="98000 00002") == {v3}  # a mobile number, typed with a space
+    assert ids(search="+91 98000-00002") == {v3}
+    assert ids(search="98000") == {v3}
+    assert ids(search="9811111111") == {v1, v2}
+    number = _visit(v2).number
+    assert ids(search=number.lower()) == {v2}
+    assert ids(search="nobody at all") == set()
+
+
+def test_rows_show_fee_breakup_payment_status_and_next_action(three):
+    v1, v2, v3 = three
+    rows = {v.id: v for v in appointments_page(VisitFilter(), per_page=50).items}
+    assert desk.payment_status(rows[v1]) == NO_PAYMENT
+    assert desk.hint(rows[v1], NOW).action == Action.TAKE_PAYMENT
+    assert desk.payment_status(rows[v2]) == "PENDING"
+    assert desk.hint(rows[v2], NOW).action == Action.WAITING
+    assert desk.hint(rows[v2], NOW + timedelta(days=3)).action == Action.RENEW_LINK
+    assert desk.hint(rows[v3]).action == Action.COMPLETE
+    paid = desk.figures(rows[v3])
+    item = rows[v3].items[0]
+    assert (paid.fee, paid.platform_fee, paid.gst) == (item.fee, item.platform_fee, item.gst)
+    assert paid.total == item.total and paid.net == paid.paid == item.total and paid.due == 0
+    draft = desk.figures(rows[v1])
+    assert draft.net == 0 and draft.due == rows[v1].items[0].total
+
+
+def test_pending_payment_within_24_hours_needs_attention(three, clock):
+    v1, v2, v3 = three
+    assert v2 not in ids(needs_attention=True)  # 27 h ahead
+    clock.shift(timedelta(hours=4))  # 23 h before it
+    assert ids(needs_attention=True) == {v2}
+    [reason] = attention.reasons(_visit(v2))
+    assert reason.kind == attention.PENDING_SOON and not reason.resolvable
+    assert not attention.reasons(_visit(v1))  # a draft has asked for nothing yet
+
+
+def test_the_first_failed_payment_needs_attention_with_a_high_alert(world, users, gateway):
+    patient, admin = users(world.patients[0]), users(world.admin)
+    visit_id = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(3, 10),
+    ).master_id
+    order = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    gateway.pay(order, outcome="failure")
+    gateway.deliver()
+    visit = _visit(visit_id)
+    assert visit.attention == ATTENTION_PAYMENT_FAILED
+    assert ids(needs_attention=True) == {visit_id}
+    assert desk.hint(visit).action == Action.RETRY
+    tasks.on_payment_attention(visit_id, ATTENTION_PAYMENT_FAILED)
+    alert = db.session.scalar(sa.select(Notification).where(Notification.user_id == admin.id))
+    assert alert.priority == "HIGH" and "Payment failed" in alert.title
+    # Two more failures: intervention.
+    for _ in range(2):
+        gateway.pay(order, outcome="failure")
+        gateway.deliver()
+    assert desk.hint(_visit(visit_id)).action == Action.INTERVENE
+    monitor = desk.payments_page()
+    assert [p.master_id for p in monitor.items] == [visit_id]
+    assert desk.last_error(monitor.items[0])
+    rows = desk.timeline(_visit(visit_id))
+    assert [r.retries for r in rows if r.status == "FAILED"] == [1, 2, 3]
+    assert all(r.reference and r.reference.startswith("pay_") for r in rows if r.status == "FAILED")
+
+
+def test_a_reconciliation_discrepancy_needs_attention_and_is_resolved_with_a_note(
+    world, users, three
+):
+    v1, v2, v3 = three
+    admin = users(world.admin)
+    with unit_of_work():
+        db.session.add(
+            ReconCase(
+                kind="payment",
+                reference="pay_recon1",
+                status=CaseStatus.DISCREPANCY,
+                reason="amount_differs",
+                visit_id=v3,
+            )
+        )
+        lifecycle.needs_attention(_visit(v3), ATTENTION_RECONCILIATION)
+    assert ids(needs_attention=True) == {v3}
+    assert open_cases_by_visit([v1, v2, v3]) == {v3: 1}
+    with pytest.raises(BookingError, match="Write a note"):
+        attention.resolve_visit_flag(admin, v3, "   ")
+    assert _visit(v3).attention == ATTENTION_RECONCILIATION  # nothing half-written
+    attention.resolve_visit_flag(admin, v3, "Gateway fee difference, accepted")
+    assert _visit(v3).attention is None and ids(needs_attention=True) == set()
+    audit = db.session.scalar(
+        sa.select(AuditEntry)
+        .where(AuditEntry.action == "attention.resolve")
+        .order_by(AuditEntry.id)
+    )
+    assert audit.actor_id == admin.id and audit.after["note"].startswith("Gateway fee")
+    with pytest.raises(BookingError):
+        attention.resolve_visit_flag(admin, v3, "again")
+
+
+def test_a_no_show_needs_attention_until_decided_with_a_note(world, users, three, clock):
+    v1, v2, v3 = three
+    admin = users(world.admin)
+    clock.move_to(at(2, 15))  # Wed 12:00–12:30 confirmed, never started, now 15:00
+    assert sweeps.flag_no_shows() >= 1
+    assert v3 in ids(needs_attention=True)
+    reasons = attention.reasons(_visit(v3))
+    [no_show] = [r for r in reasons if r.kind == attention.NO_SHOW]
+    assert no_show.flag_id and no_show.resolvable
+    with pytest.raises(BookingError):
+        attention.resolve_flag(admin, no_show.flag_id, "", visit_id=v3)
+    attention.resolve_flag(admin, no_show.flag_id, "Patient called: came late", visit_id=v3)
+    flag = db.session.get(attention.AttentionFlag, no_show.flag_id)
+    assert flag.resolved_by_id == admin.id and flag.note == "Patient called: came late"
+    assert v3 not in ids(needs_attention=True)

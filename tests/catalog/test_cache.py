@@ -1,0 +1,73 @@
+"""The per-process catalog cache: a repeated search costs one stamp query, any catalog
+edit (through the services or the ORM) is seen at once, a rolled-back edit changes
+nothing, and objects from the cache behave like freshly loaded ones."""
+
+import pytest
+import sqlalchemy as sa
+
+from portal.catalog import cache as catalog_cache
+from portal.catalog.clinics import create_clinic
+from portal.catalog.models import CatalogVersion, Provider
+from portal.catalog.slots import search_providers
+from portal.db import unit_of_work
+from portal.extensions import db
+from tests.querycount import counted_queries
+
+
+def _names(**filters):
+    return [p.display_name for p in search_providers(**filters)]
+
+
+def test_a_repeated_search_is_served_from_the_cache(app, catalog):
+    with app.app_context():
+        first = _names(city="Bengaluru")
+        db.session.remove()
+    with app.app_context():
+        with counted_queries() as statements:
+            providers = search_providers(city="Bengaluru")
+            # What callers read is there, attached to this session, with no query.
+            seen = [
+                (p.display_name, sorted(c.name for c in p.clinics), [s.name for s in p.services])
+                for p in providers
+            ]
+            hours = [c.business_hours() for p in providers for c in p.clinics]
+        assert [name for name, *_ in seen] == first == ["Dr. Asha Rao"]
+        assert all(p in db.session for p in providers) and hours
+        assert len(statements) == 1 and "catalog_version" in statements[0]
+
+
+def test_an_edit_is_seen_at_once(app, catalog):
+    with app.app_context():
+        assert _names(city="Bengaluru") == ["Dr. Asha Rao"]
+        provider = db.session.get(Provider, catalog["doctor"])
+        provider.display_name = "Dr. Asha R. Rao"
+        db.session.commit()
+        assert _names(city="Bengaluru") == ["Dr. Asha R. Rao"]
+        create_clinic(db.session.merge(catalog["admin"]), name="Whitefield Clinic", city="Pune")
+        provider = db.session.get(Provider, catalog["other"])
+        provider.active = False
+        db.session.commit()
+        assert _names(city="Pune") == []
+
+
+def test_a_rolled_back_edit_changes_nothing(app, catalog):
+    with app.app_context():
+        assert _names(city="Bengaluru") == ["Dr. Asha Rao"]
+        stamp = catalog_cache.current_stamp()
+        with pytest.raises(RuntimeError), unit_of_work():
+            db.session.get(Provider, catalog["doctor"]).display_name = "Never Saved"
+            db.session.flush()
+            raise RuntimeError("undo")
+        db.session.remove()
+    with app.app_context():
+        assert db.session.scalar(sa.select(CatalogVersion.stamp)) == stamp
+        assert _names(city="Bengaluru") == ["Dr. Asha Rao"]
+
+
+def test_catalog_writes_change_the_stamp(app, catalog):
+    with app.app_context():
+        before = db.session.scalar(sa.select(CatalogVersion.stamp))
+        db.session.get(Provider, catalog["doctor"]).registration_no = "KMC-9"
+        db.session.commit()
+        after = db.session.scalar(sa.select(CatalogVersion.stamp))
+        assert before and after and after != before

@@ -1,0 +1,124 @@
+"""The policy as data: a round trip, every validation message, and which edits touch money."""
+
+import pytest
+
+from portal.domain import policy_data as pd
+from portal.domain.policy import DEFAULT_POLICY
+
+DATA = pd.to_data(DEFAULT_POLICY)
+
+
+def edited(**changes):
+    return pd.unflatten(DATA, {k.replace("__", "."): v for k, v in changes.items()})
+
+
+def test_round_trip_keeps_every_value():
+    assert pd.from_data(DATA) == DEFAULT_POLICY
+    assert pd.problems(DATA) == {}
+    assert DATA["reconciliation_run_time"] == "02:00"
+    assert DATA["reconciliation_tolerance"] == 60
+    assert DATA["adjustment_approval_threshold"] == 1_000_000  # ₹10,000
+
+
+def test_a_field_missing_from_an_old_version_keeps_its_default():
+    data = dict(DATA)
+    del data["default_payout_schedule"]
+    assert pd.from_data(data).default_payout_schedule == "WEEKLY"
+
+
+@pytest.mark.parametrize(
+    "changes, path, message",
+    [
+        ({"gst_bps": 10_001}, "gst_bps", pd.MSG_PERCENT),
+        ({"platform_fee_bps": -1}, "platform_fee_bps", pd.MSG_PERCENT),
+        (
+            {"patient_cancellation_tiers__1__refund_bps": 12_000},
+            "patient_cancellation_tiers.1.refund_bps",
+            pd.MSG_PERCENT,
+        ),
+        ({"payout_minimum": -100}, "payout_minimum", pd.MSG_MONEY),
+        ({"imps_limit": 10.5}, "imps_limit", pd.MSG_MONEY),
+        (
+            {"patient_cancellation_tiers__0__deduction": -1},
+            "patient_cancellation_tiers.0.deduction",
+            pd.MSG_MONEY,
+        ),
+        ({"payment_max_attempts": 0}, "payment_max_attempts", pd.MSG_COUNT.format(minimum=1)),
+        ({"no_show_grace": -60}, "no_show_grace", pd.MSG_DURATION),
+        ({"attention_window": 0}, "attention_window", pd.MSG_POSITIVE),
+        (
+            {"patient_cancellation_tiers__1__notice": 48 * 3600},
+            "patient_cancellation_tiers.1.notice",
+            pd.MSG_CANCEL_ORDER.format(n=2, prev=1),
+        ),
+        (
+            {
+                "patient_cancellation_tiers__1__refund_bps": 10_000,
+                "patient_cancellation_tiers__0__refund_bps": 9_000,
+            },
+            "patient_cancellation_tiers.1.refund_bps",
+            pd.MSG_CANCEL_REFUND.format(n=2, prev=1),
+        ),
+        (
+            {"reschedule_tiers__1__more_than": 80 * 3600},
+            "reschedule_tiers.1.more_than",
+            pd.MSG_RESCHEDULE_ORDER.format(n=2, prev=1),
+        ),
+        (
+            {"reschedule_tiers__2__penalty_bps": 500},
+            "reschedule_tiers.2.penalty_bps",
+            pd.MSG_RESCHEDULE_PENALTY.format(n=3, prev=2),
+        ),
+        ({"reschedule_min_notice": 30 * 3600}, "reschedule_min_notice", pd.MSG_RESCHEDULE_MIN),
+        ({"reminder_offsets": [3600, 3600]}, "reminder_offsets", pd.MSG_REMINDERS),
+        ({"reminder_offsets": [0]}, "reminder_offsets", pd.MSG_REMINDERS),
+        ({"link_min_lifetime": 2 * 86400}, "link_min_lifetime", pd.MSG_LINK),
+        (
+            {"gst_mode": "everything"},
+            "gst_mode",
+            pd.MSG_CHOICE.format(choices="platform_only, fee_and_platform"),
+        ),
+        (
+            {"default_payout_schedule": "DAILY"},
+            "default_payout_schedule",
+            pd.MSG_CHOICE.format(choices="INSTANT, WEEKLY, MONTHLY"),
+        ),
+        ({"reconciliation_run_time": "25:00"}, "reconciliation_run_time", pd.MSG_TIME),
+        ({"tds_rules__0__from_fy": "2026"}, "tds_rules.0.from_fy", pd.MSG_FY),
+        ({"tds_rules__0__section": ""}, "tds_rules.0.section", pd.MSG_SECTION),
+        (
+            {"extra_meet_link_domains": ["webex.com", "not a host"]},
+            "extra_meet_link_domains",
+            pd.MSG_DOMAIN.format(value="not a host"),
+        ),
+    ],
+)
+def test_each_problem_has_its_message(changes, path, message):
+    errors = pd.problems(edited(**changes))
+    assert errors.get(path) == message, errors
+
+
+def test_good_edits_pass():
+    data = edited(
+        gst_bps=10_000,
+        patient_cancellation_tiers__1__refund_bps=5_000,
+        extra_meet_link_domains=["webex.com"],
+        reminder_offsets=[7200, 600],
+    )
+    assert pd.problems(data) == {}
+    policy = pd.from_data(data)
+    assert policy.patient_cancellation_tiers[1].refund_bps == 5_000
+    assert policy.allowed_meet_domains[-1] == "webex.com"
+
+
+def test_money_edits_are_told_apart():
+    assert pd.money_changes(DATA, edited(patient_cancellation_tiers__1__deduction=5_000))
+    assert pd.money_changes(DATA, edited(gst_mode="fee_and_platform"))
+    assert pd.money_changes(DATA, edited(adjustment_approval_threshold=1))
+    assert not pd.money_changes(DATA, edited(reminder_offsets=[7200]))
+    assert not pd.money_changes(DATA, edited(reconciliation_tolerance=30))
+    assert pd.changed_paths(DATA, edited(gst_bps=1200)) == {"gst_bps": (1800, 1200)}
+
+
+def test_unknown_paths_are_ignored():
+    assert pd.unflatten(DATA, {"nope": 1, "patient_cancellation_tiers.9.notice": 1}) == DATA

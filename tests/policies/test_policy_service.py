@@ -1,0 +1,162 @@
+"""Changing the policy: versions in force by effective time, the second-admin rule for
+money, refusals that save nothing, and the audit trail."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.audit.models import AuditEntry
+from portal.config import policy
+from portal.db import utcnow
+from portal.domain import policy_data as pd
+from portal.domain.policy import DEFAULT_POLICY
+from portal.extensions import db
+from portal.policies import queries, store
+from portal.policies import service as svc
+from portal.policies.models import PolicyVersion
+
+REASON = "Policy review of June 2026"
+
+
+def versions():
+    return db.session.scalars(sa.select(PolicyVersion).order_by(PolicyVersion.id)).all()
+
+
+def audit(action):
+    return db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+    ).all()
+
+
+def test_no_version_means_the_defaults(ctx, clock):
+    assert store.in_force() == (None, DEFAULT_POLICY)
+    assert policy() is DEFAULT_POLICY
+
+
+def test_a_change_without_money_applies_at_once(ctx, clock, admins):
+    maker, _ = admins
+    version = svc.propose(maker, {"note_min_length": 20}, reason=REASON)
+    first, second = versions()
+    assert first.values == pd.to_data(DEFAULT_POLICY) and first.status == "APPROVED"
+    assert second.id == version.id and second.status == "APPROVED" and not second.needs_approval
+    assert policy().note_min_length == 20
+    assert store.in_force()[0] == version.id
+    [entry] = audit("policy.changed")
+    assert entry.actor_id == maker.id and entry.object_id == str(version.id)
+    assert entry.before == {"note_min_length": 10}
+    assert entry.after["note_min_length"] == 20 and entry.after["reason"] == REASON
+    assert audit("policy.seeded")
+
+
+def test_a_money_change_waits_for_a_second_admin(ctx, clock, admins):
+    maker, checker = admins
+    changes = {"patient_cancellation_tiers.1.refund_bps": 5_000}
+    version = svc.propose(maker, changes, reason=REASON)
+    assert version.status == "PENDING" and version.needs_approval
+    assert policy().patient_cancellation_tiers[1].refund_bps == 7_500  # not yet
+    assert [p["id"] for p in queries.pending_changes()] == [version.id]
+    with pytest.raises(svc.PolicyPermissionDenied, match="second administrator"):
+        svc.approve(maker, version.id)
+    assert db.session.get(PolicyVersion, version.id).status == "PENDING"
+    svc.approve(checker, version.id, note="checked")
+    assert policy().patient_cancellation_tiers[1].refund_bps == 5_000
+    assert queries.pending_changes() == []
+    [proposed] = audit("policy.proposed")
+    [approved] = audit("policy.approved")
+    assert proposed.actor_id == maker.id and approved.actor_id == checker.id
+    assert approved.after["note"] == "checked"
+    with pytest.raises(svc.PolicyError, match="already been decided"):
+        svc.reject(checker, version.id)
+
+
+def test_a_rejected_change_never_applies(ctx, clock, admins):
+    maker, checker = admins
+    version = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
+    svc.reject(checker, version.id, note="not now")
+    assert db.session.get(PolicyVersion, version.id).status == "REJECTED"
+    assert policy().gst_bps == 1800
+    assert audit("policy.rejected")[0].actor_id == checker.id
+
+
+def test_the_maker_may_withdraw_their_own(ctx, clock, admins):
+    maker, _ = admins
+    version = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
+    svc.reject(maker, version.id)
+    assert db.session.get(PolicyVersion, version.id).status == "REJECTED"
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        (
+            {"patient_cancellation_tiers.1.notice": 72 * 3600},
+            "patient_cancellation_tiers.1.notice",
+            pd.MSG_CANCEL_ORDER.format(n=2, prev=1),
+        ),
+        ({"platform_fee_bps": 10_500}, "platform_fee_bps", pd.MSG_PERCENT),
+        ({}, "__all__", svc.MSG_NOTHING),
+    ],
+)
+def test_a_bad_edit_saves_nothing(ctx, clock, admins, changes, field, message):
+    maker, _ = admins
+    svc.ensure_first_version()
+    before = len(versions())
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(maker, changes, reason=REASON)
+    assert refused.value.errors[field] == message
+    db.session.rollback()
+    assert len(versions()) == before
+    assert not audit("policy.proposed") and not audit("policy.changed")
+
+
+def test_a_reason_is_required(ctx, clock, admins):
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(admins[0], {"gst_bps": 1200}, reason="why")
+    assert refused.value.errors["reason"] == svc.MSG_REASON.format(n=10)
+
+
+def test_only_admins(ctx, clock, world, users):
+    with pytest.raises(svc.PolicyPermissionDenied):
+        svc.propose(users(world.patients[0]), {"gst_bps": 1200}, reason=REASON)
+
+
+def test_versions_take_effect_in_effective_time_order(ctx, clock, admins):
+    maker, _ = admins
+    now = utcnow()
+    later = svc.propose(
+        maker, {"no_show_grace": 3600}, effective_from=now + timedelta(days=2), reason=REASON
+    )
+    assert policy().no_show_grace == timedelta(hours=2)  # scheduled, not yet
+    # Nothing may be slipped in before a scheduled change, nor dated in the past.
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(
+            maker, {"no_show_grace": 1800}, effective_from=now + timedelta(days=1), reason=REASON
+        )
+    assert refused.value.errors["effective_from"].startswith("A change is already scheduled")
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(
+            maker, {"no_show_grace": 1800}, effective_from=now - timedelta(hours=1), reason=REASON
+        )
+    assert refused.value.errors["effective_from"] == svc.MSG_PAST
+    db.session.rollback()
+    clock.move_to(now + timedelta(days=2, seconds=1))
+    store.forget()
+    assert store.in_force()[0] == later.id and policy().no_show_grace == timedelta(hours=1)
+    # A version is in force from its time on, whatever order the rows were written in.
+    even_later = svc.propose(
+        maker, {"no_show_grace": 900}, effective_from=utcnow() + timedelta(days=1), reason=REASON
+    )
+    assert store.in_force(utcnow() + timedelta(hours=23))[0] == later.id
+    assert store.in_force(utcnow() + timedelta(days=1))[0] == even_later.id
+
+
+def test_an_approval_after_the_chosen_time_applies_from_the_approval(ctx, clock, admins):
+    maker, checker = admins
+    chosen = utcnow() + timedelta(hours=1)
+    version = svc.propose(maker, {"gst_bps": 1200}, effective_from=chosen, reason=REASON)
+    clock.move_to(chosen + timedelta(hours=3))
+    svc.approve(checker, version.id)
+    assert db.session.get(PolicyVersion, version.id).effective_from == utcnow()
+    # Between the chosen time and the approval the old rate was in force.
+    assert store.in_force(chosen + timedelta(hours=1))[1].gst_bps == 1800

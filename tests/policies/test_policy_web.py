@@ -1,0 +1,127 @@
+"""The policy page: the form shows the policy in force in ₹, % and hours; a bad edit comes
+back with its messages and saves nothing; a money edit waits for a second administrator,
+who approves it on the same page."""
+
+import re
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.policies.models import PolicyVersion
+from portal.web.forms.policy import SPEC, field_name, form_for
+
+REASON = "Quarterly review of the cancellation tiers"
+
+
+def form_data(app, **changes):
+    from portal.domain.policy import DEFAULT_POLICY
+    from portal.domain.policy_data import to_data
+
+    with app.test_request_context():
+        form = form_for(to_data(DEFAULT_POLICY))
+        data = {field_name(path): form[field_name(path)].data for _, path, _, _ in SPEC}
+    data.update({"reason": REASON, **changes})
+    return data
+
+
+def count_versions(app):
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(PolicyVersion))
+
+
+def test_the_form_shows_the_policy_in_force(app, client, make_user, login):
+    login(make_user("admin"))
+    page = client.get("/admin/policy")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'name="patient_cancellation_tiers__1__refund_bps"' in html
+    assert re.search(r'name="patient_cancellation_tiers__1__refund_bps"[^>]*value="75"', html)
+    assert re.search(r'name="patient_cancellation_tiers__1__deduction"[^>]*value="100"', html)
+    assert re.search(r'name="reschedule_tiers__0__more_than"[^>]*value="72"', html)
+    assert re.search(r'name="reminder_offsets"[^>]*value="1440, 60, 15"', html)
+    assert "POLICY.md&#39;s defaults" in html or "POLICY.md's defaults" in html
+
+
+def test_tiers_out_of_order_and_percentages_over_100_save_nothing(app, client, make_user, login):
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(
+            app,
+            patient_cancellation_tiers__1__notice="72",
+            platform_fee_bps="105",
+        ),
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "Cancellation tiers must go from the longest notice down: tier 2" in html
+    assert "Enter a percentage between 0 and 100." in html
+    assert count_versions(app) == 0
+
+
+def test_values_that_do_not_parse_save_nothing(app, client, make_user, login):
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payout_minimum="five hundred", reminder_offsets="60, soon"),
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "Enter an amount in rupees" in html and "Enter minutes separated by commas" in html
+    assert count_versions(app) == 0
+
+
+def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, login):
+    maker, checker = make_user("admin"), make_user("admin")
+    login(maker)
+    answer = client.post(
+        "/admin/policy", data=form_data(app, patient_cancellation_tiers__1__refund_bps="50")
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        version = db.session.scalars(
+            sa.select(PolicyVersion).where(PolicyVersion.status == "PENDING")
+        ).one()
+        version_id = version.id
+        assert version.values["patient_cancellation_tiers"][1]["refund_bps"] == 5_000
+    page = client.get("/admin/policy").get_data(as_text=True)
+    assert "Tier 2: refund (%): 75 → 50" in page
+    assert "Another administrator must approve." in page
+    client.post(f"/admin/policy/{version_id}/approve", data={"note": ""})
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "PENDING"
+    client.post("/auth/logout")
+    login(checker)
+    answer = client.post(f"/admin/policy/{version_id}/approve", data={"note": "ok"})
+    assert answer.status_code == 303
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "APPROVED"
+    page = client.get(f"/admin/policy/{version_id}").get_data(as_text=True)
+    assert "Approved" in page and "Tier 2: refund (%)" in page
+
+
+def test_patients_cannot_see_it(client, make_user, login):
+    login(make_user("patient"))
+    assert client.get("/admin/policy").status_code in (403, 404)
+
+
+def test_the_approvals_queue_lists_and_decides_policy_changes(app, client, make_user, login):
+    maker, checker = make_user("admin"), make_user("admin")
+    login(maker)
+    client.post("/admin/policy", data=form_data(app, gst_bps="12"))
+    with app.app_context():
+        version_id = db.session.scalars(
+            sa.select(PolicyVersion.id).where(PolicyVersion.status == "PENDING")
+        ).one()
+    client.post(f"/admin/approvals/policy/{version_id}/approve", data={"note": ""})
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "PENDING"  # the maker
+    client.post("/auth/logout")
+    login(checker)
+    queue = client.get("/admin/approvals?kind=policy").get_data(as_text=True)
+    assert f"Policy version {version_id}" in queue and "gst bps" in queue
+    answer = client.post(f"/admin/approvals/policy/{version_id}/approve", data={"note": "ok"})
+    assert answer.status_code == 303
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "APPROVED"
+    assert client.post("/admin/approvals/policy/999999/approve", data={}).status_code == 404

@@ -1,0 +1,117 @@
+"""Query budgets: every patient, doctor and admin page runs a fixed number of SQL
+statements, the same for 2 visits as for 24 (lists load their rows with the page, never
+one query per row), and no more than its budget. A new per-row query, or a page that
+grows by a query, fails here; raise a budget only with a reason."""
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.querycount import counted_queries
+from tests.web.booking.conftest import world  # noqa: F401  (the booking pages' fixture)
+from tests.web.booking.helpers import HX, hold, slot
+
+# (role, url template, htmx?) -> budget. Every page: the session's user (1) and, on full
+# pages, the bell's unread count (1), then what the page shows.
+BUDGETS = {
+    ("patient", "/me/", False): 8,
+    # Free times: the session's user, the catalog stamp (the providers with their clinics,
+    # hours, specializations and services come from the per-process catalog cache), then
+    # availability, leave and busy intervals in one query.
+    ("patient", "/find?clinic={clinic}&service={consult}", False): 8,
+    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 3,
+    ("patient", "/me/book?{book}", False): 11,
+    ("patient", "/me/visits", False): 6,
+    ("patient", "/me/visits", True): 6,
+    ("patient", "/me/visits/{visit}", False): 12,
+    ("patient", "/me/wallet", False): 4,
+    ("patient", "/me/dependents", False): 3,
+    ("patient", "/notifications/", False): 5,
+    ("patient", "/notifications/bell", True): 2,
+    ("doctor", "/provider/", False): 4,
+    ("doctor", "/provider/schedule", False): 4,
+    ("doctor", "/provider/earnings", False): 14,
+    ("doctor", "/provider/availability", False): 7,
+    ("admin", "/admin/", False): 9,
+    ("admin", "/admin/visits", False): 11,
+    ("admin", "/admin/visits/{visit}", False): 20,
+    ("admin", "/admin/refunds", False): 3,
+    ("admin", "/admin/approvals", False): 4,
+    ("admin", "/admin/payouts", False): 6,
+    ("admin", "/admin/providers", False): 8,
+    ("admin", "/admin/clinics", False): 5,
+    ("admin", "/admin/users", False): 4,
+    ("admin", "/admin/coupons", False): 3,
+    ("admin", "/admin/jobs", False): 7,
+}
+
+
+def _nth_slot(world, i):
+    """The ``i``-th free half hour from ``world.day`` on (weekdays 09:00–18:00 IST)."""
+    day, left = world.day, i
+    while True:
+        if day.weekday() < 5:
+            if left < 18:
+                return slot(day, 9 + left // 2, 30 * (left % 2))
+            left -= 18
+        day += timedelta(days=1)
+
+
+def _holds(app, world, first, n):
+    ids = []
+    for i in range(first, first + n):
+        visit_id, _ = hold(
+            app,
+            world,
+            provider=world.doc1 if i % 2 else world.doc2,
+            start=_nth_slot(world, i),
+            dependent=world.child if i % 3 == 0 else None,
+        )
+        ids.append(visit_id)
+    return ids
+
+
+def _url(template, world, visit_id):
+    book = urlencode(
+        {
+            "provider": world.doc1,
+            "service": world.consult,
+            "clinic": world.clinic,
+            "start": _nth_slot(world, 200).isoformat(),
+        }
+    )
+    return template.format(
+        clinic=world.clinic,
+        consult=world.consult,
+        day=world.day.isoformat(),
+        visit=visit_id,
+        book=book,
+    )
+
+
+def _count(client, url, htmx):
+    headers = HX if htmx else None
+    client.get(url, headers=headers)  # warm: templates compiled, per-process caches filled
+    with counted_queries() as statements:
+        response = client.get(url, headers=headers)
+    assert response.status_code == 200, (url, response.status_code)
+    return statements
+
+
+@pytest.mark.parametrize("role", ["patient", "doctor", "admin"])
+def test_every_page_costs_a_fixed_number_of_queries(app, client, login, world, role):  # noqa: F811
+    login({"patient": world.patient, "doctor": world.provider_user, "admin": world.admin}[role])
+    pages = [(key, budget) for key, budget in BUDGETS.items() if key[0] == role]
+    visit_id = _holds(app, world, 0, 2)[0]
+    few = {key: _count(client, _url(key[1], world, visit_id), key[2]) for key, _ in pages}
+    _holds(app, world, 2, 22)
+    failures = []
+    for key, budget in pages:
+        many = _count(client, _url(key[1], world, visit_id), key[2])
+        if len(many) != len(few[key]) or len(many) > budget:
+            failures.append(
+                f"{key}: {len(few[key])} queries with 2 visits, {len(many)} with 24, budget {budget}"
+                + "".join(f"\n    {s.splitlines()[0][:120]}" for s in many)
+            )
+    assert not failures, "\n".join(failures)
