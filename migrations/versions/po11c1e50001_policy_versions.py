@@ -84,6 +84,9 @@ def upgrade():
     # The dashboard's aggregate queries (portal/dashboard/queries.py).
     for name, table, columns in DASHBOARD_INDEXES:
         op.create_index(name, table, columns, unique=False)
+    # rec0a1b2c3d4 (reconciliation) made a plain index of the same name: this one covers
+    # it (paid_at first) and adds what the dashboard sums.
+    op.drop_index("ix_payments_paid_at", table_name="payments")
     op.create_index(
         "ix_payments_paid_at",
         "payments",
@@ -95,6 +98,7 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_payments_paid_at", table_name="payments")
+    op.create_index("ix_payments_paid_at", "payments", ["paid_at"])  # rec0a1b2c3d4's
     for name, table, _ in DASHBOARD_INDEXES:
         op.drop_index(name, table_name=table)
     with op.batch_alter_table("bookings") as batch:

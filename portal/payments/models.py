@@ -67,7 +67,7 @@ class Payment(db.Model):
     expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     # indexed: reconciliation reads a window of captures
-    paid_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
+    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)  # indexed below (covering)
 
     visit = relationship("MasterBooking", back_populates="payments")
     attempts = relationship(
