@@ -84,8 +84,7 @@ def upgrade():
     # The dashboard's aggregate queries (portal/dashboard/queries.py).
     for name, table, columns in DASHBOARD_INDEXES:
         op.create_index(name, table, columns, unique=False)
-    # rec0a1b2c3d4 (reconciliation) made a plain index of the same name: this one covers
-    # it (paid_at first) and adds what the dashboard sums.
+    # reconciliation's plain index (rec0a1b2c3d4) becomes the covering one
     op.drop_index("ix_payments_paid_at", table_name="payments")
     op.create_index(
         "ix_payments_paid_at",
@@ -98,7 +97,7 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_payments_paid_at", table_name="payments")
-    op.create_index("ix_payments_paid_at", "payments", ["paid_at"])  # rec0a1b2c3d4's
+    op.create_index("ix_payments_paid_at", "payments", ["paid_at"])
     for name, table, _ in DASHBOARD_INDEXES:
         op.drop_index(name, table_name=table)
     with op.batch_alter_table("bookings") as batch:

@@ -67,7 +67,8 @@ class Payment(db.Model):
     expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     # indexed: reconciliation reads a window of captures
-    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)  # indexed below (covering)
+    # indexed by ix_payments_paid_at above (covering: the dashboard and reconciliation)
+    paid_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     visit = relationship("MasterBooking", back_populates="payments")
     attempts = relationship(
