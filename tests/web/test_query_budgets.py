@@ -12,8 +12,6 @@ from tests.querycount import counted_queries
 from tests.web.booking.conftest import world  # noqa: F401  (the booking pages' fixture)
 from tests.web.booking.helpers import HX, hold, slot
 
-# Pages that price or schedule read the policy in force: one cheap stamp query
-# (policy_stamp.token) tells the per-process cache whether it still holds.
 # (role, url template, htmx?) -> budget. Every page: the session's user (1) and, on full
 # pages, the bell's unread count (1), then what the page shows.
 BUDGETS = {
@@ -21,21 +19,23 @@ BUDGETS = {
     # Free times: the session's user, the catalog stamp (the providers with their clinics,
     # hours, specializations and services come from the per-process catalog cache), then
     # availability, leave and busy intervals in one query.
+    # + the policy stamp (prices shown; one primary-key read per request, docs/policy.md).
     ("patient", "/find?clinic={clinic}&service={consult}", False): 9,
-    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,
-    ("patient", "/me/book?{book}", False): 12,
+    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,  # + policy stamp
+    ("patient", "/me/book?{book}", False): 12,  # + the policy stamp (the price shown)
     ("patient", "/me/visits", False): 6,
     ("patient", "/me/visits", True): 6,
-    ("patient", "/me/visits/{visit}", False): 13,
+    ("patient", "/me/visits/{visit}", False): 13,  # + the policy stamp
     ("patient", "/me/wallet", False): 4,
     ("patient", "/me/dependents", False): 3,
     ("patient", "/notifications/", False): 5,
     ("patient", "/notifications/bell", True): 2,
     ("doctor", "/provider/", False): 4,
     ("doctor", "/provider/schedule", False): 4,
-    ("doctor", "/provider/earnings", False): 15,
+    ("doctor", "/provider/earnings", False): 15,  # + the policy stamp (payout threshold, TDS)
     ("doctor", "/provider/availability", False): 7,
-    # the live dashboard: one aggregate per figure and chart (docs/policy.md)
+    # The live dashboard: 5 daily series, refund percentiles, payout automation, the
+    # 12-month count, pending approvals, 2 discrepancy counts — fixed, whatever the data.
     ("admin", "/admin/", False): 20,
     ("admin", "/admin/visits", False): 11,
     ("admin", "/admin/visits/{visit}", False): 20,
