@@ -35,7 +35,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_RUN, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
 from portal.jobs import enqueue
-from portal.reconcile import cases, ours
+from portal.reconcile import cases, ours, settled
 from portal.reconcile import source as gateway_source
 from portal.reconcile.matching import MATCHED, Outcome, Side, compare, moves_money, next_status
 from portal.reconcile.models import ReconRun
@@ -283,7 +283,12 @@ def _write(run, plan: Plan):
     run.our_records = plan.our_records
     run.matched = counts[ReconCaseStatus.MATCHED]
     run.pending = counts[ReconCaseStatus.PENDING]
-    run.discrepancies = counts[ReconCaseStatus.DISCREPANCY]
+    # Captures no settlement covers after the expected days (docs/reconciliation.md).
+    unsettled_open, unsettled_new = settled.check(run, now)
+    flagged += [
+        Item("settlement", ref, None, side, outcome) for ref, side, outcome in unsettled_new
+    ]
+    run.discrepancies = counts[ReconCaseStatus.DISCREPANCY] + unsettled_open
     run.new_discrepancies = len(flagged)
     for item in flagged:
         visit_id = item.ours.visit_id if item.ours else None

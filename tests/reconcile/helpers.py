@@ -78,6 +78,11 @@ def cases(**filters):
     return db.session.scalars(query).all()
 
 
-def case_for(reference):
+def case_for(reference, kind=None):
+    """The one case for ``reference`` (of ``kind`` when given: a payment also has a
+    settlement case when it went unsettled); None for a kind it has no case of."""
+    if kind is not None:
+        found = cases(reference=reference, kind=kind)
+        return found[0] if found else None
     [case] = cases(reference=reference)
     return case

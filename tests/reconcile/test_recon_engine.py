@@ -177,3 +177,31 @@ def test_many_classes_in_one_run_raise_one_alert(world, users, gateway, clock):
     assert "3 new discrepancies" in alerts()[0].title
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconRun)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconCase)) == 3
+
+
+def test_a_settlement_missing_a_payment_is_not_settled(world, users, gateway, clock):
+    from datetime import timedelta
+
+    from portal.settlements.ingest import ingest
+
+    settled = paid(world, users, gateway)
+    missing = paid(world, users, gateway, hour=12, patient=1)
+    missing_id = payment_id(missing)
+    # The gateway's settlement of the day leaves one capture out.
+    gateway.sandbox.set_faults(unsettle=[missing_id])
+    gateway.sandbox.settle_day(gateway.sandbox.today())
+    ingest()
+    clock.shift(timedelta(days=4))  # past SETTLEMENT_EXPECTED_DAYS (3)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(missing_id, kind="settlement")
+    assert (case.status, case.reason, case.visit_id) == ("discrepancy", "not_settled", missing.id)
+    assert case_for(payment_id(settled), kind="settlement") is None  # covered: no case
+    assert lookup.get_visit(missing.id).attention == ATTENTION_RECONCILIATION
+    assert run.new_discrepancies == 1 and len(alerts()) == 1
+    # A re-run adds nothing; accepting with a note closes it for good.
+    again = run_day(world)
+    assert again.new_discrepancies == 0 and len(cases(kind="settlement")) == 1
+    resolve.accept(admin(world), case.id, "Razorpay support: paid in the next day's batch")
+    run_day(world)
+    assert case_for(missing_id, kind="settlement").status == "resolved"

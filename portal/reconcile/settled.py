@@ -1,0 +1,83 @@
+"""Settlement coverage: a capture that no stored settlement covers after the expected days
+(``settlements.overdue``, ``SETTLEMENT_EXPECTED_DAYS``) is a NOT_SETTLED discrepancy, a
+case of kind "settlement" keyed by the payment id; once a settlement covers it, the case
+is matched. A case an admin resolved stays resolved."""
+
+import sqlalchemy as sa
+
+from portal.domain.states import ReconCaseStatus
+from portal.extensions import db
+from portal.reconcile import cases
+from portal.reconcile.matching import Outcome, Side
+from portal.reconcile.models import Reason, ReconCase
+from portal.settlements.overdue import overdue_unsettled
+
+KIND = "settlement"
+OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
+
+
+def _side(unsettled):
+    return Side(
+        reference=unsettled.reference,
+        amount=unsettled.amount,
+        status="captured",
+        final=True,
+        at=int(unsettled.captured_at.timestamp()),
+        raw_status="captured",
+        our_type=unsettled.our_type,
+        our_id=unsettled.our_id,
+        visit_id=unsettled.visit_id,
+    )
+
+
+def check(run, now):
+    """Write the settlement cases for ``now`` (inside the run's unit of work). Returns
+    ``(open, new)``: how many are discrepancies now, and ``(reference, side, outcome)`` for
+    those that just became one (to flag their visits and alert)."""
+    overdue = {u.reference: u for u in overdue_unsettled(now)}
+    open_refs = set(
+        db.session.scalars(
+            sa.select(ReconCase.reference).where(
+                ReconCase.kind == KIND, ReconCase.status.in_([str(s) for s in OPEN])
+            )
+        )
+    )
+    known = cases.existing(KIND, set(overdue) | open_refs)
+    outcome = Outcome(ReconCaseStatus.DISCREPANCY, Reason.NOT_SETTLED)
+    rows, new = [], []
+    for ref, unsettled in sorted(overdue.items()):
+        before = known.get(ref)
+        if before and before.status in (ReconCaseStatus.RESOLVED, ReconCaseStatus.DISCREPANCY):
+            continue  # told already, or accepted by an admin
+        side = _side(unsettled)
+        rows.append(_row(run, ref, side, ReconCaseStatus.DISCREPANCY, now))
+        new.append((ref, side, outcome))
+    for ref in sorted(open_refs - set(overdue)):  # a settlement covers it now
+        rows.append(_row(run, ref, None, ReconCaseStatus.MATCHED, now, reason=None))
+    cases.upsert(rows)
+    still_open = sum(1 for ref in overdue if known.get(ref) is None or known[ref].status in OPEN)
+    return still_open, new
+
+
+def _row(run, ref, side, status, now, reason=Reason.NOT_SETTLED):
+    columns = cases.side_columns(side, None, detail=status != ReconCaseStatus.MATCHED)
+    if side is None:
+        # matched: keep the visit and our side the discrepancy recorded
+        for name in ("visit_id", "our_type", "our_id", "our_amount", "our_status", "ours_key"):
+            columns.pop(name)
+    return {
+        "kind": KIND,
+        "reference": ref,
+        "status": str(status),
+        "reason": str(reason) if reason else None,
+        **columns,
+        "gateway_status": "unsettled" if side else "settled",
+        "first_run_id": run.id,
+        "last_run_id": run.id,
+        "first_seen_at": now,
+        "updated_at": now,
+        "resolved_at": None,
+        "resolved_by_id": None,
+        "resolution": None,
+        "note": None,
+    }
