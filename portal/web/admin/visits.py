@@ -167,6 +167,11 @@ def _item_form(patient, visit=None, formdata=True):
     form.clinic.choices = options(
         (c.id, f"{c.name}, {c.city}") for c in catalog_queries.active_clinics()
     )
+    # A select always shows an option: with none chosen yet the page shows the first, so
+    # the providers and free times below must be the first one's too, not everyone's.
+    for field in (form.service, form.clinic):
+        if formdata is not True and field.data is None and field.choices:  # a preview
+            field.data = field.choices[0].value
     service, clinic = _picked(form, "service", Service), _picked(form, "clinic", Clinic)
     providers = (
         search_providers(service_id=service.id, clinic_id=clinic.id if clinic else None)
