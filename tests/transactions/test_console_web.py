@@ -295,3 +295,34 @@ def test_only_admins_see_the_console(app, clock, client, make_user, login, rows)
 
 def test_an_unknown_movement_is_404(admin, client):
     assert client.get("/admin/transactions/999999").status_code == 404
+
+
+def test_the_csv_honours_the_filters_and_carries_the_summary(admin, client, rows):
+    import csv
+    import io
+
+    answer = client.get("/admin/transactions.csv?preset=fy&party=asha")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    text = answer.get_data(as_text=True).lstrip("\ufeff")
+    lines = text.splitlines()
+    assert lines[0] == "Report: Transactions"
+    # The header names the filters used and the filtered set's summary.
+    assert "party: asha" in lines[1] and "Count: 2" in lines[1]
+    assert "Money in: ₹1,059.00" in lines[1] and "Refunds: ₹300.00" in lines[1]
+    table = list(csv.reader(io.StringIO("\n".join(lines[lines.index("") + 1 :]))))
+    header, body = table[0], table[1:]
+    assert header[:3] == ["Id", "Time", "Type"] and header[-2:] == [
+        "Gateway reference",
+        "Reconciliation",
+    ]
+    assert len(body) == 2 and {row[4] for row in body} == {"Asha Rao"}
+    assert {row[-1] for row in body} <= {"unchecked", "matched", "pending", "discrepancy"}
+    amounts = {row[header.index("Amount")] for row in body}
+    assert "1059.00" in amounts  # rupees with two decimals
+
+
+def test_a_bad_filter_gets_a_message_not_a_file(admin, client, rows):
+    answer = client.get("/admin/transactions.csv?from=2026-13-45")
+    assert answer.status_code == 422 and answer.mimetype == "text/html"
+    answer = client.get("/admin/transactions.csv?colour=red")
+    assert answer.status_code == 422 and "Unknown filter" in answer.get_data(as_text=True)

@@ -25,6 +25,7 @@ from portal.web.admin import (  # noqa: E402,F401
     reschedule,
     settlements,
     transactions,
+    transactions_export,
     users,
     visits,
     wallet,

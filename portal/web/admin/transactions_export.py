@@ -1,0 +1,100 @@
+"""The transactions console's CSV: the same filters as the page (its query string), every
+row with its fee breakup, gateway fee, net, reference and reconciliation status, and the
+filtered set's summary in the file's header lines (docs/transactions.md)."""
+
+import sqlalchemy as sa
+from flask import request
+from werkzeug.datastructures import MultiDict
+
+from portal.domain.rates import format_inr
+from portal.exports import ExportError, ExportSpec, money, number, register, text, when
+from portal.reconcile.models import ReconCase
+from portal.reconcile.queries import UNCHECKED
+from portal.transactions import queries
+from portal.transactions.models import MoneyMovement as M
+from portal.web.admin import bp
+from portal.web.admin.transactions import LIST, PRESETS, TYPES, clinic_today, recon_clause
+from portal.web.exporting import csv_download
+from portal.web.forms.transactions import TransactionFilterForm, unknown_keys
+from portal.web.htmx import render
+
+
+def _filter(params):
+    form = TransactionFilterForm(formdata=MultiDict(params))
+    unknown = unknown_keys(params)
+    form.validate()
+    f = None if unknown else form.to_filter(clinic_today())
+    if f is None:
+        field, message = next(
+            ((name, errors[0]) for name, errors in form.errors.items() if errors),
+            (None, f"Unknown filter: {', '.join(sorted(unknown))}" if unknown else "Bad filter"),
+        )
+        raise ExportError(str(message), field=field)
+    return form, f
+
+
+@register("transactions")
+def export(params):
+    form, f = _filter(params)
+    clause = recon_clause(f.recon)
+    # The case of the movement's own kind first: a payment also has a settlement case when
+    # it went unsettled ("payment" sorts before "settlement").
+    recon = (
+        sa.select(ReconCase.status)
+        .where(ReconCase.reference == M.reference)
+        .order_by(ReconCase.kind)
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(M, sa.func.coalesce(recon, UNCHECKED).label("recon"))
+        .where(*queries.conditions(f, recon_clause=clause))
+        .order_by(M.occurred_at.desc(), M.id.desc())
+    )
+    s = queries.summary(f, recon_clause=clause)
+    used = [(label, value) for label, value in form.args().items() if value]
+    summary = [
+        ("Count", s.count),
+        ("Money in", format_inr(s.money_in, always_show_paise=True)),
+        ("Refunds", format_inr(s.refunds, always_show_paise=True)),
+        ("Payouts", format_inr(s.payouts, always_show_paise=True)),
+        ("Gateway fees", format_inr(s.gateway_fees, always_show_paise=True)),
+        ("Net revenue", format_inr(s.net, always_show_paise=True)),
+    ]
+    return ExportSpec(
+        name="transactions",
+        title="Transactions",
+        columns=[
+            number("Id", lambda r: r.MoneyMovement.id),
+            when("Time", lambda r: r.MoneyMovement.occurred_at),
+            text("Type", lambda r: r.MoneyMovement.type),
+            text("Status", lambda r: r.MoneyMovement.status),
+            text("Patient or provider", lambda r: r.MoneyMovement.party_name),
+            text("Visit", lambda r: r.MoneyMovement.visit_number),
+            money("Amount", lambda r: r.MoneyMovement.amount),
+            money("Fee", lambda r: r.MoneyMovement.fee),
+            money("Platform fee", lambda r: r.MoneyMovement.platform_fee),
+            money("GST", lambda r: r.MoneyMovement.gst),
+            money("Gateway fee", lambda r: r.MoneyMovement.gateway_fee),
+            money("Net", lambda r: r.MoneyMovement.net),
+            text("Gateway reference", lambda r: r.MoneyMovement.reference),
+            text("Reconciliation", lambda r: r.recon),
+        ],
+        query=query,
+        filters=[("Period", f"{f.start} to {f.end}"), *used, *summary],
+    )
+
+
+@bp.get("/transactions.csv")
+def transactions_csv():
+    params = request.args.to_dict()
+    try:
+        return csv_download("transactions", params)
+    except ExportError:
+        # The console with the same messages beside its fields (422), no file.
+        form = TransactionFilterForm(formdata=request.args)
+        form.validate()
+        form.to_filter(clinic_today())
+        unknown = unknown_keys(request.args)
+        context = {"form": form, "types": TYPES, "presets": PRESETS, "unknown": unknown}
+        return render(LIST, block="console", status=422, rows=None, **context)
