@@ -49,6 +49,7 @@ CAPABILITIES = (
     "portal.transactions.models",
     "portal.transactions.projectors",
     "portal.reconcile.tasks",
+    "portal.reconcile.report",
     "portal.policies.models",
 )
 

@@ -63,6 +63,12 @@ def cases_page(
     *, status=OPEN, reason=None, kind=None, run_id=None, after=None, before=None, per_page=30
 ):
     """Cases newest change first; ``status`` one of STATUS_FILTERS."""
+    query = cases_query(status=status, reason=reason, kind=kind, run_id=run_id)
+    return keyset_page(query, CASE_ORDER, after=after, before=before, per_page=per_page)
+
+
+def cases_query(*, status=OPEN, reason=None, kind=None, run_id=None):
+    """The select behind the cases list (and its CSV)."""
     query = sa.select(ReconCase)
     if status == OPEN:
         query = query.where(ReconCase.status.in_((CaseStatus.DISCREPANCY, CaseStatus.PENDING)))
@@ -74,7 +80,7 @@ def cases_page(
         query = query.where(ReconCase.kind == kind)
     if run_id:
         query = query.where(ReconCase.last_run_id == run_id)
-    return keyset_page(query, CASE_ORDER, after=after, before=before, per_page=per_page)
+    return query
 
 
 def open_by_reason() -> list[tuple[str, int]]:

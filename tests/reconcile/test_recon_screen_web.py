@@ -156,3 +156,22 @@ def test_unknown_ids_are_404(client, setup):
     assert client.get("/admin/reconciliation/cases/999999").status_code == 404
     assert client.get("/admin/reconciliation/runs/999999").status_code == 404
     assert client.post("/admin/reconciliation/cases/999999/sync").status_code == 404
+
+
+def test_cases_and_runs_download_as_csv_with_the_screens_filters(client, setup):
+    login(client, setup["emails"]["admin"])
+    answer = client.get("/admin/reconciliation/cases.csv?status=discrepancy&reason=status_differs")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    text = answer.get_data(as_text=True)
+    assert "Report: Reconciliation cases" in text and "reason: status_differs" in text
+    body = text.split("\r\n\r\n", 1)[1].splitlines()
+    assert body[0].startswith("Case,Kind,Reference,Status,Reason")
+    assert len(body) == 2 and body[1].startswith(f"{setup['lost']},payment,")
+    everything = client.get("/admin/reconciliation/cases.csv?status=all").get_data(as_text=True)
+    assert len(everything.split("\r\n\r\n", 1)[1].splitlines()) == 4  # header + 3 cases
+    runs = client.get("/admin/reconciliation/runs.csv").get_data(as_text=True)
+    assert "Report: Reconciliation runs" in runs and ",finished," in runs
+    assert client.get("/admin/reconciliation/cases.csv?reason=nonsense").status_code == 422
+    assert client.get("/admin/reconciliation/cases.csv?colour=red").status_code == 422
+    login(client, setup["emails"]["patient"])
+    assert client.get("/admin/reconciliation/cases.csv").status_code in (403, 404)

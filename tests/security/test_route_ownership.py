@@ -386,7 +386,7 @@ def test_every_route_refuses_the_stranger(app, owned, stranger):
         ids = owner.get(audience, owner["patient"])
         url = _url(rule, ids) if has_ids else rule.rule
         if has_ids:
-            response = client.open(url, method=method, data={})
+            response = client.open(url, method=method, data={}, buffered=True)  # streams end here
         else:
             response = client.open(url, method=method, query_string=form, data=form)
         walked += 1

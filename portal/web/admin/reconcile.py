@@ -6,10 +6,12 @@ resolution is audited by the service."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.exports import ExportError
 from portal.reconcile import queries
 from portal.reconcile import resolve as resolving
 from portal.reconcile import run as runs
 from portal.web.admin import bp
+from portal.web.exporting import csv_download
 from portal.web.forms.reconcile import AcceptForm, BulkForm, RunForm
 from portal.web.htmx import render, render_form
 from portal.web.paging import page_args
@@ -85,6 +87,24 @@ def reconciliation_run():
     run = runs.request_run(current_user, form.first_day.data, form.last_day.data)
     flash(f"Run {run.id} started for {form.first_day.data} to {form.last_day.data}.", "success")
     return redirect(url_for("admin.reconciliation"), 303)
+
+
+@bp.get("/reconciliation/cases.csv")
+def reconciliation_cases_csv():
+    """The cases, filtered as the screen is (status, reason, kind), as CSV."""
+    return _csv("reconciliation-cases")
+
+
+@bp.get("/reconciliation/runs.csv")
+def reconciliation_runs_csv():
+    return _csv("reconciliation-runs")
+
+
+def _csv(name):
+    try:
+        return csv_download(name, request.args.to_dict())
+    except ExportError as exc:
+        return render("errors/422.html", status=422, message=exc.message)
 
 
 @bp.get("/reconciliation/runs/<int:run_id>")
