@@ -9,6 +9,7 @@ from flask_babel import get_locale, gettext
 
 from portal.domain import states
 from portal.domain.rates import format_inr
+from portal.domain.text import Text
 from portal.i18n import LANGUAGES
 from portal.web import filters
 from portal.web.forms.money import bps_to_text
@@ -36,6 +37,8 @@ def post_button(*args, **kwargs):
 def translate(message):
     """The catalogue's translation of ``message`` (itself when there is none). Unlike the
     templates' ``_()``, no %-formatting is applied, so any text is safe to pass."""
+    if isinstance(message, Text):
+        return gettext(message.template, **message.values)
     return gettext(str(message)) if message else message
 
 

@@ -58,6 +58,7 @@ from portal.domain import reschedule as rules
 from portal.domain.rates import allocate_pro_rata, apply_bps
 from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
+from portal.domain.text import Text
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
 from portal.i18n import N_
@@ -168,7 +169,7 @@ def check_slot(item, new_start):
     if any(c.subject.startswith("provider:") for c in taken):
         raise SlotUnavailable()
     if taken:
-        raise SlotUnavailable(visits.MSG_PATIENT_BUSY.format(name=item.visit.for_name))
+        raise SlotUnavailable(Text(visits.MSG_PATIENT_BUSY, name=item.visit.for_name))
     return end
 
 

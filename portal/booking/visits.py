@@ -26,13 +26,14 @@ from portal.config import policy, setting
 from portal.db import unit_of_work, utcnow
 from portal.domain import meetlinks, pricing, slots
 from portal.domain.states import BookingStatus, VisitStatus
+from portal.domain.text import Text
 from portal.extensions import db
 from portal.i18n import N_
 from portal.policies import store as policy_store
 
 MSG_SPECIALIZATION = N_("The service's specialization must be one of the provider's")
-MSG_NOT_OFFERED = "{name} does not offer this service at this clinic"
-MSG_PATIENT_BUSY = "{name} already has an appointment at that time"
+MSG_NOT_OFFERED = N_("%(name)s does not offer this service at this clinic")
+MSG_PATIENT_BUSY = N_("%(name)s already has an appointment at that time")
 MSG_ONE_PERSON = N_("A visit is for one person; start a new visit for someone else")
 MSG_VISIT_CLOSED = N_("This visit is already paid; items can no longer be changed")
 MSG_ONLY_UNPAID = N_("Only unpaid items can be removed")
@@ -110,7 +111,7 @@ def _check_providers(service, clinic, providers):
             or clinic.id not in {c.id for c in p.clinics}
             or not p.active
         ):
-            raise BookingError(MSG_NOT_OFFERED.format(name=p.display_name), field="provider_ids")
+            raise BookingError(Text(MSG_NOT_OFFERED, name=p.display_name), field="provider_ids")
     if not service.active or not clinic.active:
         raise BookingError("This service is not available at that clinic", field="service_id")
 
@@ -127,7 +128,7 @@ def _check_slot(service, clinic, providers, start_at, subjects, person_name, vis
     if any(c.subject.startswith("provider:") for c in taken):
         raise SlotUnavailable()
     if taken:
-        raise SlotUnavailable(MSG_PATIENT_BUSY.format(name=person_name))
+        raise SlotUnavailable(Text(MSG_PATIENT_BUSY, name=person_name))
     return end_at
 
 

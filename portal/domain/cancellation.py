@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from portal.domain.text import N_
+from portal.domain.text import N_, Text
 
 from .policy import DEFAULT_POLICY, Policy, RefundTier
 from .rates import allocate_pro_rata, apply_bps, format_inr
@@ -275,8 +275,8 @@ def gives_back_reschedule_fees(actor_kind: str) -> bool:
     return actor_kind in ("provider", "clinic")
 
 
-MSG_LATE_BOOKING = (
-    "This time is less than {hours} hours away: once paid, it cannot be cancelled or moved"
+MSG_LATE_BOOKING = N_(
+    "This time is less than %(hours)s hours away: once paid, it cannot be cancelled or moved"
     " online (the clinic can help)."
 )
 
@@ -289,4 +289,4 @@ def late_booking_notice(until_start: timedelta, policy: Policy = DEFAULT_POLICY)
     if can_cancel or can_move:
         return None
     hours = int(policy.reschedule_min_notice.total_seconds() // 3600)
-    return MSG_LATE_BOOKING.format(hours=hours)
+    return Text(MSG_LATE_BOOKING, hours=hours)

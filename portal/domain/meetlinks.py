@@ -11,14 +11,14 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from portal.domain.text import N_
+from portal.domain.text import N_, Text
 
 from .policy import DEFAULT_POLICY, Policy
 
 MAX_LENGTH = 2048
 MSG_INVALID = N_("Enter a valid meeting link")
 MSG_HTTPS = N_("Meeting links must use https")
-MSG_HOST = "Meeting links must be on an approved service ({domains})"
+MSG_HOST = N_("Meeting links must be on an approved service (%(domains)s)")
 
 # Printable ASCII without space, backslash, quotes or angle brackets: browsers "fix" a
 # backslash into a slash, which would make the host the browser visits differ from ours.
@@ -79,7 +79,7 @@ def validate_meet_link(
     domains = list(policy.allowed_meet_domains) + list(extra_domains)
     if not any(host_matches(host, d) for d in domains):
         raise MeetLinkError(
-            MSG_HOST.format(domains=", ".join(_normalise_domain(d) for d in domains))
+            Text(MSG_HOST, domains=", ".join(_normalise_domain(d) for d in domains))
         )
     return url
 

@@ -5,3 +5,14 @@ message translates it."""
 
 def N_(message):
     return message
+
+
+class Text(str):
+    """A message with values: reads as the English text (``template % values``), and keeps
+    the template and values so the page that shows it can say it in the reader's language
+    (the ``t`` filter looks the template up and fills in the same values)."""
+
+    def __new__(cls, template, **values):
+        text = super().__new__(cls, template % values)
+        text.template, text.values = template, values
+        return text

@@ -31,16 +31,18 @@ from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.rates import INDIA_TZ, allocate_pro_rata, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
+from portal.domain.text import Text
 from portal.domain.timezone import CLINIC_TIMEZONE
 from portal.extensions import db
+from portal.i18n import N_
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.payouts.common import INSTANT_JOB
 
 START_EARLY = timedelta(hours=1)
-MSG_TOO_EARLY = "Too early to start: this appointment begins at {start}."
-MSG_CANNOT = "This appointment is {status} and cannot be {verb}."
+MSG_TOO_EARLY = N_("Too early to start: this appointment begins at %(start)s.")
+MSG_CANNOT = N_("This appointment is %(status)s and cannot be %(verb)s.")
 
 
 def _lock_booking(booking_id):
@@ -74,7 +76,7 @@ def _move(booking, target, verb):
         BOOKING.move(booking, target)
     except InvalidTransition:
         raise BookingError(
-            MSG_CANNOT.format(status=str(booking.status).lower(), verb=verb), field="status"
+            Text(MSG_CANNOT, status=str(booking.status).lower(), verb=verb), field="status"
         ) from None
 
 
@@ -83,7 +85,7 @@ def start_booking(actor, booking_id, *, now=None):
     with unit_of_work():
         booking = _booking_for(actor, booking_id)
         if booking.status == BookingStatus.CONFIRMED and now < booking.start_at - START_EARLY:
-            raise BookingError(MSG_TOO_EARLY.format(start=_local(booking)), field="status")
+            raise BookingError(Text(MSG_TOO_EARLY, start=_local(booking)), field="status")
         before = booking.status
         _move(booking, BookingStatus.STARTED, "started")
         record(

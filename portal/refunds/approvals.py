@@ -13,6 +13,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import format_inr
 from portal.domain.states import APPROVAL, ApprovalStatus, BookingStatus
+from portal.domain.text import Text
 from portal.extensions import db
 from portal.refunds.common import (
     MSG_DECIDED,
@@ -107,7 +108,7 @@ def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, n
             raise CancellationError(MSG_FURTHER_NOT_CANCELLED, field="amount")
         if amount > item.refundable:
             left = format_inr(item.refundable)
-            raise CancellationError(MSG_FURTHER_TOO_MUCH.format(left=left), field="amount")
+            raise CancellationError(Text(MSG_FURTHER_TOO_MUCH, left=left), field="amount")
         if any(a.booking_id == item.id for a in pending_approvals()):
             raise CancellationError(MSG_FURTHER_PENDING, field="amount")
         approval = request_approval(

@@ -28,7 +28,7 @@ MSG_MODE = N_("Choose who the cancellation is for")
 MSG_PENALTY_PROVIDER = N_("Choose the provider who cancelled")
 MSG_FURTHER_NOT_CANCELLED = N_("A further refund is only for a cancelled appointment")
 MSG_FURTHER_AMOUNT = N_("Enter an amount above ₹0")
-MSG_FURTHER_TOO_MUCH = "Refund amount cannot exceed what is left to refund: {left}"
+MSG_FURTHER_TOO_MUCH = N_("Refund amount cannot exceed what is left to refund: %(left)s")
 MSG_FURTHER_PENDING = N_("A further refund for this appointment already awaits approval")
 
 GATEWAY_MINIMUM = 100  # Razorpay refunds at least ₹1; a smaller gateway part goes to the wallet

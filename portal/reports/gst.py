@@ -65,9 +65,11 @@ def _invoices(low, high, clinic_id):
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
             Clinic.gstin.label("gstin"),
-            sa.func.sum(item.taxable).label("taxable"),
-            sa.func.sum(sa.case((item.fee_taxed, 0), else_=item.fee)).label("exempt"),
-            sa.func.sum(item.gst).label("gst"),
+            sa.cast(sa.func.sum(item.taxable), sa.BigInteger).label("taxable"),
+            sa.cast(sa.func.sum(sa.case((item.fee_taxed, 0), else_=item.fee)), sa.BigInteger).label(
+                "exempt"
+            ),
+            sa.cast(sa.func.sum(item.gst), sa.BigInteger).label("gst"),
         )
         .select_from(txn)
         .join(visit, visit.id == sa.cast(txn.reference_id, sa.Integer))

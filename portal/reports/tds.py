@@ -57,9 +57,9 @@ def _quarter_query(f, quarter):
             Provider.display_name.label("provider"),
             Provider.pan.label("pan"),
             sa.func.max(Payout.tds_section).label("section"),
-            sa.func.sum(sign * Payout.gross).label("gross"),
-            sa.func.sum(sign * Payout.tds).label("tds"),
-            sa.func.sum(sign).label("payouts"),
+            sa.cast(sa.func.sum(sign * Payout.gross), sa.BigInteger).label("gross"),
+            sa.cast(sa.func.sum(sign * Payout.tds), sa.BigInteger).label("tds"),
+            sa.cast(sa.func.sum(sign), sa.BigInteger).label("payouts"),
         )
         .select_from(LedgerTransaction)
         .join(Payout, Payout.id == sa.cast(LedgerTransaction.reference_id, sa.Integer))

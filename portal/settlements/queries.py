@@ -43,8 +43,8 @@ def totals():
     return db.session.execute(
         sa.select(
             sa.func.count(),
-            sa.func.coalesce(sa.func.sum(Settlement.amount), 0),
-            sa.func.coalesce(sa.func.sum(Settlement.fees), 0),
-            sa.func.coalesce(sa.func.sum(Settlement.tax), 0),
+            sa.func.coalesce(sa.cast(sa.func.sum(Settlement.amount), sa.BigInteger), 0),
+            sa.func.coalesce(sa.cast(sa.func.sum(Settlement.fees), sa.BigInteger), 0),
+            sa.func.coalesce(sa.cast(sa.func.sum(Settlement.tax), sa.BigInteger), 0),
         )
     ).one()

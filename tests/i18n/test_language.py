@@ -2,6 +2,7 @@
 pages without English left in them."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,17 @@ def test_a_page_with_an_unwrapped_string_fails_the_check(app, client, login, wor
     assert untranslated(page, data=WORLD_DATA) == []
     found = untranslated(page.replace("</h1>", " Wallet</h1>", 1), data=WORLD_DATA)
     assert len(found) == 1 and found[0].endswith("Wallet")
+
+
+def test_a_message_with_values_reads_in_english_and_translates_with_them(app):
+    from flask_babel import force_locale
+
+    from portal.domain import cancellation
+    from portal.domain.policy import DEFAULT_POLICY
+    from portal.templating import translate
+
+    late = cancellation.late_booking_notice(timedelta(hours=1), DEFAULT_POLICY)
+    assert late.startswith("This time is less than ") and "hours away" in late
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(late)
+    assert "घंटे से कम दूर" in hindi and str(late.values["hours"]) in hindi

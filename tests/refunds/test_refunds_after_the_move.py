@@ -165,7 +165,7 @@ def test_further_refund_waits_for_a_second_admin(world, users, gateway, clock):
         (
             PAID - 29_713 + 1,
             "A long enough reason",
-            refunds_common.MSG_FURTHER_TOO_MUCH.format(left="₹232.37"),
+            refunds_common.MSG_FURTHER_TOO_MUCH % {"left": "₹232.37"},
         ),
         (100, "short", MSG_OVERRIDE_NOTE),
     ],

@@ -14,12 +14,13 @@ from flask_wtf import FlaskForm
 from wtforms.validators import Length
 
 from portal.accounts.service import CONTROL_CHARS
+from portal.domain.text import Text
 from portal.i18n import N_
 
 MAX_TEXT = 2000  # a field that names no Length of its own
 MAX_INT = 2**31 - 1
 ALLOWED_CONTROLS = {"\t", "\n", "\r"}
-MSG_TOO_LONG = "This is too long: at most {max} characters."
+MSG_TOO_LONG = N_("This is too long: at most %(max)s characters.")
 MSG_CONTROL = CONTROL_CHARS  # one wording for the accounts rule and every other form
 MSG_NUMBER = N_("That number is too large.")
 
@@ -50,9 +51,9 @@ def field_limit_error(field):
             isinstance(field.data, str)
         ):
             if len(text) > limit:
-                return MSG_TOO_LONG.format(max=limit)
+                return Text(MSG_TOO_LONG, max=limit)
         elif len(text) > MAX_TEXT:
-            return MSG_TOO_LONG.format(max=MAX_TEXT)
+            return Text(MSG_TOO_LONG, max=MAX_TEXT)
     values = field.data if isinstance(field.data, list | tuple) else [field.data]
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
