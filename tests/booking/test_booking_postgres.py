@@ -323,7 +323,9 @@ def test_claimers_of_one_slot_queue_on_an_advisory_lock(pg_app, pg_world, monkey
     try:
         with pg_app.app_context():
             waiting = sa.text(
+                # pg_locks is the whole cluster's; other test workers' databases lock too
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
             for _ in range(1000):
                 if db.session.scalar(waiting):

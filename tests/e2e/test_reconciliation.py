@@ -150,13 +150,12 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
     expect(row).to_have_count(1)
     row.locator("a").first.click()
     expect(page.locator("#recon-status")).to_have_text("discrepancy")
+    detail_url = page.url
     page.click("a:has-text('the case')")
     expect(page.locator("#case-status")).to_have_text("Discrepancy")
     page.click("button:has-text('Sync from the gateway')")
     expect(page.locator("#case-status")).to_have_text("Matched")
-    page.go_back()
-    page.go_back()
-    page.reload()
+    page.goto(detail_url)
     expect(page.locator("#recon-status")).to_have_text("matched")
     with app.app_context():
         assert db.session.get(Refund, refund_id).status == "PROCESSED"
