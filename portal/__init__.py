@@ -124,6 +124,9 @@ def create_app(test_config=None):
         from portal.gateway.sandbox.app import mount_sandbox
 
         mount_sandbox(app, prefix="/sandbox")
+    from portal.web.ops import Liveness
+
+    app.wsgi_app = Liveness(app.wsgi_app)
     proxies = app.config.get("TRUSTED_PROXIES") or 0
     if proxies:
         # Behind N load balancers/proxies: the client's address (the login limiter's key),

@@ -13,6 +13,21 @@ def test_healthz_answers_without_touching_the_database(client):
     assert statements == []
 
 
+def test_healthz_is_answered_before_the_application(app, client, monkeypatch):
+    """No request hook runs for a liveness poll (no session, limiter or log line), HEAD
+    works for load balancers that use it, and other methods reach the app, which has no such page."""
+    calls = []
+    monkeypatch.setattr(app, "before_request_funcs", {None: [lambda: calls.append(1)]})
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert calls == []
+    head = client.head("/healthz")
+    assert head.status_code == 200 and head.data == b""
+    assert client.post("/healthz").status_code == 404  # only GET and HEAD are liveness
+    assert calls  # the POST went through the application
+
+
 def test_healthz_stays_up_when_the_database_is_down(app, client, monkeypatch):
     monkeypatch.setattr(ops, "_database", lambda: {"ok": False, "error": "OperationalError"})
     assert client.get("/healthz").status_code == 200
