@@ -25,9 +25,9 @@ from tests.payouts.conftest import account, payable, payouts_of
 
 def _keys(prefix):
     return db.session.scalars(
-        sa.select(LedgerTransaction.idempotency_key).where(
-            LedgerTransaction.idempotency_key.like(prefix + "%")
-        )
+        sa.select(LedgerTransaction.idempotency_key)
+        .where(LedgerTransaction.idempotency_key.like(prefix + "%"))
+        .order_by(LedgerTransaction.id)  # the order they were posted in
     ).all()
 
 
