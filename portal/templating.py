@@ -4,8 +4,8 @@ Status enums are globals, so templates compare ``item.status == BookingStatus.CO
 and never a raw string; ``post_button`` (components/buttons.html) is a global so that
 every template and every htmx block can call it without importing it."""
 
-from flask import current_app
-from flask_babel import get_locale, gettext
+from flask import current_app, g
+from flask_babel import get_locale, get_translations, gettext
 
 from portal.domain import states
 from portal.domain.rates import format_inr
@@ -42,6 +42,23 @@ def translate(message):
     return gettext(str(message)) if message else message
 
 
+def _translations():
+    """Flask-Babel's translations for the locale in force, kept on its request context
+    until that locale changes (``force_locale`` and ``refresh`` replace the locale
+    object). Flask-Babel's own template callables look the domain, locale and cache up
+    for every ``_()``: 20–30 µs each, a tenth of a list page's time."""
+    ctx = g.get("_flask_babel")
+    if ctx is not None:
+        cached = getattr(ctx, "portal_translations", None)
+        if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
+            return cached[1]
+    translations = get_translations()
+    ctx = g.get("_flask_babel")
+    if ctx is not None:  # get_locale() above set babel_locale
+        ctx.portal_translations = (getattr(ctx, "babel_locale", None), translations)
+    return translations
+
+
 def current_language():
     return str(get_locale() or "en")
 
@@ -50,6 +67,13 @@ def init_app(app):
     from portal.config import policy
 
     env = app.jinja_env
+    env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+    )
     env.filters["inr"] = format_inr
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = translate

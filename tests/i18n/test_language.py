@@ -229,3 +229,19 @@ def test_a_message_with_values_reads_in_english_and_translates_with_them(app):
     with app.test_request_context(), force_locale("hi"):
         hindi = translate(late)
     assert "घंटे से कम दूर" in hindi and str(late.values["hours"]) in hindi
+
+
+def test_a_page_follows_a_forced_language_and_comes_back(app):
+    """The translations kept for a request follow ``force_locale`` (a notice rendered in
+    its recipient's language inside someone else's request) and return after it."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    def amount():
+        return render_template_string("{{ _('Amount') }}")
+
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert amount() == "Amount"
+        with force_locale("hi"):
+            assert amount() == "राशि"
+        assert amount() == "Amount"
