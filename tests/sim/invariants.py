@@ -262,12 +262,20 @@ def effects_once(sandbox):
 
 def clearing_backed_by_gateway(sandbox):
     """Money the ledger says came in through the gateway (debits to gateway clearing) never
-    exceeds what the gateway captured: no rupee is minted by an event or a callback."""
+    exceeds what the gateway captured: no rupee is minted by an event or a callback.
+    A settlement is not money coming in: a day whose refunds exceed its captures settles
+    negative (the gateway takes it back from the bank), a debit to clearing that only
+    returns what the refunds took out (``gateway_agrees`` checks settlements at rest)."""
     # Entry amounts are signed: debits positive (portal.ledger.service.debit).
     came_in = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code == chart.GATEWAY_CLEARING, LedgerEntry.amount > 0)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(
+            LedgerAccount.code == chart.GATEWAY_CLEARING,
+            LedgerEntry.amount > 0,
+            LedgerTransaction.kind != SETTLEMENT_KIND,
+        )
     )
     came_in = int(came_in)
     captured = sum(int(p["amount"]) for p in sandbox.store.payments.values() if p.get("captured"))

@@ -105,3 +105,27 @@ def test_a_signed_capture_the_gateway_never_made_mints_no_money(sim_app):
             sim._run(sim.redis.pop(0))
         db.session.expire_all()
         assert invariants.clearing_backed_by_gateway(sim.sandbox) == []
+
+
+def test_a_negative_settlement_is_not_money_coming_in(sim_app):
+    import sqlalchemy as sa
+
+    from portal.ledger import accounts as chart
+    from portal.ledger.check import SETTLEMENT_KIND
+    from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+    from tests.sim.harness import run_seed
+
+    sim = run_seed(sim_app, 121, steps=25)  # raises SimFailure on a broken invariant
+    with sim_app.app_context():
+        negative = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(LedgerEntry)
+            .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+            .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .where(
+                LedgerAccount.code == chart.GATEWAY_CLEARING,
+                LedgerTransaction.kind == SETTLEMENT_KIND,
+                LedgerEntry.amount > 0,
+            )
+        )
+    assert sim.log and negative == 1  # the history still holds its negative settlement
