@@ -5,11 +5,10 @@ and never a raw string; ``post_button`` (components/buttons.html) is a global so
 every template and every htmx block can call it without importing it."""
 
 from flask import current_app
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale
 
 from portal.domain import states
 from portal.domain.rates import format_inr
-from portal.domain.text import Text
 from portal.i18n import LANGUAGES
 from portal.web import filters
 from portal.web.forms.money import bps_to_text
@@ -34,14 +33,6 @@ def post_button(*args, **kwargs):
     return module.post_button(*args, **kwargs)
 
 
-def translate(message):
-    """The catalogue's translation of ``message`` (itself when there is none). Unlike the
-    templates' ``_()``, no %-formatting is applied, so any text is safe to pass."""
-    if isinstance(message, Text):
-        return gettext(message.template, **message.values)
-    return gettext(str(message)) if message else message
-
-
 def current_language():
     return str(get_locale() or "en")
 
@@ -52,7 +43,7 @@ def init_app(app):
     env = app.jinja_env
     env.filters["inr"] = format_inr
     # A message made elsewhere (a flash, a service's error) in the reader's language.
-    env.filters["t"] = translate
+    env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
     env.filters["percent_bps"] = bps_to_text
     env.filters["clinic_time"] = filters.clinic_time
