@@ -5,11 +5,10 @@ and never a raw string; ``post_button`` (components/buttons.html) is a global so
 every template and every htmx block can call it without importing it."""
 
 from flask import current_app, g
-from flask_babel import get_locale, get_translations, gettext
+from flask_babel import get_locale, get_translations
 
 from portal.domain import states
 from portal.domain.rates import format_inr
-from portal.domain.text import Text
 from portal.i18n import LANGUAGES
 from portal.web import filters
 from portal.web.forms.money import bps_to_text
@@ -32,14 +31,6 @@ def post_button(*args, **kwargs):
     """The ``post_button`` macro, loaded on first use (the template is cached)."""
     module = current_app.jinja_env.get_template("components/buttons.html").module
     return module.post_button(*args, **kwargs)
-
-
-def translate(message):
-    """The catalogue's translation of ``message`` (itself when there is none). Unlike the
-    templates' ``_()``, no %-formatting is applied, so any text is safe to pass."""
-    if isinstance(message, Text):
-        return gettext(message.template, **message.values)
-    return gettext(str(message)) if message else message
 
 
 def _translations():
@@ -76,7 +67,7 @@ def init_app(app):
     )
     env.filters["inr"] = format_inr
     # A message made elsewhere (a flash, a service's error) in the reader's language.
-    env.filters["t"] = translate
+    env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
     env.filters["percent_bps"] = bps_to_text
     env.filters["clinic_time"] = filters.clinic_time

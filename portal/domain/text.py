@@ -10,9 +10,32 @@ def N_(message):
 class Text(str):
     """A message with values: reads as the English text (``template % values``), and keeps
     the template and values so the page that shows it can say it in the reader's language
-    (the ``t`` filter looks the template up and fills in the same values)."""
+    (the ``t`` filter looks the template up and fills in the same values; a value that is
+    itself a ``Text``, a ``Label`` or a ``DateText`` is said in that language too)."""
 
     def __new__(cls, template, **values):
         text = super().__new__(cls, template % values)
         text.template, text.values = template, values
         return text
+
+
+class Label(Text):
+    """A catalogue label set inside a sentence, such as a status ("Partially cancelled"):
+    reads in lower case ("This appointment is partially cancelled …"); the ``t`` filter
+    looks the label up and lower-cases it alike (a no-op in Hindi)."""
+
+    def __new__(cls, label):
+        text = str.__new__(cls, label.lower())
+        text.template, text.values = label, {}
+        return text
+
+
+def status_label(status):
+    """``PARTIALLY_CANCELLED`` as the label the catalogue holds ("Partially cancelled"),
+    the same words as the pages' ``status_label`` filter."""
+    return Label(str(status).replace("_", " ").capitalize())
+
+
+class DateText(str):
+    """A date written by strftime in the C locale ("07 Dec 2026, 10:00"): the ``t`` filter
+    says its day and month names in the reader's language, as the pages' dates do."""

@@ -31,7 +31,7 @@ from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.rates import INDIA_TZ, allocate_pro_rata, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
-from portal.domain.text import Text
+from portal.domain.text import DateText, Text, status_label
 from portal.domain.timezone import CLINIC_TIMEZONE
 from portal.extensions import db
 from portal.i18n import N_
@@ -42,7 +42,10 @@ from portal.payouts.common import INSTANT_JOB
 
 START_EARLY = timedelta(hours=1)
 MSG_TOO_EARLY = N_("Too early to start: this appointment begins at %(start)s.")
-MSG_CANNOT = N_("This appointment is %(status)s and cannot be %(verb)s.")
+# One message per verb (a translation inflects the verb with the sentence); the status is
+# a Label, said in the reader's language by the page.
+MSG_CANNOT_START = N_("This appointment is %(status)s and cannot be started.")
+MSG_CANNOT_COMPLETE = N_("This appointment is %(status)s and cannot be completed.")
 
 
 def _lock_booking(booking_id):
@@ -71,12 +74,12 @@ def _booking_for(actor, booking_id):
     return booking
 
 
-def _move(booking, target, verb):
+def _move(booking, target, message):
     try:
         BOOKING.move(booking, target)
     except InvalidTransition:
         raise BookingError(
-            Text(MSG_CANNOT, status=str(booking.status).lower(), verb=verb), field="status"
+            Text(message, status=status_label(booking.status)), field="status"
         ) from None
 
 
@@ -87,7 +90,7 @@ def start_booking(actor, booking_id, *, now=None):
         if booking.status == BookingStatus.CONFIRMED and now < booking.start_at - START_EARLY:
             raise BookingError(Text(MSG_TOO_EARLY, start=_local(booking)), field="status")
         before = booking.status
-        _move(booking, BookingStatus.STARTED, "started")
+        _move(booking, BookingStatus.STARTED, MSG_CANNOT_START)
         record(
             actor,
             "booking.start",
@@ -135,7 +138,7 @@ def complete_booking(actor, booking_id, *, now=None):
     with unit_of_work():
         booking = _booking_for(actor, booking_id)
         before = booking.status
-        _move(booking, BookingStatus.COMPLETED, "completed")
+        _move(booking, BookingStatus.COMPLETED, MSG_CANNOT_COMPLETE)
         post_earning(booking)
         refresh_status(booking.visit)
         rows = earning_shares(booking)
@@ -164,7 +167,7 @@ def complete_booking(actor, booking_id, *, now=None):
 
 def _local(booking):
     zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or CLINIC_TIMEZONE)
-    return booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
+    return DateText(booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M"))
 
 
 # --- for the schedule page and the no-show sweep --------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext
@@ -16,7 +17,10 @@ from portal.db import utcnow
 from portal.domain.payouts import cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
+from portal.domain.text import DateText, Text
+from portal.domain.timezone import CLINIC_TIMEZONE
 from portal.extensions import db
+from portal.i18n import N_
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
@@ -68,7 +72,9 @@ def earnings(provider_id, limit=50):
 
 
 def penalties(provider_id, limit=50):
-    """Debits on the payable that are not payouts (cancellation penalties, adjustments)."""
+    """Debits on the payable that are not payouts (cancellation penalties, reschedule fees
+    given back), each described like a statement line: ``[StatementLine]`` (the change
+    negative; no running balance), newest first."""
     rows = db.session.execute(
         _payable_lines(provider_id)
         .where(
@@ -79,7 +85,7 @@ def penalties(provider_id, limit=50):
         .order_by(LedgerTransaction.id.desc())
         .limit(limit)
     ).all()
-    return [(t, -amount) for t, amount in rows]
+    return _described([(t, t.created_at, amount, None) for t, amount in rows])
 
 
 def _week_start(day):
@@ -200,26 +206,62 @@ def dashboard(provider):
 
 @dataclass(frozen=True)
 class StatementLine:
-    """One movement of the payable, said plainly: where the money came from or went."""
+    """One movement of the payable, said plainly: where the money came from or went.
+    ``what`` is a catalogue label and ``detail`` a ``Text`` (or ""): the page shows both
+    through the ``t`` filter, in the reader's language."""
 
     at: object
     what: str
     detail: str
     change: int  # paise; an earning is positive, a payout or penalty negative
-    balance: int  # the payable after this line
+    balance: int | None  # the payable after this line (None in the penalties list)
     booking_id: int | None = None
 
 
-def _booking_text(booking):
+# What each movement is called, and how its detail reads (docs/i18n.md). Descriptions come
+# from the transaction's kind and reference, never from its stored (English) memo.
+EARNING = N_("Earning")
+RESCHEDULE_FEE = N_("Reschedule fee")
+FEE_GIVEN_BACK = N_("Reschedule fee given back")
+PENALTY = N_("Cancellation penalty")
+PAYOUT = N_("Payout")
+PAYOUT_RETURNED = N_("Payout returned")
+OTHER = N_("Other change")
+MSG_EARNING = N_("%(booking)s (fee less commission)")
+MSG_RESCHEDULE_FEE = N_("Your share of the fee to move %(booking)s")
+MSG_FEE_GIVEN_BACK = N_("Your share of the fee to move %(booking)s, given back to the patient")
+MSG_PENALTY = N_("You cancelled %(booking)s")
+MSG_PAYOUT = N_("Payout #%(id)s: %(net)s to your bank")
+MSG_PAYOUT_TDS = N_("Payout #%(id)s: %(net)s to your bank + %(tds)s TDS (section %(section)s)")
+MSG_PAYOUT_RETURNED = N_("Payout #%(id)s did not reach your bank")
+MSG_BOOKING = N_("%(service)s for %(name)s, %(when)s")
+MSG_SOME_BOOKING = N_("an appointment")
+# The statement's own words for kinds it knows only by name (none post to the payable today).
+KIND_LABELS = {
+    "booking_completed": EARNING,
+    "reschedule_fee": RESCHEDULE_FEE,
+    "reschedule_fee_refund": FEE_GIVEN_BACK,
+    "provider_penalty": PENALTY,
+    "payout_initiated": PAYOUT,
+    "payout_failed": PAYOUT_RETURNED,
+    "payout_reversed": PAYOUT_RETURNED,
+}
+
+
+def _booking_text(booking, start=None):
+    """The appointment named as a ``Text``: service, patient and start (``start``, else
+    its own) in the clinic's time (the page's date format; its month name said in the
+    reader's language)."""
     if booking is None:
-        return "Appointment"
-    when = booking.start_at.astimezone(INDIA_TZ).strftime("%d %b %Y, %H:%M")
-    return f"{booking.service.name} for {booking.visit.for_name}, {when}"
+        return Text(MSG_SOME_BOOKING)
+    zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or CLINIC_TIMEZONE)
+    when = DateText((start or booking.start_at).astimezone(zone).strftime("%d %b %Y, %H:%M"))
+    return Text(MSG_BOOKING, service=booking.service.name, name=booking.visit.for_name, when=when)
 
 
 def _booking_in_memo(memo):
-    # Penalties name their booking in the memo ("… booking 17"); the cancellation row is
-    # the refunds capability's, which payouts does not read.
+    # Penalties name their booking in the memo ("… booking 17"), written by the refunds
+    # capability, whose cancellation row payouts does not read. Only the number is used.
     word = (memo or "").rsplit("booking ", 1)
     tail = word[1].split()[0] if len(word) == 2 and word[1] else ""
     return int(tail) if tail.isdigit() else None
@@ -232,8 +274,15 @@ def payable_statement_page(provider_id, *, after=None, before=None, per_page=30)
     page = account_history_page(
         chart.provider_payable(provider_id), after=after, before=before, per_page=per_page
     )
+    items = _described([(line, line.at, line.change, line.balance) for line in page.items])
+    return replace(page, items=items)
+
+
+def _described(rows):
+    """``[(movement, at, change, balance)]`` → ``[StatementLine]``; a movement has the
+    ledger transaction's kind, memo and reference."""
     refs = {"booking": set(), "reschedule": set(), "payout": set()}
-    for line in page.items:
+    for line, _at, _change, _balance in rows:
         if line.reference_type in refs and (line.reference_id or "").isdigit():
             refs[line.reference_type].add(int(line.reference_id))
         if line.kind == "provider_penalty" and _booking_in_memo(line.memo):
@@ -243,11 +292,11 @@ def payable_statement_page(provider_id, *, after=None, before=None, per_page=30)
     bookings = _by_id(IndividualBooking, refs["booking"])
     payouts_by_id = _by_id(m.Payout, refs["payout"])
     items = []
-    for line in page.items:
+    for line, at, change, balance in rows:
         ref = int(line.reference_id) if (line.reference_id or "").isdigit() else None
         what, detail, booking_id = _describe(line, ref, bookings, reschedules, payouts_by_id)
-        items.append(StatementLine(line.at, what, detail, line.change, line.balance, booking_id))
-    return replace(page, items=items)
+        items.append(StatementLine(at, what, detail, change, balance, booking_id))
+    return items
 
 
 def _by_id(model, ids):
@@ -260,29 +309,38 @@ def _describe(line, ref, bookings, reschedules, payouts_by_id):
     """(what, detail, booking id) for one payable movement."""
     kind = line.kind
     if kind == "booking_completed":
-        booking = bookings.get(ref)
-        return "Earning", f"{_booking_text(booking)} (fee less commission)", ref
-    if kind == "reschedule_fee":
+        return EARNING, Text(MSG_EARNING, booking=_booking_text(bookings.get(ref))), ref
+    if kind in ("reschedule_fee", "reschedule_fee_refund"):
         resched = reschedules.get(ref)
         booking = bookings.get(resched.booking_id) if resched else None
+        message = MSG_RESCHEDULE_FEE if kind == "reschedule_fee" else MSG_FEE_GIVEN_BACK
         return (
-            "Reschedule fee",
-            f"Your share of the fee to move {_booking_text(booking)}",
+            KIND_LABELS[kind],
+            # Named by the time it was moved from: its time now may have moved again.
+            Text(message, booking=_booking_text(booking, resched.old_start if resched else None)),
             booking.id if booking else None,
         )
     if kind == "provider_penalty":
         booking_id = _booking_in_memo(line.memo)
         return (
-            "Cancellation penalty",
-            f"You cancelled {_booking_text(bookings.get(booking_id))}",
+            PENALTY,
+            Text(MSG_PENALTY, booking=_booking_text(bookings.get(booking_id))),
             booking_id,
         )
     payout = payouts_by_id.get(ref)
     if kind == "payout_initiated" and payout is not None:
-        detail = f"Payout #{payout.id}: {format_inr(payout.net)} to your bank"
         if payout.tds:
-            detail += f" + {format_inr(payout.tds)} TDS ({payout.tds_section or '194J'})"
-        return "Payout", detail, None
+            detail = Text(
+                MSG_PAYOUT_TDS,
+                id=payout.id,
+                net=format_inr(payout.net),
+                tds=format_inr(payout.tds),
+                section=payout.tds_section or "194J",
+            )
+        else:
+            detail = Text(MSG_PAYOUT, id=payout.id, net=format_inr(payout.net))
+        return PAYOUT, detail, None
     if kind in ("payout_failed", "payout_reversed") and payout is not None:
-        return "Payout returned", f"Payout #{payout.id} did not reach your bank", None
-    return kind.replace("_", " ").capitalize(), line.memo or "", None
+        return PAYOUT_RETURNED, Text(MSG_PAYOUT_RETURNED, id=payout.id), None
+    # Never the stored memo: it is English, and not written for the doctor.
+    return KIND_LABELS.get(kind, OTHER), "", None

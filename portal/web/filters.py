@@ -23,6 +23,7 @@ from portal.domain.states import (
     RescheduleStatus,
     VisitStatus,
 )
+from portal.domain.text import DateText, Label, Text
 from portal.i18n import N_
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
@@ -100,6 +101,26 @@ def day_names(text):
     if not text or not _reading_hindi():
         return text
     return _NAME.sub(lambda m: _HINDI_NAMES[m.group(1)], text)
+
+
+def translate(message):
+    """The catalogue's translation of ``message`` (itself when there is none). Unlike the
+    templates' ``_()``, no %-formatting is applied, so any text is safe to pass. A ``Text``
+    is looked up by its template and filled with its values, each said in the reader's
+    language when it is itself a ``Text`` (a ``Label`` lower-cased) or a ``DateText``."""
+    if isinstance(message, Text):
+        values = {name: _value(value) for name, value in message.values.items()}
+        said = gettext(message.template, **values)
+        return said.lower() if isinstance(message, Label) else said
+    return gettext(str(message)) if message else message
+
+
+def _value(value):
+    if isinstance(value, Text):
+        return translate(value)
+    if isinstance(value, DateText):
+        return day_names(value)
+    return value
 
 
 def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):

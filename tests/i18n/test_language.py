@@ -222,7 +222,7 @@ def test_a_message_with_values_reads_in_english_and_translates_with_them(app):
 
     from portal.domain import cancellation
     from portal.domain.policy import DEFAULT_POLICY
-    from portal.templating import translate
+    from portal.web.filters import translate
 
     late = cancellation.late_booking_notice(timedelta(hours=1), DEFAULT_POLICY)
     assert late.startswith("This time is less than ") and "hours away" in late
@@ -245,3 +245,27 @@ def test_a_page_follows_a_forced_language_and_comes_back(app):
         with force_locale("hi"):
             assert amount() == "राशि"
         assert amount() == "Amount"
+
+
+def test_values_that_are_messages_are_said_in_the_readers_language_too(app):
+    """A status inside a sentence (Label), a date (DateText) and a message inside a message
+    (Text): English as they read, Hindi through the t filter."""
+    from flask_babel import force_locale
+
+    from portal.domain.text import DateText, Text, status_label
+    from portal.payouts.completion import MSG_CANNOT_START, MSG_TOO_EARLY
+    from portal.payouts.reports import MSG_BOOKING, MSG_PENALTY
+    from portal.web.filters import translate
+
+    refused = Text(MSG_CANNOT_START, status=status_label("PARTIALLY_CANCELLED"))
+    assert refused == "This appointment is partially cancelled and cannot be started."
+    early = Text(MSG_TOO_EARLY, start=DateText("07 Dec 2026, 10:00"))
+    booking = Text(MSG_BOOKING, service="Consultation", name="Aarav", when=DateText("07 Dec 2026"))
+    penalty = Text(MSG_PENALTY, booking=booking)
+    assert penalty == "You cancelled Consultation for Aarav, 07 Dec 2026"
+    with app.test_request_context():
+        assert translate(refused) == str(refused)  # English: the same words
+        with force_locale("hi"):
+            assert "“आंशिक रूप से रद्द”" in translate(refused)
+            assert "07 दिस॰ 2026, 10:00" in translate(early)
+            assert translate(penalty) == "आपने Aarav के लिए Consultation, 07 दिस॰ 2026 रद्द किया"

@@ -8,11 +8,11 @@ from html.parser import HTMLParser
 # Words that stay in Latin script in the Hindi interface on purpose (docs/i18n.md).
 KEPT = {
     "Clinic", "Portal", "GST", "GSTIN", "CGST", "SGST", "IGST", "UPI", "OTP", "PDF", "SMS",
-    "PAN", "IFSC", "TDS", "UTR", "NUL", "Razorpay", "RazorpayX", "WhatsApp", "English",
+    "PAN", "IFSC", "TDS", "UTR", "IMPS", "NEFT", "NUL", "Razorpay", "RazorpayX", "WhatsApp", "English",
     "ID", "IST", "AM", "PM", "am", "pm", "ICS", "CSV", "Google", "Meet", "Zoom", "Jitsi",
 }  # fmt: skip
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
-_VISIBLE_ATTRS = ("placeholder", "title", "aria-label", "alt")
+_VISIBLE_ATTRS = ("placeholder", "title", "aria-label", "alt", "hx-confirm")
 
 
 class _Text(HTMLParser):

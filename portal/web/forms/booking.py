@@ -51,8 +51,9 @@ def options(pairs):
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-def _required(what):
-    return DataRequired(message=f"Enter {what}.")
+def _required(message):
+    # Patient forms pass an _l message; the admin's forms (English pages) a plain one.
+    return DataRequired(message=message)
 
 
 def parse_start(text):
@@ -98,15 +99,15 @@ def person_value(dependent_id):
 class BookForm(PortalForm):
     """The patient's "hold this slot" step; the slot itself travels in hidden fields."""
 
-    provider = HiddenField(validators=[_required("a provider")])
-    service = HiddenField(validators=[_required("a service")])
-    clinic = HiddenField(validators=[_required("a clinic")])
-    start = HiddenField(validators=[_required("a start time")])
+    provider = HiddenField(validators=[_required(_l("Enter a provider."))])
+    service = HiddenField(validators=[_required(_l("Enter a service."))])
+    clinic = HiddenField(validators=[_required(_l("Enter a clinic."))])
+    start = HiddenField(validators=[_required(_l("Enter a start time."))])
     visit = HiddenField()
     person = SelectField(
         _l("Who is the visit for?"),
         choices=options([(SELF, _l("Me"))]),
-        validators=[_required("who the visit is for")],
+        validators=[_required(_l("Enter who the visit is for."))],
     )
     referral = SelectField(
         _l("Referred from an earlier visit"), choices=options([("", _l("No referral"))]), default=""
@@ -121,14 +122,14 @@ class OperatorItemForm(PortalForm):
     """An operator adds one service to a patient's visit: one provider, or several for a
     team appointment; the start is typed in the clinic's local time."""
 
-    service = SelectField("Service", coerce=int, validators=[_required("a service")])
+    service = SelectField("Service", coerce=int, validators=[_required("Enter a service.")])
     providers = SelectMultipleField(
         "Provider(s)",
         coerce=int,
         validators=[DataRequired(message="Choose a provider.")],
         description="Choose several for a team appointment.",
     )
-    clinic = SelectField("Clinic", coerce=int, validators=[_required("a clinic")])
+    clinic = SelectField("Clinic", coerce=int, validators=[_required("Enter a clinic.")])
     date = DateField("Date", validators=[DataRequired(message="Enter the date.")])
     time = TimeField(
         "Start time (clinic time)", validators=[DataRequired(message="Enter the start time.")]
@@ -136,7 +137,7 @@ class OperatorItemForm(PortalForm):
     person = SelectField(
         "For",
         choices=options([(SELF, "The patient")]),
-        validators=[_required("who the visit is for")],
+        validators=[_required("Enter who the visit is for.")],
     )
     referral = SelectField("Referred from", choices=options([("", _l("No referral"))]), default="")
     meet_link = StringField(
@@ -149,7 +150,7 @@ class OperatorItemForm(PortalForm):
 class CouponCodeForm(PortalForm):
     code = StringField(
         _l("Coupon code"),
-        validators=[_required("a coupon code"), Length(max=32)],
+        validators=[_required(_l("Enter a coupon code.")), Length(max=32)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters"},
     )
 
@@ -169,18 +170,22 @@ class PayForm(PortalForm):
 
 class DeskPaymentForm(PortalForm):
     receipt_no = StringField(
-        "Desk receipt number", validators=[_required("the receipt number"), Length(max=40)]
+        "Desk receipt number", validators=[_required("Enter the receipt number."), Length(max=40)]
     )
 
 
 class NewPatientForm(PortalForm):
-    name = StringField("Full name", validators=[_required("the patient's name"), Length(max=120)])
+    name = StringField(
+        "Full name", validators=[_required("Enter the patient's name."), Length(max=120)]
+    )
     email = StringField(
-        "Email", validators=[_required("the patient's email address")], render_kw={"type": "email"}
+        "Email",
+        validators=[_required("Enter the patient's email address.")],
+        render_kw={"type": "email"},
     )
     phone = StringField(
         "Mobile number",
-        validators=[_required("the patient's mobile number")],
+        validators=[_required("Enter the patient's mobile number.")],
         render_kw={"type": "tel", "placeholder": "98123 45678"},
     )
 
@@ -190,7 +195,9 @@ class CouponForm(PortalForm):
     the parsed integer is left in ``value_int`` (basis points or paise)."""
 
     code = StringField(
-        "Code", validators=[_required("a code"), Length(max=32)], render_kw={"autocomplete": "off"}
+        "Code",
+        validators=[_required("Enter a code."), Length(max=32)],
+        render_kw={"autocomplete": "off"},
     )
     description = StringField("Description", validators=[Optional(), Length(max=200)])
     kind = SelectField(
@@ -198,7 +205,7 @@ class CouponForm(PortalForm):
     )
     value = StringField(
         "Value",
-        validators=[_required("the discount")],
+        validators=[_required("Enter the discount.")],
         description="Percent: 1–100. Flat: rupees, e.g. 250 or 250.50.",
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )

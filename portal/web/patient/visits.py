@@ -29,7 +29,7 @@ from portal.i18n import N_
 from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
 from portal.web.errors import apply_booking_error
-from portal.web.filters import clinic_time
+from portal.web.filters import clinic_time, translate
 from portal.web.forms.booking import (
     FIELD_MAP,
     BookForm,
@@ -209,7 +209,7 @@ def _wallet_paise(form):
     paise = form.wallet.paise or 0
     available = booking_prices.wallet_balance(current_user.id)
     if paise > available:
-        form.wallet.errors = [f"Your wallet has {_inr(available)}."]
+        form.wallet.errors = [gettext("Your wallet has %(amount)s.", amount=_inr(available))]
         return None
     return paise
 
@@ -275,7 +275,7 @@ def remove_item(visit_id, item_id):
     try:
         booking_visits.remove_item(current_user, item.id)
     except BookingError as exc:
-        flash(exc.message, "error")
+        flash(translate(exc.message), "error")
     else:
         flash(gettext("%(name)s removed; its slot is free again.", name=name), "success")
     return _back_to_visit(visit)
@@ -311,7 +311,7 @@ def remove_coupon(visit_id):
     try:
         booking_visits.remove_coupon(current_user, visit.id)
     except BookingError as exc:
-        flash(exc.message, "error")
+        flash(translate(exc.message), "error")
     else:
         flash(N_("Coupon removed."), "success")
     return _back_to_visit(visit, request.form.get("wallet"))
@@ -420,6 +420,6 @@ def receipt(visit_id):
     try:
         receipt = booking_receipts.receipt(visit)
     except BookingError as exc:
-        flash(exc.message, "warning")
+        flash(translate(exc.message), "warning")
         return redirect(url_for("patient.visit", visit_id=visit.id), 303)
     return render(RECEIPT, visit=visit, receipt=receipt)

@@ -23,7 +23,10 @@ LABELS = {
     "reschedule_fee_refund": N_("Reschedule fee refunded (appointment cancelled by the clinic)"),
     "wallet_adjustment": N_("Adjustment by the clinic"),
     "adjustment": N_("Adjustment by the clinic"),
+    "desk_top_up": N_("Paid in at the clinic desk"),
 }
+# Any other kind (none credits a wallet today) is named plainly, never by its stored name.
+OTHER = N_("Other change")
 
 
 # Kinds whose ledger memo is written for the patient (an adjustment's public reason).
@@ -31,7 +34,7 @@ PUBLIC_MEMO_KINDS = frozenset({"wallet_adjustment"})
 
 
 def label(kind):
-    return LABELS.get(kind, kind.replace("_", " ").capitalize())
+    return LABELS.get(kind, OTHER)
 
 
 def public_note(line):

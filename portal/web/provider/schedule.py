@@ -15,6 +15,7 @@ from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import completion, queries
+from portal.web.filters import translate
 from portal.web.htmx import is_fragment_request, render
 from portal.web.paging import page_args
 from portal.web.provider import bp
@@ -76,7 +77,8 @@ def _act(action, booking_id, done_message):
             message=None if error else done_message,
             **_context(provider, now),
         )
-    flash(error or done_message, "error" if error else "success")
+    # Said now: a message with values (Text) reaches the next page as plain English text.
+    flash(translate(error) if error else done_message, "error" if error else "success")
     return redirect(url_for("provider.schedule"), 303)
 
 
