@@ -141,6 +141,20 @@ def ensure_account(code: str) -> LedgerAccount:
     return account
 
 
+def ensure_accounts(codes) -> dict[str, LedgerAccount]:
+    """``ensure_account`` for several codes: the existing ones in one query (a posting
+    names three or four accounts, which almost always exist)."""
+    codes = sorted(set(codes))
+    found = {
+        a.code: a
+        for a in db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code.in_(codes)))
+    }
+    for code in codes:
+        if code not in found:
+            found[code] = ensure_account(code)
+    return found
+
+
 def _lock(account_ids: list[int]) -> None:
     """Row locks on the accounts (PostgreSQL ``FOR UPDATE``; SQLite serialises writers
     anyway), taken in id order so two postings never deadlock."""
@@ -182,13 +196,8 @@ def post(
         if existing is not None:
             return _same_or_conflict(existing, kind, normalised)
     ref_type, ref_id = reference if reference is not None else (None, None)
-    accounts = {
-        code: ensure_account(code) for code in sorted({line.account_code for line in normalised})
-    }
     guarded = sorted(set(require_non_negative))
-    for code in guarded:
-        if code not in accounts:
-            accounts[code] = ensure_account(code)
+    accounts = ensure_accounts([line.account_code for line in normalised] + guarded)
     _lock(sorted(accounts[code].id for code in guarded))
 
     try:
