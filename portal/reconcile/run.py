@@ -290,10 +290,10 @@ def _write(run, plan: Plan):
     ]
     run.discrepancies = counts[ReconCaseStatus.DISCREPANCY] + unsettled_open
     run.new_discrepancies = len(flagged)
-    for item in flagged:
-        visit_id = item.ours.visit_id if item.ours else None
-        if visit_id:
-            visit = visits.get(visit_id) or lifecycle.lock_visit(visit_id)
+    # Each visit once, in id order (a day's unsettled captures share a few hundred visits).
+    for visit_id in sorted({i.ours.visit_id for i in flagged if i.ours and i.ours.visit_id}):
+        visit = visits.get(visit_id) or lifecycle.lock_visit(visit_id)
+        if visit is not None:
             lifecycle.needs_attention(visit, ATTENTION_RECONCILIATION)
     if flagged:
         _alert(run, flagged)
