@@ -5,7 +5,7 @@ record whose time fell just outside our window). A payment is ours at its captur
 (``paid_at``); a refund and a payout attempt at their creation. Plain column reads, no
 ORM objects: 100,000 rows cost one query and a few tens of megabytes."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 
@@ -112,17 +112,16 @@ _REF = {
 }
 
 
-def in_window(kind, start, end) -> dict[str, Side]:
-    """Our ``kind`` rows with a gateway id whose time is in [start, end)."""
+def in_window(kind, start, end) -> Iterator[Side]:
+    """Our ``kind`` rows with a gateway id whose time is in [start, end), streamed: one
+    side per reference (the gateway ids are unique columns)."""
     column = _TIME[kind]
-    found = {s.reference: s for s in _READERS[kind]([column >= start, column < end])}
+    yield from _READERS[kind]([column >= start, column < end])
     if kind == "payment":
         # A capture of the wrong amount keeps its row PENDING (no paid_at): by creation.
-        for side in _payments(
+        yield from _payments(
             [Payment.paid_at.is_(None), Payment.created_at >= start, Payment.created_at < end]
-        ):
-            found.setdefault(side.reference, side)
-    return found
+        )
 
 
 def by_reference(kind, references: Iterable[str]) -> dict[str, Side]:
