@@ -5,11 +5,13 @@ both have it): a second run over the same window, even one running at the same t
 updates the case instead of adding one. ``first_run_id`` and ``first_seen_at`` are kept
 from the first insert."""
 
+import json
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portal.db import UTCDateTime
 from portal.extensions import db
 from portal.reconcile.matching import Existing
 from portal.reconcile.models import ReconCase
@@ -78,13 +80,64 @@ def _insert(columns):
     return stmt.on_conflict_do_update(index_elements=["kind", "reference"], set_=changes)
 
 
+def _array_type(column):
+    """The PostgreSQL array a column's values travel in (JSON as text, cast per row)."""
+    if isinstance(column.type, UTCDateTime):
+        return "timestamptz[]"
+    if isinstance(column.type, sa.Integer):  # BigInteger too
+        return "bigint[]"
+    return "text[]"
+
+
+def _is_json(column):
+    return isinstance(column.type, sa.JSON)
+
+
+def _unnest_insert(columns):
+    """PostgreSQL: INSERT .. SELECT FROM unnest(one array per column) .. ON CONFLICT: one
+    statement and one parameter per column for a chunk of rows, where a multi-row VALUES
+    has one parameter per cell to bind (a third of the write's time for 100,000 cases)."""
+    table = ReconCase.__table__
+    names = [c.name for c in table.columns if c.name in columns]
+    arrays = ", ".join(f"CAST(:{n} AS {_array_type(table.c[n])})" for n in names)
+    picked = ", ".join(
+        f"u.{n}::json" if isinstance(table.c[n].type, sa.JSON) else f"u.{n}" for n in names
+    )
+    changes = [f"{n} = excluded.{n}" for n in UPDATED if n in columns]
+    # A row without the sides' detail (a matched case) clears what an earlier one kept.
+    changes += [f"{n} = NULL" for n in DETAIL if n not in columns]
+    return sa.text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {picked} "
+        f"FROM unnest({arrays}) AS u({', '.join(names)}) "
+        f"ON CONFLICT (kind, reference) DO UPDATE SET {', '.join(changes)}"
+    ), names
+
+
+def _arrays(names, group):
+    table = ReconCase.__table__
+    params = {}
+    for name in names:
+        values = [row[name] for row in group]
+        if _is_json(table.c[name]):
+            # None as JSON null, as the JSON column type writes it (none_as_null=False)
+            values = [json.dumps(v) for v in values]
+        params[name] = values
+    return params
+
+
 def upsert(rows: list[dict]):
     """Write ``rows`` (dicts with every column of UPDATED, the JSON ``DETAIL`` ones only
     when the case keeps them, plus kind, reference, first_run_id, first_seen_at)."""
     groups = {}
     for row in rows:
         groups.setdefault(frozenset(row), []).append(row)
+    postgres = db.session.get_bind().dialect.name == "postgresql"
     for columns, group in groups.items():
+        if postgres:
+            stmt, names = _unnest_insert(columns)
+            for i in range(0, len(group), CHUNK):
+                db.session.execute(stmt, _arrays(names, group[i : i + CHUNK]))
+            continue
         stmt = _insert(columns)
         for i in range(0, len(group), WRITE_CHUNK):
             db.session.execute(stmt, group[i : i + WRITE_CHUNK])

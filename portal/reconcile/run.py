@@ -16,14 +16,22 @@ Any failure (the gateway times out, answers garbage, the database refuses) rolls
 back and marks the run FAILED with the reason in a unit of work of its own: no case of a
 failed run is ever written.
 
-Performance (tests/load/bench_reconcile.py): our rows are read with plain column queries
-by indexed time, gateway items become slim ``Side`` records page by page, comparing is
-dict look-ups, stored cases are read in chunks and only changed ones are written, in bulk."""
+Performance (tests/load/bench_reconcile.py, docs/reconciliation.md): gateway items become
+slim ``Side`` records page by page; our rows, read with plain column queries by indexed
+time, are compared as they stream in, and a reference both sides agree on is kept as a
+``Matched`` (our side and the gateway's time and status), so a run never holds both
+sides of 100,000 records; stored cases are read in chunks and only changed ones are
+written, in bulk."""
 
+import heapq
+import itertools
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from operator import attrgetter
 
 from portal import events
 from portal.accounts.service import PermissionDenied
@@ -37,8 +45,15 @@ from portal.extensions import db
 from portal.jobs import enqueue
 from portal.reconcile import cases, ours, settled
 from portal.reconcile import source as gateway_source
-from portal.reconcile.matching import MATCHED, Outcome, Side, compare, moves_money, next_status
-from portal.reconcile.models import ReconRun
+from portal.reconcile.matching import (
+    MATCHED,
+    Outcome,
+    Side,
+    compare,
+    moves_money,
+    next_status,
+)
+from portal.reconcile.models import Reason, ReconRun
 from portal.reconcile.window import day_window
 
 log = logging.getLogger("portal.reconcile")
@@ -48,6 +63,7 @@ SCHEDULE, ADMIN = "schedule", "admin"
 # fall either side of the window's edge is compared, not reported missing.
 PAD = timedelta(minutes=15)
 ALERT_KIND = "RECONCILIATION_DISCREPANCY"
+AGREED = Outcome(MATCHED)
 
 
 @dataclass(slots=True)
@@ -60,12 +76,53 @@ class Item:
     duplicate: bool = False
 
 
+@dataclass(slots=True)
+class Matched:
+    """A reference both sides agree on, in little memory: our side, and of the gateway's
+    only what a case keeps (its amount and status are ours, or it would not match)."""
+
+    ours: Side
+    at: int
+    raw_status: str
+
+    def theirs(self) -> Side:
+        o = self.ours
+        return Side(
+            reference=o.reference,
+            amount=o.amount,
+            status=o.status,
+            final=True,
+            at=self.at,
+            raw_status=self.raw_status,
+        )
+
+
 @dataclass
 class Plan:
-    items: list[Item] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)  # every reference that did not match
+    matched: dict[str, list[Matched]] = field(default_factory=dict)  # by kind
     gateway_records: int = 0
     our_records: int = 0
     requests: int = 0
+
+    def add(self, kind, ref, theirs, ours, outcome, duplicate):
+        self.gateway_records += theirs is not None
+        self.our_records += ours is not None
+        if outcome.status == MATCHED:
+            at = ours.at if ours.at == theirs.at else theirs.at  # one int object when equal
+            self.matched.setdefault(kind, []).append(Matched(ours, at, theirs.raw_status))
+        else:
+            self.items.append(Item(kind, ref, theirs, ours, outcome, duplicate))
+
+    def in_order(self):
+        """Every reference as an ``Item``, by (kind, reference): the matched ones made
+        back one at a time, so the writer holds a chunk of them, not 100,000."""
+        for kind in sorted(set(self.matched) | {i.kind for i in self.items}):
+            matched = self.matched.get(kind, [])
+            matched.sort(key=attrgetter("ours.reference"))
+            made = (Item(kind, m.ours.reference, m.theirs(), m.ours, AGREED) for m in matched)
+            rest = sorted((i for i in self.items if i.kind == kind), key=attrgetter("reference"))
+            yield from heapq.merge(made, rest, key=attrgetter("reference"))
 
 
 JOB = "reconcile.run"
@@ -169,43 +226,56 @@ def compare_window(start, end, source) -> Plan:
     """Every reference of the window, compared (no writes)."""
     now = utcnow()
     plan = Plan()
-    lo, hi = int(start.timestamp()), int(end.timestamp())
     fetch_from = int((start - PAD).timestamp())
     # Not beyond now: a list read while records are added shifts its pages.
     fetch_to = min(int((end + PAD).timestamp()), int(now.timestamp())) - 1
-    tolerance = setting("RECON_TOLERANCE_SECONDS")
-    grace = setting("RECON_PENDING_GRACE_SECONDS")
+    judge = partial(
+        compare,
+        now=int(now.timestamp()),
+        tolerance=setting("RECON_TOLERANCE_SECONDS"),
+        grace=setting("RECON_PENDING_GRACE_SECONDS"),
+    )
     for kind in gateway_source.KINDS:
         listed = gateway_source.collect(source, kind, fetch_from, fetch_to)
         plan.requests += listed.requests
-        theirs = listed.sides
-        mine = ours.in_window(kind, start, end)
-        refs = set(mine) | {r for r, s in theirs.items() if lo <= s.at < hi}
-        missing = [r for r in refs if r not in mine]
-        if missing:
-            mine.update(ours.by_reference(kind, missing))
-        duplicates = set(listed.duplicates)
-        if kind == "payment":
-            unknown = [theirs[r] for r in refs if r not in mine and moves_money(theirs.get(r))]
-            if unknown:
-                by_order, paid_twice = ours.payments_by_order(unknown)
-                mine.update(by_order)
-                duplicates |= paid_twice
-        lost = [r for r in refs if r not in theirs]
-        if lost:
-            theirs.update(gateway_source.fetch_each(source, kind, lost))
-        for ref in refs:
-            t, o = theirs.get(ref), mine.get(ref)
-            if o is None and not moves_money(t):
-                continue  # an attempt that failed at the gateway moved nothing
-            outcome = compare(
-                o, t, now=int(now.timestamp()), tolerance=tolerance, grace=grace,
-                duplicate=ref in duplicates,
-            )  # fmt: skip
-            plan.items.append(Item(kind, ref, t, o, outcome, ref in duplicates))
-            plan.gateway_records += t is not None
-            plan.our_records += o is not None
+        _compare_kind(plan, kind, listed.sides, set(listed.duplicates), start, end, source, judge)
     return plan
+
+
+def _compare_kind(plan, kind, theirs, duplicates, start, end, source, judge):
+    """One kind's references into ``plan``; ``theirs`` (the gateway's sides by reference)
+    is emptied as ours stream in, so both sides of 100,000 records are never held."""
+    lo, hi = int(start.timestamp()), int(end.timestamp())
+
+    def add(ref, t, o):
+        if o is None and not moves_money(t):
+            return  # an attempt that failed at the gateway moved nothing
+        dup = ref in duplicates
+        plan.add(kind, ref, t, o, judge(o, t, duplicate=dup), dup)
+
+    lost = {}
+    for o in ours.in_window(kind, start, end):
+        t = theirs.pop(o.reference, None)
+        if t is None:
+            lost[o.reference] = o  # not listed: asked for by id below
+        else:
+            add(o.reference, t, o)
+    # The gateway's records in the window that we hold outside it, or not at all (a new
+    # dict: the emptied one keeps its size).
+    rest = {r: t for r, t in theirs.items() if lo <= t.at < hi}
+    theirs.clear()
+    mine = ours.by_reference(kind, rest) if rest else {}
+    if kind == "payment":
+        unknown = [t for r, t in rest.items() if r not in mine and moves_money(t)]
+        if unknown:
+            by_order, paid_twice = ours.payments_by_order(unknown)
+            mine.update(by_order)
+            duplicates |= paid_twice
+    fetched = gateway_source.fetch_each(source, kind, lost) if lost else {}
+    for ref, o in lost.items():
+        add(ref, fetched.get(ref), o)
+    for ref, t in rest.items():
+        add(ref, t, mine.get(ref))
 
 
 def recompare(item: Item, fresh: Side | None, now: int) -> Item:
@@ -242,7 +312,7 @@ def _fresh_ours(items):
 
 def _write(run, plan: Plan):
     now = utcnow()
-    unmatched = [i for i in plan.items if i.outcome.status != MATCHED]
+    unmatched = plan.items  # the matched ones are kept apart (Plan.matched)
     visits = {}
     for visit_id in sorted({i.ours.visit_id for i in unmatched if i.ours and i.ours.visit_id}):
         visits[visit_id] = lifecycle.lock_visit(visit_id)
@@ -255,14 +325,13 @@ def _write(run, plan: Plan):
             (i.kind, i.reference): recompare(i, fresh[(i.kind, i.reference)], int(now.timestamp()))
             for i in unmatched
         }
-        plan.items = [again.get((i.kind, i.reference), i) for i in plan.items]
+        plan.items = [again[(i.kind, i.reference)] for i in plan.items]
     counts = {s: 0 for s in ReconCaseStatus}
-    flagged = []
+    reasons, flag_visits = Counter(), set()
     # One order for every writer (two runs at once never wait on each other in a circle),
     # and chunks, so 100,000 cases never sit in memory as rows at once.
-    plan.items.sort(key=lambda i: (i.kind, i.reference))
-    for start in range(0, len(plan.items), cases.CHUNK):
-        chunk = plan.items[start : start + cases.CHUNK]
+    ordered = plan.in_order()
+    while chunk := list(itertools.islice(ordered, cases.CHUNK)):
         stored = {}
         for kind in {i.kind for i in chunk}:
             stored[kind] = cases.existing(kind, [i.reference for i in chunk if i.kind == kind])
@@ -276,7 +345,9 @@ def _write(run, plan: Plan):
             if target == ReconCaseStatus.DISCREPANCY and (
                 before is None or before.status != ReconCaseStatus.DISCREPANCY
             ):
-                flagged.append(item)
+                reasons[item.outcome.reason] += 1
+                if item.ours and item.ours.visit_id:
+                    flag_visits.add(item.ours.visit_id)
             rows.append(_row(run, item, target, now))
         cases.upsert(rows)
     run.gateway_records = plan.gateway_records
@@ -284,19 +355,19 @@ def _write(run, plan: Plan):
     run.matched = counts[ReconCaseStatus.MATCHED]
     run.pending = counts[ReconCaseStatus.PENDING]
     # Captures no settlement covers after the expected days (docs/reconciliation.md).
-    unsettled_open, unsettled_new = settled.check(run, now)
-    flagged += [
-        Item("settlement", ref, None, side, outcome) for ref, side, outcome in unsettled_new
-    ]
+    unsettled_open, unsettled_new, unsettled_visits = settled.check(run, now)
+    if unsettled_new:
+        reasons[Reason.NOT_SETTLED] += unsettled_new
+    flag_visits |= unsettled_visits
     run.discrepancies = counts[ReconCaseStatus.DISCREPANCY] + unsettled_open
-    run.new_discrepancies = len(flagged)
-    for item in flagged:
-        visit_id = item.ours.visit_id if item.ours else None
-        if visit_id:
-            visit = visits.get(visit_id) or lifecycle.lock_visit(visit_id)
+    run.new_discrepancies = sum(reasons.values())
+    # Each visit once, in id order (a day's unsettled captures share a few hundred visits).
+    for visit_id in sorted(flag_visits):
+        visit = visits.get(visit_id) or lifecycle.lock_visit(visit_id)
+        if visit is not None:
             lifecycle.needs_attention(visit, ATTENTION_RECONCILIATION)
-    if flagged:
-        _alert(run, flagged)
+    if reasons:
+        _alert(run, reasons)
 
 
 def _row(run, item, target, now):
@@ -317,16 +388,14 @@ def _row(run, item, target, now):
     }
 
 
-def _alert(run, flagged):
-    reasons = {}
-    for item in flagged:
-        reasons[item.outcome.reason] = reasons.get(item.outcome.reason, 0) + 1
+def _alert(run, reasons: Counter):
+    """One alert for the run's new discrepancies (``reasons``: how many of each)."""
     summary = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in sorted(reasons.items()))
     events.reconciliation_alert.send(
         "reconcile",
         severity="HIGH",
         kind=ALERT_KIND,
-        title=f"Reconciliation found {len(flagged)} new discrepancies",
+        title=f"Reconciliation found {sum(reasons.values())} new discrepancies",
         message=f"Run {run.id} ({run.window_start:%Y-%m-%d %H:%M} to "
         f"{run.window_end:%Y-%m-%d %H:%M} UTC): {summary}.",
         link=f"/admin/reconciliation/runs/{run.id}",

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from portal.domain.states import ReconCaseStatus
 from portal.extensions import db
 from portal.reconcile import cases
-from portal.reconcile.matching import Outcome, Side
+from portal.reconcile.matching import Side
 from portal.reconcile.models import Reason, ReconCase
 from portal.settlements.overdue import overdue_unsettled
 
@@ -31,10 +31,10 @@ def _side(unsettled):
 
 
 def check(run, now):
-    """Write the settlement cases for ``now`` (inside the run's unit of work). Returns
-    ``(open, new)``: how many are discrepancies now, and ``(reference, side, outcome)`` for
-    those that just became one (to flag their visits and alert)."""
-    overdue = {u.reference: u for u in overdue_unsettled(now)}
+    """Write the settlement cases for ``now`` (inside the run's unit of work), in chunks by
+    reference. Returns ``(open, new, visits)``: how many are discrepancies now, how many
+    just became one, and the visits of those (to flag them)."""
+    overdue = sorted({u.reference: u for u in overdue_unsettled(now)}.items())
     open_refs = set(
         db.session.scalars(
             sa.select(ReconCase.reference).where(
@@ -42,21 +42,30 @@ def check(run, now):
             )
         )
     )
-    known = cases.existing(KIND, set(overdue) | open_refs)
-    outcome = Outcome(ReconCaseStatus.DISCREPANCY, Reason.NOT_SETTLED)
-    rows, new = [], []
-    for ref, unsettled in sorted(overdue.items()):
-        before = known.get(ref)
-        if before and before.status in (ReconCaseStatus.RESOLVED, ReconCaseStatus.DISCREPANCY):
-            continue  # told already, or accepted by an admin
-        side = _side(unsettled)
-        rows.append(_row(run, ref, side, ReconCaseStatus.DISCREPANCY, now))
-        new.append((ref, side, outcome))
-    for ref in sorted(open_refs - set(overdue)):  # a settlement covers it now
-        rows.append(_row(run, ref, None, ReconCaseStatus.MATCHED, now, reason=None))
-    cases.upsert(rows)
-    still_open = sum(1 for ref in overdue if known.get(ref) is None or known[ref].status in OPEN)
-    return still_open, new
+    still_open, new, visits = 0, 0, set()
+    for i in range(0, len(overdue), cases.CHUNK):
+        chunk = overdue[i : i + cases.CHUNK]
+        known = cases.existing(KIND, [ref for ref, _u in chunk])
+        rows = []
+        for ref, unsettled in chunk:
+            open_refs.discard(ref)
+            before = known.get(ref)
+            still_open += before is None or before.status in OPEN
+            if before and before.status in (ReconCaseStatus.RESOLVED, ReconCaseStatus.DISCREPANCY):
+                continue  # told already, or accepted by an admin
+            rows.append(_row(run, ref, _side(unsettled), ReconCaseStatus.DISCREPANCY, now))
+            new += 1
+            if unsettled.visit_id:
+                visits.add(unsettled.visit_id)
+        cases.upsert(rows)
+    # What is left of the open cases: a settlement covers them now.
+    cases.upsert(
+        [
+            _row(run, ref, None, ReconCaseStatus.MATCHED, now, reason=None)
+            for ref in sorted(open_refs)
+        ]
+    )
+    return still_open, new, visits
 
 
 def _row(run, ref, side, status, now, reason=Reason.NOT_SETTLED):

@@ -20,7 +20,7 @@ from portal.payments.models import DESK, WALLET, Payment
 from .models import SettlementItem
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unsettled:
     reference: str  # the Razorpay payment id
     our_type: str  # "payment" or "reschedule"

@@ -10,9 +10,18 @@ Razorpay serves the same day's records over real HTTP in a process of its own (t
 API with from/to/count/skip, newest first, 100 a page, and 404-style answers for ids it
 does not have); this process runs the reconciliation through the real adapters (the
 official SDK) and samples its RSS every 20 ms. The day has 10 of each discrepancy per
-100,000 (amount altered, ours only, the gateway's only, time beyond 60 s), so the run
-writes every case once (the first run) and then only what changed (the second run).
-Prints a summary, no assertions (not collected by pytest)."""
+100,000 (amount altered, ours only, the gateway's only, time beyond 60 s, captured but
+never settled), so the run writes every case once (the first run) and then only what
+changed (the second run).
+
+The day is long past, so its captures are due for settlement: the seed stores Razorpay's
+settlement of the day (T+2, one settlement, a recon row per payment) as the settlement
+ingest would have, and every run's settlement check reads it. ``--unsettled`` leaves it
+out: the worst case of a settlement ingest that never ran, where every capture of the day
+is also a NOT_SETTLED case (twice the cases to write).
+
+The run's process builds its app without the test plugin (pytest and hypothesis are no
+part of a worker's memory). Prints a summary, no assertions (not collected by pytest)."""
 
 import argparse
 import json
@@ -65,6 +74,11 @@ def record(i, n):
     return ours, theirs
 
 
+def settled(i):
+    """Whether the gateway settled payment i, when it has it (not all: 5 is left out)."""
+    return i % 10_000 != 5
+
+
 # --- the stand-in gateway (a process of its own) ---------------------------------------------
 
 
@@ -108,11 +122,41 @@ def gateway_app(n):
 
 
 def serve_gateway(n, port_queue):
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    """Serve ``gateway_app`` over HTTP/1.1 with keep-alive, as Razorpay's API does (a
+    client reuses its connection page after page). Werkzeug's development server closes
+    every connection whatever its protocol version, which made each page a new TCP
+    connection and a new server thread: work no real client does against Razorpay."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    logging_quiet()
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive, as Razorpay's API
-    server = make_server("127.0.0.1", 0, gateway_app(n), threaded=True)
+    app = gateway_app(n)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # One write per answer, sent at once (an API server's TCP_NODELAY): headers and
+        # body in two small sends would wait on the client's delayed ACK, 40 ms a page.
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def do_GET(self):
+            path, _, query = self.path.partition("?")
+            answer = {}
+
+            def start_response(status, headers):
+                answer["status"], answer["headers"] = status, headers
+
+            body = b"".join(app({"PATH_INFO": path, "QUERY_STRING": query}, start_response))
+            code, _, reason = answer["status"].partition(" ")
+            self.send_response(int(code), reason)
+            for name, value in answer["headers"]:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     port_queue.put(server.server_port)
     server.serve_forever()
 
@@ -120,28 +164,38 @@ def serve_gateway(n, port_queue):
 # --- our side (a process of its own: its memory is not the run's) ----------------------------
 
 
-def build_app(database_url, *, fresh=False, **extra):
+def build_app(database_url, **extra):
+    """The app as the tests configure it (tests/plugin.py ``_test_config``), without
+    importing the plugin: the run's RSS is the engine's and the app's, not pytest's."""
     from portal import create_app
-    from tests.conftest import _test_config, create_schema, ensure_postgres_database
 
-    if database_url.startswith("postgres"):
-        ensure_postgres_database(database_url)
-    app = create_app(_test_config(database_url, SANDBOX_ENABLED=False, **extra))
-    if fresh:
-        create_schema(app)
-    return app
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "bench-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "JOBS_INLINE": True,
+        "JOBS_INLINE_THREAD": False,
+        "PERIODIC_INLINE": False,
+        "SERVER_NAME": None,
+        "SANDBOX_ENABLED": False,
+    }
+    return create_app({**config, **extra})
 
 
-def seed(database_url, n):
+def seed(database_url, n, unsettled=False):
     import sqlalchemy as sa
 
     from portal.accounts.models import User
     from portal.booking.models import MasterBooking
     from portal.extensions import db
     from portal.payments.models import Payment
-    from tests.conftest import empty_tables
+    from portal.settlements.models import Settlement, SettlementItem
+    from tests.conftest import create_schema, empty_tables, ensure_postgres_database
 
-    app = build_app(database_url, fresh=True)
+    if database_url.startswith("postgres"):
+        ensure_postgres_database(database_url)
+    app = build_app(database_url)
+    create_schema(app)
     with app.app_context():
         empty_tables(app)
         user = User(email="bench@example.com", name="Bench", role="patient", phone="+919812345678")
@@ -179,9 +233,50 @@ def seed(database_url, n):
                 rows = []
         if rows:
             db.session.execute(sa.insert(Payment), rows)
+        if not unsettled:
+            seed_settlement(db, Settlement, SettlementItem, n)
         db.session.commit()
         count = db.session.scalar(sa.select(sa.func.count()).select_from(Payment))
-    print(f"seeded {count:,} payments of ours", flush=True)
+        items = db.session.scalar(sa.select(sa.func.count()).select_from(SettlementItem))
+    print(f"seeded {count:,} payments of ours, {items:,} of them settled", flush=True)
+
+
+def seed_settlement(db, Settlement, SettlementItem, n):
+    """The day's one settlement (T+2) with a recon row per payment it covers."""
+    import sqlalchemy as sa
+
+    at = datetime.combine(DAY + timedelta(days=2), dtime(10), IST)
+    settlement = Settlement(
+        razorpay_settlement_id="setl_bench", status="processed", amount=0, settled_at=at
+    )
+    db.session.add(settlement)
+    db.session.flush()
+    rows, total = [], 0
+    for i in range(n):
+        _ours, theirs = record(i, n)
+        if theirs is None or not settled(i):
+            continue
+        fee = theirs["amount"] * 2 // 100  # 2 % (GST inside): the amount is what counts here
+        total += theirs["amount"] - fee
+        rows.append(
+            {
+                "settlement_id": settlement.id,
+                "entity_id": theirs["id"],
+                "entity_type": "payment",
+                "amount": theirs["amount"],
+                "fee": fee,
+                "tax": fee * 18 // 118,
+                "order_id": theirs["order_id"],
+                "method": "upi",
+                "created_at": datetime.fromtimestamp(theirs["created_at"], UTC),
+            }
+        )
+        if len(rows) == 10_000:
+            db.session.execute(sa.insert(SettlementItem), rows)
+            rows = []
+    if rows:
+        db.session.execute(sa.insert(SettlementItem), rows)
+    settlement.amount = total
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -263,10 +358,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument(
+        "--unsettled",
+        action="store_true",
+        help="store no settlement: every capture of the day is also a NOT_SETTLED case",
+    )
     args = parser.parse_args(argv)
     logging_quiet()
     ctx = multiprocessing.get_context("spawn")
-    seeding = ctx.Process(target=seed, args=(args.database_url, args.n))
+    seeding = ctx.Process(target=seed, args=(args.database_url, args.n, args.unsettled))
     clock = time.perf_counter()
     seeding.start()
     seeding.join()
@@ -282,7 +382,11 @@ def main(argv=None):
     finally:
         gateway.terminate()
     db = args.database_url.split("@")[-1]
-    print(f"\nreconcile {args.n:,} gateway payments against ours ({db}), one clinic day")
+    settlements = "no settlement stored" if args.unsettled else "the day's settlement stored"
+    print(
+        f"\nreconcile {args.n:,} gateway payments against ours ({db}), one clinic day, "
+        f"{settlements}"
+    )
     load = os.getloadavg()[0]
     for label, done, seconds, cpu, before, peak in results:
         print(
