@@ -9,6 +9,7 @@ the clause is built here and handed down)."""
 
 import sqlalchemy as sa
 from flask import abort, request
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
@@ -46,8 +47,15 @@ def recon_clause(status):
         return lambda column: sa.or_(column.is_(None), column.not_in(refs))
     chosen = refs.where(ReconCase.status == status)
     listed = list(db.session.scalars(chosen.limit(RECON_LIST_MAX + 1)))
+    if not listed:
+        return lambda column: sa.false()
     if len(listed) <= RECON_LIST_MAX:
-        return lambda column: column.in_(listed) if listed else sa.false()
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One array parameter, not one per reference: binding 2,000 parameters cost
+            # 60 ms a page against the query's 4 ms (the planner still hashes the array).
+            refs = sa.bindparam("recon_refs", listed, type_=ARRAY(sa.String), unique=True)
+            return lambda column: column == sa.any_(refs)
+        return lambda column: column.in_(listed)
     return lambda column: column.in_(chosen)
 
 
