@@ -84,8 +84,14 @@ def payment_captured(event):
     entity = event.entity("payment") or {}
     if not _captured(event, entity):
         return
-    if _payment_for(event, entity) is None:  # not ours: nothing to move, no need to ask
+    known = _payment_for(event, entity)
+    if known is None:  # not ours: nothing to move, no need to ask
         _unknown(event, entity)
+        return
+    if known.razorpay_payment_id == entity["id"] and known.captured_amount:
+        # Already captured and confirmed with the gateway (the signed return or an
+        # earlier event): a repeat moves nothing (payment_events.capture), so the
+        # gateway is not asked again. Most capture events are such repeats.
         return
     confirmed = _confirmed(event, entity)
     if confirmed is None:

@@ -116,6 +116,29 @@ def test_webhook_alone_confirms_and_the_callback_changes_nothing(world, users, g
     assert confirmations(visit_id) == 1
 
 
+def test_repeat_captures_of_a_confirmed_payment_do_not_ask_the_gateway(
+    app, world, users, gateway, monkeypatch
+):
+    """After the signed return confirmed the payment with the gateway, the capture events
+    that follow (payment.captured, order.paid) change nothing, so they are not fetched
+    again: most of the worker's webhook jobs are such repeats."""
+    from portal.gateway.payin import RazorpayPayIn
+
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    params = gateway.pay(result.payment.razorpay_order_id)
+    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    fetched = []
+    real = RazorpayPayIn.fetch_payment
+    monkeypatch.setattr(
+        RazorpayPayIn, "fetch_payment", lambda self, pid: fetched.append(pid) or real(self, pid)
+    )
+    gateway.deliver()  # authorized, captured, order.paid
+    assert fetched == []
+    assert fresh(visit_id).status == "CONFIRMED" and confirmations(visit_id) == 1
+
+
 def test_bad_signature_is_refused(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
