@@ -20,20 +20,22 @@ from portal.web.exporting import csv_download
 from portal.web.forms.transactions import TransactionFilterForm, unknown_keys
 from portal.web.htmx import render
 
+# (header, money_movements column, cell kind), in the file's order; the reconciliation
+# status comes last, from its own subquery.
 COLUMNS = (
-    "id",
-    "occurred_at",
-    "type",
-    "status",
-    "party_name",
-    "visit_number",
-    "amount",
-    "fee",
-    "platform_fee",
-    "gst",
-    "gateway_fee",
-    "net",
-    "reference",
+    ("Id", "id", number),
+    ("Time", "occurred_at", when),
+    ("Type", "type", text),
+    ("Status", "status", text),
+    ("Patient or provider", "party_name", text),
+    ("Visit", "visit_number", text),
+    ("Amount", "amount", money),
+    ("Fee", "fee", money),
+    ("Platform fee", "platform_fee", money),
+    ("GST", "gst", money),
+    ("Gateway fee", "gateway_fee", money),
+    ("Net", "net", money),
+    ("Gateway reference", "reference", text),
 )
 
 
@@ -67,7 +69,7 @@ def export(params):
     # Plain columns, not the entity: a year is a million rows, and rows straight from the
     # connection cost a quarter of ORM objects (portal.exports.spec.iter_batches).
     query = (
-        sa.select(*(getattr(M, name) for name in COLUMNS), sa.func.coalesce(recon, UNCHECKED))
+        sa.select(*(getattr(M, name) for _, name, _ in COLUMNS), sa.func.coalesce(recon, UNCHECKED))
         .where(*queries.conditions(f, recon_clause=clause))
         .order_by(M.occurred_at.desc(), M.id.desc())
     )
@@ -81,24 +83,11 @@ def export(params):
         ("Gateway fees", format_inr(s.gateway_fees, always_show_paise=True)),
         ("Net revenue", format_inr(s.net, always_show_paise=True)),
     ]
-    at = {name: i for i, name in enumerate(COLUMNS)}
     return ExportSpec(
         name="transactions",
         title="Transactions",
         columns=[
-            number("Id", itemgetter(at["id"])),
-            when("Time", itemgetter(at["occurred_at"])),
-            text("Type", itemgetter(at["type"])),
-            text("Status", itemgetter(at["status"])),
-            text("Patient or provider", itemgetter(at["party_name"])),
-            text("Visit", itemgetter(at["visit_number"])),
-            money("Amount", itemgetter(at["amount"])),
-            money("Fee", itemgetter(at["fee"])),
-            money("Platform fee", itemgetter(at["platform_fee"])),
-            money("GST", itemgetter(at["gst"])),
-            money("Gateway fee", itemgetter(at["gateway_fee"])),
-            money("Net", itemgetter(at["net"])),
-            text("Gateway reference", itemgetter(at["reference"])),
+            *(kind(header, itemgetter(i)) for i, (header, _, kind) in enumerate(COLUMNS)),
             text("Reconciliation", itemgetter(len(COLUMNS))),
         ],
         query=query,
