@@ -14,7 +14,7 @@ from portal.extensions import db
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_patient_journey import sandbox  # noqa: F401  (the fixture)
-from tests.web.booking.helpers import build_catalog
+from tests.web.booking.helpers import build_catalog, weekday_ahead
 
 pytestmark = pytest.mark.e2e
 
@@ -72,6 +72,12 @@ def test_admin_books_for_a_new_child_sends_the_link_patient_pays_list_shows_conf
     choose("clinic", w.clinic)
     assert "Platform fee" in page.locator("#picker").inner_text()
     choose("providers", w.doc1)
+    # A day far enough ahead that a payment link may live its full 24 hours: the free
+    # times start today, and today's first may be too close for a link (before 09:00 IST).
+    with page.expect_response(lambda r: f"/admin/visits/new/{w.parent.id}?" in r.url):
+        page.fill("input[name=day]", weekday_ahead(3).isoformat())
+        page.locator("input[name=day]").dispatch_event("change")  # what a date picker sends
+    page.wait_for_load_state("networkidle")
     page.wait_for_selector("input[name=slot]")
     first = page.locator("input[name=slot]").first
     chosen = first.get_attribute("value")
