@@ -479,14 +479,19 @@ def _instance_secret(instance_path, name="secret_key"):
     os.makedirs(instance_path, exist_ok=True)
     path = os.path.join(instance_path, name)
     if not os.path.exists(path):
-        # O_EXCL: two processes starting together keep one secret, and only we may read it.
+        # Written aside, then linked into place: the link fails if another process starting
+        # at the same moment got there first (one secret is kept), and the name never
+        # points at a file not yet written (a reader between create and write saw it empty).
+        partial = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(partial)
     with open(path) as fh:
         secret = fh.read().strip()
     if not secret:

@@ -116,3 +116,33 @@ def test_one_clinic_time_zone():
         str(p.relative_to(root)) for p in root.rglob("*.py") if '"Asia/Kolkata"' in p.read_text()
     )
     assert spelled == ["domain/timezone.py", "gateway/sandbox/common.py"], spelled
+
+
+def test_processes_starting_together_keep_one_whole_instance_secret(tmp_path, monkeypatch):
+    """Test workers (or gunicorn workers) starting on a fresh checkout at the same moment:
+    each reads the same complete secret, never an empty file between create and write.
+    Making the secret is slowed down so that the others arrive while it is made."""
+    import secrets
+    import threading
+    import time
+
+    from portal import config as cfg
+
+    real = secrets.token_hex
+    monkeypatch.setattr(cfg.secrets, "token_hex", lambda n: time.sleep(0.05) or real(n))
+    directory, found, errors = str(tmp_path), [], []
+    start = threading.Barrier(8)
+
+    def read():
+        start.wait()
+        try:
+            found.append(cfg._instance_secret(directory, "shared_secret"))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(found)) == 1 and len(found[0]) == 64
