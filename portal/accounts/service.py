@@ -259,6 +259,30 @@ def _unique_email():
 # --- registration and sign-in ----------------------------------------------------------
 
 
+def _create_user(data, *, role, password_hash=None):
+    """A new active account from cleaned ``data`` (inside ``_unique_email`` and a unit of
+    work); ValidationError({"email": EMAIL_TAKEN}) when the address has one."""
+    if _email_taken(data["email"]):
+        raise ValidationError({"email": EMAIL_TAKEN})
+    user = User(
+        name=data["name"],
+        email=data["email"],
+        phone=data.get("phone"),
+        role=role,
+        password_hash=password_hash,
+        active=True,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def _invite_link(user):
+    """(the invitation's set-a-password link, the days it lasts)."""
+    link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
+    return link, current_app.config.get(*_MAX_AGE[INVITE]) // 86400
+
+
 def register_patient(name, email, phone, password):
     """A patient account (signed up, or added by an admin). Returns the new (active) user;
     ValidationError({"email": EMAIL_TAKEN}) when the address has an account (an admin may
@@ -274,18 +298,7 @@ def register_patient(name, email, phone, password):
     # Hashed before looking the address up: a known address must not answer faster.
     password_hash = hash_password(data["password"])
     with _unique_email(), unit_of_work():
-        if _email_taken(data["email"]):
-            raise ValidationError({"email": EMAIL_TAKEN})
-        user = User(
-            name=data["name"],
-            email=data["email"],
-            phone=data["phone"],
-            role=PATIENT,
-            password_hash=password_hash,
-            active=True,
-        )
-        db.session.add(user)
-        db.session.flush()
+        user = _create_user(data, role=PATIENT, password_hash=password_hash)
         record(
             user, "user.register", "user", user.id, after={"email": user.email, "role": user.role}
         )
@@ -567,20 +580,8 @@ def add_patient(admin, name, email, phone):
         phone=(normalise_phone, phone),
     )
     with _unique_email(), unit_of_work():
-        if _email_taken(data["email"]):
-            raise ValidationError({"email": EMAIL_TAKEN})
-        user = User(
-            name=data["name"],
-            email=data["email"],
-            phone=data["phone"],
-            role=PATIENT,
-            password_hash=None,
-            active=True,
-        )
-        db.session.add(user)
-        db.session.flush()
-        link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
-        days = current_app.config.get(*_MAX_AGE[INVITE]) // 86400
+        user = _create_user(data, role=PATIENT)
+        link, days = _invite_link(user)
         events.patient_added.send(
             "accounts", user_id=user.id, added_by_id=admin.id, link=link, days=days
         )
@@ -615,20 +616,8 @@ def invite_user(email, name, role, invited_by, phone=None):
     if errors:
         raise ValidationError(errors)
     with _unique_email(), unit_of_work():
-        if _email_taken(data["email"]):
-            raise ValidationError({"email": EMAIL_TAKEN})
-        user = User(
-            email=data["email"],
-            name=data["name"],
-            phone=data.get("phone"),
-            role=role,
-            password_hash=None,
-            active=True,
-        )
-        db.session.add(user)
-        db.session.flush()
-        link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
-        days = current_app.config.get(*_MAX_AGE[INVITE]) // 86400
+        user = _create_user(data, role=role)
+        link, days = _invite_link(user)
         events.user_invited.send(
             "accounts", user_id=user.id, invited_by_id=invited_by.id, link=link, days=days
         )
