@@ -62,6 +62,19 @@ def start(actor, name, params, spec=None, rows_total=None):
         raise ExportDenied("Only administrators can export reports")
     spec = spec or build(name, params)
     with unit_of_work():
+        # A download link is a GET (no CSRF token): asking again for the same file while
+        # it is still being written gets that export, so a repeated or forged link cannot
+        # pile up jobs.
+        waiting = db.session.scalars(
+            sa.select(Export).where(
+                Export.requested_by_id == actor.id,
+                Export.name == name,
+                Export.status == ExportStatus.QUEUED,
+            )
+        )
+        for export in waiting:
+            if export.params == dict(params):
+                return export
         export = Export(
             name=name,
             params=dict(params),

@@ -280,3 +280,25 @@ def test_only_an_administrator_can_start_an_export(ctx, make_user):
     with pytest.raises(exports.ExportDenied):
         exports.start(patient, "audit", {})
     assert db.session.query(Export).count() == 0
+
+
+def test_asking_again_while_it_is_written_gets_the_same_export(ctx, make_user, monkeypatch):
+    """A download link is a GET without a CSRF token: repeating it (or a forged link)
+    while the file is still being written starts no second job."""
+    from portal.accounts.models import User
+    from portal.exports import service
+
+    queued = []
+    monkeypatch.setattr(service, "enqueue", lambda job, **kw: queued.append(kw["export_id"]))
+    admin = db.session.get(User, make_user("admin").id)
+    other = db.session.get(User, make_user("admin").id)
+    first = exports.start(admin, "audit", {"action": "test."})
+    again = exports.start(admin, "audit", {"action": "test."})
+    changed = exports.start(admin, "audit", {"action": "user."})
+    theirs = exports.start(other, "audit", {"action": "test."})
+    assert again.id == first.id
+    assert len({first.id, changed.id, theirs.id}) == 3
+    assert queued == [first.id, changed.id, theirs.id]
+    db.session.get(Export, first.id).status = ExportStatus.DONE
+    db.session.commit()
+    assert exports.start(admin, "audit", {"action": "test."}).id not in queued[:3]
