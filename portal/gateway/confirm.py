@@ -22,6 +22,12 @@ GATEWAY_MISMATCH = "GATEWAY_MISMATCH"
 CAPTURED = ("captured", "refunded")  # a refunded payment was captured first
 
 
+def was_captured(payment):
+    """Money came in: captured (refunded later counts), never an authorization the gateway
+    gave back uncaptured (Razorpay's auto-refund: status "refunded", ``captured`` false)."""
+    return payment.get("status") in CAPTURED and payment.get("captured", True) is not False
+
+
 class Unconfirmed(Exception):
     """The gateway's record does not confirm the event; ``str(exc)`` is the reason."""
 
@@ -61,7 +67,7 @@ def confirmed_payment(payin, entity, *, captured=True):
     entity = entity if isinstance(entity, dict) else {}
     found = _fetch(payin.fetch_payment, entity.get("id"), "payment")
     _check(entity, found, ("amount", "currency", "order_id"), f"payment {found['id']}")
-    if captured and found.get("status") not in CAPTURED:
+    if captured and not was_captured(found):
         raise Unconfirmed(f"payment {found['id']} is {found.get('status')!r} at the gateway")
     if found.get("currency", "INR") != "INR":
         raise Unconfirmed(f"payment {found['id']} is in {found.get('currency')!r}")

@@ -147,6 +147,8 @@ def gateway_side(kind, record) -> Side:
     known = _GATEWAY[kind].get(raw)
     if known is None:
         raise Garbage(f"{kind} {ref} has an unknown status {raw!r}"[:200])
+    if kind == "payment" and raw == "refunded" and record.get("captured") is False:
+        known = _GATEWAY[kind]["failed"]  # given back uncaptured: no money ever came in
     raw = _NAMES[raw]  # one shared string, not one per record
     order_id = record.get("order_id") if kind == "payment" else None
     return Side(

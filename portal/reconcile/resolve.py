@@ -30,6 +30,7 @@ from portal.gateway.confirm import (
     confirmed_payment,
     confirmed_payout,
     confirmed_refund,
+    was_captured,
 )
 from portal.gateway.errors import GatewayError
 from portal.payments import records
@@ -146,7 +147,7 @@ def _apply(kind, reference):
     """The gateway's record, fetched and applied through the webhook use cases."""
     if kind == "payment":
         found = confirmed_payment(get_payin(), {"id": reference}, captured=False)
-        if found.get("status") in ("captured", "refunded"):
+        if was_captured(found):
             payment = records.find_payment(
                 order_id=found.get("order_id"),
                 notes=found.get("notes"),

@@ -96,3 +96,28 @@ def test_only_changes_are_written_and_resolved_cases_stay():
 def test_the_case_machine_refuses_what_it_does_not_list():
     with pytest.raises(InvalidTransition):
         next_status(Existing(1, "matched", None, None, None), Outcome("resolved"), theirs(), ours())
+
+
+def test_an_authorization_given_back_uncaptured_is_no_money_in():
+    """Razorpay refunds an authorization nobody captured by itself: status "refunded"
+    with ``captured`` false. No money came in, so it is neither a capture to compare nor
+    one that a sync or a webhook may confirm; refunded after a capture still is one."""
+    from portal.gateway.confirm import Unconfirmed, confirmed_payment, was_captured
+
+    record = {"id": "pay_1", "amount": 50_000, "created_at": NOW, "order_id": "order_1"}
+    given_back = {**record, "status": "refunded", "captured": False}
+    refunded = {**record, "status": "refunded", "captured": True}
+    assert gateway_side("payment", given_back).status == "failed"
+    assert gateway_side("payment", refunded).status == "captured"
+    assert not was_captured(given_back) and was_captured(refunded)
+
+    class Payin:
+        def __init__(self, found):
+            self.found = found
+
+        def fetch_payment(self, payment_id):
+            return self.found
+
+    with pytest.raises(Unconfirmed):
+        confirmed_payment(Payin(given_back), record)
+    assert confirmed_payment(Payin(refunded), record)["id"] == "pay_1"
