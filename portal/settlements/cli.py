@@ -23,3 +23,5 @@ def fetch(days):
     except SettlementError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{result.new} new settlement(s) stored ({result.seen} listed by Razorpay)")
+    for settlement_id, why in result.refused:
+        click.echo(f"settlement {settlement_id} not stored: {why}", err=True)

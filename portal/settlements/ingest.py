@@ -16,6 +16,7 @@ is called before any transaction is opened, so no lock is held over the network.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +32,7 @@ from portal.gateway import get_payin
 from portal.gateway.errors import GatewayError
 from portal.ledger import accounts as chart
 from portal.ledger.check import SETTLEMENT_KIND
-from portal.ledger.service import post
+from portal.ledger.service import LedgerError, post
 
 from .models import Settlement, SettlementItem
 
@@ -47,10 +48,16 @@ class SettlementError(Exception):
         self.message = message
 
 
+log = logging.getLogger("portal.settlements")
+
+
 @dataclass
 class IngestResult:
     seen: int = 0
     stored: list[str] = field(default_factory=list)
+    # (settlement id, why) for one that could not be stored; the others still are, and the
+    # next run tries it again (nothing of it was written)
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def new(self):
@@ -136,8 +143,15 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
                 for r in _recon_rows(payin, day, cache)
                 if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
             ]
-            if _store(raw, settled_at, rows, actor):
-                result.stored.append(raw["id"])
+            try:
+                if _store(raw, settled_at, rows, actor):
+                    result.stored.append(raw["id"])
+            except (IntegrityError, LedgerError, KeyError, TypeError, ValueError) as exc:
+                # One malformed settlement (a recon row without its entity, one already
+                # stored under another settlement, nothing to post) must not hold up every
+                # later one: this loop goes oldest first, every day.
+                log.warning("settlement %s not stored: %r", raw["id"], exc)
+                result.refused.append((raw["id"], f"{type(exc).__name__}: {exc}"[:300]))
     except GatewayError as exc:
         raise SettlementError(f"Razorpay could not be read: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:

@@ -167,3 +167,26 @@ def test_the_commands_fetch_settlements_and_rebuild_the_read_table(app, paid, ga
         for m in db.session.scalars(sa.select(MoneyMovement))
     }
     assert after == before and len(after) >= 2
+
+
+def test_a_malformed_settlement_is_refused_alone_and_read_again_later(paid, gateway, monkeypatch):
+    """A recon row without its entity stops that settlement (nothing of it written, the
+    reason reported), not the run: the loop goes on, and the next run stores it."""
+    from portal.settlements import ingest as ingest_module
+
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    real = ingest_module._recon_rows
+
+    def without_entity(payin, day, cache):
+        return [{k: v for k, v in r.items() if k != "entity_id"} for r in real(payin, day, cache)]
+
+    monkeypatch.setattr(ingest_module, "_recon_rows", without_entity)
+    result = ingest()
+    assert result.stored == [] and [sid for sid, _ in result.refused] == [raw["id"]]
+    assert "KeyError" in result.refused[0][1]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Settlement)) == 0
+    assert not db.session.scalars(
+        sa.select(LedgerTransaction).where(LedgerTransaction.kind == SETTLEMENT_KIND)
+    ).all()
+    monkeypatch.setattr(ingest_module, "_recon_rows", real)
+    assert ingest().stored == [raw["id"]]

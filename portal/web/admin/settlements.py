@@ -41,6 +41,8 @@ def settlements_fetch():
             f"({result.seen} listed by Razorpay).",
             "success",
         )
+        for settlement_id, why in result.refused:
+            flash(f"Settlement {settlement_id} could not be stored: {why}", "error")
     return redirect(url_for("admin.settlements"), 303)
 
 
