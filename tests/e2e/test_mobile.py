@@ -169,7 +169,9 @@ def test_the_menu_opens_without_javascript_and_targets_are_44px(phone, history):
     assert top < 200, f"the first heading starts {top} px down"
     phone.click("label.menu-button")
     assert nav.is_visible()
-    for link in nav.locator("a, button").all():
+    links = nav.locator("a, button").all()
+    assert links
+    for link in links:
         box = link.bounding_box()
         assert box["height"] >= 44, (link.inner_text(), box)
 

@@ -78,7 +78,7 @@ def test_runs_concurrent_with_webhooks_end_with_every_case_correct(pg_app, pg_ga
         timeout=120,
     )
     assert results[0] == "finished" and results[1] == "finished", results
-    assert all(status == 200 for _id, status in results[2]), results[2]
+    assert results[2] and all(status == 200 for _id, status in results[2]), results[2]
 
     with pg_app.app_context():
         assert db.session.get(Refund, refund_id).status == "PROCESSED"
