@@ -46,6 +46,10 @@ MSG_AFTER = (
     "one first."
 )
 MSG_NOTHING = "Nothing changed: edit at least one value."
+MSG_WAITING = (
+    "Policy version {id} waits for a second administrator: approve or reject it before "
+    "making another change."
+)
 MSG_DECIDED = "This change has already been decided."
 MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
 MSG_REASON = "Say why the policy changes (at least {n} characters)."
@@ -122,19 +126,48 @@ def _latest_scheduled():
     )
 
 
+def editing_base(now=None):
+    """The policy a new change starts from: the latest approved version, even one not in
+    force yet. Starting from the one in force would carry its older values into the new
+    version and silently undo a scheduled change (its fees, say) without a second
+    administrator."""
+    latest = db.session.scalar(
+        sa.select(PolicyVersion)
+        .where(PolicyVersion.status == ApprovalStatus.APPROVED)
+        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return store.in_force(now or utcnow())[1]
+    return from_data(latest.values)
+
+
+def _waiting():
+    return db.session.scalar(
+        sa.select(PolicyVersion.id)
+        .where(PolicyVersion.status == ApprovalStatus.PENDING)
+        .order_by(PolicyVersion.id)
+        .limit(1)
+    )
+
+
 def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
-    """A new version: the one in force with ``changes`` (flat paths to values in the
-    domain's units, ``policy_data.flatten``). Returns the PolicyVersion (PENDING when it
-    needs a second administrator, else APPROVED). Raises :class:`PolicyError`."""
+    """A new version: the latest approved one (``editing_base``) with ``changes`` (flat
+    paths to values in the domain's units, ``policy_data.flatten``). Returns the
+    PolicyVersion (PENDING when it needs a second administrator, else APPROVED). Raises
+    :class:`PolicyError`."""
     _require_admin(admin)
     now = now or utcnow()
     reason = (reason or "").strip()
     with unit_of_work():
         ensure_first_version(admin)  # a savepoint: a refused edit leaves no seed either
-        _, base = store.in_force(now)
+        base = editing_base(now)
         before = to_data(base)
         after = unflatten(before, changes)
         errors = problems(after)
+        waiting = _waiting()
+        if waiting is not None:  # one change at a time: each is built on the last approved
+            errors["__all__"] = MSG_WAITING.format(id=waiting)
         diff = changed_paths(before, after)
         if not diff and not errors:
             errors["__all__"] = MSG_NOTHING

@@ -160,3 +160,39 @@ def test_an_approval_after_the_chosen_time_applies_from_the_approval(ctx, clock,
     assert db.session.get(PolicyVersion, version.id).effective_from == utcnow()
     # Between the chosen time and the approval the old rate was in force.
     assert store.in_force(chosen + timedelta(hours=1))[1].gst_bps == 1800
+
+
+def test_a_later_edit_starts_from_a_scheduled_change_and_never_undoes_it(ctx, clock, admins):
+    """A money change approved for tomorrow, then an edit of something else for the day
+    after: the edit carries tomorrow's fee (it starts from the latest approved version),
+    so it neither reverts it nor slips a money change past the second administrator."""
+    maker, checker = admins
+    now = utcnow()
+    fee = svc.propose(
+        maker,
+        {"patient_cancellation_tiers.1.refund_bps": 5_000},
+        effective_from=now + timedelta(days=1),
+        reason=REASON,
+    )
+    svc.approve(checker, fee.id)
+    assert pd.to_data(svc.editing_base())["patient_cancellation_tiers"][1]["refund_bps"] == 5_000
+    edit = svc.propose(
+        maker, {"note_min_length": 20}, effective_from=now + timedelta(days=2), reason=REASON
+    )
+    assert edit.status == "APPROVED" and not edit.needs_approval
+    clock.move_to(now + timedelta(days=3))
+    store.forget()
+    assert store.in_force()[0] == edit.id
+    assert policy().patient_cancellation_tiers[1].refund_bps == 5_000
+    assert policy().note_min_length == 20
+
+
+def test_no_second_change_while_one_waits_for_approval(ctx, clock, admins):
+    maker, checker = admins
+    waiting = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(checker, {"note_min_length": 20}, reason=REASON)
+    assert refused.value.errors["__all__"] == svc.MSG_WAITING.format(id=waiting.id)
+    db.session.rollback()
+    svc.reject(checker, waiting.id)
+    assert svc.propose(checker, {"note_min_length": 20}, reason=REASON).status == "APPROVED"

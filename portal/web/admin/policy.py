@@ -69,7 +69,7 @@ def _page(form, status=200):
 
 @bp.get("/policy")
 def policy_page():
-    return _page(form_for(to_data(store.policy_in_force())))
+    return _page(form_for(to_data(policy_service.editing_base())))
 
 
 @bp.post("/policy")
