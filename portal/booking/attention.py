@@ -21,7 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from portal.audit.service import record
+from portal.booking.access import require_admin
 from portal.booking.errors import BookingError, NotFound
+from portal.booking.lifecycle import lock_visit
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.config import policy
 from portal.db import UTCDateTime, unit_of_work, utcnow
@@ -155,9 +157,10 @@ def _note(note):
 
 def resolve_visit_flag(admin, visit_id, note):
     """Clear the visit-level flag; the reason and the note go to the audit log."""
+    require_admin(admin)
     note = _note(note)
     with unit_of_work():
-        visit = db.session.get(MasterBooking, visit_id)
+        visit = lock_visit(visit_id)  # two admins resolving at once: one wins, one is told
         if visit is None:
             raise NotFound("visit")
         reason = visit.attention
@@ -177,9 +180,13 @@ def resolve_visit_flag(admin, visit_id, note):
 
 def resolve_flag(admin, flag_id, note, *, visit_id=None):
     """Resolve one flag row (a no-show decision) with a note."""
+    require_admin(admin)
     note = _note(note)
     with unit_of_work():
-        flag = db.session.get(AttentionFlag, flag_id)
+        query = sa.select(AttentionFlag).where(AttentionFlag.id == flag_id)
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        flag = db.session.scalar(query.execution_options(populate_existing=True))
         if flag is None or (visit_id is not None and flag.visit_id != visit_id):
             raise NotFound("flag")
         if flag.resolved_at is not None:

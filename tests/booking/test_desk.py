@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from portal.audit.models import AuditEntry
 from portal.booking import attention, checkout, desk, lifecycle, links, visits
 from portal.booking.desk import NO_PAYMENT, VisitFilter, appointments_page
-from portal.booking.errors import BookingError
+from portal.booking.errors import BookingError, PermissionDenied
 from portal.booking.models import ATTENTION_PAYMENT_FAILED, ATTENTION_RECONCILIATION
 from portal.db import unit_of_work
 from portal.domain.next_action import Action
@@ -190,6 +190,9 @@ def test_a_reconciliation_discrepancy_needs_attention_and_is_resolved_with_a_not
     assert audit.actor_id == admin.id and audit.after["note"].startswith("Gateway fee")
     with pytest.raises(BookingError):
         attention.resolve_visit_flag(admin, v3, "again")
+    patient = users(world.patients[0])
+    with pytest.raises(PermissionDenied):  # the service refuses, not only the admin pages
+        attention.resolve_visit_flag(patient, v3, "a patient clears it")
 
 
 def test_a_no_show_needs_attention_until_decided_with_a_note(world, users, three, clock):
