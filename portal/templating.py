@@ -7,9 +7,10 @@ every template and every htmx block can call it without importing it."""
 from flask import current_app, g
 from flask_babel import get_locale, get_translations
 
-from portal.domain import states
+from portal.domain import schedule, states
 from portal.domain.rates import format_inr
 from portal.i18n import LANGUAGES
+from portal.refunds.previews import state_refusal
 from portal.web import filters
 from portal.web.forms.money import bps_to_text
 
@@ -77,6 +78,11 @@ def init_app(app):
     env.filters["late_booking_notice"] = filters.late_booking_notice
     env.filters["unix_clinic_time"] = filters.unix_clinic_time
     env.globals["policy"] = policy
+    # What a page offers follows the rules that will judge the click (one place each).
+    env.globals["may_cancel"] = lambda item: state_refusal(item) is None
+    env.globals["may_retry_payment"] = lambda attempts: schedule.may_retry_payment(
+        attempts, policy()
+    )
     env.globals["post_button"] = post_button
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["current_language"] = current_language

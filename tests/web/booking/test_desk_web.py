@@ -83,6 +83,7 @@ def test_admin_starts_and_completes_an_appointment(app, client, login, world):
     login(world.admin)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     assert 'data-next="COMPLETE"' in page and "/start" in page and "Book another" in page
+    assert f"/admin/bookings/{item_id}/cancel" in page  # confirmed: it may be cancelled
     early = client.post(f"/admin/visits/{visit_id}/items/{item_id}/start", data={})
     assert early.status_code == 303 and _item(app, item_id).status == "CONFIRMED"
     assert "start" in client.get(early.location).get_data(as_text=True).lower()
@@ -90,7 +91,10 @@ def test_admin_starts_and_completes_an_appointment(app, client, login, world):
         login(world.admin)
         started = client.post(f"/admin/visits/{visit_id}/items/{item_id}/start", data={})
         assert started.status_code == 303 and _item(app, item_id).status == "STARTED"
-        assert "/complete" in client.get(started.location).get_data(as_text=True)
+        started_page = client.get(started.location).get_data(as_text=True)
+        assert "/complete" in started_page
+        # Started: the cancellation rules refuse it, so the page offers no Cancel.
+        assert f"/admin/bookings/{item_id}/cancel\"" not in started_page
         done = client.post(f"/admin/visits/{visit_id}/items/{item_id}/complete", data={})
         assert done.status_code == 303 and _item(app, item_id).status == "COMPLETED"
     login(world.admin)
