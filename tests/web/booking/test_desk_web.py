@@ -94,7 +94,7 @@ def test_admin_starts_and_completes_an_appointment(app, client, login, world):
         started_page = client.get(started.location).get_data(as_text=True)
         assert "/complete" in started_page
         # Started: the cancellation rules refuse it, so the page offers no Cancel.
-        assert f"/admin/bookings/{item_id}/cancel\"" not in started_page
+        assert f'/admin/bookings/{item_id}/cancel"' not in started_page
         done = client.post(f"/admin/visits/{visit_id}/items/{item_id}/complete", data={})
         assert done.status_code == 303 and _item(app, item_id).status == "COMPLETED"
     login(world.admin)
