@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 import portal.booking.tasks  # noqa: F401  (jobs + webhook handlers; until create_app imports it)
 from portal.accounts.models import Dependent
@@ -61,7 +62,13 @@ def test_admin_books_for_a_new_child_sends_the_link_patient_pays_list_shows_conf
             return  # chosen already (a list of one is preselected): no new answer comes
         with page.expect_response(lambda r: f"/admin/visits/new/{w.parent.id}?" in r.url):
             page.select_option(f"select[name={name}]", value=str(value))
-        page.wait_for_load_state("networkidle")
+        settled()
+
+    def settled():
+        # networkidle is no help here: reached once after the page loaded, it returns at
+        # once; wait instead until htmx has no request in flight and has swapped the answer.
+        # (A locator, not wait_for_function: the page's CSP forbids eval.)
+        expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
 
     choose("service", w.lab)
     providers = page.locator("select[name=providers]").inner_text()
@@ -74,14 +81,17 @@ def test_admin_books_for_a_new_child_sends_the_link_patient_pays_list_shows_conf
     choose("providers", w.doc1)
     # A day far enough ahead that a payment link may live its full 24 hours: the free
     # times start today, and today's first may be too close for a link (before 09:00 IST).
+    # (fill sends the change a date picker sends; one answer comes back.)
+    day = weekday_ahead(3).isoformat()
     with page.expect_response(lambda r: f"/admin/visits/new/{w.parent.id}?" in r.url):
-        page.fill("input[name=day]", weekday_ahead(3).isoformat())
-        page.locator("input[name=day]").dispatch_event("change")  # what a date picker sends
-    page.wait_for_load_state("networkidle")
+        page.fill("input[name=day]", day)
+    settled()
+    assert page.locator("input[name=day]").input_value() == day
     page.wait_for_selector("input[name=slot]")
     first = page.locator("input[name=slot]").first
     chosen = first.get_attribute("value")
     first.check()
+    assert first.is_checked()
     page.click("text=Hold this slot")
     page.wait_for_url(re.compile(r"/admin/visits/\d+$"))
     visit_id = int(page.url.rstrip("/").split("/")[-1])
@@ -103,8 +113,8 @@ def test_admin_books_for_a_new_child_sends_the_link_patient_pays_list_shows_conf
         patient_page = patient_context.new_page()
         # The sandbox writes links on the URL it was mounted with; it is served here.
         patient_page.goto(live_server + urlsplit(link_url).path)
-        patient_page.click("button.pay")
-        patient_page.wait_for_load_state("networkidle")
+        with patient_page.expect_navigation():  # the form's POST, then its redirect
+            patient_page.click("button.pay")
     finally:
         patient_context.close()
     sandbox.deliver_pending(force=True)
