@@ -40,6 +40,10 @@ def _note(session, flush_context):
     touched = None
     for obj in list(session.new) + list(session.dirty):
         if type(obj) in PROJECTORS:
+            if obj not in session.new and not session.is_modified(obj, include_collections=False):
+                # Only a collection changed (a line on a payment's timeline, say): no
+                # column a projector reads from the record itself moved.
+                continue
             if touched is None:
                 touched = session.info.setdefault(_KEY, {})
             touched[id(obj)] = obj
