@@ -96,6 +96,27 @@ def savepoint(session):
     return session.begin_nested()
 
 
+def insert_ignore(model, values, index_elements):
+    """``INSERT … ON CONFLICT DO NOTHING`` for PostgreSQL and SQLite: insert one row unless
+    one with the same ``index_elements`` exists; returns the new id, or ``None`` when the
+    row was already there (or inserted concurrently). One statement, where a SAVEPOINT and
+    an IntegrityError take four (and releasing a savepoint fires the session's
+    ``after_commit`` event, which the outbox listens to)."""
+    table = model.__table__
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.flush()
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=index_elements)
+        .returning(table.c.id)
+    )
+    return db.session.execute(statement).scalar()
+
+
 @contextmanager
 def unit_of_work():
     """One use case, one transaction.

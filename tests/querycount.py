@@ -8,11 +8,12 @@ import sqlalchemy as sa
 @contextmanager
 def counted_queries():
     """Yields a list that collects every statement any engine runs inside the block
-    (savepoints and transaction control are not statements a page chose to run)."""
+    (savepoints and transaction control are not statements a page chose to run; SQLite's
+    explicit BEGIN, see ``portal.db.savepoint``, is one)."""
     statements = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")):
             statements.append(statement)
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", before)

@@ -16,10 +16,9 @@ import traceback
 from collections import defaultdict
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from portal import events
-from portal.db import savepoint, unit_of_work, utcnow
+from portal.db import insert_ignore, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.gateway.webhook_shapes import shape_problem
@@ -46,22 +45,22 @@ def record_event(source, event_id, payload):
         existing = _find(source, event_id)
         if existing is not None:
             return existing, False
-        row = WebhookEvent(
-            source=source,
-            event_id=event_id,
-            event_type=str(payload.get("event", ""))[:64],
-            payload=payload,
-            signature_ok=True,
-            event_created_at=_int(payload.get("created_at")),
+        row_id = insert_ignore(
+            WebhookEvent,
+            {
+                "source": source,
+                "event_id": event_id,
+                "event_type": str(payload.get("event", ""))[:64],
+                "payload": payload,
+                "signature_ok": True,
+                "event_created_at": _int(payload.get("created_at")),
+            },
+            ["source", "event_id"],
         )
-        try:
-            with savepoint(db.session):
-                db.session.add(row)
-                db.session.flush()
-        except IntegrityError:  # the same event arrived concurrently and won the insert
+        if row_id is None:  # the same event arrived concurrently and won the insert
             return _find(source, event_id), False
-        events.webhook_stored.send("gateway", row_id=row.id)
-        return row.id, True
+        events.webhook_stored.send("gateway", row_id=row_id)
+        return row_id, True
 
 
 def _find(source, event_id):
@@ -92,19 +91,16 @@ def process_webhook_event(row_id):
 
 
 def _process(row_id):
-    claimed = db.session.execute(
+    # Claim and read in one statement: the row comes back only to the one who marked it.
+    event = db.session.scalars(
         sa.update(WebhookEvent)
         .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
         .values(processed_at=utcnow(), attempts=WebhookEvent.attempts + 1, last_error=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed:
+        .returning(WebhookEvent)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    ).one_or_none()
+    if event is None:
         return False
-    event = db.session.execute(
-        sa.select(WebhookEvent)
-        .where(WebhookEvent.id == row_id)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
     problem = shape_problem(event.payload)
     if problem:
         # Stored before shapes were checked at the door: park it with the reason (an admin

@@ -8,10 +8,9 @@ from flask_babel import force_locale
 
 from portal.accounts.models import User
 from portal.config import setting
-from portal.db import unit_of_work, utcnow
+from portal.db import insert_ignore, unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
-from portal.notify.dbutil import insert_ignore
 from portal.notify.mail import absolute, queue_mail, render_mail
 from portal.notify.models import IN_APP, LOW, PRIORITIES, Delivery, DeliveryStatus, Notification
 

@@ -35,12 +35,11 @@ from flask_babel import lazy_gettext as _l
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
-from portal.db import utcnow
+from portal.db import insert_ignore, utcnow
 from portal.domain.schedule import reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify.center import notify_user
-from portal.notify.dbutil import insert_ignore
 from portal.notify.links import visit_path
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
 from portal.notify.wording import speaking_to, spoken_time

@@ -10,12 +10,11 @@ from portal import jobs
 from portal.booking import attention
 from portal.booking.attention import NO_SHOW, AttentionFlag
 from portal.booking.models import IndividualBooking
-from portal.db import utcnow
+from portal.db import insert_ignore, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify import alerts
-from portal.notify.dbutil import insert_ignore
 from portal.notify.links import visit_path
 from portal.notify.reminders import local_time, policy
 

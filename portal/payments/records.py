@@ -37,14 +37,17 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
 def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
     """One line of the payment's timeline; ``status`` is a ``PaymentStatus`` or an
     ``AttemptNote`` (what the event said)."""
+    # Set from the attempt's side: an unloaded ``payment.attempts`` is not read just to
+    # append to it (the backref queues the new line for when it is loaded).
     attempt = PaymentAttempt(
+        payment=payment,
         event=event,
         status=status,
         razorpay_payment_id=razorpay_payment_id,
         detail=detail,
         at=utcnow(),
     )
-    payment.attempts.append(attempt)
+    db.session.add(attempt)
     return attempt
 
 
