@@ -67,6 +67,9 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench:
 	test -x $(PY) || $(MAKE) install
+	@command -v wrk >/dev/null || { \
+	  echo "Installing Debian's wrk (the load client for the cheap endpoints)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; }
 	$(PY) -m tests.load.bench_http $(BENCH_ARGS)
 
 # The production process model on this machine (Procfile, run by honcho): gunicorn with 4

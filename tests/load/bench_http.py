@@ -13,7 +13,8 @@ the catalog, the patients and a busy calendar (``--busy`` confirmed bookings of 
 provider) and signs the patients in as a browser does (CSRF tokens read from the pages).
 Then, with ``--clients`` threads (httpx), it drives:
 
-- ``/healthz`` and the bare view;
+- ``/healthz`` and the bare view, then both again under ``wrk`` (a C client: one Python
+  process cannot send as many requests as gunicorn answers for these);
 - free times of one provider from one day (the find page's htmx answer, 7 days), on an
   empty calendar and on the busy one (every slot of the 7 days taken);
 - the full patient flow (find, free times, book page, hold, visit, pay, sandbox checkout
@@ -31,9 +32,12 @@ Prints figures, asserts nothing (not collected: the name does not start with ``t
 import argparse
 import math
 import os
+import re
 import resource
+import shutil
 import signal
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -369,6 +373,31 @@ def phase(report, stack, name, title, clients, seconds, work, per=None, tier="we
     return recorder
 
 
+def wrk_phase(report, name, url, clients, seconds):
+    """The same endpoint under wrk (Debian's C load generator, `make bench` installs it):
+    one Python client process saturates near 1,300 requests/s on this machine, below
+    what gunicorn serves for a constant answer, so the cheap endpoints are measured with a
+    client that costs far less per request. Skipped, with a note, where wrk is missing."""
+    if shutil.which("wrk") is None:
+        print(f"\n== {name} under wrk: skipped (no wrk on PATH; `make bench` installs it) ==")
+        return
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)$", done.stdout, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    print(
+        f"\n== {name} under wrk ({clients} connections, {seconds:g} s) ==\n"
+        f"  {rate:.0f} requests/s; p50 {latency.get('50')}, p99 {latency.get('99')};"
+        f" non-2xx: {errors.group(1) if errors else 0}"
+    )
+    report.figure(f"{name} wrk requests/s", rate)
+
+
 # --- one run ----------------------------------------------------------------------------
 
 
@@ -454,6 +483,11 @@ def _run(args, stack, report, engine, redis):
         probe_s,
         probe(None, "/healthz", "healthz"),
     )
+    for name, url in (
+        ("bare", stack.bare_url + "/bare"),
+        ("healthz", stack.portal_url + "/healthz"),
+    ):
+        wrk_phase(report, name, url, args.clients, probe_s)
     for label, provider in (("empty", world.empty), ("busy", world.busy)):
         params = {
             "clinic": world.clinic,
