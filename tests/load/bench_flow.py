@@ -29,7 +29,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from datetime import timedelta
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -114,9 +114,7 @@ def book_once(app, client, sandbox, form, where=False):
     {step: (statements, CPU s without the sandbox, sandbox CPU s)}. ``form``: the book
     form's fields (provider, service, clinic, start; person, visit, referral)."""
     out = {}
-    answer, *out["hold"] = _measure(
-        app, sandbox, lambda: client.post("/me/book", data=form), where
-    )
+    answer, *out["hold"] = _measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
     assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
     visit_path = urlsplit(answer.location).path
     answer, *out["pay"] = _measure(

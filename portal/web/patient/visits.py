@@ -161,6 +161,7 @@ def hold_slot():
         return _book_page(form, slot)
     dependent_id = dependent_id_of(form.person.data)
     visit = _open_visit(dependent_id)
+    name = slot["service"].name  # read now: the hold's commit expires every loaded row
     try:
         item = booking_visits.add_item(
             current_user,
@@ -181,7 +182,7 @@ def hold_slot():
     flash(
         gettext(
             "%(name)s is held for you for %(minutes)s minutes. Pay to confirm it.",
-            name=slot["service"].name,
+            name=name,
             minutes=int(lifecycle.hold_lifetime().total_seconds() // 60),
         ),
         "success",
