@@ -38,13 +38,14 @@ def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
     """One line of the payment's timeline; ``status`` is a ``PaymentStatus`` or an
     ``AttemptNote`` (what the event said)."""
     attempt = PaymentAttempt(
+        payment=payment,  # joins payment.attempts without loading it (a write needs no read)
         event=event,
         status=status,
         razorpay_payment_id=razorpay_payment_id,
         detail=detail,
         at=utcnow(),
     )
-    payment.attempts.append(attempt)
+    db.session.add(attempt)
     return attempt
 
 
