@@ -54,6 +54,7 @@ def paying(actor, visit_id):
     its own, then the payment in another, read the visit, its items and the actor twice."""
     with unit_of_work() as session:
         visit = visit_for(actor, visit_id)
+        lifecycle.load_items(visit)
         ready_for_payment(visit)
         if not lifecycle.is_hold_stale(visit):
             yield visit, session

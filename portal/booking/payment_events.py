@@ -52,6 +52,7 @@ def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhoo
     with unit_of_work():
         visit = lifecycle.lock_visit(payment.master_id)
         _read_payments(visit)
+        lifecycle.load_items(visit)
         if _seen(visit, razorpay_payment_id):
             return visit
         if payment.status == PaymentStatus.PENDING and amount != payment.amount:
