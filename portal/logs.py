@@ -6,7 +6,8 @@ import sys
 import time
 import uuid
 
-from flask import g, request
+import sqlalchemy as sa
+from flask import g, request, session
 from flask_login import current_user
 
 log = logging.getLogger("portal.events")
@@ -58,7 +59,17 @@ def init_app(app):
 
 def _user_id():
     try:
-        return current_user.get_id() if current_user and not current_user.is_anonymous else None
+        if not current_user or current_user.is_anonymous:
+            return None
+        user = current_user._get_current_object()
+        state = sa.inspect(user, raiseerr=False)
+        if state is not None and state.identity and {"id", "session_version"} & state.unloaded:
+            # A use case's commit expired the user: the session holds the same id text
+            # (load_user checked it), so the row is not read again for a log line.
+            held = session.get("_user_id") or ""
+            if held.partition(":")[0] == str(state.identity[0]):
+                return held
+        return user.get_id()
     except Exception:  # noqa: BLE001 (a broken session: the line is still worth writing)
         return None
 

@@ -5,6 +5,7 @@ Each use case is one unit of work. A broken rule raises ``BookingError``; a paym
 cannot be verified or started raises ``PaymentError``."""
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from portal.audit.service import record
@@ -45,25 +46,21 @@ def ready_for_payment(visit):
         raise BookingError(MSG_EMPTY)
 
 
-def check_hold(actor, visit_id):
-    """Before paying: a hold whose time passed is expired in a unit of work of its own
-    (kept, so the slots are free at once), then the caller hears why."""
-    with unit_of_work():
+@contextmanager
+def paying(actor, visit_id):
+    """One unit of work on the locked visit, ready for a payment (the body's). A hold
+    whose time passed is expired instead and committed (the slots are free at once), then
+    the caller hears why. One transaction and one lock where a check in a unit of work of
+    its own, then the payment in another, read the visit, its items and the actor twice."""
+    with unit_of_work() as session:
         visit = visit_for(actor, visit_id)
+        lifecycle.load_items(visit)
         ready_for_payment(visit)
         if not lifecycle.is_hold_stale(visit):
+            yield visit, session
             return
         lifecycle.expire(visit, actor=actor)
     raise BookingError(MSG_HOLD_EXPIRED)
-
-
-def payable_visit(actor, visit_id):
-    """The locked visit, ready for a payment (inside the caller's unit of work)."""
-    visit = visit_for(actor, visit_id)
-    ready_for_payment(visit)
-    if lifecycle.is_hold_stale(visit):  # went stale just now: the next try expires it
-        raise BookingError(MSG_HOLD_EXPIRED)
-    return visit
 
 
 @dataclass
@@ -104,9 +101,7 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
     attempts exist; a different ``wallet_paise`` abandons the old order for a new one."""
     if not callback_url:
         raise ValueError("checkout needs the callback_url Razorpay returns to")
-    check_hold(actor, visit_id)
-    with unit_of_work() as session:
-        visit = payable_visit(actor, visit_id)
+    with paying(actor, visit_id) as (visit, session):
         pending = visit.pending_payment
         if (
             pending is not None
@@ -274,9 +269,7 @@ def record_desk_payment(admin, visit_id, receipt_no):
     receipt_no = " ".join((receipt_no or "").split())
     if not receipt_no:
         raise BookingError(MSG_RECEIPT_NO, field="receipt_no")
-    check_hold(admin, visit_id)
-    with unit_of_work() as session:
-        visit = payable_visit(admin, visit_id)
+    with paying(admin, visit_id) as (visit, session):
         lifecycle.abandon_checkout(visit, "paid at the desk", admin)
         q, _ = prices.fix_price(visit, 0)
         payment = None

@@ -114,8 +114,16 @@ def add_claims(booking, subjects):
     """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
     lock_subjects(subjects)
     for subject in subjects:
-        booking.claims.append(
-            SlotClaim(subject=subject, start_at=booking.start_at, end_at=booking.end_at, live=True)
+        # booking= joins booking.claims without loading it (the lock's query above has
+        # flushed a new booking, whose claims a load would read back empty).
+        db.session.add(
+            SlotClaim(
+                booking=booking,
+                subject=subject,
+                start_at=booking.start_at,
+                end_at=booking.end_at,
+                live=True,
+            )
         )
     flush_claims()
 

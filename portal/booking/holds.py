@@ -63,12 +63,16 @@ def release_stale_hold(claim, now=None):
 
 
 def clear_stale_holds(subjects, start, end, keep_visit_id=None):
-    """Holds whose time ran out but the sweep has not reached yet must not block anyone."""
+    """Holds whose time ran out but the sweep has not reached yet must not block anyone.
+    Returns the live claims still in the way (``claims.conflicts`` after the clearing:
+    a released claim is the same object, now not live, so it is not read again)."""
     now = utcnow()
-    for claim in claims.conflicts(subjects, start, end):
+    found = claims.conflicts(subjects, start, end)
+    for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
             release_stale_hold(claim, now)
             continue
         visit = claim.booking.visit
         if visit.id != keep_visit_id and lifecycle.is_hold_stale(visit, now):
             lifecycle.expire_if_stale(visit.id, now)
+    return [claim for claim in found if claim.live]

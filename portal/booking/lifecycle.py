@@ -8,11 +8,18 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import events, jobs
 from portal.audit.service import record
 from portal.booking import claims, coupons, postings
-from portal.booking.models import OPEN_VISIT_STATUSES, InvoiceCounter, MasterBooking
+from portal.booking.models import (
+    OPEN_VISIT_STATUSES,
+    IndividualBooking,
+    InvoiceCounter,
+    MasterBooking,
+)
 from portal.config import setting
 from portal.db import utcnow
 from portal.domain import rates
@@ -53,6 +60,22 @@ def lock_visit(visit_id):
     if claims.is_postgres():
         query = query.with_for_update()
     return db.session.scalar(query)
+
+
+def load_items(visit):
+    """The visit's items without their providers, for money work (paying, a capture),
+    which never reads them: the relationship's eager (selectin) load of them costs a
+    query each time. Anything that does read them later gets them lazily."""
+    if "items" not in sa.inspect(visit).unloaded:
+        return visit.items
+    rows = db.session.scalars(
+        sa.select(IndividualBooking)
+        .where(IndividualBooking.master_id == visit.id)
+        .order_by(IndividualBooking.start_at, IndividualBooking.id)
+        .options(lazyload(IndividualBooking.providers))
+    ).all()
+    set_committed_value(visit, "items", rows)
+    return rows
 
 
 def derive_status(visit):

@@ -23,7 +23,7 @@ from portal.accounts.models import ADMIN, User
 from portal.audit.service import record
 from portal.booking import lifecycle, prices
 from portal.booking.access import get, require_admin
-from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, check_hold, payable_visit
+from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, paying
 from portal.booking.errors import BookingError, PaymentError
 from portal.booking.models import ATTENTION_LINK_EXPIRED
 from portal.config import policy
@@ -50,9 +50,7 @@ def create_payment_link(admin, visit_id):
     − 2 h), at least 15 min ahead (else BookingError: take the payment at the desk). The
     hold lasts until the link expires."""
     require_admin(admin)
-    check_hold(admin, visit_id)
-    with unit_of_work() as session:
-        visit = payable_visit(admin, visit_id)
+    with paying(admin, visit_id) as (visit, session):
         now = utcnow()
         expiry = schedule.payment_link_expiry(now, visit.first_start, policy())
         if expiry is None:

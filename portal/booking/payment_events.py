@@ -8,6 +8,9 @@ payment id already recorded on any payment of the visit means "seen it": nothing
 changes and nothing is posted again. ``razorpay_payment_id`` is unique in the database
 and the confirmation posting has an idempotency key, as a second and third line."""
 
+import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
+
 from portal.audit.service import record
 from portal.booking import claims, lifecycle, postings
 from portal.booking.errors import BookingError
@@ -31,11 +34,25 @@ def _seen(visit, razorpay_payment_id):
     return any(p.razorpay_payment_id == razorpay_payment_id for p in visit.payments)
 
 
+def _read_payments(visit):
+    """The visit's payments read again now that it is locked (a concurrent event may have
+    moved one): one query, which refreshes the payment being handled too (it is one of
+    them) where a refresh of it and a load of the collection took two."""
+    rows = db.session.scalars(
+        sa.select(Payment)
+        .where(Payment.master_id == visit.id)
+        .order_by(Payment.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    set_committed_value(visit, "payments", rows)
+
+
 def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhook"):
     """A gateway payment of ``amount`` paise was captured for ``payment``. Returns the visit."""
     with unit_of_work():
         visit = lifecycle.lock_visit(payment.master_id)
-        db.session.refresh(payment)
+        _read_payments(visit)
+        lifecycle.load_items(visit)
         if _seen(visit, razorpay_payment_id):
             return visit
         if payment.status == PaymentStatus.PENDING and amount != payment.amount:

@@ -7,6 +7,8 @@ else's, raises ``NotFound``; a role that may not act raises ``PermissionDenied``
 
 from datetime import timedelta
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking import claims, coupons, holds, lifecycle, prices
@@ -21,7 +23,7 @@ from portal.booking.models import (
     provider_subject,
 )
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
-from portal.catalog.slots import check_booking_slot
+from portal.catalog.slots import check_booking_slot, offer_fit
 from portal.config import policy, setting
 from portal.db import unit_of_work, utcnow
 from portal.domain import meetlinks, pricing, slots
@@ -103,28 +105,29 @@ def _check_referral(referral_id, service, patient_id, dependent_id, start_at):
 
 
 def _check_providers(service, clinic, providers):
+    """Returns ``offer_fit``'s answer (the slot check reads it too)."""
+    fit = offer_fit(providers, service, clinic)
     for p in providers:
-        if service.specialization_id not in {s.id for s in p.specializations}:
+        has_specialization, offers_here = fit[p.id]
+        if not has_specialization:
             raise BookingError(MSG_SPECIALIZATION, field="provider_ids")
-        if (
-            service.id not in {s.id for s in p.services}
-            or clinic.id not in {c.id for c in p.clinics}
-            or not p.active
-        ):
+        if not offers_here or not p.active:
             raise BookingError(Text(MSG_NOT_OFFERED, name=p.display_name), field="provider_ids")
     if not service.active or not clinic.active:
         raise BookingError("This service is not available at that clinic", field="service_id")
+    return fit
 
 
-def _check_slot(service, clinic, providers, start_at, subjects, person_name, visit_id):
+def _check_slot(service, clinic, providers, start_at, subjects, person_name, visit_id, fit):
     end_at = start_at + timedelta(minutes=service.duration_minutes)
-    holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=visit_id)
-    messages = check_booking_slot(providers, service, clinic, start_at)
+    # The claims in the way once stale holds are cleared (the pre-check only makes the
+    # common refusal friendly; the claims' constraint and lock decide, claims.py).
+    taken = holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=visit_id)
+    messages = check_booking_slot(providers, service, clinic, start_at, fit=fit)
     if messages:
         if messages[0] == slots.MSG_TAKEN:
             raise SlotUnavailable()
         raise BookingError(messages[0], field="start_at")
-    taken = claims.conflicts(subjects, start_at, end_at)
     if any(c.subject.startswith("provider:") for c in taken):
         raise SlotUnavailable()
     if taken:
@@ -167,7 +170,7 @@ def add_item(
         if not ids:
             raise BookingError("Choose a provider", field="provider_ids")
         providers = [get(Provider, pid, "provider") for pid in ids]
-        _check_providers(service, clinic, providers)
+        fit = _check_providers(service, clinic, providers)
         link = _check_meet_link(actor, service, meet_link)
         _check_referral(referral_id, service, patient_id, dependent_id, start_at)
         person = patient_subject(patient_id, dependent_id)
@@ -180,14 +183,20 @@ def add_item(
             subjects,
             dependent.name if dependent else patient.name,
             visit.id if visit else None,
+            fit,
         )
+        hold_until = utcnow() + lifecycle.hold_lifetime()
         if visit is None:
+            # Written with its hold and empty collections: nothing to update or load later.
             visit = MasterBooking(
                 patient_id=patient_id,
                 dependent_id=dependent_id,
                 created_by_id=actor.id,
                 status=VisitStatus.DRAFT,
                 channel=DESK_CHANNEL if role(actor) == ADMIN else ONLINE_CHANNEL,
+                hold_expires_at=hold_until,
+                items=[],
+                payments=[],
             )
             db.session.add(visit)
             db.session.flush()
@@ -215,10 +224,15 @@ def add_item(
         item.providers = providers
         visit.items.append(item)
         claims.add_claims(item, subjects)
-        visit.hold_expires_at = utcnow() + lifecycle.hold_lifetime()
+        visit.hold_expires_at = hold_until
         prices.refresh_discount(visit)
         lifecycle.refresh_status(visit)
         record(actor, "booking.hold", "visit", visit.id, after=_snapshot(item))
+        ids = item.id, visit.id
+    # The commit expired the item; its ids are known, so the caller reads them without
+    # loading the row (and its providers) again.
+    set_committed_value(item, "id", ids[0])
+    set_committed_value(item, "master_id", ids[1])
     return item
 
 

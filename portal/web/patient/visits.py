@@ -161,6 +161,7 @@ def hold_slot():
         return _book_page(form, slot)
     dependent_id = dependent_id_of(form.person.data)
     visit = _open_visit(dependent_id)
+    name = slot["service"].name  # read now: the hold's commit expires every loaded row
     try:
         item = booking_visits.add_item(
             current_user,
@@ -181,7 +182,7 @@ def hold_slot():
     flash(
         gettext(
             "%(name)s is held for you for %(minutes)s minutes. Pay to confirm it.",
-            name=slot["service"].name,
+            name=name,
             minutes=int(lifecycle.hold_lifetime().total_seconds() // 60),
         ),
         "success",
@@ -207,6 +208,8 @@ def _wallet_paise(form):
     if not form.validate():
         return None
     paise = form.wallet.paise or 0
+    if not paise:
+        return 0  # no wallet asked for: no balance to read
     available = booking_prices.wallet_balance(current_user.id)
     if paise > available:
         form.wallet.errors = [gettext("Your wallet has %(amount)s.", amount=_inr(available))]
@@ -321,25 +324,30 @@ def remove_coupon(visit_id):
 def pay(visit_id):
     """Checkout: the wallet part is reserved, the rest goes to Razorpay (the sandbox's page,
     or the hosted checkout form in production); wallet-only → straight to confirmation."""
-    visit = get_owned_or_404(MasterBooking, visit_id)
+    # The visit is loaded here only for a page to show: checkout itself finds (and locks)
+    # it and refuses another's with NotFound.
     form = PayForm()
     wallet_paise = None
     if form.validate_on_submit():
         wallet_paise = _wallet_paise(form)
     if wallet_paise is None:
-        return _visit_page(visit, pay_form=form, status=422)
-    callback = url_for("patient.visit_paid", visit_id=visit.id, _external=True)
+        return _visit_page(get_owned_or_404(MasterBooking, visit_id), pay_form=form, status=422)
+    callback = url_for("patient.visit_paid", visit_id=visit_id, _external=True)
     try:
         result = booking_checkout.checkout(
-            current_user, visit.id, wallet_paise, callback_url=callback
+            current_user, visit_id, wallet_paise, callback_url=callback
         )
+    except NotFound:
+        abort(404)
     except booking_errors.BookingError as exc:
+        visit = get_owned_or_404(MasterBooking, visit_id)
         apply_booking_error(form, exc, FIELD_MAP)
         return _visit_page(visit, pay_form=form, status=422, wallet_paise=wallet_paise)
     if result.redirect_url is None:
         flash(N_("Paid from your wallet."), "success")
-        return redirect(url_for("patient.confirmation", visit_id=visit.id), 303)
+        return redirect(url_for("patient.confirmation", visit_id=visit_id), 303)
     if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
+        visit = get_owned_or_404(MasterBooking, visit_id)
         return render(CHECKOUT, visit=visit, action=result.form_action, fields=result.form_fields)
     return redirect(result.redirect_url, 303)
 
@@ -353,7 +361,7 @@ def _finish_callback(params, visit_id):
     reason (never text from the request). Needs no session: the signature over this
     visit's order is the proof, and without it nothing is written."""
     try:
-        paid = booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
+        booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
         # exc.message is one of checkout's fixed messages, never request text.
         if exc.message == booking_checkout.MSG_CONFIRMING:
@@ -363,7 +371,9 @@ def _finish_callback(params, visit_id):
                 gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error"
             )
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
-    return redirect(url_for("patient.confirmation", visit_id=paid.id), 303)
+    # visit_id, not the returned (committed, so expired) visit's id: the signature was
+    # checked for an order of this visit, and reading the id again would be a query.
+    return redirect(url_for("patient.confirmation", visit_id=visit_id), 303)
 
 
 @bp.get("/visits/<int:visit_id>/paid")

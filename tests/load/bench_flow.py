@@ -1,0 +1,302 @@
+"""Benchmark: the booking flow's three write steps over HTTP, in-process, one at a time.
+
+    .venv/bin/python -m tests.load.bench_flow                    # SQLite, 60 bookings
+    .venv/bin/python -m tests.load.bench_flow --bookings 200
+    .venv/bin/python -m tests.load.bench_flow --database-url postgresql://…/cp_bench_flow
+    .venv/bin/python -m tests.load.bench_flow --statements       # list each step's SQL
+    .venv/bin/python -m tests.load.bench_flow --profile pay      # pyinstrument tree
+
+A signed-in patient (Flask's test client) books ``--bookings`` slots, each through the
+three requests that write: the hold (``POST /me/book``), the pay step (``POST
+/me/visits/<id>/pay``: a Razorpay order on the sandbox) and the signed return (``GET
+/me/visits/<id>/paid?razorpay_…``: signature, payment fetch, confirmation, ledger,
+invoice number, outbox items). The patient's click on the sandbox's page between pay and
+return is not measured. The sandbox is mounted in the app and reached in-process, as in
+the tests; its CPU is measured apart and left out of the step's figure (in production it
+is Razorpay's). Follow-up jobs are handed over as in production (to a stub instead of
+Redis), not run inline, so a step's figures are the web request's own.
+
+Prints, per step: the portal database's statements (every booking's count must be the
+same), and the CPU p50/p95 of the request without the sandbox, and the sandbox's p50.
+Asserts nothing (the budgets are in tests/web/booking/test_flow_budgets.py)."""
+
+import argparse
+import logging
+import os
+import statistics
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+STEPS = ("hold", "pay", "return")
+
+
+class SandboxClock:
+    """CPU spent inside the mounted sandbox (wraps its WSGI app in the dispatcher)."""
+
+    def __init__(self, app):
+        self.spent = 0.0
+        sandbox_app = app.extensions["razorpay_sandbox_app"]
+        inner = sandbox_app.wsgi_app
+
+        def timed(environ, start_response):
+            c0 = time.process_time()
+            try:
+                return list(inner(environ, start_response))
+            finally:
+                self.spent += time.process_time() - c0
+
+        sandbox_app.wsgi_app = timed
+
+
+@contextmanager
+def jobs_handed_over(app):
+    """Outbox items handed over after the commit as in production, to a stub instead of
+    Redis: a step runs the statements of its own request, not those of its jobs."""
+    import portal.jobs
+
+    saved = app.config["JOBS_INLINE"], portal.jobs.enqueue_outbox_items
+    app.config["JOBS_INLINE"] = False
+    portal.jobs.enqueue_outbox_items = lambda queues, run, items, **kw: [i for i, _ in items]
+    try:
+        yield
+    finally:
+        app.config["JOBS_INLINE"], portal.jobs.enqueue_outbox_items = saved
+
+
+def _caller():
+    """Where the portal asked for a statement: its innermost frames under portal/."""
+    frames = [
+        f"{f.filename.rsplit('/portal/', 1)[-1]}:{f.lineno} {f.name}"
+        for f in traceback.extract_stack()
+        if "/portal/" in f.filename and "/tests/" not in f.filename
+    ]
+    return " < ".join(reversed(frames[-3:]))
+
+
+@contextmanager
+def portal_statements(app, where=False):
+    """The statements the portal's own engine runs in the block (not the sandbox's);
+    ``where``: each with the portal code that ran it."""
+    from portal.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(f"{statement}\n    @ {_caller()}" if where else statement)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def _measure(app, sandbox, call, where=False):
+    spent = (lambda: sandbox.spent) if sandbox is not None else (lambda: 0.0)
+    with portal_statements(app, where) as statements:
+        s0, c0 = spent(), time.process_time()
+        response = call()
+        cpu = time.process_time() - c0
+    sandbox_cpu = spent() - s0
+    return response, list(statements), cpu - sandbox_cpu, sandbox_cpu
+
+
+def book_once(app, client, sandbox, form, where=False):
+    """Hold, pay and return for one slot through ``client`` (signed in); returns
+    {step: (statements, CPU s without the sandbox, sandbox CPU s)}. ``form``: the book
+    form's fields (provider, service, clinic, start; person, visit, referral);
+    ``sandbox``: a :class:`SandboxClock`, or None (its CPU is then not told apart)."""
+    out = {}
+    answer, *out["hold"] = _measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
+    assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
+    visit_path = urlsplit(answer.location).path
+    answer, *out["pay"] = _measure(
+        app, sandbox, lambda: client.post(visit_path + "/pay", data={"wallet": ""}), where
+    )
+    assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
+    returned = urlsplit(pay_on_sandbox(client, answer.location))
+    answer, *out["return"] = _measure(
+        app, sandbox, lambda: client.get(returned.path, query_string=returned.query), where
+    )
+    assert answer.status_code == 303 and answer.location.endswith("/confirmation"), (
+        answer.status_code,
+        answer.location,
+    )
+    return out
+
+
+def pay_on_sandbox(client, checkout_url):
+    from tests.web.booking.helpers import pay_on_sandbox as pay
+
+    return pay(client, checkout_url)
+
+
+def mount_gateway(app):
+    """The sandbox mounted at /sandbox and reached in-process (as the ``gateway`` fixture)."""
+    if "razorpay_sandbox" not in app.extensions:
+        from portal.gateway.sandbox import mount_sandbox
+
+        mount_sandbox(app, prefix="/sandbox")
+    app.config["SANDBOX_INPROCESS"] = True
+    if not app.config["RAZORPAY_BASE_URL"].rstrip("/").endswith("/sandbox"):
+        app.config["RAZORPAY_BASE_URL"] = app.config["PUBLIC_URL"].rstrip("/") + "/sandbox"
+    app.extensions.pop("gateway_adapters", None)
+
+
+def slots(world, n):
+    """``n`` free half hours (Mon–Fri 09:00–18:00 IST), alternating the two doctors."""
+    from tests.web.booking.helpers import slot
+
+    day, out = world.day, []
+    while len(out) < n:
+        if day.weekday() < 5:
+            for i in range(18):
+                if len(out) < n:
+                    provider = world.doc1 if len(out) % 2 else world.doc2
+                    out.append((provider, slot(day, 9 + i // 2, 30 * (i % 2))))
+        day += timedelta(days=1)
+    return out
+
+
+def form_for(world, provider, start):
+    return {
+        "provider": provider,
+        "service": world.consult,
+        "clinic": world.clinic,
+        "start": start.isoformat(),
+        "person": "self",
+        "visit": "",
+        "referral": "",
+    }
+
+
+def build(database_url):
+    for name in ("portal", "portal.events", "portal.booking", "portal.mail"):
+        logging.getLogger(name).disabled = True
+    from portal import create_app
+    from tests.plugin import _test_config, create_schema, ensure_postgres_database
+
+    url = database_url
+    if url and url.startswith("postgres"):
+        ensure_postgres_database(url)
+    if not url:
+        url = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="bench_flow_"), "db.sqlite3")
+    app = create_app(_test_config(url))
+    create_schema(app)
+    mount_gateway(app)
+    return app
+
+
+def seed(app):
+    from tests.load.bench_pages import seed as seed_pages
+
+    return seed_pages(app, 0)
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bookings", type=int, default=60, help="bookings measured (60)")
+    p.add_argument("--warm", type=int, default=3, help="bookings first, not measured (3)")
+    p.add_argument("--database-url", default=os.environ.get("BENCH_FLOW_DATABASE_URL"))
+    p.add_argument("--statements", action="store_true", help="list each step's statements")
+    p.add_argument("--profile", choices=STEPS, help="a pyinstrument tree of one step")
+    args = p.parse_args(argv)
+    from tests.load.bench_pages import sign_in
+
+    app = build(args.database_url)
+    world = seed(app)
+    client = sign_in(app, world.patient)
+    sandbox = SandboxClock(app)
+    plan = slots(world, args.warm + args.bookings)
+    figures = {step: [] for step in STEPS}
+    counts = {step: set() for step in STEPS}
+    listed = {}
+    profiler = None
+    with jobs_handed_over(app):
+        for k, (provider, start) in enumerate(plan):
+            form = form_for(world, provider, start)
+            if args.profile and k >= args.warm:
+                profiler = profiler or _profiler()
+                out = _book_profiled(app, client, sandbox, form, args.profile, profiler)
+            else:
+                where = args.statements and k == len(plan) - 1  # slow: the last one only
+                out = book_once(app, client, sandbox, form, where)
+            if k < args.warm:
+                continue
+            for step, (statements, cpu, sandbox_cpu) in out.items():
+                figures[step].append((cpu, sandbox_cpu))
+                counts[step].add(len(statements))
+                listed[step] = statements
+    if profiler is not None:
+        print(profiler.output_text(unicode=True, color=False))
+        return
+    print(
+        f"{args.bookings} bookings; {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}; "
+        "CPU without the in-process sandbox"
+    )
+    print(f"{'step':<8}{'statements':>11}{'CPU p50 ms':>12}{'CPU p95 ms':>12}{'sandbox p50':>13}")
+    total = 0.0
+    for step in STEPS:
+        cpu = [c for c, _ in figures[step]]
+        sandbox_cpu = [s for _, s in figures[step]]
+        total += statistics.median(cpu)
+        print(
+            f"{step:<8}{'/'.join(str(c) for c in sorted(counts[step])):>11}"
+            f"{statistics.median(cpu) * 1000:>12.2f}{pct(cpu, 95) * 1000:>12.2f}"
+            f"{statistics.median(sandbox_cpu) * 1000:>13.2f}"
+        )
+    print(f"{'total':<8}{sum(min(c) for c in counts.values()):>11}{total * 1000:>12.2f}")
+    if args.statements:
+        for step in STEPS:
+            print(f"\n--- {step}: {len(listed[step])} statements")
+            for s in listed[step]:
+                sql, _, at = s.partition("\n    @ ")
+                print("  " + " ".join(sql.split())[:150] + (f"\n      @ {at}" if at else ""))
+
+
+def _profiler():
+    from pyinstrument import Profiler
+
+    return Profiler(interval=0.0002)
+
+
+def _book_profiled(app, client, sandbox, form, step, profiler):
+    """One booking with only ``step``'s request under the profiler."""
+    original = client.open
+
+    def open_(*a, **kw):
+        method = kw.get("method") or (a[1] if len(a) > 1 else "GET")
+        path = a[0] if a else kw.get("path", "")
+        is_step = {
+            "hold": method == "POST" and path == "/me/book",
+            "pay": method == "POST" and str(path).endswith("/pay"),
+            "return": str(path).endswith("/paid"),
+        }[step]
+        if not is_step:
+            return original(*a, **kw)
+        with profiler:
+            return original(*a, **kw)
+
+    client.open = open_
+    try:
+        return book_once(app, client, sandbox, form)
+    finally:
+        client.open = original
+
+
+if __name__ == "__main__":
+    main()
