@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from portal.booking.errors import SlotUnavailable
 from portal.booking.models import (
@@ -82,14 +83,21 @@ def is_lost_race(exc):
     return _sqlstate(exc) in (EXCLUSION_VIOLATION, DEADLOCK_DETECTED)
 
 
-def conflicts(subjects, start, end, exclude_booking_ids=()):
-    """Live claims of any of ``subjects`` overlapping [start, end)."""
+def conflicts(subjects, start, end, exclude_booking_ids=(), with_visits=False):
+    """Live claims of any of ``subjects`` overlapping [start, end); ``with_visits``: each
+    with its booking and visit loaded in the same query (not their providers)."""
     query = sa.select(SlotClaim).where(
         SlotClaim.subject.in_(list(subjects)),
         SlotClaim.live.is_(True),
         SlotClaim.start_at < end,
         SlotClaim.end_at > start,
     )
+    if with_visits:
+        booking = joinedload(SlotClaim.booking)
+        query = query.options(
+            booking.joinedload(IndividualBooking.visit),
+            booking.lazyload(IndividualBooking.providers),
+        )
     if exclude_booking_ids:
         query = query.where(SlotClaim.booking_id.not_in(list(exclude_booking_ids)))
     return list(db.session.scalars(query))

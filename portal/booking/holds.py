@@ -67,7 +67,7 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
     Returns the live claims still in the way (``claims.conflicts`` after the clearing:
     a released claim is the same object, now not live, so it is not read again)."""
     now = utcnow()
-    found = claims.conflicts(subjects, start, end)
+    found = claims.conflicts(subjects, start, end, with_visits=True)
     for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
             release_stale_hold(claim, now)

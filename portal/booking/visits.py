@@ -118,21 +118,26 @@ def _check_providers(service, clinic, providers):
     return fit
 
 
-def _check_slot(service, clinic, providers, start_at, subjects, person_name, visit_id, fit):
-    end_at = start_at + timedelta(minutes=service.duration_minutes)
-    # The claims in the way once stale holds are cleared (the pre-check only makes the
-    # common refusal friendly; the claims' constraint and lock decide, claims.py).
+def _claims_in_the_way(subjects, start_at, end_at, visit_id):
+    """The live claims overlapping the new time once stale holds are cleared; a provider's
+    refuses the hold at once. Read before anything else is: the losers of a race for one
+    time (once the winner has committed) are answered from this one read. The pre-check
+    only makes the common refusal friendly and cheap; the claims' constraint and lock
+    decide (claims.py)."""
     taken = holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=visit_id)
+    if any(c.subject.startswith("provider:") for c in taken):
+        raise SlotUnavailable()
+    return taken
+
+
+def _check_slot(service, clinic, providers, start_at, taken, person_name, fit):
     messages = check_booking_slot(providers, service, clinic, start_at, fit=fit)
     if messages:
         if messages[0] == slots.MSG_TAKEN:
             raise SlotUnavailable()
         raise BookingError(messages[0], field="start_at")
-    if any(c.subject.startswith("provider:") for c in taken):
-        raise SlotUnavailable()
-    if taken:
+    if taken:  # the person's own claims: they are somewhere else then
         raise SlotUnavailable(Text(MSG_PATIENT_BUSY, name=person_name))
-    return end_at
 
 
 # --- the use cases -------------------------------------------------------------------------
@@ -165,26 +170,20 @@ def add_item(
             if (visit.patient_id, visit.dependent_id) != (patient_id, dependent_id):
                 raise BookingError(MSG_ONE_PERSON, field="dependent_id")
         service = get(Service, service_id, "service")
-        clinic = get(Clinic, clinic_id, "clinic")
         ids = list(dict.fromkeys(int(p) for p in (provider_ids or [])))
         if not ids:
             raise BookingError("Choose a provider", field="provider_ids")
+        end_at = start_at + timedelta(minutes=service.duration_minutes)
+        subjects = [provider_subject(pid) for pid in ids]
+        subjects.append(patient_subject(patient_id, dependent_id))
+        taken = _claims_in_the_way(subjects, start_at, end_at, visit.id if visit else None)
+        clinic = get(Clinic, clinic_id, "clinic")
         providers = [get(Provider, pid, "provider") for pid in ids]
         fit = _check_providers(service, clinic, providers)
         link = _check_meet_link(actor, service, meet_link)
         _check_referral(referral_id, service, patient_id, dependent_id, start_at)
-        person = patient_subject(patient_id, dependent_id)
-        subjects = [provider_subject(p.id) for p in providers] + [person]
-        end_at = _check_slot(
-            service,
-            clinic,
-            providers,
-            start_at,
-            subjects,
-            dependent.name if dependent else patient.name,
-            visit.id if visit else None,
-            fit,
-        )
+        person_name = dependent.name if dependent else patient.name
+        _check_slot(service, clinic, providers, start_at, taken, person_name, fit)
         hold_until = utcnow() + lifecycle.hold_lifetime()
         if visit is None:
             # Written with its hold and empty collections: nothing to update or load later.
