@@ -20,7 +20,8 @@ BUDGETS = {
     # hours, specializations and services come from the per-process catalog cache), then
     # availability, leave and busy intervals in one query.
     # + the policy stamp (prices shown; one primary-key read per request, docs/policy.md).
-    ("patient", "/find?clinic={clinic}&service={consult}", False): 9,
+    # The filter form's clinics, specializations and services are cached with the catalog.
+    ("patient", "/find?clinic={clinic}&service={consult}", False): 5,
     ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,  # + policy stamp
     ("patient", "/me/book?{book}", False): 12,  # + the policy stamp (the price shown)
     ("patient", "/me/visits", False): 6,
