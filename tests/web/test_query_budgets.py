@@ -15,7 +15,9 @@ from tests.web.booking.helpers import HX, hold, slot
 # (role, url template, htmx?) -> budget. Every page: the session's user (1) and, on full
 # pages, the bell's unread count (1), then what the page shows.
 BUDGETS = {
-    ("patient", "/me/", False): 8,
+    # The visit lists load their rows' items with services and clinics (2 queries a list;
+    # no providers, clinic hours or patient: docs/performance.md), + wallet balance.
+    ("patient", "/me/", False): 6,
     # Free times: the session's user, the catalog stamp (the providers with their clinics,
     # hours, specializations and services come from the per-process catalog cache), then
     # availability, leave and busy intervals in one query.
@@ -24,8 +26,8 @@ BUDGETS = {
     ("patient", "/find?clinic={clinic}&service={consult}", False): 5,
     ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,  # + policy stamp
     ("patient", "/me/book?{book}", False): 12,  # + the policy stamp (the price shown)
-    ("patient", "/me/visits", False): 6,
-    ("patient", "/me/visits", True): 6,
+    ("patient", "/me/visits", False): 4,
+    ("patient", "/me/visits", True): 4,
     ("patient", "/me/visits/{visit}", False): 13,  # + the policy stamp
     ("patient", "/me/wallet", False): 4,
     ("patient", "/me/dependents", False): 3,
