@@ -141,6 +141,15 @@ def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
     ).first()
 
 
+def item_count(visit_id):
+    """How many items the visit has (any status), counted without loading them."""
+    return db.session.scalar(
+        sa.select(sa.func.count(IndividualBooking.id)).where(
+            IndividualBooking.master_id == visit_id
+        )
+    )
+
+
 def referable_bookings(patient_id, before=None, limit=50):
     """Earlier bookings of the account (any of its people) a follow-up or lab test may
     refer to, newest first; ``before``: only those starting before then."""

@@ -48,6 +48,22 @@ def filter_options():
     return catalog_cache.cached_values(("filter options",), load)
 
 
+def offer_parts(provider_id, service_id, clinic_id):
+    """(provider, service, clinic) by id, any of them None when there is no such row;
+    cached per process under the catalog stamp (a slot link's parts: the book page)."""
+
+    def load():
+        parts = [
+            db.session.get(Provider, provider_id),
+            db.session.get(Service, service_id),
+            db.session.get(Clinic, clinic_id),
+        ]
+        return parts if all(parts) else []
+
+    parts = catalog_cache.cached(("offer parts", provider_id, service_id, clinic_id), load)
+    return tuple(parts) if parts else (None, None, None)
+
+
 def active_providers():
     return db.session.scalars(
         sa.select(Provider)

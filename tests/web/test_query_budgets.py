@@ -25,7 +25,9 @@ BUDGETS = {
     # The filter form's clinics, specializations and services are cached with the catalog.
     ("patient", "/find?clinic={clinic}&service={consult}", False): 5,
     ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,  # + policy stamp
-    ("patient", "/me/book?{book}", False): 12,  # + the policy stamp (the price shown)
+    # The slot's provider, service and clinic from the catalog cache (+ its stamp), the
+    # unpaid visit it joins and its item count, dependents, + the policy stamp (the price).
+    ("patient", "/me/book?{book}", False): 7,
     ("patient", "/me/visits", False): 4,
     ("patient", "/me/visits", True): 4,
     ("patient", "/me/visits/{visit}", False): 13,  # + the policy stamp
