@@ -16,6 +16,7 @@ from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.pagination import Order, keyset_page
+from portal.payments.models import Payment
 
 VISIT_ORDER = (
     Order(MasterBooking.created_at, descending=True),
@@ -56,6 +57,17 @@ VISIT_ROW = (
     _ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
     _ITEMS.joinedload(IndividualBooking.service).lazyload(Service.specialization),
     joinedload(MasterBooking.dependent),
+)
+# What a visit's own page shows, loaded with it: who it is for, its items with their
+# service and clinic (not the clinic's hours) and providers, its payments with their
+# attempts (the timeline). One query each, however many items or payments: no lazy load
+# per row.
+_PAGE_ITEMS = selectinload(MasterBooking.items)
+VISIT_PAGE = (
+    joinedload(MasterBooking.dependent),
+    _PAGE_ITEMS.joinedload(IndividualBooking.service),
+    _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
+    selectinload(MasterBooking.payments).selectinload(Payment.attempts),
 )
 # A list of every patient's visits names each one's patient; one patient's own list does
 # not join them (the same row for every visit: one identity-map look-up, no query).

@@ -30,7 +30,9 @@ BUDGETS = {
     ("patient", "/me/book?{book}", False): 7,
     ("patient", "/me/visits", False): 4,
     ("patient", "/me/visits", True): 4,
-    ("patient", "/me/visits/{visit}", False): 13,  # + the policy stamp
+    # The visit with who it is for, its items with services and clinics, their providers,
+    # its payments (+ their attempts when it has any), refunds, wallet, + the policy stamp.
+    ("patient", "/me/visits/{visit}", False): 9,
     ("patient", "/me/wallet", False): 4,
     ("patient", "/me/dependents", False): 3,
     ("patient", "/notifications/", False): 5,

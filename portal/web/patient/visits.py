@@ -251,7 +251,7 @@ def _visit_page(
         status=status,
         visit=visit,
         quote=quote,
-        money=refund_queries.visit_money(visit, wallet_paise),
+        money=refund_queries.visit_money(visit, wallet_paise, quote=quote),
         lines=lines,
         coupon_form=coupon_form,
         wallet_form=wallet_form,
@@ -266,7 +266,7 @@ def _visit_page(
 def visit(visit_id):
     """An unpaid visit: items, coupon, wallet, pay. A paid one: statuses and timeline.
     ``?wallet=250`` previews the wallet applied (the "Apply wallet" form)."""
-    visit = get_owned_or_404(MasterBooking, visit_id)
+    visit = get_owned_or_404(MasterBooking, visit_id, options=queries.VISIT_PAGE)
     wallet_form = WalletForm(request.args) if "wallet" in request.args else None
     wallet_paise = _wallet_paise(wallet_form) if wallet_form else 0
     return _visit_page(visit, wallet_form=wallet_form, wallet_paise=wallet_paise or 0)

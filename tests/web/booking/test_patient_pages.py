@@ -254,6 +254,33 @@ def test_wallet_preview_checks_format_and_balance(app, client, login, world):
         assert response.status_code == 422, bad
 
 
+def test_visit_page_costs_the_same_statements_for_one_item_or_three(app, client, login, world):
+    """Items with their service, clinic and providers load with the visit: no lazy load
+    per item (three items of two services and three providers for a dependent, against
+    one item for the account holder)."""
+    one, _ = hold(app, world, start=slot(world.day, 9))
+    three, _ = hold(app, world, start=slot(world.day, 10), dependent=world.child)
+    more = dict(visit_id=three, dependent=world.child)
+    hold(app, world, start=slot(world.day, 11), provider=world.doc2, **more)
+    hold(
+        app,
+        world,
+        start=slot(world.day, 12),
+        service=world.lab,
+        provider=world.lab_provider,
+        **more,
+    )
+    login(world.patient)
+    counts = {}
+    for visit_id in (one, three):
+        client.get(f"/me/visits/{visit_id}")  # warm
+        with counted_queries() as statements:
+            html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+        counts[visit_id] = len(statements)
+    assert "Blood test" in html and "City Lab" in html and "Dr Vikram Shah" in html
+    assert counts[one] == counts[three], counts
+
+
 def test_remove_item_frees_it(app, client, login, world):
     visit_id, item_id = hold(app, world)
     login(world.patient)
