@@ -39,7 +39,9 @@ BUDGETS = {
     ("patient", "/notifications/bell", True): 2,
     ("doctor", "/provider/", False): 4,
     ("doctor", "/provider/schedule", False): 4,
-    ("doctor", "/provider/earnings", False): 15,  # + the policy stamp (payout threshold, TDS)
+    # + the policy stamp (payout threshold, TDS); the year's TDS and gross in one query,
+    # the payout history once (the page's keyset page, not also the dashboard's list).
+    ("doctor", "/provider/earnings", False): 13,
     ("doctor", "/provider/availability", False): 7,
     # The live dashboard: 5 daily series, refund percentiles, payout automation, the
     # 12-month count, pending approvals, 2 discrepancy counts — fixed, whatever the data.
