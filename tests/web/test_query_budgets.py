@@ -35,7 +35,7 @@ BUDGETS = {
     ("patient", "/me/visits/{visit}", False): 9,
     ("patient", "/me/wallet", False): 4,
     ("patient", "/me/dependents", False): 3,
-    ("patient", "/notifications/", False): 5,
+    ("patient", "/notifications/", False): 4,  # the bell shows the page's own unread count
     ("patient", "/notifications/bell", True): 2,
     ("doctor", "/provider/", False): 4,
     ("doctor", "/provider/schedule", False): 4,
