@@ -6,15 +6,17 @@ Lists are keyset pages (``portal.pagination``) and load what their rows show up 
 few queries for 3 rows or 50."""
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from portal.accounts.models import User
 from portal.booking import attention
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking
+from portal.catalog.models import Clinic, Service
 from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.pagination import Order, keyset_page
+from portal.payments.models import Payment
 
 VISIT_ORDER = (
     Order(MasterBooking.created_at, descending=True),
@@ -26,13 +28,50 @@ UPCOMING_VISIT = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED)
 # A follow-up or lab test may refer to an earlier booking that really happened (or will).
 REFERABLE = (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
 
-# What a visits list shows of each row, loaded with the page (no per-row queries).
+# What a visits list shows of each row, loaded with the page (no per-row queries), and
+# no more: a row shows its number, status, who it is for, its items' services, first
+# start (in its clinic's zone) and total. Not its items' providers, its clinics' hours or
+# its services' specializations (the relations' own eager loads are turned off here),
+# nor the columns only a visit's own page reads.
+_ITEMS = selectinload(MasterBooking.items)
 VISIT_ROW = (
-    selectinload(MasterBooking.items).joinedload(IndividualBooking.clinic),
-    selectinload(MasterBooking.items).joinedload(IndividualBooking.service),
-    joinedload(MasterBooking.patient),
+    load_only(
+        MasterBooking.id,
+        MasterBooking.number,
+        MasterBooking.patient_id,
+        MasterBooking.dependent_id,
+        MasterBooking.status,
+        MasterBooking.hold_expires_at,
+        MasterBooking.created_at,
+    ),
+    _ITEMS.load_only(
+        IndividualBooking.id,
+        IndividualBooking.master_id,
+        IndividualBooking.service_id,
+        IndividualBooking.clinic_id,
+        IndividualBooking.start_at,
+        IndividualBooking.status,
+        IndividualBooking.total,
+    ),
+    _ITEMS.lazyload(IndividualBooking.providers),
+    _ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
+    _ITEMS.joinedload(IndividualBooking.service).lazyload(Service.specialization),
     joinedload(MasterBooking.dependent),
 )
+# What a visit's own page shows, loaded with it: who it is for, its items with their
+# service and clinic (not the clinic's hours) and providers, its payments with their
+# attempts (the timeline). One query each, however many items or payments: no lazy load
+# per row.
+_PAGE_ITEMS = selectinload(MasterBooking.items)
+VISIT_PAGE = (
+    joinedload(MasterBooking.dependent),
+    _PAGE_ITEMS.joinedload(IndividualBooking.service),
+    _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
+    selectinload(MasterBooking.payments).selectinload(Payment.attempts),
+)
+# A list of every patient's visits names each one's patient; one patient's own list does
+# not join them (the same row for every visit: one identity-map look-up, no query).
+WITH_PATIENT = (joinedload(MasterBooking.patient),)
 
 
 def attention_clause(now, window):
@@ -84,7 +123,7 @@ def visits_page(
         before=before,
         per_page=per_page,
         count=count,
-        options=VISIT_ROW,
+        options=VISIT_ROW + (() if patient_id is not None else WITH_PATIENT),
     )
 
 
@@ -112,6 +151,15 @@ def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
     return db.session.scalars(
         query.order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc()).limit(1)
     ).first()
+
+
+def item_count(visit_id):
+    """How many items the visit has (any status), counted without loading them."""
+    return db.session.scalar(
+        sa.select(sa.func.count(IndividualBooking.id)).where(
+            IndividualBooking.master_id == visit_id
+        )
+    )
 
 
 def referable_bookings(patient_id, before=None, limit=50):

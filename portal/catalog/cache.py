@@ -74,6 +74,28 @@ def cached(key, load):
     return [db.session.merge(obj, load=False) for obj in hit]
 
 
+def cached_values(key, load):
+    """``load()`` (plain values: tuples, named tuples, never ORM objects), cached per
+    process under the current stamp and ``key``. Nothing is merged into the session, so a
+    hit costs no ORM work at all: for what a page only prints (a filter form's choices)."""
+    full_key = (id(db.engine), current_stamp(), ("values",) + tuple(key))
+    with _lock:
+        hit = _entries.get(full_key)
+        if hit is not None:
+            _entries.move_to_end(full_key)
+            _stats["hits"] += 1
+            return hit
+    values = load()
+    if db.session.new or db.session.dirty or db.session.deleted:
+        return values  # unflushed edits in this session: never cache what they show
+    _stats["misses"] += 1
+    with _lock:
+        _entries[full_key] = values
+        while len(_entries) > MAX_ENTRIES:
+            _entries.popitem(last=False)
+    return values
+
+
 def _detached_copies(objects):
     """Copies the cache can hand to any session: merged into a throwaway session (loaded
     state only, no query), then detached from it."""

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from portal.catalog import cache as catalog_cache
 from portal.catalog.models import Clinic, Provider, Service, Specialization
 from portal.db import db
 from portal.pagination import Order, keyset_page
@@ -12,6 +13,55 @@ def active_services():
     return db.session.scalars(
         sa.select(Service).where(Service.active.is_(True)).order_by(Service.name, Service.id)
     ).all()
+
+
+def filter_options():
+    """The find page's choices, as plain rows cached per process under the catalog stamp:
+    active clinics (id, name, city) by city and name, the cities, specializations (id,
+    name) and active services (id, name) by name."""
+
+    def load():
+        clinics = tuple(
+            db.session.execute(
+                sa.select(Clinic.id, Clinic.name, Clinic.city)
+                .where(Clinic.active.is_(True))
+                .order_by(Clinic.city, Clinic.name)
+            )
+        )
+        return {
+            "clinics": clinics,
+            "cities": tuple(sorted({c.city for c in clinics})),
+            "specializations": tuple(
+                db.session.execute(
+                    sa.select(Specialization.id, Specialization.name).order_by(Specialization.name)
+                )
+            ),
+            "services": tuple(
+                db.session.execute(
+                    sa.select(Service.id, Service.name)
+                    .where(Service.active.is_(True))
+                    .order_by(Service.name)
+                )
+            ),
+        }
+
+    return catalog_cache.cached_values(("filter options",), load)
+
+
+def offer_parts(provider_id, service_id, clinic_id):
+    """(provider, service, clinic) by id, any of them None when there is no such row;
+    cached per process under the catalog stamp (a slot link's parts: the book page)."""
+
+    def load():
+        parts = [
+            db.session.get(Provider, provider_id),
+            db.session.get(Service, service_id),
+            db.session.get(Clinic, clinic_id),
+        ]
+        return parts if all(parts) else []
+
+    parts = catalog_cache.cached(("offer parts", provider_id, service_id, clinic_id), load)
+    return tuple(parts) if parts else (None, None, None)
 
 
 def active_providers():

@@ -35,6 +35,18 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
     """Active providers matching every filter given, with clinics, specializations and
     services loaded in a fixed number of queries. ``text`` matches the provider's name,
     a specialization or a service name."""
+    text = " ".join((text or "").split())
+    key = ("search", (city or "").strip().lower(), clinic_id, specialization_id, service_id)
+    # The query is built only on a miss: building it costs about what a hit does.
+    return catalog_cache.cached(
+        key + (text.lower(),),
+        lambda: list(
+            db.session.scalars(_search_query(city, clinic_id, specialization_id, service_id, text))
+        ),
+    )
+
+
+def _search_query(city, clinic_id, specialization_id, service_id, text):
     query = (
         sa.select(Provider)
         .where(Provider.active.is_(True))
@@ -72,7 +84,6 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
                 .where(Service.id == service_id, Service.active.is_(True))
             )
         )
-    text = " ".join((text or "").split())
     if text:
         like = f"%{text.lower()}%"
         query = query.where(
@@ -90,8 +101,7 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
                 ),
             )
         )
-    key = ("search", (city or "").strip().lower(), clinic_id, specialization_id, service_id)
-    return catalog_cache.cached(key + (text.lower(),), lambda: list(db.session.scalars(query)))
+    return query
 
 
 def slot_settings():

@@ -128,20 +128,17 @@ def chart_bars(series, width=600, height=160, gap=8):
 
 def tds_this_year(provider_id, now=None):
     fy = financial_year(now or utcnow())
-    total = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.tds), 0)).where(
+    # Both sums over the same rows in one statement.
+    total, gross = db.session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(m.Payout.tds), 0),
+            sa.func.coalesce(sa.func.sum(m.Payout.gross), 0),
+        ).where(
             m.Payout.provider_id == provider_id,
             m.Payout.financial_year == fy,
             m.Payout.returned.is_(False),
         )
-    )
-    gross = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.gross), 0)).where(
-            m.Payout.provider_id == provider_id,
-            m.Payout.financial_year == fy,
-            m.Payout.returned.is_(False),
-        )
-    )
+    ).one()
     return fy, int(total or 0), int(gross or 0)
 
 
@@ -197,7 +194,6 @@ def dashboard(provider):
         "weekly": series,
         "bars": chart_bars(series),
         "period_total": sum(a for _d, a in series),
-        "payouts": payouts(provider.id, limit=50),
         "fund_account": current_fund_account(provider.id),
         "carry_message": carry,
         "threshold": policy().tds_rule_for(fy).threshold,

@@ -124,12 +124,14 @@ class VisitMoney:
         return self.paid - self.refunded - self.refund_pending
 
 
-def visit_money(visit, wallet_paise=0):
+def visit_money(visit, wallet_paise=0, quote=None):
     """Paid, refunded and due for one visit (issue #16: a paid visit showed its whole price
     as "Amount due"). An open visit is due what its quote asks through the gateway (after
     coupon and the wallet part asked for); a paid one what its price exceeds the captures by
-    (never below 0); an expired one nothing."""
-    quote = booking_prices.quote(visit, wallet_paise)
+    (never below 0); an expired one nothing. ``quote``: the caller's
+    ``booking_prices.quote(visit, wallet_paise)``, when it has it (not computed twice)."""
+    if quote is None:
+        quote = booking_prices.quote(visit, wallet_paise)
     paid = sum(
         p.captured_amount or p.amount
         for p in visit.payments

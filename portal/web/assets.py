@@ -43,10 +43,25 @@ class Fingerprints:
     def __init__(self, folder):
         self.folder = os.path.realpath(folder)
         self._known = {}
+        self._paths = {}  # filename -> resolved path (or None: outside the folder)
 
-    def of(self, filename):
+    def _path(self, filename):
+        # Resolved once per name (realpath walks every component: most of this call's
+        # time, for every static URL of every page); the file itself is still checked.
+        try:
+            return self._paths[filename]
+        except KeyError:
+            pass
         path = os.path.realpath(os.path.join(self.folder, filename))
         if not path.startswith(self.folder + os.sep):
+            path = None
+        if len(self._paths) < 1024:  # names come from requests too: bounded
+            self._paths[filename] = path
+        return path
+
+    def of(self, filename):
+        path = self._path(filename)
+        if path is None:
             return None
         try:
             stat = os.stat(path)

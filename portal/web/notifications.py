@@ -2,7 +2,7 @@
 count (polled by htmx every 30 s and refreshed when something is marked read), mark one
 read (optionally opening its link), mark all read."""
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.extensions import db
@@ -27,6 +27,8 @@ def _bell_count():
     def unread_notifications():
         if not current_user.is_authenticated:
             return 0
+        if "unread_notifications" in g:  # counted by this request's view (the list page)
+            return g.unread_notifications
         return center.unread_count(current_user.id)
 
     return {"unread_notifications": unread_notifications}
@@ -39,12 +41,10 @@ def index():
         current_user.id, unread_only=unread_only, **page_args(default=30)
     )
     block = fragment_block("list")
+    # The bell on this page shows the same count: counted once.
+    g.unread_notifications = unread = center.unread_count(current_user.id)
     return render(
-        "notify/index.html",
-        block=block,
-        page=page,
-        unread_only=unread_only,
-        unread=center.unread_count(current_user.id),
+        "notify/index.html", block=block, page=page, unread_only=unread_only, unread=unread
     )
 
 

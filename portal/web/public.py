@@ -10,10 +10,10 @@ from types import SimpleNamespace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, request, url_for
 
-from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Provider, Service, Specialization
+from portal.catalog import queries as catalog_queries
+from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Provider, Service
 from portal.catalog.slots import find_offers, next_free_slots, search_providers
 from portal.config import policy
 from portal.db import utcnow
@@ -31,20 +31,9 @@ BOOK_URL = "/me/book"  # the patient blueprint holds the slot (sign-in first)
 
 
 def _filter_options():
-    """Active clinics, cities, specializations and services for the filter form."""
-    clinics = db.session.scalars(
-        sa.select(Clinic).where(Clinic.active.is_(True)).order_by(Clinic.city, Clinic.name)
-    ).all()
-    return {
-        "clinics": clinics,
-        "cities": sorted({c.city for c in clinics}),
-        "specializations": db.session.scalars(
-            sa.select(Specialization).order_by(Specialization.name)
-        ).all(),
-        "services": db.session.scalars(
-            sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)
-        ).all(),
-    }
+    """Active clinics, cities, specializations and services for the filter form (plain
+    rows, cached per process with the catalog)."""
+    return catalog_queries.filter_options()
 
 
 @bp.get("/")

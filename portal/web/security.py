@@ -42,11 +42,12 @@ def guard_blueprint(bp, *roles):
             abort(403)
 
 
-def get_owned_or_404(model, object_id, user=None):
+def get_owned_or_404(model, object_id, user=None, options=()):
     """Load an object the user may see, else 404: another's object must not even be
-    confirmed to exist. Admins see everything; models say who owns them via owner_ids()."""
+    confirmed to exist. Admins see everything; models say who owns them via owner_ids().
+    ``options``: loader options (what the page shows of it, loaded with it)."""
     user = user or current_user
-    obj = db.session.get(model, object_id)
+    obj = db.session.get(model, object_id, options=options)
     if obj is None:
         abort(404)
     if getattr(user, "is_admin", False):

@@ -71,3 +71,36 @@ def test_catalog_writes_change_the_stamp(app, catalog):
         db.session.commit()
         after = db.session.scalar(sa.select(CatalogVersion.stamp))
         assert before and after and after != before
+
+
+def test_the_find_forms_choices_are_cached_and_follow_an_edit(app, catalog):
+    from portal.catalog.clinics import update_clinic
+    from portal.catalog.queries import filter_options
+
+    with app.app_context():
+        first = filter_options()
+        db.session.remove()
+    with app.app_context():
+        with counted_queries() as statements:
+            again = filter_options()
+        # A hit: only the stamp is read, and the rows are plain values (nothing to merge).
+        assert len(statements) == 1 and "catalog_version" in statements[0]
+        assert again == first
+        assert [c.name for c in again["clinics"]] == [
+            "Indiranagar Clinic",
+            "Jayanagar Clinic",
+            "Kothrud Clinic",
+        ]
+        assert again["cities"] == ("Bengaluru", "Pune")
+        assert [s.name for s in again["services"]] == ["General consultation", "Skin consultation"]
+        admin = db.session.merge(catalog["admin"])
+        create_clinic(admin, name="Whitefield Clinic", city="Mysuru")
+        update_clinic(admin, catalog["pune"], active=False)
+        db.session.commit()
+        edited = filter_options()
+        assert [c.name for c in edited["clinics"]] == [
+            "Indiranagar Clinic",
+            "Jayanagar Clinic",
+            "Whitefield Clinic",
+        ]
+        assert edited["cities"] == ("Bengaluru", "Mysuru")

@@ -37,6 +37,24 @@ def test_a_changed_file_gets_a_new_url(app, tmp_path):
     assert prints.of("../etc/passwd") is None and prints.of("missing.css") is None
 
 
+def test_a_name_is_resolved_once_and_its_file_still_checked(tmp_path, monkeypatch):
+    import os
+
+    from portal.web.assets import Fingerprints
+
+    (tmp_path / "a.css").write_text("body{}")
+    prints = Fingerprints(tmp_path)
+    resolved = []
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda p: resolved.append(p) or realpath(p))
+    first = [prints.of("a.css") for _ in range(3)]
+    assert len(resolved) == 1 and len(set(first)) == 1  # once per name, not per URL
+    (tmp_path / "a.css").write_text("body{color:red}")
+    assert prints.of("a.css") != first[0]  # an edited file still gets a new hash
+    (tmp_path / "a.css").unlink()
+    assert prints.of("a.css") is None and prints.of("../etc/passwd") is None
+
+
 @pytest.mark.parametrize("encoding", ["br", "gzip"])
 def test_pages_and_htmx_are_compressed(client, encoding):
     page = client.get("/auth/login", headers={"Accept-Encoding": encoding})

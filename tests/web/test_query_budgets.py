@@ -15,24 +15,33 @@ from tests.web.booking.helpers import HX, hold, slot
 # (role, url template, htmx?) -> budget. Every page: the session's user (1) and, on full
 # pages, the bell's unread count (1), then what the page shows.
 BUDGETS = {
-    ("patient", "/me/", False): 8,
+    # The visit lists load their rows' items with services and clinics (2 queries a list;
+    # no providers, clinic hours or patient: docs/performance.md), + wallet balance.
+    ("patient", "/me/", False): 6,
     # Free times: the session's user, the catalog stamp (the providers with their clinics,
     # hours, specializations and services come from the per-process catalog cache), then
     # availability, leave and busy intervals in one query.
     # + the policy stamp (prices shown; one primary-key read per request, docs/policy.md).
-    ("patient", "/find?clinic={clinic}&service={consult}", False): 9,
+    # The filter form's clinics, specializations and services are cached with the catalog.
+    ("patient", "/find?clinic={clinic}&service={consult}", False): 5,
     ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,  # + policy stamp
-    ("patient", "/me/book?{book}", False): 12,  # + the policy stamp (the price shown)
-    ("patient", "/me/visits", False): 6,
-    ("patient", "/me/visits", True): 6,
-    ("patient", "/me/visits/{visit}", False): 13,  # + the policy stamp
+    # The slot's provider, service and clinic from the catalog cache (+ its stamp), the
+    # unpaid visit it joins and its item count, dependents, + the policy stamp (the price).
+    ("patient", "/me/book?{book}", False): 7,
+    ("patient", "/me/visits", False): 4,
+    ("patient", "/me/visits", True): 4,
+    # The visit with who it is for, its items with services and clinics, their providers,
+    # its payments (+ their attempts when it has any), refunds, wallet, + the policy stamp.
+    ("patient", "/me/visits/{visit}", False): 9,
     ("patient", "/me/wallet", False): 4,
     ("patient", "/me/dependents", False): 3,
-    ("patient", "/notifications/", False): 5,
+    ("patient", "/notifications/", False): 4,  # the bell shows the page's own unread count
     ("patient", "/notifications/bell", True): 2,
     ("doctor", "/provider/", False): 4,
     ("doctor", "/provider/schedule", False): 4,
-    ("doctor", "/provider/earnings", False): 15,  # + the policy stamp (payout threshold, TDS)
+    # + the policy stamp (payout threshold, TDS); the year's TDS and gross in one query,
+    # the payout history once (the page's keyset page, not also the dashboard's list).
+    ("doctor", "/provider/earnings", False): 13,
     ("doctor", "/provider/availability", False): 7,
     # The live dashboard: 5 daily series, refund percentiles, payout automation, the
     # 12-month count, pending approvals, 2 discrepancy counts — fixed, whatever the data.

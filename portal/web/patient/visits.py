@@ -20,6 +20,7 @@ from portal.booking import receipts as booking_receipts
 from portal.booking import visits as booking_visits
 from portal.booking.errors import BookingError, NotFound, PaymentError
 from portal.booking.models import IndividualBooking, MasterBooking
+from portal.catalog import queries as catalog_queries
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.config import policy
 from portal.domain.pricing import price_item
@@ -69,19 +70,18 @@ def timeline(visit):
 # --- booking a slot --------------------------------------------------------------------
 
 
-def _slot_from(values):
-    """The provider, service, clinic and start named by a slot link, or None."""
-
-    def load(model, name):
-        obj_id = values.get(name, type=int)  # bounded: a huge id is no slot, not a 500
-        return None if obj_id is None else db.session.get(model, obj_id)
-
-    slot = {
-        "provider": load(Provider, "provider"),
-        "service": load(Service, "service"),
-        "clinic": load(Clinic, "clinic"),
-        "start": parse_start(values.get("start")),
-    }
+def _slot_from(values, *, cached=False):
+    """The provider, service, clinic and start named by a slot link, or None.
+    ``cached``: the three from the per-process catalog cache (the page only shows them)."""
+    ids = [values.get(name, type=int) for name in ("provider", "service", "clinic")]
+    if cached:
+        # bounded ints: a huge id is no slot, not a 500
+        parts = catalog_queries.offer_parts(*ids) if all(ids) else (None, None, None)
+    else:
+        models = (Provider, Service, Clinic)
+        parts = [None if i is None else db.session.get(m, i) for m, i in zip(models, ids)]
+    slot = dict(zip(("provider", "service", "clinic"), parts))
+    slot["start"] = parse_start(values.get("start"))
     return slot if all(slot.values()) else None
 
 
@@ -116,14 +116,23 @@ def _book_form(data=None):
     return form
 
 
-def _book_page(form, slot, status=None):
+def _book_page(form, slot, status=None, open_visit=False):
+    """``open_visit``: the person's newest unpaid visit when the caller has it (False: look
+    it up)."""
     if slot is None:
         return render(BOOK, status=400, form=form, slot=None)
     referrals = _referral_choices(slot)
     form.referral.choices = referrals or options([("", "No referral")])
     price = price_item(slot["service"].fee_paise, slot["service"].taxable, policy())
-    person = dependent_id_of(form.person.data)
-    context = dict(slot=slot, price=price, referrals=referrals, open_visit=_open_visit(person))
+    if open_visit is False:
+        open_visit = _open_visit(dependent_id_of(form.person.data))
+    context = dict(
+        slot=slot,
+        price=price,
+        referrals=referrals,
+        open_visit=open_visit,
+        open_items=queries.item_count(open_visit.id) if open_visit else 0,
+    )
     if status:
         return render(BOOK, block=htmx_block("book_form"), status=status, form=form, **context)
     return render_form(BOOK, form, block=htmx_block("book_form"), **context)
@@ -137,16 +146,18 @@ def book():
         name: args.get(name, "") for name in ("provider", "service", "clinic", "start", "visit")
     }
     visit = None
+    open_visit = False  # not known yet
     visit_id = args.get("visit", type=int)
     if visit_id is not None:
         visit = db.session.get(MasterBooking, visit_id)
     if visit is None or visit.patient_id != current_user.id:
         # "Add another service": by default, for the person of the newest unpaid visit.
-        visit = queries.newest_open_visit(current_user.id, any_person=True)
+        # The newest unpaid visit of all is also its person's newest: the one shown.
+        visit = open_visit = queries.newest_open_visit(current_user.id, any_person=True)
     if visit is not None:
         data["person"] = person_value(visit.dependent_id)
     form = _book_form(data=data)
-    return _book_page(form, _slot_from(args))
+    return _book_page(form, _slot_from(args, cached=True), open_visit=open_visit)
 
 
 @bp.post("/book")
@@ -243,7 +254,7 @@ def _visit_page(
         status=status,
         visit=visit,
         quote=quote,
-        money=refund_queries.visit_money(visit, wallet_paise),
+        money=refund_queries.visit_money(visit, wallet_paise, quote=quote),
         lines=lines,
         coupon_form=coupon_form,
         wallet_form=wallet_form,
@@ -258,7 +269,7 @@ def _visit_page(
 def visit(visit_id):
     """An unpaid visit: items, coupon, wallet, pay. A paid one: statuses and timeline.
     ``?wallet=250`` previews the wallet applied (the "Apply wallet" form)."""
-    visit = get_owned_or_404(MasterBooking, visit_id)
+    visit = get_owned_or_404(MasterBooking, visit_id, options=queries.VISIT_PAGE)
     wallet_form = WalletForm(request.args) if "wallet" in request.args else None
     wallet_paise = _wallet_paise(wallet_form) if wallet_form else 0
     return _visit_page(visit, wallet_form=wallet_form, wallet_paise=wallet_paise or 0)

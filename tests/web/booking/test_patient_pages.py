@@ -8,6 +8,7 @@ import pytest
 
 from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
+from tests.querycount import counted_queries
 from tests.web.booking.helpers import GSTIN, book_url, credit_wallet, hold, hx, pay_on_sandbox, slot
 
 
@@ -78,6 +79,36 @@ def test_book_page_shows_the_slot_in_clinic_time_with_its_price(client, login, w
         assert amount in html
     assert "Aarav" in html  # the dependent is offered
     assert "Referred from" not in html  # a consultation takes no referral
+
+
+def _chosen(html):
+    """The person the book form has chosen."""
+    return re.search(r'<option (?=[^>]*selected)[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_book_page_names_the_unpaid_visit_it_adds_to(app, client, login, world):
+    """The newest unpaid visit (whoever it is for) is the one named, with its item count;
+    ``?visit=`` names that visit's person's newest one. The provider, service and clinic
+    come from the catalog cache: the page runs the same statements whatever the slot."""
+    own, _ = hold(app, world, start=slot(world.day, 9))
+    hold(app, world, start=slot(world.day, 11), visit_id=own)
+    child, _ = hold(app, world, start=slot(world.day, 12), dependent=world.child)
+    numbers = {}
+    with app.app_context():
+        for visit_id in (own, child):
+            numbers[visit_id] = db.session.get(MasterBooking, visit_id).number
+    login(world.patient)
+    client.get(book_url(world))  # warm: the catalog cache and templates
+    with counted_queries() as statements:
+        html = client.get(book_url(world)).get_data(as_text=True)
+    assert f"your unpaid visit {numbers[child]} (1 appointment)" in html
+    assert _chosen(html) == f"dependent:{world.child}"
+    # user, newest unpaid visit, dependents, catalog stamp, policy stamp, its item count,
+    # the bell: no provider, service, clinic or hours, nor the visit's items themselves.
+    assert len(statements) == 7, statements
+    html = client.get(book_url(world) + f"&visit={own}").get_data(as_text=True)
+    assert f"your unpaid visit {numbers[own]} (2 appointments)" in html
+    assert _chosen(html) == "self"
 
 
 def test_book_page_with_a_broken_link_says_so(client, login, world):
@@ -221,6 +252,33 @@ def test_wallet_preview_checks_format_and_balance(app, client, login, world):
     for bad in ("12.345", "abc", "-5"):
         response = client.get(url, query_string={"wallet": bad})
         assert response.status_code == 422, bad
+
+
+def test_visit_page_costs_the_same_statements_for_one_item_or_three(app, client, login, world):
+    """Items with their service, clinic and providers load with the visit: no lazy load
+    per item (three items of two services and three providers for a dependent, against
+    one item for the account holder)."""
+    one, _ = hold(app, world, start=slot(world.day, 9))
+    three, _ = hold(app, world, start=slot(world.day, 10), dependent=world.child)
+    more = dict(visit_id=three, dependent=world.child)
+    hold(app, world, start=slot(world.day, 11), provider=world.doc2, **more)
+    hold(
+        app,
+        world,
+        start=slot(world.day, 12),
+        service=world.lab,
+        provider=world.lab_provider,
+        **more,
+    )
+    login(world.patient)
+    counts = {}
+    for visit_id in (one, three):
+        client.get(f"/me/visits/{visit_id}")  # warm
+        with counted_queries() as statements:
+            html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+        counts[visit_id] = len(statements)
+    assert "Blood test" in html and "City Lab" in html and "Dr Vikram Shah" in html
+    assert counts[one] == counts[three], counts
 
 
 def test_remove_item_frees_it(app, client, login, world):
