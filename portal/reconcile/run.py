@@ -33,6 +33,8 @@ from datetime import timedelta
 from functools import partial
 from operator import attrgetter
 
+import sqlalchemy as sa
+
 from portal import events
 from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
@@ -311,6 +313,7 @@ def _fresh_ours(items):
 
 
 def _write(run, plan: Plan):
+    _one_writer_at_a_time()
     now = utcnow()
     unmatched = plan.items  # the matched ones are kept apart (Plan.matched)
     visits = {}
@@ -368,6 +371,16 @@ def _write(run, plan: Plan):
             lifecycle.needs_attention(visit, ATTENTION_RECONCILIATION)
     if reasons:
         _alert(run, reasons)
+
+
+def _one_writer_at_a_time():
+    """PostgreSQL: runs write their results one after another (a transaction-scoped
+    advisory lock). Each run locks the visits it compares first, in id order, but the
+    visits of captures no settlement covers are only known after its cases are written;
+    two runs at once could then each hold what the other waits for (one's upserted case,
+    the other's visit). Webhooks lock single visits and do not take this lock."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('reconcile:write'))"))
 
 
 def _row(run, item, target, now):
