@@ -21,10 +21,8 @@ same), and the CPU p50/p95 of the request without the sandbox, and the sandbox's
 Asserts nothing (the budgets are in tests/web/booking/test_flow_budgets.py)."""
 
 import argparse
-import logging
 import os
 import statistics
-import tempfile
 import time
 import traceback
 from contextlib import contextmanager
@@ -180,18 +178,13 @@ def form_for(world, provider, start):
 
 
 def build(database_url):
-    for name in ("portal", "portal.events", "portal.booking", "portal.mail"):
-        logging.getLogger(name).disabled = True
-    from portal import create_app
-    from tests.plugin import _test_config, create_schema, ensure_postgres_database
+    from tests.load.bench_pages import bench_app
 
-    url = database_url
-    if url and url.startswith("postgres"):
-        ensure_postgres_database(url)
-    if not url:
-        url = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="bench_flow_"), "db.sqlite3")
-    app = create_app(_test_config(url))
-    create_schema(app)
+    app = bench_app(
+        database_url,
+        prefix="bench_flow_",
+        quiet=("portal", "portal.events", "portal.booking", "portal.mail"),
+    )
     mount_gateway(app)
     return app
 

@@ -59,15 +59,20 @@ PAGES = {
 
 
 def build(args):
-    for name in ("portal", "portal.events"):
+    return bench_app(args.database_url)
+
+
+def bench_app(url, prefix="bench_pages_", quiet=("portal", "portal.events")):
+    """The test suite's configuration on ``url`` (PostgreSQL, created if missing), or on
+    a new SQLite file; its schema created and the named loggers silenced."""
+    for name in quiet:
         logging.getLogger(name).disabled = True
     from tests.plugin import _test_config, create_schema, ensure_postgres_database
 
-    url = args.database_url
     if url and url.startswith("postgres"):
         ensure_postgres_database(url)
     if not url:
-        url = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="bench_pages_"), "db.sqlite3")
+        url = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix=prefix), "db.sqlite3")
     from portal import create_app
 
     app = create_app(_test_config(url))
