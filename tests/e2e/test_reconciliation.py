@@ -150,6 +150,8 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
     expect(row).to_have_count(1)
     row.locator("a").first.click()
     expect(page.locator("#recon-status")).to_have_text("discrepancy")
+    # A boosted link pushes its URL after the swap: wait for it before keeping it.
+    expect(page).to_have_url(re.compile(r"/admin/transactions/\d+$"))
     detail_url = page.url
     page.click("a:has-text('the case')")
     expect(page.locator("#case-status")).to_have_text("Discrepancy")
