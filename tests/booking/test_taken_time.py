@@ -5,28 +5,18 @@ nothing (docs/performance.md)."""
 
 import pytest
 
-from portal.booking import visits
+from portal.booking import lookup
 from portal.booking.errors import SlotUnavailable
 from tests.booking.factories import at
+from tests.payments.test_payments_checkout import hold
 from tests.querycount import counted_queries
-
-
-def _hold(patient, world, hour=10):
-    return visits.add_item(
-        patient,
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[0]],
-        clinic_id=world.clinic,
-        start_at=at(1, hour),
-    )
 
 
 def test_a_time_someone_holds_is_refused_from_the_claims_alone(world, users):
     winner, loser = users(world.patients[0]), users(world.patients[1])
-    _hold(winner, world)
+    hold(world, winner)
     with counted_queries() as statements, pytest.raises(SlotUnavailable):
-        _hold(loser, world)
+        hold(world, loser)
     # The patient (who may book for whom), the service (its duration gives the end of the
     # time), then the live claims in the way with their bookings and visits in one query
     # (a stale hold would be cleared; this one is not).
@@ -36,7 +26,7 @@ def test_a_time_someone_holds_is_refused_from_the_claims_alone(world, users):
 
 def test_a_stale_hold_in_the_way_still_gives_way(world, users, clock):
     first, second = users(world.patients[0]), users(world.patients[1])
-    _hold(first, world)
+    hold(world, first)
     clock.shift(60 * 60)  # the first hold ran out; the sweep has not been by
-    item = _hold(second, world)
-    assert item.start_at == at(1, 10)
+    visit = lookup.get_visit(hold(world, second))
+    assert [i.start_at for i in visit.items] == [at(1, 10)]
