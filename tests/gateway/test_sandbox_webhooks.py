@@ -87,6 +87,41 @@ def test_events_are_signed_and_shaped_like_razorpay():
     assert set(paid["payload"]) == {"payment", "order"}
 
 
+class Meeting(Recorder):
+    """A receiver that answers only once ``parties`` requests are in it at the same time
+    (500 when they never are): it tells parallel deliveries from one-at-a-time ones."""
+
+    def __init__(self, parties):
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=2)
+
+    def __call__(self, environ, start_response):
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            start_response("500 Alone", [("Content-Type", "text/plain")])
+            return [b"alone"]
+        return super().__call__(environ, start_response)
+
+
+def test_several_senders_deliver_in_parallel_and_report_in_order():
+    receiver = Meeting(parties=3)
+    _app, sandbox = make_sandbox(receiver, WEBHOOK_SENDERS=3, WEBHOOK_TIMEOUT=10)
+    pay(sandbox)
+    results = sandbox.deliver_pending()
+    assert [status for _id, status in results] == [200, 200, 200]
+    assert [event_id for event_id, _status in results] == [e["id"] for e in sandbox.events()]
+    assert sorted(receiver.events()) == ["order.paid", "payment.authorized", "payment.captured"]
+    sandbox.stop()
+
+
+def test_one_sender_delivers_one_at_a_time():
+    receiver = Meeting(parties=2)
+    _app, sandbox = make_sandbox(receiver, WEBHOOK_MAX_ATTEMPTS=1)
+    pay(sandbox)
+    assert [status for _id, status in sandbox.deliver_pending()] == [500, 500, 500]
+
+
 def test_x_events_go_to_the_x_endpoint_with_the_x_secret():
     recorder = Recorder()
     _app, sandbox = make_sandbox(recorder)

@@ -5,7 +5,9 @@ RAZORPAY_WEBHOOK_SECRET, RAZORPAYX_WEBHOOK_SECRET, RAZORPAYX_ACCOUNT_NUMBER,
 SANDBOX_WEBHOOK_URL, SANDBOX_X_WEBHOOK_URL, SANDBOX_FAULTS (JSON), SANDBOX_HOST,
 SANDBOX_PORT (default 5001), SANDBOX_CALLBACK_ORIGINS (comma-separated origins the checkout
 may return to; default: those of the webhook URLs), SANDBOX_DATABASE_URL (SQLite or
-PostgreSQL: the state shared by every process serving it; default: this process's memory).
+PostgreSQL: the state shared by every process serving it; default: this process's memory),
+SANDBOX_WEBHOOK_SENDERS (webhooks sent at once by each process, as Razorpay sends them in
+parallel; default 8).
 The control API needs the key (HTTP basic auth with RAZORPAY_KEY_ID / RAZORPAY_KEY_SECRET).
 
 Under several processes, with a database::
@@ -33,6 +35,7 @@ def app_from_environment():
         "X_WEBHOOK_URL": env("SANDBOX_X_WEBHOOK_URL"),
         "FAULTS": env("SANDBOX_FAULTS"),
         "DATABASE_URL": env("SANDBOX_DATABASE_URL") or None,
+        "WEBHOOK_SENDERS": int(env("SANDBOX_WEBHOOK_SENDERS", "8")),
     }
     origins = [o.strip() for o in env("SANDBOX_CALLBACK_ORIGINS", "").split(",") if o.strip()]
     if origins:

@@ -30,6 +30,7 @@ DEFAULTS = {
     "WEBHOOK_MAX_ATTEMPTS": 5,
     "WEBHOOK_BACKOFF": 1.0,
     "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_SENDERS": 1,  # deliveries sent at once (Razorpay sends in parallel, in no order)
     "WEBHOOK_TRANSPORT": None,  # callable(url, body, headers) -> status; default httpx
     "DELAYS": None,  # see common.DEFAULT_DELAYS
     "FAULTS": None,  # see faults.DEFAULTS; a dict or a JSON string
@@ -64,6 +65,7 @@ class Sandbox:
             max_attempts=config["WEBHOOK_MAX_ATTEMPTS"],
             backoff=config["WEBHOOK_BACKOFF"],
             timeout=config["WEBHOOK_TIMEOUT"],
+            senders=config["WEBHOOK_SENDERS"],
             seed=config["SEED"],
         )
         self.store = SandboxStore(

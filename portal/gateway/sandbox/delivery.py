@@ -2,7 +2,12 @@
 
 Each event is serialised once; every attempt (and every injected duplicate) sends the same
 bytes with the same ``X-Razorpay-Event-Id``, as Razorpay does. A non-2xx answer or a
-network error schedules a retry with backoff until ``max_attempts`` is reached."""
+network error schedules a retry with backoff until ``max_attempts`` is reached.
+
+Razorpay sends webhooks in parallel and promises no order; ``senders`` > 1 does the same
+(a pass sends its due deliveries over that many threads). One sender, the default of the
+in-process sandbox, keeps tests' deliveries in a fixed order; the sandbox served on its own
+port uses several, so that a portal under load is not fed its webhooks one at a time."""
 
 import json
 import logging
@@ -10,6 +15,7 @@ import random
 import string
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -66,6 +72,7 @@ class WebhookDispatcher:
         backoff=1.0,
         timeout=5.0,
         seed=None,
+        senders=1,
     ):
         self.account_id = account_id
         self.faults = faults
@@ -73,6 +80,8 @@ class WebhookDispatcher:
         self.transport = transport
         self.timeout = timeout
         self.max_attempts = max_attempts
+        self.senders = max(int(senders), 1)
+        self._pool = None  # the sender threads, made on first use when senders > 1
         self.backoff = backoff
         self._own_transport = False
         self.targets = {}  # source -> (url, secret)
@@ -125,8 +134,7 @@ class WebhookDispatcher:
                 self.pending = [d for d in self.pending if d not in due]
             shaped, dropped = self.faults.shape_deliveries(due)
             results, ok, failed = [], set(), {}
-            for delivery in shaped:
-                status = self._send(delivery)
+            for delivery, status in zip(shaped, self._send_all(shaped), strict=True):
                 delivery.statuses.append(status)
                 results.append((delivery.event_id, status))
                 if isinstance(status, int) and 200 <= status < 300:
@@ -154,6 +162,17 @@ class WebhookDispatcher:
                         self.pending.append(delivery)
             return results
 
+    def _send_all(self, deliveries):
+        """Each delivery's status, in the order given (sent in parallel when senders > 1)."""
+        if self.transport is None:  # one client for every sender thread (httpx's is safe)
+            self.transport = http_transport(self.timeout)
+            self._own_transport = True
+        if self.senders == 1 or len(deliveries) < 2:
+            return [self._send(d) for d in deliveries]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.senders, thread_name_prefix="sandbox-send")
+        return list(self._pool.map(self._send, deliveries))
+
     def _send(self, delivery):
         headers = {
             "Content-Type": "application/json",
@@ -161,9 +180,6 @@ class WebhookDispatcher:
             "X-Razorpay-Event-Id": delivery.event_id,
             "User-Agent": "Razorpay-Webhook/v1 (sandbox)",
         }
-        if self.transport is None:
-            self.transport = http_transport(self.timeout)
-            self._own_transport = True
         try:
             return self.transport(delivery.url, delivery.body, headers)
         except Exception as exc:  # a network error is just a failed attempt
@@ -195,6 +211,9 @@ class WebhookDispatcher:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._own_transport:
             self.transport.close()
             self.transport, self._own_transport = None, False
