@@ -22,9 +22,8 @@ BUDGETS = {
         # open visit, provider fit, claims in the way, schedule; visit (+ its number),
         # policy stamp, booking, its provider, 2 advisory locks, claims, audit
         "hold": 15,
-        # user, catalog stamp, open visit, claims in the way (refused); for the page: the
-        # user again (the rollback expired it) and the bell's unread count
-        "refused": 6,
+        # user, catalog stamp, open visit, claims in the way (refused); the page's bell
+        "refused": 5,
         # user, locked visit, items, payments; prices, payment (+ order id), timeline,
         # visit, audit, money movement
         "pay": 11,
@@ -34,7 +33,7 @@ BUDGETS = {
         # settlement of the payment, money movement
         "return": 22,
     },
-    "sqlite": {"hold": 14, "refused": 6, "pay": 11, "return": 26},
+    "sqlite": {"hold": 14, "refused": 5, "pay": 11, "return": 26},
 }
 
 

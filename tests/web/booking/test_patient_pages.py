@@ -159,13 +159,14 @@ def test_a_taken_time_is_refused_with_the_way_back_to_that_days_times(app, clien
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "That time was just taken" in page
-    assert "Someone else held Consultation with Dr Asha Rao at " in page and "10:00 IST" in page
+    assert "Consultation with Dr Asha Rao at " in page and "10:00 IST was held a moment ago" in page
     times = (
         f"/find/times?provider={world.doc1}&amp;service={world.consult}"
         f"&amp;clinic={world.clinic}&amp;date={world.day.isoformat()}"
     )
     assert f'href="{times}"' in page
     assert 'action="/me/book"' not in page  # not the book form again
+    assert '<span class="who">Priya Sharma</span>' in page  # the top bar as on every page
     assert client.get(times.replace("&amp;", "&")).status_code == 200
 
 
@@ -185,7 +186,7 @@ def test_a_taken_time_is_in_hindi_for_a_hindi_reader(app, client, login, world):
     login(world.patient)
     client.post("/language", data={"language": "hi", "next": "/me/"})
     page = client.post("/me/book", data=_hold_form(world)).get_data(as_text=True)
-    assert "That time was just taken" not in page and "Someone else held" not in page
+    assert "That time was just taken" not in page and "was held a moment ago" not in page
     assert "Dr Asha Rao" in page and "/find/times?" in page
 
 
