@@ -1,16 +1,20 @@
-"""Benchmark: the booking flow's three write steps over HTTP, in-process, one at a time.
+"""Benchmark: the booking flow's three write steps over HTTP, in-process, one at a time,
+and a second patient's refused hold for each time just held.
 
     .venv/bin/python -m tests.load.bench_flow                    # SQLite, 60 bookings
     .venv/bin/python -m tests.load.bench_flow --bookings 200
     .venv/bin/python -m tests.load.bench_flow --database-url postgresql://…/cp_bench_flow
     .venv/bin/python -m tests.load.bench_flow --statements       # list each step's SQL
     .venv/bin/python -m tests.load.bench_flow --profile pay      # pyinstrument tree
+    .venv/bin/python -m tests.load.bench_flow --profile refused  # the race's loser
 
 A signed-in patient (Flask's test client) books ``--bookings`` slots, each through the
 three requests that write: the hold (``POST /me/book``), the pay step (``POST
 /me/visits/<id>/pay``: a Razorpay order on the sandbox) and the signed return (``GET
 /me/visits/<id>/paid?razorpay_…``: signature, payment fetch, confirmation, ledger,
-invoice number, outbox items). The patient's click on the sandbox's page between pay and
+invoice number, outbox items). Between the hold and the pay step a second signed-in
+patient asks for the same time (``refused``: what every loser of a race for one time
+costs once the winner has committed; a 422). The patient's click on the sandbox's page between pay and
 return is not measured. The sandbox is mounted in the app and reached in-process, as in
 the tests; its CPU is measured apart and left out of the step's figure (in production it
 is Razorpay's). Follow-up jobs are handed over as in production (to a stub instead of
@@ -31,7 +35,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-STEPS = ("hold", "pay", "return")
+STEPS = ("hold", "refused", "pay", "return")
 
 
 class SandboxClock:
@@ -108,14 +112,20 @@ def _measure(app, sandbox, call, where=False):
     return response, list(statements), cpu - sandbox_cpu, sandbox_cpu
 
 
-def book_once(app, client, sandbox, form, where=False):
+def book_once(app, client, sandbox, form, where=False, rival=None):
     """Hold, pay and return for one slot through ``client`` (signed in); returns
     {step: (statements, CPU s without the sandbox, sandbox CPU s)}. ``form``: the book
     form's fields (provider, service, clinic, start; person, visit, referral);
-    ``sandbox``: a :class:`SandboxClock`, or None (its CPU is then not told apart)."""
+    ``sandbox``: a :class:`SandboxClock`, or None (its CPU is then not told apart);
+    ``rival``: another patient's signed-in client, refused the same time after the hold."""
     out = {}
     answer, *out["hold"] = _measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
     assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
+    if rival is not None:
+        refused, *out["refused"] = _measure(
+            app, sandbox, lambda: rival.post("/me/book", data=form), where
+        )
+        assert refused.status_code == 422, (refused.status_code, refused.location)
     visit_path = urlsplit(answer.location).path
     answer, *out["pay"] = _measure(
         app, sandbox, lambda: client.post(visit_path + "/pay", data={"wallet": ""}), where
@@ -195,6 +205,29 @@ def seed(app):
     return seed_pages(app, 0)
 
 
+def rival_client(app):
+    """A second patient, signed in: the loser of each time the first one holds."""
+    from portal.accounts.models import User
+    from portal.accounts.passwords import hash_password
+    from portal.extensions import db
+    from tests.load.bench_pages import sign_in
+    from tests.plugin import PASSWORD
+
+    with app.app_context():
+        user = User(
+            email="rival@bench.example",
+            name="Ravi Rival",
+            role="patient",
+            phone="+919812345679",
+            password_hash=hash_password(PASSWORD),
+        )
+        db.session.add(user)
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+    return sign_in(app, user)
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -213,6 +246,7 @@ def main(argv=None):
     app = build(args.database_url)
     world = seed(app)
     client = sign_in(app, world.patient)
+    rival = rival_client(app)
     sandbox = SandboxClock(app)
     plan = slots(world, args.warm + args.bookings)
     figures = {step: [] for step in STEPS}
@@ -224,10 +258,10 @@ def main(argv=None):
             form = form_for(world, provider, start)
             if args.profile and k >= args.warm:
                 profiler = profiler or _profiler()
-                out = _book_profiled(app, client, sandbox, form, args.profile, profiler)
+                out = _book_profiled(app, client, rival, sandbox, form, args.profile, profiler)
             else:
                 where = args.statements and k == len(plan) - 1  # slow: the last one only
-                out = book_once(app, client, sandbox, form, where)
+                out = book_once(app, client, sandbox, form, where, rival)
             if k < args.warm:
                 continue
             for step, (statements, cpu, sandbox_cpu) in out.items():
@@ -246,13 +280,15 @@ def main(argv=None):
     for step in STEPS:
         cpu = [c for c, _ in figures[step]]
         sandbox_cpu = [s for _, s in figures[step]]
-        total += statistics.median(cpu)
+        if step != "refused":  # the total is one booking's: hold, pay, return
+            total += statistics.median(cpu)
         print(
             f"{step:<8}{'/'.join(str(c) for c in sorted(counts[step])):>11}"
             f"{statistics.median(cpu) * 1000:>12.2f}{pct(cpu, 95) * 1000:>12.2f}"
             f"{statistics.median(sandbox_cpu) * 1000:>13.2f}"
         )
-    print(f"{'total':<8}{sum(min(c) for c in counts.values()):>11}{total * 1000:>12.2f}")
+    booking = sum(min(c) for step, c in counts.items() if step != "refused")
+    print(f"{'total':<8}{booking:>11}{total * 1000:>12.2f}  (hold, pay, return)")
     if args.statements:
         for step in STEPS:
             print(f"\n--- {step}: {len(listed[step])} statements")
@@ -267,15 +303,17 @@ def _profiler():
     return Profiler(interval=0.0002)
 
 
-def _book_profiled(app, client, sandbox, form, step, profiler):
+def _book_profiled(app, client, rival, sandbox, form, step, profiler):
     """One booking with only ``step``'s request under the profiler."""
-    original = client.open
+    profiled = rival if step == "refused" else client
+    original = profiled.open
 
     def open_(*a, **kw):
         method = kw.get("method") or (a[1] if len(a) > 1 else "GET")
         path = a[0] if a else kw.get("path", "")
         is_step = {
             "hold": method == "POST" and path == "/me/book",
+            "refused": True,
             "pay": method == "POST" and str(path).endswith("/pay"),
             "return": str(path).endswith("/paid"),
         }[step]
@@ -284,11 +322,11 @@ def _book_profiled(app, client, sandbox, form, step, profiler):
         with profiler:
             return original(*a, **kw)
 
-    client.open = open_
+    profiled.open = open_
     try:
-        return book_once(app, client, sandbox, form)
+        return book_once(app, client, sandbox, form, rival=rival)
     finally:
-        client.open = original
+        profiled.open = original
 
 
 if __name__ == "__main__":

@@ -8,22 +8,29 @@ its headers, so the redirected GET answers with the same block).
 Over 400 lines because the journey's pages share one visit and its forms; each route is
 short."""
 
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
+from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.accounts.models import User
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
 from portal.booking import lifecycle, queries
 from portal.booking import prices as booking_prices
 from portal.booking import receipts as booking_receipts
 from portal.booking import visits as booking_visits
-from portal.booking.errors import BookingError, NotFound, PaymentError
+from portal.booking.errors import BookingError, NotFound, PaymentError, SlotUnavailable
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
-from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
+from portal.catalog.models import FOLLOW_UP, LAB_TEST
 from portal.config import policy
 from portal.domain.pricing import price_item
+from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
 from portal.i18n import N_
@@ -33,6 +40,7 @@ from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time, translate
 from portal.web.forms.booking import (
     FIELD_MAP,
+    SELF,
     BookForm,
     CouponCodeForm,
     PayForm,
@@ -56,6 +64,7 @@ LIST = "patient/visits/index.html"
 CONFIRMATION = "patient/visits/confirmation.html"
 RECEIPT = "patient/visits/receipt.html"
 CHECKOUT = "patient/visits/checkout.html"
+TAKEN = "patient/visits/taken.html"
 
 
 # --- shared helpers (the admin pages use them too) --------------------------------------
@@ -70,16 +79,13 @@ def timeline(visit):
 # --- booking a slot --------------------------------------------------------------------
 
 
-def _slot_from(values, *, cached=False):
-    """The provider, service, clinic and start named by a slot link, or None.
-    ``cached``: the three from the per-process catalog cache (the page only shows them)."""
+def _slot_from(values):
+    """The provider, service, clinic and start named by a slot link, or None. The three
+    come from the per-process catalog cache (merged into the session: a hold's checks
+    find them there)."""
     ids = [values.get(name, type=int) for name in ("provider", "service", "clinic")]
-    if cached:
-        # bounded ints: a huge id is no slot, not a 500
-        parts = catalog_queries.offer_parts(*ids) if all(ids) else (None, None, None)
-    else:
-        models = (Provider, Service, Clinic)
-        parts = [None if i is None else db.session.get(m, i) for m, i in zip(models, ids)]
+    # bounded ints: a huge id is no slot, not a 500
+    parts = catalog_queries.offer_parts(*ids) if all(ids) else (None, None, None)
     slot = dict(zip(("provider", "service", "clinic"), parts))
     slot["start"] = parse_start(values.get("start"))
     return slot if all(slot.values()) else None
@@ -112,13 +118,19 @@ def _open_visit(dependent_id):
 def _book_form(data=None):
     """From ``data`` (the slot link) on GET, from the posted form on POST."""
     form = BookForm(formdata=None, data=data) if data is not None else BookForm()
-    form.person.choices = person_choices(current_user)
+    if data is None and request.form.get("person") == SELF:
+        # "For me" is always a valid choice: the dependents are read only when the page
+        # is shown again (``_book_page``), not for every hold.
+        form.person.choices = options([(SELF, "")])
+    else:
+        form.person.choices = person_choices(current_user)
     return form
 
 
 def _book_page(form, slot, status=None, open_visit=False):
     """``open_visit``: the person's newest unpaid visit when the caller has it (False: look
     it up)."""
+    form.person.choices = person_choices(current_user)
     if slot is None:
         return render(BOOK, status=400, form=form, slot=None)
     referrals = _referral_choices(slot)
@@ -157,7 +169,7 @@ def book():
     if visit is not None:
         data["person"] = person_value(visit.dependent_id)
     form = _book_form(data=data)
-    return _book_page(form, _slot_from(args, cached=True), open_visit=open_visit)
+    return _book_page(form, _slot_from(args), open_visit=open_visit)
 
 
 @bp.post("/book")
@@ -172,7 +184,9 @@ def hold_slot():
         return _book_page(form, slot)
     dependent_id = dependent_id_of(form.person.data)
     visit = _open_visit(dependent_id)
-    name = slot["service"].name  # read now: the hold's commit expires every loaded row
+    # Read now: the hold's commit (or a refusal's rollback) expires every loaded row.
+    name, shown = slot["service"].name, _shown_slot(slot)
+    user = _loaded_columns(current_user)
     try:
         item = booking_visits.add_item(
             current_user,
@@ -187,7 +201,13 @@ def hold_slot():
         )
     except NotFound:
         abort(404)
-    except booking_errors.BookingError as exc:  # SlotUnavailable included: 422, the message on top
+    except SlotUnavailable as exc:
+        if exc.message != MSG_TAKEN:  # the person is busy then: a message on the form
+            apply_booking_error(form, exc, FIELD_MAP)
+            return _book_page(form, slot, status=422)
+        _put_back(current_user, user)
+        return _time_taken(shown)
+    except booking_errors.BookingError as exc:  # 422, the message on top
         apply_booking_error(form, exc, FIELD_MAP)
         return _book_page(form, slot, status=422)
     flash(
@@ -199,6 +219,51 @@ def hold_slot():
         "success",
     )
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
+
+
+def _shown_slot(slot):
+    """What the "just taken" answer says about the slot, as plain values."""
+    provider, service, clinic = slot["provider"], slot["service"], slot["clinic"]
+    return SimpleNamespace(
+        provider_id=provider.id,
+        provider=provider.display_name,
+        service_id=service.id,
+        service=service.name,
+        clinic_id=clinic.id,
+        timezone=clinic.timezone,
+        start=slot["start"],
+    )
+
+
+def _loaded_columns(user):
+    """The signed-in user's columns as this request read them (for ``_put_back``)."""
+    obj = user._get_current_object()
+    return obj, {a.key: getattr(obj, a.key) for a in sa.inspect(User).column_attrs}
+
+
+def _put_back(user, loaded):
+    """A refused hold changed nothing of the user's, but its rollback expired the row, and
+    the page's top bar would read it again: the columns read at the start of the request
+    are put back instead (one statement less for every loser of a race)."""
+    obj, values = loaded
+    if user._get_current_object() is obj and sa.inspect(obj).expired_attributes:
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+
+
+def _time_taken(slot):
+    """Someone else holds the time (under a race for one time, every loser hears this):
+    the message and the way back to that day's free times, from values already in hand;
+    nothing is read and the book page is not built again."""
+    day = slot.start.astimezone(ZoneInfo(slot.timezone)).date()
+    times = url_for(
+        "public.day_times",
+        provider=slot.provider_id,
+        service=slot.service_id,
+        clinic=slot.clinic_id,
+        date=day.isoformat(),
+    )
+    return render(TAKEN, block=htmx_block("book_form"), status=422, slot=slot, times_url=times)
 
 
 # --- my visits -------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 """Query budgets of the booking flow's three writing requests: the hold (POST /me/book),
-the pay step (POST /me/visits/<id>/pay) and the signed return (GET …/paid). Each runs a
-fixed number of statements on the portal's database, the same for every booking however
-many the patient already has, and no more than its budget (issue #17: each statement is
-0.5–1 ms of CPU). A statement added to a step fails here; raise a budget only with a
-reason. ``python -m tests.load.bench_flow --statements`` lists each step's statements and
+the pay step (POST /me/visits/<id>/pay) and the signed return (GET …/paid), and of another
+patient's hold refused for the time just held (what each loser of a race for one time
+costs). Each runs a fixed number of statements on the portal's database, the same for
+every booking however many the patient already has, and no more than its budget (issue
+#17: each statement is 0.5–1 ms of CPU). A statement added to a step fails here; raise a
+budget only with a reason. ``python -m tests.load.bench_flow --statements`` lists each step's statements and
 where they are run."""
 
 import pytest
 
 from tests.load.bench_flow import book_once, form_for, jobs_handed_over, slots
+from tests.plugin import PASSWORD
 
 # Per dialect: PostgreSQL takes an advisory lock per claimed subject (a provider and the
 # person: 2 statements) and writes the two claims, and a posting's four ledger lines, in
@@ -16,10 +18,12 @@ from tests.load.bench_flow import book_once, form_for, jobs_handed_over, slots
 # per INSERT.
 BUDGETS = {
     "postgresql": {
-        # user, person choices, provider, service, clinic (+ hours), open visit, provider
-        # fit, claims in the way, schedule; visit (+ its number), policy stamp, booking,
-        # its provider, 2 advisory locks, claims, audit
-        "hold": 19,
+        # user, catalog stamp (provider, service, clinic + hours from the catalog cache),
+        # open visit, provider fit, claims in the way, schedule; visit (+ its number),
+        # policy stamp, booking, its provider, 2 advisory locks, claims, audit
+        "hold": 15,
+        # user, catalog stamp, open visit, claims in the way (refused); the page's bell
+        "refused": 5,
         # user, locked visit, items, payments; prices, payment (+ order id), timeline,
         # visit, audit, money movement
         "pay": 11,
@@ -29,26 +33,29 @@ BUDGETS = {
         # settlement of the payment, money movement
         "return": 22,
     },
-    "sqlite": {"hold": 18, "pay": 11, "return": 26},
+    "sqlite": {"hold": 14, "refused": 5, "pay": 11, "return": 26},
 }
 
 
 @pytest.mark.norollback  # counts statements: the real commits, not savepoints
 def test_hold_pay_and_return_cost_a_fixed_number_of_statements(app, client, login, world, gateway):
     login(world.patient)
+    rival = app.test_client()  # another patient, refused each time just held
+    signed_in = rival.post("/auth/login", data={"email": world.other.email, "password": PASSWORD})
+    assert signed_in.status_code in (302, 303)
     budget = BUDGETS[app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0].split("+")[0]]
     counts = []
     with jobs_handed_over(app):
-        for provider, start in slots(world, 4):
-            out = book_once(app, client, None, form_for(world, provider, start))
+        for provider, start in slots(world, 5):
+            out = book_once(app, client, None, form_for(world, provider, start), rival=rival)
             counts.append({step: statements for step, (statements, _, _) in out.items()})
-    first, *later = counts[1:]  # the first booking warms the per-process caches
+    first, *later = counts[2:]  # the first two (one per doctor) warm the per-process caches
     failures = []
     for step, allowed in budget.items():
         seen = [len(first[step])] + [len(c[step]) for c in later]
         if len(set(seen)) != 1 or seen[0] > allowed:
             failures.append(
-                f"{step}: {seen} statements over bookings 2-4, budget {allowed}"
+                f"{step}: {seen} statements over bookings 3-5, budget {allowed}"
                 + "".join(f"\n    {' '.join(s.split())[:120]}" for s in later[-1][step])
             )
     assert not failures, "\n".join(failures)

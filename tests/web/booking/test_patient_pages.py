@@ -152,12 +152,52 @@ def test_holding_slots_builds_one_visit_per_person(app, client, login, world):
     assert "Aarav" in page and "Dr Vikram Shah" in page
 
 
-def test_a_taken_slot_is_a_message_on_the_form(app, client, login, world):
+def test_a_taken_time_is_refused_with_the_way_back_to_that_days_times(app, client, login, world):
     hold(app, world, patient=world.other)  # someone else holds 10:00 with Dr Rao
     login(world.patient)
     response = client.post("/me/book", data=_hold_form(world))
     assert response.status_code == 422
-    assert "Slot no longer available" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "That time was just taken" in page
+    assert "Consultation with Dr Asha Rao at " in page and "10:00 IST was held a moment ago" in page
+    times = (
+        f"/find/times?provider={world.doc1}&amp;service={world.consult}"
+        f"&amp;clinic={world.clinic}&amp;date={world.day.isoformat()}"
+    )
+    assert f'href="{times}"' in page
+    assert 'action="/me/book"' not in page  # not the book form again
+    assert '<span class="who">Priya Sharma</span>' in page  # the top bar as on every page
+    assert client.get(times.replace("&amp;", "&")).status_code == 200
+
+
+def test_a_taken_time_answers_an_htmx_request_with_the_fragment(app, client, login, world):
+    hold(app, world, patient=world.other)
+    login(world.patient)
+    response = client.post("/me/book", data=_hold_form(world), headers=hx("book-form"))
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "<nav" not in body
+    assert 'id="time-taken"' in body and "/find/times?" in body
+    assert 'id="flashes"' in body and 'hx-swap-oob="true"' in body
+
+
+def test_a_taken_time_is_in_hindi_for_a_hindi_reader(app, client, login, world):
+    hold(app, world, patient=world.other)
+    login(world.patient)
+    client.post("/language", data={"language": "hi", "next": "/me/"})
+    page = client.post("/me/book", data=_hold_form(world)).get_data(as_text=True)
+    assert "That time was just taken" not in page and "was held a moment ago" not in page
+    assert "Dr Asha Rao" in page and "/find/times?" in page
+
+
+def test_the_person_busy_then_is_still_a_message_on_the_book_form(app, client, login, world):
+    hold(app, world)  # the patient holds 10:00 with Dr Rao
+    login(world.patient)
+    response = client.post("/me/book", data=_hold_form(world, provider=world.doc2))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Priya Sharma already has an appointment at that time" in page
+    assert 'action="/me/book"' in page and "That time was just taken" not in page
 
 
 def test_a_slot_outside_hours_is_refused_with_the_policy_message(client, login, world):
