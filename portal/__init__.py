@@ -26,6 +26,7 @@ CAPABILITIES = (
     "portal.gateway.webhook_processing",
     "portal.wiring",
     "portal.booking.models",
+    "portal.booking.calendar_events",
     "portal.payments.models",
     "portal.booking.tasks",
     "portal.booking.links",
@@ -113,9 +114,11 @@ def create_app(test_config=None):
     assets.init_app(app)  # fingerprinted static files, compressed answers
 
     from portal import cli, jobs
+    from portal.catalog import calendar
     from portal.policies import store as policy_store
 
     policy_store.init_app(app)
+    calendar.init_app(app)
     cli.init_app(app)
     jobs.register_schedule(app)
 

@@ -31,6 +31,8 @@ from portal.catalog.models import (
     Specialization,
 )
 from portal.extensions import db
+from portal.policies import store as policy_store
+from portal.policies.models import PolicyStamp
 
 CATALOG_MODELS = (Clinic, ClinicHours, Specialization, Provider, Service, Availability, Leave)
 MAX_ENTRIES = 256
@@ -48,6 +50,23 @@ def current_stamp():
     if has_request_context():
         g.catalog_stamp = stamp
     return stamp
+
+
+# Built once: building it cost about a third of a kept free-times answer's CPU.
+_STAMPS = sa.select(
+    sa.select(CatalogVersion.stamp).where(CatalogVersion.id == 1).scalar_subquery(),
+    sa.select(PolicyStamp.token).where(PolicyStamp.id == policy_store.STAMP_ID).scalar_subquery(),
+)
+
+
+def prime_with_policy():
+    """The catalog stamp and the policy's stamp in ONE statement, kept for the request as
+    if each had been read on its own: what a cached free-times answer reads."""
+    if not has_request_context() or "catalog_stamp" in g:
+        return
+    row = db.session.execute(_STAMPS).one()
+    g.catalog_stamp = row[0] or 0
+    policy_store.prime(row[1])
 
 
 def cached(key, load):

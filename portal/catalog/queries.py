@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from portal.catalog import cache as catalog_cache
+from portal.catalog import slots
 from portal.catalog.models import Clinic, Provider, Service, Specialization
 from portal.db import db
 from portal.pagination import Order, keyset_page
@@ -146,3 +147,36 @@ def services_page(*, q="", after=None, before=None, per_page=20):
         count=True,
         options=(selectinload(Service.providers),),
     )
+
+
+def provider_ids(city=None, clinic_id=None, specialization_id=None, service_id=None, text=None):
+    """The ids :func:`slots.search_providers` finds, as plain values cached per process
+    under the catalog stamp (nothing merged into the session): what a cached free-times
+    answer needs to know whose calendars it shows."""
+    args = (city, clinic_id, specialization_id, service_id, " ".join((text or "").split()))
+    return catalog_cache.cached_values(
+        ("provider ids",) + tuple(a.lower() if isinstance(a, str) else a for a in args),
+        lambda: tuple(p.id for p in slots.search_providers(*args)),
+    )
+
+
+def offer_timezone(provider_id, service_id, clinic_id):
+    """The clinic's time zone when the provider offers the service there (all three
+    active), else None; cached per process under the catalog stamp."""
+
+    def load():
+        provider = db.session.get(Provider, provider_id)
+        service = db.session.get(Service, service_id)
+        clinic = db.session.get(Clinic, clinic_id)
+        if (
+            provider is None
+            or service is None
+            or clinic is None
+            or not (provider.active and service.active and clinic.active)
+            or service not in provider.services
+            or clinic not in provider.clinics
+        ):
+            return None
+        return clinic.timezone
+
+    return catalog_cache.cached_values(("offer", provider_id, service_id, clinic_id), load)

@@ -113,6 +113,15 @@ def slot_settings():
     )
 
 
+def slot_cutoff(starts):
+    """The moment the first of ``starts`` can no longer be booked (its notice runs out),
+    after which a list of free times showing it is out of date; None for no starts."""
+    if not starts:
+        return None
+    min_lead, _ = slot_settings()
+    return min(starts) - min_lead
+
+
 def _range_bounds(clinics, from_date, days):
     """The aware UTC span covering ``days`` local days from ``from_date`` in every clinic."""
     zones = {c.timezone for c in clinics} or {DEFAULT_TIMEZONE}

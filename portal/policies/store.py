@@ -101,6 +101,13 @@ def snapshot() -> Snapshot:
     return snap
 
 
+def prime(token):
+    """The stamp as a caller read it with another in one statement
+    (``catalog.cache.prime_with_policy``): this app context reads it no more."""
+    if g.get(_G_KEY) is None:
+        setattr(g, _G_KEY, current_app.extensions["policies"].current(token))
+
+
 def forget():
     """After a write in this app context: the next read checks the stamp again."""
     if has_app_context():

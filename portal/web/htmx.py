@@ -59,6 +59,14 @@ def render(template, block=None, status=200, *, partial=False, flashes=True, **c
     return response
 
 
+def fragment(body, status=200):
+    """A block the caller rendered (or kept from an earlier answer), answered as
+    :func:`render` answers a fragment request: the pending flashes added out-of-band."""
+    response = make_response(body + oob_flashes(), status)
+    response.vary.add("HX-Request")
+    return response
+
+
 def render_form(template, form, block=None, **context):
     """A form page: 422 when it was submitted and is invalid."""
     status = 422 if form.errors else 200

@@ -11,16 +11,21 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, request, url_for
+from flask_babel import get_locale
+from jinja2_fragments.flask import render_block
 
+from portal.catalog import cache as catalog_cache
+from portal.catalog import calendar
 from portal.catalog import queries as catalog_queries
 from portal.catalog.models import DEFAULT_TIMEZONE, Clinic, Provider, Service
-from portal.catalog.slots import find_offers, next_free_slots, search_providers
+from portal.catalog.slots import find_offers, next_free_slots, search_providers, slot_cutoff
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
 from portal.extensions import db
+from portal.policies import store as policy_store
 from portal.web.filters import day_names
-from portal.web.htmx import fragment_block, render
+from portal.web.htmx import fragment, fragment_block, render
 
 bp = Blueprint("public", __name__)
 
@@ -98,15 +103,38 @@ def find_doctor():
     now = utcnow()
     today = now.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     f = _filters(today)
-    providers = search_providers(
-        city=f["city"] or None,
-        clinic_id=f["clinic_id"],
-        specialization_id=f["specialization_id"],
-        service_id=f["service_id"],
-        text=f["text"],
-    )
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    pages = max((len(providers) + PER_PAGE - 1) // PER_PAGE, 1)
+    if fragment_block("results") is None:
+        context, _ = _results(f, today, now, page)
+        return render("public/find.html", **context, **_filter_options())
+    # The htmx answer (the results block) is kept per process until a calendar it shows,
+    # the catalog, the policy in force or the day changes, or a time on it expires.
+    catalog_cache.prime_with_policy()  # one statement: the catalog and policy stamps
+    ids = catalog_queries.provider_ids(*_search_args(f))
+    page = min(page, _page_count(ids))
+    key = ("find", *_answer_key(now), today, tuple(f.items()), page)
+    shown = ids[(page - 1) * PER_PAGE : page * PER_PAGE]
+    return fragment(calendar.cached(key, shown, lambda: _results_block(f, today, now, page)))
+
+
+def _search_args(f):
+    return f["city"] or None, f["clinic_id"], f["specialization_id"], f["service_id"], f["text"]
+
+
+def _page_count(found):
+    return max((len(found) + PER_PAGE - 1) // PER_PAGE, 1)
+
+
+def _answer_key(now):
+    """What a kept answer's text depends on besides the calendars and the catalog: the
+    language, the site's root (links) and the policy in force (prices)."""
+    return str(get_locale() or "en"), request.script_root, policy_store.in_force(now)[0]
+
+
+def _results(f, today, now, page):
+    """The find page's context, and until when its free times hold (see calendar.cached)."""
+    providers = search_providers(*_search_args(f))
+    pages = _page_count(providers)
     page = min(page, pages)
     shown = providers[(page - 1) * PER_PAGE : page * PER_PAGE]
     offers = find_offers(
@@ -131,10 +159,8 @@ def find_doctor():
         }.items()
         if v
     }
-    block = fragment_block("results")
-    return render(
-        "public/find.html",
-        block=block,
+    context = dict(
+        block=fragment_block("results"),
         providers=shown,
         total=len(providers),
         offers=offers,
@@ -149,8 +175,14 @@ def find_doctor():
         slot_label=slot_label,
         times_url=times_url,
         local_day=local_day,
-        **({} if block else _filter_options()),
     )
+    firsts = [o.slots[0] for found in offers.values() for o in found if o.slots]
+    return context, slot_cutoff(firsts)
+
+
+def _results_block(f, today, now, page):
+    context, valid_until = _results(f, today, now, page)
+    return render_block("public/find.html", "results", **context), valid_until
 
 
 MAX_DAYS_AHEAD = 90  # as far as the search looks
@@ -189,19 +221,42 @@ def _offer_or_404():
 def day_times():
     """Every free time of a chosen day (issue #16: the search showed only the first 4),
     with the previous and next day a click away."""
-    provider, service, clinic = _offer_or_404()
+    if fragment_block("times") is None:
+        return render("public/times.html", **_times(*_offer_or_404(), utcnow())[0])
+    # The htmx answer is kept like /find's (see find_doctor).
+    catalog_cache.prime_with_policy()
+    ids = (_int_arg("provider") or 0, _int_arg("service") or 0, _int_arg("clinic") or 0)
+    timezone = catalog_queries.offer_timezone(*ids)
+    if timezone is None:
+        abort(404)
     now = utcnow()
-    today = now.astimezone(ZoneInfo(clinic.timezone)).date()
+    today, day = _times_day(now, timezone)
+    key = ("times", *_answer_key(now), today, day, ids)
+
+    def block():
+        context, valid_until = _times(*_offer_or_404(), now)
+        return render_block("public/times.html", "times", **context), valid_until
+
+    return fragment(calendar.cached(key, ids[:1], block))
+
+
+def _times_day(now, timezone):
+    """(today, the asked day kept within today … MAX_DAYS_AHEAD) in the clinic's zone."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
     try:
         day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         day = today
+    return today, min(max(day, today), today + timedelta(days=MAX_DAYS_AHEAD))
+
+
+def _times(provider, service, clinic, now):
+    """The times page's context, and until when its free times hold."""
+    today, day = _times_day(now, clinic.timezone)
     last = today + timedelta(days=MAX_DAYS_AHEAD)
-    day = min(max(day, today), last)
     starts = next_free_slots(provider, service, clinic, from_date=day, days=1, limit=0, now=now)
     offer = SimpleNamespace(service=service, clinic=clinic)
-    return render(
-        "public/times.html",
+    context = dict(
         block=fragment_block("times"),
         provider=provider,
         service=service,
@@ -218,3 +273,4 @@ def day_times():
         else None,
         time_label=lambda start: start.astimezone(ZoneInfo(clinic.timezone)).strftime("%H:%M"),
     )
+    return context, slot_cutoff(starts[:1])

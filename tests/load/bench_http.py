@@ -16,7 +16,8 @@ Then, with ``--clients`` threads (httpx), it drives:
 - ``/healthz`` and the bare view, then both again under ``wrk`` (a C client: one Python
   process cannot send as many requests as gunicorn answers for these);
 - free times of one provider from one day (the find page's htmx answer, 7 days), on an
-  empty calendar and on the busy one (every slot of the 7 days taken);
+  empty calendar and on the busy one (every slot of the 7 days taken), through the
+  signed-in Python clients and then under ``wrk`` (anonymous, with its p95);
 - the full patient flow (find, free times, book page, hold, visit, pay, sandbox checkout
   page, its pay button, the signed return, confirmation), each client with its own
   provider so every client books distinct slots;
@@ -43,7 +44,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -373,29 +374,43 @@ def phase(report, stack, name, title, clients, seconds, work, per=None, tier="we
     return recorder
 
 
-def wrk_phase(report, name, url, clients, seconds):
+# wrk's --latency prints no 95th percentile: a `done` hook prints it (microseconds).
+WRK_P95 = """
+done = function(summary, latency, requests)
+  io.write(string.format("p95_us %d\\n", latency:percentile(95)))
+end
+"""
+
+
+def wrk_phase(report, name, url, clients, seconds, headers=()):
     """The same endpoint under wrk (Debian's C load generator, `make bench` installs it):
     one Python client process saturates near 1,300 requests/s on this machine, below
     what gunicorn serves for a constant answer, so the cheap endpoints are measured with a
-    client that costs far less per request. Skipped, with a note, where wrk is missing."""
+    client that costs far less per request. Skipped, with a note, where wrk is missing.
+    wrk's connections are anonymous (no session cookie)."""
     if shutil.which("wrk") is None:
         print(f"\n== {name} under wrk: skipped (no wrk on PATH; `make bench` installs it) ==")
         return
-    done = subprocess.run(
-        ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_P95)
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s", script.name]
+    for header in headers:
+        command += ["-H", header]
+    try:
+        done = subprocess.run(command + [url], capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(script.name)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)$", done.stdout, re.M))
+    p95 = int(re.search(r"^p95_us (\d+)$", done.stdout, re.M).group(1)) / 1000
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
     print(
         f"\n== {name} under wrk ({clients} connections, {seconds:g} s) ==\n"
-        f"  {rate:.0f} requests/s; p50 {latency.get('50')}, p99 {latency.get('99')};"
-        f" non-2xx: {errors.group(1) if errors else 0}"
+        f"  {rate:.0f} requests/s; p50 {latency.get('50')}, p95 {p95:.2f}ms,"
+        f" p99 {latency.get('99')}; non-2xx: {errors.group(1) if errors else 0}"
     )
     report.figure(f"{name} wrk requests/s", rate)
+    report.figure(f"{name} wrk p95 ms", p95)
 
 
 # --- one run ----------------------------------------------------------------------------
@@ -503,6 +518,14 @@ def _run(args, stack, report, engine, redis):
             args.clients,
             probe_s,
             probe(None, "/find", f"free_times_{label}", HX, params),
+        )
+        wrk_phase(
+            report,
+            f"free_times_{label}",
+            stack.portal_url + "/find?" + urlencode(params),
+            args.clients,
+            probe_s,
+            headers=[f"{k}: {v}" for k, v in HX.items()],
         )
 
     states = [SimpleNamespace(day=http_seed.first_day(), index=0) for _ in browsers]

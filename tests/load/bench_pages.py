@@ -171,8 +171,14 @@ def main(argv=None):
     p.add_argument("--database-url", default=os.environ.get("BENCH_PAGES_DATABASE_URL"))
     p.add_argument("--profile", metavar="URL", help="print a pyinstrument profile of URL")
     p.add_argument("--all", action="store_true", help="the profile with library frames")
+    p.add_argument(
+        "--no-free-times-cache",
+        action="store_true",
+        help="compute every free-times answer (portal.catalog.calendar off), for A/B",
+    )
     args = p.parse_args(argv)
     app = build(args)
+    app.config["FREE_TIMES_CACHE"] = not args.no_free_times_cache
     world = seed(app, args.visits)
     fields = {
         "clinic": world.clinic,
