@@ -87,13 +87,17 @@ def reset(app, redis_url):
     Redis.from_url(redis_url).flushdb()
 
 
-def make_trivial(app, n):
+def make_trivial(app, n, per_commit=False):
+    """``n`` items in one commit (RQ jobs of ``JOBS_PER_RQ_JOB`` items), or with
+    ``per_commit`` a commit each, as requests make them (an RQ job each)."""
     from portal.extensions import db
 
     with app.app_context():
         for i in range(n):
             jobs.enqueue("bench.noop", n=i)
-        db.session.commit()  # hands every item to Redis after the commit
+            if per_commit:
+                db.session.commit()
+        db.session.commit()  # hands the items to Redis after the commit
         db.session.remove()
 
 
@@ -202,7 +206,7 @@ def one_run(app, args, kind, n):
     reset(app, args.redis_url)
     t0 = time.perf_counter()
     if kind == "trivial":
-        make_trivial(app, n)
+        make_trivial(app, n, args.per_commit)
     else:
         make_visits(app, n)
     setup = time.perf_counter() - t0
@@ -247,6 +251,11 @@ def main():
         "--worker",
         choices=("simple", "fork"),
         help="JOBS_WORKER for the worker (default: the app's default)",
+    )
+    parser.add_argument(
+        "--per-commit",
+        action="store_true",
+        help="trivial items committed one at a time (an RQ job each, as requests make them)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes draining at once (1)"
