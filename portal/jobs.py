@@ -12,11 +12,13 @@ periodic work.
 Over 400 lines: an outbox item's whole life (record, hand over, run, retry, sweep) reads
 best in one place."""
 
+import contextvars
 import logging
 import queue
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -157,7 +159,7 @@ def _after_commit(session):
         item_id: name for item_id, name, run_after in items if run_after is None or run_after <= now
     }
     if due:
-        _dispatch(due, fresh=True)
+        _dispatch(due)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -182,13 +184,29 @@ def hand_over(ids):
             conn.execute(
                 sa.update(OutboxItem).where(OutboxItem.id.in_(ids)).values(dispatched_at=utcnow())
             )
-    _dispatch(ids)
+    with _again():
+        _dispatch(ids)
 
 
-def _dispatch(ids, fresh=False):
+# Set while a sweep or an admin's retry hands items over again: their jobs are not "fresh"
+# (an item's last attempt keeps a job of its own; ``worker.take_waiting_items``). A context
+# variable, so that ``_dispatch(ids)`` keeps its one argument (tests replace it).
+_AGAIN = contextvars.ContextVar("outbox_handed_over_again", default=False)
+
+
+@contextmanager
+def _again():
+    token = _AGAIN.set(True)
+    try:
+        yield
+    finally:
+        _AGAIN.reset(token)
+
+
+def _dispatch(ids):
     """Run the items in-process (embedded mode) or put them on their RQ queues. ``ids``: a
-    list, or a dict {id: job name} when the caller knows the names (saves a query).
-    ``fresh``: just committed, so a job running before them may take them over."""
+    list, or a dict {id: job name} when the caller knows the names (saves a query). Items a
+    commit hands over are fresh: a job running before them may take them over."""
     app = current_app._get_current_object()
     names = ids if isinstance(ids, dict) else None
     ids = list(ids)
@@ -216,7 +234,7 @@ def _dispatch(ids, fresh=False):
             timeout=JOB_TIMEOUT,
             failure_ttl=FAILED_JOB_TTL,
             per_job=int(setting("JOBS_PER_RQ_JOB")),
-            committed=fresh,
+            committed=not _AGAIN.get(),
         )
     except Exception:
         # Redis away: release the lease so the next sweep hands them over.
@@ -394,7 +412,8 @@ def sweep_outbox(limit=500):
                     .values(dispatched_at=now)
                 )
     if rows:
-        _dispatch({r.id: r.job for r in rows})
+        with _again():
+            _dispatch({r.id: r.job for r in rows})
     return len(rows)
 
 
