@@ -260,3 +260,47 @@ def test_items_committed_together_share_rq_jobs(rq_ctx):
         sa.select(sa.func.count()).select_from(OutboxItem).where(OutboxItem.done_at.is_not(None))
     )
     assert done == len(ids)
+
+
+def test_a_job_takes_over_the_fresh_jobs_waiting_behind_it(rq_ctx):
+    """Under load each commit hands its item over as an RQ job of its own; the first job
+    the worker runs takes the waiting ones over (up to ``JOBS_PER_RQ_JOB`` items), so RQ's
+    cost per job is paid once for them. Each item still runs once, in its own session."""
+    per_job = current_app.config["JOBS_PER_RQ_JOB"]
+    ids = [record(value=n) for n in range(per_job + 3)]  # a commit each: a job each
+    assert queue("default").count == per_job + 3
+    current_app.config["JOBS_WORKER"] = "simple"
+    try:
+        worker = current_app.extensions["rq"].make_worker()
+    finally:
+        current_app.config.pop("JOBS_WORKER")
+    worker.work(burst=True, max_jobs=1)  # one RQ job
+    db.session.expire_all()
+    done = db.session.scalars(
+        sa.select(OutboxItem.id).where(OutboxItem.done_at.is_not(None)).order_by(OutboxItem.id)
+    ).all()
+    assert done == ids[:per_job]  # its own item and the next ones, in queue order
+    assert {mark for _v, _app, mark in SEEN} == {None}
+    assert queue("default").job_ids == [f"outbox-{i}" for i in ids[per_job:]]
+    work()
+    assert sorted(v for v, _app, _mark in SEEN) == list(range(per_job + 3))
+
+
+def test_jobs_a_sweep_hands_over_are_not_taken_over(rq_ctx):
+    """A retry (or an admin's) may be an item's last attempt: it keeps an RQ job of its own,
+    so RQ's failed registry names the item that gave up."""
+    fresh = record(value="fresh")
+    swept = record(value="swept")
+    queue("default").fetch_job(f"outbox-{swept}").delete()  # as if Redis lost it ...
+    db.session.get(OutboxItem, swept).dispatched_at = None  # ... or it failed once
+    db.session.commit()
+    assert jobs.sweep_outbox() == 1
+    assert queue("default").job_ids == [f"outbox-{fresh}", f"outbox-{swept}"]
+    current_app.config["JOBS_WORKER"] = "simple"
+    try:
+        worker = current_app.extensions["rq"].make_worker()
+    finally:
+        current_app.config.pop("JOBS_WORKER")
+    worker.work(burst=True, max_jobs=1)
+    assert [v for v, _app, _mark in SEEN] == ["fresh"]
+    assert queue("default").job_ids == [f"outbox-{swept}"]

@@ -67,13 +67,14 @@ def raise_alert(
         raise ValueError(f"unknown priority {priority!r}")
     if email is None:
         email = priority == HIGH
+    # The rows, not their ids: notify_user then finds each in the session (no query per admin).
     admins = db.session.scalars(
-        sa.select(User.id).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id)
+        sa.select(User).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id)
     )
     notices = []
-    for admin_id in admins.all():
+    for admin in admins.all():
         notice = notify_user(
-            admin_id,
+            admin.id,
             f"alert.{kind}",
             title,
             body,

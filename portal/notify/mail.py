@@ -131,10 +131,16 @@ def _smtp_send(email, config):
 
 @jobs.job("notify.send_mail")
 def send_mail(message_id):
-    message = db.session.get(MailMessage, message_id)
-    if message is None or message.status in MAIL_DONE:
+    # The message and its delivery in one statement (a mail has at most one delivery row).
+    row = db.session.execute(
+        sa.select(MailMessage, Delivery)
+        .outerjoin(Delivery, Delivery.mail_id == MailMessage.id)
+        .where(MailMessage.id == message_id)
+        .limit(1)
+    ).first()
+    if row is None or row.MailMessage.status in MAIL_DONE:
         return
-    delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == message.id))
+    message, delivery = row
     config = current_app.config
     if not config.get("MAIL_SERVER"):
         # Embedded mode: the console is the mail server.

@@ -5,7 +5,7 @@
     .venv/bin/python -m tests.load.bench_jobs --jobs 100 --visits 0      # a quick look
 
 Trivial run: ``--jobs`` outbox items of a job that does nothing are committed (and so handed
-to Redis), then one worker (``flask rq worker --burst``, a real subprocess, exactly as the
+to Redis), then one worker (``--workers N``: N at once) (``flask rq worker --burst``, a real subprocess, exactly as the
 README starts it) drains them. Real run: ``--visits`` visits are booked and paid from the
 wallet through the booking services (each confirmation records ``notify.booking_confirmed``),
 then one worker drains the follow-ups: the confirmation (reminders scheduled, notices, the
@@ -87,13 +87,17 @@ def reset(app, redis_url):
     Redis.from_url(redis_url).flushdb()
 
 
-def make_trivial(app, n):
+def make_trivial(app, n, per_commit=False):
+    """``n`` items in one commit (RQ jobs of ``JOBS_PER_RQ_JOB`` items), or with
+    ``per_commit`` a commit each, as requests make them (an RQ job each)."""
     from portal.extensions import db
 
     with app.app_context():
         for i in range(n):
             jobs.enqueue("bench.noop", n=i)
-        db.session.commit()  # hands every item to Redis after the commit
+            if per_commit:
+                db.session.commit()
+        db.session.commit()  # hands the items to Redis after the commit
         db.session.remove()
 
 
@@ -164,7 +168,9 @@ def outbox_figures(app):
     return done, total, span, by_job
 
 
-def run_worker(database_url, redis_url, log_path, kind=None):
+def run_worker(database_url, redis_url, log_path, kind=None, workers=1):
+    """``workers`` burst workers at once (as the Procfile runs them); returns the wall time
+    until the last one exits and their CPU together."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -177,17 +183,21 @@ def run_worker(database_url, redis_url, log_path, kind=None):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with open(log_path, "wb") as log_file:
-        done = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", WORKER_APP, "rq", "worker", "--burst"],
-            env=env,
-            cwd=ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", WORKER_APP, "rq", "worker", "--burst"],
+                env=env,
+                cwd=ROOT,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(workers)
+        ]
+        codes = [p.wait() for p in procs]
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"the worker failed (exit {done.returncode}); see {log_path}")
+    if any(codes):
+        raise SystemExit(f"a worker failed (exit {codes}); see {log_path}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
@@ -196,11 +206,11 @@ def one_run(app, args, kind, n):
     reset(app, args.redis_url)
     t0 = time.perf_counter()
     if kind == "trivial":
-        make_trivial(app, n)
+        make_trivial(app, n, args.per_commit)
     else:
         make_visits(app, n)
     setup = time.perf_counter() - t0
-    wall, cpu = run_worker(args.database_url, args.redis_url, args.log, args.worker)
+    wall, cpu = run_worker(args.database_url, args.redis_url, args.log, args.worker, args.workers)
     done, total, span, by_job = outbox_figures(app)
     figures = {
         "done": done,
@@ -243,6 +253,14 @@ def main():
         help="JOBS_WORKER for the worker (default: the app's default)",
     )
     parser.add_argument(
+        "--per-commit",
+        action="store_true",
+        help="trivial items committed one at a time (an RQ job each, as requests make them)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes draining at once (1)"
+    )
+    parser.add_argument(
         "--log", default=os.path.join("/tmp", "bench_jobs_worker.log"), help="the worker's output"
     )
     args = parser.parse_args()
@@ -252,7 +270,7 @@ def main():
     app = build_app(args.database_url, args.redis_url)
     print(
         f"database {args.database_url}, redis {args.redis_url}, {args.runs} runs, "
-        f"worker {args.worker or 'default'}"
+        f"worker {args.worker or 'default'} x {args.workers}"
     )
     for kind, n in (("trivial", args.jobs), ("real", args.visits)):
         if n:
