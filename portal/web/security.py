@@ -1,5 +1,6 @@
 """Who may do what: the role decorator, the ownership helper and the response headers."""
 
+import functools
 from functools import wraps
 
 from flask import abort, current_app, request
@@ -57,11 +58,14 @@ def get_owned_or_404(model, object_id, user=None, options=()):
     return obj
 
 
+@functools.lru_cache(maxsize=8)
+def _csp(extra):
+    return CSP.format(extra_forms=extra).replace("'self' ;", "'self';")
+
+
 def set_security_headers(response):
     extra = current_app.config.get("CSP_FORM_ACTION_EXTRA", "")
-    response.headers.setdefault(
-        "Content-Security-Policy", CSP.format(extra_forms=extra).replace("'self' ;", "'self';")
-    )
+    response.headers.setdefault("Content-Security-Policy", _csp(extra))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
