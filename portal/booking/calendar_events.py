@@ -4,7 +4,8 @@ Session events, so every use case that writes slot claims (hold, confirm, cancel
 reschedule, late payments, the admin's actions) is covered without a line in it. After each
 flush the providers whose busy times may have moved are noted on the session
 (``catalog.calendar.note_write``); the outermost commit bumps their calendar versions
-(after it, see ``portal.catalog.calendar`` for why), a rollback forgets them.
+(after it, see ``portal.catalog.calendar`` for why, and for the listeners that do it), a
+rollback forgets them.
 
 What moves a provider's busy times (the ``bookings`` busy source in
 ``booking.claims``): a slot claim's insert, delete, or change of ``live``/time; a booking's
@@ -138,16 +139,3 @@ def _note_bulk_writes(state):
     table = getattr(state.statement, "table", None)
     if getattr(table, "name", None) in TABLES:
         calendar.note_write(state.session, calendar.ALL)
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _bump_after_commit(session):
-    if session.in_nested_transaction():
-        return  # a savepoint released: the transaction may still roll back
-    calendar.bump_pending(session)
-
-
-@sa.event.listens_for(Session, "after_soft_rollback")
-def _forget_on_rollback(session, previous_transaction):
-    if previous_transaction.parent is None:
-        calendar.forget_pending(session)

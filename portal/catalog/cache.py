@@ -136,7 +136,7 @@ def stats():
     return dict(_stats, entries=len(_entries))
 
 
-def _touches_catalog(session):
+def touches_catalog(session):
     return any(
         isinstance(obj, CATALOG_MODELS)
         for group in (session.new, session.dirty, session.deleted)
@@ -146,7 +146,7 @@ def _touches_catalog(session):
 
 @sa.event.listens_for(Session, "before_flush")
 def _bump_on_catalog_change(session, flush_context, instances):
-    if not _touches_catalog(session):
+    if not touches_catalog(session):
         return
     stamp = random.randint(1, 2**62)
     updated = session.execute(

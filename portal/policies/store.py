@@ -47,6 +47,11 @@ class Snapshot:
             return None, None
         return self.keys[i - 1][1], self.policies[i - 1]
 
+    def next_change(self, now):
+        """When the next approved version takes effect after ``now``, or None."""
+        i = bisect.bisect_right(self.keys, (now, float("inf")))
+        return self.keys[i][0] if i < len(self.keys) else None
+
     @property
     def first(self):
         return (self.keys[0][1], self.policies[0]) if self.keys else (None, None)

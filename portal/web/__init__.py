@@ -87,10 +87,14 @@ def refuse_nul_in_query():
 
 
 def init_request_handling(app):
-    """Bounded ints for URL converters and ``request.args/form.get(type=int)``. Runs
+    """Bounded ints for URL converters and ``request.args/form.get(type=int)``, and the
+    session cookie opened without work when absent (``web.sessions``). Runs
     before any blueprint (or the mounted sandbox) adds a rule, so every rule uses it."""
+    from portal.web.sessions import CookieSessions
+
     app.url_map.converters["int"] = BoundedIntConverter
     app.request_class = PortalRequest
+    app.session_interface = CookieSessions()
     app.before_request(refuse_nul_in_query)
 
 

@@ -2,6 +2,7 @@
 browser's preference, else English. The choice is remembered on the account (so mail and
 SMS go out in it too) and in a cookie for visitors."""
 
+from babel import Locale
 from flask import Blueprint, has_request_context, redirect, request
 from flask_login import current_user
 
@@ -12,9 +13,16 @@ from portal.web.auth import safe_next
 bp = Blueprint("language", __name__)
 
 ONE_YEAR = 365 * 24 * 3600
+# Parsed once: Flask-Babel parses a code on every request (a file check in Babel's data
+# each time) and takes a Locale as it is.
+LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
 
 
 def select_locale():
+    return LOCALES[_language()]
+
+
+def _language():
     if not has_request_context():
         return DEFAULT_LANGUAGE  # jobs and commands: notices choose with force_locale
     if current_user and current_user.is_authenticated:

@@ -5,7 +5,7 @@ date, and lists each one's next free slots per service and clinic. The filter fo
 for the ``results`` block over htmx as it changes (the URL follows, so a result page can
 be shared or reloaded); without htmx it is an ordinary GET form."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -23,7 +23,6 @@ from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
 from portal.extensions import db
-from portal.policies import store as policy_store
 from portal.web.filters import day_names
 from portal.web.htmx import fragment, fragment_block, render
 
@@ -109,12 +108,14 @@ def find_doctor():
         return render("public/find.html", **context, **_filter_options())
     # The htmx answer (the results block) is kept per process until a calendar it shows,
     # the catalog, the policy in force or the day changes, or a time on it expires.
+    found = calendar.probe(("find", *_answer_key(), today, tuple(f.items()), page))
+    if found.value is not None:
+        return fragment(found.value)
     catalog_cache.prime_with_policy()  # one statement: the catalog and policy stamps
     ids = catalog_queries.provider_ids(*_search_args(f))
     page = min(page, _page_count(ids))
-    key = ("find", *_answer_key(now), today, tuple(f.items()), page)
     shown = ids[(page - 1) * PER_PAGE : page * PER_PAGE]
-    return fragment(calendar.cached(key, shown, lambda: _results_block(f, today, now, page)))
+    return fragment(calendar.keep(found, shown, lambda: _results_block(f, today, now, page)))
 
 
 def _search_args(f):
@@ -125,10 +126,10 @@ def _page_count(found):
     return max((len(found) + PER_PAGE - 1) // PER_PAGE, 1)
 
 
-def _answer_key(now):
-    """What a kept answer's text depends on besides the calendars and the catalog: the
-    language, the site's root (links) and the policy in force (prices)."""
-    return str(get_locale() or "en"), request.script_root, policy_store.in_force(now)[0]
+def _answer_key():
+    """What a kept answer's text depends on besides the calendars, the catalog and the
+    policy (``calendar.probe`` checks those): the language and the site's root (links)."""
+    return str(get_locale() or "en"), request.script_root
 
 
 def _results(f, today, now, page):
@@ -223,21 +224,30 @@ def day_times():
     with the previous and next day a click away."""
     if fragment_block("times") is None:
         return render("public/times.html", **_times(*_offer_or_404(), utcnow())[0])
-    # The htmx answer is kept like /find's (see find_doctor).
-    catalog_cache.prime_with_policy()
+    # The htmx answer is kept like /find's (see find_doctor); the asked day as given, so
+    # the answer is kept until the clinic's midnight (its "today" moves then).
     ids = (_int_arg("provider") or 0, _int_arg("service") or 0, _int_arg("clinic") or 0)
+    found = calendar.probe(("times", *_answer_key(), request.args.get("date", ""), ids))
+    if found.value is not None:
+        return fragment(found.value)
+    catalog_cache.prime_with_policy()
     timezone = catalog_queries.offer_timezone(*ids)
     if timezone is None:
         abort(404)
     now = utcnow()
-    today, day = _times_day(now, timezone)
-    key = ("times", *_answer_key(now), today, day, ids)
 
     def block():
         context, valid_until = _times(*_offer_or_404(), now)
-        return render_block("public/times.html", "times", **context), valid_until
+        midnight = _next_midnight(now, timezone)
+        until = midnight if valid_until is None else min(valid_until, midnight)
+        return render_block("public/times.html", "times", **context), until
 
-    return fragment(calendar.cached(key, ids[:1], block))
+    return fragment(calendar.keep(found, ids[:1], block))
+
+
+def _next_midnight(now, timezone):
+    zone = ZoneInfo(timezone)
+    return datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), zone)
 
 
 def _times_day(now, timezone):

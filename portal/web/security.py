@@ -1,5 +1,6 @@
 """Who may do what: the role decorator, the ownership helper and the response headers."""
 
+import functools
 from functools import wraps
 
 from flask import abort, current_app, request
@@ -57,23 +58,43 @@ def get_owned_or_404(model, object_id, user=None, options=()):
     return obj
 
 
+@functools.lru_cache(maxsize=8)
+def _defaults(extra_forms, secure):
+    """The headers every answer gets unless it set its own (built once per setting)."""
+    headers = [
+        (
+            "Content-Security-Policy",
+            CSP.format(extra_forms=extra_forms).replace("'self' ;", "'self';"),
+        ),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if secure:
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return tuple((name, name.lower(), value) for name, value in headers)
+
+
 def set_security_headers(response):
-    extra = current_app.config.get("CSP_FORM_ACTION_EXTRA", "")
-    response.headers.setdefault(
-        "Content-Security-Policy", CSP.format(extra_forms=extra).replace("'self' ;", "'self';")
+    config = current_app.config
+    headers = response.headers
+    # The names present, read once (Headers.setdefault raises and catches a KeyError for
+    # each name missing: most of this hook's time on a small answer).
+    present = {name.lower() for name, _ in headers.items()}
+    defaults = _defaults(
+        config.get("CSP_FORM_ACTION_EXTRA", ""), bool(config.get("SESSION_COOKIE_SECURE"))
     )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if current_app.config.get("SESSION_COOKIE_SECURE"):
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    for name, lowered, value in defaults:
+        if lowered not in present:
+            headers.add(name, value)
     # Portal pages show personal or money data to whoever is signed in: no copy may stay
     # in a browser or proxy cache (back button after logout, a shared computer). Static
     # files (and a response that chose its own caching) keep theirs.
-    if request.endpoint != "static" and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
-        response.headers.setdefault("Pragma", "no-cache")
+    if request.endpoint != "static" and "cache-control" not in present:
+        headers["Cache-Control"] = "no-store"
+        if "pragma" not in present:
+            headers.add("Pragma", "no-cache")
     # Pages differ for htmx requests (fragment) and plain ones (full page).
     response.vary.add("HX-Request")
     return response

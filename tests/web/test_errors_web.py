@@ -122,6 +122,17 @@ def test_flashes_travel_out_of_band_with_an_htmx_fragment(app, client, make_user
     assert 'hx-swap-oob="true"' in again and "Anya Rao added." not in again
 
 
+def test_an_empty_flash_area_is_the_template_without_messages(app):
+    """``htmx.EMPTY_FLASHES`` stands for the template when there is nothing to show."""
+    from flask import render_template
+
+    from portal.web import htmx
+
+    with app.test_request_context("/"):
+        assert htmx.oob_flashes() == htmx.EMPTY_FLASHES
+        assert render_template(htmx.FLASHES, oob=True) == htmx.EMPTY_FLASHES
+
+
 def test_a_full_page_shows_flashes_in_place(client, make_user, login):
     login(make_user("patient"))
     client.post(
