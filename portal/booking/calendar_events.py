@@ -17,8 +17,10 @@ provider too."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from portal.booking.models import (
+    LIVE_ITEM_STATUSES,
     IndividualBooking,
     MasterBooking,
     Reschedule,
@@ -27,6 +29,7 @@ from portal.booking.models import (
 )
 from portal.catalog import calendar
 from portal.db import utcnow
+from portal.domain.states import BookingStatus
 
 _FIELDS = {
     SlotClaim: ("subject", "live", "start_at", "end_at", "reschedule_id"),
@@ -55,6 +58,31 @@ def _booking_providers(booking):
             if c.subject.startswith(PROVIDER)
         }
     return None
+
+
+def _busy_may_move(item, now):
+    """Whether an item's update may move its providers' busy times. A status change between
+    two live statuses, its time unchanged, moves nothing, unless the item was a lapsed hold
+    (not busy before, busy once paid late). Paying confirms every item of a visit: without
+    this, each payment would bump every provider's versions."""
+    state = sa.inspect(item)
+    if not _changed(item, _FIELDS[IndividualBooking]):
+        return False
+    if _changed(item, ("start_at", "end_at")):
+        return True
+    history = state.attrs.status.history
+    before = history.deleted[0] if history.deleted else None
+    if before not in LIVE_ITEM_STATUSES or item.status not in LIVE_ITEM_STATUSES:
+        return True
+    if before != BookingStatus.SCHEDULED:
+        return False
+    # Its visit from the session's identity map (no query inside a flush).
+    visit = state.session.identity_map.get(identity_key(MasterBooking, item.master_id))
+    if visit is None or "hold_expires_at" in sa.inspect(visit).unloaded:
+        return True  # not loaded: it may have been a lapsed hold
+    hold = sa.inspect(visit).attrs.hold_expires_at.history
+    was = hold.deleted[0] if hold.deleted else visit.hold_expires_at
+    return was is not None and was <= now
 
 
 def _visit_providers(visit):
@@ -94,7 +122,7 @@ def _providers(obj, is_new_or_deleted, now):
             return {int(obj.subject.removeprefix(PROVIDER))}
         return set()
     if isinstance(obj, IndividualBooking):
-        if not is_new_or_deleted and not _changed(obj, _FIELDS[IndividualBooking]):
+        if not is_new_or_deleted and not _busy_may_move(obj, now):
             return set()
         ids = _booking_providers(obj)
         return calendar.ALL if ids is None else ids

@@ -234,3 +234,21 @@ def test_app_instances_sharing_redis_see_each_others_writes(pg_app, clock):
         for app in (reader, writer):
             with app.app_context():
                 db.engine.dispose()
+
+
+def test_paying_for_a_hold_keeps_every_other_providers_answers(app, client, w):
+    """Confirming a held item moves no busy time (it was busy while held), so a payment
+    does not throw away every kept answer."""
+    from portal.accounts.models import User
+    from tests.refunds.helpers import book_and_pay
+
+    others = day_times(client, w, 4, doctor=1)[0]
+    gateway = start_gateway(app)
+    try:
+        with inside(app):
+            patient = db.session.get(User, w.patients[0])
+            book_and_pay(w, patient, gateway, [(w.consult, [w.doctors[0]], at(4, 10))])
+    finally:
+        gateway.close()
+    assert kept(client, w, 4, doctor=1) == others
+    assert "10:00" not in day_times(client, w, 4)[0]
