@@ -160,6 +160,20 @@ def provider_ids(city=None, clinic_id=None, specialization_id=None, service_id=N
     )
 
 
+def offered(provider, service, clinic):
+    """All three exist and are active, and the provider offers the service at the clinic."""
+    return (
+        provider is not None
+        and service is not None
+        and clinic is not None
+        and provider.active
+        and service.active
+        and clinic.active
+        and service in provider.services
+        and clinic in provider.clinics
+    )
+
+
 def offer_timezone(provider_id, service_id, clinic_id):
     """The clinic's time zone when the provider offers the service there (all three
     active), else None; cached per process under the catalog stamp."""
@@ -168,15 +182,6 @@ def offer_timezone(provider_id, service_id, clinic_id):
         provider = db.session.get(Provider, provider_id)
         service = db.session.get(Service, service_id)
         clinic = db.session.get(Clinic, clinic_id)
-        if (
-            provider is None
-            or service is None
-            or clinic is None
-            or not (provider.active and service.active and clinic.active)
-            or service not in provider.services
-            or clinic not in provider.clinics
-        ):
-            return None
-        return clinic.timezone
+        return clinic.timezone if offered(provider, service, clinic) else None
 
     return catalog_cache.cached_values(("offer", provider_id, service_id, clinic_id), load)

@@ -206,14 +206,7 @@ def _offer_or_404():
     provider = db.session.get(Provider, _int_arg("provider") or 0)
     service = db.session.get(Service, _int_arg("service") or 0)
     clinic = db.session.get(Clinic, _int_arg("clinic") or 0)
-    if (
-        provider is None
-        or service is None
-        or clinic is None
-        or not (provider.active and service.active and clinic.active)
-        or service not in provider.services
-        or clinic not in provider.clinics
-    ):
+    if not catalog_queries.offered(provider, service, clinic):
         abort(404)
     return provider, service, clinic
 
