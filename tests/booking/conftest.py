@@ -22,6 +22,14 @@ def clock():
 
 
 @pytest.fixture
+def still_clock():
+    """The same moment, standing still: a kept answer's expiry moves only when a test
+    moves the clock."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
 def world(app, ctx, clock):
     return build_world()
 

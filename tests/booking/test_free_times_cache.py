@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from portal.booking import visits
 from portal.booking.tasks import expire_holds
@@ -26,13 +25,7 @@ SHARED = 0  # with Redis: the stamps are read with the versions (one MGET)
 
 
 @pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def w(app, clock):
+def w(app, still_clock):
     with app.app_context():
         world = build_world()
         db.session.remove()
@@ -201,7 +194,7 @@ def test_a_rolled_back_hold_changes_nothing(app, client, w):
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_app_instances_sharing_redis_see_each_others_writes(pg_app, clock):
+def test_app_instances_sharing_redis_see_each_others_writes(pg_app, still_clock):
     """Two instances (as two gunicorn workers): the one that answered keeps its answer;
     a hold made through the other is shown by the first's next answer. Without Redis each
     would bump only its own versions."""

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 from redis import Redis
 
 from portal import create_app
@@ -34,13 +33,7 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there: refused at once
 
 
 @pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def apps(pg_app, clock):
+def apps(pg_app, still_clock):
     redis_url = os.environ["TEST_REDIS_URL"]
     Redis.from_url(redis_url).flushdb()
     database = pg_app.config["SQLALCHEMY_DATABASE_URI"]
@@ -139,7 +132,7 @@ def test_a_policy_change_through_another_instance_shows_at_once(apps, w):
     assert warm(client, w, True) == html
 
 
-def test_a_scheduled_policy_takes_over_on_time(apps, w, clock):
+def test_a_scheduled_policy_takes_over_on_time(apps, w, still_clock):
     reader, writer = apps
     client = reader.test_client()
     with inside(writer):
@@ -152,11 +145,11 @@ def test_a_scheduled_policy_takes_over_on_time(apps, w, clock):
         )
         policies.approve(checker, version.id)
     assert "= ₹529.50" in warm(client, w, True)  # kept, though its prices change in 10 s
-    clock.move_to(NOW + timedelta(seconds=11))
+    still_clock.move_to(NOW + timedelta(seconds=11))
     assert "= ₹559<" in answer(client, w, True)[0]
 
 
-def test_redis_away_sends_answers_to_the_database(apps, w, clock):
+def test_redis_away_sends_answers_to_the_database(apps, w, still_clock):
     reader, writer = apps
     client = reader.test_client()
     warm(client, w)
@@ -172,5 +165,5 @@ def test_redis_away_sends_answers_to_the_database(apps, w, clock):
     writer.extensions["calendar_versions"].client = Redis.from_url(DEAD_REDIS)
     hold(writer, w, patient=1, hour=11)
     assert day_times(client, w, 1)[0] == FREE[1:]
-    clock.move_to(NOW + timedelta(seconds=31))
+    still_clock.move_to(NOW + timedelta(seconds=31))
     assert day_times(client, w, 1)[0] == ["10:30", "12:00"]
