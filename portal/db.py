@@ -11,6 +11,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.attributes import set_committed_value
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -94,6 +95,21 @@ def savepoint(session):
         if raw is not None and not raw.in_transaction:
             conn.exec_driver_sql("BEGIN")
     return session.begin_nested()
+
+
+def loaded_columns(obj):
+    """A row's column values as loaded now, for :func:`put_back`."""
+    return obj, {a.key: getattr(obj, a.key) for a in sa.inspect(type(obj)).column_attrs}
+
+
+def put_back(loaded):
+    """After a rollback that changed nothing of a row the request still shows (the
+    signed-in user), set its columns back as read instead of reading the row again. Only
+    for a row the rolled-back work never wrote."""
+    obj, values = loaded
+    if sa.inspect(obj).expired_attributes:
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
 
 
 def insert_ignore(model, values, index_elements):

@@ -17,6 +17,12 @@ class SlotUnavailable(BookingError):
     def __init__(self, message=MSG_TAKEN, field="start_at"):
         super().__init__(message, field)
 
+    @property
+    def taken(self):
+        """Someone else holds the time (the provider's claim), rather than the person
+        being busy elsewhere then: the answer points to other times, not to the form."""
+        return self.message == MSG_TAKEN
+
 
 class PaymentError(BookingError):
     """A payment could not be verified or taken (bad signature, gateway refused)."""

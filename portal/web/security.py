@@ -1,7 +1,6 @@
 """Who may do what: the role decorator, the ownership helper and the response headers."""
 
-import functools
-from functools import wraps
+from functools import lru_cache, wraps
 
 from flask import abort, current_app, request
 from flask_login import current_user
@@ -58,7 +57,7 @@ def get_owned_or_404(model, object_id, user=None, options=()):
     return obj
 
 
-@functools.lru_cache(maxsize=8)
+@lru_cache(maxsize=8)
 def _defaults(extra_forms, secure):
     """The headers every answer gets unless it set its own (built once per setting)."""
     headers = [

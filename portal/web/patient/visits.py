@@ -11,13 +11,10 @@ short."""
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
-from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.accounts.models import User
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
 from portal.booking import lifecycle, queries
@@ -29,8 +26,8 @@ from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
 from portal.catalog.models import FOLLOW_UP, LAB_TEST
 from portal.config import policy
+from portal.db import loaded_columns, put_back
 from portal.domain.pricing import price_item
-from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db
 from portal.i18n import N_
@@ -186,7 +183,8 @@ def hold_slot():
     visit = _open_visit(dependent_id)
     # Read now: the hold's commit (or a refusal's rollback) expires every loaded row.
     name, shown = slot["service"].name, _shown_slot(slot)
-    user = _loaded_columns(current_user)
+    # A refusal's rollback writes nothing of the user's: the top bar needn't read it again.
+    user = loaded_columns(current_user._get_current_object())
     try:
         item = booking_visits.add_item(
             current_user,
@@ -202,10 +200,10 @@ def hold_slot():
     except NotFound:
         abort(404)
     except SlotUnavailable as exc:
-        if exc.message != MSG_TAKEN:  # the person is busy then: a message on the form
+        if not exc.taken:  # the person is busy then: a message on the form
             apply_booking_error(form, exc, FIELD_MAP)
             return _book_page(form, slot, status=422)
-        _put_back(current_user, user)
+        put_back(user)
         return _time_taken(shown)
     except booking_errors.BookingError as exc:  # 422, the message on top
         apply_booking_error(form, exc, FIELD_MAP)
@@ -233,22 +231,6 @@ def _shown_slot(slot):
         timezone=clinic.timezone,
         start=slot["start"],
     )
-
-
-def _loaded_columns(user):
-    """The signed-in user's columns as this request read them (for ``_put_back``)."""
-    obj = user._get_current_object()
-    return obj, {a.key: getattr(obj, a.key) for a in sa.inspect(User).column_attrs}
-
-
-def _put_back(user, loaded):
-    """A refused hold changed nothing of the user's, but its rollback expired the row, and
-    the page's top bar would read it again: the columns read at the start of the request
-    are put back instead (one statement less for every loser of a race)."""
-    obj, values = loaded
-    if user._get_current_object() is obj and sa.inspect(obj).expired_attributes:
-        for key, value in values.items():
-            set_committed_value(obj, key, value)
 
 
 def _time_taken(slot):
