@@ -139,7 +139,9 @@ def test_admin_sets_and_changes_a_meeting_link_validated_as_policy_says(app, cli
     assert "Change meeting link" in page and "https://us02web.zoom.us/j/123" in page
     with app.app_context():
         changes = db.session.scalars(
-            db.select(AuditEntry).where(AuditEntry.action == "booking.meet_link")
+            db.select(AuditEntry)
+            .where(AuditEntry.action == "booking.meet_link")
+            .order_by(AuditEntry.id)
         ).all()
         assert [c.after["meet_link"] for c in changes][-2:] == [
             "https://meet.google.com/abc-defg-hij",
