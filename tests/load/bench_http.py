@@ -39,6 +39,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -206,16 +207,23 @@ def minimal_flow(b, world, provider, state, sandbox_url):
     return answer.status_code == 303 and answer.headers["location"].endswith("/confirmation")
 
 
-def race(browsers, world, url):
-    """Every browser posts a hold for the same slot at the same instant."""
+def race(browsers, world, url, client="raw"):
+    """Every browser posts a hold for the same slot at the same instant.
+
+    ``client="raw"`` sends each browser's request, built beforehand (its cookie, its CSRF
+    token, the form), over a plain socket and reads the answer to its end, as wrk does:
+    the 200 waiting threads then cost the machine next to nothing, so the figure is the
+    portal's. ``client="httpx"`` sends it through each browser's httpx client, whose own
+    work (about as much CPU per request as the portal's refusal on this machine) shares
+    the two cores with the server it measures."""
     start = http_seed.slot_start(http_seed.first_day() + timedelta(days=200), 8)
     barrier = threading.Barrier(len(browsers), timeout=120)
     outcomes = []
     lock = threading.Lock()
+    host, port = urlsplit(url).hostname, urlsplit(url).port
 
-    def attempt(b):
-        b.recorder = None
-        data = {
+    def form(b):
+        return {
             "csrf_token": b.csrf,
             "provider": world.race[0],
             "service": world.service,
@@ -225,10 +233,18 @@ def race(browsers, world, url):
             "person": "self",
             "referral": "",
         }
+
+    def attempt(b):
+        b.recorder = None
+        data = form(b)
+        raw = raw_post(b, host, port, "/me/book", data) if client == "raw" else None
         barrier.wait()
         t0 = time.perf_counter()
         try:
-            status = b.post("race_hold", "/me/book", data).status_code
+            if raw is not None:
+                status = send_raw(host, port, raw)
+            else:
+                status = b.post("race_hold", "/me/book", data).status_code
         except Exception as exc:  # noqa: BLE001
             status = type(exc).__name__
         with lock:
@@ -241,6 +257,30 @@ def race(browsers, world, url):
     for t in threads:
         t.join()
     return time.perf_counter() - started, outcomes
+
+
+def raw_post(browser, host, port, path, data):
+    """The bytes a browser sends for a form post: its session cookie, the form encoded."""
+    body = urlencode(data).encode()
+    cookies = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies.jar)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookies}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def send_raw(host, port, request):
+    """Send one request on a new connection; the answer's status once it is read whole
+    (gunicorn's sync workers close the connection after each answer)."""
+    with socket.create_connection((host, port), timeout=60) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    status_line = b"".join(chunks).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1])
 
 
 # --- database and queue figures -----------------------------------------------------------
@@ -470,6 +510,31 @@ def _run(args, stack, report, engine, redis):
         flush=True,
     )
 
+    if not args.race_only:
+        flows(args, stack, report, engine, redis, browsers, world, busy_day)
+    if not args.skip_race:
+        # The race measures itself, not the flows' tail of webhooks and jobs.
+        settle(engine, redis, stack.sandbox_url, timeout=60)
+        race_phase(report, stack, browsers[: args.racers], world, args.race_client)
+        show_backlog(
+            report, engine, redis, "after the race", "backlog after race", stack.sandbox_url
+        )
+    overlaps, race_claims, live = claims_check(engine, world)
+    print(
+        f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
+        f"live claims on the raced slot's provider: {race_claims}"
+    )
+    report.figure("double-held slots", overlaps)
+    dead = stack.dead()
+    if dead:
+        print(f"processes that exited during the run: {', '.join(dead)}")
+    for b in browsers:
+        b.close()
+
+
+def flows(args, stack, report, engine, redis, browsers, world, busy_day):
+    """The probes, the free times and both flows, then the backlog they leave."""
+
     def probe(base, path, step, headers=None, params=None):
         def work(i, recorder):
             b = browsers[i]
@@ -570,29 +635,16 @@ def _run(args, stack, report, engine, redis):
     show_backlog(report, engine, redis, "at the end", "backlog at end", stack.sandbox_url)
     time.sleep(10)
     show_backlog(report, engine, redis, "10 s later", "backlog 10 s later", stack.sandbox_url)
-    if not args.skip_race:
-        # The race measures itself, not the flows' tail of webhooks and jobs.
-        settle(engine, redis, stack.sandbox_url, timeout=60)
-        race_phase(report, browsers[: args.racers], world, stack.portal_url)
-        show_backlog(
-            report, engine, redis, "after the race", "backlog after race", stack.sandbox_url
-        )
-    overlaps, race_claims, live = claims_check(engine, world)
+
+
+def race_phase(report, stack, browsers, world, client):
     print(
-        f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
-        f"live claims on the raced slot's provider: {race_claims}"
+        f"\n== race: {len(browsers)} patients hold one slot at once ({client} client) ==",
+        flush=True,
     )
-    report.figure("double-held slots", overlaps)
-    dead = stack.dead()
-    if dead:
-        print(f"processes that exited during the run: {', '.join(dead)}")
-    for b in browsers:
-        b.close()
-
-
-def race_phase(report, browsers, world, url):
-    print(f"\n== race: {len(browsers)} patients hold one slot at once ==", flush=True)
-    elapsed, outcomes = race(browsers, world, url)
+    before, c0 = cpu_now(stack), client_cpu()
+    elapsed, outcomes = race(browsers, world, stack.portal_url, client)
+    after, c1 = cpu_now(stack), client_cpu()
     winners = [t for s, t in outcomes if s == 303]
     losers = [t for s, t in outcomes if s == 422]
     others = [s for s, t in outcomes if s not in (303, 422)]
@@ -607,6 +659,7 @@ def race_phase(report, browsers, world, url):
     report.figure("race winners", len(winners))
     report.figure("race errors", len(others))
     report.figure("race losers p95 ms", pct(losers, 95) * 1000)
+    report.cpu("race", before, after, c1 - c0, ("web", [("attempt", len(outcomes))]))
 
 
 def wait_for_outbox(engine, redis, timeout):
@@ -677,6 +730,13 @@ def parse_args(argv=None):
         "--busy", type=int, default=430, help="confirmed bookings of the busy provider (430)"
     )
     p.add_argument("--skip-race", action="store_true")
+    p.add_argument("--race-only", action="store_true", help="set up, then only the race")
+    p.add_argument(
+        "--race-client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="how the racers send: prebuilt requests on sockets (raw) or httpx",
+    )
     p.add_argument("--runs", type=int, default=1, help="whole runs, then medians (1)")
     p.add_argument(
         "--database-url",
