@@ -103,6 +103,30 @@ def test_form_errors_and_flashes_come_in_hindi(client):
     assert "नया पासवर्ड चुनने का लिंक" in page
 
 
+def test_wtforms_own_messages_are_read_once_per_process(app, client, monkeypatch):
+    """WTForms' catalogue is read once per language, not on every request with a form
+    (Flask-WTF's default), and its messages still reach the page."""
+    from babel import support
+
+    from portal.web.forms import base
+
+    base._wtforms_translations.cache_clear()
+    loads = []
+    real = support.Translations.load
+
+    def load(*args, **kwargs):
+        loads.append(kwargs.get("domain"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(support.Translations, "load", load)
+    for _ in range(3):
+        page = client.post("/auth/register", data={"email": "not an address"})
+        assert page.status_code == 422
+    assert loads.count("wtforms") == 1
+    with app.test_request_context():
+        assert base._wtforms_translations("en").gettext("Not a valid integer value.")
+
+
 @pytest.mark.parametrize(
     "path",
     ["/auth/login", "/auth/register", "/auth/forgot-password", "/no-such-page"],

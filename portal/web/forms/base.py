@@ -9,8 +9,12 @@ error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column
 ``tests/accounts``' hardening test checks that every form of the web layer derives from it."""
 
 import unicodedata
+from functools import lru_cache
 
+from babel import support
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms.i18n import messages_path
 from wtforms.validators import Length
 
 from portal.accounts.service import CONTROL_CHARS
@@ -61,7 +65,18 @@ def field_limit_error(field):
     return None
 
 
+@lru_cache(maxsize=8)
+def _wtforms_translations(locale):
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
 class PortalForm(FlaskForm):
+    class Meta:
+        def get_translations(self, form):
+            # WTForms' own messages in the page's language, its catalogue read once per
+            # process and language: Flask-WTF's default reads it again on every request.
+            return _wtforms_translations(str(get_locale()))
+
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
         for field in self:
