@@ -95,12 +95,12 @@ def create_app(test_config=None):
 
     @login_manager.user_loader
     def load_user(session_id):
-        from portal.accounts.service import session_user
+        from portal.web import signed_in
 
         # The session's user version must still be the user's: logout, a password change
         # or reset and deactivation bump it, ending every copy of the cookie (and the
         # remember-me cookie, which holds the same id).
-        return session_user(session_id)
+        return signed_in.load_user(session_id)
 
     from portal import logs, templating
     from portal.web import assets, errors, register_blueprints

@@ -410,19 +410,33 @@ def authenticate(email, password):
 # --- sessions -------------------------------------------------------------------------
 
 
-def session_user(session_id):
-    """The active user a session (or remember-me cookie) id "<user id>:<session version>"
-    belongs to, or None: malformed, unknown, deactivated, or opened before the user's
-    sessions were last ended."""
+def _session_ids(session_id):
+    """(user id, session version) of a session id "<user id>:<session version>", or None
+    when malformed (ids from before session versions included: they sign in again)."""
     user_part, sep, version_part = str(session_id or "").partition(":")
     if not sep or not user_part.isdigit() or not version_part.isdigit():
-        return None  # includes ids from before session versions: they sign in again
+        return None
     if len(user_part) > 18 or len(version_part) > 18:
         return None  # beyond a 64-bit integer: no such row, and no database error
-    user = db.session.get(User, int(user_part))
-    if user is None or not user.active or (user.session_version or 0) != int(version_part):
-        return None
-    return user
+    return int(user_part), int(version_part)
+
+
+def _in_session(user, version):
+    return user is not None and user.active and (user.session_version or 0) == version
+
+
+def session_user(session_id, columns=()):
+    """(the active user a session, or remember-me, id belongs to, and ``columns`` read in
+    the same statement: scalar subqueries that may refer to the user's row), or (None,
+    None): malformed, unknown, deactivated, or opened before the user's sessions were last
+    ended."""
+    ids = _session_ids(session_id)
+    if ids is None:
+        return None, None
+    row = db.session.execute(sa.select(User, *columns).where(User.id == ids[0])).one_or_none()
+    if row is None or not _in_session(row[0], ids[1]):
+        return None, None
+    return row[0], tuple(row[1:])
 
 
 def _bump_session_version(user):

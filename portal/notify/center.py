@@ -4,6 +4,7 @@ or WhatsApp when asked and a number is known. Everything is written in the calle
 transaction; mail and texts leave after its commit."""
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from flask_babel import force_locale
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -72,6 +73,7 @@ def _notify(
         notice = Notification(**values)
         db.session.add(notice)
         db.session.flush()
+    _forget_unread()  # the user's bell counts again
     now = utcnow()
     db.session.add(
         Delivery(
@@ -139,15 +141,37 @@ def _subject(title, priority):
 # --- reading and marking ---------------------------------------------------------------------
 
 
-def unread_count(user_id):
+# A request keeps the count it read (with its user, portal.web.signed_in) as (user id,
+# count); every write of a notice here drops it, so the bell counts again after one.
+_KEPT = "unread_notifications"
+
+
+def unread_column(user_id_column):
+    """The unread count of the user whose id is ``user_id_column``, as a column."""
     return (
-        db.session.scalar(
-            sa.select(sa.func.count(Notification.id)).where(
-                Notification.user_id == user_id, Notification.read_at.is_(None)
-            )
-        )
-        or 0
+        sa.select(sa.func.count(Notification.id))
+        .where(Notification.user_id == user_id_column, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
+
+
+def keep_unread(user_id, count):
+    if has_request_context():
+        setattr(g, _KEPT, (user_id, count or 0))
+
+
+def _forget_unread():
+    if has_request_context():
+        g.pop(_KEPT, None)
+
+
+def unread_count(user_id):
+    kept = g.get(_KEPT) if has_request_context() else None
+    if kept is not None and kept[0] == user_id:
+        return kept[1]
+    count = db.session.scalar(sa.select(unread_column(user_id))) or 0
+    keep_unread(user_id, count)
+    return count
 
 
 def list_for(user_id, *, unread_only=False, page=1, per_page=30):
@@ -167,6 +191,7 @@ def mark_read(user_id, notification_id):
             return None
         if notice.read_at is None:
             notice.read_at = utcnow()
+    _forget_unread()
     return notice
 
 
@@ -178,4 +203,5 @@ def mark_all_read(user_id):
             .where(Notification.user_id == user_id, Notification.read_at.is_(None))
             .values(read_at=utcnow())
         )
+    _forget_unread()
     return result.rowcount

@@ -93,8 +93,13 @@ def init_app(app):
     app.extensions["policy_source"] = policy_in_force
 
 
+# The stamp as a column: what read_token reads, or what another statement reads with its
+# own (catalog.cache.prime_with_policy, a signed-in request's user).
+TOKEN = sa.select(PolicyStamp.token).where(PolicyStamp.id == STAMP_ID).scalar_subquery()
+
+
 def read_token():
-    return db.session.scalar(sa.select(PolicyStamp.token).where(PolicyStamp.id == STAMP_ID))
+    return db.session.scalar(sa.select(TOKEN))
 
 
 def snapshot() -> Snapshot:

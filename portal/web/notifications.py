@@ -2,7 +2,7 @@
 count (polled by htmx every 30 s and refreshed when something is marked read), mark one
 read (optionally opening its link), mark all read."""
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.extensions import db
@@ -27,8 +27,7 @@ def _bell_count():
     def unread_notifications():
         if not current_user.is_authenticated:
             return 0
-        if "unread_notifications" in g:  # counted by this request's view (the list page)
-            return g.unread_notifications
+        # Read with the user (portal.web.signed_in), or counted by this request's view.
         return center.unread_count(current_user.id)
 
     return {"unread_notifications": unread_notifications}
@@ -41,8 +40,7 @@ def index():
         current_user.id, unread_only=unread_only, **page_args(default=30)
     )
     block = fragment_block("list")
-    # The bell on this page shows the same count: counted once.
-    g.unread_notifications = unread = center.unread_count(current_user.id)
+    unread = center.unread_count(current_user.id)  # the bell's count too: read once
     return render(
         "notify/index.html", block=block, page=page, unread_only=unread_only, unread=unread
     )

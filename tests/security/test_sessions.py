@@ -129,6 +129,8 @@ def test_a_malformed_or_huge_session_id_is_no_user(app, client, make_user):
     user = make_user("patient")
     with app.app_context():
         for bad in ("", "x", str(user.id), f"{user.id}:", f"{2**70}:0", f"{user.id}:{2**70}"):
-            assert service.session_user(bad) is None, bad
-        assert service.session_user(f"{user.id}:0").id == user.id
+            assert service.session_user(bad) == (None, None), bad
+        assert service.session_user(f"{user.id}:1") == (None, None)  # an ended session
+        found, values = service.session_user(f"{user.id}:0", [sa.literal(7)])
+        assert (found.id, values) == (user.id, (7,))
         db.session.remove()

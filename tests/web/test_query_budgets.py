@@ -12,50 +12,51 @@ from tests.querycount import counted_queries
 from tests.web.booking.conftest import world  # noqa: F401  (the booking pages' fixture)
 from tests.web.booking.helpers import HX, hold, slot
 
-# (role, url template, htmx?) -> budget. Every page: the session's user (1) and, on full
-# pages, the bell's unread count (1), then what the page shows.
+# (role, url template, htmx?) -> budget. Every signed-in page: the session's user, read
+# with the catalog's and the policy's stamps and the bell's unread count (1 statement in
+# all: portal.web.signed_in), then what the page shows.
 BUDGETS = {
     # The visit lists load their rows' items with services and clinics (2 queries a list;
     # no providers, clinic hours or patient: docs/performance.md), + wallet balance.
-    ("patient", "/me/", False): 6,
-    # Free times: the session's user, the catalog stamp (the providers with their clinics,
-    # hours, specializations and services come from the per-process catalog cache), then
-    # availability, leave and busy intervals in one query.
-    # + the policy stamp (prices shown; one primary-key read per request, docs/policy.md).
-    # The filter form's clinics, specializations and services are cached with the catalog.
-    ("patient", "/find?clinic={clinic}&service={consult}", False): 5,
-    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 4,  # + policy stamp
-    # The slot's provider, service and clinic from the catalog cache (+ its stamp), the
-    # unpaid visit it joins and its item count, dependents, + the policy stamp (the price).
-    ("patient", "/me/book?{book}", False): 7,
-    ("patient", "/me/visits", False): 4,
-    ("patient", "/me/visits", True): 4,
+    ("patient", "/me/", False): 5,
+    # Free times: the providers with their clinics, hours, specializations and services
+    # come from the per-process catalog cache (current: the stamp came with the user),
+    # then availability, leave and busy intervals in one query. The filter form's clinics,
+    # specializations and services are cached with the catalog.
+    ("patient", "/find?clinic={clinic}&service={consult}", False): 2,
+    # The htmx answer: kept per provider-day (portal.catalog.calendar), only the user read.
+    ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 1,
+    # The slot's provider, service and clinic from the catalog cache, the unpaid visit it
+    # joins and its item count, dependents.
+    ("patient", "/me/book?{book}", False): 4,
+    ("patient", "/me/visits", False): 3,
+    ("patient", "/me/visits", True): 3,
     # The visit with who it is for, its items with services and clinics, their providers,
-    # its payments (+ their attempts when it has any), refunds, wallet, + the policy stamp.
-    ("patient", "/me/visits/{visit}", False): 9,
-    ("patient", "/me/wallet", False): 4,
-    ("patient", "/me/dependents", False): 3,
-    ("patient", "/notifications/", False): 4,  # the bell shows the page's own unread count
-    ("patient", "/notifications/bell", True): 2,
-    ("doctor", "/provider/", False): 4,
-    ("doctor", "/provider/schedule", False): 4,
-    # + the policy stamp (payout threshold, TDS); the year's TDS and gross in one query,
-    # the payout history once (the page's keyset page, not also the dashboard's list).
-    ("doctor", "/provider/earnings", False): 13,
-    ("doctor", "/provider/availability", False): 7,
+    # its payments (+ their attempts when it has any), refunds, wallet.
+    ("patient", "/me/visits/{visit}", False): 7,
+    ("patient", "/me/wallet", False): 3,
+    ("patient", "/me/dependents", False): 2,
+    ("patient", "/notifications/", False): 3,  # the bell shows the count read with the user
+    ("patient", "/notifications/bell", True): 1,
+    ("doctor", "/provider/", False): 3,
+    ("doctor", "/provider/schedule", False): 3,
+    # The year's TDS and gross in one query, the payout history once (the page's keyset
+    # page, not also the dashboard's list).
+    ("doctor", "/provider/earnings", False): 11,
+    ("doctor", "/provider/availability", False): 6,
     # The live dashboard: 5 daily series, refund percentiles, payout automation, the
     # 12-month count, pending approvals, 2 discrepancy counts — fixed, whatever the data.
-    ("admin", "/admin/", False): 20,
-    ("admin", "/admin/visits", False): 11,
-    ("admin", "/admin/visits/{visit}", False): 20,
-    ("admin", "/admin/refunds", False): 3,
-    ("admin", "/admin/approvals", False): 4,
-    ("admin", "/admin/payouts", False): 6,
-    ("admin", "/admin/providers", False): 8,
-    ("admin", "/admin/clinics", False): 5,
-    ("admin", "/admin/users", False): 4,
-    ("admin", "/admin/coupons", False): 3,
-    ("admin", "/admin/jobs", False): 7,
+    ("admin", "/admin/", False): 18,
+    ("admin", "/admin/visits", False): 10,
+    ("admin", "/admin/visits/{visit}", False): 19,
+    ("admin", "/admin/refunds", False): 2,
+    ("admin", "/admin/approvals", False): 3,
+    ("admin", "/admin/payouts", False): 5,
+    ("admin", "/admin/providers", False): 7,
+    ("admin", "/admin/clinics", False): 4,
+    ("admin", "/admin/users", False): 3,
+    ("admin", "/admin/coupons", False): 2,
+    ("admin", "/admin/jobs", False): 6,
 }
 
 
