@@ -65,6 +65,21 @@ def render(template, block=None, status=200, *, partial=False, flashes=True, **c
     return response
 
 
+def render_in_place(template, block, target, status=200, **context):
+    """A form's answer on the page the form is on: to a boosted post (or any fragment
+    request), only ``block``, swapped into ``target`` (the form's container, a CSS
+    selector) with the page's address kept, so the page around the form is not built and
+    sent again; to a plain post, the whole page. The form must sit in ``target``."""
+    if not htmx or not (htmx.boosted or is_fragment_request()):
+        return render(template, status=status, **context)
+    response = make_response(render_block(template, block, **context) + oob_flashes(), status)
+    response.headers["HX-Retarget"] = target
+    response.headers["HX-Reswap"] = "innerHTML"
+    response.headers["HX-Push-Url"] = "false"
+    response.vary.add("HX-Request")
+    return response
+
+
 def fragment(body, status=200):
     """A block the caller rendered (or kept from an earlier answer), answered as
     :func:`render` answers a fragment request: the pending flashes added out-of-band."""

@@ -134,3 +134,35 @@ def test_patient_books_three_services_for_a_child_and_pays(app, page, live_serve
     receipt = page.content()
     assert "Tax invoice" in receipt and "29ABCDE1234F1Z5" in receipt
     assert "Paid from wallet" in receipt and "₹150.00" in receipt
+
+
+def test_a_time_taken_meanwhile_is_said_in_place_of_the_form(
+    app, page, live_server, family, make_user
+):
+    """Another patient holds the time while this one reads the book page: Hold answers in
+    place of the form (the boosted post's fragment), the top bar and the address stay."""
+    from tests.web.booking.helpers import hold
+
+    day = weekday_ahead()
+    sign_in(page, family.patient.email, PASSWORD)
+    book_url = "/me/book?" + urlencode(
+        {
+            "provider": family.doc1,
+            "service": family.consult,
+            "clinic": family.clinic,
+            "start": slot(day, 10).isoformat(),
+        }
+    )
+    page.goto(book_url)
+    shown_at = page.url
+    other = make_user("patient", name="Someone Else")
+    hold(app, family, patient=other, start=slot(day, 10))  # someone else, meanwhile
+    page.click("text=Hold this slot")
+    taken = page.locator("#book-form #time-taken")
+    taken.wait_for()
+    assert "That time was just taken" in taken.inner_text()
+    assert page.locator("form[action='/me/book']").count() == 0
+    assert page.locator(".who").inner_text() == "Priya Sharma"  # the page around it stays
+    assert page.url == shown_at
+    page.click("text=Choose another time that day")
+    page.wait_for_url(re.compile(r"/find/times\?"))

@@ -207,6 +207,10 @@ def minimal_flow(b, world, provider, state, sandbox_url):
     return answer.status_code == 303 and answer.headers["location"].endswith("/confirmation")
 
 
+# What a browser's htmx adds to a post of the book form (hx-boost is on the page's body).
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
+
+
 def race(browsers, world, url, client="raw"):
     """Every browser posts a hold for the same slot at the same instant.
 
@@ -237,14 +241,14 @@ def race(browsers, world, url, client="raw"):
     def attempt(b):
         b.recorder = None
         data = form(b)
-        raw = raw_post(b, host, port, "/me/book", data) if client == "raw" else None
+        raw = raw_post(b, host, port, "/me/book", data, BOOSTED) if client == "raw" else None
         barrier.wait()
         t0 = time.perf_counter()
         try:
             if raw is not None:
                 status = send_raw(host, port, raw)
             else:
-                status = b.post("race_hold", "/me/book", data).status_code
+                status = b.post("race_hold", "/me/book", data, headers=BOOSTED).status_code
         except Exception as exc:  # noqa: BLE001
             status = type(exc).__name__
         with lock:
@@ -259,12 +263,13 @@ def race(browsers, world, url, client="raw"):
     return time.perf_counter() - started, outcomes
 
 
-def raw_post(browser, host, port, path, data):
+def raw_post(browser, host, port, path, data, headers):
     """The bytes a browser sends for a form post: its session cookie, the form encoded."""
     body = urlencode(data).encode()
     cookies = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies.jar)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookies}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookies}\r\n{extra}"
         "Content-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )

@@ -49,7 +49,7 @@ from portal.web.forms.booking import (
     person_value,
 )
 from portal.web.forms.money import paise_to_text
-from portal.web.htmx import htmx_block, render, render_form
+from portal.web.htmx import htmx_block, render, render_form, render_in_place
 from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
@@ -245,7 +245,7 @@ def _time_taken(slot):
         clinic=slot.clinic_id,
         date=day.isoformat(),
     )
-    return render(TAKEN, block=htmx_block("book_form"), status=422, slot=slot, times_url=times)
+    return render_in_place(TAKEN, "book_form", "#book-form", status=422, slot=slot, times_url=times)
 
 
 # --- my visits -------------------------------------------------------------------------

@@ -18,14 +18,15 @@ from tests.plugin import PASSWORD
 # per INSERT.
 BUDGETS = {
     "postgresql": {
-        # user, catalog stamp (provider, service, clinic + hours from the catalog cache),
-        # open visit, provider fit, claims in the way, schedule; visit (+ its number),
-        # policy stamp, booking, its provider, 2 advisory locks, claims, audit
-        "hold": 15,
-        # user, catalog stamp, open visit, claims in the way (refused); the page's bell
-        "refused": 5,
-        # user, locked visit, items, payments; prices, payment (+ order id), timeline,
-        # visit, audit, money movement
+        # user (read with the catalog's and the policy's stamps: portal.web.signed_in;
+        # provider, service, clinic + hours from the catalog cache), open visit, claims in
+        # the way, provider fit, schedule; visit (+ its number), booking, its provider,
+        # 2 advisory locks, claims, audit
+        "hold": 13,
+        # user, open visit, claims in the way (refused)
+        "refused": 3,
+        # user, locked visit, items, payments; payment (+ order id), timeline, visit,
+        # audit, money movement
         "pay": 11,
         # user, visit (ownership), payment by order, locked visit, its payments, items;
         # payment, item, timeline, coupon use, ledger (key, accounts, transaction, lines),
@@ -33,7 +34,7 @@ BUDGETS = {
         # settlement of the payment, money movement
         "return": 22,
     },
-    "sqlite": {"hold": 14, "refused": 5, "pay": 11, "return": 26},
+    "sqlite": {"hold": 12, "refused": 3, "pay": 11, "return": 26},
 }
 
 

@@ -103,9 +103,10 @@ def test_book_page_names_the_unpaid_visit_it_adds_to(app, client, login, world):
         html = client.get(book_url(world)).get_data(as_text=True)
     assert f"your unpaid visit {numbers[child]} (1 appointment)" in html
     assert _chosen(html) == f"dependent:{world.child}"
-    # user, newest unpaid visit, dependents, catalog stamp, policy stamp, its item count,
-    # the bell: no provider, service, clinic or hours, nor the visit's items themselves.
-    assert len(statements) == 7, statements
+    # user (with the catalog and policy stamps and the bell's count), newest unpaid
+    # visit, dependents, its item count: no provider, service, clinic or hours, nor the
+    # visit's items themselves.
+    assert len(statements) == 4, statements
     html = client.get(book_url(world) + f"&visit={own}").get_data(as_text=True)
     assert f"your unpaid visit {numbers[own]} (2 appointments)" in html
     assert _chosen(html) == "self"
@@ -179,6 +180,27 @@ def test_a_taken_time_answers_an_htmx_request_with_the_fragment(app, client, log
     assert "<html" not in body and "<nav" not in body
     assert 'id="time-taken"' in body and "/find/times?" in body
     assert 'id="flashes"' in body and 'hx-swap-oob="true"' in body
+
+
+def test_a_taken_time_answers_a_boosted_post_in_place_of_the_form(app, client, login, world):
+    """The book form is boosted (hx-boost on the body): a browser's post gets only the
+    message, swapped into the form's container, the page's address kept; the page around
+    it (top bar, bell) is neither built nor sent again."""
+    hold(app, world, patient=world.other)
+    login(world.patient)
+    boosted = {"HX-Request": "true", "HX-Boosted": "true"}
+    response = client.post("/me/book", data=_hold_form(world), headers=boosted)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "<nav" not in body and 'class="who"' not in body
+    assert 'id="time-taken"' in body and "/find/times?" in body
+    assert 'id="flashes"' in body and 'hx-swap-oob="true"' in body
+    assert response.headers["HX-Retarget"] == "#book-form"
+    assert response.headers["HX-Reswap"] == "innerHTML"
+    assert response.headers["HX-Push-Url"] == "false"
+    # The container it is swapped into is on the book page the form was posted from.
+    book = client.get("/me/book", query_string=_hold_form(world)).get_data(as_text=True)
+    assert '<div id="book-form">' in book and 'action="/me/book"' in book
 
 
 def test_a_taken_time_is_in_hindi_for_a_hindi_reader(app, client, login, world):
