@@ -65,14 +65,21 @@ def release_stale_hold(claim, now=None):
 def clear_stale_holds(subjects, start, end, keep_visit_id=None):
     """Holds whose time ran out but the sweep has not reached yet must not block anyone.
     Returns the live claims still in the way (``claims.conflicts`` after the clearing:
-    a released claim is the same object, now not live, so it is not read again)."""
+    a released claim is the same object, now not live, so it is not read again).
+    ``keep_visit_id``: the visit being added to, never expired here; or a function
+    giving it, asked only when a stale hold is found (finding it may cost a read)."""
     now = utcnow()
     found = claims.conflicts(subjects, start, end, with_visits=True)
+    kept = []  # the visit kept, once asked
     for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
             release_stale_hold(claim, now)
             continue
         visit = claim.booking.visit
-        if visit.id != keep_visit_id and lifecycle.is_hold_stale(visit, now):
+        if not lifecycle.is_hold_stale(visit, now):
+            continue
+        if not kept:
+            kept.append(keep_visit_id() if callable(keep_visit_id) else keep_visit_id)
+        if visit.id != kept[0]:
             lifecycle.expire_if_stale(visit.id, now)
     return [claim for claim in found if claim.live]

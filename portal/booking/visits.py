@@ -22,6 +22,7 @@ from portal.booking.models import (
     patient_subject,
     provider_subject,
 )
+from portal.booking.queries import newest_open_visit
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.catalog.slots import check_booking_slot, offer_fit
 from portal.config import policy, setting
@@ -118,13 +119,13 @@ def _check_providers(service, clinic, providers):
     return fit
 
 
-def _claims_in_the_way(subjects, start_at, end_at, visit_id):
+def _claims_in_the_way(subjects, start_at, end_at, keep_visit_id):
     """The live claims overlapping the new time once stale holds are cleared; a provider's
     refuses the hold at once. Read before anything else is: the losers of a race for one
     time (once the winner has committed) are answered from this one read. The pre-check
     only makes the common refusal friendly and cheap; the claims' constraint and lock
     decide (claims.py)."""
-    taken = holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=visit_id)
+    taken = holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=keep_visit_id)
     if any(c.subject.startswith("provider:") for c in taken):
         raise SlotUnavailable()
     return taken
@@ -138,6 +139,27 @@ def _check_slot(service, clinic, providers, start_at, taken, person_name, fit):
         raise BookingError(messages[0], field="start_at")
     if taken:  # the person's own claims: they are somewhere else then
         raise SlotUnavailable(Text(MSG_PATIENT_BUSY, name=person_name))
+
+
+class _OpenVisit:
+    """The person's newest unpaid visit, read on first use (``add_item``'s
+    ``join_open_visit``)."""
+
+    def __init__(self, patient_id, dependent_id):
+        self.patient_id, self.dependent_id, self._found = patient_id, dependent_id, []
+
+    def found(self):
+        if not self._found:
+            self._found.append(newest_open_visit(self.patient_id, self.dependent_id))
+        return self._found[0]
+
+
+def _visit_id_of(visit):
+    """The id of the visit a hold joins, for ``holds.clear_stale_holds`` (a function when
+    the visit is yet to be read: asked only if a stale hold is in the way)."""
+    if isinstance(visit, _OpenVisit):
+        return lambda: getattr(visit.found(), "id", None)
+    return visit.id if visit is not None else None
 
 
 # --- the use cases -------------------------------------------------------------------------
@@ -155,10 +177,13 @@ def add_item(
     visit_id=None,
     referral_id=None,
     meet_link=None,
+    join_open_visit=False,
 ):
     """Hold a slot: a SCHEDULED booking with live claims for every provider and for the
     person seen, in a new DRAFT visit (``visit_id=None``) or an open one. The visit's hold
-    runs ``BOOKING_HOLD_MINUTES`` (15) from now."""
+    runs ``BOOKING_HOLD_MINUTES`` (15) from now. ``join_open_visit`` (with no
+    ``visit_id``): in the person's newest unpaid visit when they have one, looked up once
+    the claims in the way are read, so a time someone holds is refused without it."""
     _aware(start_at, "start_at")
     with claims.claiming(), unit_of_work():
         patient, dependent = check_person(actor, patient_id, dependent_id)
@@ -176,7 +201,11 @@ def add_item(
         end_at = start_at + timedelta(minutes=service.duration_minutes)
         subjects = [provider_subject(pid) for pid in ids]
         subjects.append(patient_subject(patient_id, dependent_id))
-        taken = _claims_in_the_way(subjects, start_at, end_at, visit.id if visit else None)
+        if visit is None and join_open_visit:
+            visit = _OpenVisit(patient_id, dependent_id)
+        taken = _claims_in_the_way(subjects, start_at, end_at, _visit_id_of(visit))
+        if isinstance(visit, _OpenVisit):
+            visit = visit.found()
         clinic = get(Clinic, clinic_id, "clinic")
         providers = [get(Provider, pid, "provider") for pid in ids]
         fit = _check_providers(service, clinic, providers)

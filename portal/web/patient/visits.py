@@ -180,7 +180,6 @@ def hold_slot():
     if not form.validate_on_submit():
         return _book_page(form, slot)
     dependent_id = dependent_id_of(form.person.data)
-    visit = _open_visit(dependent_id)
     # Read now: the hold's commit (or a refusal's rollback) expires every loaded row.
     name, shown = slot["service"].name, _shown_slot(slot)
     # A refusal's rollback writes nothing of the user's: the top bar needn't read it again.
@@ -194,7 +193,7 @@ def hold_slot():
             clinic_id=slot["clinic"].id,
             start_at=slot["start"],
             dependent_id=dependent_id,
-            visit_id=visit.id if visit else None,
+            join_open_visit=True,  # the person's newest unpaid visit, if any
             referral_id=int(form.referral.data) if form.referral.data else None,
         )
     except NotFound:

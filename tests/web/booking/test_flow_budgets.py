@@ -19,12 +19,12 @@ from tests.plugin import PASSWORD
 BUDGETS = {
     "postgresql": {
         # user (read with the catalog's and the policy's stamps: portal.web.signed_in;
-        # provider, service, clinic + hours from the catalog cache), open visit, claims in
-        # the way, provider fit, schedule; visit (+ its number), booking, its provider,
+        # provider, service, clinic + hours from the catalog cache), claims in the way,
+        # the open visit it joins, provider fit, schedule; visit (+ its number), booking, its provider,
         # 2 advisory locks, claims, audit
         "hold": 13,
-        # user, open visit, claims in the way (refused)
-        "refused": 3,
+        # user, claims in the way (refused before the open visit it would join is read)
+        "refused": 2,
         # user, locked visit, items, payments; payment (+ order id), timeline, visit,
         # audit, money movement
         "pay": 11,
@@ -34,7 +34,7 @@ BUDGETS = {
         # settlement of the payment, money movement
         "return": 22,
     },
-    "sqlite": {"hold": 12, "refused": 3, "pay": 11, "return": 26},
+    "sqlite": {"hold": 12, "refused": 2, "pay": 11, "return": 26},
 }
 
 
