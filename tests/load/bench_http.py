@@ -211,7 +211,7 @@ def minimal_flow(b, world, provider, state, sandbox_url):
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 
 
-def race(browsers, world, url, client="raw"):
+def race(browsers, world, url, client="raw", day=200):
     """Every browser posts a hold for the same slot at the same instant.
 
     ``client="raw"`` sends each browser's request, built beforehand (its cookie, its CSRF
@@ -220,7 +220,7 @@ def race(browsers, world, url, client="raw"):
     portal's. ``client="httpx"`` sends it through each browser's httpx client, whose own
     work (about as much CPU per request as the portal's refusal on this machine) shares
     the two cores with the server it measures."""
-    start = http_seed.slot_start(http_seed.first_day() + timedelta(days=200), 8)
+    start = http_seed.slot_start(http_seed.first_day() + timedelta(days=day), 8)
     barrier = threading.Barrier(len(browsers), timeout=120)
     outcomes = []
     lock = threading.Lock()
@@ -527,7 +527,8 @@ def _run(args, stack, report, engine, redis):
     overlaps, race_claims, live = claims_check(engine, world)
     print(
         f"\nslot claims: {live} live; overlapping live claims of one subject: {overlaps}; "
-        f"live claims on the raced slot's provider: {race_claims}"
+        f"live claims of the raced provider: {race_claims} (one per race: the warm-up's "
+        "and the race's)"
     )
     report.figure("double-held slots", overlaps)
     dead = stack.dead()
@@ -647,6 +648,11 @@ def race_phase(report, stack, browsers, world, client):
         f"\n== race: {len(browsers)} patients hold one slot at once ({client} client) ==",
         flush=True,
     )
+    # A warm-up race for another slot first, not measured: every gunicorn worker has then
+    # compiled the refusal's template and statements, as on a server that has been up a
+    # while (after the flows most are warm already; with --race-only none is).
+    warm = race(browsers[:16], world, stack.portal_url, client, day=201)[1]
+    print(f"  warm-up race of {len(warm)} for another slot (not measured)")
     before, c0 = cpu_now(stack), client_cpu()
     elapsed, outcomes = race(browsers, world, stack.portal_url, client)
     after, c1 = cpu_now(stack), client_cpu()
