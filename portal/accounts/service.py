@@ -425,6 +425,13 @@ def _in_session(user, version):
     return user is not None and user.active and (user.session_version or 0) == version
 
 
+@cache
+def _user_with(columns):
+    """The statement, built once per set of columns: building it (and its cache key) cost
+    more than running it, on every signed-in request."""
+    return sa.select(User, *columns).where(User.id == sa.bindparam("user_id"))
+
+
 def session_user(session_id, columns=()):
     """(the active user a session, or remember-me, id belongs to, and ``columns`` read in
     the same statement: scalar subqueries that may refer to the user's row), or (None,
@@ -433,7 +440,7 @@ def session_user(session_id, columns=()):
     ids = _session_ids(session_id)
     if ids is None:
         return None, None
-    row = db.session.execute(sa.select(User, *columns).where(User.id == ids[0])).one_or_none()
+    row = db.session.execute(_user_with(tuple(columns)), {"user_id": ids[0]}).one_or_none()
     if row is None or not _in_session(row[0], ids[1]):
         return None, None
     return row[0], tuple(row[1:])

@@ -64,12 +64,12 @@ def release_stale_hold(claim, now=None):
 
 def clear_stale_holds(subjects, start, end, keep_visit_id=None):
     """Holds whose time ran out but the sweep has not reached yet must not block anyone.
-    Returns the live claims still in the way (``claims.conflicts`` after the clearing:
+    Returns the live claims still in the way (``claims.in_the_way`` after the clearing:
     a released claim is the same object, now not live, so it is not read again).
     ``keep_visit_id``: the visit being added to, never expired here; or a function
     giving it, asked only when a stale hold is found (finding it may cost a read)."""
     now = utcnow()
-    found = claims.conflicts(subjects, start, end, with_visits=True)
+    found = claims.in_the_way(subjects, start, end)
     kept = []  # the visit kept, once asked
     for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
