@@ -70,7 +70,6 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
     giving it, asked only when a stale hold is found (finding it may cost a read)."""
     now = utcnow()
     found = claims.in_the_way(subjects, start, end)
-    kept = []  # the visit kept, once asked
     for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
             release_stale_hold(claim, now)
@@ -78,8 +77,8 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
         visit = claim.booking.visit
         if not lifecycle.is_hold_stale(visit, now):
             continue
-        if not kept:
-            kept.append(keep_visit_id() if callable(keep_visit_id) else keep_visit_id)
-        if visit.id != kept[0]:
+        if callable(keep_visit_id):
+            keep_visit_id = keep_visit_id()  # asked once
+        if visit.id != keep_visit_id:
             lifecycle.expire_if_stale(visit.id, now)
     return [claim for claim in found if claim.live]

@@ -6,6 +6,7 @@ Each use case is one unit of work; a broken rule raises ``BookingError(message, 
 else's, raises ``NotFound``; a role that may not act raises ``PermissionDenied``."""
 
 from datetime import timedelta
+from functools import cached_property
 
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -146,19 +147,18 @@ class _OpenVisit:
     ``join_open_visit``)."""
 
     def __init__(self, patient_id, dependent_id):
-        self.patient_id, self.dependent_id, self._found = patient_id, dependent_id, []
+        self.patient_id, self.dependent_id = patient_id, dependent_id
 
-    def found(self):
-        if not self._found:
-            self._found.append(newest_open_visit(self.patient_id, self.dependent_id))
-        return self._found[0]
+    @cached_property
+    def visit(self):
+        return newest_open_visit(self.patient_id, self.dependent_id)
 
 
 def _visit_id_of(visit):
     """The id of the visit a hold joins, for ``holds.clear_stale_holds`` (a function when
     the visit is yet to be read: asked only if a stale hold is in the way)."""
     if isinstance(visit, _OpenVisit):
-        return lambda: getattr(visit.found(), "id", None)
+        return lambda: getattr(visit.visit, "id", None)
     return visit.id if visit is not None else None
 
 
@@ -205,7 +205,7 @@ def add_item(
             visit = _OpenVisit(patient_id, dependent_id)
         taken = _claims_in_the_way(subjects, start_at, end_at, _visit_id_of(visit))
         if isinstance(visit, _OpenVisit):
-            visit = visit.found()
+            visit = visit.visit
         clinic = get(Clinic, clinic_id, "clinic")
         providers = [get(Provider, pid, "provider") for pid in ids]
         fit = _check_providers(service, clinic, providers)
