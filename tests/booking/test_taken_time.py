@@ -5,7 +5,7 @@ nothing (docs/performance.md)."""
 
 import pytest
 
-from portal.booking import lookup, visits
+from portal.booking import lookup
 from portal.booking.errors import SlotUnavailable
 from tests.booking.factories import at
 from tests.payments.test_payments_checkout import hold
@@ -34,15 +34,7 @@ def test_a_stale_hold_in_the_way_still_gives_way(world, users, clock):
 
 def _join(world, patient, hour=10, doctor=0):
     """A hold as the patient's book form asks for it: in their newest unpaid visit."""
-    return visits.add_item(
-        patient,
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[doctor]],
-        clinic_id=world.clinic,
-        start_at=at(1, hour),
-        join_open_visit=True,
-    )
+    return hold(world, patient, hour=hour, doctor=doctor, join_open_visit=True)
 
 
 def test_a_loser_joining_their_open_visit_is_refused_before_it_is_read(world, users):
@@ -59,7 +51,7 @@ def test_a_loser_joining_their_open_visit_is_refused_before_it_is_read(world, us
 def test_a_free_time_joins_the_open_visit(world, users):
     patient = users(world.patients[0])
     first = hold(world, patient)
-    assert _join(world, patient, hour=11).master_id == first
+    assert _join(world, patient, hour=11) == first
 
 
 def test_the_open_visit_joined_is_not_expired_under_it_by_its_own_lapsed_hold(world, users, clock):

@@ -22,7 +22,7 @@ from tests.booking.factories import at, credit_wallet, post_webhook
 CALLBACK = "http://portal.test/visits/callback"
 
 
-def hold(world, patient, hour=10, doctor=0, day=1):
+def hold(world, patient, hour=10, doctor=0, day=1, **options):
     return visits.add_item(
         patient,
         patient_id=patient.id,
@@ -30,6 +30,7 @@ def hold(world, patient, hour=10, doctor=0, day=1):
         provider_ids=[world.doctors[doctor]],
         clinic_id=world.clinic,
         start_at=at(day, hour),
+        **options,
     ).master_id
 
 
