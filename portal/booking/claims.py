@@ -15,6 +15,7 @@ and the lost-race translation outside, so the commit happens inside both.
 
 import threading
 from contextlib import contextmanager
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -100,22 +101,25 @@ def conflicts(subjects, start, end, exclude_booking_ids=()):
     return list(db.session.scalars(query))
 
 
-_booking = joinedload(SlotClaim.booking)
-# Every hold reads this first (and a race's every loser only this): built once, because
-# building it and its cache key cost a third of its CPU.
-_IN_THE_WAY = _overlapping(
-    sa.bindparam("subjects", expanding=True), sa.bindparam("start"), sa.bindparam("end")
-).options(
-    _booking.joinedload(IndividualBooking.visit),
-    _booking.lazyload(IndividualBooking.providers),
-)
+@cache
+def _in_the_way():
+    """Every hold reads this first (and a race's every loser only this): built once,
+    because building it and its cache key cost a third of its CPU. Built on first use:
+    its loader options need every model mapped."""
+    booking = joinedload(SlotClaim.booking)
+    return _overlapping(
+        sa.bindparam("subjects", expanding=True), sa.bindparam("start"), sa.bindparam("end")
+    ).options(
+        booking.joinedload(IndividualBooking.visit),
+        booking.lazyload(IndividualBooking.providers),
+    )
 
 
 def in_the_way(subjects, start, end):
     """``conflicts``, each claim with its booking and visit loaded in the same query (not
     their providers): what a hold reads first."""
     params = {"subjects": list(subjects), "start": start, "end": end}
-    return list(db.session.scalars(_IN_THE_WAY, params))
+    return list(db.session.scalars(_in_the_way(), params))
 
 
 def lock_subjects(subjects):
