@@ -112,24 +112,26 @@ def put_back(loaded):
             set_committed_value(obj, key, value)
 
 
-def insert_ignore(model, values, index_elements):
-    """``INSERT … ON CONFLICT DO NOTHING`` for PostgreSQL and SQLite: insert one row unless
-    one with the same ``index_elements`` exists; returns the new id, or ``None`` when the
-    row was already there (or inserted concurrently). One statement, where a SAVEPOINT and
-    an IntegrityError take four (and releasing a savepoint fires the session's
-    ``after_commit`` event, which the outbox listens to)."""
-    table = model.__table__
+def on_conflict_ignore(target, values, index_elements):
+    """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` for PostgreSQL and SQLite, after
+    a flush (the session's pending rows first): ``values`` is one row (a dict) or several (a
+    list of dicts), ``target`` a table or a mapped class. Add ``.returning(…)`` to learn
+    which rows went in."""
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     db.session.flush()
-    statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=index_elements)
-        .returning(table.c.id)
-    )
+    return insert(target).values(values).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def insert_ignore(model, values, index_elements):
+    """Insert one row unless one with the same ``index_elements`` exists; returns the new
+    id, or ``None`` when the row was already there (or inserted concurrently). One
+    statement, where a SAVEPOINT and an IntegrityError take four (and releasing a
+    savepoint fires the session's ``after_commit`` event, which the outbox listens to)."""
+    table = model.__table__
+    statement = on_conflict_ignore(table, values, index_elements).returning(table.c.id)
     return db.session.execute(statement).scalar()
 
 

@@ -6,11 +6,10 @@ transaction; mail and texts leave after its commit."""
 import sqlalchemy as sa
 from flask import g, has_request_context
 from flask_babel import force_locale
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.accounts.models import User
 from portal.config import setting
-from portal.db import unit_of_work, utcnow
+from portal.db import on_conflict_ignore, unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
 from portal.notify.mail import absolute, queue_mail, render_mail
@@ -122,15 +121,8 @@ def _insert_notice(values):
     """The notice unless the user has one with its dedupe key: ``INSERT … ON CONFLICT DO
     NOTHING RETURNING`` the row as the ORM object (one statement; reading it back after an
     insert returning its id took a second on every notice)."""
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    db.session.flush()
-    statement = (
-        insert(Notification)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(Notification)
-    )
-    return db.session.scalars(statement).one_or_none()
+    statement = on_conflict_ignore(Notification, values, ["user_id", "dedupe_key"])
+    return db.session.scalars(statement.returning(Notification)).one_or_none()
 
 
 def _subject(title, priority):

@@ -31,12 +31,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
-from portal.db import utcnow
+from portal.db import on_conflict_ignore, utcnow
 from portal.domain.schedule import reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -136,16 +135,8 @@ def _insert_new(rows):
     if not rows:
         return 0
     table = Reminder.__table__
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    db.session.flush()
-    statement = (
-        insert(table)
-        .values(rows)
-        .on_conflict_do_nothing(
-            index_elements=["booking_id", "recipient_id", "offset_key", "for_start"]
-        )
-        .returning(table.c.id)
-    )
+    keys = ["booking_id", "recipient_id", "offset_key", "for_start"]
+    statement = on_conflict_ignore(table, rows, keys).returning(table.c.id)
     return len(db.session.execute(statement).all())
 
 
