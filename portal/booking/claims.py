@@ -31,7 +31,7 @@ from portal.booking.models import (
     booking_providers,
 )
 from portal.catalog import busy
-from portal.db import unit_of_work, utcnow
+from portal.db import unit_of_work
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 
@@ -199,12 +199,12 @@ def relive(booking):
 
 
 @busy.query_source("bookings")
-def live_booking_intervals(provider_ids, start, end):
+def live_booking_intervals(w):
     """Live claims of providers, except holds whose time has passed (the sweep frees them
     within a minute; add_item expires such a stale hold itself when it is in the way),
-    and the new times held for moves whose fee is being paid: one SELECT, which the slot
-    lookup reads together with availability and leave (one query for find-a-doctor)."""
-    now = utcnow()
+    and the new times held for moves whose fee is being paid: one SELECT on the busy
+    window's parameters ``w``, which the slot lookup reads together with availability and
+    leave (one query for find-a-doctor)."""
     bookings = (
         sa.select(
             booking_providers.c.provider_id, IndividualBooking.start_at, IndividualBooking.end_at
@@ -212,21 +212,21 @@ def live_booking_intervals(provider_ids, start, end):
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(
-            booking_providers.c.provider_id.in_(list(provider_ids)),
+            booking_providers.c.provider_id.in_(w.provider_ids),
             IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
-            IndividualBooking.start_at < end,
-            IndividualBooking.end_at > start,
+            IndividualBooking.start_at < w.end,
+            IndividualBooking.end_at > w.start,
             sa.or_(
                 IndividualBooking.status != BookingStatus.SCHEDULED,
                 MasterBooking.hold_expires_at.is_(None),
-                MasterBooking.hold_expires_at > now,
+                MasterBooking.hold_expires_at > w.now,
             ),
         )
     )
-    return sa.union_all(bookings, held_intervals_query(provider_ids, start, end, now))
+    return sa.union_all(bookings, held_intervals_query(w))
 
 
-def held_intervals_query(provider_ids, start, end, now):
+def held_intervals_query(w):
     """(provider id, start, end) of new times held for moves whose fee is being paid: a
     SELECT the bookings' busy source unions with its own (one query for find-a-doctor)."""
     return (
@@ -234,13 +234,13 @@ def held_intervals_query(provider_ids, start, end, now):
         .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
         .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
         .where(
-            booking_providers.c.provider_id.in_(list(provider_ids)),
+            booking_providers.c.provider_id.in_(w.provider_ids),
             SlotClaim.subject
             == sa.literal("provider:") + sa.cast(booking_providers.c.provider_id, sa.String),
             SlotClaim.live.is_(True),
-            SlotClaim.start_at < end,
-            SlotClaim.end_at > start,
+            SlotClaim.start_at < w.end,
+            SlotClaim.end_at > w.start,
             Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
-            Reschedule.expires_at > now,
+            Reschedule.expires_at > w.now,
         )
     )

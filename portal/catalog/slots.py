@@ -5,6 +5,7 @@ Everything loads in a fixed number of queries whatever the number of providers."
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -142,11 +143,15 @@ class _Schedule:
     busy: dict = field(default_factory=dict)  # pid -> [(s, e)]
 
 
-def _schedule_query(provider_ids, clinic_ids, start, end):
+@lru_cache(maxsize=1)
+def _schedule_query(busy_generation):
     """Availability, leave and every busy interval of the providers in ONE query: a
     UNION ALL of rows (kind, provider, clinic, weekday, from, to, starts, ends) where each
     kind fills its own columns (the indexed ranges: availability by provider, leave by
-    provider and period, bookings by provider and start)."""
+    provider and period, bookings by provider and start). Built once on the busy window's
+    bind parameters (and again when a busy source is registered): building it and its
+    cache key cost about as much as running it."""
+    w = busy_registry.Window
     no_time = sa.cast(sa.null(), Availability.start_time.type)
     no_at = sa.cast(sa.null(), Leave.starts_at.type)
     no_int = sa.cast(sa.null(), sa.Integer)
@@ -160,7 +165,10 @@ def _schedule_query(provider_ids, clinic_ids, start, end):
             Availability.end_time,
             no_at.label("starts_at"),
             no_at.label("ends_at"),
-        ).where(Availability.provider_id.in_(provider_ids), Availability.clinic_id.in_(clinic_ids)),
+        ).where(
+            Availability.provider_id.in_(w.provider_ids),
+            Availability.clinic_id.in_(sa.bindparam("clinic_ids", expanding=True)),
+        ),
         sa.select(
             sa.literal_column("'l'"),
             Leave.provider_id,
@@ -170,9 +178,11 @@ def _schedule_query(provider_ids, clinic_ids, start, end):
             no_time,
             Leave.starts_at,
             Leave.ends_at,
-        ).where(Leave.provider_id.in_(provider_ids), Leave.starts_at < end, Leave.ends_at > start),
+        ).where(
+            Leave.provider_id.in_(w.provider_ids), Leave.starts_at < w.end, Leave.ends_at > w.start
+        ),
     ]
-    for query in busy_registry.busy_queries(provider_ids, start, end):
+    for query in busy_registry.busy_queries():
         busy = query.subquery()
         pid, s, e = list(busy.c)
         parts.append(
@@ -188,7 +198,9 @@ def _load_schedule(provider_ids, clinic_ids, start, end, exclude=()):
     if not provider_ids:
         return schedule
     busy = {pid: [] for pid in provider_ids}
-    rows = db.session.execute(_schedule_query(provider_ids, clinic_ids, start, end))
+    params = busy_registry.window_values(provider_ids, start, end)
+    params["clinic_ids"] = sorted(set(clinic_ids))
+    rows = db.session.execute(_schedule_query(busy_registry.generation()), params)
     for kind, pid, clinic_id, weekday, opens, closes, s, e in rows:
         if kind == "a":
             schedule.availability[(pid, clinic_id)].append(
