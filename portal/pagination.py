@@ -206,7 +206,7 @@ def keyset_page(
     if options:
         page_query = page_query.options(*options)
     result = db.session.execute(page_query)
-    rows = list(result.scalars().all() if scalars else result.all())
+    rows = list(result.scalars().unique().all() if scalars else result.all())
     more = len(rows) > per_page
     rows = rows[:per_page]
     if not forward:

@@ -33,7 +33,7 @@ REFERABLE = (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPL
 # start (in its clinic's zone) and total. Not its items' providers, its clinics' hours or
 # its services' specializations (the relations' own eager loads are turned off here),
 # nor the columns only a visit's own page reads.
-_ITEMS = selectinload(MasterBooking.items)
+_ITEMS = joinedload(MasterBooking.items)
 VISIT_ROW = (
     load_only(
         MasterBooking.id,
@@ -60,14 +60,16 @@ VISIT_ROW = (
 )
 # What a visit's own page shows, loaded with it: who it is for, its items with their
 # service and clinic (not the clinic's hours) and providers, its payments with their
-# attempts (the timeline). One query each, however many items or payments: no lazy load
-# per row.
-_PAGE_ITEMS = selectinload(MasterBooking.items)
+# attempts (the timeline). Two queries, however many items or payments: the visit joined
+# with its items and theirs (a visit holds a handful), then its payments joined with their
+# attempts. No lazy load per row.
+_PAGE_ITEMS = joinedload(MasterBooking.items)
 VISIT_PAGE = (
     joinedload(MasterBooking.dependent),
     _PAGE_ITEMS.joinedload(IndividualBooking.service),
     _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
-    selectinload(MasterBooking.payments).selectinload(Payment.attempts),
+    _PAGE_ITEMS.joinedload(IndividualBooking.providers),
+    selectinload(MasterBooking.payments).joinedload(Payment.attempts),
 )
 # A list of every patient's visits names each one's patient; one patient's own list does
 # not join them (the same row for every visit: one identity-map look-up, no query).
@@ -136,10 +138,8 @@ def upcoming_visits(patient_id, limit=5):
     return visits_page(patient_id=patient_id, status=UPCOMING_VISIT, per_page=limit).items
 
 
-def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
-    """The account's newest unpaid visit for this person (``dependent_id`` None = the
-    account holder), where a new item goes; ``any_person``: for whoever it is."""
-    query = sa.select(MasterBooking).where(
+def _newest_open(patient_id, dependent_id, any_person, *columns):
+    query = sa.select(MasterBooking, *columns).where(
         MasterBooking.patient_id == patient_id, MasterBooking.status.in_(OPEN_VISIT)
     )
     if not any_person:
@@ -148,18 +148,25 @@ def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
             if dependent_id is None
             else MasterBooking.dependent_id == dependent_id
         )
-    return db.session.scalars(
-        query.order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc()).limit(1)
-    ).first()
+    return query.order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc()).limit(1)
 
 
-def item_count(visit_id):
-    """How many items the visit has (any status), counted without loading them."""
-    return db.session.scalar(
-        sa.select(sa.func.count(IndividualBooking.id)).where(
-            IndividualBooking.master_id == visit_id
-        )
+def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
+    """The account's newest unpaid visit for this person (``dependent_id`` None = the
+    account holder), where a new item goes; ``any_person``: for whoever it is."""
+    return db.session.scalars(_newest_open(patient_id, dependent_id, any_person)).first()
+
+
+def newest_open_visit_and_count(patient_id, dependent_id=None, *, any_person=False):
+    """``(newest_open_visit, item_count of it)`` in one query; ``(None, 0)`` when there is
+    none (what the book page says: "this joins your visit V… with 2 items")."""
+    count = (
+        sa.select(sa.func.count(IndividualBooking.id))
+        .where(IndividualBooking.master_id == MasterBooking.id)
+        .scalar_subquery()
     )
+    row = db.session.execute(_newest_open(patient_id, dependent_id, any_person, count)).first()
+    return (row[0], row[1]) if row else (None, 0)
 
 
 def referable_bookings(patient_id, before=None, limit=50):

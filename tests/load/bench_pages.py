@@ -4,6 +4,7 @@
     .venv/bin/python -m tests.load.bench_pages --visits 200 --repeat 200
     .venv/bin/python -m tests.load.bench_pages --database-url postgresql://…/cp_bench_pages
     .venv/bin/python -m tests.load.bench_pages --profile /me/visits  # pyinstrument tree
+    .venv/bin/python -m tests.load.bench_pages --profile '/me/visits/{visit}'  # PAGES' fields
 
 Builds the test suite's small catalog (one clinic, two doctors, a lab), a patient with
 ``--visits`` held visits, a doctor and an admin, signs each in through the login form and
@@ -196,13 +197,17 @@ def main(argv=None):
     if args.profile:
         from pyinstrument import Profiler
 
-        role = next(r for r, pages in PAGES.items() if any(args.profile == u for _, u, *_ in pages))
-        client = clients[role] if role else clients["patient"]
-        client.get(args.profile)
+        role = next(
+            (r for r, pages in PAGES.items() if any(args.profile == u for _, u, *_ in pages)),
+            "patient",
+        )
+        client = clients[role]
+        url = args.profile.format(**fields)  # a page's URL as PAGES spells it, or any URL
+        client.get(url)
         profiler = Profiler(interval=0.0002)
         with profiler:
             for _ in range(args.repeat):
-                client.get(args.profile)
+                client.get(url)
         print(profiler.output_text(unicode=True, color=False, show_all=args.all))
         return
     print(

@@ -16,9 +16,10 @@ from tests.web.booking.helpers import HX, hold, slot
 # with the catalog's and the policy's stamps and the bell's unread count (1 statement in
 # all: portal.web.signed_in), then what the page shows.
 BUDGETS = {
-    # The visit lists load their rows' items with services and clinics (2 queries a list;
-    # no providers, clinic hours or patient: docs/performance.md), + wallet balance.
-    ("patient", "/me/", False): 5,
+    # The visit lists load their rows joined with their items, services and clinics (1
+    # query a list; no providers, clinic hours or patient: docs/performance.md), + wallet
+    # balance.
+    ("patient", "/me/", False): 4,
     # Free times: the providers with their clinics, hours, specializations and services
     # come from the per-process catalog cache (current: the stamp came with the user),
     # then availability, leave and busy intervals in one query. The filter form's clinics,
@@ -27,13 +28,13 @@ BUDGETS = {
     # The htmx answer: kept per provider-day (portal.catalog.calendar), only the user read.
     ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 1,
     # The slot's provider, service and clinic from the catalog cache, the unpaid visit it
-    # joins and its item count, dependents.
-    ("patient", "/me/book?{book}", False): 4,
-    ("patient", "/me/visits", False): 3,
-    ("patient", "/me/visits", True): 3,
-    # The visit with who it is for, its items with services and clinics, their providers,
-    # its payments (+ their attempts when it has any), refunds, wallet.
-    ("patient", "/me/visits/{visit}", False): 7,
+    # joins with its item count (one query), dependents.
+    ("patient", "/me/book?{book}", False): 3,
+    ("patient", "/me/visits", False): 2,
+    ("patient", "/me/visits", True): 2,
+    # The visit joined with who it is for, its items, their services, clinics and
+    # providers; its payments joined with their attempts; refunds; wallet.
+    ("patient", "/me/visits/{visit}", False): 5,
     ("patient", "/me/wallet", False): 3,
     ("patient", "/me/dependents", False): 2,
     ("patient", "/notifications/", False): 3,  # the bell shows the count read with the user

@@ -108,8 +108,9 @@ def _referral_choices(slot):
 
 
 def _open_visit(dependent_id):
-    """The account's newest unpaid visit for this person, where a new item goes."""
-    return queries.newest_open_visit(current_user.id, dependent_id)
+    """The account's newest unpaid visit for this person, where a new item goes, and how
+    many items it holds."""
+    return queries.newest_open_visit_and_count(current_user.id, dependent_id)
 
 
 def _book_form(data=None):
@@ -124,23 +125,23 @@ def _book_form(data=None):
     return form
 
 
-def _book_page(form, slot, status=None, open_visit=False):
-    """``open_visit``: the person's newest unpaid visit when the caller has it (False: look
-    it up)."""
+def _book_page(form, slot, status=None, open_visit=None):
+    """``open_visit``: ``(the person's newest unpaid visit, its item count)`` when the
+    caller has it (None: look it up)."""
     form.person.choices = person_choices(current_user)
     if slot is None:
         return render(BOOK, status=400, form=form, slot=None)
     referrals = _referral_choices(slot)
     form.referral.choices = referrals or options([("", "No referral")])
     price = price_item(slot["service"].fee_paise, slot["service"].taxable, policy())
-    if open_visit is False:
+    if open_visit is None:
         open_visit = _open_visit(dependent_id_of(form.person.data))
     context = dict(
         slot=slot,
         price=price,
         referrals=referrals,
-        open_visit=open_visit,
-        open_items=queries.item_count(open_visit.id) if open_visit else 0,
+        open_visit=open_visit[0],
+        open_items=open_visit[1],
     )
     if status:
         return render(BOOK, block=htmx_block("book_form"), status=status, form=form, **context)
@@ -155,14 +156,15 @@ def book():
         name: args.get(name, "") for name in ("provider", "service", "clinic", "start", "visit")
     }
     visit = None
-    open_visit = False  # not known yet
+    open_visit = None  # not known yet
     visit_id = args.get("visit", type=int)
     if visit_id is not None:
         visit = db.session.get(MasterBooking, visit_id)
     if visit is None or visit.patient_id != current_user.id:
         # "Add another service": by default, for the person of the newest unpaid visit.
         # The newest unpaid visit of all is also its person's newest: the one shown.
-        visit = open_visit = queries.newest_open_visit(current_user.id, any_person=True)
+        open_visit = queries.newest_open_visit_and_count(current_user.id, any_person=True)
+        visit = open_visit[0]
     if visit is not None:
         data["person"] = person_value(visit.dependent_id)
     form = _book_form(data=data)

@@ -184,3 +184,26 @@ def _history(html):
             r'<td[^>]* class="num">([^<]*)</td>\s*<td[^>]* class="num">([^<]*)</td>', table
         )
     ]
+
+
+def test_visits_of_several_items_page_by_visit(app, client, login, world):
+    """A list's rows are read joined with their items: its size counts visits, not item
+    rows, and each row has all its items."""
+    for i in range(22):
+        visit_id, _ = hold(app, world, provider=world.doc1, start=_slot_number(3 * i, world))
+        for k in (1, 2):
+            hold(
+                app,
+                world,
+                provider=world.doc2,
+                start=_slot_number(3 * i + k, world),
+                visit_id=visit_id,
+            )
+    login(world.patient)
+    html = client.get("/me/visits").get_data(as_text=True)
+    first = _visit_ids(html)
+    second = _visit_ids(client.get(_unescape(NEXT.search(html).group(1))).get_data(as_text=True))
+    assert len(first) == 20 and len(second) == 2 and not set(first) & set(second)
+    home = client.get("/me/").get_data(as_text=True)
+    rows = re.findall(r"<td>(V\d+)</td>\s*<td>(\d+)</td>", home)  # the unpaid: number, items
+    assert len(rows) == 5 and {items for _, items in rows} == {"3"}

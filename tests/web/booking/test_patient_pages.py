@@ -104,9 +104,9 @@ def test_book_page_names_the_unpaid_visit_it_adds_to(app, client, login, world):
     assert f"your unpaid visit {numbers[child]} (1 appointment)" in html
     assert _chosen(html) == f"dependent:{world.child}"
     # user (with the catalog and policy stamps and the bell's count), newest unpaid
-    # visit, dependents, its item count: no provider, service, clinic or hours, nor the
-    # visit's items themselves.
-    assert len(statements) == 4, statements
+    # visit with its item count, dependents: no provider, service, clinic or hours, nor
+    # the visit's items themselves.
+    assert len(statements) == 3, statements
     html = client.get(book_url(world) + f"&visit={own}").get_data(as_text=True)
     assert f"your unpaid visit {numbers[own]} (2 appointments)" in html
     assert _chosen(html) == "self"
