@@ -443,6 +443,29 @@ def test_busy_sources_block_slots(ctx, catalog, fake_bookings):
     assert got == {catalog["doctor"]: [(ist(MONDAY, 9), ist(MONDAY, 10))], 999: []}
 
 
+def test_a_query_source_registered_later_is_read(ctx, catalog):
+    """The slot lookup's one query is built once, on bind parameters; registering or
+    removing a query source builds it again (``busy.generation``)."""
+    first = _slots(catalog)[0]  # the query is built here, with the bookings' source only
+    doctor, at = catalog["doctor"], Leave.starts_at.type
+
+    @busy.query_source("test-held")
+    def _held(w):
+        return sa.select(
+            sa.literal(doctor).label("provider_id"),
+            sa.literal(first, at).label("starts_at"),
+            sa.literal(first + timedelta(minutes=30), at).label("ends_at"),
+        ).where(sa.literal(doctor).in_(w.provider_ids))
+
+    try:
+        assert first not in _slots(catalog)
+        busy_now = busy.busy_intervals([doctor], first, first + timedelta(hours=1))
+        assert busy_now == {doctor: [(first, first + timedelta(minutes=30))]}
+    finally:
+        busy.unregister("test-held")
+    assert _slots(catalog)[0] == first
+
+
 def test_check_booking_slot_messages(ctx, catalog, fake_bookings):
     doctor = db.session.get(Provider, catalog["doctor"])
     consult = db.session.get(Service, catalog["consult"])
