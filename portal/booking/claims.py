@@ -122,6 +122,12 @@ def in_the_way(subjects, start, end):
     return list(db.session.scalars(_in_the_way(), params))
 
 
+_LOCK_SUBJECTS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) "
+    "FROM unnest(CAST(:subjects AS text[])) WITH ORDINALITY AS t(s, n) ORDER BY n"
+)
+
+
 def lock_subjects(subjects):
     """PostgreSQL: take a transaction-scoped advisory lock per subject (in one order, so
     two claimers never wait for each other). Without it, concurrent inserts of overlapping
@@ -130,11 +136,9 @@ def lock_subjects(subjects):
     of one slot queue here and each one after the winner is refused at once."""
     if not is_postgres():
         return
-    for subject in sorted(set(subjects)):
-        db.session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:subject, 0))"),
-            {"subject": subject},
-        )
+    # One statement for all, one round trip: the locks are taken row by row in the
+    # array's order (its ordinality), which is the sorted order.
+    db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
 
 
 def add_claims(booking, subjects):
