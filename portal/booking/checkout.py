@@ -202,12 +202,18 @@ def complete_checkout_callback(params, visit_id=None):
         )
         raise PaymentError(MSG_BAD_SIGNATURE)
     fetched = _confirmed_return(payin, order_id, payment_id)
+    return _capture(payment, payment_id, fetched, "callback")
+
+
+def _capture(payment, payment_id, fetched, source):
+    """The capture of a checked return, in the amount and method the gateway's record
+    (``fetched``) says."""
     return payment_events.capture(
         payment,
         razorpay_payment_id=payment_id,
         amount=int(fetched["amount"]),
         method=fetched.get("method"),
-        source="callback",
+        source=source,
     )
 
 
@@ -256,13 +262,7 @@ def complete_link_callback(params):
         raise PaymentError(MSG_BAD_SIGNATURE) from None
     except GatewayError:
         raise PaymentError(MSG_CONFIRMING) from None
-    return payment_events.capture(
-        payment,
-        razorpay_payment_id=payment_id,
-        amount=int(fetched["amount"]),
-        method=fetched.get("method"),
-        source="link_callback",
-    )
+    return _capture(payment, payment_id, fetched, "link_callback")
 
 
 def record_desk_payment(admin, visit_id, receipt_no):
