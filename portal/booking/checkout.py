@@ -184,30 +184,29 @@ def complete_checkout_callback(params, visit_id=None):
     if not (order_id and payment_id and signature):
         # Never the posted error[description]: anyone can post that text.
         raise PaymentError(MSG_NOT_PAID)
-    # Read and checked first, outside the unit of work: nothing is written unless the
-    # return is signed and confirmed. The capture is the one unit of work (nested in
-    # another, it would be a SAVEPOINT: two round trips for nothing).
-    payment = records.find_payment(order_id=order_id)
-    payin = get_payin()
-    if (
-        payment is None
-        or (visit_id is not None and payment.master_id != visit_id)
-        or not payin.verify_payment_signature(order_id, payment_id, signature)
-    ):
-        log.warning(
-            "refused checkout return for visit %s (order %r, payment %r)",
-            visit_id,
-            order_id[:64],
-            payment_id[:64],
-        )
-        raise PaymentError(MSG_BAD_SIGNATURE)
-    fetched = _confirmed_return(payin, order_id, payment_id)
-    return _capture(payment, payment_id, fetched, "callback")
+    with unit_of_work():
+        payment = records.find_payment(order_id=order_id)
+        payin = get_payin()
+        if (
+            payment is None
+            or (visit_id is not None and payment.master_id != visit_id)
+            or not payin.verify_payment_signature(order_id, payment_id, signature)
+        ):
+            log.warning(
+                "refused checkout return for visit %s (order %r, payment %r)",
+                visit_id,
+                order_id[:64],
+                payment_id[:64],
+            )
+            raise PaymentError(MSG_BAD_SIGNATURE)
+        fetched = _confirmed_return(payin, order_id, payment_id)
+        return _capture(payment, payment_id, fetched, "callback")
 
 
 def _capture(payment, payment_id, fetched, source):
-    """The capture of a checked return, in the amount and method the gateway's record
-    (``fetched``) says."""
+    """The capture of a checked return (nested in its unit of work: on SQLite the
+    SAVEPOINT's BEGIN is what puts the capture's reads and writes in one transaction), in
+    the amount and method the gateway's record (``fetched``) says."""
     return payment_events.capture(
         payment,
         razorpay_payment_id=payment_id,
@@ -239,30 +238,30 @@ def complete_link_callback(params):
     record of the payment and the link, then handled like a capture."""
     link_id = _param(params, "razorpay_payment_link_id")
     payment_id = _param(params, "razorpay_payment_id")
-    # As complete_checkout_callback: checked first, the capture is the unit of work.
-    payment = records.find_payment(link_id=link_id) if link_id else None
-    payin = get_payin()
-    if (
-        payment is None
-        or params.get("razorpay_payment_link_status") != "paid"
-        or not payin.verify_payment_link_signature(
-            link_id,
-            params.get("razorpay_payment_link_reference_id") or "",
-            "paid",
-            payment_id,
-            params.get("razorpay_signature"),
-        )
-    ):
-        raise PaymentError(MSG_BAD_SIGNATURE)
-    try:
-        fetched = confirmed_payment(payin, {"id": payment_id})
-        confirmed_link(payin, {"id": link_id}, fetched)
-    except Unconfirmed as exc:
-        log.error("payment link return not confirmed by the gateway: %s", exc)
-        raise PaymentError(MSG_BAD_SIGNATURE) from None
-    except GatewayError:
-        raise PaymentError(MSG_CONFIRMING) from None
-    return _capture(payment, payment_id, fetched, "link_callback")
+    with unit_of_work():
+        payment = records.find_payment(link_id=link_id) if link_id else None
+        payin = get_payin()
+        if (
+            payment is None
+            or params.get("razorpay_payment_link_status") != "paid"
+            or not payin.verify_payment_link_signature(
+                link_id,
+                params.get("razorpay_payment_link_reference_id") or "",
+                "paid",
+                payment_id,
+                params.get("razorpay_signature"),
+            )
+        ):
+            raise PaymentError(MSG_BAD_SIGNATURE)
+        try:
+            fetched = confirmed_payment(payin, {"id": payment_id})
+            confirmed_link(payin, {"id": link_id}, fetched)
+        except Unconfirmed as exc:
+            log.error("payment link return not confirmed by the gateway: %s", exc)
+            raise PaymentError(MSG_BAD_SIGNATURE) from None
+        except GatewayError:
+            raise PaymentError(MSG_CONFIRMING) from None
+        return _capture(payment, payment_id, fetched, "link_callback")
 
 
 def record_desk_payment(admin, visit_id, receipt_no):

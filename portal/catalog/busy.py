@@ -29,7 +29,7 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from portal.db import utcnow
+from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 
 _SOURCES = {}
@@ -41,10 +41,12 @@ class Window:
     """The bind parameters a query source's SELECT is built with: the providers (a list),
     the aware half-open window and the time of the lookup."""
 
-    provider_ids = sa.bindparam("busy_provider_ids", expanding=True)
-    start = sa.bindparam("busy_start")
-    end = sa.bindparam("busy_end")
-    now = sa.bindparam("busy_now")
+    # Typed, so a source may use them anywhere (not only compared with a column, which
+    # would lend them its type): aware datetimes stored as the models store them.
+    provider_ids = sa.bindparam("busy_provider_ids", expanding=True, type_=sa.Integer)
+    start = sa.bindparam("busy_start", type_=UTCDateTime())
+    end = sa.bindparam("busy_end", type_=UTCDateTime())
+    now = sa.bindparam("busy_now", type_=UTCDateTime())
 
 
 def window_values(provider_ids, start, end, now=None):
