@@ -129,13 +129,31 @@ def visits_page(
     )
 
 
-def open_visits(patient_id, limit=5):
-    """The patient's unpaid visits, newest first."""
-    return visits_page(patient_id=patient_id, status=OPEN_VISIT, per_page=limit).items
+def open_and_upcoming_visits(patient_id, limit=5):
+    """``(unpaid, upcoming)``: the patient's newest ``limit`` visits of each, newest first,
+    read in one query (the patient's home shows both)."""
 
+    def newest(statuses):
+        return (
+            sa.select(MasterBooking.id)
+            .where(MasterBooking.patient_id == patient_id, MasterBooking.status.in_(statuses))
+            .order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc())
+            .limit(limit)
+            .subquery()
+        )
 
-def upcoming_visits(patient_id, limit=5):
-    return visits_page(patient_id=patient_id, status=UPCOMING_VISIT, per_page=limit).items
+    ids = sa.union_all(*(sa.select(newest(s).c.id) for s in (OPEN_VISIT, UPCOMING_VISIT)))
+    visits = db.session.scalars(
+        sa.select(MasterBooking)
+        .where(MasterBooking.id.in_(ids))
+        .order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc())
+        .options(*VISIT_ROW)
+    ).unique()
+    visits = list(visits)
+    return (
+        [v for v in visits if v.status in OPEN_VISIT],
+        [v for v in visits if v.status in UPCOMING_VISIT],
+    )
 
 
 def _newest_open(patient_id, dependent_id, any_person, *columns):

@@ -16,10 +16,10 @@ from tests.web.booking.helpers import HX, hold, slot
 # with the catalog's and the policy's stamps and the bell's unread count (1 statement in
 # all: portal.web.signed_in), then what the page shows.
 BUDGETS = {
-    # The visit lists load their rows joined with their items, services and clinics (1
-    # query a list; no providers, clinic hours or patient: docs/performance.md), + wallet
+    # The unpaid and the upcoming visits in one query, joined with their items, services
+    # and clinics (no providers, clinic hours or patient: docs/performance.md), + wallet
     # balance.
-    ("patient", "/me/", False): 4,
+    ("patient", "/me/", False): 3,
     # Free times: the providers with their clinics, hours, specializations and services
     # come from the per-process catalog cache (current: the stamp came with the user),
     # then availability, leave and busy intervals in one query. The filter form's clinics,

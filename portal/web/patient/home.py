@@ -8,8 +8,7 @@ from portal.web.patient import bp
 
 @bp.get("/")
 def home():
-    unpaid = queries.open_visits(current_user.id)
-    upcoming = queries.upcoming_visits(current_user.id)
+    unpaid, upcoming = queries.open_and_upcoming_visits(current_user.id)
     return render(
         "patient/home.html",
         unpaid=unpaid,

@@ -207,3 +207,30 @@ def test_visits_of_several_items_page_by_visit(app, client, login, world):
     home = client.get("/me/").get_data(as_text=True)
     rows = re.findall(r"<td>(V\d+)</td>\s*<td>(\d+)</td>", home)  # the unpaid: number, items
     assert len(rows) == 5 and {items for _, items in rows} == {"3"}
+
+
+def test_the_home_shows_the_newest_five_unpaid_and_upcoming_visits(app, client, login, world):
+    """Both lists are read in one query: five of each, newest first, each in its table."""
+    from portal.booking.models import MasterBooking
+    from portal.domain.states import VisitStatus
+
+    _holds(app, world, 14)
+    with app.app_context():
+        ids = db.session.scalars(sa.select(MasterBooking.id).order_by(MasterBooking.id)).all()
+        # Set-up: the lists read statuses only, so every other visit is marked paid.
+        paid = ids[::2]
+        db.session.execute(
+            sa.update(MasterBooking)
+            .where(MasterBooking.id.in_(paid))
+            .values(status=VisitStatus.CONFIRMED)
+        )
+        db.session.commit()
+        number = dict(db.session.execute(sa.select(MasterBooking.id, MasterBooking.number)).all())
+    login(world.patient)
+    home = client.get("/me/").get_data(as_text=True)
+    unpaid, upcoming = home.split("Upcoming visits")
+    newest = sorted(ids, reverse=True)
+    assert (
+        re.findall(r"<td>(V\d+)</td>", unpaid) == [number[i] for i in newest if i not in paid][:5]
+    )
+    assert re.findall(r"<td>(V\d+)</td>", upcoming) == [number[i] for i in newest if i in paid][:5]
