@@ -1,6 +1,5 @@
 """One error mapping (portal.web.errors) and flashes delivered out-of-band on htmx swaps."""
 
-import logging
 import re
 
 import pytest
@@ -10,6 +9,7 @@ from portal.accounts.service import NotFound, PermissionDenied, ValidationError
 from portal.booking.errors import BookingError
 from portal.domain.states import InvalidTransition
 from tests.conftest import _test_config
+from tests.logrecords import logged
 
 HX = {"HX-Request": "true"}
 
@@ -68,25 +68,11 @@ def test_service_errors_map_to_pages(raising_app, kind, status, message):
     assert message in text(response)
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @pytest.fixture
 def web_log():
-    """What portal.web logs, on a handler of its own: Alembic's fileConfig (the migration
-    tests) disables loggers that existed before it, and may stop propagation."""
-    logger, handler = logging.getLogger("portal.web"), _Records()
-    disabled, logger.disabled = logger.disabled, False
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
-    logger.disabled = disabled
+    """What portal.web logs (``tests.logrecords``: caplog does not see it)."""
+    with logged("portal.web") as records:
+        yield records
 
 
 def test_anything_else_is_a_friendly_500_with_the_request_id(raising_app, web_log):
