@@ -22,6 +22,7 @@ VISIT_ORDER = (
     Order(MasterBooking.created_at, descending=True),
     Order(MasterBooking.id, descending=True),
 )
+NEWEST_FIRST = (MasterBooking.created_at.desc(), MasterBooking.id.desc())  # VISIT_ORDER in SQL
 COUPON_ORDER = (Order(Coupon.created_at, descending=True), Order(Coupon.id, descending=True))
 OPEN_VISIT = (VisitStatus.DRAFT, VisitStatus.PENDING_PAYMENT)
 UPCOMING_VISIT = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED)
@@ -137,7 +138,7 @@ def open_and_upcoming_visits(patient_id, limit=5):
         return (
             sa.select(MasterBooking.id)
             .where(MasterBooking.patient_id == patient_id, MasterBooking.status.in_(statuses))
-            .order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc())
+            .order_by(*NEWEST_FIRST)
             .limit(limit)
             .subquery()
         )
@@ -146,7 +147,7 @@ def open_and_upcoming_visits(patient_id, limit=5):
     visits = db.session.scalars(
         sa.select(MasterBooking)
         .where(MasterBooking.id.in_(ids))
-        .order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc())
+        .order_by(*NEWEST_FIRST)
         .options(*VISIT_ROW)
     ).unique()
     visits = list(visits)
@@ -166,7 +167,7 @@ def _newest_open(patient_id, dependent_id, any_person, *columns):
             if dependent_id is None
             else MasterBooking.dependent_id == dependent_id
         )
-    return query.order_by(MasterBooking.created_at.desc(), MasterBooking.id.desc()).limit(1)
+    return query.order_by(*NEWEST_FIRST).limit(1)
 
 
 def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
