@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, request, url_for
 from flask_babel import get_locale
 from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from portal.catalog import cache as catalog_cache
 from portal.catalog import calendar
@@ -103,19 +104,26 @@ def find_doctor():
     today = now.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     f = _filters(today)
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    if fragment_block("results") is None:
-        context, _ = _results(f, today, now, page)
-        return render("public/find.html", **context, **_filter_options())
-    # The htmx answer (the results block) is kept per process until a calendar it shows,
-    # the catalog, the policy in force or the day changes, or a time on it expires.
+    results = _results_html(f, today, now, page)
+    if fragment_block("results") is not None:
+        return fragment(results)
+    return render(
+        "public/find.html", results=Markup(results), f=f, today=today, **_filter_options()
+    )
+
+
+def _results_html(f, today, now, page):
+    """The results block. The htmx answer and the whole page share it: it is kept per
+    process until a calendar it shows, the catalog, the policy in force or the day
+    changes, or a time on it expires."""
     found = calendar.probe(("find", *_answer_key(), today, tuple(f.items()), page))
     if found.value is not None:
-        return fragment(found.value)
+        return found.value
     catalog_cache.prime_with_policy()  # one statement: the catalog and policy stamps
     ids = catalog_queries.provider_ids(*_search_args(f))
     page = min(page, _page_count(ids))
     shown = ids[(page - 1) * PER_PAGE : page * PER_PAGE]
-    return fragment(calendar.keep(found, shown, lambda: _results_block(f, today, now, page)))
+    return calendar.keep(found, shown, lambda: _results_block(f, today, now, page))
 
 
 def _search_args(f):
@@ -132,8 +140,9 @@ def _answer_key():
     return str(get_locale() or "en"), request.script_root
 
 
-def _results(f, today, now, page):
-    """The find page's context, and until when its free times hold (see calendar.cached)."""
+def _results_block(f, today, now, page):
+    """The results block rendered, and until when its free times hold (see
+    calendar.keep)."""
     providers = search_providers(*_search_args(f))
     pages = _page_count(providers)
     page = min(page, pages)
@@ -160,13 +169,13 @@ def _results(f, today, now, page):
         }.items()
         if v
     }
-    context = dict(
-        block=fragment_block("results"),
+    block = render_block(
+        "public/find.html",
+        "results",
         providers=shown,
         total=len(providers),
         offers=offers,
         f=f,
-        today=today,
         page=page,
         pages=pages,
         args=args,
@@ -178,12 +187,7 @@ def _results(f, today, now, page):
         local_day=local_day,
     )
     firsts = [o.slots[0] for found in offers.values() for o in found if o.slots]
-    return context, slot_cutoff(firsts)
-
-
-def _results_block(f, today, now, page):
-    context, valid_until = _results(f, today, now, page)
-    return render_block("public/find.html", "results", **context), valid_until
+    return block, slot_cutoff(firsts)
 
 
 MAX_DAYS_AHEAD = 90  # as far as the search looks

@@ -105,6 +105,27 @@ def test_the_find_results_show_a_hold_at_once(app, client, w):
     assert "Tue 2 Jun, 9:00<" not in client.get(url, headers=headers).get_data(as_text=True)
 
 
+def test_the_whole_find_page_shares_the_kept_results_and_shows_a_hold_at_once(app, client, w):
+    url = f"/find?clinic={w.clinic}&service={w.consult}&q=Dr+Doc+1&date={at(1, 9).date()}"
+    hx = {**HX, "HX-Target": "results"}
+    first = client.get(url).get_data(as_text=True)  # computes the block, and keeps it
+    with counted_queries() as statements:
+        block = client.get(url, headers=hx).get_data(as_text=True)
+    assert len(statements) == CACHED, statements
+    results = block[: block.index('<div id="flashes"')].strip()
+    assert "Tue 2 Jun, 9:00<" in results and results in first
+    with counted_queries() as statements:
+        page = client.get(url).get_data(as_text=True)
+    assert len(statements) == CACHED, statements  # no slot lookup: the kept block
+    assert page == first and 'id="find-q"' in page
+    hold(app, w, hour=9)
+    page = client.get(url).get_data(as_text=True)
+    assert "Tue 2 Jun, 9:00<" not in page and "Tue 2 Jun, 9:30<" in page
+    with counted_queries() as statements:  # the block the page computed, kept for htmx
+        again = client.get(url, headers=hx).get_data(as_text=True)
+    assert len(statements) == CACHED and "Tue 2 Jun, 9:00<" not in again
+
+
 def test_an_expired_hold_frees_its_time_at_once(app, client, w):
     hold(app, w, hour=10)
     assert day_times(client, w, 1)[0] == ["10:30", "11:00", "12:00"]

@@ -20,12 +20,11 @@ BUDGETS = {
     # and clinics (no providers, clinic hours or patient: docs/performance.md), + wallet
     # balance.
     ("patient", "/me/", False): 3,
-    # Free times: the providers with their clinics, hours, specializations and services
-    # come from the per-process catalog cache (current: the stamp came with the user),
-    # then availability, leave and busy intervals in one query. The filter form's clinics,
-    # specializations and services are cached with the catalog.
-    ("patient", "/find?clinic={clinic}&service={consult}", False): 2,
-    # The htmx answer: kept per provider-day (portal.catalog.calendar), only the user read.
+    # The free times: kept per process (portal.catalog.calendar), the whole page and its
+    # htmx answer alike: only the user read (computed, they add one query: availability,
+    # leave and busy intervals; the providers, their clinics and services come from the
+    # catalog cache). The filter form's options are cached with the catalog.
+    ("patient", "/find?clinic={clinic}&service={consult}", False): 1,
     ("patient", "/find?clinic={clinic}&service={consult}&date={day}", True): 1,
     # The slot's provider, service and clinic from the catalog cache, the unpaid visit it
     # joins with its item count (one query), dependents.
