@@ -5,6 +5,8 @@ Lists are keyset pages (``portal.pagination``) and load what their rows show up 
 (items with their clinic and service, the patient, the dependent), so a page costs the same
 few queries for 3 rows or 50."""
 
+from functools import cache
+
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, load_only, selectinload
 
@@ -130,61 +132,87 @@ def visits_page(
     )
 
 
-def open_and_upcoming_visits(patient_id, limit=5):
-    """``(unpaid, upcoming)``: the patient's newest ``limit`` visits of each, newest first,
-    read in one query (the patient's home shows both)."""
+@cache
+def _open_and_upcoming(limit):
+    """Built once (building it and its cache key cost as much CPU as running it): the
+    visits whose ids are the patient's newest ``limit`` unpaid and newest ``limit``
+    upcoming, joined with their items. Built on first use: its loader options need every
+    model mapped."""
 
     def newest(statuses):
         return (
             sa.select(MasterBooking.id)
-            .where(MasterBooking.patient_id == patient_id, MasterBooking.status.in_(statuses))
+            .where(
+                MasterBooking.patient_id == sa.bindparam("patient_id"),
+                MasterBooking.status.in_(statuses),
+            )
             .order_by(*NEWEST_FIRST)
             .limit(limit)
             .subquery()
         )
 
     ids = sa.union_all(*(sa.select(newest(s).c.id) for s in (OPEN_VISIT, UPCOMING_VISIT)))
-    visits = db.session.scalars(
+    return (
         sa.select(MasterBooking)
         .where(MasterBooking.id.in_(ids))
         .order_by(*NEWEST_FIRST)
         .options(*VISIT_ROW)
-    ).unique()
-    visits = list(visits)
+    )
+
+
+def open_and_upcoming_visits(patient_id, limit=5):
+    """``(unpaid, upcoming)``: the patient's newest ``limit`` visits of each, newest first,
+    read in one query (the patient's home shows both)."""
+    found = db.session.scalars(_open_and_upcoming(limit), {"patient_id": patient_id})
+    visits = list(found.unique())
     return (
         [v for v in visits if v.status in OPEN_VISIT],
         [v for v in visits if v.status in UPCOMING_VISIT],
     )
 
 
-def _newest_open(patient_id, dependent_id, any_person, *columns):
-    query = sa.select(MasterBooking, *columns).where(
-        MasterBooking.patient_id == patient_id, MasterBooking.status.in_(OPEN_VISIT)
-    )
-    if not any_person:
-        query = query.where(
-            MasterBooking.dependent_id.is_(None)
-            if dependent_id is None
-            else MasterBooking.dependent_id == dependent_id
-        )
-    return query.order_by(*NEWEST_FIRST).limit(1)
-
-
-def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
-    """The account's newest unpaid visit for this person (``dependent_id`` None = the
-    account holder), where a new item goes; ``any_person``: for whoever it is."""
-    return db.session.scalars(_newest_open(patient_id, dependent_id, any_person)).first()
-
-
-def newest_open_visit_and_count(patient_id, dependent_id=None, *, any_person=False):
-    """``(newest_open_visit, item_count of it)`` in one query; ``(None, 0)`` when there is
-    none (what the book page says: "this joins your visit V… with 2 items")."""
+@cache
+def _newest_open(any_person, holder, with_count):
+    """The newest unpaid visit's statement, built once per shape (a hold and the book
+    page read it): for anyone, for the account holder, or for a dependent; with its item
+    count or without."""
     count = (
         sa.select(sa.func.count(IndividualBooking.id))
         .where(IndividualBooking.master_id == MasterBooking.id)
         .scalar_subquery()
     )
-    row = db.session.execute(_newest_open(patient_id, dependent_id, any_person, count)).first()
+    query = sa.select(MasterBooking, *((count,) if with_count else ())).where(
+        MasterBooking.patient_id == sa.bindparam("patient_id"),
+        MasterBooking.status.in_(OPEN_VISIT),
+    )
+    if not any_person:
+        query = query.where(
+            MasterBooking.dependent_id.is_(None)
+            if holder
+            else MasterBooking.dependent_id == sa.bindparam("dependent_id")
+        )
+    return query.order_by(*NEWEST_FIRST).limit(1)
+
+
+def _newest_open_row(patient_id, dependent_id, any_person, with_count):
+    params = {"patient_id": patient_id}
+    if not any_person and dependent_id is not None:
+        params["dependent_id"] = dependent_id
+    query = _newest_open(any_person, dependent_id is None, with_count)
+    return db.session.execute(query, params).first()
+
+
+def newest_open_visit(patient_id, dependent_id=None, *, any_person=False):
+    """The account's newest unpaid visit for this person (``dependent_id`` None = the
+    account holder), where a new item goes; ``any_person``: for whoever it is."""
+    row = _newest_open_row(patient_id, dependent_id, any_person, False)
+    return row[0] if row else None
+
+
+def newest_open_visit_and_count(patient_id, dependent_id=None, *, any_person=False):
+    """``(newest_open_visit, item_count of it)`` in one query; ``(None, 0)`` when there is
+    none (what the book page says: "this joins your visit V… with 2 items")."""
+    row = _newest_open_row(patient_id, dependent_id, any_person, True)
     return (row[0], row[1]) if row else (None, 0)
 
 
