@@ -114,9 +114,13 @@ def _open_visit(dependent_id):
 
 
 def _book_form(data=None):
-    """From ``data`` (the slot link) on GET, from the posted form on POST."""
-    form = BookForm(formdata=None, data=data) if data is not None else BookForm()
-    if data is None and request.form.get("person") == SELF:
+    """From ``data`` (the slot link) on GET, from the posted form on POST. The person's
+    choices are set by ``_book_page`` when the page is shown; a post is checked against
+    them first."""
+    if data is not None:
+        return BookForm(formdata=None, data=data)
+    form = BookForm()
+    if request.form.get("person") == SELF:
         # "For me" is always a valid choice: the dependents are read only when the page
         # is shown again (``_book_page``), not for every hold.
         form.person.choices = options([(SELF, "")])
