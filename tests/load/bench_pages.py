@@ -39,6 +39,7 @@ PAGES = {
         ("book page", "/me/book?provider={doc1}&service={consult}&clinic={clinic}&start={start}"),
         ("visits", "/me/visits"),
         ("visit", "/me/visits/{visit}"),
+        ("confirmation", "/me/visits/{visit}/confirmation"),
         ("wallet", "/me/wallet"),
         ("dependents", "/me/dependents"),
         ("notifications", "/notifications/"),

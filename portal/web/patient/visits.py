@@ -477,7 +477,7 @@ _register_gateway_return()
 
 @bp.get("/visits/<int:visit_id>/confirmation")
 def confirmation(visit_id):
-    visit = get_owned_or_404(MasterBooking, visit_id)
+    visit = get_owned_or_404(MasterBooking, visit_id, options=queries.VISIT_PAGE)
     return render(
         CONFIRMATION,
         visit=visit,

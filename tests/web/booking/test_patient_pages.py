@@ -383,6 +383,26 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
 
 
+def test_the_confirmation_reads_a_paid_visit_of_two_items_in_three_statements(
+    app, client, login, world, gateway
+):
+    visit_id, _ = hold(app, world)
+    hold(app, world, provider=world.doc2, start=slot(world.day, 11), visit_id=visit_id)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    returned = urlsplit(pay_on_sandbox(client, response.location))
+    back = client.get(returned.path, query_string=returned.query)
+    client.get(back.location)  # warm: templates compiled
+    with counted_queries() as statements:
+        page = client.get(back.location).get_data(as_text=True)
+    # The user; the visit with its items, their services, clinics and providers; its
+    # payments with their attempts. Not one per item, provider or payment.
+    assert len(statements) == 3, statements
+    assert "Your visit is booked" in page
+    assert "Dr Asha Rao" in page and "Dr Vikram Shah" in page
+    assert page.count('id="item-') == 2
+
+
 def test_a_forged_return_does_not_confirm(app, client, login, world, gateway):
     visit_id, _ = hold(app, world)
     login(world.patient)
