@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
+from sqlalchemy.dialects import registry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.attributes import set_committed_value
@@ -71,6 +72,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# PostgreSQL: a transaction that only read ends with COMMIT, so psycopg keeps its prepared
+# statements (portal.pg_dialect says why).
+registry.register("postgresql.psycopg", "portal.pg_dialect", "PortalPsycopgDialect")
 
 
 # SQLite (the embedded default): enforce foreign keys as PostgreSQL does, and wait for a

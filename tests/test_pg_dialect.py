@@ -1,0 +1,60 @@
+"""PostgreSQL: a transaction that only read ends with COMMIT, so psycopg keeps its prepared
+statements across requests (portal.pg_dialect); one that wrote, or failed, still rolls
+back."""
+
+import sqlalchemy as sa
+
+from portal.audit.models import AuditEntry
+from portal.db import db
+from portal.pg_dialect import PortalPsycopgDialect
+
+STATEMENTS = sa.text("SELECT statement FROM pg_prepared_statements")
+
+
+def _entries(conn):
+    return conn.execute(sa.select(sa.func.count()).select_from(AuditEntry)).scalar()
+
+
+def test_read_only_transactions_keep_the_prepared_statements(pg_app):
+    with pg_app.app_context():
+        assert isinstance(db.engine.dialect, PortalPsycopgDialect)
+        with db.engine.connect() as conn:
+            query = sa.select(AuditEntry.id).where(AuditEntry.object_id == sa.bindparam("o"))
+            for _ in range(7):  # psycopg prepares a statement at its 6th run
+                conn.execute(query, {"o": "prepared?"}).all()
+                conn.rollback()  # how every read-only request ends
+            prepared = conn.execute(STATEMENTS).scalars().all()
+            conn.rollback()
+    assert any("FROM audit_log" in s for s in prepared), prepared
+
+
+def test_a_transaction_that_wrote_is_still_rolled_back(pg_app):
+    with pg_app.app_context(), db.engine.connect() as conn:
+        before = _entries(conn)
+        conn.rollback()
+        conn.execute(sa.select(AuditEntry.id).limit(1)).all()  # a read first, then a write
+        conn.execute(sa.insert(AuditEntry).values(action="x", object_type="t", object_id="1"))
+        conn.rollback()
+        assert _entries(conn) == before
+        conn.rollback()
+
+
+def test_a_failed_transaction_is_rolled_back_and_the_connection_works(pg_app):
+    with pg_app.app_context(), db.engine.connect() as conn:
+        try:
+            conn.execute(sa.text("SELECT 1 / 0")).all()
+        except sa.exc.DataError:
+            pass
+        conn.rollback()
+        assert conn.execute(sa.text("SELECT 2")).scalar() == 2
+        conn.rollback()
+
+
+def test_a_read_only_transaction_releases_its_locks_when_it_ends(pg_app):
+    with pg_app.app_context(), db.engine.connect() as one, db.engine.connect() as two:
+        one.execute(sa.text("SELECT pg_advisory_xact_lock(4242)")).all()
+        assert two.execute(sa.text("SELECT pg_try_advisory_xact_lock(4242)")).scalar() is False
+        two.rollback()
+        one.rollback()  # ends with COMMIT: the lock goes all the same
+        assert two.execute(sa.text("SELECT pg_try_advisory_xact_lock(4242)")).scalar() is True
+        two.rollback()
