@@ -297,6 +297,13 @@ TUNABLES = {
             "seconds after which a pooled database connection is replaced (0 = never)",
         ),
         Tunable(
+            "DB_PREPARED_STATEMENTS",
+            _bool,
+            "true",
+            "let psycopg prepare a statement run 5 times on a connection (off behind a "
+            "pooler that cannot keep them: PgBouncer in transaction mode before 1.21)",
+        ),
+        Tunable(
             "TRUSTED_PROXIES",
             _int(0),
             "0",
@@ -396,10 +403,13 @@ def _flag(environ, name, default):
 def _engine_options(env, database_url):
     if database_url.startswith("sqlite"):
         return {}
-    return {
+    options = {
         "pool_pre_ping": TUNABLES["DB_POOL_PRE_PING"].read(env),
         "pool_recycle": TUNABLES["DB_POOL_RECYCLE"].read(env) or -1,
     }
+    if not TUNABLES["DB_PREPARED_STATEMENTS"].read(env):
+        options["connect_args"] = {"prepare_threshold": None}  # psycopg: never prepare
+    return options
 
 
 def from_environment(instance_path, environ=None):

@@ -64,6 +64,14 @@ def test_a_bad_value_names_the_variable(tmp_path, name, value):
         from_environment(str(tmp_path), {**EMBEDDED, name: value})
 
 
+def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
+    pg = {"DATABASE_URL": "postgresql://db/portal", "SECRET_KEY": "x" * 32}
+    on = from_environment(str(tmp_path), pg)["SQLALCHEMY_ENGINE_OPTIONS"]
+    off = from_environment(str(tmp_path), {**pg, "DB_PREPARED_STATEMENTS": "false"})
+    assert "connect_args" not in on  # psycopg's default: prepare after 5 runs
+    assert off["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"prepare_threshold": None}
+
+
 def test_a_bad_value_stops_create_app(monkeypatch):
     from portal import create_app
 

@@ -58,3 +58,18 @@ def test_a_read_only_transaction_releases_its_locks_when_it_ends(pg_app):
         one.rollback()  # ends with COMMIT: the lock goes all the same
         assert two.execute(sa.text("SELECT pg_try_advisory_xact_lock(4242)")).scalar() is True
         two.rollback()
+
+
+def test_prepared_statements_turned_off_prepare_nothing(pg_app):
+    # DB_PREPARED_STATEMENTS=false passes this to psycopg (behind PgBouncer < 1.21).
+    url = pg_app.config["SQLALCHEMY_DATABASE_URI"]
+    engine = sa.create_engine(url, connect_args={"prepare_threshold": None})
+    try:
+        with engine.connect() as conn:
+            for _ in range(7):
+                conn.execute(sa.select(AuditEntry.id).limit(1)).all()
+                conn.rollback()
+            assert conn.execute(STATEMENTS).scalars().all() == []
+            conn.rollback()
+    finally:
+        engine.dispose()
