@@ -27,7 +27,8 @@ Then, with ``--clients`` threads (httpx), it drives:
   10 s later, before it);
 
 and prints bookings/s, requests/s, p50/p95/p99 per step, 5xx, each step's p50 over the bare
-view's, CPU seconds per process, the outbox backlog (rows not done) at the end and 10 s
+view's, CPU seconds per process (and of this machine's PostgreSQL, with its CPU per request
+or booking), the outbox backlog (rows not done) at the end and 10 s
 later, and the database's own check that no live slot claim overlaps another of the same
 subject. Every process started is stopped at the end, also on an error or Ctrl-C.
 Prints figures, asserts nothing (not collected: the name does not start with ``test_``)."""
@@ -60,11 +61,18 @@ from tests.load.http_client import (
     first_book_link,
     form_posting_to,
 )
-from tests.load.http_stack import CONTROL_AUTH, QUEUES, Stack, fresh_database, pg_url
+from tests.load.http_stack import (
+    CONTROL_AUTH,
+    QUEUES,
+    Stack,
+    fresh_database,
+    pg_url,
+    postgres_cpu_seconds,
+)
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/cp_bench_http"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
-TIERS = ("web", "worker", "cron", "sandbox", "bare")
+TIERS = ("web", "worker", "cron", "sandbox", "bare", "postgres")
 
 
 def pct(values, p):
@@ -374,17 +382,22 @@ class Report:
         parts.append(f"bench client {client_cpu:.1f}")
         print("  CPU s: " + ", ".join(parts))
         tier, units = served
-        used = after.get(tier, 0) - before.get(tier, 0)
-        line = []
-        for unit, n in units:
-            if n:
-                line.append(f"{used / n * 1000:.1f} ms per {unit}")
-                self.figure(f"{phase} {tier} cpu ms per {unit}", used / n * 1000)
-        print(f"  {tier} CPU: " + ", ".join(line))
+        for shown in (tier, "postgres") if "postgres" in after else (tier,):
+            used = after.get(shown, 0) - before.get(shown, 0)
+            line = []
+            for unit, n in units:
+                if n:
+                    line.append(f"{used / n * 1000:.1f} ms per {unit}")
+                    self.figure(f"{phase} {shown} cpu ms per {unit}", used / n * 1000)
+            print(f"  {shown} CPU: " + ", ".join(line))
 
 
 def cpu_now(stack):
-    return {name: p.cpu_seconds() for name, p in stack.procs.items()}
+    used = {name: p.cpu_seconds() for name, p in stack.procs.items()}
+    database = postgres_cpu_seconds()
+    if database is not None:
+        used["postgres"] = database
+    return used
 
 
 def client_cpu():

@@ -108,6 +108,34 @@ def _tree(root):
     return out
 
 
+def postgres_cpu_seconds():
+    """CPU seconds of this machine's PostgreSQL: its postmaster and every backend, live or
+    reaped; None when no PostgreSQL runs here (a remote database). The database is shared
+    with nothing else during a run, so a phase's difference is the portal's queries."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = stat[stat.rindex(")") + 2 :].split()[1]
+        if command == "postgres" and not _is_postgres(parent):
+            tree = _tree(int(name))
+            return sum(sum(fields[11:15]) for fields in tree.values()) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _is_postgres(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip() == "postgres"
+    except OSError:
+        return False
+
+
 @dataclass
 class Stack:
     """Settings and processes of one benchmark run."""
