@@ -69,9 +69,7 @@ class Proc:
         """CPU (user + system) of the process and its live descendants, plus what their
         reaped children used: the whole tier's cost, whatever it forked or spawned (RQ's
         work horses run in process groups of their own)."""
-        return sum(sum(fields[11:15]) for fields in _tree(self.popen.pid).values()) / os.sysconf(
-            "SC_CLK_TCK"
-        )
+        return _cpu_seconds(_tree(self.popen.pid))
 
     def descendants(self):
         """(pid, start time) of each live descendant: a pid is only ever signalled again
@@ -83,9 +81,9 @@ class Proc:
         ]
 
 
-def _tree(root):
-    """{pid: stat fields after the command name} of ``root`` and its live descendants."""
-    stats, children = {}, {}
+def _processes():
+    """{pid: (command, stat fields after the command)} of every process on the machine."""
+    out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -97,43 +95,40 @@ def _tree(root):
         fields = [
             int(v) if v.lstrip("-").isdigit() else v for v in stat[stat.rindex(")") + 2 :].split()
         ]
-        stats[int(name)] = fields
-        children.setdefault(fields[1], []).append(int(name))  # fields[1] is the parent
+        out[int(name)] = (stat[stat.index("(") + 1 : stat.rindex(")")], fields)
+    return out
+
+
+def _tree(root, processes=None):
+    """{pid: stat fields after the command name} of ``root`` and its live descendants."""
+    processes = processes if processes is not None else _processes()
+    children = {}
+    for pid, (_, fields) in processes.items():
+        children.setdefault(fields[1], []).append(pid)  # fields[1] is the parent
     out, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        if pid in stats:
-            out[pid] = stats[pid]
+        if pid in processes:
+            out[pid] = processes[pid][1]
             todo.extend(children.get(pid, []))
     return out
+
+
+def _cpu_seconds(tree):
+    """User + system CPU of the processes, and what their reaped children used."""
+    return sum(sum(fields[11:15]) for fields in tree.values()) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds():
     """CPU seconds of this machine's PostgreSQL: its postmaster and every backend, live or
     reaped; None when no PostgreSQL runs here (a remote database). The database is shared
     with nothing else during a run, so a phase's difference is the portal's queries."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        command = stat[stat.index("(") + 1 : stat.rindex(")")]
-        parent = stat[stat.rindex(")") + 2 :].split()[1]
-        if command == "postgres" and not _is_postgres(parent):
-            tree = _tree(int(name))
-            return sum(sum(fields[11:15]) for fields in tree.values()) / os.sysconf("SC_CLK_TCK")
+    processes = _processes()
+    for pid, (command, fields) in processes.items():
+        parent = processes.get(fields[1])
+        if command == "postgres" and (parent is None or parent[0] != "postgres"):
+            return _cpu_seconds(_tree(pid, processes))
     return None
-
-
-def _is_postgres(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as fh:
-            return fh.read().strip() == "postgres"
-    except OSError:
-        return False
 
 
 @dataclass
