@@ -2,11 +2,14 @@
 statements across requests (portal.pg_dialect); one that wrote, or failed, still rolls
 back."""
 
+import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.db import db
 from portal.pg_dialect import PortalPsycopgDialect
+
+pytestmark = pytest.mark.postgres
 
 STATEMENTS = sa.text("SELECT statement FROM pg_prepared_statements")
 
@@ -26,6 +29,29 @@ def test_read_only_transactions_keep_the_prepared_statements(pg_app):
             prepared = conn.execute(STATEMENTS).scalars().all()
             conn.rollback()
     assert any("FROM audit_log" in s for s in prepared), prepared
+
+
+def _prepare(conn):
+    query = sa.select(AuditEntry.id).where(AuditEntry.object_id == sa.bindparam("o"))
+    for _ in range(7):
+        conn.execute(query, {"o": "prepared?"}).all()
+        conn.rollback()
+    assert conn.execute(STATEMENTS).scalars().all()
+    conn.rollback()
+
+
+@pytest.mark.parametrize(
+    "lock", [{}, {"read": True}, {"key_share": True}, {"read": True, "key_share": True}]
+)
+def test_a_read_that_locks_rows_is_rolled_back_not_committed(pg_app, lock):
+    # A row lock gives the transaction an id (a commit would wait for the log and for a
+    # synchronous standby): it is rolled back, which also makes psycopg forget.
+    with pg_app.app_context(), db.engine.connect() as conn:
+        _prepare(conn)
+        conn.execute(sa.select(AuditEntry.id).limit(1).with_for_update(**lock)).all()
+        conn.rollback()
+        assert conn.execute(STATEMENTS).scalars().all() == []
+        conn.rollback()
 
 
 def test_a_transaction_that_wrote_is_still_rolled_back(pg_app):
