@@ -1,4 +1,5 @@
-"""The free-times answers (/find/times and /find's results over htmx) are kept per process
+"""The free-times answers (/find/times over htmx, and /find's results block, which the htmx
+answer and the whole page share) are kept per process
 (portal.catalog.calendar); the next answer after any write that moves a provider's busy
 times shows it: a hold, a cancellation, an expiry, a reschedule, a leave. A rolled-back
 write changes nothing; a kept answer costs one statement (the catalog and policy stamps).
