@@ -4,10 +4,12 @@ Status enums are globals, so templates compare ``item.status == BookingStatus.CO
 and never a raw string; ``post_button`` (components/buttons.html) is a global so that
 every template and every htmx block can call it without importing it."""
 
-from flask import current_app
+from flask import current_app, request
 from flask.globals import _cv_app
 from flask_babel import get_locale, get_translations
-from jinja2 import pass_context
+from flask_wtf.csrf import generate_csrf
+from jinja2 import nodes, pass_context
+from jinja2.ext import Extension
 from markupsafe import Markup
 
 from portal.domain import schedule, states
@@ -100,6 +102,52 @@ def current_language():
     return cached[1]
 
 
+def csrf_token():
+    """Flask-WTF's ``csrf_token()``, from where it keeps the request's token once made:
+    its own function reads two settings and the ``g`` proxy on every call (a page calls
+    it three times: htmx's header, the sign-out form, the language switch)."""
+    app_ctx = _cv_app.get(None)
+    token = getattr(app_ctx.g, "csrf_token", None) if app_ctx is not None else None
+    return token if token is not None else generate_csrf()
+
+
+class FragmentCache(Extension):
+    """``{% cache "name", key… %}…{% endcache %}``: a piece of a page that is the same for
+    every reader with the same keys, rendered once per process and language. Inside go
+    translated text and the portal's own URLs (the key adds the language and the URL
+    root); never a name, a count, a CSRF token, a flash or a static file's URL (its
+    fingerprint follows the file). Nothing is kept while templates reload (debug). The
+    top bar's links cost a page about 40 ``url_for`` and ``_()`` calls a request."""
+
+    tags = {"cache"}
+    MAX_FRAGMENTS = 512  # keys are names × roles × languages × URL roots: a few dozen
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.extend(portal_fragments={})
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        keys = [parser.parse_expression()]
+        while parser.stream.skip_if("comma"):
+            keys.append(parser.parse_expression())
+        body = parser.parse_statements(("name:endcache",), drop_needle=True)
+        call = self.call_method("_fragment", [nodes.List(keys)])
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _fragment(self, keys, caller):
+        env = self.environment
+        if env.auto_reload:
+            return caller()
+        key = (*keys, current_language(), request.script_root)
+        kept = env.portal_fragments.get(key)
+        if kept is None:
+            kept = caller()
+            if len(env.portal_fragments) < self.MAX_FRAGMENTS:
+                env.portal_fragments[key] = kept
+        return kept
+
+
 def init_app(app):
     from portal.config import policy
 
@@ -112,6 +160,8 @@ def init_app(app):
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
     )
     env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext)
+    env.add_extension(FragmentCache)
+    env.globals["csrf_token"] = csrf_token
     env.filters["inr"] = format_inr
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = filters.translate

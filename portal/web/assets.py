@@ -16,7 +16,7 @@ import mimetypes
 import os
 
 import brotli
-from flask import Response, request
+from flask import Response, request, url_for
 from flask_compress import Compress
 
 YEAR = 365 * 24 * 3600
@@ -122,6 +122,23 @@ def init_app(app):
         return precompressed.response(filename) or send_static(filename=filename)
 
     app.view_functions["static"] = static
+
+    urls = {}
+
+    def static_url(filename):
+        """``url_for("static", filename=…)`` for templates, kept per file content and URL
+        root: the file is still checked on every call (an edited stylesheet gets its new
+        URL at once), but the URL is built once (a ``url_for`` through the fingerprint
+        hook cost a page four times 20 µs)."""
+        key = (filename, fingerprints.of(filename), request.script_root)
+        url = urls.get(key)
+        if url is None:
+            url = url_for("static", filename=filename)
+            if len(urls) < 1024:
+                urls[key] = url
+        return url
+
+    app.jinja_env.globals["static_url"] = static_url
 
     @app.url_defaults
     def _fingerprint(endpoint, values):

@@ -1,0 +1,73 @@
+"""The pieces of a page rendered once per process (``{% cache %}``, portal.templating):
+kept per key, language and URL root; each role's own top bar; nothing kept while
+templates reload."""
+
+import re
+
+from flask import render_template_string
+
+from portal.templating import FragmentCache
+
+
+def _nav(html):
+    return re.search(r'<nav aria-label="[^"]*" id="main-nav">(.*?)</nav>', html, re.S).group(1)
+
+
+def test_a_fragment_is_rendered_once_per_key_and_language(app):
+    calls = []
+    source = '{% cache "test-piece", which %}{{ count() }} {{ _("My visits") }}{% endcache %}'
+
+    def count():
+        calls.append(1)
+        return len(calls)
+
+    with app.test_request_context("/"):
+        first = render_template_string(source, which="a", count=count)
+        again = render_template_string(source, which="a", count=count)
+        other = render_template_string(source, which="b", count=count)
+    with app.test_request_context("/", headers={"Accept-Language": "hi"}):
+        hindi = render_template_string(source, which="a", count=count)
+    assert first == again == "1 My visits"
+    assert other == "2 My visits"
+    assert hindi.startswith("3 ") and "My visits" not in hindi
+    with app.test_request_context("/", base_url="http://portal.test/clinic"):
+        rooted = render_template_string(source, which="a", count=count)
+    assert rooted == "4 My visits"  # another URL root: its own copy
+
+
+def test_nothing_is_kept_while_templates_reload(app):
+    env = app.jinja_env.overlay(auto_reload=True)
+    seen = []
+    with app.test_request_context("/"):
+        template = env.from_string('{% cache "reload-piece" %}{{ seen|length }}{% endcache %}')
+        assert template.render(seen=seen) == "0"
+        seen.append(1)
+        assert template.render(seen=seen) == "1"
+
+
+def test_each_role_and_a_visitor_see_their_own_links(app, client, make_user, login):
+    visitor = _nav(client.get("/find").get_data(as_text=True))
+    assert "/auth/login" in visitor and "/me/visits" not in visitor
+    login(make_user("patient", name="Asha Patient"))
+    patient = _nav(client.get("/find").get_data(as_text=True))
+    assert "/me/visits" in patient and "/admin/" not in patient and "Asha Patient" in patient
+    client.post("/auth/logout")
+    login(make_user("admin", name="Ravi Admin"))
+    admin = _nav(client.get("/find").get_data(as_text=True))
+    assert "/admin/visits" in admin and "/me/visits" not in admin and "Ravi Admin" in admin
+    assert "Asha Patient" not in admin  # the name is never kept
+    assert ("links", "admin", "en", "") in app.jinja_env.portal_fragments
+
+
+def test_the_cache_is_bounded(app):
+    kept = app.jinja_env.portal_fragments
+    saved = dict(kept)
+    try:
+        with app.test_request_context("/"):
+            for n in range(FragmentCache.MAX_FRAGMENTS + 5):
+                html = render_template_string('{% cache "bound", n %}{{ n }}{% endcache %}', n=n)
+                assert html == str(n)  # past the bound: rendered, not kept
+        assert len(kept) == FragmentCache.MAX_FRAGMENTS
+    finally:
+        kept.clear()
+        kept.update(saved)
