@@ -5,7 +5,8 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
+from markupsafe import Markup, escape
 
 from portal.catalog.models import DEFAULT_TIMEZONE
 from portal.config import policy
@@ -24,7 +25,7 @@ from portal.domain.states import (
     VisitStatus,
 )
 from portal.domain.text import DateText, Label, Text
-from portal.i18n import N_
+from portal.i18n import N_, current_language
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
 # stored strings, so one table serves bookings, visits, payments, refunds and payouts.
@@ -90,10 +91,7 @@ _NAME = re.compile(r"\b(" + "|".join(sorted(_HINDI_NAMES, key=len, reverse=True)
 
 
 def _reading_hindi():
-    try:
-        return str(get_locale() or "") == "hi"
-    except RuntimeError:  # outside a request or app context: English
-        return False
+    return current_language() == "hi"  # "en" outside a request
 
 
 def day_names(text):
@@ -151,6 +149,14 @@ def status_label(status):
     if label and _reading_hindi():
         return gettext(label)
     return label
+
+
+def badge(status):
+    """A status as a badge: ``<span class="badge ok">Confirmed</span>`` (a filter, not a
+    macro: a list calls it once a row, and a macro call costs three of these)."""
+    return Markup(
+        f'<span class="badge {escape(status_badge(status))}">{escape(status_label(status))}</span>'
+    )
 
 
 def late_booking_notice(start_at):
