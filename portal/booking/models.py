@@ -23,6 +23,12 @@ OPEN_VISIT_STATUSES = (VisitStatus.DRAFT, VisitStatus.PENDING_PAYMENT)  # nothin
 ITEM_STATUSES = tuple(BookingStatus)
 LIVE_ITEM_STATUSES = (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED, BookingStatus.STARTED)
 
+
+def counts_in_total(item_status):
+    """An item in this status counts in its visit's subtotal (live or completed)."""
+    return item_status in LIVE_ITEM_STATUSES or item_status == BookingStatus.COMPLETED
+
+
 # Why a visit needs an admin's attention (None = it does not, unless pending close to start).
 ATTENTION_PAYMENT_FAILED = "PAYMENT_FAILED"
 ATTENTION_AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
@@ -90,11 +96,7 @@ class MasterBooking(db.Model):
     # --- derived figures (stored per item at add/checkout; these just add up) ------------
     @property
     def live_items(self):
-        return [
-            i
-            for i in self.items
-            if i.status in LIVE_ITEM_STATUSES or i.status == BookingStatus.COMPLETED
-        ]
+        return [i for i in self.items if counts_in_total(i.status)]
 
     @property
     def subtotal(self):

@@ -5,14 +5,16 @@ Lists are keyset pages (``portal.pagination``) and load what their rows show up 
 (items with their clinic and service, the patient, the dependent), so a page costs the same
 few queries for 3 rows or 50."""
 
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, load_only, selectinload
 
-from portal.accounts.models import User
+from portal.accounts.models import Dependent, User
 from portal.booking import attention
-from portal.booking.models import Coupon, IndividualBooking, MasterBooking
+from portal.booking.models import Coupon, IndividualBooking, MasterBooking, counts_in_total
 from portal.catalog.models import Clinic, Service
 from portal.config import policy
 from portal.db import db, utcnow
@@ -57,8 +59,10 @@ VISIT_ROW = (
         IndividualBooking.total,
     ),
     _ITEMS.lazyload(IndividualBooking.providers),
-    _ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
-    _ITEMS.joinedload(IndividualBooking.service).lazyload(Service.specialization),
+    _ITEMS.joinedload(IndividualBooking.clinic).load_only(Clinic.timezone).lazyload(Clinic.hours),
+    _ITEMS.joinedload(IndividualBooking.service)
+    .load_only(Service.name)
+    .lazyload(Service.specialization),
     joinedload(MasterBooking.dependent),
 )
 # What a visit's own page shows, loaded with it: who it is for, its items with their
@@ -77,6 +81,96 @@ VISIT_PAGE = (
 # A list of every patient's visits names each one's patient; one patient's own list does
 # not join them (the same row for every visit: one identity-map look-up, no query).
 WITH_PATIENT = (joinedload(MasterBooking.patient),)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRow:
+    """One line of a patient's visits list, read as columns: its number, status, who it
+    is for, its items' services, its first item's start (in that item's clinic's zone)
+    and its total (the items that count, ``counts_in_total``)."""
+
+    id: int
+    number: str
+    status: str
+    created_at: datetime
+    for_name: str
+    service_names: str = ""
+    first_start: datetime | None = None
+    first_timezone: str | None = None
+    subtotal: int = 0
+
+
+def patient_visits_page(patient_id, *, status=None, after=None, before=None, per_page=20):
+    """A patient's own visits, newest first, as ``VisitRow`` values: two statements (the
+    page's visits with whom each is for, then their items with service and clinic zone),
+    however many rows. The ORM's objects for the same page (visits, items, clinics,
+    services) cost about three times the CPU of the page's whole template."""
+    query = _patient_visits(bool(status)).params(patient_id=patient_id, status=status)
+    page = keyset_page(query, VISIT_ORDER, after=after, before=before, per_page=per_page,
+                       scalars=False)  # fmt: skip
+    if not page.items:
+        return page
+    items = {}
+    for row in db.session.execute(_visit_items(), {"ids": [v.id for v in page.items]}):
+        items.setdefault(row.master_id, []).append(row)
+    rows = []
+    for visit in page.items:
+        mine = items.get(visit.id, ())
+        first = mine[0] if mine else None
+        rows.append(
+            VisitRow(
+                id=visit.id,
+                number=visit.number,
+                status=visit.status,
+                created_at=visit.created_at,
+                for_name=visit.for_name,
+                service_names=", ".join(item.service_name for item in mine),
+                first_start=first.start_at if first else None,
+                first_timezone=first.timezone if first else None,
+                subtotal=sum(item.total for item in mine if counts_in_total(item.status)),
+            )
+        )
+    return replace(page, items=rows)
+
+
+@cache
+def _patient_visits(with_status):
+    """The visits of a patient's list (built once, on bind parameters; keyset_page adds
+    the order, the cursor and the limit)."""
+    query = (
+        sa.select(
+            MasterBooking.id,
+            MasterBooking.number,
+            MasterBooking.status,
+            MasterBooking.created_at,
+            sa.func.coalesce(Dependent.name, User.name).label("for_name"),
+        )
+        .join(User, User.id == MasterBooking.patient_id)
+        .outerjoin(Dependent, Dependent.id == MasterBooking.dependent_id)
+        .where(MasterBooking.patient_id == sa.bindparam("patient_id"))
+    )
+    if with_status:
+        query = query.where(MasterBooking.status == sa.bindparam("status"))
+    return query
+
+
+@cache
+def _visit_items():
+    """The items of a page of visits, in each visit's own order (start, then id)."""
+    return (
+        sa.select(
+            IndividualBooking.master_id,
+            IndividualBooking.start_at,
+            IndividualBooking.status,
+            IndividualBooking.total,
+            Service.name.label("service_name"),
+            Clinic.timezone,
+        )
+        .join(Service, Service.id == IndividualBooking.service_id)
+        .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
+        .where(IndividualBooking.master_id.in_(sa.bindparam("ids", expanding=True)))
+        .order_by(IndividualBooking.master_id, IndividualBooking.start_at, IndividualBooking.id)
+    )
 
 
 def attention_clause(now, window):

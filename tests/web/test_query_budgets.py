@@ -29,8 +29,10 @@ BUDGETS = {
     # The slot's provider, service and clinic from the catalog cache, the unpaid visit it
     # joins with its item count (one query), dependents.
     ("patient", "/me/book?{book}", False): 3,
-    ("patient", "/me/visits", False): 2,
-    ("patient", "/me/visits", True): 2,
+    # The page's visits with whom each is for, then their items with service names and
+    # clinic zones, read as columns (booking.queries.patient_visits_page).
+    ("patient", "/me/visits", False): 3,
+    ("patient", "/me/visits", True): 3,
     # The visit joined with who it is for, its items, their services, clinics and
     # providers; its payments joined with their attempts; refunds; wallet.
     ("patient", "/me/visits/{visit}", False): 5,

@@ -260,7 +260,7 @@ def _time_taken(slot):
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = queries.visits_page(patient_id=current_user.id, status=status or None, **page_args(20))
+    page = queries.patient_visits_page(current_user.id, status=status or None, **page_args(20))
     return render(
         LIST, block=htmx_block("results"), page=page, status_filter=status, statuses=VISIT_STATUSES
     )

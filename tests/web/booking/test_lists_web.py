@@ -234,3 +234,39 @@ def test_the_home_shows_the_newest_five_unpaid_and_upcoming_visits(app, client, 
         re.findall(r"<td>(V\d+)</td>", unpaid) == [number[i] for i in newest if i not in paid][:5]
     )
     assert re.findall(r"<td>(V\d+)</td>", upcoming) == [number[i] for i in newest if i in paid][:5]
+
+
+def test_the_patients_list_rows_say_what_the_visits_themselves_say(app, world):
+    """The patient's list reads its rows as columns (``patient_visits_page``), not as the
+    ORM's visits: each row must agree with the visit's own rules: whom it is for, its
+    items' services in order, its first item's start and zone, its total (a cancelled
+    item does not count), its status; and the status filter keeps only its own."""
+    from portal.booking import queries
+    from portal.booking.models import MasterBooking
+    from portal.domain.states import BookingStatus, VisitStatus
+
+    own, _ = hold(app, world, start=_slot_number(1, world))
+    hold(app, world, provider=world.doc2, start=_slot_number(0, world), visit_id=own)
+    child, _ = hold(app, world, start=_slot_number(4, world), dependent=world.child)
+    hold(app, world, service=world.lab, provider=world.lab_provider, dependent=world.child,
+         start=_slot_number(5, world), visit_id=child)  # fmt: skip
+    with app.app_context():
+        db.session.get(MasterBooking, own).items[-1].status = BookingStatus.CANCELLED
+        db.session.get(MasterBooking, child).status = VisitStatus.PENDING_PAYMENT
+        db.session.commit()
+    with app.test_request_context("/"):
+        rows = {row.id: row for row in queries.patient_visits_page(world.patient.id).items}
+        assert set(rows) == {own, child}
+        for visit_id, row in rows.items():
+            visit = db.session.get(MasterBooking, visit_id)
+            assert row.number == visit.number and row.status == visit.status
+            assert row.for_name == visit.for_name
+            assert row.service_names == ", ".join(i.service.name for i in visit.items)
+            assert row.first_start == visit.items[0].start_at
+            assert row.first_timezone == visit.items[0].clinic.timezone
+            assert row.subtotal == visit.subtotal
+        assert rows[child].for_name == "Aarav" and rows[own].for_name == "Priya Sharma"
+        assert rows[own].subtotal < sum(i.total for i in db.session.get(MasterBooking, own).items)
+        pending = queries.patient_visits_page(world.patient.id, status=VisitStatus.PENDING_PAYMENT)
+        assert [row.id for row in pending.items] == [child]
+        assert queries.patient_visits_page(world.other.id).items == []
