@@ -21,6 +21,7 @@ signed-in request (the same user, session and hooks; a view that returns an empt
 Under valgrind the requests run about 50 times slower: 10 requests a page take minutes."""
 
 import argparse
+import gc
 import itertools
 import json
 import logging
