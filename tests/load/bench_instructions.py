@@ -123,14 +123,7 @@ def main(argv=None):
     world = bench_pages.seed(app, 30)
     spec = {
         "url": app.config["SQLALCHEMY_DATABASE_URI"],
-        "fields": {
-            "clinic": world.clinic,
-            "consult": world.consult,
-            "doc1": world.doc1,
-            "day": world.day.isoformat(),
-            "visit": world.visit,
-            "start": world.start,
-        },
+        "fields": bench_pages.fields_of(world),
         "users": {
             "patient": world.patient.email,
             "doctor": world.provider_user.email,

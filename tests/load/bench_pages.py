@@ -136,6 +136,18 @@ def seed(app, visits):
     return world
 
 
+def fields_of(world):
+    """The values PAGES' URLs name (``{clinic}``, ``{visit}`` …) for a seeded world."""
+    return {
+        "clinic": world.clinic,
+        "consult": world.consult,
+        "doc1": world.doc1,
+        "day": world.day.isoformat(),
+        "visit": world.visit,
+        "start": world.start,
+    }
+
+
 def sign_in(app, user):
     from tests.plugin import PASSWORD
 
@@ -207,14 +219,7 @@ def main(argv=None):
     app = build(args)
     app.config["FREE_TIMES_CACHE"] = not args.no_free_times_cache
     world = seed(app, args.visits)
-    fields = {
-        "clinic": world.clinic,
-        "consult": world.consult,
-        "doc1": world.doc1,
-        "day": world.day.isoformat(),
-        "visit": world.visit,
-        "start": world.start,
-    }
+    fields = fields_of(world)
     clients = {
         "patient": sign_in(app, world.patient),
         "doctor": sign_in(app, world.provider_user),
