@@ -8,7 +8,7 @@ from flask import current_app, request
 from flask.globals import _cv_app  # where Flask-WTF keeps the request's token
 from flask_babel import get_translations
 from flask_wtf.csrf import generate_csrf
-from jinja2 import nodes, pass_context
+from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
 
@@ -61,11 +61,12 @@ def _translations():
 # to a third that resolves ``gettext`` and calls that: three calls and two argument
 # inspections for every ``_()`` on a page (a page makes 20–60). The result is the same:
 # marked safe under autoescape, then always formatted with the variables (so "%%" is "%"
-# whether or not there are any; a string with no "%" formats to itself).
+# whether or not there are any; a string with no "%" formats to itself). Positional-only,
+# as Jinja's own are in effect: a template may name a variable "string" or "num".
 
 
 @pass_context
-def _gettext(context, string, **variables):
+def _gettext(context, string, /, **variables):
     rv = _translations().ugettext(string)
     if context.eval_ctx.autoescape:
         rv = Markup(rv)
@@ -73,7 +74,7 @@ def _gettext(context, string, **variables):
 
 
 @pass_context
-def _ngettext(context, singular, plural, num, **variables):
+def _ngettext(context, singular, plural, num, /, **variables):
     variables.setdefault("num", num)
     rv = _translations().ungettext(singular, plural, num)
     if context.eval_ctx.autoescape:
@@ -114,11 +115,13 @@ class FragmentCache(Extension):
         call = self.call_method("_fragment", [nodes.List(keys)])
         return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
 
-    def _fragment(self, keys, caller):
+    @pass_eval_context
+    def _fragment(self, eval_ctx, keys, caller):
         env = self.environment
         if env.auto_reload:
             return caller()
-        key = (*keys, current_language(), request.script_root)
+        # Escaped markup and plain text of one piece are two fragments.
+        key = (*keys, eval_ctx.autoescape, current_language(), request.script_root)
         kept = env.portal_fragments.get(key)
         if kept is None:
             kept = caller()

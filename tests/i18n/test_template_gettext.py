@@ -18,6 +18,10 @@ TEMPLATES = [
     '{{ ngettext("The attached calendar file (.ics) adds the appointment to your calendar.",'
     ' "The attached calendar file (.ics) adds the appointments to your calendar.", count) }}',
     '{{ gettext("My visits") }}',
+    # Variables named like the callables' own parameters (Jinja's are positional-only).
+    '{{ _("%(string)s and %(context)s", string=evil, context=count) }}',
+    '{{ ngettext("%(num)s free time (clinic time).", "%(num)s free times (clinic time).",'
+    " count, singular=evil, plural=evil) }}",
 ]
 
 

@@ -35,6 +35,15 @@ def test_a_fragment_is_rendered_once_per_key_and_language(app):
     assert rooted == "4 My visits"  # another URL root: its own copy
 
 
+def test_escaped_and_plain_text_are_kept_apart(app):
+    plain = app.jinja_env.overlay(autoescape=False)
+    source = '{% cache "escape-piece" %}<b>{{ _("My visits") }}</b>{% endcache %}'
+    with app.test_request_context("/"):
+        assert plain.from_string(source).render() == "<b>My visits</b>"
+        html = app.jinja_env.from_string("{% autoescape true %}" + source + "{% endautoescape %}")
+        assert html.render() == "<b>My visits</b>"  # markup, not the plain copy escaped
+
+
 def test_nothing_is_kept_while_templates_reload(app):
     env = app.jinja_env.overlay(auto_reload=True)
     seen = []
@@ -56,7 +65,7 @@ def test_each_role_and_a_visitor_see_their_own_links(app, client, make_user, log
     admin = _nav(client.get("/find").get_data(as_text=True))
     assert "/admin/visits" in admin and "/me/visits" not in admin and "Ravi Admin" in admin
     assert "Asha Patient" not in admin  # the name is never kept
-    assert ("links", "admin", "en", "") in app.jinja_env.portal_fragments
+    assert ("links", "admin", True, "en", "") in app.jinja_env.portal_fragments
 
 
 def test_the_cache_is_bounded(app):
