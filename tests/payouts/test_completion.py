@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from portal.audit.models import AuditEntry
 from portal.booking.errors import BookingError, NotFound
 from portal.db import utcnow
+from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
@@ -146,7 +147,9 @@ def test_instant_provider_gets_a_payout_job_per_completed_booking(world):
 
 def test_schedule_and_no_show_candidates(world):
     provider, user = world.provider()
-    now = utcnow()
+    # Noon in India: "two hours ago" is today there whatever the clock says (the schedule
+    # starts at India's midnight; run at 00:30 IST, this test saw yesterday's booking).
+    now = utcnow().astimezone(INDIA_TZ).replace(hour=12, minute=0, second=0, microsecond=0)
     late = world.booking(provider, start=now - timedelta(hours=3))  # ended 2.5 h ago
     recent = world.booking(provider, start=now - timedelta(hours=2))  # ended 1.5 h ago
     upcoming = world.booking(provider, start=now + timedelta(days=2))
