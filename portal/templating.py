@@ -94,10 +94,11 @@ def csrf_token():
 class FragmentCache(Extension):
     """``{% cache "name", key… %}…{% endcache %}``: a piece of a page that is the same for
     every reader with the same keys, rendered once per process and language. Inside go
-    translated text and the portal's own URLs (the key adds the language and the URL
-    root); never a name, a count, a CSRF token, a flash or a static file's URL (its
-    fingerprint follows the file). Nothing is kept while templates reload (debug). The
-    top bar's links cost a page about 40 ``url_for`` and ``_()`` calls a request."""
+    translated text and the portal's own URLs (the key adds the language, the URL root
+    and whether the output is escaped markup); never a name, a count, a CSRF token, a
+    flash or a static file's URL (its fingerprint follows the file). Nothing is kept while
+    templates reload (debug). The top bar's links cost a page about 40 ``url_for`` and
+    ``_()`` calls a request."""
 
     tags = {"cache"}
     MAX_FRAGMENTS = 512  # keys are names × roles × languages × URL roots: a few dozen
