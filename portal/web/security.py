@@ -46,8 +46,13 @@ def get_owned_or_404(model, object_id, user=None, options=()):
     """Load an object the user may see, else 404: another's object must not even be
     confirmed to exist. Admins see everything; models say who owns them via owner_ids().
     ``options``: loader options (what the page shows of it, loaded with it)."""
+    return owned_or_404(db.session.get(model, object_id, options=options), user)
+
+
+def owned_or_404(obj, user=None):
+    """``obj`` (loaded by the caller, None when missing) if the user may see it, else 404:
+    ``get_owned_or_404``'s check for an object a page loads its own way."""
     user = user or current_user
-    obj = db.session.get(model, object_id, options=options)
     if obj is None:
         abort(404)
     if getattr(user, "is_admin", False):

@@ -34,11 +34,11 @@ BUDGETS = {
     ("patient", "/me/visits", False): 3,
     ("patient", "/me/visits", True): 3,
     # The visit joined with who it is for, its items, their services, clinics and
-    # providers; its payments joined with their attempts; refunds; wallet.
-    ("patient", "/me/visits/{visit}", False): 5,
+    # providers, its payments and their attempts (one query); refunds; wallet.
+    ("patient", "/me/visits/{visit}", False): 4,
     # Where the payment's return lands: the visit loaded as its page loads it (its items,
     # their services, clinics and providers; its payments with their attempts).
-    ("patient", "/me/visits/{visit}/confirmation", False): 3,
+    ("patient", "/me/visits/{visit}/confirmation", False): 2,
     ("patient", "/me/wallet", False): 3,
     ("patient", "/me/dependents", False): 2,
     ("patient", "/notifications/", False): 3,  # the bell shows the count read with the user

@@ -52,7 +52,7 @@ from portal.web.forms.money import paise_to_text
 from portal.web.htmx import htmx_block, render, render_form, render_in_place
 from portal.web.paging import page_args
 from portal.web.patient import bp
-from portal.web.security import get_owned_or_404
+from portal.web.security import get_owned_or_404, owned_or_404
 
 VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
@@ -321,7 +321,7 @@ def _visit_page(
 def visit(visit_id):
     """An unpaid visit: items, coupon, wallet, pay. A paid one: statuses and timeline.
     ``?wallet=250`` previews the wallet applied (the "Apply wallet" form)."""
-    visit = get_owned_or_404(MasterBooking, visit_id, options=queries.VISIT_PAGE)
+    visit = owned_or_404(queries.visit_for_page(visit_id))
     wallet_form = WalletForm(request.args) if "wallet" in request.args else None
     wallet_paise = _wallet_paise(wallet_form) if wallet_form else 0
     return _visit_page(visit, wallet_form=wallet_form, wallet_paise=wallet_paise or 0)
@@ -477,7 +477,7 @@ _register_gateway_return()
 
 @bp.get("/visits/<int:visit_id>/confirmation")
 def confirmation(visit_id):
-    visit = get_owned_or_404(MasterBooking, visit_id, options=queries.VISIT_PAGE)
+    visit = owned_or_404(queries.visit_for_page(visit_id))
     return render(
         CONFIRMATION,
         visit=visit,
