@@ -114,27 +114,29 @@ def _measure(app, sandbox, call, where=False):
     return response, list(statements), cpu - sandbox_cpu, sandbox_cpu
 
 
-def book_once(app, client, sandbox, form, where=False, rival=None):
+def book_once(app, client, sandbox, form, where=False, rival=None, measure=_measure):
     """Hold, pay and return for one slot through ``client`` (signed in); returns
     {step: (statements, CPU s without the sandbox, sandbox CPU s)}. ``form``: the book
     form's fields (provider, service, clinic, start; person, visit, referral);
     ``sandbox``: a :class:`SandboxClock`, or None (its CPU is then not told apart);
-    ``rival``: another patient's signed-in client, refused the same time after the hold."""
+    ``rival``: another patient's signed-in client, refused the same time after the hold;
+    ``measure``: runs each step's request (``_measure``'s signature; bench_instructions
+    counts instead)."""
     out = {}
-    answer, *out["hold"] = _measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
+    answer, *out["hold"] = measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
     assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
     if rival is not None:
-        refused, *out["refused"] = _measure(
+        refused, *out["refused"] = measure(
             app, sandbox, lambda: rival.post("/me/book", data=form, headers=BOOSTED), where
         )
         assert refused.status_code == 422, (refused.status_code, refused.location)
     visit_path = urlsplit(answer.location).path
-    answer, *out["pay"] = _measure(
+    answer, *out["pay"] = measure(
         app, sandbox, lambda: client.post(visit_path + "/pay", data={"wallet": ""}), where
     )
     assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
     returned = urlsplit(pay_on_sandbox(client, answer.location))
-    answer, *out["return"] = _measure(
+    answer, *out["return"] = measure(
         app, sandbox, lambda: client.get(returned.path, query_string=returned.query), where
     )
     assert answer.status_code == 303 and answer.location.endswith("/confirmation"), (
@@ -209,10 +211,16 @@ def seed(app):
 
 def rival_client(app):
     """A second patient, signed in: the loser of each time the first one holds."""
+    from tests.load.bench_pages import sign_in
+
+    return sign_in(app, rival_user(app))
+
+
+def rival_user(app):
+    """The second patient (``rival_client``'s), made once."""
     from portal.accounts.models import User
     from portal.accounts.passwords import hash_password
     from portal.extensions import db
-    from tests.load.bench_pages import sign_in
     from tests.plugin import PASSWORD
 
     with app.app_context():
@@ -227,7 +235,7 @@ def rival_client(app):
         db.session.commit()
         db.session.refresh(user)
         db.session.expunge(user)
-    return sign_in(app, user)
+    return user
 
 
 def pct(values, p):

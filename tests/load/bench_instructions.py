@@ -18,7 +18,16 @@ collection is on (``--toggle-collect=dropwhile_next``; nothing a request does ca
 per request (the web process only: on PostgreSQL the database's work is in its own
 process and not counted, on SQLite it is), the statements run, and the ratio to a bare
 signed-in request (the same user, session and hooks; a view that returns an empty body).
-Under valgrind the requests run about 50 times slower: 10 requests a page take minutes."""
+Under valgrind the requests run about 50 times slower: 10 requests a page take minutes.
+
+``--flow N`` counts the booking flow's writing steps instead (``bench_flow``'s: the hold,
+a second patient's refused hold of the same time, the pay step, the signed return), N
+bookings after two uncounted ones, each step's request in a ``dropwhile`` call of its
+own. The sandbox is mounted in-process as in ``bench_flow``; its requests run inside an
+``itertools.starmap`` call, where collection is switched off (``--toggle-collect`` again:
+it flips the state for the call's duration), so a step's count is the portal's own. The
+statements are those of the last uncounted booking (every booking runs the same:
+tests/web/booking/test_flow_budgets.py)."""
 
 import argparse
 import gc
@@ -27,13 +36,16 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+from datetime import date
 
 from tests.load import bench_pages
 
 BARE = ("bare (signed in, empty body)", "/__bench_bare")
+FLOW_WARM = 2  # bookings before the counted ones: templates compiled, statements prepared
 
 
 def _pages(selection):
@@ -53,14 +65,52 @@ def _child(args):
     ``dropwhile`` call (collection on), then what ran, as JSON, on stdout."""
     from portal import create_app
     from tests.plugin import _test_config
-    from tests.querycount import counted_queries
 
-    for name in ("portal", "portal.events"):
+    for name in ("portal", "portal.events", "portal.booking", "portal.mail"):
         logging.getLogger(name).disabled = True
     world = json.loads(args.child)
     app = create_app(_test_config(world["url"]))
     app.config["FREE_TIMES_CACHE"] = True
     app.add_url_rule(BARE[1], "bench_bare", lambda: "")
+    if args.flow:
+        return print(json.dumps(_count_flow(app, world, args)))
+    return print(json.dumps(_count_pages(app, world, args)))
+
+
+def _count_bare(client, repeat):
+    from tests.querycount import counted_queries
+
+    for _ in range(3):
+        client.get(BARE[1])
+    with counted_queries() as statements:
+        status = client.get(BARE[1]).status_code
+    _counted(client.get, BARE[1], repeat=repeat)
+    return {"role": "patient", "page": BARE[0], "status": status, "queries": len(statements)}
+
+
+_counting = []  # non-empty while a counted call runs
+
+
+def _counted(call, *a, repeat=1, **kw):
+    """``call(*a, **kw)`` ``repeat`` times inside one ``dropwhile`` call (collection on);
+    the last answer."""
+    answers = []
+
+    def one(_):
+        answers.append(call(*a, **kw))
+        return True  # keep dropping: every call inside the one dropwhile call
+
+    _counting.append(True)
+    try:
+        list(itertools.dropwhile(one, range(repeat)))
+    finally:
+        _counting.pop()
+    return answers[-1]
+
+
+def _count_pages(app, world, args):
+    from tests.querycount import counted_queries
+
     pages = _pages(args.pages)
     roles = {role for role, *_ in pages}  # only those signed in: slow under valgrind
     clients = {
@@ -77,14 +127,59 @@ def _child(args):
             client.get(url, headers=headers)
         with counted_queries() as statements:
             status = client.get(url, headers=headers).status_code
-
-        def one(_, client=client, url=url, headers=headers):
-            client.get(url, headers=headers)
-            return True  # keep dropping: every request inside the one dropwhile call
-
-        list(itertools.dropwhile(one, range(args.repeat)))
+        _counted(client.get, url, headers=headers, repeat=args.repeat)
         ran.append({"role": role, "page": name, "status": status, "queries": len(statements)})
-    print(json.dumps(ran))
+    return ran
+
+
+def _count_flow(app, world, args):
+    """The bare request (``--repeat`` times), then ``--flow`` bookings' four steps, each
+    step's request counted alone; the sandbox's requests not counted."""
+    from types import SimpleNamespace
+
+    from tests.load import bench_flow
+
+    bench_flow.mount_gateway(app)
+    sandbox = app.extensions["razorpay_sandbox_app"]
+    sandbox.wsgi_app = _not_counted(sandbox.wsgi_app)
+    patient = bench_pages.sign_in(app, _Who(world["users"]["patient"]))
+    rival = bench_pages.sign_in(app, _Who(world["users"]["rival"]))
+    gc.collect()
+    gc.freeze()
+    ran = [_count_bare(patient, args.repeat)]
+    flow = world["flow"]
+    shape = SimpleNamespace(**{**flow, "day": date.fromisoformat(flow["day"])})
+    plan = bench_flow.slots(shape, FLOW_WARM + args.flow)
+
+    def counted(app, sandbox, call, where=False):
+        return _counted(call), [], 0.0, 0.0
+
+    with bench_flow.jobs_handed_over(app):
+        for k, (provider, start) in enumerate(plan):
+            form = bench_flow.form_for(shape, provider, start)
+            if k < FLOW_WARM:
+                out = bench_flow.book_once(app, patient, None, form, rival=rival)
+                statements = {step: len(row[0]) for step, row in out.items()}
+            else:
+                bench_flow.book_once(app, patient, None, form, rival=rival, measure=counted)
+    for _ in range(args.flow):
+        ran += [
+            {"role": "patient", "page": step, "status": None, "queries": statements[step]}
+            for step in bench_flow.STEPS
+        ]
+    return ran
+
+
+def _not_counted(wsgi_app):
+    """The sandbox's WSGI app run inside an ``itertools.starmap`` call: callgrind switches
+    collection off for it (``--toggle-collect=starmap_next``)."""
+
+    def app(environ, start_response):
+        if not _counting:  # outside a counted call (the patient's click): as it is
+            return wsgi_app(environ, start_response)
+        return next(itertools.starmap(lambda: list(wsgi_app(environ, start_response)), [()]))
+
+    return app
 
 
 class _Who:
@@ -113,23 +208,20 @@ def main(argv=None):
     p.add_argument(
         "--pages", default="patient", help="all, a role, or role:page,… (default: patient)"
     )
+    p.add_argument(
+        "--flow",
+        type=int,
+        metavar="N",
+        help="count N bookings' writing steps (hold, refused, pay, return), not pages",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         return _child(args)
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed (Debian's package valgrind)")
-    app = bench_pages.bench_app(args.database_url, prefix="bench_instructions_")
-    world = bench_pages.seed(app, 30)
-    spec = {
-        "url": app.config["SQLALCHEMY_DATABASE_URI"],
-        "fields": bench_pages.fields_of(world),
-        "users": {
-            "patient": world.patient.email,
-            "doctor": world.provider_user.email,
-            "admin": world.admin.email,
-        },
-    }
+    spec = _flow_world(args) if args.flow else _pages_world(args)
+    app = spec.pop("app")
     with app.app_context():  # the child opens its own connections
         app.extensions["sqlalchemy"].engine.dispose()
     folder = tempfile.mkdtemp(prefix="bench_instructions_")
@@ -138,6 +230,7 @@ def main(argv=None):
         "--tool=callgrind",
         "--collect-atstart=no",
         "--toggle-collect=dropwhile_next",
+        "--toggle-collect=starmap_next",
         "--dump-after=dropwhile_next",
         f"--callgrind-out-file={folder}/callgrind.out",
         sys.executable,
@@ -147,6 +240,7 @@ def main(argv=None):
         str(args.repeat),
         "--pages",
         args.pages,
+        *(("--flow", str(args.flow)) if args.flow else ()),
         "--child",
         json.dumps(spec),
     ]
@@ -158,8 +252,10 @@ def main(argv=None):
     if len(totals) != len(ran):
         sys.exit(f"{len(ran)} pages ran but {len(totals)} profiles were written in {folder}")
     shutil.rmtree(folder)
-    per_request = [total / args.repeat for total in totals]
-    bare = per_request[0]
+    bare = totals[0] / args.repeat
+    if args.flow:
+        return _print_flow(spec, args, ran, totals, bare)
+    per_request = [bare] + [total / args.repeat for total in totals[1:]]
     print(
         f"{spec['url'].split(':')[0]}; {args.repeat} requests a page; instructions per "
         "request of the web process, in millions"
@@ -170,6 +266,63 @@ def main(argv=None):
             f"{row['role']:<9}{row['page']:<30}{row['status']:>7}{row['queries']:>9}"
             f"{count / 1e6:>10.2f}{count / bare:>8.2f}"
         )
+
+
+def _pages_world(args):
+    app = bench_pages.bench_app(args.database_url, prefix="bench_instructions_")
+    world = bench_pages.seed(app, 30)
+    return {
+        "app": app,
+        "url": app.config["SQLALCHEMY_DATABASE_URI"],
+        "fields": bench_pages.fields_of(world),
+        "users": {
+            "patient": world.patient.email,
+            "doctor": world.provider_user.email,
+            "admin": world.admin.email,
+        },
+    }
+
+
+def _flow_world(args):
+    from tests.load import bench_flow
+
+    app = bench_flow.build(args.database_url)
+    world = bench_flow.seed(app)
+    return {
+        "app": app,
+        "url": app.config["SQLALCHEMY_DATABASE_URI"],
+        "flow": {
+            "clinic": world.clinic,
+            "consult": world.consult,
+            "doc1": world.doc1,
+            "doc2": world.doc2,
+            "day": world.day.isoformat(),
+        },
+        "users": {"patient": world.patient.email, "rival": bench_flow.rival_user(app).email},
+    }
+
+
+def _print_flow(spec, args, ran, totals, bare):
+    """Each step's median count over the bookings, and one booking's three writing steps."""
+    from tests.load import bench_flow
+
+    steps = {step: [] for step in bench_flow.STEPS}
+    queries = {}
+    for row, total in zip(ran[1:], totals[1:], strict=True):
+        steps[row["page"]].append(total)
+        queries[row["page"]] = row["queries"]
+    print(
+        f"{spec['url'].split(':')[0]}; {args.flow} bookings; instructions of the web process "
+        "per request, in millions (the in-process sandbox's not counted); medians"
+    )
+    print(f"{'step':<30}{'queries':>9}{'M instr':>10}{'x bare':>8}")
+    print(f"{BARE[0]:<30}{ran[0]['queries']:>9}{bare / 1e6:>10.2f}{1:>8.2f}")
+    booking = 0
+    for step, counts in steps.items():
+        median = statistics.median(counts)
+        booking += median if step != "refused" else 0
+        print(f"{step:<30}{queries[step]:>9}{median / 1e6:>10.2f}{median / bare:>8.2f}")
+    print(f"{'hold + pay + return':<30}{'':>9}{booking / 1e6:>10.2f}{booking / bare:>8.2f}")
 
 
 if __name__ == "__main__":
