@@ -1,32 +1,53 @@
-"""PostgreSQL through psycopg 3, with its prepared statements kept.
+"""PostgreSQL through psycopg 3: a read runs outside any transaction, and psycopg's
+prepared statements are kept.
+
+psycopg sends BEGIN before a connection's first statement, a round trip of its own, and a
+read-only request then paid a third to end it: BEGIN, its reads, COMMIT or ROLLBACK. Here
+a statement that may run on its own (``runs_alone``: a SELECT that takes no row lock and
+no transaction-scoped advisory lock, on a client-side cursor) runs in autocommit while no
+transaction is open; the first statement that may not opens one (psycopg's BEGIN), and
+everything after it runs inside it until the commit or the rollback. Under READ COMMITTED,
+the portal's isolation level, each statement sees its own snapshot inside a transaction or
+out of one, so a read before the first write sees what it saw before; a transaction still
+holds everything from its first write on (a locking read, an advisory lock and a
+SAVEPOINT count as writes here). A signed-in page's user read with its commit and close
+cost 0.75 ms of CPU and 1.06 ms of wall time before, 0.54 and 0.67 ms now
+(docs/performance.md). A connection the caller put in autocommit (``CREATE DATABASE``)
+is left as it is.
 
 psycopg prepares a statement on a connection once it has run 5 times there, so the server
-no longer parses and plans it: a page's statements took about a third of the time
-(docs/performance.md). But psycopg forgets every prepared statement, and every count
-towards one, whenever the connection rolls back, and SQLAlchemy ends every transaction
-that did not commit with a rollback: every read-only request, every refused hold. So
-nothing was ever prepared.
-
-This dialect ends a transaction that only read with COMMIT instead: nothing of it is kept
-either way, and its advisory locks are released either way. "Only read" means every
-statement began with SELECT and took no row lock (``FOR UPDATE`` / ``SHARE``: a row lock
-gives the transaction an id, and committing one waits for the log, and for a synchronous
-standby, where a rollback does not). A transaction that ran anything else (DML, a CTE,
-DDL, a SAVEPOINT) or failed is rolled back as before, so psycopg's own reason to forget
-(a rolled-back DDL) still applies. The portal runs no SELECT with a lasting side effect
-(``set_config`` for the session, ``pg_notify``, a function that writes); one added must
-not rely on a rollback to undo it. ``portal.db`` registers this as
+no longer parses and plans it: a page's statements took about a third of the time. But
+psycopg forgets every prepared statement whenever the connection rolls back, and
+SQLAlchemy ends every transaction that did not commit with a rollback. A read no longer
+opens one; a transaction that still only read (one opened outside SQLAlchemy's statement
+events, such as its own start-up queries) ends with COMMIT instead, which keeps nothing
+either way and releases its advisory locks either way. A transaction that wrote, or
+failed, is rolled back as before, so psycopg's own reason to forget (a rolled-back DDL)
+still applies. The portal runs no SELECT with a lasting side effect (``set_config`` for
+the session, ``pg_notify``, a function that writes); one added must not rely on a
+transaction to hold it or a rollback to undo it. ``portal.db`` registers this as
 ``postgresql+psycopg``."""
 
 import re
 
+from psycopg import ServerCursor
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Engine
 
 WROTE = "_portal_wrote"  # on the psycopg connection: this transaction may have written
-ROW_LOCK = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b")
+# What holds until the transaction ends: a row lock, a transaction-scoped advisory lock.
+HELD = re.compile(
+    r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b|(?i:\bpg_(?:try_)?advisory_xact_lock)"
+)
+
+
+def runs_alone(statement, server_side=False):
+    """Whether ``statement`` may run outside a transaction with the same effect: a SELECT
+    that takes nothing held until the transaction ends (``HELD``), on a client-side
+    cursor (a server-side one is a DECLARE, which needs a transaction)."""
+    return statement.startswith("SELECT") and not server_side and not HELD.search(statement)
 
 
 def _raw(connection):
@@ -57,8 +78,16 @@ class PortalPsycopgDialect(PGDialect_psycopg):
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _note_writes(conn, cursor, statement, parameters, context, executemany):
-    if conn.dialect.driver == "psycopg" and (
-        not statement.startswith("SELECT") or ROW_LOCK.search(statement)
-    ):
-        setattr(cursor.connection, WROTE, True)
+def _transaction_from_the_first_write(conn, cursor, statement, parameters, context, executemany):
+    if conn.dialect.driver != "psycopg":
+        return
+    if conn._is_autocommit_isolation():  # SQLAlchemy's own test (pinned in pyproject)
+        return  # the caller asked for it (CREATE DATABASE, say): every statement alone
+    raw = cursor.connection
+    alone = runs_alone(statement, isinstance(cursor, ServerCursor))
+    if not alone:
+        setattr(raw, WROTE, True)
+    # psycopg opens a transaction before a statement unless in autocommit; the mode can
+    # change only between transactions, and the setter costs a call: only when it differs.
+    if raw.pgconn.transaction_status == TransactionStatus.IDLE and raw.autocommit != alone:
+        raw.autocommit = alone

@@ -1,9 +1,11 @@
-"""PostgreSQL: a transaction that only read ends with COMMIT, so psycopg keeps its prepared
-statements across requests (portal.pg_dialect); one that wrote, or failed, still rolls
+"""PostgreSQL (portal.pg_dialect): a read runs outside any transaction, the first write opens
+one that holds until it ends; a transaction that only read ends with COMMIT, so psycopg
+keeps its prepared statements across requests; one that wrote, or failed, still rolls
 back."""
 
 import pytest
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 
 from portal.audit.models import AuditEntry
 from portal.db import db
@@ -99,3 +101,46 @@ def test_prepared_statements_turned_off_prepare_nothing(pg_app):
             conn.rollback()
     finally:
         engine.dispose()
+
+
+def _status(conn):
+    return conn.connection.dbapi_connection.pgconn.transaction_status
+
+
+def test_a_read_opens_no_transaction_and_the_first_write_opens_one(pg_app):
+    with pg_app.app_context(), db.engine.connect() as conn, db.engine.connect() as other:
+        before = _entries(conn)
+        assert _status(conn) == TransactionStatus.IDLE  # no BEGIN, nothing to end
+        conn.execute(sa.insert(AuditEntry).values(action="x", object_type="t", object_id="2"))
+        assert _status(conn) == TransactionStatus.INTRANS
+        assert _entries(conn) == before + 1  # a read after the write: inside it
+        assert _entries(other) == before  # not committed: nobody else sees it
+        other.rollback()
+        conn.commit()
+        assert _status(conn) == TransactionStatus.IDLE
+        assert _entries(other) == before + 1
+        other.rollback()
+
+
+def test_a_session_read_opens_no_transaction(pg_app):
+    with pg_app.app_context():
+        db.session.execute(sa.select(AuditEntry.id).limit(1)).all()
+        raw = db.session.connection().connection.dbapi_connection
+        assert raw.pgconn.transaction_status == TransactionStatus.IDLE
+        db.session.rollback()
+
+
+def test_a_server_side_cursor_reads_inside_a_transaction(pg_app):
+    # stream_results (the exports) is a DECLARE, which needs a transaction.
+    with pg_app.app_context(), db.engine.connect() as conn:
+        streamed = conn.execution_options(stream_results=True, yield_per=10)
+        rows = streamed.execute(sa.select(sa.func.generate_series(1, 25))).scalars().all()
+        assert rows == list(range(1, 26))
+        conn.rollback()
+
+
+def test_a_connection_the_caller_put_in_autocommit_stays_so(pg_app):
+    # VACUUM cannot run in a transaction: the dialect must not open one around it.
+    with pg_app.app_context(), db.engine.connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        auto.execute(sa.text("VACUUM audit_log"))
