@@ -13,7 +13,8 @@ holds everything from its first write on (a locking read, an advisory lock and a
 SAVEPOINT count as writes here). A signed-in page's user read with its commit and close
 cost 0.75 ms of CPU and 1.06 ms of wall time before, 0.54 and 0.67 ms now
 (docs/performance.md). A connection the caller put in autocommit (``CREATE DATABASE``)
-is left as it is.
+is left as it is, and one at a stricter level than READ COMMITTED (the server's default,
+or asked for) opens its transaction before its first statement, as psycopg does.
 
 psycopg prepares a statement on a connection once it has run 5 times there, so the server
 no longer parses and plans it: a page's statements took about a third of the time. But
@@ -83,6 +84,9 @@ def _transaction_from_the_first_write(conn, cursor, statement, parameters, conte
         return
     if conn._is_autocommit_isolation():  # SQLAlchemy's own test (pinned in pyproject)
         return  # the caller asked for it (CREATE DATABASE, say): every statement alone
+    level = conn.get_execution_options().get("isolation_level")
+    if (level or conn.dialect.default_isolation_level) != "READ COMMITTED":
+        return  # a stricter level's snapshot is the transaction's: psycopg's way, BEGIN first
     raw = cursor.connection
     alone = runs_alone(statement, isinstance(cursor, ServerCursor))
     if not alone:

@@ -23,3 +23,35 @@ def test_totals_are_read_in_the_order_the_dumps_were_written(tmp_path):
         )
     (tmp_path / "callgrind.out").write_text("events: Ir\ntotals: 0\n")  # the run's end
     assert bench_instructions._totals(tmp_path) == [300, 500, 700]
+
+
+def test_the_flow_prints_each_steps_median_and_a_bookings_three_writing_steps(capsys):
+    steps = ("hold", "refused", "pay", "return")
+    ran = [{"page": "bare", "queries": 1}] + [
+        {"page": step, "queries": q} for _ in range(3) for step, q in zip(steps, (16, 2, 11, 22))
+    ]
+    # millions per booking: the hold 30, 33, 36; the pay step 20, 26, 23
+    per_step = {"hold": (30, 33, 36), "refused": (10, 10, 10), "pay": (20, 26, 23)}
+    per_step["return"] = (40, 40, 40)
+    totals = [4_000_000] + [per_step[step][k] * 1_000_000 for k in range(3) for step in steps]
+    args = type("Args", (), {"flow": 3})()
+    bench_instructions._print_flow({"url": "postgresql+psycopg://x/y"}, args, ran, totals, 4e6)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows[1] == ["hold", "16", "33.00", "8.25"]  # the median, not the mean or last
+    assert rows[2] == ["refused", "2", "10.00", "2.50"]
+    assert rows[3] == ["pay", "11", "23.00", "5.75"]
+    assert rows[4] == ["return", "22", "40.00", "10.00"]
+    assert rows[5] == ["hold", "+", "pay", "+", "return", "96.00", "24.00"]  # not refused
+
+
+def test_the_sandbox_is_called_as_it_is_outside_a_counted_call():
+    calls = []
+
+    def sandbox(environ, start_response):
+        calls.append(bench_instructions._counting[:])
+        return [b"ok"]
+
+    wrapped = bench_instructions._not_counted(sandbox)
+    assert list(wrapped({}, None)) == [b"ok"]
+    assert bench_instructions._counted(wrapped, {}, None) == [b"ok"]
+    assert calls == [[], [True]]

@@ -144,3 +144,12 @@ def test_a_connection_the_caller_put_in_autocommit_stays_so(pg_app):
     with pg_app.app_context(), db.engine.connect() as conn:
         auto = conn.execution_options(isolation_level="AUTOCOMMIT")
         auto.execute(sa.text("VACUUM audit_log"))
+
+
+def test_a_stricter_isolation_level_opens_its_transaction_before_the_first_read(pg_app):
+    # REPEATABLE READ's snapshot is the transaction's: taken at its first statement.
+    with pg_app.app_context(), db.engine.connect() as conn:
+        strict = conn.execution_options(isolation_level="REPEATABLE READ")
+        strict.execute(sa.select(AuditEntry.id).limit(1)).all()
+        assert _status(strict) == TransactionStatus.INTRANS
+        strict.rollback()
