@@ -4,8 +4,8 @@ prepared statements are kept.
 psycopg sends BEGIN before a connection's first statement, a round trip of its own, and a
 read-only request then paid a third to end it: BEGIN, its reads, COMMIT or ROLLBACK. Here
 a statement that may run on its own (``runs_alone``: a SELECT that takes no row lock and
-no transaction-scoped advisory lock, on a client-side cursor) runs in autocommit while no
-transaction is open; the first statement that may not opens one (psycopg's BEGIN), and
+no transaction-scoped advisory lock, read on a client-side cursor) runs in autocommit
+while no transaction is open; the first statement that may not opens one (psycopg's BEGIN), and
 everything after it runs inside it until the commit or the rollback. Under READ COMMITTED,
 the portal's isolation level, each statement sees its own snapshot inside a transaction or
 out of one, so a read before the first write sees what it saw before; a transaction still
@@ -44,11 +44,11 @@ HELD = re.compile(
 )
 
 
-def runs_alone(statement, server_side=False):
+def runs_alone(statement):
     """Whether ``statement`` may run outside a transaction with the same effect: a SELECT
-    that takes nothing held until the transaction ends (``HELD``), on a client-side
-    cursor (a server-side one is a DECLARE, which needs a transaction)."""
-    return statement.startswith("SELECT") and not server_side and not HELD.search(statement)
+    that takes nothing held until the transaction ends (``HELD``). Read on a server-side
+    cursor, it still needs one (its DECLARE)."""
+    return statement.startswith("SELECT") and not HELD.search(statement)
 
 
 def _raw(connection):
@@ -82,16 +82,25 @@ class PortalPsycopgDialect(PGDialect_psycopg):
 def _transaction_from_the_first_write(conn, cursor, statement, parameters, context, executemany):
     if conn.dialect.driver != "psycopg":
         return
+    raw = cursor.connection
+    reads = runs_alone(statement)
+    if not reads:
+        setattr(raw, WROTE, True)  # whatever the isolation level: a rollback must roll back
     if conn._is_autocommit_isolation():  # SQLAlchemy's own test (pinned in pyproject)
         return  # the caller asked for it (CREATE DATABASE, say): every statement alone
-    level = conn.get_execution_options().get("isolation_level")
-    if (level or conn.dialect.default_isolation_level) != "READ COMMITTED":
+    if not _read_committed(conn):
         return  # a stricter level's snapshot is the transaction's: psycopg's way, BEGIN first
-    raw = cursor.connection
-    alone = runs_alone(statement, isinstance(cursor, ServerCursor))
-    if not alone:
-        setattr(raw, WROTE, True)
+    # A server-side cursor only reads, but its DECLARE needs a transaction.
+    alone = reads and not isinstance(cursor, ServerCursor)
     # psycopg opens a transaction before a statement unless in autocommit; the mode can
     # change only between transactions, and the setter costs a call: only when it differs.
     if raw.pgconn.transaction_status == TransactionStatus.IDLE and raw.autocommit != alone:
         raw.autocommit = alone
+
+
+def _read_committed(conn):
+    """Whether the connection runs at READ COMMITTED (or READ UNCOMMITTED, which PostgreSQL
+    runs as READ COMMITTED): asked for, else the server's default."""
+    level = conn.get_execution_options().get("isolation_level")
+    level = (level or conn.dialect.default_isolation_level or "").replace("_", " ").upper()
+    return level in ("READ COMMITTED", "READ UNCOMMITTED")

@@ -153,3 +153,32 @@ def test_a_stricter_isolation_level_opens_its_transaction_before_the_first_read(
         strict.execute(sa.select(AuditEntry.id).limit(1)).all()
         assert _status(strict) == TransactionStatus.INTRANS
         strict.rollback()
+
+
+def test_a_rollback_at_a_stricter_level_still_rolls_the_writes_back(pg_app):
+    with pg_app.app_context(), db.engine.connect() as conn:
+        strict = conn.execution_options(isolation_level="REPEATABLE READ")
+        before = _entries(strict)
+        strict.execute(sa.insert(AuditEntry).values(action="x", object_type="t", object_id="3"))
+        strict.rollback()  # not a COMMIT: the transaction wrote
+        assert _entries(strict) == before
+        strict.rollback()
+
+
+def test_read_committed_however_spelled_reads_outside_a_transaction(pg_app):
+    with pg_app.app_context(), db.engine.connect() as conn:
+        for spelling in ("read_committed", "READ COMMITTED", "READ UNCOMMITTED"):
+            level = conn.execution_options(isolation_level=spelling)
+            level.execute(sa.select(AuditEntry.id).limit(1)).all()
+            assert _status(level) == TransactionStatus.IDLE, spelling
+            level.rollback()
+
+
+def test_a_streamed_read_ends_without_forgetting_the_prepared_statements(pg_app):
+    with pg_app.app_context(), db.engine.connect() as conn:
+        _prepare(conn)
+        streamed = conn.execution_options(stream_results=True, yield_per=10)
+        assert len(streamed.execute(sa.select(sa.func.generate_series(1, 5))).all()) == 5
+        conn.rollback()  # a transaction that only read: COMMIT, the cache kept
+        assert conn.execute(STATEMENTS).scalars().all()
+        conn.rollback()

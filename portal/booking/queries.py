@@ -66,19 +66,20 @@ VISIT_ROW = (
     joinedload(MasterBooking.dependent),
 )
 # What a visit's own page shows, loaded with it: who it is for, its items with their
-# service and clinic (not the clinic's hours) and providers, its payments with their
-# attempts (the timeline). One query, however many items or payments: the visit joined
-# with all of them. The rows multiply (items x providers x payments x attempts), but a
-# visit holds a handful: a paid 3-item visit is 9 rows, and its load cost 2.8 ms of CPU
-# joined against 3.5 ms with the payments in a second query (selectin); an unpaid visit
-# saves the second query's 1.6 M instructions a page (docs/performance.md).
+# service and clinic (not the clinic's hours) and providers, its payments (the visit
+# joined with all of these: one query, however many), then the payments' attempts (the
+# timeline; one more query, only when there are payments). The joined rows multiply
+# (items x providers x payments), and a visit holds a handful; the attempts stay out of
+# the join: a payment collects several, and every checkout makes a payment. An unpaid
+# visit's page saves the payments' second query (1.6 M instructions a page,
+# docs/performance.md).
 _PAGE_ITEMS = joinedload(MasterBooking.items)
 VISIT_PAGE = (
     joinedload(MasterBooking.dependent),
     _PAGE_ITEMS.joinedload(IndividualBooking.service),
     _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
     _PAGE_ITEMS.joinedload(IndividualBooking.providers),
-    joinedload(MasterBooking.payments).joinedload(Payment.attempts),
+    joinedload(MasterBooking.payments).selectinload(Payment.attempts),
 )
 
 

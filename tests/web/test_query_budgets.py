@@ -34,10 +34,11 @@ BUDGETS = {
     ("patient", "/me/visits", False): 3,
     ("patient", "/me/visits", True): 3,
     # The visit joined with who it is for, its items, their services, clinics and
-    # providers, its payments and their attempts (one query); refunds; wallet.
+    # providers, and its payments (one query; their attempts one more, when there are
+    # payments: this visit is unpaid); refunds; wallet.
     ("patient", "/me/visits/{visit}", False): 4,
     # Where the payment's return lands: the visit loaded as its page loads it (its items,
-    # their services, clinics and providers; its payments with their attempts).
+    # their services, clinics and providers, its payments; their attempts when paid).
     ("patient", "/me/visits/{visit}/confirmation", False): 2,
     ("patient", "/me/wallet", False): 3,
     ("patient", "/me/dependents", False): 2,
