@@ -38,17 +38,21 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Engine
 
 WROTE = "_portal_wrote"  # on the psycopg connection: this transaction may have written
-# What holds until the transaction ends: a row lock, a transaction-scoped advisory lock.
-HELD = re.compile(
-    r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b|(?i:\bpg_(?:try_)?advisory_xact_lock)"
-)
+ROW_LOCK = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b")
 
 
 def runs_alone(statement):
     """Whether ``statement`` may run outside a transaction with the same effect: a SELECT
-    that takes nothing held until the transaction ends (``HELD``). Read on a server-side
-    cursor, it still needs one (its DECLARE)."""
-    return statement.startswith("SELECT") and not HELD.search(statement)
+    that takes nothing held until the transaction ends (a row lock, a transaction-scoped
+    advisory lock). Read on a server-side cursor, it still needs one (its DECLARE).
+
+    Every statement passes here: the plain substring tests come first (a regular
+    expression over a 3 KB statement cost 50-140 µs; these, 2-3 µs)."""
+    if not statement.startswith("SELECT"):
+        return False
+    if "FOR " in statement and ROW_LOCK.search(statement):
+        return False
+    return "advisory_xact_lock" not in statement.lower()  # pg_(try_)advisory_xact_lock…
 
 
 def _raw(connection):

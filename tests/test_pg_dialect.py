@@ -9,7 +9,7 @@ from psycopg.pq import TransactionStatus
 
 from portal.audit.models import AuditEntry
 from portal.db import db
-from portal.pg_dialect import PortalPsycopgDialect
+from portal.pg_dialect import PortalPsycopgDialect, runs_alone
 
 pytestmark = pytest.mark.postgres
 
@@ -182,3 +182,22 @@ def test_a_streamed_read_ends_without_forgetting_the_prepared_statements(pg_app)
         conn.rollback()  # a transaction that only read: COMMIT, the cache kept
         assert conn.execute(STATEMENTS).scalars().all()
         conn.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement, alone",
+    [
+        ("SELECT users.id FROM users WHERE users.id = %(id)s", True),
+        ("SELECT pg_advisory_lock(1)", True),  # a session lock: outlives any transaction
+        ("SELECT visits.id FROM visits FOR UPDATE", False),
+        ("SELECT visits.id FROM visits FOR NO KEY UPDATE SKIP LOCKED", False),
+        ("SELECT visits.id FROM visits FOR KEY SHARE OF visits", False),
+        ("SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) FROM unnest(x)", False),
+        ("SELECT PG_TRY_ADVISORY_XACT_LOCK_SHARED(7)", False),
+        ("select 1", False),  # not recognised: a transaction, as before
+        ("WITH x AS (SELECT 1) SELECT * FROM x", False),
+        ("INSERT INTO audit_log (action) VALUES ('x')", False),
+    ],
+)
+def test_what_runs_alone(statement, alone):
+    assert runs_alone(statement) is alone
