@@ -38,6 +38,9 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Engine
 
 WROTE = "_portal_wrote"  # on the psycopg connection: this transaction may have written
+# False: every statement in a transaction, psycopg's way (tests/load/bench_reads.py
+# measures one against the other in one process).
+READS_ALONE = True
 ROW_LOCK = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b")
 
 
@@ -95,7 +98,7 @@ def _transaction_from_the_first_write(conn, cursor, statement, parameters, conte
     if not _read_committed(conn):
         return  # a stricter level's snapshot is the transaction's: psycopg's way, BEGIN first
     # A server-side cursor only reads, but its DECLARE needs a transaction.
-    alone = reads and not isinstance(cursor, ServerCursor)
+    alone = reads and READS_ALONE and not isinstance(cursor, ServerCursor)
     # psycopg opens a transaction before a statement unless in autocommit; the mode can
     # change only between transactions, and the setter costs a call: only when it differs.
     if raw.pgconn.transaction_status == TransactionStatus.IDLE and raw.autocommit != alone:

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
 
+from portal import pg_dialect
 from portal.audit.models import AuditEntry
 from portal.db import db
 from portal.pg_dialect import PortalPsycopgDialect, runs_alone
@@ -201,3 +202,12 @@ def test_a_streamed_read_ends_without_forgetting_the_prepared_statements(pg_app)
 )
 def test_what_runs_alone(statement, alone):
     assert runs_alone(statement) is alone
+
+
+def test_reads_in_a_transaction_when_switched_off(pg_app, monkeypatch):
+    # bench_reads' other way: psycopg's, every statement in a transaction.
+    monkeypatch.setattr(pg_dialect, "READS_ALONE", False)
+    with pg_app.app_context(), db.engine.connect() as conn:
+        conn.execute(sa.select(AuditEntry.id).limit(1)).all()
+        assert _status(conn) == TransactionStatus.INTRANS
+        conn.rollback()
