@@ -5,29 +5,33 @@ psycopg sends BEGIN before a connection's first statement, a round trip of its o
 read-only request then paid a third to end it: BEGIN, its reads, COMMIT or ROLLBACK. Here
 a statement that may run on its own (``runs_alone``: a SELECT that takes no row lock and
 no transaction-scoped advisory lock, read on a client-side cursor) runs in autocommit
-while no transaction is open; the first statement that may not opens one (psycopg's BEGIN), and
-everything after it runs inside it until the commit or the rollback. Under READ COMMITTED,
-the portal's isolation level, each statement sees its own snapshot inside a transaction or
-out of one, so a read before the first write sees what it saw before; a transaction still
-holds everything from its first write on (a locking read, an advisory lock and a
-SAVEPOINT count as writes here). A signed-in page's user read with its commit and close
-cost 0.75 ms of CPU and 1.06 ms of wall time before, 0.54 and 0.67 ms now
-(docs/performance.md). A connection the caller put in autocommit (``CREATE DATABASE``)
-is left as it is, and one at a stricter level than READ COMMITTED (the server's default,
-or asked for) opens its transaction before its first statement, as psycopg does.
+while no transaction is open; the first statement that may not opens one (psycopg's
+BEGIN), and everything after it runs inside it until the commit or the rollback. Under
+READ COMMITTED, the portal's isolation level, each statement sees its own snapshot inside
+a transaction or out of one, so a read before the first write sees what it saw before; a
+transaction still holds everything from its first write on (a row lock, a
+transaction-scoped advisory lock and a SAVEPOINT count as writes here; a session-level
+advisory lock outlives any transaction and runs alone). A signed-in request that does
+nothing cost 2.02 ms of CPU with every statement in a transaction and 1.55 ms with its
+read alone (``tests/load/bench_reads.py``, docs/performance.md). Left as they are: a
+connection in SQLAlchemy's AUTOCOMMIT isolation (``CREATE DATABASE``); one at a stricter
+level than READ COMMITTED (the server's default, or asked for), which opens its
+transaction before its first statement, as psycopg does; and ``READS_ALONE = False``.
+Code that sets a psycopg connection's ``autocommit`` by hand, under SQLAlchemy, would
+see the first write turn it off: use SQLAlchemy's isolation level instead.
 
 psycopg prepares a statement on a connection once it has run 5 times there, so the server
 no longer parses and plans it: a page's statements took about a third of the time. But
 psycopg forgets every prepared statement whenever the connection rolls back, and
-SQLAlchemy ends every transaction that did not commit with a rollback. A read no longer
-opens one; a transaction that still only read (one opened outside SQLAlchemy's statement
-events, such as its own start-up queries) ends with COMMIT instead, which keeps nothing
-either way and releases its advisory locks either way. A transaction that wrote, or
-failed, is rolled back as before, so psycopg's own reason to forget (a rolled-back DDL)
-still applies. The portal runs no SELECT with a lasting side effect (``set_config`` for
-the session, ``pg_notify``, a function that writes); one added must not rely on a
-transaction to hold it or a rollback to undo it. ``portal.db`` registers this as
-``postgresql+psycopg``."""
+SQLAlchemy ends every transaction that did not commit with a rollback. A read alone opens
+none; a transaction that only read (a server-side cursor's, a stricter level's, one
+opened outside SQLAlchemy's statement events such as its own start-up queries) ends with
+COMMIT instead, which keeps nothing either way and releases its advisory locks either
+way. A transaction that wrote, or failed, is rolled back as before, so psycopg's own
+reason to forget (a rolled-back DDL) still applies. The portal runs no SELECT with a
+lasting side effect (``set_config`` for the session, ``pg_notify``, a function that
+writes); one added must not rely on a transaction to hold it or a rollback to undo it.
+``portal.db`` registers this as ``postgresql+psycopg``."""
 
 import re
 
@@ -41,21 +45,23 @@ WROTE = "_portal_wrote"  # on the psycopg connection: this transaction may have 
 # False: every statement in a transaction, psycopg's way (tests/load/bench_reads.py
 # measures one against the other in one process).
 READS_ALONE = True
-ROW_LOCK = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b")
+ROW_LOCK = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b", re.IGNORECASE)
 
 
 def runs_alone(statement):
     """Whether ``statement`` may run outside a transaction with the same effect: a SELECT
     that takes nothing held until the transaction ends (a row lock, a transaction-scoped
-    advisory lock). Read on a server-side cursor, it still needs one (its DECLARE).
+    advisory lock; in any case). Read on a server-side cursor, it still needs one (its
+    DECLARE).
 
     Every statement passes here: the plain substring tests come first (a regular
     expression over a 3 KB statement cost 50-140 µs; these, 2-3 µs)."""
     if not statement.startswith("SELECT"):
         return False
-    if "FOR " in statement and ROW_LOCK.search(statement):
+    lowered = statement.lower()
+    if "for " in lowered and ROW_LOCK.search(statement):
         return False
-    return "advisory_xact_lock" not in statement.lower()  # pg_(try_)advisory_xact_lock…
+    return "advisory_xact_lock" not in lowered  # pg_(try_)advisory_xact_lock(_shared)
 
 
 def _raw(connection):

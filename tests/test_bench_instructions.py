@@ -30,28 +30,35 @@ def test_the_flow_prints_each_steps_median_and_a_bookings_three_writing_steps(ca
     ran = [{"page": "bare", "queries": 1}] + [
         {"page": step, "queries": q} for _ in range(3) for step, q in zip(steps, (16, 2, 11, 22))
     ]
-    # millions per booking: the hold 30, 33, 36; the pay step 20, 26, 23
-    per_step = {"hold": (30, 33, 36), "refused": (10, 10, 10), "pay": (20, 26, 23)}
+    # millions per booking: skewed, so that a mean or the last value would differ
+    per_step = {"hold": (30, 31, 38), "refused": (10, 10, 10), "pay": (29, 20, 23)}
     per_step["return"] = (40, 40, 40)
     totals = [4_000_000] + [per_step[step][k] * 1_000_000 for k in range(3) for step in steps]
     args = type("Args", (), {"flow": 3})()
     bench_instructions._print_flow({"url": "postgresql+psycopg://x/y"}, args, ran, totals, 4e6)
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
-    assert rows[1] == ["hold", "16", "33.00", "8.25"]  # the median, not the mean or last
+    assert rows[1] == ["hold", "16", "31.00", "7.75"]  # the median, not the mean or last
     assert rows[2] == ["refused", "2", "10.00", "2.50"]
-    assert rows[3] == ["pay", "11", "23.00", "5.75"]
+    assert rows[3] == ["pay", "11", "23.00", "5.75"]  # not the first (29) nor the mean
     assert rows[4] == ["return", "22", "40.00", "10.00"]
-    assert rows[5] == ["hold", "+", "pay", "+", "return", "96.00", "24.00"]  # not refused
+    assert rows[5] == ["hold", "+", "pay", "+", "return", "94.00", "23.50"]  # not refused
 
 
-def test_the_sandbox_is_called_as_it_is_outside_a_counted_call():
-    calls = []
+def test_the_sandbox_runs_inside_starmap_only_within_a_counted_call(monkeypatch):
+    calls, starmaps = [], []
+    real = bench_instructions.itertools.starmap
+
+    def recording_starmap(function, iterable):
+        starmaps.append(True)
+        return real(function, iterable)
+
+    monkeypatch.setattr(bench_instructions.itertools, "starmap", recording_starmap)
 
     def sandbox(environ, start_response):
-        calls.append(bench_instructions._counting[:])
+        calls.append((bench_instructions._counting[:], len(starmaps)))
         return [b"ok"]
 
     wrapped = bench_instructions._not_counted(sandbox)
-    assert list(wrapped({}, None)) == [b"ok"]
-    assert bench_instructions._counted(wrapped, {}, None) == [b"ok"]
-    assert calls == [[], [True]]
+    assert list(wrapped({}, None)) == [b"ok"]  # the patient's click: as it is
+    assert bench_instructions._counted(wrapped, {}, None) == [b"ok"]  # inside starmap
+    assert calls == [([], 0), ([True], 1)]

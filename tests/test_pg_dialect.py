@@ -195,6 +195,7 @@ def test_a_streamed_read_ends_without_forgetting_the_prepared_statements(pg_app)
         ("SELECT visits.id FROM visits FOR KEY SHARE OF visits", False),
         ("SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) FROM unnest(x)", False),
         ("SELECT PG_TRY_ADVISORY_XACT_LOCK_SHARED(7)", False),
+        ("SELECT visits.id FROM visits for update", False),  # a lock in any case
         ("select 1", False),  # not recognised: a transaction, as before
         ("WITH x AS (SELECT 1) SELECT * FROM x", False),
         ("INSERT INTO audit_log (action) VALUES ('x')", False),
@@ -211,3 +212,16 @@ def test_reads_in_a_transaction_when_switched_off(pg_app, monkeypatch):
         conn.execute(sa.select(AuditEntry.id).limit(1)).all()
         assert _status(conn) == TransactionStatus.INTRANS
         conn.rollback()
+
+
+def test_an_engine_in_autocommit_stays_so(pg_app):
+    # Such an engine (tests/plugin.py, tools/prod_env.py: CREATE DATABASE) reports the
+    # server's READ COMMITTED: only its own isolation setting says it is in autocommit.
+    engine = sa.create_engine(
+        pg_app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("VACUUM audit_log"))  # refused inside a transaction
+    finally:
+        engine.dispose()

@@ -71,8 +71,7 @@ VISIT_ROW = (
 # timeline; one more query, only when there are payments). The joined rows multiply
 # (items x providers x payments), and a visit holds a handful; the attempts stay out of
 # the join: a payment collects several, and every checkout makes a payment. An unpaid
-# visit's page saves the payments' second query (1.6 M instructions a page,
-# docs/performance.md).
+# visit's page runs no second query.
 _PAGE_ITEMS = joinedload(MasterBooking.items)
 VISIT_PAGE = (
     joinedload(MasterBooking.dependent),

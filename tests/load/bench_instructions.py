@@ -22,7 +22,7 @@ Under valgrind the requests run about 50 times slower: 10 requests a page take m
 
 ``--flow N`` counts the booking flow's writing steps instead (``bench_flow``'s: the hold,
 a second patient's refused hold of the same time, the pay step, the signed return), N
-bookings after two uncounted ones, each step's request in a ``dropwhile`` call of its
+bookings after six uncounted ones, each step's request in a ``dropwhile`` call of its
 own. The sandbox is mounted in-process as in ``bench_flow``; its requests run inside an
 ``itertools.starmap`` call, where collection is switched off (``--toggle-collect`` again:
 it flips the state for the call's duration), so a step's count is the portal's own. The
@@ -45,7 +45,9 @@ from datetime import date
 from tests.load import bench_pages
 
 BARE = ("bare (signed in, empty body)", "/__bench_bare")
-FLOW_WARM = 2  # bookings before the counted ones: templates compiled, statements prepared
+# Bookings before the counted ones: templates compiled, and every statement a booking
+# runs once run 6 times, so psycopg has prepared it (at its 6th run), as in production.
+FLOW_WARM = 6
 
 
 def _pages(selection):

@@ -33,12 +33,11 @@ BUDGETS = {
     # clinic zones, read as columns (booking.queries.patient_visits_page).
     ("patient", "/me/visits", False): 3,
     ("patient", "/me/visits", True): 3,
-    # The visit joined with who it is for, its items, their services, clinics and
-    # providers, and its payments (one query; their attempts one more, when there are
-    # payments: this visit is unpaid); refunds; wallet.
+    # The visit with what its page shows (booking.queries.VISIT_PAGE: one query, and one
+    # more for the payments' attempts when there are payments: this visit is unpaid);
+    # refunds; wallet.
     ("patient", "/me/visits/{visit}", False): 4,
-    # Where the payment's return lands: the visit loaded as its page loads it (its items,
-    # their services, clinics and providers, its payments; their attempts when paid).
+    # Where the payment's return lands: the visit loaded as its page loads it (VISIT_PAGE).
     ("patient", "/me/visits/{visit}/confirmation", False): 2,
     ("patient", "/me/wallet", False): 3,
     ("patient", "/me/dependents", False): 2,
