@@ -1,8 +1,11 @@
-"""What the account pages list (read only): users for the admin, patients to book for."""
+"""What the account pages list (read only): users for the admin, patients to book for,
+a patient's dependents."""
+
+from functools import cache
 
 import sqlalchemy as sa
 
-from portal.accounts.models import PATIENT, User
+from portal.accounts.models import PATIENT, Dependent, User
 from portal.db import db
 from portal.pagination import Order, keyset_page
 
@@ -57,3 +60,20 @@ def user_by_email_or_id(text):
     if text.isdigit() and len(text) < 12:
         return db.session.get(User, int(text))
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == text.lower()))
+
+
+@cache
+def _dependents_of():
+    return (
+        sa.select(Dependent.id, Dependent.name, Dependent.relationship_, Dependent.date_of_birth)
+        .where(Dependent.guardian_id == sa.bindparam("guardian_id"))
+        .order_by(Dependent.name, Dependent.id)
+    )
+
+
+def dependents_of(guardian_id):
+    """A patient's dependents by name, as rows (``id``, ``name``, ``relationship_``,
+    ``date_of_birth``): the family list, and the choice of whom a visit is for. Read as
+    columns, built once: loading the account's ``dependents`` relation cost a tenth of the
+    book page's CPU and more of the family page's."""
+    return db.session.execute(_dependents_of(), {"guardian_id": guardian_id}).all()

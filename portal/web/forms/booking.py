@@ -74,13 +74,14 @@ def _relationship(value):
     return gettext(label).lower() if label else value
 
 
-def person_choices(user):
-    """ "For me" and each dependent, as (value, label) pairs."""
+def person_choices(user, dependents):
+    """ "For me" and each of ``dependents`` (with ``id``, ``name``, ``relationship_``), as
+    (value, label) pairs."""
     return options(
         [(SELF, _l("Me (%(name)s)", name=user.name))]
         + [
             (f"dependent:{d.id}", f"{d.name} ({_relationship(d.relationship_)})")
-            for d in user.dependents
+            for d in dependents
         ]
     )
 

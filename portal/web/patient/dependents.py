@@ -8,6 +8,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from portal.accounts import dependents as dependent_cases
+from portal.accounts import queries as account_queries
 from portal.accounts import service
 from portal.accounts.models import Dependent
 from portal.i18n import N_
@@ -23,7 +24,8 @@ EDIT_TEMPLATE = "patient/dependents/edit.html"
 
 def _list_page(form):
     block = fragment_block("dependent_list")
-    return render_form(TEMPLATE, form, block=block, dependents=current_user.dependents)
+    dependents = account_queries.dependents_of(current_user.id)
+    return render_form(TEMPLATE, form, block=block, dependents=dependents)
 
 
 @bp.get("/dependents")

@@ -15,6 +15,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
+from portal.accounts import queries as account_queries
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
 from portal.booking import lifecycle, queries
@@ -107,6 +108,10 @@ def _referral_choices(slot):
     )
 
 
+def _person_choices():
+    return person_choices(current_user, account_queries.dependents_of(current_user.id))
+
+
 def _open_visit(dependent_id):
     """The account's newest unpaid visit for this person, where a new item goes, and how
     many items it holds."""
@@ -125,14 +130,14 @@ def _book_form(data=None):
         # is shown again (``_book_page``), not for every hold.
         form.person.choices = options([(SELF, "")])
     else:
-        form.person.choices = person_choices(current_user)
+        form.person.choices = _person_choices()
     return form
 
 
 def _book_page(form, slot, status=None, open_visit=None):
     """``open_visit``: ``(the person's newest unpaid visit, its item count)`` when the
     caller has it (None: look it up)."""
-    form.person.choices = person_choices(current_user)
+    form.person.choices = _person_choices()
     if slot is None:
         return render(BOOK, status=400, form=form, slot=None)
     referrals = _referral_choices(slot)

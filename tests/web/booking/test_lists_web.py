@@ -270,3 +270,34 @@ def test_the_patients_list_rows_say_what_the_visits_themselves_say(app, world):
         pending = queries.patient_visits_page(world.patient.id, status=VisitStatus.PENDING_PAYMENT)
         assert [row.id for row in pending.items] == [child]
         assert queries.patient_visits_page(world.other.id).items == []
+
+
+def test_the_homes_rows_say_what_the_visits_themselves_say(app, world):
+    """The home reads its two lists as columns (``open_and_upcoming_visits``): each row's
+    item count, first item's start and zone (the items in their own order, the earliest
+    start first, whatever order they were added in) and hold must agree with the visit."""
+    from portal.booking import queries
+    from portal.booking.models import MasterBooking
+    from portal.domain.states import BookingStatus, VisitStatus
+
+    own, _ = hold(app, world, start=_slot_number(1, world))
+    hold(app, world, provider=world.doc2, start=_slot_number(0, world), visit_id=own)
+    paid, _ = hold(app, world, start=_slot_number(4, world), dependent=world.child)
+    hold(app, world, service=world.lab, provider=world.lab_provider, dependent=world.child,
+         start=_slot_number(3, world), visit_id=paid)  # fmt: skip
+    with app.app_context():
+        db.session.get(MasterBooking, own).items[-1].status = BookingStatus.CANCELLED
+        db.session.get(MasterBooking, paid).status = VisitStatus.CONFIRMED
+        db.session.commit()
+    with app.test_request_context("/"):
+        unpaid, upcoming = queries.open_and_upcoming_visits(world.patient.id)
+        assert [row.id for row in unpaid] == [own] and [row.id for row in upcoming] == [paid]
+        for row in unpaid + upcoming:
+            visit = db.session.get(MasterBooking, row.id)
+            assert row.number == visit.number and row.status == visit.status
+            assert row.item_count == len(visit.items) == 2
+            assert row.first_start == visit.items[0].start_at
+            assert row.first_timezone == visit.items[0].clinic.timezone
+            assert row.hold_expires_at == visit.hold_expires_at
+        assert unpaid[0].first_start == _slot_number(0, world)
+        assert queries.open_and_upcoming_visits(world.other.id) == ([], [])
