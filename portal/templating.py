@@ -5,9 +5,7 @@ and never a raw string; ``post_button`` (components/buttons.html) is a global so
 every template and every htmx block can call it without importing it."""
 
 from flask import current_app, request
-from flask.globals import _cv_app  # where Flask-WTF keeps the request's token
 from flask_babel import get_translations
-from flask_wtf.csrf import generate_csrf
 from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
@@ -17,6 +15,7 @@ from portal.domain.rates import format_inr
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.refunds.previews import state_refusal
 from portal.web import filters
+from portal.web.csrf import csrf_token
 from portal.web.forms.money import bps_to_text
 
 STATUS_ENUMS = (
@@ -80,15 +79,6 @@ def _ngettext(context, singular, plural, num, /, **variables):
     if context.eval_ctx.autoescape:
         rv = Markup(rv)
     return rv % variables if "%" in rv else rv
-
-
-def csrf_token():
-    """Flask-WTF's ``csrf_token()``, from where it keeps the request's token once made:
-    its own function reads two settings and the ``g`` proxy on every call (a page calls
-    it three times: htmx's header, the sign-out form, the language switch)."""
-    app_ctx = _cv_app.get(None)
-    token = getattr(app_ctx.g, "csrf_token", None) if app_ctx is not None else None
-    return token if token is not None else generate_csrf()
 
 
 class FragmentCache(Extension):
