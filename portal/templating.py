@@ -135,6 +135,11 @@ def init_app(app):
     env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext)
     env.add_extension(FragmentCache)
     env.globals["csrf_token"] = csrf_token
+    # Flask-WTF also hands every template its own csrf_token through a context processor,
+    # which shadows the global above (a context's names come before globals): without
+    # this, every page signed its token again.
+    processors = app.template_context_processors[None]
+    processors[:] = [p for p in processors if getattr(p, "__module__", "") != "flask_wtf.csrf"]
     env.filters["inr"] = format_inr
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = filters.translate

@@ -27,6 +27,11 @@ def test_a_page_and_its_form_share_one_token_signed_once_per_session(
     again, _ = _page_tokens(client, "/me/dependents")
     assert again == header  # the same signed token: signed once, then kept
     assert csrf._signed.cache_info().misses == 1
+    # A page without a form: its layout's token is this one too, not signed again (Flask-WTF's
+    # own context processor would hand the template its function instead).
+    hits = csrf._signed.cache_info().hits
+    assert _page_tokens(client, "/me/")[0] == header
+    assert csrf._signed.cache_info().hits == hits + 1 and csrf._signed.cache_info().misses == 1
     # Flask-WTF's own check takes it: the form posts (a new family member is added).
     answer = client.post(
         "/me/dependents",
