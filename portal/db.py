@@ -103,6 +103,14 @@ def savepoint(session):
     return session.begin_nested()
 
 
+def column_rows(statement, params=None):
+    """The rows of a statement that selects columns only (no mapped entity), run on the
+    session's connection: the ORM's result machinery (its compile state, row processors
+    and autoflush) costs about 0.1 ms a statement, a tenth of a small page's reading.
+    For a page's reads: nothing unflushed is in the session when a page reads."""
+    return db.session.connection().execute(statement, params or {}).all()
+
+
 def loaded_columns(obj):
     """A row's column values as loaded now, for :func:`put_back`."""
     return obj, {a.key: getattr(obj, a.key) for a in sa.inspect(type(obj)).column_attrs}

@@ -6,7 +6,7 @@ from functools import cache
 import sqlalchemy as sa
 
 from portal.accounts.models import PATIENT, Dependent, User
-from portal.db import db
+from portal.db import column_rows, db
 from portal.pagination import Order, keyset_page
 
 USER_ORDER = (Order(User.name), Order(User.id))
@@ -65,7 +65,12 @@ def user_by_email_or_id(text):
 @cache
 def _dependents_of():
     return (
-        sa.select(Dependent.id, Dependent.name, Dependent.relationship_, Dependent.date_of_birth)
+        sa.select(
+            Dependent.id,
+            Dependent.name,
+            Dependent.relationship_.label("relationship_"),  # the column is "relationship"
+            Dependent.date_of_birth,
+        )
         .where(Dependent.guardian_id == sa.bindparam("guardian_id"))
         .order_by(Dependent.name, Dependent.id)
     )
@@ -76,4 +81,4 @@ def dependents_of(guardian_id):
     ``date_of_birth``): the family list, and the choice of whom a visit is for. Read as
     columns, built once: loading the account's ``dependents`` relation cost a tenth of the
     book page's CPU and more of the family page's."""
-    return db.session.execute(_dependents_of(), {"guardian_id": guardian_id}).all()
+    return column_rows(_dependents_of(), {"guardian_id": guardian_id})
