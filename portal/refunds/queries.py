@@ -132,12 +132,14 @@ class VisitMoney:
         return self.paid - self.refunded - self.refund_pending
 
 
-def visit_money(visit, wallet_paise=0, quote=None):
+def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
     """Paid, refunded and due for one visit (issue #16: a paid visit showed its whole price
     as "Amount due"). An open visit is due what its quote asks through the gateway (after
     coupon and the wallet part asked for); a paid one what its price exceeds the captures by
     (never below 0); an expired one nothing. ``quote``: the caller's
-    ``booking_prices.quote(visit, wallet_paise)``, when it has it (not computed twice)."""
+    ``booking_prices.quote(visit, wallet_paise)``, when it has it (not computed twice).
+    ``refunds=False``: the refunds are not read and count 0, for a page that does not show
+    them (the patient's page of an unpaid visit)."""
     if quote is None:
         quote = booking_prices.quote(visit, wallet_paise)
     paid = sum(
@@ -146,7 +148,7 @@ def visit_money(visit, wallet_paise=0, quote=None):
         if p.status == PaymentStatus.SUCCESSFUL
     )
     refunded = pending = 0
-    for refund in live_refunds_for_visit(visit.id):
+    for refund in live_refunds_for_visit(visit.id) if refunds else ():
         if refund.reschedule_id is not None:
             continue  # a reschedule fee given back: never part of the visit's payments
         if refund.status == RefundStatus.PROCESSED:

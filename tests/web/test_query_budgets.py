@@ -16,8 +16,8 @@ from tests.web.booking.helpers import HX, hold, slot
 # with the catalog's and the policy's stamps and the bell's unread count (1 statement in
 # all: portal.web.signed_in), then what the page shows.
 BUDGETS = {
-    # The unpaid and the upcoming visits in one query, joined with their items, services
-    # and clinics (no providers, clinic hours or patient: docs/performance.md), + wallet
+    # The unpaid and the upcoming visits in one query, as columns with their item count
+    # and first item's start and zone (booking.queries.open_and_upcoming_visits), + wallet
     # balance.
     ("patient", "/me/", False): 3,
     # The free times: kept per process (portal.catalog.calendar), the whole page and its
@@ -35,8 +35,8 @@ BUDGETS = {
     ("patient", "/me/visits", True): 3,
     # The visit with what its page shows (booking.queries.VISIT_PAGE: one query, and one
     # more for the payments' attempts when there are payments: this visit is unpaid);
-    # refunds; wallet.
-    ("patient", "/me/visits/{visit}", False): 4,
+    # wallet (an unpaid visit's page shows no refunds: none read).
+    ("patient", "/me/visits/{visit}", False): 3,
     # Where the payment's return lands: the visit loaded as its page loads it (VISIT_PAGE).
     ("patient", "/me/visits/{visit}/confirmation", False): 2,
     ("patient", "/me/wallet", False): 3,

@@ -292,18 +292,20 @@ def _inr(paise):
 def _visit_page(
     visit, *, coupon_form=None, wallet_form=None, pay_form=None, status=None, wallet_paise=0
 ):
-    coupon_form = coupon_form or CouponCodeForm(formdata=None)
-    wallet_form = wallet_form or WalletForm(
-        formdata=None, data={"wallet": paise_to_text(wallet_paise) if wallet_paise else ""}
-    )
-    pay_form = pay_form or PayForm(
-        formdata=None, data={"wallet": paise_to_text(wallet_paise) if wallet_paise else ""}
-    )
+    # The coupon, wallet and pay forms and the wallet's balance show only while there is
+    # something to pay for (a paid visit's page reads no balance), what was refunded only
+    # once the visit is paid (an unpaid visit's page reads no refunds).
+    paying = bool(visit.is_open and visit.items)
+    wallet_text = paise_to_text(wallet_paise) if wallet_paise else ""
+    if paying:
+        coupon_form = coupon_form or CouponCodeForm(formdata=None)
+        wallet_form = wallet_form or WalletForm(formdata=None, data={"wallet": wallet_text})
+        pay_form = pay_form or PayForm(formdata=None, data={"wallet": wallet_text})
     quote = booking_prices.quote(visit, wallet_paise)
     lines = {line.item_id: line for line in quote.lines}
     if status is None:
-        errors = coupon_form.errors or wallet_form.errors or pay_form.errors
-        status = 422 if errors else 200
+        forms = (coupon_form, wallet_form, pay_form)
+        status = 422 if any(form is not None and form.errors for form in forms) else 200
     block = htmx_block("summary", "visit_body")
     return render(
         VISIT,
@@ -311,12 +313,14 @@ def _visit_page(
         status=status,
         visit=visit,
         quote=quote,
-        money=refund_queries.visit_money(visit, wallet_paise, quote=quote),
+        money=refund_queries.visit_money(
+            visit, wallet_paise, quote=quote, refunds=not visit.is_open
+        ),
         lines=lines,
         coupon_form=coupon_form,
         wallet_form=wallet_form,
         pay_form=pay_form,
-        wallet_balance=booking_prices.wallet_balance(visit.patient_id),
+        wallet_balance=booking_prices.wallet_balance(visit.patient_id) if paying else 0,
         wallet_paise=wallet_paise,
         steps=plain_steps(timeline(visit)),
     )

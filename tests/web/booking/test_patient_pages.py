@@ -384,6 +384,33 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
 
 
+def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
+    app, client, login, world, gateway
+):
+    """An unpaid visit's page offers the wallet (its balance read) and shows no refunds
+    (none read); a paid one shows what was paid and refunded (refunds read) and offers no
+    wallet (no balance read)."""
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 10_000)
+    login(world.patient)
+
+    def page_statements():
+        client.get(f"/me/visits/{visit_id}")  # warm
+        with counted_queries() as statements:
+            page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+        return page, " ".join(statements).lower()
+
+    page, unpaid = page_statements()
+    assert "wallet-balance" in page and "₹100" in page and "amount-paid" not in page
+    assert "ledger" in unpaid and "refunds" not in unpaid
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    returned = urlsplit(pay_on_sandbox(client, response.location))
+    client.get(returned.path, query_string=returned.query)
+    page, paid = page_statements()
+    assert "amount-paid" in page and "wallet-balance" not in page
+    assert "refunds" in paid and "ledger" not in paid
+
+
 def test_the_confirmation_reads_a_paid_visit_of_two_items_in_three_statements(
     app, client, login, world, gateway
 ):
