@@ -301,3 +301,36 @@ def test_the_homes_rows_say_what_the_visits_themselves_say(app, world):
             assert row.hold_expires_at == visit.hold_expires_at
         assert unpaid[0].first_start == _slot_number(0, world)
         assert queries.open_and_upcoming_visits(world.other.id) == ([], [])
+
+
+def test_a_kept_row_follows_its_visit_and_the_readers_language(app, client, login, world):
+    """Rows of the visits list and the home are kept rendered (``{% cache %}`` keyed by the
+    row's own values): a change to the visit shows at once, and a reader of another
+    language gets the row in theirs."""
+    from portal.booking.models import MasterBooking
+    from portal.domain.states import BookingStatus, VisitStatus
+
+    visit_id, _ = hold(app, world, start=_slot_number(1, world))
+    hold(app, world, provider=world.doc2, start=_slot_number(2, world), visit_id=visit_id)
+    login(world.patient)
+
+    def rows():
+        page = client.get("/me/visits").get_data(as_text=True)
+        home = client.get("/me/").get_data(as_text=True)
+        return page[page.index(f'id="visit-{visit_id}"') :].split("</tr>")[0], home
+
+    row, home = rows()
+    assert rows() == (row, home)  # shown again: the same
+    assert "Draft" in row and re.search(r"<td>V\d+</td>\s*<td>2</td>", home)
+    with app.app_context():
+        visit = db.session.get(MasterBooking, visit_id)
+        visit.items[-1].status = BookingStatus.CANCELLED  # its total drops
+        visit.status = VisitStatus.CONFIRMED
+        db.session.commit()
+        total = format_inr(visit.subtotal)
+    row, home = rows()
+    assert "Confirmed" in row and "Draft" not in row and total in row
+    assert "Upcoming visits" in home and "Continue and pay" not in home
+    client.post("/language", data={"language": "hi", "next": "/me/visits"})
+    hindi, _ = rows()
+    assert "Confirmed" not in hindi and hindi != row
