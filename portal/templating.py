@@ -8,7 +8,9 @@ from collections import OrderedDict
 from threading import Lock
 
 from flask import current_app, request
+from flask.globals import _cv_app  # where Flask-WTF keeps the request's token
 from flask_babel import get_translations
+from flask_wtf.csrf import generate_csrf
 from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
@@ -18,7 +20,6 @@ from portal.domain.rates import format_inr
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.refunds.previews import state_refusal
 from portal.web import filters
-from portal.web.csrf import csrf_token
 from portal.web.forms.money import bps_to_text
 
 STATUS_ENUMS = (
@@ -82,6 +83,17 @@ def _ngettext(context, singular, plural, num, /, **variables):
     if context.eval_ctx.autoescape:
         rv = Markup(rv)
     return rv % variables if "%" in rv else rv
+
+
+def csrf_token():
+    """Flask-WTF's ``csrf_token()``, from where it keeps the request's token once made:
+    its own function reads two settings and the ``g`` proxy on every call (a page calls
+    it three times: htmx's header, the sign-out form, the language switch). The token is
+    signed once a request, as Flask-WTF does: kept per session, its bytes would stay the
+    same on every compressed page, which BREACH-style probing needs (docs/security.md)."""
+    app_ctx = _cv_app.get(None)
+    token = getattr(app_ctx.g, "csrf_token", None) if app_ctx is not None else None
+    return token if token is not None else generate_csrf()
 
 
 class FragmentCache(Extension):
@@ -151,8 +163,7 @@ def init_app(app):
     env.add_extension(FragmentCache)
     env.globals["csrf_token"] = csrf_token
     # Flask-WTF also hands every template its own csrf_token through a context processor,
-    # which shadows the global above (a context's names come before globals): without
-    # this, every page signed its token again.
+    # which shadows the global above (a context's names come before globals).
     processors = app.template_context_processors[None]
     processors[:] = [p for p in processors if getattr(p, "__module__", "") != "flask_wtf.csrf"]
     env.filters["inr"] = format_inr

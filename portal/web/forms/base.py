@@ -20,7 +20,6 @@ from wtforms.validators import Length
 from portal.accounts.service import CONTROL_CHARS
 from portal.domain.text import Text
 from portal.i18n import N_
-from portal.web.csrf import FormCSRF
 
 MAX_TEXT = 2000  # a field that names no Length of its own
 MAX_INT = 2**31 - 1
@@ -73,8 +72,6 @@ def _wtforms_translations(locale):
 
 class PortalForm(FlaskForm):
     class Meta:
-        csrf_class = FormCSRF  # the page's one token, signed once per session token
-
         def get_translations(self, form):
             # WTForms' own messages in the page's language, its catalogue read once per
             # process and language: Flask-WTF's default reads it again on every request.
