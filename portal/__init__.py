@@ -104,10 +104,12 @@ def create_app(test_config=None):
 
     from portal import logs, templating
     from portal.web import assets, errors, register_blueprints
+    from portal.web.forms import html as form_html
     from portal.web.security import set_security_headers
 
     logs.init_app(app)
     templating.init_app(app)
+    form_html.install()  # WTForms' fields write their attributes without Markup.format
     errors.init_app(app)
     register_blueprints(app)
     app.after_request(set_security_headers)

@@ -107,6 +107,8 @@ class FragmentCache(Extension):
     ``url_for`` and ``_()`` calls a request. And one whose key is the row it shows, a
     frozen value holding everything the piece prints (``{% cache "visit row", v %}``): a
     list's row, rendered again only when the row changes (55 µs a row of the visits list).
+    A SQLAlchemy ``Row`` compares by its values in order: two statements' rows need
+    pieces of different names. An ORM object is refused (it compares by identity).
 
     The pieces are kept in a bounded LRU (the least recently shown goes first: the top
     bar's are shown on every page). Nothing is kept while templates reload (debug)."""
@@ -132,6 +134,11 @@ class FragmentCache(Extension):
         env = self.environment
         if env.auto_reload:
             return caller()
+        if any(hasattr(k, "_sa_instance_state") for k in keys):
+            # An ORM object compares by identity: never found again, and its changes unseen.
+            raise TypeError(
+                "{% cache %} keys are values (a row, a frozen dataclass), not ORM objects"
+            )
         # Escaped markup and plain text of one piece are two fragments.
         key = (*keys, eval_ctx.autoescape, current_language(), request.script_root)
         kept, lock = env.portal_fragments, env.portal_fragments_lock

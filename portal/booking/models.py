@@ -124,6 +124,11 @@ class MasterBooking(db.Model):
         return self.status in OPEN_VISIT_STATUSES
 
     @property
+    def awaits_payment(self):
+        """Open with something in it: its page offers the coupon, the wallet and paying."""
+        return self.is_open and bool(self.items)
+
+    @property
     def pending_payment(self):
         for p in reversed(self.payments):
             if p.status == PaymentStatus.PENDING and p.kind != WALLET:

@@ -30,6 +30,8 @@ NEWEST_FIRST = (MasterBooking.created_at.desc(), MasterBooking.id.desc())  # VIS
 COUPON_ORDER = (Order(Coupon.created_at, descending=True), Order(Coupon.id, descending=True))
 OPEN_VISIT = (VisitStatus.DRAFT, VisitStatus.PENDING_PAYMENT)
 UPCOMING_VISIT = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED)
+# A visit's items in their own order (``MasterBooking.items`` says it to the ORM).
+ITEM_ORDER = (IndividualBooking.start_at, IndividualBooking.id)
 # A follow-up or lab test may refer to an earlier booking that really happened (or will).
 REFERABLE = (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
 
@@ -192,7 +194,7 @@ def _visit_items():
         .join(Service, Service.id == IndividualBooking.service_id)
         .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
         .where(IndividualBooking.master_id.in_(sa.bindparam("ids", expanding=True)))
-        .order_by(IndividualBooking.master_id, IndividualBooking.start_at, IndividualBooking.id)
+        .order_by(IndividualBooking.master_id, *ITEM_ORDER)
     )
 
 
@@ -249,6 +251,16 @@ def visits_page(
     )
 
 
+def _item_count():
+    """A visit's item count, for a statement that selects visits (a correlated subquery)."""
+    return (
+        sa.select(sa.func.count(IndividualBooking.id))
+        .where(IndividualBooking.master_id == MasterBooking.id)
+        .scalar_subquery()
+        .label("item_count")
+    )
+
+
 @cache
 def _open_and_upcoming(limit):
     """Built once (building it and its cache key cost as much CPU as running it): the
@@ -274,16 +286,11 @@ def _open_and_upcoming(limit):
             .select_from(IndividualBooking)
             .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
             .where(IndividualBooking.master_id == MasterBooking.id)
-            .order_by(IndividualBooking.start_at, IndividualBooking.id)
+            .order_by(*ITEM_ORDER)
             .limit(1)
             .scalar_subquery()
         )
 
-    item_count = (
-        sa.select(sa.func.count(IndividualBooking.id))
-        .where(IndividualBooking.master_id == MasterBooking.id)
-        .scalar_subquery()
-    )
     ids = sa.union_all(*(sa.select(newest(s).c.id) for s in (OPEN_VISIT, UPCOMING_VISIT)))
     return (
         sa.select(
@@ -291,7 +298,7 @@ def _open_and_upcoming(limit):
             MasterBooking.number,
             MasterBooking.status,
             MasterBooking.hold_expires_at,
-            item_count.label("item_count"),
+            _item_count(),
             first_item(IndividualBooking.start_at).label("first_start"),
             first_item(Clinic.timezone).label("first_timezone"),
         )
@@ -318,13 +325,7 @@ def _newest_open(any_person, holder, with_count):
     page read it): for anyone, for the account holder, or for a dependent; the visit
     itself, or (for the book page) its id, number and person as columns with its item
     count."""
-    count = (
-        sa.select(sa.func.count(IndividualBooking.id))
-        .where(IndividualBooking.master_id == MasterBooking.id)
-        .scalar_subquery()
-        .label("item_count")
-    )
-    shown = (MasterBooking.id, MasterBooking.number, MasterBooking.dependent_id, count)
+    shown = (MasterBooking.id, MasterBooking.number, MasterBooking.dependent_id, _item_count())
     query = sa.select(*(shown if with_count else (MasterBooking,))).where(
         MasterBooking.patient_id == sa.bindparam("patient_id"),
         MasterBooking.status.in_(OPEN_VISIT),

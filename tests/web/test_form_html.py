@@ -45,7 +45,7 @@ def test_several_attributes_sorted_as_wtforms_sorts_them():
     assert html.html_params() == WTFORMS_OWN() == Markup("")
 
 
-def test_the_widgets_use_it_and_write_the_same_fields():
+def test_the_widgets_use_it_and_write_the_same_fields(app):  # the app factory installs it
     class F(Form):
         name = StringField(validators=[DataRequired()])
         kind = SelectField(

@@ -4,6 +4,7 @@ templates reload."""
 
 import re
 
+import pytest
 from flask import render_template_string
 
 from portal.templating import FragmentCache
@@ -85,3 +86,11 @@ def test_the_cache_is_bounded_and_keeps_what_is_shown(app):
     finally:
         kept.clear()
         kept.update(saved)
+
+
+def test_an_orm_object_is_no_key(app, make_user):
+    """An ORM object compares by identity: it would never be found again, nor its changes
+    seen. A row of values is a key; an ORM object is refused."""
+    user = make_user("patient")
+    with app.test_request_context("/"), pytest.raises(TypeError):
+        render_template_string('{% cache "row", u %}{{ u.name }}{% endcache %}', u=user)

@@ -33,7 +33,7 @@ WTFORMS_OWN = core.html_params  # kept for the test that compares the two
 
 
 def install():
-    """Use ``html_params`` in WTForms' widgets (once per process; idempotent)."""
+    """Use ``html_params`` in WTForms' widgets (the app factory calls it; idempotent)."""
     core.html_params = html_params
     for widget in (core.Input, core.Button):
         widget.html_params = staticmethod(html_params)

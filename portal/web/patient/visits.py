@@ -11,7 +11,7 @@ short."""
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -109,7 +109,11 @@ def _referral_choices(slot):
 
 
 def _person_choices():
-    return person_choices(current_user, account_queries.dependents_of(current_user.id))
+    """Read once a request: a refused hold shows the page again with the same choices."""
+    if "person_choices" not in g:
+        dependents = account_queries.dependents_of(current_user.id)
+        g.person_choices = person_choices(current_user, dependents)
+    return g.person_choices
 
 
 def _open_visit(dependent_id):
@@ -292,10 +296,10 @@ def _inr(paise):
 def _visit_page(
     visit, *, coupon_form=None, wallet_form=None, pay_form=None, status=None, wallet_paise=0
 ):
-    # The coupon, wallet and pay forms and the wallet's balance show only while there is
-    # something to pay for (a paid visit's page reads no balance), what was refunded only
-    # once the visit is paid (an unpaid visit's page reads no refunds).
-    paying = bool(visit.is_open and visit.items)
+    # The coupon, wallet and pay forms and the wallet's balance show only while the visit
+    # awaits payment (a paid visit's page reads no balance), what was refunded only once
+    # it is paid (the page shows refunds only then: an unpaid visit's reads none).
+    paying = visit.awaits_payment
     wallet_text = paise_to_text(wallet_paise) if wallet_paise else ""
     if paying:
         coupon_form = coupon_form or CouponCodeForm(formdata=None)

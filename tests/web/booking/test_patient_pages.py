@@ -566,3 +566,15 @@ def test_real_razorpay_gets_a_form_post_page(app, client, login, world, monkeypa
     assert f'action="{action}"' in html and "data-autosubmit" in html
     assert 'name="order_id" value="order_1"' in html
     assert "js/booking.js" in html and "<script>" not in html
+
+
+def test_a_refused_hold_reads_the_family_once(app, client, login, world):
+    """The book page shown again after a refused hold (a bad slot time) reads the
+    dependents for the person choice once, not once for the check and again for the page."""
+    login(world.patient)
+    data = _hold_form(world, person=f"dependent:{world.child}")
+    data["start"] = "not a time"
+    with counted_queries() as statements:
+        response = client.post("/me/book", data=data)
+    assert response.status_code in (400, 422)
+    assert sum("from dependents" in s.lower() for s in statements) == 1
