@@ -236,6 +236,25 @@ def test_the_home_shows_the_newest_five_unpaid_and_upcoming_visits(app, client, 
     assert re.findall(r"<td>(V\d+)</td>", upcoming) == [number[i] for i in newest if i in paid][:5]
 
 
+def _two_visits(app, world, child_status, lab_slot):
+    """The patient's own visit of two items added latest first, its later one cancelled,
+    and the child's visit of a consultation and a lab test (at ``lab_slot``), in
+    ``child_status``: (own visit id, child's visit id)."""
+    from portal.booking.models import MasterBooking
+    from portal.domain.states import BookingStatus
+
+    own, _ = hold(app, world, start=_slot_number(1, world))
+    hold(app, world, provider=world.doc2, start=_slot_number(0, world), visit_id=own)
+    child, _ = hold(app, world, start=_slot_number(4, world), dependent=world.child)
+    hold(app, world, service=world.lab, provider=world.lab_provider, dependent=world.child,
+         start=_slot_number(lab_slot, world), visit_id=child)  # fmt: skip
+    with app.app_context():
+        db.session.get(MasterBooking, own).items[-1].status = BookingStatus.CANCELLED
+        db.session.get(MasterBooking, child).status = child_status
+        db.session.commit()
+    return own, child
+
+
 def test_the_patients_list_rows_say_what_the_visits_themselves_say(app, world):
     """The patient's list reads its rows as columns (``patient_visits_page``), not as the
     ORM's visits: each row must agree with the visit's own rules: whom it is for, its
@@ -243,17 +262,9 @@ def test_the_patients_list_rows_say_what_the_visits_themselves_say(app, world):
     item does not count), its status; and the status filter keeps only its own."""
     from portal.booking import queries
     from portal.booking.models import MasterBooking
-    from portal.domain.states import BookingStatus, VisitStatus
+    from portal.domain.states import VisitStatus
 
-    own, _ = hold(app, world, start=_slot_number(1, world))
-    hold(app, world, provider=world.doc2, start=_slot_number(0, world), visit_id=own)
-    child, _ = hold(app, world, start=_slot_number(4, world), dependent=world.child)
-    hold(app, world, service=world.lab, provider=world.lab_provider, dependent=world.child,
-         start=_slot_number(5, world), visit_id=child)  # fmt: skip
-    with app.app_context():
-        db.session.get(MasterBooking, own).items[-1].status = BookingStatus.CANCELLED
-        db.session.get(MasterBooking, child).status = VisitStatus.PENDING_PAYMENT
-        db.session.commit()
+    own, child = _two_visits(app, world, VisitStatus.PENDING_PAYMENT, lab_slot=5)
     with app.test_request_context("/"):
         rows = {row.id: row for row in queries.patient_visits_page(world.patient.id).items}
         assert set(rows) == {own, child}
@@ -278,17 +289,9 @@ def test_the_homes_rows_say_what_the_visits_themselves_say(app, world):
     start first, whatever order they were added in) and hold must agree with the visit."""
     from portal.booking import queries
     from portal.booking.models import MasterBooking
-    from portal.domain.states import BookingStatus, VisitStatus
+    from portal.domain.states import VisitStatus
 
-    own, _ = hold(app, world, start=_slot_number(1, world))
-    hold(app, world, provider=world.doc2, start=_slot_number(0, world), visit_id=own)
-    paid, _ = hold(app, world, start=_slot_number(4, world), dependent=world.child)
-    hold(app, world, service=world.lab, provider=world.lab_provider, dependent=world.child,
-         start=_slot_number(3, world), visit_id=paid)  # fmt: skip
-    with app.app_context():
-        db.session.get(MasterBooking, own).items[-1].status = BookingStatus.CANCELLED
-        db.session.get(MasterBooking, paid).status = VisitStatus.CONFIRMED
-        db.session.commit()
+    own, paid = _two_visits(app, world, VisitStatus.CONFIRMED, lab_slot=3)
     with app.test_request_context("/"):
         unpaid, upcoming = queries.open_and_upcoming_visits(world.patient.id)
         assert [row.id for row in unpaid] == [own] and [row.id for row in upcoming] == [paid]
