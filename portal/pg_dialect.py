@@ -113,7 +113,10 @@ def _transaction_from_the_first_write(conn, cursor, statement, parameters, conte
 
 def _read_committed(conn):
     """Whether the connection runs at READ COMMITTED (or READ UNCOMMITTED, which PostgreSQL
-    runs as READ COMMITTED): asked for, else the server's default."""
+    runs as READ COMMITTED): asked for on the connection, else the engine's level
+    (SQLAlchemy reads its "default" from a first connection already set to an engine's
+    ``isolation_level``; ``tests/test_pg_dialect.py`` holds an engine at REPEATABLE READ to
+    it), else the server's default."""
     level = conn.get_execution_options().get("isolation_level")
     level = (level or conn.dialect.default_isolation_level or "").replace("_", " ").upper()
     return level in ("READ COMMITTED", "READ UNCOMMITTED")

@@ -225,3 +225,18 @@ def test_an_engine_in_autocommit_stays_so(pg_app):
             conn.execute(sa.text("VACUUM audit_log"))  # refused inside a transaction
     finally:
         engine.dispose()
+
+
+def test_an_engine_at_a_stricter_level_opens_its_transaction_before_the_first_read(pg_app):
+    # An engine made at REPEATABLE READ (create_engine's isolation_level, not a connection's
+    # execution option): its snapshot is the transaction's, as for a connection asking so.
+    engine = sa.create_engine(
+        pg_app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="REPEATABLE READ"
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(AuditEntry.id).limit(1)).all()
+            assert _status(conn) == TransactionStatus.INTRANS
+            conn.rollback()
+    finally:
+        engine.dispose()
