@@ -3,6 +3,8 @@ one that holds until it ends; a transaction that only read ends with COMMIT, so 
 keeps its prepared statements across requests; one that wrote, or failed, still rolls
 back."""
 
+from contextlib import contextmanager
+
 import pytest
 import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
@@ -214,29 +216,30 @@ def test_reads_in_a_transaction_when_switched_off(pg_app, monkeypatch):
         conn.rollback()
 
 
+@contextmanager
+def _engine(pg_app, isolation_level):
+    """A connection of an engine made at ``isolation_level`` (create_engine's own)."""
+    engine = sa.create_engine(
+        pg_app.config["SQLALCHEMY_DATABASE_URI"], isolation_level=isolation_level
+    )
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def test_an_engine_in_autocommit_stays_so(pg_app):
     # Such an engine (tests/plugin.py, tools/prod_env.py: CREATE DATABASE) reports the
     # server's READ COMMITTED: only its own isolation setting says it is in autocommit.
-    engine = sa.create_engine(
-        pg_app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("VACUUM audit_log"))  # refused inside a transaction
-    finally:
-        engine.dispose()
+    with _engine(pg_app, "AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM audit_log"))  # refused inside a transaction
 
 
 def test_an_engine_at_a_stricter_level_opens_its_transaction_before_the_first_read(pg_app):
-    # An engine made at REPEATABLE READ (create_engine's isolation_level, not a connection's
-    # execution option): its snapshot is the transaction's, as for a connection asking so.
-    engine = sa.create_engine(
-        pg_app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="REPEATABLE READ"
-    )
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.select(AuditEntry.id).limit(1)).all()
-            assert _status(conn) == TransactionStatus.INTRANS
-            conn.rollback()
-    finally:
-        engine.dispose()
+    # An engine made at REPEATABLE READ (not a connection's execution option): its
+    # snapshot is the transaction's, as for a connection asking so.
+    with _engine(pg_app, "REPEATABLE READ") as conn:
+        conn.execute(sa.select(AuditEntry.id).limit(1)).all()
+        assert _status(conn) == TransactionStatus.INTRANS
+        conn.rollback()
