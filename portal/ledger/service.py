@@ -20,6 +20,7 @@ from functools import cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.exc import IntegrityError
 
 from portal.db import savepoint
@@ -191,6 +192,7 @@ def post(
     """
     if not kind:
         raise LedgerError("a transaction needs a kind")
+    _forget_kept()
     normalised = _normalise_lines(lines)
     if idempotency_key is not None:
         existing = _by_key(idempotency_key)
@@ -289,6 +291,46 @@ def balance(account_code: str) -> int:
     kind = describe(account_code)[0]
     raw = raw_balance(account_code)
     return raw if kind in DEBIT_NORMAL else -raw
+
+
+# Balances a request read as columns of another statement (``balance_column``), kept by
+# account code for what its page shows (``shown_balance``). Every posting drops them all,
+# so a page never shows a balance its own request has since changed.
+_KEPT = "ledger_balances"
+
+
+def balance_column(code_column, kind: str):
+    """The normal-side balance (as ``balance``) of the account whose code is
+    ``code_column``, an SQL expression, as a column another statement reads with its own;
+    ``kind`` is that account's kind (its sign)."""
+    raw = (
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == code_column)
+        .scalar_subquery()
+    )
+    return raw if kind in DEBIT_NORMAL else -raw
+
+
+def keep_balance(account_code: str, value) -> None:
+    """A balance this request read with ``balance_column``: ``shown_balance`` returns it."""
+    if has_request_context():
+        g.setdefault(_KEPT, {})[account_code] = int(value or 0)
+
+
+def _forget_kept() -> None:
+    if has_request_context():
+        g.pop(_KEPT, None)
+
+
+def shown_balance(account_code: str) -> int:
+    """``balance(account_code)`` for a page to show: the value this request already read
+    with another statement if it did (``keep_balance``), else read now. Never for a
+    decision: a check that money is there reads ``balance`` (under the posting's lock)."""
+    kept = g.get(_KEPT) if has_request_context() else None
+    if kept and account_code in kept:
+        return kept[account_code]
+    return balance(account_code)
 
 
 def balances(prefix: str) -> dict[str, int]:

@@ -5,7 +5,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.db import db
 from portal.ledger import accounts as chart
-from portal.ledger.service import balance
+from portal.ledger import service as ledger
 from portal.pagination import Order, keyset_page
 from portal.wallet.models import WalletAdjustment
 
@@ -37,4 +37,21 @@ def adjustment(adjustment_id):
 
 
 def wallet_balance(patient_id):
-    return balance(chart.patient_wallet(patient_id))
+    """The patient's wallet balance as a page shows it (``ledger.shown_balance``: the value
+    read with the signed-in user's statement when the page asked for it, else read now)."""
+    return ledger.shown_balance(chart.patient_wallet(patient_id))
+
+
+_WALLET_KIND = chart.describe(chart.patient_wallet(1))[0]
+
+
+def balance_column(user_id_column):
+    """The wallet balance of the patient whose id is ``user_id_column``, as a column another
+    statement reads with its own (portal.web.signed_in reads it with the user)."""
+    code = sa.literal(f"{chart.PATIENT_WALLET}:") + sa.cast(user_id_column, sa.String)
+    return ledger.balance_column(code, _WALLET_KIND)
+
+
+def keep_balance(patient_id, value):
+    """The balance ``balance_column`` read: this request's ``wallet_balance`` returns it."""
+    ledger.keep_balance(chart.patient_wallet(patient_id), value)

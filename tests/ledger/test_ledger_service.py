@@ -21,6 +21,7 @@ from portal.ledger.service import (
     raw_balance,
     reverse,
 )
+from tests.querycount import counted_queries
 
 WALLET = chart.patient_wallet(7)
 PAYABLE = chart.provider_payable(3)
@@ -205,6 +206,34 @@ def test_balances_by_prefix(ctx):
         "provider_payable:4": 100,
     }
     assert balances("provider_payable_") == {}
+
+
+def test_a_balance_read_as_a_column_is_the_balance(ctx):
+    capture()
+    post("wallet_credit", [debit(chart.WALLET_ADJUSTMENTS, 700), credit(WALLET, 700)])
+    db.session.commit()
+    codes = [chart.GATEWAY_CLEARING, chart.UNEARNED_FEES, WALLET, chart.patient_wallet(8)]
+    columns = [service.balance_column(sa.literal(c), chart.describe(c)[0]) for c in codes]
+    read = list(db.session.execute(sa.select(*columns)).one())
+    assert read == [balance(code) for code in codes] == [105_900, 100_000, 700, 0]
+
+
+def test_a_kept_balance_is_shown_until_a_posting(app):
+    with app.test_request_context("/"):
+        post("wallet_credit", [debit(chart.WALLET_ADJUSTMENTS, 700), credit(WALLET, 700)])
+        service.keep_balance(WALLET, 123)  # as if read with another statement
+        with counted_queries() as statements:
+            assert service.shown_balance(WALLET) == 123
+        assert statements == []
+        assert balance(WALLET) == 700  # a decision never reads the kept value
+        assert service.shown_balance(chart.patient_wallet(8)) == 0  # not kept: read
+        post("wallet_credit", [debit(chart.WALLET_ADJUSTMENTS, 300), credit(WALLET, 300)])
+        assert service.shown_balance(WALLET) == 1_000  # the posting dropped it
+        db.session.commit()
+    with app.app_context():  # outside a request nothing is kept
+        service.keep_balance(WALLET, 5)
+        assert service.shown_balance(WALLET) == 1_000
+        db.session.remove()
 
 
 def test_entries_for_reference(ctx):

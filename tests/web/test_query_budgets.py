@@ -17,9 +17,9 @@ from tests.web.booking.helpers import HX, hold, slot
 # all: portal.web.signed_in), then what the page shows.
 BUDGETS = {
     # The unpaid and the upcoming visits in one query, as columns with their item count
-    # and first item's start and zone (booking.queries.open_and_upcoming_visits), + wallet
-    # balance.
-    ("patient", "/me/", False): 3,
+    # and first item's start and zone (booking.queries.open_and_upcoming_visits); the
+    # wallet's balance comes with the user (signed_in.reads_with_user).
+    ("patient", "/me/", False): 2,
     # The free times: kept per process (portal.catalog.calendar), the whole page and its
     # htmx answer alike: only the user read (computed, they add one query: availability,
     # leave and busy intervals; the providers, their clinics and services come from the
@@ -34,12 +34,13 @@ BUDGETS = {
     ("patient", "/me/visits", False): 3,
     ("patient", "/me/visits", True): 3,
     # The visit with what its page shows (booking.queries.VISIT_PAGE: one query, and one
-    # more for the payments' attempts when there are payments: this visit is unpaid);
-    # wallet (an unpaid visit's page shows no refunds: none read).
-    ("patient", "/me/visits/{visit}", False): 3,
+    # more for the payments' attempts when there are payments: this visit is unpaid); the
+    # wallet's balance with the user (an unpaid visit's page shows no refunds: none read).
+    ("patient", "/me/visits/{visit}", False): 2,
     # Where the payment's return lands: the visit loaded as its page loads it (VISIT_PAGE).
     ("patient", "/me/visits/{visit}/confirmation", False): 2,
-    ("patient", "/me/wallet", False): 3,
+    # The history's page; the balance with the user.
+    ("patient", "/me/wallet", False): 2,
     ("patient", "/me/dependents", False): 2,
     ("patient", "/notifications/", False): 3,  # the bell shows the count read with the user
     ("patient", "/notifications/bell", True): 1,

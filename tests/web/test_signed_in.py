@@ -8,8 +8,11 @@ from portal.accounts.models import User
 from portal.catalog import cache as catalog_cache
 from portal.catalog.models import Clinic
 from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import credit, debit, post
 from portal.notify import center
 from portal.policies import store as policy_store
+from portal.wallet import queries as wallet_queries
 from portal.web import signed_in
 from tests.querycount import counted_queries
 
@@ -81,3 +84,39 @@ def test_an_ended_session_keeps_nothing(app, make_user):
         with counted_queries() as statements:
             assert center.unread_count(user.id) == 0
         assert len(statements) == 1  # counted, not taken from the refused load
+
+
+def _credit_wallet(app, user, paise):
+    with app.app_context():
+        post(
+            "wallet_credit",
+            [debit(chart.WALLET_ADJUSTMENTS, paise), credit(chart.patient_wallet(user.id), paise)],
+        )
+        db.session.commit()
+
+
+def test_a_page_that_shows_the_wallet_reads_it_with_the_user(app, make_user):
+    user = make_user("patient")
+    _credit_wallet(app, user, 12_345)
+    for url in ("/me/", "/me/wallet"):
+        with app.test_request_context(url):
+            with counted_queries() as statements:
+                signed_in.load_user(_session_id(user))
+                assert wallet_queries.wallet_balance(user.id) == 12_345
+            assert len(statements) == 1, (url, statements)
+    # A page that does not show it reads it only if asked (one statement more).
+    with app.test_request_context("/me/dependents"):
+        with counted_queries() as statements:
+            signed_in.load_user(_session_id(user))
+            assert wallet_queries.wallet_balance(user.id) == 12_345
+        assert len(statements) == 2, statements
+
+
+def test_a_patients_pages_show_their_own_wallet(app, client, login, make_user):
+    user, other = make_user("patient"), make_user("patient")
+    _credit_wallet(app, user, 12_345)
+    _credit_wallet(app, other, 99_900)
+    login(user)
+    for url in ("/me/", "/me/wallet"):
+        page = client.get(url).get_data(as_text=True)
+        assert "123.45" in page and "999.00" not in page, url

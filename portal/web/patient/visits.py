@@ -34,6 +34,7 @@ from portal.extensions import csrf, db
 from portal.i18n import N_
 from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
+from portal.wallet import queries as wallet_queries
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time, translate
 from portal.web.forms.booking import (
@@ -54,6 +55,7 @@ from portal.web.htmx import htmx_block, render, render_form, render_in_place
 from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404, owned_or_404
+from portal.web.signed_in import WALLET_BALANCE, reads_with_user
 
 VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
@@ -324,13 +326,14 @@ def _visit_page(
         coupon_form=coupon_form,
         wallet_form=wallet_form,
         pay_form=pay_form,
-        wallet_balance=booking_prices.wallet_balance(visit.patient_id) if paying else 0,
+        wallet_balance=wallet_queries.wallet_balance(visit.patient_id) if paying else 0,
         wallet_paise=wallet_paise,
         steps=plain_steps(timeline(visit)),
     )
 
 
 @bp.get("/visits/<int:visit_id>")
+@reads_with_user(WALLET_BALANCE)
 def visit(visit_id):
     """An unpaid visit: items, coupon, wallet, pay. A paid one: statuses and timeline.
     ``?wallet=250`` previews the wallet applied (the "Apply wallet" form)."""

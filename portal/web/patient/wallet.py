@@ -3,12 +3,13 @@ their wallet account (refunds, adjustments, money used at checkout)."""
 
 from flask_login import current_user
 
-from portal.booking import prices as booking_prices
 from portal.i18n import N_
 from portal.ledger import queries
+from portal.wallet import queries as wallet_queries
 from portal.web.htmx import render
 from portal.web.paging import page_args
 from portal.web.patient import bp
+from portal.web.signed_in import WALLET_BALANCE, reads_with_user
 
 # What each ledger transaction kind is called on the patient's wallet page.
 LABELS = {
@@ -42,10 +43,11 @@ def public_note(line):
 
 
 @bp.get("/wallet")
+@reads_with_user(WALLET_BALANCE)
 def wallet():
     return render(
         "patient/wallet/index.html",
-        balance=booking_prices.wallet_balance(current_user.id),
+        balance=wallet_queries.wallet_balance(current_user.id),
         history=queries.wallet_history_page(current_user.id, **page_args(30)),
         label=label,
         public_note=public_note,
