@@ -387,9 +387,9 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
 def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
     app, client, login, world, gateway
 ):
-    """An unpaid visit's page offers the wallet (its balance read) and shows no refunds
-    (none read); a paid one shows what was paid and refunded (refunds read) and offers no
-    wallet (no balance read)."""
+    """An unpaid visit's page offers the wallet (its balance read with the user, no
+    statement of its own) and shows no refunds (none read); a paid one shows what was paid
+    and refunded (refunds read) and offers no wallet (no balance read on its own)."""
     visit_id, _ = hold(app, world)
     credit_wallet(app, world.patient.id, 10_000)
     login(world.patient)
@@ -398,15 +398,17 @@ def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
         client.get(f"/me/visits/{visit_id}")  # warm
         with counted_queries() as statements:
             page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-        return page, " ".join(statements).lower()
+        user, *own = (statement.lower() for statement in statements)
+        return page, user, " ".join(own)
 
-    page, unpaid = page_statements()
+    page, user, unpaid = page_statements()
     assert "wallet-balance" in page and "₹100" in page and "amount-paid" not in page
-    assert "ledger" in unpaid and "refunds" not in unpaid
+    assert "from users" in user and "ledger_accounts.code" in user
+    assert "ledger" not in unpaid and "refunds" not in unpaid
     response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
     returned = urlsplit(pay_on_sandbox(client, response.location))
     client.get(returned.path, query_string=returned.query)
-    page, paid = page_statements()
+    page, _, paid = page_statements()
     assert "amount-paid" in page and "wallet-balance" not in page
     assert "refunds" in paid and "ledger" not in paid
 
