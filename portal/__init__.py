@@ -63,6 +63,9 @@ def create_app(test_config=None):
         template_folder=os.path.join(root, "templates"),
         static_folder=os.path.join(root, "static"),
     )
+    from portal import templating
+
+    app.jinja_environment = templating.Environment  # before anything reads app.jinja_env
     app.config.from_mapping(config_module.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
@@ -102,7 +105,7 @@ def create_app(test_config=None):
         # remember-me cookie, which holds the same id).
         return signed_in.load_user(session_id)
 
-    from portal import logs, templating
+    from portal import logs
     from portal.web import assets, errors, register_blueprints
     from portal.web.forms import html as form_html
     from portal.web.security import set_security_headers

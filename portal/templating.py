@@ -9,6 +9,7 @@ from threading import Lock
 
 from flask import current_app, request
 from flask.globals import _cv_app  # where Flask-WTF keeps the request's token
+from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_translations
 from flask_wtf.csrf import generate_csrf
 from jinja2 import nodes, pass_context, pass_eval_context
@@ -153,6 +154,19 @@ class FragmentCache(Extension):
             if len(kept) > self.MAX_FRAGMENTS:
                 kept.popitem(last=False)
         return piece
+
+
+class Environment(FlaskEnvironment):
+    """Flask's Jinja environment, each template's globals one dict.
+
+    Jinja gives a template its globals as a ``ChainMap`` over the environment's, walked
+    name by name on every render (copied into the context, its keys listed) and on every
+    ``{% from … import %}`` (the names compared with the imported template's); a dict does
+    the same in C. The environment's globals are all set while the app is made, before
+    any template loads (Jinja asks for that with either map)."""
+
+    def make_globals(self, d):
+        return {**self.globals, **(d or {})}
 
 
 def init_app(app):
