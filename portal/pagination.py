@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from threading import Lock
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,6 +178,38 @@ def _ordered(query, orders, forward):
     )
 
 
+# Page statements of queries built once (``keyset_page(…, params=…)``), by the query, the
+# orders, the direction and the options (each held, so an id is not reused meanwhile).
+_BUILT = OrderedDict()
+_BUILT_MAX = 256
+_built_lock = Lock()
+
+
+def _page_statement(query, orders, direction, options):
+    """The page statement of a query built once, itself built once: the cursor's values
+    and the limit as bind parameters (``_cursor_<i>``, ``_page_limit``). Building it and
+    its cache key for every request cost about as much CPU as running it."""
+    key = (id(query), id(orders), direction, id(options))
+    with _built_lock:
+        entry = _BUILT.get(key)
+        if entry is not None and entry[0] is query and entry[1] is orders and entry[2] is options:
+            _BUILT.move_to_end(key)
+            return entry[3]
+    statement = query
+    if direction is not None:
+        values = [sa.bindparam(f"_cursor_{i}", type_=o.column.type) for i, o in enumerate(orders)]
+        statement = statement.where(_beyond(orders, values, direction))
+    statement = _ordered(statement, orders, direction is not False)
+    statement = statement.limit(sa.bindparam("_page_limit", type_=sa.Integer))
+    if options:
+        statement = statement.options(*options)
+    with _built_lock:
+        _BUILT[key] = (query, orders, options, statement)
+        while len(_BUILT) > _BUILT_MAX:
+            _BUILT.popitem(last=False)
+    return statement
+
+
 def keyset_page(
     query,
     orders: Sequence[Order],
@@ -186,26 +220,37 @@ def keyset_page(
     scalars=True,
     count=False,
     options=(),
+    params=None,
 ):
     """One page of ``query`` (a ``select()`` without ``order_by``) in ``orders``' order.
 
     ``after`` / ``before``: cursors from a previous page (``after`` wins when both are
     given). ``scalars``: the query selects one entity. ``count``: also count every row the
     query matches (``Page.total``). ``options``: loader options (eager loading) for the rows.
+    ``params``: the values of ``query``'s bind parameters, for a query built once (a
+    module's ``@cache``); its page statements are then built once too.
     """
     per_page = per_page_from(per_page)
     after_values = decode_cursor(after, orders)
     before_values = None if after_values else decode_cursor(before, orders)
     forward = before_values is None
-    page_query = query
-    if after_values:
-        page_query = page_query.where(_beyond(orders, after_values, True))
-    elif before_values:
-        page_query = page_query.where(_beyond(orders, before_values, False))
-    page_query = _ordered(page_query, orders, forward).limit(per_page + 1)
-    if options:
-        page_query = page_query.options(*options)
-    result = db.session.execute(page_query)
+    if params is not None:
+        values = after_values or before_values or ()
+        direction = True if after_values else False if before_values else None
+        page_query = _page_statement(query, orders, direction, options)
+        bound = {**params, "_page_limit": per_page + 1}
+        bound.update((f"_cursor_{i}", value) for i, value in enumerate(values))
+        result = db.session.execute(page_query, bound)
+    else:
+        page_query = query
+        if after_values:
+            page_query = page_query.where(_beyond(orders, after_values, True))
+        elif before_values:
+            page_query = page_query.where(_beyond(orders, before_values, False))
+        page_query = _ordered(page_query, orders, forward).limit(per_page + 1)
+        if options:
+            page_query = page_query.options(*options)
+        result = db.session.execute(page_query)
     rows = list(result.scalars().unique().all() if scalars else result.all())
     more = len(rows) > per_page
     rows = rows[:per_page]

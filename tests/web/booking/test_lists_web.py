@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from portal.booking.queries import VISIT_ORDER
 from portal.domain.rates import format_inr
 from portal.extensions import db
 from portal.pagination import MAX_PER_PAGE, encode_cursor
@@ -109,6 +110,41 @@ def test_admin_visits_pages_by_cursor_without_gaps_or_repeats(app, client, login
     _holds(app, world, 1, first=45)
     again = client.get(urls[2], headers=hx("results")).get_data(as_text=True)
     assert _visit_ids(again) == seen[40:]
+
+
+def test_a_patients_visits_page_forward_and_back_by_cursor(app, client, login, world):
+    """The patient's list runs page statements built once (``keyset_page(…, params=…)``:
+    the cursor's values and the size bound, one statement a direction): every visit once,
+    newest first, "previous" the page before, the status filter and a bad cursor kept."""
+    from portal.pagination import _BUILT
+
+    _holds(app, world, 45)
+    with app.app_context():
+        db.session.execute(
+            sa.text("UPDATE visits SET status = 'CANCELLED' WHERE id % 3 = 0")
+        )  # another status for the filter to leave out
+        db.session.commit()
+    login(world.patient)
+    for base, expected in (("/me/visits", 45), ("/me/visits?status=DRAFT", 30)):
+        seen, urls, url = [], [], base
+        while url:
+            urls.append(url)
+            html = client.get(url).get_data(as_text=True)
+            seen += _visit_ids(html)
+            found = NEXT.search(html)
+            url = _unescape(found.group(1)) if found else None
+        assert len(urls) == -(-expected // 20) and len(seen) == len(set(seen)) == expected
+        assert seen == sorted(seen, reverse=True)
+        if base.endswith("DRAFT"):
+            assert not any(visit_id % 3 == 0 for visit_id in seen)
+        last = client.get(urls[-1]).get_data(as_text=True)
+        back = client.get(_unescape(PREV.search(last).group(1))).get_data(as_text=True)
+        assert _visit_ids(back) == seen[(len(urls) - 2) * 20 : (len(urls) - 1) * 20]
+        joiner = "&" if "?" in base else "?"
+        bad = client.get(f"{base}{joiner}after={encode_cursor(['x', 1])}")
+        assert _visit_ids(bad.get_data(as_text=True)) == seen[:20]
+    built = [entry for entry in _BUILT.values() if entry[1] is VISIT_ORDER]
+    assert len(built) == 6  # first page, after, before; with and without the filter
 
 
 def test_filters_travel_with_the_cursor(app, client, login, world):
