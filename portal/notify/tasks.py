@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from portal import jobs
+from portal.booking import queries as booking_queries
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_LATE_PAYMENT,
@@ -49,7 +50,7 @@ def _describe(item):
 def on_booking_confirmed(visit_id):
     """A visit was paid: reminders for each confirmed item, the patient's notice and mail
     with the calendar file, each provider's notice, the NEW_BOOKING alert."""
-    visit = db.session.get(MasterBooking, visit_id)
+    visit = booking_queries.visit_for_notice(visit_id)
     if visit is None:
         return None
     items = [i for i in visit.items if i.status == BookingStatus.CONFIRMED]

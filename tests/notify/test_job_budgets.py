@@ -17,12 +17,13 @@ from portal.notify.reminders import schedule_reminders
 from tests.notify.factories import NOW, make_booking
 from tests.querycount import counted_queries
 
-# The visit, its booking (with its providers, service, clinic and hours), the policy stamp;
+# The visit with its items, their providers, services and clinics in one statement
+# (booking.queries.visit_for_notice; lazy loads took six), the policy stamp;
 # the reminders read and written (one INSERT for all six); per person told: their user
 # row, the notice (one INSERT … RETURNING), its in-app delivery, and for the patient and
 # the provider the mail and its delivery and outbox rows; the admins read once with their
 # rows (the NEW_BOOKING alert is in-app only).
-CONFIRMED_BUDGET = 27
+CONFIRMED_BUDGET = 22
 # The message with its delivery (one statement), both marked sent.
 SEND_MAIL_BUDGET = 3
 
