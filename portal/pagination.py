@@ -144,6 +144,8 @@ def _typed(value, expected):
             return _BAD
         if parsed is _BAD or (expected is not None and not isinstance(parsed, expected)):
             return _BAD
+        if isinstance(parsed, datetime) and parsed.tzinfo is None:
+            return _BAD  # every stored time is aware (portal.db.UTCDateTime refuses naive)
         return parsed
     if isinstance(value, bool) or value is None:
         return _BAD  # sort columns are never NULL; booleans are not sort keys here
@@ -269,7 +271,8 @@ def keyset_page(
     total = None
     if count:
         total = db.session.scalar(
-            sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+            sa.select(sa.func.count()).select_from(query.order_by(None).subquery()),
+            params or {},
         )
     return Page(
         items=rows, per_page=per_page, next_cursor=next_cursor, prev_cursor=prev_cursor, total=total

@@ -85,9 +85,14 @@ VISIT_PAGE = (
 
 
 # What a visit's notices say (notify.tasks): who it is for, its items with their service,
-# clinic (not its hours) and providers; VISIT_PAGE without the payments. One query where
+# clinic (not its hours) and providers: VISIT_PAGE without the payments. One query where
 # lazy loads took six (the items, their providers, services, clinics, clinics' hours).
-VISIT_NOTICE = VISIT_PAGE[:4]
+VISIT_NOTICE = (
+    joinedload(MasterBooking.dependent),
+    _PAGE_ITEMS.joinedload(IndividualBooking.service),
+    _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
+    _PAGE_ITEMS.joinedload(IndividualBooking.providers),
+)
 
 
 @cache

@@ -3,7 +3,7 @@ the admin visits list loading its rows in a constant number of queries."""
 
 import re
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -147,6 +147,23 @@ def test_a_patients_visits_page_forward_and_back_by_cursor(app, client, login, w
     assert len(built) == 6  # first page, after, before; with and without the filter
 
 
+def test_a_page_of_a_query_built_once_counts_with_its_parameters(app, world):
+    from portal.booking.queries import _patient_visits
+    from portal.pagination import keyset_page
+
+    _holds(app, world, 3)
+    with app.app_context():
+        page = keyset_page(
+            _patient_visits(False),
+            VISIT_ORDER,
+            per_page=2,
+            scalars=False,
+            count=True,
+            params={"patient_id": world.patient.id},
+        )
+        assert len(page.items) == 2 and page.total == 3 and page.next_cursor
+
+
 def test_filters_travel_with_the_cursor(app, client, login, world):
     _holds(app, world, 25)
     login(world.admin)
@@ -166,6 +183,7 @@ def test_filters_travel_with_the_cursor(app, client, login, world):
         encode_cursor([10**30, 1]),
         "A" * 600,
         encode_cursor(["2026-01-01", "\x00"]),
+        encode_cursor([datetime(2026, 1, 1), 1]),  # a time with no zone: none is stored so
     ],
 )
 def test_a_bad_cursor_shows_the_first_page(app, client, login, world, cursor):
