@@ -2,6 +2,7 @@
 payable statement with their running balance, a keyset page at a time."""
 
 from dataclasses import dataclass, replace
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -28,12 +29,15 @@ class WalletLine:
     reference_id: str | None = None
 
 
-def _wallet_entries(code):
+@cache
+def _account_entries():
+    """Built once, the account's code bound (``keyset_page(params=…)``: its page
+    statements are then built once too)."""
     return (
         sa.select(LedgerEntry, LedgerTransaction)
         .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code == code)
+        .where(LedgerAccount.code == sa.bindparam("code"))
     )
 
 
@@ -50,12 +54,13 @@ def account_history_page(code, *, after=None, before=None, per_page=30):
     first, each with the account's balance after it (``WalletLine``s): the page and one
     sum, whatever the page's depth."""
     page = keyset_page(
-        _wallet_entries(code),
+        _account_entries(),
         HISTORY_ORDER,
         after=after,
         before=before,
         per_page=per_page,
         scalars=False,
+        params={"code": code},
     )
     if not page.items:
         return page

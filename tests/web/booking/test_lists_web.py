@@ -226,6 +226,13 @@ def test_patient_visits_and_wallet_page_by_cursor(app, client, login, world):
     assert oldest[-2] == ("+" + format_inr(101), format_inr(201))
     newest = _history(html)
     assert newest[0] == ("+" + format_inr(134), format_inr(sum(100 + n for n in range(35))))
+    # "Newer" from the older page: the newest page again, by a statement built once.
+    newer = client.get(_unescape(PREV.search(older).group(1))).get_data(as_text=True)
+    assert _history(newer) == newest
+    from portal.ledger.queries import HISTORY_ORDER
+    from portal.pagination import _BUILT
+
+    assert sum(entry[1] is HISTORY_ORDER for entry in _BUILT.values()) >= 3
 
 
 def _history(html):
