@@ -299,6 +299,12 @@ def balance(account_code: str) -> int:
 _KEPT = "ledger_balances"
 
 
+def owned_code(prefix: str, owner_id_column):
+    """The code of an owner's account (``accounts.patient_wallet`` and the like:
+    ``<prefix>:<owner id>``) as an SQL expression of a column holding the owner's id."""
+    return sa.literal(f"{prefix}:") + sa.cast(owner_id_column, sa.String)
+
+
 def balance_column(code_column, kind: str):
     """The normal-side balance (as ``balance``) of the account whose code is
     ``code_column``, an SQL expression, as a column another statement reads with its own;

@@ -36,22 +36,22 @@ def adjustment(adjustment_id):
     )
 
 
-def wallet_balance(patient_id):
-    """The patient's wallet balance as a page shows it (``ledger.shown_balance``: the value
-    read with the signed-in user's statement when the page asked for it, else read now)."""
+def shown_balance(patient_id):
+    """The patient's wallet balance for a page to show (``ledger.shown_balance``: the value
+    read with the signed-in user's statement when the page asked for it, else read now).
+    A decision (is the money there?) reads ``booking.prices.wallet_balance`` instead."""
     return ledger.shown_balance(chart.patient_wallet(patient_id))
-
-
-_WALLET_KIND = chart.describe(chart.patient_wallet(1))[0]
 
 
 def balance_column(user_id_column):
     """The wallet balance of the patient whose id is ``user_id_column``, as a column another
     statement reads with its own (portal.web.signed_in reads it with the user)."""
-    code = sa.literal(f"{chart.PATIENT_WALLET}:") + sa.cast(user_id_column, sa.String)
-    return ledger.balance_column(code, _WALLET_KIND)
+    return ledger.balance_column(
+        ledger.owned_code(chart.PATIENT_WALLET, user_id_column),
+        chart.PREFIXES[chart.PATIENT_WALLET][0],
+    )
 
 
 def keep_balance(patient_id, value):
-    """The balance ``balance_column`` read: this request's ``wallet_balance`` returns it."""
+    """The balance ``balance_column`` read: this request's ``shown_balance`` returns it."""
     ledger.keep_balance(chart.patient_wallet(patient_id), value)

@@ -29,7 +29,7 @@ WALLET_BALANCE = (wallet_queries.balance_column(User.id), wallet_queries.keep_ba
 def reads_with_user(*reads):
     """Mark a view whose page shows these reads of the signed-in user (``WALLET_BALANCE``
     …): they come with the user's statement, and the page's own reads of them find them
-    kept. Put it under the route decorator."""
+    kept. It marks the view function itself (routing finds it by the request's endpoint)."""
 
     def mark(view):
         view.reads_with_user = reads

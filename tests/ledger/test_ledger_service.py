@@ -218,6 +218,16 @@ def test_a_balance_read_as_a_column_is_the_balance(ctx):
     assert read == [balance(code) for code in codes] == [105_900, 100_000, 700, 0]
 
 
+def test_an_owners_code_spelled_in_sql_is_the_charts(ctx):
+    for prefix, code_of in (
+        (chart.PATIENT_WALLET, chart.patient_wallet),
+        (chart.PROVIDER_PAYABLE, chart.provider_payable),
+    ):
+        for owner in (1, 7, 12_345):
+            spelled = sa.select(service.owned_code(prefix, sa.literal(owner, sa.Integer)))
+            assert db.session.scalar(spelled) == code_of(owner)
+
+
 def test_a_kept_balance_is_shown_until_a_posting(app):
     with app.test_request_context("/"):
         post("wallet_credit", [debit(chart.WALLET_ADJUSTMENTS, 700), credit(WALLET, 700)])

@@ -102,13 +102,13 @@ def test_a_page_that_shows_the_wallet_reads_it_with_the_user(app, make_user):
         with app.test_request_context(url):
             with counted_queries() as statements:
                 signed_in.load_user(_session_id(user))
-                assert wallet_queries.wallet_balance(user.id) == 12_345
+                assert wallet_queries.shown_balance(user.id) == 12_345
             assert len(statements) == 1, (url, statements)
     # A page that does not show it reads it only if asked (one statement more).
     with app.test_request_context("/me/dependents"):
         with counted_queries() as statements:
             signed_in.load_user(_session_id(user))
-            assert wallet_queries.wallet_balance(user.id) == 12_345
+            assert wallet_queries.shown_balance(user.id) == 12_345
         assert len(statements) == 2, statements
 
 

@@ -28,7 +28,7 @@ def _wallet_page(patient, form, status=200):
         "admin/wallet/wallet.html",
         status=status,
         patient=patient,
-        balance=queries.wallet_balance(patient.id),
+        balance=queries.shown_balance(patient.id),
         rows=queries.adjustments_page(patient_id=patient.id, **page_args(20)),
         form=form,
     )

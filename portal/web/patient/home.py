@@ -15,5 +15,5 @@ def home():
         "patient/home.html",
         unpaid=unpaid,
         upcoming=upcoming,
-        wallet=wallet_queries.wallet_balance(current_user.id),
+        wallet=wallet_queries.shown_balance(current_user.id),
     )

@@ -326,7 +326,7 @@ def _visit_page(
         coupon_form=coupon_form,
         wallet_form=wallet_form,
         pay_form=pay_form,
-        wallet_balance=wallet_queries.wallet_balance(visit.patient_id) if paying else 0,
+        wallet_balance=wallet_queries.shown_balance(visit.patient_id) if paying else 0,
         wallet_paise=wallet_paise,
         steps=plain_steps(timeline(visit)),
     )

@@ -47,7 +47,7 @@ def public_note(line):
 def wallet():
     return render(
         "patient/wallet/index.html",
-        balance=wallet_queries.wallet_balance(current_user.id),
+        balance=wallet_queries.shown_balance(current_user.id),
         history=queries.wallet_history_page(current_user.id, **page_args(30)),
         label=label,
         public_note=public_note,
