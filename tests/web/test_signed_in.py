@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.catalog import cache as catalog_cache
 from portal.catalog.models import Clinic
+from portal.domain.rates import format_inr
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
@@ -115,8 +116,10 @@ def test_a_page_that_shows_the_wallet_reads_it_with_the_user(app, make_user):
 def test_a_patients_pages_show_their_own_wallet(app, client, login, make_user):
     user, other = make_user("patient"), make_user("patient")
     _credit_wallet(app, user, 12_345)
-    _credit_wallet(app, other, 99_900)
+    _credit_wallet(app, other, 99_987)
     login(user)
     for url in ("/me/", "/me/wallet"):
         page = client.get(url).get_data(as_text=True)
-        assert "123.45" in page and "999.00" not in page, url
+        assert format_inr(12_345) in page and format_inr(99_987) not in page, url
+    login(other)
+    assert format_inr(99_987) in client.get("/me/wallet").get_data(as_text=True)
