@@ -26,13 +26,16 @@ def test_totals_are_read_in_the_order_the_dumps_were_written(tmp_path):
 
 
 def test_the_flow_prints_each_steps_median_and_a_bookings_three_writing_steps(capsys):
-    steps = ("hold", "refused", "pay", "return")
+    steps = ("hold", "refused", "pay", "return", "webhooks")
     ran = [{"page": "bare", "queries": 1}] + [
-        {"page": step, "queries": q} for _ in range(3) for step, q in zip(steps, (16, 2, 11, 22))
+        {"page": step, "queries": q}
+        for _ in range(3)
+        for step, q in zip(steps, (16, 2, 11, 22, 6), strict=True)
     ]
     # millions per booking: skewed, so that a mean or the last value would differ
     per_step = {"hold": (30, 31, 38), "refused": (10, 10, 10), "pay": (29, 20, 23)}
     per_step["return"] = (40, 40, 40)
+    per_step["webhooks"] = (12, 14, 13)
     totals = [4_000_000] + [per_step[step][k] * 1_000_000 for k in range(3) for step in steps]
     args = type("Args", (), {"flow": 3})()
     bench_instructions._print_flow({"url": "postgresql+psycopg://x/y"}, args, ran, totals, 4e6)
@@ -41,7 +44,9 @@ def test_the_flow_prints_each_steps_median_and_a_bookings_three_writing_steps(ca
     assert rows[2] == ["refused", "2", "10.00", "2.50"]
     assert rows[3] == ["pay", "11", "23.00", "5.75"]  # not the first (29) nor the mean
     assert rows[4] == ["return", "22", "40.00", "10.00"]
-    assert rows[5] == ["hold", "+", "pay", "+", "return", "94.00", "23.50"]  # not refused
+    assert rows[5] == ["webhooks", "6", "13.00", "3.25"]
+    # neither the refused hold nor the webhooks
+    assert rows[6] == ["hold", "+", "pay", "+", "return", "94.00", "23.50"]
 
 
 def test_the_sandbox_runs_inside_starmap_only_within_a_counted_call(monkeypatch):

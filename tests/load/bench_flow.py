@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-STEPS = ("hold", "refused", "pay", "return")
+STEPS = ("hold", "refused", "pay", "return", "webhooks")
+WRITING = ("hold", "pay", "return")  # a booking's own requests (not the rival's, not the gateway's)
 # The book form is boosted (hx-boost on the body): a browser posts it with these.
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 
@@ -114,14 +115,15 @@ def _measure(app, sandbox, call, where=False):
     return response, list(statements), cpu - sandbox_cpu, sandbox_cpu
 
 
-def book_once(app, client, sandbox, form, where=False, rival=None, measure=_measure):
+def book_once(app, client, sandbox, form, where=False, rival=None, measure=_measure, hooks=None):
     """Hold, pay and return for one slot through ``client`` (signed in); returns
     {step: (statements, CPU s without the sandbox, sandbox CPU s)}. ``form``: the book
     form's fields (provider, service, clinic, start; person, visit, referral);
     ``sandbox``: a :class:`SandboxClock`, or None (its CPU is then not told apart);
     ``rival``: another patient's signed-in client, refused the same time after the hold;
     ``measure``: runs each step's request (``_measure``'s signature; bench_instructions
-    counts instead)."""
+    counts instead); ``hooks``: a client with no session, through which the portal then
+    receives the payment's three webhooks (the step "webhooks", all three together)."""
     out = {}
     answer, *out["hold"] = measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
     assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
@@ -143,7 +145,41 @@ def book_once(app, client, sandbox, form, where=False, rival=None, measure=_meas
         answer.status_code,
         answer.location,
     )
+    if hooks is not None:
+        signed = signed_webhooks(app)
+        answers, *out["webhooks"] = measure(
+            app,
+            sandbox,
+            lambda: [hooks.post(path, **kw).status_code for path, kw in signed],
+            where,
+        )
+        assert answers and answers == [200] * len(answers), answers
     return out
+
+
+def signed_webhooks(app):
+    """The webhooks the sandbox has for the portal (a paid checkout's payment.authorized,
+    payment.captured and order.paid), taken from it and signed as it signs them: [(path,
+    request arguments)] for a test client with no session. Their jobs run later, on the
+    worker: only the receipt is the web tier's."""
+    from portal.gateway.webhooks import sign_body
+
+    webhooks = app.extensions["razorpay_sandbox"].webhooks
+    pending, webhooks.pending = webhooks.pending, []
+    return [
+        (
+            urlsplit(d.url).path,
+            {
+                "data": d.body,
+                "headers": {
+                    "Content-Type": "application/json",
+                    "X-Razorpay-Signature": sign_body(d.body, d.secret),
+                    "X-Razorpay-Event-Id": d.event_id,
+                },
+            },
+        )
+        for d in pending
+    ]
 
 
 def pay_on_sandbox(client, checkout_url):
@@ -257,6 +293,7 @@ def main(argv=None):
     world = seed(app)
     client = sign_in(app, world.patient)
     rival = rival_client(app)
+    hooks = app.test_client()  # the gateway: no session
     sandbox = SandboxClock(app)
     plan = slots(world, args.warm + args.bookings)
     figures = {step: [] for step in STEPS}
@@ -268,10 +305,12 @@ def main(argv=None):
             form = form_for(world, provider, start)
             if args.profile and k >= args.warm:
                 profiler = profiler or _profiler()
-                out = _book_profiled(app, client, rival, sandbox, form, args.profile, profiler)
+                out = _book_profiled(
+                    app, client, rival, hooks, sandbox, form, args.profile, profiler
+                )
             else:
                 where = args.statements and k == len(plan) - 1  # slow: the last one only
-                out = book_once(app, client, sandbox, form, where, rival)
+                out = book_once(app, client, sandbox, form, where, rival, hooks=hooks)
             if k < args.warm:
                 continue
             for step, (statements, cpu, sandbox_cpu) in out.items():
@@ -290,14 +329,14 @@ def main(argv=None):
     for step in STEPS:
         cpu = [c for c, _ in figures[step]]
         sandbox_cpu = [s for _, s in figures[step]]
-        if step != "refused":  # the total is one booking's: hold, pay, return
+        if step in WRITING:  # the total is one booking's: hold, pay, return
             total += statistics.median(cpu)
         print(
             f"{step:<8}{'/'.join(str(c) for c in sorted(counts[step])):>11}"
             f"{statistics.median(cpu) * 1000:>12.2f}{pct(cpu, 95) * 1000:>12.2f}"
             f"{statistics.median(sandbox_cpu) * 1000:>13.2f}"
         )
-    booking = sum(min(c) for step, c in counts.items() if step != "refused")
+    booking = sum(min(c) for step, c in counts.items() if step in WRITING)
     print(f"{'total':<8}{booking:>11}{total * 1000:>12.2f}  (hold, pay, return)")
     if args.statements:
         for step in STEPS:
@@ -313,9 +352,9 @@ def _profiler():
     return Profiler(interval=0.0002)
 
 
-def _book_profiled(app, client, rival, sandbox, form, step, profiler):
+def _book_profiled(app, client, rival, hooks, sandbox, form, step, profiler):
     """One booking with only ``step``'s request under the profiler."""
-    profiled = rival if step == "refused" else client
+    profiled = {"refused": rival, "webhooks": hooks}.get(step, client)
     original = profiled.open
 
     def open_(*a, **kw):
@@ -324,6 +363,7 @@ def _book_profiled(app, client, rival, sandbox, form, step, profiler):
         is_step = {
             "hold": method == "POST" and path == "/me/book",
             "refused": True,
+            "webhooks": True,
             "pay": method == "POST" and str(path).endswith("/pay"),
             "return": str(path).endswith("/paid"),
         }[step]
@@ -334,7 +374,7 @@ def _book_profiled(app, client, rival, sandbox, form, step, profiler):
 
     profiled.open = open_
     try:
-        return book_once(app, client, sandbox, form, rival=rival)
+        return book_once(app, client, sandbox, form, rival=rival, hooks=hooks)
     finally:
         profiled.open = original
 

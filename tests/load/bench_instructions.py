@@ -146,6 +146,7 @@ def _count_flow(app, world, args):
     sandbox.wsgi_app = _not_counted(sandbox.wsgi_app)
     patient = bench_pages.sign_in(app, _Who(world["users"]["patient"]))
     rival = bench_pages.sign_in(app, _Who(world["users"]["rival"]))
+    hooks = app.test_client()  # the gateway's webhooks: no session
     gc.collect()
     gc.freeze()
     ran = [_count_bare(patient, args.repeat)]
@@ -160,10 +161,12 @@ def _count_flow(app, world, args):
         for k, (provider, start) in enumerate(plan):
             form = bench_flow.form_for(shape, provider, start)
             if k < FLOW_WARM:
-                out = bench_flow.book_once(app, patient, None, form, rival=rival)
+                out = bench_flow.book_once(app, patient, None, form, rival=rival, hooks=hooks)
                 statements = {step: len(row[0]) for step, row in out.items()}
             else:
-                bench_flow.book_once(app, patient, None, form, rival=rival, measure=counted)
+                bench_flow.book_once(
+                    app, patient, None, form, rival=rival, measure=counted, hooks=hooks
+                )
     for _ in range(args.flow):
         ran += [
             {"role": "patient", "page": step, "status": None, "queries": statements[step]}
@@ -216,6 +219,11 @@ def main(argv=None):
         metavar="N",
         help="count N bookings' writing steps (hold, refused, pay, return), not pages",
     )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the profiles (callgrind.out.N, one a page or step) and print their folder",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -253,7 +261,10 @@ def main(argv=None):
     totals = _totals(folder)
     if len(totals) != len(ran):
         sys.exit(f"{len(ran)} pages ran but {len(totals)} profiles were written in {folder}")
-    shutil.rmtree(folder)
+    if args.keep:
+        print(f"profiles kept in {folder} (read them with callgrind_annotate)")
+    else:
+        shutil.rmtree(folder)
     bare = totals[0] / args.repeat
     if args.flow:
         return _print_flow(spec, args, ran, totals, bare)
@@ -305,13 +316,14 @@ def _flow_world(args):
 
 
 def _print_flow(spec, args, ran, totals, bare):
-    """Each step's median count over the bookings, and one booking's three writing steps."""
+    """Each step's median count over the bookings, and one booking's three writing steps
+    (not the rival's refused hold, nor the gateway's webhooks)."""
     from tests.load import bench_flow
 
-    steps = {step: [] for step in bench_flow.STEPS}
+    steps = {}  # the steps that ran, in their order
     queries = {}
     for row, total in zip(ran[1:], totals[1:], strict=True):
-        steps[row["page"]].append(total)
+        steps.setdefault(row["page"], []).append(total)
         queries[row["page"]] = row["queries"]
     print(
         f"{spec['url'].split(':')[0]}; {args.flow} bookings; instructions of the web process "
@@ -322,7 +334,7 @@ def _print_flow(spec, args, ran, totals, bare):
     booking = 0
     for step, counts in steps.items():
         median = statistics.median(counts)
-        booking += median if step != "refused" else 0
+        booking += median if step in bench_flow.WRITING else 0
         print(f"{step:<30}{queries[step]:>9}{median / 1e6:>10.2f}{median / bare:>8.2f}")
     print(f"{'hold + pay + return':<30}{'':>9}{booking / 1e6:>10.2f}{booking / bare:>8.2f}")
 
