@@ -128,15 +128,22 @@ def put_back(loaded):
             set_committed_value(obj, key, value)
 
 
+def insert_for(dialect_name):
+    """The dialect's ``insert`` (PostgreSQL's or SQLite's: both have ``ON CONFLICT``), for a
+    statement built once per dialect."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def on_conflict_ignore(target, values, index_elements):
     """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` for PostgreSQL and SQLite, after
     a flush (the session's pending rows first): ``values`` is one row (a dict) or several (a
     list of dicts), ``target`` a table or a mapped class. Add ``.returning(…)`` to learn
     which rows went in."""
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = insert_for(db.engine.dialect.name)
     db.session.flush()
     return insert(target).values(values).on_conflict_do_nothing(index_elements=index_elements)
 

@@ -14,11 +14,12 @@ must tolerate events out of order: compare states, never assume a sequence."""
 
 import traceback
 from collections import defaultdict
+from functools import cache
 
 import sqlalchemy as sa
 
 from portal import events
-from portal.db import insert_ignore, unit_of_work, utcnow
+from portal.db import insert_for, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.gateway.webhook_shapes import shape_problem
@@ -42,25 +43,45 @@ def on_event(*event_types):
 def record_event(source, event_id, payload):
     """Store a verified event unless it is known; returns (row id, newly stored)."""
     with unit_of_work():
-        existing = _find(source, event_id)
-        if existing is not None:
-            return existing, False
-        row_id = insert_ignore(
-            WebhookEvent,
+        row_id = db.session.execute(
+            _store(db.engine.dialect.name),
             {
                 "source": source,
                 "event_id": event_id,
                 "event_type": str(payload.get("event", ""))[:64],
                 "payload": payload,
-                "signature_ok": True,
                 "event_created_at": _int(payload.get("created_at")),
+                "received_at": utcnow(),
             },
-            ["source", "event_id"],
-        )
-        if row_id is None:  # the same event arrived concurrently and won the insert
+        ).scalar()
+        if row_id is None:  # known, or the same event arrived concurrently and won
             return _find(source, event_id), False
         events.webhook_stored.send("gateway", row_id=row_id)
         return row_id, True
+
+
+@cache
+def _store(dialect_name):
+    """Built once (per dialect): the event inserted unless an event with its id is known
+    from either endpoint, in one statement (a look-up and then an insert took two, three a
+    booking). ``ON CONFLICT`` covers the same event stored concurrently on one endpoint."""
+    table = WebhookEvent.__table__
+    given = ("source", "event_id", "event_type", "payload", "event_created_at", "received_at")
+    row = sa.select(
+        *(sa.bindparam(name, type_=table.c[name].type) for name in given),
+        sa.true().label("signature_ok"),  # only verified events are stored
+        sa.literal(0).label("attempts"),
+    ).where(
+        ~sa.exists().where(
+            table.c.event_id == sa.bindparam("event_id", type_=table.c.event_id.type)
+        )
+    )
+    return (
+        insert_for(dialect_name)(table)
+        .from_select([*given, "signature_ok", "attempts"], row)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(table.c.id)
+    )
 
 
 def _find(source, event_id):
