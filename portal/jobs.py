@@ -20,6 +20,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import cache
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from tenacity import wait_exponential
 
 from portal.config import setting
-from portal.db import db, unit_of_work, utcnow
+from portal.db import db, insert_for, unit_of_work, utcnow
 from portal.extensions import rq
 from portal.outbox import OutboxItem
 from portal.worker import enqueue_outbox_items, take_waiting_items
@@ -107,27 +108,49 @@ def periodic(name, every, queue=None):
 
 
 def enqueue(name, *, run_after=None, dedupe_key=None, **payload):
-    """Record work to do once the current transaction commits. Pass ids, not objects."""
+    """Record work to do once the current transaction commits. Pass ids, not objects.
+    Returns the item's id, or None when an item with ``dedupe_key`` exists already."""
     if name not in JOBS:
         raise KeyError(f"unknown job {name!r}")
-    if dedupe_key is not None:
-        existing = db.session.scalar(
-            sa.select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)
-        )
-        if existing is not None:
-            return existing
     now = utcnow()
     due_now = run_after is None or run_after <= now
-    item = OutboxItem(
-        job=name,
-        payload=payload,
-        dedupe_key=dedupe_key,
-        run_after=run_after or now,
-        # Handed to Redis right after the commit: its lease starts now.
-        dispatched_at=now if due_now and not _inline() else None,
+    run_after = run_after or now
+    item_id = db.session.execute(
+        _insert_item(db.engine.dialect.name),
+        {
+            "job": name,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+            "created_at": now,
+            "run_after": run_after,
+            # Handed to Redis right after the commit: its lease starts now.
+            "dispatched_at": now if due_now and not _inline() else None,
+        },
+    ).scalar()
+    if item_id is not None:
+        db.session.info.setdefault("outbox_new", []).append((item_id, name, run_after))
+    return item_id
+
+
+@cache
+def _insert_item(dialect_name):
+    """Built once (per dialect): one statement that writes the item unless its dedupe key
+    is taken (a look-up then an insert took two, and the ORM's flush of the item cost more
+    than the statement: every booking records six). A key taken concurrently is waited
+    for, then skipped, where an insert alone would fail the caller's whole unit of work."""
+    table = OutboxItem.__table__
+    given = ("job", "payload", "dedupe_key", "created_at", "run_after", "dispatched_at")
+    return (
+        insert_for(dialect_name)(table)
+        .values(
+            {
+                **{name: sa.bindparam(name, type_=table.c[name].type) for name in given},
+                "attempts": 0,
+            }
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
     )
-    db.session.add(item)
-    return item
 
 
 def _inline():
@@ -139,14 +162,6 @@ def _lease():
 
 
 # --- handing items over after the commit -------------------------------------------
-
-
-@event.listens_for(Session, "after_flush")
-def _collect(session, flush_context):
-    # Ids, names and times are read now: after the commit the objects are expired.
-    new = [(o.id, o.job, o.run_after) for o in session.new if isinstance(o, OutboxItem)]
-    if new:
-        session.info.setdefault("outbox_new", []).extend(new)
 
 
 @event.listens_for(Session, "after_commit")

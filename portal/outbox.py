@@ -1,7 +1,8 @@
 """Follow-up work recorded in the same transaction as the change that causes it.
 
-A service calls ``jobs.enqueue(...)``, which adds an OutboxItem to the session. Only
-after the commit is the item handed to a worker, so a rolled-back change sends nothing.
+A service calls ``jobs.enqueue(...)``, which writes an OutboxItem in the service's
+transaction (and notes its id on the session). Only after the commit is the item handed to
+a worker, so a rolled-back change sends nothing.
 ``dispatched_at`` is the lease of an item handed to Redis: the periodic sweep hands over
 only items never dispatched (delayed, or due for a retry) or whose lease ran out (lost on
 the way: Redis down or emptied, a crash), so a backlog waiting in the queues is never

@@ -48,11 +48,15 @@ def test_committed_work_runs_once_after_the_commit(ctx):
 
 
 def test_dedupe_key_makes_work_happen_once(ctx):
-    jobs.enqueue("test.record", value="c", dedupe_key="once")
+    first = jobs.enqueue("test.record", value="c", dedupe_key="once")
+    assert isinstance(first, int)
+    # Asked again in the same transaction: the key is taken, nothing more is written.
+    assert jobs.enqueue("test.record", value="c", dedupe_key="once") is None
     db.session.commit()
-    jobs.enqueue("test.record", value="c", dedupe_key="once")
+    assert jobs.enqueue("test.record", value="c", dedupe_key="once") is None
     db.session.commit()
     assert CALLS == ["c"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxItem)) == 1
 
 
 def test_failure_is_recorded_and_retried_later(ctx):
