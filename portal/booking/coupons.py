@@ -129,6 +129,11 @@ def has_use(visit):
 
 
 def confirm_use(visit):
+    """The visit is paid: its coupon use counts for good. A use is taken only at the
+    checkout of a visit with a coupon and given back whenever the coupon leaves the visit
+    (removed, checkout abandoned, hold expired), so a visit without one has none."""
+    if visit.coupon_id is None:
+        return
     db.session.execute(_confirm_use(), {"of_visit": visit.id})
 
 

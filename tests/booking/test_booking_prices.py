@@ -318,3 +318,34 @@ def test_receipt_invoice_numbers_and_lines(world, users):
     )
     with pytest.raises(BookingError, match="not been paid"):
         receipts.receipt(draft.visit)
+
+
+def test_payment_confirms_the_coupon_use_of_its_own_visit_only(world, users, gateway):
+    patient, admin = users(world.patients[0]), users(world.admin)
+    coupon(admin, code="KEEP")
+    with_coupon = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    ).master_id
+    without = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(1, 11),
+    ).master_id
+    visits.apply_coupon(patient, with_coupon, "KEEP")
+    for visit_id in (with_coupon, without):
+        result = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb")
+        params = gateway.pay(result.payment.razorpay_order_id)
+        assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    db.session.expire_all()
+    uses = db.session.scalars(sa.select(CouponRedemption)).all()
+    # The use taken at checkout counts for good once paid; the other visit has none.
+    assert [(u.visit_id, u.confirmed) for u in uses] == [(with_coupon, True)]
+    assert db.session.get(Coupon, 1).used_count == 1

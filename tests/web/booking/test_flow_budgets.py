@@ -1,7 +1,7 @@
 """Query budgets of the booking flow's three writing requests: the hold (POST /me/book),
-the pay step (POST /me/visits/<id>/pay) and the signed return (GET …/paid), and of another
+the pay step (POST /me/visits/<id>/pay) and the signed return (GET …/paid), of another
 patient's hold refused for the time just held (what each loser of a race for one time
-costs). Each runs a fixed number of statements on the portal's database, the same for
+costs), and of the three webhooks the gateway then sends (their receipt). Each runs a fixed number of statements on the portal's database, the same for
 every booking however many the patient already has, and no more than its budget (issue
 #17: each statement is 0.5–1 ms of CPU). A statement added to a step fails here; raise a
 budget only with a reason. ``python -m tests.load.bench_flow --statements`` lists each step's statements and
@@ -29,12 +29,17 @@ BUDGETS = {
         # audit, money movement
         "pay": 11,
         # user, visit (ownership), payment by order, locked visit, its payments, items;
-        # payment, item, timeline, coupon use, ledger (key, accounts, transaction, lines),
-        # invoice number, visit, audit, outbox (dedupe, item), reconciliation cases,
-        # settlement of the payment, money movement
-        "return": 22,
+        # payment, item, timeline, ledger (key, accounts, transaction, lines) (and the
+        # coupon use, for a visit with a coupon: none here),
+        # invoice number, visit, audit, the confirmation's outbox item (one statement
+        # with its dedupe key), reconciliation cases, settlement of the payment, money
+        # movement
+        "return": 20,
+        # the payment's three webhooks received: each stored unless its id is known, and
+        # its job's outbox item (one statement each; their jobs run on the worker)
+        "webhooks": 6,
     },
-    "sqlite": {"hold": 12, "refused": 2, "pay": 11, "return": 26},
+    "sqlite": {"hold": 12, "refused": 2, "pay": 11, "return": 24, "webhooks": 6},
 }
 
 
@@ -44,11 +49,14 @@ def test_hold_pay_and_return_cost_a_fixed_number_of_statements(app, client, logi
     rival = app.test_client()  # another patient, refused each time just held
     signed_in = rival.post("/auth/login", data={"email": world.other.email, "password": PASSWORD})
     assert signed_in.status_code in (302, 303)
+    hooks = app.test_client()  # the gateway: no session
     budget = BUDGETS[app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0].split("+")[0]]
     counts = []
     with jobs_handed_over(app):
         for provider, start in slots(world, 5):
-            out = book_once(app, client, None, form_for(world, provider, start), rival=rival)
+            out = book_once(
+                app, client, None, form_for(world, provider, start), rival=rival, hooks=hooks
+            )
             counts.append({step: statements for step, (statements, _, _) in out.items()})
     first, *later = counts[2:]  # the first two (one per doctor) warm the per-process caches
     failures = []
