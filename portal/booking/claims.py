@@ -137,16 +137,19 @@ def lock_subjects(subjects):
     if not is_postgres():
         return
     # One statement for all, one round trip: the locks are taken row by row in the
-    # array's order (its ordinality), which is the sorted order.
-    db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
+    # array's order (its ordinality), which is the sorted order. Without an autoflush:
+    # the locks need nothing the session holds, and what it holds (a new visit, booking
+    # and its providers) is written with the claims, in one flush where this took two.
+    with db.session.no_autoflush:
+        db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
 
 
 def add_claims(booking, subjects):
     """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
     lock_subjects(subjects)
     for subject in subjects:
-        # booking= joins booking.claims without loading it (the lock's query above has
-        # flushed a new booking, whose claims a load would read back empty).
+        # booking= joins booking.claims without loading it (a new booking's claims are
+        # empty; a load would read them back for nothing).
         db.session.add(
             SlotClaim(
                 booking=booking,
