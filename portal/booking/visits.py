@@ -251,10 +251,12 @@ def add_item(
         )
         item.providers = providers
         visit.items.append(item)
-        claims.add_claims(item, subjects)
         visit.hold_expires_at = hold_until
         prices.refresh_discount(visit)
         lifecycle.refresh_status(visit)
+        # Last: the claims' flush writes the visit, the item and its claims together (a
+        # lost race raises here and the unit of work rolls back).
+        claims.add_claims(item, subjects)
         record(actor, "booking.hold", "visit", visit.id, after=_snapshot(item))
         ids = item.id, visit.id
     # The commit expired the item; its ids are known, so the caller reads them without
