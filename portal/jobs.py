@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 import traceback
+import weakref
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cache
@@ -179,10 +180,27 @@ def _after_commit(session):
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session):
-    # A rolled-back SAVEPOINT keeps the outer transaction's items; an id it took away is
-    # simply not found when it runs.
     if not session.in_nested_transaction():
         session.info.pop("outbox_new", None)
+
+
+# A rolled-back SAVEPOINT takes back the items recorded inside it, and only those: their
+# ids are forgotten too, since SQLite gives a rolled-back row's id to the next insert (a
+# forgotten id handed over would run that other item, perhaps before it is due).
+# (Weakly keyed: SQLAlchemy ends the savepoint's transaction before its soft rollback.)
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session, transaction):
+    if transaction.nested:
+        marks = session.info.setdefault("outbox_marks", weakref.WeakKeyDictionary())
+        marks[transaction] = len(session.info.get("outbox_new", ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_savepoints_items(session, previous_transaction):
+    if previous_transaction.nested:
+        mark = session.info.get("outbox_marks", {}).get(previous_transaction)
+        if mark is not None:
+            del session.info.get("outbox_new", [])[mark:]
 
 
 _inline_queue = None

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 import time_machine
 
 from portal import jobs
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.mail import queue_mail
 from portal.notify.models import MailMessage
@@ -138,3 +138,19 @@ def test_the_last_failure_gives_up_and_is_raised(ctx):
     db.session.expire_all()
     assert db.session.get(OutboxItem, item.id).attempts == jobs.MAX_ATTEMPTS
     assert jobs.sweep_outbox() == 0  # given up: only an admin's retry runs it again
+
+
+def test_an_item_rolled_back_with_its_savepoint_is_not_handed_over(ctx):
+    """SQLite gives a rolled-back row's id to the next insert: the rolled-back item's id,
+    handed over after the commit, would run that later item at once, before it is due."""
+    with unit_of_work():
+        try:
+            with unit_of_work():  # a SAVEPOINT
+                jobs.enqueue("test.record", value="gone")
+                raise RuntimeError("the nested use case fails")
+        except RuntimeError:
+            pass
+        jobs.enqueue("test.record", value="later", run_after=utcnow() + timedelta(hours=1))
+        kept = jobs.enqueue("test.record", value="now")
+    assert CALLS == ["now"]  # not "gone" (rolled back), not "later" (not due)
+    assert db.session.get(OutboxItem, kept).done_at is not None

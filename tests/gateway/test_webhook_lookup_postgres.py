@@ -4,12 +4,14 @@ Every webhook is looked up by its event id alone (an event is known whichever en
 came to). The unique (source, event_id) cannot serve that look-up: PostgreSQL scanned the
 whole table, about 32 ms at 500,000 events, three a booking (docs/performance.md)."""
 
+import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.gateway import webhook_processing
 
 
+@pytest.mark.postgres
 def test_the_event_id_look_up_uses_its_own_index(pg_app):
     with pg_app.app_context():
         statement = webhook_processing._store("postgresql")
@@ -35,6 +37,7 @@ def test_the_event_id_look_up_uses_its_own_index(pg_app):
     assert "uq_webhook_event_source_event_id" in plan  # ON CONFLICT's arbiter, still there
 
 
+@pytest.mark.postgres
 def test_a_stored_event_is_found_by_its_id_from_either_endpoint(pg_app):
     with pg_app.app_context():
         payload = {"event": "payment.captured", "payload": {}, "created_at": 1}
