@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
+from tests.payments.test_payments_checkout import hold
 
 
 def two_item_visit(world, patient):
@@ -323,22 +324,8 @@ def test_receipt_invoice_numbers_and_lines(world, users):
 def test_payment_confirms_the_coupon_use_of_its_own_visit_only(world, users, gateway):
     patient, admin = users(world.patients[0]), users(world.admin)
     coupon(admin, code="KEEP")
-    with_coupon = visits.add_item(
-        patient,
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[0]],
-        clinic_id=world.clinic,
-        start_at=at(1, 10),
-    ).master_id
-    without = visits.add_item(
-        patient,
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[1]],
-        clinic_id=world.clinic,
-        start_at=at(1, 11),
-    ).master_id
+    with_coupon = hold(world, patient, hour=10, doctor=0)
+    without = hold(world, patient, hour=11, doctor=1)
     visits.apply_coupon(patient, with_coupon, "KEEP")
     for visit_id in (with_coupon, without):
         result = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb")
