@@ -84,9 +84,9 @@ def test_delayed_work_waits_for_its_time(ctx):
 
 
 def test_mail_is_logged_in_embedded_mode(ctx):
-    message = queue_mail("someone@example.com", "Hello", "Body text")
+    message_id = queue_mail("someone@example.com", "Hello", "Body text")
     db.session.commit()
-    stored = db.session.get(MailMessage, message.id)
+    stored = db.session.get(MailMessage, message_id)
     assert stored.status == "logged" and stored.sent_at is not None
 
 

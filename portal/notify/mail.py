@@ -15,6 +15,7 @@ import logging
 import smtplib
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -23,7 +24,15 @@ from portal import jobs
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
-from portal.notify.models import EMAIL, MAIL, MAIL_DONE, Delivery, MailMessage, MailStatus
+from portal.notify.models import (
+    EMAIL,
+    MAIL,
+    MAIL_DONE,
+    Delivery,
+    DeliveryStatus,
+    MailMessage,
+    MailStatus,
+)
 
 log = logging.getLogger("portal.mail")
 
@@ -40,25 +49,76 @@ def queue_mail(
     notification_id=None,
     reminder_id=None,
 ):
-    """Record a mail to send once the current transaction commits."""
-    message = MailMessage(
-        to=to, subject=subject[:200], text=text, html=html, attachments=attachments or None
+    """Record a mail to send once the current transaction commits; returns its id.
+
+    Written by statements built once (the mail, its delivery, the send job's outbox row):
+    the ORM's two flushes of a new mail and its delivery cost more than the inserts, and
+    a booking's confirmation queues two mails."""
+    now = utcnow()
+    mail_id = db.session.execute(
+        _insert_mail(),
+        {
+            "to": to,
+            "subject": subject[:200],
+            "text": text,
+            "html": html,
+            "attachments": attachments or None,
+            "status": MailStatus.QUEUED,
+            "attempts": 0,
+            "created_at": now,
+        },
+    ).scalar_one()
+    db.session.execute(
+        _insert_delivery(),
+        {
+            "mail_id": mail_id,
+            "channel": EMAIL,
+            "recipient": to,
+            "kind": kind,
+            "user_id": user_id,
+            "notification_id": notification_id,
+            "reminder_id": reminder_id,
+            "status": DeliveryStatus.QUEUED,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    db.session.add(message)
-    db.session.flush()
-    db.session.add(
-        Delivery(
-            mail_id=message.id,
-            channel=EMAIL,
-            recipient=to,
-            kind=kind,
-            user_id=user_id,
-            notification_id=notification_id,
-            reminder_id=reminder_id,
-        )
+    jobs.enqueue("notify.send_mail", message_id=mail_id)
+    return mail_id
+
+
+_MAIL_COLUMNS = ("to", "subject", "text", "html", "attachments", "status", "attempts")
+_DELIVERY_COLUMNS = (
+    "mail_id",
+    "channel",
+    "recipient",
+    "kind",
+    "user_id",
+    "notification_id",
+    "reminder_id",
+    "status",
+    "attempts",
+    "updated_at",
+)
+
+
+@cache
+def _insert_mail():
+    table = MailMessage.__table__
+    return (
+        sa.insert(table)
+        .values({c: sa.bindparam(c, type_=table.c[c].type) for c in (*_MAIL_COLUMNS, "created_at")})
+        .returning(table.c.id)
     )
-    jobs.enqueue("notify.send_mail", message_id=message.id)
-    return message
+
+
+@cache
+def _insert_delivery():
+    table = Delivery.__table__
+    return sa.insert(table).values(
+        {c: sa.bindparam(c, type_=table.c[c].type) for c in (*_DELIVERY_COLUMNS, "created_at")}
+    )
 
 
 def render_mail(name, **context):

@@ -80,10 +80,10 @@ def test_server_down_is_retried_with_backoff_then_delivered(world, app, smtp_ser
     port = app.config["MAIL_PORT"]
     app.config["MAIL_PORT"] = 1  # nothing listens there
     try:
-        message = queue_mail("someone@example.com", "Hello", "Body text")
+        message_id = queue_mail("someone@example.com", "Hello", "Body text")
         db.session.commit()
         db.session.expire_all()
-        mail = db.session.get(MailMessage, message.id)
+        mail = db.session.get(MailMessage, message_id)
         delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == mail.id))
         assert (mail.status, mail.attempts) == ("queued", 1)
         assert (delivery.status, delivery.attempts) == ("retrying", 1)
@@ -94,7 +94,7 @@ def test_server_down_is_retried_with_backoff_then_delivered(world, app, smtp_ser
     with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
         assert jobs.sweep_outbox() == 1
     db.session.expire_all()
-    mail = db.session.get(MailMessage, message.id)
+    mail = db.session.get(MailMessage, message_id)
     delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == mail.id))
     assert (mail.status, mail.attempts) == ("sent", 2)
     assert (delivery.status, delivery.attempts) == ("sent", 2)
@@ -103,10 +103,10 @@ def test_server_down_is_retried_with_backoff_then_delivered(world, app, smtp_ser
 
 def test_permanently_refused_recipient_is_failed_not_retried(world, smtp_server):
     smtp_server.refuse["nobody@example.com"] = (550, "No such user")
-    message = queue_mail("nobody@example.com", "Hello", "Body text")
+    message_id = queue_mail("nobody@example.com", "Hello", "Body text")
     db.session.commit()
     db.session.expire_all()
-    mail = db.session.get(MailMessage, message.id)
+    mail = db.session.get(MailMessage, message_id)
     delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == mail.id))
     assert mail.status == "failed" and delivery.status == "failed"
     assert "550" in delivery.error
