@@ -128,6 +128,12 @@ def put_back(loaded):
             set_committed_value(obj, key, value)
 
 
+def bind_columns(table, names):
+    """``{name: bindparam(name)}``, each typed as ``table``'s column of that name: the
+    values of an INSERT built once (a module's ``@cache``), whose rows come as parameters."""
+    return {name: sa.bindparam(name, type_=table.c[name].type) for name in names}
+
+
 def insert_for(dialect_name):
     """The dialect's ``insert`` (PostgreSQL's or SQLite's: both have ``ON CONFLICT``), for a
     statement built once per dialect."""

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from tenacity import wait_exponential
 
 from portal.config import setting
-from portal.db import db, insert_for, unit_of_work, utcnow
+from portal.db import bind_columns, db, insert_for, unit_of_work, utcnow
 from portal.extensions import rq
 from portal.outbox import OutboxItem
 from portal.worker import enqueue_outbox_items, take_waiting_items
@@ -143,12 +143,7 @@ def _insert_item(dialect_name):
     given = ("job", "payload", "dedupe_key", "created_at", "run_after", "dispatched_at")
     return (
         insert_for(dialect_name)(table)
-        .values(
-            {
-                **{name: sa.bindparam(name, type_=table.c[name].type) for name in given},
-                "attempts": 0,
-            }
-        )
+        .values({**bind_columns(table, given), "attempts": 0})
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(table.c.id)
     )

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import has_request_context, request
 
 from portal.audit.models import AuditEntry
-from portal.db import utcnow
+from portal.db import bind_columns, utcnow
 from portal.extensions import db
 
 _COLUMNS = ("at", "actor_id", "action", "object_type", "object_id", "before", "after", "ip")
@@ -34,6 +34,4 @@ def record(actor, action, obj_type, obj_id=None, before=None, after=None):
 @cache
 def _insert():
     table = AuditEntry.__table__
-    return sa.insert(table).values(
-        {name: sa.bindparam(name, type_=table.c[name].type) for name in _COLUMNS}
-    )
+    return sa.insert(table).values(bind_columns(table, _COLUMNS))

@@ -19,7 +19,7 @@ from functools import cache
 import sqlalchemy as sa
 
 from portal import events
-from portal.db import insert_for, unit_of_work, utcnow
+from portal.db import bind_columns, insert_for, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.gateway.webhook_shapes import shape_problem
@@ -68,7 +68,7 @@ def _store(dialect_name):
     table = WebhookEvent.__table__
     given = ("source", "event_id", "event_type", "payload", "event_created_at", "received_at")
     row = sa.select(
-        *(sa.bindparam(name, type_=table.c[name].type) for name in given),
+        *bind_columns(table, given).values(),
         sa.true().label("signature_ok"),  # only verified events are stored
         sa.literal(0).label("attempts"),
     ).where(

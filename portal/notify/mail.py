@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 
 from portal import jobs
-from portal.db import utcnow
+from portal.db import bind_columns, utcnow
 from portal.extensions import db
 from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
 from portal.notify.models import (
@@ -88,7 +88,7 @@ def queue_mail(
     return mail_id
 
 
-_MAIL_COLUMNS = ("to", "subject", "text", "html", "attachments", "status", "attempts")
+_MAIL_COLUMNS = ("to", "subject", "text", "html", "attachments", "status", "attempts", "created_at")
 _DELIVERY_COLUMNS = (
     "mail_id",
     "channel",
@@ -99,6 +99,7 @@ _DELIVERY_COLUMNS = (
     "reminder_id",
     "status",
     "attempts",
+    "created_at",
     "updated_at",
 )
 
@@ -106,19 +107,13 @@ _DELIVERY_COLUMNS = (
 @cache
 def _insert_mail():
     table = MailMessage.__table__
-    return (
-        sa.insert(table)
-        .values({c: sa.bindparam(c, type_=table.c[c].type) for c in (*_MAIL_COLUMNS, "created_at")})
-        .returning(table.c.id)
-    )
+    return sa.insert(table).values(bind_columns(table, _MAIL_COLUMNS)).returning(table.c.id)
 
 
 @cache
 def _insert_delivery():
     table = Delivery.__table__
-    return sa.insert(table).values(
-        {c: sa.bindparam(c, type_=table.c[c].type) for c in (*_DELIVERY_COLUMNS, "created_at")}
-    )
+    return sa.insert(table).values(bind_columns(table, _DELIVERY_COLUMNS))
 
 
 def render_mail(name, **context):
