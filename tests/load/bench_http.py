@@ -453,7 +453,16 @@ def wrk_phase(report, name, url, clients, seconds, headers=()):
         return
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_P95)
-    command = ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s", script.name]
+    # wrk refuses more threads than connections.
+    command = [
+        "wrk",
+        f"-t{min(2, clients)}",
+        f"-c{clients}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        script.name,
+    ]
     for header in headers:
         command += ["-H", header]
     try:
