@@ -20,6 +20,11 @@ the tests; its CPU is measured apart and left out of the step's figure (in produ
 is Razorpay's). Follow-up jobs are handed over as in production (to a stub instead of
 Redis), not run inline, so a step's figures are the web request's own.
 
+``--jobs`` then runs, after each booking, the follow-up jobs it left due (the three
+webhooks' processing, the confirmation, the mails it queues) in-process as the worker runs
+each outbox item (``jobs.run_outbox_items``, a fresh app context each; RQ's own work is
+not in it), and prints their statements and CPU per job name: the worker's share.
+
 Prints, per step: the portal database's statements (every booking's count must be the
 same), and the CPU p50/p95 of the request without the sandbox, and the sandbox's p50.
 Asserts nothing (the budgets are in tests/web/booking/test_flow_budgets.py)."""
@@ -82,6 +87,70 @@ def _caller():
         if "/portal/" in f.filename and "/tests/" not in f.filename
     ]
     return " < ".join(reversed(frames[-3:]))
+
+
+def due_items(app):
+    """The outbox items due now and not done: [(id, job name)], oldest first."""
+    from portal.extensions import db
+    from portal.outbox import OutboxItem
+
+    with app.app_context():
+        now = sa.func.now() if db.engine.dialect.name == "postgresql" else None
+        query = sa.select(OutboxItem.id, OutboxItem.job).where(OutboxItem.done_at.is_(None))
+        if now is not None:
+            query = query.where(sa.or_(OutboxItem.run_after.is_(None), OutboxItem.run_after <= now))
+        rows = db.session.execute(query.order_by(OutboxItem.id)).all()
+        db.session.remove()
+    if now is None:  # SQLite: compare in Python (its times are naive UTC)
+        return _due_in_python(app, rows)
+    return [(i, name) for i, name in rows]
+
+
+def _due_in_python(app, rows):
+    from portal.db import utcnow
+    from portal.extensions import db
+    from portal.outbox import OutboxItem
+
+    with app.app_context():
+        after = dict(
+            db.session.execute(
+                sa.select(OutboxItem.id, OutboxItem.run_after).where(
+                    OutboxItem.id.in_([i for i, _ in rows])
+                )
+            ).all()
+        )
+        db.session.remove()
+    now = utcnow()
+    return [
+        (i, name)
+        for i, name in rows
+        if after[i] is None or after[i].replace(tzinfo=now.tzinfo) <= now
+    ]
+
+
+def run_due_jobs(app, sandbox, where=False, listed=None, measure=None, order=None):
+    """Run what the booking left due, item by item as the worker does, until nothing is
+    due (the confirmation queues its mails): {job name: [(statements, CPU s), …]};
+    ``listed`` (a dict) gets each job name's statements (``where``: with their callers);
+    ``measure`` as in :func:`book_once`; ``order`` (a list) gets the names as they ran."""
+    measure = measure or _measure
+    from portal import jobs
+
+    out = {}
+    while True:
+        items = due_items(app)
+        if not items:
+            return out
+        for item_id, name in items:
+            with app.app_context():
+                _, statements, cpu, _ = measure(
+                    app, sandbox, lambda i=item_id: jobs.run_outbox_items([i]), where
+                )
+            out.setdefault(name, []).append((len(statements), cpu))
+            if order is not None:
+                order.append(name)
+            if listed is not None:
+                listed[f"job {name}"] = statements
 
 
 @contextmanager
@@ -286,6 +355,9 @@ def main(argv=None):
     p.add_argument("--database-url", default=os.environ.get("BENCH_FLOW_DATABASE_URL"))
     p.add_argument("--statements", action="store_true", help="list each step's statements")
     p.add_argument("--profile", choices=STEPS, help="a pyinstrument tree of one step")
+    p.add_argument(
+        "--jobs", action="store_true", help="also run and measure each booking's follow-up jobs"
+    )
     args = p.parse_args(argv)
     from tests.load.bench_pages import sign_in
 
@@ -299,6 +371,7 @@ def main(argv=None):
     figures = {step: [] for step in STEPS}
     counts = {step: set() for step in STEPS}
     listed = {}
+    job_figures = {}
     profiler = None
     with jobs_handed_over(app):
         for k, (provider, start) in enumerate(plan):
@@ -311,8 +384,11 @@ def main(argv=None):
             else:
                 where = args.statements and k == len(plan) - 1  # slow: the last one only
                 out = book_once(app, client, sandbox, form, where, rival, hooks=hooks)
+            ran = run_due_jobs(app, sandbox, where, listed) if args.jobs else {}
             if k < args.warm:
                 continue
+            for name, runs in ran.items():
+                job_figures.setdefault(name, []).extend(runs)
             for step, (statements, cpu, sandbox_cpu) in out.items():
                 figures[step].append((cpu, sandbox_cpu))
                 counts[step].add(len(statements))
@@ -338,12 +414,33 @@ def main(argv=None):
         )
     booking = sum(min(c) for step, c in counts.items() if step in WRITING)
     print(f"{'total':<8}{booking:>11}{total * 1000:>12.2f}  (hold, pay, return)")
+    if job_figures:
+        print_jobs(job_figures, args.bookings)
     if args.statements:
-        for step in STEPS:
+        for step in listed:
             print(f"\n--- {step}: {len(listed[step])} statements")
             for s in listed[step]:
                 sql, _, at = s.partition("\n    @ ")
                 print("  " + " ".join(sql.split())[:150] + (f"\n      @ {at}" if at else ""))
+
+
+def print_jobs(job_figures, bookings):
+    """The worker's share: each job's statements and CPU, and their sum a booking."""
+    print(
+        f"\n{'job (worker)':<28}{'runs':>6}{'statements':>11}{'CPU p50 ms':>12}{'ms/booking':>12}"
+    )
+    total = 0.0
+    for name, runs in sorted(job_figures.items()):
+        cpu = [c for _, c in runs]
+        share = sum(cpu) / bookings
+        total += share
+        counts = sorted({n for n, _ in runs})
+        shown = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        print(
+            f"{name:<28}{len(runs):>6}{shown:>11}"
+            f"{statistics.median(cpu) * 1000:>12.2f}{share * 1000:>12.2f}"
+        )
+    print(f"{'all jobs':<28}{'':>6}{'':>11}{'':>12}{total * 1000:>12.2f}")
 
 
 def _profiler():

@@ -27,7 +27,9 @@ own. The sandbox is mounted in-process as in ``bench_flow``; its requests run in
 ``itertools.starmap`` call, where collection is switched off (``--toggle-collect`` again:
 it flips the state for the call's duration), so a step's count is the portal's own. The
 statements are those of the last uncounted booking (every booking runs the same:
-tests/web/booking/test_flow_budgets.py)."""
+tests/web/booking/test_flow_budgets.py). With ``--jobs`` each booking's follow-up jobs
+are counted too, one by one as the worker runs them (``bench_flow.run_due_jobs``: the
+webhooks' processing, the confirmation, its mails), without RQ's own work."""
 
 import argparse
 import gc
@@ -163,15 +165,29 @@ def _count_flow(app, world, args):
             if k < FLOW_WARM:
                 out = bench_flow.book_once(app, patient, None, form, rival=rival, hooks=hooks)
                 statements = {step: len(row[0]) for step, row in out.items()}
-            else:
-                bench_flow.book_once(
-                    app, patient, None, form, rival=rival, measure=counted, hooks=hooks
-                )
-    for _ in range(args.flow):
-        ran += [
-            {"role": "patient", "page": step, "status": None, "queries": statements[step]}
-            for step in bench_flow.STEPS
-        ]
+                if args.jobs:
+                    ran_jobs = bench_flow.run_due_jobs(app, None)
+                    statements.update({f"job {n}": runs[0][0] for n, runs in ran_jobs.items()})
+                continue
+            bench_flow.book_once(
+                app, patient, None, form, rival=rival, measure=counted, hooks=hooks
+            )
+            ran += [
+                {"role": "patient", "page": step, "status": None, "queries": statements[step]}
+                for step in bench_flow.STEPS
+            ]
+            if args.jobs:
+                order = []
+                bench_flow.run_due_jobs(app, None, measure=counted, order=order)
+                ran += [
+                    {
+                        "role": "worker",
+                        "page": f"job {n}",
+                        "status": None,
+                        "queries": statements[f"job {n}"],
+                    }
+                    for n in order
+                ]
     return ran
 
 
@@ -220,6 +236,11 @@ def main(argv=None):
         help="count N bookings' writing steps (hold, refused, pay, return), not pages",
     )
     p.add_argument(
+        "--jobs",
+        action="store_true",
+        help="with --flow: count each booking's follow-up jobs too (the worker's share)",
+    )
+    p.add_argument(
         "--keep",
         action="store_true",
         help="keep the profiles (callgrind.out.N, one a page or step) and print their folder",
@@ -251,6 +272,7 @@ def main(argv=None):
         "--pages",
         args.pages,
         *(("--flow", str(args.flow)) if args.flow else ()),
+        *(("--jobs",) if args.jobs else ()),
         "--child",
         json.dumps(spec),
     ]
@@ -337,6 +359,9 @@ def _print_flow(spec, args, ran, totals, bare):
         booking += median if step in bench_flow.WRITING else 0
         print(f"{step:<30}{queries[step]:>9}{median / 1e6:>10.2f}{median / bare:>8.2f}")
     print(f"{'hold + pay + return':<30}{'':>9}{booking / 1e6:>10.2f}{booking / bare:>8.2f}")
+    worker = sum(sum(c) for step, c in steps.items() if step.startswith("job ")) / args.flow
+    if worker:
+        print(f"{'jobs a booking (worker)':<30}{'':>9}{worker / 1e6:>10.2f}{worker / bare:>8.2f}")
 
 
 if __name__ == "__main__":
