@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload, load_only
 from portal.accounts.models import Dependent, User
 from portal.booking import attention
 from portal.booking.models import Coupon, IndividualBooking, MasterBooking, counts_in_total
-from portal.catalog.models import Clinic, Service
+from portal.catalog.models import Clinic, Provider, Service
 from portal.config import policy
 from portal.db import column_rows, db, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
@@ -87,11 +87,14 @@ VISIT_PAGE = (
 # What a visit's notices say (notify.tasks): who it is for, its items with their service,
 # clinic (not its hours) and providers: VISIT_PAGE without the payments. One query where
 # lazy loads took six (the items, their providers, services, clinics, clinics' hours).
+# With the patient and each provider's login: every notice is written in its reader's
+# language and addressed to them, and each of those looked its user up (three a booking).
 VISIT_NOTICE = (
+    joinedload(MasterBooking.patient),
     joinedload(MasterBooking.dependent),
     _PAGE_ITEMS.joinedload(IndividualBooking.service),
     _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
-    _PAGE_ITEMS.joinedload(IndividualBooking.providers),
+    _PAGE_ITEMS.joinedload(IndividualBooking.providers).joinedload(Provider.user),
 )
 
 

@@ -12,8 +12,9 @@ from portal.config import setting
 from portal.db import on_conflict_ignore, unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
+from portal.notify.deliveries import insert_delivery
 from portal.notify.mail import absolute, queue_mail, render_mail
-from portal.notify.models import IN_APP, LOW, PRIORITIES, Delivery, DeliveryStatus, Notification
+from portal.notify.models import IN_APP, LOW, PRIORITIES, DeliveryStatus, Notification
 
 
 def notify_user(
@@ -74,18 +75,17 @@ def _notify(
         db.session.flush()
     _forget_unread()  # the user's bell counts again
     now = utcnow()
-    db.session.add(
-        Delivery(
-            notification_id=notice.id,
-            user_id=user.id,
-            channel=IN_APP,
-            recipient=str(user.id),
-            kind=kind,
-            status=DeliveryStatus.SENT,
-            attempts=1,
-            sent_at=now,
-            updated_at=now,
-        )
+    insert_delivery(
+        notification_id=notice.id,
+        user_id=user.id,
+        channel=IN_APP,
+        recipient=str(user.id),
+        kind=kind,
+        status=DeliveryStatus.SENT,
+        attempts=1,
+        sent_at=now,
+        created_at=now,
+        updated_at=now,
     )
     if email and user.email and user.active:
         context = {

@@ -23,7 +23,12 @@ from flask import current_app, render_template
 from portal import jobs
 from portal.db import bind_columns, utcnow
 from portal.extensions import db
-from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
+from portal.notify.deliveries import (
+    insert_delivery,
+    mark_failed,
+    mark_sent,
+    record_transient_failure,
+)
 from portal.notify.models import (
     EMAIL,
     MAIL,
@@ -68,52 +73,30 @@ def queue_mail(
             "created_at": now,
         },
     ).scalar_one()
-    db.session.execute(
-        _insert_delivery(),
-        {
-            "mail_id": mail_id,
-            "channel": EMAIL,
-            "recipient": to,
-            "kind": kind,
-            "user_id": user_id,
-            "notification_id": notification_id,
-            "reminder_id": reminder_id,
-            "status": DeliveryStatus.QUEUED,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
+    insert_delivery(
+        mail_id=mail_id,
+        channel=EMAIL,
+        recipient=to,
+        kind=kind,
+        user_id=user_id,
+        notification_id=notification_id,
+        reminder_id=reminder_id,
+        status=DeliveryStatus.QUEUED,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
     )
     jobs.enqueue("notify.send_mail", message_id=mail_id)
     return mail_id
 
 
 _MAIL_COLUMNS = ("to", "subject", "text", "html", "attachments", "status", "attempts", "created_at")
-_DELIVERY_COLUMNS = (
-    "mail_id",
-    "channel",
-    "recipient",
-    "kind",
-    "user_id",
-    "notification_id",
-    "reminder_id",
-    "status",
-    "attempts",
-    "created_at",
-    "updated_at",
-)
 
 
 @cache
 def _insert_mail():
     table = MailMessage.__table__
     return sa.insert(table).values(bind_columns(table, _MAIL_COLUMNS)).returning(table.c.id)
-
-
-@cache
-def _insert_delivery():
-    table = Delivery.__table__
-    return sa.insert(table).values(bind_columns(table, _DELIVERY_COLUMNS))
 
 
 def render_mail(name, **context):

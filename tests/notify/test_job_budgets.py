@@ -17,13 +17,14 @@ from portal.notify.reminders import schedule_reminders
 from tests.notify.factories import NOW, make_booking
 from tests.querycount import counted_queries
 
-# The visit with its items, their providers, services and clinics in one statement
-# (booking.queries.visit_for_notice; lazy loads took six), the policy stamp;
-# the reminders read and written (one INSERT for all six); per person told: their user
-# row, the notice (one INSERT … RETURNING), its in-app delivery, and for the patient and
-# the provider the mail and its delivery and outbox rows; the admins read once with their
-# rows (the NEW_BOOKING alert is in-app only).
-CONFIRMED_BUDGET = 22
+# The visit with its patient, items, their providers with their logins, services and
+# clinics in one statement (booking.queries.visit_for_notice; lazy loads took six, and
+# each person told was a look-up of their user row), the policy stamp; the reminders read
+# and written (one INSERT for all six); per person told: the notice (one INSERT …
+# RETURNING), its in-app delivery, and for the patient and the provider the mail and its
+# delivery and outbox rows; the admins read once with their rows (the NEW_BOOKING alert is
+# in-app only).
+CONFIRMED_BUDGET = 19
 # The message with its delivery (one statement), both marked sent.
 SEND_MAIL_BUDGET = 3
 
