@@ -130,9 +130,9 @@ def take_waiting_items(job, limit):
 
     Why: each commit hands its items over as an RQ job of its own, and the worker spends
     about 13 Redis round trips (and more CPU than a small job) on every job; taken over
-    here, four round trips serve them all. Only fresh jobs are taken (items a commit just handed over,
-    on their first attempt): none of them can give up here, so RQ's failed registry still
-    names the job of an item that did. A job belongs to whoever removes it from the queue's
+    here, four round trips serve them all. Only fresh jobs are taken (items a commit just
+    handed over, on their first attempt): none of them can give up here, so RQ's failed
+    registry still names the job of an item that did. A job belongs to whoever removes it from the queue's
     list (LREM, like the worker's own dequeue, is atomic); its items still run each in a unit
     of work of its own, and an item taken and then lost with this worker is handed over
     again when its lease runs out, as a job Redis lost is."""
