@@ -132,10 +132,10 @@ def take_waiting_items(job, limit):
     about 13 Redis round trips (and more CPU than a small job) on every job; taken over
     here, four round trips serve them all. Only fresh jobs are taken (items a commit just
     handed over, on their first attempt): none of them can give up here, so RQ's failed
-    registry still names the job of an item that did. A job belongs to whoever removes it from the queue's
-    list (LREM, like the worker's own dequeue, is atomic); its items still run each in a unit
-    of work of its own, and an item taken and then lost with this worker is handed over
-    again when its lease runs out, as a job Redis lost is."""
+    registry still names the job of an item that did. A job belongs to whoever removes it
+    from the queue's list (LREM, like the worker's own dequeue, is atomic); its items still
+    run each in a unit of work of its own, and an item taken and then lost with this worker
+    is handed over again when its lease runs out, as a job Redis lost is."""
     connection = job.connection
     key = Queue.redis_queue_namespace_prefix + job.origin
     head = [j.decode() for j in connection.lrange(key, 0, max(limit, 1) - 1)]
