@@ -79,7 +79,24 @@ def _unknown(event, entity):
         )
 
 
-@on_event("payment.captured", "order.paid", "payment_link.paid")
+def _repeat(known, entity):
+    """Already captured under this gateway id and confirmed with the gateway (the signed
+    return or an earlier event): a repeat moves nothing (payment_events.capture), so the
+    gateway is not asked again. Most capture events are such repeats."""
+    return known.razorpay_payment_id == entity["id"] and bool(known.captured_amount)
+
+
+def _capture_settled(event):
+    """``payment_captured`` would do nothing: not a capture, or a repeat (an unknown
+    order is left to the job, which says so in the log)."""
+    entity = event.entity("payment") or {}
+    if not _captured(event, entity):
+        return True
+    known = _payment_for(event, entity)
+    return known is not None and _repeat(known, entity)
+
+
+@on_event("payment.captured", "order.paid", "payment_link.paid", settled=_capture_settled)
 def payment_captured(event):
     entity = event.entity("payment") or {}
     if not _captured(event, entity):
@@ -88,10 +105,7 @@ def payment_captured(event):
     if known is None:  # not ours: nothing to move, no need to ask
         _unknown(event, entity)
         return
-    if known.razorpay_payment_id == entity["id"] and known.captured_amount:
-        # Already captured and confirmed with the gateway (the signed return or an
-        # earlier event): a repeat moves nothing (payment_events.capture), so the
-        # gateway is not asked again. Most capture events are such repeats.
+    if _repeat(known, entity):
         return
     confirmed = _confirmed(event, entity)
     if confirmed is None:
@@ -135,7 +149,16 @@ def payment_link_ended(event):
     payment_events.link_ended(payment, event.event_type.rpartition(".")[2])
 
 
-@on_event("payment.captured", "order.paid")
+def _fee_settled(event):
+    """``reschedule_fee_captured`` would do nothing: not a capture, or no reschedule's."""
+    entity = event.entity("payment") or {}
+    return (
+        not _captured(event, entity)
+        or reschedule_payment.find_by_order(entity.get("order_id")) is None
+    )
+
+
+@on_event("payment.captured", "order.paid", settled=_fee_settled)
 def reschedule_fee_captured(event):
     entity = event.entity("payment") or {}
     resched = reschedule_payment.find_by_order(entity.get("order_id"))

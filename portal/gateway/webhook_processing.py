@@ -10,7 +10,12 @@ event processed in one unit of work, claiming it with a conditional UPDATE so tw
 (or a redelivery) can never process it twice.
 
 Handlers take the ``WebhookEvent`` row, run inside that unit of work (do not commit), and
-must tolerate events out of order: compare states, never assume a sequence."""
+must tolerate events out of order: compare states, never assume a sequence.
+
+A handler may say how to know, when the event arrives, that it would do nothing with it
+(``on_event(..., settled=…)``): most capture events repeat what the patient's signed return
+already did. An event every handler of its type calls settled is stored processed, and no
+job is made for it; the job would have read the same rows and done nothing."""
 
 import traceback
 from collections import defaultdict
@@ -25,39 +30,62 @@ from portal.gateway.models import WebhookEvent
 from portal.gateway.webhook_shapes import shape_problem
 
 HANDLERS = defaultdict(list)  # event type -> [handler(event)]
+SETTLED = {}  # handler -> settled(event): True when the handler would do nothing
 JOB_NAME = "gateway.process_webhook"
 
+# What ``record_event`` did with an event.
+STORED, SETTLED_AT_RECEIPT, DUPLICATE = "stored", "settled", "duplicate"
 
-def on_event(*event_types):
-    """Register a handler: ``@on_event("payment.captured", "order.paid")``."""
+
+def on_event(*event_types, settled=None):
+    """Register a handler: ``@on_event("payment.captured", "order.paid")``. ``settled(event)``
+    (optional): True when the handler would do nothing with the event, decided by reads
+    only, in the transaction that receives it (the event is not stored yet)."""
 
     def register(fn):
         for event_type in event_types:
             if fn not in HANDLERS[event_type]:
                 HANDLERS[event_type].append(fn)
+        if settled is not None:
+            SETTLED[fn] = settled
         return fn
 
     return register
 
 
+def settled_at_receipt(event):
+    """True when every handler of the event's type says it would do nothing with it. An
+    event with no handler, or a handler that cannot tell, is processed by a job as ever."""
+    handlers = HANDLERS.get(event.event_type) or ()
+    return bool(handlers) and all(h in SETTLED and SETTLED[h](event) for h in handlers)
+
+
 def record_event(source, event_id, payload):
-    """Store a verified event unless it is known; returns (row id, newly stored)."""
+    """Store a verified event unless it is known; returns (row id, ``STORED``,
+    ``SETTLED_AT_RECEIPT`` or ``DUPLICATE``). A stored event's processing job is recorded
+    with it; a settled one is stored processed, with no job."""
+    event_type = str(payload.get("event", ""))[:64]
     with unit_of_work():
+        now = utcnow()
+        settled = settled_at_receipt(WebhookEvent(event_type=event_type, payload=payload))
         row_id = db.session.execute(
             _store(db.engine.dialect.name),
             {
                 "source": source,
                 "event_id": event_id,
-                "event_type": str(payload.get("event", ""))[:64],
+                "event_type": event_type,
                 "payload": payload,
                 "event_created_at": _int(payload.get("created_at")),
-                "received_at": utcnow(),
+                "received_at": now,
+                "processed_at": now if settled else None,
             },
         ).scalar()
         if row_id is None:  # known, or the same event arrived concurrently and won
-            return _find(source, event_id), False
+            return _find(source, event_id), DUPLICATE
+        if settled:
+            return row_id, SETTLED_AT_RECEIPT
         events.webhook_stored.send("gateway", row_id=row_id)
-        return row_id, True
+        return row_id, STORED
 
 
 @cache
@@ -66,7 +94,15 @@ def _store(dialect_name):
     from either endpoint, in one statement (a look-up and then an insert took two, three a
     booking). ``ON CONFLICT`` covers the same event stored concurrently on one endpoint."""
     table = WebhookEvent.__table__
-    given = ("source", "event_id", "event_type", "payload", "event_created_at", "received_at")
+    given = (
+        "source",
+        "event_id",
+        "event_type",
+        "payload",
+        "event_created_at",
+        "received_at",
+        "processed_at",
+    )
     row = sa.select(
         *bind_columns(table, given).values(),
         sa.true().label("signature_ok"),  # only verified events are stored

@@ -11,7 +11,7 @@ import json
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from portal.gateway.webhook_processing import record_event
+from portal.gateway.webhook_processing import DUPLICATE, record_event
 from portal.gateway.webhook_shapes import shape_problem
 from portal.gateway.webhooks import verify_signature
 from portal.logs import log_event
@@ -75,13 +75,14 @@ def receive(source, secret):
         return _reject(source, event_id, 400, f"not a Razorpay event: {problem}")
     if not event_id or len(event_id) > 64 or not event_id.isprintable():
         return _reject(source, event_id, 400, "missing X-Razorpay-Event-Id")
-    row_id, created = record_event(source, event_id, payload)
+    row_id, status = record_event(source, event_id, payload)
     log_event(
         "webhook",
         source=source,
         event_id=event_id,
         event=payload["event"],
-        status="stored" if created else "duplicate",
+        status=status,
         row=row_id,
     )
-    return {"status": "stored" if created else "duplicate"}, 200
+    # Razorpay is told only stored or duplicate: a settled event is stored.
+    return {"status": "duplicate" if status == DUPLICATE else "stored"}, 200

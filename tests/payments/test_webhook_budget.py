@@ -1,19 +1,22 @@
 """Query budgets for the webhooks that follow a paid checkout: Razorpay sends
 payment.authorized, payment.captured and order.paid for every payment, after the signed
-return has already confirmed the visit. Each is stored by the endpoint and processed by a
-job; as repeats they move nothing, and their statements are most of what the worker
-spends under load (docs/performance.md). A new statement on this path fails here."""
+return has already confirmed the visit. The authorized event is stored by the endpoint and
+processed by a job (its line on the payment's timeline); the two capture events are
+repeats, settled when they arrive: stored processed, with no job
+(tests/payments/test_webhooks_settled.py). Their statements were most of what the worker
+spent under load (docs/performance.md). A new statement on this path fails here."""
 
 from portal.booking import checkout
 from tests.booking.factories import credit_wallet
 from tests.payments.test_payments_checkout import CALLBACK, fresh, hold
 from tests.querycount import counted_queries
 
-# Stored (one insert unless the id is known, outbox item) + processed (the outbox row, the claim returning the
-# event, the payment, …, the outbox row done). The authorized one also locks the visit and
-# adds its line to the payment's timeline (without loading the timeline).
-# The capture events also look for a reschedule fee paid by that order.
-BUDGETS = {"payment.authorized": 9, "payment.captured": 7, "order.paid": 7}
+# authorized: stored (one insert unless the id is known, the outbox item) + processed (the
+# outbox row, the claim returning the event, the payment, the visit locked, its timeline
+# line, the outbox row done). The capture events: the payment by its order (captured
+# already under this id), a reschedule fee paid by that order (none), the event stored
+# processed.
+BUDGETS = {"payment.authorized": 9, "payment.captured": 3, "order.paid": 3}
 
 
 def test_the_webhooks_after_a_confirmed_checkout_stay_within_their_budgets(

@@ -1,0 +1,93 @@
+"""Capture events that only repeat what the signed return did are settled when they arrive:
+stored processed, with no job (portal.gateway.webhook_processing.settled_at_receipt). Every
+other event is processed by a job as before: an event is settled only when every handler of
+its type says it would do nothing."""
+
+import sqlalchemy as sa
+
+from portal.booking import checkout
+from portal.extensions import db
+from portal.gateway import webhook_processing
+from portal.gateway.models import WebhookEvent
+from portal.outbox import OutboxItem
+from tests.payments.test_payments_checkout import CALLBACK, confirmations, fresh, hold
+
+
+def _webhook_jobs():
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxItem)
+        .where(OutboxItem.job == webhook_processing.JOB_NAME)
+    )
+
+
+def _events():
+    """{event type: (processed, attempts)} of the stored events."""
+    db.session.expire_all()
+    rows = db.session.execute(
+        sa.select(WebhookEvent.event_type, WebhookEvent.processed_at, WebhookEvent.attempts)
+    ).all()
+    return {t: (at is not None, attempts) for t, at, attempts in rows}
+
+
+def _paid(world, users, gateway, returned):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    params = gateway.pay(result.payment.razorpay_order_id)
+    if returned:
+        assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    return visit_id, params
+
+
+def test_capture_events_after_the_return_are_settled_without_a_job(world, users, gateway):
+    visit_id, _ = _paid(world, users, gateway, returned=True)
+    answers = gateway.deliver()  # payment.authorized, payment.captured, order.paid
+    assert [status for _id, status in answers] == [200, 200, 200]
+    # Only the authorized event has a job: it adds its line to the payment's timeline.
+    assert _webhook_jobs() == 1
+    assert _events() == {
+        "payment.authorized": (True, 1),  # processed by its job (inline here)
+        "payment.captured": (True, 0),  # settled at receipt: never attempted
+        "order.paid": (True, 0),
+    }
+    assert fresh(visit_id).status == "CONFIRMED" and confirmations(visit_id) == 1
+
+
+def test_a_capture_before_the_return_is_captured_by_its_job(world, users, gateway):
+    visit_id, params = _paid(world, users, gateway, returned=False)
+    gateway.deliver()
+    # The capture event found nothing captured: its job confirmed the visit. By the time
+    # order.paid arrived (jobs run inline after each commit here) it was a repeat.
+    assert _webhook_jobs() == 2
+    assert _events() == {
+        "payment.authorized": (True, 1),
+        "payment.captured": (True, 1),
+        "order.paid": (True, 0),
+    }
+    assert fresh(visit_id).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert confirmations(visit_id) == 1
+
+
+def test_an_event_is_settled_only_when_every_handler_of_its_type_says_so(
+    world, users, gateway, monkeypatch
+):
+    seen = []
+
+    def audit_captures(event):  # a handler that cannot tell in advance
+        seen.append(event.event_type)
+
+    monkeypatch.setitem(
+        webhook_processing.HANDLERS,
+        "payment.captured",
+        [*webhook_processing.HANDLERS["payment.captured"], audit_captures],
+    )
+    _paid(world, users, gateway, returned=True)
+    gateway.deliver()
+    assert seen == ["payment.captured"]
+    assert _webhook_jobs() == 2  # authorized and captured; order.paid is still settled
+    assert _events()["payment.captured"] == (True, 1)
+    # No handler at all: processed by a job as ever (it marks the event processed).
+    unknown = WebhookEvent(event_type="payment.dispute.created", payload={})
+    assert webhook_processing.settled_at_receipt(unknown) is False
