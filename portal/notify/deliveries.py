@@ -36,6 +36,9 @@ def insert_delivery(**values):
     """Write a new delivery at once (an in-app notice's, a mail's), by a statement built
     once: no ORM object and no flush for a row nothing reads back in the transaction
     (a confirmation writes five). Columns not given are NULL."""
+    unknown = values.keys() - set(_NEW_COLUMNS)
+    if unknown:  # a misspelt column would otherwise be NULL without a word
+        raise TypeError(f"not a new delivery's column: {sorted(unknown)}")
     db.session.execute(_insert_new(), {name: values.get(name) for name in _NEW_COLUMNS})
 
 

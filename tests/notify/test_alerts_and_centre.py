@@ -94,6 +94,26 @@ def test_notify_user_writes_in_app_mail_and_sms_deliveries(world):
     assert sms.text.startswith("Hello\nBody")
 
 
+def test_the_in_app_delivery_is_written_whole(world):
+    """Written by a statement built once (no ORM object): every column it should have, and
+    a misspelt column refused instead of left NULL."""
+    from portal.notify.deliveries import insert_delivery
+
+    notice = notify_user(world.patient, "test", "Hello", "Body", email=False)
+    db.session.commit()
+    [row] = db.session.scalars(sa.select(Delivery).where(Delivery.notification_id == notice.id))
+    assert (row.channel, row.recipient, row.kind, row.status, row.attempts) == (
+        "in_app",
+        str(world.patient),
+        "test",
+        "sent",
+        1,
+    )
+    assert row.user_id == world.patient and None not in (row.sent_at, row.created_at)
+    with pytest.raises(TypeError, match="notificaton_id"):
+        insert_delivery(notificaton_id=notice.id, channel="in_app")
+
+
 def test_in_app_only_when_mail_is_off(world):
     notify_user(world.patient, "test", "Quiet", "Body", email=False)
     db.session.commit()
