@@ -26,6 +26,7 @@ Every status change is a conditional UPDATE, so a withdrawal racing a send never
 overwrites SENT, and a send never resurrects a withdrawn reminder."""
 
 import logging
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -35,7 +36,7 @@ from flask_babel import lazy_gettext as _l
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
-from portal.db import on_conflict_ignore, utcnow
+from portal.db import bind_columns, insert_for, utcnow
 from portal.domain.schedule import reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -134,10 +135,34 @@ def _insert_new(rows):
     fine. Returns how many were inserted."""
     if not rows:
         return 0
+    # One row's statement, built once; SQLAlchemy sends the rows as one multi-row INSERT
+    # ("insertmanyvalues"), where a statement built for each list cost as much to build.
+    return len(db.session.execute(_insert_reminder(db.engine.dialect.name), rows).all())
+
+
+_REMINDER_COLUMNS = (
+    "booking_id",
+    "recipient_id",
+    "role",
+    "offset_key",
+    "for_start",
+    "due_at",
+    "status",
+    "created_at",
+)
+
+
+@cache
+def _insert_reminder(dialect_name):
     table = Reminder.__table__
-    keys = ["booking_id", "recipient_id", "offset_key", "for_start"]
-    statement = on_conflict_ignore(table, rows, keys).returning(table.c.id)
-    return len(db.session.execute(statement).all())
+    return (
+        insert_for(dialect_name)(table)
+        .values(bind_columns(table, _REMINDER_COLUMNS))
+        .on_conflict_do_nothing(
+            index_elements=["booking_id", "recipient_id", "offset_key", "for_start"]
+        )
+        .returning(table.c.id)
+    )
 
 
 def schedule_reminders(booking_id, now=None):
