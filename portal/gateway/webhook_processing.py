@@ -17,17 +17,21 @@ A handler may say how to know, when the event arrives, that it would do nothing 
 already did. An event every handler of its type calls settled is stored processed, and no
 job is made for it; the job would have read the same rows and done nothing."""
 
+import logging
 import traceback
 from collections import defaultdict
 from functools import cache
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal import events
 from portal.db import bind_columns, insert_for, unit_of_work, utcnow
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.gateway.webhook_shapes import shape_problem
+
+log = logging.getLogger("portal.gateway")
 
 HANDLERS = defaultdict(list)  # event type -> [handler(event)]
 SETTLED = {}  # handler -> settled(event): True when the handler would do nothing
@@ -57,7 +61,19 @@ def settled_at_receipt(event):
     """True when every handler of the event's type says it would do nothing with it. An
     event with no handler, or a handler that cannot tell, is processed by a job as ever."""
     handlers = HANDLERS.get(event.event_type) or ()
-    return bool(handlers) and all(h in SETTLED and SETTLED[h](event) for h in handlers)
+    return bool(handlers) and all(_says_settled(h, event) for h in handlers)
+
+
+def _says_settled(handler, event):
+    if handler not in SETTLED:
+        return False
+    try:
+        return bool(SETTLED[handler](event))
+    except SQLAlchemyError:
+        raise  # the transaction is spoilt: the event cannot be stored either (a 500, resent)
+    except Exception:  # a predicate's own fault must not lose the event: its job decides
+        log.exception("settled predicate of %s failed on %s", handler.__name__, event)
+        return False
 
 
 def record_event(source, event_id, payload):

@@ -1,6 +1,7 @@
 """Razorpay and RazorpayX webhooks: verify the signature on the raw body, check the event's
 shape, store it once under its event id (across both endpoints), answer 200 at once; a job
-processes it after the commit.
+processes it after the commit, unless every handler of its type said it would do nothing
+with it (a capture repeating the signed return: stored processed, no job).
 
 Refusals: a body over 1 MB (chunked ones too) → 413; a bad signature → 400; a signed body
 that is not ``application/json`` → 415; not JSON, nested too deeply, or an event of the

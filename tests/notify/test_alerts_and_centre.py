@@ -112,6 +112,12 @@ def test_the_in_app_delivery_is_written_whole(world):
     assert row.user_id == world.patient and None not in (row.sent_at, row.created_at)
     with pytest.raises(TypeError, match="notificaton_id"):
         insert_delivery(notificaton_id=notice.id, channel="in_app")
+    # The model's defaults for what is not given, as the ORM would have applied them.
+    insert_delivery(channel="sms", recipient="+919812345678", user_id=world.patient)
+    db.session.commit()
+    sms = db.session.scalar(sa.select(Delivery).where(Delivery.channel == "sms"))
+    assert (sms.kind, sms.status, sms.attempts) == ("", "queued", 0)
+    assert sms.created_at is not None and sms.updated_at is not None and sms.sent_at is None
 
 
 def test_in_app_only_when_mail_is_off(world):

@@ -91,3 +91,22 @@ def test_an_event_is_settled_only_when_every_handler_of_its_type_says_so(
     # No handler at all: processed by a job as ever (it marks the event processed).
     unknown = WebhookEvent(event_type="payment.dispute.created", payload={})
     assert webhook_processing.settled_at_receipt(unknown) is False
+
+
+def test_a_predicate_that_fails_leaves_the_event_to_its_job(world, users, gateway, monkeypatch):
+    """A fault in a predicate must not lose the event: it is stored and gets its job."""
+    from portal.booking import webhooks
+
+    def broken(event):
+        raise KeyError("id")
+
+    monkeypatch.setitem(webhook_processing.SETTLED, webhooks.payment_captured, broken)
+    visit_id, _ = _paid(world, users, gateway, returned=True)
+    assert [status for _id, status in gateway.deliver()] == [200, 200, 200]
+    assert _webhook_jobs() == 3
+    assert _events() == {
+        "payment.authorized": (True, 1),
+        "payment.captured": (True, 1),  # its job found a repeat and did nothing
+        "order.paid": (True, 1),
+    }
+    assert confirmations(visit_id) == 1
