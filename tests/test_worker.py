@@ -4,6 +4,7 @@ no double enqueue) and the worker that runs jobs in the app it loaded once."""
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -83,15 +84,38 @@ def queue(name):
     return current_app.extensions["rq"].get_queue(name)
 
 
-def work(kind="simple", queues=None):
+def make_worker(kind="simple", queues=None):
     current_app.config["JOBS_WORKER"] = kind
     try:
-        worker = current_app.extensions["rq"].make_worker(queues)
+        return current_app.extensions["rq"].make_worker(queues)
     finally:
         current_app.config.pop("JOBS_WORKER")
+
+
+def work(kind="simple", queues=None):
+    worker = make_worker(kind, queues)
     assert worker.work(burst=True)
     db.session.expire_all()
     return worker
+
+
+@contextmanager
+def redis_round_trips():
+    """The Redis round trips this process makes in the block: a list, one entry each."""
+    from redis.connection import AbstractConnection
+
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counted
+    try:
+        yield sent
+    finally:
+        AbstractConnection.send_packed_command = original
 
 
 def record(name="test.seen", **payload):
@@ -267,11 +291,7 @@ def test_a_job_takes_over_the_fresh_jobs_waiting_behind_it(rq_ctx):
     per_job = current_app.config["JOBS_PER_RQ_JOB"]
     ids = [record(value=n) for n in range(per_job + 3)]  # a commit each: a job each
     assert queue("default").count == per_job + 3
-    current_app.config["JOBS_WORKER"] = "simple"
-    try:
-        worker = current_app.extensions["rq"].make_worker()
-    finally:
-        current_app.config.pop("JOBS_WORKER")
+    worker = make_worker()
     worker.work(burst=True, max_jobs=1)  # one RQ job
     db.session.expire_all()
     done = db.session.scalars(
@@ -294,35 +314,19 @@ def test_jobs_a_sweep_hands_over_are_not_taken_over(rq_ctx):
     db.session.commit()
     assert jobs.sweep_outbox() == 1
     assert queue("default").job_ids == [f"outbox-{fresh}", f"outbox-{swept}"]
-    current_app.config["JOBS_WORKER"] = "simple"
-    try:
-        worker = current_app.extensions["rq"].make_worker()
-    finally:
-        current_app.config.pop("JOBS_WORKER")
+    worker = make_worker()
     worker.work(burst=True, max_jobs=1)
     assert [v for v, _app, _mark in SEEN] == ["fresh"]
     assert queue("default").job_ids == [f"outbox-{swept}"]
 
 
-def _round_trips_to_run(jobs_count, monkeypatch):
+def _round_trips_to_run(jobs_count):
     """Redis round trips the worker makes to run ``jobs_count`` jobs of one item each,
     committed one by one as requests commit them (a burst run: start and stop included)."""
-    from redis.connection import AbstractConnection
-
     for n in range(jobs_count):
         record(value=n)
-    sent = []
-    original = AbstractConnection.send_packed_command
-
-    def counted(self, command, check_health=True):
-        sent.append(1)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
-    try:
+    with redis_round_trips() as sent:
         work()
-    finally:
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", original)
     return len(sent)
 
 
@@ -334,9 +338,9 @@ def test_a_job_costs_the_worker_few_redis_round_trips(rq_ctx, monkeypatch):
     dependents (two), its end, the idle state, the worker's heartbeat, the suspension
     check."""
     monkeypatch.setitem(current_app.config, "JOBS_PER_RQ_JOB", 1)  # no take-over here
-    _round_trips_to_run(1, monkeypatch)  # connections opened (their handshakes not counted)
-    three = _round_trips_to_run(3, monkeypatch)
-    six = _round_trips_to_run(6, monkeypatch)
+    _round_trips_to_run(1)  # connections opened (their handshakes not counted)
+    three = _round_trips_to_run(3)
+    six = _round_trips_to_run(6)
     assert (six - three) / 3 <= 12, (three, six)
     assert len(SEEN) == 10
 
@@ -345,30 +349,16 @@ def test_the_worker_still_tells_redis_it_is_alive(rq_ctx, monkeypatch):
     """What ``_FewerRoundTrips`` leaves out is only a repeat: a heartbeat with the same
     time-to-live within 10 s, or the state last sent. A heartbeat with another TTL, one
     10 s later, and one after a failed one all go out; so does a new state."""
-    from redis.connection import AbstractConnection
-
     import portal.worker
 
-    current_app.config["JOBS_WORKER"] = "simple"
-    try:
-        worker = current_app.extensions["rq"].make_worker()
-    finally:
-        current_app.config.pop("JOBS_WORKER")
+    worker = make_worker()
     worker.register_birth()
     clock = [1000.0]
     monkeypatch.setattr(portal.worker.time, "monotonic", lambda: clock[0])
-    sent = []
-    original = AbstractConnection.send_packed_command
-
-    def counted(self, command, check_health=True):
-        sent.append(1)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
 
     def trips(call):
-        sent.clear()
-        call()
+        with redis_round_trips() as sent:
+            call()
         return len(sent)
 
     ttl = worker.worker_ttl + 60
