@@ -48,16 +48,22 @@ def ledger_balances():
     return [f"ledger: {p}" for p in verify_ledger()]
 
 
-def _penalties():
-    """{payable code: penalties debited to it} (a penalty may take a payable below zero:
-    docs/ledger.md, the provider then owes us and payouts wait)."""
+# What may take a provider's payable below zero (POLICY.md: "Penalties and reversals reduce
+# the payable; a payout never takes it below zero"): a penalty, and a reschedule fee's share
+# given back when the booking is cancelled by the clinic after that share was paid out.
+TAKEN_BACK = ("provider_penalty", "reschedule_fee_refund")
+
+
+def _taken_back():
+    """{payable code: what penalties and give-backs debited to it} (either may take a
+    payable below zero: docs/ledger.md, the provider then owes us and payouts wait)."""
     rows = db.session.execute(
         sa.select(LedgerAccount.code, sa.func.sum(LedgerEntry.amount))
         .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
         .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
         .where(
             LedgerAccount.code.startswith(chart.PROVIDER_PAYABLE + ":"),
-            LedgerTransaction.kind == "provider_penalty",
+            LedgerTransaction.kind.in_(TAKEN_BACK),
         )
         .group_by(LedgerAccount.code)
     )
@@ -65,17 +71,19 @@ def _penalties():
 
 
 def no_negative_balances():
-    """No patient wallet below zero; no provider payable below zero but for penalties
-    (a payout, a refund or a return never takes it there)."""
+    """No patient wallet below zero; no provider payable below zero but for what penalties
+    and give-backs took (``TAKEN_BACK``: a payout, a refund or a return never takes it
+    there)."""
     problems = []
     for code, value in sorted(_balances(chart.PATIENT_WALLET).items()):
         if value < 0:
             problems.append(f"{code} is below zero: {value} paise")
-    penalties = _penalties()
+    taken = _taken_back()
     for code, value in sorted(_balances(chart.PROVIDER_PAYABLE).items()):
-        if value < 0 and value < -penalties.get(code, 0):
+        if value < 0 and value < -taken.get(code, 0):
             problems.append(
-                f"{code} is below zero: {value} paise (penalties {penalties.get(code, 0)})"
+                f"{code} is below zero: {value} paise (penalties and give-backs "
+                f"{taken.get(code, 0)})"
             )
     return problems
 
