@@ -38,12 +38,35 @@ def _captured(event, entity):
     return event.event_type != "payment.captured" or entity.get("status") in (None, "captured")
 
 
-@on_event("payment.authorized")
+def _repeat(known, entity):
+    """Already captured under this gateway id and confirmed with the gateway (the signed
+    return or an earlier event): a repeat moves nothing (payment_events.capture), so the
+    gateway is not asked again. Most capture events are such repeats."""
+    return known.razorpay_payment_id == entity["id"] and bool(known.captured_amount)
+
+
+def _authorized_settled(event):
+    """``payment_authorized`` would do nothing: the payment is captured already under
+    that id (an unknown order is left to the job, which says so in the log)."""
+    entity = event.entity("payment") or {}
+    if not entity.get("id"):
+        return False
+    known = _payment_for(event, entity)
+    return known is not None and _repeat(known, entity)
+
+
+@on_event("payment.authorized", settled=_authorized_settled)
 def payment_authorized(event):
+    """An authorization matters while the payment is not captured: the bank said yes and
+    the capture is to come (a payment stuck there is worth an operator's look). Once it
+    is captured under that id, the capture's line says it all, and nothing is added;
+    after a signed return, Razorpay's authorized event is such a late one."""
     entity = event.entity("payment") or {}
     payment = _payment_for(event, entity)
     if payment is None:
         log.info("payment.authorized for an unknown order %s", entity.get("order_id"))
+        return
+    if entity.get("id") and _repeat(payment, entity):
         return
     payment_events.authorized(
         payment,
@@ -77,13 +100,6 @@ def _unknown(event, entity):
             entity.get("order_id"),
             entity.get("id"),
         )
-
-
-def _repeat(known, entity):
-    """Already captured under this gateway id and confirmed with the gateway (the signed
-    return or an earlier event): a repeat moves nothing (payment_events.capture), so the
-    gateway is not asked again. Most capture events are such repeats."""
-    return known.razorpay_payment_id == entity["id"] and bool(known.captured_amount)
 
 
 def _capture_settled(event):

@@ -229,8 +229,9 @@ def book_once(app, client, sandbox, form, where=False, rival=None, measure=_meas
 def signed_webhooks(app):
     """The webhooks the sandbox has for the portal (a paid checkout's payment.authorized,
     payment.captured and order.paid), taken from it and signed as it signs them: [(path,
-    request arguments)] for a test client with no session. Their jobs run later, on the
-    worker: only the receipt is the web tier's."""
+    request arguments)] for a test client with no session. A job any of them makes (none
+    after a signed return: all three are settled as they arrive) runs later, on the worker:
+    only the receipt is the web tier's."""
     from portal.gateway.webhooks import sign_body
 
     webhooks = app.extensions["razorpay_sandbox"].webhooks

@@ -1,7 +1,8 @@
-"""Capture events that only repeat what the signed return did are settled when they arrive:
-stored processed, with no job (portal.gateway.webhook_processing.settled_at_receipt). Every
-other event is processed by a job as before: an event is settled only when every handler of
-its type says it would do nothing."""
+"""Payment events that only repeat what the signed return did (a capture, or an
+authorization of a payment already captured) are settled when they arrive: stored
+processed, with no job (portal.gateway.webhook_processing.settled_at_receipt). Every other
+event is processed by a job as before: an event is settled only when every handler of its
+type says it would do nothing."""
 
 import sqlalchemy as sa
 
@@ -40,18 +41,24 @@ def _paid(world, users, gateway, returned):
     return visit_id, params
 
 
-def test_capture_events_after_the_return_are_settled_without_a_job(world, users, gateway):
+def _timeline(visit_id):
+    (online,) = [p for p in fresh(visit_id).payments if p.razorpay_order_id]
+    return [a.event for a in online.attempts]
+
+
+def test_the_events_after_the_return_are_settled_without_a_job(world, users, gateway):
     visit_id, _ = _paid(world, users, gateway, returned=True)
     answers = gateway.deliver()  # payment.authorized, payment.captured, order.paid
     assert [status for _id, status in answers] == [200, 200, 200]
-    # Only the authorized event has a job: it adds its line to the payment's timeline.
-    assert _webhook_jobs() == 1
+    assert _webhook_jobs() == 0
     assert _events() == {
-        "payment.authorized": (True, 1),  # processed by its job (inline here)
-        "payment.captured": (True, 0),  # settled at receipt: never attempted
+        "payment.authorized": (True, 0),  # settled at receipt: never attempted
+        "payment.captured": (True, 0),
         "order.paid": (True, 0),
     }
     assert fresh(visit_id).status == "CONFIRMED" and confirmations(visit_id) == 1
+    # A captured payment's authorization adds nothing: the return's line says it all.
+    assert "authorized" not in _timeline(visit_id)
 
 
 def test_a_capture_before_the_return_is_captured_by_its_job(world, users, gateway):
@@ -61,11 +68,13 @@ def test_a_capture_before_the_return_is_captured_by_its_job(world, users, gatewa
     # order.paid arrived (jobs run inline after each commit here) it was a repeat.
     assert _webhook_jobs() == 2
     assert _events() == {
-        "payment.authorized": (True, 1),
+        "payment.authorized": (True, 1),  # processed by its job (inline here)
         "payment.captured": (True, 1),
         "order.paid": (True, 0),
     }
     assert fresh(visit_id).status == "CONFIRMED"
+    # The authorization came first, while nothing was captured: its line is there.
+    assert _timeline(visit_id).count("authorized") == 1
     assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
     assert confirmations(visit_id) == 1
 
@@ -86,7 +95,7 @@ def test_an_event_is_settled_only_when_every_handler_of_its_type_says_so(
     _paid(world, users, gateway, returned=True)
     gateway.deliver()
     assert seen == ["payment.captured"]
-    assert _webhook_jobs() == 2  # authorized and captured; order.paid is still settled
+    assert _webhook_jobs() == 1  # the capture's; authorized and order.paid are still settled
     assert _events()["payment.captured"] == (True, 1)
     # No handler at all: processed by a job as ever (it marks the event processed).
     unknown = WebhookEvent(event_type="payment.dispute.created", payload={})
@@ -103,10 +112,24 @@ def test_a_predicate_that_fails_leaves_the_event_to_its_job(world, users, gatewa
     monkeypatch.setitem(webhook_processing.SETTLED, webhooks.payment_captured, broken)
     visit_id, _ = _paid(world, users, gateway, returned=True)
     assert [status for _id, status in gateway.deliver()] == [200, 200, 200]
-    assert _webhook_jobs() == 3
+    assert _webhook_jobs() == 2
     assert _events() == {
-        "payment.authorized": (True, 1),
+        "payment.authorized": (True, 0),
         "payment.captured": (True, 1),  # its job found a repeat and did nothing
         "order.paid": (True, 1),
     }
     assert confirmations(visit_id) == 1
+
+
+def test_an_authorization_after_the_capture_adds_nothing_in_its_job(
+    world, users, gateway, monkeypatch
+):
+    """The handler keeps its predicate's word when it runs as a job (here: a predicate
+    that cannot tell)."""
+    from portal.booking import webhooks
+
+    monkeypatch.setitem(webhook_processing.SETTLED, webhooks.payment_authorized, lambda e: False)
+    visit_id, _ = _paid(world, users, gateway, returned=True)
+    gateway.deliver()
+    assert _events()["payment.authorized"] == (True, 1)  # processed by its job
+    assert "authorized" not in _timeline(visit_id)

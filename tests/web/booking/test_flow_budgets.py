@@ -35,10 +35,10 @@ BUDGETS = {
         # with its dedupe key), reconciliation cases, settlement of the payment, money
         # movement
         "return": 20,
-        # the payment's three webhooks received: each stored unless its id is known (one
-        # statement); payment.authorized's job's outbox item (its job runs on the worker);
-        # the two capture events, repeats of the return, settled as they arrive (the
-        # payment by its order, a reschedule fee by it): stored processed, no job
+        # the payment's three webhooks received, each a repeat of the return, settled as
+        # it arrives: stored processed, no job (one statement unless its id is known),
+        # after its look-ups: the payment by its order (all three), a reschedule fee by it
+        # (the two capture events)
         "webhooks": 8,
     },
     "sqlite": {"hold": 12, "refused": 2, "pay": 11, "return": 24, "webhooks": 8},
