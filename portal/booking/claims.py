@@ -19,7 +19,6 @@ from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import joinedload
 
 from portal.booking.errors import SlotUnavailable
 from portal.booking.models import (
@@ -31,7 +30,7 @@ from portal.booking.models import (
     booking_providers,
 )
 from portal.catalog import busy
-from portal.db import unit_of_work
+from portal.db import column_rows, unit_of_work
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 
@@ -103,23 +102,34 @@ def conflicts(subjects, start, end, exclude_booking_ids=()):
 
 @cache
 def _in_the_way():
-    """Every hold reads this first (and a race's every loser only this): built once,
-    because building it and its cache key cost a third of its CPU. Built on first use:
-    its loader options need every model mapped."""
-    booking = joinedload(SlotClaim.booking)
-    return _overlapping(
-        sa.bindparam("subjects", expanding=True), sa.bindparam("start"), sa.bindparam("end")
-    ).options(
-        booking.joinedload(IndividualBooking.visit),
-        booking.lazyload(IndividualBooking.providers),
+    """Every hold reads this first (and a race's every loser only this): built once, as
+    columns. Loading each claim with its booking and visit as objects cost a fifth of a
+    loser's answer, for the few values deciding whether a hold is stale."""
+    return (
+        sa.select(
+            SlotClaim.id,
+            SlotClaim.subject,
+            SlotClaim.reschedule_id,
+            MasterBooking.id.label("visit_id"),
+            MasterBooking.status,
+            MasterBooking.hold_expires_at,
+        )
+        .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .where(
+            SlotClaim.subject.in_(sa.bindparam("subjects", expanding=True)),
+            SlotClaim.live.is_(True),
+            SlotClaim.start_at < sa.bindparam("end"),
+            SlotClaim.end_at > sa.bindparam("start"),
+        )
     )
 
 
 def in_the_way(subjects, start, end):
-    """``conflicts``, each claim with its booking and visit loaded in the same query (not
-    their providers): what a hold reads first."""
-    params = {"subjects": list(subjects), "start": start, "end": end}
-    return list(db.session.scalars(_in_the_way(), params))
+    """``conflicts`` as rows, what a hold reads first: each claim's ``id``, ``subject``
+    and ``reschedule_id`` (a move's held time), and its visit's ``visit_id``, ``status``
+    and ``hold_expires_at`` (what ``lifecycle.is_hold_stale`` reads)."""
+    return column_rows(_in_the_way(), {"subjects": list(subjects), "start": start, "end": end})
 
 
 _LOCK_SUBJECTS = sa.text(

@@ -64,21 +64,21 @@ def release_stale_hold(claim, now=None):
 
 def clear_stale_holds(subjects, start, end, keep_visit_id=None):
     """Holds whose time ran out but the sweep has not reached yet must not block anyone.
-    Returns the live claims still in the way (``claims.in_the_way`` after the clearing:
-    a released claim is the same object, now not live, so it is not read again).
+    Returns the live claims still in the way (``claims.in_the_way``'s rows: read again
+    only when a stale hold was cleared, which the sweep makes rare).
     ``keep_visit_id``: the visit being added to, never expired here; or a function
     giving it, asked only when a stale hold is found (finding it may cost a read)."""
     now = utcnow()
     found = claims.in_the_way(subjects, start, end)
+    cleared = False
     for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
-            release_stale_hold(claim, now)
+            cleared = release_stale_hold(claim, now) or cleared
             continue
-        visit = claim.booking.visit
-        if not lifecycle.is_hold_stale(visit, now):
+        if not lifecycle.is_hold_stale(claim, now):  # the row has the visit's columns
             continue
         if callable(keep_visit_id):
             keep_visit_id = keep_visit_id()  # asked once
-        if visit.id != keep_visit_id:
-            lifecycle.expire_if_stale(visit.id, now)
-    return [claim for claim in found if claim.live]
+        if claim.visit_id != keep_visit_id:
+            cleared = lifecycle.expire_if_stale(claim.visit_id, now) or cleared
+    return claims.in_the_way(subjects, start, end) if cleared else found

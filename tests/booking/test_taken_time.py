@@ -18,8 +18,8 @@ def test_a_time_someone_holds_is_refused_from_the_claims_alone(world, users):
     with counted_queries() as statements, pytest.raises(SlotUnavailable):
         hold(world, loser)
     # The patient (who may book for whom), the service (its duration gives the end of the
-    # time), then the live claims in the way with their bookings and visits in one query
-    # (a stale hold would be cleared; this one is not).
+    # time), then the live claims in the way with their visits' status and hold in one
+    # query, read as columns (a stale hold would be cleared; this one is not).
     assert len(statements) == 3, statements
     assert "slot_claims" in statements[-1] and "JOIN visits" in statements[-1]
 
