@@ -5,6 +5,7 @@ through ``portal.domain.states`` (VISIT, BOOKING, BOOKING_LATE_PAYMENT, and PAYM
 ``portal.payments.records``)."""
 
 from datetime import timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,15 +52,23 @@ def order_lifetime():
 
 def lock_visit(visit_id):
     """The visit, row-locked on PostgreSQL (FOR UPDATE) and freshly read: every payment
-    event for one visit is handled one at a time. SQLite serialises writers itself."""
+    event for one visit is handled one at a time. SQLite serialises writers itself.
+    What the caller reads next (its payments, its items) is read by statements of their
+    own, after the lock: joined to this one, PostgreSQL would return them as they were
+    before the wait for the lock (READ COMMITTED re-reads only the locked row)."""
+    return db.session.scalar(_lock_visit(claims.is_postgres()), {"visit_id": visit_id})
+
+
+@cache
+def _lock_visit(postgres):
+    """Built once: building a statement and its cache key costs about as much CPU as
+    running it, on every payment event and every pay step."""
     query = (
         sa.select(MasterBooking)
-        .where(MasterBooking.id == visit_id)
+        .where(MasterBooking.id == sa.bindparam("visit_id"))
         .execution_options(populate_existing=True)
     )
-    if claims.is_postgres():
-        query = query.with_for_update()
-    return db.session.scalar(query)
+    return query.with_for_update() if postgres else query
 
 
 def load_items(visit):
