@@ -19,6 +19,34 @@ from tests.sim.harness import Sim
 from tests.sim.world import populate, reset
 
 
+def _hold(sim, world, start, visit_id=None):
+    """A consultation with doctors[0] (paid out INSTANT) at ``start`` for patients[1]."""
+    patient = sim.user(world.patients[1])
+    return visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=start,
+        visit_id=visit_id,
+    )
+
+
+def _pay_by_callback(sim, order_id, complete):
+    """The order paid on the sandbox's checkout page, and the signed return handed to
+    ``complete`` (a visit's or a reschedule fee's)."""
+    payment = sim.sandbox.store.pay_order(order_id)
+    signature = sim.sandbox.store.checkout_signature(order_id, payment["id"])
+    return complete(
+        {
+            "razorpay_order_id": order_id,
+            "razorpay_payment_id": payment["id"],
+            "razorpay_signature": signature,
+        }
+    )
+
+
 def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
     sim = Sim(sim_app, seed=0)
     with sim.running():
@@ -26,14 +54,7 @@ def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
         world = populate(sim_app)
         sandbox = sim.sandbox
         patient = sim.user(world.patients[1])
-        item = visits.add_item(
-            patient,
-            patient_id=patient.id,
-            service_id=world.consult,
-            provider_ids=[world.doctors[0]],
-            clinic_id=world.clinic,
-            start_at=at(2, 11),
-        )
+        item = _hold(sim, world, at(2, 11))
         result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
         payment = sandbox.store.pay_order(result.payment.razorpay_order_id)  # no callback
         assert payment["status"] == "captured"
@@ -61,14 +82,7 @@ def test_a_signed_capture_the_gateway_never_made_mints_no_money(sim_app):
         reset(sim_app)
         world = populate(sim_app)
         patient = sim.user(world.patients[1])
-        item = visits.add_item(
-            patient,
-            patient_id=patient.id,
-            service_id=world.consult,
-            provider_ids=[world.doctors[0]],
-            clinic_id=world.clinic,
-            start_at=at(2, 11),
-        )
+        item = _hold(sim, world, at(2, 11))
         result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
         order_id = result.payment.razorpay_order_id
         entity = {
@@ -127,26 +141,10 @@ def test_a_negative_settlement_is_not_money_coming_in(sim_app):
         world = populate(sim_app)
         sandbox = sim.sandbox
         patient = sim.user(world.patients[1])
-        item = visits.add_item(
-            patient,
-            patient_id=patient.id,
-            service_id=world.consult,
-            provider_ids=[world.doctors[0]],
-            clinic_id=world.clinic,
-            start_at=at(4, 11),
-        )
+        item = _hold(sim, world, at(4, 11))
         visit_id, item_id = item.master_id, item.id
         result = checkout.checkout(patient, visit_id, 0, callback_url="http://portal.test/cb")
-        order_id = result.payment.razorpay_order_id
-        payment = sandbox.store.pay_order(order_id)
-        signature = sandbox.store.checkout_signature(order_id, payment["id"])
-        checkout.complete_checkout_callback(
-            {
-                "razorpay_order_id": order_id,
-                "razorpay_payment_id": payment["id"],
-                "razorpay_signature": signature,
-            }
-        )
+        _pay_by_callback(sim, result.payment.razorpay_order_id, checkout.complete_checkout_callback)
         sim.settle()  # raises SimFailure on a broken invariant
         sim.clock.shift(timedelta(days=1))
         patient = sim.user(world.patients[1])
@@ -184,47 +182,25 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
     from portal.payouts import completion
     from portal.refunds import cancel
 
-    def pay_by_callback(order_id, complete):
-        payment = sim.sandbox.store.pay_order(order_id)
-        signature = sim.sandbox.store.checkout_signature(order_id, payment["id"])
-        complete(
-            {
-                "razorpay_order_id": order_id,
-                "razorpay_payment_id": payment["id"],
-                "razorpay_signature": signature,
-            }
-        )
-
     sim = Sim(sim_app, seed=0)
     with sim.running():
         reset(sim_app)
         world = populate(sim_app)  # doctors[0] is paid out INSTANT
+        moved = _hold(sim, world, at(2, 15))  # 53 h ahead: a 10% reschedule fee
+        moved_id, first = moved.id, moved.master_id
+        done_id = _hold(sim, world, at(1, 11), visit_id=first).id  # tomorrow
         patient = sim.user(world.patients[1])
-        first = None
-        for start in (at(2, 15), at(1, 11)):  # 53 h ahead (a 10% reschedule fee), tomorrow
-            item = visits.add_item(
-                patient,
-                patient_id=patient.id,
-                service_id=world.consult,
-                provider_ids=[world.doctors[0]],
-                clinic_id=world.clinic,
-                start_at=start,
-                visit_id=first,
-            )
-            first = first or item.master_id
-            if start == at(2, 15):
-                moved_id = item.id
-            else:
-                done_id = item.id
         result = checkout.checkout(patient, first, 0, callback_url="http://portal.test/cb")
-        pay_by_callback(result.payment.razorpay_order_id, checkout.complete_checkout_callback)
+        _pay_by_callback(sim, result.payment.razorpay_order_id, checkout.complete_checkout_callback)
         sim.settle()
 
         patient = sim.user(world.patients[1])
         fee = reschedule.reschedule(
             patient, moved_id, at(4, 11), pay_with="gateway", callback_url="http://portal.test/r"
         )
-        pay_by_callback(fee.reschedule.razorpay_order_id, reschedule_payment.complete_callback)
+        _pay_by_callback(
+            sim, fee.reschedule.razorpay_order_id, reschedule_payment.complete_callback
+        )
         sim.settle()
 
         done = db.session.get(IndividualBooking, done_id)
