@@ -9,6 +9,7 @@ sweep calls it): the money stays captured at Razorpay, known to no one -- not on
 booking, not refunded, not in the wallet. Fixed: ``booking.expire_holds`` asks the
 gateway about the order first and applies a captured payment as a webhook would."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 from portal.booking import checkout, visits
@@ -17,6 +18,15 @@ from tests.booking.factories import at
 from tests.sim import invariants
 from tests.sim.harness import Sim
 from tests.sim.world import populate, reset
+
+
+@contextmanager
+def _history(sim_app):
+    """A history of its own (seed 0) on the emptied, populated world: (sim, world)."""
+    sim = Sim(sim_app, seed=0)
+    with sim.running():
+        reset(sim_app)
+        yield sim, populate(sim_app)
 
 
 def _hold(sim, world, start, visit_id=None):
@@ -48,10 +58,7 @@ def _pay_by_callback(sim, order_id, complete):
 
 
 def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
-    sim = Sim(sim_app, seed=0)
-    with sim.running():
-        reset(sim_app)
-        world = populate(sim_app)
+    with _history(sim_app) as (sim, world):
         sandbox = sim.sandbox
         patient = sim.user(world.patients[1])
         item = _hold(sim, world, at(2, 11))
@@ -77,10 +84,7 @@ def test_a_signed_capture_the_gateway_never_made_mints_no_money(sim_app):
 
     from portal.gateway.webhooks import sign_body
 
-    sim = Sim(sim_app, seed=0)
-    with sim.running():
-        reset(sim_app)
-        world = populate(sim_app)
+    with _history(sim_app) as (sim, world):
         patient = sim.user(world.patients[1])
         item = _hold(sim, world, at(2, 11))
         result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
@@ -135,10 +139,7 @@ def test_a_negative_settlement_is_not_money_coming_in(sim_app):
     from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
     from portal.refunds import cancel
 
-    sim = Sim(sim_app, seed=0)
-    with sim.running():
-        reset(sim_app)
-        world = populate(sim_app)
+    with _history(sim_app) as (sim, world):
         sandbox = sim.sandbox
         patient = sim.user(world.patients[1])
         item = _hold(sim, world, at(4, 11))
@@ -182,10 +183,7 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
     from portal.payouts import completion
     from portal.refunds import cancel
 
-    sim = Sim(sim_app, seed=0)
-    with sim.running():
-        reset(sim_app)
-        world = populate(sim_app)  # doctors[0] is paid out INSTANT
+    with _history(sim_app) as (sim, world):  # doctors[0] is paid out INSTANT
         moved = _hold(sim, world, at(2, 15))  # 53 h ahead: a 10% reschedule fee
         moved_id, first = moved.id, moved.master_id
         done_id = _hold(sim, world, at(1, 11), visit_id=first).id  # tomorrow
