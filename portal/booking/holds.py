@@ -70,15 +70,19 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
     giving it, asked only when a stale hold is found (finding it may cost a read)."""
     now = utcnow()
     found = claims.in_the_way(subjects, start, end)
-    cleared = False
+    handled = set()  # the moves and visits acted on (two claims of one share its answer)
     for claim in found:
         if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
-            cleared = release_stale_hold(claim, now) or cleared
+            if ("move", claim.reschedule_id) not in handled and release_stale_hold(claim, now):
+                handled.add(("move", claim.reschedule_id))
             continue
-        if not lifecycle.is_hold_stale(claim, now):  # the row has the visit's columns
-            continue
+        if ("visit", claim.visit_id) in handled or not lifecycle.is_hold_stale(claim, now):
+            continue  # the row has the visit's columns
         if callable(keep_visit_id):
             keep_visit_id = keep_visit_id()  # asked once
         if claim.visit_id != keep_visit_id:
-            cleared = lifecycle.expire_if_stale(claim.visit_id, now) or cleared
-    return claims.in_the_way(subjects, start, end) if cleared else found
+            # Expired here, or by the sweep while this waited for the visit's lock: its
+            # claims are released either way, so they are read again below.
+            lifecycle.expire_if_stale(claim.visit_id, now)
+            handled.add(("visit", claim.visit_id))
+    return claims.in_the_way(subjects, start, end) if handled else found

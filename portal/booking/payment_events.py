@@ -215,9 +215,13 @@ def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo
 
 
 def authorized(payment, *, razorpay_payment_id, amount, method=None):
-    """Recorded on the timeline only; capture (or order.paid) confirms."""
+    """Recorded on the timeline only, while the payment is not captured under that id
+    (after the capture, its line says it all); capture (or order.paid) confirms."""
     with unit_of_work():
         lifecycle.lock_visit(payment.master_id)
+        db.session.refresh(payment)  # a capture may have committed since it was read
+        if records.captured_under(payment, razorpay_payment_id):
+            return
         if not records.attempt_seen(payment, "authorized", razorpay_payment_id):
             records.add_attempt(
                 payment,

@@ -42,7 +42,7 @@ def _repeat(known, entity):
     """Already captured under this gateway id and confirmed with the gateway (the signed
     return or an earlier event): a repeat moves nothing (payment_events.capture), so the
     gateway is not asked again. Most capture events are such repeats."""
-    return known.razorpay_payment_id == entity["id"] and bool(known.captured_amount)
+    return records.captured_under(known, entity["id"])
 
 
 def _authorized_settled(event):

@@ -34,6 +34,12 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
     return None
 
 
+def captured_under(payment, razorpay_payment_id):
+    """Captured already under this gateway payment id: a repeat of the capture moves
+    nothing, and an authorization of it adds nothing."""
+    return payment.razorpay_payment_id == razorpay_payment_id and bool(payment.captured_amount)
+
+
 def add_attempt(payment, event, status, razorpay_payment_id=None, detail=None):
     """One line of the payment's timeline; ``status`` is a ``PaymentStatus`` or an
     ``AttemptNote`` (what the event said)."""

@@ -65,3 +65,22 @@ def test_the_open_visit_joined_is_not_expired_under_it_by_its_own_lapsed_hold(wo
         _join(world, patient, doctor=1)
     assert not refused.value.taken  # their own time, not someone else's
     assert lookup.get_visit(first).status != "EXPIRED"
+
+
+def test_a_stale_hold_the_sweep_expired_meanwhile_still_gives_way(world, users, clock, monkeypatch):
+    """The sweep expired the stale visit while this hold waited for its lock: the hold
+    finds nothing left to expire, and reads the claims again all the same."""
+    from portal.booking import lifecycle
+
+    first, second = users(world.patients[0]), users(world.patients[1])
+    hold(world, first)
+    clock.shift(60 * 60)
+    real = lifecycle.expire_if_stale
+
+    def the_sweep_got_there_first(visit_id, now=None):
+        real(visit_id, now)
+        return False
+
+    monkeypatch.setattr(lifecycle, "expire_if_stale", the_sweep_got_there_first)
+    visit = lookup.get_visit(hold(world, second))
+    assert [i.start_at for i in visit.items] == [at(1, 10)]

@@ -133,3 +133,23 @@ def test_an_authorization_after_the_capture_adds_nothing_in_its_job(
     gateway.deliver()
     assert _events()["payment.authorized"] == (True, 1)  # processed by its job
     assert "authorized" not in _timeline(visit_id)
+
+
+def test_an_authorization_read_before_the_capture_committed_adds_nothing(world, users, gateway):
+    """The webhook's job read the payment before a return captured it: the use case reads
+    it again under the visit's lock and adds nothing."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from portal.booking import payment_events
+    from portal.payments.models import Payment
+
+    visit_id, params = _paid(world, users, gateway, returned=False)
+    (payment,) = [p for p in fresh(visit_id).payments if p.razorpay_order_id]
+    payment_id = payment.id
+    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    stale = db.session.get(Payment, payment_id)
+    set_committed_value(stale, "captured_amount", None)  # as it was read before
+    payment_events.authorized(
+        stale, razorpay_payment_id=params["razorpay_payment_id"], amount=stale.amount
+    )
+    assert "authorized" not in _timeline(visit_id)

@@ -70,6 +70,27 @@ def _taken_back():
     return {code: int(total) for code, total in rows}
 
 
+def _payouts_into_debt():
+    """Payouts after which their payable was below zero: the allowance above is for what
+    penalties and give-backs took, in any order, so a payout that overpaid by as much
+    would pass it; each payout is checked against the balance it left."""
+    rows = db.session.execute(
+        sa.select(
+            LedgerAccount.code, LedgerTransaction.id, LedgerTransaction.kind, LedgerEntry.amount
+        )
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerAccount.code.startswith(chart.PROVIDER_PAYABLE + ":"))
+        .order_by(LedgerTransaction.id)
+    )
+    left, problems = defaultdict(int), []
+    for code, txn_id, kind, amount in rows:
+        left[code] -= int(amount)  # a liability: credits (negative amounts) raise it
+        if kind == "payout_initiated" and left[code] < 0:
+            problems.append(f"payout posting {txn_id} left {code} at {left[code]} paise")
+    return problems
+
+
 def no_negative_balances():
     """No patient wallet below zero; no provider payable below zero but for what penalties
     and give-backs took (``TAKEN_BACK``: a payout, a refund or a return never takes it
@@ -85,6 +106,7 @@ def no_negative_balances():
                 f"{code} is below zero: {value} paise (penalties and give-backs "
                 f"{taken.get(code, 0)})"
             )
+    problems += _payouts_into_debt()
     return problems
 
 

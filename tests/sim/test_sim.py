@@ -51,3 +51,25 @@ def test_a_broken_invariant_names_the_seed_and_the_steps(sim_app, monkeypatch):
     assert f"seed {failure.value.seed} failed" in message
     assert "forged wallet credit" in message and "--seed" in message
     assert "gateway clearing was debited" in message  # caught at that step, not at the end
+
+
+def test_a_payout_that_overdrew_is_caught_though_a_penalty_allows_the_balance(sim_app):
+    """A penalty allows its payable below zero by its amount; a payout posted after it
+    that paid the penalty's part out too ends there as well, and is caught by the balance
+    it left (``invariants._payouts_into_debt``), not by the final one."""
+    from portal.extensions import db
+    from portal.ledger import accounts as chart
+    from portal.ledger.service import credit, debit, post
+    from tests.sim import invariants
+    from tests.sim.world import reset
+
+    payable = chart.provider_payable(1)
+    with sim_app.app_context():
+        reset(sim_app)
+        post("booking_completed", [debit(chart.UNEARNED_FEES, 1_000), credit(payable, 1_000)])
+        post("provider_penalty", [debit(payable, 250), credit(chart.PENALTY_REVENUE, 250)])
+        post("payout_initiated", [debit(payable, 1_000), credit(chart.BANK, 1_000)])
+        db.session.commit()
+        assert invariants.balance(payable) == -250  # within the penalty's allowance
+        (problem,) = invariants.no_negative_balances()
+        assert problem.startswith("payout posting") and f"left {payable} at -250" in problem
