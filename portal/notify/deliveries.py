@@ -36,14 +36,13 @@ def insert_delivery(**values):
     """Write a new delivery at once (an in-app notice's, a mail's), by a statement built
     once: no ORM object and no flush for a row nothing reads back in the transaction
     (a confirmation writes five). The model's defaults apply to columns not given (kind
-    "", queued, no attempt, now); the others are NULL."""
+    "", queued, no attempt, created now, updated when created); the others are NULL."""
     unknown = values.keys() - set(_NEW_COLUMNS)
     if unknown:  # a misspelt column would otherwise be NULL without a word
         raise TypeError(f"not a new delivery's column: {sorted(unknown)}")
-    now = utcnow()
-    row = {"kind": "", "status": DeliveryStatus.QUEUED, "attempts": 0}
-    row.update(created_at=now, updated_at=now)
-    row.update(values)
+    row = {"kind": "", "status": DeliveryStatus.QUEUED, "attempts": 0, **values}
+    row.setdefault("created_at", utcnow())
+    row.setdefault("updated_at", row["created_at"])
     db.session.execute(_insert_new(), {name: row.get(name) for name in _NEW_COLUMNS})
 
 

@@ -34,7 +34,6 @@ from portal.notify.models import (
     MAIL,
     MAIL_DONE,
     Delivery,
-    DeliveryStatus,
     MailMessage,
     MailStatus,
 )
@@ -81,10 +80,7 @@ def queue_mail(
         user_id=user_id,
         notification_id=notification_id,
         reminder_id=reminder_id,
-        status=DeliveryStatus.QUEUED,
-        attempts=0,
-        created_at=now,
-        updated_at=now,
+        created_at=now,  # with its mail (queued, no attempt yet: the defaults)
     )
     jobs.enqueue("notify.send_mail", message_id=mail_id)
     return mail_id

@@ -117,7 +117,18 @@ def test_the_in_app_delivery_is_written_whole(world):
     db.session.commit()
     sms = db.session.scalar(sa.select(Delivery).where(Delivery.channel == "sms"))
     assert (sms.kind, sms.status, sms.attempts) == ("", "queued", 0)
-    assert sms.created_at is not None and sms.updated_at is not None and sms.sent_at is None
+    assert sms.created_at is not None and sms.updated_at == sms.created_at
+    assert sms.sent_at is None
+    # A mail's delivery: queued with its mail, at its mail's time (read before the commit:
+    # the send job runs inline after it here).
+    from portal.notify.mail import queue_mail
+    from portal.notify.models import MailMessage
+
+    mail_id = queue_mail("p@example.com", "Subject", "Text")
+    mail = db.session.get(MailMessage, mail_id)
+    [queued] = db.session.scalars(sa.select(Delivery).where(Delivery.mail_id == mail_id))
+    assert (queued.channel, queued.status, queued.attempts) == ("email", "queued", 0)
+    assert queued.created_at == queued.updated_at == mail.created_at
 
 
 def test_in_app_only_when_mail_is_off(world):
