@@ -132,8 +132,10 @@ def create_app(test_config=None):
         from portal.gateway.sandbox.app import mount_sandbox
 
         mount_sandbox(app, prefix="/sandbox")
+    from portal.web import replay
     from portal.web.ops import Liveness
 
+    replay.init_app(app)  # kept free-times answers to visitors, before Flask
     app.wsgi_app = Liveness(app.wsgi_app)
     proxies = app.config.get("TRUSTED_PROXIES") or 0
     if proxies:

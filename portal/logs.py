@@ -41,11 +41,7 @@ def init_app(app):
     def _start():
         g.request_started = time.monotonic()
         g.request_cpu = time.thread_time()
-        # Keep a caller's id (load balancer) if it looks sane, else make one.
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = (
-            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        )
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
 
     @app.after_request
     def _finish(response):
@@ -56,6 +52,28 @@ def init_app(app):
         except Exception:  # noqa: BLE001
             log.exception("the request log line failed (request %s)", g.get("request_id"))
         return response
+
+
+def request_id(incoming):
+    """A caller's id (a load balancer's) if it looks sane, else a new one."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
+
+def log_request_line(rid, user_id, method, route, path, status, started, cpu):
+    """The request's line; ``started`` and ``cpu`` are its ``time.monotonic()`` and
+    ``time.thread_time()`` when it began (None: unknown)."""
+    log_event(
+        "request",
+        request_id=rid,
+        user_id=user_id,
+        method=method,
+        route=route,
+        path=path,
+        status=status,
+        duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None,
+        # The request's own CPU: under load, duration_ms includes waiting for a core.
+        cpu_ms=round((time.thread_time() - cpu) * 1000, 1) if cpu is not None else None,
+    )
 
 
 def _user_id():
@@ -80,16 +98,13 @@ def _log_request(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
     if request.path.startswith("/static/"):
         return
-    user_id = _user_id()
-    log_event(
-        "request",
-        request_id=g.get("request_id"),
-        user_id=user_id,
-        method=request.method,
-        route=request.url_rule.rule if request.url_rule else None,
-        path=request.path,
-        status=response.status_code,
-        duration_ms=round((time.monotonic() - started) * 1000, 1) if started else None,
-        # The request's own CPU: under load, duration_ms includes waiting for a core.
-        cpu_ms=round((time.thread_time() - cpu) * 1000, 1) if cpu is not None else None,
+    log_request_line(
+        g.get("request_id"),
+        _user_id(),
+        request.method,
+        request.url_rule.rule if request.url_rule else None,
+        request.path,
+        response.status_code,
+        started,
+        cpu,
     )

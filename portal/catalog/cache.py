@@ -68,9 +68,15 @@ def prime_with_policy():
     if each had been read on its own: what a cached free-times answer reads."""
     if not has_request_context() or "catalog_stamp" in g:
         return
+    catalog, policy = read_stamps()
+    prime(catalog)
+    policy_store.prime(policy)
+
+
+def read_stamps():
+    """(the catalog stamp, the policy's stamp), read in one statement."""
     row = db.session.execute(_STAMPS).one()
-    prime(row[0])
-    policy_store.prime(row[1])
+    return row[0] or 0, row[1]
 
 
 def cached(key, load):

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context
 from sqlalchemy.orm import Session
 
 from portal.catalog import cache as catalog_cache
@@ -109,8 +109,11 @@ class LocalVersions:
         self._lock = threading.Lock()
 
     def read(self, provider_ids):
-        catalog_cache.prime_with_policy()  # one statement, kept for the request
-        stamps = (catalog_cache.current_stamp(), policy_store.snapshot().token)
+        if has_request_context():
+            catalog_cache.prime_with_policy()  # one statement, kept for the request
+            stamps = (catalog_cache.current_stamp(), policy_store.snapshot().token)
+        else:  # an answer replayed before Flask (portal.web.replay): the same statement
+            stamps = catalog_cache.read_stamps()
         with self._lock:
             versions = tuple(self.versions.get(pid, 0) for pid in provider_ids)
             return (self.epoch, *stamps), versions

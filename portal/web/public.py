@@ -24,6 +24,7 @@ from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
 from portal.extensions import db
+from portal.web import replay
 from portal.web.filters import day_names
 from portal.web.htmx import fragment, fragment_block, render
 
@@ -104,26 +105,34 @@ def find_doctor():
     today = now.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     f = _filters(today)
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    results = _results_html(f, today, now, page)
+    kept_under, results = _results_html(f, today, now, page)
     if fragment_block("results") is not None:
-        return fragment(results)
+        return replay.offer(fragment(results), kept_under, results)
     return render(
         "public/find.html", results=Markup(results), f=f, today=today, **_filter_options()
     )
 
 
 def _results_html(f, today, now, page):
-    """The results block. The htmx answer and the whole page share it: it is kept per
-    process until a calendar it shows, the catalog, the policy in force or the day
-    changes, or a time on it expires."""
+    """(the key it is kept under, the results block). The htmx answer and the whole page
+    share it: it is kept per process until a calendar it shows, the catalog, the policy in
+    force or the day changes, or a time on it expires."""
     found = calendar.probe(("find", *_answer_key(), today, tuple(f.items()), page))
     if found.value is not None:
-        return found.value
+        return found.key, found.value
     catalog_cache.prime_with_policy()  # one statement: the catalog and policy stamps
     ids = catalog_queries.provider_ids(*_search_args(f))
     page = min(page, _page_count(ids))
     shown = ids[(page - 1) * PER_PAGE : page * PER_PAGE]
-    return calendar.keep(found, shown, lambda: _results_block(f, today, now, page))
+
+    def block():
+        # Until the day the search starts from moves (its key holds today, and an
+        # answer replayed before Flask is found by the address alone).
+        results, valid_until = _results_block(f, today, now, page)
+        midnight = _next_midnight(now, DEFAULT_TIMEZONE)
+        return results, midnight if valid_until is None else min(valid_until, midnight)
+
+    return found.key, calendar.keep(found, shown, block)
 
 
 def _search_args(f):
@@ -226,7 +235,7 @@ def day_times():
     ids = (_int_arg("provider") or 0, _int_arg("service") or 0, _int_arg("clinic") or 0)
     found = calendar.probe(("times", *_answer_key(), request.args.get("date", ""), ids))
     if found.value is not None:
-        return fragment(found.value)
+        return replay.offer(fragment(found.value), found.key, found.value)
     catalog_cache.prime_with_policy()
     timezone = catalog_queries.offer_timezone(*ids)
     if timezone is None:
@@ -239,7 +248,8 @@ def day_times():
         until = midnight if valid_until is None else min(valid_until, midnight)
         return render_block("public/times.html", "times", **context), until
 
-    return fragment(calendar.keep(found, ids[:1], block))
+    times = calendar.keep(found, ids[:1], block)
+    return replay.offer(fragment(times), found.key, times)
 
 
 def _next_midnight(now, timezone):

@@ -1,0 +1,144 @@
+"""Kept free-times answers replayed before Flask, to visitors who are not signed in.
+
+The free-times answers (``/find``'s results and ``/find/times`` over htmx) are the hottest
+requests, and most come from visitors. ``catalog.calendar`` keeps their text per process;
+answering from it through Flask still costs the request's machinery (request context,
+session, login, limiter, hooks, the request log line: about two thirds of a kept answer's
+CPU). ``Replay``, a WSGI layer in front of Flask like ``/healthz``'s, keeps the whole answer
+a view offered (:func:`offer`: status, headers, body) under everything in the request the
+answer can depend on (``KEY``), and answers the same request again before Flask while
+``calendar.probe`` still returns the very text the answer was built from: the same check
+the view makes (calendar versions, catalog and policy stamps, expiry), so a replayed answer
+is never staler than the view's own.
+
+Only a ``GET`` whose cookies are at most the language one: a session or remember-me
+cookie goes to Flask, so a user's language, flashes and CSRF never come into it. Nothing
+with a ``Set-Cookie`` is kept. Each replayed answer gets its own ``X-Request-ID`` and
+request log line (user none, as for any visitor)."""
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from flask import request
+from werkzeug.http import parse_cookie
+
+from portal.catalog import calendar
+from portal.i18n import LANGUAGE_COOKIE
+from portal.logs import log_request_line, request_id
+
+MARK = "portal.replay"  # environ: what the view offered (see offer)
+MAX_ENTRIES = 1024
+# What a free-times answer's bytes can depend on in the request: the address (filters,
+# day, page), the site's root (links), the scheme (HSTS), htmx's headers (which block),
+# the language inputs and the encoding (compression). The cookie header is at most the
+# language cookie (see _visitor).
+KEY = (
+    "PATH_INFO",
+    "QUERY_STRING",
+    "SCRIPT_NAME",
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "HTTP_HX_REQUEST",
+    "HTTP_HX_TARGET",
+    "HTTP_HX_BOOSTED",
+    "HTTP_HX_HISTORY_RESTORE_REQUEST",
+    "HTTP_ACCEPT_LANGUAGE",
+    "HTTP_ACCEPT_ENCODING",
+    "HTTP_COOKIE",
+)
+
+
+def offer(response, key, value):
+    """``response`` (a fragment built from ``value``, which ``calendar.keep`` kept under
+    ``key``) may be replayed to the same request while the calendar still holds ``value``."""
+    request.environ[MARK] = (key, value, request.url_rule.rule)
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    calendar_key: tuple  # what the view's text is kept under (calendar.keep)
+    value: str  # that text
+    route: str  # for the log line
+    status_line: str
+    headers: list  # Flask's, but its X-Request-ID
+    body: bytes
+
+
+class Replay:
+    def __init__(self, flask_app, wsgi_app):
+        self.flask_app = flask_app
+        self.app = wsgi_app
+        self.lock = threading.Lock()
+        self.answers = OrderedDict()  # KEY's values -> _Answer
+        self.stats = {"replayed": 0, "kept": 0}
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or not _visitor(environ):
+            return self.app(environ, start_response)
+        started, cpu = time.monotonic(), time.thread_time()
+        key = tuple(environ.get(name) for name in KEY)
+        with self.lock:
+            answer = self.answers.get(key)
+        if answer is not None and self._current(answer):
+            return self._replay(environ, start_response, key, answer, started, cpu)
+        return self._through(environ, start_response, key)
+
+    def _current(self, answer):
+        with self.flask_app.app_context():
+            return calendar.probe(answer.calendar_key).value is answer.value
+
+    def _replay(self, environ, start_response, key, answer, started, cpu):
+        with self.lock:
+            if key in self.answers:
+                self.answers.move_to_end(key)
+            self.stats["replayed"] += 1
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        start_response(answer.status_line, [*answer.headers, ("X-Request-ID", rid)])
+        path = environ.get("PATH_INFO", "")
+        log_request_line(rid, None, "GET", answer.route, path, 200, started, cpu)
+        return [answer.body]
+
+    def _through(self, environ, start_response, key):
+        """Flask answers; an answer its view offered is kept."""
+        seen = []
+
+        def starting(status, headers, exc_info=None):
+            seen.append((status, headers))
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, starting)
+        offered = environ.get(MARK)
+        if offered is None or not seen:
+            return body
+        status, headers = seen[-1]
+        if not status.startswith("200 ") or any(n.lower() == "set-cookie" for n, _ in headers):
+            return body
+        try:
+            data = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        calendar_key, value, route = offered
+        kept = [(n, v) for n, v in headers if n.lower() != "x-request-id"]
+        answer = _Answer(calendar_key, value, route, status, kept, data)
+        with self.lock:
+            self.answers[key] = answer
+            self.answers.move_to_end(key)
+            self.stats["kept"] += 1
+            while len(self.answers) > MAX_ENTRIES:
+                self.answers.popitem(last=False)
+        return [data]
+
+
+def _visitor(environ):
+    """No cookie but the language one: not signed in, nothing in a session."""
+    cookie = environ.get("HTTP_COOKIE")
+    return not cookie or set(parse_cookie(cookie)) <= {LANGUAGE_COOKIE}
+
+
+def init_app(app):
+    app.wsgi_app = replay = Replay(app, app.wsgi_app)
+    app.extensions["replay"] = replay
