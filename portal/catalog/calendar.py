@@ -269,6 +269,16 @@ def keep(found, provider_ids, compute):
     return value
 
 
+def holds(key, value):
+    """Whether ``value`` is the answer kept under ``key`` (not merely an equal one)."""
+    store = _store()
+    if store is None:
+        return False
+    with store.kept.lock:
+        entry = store.kept.entries.get(key)
+    return entry is not None and entry.value is value
+
+
 def clear():
     """Forget this app's kept answers."""
     store = _store()

@@ -11,10 +11,12 @@ answer can depend on (``KEY``), and answers the same request again before Flask 
 the view makes (calendar versions, catalog and policy stamps, expiry), so a replayed answer
 is never staler than the view's own.
 
-Only a ``GET`` whose cookies are at most the language one: a session or remember-me
-cookie goes to Flask, so a user's language, flashes and CSRF never come into it. Nothing
-with a ``Set-Cookie`` is kept. Each replayed answer gets its own ``X-Request-ID`` and
-request log line (user none, as for any visitor)."""
+Only a ``GET`` whose one cookie, if any, is the language one: a session or remember-me
+cookie (or any other) goes to Flask, so a user's language, flashes and CSRF never come
+into it. Nothing with a ``Set-Cookie`` is kept. Each replayed answer gets its own
+``X-Request-ID``, ``Date`` (the server's) and request log line (user none, as for any
+visitor). At most ``MAX_ENTRIES`` answers and ``MAX_BYTES`` are kept, the least recently
+used going first."""
 
 import threading
 import time
@@ -30,10 +32,11 @@ from portal.logs import log_request_line, request_id
 
 MARK = "portal.replay"  # environ: what the view offered (see offer)
 MAX_ENTRIES = 1024
+MAX_BYTES = 16 * 1024 * 1024  # the answers' bodies and keys (odd headers make long keys)
 # What a free-times answer's bytes can depend on in the request: the address (filters,
-# day, page), the site's root (links), the scheme (HSTS), htmx's headers (which block),
-# the language inputs and the encoding (compression). The cookie header is at most the
-# language cookie (see _visitor).
+# day, page), the site's root (links), the scheme and host (what an absolute link would
+# carry), htmx's headers (which block), the language inputs and the encoding
+# (compression). The cookie header is at most the language cookie (see _visitor).
 KEY = (
     "PATH_INFO",
     "QUERY_STRING",
@@ -52,8 +55,11 @@ KEY = (
 
 def offer(response, key, value):
     """``response`` (a fragment built from ``value``, which ``calendar.keep`` kept under
-    ``key``) may be replayed to the same request while the calendar still holds ``value``."""
-    request.environ[MARK] = (key, value, request.url_rule.rule)
+    ``key``) may be replayed to the same request while the calendar still holds ``value``.
+    A text the calendar did not keep (Redis away, this transaction's own writes) is not
+    offered: its replay could only ever be refused, at the cost of a check."""
+    if calendar.holds(key, value):
+        request.environ[MARK] = (key, value, request.url_rule.rule)
     return response
 
 
@@ -63,8 +69,9 @@ class _Answer:
     value: str  # that text
     route: str  # for the log line
     status_line: str
-    headers: list  # Flask's, but its X-Request-ID
+    headers: list  # Flask's, but its X-Request-ID and Date (each answer's own)
     body: bytes
+    size: int  # what it holds in memory, roughly (MAX_BYTES)
 
 
 class Replay:
@@ -73,6 +80,7 @@ class Replay:
         self.app = wsgi_app
         self.lock = threading.Lock()
         self.answers = OrderedDict()  # KEY's values -> _Answer
+        self.held = 0  # the answers' sizes
         self.stats = {"replayed": 0, "kept": 0}
 
     def __call__(self, environ, start_response):
@@ -122,15 +130,20 @@ class Replay:
             if hasattr(body, "close"):
                 body.close()
         calendar_key, value, route = offered
-        kept = [(n, v) for n, v in headers if n.lower() != "x-request-id"]
-        answer = _Answer(calendar_key, value, route, status, kept, data)
+        kept = [(n, v) for n, v in headers if n.lower() not in _OWN]
+        size = len(data) + sum(len(part or "") for part in key)
+        answer = _Answer(calendar_key, value, route, status, kept, data, size)
         with self.lock:
+            old = self.answers.pop(key, None)
+            self.held += size - (old.size if old is not None else 0)
             self.answers[key] = answer
-            self.answers.move_to_end(key)
             self.stats["kept"] += 1
-            while len(self.answers) > MAX_ENTRIES:
-                self.answers.popitem(last=False)
+            while len(self.answers) > MAX_ENTRIES or self.held > MAX_BYTES:
+                self.held -= self.answers.popitem(last=False)[1].size
         return [data]
+
+
+_OWN = {"x-request-id", "date"}  # headers each answer has its own of (the server adds Date)
 
 
 def _visitor(environ):

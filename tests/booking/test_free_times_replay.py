@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 
+from portal.extensions import db
 from portal.web.replay import MARK
 from tests.booking.factories import IST, NOW
 from tests.booking.test_free_times_cache import HX, hold, times_url, w  # noqa: F401
@@ -20,6 +21,10 @@ TIMES = {**HX, "HX-Target": "times"}
 
 def replayed(app):
     return app.extensions["replay"].stats["replayed"]
+
+
+def stats(app):
+    return dict(app.extensions["replay"].stats)
 
 
 def test_a_visitors_second_answer_is_replayed_with_its_own_request_id(app, client, w):
@@ -80,8 +85,10 @@ def test_the_search_results_are_not_replayed_past_midnight(app, client, w, still
         hours=23, minutes=59, seconds=50
     )
     with time_machine.travel(late, tick=False) as clock:
-        for _ in "12":
-            evening = client.get(url, headers=headers).data
+        client.get(url, headers=headers)
+        before = replayed(app)
+        evening = client.get(url, headers=headers).data
+        assert replayed(app) == before + 1  # replayed until midnight
         before = replayed(app)
         clock.move_to(late + timedelta(seconds=15))
         morning = client.get(url, headers=headers).data
@@ -153,3 +160,133 @@ def test_a_newer_answer_kept_by_another_request_is_not_replayed_as_the_old_one(
     before = replayed(app)
     answer = client.get(url, headers=TIMES)
     assert replayed(app) == before and b">10:00</a>" not in answer.data
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"headers": {"Accept-Language": "hi"}},
+        {"headers": {"Accept-Encoding": "gzip"}},
+        {"headers": {"HX-Boosted": "true"}},
+        {"headers": {"HX-Target": "results"}},
+        {"headers": {"HX-History-Restore-Request": "true"}},
+        {"base_url": "http://localhost/portal"},  # the site's root
+        {"base_url": "https://localhost"},
+        {"base_url": "http://other.test"},
+        {"query": "&page=2"},
+        {"path": "/find"},  # the same query string on another page
+        {"without": "HX-Request"},  # the whole page at the same address
+    ],
+)
+def test_a_request_differing_in_what_the_answer_may_depend_on_is_not_replayed(
+    app, client, w, change
+):
+    url = times_url(w, 1)
+    for _ in "12":
+        client.get(url, headers=TIMES)
+    before = replayed(app)
+    headers = {**TIMES, **change.get("headers", {})}
+    headers.pop(change.get("without"), None)
+    path, query = url.split("?")
+    client.get(
+        change.get("path", path) + "?" + query + change.get("query", ""),
+        headers=headers,
+        **{k: v for k, v in change.items() if k == "base_url"},
+    )
+    assert replayed(app) == before
+
+
+@pytest.mark.parametrize("cookie", ["remember_token", "session", "anything"])
+def test_a_request_with_any_cookie_but_the_language_goes_to_flask(app, client, w, cookie):
+    url = times_url(w, 1)
+    client.set_cookie(cookie, "1")
+    before = stats(app)
+    for _ in "12":
+        assert client.get(url, headers=TIMES).status_code == 200
+    assert stats(app) == before
+
+
+def test_a_compressed_answer_is_replayed_compressed_without_its_old_date(app, client, w):
+    url = times_url(w, 1)
+    gzip = {**TIMES, "Accept-Encoding": "gzip"}
+    first = client.get(url, headers=gzip)
+    assert first.headers["Content-Encoding"] == "gzip" and "Date" in first.headers
+    before = replayed(app)
+    again = client.get(url, headers=gzip)
+    assert replayed(app) == before + 1
+    assert again.data == first.data and again.headers["Content-Encoding"] == "gzip"
+    assert "Date" not in again.headers  # the server gives each answer its own
+
+
+def test_the_whole_find_page_is_not_kept(app, client, w):
+    url = f"/find?clinic={w.clinic}&service={w.consult}"
+    before = stats(app)
+    for _ in "12":
+        assert client.get(url).status_code == 200
+    assert stats(app) == before
+
+
+def test_when_the_versions_cannot_be_read_flask_answers_and_nothing_is_kept(
+    app, client, w, monkeypatch
+):
+    from portal.catalog import calendar
+
+    monkeypatch.setattr(calendar, "_read", lambda provider_ids: None)
+    url = times_url(w, 1)
+    before = stats(app)
+    for _ in "12":
+        answer = client.get(url, headers=TIMES)
+        assert answer.status_code == 200 and b">10:00</a>" in answer.data
+    assert stats(app) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_with_redis_a_hold_made_by_another_process_ends_the_replay(pg_app, still_clock):
+    """Two instances (two gunicorn workers) sharing Redis: one replays its visitor's
+    answer until a hold made through the other moves the calendar."""
+    import os
+
+    from redis import Redis
+
+    from portal import create_app
+    from tests.booking.factories import build_world
+    from tests.booking.test_free_times_cache import inside
+    from tests.plugin import _test_config
+
+    redis_url = os.environ["TEST_REDIS_URL"]
+    Redis.from_url(redis_url).flushdb()
+    database = pg_app.config["SQLALCHEMY_DATABASE_URI"]
+    reader, writer = (create_app(_test_config(database, REDIS_URL=redis_url)) for _ in "ab")
+    try:
+        with inside(writer):
+            world = build_world()
+        client, url = reader.test_client(), times_url(world, 1)
+        for _ in "123":  # the first, on an empty Redis, sets the epoch and is not kept
+            client.get(url, headers=TIMES)
+        assert replayed(reader) == 1
+        hold(writer, world, hour=10)
+        answer = client.get(url, headers=TIMES)
+        assert replayed(reader) == 1 and b">10:00</a>" not in answer.data
+        assert client.get(url, headers=TIMES).data == answer.data and replayed(reader) == 2
+    finally:
+        for instance in (reader, writer):
+            with instance.app_context():
+                db.engine.dispose()
+
+
+def test_the_answers_kept_are_bounded_in_bytes(app, monkeypatch):
+    from portal.web import replay as replay_module
+    from portal.web.replay import Replay
+
+    def inner(environ, start_response):
+        environ[MARK] = (("times",), "body", "/find/times")
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"x" * 100]
+
+    monkeypatch.setattr(replay_module, "MAX_BYTES", 250)
+    replay = Replay(app, inner)
+    for path in ("/a", "/b", "/c"):
+        replay({"REQUEST_METHOD": "GET", "PATH_INFO": path}, lambda *a, **k: None)
+    assert [key[0] for key in replay.answers] == ["/b", "/c"]  # the oldest went
+    assert replay.held == sum(answer.size for answer in replay.answers.values()) <= 250
