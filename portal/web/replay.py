@@ -23,7 +23,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from flask import request
+from flask import current_app, g, request
+from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie
 
 from portal.catalog import calendar
@@ -32,7 +33,9 @@ from portal.logs import log_request_line, request_id
 
 MARK = "portal.replay"  # environ: what the view offered (see offer)
 MAX_ENTRIES = 1024
-MAX_BYTES = 16 * 1024 * 1024  # the answers' bodies and keys (odd headers make long keys)
+_OWN = {"x-request-id", "date"}  # headers each answer has its own of (the server adds Date)
+MAX_BYTES = 16 * 1024 * 1024
+MAX_SESSIONS = 4096  # the answers' bodies and keys (odd headers make long keys)
 # What a free-times answer's bytes can depend on in the request: the address (filters,
 # day, page), the site's root (links), the scheme and host (what an absolute link would
 # carry), htmx's headers (which block), the language inputs and the encoding
@@ -49,8 +52,11 @@ KEY = (
     "HTTP_HX_HISTORY_RESTORE_REQUEST",
     "HTTP_ACCEPT_LANGUAGE",
     "HTTP_ACCEPT_ENCODING",
-    "HTTP_COOKIE",
 )
+# What a visitor's session may hold: the CSRF token the layout's language form put there
+# (every browser that saw a full page has one) and Flask-Login's freshness flag. Flashes,
+# a signed-in user or anything else sends the request to Flask.
+VISITOR_SESSION = frozenset({"csrf_token", "_fresh"})
 
 
 def offer(response, key, value):
@@ -58,7 +64,9 @@ def offer(response, key, value):
     ``key``) may be replayed to the same request while the calendar still holds ``value``.
     A text the calendar did not keep (Redis away, this transaction's own writes) is not
     offered: its replay could only ever be refused, at the cost of a check."""
-    if calendar.holds(key, value):
+    csrf_field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    # A CSRF token rendered into the answer is its session's: never given to another.
+    if calendar.holds(key, value) and csrf_field not in g:
         request.environ[MARK] = (key, value, request.url_rule.rule)
     return response
 
@@ -81,13 +89,17 @@ class Replay:
         self.lock = threading.Lock()
         self.answers = OrderedDict()  # KEY's values -> _Answer
         self.held = 0  # the answers' sizes
+        self.sessions = {}  # session cookie -> whether a visitor's (checking costs 0.1 ms)
         self.stats = {"replayed": 0, "kept": 0}
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "GET" or not _visitor(environ):
+        if environ.get("REQUEST_METHOD") != "GET":
             return self.app(environ, start_response)
         started, cpu = time.monotonic(), time.thread_time()
-        key = tuple(environ.get(name) for name in KEY)
+        visitor, language = self._visitor(environ)
+        if not visitor:
+            return self.app(environ, start_response)
+        key = (*(environ.get(name) for name in KEY), language)
         with self.lock:
             answer = self.answers.get(key)
         if answer is not None and self._current(answer):
@@ -142,14 +154,42 @@ class Replay:
                 self.held -= self.answers.popitem(last=False)[1].size
         return [data]
 
+    def _visitor(self, environ):
+        """(whether the request is a visitor's: no cookie but the language one and a
+        session holding nothing but what VISITOR_SESSION allows; its language cookie)."""
+        raw = environ.get("HTTP_COOKIE")
+        if not raw:
+            return True, None
+        cookies = parse_cookie(raw)
+        language = cookies.get(LANGUAGE_COOKIE)
+        others = cookies.keys() - {LANGUAGE_COOKIE}
+        if not others:
+            return True, language
+        name = self.flask_app.config["SESSION_COOKIE_NAME"]
+        if others != {name}:
+            return False, language  # remember-me, or a cookie this app does not set
+        cookie = cookies[name]
+        verdict = self.sessions.get(cookie)
+        if verdict is None:
+            if len(self.sessions) >= MAX_SESSIONS:
+                self.sessions.clear()
+            # A cookie's content is fixed by its signature; only its age moves, and an
+            # expired one is opened empty: a visitor's all the same.
+            verdict = self.sessions[cookie] = self._visitor_session(cookie)
+        return verdict, language
 
-_OWN = {"x-request-id", "date"}  # headers each answer has its own of (the server adds Date)
-
-
-def _visitor(environ):
-    """No cookie but the language one: not signed in, nothing in a session."""
-    cookie = environ.get("HTTP_COOKIE")
-    return not cookie or set(parse_cookie(cookie)) <= {LANGUAGE_COOKIE}
+    def _visitor_session(self, cookie):
+        """The session cookie opened as Flask opens it (signature, age): a visitor's?"""
+        app = self.flask_app
+        serializer = app.session_interface.get_signing_serializer(app)
+        if serializer is None:
+            return False
+        try:
+            max_age = int(app.permanent_session_lifetime.total_seconds())
+            data = serializer.loads(cookie, max_age=max_age)
+        except BadSignature:
+            return False  # Flask opens it empty: let it
+        return isinstance(data, dict) and data.keys() <= VISITOR_SESSION
 
 
 def init_app(app):

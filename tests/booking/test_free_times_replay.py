@@ -290,3 +290,48 @@ def test_the_answers_kept_are_bounded_in_bytes(app, monkeypatch):
         replay({"REQUEST_METHOD": "GET", "PATH_INFO": path}, lambda *a, **k: None)
     assert [key[0] for key in replay.answers] == ["/b", "/c"]  # the oldest went
     assert replay.held == sum(answer.size for answer in replay.answers.values()) <= 250
+
+
+def test_a_browsers_visitors_with_their_csrf_sessions_share_the_replayed_answer(app, w):
+    """A browser that saw a whole page holds a session cookie (the layout's language form
+    put a CSRF token in it): still a visitor, and every visitor's key is the same."""
+    url = times_url(w, 1)
+    first, second = app.test_client(), app.test_client()
+    for visitor in (first, second):
+        visitor.get("/find")
+        assert visitor.get_cookie(app.config["SESSION_COOKIE_NAME"]) is not None
+        # Flask-Login marks the session not fresh once (a Set-Cookie: not kept).
+        visitor.get(url, headers=TIMES)
+    kept = first.get(url, headers=TIMES)
+    assert "Set-Cookie" not in kept.headers
+    before = replayed(app)
+    assert second.get(url, headers=TIMES).data == kept.data == first.get(url, headers=TIMES).data
+    assert replayed(app) == before + 2
+
+
+def test_a_visitor_with_a_message_waiting_is_answered_by_flask_with_it(app, client, w):
+    url = times_url(w, 1)
+    for _ in "12":
+        client.get(url, headers=TIMES)
+    before = replayed(app)
+    with client.session_transaction() as session:
+        session["csrf_token"] = "x" * 40
+        session["_flashes"] = [("info", "Your hold has expired.")]
+    answer = client.get(url, headers=TIMES)
+    assert replayed(app) == before and b"Your hold has expired." in answer.data
+
+
+def test_an_answer_holding_a_csrf_token_is_not_offered(app, monkeypatch):
+    from flask import g, make_response, request
+
+    from portal.catalog import calendar
+    from portal.web.replay import offer
+
+    monkeypatch.setattr(calendar, "holds", lambda key, value: True)
+    with app.test_request_context("/find/times"):
+        offer(make_response("times"), ("times",), "times")
+        assert MARK in request.environ
+    with app.test_request_context("/find/times"):
+        g.csrf_token = "a session's token"
+        offer(make_response("times"), ("times",), "times")
+        assert MARK not in request.environ

@@ -17,7 +17,9 @@ Then, with ``--clients`` threads (httpx), it drives:
   process cannot send as many requests as gunicorn answers for these);
 - free times of one provider from one day (the find page's htmx answer, 7 days), on an
   empty calendar and on the busy one (every slot of the 7 days taken), through the
-  signed-in Python clients and then under ``wrk`` (anonymous, with its p95);
+  signed-in Python clients and then under ``wrk`` (signed out, with its p95), each
+  connection carrying the session cookie a visitor's browser holds after the find page
+  (the layout's CSRF token), as a browser's htmx requests do;
 - the full patient flow (find, free times, book page, hold, visit, pay, sandbox checkout
   page, its pay button, the signed return, confirmation), each client with its own
   provider so every client books distinct slots;
@@ -442,12 +444,22 @@ end
 """
 
 
+def visitor_cookie(portal_url, params):
+    """The cookies a visitor's browser holds once it has seen the find page and searched
+    (a session with the layout's CSRF token, marked not fresh by Flask-Login): what its
+    htmx requests carry."""
+    with httpx.Client(base_url=portal_url) as client:
+        client.get("/find").raise_for_status()
+        client.get("/find", params=params, headers=HX).raise_for_status()
+        return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
 def wrk_phase(report, name, url, clients, seconds, headers=()):
     """The same endpoint under wrk (Debian's C load generator, `make bench` installs it):
     one Python client process saturates near 1,300 requests/s on this machine, below
     what gunicorn serves for a constant answer, so the cheap endpoints are measured with a
     client that costs far less per request. Skipped, with a note, where wrk is missing.
-    wrk's connections are anonymous (no session cookie)."""
+    wrk's connections are signed out (``headers`` may carry a visitor's cookie)."""
     if shutil.which("wrk") is None:
         print(f"\n== {name} under wrk: skipped (no wrk on PATH; `make bench` installs it) ==")
         return
@@ -620,7 +632,8 @@ def flows(args, stack, report, engine, redis, browsers, world, busy_day):
             stack.portal_url + "/find?" + urlencode(params),
             args.clients,
             probe_s,
-            headers=[f"{k}: {v}" for k, v in HX.items()],
+            headers=[f"{k}: {v}" for k, v in HX.items()]
+            + [f"Cookie: {visitor_cookie(stack.portal_url, params)}"],
         )
 
     states = [SimpleNamespace(day=http_seed.first_day(), index=0) for _ in browsers]
