@@ -11,9 +11,12 @@ answer can depend on (``KEY``), and answers the same request again before Flask 
 the view makes (calendar versions, catalog and policy stamps, expiry), so a replayed answer
 is never staler than the view's own.
 
-Only a ``GET`` whose one cookie, if any, is the language one: a session or remember-me
-cookie (or any other) goes to Flask, so a user's language, flashes and CSRF never come
-into it. Nothing with a ``Set-Cookie`` is kept. Each replayed answer gets its own
+Only a visitor's ``GET``: no cookie but the language one and a session cookie holding
+nothing but ``VISITOR_SESSION`` (the CSRF token every browser gets with a whole page, and
+Flask-Login's freshness mark), checked as Flask opens it. A signed-in user, a message
+waiting in the session, a remember-me or any other cookie goes to Flask; an answer that
+rendered a CSRF token (its session's) is never offered, and nothing with a ``Set-Cookie``
+is kept. Each replayed answer gets its own
 ``X-Request-ID``, ``Date`` (the server's) and request log line (user none, as for any
 visitor). At most ``MAX_ENTRIES`` answers and ``MAX_BYTES`` are kept, the least recently
 used going first."""
