@@ -109,6 +109,12 @@ class Replay:
             return self._replay(environ, start_response, key, answer, started, cpu)
         return self._through(environ, start_response, key)
 
+    def clear(self):
+        with self.lock:
+            self.answers.clear()
+            self.held = 0
+        self.sessions.clear()
+
     def _current(self, answer):
         with self.flask_app.app_context():
             return calendar.probe(answer.calendar_key).value is answer.value

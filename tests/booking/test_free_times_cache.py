@@ -220,20 +220,7 @@ def test_app_instances_sharing_redis_see_each_others_writes(pg_app, still_clock)
     """Two instances (as two gunicorn workers): the one that answered keeps its answer;
     a hold made through the other is shown by the first's next answer. Without Redis each
     would bump only its own versions."""
-    import os
-
-    from redis import Redis
-
-    from portal import create_app
-    from tests.plugin import _test_config
-
-    redis_url = os.environ["TEST_REDIS_URL"]
-    Redis.from_url(redis_url).flushdb()
-    database = pg_app.config["SQLALCHEMY_DATABASE_URI"]
-    reader, writer = (create_app(_test_config(database, REDIS_URL=redis_url)) for _ in "ab")
-    try:
-        with inside(writer):
-            w = build_world()
+    with two_instances(pg_app) as (reader, writer, w, redis):
         client = reader.test_client()
         # The first answer on an empty Redis sets the epoch and is not kept; the next is.
         for _ in "12":
@@ -243,8 +230,30 @@ def test_app_instances_sharing_redis_see_each_others_writes(pg_app, still_clock)
         assert day_times(client, w, 1)[0] == ["10:30", "11:00", "12:00"]
         # A Redis emptied (restarted) forgets the versions: nothing kept before is served.
         assert kept(client, w, 1, cached=SHARED) == ["10:30", "11:00", "12:00"]
-        Redis.from_url(redis_url).flushdb()
+        redis.flushdb()
         assert len(day_times(client, w, 1)[1]) > SHARED
+
+
+@contextmanager
+def two_instances(pg_app):
+    """(reader, writer, their world, Redis): two app instances on one PostgreSQL database
+    and one emptied Redis, as two gunicorn workers (or a worker and a web process)."""
+    import os
+
+    from redis import Redis
+
+    from portal import create_app
+    from tests.plugin import _test_config
+
+    redis_url = os.environ["TEST_REDIS_URL"]
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    database = pg_app.config["SQLALCHEMY_DATABASE_URI"]
+    reader, writer = (create_app(_test_config(database, REDIS_URL=redis_url)) for _ in "ab")
+    try:
+        with inside(writer):
+            world = build_world()
+        yield reader, writer, world, redis
     finally:
         for app in (reader, writer):
             with app.app_context():

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 
-from portal.extensions import db
 from portal.web.replay import MARK
 from tests.booking.factories import IST, NOW
 from tests.booking.test_free_times_cache import HX, hold, times_url, w  # noqa: F401
@@ -245,22 +244,9 @@ def test_when_the_versions_cannot_be_read_flask_answers_and_nothing_is_kept(
 def test_with_redis_a_hold_made_by_another_process_ends_the_replay(pg_app, still_clock):
     """Two instances (two gunicorn workers) sharing Redis: one replays its visitor's
     answer until a hold made through the other moves the calendar."""
-    import os
+    from tests.booking.test_free_times_cache import two_instances
 
-    from redis import Redis
-
-    from portal import create_app
-    from tests.booking.factories import build_world
-    from tests.booking.test_free_times_cache import inside
-    from tests.plugin import _test_config
-
-    redis_url = os.environ["TEST_REDIS_URL"]
-    Redis.from_url(redis_url).flushdb()
-    database = pg_app.config["SQLALCHEMY_DATABASE_URI"]
-    reader, writer = (create_app(_test_config(database, REDIS_URL=redis_url)) for _ in "ab")
-    try:
-        with inside(writer):
-            world = build_world()
+    with two_instances(pg_app) as (reader, writer, world, _):
         client, url = reader.test_client(), times_url(world, 1)
         for _ in "123":  # the first, on an empty Redis, sets the epoch and is not kept
             client.get(url, headers=TIMES)
@@ -269,10 +255,6 @@ def test_with_redis_a_hold_made_by_another_process_ends_the_replay(pg_app, still
         answer = client.get(url, headers=TIMES)
         assert replayed(reader) == 1 and b">10:00</a>" not in answer.data
         assert client.get(url, headers=TIMES).data == answer.data and replayed(reader) == 2
-    finally:
-        for instance in (reader, writer):
-            with instance.app_context():
-                db.engine.dispose()
 
 
 def test_the_answers_kept_are_bounded_in_bytes(app, monkeypatch):
