@@ -16,10 +16,9 @@ nothing but ``VISITOR_SESSION`` (the CSRF token every browser gets with a whole 
 Flask-Login's freshness mark), checked as Flask opens it. A signed-in user, a message
 waiting in the session, a remember-me or any other cookie goes to Flask; an answer that
 rendered a CSRF token (its session's) is never offered, and nothing with a ``Set-Cookie``
-is kept. Each replayed answer gets its own
-``X-Request-ID``, ``Date`` (the server's) and request log line (user none, as for any
-visitor). At most ``MAX_ENTRIES`` answers and ``MAX_BYTES`` are kept, the least recently
-used going first."""
+is kept. Each replayed answer gets its own ``X-Request-ID``, ``Date`` (the server's) and
+request log line (user none, as for any visitor). At most ``MAX_ENTRIES`` answers and
+``MAX_BYTES`` are kept, the least recently used going first."""
 
 import threading
 import time
@@ -36,13 +35,14 @@ from portal.logs import log_request_line, request_id
 
 MARK = "portal.replay"  # environ: what the view offered (see offer)
 MAX_ENTRIES = 1024
+MAX_BYTES = 16 * 1024 * 1024  # the answers' bodies and keys (odd headers make long keys)
+MAX_SESSIONS = 4096  # session cookies whose verdict is kept
 _OWN = {"x-request-id", "date"}  # headers each answer has its own of (the server adds Date)
-MAX_BYTES = 16 * 1024 * 1024
-MAX_SESSIONS = 4096  # the answers' bodies and keys (odd headers make long keys)
 # What a free-times answer's bytes can depend on in the request: the address (filters,
 # day, page), the site's root (links), the scheme and host (what an absolute link would
 # carry), htmx's headers (which block), the language inputs and the encoding
-# (compression). The cookie header is at most the language cookie (see _visitor).
+# (compression). The language cookie's value completes the key (see _visitor); a
+# visitor's session cookie is not in it, since the answer shows nothing of the session.
 KEY = (
     "PATH_INFO",
     "QUERY_STRING",
