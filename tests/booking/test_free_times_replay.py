@@ -72,7 +72,7 @@ def test_another_language_or_a_signed_in_patient_is_answered_by_flask(
     login(make_user("patient", email="replay@example.com"))
     for _ in "12":
         assert client.get(url, headers=TIMES).data == english
-    assert replayed(app) == before + 1  # a session cookie: every answer is Flask's
+    assert replayed(app) == before + 1  # a signed-in session: every answer is Flask's
 
 
 def test_the_search_results_are_not_replayed_past_midnight(app, client, w, still_clock):
