@@ -129,8 +129,7 @@ def _results_html(f, today, now, page):
         # Until the day the search starts from moves (its key holds today, and an
         # answer replayed before Flask is found by the address alone).
         results, valid_until = _results_block(f, today, now, page)
-        midnight = _next_midnight(now, DEFAULT_TIMEZONE)
-        return results, midnight if valid_until is None else min(valid_until, midnight)
+        return results, _until_midnight(valid_until, now, DEFAULT_TIMEZONE)
 
     return found.key, calendar.keep(found, shown, block)
 
@@ -244,17 +243,19 @@ def day_times():
 
     def block():
         context, valid_until = _times(*_offer_or_404(), now)
-        midnight = _next_midnight(now, timezone)
-        until = midnight if valid_until is None else min(valid_until, midnight)
-        return render_block("public/times.html", "times", **context), until
+        html = render_block("public/times.html", "times", **context)
+        return html, _until_midnight(valid_until, now, timezone)
 
     times = calendar.keep(found, ids[:1], block)
     return replay.offer(fragment(times), found.key, times)
 
 
-def _next_midnight(now, timezone):
+def _until_midnight(valid_until, now, timezone):
+    """Until when a kept answer holds: its times' ``valid_until`` (None: none expires),
+    and at the latest the next midnight in ``timezone``, when its "today" moves."""
     zone = ZoneInfo(timezone)
-    return datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), zone)
+    midnight = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), zone)
+    return midnight if valid_until is None else min(valid_until, midnight)
 
 
 def _times_day(now, timezone):

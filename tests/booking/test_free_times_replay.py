@@ -75,11 +75,16 @@ def test_another_language_or_a_signed_in_patient_is_answered_by_flask(
     assert replayed(app) == before + 1  # a signed-in session: every answer is Flask's
 
 
-def test_the_search_results_are_not_replayed_past_midnight(app, client, w, still_clock):
-    """/find's results start from today: kept at 23:59:50 they end at midnight, not
-    30 seconds later, since a replay finds them by the address alone."""
-    url = f"/find?clinic={w.clinic}&service={w.consult}&q=Dr+Doc+1"
-    headers = {**HX, "HX-Target": "results"}
+@pytest.mark.parametrize("page", ["results", "times"])
+def test_an_answer_from_today_is_not_replayed_past_midnight(app, client, w, still_clock, page):
+    """/find's results, and a day's times asked without a day, start from today: kept at
+    23:59:50 they end at midnight, not 30 seconds later, since a replay finds them by the
+    address alone."""
+    if page == "results":
+        url = f"/find?clinic={w.clinic}&service={w.consult}&q=Dr+Doc+1"
+    else:
+        url = times_url(w, 1).rsplit("&date=", 1)[0]
+    headers = {**HX, "HX-Target": page}
     late = datetime.combine(NOW.date(), datetime.min.time(), IST) + timedelta(
         hours=23, minutes=59, seconds=50
     )
