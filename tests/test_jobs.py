@@ -10,7 +10,7 @@ from portal import jobs
 from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.mail import queue_mail
-from portal.notify.models import MailMessage
+from portal.notify.models import Delivery, MailMessage
 from portal.outbox import OutboxItem
 
 CALLS = []
@@ -87,7 +87,10 @@ def test_mail_is_logged_in_embedded_mode(ctx):
     message_id = queue_mail("someone@example.com", "Hello", "Body text")
     db.session.commit()
     stored = db.session.get(MailMessage, message_id)
-    assert stored.status == "logged" and stored.sent_at is not None
+    assert stored.status == "logged" and stored.sent_at is not None and stored.attempts == 1
+    delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == message_id))
+    assert (delivery.status, delivery.attempts, delivery.provider_ref) == ("sent", 1, "console")
+    assert delivery.sent_at is not None
 
 
 def test_work_waits_for_the_outer_commit_not_a_savepoint(ctx):

@@ -35,13 +35,16 @@ def test_notice_mail_reaches_the_smtp_server_with_text_and_html(world, smtp_serv
     assert "http://127.0.0.1:5000/me/visits/1" in text
     assert "<h1>Your report is ready</h1>" in html
     mail = db.session.scalar(sa.select(MailMessage))
-    assert mail.status == "sent" and mail.attempts == 1
+    assert mail.status == "sent" and mail.attempts == 1 and mail.sent_at is not None
     delivery = db.session.scalar(sa.select(Delivery).where(Delivery.channel == "email"))
     assert (delivery.status, delivery.attempts, delivery.recipient) == (
         "sent",
         1,
         "patient@example.com",
     )
+    # The attempt is stamped on the delivery, with the reference its Message-ID carries.
+    assert delivery.provider_ref == f"mail-{mail.id}"
+    assert delivery.sent_at is not None and delivery.updated_at >= delivery.sent_at
 
 
 def test_html_is_escaped(world, smtp_server):
@@ -109,7 +112,9 @@ def test_permanently_refused_recipient_is_failed_not_retried(world, smtp_server)
     mail = db.session.get(MailMessage, message_id)
     delivery = db.session.scalar(sa.select(Delivery).where(Delivery.mail_id == mail.id))
     assert mail.status == "failed" and delivery.status == "failed"
-    assert "550" in delivery.error
+    assert "550" in delivery.error and "550" in mail.last_error
+    assert (mail.attempts, delivery.attempts) == (1, 1)
+    assert mail.sent_at is None and delivery.sent_at is None
     from portal.outbox import OutboxItem
 
     item = db.session.scalar(sa.select(OutboxItem).where(OutboxItem.job == "notify.send_mail"))
