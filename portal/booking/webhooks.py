@@ -8,6 +8,7 @@ A capture moves money, so it is confirmed against the gateway's own record first
 disagreement parks the event with a HIGH alert and moves nothing."""
 
 import logging
+import weakref
 
 from portal.booking import payment_events, reschedule_payment
 from portal.gateway import get_payin
@@ -16,6 +17,12 @@ from portal.gateway.webhook_processing import on_event
 from portal.payments import records
 
 log = logging.getLogger("portal.booking")
+
+
+# What the receipt's predicates read about one event, kept for that event only: the
+# capture's predicate finds the payment, and the reschedule fee's predicate needs to know
+# whether the order is that payment's (a weak key: gone with the event object).
+_READ = weakref.WeakKeyDictionary()
 
 
 def _payment_for(event, entity):
@@ -29,6 +36,14 @@ def _payment_for(event, entity):
         notes=entity.get("notes") or link.get("notes"),
         razorpay_payment_id=entity.get("id"),
     )
+
+
+def _payment_at_receipt(event, entity):
+    """``_payment_for``, read once per event by the receipt's predicates."""
+    kept = _READ.setdefault(event, {})
+    if "payment" not in kept:
+        kept["payment"] = _payment_for(event, entity)
+    return kept["payment"]
 
 
 def _captured(event, entity):
@@ -51,7 +66,7 @@ def _authorized_settled(event):
     entity = event.entity("payment") or {}
     if not entity.get("id"):
         return False
-    known = _payment_for(event, entity)
+    known = _payment_at_receipt(event, entity)
     return known is not None and _repeat(known, entity)
 
 
@@ -108,7 +123,7 @@ def _capture_settled(event):
     entity = event.entity("payment") or {}
     if not _captured(event, entity):
         return True
-    known = _payment_for(event, entity)
+    known = _payment_at_receipt(event, entity)
     return known is not None and _repeat(known, entity)
 
 
@@ -166,12 +181,17 @@ def payment_link_ended(event):
 
 
 def _fee_settled(event):
-    """``reschedule_fee_captured`` would do nothing: not a capture, or no reschedule's."""
+    """``reschedule_fee_captured`` would do nothing: not a capture, or no reschedule's.
+    An order is created for a visit's payment or for a reschedule fee, never both: when
+    the capture's predicate found a visit's payment by this order, no look-up is needed."""
     entity = event.entity("payment") or {}
-    return (
-        not _captured(event, entity)
-        or reschedule_payment.find_by_order(entity.get("order_id")) is None
-    )
+    if not _captured(event, entity):
+        return True
+    order_id = entity.get("order_id")
+    visits = _READ.get(event, {}).get("payment")
+    if order_id and visits is not None and visits.razorpay_order_id == order_id:
+        return True
+    return reschedule_payment.find_by_order(order_id) is None
 
 
 @on_event("payment.captured", "order.paid", settled=_fee_settled)

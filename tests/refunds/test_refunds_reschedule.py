@@ -163,6 +163,20 @@ def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
     assert balance(chart.GST_PAYABLE) == item.gst + fee(1_000)[2]
 
 
+def test_fee_paid_and_the_tab_closed_the_webhook_alone_moves_it(world, users, gateway, clock):
+    # No signed return: the capture webhooks are not settled where they arrive (the order
+    # is a reschedule fee's, not a visit payment's), so their job moves the booking.
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    resched = _pay_online(patient, item).reschedule
+    gateway.pay(resched.razorpay_order_id)
+    gateway.deliver()
+    db.session.expire_all()
+    assert db.session.get(Reschedule, resched.id).status == "DONE"
+    assert db.session.get(IndividualBooking, item.id).start_at == NEW
+    assert balance(chart.GATEWAY_CLEARING) == item.paid_amount + fee(1_000)[3]
+
+
 def _pay_online(patient, item, start=NEW):
     return rs.reschedule(
         patient, item.id, start, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
