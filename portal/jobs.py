@@ -231,6 +231,23 @@ def _again():
         _AGAIN.reset(token)
 
 
+# Set while an RQ job runs outbox items: (its queue, the ids its items' own commits made
+# due on that queue). Those run next in the same job instead of going through Redis.
+_HERE = contextvars.ContextVar("outbox_items_run_here", default=None)
+
+
+def _kept_here(ids, names):
+    """The ids to hand to Redis: those not kept for the running job (``_HERE``)."""
+    here = _HERE.get()
+    if here is None:
+        return ids
+    queue, kept = here
+    for item_id in ids:
+        if queue_for(names[item_id]) == queue:
+            kept[item_id] = names[item_id]
+    return [i for i in ids if i not in kept]
+
+
 def _dispatch(ids):
     """Run the items in-process (embedded mode) or put them on their RQ queues. ``ids``: a
     list, or a dict {id: job name} when the caller knows the names (saves a query). Items a
@@ -247,6 +264,10 @@ def _dispatch(ids):
                 with app.app_context():
                     run_outbox_item(item_id, reraise=False)
         return
+    if names is not None and not _AGAIN.get():
+        ids = _kept_here(ids, names)
+        if not ids:
+            return
     if names is None:
         with db.engine.connect() as conn:
             names = dict(
@@ -310,23 +331,39 @@ class GaveUp(Exception):
 
 def run_outbox_items(ids):
     """What an RQ job runs: its outbox items one after another, each its own unit of work in
-    a fresh session, then those of the fresh jobs waiting behind it in its queue (up to
-    ``JOBS_PER_RQ_JOB`` items in all, for at most ``TAKE_OVER_SECONDS``): under load every
-    commit is a job of its own, and RQ's cost per job is more than a small job's
-    (``worker.take_waiting_items``). An item that gave up does not stop the others; the job
-    then fails (so RQ's failed registry shows it) naming every item that gave up."""
+    a fresh session; then the items their own commits made due on this job's queue (a
+    confirmation's mails), which never go through Redis; then those of the fresh jobs
+    waiting behind it in its queue. Up to ``JOBS_PER_RQ_JOB`` items in all, for at most
+    ``TAKE_OVER_SECONDS``: under load every commit is a job of its own, and RQ's cost per
+    job is more than a small job's (``worker.take_waiting_items``). Items kept beyond that
+    share go to Redis at the end; one kept and lost with this worker is handed over again
+    when its lease runs out, as a job Redis lost is. An item that gave up does not stop the
+    others; the job then fails (so RQ's failed registry shows it) naming every item that
+    gave up."""
     gave_up = []
-    _run_each(ids, gave_up)
     rq_job = get_current_job()
-    if rq_job is not None:
-        budget = int(setting("JOBS_PER_RQ_JOB")) - len(ids)
-        until = time.monotonic() + TAKE_OVER_SECONDS
-        while budget > 0 and time.monotonic() < until:
-            more = take_waiting_items(rq_job, budget)
-            if not more:
-                break
-            _run_each(more, gave_up)
-            budget -= len(more)
+    if rq_job is None:
+        _run_each(ids, gave_up)
+    else:
+        kept = {}  # {id: job name}: due on this queue by these items' own commits
+        token = _HERE.set((rq_job.origin, kept))
+        try:
+            _run_each(ids, gave_up)
+            budget = int(setting("JOBS_PER_RQ_JOB")) - len(ids)
+            until = time.monotonic() + TAKE_OVER_SECONDS
+            while budget > 0 and time.monotonic() < until:
+                more = list(kept)[:budget]
+                for item_id in more:
+                    del kept[item_id]
+                more = more or take_waiting_items(rq_job, budget)
+                if not more:
+                    break
+                _run_each(more, gave_up)
+                budget -= len(more)
+        finally:
+            _HERE.reset(token)
+        if kept:  # beyond this job's share: to Redis, as their commits would have
+            _dispatch(dict(kept))
     if gave_up:
         raise GaveUp("; ".join(gave_up))
 

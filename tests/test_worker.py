@@ -36,6 +36,22 @@ def _failing():
     raise RuntimeError("smtp away")
 
 
+@jobs.job("test.chain")
+def _chain(value, then=(), elsewhere=None):
+    # A job whose commit makes more work due: ``then`` on its own queue (default), and
+    # ``elsewhere`` on another (notify), as a confirmation queues its mails.
+    SEEN.append((value, current_app.name, None))
+    for follow in then:
+        jobs.enqueue("test.seen", value=follow)
+    if elsewhere is not None:
+        jobs.enqueue("notify.test_seen", value=elsewhere)
+
+
+@jobs.job("notify.test_seen")
+def _seen_on_notify(value):
+    SEEN.append((value, current_app.name, None))
+
+
 @pytest.fixture(scope="module")
 def redis_url():
     from redis import Redis
@@ -302,6 +318,65 @@ def test_a_job_takes_over_the_fresh_jobs_waiting_behind_it(rq_ctx):
     assert queue("default").job_ids == [f"outbox-{i}" for i in ids[per_job:]]
     work()
     assert sorted(v for v, _app, _mark in SEEN) == list(range(per_job + 3))
+
+
+@pytest.fixture
+def handed_to_redis(monkeypatch):
+    """The outbox ids handed to Redis from here on."""
+    handed = []
+    original = jobs.enqueue_outbox_items
+
+    def recorded(queues, run, items, **kw):
+        handed.extend(item_id for item_id, _queue in items)
+        return original(queues, run, items, **kw)
+
+    monkeypatch.setattr(jobs, "enqueue_outbox_items", recorded)
+    return handed
+
+
+def _ids(name):
+    return db.session.scalars(
+        sa.select(OutboxItem.id).where(OutboxItem.job == name).order_by(OutboxItem.id)
+    ).all()
+
+
+def test_what_a_jobs_commit_makes_due_on_its_queue_runs_in_that_job(rq_ctx, handed_to_redis):
+    """A confirmation's mails run in the confirmation's own RQ job: no RQ job of their own,
+    and no round trips to put one in Redis and take it back out. Work due on another queue
+    still goes to that queue."""
+    first = record("test.chain", value="first", then=["second"], elsewhere="mail")
+    assert handed_to_redis == [first]
+    worker = make_worker()
+    worker.work(burst=True, max_jobs=1)  # the one RQ job
+    db.session.expire_all()
+    [second], [mail] = _ids("test.seen"), _ids("notify.test_seen")
+    assert [v for v, _app, _mark in SEEN] == ["first", "second"]
+    assert handed_to_redis == [first, mail]  # the second item never went to Redis
+    assert queue("default").count == 0
+    assert queue("notify").job_ids == [f"outbox-{mail}"]
+    assert db.session.get(OutboxItem, second).done_at is not None
+    work()
+    assert [v for v, _app, _mark in SEEN] == ["first", "second", "mail"]
+
+
+def test_work_a_job_makes_beyond_its_share_goes_to_redis(rq_ctx, handed_to_redis, monkeypatch):
+    """A job runs at most ``JOBS_PER_RQ_JOB`` items: what its commits made due beyond that
+    is handed to Redis when it ends, as fresh work, and runs in a job of its own."""
+    monkeypatch.setitem(current_app.config, "JOBS_PER_RQ_JOB", 2)
+    record("test.chain", value="first", then=["a", "b", "c"])
+    worker = make_worker()
+    worker.work(burst=True, max_jobs=1)
+    assert [v for v, _app, _mark in SEEN] == ["first", "a"]
+    db.session.expire_all()
+    later = _ids("test.seen")[1:]
+    assert handed_to_redis[1:] == later
+    assert queue("default").job_ids == [f"outbox-{later[0]}-to-{later[1]}"]
+    work()
+    assert [v for v, _app, _mark in SEEN] == ["first", "a", "b", "c"]
+    done = db.session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxItem).where(OutboxItem.done_at.is_(None))
+    )
+    assert done == 0
 
 
 def test_jobs_a_sweep_hands_over_are_not_taken_over(rq_ctx):
