@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, User
 from portal.extensions import db
-from portal.notify.center import notify_user
+from portal.notify.center import notify_in_app, notify_user
 from portal.notify.models import HIGH, LOW, MEDIUM, PRIORITIES
 
 NEW_BOOKING = "NEW_BOOKING"
@@ -70,9 +70,14 @@ def raise_alert(
     # The rows, not their ids: notify_user then finds each in the session (no query per admin).
     admins = db.session.scalars(
         sa.select(User).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id)
-    )
+    ).all()
+    dedupe_key = f"alert:{dedupe_key}" if dedupe_key else None
+    if not email:  # in the app only: two statements for every admin at once
+        return notify_in_app(
+            admins, f"alert.{kind}", title, body, link, priority=priority, dedupe_key=dedupe_key
+        )
     notices = []
-    for admin in admins.all():
+    for admin in admins:
         notice = notify_user(
             admin.id,
             f"alert.{kind}",
@@ -83,7 +88,7 @@ def raise_alert(
             priority=priority,
             mail_template="alert",
             mail_context={"kind": kind},
-            dedupe_key=f"alert:{dedupe_key}" if dedupe_key else None,
+            dedupe_key=dedupe_key,
         )
         if notice is not None:
             notices.append(notice)

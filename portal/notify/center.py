@@ -14,7 +14,7 @@ from portal.config import setting
 from portal.db import bind_columns, insert_for, unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
-from portal.notify.deliveries import insert_delivery
+from portal.notify.deliveries import insert_deliveries, insert_delivery
 from portal.notify.mail import absolute, queue_mail, render_mail
 from portal.notify.models import IN_APP, LOW, PRIORITIES, DeliveryStatus, Notification
 
@@ -117,6 +117,66 @@ def _notify(
             text, user.phone, message[:1000], kind=kind, user_id=user.id, notification_id=notice.id
         )
     return notice
+
+
+def notify_in_app(users, kind, title, body, link=None, *, priority=LOW, dedupe_key=None):
+    """The same notice, in the app only, to several users at once (an alert to every
+    admin): their notices in one statement and their deliveries in another, however many
+    readers there are, each notice written in its reader's language. Returns the new
+    notices (with ``dedupe_key``, a user told already gets none). A mail or a text is
+    written for each reader by ``notify_user``."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"unknown priority {priority!r}")
+    now = utcnow()
+    rows = []
+    for user in users:
+        with force_locale(user.language or "en"):
+            rows.append(
+                dict(
+                    user_id=user.id,
+                    kind=kind,
+                    title=str(title)[:200],
+                    body=str(body or ""),
+                    link=link,
+                    priority=priority,
+                    dedupe_key=dedupe_key,
+                    created_at=now,
+                )  # fmt: skip
+            )
+    if not rows:
+        return []
+    notices = db.session.scalars(_insert_notices_statement(db.engine.dialect.name), rows).all()
+    if notices:
+        _forget_unread()
+    insert_deliveries(
+        [
+            dict(
+                notification_id=notice.id,
+                user_id=notice.user_id,
+                channel=IN_APP,
+                recipient=str(notice.user_id),
+                kind=kind,
+                status=DeliveryStatus.SENT,
+                attempts=1,
+                sent_at=now,
+                created_at=now,
+                updated_at=now,
+            )  # fmt: skip
+            for notice in notices
+        ]
+    )
+    return sorted(notices, key=lambda notice: notice.user_id)
+
+
+@cache
+def _insert_notices_statement(dialect_name):
+    """Notices for several readers (their rows as the parameters: one multi-row INSERT),
+    those told already under the dedupe key skipped."""
+    return (
+        insert_for(dialect_name)(Notification)
+        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+        .returning(Notification)
+    )
 
 
 def _insert_notice(values):

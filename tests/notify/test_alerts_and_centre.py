@@ -46,6 +46,39 @@ def test_alert_priority_follows_its_kind(world, kind, priority):
         assert {m.subject for m in mails} == {"[HIGH] Title"}  # every mail, in any order
 
 
+def test_an_in_app_alert_costs_the_same_for_any_number_of_admins(world):
+    """Every admin's notice in one INSERT and their deliveries in another (after the one
+    read of the admins), each notice in its reader's language: a clinic with more admins
+    does not make every booking's confirmation job longer."""
+    from flask_babel import lazy_gettext
+
+    from portal.accounts.models import User
+    from tests.querycount import counted_queries
+
+    title = lazy_gettext("Cancelled: %(what)s", what="X")
+    with counted_queries() as two:
+        assert len(alerts.raise_alert("NEW_BOOKING", title, "B", dedupe_key="v:1")) == 2
+    third = User(email="admin3@example.com", name="Admin Three", role="admin", language="hi")
+    db.session.add(third)
+    db.session.flush()
+    with counted_queries() as three:
+        notices = alerts.raise_alert("NEW_BOOKING", title, "B", dedupe_key="v:2")
+    assert len(two) == len(three) == 3, [s.split("\n")[0][:80] for s in three]
+    assert [n.user_id for n in notices] == sorted([world.admin, world.admin2, third.id])
+    assert {n.user_id: n.title for n in notices}[third.id] == "रद्द: X"
+    assert {n.title for n in notices if n.user_id != third.id} == {"Cancelled: X"}
+    db.session.commit()
+    sent = db.session.execute(
+        sa.select(Delivery.notification_id, Delivery.user_id, Delivery.channel, Delivery.status)
+        .where(Delivery.notification_id.in_([n.id for n in notices]))
+        .order_by(Delivery.user_id)
+    ).all()
+    assert [tuple(row) for row in sent] == [(n.id, n.user_id, "in_app", "sent") for n in notices]
+    # Told already under that key: nobody is told again, nothing more is written.
+    assert alerts.raise_alert("NEW_BOOKING", title, "B", dedupe_key="v:2") == []
+    assert len(_notices("alert.NEW_BOOKING")) == 5
+
+
 def test_alert_priority_can_be_given(world):
     [n, _] = alerts.raise_alert("SOMETHING_ELSE", "T", "B", priority="LOW")
     assert n.priority == "LOW"
