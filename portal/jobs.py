@@ -68,6 +68,19 @@ TAKE_OVER_SECONDS = 30
 FAILED_JOB_TTL = 30 * 24 * 3600  # how long RQ's failed registry keeps a job that gave up
 
 
+# What a job's claim reads with its outbox row, for the layers above (``read_with_claim``).
+_CLAIM_READS = []
+
+
+def read_with_claim(column, keep):
+    """Read ``column`` (a scalar subquery) in the statement that claims every job's outbox
+    row, and hand its value to ``keep(value)`` before the job runs: the policy's stamp,
+    which most jobs read, then costs them no statement of its own (as a request reads it
+    with its user). Register at import time, before any job runs."""
+    if all(known is not column for known, _ in _CLAIM_READS):
+        _CLAIM_READS.append((column, keep))
+
+
 class RetryLater(Exception):
     """A transient failure: the item stays pending and is tried again with backoff."""
 
@@ -388,10 +401,12 @@ def run_outbox_item(item_id, reraise=True):
     try:
         with unit_of_work():
             claimed = db.session.execute(
-                _claim_item(db.engine.dialect.name), {"id": item_id}
+                _claim_item(db.engine.dialect.name, len(_CLAIM_READS)), {"id": item_id}
             ).one_or_none()
             if claimed is None or claimed.done_at is not None:
                 return
+            for (_, keep), value in zip(_CLAIM_READS, claimed[3:], strict=True):
+                keep(value)
             name, payload = claimed.job, dict(claimed.payload or {})
             JOBS[name](**payload)
             db.session.execute(_mark_done(), {"item_id": item_id, "at": utcnow()})
@@ -410,13 +425,14 @@ def run_outbox_item(item_id, reraise=True):
 
 
 @cache
-def _claim_item(dialect_name):
+def _claim_item(dialect_name, reads):
     """Built once: the item's row, locked until the job's commit on PostgreSQL (a second
-    runner of the same item waits, then finds it done). Columns, not the ORM object: the
-    runner needs three values, and every job a booking makes (six) paid for the object's
-    load and its flush."""
+    runner of the same item waits, then finds it done), with the first ``reads`` columns
+    registered by ``read_with_claim``. Columns, not the ORM object: the runner needs three
+    values, and every job a booking makes (six) paid for the object's load and its flush."""
     table = OutboxItem.__table__
-    query = sa.select(table.c.job, table.c.payload, table.c.done_at).where(
+    extra = [column for column, _ in _CLAIM_READS[:reads]]
+    query = sa.select(table.c.job, table.c.payload, table.c.done_at, *extra).where(
         table.c.id == sa.bindparam("id", type_=table.c.id.type)
     )
     return query.with_for_update() if dialect_name == "postgresql" else query

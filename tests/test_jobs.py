@@ -23,6 +23,13 @@ def _record(value, fail_times=0):
         raise RuntimeError("transient")
 
 
+@jobs.job("test.read_policy")
+def _read_policy():
+    from portal.config import policy
+
+    CALLS.append(policy().platform_fee_bps)
+
+
 @pytest.fixture(autouse=True)
 def _reset_calls():
     CALLS.clear()
@@ -157,3 +164,33 @@ def test_an_item_rolled_back_with_its_savepoint_is_not_handed_over(ctx):
         kept = jobs.enqueue("test.record", value="now")
     assert CALLS == ["now"]  # not "gone" (rolled back), not "later" (not due)
     assert db.session.get(OutboxItem, kept).done_at is not None
+
+
+def test_a_job_reads_the_policy_stamp_with_its_claim(ctx):
+    """Most jobs read the policy: its stamp comes with the claim of the outbox row, so a job
+    that only reads the policy costs the claim and the done mark, nothing more. Each item
+    of an RQ job (several in one app context) keeps what its own claim read."""
+    from portal.policies import store as policy_store
+    from portal.policies.models import PolicyStamp
+    from portal.policies.store import STAMP_ID
+    from tests.querycount import counted_queries
+
+    db.session.merge(PolicyStamp(id=STAMP_ID, token="first"))
+    first = jobs.enqueue("test.read_policy", run_after=utcnow() + timedelta(hours=1))
+    second = jobs.enqueue("test.read_policy", run_after=utcnow() + timedelta(hours=1))
+    db.session.commit()
+    policy_store.in_force()  # the process has read the versions under this stamp
+    with counted_queries() as statements:
+        jobs.run_outbox_item(first)
+    assert len(statements) == 2, [s.split("\n")[0][:90] for s in statements]
+    assert "policy_stamp" in statements[0]  # read with the claim
+    # Another process bumps the stamp between two items of one RQ job (one app context):
+    # the second item's claim sees it, and the job reads the versions again.
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(PolicyStamp).where(PolicyStamp.id == STAMP_ID).values(token="elsewhere")
+        )
+    with counted_queries() as statements:
+        jobs.run_outbox_item(second)
+    assert any("policy_versions" in s for s in statements), statements
+    assert len(CALLS) == 2

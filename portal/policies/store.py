@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
 
+from portal import jobs
 from portal.db import utcnow
 from portal.domain.policy import DEFAULT_POLICY, Policy
 from portal.domain.policy_data import from_data
@@ -116,6 +117,17 @@ def prime(token):
     (``catalog.cache.prime_with_policy``): this app context reads it no more."""
     if g.get(_G_KEY) is None:
         setattr(g, _G_KEY, current_app.extensions["policies"].current(token))
+
+
+def _claimed(token):
+    # An RQ job runs several items in one app context: each keeps the stamp its own claim
+    # read, not the first item's.
+    forget()
+    prime(token)
+
+
+# A job reads the stamp with its outbox row (the job runner sits below this package).
+jobs.read_with_claim(TOKEN, _claimed)
 
 
 def forget():
