@@ -244,21 +244,40 @@ def _again():
         _AGAIN.reset(token)
 
 
-# Set while an RQ job runs outbox items: (its queue, the ids its items' own commits made
-# due on that queue). Those run next in the same job instead of going through Redis.
+# Set while an RQ job runs outbox items: its ``_Share``. What its items' own commits make
+# due on its queue runs next in the same job instead of going through Redis.
 _HERE = contextvars.ContextVar("outbox_items_run_here", default=None)
 
 
+class _Share:
+    """A running RQ job's room for more items (``JOBS_PER_RQ_JOB`` in all, its own
+    included), and the items its items' commits made due on its queue, kept to run next."""
+
+    def __init__(self, queue, room):
+        self.queue, self.room, self.kept = queue, room, {}
+
+    def keep(self, ids, names):
+        """Keep what this job has room to run next; the ids to hand to Redis now."""
+        handed = []
+        for item_id in ids:
+            if queue_for(names[item_id]) == self.queue and len(self.kept) < self.room:
+                self.kept[item_id] = names[item_id]
+            else:
+                handed.append(item_id)
+        return handed
+
+    def take(self, more):
+        """Count ``more`` (ids about to run here) against the room; returns them."""
+        for item_id in more:
+            self.kept.pop(item_id, None)
+        self.room -= len(more)
+        return more
+
+
 def _kept_here(ids, names):
-    """The ids to hand to Redis: those not kept for the running job (``_HERE``)."""
-    here = _HERE.get()
-    if here is None:
-        return ids
-    queue, kept = here
-    for item_id in ids:
-        if queue_for(names[item_id]) == queue:
-            kept[item_id] = names[item_id]
-    return [i for i in ids if i not in kept]
+    """The ids to hand to Redis: those the running job (``_HERE``) does not keep."""
+    share = _HERE.get()
+    return ids if share is None else share.keep(ids, names)
 
 
 def _dispatch(ids):
@@ -348,35 +367,31 @@ def run_outbox_items(ids):
     confirmation's mails), which never go through Redis; then those of the fresh jobs
     waiting behind it in its queue. Up to ``JOBS_PER_RQ_JOB`` items in all, for at most
     ``TAKE_OVER_SECONDS``: under load every commit is a job of its own, and RQ's cost per
-    job is more than a small job's (``worker.take_waiting_items``). Items kept beyond that
-    share go to Redis at the end; one kept and lost with this worker is handed over again
-    when its lease runs out, as a job Redis lost is. An item that gave up does not stop the
-    others; the job then fails (so RQ's failed registry shows it) naming every item that
-    gave up."""
+    job is more than a small job's (``worker.take_waiting_items``). Only what fits in that
+    share is kept (the rest goes to Redis at its commit, for any worker); what is kept and
+    not run in time goes to Redis when the job ends; one lost with this worker is handed
+    over again when its lease runs out, as a job Redis lost is. An item that gave up does
+    not stop the others; the job then fails (so RQ's failed registry shows it) naming every
+    item that gave up."""
     gave_up = []
     rq_job = get_current_job()
     if rq_job is None:
         _run_each(ids, gave_up)
     else:
-        kept = {}  # {id: job name}: due on this queue by these items' own commits
-        token = _HERE.set((rq_job.origin, kept))
+        share = _Share(rq_job.origin, int(setting("JOBS_PER_RQ_JOB")) - len(ids))
+        token = _HERE.set(share)
         try:
             _run_each(ids, gave_up)
-            budget = int(setting("JOBS_PER_RQ_JOB")) - len(ids)
             until = time.monotonic() + TAKE_OVER_SECONDS
-            while budget > 0 and time.monotonic() < until:
-                more = list(kept)[:budget]
-                for item_id in more:
-                    del kept[item_id]
-                more = more or take_waiting_items(rq_job, budget)
+            while share.room > 0 and time.monotonic() < until:
+                more = list(share.kept) or take_waiting_items(rq_job, share.room)
                 if not more:
                     break
-                _run_each(more, gave_up)
-                budget -= len(more)
+                _run_each(share.take(more), gave_up)
         finally:
             _HERE.reset(token)
-        if kept:  # beyond this job's share: to Redis, as their commits would have
-            _dispatch(dict(kept))
+            if share.kept:  # out of time (or the job failed): to Redis, as committed
+                _dispatch(dict(share.kept))
     if gave_up:
         raise GaveUp("; ".join(gave_up))
 

@@ -37,14 +37,20 @@ def _failing():
 
 
 @jobs.job("test.chain")
-def _chain(value, then=(), elsewhere=None):
+def _chain(value, then=(), elsewhere=None, then_job="test.seen"):
     # A job whose commit makes more work due: ``then`` on its own queue (default), and
     # ``elsewhere`` on another (notify), as a confirmation queues its mails.
     SEEN.append((value, current_app.name, None))
     for follow in then:
-        jobs.enqueue("test.seen", value=follow)
+        jobs.enqueue(then_job, value=follow)
     if elsewhere is not None:
         jobs.enqueue("notify.test_seen", value=elsewhere)
+
+
+@jobs.job("test.look_at_the_queue")
+def _look_at_the_queue(value):
+    # What waits in Redis (the default queue) while this item runs.
+    SEEN.append((value, queue("default").count, None))
 
 
 @jobs.job("notify.test_seen")
@@ -361,22 +367,41 @@ def test_what_a_jobs_commit_makes_due_on_its_queue_runs_in_that_job(rq_ctx, hand
 
 def test_work_a_job_makes_beyond_its_share_goes_to_redis(rq_ctx, handed_to_redis, monkeypatch):
     """A job runs at most ``JOBS_PER_RQ_JOB`` items: what its commits made due beyond that
-    is handed to Redis when it ends, as fresh work, and runs in a job of its own."""
+    is handed to Redis at once (another worker may run it while this job goes on), as
+    fresh work, and runs in a job of its own."""
     monkeypatch.setitem(current_app.config, "JOBS_PER_RQ_JOB", 2)
-    record("test.chain", value="first", then=["a", "b", "c"])
+    record("test.chain", value="first", then=["a", "b", "c"], then_job="test.look_at_the_queue")
     worker = make_worker()
     worker.work(burst=True, max_jobs=1)
-    assert [v for v, _app, _mark in SEEN] == ["first", "a"]
+    # "a" ran in the job, and "b" and "c" were already waiting in Redis (one RQ job).
+    assert [(v, seen) for v, seen, _mark in SEEN] == [("first", current_app.name), ("a", 1)]
     db.session.expire_all()
-    later = _ids("test.seen")[1:]
+    later = _ids("test.look_at_the_queue")[1:]
     assert handed_to_redis[1:] == later
     assert queue("default").job_ids == [f"outbox-{later[0]}-to-{later[1]}"]
     work()
-    assert [v for v, _app, _mark in SEEN] == ["first", "a", "b", "c"]
+    assert [v for v, _seen, _mark in SEEN] == ["first", "a", "b", "c"]
     done = db.session.scalar(
         sa.select(sa.func.count()).select_from(OutboxItem).where(OutboxItem.done_at.is_(None))
     )
     assert done == 0
+
+
+def test_work_kept_and_not_run_in_time_goes_to_redis_when_the_job_ends(
+    rq_ctx, handed_to_redis, monkeypatch
+):
+    """A job stops taking more after ``TAKE_OVER_SECONDS``: what it kept and did not run
+    is handed to Redis as it ends, not left to wait for its lease."""
+    monkeypatch.setattr(jobs, "TAKE_OVER_SECONDS", 0)
+    first = record("test.chain", value="first", then=["second"])
+    make_worker().work(burst=True, max_jobs=1)
+    db.session.expire_all()
+    [second] = _ids("test.seen")
+    assert [v for v, _app, _mark in SEEN] == ["first"]
+    assert handed_to_redis == [first, second]
+    assert queue("default").job_ids == [f"outbox-{second}"]
+    work()
+    assert [v for v, _app, _mark in SEEN] == ["first", "second"]
 
 
 def test_jobs_a_sweep_hands_over_are_not_taken_over(rq_ctx):
