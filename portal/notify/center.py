@@ -76,19 +76,7 @@ def _notify(
         db.session.add(notice)
         db.session.flush()
     _forget_unread()  # the user's bell counts again
-    now = utcnow()
-    insert_delivery(
-        notification_id=notice.id,
-        user_id=user.id,
-        channel=IN_APP,
-        recipient=str(user.id),
-        kind=kind,
-        status=DeliveryStatus.SENT,
-        attempts=1,
-        sent_at=now,
-        created_at=now,
-        updated_at=now,
-    )
+    insert_delivery(**_shown_in_app(notice, utcnow()))
     if email and user.email and user.active:
         context = {
             "user": user,
@@ -148,23 +136,7 @@ def notify_in_app(users, kind, title, body, link=None, *, priority=LOW, dedupe_k
     notices = db.session.scalars(_insert_notices_statement(db.engine.dialect.name), rows).all()
     if notices:
         _forget_unread()
-    insert_deliveries(
-        [
-            dict(
-                notification_id=notice.id,
-                user_id=notice.user_id,
-                channel=IN_APP,
-                recipient=str(notice.user_id),
-                kind=kind,
-                status=DeliveryStatus.SENT,
-                attempts=1,
-                sent_at=now,
-                created_at=now,
-                updated_at=now,
-            )  # fmt: skip
-            for notice in notices
-        ]
-    )
+    insert_deliveries([_shown_in_app(notice, now) for notice in notices])
     return sorted(notices, key=lambda notice: notice.user_id)
 
 
@@ -177,6 +149,15 @@ def _insert_notices_statement(dialect_name):
         .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
         .returning(Notification)
     )
+
+
+def _shown_in_app(notice, now):
+    """The in-app delivery of a notice: sent as it is written (the centre shows it)."""
+    return dict(
+        notification_id=notice.id, user_id=notice.user_id, channel=IN_APP,
+        recipient=str(notice.user_id), kind=notice.kind, status=DeliveryStatus.SENT,
+        attempts=1, sent_at=now, created_at=now, updated_at=now,
+    )  # fmt: skip
 
 
 def _insert_notice(values):

@@ -239,42 +239,30 @@ def _record(row, mail_status, delivery_status, *, provider_ref=None, exc=None):
 
 @cache
 def _update_mail(sent):
-    mails = MailMessage.__table__
-    outcome = (
-        {"sent_at": sa.bindparam("at", type_=mails.c.sent_at.type)}
-        if sent
-        else {"last_error": sa.bindparam("error", type_=mails.c.last_error.type)}
-    )
-    return (
-        sa.update(mails)
-        .where(mails.c.id == sa.bindparam("mail_id", type_=mails.c.id.type))
-        .values(
-            status=sa.bindparam("status", type_=mails.c.status.type),
-            attempts=mails.c.attempts + 1,
-            **outcome,
-        )
-    )
+    outcome = {"sent_at": "at"} if sent else {"last_error": "error"}
+    return _attempt_update(MailMessage.__table__, "mail_id", outcome)
 
 
 @cache
 def _update_delivery(sent):
-    deliveries = Delivery.__table__
-    outcome = (
-        {
-            "sent_at": sa.bindparam("at", type_=deliveries.c.sent_at.type),
-            "provider_ref": sa.bindparam("ref", type_=deliveries.c.provider_ref.type),
-        }
-        if sent
-        else {"error": sa.bindparam("error", type_=deliveries.c.error.type)}
-    )
+    outcome = {"sent_at": "at", "provider_ref": "ref"} if sent else {"error": "error"}
+    return _attempt_update(Delivery.__table__, "delivery_id", {"updated_at": "at", **outcome})
+
+
+def _attempt_update(table, key, binds):
+    """One attempt on a mail's or a delivery's row (its id the parameter ``key``): its
+    status (the parameter ``status``), one attempt more, and ``binds`` ({column: the
+    parameter it takes})."""
+    typed = {
+        column: sa.bindparam(name, type_=table.c[column].type) for column, name in binds.items()
+    }
     return (
-        sa.update(deliveries)
-        .where(deliveries.c.id == sa.bindparam("delivery_id", type_=deliveries.c.id.type))
+        sa.update(table)
+        .where(table.c.id == sa.bindparam(key, type_=table.c.id.type))
         .values(
-            status=sa.bindparam("status", type_=deliveries.c.status.type),
-            attempts=deliveries.c.attempts + 1,
-            updated_at=sa.bindparam("at", type_=deliveries.c.updated_at.type),
-            **outcome,
+            status=sa.bindparam("status", type_=table.c.status.type),
+            attempts=table.c.attempts + 1,
+            **typed,
         )
     )
 
