@@ -129,7 +129,7 @@ def notify_in_app(users, kind, title, body, link=None, *, priority=LOW, dedupe_k
                     priority=priority,
                     dedupe_key=dedupe_key,
                     created_at=now,
-                )  # fmt: skip
+                )
             )
     if not rows:
         return []
