@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from portal import jobs
 from portal.db import bind_columns, utcnow
 from portal.extensions import db
-from portal.notify.models import DELIVERY, Delivery, DeliveryStatus, MailMessage, MailStatus
+from portal.notify.models import (
+    DELIVERY,
+    MAIL,
+    Delivery,
+    DeliveryStatus,
+    MailMessage,
+    MailStatus,
+)
 
 _NEW_COLUMNS = (
     "mail_id",
@@ -89,6 +96,64 @@ def mark_failed(delivery, exc):
     DELIVERY.move(delivery, DeliveryStatus.FAILED)
     delivery.updated_at = utcnow()
     delivery.error = error_text(exc)
+
+
+def record_mail_attempt(row, mail_status, delivery_status, *, provider_ref=None, exc=None):
+    """One attempt's outcome for a mail read as columns (``row``: its ``id`` and
+    ``status``, its delivery's ``delivery_id`` and ``delivery_status``): the mail moved to
+    ``mail_status`` and its delivery (if any) to ``delivery_status`` through their state
+    machines, each counted once; sent ones stamped now, a refusal's text (``exc``) kept on
+    both. The statement form of ``mark_sent`` / ``mark_failed``: no ORM object, no flush."""
+    now, sent = utcnow(), exc is None
+    db.session.execute(
+        _update_mail(sent),
+        {
+            "mail_id": row.id,
+            "status": MAIL.transition(row.status, mail_status),
+            **({"at": now} if sent else {"error": str(exc)[:2000]}),
+        },
+    )
+    if row.delivery_id is None:
+        return
+    db.session.execute(
+        _update_delivery(sent),
+        {
+            "delivery_id": row.delivery_id,
+            "status": DELIVERY.transition(row.delivery_status, delivery_status),
+            "at": now,
+            **({"ref": provider_ref[:120]} if sent else {"error": error_text(exc)}),
+        },
+    )
+
+
+@cache
+def _update_mail(sent):
+    outcome = {"sent_at": "at"} if sent else {"last_error": "error"}
+    return _attempt_update(MailMessage.__table__, "mail_id", outcome)
+
+
+@cache
+def _update_delivery(sent):
+    outcome = {"sent_at": "at", "provider_ref": "ref"} if sent else {"error": "error"}
+    return _attempt_update(Delivery.__table__, "delivery_id", {"updated_at": "at", **outcome})
+
+
+def _attempt_update(table, key, binds):
+    """One attempt on a mail's or a delivery's row (its id the parameter ``key``): its
+    status (the parameter ``status``), one attempt more, and ``binds`` ({column: the
+    parameter it takes})."""
+    typed = {
+        column: sa.bindparam(name, type_=table.c[column].type) for column, name in binds.items()
+    }
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam(key, type_=table.c.id.type))
+        .values(
+            status=sa.bindparam("status", type_=table.c.status.type),
+            attempts=table.c.attempts + 1,
+            **typed,
+        )
+    )
 
 
 def record_transient_failure(exc, *, delivery_id=None, mail_id=None):

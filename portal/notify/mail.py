@@ -23,11 +23,13 @@ from flask import current_app, render_template
 from portal import jobs
 from portal.db import bind_columns, utcnow
 from portal.extensions import db
-from portal.notify.deliveries import error_text, insert_delivery, record_transient_failure
+from portal.notify.deliveries import (
+    insert_delivery,
+    record_mail_attempt,
+    record_transient_failure,
+)
 from portal.notify.models import (
-    DELIVERY,
     EMAIL,
-    MAIL,
     MAIL_DONE,
     Delivery,
     DeliveryStatus,
@@ -175,18 +177,18 @@ def send_mail(message_id):
     if not config.get("MAIL_SERVER"):
         # Embedded mode: the console is the mail server.
         log.warning("MAIL to=%s subject=%s\n%s", row.to, row.subject, row.text)
-        _record(row, MailStatus.LOGGED, DeliveryStatus.SENT, provider_ref="console")
+        record_mail_attempt(row, MailStatus.LOGGED, DeliveryStatus.SENT, provider_ref="console")
         return
     try:
         _smtp_send(build_email(row, config), config)
     except PermanentMailError as exc:
-        _record(row, MailStatus.FAILED, DeliveryStatus.FAILED, exc=exc)
+        record_mail_attempt(row, MailStatus.FAILED, DeliveryStatus.FAILED, exc=exc)
         log.warning("mail %s to %s refused: %s", row.id, row.to, exc)
         return
     except Exception as exc:  # transient: count it, then let the outbox retry with backoff
         record_transient_failure(exc, delivery_id=row.delivery_id, mail_id=row.id)
         raise
-    _record(row, MailStatus.SENT, DeliveryStatus.SENT, provider_ref=f"mail-{row.id}")
+    record_mail_attempt(row, MailStatus.SENT, DeliveryStatus.SENT, provider_ref=f"mail-{row.id}")
 
 
 @cache
@@ -204,66 +206,10 @@ def _mail_to_send():
             mails.c.status,
             deliveries.c.id.label("delivery_id"),
             deliveries.c.status.label("delivery_status"),
-        )  # fmt: skip
+        )
         .outerjoin(deliveries, deliveries.c.mail_id == mails.c.id)
         .where(mails.c.id == sa.bindparam("id", type_=mails.c.id.type))
         .limit(1)
-    )
-
-
-def _record(row, mail_status, delivery_status, *, provider_ref=None, exc=None):
-    """One attempt's outcome: the mail moved to ``mail_status`` and its delivery (if any)
-    to ``delivery_status``, each counted once; sent ones stamped now, a refusal's text
-    (``exc``) kept on both."""
-    now, sent = utcnow(), exc is None
-    db.session.execute(
-        _update_mail(sent),
-        {
-            "mail_id": row.id,
-            "status": MAIL.transition(row.status, mail_status),
-            **({"at": now} if sent else {"error": str(exc)[:2000]}),
-        },
-    )
-    if row.delivery_id is None:
-        return
-    db.session.execute(
-        _update_delivery(sent),
-        {
-            "delivery_id": row.delivery_id,
-            "status": DELIVERY.transition(row.delivery_status, delivery_status),
-            "at": now,
-            **({"ref": provider_ref[:120]} if sent else {"error": error_text(exc)}),
-        },
-    )
-
-
-@cache
-def _update_mail(sent):
-    outcome = {"sent_at": "at"} if sent else {"last_error": "error"}
-    return _attempt_update(MailMessage.__table__, "mail_id", outcome)
-
-
-@cache
-def _update_delivery(sent):
-    outcome = {"sent_at": "at", "provider_ref": "ref"} if sent else {"error": "error"}
-    return _attempt_update(Delivery.__table__, "delivery_id", {"updated_at": "at", **outcome})
-
-
-def _attempt_update(table, key, binds):
-    """One attempt on a mail's or a delivery's row (its id the parameter ``key``): its
-    status (the parameter ``status``), one attempt more, and ``binds`` ({column: the
-    parameter it takes})."""
-    typed = {
-        column: sa.bindparam(name, type_=table.c[column].type) for column, name in binds.items()
-    }
-    return (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam(key, type_=table.c.id.type))
-        .values(
-            status=sa.bindparam("status", type_=table.c.status.type),
-            attempts=table.c.attempts + 1,
-            **typed,
-        )
     )
 
 
