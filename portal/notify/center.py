@@ -11,7 +11,7 @@ from flask_babel import force_locale
 
 from portal.accounts.models import User
 from portal.config import setting
-from portal.db import bind_columns, insert_for, unit_of_work, utcnow
+from portal.db import insert_for, unit_of_work, utcnow
 from portal.extensions import db
 from portal.notify.channels import queue_text
 from portal.notify.deliveries import insert_deliveries, insert_delivery
@@ -39,8 +39,7 @@ def notify_user(
     ``text`` ("sms" / "whatsapp") also sends the title and body as a text message to the
     user's phone. ``dedupe_key`` makes the notice at most one per user (returns ``None``
     when it already exists). Returns the :class:`Notification`."""
-    if priority not in PRIORITIES:
-        raise ValueError(f"unknown priority {priority!r}")
+    _check_priority(priority)
     user = db.session.get(User, user_id)
     if user is None:
         raise LookupError(f"no user {user_id}")
@@ -57,24 +56,10 @@ def _notify(
     user, kind, title, body, link, email, priority, text, mail_template, mail_context,
     attachments, dedupe_key,
 ):  # fmt: skip
-    values = dict(
-        user_id=user.id,
-        kind=kind,
-        title=title[:200],
-        body=body or "",
-        link=link,
-        priority=priority,
-        dedupe_key=dedupe_key,
-        created_at=utcnow(),
-    )
-    if dedupe_key is not None:
-        notice = _insert_notice(values)
-        if notice is None:  # told already (or at this moment, elsewhere)
-            return None
-    else:
-        notice = Notification(**values)
-        db.session.add(notice)
-        db.session.flush()
+    values = _notice_row(user.id, kind, title, body, link, priority, dedupe_key, utcnow())
+    notice = _insert_notice(values)
+    if notice is None:  # told already under its dedupe key (or at this moment, elsewhere)
+        return None
     _forget_unread()  # the user's bell counts again
     insert_delivery(**_shown_in_app(notice, utcnow()))
     if email and user.email and user.active:
@@ -113,24 +98,12 @@ def notify_in_app(users, kind, title, body, link=None, *, priority=LOW, dedupe_k
     readers there are, each notice written in its reader's language. Returns the new
     notices (with ``dedupe_key``, a user told already gets none). A mail or a text is
     written for each reader by ``notify_user``."""
-    if priority not in PRIORITIES:
-        raise ValueError(f"unknown priority {priority!r}")
+    _check_priority(priority)
     now = utcnow()
     rows = []
     for user in users:
-        with force_locale(user.language or "en"):
-            rows.append(
-                dict(
-                    user_id=user.id,
-                    kind=kind,
-                    title=str(title)[:200],
-                    body=str(body or ""),
-                    link=link,
-                    priority=priority,
-                    dedupe_key=dedupe_key,
-                    created_at=now,
-                )
-            )
+        with force_locale(user.language or "en"):  # lazy strings become the reader's text
+            rows.append(_notice_row(user.id, kind, title, body, link, priority, dedupe_key, now))
     if not rows:
         return []
     notices = db.session.scalars(_insert_notices_statement(db.engine.dialect.name), rows).all()
@@ -142,13 +115,26 @@ def notify_in_app(users, kind, title, body, link=None, *, priority=LOW, dedupe_k
 
 @cache
 def _insert_notices_statement(dialect_name):
-    """Notices for several readers (their rows as the parameters: one multi-row INSERT),
-    those told already under the dedupe key skipped."""
+    """Built once per dialect: notices (their rows as the parameters: several make one
+    multi-row INSERT), those told already under their dedupe key skipped."""
     return (
         insert_for(dialect_name)(Notification)
         .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
         .returning(Notification)
     )
+
+
+def _check_priority(priority):
+    if priority not in PRIORITIES:
+        raise ValueError(f"unknown priority {priority!r}")
+
+
+def _notice_row(user_id, kind, title, body, link, priority, dedupe_key, now):
+    """A notice's columns, its title and body made text (in the current language)."""
+    return dict(
+        user_id=user_id, kind=kind, title=str(title)[:200], body=str(body or ""), link=link,
+        priority=priority, dedupe_key=dedupe_key, created_at=now,
+    )  # fmt: skip
 
 
 def _shown_in_app(notice, now):
@@ -161,36 +147,12 @@ def _shown_in_app(notice, now):
 
 
 def _insert_notice(values):
-    """The notice unless the user has one with its dedupe key: ``INSERT … ON CONFLICT DO
-    NOTHING RETURNING`` the row as the ORM object (one statement; reading it back after an
-    insert returning its id took a second on every notice)."""
-    statement = _insert_notice_statement(db.engine.dialect.name)
-    return db.session.scalars(statement, values).one_or_none()
-
-
-_NOTICE_COLUMNS = (
-    "user_id",
-    "kind",
-    "title",
-    "body",
-    "link",
-    "priority",
-    "dedupe_key",
-    "created_at",
-)
-
-
-@cache
-def _insert_notice_statement(dialect_name):
-    """Built once per dialect: building and keying the statement cost a quarter of what
-    running it did, for every notice (a confirmation writes four)."""
-    table = Notification.__table__
-    return (
-        insert_for(dialect_name)(Notification)
-        .values(bind_columns(table, _NOTICE_COLUMNS))
-        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(Notification)
-    )
+    """The notice unless the user has one with its dedupe key (None: never): ``INSERT …
+    ON CONFLICT DO NOTHING RETURNING`` the row as the ORM object, in one statement (the
+    ORM's flush of a new notice cost more than the insert; reading it back after an insert
+    returning its id took a second statement)."""
+    statement = _insert_notices_statement(db.engine.dialect.name)
+    return db.session.scalars(statement, [values]).one_or_none()
 
 
 def _subject(title, priority):
