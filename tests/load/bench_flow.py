@@ -25,6 +25,13 @@ webhooks' processing, the confirmation, the mails it queues) in-process as the w
 each outbox item (``jobs.run_outbox_items``, a fresh app context each; RQ's own work is
 not in it), and prints their statements and CPU per job name: the worker's share.
 
+``--reads`` also measures the five pages a browser reads around those requests, in the
+order ``make bench``'s full flow reads them: find-a-doctor searched by the provider's name,
+its htmx free times for the slot's day, the book page, the visit page after the hold, the
+confirmation after the return. Read in that order, each page follows a write that changed
+what it shows (the provider's calendar, the visit): the kept answers ``bench_pages``
+measures again and again are misses here, as in the full flow.
+
 Prints, per step: the portal database's statements (every booking's count must be the
 same), and the CPU p50/p95 of the request without the sandbox, and the sandbox's p50.
 Asserts nothing (the budgets are in tests/web/booking/test_flow_budgets.py)."""
@@ -35,12 +42,13 @@ import statistics
 import time
 import traceback
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 STEPS = ("hold", "refused", "pay", "return", "webhooks")
+READS = ("find", "free_times", "book_page", "visit", "confirmation")  # with --reads
 WRITING = ("hold", "pay", "return")  # a booking's own requests (not the rival's, not the gateway's)
 # The book form is boosted (hx-boost on the body): a browser posts it with these.
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
@@ -184,7 +192,9 @@ def _measure(app, sandbox, call, where=False):
     return response, list(statements), cpu - sandbox_cpu, sandbox_cpu
 
 
-def book_once(app, client, sandbox, form, where=False, rival=None, measure=_measure, hooks=None):
+def book_once(
+    app, client, sandbox, form, where=False, rival=None, measure=_measure, hooks=None, reads=None
+):
     """Hold, pay and return for one slot through ``client`` (signed in); returns
     {step: (statements, CPU s without the sandbox, sandbox CPU s)}. ``form``: the book
     form's fields (provider, service, clinic, start; person, visit, referral);
@@ -192,8 +202,11 @@ def book_once(app, client, sandbox, form, where=False, rival=None, measure=_meas
     ``rival``: another patient's signed-in client, refused the same time after the hold;
     ``measure``: runs each step's request (``_measure``'s signature; bench_instructions
     counts instead); ``hooks``: a client with no session, through which the portal then
-    receives the payment's three webhooks (the step "webhooks", all three together)."""
+    receives the payment's three webhooks (the step "webhooks", all three together);
+    ``reads``: the provider's name, to read the pages of ``READS`` too (``--reads``)."""
     out = {}
+    if reads is not None:
+        _read_before_hold(app, client, sandbox, form, where, measure, reads, out)
     answer, *out["hold"] = measure(app, sandbox, lambda: client.post("/me/book", data=form), where)
     assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:400])
     if rival is not None:
@@ -202,6 +215,8 @@ def book_once(app, client, sandbox, form, where=False, rival=None, measure=_meas
         )
         assert refused.status_code == 422, (refused.status_code, refused.location)
     visit_path = urlsplit(answer.location).path
+    if reads is not None:
+        _read(app, client, sandbox, where, measure, out, "visit", visit_path)
     answer, *out["pay"] = measure(
         app, sandbox, lambda: client.post(visit_path + "/pay", data={"wallet": ""}), where
     )
@@ -214,6 +229,8 @@ def book_once(app, client, sandbox, form, where=False, rival=None, measure=_meas
         answer.status_code,
         answer.location,
     )
+    if reads is not None:
+        _read(app, client, sandbox, where, measure, out, "confirmation", answer.location)
     if hooks is not None:
         signed = signed_webhooks(app)
         answers, *out["webhooks"] = measure(
@@ -224,6 +241,34 @@ def book_once(app, client, sandbox, form, where=False, rival=None, measure=_meas
         )
         assert answers and answers == [200] * len(answers), answers
     return out
+
+
+def _read(app, client, sandbox, where, measure, out, step, path, **kw):
+    answer, *out[step] = measure(app, sandbox, lambda: client.get(path, **kw), where)
+    assert answer.status_code == 200, (step, answer.status_code)
+    return answer
+
+
+def _read_before_hold(app, client, sandbox, form, where, measure, name, out):
+    """What a browser reads before the hold (``READS``' first three), as the full flow of
+    ``bench_http`` reads them."""
+    search = {"clinic": form["clinic"], "service": form["service"], "q": name}
+    day = date.fromisoformat(form["start"][:10]).isoformat()  # a working day: UTC = IST's
+    _read(app, client, sandbox, where, measure, out, "find", "/find", query_string=search)
+    _read(
+        app,
+        client,
+        sandbox,
+        where,
+        measure,
+        out,
+        "free_times",
+        "/find",
+        query_string={**search, "date": day},
+        headers={"HX-Request": "true", "HX-Target": "results"},
+    )
+    book = {k: form[k] for k in ("provider", "service", "clinic", "start")}
+    _read(app, client, sandbox, where, measure, out, "book_page", "/me/book", query_string=book)
 
 
 def signed_webhooks(app):
@@ -344,6 +389,18 @@ def rival_user(app):
     return user
 
 
+def provider_names(app, ids):
+    """{provider id: display name}: what a patient types into find-a-doctor."""
+    from portal.catalog.models import Provider
+    from portal.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Provider.id, Provider.display_name).where(Provider.id.in_(ids))
+        )
+        return dict(rows.all())
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -359,6 +416,12 @@ def main(argv=None):
     p.add_argument(
         "--jobs", action="store_true", help="also run and measure each booking's follow-up jobs"
     )
+    p.add_argument(
+        "--reads",
+        action="store_true",
+        help="also measure the pages a browser reads around them (find, free times, book "
+        "page, visit, confirmation), in the full flow's order",
+    )
     args = p.parse_args(argv)
     from tests.load.bench_pages import sign_in
 
@@ -369,8 +432,10 @@ def main(argv=None):
     hooks = app.test_client()  # the gateway: no session
     sandbox = SandboxClock(app)
     plan = slots(world, args.warm + args.bookings)
-    figures = {step: [] for step in STEPS}
-    counts = {step: set() for step in STEPS}
+    steps = STEPS + READS if args.reads else STEPS
+    names = provider_names(app, (world.doc1, world.doc2)) if args.reads else {}
+    figures = {step: [] for step in steps}
+    counts = {step: set() for step in steps}
     listed = {}
     job_figures = {}
     profiler = None
@@ -384,7 +449,16 @@ def main(argv=None):
                 )
             else:
                 where = args.statements and k == len(plan) - 1  # slow: the last one only
-                out = book_once(app, client, sandbox, form, where, rival, hooks=hooks)
+                out = book_once(
+                    app,
+                    client,
+                    sandbox,
+                    form,
+                    where,
+                    rival,
+                    hooks=hooks,
+                    reads=names.get(provider),
+                )
             ran = run_due_jobs(app, sandbox, where, listed) if args.jobs else {}
             if k < args.warm:
                 continue
@@ -401,20 +475,28 @@ def main(argv=None):
         f"{args.bookings} bookings; {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}; "
         "CPU without the in-process sandbox"
     )
-    print(f"{'step':<8}{'statements':>11}{'CPU p50 ms':>12}{'CPU p95 ms':>12}{'sandbox p50':>13}")
+    print(f"{'step':<13}{'statements':>11}{'CPU p50 ms':>12}{'CPU p95 ms':>12}{'sandbox p50':>13}")
     total = 0.0
-    for step in STEPS:
+    for step in steps:
         cpu = [c for c, _ in figures[step]]
         sandbox_cpu = [s for _, s in figures[step]]
         if step in WRITING:  # the total is one booking's: hold, pay, return
             total += statistics.median(cpu)
         print(
-            f"{step:<8}{'/'.join(str(c) for c in sorted(counts[step])):>11}"
+            f"{step:<13}{'/'.join(str(c) for c in sorted(counts[step])):>11}"
             f"{statistics.median(cpu) * 1000:>12.2f}{pct(cpu, 95) * 1000:>12.2f}"
             f"{statistics.median(sandbox_cpu) * 1000:>13.2f}"
         )
     booking = sum(min(c) for step, c in counts.items() if step in WRITING)
-    print(f"{'total':<8}{booking:>11}{total * 1000:>12.2f}  (hold, pay, return)")
+    print(f"{'total':<13}{booking:>11}{total * 1000:>12.2f}  (hold, pay, return)")
+    if args.reads:
+        whole = [s for s in steps if s != "refused"]
+        statements = sum(min(counts[s]) for s in whole)
+        cpu = sum(statistics.median(c for c, _ in figures[s]) for s in whole)
+        print(
+            f"{'booking':<13}{statements:>11}{cpu * 1000:>12.2f}  (the full flow's eight portal "
+            "requests and the three webhooks)"
+        )
     if job_figures:
         print_jobs(job_figures, args.bookings)
     if args.statements:
