@@ -156,7 +156,7 @@ def provider_ids(city=None, clinic_id=None, specialization_id=None, service_id=N
     args = (city, clinic_id, specialization_id, service_id, " ".join((text or "").split()))
     return catalog_cache.cached_values(
         ("provider ids",) + tuple(a.lower() if isinstance(a, str) else a for a in args),
-        lambda: tuple(p.id for p in slots.search_providers(*args)),
+        lambda: tuple(p.id for p in slots.search_providers(*args, attach=False)),
     )
 
 

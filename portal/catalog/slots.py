@@ -32,10 +32,13 @@ from portal.domain import slots as slot_rules
 from portal.extensions import db
 
 
-def search_providers(city=None, clinic_id=None, specialization_id=None, service_id=None, text=None):
+def search_providers(
+    city=None, clinic_id=None, specialization_id=None, service_id=None, text=None, attach=True
+):
     """Active providers matching every filter given, with clinics, specializations and
     services loaded in a fixed number of queries. ``text`` matches the provider's name,
-    a specialization or a service name."""
+    a specialization or a service name. ``attach=False``: read-only copies, as
+    ``catalog.cache.cached`` says (a page that only prints them)."""
     text = " ".join((text or "").split())
     key = ("search", (city or "").strip().lower(), clinic_id, specialization_id, service_id)
     # The query is built only on a miss: building it costs about what a hit does.
@@ -44,6 +47,7 @@ def search_providers(city=None, clinic_id=None, specialization_id=None, service_
         lambda: list(
             db.session.scalars(_search_query(city, clinic_id, specialization_id, service_id, text))
         ),
+        attach=attach,
     )
 
 

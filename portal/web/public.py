@@ -151,7 +151,7 @@ def _answer_key():
 def _results_block(f, today, now, page):
     """The results block rendered, and until when its free times hold (see
     calendar.keep)."""
-    providers = search_providers(*_search_args(f))
+    providers = search_providers(*_search_args(f), attach=False)  # only printed
     pages = _page_count(providers)
     page = min(page, pages)
     shown = providers[(page - 1) * PER_PAGE : page * PER_PAGE]

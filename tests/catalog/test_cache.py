@@ -36,6 +36,33 @@ def test_a_repeated_search_is_served_from_the_cache(app, catalog):
         assert len(statements) == 1 and "catalog_version" in statements[0]
 
 
+def test_a_read_only_hit_is_the_caches_own_copies_merged_nowhere(app, catalog):
+    with app.app_context():
+        search_providers(city="Bengaluru")  # the miss: it fills the cache
+        db.session.remove()
+    with app.app_context():
+        with counted_queries() as statements:
+            first = search_providers(city="Bengaluru", attach=False)
+            again = search_providers(city="Bengaluru", attach=False)
+            # What find-a-doctor prints is loaded: no query, no lazy load on a copy.
+            seen = [
+                (p.display_name, [c.name for c in p.clinics], [s.name for s in p.services])
+                for p in first
+            ]
+            specializations = [s.name for p in first for s in p.specializations]
+            hours = [c.business_hours() for p in first for c in p.clinics]
+        assert [name for name, *_ in seen] == ["Dr. Asha Rao"] and specializations and hours
+        # Only the stamp, read by each search (outside a request nothing keeps it).
+        assert statements and all("catalog_version" in s for s in statements)
+        # The same shared objects each time, in no session (nothing merged).
+        assert [id(p) for p in first] == [id(p) for p in again]
+        assert all(sa.inspect(p).detached and p not in db.session for p in first)
+        # The default still attaches a hit to the request's session.
+        attached = search_providers(city="Bengaluru")
+        assert all(p in db.session for p in attached)
+        assert [id(p) for p in attached] != [id(p) for p in first]
+
+
 def test_an_edit_is_seen_at_once(app, catalog):
     with app.app_context():
         assert _names(city="Bengaluru") == ["Dr. Asha Rao"]
