@@ -68,19 +68,21 @@ VISIT_ROW = (
     joinedload(MasterBooking.dependent),
 )
 # What a visit's own page shows, loaded with it: who it is for, its items with their
-# service and clinic (not the clinic's hours) and providers, its payments (the visit
-# joined with all of these: one query, however many), then the payments' attempts (the
-# timeline; one more query, only when there are payments). The joined rows multiply
-# (items x providers x payments), and a visit holds a handful; the attempts stay out of
-# the join: a payment collects several, and every checkout makes a payment. An unpaid
-# visit's page runs no second query.
+# service and clinic (not the clinic's hours) and providers, its payments and their
+# attempts (the timeline): the visit joined with all of these, one query however many.
+# The joined rows multiply (items x providers x payments x attempts): a visit holds a
+# handful of each (three items of two providers, paid at the fourth try with four
+# attempts a try, are 3 x 2 x 4 x 4 = 96 rows), and the ORM keeps each row once in its
+# collection. The attempts had a query of their own (a selectin load): that query and
+# its loader cost a paid visit's confirmation about a quarter of its CPU (session 20,
+# docs/performance.md).
 _PAGE_ITEMS = joinedload(MasterBooking.items)
 VISIT_PAGE = (
     joinedload(MasterBooking.dependent),
     _PAGE_ITEMS.joinedload(IndividualBooking.service),
     _PAGE_ITEMS.joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
     _PAGE_ITEMS.joinedload(IndividualBooking.providers),
-    joinedload(MasterBooking.payments).selectinload(Payment.attempts),
+    joinedload(MasterBooking.payments).joinedload(Payment.attempts),
 )
 
 
