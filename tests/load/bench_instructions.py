@@ -47,6 +47,19 @@ from datetime import date
 from tests.load import bench_pages
 
 BARE = ("bare (signed in, empty body)", "/__bench_bare")
+# --reads: a whole booking's web requests (the full flow's eight portal requests and the
+# gateway's three webhooks; not the rival's refused hold)
+WHOLE_BOOKING = (
+    "find",
+    "free_times",
+    "book_page",
+    "hold",
+    "visit",
+    "pay",
+    "return",
+    "confirmation",
+    "webhooks",
+)
 # Bookings before the counted ones: templates compiled, and every statement a booking
 # runs once run 6 times, so psycopg has prepared it (at its 6th run), as in production.
 FLOW_WARM = 6
@@ -155,6 +168,10 @@ def _count_flow(app, world, args):
     flow = world["flow"]
     shape = SimpleNamespace(**{**flow, "day": date.fromisoformat(flow["day"])})
     plan = bench_flow.slots(shape, FLOW_WARM + args.flow)
+    order = bench_flow.ORDER_WITH_READS if args.reads else bench_flow.STEPS
+
+    def reads(provider):
+        return flow["names"][str(provider)] if args.reads else None
 
     def counted(app, sandbox, call, where=False):
         return _counted(call), [], 0.0, 0.0
@@ -163,18 +180,27 @@ def _count_flow(app, world, args):
         for k, (provider, start) in enumerate(plan):
             form = bench_flow.form_for(shape, provider, start)
             if k < FLOW_WARM:
-                out = bench_flow.book_once(app, patient, None, form, rival=rival, hooks=hooks)
+                out = bench_flow.book_once(
+                    app, patient, None, form, rival=rival, hooks=hooks, reads=reads(provider)
+                )
                 statements = {step: len(row[0]) for step, row in out.items()}
                 if args.jobs:
                     ran_jobs = bench_flow.run_due_jobs(app, None)
                     statements.update({f"job {n}": runs[0][0] for n, runs in ran_jobs.items()})
                 continue
             bench_flow.book_once(
-                app, patient, None, form, rival=rival, measure=counted, hooks=hooks
+                app,
+                patient,
+                None,
+                form,
+                rival=rival,
+                measure=counted,
+                hooks=hooks,
+                reads=reads(provider),
             )
             ran += [
                 {"role": "patient", "page": step, "status": None, "queries": statements[step]}
-                for step in bench_flow.STEPS
+                for step in order
             ]
             if args.jobs:
                 order = []
@@ -241,6 +267,12 @@ def main(argv=None):
         help="with --flow: count each booking's follow-up jobs too (the worker's share)",
     )
     p.add_argument(
+        "--reads",
+        action="store_true",
+        help="with --flow: count the pages read between the writing steps too (find, free "
+        "times, book page, visit, confirmation), in the full flow's order",
+    )
+    p.add_argument(
         "--keep",
         action="store_true",
         help="keep the profiles (callgrind.out.N, one a page or step) and print their folder",
@@ -273,6 +305,7 @@ def main(argv=None):
         args.pages,
         *(("--flow", str(args.flow)) if args.flow else ()),
         *(("--jobs",) if args.jobs else ()),
+        *(("--reads",) if args.reads else ()),
         "--child",
         json.dumps(spec),
     ]
@@ -332,6 +365,11 @@ def _flow_world(args):
             "doc1": world.doc1,
             "doc2": world.doc2,
             "day": world.day.isoformat(),
+            # --reads: the name a patient searches each provider by
+            "names": {
+                str(k): v
+                for k, v in bench_flow.provider_names(app, (world.doc1, world.doc2)).items()
+            },
         },
         "users": {"patient": world.patient.email, "rival": bench_flow.rival_user(app).email},
     }
@@ -359,6 +397,11 @@ def _print_flow(spec, args, ran, totals, bare):
         booking += median if step in bench_flow.WRITING else 0
         print(f"{step:<30}{queries[step]:>9}{median / 1e6:>10.2f}{median / bare:>8.2f}")
     print(f"{'hold + pay + return':<30}{'':>9}{booking / 1e6:>10.2f}{booking / bare:>8.2f}")
+    if args.reads:
+        whole = sum(statistics.median(c) for step, c in steps.items() if step in WHOLE_BOOKING)
+        print(
+            f"{'a booking (8 pages, webhooks)':<30}{'':>9}{whole / 1e6:>10.2f}{whole / bare:>8.2f}"
+        )
     worker = sum(sum(c) for step, c in steps.items() if step.startswith("job ")) / args.flow
     if worker:
         print(f"{'jobs a booking (worker)':<30}{'':>9}{worker / 1e6:>10.2f}{worker / bare:>8.2f}")
