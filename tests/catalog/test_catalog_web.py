@@ -47,6 +47,23 @@ def test_find_doctor_shows_price_breakup_and_booking_links(client, catalog):
     assert all(f"service={catalog['consult']}" in link and "start=" in link for link in links)
 
 
+def test_a_search_on_another_day_prints_the_catalog_caches_own_copies(client, catalog):
+    # The first search fills the catalog cache; one on another day is computed again (its
+    # kept answer is another), from the cache's detached copies: everything the results
+    # print is loaded on them (a relation read lazily would raise, detached).
+    first = text(client.get(f"/find?service={catalog['consult']}", headers=HX))
+    later = datetime.now(UTC).date().toordinal() + 9
+    day = datetime.fromordinal(later).date().isoformat()
+    again = client.get(f"/find?service={catalog['consult']}&date={day}", headers=HX)
+    assert again.status_code == 200
+    body = text(again)
+    for part in ("Dr. Asha Rao", "General Medicine", "Indiranagar Clinic", "₹529.50"):
+        assert part in first and part in body, part
+    assert re.findall(r'href="(/me/book\?[^"]+)"', body) != re.findall(
+        r'href="(/me/book\?[^"]+)"', first
+    )
+
+
 def test_find_doctor_filters_and_bad_input(client, catalog):
     body = text(client.get(f"/find?specialization={catalog['derm']}", headers=HX))
     assert "Dr. Vikram Nair" in body and "Dr. Asha Rao" not in body
