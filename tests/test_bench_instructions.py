@@ -37,7 +37,7 @@ def test_the_flow_prints_each_steps_median_and_a_bookings_three_writing_steps(ca
     per_step["return"] = (40, 40, 40)
     per_step["webhooks"] = (12, 14, 13)
     totals = [4_000_000] + [per_step[step][k] * 1_000_000 for k in range(3) for step in steps]
-    args = type("Args", (), {"flow": 3})()
+    args = type("Args", (), {"flow": 3, "reads": False})()
     bench_instructions._print_flow({"url": "postgresql+psycopg://x/y"}, args, ran, totals, 4e6)
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert rows[1] == ["hold", "16", "31.00", "7.75"]  # the median, not the mean or last
@@ -47,6 +47,29 @@ def test_the_flow_prints_each_steps_median_and_a_bookings_three_writing_steps(ca
     assert rows[5] == ["webhooks", "6", "13.00", "3.25"]
     # neither the refused hold nor the webhooks
     assert rows[6] == ["hold", "+", "pay", "+", "return", "94.00", "23.50"]
+
+
+def test_with_reads_a_booking_is_its_eight_pages_and_the_webhooks_not_the_refused_hold(
+    capsys,
+):
+    from tests.load import bench_flow
+
+    steps = bench_flow.ORDER_WITH_READS
+    millions = dict(zip(steps, (5, 4, 6, 30, 10, 7, 20, 40, 8, 12), strict=True))
+    ran = [{"page": "bare", "queries": 1}] + [
+        {"page": step, "queries": 2} for _ in range(3) for step in steps
+    ]
+    # the second booking's steps dearer: the median is the first's and the third's
+    totals = [4_000_000] + [
+        (millions[step] + (100 if k == 1 else 0)) * 1_000_000 for k in range(3) for step in steps
+    ]
+    args = type("Args", (), {"flow": 3, "reads": True})()
+    bench_instructions._print_flow({"url": "postgresql+psycopg://x/y"}, args, ran, totals, 4e6)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[0] for row in rows[1:11]] == list(steps)  # in the order they were counted
+    assert rows[11] == ["hold", "+", "pay", "+", "return", "90.00", "22.50"]
+    # 5 + 4 + 6 + 30 + 7 + 20 + 40 + 8 + 12: everything but the rival's refused hold (10)
+    assert rows[12][-2:] == ["132.00", "33.00"] and rows[12][:2] == ["a", "booking"]
 
 
 def test_the_sandbox_runs_inside_starmap_only_within_a_counted_call(monkeypatch):
