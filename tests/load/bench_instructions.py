@@ -150,8 +150,10 @@ def _count_pages(app, world, args):
 
 
 def _count_flow(app, world, args):
-    """The bare request (``--repeat`` times), then ``--flow`` bookings' four steps, each
-    step's request counted alone; the sandbox's requests not counted."""
+    """The bare request (``--repeat`` times), then ``--flow`` bookings' steps (the hold,
+    the rival's refused hold, pay, return, the webhooks; with ``--reads`` the five pages
+    read between them too), each step's request counted alone; the sandbox's requests not
+    counted."""
     from types import SimpleNamespace
 
     from tests.load import bench_flow
@@ -168,7 +170,6 @@ def _count_flow(app, world, args):
     flow = world["flow"]
     shape = SimpleNamespace(**{**flow, "day": date.fromisoformat(flow["day"])})
     plan = bench_flow.slots(shape, FLOW_WARM + args.flow)
-    order = bench_flow.ORDER_WITH_READS if args.reads else bench_flow.STEPS
 
     def reads(provider):
         return flow["names"][str(provider)] if args.reads else None
@@ -188,7 +189,9 @@ def _count_flow(app, world, args):
                     ran_jobs = bench_flow.run_due_jobs(app, None)
                     statements.update({f"job {n}": runs[0][0] for n, runs in ran_jobs.items()})
                 continue
-            bench_flow.book_once(
+            # Its steps, in the order they were counted (``book_once`` fills its answer as
+            # it measures each one).
+            steps = bench_flow.book_once(
                 app,
                 patient,
                 None,
@@ -200,7 +203,7 @@ def _count_flow(app, world, args):
             )
             ran += [
                 {"role": "patient", "page": step, "status": None, "queries": statements[step]}
-                for step in order
+                for step in steps
             ]
             if args.jobs:
                 order = []
