@@ -5,7 +5,9 @@ are read by every find-a-doctor answer. Each process keeps the result of a provi
 (the providers with those relations loaded) under the catalog's current stamp
 (``CatalogVersion``): one cheap query per request tells whether the cache is current, and
 cached objects are merged into the request's session without a query
-(``Session.merge(load=False)``, SQLAlchemy's caching recipe).
+(``Session.merge(load=False)``, SQLAlchemy's caching recipe), or, for a caller that only
+prints them (``attach=False``: find-a-doctor's results), handed over as the cache's own
+detached copies, merged nowhere.
 
 Invalidation: a flush that writes any catalog row (new, changed or deleted clinic, hours,
 specialization, provider, service, availability, leave) sets a new random stamp in the same
@@ -105,7 +107,9 @@ def cached(key, load, attach=True):
             _entries[full_key] = detached
             while len(_entries) > MAX_ENTRIES:
                 _entries.popitem(last=False)
-        return objects
+        # Read-only callers get the copies on a miss too: what they read is the same kind
+        # of object either way (a relation the search did not load fails the first time).
+        return objects if attach else list(detached)
     if not attach:
         return list(hit)
     return [db.session.merge(obj, load=False) for obj in hit]

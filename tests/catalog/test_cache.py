@@ -38,7 +38,9 @@ def test_a_repeated_search_is_served_from_the_cache(app, catalog):
 
 def test_a_read_only_hit_is_the_caches_own_copies_merged_nowhere(app, catalog):
     with app.app_context():
-        search_providers(city="Bengaluru")  # the miss: it fills the cache
+        # The miss fills the cache and gives a read-only caller its copies already.
+        missed = search_providers(city="Bengaluru", attach=False)
+        assert missed and all(sa.inspect(p).detached for p in missed)
         db.session.remove()
     with app.app_context():
         with counted_queries() as statements:
@@ -55,7 +57,7 @@ def test_a_read_only_hit_is_the_caches_own_copies_merged_nowhere(app, catalog):
         # Only the stamp, read by each search (outside a request nothing keeps it).
         assert statements and all("catalog_version" in s for s in statements)
         # The same shared objects each time, in no session (nothing merged).
-        assert [id(p) for p in first] == [id(p) for p in again]
+        assert [id(p) for p in first] == [id(p) for p in again] == [id(p) for p in missed]
         assert all(sa.inspect(p).detached and p not in db.session for p in first)
         # The default still attaches a hit to the request's session.
         attached = search_providers(city="Bengaluru")

@@ -48,9 +48,10 @@ def test_find_doctor_shows_price_breakup_and_booking_links(client, catalog):
 
 
 def test_a_search_on_another_day_prints_the_catalog_caches_own_copies(client, catalog):
-    # The first search fills the catalog cache; one on another day is computed again (its
-    # kept answer is another), from the cache's detached copies: everything the results
-    # print is loaded on them (a relation read lazily would raise, detached).
+    # Both searches print the catalog cache's detached copies (the first one's miss made
+    # them); the one on another day is computed again (its kept answer is another), from
+    # the copies the cache already held: everything the results print is loaded on them
+    # (a relation read lazily would raise, detached).
     first = text(client.get(f"/find?service={catalog['consult']}", headers=HX))
     later = datetime.now(UTC).date().toordinal() + 9
     day = datetime.fromordinal(later).date().isoformat()
