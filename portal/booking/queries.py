@@ -73,9 +73,10 @@ VISIT_ROW = (
 # The joined rows multiply (items x providers x payments x attempts): a visit holds a
 # handful of each (three items of two providers, paid at the fourth try with four
 # attempts a try, are 3 x 2 x 4 x 4 = 96 rows), and the ORM keeps each row once in its
-# collection. The attempts had a query of their own (a selectin load): that query and
-# its loader cost a paid visit's confirmation about a quarter of its CPU (session 20,
-# docs/performance.md).
+# collection. No policy bounds the attempts (a repeated pay step adds a retry line); the
+# join multiplies them by the items and their providers, a few at most. The attempts had
+# a query of their own (a selectin load): that query and its loader cost a paid visit's
+# confirmation about a quarter of its CPU (session 20, docs/performance.md).
 _PAGE_ITEMS = joinedload(MasterBooking.items)
 VISIT_PAGE = (
     joinedload(MasterBooking.dependent),

@@ -33,8 +33,8 @@ BUDGETS = {
     # clinic zones, read as columns (booking.queries.patient_visits_page).
     ("patient", "/me/visits", False): 3,
     ("patient", "/me/visits", True): 3,
-    # The visit with what its page shows (booking.queries.VISIT_PAGE: one query, and one
-    # more for the payments' attempts when there are payments: this visit is unpaid); the
+    # The visit with what its page shows (booking.queries.VISIT_PAGE: one query, its
+    # payments' attempts joined in since session 20; this visit is unpaid); the
     # wallet's balance with the user (an unpaid visit's page shows no refunds: none read).
     ("patient", "/me/visits/{visit}", False): 2,
     # Where the payment's return lands: the visit loaded as its page loads it (VISIT_PAGE).
