@@ -85,11 +85,12 @@ def cached(key, load, attach=True):
     """``load()`` (a list of catalog objects with what the caller reads loaded), cached per
     process under the current stamp and ``key``; attached to the current session.
 
-    ``attach=False``: a hit is the cache's own detached copies, shared by every request of
-    the process, for a caller that only reads what was loaded and prints it (find-a-doctor's
-    results). Merging is most of a hit's cost (it cascades through every loaded relation:
-    about 0.25 ms a search here); such a copy must never be added to a session, changed,
-    or asked for a relation that was not loaded (it would raise, being detached)."""
+    ``attach=False``: the cache's own detached copies (on a miss as on a hit), shared by
+    every request of the process, for a caller that only reads what was loaded and prints
+    it (find-a-doctor's results). Merging is most of a hit's cost (it cascades through
+    every loaded relation: about 0.25 ms a search here); such a copy must never be added
+    to a session, changed, or asked for a relation that was not loaded (it would raise,
+    being detached)."""
     # The engine too: tests and tools may hold apps on several databases in one process.
     full_key = (id(db.engine), current_stamp(), key)
     with _lock:
