@@ -3,6 +3,7 @@
 Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too."""
 
 import sqlite3
+from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -130,8 +131,11 @@ def put_back(loaded):
 
 def bind_columns(table, names):
     """``{name: bindparam(name)}``, each typed as ``table``'s column of that name: the
-    values of an INSERT built once (a module's ``@cache``), whose rows come as parameters."""
-    return {name: sa.bindparam(name, type_=table.c[name].type) for name in names}
+    values of an INSERT or UPDATE built once (a module's ``@cache``), whose rows come as
+    parameters. ``names`` may map each column to the parameter it takes instead (one
+    parameter may feed several columns: ``{"sent_at": "at", "updated_at": "at"}``)."""
+    pairs = names.items() if isinstance(names, Mapping) else ((name, name) for name in names)
+    return {column: sa.bindparam(param, type_=table.c[column].type) for column, param in pairs}
 
 
 def insert_for(dialect_name):

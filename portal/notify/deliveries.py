@@ -142,17 +142,10 @@ def _attempt_update(table, key, binds):
     """One attempt on a mail's or a delivery's row (its id the parameter ``key``): its
     status (the parameter ``status``), one attempt more, and ``binds`` ({column: the
     parameter it takes})."""
-    typed = {
-        column: sa.bindparam(name, type_=table.c[column].type) for column, name in binds.items()
-    }
     return (
         sa.update(table)
         .where(table.c.id == sa.bindparam(key, type_=table.c.id.type))
-        .values(
-            status=sa.bindparam("status", type_=table.c.status.type),
-            attempts=table.c.attempts + 1,
-            **typed,
-        )
+        .values(attempts=table.c.attempts + 1, **bind_columns(table, {"status": "status", **binds}))
     )
 
 
