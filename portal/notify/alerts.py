@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, User
 from portal.extensions import db
-from portal.notify.center import notify_in_app, notify_user
-from portal.notify.models import HIGH, LOW, MEDIUM, PRIORITIES
+from portal.notify.center import check_priority, notify_in_app, notify_user
+from portal.notify.models import HIGH, LOW, MEDIUM
 
 NEW_BOOKING = "NEW_BOOKING"
 PAYMENT_FAILED = "PAYMENT_FAILED"
@@ -63,8 +63,7 @@ def raise_alert(
     reaches each admin at most once. Runs in the caller's transaction; returns the notices."""
     kind = normalise_kind(kind)
     priority = (priority or severity or priority_for(kind)).upper()
-    if priority not in PRIORITIES:
-        raise ValueError(f"unknown priority {priority!r}")
+    check_priority(priority)  # before the admins are read: even with none, it is refused
     if email is None:
         email = priority == HIGH
     # The rows, not their ids: notify_user then finds each in the session (no query per admin).

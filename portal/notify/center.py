@@ -39,7 +39,7 @@ def notify_user(
     ``text`` ("sms" / "whatsapp") also sends the title and body as a text message to the
     user's phone. ``dedupe_key`` makes the notice at most one per user (returns ``None``
     when it already exists). Returns the :class:`Notification`."""
-    _check_priority(priority)
+    check_priority(priority)
     user = db.session.get(User, user_id)
     if user is None:
         raise LookupError(f"no user {user_id}")
@@ -98,7 +98,7 @@ def notify_in_app(users, kind, title, body, link=None, *, priority=LOW, dedupe_k
     readers there are, each notice written in its reader's language. Returns the new
     notices (with ``dedupe_key``, a user told already gets none). A mail or a text is
     written for each reader by ``notify_user``."""
-    _check_priority(priority)
+    check_priority(priority)
     now = utcnow()
     rows = []
     for user in users:
@@ -124,7 +124,8 @@ def _insert_notices_statement(dialect_name):
     )
 
 
-def _check_priority(priority):
+def check_priority(priority):
+    """Refuse a priority the notices do not know (before anything is read or written)."""
     if priority not in PRIORITIES:
         raise ValueError(f"unknown priority {priority!r}")
 

@@ -90,6 +90,25 @@ def test_alert_priority_can_be_given(world):
     assert n.priority == "HIGH"
 
 
+def test_an_unknown_priority_is_refused_before_anything_is_written(world):
+    from portal.accounts.models import User
+    from portal.notify.center import notify_in_app
+
+    with pytest.raises(ValueError, match="unknown priority 'URGENT'"):
+        alerts.raise_alert("SOMETHING_ELSE", "T", "B", priority="urgent")
+    with pytest.raises(ValueError, match="unknown priority"):
+        notify_user(world.admin, "x", "T", "B", priority="URGENT")
+    admins = db.session.scalars(sa.select(User).where(User.id == world.admin)).all()
+    with pytest.raises(ValueError, match="unknown priority"):
+        notify_in_app(admins, "x", "T", "B", priority="URGENT")
+    # Even with no admin to mail, the alert's priority is checked (no notice would).
+    for user in db.session.scalars(sa.select(User).where(User.role == "admin")):
+        user.active = False
+    with pytest.raises(ValueError, match="unknown priority"):
+        alerts.raise_alert("SOMETHING_ELSE", "T", "B", priority="URGENT", email=True)
+    assert _notices() == [] and db.session.scalars(sa.select(Delivery)).all() == []
+
+
 def test_alert_with_dedupe_key_reaches_each_admin_once(world):
     assert len(alerts.raise_alert("PAYOUT_FAILED", "T", "B", dedupe_key="payout:7")) == 2
     db.session.commit()
