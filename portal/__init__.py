@@ -6,6 +6,7 @@ import os
 from flask import Flask
 
 from portal import config as config_module
+from portal import replica
 
 # Capability modules whose import registers models, jobs, webhook handlers and commands.
 CAPABILITIES = (
@@ -69,9 +70,9 @@ def create_app(test_config=None):
     app.config.from_mapping(config_module.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
-    app.config["SQLALCHEMY_DATABASE_URI"] = config_module._normalise_db_url(
-        app.config["SQLALCHEMY_DATABASE_URI"]
-    )
+    for name in ("SQLALCHEMY_DATABASE_URI", "REPORTS_DATABASE_URL"):
+        if app.config.get(name):
+            app.config[name] = config_module._normalise_db_url(app.config[name])
     os.makedirs(app.instance_path, exist_ok=True)
 
     from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, rq
@@ -79,6 +80,7 @@ def create_app(test_config=None):
     from portal.web.language import select_locale
 
     db.init_app(app)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(root, "migrations"))
     csrf.init_app(app)
     htmx.init_app(app)

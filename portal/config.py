@@ -435,6 +435,9 @@ def from_environment(instance_path, environ=None):
         # A pre-ping is one more round trip per request; without it a connection the
         # database closed fails one request and SQLAlchemy then replaces the whole pool.
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(env, database_url),
+        # A read replica for the reports' pages and the exports (portal.replica); unset,
+        # they read the primary.
+        "REPORTS_DATABASE_URL": env.get("REPORTS_DATABASE_URL") or None,
         "REDIS_URL": redis_url,
         # Jobs run in-process when there is no Redis (the embedded mode and most tests).
         "JOBS_INLINE": redis_url is None,

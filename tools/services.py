@@ -107,13 +107,19 @@ class Services:
         host, port = parts.hostname or "127.0.0.1", parts.port or 5432
         if answers(host, port):
             return url
+        port = port if not answers("127.0.0.1", port) else free_port()
+        log(f"PostgreSQL not reachable at {host}:{parts.port or 5432}: a throwaway one on {port}")
+        self.throwaway_postgres(port)
+        return with_port(url, port).replace(f"@{host}:", "@127.0.0.1:")
+
+    def throwaway_postgres(self, port=None, options=""):
+        """Start a new server (initdb) on ``port`` (a free one if None), its data in a
+        temporary directory removed when it stops; returns the port."""
         if os.geteuid() == 0 and self.user is None:
             apt_install("postgresql")  # creates the postgres user
             self.user = pwd.getpwnam("postgres")
         bindir = pg_bin()
-        port = port if not answers("127.0.0.1", port) else free_port()
         data = self._own_dir("portal-test-pg-")
-        log(f"PostgreSQL not reachable at {host}:{parts.port or 5432}: a throwaway one on {port}")
         subprocess.run(
             [f"{bindir}/initdb", "-D", data + "/data", "-U", "postgres", "-A", "trust"],
             check=True,
@@ -121,9 +127,28 @@ class Services:
             cwd=data,
             **self._user(),
         )
+        return self._pg_start(bindir, data, port or free_port(), options)
+
+    def standby_of(self, primary_port, port=None):
+        """Start a hot standby streaming from the throwaway server on ``primary_port``
+        (``pg_basebackup -R``: its initdb allows replication from 127.0.0.1); returns its
+        port."""
+        bindir = pg_bin()
+        data = self._own_dir("portal-test-standby-")
+        subprocess.run(
+            [f"{bindir}/pg_basebackup", "-h", "127.0.0.1", "-p", str(primary_port)]
+            + ["-U", "postgres", "-D", data + "/data", "-R", "-X", "stream"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=data,
+            **self._user(),
+        )
+        return self._pg_start(bindir, data, port or free_port(), "-c hot_standby=on")
+
+    def _pg_start(self, bindir, data, port, options=""):
         options = (
             f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 " + options
         )
         subprocess.run(
             (
@@ -147,7 +172,7 @@ class Services:
             shutil.rmtree(data, ignore_errors=True)
 
         self.stops.append(stop)
-        return with_port(url, port).replace(f"@{host}:", "@127.0.0.1:")
+        return port
 
     def redis(self, url):
         parts = urlsplit(url)

@@ -15,6 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from portal import replica
 from portal.audit.service import record
 from portal.config import setting
 from portal.db import db, unit_of_work, utcnow
@@ -139,8 +140,9 @@ def run_export(export_id):
 
     try:
         # A savepoint: a database error while streaming leaves the job's own transaction
-        # usable, so the failure can still be recorded on the row.
-        with unit_of_work():
+        # usable, so the failure can still be recorded on the row. The rows come from the
+        # reporting replica when there is one (portal.replica).
+        with unit_of_work(), replica.reads():
             spec = build(export.name, export.params)
             with open(part, "w", encoding="utf-8", newline="") as f:
                 for chunk in spec.iter_csv(progress=note):

@@ -4,6 +4,7 @@
 * A domain error a view did not catch (a rule refused the action) → 422 with its message.
   Views that show a form catch the error themselves and put it beside its field
   (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
+* The reporting replica not answering (``portal.replica.Unavailable``) → 503, saying so.
 * Anything else → a friendly 500 page naming the request id (``portal.logs``), so a person
   can quote it and the log line can be found.
 
@@ -14,6 +15,7 @@ import logging
 
 from flask import g
 
+from portal import replica
 from portal.accounts.service import FORM, PermissionDenied, ValidationError
 from portal.accounts.service import NotFound as AccountNotFound
 from portal.booking.errors import BookingError
@@ -80,6 +82,11 @@ def domain_error(exc):
     return _page("errors/422.html", 422, message=message_of(exc))
 
 
+def reports_unavailable(exc):
+    log.error("the reporting replica does not answer: %s", exc)
+    return _page("errors/reports_unavailable.html", 503)
+
+
 def internal_error(exc):
     """The friendly 500 page. The session may be broken (a database error): roll back
     first, and fall back to plain text if even the page cannot be drawn."""
@@ -106,6 +113,7 @@ def init_app(app):
     for cls in NOT_FOUND:
         app.register_error_handler(cls, not_found)
     app.register_error_handler(PermissionDenied, forbidden)
+    app.register_error_handler(replica.Unavailable, reports_unavailable)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):
         app.register_error_handler(cls, domain_error)
     # A 500 handler (not one for Exception): with PROPAGATE_EXCEPTIONS (tests, debug) an

@@ -7,7 +7,8 @@ Flask: a poll costs no session, limiter, login, request log line or template wor
 ~0.1 ms in-process, the bare Flask view's cost), so frequent polling takes nothing from
 patients' requests. ``/readyz`` checks what serving needs: the database and
 Redis answer and the database is at the migrations' head (the head is read from the
-scripts once per process: they do not change under a running process)."""
+scripts once per process: they do not change under a running process); beside them, not
+among them, whether the reporting replica answers and how far behind it is."""
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -15,6 +16,7 @@ from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from flask_migrate import Migrate
 
+from portal import replica
 from portal.extensions import db
 
 bp = Blueprint("ops", __name__)
@@ -51,7 +53,10 @@ class Liveness:
 def readyz():
     checks = {"database": _database(), "migrations": _migrations(), "redis": _redis()}
     healthy = all(c["ok"] for c in checks.values())
-    return jsonify(status="ok" if healthy else "failing", checks=checks), 200 if healthy else 503
+    return (
+        jsonify(status="ok" if healthy else "failing", checks=checks, reports=_reports_replica()),
+        200 if healthy else 503,
+    )
 
 
 def _database():
@@ -60,6 +65,17 @@ def _database():
         return {"ok": True}
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
+
+
+def _reports_replica():
+    """For monitors, beside the checks and never one of them: only the reports read the
+    replica, so a web host is ready to take bookings without it (portal.replica)."""
+    if not replica.configured():
+        return {"replica": False}
+    try:
+        return {"replica": True, "ok": True, "behind_seconds": replica.behind()}
+    except Exception as exc:
+        return {"replica": True, "ok": False, "error": type(exc).__name__}
 
 
 def _heads(app):

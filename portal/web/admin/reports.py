@@ -3,6 +3,7 @@ honouring them (``?format=csv``; large files run as a background export)."""
 
 from flask import request
 
+from portal import replica
 from portal.exports import ExportError
 from portal.reports import audit_log, gst, tds
 from portal.web.admin import bp
@@ -17,14 +18,20 @@ def _params(*names):
 
 def _report(template, name, params, read, **context):
     """Parse, then the CSV or the page; a filter that does not parse is a message beside
-    its field (422), nothing else runs."""
+    its field (422), nothing else runs. Both read the reporting replica when there is one
+    (``portal.replica``); the page says how far behind it is."""
+    csv = request.args.get("format") == "csv"
     try:
-        filters = read["parse"](params)
+        with replica.reads():
+            filters = read["parse"](params)
+            data = None if csv else read["data"](filters)
     except ExportError as exc:
         return render(template, status=422, params=params, error=exc, data=None, **context)
-    if request.args.get("format") == "csv":
+    if csv:
         return csv_download(name, params)
-    return render(template, params=params, error=None, data=read["data"](filters), **context)
+    return render(
+        template, params=params, error=None, data=data, source=replica.source(), **context
+    )
 
 
 @bp.get("/reports")

@@ -1,0 +1,260 @@
+"""The reporting replica (portal.replica, docs/deploy.md): with ``REPORTS_DATABASE_URL`` set,
+the report pages, their CSVs and background exports read the replica, and nothing can be
+written through it; without it, they read the primary.
+
+The "replica" here is a second database of the same kind (a file on SQLite, a database
+on PostgreSQL) holding rows the primary does not, so a test sees which one answered. A
+real standby is the same to the portal but for its lag (docs/deploy.md records a run
+against one)."""
+
+import csv
+import io
+import os
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from portal import create_app, replica
+from portal.audit.service import record
+from portal.db import unit_of_work
+from portal.domain.states import ExportStatus
+from portal.exports.models import Export
+from portal.extensions import db
+from tests.plugin import (
+    PASSWORD,
+    _dispose,
+    _test_config,
+    create_schema,
+    empty_tables,
+    ensure_postgres_database,
+)
+
+
+def _replica_url(primary_url, tmp_path_factory):
+    url = make_url(primary_url)
+    if url.drivername.startswith("sqlite"):
+        return "sqlite:///" + str(tmp_path_factory.mktemp("replica") / "replica.sqlite3")
+    replica_url = url.set(database=f"{url.database}_replica").render_as_string(hide_password=False)
+    ensure_postgres_database(replica_url.replace("+psycopg", ""))
+    return replica_url
+
+
+@pytest.fixture(scope="module")
+def replica_only(app, tmp_path_factory):
+    """An app on the replica's database alone: to create its tables and put rows in it."""
+    url = _replica_url(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path_factory)
+    only = create_app(_test_config(url))
+    create_schema(only)
+    yield only
+    _dispose(only)
+
+
+@pytest.fixture(scope="module")
+def reporting(app, replica_only):
+    """The portal on the primary (``app``'s database) with reports on the replica."""
+    config = _test_config(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        REPORTS_DATABASE_URL=replica_only.config["SQLALCHEMY_DATABASE_URI"],
+    )
+    portal = create_app(config)
+    yield portal
+    with portal.app_context():
+        replica.engine().dispose()
+    _dispose(portal)
+
+
+@pytest.fixture(autouse=True)
+def _empty_replica(request):
+    yield
+    if "replica_only" in request.fixturenames:
+        empty_tables(request.getfixturevalue("replica_only"))
+
+
+def _audit(app, action, n=1):
+    with app.app_context():
+        with unit_of_work():
+            for i in range(n):
+                record(None, action, "thing", i, after={"i": i})
+        db.session.remove()
+
+
+def _signed_in(app, user):
+    client = app.test_client()
+    r = client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+    assert r.status_code in (302, 303)
+    return client
+
+
+def _csv(body):
+    return list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+
+
+def test_report_pages_and_their_csv_read_the_replica(app, replica_only, reporting, make_user):
+    admin = make_user("admin")
+    _audit(app, "primary.only")
+    _audit(replica_only, "replica.only")
+    client = _signed_in(reporting, admin)
+
+    page = client.get("/admin/reports/audit")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "replica.only" in html and "primary.only" not in html
+    assert "Figures from the reporting replica" in html
+    # Not a standby (a plain database): no lag to show.
+    assert "behind the live system" not in html
+    ready = client.get("/readyz").get_json()
+    assert ready["reports"] == {"replica": True, "ok": True, "behind_seconds": None}
+
+    download = client.get("/admin/reports/audit?format=csv")
+    assert download.status_code == 200
+    actions = [row[4] for row in _csv(download.get_data(as_text=True))[6:]]
+    assert actions == ["replica.only"]
+
+    # The other report pages read it too (nothing invoiced there: their empty states).
+    gst = client.get("/admin/reports/gst?month=2026-11")
+    assert gst.status_code == 200 and "Figures from the reporting replica" in gst.text
+    tds = client.get("/admin/reports/tds?fy=2026-27")
+    assert tds.status_code == 200 and "Figures from the reporting replica" in tds.text
+
+
+def test_the_same_pages_read_the_primary_without_a_replica(app, client, make_user, login):
+    admin = make_user("admin")
+    _audit(app, "primary.only")
+    login(admin)
+    html = client.get("/admin/reports/audit").get_data(as_text=True)
+    assert "primary.only" in html
+    assert "reporting replica" not in html
+    assert client.get("/readyz").get_json()["reports"] == {"replica": False}
+
+
+def test_a_background_export_reads_the_replica_and_is_recorded_on_the_primary(
+    app, replica_only, reporting, make_user, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(reporting.config, "EXPORT_BACKGROUND_ROWS", 2)
+    monkeypatch.setitem(reporting.config, "EXPORT_DIR", str(tmp_path))
+    admin = make_user("admin")
+    _audit(replica_only, "replica.row", n=3)
+    _audit(app, "replica.row.but.primary", n=1)  # the count and the file say 3, not 4
+    client = _signed_in(reporting, admin)
+
+    r = client.get("/admin/reports/audit?action=replica.&format=csv")
+    assert r.status_code == 303  # 3 rows > 2: a background export (run at the commit here)
+    with app.app_context():
+        export = db.session.scalars(sa.select(Export)).one()
+        assert export.status == ExportStatus.DONE
+        assert (export.rows_total, export.rows_written) == (3, 3)
+        export_id = export.id
+    with replica_only.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)) == 0
+    download = client.get(f"/admin/exports/{export_id}/download")
+    rows = _csv(download.get_data(as_text=True))
+    download.close()
+    assert [row[4] for row in rows[6:]] == ["replica.row"] * 3
+
+
+def test_nothing_can_be_written_through_the_replica(app, replica_only, reporting, make_user):
+    make_user("admin")
+    with reporting.app_context():
+        from portal.audit.models import AuditEntry
+
+        before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+        # Changed before the block: flushed to the primary as the block starts.
+        db.session.add(AuditEntry(action="pending.before", object_type="thing"))
+        with replica.reads():
+            db.session.add(AuditEntry(action="written.inside", object_type="thing"))
+            with pytest.raises(sa.exc.DBAPIError) as refused:
+                db.session.flush()
+            assert "read-only" in str(refused.value) or "readonly" in str(refused.value)
+        db.session.rollback()
+        db.session.remove()
+    with replica_only.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
+    with app.app_context():
+        # The rollback undid the flushed row too: one use case, one transaction.
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == before
+
+
+def test_the_block_flushes_pending_changes_to_the_primary_first(
+    app, replica_only, reporting, make_user
+):
+    make_user("admin")
+    with reporting.app_context():
+        from portal.audit.models import AuditEntry
+
+        db.session.add(AuditEntry(action="pending.before", object_type="thing"))
+        with replica.reads():
+            on_replica = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+        db.session.commit()
+        db.session.remove()
+    assert on_replica == 0
+    with app.app_context():
+        actions = db.session.scalars(sa.select(AuditEntry.action)).all()
+        assert actions == ["pending.before"]
+
+
+def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
+    # A closed port: the connection is refused at once, whatever the primary is.
+    down = create_app(
+        _test_config(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            REPORTS_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere",
+        )
+    )
+    try:
+        admin = make_user("admin")
+        client = _signed_in(down, admin)
+        r = client.get("/admin/reports/audit")
+        assert r.status_code == 503
+        assert "reporting database does not answer" in r.text
+        assert client.get("/admin/reports/audit?format=csv").status_code == 503
+        # The rest of the portal does not read it, and a host is ready without it.
+        assert client.get("/admin/").status_code == 200
+        ready = client.get("/readyz").get_json()
+        assert ready["reports"] == {"replica": True, "ok": False, "error": "Unavailable"}
+        assert ready["checks"]["database"] == {"ok": True}
+    finally:
+        _dispose(down)
+
+
+def test_the_page_says_how_far_behind_a_lagging_replica_is(app):
+    with app.test_request_context("/"):
+        template = app.jinja_env.from_string(
+            '{% from "admin/reports/_filters.html" import replica_note %}{{ replica_note(s) }}'
+        )
+        assert "about 12 s behind the live system" in template.render(s=replica.Source(12))
+        caught_up = template.render(s=replica.Source(0))
+        assert "reporting replica" in caught_up and "behind" not in caught_up
+        assert template.render(s=None).strip() == ""
+
+
+def test_the_replicas_connections_are_read_only_with_the_primarys_pool_settings():
+    pg = replica.engine_options(
+        "postgresql+psycopg://r@replica/portal",
+        {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}},
+    )
+    assert pg == {
+        "pool_pre_ping": True,
+        "connect_args": {
+            "prepare_threshold": None,
+            "options": "-c default_transaction_read_only=on",
+        },
+    }
+    # A SQLite replica's connections are made read-only as they open (PRAGMA query_only).
+    assert replica.engine_options("sqlite:///r.sqlite3", {"pool_pre_ping": True}) == {}
+
+
+def test_the_setting_makes_the_engine(monkeypatch, tmp_path):
+    monkeypatch.setenv("REPORTS_DATABASE_URL", "postgres://r@replica:5432/portal")
+    portal = create_app(_test_config("sqlite:///" + os.path.join(tmp_path, "p.sqlite3")))
+    with portal.app_context():
+        assert replica.configured()
+        assert replica.engine().url.render_as_string() == (
+            "postgresql+psycopg://r@replica:5432/portal"
+        )
+        replica.engine().dispose()
+    monkeypatch.delenv("REPORTS_DATABASE_URL")
+    plain = create_app(_test_config("sqlite:///" + os.path.join(tmp_path, "q.sqlite3")))
+    with plain.app_context():
+        assert not replica.configured() and replica.engine() is None
+        assert replica.source() is None and replica.behind() is None
