@@ -15,8 +15,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal import replica
-
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -30,8 +28,7 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# The session routes a report's reads to the read replica when there is one (portal.replica).
-db = SQLAlchemy(model_class=Base, session_options={"class_": replica.Session})
+db = SQLAlchemy(model_class=Base)
 
 
 _clock_offset = timedelta(0)  # only the demo history moves it (``clock_moved_by``)

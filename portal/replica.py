@@ -3,12 +3,15 @@ pages and every export) go to a read replica when ``REPORTS_DATABASE_URL`` names
 quarter's GST export scans the replica and not the primary that takes the bookings
 (docs/deploy.md). Without the setting nothing changes: the primary answers, as before.
 
-``with reads():`` sends every statement ``db.session`` runs in the block to the replica's
-engine. What the request changed before the block is flushed to the
-primary first; nothing in the block may write: the replica's connections are read-only
-(PostgreSQL: ``default_transaction_read_only``, which a hot standby enforces anyway;
-SQLite: ``PRAGMA query_only``), so a report pointed at the primary by mistake still cannot
-change it.
+``with reads():`` makes ``db.session`` the replica's session for the block: every statement
+the block runs through it goes to the replica, and the report code (``keyset_page``, an
+export's server-side cursor, ``db.session.get``) is unchanged. It is a session of its own,
+not the request's: its transaction ends with the block, and a replica that fails
+mid-block leaves the request's (or the job's) own transaction on the primary untouched.
+What the block loaded stays loaded (``expire_on_commit=False``) for the page to render.
+Nothing in the block may write: the replica's connections are read-only (PostgreSQL:
+``default_transaction_read_only``, which a hot standby enforces anyway; SQLite:
+``PRAGMA query_only``), so a report pointed at the primary by mistake still cannot change it.
 
 What a replica shows may miss the last seconds' changes (a refund just issued): the report
 pages say how far behind it is (``behind``). A replica that does not answer is
@@ -19,36 +22,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_sqlalchemy.session import Session as _FlaskSession
+from flask import current_app, g
+from sqlalchemy.orm import Session
 
-KEY = "portal.replica"  # the replica's engine in app.extensions; in session.info while routed
+KEY = "portal.replica"  # the replica's engine in app.extensions
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"  # libpq's startup options
+# Seconds to wait for a connection: a replica that drops packets must not hold a page
+# (or /readyz) for the operating system's two minutes.
+CONNECT_TIMEOUT = 3
 
 
 class Unavailable(Exception):
     """The reporting replica does not answer (a connection could not be made)."""
 
 
-class Session(_FlaskSession):
-    """``db.session``'s class: inside ``reads()``, every statement goes to the replica."""
-
-    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-        if bind is None and self.info.get(KEY):
-            return current_app.extensions[KEY]
-        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-
-
 def engine_options(url, primary_options):
     """The replica's engine options: the primary's (pool, prepared statements) for a
-    PostgreSQL replica, and its connections read-only."""
+    PostgreSQL replica, its connections read-only, a short connect timeout (unless the
+    URL names one) and a pre-ping (a report is rare: a stale pooled connection is replaced,
+    not shown as an error)."""
     if url.startswith("sqlite"):
         return {}  # query_only is set as each connection opens (init_app)
     connect_args = dict(primary_options.get("connect_args", {}))
     connect_args["options"] = " ".join(
         filter(None, (connect_args.get("options"), READ_ONLY_OPTIONS))
     )
-    return {**primary_options, "connect_args": connect_args}
+    if "connect_timeout" not in sa.engine.make_url(url).query:
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    return {**primary_options, "pool_pre_ping": True, "connect_args": connect_args}
 
 
 def _query_only(dbapi_connection, connection_record):
@@ -58,9 +59,9 @@ def _query_only(dbapi_connection, connection_record):
 
 
 def init_app(app):
-    """The replica's engine when ``REPORTS_DATABASE_URL`` is set (its own, not a
-    Flask-SQLAlchemy bind: a bind key would add a metadata that ``create_all`` then asks
-    every app for)."""
+    """The replica's engine when ``REPORTS_DATABASE_URL`` is set (normalised by
+    ``create_app``). Its own engine, not a Flask-SQLAlchemy bind: a bind key adds a
+    metadata that ``create_all`` then asks every app for."""
     url = app.config.get("REPORTS_DATABASE_URL")
     if not url:
         app.extensions.pop(KEY, None)
@@ -71,6 +72,7 @@ def init_app(app):
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _query_only)
     app.extensions[KEY] = engine
+    app.teardown_appcontext(_close_session)
 
 
 def engine():
@@ -83,24 +85,48 @@ def configured():
     return KEY in current_app.extensions
 
 
+def _session():
+    """The app context's replica session (made on first use, closed with the context)."""
+    session = g.get(KEY)
+    if session is None:
+        session = g.setdefault(KEY, Session(bind=engine(), expire_on_commit=False))
+    return session
+
+
+def _close_session(exc):
+    session = g.pop(KEY, None)
+    if session is not None:
+        session.close()
+
+
 @contextmanager
 def reads():
-    """Route ``db.session``'s statements in the block to the replica, when there is one.
+    """``db.session`` is the replica's session in the block, when there is a replica.
     Nested blocks are one block. ``Unavailable`` when the replica cannot be reached."""
-    session = current_app.extensions["sqlalchemy"].session()
-    if not configured() or session.info.get(KEY):
+    if not configured():
         yield
         return
-    session.flush()  # this request's own changes belong to the primary
-    session.info[KEY] = True
-    try:
-        try:
-            session.connection()  # the replica's, checked out now: a dead one fails here
-        except sa.exc.OperationalError as exc:
-            raise Unavailable(str(exc.orig or exc)) from exc
+    registry = current_app.extensions["sqlalchemy"].session.registry
+    own = registry()
+    replica = _session()
+    if own is replica:
         yield
+        return
+    try:
+        replica.connection()  # checked out now (and pinged): a dead replica fails here
+    except sa.exc.OperationalError as exc:
+        replica.rollback()
+        raise Unavailable(str(exc.orig or exc)) from exc
+    registry.set(replica)
+    try:
+        yield
+    except BaseException:
+        replica.rollback()
+        raise
+    else:
+        replica.commit()  # reads only: ends its transaction, keeps what it loaded
     finally:
-        session.info.pop(KEY, None)
+        registry.set(own)
 
 
 @dataclass(frozen=True)
@@ -116,24 +142,41 @@ def source():
     return Source(behind()) if configured() else None
 
 
+def status():
+    """For monitors (``/readyz``): whether the replica answers and how far behind it is;
+    None when there is no replica."""
+    if not configured():
+        return None
+    try:
+        with reads():
+            pass
+        return {"ok": True, "behind_seconds": behind()}
+    except Exception as exc:  # noqa: BLE001 (a monitor's line, never an error page)
+        return {"ok": False, "error": type(exc).__name__}
+
+
 def behind():
     """How many whole seconds the replica's data is behind the primary: 0 when it has
     replayed all it received, None when reports read no standby (no replica set, or one
     that is not in recovery, or SQLite). A standby cut off from its primary looks caught
-    up: it replayed all it received."""
+    up (it replayed all it received); one that has just received WAL after a quiet spell
+    shows, for that moment, the time since its last replayed commit."""
     replica = engine()
     if replica is None or replica.dialect.name != "postgresql":
         return None
-    session = current_app.extensions["sqlalchemy"].session
     with reads():
-        row = session.execute(
-            sa.text(
-                "SELECT pg_is_in_recovery() AS standby,"
-                " pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AS caught_up,"
-                " CAST(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) AS integer)"
-                " AS seconds"
+        row = (
+            _session()
+            .execute(
+                sa.text(
+                    "SELECT pg_is_in_recovery() AS standby,"
+                    " pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AS caught_up,"
+                    " CAST(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) AS integer)"
+                    " AS seconds"
+                )
             )
-        ).one()
+            .one()
+        )
     if not row.standby:
         return None
     if row.caught_up or row.seconds is None:

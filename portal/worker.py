@@ -21,6 +21,7 @@ from flask_rq import RQ
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job, JobStatus
 
+from portal import replica
 from portal.db import db, utcnow
 
 WORKER_KINDS = ("simple", "fork")
@@ -231,8 +232,9 @@ class ForkingAppWorker(_AppContextJobs, Worker):
     def main_work_horse(self, job, queue):
         # Pooled connections belong to the parent: the child opens its own.
         with self.app.app_context():
-            for engine in db.engines.values():
-                engine.dispose(close=False)
+            for engine in (*db.engines.values(), replica.engine()):
+                if engine is not None:
+                    engine.dispose(close=False)
         super().main_work_horse(job, queue)
 
 

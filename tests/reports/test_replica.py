@@ -4,8 +4,7 @@ written through it; without it, they read the primary.
 
 The "replica" here is a second database of the same kind (a file on SQLite, a database
 on PostgreSQL) holding rows the primary does not, so a test sees which one answered. A
-real standby is the same to the portal but for its lag (docs/deploy.md records a run
-against one)."""
+real standby is the same to the portal but for its lag: test_replica_standby.py."""
 
 import csv
 import io
@@ -159,38 +158,81 @@ def test_nothing_can_be_written_through_the_replica(app, replica_only, reporting
         from portal.audit.models import AuditEntry
 
         before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
-        # Changed before the block: flushed to the primary as the block starts.
-        db.session.add(AuditEntry(action="pending.before", object_type="thing"))
-        with replica.reads():
-            db.session.add(AuditEntry(action="written.inside", object_type="thing"))
-            with pytest.raises(sa.exc.DBAPIError) as refused:
+        with pytest.raises(sa.exc.DBAPIError) as refused:
+            with replica.reads():
+                db.session.add(AuditEntry(action="written.inside", object_type="thing"))
                 db.session.flush()
-            assert "read-only" in str(refused.value) or "readonly" in str(refused.value)
-        db.session.rollback()
+        assert "read-only" in str(refused.value) or "readonly" in str(refused.value)
         db.session.remove()
     with replica_only.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
     with app.app_context():
-        # The rollback undid the flushed row too: one use case, one transaction.
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == before
 
 
-def test_the_block_flushes_pending_changes_to_the_primary_first(
+def test_the_block_has_a_session_of_its_own_and_gives_the_requests_back(
     app, replica_only, reporting, make_user
 ):
     make_user("admin")
     with reporting.app_context():
         from portal.audit.models import AuditEntry
 
+        own = db.session()
+        # Changed before the block: still the request's, written with its commit.
         db.session.add(AuditEntry(action="pending.before", object_type="thing"))
         with replica.reads():
+            assert db.session() is not own
             on_replica = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+            with replica.reads():  # nested: the same block
+                inner = db.session()
+            assert inner is db.session()
+        assert db.session() is own
+        # An error in the block gives the request's session back too.
+        with pytest.raises(LookupError), replica.reads():
+            raise LookupError("a report's own error")
+        assert db.session() is own
         db.session.commit()
         db.session.remove()
     assert on_replica == 0
     with app.app_context():
         actions = db.session.scalars(sa.select(AuditEntry.action)).all()
         assert actions == ["pending.before"]
+
+
+def test_a_replica_lost_mid_export_is_recorded_failed_on_the_primary(
+    app, replica_only, reporting, make_user, tmp_path, monkeypatch
+):
+    """The job's own transaction (the outbox row, the export's FAILED) is the primary's: a
+    replica connection that dies mid-file leaves it whole."""
+    from portal.exports.spec import ExportSpec
+
+    monkeypatch.setitem(reporting.config, "EXPORT_BACKGROUND_ROWS", 1)
+    monkeypatch.setitem(reporting.config, "EXPORT_DIR", str(tmp_path))
+    real = ExportSpec.iter_batches
+
+    def dies_after_one_batch(spec):
+        batches = real(spec)
+        yield next(batches)
+        connection = db.session.connection()  # the replica's, inside the block
+        connection.invalidate()  # as a dropped connection is
+        raise sa.exc.OperationalError("FETCH", {}, Exception("server closed the connection"))
+
+    admin = make_user("admin")
+    _audit(replica_only, "replica.row", n=3)
+    client = _signed_in(reporting, admin)
+    monkeypatch.setattr(ExportSpec, "iter_batches", dies_after_one_batch)
+    r = client.get("/admin/reports/audit?action=replica.&format=csv")
+    assert r.status_code == 303
+    with app.app_context():
+        export = db.session.scalars(sa.select(Export)).one()
+        assert export.status == ExportStatus.FAILED
+        assert "server closed the connection" in export.error
+        # Not retried: the job itself succeeded in recording the failure.
+        from portal.outbox import OutboxItem
+
+        item = db.session.scalars(sa.select(OutboxItem)).one()
+        assert item.done_at is not None and item.attempts <= 1
+    assert not os.listdir(tmp_path) or all(not n.endswith(".csv") for n in os.listdir(tmp_path))
 
 
 def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
@@ -231,15 +273,20 @@ def test_the_page_says_how_far_behind_a_lagging_replica_is(app):
 def test_the_replicas_connections_are_read_only_with_the_primarys_pool_settings():
     pg = replica.engine_options(
         "postgresql+psycopg://r@replica/portal",
-        {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}},
+        {"pool_recycle": 1800, "connect_args": {"prepare_threshold": None}},
     )
     assert pg == {
-        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_pre_ping": True,  # a stale pooled connection is replaced, not a 500
         "connect_args": {
             "prepare_threshold": None,
             "options": "-c default_transaction_read_only=on",
+            "connect_timeout": replica.CONNECT_TIMEOUT,
         },
     }
+    # A timeout in the URL is the operator's.
+    named = replica.engine_options("postgresql+psycopg://r@replica/portal?connect_timeout=9", {})
+    assert "connect_timeout" not in named["connect_args"]
     # A SQLite replica's connections are made read-only as they open (PRAGMA query_only).
     assert replica.engine_options("sqlite:///r.sqlite3", {"pool_pre_ping": True}) == {}
 
