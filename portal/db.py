@@ -168,6 +168,10 @@ def insert_ignore(model, values, index_elements):
     return db.session.execute(statement).scalar()
 
 
+# In a session's info: it only reads (the reporting replica's, portal.replica).
+READ_ONLY = "portal.read_only"
+
+
 @contextmanager
 def unit_of_work():
     """One use case, one transaction.
@@ -175,8 +179,12 @@ def unit_of_work():
     The outermost ``with unit_of_work():`` commits once when its block ends and rolls back
     on any error; an inner one (a use case called by another) is a SAVEPOINT, so its
     failure undoes only its own writes and the outer block decides. Views and jobs never
-    commit: they call use cases, which open a unit of work."""
+    commit: they call use cases, which open a unit of work. Never on a read-only session:
+    a use case inside ``replica.reads()`` would count, commit or roll back the replica's
+    session instead of the request's."""
     session = db.session
+    if session.info.get(READ_ONLY):
+        raise RuntimeError("a unit of work inside replica.reads(): write outside the block")
     depth = session.info.get("uow_depth", 0)
     session.info["uow_depth"] = depth + 1
     try:

@@ -25,11 +25,17 @@ import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
+from portal.db import READ_ONLY
+
 KEY = "portal.replica"  # the replica's engine in app.extensions
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"  # libpq's startup options
-# Seconds to wait for a connection: a replica that drops packets must not hold a page
-# (or /readyz) for the operating system's two minutes.
+# A replica that stops answering (a host gone, packets dropped) must not hold a page for
+# the operating system's minutes: a connection is given up after CONNECT_TIMEOUT seconds,
+# a statement sent and not acknowledged after TCP_USER_TIMEOUT_MS (libpq), and a request
+# waits at most POOL_TIMEOUT seconds for a free pooled connection.
 CONNECT_TIMEOUT = 3
+TCP_USER_TIMEOUT_MS = 10_000
+POOL_TIMEOUT = 5
 
 
 class Unavailable(Exception):
@@ -38,18 +44,27 @@ class Unavailable(Exception):
 
 def engine_options(url, primary_options):
     """The replica's engine options: the primary's (pool, prepared statements) for a
-    PostgreSQL replica, its connections read-only, a short connect timeout (unless the
-    URL names one) and a pre-ping (a report is rare: a stale pooled connection is replaced,
-    not shown as an error)."""
+    PostgreSQL replica, its connections read-only, short timeouts (above) and a pre-ping
+    (a report is rare: a stale pooled connection is replaced, not shown as an error)."""
     if url.startswith("sqlite"):
         return {}  # query_only is set as each connection opens (init_app)
     connect_args = dict(primary_options.get("connect_args", {}))
     connect_args["options"] = " ".join(
         filter(None, (connect_args.get("options"), READ_ONLY_OPTIONS))
     )
-    if "connect_timeout" not in sa.engine.make_url(url).query:
-        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
-    return {**primary_options, "pool_pre_ping": True, "connect_args": connect_args}
+    named = sa.engine.make_url(url).query  # what the URL names is the operator's
+    for name, value in (
+        ("connect_timeout", CONNECT_TIMEOUT),
+        ("tcp_user_timeout", TCP_USER_TIMEOUT_MS),
+    ):
+        if name not in named:
+            connect_args.setdefault(name, value)
+    return {
+        **primary_options,
+        "pool_pre_ping": True,
+        "pool_timeout": POOL_TIMEOUT,
+        "connect_args": connect_args,
+    }
 
 
 def _query_only(dbapi_connection, connection_record):
@@ -86,11 +101,22 @@ def configured():
 
 
 def _session():
-    """The app context's replica session (made on first use, closed with the context)."""
+    """The app context's replica session (made on first use, closed with the context).
+    Marked read-only: a unit of work refuses to start on it (``portal.db``)."""
     session = g.get(KEY)
     if session is None:
-        session = g.setdefault(KEY, Session(bind=engine(), expire_on_commit=False))
+        session = Session(bind=engine(), expire_on_commit=False, info={READ_ONLY: True})
+        g.setdefault(KEY, session)
     return session
+
+
+def _lost(exc):
+    """Whether ``exc`` says the replica is gone or busy, not that a statement was wrong:
+    a connection refused or dropped (SQLAlchemy invalidates it), or no pooled connection
+    free in time."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
 
 
 def _close_session(exc):
@@ -114,14 +140,16 @@ def reads():
         return
     try:
         replica.connection()  # checked out now (and pinged): a dead replica fails here
-    except sa.exc.OperationalError as exc:
+    except (sa.exc.OperationalError, sa.exc.TimeoutError) as exc:
         replica.rollback()
-        raise Unavailable(str(exc.orig or exc)) from exc
+        raise Unavailable(str(getattr(exc, "orig", None) or exc)) from exc
     registry.set(replica)
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
         replica.rollback()
+        if _lost(exc):
+            raise Unavailable(str(getattr(exc, "orig", None) or exc)) from exc
         raise
     else:
         replica.commit()  # reads only: ends its transaction, keeps what it loaded
@@ -143,8 +171,8 @@ def source():
 
 
 def status():
-    """For monitors (``/readyz``): whether the replica answers and how far behind it is;
-    None when there is no replica."""
+    """For monitors (``/readyz/reports``): whether the replica answers and how far behind
+    it is; None when there is no replica."""
     if not configured():
         return None
     try:

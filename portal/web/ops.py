@@ -7,8 +7,9 @@ Flask: a poll costs no session, limiter, login, request log line or template wor
 ~0.1 ms in-process, the bare Flask view's cost), so frequent polling takes nothing from
 patients' requests. ``/readyz`` checks what serving needs: the database and
 Redis answer and the database is at the migrations' head (the head is read from the
-scripts once per process: they do not change under a running process); beside them, not
-among them, whether the reporting replica answers and how far behind it is."""
+scripts once per process: they do not change under a running process).
+``/readyz/reports`` tells monitors whether the reporting replica answers and how far
+behind it is (portal.replica)."""
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -53,9 +54,20 @@ class Liveness:
 def readyz():
     checks = {"database": _database(), "migrations": _migrations(), "redis": _redis()}
     healthy = all(c["ok"] for c in checks.values())
-    return (
-        jsonify(status="ok" if healthy else "failing", checks=checks, reports=_reports_replica()),
-        200 if healthy else 503,
+    return jsonify(status="ok" if healthy else "failing", checks=checks), 200 if healthy else 503
+
+
+@bp.get("/readyz/reports")
+def readyz_reports():
+    """The reporting replica, for monitors: whether it answers and how many seconds behind
+    it is. Its own path, not one of ``/readyz``'s checks: only the reports read the
+    replica, so a web host is ready to take bookings without it, and a replica that hangs
+    must not hold a readiness probe."""
+    state = replica.status()
+    if state is None:
+        return jsonify(status="ok", replica=False)
+    return jsonify(status="ok" if state["ok"] else "failing", replica=True, **state), (
+        200 if state["ok"] else 503
     )
 
 
@@ -65,13 +77,6 @@ def _database():
         return {"ok": True}
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
-
-
-def _reports_replica():
-    """For monitors, beside the checks and never one of them: only the reports read the
-    replica, so a web host is ready to take bookings without it (portal.replica)."""
-    state = replica.status()
-    return {"replica": False} if state is None else {"replica": True, **state}
 
 
 def _heads(app):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from portal import create_app, replica
+from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.db import unit_of_work
 from portal.domain.states import ExportStatus
@@ -102,8 +103,14 @@ def test_report_pages_and_their_csv_read_the_replica(app, replica_only, reportin
     assert "Figures from the reporting replica" in html
     # Not a standby (a plain database): no lag to show.
     assert "behind the live system" not in html
-    ready = client.get("/readyz").get_json()
-    assert ready["reports"] == {"replica": True, "ok": True, "behind_seconds": None}
+    monitor = client.get("/readyz/reports")
+    assert monitor.status_code == 200
+    assert monitor.get_json() == {
+        "status": "ok",
+        "replica": True,
+        "ok": True,
+        "behind_seconds": None,
+    }
 
     download = client.get("/admin/reports/audit?format=csv")
     assert download.status_code == 200
@@ -124,7 +131,7 @@ def test_the_same_pages_read_the_primary_without_a_replica(app, client, make_use
     html = client.get("/admin/reports/audit").get_data(as_text=True)
     assert "primary.only" in html
     assert "reporting replica" not in html
-    assert client.get("/readyz").get_json()["reports"] == {"replica": False}
+    assert client.get("/readyz/reports").get_json() == {"status": "ok", "replica": False}
 
 
 def test_a_background_export_reads_the_replica_and_is_recorded_on_the_primary(
@@ -155,8 +162,6 @@ def test_a_background_export_reads_the_replica_and_is_recorded_on_the_primary(
 def test_nothing_can_be_written_through_the_replica(app, replica_only, reporting, make_user):
     make_user("admin")
     with reporting.app_context():
-        from portal.audit.models import AuditEntry
-
         before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
         with pytest.raises(sa.exc.DBAPIError) as refused:
             with replica.reads():
@@ -175,8 +180,6 @@ def test_the_block_has_a_session_of_its_own_and_gives_the_requests_back(
 ):
     make_user("admin")
     with reporting.app_context():
-        from portal.audit.models import AuditEntry
-
         own = db.session()
         # Changed before the block: still the request's, written with its commit.
         db.session.add(AuditEntry(action="pending.before", object_type="thing"))
@@ -250,11 +253,19 @@ def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
         assert r.status_code == 503
         assert "reporting database does not answer" in r.text
         assert client.get("/admin/reports/audit?format=csv").status_code == 503
-        # The rest of the portal does not read it, and a host is ready without it.
+        # The rest of the portal does not read it, and readiness does not look at it.
         assert client.get("/admin/").status_code == 200
         ready = client.get("/readyz").get_json()
-        assert ready["reports"] == {"replica": True, "ok": False, "error": "Unavailable"}
+        assert set(ready["checks"]) == {"database", "migrations", "redis"}
         assert ready["checks"]["database"] == {"ok": True}
+        monitor = client.get("/readyz/reports")
+        assert monitor.status_code == 503
+        assert monitor.get_json() == {
+            "status": "failing",
+            "replica": True,
+            "ok": False,
+            "error": "Unavailable",
+        }
     finally:
         _dispose(down)
 
@@ -278,17 +289,77 @@ def test_the_replicas_connections_are_read_only_with_the_primarys_pool_settings(
     assert pg == {
         "pool_recycle": 1800,
         "pool_pre_ping": True,  # a stale pooled connection is replaced, not a 500
+        "pool_timeout": replica.POOL_TIMEOUT,
         "connect_args": {
             "prepare_threshold": None,
             "options": "-c default_transaction_read_only=on",
             "connect_timeout": replica.CONNECT_TIMEOUT,
+            "tcp_user_timeout": replica.TCP_USER_TIMEOUT_MS,
         },
     }
-    # A timeout in the URL is the operator's.
-    named = replica.engine_options("postgresql+psycopg://r@replica/portal?connect_timeout=9", {})
+    # What the URL names is the operator's.
+    named = replica.engine_options(
+        "postgresql+psycopg://r@replica/portal?connect_timeout=9&tcp_user_timeout=0", {}
+    )
     assert "connect_timeout" not in named["connect_args"]
+    assert "tcp_user_timeout" not in named["connect_args"]
     # A SQLite replica's connections are made read-only as they open (PRAGMA query_only).
     assert replica.engine_options("sqlite:///r.sqlite3", {"pool_pre_ping": True}) == {}
+
+
+def test_the_gst_page_lists_and_accepts_what_the_replica_holds(
+    app, replica_only, reporting, make_user
+):
+    from portal.catalog.models import Clinic
+
+    admin = make_user("admin")
+    with replica_only.app_context():
+        with unit_of_work():
+            db.session.add(Clinic(name="Replica Only Clinic", city="Pune"))
+        clinic_id = db.session.scalar(sa.select(Clinic.id))
+        db.session.remove()
+    client = _signed_in(reporting, admin)
+    page = client.get("/admin/reports/gst?month=2026-11")
+    assert page.status_code == 200 and "Replica Only Clinic" in page.text
+    chosen = client.get(f"/admin/reports/gst?month=2026-11&clinic_id={clinic_id}")
+    assert chosen.status_code == 200  # the filter reads where the list came from
+    with app.app_context():
+        assert db.session.get(Clinic, clinic_id) is None  # the primary has no such clinic
+
+
+def test_a_use_case_cannot_start_inside_the_block(app, replica_only, reporting, make_user):
+    make_user("admin")
+    with reporting.app_context():
+        with pytest.raises(RuntimeError, match="inside replica.reads"), replica.reads():
+            with unit_of_work():
+                record(None, "written.inside", "thing", 1)
+        db.session.remove()
+    for each in (app, replica_only):
+        with each.app_context():
+            assert not db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "written.inside")
+            )
+
+
+def test_a_replica_lost_while_a_page_reads_is_a_503(reporting, make_user, monkeypatch):
+    from portal.reports import audit_log
+
+    def lost(*args, **kwargs):
+        raise sa.exc.OperationalError(
+            "SELECT", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
+
+    admin = make_user("admin")
+    client = _signed_in(reporting, admin)
+    monkeypatch.setattr(audit_log, "page", lost)
+    r = client.get("/admin/reports/audit")
+    assert r.status_code == 503 and "reporting database does not answer" in r.text
+    # A statement that is wrong is not the replica's absence: it stays an error.
+    monkeypatch.setattr(audit_log, "page", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        client.get("/admin/reports/audit")
 
 
 def test_the_setting_makes_the_engine(monkeypatch, tmp_path):

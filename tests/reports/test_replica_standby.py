@@ -91,7 +91,7 @@ def test_the_report_page_reads_a_hot_standby_and_says_when_it_lags(portal, clust
     _until(lambda: "first.entry" in client.get("/admin/reports/audit").text)
     assert "Figures from the reporting replica" in client.get("/admin/reports/audit").text
     with portal.app_context():
-        assert replica.behind() == 0  # replayed all it received
+        _until(lambda: replica.behind() == 0)  # replayed all it received
 
     # Replay paused: a new entry reaches the standby but is not applied.
     _one(standby_url, "SELECT pg_wal_replay_pause()")
@@ -113,7 +113,7 @@ def test_the_report_page_reads_a_hot_standby_and_says_when_it_lags(portal, clust
         page = client.get("/admin/reports/audit").text
         assert "second.entry" not in page and "first.entry" in page
         assert "s behind the live system" in page
-        assert client.get("/readyz").get_json()["reports"]["behind_seconds"] >= 2
+        assert client.get("/readyz/reports").get_json()["behind_seconds"] >= 2
         with portal.app_context():
             assert replica.behind() >= 2
             # The primary has it: only the report is behind.

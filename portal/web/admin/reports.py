@@ -16,17 +16,21 @@ def _params(*names):
     return {n: request.args.get(n, "") for n in names}
 
 
-def _report(template, name, params, read, **context):
+def _report(template, name, params, read, choices=dict):
     """Parse, then the CSV or the page; a filter that does not parse is a message beside
-    its field (422), nothing else runs. Both read the reporting replica when there is one
-    (``portal.replica``); the page says how far behind it is."""
-    csv = request.args.get("format") == "csv"
-    try:
-        with replica.reads():
+    its field (422), nothing else runs. All of it reads the reporting replica when there
+    is one (``portal.replica``), the form's choices too (a clinic listed is one the
+    filter accepts); the page says how far behind it is."""
+    csv, error, data = request.args.get("format") == "csv", None, None
+    with replica.reads():
+        context = choices()
+        try:
             filters = read["parse"](params)
             data = None if csv else read["data"](filters)
-    except ExportError as exc:
-        return render(template, status=422, params=params, error=exc, data=None, **context)
+        except ExportError as exc:
+            error = exc
+    if error is not None:  # the page is drawn outside the block: its layout reads the primary
+        return render(template, status=422, params=params, error=error, data=None, **context)
     if csv:
         return csv_download(name, params)
     return render(
@@ -59,7 +63,7 @@ def report_gst():
         "gst",
         _params("month", "clinic_id"),
         {"parse": gst.parse, "data": gst.report},
-        clinics=gst.clinic_choices(),
+        choices=lambda: {"clinics": gst.clinic_choices()},
     )
 
 
@@ -70,5 +74,5 @@ def report_tds():
         "tds",
         _params("fy", "quarter", "provider_id"),
         {"parse": tds.parse, "data": tds.report},
-        providers=tds.provider_choices(),
+        choices=lambda: {"providers": tds.provider_choices()},
     )
