@@ -86,6 +86,12 @@ def _signed_in(app, user):
     return client
 
 
+def _monitor_says(client, status_code, **expected):
+    """``GET /readyz/reports`` answers ``status_code`` with exactly ``expected``."""
+    monitor = client.get("/readyz/reports")
+    assert (monitor.status_code, monitor.get_json()) == (status_code, expected)
+
+
 def _csv(body):
     return list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
 
@@ -103,14 +109,7 @@ def test_report_pages_and_their_csv_read_the_replica(app, replica_only, reportin
     assert "Figures from the reporting replica" in html
     # Not a standby (a plain database): no lag to show.
     assert "behind the live system" not in html
-    monitor = client.get("/readyz/reports")
-    assert monitor.status_code == 200
-    assert monitor.get_json() == {
-        "status": "ok",
-        "replica": True,
-        "ok": True,
-        "behind_seconds": None,
-    }
+    _monitor_says(client, 200, status="ok", replica=True, ok=True, behind_seconds=None)
 
     download = client.get("/admin/reports/audit?format=csv")
     assert download.status_code == 200
@@ -258,14 +257,7 @@ def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
         ready = client.get("/readyz").get_json()
         assert set(ready["checks"]) == {"database", "migrations", "redis"}
         assert ready["checks"]["database"] == {"ok": True}
-        monitor = client.get("/readyz/reports")
-        assert monitor.status_code == 503
-        assert monitor.get_json() == {
-            "status": "failing",
-            "replica": True,
-            "ok": False,
-            "error": "Unavailable",
-        }
+        _monitor_says(client, 503, status="failing", replica=True, ok=False, error="Unavailable")
     finally:
         _dispose(down)
 
