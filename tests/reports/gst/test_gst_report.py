@@ -161,6 +161,7 @@ def test_gst_page_and_bad_filters(app, client, world, users, gateway, clock):
         assert r.status_code == 422 and r.mimetype == "text/html", query
     csv_answer = client.get("/admin/reports/gst?month=2026-06&format=csv")
     assert csv_answer.status_code == 200 and csv_answer.mimetype == "text/csv"
+    assert csv_answer.get_data(as_text=True).startswith("\ufeffReport: GST")
 
 
 def test_an_approved_further_refund_issues_its_own_credit_note(world, users, gateway, clock):
