@@ -342,6 +342,23 @@ def make_user(app):
     return make
 
 
+def sign_in(app, user, password=PASSWORD):
+    """A new test client of ``app`` signed in as ``user`` through the real login form (for
+    an app other than the ``app`` fixture's, or a client of one's own)."""
+    client = app.test_client()
+    response = client.post("/auth/login", data={"email": user.email, "password": password})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    return client
+
+
+def csv_rows(text):
+    """The rows of a CSV the portal wrote (its byte-order mark first)."""
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+
+
 @pytest.fixture
 def login(client):
     """Sign a user in through the real login form."""

@@ -376,7 +376,7 @@ def seed(app):
 
 def rival_client(app):
     """A second patient, signed in: the loser of each time the first one holds."""
-    from tests.load.bench_pages import sign_in
+    from tests.plugin import sign_in
 
     return sign_in(app, rival_user(app))
 
@@ -437,7 +437,7 @@ def main(argv=None):
         "page, visit, confirmation), in the full flow's order",
     )
     args = p.parse_args(argv)
-    from tests.load.bench_pages import sign_in
+    from tests.plugin import sign_in
 
     app = build(args.database_url)
     world = seed(app)

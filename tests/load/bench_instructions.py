@@ -45,6 +45,7 @@ import tempfile
 from datetime import date
 
 from tests.load import bench_pages
+from tests.plugin import sign_in
 
 BARE = ("bare (signed in, empty body)", "/__bench_bare")
 # --reads: a whole booking's web requests (the full flow's eight portal requests and the
@@ -131,9 +132,7 @@ def _count_pages(app, world, args):
     pages = _pages(args.pages)
     roles = {role for role, *_ in pages}  # only those signed in: slow under valgrind
     clients = {
-        role: bench_pages.sign_in(app, _Who(email))
-        for role, email in world["users"].items()
-        if role in roles
+        role: sign_in(app, _Who(email)) for role, email in world["users"].items() if role in roles
     }
     gc.collect()
     gc.freeze()  # as wsgi.py does: start-up's objects out of the collector's sight
@@ -161,8 +160,8 @@ def _count_flow(app, world, args):
     bench_flow.mount_gateway(app)
     sandbox = app.extensions["razorpay_sandbox_app"]
     sandbox.wsgi_app = _not_counted(sandbox.wsgi_app)
-    patient = bench_pages.sign_in(app, _Who(world["users"]["patient"]))
-    rival = bench_pages.sign_in(app, _Who(world["users"]["rival"]))
+    patient = sign_in(app, _Who(world["users"]["patient"]))
+    rival = sign_in(app, _Who(world["users"]["rival"]))
     hooks = app.test_client()  # the gateway's webhooks: no session
     gc.collect()
     gc.freeze()

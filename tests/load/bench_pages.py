@@ -148,15 +148,6 @@ def fields_of(world):
     }
 
 
-def sign_in(app, user):
-    from tests.plugin import PASSWORD
-
-    client = app.test_client()
-    answer = client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
-    assert answer.status_code in (302, 303), answer.status_code
-    return client
-
-
 def measure(client, url, headers, repeat):
     """The page's status and statements, then over ``repeat`` requests: the server's wall
     time (p50, p95) and CPU time (p50, min) (the WSGI call and reading its body, not the
@@ -216,6 +207,8 @@ def main(argv=None):
         help="compute every free-times answer (portal.catalog.calendar off), for A/B",
     )
     args = p.parse_args(argv)
+    from tests.plugin import sign_in  # the suite's own sign-in, as bench_flow's
+
     app = build(args)
     app.config["FREE_TIMES_CACHE"] = not args.no_free_times_cache
     world = seed(app, args.visits)

@@ -35,7 +35,9 @@ def main(argv=None):
     app.config["FREE_TIMES_CACHE"] = True
     app.add_url_rule("/__bench_bare", "bench_bare", lambda: "")
     world = bench_pages.seed(app, 30)
-    client = bench_pages.sign_in(app, world.patient)
+    from tests.plugin import sign_in  # the suite's own sign-in
+
+    client = sign_in(app, world.patient)
     urls = {name: url for name, url, *_ in bench_pages.PAGES["patient"]}
     fields = bench_pages.fields_of(world)
     pages = {"bare": "/__bench_bare"} | {

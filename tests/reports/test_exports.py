@@ -2,8 +2,6 @@
 file's header naming the filters, streaming from a cursor, the small download at once and
 the large one as a background job with its progress and the requester-only download."""
 
-import csv
-import io
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +13,7 @@ from portal.exports import ExportSpec, build, cells, money, text, when
 from portal.exports import service as exports
 from portal.exports.models import Export
 from portal.extensions import db
+from tests.plugin import csv_rows
 
 
 def test_rupees_are_integer_arithmetic():
@@ -51,10 +50,6 @@ def test_formula_cells_are_neutralised(value, shown):
     assert cells.neutralise(value) == shown
 
 
-def _parse(text_body):
-    return list(csv.reader(io.StringIO(text_body.lstrip("\ufeff"))))
-
-
 def test_file_names_its_filters_and_quotes_cells(ctx):
     rows = [
         {"name": 'Dr "Quote", Jr', "amount": -1250, "at": datetime(2026, 11, 3, 8, 35, tzinfo=UTC)},
@@ -74,7 +69,7 @@ def test_file_names_its_filters_and_quotes_cells(ctx):
     )
     body = "".join(spec.iter_csv(now=datetime(2026, 12, 1, tzinfo=UTC)))
     assert body.startswith("\ufeff")
-    parsed = _parse(body)
+    parsed = csv_rows(body)
     assert parsed[0] == ["Report: Test"]
     assert parsed[1] == ["Filters: Actor: =evil; Month: 2026-11"]  # not at the cell start
     assert parsed[2] == ["Generated: 2026-12-01 05:30:00+05:30"]
@@ -89,7 +84,7 @@ def test_file_names_its_filters_and_quotes_cells(ctx):
 def test_a_filter_starting_a_formula_is_neutralised_in_the_header(ctx):
     spec = ExportSpec(name="t", title="=x", columns=[("A", str)], rows=lambda: iter([]))
     # The label comes first, so the title cannot start the cell; a bare filter value can.
-    assert _parse("".join(spec.iter_csv()))[0] == ["Report: =x"]
+    assert csv_rows("".join(spec.iter_csv()))[0] == ["Report: =x"]
     assert cells.neutralise("=x") == "'=x"
 
 
@@ -105,7 +100,7 @@ def test_audit_export_streams_from_a_cursor_in_chunks(ctx, make_user):
     spec = build("audit", {"action": "test."})
     chunks = list(spec.iter_csv())
     assert len(chunks) > 1  # handed on as it is written, never one big string
-    parsed = _parse("".join(chunks))
+    parsed = csv_rows("".join(chunks))
     header = parsed[5]
     assert header[:5] == ["Entry", "At", "Actor", "Actor email", "Action"]
     assert len(parsed) == 6 + 1200
@@ -125,7 +120,7 @@ def test_small_export_downloads_at_once(app, client, make_user, login):
     assert r.status_code == 200 and r.mimetype == "text/csv"
     assert r.is_streamed
     assert "attachment" in r.headers["Content-Disposition"]
-    parsed = _parse(r.get_data(as_text=True))
+    parsed = csv_rows(r.get_data(as_text=True))
     assert len(parsed) == 6 + 3
 
 
@@ -154,7 +149,7 @@ def test_large_export_runs_in_the_background_for_its_admin_only(
         assert page.status_code == 200 and b"Done: 25 rows" in page.data
         download = client.get(f"/admin/exports/{export_id}/download")
         assert download.status_code == 200
-        assert len(_parse(download.get_data(as_text=True))) == 6 + 25
+        assert len(csv_rows(download.get_data(as_text=True))) == 6 + 25
         download.close()
         # Another administrator can neither see the progress nor fetch the file.
         client.post("/auth/logout")

@@ -6,8 +6,6 @@ The "replica" here is a second database of the same kind (a file on SQLite, a da
 on PostgreSQL) holding rows the primary does not, so a test sees which one answered. A
 real standby is the same to the portal but for its lag: test_replica_standby.py."""
 
-import csv
-import io
 import os
 
 import pytest
@@ -22,12 +20,13 @@ from portal.domain.states import ExportStatus
 from portal.exports.models import Export
 from portal.extensions import db
 from tests.plugin import (
-    PASSWORD,
     _dispose,
     _test_config,
     create_schema,
+    csv_rows,
     empty_tables,
     ensure_postgres_database,
+    sign_in,
 )
 
 
@@ -79,28 +78,17 @@ def _audit(app, action, n=1):
         db.session.remove()
 
 
-def _signed_in(app, user):
-    client = app.test_client()
-    r = client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
-    assert r.status_code in (302, 303)
-    return client
-
-
 def _monitor_says(client, status_code, **expected):
     """``GET /readyz/reports`` answers ``status_code`` with exactly ``expected``."""
     monitor = client.get("/readyz/reports")
     assert (monitor.status_code, monitor.get_json()) == (status_code, expected)
 
 
-def _csv(body):
-    return list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
-
-
 def test_report_pages_and_their_csv_read_the_replica(app, replica_only, reporting, make_user):
     admin = make_user("admin")
     _audit(app, "primary.only")
     _audit(replica_only, "replica.only")
-    client = _signed_in(reporting, admin)
+    client = sign_in(reporting, admin)
 
     page = client.get("/admin/reports/audit")
     assert page.status_code == 200
@@ -113,7 +101,7 @@ def test_report_pages_and_their_csv_read_the_replica(app, replica_only, reportin
 
     download = client.get("/admin/reports/audit?format=csv")
     assert download.status_code == 200
-    actions = [row[4] for row in _csv(download.get_data(as_text=True))[6:]]
+    actions = [row[4] for row in csv_rows(download.get_data(as_text=True))[6:]]
     assert actions == ["replica.only"]
 
     # The other report pages read it too (nothing invoiced there: their empty states).
@@ -141,7 +129,7 @@ def test_a_background_export_reads_the_replica_and_is_recorded_on_the_primary(
     admin = make_user("admin")
     _audit(replica_only, "replica.row", n=3)
     _audit(app, "replica.row.but.primary", n=1)  # the count and the file say 3, not 4
-    client = _signed_in(reporting, admin)
+    client = sign_in(reporting, admin)
 
     r = client.get("/admin/reports/audit?action=replica.&format=csv")
     assert r.status_code == 303  # 3 rows > 2: a background export (run at the commit here)
@@ -153,7 +141,7 @@ def test_a_background_export_reads_the_replica_and_is_recorded_on_the_primary(
     with replica_only.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)) == 0
     download = client.get(f"/admin/exports/{export_id}/download")
-    rows = _csv(download.get_data(as_text=True))
+    rows = csv_rows(download.get_data(as_text=True))
     download.close()
     assert [row[4] for row in rows[6:]] == ["replica.row"] * 3
 
@@ -221,7 +209,7 @@ def test_a_replica_lost_mid_export_is_recorded_failed_on_the_primary(
 
     admin = make_user("admin")
     _audit(replica_only, "replica.row", n=3)
-    client = _signed_in(reporting, admin)
+    client = sign_in(reporting, admin)
     monkeypatch.setattr(ExportSpec, "iter_batches", dies_after_one_batch)
     r = client.get("/admin/reports/audit?action=replica.&format=csv")
     assert r.status_code == 303
@@ -247,7 +235,7 @@ def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
     )
     try:
         admin = make_user("admin")
-        client = _signed_in(down, admin)
+        client = sign_in(down, admin)
         r = client.get("/admin/reports/audit")
         assert r.status_code == 503
         assert "reporting database does not answer" in r.text
@@ -310,7 +298,7 @@ def test_the_gst_page_lists_and_accepts_what_the_replica_holds(
             db.session.add(Clinic(name="Replica Only Clinic", city="Pune"))
         clinic_id = db.session.scalar(sa.select(Clinic.id))
         db.session.remove()
-    client = _signed_in(reporting, admin)
+    client = sign_in(reporting, admin)
     page = client.get("/admin/reports/gst?month=2026-11")
     assert page.status_code == 200 and "Replica Only Clinic" in page.text
     chosen = client.get(f"/admin/reports/gst?month=2026-11&clinic_id={clinic_id}")
@@ -344,7 +332,7 @@ def test_a_replica_lost_while_a_page_reads_is_a_503(reporting, make_user, monkey
         )
 
     admin = make_user("admin")
-    client = _signed_in(reporting, admin)
+    client = sign_in(reporting, admin)
     monkeypatch.setattr(audit_log, "page", lost)
     r = client.get("/admin/reports/audit")
     assert r.status_code == 503 and "reporting database does not answer" in r.text

@@ -6,6 +6,7 @@ resumes. Fails (never skips) when the binaries cannot be had: PostgreSQL is one 
 machine's services."""
 
 import time
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.db import unit_of_work
 from portal.extensions import db
-from tests.plugin import PASSWORD, _dispose, _test_config, create_schema
+from tests.plugin import PASSWORD, _dispose, _test_config, create_schema, sign_in
 from tools.services import Services
 
 pytestmark = pytest.mark.postgres
@@ -85,9 +86,7 @@ def test_the_report_page_reads_a_hot_standby_and_says_when_it_lags(portal, clust
             record(None, "first.entry", "thing", 1)
         db.session.remove()
     # The admin signs in on the primary; the report waits for the standby's replay.
-    client = portal.test_client()
-    r = client.post("/auth/login", data={"email": "admin@example.com", "password": PASSWORD})
-    assert r.status_code in (302, 303)
+    client = sign_in(portal, SimpleNamespace(email="admin@example.com"))
     _until(lambda: "first.entry" in client.get("/admin/reports/audit").text)
     assert "Figures from the reporting replica" in client.get("/admin/reports/audit").text
     with portal.app_context():

@@ -15,6 +15,7 @@ write. Admins see everything by design and are not strangers here.
 
 import re
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ from portal.settlements.models import Settlement
 from portal.transactions.models import MoneyMovement
 from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import NOW, at, build_world
-from tests.plugin import PASSWORD
+from tests.plugin import PASSWORD, sign_in
 
 # Public by design, with why (they must still never answer 500):
 PUBLIC_BY_DESIGN = {
@@ -338,10 +339,7 @@ def owned(app):
 
 
 def _sign_in(app, email):
-    client = app.test_client()
-    response = client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    assert response.status_code == 303, email
-    return client
+    return sign_in(app, SimpleNamespace(email=email))
 
 
 def test_owners_reach_their_own_objects(app, owned):
