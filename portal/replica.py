@@ -18,6 +18,7 @@ pages say how far behind it is (``behind``). A replica that does not answer is
 ``Unavailable`` (the pages answer 503); reports do not fall back to the primary, which is
 the load they were moved off."""
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"  # libpq's startup opt
 CONNECT_TIMEOUT = 3
 TCP_USER_TIMEOUT_MS = 10_000
 POOL_TIMEOUT = 5
+STATUS_SECONDS = 5  # how long /readyz/reports' answer is kept (status)
+STATUS_KEY = KEY + ".status"
 
 
 class Unavailable(Exception):
@@ -172,15 +175,23 @@ def source():
 
 def status():
     """For monitors (``/readyz/reports``): whether the replica answers and how far behind
-    it is; None when there is no replica."""
+    it is; None when there is no replica. Kept per process for ``STATUS_SECONDS``: the
+    path is open to anyone, and each probe of a replica that hangs holds a web worker for
+    up to ``CONNECT_TIMEOUT``; a stream of requests then costs one probe, not one each."""
     if not configured():
         return None
+    now = time.monotonic()
+    kept = current_app.extensions.get(STATUS_KEY)
+    if kept is not None and now - kept[0] < STATUS_SECONDS:
+        return kept[1]
     try:
         with reads():
             pass
-        return {"ok": True, "behind_seconds": behind()}
+        state = {"ok": True, "behind_seconds": behind()}
     except Exception as exc:  # noqa: BLE001 (a monitor's line, never an error page)
-        return {"ok": False, "error": type(exc).__name__}
+        state = {"ok": False, "error": type(exc).__name__}
+    current_app.extensions[STATUS_KEY] = (now, state)
+    return state
 
 
 def behind():

@@ -7,6 +7,8 @@ on PostgreSQL) holding rows the primary does not, so a test sees which one answe
 real standby is the same to the portal but for its lag: test_replica_standby.py."""
 
 import os
+import time
+from contextlib import nullcontext
 
 import pytest
 import sqlalchemy as sa
@@ -225,7 +227,7 @@ def test_a_replica_lost_mid_export_is_recorded_failed_on_the_primary(
     assert not os.listdir(tmp_path) or all(not n.endswith(".csv") for n in os.listdir(tmp_path))
 
 
-def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
+def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, monkeypatch):
     # A closed port: the connection is refused at once, whatever the primary is.
     down = create_app(
         _test_config(
@@ -246,6 +248,18 @@ def test_an_unreachable_replica_is_a_503_that_says_so(app, make_user, tmp_path):
         assert set(ready["checks"]) == {"database", "migrations", "redis"}
         assert ready["checks"]["database"] == {"ok": True}
         _monitor_says(client, 503, status="failing", replica=True, ok=False, error="Unavailable")
+        # Open to anyone: a stream of asks costs one probe every STATUS_SECONDS, not one each.
+        probes = []
+        monkeypatch.setattr(replica, "reads", lambda: probes.append(1) or nullcontext())
+        _monitor_says(client, 503, status="failing", replica=True, ok=False, error="Unavailable")
+        assert probes == []
+        later = time.monotonic() + replica.STATUS_SECONDS
+        monkeypatch.setattr(replica.time, "monotonic", lambda: later)
+        # Probed again (the block let through here, the replica still refuses the query).
+        _monitor_says(
+            client, 503, status="failing", replica=True, ok=False, error="OperationalError"
+        )
+        assert probes
     finally:
         _dispose(down)
 
