@@ -2,10 +2,14 @@
 portal admin, and its checkout sends the browser back only to the portal itself."""
 
 import base64
+import re
 
 import pytest
 
 from portal.gateway.sandbox import create_sandbox_app
+from portal.gateway.sandbox.common import ApiError
+
+TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 CONTROL = [
     ("GET", "/_control/state"),
@@ -46,6 +50,28 @@ def test_control_answers_the_key_and_a_portal_admin(client, app, make_user, logi
     assert client.get("/sandbox/_control/state", headers=key_of(app)).status_code == 200
     login(make_user("admin"))
     assert client.get("/sandbox/_control/state").status_code == 200
+
+
+def test_an_admins_changes_need_the_portals_csrf_token(client, app, make_user, login, monkeypatch):
+    """The admin's cookie alone would let any page the admin visits post a reset (a plain
+    form, another port of the same host counts as same-site): a change needs the token."""
+    login(make_user("admin"))
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    store = app.extensions["razorpay_sandbox"].store
+    order = store.create_order({"amount": 50_000, "currency": "INR", "receipt": "r1"})
+    token = TOKEN.search(client.get("/admin/").get_data(as_text=True)).group(1)
+    hostile = {"Origin": "http://127.0.0.1:8080"}
+    for path in ("/_control/reset", "/_control/advance", "/_control/deliver"):
+        answer = client.post("/sandbox" + path, data={"x": "1"}, headers=hostile)
+        assert answer.status_code == 401, path
+    wrong = client.post("/sandbox/_control/reset", json={}, headers={"X-CSRFToken": "forged"})
+    assert wrong.status_code == 401
+    assert store.get_order(order["id"])["id"] == order["id"]  # nothing was reset
+    assert client.get("/sandbox/_control/state").status_code == 200  # reading needs none
+    done = client.post("/sandbox/_control/reset", json={}, headers={"X-CSRFToken": token})
+    assert done.status_code == 200
+    with pytest.raises(ApiError):
+        store.get_order(order["id"])
 
 
 def test_standalone_control_needs_the_key():

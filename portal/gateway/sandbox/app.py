@@ -7,8 +7,10 @@ from datetime import datetime
 
 from flask import Flask, jsonify, request
 from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from wtforms.validators import ValidationError as CSRFError
 
 from portal.gateway.sandbox import api, pages
 from portal.gateway.sandbox.common import IST
@@ -176,12 +178,25 @@ def create_sandbox_app(config=None):
 
 def portal_admin_check(portal_app):
     """``CONTROL_AUTHORIZER`` for the mounted sandbox: is the request's portal session an
-    active admin's? (Same origin, so the portal's session cookie comes along.)"""
+    active admin's? (Same origin, so the portal's session cookie comes along.) A change
+    (reset, advance, deliver …) also needs the portal's CSRF token in ``X-CSRFToken``, as
+    every portal form does: the cookie alone would let any page the admin visits post one.
+    Only the header is read: the body stays unread for the sandbox's own request."""
 
     def is_portal_admin(environ):
         with portal_app.request_context(environ):
             user = current_user._get_current_object()
-            return bool(user.is_authenticated and getattr(user, "is_admin", False))
+            if not (user.is_authenticated and getattr(user, "is_admin", False)):
+                return False
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                return True
+            if not portal_app.config.get("WTF_CSRF_ENABLED", True):
+                return True
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken"))
+            except CSRFError:
+                return False
+            return True
 
     return is_portal_admin
 
