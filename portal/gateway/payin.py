@@ -326,7 +326,11 @@ class RazorpayPayIn:
         return self._call(self.client.refund.fetch, refund_id)
 
     def fetch_payment_refunds(self, payment_id):
-        return self._call(self.client.payment.fetch_multiple_refund, payment_id)["items"]
+        """The payment's refunds, up to Razorpay's page of 100 (one visit's items refund far
+        fewer)."""
+        return self._call(self.client.payment.fetch_multiple_refund, payment_id, {"count": 100})[
+            "items"
+        ]
 
     # --- lists for reconciliation (from/to unix seconds, count <= 100, skip) ----------
 

@@ -24,6 +24,12 @@ MSG_SECOND_ADMIN = N_("A different administrator must approve this refund")
 MSG_DECIDED = N_("This request has already been decided")
 MSG_NOTHING_LEFT = N_("Nothing is left to refund for this appointment")
 MSG_NOT_FAILED = N_("Only a failed refund can be retried or sent to the wallet")
+MSG_AT_GATEWAY = N_(
+    "Razorpay has this refund after all and will pay it: it was not sent to the wallet"
+)
+MSG_GATEWAY_UNKNOWN = N_(
+    "Razorpay could not be asked whether it has this refund: try again in a few minutes"
+)
 MSG_MODE = N_("Choose who the cancellation is for")
 MSG_PENALTY_PROVIDER = N_("Choose the provider who cancelled")
 MSG_FURTHER_NOT_CANCELLED = N_("A further refund is only for a cancelled appointment")

@@ -75,10 +75,22 @@ def execute_refund(refund_id, now=None):
 
 def apply_gateway_refund(refund, entity, now=None):
     """Razorpay's view of a refund (create answer, fetch, webhook) applied to our row;
-    any order, any repetition. Runs in the caller's unit of work."""
+    any order, any repetition. Runs in the caller's unit of work.
+
+    A row we gave up on without an answer (FAILED, no Razorpay id: every create timed
+    out) that turns out to exist at Razorpay is PENDING again: Razorpay will pay it, so it
+    must not be retried under a new key or sent to the wallet."""
     rid = entity.get("id")
     if rid and refund.razorpay_refund_id is None:
         refund.razorpay_refund_id = rid
+        if (
+            refund.status == RefundStatus.FAILED
+            and not refund.superseded
+            and entity.get("status") != "failed"
+        ):
+            REFUND.move(refund, RefundStatus.PENDING)
+            refund.failure_reason, refund.next_retry_at, refund.alerted = None, None, False
+            record(None, "refund.found_at_gateway", "refund", refund.id, after={"id": rid})
     elif rid and refund.razorpay_refund_id != rid:
         log.warning(
             "refund %s: Razorpay refund %s is not ours (%s)",
@@ -186,6 +198,16 @@ def _failed_at_gateway(refund, now=None):
         successor(refund)
         return refund
     return _fail(refund, f"Razorpay reported the refund as failed ({attempts} attempts)", now)
+
+
+def refund_at_gateway(refund):
+    """Razorpay's record of our refund, found by our id in its notes, or None. For a refund
+    whose create answers were all lost: Razorpay may hold it all the same."""
+    for entity in get_payin().fetch_payment_refunds(refund.razorpay_payment_id):
+        notes = entity.get("notes")
+        if isinstance(notes, dict) and str(notes.get("portal_refund")) == str(refund.id):
+            return entity
+    return None
 
 
 def sync_refund(refund_id, now=None):

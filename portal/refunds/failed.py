@@ -6,16 +6,19 @@ from portal.audit.service import record
 from portal.booking.errors import NotFound
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import REFUND, RefundStatus
+from portal.gateway import GatewayError
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.refunds.common import (
+    MSG_AT_GATEWAY,
+    MSG_GATEWAY_UNKNOWN,
     MSG_NOT_FAILED,
     CancellationError,
     lock_refund,
     replacement,
     require_admin,
 )
-from portal.refunds.execute import successor
+from portal.refunds.execute import apply_gateway_refund, refund_at_gateway, successor
 from portal.refunds.models import GATEWAY, WALLET
 
 
@@ -46,8 +49,30 @@ def retry_refund(admin, refund_id):
     return target
 
 
+def _held_at_gateway(admin, refund_id):
+    """Whether Razorpay holds a failed refund after all. One we gave up on without an
+    answer (no Razorpay id) is looked up first, and what Razorpay says is applied: a
+    refund it will pay must not go to the wallet too. Its own unit of work, so what was
+    learnt stays when the wallet is refused."""
+    with unit_of_work():
+        refund = _failed_refund(admin, refund_id)
+        if refund.razorpay_refund_id:  # Razorpay itself failed it: nothing of it is paid
+            return False
+        try:
+            entity = refund_at_gateway(refund)
+        except GatewayError:
+            raise CancellationError(MSG_GATEWAY_UNKNOWN) from None
+        if entity is None:
+            return False
+        apply_gateway_refund(refund, entity)
+        return refund.status != RefundStatus.FAILED
+
+
 def refund_to_wallet(admin, refund_id, note=""):
-    """Give up on the gateway for a failed refund: the amount goes to the wallet now."""
+    """Give up on the gateway for a failed refund: the amount goes to the wallet now,
+    unless Razorpay turns out to hold it (then it is pending or processed again)."""
+    if _held_at_gateway(admin, refund_id):
+        raise CancellationError(MSG_AT_GATEWAY)
     with unit_of_work():
         refund = _failed_refund(admin, refund_id)
         wallet = replacement(

@@ -16,7 +16,7 @@ from portal.notify.models import Notification
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
-from portal.refunds.common import CancellationError
+from portal.refunds.common import MSG_AT_GATEWAY, MSG_GATEWAY_UNKNOWN, CancellationError
 from portal.refunds.models import Refund
 from portal.refunds.tasks import poll_refunds
 from tests.booking.factories import at
@@ -159,3 +159,82 @@ def test_duplicate_and_out_of_order_webhooks_change_nothing_twice(world, users, 
     settle_refunds(gateway)
     assert db.session.get(Refund, refund.id).status == "PROCESSED"
     assert len(ledger_kinds("refund_processed")) == 1
+
+
+def _given_up_without_an_answer(world, users, gateway, faults):
+    """A refund whose three create attempts all went unanswered: FAILED, no Razorpay id."""
+    gateway.sandbox.set_faults(**faults, match="refund")
+    patient, visit, refund = cancelled(world, users, gateway)
+    poll_refunds(now=later())
+    poll_refunds(now=later(120))
+    db.session.expire_all()
+    refund = db.session.get(Refund, refund.id)
+    assert (refund.status, refund.attempts, refund.razorpay_refund_id) == ("FAILED", 3, None)
+    gateway.sandbox.reset_faults()
+    return patient, refund
+
+
+def _paid_once(gateway, patient, refund):
+    """The refund reached the patient exactly once: through Razorpay, none in the wallet."""
+    settle_refunds(gateway)
+    processed = [r for r in gateway.sandbox.store.refunds.values() if r["status"] == "processed"]
+    assert [r["amount"] for r in processed] == [refund.amount]
+    assert db.session.get(Refund, refund.id).status == "PROCESSED"
+    assert balance(chart.patient_wallet(patient.id)) == 0
+    assert len(ledger_kinds("refund_processed")) == 1 and balance(chart.REFUNDS_PAYABLE) == 0
+
+
+def test_send_to_wallet_finds_a_refund_razorpay_made_without_answering(world, users, fast_gateway):
+    """Every answer lost, yet Razorpay made the refund (the same key each time): the wallet
+    is refused, the row is pending again with Razorpay's id, and Razorpay pays it once."""
+    patient, refund = _given_up_without_an_answer(
+        world, users, fast_gateway, {"timeout_next": 3, "timeout_seconds": 1.0}
+    )
+    assert len(fast_gateway.sandbox.store.refunds) == 1
+    admin = users(world.admin)
+    with pytest.raises(CancellationError) as refused:
+        refunds_failed.refund_to_wallet(admin, refund.id, "Gateway keeps failing")
+    assert refused.value.message == MSG_AT_GATEWAY
+    db.session.expire_all()
+    refund = db.session.get(Refund, refund.id)
+    assert refund.status == "PENDING" and refund.razorpay_refund_id
+    assert [r.destination for r in refunds_lookup.refunds_for_visit(refund.visit_id)] == ["GATEWAY"]
+    _paid_once(fast_gateway, patient, refund)
+
+
+def test_a_late_refund_created_makes_a_given_up_refund_pending_not_retryable(
+    world, users, fast_gateway
+):
+    """Razorpay's refund.created for a refund we gave up on: pending again, so an admin's
+    retry (a new key once the row knows Razorpay's id) is refused."""
+    patient, refund = _given_up_without_an_answer(
+        world, users, fast_gateway, {"timeout_next": 3, "timeout_seconds": 1.0}
+    )
+    fast_gateway.deliver()  # refund.created
+    db.session.expire_all()
+    refund = db.session.get(Refund, refund.id)
+    assert refund.status == "PENDING" and refund.razorpay_refund_id
+    assert refund.failure_reason is None and not refund.alerted
+    with pytest.raises(CancellationError):
+        refunds_failed.retry_refund(users(world.admin), refund.id)
+    _paid_once(fast_gateway, patient, refund)
+
+
+def test_send_to_wallet_waits_until_razorpay_can_be_asked(world, users, fast_gateway):
+    """Razorpay never reached, and then not reachable to ask: nothing moves; once it
+    answers that it has no such refund, the wallet gets it."""
+    patient, refund = _given_up_without_an_answer(
+        world, users, fast_gateway, {"fail_next": 3, "error_status": 503}
+    )
+    fast_gateway.sandbox.set_faults(fail_next=1, error_status=503, match="refunds")
+    admin = users(world.admin)
+    with pytest.raises(CancellationError) as refused:
+        refunds_failed.refund_to_wallet(admin, refund.id, "Gateway keeps failing")
+    assert refused.value.message == MSG_GATEWAY_UNKNOWN
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "FAILED"
+    assert balance(chart.patient_wallet(patient.id)) == 0
+    wallet = refunds_failed.refund_to_wallet(admin, refund.id, "Gateway keeps failing")
+    assert (wallet.destination, wallet.status) == ("WALLET", "PROCESSED")
+    assert balance(chart.patient_wallet(patient.id)) == refund.amount
+    assert not fast_gateway.sandbox.store.refunds
