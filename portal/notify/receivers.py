@@ -39,6 +39,7 @@ def _booking_rescheduled(sender, booking_id, reschedule_id, old_start):
         "notify.booking_rescheduled",
         booking_id=booking_id,
         old_start=old_start.isoformat(),
+        reschedule_id=reschedule_id,
         dedupe_key=f"rescheduled:{reschedule_id}",
     )
 

@@ -184,21 +184,25 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
 
 
 @jobs.job("notify.booking_rescheduled")
-def rescheduled_job(booking_id, old_start=None):
+def rescheduled_job(booking_id, old_start=None, reschedule_id=None):
     on_booking_rescheduled(
-        booking_id, old_start=datetime.fromisoformat(old_start) if old_start else None
+        booking_id,
+        old_start=datetime.fromisoformat(old_start) if old_start else None,
+        reschedule_id=reschedule_id,
     )
 
 
-def on_booking_rescheduled(booking_id, *, old_start=None):
+def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     """An individual booking moved: reminders re-timed; patient (with an updated calendar
-    file, same UID, higher SEQUENCE) and providers told."""
+    file, same UID, higher SEQUENCE) and providers told, once per move: the notices are
+    keyed by the move, not the new time (A → B → A → B is told three times)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None:
         return
     retime_reminders(booking_id)
     visit = item.visit
-    stamp = item.start_at.strftime("%Y%m%dT%H%M")
+    # Jobs queued before moves were keyed carry no reschedule id: the new time keys them.
+    stamp = f"r{reschedule_id}" if reschedule_id else item.start_at.strftime("%Y%m%dT%H%M")
     link = visit_path("patient", visit_id=visit.id)
     sequence = int(utcnow().timestamp() // 60) % 2_000_000_000
     with speaking_to(visit.patient_id):

@@ -94,6 +94,22 @@ def test_reschedule_retimes_and_sends_an_updated_calendar_entry(world):
     assert "SEQUENCE:0" not in content
 
 
+def test_every_move_is_told_even_back_to_an_earlier_time(world):
+    """A → B → A → B: three moves, three notices each; the same move's job run twice, one."""
+    a = NOW + timedelta(days=3)
+    b = a + timedelta(days=1)
+    booking = make_booking(world, a, providers=world.doctors[:1])
+    item = db.session.get(IndividualBooking, booking)
+    for move, (old, new) in enumerate([(a, b), (b, a), (a, b)], start=1):
+        item.start_at, item.end_at = new, new + timedelta(minutes=30)
+        on_booking_rescheduled(booking, old_start=old, reschedule_id=move)
+        on_booking_rescheduled(booking, old_start=old, reschedule_id=move)  # run twice
+        db.session.commit()
+    for user in (world.patient, world.doctor_users[0]):
+        moved = [n for n in _notices(user) if n.kind == "booking.rescheduled"]
+        assert len(moved) == 3
+
+
 def test_payment_attention_raises_a_high_alert_once_per_episode(world):
     booking = make_booking(world, NOW + timedelta(days=2), status="SCHEDULED")
     visit_id = _visit_of(booking)
