@@ -1,6 +1,6 @@
 """Coupons: the rules for applying one to a visit, taking a use of it at checkout (so the
-limits hold under concurrency), giving the use back when the visit expires, and the admin
-use cases (create, update, list)."""
+limits hold under concurrency), giving the use back when the visit expires (and taking it
+again if a late payment revives it), and the admin use cases (create, update, list)."""
 
 import re
 from functools import cache
@@ -117,6 +117,28 @@ def give_back(visit):
         .execution_options(synchronize_session=False)
     )
     db.session.delete(redemption)
+
+
+def retake_use(visit, now=None):
+    """A late payment would revive the expired visit: take its coupon use again (the
+    expiry gave it back), on the coupon's rules as they stand now, so a revived visit
+    never keeps a discount its coupon can no longer give. Returns False when the coupon
+    cannot be used (inactive, expired, used up, the patient's limit), with nothing
+    taken; True when taken, or when the visit has no coupon or holds its use still."""
+    if visit.coupon_id is None or has_use(visit):
+        return True
+    if check(visit.coupon, visit.patient_id, now, visit_id=visit.id):
+        return False
+    try:
+        with unit_of_work():  # a SAVEPOINT: a limit found after the count undoes it
+            take_use(visit, visit.discount)
+            db.session.flush()
+    except BookingError as exc:
+        if exc.field != "coupon":
+            raise
+        db.session.expire(visit.coupon)  # its count as read inside the undone SAVEPOINT
+        return False
+    return True
 
 
 def has_use(visit):

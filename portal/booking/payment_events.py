@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit.service import record
-from portal.booking import claims, lifecycle, postings
+from portal.booking import claims, coupons, lifecycle, postings
 from portal.booking.errors import BookingError
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
@@ -85,8 +85,8 @@ def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhoo
 def _late(visit, payment, razorpay_payment_id, amount, method, source):
     """Captured after the payment row ended (hold expired, checkout abandoned, link
     expired). Recorded as a new SUCCESSFUL row; the visit is revived if every slot is
-    still free and the wallet part can be taken again, else the money goes to the
-    patient's wallet and an admin is told."""
+    still free and its coupon use and wallet part can be taken again, else the money goes
+    to the patient's wallet and an admin is told."""
     now = utcnow()
     expired = [i for i in visit.items if i.status == BookingStatus.EXPIRED]
     expected = sum(i.gateway_paid for i in expired)
@@ -100,11 +100,15 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
     if revivable:
         with claims.serialized():
             revivable = all(claims.relive(i) for i in expired)
+            # The expiry gave the coupon use back: the discount stays only with a use.
+            # Before the wallet part, as a use is undone by giving it back.
+            revivable = revivable and coupons.retake_use(visit, now)
             if revivable and wallet_part:
                 revivable = _retake_wallet(visit, wallet_part)
-        if not revivable:  # put back any claim made live before the one that failed
+        if not revivable:  # put back any claim made live, and a use taken, before it failed
             for item in expired:
                 claims.release(item)
+            coupons.give_back(visit)
     if not revivable:
         return _unapplied(
             visit,

@@ -336,3 +336,141 @@ def test_payment_confirms_the_coupon_use_of_its_own_visit_only(world, users, gat
     # The use taken at checkout counts for good once paid; the other visit has none.
     assert [(u.visit_id, u.confirmed) for u in uses] == [(with_coupon, True)]
     assert db.session.get(Coupon, 1).used_count == 1
+
+
+# --- a late payment and the coupon use its hold gave back ----------------------------------
+
+CONSULT_LESS_10 = 52_950 - 5_295  # the consultation with SAVE10
+CB = "http://portal.test/cb"
+
+
+def late_paid_coupon_visit(world, users, gateway, clock, before_payment, **coupon_kw):
+    """Patient 0 checks out with SAVE10, the hold expires (the use goes back to the
+    coupon), ``before_payment(patient, admin)`` runs, then the order is paid late."""
+    patient, admin = users(world.patients[0]), users(world.admin)
+    coupon(admin, **coupon_kw)
+    visit_id = hold(world, patient, hour=10, doctor=0)
+    visits.apply_coupon(patient, visit_id, "save10")
+    result = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb")
+    assert result.payment.amount == CONSULT_LESS_10
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    assert db.session.get(Coupon, 1).used_count == 0
+    before_payment(patient, admin)
+    gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    db.session.expire_all()
+    return patient, lookup.get_visit(visit_id)
+
+
+def pay_with_coupon(world, gateway, user, hour, doctor):
+    visit_id = hold(world, user, hour=hour, doctor=doctor)
+    visits.apply_coupon(user, visit_id, "SAVE10")
+    result = checkout.checkout(user, visit_id, 0, "http://portal.test/cb")
+    params = gateway.pay(result.payment.razorpay_order_id)
+    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    return visit_id
+
+
+def test_late_payment_revives_a_coupon_visit_and_takes_the_use_again(world, users, gateway, clock):
+    patient, visit = late_paid_coupon_visit(
+        world, users, gateway, clock, lambda patient, admin: None, max_uses=1
+    )
+    assert visit.status == "CONFIRMED" and visit.discount == 5_295
+    uses = db.session.scalars(sa.select(CouponRedemption)).all()
+    assert [(u.visit_id, u.confirmed, u.discount) for u in uses] == [(visit.id, True, 5_295)]
+    assert db.session.get(Coupon, 1).used_count == 1
+    assert balance(chart.DISCOUNTS) == 5_295 and prices.wallet_balance(patient.id) == 0
+    other = users(world.patients[1])
+    with pytest.raises(BookingError, match="usage limit"):
+        visits.apply_coupon(other, hold(world, other, hour=11, doctor=1), "SAVE10")
+
+
+def _used_up(world, gateway, users):
+    def act(patient, admin):
+        pay_with_coupon(world, gateway, users(world.patients[1]), hour=11, doctor=1)
+
+    return act, 1, {"max_uses": 1}
+
+
+def _inactive(world, gateway, users):
+    def act(patient, admin):
+        coupons.update_coupon(admin, 1, active=False)
+
+    return act, 0, {}
+
+
+def _expired(world, gateway, users):
+    from portal.db import utcnow
+
+    def act(patient, admin):
+        coupons.update_coupon(admin, 1, valid_until=utcnow() - timedelta(minutes=1))
+
+    return act, 0, {}
+
+
+def _patient_limit(world, gateway, users):
+    def act(patient, admin):
+        pay_with_coupon(world, gateway, patient, hour=12, doctor=1)  # another visit, paid
+
+    return act, 1, {"max_uses_per_patient": 1}
+
+
+@pytest.mark.parametrize("meanwhile", [_used_up, _inactive, _expired, _patient_limit])
+def test_late_payment_whose_coupon_cannot_be_taken_again_goes_to_the_wallet(
+    world, users, gateway, clock, meanwhile
+):
+    act, other_uses, coupon_kw = meanwhile(world, gateway, users)
+    patient, visit = late_paid_coupon_visit(world, users, gateway, clock, act, **coupon_kw)
+    assert visit.status == "EXPIRED" and [i.status for i in visit.items] == ["EXPIRED"]
+    assert visit.attention == "LATE_PAYMENT_TO_WALLET"
+    assert not any(c.live for c in visit.items[0].claims)
+    # The whole late capture is the patient's, in the wallet; the coupon paid nothing.
+    assert prices.wallet_balance(patient.id) == CONSULT_LESS_10
+    assert db.session.get(Coupon, 1).used_count == other_uses
+    uses = db.session.scalars(sa.select(CouponRedemption)).all()
+    assert len(uses) == other_uses and visit.id not in [u.visit_id for u in uses]
+    assert balance(chart.DISCOUNTS) == 5_295 * other_uses
+
+
+def test_a_limit_found_after_the_late_take_undoes_it(world, users, gateway, clock, monkeypatch):
+    """The check passed (a concurrent use committed after it was read) but the count
+    after the take finds the patient's limit reached: the count goes back down."""
+
+    def act(patient, admin):
+        pay_with_coupon(world, gateway, patient, hour=12, doctor=1)
+        monkeypatch.setattr(coupons, "check", lambda *a, **kw: None)
+
+    patient, visit = late_paid_coupon_visit(
+        world, users, gateway, clock, act, max_uses_per_patient=1
+    )
+    assert visit.status == "EXPIRED" and visit.attention == "LATE_PAYMENT_TO_WALLET"
+    assert prices.wallet_balance(patient.id) == CONSULT_LESS_10
+    assert db.session.get(Coupon, 1).used_count == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 1
+
+
+def test_late_payment_gives_the_coupon_use_back_when_the_wallet_part_is_gone(
+    world, users, gateway, clock
+):
+    """The use is taken before the wallet part: a wallet too low now puts it back."""
+    patient, admin = users(world.patients[0]), users(world.admin)
+    coupon(admin, max_uses=1)
+    credit_wallet(patient.id, 10_000)
+    visit_id = hold(world, patient, hour=10, doctor=0)
+    visits.apply_coupon(patient, visit_id, "SAVE10")
+    result = checkout.checkout(patient, visit_id, 10_000, "http://portal.test/cb")
+    assert result.payment.amount == CONSULT_LESS_10 - 10_000
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    spend = checkout.checkout(patient, hold(world, patient, hour=12, doctor=1), 10_000, CB)
+    assert spend.payment.amount == 52_950 - 10_000  # the wallet is reserved elsewhere
+    gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert visit.status == "EXPIRED" and visit.attention == "LATE_PAYMENT_TO_WALLET"
+    assert db.session.get(Coupon, 1).used_count == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
+    assert prices.wallet_balance(patient.id) == CONSULT_LESS_10 - 10_000
+    assert balance(WALLET_RESERVED) == 10_000
