@@ -245,6 +245,12 @@ TUNABLES = {
         ),
         Tunable("LOGIN_LOCKOUT_MAX_SECONDS", _int(1), "3600", "longest lockout"),
         Tunable(
+            "COUPON_RATE_LIMIT",
+            _rate_limit,
+            "10 per hour",
+            "coupon codes a patient may have refused (Flask-Limiter notation)",
+        ),
+        Tunable(
             "PASSWORD_RESET_RATE_LIMIT",
             _rate_limit,
             "5 per hour",

@@ -30,7 +30,7 @@ from portal.config import policy
 from portal.db import loaded_columns, put_back
 from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
-from portal.extensions import csrf, db
+from portal.extensions import csrf, db, limiter
 from portal.i18n import N_
 from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
@@ -363,7 +363,28 @@ def remove_item(visit_id, item_id):
     return _back_to_visit(visit)
 
 
+MSG_COUPON_TRIES = N_("Too many coupon codes tried. Please try again later.")
+
+
+def _too_many_coupon_tries(_limit):
+    """Past COUPON_RATE_LIMIT: the visit page says so beside the code (429), no error page."""
+    visit = get_owned_or_404(MasterBooking, request.view_args["visit_id"])
+    form = CouponCodeForm(formdata=None)
+    form.code.errors = [gettext(MSG_COUPON_TRIES)]
+    return _visit_page(visit, coupon_form=form, status=429)
+
+
+# Codes a patient has had refused are counted (in Redis, across processes), so a code
+# meant for a few cannot be found by trying many.
 @bp.post("/visits/<int:visit_id>/coupon")
+@limiter.limit(
+    lambda: current_app.config["COUPON_RATE_LIMIT"],
+    key_func=lambda: f"user:{getattr(current_user, 'id', None)}",
+    scope="coupon",
+    methods=["POST"],
+    deduct_when=lambda _response: g.get("coupon_refused", False),
+    on_breach=_too_many_coupon_tries,
+)
 def apply_coupon(visit_id):
     visit = get_owned_or_404(MasterBooking, visit_id)
     form = CouponCodeForm()
@@ -372,6 +393,7 @@ def apply_coupon(visit_id):
         try:
             booking_visits.apply_coupon(current_user, visit.id, form.code.data)
         except booking_errors.BookingError as exc:
+            g.coupon_refused = exc.field == "coupon"
             apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash(
