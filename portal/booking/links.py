@@ -15,6 +15,7 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   (``portal.events.payment_link_*``)."""
 
 import logging
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -25,7 +26,7 @@ from portal.booking import lifecycle, prices
 from portal.booking.access import get, require_admin
 from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, paying
 from portal.booking.errors import BookingError, PaymentError
-from portal.booking.models import ATTENTION_LINK_EXPIRED
+from portal.booking.models import ATTENTION_LINK_EXPIRED, MasterBooking
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
@@ -59,32 +60,39 @@ def create_payment_link(admin, visit_id):
         q, _ = prices.fix_price(visit, 0)
         if q.amount_due == 0:
             raise BookingError(MSG_NOTHING_TO_PAY)
-        payment = Payment(
-            kind=LINK,
-            amount=q.amount_due,
-            status=PaymentStatus.PENDING,
-            expires_at=expiry,
-            created_by_id=admin.id,
-        )
-        visit.payments.append(payment)
-        session.flush()
         patient = visit.patient
         customer = {"name": patient.name, "email": patient.email}
         if patient.phone:
             customer["contact"] = patient.phone
-        try:
-            link = get_payin().create_payment_link(
-                q.amount_due,
-                reference_id=f"{visit.number}-P{payment.id}",
-                expire_by=expiry,
-                description=f"Clinic visit {visit.number}",
-                customer=customer,
-                notify={"sms": bool(patient.phone), "email": True},
-                notes={"visit": visit.number, "portal_payment": str(payment.id)},
+        payin = get_payin()
+        while True:  # ends: each pass past a stale link records it, and a new link is usable
+            payment = Payment(
+                kind=LINK,
+                amount=q.amount_due,
+                status=PaymentStatus.PENDING,
+                expires_at=expiry,
+                created_by_id=admin.id,
             )
-        except GatewayError as exc:
-            raise PaymentError(MSG_GATEWAY_DOWN) from exc
-        payment.razorpay_link_id, payment.link_url = link["id"], link.get("short_url")
+            visit.payments.append(payment)
+            session.flush()
+            try:
+                link = payin.create_payment_link(
+                    q.amount_due,
+                    reference_id=link_reference(visit),
+                    expire_by=expiry,
+                    description=f"Clinic visit {visit.number}",
+                    customer=customer,
+                    notify={"sms": bool(patient.phone), "email": True},
+                    notes={"visit": visit.number, "portal_payment": str(payment.id)},
+                )
+            except GatewayError as exc:
+                raise PaymentError(MSG_GATEWAY_DOWN) from exc
+            payment.razorpay_link_id, payment.link_url = link["id"], link.get("short_url")
+            if _reusable(link, q.amount_due, expiry):
+                break
+            _record_stale(payment, link)
+        if int(link.get("expire_by") or 0) not in (0, int(expiry.timestamp())):
+            expiry = payment.expires_at = _when(link["expire_by"])  # an earlier try's link
         records.add_attempt(
             payment,
             "link.created",
@@ -105,6 +113,81 @@ def create_payment_link(admin, visit_id):
                 "expires_at": expiry.isoformat(),
             },
         )
+    return payment
+
+
+def link_reference(visit):
+    """The reference_id of the visit's next link: its number and a count of the links the
+    portal has recorded for it. A try whose answer was lost rolls back with its payment
+    row, so the retry asks under the same reference, and the adapter hands back the link
+    Razorpay made then (reference_id is unique there) instead of a second one."""
+    made = db.session.scalar(
+        sa.select(sa.func.count(Payment.id)).where(
+            Payment.master_id == visit.id,
+            Payment.kind == LINK,
+            Payment.razorpay_link_id.is_not(None),
+        )
+    )
+    return f"{visit.number}-L{made + 1}"
+
+
+def _reusable(link, amount, expiry):
+    """A link found under the reference can stand for the one asked for: same amount,
+    still payable (or paid: its webhook will find the row), expiring no later than the
+    policy allows now. Otherwise the visit changed since the lost try."""
+    return (
+        link.get("status") in ("created", "paid")
+        and int(link.get("amount") or 0) == amount
+        and int(link.get("expire_by") or 0) <= int(expiry.timestamp())
+    )
+
+
+def _record_stale(payment, link):
+    """An earlier try's link that cannot stand for this one: kept on ``payment`` as an
+    ended link (a payment of it is then captured as a late one: the visit revived or the
+    money to the wallet) and cancelled at Razorpay."""
+    payment.amount = int(link["amount"])
+    if link.get("expire_by"):
+        payment.expires_at = _when(link["expire_by"])
+    records.end(payment, PaymentStatus.EXPIRED, "link.superseded")
+    if link.get("status") == "created":
+        jobs.enqueue(
+            "payments.cancel_link", payment_id=payment.id, dedupe_key=f"cancel-link:{payment.id}"
+        )
+
+
+def _when(unix):
+    return datetime.fromtimestamp(int(unix), UTC)
+
+
+def adopt_link(link):
+    """A link of ours no payment row holds (made at Razorpay, its creation's answer lost,
+    never asked for again), found by the visit its notes name: recorded on that visit as
+    an ended link, so that a payment of it is captured as a late one. ``link`` is the
+    gateway's record (fetched). None when it is not a visit's link of ours."""
+    notes = link.get("notes")
+    number = notes.get("visit") if isinstance(notes, dict) else None
+    if not number or not str(link.get("reference_id") or "").startswith(f"{number}-"):
+        return None
+    visit_id = db.session.scalar(sa.select(MasterBooking.id).where(MasterBooking.number == number))
+    if visit_id is None:
+        return None
+    with unit_of_work():
+        visit = lifecycle.lock_visit(visit_id)
+        known = records.find_payment(link_id=link["id"])
+        if known is not None:  # recorded meanwhile (the admin's retry found it)
+            return known
+        payment = Payment(
+            kind=LINK,
+            amount=int(link["amount"]),
+            status=PaymentStatus.PENDING,
+            razorpay_link_id=link["id"],
+            link_url=link.get("short_url"),
+            expires_at=_when(link["expire_by"]) if link.get("expire_by") else None,
+        )
+        visit.payments.append(payment)
+        records.end(payment, PaymentStatus.EXPIRED, "link.orphan_found")
+        log.warning("payment link %s of visit %s had no payment row", link["id"], number)
     return payment
 
 
@@ -219,9 +302,11 @@ def _end_link(payment_id, now):
 
 @jobs.job(LINK_EXPIRED)
 def payment_link_expired(payment_id):
-    """One expired link, in units of work of its own: 1) the link ended (hold kept or visit
-    expired, patient told); 2) the new link (the gateway is called after step 1 is kept);
-    3) the new link sent — or, when none can be made, the visit expired."""
+    """One expired link: 1) the link ended (hold kept or visit expired, patient told);
+    2) the new link; 3) the new link sent — or, when none can be made, the visit expired.
+    The steps nest in the job's transaction, so a gateway outage (``RetryLater``) rolls
+    all of them back: the re-run asks under the same reference (``link_reference``) and
+    gets the link a lost answer left at Razorpay, never a second one."""
     with unit_of_work():
         admin = _end_link(payment_id, utcnow())
         admin_id = admin.id if admin is not None else None

@@ -10,7 +10,7 @@ disagreement parks the event with a HIGH alert and moves nothing."""
 import logging
 import weakref
 
-from portal.booking import payment_events, reschedule_payment
+from portal.booking import links, payment_events, reschedule_payment
 from portal.gateway import get_payin
 from portal.gateway.confirm import Unconfirmed, confirmed_link, confirmed_payment, park
 from portal.gateway.webhook_processing import on_event
@@ -133,6 +133,8 @@ def payment_captured(event):
     if not _captured(event, entity):
         return
     known = _payment_for(event, entity)
+    if known is None and event.event_type == "payment_link.paid":
+        return _orphan_link_paid(event, entity)
     if known is None:  # not ours: nothing to move, no need to ask
         _unknown(event, entity)
         return
@@ -152,6 +154,31 @@ def payment_captured(event):
         razorpay_payment_id=entity["id"],
         amount=int(entity.get("amount") or 0),
         method=entity.get("method"),
+        source=event.event_type,
+    )
+
+
+def _orphan_link_paid(event, entity):
+    """A paid link no payment row holds: made at Razorpay, its creation's answer lost and
+    never found by a retry. Confirmed with the gateway, recorded on the visit its notes
+    name (``links.adopt_link``) and captured there as a late payment, so money taken on
+    such a link is never left unrecorded."""
+    payin = get_payin()
+    try:
+        found = confirmed_payment(payin, entity)
+        link = confirmed_link(payin, event.entity("payment_link"), found)
+    except Unconfirmed as exc:
+        park(event, exc)
+        return
+    payment = links.adopt_link(link)
+    if payment is None:
+        _unknown(event, entity)
+        return
+    payment_events.capture(
+        payment,
+        razorpay_payment_id=found["id"],
+        amount=int(found.get("amount") or 0),
+        method=found.get("method"),
         source=event.event_type,
     )
 

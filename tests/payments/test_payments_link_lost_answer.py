@@ -1,0 +1,166 @@
+"""A payment link whose creation answer is lost: Razorpay made the link (and sent it to the
+patient) but the portal rolled back. The retry, by an admin or by the link renewal job,
+must get that link back, and a payment of a link no row holds must still be recorded on
+its visit: money is never taken on a link the portal does not know."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal import jobs
+from portal.booking import links, lookup, visits
+from portal.booking.errors import PaymentError
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from portal.outbox import OutboxItem
+from tests.booking.factories import at
+from tests.payments.test_payments_links import admin_hold
+
+FEE = 52_950  # one consultation, as test_payments_links has it
+
+
+@pytest.fixture
+def lossy(app, gateway):
+    """The gateway with a short timeout and no adapter retries: ``lose_next()`` loses the
+    answer to the next link creation and to the look-up after it."""
+    keys = ("RAZORPAY_TIMEOUT", "RAZORPAY_RETRIES")
+    saved = {k: app.config[k] for k in keys if k in app.config}
+    app.config.update(RAZORPAY_TIMEOUT=0.3, RAZORPAY_RETRIES=0)
+    app.extensions.pop("gateway_adapters", None)
+
+    def lose_next():
+        gateway.sandbox.set_faults(timeout_next=2, timeout_seconds=0.6, match="payment_links")
+
+    gateway.lose_next = lose_next
+    yield gateway
+    gateway.sandbox.set_faults(timeout_next=0, match="")
+    for k in keys:
+        app.config.pop(k, None)
+    app.config.update(saved)
+    app.extensions.pop("gateway_adapters", None)
+
+
+def _answered(gateway):
+    gateway.sandbox.set_faults(timeout_next=0, match="")
+
+
+def _links(gateway):
+    return list(gateway.sandbox.store.links.values())
+
+
+def _visit_payments(visit_id):
+    db.session.expire_all()
+    return lookup.get_visit(visit_id).payments
+
+
+def test_an_admins_retry_after_a_lost_answer_gets_the_link_razorpay_made(world, users, lossy):
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    lossy.lose_next()
+    with pytest.raises(PaymentError):
+        links.create_payment_link(admin, visit_id)
+    _answered(lossy)
+    [sent] = _links(lossy)  # made, and sent to the patient, though the portal kept nothing
+    assert _visit_payments(visit_id) == []
+
+    payment = links.create_payment_link(admin, visit_id)  # the admin tries again
+
+    assert [link["id"] for link in _links(lossy)] == [sent["id"]]  # no second link
+    assert payment.razorpay_link_id == sent["id"] and payment.link_url == sent["short_url"]
+    assert sent["reference_id"] == f"{lookup.get_visit(visit_id).number}-L1"
+    lossy.pay_link(sent["short_url"])  # the patient pays the link they were sent
+    lossy.deliver()
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).status == "CONFIRMED"
+    assert balance(chart.GATEWAY_CLEARING) == FEE
+
+
+def test_a_renewal_rolled_back_by_a_lost_answer_gets_its_link_on_the_rerun(
+    world, users, lossy, clock
+):
+    """The renewal's steps nest in the job's transaction: the lost answer rolls back the
+    first link's end too, and the re-run must not make a third link."""
+    admin, visit_id = admin_hold(world, users, at(3, 10))
+    first = links.create_payment_link(admin, visit_id)
+    clock.shift(timedelta(hours=24, minutes=1))
+    lossy.lose_next()
+    assert jobs.run_periodic(links.EXPIRE_LINKS) == 1  # the job runs, and fails
+    _answered(lossy)
+    [job] = db.session.scalars(
+        sa.select(OutboxItem).where(OutboxItem.job == links.LINK_EXPIRED)
+    ).all()
+    assert job.done_at is None and job.attempts == 1
+    [_, orphan] = _links(lossy)
+    assert [p.status for p in _visit_payments(visit_id)] == ["PENDING"]  # all rolled back
+
+    jobs.run_outbox_item(job.id)  # the outbox's retry
+
+    assert len(_links(lossy)) == 2
+    old, new = _visit_payments(visit_id)
+    assert (old.id, old.status) == (first.id, "EXPIRED")
+    assert (new.status, new.razorpay_link_id) == ("PENDING", orphan["id"])
+    lossy.pay_link(orphan["short_url"])
+    lossy.deliver()
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).status == "CONFIRMED"
+    assert balance(chart.GATEWAY_CLEARING) == FEE
+
+
+def test_a_paid_link_no_row_holds_is_recorded_on_its_visit(world, users, lossy):
+    """Nobody asked again (the admin took the payment another way, or the renewal gave
+    up): the payment of the orphan link is found by the visit its notes name and kept as
+    a late payment: here the visit is still a draft, so the money goes to the wallet and
+    the visit needs attention."""
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    patient = lookup.get_visit(visit_id).patient_id
+    lossy.lose_next()
+    with pytest.raises(PaymentError):
+        links.create_payment_link(admin, visit_id)
+    _answered(lossy)
+    [orphan] = _links(lossy)
+
+    lossy.pay_link(orphan["short_url"])
+    lossy.deliver()
+
+    [kept] = [p for p in _visit_payments(visit_id) if p.razorpay_link_id]
+    assert (kept.razorpay_link_id, kept.status, kept.amount) == (orphan["id"], "EXPIRED", FEE)
+    visit = lookup.get_visit(visit_id)
+    assert visit.status == "DRAFT" and visit.attention == "LATE_PAYMENT_TO_WALLET"
+    assert balance(chart.patient_wallet(patient)) == FEE
+    assert balance(chart.GATEWAY_CLEARING) == FEE
+    # The admin's next link is a new one: the orphan has its row now.
+    payment = links.create_payment_link(admin, visit_id)
+    assert payment.razorpay_link_id != orphan["id"] and len(_links(lossy)) == 2
+
+
+def test_a_lost_link_for_another_amount_is_kept_ended_and_a_new_one_made(world, users, lossy):
+    """The visit changed between the lost try and the retry: the link found under the
+    reference is not reused (another amount) but recorded, ended and cancelled."""
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    lossy.lose_next()
+    with pytest.raises(PaymentError):
+        links.create_payment_link(admin, visit_id)
+    _answered(lossy)
+    [stale] = _links(lossy)
+    visits.add_item(
+        admin,
+        patient_id=lookup.get_visit(visit_id).patient_id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(2, 11),
+        visit_id=visit_id,
+    )
+
+    payment = links.create_payment_link(admin, visit_id)
+
+    assert payment.amount == 2 * FEE and payment.razorpay_link_id != stale["id"]
+    kept, new = _visit_payments(visit_id)
+    assert (kept.razorpay_link_id, kept.status, kept.amount) == (stale["id"], "EXPIRED", FEE)
+    assert "link.superseded" in [a.event for a in kept.attempts]
+    assert new.id == payment.id and new.status == "PENDING"
+    number = lookup.get_visit(visit_id).number
+    fresh = lossy.sandbox.store.links[payment.razorpay_link_id]
+    assert fresh["reference_id"] == f"{number}-L2"
+    assert lossy.sandbox.store.links[stale["id"]]["status"] == "cancelled"
