@@ -1,7 +1,14 @@
 """A reschedule fee paid online came back: the checkout callback (verified with the SDK)
 or the webhook, in any order, any number of times. The booking moves to the time held
 for it, or — slot gone, no longer confirmed, wrong amount, too late — the money goes to
-the patient's wallet (docs/refunds.md "Reschedule")."""
+the patient's wallet (docs/refunds.md "Reschedule"). The expiry sweep asks the gateway
+about an order whose return and webhooks never came (``apply_gateway_captures``).
+
+Every fee payment captured is recorded on its reschedule (``razorpay_payment_id``), where
+reconciliation finds it: applied (DONE), or put in the wallet (FAILED, or EXPIRED when it
+came after the request ended)."""
+
+import logging
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -34,6 +41,16 @@ MSG_CONFIRMING = N_(
     "We are still confirming your payment with the bank; check back in a few minutes"
 )
 MSG_SLOT_GONE = N_("The new time was taken before your payment arrived; the fee is in your wallet")
+
+log = logging.getLogger("portal.booking")
+
+UNAPPLIED = "reschedule_unapplied"
+
+
+def unapplied_key(reschedule_id, razorpay_payment_id):
+    """The idempotency key of a fee payment put in the wallet (reconciliation finds the
+    time of that credit by it)."""
+    return f"{UNAPPLIED}:{reschedule_id}:{razorpay_payment_id}"
 
 
 def find_by_order(order_id):
@@ -109,10 +126,10 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
         if reason:
             holds.close_pending(resched, RescheduleStatus.FAILED, reason)
             post(
-                "reschedule_unapplied",
+                UNAPPLIED,
                 [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
                 reference=("reschedule", resched.id),
-                idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}",
+                idempotency_key=unapplied_key(resched.id, razorpay_payment_id),
             )
             record(
                 None,
@@ -157,11 +174,14 @@ def _holds(resched):
 
 
 def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
+    if resched.status == RescheduleStatus.EXPIRED and not resched.razorpay_payment_id:
+        # Paid after the request ended: the row records it (reconciliation reads it there).
+        resched.razorpay_payment_id = razorpay_payment_id
     post(
-        "reschedule_unapplied",
+        UNAPPLIED,
         [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],
         reference=("reschedule", resched.id),
-        idempotency_key=f"reschedule_unapplied:{resched.id}:{razorpay_payment_id}",
+        idempotency_key=unapplied_key(resched.id, razorpay_payment_id),
     )
     record(
         None,
@@ -171,3 +191,25 @@ def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
         after={"razorpay_payment_id": razorpay_payment_id, "amount": amount, "why": why},
     )
     return resched
+
+
+def apply_gateway_captures(reschedule_id):
+    """Ask Razorpay about the fee's order and apply each payment captured there, as its
+    webhook would have (``payment_captured``: the booking moves, or the fee goes to the
+    wallet). For a checkout whose return and webhooks were lost, before the sweep expires
+    it. False when the gateway could not answer: expiring blind could leave a fee captured
+    at Razorpay on nothing, so the request waits for the next sweep."""
+    order_id = db.session.scalar(
+        sa.select(Reschedule.razorpay_order_id).where(Reschedule.id == reschedule_id)
+    )
+    if not order_id:
+        return True
+    try:
+        found = get_payin().fetch_order_payments(order_id)
+    except GatewayError:
+        log.warning("order %s not checked; reschedule %s kept for now", order_id, reschedule_id)
+        return False
+    for entity in found:
+        if entity.get("status") == "captured":
+            payment_captured(reschedule_id, entity["id"], int(entity.get("amount") or 0))
+    return True

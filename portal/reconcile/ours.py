@@ -3,14 +3,24 @@
 By window (the time columns are indexed) or by reference (chunks of ids, for a gateway
 record whose time fell just outside our window). A payment is ours at its capture time
 (``paid_at``); a refund and a payout attempt at their creation. Plain column reads, no
-ORM objects: 100,000 rows cost one query and a few tens of megabytes."""
+ORM objects: 100,000 rows cost one query and a few tens of megabytes.
+
+A reschedule fee paid online is a Razorpay payment too, kept on its ``reschedules`` row
+(``razorpay_payment_id``, set once the fee is captured): ours at the move (``done_at``),
+or, when the fee went to the wallet instead (slot gone, paid late), at that credit (the
+ledger posting keyed ``reschedule_unapplied:<id>:<payment>``). A refund of a fee is a
+``refunds`` row like any other."""
 
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 
+from portal.booking.models import Reschedule
+from portal.booking.reschedule_payment import UNAPPLIED
 from portal.db import UTCDateTime
+from portal.domain.states import RescheduleStatus
 from portal.extensions import db
+from portal.ledger.models import LedgerTransaction
 from portal.payments.models import Payment
 from portal.payouts.models import Payout, PayoutAttempt
 from portal.reconcile.matching import Side, our_side
@@ -53,6 +63,81 @@ def _payments(where):
             our_id=pid,
             visit_id=visit_id,
         )
+
+
+# When a fee whose reschedule did not move went to the wallet: that credit's posting.
+_CREDITED_AT = (
+    sa.select(LedgerTransaction.created_at)
+    .where(
+        LedgerTransaction.idempotency_key
+        == sa.literal(f"{UNAPPLIED}:")
+        + sa.cast(Reschedule.id, sa.String)
+        + ":"
+        + Reschedule.razorpay_payment_id
+    )
+    .scalar_subquery()
+)
+
+
+def _fee_status(status, paid_by):
+    """A reschedule's fee in the payments' vocabulary: captured once a payment is recorded
+    on it (the booking moved, or the fee is in the wallet), else pending or ended."""
+    if paid_by:
+        return "SUCCESSFUL"
+    return "PENDING" if status == RescheduleStatus.PENDING_PAYMENT else "EXPIRED"
+
+
+def _fee_side(reference, rid, visit_id, amount, status, paid_by, at):
+    return our_side(
+        "payment",
+        reference,
+        amount,
+        _fee_status(status, paid_by),
+        _unix(at),
+        our_type="reschedule",
+        our_id=rid,
+        visit_id=visit_id,
+    )
+
+
+def _fees(where):
+    """Reschedule fees paid online (a payment recorded on the reschedule)."""
+    rows = db.session.execute(
+        sa.select(
+            Reschedule.id,
+            Reschedule.visit_id,
+            Reschedule.razorpay_payment_id,
+            Reschedule.total,
+            Reschedule.status,
+            sa.func.coalesce(
+                Reschedule.done_at, _CREDITED_AT, Reschedule.created_at, type_=UTCDateTime
+            ),
+        )
+        .where(Reschedule.razorpay_payment_id.is_not(None), *where)
+        .execution_options(**STREAM)
+    )
+    for rid, visit_id, ref, amount, status, at in rows:
+        yield _fee_side(ref, rid, visit_id, amount, status, ref, at)
+
+
+def _fees_in_window(start, end):
+    # Moved: by the move's time. Gone to the wallet: by the credit's (the ledger's
+    # indexed time and kind find the few).
+    yield from _fees([Reschedule.done_at >= start, Reschedule.done_at < end])
+    credited = sa.select(sa.cast(LedgerTransaction.reference_id, sa.Integer)).where(
+        LedgerTransaction.kind == UNAPPLIED,
+        LedgerTransaction.reference_type == "reschedule",
+        LedgerTransaction.created_at >= start,
+        LedgerTransaction.created_at < end,
+    )
+    yield from _fees(
+        [
+            Reschedule.done_at.is_(None),
+            Reschedule.id.in_(credited),
+            start <= _CREDITED_AT,
+            end > _CREDITED_AT,
+        ]
+    )
 
 
 def _refunds(where):
@@ -111,6 +196,9 @@ _REF = {
     "refund": Refund.razorpay_refund_id,
     "payout": PayoutAttempt.razorpay_payout_id,
 }
+# Readers of one kind beyond its own table (the gateway ids are unique across them: a
+# Razorpay order, so its payments, is a visit's or a reschedule fee's, never both).
+_ALSO = {"payment": [(_fees, Reschedule.razorpay_payment_id)]}
 
 
 def in_window(kind, start, end) -> Iterator[Side]:
@@ -123,6 +211,7 @@ def in_window(kind, start, end) -> Iterator[Side]:
         yield from _payments(
             [Payment.paid_at.is_(None), Payment.created_at >= start, Payment.created_at < end]
         )
+        yield from _fees_in_window(start, end)
 
 
 def by_reference(kind, references: Iterable[str]) -> dict[str, Side]:
@@ -130,8 +219,9 @@ def by_reference(kind, references: Iterable[str]) -> dict[str, Side]:
     found = {}
     for i in range(0, len(refs), CHUNK):
         chunk = refs[i : i + CHUNK]
-        for side in _READERS[kind]([_REF[kind].in_(chunk)]):
-            found[side.reference] = side
+        for read, column in [(_READERS[kind], _REF[kind]), *_ALSO.get(kind, [])]:
+            for side in read([column.in_(chunk)]):
+                found[side.reference] = side
     return found
 
 
@@ -173,7 +263,30 @@ def payments_by_order(gateway_sides: Iterable[Side]) -> tuple[dict[str, Side], s
                     our_id=pid,
                     visit_id=visit_id,
                 )
+        _fees_by_order(orders[i : i + CHUNK], by_order, found, duplicates)
     return found, duplicates
+
+
+def _fees_by_order(orders, by_order, found, duplicates):
+    """``payments_by_order`` for reschedule fees' orders."""
+    rows = db.session.execute(
+        sa.select(
+            Reschedule.id,
+            Reschedule.visit_id,
+            Reschedule.razorpay_order_id,
+            Reschedule.razorpay_payment_id,
+            Reschedule.total,
+            Reschedule.status,
+            Reschedule.created_at,
+        ).where(Reschedule.razorpay_order_id.in_(orders))
+    )
+    for rid, visit_id, order_id, paid_by, amount, status, created_at in rows:
+        for theirs in by_order[order_id]:
+            if paid_by and paid_by != theirs.reference:
+                duplicates.add(theirs.reference)
+            found[theirs.reference] = _fee_side(
+                theirs.reference, rid, visit_id, amount, status, paid_by, created_at
+            )
 
 
 def lock_refunds(refund_ids):

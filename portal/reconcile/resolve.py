@@ -4,11 +4,13 @@
 call, after fetching the record by id (``gateway.confirm``), so a sync and a late webhook
 together still move money once: a capture we missed confirms the visit (or, when its slot
 is gone, puts the money in the patient's wallet and flags the visit, as a late capture
-does); a refund or payout final at the gateway is applied to ours. Then the case is
-compared again: MATCHED when both sides now agree (our time is the sync's, so a time
-difference is not held against it), else it stays open with what still differs. A case
-the handlers cannot change (an amount altered at the gateway, a payment or refund we never
-made, a record the gateway does not have) is refused with a message: accept it instead.
+does), or moves the booking its reschedule fee was for (or puts the fee in the wallet,
+as ``reschedule_payment.payment_captured`` decides); a refund or payout final at the
+gateway is applied to ours. Then the case is compared again: MATCHED when both sides now
+agree (our time is the sync's, so a time difference is not held against it), else it
+stays open with what still differs. A case the handlers cannot change (an amount altered
+at the gateway, a payment or refund we never made, a record the gateway does not have) is
+refused with a message: accept it instead.
 
 **Accept** closes the case as RESOLVED with the admin's note (at least 10 characters).
 
@@ -20,7 +22,7 @@ import sqlalchemy as sa
 
 from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
-from portal.booking import payment_events
+from portal.booking import payment_events, reschedule_payment
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 from portal.extensions import db
@@ -153,6 +155,11 @@ def _apply(kind, reference):
                 notes=found.get("notes"),
                 razorpay_payment_id=found["id"],
             )
+            fee = reschedule_payment.find_by_order(found.get("order_id"))
+            if payment is None and fee is not None:
+                # A reschedule fee: moves the booking, or puts the fee in the wallet.
+                reschedule_payment.payment_captured(fee.id, found["id"], int(found["amount"]))
+                return found
             if payment is None:
                 raise ResolveError("Not a payment of ours: nothing to apply. Accept it.")
             payment_events.capture(

@@ -1,12 +1,12 @@
 """The run job, the daily schedule, and late webhooks closing their cases. Importing this
 module registers them (it is in ``CAPABILITIES``).
 
-Late webhooks: a run compares what both sides said at one moment. When a capture or a
-refund's webhook lands after the run wrote its case (a run concurrent with webhooks, or
-one that simply came late), the booking and refund events say so and the open case of
-that visit or refund is compared again with the gateway record the run stored: it becomes
-MATCHED when the two now agree. Only ever towards MATCHED: finding new discrepancies is
-the run's job."""
+Late webhooks: a run compares what both sides said at one moment. When a capture (a
+visit's payment or a reschedule fee) or a refund's webhook lands after the run wrote its
+case (a run concurrent with webhooks, or one that simply came late), the booking and
+refund events say so and the open case of that visit or refund is compared again with
+the gateway record the run stored: it becomes MATCHED when the two now agree. Only ever
+towards MATCHED: finding new discrepancies is the run's job."""
 
 import logging
 from datetime import timedelta
@@ -14,6 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal import events
+from portal.booking.models import Reschedule
 from portal.db import utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
@@ -123,6 +124,18 @@ def _visit_confirmed(sender, *, visit_id, **_):
 def _visit_flagged(sender, *, visit_id, reason=None, **_):
     # A capture that confirmed nothing (late, wrong amount) still recorded the payment.
     if reason != "RECONCILIATION":
+        recheck_visit(visit_id)
+
+
+@events.booking_rescheduled.connect
+@events.reschedule_failed.connect
+def _fee_captured(sender, *, reschedule_id, **_):
+    # A reschedule fee's capture moved the booking or went to the wallet: its case is the
+    # visit's.
+    visit_id = db.session.scalar(
+        sa.select(Reschedule.visit_id).where(Reschedule.id == reschedule_id)
+    )
+    if visit_id is not None:
         recheck_visit(visit_id)
 
 

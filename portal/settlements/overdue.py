@@ -59,7 +59,10 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
             Reschedule.total,
             sa.func.coalesce(Reschedule.done_at, Reschedule.created_at),
         ).where(
-            Reschedule.status.in_((RescheduleStatus.DONE, RescheduleStatus.FAILED)),
+            # EXPIRED: a fee paid after its request ended, in the wallet
+            Reschedule.status.in_(
+                (RescheduleStatus.DONE, RescheduleStatus.FAILED, RescheduleStatus.EXPIRED)
+            ),
             Reschedule.razorpay_payment_id.is_not(None),
             sa.func.coalesce(Reschedule.done_at, Reschedule.created_at) < cutoff,
             Reschedule.razorpay_payment_id.not_in(settled),

@@ -256,6 +256,54 @@ def test_expiry_sweep_releases_the_hold(world, users, gateway, clock):
     _book_other(world, users, NEW)
 
 
+def _paid_with_return_and_webhooks_lost(gateway, resched):
+    gateway.sandbox.set_faults(drop_events="payment.authorized,payment.captured,order.paid")
+    gateway.pay(resched.razorpay_order_id)  # the tab closed: no signed return
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+
+
+def test_expiry_sweep_applies_a_fee_the_gateway_captured(world, users, gateway, clock):
+    # The visits' sweep asks the gateway before expiring (seed 19); so does this one, or
+    # the fee would stay at Razorpay with nothing moved and nothing in the wallet.
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    resched = _pay_online(patient, item).reschedule
+    _paid_with_return_and_webhooks_lost(gateway, resched)
+    clock.move_to(resched.expires_at + hours(0, 1))
+    assert rs.expire_reschedules() == 0
+    db.session.expire_all()
+    assert db.session.get(Reschedule, resched.id).status == "DONE"
+    assert db.session.get(IndividualBooking, item.id).start_at == NEW
+    assert balance(chart.GATEWAY_CLEARING) == item.paid_amount + fee(1_000)[3]
+    assert balance(chart.patient_wallet(patient.id)) == 0
+
+
+def test_expiry_sweep_waits_while_the_gateway_cannot_answer(
+    world, users, gateway, clock, monkeypatch
+):
+    from portal.gateway import GatewayUnavailable, get_payin
+
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    resched = _pay_online(patient, item).reschedule
+    _paid_with_return_and_webhooks_lost(gateway, resched)
+    clock.move_to(resched.expires_at + hours(0, 1))
+
+    def down(order_id):
+        raise GatewayUnavailable("Razorpay unreachable")
+
+    monkeypatch.setattr(get_payin(), "fetch_order_payments", down)
+    assert rs.expire_reschedules() == 0
+    db.session.expire_all()
+    assert db.session.get(Reschedule, resched.id).status == "PENDING_PAYMENT"
+    assert len(_live_claims(item.id)) == 4  # its own time and the held one
+    monkeypatch.undo()
+    assert rs.expire_reschedules() == 0  # the next sweep: captured, so moved
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == NEW
+
+
 def test_a_newer_request_replaces_the_pending_one(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))

@@ -1,0 +1,175 @@
+"""Reschedule fees paid online are Razorpay payments kept on their ``reschedules`` row, not
+in ``payments``: a run matches them like a visit's payment (paid normally, given back,
+paid late into the wallet), and a fee captured only at the gateway is found by its order
+and applied by a sync (the booking moves, or the fee goes to the wallet)."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.booking import reschedule as rs
+from portal.booking import reschedule_payment, visits
+from portal.booking.models import ATTENTION_RECONCILIATION, IndividualBooking, Reschedule
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.service import balance
+from portal.reconcile import resolve
+from portal.reconcile import run as recon
+from portal.reconcile.window import day_window
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds.models import Refund
+from tests.booking.factories import at
+from tests.reconcile.helpers import LOST_CAPTURE, admin, case_for, later, run_day
+from tests.refunds.helpers import book_and_pay, hours, settle_refunds
+
+START, NEW = at(4, 10), at(7, 11)
+ASKED = START - hours(60)  # the 10 % tier
+DAY = ASKED.date()  # the clinic day the fee is paid on
+
+
+def _booked_and_asked(world, users, gateway, clock):
+    """A paid consultation, and a move of it asked for with the fee paid online (the
+    checkout opened, not paid yet)."""
+    patient = users(world.patients[0])
+    item = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
+    ).items[0]
+    clock.move_to(ASKED)
+    resched = rs.reschedule(
+        patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
+    ).reschedule
+    return patient, item, resched
+
+
+def _paid_only_at_gateway(gateway, resched):
+    """The fee paid, its webhooks lost and the tab closed: the gateway payment's id."""
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
+    params = gateway.pay(resched.razorpay_order_id)
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    return params["razorpay_payment_id"]
+
+
+def _fresh(model, row_id):
+    db.session.expire_all()
+    return db.session.get(model, row_id)
+
+
+def test_a_fee_paid_online_matches_its_reschedule(world, users, gateway, clock):
+    _, item, resched = _booked_and_asked(world, users, gateway, clock)
+    done = reschedule_payment.complete_callback(gateway.pay(resched.razorpay_order_id))
+    gateway.deliver()
+    assert done.status == "DONE"
+    later(clock)
+    run = run_day(world, DAY)
+    assert run.status == "finished", run.error
+    assert (run.matched, run.discrepancies, run.new_discrepancies) == (1, 0, 0)
+    case = case_for(done.razorpay_payment_id)
+    assert (case.kind, case.status, case.our_type, case.our_id, case.visit_id) == (
+        "payment",
+        "matched",
+        "reschedule",
+        resched.id,
+        item.master_id,
+    )
+    assert (case.our_amount, case.gateway_amount) == (resched.total, resched.total)
+
+
+def test_a_fee_given_back_matches_its_payment_and_its_refund(world, users, gateway, clock):
+    _, item, resched = _booked_and_asked(world, users, gateway, clock)
+    done = reschedule_payment.complete_callback(gateway.pay(resched.razorpay_order_id))
+    gateway.deliver()
+    doctor = users(_fresh(IndividualBooking, item.id).providers[0].user_id)
+    refunds_cancel.cancel_as_provider(doctor, item.id, "Called to surgery")
+    settle_refunds(gateway)
+    fee_refund = db.session.scalars(
+        sa.select(Refund).where(Refund.reschedule_id == resched.id)
+    ).one()
+    assert (fee_refund.status, fee_refund.razorpay_payment_id) == (
+        "PROCESSED",
+        done.razorpay_payment_id,
+    )
+    later(clock)
+    start, end = day_window(START.date() - timedelta(days=4), ASKED.date())
+    run = recon.execute(recon.start_run(start, end, trigger=recon.ADMIN, actor=admin(world)).id)
+    assert run.status == "finished", run.error
+    # The visit's payment and the fee's (both refunded at the gateway), and their refunds.
+    assert (run.matched, run.discrepancies) == (4, 0)
+    assert case_for(done.razorpay_payment_id).our_type == "reschedule"
+    assert case_for(fee_refund.razorpay_refund_id).status == "matched"
+
+
+def test_a_fee_captured_only_at_the_gateway_is_found_and_synced(world, users, gateway, clock):
+    _, item, resched = _booked_and_asked(world, users, gateway, clock)
+    pay_id = _paid_only_at_gateway(gateway, resched)
+    later(clock)  # the sweep has not run: the request still waits for its fee
+    run = run_day(world, DAY)
+    case = case_for(pay_id)
+    assert (case.status, case.reason, case.our_type, case.visit_id) == (
+        "discrepancy",
+        "status_differs",
+        "reschedule",
+        item.master_id,
+    )
+    assert (case.gateway_status, case.our_status) == ("captured", "PENDING")
+    assert run.new_discrepancies == 1
+    assert _fresh(IndividualBooking, item.id).visit.attention == ATTENTION_RECONCILIATION
+    resolve.sync(admin(world), case.id)
+    assert _fresh(IndividualBooking, item.id).start_at == NEW
+    assert _fresh(Reschedule, resched.id).status == "DONE"
+    case = case_for(pay_id)
+    assert (case.status, case.resolution) == ("matched", "synced")
+    run = run_day(world, DAY)
+    assert case_for(pay_id).status == "matched" and run.new_discrepancies == 0
+
+
+def _expired_by_another_booking(world, users, clock, resched):
+    """The checkout ran out and, before the sweep, another patient took the held time: the
+    request is expired there without asking the gateway."""
+    clock.move_to(resched.expires_at + timedelta(minutes=1))
+    other = users(world.patients[1])
+    visits.add_item(
+        other,
+        patient_id=other.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=NEW,
+    )
+    assert _fresh(Reschedule, resched.id).status == "EXPIRED"
+
+
+def test_a_fee_paid_after_its_request_expired_is_synced_to_the_wallet(world, users, gateway, clock):
+    patient, item, resched = _booked_and_asked(world, users, gateway, clock)
+    _expired_by_another_booking(world, users, clock, resched)
+    pay_id = _paid_only_at_gateway(gateway, resched)
+    later(clock)
+    run_day(world, DAY)
+    case = case_for(pay_id)
+    assert (case.status, case.reason, case.our_status) == (
+        "discrepancy",
+        "status_differs",
+        "EXPIRED",
+    )
+    resolve.sync(admin(world), case.id)
+    assert balance(chart.patient_wallet(patient.id)) == resched.total
+    assert _fresh(IndividualBooking, item.id).start_at == START
+    assert _fresh(Reschedule, resched.id).razorpay_payment_id == pay_id
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("matched", "synced")
+
+
+def test_a_late_fee_put_in_the_wallet_by_its_webhook_matches(world, users, gateway, clock):
+    patient, _, resched = _booked_and_asked(world, users, gateway, clock)
+    _expired_by_another_booking(world, users, clock, resched)
+    params = gateway.pay(resched.razorpay_order_id)
+    gateway.deliver()
+    assert balance(chart.patient_wallet(patient.id)) == resched.total
+    later(clock)
+    run = run_day(world, DAY)
+    case = case_for(params["razorpay_payment_id"])
+    assert (case.status, case.our_type, case.our_status) == (
+        "matched",
+        "reschedule",
+        "SUCCESSFUL",
+    )
+    assert run.new_discrepancies == 0
