@@ -65,7 +65,9 @@ def create_payment_link(admin, visit_id):
         if patient.phone:
             customer["contact"] = patient.phone
         payin = get_payin()
-        while True:  # ends: each pass past a stale link records it, and a new link is usable
+        # Each pass past a stale link records it, so the next asks under a new reference
+        # and gets a fresh link; three passes bound it against a gateway that misbehaves.
+        for _ in range(3):
             payment = Payment(
                 kind=LINK,
                 amount=q.amount_due,
@@ -91,6 +93,8 @@ def create_payment_link(admin, visit_id):
             if _reusable(link, q.amount_due, expiry):
                 break
             _record_stale(payment, link)
+        else:
+            raise PaymentError(MSG_GATEWAY_DOWN)
         if int(link.get("expire_by") or 0) not in (0, int(expiry.timestamp())):
             expiry = payment.expires_at = _when(link["expire_by"])  # an earlier try's link
         records.add_attempt(
