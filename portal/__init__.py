@@ -38,6 +38,7 @@ CAPABILITIES = (
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.booking.reschedule",
+    "portal.booking.reschedule_payment",
     "portal.reconcile.models",
     "portal.wallet.models",
     "portal.exports.models",

@@ -20,6 +20,7 @@ The browser tests run on one worker, one after the other (xdist group "e2e", wit
 ``--dist loadgroup``: one Chromium at a time).
 """
 
+import contextlib
 import os
 import sqlite3
 
@@ -28,7 +29,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import create_app
-from portal.extensions import db
+from portal.extensions import db, limiter
 
 PASSWORD = "correct horse 42"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/clinic_portal_test"
@@ -349,6 +350,25 @@ def sign_in(app, user, password=PASSWORD):
     response = client.post("/auth/login", data={"email": user.email, "password": password})
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
     return client
+
+
+@contextlib.contextmanager
+def rate_limited(app, **settings):
+    """A twin of ``app`` on the same database with rate limiting on and ``settings``.
+
+    The session app is built with RATELIMIT_ENABLED off, and Flask-Limiter then skips its
+    setup, so flipping the config later would change nothing: build a second app with it
+    on, and switch the shared limiter off again afterwards."""
+    config = dict(app.config)
+    config.update(RATELIMIT_ENABLED=True, **settings)
+    twin = create_app(config)
+    try:
+        yield twin
+    finally:
+        limiter.enabled = False
+        with twin.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def csv_rows(text):

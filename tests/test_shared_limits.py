@@ -7,10 +7,9 @@ import pytest
 from redis import Redis
 
 from portal import create_app
-from portal.extensions import db, limiter
 from portal.payouts import gateway as payouts_gateway
 from portal.payouts.ratelimit import RedisTokenBucket, TokenBucket
-from tests.plugin import DEFAULT_REDIS, _test_config
+from tests.plugin import DEFAULT_REDIS, _test_config, rate_limited
 
 
 @pytest.fixture
@@ -53,14 +52,10 @@ def test_with_redis_the_app_uses_the_shared_bucket(app, redis_url):
 
 @pytest.mark.redis
 def test_login_attempts_are_counted_in_redis(app, redis_url):
-    # A twin of the session app with the limiter on and Redis as its storage (as with
-    # REDIS_URL); the shared limiter is switched off again afterwards (accounts/conftest).
-    config = dict(app.config)
-    config.update(
-        RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=redis_url, LOGIN_RATE_LIMIT="3 per minute"
-    )
-    limited = create_app(config)
-    try:
+    # The limiter with Redis as its storage (as with REDIS_URL).
+    with rate_limited(
+        app, RATELIMIT_STORAGE_URI=redis_url, LOGIN_RATE_LIMIT="3 per minute"
+    ) as limited:
         client = limited.test_client()
         statuses = [
             client.post(
@@ -70,11 +65,6 @@ def test_login_attempts_are_counted_in_redis(app, redis_url):
         ]
         assert statuses[-1] == 429
         assert Redis.from_url(redis_url).keys("LIMITS*")  # the counters are in Redis
-    finally:
-        limiter.enabled = False
-        with limited.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _remote_addr_app(**config):

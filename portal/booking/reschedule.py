@@ -25,7 +25,6 @@ Ledger (docs/ledger.md "reschedule fee"): ``gateway_clearing`` / ``patient_walle
 Over 400 lines: quote, move and rebook share the slot checks; paying the fee is in
 reschedule_payment.py."""
 
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -63,7 +62,6 @@ from portal.domain.text import Text
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
 from portal.i18n import N_
-from portal.jobs import periodic
 from portal.ledger import accounts as chart
 from portal.ledger.service import InsufficientBalance, credit, debit, post
 from portal.policies import store as policy_store
@@ -80,8 +78,6 @@ MSG_ONLINE_PATIENT = N_(
 MSG_REPLACED = N_("Replaced by a newer reschedule request")
 MSG_REBOOK_ONLY = N_("Only expired or cancelled appointments can be booked again")
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
-
-log = logging.getLogger("portal.booking")
 
 
 # --- who may act, what it costs ------------------------------------------------------------
@@ -445,38 +441,3 @@ def rebook(actor, item_id, new_start):
         )
         record(actor, "booking.rebook", "booking", new.id, after={"from_booking": item.id})
     return new
-
-
-# --- the sweep -----------------------------------------------------------------------------
-
-
-@periodic("booking.expire_reschedules", every=300)
-def expire_reschedules(now=None):
-    """Checkouts for a reschedule fee that were never paid: EXPIRED and the held time
-    released (a payment arriving later goes to the wallet). Razorpay is asked about each
-    order first, as the visits' sweep does (``booking.tasks``): a fee captured there whose
-    return and webhooks were lost is applied instead, and a gateway that cannot answer
-    leaves the request for the next sweep. One unit of work per request, so one that
-    fails leaves the others done. Returns how many expired."""
-    # reschedule_payment imports this module
-    from portal.booking.reschedule_payment import apply_gateway_captures
-
-    now = now or utcnow()
-    ids = db.session.scalars(
-        sa.select(Reschedule.id)
-        .where(Reschedule.status == RescheduleStatus.PENDING_PAYMENT, Reschedule.expires_at <= now)
-        .order_by(Reschedule.expires_at)
-    ).all()
-    expired = 0
-    for reschedule_id in ids:
-        try:
-            if not apply_gateway_captures(reschedule_id):
-                continue
-            with unit_of_work():
-                row = holds.lock_reschedule(reschedule_id)  # a capture may have won meanwhile
-                if row.status == RescheduleStatus.PENDING_PAYMENT and row.expires_at <= now:
-                    holds.close_pending(row, RescheduleStatus.EXPIRED, holds.MSG_HOLD_EXPIRED)
-                    expired += 1
-        except Exception:
-            log.exception("could not expire reschedule %s", reschedule_id)
-    return expired

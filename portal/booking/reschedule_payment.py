@@ -26,12 +26,13 @@ from portal.booking.reschedule import (
     move,
     post_fee,
 )
-from portal.db import unit_of_work
+from portal.db import unit_of_work, utcnow
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
 from portal.gateway.confirm import Unconfirmed, confirmed_payment
 from portal.i18n import N_
+from portal.jobs import periodic
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 
@@ -213,3 +214,35 @@ def apply_gateway_captures(reschedule_id):
         if entity.get("status") == "captured":
             payment_captured(reschedule_id, entity["id"], int(entity.get("amount") or 0))
     return True
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+
+@periodic("booking.expire_reschedules", every=300)
+def expire_reschedules(now=None):
+    """Checkouts for a reschedule fee that were never paid: EXPIRED and the held time
+    released (a payment arriving later goes to the wallet). Razorpay is asked about each
+    order first, as the visits' sweep does (``booking.tasks``): a fee captured there whose
+    return and webhooks were lost is applied instead, and a gateway that cannot answer
+    leaves the request for the next sweep. One unit of work per request, so one that
+    fails leaves the others done. Returns how many expired."""
+    now = now or utcnow()
+    ids = db.session.scalars(
+        sa.select(Reschedule.id)
+        .where(Reschedule.status == RescheduleStatus.PENDING_PAYMENT, Reschedule.expires_at <= now)
+        .order_by(Reschedule.expires_at)
+    ).all()
+    expired = 0
+    for reschedule_id in ids:
+        try:
+            if not apply_gateway_captures(reschedule_id):
+                continue
+            with unit_of_work():
+                row = holds.lock_reschedule(reschedule_id)  # a capture may have won meanwhile
+                if row.status == RescheduleStatus.PENDING_PAYMENT and row.expires_at <= now:
+                    holds.close_pending(row, RescheduleStatus.EXPIRED, holds.MSG_HOLD_EXPIRED)
+                    expired += 1
+        except Exception:
+            log.exception("could not expire reschedule %s", reschedule_id)
+    return expired

@@ -149,11 +149,16 @@ def payment_captured(event):
     if payment is None:
         _unknown(event, entity)
         return
+    _capture(payment, entity, event)
+
+
+def _capture(payment, found, event):
+    """The payment captured on our row, with the gateway's own values (``found``)."""
     payment_events.capture(
         payment,
-        razorpay_payment_id=entity["id"],
-        amount=int(entity.get("amount") or 0),
-        method=entity.get("method"),
+        razorpay_payment_id=found["id"],
+        amount=int(found.get("amount") or 0),
+        method=found.get("method"),
         source=event.event_type,
     )
 
@@ -174,13 +179,7 @@ def _orphan_link_paid(event, entity):
     if payment is None:
         _unknown(event, entity)
         return
-    payment_events.capture(
-        payment,
-        razorpay_payment_id=found["id"],
-        amount=int(found.get("amount") or 0),
-        method=found.get("method"),
-        source=event.event_type,
-    )
+    _capture(payment, found, event)
 
 
 @on_event("payment.failed")

@@ -3,9 +3,9 @@
 import pytest
 import sqlalchemy as sa
 
-from portal import create_app
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.notify.models import MailMessage
+from tests.plugin import rate_limited
 
 
 @pytest.fixture
@@ -26,18 +26,6 @@ def mailbox(app):
 
 @pytest.fixture
 def limited_app(app):
-    """A twin of the session app with rate limiting on (3 sign-in attempts a minute).
-
-    The session app is built with RATELIMIT_ENABLED off, and Flask-Limiter then skips its
-    setup, so flipping the config later would change nothing: build a second app on the same
-    database with it on, and switch the shared limiter off again afterwards."""
-    config = dict(app.config)
-    config.update(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
-    limited = create_app(config)
-    try:
+    """A twin of the session app with rate limiting on (3 sign-in attempts a minute)."""
+    with rate_limited(app, LOGIN_RATE_LIMIT="3 per minute") as limited:
         yield limited
-    finally:
-        limiter.enabled = False
-        with limited.app_context():
-            db.session.remove()
-            db.engine.dispose()

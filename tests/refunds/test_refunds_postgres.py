@@ -237,7 +237,7 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
 
         def sweep():
             captured.wait(10)
-            return rs.expire_reschedules()
+            return reschedule_payment.expire_reschedules()
 
         assert run_together(pg_app, capture, sweep) == ["captured", 0]
         with pg_app.app_context():

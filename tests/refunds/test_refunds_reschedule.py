@@ -248,7 +248,7 @@ def test_expiry_sweep_releases_the_hold(world, users, gateway, clock):
     clock.move_to(START - hours(60))
     result = _pay_online(patient, item)
     clock.move_to(result.reschedule.expires_at)
-    assert rs.expire_reschedules() == 1
+    assert reschedule_payment.expire_reschedules() == 1
     held = db.session.scalars(
         sa.select(SlotClaim).where(SlotClaim.reschedule_id == result.reschedule.id)
     ).all()
@@ -271,7 +271,7 @@ def test_expiry_sweep_applies_a_fee_the_gateway_captured(world, users, gateway, 
     resched = _pay_online(patient, item).reschedule
     _paid_with_return_and_webhooks_lost(gateway, resched)
     clock.move_to(resched.expires_at + hours(0, 1))
-    assert rs.expire_reschedules() == 0
+    assert reschedule_payment.expire_reschedules() == 0
     db.session.expire_all()
     assert db.session.get(Reschedule, resched.id).status == "DONE"
     assert db.session.get(IndividualBooking, item.id).start_at == NEW
@@ -294,12 +294,12 @@ def test_expiry_sweep_waits_while_the_gateway_cannot_answer(
         raise GatewayUnavailable("Razorpay unreachable")
 
     monkeypatch.setattr(get_payin(), "fetch_order_payments", down)
-    assert rs.expire_reschedules() == 0
+    assert reschedule_payment.expire_reschedules() == 0
     db.session.expire_all()
     assert db.session.get(Reschedule, resched.id).status == "PENDING_PAYMENT"
     assert len(_live_claims(item.id)) == 4  # its own time and the held one
     monkeypatch.undo()
-    assert rs.expire_reschedules() == 0  # the next sweep: captured, so moved
+    assert reschedule_payment.expire_reschedules() == 0  # the next sweep: captured, so moved
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == NEW
 
@@ -405,7 +405,7 @@ def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
         )
     db.session.expire_all()
     assert len(_live_claims(item.id)) == 2
-    assert rs.expire_reschedules() == 0
+    assert reschedule_payment.expire_reschedules() == 0
 
 
 def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
@@ -418,7 +418,7 @@ def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
     second = _pay_online(patient, item, at(7, 11, 15)).reschedule  # overlaps its own time
     assert second.status == "PENDING_PAYMENT"
     clock.move_to(second.expires_at)
-    assert rs.expire_reschedules() == 1
+    assert reschedule_payment.expire_reschedules() == 1
     db.session.expire_all()
     assert {c.start_at for c in _live_claims(item.id)} == {NEW}
     with pytest.raises(SlotUnavailable):

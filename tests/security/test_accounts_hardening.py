@@ -19,13 +19,12 @@ from flask_wtf import FlaskForm as FlaskWTFForm
 from werkzeug.serving import make_server
 
 import portal.web.forms
-from portal import create_app
 from portal.accounts import service
 from portal.accounts.models import User
 from portal.db import utcnow
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.notify.models import MailMessage
-from tests.plugin import PASSWORD
+from tests.plugin import PASSWORD, rate_limited
 
 REGISTRATION = {
     "name": "Asha Rao",
@@ -128,19 +127,11 @@ def test_reset_mails_are_limited_per_account(app, make_user):
 
 @pytest.fixture
 def limited_app(app):
-    """A twin of the session app with rate limiting on (see tests/accounts/conftest.py)."""
-    config = dict(app.config)
-    config.update(
-        RATELIMIT_ENABLED=True, PASSWORD_RESET_RATE_LIMIT="2 per hour", LOGIN_RATE_LIMIT="2/minute"
-    )
-    limited = create_app(config)
-    try:
+    """A twin of the session app with rate limiting on."""
+    with rate_limited(
+        app, PASSWORD_RESET_RATE_LIMIT="2 per hour", LOGIN_RATE_LIMIT="2/minute"
+    ) as limited:
         yield limited
-    finally:
-        limiter.enabled = False
-        with limited.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_reset_requests_are_limited_per_address(limited_app, make_user):

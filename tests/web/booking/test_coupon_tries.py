@@ -3,28 +3,16 @@ the visit page says so beside the code, whatever is typed, and other patients go
 
 import pytest
 
-from portal import create_app
-from portal.extensions import db, limiter
-from tests.plugin import sign_in
+from tests.plugin import rate_limited, sign_in
 from tests.web.booking.helpers import hold, slot
 
 
 @pytest.fixture
 def limited(app):
-    """A twin of the session app with rate limiting on: the session app is built with it
-    off, and Flask-Limiter then skips its setup (see tests/accounts/conftest.py)."""
-    config = dict(app.config)
-    config.update(
-        RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://", COUPON_RATE_LIMIT="3 per hour"
-    )
-    twin = create_app(config)
-    try:
+    with rate_limited(
+        app, RATELIMIT_STORAGE_URI="memory://", COUPON_RATE_LIMIT="3 per hour"
+    ) as twin:
         yield twin
-    finally:
-        limiter.enabled = False
-        with twin.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_refused_codes_are_counted_per_patient(app, world, limited):
