@@ -4,6 +4,7 @@
 import unicodedata
 from datetime import date, datetime, time, timedelta
 
+from portal.domain.dates import in_span
 from portal.domain.rates import financial_year_bounds
 from portal.domain.timezone import CLINIC_TZ
 from portal.exports import ExportError
@@ -44,7 +45,10 @@ def parse_day(text, field):
     try:
         if len(text) != 10:
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
+        if not in_span(day):
+            raise ValueError
+        return day
     except ValueError:
         raise ExportError(MSG_DATE, field=field) from None
 
@@ -77,7 +81,10 @@ def parse_month(text):
         year, month = text.split("-")
         if len(year) != 4 or len(month) != 2:
             raise ValueError
-        return date(int(year), int(month), 1)
+        first = date(int(year), int(month), 1)
+        if not in_span(first):
+            raise ValueError
+        return first
     except ValueError:
         raise ExportError(MSG_MONTH, field="month") from None
 
@@ -90,7 +97,9 @@ def month_bounds(first):
 def parse_financial_year(text):
     text = (text or "").strip()
     try:
-        financial_year_bounds(text)
+        start, end = financial_year_bounds(text)
+        if not (in_span(start) and in_span(end)):
+            raise ValueError
     except (ValueError, AttributeError):
         raise ExportError(MSG_FY, field="fy") from None
     return text

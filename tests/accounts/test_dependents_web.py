@@ -71,7 +71,7 @@ def test_add_with_htmx_returns_the_new_list(app, client, patient):
             "Not a valid date value",
         ),
         (
-            {"name": "Anya", "relationship": "child", "date_of_birth": "2999-01-01"},
+            {"name": "Anya", "relationship": "child", "date_of_birth": "2098-01-01"},
             "Date of birth cannot be in the future.",
         ),
     ],

@@ -2,13 +2,15 @@
 
 * text: at most its ``Length(max=…)``, or ``MAX_TEXT`` characters when it names none;
   no NUL or other control characters (a tab or a line break in a text area is fine);
-* numbers (an ``IntegerField``, a ``coerce=int`` choice): within the database's integers.
+* numbers (an ``IntegerField``, a ``coerce=int`` choice): within the database's integers;
+* dates (a ``DateField``, a ``DateTimeLocalField``): within 1900–2099 (``domain.dates``).
 
 A value over a limit is a message beside its field (422 with the form), never a database
 error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column).
 ``tests/accounts``' hardening test checks that every form of the web layer derives from it."""
 
 import unicodedata
+from datetime import date
 from functools import lru_cache
 
 from babel import support
@@ -18,6 +20,7 @@ from wtforms.i18n import messages_path
 from wtforms.validators import Length
 
 from portal.accounts.service import CONTROL_CHARS
+from portal.domain.dates import in_span
 from portal.domain.text import Text
 from portal.i18n import N_
 
@@ -27,6 +30,7 @@ ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 MSG_TOO_LONG = N_("This is too long: at most %(max)s characters.")
 MSG_CONTROL = CONTROL_CHARS  # one wording for the accounts rule and every other form
 MSG_NUMBER = N_("That number is too large.")
+MSG_DATE_SPAN = N_("Enter a date between 1900 and 2099.")
 
 
 def has_control_characters(text):
@@ -62,6 +66,8 @@ def field_limit_error(field):
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
             return MSG_NUMBER
+        if isinstance(value, date) and not in_span(value):
+            return MSG_DATE_SPAN
     return None
 
 

@@ -11,6 +11,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
+from portal.domain.dates import in_span
 from portal.domain.states import (
     AdjustmentStatus,
     PaymentStatus,
@@ -98,7 +99,8 @@ class TransactionFilterForm(PortalForm):
         if not text:
             return None
         try:
-            return date.fromisoformat(text) if len(text) == 10 else _bad()
+            day = date.fromisoformat(text) if len(text) == 10 else _bad()
+            return day if in_span(day) else _bad()
         except ValueError:
             field.errors.append(DATE_MESSAGE)
             return False
