@@ -248,7 +248,7 @@ TUNABLES = {
             "COUPON_RATE_LIMIT",
             _rate_limit,
             "10 per hour",
-            "coupon codes a patient may have refused (Flask-Limiter notation)",
+            "coupon codes a patient may try (Flask-Limiter notation)",
         ),
         Tunable(
             "PASSWORD_RESET_RATE_LIMIT",

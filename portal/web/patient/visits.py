@@ -374,15 +374,15 @@ def _too_many_coupon_tries(_limit):
     return _visit_page(visit, coupon_form=form, status=429)
 
 
-# Codes a patient has had refused are counted (in Redis, across processes), so a code
-# meant for a few cannot be found by trying many.
+# Every code a patient tries is counted before it is looked at (one atomic increment in
+# Redis, across processes), so a code meant for a few cannot be found by trying many, even
+# all at once; counting only the refused ones would let parallel tries pass the check.
 @bp.post("/visits/<int:visit_id>/coupon")
 @limiter.limit(
     lambda: current_app.config["COUPON_RATE_LIMIT"],
     key_func=lambda: f"user:{getattr(current_user, 'id', None)}",
     scope="coupon",
     methods=["POST"],
-    deduct_when=lambda _response: g.get("coupon_refused", False),
     on_breach=_too_many_coupon_tries,
 )
 def apply_coupon(visit_id):
@@ -393,7 +393,6 @@ def apply_coupon(visit_id):
         try:
             booking_visits.apply_coupon(current_user, visit.id, form.code.data)
         except booking_errors.BookingError as exc:
-            g.coupon_refused = exc.field == "coupon"
             apply_booking_error(form, exc, FIELD_MAP)
         else:
             flash(

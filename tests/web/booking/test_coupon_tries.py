@@ -1,10 +1,14 @@
-"""Coupon codes a patient has had refused are counted (COUPON_RATE_LIMIT): past the limit
-the visit page says so beside the code, whatever is typed, and other patients go on."""
+"""Coupon codes a patient tries are counted before they are looked at (COUPON_RATE_LIMIT):
+past the limit the visit page says so beside the code, whatever is typed, and other
+patients go on."""
 
 import pytest
 
+from portal.extensions import limiter
+from portal.web.patient import visits as patient_visits
 from tests.plugin import rate_limited, sign_in
 from tests.web.booking.helpers import hold, slot
+from tests.web.booking.test_patient_pages import _coupon
 
 
 @pytest.fixture
@@ -15,15 +19,11 @@ def limited(app):
         yield twin
 
 
-def test_refused_codes_are_counted_per_patient(app, world, limited):
-    from tests.web.booking.test_patient_pages import _coupon
-
+def test_tried_codes_are_counted_per_patient(app, world, limited):
     _coupon(app)
     visit_id, _ = hold(app, world)
     patient = sign_in(limited, world.patient)
     url = f"/me/visits/{visit_id}/coupon"
-    empty = patient.post(url, data={"code": ""})  # a blank form is not a try
-    assert empty.status_code == 422
     for code in ("WRONG1", "WRONG2", "WRONG3"):
         refused = patient.post(url, data={"code": code})
         assert refused.status_code == 422
@@ -37,3 +37,23 @@ def test_refused_codes_are_counted_per_patient(app, world, limited):
     assert (
         other.post(f"/me/visits/{other_visit}/coupon", data={"code": "SAVE10"}).status_code == 303
     )
+
+
+def test_each_try_is_counted_before_its_code_is_looked_at(app, world, limited, monkeypatch):
+    """The count goes up before the code is looked at (one atomic increment), so tries
+    sent all at once cannot all pass the check: counting refusals after the answer let
+    them (review finding)."""
+    _coupon(app)
+    visit_id, _ = hold(app, world)
+    patient = sign_in(limited, world.patient)
+    left = []
+    original = patient_visits.booking_visits.apply_coupon
+
+    def looked_at(*args, **kwargs):
+        left.append(limiter.current_limit.remaining)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(patient_visits.booking_visits, "apply_coupon", looked_at)
+    for code in ("GUESS1", "SAVE10", "GUESS2"):  # an applied code counts too
+        patient.post(f"/me/visits/{visit_id}/coupon", data={"code": code})
+    assert left == [2, 1, 0]
