@@ -10,11 +10,16 @@ disagreement parks the event with a HIGH alert and moves nothing."""
 import logging
 import weakref
 
+import sqlalchemy as sa
+
 from portal.booking import links, payment_events, reschedule_payment
+from portal.booking.models import MasterBooking
+from portal.extensions import db
 from portal.gateway import get_payin
 from portal.gateway.confirm import Unconfirmed, confirmed_link, confirmed_payment, park
 from portal.gateway.webhook_processing import on_event
 from portal.payments import records
+from portal.payments.models import LINK
 
 log = logging.getLogger("portal.booking")
 
@@ -30,12 +35,31 @@ def _payment_for(event, entity):
     link = event.entity("payment_link") or {}
     if event.event_type == "payment.captured" or event.event_type == "order.paid":
         link = {}
-    return records.find_payment(
+    notes = entity.get("notes") or link.get("notes")
+    payment = records.find_payment(
         order_id=entity.get("order_id"),
         link_id=link.get("id"),
-        notes=entity.get("notes") or link.get("notes"),
+        notes=notes,
         razorpay_payment_id=entity.get("id"),
     )
+    if payment is not None and not _of_the_named_visit(payment, entity, link, notes):
+        return None
+    return payment
+
+
+def _of_the_named_visit(payment, entity, link, notes):
+    """A link's row found only by our id in the notes must be of the visit the notes name
+    (SQLite may have handed a rolled-back row's id to another visit's link)."""
+    if payment.kind != LINK or not isinstance(notes, dict) or not notes.get("visit"):
+        return True
+    if payment.razorpay_link_id and payment.razorpay_link_id == link.get("id"):
+        return True
+    if entity.get("order_id") and payment.razorpay_order_id == entity.get("order_id"):
+        return True
+    number = db.session.scalar(
+        sa.select(MasterBooking.number).where(MasterBooking.id == payment.master_id)
+    )
+    return number == notes["visit"]
 
 
 def _payment_at_receipt(event, entity):

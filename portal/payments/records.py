@@ -8,12 +8,16 @@ import sqlalchemy as sa
 from portal.db import utcnow
 from portal.domain.states import PAYMENT, PaymentStatus
 from portal.extensions import db
-from portal.payments.models import Payment, PaymentAttempt
+from portal.payments.models import LINK, Payment, PaymentAttempt
 
 
 def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id=None):
     """Our payment row for a gateway entity: by order id, link id, our own id in the
-    notes (a link's payment carries the link's notes), or the gateway payment id."""
+    notes (a link's payment carries the link's notes), or the gateway payment id.
+
+    Our id in the notes counts only for a link's row, and for the named link's row when
+    the entity names one: a link whose creation was rolled back names a row that never
+    stayed, and SQLite hands a rolled-back id to the next row (another visit's)."""
     if order_id:
         found = db.session.scalar(sa.select(Payment).where(Payment.razorpay_order_id == order_id))
         if found is not None:
@@ -25,7 +29,11 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
     ref = (notes or {}).get("portal_payment") if isinstance(notes, dict) else None
     if ref and str(ref).isdigit():
         found = db.session.get(Payment, int(ref))
-        if found is not None:
+        if (
+            found is not None
+            and found.kind == LINK
+            and (not link_id or found.razorpay_link_id in (None, link_id))
+        ):
             return found
     if razorpay_payment_id:
         return db.session.scalar(

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import jobs
-from portal.booking import links, lookup, visits
+from portal.booking import checkout, links, lookup, visits
 from portal.booking.errors import PaymentError
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -164,3 +164,38 @@ def test_a_lost_link_for_another_amount_is_kept_ended_and_a_new_one_made(world, 
     fresh = lossy.sandbox.store.links[payment.razorpay_link_id]
     assert fresh["reference_id"] == f"{number}-L2"
     assert lossy.sandbox.store.links[stale["id"]]["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("paid_by", ["checkout", "link"])
+def test_an_orphan_link_paid_lands_on_its_own_visit_not_on_its_notes_reused_id(
+    world, users, lossy, paid_by
+):
+    """The lost link's notes name a payment row that was rolled back; SQLite gives that id
+    to the next row: another patient's checkout of the same fee, or a link an admin made
+    for them. The money is still recorded on the link's own visit, and the other visit
+    stays unpaid (re-review finding; on PostgreSQL the id is never reused, and the test
+    holds the same)."""
+    admin, visit_a = admin_hold(world, users, at(2, 10), patient=0)
+    lossy.lose_next()
+    with pytest.raises(PaymentError):
+        links.create_payment_link(admin, visit_a)
+    _answered(lossy)
+    [orphan] = _links(lossy)
+    other = users(world.patients[1])
+    item = visits.add_item(
+        other,
+        patient_id=other.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(2, 11),
+    )
+    if paid_by == "checkout":
+        checkout.checkout(other, item.master_id, 0, "http://portal.test/cb")
+    else:
+        links.create_payment_link(admin, item.master_id)
+    lossy.pay_link(orphan["short_url"])
+    lossy.deliver()
+    db.session.expire_all()
+    assert lookup.get_visit(item.master_id).status != "CONFIRMED"
+    assert any(p.razorpay_link_id == orphan["id"] for p in lookup.get_visit(visit_a).payments)
