@@ -42,6 +42,7 @@ from portal.booking.errors import (
     SlotUnavailable,
 )
 from portal.booking.models import (
+    LIVE_ITEM_STATUSES,
     PAY_DESK,
     PAY_GATEWAY,
     PAY_NONE,
@@ -175,6 +176,9 @@ def check_slot(item, new_start):
 def free_slots(item, from_date, days=7, limit=12, now=None):
     """Start times (aware UTC) the booking could move to, from the local date ``from_date``
     (not its own current time)."""
+    # Only a live booking's own time is its own to leave: an expired or cancelled one's
+    # time may be another booking's now, which must stay busy.
+    own = _own_busy(item) if item.status in LIVE_ITEM_STATUSES else ()
     slots = team_next_free_slots(
         list(item.providers),
         item.service,
@@ -183,7 +187,7 @@ def free_slots(item, from_date, days=7, limit=12, now=None):
         days=days,
         limit=limit + 1,
         now=now,
-        exclude=_own_busy(item),
+        exclude=own,
     )
     return [s for s in slots if s != item.start_at][:limit]
 

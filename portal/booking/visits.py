@@ -24,6 +24,7 @@ from portal.booking.models import (
     provider_subject,
 )
 from portal.booking.queries import newest_open_visit
+from portal.catalog import calendar
 from portal.catalog.models import FOLLOW_UP, LAB_TEST, Clinic, Provider, Service
 from portal.catalog.slots import check_booking_slot, offer_fit
 from portal.config import policy, setting
@@ -278,6 +279,10 @@ def remove_item(actor, item_id):
         if visit.status == VisitStatus.PENDING_PAYMENT:
             lifecycle.abandon_checkout(visit, "item removed", actor)
         before = _snapshot(item)
+        # Deleted as an orphan of the visit, with its claims by cascade, which the flush's
+        # listener (calendar_events) does not see: the providers' kept free times are
+        # dropped by name.
+        calendar.note_write(db.session, [p.id for p in item.providers])
         visit.items.remove(item)
         db.session.flush()
         prices.refresh_discount(visit)

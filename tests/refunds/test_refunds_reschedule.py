@@ -4,10 +4,11 @@ surcharge, paying by wallet or checkout, the move in one transaction, rebooking.
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import holds, reschedule_payment, visits
+from portal.booking import holds, lifecycle, reschedule_payment, visits
 from portal.booking import reschedule as rs
 from portal.booking.errors import BookingError, SlotUnavailable
 from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
+from portal.db import unit_of_work
 from portal.domain.reschedule import MSG_TOO_LATE
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -423,3 +424,36 @@ def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
     assert {c.start_at for c in _live_claims(item.id)} == {NEW}
     with pytest.raises(SlotUnavailable):
         _book_other(world, users, NEW)
+
+
+def test_the_rebook_picker_keeps_busy_a_time_another_booking_took(world, users, clock):
+    """An expired booking's old time belongs to nobody's move: when another booking has
+    it now, the times overlapping that one are not offered (a 60-minute service on the
+    30-minute grid: 09:30 and 10:30), and rebooking there is refused (review finding)."""
+    first, second = users(world.patients[0]), users(world.patients[1])
+    old = visits.add_item(
+        first,
+        patient_id=first.id,
+        service_id=world.peel,
+        provider_ids=[world.derm],
+        clinic_id=world.clinic,
+        start_at=at(2, 10),
+    )
+    with unit_of_work():
+        lifecycle.expire(lifecycle.lock_visit(old.master_id))
+    visits.add_item(
+        second,
+        patient_id=second.id,
+        service_id=world.peel,
+        provider_ids=[world.derm],
+        clinic_id=world.clinic,
+        start_at=at(2, 10),
+    )
+    db.session.expire_all()
+    item = db.session.get(IndividualBooking, old.id)
+    assert item.status == "EXPIRED"
+    shown = rs.free_slots(item, at(2, 10).date(), days=1, limit=50)
+    assert not {at(2, 9, 30), at(2, 10), at(2, 10, 30)} & set(shown)
+    assert at(2, 11) in shown
+    with pytest.raises(SlotUnavailable):
+        rs.rebook(first, item.id, at(2, 9, 30))
