@@ -16,6 +16,7 @@ from portal.pagination import Order, keyset_page
 ORDER = (Order(AuditEntry.at, descending=True), Order(AuditEntry.id, descending=True))
 MSG_BACKWARDS = "The end date is before the start date."
 MSG_TOO_LONG = "Choose a range of at most one year."
+MSG_NO_ACTOR = "No user has that email or id."
 
 
 @dataclass(frozen=True)

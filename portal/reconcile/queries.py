@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.pagination import Order, keyset_page
@@ -11,17 +12,56 @@ from portal.reconcile.models import CaseKind, CaseStatus, Reason, ReconCase, Rec
 #: what a row shows when no run has looked at its reference yet
 UNCHECKED = "unchecked"
 
+#: A reference's statuses, least to most in need of a look. A reference may have several
+#: cases (an unsettled payment has its payment case and a settlement case, both keyed by
+#: its pay_ id); it shows the last of these it has, so a discrepancy is never hidden behind
+#: a match. The console's rows, its CSV and its filter all read it (docs/transactions.md).
+SEVERITY = (CaseStatus.MATCHED, CaseStatus.RESOLVED, CaseStatus.PENDING, CaseStatus.DISCREPANCY)
+
+
+def _severity(status_column):
+    return sa.case({str(s): i for i, s in enumerate(SEVERITY)}, value=status_column, else_=-1)
+
 
 def status_by_reference(references: Iterable[str | None]) -> dict[str, str]:
-    """Gateway id -> case status (matched, pending, discrepancy, resolved) for the given
-    references; a reference no run has seen is absent (show it as ``UNCHECKED``)."""
+    """Gateway id -> the reference's status (the most severe of its cases, ``SEVERITY``)
+    for the given references; a reference no run has seen is absent (show it as
+    ``UNCHECKED``). One query."""
     refs = sorted({r for r in references if r})
     if not refs:
         return {}
     rows = db.session.execute(
-        sa.select(ReconCase.reference, ReconCase.status).where(ReconCase.reference.in_(refs))
+        sa.select(ReconCase.reference, ReconCase.status)
+        .where(ReconCase.reference.in_(refs))
+        .order_by(_severity(ReconCase.status))
     )
-    return dict(rows.all())
+    return dict(rows.all())  # the most severe comes last, and is kept
+
+
+def status_of(reference_column):
+    """The status ``status_by_reference`` gives, as a correlated subquery of a gateway-id
+    column (NULL when no case has it): a select's column, one statement for every row."""
+    case = aliased(ReconCase)
+    return (
+        sa.select(case.status)
+        .where(case.reference == reference_column)
+        .order_by(_severity(case.status).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def references_with_status(status):
+    """A select of the references whose status (as above) is ``status``: those with a case
+    in it and none more severe."""
+    worse = [str(s) for s in SEVERITY[SEVERITY.index(status) + 1 :]]
+    query = sa.select(ReconCase.reference).where(ReconCase.status == status)
+    if worse:
+        other = aliased(ReconCase)
+        query = query.where(
+            ~sa.exists().where(other.reference == ReconCase.reference, other.status.in_(worse))
+        )
+    return query
 
 
 def open_cases_by_visit(visit_ids: Iterable[int]) -> dict[int, int]:
@@ -102,7 +142,10 @@ def get_case(case_id):
 
 
 def case_by_reference(reference):
-    """The case of a gateway id (ids are unique across kinds: pay_, rfnd_, pout_, setl_)."""
+    """The case of a gateway id whose status the reference shows (``SEVERITY``: a payment
+    may also have a settlement case under its pay_ id), the first such if several."""
     return db.session.scalar(
-        sa.select(ReconCase).where(ReconCase.reference == reference).order_by(ReconCase.id)
+        sa.select(ReconCase)
+        .where(ReconCase.reference == reference)
+        .order_by(_severity(ReconCase.status).desc(), ReconCase.id)
     )

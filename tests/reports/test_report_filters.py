@@ -1,8 +1,17 @@
 """Bad report filters are a message beside the field (422), for the page and its CSV;
-the audit report keeps approval steps and honours actor, action and dates."""
+the audit report keeps approval steps and honours actor, action and dates as the audit
+viewer does, so the viewer's CSV link exports the rows the viewer shows."""
+
+import csv
+import html as htmlmod
+import io
+import re
+from datetime import UTC, datetime
 
 import pytest
 
+from portal.audit.models import AuditEntry
+from portal.audit.queries import MSG_NO_ACTOR
 from portal.audit.service import record
 from portal.db import unit_of_work
 from portal.exports import ExportError
@@ -76,10 +85,14 @@ def test_audit_report_filters_and_approval_trail(app, client, make_user, login):
             "refund.override_requested",
             "refund.override_approved",
         }
-        f = audit_log.parse({"actor": "checker@"})
+        f = audit_log.parse({"actor": "Checker@Example.com"})
         assert [r.AuditEntry.action for r in db.session.execute(audit_log.query(f))] == [
             "refund.override_approved"
         ]
+        f = audit_log.parse({"action": "refund."})  # a prefix ends in "."
+        assert len(list(db.session.execute(audit_log.query(f)))) == 2
+        f = audit_log.parse({"action": "refund"})
+        assert list(db.session.execute(audit_log.query(f))) == []
         f = audit_log.parse(
             {"action": "visit.", "date_from": "2000-01-01", "date_to": "2000-12-31"}
         )
@@ -125,3 +138,54 @@ def test_the_audit_viewer_links_its_filters_to_the_csv(app, client, make_user, l
     ).get_data(as_text=True)
     assert body.count("visit.confirm") == 1
     assert "Object: visit 9" in body.splitlines()[1]
+
+
+def _audit_entry(app, action, at, actor_id):
+    with app.app_context():
+        db.session.add(
+            AuditEntry(action=action, object_type="user", object_id="1", at=at, actor_id=actor_id)
+        )
+        db.session.commit()
+
+
+def _viewer_and_its_csv(client, query):
+    """The entry ids the viewer shows for ``query``, and those its Download CSV link gives."""
+    page = client.get(f"/admin/audit?{query}").get_data(as_text=True)
+    shown = re.findall(r'<tr id="audit-(\d+)">', page[page.index('id="audit-entries"') :])
+    link = htmlmod.unescape(re.search(r'href="([^"]+)" id="audit-csv"', page).group(1))
+    body = client.get(link).get_data(as_text=True).lstrip("\ufeff")
+    lines = [line for line in csv.reader(io.StringIO(body)) if line]
+    header = next(i for i, line in enumerate(lines) if line[0] == "Entry")
+    return sorted(shown), sorted(line[0] for line in lines[header + 1 :])
+
+
+def test_the_audit_viewers_csv_has_the_rows_the_viewer_shows(app, client, make_user, login):
+    maker = make_user("admin", email="maker@example.com")
+    shoemaker = make_user("admin", email="shoemaker@example.com")  # contains maker's email
+    day = datetime(2026, 3, 2, 5, tzinfo=UTC)
+    for action, actor in (
+        ("login", maker),
+        ("login_failed", maker),  # "login" is its prefix, not its name
+        ("clinic.update", maker),
+        ("clinic.create", shoemaker),
+    ):
+        _audit_entry(app, action, day, actor.id)
+    login(maker)
+    dates = "date_from=2026-03-02&date_to=2026-03-02"
+    for query, count in (
+        ("action=login", 1),
+        ("action=clinic.", 2),
+        ("actor=maker@example.com", 3),
+        (f"actor={shoemaker.id}", 1),
+        ("actor=MAKER@example.com&action=clinic.", 1),
+    ):
+        shown, exported = _viewer_and_its_csv(client, f"{query}&{dates}")
+        assert len(shown) == count, query
+        assert exported == shown, f"{query}: the viewer shows {shown}, its CSV has {exported}"
+
+
+def test_an_actor_no_user_has_is_a_message_on_the_report_and_its_csv(client, make_user, login):
+    login(make_user("admin", email="maker@example.com"))
+    for suffix in ("", "&format=csv"):
+        r = client.get(f"/admin/reports/audit?actor=maker@example{suffix}")
+        assert r.status_code == 422 and MSG_NO_ACTOR in r.get_data(as_text=True)

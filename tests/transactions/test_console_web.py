@@ -1,8 +1,11 @@
 """The transactions console: each filter, the presets, the summary to the paisa, keyset
-pages, failed rows marked, bad input refused with a message (422, never a 500), and only
-admins get in. Rows are written straight into the read table (its projection is tested in
-test_projection.py); the clock is Monday 1 June 2026, 08:00 IST."""
+pages, failed rows marked, bad input refused with a message (422, never a 500), only
+admins get in, and a reference with several reconciliation cases shows one status on the
+page, in its CSV and to the filter. Rows are written straight into the read table (its
+projection is tested in test_projection.py); the clock is Monday 1 June 2026, 08:00 IST."""
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +18,7 @@ from portal.transactions import models as mm
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
 from tests.booking.factories import IST, NOW
+from tests.querycount import counted_queries
 
 TODAY = NOW.date()
 
@@ -298,9 +302,6 @@ def test_an_unknown_movement_is_404(admin, client):
 
 
 def test_the_csv_honours_the_filters_and_carries_the_summary(admin, client, rows):
-    import csv
-    import io
-
     answer = client.get("/admin/transactions.csv?preset=fy&party=asha")
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     text = answer.get_data(as_text=True).lstrip("\ufeff")
@@ -326,3 +327,93 @@ def test_a_bad_filter_gets_a_message_not_a_file(admin, client, rows):
     assert answer.status_code == 422 and answer.mimetype == "text/html"
     answer = client.get("/admin/transactions.csv?colour=red")
     assert answer.status_code == 422 and "Unknown filter" in answer.get_data(as_text=True)
+
+
+# A reference with two cases (a payment's own and its settlement case share the pay_ id):
+# (the first case written, the second, what every view of the row says).
+TWO_CASES = {
+    "pay_S1": (("payment", "matched"), ("settlement", "discrepancy"), "discrepancy"),
+    "pay_S2": (("settlement", "discrepancy"), ("payment", "matched"), "discrepancy"),
+    "pay_S3": (("payment", "resolved"), ("settlement", "pending"), "pending"),
+    "pay_S4": (("payment", "matched"), ("settlement", "resolved"), "resolved"),
+    "pay_S5": (("payment", "matched"), ("settlement", "matched"), "matched"),
+}
+
+
+@pytest.fixture
+def two_cases(app, clock):
+    """Movement id -> its reference."""
+    with app.app_context():
+        movements = {}
+        for reference, (*cases, _shown) in TWO_CASES.items():
+            movement = mv(reference=reference)
+            db.session.flush()
+            movements[movement.id] = reference
+            for kind, status in cases:
+                db.session.add(ReconCase(kind=kind, reference=reference, status=status))
+                db.session.flush()  # written in this order
+        db.session.commit()
+        return movements
+
+
+def _page_statuses(html):
+    return {
+        int(i): s
+        for i, s in re.findall(
+            r'<tr id="movement-(\d+)".*?<span class="badge [a-z]*">(\w+)</span>\s*</td>\s*</tr>',
+            html,
+            re.S,
+        )
+    }
+
+
+def _csv_statuses(client, query):
+    text = client.get("/admin/transactions.csv" + query).get_data(as_text=True).lstrip("\ufeff")
+    lines = [line for line in csv.reader(io.StringIO(text)) if line]
+    header = next(i for i, line in enumerate(lines) if line[0] == "Id")
+    return {int(line[0]): line[-1] for line in lines[header + 1 :]}
+
+
+def test_a_reference_with_several_cases_shows_one_status_everywhere(admin, app, client, two_cases):
+    shown = {i: TWO_CASES[reference][-1] for i, reference in two_cases.items()}
+    # the most severe of its cases: on the page, in its CSV, on the detail page
+    assert _page_statuses(get(client, "?preset=today")) == shown
+    assert _csv_statuses(client, "?preset=today") == shown
+    for movement_id, reference in two_cases.items():
+        detail = get(client, f"/{movement_id}")
+        assert f'<strong id="recon-status">{shown[movement_id]}</strong>' in detail
+        # "the case" opens the case whose status the row shows
+        answer = client.get(f"/admin/reconciliation/cases/by-reference/{reference}")
+        case_id = int(answer.headers["Location"].rsplit("/", 1)[1])
+        with app.app_context():
+            assert db.session.get(ReconCase, case_id).status == shown[movement_id]
+    # and each reconciliation filter lists exactly the rows that show that status
+    for status in ("matched", "resolved", "pending", "discrepancy"):
+        chosen = {i: s for i, s in shown.items() if s == status}
+        assert chosen
+        assert _page_statuses(get(client, f"?preset=today&recon={status}")) == chosen
+        assert _csv_statuses(client, f"?preset=today&recon={status}") == chosen
+
+
+def test_the_page_and_its_csv_read_the_statuses_in_a_fixed_number_of_statements(
+    admin, app, client, two_cases
+):
+    def statements():
+        counts = []
+        for url in ("/admin/transactions?preset=today", "/admin/transactions.csv?preset=today"):
+            for recon in ("", "&recon=pending"):
+                with counted_queries() as seen:
+                    assert client.get(url + recon).status_code == 200
+                counts.append(len(seen))
+        return counts
+
+    before = statements()
+    with app.app_context():
+        for n in range(6):
+            reference = f"pay_M{n}"
+            mv(reference=reference)
+            db.session.add(ReconCase(kind="payment", reference=reference, status="resolved"))
+            db.session.add(ReconCase(kind="settlement", reference=reference, status="pending"))
+        db.session.commit()
+    assert len(_csv_statuses(client, "?preset=today&recon=pending")) == 7  # 6 and pay_S3
+    assert statements() == before

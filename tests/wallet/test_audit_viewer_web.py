@@ -9,10 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
-from portal.audit.queries import MSG_BACKWARDS, MSG_TOO_LONG, AuditFilter, clinic_midnight
+from portal.audit.queries import (
+    MSG_BACKWARDS,
+    MSG_NO_ACTOR,
+    MSG_TOO_LONG,
+    AuditFilter,
+    clinic_midnight,
+)
 from portal.extensions import db
 from portal.wallet import adjustments as adj
-from portal.web.admin.audit import MSG_NO_ACTOR
 from portal.web.forms.audit import MSG_DATE
 from tests.wallet.conftest import fresh
 

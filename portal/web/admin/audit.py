@@ -11,8 +11,6 @@ from portal.web.forms.audit import AuditFilterForm
 from portal.web.htmx import fragment_block, render
 from portal.web.paging import page_args
 
-MSG_NO_ACTOR = "No user has that email or id."
-
 
 def filters_from(form):
     """The form's filters as an ``AuditFilter`` and whether they are usable (messages
@@ -24,7 +22,7 @@ def filters_from(form):
     if form.actor.data and form.actor.data.strip():
         actor = user_by_email_or_id(form.actor.data)
         if actor is None:
-            form.actor.errors = [*form.actor.errors, MSG_NO_ACTOR]
+            form.actor.errors = [*form.actor.errors, queries.MSG_NO_ACTOR]
             ok = False
         else:
             actor_id = actor.id

@@ -15,7 +15,7 @@ from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.reconcile.models import ReconCase
-from portal.reconcile.queries import UNCHECKED, status_by_reference
+from portal.reconcile.queries import UNCHECKED, references_with_status, status_by_reference
 from portal.transactions import detail, queries
 from portal.transactions.filters import PRESETS
 from portal.transactions.models import TYPES
@@ -35,7 +35,8 @@ RECON_LIST_MAX = 5000  # references listed inline; more: a sub-select
 
 def recon_clause(status):
     """The rows whose reconciliation status is ``status`` (a reference no run has seen,
-    or a movement without one, is "unchecked").
+    or a movement without one, is "unchecked"): the status the rows show
+    (``portal.reconcile.queries.SEVERITY``), so a filter lists what its rows say.
 
     Open cases are few: their references are read first and given as a list, so the
     planner reads them through the reference index instead of walking the time index
@@ -45,7 +46,7 @@ def recon_clause(status):
     refs = sa.select(ReconCase.reference)
     if status == UNCHECKED:
         return lambda column: sa.or_(column.is_(None), column.not_in(refs))
-    chosen = refs.where(ReconCase.status == status)
+    chosen = references_with_status(status)
     listed = list(db.session.scalars(chosen.limit(RECON_LIST_MAX + 1)))
     if not listed:
         return lambda column: sa.false()

@@ -10,8 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.domain.rates import format_inr
 from portal.exports import ExportError, ExportSpec, money, number, register, text, when
-from portal.reconcile.models import ReconCase
-from portal.reconcile.queries import UNCHECKED
+from portal.reconcile.queries import UNCHECKED, status_of
 from portal.transactions import queries
 from portal.transactions.models import MoneyMovement as M
 from portal.web.admin import bp
@@ -57,15 +56,9 @@ def _filter(params):
 def export(params):
     form, f = _filter(params)
     clause = recon_clause(f.recon)
-    # The case of the movement's own kind first: a payment also has a settlement case when
-    # it went unsettled ("payment" sorts before "settlement").
-    recon = (
-        sa.select(ReconCase.status)
-        .where(ReconCase.reference == M.reference)
-        .order_by(ReconCase.kind)
-        .limit(1)
-        .scalar_subquery()
-    )
+    # The status the console's rows show (portal.reconcile.queries.SEVERITY), per row in
+    # the one statement.
+    recon = status_of(M.reference)
     # Plain columns, not the entity: a year is a million rows, and rows straight from the
     # connection cost a quarter of ORM objects (portal.exports.spec.iter_batches).
     query = (
