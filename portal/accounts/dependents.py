@@ -1,11 +1,15 @@
 """Dependents: the people a patient books for (children, parents…). A patient manages
 their own; an administrator may act for a patient. Each use case is one unit of work."""
 
+from sqlalchemy.exc import IntegrityError
+
 from portal.accounts.models import ADMIN, PATIENT, Dependent
 from portal.accounts.service import (
+    FORM,
     RELATIONSHIPS,
     NotFound,
     PermissionDenied,
+    ValidationError,
     check_date_of_birth,
     collect,
     normalise_name,
@@ -13,7 +17,11 @@ from portal.accounts.service import (
 )
 from portal.audit.service import record
 from portal.db import unit_of_work
+from portal.domain.text import Text
 from portal.extensions import db
+from portal.i18n import N_
+
+MSG_HAS_VISITS = N_("%(name)s has visits on record, so they stay on your family list.")
 
 
 def _dependent_data(name, relationship, date_of_birth):
@@ -88,7 +96,14 @@ def update_dependent(actor, dependent_id, name, relationship, date_of_birth):
 
 
 def remove_dependent(actor, dependent_id):
+    """Take a family member off the list; one with visits on record stays (the visits,
+    their invoices and refunds name them), which the database's foreign key decides."""
     with unit_of_work():
         dependent = _owned_dependent(actor, dependent_id)
         record(actor, "dependent.remove", "dependent", dependent.id, before=_snapshot(dependent))
+        name = dependent.name  # read before the delete: after a refused flush it cannot be
         db.session.delete(dependent)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            raise ValidationError({FORM: Text(MSG_HAS_VISITS, name=name)}) from None

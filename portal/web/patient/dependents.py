@@ -13,6 +13,7 @@ from portal.accounts import service
 from portal.accounts.models import Dependent
 from portal.i18n import N_
 from portal.web.errors import apply_errors
+from portal.web.filters import translate
 from portal.web.forms.accounts import DependentForm
 from portal.web.htmx import fragment_block, render_form
 from portal.web.patient import bp
@@ -82,6 +83,11 @@ def edit_dependent(dependent_id):
 def delete_dependent(dependent_id):
     dependent = get_owned_or_404(Dependent, dependent_id)
     name = dependent.name
-    dependent_cases.remove_dependent(current_user, dependent.id)
-    flash(gettext("%(name)s removed.", name=name), "success")
+    try:
+        dependent_cases.remove_dependent(current_user, dependent.id)
+    except service.ValidationError as exc:
+        for message in exc.errors.values():
+            flash(translate(message), "error")
+    else:
+        flash(gettext("%(name)s removed.", name=name), "success")
     return redirect(url_for("patient.dependents"), 303)
