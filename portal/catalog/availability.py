@@ -105,6 +105,10 @@ def set_availability(actor, provider, clinic, windows):
             new.append(Availability(clinic=clinic, weekday=weekday, start_time=start, end_time=end))
         raise_errors(errors)
         before = [_window_snapshot(w) for w in provider.availability if w.clinic_id == clinic.id]
+        # The old windows go first: the unit of work inserts before it deletes, and a new
+        # window starting when an old one did would meet the unique (weekday, start).
+        provider.availability = keep
+        db.session.flush()
         provider.availability = keep + new
         db.session.flush()
         record(

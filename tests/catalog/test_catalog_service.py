@@ -327,6 +327,22 @@ def test_set_availability_replaces_one_clinic(ctx, catalog, admin):
     assert list(exc.value.errors) == ["window_1"]
 
 
+def test_set_availability_may_keep_a_windows_start(ctx, catalog, admin):
+    """A day shortened (or saved again) keeps its start: the old window goes before the new
+    one comes, or the unique (weekday, start) refused it (review finding)."""
+    hours = [(2, time(14), time(18))]
+    set_availability(user(admin), catalog["doctor"], catalog["jaya"], hours)
+    set_availability(user(admin), catalog["doctor"], catalog["jaya"], hours)  # saved again
+    set_availability(user(admin), catalog["doctor"], catalog["jaya"], [(2, time(14), time(16))])
+    rows = db.session.scalars(
+        sa.select(Availability).where(
+            Availability.provider_id == catalog["doctor"],
+            Availability.clinic_id == catalog["jaya"],
+        )
+    ).all()
+    assert [(r.weekday, r.start_time, r.end_time) for r in rows] == [(2, time(14), time(16))]
+
+
 def test_leave_rules(ctx, catalog):
     doctor = user(catalog["doctor_user"])
     start = datetime.now(UTC) + timedelta(days=2)
