@@ -7,7 +7,8 @@ Python, so each measure costs one indexed range scan:
 
 * bookings: individual bookings by ``confirmed_at`` (``ix_bookings_confirmed_at``);
 * money in: successful gateway and desk payments by ``paid_at`` (``ix_payments_paid_at``;
-  wallet parts are money the clinic already held);
+  wallet parts are money the clinic already held), and captures of the wrong amount (their
+  row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``);
 * refunds: processed refunds by ``processed_at`` (``ix_refunds_processed_at``);
 * payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``);
 * failed payments: failed attempts on the payment timeline by ``at``
@@ -42,7 +43,7 @@ from portal.db import UTCDateTime, utcnow
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
-from portal.payments.models import DESK, LINK, ORDER, Payment, PaymentAttempt
+from portal.payments.models import DESK, LINK, ORDER, AttemptNote, Payment, PaymentAttempt
 from portal.payouts.models import Payout
 from portal.refunds.models import Refund
 
@@ -126,6 +127,16 @@ def _daily(column, amount, since, *where):
         .group_by(day)
     ).all()
     return {_day_index(r.day, since): (int(r.n), int(r.amount)) for r in rows}
+
+
+def _added(*dailies):
+    """``_daily`` answers summed day by day."""
+    total = {}
+    for daily in dailies:
+        for day, (n, amount) in daily.items():
+            had_n, had_amount = total.get(day, (0, 0))
+            total[day] = (had_n + n, had_amount + amount)
+    return total
 
 
 def _series(days, data):
@@ -262,12 +273,25 @@ def dashboard(now=None) -> Dashboard:
         "bookings": _series(days, _daily(IndividualBooking.confirmed_at, None, since)),
         "money in": _series(
             days,
-            _daily(
-                Payment.paid_at,
-                sa.func.coalesce(Payment.captured_amount, Payment.amount),
-                since,
-                Payment.status == PaymentStatus.SUCCESSFUL,
-                Payment.kind.in_(gateway_kinds),
+            _added(
+                _daily(
+                    Payment.paid_at,
+                    sa.func.coalesce(Payment.captured_amount, Payment.amount),
+                    since,
+                    Payment.status == PaymentStatus.SUCCESSFUL,
+                    Payment.kind.in_(gateway_kinds),
+                ),
+                # A capture of the wrong amount keeps its row unpaid (the money goes to the
+                # wallet): it came in all the same, on its timeline entry's day.
+                _daily(
+                    PaymentAttempt.at,
+                    Payment.captured_amount,
+                    since,
+                    PaymentAttempt.status == AttemptNote.MISMATCH,
+                    PaymentAttempt.payment_id == Payment.id,
+                    Payment.status != PaymentStatus.SUCCESSFUL,
+                    Payment.captured_amount.is_not(None),
+                ),
             ),
         ),
         "refunds": _series(

@@ -113,8 +113,10 @@ def project_payment(p: pay.Payment):
         "type": PAYMENT_TYPES.get(p.kind, mm.PAYMENT_ONLINE),
         "status": p.status,
         "failed": p.status == PaymentStatus.FAILED,
+        # Money in once captured: a capture of the wrong amount keeps its row unpaid (the
+        # money goes to the wallet), and came in all the same.
         "bucket": mm.BUCKET_IN
-        if p.status == PaymentStatus.SUCCESSFUL and p.kind != pay.WALLET
+        if (p.status == PaymentStatus.SUCCESSFUL or p.captured_amount) and p.kind != pay.WALLET
         else None,
         "occurred_at": p.paid_at or p.created_at,
         "amount": amount,
@@ -179,8 +181,11 @@ def project_reschedule(r: Reschedule):
         "type": mm.RESCHEDULE_FEE,
         "status": r.status,
         "failed": r.status == RescheduleStatus.FAILED,
+        # Money in when the booking moved, or when Razorpay captured the fee all the same
+        # (the slot gone, paid late: the fee went to the wallet; the row keeps its id).
         "bucket": mm.BUCKET_IN
-        if r.status == RescheduleStatus.DONE and r.pay_with in (PAY_GATEWAY, PAY_DESK)
+        if (r.status == RescheduleStatus.DONE and r.pay_with in (PAY_GATEWAY, PAY_DESK))
+        or (r.pay_with == PAY_GATEWAY and r.razorpay_payment_id)
         else None,
         "occurred_at": r.done_at or r.created_at,
         "amount": r.total,

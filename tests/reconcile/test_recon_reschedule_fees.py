@@ -18,6 +18,7 @@ from portal.reconcile import run as recon
 from portal.reconcile.window import day_window
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds.models import Refund
+from portal.transactions.models import MoneyMovement
 from tests.booking.factories import at
 from tests.reconcile.helpers import LOST_CAPTURE, admin, case_for, later, run_day
 from tests.refunds.helpers import book_and_pay, hours, settle_refunds
@@ -164,6 +165,14 @@ def test_a_late_fee_put_in_the_wallet_by_its_webhook_matches(world, users, gatew
     params = gateway.pay(resched.razorpay_order_id)
     gateway.deliver()
     assert balance(chart.patient_wallet(patient.id)) == resched.total
+    # Money in on the transactions console, as the ledger has it (it came in, then went
+    # to the wallet).
+    fee_row = db.session.scalars(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "reschedule", MoneyMovement.source_id == resched.id
+        )
+    ).one()
+    assert (fee_row.bucket, fee_row.amount) == ("in", resched.total)
     later(clock)
     run = run_day(world, DAY)
     case = case_for(params["razorpay_payment_id"])

@@ -1,0 +1,68 @@
+"""A capture of the wrong amount is money in (gateway clearing debited, the patient's
+wallet credited) though its row stays unpaid: the transactions console's and the
+dashboard's "money in" count it, as the ledger does (review finding)."""
+
+import sqlalchemy as sa
+
+from portal.booking import checkout
+from portal.dashboard.queries import dashboard
+from portal.db import utcnow
+from portal.domain.timezone import CLINIC_TZ
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerAccount, LedgerEntry
+from portal.payments.models import Payment
+from portal.transactions.filters import MovementFilter
+from portal.transactions.queries import summary
+from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
+from tests.booking.factories import post_webhook
+from tests.payments.test_payments_checkout import CALLBACK, hold
+
+
+def _clearing_debits():
+    return sum(
+        a
+        for a in db.session.scalars(
+            sa.select(LedgerEntry.amount)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(LedgerAccount.code == chart.GATEWAY_CLEARING)
+        )
+        if a > 0
+    )
+
+
+def test_wrong_amount_capture_counts_as_money_in(app, world, users, gateway):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    payment_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
+    gateway.sandbox.store.payments[payment_id]["amount"] = 100
+    entity = {
+        "id": payment_id,
+        "entity": "payment",
+        "amount": 100,
+        "order_id": result.payment.razorpay_order_id,
+        "status": "captured",
+        "method": "upi",
+        "notes": {},
+    }
+    post_webhook(
+        app,
+        {
+            "entity": "event",
+            "event": "payment.captured",
+            "contains": ["payment"],
+            "payload": {"payment": {"entity": entity}},
+            "created_at": 1,
+        },
+        "evt_wrong_1",
+    )
+    db.session.expire_all()
+    captured = _clearing_debits()
+    assert captured == 100  # the ledger: ₹1 came in through Razorpay
+    p = db.session.scalar(sa.select(Payment).where(Payment.razorpay_payment_id == payment_id))
+    today = utcnow().astimezone(CLINIC_TZ).date()
+    console = summary(MovementFilter(start=today, end=today))
+    board = dashboard().series["money in"].window(1)[1]
+    assert p.status == "PENDING" and p.captured_amount == 100
+    assert (console.money_in, board) == (captured, captured)
