@@ -90,7 +90,7 @@ def create_payment_link(admin, visit_id):
             except GatewayError as exc:
                 raise PaymentError(MSG_GATEWAY_DOWN) from exc
             payment.razorpay_link_id, payment.link_url = link["id"], link.get("short_url")
-            if _reusable(link, q.amount_due, expiry):
+            if _reusable(link, q.amount_due, expiry, now + policy().link_min_lifetime):
                 break
             _record_stale(payment, link)
         else:
@@ -135,14 +135,17 @@ def link_reference(visit):
     return f"{visit.number}-L{made + 1}"
 
 
-def _reusable(link, amount, expiry):
+def _reusable(link, amount, expiry, soonest):
     """A link found under the reference can stand for the one asked for: same amount,
     still payable (or paid: its webhook will find the row), expiring no later than the
-    policy allows now. Otherwise the visit changed since the lost try."""
+    policy allows now and no sooner than ``soonest`` (the policy's 15 minutes ahead).
+    Otherwise the visit or the clock moved on since the lost try."""
+    expire_by = int(link.get("expire_by") or 0)
     return (
         link.get("status") in ("created", "paid")
         and int(link.get("amount") or 0) == amount
-        and int(link.get("expire_by") or 0) <= int(expiry.timestamp())
+        and expire_by <= int(expiry.timestamp())
+        and (link.get("status") == "paid" or expire_by >= int(soonest.timestamp()))
     )
 
 

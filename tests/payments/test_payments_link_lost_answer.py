@@ -199,3 +199,23 @@ def test_an_orphan_link_paid_lands_on_its_own_visit_not_on_its_notes_reused_id(
     db.session.expire_all()
     assert lookup.get_visit(item.master_id).status != "CONFIRMED"
     assert any(p.razorpay_link_id == orphan["id"] for p in lookup.get_visit(visit_a).payments)
+
+
+def test_a_found_link_expiring_within_the_policys_minimum_is_not_reused():
+    """A lost try's link stands for a new one only while it has the policy's 15 minutes
+    left (a paid one always: its webhook finds the row)."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    expiry, soonest = now + timedelta(hours=24), now + timedelta(minutes=15)
+
+    def link(minutes, status="created"):
+        at = now + timedelta(minutes=minutes)
+        return {"status": status, "amount": 52_950, "expire_by": int(at.timestamp())}
+
+    assert links._reusable(link(60), 52_950, expiry, soonest)
+    assert links._reusable(link(15), 52_950, expiry, soonest)
+    assert not links._reusable(link(14), 52_950, expiry, soonest)
+    assert links._reusable(link(14, "paid"), 52_950, expiry, soonest)
+    assert not links._reusable(link(60), 52_000, expiry, soonest)
+    assert not links._reusable(link(25 * 60), 52_950, expiry, soonest)
