@@ -129,14 +129,35 @@ def _daily(column, amount, since, *where):
     return {_day_index(r.day, since): (int(r.n), int(r.amount)) for r in rows}
 
 
-def _added(*dailies):
-    """``_daily`` answers summed day by day."""
-    total = {}
-    for daily in dailies:
-        for day, (n, amount) in daily.items():
-            had_n, had_amount = total.get(day, (0, 0))
-            total[day] = (had_n + n, had_amount + amount)
-    return total
+def _money_in(since, kinds):
+    """``_daily`` of the money in, in one statement: successful payments by ``paid_at``,
+    and captures of the wrong amount, whose row stays unpaid (the money goes to the
+    wallet) though it came in all the same, by their timeline entry's ``at``."""
+    paid = sa.select(
+        _day_bucket(Payment.paid_at, since).label("day"),
+        sa.func.coalesce(Payment.captured_amount, Payment.amount).label("amount"),
+    ).where(
+        Payment.paid_at >= since,
+        Payment.status == PaymentStatus.SUCCESSFUL,
+        Payment.kind.in_(kinds),
+    )
+    wrong = sa.select(
+        _day_bucket(PaymentAttempt.at, since).label("day"),
+        Payment.captured_amount.label("amount"),
+    ).where(
+        PaymentAttempt.at >= since,
+        PaymentAttempt.status == AttemptNote.MISMATCH,
+        PaymentAttempt.payment_id == Payment.id,
+        Payment.status != PaymentStatus.SUCCESSFUL,
+        Payment.captured_amount.is_not(None),
+    )
+    both = sa.union_all(paid, wrong).subquery("money_in")
+    rows = db.session.execute(
+        sa.select(
+            both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)
+        ).group_by(both.c.day)
+    ).all()
+    return {_day_index(day, since): (int(n), int(amount)) for day, n, amount in rows}
 
 
 def _series(days, data):
@@ -271,29 +292,7 @@ def dashboard(now=None) -> Dashboard:
     gateway_kinds = (ORDER, LINK, DESK)
     series = {
         "bookings": _series(days, _daily(IndividualBooking.confirmed_at, None, since)),
-        "money in": _series(
-            days,
-            _added(
-                _daily(
-                    Payment.paid_at,
-                    sa.func.coalesce(Payment.captured_amount, Payment.amount),
-                    since,
-                    Payment.status == PaymentStatus.SUCCESSFUL,
-                    Payment.kind.in_(gateway_kinds),
-                ),
-                # A capture of the wrong amount keeps its row unpaid (the money goes to the
-                # wallet): it came in all the same, on its timeline entry's day.
-                _daily(
-                    PaymentAttempt.at,
-                    Payment.captured_amount,
-                    since,
-                    PaymentAttempt.status == AttemptNote.MISMATCH,
-                    PaymentAttempt.payment_id == Payment.id,
-                    Payment.status != PaymentStatus.SUCCESSFUL,
-                    Payment.captured_amount.is_not(None),
-                ),
-            ),
-        ),
+        "money in": _series(days, _money_in(since, gateway_kinds)),
         "refunds": _series(
             days,
             _daily(
