@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from portal.db import db
+from portal.domain.dates import in_span
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 50
@@ -146,6 +147,8 @@ def _typed(value, expected):
             return _BAD
         if isinstance(parsed, datetime) and parsed.tzinfo is None:
             return _BAD  # every stored time is aware (portal.db.UTCDateTime refuses naive)
+        if not in_span(parsed):
+            return _BAD  # the years 0001 and 9999 overflow on the way to UTC
         return parsed
     if isinstance(value, bool) or value is None:
         return _BAD  # sort columns are never NULL; booleans are not sort keys here

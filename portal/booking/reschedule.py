@@ -176,9 +176,11 @@ def check_slot(item, new_start):
 def free_slots(item, from_date, days=7, limit=12, now=None):
     """Start times (aware UTC) the booking could move to, from the local date ``from_date``
     (not its own current time)."""
-    # Only a live booking's own time is its own to leave: an expired or cancelled one's
-    # time may be another booking's now, which must stay busy.
-    own = _own_busy(item) if item.status in LIVE_ITEM_STATUSES else ()
+    # Only a live booking's own time is its own to leave (and not a time to move to): an
+    # expired or cancelled one's may be another booking's now, which must stay busy, or
+    # free, to be booked again.
+    live = item.status in LIVE_ITEM_STATUSES
+    own = _own_busy(item) if live else ()
     slots = team_next_free_slots(
         list(item.providers),
         item.service,
@@ -189,7 +191,7 @@ def free_slots(item, from_date, days=7, limit=12, now=None):
         now=now,
         exclude=own,
     )
-    return [s for s in slots if s != item.start_at][:limit]
+    return [s for s in slots if not live or s != item.start_at][:limit]
 
 
 def move(item, new_start, new_end, resched=None):

@@ -2,9 +2,11 @@
 wallet credited) though its row stays unpaid: the transactions console's and the
 dashboard's "money in" count it, as the ledger does (review finding)."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from portal.booking import checkout
+from portal.booking import checkout, links
 from portal.dashboard.queries import dashboard
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
@@ -15,8 +17,9 @@ from portal.payments.models import Payment
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
 from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
-from tests.booking.factories import post_webhook
+from tests.booking.factories import at, post_webhook
 from tests.payments.test_payments_checkout import CALLBACK, hold
+from tests.payments.test_payments_links import admin_hold
 
 
 def _clearing_debits():
@@ -66,3 +69,38 @@ def test_wrong_amount_capture_counts_as_money_in(app, world, users, gateway):
     board = dashboard().series["money in"].window(1)[1]
     assert p.status == "PENDING" and p.captured_amount == 100
     assert (console.money_in, board) == (captured, captured)
+
+
+def test_the_console_and_the_dashboard_count_it_on_the_day_it_came_in(
+    app, world, users, gateway, clock
+):
+    """A link made on Monday and paid the wrong amount on Tuesday 01:00 IST is Tuesday's
+    money on both (its row has no paid_at; re-review finding)."""
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    payment = links.create_payment_link(admin, visit_id)
+    clock.shift(timedelta(hours=17))  # Tuesday 01:00 IST, the link still payable
+    gateway.pay_link(payment.link_url)
+    gateway.sandbox.webhooks.pending = []
+    [paid] = gateway.sandbox.store.payments.values()
+    paid["amount"] = 100
+    entity = {
+        k: paid.get(k) for k in ("id", "entity", "amount", "order_id", "status", "method", "notes")
+    }
+    post_webhook(
+        app,
+        {
+            "entity": "event",
+            "event": "payment.captured",
+            "contains": ["payment"],
+            "payload": {"payment": {"entity": entity}},
+            "created_at": 1,
+        },
+        "evt_wrong_link",
+    )
+    db.session.expire_all()
+    assert _clearing_debits() == 100
+    today = utcnow().astimezone(CLINIC_TZ).date()
+    console = summary(MovementFilter(start=today, end=today))
+    board = dashboard().series["money in"].window(1)[1]
+    assert board == 100
+    assert console.money_in == 100

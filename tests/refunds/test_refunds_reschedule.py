@@ -457,3 +457,23 @@ def test_the_rebook_picker_keeps_busy_a_time_another_booking_took(world, users, 
     assert at(2, 11) in shown
     with pytest.raises(SlotUnavailable):
         rs.rebook(first, item.id, at(2, 9, 30))
+
+
+def test_the_rebook_picker_offers_an_expired_bookings_own_time_when_free(world, users, clock):
+    """The old time of a booking that lapsed is no time it holds: free, it is offered,
+    and rebooking there works (re-review finding)."""
+    first = users(world.patients[0])
+    old = visits.add_item(
+        first,
+        patient_id=first.id,
+        service_id=world.peel,
+        provider_ids=[world.derm],
+        clinic_id=world.clinic,
+        start_at=at(2, 10),
+    )
+    with unit_of_work():
+        lifecycle.expire(lifecycle.lock_visit(old.master_id))
+    db.session.expire_all()
+    item = db.session.get(IndividualBooking, old.id)
+    assert at(2, 10) in rs.free_slots(item, at(2, 10).date(), days=1, limit=50)
+    assert rs.rebook(first, item.id, at(2, 10)).start_at == at(2, 10)

@@ -50,3 +50,36 @@ def test_a_far_date_in_a_form_is_refused_beside_its_field(client, login, make_us
 def test_the_span():
     assert in_span(EARLIEST) and in_span(LATEST)
     assert not in_span(EARLIEST.replace(year=1899)) and not in_span(LATEST.replace(year=2100))
+
+
+@pytest.fixture
+def booking_world(app, make_user):
+    from tests.web.booking.helpers import build_catalog
+
+    patient = make_user("patient")
+    with app.app_context():
+        world = build_catalog(make_user)
+    world.patient = patient
+    return world
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00+05:30", "9999-12-31T23:00:00-05:00"])
+def test_a_slot_link_at_the_edge_of_pythons_dates_is_not_a_500(client, login, booking_world, start):
+    """Their way to UTC overflows (OverflowError, not ValueError): a start outside the
+    span is no start, as a malformed one is (re-review finding)."""
+    w = booking_world
+    login(w.patient)
+    args = {"provider": w.doc1, "service": w.consult, "clinic": w.clinic, "start": start}
+    assert client.get("/me/book", query_string=args).status_code < 500
+    assert client.post("/me/book", data={**args, "person": "self"}).status_code < 500
+
+
+def test_a_keyset_cursor_at_year_one_is_ignored(admin, client):
+    """A cursor that does not fit is ignored, never a 500 (portal.pagination)."""
+    from datetime import datetime, timedelta, timezone
+
+    from portal.pagination import encode_cursor
+
+    east = timezone(timedelta(hours=5, minutes=30))
+    cursor = encode_cursor([datetime(1, 1, 1, tzinfo=east), 1])
+    assert client.get("/admin/audit", query_string={"after": cursor}).status_code == 200

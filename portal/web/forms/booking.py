@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
+from portal.domain.dates import in_span
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
@@ -61,11 +62,11 @@ def parse_start(text):
     A time without a zone is refused: the slot links always carry UTC."""
     try:
         value = datetime.fromisoformat((text or "").strip())
-    except ValueError:
+        if value.tzinfo is None or not in_span(value):
+            return None
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):  # the years 0001 and 9999 leave UTC's range
         return None
-    if value.tzinfo is None:
-        return None
-    return value.astimezone(UTC)
 
 
 def _relationship(value):
