@@ -253,6 +253,24 @@ def post_webhook(app, payload, event_id):
     return response.get_json()
 
 
+def captured_event(gateway, payment_id, amount):
+    """A ``payment.captured`` event of a payment the sandbox holds, after the sandbox's
+    own record is made to say ``amount`` (captures are confirmed against the gateway's
+    record, so a wrong amount must be the gateway's)."""
+    paid = gateway.sandbox.store.payments[payment_id]
+    paid["amount"] = amount
+    entity = {
+        k: paid.get(k) for k in ("id", "entity", "amount", "order_id", "status", "method", "notes")
+    }
+    return {
+        "entity": "event",
+        "event": "payment.captured",
+        "contains": ["payment"],
+        "payload": {"payment": {"entity": entity}},
+        "created_at": 1,
+    }
+
+
 def credit_wallet(user_id, amount):
     """Give a patient wallet money (as a manual adjustment would)."""
     from portal.ledger import accounts as chart

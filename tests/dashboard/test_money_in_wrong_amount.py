@@ -17,7 +17,7 @@ from portal.payments.models import Payment
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
 from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
-from tests.booking.factories import at, post_webhook
+from tests.booking.factories import at, captured_event, post_webhook
 from tests.payments.test_payments_checkout import CALLBACK, hold
 from tests.payments.test_payments_links import admin_hold
 
@@ -39,27 +39,7 @@ def test_wrong_amount_capture_counts_as_money_in(app, world, users, gateway):
     visit_id = hold(world, patient)
     result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
     payment_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
-    gateway.sandbox.store.payments[payment_id]["amount"] = 100
-    entity = {
-        "id": payment_id,
-        "entity": "payment",
-        "amount": 100,
-        "order_id": result.payment.razorpay_order_id,
-        "status": "captured",
-        "method": "upi",
-        "notes": {},
-    }
-    post_webhook(
-        app,
-        {
-            "entity": "event",
-            "event": "payment.captured",
-            "contains": ["payment"],
-            "payload": {"payment": {"entity": entity}},
-            "created_at": 1,
-        },
-        "evt_wrong_1",
-    )
+    post_webhook(app, captured_event(gateway, payment_id, 100), "evt_wrong_1")
     db.session.expire_all()
     captured = _clearing_debits()
     assert captured == 100  # the ledger: ₹1 came in through Razorpay
@@ -81,22 +61,8 @@ def test_the_console_and_the_dashboard_count_it_on_the_day_it_came_in(
     clock.shift(timedelta(hours=17))  # Tuesday 01:00 IST, the link still payable
     gateway.pay_link(payment.link_url)
     gateway.sandbox.webhooks.pending = []
-    [paid] = gateway.sandbox.store.payments.values()
-    paid["amount"] = 100
-    entity = {
-        k: paid.get(k) for k in ("id", "entity", "amount", "order_id", "status", "method", "notes")
-    }
-    post_webhook(
-        app,
-        {
-            "entity": "event",
-            "event": "payment.captured",
-            "contains": ["payment"],
-            "payload": {"payment": {"entity": entity}},
-            "created_at": 1,
-        },
-        "evt_wrong_link",
-    )
+    [payment_id] = gateway.sandbox.store.payments
+    post_webhook(app, captured_event(gateway, payment_id, 100), "evt_wrong_link")
     db.session.expire_all()
     assert _clearing_debits() == 100
     today = utcnow().astimezone(CLINIC_TZ).date()

@@ -18,7 +18,7 @@ from portal.ledger.service import balance
 from portal.notify.models import MailMessage
 from portal.outbox import OutboxItem
 from portal.payments.models import Payment, PaymentAttempt
-from tests.booking.factories import at, credit_wallet, post_webhook
+from tests.booking.factories import at, captured_event, credit_wallet, post_webhook
 
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -234,23 +234,7 @@ def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     # The gateway itself holds a capture of another amount (a webhook's own claim no longer
     # counts: captures are confirmed against the gateway's record, issue #15).
     payment_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
-    gateway.sandbox.store.payments[payment_id]["amount"] = 100
-    payment = {
-        "id": payment_id,
-        "entity": "payment",
-        "amount": 100,
-        "order_id": result.payment.razorpay_order_id,
-        "status": "captured",
-        "method": "upi",
-        "notes": {},
-    }
-    payload = {
-        "entity": "event",
-        "event": "payment.captured",
-        "contains": ["payment"],
-        "payload": {"payment": {"entity": payment}},
-        "created_at": 1,
-    }
+    payload = captured_event(gateway, payment_id, 100)
     post_webhook(app, payload, "evt_wrong_1")
     post_webhook(app, payload, "evt_wrong_2")
     visit = fresh(visit_id)

@@ -426,21 +426,30 @@ def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
         _book_other(world, users, NEW)
 
 
-def test_the_rebook_picker_keeps_busy_a_time_another_booking_took(world, users, clock):
-    """An expired booking's old time belongs to nobody's move: when another booking has
-    it now, the times overlapping that one are not offered (a 60-minute service on the
-    30-minute grid: 09:30 and 10:30), and rebooking there is refused (review finding)."""
-    first, second = users(world.patients[0]), users(world.patients[1])
-    old = visits.add_item(
-        first,
-        patient_id=first.id,
+def _lapsed_peel(patient, world):
+    """A 60-minute peel held for Wednesday 10:00 whose hold lapsed (EXPIRED)."""
+    held = visits.add_item(
+        patient,
+        patient_id=patient.id,
         service_id=world.peel,
         provider_ids=[world.derm],
         clinic_id=world.clinic,
         start_at=at(2, 10),
     )
     with unit_of_work():
-        lifecycle.expire(lifecycle.lock_visit(old.master_id))
+        lifecycle.expire(lifecycle.lock_visit(held.master_id))
+    db.session.expire_all()
+    item = db.session.get(IndividualBooking, held.id)
+    assert item.status == "EXPIRED"
+    return item
+
+
+def test_the_rebook_picker_keeps_busy_a_time_another_booking_took(world, users, clock):
+    """An expired booking's old time belongs to nobody's move: when another booking has
+    it now, the times overlapping that one are not offered (a 60-minute service on the
+    30-minute grid: 09:30 and 10:30), and rebooking there is refused (review finding)."""
+    first, second = users(world.patients[0]), users(world.patients[1])
+    item = _lapsed_peel(first, world)
     visits.add_item(
         second,
         patient_id=second.id,
@@ -449,9 +458,6 @@ def test_the_rebook_picker_keeps_busy_a_time_another_booking_took(world, users, 
         clinic_id=world.clinic,
         start_at=at(2, 10),
     )
-    db.session.expire_all()
-    item = db.session.get(IndividualBooking, old.id)
-    assert item.status == "EXPIRED"
     shown = rs.free_slots(item, at(2, 10).date(), days=1, limit=50)
     assert not {at(2, 9, 30), at(2, 10), at(2, 10, 30)} & set(shown)
     assert at(2, 11) in shown
@@ -463,17 +469,6 @@ def test_the_rebook_picker_offers_an_expired_bookings_own_time_when_free(world, 
     """The old time of a booking that lapsed is no time it holds: free, it is offered,
     and rebooking there works (re-review finding)."""
     first = users(world.patients[0])
-    old = visits.add_item(
-        first,
-        patient_id=first.id,
-        service_id=world.peel,
-        provider_ids=[world.derm],
-        clinic_id=world.clinic,
-        start_at=at(2, 10),
-    )
-    with unit_of_work():
-        lifecycle.expire(lifecycle.lock_visit(old.master_id))
-    db.session.expire_all()
-    item = db.session.get(IndividualBooking, old.id)
+    item = _lapsed_peel(first, world)
     assert at(2, 10) in rs.free_slots(item, at(2, 10).date(), days=1, limit=50)
     assert rs.rebook(first, item.id, at(2, 10)).start_at == at(2, 10)
