@@ -7,8 +7,9 @@ Python, so each measure costs one indexed range scan:
 
 * bookings: individual bookings by ``confirmed_at`` (``ix_bookings_confirmed_at``);
 * money in: successful gateway and desk payments by ``paid_at`` (``ix_payments_paid_at``;
-  wallet parts are money the clinic already held), and captures of the wrong amount (their
-  row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``);
+  wallet parts are money the clinic already held), captures of the wrong amount (their
+  row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``), and
+  reschedule fees paid through Razorpay or at the desk by ``done_at`` (one statement);
 * refunds: processed refunds by ``processed_at`` (``ix_refunds_processed_at``);
 * payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``);
 * failed payments: failed attempts on the payment timeline by ``at``
@@ -37,10 +38,10 @@ from flask import current_app
 
 from portal.approvals.sources import SOURCES
 from portal.audit.models import AuditEntry
-from portal.booking.models import IndividualBooking
+from portal.booking.models import PAY_DESK, PAY_GATEWAY, IndividualBooking, Reschedule
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
-from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus
+from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.payments.models import DESK, LINK, ORDER, AttemptNote, Payment, PaymentAttempt
@@ -130,9 +131,11 @@ def _daily(column, amount, since, *where):
 
 
 def _money_in(since, kinds):
-    """``_daily`` of the money in, in one statement: successful payments by ``paid_at``,
-    and captures of the wrong amount, whose row stays unpaid (the money goes to the
-    wallet) though it came in all the same, by their timeline entry's ``at``."""
+    """``_daily`` of the money in, in one statement: successful payments by ``paid_at``;
+    captures of the wrong amount, whose row stays unpaid (the money goes to the wallet)
+    though it came in all the same, by their timeline entry's ``at``; and reschedule fees
+    paid through Razorpay or at the desk (the booking moved, or Razorpay captured the fee
+    and it went to the wallet), as the transactions console counts them."""
     paid = sa.select(
         _day_bucket(Payment.paid_at, since).label("day"),
         sa.func.coalesce(Payment.captured_amount, Payment.amount).label("amount"),
@@ -151,7 +154,25 @@ def _money_in(since, kinds):
         Payment.status != PaymentStatus.SUCCESSFUL,
         Payment.captured_amount.is_not(None),
     )
-    both = sa.union_all(paid, wrong).subquery("money_in")
+    fees = sa.select(
+        _day_bucket(sa.func.coalesce(Reschedule.done_at, Reschedule.created_at), since).label(
+            "day"
+        ),
+        Reschedule.total.label("amount"),
+    ).where(
+        sa.func.coalesce(Reschedule.done_at, Reschedule.created_at) >= since,
+        Reschedule.total > 0,
+        sa.or_(
+            sa.and_(
+                Reschedule.status == RescheduleStatus.DONE,
+                Reschedule.pay_with.in_((PAY_GATEWAY, PAY_DESK)),
+            ),
+            sa.and_(
+                Reschedule.pay_with == PAY_GATEWAY, Reschedule.razorpay_payment_id.is_not(None)
+            ),
+        ),
+    )
+    both = sa.union_all(paid, wrong, fees).subquery("money_in")
     rows = db.session.execute(
         sa.select(
             both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)
