@@ -4,6 +4,7 @@ or an admin)."""
 from datetime import timedelta
 
 from portal.audit.service import record
+from portal.catalog import busy
 from portal.catalog.checks import changing, clean_text, load, provider_for_actor, raise_errors
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
@@ -127,8 +128,9 @@ def _window_snapshot(w):
 
 
 def add_leave(actor, provider, starts_at, ends_at, reason=""):
-    """Block a period (aware datetimes). Existing bookings in it are not touched here: the
-    booking capability decides what happens to them."""
+    """Block a period (aware datetimes). A period holding the provider's bookings or holds
+    is refused: each patient must first be told, by cancelling (a full refund) or moving
+    their booking, so that no one comes to an absent provider (docs/booking.md)."""
     with changing():
         provider = provider_for_actor(actor, provider)
         errors = {}
@@ -143,6 +145,10 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
             errors["ends_at"] = "Leave must end in the future."
         elif ends_at - starts_at > MAX_LEAVE:
             errors["ends_at"] = "Leave can last at most a year; add another for longer."
+        else:
+            clash = _bookings_in(provider, starts_at, ends_at)
+            if clash:
+                errors["starts_at"] = clash
         raise_errors(errors)
         leave = Leave(provider=provider, starts_at=starts_at, ends_at=ends_at, reason=reason)
         db.session.add(leave)
@@ -160,6 +166,22 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
             },
         )
         return leave
+
+
+def _bookings_in(provider, starts_at, ends_at):
+    """The message refusing leave over the provider's live bookings and holds (the slot
+    lookup's busy intervals: a hold may still be paid), or None."""
+    taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
+    if not taken:
+        return None
+    first = taken[0][0].astimezone(starts_at.tzinfo)
+    count = len(taken)
+    bookings = "booking" if count == 1 else "bookings"
+    return (
+        f"You have {count} {bookings} in this period, the first on "
+        f"{first:%a %d %b %Y at %H:%M}. Cancel or move {'it' if count == 1 else 'them'} "
+        "first (a cancelled patient is refunded in full), then add the leave."
+    )
 
 
 def remove_leave(actor, leave):

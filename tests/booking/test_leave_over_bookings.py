@@ -1,0 +1,58 @@
+"""Leave over a provider's bookings is refused until each patient has been told (the
+booking cancelled with a full refund, or moved): no patient comes to an absent provider."""
+
+import pytest
+import sqlalchemy as sa
+
+from portal.booking import visits
+from portal.catalog import availability
+from portal.catalog.checks import ValidationError
+from portal.catalog.models import Leave
+from portal.extensions import db
+from tests.booking.factories import IST, at
+
+
+def _hold(world, users, day=1, hour=10):
+    patient = users(world.patients[0])
+    return visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(day, hour),
+    )
+
+
+def _leaves():
+    return db.session.scalar(sa.select(sa.func.count(Leave.id)))
+
+
+def test_leave_over_a_hold_is_refused_with_the_first_booking_named(world, users):
+    _hold(world, users, day=1, hour=10)
+    _hold(world, users, day=1, hour=12)
+    admin = users(world.admin)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+        )
+    message = exc.value.errors["starts_at"]
+    assert message.startswith(
+        "You have 2 bookings in this period, the first on Tue 02 Jun 2026 at 10:00."
+    )
+    assert _leaves() == 0
+
+
+def test_leave_beside_a_booking_and_after_its_cancellation_is_added(world, users):
+    item = _hold(world, users, day=1, hour=10)
+    admin = users(world.admin)
+    # Ends when the booking starts (half-open periods): no clash.
+    availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 10))
+    # Another provider's leave over the same time: not this provider's booking.
+    availability.add_leave(admin, world.doctors[1], at(1, 9), at(1, 18))
+    assert _leaves() == 2
+    with pytest.raises(ValidationError):
+        availability.add_leave(admin, world.doctors[0], at(1, 10, 15), at(1, 11))
+    visits.remove_item(users(world.patients[0]), item.id)  # the unpaid hold given up
+    availability.add_leave(admin, world.doctors[0], at(1, 10), at(1, 18))
+    assert _leaves() == 3
