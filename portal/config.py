@@ -461,6 +461,11 @@ def from_environment(instance_path, environ=None):
         "REMEMBER_COOKIE_DURATION": 30 * 24 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # Redis away: count in each process's memory until it is back (the decorated limits,
+        # per process), and never fail a request for the limiter's sake; the per-account
+        # lockout is in the database and still guards the passwords (docs/security.md).
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "POLICY": DEFAULT_POLICY,
         **_tunable_values(env),
         # Razorpay: the embedded default points the official SDK at the sandbox mounted in-app.

@@ -29,6 +29,7 @@ from portal.domain.dates import in_span
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 50
 _BIG = 2**63
+_INT = 2**31  # a 32-bit INTEGER column (every id): beyond it PostgreSQL refuses the bind
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def decode_cursor(cursor: str | None, orders: Sequence[Order]):
         return None
     out = []
     for value, order in zip(values, orders):
-        value = _typed(value, _python_type(order.column))
+        value = _typed(value, _python_type(order.column), _int_limit(order.column))
         if value is _BAD:
             return None
         out.append(value)
@@ -128,7 +129,14 @@ def _python_type(column):
     return None
 
 
-def _typed(value, expected):
+def _int_limit(column):
+    col_type = getattr(column, "type", None)
+    if isinstance(col_type, sa.Integer) and not isinstance(col_type, sa.BigInteger):
+        return _INT
+    return _BIG
+
+
+def _typed(value, expected, limit=_BIG):
     if isinstance(value, dict) and len(value) == 1:
         ((kind, text),) = value.items()
         if not isinstance(text, str):
@@ -153,7 +161,7 @@ def _typed(value, expected):
     if isinstance(value, bool) or value is None:
         return _BAD  # sort columns are never NULL; booleans are not sort keys here
     if isinstance(value, int):
-        if not -_BIG < value < _BIG or (expected is not None and expected is not int):
+        if not -limit < value < limit or (expected is not None and expected is not int):
             return _BAD
         return value
     if isinstance(value, str):

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import PATIENT, Dependent, User
 from portal.db import column_rows, db
+from portal.domain.ids import is_digits, parse_id
 from portal.pagination import Order, keyset_page
 
 USER_ORDER = (Order(User.name), Order(User.id))
@@ -57,8 +58,9 @@ def user_by_email_or_id(text):
     text = (text or "").strip()
     if not text:
         return None
-    if text.isdigit() and len(text) < 12:
-        return db.session.get(User, int(text))
+    if is_digits(text):
+        user_id = parse_id(text)
+        return db.session.get(User, user_id) if user_id else None
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == text.lower()))
 
 

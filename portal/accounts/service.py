@@ -60,6 +60,7 @@ from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
+from portal.domain.ids import is_digits, parse_id
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.i18n import N_
@@ -414,7 +415,7 @@ def _session_ids(session_id):
     """(user id, session version) of a session id "<user id>:<session version>", or None
     when malformed (ids from before session versions included: they sign in again)."""
     user_part, sep, version_part = str(session_id or "").partition(":")
-    if not sep or not user_part.isdigit() or not version_part.isdigit():
+    if not sep or not is_digits(user_part) or not is_digits(version_part):
         return None
     if len(user_part) > 18 or len(version_part) > 18:
         return None  # beyond a 64-bit integer: no such row, and no database error
@@ -500,7 +501,8 @@ def user_for_token(token, purpose=RESET):
     # The signature can only be checked once we know whose hash salts it.
     _ok, payload = URLSafeTimedSerializer(current_app.config["SECRET_KEY"]).loads_unsafe(token)
     uid = payload.get("uid") if isinstance(payload, dict) else None
-    user = db.session.get(User, uid) if isinstance(uid, int) else None
+    uid = parse_id(uid) if isinstance(uid, int) else None  # unchecked yet: any number
+    user = db.session.get(User, uid) if uid else None
     if user is None or not user.active:
         raise ValidationError({FORM: BAD_LINK})
     key, default = _MAX_AGE[purpose]

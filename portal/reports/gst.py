@@ -16,6 +16,7 @@ from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Clinic
 from portal.db import db, utcnow
 from portal.domain import gst as gst_rules
+from portal.domain.ids import parse_id
 from portal.domain.timezone import CLINIC_TZ
 from portal.exports import ExportError, ExportSpec, money, register, text, when
 from portal.ledger.models import LedgerTransaction
@@ -35,9 +36,8 @@ def parse(params):
     clinic_text = (params.get("clinic_id") or "").strip()
     clinic = None
     if clinic_text:
-        if not clinic_text.isdigit() or len(clinic_text) > 9:
-            raise ExportError(MSG_CLINIC, field="clinic_id")
-        clinic = db.session.get(Clinic, int(clinic_text))
+        clinic_id = parse_id(clinic_text)
+        clinic = db.session.get(Clinic, clinic_id) if clinic_id else None
         if clinic is None:
             raise ExportError(MSG_CLINIC, field="clinic_id")
     return {"month": first, "clinic": clinic}

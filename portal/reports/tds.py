@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from portal.catalog.models import Provider
 from portal.config import policy
 from portal.db import db, utcnow
+from portal.domain.ids import parse_id
 from portal.domain.rates import financial_year
 from portal.exports import ExportError, ExportSpec, money, number, register, text
 from portal.ledger.models import LedgerTransaction
@@ -25,9 +26,8 @@ def parse(params):
     provider_text = (params.get("provider_id") or "").strip()
     provider = None
     if provider_text:
-        if not provider_text.isdigit() or len(provider_text) > 9:
-            raise ExportError(MSG_PROVIDER, field="provider_id")
-        provider = db.session.get(Provider, int(provider_text))
+        provider_id = parse_id(provider_text)
+        provider = db.session.get(Provider, provider_id) if provider_id else None
         if provider is None:
             raise ExportError(MSG_PROVIDER, field="provider_id")
     return {"fy": fy, "quarters": quarters, "provider": provider}

@@ -23,6 +23,7 @@ from portal.ledger.models import LedgerAccount
 from portal.wallet.models import WalletAdjustment
 
 # POLICY.md's messages, word for word.
+TOKEN_MAX = 64  # the form's one-time token (request_token's width)
 MSG_ADMIN_ONLY = "Only administrators can create manual adjustments"
 MSG_NOTE = "Detailed note required for audit trail"
 MSG_APPROVAL = "Large adjustments require additional approval"
@@ -118,6 +119,8 @@ def create_adjustment(
     errors = check_request(direction, amount, note, public_reason)
     if errors:
         raise AdjustmentError(errors)
+    if not isinstance(token, str) or len(token) > TOKEN_MAX:
+        token = None  # not a token the form made (tampered): no double-submit guard
     with unit_of_work():
         patient = db.session.get(User, patient_id)
         if patient is None:

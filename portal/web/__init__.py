@@ -9,9 +9,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
-# Every id column is a 32-bit INTEGER on PostgreSQL; a bigger number in a URL or a query
-# string cannot name a row, and handed to the database it is an error (a 500), not a miss.
-MAX_ID = 2**31 - 1
+from portal.domain.ids import MAX_ID  # a bigger number in a URL names no row (portal.domain.ids)
 
 
 def bounded_int(text):

@@ -79,6 +79,18 @@ def test_forged_tokens_are_refused(ctx, make_user, token):
         service.reset_password(token, "a brand new password")
 
 
+@pytest.mark.parametrize("uid", [2**31, 2**70, 0, -1, True, "1"])
+def test_a_token_naming_no_possible_user_is_a_bad_link(app, client, make_user, uid):
+    """The payload is read before its signature can be checked (the user's hash salts
+    it): a number beyond the id columns was a database error (a 500)."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    make_user("patient")
+    token = URLSafeTimedSerializer("any key").dumps({"uid": uid, "email": "x@example.com"})
+    assert client.get(f"/auth/reset-password/{token}").status_code == 400
+    assert client.get(f"/auth/accept-invite/{token}").status_code == 400
+
+
 def test_tampered_user_id_is_refused(ctx, make_user):
     victim = make_user("patient")
     attacker = db.session.merge(make_user("patient"))

@@ -279,3 +279,23 @@ def test_registration_does_not_reveal_a_known_address(app, make_user):
     assert known[2] == new[2]
     [(subject, text)] = _mails(app, "ravi@example.com")
     assert "already" in subject and "/auth/forgot-password" in text
+
+
+def test_sign_in_with_the_limiters_redis_away_still_works_and_is_still_limited(app, make_user):
+    """Redis unreachable: the limits count in the process's memory instead of failing
+    every sign-in with a 500 (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED)."""
+    user = make_user("patient")
+    with rate_limited(
+        app, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", LOGIN_RATE_LIMIT="2/minute"
+    ) as limited:
+        limited.config["PROPAGATE_EXCEPTIONS"] = False
+        client = limited.test_client()
+        answers = [
+            client.post(
+                "/auth/login",
+                data={"email": user.email, "password": PASSWORD},
+                environ_base={"REMOTE_ADDR": "10.9.0.1"},
+            ).status_code
+            for _ in range(3)
+        ]
+    assert answers == [303, 303, 429]

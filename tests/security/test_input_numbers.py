@@ -77,6 +77,54 @@ def test_huge_numbers_anywhere_give_no_500(app, client, make_user, login, role):
     assert not failures, "\n".join(failures)
 
 
+# "²" and "٣" are digits to str.isdigit() but not to int(): a filter or form that checks
+# one and calls the other was a 500.
+UNICODE_DIGITS = "²٣"
+TEXT_IDS = ("actor", "clinic_id", "provider_id", "visit", "person", "penalty_provider")
+
+
+@pytest.mark.parametrize("role", ("patient", "admin"))
+def test_unicode_digits_anywhere_give_no_500(app, client, make_user, login, role):
+    login(make_user(role))
+    query = {**{name: UNICODE_DIGITS for name in QUERY}, **dict.fromkeys(TEXT_IDS, "²")}
+    form = {**{name: UNICODE_DIGITS for name in FORM}, "person": "dependent:²"}
+    failures = []
+    for _rule, method, url in huge_urls(app):
+        status = client.open(url, method=method, query_string=query, data=form).status_code
+        if status >= 500 and url != "/readyz":
+            failures.append(f"{method} {url}: {status}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/reports/gst?month=2026-06&clinic_id=%C2%B2",
+        "/admin/reports/gst?month=2026-06&clinic_id=%C2%B2&format=csv",
+        "/admin/reports/tds?fy=2026-27&provider_id=%C2%B2",
+        "/admin/reports/audit?actor=%C2%B2",
+        "/admin/audit?actor=%C2%B2",
+        "/admin/transactions?visit=%C2%B2",
+        "/admin/transactions.csv?visit=%C2%B2",
+        f"/admin/audit?actor={2**31}",
+    ],
+)
+def test_a_unicode_digit_in_a_report_filter_is_its_message(client, make_user, login, url):
+    login(make_user("admin"))
+    assert client.get(url).status_code in (200, 422), url
+
+
+@pytest.mark.parametrize("name", ("after", "before"))
+def test_a_keyset_cursor_beyond_the_id_columns_shows_the_first_page(client, make_user, login, name):
+    from datetime import UTC, datetime
+
+    from portal.pagination import encode_cursor
+
+    login(make_user("patient"))
+    cursor = encode_cursor([datetime(2026, 1, 1, tzinfo=UTC), 2**40])
+    assert client.get("/notifications/", query_string={name: cursor}).status_code == 200
+
+
 def test_an_id_beyond_the_database_is_a_404(client, make_user, login):
     login(make_user("patient"))
     assert client.get(f"/me/visits/{HUGE}").status_code == 404

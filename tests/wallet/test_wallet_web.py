@@ -149,6 +149,14 @@ def test_a_form_sent_twice_makes_one_adjustment(app, client, login, people):
     assert count(app) == 1
 
 
+def test_a_tampered_token_too_long_to_keep_is_no_500(app, client, login, people):
+    """request_token is VARCHAR(64): a longer one (not the form's) is no token."""
+    login(people.admin)
+    data = form("100", token="t" * 65)
+    assert client.post(f"/admin/wallets/{people.patient.id}", data=data).status_code == 303
+    assert count(app) == 1
+
+
 def test_reject_from_the_queue(app, client, login, people):
     with app.app_context():
         waiting_id = adj.create_adjustment(

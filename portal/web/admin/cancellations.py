@@ -9,6 +9,7 @@ from wtforms import ValidationError
 
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
+from portal.domain.ids import parse_id
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
 from portal.extensions import db
@@ -115,7 +116,7 @@ def cancel_booking_post(item_id):
             mode=form.mode.data,
             override=form.override.paise,
             prefer_wallet=form.destination.data == "wallet",
-            penalty_provider_id=int(penalty) if penalty and penalty.isdigit() else None,
+            penalty_provider_id=parse_id(penalty),
         )
     except NotFound:
         abort(404)

@@ -27,6 +27,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
 from portal.domain.dates import in_span
+from portal.domain.ids import parse_id
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
@@ -88,9 +89,10 @@ def person_choices(user, dependents):
 
 
 def dependent_id_of(value):
-    """ "dependent:7" → 7; "self" → None."""
-    if value and value.startswith("dependent:"):
-        return int(value.split(":", 1)[1])
+    """ "dependent:7" → 7; "self", or anything that names no dependent, → None (a refused
+    choice still reaches the page shown again)."""
+    if isinstance(value, str) and value.startswith("dependent:"):
+        return parse_id(value.split(":", 1)[1])
     return None
 
 

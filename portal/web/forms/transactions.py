@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from portal.domain.dates import in_span
+from portal.domain.ids import is_digits
 from portal.domain.states import (
     AdjustmentStatus,
     PaymentStatus,
@@ -135,7 +136,7 @@ class TransactionFilterForm(PortalForm):
             end = end or today
             start = start or end
         visit = (self.visit.data or "").strip().upper()
-        if visit.isdigit():
+        if is_digits(visit) and len(visit) <= 12:
             visit = f"V{int(visit):06d}"
         try:
             return tf.MovementFilter(

@@ -237,6 +237,18 @@ def test_someone_elses_dependent_cannot_be_chosen(client, login, world):
     assert "Not a valid choice" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "person", ["dependent:abc", "dependent:", "dependent:²", f"dependent:{2**40}"]
+)
+def test_a_person_that_names_no_dependent_is_refused_on_the_form(client, login, world, person):
+    """The refused choice still reaches the page shown again (its open visit): it was a
+    ValueError, or a number beyond the id columns sent to the database (500s)."""
+    login(world.patient)
+    response = client.post("/me/book", data=_hold_form(world, person=person))
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+
+
 def test_follow_up_offers_earlier_visits_and_refuses_a_bad_referral(client, login, world):
     login(world.patient)
     url = book_url(world, service=world.follow, start=slot(world.day, 15))
