@@ -106,6 +106,15 @@ def visits():
 # --- a new visit: the patient first ----------------------------------------------------
 
 
+# A time chosen on Find a doctor (portal.web.patient.handoff), carried to the patient's
+# first-appointment picker through the search and the new-patient form.
+SLOT_ARGS = ("service", "clinic", "providers", "day", "slot")
+
+
+def _slot_args(values):
+    return {name: values[name][:64] for name in SLOT_ARGS if values.get(name)}
+
+
 @bp.get("/visits/new")
 def new_visit():
     q = request.args.get("q", "").strip()[:100]
@@ -115,6 +124,7 @@ def new_visit():
         block=htmx_block("patients"),
         q=q,
         patients=account_queries.find_patients(q),
+        slot_args=_slot_args(request.args),
     )
 
 
@@ -135,8 +145,11 @@ def create_patient():
                 f"{patient.name} added; they were mailed a welcome with a link to sign in.",
                 "success",
             )
-            return redirect(url_for("admin.new_visit_for", patient_id=patient.id), 303)
-    return render_form(NEW, form, q="", patients=[])
+            return redirect(
+                url_for("admin.new_visit_for", patient_id=patient.id, **_slot_args(request.form)),
+                303,
+            )
+    return render_form(NEW, form, q="", patients=[], slot_args=_slot_args(request.form))
 
 
 # --- adding services ---------------------------------------------------------------------

@@ -349,3 +349,71 @@ def test_a_child_added_on_the_spot_is_chosen_for_the_new_visit(app, client, logi
         rf'<option selected value="dependent:{child.id}"|value="dependent:{child.id}" selected',
         page,
     )
+
+
+def test_a_time_on_find_a_doctor_is_booked_at_the_desk_for_the_patient_chosen(
+    app, client, login, world
+):
+    """The find page's times link to the patient's book page for everyone: an admin is
+    sent to the desk's new visit with the time carried to the patient's picker."""
+    from urllib.parse import parse_qs, urlsplit
+
+    start = slot(world.day, 11)
+    login(world.admin)
+    answer = client.get(
+        "/me/book",
+        query_string={
+            "provider": world.doc1,
+            "service": world.consult,
+            "clinic": world.clinic,
+            "start": start.isoformat(),
+        },
+    )
+    assert answer.status_code == 303
+    target = urlsplit(answer.headers["Location"])
+    assert target.path == "/admin/visits/new"
+    carried = {k: v[0] for k, v in parse_qs(target.query).items()}
+    assert carried == {
+        "service": str(world.consult),
+        "clinic": str(world.clinic),
+        "providers": str(world.doc1),
+        "day": world.day.isoformat(),
+        "slot": start.isoformat(),
+    }
+    search = client.get(f"/admin/visits/new?{target.query}&q=Priya").get_data(as_text=True)
+    assert "Choose the patient to book this time for." in search
+    link = re.search(rf'href="(/admin/visits/new/{world.patient.id}\?[^"]+)"', search).group(1)
+    picker = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    chosen = re.search(rf'<input[^>]*value="{re.escape(start.isoformat())}"[^>]*>', picker)
+    assert chosen and " checked" in chosen.group(0)
+    created = client.post(
+        f"/admin/visits/new/{world.patient.id}",
+        data={
+            "person": "self",
+            "service": world.consult,
+            "clinic": world.clinic,
+            "providers": [world.doc1],
+            "slot": start.isoformat(),
+            "referral": "",
+            "meet_link": "",
+        },
+    )
+    assert created.status_code == 303
+    with app.app_context():
+        item = db.session.scalars(
+            db.select(IndividualBooking).order_by(IndividualBooking.id.desc())
+        ).first()
+        assert item.start_at == start and item.visit.channel == "DESK"
+
+
+def test_a_provider_following_a_find_page_time_is_told_who_books(client, login, world):
+    login(world.provider_user)
+    answer = client.get(
+        f"/me/book?provider={world.doc1}&service={world.consult}&clinic={world.clinic}"
+        f"&start={slot(world.day, 11).isoformat()}"
+    )
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/find")
+    page = client.get("/find").get_data(as_text=True)
+    assert "Only patients book from Find a doctor." in page
+    # The rest of the patient pages stay forbidden to them.
+    assert client.get("/me/visits").status_code == 403
