@@ -184,7 +184,9 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
         if not errors:
             try:
                 from_data(after)
-            except (ValueError, TypeError) as exc:  # a guard the form cannot reach
+            # A guard the form cannot reach (problems() bounds every duration; OverflowError
+            # is a timedelta beyond Python's).
+            except (ValueError, TypeError, OverflowError) as exc:
                 errors["__all__"] = str(exc)
         if errors:
             raise PolicyError(errors)

@@ -71,6 +71,30 @@ def test_values_that_do_not_parse_save_nothing(app, client, make_user, login):
     assert count_versions(app) == 0
 
 
+def test_an_hours_value_too_large_for_a_duration_is_a_message_not_a_500(
+    app, client, make_user, login
+):
+    """12 digits of hours parse, but no timedelta holds them (an OverflowError was a 500):
+    the domain's upper bound refuses them beside the field."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, link_max_lifetime="999999999999"))
+    assert answer.status_code == 422
+    assert "Enter a duration of at most 365 days." in answer.get_data(as_text=True)
+    assert count_versions(app) == 0
+
+
+def test_an_attention_window_too_long_is_refused_and_the_admin_home_keeps_working(
+    app, client, make_user, login
+):
+    """An 11-digit window is a valid timedelta, would apply at once (no money, no second
+    admin), and then every page adding it to now overflowed: it is refused at entry."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, attention_window="20000000000"))
+    assert answer.status_code == 422
+    assert count_versions(app) == 0
+    assert client.get("/admin/").status_code == 200
+
+
 def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, login):
     maker, checker = make_user("admin"), make_user("admin")
     login(maker)
