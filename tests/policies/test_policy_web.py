@@ -95,6 +95,15 @@ def test_an_attention_window_too_long_is_refused_and_the_admin_home_keeps_workin
     assert client.get("/admin/").status_code == 200
 
 
+def test_a_digit_python_reads_but_int_cannot_is_a_message_not_a_500(app, client, make_user, login):
+    """ "²".isdigit() is True, int("²") raises: a count field takes ASCII digits only."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, payment_max_attempts="²"))
+    assert answer.status_code == 422
+    assert "Enter a whole number." in answer.get_data(as_text=True)
+    assert count_versions(app) == 0
+
+
 def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, login):
     maker, checker = make_user("admin"), make_user("admin")
     login(maker)

@@ -131,7 +131,9 @@ def from_text(kind, text):
     if kind in _SECONDS:
         return _seconds(text, kind)
     if kind == "count":
-        if not text.lstrip("-").isdigit() or len(text) > 9:
+        digits = text.removeprefix("-")
+        # ASCII only: "²".isdigit() is True, but int("²") raises.
+        if not (digits.isascii() and digits.isdigit()) or len(text) > 9:
             raise ValueError(MSG_WHOLE)
         return int(text)
     if kind == "minutes_list":
