@@ -11,7 +11,10 @@ Rules (docs/policy.md):
 * an edit that touches money (``policy_data.MONEY_FIELDS``) waits as ``PENDING`` until a
   different administrator approves it; other edits are approved by their author at once;
 * an approval after the chosen time makes the version effective at the approval: a
-  policy never applies to the past.
+  policy never applies to the past;
+* every write holds the change stamp's row to its commit (``_lock_stamp``); an edit whose
+  base is no longer the latest approved version (another administrator's change committed
+  meanwhile, or since the form was opened: ``base_version``) is refused, never saved over it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ MSG_DECIDED = "This change has already been decided."
 MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
 MSG_REASON = "Say why the policy changes (at least {n} characters)."
 MSG_NOT_FOUND = "No such policy version."
+MSG_STALE = (
+    "Another administrator changed the policy while you were editing it (it is now version "
+    "{id}): reload the page to see their change, then make yours again."
+)
 # A form takes a moment to submit: "now" typed into it is accepted this long after.
 PAST_GRACE = timedelta(minutes=5)
 FIRST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -126,20 +133,64 @@ def _latest_scheduled():
     )
 
 
+_LATEST_APPROVED = (
+    sa.select(PolicyVersion.id)
+    .where(PolicyVersion.status == ApprovalStatus.APPROVED)
+    .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+    .limit(1)
+)
+
+
+def editing_start(now=None):
+    """(version id, Policy) a new change starts from: the latest approved version, even one
+    not in force yet; (0, the app's defaults) before any version. Starting from the one in
+    force would carry its older values into the new version and silently undo a scheduled
+    change (its fees, say) without a second administrator. The form keeps the id
+    (``propose``'s ``base_version``)."""
+    latest_id = db.session.scalar(_LATEST_APPROVED)
+    if latest_id is None:
+        return 0, store.in_force(now or utcnow())[1]
+    return latest_id, from_data(db.session.get(PolicyVersion, latest_id).values)
+
+
 def editing_base(now=None):
-    """The policy a new change starts from: the latest approved version, even one not in
-    force yet. Starting from the one in force would carry its older values into the new
-    version and silently undo a scheduled change (its fees, say) without a second
-    administrator."""
-    latest = db.session.scalar(
-        sa.select(PolicyVersion)
-        .where(PolicyVersion.status == ApprovalStatus.APPROVED)
-        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
-        .limit(1)
+    """The Policy of :func:`editing_start`."""
+    return editing_start(now)[1]
+
+
+def _lock_stamp():
+    """Hold the stamp's row until this transaction ends. Every write of the policy takes it,
+    so on PostgreSQL a second write waits here until the first has committed, and then reads
+    what the first wrote (READ COMMITTED: each statement sees the latest commits). SQLite
+    serialises every writer anyway."""
+    query = sa.select(PolicyStamp.id).where(PolicyStamp.id == store.STAMP_ID)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    db.session.execute(query)
+
+
+def _stale(base_id):
+    """Why an edit built on version ``base_id`` cannot be saved now, or None: another
+    administrator's change committed since it was read (read again under the stamp's lock,
+    so two edits started at the same moment never both pass)."""
+    waiting = db.session.scalar(
+        sa.select(PolicyVersion.id).where(PolicyVersion.status == ApprovalStatus.PENDING).limit(1)
     )
-    if latest is None:
-        return store.in_force(now or utcnow())[1]
-    return from_data(latest.values)
+    if waiting is not None:
+        return MSG_WAITING.format(id=waiting)
+    latest_id = db.session.scalar(_LATEST_APPROVED)
+    if latest_id != base_id:
+        return MSG_STALE.format(id=latest_id)
+    return None
+
+
+def _same_base(expected, base_id):
+    """Whether the form was opened on version ``base_id``. 0 is a form opened before any
+    version existed: it matches version 1 (the defaults), seeded by this very edit."""
+    if expected == base_id:
+        return True
+    first = db.session.scalar(sa.select(sa.func.min(PolicyVersion.id)))
+    return expected == 0 and base_id == first
 
 
 def _waiting():
@@ -151,17 +202,21 @@ def _waiting():
     )
 
 
-def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
-    """A new version: the latest approved one (``editing_base``) with ``changes`` (flat
-    paths to values in the domain's units, ``policy_data.flatten``). Returns the
-    PolicyVersion (PENDING when it needs a second administrator, else APPROVED). Raises
-    :class:`PolicyError`."""
+def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, base_version=None):
+    """A new version: the latest approved one (``editing_start``) with ``changes`` (flat
+    paths to values in the domain's units, ``policy_data.flatten``). ``base_version``: the
+    version id the edit was made on (a form's ``editing_start``): refused with
+    ``MSG_STALE`` when another change was approved since (a form sends every value, so
+    saving it would silently undo that change). Returns the PolicyVersion (PENDING when it
+    needs a second administrator, else APPROVED). Raises :class:`PolicyError`."""
     _require_admin(admin)
     now = now or utcnow()
     reason = (reason or "").strip()
     with unit_of_work():
         ensure_first_version(admin)  # a savepoint: a refused edit leaves no seed either
-        base = editing_base(now)
+        base_id, base = editing_start(now)
+        if base_version is not None and not _same_base(base_version, base_id):
+            raise PolicyError({"__all__": MSG_STALE.format(id=base_id)})
         before = to_data(base)
         after = unflatten(before, changes)
         errors = problems(after)
@@ -190,6 +245,12 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
                 errors["__all__"] = str(exc)
         if errors:
             raise PolicyError(errors)
+        # Everything above read without a lock: a change committed meanwhile by another
+        # administrator is seen now, and this one (built on the older base) is refused.
+        _lock_stamp()
+        stale = _stale(base_id)
+        if stale is not None:
+            raise PolicyError({"__all__": stale})
         needs = money_changes(before, after)
         version = PolicyVersion(
             values=after,
@@ -241,6 +302,7 @@ def approve(admin, version_id, note="", now=None):
     _require_admin(admin)
     now = now or utcnow()
     with unit_of_work():
+        _lock_stamp()
         version = _pending(version_id)
         if version.created_by_id == admin.id:
             raise PolicyPermissionDenied(MSG_SECOND_ADMIN)
@@ -272,6 +334,7 @@ def reject(admin, version_id, note="", now=None):
     _require_admin(admin)
     now = now or utcnow()
     with unit_of_work():
+        _lock_stamp()
         version = _pending(version_id)
         APPROVAL.move(version, ApprovalStatus.REJECTED)
         version.decided_by_id = admin.id

@@ -196,3 +196,19 @@ def test_no_second_change_while_one_waits_for_approval(ctx, clock, admins):
     db.session.rollback()
     svc.reject(checker, waiting.id)
     assert svc.propose(checker, {"note_min_length": 20}, reason=REASON).status == "APPROVED"
+
+
+def test_an_edit_made_on_an_older_version_is_refused(ctx, clock, admins):
+    """A form sends every value: saved over a change approved since it was opened, it would
+    silently undo that change. ``base_version`` is the version the form was filled from."""
+    maker, checker = admins
+    assert svc.editing_start()[0] == 0  # before any version: the defaults
+    first = svc.propose(maker, {"note_min_length": 20}, reason=REASON, base_version=0)
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=0)
+    assert refused.value.errors == {"__all__": svc.MSG_STALE.format(id=first.id)}
+    db.session.rollback()
+    assert policy().note_min_length == 20 and policy().payment_max_attempts == 5
+    assert svc.editing_start()[0] == first.id
+    again = svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=first.id)
+    assert again.status == "APPROVED" and policy().note_min_length == 20

@@ -133,6 +133,37 @@ def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, logi
     assert "Approved" in page and "Tier 2: refund (%)" in page
 
 
+def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it(
+    app, client, make_user, login
+):
+    from portal.accounts.models import User
+    from portal.policies import service as svc
+
+    editor, other = make_user("admin"), make_user("admin")
+    login(editor)
+    page = client.get("/admin/policy").get_data(as_text=True)
+    [opened_on] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
+    with app.app_context():  # meanwhile, another administrator changes something else
+        svc.propose(db.session.get(User, other.id), {"note_min_length": 20}, reason=REASON)
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payment_max_attempts="6", base_version=opened_on),
+    )
+    assert answer.status_code == 422
+    assert "Another administrator changed the policy while you were editing it" in (
+        answer.get_data(as_text=True)
+    )
+    assert count_versions(app) == 2  # the defaults and the other's change, not undone
+    page = client.get("/admin/policy").get_data(as_text=True)
+    assert re.search(r'name="note_min_length"[^>]*value="20"', page)
+    [fresh] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payment_max_attempts="6", note_min_length="20", base_version=fresh),
+    )
+    assert answer.status_code == 303
+
+
 def test_patients_cannot_see_it(client, make_user, login):
     login(make_user("patient"))
     assert client.get("/admin/policy").status_code == 403

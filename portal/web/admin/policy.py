@@ -69,7 +69,8 @@ def _page(form, status=200):
 
 @bp.get("/policy")
 def policy_page():
-    return _page(form_for(to_data(policy_service.editing_base())))
+    version_id, base = policy_service.editing_start()
+    return _page(form_for(to_data(base), version_id))
 
 
 @bp.post("/policy")
@@ -86,7 +87,11 @@ def policy_edit():
         effective = effective.replace(tzinfo=CLINIC_TZ)
     try:
         version = policy_service.propose(
-            current_user, changes, effective_from=effective, reason=form.reason.data
+            current_user,
+            changes,
+            effective_from=effective,
+            reason=form.reason.data,
+            base_version=form.base_version_id(),
         )
     except policy_service.PolicyError as exc:
         apply_errors(form, {_form_key(k): v for k, v in exc.errors.items()})
