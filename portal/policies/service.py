@@ -147,10 +147,12 @@ def editing_start(now=None):
     force would carry its older values into the new version and silently undo a scheduled
     change (its fees, say) without a second administrator. The form keeps the id
     (``propose``'s ``base_version``)."""
-    latest_id = db.session.scalar(_LATEST_APPROVED)
-    if latest_id is None:
+    latest = db.session.scalar(
+        sa.select(PolicyVersion).where(PolicyVersion.id == _LATEST_APPROVED.scalar_subquery())
+    )
+    if latest is None:
         return 0, store.in_force(now or utcnow())[1]
-    return latest_id, from_data(db.session.get(PolicyVersion, latest_id).values)
+    return latest.id, from_data(latest.values)
 
 
 def editing_base(now=None):
