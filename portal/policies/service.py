@@ -6,12 +6,15 @@ Rules (docs/policy.md):
 * only administrators change the policy;
 * an edit is validated as a whole by ``portal.domain.policy_data.problems``; any problem
   refuses the whole edit (:class:`PolicyError` with a message per field), nothing is saved;
-* a version takes effect at its ``effective_from`` (now when not given, never in the past)
-  and never before a version already scheduled or awaiting approval;
+* a version takes effect at its ``effective_from`` (now when not given, never in the past,
+  at most ``MAX_AHEAD`` ahead) and never before a version already scheduled or awaiting
+  approval;
 * an edit that touches money (``policy_data.MONEY_FIELDS``) waits as ``PENDING`` until a
   different administrator approves it; other edits are approved by their author at once;
 * an approval after the chosen time makes the version effective at the approval: a
   policy never applies to the past;
+* any administrator may withdraw an approved version not in force yet, the latest one
+  first (``withdraw``): it never applies;
 * every write holds the change stamp's row to its commit (``_lock_stamp``); an edit whose
   base is no longer the latest approved version (another administrator's change committed
   meanwhile, or since the form was opened: ``base_version``) is refused, never saved over it.
@@ -37,13 +40,14 @@ from portal.domain.policy_data import (
     to_data,
     unflatten,
 )
-from portal.domain.states import APPROVAL, ApprovalStatus
+from portal.domain.states import POLICY_VERSION, PolicyStatus
 from portal.extensions import db
 from portal.policies import store
 from portal.policies.models import PolicyStamp, PolicyVersion
 
 MSG_ADMIN = "Only administrators can change the policy."
 MSG_PAST = "Effective from cannot be in the past."
+MSG_TOO_FAR = "Effective from can be at most a year from now."
 MSG_AFTER = (
     "A change is already scheduled from {when} (UTC): choose a later time, or decide that "
     "one first."
@@ -57,12 +61,23 @@ MSG_DECIDED = "This change has already been decided."
 MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
 MSG_REASON = "Say why the policy changes (at least {n} characters)."
 MSG_NOT_FOUND = "No such policy version."
+MSG_WITHDRAW_IN_FORCE = (
+    "Only an approved change that has not taken effect yet can be withdrawn: to undo a change "
+    "in force, make a new one."
+)
+MSG_WITHDRAW_LATER = (
+    "Version {id} comes after this change and carries its values: withdraw or reject it first."
+)
+MSG_WITHDRAW_NOTE = "Say why the change is withdrawn (at least {n} characters)."
 MSG_STALE = (
     "Another administrator changed the policy while you were editing it (it is now version "
     "{id}): reload the page to see their change, then make yours again."
 )
 # A form takes a moment to submit: "now" typed into it is accepted this long after.
 PAST_GRACE = timedelta(minutes=5)
+# Further ahead is a typo (2062 for 2026) more often than a plan, and every later change
+# must come after it.
+MAX_AHEAD = timedelta(days=365)
 FIRST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -110,14 +125,14 @@ def ensure_first_version(actor=None):
         version = PolicyVersion(
             values=to_data(base),
             effective_from=FIRST_EFFECTIVE,
-            status=ApprovalStatus.PENDING,
+            status=PolicyStatus.PENDING,
             needs_approval=False,
             reason="POLICY.md defaults",
             created_by_id=getattr(actor, "id", None),
         )
         db.session.add(version)
         db.session.flush()
-        APPROVAL.move(version, ApprovalStatus.APPROVED)
+        POLICY_VERSION.move(version, PolicyStatus.APPROVED)
         version.decided_at = utcnow()
         record(actor, "policy.seeded", "policy_version", version.id, after={"version": version.id})
         touch_stamp()
@@ -128,14 +143,14 @@ def ensure_first_version(actor=None):
 def _latest_scheduled():
     return db.session.scalar(
         sa.select(sa.func.max(PolicyVersion.effective_from)).where(
-            PolicyVersion.status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING])
+            PolicyVersion.status.in_([PolicyStatus.APPROVED, PolicyStatus.PENDING])
         )
     )
 
 
 _LATEST_APPROVED = (
     sa.select(PolicyVersion.id)
-    .where(PolicyVersion.status == ApprovalStatus.APPROVED)
+    .where(PolicyVersion.status == PolicyStatus.APPROVED)
     .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
     .limit(1)
 )
@@ -176,7 +191,7 @@ def _stale(base_id):
     administrator's change committed since it was read (read again under the stamp's lock,
     so two edits started at the same moment never both pass)."""
     waiting = db.session.scalar(
-        sa.select(PolicyVersion.id).where(PolicyVersion.status == ApprovalStatus.PENDING).limit(1)
+        sa.select(PolicyVersion.id).where(PolicyVersion.status == PolicyStatus.PENDING).limit(1)
     )
     if waiting is not None:
         return MSG_WAITING.format(id=waiting)
@@ -198,7 +213,7 @@ def _same_base(expected, base_id):
 def _waiting():
     return db.session.scalar(
         sa.select(PolicyVersion.id)
-        .where(PolicyVersion.status == ApprovalStatus.PENDING)
+        .where(PolicyVersion.status == PolicyStatus.PENDING)
         .order_by(PolicyVersion.id)
         .limit(1)
     )
@@ -235,6 +250,8 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
         if effective < now - PAST_GRACE:
             errors["effective_from"] = MSG_PAST
         effective = max(effective, now)
+        if effective > now + MAX_AHEAD:
+            errors["effective_from"] = MSG_TOO_FAR
         latest = _latest_scheduled()
         if latest is not None and latest > effective and "effective_from" not in errors:
             errors["effective_from"] = MSG_AFTER.format(when=latest.strftime("%Y-%m-%d %H:%M"))
@@ -257,7 +274,7 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
         version = PolicyVersion(
             values=after,
             effective_from=effective,
-            status=ApprovalStatus.PENDING,
+            status=PolicyStatus.PENDING,
             needs_approval=needs,
             reason=reason,
             created_by_id=admin.id,
@@ -265,7 +282,7 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
         db.session.add(version)
         db.session.flush()
         if not needs:
-            APPROVAL.move(version, ApprovalStatus.APPROVED)
+            POLICY_VERSION.move(version, PolicyStatus.APPROVED)
             version.decided_by_id = admin.id
             version.decided_at = now
         record(
@@ -286,14 +303,19 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
     return version
 
 
-def _pending(version_id):
+def _locked(version_id):
     query = sa.select(PolicyVersion).where(PolicyVersion.id == version_id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=PolicyVersion)
     version = db.session.scalar(query)
     if version is None:
         raise PolicyNotFound({"__all__": MSG_NOT_FOUND})
-    if version.status != ApprovalStatus.PENDING:
+    return version
+
+
+def _pending(version_id):
+    version = _locked(version_id)
+    if version.status != PolicyStatus.PENDING:
         raise PolicyError({"__all__": MSG_DECIDED})
     return version
 
@@ -310,7 +332,7 @@ def approve(admin, version_id, note="", now=None):
             raise PolicyPermissionDenied(MSG_SECOND_ADMIN)
         chosen = version.effective_from
         version.effective_from = max(chosen, now)
-        APPROVAL.move(version, ApprovalStatus.APPROVED)
+        POLICY_VERSION.move(version, PolicyStatus.APPROVED)
         version.decided_by_id = admin.id
         version.decided_at = now
         version.decision_note = (note or "").strip()[:500]
@@ -319,9 +341,9 @@ def approve(admin, version_id, note="", now=None):
             "policy.approved",
             "policy_version",
             version.id,
-            before={"status": ApprovalStatus.PENDING, "effective_from": chosen.isoformat()},
+            before={"status": PolicyStatus.PENDING, "effective_from": chosen.isoformat()},
             after={
-                "status": ApprovalStatus.APPROVED,
+                "status": PolicyStatus.APPROVED,
                 "effective_from": version.effective_from.isoformat(),
                 "note": version.decision_note,
             },
@@ -338,7 +360,7 @@ def reject(admin, version_id, note="", now=None):
     with unit_of_work():
         _lock_stamp()
         version = _pending(version_id)
-        APPROVAL.move(version, ApprovalStatus.REJECTED)
+        POLICY_VERSION.move(version, PolicyStatus.REJECTED)
         version.decided_by_id = admin.id
         version.decided_at = now
         version.decision_note = (note or "").strip()[:500]
@@ -347,8 +369,61 @@ def reject(admin, version_id, note="", now=None):
             "policy.rejected",
             "policy_version",
             version.id,
-            before={"status": ApprovalStatus.PENDING},
-            after={"status": ApprovalStatus.REJECTED, "note": version.decision_note},
+            before={"status": PolicyStatus.PENDING},
+            after={"status": PolicyStatus.REJECTED, "note": version.decision_note},
+        )
+        touch_stamp(now)
+    store.forget()
+    return version
+
+
+def withdraw(admin, version_id, note="", now=None):
+    """Any administrator takes back an approved change that has not taken effect yet: it
+    becomes WITHDRAWN and never applies (a year typed wrong would otherwise hold every
+    later change until then). Only the latest one: a version after it was built on its
+    values (``editing_start``) and would carry them anyway. One administrator is enough,
+    even for a money change: what stays in force was itself approved (by a second
+    administrator where it moved money), and nothing new applies. A note says why."""
+    _require_admin(admin)
+    now = now or utcnow()
+    note = (note or "").strip()
+    with unit_of_work():
+        _lock_stamp()
+        version = _locked(version_id)
+        if version.status != PolicyStatus.APPROVED or version.effective_from <= now:
+            raise PolicyError({"__all__": MSG_WITHDRAW_IN_FORCE})
+        later = db.session.scalar(
+            sa.select(PolicyVersion.id)
+            .where(
+                PolicyVersion.status.in_([PolicyStatus.APPROVED, PolicyStatus.PENDING]),
+                PolicyVersion.id != version.id,
+                sa.or_(
+                    PolicyVersion.effective_from > version.effective_from,
+                    sa.and_(
+                        PolicyVersion.effective_from == version.effective_from,
+                        PolicyVersion.id > version.id,
+                    ),
+                ),
+            )
+            .order_by(PolicyVersion.effective_from, PolicyVersion.id)
+            .limit(1)
+        )
+        if later is not None:
+            raise PolicyError({"__all__": MSG_WITHDRAW_LATER.format(id=later)})
+        minimum = store.in_force(now)[1].note_min_length
+        if len(note) < minimum:
+            raise PolicyError({"note": MSG_WITHDRAW_NOTE.format(n=minimum)})
+        POLICY_VERSION.move(version, PolicyStatus.WITHDRAWN)
+        record(
+            admin,
+            "policy.withdrawn",
+            "policy_version",
+            version.id,
+            before={
+                "status": PolicyStatus.APPROVED,
+                "effective_from": version.effective_from.isoformat(),
+            },
+            after={"status": PolicyStatus.WITHDRAWN, "note": note[:500]},
         )
         touch_stamp(now)
     store.forget()

@@ -164,6 +164,47 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     assert answer.status_code == 303
 
 
+def test_a_scheduled_change_is_withdrawn_from_the_policy_page(app, client, make_user, login):
+    from datetime import datetime, timedelta
+
+    from portal.domain.timezone import CLINIC_TZ
+
+    login(make_user("admin"))
+    typo = (datetime.now(CLINIC_TZ) + timedelta(days=400)).strftime("%Y-%m-%dT%H:%M")
+    answer = client.post("/admin/policy", data=form_data(app, effective_from=typo))
+    assert answer.status_code == 422
+    assert "Effective from can be at most a year from now." in answer.get_data(as_text=True)
+    later = (datetime.now(CLINIC_TZ) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    answer = client.post(
+        "/admin/policy", data=form_data(app, no_show_grace="60", effective_from=later)
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        version_id = db.session.scalars(
+            sa.select(PolicyVersion.id).order_by(PolicyVersion.id.desc())
+        ).first()
+    withdraw = f"/admin/policy/{version_id}/withdraw"
+    page = client.get("/admin/policy").get_data(as_text=True)
+    assert f'action="{withdraw}"' in page and "Withdraw this change" in page
+    assert f'action="{withdraw}"' in client.get(f"/admin/policy/{version_id}").get_data(
+        as_text=True
+    )
+    answer = client.post(withdraw, data={"note": "Typo"}, follow_redirects=True)
+    assert "Say why the change is withdrawn (at least 10 characters)." in answer.get_data(
+        as_text=True
+    )
+    answer = client.post(withdraw, data={"note": "Wrong month, see ticket 12"})
+    assert answer.status_code == 303
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "WITHDRAWN"
+    page = client.get(f"/admin/policy/{version_id}").get_data(as_text=True)
+    assert "Withdrawn by" in page and "Wrong month, see ticket 12" in page
+    assert f'action="{withdraw}"' not in page
+    client.post("/auth/logout")
+    login(make_user("patient"))
+    assert client.post(withdraw, data={"note": "Wrong month, see ticket 12"}).status_code == 403
+
+
 def test_patients_cannot_see_it(client, make_user, login):
     login(make_user("patient"))
     assert client.get("/admin/policy").status_code == 403

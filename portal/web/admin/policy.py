@@ -59,6 +59,7 @@ def _page(form, status=200):
         form=form,
         current=queries.version(version_id) if version_id else None,
         scheduled=queries.scheduled(now),
+        withdrawable=queries.withdrawable(now),
         pending=pending,
         diffs={v.id: _diff(v) for v in pending.items},
         history=queries.history_page(**page_args(20)),
@@ -133,6 +134,8 @@ def policy_version(version_id):
         values=values,
         diff=_diff(version),
         can_decide=can_decide,
+        can_withdraw=queries.withdrawable(utcnow()) == version.id,
+        withdrawal=queries.withdrawal(version),
         note=NoteForm(),
     )
 
@@ -163,3 +166,12 @@ def policy_approve(version_id):
 @bp.post("/policy/<int:version_id>/reject")
 def policy_reject(version_id):
     return _decide(policy_service.reject, version_id, "Policy change rejected.")
+
+
+@bp.post("/policy/<int:version_id>/withdraw")
+def policy_withdraw(version_id):
+    return _decide(
+        policy_service.withdraw,
+        version_id,
+        f"Policy version {version_id} withdrawn: it will not take effect.",
+    )
