@@ -73,8 +73,10 @@ MONEY_FIELDS = frozenset(
 MSG_PERCENT = "Enter a percentage between 0 and 100."
 MSG_MONEY = "Enter an amount of ₹0 or more (whole paise)."
 MSG_COUNT = "Enter a whole number of at least {minimum}."
+MSG_COUNT_MAX = "Enter a whole number of at most {maximum}."
 MSG_DURATION = "Enter a duration of 0 or more."
 MSG_POSITIVE = "Enter a duration greater than 0."
+MSG_TOO_LONG = "Enter a duration of at most {limit}."
 MSG_CANCEL_ORDER = (
     "Cancellation tiers must go from the longest notice down: tier {n}'s notice must be "
     "shorter than tier {prev}'s."
@@ -89,6 +91,7 @@ MSG_RESCHEDULE_PENALTY = (
 )
 MSG_RESCHEDULE_MIN = "The reschedule cut-off cannot be longer than the last tier's notice."
 MSG_REMINDERS = "Reminder offsets must be different and greater than 0."
+MSG_REMINDERS_LONG = "A reminder can be sent at most {limit} before the visit."
 MSG_LINK = "The shortest link lifetime cannot be longer than the longest."
 MSG_DOMAIN = "Not a host name: {value}."
 MSG_CHOICE = "Choose one of: {choices}."
@@ -219,8 +222,8 @@ def _is_int(value) -> bool:
 
 def problems(data: dict) -> dict:
     """Every reason these values cannot be a policy, as ``{path: message}`` (empty: fine).
-    Pure: percentages 0..100, money whole non-negative paise, counts, durations, tiers in
-    order, choices known."""
+    Pure: percentages 0..100, money whole non-negative paise, counts, durations (each at
+    most ``_LONGEST``), tiers in order, choices known."""
     errors: dict[str, str] = {}
 
     def check(path, value, ok, message):
@@ -241,10 +244,20 @@ def problems(data: dict) -> dict:
                 lambda v, m=minimum: _is_int(v) and v >= m,
                 MSG_COUNT.format(minimum=minimum),
             )
+            maximum = _COUNT_MAXIMUMS.get(leaf)
+            if maximum is not None:
+                check(
+                    path, value, lambda v, m=maximum: v <= m, MSG_COUNT_MAX.format(maximum=maximum)
+                )
         elif leaf in _DURATIONS:
             check(path, value, lambda v: _is_int(v) and v >= 0, MSG_DURATION)
         elif leaf in _POSITIVE_DURATIONS:
             check(path, value, lambda v: _is_int(v) and v > 0, MSG_POSITIVE)
+        if leaf in _LONGEST:
+            longest = _LONGEST[leaf]
+            check(
+                path, value, lambda v, m=longest: v <= m, MSG_TOO_LONG.format(limit=_days(longest))
+            )
     _check_choices(data, errors)
     _check_cancellation(data, errors)
     _check_reschedule(data, errors)
@@ -268,12 +281,39 @@ _COUNTS = {
     "payment_failures_for_intervention": 1,
     "payment_max_attempts": 1,
 }
+# A note longer than this would be asked of every refund override, adjustment and policy
+# change (whose reason holds 500 characters): past it, no one could change the policy again.
+_COUNT_MAXIMUMS = {"note_min_length": 200}
 _DURATIONS = frozenset(
     {"notice", "more_than", "reschedule_min_notice", "reconciliation_tolerance", "no_show_grace"}
 )
 _POSITIVE_DURATIONS = frozenset(
     {"link_max_lifetime", "link_before_start", "link_min_lifetime", "attention_window"}
 )
+
+
+_DAY = 86_400
+_YEAR = 365 * _DAY
+# The longest each duration may be, in seconds: past a year no notice, link or window means
+# anything to a clinic, and a value beyond any timedelta or date (12 digits of hours) would
+# fail where it is added to a time, on every page that reads it.
+_LONGEST = {
+    "notice": _YEAR,
+    "more_than": _YEAR,
+    "reschedule_min_notice": _YEAR,
+    "link_max_lifetime": _YEAR,
+    "link_before_start": _YEAR,
+    "link_min_lifetime": _YEAR,
+    "attention_window": _YEAR,
+    "no_show_grace": 7 * _DAY,
+    "reconciliation_tolerance": _DAY,
+}
+LONGEST_REMINDER = 30 * _DAY
+
+
+def _days(seconds):
+    days = seconds // _DAY
+    return f"{days} day" if days == 1 else f"{days} days"
 
 
 def _check_choices(data, errors):
@@ -356,6 +396,8 @@ def _check_other(data, errors):
     offsets = data.get("reminder_offsets") or []
     if any(not _is_int(o) or o <= 0 for o in offsets) or len(set(offsets)) != len(offsets):
         errors["reminder_offsets"] = MSG_REMINDERS
+    elif any(o > LONGEST_REMINDER for o in offsets):
+        errors["reminder_offsets"] = MSG_REMINDERS_LONG.format(limit=_days(LONGEST_REMINDER))
     low, high = data.get("link_min_lifetime"), data.get("link_max_lifetime")
     if _is_int(low) and _is_int(high) and low > high and "link_min_lifetime" not in errors:
         errors["link_min_lifetime"] = MSG_LINK

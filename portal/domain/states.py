@@ -30,6 +30,9 @@ Decisions where POLICY.md is silent:
   same transaction; a newer request or the expiry sweep closes a pending one as EXPIRED,
   a captured payment that cannot move the booking closes it as FAILED.
 * Refund approval: ``PENDING -> APPROVED | REJECTED``, decided once.
+* Policy version: ``PENDING -> APPROVED | REJECTED`` as an approval, and
+  ``APPROVED -> WITHDRAWN`` for a change not in force yet (an administrator takes back a
+  scheduled change: a date typed wrong, a decision reversed); never once in force.
 * Payout: ``QUEUED -> PROCESSING -> PROCESSED | FAILED | REVERSED``, ``PROCESSED -> REVERSED``.
   Also ``QUEUED -> PROCESSED | FAILED | REVERSED`` directly, because RazorpayX webhooks
   may skip or reorder the intermediate ``payout.processing`` event, and ``FAILED -> QUEUED``
@@ -54,11 +57,13 @@ __all__ = [
     "VisitStatus",
     "RescheduleStatus",
     "ApprovalStatus",
+    "PolicyStatus",
     "BOOKING",
     "BOOKING_LATE_PAYMENT",
     "VISIT",
     "RESCHEDULE",
     "APPROVAL",
+    "POLICY_VERSION",
     "PAYMENT",
     "REFUND",
     "PAYOUT",
@@ -141,6 +146,16 @@ class ApprovalStatus(StrEnum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+
+
+class PolicyStatus(StrEnum):
+    """A policy version: an approval (as ``ApprovalStatus``), and a scheduled change taken
+    back before it took effect."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    WITHDRAWN = "WITHDRAWN"
 
 
 class FundAccountStatus(StrEnum):
@@ -257,6 +272,17 @@ APPROVAL = StateMachine(
     _A.PENDING,
 )
 
+_Y = PolicyStatus
+POLICY_VERSION = StateMachine(
+    "policy version",
+    PolicyStatus,
+    {
+        _Y.PENDING: {_Y.APPROVED, _Y.REJECTED},
+        _Y.APPROVED: {_Y.WITHDRAWN},  # only before it takes effect (policies.service)
+    },
+    _Y.PENDING,
+)
+
 _P = PaymentStatus
 PAYMENT = StateMachine(
     "payment",
@@ -312,6 +338,7 @@ _MACHINES = {
     VisitStatus: VISIT,
     RescheduleStatus: RESCHEDULE,
     ApprovalStatus: APPROVAL,
+    PolicyStatus: POLICY_VERSION,
 }
 
 

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
-from portal.domain.states import ApprovalStatus
+from portal.domain.states import PolicyStatus
 from portal.extensions import db
 
-STATUSES = tuple(ApprovalStatus)
+STATUSES = tuple(PolicyStatus)
 
 
 class PolicyVersion(db.Model):
@@ -42,7 +42,7 @@ class PolicyVersion(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     values: Mapped[dict] = mapped_column(sa.JSON)
     effective_from: Mapped[object] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(12), default=ApprovalStatus.PENDING)
+    status: Mapped[str] = mapped_column(sa.String(12), default=PolicyStatus.PENDING)
     needs_approval: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(sa.String(500), default="")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

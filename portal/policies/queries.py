@@ -3,6 +3,7 @@ history (keyset pages), and the pending changes an approvals queue can list."""
 
 import sqlalchemy as sa
 
+from portal.audit.models import AuditEntry
 from portal.domain.policy_data import changed_paths, to_data
 from portal.domain.states import ApprovalStatus
 from portal.extensions import db
@@ -52,6 +53,36 @@ def scheduled(now):
         )
         .order_by(PolicyVersion.effective_from, PolicyVersion.id)
     ).all()
+
+
+def withdrawable(now):
+    """The id of the approved change that may be withdrawn now, or None: the latest one
+    scheduled, when nothing waits after it (``service.withdraw``'s rule, for the buttons)."""
+    latest = db.session.execute(
+        sa.select(PolicyVersion.id, PolicyVersion.status, PolicyVersion.effective_from)
+        .where(PolicyVersion.status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING]))
+        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+        .limit(1)
+    ).first()
+    if latest and latest.status == ApprovalStatus.APPROVED and latest.effective_from > now:
+        return latest.id
+    return None
+
+
+def withdrawal(version):
+    """The audit entry of a withdrawn version's withdrawal (who, when, why), or None."""
+    if version.status != "WITHDRAWN":
+        return None
+    return db.session.scalar(
+        sa.select(AuditEntry)
+        .where(
+            AuditEntry.action == "policy.withdrawn",
+            AuditEntry.object_type == "policy_version",
+            AuditEntry.object_id == str(version.id),
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
 
 
 def pending_changes():

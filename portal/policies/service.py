@@ -6,12 +6,18 @@ Rules (docs/policy.md):
 * only administrators change the policy;
 * an edit is validated as a whole by ``portal.domain.policy_data.problems``; any problem
   refuses the whole edit (:class:`PolicyError` with a message per field), nothing is saved;
-* a version takes effect at its ``effective_from`` (now when not given, never in the past)
-  and never before a version already scheduled or awaiting approval;
+* a version takes effect at its ``effective_from`` (now when not given, never in the past,
+  at most ``MAX_AHEAD`` ahead) and never before a version already scheduled or awaiting
+  approval;
 * an edit that touches money (``policy_data.MONEY_FIELDS``) waits as ``PENDING`` until a
   different administrator approves it; other edits are approved by their author at once;
 * an approval after the chosen time makes the version effective at the approval: a
-  policy never applies to the past.
+  policy never applies to the past;
+* any administrator may withdraw an approved version not in force yet, the latest one
+  first (``withdraw``): it never applies;
+* every write holds the change stamp's row to its commit (``_lock_stamp``); an edit whose
+  base is no longer the latest approved version (another administrator's change committed
+  meanwhile, or since the form was opened: ``base_version``) is refused, never saved over it.
 """
 
 from __future__ import annotations
@@ -34,13 +40,14 @@ from portal.domain.policy_data import (
     to_data,
     unflatten,
 )
-from portal.domain.states import APPROVAL, ApprovalStatus
+from portal.domain.states import POLICY_VERSION, PolicyStatus
 from portal.extensions import db
 from portal.policies import store
 from portal.policies.models import PolicyStamp, PolicyVersion
 
 MSG_ADMIN = "Only administrators can change the policy."
 MSG_PAST = "Effective from cannot be in the past."
+MSG_TOO_FAR = "Effective from can be at most a year from now."
 MSG_AFTER = (
     "A change is already scheduled from {when} (UTC): choose a later time, or decide that "
     "one first."
@@ -54,8 +61,23 @@ MSG_DECIDED = "This change has already been decided."
 MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
 MSG_REASON = "Say why the policy changes (at least {n} characters)."
 MSG_NOT_FOUND = "No such policy version."
+MSG_WITHDRAW_IN_FORCE = (
+    "Only an approved change that has not taken effect yet can be withdrawn: to undo a change "
+    "in force, make a new one."
+)
+MSG_WITHDRAW_LATER = (
+    "Version {id} comes after this change and carries its values: withdraw or reject it first."
+)
+MSG_WITHDRAW_NOTE = "Say why the change is withdrawn (at least {n} characters)."
+MSG_STALE = (
+    "Another administrator changed the policy while you were editing it (it is now version "
+    "{id}): reload the page to see their change, then make yours again."
+)
 # A form takes a moment to submit: "now" typed into it is accepted this long after.
 PAST_GRACE = timedelta(minutes=5)
+# Further ahead is a typo (2062 for 2026) more often than a plan, and every later change
+# must come after it.
+MAX_AHEAD = timedelta(days=365)
 FIRST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -103,14 +125,14 @@ def ensure_first_version(actor=None):
         version = PolicyVersion(
             values=to_data(base),
             effective_from=FIRST_EFFECTIVE,
-            status=ApprovalStatus.PENDING,
+            status=PolicyStatus.PENDING,
             needs_approval=False,
             reason="POLICY.md defaults",
             created_by_id=getattr(actor, "id", None),
         )
         db.session.add(version)
         db.session.flush()
-        APPROVAL.move(version, ApprovalStatus.APPROVED)
+        POLICY_VERSION.move(version, PolicyStatus.APPROVED)
         version.decided_at = utcnow()
         record(actor, "policy.seeded", "policy_version", version.id, after={"version": version.id})
         touch_stamp()
@@ -121,47 +143,97 @@ def ensure_first_version(actor=None):
 def _latest_scheduled():
     return db.session.scalar(
         sa.select(sa.func.max(PolicyVersion.effective_from)).where(
-            PolicyVersion.status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING])
+            PolicyVersion.status.in_([PolicyStatus.APPROVED, PolicyStatus.PENDING])
         )
     )
 
 
-def editing_base(now=None):
-    """The policy a new change starts from: the latest approved version, even one not in
-    force yet. Starting from the one in force would carry its older values into the new
-    version and silently undo a scheduled change (its fees, say) without a second
-    administrator."""
+_LATEST_APPROVED = (
+    sa.select(PolicyVersion.id)
+    .where(PolicyVersion.status == PolicyStatus.APPROVED)
+    .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+    .limit(1)
+)
+
+
+def editing_start(now=None):
+    """(version id, Policy) a new change starts from: the latest approved version, even one
+    not in force yet; (0, the app's defaults) before any version. Starting from the one in
+    force would carry its older values into the new version and silently undo a scheduled
+    change (its fees, say) without a second administrator. The form keeps the id
+    (``propose``'s ``base_version``)."""
     latest = db.session.scalar(
-        sa.select(PolicyVersion)
-        .where(PolicyVersion.status == ApprovalStatus.APPROVED)
-        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
-        .limit(1)
+        sa.select(PolicyVersion).where(PolicyVersion.id == _LATEST_APPROVED.scalar_subquery())
     )
     if latest is None:
-        return store.in_force(now or utcnow())[1]
-    return from_data(latest.values)
+        return 0, store.in_force(now or utcnow())[1]
+    return latest.id, from_data(latest.values)
+
+
+def editing_base(now=None):
+    """The Policy of :func:`editing_start`."""
+    return editing_start(now)[1]
+
+
+def _lock_stamp():
+    """Hold the stamp's row until this transaction ends. Every write of the policy takes it,
+    so on PostgreSQL a second write waits here until the first has committed, and then reads
+    what the first wrote (READ COMMITTED: each statement sees the latest commits). SQLite
+    serialises every writer anyway."""
+    query = sa.select(PolicyStamp.id).where(PolicyStamp.id == store.STAMP_ID)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    db.session.execute(query)
+
+
+def _stale(base_id):
+    """Why an edit built on version ``base_id`` cannot be saved now, or None: another
+    administrator's change committed since it was read (read again under the stamp's lock,
+    so two edits started at the same moment never both pass)."""
+    waiting = db.session.scalar(
+        sa.select(PolicyVersion.id).where(PolicyVersion.status == PolicyStatus.PENDING).limit(1)
+    )
+    if waiting is not None:
+        return MSG_WAITING.format(id=waiting)
+    latest_id = db.session.scalar(_LATEST_APPROVED)
+    if latest_id != base_id:
+        return MSG_STALE.format(id=latest_id)
+    return None
+
+
+def _same_base(expected, base_id):
+    """Whether the form was opened on version ``base_id``. 0 is a form opened before any
+    version existed: it matches version 1 (the defaults), seeded by this very edit."""
+    if expected == base_id:
+        return True
+    first = db.session.scalar(sa.select(sa.func.min(PolicyVersion.id)))
+    return expected == 0 and base_id == first
 
 
 def _waiting():
     return db.session.scalar(
         sa.select(PolicyVersion.id)
-        .where(PolicyVersion.status == ApprovalStatus.PENDING)
+        .where(PolicyVersion.status == PolicyStatus.PENDING)
         .order_by(PolicyVersion.id)
         .limit(1)
     )
 
 
-def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
-    """A new version: the latest approved one (``editing_base``) with ``changes`` (flat
-    paths to values in the domain's units, ``policy_data.flatten``). Returns the
-    PolicyVersion (PENDING when it needs a second administrator, else APPROVED). Raises
-    :class:`PolicyError`."""
+def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, base_version=None):
+    """A new version: the latest approved one (``editing_start``) with ``changes`` (flat
+    paths to values in the domain's units, ``policy_data.flatten``). ``base_version``: the
+    version id the edit was made on (a form's ``editing_start``): refused with
+    ``MSG_STALE`` when another change was approved since (a form sends every value, so
+    saving it would silently undo that change). Returns the PolicyVersion (PENDING when it
+    needs a second administrator, else APPROVED). Raises :class:`PolicyError`."""
     _require_admin(admin)
     now = now or utcnow()
     reason = (reason or "").strip()
     with unit_of_work():
         ensure_first_version(admin)  # a savepoint: a refused edit leaves no seed either
-        base = editing_base(now)
+        base_id, base = editing_start(now)
+        if base_version is not None and not _same_base(base_version, base_id):
+            raise PolicyError({"__all__": MSG_STALE.format(id=base_id)})
         before = to_data(base)
         after = unflatten(before, changes)
         errors = problems(after)
@@ -178,21 +250,31 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
         if effective < now - PAST_GRACE:
             errors["effective_from"] = MSG_PAST
         effective = max(effective, now)
+        if effective > now + MAX_AHEAD:
+            errors["effective_from"] = MSG_TOO_FAR
         latest = _latest_scheduled()
         if latest is not None and latest > effective and "effective_from" not in errors:
             errors["effective_from"] = MSG_AFTER.format(when=latest.strftime("%Y-%m-%d %H:%M"))
         if not errors:
             try:
                 from_data(after)
-            except (ValueError, TypeError) as exc:  # a guard the form cannot reach
+            # A guard the form cannot reach (problems() bounds every duration; OverflowError
+            # is a timedelta beyond Python's).
+            except (ValueError, TypeError, OverflowError) as exc:
                 errors["__all__"] = str(exc)
         if errors:
             raise PolicyError(errors)
+        # Everything above read without a lock: a change committed meanwhile by another
+        # administrator is seen now, and this one (built on the older base) is refused.
+        _lock_stamp()
+        stale = _stale(base_id)
+        if stale is not None:
+            raise PolicyError({"__all__": stale})
         needs = money_changes(before, after)
         version = PolicyVersion(
             values=after,
             effective_from=effective,
-            status=ApprovalStatus.PENDING,
+            status=PolicyStatus.PENDING,
             needs_approval=needs,
             reason=reason,
             created_by_id=admin.id,
@@ -200,7 +282,7 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
         db.session.add(version)
         db.session.flush()
         if not needs:
-            APPROVAL.move(version, ApprovalStatus.APPROVED)
+            POLICY_VERSION.move(version, PolicyStatus.APPROVED)
             version.decided_by_id = admin.id
             version.decided_at = now
         record(
@@ -221,14 +303,19 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None):
     return version
 
 
-def _pending(version_id):
+def _locked(version_id):
     query = sa.select(PolicyVersion).where(PolicyVersion.id == version_id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=PolicyVersion)
     version = db.session.scalar(query)
     if version is None:
         raise PolicyNotFound({"__all__": MSG_NOT_FOUND})
-    if version.status != ApprovalStatus.PENDING:
+    return version
+
+
+def _pending(version_id):
+    version = _locked(version_id)
+    if version.status != PolicyStatus.PENDING:
         raise PolicyError({"__all__": MSG_DECIDED})
     return version
 
@@ -239,12 +326,13 @@ def approve(admin, version_id, note="", now=None):
     _require_admin(admin)
     now = now or utcnow()
     with unit_of_work():
+        _lock_stamp()
         version = _pending(version_id)
         if version.created_by_id == admin.id:
             raise PolicyPermissionDenied(MSG_SECOND_ADMIN)
         chosen = version.effective_from
         version.effective_from = max(chosen, now)
-        APPROVAL.move(version, ApprovalStatus.APPROVED)
+        POLICY_VERSION.move(version, PolicyStatus.APPROVED)
         version.decided_by_id = admin.id
         version.decided_at = now
         version.decision_note = (note or "").strip()[:500]
@@ -253,9 +341,9 @@ def approve(admin, version_id, note="", now=None):
             "policy.approved",
             "policy_version",
             version.id,
-            before={"status": ApprovalStatus.PENDING, "effective_from": chosen.isoformat()},
+            before={"status": PolicyStatus.PENDING, "effective_from": chosen.isoformat()},
             after={
-                "status": ApprovalStatus.APPROVED,
+                "status": PolicyStatus.APPROVED,
                 "effective_from": version.effective_from.isoformat(),
                 "note": version.decision_note,
             },
@@ -270,8 +358,9 @@ def reject(admin, version_id, note="", now=None):
     _require_admin(admin)
     now = now or utcnow()
     with unit_of_work():
+        _lock_stamp()
         version = _pending(version_id)
-        APPROVAL.move(version, ApprovalStatus.REJECTED)
+        POLICY_VERSION.move(version, PolicyStatus.REJECTED)
         version.decided_by_id = admin.id
         version.decided_at = now
         version.decision_note = (note or "").strip()[:500]
@@ -280,8 +369,61 @@ def reject(admin, version_id, note="", now=None):
             "policy.rejected",
             "policy_version",
             version.id,
-            before={"status": ApprovalStatus.PENDING},
-            after={"status": ApprovalStatus.REJECTED, "note": version.decision_note},
+            before={"status": PolicyStatus.PENDING},
+            after={"status": PolicyStatus.REJECTED, "note": version.decision_note},
+        )
+        touch_stamp(now)
+    store.forget()
+    return version
+
+
+def withdraw(admin, version_id, note="", now=None):
+    """Any administrator takes back an approved change that has not taken effect yet: it
+    becomes WITHDRAWN and never applies (a year typed wrong would otherwise hold every
+    later change until then). Only the latest one: a version after it was built on its
+    values (``editing_start``) and would carry them anyway. One administrator is enough,
+    even for a money change: what stays in force was itself approved (by a second
+    administrator where it moved money), and nothing new applies. A note says why."""
+    _require_admin(admin)
+    now = now or utcnow()
+    note = (note or "").strip()
+    with unit_of_work():
+        _lock_stamp()
+        version = _locked(version_id)
+        if version.status != PolicyStatus.APPROVED or version.effective_from <= now:
+            raise PolicyError({"__all__": MSG_WITHDRAW_IN_FORCE})
+        later = db.session.scalar(
+            sa.select(PolicyVersion.id)
+            .where(
+                PolicyVersion.status.in_([PolicyStatus.APPROVED, PolicyStatus.PENDING]),
+                PolicyVersion.id != version.id,
+                sa.or_(
+                    PolicyVersion.effective_from > version.effective_from,
+                    sa.and_(
+                        PolicyVersion.effective_from == version.effective_from,
+                        PolicyVersion.id > version.id,
+                    ),
+                ),
+            )
+            .order_by(PolicyVersion.effective_from, PolicyVersion.id)
+            .limit(1)
+        )
+        if later is not None:
+            raise PolicyError({"__all__": MSG_WITHDRAW_LATER.format(id=later)})
+        minimum = store.in_force(now)[1].note_min_length
+        if len(note) < minimum:
+            raise PolicyError({"note": MSG_WITHDRAW_NOTE.format(n=minimum)})
+        POLICY_VERSION.move(version, PolicyStatus.WITHDRAWN)
+        record(
+            admin,
+            "policy.withdrawn",
+            "policy_version",
+            version.id,
+            before={
+                "status": PolicyStatus.APPROVED,
+                "effective_from": version.effective_from.isoformat(),
+            },
+            after={"status": PolicyStatus.WITHDRAWN, "note": note[:500]},
         )
         touch_stamp(now)
     store.forget()

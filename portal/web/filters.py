@@ -139,7 +139,7 @@ STATUS_LABELS = (
     N_("Expired"), N_("Pending"), N_("Partially cancelled"), N_("Successful"), N_("Failed"),
     N_("Processed"), N_("Queued"), N_("Processing"), N_("Reversed"), N_("Draft"),
     N_("Pending payment"), N_("Done"), N_("Approved"), N_("Rejected"), N_("Validated"),
-    N_("Pending approval"), N_("Applied"), N_("Sending"), N_("Open"),
+    N_("Pending approval"), N_("Applied"), N_("Sending"), N_("Open"), N_("Withdrawn"),
 )  # fmt: skip
 
 

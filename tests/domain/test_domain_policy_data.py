@@ -1,5 +1,7 @@
 """The policy as data: a round trip, every validation message, and which edits touch money."""
 
+from datetime import timedelta
+
 import pytest
 
 from portal.domain import policy_data as pd
@@ -73,6 +75,34 @@ def test_a_field_missing_from_an_old_version_keeps_its_default():
         ({"reminder_offsets": [3600, 3600]}, "reminder_offsets", pd.MSG_REMINDERS),
         ({"reminder_offsets": [0]}, "reminder_offsets", pd.MSG_REMINDERS),
         ({"link_min_lifetime": 2 * 86400}, "link_min_lifetime", pd.MSG_LINK),
+        # Upper bounds: a duration no clinic means (and no timedelta or date can hold).
+        (
+            {"link_max_lifetime": 999_999_999_999 * 3600},
+            "link_max_lifetime",
+            pd.MSG_TOO_LONG.format(limit="365 days"),
+        ),
+        (
+            {"attention_window": 20_000_000_000 * 3600},
+            "attention_window",
+            pd.MSG_TOO_LONG.format(limit="365 days"),
+        ),
+        (
+            {"patient_cancellation_tiers__0__notice": 400 * 86400},
+            "patient_cancellation_tiers.0.notice",
+            pd.MSG_TOO_LONG.format(limit="365 days"),
+        ),
+        ({"no_show_grace": 8 * 86400}, "no_show_grace", pd.MSG_TOO_LONG.format(limit="7 days")),
+        (
+            {"reconciliation_tolerance": 86401},
+            "reconciliation_tolerance",
+            pd.MSG_TOO_LONG.format(limit="1 day"),
+        ),
+        (
+            {"reminder_offsets": [3600, 31 * 86400]},
+            "reminder_offsets",
+            pd.MSG_REMINDERS_LONG.format(limit="30 days"),
+        ),
+        ({"note_min_length": 201}, "note_min_length", pd.MSG_COUNT_MAX.format(maximum=200)),
         (
             {"gst_mode": "everything"},
             "gst_mode",
@@ -109,6 +139,20 @@ def test_good_edits_pass():
     policy = pd.from_data(data)
     assert policy.patient_cancellation_tiers[1].refund_bps == 5_000
     assert policy.allowed_meet_domains[-1] == "webex.com"
+
+
+def test_the_longest_durations_allowed_pass():
+    day = 86400
+    data = edited(
+        link_max_lifetime=365 * day,
+        attention_window=365 * day,
+        reminder_offsets=[30 * day, 3600],
+        no_show_grace=7 * day,
+        reconciliation_tolerance=day,
+        note_min_length=200,
+    )
+    assert pd.problems(data) == {}
+    assert pd.from_data(data).attention_window == timedelta(days=365)
 
 
 def test_money_edits_are_told_apart():

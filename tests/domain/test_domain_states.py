@@ -8,6 +8,7 @@ from portal.domain.states import (
     BOOKING_LATE_PAYMENT,
     PAYMENT,
     PAYOUT,
+    POLICY_VERSION,
     REFUND,
     RESCHEDULE,
     VISIT,
@@ -30,6 +31,9 @@ from portal.domain.states import (
 )
 from portal.domain.states import (
     PayoutStatus as O,
+)
+from portal.domain.states import (
+    PolicyStatus as Y,
 )
 from portal.domain.states import (
     RefundStatus as R,
@@ -83,6 +87,7 @@ ALLOWED = {
         (S.PENDING_PAYMENT, S.EXPIRED),
     },
     APPROVAL: {(A.PENDING, A.APPROVED), (A.PENDING, A.REJECTED)},
+    POLICY_VERSION: {(Y.PENDING, Y.APPROVED), (Y.PENDING, Y.REJECTED), (Y.APPROVED, Y.WITHDRAWN)},
 }
 
 

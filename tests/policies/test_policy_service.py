@@ -196,3 +196,94 @@ def test_no_second_change_while_one_waits_for_approval(ctx, clock, admins):
     db.session.rollback()
     svc.reject(checker, waiting.id)
     assert svc.propose(checker, {"note_min_length": 20}, reason=REASON).status == "APPROVED"
+
+
+def test_an_edit_made_on_an_older_version_is_refused(ctx, clock, admins):
+    """A form sends every value: saved over a change approved since it was opened, it would
+    silently undo that change. ``base_version`` is the version the form was filled from."""
+    maker, checker = admins
+    assert svc.editing_start()[0] == 0  # before any version: the defaults
+    first = svc.propose(maker, {"note_min_length": 20}, reason=REASON, base_version=0)
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=0)
+    assert refused.value.errors == {"__all__": svc.MSG_STALE.format(id=first.id)}
+    db.session.rollback()
+    assert policy().note_min_length == 20 and policy().payment_max_attempts == 5
+    assert svc.editing_start()[0] == first.id
+    again = svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=first.id)
+    assert again.status == "APPROVED" and policy().note_min_length == 20
+
+
+def test_a_change_cannot_be_scheduled_more_than_a_year_ahead(ctx, clock, admins):
+    """2062 typed for 2026: every later change would have had to come after it."""
+    from datetime import datetime
+
+    from portal.domain.timezone import CLINIC_TZ
+
+    maker, _ = admins
+    typo = datetime(2062, 6, 1, 9, 0, tzinfo=CLINIC_TZ)
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(maker, {"note_min_length": 12}, effective_from=typo, reason=REASON)
+    assert refused.value.errors == {"effective_from": svc.MSG_TOO_FAR}
+    db.session.rollback()
+    in_a_year = utcnow() + svc.MAX_AHEAD
+    assert svc.propose(maker, {"note_min_length": 12}, effective_from=in_a_year, reason=REASON)
+
+
+def test_a_scheduled_change_can_be_withdrawn_so_the_policy_never_freezes(ctx, clock, admins):
+    """One administrator schedules a change far ahead (approved at once: no money); a GST
+    change for today must come after it, until the scheduled one is withdrawn, by any
+    administrator, with a note. It never applies and the audit log says who and why."""
+    maker, checker = admins
+    far = utcnow() + timedelta(days=300)
+    scheduled = svc.propose(maker, {"note_min_length": 12}, effective_from=far, reason=REASON)
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.propose(checker, {"gst_bps": 1200}, reason="GST rate change from today")
+    assert refused.value.errors["effective_from"].startswith("A change is already scheduled")
+    db.session.rollback()
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.withdraw(checker, scheduled.id, note="typo")
+    assert refused.value.errors == {"note": svc.MSG_WITHDRAW_NOTE.format(n=10)}
+    db.session.rollback()
+    svc.withdraw(checker, scheduled.id, note="Typo in the year")
+    assert db.session.get(PolicyVersion, scheduled.id).status == "WITHDRAWN"
+    assert svc.editing_base().note_min_length == 10
+    assert store.in_force(far + timedelta(days=1))[1].note_min_length == 10
+    [entry] = audit("policy.withdrawn")
+    assert entry.actor_id == checker.id and entry.after["note"] == "Typo in the year"
+    gst = svc.propose(checker, {"gst_bps": 1200}, reason="GST rate change from today")
+    assert gst.status == "PENDING"
+
+
+def test_what_cannot_be_withdrawn(ctx, clock, admins, world, users):
+    maker, checker = admins
+    now = utcnow()
+    note = "Withdrawn after review"
+    in_force = svc.propose(maker, {"note_min_length": 12}, reason=REASON)
+    money = svc.propose(
+        maker, {"gst_bps": 1200}, effective_from=now + timedelta(days=1), reason=REASON
+    )
+    # Not yet decided: rejected, not withdrawn; in force: a new change undoes it.
+    for version in (money, in_force):
+        with pytest.raises(svc.PolicyError) as refused:
+            svc.withdraw(checker, version.id, note=note)
+        assert refused.value.errors == {"__all__": svc.MSG_WITHDRAW_IN_FORCE}
+        db.session.rollback()
+    svc.approve(checker, money.id)
+    later = svc.propose(
+        maker, {"no_show_grace": 3600}, effective_from=now + timedelta(days=2), reason=REASON
+    )
+    # The later change carries the money change's values: it goes first.
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.withdraw(checker, money.id, note=note)
+    assert refused.value.errors == {"__all__": svc.MSG_WITHDRAW_LATER.format(id=later.id)}
+    db.session.rollback()
+    with pytest.raises(svc.PolicyPermissionDenied):
+        svc.withdraw(users(world.patients[0]), later.id, note=note)
+    with pytest.raises(svc.PolicyNotFound):
+        svc.withdraw(checker, 999_999, note=note)
+    # One administrator suffices, even for a money change (decision in docs/policy.md).
+    svc.withdraw(checker, later.id, note=note)
+    svc.withdraw(maker, money.id, note=note)
+    assert store.in_force(now + timedelta(days=3))[0] == in_force.id
+    assert policy().gst_bps == 1800

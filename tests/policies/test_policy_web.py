@@ -71,6 +71,39 @@ def test_values_that_do_not_parse_save_nothing(app, client, make_user, login):
     assert count_versions(app) == 0
 
 
+def test_an_hours_value_too_large_for_a_duration_is_a_message_not_a_500(
+    app, client, make_user, login
+):
+    """12 digits of hours parse, but no timedelta holds them (an OverflowError was a 500):
+    the domain's upper bound refuses them beside the field."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, link_max_lifetime="999999999999"))
+    assert answer.status_code == 422
+    assert "Enter a duration of at most 365 days." in answer.get_data(as_text=True)
+    assert count_versions(app) == 0
+
+
+def test_an_attention_window_too_long_is_refused_and_the_admin_home_keeps_working(
+    app, client, make_user, login
+):
+    """An 11-digit window is a valid timedelta, would apply at once (no money, no second
+    admin), and then every page adding it to now overflowed: it is refused at entry."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, attention_window="20000000000"))
+    assert answer.status_code == 422
+    assert count_versions(app) == 0
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_digit_python_reads_but_int_cannot_is_a_message_not_a_500(app, client, make_user, login):
+    """ "²".isdigit() is True, int("²") raises: a count field takes ASCII digits only."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, payment_max_attempts="²"))
+    assert answer.status_code == 422
+    assert "Enter a whole number." in answer.get_data(as_text=True)
+    assert count_versions(app) == 0
+
+
 def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, login):
     maker, checker = make_user("admin"), make_user("admin")
     login(maker)
@@ -98,6 +131,78 @@ def test_a_money_edit_is_approved_by_a_second_admin(app, client, make_user, logi
         assert db.session.get(PolicyVersion, version_id).status == "APPROVED"
     page = client.get(f"/admin/policy/{version_id}").get_data(as_text=True)
     assert "Approved" in page and "Tier 2: refund (%)" in page
+
+
+def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it(
+    app, client, make_user, login
+):
+    from portal.accounts.models import User
+    from portal.policies import service as svc
+
+    editor, other = make_user("admin"), make_user("admin")
+    login(editor)
+    page = client.get("/admin/policy").get_data(as_text=True)
+    [opened_on] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
+    with app.app_context():  # meanwhile, another administrator changes something else
+        svc.propose(db.session.get(User, other.id), {"note_min_length": 20}, reason=REASON)
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payment_max_attempts="6", base_version=opened_on),
+    )
+    assert answer.status_code == 422
+    assert "Another administrator changed the policy while you were editing it" in (
+        answer.get_data(as_text=True)
+    )
+    assert count_versions(app) == 2  # the defaults and the other's change, not undone
+    page = client.get("/admin/policy").get_data(as_text=True)
+    assert re.search(r'name="note_min_length"[^>]*value="20"', page)
+    [fresh] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payment_max_attempts="6", note_min_length="20", base_version=fresh),
+    )
+    assert answer.status_code == 303
+
+
+def test_a_scheduled_change_is_withdrawn_from_the_policy_page(app, client, make_user, login):
+    from datetime import datetime, timedelta
+
+    from portal.domain.timezone import CLINIC_TZ
+
+    login(make_user("admin"))
+    typo = (datetime.now(CLINIC_TZ) + timedelta(days=400)).strftime("%Y-%m-%dT%H:%M")
+    answer = client.post("/admin/policy", data=form_data(app, effective_from=typo))
+    assert answer.status_code == 422
+    assert "Effective from can be at most a year from now." in answer.get_data(as_text=True)
+    later = (datetime.now(CLINIC_TZ) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    answer = client.post(
+        "/admin/policy", data=form_data(app, no_show_grace="60", effective_from=later)
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        version_id = db.session.scalars(
+            sa.select(PolicyVersion.id).order_by(PolicyVersion.id.desc())
+        ).first()
+    withdraw = f"/admin/policy/{version_id}/withdraw"
+    page = client.get("/admin/policy").get_data(as_text=True)
+    assert f'action="{withdraw}"' in page and "Withdraw this change" in page
+    assert f'action="{withdraw}"' in client.get(f"/admin/policy/{version_id}").get_data(
+        as_text=True
+    )
+    answer = client.post(withdraw, data={"note": "Typo"}, follow_redirects=True)
+    assert "Say why the change is withdrawn (at least 10 characters)." in answer.get_data(
+        as_text=True
+    )
+    answer = client.post(withdraw, data={"note": "Wrong month, see ticket 12"})
+    assert answer.status_code == 303
+    with app.app_context():
+        assert db.session.get(PolicyVersion, version_id).status == "WITHDRAWN"
+    page = client.get(f"/admin/policy/{version_id}").get_data(as_text=True)
+    assert "Withdrawn by" in page and "Wrong month, see ticket 12" in page
+    assert f'action="{withdraw}"' not in page
+    client.post("/auth/logout")
+    login(make_user("patient"))
+    assert client.post(withdraw, data={"note": "Wrong month, see ticket 12"}).status_code == 403
 
 
 def test_patients_cannot_see_it(client, make_user, login):

@@ -59,6 +59,7 @@ def _page(form, status=200):
         form=form,
         current=queries.version(version_id) if version_id else None,
         scheduled=queries.scheduled(now),
+        withdrawable=queries.withdrawable(now),
         pending=pending,
         diffs={v.id: _diff(v) for v in pending.items},
         history=queries.history_page(**page_args(20)),
@@ -69,7 +70,8 @@ def _page(form, status=200):
 
 @bp.get("/policy")
 def policy_page():
-    return _page(form_for(to_data(policy_service.editing_base())))
+    version_id, base = policy_service.editing_start()
+    return _page(form_for(to_data(base), version_id))
 
 
 @bp.post("/policy")
@@ -86,7 +88,11 @@ def policy_edit():
         effective = effective.replace(tzinfo=CLINIC_TZ)
     try:
         version = policy_service.propose(
-            current_user, changes, effective_from=effective, reason=form.reason.data
+            current_user,
+            changes,
+            effective_from=effective,
+            reason=form.reason.data,
+            base_version=form.base_version_id(),
         )
     except policy_service.PolicyError as exc:
         apply_errors(form, {_form_key(k): v for k, v in exc.errors.items()})
@@ -128,6 +134,8 @@ def policy_version(version_id):
         values=values,
         diff=_diff(version),
         can_decide=can_decide,
+        can_withdraw=queries.withdrawable(utcnow()) == version.id,
+        withdrawal=queries.withdrawal(version),
         note=NoteForm(),
     )
 
@@ -158,3 +166,12 @@ def policy_approve(version_id):
 @bp.post("/policy/<int:version_id>/reject")
 def policy_reject(version_id):
     return _decide(policy_service.reject, version_id, "Policy change rejected.")
+
+
+@bp.post("/policy/<int:version_id>/withdraw")
+def policy_withdraw(version_id):
+    return _decide(
+        policy_service.withdraw,
+        version_id,
+        f"Policy version {version_id} withdrawn: it will not take effect.",
+    )

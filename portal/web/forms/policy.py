@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
@@ -131,7 +131,9 @@ def from_text(kind, text):
     if kind in _SECONDS:
         return _seconds(text, kind)
     if kind == "count":
-        if not text.lstrip("-").isdigit() or len(text) > 9:
+        digits = text.removeprefix("-")
+        # ASCII only: "²".isdigit() is True, but int("²") raises.
+        if not (digits.isascii() and digits.isdigit()) or len(text) > 9:
             raise ValueError(MSG_WHOLE)
         return int(text)
     if kind == "minutes_list":
@@ -164,6 +166,13 @@ class _Base(PortalForm):
         validators=[Optional()],
     )
     reason = TextAreaField("Why (kept in the audit log)", validators=[Length(max=500)])
+    # The version the form was filled from: saving it over a newer one would undo that.
+    base_version = HiddenField(validators=[Length(max=12)])
+
+    def base_version_id(self):
+        """The version id the form was filled from, or None (not sent: not checked)."""
+        text = (self.base_version.data or "").strip()
+        return int(text) if text.isascii() and text.isdigit() else None
 
 
 PolicyForm = type(
@@ -183,10 +192,10 @@ def sections():
     return out
 
 
-def form_for(data: dict):
+def form_for(data: dict, version_id=None):
     """The form filled with a version's values (``policy_data.to_data``)."""
     flat = flatten(data)
-    values = {}
+    values = {} if version_id is None else {"base_version": str(version_id)}
     for _, path, _, kind in SPEC:
         if path in flat:
             values[field_name(path)] = to_text(kind, flat[path])
