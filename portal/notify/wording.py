@@ -18,9 +18,10 @@ def speaking_to(user_id):
 
 
 def spoken_time(local):
-    """``Mon 01 Jun 2026, 10:00 AM IST`` in English; the same with the locale's names of
+    """``Mon 1 Jun 2026, 9:00 AM IST`` in English; the same with the locale's names of
     days and months otherwise (``local`` is already in the clinic's zone)."""
     zone = local.tzname() or ""
-    if str(get_locale() or "en") == "en":
-        return local.strftime("%a %d %b %Y, %I:%M %p ").lstrip("0") + zone
+    if str(get_locale() or "en") == "en":  # strftime: Babel's formatter costs far more
+        hour = local.hour % 12 or 12
+        return f"{local:%a} {local.day} {local:%b %Y}, {hour}:{local:%M %p} {zone}".strip()
     return f"{format_datetime(local, 'EEE d MMM y, h:mm a', rebase=False)} {zone}".strip()

@@ -83,7 +83,7 @@ def test_reschedule_retimes_and_sends_an_updated_calendar_entry(world):
     ).all()
     assert {r.for_start for r in pending} == {new_start}
     [notice] = [n for n in _notices(world.patient) if n.kind == "booking.rescheduled"]
-    assert "(was Thu 04 Jun 2026, 08:00 AM IST)" in notice.body
+    assert "(was Thu 4 Jun 2026, 8:00 AM IST)" in notice.body
     mail = db.session.scalars(
         sa.select(MailMessage).where(
             MailMessage.subject.like("Rescheduled%"), MailMessage.to == "patient@example.com"
