@@ -4,8 +4,14 @@ or an admin)."""
 from datetime import timedelta
 
 from portal.audit.service import record
-from portal.catalog import busy
-from portal.catalog.checks import changing, clean_text, load, provider_for_actor, raise_errors
+from portal.catalog.checks import (
+    bookings_in_the_way,
+    changing,
+    clean_text,
+    load,
+    provider_for_actor,
+    raise_errors,
+)
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
 from portal.domain import slots as slot_rules
@@ -146,7 +152,7 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
         elif ends_at - starts_at > MAX_LEAVE:
             errors["ends_at"] = "Leave can last at most a year; add another for longer."
         else:
-            clash = _bookings_in(provider, starts_at, ends_at)
+            clash = bookings_in_the_way(provider, starts_at, ends_at, "add the leave")
             if clash:
                 errors["starts_at"] = clash
         raise_errors(errors)
@@ -166,22 +172,6 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
             },
         )
         return leave
-
-
-def _bookings_in(provider, starts_at, ends_at):
-    """The message refusing leave over the provider's live bookings and holds (the slot
-    lookup's busy intervals: a hold may still be paid), or None."""
-    taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
-    if not taken:
-        return None
-    first = taken[0][0].astimezone(starts_at.tzinfo)
-    count = len(taken)
-    bookings = "booking" if count == 1 else "bookings"
-    return (
-        f"You have {count} {bookings} in this period, the first on "
-        f"{first:%a %d %b %Y at %H:%M}. Cancel or move {'it' if count == 1 else 'them'} "
-        "first (a cancelled patient is refunded in full), then add the leave."
-    )
 
 
 def remove_leave(actor, leave):

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import FORM, NotFound, PermissionDenied, ValidationError
+from portal.catalog import busy
 from portal.catalog.models import Provider
 from portal.db import unit_of_work
 from portal.extensions import db
@@ -95,6 +96,25 @@ def bounded_int(value, field_name, errors, low, high, message):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         errors[field_name] = message
     return value
+
+
+def bookings_in_the_way(provider, starts_at, ends_at, then):
+    """The message refusing a change that would leave the provider's live bookings or holds
+    between ``starts_at`` and ``ends_at`` (aware; the message says times in ``starts_at``'s
+    zone) without their provider, or None. A hold counts: it may still be paid. Each
+    patient must first be told, by a cancellation (a full refund) or a move."""
+    taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
+    if not taken:
+        return None
+    first = taken[0][0].astimezone(starts_at.tzinfo)
+    count = len(taken)
+    return (
+        f"{'There is' if count == 1 else 'There are'} {count} "
+        f"{'booking' if count == 1 else 'bookings'} with this provider in this period, the "
+        f"first on {first:%a %d %b %Y at %H:%M}. Cancel or move "
+        f"{'it' if count == 1 else 'them'} first (a cancelled patient is refunded in full), "
+        f"then {then}."
+    )
 
 
 def raise_errors(errors):

@@ -1,6 +1,8 @@
 """Providers (doctors and labs): their profile, their clinics, specializations and
 services, and the login an admin invites for them."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from portal.accounts import service as accounts
@@ -8,6 +10,7 @@ from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
 from portal.catalog.checks import (
+    bookings_in_the_way,
     bounded_int,
     changing,
     choice,
@@ -28,8 +31,12 @@ from portal.catalog.models import (
     Service,
     Specialization,
 )
+from portal.db import utcnow
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 
+# Deactivating a provider looks this far ahead for bookings in the way (any booking).
+BOOKABLE_AHEAD = timedelta(days=3660)
 PROVIDER_FIELDS = (
     "kind",
     "display_name",
@@ -189,6 +196,13 @@ def update_provider(actor, provider, **changes):
             else list(provider.services)
         )
         _check_links(clinics, specs, services, errors)
+        if provider.active and "active" in changes and not changes["active"]:
+            now = utcnow().astimezone(CLINIC_TZ)
+            clash = bookings_in_the_way(
+                provider, now, now + BOOKABLE_AHEAD, "deactivate the provider"
+            )
+            if clash:
+                errors["active"] = clash
         raise_errors(errors)
         for key in PROVIDER_FIELDS:
             if key == "active":

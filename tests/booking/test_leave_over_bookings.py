@@ -38,8 +38,10 @@ def test_leave_over_a_hold_is_refused_with_the_first_booking_named(world, users)
         )
     message = exc.value.errors["starts_at"]
     assert message.startswith(
-        "You have 2 bookings in this period, the first on Tue 02 Jun 2026 at 10:00."
+        "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026"
+        " at 10:00. Cancel or move them first"
     )
+    assert message.endswith("then add the leave.")
     assert _leaves() == 0
 
 
@@ -56,3 +58,23 @@ def test_leave_beside_a_booking_and_after_its_cancellation_is_added(world, users
     visits.remove_item(users(world.patients[0]), item.id)  # the unpaid hold given up
     availability.add_leave(admin, world.doctors[0], at(1, 10), at(1, 18))
     assert _leaves() == 3
+
+
+def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handled(world, users):
+    from portal.catalog.models import Provider
+    from portal.catalog.providers import update_provider
+
+    item = _hold(world, users, day=3, hour=11)
+    admin = users(world.admin)
+    with pytest.raises(ValidationError) as exc:
+        update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
+    assert exc.value.errors["active"].startswith(
+        "There is 1 booking with this provider in this period, the first on Thu 04 Jun 2026 at 11:00."
+    )
+    assert db.session.get(Provider, world.doctors[0]).active is True
+    update_provider(
+        admin, world.doctors[1], active=False, registration_no="KMC-4242"
+    )  # nothing booked with them
+    visits.remove_item(users(world.patients[0]), item.id)
+    update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
+    assert db.session.get(Provider, world.doctors[0]).active is False
