@@ -68,3 +68,43 @@ def test_migrations_match_models_on_sqlite(tmp_path):
 def test_migrations_match_models_on_postgres():
     url = _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
     _assert_migrations_match_models(url)
+
+
+def test_a_table_rebuilt_on_sqlite_keeps_the_rows_pointing_at_it(tmp_path):
+    """SQLite alters a table by rebuilding it (copy, DROP, rename): with foreign keys on,
+    dropping policy_versions while a visit points at it failed, so `make run` on an
+    existing embedded install could not upgrade (po11c1e50002)."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from portal.booking.models import IndividualBooking
+    from portal.db import unit_of_work
+    from portal.policies.service import ensure_first_version
+    from tests.booking.factories import NOW, at, build_world
+
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "kept.sqlite3")))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        with unit_of_work():
+            ensure_first_version()  # as `flask demo load` makes version 1
+        patient = db.session.get(User, w.patients[0])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[0]],
+            clinic_id=w.clinic,
+            start_at=at(1, 10),
+        )
+        item_id = item.id
+        version = db.session.get(IndividualBooking, item_id).policy_version_id
+        assert version is not None
+        db.session.remove()
+        downgrade(revision="wh0e1d0c0001")  # both ways rebuild policy_versions
+        upgrade()
+        assert db.session.get(IndividualBooking, item_id).policy_version_id == version
+        with db.engine.connect() as conn:  # the pool's connections enforce them again
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        db.engine.dispose()
