@@ -99,6 +99,11 @@ def run_migrations_online():
         try:
             context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
             with context.begin_transaction():
+                if sqlite:
+                    # pysqlite opens a transaction only before DML: without this BEGIN each
+                    # CREATE and DROP commits alone, and a failed batch leaves its half-built
+                    # table behind (portal.db.savepoint does the same for the app).
+                    connection.exec_driver_sql("BEGIN")
                 context.run_migrations()
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
