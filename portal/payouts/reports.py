@@ -14,7 +14,7 @@ from portal.booking.models import IndividualBooking, Reschedule
 from portal.catalog.models import INSTANT
 from portal.config import policy
 from portal.db import utcnow
-from portal.domain.payouts import cycle_payable
+from portal.domain.payouts import GATEWAY_MINIMUM_PAYOUT, cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
 from portal.domain.text import DateText, Text
@@ -180,6 +180,13 @@ def dashboard(provider):
                 required=format_inr(policy().payout_minimum),
                 available=format_inr(balance),
             )
+    elif 0 < balance < GATEWAY_MINIMUM_PAYOUT:
+        # INSTANT has no minimum, but RazorpayX pays nothing under ₹1 (create_payout skips it)
+        carry = gettext(
+            "%(available)s is below the smallest payout (%(minimum)s); it carries forward.",
+            available=format_inr(balance),
+            minimum=format_inr(GATEWAY_MINIMUM_PAYOUT),
+        )
     start, end = financial_year_bounds(fy)
     return {
         "balance": balance,

@@ -102,6 +102,43 @@ def test_cycle_below_the_minimum_carries_forward(world, x):
     assert payouts_of(provider.id)[0].status == PayoutStatus.PROCESSED and payable(provider.id) == 0
 
 
+def test_an_instant_payable_below_the_gateway_minimum_is_carried_not_sent(
+    world, x, immediate_retries
+):
+    # RazorpayX pays at least ₹1: a 50-paise payout could only fail three times, raise a
+    # HIGH alert and be made again by every daily sweep.
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.penalty(provider, 99_950)
+    world.earn(provider, user, 100_000)  # payable: 50 paise
+    x.settle()
+    run = runs.run_cycle("INSTANT", date(2026, 11, 2))  # the next daily sweep
+    x.settle()
+    assert payouts_of(provider.id) == [] and payable(provider.id) == 50
+    assert run.carried_forward == 1
+    assert run.skipped[0]["reason"] == (
+        "₹0.50 is below the smallest payout RazorpayX makes (₹1); it carries forward."
+    )
+    world.earn(provider, user, 10_000)  # ₹100 more: paid with the 50 paise
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert (payout.gross, payout.status) == (10_050, PayoutStatus.PROCESSED)
+
+
+def test_a_cycle_net_below_the_gateway_minimum_after_tds_carries_forward(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 4_999_900)  # ₹49,999: just under the TDS threshold
+    _pay_cycle(provider, date(2026, 11, 1))
+    world.earn(provider, user, 555_600)  # crosses: TDS 10% of ₹55,555 = ₹5,555.50
+    run = _pay_cycle(provider, date(2026, 11, 8))
+    assert run.payouts_created == 0 and run.carried_forward == 1  # net would be 50 paise
+    assert run.skipped[0]["reason"] == (
+        "₹0.50 is below the smallest payout RazorpayX makes (₹1); it carries forward."
+    )
+    assert payable(provider.id) == 555_600
+    x.settle()
+    assert [p.gross for p in payouts_of(provider.id)] == [4_999_900]
+
+
 def test_a_run_happens_once_per_period(world, x):
     provider, user = world.ready_provider("MONTHLY", commission_bps=0)
     world.earn(provider, user, 100_000)
