@@ -14,6 +14,8 @@ log = logging.getLogger("portal.payouts")
 
 HIGH, MEDIUM, LOW = "HIGH", "MEDIUM", "LOW"
 PAYOUT_FAILED, PAYOUT_REVERSED = "PAYOUT_FAILED", "PAYOUT_REVERSED"
+# A resend under the key of an unanswered request was refused: RazorpayX may have the payout.
+PAYOUT_UNCONFIRMED = "PAYOUT_UNCONFIRMED"
 
 
 def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None):

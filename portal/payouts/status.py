@@ -20,7 +20,12 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 from portal.payouts import models as m
-from portal.payouts.alerts import HIGH, MEDIUM, PAYOUT_REVERSED, raise_payout_alert
+from portal.payouts.alerts import (
+    HIGH,
+    MEDIUM,
+    PAYOUT_REVERSED,
+    raise_payout_alert,
+)
 from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
 from portal.payouts.gateway import gateway
 
@@ -43,6 +48,28 @@ _REMOTE = {
 def remote_status(status):
     """RazorpayX's payout status as an attempt status (None when unknown)."""
     return _REMOTE.get(str(status or "").lower())
+
+
+def reference_for(payout, attempt):
+    """The ``reference_id`` an attempt is sent with (unique per attempt)."""
+    return f"payout-{payout.id}-{attempt.number}"
+
+
+def find_remote(payout, attempt):
+    """RazorpayX's payout for an attempt whose creating request went unanswered, looked up
+    by the attempt's reference: its entity, or None when RazorpayX lists none (amount and
+    fund account must be ours too). Gateway errors are the caller's."""
+    reference = reference_for(payout, attempt)
+    fund_account = payout.fund_account.razorpay_fund_account_id
+    for entity in gateway().list_payouts(reference_id=reference) or ():
+        if (
+            isinstance(entity, dict)
+            and entity.get("reference_id") == reference
+            and entity.get("amount") == payout.net
+            and entity.get("fund_account_id") in (None, fund_account)
+        ):
+            return entity
+    return None
 
 
 def link_remote_id(payout, attempt, remote_id):
@@ -230,7 +257,7 @@ def find_attempt(entity):
 
 
 def _check_ours(payout, attempt, entity):
-    reference = f"payout-{payout.id}-{attempt.number}"
+    reference = reference_for(payout, attempt)
     amount = entity.get("amount")
     same_amount = isinstance(amount, int) and not isinstance(amount, bool) and amount == payout.net
     if not same_amount or entity.get("reference_id") not in (None, reference):
@@ -241,13 +268,23 @@ def _check_ours(payout, attempt, entity):
 
 
 def refresh_payout(payout_id):
-    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync")."""
+    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync"); an
+    attempt sent but never answered is looked up by its reference and adopted if found."""
     with unit_of_work():
         payout = lock_payout(payout_id)
         if payout is None:
             return False
         attempt = current_attempt(payout)
-        if attempt is None or not attempt.razorpay_payout_id:
+        if attempt is None:
             return False
-        entity = gateway().fetch_payout(attempt.razorpay_payout_id)
+        if attempt.razorpay_payout_id:
+            entity = gateway().fetch_payout(attempt.razorpay_payout_id)
+        elif attempt.status == _AS.SENDING and attempt.requests > 0:
+            # Sent, never answered: RazorpayX may have it under the attempt's reference.
+            entity = find_remote(payout, attempt)
+            if entity is None:
+                return False
+            link_remote_id(payout, attempt, entity.get("id"))
+        else:
+            return False
         return apply_status(payout, attempt, remote_status(entity.get("status")), entity)

@@ -351,6 +351,108 @@ def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries
     assert len(x.payouts()) == 1
 
 
+def _refused_on(adapter, *numbers):
+    """The adapter's create calls number ``numbers`` (1-based) get a real 401 from the
+    sandbox (the API key rotated meanwhile); returns the idempotency key of every call."""
+    real, calls = adapter.create_payout, []
+
+    def create_payout(key, **kw):
+        calls.append(key)
+        if len(calls) not in numbers:
+            return real(key, **kw)
+        saved = adapter.http.auth
+        adapter.http.auth = ("rzp_test_payouts", "rotated-secret")
+        try:
+            return real(key, **kw)
+        finally:
+            adapter.http.auth = saved
+
+    adapter.create_payout = create_payout
+    return calls
+
+
+def _made(x):
+    return [p for p in x.payouts() if p["status"] in ("processed", "processing", "queued")]
+
+
+def test_a_refusal_of_the_first_request_fails_the_attempt(world, x, immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    calls = _refused_on(x.adapter, 1)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    first, second = payout.attempt_rows
+    # Nothing can be at RazorpayX under the first key: the retry may use a new one.
+    assert first.status == PayoutAttemptStatus.FAILED and calls[0] != calls[1]
+    assert payout.status == PayoutStatus.PROCESSED and len(_made(x)) == 1
+
+
+def test_4xx_on_resend_after_timeout_does_not_pay_twice(world, x, immediate_retries):
+    # The first request is made by RazorpayX, its answer never comes; the resend under the
+    # same key is refused (401): that says nothing about the first, so no new key.
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    calls = _refused_on(x.adapter, 2)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert len(_made(x)) == 1, f"RazorpayX paid {len(_made(x))} payouts for one"
+    (attempt,) = payout.attempt_rows  # found at RazorpayX by its reference and adopted
+    assert attempt.razorpay_payout_id == x.payouts()[0]["id"]
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
+    assert account(chart.BANK) == -100_000
+
+
+def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, x, make_user):
+    make_user("admin")
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    calls = _refused_on(x.adapter, 2)
+    # The first request gets no usable answer (a 500), the resend a 401: the outcome is
+    # still unknown, so the attempt stays SENDING, an admin is told, the key is asked again.
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    with time_machine.travel(utcnow() + timedelta(seconds=40), tick=False):
+        sweep_outbox()  # the resend: refused, nothing at RazorpayX under the reference
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 2
+    assert payout.status == PayoutStatus.QUEUED and "401" in payout.last_error
+    alerts = db.session.scalars(
+        sa.select(AuditEntry.after).where(AuditEntry.action == "payout.alert")
+    ).all()
+    assert [(a["severity"], a["kind"]) for a in alerts] == [("HIGH", "PAYOUT_UNCONFIRMED")]
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=False):
+        sweep_outbox()  # asked again, same key: the key works again
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert len(calls) == 3 and len(set(calls)) == 1
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
+    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+
+
+def test_sync_finds_a_payout_whose_answer_was_lost(world, x, make_user):
+    from portal.accounts.models import User
+    from portal.payouts.admin import sync_payout
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    x.sandbox.set_faults(drop_webhooks=True)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()  # RazorpayX pays it; neither the answer nor a webhook reaches the portal
+    (payout,) = payouts_of(provider.id)
+    assert payout.attempt_rows[0].status == PayoutAttemptStatus.SENDING
+    assert sync_payout(admin, payout.id)  # looked up by the attempt's reference
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    assert payout.razorpay_payout_id == x.payouts()[0]["id"]
+    assert account(chart.BANK) == -100_000
+
+
 def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, immediate_retries):
     providers = [world.ready_provider("WEEKLY", commission_bps=0) for _ in range(6)]
     for provider, user in providers:
