@@ -23,6 +23,7 @@ from portal.payouts import models as m
 from portal.payouts.alerts import (
     HIGH,
     MEDIUM,
+    PAYOUT_HOLD_OVERTAKEN,
     PAYOUT_REVERSED,
     raise_payout_alert,
 )
@@ -98,6 +99,8 @@ def apply_status(payout, attempt, target, entity=None):
     before = snapshot(payout)
     was = attempt.status
     PAYOUT_ATTEMPT.move(attempt, target)
+    if payout.held and target != _AS.FAILED and attempt.number == payout.attempts:
+        _hold_overtaken(payout, attempt, target)
     if was == _AS.SENDING and target == _AS.QUEUED:
         return True  # RazorpayX has it: the payout was QUEUED already
     if entity.get("failure_reason"):
@@ -124,6 +127,32 @@ def apply_status(payout, attempt, target, entity=None):
         | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
     )
     return True
+
+
+def _hold_overtaken(payout, attempt, target):
+    """RazorpayX has (or had) a held payout: the hold stopped nothing, so it is lifted (the
+    held list and counts must not show it) and the admins are told. (A hold is refused once
+    a request went unanswered; this covers one that slipped through, e.g. a send whose
+    request count was lost with its crashed transaction.) A FAILED attempt keeps the hold:
+    it stops the retry."""
+    reason = payout.hold_reason
+    payout.held, payout.hold_reason = False, None
+    record(
+        None,
+        "payout.hold_overtaken",
+        "payout",
+        payout.id,
+        after={"attempt": attempt.number, "status": str(target), "hold_reason": reason},
+    )
+    raise_payout_alert(
+        MEDIUM,
+        f"Payout {payout.id} went out while held",
+        f"Payout {payout.id} ({format_inr(payout.net)} to provider {payout.provider_id}) was "
+        f"held ({reason}), but RazorpayX already had it: it is now {str(target).lower()}. "
+        f"The hold is lifted.",
+        payout=payout,
+        kind=PAYOUT_HOLD_OVERTAKEN,
+    )
 
 
 def _processed_posted(payout):

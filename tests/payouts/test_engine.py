@@ -478,16 +478,17 @@ def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, 
 # --- holds ----------------------------------------------------------------------------------
 
 
-def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
+def test_admin_holds_and_releases_a_payout_waiting_for_its_retry(world, x, make_user):
     from portal.accounts.models import User
 
     admin = db.session.get(User, make_user("admin").id)
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
     world.earn(provider, user, 100_000)
-    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
-    runs.run_cycle("WEEKLY", date(2026, 11, 1))  # first send gets a 500: stays QUEUED
+    x.sandbox.set_faults(payout_outcome="failed")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()  # RazorpayX fails it: the retry waits 5 minutes
     (payout,) = payouts_of(provider.id)
-    assert payout.status == PayoutStatus.QUEUED and payout.last_error
+    assert payout.status == PayoutStatus.FAILED and payout.next_retry_at
     with pytest.raises(PayoutError, match="reason"):
         hold_payout(admin, payout.id, "short")
     db.session.rollback()
@@ -497,9 +498,10 @@ def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
     hold_payout(admin, payout.id, "Provider asked to check the account")
     db.session.commit()
     with time_machine.travel(utcnow() + timedelta(hours=2), tick=False):
-        sweep_outbox()  # the resend finds the payout held and does nothing
+        sweep_outbox()  # the retry finds the payout held and does nothing
     db.session.expire_all()
-    assert len(x.payouts()) == 0
+    assert len(x.payouts()) == 1 and payouts_of(provider.id)[0].attempts == 1
+    x.sandbox.set_faults(payout_outcome="processed")
     release_payout(admin, payout.id, "Account confirmed by phone")
     x.settle()
     (payout,) = payouts_of(provider.id)
@@ -508,6 +510,55 @@ def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
         sa.select(AuditEntry.action).where(AuditEntry.object_type == "payout")
     ).all()
     assert "payout.hold" in actions and "payout.release" in actions
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        dict(timeout_next=1, timeout_seconds=1.0),  # made at RazorpayX, the answer lost
+        dict(fail_next=1, error_status=500),  # an error answer: the outcome is unknown too
+    ],
+)
+def test_a_hold_is_refused_once_a_request_went_unanswered(world, x, make_user, fault):
+    from portal.accounts.models import User
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(match="POST /v1/payouts", **fault)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    attempt = payout.attempt_rows[0]
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 1
+    with pytest.raises(PayoutError, match="may already be at RazorpayX"):
+        hold_payout(admin, payout.id, "Provider reported fraud, stop it")
+    db.session.rollback()
+    with time_machine.travel(utcnow() + timedelta(minutes=2), tick=False):
+        sweep_outbox()  # the resend (same key)
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and not payout.held
+    assert len(x.payouts()) == 1
+
+
+def test_a_held_payout_that_razorpayx_had_is_no_longer_counted_as_held(world, x):
+    # A hold that slipped through (e.g. the send's request count was lost with its crashed
+    # transaction): when RazorpayX's status arrives the hold is lifted and admins are told.
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    payout.held, payout.hold_reason = True, "Held before the fix"
+    db.session.commit()
+    x.settle()  # the webhooks of the payout RazorpayX made (matched by the notes)
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and not payout.held
+    alerts = db.session.scalars(
+        sa.select(AuditEntry.after).where(AuditEntry.action == "payout.alert")
+    ).all()
+    assert [a["kind"] for a in alerts] == ["PAYOUT_HOLD_OVERTAKEN"]
+    assert "payout.hold_overtaken" in db.session.scalars(sa.select(AuditEntry.action)).all()
 
 
 def test_mode_is_neft_above_five_lakh(world, x):
