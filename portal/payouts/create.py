@@ -52,7 +52,8 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     provider's payouts of that year that still count (not returned to the payable)
     through ``tds_for_payout``; the difference between what the replay says was due and
     what was actually deducted is settled on this payout (so a reversed payout's TDS is
-    recomputed, never lost), clamped to 0 … gross."""
+    recomputed, never lost), clamped to 0 … gross. A payout of an earlier year that comes
+    back is not of this year (its TDS is undone in its own year): the year starts afresh."""
     pol = pol or policy()
     rule = pol.tds_rule_for(fy)
     rows = db.session.execute(

@@ -127,6 +127,9 @@ def chart_bars(series, width=600, height=160, gap=8):
 
 
 def tds_this_year(provider_id, now=None):
+    """(fy, TDS, gross) of the year's payouts that still count: a returned payout gives its
+    TDS back in its own year, even if it came back after the year ended (docs/payouts.md,
+    "Which year a payout's TDS belongs to"; the TDS report follows the same rule)."""
     fy = financial_year(now or utcnow())
     # Both sums over the same rows in one statement.
     total, gross = db.session.execute(
