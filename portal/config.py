@@ -62,8 +62,17 @@ def _number(text):
     return value
 
 
-def _optional_number(text):
-    return None if text.strip() == "" else _number(text)
+def _burst(text):
+    """A token bucket's size: empty (= the rate) or at least 1 (a call takes one token)."""
+    if text.strip() == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected empty or a number >= 1") from None
+    if not value >= 1:  # also refuses nan
+        raise ValueError("expected empty or a number >= 1 (a call takes one whole token)")
+    return value
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
@@ -192,9 +201,9 @@ TUNABLES = {
         ),
         Tunable(
             "RAZORPAYX_RATE_BURST",
-            _optional_number,
+            _burst,
             "",
-            "RazorpayX burst (token bucket size); empty = the rate",
+            "RazorpayX burst (token bucket size, at least 1); empty = the rate, at least 1",
         ),
         Tunable(
             "PAYOUT_RETRY_BACKOFF_SECONDS",

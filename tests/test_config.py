@@ -52,6 +52,7 @@ def test_values_come_from_the_environment(tmp_path):
         ("BOOKING_HOLD_MINUTES", "-5"),
         ("RAZORPAYX_RATE_LIMIT", "fast"),
         ("RAZORPAYX_RATE_LIMIT", "nan"),
+        ("RAZORPAYX_RATE_BURST", "0.5"),
         ("MEET_LINK_DOMAINS", "zoom"),
         ("LOGIN_RATE_LIMIT", "lots"),
         ("MAIL_USE_TLS", "maybe"),

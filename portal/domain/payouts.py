@@ -24,6 +24,10 @@ MODE_IMPS = "IMPS"
 MODE_NEFT = "NEFT"
 MODE_UPI = "UPI"
 
+# RazorpayX's smallest payout (400 "The amount must be atleast INR 1.00" below it). A fact
+# of the gateway, not clinic policy: a smaller net is carried forward, never sent.
+GATEWAY_MINIMUM_PAYOUT = 100
+
 __all__ = [
     "TdsResult",
     "tds_for_payout",
@@ -35,6 +39,7 @@ __all__ = [
     "MODE_IMPS",
     "MODE_NEFT",
     "MODE_UPI",
+    "GATEWAY_MINIMUM_PAYOUT",
 ]
 
 

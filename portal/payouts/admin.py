@@ -29,6 +29,10 @@ from portal.payouts.status import refresh_payout
 
 MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
 MSG_UNREACHABLE = "Could not reach RazorpayX: {error}"
+MSG_HOLD_UNANSWERED = (
+    "This payout was sent to RazorpayX and no final answer came, so it may already be at "
+    'RazorpayX and cannot be held. Use "Sync status from RazorpayX" to ask it.'
+)
 
 
 def _require_admin(actor):
@@ -44,7 +48,8 @@ def _reason(reason):
 
 
 def hold_payout(actor, payout_id, reason):
-    """Stop a payout that has not left yet (or is waiting for a retry)."""
+    """Stop a payout that has not left yet (or is waiting for a retry). Refused once a
+    request for its current attempt went to RazorpayX unanswered: it may be there."""
     _require_admin(actor)
     reason = _reason(reason)
     with unit_of_work():
@@ -54,12 +59,13 @@ def hold_payout(actor, payout_id, reason):
         if payout.returned or payout.status not in (PayoutStatus.QUEUED, PayoutStatus.FAILED):
             raise PayoutError("Only a queued or failed payout can be held.")
         attempt = current_attempt(payout)
-        if (
-            payout.status == PayoutStatus.QUEUED
-            and attempt is not None
-            and attempt.status != PayoutAttemptStatus.SENDING
-        ):
-            raise PayoutError("This payout is already at RazorpayX and cannot be held.")
+        if payout.status == PayoutStatus.QUEUED and attempt is not None:
+            if attempt.status != PayoutAttemptStatus.SENDING:
+                raise PayoutError("This payout is already at RazorpayX and cannot be held.")
+            if attempt.requests > 0:
+                # Sent without a final answer: RazorpayX may be paying it, a hold would not
+                # stop that (and would tell the admin it had).
+                raise PayoutError(MSG_HOLD_UNANSWERED)
         before = snapshot(payout)
         payout.held, payout.hold_reason = True, reason[:255]
         record(

@@ -14,6 +14,10 @@ log = logging.getLogger("portal.payouts")
 
 HIGH, MEDIUM, LOW = "HIGH", "MEDIUM", "LOW"
 PAYOUT_FAILED, PAYOUT_REVERSED = "PAYOUT_FAILED", "PAYOUT_REVERSED"
+# A resend under the key of an unanswered request was refused: RazorpayX may have the payout.
+PAYOUT_UNCONFIRMED = "PAYOUT_UNCONFIRMED"
+# A held payout that RazorpayX had already: the hold stopped nothing and was lifted.
+PAYOUT_HOLD_OVERTAKEN = "PAYOUT_HOLD_OVERTAKEN"
 
 
 def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None):

@@ -8,7 +8,12 @@ import sqlalchemy as sa
 from portal.audit.service import record
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
-from portal.domain.payouts import cycle_payable, payout_mode, tds_for_payout
+from portal.domain.payouts import (
+    GATEWAY_MINIMUM_PAYOUT,
+    cycle_payable,
+    payout_mode,
+    tds_for_payout,
+)
 from portal.domain.rates import financial_year, format_inr
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
@@ -34,6 +39,9 @@ MSG_TDS_EATS_ALL = (
     "TDS due ({tds}) takes the whole payable ({gross}); the balance carries "
     "forward until it covers the TDS."
 )
+MSG_BELOW_GATEWAY_MINIMUM = (
+    "{net} is below the smallest payout RazorpayX makes ({minimum}); it carries forward."
+)
 MSG_RACE = N_("The payable changed while the payout was being made; try again.")
 
 
@@ -44,7 +52,8 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     provider's payouts of that year that still count (not returned to the payable)
     through ``tds_for_payout``; the difference between what the replay says was due and
     what was actually deducted is settled on this payout (so a reversed payout's TDS is
-    recomputed, never lost), clamped to 0 … gross."""
+    recomputed, never lost), clamped to 0 … gross. A payout of an earlier year that comes
+    back is not of this year (its TDS is undone in its own year): the year starts afresh."""
     pol = pol or policy()
     rule = pol.tds_rule_for(fy)
     rows = db.session.execute(
@@ -74,7 +83,8 @@ def create_payout(
     """Pay out the provider's payable balance (all of it, or at most ``max_gross``).
 
     Returns the new :class:`Payout` (QUEUED, a send job enqueued) or :class:`Skipped`.
-    Cycles apply the ₹500 minimum (``cycle_payable``); INSTANT payouts do not. The
+    Cycles apply the ₹500 minimum (``cycle_payable``); INSTANT payouts do not, but no
+    payout is made whose net is below RazorpayX's ₹1 (``GATEWAY_MINIMUM_PAYOUT``). The
     payable is debited at once (``require_non_negative``: two concurrent payouts can never
     take it below zero). Its own unit of work: the payout row and its key are committed
     before the send job calls RazorpayX, so a crash after the call is reconciled by
@@ -116,6 +126,15 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
         return Skipped(
             provider_id,
             MSG_TDS_EATS_ALL.format(tds=format_inr(tds), gross=format_inr(gross)),
+            available,
+        )
+    if net < GATEWAY_MINIMUM_PAYOUT:
+        # RazorpayX would refuse it: three failures and a HIGH alert, again every sweep.
+        return Skipped(
+            provider_id,
+            MSG_BELOW_GATEWAY_MINIMUM.format(
+                net=format_inr(net), minimum=format_inr(GATEWAY_MINIMUM_PAYOUT)
+            ),
             available,
         )
     key = new_key()

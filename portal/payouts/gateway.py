@@ -2,9 +2,9 @@
 behind the request rate limit.
 
 Settings: ``RAZORPAYX_RATE_LIMIT`` (requests per second, default 5; 0 or None = no
-limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate); with ``REDIS_URL`` the
-bucket is in Redis, shared by every process. Tests and the
-benchmark may install their own adapter or bucket with :func:`install`."""
+limit), ``RAZORPAYX_RATE_BURST`` (bucket size, default = the rate, at least 1); with
+``REDIS_URL`` the bucket is in Redis, shared by every process. Tests and the benchmark
+may install their own adapter or bucket with :func:`install`."""
 
 from flask import current_app
 from redis import Redis

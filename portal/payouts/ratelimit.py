@@ -10,12 +10,19 @@ import threading
 import time
 
 
+def _capacity(rate, capacity):
+    """The bucket's size: the burst, else the rate, but never below one whole token (a
+    call takes one, so a smaller bucket, e.g. a rate of 0.5/s, would wait forever)."""
+    size = capacity if capacity else (rate or 1)
+    return max(float(size), 1.0)
+
+
 class TokenBucket:
     def __init__(self, rate, capacity=None, *, clock=time.monotonic, sleep=time.sleep):
         if rate is not None and rate <= 0:
             rate = None
         self.rate = rate  # None: unlimited
-        self.capacity = float(capacity if capacity is not None else (rate or 1))
+        self.capacity = _capacity(rate, capacity)
         self.clock = clock
         self.sleep = sleep
         self._tokens = self.capacity
@@ -78,7 +85,7 @@ class RedisTokenBucket:
         if rate is not None and rate <= 0:
             rate = None
         self.rate = rate
-        self.capacity = float(capacity if capacity is not None else (rate or 1))
+        self.capacity = _capacity(rate, capacity)
         self.key = key
         self.sleep = sleep or time.sleep
         self._take = redis.register_script(_TAKE)

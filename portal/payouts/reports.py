@@ -14,7 +14,7 @@ from portal.booking.models import IndividualBooking, Reschedule
 from portal.catalog.models import INSTANT
 from portal.config import policy
 from portal.db import utcnow
-from portal.domain.payouts import cycle_payable
+from portal.domain.payouts import GATEWAY_MINIMUM_PAYOUT, cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
 from portal.domain.text import DateText, Text
@@ -127,6 +127,9 @@ def chart_bars(series, width=600, height=160, gap=8):
 
 
 def tds_this_year(provider_id, now=None):
+    """(fy, TDS, gross) of the year's payouts that still count: a returned payout gives its
+    TDS back in its own year, even if it came back after the year ended (docs/payouts.md,
+    "Which year a payout's TDS belongs to"; the TDS report follows the same rule)."""
     fy = financial_year(now or utcnow())
     # Both sums over the same rows in one statement.
     total, gross = db.session.execute(
@@ -180,6 +183,13 @@ def dashboard(provider):
                 required=format_inr(policy().payout_minimum),
                 available=format_inr(balance),
             )
+    elif 0 < balance < GATEWAY_MINIMUM_PAYOUT:
+        # INSTANT has no minimum, but RazorpayX pays nothing under ₹1 (create_payout skips it)
+        carry = gettext(
+            "%(available)s is below the smallest payout (%(minimum)s); it carries forward.",
+            available=format_inr(balance),
+            minimum=format_inr(GATEWAY_MINIMUM_PAYOUT),
+        )
     start, end = financial_year_bounds(fy)
     return {
         "balance": balance,

@@ -7,11 +7,13 @@ import sqlalchemy as sa
 
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
+from portal.domain.rates import format_inr
 from portal.domain.states import PAYOUT, PayoutAttemptStatus, PayoutStatus
 from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
 from portal.payouts import models as m
+from portal.payouts.alerts import HIGH, PAYOUT_UNCONFIRMED, raise_payout_alert
 from portal.payouts.common import (
     SEND_JOB,
     current_attempt,
@@ -21,7 +23,13 @@ from portal.payouts.common import (
     snapshot,
 )
 from portal.payouts.gateway import gateway
-from portal.payouts.status import apply_status, link_remote_id, remote_status
+from portal.payouts.status import (
+    apply_status,
+    find_remote,
+    link_remote_id,
+    reference_for,
+    remote_status,
+)
 
 
 def _request_body(payout, attempt):
@@ -31,7 +39,7 @@ def _request_body(payout, attempt):
         amount=payout.net,
         mode=payout.mode,
         purpose="payout",
-        reference_id=f"payout-{payout.id}-{attempt.number}",
+        reference_id=reference_for(payout, attempt),
         narration=f"Clinic Portal payout {payout.id}"[:30],
         notes={
             "payout_id": str(payout.id),
@@ -45,7 +53,9 @@ def send_payout(payout_id):
     """Ask RazorpayX for the current attempt of a QUEUED payout, with its key.
 
     No answer or a 5xx: the same key is asked again later (it may have been created).
-    A refusal (4xx): the attempt failed — the automatic retry takes over. The payout row
+    A refusal (4xx) of the first request: the attempt failed — the automatic retry takes
+    over. A refusal of a resend (an earlier request went unanswered) proves nothing: the
+    payout is looked up at RazorpayX and adopted, else asked for again. The payout row
     and its key were committed before this job ran (the outbox hands jobs over after the
     commit), so whatever happens to this unit of work the key can be asked again."""
     with unit_of_work():
@@ -84,6 +94,10 @@ def send_payout(payout_id):
             return None
         except gw_errors.GatewayError as exc:
             payout.last_error = str(exc)[:255]
+            if attempt.requests > 1:
+                # An earlier request under this key went unanswered and RazorpayX may have
+                # made the payout: a refusal of the resend is no proof the attempt failed.
+                return _resend_refused(payout, attempt, exc)
             record(
                 None,
                 "payout.send_refused",
@@ -102,6 +116,68 @@ def send_payout(payout_id):
         link_remote_id(payout, attempt, body.get("id"))
         apply_status(payout, attempt, remote_status(body.get("status")), body)
         return body
+
+
+def _resend_refused(payout, attempt, exc):
+    """A resend under the key of an unanswered request was refused (4xx). Look the payout
+    up at RazorpayX by the attempt's reference and adopt it if it is there; otherwise the
+    attempt stays SENDING (outcome unknown), the same key is asked again on the resend
+    schedule and an admin is alerted. Never FAILED, so never a new key: RazorpayX may be
+    paying under this one."""
+    try:
+        found = find_remote(payout, attempt)
+    except gw_errors.GatewayError as lookup_error:
+        found, looked = None, f"the look-up failed too: {lookup_error}"
+    else:
+        looked = "none is listed under its reference yet"
+    if found is not None:
+        payout.last_error = None
+        record(
+            None,
+            "payout.send_adopted",
+            "payout",
+            payout.id,
+            after={
+                "attempt": attempt.number,
+                "requests": attempt.requests,
+                "refused": str(exc)[:255],
+                "razorpay_payout_id": found.get("id"),
+            },
+        )
+        link_remote_id(payout, attempt, found.get("id"))
+        apply_status(payout, attempt, remote_status(found.get("status")), found)
+        return found
+    run_after = utcnow() + resend_backoff(attempt.requests)
+    enqueue(
+        SEND_JOB,
+        payout_id=payout.id,
+        run_after=run_after,
+        dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
+    )
+    record(
+        None,
+        "payout.send_unconfirmed",
+        "payout",
+        payout.id,
+        after={
+            "attempt": attempt.number,
+            "requests": attempt.requests,
+            "error": payout.last_error,
+            "retry_at": run_after.isoformat(),
+        },
+    )
+    raise_payout_alert(
+        HIGH,
+        f"Payout {payout.id}: outcome unknown at RazorpayX",
+        f"A request for payout {payout.id} ({format_inr(payout.net)} to provider "
+        f"{payout.provider_id}) went unanswered and RazorpayX refused the resend under the "
+        f"same key ({payout.last_error}); {looked}. RazorpayX may already have made it, so "
+        f"the portal keeps asking with the same key (next at {run_after:%Y-%m-%d %H:%M} "
+        f"UTC) and never pays it under a new one. Check RazorpayX and the API keys.",
+        payout=payout,
+        kind=PAYOUT_UNCONFIRMED,
+    )
+    return None
 
 
 def retry_payout(payout_id, *, force=False, actor=None):

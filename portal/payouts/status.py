@@ -20,7 +20,13 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 from portal.payouts import models as m
-from portal.payouts.alerts import HIGH, MEDIUM, PAYOUT_REVERSED, raise_payout_alert
+from portal.payouts.alerts import (
+    HIGH,
+    MEDIUM,
+    PAYOUT_HOLD_OVERTAKEN,
+    PAYOUT_REVERSED,
+    raise_payout_alert,
+)
 from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
 from portal.payouts.gateway import gateway
 
@@ -43,6 +49,28 @@ _REMOTE = {
 def remote_status(status):
     """RazorpayX's payout status as an attempt status (None when unknown)."""
     return _REMOTE.get(str(status or "").lower())
+
+
+def reference_for(payout, attempt):
+    """The ``reference_id`` an attempt is sent with (unique per attempt)."""
+    return f"payout-{payout.id}-{attempt.number}"
+
+
+def find_remote(payout, attempt):
+    """RazorpayX's payout for an attempt whose creating request went unanswered, looked up
+    by the attempt's reference: its entity, or None when RazorpayX lists none (amount and
+    fund account must be ours too). Gateway errors are the caller's."""
+    reference = reference_for(payout, attempt)
+    fund_account = payout.fund_account.razorpay_fund_account_id
+    for entity in gateway().list_payouts(reference_id=reference) or ():
+        if (
+            isinstance(entity, dict)
+            and entity.get("reference_id") == reference
+            and entity.get("amount") == payout.net
+            and entity.get("fund_account_id") in (None, fund_account)
+        ):
+            return entity
+    return None
 
 
 def link_remote_id(payout, attempt, remote_id):
@@ -71,6 +99,8 @@ def apply_status(payout, attempt, target, entity=None):
     before = snapshot(payout)
     was = attempt.status
     PAYOUT_ATTEMPT.move(attempt, target)
+    if payout.held and target != _AS.FAILED and attempt.number == payout.attempts:
+        _hold_overtaken(payout, attempt, target)
     if was == _AS.SENDING and target == _AS.QUEUED:
         return True  # RazorpayX has it: the payout was QUEUED already
     if entity.get("failure_reason"):
@@ -97,6 +127,32 @@ def apply_status(payout, attempt, target, entity=None):
         | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
     )
     return True
+
+
+def _hold_overtaken(payout, attempt, target):
+    """RazorpayX has (or had) a held payout: the hold stopped nothing, so it is lifted (the
+    held list and counts must not show it) and the admins are told. (A hold is refused once
+    a request went unanswered; this covers one that slipped through, e.g. a send whose
+    request count was lost with its crashed transaction.) A FAILED attempt keeps the hold:
+    it stops the retry."""
+    reason = payout.hold_reason
+    payout.held, payout.hold_reason = False, None
+    record(
+        None,
+        "payout.hold_overtaken",
+        "payout",
+        payout.id,
+        after={"attempt": attempt.number, "status": str(target), "hold_reason": reason},
+    )
+    raise_payout_alert(
+        MEDIUM,
+        f"Payout {payout.id} went out while held",
+        f"Payout {payout.id} ({format_inr(payout.net)} to provider {payout.provider_id}) was "
+        f"held ({reason}), but RazorpayX already had it: it is now {str(target).lower()}. "
+        f"The hold is lifted.",
+        payout=payout,
+        kind=PAYOUT_HOLD_OVERTAKEN,
+    )
 
 
 def _processed_posted(payout):
@@ -230,7 +286,7 @@ def find_attempt(entity):
 
 
 def _check_ours(payout, attempt, entity):
-    reference = f"payout-{payout.id}-{attempt.number}"
+    reference = reference_for(payout, attempt)
     amount = entity.get("amount")
     same_amount = isinstance(amount, int) and not isinstance(amount, bool) and amount == payout.net
     if not same_amount or entity.get("reference_id") not in (None, reference):
@@ -241,13 +297,23 @@ def _check_ours(payout, attempt, entity):
 
 
 def refresh_payout(payout_id):
-    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync")."""
+    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync"); an
+    attempt sent but never answered is looked up by its reference and adopted if found."""
     with unit_of_work():
         payout = lock_payout(payout_id)
         if payout is None:
             return False
         attempt = current_attempt(payout)
-        if attempt is None or not attempt.razorpay_payout_id:
+        if attempt is None:
             return False
-        entity = gateway().fetch_payout(attempt.razorpay_payout_id)
+        if attempt.razorpay_payout_id:
+            entity = gateway().fetch_payout(attempt.razorpay_payout_id)
+        elif attempt.status == _AS.SENDING and attempt.requests > 0:
+            # Sent, never answered: RazorpayX may have it under the attempt's reference.
+            entity = find_remote(payout, attempt)
+            if entity is None:
+                return False
+            link_remote_id(payout, attempt, entity.get("id"))
+        else:
+            return False
         return apply_status(payout, attempt, remote_status(entity.get("status")), entity)

@@ -1,7 +1,9 @@
 """The TDS report: per provider per quarter of a financial year — PAN, section, gross paid,
-TDS deducted, payouts covered. Read from the ledger's payout postings: a payout counts in
-the quarter it was made (``payout_initiated``) and is taken back in the quarter it failed
-for good or was reversed, exactly as ``tds_payable`` moved (docs/reports.md)."""
+TDS deducted, payouts covered. Read from the ledger's payout postings of the year's payouts
+(``Payout.financial_year``, the year the TDS was deducted in): a payout counts in the
+quarter it was made (``payout_initiated``) and is taken back in the quarter it failed for
+good or was reversed, as ``tds_payable`` moved; one that comes back after its year ended is
+taken back in that year's Q4, never in the next year (the rule: docs/payouts.md, "TDS")."""
 
 import sqlalchemy as sa
 
@@ -67,12 +69,15 @@ def _quarter_query(f, quarter):
         .where(
             LedgerTransaction.reference_type == "payout",
             LedgerTransaction.kind.in_(("payout_initiated", *TAKEN_BACK)),
+            Payout.financial_year == f["fy"],
             LedgerTransaction.created_at >= low,
-            LedgerTransaction.created_at < high,
         )
         .group_by(Provider.id, Provider.display_name, Provider.pan)
         .order_by(Provider.display_name, Provider.id)
     )
+    if quarter != periods.QUARTERS[-1]:
+        q = q.where(LedgerTransaction.created_at < high)
+    # else Q4 has no end: a take-back after the year ended still belongs to the year.
     if f["provider"]:
         q = q.where(Provider.id == f["provider"].id)
     return q

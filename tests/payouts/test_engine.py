@@ -102,6 +102,43 @@ def test_cycle_below_the_minimum_carries_forward(world, x):
     assert payouts_of(provider.id)[0].status == PayoutStatus.PROCESSED and payable(provider.id) == 0
 
 
+def test_an_instant_payable_below_the_gateway_minimum_is_carried_not_sent(
+    world, x, immediate_retries
+):
+    # RazorpayX pays at least ₹1: a 50-paise payout could only fail three times, raise a
+    # HIGH alert and be made again by every daily sweep.
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.penalty(provider, 99_950)
+    world.earn(provider, user, 100_000)  # payable: 50 paise
+    x.settle()
+    run = runs.run_cycle("INSTANT", date(2026, 11, 2))  # the next daily sweep
+    x.settle()
+    assert payouts_of(provider.id) == [] and payable(provider.id) == 50
+    assert run.carried_forward == 1
+    assert run.skipped[0]["reason"] == (
+        "₹0.50 is below the smallest payout RazorpayX makes (₹1); it carries forward."
+    )
+    world.earn(provider, user, 10_000)  # ₹100 more: paid with the 50 paise
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert (payout.gross, payout.status) == (10_050, PayoutStatus.PROCESSED)
+
+
+def test_a_cycle_net_below_the_gateway_minimum_after_tds_carries_forward(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 4_999_900)  # ₹49,999: just under the TDS threshold
+    _pay_cycle(provider, date(2026, 11, 1))
+    world.earn(provider, user, 555_600)  # crosses: TDS 10% of ₹55,555 = ₹5,555.50
+    run = _pay_cycle(provider, date(2026, 11, 8))
+    assert run.payouts_created == 0 and run.carried_forward == 1  # net would be 50 paise
+    assert run.skipped[0]["reason"] == (
+        "₹0.50 is below the smallest payout RazorpayX makes (₹1); it carries forward."
+    )
+    assert payable(provider.id) == 555_600
+    x.settle()
+    assert [p.gross for p in payouts_of(provider.id)] == [4_999_900]
+
+
 def test_a_run_happens_once_per_period(world, x):
     provider, user = world.ready_provider("MONTHLY", commission_bps=0)
     world.earn(provider, user, 100_000)
@@ -314,6 +351,108 @@ def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries
     assert len(x.payouts()) == 1
 
 
+def _refused_on(adapter, *numbers):
+    """The adapter's create calls number ``numbers`` (1-based) get a real 401 from the
+    sandbox (the API key rotated meanwhile); returns the idempotency key of every call."""
+    real, calls = adapter.create_payout, []
+
+    def create_payout(key, **kw):
+        calls.append(key)
+        if len(calls) not in numbers:
+            return real(key, **kw)
+        saved = adapter.http.auth
+        adapter.http.auth = ("rzp_test_payouts", "rotated-secret")
+        try:
+            return real(key, **kw)
+        finally:
+            adapter.http.auth = saved
+
+    adapter.create_payout = create_payout
+    return calls
+
+
+def _made(x):
+    return [p for p in x.payouts() if p["status"] in ("processed", "processing", "queued")]
+
+
+def test_a_refusal_of_the_first_request_fails_the_attempt(world, x, immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    calls = _refused_on(x.adapter, 1)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    first, second = payout.attempt_rows
+    # Nothing can be at RazorpayX under the first key: the retry may use a new one.
+    assert first.status == PayoutAttemptStatus.FAILED and calls[0] != calls[1]
+    assert payout.status == PayoutStatus.PROCESSED and len(_made(x)) == 1
+
+
+def test_4xx_on_resend_after_timeout_does_not_pay_twice(world, x, immediate_retries):
+    # The first request is made by RazorpayX, its answer never comes; the resend under the
+    # same key is refused (401): that says nothing about the first, so no new key.
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    calls = _refused_on(x.adapter, 2)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert len(_made(x)) == 1, f"RazorpayX paid {len(_made(x))} payouts for one"
+    (attempt,) = payout.attempt_rows  # found at RazorpayX by its reference and adopted
+    assert attempt.razorpay_payout_id == x.payouts()[0]["id"]
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
+    assert account(chart.BANK) == -100_000
+
+
+def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, x, make_user):
+    make_user("admin")
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    calls = _refused_on(x.adapter, 2)
+    # The first request gets no usable answer (a 500), the resend a 401: the outcome is
+    # still unknown, so the attempt stays SENDING, an admin is told, the key is asked again.
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    with time_machine.travel(utcnow() + timedelta(seconds=40), tick=False):
+        sweep_outbox()  # the resend: refused, nothing at RazorpayX under the reference
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 2
+    assert payout.status == PayoutStatus.QUEUED and "401" in payout.last_error
+    alerts = db.session.scalars(
+        sa.select(AuditEntry.after).where(AuditEntry.action == "payout.alert")
+    ).all()
+    assert [(a["severity"], a["kind"]) for a in alerts] == [("HIGH", "PAYOUT_UNCONFIRMED")]
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=False):
+        sweep_outbox()  # asked again, same key: the key works again
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert len(calls) == 3 and len(set(calls)) == 1
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
+    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+
+
+def test_sync_finds_a_payout_whose_answer_was_lost(world, x, make_user):
+    from portal.accounts.models import User
+    from portal.payouts.admin import sync_payout
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    x.sandbox.set_faults(drop_webhooks=True)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()  # RazorpayX pays it; neither the answer nor a webhook reaches the portal
+    (payout,) = payouts_of(provider.id)
+    assert payout.attempt_rows[0].status == PayoutAttemptStatus.SENDING
+    assert sync_payout(admin, payout.id)  # looked up by the attempt's reference
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    assert payout.razorpay_payout_id == x.payouts()[0]["id"]
+    assert account(chart.BANK) == -100_000
+
+
 def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, immediate_retries):
     providers = [world.ready_provider("WEEKLY", commission_bps=0) for _ in range(6)]
     for provider, user in providers:
@@ -339,16 +478,17 @@ def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, 
 # --- holds ----------------------------------------------------------------------------------
 
 
-def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
+def test_admin_holds_and_releases_a_payout_waiting_for_its_retry(world, x, make_user):
     from portal.accounts.models import User
 
     admin = db.session.get(User, make_user("admin").id)
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
     world.earn(provider, user, 100_000)
-    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
-    runs.run_cycle("WEEKLY", date(2026, 11, 1))  # first send gets a 500: stays QUEUED
+    x.sandbox.set_faults(payout_outcome="failed")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()  # RazorpayX fails it: the retry waits 5 minutes
     (payout,) = payouts_of(provider.id)
-    assert payout.status == PayoutStatus.QUEUED and payout.last_error
+    assert payout.status == PayoutStatus.FAILED and payout.next_retry_at
     with pytest.raises(PayoutError, match="reason"):
         hold_payout(admin, payout.id, "short")
     db.session.rollback()
@@ -358,9 +498,10 @@ def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
     hold_payout(admin, payout.id, "Provider asked to check the account")
     db.session.commit()
     with time_machine.travel(utcnow() + timedelta(hours=2), tick=False):
-        sweep_outbox()  # the resend finds the payout held and does nothing
+        sweep_outbox()  # the retry finds the payout held and does nothing
     db.session.expire_all()
-    assert len(x.payouts()) == 0
+    assert len(x.payouts()) == 1 and payouts_of(provider.id)[0].attempts == 1
+    x.sandbox.set_faults(payout_outcome="processed")
     release_payout(admin, payout.id, "Account confirmed by phone")
     x.settle()
     (payout,) = payouts_of(provider.id)
@@ -369,6 +510,55 @@ def test_admin_holds_and_releases_a_queued_payout(world, x, make_user):
         sa.select(AuditEntry.action).where(AuditEntry.object_type == "payout")
     ).all()
     assert "payout.hold" in actions and "payout.release" in actions
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        dict(timeout_next=1, timeout_seconds=1.0),  # made at RazorpayX, the answer lost
+        dict(fail_next=1, error_status=500),  # an error answer: the outcome is unknown too
+    ],
+)
+def test_a_hold_is_refused_once_a_request_went_unanswered(world, x, make_user, fault):
+    from portal.accounts.models import User
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(match="POST /v1/payouts", **fault)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    attempt = payout.attempt_rows[0]
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 1
+    with pytest.raises(PayoutError, match="may already be at RazorpayX"):
+        hold_payout(admin, payout.id, "Provider reported fraud, stop it")
+    db.session.rollback()
+    with time_machine.travel(utcnow() + timedelta(minutes=2), tick=False):
+        sweep_outbox()  # the resend (same key)
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and not payout.held
+    assert len(x.payouts()) == 1
+
+
+def test_a_held_payout_that_razorpayx_had_is_no_longer_counted_as_held(world, x):
+    # A hold that slipped through (e.g. the send's request count was lost with its crashed
+    # transaction): when RazorpayX's status arrives the hold is lifted and admins are told.
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    payout.held, payout.hold_reason = True, "Held before the fix"
+    db.session.commit()
+    x.settle()  # the webhooks of the payout RazorpayX made (matched by the notes)
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and not payout.held
+    alerts = db.session.scalars(
+        sa.select(AuditEntry.after).where(AuditEntry.action == "payout.alert")
+    ).all()
+    assert [a["kind"] for a in alerts] == ["PAYOUT_HOLD_OVERTAKEN"]
+    assert "payout.hold_overtaken" in db.session.scalars(sa.select(AuditEntry.action)).all()
 
 
 def test_mode_is_neft_above_five_lakh(world, x):

@@ -76,6 +76,17 @@ def test_earnings_dashboard(world, x, client, login):
     assert "TDS 20" in html and "194J" in html
 
 
+def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.penalty(provider, 99_950)
+    world.earn(provider, user, 100_000)  # 50 paise left: under RazorpayX's ₹1
+    x.settle()
+    assert payouts_of(provider.id) == []
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert "₹0.50 is below the smallest payout (₹1); it carries forward." in html
+
+
 def test_bank_page_validates_and_saves(world, x, client, login):
     provider, user = world.provider()
     db.session.commit()

@@ -2,6 +2,8 @@
 
 from datetime import date
 
+import pytest
+
 from portal.payouts import gateway as payouts_gateway
 from portal.payouts import runs
 from portal.payouts.ratelimit import LimitedGateway, TokenBucket
@@ -72,3 +74,19 @@ def test_a_payout_run_honours_the_limit(app, world, x):
     assert round(clock.now - 1000.0, 6) == 1.5
     x.settle()
     assert all(payouts_of(p.id)[0].status == "PROCESSED" for p, _u in providers)
+
+
+@pytest.mark.parametrize("rate, burst", [(0.5, None), (5, 0.5)])
+def test_a_rate_or_burst_below_one_still_lets_calls_through(rate, burst):
+    # A bucket that never holds a whole token would make every RazorpayX call wait forever.
+    clock = FakeClock()
+
+    def sleep(seconds):
+        assert len(clock.slept) < 100, "still waiting for a token"
+        clock.sleep(seconds)
+
+    bucket = TokenBucket(rate, capacity=burst, clock=clock, sleep=sleep)
+    for _ in range(3):
+        bucket.acquire()
+    assert bucket.acquired == 3
+    assert clock.now - 1000.0 <= 2 / min(rate, 1) + 1e-6

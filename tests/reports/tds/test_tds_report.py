@@ -107,3 +107,45 @@ def test_tds_report_equals_the_ledger_per_quarter(world, x):
     ]
     only = tds.report(tds.parse({"fy": "2026-27", "provider_id": str(asha.id)}))
     assert {r.provider for r in only["rows"]} == {"Dr Asha"} and only["tds"] == 600_000
+
+
+def test_a_payout_reversed_after_the_year_end_gives_its_tds_back_in_its_own_year(world, x):
+    # Rule (docs/payouts.md, "TDS"): TDS belongs to the financial year of the payout it was
+    # deducted from; a payout that comes back after its year ended is taken back in that
+    # year's Q4, and the money paid again is a new year's payout, taxed afresh. The report,
+    # the provider's earnings page and the next payout's TDS all follow it.
+    from portal.payouts.create import tds_for_next
+    from portal.payouts.reports import tds_this_year
+
+    asha, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha")
+    with _at(date(2027, 3, 22)):  # FY 2026-27, Q4: crosses at once, TDS ₹6,000
+        world.earn(asha, user, 6_000_000)
+        runs.run_cycle("WEEKLY", date(2027, 3, 21))
+        db.session.commit()
+        (march,) = payouts_of(asha.id)
+        x.sandbox.set_faults(payout_outcome="reversed")
+        x.sandbox.store.force_outcome(march.attempt_rows[0].razorpay_payout_id, "reversed")
+    with _at(date(2027, 4, 5)):  # FY 2027-28: the bank sends it back
+        x.settle()
+        # The new year starts afresh: the reversed payout is not of this year.
+        assert tds_for_next(asha.id, "2027-28", 6_000_000)[0] == 600_000
+    x.sandbox.set_faults(payout_outcome="processed")
+    with _at(date(2027, 4, 12)):  # paid again in the new year, TDS deducted again
+        runs.run_cycle("WEEKLY", date(2027, 4, 11))
+        x.settle()
+    march, april = payouts_of(asha.id)
+    assert march.returned and march.financial_year == "2026-27"
+    assert (april.financial_year, april.tds) == ("2027-28", 600_000)
+
+    old = tds.report(tds.parse({"fy": "2026-27", "provider_id": str(asha.id)}))
+    new = tds.report(tds.parse({"fy": "2027-28", "provider_id": str(asha.id)}))
+    assert (old["gross"], old["tds"], old["payouts"]) == (0, 0, 0)  # made and taken back in Q4
+    assert [(r.quarter, r.gross, r.tds) for r in old["rows"]] == [("Q4", 0, 0)]
+    assert (new["gross"], new["tds"], new["payouts"]) == (6_000_000, 600_000, 1)
+    assert [(r.quarter, r.tds) for r in new["rows"]] == [("Q1", 600_000)]
+    q4 = tds.report(tds.parse({"fy": "2026-27", "quarter": "q4"}))
+    assert q4["tds"] == 0
+    page_old = tds_this_year(asha.id, datetime(2027, 3, 30, tzinfo=UTC))
+    page_new = tds_this_year(asha.id, datetime(2027, 4, 20, tzinfo=UTC))
+    assert page_old == ("2026-27", old["tds"], old["gross"])
+    assert page_new == ("2027-28", new["tds"], new["gross"])
