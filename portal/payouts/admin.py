@@ -47,25 +47,34 @@ def _reason(reason):
     return reason
 
 
+def hold_refusal(payout):
+    """Why ``payout`` cannot be held now, or None (the rule the page's Hold button follows
+    too). Refused once a request for its current attempt went to RazorpayX unanswered: it
+    may be there, and a hold would not stop it (yet tell the admin it had)."""
+    if payout.held:
+        return "This payout is already held."
+    if payout.returned or payout.status not in (PayoutStatus.QUEUED, PayoutStatus.FAILED):
+        return "Only a queued or failed payout can be held."
+    attempt = current_attempt(payout)
+    if payout.status == PayoutStatus.QUEUED and attempt is not None:
+        if attempt.status != PayoutAttemptStatus.SENDING:
+            return "This payout is already at RazorpayX and cannot be held."
+        if attempt.requests > 0:
+            return MSG_HOLD_UNANSWERED
+    return None
+
+
 def hold_payout(actor, payout_id, reason):
-    """Stop a payout that has not left yet (or is waiting for a retry). Refused once a
-    request for its current attempt went to RazorpayX unanswered: it may be there."""
+    """Stop a payout that has not left yet (or is waiting for a retry): ``hold_refusal``."""
     _require_admin(actor)
     reason = _reason(reason)
     with unit_of_work():
         payout = lock_payout(payout_id)
         if payout is None:
             raise PayoutError("No such payout.")
-        if payout.returned or payout.status not in (PayoutStatus.QUEUED, PayoutStatus.FAILED):
-            raise PayoutError("Only a queued or failed payout can be held.")
-        attempt = current_attempt(payout)
-        if payout.status == PayoutStatus.QUEUED and attempt is not None:
-            if attempt.status != PayoutAttemptStatus.SENDING:
-                raise PayoutError("This payout is already at RazorpayX and cannot be held.")
-            if attempt.requests > 0:
-                # Sent without a final answer: RazorpayX may be paying it, a hold would not
-                # stop that (and would tell the admin it had).
-                raise PayoutError(MSG_HOLD_UNANSWERED)
+        refusal = hold_refusal(payout)
+        if refusal:
+            raise PayoutError(refusal)
         before = snapshot(payout)
         payout.held, payout.hold_reason = True, reason[:255]
         record(

@@ -16,7 +16,7 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.payouts import models as m
 from portal.payouts import runs
-from portal.payouts.admin import hold_payout, release_payout, retry_payout_now
+from portal.payouts.admin import hold_payout, hold_refusal, release_payout, retry_payout_now
 from portal.payouts.common import PayoutError, Skipped
 from portal.payouts.create import create_payout
 from portal.payouts.status import apply_remote
@@ -530,6 +530,7 @@ def test_a_hold_is_refused_once_a_request_went_unanswered(world, x, make_user, f
     (payout,) = payouts_of(provider.id)
     attempt = payout.attempt_rows[0]
     assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 1
+    assert "may already be at RazorpayX" in hold_refusal(payout)  # no Hold button either
     with pytest.raises(PayoutError, match="may already be at RazorpayX"):
         hold_payout(admin, payout.id, "Provider reported fraud, stop it")
     db.session.rollback()
