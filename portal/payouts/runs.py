@@ -46,8 +46,18 @@ def ist_today(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(INDIA_TZ).date()
 
 
-def _get_or_create_run(schedule, period_end, actor=None):
-    key = f"{schedule}:{period_end.isoformat()}"
+def run_key(schedule, period_end, by_hand_at=None):
+    """A scheduled run's key is its period (``WEEKLY:2026-11-22``: it happens once). An
+    admin's run is keyed by its minute (``WEEKLY:admin:2026-11-22T15:04``, IST): taking the
+    period's key would make that period's scheduled run a no-op, and what was earned after
+    the admin's run would wait a whole period; two clicks in a minute are still one run."""
+    if by_hand_at is None:
+        return f"{schedule}:{period_end.isoformat()}"
+    return f"{schedule}:admin:{by_hand_at.astimezone(INDIA_TZ):%Y-%m-%dT%H:%M}"
+
+
+def _get_or_create_run(schedule, period_end, actor=None, by_hand_at=None):
+    key = run_key(schedule, period_end, by_hand_at)
     run = db.session.scalar(sa.select(m.PayoutRun).where(m.PayoutRun.key == key))
     if run is not None:
         return run, False
@@ -71,14 +81,18 @@ def _get_or_create_run(schedule, period_end, actor=None):
     return run, True
 
 
-def run_cycle(schedule, period_end: date | None = None, *, actor=None, provider_ids=None):
+def run_cycle(
+    schedule, period_end: date | None = None, *, actor=None, provider_ids=None, by_hand=False
+):
     """Pay every active provider on ``schedule`` whose payable meets the minimum; the rest
     carry forward. Returns the run. Resumable: providers already paid in this run are
-    skipped."""
+    skipped. ``by_hand``: an admin's run now, under a key of its own (``run_key``)."""
     period_end = period_end or ist_today() - timedelta(days=1)
     # The run row commits first: it is what a resumed run finds.
     with unit_of_work():
-        run, _created = _get_or_create_run(schedule, period_end, actor)
+        run, _created = _get_or_create_run(
+            schedule, period_end, actor, by_hand_at=utcnow() if by_hand else None
+        )
         if run.status == PayoutRunStatus.DONE:
             return run
         run_id = run.id
@@ -155,7 +169,7 @@ def due_runs(now: datetime | None = None):
         period_end = period_end_for(schedule, today)
         if period_end is None:
             continue
-        key = f"{schedule}:{period_end.isoformat()}"
+        key = run_key(schedule, period_end)
         status = db.session.scalar(sa.select(m.PayoutRun.status).where(m.PayoutRun.key == key))
         if status != PayoutRunStatus.DONE:
             due.append((schedule, period_end))

@@ -586,3 +586,22 @@ def test_a_late_queued_event_for_a_failed_attempt_changes_nothing(world, x):
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(m.PayoutAttempt, first.id).status == PayoutAttemptStatus.FAILED
+
+
+def test_an_admins_run_on_sunday_leaves_mondays_run_to_pay_what_came_after(world, x, ctx):
+    """The admin's run used the period's key (today), on a Sunday the key of Monday's
+    scheduled run, which then did nothing: earnings after the admin's run waited a week."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    sunday = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)  # 11:30 IST
+    with time_machine.travel(sunday, tick=False):
+        by_hand = runs.run_cycle("WEEKLY", runs.ist_today(), by_hand=True)
+        assert by_hand.key == "WEEKLY:admin:2026-11-22T11:30"
+        again = runs.run_cycle("WEEKLY", runs.ist_today(), by_hand=True)  # a second click
+        assert again.id == by_hand.id
+    world.earn(provider, user, 50_000)  # Sunday afternoon
+    monday = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
+    assert ("WEEKLY", date(2026, 11, 22)) in runs.due_runs(monday)
+    scheduled = runs.run_cycle("WEEKLY", date(2026, 11, 22))
+    assert scheduled.key == "WEEKLY:2026-11-22" and scheduled.payouts_created == 1
+    assert sorted(p.gross for p in payouts_of(provider.id)) == [50_000, 100_000]

@@ -123,7 +123,7 @@ def payout_run():
     if not form.validate_on_submit():
         flash("Choose a schedule.", "error")
         return redirect(url_for("admin.payouts"), 303)
-    run = runs.run_cycle(form.schedule.data, runs.ist_today(), actor=current_user)
+    run = runs.run_cycle(form.schedule.data, runs.ist_today(), actor=current_user, by_hand=True)
     flash(
         f"Run {run.key}: {run.payouts_created} payouts, {run.carried_forward} carried forward.",
         "success",
