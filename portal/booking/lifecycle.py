@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import events, jobs
 from portal.audit.service import record
-from portal.booking import claims, coupons, postings
+from portal.booking import claims, coupons, invoices, postings
 from portal.booking.models import (
     OPEN_VISIT_STATUSES,
     IndividualBooking,
@@ -137,6 +137,9 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     if not changed and visit.status == VisitStatus.CONFIRMED:
         return visit
     coupons.confirm_use(visit)
+    for item in visit.items:
+        if item.status == BookingStatus.CONFIRMED:
+            invoices.issue_line(item)  # the lines posted below, as invoiced
     postings.post_confirmation(
         visit,
         gateway_amount=gateway_amount,

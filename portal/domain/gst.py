@@ -1,5 +1,5 @@
-"""GST arithmetic for reports and credit notes (pure): the CGST/SGST or IGST split of a tax
-amount, and the share of an invoice line a partial reversal takes back."""
+"""GST arithmetic for invoices, reports and credit notes (pure): the CGST/SGST or IGST split
+of a tax amount, and the share of an invoice line a partial reversal takes back."""
 
 from portal.domain.rates import div_round_half_up
 
@@ -17,6 +17,13 @@ def split_tax(tax, supplier_state, supply_state):
         cgst = div_round_half_up(tax, 2)
         return cgst, tax - cgst, 0
     return 0, 0, tax
+
+
+def split_for_gstin(tax, gstin):
+    """The split of ``tax`` on a document issued under ``gstin``. Place of supply: the
+    clinic's own state (care is given there; no recipient address is on record)."""
+    state = state_code(gstin)
+    return split_tax(tax, state, state)
 
 
 def reversed_share(value, tax, tax_reversed):
