@@ -6,15 +6,17 @@ One credit note per ledger transaction that debits ``gst_payable`` for a booking
 invoiced visit (``booking_cancelled``, ``refund_override``) or for one of its reschedule
 fees (``reschedule_fee_refund``): the GST on the note is that debit, so the notes and the
 ledger agree to the paisa. The note carries the GSTIN the reversed document was issued
-under. Issued from the ``booking_cancelled`` and ``refund_override_approved`` signals,
-inside the cancelling unit of work."""
+under, and CGST/SGST/IGST split cumulatively over that document, so the notes of a fully
+reversed line take back exactly its CGST, SGST and IGST. Issued from the
+``booking_cancelled`` and ``refund_override_approved`` signals, inside the cancelling unit
+of work."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import events
-from portal.booking import claims
+from portal.booking import claims, invoices
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.db import UTCDateTime, db, utcnow
 from portal.domain import gst as gst_rules
@@ -141,9 +143,29 @@ def _reversed(item, txn, tax_reversed):
     )
 
 
+def _noted_split(item, reschedule_id):
+    """``(cgst, sgst, igst)`` the credit notes issued so far took back from one document
+    (the booking's own line, or one of its reschedule fees)."""
+    note = CreditNote
+    row = db.session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(note.cgst), 0),
+            sa.func.coalesce(sa.func.sum(note.sgst), 0),
+            sa.func.coalesce(sa.func.sum(note.igst), 0),
+        ).where(
+            note.booking_id == item.id,
+            note.reschedule_id.is_(None)
+            if reschedule_id is None
+            else note.reschedule_id == reschedule_id,
+        )
+    ).one()
+    return tuple(int(v) for v in row)
+
+
 def issue_for_booking(booking_id, now=None):
     """Issue the credit notes this booking's GST reversals call for (idempotent). A note
-    is issued under the GSTIN of the document it reverses, as that was issued."""
+    is issued under the GSTIN of the document it reverses, as that was issued, and its
+    split is cumulative over that document (``domain.gst.reversal_split``)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None or item.visit.invoice_no is None:
         return []
@@ -153,7 +175,8 @@ def issue_for_booking(booking_id, now=None):
         fy, number = next_credit_note_number(at)
         document, taxable, exempt = _reversed(item, txn, tax)
         reschedule_id = None if document is item else document.id
-        cgst, sgst, igst = gst_rules.split_for_gstin(tax, document.invoice_gstin)
+        before = _noted_split(item, reschedule_id)
+        cgst, sgst, igst = gst_rules.reversal_split(tax, invoices.line_split(document), before)
         note = CreditNote(
             number=number,
             financial_year=fy,
@@ -174,8 +197,8 @@ def issue_for_booking(booking_id, now=None):
             issued_at=at,
         )
         db.session.add(note)
+        db.session.flush()  # the next note on this document counts this one
         notes.append(note)
-    db.session.flush()
     return notes
 
 
