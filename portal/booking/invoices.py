@@ -4,23 +4,37 @@ GSTIN of that moment and their CGST/SGST/IGST split; the GST report, the receipt
 credit notes read these, so editing a clinic's GSTIN changes only documents issued after
 (docs/reports.md)."""
 
+import sqlalchemy as sa
+
+from portal.catalog.models import Clinic
+from portal.db import db
 from portal.domain import gst as gst_rules
 
 
-def issue_line(item):
-    """Stamp an invoice line as issued (once: a repeated confirmation keeps the first)."""
-    if item.cgst is None:
-        item.invoice_gstin = item.clinic.gstin
-        item.cgst, item.sgst, item.igst = gst_rules.split_for_gstin(item.gst, item.invoice_gstin)
+def _gstins(clinic_ids):
+    """{clinic id: GSTIN} in one statement (the GSTINs only, not the clinics and hours)."""
+    rows = db.session.execute(sa.select(Clinic.id, Clinic.gstin).where(Clinic.id.in_(clinic_ids)))
+    return {clinic_id: gstin for clinic_id, gstin in rows}
+
+
+def _stamp(document, gstin):
+    document.invoice_gstin = gstin
+    document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, gstin)
+
+
+def issue_lines(items):
+    """Stamp invoice lines as issued (once: a line already issued keeps its stamp)."""
+    pending = [i for i in items if i.cgst is None]
+    if pending:
+        gstins = _gstins({i.clinic_id for i in pending})
+        for item in pending:
+            _stamp(item, gstins[item.clinic_id])
 
 
 def issue_fee(resched, item):
     """Stamp a reschedule fee's tax document as issued (the booking's clinic)."""
     if resched.cgst is None:
-        resched.invoice_gstin = item.clinic.gstin
-        resched.cgst, resched.sgst, resched.igst = gst_rules.split_for_gstin(
-            resched.gst, resched.invoice_gstin
-        )
+        _stamp(resched, _gstins({item.clinic_id})[item.clinic_id])
 
 
 def line_split(document):

@@ -123,6 +123,12 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     invoice number, follow-up work queued. Safe to call twice (second time: no-op)."""
     now = utcnow()
     changed = False
+    # The lines this confirmation invoices (a revived late payment's are CONFIRMED already)
+    # keep the clinic's GSTIN and split from now on; stamped before they change, so one
+    # UPDATE per item carries both.
+    invoices.issue_lines(
+        [i for i in visit.items if i.status in (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED)]
+    )
     for item in visit.items:
         if item.status == BookingStatus.SCHEDULED:
             move(item, BookingStatus.CONFIRMED)
@@ -137,9 +143,6 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     if not changed and visit.status == VisitStatus.CONFIRMED:
         return visit
     coupons.confirm_use(visit)
-    for item in visit.items:
-        if item.status == BookingStatus.CONFIRMED:
-            invoices.issue_line(item)  # the lines posted below, as invoiced
     postings.post_confirmation(
         visit,
         gateway_amount=gateway_amount,

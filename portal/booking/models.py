@@ -195,7 +195,7 @@ class IndividualBooking(db.Model):
     # The policy version it was priced under: its refunds and reschedule fees use that
     # version's tiers, whatever changed since (None: before any version existed).
     policy_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
-    # The invoice line as issued (``booking.invoices.issue_line`` at the visit's
+    # The invoice line as issued (``booking.invoices.issue_lines`` at the visit's
     # confirmation; None before): the clinic's GSTIN then and the tax split, kept whatever
     # the clinic's GSTIN becomes later (docs/reports.md).
     invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
