@@ -5,15 +5,18 @@ reverses is never edited.
 One credit note per ledger transaction that debits ``gst_payable`` for a booking of an
 invoiced visit (``booking_cancelled``, ``refund_override``) or for one of its reschedule
 fees (``reschedule_fee_refund``): the GST on the note is that debit, so the notes and the
-ledger agree to the paisa. Issued from the ``booking_cancelled`` and
-``refund_override_approved`` signals, inside the cancelling unit of work."""
+ledger agree to the paisa. The note carries the GSTIN the reversed document was issued
+under, and CGST/SGST/IGST split cumulatively over that document, so the notes of a fully
+reversed line take back exactly its CGST, SGST and IGST. Issued from the
+``booking_cancelled`` and ``refund_override_approved`` signals, inside the cancelling unit
+of work."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import events
-from portal.booking import claims
+from portal.booking import claims, invoices
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.db import UTCDateTime, db, utcnow
 from portal.domain import gst as gst_rules
@@ -35,7 +38,8 @@ class CreditNoteCounter(db.Model):
 
 class CreditNote(db.Model):
     """A GST credit note against a visit's invoice. Figures are paise, positive (what is
-    taken back); the clinic's GSTIN and the tax split are kept as issued."""
+    taken back); the GSTIN (the reversed document's) and the tax split are kept as
+    issued."""
 
     __tablename__ = "credit_notes"
     __table_args__ = (
@@ -124,22 +128,44 @@ def _gst_debits(item):
     ).all()
 
 
-def _values(item, txn, tax_reversed):
-    """(reschedule id, taxable, exempt) the reversal takes back."""
+def _reversed(item, txn, tax_reversed):
+    """(the reversed document: the booking's invoice line or a reschedule fee, taxable,
+    exempt) the reversal takes back."""
     if txn.reference_type == "reschedule":
         resched = db.session.get(Reschedule, int(txn.reference_id))
         taxable = resched.penalty + resched.platform_fee
-        return resched.id, gst_rules.reversed_share(taxable, resched.gst, tax_reversed), 0
+        return resched, gst_rules.reversed_share(taxable, resched.gst, tax_reversed), 0
     exempt = 0 if item.fee_taxed else item.fee
     return (
-        None,
+        item,
         gst_rules.reversed_share(item.taxable, item.gst, tax_reversed),
         gst_rules.reversed_share(exempt, item.gst, tax_reversed),
     )
 
 
+def _noted_split(item, reschedule_id):
+    """``(cgst, sgst, igst)`` the credit notes issued so far took back from one document
+    (the booking's own line, or one of its reschedule fees)."""
+    note = CreditNote
+    row = db.session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(note.cgst), 0),
+            sa.func.coalesce(sa.func.sum(note.sgst), 0),
+            sa.func.coalesce(sa.func.sum(note.igst), 0),
+        ).where(
+            note.booking_id == item.id,
+            note.reschedule_id.is_(None)
+            if reschedule_id is None
+            else note.reschedule_id == reschedule_id,
+        )
+    ).one()
+    return tuple(int(v) for v in row)
+
+
 def issue_for_booking(booking_id, now=None):
-    """Issue the credit notes this booking's GST reversals call for (idempotent)."""
+    """Issue the credit notes this booking's GST reversals call for (idempotent). A note
+    is issued under the GSTIN of the document it reverses, as that was issued, and its
+    split is cumulative over that document (``domain.gst.reversal_split``)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None or item.visit.invoice_no is None:
         return []
@@ -147,10 +173,10 @@ def issue_for_booking(booking_id, now=None):
     for txn, tax in _gst_debits(item):
         at = now or txn.created_at or utcnow()  # the note is dated as its posting
         fy, number = next_credit_note_number(at)
-        reschedule_id, taxable, exempt = _values(item, txn, tax)
-        gstin = item.clinic.gstin
-        state = gst_rules.state_code(gstin)
-        cgst, sgst, igst = gst_rules.split_tax(tax, state, state)
+        document, taxable, exempt = _reversed(item, txn, tax)
+        reschedule_id = None if document is item else document.id
+        before = _noted_split(item, reschedule_id)
+        cgst, sgst, igst = gst_rules.reversal_split(tax, invoices.line_split(document), before)
         note = CreditNote(
             number=number,
             financial_year=fy,
@@ -158,7 +184,7 @@ def issue_for_booking(booking_id, now=None):
             booking_id=item.id,
             reschedule_id=reschedule_id,
             clinic_id=item.clinic_id,
-            clinic_gstin=gstin,
+            clinic_gstin=document.invoice_gstin,
             invoice_no=item.visit.invoice_no,
             ledger_transaction_id=txn.id,
             reason=txn.kind,
@@ -171,8 +197,8 @@ def issue_for_booking(booking_id, now=None):
             issued_at=at,
         )
         db.session.add(note)
+        db.session.flush()  # the next note on this document counts this one
         notes.append(note)
-    db.session.flush()
     return notes
 
 

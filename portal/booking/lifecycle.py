@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import events, jobs
 from portal.audit.service import record
-from portal.booking import claims, coupons, postings
+from portal.booking import claims, coupons, invoices, postings
 from portal.booking.models import (
     OPEN_VISIT_STATUSES,
     IndividualBooking,
@@ -123,6 +123,12 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     invoice number, follow-up work queued. Safe to call twice (second time: no-op)."""
     now = utcnow()
     changed = False
+    # The lines this confirmation invoices (a revived late payment's are CONFIRMED already)
+    # keep the clinic's GSTIN and split from now on; stamped before they change, so one
+    # UPDATE per item carries both.
+    invoices.issue_lines(
+        [i for i in visit.items if i.status in (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED)]
+    )
     for item in visit.items:
         if item.status == BookingStatus.SCHEDULED:
             move(item, BookingStatus.CONFIRMED)

@@ -195,6 +195,13 @@ class IndividualBooking(db.Model):
     # The policy version it was priced under: its refunds and reschedule fees use that
     # version's tiers, whatever changed since (None: before any version existed).
     policy_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
+    # The invoice line as issued (``booking.invoices.issue_lines`` at the visit's
+    # confirmation; None before): the clinic's GSTIN then and the tax split, kept whatever
+    # the clinic's GSTIN becomes later (docs/reports.md).
+    invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
+    cgst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sgst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    igst: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
 
@@ -396,6 +403,12 @@ class Reschedule(db.Model):
     gst: Mapped[int] = mapped_column(sa.BigInteger)
     total: Mapped[int] = mapped_column(sa.BigInteger)
     commission: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # The fee's tax document as issued (``booking.invoices.issue_fee`` when the fee is
+    # charged; None before): the clinic's GSTIN then and the tax split.
+    invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
+    cgst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sgst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    igst: Mapped[int | None] = mapped_column(sa.BigInteger)
     overridden: Mapped[bool] = mapped_column(default=False)
     pay_with: Mapped[str] = mapped_column(sa.String(8), default=PAY_NONE)
     status: Mapped[str] = mapped_column(

@@ -76,7 +76,7 @@ def receipt(visit):
             description=f"{i.service.name} — {', '.join(p.display_name for p in i.providers)}",
             starts_at=i.start_at,
             clinic_name=i.clinic.name,
-            clinic_gstin=i.clinic.gstin,
+            clinic_gstin=i.invoice_gstin,  # as invoiced, not the clinic's today
             care_amount=i.fee,
             care_taxed=i.fee_taxed,
             platform_fee=i.platform_fee,

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from portal import events
 from portal.accounts.models import ADMIN, PATIENT
 from portal.audit.service import record
-from portal.booking import claims, holds, lifecycle, visits
+from portal.booking import claims, holds, invoices, lifecycle, visits
 from portal.booking.errors import (
     BookingError,
     NotFound,
@@ -268,6 +268,7 @@ def after_move(resched, item, actor):
 def post_fee(resched, item, money_account, require_non_negative=()):
     if resched.total == 0:
         return None
+    invoices.issue_fee(resched, item)
     shares, commission = _commission_lines(item, resched.penalty)
     lines = [debit(money_account, resched.total)]
     lines += [credit(chart.provider_payable(pid), amount) for pid, amount in shares]

@@ -1,5 +1,6 @@
-"""GST arithmetic for reports and credit notes (pure): the CGST/SGST or IGST split of a tax
-amount, and the share of an invoice line a partial reversal takes back."""
+"""GST arithmetic for invoices, reports and credit notes (pure): the CGST/SGST or IGST split
+of a tax amount, the split of a reversal (cumulative over an invoice line), and the share
+of an invoice line a partial reversal takes back."""
 
 from portal.domain.rates import div_round_half_up
 
@@ -17,6 +18,29 @@ def split_tax(tax, supplier_state, supply_state):
         cgst = div_round_half_up(tax, 2)
         return cgst, tax - cgst, 0
     return 0, 0, tax
+
+
+def split_for_gstin(tax, gstin):
+    """The split of ``tax`` on a document issued under ``gstin``. Place of supply: the
+    clinic's own state (care is given there; no recipient address is on record)."""
+    state = state_code(gstin)
+    return split_tax(tax, state, state)
+
+
+def reversal_split(tax, line, before):
+    """``(cgst, sgst, igst)`` of a credit note reversing ``tax`` of an invoice line split
+    ``line`` (its stored ``(cgst, sgst, igst)``), after earlier notes on the line took back
+    ``before`` (their summed split). Cumulative: all the GST reversed so far is split as
+    the line was (CGST half-up, SGST the rest, or all IGST) and the earlier notes' share is
+    taken off, so the notes never drift a paisa from the line per note and a full
+    reversal takes back exactly the line's CGST, SGST and IGST."""
+    if line[2]:  # the line was IGST
+        return 0, 0, tax
+    so_far = sum(before) + tax
+    # Clamped: notes issued before the cumulative rule (split one by one) may already have
+    # taken back a paisa more CGST than half; a note never carries a negative part.
+    cgst = min(max(div_round_half_up(so_far, 2) - before[0], 0), tax)
+    return cgst, tax - cgst, 0
 
 
 def reversed_share(value, tax, tax_reversed):

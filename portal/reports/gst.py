@@ -1,7 +1,9 @@
 """The GST report: per month (clinic time) and per clinic GSTIN, one row per document —
 tax invoices (a visit's confirmation, per clinic), reschedule fees, and credit notes
 (negative) — with taxable value, exempt value and the tax split (CGST + SGST within the
-state, IGST otherwise), then a summary per GSTIN: collected, reversed, net.
+state, IGST otherwise), then a summary per GSTIN: collected, reversed, net. Each document
+is filed under the GSTIN and split stored on it when issued, never the clinic's GSTIN of
+today, so editing a clinic does not rewrite a past month.
 
 Every row comes from a ledger transaction that moved ``gst_payable`` in the month, so the
 report's tax equals the ledger's: collected = the account's credits, reversed = its
@@ -15,7 +17,6 @@ from portal.booking.credit_notes import CreditNote
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Clinic
 from portal.db import db, utcnow
-from portal.domain import gst as gst_rules
 from portal.domain.ids import parse_id
 from portal.domain.timezone import CLINIC_TZ
 from portal.exports import ExportError, ExportSpec, money, register, text, when
@@ -64,12 +65,15 @@ def _invoices(low, high, clinic_id):
             visit.invoice_no.label("doc_no"),
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
-            Clinic.gstin.label("gstin"),
+            item.invoice_gstin.label("gstin"),
             sa.cast(sa.func.sum(item.taxable), sa.BigInteger).label("taxable"),
             sa.cast(sa.func.sum(sa.case((item.fee_taxed, 0), else_=item.fee)), sa.BigInteger).label(
                 "exempt"
             ),
             sa.cast(sa.func.sum(item.gst), sa.BigInteger).label("gst"),
+            sa.cast(sa.func.sum(item.cgst), sa.BigInteger).label("cgst"),
+            sa.cast(sa.func.sum(item.sgst), sa.BigInteger).label("sgst"),
+            sa.cast(sa.func.sum(item.igst), sa.BigInteger).label("igst"),
         )
         .select_from(txn)
         .join(visit, visit.id == sa.cast(txn.reference_id, sa.Integer))
@@ -81,7 +85,9 @@ def _invoices(low, high, clinic_id):
             txn.created_at >= low,
             txn.created_at < high,
         )
-        .group_by(txn.id, txn.created_at, visit.invoice_no, Clinic.id, Clinic.name, Clinic.gstin)
+        .group_by(
+            txn.id, txn.created_at, visit.invoice_no, Clinic.id, Clinic.name, item.invoice_gstin
+        )
     )
     return q.where(Clinic.id == clinic_id) if clinic_id else q
 
@@ -95,10 +101,13 @@ def _reschedule_fees(low, high, clinic_id):
             (visit.invoice_no + "/R" + sa.cast(Reschedule.id, sa.String)).label("doc_no"),
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
-            Clinic.gstin.label("gstin"),
+            Reschedule.invoice_gstin.label("gstin"),
             (Reschedule.penalty + Reschedule.platform_fee).label("taxable"),
             sa.literal(0).label("exempt"),
             Reschedule.gst.label("gst"),
+            Reschedule.cgst.label("cgst"),
+            Reschedule.sgst.label("sgst"),
+            Reschedule.igst.label("igst"),
         )
         .select_from(txn)
         .join(Reschedule, Reschedule.id == sa.cast(txn.reference_id, sa.Integer))
@@ -128,6 +137,9 @@ def _credit_notes(low, high, clinic_id):
             (-note.taxable_value).label("taxable"),
             (-note.exempt_value).label("exempt"),
             (-note.gst).label("gst"),
+            (-note.cgst).label("cgst"),
+            (-note.sgst).label("sgst"),
+            (-note.igst).label("igst"),
         )
         .join(Clinic, Clinic.id == note.clinic_id)
         .where(note.issued_at >= low, note.issued_at < high)
@@ -147,10 +159,11 @@ def query(f):
 
 
 def split(row):
-    """(cgst, sgst, igst) of one document row (signed like its tax). Place of supply: the
-    clinic's state (care is given there; no recipient address is on record)."""
-    state = gst_rules.state_code(row.gstin)
-    return gst_rules.split_tax(int(row.gst), state, state)
+    """(cgst, sgst, igst) of one document row (signed like its tax), as stored when the
+    document was issued (``booking.invoices``, ``booking.credit_notes``): an invoice's is
+    the sum of its lines', a credit note's is cumulative over the line it reverses, so a
+    fully reversed line nets 0 in each."""
+    return int(row.cgst), int(row.sgst), int(row.igst)
 
 
 @dataclass
@@ -229,9 +242,9 @@ def export(params):
             text("GSTIN", lambda r: r.gstin or UNREGISTERED),
             money("Taxable value", lambda r: r.taxable),
             money("Exempt value", lambda r: r.exempt),
-            money("CGST", lambda r: split(r)[0]),
-            money("SGST", lambda r: split(r)[1]),
-            money("IGST", lambda r: split(r)[2]),
+            money("CGST", lambda r: r.cgst),
+            money("SGST", lambda r: r.sgst),
+            money("IGST", lambda r: r.igst),
             money("Total tax", lambda r: r.gst),
         ],
         query=query(f),

@@ -222,3 +222,85 @@ def test_a_reschedule_fee_is_reported_and_its_refund_credited(world, users, gate
     report = gst.report(gst.parse({"month": "2026-06"}))
     assert (report.collected, report.reversed, report.net) == (collected, reversed_, 0)
     assert balance(chart.GST_PAYABLE) == 0
+
+
+def test_a_gstin_edited_later_does_not_move_a_past_months_documents(world, users, gateway, clock):
+    """Tax documents keep the GSTIN they were issued under: a June invoice, its reschedule
+    fee and its June credit note stay filed under the old GSTIN after the clinic's GSTIN is
+    corrected in July (the receipt too); documents issued after the edit use the new one."""
+    from portal.booking import reschedule as rs
+    from portal.booking.receipts import receipt
+    from portal.catalog.clinics import update_clinic
+    from portal.catalog.demo import _gstin
+    from tests.booking.factories import credit_wallet
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.peel, [world.derm], at(4, 12))])
+    other = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(3, 10))])
+    clock.move_to(at(4, 12) - hours(60))
+    _, quote = rs.quote(patient, other.items[0].id)
+    credit_wallet(patient.id, quote.total)
+    rs.reschedule(patient, other.items[0].id, at(7, 11), pay_with="wallet")
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    before = gst.report(gst.parse({"month": "2026-06"}))
+    assert [t.gstin for t in before.by_gstin] == [GSTIN]
+    assert before.by_gstin[0].documents == 2 + 1 + 1
+
+    corrected = _gstin("27", "AADCI4821K")
+    update_clinic(users(world.admin), world.clinic, gstin=corrected)
+    db.session.commit()
+
+    after = gst.report(gst.parse({"month": "2026-06"}))
+    assert [
+        (t.gstin, t.documents, t.collected, t.reversed, t.cgst, t.sgst, t.igst)
+        for t in after.by_gstin
+    ] == [
+        (t.gstin, t.documents, t.collected, t.reversed, t.cgst, t.sgst, t.igst)
+        for t in before.by_gstin
+    ]
+    body = "".join(build("gst", {"month": "2026-06"}).iter_csv())
+    assert corrected not in body
+    assert {line.clinic_gstin for line in receipt(visit).lines} == {GSTIN}
+
+    # A visit paid after the correction is invoiced under the new GSTIN.
+    later = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[1]], at(8, 10))])
+    assert {line.clinic_gstin for line in receipt(later).lines} == {corrected}
+    now = gst.report(gst.parse({"month": "2026-06"}))
+    assert sorted(t.gstin for t in now.by_gstin) == sorted([GSTIN, corrected])
+
+
+def test_a_fully_reversed_invoice_leaves_no_cgst_or_sgst(world, users, gateway, clock):
+    """An invoice line whose tax is all given back in two odd reversals (7,627 + 15,053
+    paise of 22,680): each credit note's CGST is half of all the GST reversed so far on the
+    line, less the CGST earlier notes took back, so the notes take back exactly the
+    invoice's CGST and SGST and the month nets 0 in each."""
+    from portal.accounts.models import ADMIN, User
+    from portal.refunds import approvals
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.peel, [world.derm], at(4, 12))])
+    item = visit.items[0]
+    admin = users(world.admin)
+    refunds_cancel.cancel_as_admin(
+        admin, item.id, "Goodwill, partial refund agreed", override=50_000
+    )
+    checker = User(email="checker@example.com", name="Checker", role=ADMIN, phone=None)
+    db.session.add(checker)
+    db.session.commit()
+    item = db.session.get(IndividualBooking, item.id)
+    further = approvals.request_further_refund(
+        admin, item.id, item.refundable, "The rest, after the clinic's review"
+    )
+    approvals.approve_override(checker, further.id)
+    db.session.expire_all()
+
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [n.gst for n in notes] == [7_627, 15_053]
+    assert sum(n.gst for n in notes) == item.gst == 22_680
+    assert sum(n.cgst for n in notes) == sum(n.sgst for n in notes) == 11_340
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    [line] = report.by_gstin
+    assert (line.collected, line.net) == (22_680, 0)
+    assert (line.cgst, line.sgst, line.igst) == (0, 0, 0)
+    shown = {row.doc_no: tax for row, tax in report.documents}
+    assert [shown[n.number] for n in notes] == [(-n.cgst, -n.sgst, -n.igst) for n in notes]

@@ -1,0 +1,42 @@
+"""Tax documents keep what they were issued with. An invoice line (an individual booking,
+at its visit's confirmation) and a reschedule fee (when it is charged) store the clinic's
+GSTIN of that moment and their CGST/SGST/IGST split; the GST report, the receipt and the
+credit notes read these, so editing a clinic's GSTIN changes only documents issued after
+(docs/reports.md)."""
+
+import sqlalchemy as sa
+
+from portal.catalog.models import Clinic
+from portal.db import db
+from portal.domain import gst as gst_rules
+
+
+def _gstins(clinic_ids):
+    """{clinic id: GSTIN} in one statement (the GSTINs only, not the clinics and hours)."""
+    rows = db.session.execute(sa.select(Clinic.id, Clinic.gstin).where(Clinic.id.in_(clinic_ids)))
+    return {clinic_id: gstin for clinic_id, gstin in rows}
+
+
+def _stamp(document, gstin):
+    document.invoice_gstin = gstin
+    document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, gstin)
+
+
+def issue_lines(items):
+    """Stamp invoice lines as issued (once: a line already issued keeps its stamp)."""
+    pending = [i for i in items if i.cgst is None]
+    if pending:
+        gstins = _gstins({i.clinic_id for i in pending})
+        for item in pending:
+            _stamp(item, gstins[item.clinic_id])
+
+
+def issue_fee(resched, item):
+    """Stamp a reschedule fee's tax document as issued (the booking's clinic)."""
+    if resched.cgst is None:
+        _stamp(resched, _gstins({item.clinic_id})[item.clinic_id])
+
+
+def line_split(document):
+    """The stored ``(cgst, sgst, igst)`` of an invoice line or a reschedule fee."""
+    return document.cgst, document.sgst, document.igst
