@@ -1,7 +1,7 @@
 """tax documents as issued: the GSTIN and CGST/SGST/IGST of invoice lines and reschedule fees
 
 Revision ID: gst0a5155ued1
-Revises: wh0e1d0c0001
+Revises: po11c1e50002
 Create Date: 2026-12-05 10:00:00
 
 An invoice line (``bookings``, at its visit's confirmation) and a reschedule fee
@@ -21,7 +21,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "gst0a5155ued1"
-down_revision = "wh0e1d0c0001"
+down_revision = "po11c1e50002"
 branch_labels = None
 depends_on = None
 

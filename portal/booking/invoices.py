@@ -7,34 +7,33 @@ credit notes read these, so editing a clinic's GSTIN changes only documents issu
 import sqlalchemy as sa
 
 from portal.catalog.models import Clinic
-from portal.db import db
 from portal.domain import gst as gst_rules
 
 
-def _gstins(clinic_ids):
-    """{clinic id: GSTIN} in one statement (the GSTINs only, not the clinics and hours)."""
-    rows = db.session.execute(sa.select(Clinic.id, Clinic.gstin).where(Clinic.id.in_(clinic_ids)))
-    return {clinic_id: gstin for clinic_id, gstin in rows}
+def _gstin_of(clinic_id):
+    """The clinic's GSTIN as a SQL expression: assigned to a column, it is read inside the
+    UPDATE that writes the row (no statement of its own on the checkout's return)."""
+    return sa.select(Clinic.gstin).where(Clinic.id == clinic_id).scalar_subquery()
 
 
-def _stamp(document, gstin):
-    document.invoice_gstin = gstin
-    document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, gstin)
+def _stamp(document, clinic_id):
+    document.invoice_gstin = _gstin_of(clinic_id)
+    # The clinic's own state is the place of supply (domain.gst.split_for_gstin): the split
+    # never depends on which GSTIN, so it is known before the GSTIN is read.
+    document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, None)
 
 
 def issue_lines(items):
     """Stamp invoice lines as issued (once: a line already issued keeps its stamp)."""
-    pending = [i for i in items if i.cgst is None]
-    if pending:
-        gstins = _gstins({i.clinic_id for i in pending})
-        for item in pending:
-            _stamp(item, gstins[item.clinic_id])
+    for item in items:
+        if item.cgst is None:
+            _stamp(item, item.clinic_id)
 
 
 def issue_fee(resched, item):
     """Stamp a reschedule fee's tax document as issued (the booking's clinic)."""
     if resched.cgst is None:
-        _stamp(resched, _gstins({item.clinic_id})[item.clinic_id])
+        _stamp(resched, item.clinic_id)
 
 
 def line_split(document):
