@@ -5,35 +5,51 @@ credit notes read these, so editing a clinic's GSTIN changes only documents issu
 (docs/reports.md)."""
 
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 
 from portal.catalog.models import Clinic
+from portal.db import db
 from portal.domain import gst as gst_rules
 
 
-def _gstin_of(clinic_id):
-    """The clinic's GSTIN as a SQL expression: assigned to a column, it is read inside the
-    UPDATE that writes the row (no statement of its own on the checkout's return)."""
-    return sa.select(Clinic.gstin).where(Clinic.id == clinic_id).scalar_subquery()
+def _gstins(clinic_ids):
+    """{clinic id: GSTIN}: from the clinics this transaction has loaded already, the rest in
+    one statement. Plain values, so the lines' UPDATEs still go as one batch (a SQL
+    expression in a row's values makes the ORM write each row on its own)."""
+    found, missing = {}, set()
+    for clinic_id in clinic_ids:
+        clinic = db.session.identity_map.get(identity_key(Clinic, clinic_id))
+        if clinic is not None and "gstin" in clinic.__dict__:  # loaded, not expired
+            found[clinic_id] = clinic.gstin
+        else:
+            missing.add(clinic_id)
+    if missing:
+        found.update(
+            db.session.execute(
+                sa.select(Clinic.id, Clinic.gstin).where(Clinic.id.in_(missing))
+            ).all()
+        )
+    return found
 
 
-def _stamp(document, clinic_id):
-    document.invoice_gstin = _gstin_of(clinic_id)
-    # The clinic's own state is the place of supply (domain.gst.split_for_gstin): the split
-    # never depends on which GSTIN, so it is known before the GSTIN is read.
-    document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, None)
+def _stamp(document, gstin):
+    document.invoice_gstin = gstin
+    document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, gstin)
 
 
 def issue_lines(items):
     """Stamp invoice lines as issued (once: a line already issued keeps its stamp)."""
-    for item in items:
-        if item.cgst is None:
-            _stamp(item, item.clinic_id)
+    pending = [i for i in items if i.cgst is None]
+    if pending:
+        gstins = _gstins({i.clinic_id for i in pending})
+        for item in pending:
+            _stamp(item, gstins[item.clinic_id])
 
 
 def issue_fee(resched, item):
     """Stamp a reschedule fee's tax document as issued (the booking's clinic)."""
     if resched.cgst is None:
-        _stamp(resched, item.clinic_id)
+        _stamp(resched, _gstins({item.clinic_id})[item.clinic_id])
 
 
 def line_split(document):

@@ -31,18 +31,18 @@ BUDGETS = {
         # user, visit (ownership), payment by order, locked visit, its payments, items;
         # payment, item, timeline, ledger (key, accounts, transaction, lines) (and the
         # coupon use, for a visit with a coupon: none here),
-        # invoice number (the GSTINs its invoice lines are issued under are read inside
-        # the items' UPDATE: docs/reports.md), visit, audit, the confirmation's outbox item (one statement
+        # the GSTINs its invoice lines are issued under (stored on them: docs/reports.md),
+        # invoice number, visit, audit, the confirmation's outbox item (one statement
         # with its dedupe key), reconciliation cases, settlement of the payment, money
         # movement
-        "return": 20,
+        "return": 21,
         # the payment's three webhooks received, each a repeat of the return, settled as
         # it arrives: stored processed, no job (one statement unless its id is known),
         # after its look-ups: the payment by its order (all three), a reschedule fee by it
         # (the two capture events)
         "webhooks": 8,
     },
-    "sqlite": {"hold": 12, "refused": 2, "pay": 11, "return": 24, "webhooks": 8},
+    "sqlite": {"hold": 12, "refused": 2, "pay": 11, "return": 25, "webhooks": 8},
 }
 
 

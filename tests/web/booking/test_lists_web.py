@@ -268,7 +268,9 @@ def test_visits_of_several_items_page_by_visit(app, client, login, world):
     second = _visit_ids(client.get(_unescape(NEXT.search(html).group(1))).get_data(as_text=True))
     assert len(first) == 20 and len(second) == 2 and not set(first) & set(second)
     home = client.get("/me/").get_data(as_text=True)
-    rows = re.findall(r"<td>(V\d+)</td>\s*<td>(\d+)</td>", home)  # the unpaid: number, items
+    rows = re.findall(
+        r'<td data-label="Visit">(V\d+)</td>\s*<td data-label="Items">(\d+)</td>', home
+    )  # the unpaid: number, items
     assert len(rows) == 5 and {items for _, items in rows} == {"3"}
 
 
@@ -294,9 +296,13 @@ def test_the_home_shows_the_newest_five_unpaid_and_upcoming_visits(app, client, 
     unpaid, upcoming = home.split("Upcoming visits")
     newest = sorted(ids, reverse=True)
     assert (
-        re.findall(r"<td>(V\d+)</td>", unpaid) == [number[i] for i in newest if i not in paid][:5]
+        re.findall(r'<td data-label="Visit">(V\d+)</td>', unpaid)
+        == [number[i] for i in newest if i not in paid][:5]
     )
-    assert re.findall(r"<td>(V\d+)</td>", upcoming) == [number[i] for i in newest if i in paid][:5]
+    assert (
+        re.findall(r'<td data-label="Visit">(V\d+)</td>', upcoming)
+        == [number[i] for i in newest if i in paid][:5]
+    )
 
 
 def _two_visits(app, world, child_status, lab_slot):
@@ -388,7 +394,9 @@ def test_a_kept_row_follows_its_visit_and_the_readers_language(app, client, logi
 
     row, home = rows()
     assert rows() == (row, home)  # shown again: the same
-    assert "Draft" in row and re.search(r"<td>V\d+</td>\s*<td>2</td>", home)
+    assert "Draft" in row and re.search(
+        r'<td data-label="Visit">V\d+</td>\s*<td data-label="Items">2</td>', home
+    )
     with app.app_context():
         visit = db.session.get(MasterBooking, visit_id)
         visit.items[-1].status = BookingStatus.CANCELLED  # its total drops

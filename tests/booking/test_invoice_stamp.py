@@ -1,0 +1,52 @@
+"""The GST stamp on a visit of several items: the clinics' GSTINs are read as plain values
+(one statement), so the items' UPDATEs still go as one batch. A GSTIN assigned as a SQL
+expression (one version of the stamp) made the ORM write each item on its own: N UPDATEs
+on the checkout's return where there had been one."""
+
+import sqlalchemy as sa
+
+from portal.booking import checkout, invoices, visits
+from portal.extensions import db
+from tests.booking.factories import at
+
+
+def _statements_of_return(world, users, gateway, n_items, hour0):
+    patient = users(world.patients[0])
+    first = None
+    doctors = [world.doctors[0], world.doctors[1]]
+    for k in range(n_items):
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=world.consult,
+            provider_ids=[doctors[k % 2]],
+            clinic_id=world.clinic,
+            start_at=at(1, hour0 + k),
+            visit_id=first.master_id if first else None,
+        )
+        first = first or item
+    result = checkout.checkout(patient, first.master_id, 0, callback_url="http://portal.test/cb")
+    params = gateway.pay(result.payment.razorpay_order_id)
+    db.session.expire_all()
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE BOOKINGS"):
+            seen.append(statement)
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        checkout.complete_checkout_callback(params)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_a_three_item_visits_return_updates_its_items_in_one_statement(
+    world, users, gateway, monkeypatch
+):
+    with_stamp = _statements_of_return(world, users, gateway, 3, 10)
+    monkeypatch.setattr(invoices, "issue_lines", lambda items: None)
+    without = _statements_of_return(world, users, gateway, 3, 14)
+    assert with_stamp == without, (with_stamp, without)
