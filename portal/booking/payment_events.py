@@ -20,9 +20,11 @@ from portal.booking.models import (
     ATTENTION_LINK_EXPIRED,
     ATTENTION_PAYMENT_FAILED,
 )
+from portal.catalog.slots import check_booking_slot
 from portal.config import policy as policy_in_force
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
+from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import PAYMENT, BookingStatus, PaymentStatus, VisitStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -96,6 +98,7 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
         and expired
         and amount == expected
         and amount == payment.amount
+        and all(_still_offered(i, now) for i in expired)
     )
     if revivable:
         with claims.serialized():
@@ -139,6 +142,19 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
         source=f"{source} (late)",
     )
     return visit
+
+
+def _still_offered(item, now):
+    """Whether an expired booking could be held again but for the lead time (its patient
+    chose it in time): still ahead, its providers active, working then and not on leave
+    (leave and a deactivation are refused only over live bookings, and this one was not),
+    the service and clinic active. Who else holds the time is the claims' question."""
+    if item.start_at <= now:
+        return False
+    messages = check_booking_slot(
+        list(item.providers), item.service, item.clinic, item.start_at, now=item.created_at
+    )
+    return not messages or messages == [MSG_TAKEN]
 
 
 def _retake_wallet(visit, amount):

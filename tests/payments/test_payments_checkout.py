@@ -227,6 +227,37 @@ def test_late_payment_for_a_taken_slot_goes_to_the_wallet(world, users, gateway,
     assert lookup.list_visits(needs_attention=True).items == [visit]
 
 
+@pytest.mark.parametrize("change", ["leave", "deactivated"])
+def test_late_payment_for_a_provider_now_away_goes_to_the_wallet(
+    world, users, gateway, clock, change
+):
+    """Leave and a deactivation are refused only over live bookings: an expired hold whose
+    order is still open is not one, so the late capture must not revive it (a patient
+    would come to an absent provider)."""
+    from portal.catalog import availability
+    from portal.catalog.providers import update_provider
+
+    patient, admin = users(world.patients[0]), users(world.admin)
+    visit_id = hold(world, patient)
+    start = fresh(visit_id).items[0].start_at
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    if change == "leave":
+        availability.add_leave(
+            admin, world.doctors[0], start - timedelta(hours=1), start + timedelta(hours=2)
+        )
+    else:
+        update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
+    db.session.commit()
+    gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    visit = fresh(visit_id)
+    assert visit.status == "EXPIRED" and visit.attention == "LATE_PAYMENT_TO_WALLET"
+    assert prices.wallet_balance(patient.id) == 52_950 and confirmations(visit_id) == 0
+    assert not any(c.live for c in visit.items[0].claims)
+
+
 def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
