@@ -5,6 +5,8 @@ Pure (no database): the service uses :func:`kind_for` to create a missing accoun
 
 from __future__ import annotations
 
+from portal.domain.ids import is_digits
+
 ASSET, LIABILITY, REVENUE, EXPENSE, EQUITY = "asset", "liability", "revenue", "expense", "equity"
 KINDS = (ASSET, LIABILITY, REVENUE, EXPENSE, EQUITY)
 DEBIT_NORMAL = frozenset({ASSET, EXPENSE})  # balance = debits − credits; others credits − debits
@@ -74,7 +76,7 @@ def describe(code: str) -> tuple[str, str | None, str | None]:
     if code in FIXED:
         return FIXED[code], None, None
     prefix, sep, owner_id = code.partition(":")
-    if sep and prefix in PREFIXES and owner_id.isdigit() and not owner_id.startswith("0"):
+    if sep and prefix in PREFIXES and is_digits(owner_id) and not owner_id.startswith("0"):
         kind, owner_type = PREFIXES[prefix]
         return kind, owner_type, owner_id
     raise ValueError(f"unknown ledger account code: {code!r}")

@@ -6,6 +6,7 @@ means for a visit)."""
 import sqlalchemy as sa
 
 from portal.db import utcnow
+from portal.domain.ids import parse_id
 from portal.domain.states import PAYMENT, PaymentStatus
 from portal.extensions import db
 from portal.payments.models import LINK, Payment, PaymentAttempt
@@ -27,8 +28,8 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
         if found is not None:
             return found
     ref = (notes or {}).get("portal_payment") if isinstance(notes, dict) else None
-    if ref and str(ref).isdigit():
-        found = db.session.get(Payment, int(ref))
+    if parse_id(str(ref or "")):
+        found = db.session.get(Payment, parse_id(str(ref)))
         if (
             found is not None
             and found.kind == LINK

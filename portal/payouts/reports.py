@@ -14,6 +14,7 @@ from portal.booking.models import IndividualBooking, Reschedule
 from portal.catalog.models import INSTANT
 from portal.config import policy
 from portal.db import utcnow
+from portal.domain.ids import is_digits
 from portal.domain.payouts import GATEWAY_MINIMUM_PAYOUT, cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
@@ -270,7 +271,7 @@ def _booking_in_memo(memo):
     # capability, whose cancellation row payouts does not read. Only the number is used.
     word = (memo or "").rsplit("booking ", 1)
     tail = word[1].split()[0] if len(word) == 2 and word[1] else ""
-    return int(tail) if tail.isdigit() else None
+    return int(tail) if is_digits(tail) else None
 
 
 def payable_statement_page(provider_id, *, after=None, before=None, per_page=30):
@@ -289,7 +290,7 @@ def _described(rows):
     ledger transaction's kind, memo and reference."""
     refs = {"booking": set(), "reschedule": set(), "payout": set()}
     for line, _at, _change, _balance in rows:
-        if line.reference_type in refs and (line.reference_id or "").isdigit():
+        if line.reference_type in refs and is_digits(line.reference_id):
             refs[line.reference_type].add(int(line.reference_id))
         if line.kind == "provider_penalty" and _booking_in_memo(line.memo):
             refs["booking"].add(_booking_in_memo(line.memo))
@@ -299,7 +300,7 @@ def _described(rows):
     payouts_by_id = _by_id(m.Payout, refs["payout"])
     items = []
     for line, at, change, balance in rows:
-        ref = int(line.reference_id) if (line.reference_id or "").isdigit() else None
+        ref = int(line.reference_id) if is_digits(line.reference_id) else None
         what, detail, booking_id = _describe(line, ref, bookings, reschedules, payouts_by_id)
         items.append(StatementLine(at, what, detail, change, balance, booking_id))
     return items

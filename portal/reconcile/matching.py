@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portal.domain.ids import is_digits
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 
 MATCHED, PENDING, DISCREPANCY, RESOLVED = (
@@ -130,7 +131,7 @@ _PENDING = Outcome(PENDING)
 
 def _int(value, what):
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
+        if is_digits(value):
             return int(value)
         raise Garbage(f"{what} is not an integer: {value!r}"[:200])
     return value

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from portal import events, jobs
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
+from portal.domain.ids import parse_id
 from portal.domain.states import REFUND, RefundStatus
 from portal.extensions import db
 from portal.gateway import BadRequest, GatewayError, GatewayUnavailable, get_payin
@@ -240,8 +241,8 @@ def find_refund_for(entity):
         if isinstance(entity.get("notes"), dict)
         else None
     )
-    if ref and str(ref).isdigit():
-        refund = lock_refund(int(ref))
+    if parse_id(str(ref or "")):
+        refund = lock_refund(parse_id(str(ref)))
         if refund is not None and refund.razorpay_payment_id == entity.get("payment_id"):
             return refund
     return None

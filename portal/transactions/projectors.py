@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.booking.models import PAY_DESK, PAY_GATEWAY, PAY_NONE, IndividualBooking, Reschedule
 from portal.catalog.models import Provider
+from portal.domain.ids import is_digits
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -215,7 +216,7 @@ def project_reschedule(r: Reschedule):
 
 def _ledger_visit(txn):
     kind, ref = txn.reference_type, txn.reference_id
-    if not ref or not ref.isdigit():
+    if not is_digits(ref):
         return None
     model = {
         "payment": pay.Payment,

@@ -321,6 +321,16 @@ def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
     assert "A further refund is only for a cancelled appointment" in r.get_data(True)
 
 
+@pytest.mark.parametrize("item", ["%C2%B2", str(2**40), "0", "abc"])
+def test_an_item_that_names_nothing_chooses_nothing(app, client, setup, item):
+    """``?item=²`` passed str.isdigit() and failed int() (a 500)."""
+    visit_id, _ids, emails = setup
+    login(client, emails["patient"])
+    page = client.get(f"/me/visits/{visit_id}/cancel?item={item}")
+    assert page.status_code == 200
+    assert not re.search(r'<input type="checkbox" name="items"[^>]*\schecked', page.get_data(True))
+
+
 def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, client, setup, clock):
     """Issue #16: the box rendered as ``checkeddisabled=""`` (unticked) while the preview
     listed the item."""

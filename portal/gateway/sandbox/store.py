@@ -161,7 +161,7 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
     def _amount(data, field="amount", minimum=100):
         amount = data.get(field)
         if isinstance(amount, bool) or not isinstance(amount, int):
-            if isinstance(amount, str) and amount.isdigit():
+            if isinstance(amount, str) and amount.isascii() and amount.isdigit():
                 amount = int(amount)
             else:
                 raise ApiError(f"The {field} must be an integer.", field=field)

@@ -8,6 +8,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from portal.booking.models import MasterBooking
+from portal.domain.ids import parse_id
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
 from portal.refunds import cancel as refunds_cancel
@@ -63,8 +64,9 @@ def _page(visit, form, status=200):
 def cancel_items(visit_id):
     visit = _visit(visit_id)
     form = CancelForm(formdata=request.args if request.args else None)
-    if not request.args.getlist("items") and request.args.get("item", "").isdigit():
-        form.items.data = [int(request.args["item"])]
+    item = parse_id(request.args.get("item"))
+    if not request.args.getlist("items") and item:
+        form.items.data = [item]
     if form.items.data is None:
         form.items.data = []
     return _page(visit, form)
