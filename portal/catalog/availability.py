@@ -5,6 +5,8 @@ from datetime import timedelta
 
 from portal.audit.service import record
 from portal.catalog.checks import (
+    MSG_LEAVE_OVER_MANY,
+    MSG_LEAVE_OVER_ONE,
     bookings_in_the_way,
     changing,
     clean_text,
@@ -152,7 +154,9 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
         elif ends_at - starts_at > MAX_LEAVE:
             errors["ends_at"] = "Leave can last at most a year; add another for longer."
         else:
-            clash = bookings_in_the_way(provider, starts_at, ends_at, "add the leave")
+            clash = bookings_in_the_way(
+                provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY)
+            )
             if clash:
                 errors["starts_at"] = clash
         raise_errors(errors)

@@ -17,6 +17,7 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.catalog import busy
 from portal.catalog.models import Provider
 from portal.db import unit_of_work
+from portal.domain.text import DateText, Text
 from portal.extensions import db
 from portal.i18n import N_
 
@@ -98,23 +99,40 @@ def bounded_int(value, field_name, errors, low, high, message):
     return value
 
 
-def bookings_in_the_way(provider, starts_at, ends_at, then):
-    """The message refusing a change that would leave the provider's live bookings or holds
-    between ``starts_at`` and ``ends_at`` (aware; the message says times in ``starts_at``'s
-    zone) without their provider, or None. A hold counts: it may still be paid. Each
-    patient must first be told, by a cancellation (a full refund) or a move."""
+# Leave or a deactivation over the provider's bookings: one message for one booking, one
+# for several (the provider reads the leave's in their language).
+MSG_LEAVE_OVER_ONE = N_(
+    "There is 1 booking with this provider in this period, on %(first)s. Cancel or move it "
+    "first (a cancelled patient is refunded in full), then add the leave."
+)
+MSG_LEAVE_OVER_MANY = N_(
+    "There are %(count)s bookings with this provider in this period, the first on "
+    "%(first)s. Cancel or move them first (a cancelled patient is refunded in full), then "
+    "add the leave."
+)
+MSG_DEACTIVATE_OVER_ONE = N_(
+    "There is 1 booking with this provider ahead, on %(first)s. Cancel or move it first (a "
+    "cancelled patient is refunded in full), then deactivate the provider."
+)
+MSG_DEACTIVATE_OVER_MANY = N_(
+    "There are %(count)s bookings with this provider ahead, the first on %(first)s. Cancel "
+    "or move them first (a cancelled patient is refunded in full), then deactivate the "
+    "provider."
+)
+
+
+def bookings_in_the_way(provider, starts_at, ends_at, messages):
+    """The message (``messages``: for one booking, for several) refusing a change that
+    would leave the provider's live bookings or holds between ``starts_at`` and
+    ``ends_at`` (aware; times said in ``starts_at``'s zone) without their provider, or
+    None. A hold counts: it may still be paid. Each patient must first be told, by a
+    cancellation (a full refund) or a move."""
     taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
     if not taken:
         return None
-    first = taken[0][0].astimezone(starts_at.tzinfo)
-    count = len(taken)
-    return (
-        f"{'There is' if count == 1 else 'There are'} {count} "
-        f"{'booking' if count == 1 else 'bookings'} with this provider in this period, the "
-        f"first on {first:%a %d %b %Y at %H:%M}. Cancel or move "
-        f"{'it' if count == 1 else 'them'} first (a cancelled patient is refunded in full), "
-        f"then {then}."
-    )
+    first = DateText(taken[0][0].astimezone(starts_at.tzinfo).strftime("%a %d %b %Y, %H:%M"))
+    one, many = messages
+    return Text(one, first=first) if len(taken) == 1 else Text(many, count=len(taken), first=first)
 
 
 def raise_errors(errors):

@@ -10,6 +10,8 @@ from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
 from portal.catalog.checks import (
+    MSG_DEACTIVATE_OVER_MANY,
+    MSG_DEACTIVATE_OVER_ONE,
     bookings_in_the_way,
     bounded_int,
     changing,
@@ -199,7 +201,10 @@ def update_provider(actor, provider, **changes):
         if provider.active and "active" in changes and not changes["active"]:
             now = utcnow().astimezone(CLINIC_TZ)
             clash = bookings_in_the_way(
-                provider, now, now + BOOKABLE_AHEAD, "deactivate the provider"
+                provider,
+                now,
+                now + BOOKABLE_AHEAD,
+                (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY),
             )
             if clash:
                 errors["active"] = clash

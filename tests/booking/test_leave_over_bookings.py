@@ -38,8 +38,8 @@ def test_leave_over_a_hold_is_refused_with_the_first_booking_named(world, users)
         )
     message = exc.value.errors["starts_at"]
     assert message.startswith(
-        "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026"
-        " at 10:00. Cancel or move them first"
+        "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
+        " 10:00. Cancel or move them first"
     )
     assert message.endswith("then add the leave.")
     assert _leaves() == 0
@@ -69,7 +69,7 @@ def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handle
     with pytest.raises(ValidationError) as exc:
         update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
     assert exc.value.errors["active"].startswith(
-        "There is 1 booking with this provider in this period, the first on Thu 04 Jun 2026 at 11:00."
+        "There is 1 booking with this provider ahead, on Thu 04 Jun 2026, 11:00."
     )
     assert db.session.get(Provider, world.doctors[0]).active is True
     update_provider(
@@ -78,3 +78,24 @@ def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handle
     visits.remove_item(users(world.patients[0]), item.id)
     update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
     assert db.session.get(Provider, world.doctors[0]).active is False
+
+
+def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
+    """The doctor's availability page is translated (docs/i18n.md): the refusal is a Text
+    the page says in the reader's language, its day and month names with it."""
+    from flask_babel import force_locale
+
+    from portal.web.filters import translate
+
+    _hold(world, users, day=3, hour=11)  # Thursday 4 June
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            users(world.admin),
+            world.doctors[0],
+            at(3, 9).astimezone(IST),
+            at(3, 18).astimezone(IST),
+        )
+    message = exc.value.errors["starts_at"]
+    with app.test_request_context(), force_locale("hi"):
+        said = translate(message)
+    assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
