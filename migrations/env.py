@@ -97,6 +97,11 @@ def run_migrations_online():
             connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
             connection.commit()
         try:
+            if sqlite:
+                # Alembic takes SQLite's DDL as not transactional and commits after every
+                # revision; with the explicit BEGIN below it is, so all of an upgrade is one
+                # transaction and the foreign-key check can still refuse it.
+                conf_args["transactional_ddl"] = True
             context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
             with context.begin_transaction():
                 if sqlite:

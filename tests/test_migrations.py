@@ -1,6 +1,7 @@
 """The migrations build the schema the models describe, on SQLite and on PostgreSQL."""
 
 import os
+import shutil
 
 import pytest
 import sqlalchemy as sa
@@ -108,3 +109,101 @@ def test_a_table_rebuilt_on_sqlite_keeps_the_rows_pointing_at_it(tmp_path):
         with db.engine.connect() as conn:  # the pool's connections enforce them again
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         db.engine.dispose()
+
+
+# --- SQLite: an upgrade is one transaction, checked before it commits -------------------
+
+
+def _head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "migrations")
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+HEAD = _head()  # the last revision: the tests' own revisions follow it
+
+
+def _migrations_with(tmp_path, *revisions):
+    """A copy of migrations/ with extra revision files ``(rev, down, body)``."""
+    target = tmp_path / "migrations"
+    shutil.copytree("migrations", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for rev, down, body in revisions:
+        body_lines = "".join("    " + line + "\n" for line in body.strip().splitlines())
+        source = (
+            '"""a test\'s revision"""\n'
+            "from alembic import op\n"
+            "import sqlalchemy as sa\n\n"
+            f'revision = "{rev}"\n'
+            f'down_revision = "{down}"\n'
+            "branch_labels = None\n"
+            "depends_on = None\n\n\n"
+            "def upgrade():\n"
+            f"{body_lines}\n\n"
+            "def downgrade():\n"
+            "    pass\n"
+        )
+        (target / "versions" / f"{rev}_test.py").write_text(source)
+    return str(target)
+
+
+def _tables(app):
+    with app.app_context(), db.engine.connect() as conn:
+        return set(sa.inspect(conn).get_table_names())
+
+
+def _version(app):
+    with app.app_context(), db.engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def test_a_failing_second_migration_leaves_nothing_half_built(tmp_path):
+    """Two revisions pending; the second creates a table, then fails. Alembic commits after
+    each revision on SQLite unless told its DDL is transactional (the explicit BEGIN
+    makes it so): the failed revision's table was kept, and the next upgrade failed on it."""
+    directory = _migrations_with(
+        tmp_path,
+        (
+            "rv0000000001",
+            HEAD,
+            'op.create_table("made_one", sa.Column("id", sa.Integer, primary_key=True))\n',
+        ),
+        (
+            "rv0000000002",
+            "rv0000000001",
+            'op.create_table("made_two", sa.Column("id", sa.Integer, primary_key=True))\n'
+            'raise RuntimeError("second migration fails half way")\n',
+        ),
+    )
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "m.sqlite3")))
+    with app.app_context():
+        upgrade(directory=directory, revision=HEAD)
+        with pytest.raises(SystemExit):  # flask_migrate: "Error: ... half way"
+            upgrade(directory=directory)
+        db.engine.dispose()
+    assert "made_two" not in _tables(app), "half-built table of the failed migration kept"
+
+
+def test_foreign_key_check_refuses_a_migration_that_broke_references(tmp_path):
+    """env.py checks every reference "before the commit": a migration (run with foreign
+    keys off) that leaves a dangling reference must not be committed."""
+    directory = _migrations_with(
+        tmp_path,
+        (
+            "rv0000000003",
+            HEAD,
+            'op.create_table("made_child", sa.Column("id", sa.Integer, primary_key=True),'
+            ' sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")))\n'
+            'op.execute("INSERT INTO made_child (id, user_id) VALUES (1, 999999)")\n',
+        ),
+    )
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "f.sqlite3")))
+    with app.app_context():
+        upgrade(directory=directory, revision=HEAD)
+        with pytest.raises(SystemExit):  # flask_migrate: "Error: a migration broke foreign keys"
+            upgrade(directory=directory)
+        db.engine.dispose()
+    assert _version(app) == HEAD, f"alembic_version moved to {_version(app)} despite the check"
+    assert "made_child" not in _tables(app)
