@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.approvals.sources import BY_KIND, SOURCES, Described
 from portal.db import db
-from portal.domain.states import ApprovalStatus
+from portal.domain.states import ApprovalStatus, PolicyStatus
 from portal.pagination import Order, keyset_page
 
 
@@ -32,9 +32,12 @@ class ApprovalRow:
 
     @property
     def decision(self):
-        """What the second administrator decided (every source names a refusal REJECTED)."""
+        """What the second administrator decided (every source names a refusal REJECTED),
+        and a policy change's withdrawal after it (it never applied)."""
         if self.pending:
             return None
+        if self.status == PolicyStatus.WITHDRAWN:
+            return "Approved (withdrawn before it applied)"
         return "Rejected" if self.status == ApprovalStatus.REJECTED else "Approved"
 
 

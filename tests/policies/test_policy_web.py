@@ -230,3 +230,31 @@ def test_the_approvals_queue_lists_and_decides_policy_changes(app, client, make_
     with app.app_context():
         assert db.session.get(PolicyVersion, version_id).status == "APPROVED"
     assert client.post("/admin/approvals/policy/999999/approve", data={}).status_code == 404
+
+
+def test_the_approvals_queue_says_a_money_change_was_withdrawn(app, client, make_user, login):
+    """The queue listed a withdrawn money change as "Approved by <the checker>", though it
+    never applied."""
+    from datetime import timedelta
+
+    from portal.accounts.models import User
+    from portal.db import utcnow
+    from portal.policies import service as svc
+
+    maker_id = make_user("admin", email="maker@example.com").id
+    checker = make_user("admin", email="checker@example.com", name="Ravi Checker")
+    with app.app_context():
+        maker, approver = db.session.get(User, maker_id), db.session.get(User, checker.id)
+        reason = "Policy review of June 2026"
+        money = svc.propose(
+            maker, {"gst_bps": 1200}, effective_from=utcnow() + timedelta(days=30), reason=reason
+        )
+        svc.approve(approver, money.id, note="Checked against the notification")
+        svc.withdraw(maker, money.id, note="The GST notification was rescinded")
+        version_id = money.id
+        db.session.remove()
+    login(checker)
+    html = client.get("/admin/approvals?kind=policy").get_data(as_text=True)
+    assert f"Policy version {version_id}" in html
+    assert "Approved (withdrawn before it applied) by Ravi Checker" in html
+    assert "Approved by Ravi Checker" not in html
