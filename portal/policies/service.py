@@ -78,6 +78,7 @@ PAST_GRACE = timedelta(minutes=5)
 # Further ahead is a typo (2062 for 2026) more often than a plan, and every later change
 # must come after it.
 MAX_AHEAD = timedelta(days=365)
+WITHDRAW_MARGIN = timedelta(minutes=1)
 FIRST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -385,12 +386,18 @@ def withdraw(admin, version_id, note="", now=None):
     even for a money change: what stays in force was itself approved (by a second
     administrator where it moved money), and nothing new applies. A note says why."""
     _require_admin(admin)
-    now = now or utcnow()
+    given = now
     note = (note or "").strip()
     with unit_of_work():
         _lock_stamp()
+        now = given or utcnow()  # after the lock: it may have waited
         version = _locked(version_id)
-        if version.status != PolicyStatus.APPROVED or version.effective_from <= now:
+        # A change about to apply is no longer taken back: between this check and the
+        # commit, other processes would already treat it as in force.
+        if (
+            version.status != PolicyStatus.APPROVED
+            or version.effective_from <= now + WITHDRAW_MARGIN
+        ):
             raise PolicyError({"__all__": MSG_WITHDRAW_IN_FORCE})
         later = db.session.scalar(
             sa.select(PolicyVersion.id)
