@@ -207,3 +207,53 @@ def test_foreign_key_check_refuses_a_migration_that_broke_references(tmp_path):
         db.engine.dispose()
     assert _version(app) == HEAD, f"alembic_version moved to {_version(app)} despite the check"
     assert "made_child" not in _tables(app)
+
+
+def test_the_gst_backfill_keeps_each_past_invoice_rows_cgst_as_reported(tmp_path):
+    """Before gst0a5155ued1 the report split an invoice row's tax as a whole; the backfill
+    gives each line its own split, and must not move a past month's CGST and SGST (two
+    lines of 91 paise: 91 / 91 as reported, not 92 / 90)."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import checkout, visits
+    from tests.booking.factories import NOW, at, build_world
+
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "gst.sqlite3")))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        patient, admin = db.session.get(User, w.patients[0]), db.session.get(User, w.admin)
+        first = visits.add_item(
+            admin,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[0]],
+            clinic_id=w.clinic,
+            start_at=at(1, 10),
+        )
+        visits.add_item(
+            admin,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[1]],
+            clinic_id=w.clinic,
+            start_at=at(1, 11),
+            visit_id=first.master_id,
+        )
+        checkout.record_desk_payment(admin, first.master_id, "R-1")
+        visit_id = first.master_id
+        db.session.remove()
+        downgrade(revision="po11c1e50002")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE bookings SET gst = 91, total = fee + platform_fee + 91"
+                f" WHERE master_id = {visit_id}"
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            split = conn.exec_driver_sql(
+                f"SELECT SUM(cgst), SUM(sgst), SUM(igst) FROM bookings WHERE master_id = {visit_id}"
+            ).one()
+        assert tuple(split) == (91, 91, 0)
+        db.engine.dispose()

@@ -12,10 +12,18 @@ clinic's GSTIN no longer moves past documents in the GST report or on the receip
 
 Backfill: the GSTIN a document was issued under was never recorded, so the existing
 invoiced lines and charged fees can only take the clinic's GSTIN of today (a GSTIN edited
-before this migration still shows on earlier documents, as it did before). Their split is
-the rule the report applied until now, per line: CGST half rounded up, SGST the rest
-(place of supply is the clinic's state, so never IGST). Credit notes already stored theirs.
+before this migration still shows on earlier documents, as it did before). Their split
+keeps what the report said until now: it split each invoice's tax per clinic as a whole
+(CGST half of the sum, rounded up; SGST the rest; place of supply is the clinic's state,
+so never IGST), where a line's own split rounds each odd line up. So each line takes its
+own half rounded up, and the paise that would add up to more than the invoice row's CGST
+are taken back from its odd lines: a past month's CGST and SGST stay as reported. (From
+now on an invoice row's CGST is the sum of its lines', docs/reports.md.) A reschedule fee
+was its own row. Credit notes already stored theirs.
 """
+
+from collections import defaultdict
+
 
 from alembic import op
 import sqlalchemy as sa
@@ -65,6 +73,34 @@ def upgrade():
             f"UPDATE {table} SET invoice_gstin = ({gstin}), cgst = (gst + 1) / 2,"
             f" sgst = gst - (gst + 1) / 2, igst = 0 WHERE {issued}"
         )
+    _as_reported()
+
+
+def _as_reported():
+    """Each past invoice row (a visit's lines at one clinic) keeps the CGST the report gave
+    it: the sum's half rounded up, not the sum of the lines' halves."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text(
+            "SELECT id, master_id, clinic_id, gst FROM bookings"
+            " WHERE confirmed_at IS NOT NULL ORDER BY master_id, clinic_id, id"
+        )
+    ).all()
+    invoices = defaultdict(list)
+    for booking_id, visit_id, clinic_id, gst in rows:
+        invoices[visit_id, clinic_id].append((booking_id, int(gst)))
+    fixes = []
+    for lines in invoices.values():
+        extra = sum((g + 1) // 2 for _, g in lines) - (sum(g for _, g in lines) + 1) // 2
+        for booking_id, gst in lines:
+            if extra <= 0:
+                break
+            if gst % 2:
+                cgst = gst // 2
+                fixes.append({"id": booking_id, "cgst": cgst, "sgst": gst - cgst})
+                extra -= 1
+    if fixes:
+        bind.execute(sa.text("UPDATE bookings SET cgst = :cgst, sgst = :sgst WHERE id = :id"), fixes)
 
 
 def downgrade():
