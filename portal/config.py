@@ -475,6 +475,12 @@ def from_environment(instance_path, environ=None):
         # lockout is in the database and still guards the passwords (docs/security.md).
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
+        # A Redis that drops packets must not hold a sign-in for the OS's two minutes (the
+        # limiter asks again every few requests whether it is back), as the calendar
+        # versions' client is bounded too.
+        "RATELIMIT_STORAGE_OPTIONS": (
+            {"socket_timeout": 1, "socket_connect_timeout": 1} if redis_url else {}
+        ),
         "POLICY": DEFAULT_POLICY,
         **_tunable_values(env),
         # Razorpay: the embedded default points the official SDK at the sandbox mounted in-app.

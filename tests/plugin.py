@@ -366,6 +366,9 @@ def rate_limited(app, **settings):
         yield twin
     finally:
         limiter.enabled = False
+        # The limiter is one object for every app of the process: a twin whose Redis was
+        # away left it counting in memory (its fallback), which init_app does not reset.
+        limiter._storage_dead = False
         with twin.app_context():
             db.session.remove()
             db.engine.dispose()
