@@ -17,8 +17,15 @@ from portal.ledger.models import LedgerTransaction
 from portal.payouts import models as m
 from portal.payouts import runs
 from portal.payouts.admin import hold_payout, hold_refusal, release_payout, retry_payout_now
-from portal.payouts.common import PayoutError, Skipped
+from portal.payouts.common import (
+    LONGEST_RETRY_WAIT,
+    PayoutError,
+    Skipped,
+    resend_backoff,
+    retry_backoff,
+)
 from portal.payouts.create import create_payout
+from portal.payouts.sending import send_payout
 from portal.payouts.status import apply_remote
 from tests.payouts.conftest import account, payable, payouts_of
 
@@ -349,6 +356,39 @@ def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED and payout.attempt_rows[0].requests == 3
     assert len(x.payouts()) == 1
+
+
+def test_resend_and_retry_waits_are_capped_for_any_count(ctx):
+    # From 2**1024 the int no longer fits a float (OverflowError): ~43 days of hourly
+    # resends; 4**20 × 5 minutes no longer fits a timedelta.
+    assert resend_backoff(20) == timedelta(hours=1)
+    assert resend_backoff(1_025) == resend_backoff(10**9) == timedelta(hours=1)
+    assert retry_backoff(1) == timedelta(minutes=5) and retry_backoff(2) == timedelta(minutes=20)
+    assert retry_backoff(21) == retry_backoff(10**9) == LONGEST_RETRY_WAIT
+
+
+def test_a_long_unconfirmed_payout_still_gets_its_next_resend(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    attempt = payout.attempt_rows[0]
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 1
+    # As if it had been asked hourly for 43 days (every resend unanswered or refused).
+    attempt.requests = 1_024
+    db.session.commit()
+    x.sandbox.set_faults(fail_next=1, error_status=503, match="POST /v1/payouts")
+    send_payout(payout.id)  # raised OverflowError after its request: no resend, no alert
+    db.session.commit()
+    unanswered = db.session.scalars(
+        sa.select(AuditEntry.after)
+        .where(AuditEntry.action == "payout.send_unanswered")
+        .order_by(AuditEntry.id.desc())
+    ).first()
+    assert unanswered["requests"] == 1_025
+    next_at = datetime.fromisoformat(unanswered["retry_at"])
+    assert timedelta(minutes=59) < next_at - utcnow() <= timedelta(hours=1)
 
 
 def _refused_on(adapter, *numbers):
