@@ -2,8 +2,8 @@
 
 The use cases themselves are split by what they do: ``create`` (a payout from the
 payable, TDS), ``sending`` (RazorpayX calls and retries), ``status`` (moving a payout and
-its attempt, the ledger on each move), ``admin`` (hold, release, retry now, pay now, sync),
-``runs`` (cycles and INSTANT payouts). See docs/payouts.md."""
+its attempt, the ledger on each move), ``admin`` (hold, release, retry now, pay now, sync,
+mark failed), ``runs`` (cycles and INSTANT payouts). See docs/payouts.md."""
 
 from __future__ import annotations
 

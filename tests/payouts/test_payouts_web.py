@@ -1,7 +1,7 @@
 """The provider's schedule, earnings and bank pages, and the admin payouts screen."""
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -163,6 +163,35 @@ def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
         as_text=True
     )
     assert f'formaction="/admin/payouts/{payout.id}/hold"' not in refused.get_data(as_text=True)
+
+
+def test_admin_marks_an_attempt_razorpayx_never_made_as_failed(world, x, client, login, make_user):
+    import time_machine
+
+    from portal.db import utcnow
+    from portal.domain.states import PayoutAttemptStatus
+    from tests.payouts.test_engine import _refused_for_good
+
+    provider, payout = _refused_for_good(world, x)
+    login(make_user("admin"))
+    url = f"/admin/payouts/{payout.id}"
+    button = f'formaction="{url}/mark-failed"'
+    assert button not in client.get(url).get_data(as_text=True)  # within a day: no button
+    early = client.post(f"{url}/mark-failed", data={"reason": "Fund account deleted"})
+    assert early.status_code == 422 and "less than 24 hours ago" in early.get_data(as_text=True)
+    with time_machine.travel(utcnow() + timedelta(hours=25), tick=False):
+        page = client.get(url).get_data(as_text=True)
+        assert button in page and "Mark as failed (not made at RazorpayX)" in page
+        short = client.post(f"{url}/mark-failed", data={"reason": "deleted"})
+        assert short.status_code == 422
+        done = client.post(f"{url}/mark-failed", data={"reason": "Fund account deleted"})
+        assert done.status_code == 303
+        db.session.expire_all()
+        (payout,) = payouts_of(provider.id)
+        assert payout.attempt_rows[0].status == PayoutAttemptStatus.FAILED
+        assert payout.status == PayoutStatus.FAILED
+        page = client.get(url).get_data(as_text=True)
+        assert button not in page and f'formaction="{url}/retry"' in page
 
 
 def test_admin_runs_a_cycle(world, x, client, login, make_user):
