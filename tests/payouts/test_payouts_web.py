@@ -87,6 +87,23 @@ def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login
     assert "₹0.50 is below the smallest payout (₹1); it carries forward." in html
 
 
+def test_earnings_page_says_why_a_payable_tds_leaves_under_a_rupee_is_not_paid(
+    world, x, client, login
+):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 4_999_900)  # ₹49,999: paid, just under the TDS threshold
+    x.settle()
+    world.earn(provider, user, 555_600)  # crosses: TDS 10% of ₹55,555 = ₹5,555.50
+    x.settle()
+    assert len(payouts_of(provider.id)) == 1 and payable(provider.id) == 555_600
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert (
+        "After TDS of ₹5,555.50, ₹0.50 of ₹5,556 is left: below the smallest payout (₹1), "
+        "so it carries forward."
+    ) in html
+
+
 def test_bank_page_validates_and_saves(world, x, client, login):
     provider, user = world.provider()
     db.session.commit()
