@@ -283,7 +283,9 @@ _COUNTS = {
 }
 # A note longer than this would be asked of every refund override, adjustment and policy
 # change (whose reason holds 500 characters): past it, no one could change the policy again.
-_COUNT_MAXIMUMS = {"note_min_length": 200}
+# More automatic payout attempts than 10 only delays the alert (each waits up to a day
+# for its retry, docs/payouts.md); an admin can still retry past the limit.
+_COUNT_MAXIMUMS = {"note_min_length": 200, "payout_max_attempts": 10}
 _DURATIONS = frozenset(
     {"notice", "more_than", "reschedule_min_notice", "reconciliation_tolerance", "no_show_grace"}
 )

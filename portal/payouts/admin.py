@@ -1,14 +1,16 @@
-"""What an administrator does to payouts: hold, release, retry now, pay now, and ask
-RazorpayX for the status. Each is one unit of work; a refusal raises ``PayoutError``
-with the message to show, and nothing changes."""
+"""What an administrator does to payouts: hold, release, retry now, pay now, ask
+RazorpayX for the status, and mark an attempt RazorpayX never made as failed. Each is one
+unit of work; a refusal raises ``PayoutError`` with the message to show, and nothing
+changes."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from portal.audit.service import record
-from portal.db import unit_of_work
-from portal.domain.rates import format_inr
+from portal.db import unit_of_work, utcnow
+from portal.domain.rates import INDIA_TZ, format_inr
 from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
@@ -25,7 +27,7 @@ from portal.payouts.common import (
 )
 from portal.payouts.create import create_payout
 from portal.payouts.sending import retry_payout
-from portal.payouts.status import refresh_payout
+from portal.payouts.status import apply_status, find_remote, refresh_payout
 
 MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
 MSG_UNREACHABLE = "Could not reach RazorpayX: {error}"
@@ -172,3 +174,96 @@ def sync_payout(actor, payout_id):
         return refresh_payout(payout_id)
     except gw_errors.GatewayError as exc:
         raise PayoutError(MSG_UNREACHABLE.format(error=exc)) from None
+
+
+# How long after an attempt's first request an admin may mark it failed: by then RazorpayX
+# lists any payout it made under the attempt's reference (a payout it is still creating
+# could be missing from the list for a moment, and the next attempt would pay twice).
+MARK_FAILED_AFTER = timedelta(hours=24)
+MSG_MARK_FAILED_ONLY = (
+    "Only a payout sent to RazorpayX without a final answer (its current attempt still "
+    "waiting) can be marked as failed."
+)
+MSG_MARK_FAILED_WAIT = (
+    "Its first request went to RazorpayX less than 24 hours ago, so RazorpayX may not list "
+    "it yet. It can be marked as failed from {when} IST."
+)
+MSG_MARK_FAILED_LOOKUP = (
+    "Could not check RazorpayX for this payout ({error}), so it was not marked as failed. "
+    "Try again later."
+)
+MSG_MARK_FAILED_FOUND = (
+    "RazorpayX has made this payout ({remote_id}, {status}), so it cannot be marked as "
+    'failed. Use "Sync status from RazorpayX" to take its status.'
+)
+
+
+def mark_failed_refusal(payout, now=None):
+    """Why ``payout``'s current attempt cannot be marked failed now, or None (the rule the
+    page's button follows too). Only an attempt sent and never finally answered (SENDING,
+    ``requests > 0``), a day after its first request. The action also asks RazorpayX, at
+    the click: the page does not call RazorpayX on every view."""
+    if payout.returned or payout.status != PayoutStatus.QUEUED:
+        return MSG_MARK_FAILED_ONLY
+    attempt = current_attempt(payout)
+    if attempt is None or attempt.status != PayoutAttemptStatus.SENDING or attempt.requests < 1:
+        return MSG_MARK_FAILED_ONLY
+    first = attempt.first_request_at
+    if first is None:  # sent before the time was recorded, and not backfilled: never
+        return MSG_MARK_FAILED_ONLY
+    if (now or utcnow()) - first < MARK_FAILED_AFTER:
+        when = (first + MARK_FAILED_AFTER).astimezone(INDIA_TZ)
+        return MSG_MARK_FAILED_WAIT.format(when=f"{when:%d %b %Y, %H:%M}")
+    return None
+
+
+def mark_failed(actor, payout_id, reason):
+    """An admin marks the current attempt of a payout RazorpayX never made as FAILED: its
+    requests went unanswered or were refused (e.g. a 500, then a deleted fund account), so
+    it would be asked for hourly for ever. Allowed by ``mark_failed_refusal`` and only if a
+    fresh look-up at RazorpayX by the attempt's reference finds nothing (a failed look-up
+    refuses too). The attempt then fails as if RazorpayX had said so (``apply_status``): the
+    automatic retry follows with a new key (the send jobs still queued for this attempt do
+    nothing), or, past the policy's attempts, the money goes back to the payable with the
+    HIGH alert; an admin may hold it or retry now meanwhile."""
+    _require_admin(actor)
+    reason = _reason(reason)
+    with unit_of_work():
+        payout = lock_payout(payout_id)  # a resend in flight finishes first
+        if payout is None:
+            raise PayoutError("No such payout.")
+        refusal = mark_failed_refusal(payout)
+        if refusal:
+            raise PayoutError(refusal)
+        attempt = current_attempt(payout)
+        try:
+            found = find_remote(payout, attempt)
+        except gw_errors.GatewayError as exc:
+            raise PayoutError(MSG_MARK_FAILED_LOOKUP.format(error=exc)) from None
+        if found is not None:
+            raise PayoutError(
+                MSG_MARK_FAILED_FOUND.format(
+                    remote_id=found.get("id"), status=str(found.get("status") or "").lower()
+                )
+            )
+        record(
+            actor,
+            "payout.mark_failed",
+            "payout",
+            payout.id,
+            before=snapshot(payout),
+            after={
+                "attempt": attempt.number,
+                "requests": attempt.requests,
+                "first_request_at": attempt.first_request_at.isoformat(),
+                "last_error": payout.last_error,
+                "reason": reason,
+            },
+        )
+        apply_status(
+            payout,
+            attempt,
+            PayoutAttemptStatus.FAILED,
+            {"failure_reason": f"Marked failed by an admin (not made at RazorpayX): {reason}"},
+        )
+        return payout

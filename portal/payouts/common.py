@@ -2,8 +2,8 @@
 
 The use cases themselves are split by what they do: ``create`` (a payout from the
 payable, TDS), ``sending`` (RazorpayX calls and retries), ``status`` (moving a payout and
-its attempt, the ledger on each move), ``admin`` (hold, release, retry now, pay now, sync),
-``runs`` (cycles and INSTANT payouts). See docs/payouts.md."""
+its attempt, the ledger on each move), ``admin`` (hold, release, retry now, pay now, sync,
+mark failed), ``runs`` (cycles and INSTANT payouts). See docs/payouts.md."""
 
 from __future__ import annotations
 
@@ -43,17 +43,32 @@ class Skipped:
 # --- settings -----------------------------------------------------------------------------
 
 
+# The longest waits: a resend is asked at least hourly (docs/payouts.md), an automatic
+# retry at least daily. The exponent is capped before the power is taken: an unbounded
+# count (an attempt resent hourly for weeks) would overflow the float (from 2**1024) or the
+# timedelta, and the job would fail after its request with nothing scheduled again.
+LONGEST_RESEND_WAIT = timedelta(hours=1)
+LONGEST_RETRY_WAIT = timedelta(days=1)
+_LONGEST_EXPONENT = 40  # 2**40 or 4**40 seconds is far past either cap
+
+
+def _capped(base, factor, exponent, longest):
+    seconds = base * factor ** min(max(exponent, 0), _LONGEST_EXPONENT)
+    return timedelta(seconds=min(seconds, longest.total_seconds()))
+
+
 def retry_backoff(attempt_number):
     """Wait before the automatic retry after attempt ``n`` failed: base × 4^(n−1)
-    (default base 5 minutes: 5 min, 20 min)."""
+    (default base 5 minutes: 5 min, 20 min), at most a day."""
     base = float(setting("PAYOUT_RETRY_BACKOFF_SECONDS"))
-    return timedelta(seconds=base * 4 ** max(attempt_number - 1, 0))
+    return _capped(base, 4, attempt_number - 1, LONGEST_RETRY_WAIT)
 
 
 def resend_backoff(requests_made):
-    """Wait before asking RazorpayX again with the same key after no/5xx answer."""
+    """Wait before asking RazorpayX again with the same key after no/5xx answer: base ×
+    2^(requests−1), at most an hour, however many requests were made."""
     base = float(setting("PAYOUT_RESEND_BACKOFF_SECONDS"))
-    return timedelta(seconds=min(base * 2 ** max(requests_made - 1, 0), 3600))
+    return _capped(base, 2, requests_made - 1, LONGEST_RESEND_WAIT)
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -194,6 +194,9 @@ class PayoutAttempt(db.Model):
     razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     status: Mapped[str] = mapped_column(sa.String(12), default=PayoutAttemptStatus.SENDING)
     requests: Mapped[int] = mapped_column(default=0)
+    # When its first request went to RazorpayX (None until sent): an admin may mark an
+    # attempt never answered as failed only a day after it (admin.mark_failed_refusal).
+    first_request_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
     # indexed: reconciliation reads a window of attempts
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)

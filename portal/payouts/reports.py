@@ -27,6 +27,7 @@ from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
 from portal.payouts.common import current_fund_account, payable_balance
+from portal.payouts.create import tds_for_next
 
 
 @dataclass
@@ -159,6 +160,30 @@ def payouts(provider_id=None, *, status=None, held=None, limit=100, offset=0):
     return db.session.scalars(query.limit(limit).offset(offset)).all()
 
 
+def _instant_carry(provider_id, balance, now):
+    """Why an INSTANT provider's payable is not paid out, or None. INSTANT has no minimum,
+    but RazorpayX pays nothing under ₹1: ``create_payout`` skips a payable below it, and
+    one whose net after TDS is below it (the TDS the next payout would deduct)."""
+    minimum = format_inr(GATEWAY_MINIMUM_PAYOUT)
+    if balance < GATEWAY_MINIMUM_PAYOUT:
+        return gettext(
+            "%(available)s is below the smallest payout (%(minimum)s); it carries forward.",
+            available=format_inr(balance),
+            minimum=minimum,
+        )
+    tds = tds_for_next(provider_id, financial_year(now), balance)[0]
+    if balance - tds >= GATEWAY_MINIMUM_PAYOUT:
+        return None
+    return gettext(
+        "After TDS of %(tds)s, %(net)s of %(available)s is left: below the smallest payout "
+        "(%(minimum)s), so it carries forward.",
+        tds=format_inr(tds),
+        net=format_inr(balance - tds),
+        available=format_inr(balance),
+        minimum=minimum,
+    )
+
+
 def dashboard(provider):
     now = utcnow()
     balance = payable_balance(provider.id)
@@ -184,13 +209,8 @@ def dashboard(provider):
                 required=format_inr(policy().payout_minimum),
                 available=format_inr(balance),
             )
-    elif 0 < balance < GATEWAY_MINIMUM_PAYOUT:
-        # INSTANT has no minimum, but RazorpayX pays nothing under ₹1 (create_payout skips it)
-        carry = gettext(
-            "%(available)s is below the smallest payout (%(minimum)s); it carries forward.",
-            available=format_inr(balance),
-            minimum=format_inr(GATEWAY_MINIMUM_PAYOUT),
-        )
+    elif balance > 0:
+        carry = _instant_carry(provider.id, balance, now)
     start, end = financial_year_bounds(fy)
     return {
         "balance": balance,

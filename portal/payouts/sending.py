@@ -66,6 +66,8 @@ def send_payout(payout_id):
         if attempt is None or attempt.status != PayoutAttemptStatus.SENDING:
             return None
         attempt.requests += 1
+        if attempt.first_request_at is None:
+            attempt.first_request_at = utcnow()
         try:
             body = gateway().create_payout(
                 attempt.idempotency_key, **_request_body(payout, attempt)
@@ -122,8 +124,9 @@ def _resend_refused(payout, attempt, exc):
     """A resend under the key of an unanswered request was refused (4xx). Look the payout
     up at RazorpayX by the attempt's reference and adopt it if it is there; otherwise the
     attempt stays SENDING (outcome unknown), the same key is asked again on the resend
-    schedule and an admin is alerted. Never FAILED, so never a new key: RazorpayX may be
-    paying under this one."""
+    schedule and an admin is alerted. Never FAILED here, so never a new key: RazorpayX may
+    be paying under this one (an admin may mark it failed a day later if RazorpayX still
+    lists nothing: ``admin.mark_failed``)."""
     try:
         found = find_remote(payout, attempt)
     except gw_errors.GatewayError as lookup_error:
@@ -173,7 +176,9 @@ def _resend_refused(payout, attempt, exc):
         f"{payout.provider_id}) went unanswered and RazorpayX refused the resend under the "
         f"same key ({payout.last_error}); {looked}. RazorpayX may already have made it, so "
         f"the portal keeps asking with the same key (next at {run_after:%Y-%m-%d %H:%M} "
-        f"UTC) and never pays it under a new one. Check RazorpayX and the API keys.",
+        f"UTC) and never pays it under a new one. Check RazorpayX and the API keys; if "
+        f"RazorpayX never made it, mark it as failed on the payout's page (a day after its "
+        f"first request).",
         payout=payout,
         kind=PAYOUT_UNCONFIRMED,
     )

@@ -104,6 +104,11 @@ def test_a_field_missing_from_an_old_version_keeps_its_default():
         ),
         ({"note_min_length": 201}, "note_min_length", pd.MSG_COUNT_MAX.format(maximum=200)),
         (
+            {"payout_max_attempts": 11},
+            "payout_max_attempts",
+            pd.MSG_COUNT_MAX.format(maximum=10),
+        ),
+        (
             {"gst_mode": "everything"},
             "gst_mode",
             pd.MSG_CHOICE.format(choices="platform_only, fee_and_platform"),
@@ -150,6 +155,7 @@ def test_the_longest_durations_allowed_pass():
         no_show_grace=7 * day,
         reconciliation_tolerance=day,
         note_min_length=200,
+        payout_max_attempts=10,
     )
     assert pd.problems(data) == {}
     assert pd.from_data(data).attention_window == timedelta(days=365)

@@ -17,8 +17,15 @@ from portal.ledger.models import LedgerTransaction
 from portal.payouts import models as m
 from portal.payouts import runs
 from portal.payouts.admin import hold_payout, hold_refusal, release_payout, retry_payout_now
-from portal.payouts.common import PayoutError, Skipped
+from portal.payouts.common import (
+    LONGEST_RETRY_WAIT,
+    PayoutError,
+    Skipped,
+    resend_backoff,
+    retry_backoff,
+)
 from portal.payouts.create import create_payout
+from portal.payouts.sending import send_payout
 from portal.payouts.status import apply_remote
 from tests.payouts.conftest import account, payable, payouts_of
 
@@ -351,6 +358,39 @@ def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries
     assert len(x.payouts()) == 1
 
 
+def test_resend_and_retry_waits_are_capped_for_any_count(ctx):
+    # From 2**1024 the int no longer fits a float (OverflowError): ~43 days of hourly
+    # resends; 4**20 × 5 minutes no longer fits a timedelta.
+    assert resend_backoff(20) == timedelta(hours=1)
+    assert resend_backoff(1_025) == resend_backoff(10**9) == timedelta(hours=1)
+    assert retry_backoff(1) == timedelta(minutes=5) and retry_backoff(2) == timedelta(minutes=20)
+    assert retry_backoff(21) == retry_backoff(10**9) == LONGEST_RETRY_WAIT
+
+
+def test_a_long_unconfirmed_payout_still_gets_its_next_resend(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    attempt = payout.attempt_rows[0]
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests == 1
+    # As if it had been asked hourly for 43 days (every resend unanswered or refused).
+    attempt.requests = 1_024
+    db.session.commit()
+    x.sandbox.set_faults(fail_next=1, error_status=503, match="POST /v1/payouts")
+    send_payout(payout.id)  # raised OverflowError after its request: no resend, no alert
+    db.session.commit()
+    unanswered = db.session.scalars(
+        sa.select(AuditEntry.after)
+        .where(AuditEntry.action == "payout.send_unanswered")
+        .order_by(AuditEntry.id.desc())
+    ).first()
+    assert unanswered["requests"] == 1_025
+    next_at = datetime.fromisoformat(unanswered["retry_at"])
+    assert timedelta(minutes=59) < next_at - utcnow() <= timedelta(hours=1)
+
+
 def _refused_on(adapter, *numbers):
     """The adapter's create calls number ``numbers`` (1-based) get a real 401 from the
     sandbox (the API key rotated meanwhile); returns the idempotency key of every call."""
@@ -430,6 +470,104 @@ def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, 
     assert len(calls) == 3 and len(set(calls)) == 1
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
     assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+
+
+def _refused_for_good(world, x):
+    """The first request gets a 500 (nothing made at RazorpayX), every resend a 401 for
+    good (as for a deleted fund account): five hours of resends, the attempt SENDING."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    _refused_on(x.adapter, *range(2, 1_000))
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    for hours in range(1, 6):
+        with time_machine.travel(utcnow() + timedelta(hours=hours), tick=False):
+            sweep_outbox()
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows
+    assert attempt.status == PayoutAttemptStatus.SENDING and attempt.requests >= 3
+    assert x.payouts() == [] and account(chart.PAYOUTS_IN_TRANSIT) == 100_000
+    return provider, payout
+
+
+def test_an_unconfirmed_payout_refused_for_good_can_be_marked_failed(world, x, make_user):
+    from portal.accounts.models import User
+    from portal.payouts.admin import mark_failed, mark_failed_refusal, sync_payout
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, payout = _refused_for_good(world, x)
+    # Hold, retry and sync lead nowhere: RazorpayX may have it, it is not failed, none listed.
+    assert "may already be at RazorpayX" in hold_refusal(payout)
+    with pytest.raises(PayoutError, match="Only a failed"):
+        retry_payout_now(admin, payout.id, "Fund account deleted, retry")
+    db.session.rollback()
+    assert not sync_payout(admin, payout.id)
+    db.session.rollback()
+    # Within a day of the first request RazorpayX may not list it yet: refused.
+    assert "less than 24 hours ago" in mark_failed_refusal(payout)
+    with pytest.raises(PayoutError, match="less than 24 hours ago"):
+        mark_failed(admin, payout.id, "Fund account deleted at RazorpayX")
+    db.session.rollback()
+    later = utcnow() + timedelta(hours=25)
+    with time_machine.travel(later, tick=False):
+        assert mark_failed_refusal(payout) is None  # the page shows the button
+        with pytest.raises(PayoutError, match="administrators"):
+            mark_failed(db.session.get(User, provider.user_id), payout.id, "not mine to do")
+        db.session.rollback()
+        with pytest.raises(PayoutError, match="reason"):
+            mark_failed(admin, payout.id, "short")
+        db.session.rollback()
+        # The look-up at RazorpayX fails: nothing is marked.
+        x.sandbox.set_faults(fail_next=1, error_status=503, match="GET /v1/payouts")
+        with pytest.raises(PayoutError, match="Could not check RazorpayX"):
+            mark_failed(admin, payout.id, "Fund account deleted at RazorpayX")
+        db.session.rollback()
+        assert payouts_of(provider.id)[0].attempt_rows[0].status == PayoutAttemptStatus.SENDING
+        mark_failed(admin, payout.id, "Fund account deleted at RazorpayX")
+        db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows
+    assert attempt.status == PayoutAttemptStatus.FAILED and "Fund account deleted" in (
+        attempt.failure_reason
+    )
+    # As for any failed attempt: the automatic retry waits, the money stays earmarked.
+    assert payout.status == PayoutStatus.FAILED and payout.next_retry_at and not payout.returned
+    assert account(chart.PAYOUTS_IN_TRANSIT) == 100_000
+    actions = db.session.scalars(
+        sa.select(AuditEntry.action).where(AuditEntry.object_id == str(payout.id))
+    ).all()
+    assert "payout.mark_failed" in actions and "payout.failed" in actions
+    del x.adapter.create_payout  # the fund account works again
+    with time_machine.travel(later + timedelta(hours=1), tick=False):
+        sweep_outbox()  # the old attempt's resends do nothing; the retry, a new key
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    first, second = payout.attempt_rows
+    assert first.requests == attempt.requests and first.idempotency_key != second.idempotency_key
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 2
+    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+
+
+def test_a_payout_razorpayx_made_cannot_be_marked_failed(world, x, make_user):
+    from portal.accounts.models import User
+    from portal.payouts.admin import mark_failed
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    # Made at RazorpayX, the answer lost, no webhook: only the look-up can tell.
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    x.sandbox.set_faults(drop_webhooks=True)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    with time_machine.travel(utcnow() + timedelta(hours=25), tick=False):
+        with pytest.raises(PayoutError, match="RazorpayX has made this payout"):
+            mark_failed(admin, payout.id, "No answer for a day, fail it")
+        db.session.rollback()
+    (payout,) = payouts_of(provider.id)
+    assert payout.attempt_rows[0].status == PayoutAttemptStatus.SENDING
+    assert payout.status == PayoutStatus.QUEUED and len(x.payouts()) == 1
+    x.sandbox.set_faults(drop_webhooks=False)
+    x.settle()  # balanced when the test ends (autouse check): let RazorpayX finish
 
 
 def test_sync_finds_a_payout_whose_answer_was_lost(world, x, make_user):

@@ -1,7 +1,7 @@
 """The provider's schedule, earnings and bank pages, and the admin payouts screen."""
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -87,6 +87,23 @@ def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login
     assert "₹0.50 is below the smallest payout (₹1); it carries forward." in html
 
 
+def test_earnings_page_says_why_a_payable_tds_leaves_under_a_rupee_is_not_paid(
+    world, x, client, login
+):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 4_999_900)  # ₹49,999: paid, just under the TDS threshold
+    x.settle()
+    world.earn(provider, user, 555_600)  # crosses: TDS 10% of ₹55,555 = ₹5,555.50
+    x.settle()
+    assert len(payouts_of(provider.id)) == 1 and payable(provider.id) == 555_600
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert (
+        "After TDS of ₹5,555.50, ₹0.50 of ₹5,556 is left: below the smallest payout (₹1), "
+        "so it carries forward."
+    ) in html
+
+
 def test_bank_page_validates_and_saves(world, x, client, login):
     provider, user = world.provider()
     db.session.commit()
@@ -163,6 +180,35 @@ def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
         as_text=True
     )
     assert f'formaction="/admin/payouts/{payout.id}/hold"' not in refused.get_data(as_text=True)
+
+
+def test_admin_marks_an_attempt_razorpayx_never_made_as_failed(world, x, client, login, make_user):
+    import time_machine
+
+    from portal.db import utcnow
+    from portal.domain.states import PayoutAttemptStatus
+    from tests.payouts.test_engine import _refused_for_good
+
+    provider, payout = _refused_for_good(world, x)
+    login(make_user("admin"))
+    url = f"/admin/payouts/{payout.id}"
+    button = f'formaction="{url}/mark-failed"'
+    assert button not in client.get(url).get_data(as_text=True)  # within a day: no button
+    early = client.post(f"{url}/mark-failed", data={"reason": "Fund account deleted"})
+    assert early.status_code == 422 and "less than 24 hours ago" in early.get_data(as_text=True)
+    with time_machine.travel(utcnow() + timedelta(hours=25), tick=False):
+        page = client.get(url).get_data(as_text=True)
+        assert button in page and "Mark as failed (not made at RazorpayX)" in page
+        short = client.post(f"{url}/mark-failed", data={"reason": "deleted"})
+        assert short.status_code == 422
+        done = client.post(f"{url}/mark-failed", data={"reason": "Fund account deleted"})
+        assert done.status_code == 303
+        db.session.expire_all()
+        (payout,) = payouts_of(provider.id)
+        assert payout.attempt_rows[0].status == PayoutAttemptStatus.FAILED
+        assert payout.status == PayoutStatus.FAILED
+        page = client.get(url).get_data(as_text=True)
+        assert button not in page and f'formaction="{url}/retry"' in page
 
 
 def test_admin_runs_a_cycle(world, x, client, login, make_user):

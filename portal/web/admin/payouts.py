@@ -69,6 +69,7 @@ def _detail(payout, form=None, error=None, status=200):
         balance=payable_balance(payout.provider_id),
         india=INDIA_TZ,
         can_hold=admin.hold_refusal(payout) is None,
+        can_mark_failed=admin.mark_failed_refusal(payout) is None,
     )
 
 
@@ -103,6 +104,11 @@ def payout_release(payout_id):
 @bp.post("/payouts/<int:payout_id>/retry")
 def payout_retry(payout_id):
     return _act(payout_id, admin.retry_payout_now, "Retry started.")
+
+
+@bp.post("/payouts/<int:payout_id>/mark-failed")
+def payout_mark_failed(payout_id):
+    return _act(payout_id, admin.mark_failed, "Attempt marked as failed.")
 
 
 @bp.post("/payouts/<int:payout_id>/sync")
