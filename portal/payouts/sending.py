@@ -74,13 +74,7 @@ def send_payout(payout_id):
             )
         except gw_errors.GatewayUnavailable as exc:  # includes GatewayTimeout: unknown outcome
             payout.last_error = str(exc)[:255]
-            run_after = utcnow() + resend_backoff(attempt.requests)
-            enqueue(
-                SEND_JOB,
-                payout_id=payout.id,
-                run_after=run_after,
-                dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
-            )
+            run_after = _ask_again(payout, attempt)
             record(
                 None,
                 "payout.send_unanswered",
@@ -120,6 +114,19 @@ def send_payout(payout_id):
         return body
 
 
+def _ask_again(payout, attempt):
+    """Queue the resend of the current attempt under its own key, after the backoff for
+    its requests so far; returns when it runs."""
+    run_after = utcnow() + resend_backoff(attempt.requests)
+    enqueue(
+        SEND_JOB,
+        payout_id=payout.id,
+        run_after=run_after,
+        dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
+    )
+    return run_after
+
+
 def _resend_refused(payout, attempt, exc):
     """A resend under the key of an unanswered request was refused (4xx). Look the payout
     up at RazorpayX by the attempt's reference and adopt it if it is there; otherwise the
@@ -150,13 +157,7 @@ def _resend_refused(payout, attempt, exc):
         link_remote_id(payout, attempt, found.get("id"))
         apply_status(payout, attempt, remote_status(found.get("status")), found)
         return found
-    run_after = utcnow() + resend_backoff(attempt.requests)
-    enqueue(
-        SEND_JOB,
-        payout_id=payout.id,
-        run_after=run_after,
-        dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
-    )
+    run_after = _ask_again(payout, attempt)
     record(
         None,
         "payout.send_unconfirmed",
