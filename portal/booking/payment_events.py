@@ -152,7 +152,12 @@ def _still_offered(item, now):
     if item.start_at <= now:
         return False
     messages = check_booking_slot(
-        list(item.providers), item.service, item.clinic, item.start_at, now=item.created_at
+        list(item.providers),
+        item.service,
+        item.clinic,
+        item.start_at,
+        now=item.created_at,
+        duration=item.end_at - item.start_at,  # its own length, whatever the service's now
     )
     return not messages or messages == [MSG_TAKEN]
 

@@ -300,13 +300,16 @@ def offer_fit(providers, service, clinic):
     return fit
 
 
-def check_booking_slot(providers, service, clinic, start, *, now=None, exclude=(), fit=None):
+def check_booking_slot(
+    providers, service, clinic, start, *, now=None, exclude=(), fit=None, duration=None
+):
     """The policy's messages for booking ``service`` at ``clinic`` with ``providers`` (one,
     or a team) at ``start`` (aware); ``[]`` when bookable. Also refuses a provider who does
     not work at the clinic, offer the service, or have its specialization (``fit``: the
     caller's :func:`offer_fit` answer, else asked here). ``exclude`` as in
-    :func:`team_next_free_slots`. Call it inside the booking transaction; the database's
-    exclusion constraint still decides races."""
+    :func:`team_next_free_slots`. ``duration``: a booking's own length (the service's may
+    have changed since it was made). Call it inside the booking transaction; the
+    database's exclusion constraint still decides races."""
     now = now or utcnow()
     providers = [load(Provider, p, "provider") for p in providers]
     if not providers:
@@ -317,7 +320,7 @@ def check_booking_slot(providers, service, clinic, start, *, now=None, exclude=(
             return [slot_rules.MSG_PROVIDER_UNAVAILABLE]
     if not service.active or not clinic.active:
         return ["This service is not available at that clinic"]
-    duration = timedelta(minutes=service.duration_minutes)
+    duration = duration or timedelta(minutes=service.duration_minutes)
     ids = [p.id for p in providers]
     schedule = _load_schedule(
         ids, [clinic.id], start - timedelta(days=1), start + duration + timedelta(days=1), exclude

@@ -37,9 +37,13 @@ def reversal_split(tax, line, before):
     if line[2]:  # the line was IGST
         return 0, 0, tax
     so_far = sum(before) + tax
-    # Clamped: notes issued before the cumulative rule (split one by one) may already have
-    # taken back a paisa more CGST than half; a note never carries a negative part.
-    cgst = min(max(div_round_half_up(so_far, 2) - before[0], 0), tax)
+    # Never more CGST in all than the line's own: a line backfilled to keep a past invoice
+    # row as reported holds CGST rounded down (gst0a5155ued1), and a full reversal must
+    # take back exactly its split. Clamped too: notes issued before the cumulative rule
+    # (split one by one) may already have taken back a paisa more CGST than half; a note
+    # never carries a negative part.
+    cgst_so_far = min(div_round_half_up(so_far, 2), line[0])
+    cgst = min(max(cgst_so_far - before[0], 0), tax)
     return cgst, tax - cgst, 0
 
 

@@ -1,6 +1,8 @@
 """What the policy page shows: the version in force, what is scheduled or waiting, the
 history (keyset pages), and the pending changes an approvals queue can list."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
@@ -15,6 +17,11 @@ HISTORY_ORDER = (
     Order(PolicyVersion.effective_from, descending=True),
     Order(PolicyVersion.id, descending=True),
 )
+
+
+# A change due within this long is no longer withdrawn: between the check and the commit,
+# other processes would already apply it (service.withdraw).
+WITHDRAW_MARGIN = timedelta(minutes=1)
 
 
 def history_page(*, after=None, before=None, per_page=20):
@@ -64,7 +71,11 @@ def withdrawable(now):
         .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
         .limit(1)
     ).first()
-    if latest and latest.status == ApprovalStatus.APPROVED and latest.effective_from > now:
+    if (
+        latest
+        and latest.status == ApprovalStatus.APPROVED
+        and latest.effective_from > now + WITHDRAW_MARGIN
+    ):
         return latest.id
     return None
 

@@ -42,7 +42,7 @@ from portal.domain.policy_data import (
 )
 from portal.domain.states import POLICY_VERSION, PolicyStatus
 from portal.extensions import db
-from portal.policies import store
+from portal.policies import queries, store
 from portal.policies.models import PolicyStamp, PolicyVersion
 
 MSG_ADMIN = "Only administrators can change the policy."
@@ -65,6 +65,10 @@ MSG_WITHDRAW_IN_FORCE = (
     "Only an approved change that has not taken effect yet can be withdrawn: to undo a change "
     "in force, make a new one."
 )
+MSG_WITHDRAW_DUE = (
+    "This change takes effect within a minute and can no longer be withdrawn: once it "
+    "applies, make a new change."
+)
 MSG_WITHDRAW_LATER = (
     "Version {id} comes after this change and carries its values: withdraw or reject it first."
 )
@@ -78,7 +82,6 @@ PAST_GRACE = timedelta(minutes=5)
 # Further ahead is a typo (2062 for 2026) more often than a plan, and every later change
 # must come after it.
 MAX_AHEAD = timedelta(days=365)
-WITHDRAW_MARGIN = timedelta(minutes=1)
 FIRST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -395,9 +398,12 @@ def withdraw(admin, version_id, note="", now=None):
         # A change about to apply is no longer taken back: between this check and the
         # commit, other processes would already treat it as in force.
         if (
-            version.status != PolicyStatus.APPROVED
-            or version.effective_from <= now + WITHDRAW_MARGIN
+            version.status == PolicyStatus.APPROVED
+            and version.effective_from > now
+            and (version.effective_from <= now + queries.WITHDRAW_MARGIN)
         ):
+            raise PolicyError({"__all__": MSG_WITHDRAW_DUE})
+        if version.status != PolicyStatus.APPROVED or version.effective_from <= now:
             raise PolicyError({"__all__": MSG_WITHDRAW_IN_FORCE})
         later = db.session.scalar(
             sa.select(PolicyVersion.id)

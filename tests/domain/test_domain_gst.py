@@ -46,3 +46,12 @@ def test_notes_split_one_by_one_before_are_made_up_by_the_next():
     legacy = (2 * one[0], 2 * one[1], 0)
     assert legacy == (7_628, 7_626, 0)
     assert reversal_split(7_426, line, legacy) == (3_712, 3_714, 0)  # nets the line's
+
+
+def test_a_line_backfilled_with_cgst_rounded_down_is_reversed_to_its_own_split():
+    """gst0a5155ued1 keeps past invoice rows as reported by rounding some odd lines' CGST
+    down: a full reversal takes back exactly that split, in one note or in two."""
+    assert reversal_split(451, (225, 226, 0), (0, 0, 0)) == (225, 226, 0)
+    first = reversal_split(200, (225, 226, 0), (0, 0, 0))
+    second = reversal_split(251, (225, 226, 0), first)
+    assert tuple(a + b for a, b in zip(first, second)) == (225, 226, 0)

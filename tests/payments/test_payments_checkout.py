@@ -258,6 +258,34 @@ def test_late_payment_for_a_provider_now_away_goes_to_the_wallet(
     assert not any(c.live for c in visit.items[0].claims)
 
 
+def test_late_payment_revives_a_booking_whose_service_was_lengthened_since(
+    world, users, gateway, clock
+):
+    """The booking keeps its own time: a consultation lengthened after the hold (30 → 45
+    minutes) must not make a hold ending at closing time look as if it ran past it."""
+    from portal.catalog.models import Service
+    from portal.catalog.services import update_service
+    from tests.booking.factories import at
+
+    patient, admin = users(world.patients[0]), users(world.admin)
+    visit_id = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(1, 17, 30),  # to 18:00, when the clinic closes
+    ).master_id
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    update_service(admin, db.session.get(Service, world.consult), duration_minutes=45)
+    db.session.commit()
+    gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    assert fresh(visit_id).status == "CONFIRMED" and confirmations(visit_id) == 1
+
+
 def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)

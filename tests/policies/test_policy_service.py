@@ -287,3 +287,22 @@ def test_what_cannot_be_withdrawn(ctx, clock, admins, world, users):
     svc.withdraw(maker, money.id, note=note)
     assert store.in_force(now + timedelta(days=3))[0] == in_force.id
     assert policy().gst_bps == 1800
+
+
+def test_a_change_due_within_a_minute_is_neither_offered_nor_withdrawn(ctx, clock, admins):
+    """The button's rule (queries.withdrawable) and the action's agree on the margin, and
+    the refusal says why (it is not in force yet)."""
+    from portal.policies import queries
+
+    maker, _checker = admins
+    now = utcnow()
+    version = svc.propose(
+        maker,
+        {"note_min_length": 12},
+        effective_from=now + timedelta(seconds=30),
+        reason=REASON,
+        now=now,
+    )
+    assert queries.withdrawable(now) is None
+    with pytest.raises(svc.PolicyError, match="takes effect within a minute"):
+        svc.withdraw(maker, version.id, note="Typed the wrong value", now=now)
