@@ -180,6 +180,13 @@ def sync_payout(actor, payout_id):
 # lists any payout it made under the attempt's reference (a payout it is still creating
 # could be missing from the list for a moment, and the next attempt would pay twice).
 MARK_FAILED_AFTER = timedelta(hours=24)
+# ... and this long after its latest request: a resend under the same key, unanswered on
+# our side, may still be creating the payout at RazorpayX (resends come hourly).
+MARK_FAILED_QUIET = timedelta(minutes=30)
+MSG_MARK_FAILED_QUIET = (
+    "A request for it went to RazorpayX less than half an hour ago and may still be "
+    "creating it. It can be marked as failed from {when} IST."
+)
 MSG_MARK_FAILED_ONLY = (
     "Only a payout sent to RazorpayX without a final answer (its current attempt still "
     "waiting) can be marked as failed."
@@ -201,8 +208,9 @@ MSG_MARK_FAILED_FOUND = (
 def mark_failed_refusal(payout, now=None):
     """Why ``payout``'s current attempt cannot be marked failed now, or None (the rule the
     page's button follows too). Only an attempt sent and never finally answered (SENDING,
-    ``requests > 0``), a day after its first request. The action also asks RazorpayX, at
-    the click: the page does not call RazorpayX on every view."""
+    ``requests > 0``), a day after its first request and half an hour after its latest
+    (every resend under the key may be the one that creates it). The action also asks
+    RazorpayX, at the click: the page does not call RazorpayX on every view."""
     if payout.returned or payout.status != PayoutStatus.QUEUED:
         return MSG_MARK_FAILED_ONLY
     attempt = current_attempt(payout)
@@ -211,9 +219,14 @@ def mark_failed_refusal(payout, now=None):
     first = attempt.first_request_at
     if first is None:  # sent before the time was recorded, and not backfilled: never
         return MSG_MARK_FAILED_ONLY
-    if (now or utcnow()) - first < MARK_FAILED_AFTER:
+    now = now or utcnow()
+    if now - first < MARK_FAILED_AFTER:
         when = (first + MARK_FAILED_AFTER).astimezone(INDIA_TZ)
         return MSG_MARK_FAILED_WAIT.format(when=f"{when:%d %b %Y, %H:%M}")
+    latest = attempt.last_request_at or first
+    if now - latest < MARK_FAILED_QUIET:
+        when = (latest + MARK_FAILED_QUIET).astimezone(INDIA_TZ)
+        return MSG_MARK_FAILED_QUIET.format(when=f"{when:%d %b %Y, %H:%M}")
     return None
 
 

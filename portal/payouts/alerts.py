@@ -18,6 +18,8 @@ PAYOUT_FAILED, PAYOUT_REVERSED = "PAYOUT_FAILED", "PAYOUT_REVERSED"
 PAYOUT_UNCONFIRMED = "PAYOUT_UNCONFIRMED"
 # A held payout that RazorpayX had already: the hold stopped nothing and was lifted.
 PAYOUT_HOLD_OVERTAKEN = "PAYOUT_HOLD_OVERTAKEN"
+# An attempt marked failed that RazorpayX made after all: possibly paid twice.
+PAYOUT_FAILED_ATTEMPT_MADE = "PAYOUT_FAILED_ATTEMPT_MADE"
 
 
 def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None):

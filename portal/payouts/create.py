@@ -187,5 +187,7 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
             "financial_year": fy,
         },
     )
-    enqueue(SEND_JOB, payout_id=payout.id, dedupe_key=f"payout-send:{payout.id}:1:0")
+    enqueue(
+        SEND_JOB, payout_id=payout.id, attempt_number=1, dedupe_key=f"payout-send:{payout.id}:1:0"
+    )
     return payout

@@ -197,6 +197,9 @@ class PayoutAttempt(db.Model):
     # When its first request went to RazorpayX (None until sent): an admin may mark an
     # attempt never answered as failed only a day after it (admin.mark_failed_refusal).
     first_request_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # When its latest request went (a resend under the same key may still be creating the
+    # payout at RazorpayX for a while after it: admin.mark_failed_refusal waits).
+    last_request_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
     # indexed: reconciliation reads a window of attempts
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -49,7 +49,7 @@ def _request_body(payout, attempt):
     )
 
 
-def send_payout(payout_id):
+def send_payout(payout_id, attempt_number=None):
     """Ask RazorpayX for the current attempt of a QUEUED payout, with its key.
 
     No answer or a 5xx: the same key is asked again later (it may have been created).
@@ -65,9 +65,12 @@ def send_payout(payout_id):
         attempt = current_attempt(payout)
         if attempt is None or attempt.status != PayoutAttemptStatus.SENDING:
             return None
+        if attempt_number is not None and attempt.number != attempt_number:
+            return None  # queued for an attempt since failed: the new one has its own job
         attempt.requests += 1
+        attempt.last_request_at = utcnow()
         if attempt.first_request_at is None:
-            attempt.first_request_at = utcnow()
+            attempt.first_request_at = attempt.last_request_at
         try:
             body = gateway().create_payout(
                 attempt.idempotency_key, **_request_body(payout, attempt)
@@ -121,6 +124,7 @@ def _ask_again(payout, attempt):
     enqueue(
         SEND_JOB,
         payout_id=payout.id,
+        attempt_number=attempt.number,
         run_after=run_after,
         dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
     )
@@ -219,7 +223,12 @@ def retry_payout(payout_id, *, force=False, actor=None):
             before=before,
             after=snapshot(payout) | {"attempt": number},
         )
-        enqueue(SEND_JOB, payout_id=payout.id, dedupe_key=f"payout-send:{payout.id}:{number}:0")
+        enqueue(
+            SEND_JOB,
+            payout_id=payout.id,
+            attempt_number=number,
+            dedupe_key=f"payout-send:{payout.id}:{number}:0",
+        )
         return payout
 
 

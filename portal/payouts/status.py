@@ -23,6 +23,7 @@ from portal.payouts import models as m
 from portal.payouts.alerts import (
     HIGH,
     MEDIUM,
+    PAYOUT_FAILED_ATTEMPT_MADE,
     PAYOUT_HOLD_OVERTAKEN,
     PAYOUT_REVERSED,
     raise_payout_alert,
@@ -87,6 +88,9 @@ def apply_status(payout, attempt, target, entity=None):
     if target is None or attempt.status == target:
         return False
     entity = entity or {}
+    if attempt.status == _AS.FAILED and target in (_AS.QUEUED, _AS.PROCESSING, _AS.PROCESSED):
+        _failed_attempt_made(payout, attempt, target, entity)
+        return False
     if not PAYOUT_ATTEMPT.can(attempt.status, target):
         log.info(
             "payout %s attempt %s: stale %s after %s ignored",
@@ -127,6 +131,35 @@ def apply_status(payout, attempt, target, entity=None):
         | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
     )
     return True
+
+
+def _failed_attempt_made(payout, attempt, target, entity):
+    """RazorpayX reports an attempt we hold as FAILED as made after all (only an admin's
+    "mark as failed" of an attempt it never listed can lead here: RazorpayX's own failures
+    are final). Its money may have gone out twice, once under this attempt and once under
+    the next one's key: the FAILED stays (the ledger followed it), and the admins are told
+    at once, with the audit row, to recover it."""
+    record(
+        None,
+        "payout.failed_attempt_made",
+        "payout",
+        payout.id,
+        after={
+            "attempt": attempt.number,
+            "status": str(target),
+            "razorpay_payout_id": entity.get("id") or attempt.razorpay_payout_id,
+        },
+    )
+    raise_payout_alert(
+        HIGH,
+        f"Payout {payout.id}: an attempt marked failed was made at RazorpayX",
+        f"RazorpayX reports attempt {attempt.number} of payout {payout.id} "
+        f"({format_inr(payout.net)} to provider {payout.provider_id}) as "
+        f"{str(target).lower()}, though it was marked failed. The provider may have been "
+        f"paid twice: check RazorpayX and recover the second payment.",
+        payout=payout,
+        kind=PAYOUT_FAILED_ATTEMPT_MADE,
+    )
 
 
 def _hold_overtaken(payout, attempt, target):

@@ -17,8 +17,10 @@ log = logging.getLogger("portal.payouts")
 
 
 @job(SEND_JOB)
-def send(payout_id):
-    sending.send_payout(payout_id)
+def send(payout_id, attempt_number=None):
+    # attempt_number: the attempt it was queued for (None: a job queued before it was
+    # carried, or a release, which sends whichever attempt is current)
+    sending.send_payout(payout_id, attempt_number)
 
 
 @job(RETRY_JOB)

@@ -743,3 +743,90 @@ def test_an_admins_run_on_sunday_leaves_mondays_run_to_pay_what_came_after(world
     scheduled = runs.run_cycle("WEEKLY", date(2026, 11, 22))
     assert scheduled.key == "WEEKLY:2026-11-22" and scheduled.payouts_created == 1
     assert sorted(p.gross for p in payouts_of(provider.id)) == [50_000, 100_000]
+
+
+def _resent_for_a_day(world, x, provider, user):
+    """A first request answered 500 (nothing known), then a resend every hour for a day,
+    each unanswered while RazorpayX is still creating it (kept here, finished by the
+    caller). Returns (payout, the time of the first request, the last request kept)."""
+    from portal.gateway import errors as gw_errors
+
+    in_flight = []
+
+    def slow_create(key, **body):
+        in_flight.append((key, body))
+        raise gw_errors.GatewayTimeout("no answer in 0.5 s", idempotency_key=key)
+
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    real, x.adapter.create_payout = x.adapter.create_payout, slow_create
+    start = utcnow()
+    for minutes in [1, 2, 4, 8, 16, 32, 64] + [60 * h for h in range(2, 25)] + [24 * 60 + 59]:
+        with time_machine.travel(start + timedelta(minutes=minutes), tick=False):
+            sweep_outbox()
+    x.adapter.create_payout = real
+    (payout,) = payouts_of(provider.id)
+    return payout, start, in_flight[-1]
+
+
+def test_mark_failed_waits_half_an_hour_after_the_latest_request(world, x, make_user):
+    """Every hourly resend under the key may be the one RazorpayX is still creating: a
+    day after the first request is not enough (re-review: marked a minute after a resend,
+    the payout was paid twice)."""
+    from portal.payouts.admin import mark_failed_refusal
+
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    payout, start, _last = _resent_for_a_day(world, x, provider, user)
+    (attempt,) = payout.attempt_rows
+    latest = attempt.last_request_at
+    assert latest >= start + timedelta(hours=24) and attempt.first_request_at <= start
+    with time_machine.travel(latest + timedelta(minutes=10), tick=False):
+        assert "less than half an hour ago" in mark_failed_refusal(payout)
+    with time_machine.travel(latest + timedelta(minutes=30), tick=False):
+        assert mark_failed_refusal(payout) is None
+    # The resends go on meanwhile: balanced when the test ends (autouse check).
+    x.settle()
+
+
+def test_an_attempt_marked_failed_that_razorpayx_then_makes_is_a_high_alert(world, x, make_user):
+    from portal.accounts.models import User
+    from portal.payouts.admin import mark_failed
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    payout, start, (last_key, last_body) = _resent_for_a_day(world, x, provider, user)
+    (attempt,) = payout.attempt_rows
+    with time_machine.travel(attempt.last_request_at + timedelta(minutes=31), tick=False):
+        mark_failed(admin, payout.id, "Nothing at RazorpayX after a day")
+        db.session.commit()
+    x.adapter.create_payout(last_key, **last_body)  # RazorpayX finishes it after all
+    with time_machine.travel(start + timedelta(hours=27), tick=False):
+        sweep_outbox()
+        x.settle()
+    (first, *_rest) = payouts_of(provider.id)[0].attempt_rows
+    assert first.status == PayoutAttemptStatus.FAILED
+    alerts = db.session.scalars(
+        sa.select(AuditEntry.after).where(AuditEntry.action == "payout.alert")
+    ).all()
+    assert "PAYOUT_FAILED_ATTEMPT_MADE" in [a["kind"] for a in alerts]
+    assert db.session.scalar(
+        sa.select(sa.func.count(AuditEntry.id)).where(
+            AuditEntry.action == "payout.failed_attempt_made"
+        )
+    )
+
+
+def test_a_send_job_queued_for_an_earlier_attempt_sends_nothing(world, x):
+    """A resend queued for an attempt since failed (an admin marked it) must not send the
+    next attempt early: that attempt's first 4xx would be taken for a refused resend."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(fail_next=1, error_status=500, match="POST /v1/payouts")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows
+    assert attempt.number == 1 and attempt.requests == 1
+    assert send_payout(payout.id, attempt_number=2) is None
+    db.session.expire_all()
+    assert payouts_of(provider.id)[0].attempt_rows[0].requests == 1
+    x.settle()
