@@ -4,13 +4,12 @@ Revision ID: pay0a77e3f001
 Revises: gst0a5155ued1
 Create Date: 2026-12-06 10:00:00
 
-``payout_attempts.first_request_at`` and ``last_request_at`` (NULL until the first
-request): an admin may mark an attempt that was sent and never answered as failed (nothing
-listed at RazorpayX under its reference) only a day after its first request and a while
-after its latest (a resend under the same key may still be creating it; docs/payouts.md).
+``payout_attempts.first_request_at`` (NULL until the first request): an admin may mark an
+attempt that was sent and never answered as failed (nothing listed at RazorpayX under its
+reference) only a day after its first request (docs/payouts.md).
 
 Backfill: only attempts still waiting for an answer (SENDING, sent at least once) need it;
-when their first request went was never recorded, so both take their row's last write
+when their first request went was never recorded, so they take their row's last write
 (``updated_at``: their latest request), never earlier than the first, so the admin waits
 at least as long. The others stay NULL (unknown, and never read).
 """
@@ -28,17 +27,15 @@ depends_on = None
 
 def upgrade():
     # Plain ADD COLUMN (nullable), no batch: SQLite need not rebuild the table.
-    for name in ("first_request_at", "last_request_at"):
-        op.add_column(
-            "payout_attempts",
-            sa.Column(name, portal.db.UTCDateTime(timezone=True), nullable=True),
-        )
+    op.add_column(
+        "payout_attempts",
+        sa.Column("first_request_at", portal.db.UTCDateTime(timezone=True), nullable=True),
+    )
     op.execute(
-        "UPDATE payout_attempts SET first_request_at = updated_at, last_request_at = updated_at"
+        "UPDATE payout_attempts SET first_request_at = updated_at"
         " WHERE status = 'SENDING' AND requests > 0"
     )
 
 
 def downgrade():
-    op.drop_column("payout_attempts", "last_request_at")
     op.drop_column("payout_attempts", "first_request_at")
