@@ -30,7 +30,7 @@ def _utc(value):
     return value.astimezone(UTC)
 
 
-def event(booking, *, sequence=0, url=None, stamp=None):
+def event(booking, *, sequence=0, url=None, stamp=None, status="CONFIRMED"):
     providers = ", ".join(p.display_name for p in booking.providers)
     clinic = booking.clinic
     location = ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
@@ -48,7 +48,7 @@ def event(booking, *, sequence=0, url=None, stamp=None):
     entry.add("dtstart", _utc(booking.start_at))
     entry.add("dtend", _utc(booking.end_at))
     entry.add("sequence", int(sequence))
-    entry.add("status", "CONFIRMED")
+    entry.add("status", status)
     entry.add("summary", f"{booking.service.name} – {clinic.name}")
     entry.add("location", online or location)
     entry.add("description", "\n".join(description))
@@ -58,7 +58,10 @@ def event(booking, *, sequence=0, url=None, stamp=None):
 
 
 def calendar(bookings, *, url=None, sequence=0, method="PUBLISH"):
-    """The text of a VCALENDAR with one VEVENT per booking."""
+    """The text of a VCALENDAR with one VEVENT per booking. ``method="CANCEL"``: the
+    events are cancelled (STATUS:CANCELLED, same UIDs), so a calendar that took the
+    confirmation's file removes them."""
+    status = "CANCELLED" if method == "CANCEL" else "CONFIRMED"
     stamp = utcnow()
     cal = Calendar()
     cal.add("version", "2.0")
@@ -66,14 +69,20 @@ def calendar(bookings, *, url=None, sequence=0, method="PUBLISH"):
     cal.add("calscale", "GREGORIAN")
     cal.add("method", method)
     for booking in bookings:
-        cal.add_component(event(booking, sequence=sequence, url=url, stamp=stamp))
+        cal.add_component(event(booking, sequence=sequence, url=url, stamp=stamp, status=status))
     return cal.to_ical().decode("utf-8")
 
 
-def attachment(bookings, *, url=None, sequence=0, filename="visit.ics"):
+def attachment(bookings, *, url=None, sequence=0, filename="visit.ics", method="PUBLISH"):
     """A mail attachment (see ``queue_mail(attachments=...)``)."""
     return {
         "filename": filename,
-        "content_type": "text/calendar; method=PUBLISH",
-        "content": calendar(bookings, url=url, sequence=sequence),
+        "content_type": f"text/calendar; method={method}",
+        "content": calendar(bookings, url=url, sequence=sequence, method=method),
     }
+
+
+def next_sequence():
+    """A SEQUENCE above any sent before for the same UID (minutes since the epoch): an
+    update or a cancellation must outrank the file it replaces."""
+    return int(utcnow().timestamp() // 60) % 2_000_000_000

@@ -19,7 +19,6 @@ from portal.booking.models import (
     MasterBooking,
     Reschedule,
 )
-from portal.db import utcnow
 from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -155,12 +154,23 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     reason_text = f" Reason: {reason}." if reason else ""
     with speaking_to(visit.patient_id):
         title, body = _cancelled_text(item, item.service.name, by, reason, refund)
+    link = visit_path("patient", visit_id=visit.id)
     notify_user(
         visit.patient_id,
         "booking.cancelled",
         title,
         body,
-        link=visit_path("patient", visit_id=visit.id),
+        link=link,
+        # The confirmation's calendar file put it in their calendar: this takes it out.
+        attachments=[
+            ics.attachment(
+                [item],
+                url=absolute(link),
+                sequence=ics.next_sequence(),
+                filename=f"visit-{visit.number or visit.id}-cancelled.ics",
+                method="CANCEL",
+            )
+        ],
         dedupe_key=f"booking-cancelled:{item.id}",
     )
     for provider in item.providers:
@@ -204,7 +214,7 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     # Jobs queued before moves were keyed carry no reschedule id: the new time keys them.
     stamp = f"r{reschedule_id}" if reschedule_id else item.start_at.strftime("%Y%m%dT%H%M")
     link = visit_path("patient", visit_id=visit.id)
-    sequence = int(utcnow().timestamp() // 60) % 2_000_000_000
+    sequence = ics.next_sequence()
     with speaking_to(visit.patient_id):
         title, body = _rescheduled_text(item, item.service.name, old_start)
     notify_user(

@@ -66,6 +66,17 @@ def test_cancellation_withdraws_and_notifies_patient_providers_and_admins(world)
     assert [n.kind for n in _notices(world.doctor_users[0])][-1] == "booking.cancelled"
     alerts = [n for n in _notices(world.admin) if n.kind == "alert.CANCELLATION"]
     assert len(alerts) == 1 and alerts[0].priority == "MEDIUM"
+    # The confirmation's calendar file put it in the patient's calendar: this takes it out.
+    [mail] = db.session.scalars(
+        sa.select(MailMessage).where(
+            MailMessage.to == "patient@example.com", MailMessage.subject.like("Cancelled%")
+        )
+    ).all()
+    [attachment] = mail.attachments
+    content = attachment["content"]
+    assert attachment["content_type"] == "text/calendar; method=CANCEL"
+    assert "METHOD:CANCEL" in content and "STATUS:CANCELLED" in content
+    assert f"UID:booking-{booking}@" in content and "SEQUENCE:0" not in content
 
 
 def test_reschedule_retimes_and_sends_an_updated_calendar_entry(world):
