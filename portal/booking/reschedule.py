@@ -26,7 +26,6 @@ Over 400 lines: quote, move and rebook share the slot checks; paying the fee is 
 reschedule_payment.py."""
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -150,16 +149,23 @@ def _own_busy(item):
 
 def check_slot(item, new_start):
     """Every booking rule for the new start (the booking service's checks), ignoring the
-    booking's own time. Returns the new end; raises BookingError / SlotUnavailable."""
+    booking's own time. The booking keeps its own length (the service's may have changed
+    since it was paid for). Returns the new end; raises BookingError / SlotUnavailable."""
     if getattr(new_start, "tzinfo", None) is None:
         raise BookingError("Choose a time", field="start_at")
     if new_start == item.start_at:
         raise BookingError(MSG_SAME_SLOT, field="start_at")
-    end = new_start + timedelta(minutes=item.service.duration_minutes)
+    length = item.end_at - item.start_at
+    end = new_start + length
     subjects = _subjects(item)
     holds.clear_stale_holds(subjects, new_start, end, keep_visit_id=item.master_id)
     messages = check_booking_slot(
-        list(item.providers), item.service, item.clinic, new_start, exclude=_own_busy(item)
+        list(item.providers),
+        item.service,
+        item.clinic,
+        new_start,
+        exclude=_own_busy(item),
+        duration=length,
     )
     if messages:
         if messages[0] == MSG_TAKEN:
@@ -190,6 +196,9 @@ def free_slots(item, from_date, days=7, limit=12, now=None):
         limit=limit + 1,
         now=now,
         exclude=own,
+        # A live booking moves with its own length; a lapsed one is booked again as the
+        # service is now (a new visit at today's price and length).
+        duration=(item.end_at - item.start_at) if live else None,
     )
     return [s for s in slots if not live or s != item.start_at][:limit]
 

@@ -234,9 +234,11 @@ def _local_today(clinic, now):
     return now.astimezone(ZoneInfo(clinic.timezone)).date()
 
 
-def _team_slots(provider_ids, service, clinic, schedule, from_date, days, limit, now):
+def _team_slots(
+    provider_ids, service, clinic, schedule, from_date, days, limit, now, duration=None
+):
     min_lead, max_step = slot_settings()
-    duration = timedelta(minutes=service.duration_minutes)
+    duration = duration or timedelta(minutes=service.duration_minutes)
     first = max(from_date, _local_today(clinic, now))
     last = from_date + timedelta(days=days - 1)
     if last < first:
@@ -263,16 +265,17 @@ def next_free_slots(provider, service, clinic, from_date, days=7, limit=6, *, no
 
 
 def team_next_free_slots(
-    providers, service, clinic, from_date, days=7, limit=6, *, now=None, exclude=()
+    providers, service, clinic, from_date, days=7, limit=6, *, now=None, exclude=(), duration=None
 ):
     """As :func:`next_free_slots`, for a team: every provider free for the whole slot.
     ``exclude`` lists busy intervals ``(provider_id, start, end)`` to ignore (a booking
-    being rescheduled does not block its own move)."""
+    being rescheduled does not block its own move). ``duration``: a booking's own length
+    (the service's may have changed since it was made)."""
     now = now or utcnow()
     ids = [p.id if isinstance(p, Provider) else int(p) for p in providers]
     start, end = _range_bounds([clinic], from_date, days)
     schedule = _load_schedule(ids, [clinic.id], start, end, exclude)
-    return _team_slots(ids, service, clinic, schedule, from_date, days, limit, now)
+    return _team_slots(ids, service, clinic, schedule, from_date, days, limit, now, duration)
 
 
 def offer_fit(providers, service, clinic):

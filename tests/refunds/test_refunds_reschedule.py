@@ -472,3 +472,26 @@ def test_the_rebook_picker_offers_an_expired_bookings_own_time_when_free(world, 
     item = _lapsed_peel(first, world)
     assert at(2, 10) in rs.free_slots(item, at(2, 10).date(), days=1, limit=50)
     assert rs.rebook(first, item.id, at(2, 10)).start_at == at(2, 10)
+
+
+def test_a_move_keeps_the_bookings_own_length_after_the_service_was_lengthened(
+    world, users, gateway, clock
+):
+    """Paid as a 30-minute consultation; the clinic later makes new consultations 60
+    minutes. The move keeps what was sold: 17:30 (ending at closing time) is a valid new
+    start, offered by the picker too, and the booking stays 30 minutes."""
+    from datetime import timedelta
+
+    from portal.catalog.models import Service
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    db.session.get(Service, world.consult).duration_minutes = 60
+    db.session.commit()
+    assert at(7, 17, 30) in rs.free_slots(item, at(7, 12).date(), days=1, limit=50)
+    result = rs.reschedule(patient, item.id, at(7, 17, 30))  # > 72 h ahead: no fee
+    assert result.moved
+    item = db.session.get(IndividualBooking, item.id)
+    assert (item.start_at, item.end_at) == (at(7, 17, 30), at(7, 18))
+    assert item.end_at - item.start_at == timedelta(minutes=30)
