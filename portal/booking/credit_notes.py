@@ -128,30 +128,28 @@ def _gst_debits(item):
     ).all()
 
 
-def _reversed(item, txn, tax_reversed):
-    """(the reversed document: the booking's invoice line or a reschedule fee, taxable,
-    exempt) the reversal takes back."""
+def _document(item, txn):
+    """The reversed document (the booking's invoice line or a reschedule fee) with its
+    taxable and exempt values."""
     if txn.reference_type == "reschedule":
         resched = db.session.get(Reschedule, int(txn.reference_id))
-        taxable = resched.penalty + resched.platform_fee
-        return resched, gst_rules.reversed_share(taxable, resched.gst, tax_reversed), 0
-    exempt = 0 if item.fee_taxed else item.fee
-    return (
-        item,
-        gst_rules.reversed_share(item.taxable, item.gst, tax_reversed),
-        gst_rules.reversed_share(exempt, item.gst, tax_reversed),
-    )
+        return resched, resched.penalty + resched.platform_fee, 0
+    return item, item.taxable, 0 if item.fee_taxed else item.fee
 
 
-def _noted_split(item, reschedule_id):
-    """``(cgst, sgst, igst)`` the credit notes issued so far took back from one document
-    (the booking's own line, or one of its reschedule fees)."""
+def _noted(item, reschedule_id):
+    """What the credit notes issued so far took back from one document (the booking's own
+    line, or one of its reschedule fees): ``(cgst, sgst, igst)``, their GST, their taxable
+    and their exempt value."""
     note = CreditNote
     row = db.session.execute(
         sa.select(
             sa.func.coalesce(sa.func.sum(note.cgst), 0),
             sa.func.coalesce(sa.func.sum(note.sgst), 0),
             sa.func.coalesce(sa.func.sum(note.igst), 0),
+            sa.func.coalesce(sa.func.sum(note.gst), 0),
+            sa.func.coalesce(sa.func.sum(note.taxable_value), 0),
+            sa.func.coalesce(sa.func.sum(note.exempt_value), 0),
         ).where(
             note.booking_id == item.id,
             note.reschedule_id.is_(None)
@@ -159,13 +157,15 @@ def _noted_split(item, reschedule_id):
             else note.reschedule_id == reschedule_id,
         )
     ).one()
-    return tuple(int(v) for v in row)
+    cgst, sgst, igst, gst, taxable, exempt = (int(v) for v in row)
+    return (cgst, sgst, igst), gst, taxable, exempt
 
 
 def issue_for_booking(booking_id, now=None):
     """Issue the credit notes this booking's GST reversals call for (idempotent). A note
     is issued under the GSTIN of the document it reverses, as that was issued, and its
-    split is cumulative over that document (``domain.gst.reversal_split``)."""
+    split and its taxable and exempt values are cumulative over that document
+    (``domain.gst.reversal_split``, ``reversed_share_now``)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None or item.visit.invoice_no is None:
         return []
@@ -173,10 +173,18 @@ def issue_for_booking(booking_id, now=None):
     for txn, tax in _gst_debits(item):
         at = now or txn.created_at or utcnow()  # the note is dated as its posting
         fy, number = next_credit_note_number(at)
-        document, taxable, exempt = _reversed(item, txn, tax)
+        document, taxable_total, exempt_total = _document(item, txn)
         reschedule_id = None if document is item else document.id
-        before = _noted_split(item, reschedule_id)
+        before, gst_before, taxable_before, exempt_before = _noted(item, reschedule_id)
         cgst, sgst, igst = gst_rules.reversal_split(tax, invoices.line_split(document), before)
+        # Cumulative over the document as the split is: each note rounded on its own left
+        # a full reversal a paisa over the line's taxable value and a paisa under its exempt.
+        taxable = gst_rules.reversed_share_now(
+            taxable_total, document.gst, tax, (gst_before, taxable_before)
+        )
+        exempt = gst_rules.reversed_share_now(
+            exempt_total, document.gst, tax, (gst_before, exempt_before)
+        )
         note = CreditNote(
             number=number,
             financial_year=fy,

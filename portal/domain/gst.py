@@ -47,6 +47,16 @@ def reversal_split(tax, line, before):
     return cgst, tax - cgst, 0
 
 
+def reversed_share_now(value, tax, tax_reversed, earlier):
+    """The part of ``value`` (taxable or exempt) a reversal of ``tax_reversed`` takes back
+    after earlier reversals of the same line took back ``earlier`` = (their tax, their part
+    of ``value``). Cumulative, as ``reversal_split``: the notes never drift a paisa per
+    note, and a full reversal takes back exactly ``value``."""
+    tax_before, value_before = earlier
+    so_far = reversed_share(value, tax, tax_before + tax_reversed)
+    return min(max(so_far - value_before, 0), max(value - value_before, 0))
+
+
 def reversed_share(value, tax, tax_reversed):
     """The part of ``value`` (taxable or exempt) a reversal of ``tax_reversed`` out of
     ``tax`` takes back: pro rata, half-up; all of it when all the tax is reversed."""

@@ -55,3 +55,28 @@ def test_a_line_backfilled_with_cgst_rounded_down_is_reversed_to_its_own_split()
     first = reversal_split(200, (225, 226, 0), (0, 0, 0))
     second = reversal_split(251, (225, 226, 0), first)
     assert tuple(a + b for a, b in zip(first, second)) == (225, 226, 0)
+
+
+@given(
+    value=st.integers(0, 10**7),
+    tax=st.integers(1, 10**6),
+    cuts=st.lists(st.integers(1, 10**6), min_size=1, max_size=6),
+)
+def test_reversed_values_add_up_to_the_whole_on_a_full_reversal(value, tax, cuts):
+    from portal.domain.gst import reversed_share_now
+
+    # Reversals of the whole tax in parts (the last takes what is left).
+    parts, left = [], tax
+    for cut in cuts:
+        if left <= 0:
+            break
+        parts.append(min(cut, left))
+        left -= parts[-1]
+    if left:
+        parts.append(left)
+    tax_before = value_before = 0
+    for part in parts:
+        got = reversed_share_now(value, tax, part, (tax_before, value_before))
+        assert got >= 0
+        tax_before, value_before = tax_before + part, value_before + got
+    assert value_before == value

@@ -304,3 +304,51 @@ def test_a_fully_reversed_invoice_leaves_no_cgst_or_sgst(world, users, gateway, 
     assert (line.cgst, line.sgst, line.igst) == (0, 0, 0)
     shown = {row.doc_no: tax for row, tax in report.documents}
     assert [shown[n.number] for n in notes] == [(-n.cgst, -n.sgst, -n.igst) for n in notes]
+
+
+def test_three_notes_take_back_exactly_the_lines_taxable_and_exempt_value(
+    world, users, gateway, clock
+):
+    """A cancellation with an override, then two approved further refunds: the taxable and
+    exempt values the notes take back add up to the line's own, as CGST and SGST do (each
+    note rounded on its own took back 2,501 of 2,500 taxable and 49,999 of 50,000 exempt)."""
+    from portal.accounts.models import ADMIN, User
+    from portal.booking.credit_notes import CreditNote
+    from portal.booking.models import IndividualBooking
+    from portal.refunds import approvals
+    from portal.refunds import cancel as refunds_cancel
+    from tests.refunds.helpers import book_and_pay
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    assert (item.fee, item.taxable, item.gst, item.paid_amount) == (50_000, 2_500, 450, 52_950)
+    admin = users(world.admin)
+    checker = User(email="checker@example.com", name="Checker", role=ADMIN, phone=None)
+    db.session.add(checker)
+    db.session.commit()
+    # Cancelled for the clinic with a lower refund (keeps 2,824: GST kept 24).
+    refunds_cancel.cancel_as_admin(
+        admin, item.id, "Partial refund agreed with the patient", mode="clinic", override=50_126
+    )
+    for _ in range(2):  # two further refunds of 1,412 each (GST 12 each)
+        item = db.session.get(IndividualBooking, item.id)
+        further = approvals.request_further_refund(
+            admin, item.id, 1_412, "More back after the clinic's review"
+        )
+        approvals.approve_override(checker, further.id)
+        db.session.expire_all()
+
+    item = db.session.get(IndividualBooking, item.id)
+    assert item.refunded_amount == item.paid_amount
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [n.gst for n in notes] == [426, 12, 12]
+    assert sum(n.gst for n in notes) == item.gst
+    assert sum(n.cgst for n in notes) == item.cgst
+    assert sum(n.sgst for n in notes) == item.sgst
+    # The values taken back: all of the line's, never a paisa more or less.
+    assert sum(n.taxable_value for n in notes) == item.taxable, [n.taxable_value for n in notes]
+    assert sum(n.exempt_value for n in notes) == item.fee, [n.exempt_value for n in notes]
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    [line] = report.by_gstin
+    assert (line.net, line.taxable, line.exempt) == (0, 0, 0)
