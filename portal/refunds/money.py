@@ -88,12 +88,45 @@ def plan_split(item, amount, prefer_wallet):
     return Split(split.to_wallet, split.to_gateway)
 
 
-def make_refunds(item, amount, prefer_wallet, *, actor, cancellation=None, approval=None, now=None):
-    """Refund rows for ``amount`` of ``item``: the wallet part PROCESSED at once, the
-    gateway part PENDING against the visit's Razorpay payment(s). Returns the rows."""
-    now = now or utcnow()
+def _planned(item, amount, prefer_wallet):
+    """Where a refund of ``amount`` of ``item`` goes, paisa by paisa: ``(to the wallet,
+    [(Razorpay payment, part)])``. The gateway part goes back to the visit's Razorpay
+    payments within what each has left; a desk payment has none, and a part below
+    Razorpay's minimum is not sent: both go to the wallet."""
     split = plan_split(item, amount, prefer_wallet)
-    to_wallet, to_gateway = split.to_wallet, split.to_gateway
+    remaining, parts = split.to_gateway, []
+    if remaining:
+        for payment in _gateway_payments(item.visit):
+            room = (
+                (payment.captured_amount or payment.amount)
+                - _refunded_through(payment.razorpay_payment_id)
+                - sum(
+                    p for pay, p in parts if pay.razorpay_payment_id == payment.razorpay_payment_id
+                )
+            )
+            part = min(room, remaining)
+            if part < GATEWAY_MINIMUM:
+                continue
+            parts.append((payment, part))
+            remaining -= part
+            if remaining == 0:
+                break
+    return split.to_wallet + remaining, parts
+
+
+def refund_split(item, amount, prefer_wallet):
+    """What a refund of ``amount`` of ``item`` will do, as ``make_refunds`` writes it: the
+    cancel page's preview shows this, so a desk-paid visit is shown going to the wallet."""
+    to_wallet, parts = _planned(item, amount, prefer_wallet)
+    return Split(to_wallet, sum(part for _payment, part in parts))
+
+
+def make_refunds(item, amount, prefer_wallet, *, actor, cancellation=None, approval=None, now=None):
+    """Refund rows for ``amount`` of ``item`` (``_planned``): the wallet part PROCESSED at
+    once, the gateway parts PENDING against the visit's Razorpay payment(s). Returns the
+    rows."""
+    now = now or utcnow()
+    to_wallet, parts = _planned(item, amount, prefer_wallet)
     rows = []
     visit = item.visit
     common = dict(
@@ -104,35 +137,18 @@ def make_refunds(item, amount, prefer_wallet, *, actor, cancellation=None, appro
         approval_id=approval.id if approval else None,
         created_by_id=getattr(actor, "id", None),
     )
-    remaining = to_gateway
-    if remaining:
-        for payment in _gateway_payments(visit):
-            room = (
-                (payment.captured_amount or payment.amount)
-                - _refunded_through(payment.razorpay_payment_id)
-                - sum(
-                    r.amount for r in rows if r.razorpay_payment_id == payment.razorpay_payment_id
-                )
+    for payment, part in parts:
+        rows.append(
+            Refund(
+                amount=part,
+                destination=GATEWAY,
+                status=RefundStatus.PENDING,
+                payment_id=payment.id,
+                razorpay_payment_id=payment.razorpay_payment_id,
+                idempotency_key=new_idempotency_key(),
+                **common,
             )
-            part = min(room, remaining)
-            if part < GATEWAY_MINIMUM:
-                continue
-            rows.append(
-                Refund(
-                    amount=part,
-                    destination=GATEWAY,
-                    status=RefundStatus.PENDING,
-                    payment_id=payment.id,
-                    razorpay_payment_id=payment.razorpay_payment_id,
-                    idempotency_key=new_idempotency_key(),
-                    **common,
-                )
-            )
-            remaining -= part
-            if remaining == 0:
-                break
-    # Paid at the desk, or a part below Razorpay's minimum: it goes to the wallet.
-    to_wallet += remaining
+        )
     if to_wallet:
         rows.insert(
             0,

@@ -28,7 +28,7 @@ from portal.refunds.common import (
     require_admin,
     role,
 )
-from portal.refunds.money import Split, plan_split, reschedule_fees_refundable
+from portal.refunds.money import Split, refund_split, reschedule_fees_refundable
 
 
 def tier_text(rule, policy=None):
@@ -153,7 +153,7 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
         result.refund if result.allowed else (result.calculated if result.needs_second_admin else 0)
     )
     split = (
-        plan_split(item, refund_now, prefer_wallet)
+        refund_split(item, refund_now, prefer_wallet)
         if (result.allowed or result.needs_second_admin)
         else Split(0, 0)
     )

@@ -360,3 +360,32 @@ def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users
         clinic_id=world.clinic,
         start_at=START,
     )
+
+
+def test_a_desk_paid_visits_preview_says_the_wallet_as_the_refund_goes(
+    world, users, gateway, clock
+):
+    """The cancel page said "To the original payment (5–7 working days)" for a visit paid
+    at the desk, whose refund has no Razorpay payment to go back to and goes to the
+    wallet: the preview is what the refund does, to the paisa and the destination."""
+    from portal.booking import checkout, visits
+    from portal.refunds import previews as refunds_previews
+    from portal.refunds.models import Refund
+
+    admin, patient = users(world.admin), users(world.patients[1])
+    item = visits.add_item(
+        admin,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[1]],
+        clinic_id=world.clinic,
+        start_at=at(4, 12),
+    )
+    checkout.record_desk_payment(admin, item.master_id, "R-1")
+    db.session.expire_all()
+    preview = refunds_previews.preview_cancellation(patient, item.master_id, [item.id])
+    done = refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
+    rows = db.session.scalars(sa.select(Refund).where(Refund.cancellation_id == done[0].id)).all()
+    assert preview.total_refund == done[0].refund == 52_950
+    assert (preview.to_wallet, preview.to_gateway) == (52_950, 0)
+    assert [(r.destination, r.amount) for r in rows] == [("WALLET", 52_950)]
