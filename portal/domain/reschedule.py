@@ -1,7 +1,9 @@
 """Reschedule rules (POLICY.md "Reschedule").
 
-* Allowed when the notice h > 24 h ("Reschedule not allowed within 24 hours of
-  appointment"); an admin may override (``admin_override=True``) as long as the
+* Allowed when the notice h > the policy's cut-off (``reschedule_min_notice``, 24 h:
+  "Reschedule not allowed within 24 hours of appointment", the hours following the
+  policy); between the cut-off and the last tier's notice (a cut-off set below it) the
+  last tier's rate is charged; an admin may override (``admin_override=True``) as long as the
   appointment has not started. An overridden late reschedule is charged the highest
   tier (the 24 h < h <= 48 h rate) — decision: the override lifts the refusal, not the fee;
   an admin who also wants to waive the fee does so with a wallet adjustment.
@@ -19,12 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from portal.domain.text import N_
+from portal.domain.text import N_, Text
 
 from .policy import DEFAULT_POLICY, Policy
 from .rates import apply_bps
 
 MSG_TOO_LATE = N_("Reschedule not allowed within 24 hours of appointment")
+# The same refusal for any cut-off the policy sets (reads as MSG_TOO_LATE at 24 hours).
+MSG_TOO_LATE_HOURS = N_("Reschedule not allowed within %(hours)s hours of appointment")
 MSG_STARTED = N_("Appointment has already started")
 
 __all__ = ["RescheduleQuote", "reschedule_quote", "reschedule_penalty_bps", "MSG_TOO_LATE"]
@@ -70,14 +74,17 @@ def reschedule_quote(
         raise ValueError("fee must be non-negative int paise")
     bps = reschedule_penalty_bps(hours_until_start, is_team, policy)
     overridden = False
+    too_late = hours_until_start <= policy.reschedule_min_notice
+    if too_late and not admin_override:
+        hours = int(policy.reschedule_min_notice.total_seconds() // 3600)
+        return RescheduleQuote(False, Text(MSG_TOO_LATE_HOURS, hours=hours), 0, 0, 0, 0, 0, 0, 0)
     if bps is None:
-        if not admin_override:
-            return RescheduleQuote(False, MSG_TOO_LATE, 0, 0, 0, 0, 0, 0, 0)
         if hours_until_start <= timedelta(0):
             return RescheduleQuote(False, MSG_STARTED, 0, 0, 0, 0, 0, 0, 0)
+        # Past the last tier: the cut-off lies below it, or an administrator's override.
         last = policy.reschedule_tiers[-1]
         bps = last.penalty_bps + (policy.team_reschedule_extra_bps if is_team else 0)
-        overridden = True
+        overridden = too_late
     penalty = apply_bps(fee, bps)
     platform_fee = apply_bps(penalty, policy.platform_fee_bps)
     gst = apply_bps(penalty + platform_fee, policy.gst_bps)

@@ -85,3 +85,22 @@ def test_quote_properties(fee, minutes, team, override):
     assert q.provider_share + q.commission == q.penalty
     assert q.allowed == (minutes > 24 * 60 or (override and minutes > 0))
     assert 0 <= q.penalty <= fee
+
+
+def test_the_policys_cut_off_is_the_one_applied_and_said():
+    """A cut-off of 12 hours (below the last tier's 24): 18 hours before the start the
+    patient was told the time could still be moved, and the move was refused. Now it is
+    allowed at the last tier's rate, and refused within 12 hours, saying 12."""
+    from dataclasses import replace
+
+    from portal.domain import cancellation as cancel_rules
+    from portal.domain.policy import DEFAULT_POLICY
+
+    policy = replace(DEFAULT_POLICY, reschedule_min_notice=timedelta(hours=12))
+    assert cancel_rules.late_booking_notice(timedelta(hours=18), policy) is None
+    quote = reschedule_quote(50_000, timedelta(hours=18), False, policy)
+    assert quote.allowed and quote.penalty_bps == policy.reschedule_tiers[-1].penalty_bps
+    refused = reschedule_quote(50_000, timedelta(hours=11), False, policy)
+    assert not refused.allowed
+    assert refused.message == "Reschedule not allowed within 12 hours of appointment"
+    assert reschedule_quote(50_000, timedelta(hours=11), False, policy, admin_override=True).allowed
