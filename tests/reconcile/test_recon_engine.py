@@ -205,3 +205,40 @@ def test_a_settlement_missing_a_payment_is_not_settled(world, users, gateway, cl
     resolve.accept(admin(world), case.id, "Razorpay support: paid in the next day's batch")
     run_day(world)
     assert case_for(missing_id, kind="settlement").status == "resolved"
+
+
+def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gateway, clock):
+    """A capture of the wrong amount keeps its payment row PENDING with ``captured_amount``
+    set; it is money at Razorpay all the same (the ledger, console and dashboard count it),
+    so a Razorpay that never settles it is NOT_SETTLED, dated by its capture."""
+    from datetime import timedelta
+
+    from portal.booking import checkout
+    from portal.db import utcnow
+    from portal.payments.models import Payment
+    from portal.settlements.overdue import overdue_unsettled
+    from tests.booking.factories import captured_event, post_webhook
+    from tests.payments.test_payments_checkout import CALLBACK, hold
+
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    pay_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
+    post_webhook(app, captured_event(gateway, pay_id, 100), "evt_wrong_amount_settle")
+    db.session.expire_all()
+    p = db.session.scalar(sa.select(Payment).where(Payment.razorpay_payment_id == pay_id))
+    assert p.status == "PENDING" and p.captured_amount == 100
+    assert overdue_unsettled(utcnow() + timedelta(days=2)) == []  # T+2 is on time
+    # Razorpay never settles it (nothing ingested); days pass.
+    clock.shift(timedelta(days=4))
+    [late] = overdue_unsettled(utcnow())
+    assert (late.reference, late.our_type, late.our_id, late.amount) == (
+        pay_id,
+        "payment",
+        p.id,
+        100,
+    )
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id, kind="settlement")
+    assert case is not None and (case.status, case.reason) == ("discrepancy", "not_settled")
