@@ -12,7 +12,8 @@ of work per settlement, stores it with its rows and posts::
 
 with the key ``settlement:<razorpay id>``: re-running a window stores and posts nothing
 twice (the unique settlement id and the ledger's idempotency key both say so). The gateway
-is called before any transaction is opened, so no lock is held over the network."""
+is called before any transaction is opened, so no lock is held over the network. A day
+with more recon rows than ``MAX_PAGES`` pages hold is refused whole, never stored cut."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ from portal.ledger.service import LedgerError, post
 from .models import Settlement, SettlementItem
 
 PAGE = 100
-MAX_PAGES = 100  # 10,000 settlements in one window is far beyond a day's
+RECON_PAGE = 1000  # Razorpay's largest page of recon rows
+# 10,000 settlements in one window, 100,000 recon rows in one day: beyond the clinic's
+# days. More is refused (SettlementError), never read cut.
+MAX_PAGES = 100
 
 
 class SettlementError(Exception):
@@ -83,12 +87,17 @@ def _int(value, name):
 
 def _list_settlements(payin, since, until):
     items, skip = [], 0
-    for _ in range(MAX_PAGES):
+    for page in range(MAX_PAGES + 1):
         chunk = payin.fetch_settlements(
             **{"from": _unix(since), "to": _unix(until), "count": PAGE, "skip": skip}
         )
         if not isinstance(chunk, list):
             raise SettlementError("the gateway's settlement list is not a list")
+        if page == MAX_PAGES and chunk:  # a page past the limit, the limit's all full
+            raise SettlementError(
+                f"Razorpay lists more than {MAX_PAGES} pages of {PAGE} settlements "
+                "in the window; fetch fewer days"
+            )
         items.extend(chunk)
         if len(chunk) < PAGE:
             break
@@ -97,15 +106,30 @@ def _list_settlements(payin, since, until):
 
 
 def _recon_rows(payin, day, cache):
+    """Every recon row of the settlements made on ``day``, or SettlementError when the
+    day holds more than ``MAX_PAGES`` full pages (kept for the day: its every settlement
+    is refused, nothing of them stored without the rows past the limit)."""
     if day not in cache:
         rows, skip = [], 0
-        for _ in range(MAX_PAGES):
-            chunk = payin.settlement_recon(day.year, day.month, day.day, count=1000, skip=skip)
-            rows.extend(chunk)
-            if len(chunk) < 1000:
+        for page in range(MAX_PAGES + 1):
+            chunk = payin.settlement_recon(
+                day.year, day.month, day.day, count=RECON_PAGE, skip=skip
+            )
+            if not isinstance(chunk, list):
+                raise SettlementError("the gateway's recon report is not a list")
+            if page == MAX_PAGES and chunk:
+                cache[day] = SettlementError(
+                    f"Razorpay's recon report of {day.isoformat()} has more than "
+                    f"{MAX_PAGES} pages of {RECON_PAGE} rows; none of that day is stored"
+                )
                 break
-            skip += 1000
-        cache[day] = rows
+            rows.extend(chunk)
+            if len(chunk) < RECON_PAGE:
+                cache[day] = rows
+                break
+            skip += RECON_PAGE
+    if isinstance(cache[day], SettlementError):
+        raise cache[day]
     return cache[day]
 
 
@@ -138,14 +162,17 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
                 continue
             settled_at = _from_unix(_int(raw.get("created_at"), "settlement time"))
             day = settled_at.astimezone(CLINIC_TZ).date()
-            rows = [
-                r
-                for r in _recon_rows(payin, day, cache)
-                if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
-            ]
             try:
+                rows = [
+                    r
+                    for r in _recon_rows(payin, day, cache)
+                    if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
+                ]
                 if _store(raw, settled_at, rows, actor):
                     result.stored.append(raw["id"])
+            except SettlementError as exc:  # this day's report cannot be read whole
+                log.warning("settlement %s not stored: %s", raw["id"], exc.message)
+                result.refused.append((raw["id"], exc.message))
             except (IntegrityError, LedgerError, KeyError, TypeError, ValueError) as exc:
                 # One malformed settlement (a recon row without its entity, one already
                 # stored under another settlement, nothing to post) must not hold up every
