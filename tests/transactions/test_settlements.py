@@ -246,3 +246,46 @@ def test_a_day_with_more_recon_rows_than_pages_is_refused_not_cut(ctx, monkeypat
     assert ingest().stored == ["setl_big"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SettlementItem)) == 1000
 
+
+def test_a_settlement_whose_fee_differs_by_a_paisa_from_its_rows_is_flagged(
+    paid, gateway, client, make_user, login
+):
+    """POLICY: settlement fees, tax and net matched to its payments. A header whose fee is
+    a paisa above its (complete) recon rows' is posted as the bank saw it, and flagged: a
+    HIGH alert to the admins and an audit row, once, and a note on its page."""
+    from portal.audit.models import AuditEntry
+    from portal.notify.models import Notification
+
+    admin = make_user("admin", email="finance@example.com")
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    gateway.sandbox.set_faults(
+        alter={raw["id"]: {"fees": raw["fees"] + 1, "amount": raw["amount"] - 1}}
+    )
+    result = ingest()
+    assert result.stored == [raw["id"]] and result.refused == []
+    ingest()  # a later fetch flags nothing again
+    gateway.sandbox.set_faults(alter={})
+
+    txn = db.session.scalar(
+        sa.select(LedgerTransaction).where(LedgerTransaction.kind == SETTLEMENT_KIND)
+    )
+    lines = {e.account.code: e.amount for e in txn.entries}
+    assert lines[chart.BANK] == raw["amount"] - 1  # the header, as the bank saw it
+    assert lines[chart.GATEWAY_FEES] + lines[chart.GST_INPUT] == raw["fees"] + 1
+    [audit] = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "settlement.rows_differ")
+    ).all()
+    assert audit.after["fees"] == {"header": raw["fees"] + 1, "rows": raw["fees"]}
+    notices = db.session.scalars(
+        sa.select(Notification).where(Notification.kind == "alert.SETTLEMENT_MISMATCH")
+    ).all()
+    [notice] = [n for n in notices if n.user_id == admin.id]  # every admin, once
+    assert {n.priority for n in notices} == {"HIGH"}
+    assert raw["id"] in notice.body and "₹0.01" in notice.body
+
+    login(admin)
+    settlement_id = db.session.scalar(sa.select(Settlement.id))
+    detail = client.get(f"/admin/settlements/{settlement_id}").get_data(as_text=True)
+    assert "rows do not add up: fee differs by ₹0.01" in detail
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert "rows do not add up" in listing
