@@ -147,3 +147,6 @@ was applied (posted to the ledger): ``adjustment_id``, ``patient_id``.""",
 # Reconciliation: a run found new discrepancies (one alert per run). Same keyword arguments
 # as payout_alert.
 reconciliation_alert = _signals.signal("reconciliation-alert")
+# Settlements: a settlement whose header does not add up to its (complete) recon rows.
+# Same keyword arguments as payout_alert.
+settlement_alert = _signals.signal("settlement-alert")

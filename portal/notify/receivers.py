@@ -134,6 +134,7 @@ def _patient_added(sender, user_id, added_by_id, link, days):
     account_mail.welcome_patient_mail(user_id, added_by_id, link, days)
 
 
+@events.settlement_alert.connect
 @events.reconciliation_alert.connect
 @events.gateway_alert.connect
 @events.payout_alert.connect

@@ -12,7 +12,14 @@ of work per settlement, stores it with its rows and posts::
 
 with the key ``settlement:<razorpay id>``: re-running a window stores and posts nothing
 twice (the unique settlement id and the ledger's idempotency key both say so). The gateway
-is called before any transaction is opened, so no lock is held over the network."""
+is called before any transaction is opened, so no lock is held over the network.
+
+Razorpay's recon rows may come late: a stored settlement whose rows do not reach its gross
+yet (``checks.is_complete``) has its day read again by every later ingest that lists it,
+and the rows it lacks are added (its posting, keyed, stays as it was). Once the rows are
+complete and the header's fees or tax still differ from theirs, the settlement is flagged
+once: an audit row ``settlement.rows_differ`` and a HIGH admin alert. A day with more
+recon rows than ``MAX_PAGES`` pages hold is refused whole, never stored cut."""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from portal import events
 from portal.audit.service import record
 from portal.config import setting
 from portal.db import savepoint, unit_of_work, utcnow
@@ -34,10 +42,15 @@ from portal.ledger import accounts as chart
 from portal.ledger.check import SETTLEMENT_KIND
 from portal.ledger.service import LedgerError, post
 
+from . import checks
 from .models import Settlement, SettlementItem
 
 PAGE = 100
-MAX_PAGES = 100  # 10,000 settlements in one window is far beyond a day's
+RECON_PAGE = 1000  # Razorpay's largest page of recon rows
+# 10,000 settlements in one window, 100,000 recon rows in one day: beyond the clinic's
+# days. More is refused (SettlementError), never read cut.
+MAX_PAGES = 100
+SETTLEMENT_MISMATCH = "SETTLEMENT_MISMATCH"
 
 
 class SettlementError(Exception):
@@ -58,6 +71,9 @@ class IngestResult:
     # (settlement id, why) for one that could not be stored; the others still are, and the
     # next run tries it again (nothing of it was written)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    # stored earlier without some of their recon rows (Razorpay's report was late); the
+    # rows were added this time
+    completed: list[str] = field(default_factory=list)
 
     @property
     def new(self):
@@ -83,12 +99,17 @@ def _int(value, name):
 
 def _list_settlements(payin, since, until):
     items, skip = [], 0
-    for _ in range(MAX_PAGES):
+    for page in range(MAX_PAGES + 1):
         chunk = payin.fetch_settlements(
             **{"from": _unix(since), "to": _unix(until), "count": PAGE, "skip": skip}
         )
         if not isinstance(chunk, list):
             raise SettlementError("the gateway's settlement list is not a list")
+        if page == MAX_PAGES and chunk:  # a page past the limit, the limit's all full
+            raise SettlementError(
+                f"Razorpay lists more than {MAX_PAGES} pages of {PAGE} settlements "
+                "in the window; fetch fewer days"
+            )
         items.extend(chunk)
         if len(chunk) < PAGE:
             break
@@ -97,16 +118,57 @@ def _list_settlements(payin, since, until):
 
 
 def _recon_rows(payin, day, cache):
+    """Every recon row of the settlements made on ``day``, or SettlementError when the
+    day holds more than ``MAX_PAGES`` full pages (kept for the day: its every settlement
+    is refused, nothing of them stored without the rows past the limit)."""
     if day not in cache:
         rows, skip = [], 0
-        for _ in range(MAX_PAGES):
-            chunk = payin.settlement_recon(day.year, day.month, day.day, count=1000, skip=skip)
-            rows.extend(chunk)
-            if len(chunk) < 1000:
+        for page in range(MAX_PAGES + 1):
+            chunk = payin.settlement_recon(
+                day.year, day.month, day.day, count=RECON_PAGE, skip=skip
+            )
+            if not isinstance(chunk, list):
+                raise SettlementError("the gateway's recon report is not a list")
+            if page == MAX_PAGES and chunk:
+                cache[day] = SettlementError(
+                    f"Razorpay's recon report of {day.isoformat()} has more than "
+                    f"{MAX_PAGES} pages of {RECON_PAGE} rows; none of that day is stored"
+                )
                 break
-            skip += 1000
-        cache[day] = rows
+            rows.extend(chunk)
+            if len(chunk) < RECON_PAGE:
+                cache[day] = rows
+                break
+            skip += RECON_PAGE
+    if isinstance(cache[day], SettlementError):
+        raise cache[day]
     return cache[day]
+
+
+def _stored_totals(razorpay_ids):
+    """Razorpay settlement id -> (settlement, its stored rows' totals), for those stored."""
+    if not razorpay_ids:
+        return {}
+    signed = sa.case(
+        (SettlementItem.entity_type == checks.REFUND, -SettlementItem.amount),
+        else_=SettlementItem.amount,
+    )
+    rows = db.session.execute(
+        sa.select(
+            Settlement,
+            sa.func.count(SettlementItem.id),
+            sa.func.coalesce(sa.func.sum(signed), 0),
+            sa.func.coalesce(sa.func.sum(SettlementItem.fee), 0),
+            sa.func.coalesce(sa.func.sum(SettlementItem.tax), 0),
+        )
+        .outerjoin(SettlementItem, SettlementItem.settlement_id == Settlement.id)
+        .where(Settlement.razorpay_settlement_id.in_(sorted(razorpay_ids)))
+        .group_by(Settlement.id)
+    ).all()
+    return {
+        s.razorpay_settlement_id: (s, checks.RowTotals(int(n), int(g), int(f), int(t)))
+        for s, n, g, f, t in rows
+    }
 
 
 def ingest(since=None, until=None, actor=None) -> IngestResult:
@@ -120,32 +182,38 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
     result = IngestResult()
     try:
         listed = _list_settlements(payin, since, until)
-        known = set(
-            db.session.scalars(
-                sa.select(Settlement.razorpay_settlement_id).where(
-                    Settlement.razorpay_settlement_id.in_(
-                        [str(s.get("id")) for s in listed if isinstance(s, dict)]
-                    )
-                )
-            )
-        )
+        known = _stored_totals({str(s.get("id")) for s in listed if isinstance(s, dict)})
         cache = {}
         for raw in sorted(listed, key=lambda s: (s.get("created_at") or 0, str(s.get("id")))):
             result.seen += 1
             if not isinstance(raw, dict) or not raw.get("id"):
                 raise SettlementError("the gateway sent a settlement without an id")
-            if raw["id"] in known or raw.get("status") != "processed":
+            stored = known.get(raw["id"])
+            if stored is not None:
+                settlement, totals = stored
+                if checks.is_complete(settlement.amount, settlement.fees, totals):
+                    continue
+                # Its rows were incomplete when stored: read its day again (below).
+                settled_at = settlement.settled_at
+            elif raw.get("status") != "processed":
                 continue
-            settled_at = _from_unix(_int(raw.get("created_at"), "settlement time"))
+            else:
+                settled_at = _from_unix(_int(raw.get("created_at"), "settlement time"))
             day = settled_at.astimezone(CLINIC_TZ).date()
-            rows = [
-                r
-                for r in _recon_rows(payin, day, cache)
-                if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
-            ]
             try:
-                if _store(raw, settled_at, rows, actor):
+                rows = [
+                    r
+                    for r in _recon_rows(payin, day, cache)
+                    if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
+                ]
+                if stored is not None:
+                    if _add_late_rows(stored[0].id, rows, actor):
+                        result.completed.append(raw["id"])
+                elif _store(raw, settled_at, rows, actor):
                     result.stored.append(raw["id"])
+            except SettlementError as exc:  # this day's report cannot be read whole
+                log.warning("settlement %s not stored: %s", raw["id"], exc.message)
+                result.refused.append((raw["id"], exc.message))
             except (IntegrityError, LedgerError, KeyError, TypeError, ValueError) as exc:
                 # One malformed settlement (a recon row without its entity, one already
                 # stored under another settlement, nothing to post) must not hold up every
@@ -179,21 +247,8 @@ def _store(raw, settled_at, rows, actor) -> bool:
                 db.session.flush()
         except IntegrityError:
             return False  # stored meanwhile by another run (the job and "fetch now")
-        for row in rows:
-            created = row.get("created_at")
-            settlement.items.append(
-                SettlementItem(
-                    entity_id=str(row["entity_id"]),
-                    entity_type=str(row.get("type") or "payment"),
-                    amount=_int(row.get("amount") or 0, "recon amount"),
-                    fee=_int(row.get("fee") or 0, "recon fee"),
-                    tax=_int(row.get("tax") or 0, "recon tax"),
-                    payment_entity_id=row.get("payment_id"),
-                    order_id=row.get("order_id"),
-                    method=(str(row["method"])[:32] if row.get("method") else None),
-                    created_at=_from_unix(created) if created else None,
-                )
-            )
+        items = [_item(row) for row in rows]
+        settlement.items.extend(items)
         txn = post(
             SETTLEMENT_KIND,
             [
@@ -220,4 +275,91 @@ def _store(raw, settled_at, rows, actor) -> bool:
                 "items": len(rows),
             },
         )
+        _check(settlement, _totals(items), actor)
     return True
+
+
+def _item(row):
+    created = row.get("created_at")
+    return SettlementItem(
+        entity_id=str(row["entity_id"]),
+        entity_type=str(row.get("type") or "payment"),
+        amount=_int(row.get("amount") or 0, "recon amount"),
+        fee=_int(row.get("fee") or 0, "recon fee"),
+        tax=_int(row.get("tax") or 0, "recon tax"),
+        payment_entity_id=row.get("payment_id"),
+        order_id=row.get("order_id"),
+        method=(str(row["method"])[:32] if row.get("method") else None),
+        created_at=_from_unix(created) if created else None,
+    )
+
+
+def _totals(items):
+    return checks.totals_of((i.entity_type, i.amount, i.fee, i.tax) for i in items)
+
+
+def _add_late_rows(settlement_id, rows, actor) -> bool:
+    """Add the recon rows a stored settlement lacks (read again from its day's report).
+    Its ledger posting is the header's and stays as it was; only the rows are added."""
+    with unit_of_work():
+        # Locked: the job and "fetch now" add the same rows (and flag) once.
+        settlement = db.session.scalar(
+            sa.select(Settlement).where(Settlement.id == settlement_id).with_for_update()
+        )
+        have = list(
+            db.session.scalars(
+                sa.select(SettlementItem).where(SettlementItem.settlement_id == settlement_id)
+            )
+        )
+        known = {i.entity_id for i in have}
+        added = [_item(r) for r in rows if str(r["entity_id"]) not in known]
+        if not added:
+            return False
+        for item in added:
+            item.settlement_id = settlement.id
+            db.session.add(item)
+        db.session.flush()
+        record(
+            actor,
+            "settlement.items_added",
+            "settlement",
+            settlement.id,
+            after={
+                "razorpay_settlement_id": settlement.razorpay_settlement_id,
+                "added": sorted(i.entity_id for i in added)[:50],
+                "count": len(added),
+            },
+        )
+        _check(settlement, _totals(have + added), actor)
+    return True
+
+
+def _check(settlement, totals, actor):
+    """Flag a settlement whose (complete) rows do not add up to its header: an audit row
+    and a HIGH admin alert. Called in the unit of work that stored its rows or completed
+    them; a complete settlement is never read again, so it is flagged once. Incomplete
+    rows are not flagged: the next ingest reads them again."""
+    if not checks.is_complete(settlement.amount, settlement.fees, totals):
+        return
+    diffs = checks.differences(settlement.amount, settlement.fees, settlement.tax, totals)
+    if not diffs:
+        return
+    note = checks.describe(diffs)
+    record(
+        actor,
+        "settlement.rows_differ",
+        "settlement",
+        settlement.id,
+        after={"razorpay_settlement_id": settlement.razorpay_settlement_id, **diffs},
+    )
+    log.warning("settlement %s: %s", settlement.razorpay_settlement_id, note)
+    events.settlement_alert.send(
+        "settlements",
+        severity="HIGH",
+        kind=SETTLEMENT_MISMATCH,
+        title="A settlement does not add up to its payments",
+        message=f"Razorpay settlement {settlement.razorpay_settlement_id}: {note}. "
+        "The ledger posted the settlement as the bank saw it.",
+        link=f"/admin/settlements/{settlement.id}",
+        dedupe_key=f"settlement-mismatch:{settlement.id}",
+    )

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 
+from . import checks
+
 
 class Settlement(db.Model):
     __tablename__ = "settlements"
@@ -37,6 +39,13 @@ class Settlement(db.Model):
     def gross(self):
         """What left gateway clearing: the amount paid out plus the fees kept."""
         return self.amount + self.fees
+
+    def rows_note(self, items=None):
+        """What does not add up between this header and its recon rows (``items``, or
+        its own), for its page; None when they agree (see ``checks``)."""
+        items = self.items if items is None else items
+        totals = checks.totals_of((i.entity_type, i.amount, i.fee, i.tax) for i in items)
+        return checks.describe(checks.differences(self.amount, self.fees, self.tax, totals))
 
     def owner_ids(self):
         return set()  # admins only

@@ -15,7 +15,7 @@ from portal.booking.models import Reschedule
 from portal.config import setting
 from portal.domain.states import PaymentStatus, RescheduleStatus
 from portal.extensions import db
-from portal.payments.models import DESK, WALLET, Payment
+from portal.payments.models import DESK, WALLET, AttemptNote, Payment, PaymentAttempt
 
 from .models import SettlementItem
 
@@ -32,7 +32,8 @@ class Unsettled:
 
 def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettled]:
     """Gateway payments captured before ``as_of − days`` that no stored settlement covers,
-    oldest first."""
+    oldest first: paid ones, captures of the wrong amount (``captured_amount`` on an
+    unpaid row) and reschedule fees."""
     days = setting("SETTLEMENT_EXPECTED_DAYS") if days is None else days
     cutoff = as_of - timedelta(days=days)
     settled = sa.select(SettlementItem.entity_id)
@@ -50,6 +51,30 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
             sa.func.coalesce(Payment.paid_at, Payment.created_at) < cutoff,
             Payment.razorpay_payment_id.not_in(settled),
         )
+    )
+    # A capture of the wrong amount keeps its row unpaid (the money went to the wallet) but
+    # is money at Razorpay all the same: dated by its timeline entry, as the console and
+    # the dashboard date it.
+    captured_at = sa.func.max(PaymentAttempt.at)
+    wrong = db.session.execute(
+        sa.select(
+            Payment.razorpay_payment_id,
+            Payment.id,
+            Payment.master_id,
+            Payment.captured_amount,
+            captured_at,
+        )
+        .join(PaymentAttempt, PaymentAttempt.payment_id == Payment.id)
+        .where(
+            Payment.status != PaymentStatus.SUCCESSFUL,
+            Payment.captured_amount.is_not(None),
+            Payment.kind.not_in((DESK, WALLET)),
+            Payment.razorpay_payment_id.is_not(None),
+            PaymentAttempt.status == AttemptNote.MISMATCH,
+            Payment.razorpay_payment_id.not_in(settled),
+        )
+        .group_by(Payment.id)
+        .having(captured_at < cutoff)
     )
     fees = db.session.execute(
         sa.select(
@@ -69,5 +94,6 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
         )
     )
     out = [Unsettled(r, "payment", i, v, a, t) for r, i, v, a, t in payments]
+    out += [Unsettled(r, "payment", i, v, a, t) for r, i, v, a, t in wrong]
     out += [Unsettled(r, "reschedule", i, v, a, t) for r, i, v, a, t in fees]
     return sorted(out, key=lambda u: (u.captured_at, u.reference))

@@ -205,3 +205,94 @@ def test_a_settlement_missing_a_payment_is_not_settled(world, users, gateway, cl
     resolve.accept(admin(world), case.id, "Razorpay support: paid in the next day's batch")
     run_day(world)
     assert case_for(missing_id, kind="settlement").status == "resolved"
+
+
+def test_recon_rows_that_arrive_late_are_read_by_a_later_ingest(world, users, gateway, clock):
+    """The settlement day's recon report lacks a payment when the settlement is first read
+    (Razorpay's rows late); the next fetch, within the lookback, reads the day again and
+    adds the row: the payment is settled (no NOT_SETTLED case), its console row carries the
+    fee, and the settlement is posted once, as it was."""
+    from datetime import timedelta
+
+    from portal.ledger.check import SETTLEMENT_KIND
+    from portal.ledger.models import LedgerTransaction
+    from portal.settlements.ingest import ingest
+    from portal.settlements.models import SettlementItem
+    from portal.transactions.models import MoneyMovement
+
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    gateway.sandbox.set_faults(unsettle=[pay_id])  # the report lacks it for now
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    first = ingest()
+    assert first.stored == [raw["id"]]
+    assert (
+        db.session.scalar(sa.select(SettlementItem).where(SettlementItem.entity_id == pay_id))
+        is None
+    )
+    gateway.sandbox.set_faults(unsettle=[])  # the rows are complete now
+    again = ingest()  # the next daily fetch (the 7-day lookback covers the settlement)
+    assert again.stored == [] and again.completed == [raw["id"]]
+    assert ingest().completed == []  # complete: not read again
+    clock.shift(timedelta(days=4))  # past SETTLEMENT_EXPECTED_DAYS
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    db.session.expire_all()
+    item = db.session.scalar(sa.select(SettlementItem).where(SettlementItem.entity_id == pay_id))
+    assert item is not None and item.fee == raw["fees"]
+    assert case_for(pay_id, kind="settlement") is None
+    row = db.session.scalar(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "payment", MoneyMovement.reference == pay_id
+        )
+    )
+    assert row.gateway_fee == raw["fees"] and row.settlement_reference == raw["id"]
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(LedgerTransaction.kind == SETTLEMENT_KIND)
+        )
+        == 1
+    )
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(AuditEntry.action == "settlement.items_added")
+        )
+        == 1
+    )
+
+
+def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gateway, clock):
+    """A capture of the wrong amount keeps its payment row PENDING with ``captured_amount``
+    set; it is money at Razorpay all the same (the ledger, console and dashboard count it),
+    so a Razorpay that never settles it is NOT_SETTLED, dated by its capture."""
+    from datetime import timedelta
+
+    from portal.booking import checkout
+    from portal.db import utcnow
+    from portal.payments.models import Payment
+    from portal.settlements.overdue import overdue_unsettled
+    from tests.booking.factories import captured_event, post_webhook
+    from tests.payments.test_payments_checkout import CALLBACK, hold
+
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    pay_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
+    post_webhook(app, captured_event(gateway, pay_id, 100), "evt_wrong_amount_settle")
+    db.session.expire_all()
+    p = db.session.scalar(sa.select(Payment).where(Payment.razorpay_payment_id == pay_id))
+    assert p.status == "PENDING" and p.captured_amount == 100
+    assert overdue_unsettled(utcnow() + timedelta(days=2)) == []  # T+2 is on time
+    # Razorpay never settles it (nothing ingested); days pass.
+    clock.shift(timedelta(days=4))
+    [late] = overdue_unsettled(utcnow())
+    assert (late.reference, late.our_type, late.our_id, late.amount) == (
+        pay_id,
+        "payment",
+        p.id,
+        100,
+    )
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id, kind="settlement")
+    assert case is not None and (case.status, case.reason) == ("discrepancy", "not_settled")

@@ -190,3 +190,102 @@ def test_a_malformed_settlement_is_refused_alone_and_read_again_later(paid, gate
     ).all()
     monkeypatch.setattr(ingest_module, "_recon_rows", real)
     assert ingest().stored == [raw["id"]]
+
+
+class _BigDayPayin:
+    """A gateway with one settlement whose day's recon report has ``len(rows)`` rows."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetch_settlements(self, **params):
+        if params.get("skip"):
+            return []
+        return [
+            {
+                "id": "setl_big",
+                "status": "processed",
+                "amount": sum(r["amount"] for r in self.rows),
+                "fees": 0,
+                "tax": 0,
+                "utr": "UTR1",
+                "created_at": 1780300000,
+            }
+        ]
+
+    def settlement_recon(self, year, month, day=None, count=None, skip=None):
+        return self.rows[skip : skip + count]
+
+
+def test_a_day_with_more_recon_rows_than_pages_is_refused_not_cut(ctx, monkeypatch):
+    """More recon rows than MAX_PAGES pages hold: the day's settlements are refused (the
+    reason reported, nothing of them stored), never stored for good without the rows past
+    the limit; other days' settlements are not held up."""
+    from portal.settlements import ingest as ingest_module
+
+    rows = [
+        {
+            "entity_id": f"pay_{i:06d}",
+            "type": "payment",
+            "amount": 100,
+            "fee": 0,
+            "tax": 0,
+            "settlement_id": "setl_big",
+        }
+        for i in range(1001)
+    ]
+    monkeypatch.setattr(ingest_module, "get_payin", lambda: _BigDayPayin(rows))
+    monkeypatch.setattr(ingest_module, "MAX_PAGES", 1)  # 1 page of 1,000 rows, not 100
+    result = ingest()
+    assert result.stored == [] and [sid for sid, _ in result.refused] == ["setl_big"]
+    assert "more than 1 pages of 1000 rows" in result.refused[0][1]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Settlement)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SettlementItem)) == 0
+    # A day that fills its last page exactly is read whole.
+    monkeypatch.setattr(ingest_module, "get_payin", lambda: _BigDayPayin(rows[:1000]))
+    assert ingest().stored == ["setl_big"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SettlementItem)) == 1000
+
+
+def test_a_settlement_whose_fee_differs_by_a_paisa_from_its_rows_is_flagged(
+    paid, gateway, client, make_user, login
+):
+    """POLICY: settlement fees, tax and net matched to its payments. A header whose fee is
+    a paisa above its (complete) recon rows' is posted as the bank saw it, and flagged: a
+    HIGH alert to the admins and an audit row, once, and a note on its page."""
+    from portal.audit.models import AuditEntry
+    from portal.notify.models import Notification
+
+    admin = make_user("admin", email="finance@example.com")
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    gateway.sandbox.set_faults(
+        alter={raw["id"]: {"fees": raw["fees"] + 1, "amount": raw["amount"] - 1}}
+    )
+    result = ingest()
+    assert result.stored == [raw["id"]] and result.refused == []
+    ingest()  # a later fetch flags nothing again
+    gateway.sandbox.set_faults(alter={})
+
+    txn = db.session.scalar(
+        sa.select(LedgerTransaction).where(LedgerTransaction.kind == SETTLEMENT_KIND)
+    )
+    lines = {e.account.code: e.amount for e in txn.entries}
+    assert lines[chart.BANK] == raw["amount"] - 1  # the header, as the bank saw it
+    assert lines[chart.GATEWAY_FEES] + lines[chart.GST_INPUT] == raw["fees"] + 1
+    [audit] = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "settlement.rows_differ")
+    ).all()
+    assert audit.after["fees"] == {"header": raw["fees"] + 1, "rows": raw["fees"]}
+    notices = db.session.scalars(
+        sa.select(Notification).where(Notification.kind == "alert.SETTLEMENT_MISMATCH")
+    ).all()
+    [notice] = [n for n in notices if n.user_id == admin.id]  # every admin, once
+    assert {n.priority for n in notices} == {"HIGH"}
+    assert raw["id"] in notice.body and "₹0.01" in notice.body
+
+    login(admin)
+    settlement_id = db.session.scalar(sa.select(Settlement.id))
+    detail = client.get(f"/admin/settlements/{settlement_id}").get_data(as_text=True)
+    assert "rows do not add up: fee differs by ₹0.01" in detail
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert "rows do not add up" in listing

@@ -1,0 +1,84 @@
+"""Does a settlement's header add up to its recon rows? (POLICY: settlement fees, tax on
+fees and net matched to the payments.)
+
+Razorpay (and the sandbox) define a settlement as::
+
+    amount = Σ payment rows − Σ fees (GST included) − Σ refund rows
+    fees   = Σ row fees         tax = Σ row taxes
+
+Gross (``amount + fees``, what left the gateway's hold) is the rows' payments less their
+refunds whatever the fees: when gross matches, every row is there ("complete"); when it
+does not, rows are missing (Razorpay's report is late) and the next ingest reads the day
+again. A complete settlement whose fees or tax still differ is flagged. Plain functions
+over plain values, no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.domain.rates import format_inr
+
+REFUND = "refund"
+
+
+@dataclass(frozen=True, slots=True)
+class RowTotals:
+    count: int = 0
+    gross: int = 0  # payment rows less refund rows
+    fees: int = 0  # GST included, as Razorpay's header
+    tax: int = 0
+
+
+def totals_of(rows) -> RowTotals:
+    """Totals of recon rows given as ``(type, amount, fee, tax)``; a refund (a debit)
+    counts against the gross, every other row (a payment) for it."""
+    count = gross = fees = tax = 0
+    for kind, amount, fee, row_tax in rows:
+        count += 1
+        gross += -amount if kind == REFUND else amount
+        fees += fee
+        tax += row_tax
+    return RowTotals(count, gross, fees, tax)
+
+
+def is_complete(amount, fees, totals: RowTotals) -> bool:
+    """Every row is there: the header's gross is the rows' payments less their refunds."""
+    return amount + fees == totals.gross
+
+
+def differences(amount, fees, tax, totals: RowTotals) -> dict[str, dict[str, int]]:
+    """``{what: {"header": …, "rows": …}}`` for each of gross, fees, tax and amount that
+    the rows do not add up to; empty when the settlement adds up."""
+    pairs = {
+        "gross": (amount + fees, totals.gross),
+        "fees": (fees, totals.fees),
+        "tax": (tax, totals.tax),
+        "amount": (amount, totals.gross - totals.fees),
+    }
+    return {k: {"header": h, "rows": r} for k, (h, r) in pairs.items() if h != r}
+
+
+_WORDS = {"fees": "fee", "tax": "GST on fees"}
+
+
+def describe(diffs) -> str | None:
+    """The note an admin reads, e.g. "rows do not add up: fee differs by ₹0.01"; None when
+    nothing differs."""
+    if not diffs:
+        return None
+    if "gross" in diffs:
+        d = diffs["gross"]
+        short = d["header"] - d["rows"]
+        what = (
+            f"{format_inr(short, always_show_paise=True)} of its payments not in the recon rows"
+            if short > 0
+            else f"recon rows {format_inr(-short, always_show_paise=True)} above its gross"
+        )
+        return f"rows do not add up: {what}"
+    # Gross matching, the amount to the bank differs exactly as the fees do: not repeated.
+    parts = [
+        f"{_WORDS[k]} differs by {format_inr(abs(d['header'] - d['rows']), always_show_paise=True)}"
+        for k, d in diffs.items()
+        if k in ("fees", "tax")
+    ]
+    return "rows do not add up: " + ", ".join(parts)
