@@ -6,12 +6,15 @@ import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.booking import lookup
+from portal.booking import reschedule as rs
 from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.extensions import db
 from portal.notify.models import Notification
 from portal.reconcile import resolve
 from portal.reconcile.models import ReconCase, ReconRun
+from tests.booking.factories import at
 from tests.reconcile.helpers import (
+    LOST_CAPTURE,
     admin,
     case_for,
     cases,
@@ -163,6 +166,47 @@ def test_a_record_listed_twice_is_a_duplicate(world, users, gateway, clock):
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
     resolve.accept(admin(world), case_for(pay_id).id, "Listing glitch, one payment only")
     assert case_for(pay_id).status == "resolved"
+
+
+def _moved_free_of_charge(users, world, visit):
+    """The patient moves the visit days ahead (no fee, done at once): booking_rescheduled
+    re-checks the visit's open cases."""
+    rs.reschedule(users(world.patients[0]), visit.items[0].id, at(3, 11))
+    db.session.expire_all()
+
+
+def test_a_duplicate_listing_stays_a_discrepancy_after_a_free_reschedule(
+    world, users, gateway, clock
+):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    gateway.sandbox.set_faults(duplicate=[pay_id])
+    later(clock)
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
+    _moved_free_of_charge(users, world, visit)
+    # An event on the visit changes nothing about the gateway listing it twice.
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
+
+
+def test_an_order_paid_twice_stays_a_discrepancy_after_a_free_reschedule(
+    world, users, gateway, clock
+):
+    visit = paid(world, users, gateway)
+    order_id = visit.payments[0].razorpay_order_id
+    store = gateway.sandbox.store
+    store.orders[order_id]["status"] = "attempted"  # Razorpay lets a second payment through
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)  # we never hear of it
+    second = store.pay_order(order_id)["id"]
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    assert (case_for(second).status, case_for(second).reason) == ("discrepancy", "duplicate")
+    _moved_free_of_charge(users, world, visit)
+    # Found by the order, our row matches the first payment: the second is still a duplicate.
+    assert (case_for(second).status, case_for(second).reason) == ("discrepancy", "duplicate")
 
 
 def test_many_classes_in_one_run_raise_one_alert(world, users, gateway, clock):
