@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.reconcile import resolve
 from portal.reconcile.models import ReconCase, ReconRun
+from portal.refunds import cancel as refunds_cancel
 from tests.booking.factories import at
 from tests.reconcile.helpers import (
     LOST_CAPTURE,
@@ -24,6 +25,7 @@ from tests.reconcile.helpers import (
     payment_id,
     run_day,
 )
+from tests.refunds.helpers import settle_refunds
 
 
 def alerts():
@@ -72,6 +74,53 @@ def test_a_capture_only_at_the_gateway_is_found_flagged_and_synced(world, users,
     # The sync made our capture time the sync's: later runs leave the case alone.
     run = run_day(world)
     assert case_for(pay_id).status == "matched" and run.new_discrepancies == 0
+
+
+def _fully_refunded(world, users, gateway, visit_id, patient):
+    """The patient cancels the visit with a full refund: the gateway's payment now says
+    'refunded' (captured all the same)."""
+    visit = lookup.get_visit(visit_id)
+    refunds_cancel.cancel_items_as_patient(users(patient), visit_id, [visit.items[0].id])
+    settle_refunds(gateway)
+
+
+def test_a_synced_capture_stays_resolved_after_the_visit_is_fully_refunded(
+    world, users, gateway, clock
+):
+    visit_id, pay_id = paid_only_at_gateway(world, users, gateway)
+    later(clock)
+    run_day(world)
+    resolve.sync(admin(world), case_for(pay_id).id)
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("matched", "synced")
+    _fully_refunded(world, users, gateway, visit_id, world.patients[1])
+    assert gateway.sandbox.store.payments[pay_id]["status"] == "refunded"
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    # captured → refunded is the same capture: the sync's time difference is still no news
+    case = case_for(pay_id, kind="payment")
+    assert (case.status, case.resolution) == ("matched", "synced")
+    assert run.new_discrepancies == 0 and len(alerts()) == 1  # the first run's only
+
+
+def test_an_accepted_case_stays_resolved_after_the_visit_is_fully_refunded(
+    world, users, gateway, clock
+):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    created = gateway.sandbox.store.payments[pay_id]["created_at"]
+    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(pay_id).id, "Gateway clock was off that morning")
+    _fully_refunded(world, users, gateway, visit.id, world.patients[0])
+    assert gateway.sandbox.store.payments[pay_id]["status"] == "refunded"
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id, kind="payment")
+    assert (case.status, case.resolution) == ("resolved", "accepted")
+    assert run.new_discrepancies == 0
 
 
 def test_a_capture_only_at_the_gateway_accepted_with_a_note(world, users, gateway, clock):
