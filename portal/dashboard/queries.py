@@ -9,7 +9,8 @@ Python, so each measure costs one indexed range scan:
 * money in: successful gateway and desk payments by ``paid_at`` (``ix_payments_paid_at``;
   wallet parts are money the clinic already held), captures of the wrong amount (their
   row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``), and
-  reschedule fees paid through Razorpay or at the desk by ``done_at`` (one statement);
+  reschedule fees paid through Razorpay or at the desk by ``done_at``, or when one went to
+  the wallet by its credit's posting (``ix_ledger_transactions_created_at``; one statement);
 * refunds: processed refunds by ``processed_at`` (``ix_refunds_processed_at``);
 * payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``);
 * failed payments: failed attempts on the payment timeline by ``at``
@@ -39,11 +40,13 @@ from flask import current_app
 from portal.approvals.sources import SOURCES
 from portal.audit.models import AuditEntry
 from portal.booking.models import PAY_DESK, PAY_GATEWAY, IndividualBooking, Reschedule
+from portal.booking.reschedule_payment import UNAPPLIED
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
+from portal.ledger.models import LedgerTransaction
 from portal.payments.models import DESK, LINK, ORDER, AttemptNote, Payment, PaymentAttempt
 from portal.payouts.models import Payout
 from portal.refunds.models import Refund
@@ -135,7 +138,7 @@ def _money_in(since, kinds):
     captures of the wrong amount, whose row stays unpaid (the money goes to the wallet)
     though it came in all the same, by their timeline entry's ``at``; and reschedule fees
     paid through Razorpay or at the desk (the booking moved, or Razorpay captured the fee
-    and it went to the wallet), as the transactions console counts them."""
+    and it went to the wallet: by that credit), as the transactions console counts them."""
     paid = sa.select(
         _day_bucket(Payment.paid_at, since).label("day"),
         sa.func.coalesce(Payment.captured_amount, Payment.amount).label("amount"),
@@ -154,13 +157,15 @@ def _money_in(since, kinds):
         Payment.status != PaymentStatus.SUCCESSFUL,
         Payment.captured_amount.is_not(None),
     )
-    fees = sa.select(
-        _day_bucket(sa.func.coalesce(Reschedule.done_at, Reschedule.created_at), since).label(
-            "day"
-        ),
+    # A fee is money in when the booking moved (by ``done_at``), or when Razorpay captured
+    # it and it went to the wallet (slot gone, paid after the request ended: by that
+    # credit's posting, found by the ledger's indexed time and kind), as the console and
+    # reconciliation date it.
+    moved = sa.select(
+        _day_bucket(Reschedule.done_at, since).label("day"),
         Reschedule.total.label("amount"),
     ).where(
-        sa.func.coalesce(Reschedule.done_at, Reschedule.created_at) >= since,
+        Reschedule.done_at >= since,
         Reschedule.total > 0,
         sa.or_(
             sa.and_(
@@ -172,7 +177,28 @@ def _money_in(since, kinds):
             ),
         ),
     )
-    both = sa.union_all(paid, wrong, fees).subquery("money_in")
+    credited = (
+        sa.select(
+            _day_bucket(LedgerTransaction.created_at, since).label("day"),
+            Reschedule.total.label("amount"),
+        )
+        .join(Reschedule, Reschedule.id == sa.cast(LedgerTransaction.reference_id, sa.Integer))
+        .where(
+            LedgerTransaction.created_at >= since,
+            LedgerTransaction.kind == UNAPPLIED,
+            LedgerTransaction.reference_type == "reschedule",
+            # the credit of the payment the row records (not a repeated one)
+            LedgerTransaction.idempotency_key
+            == sa.literal(f"{UNAPPLIED}:")
+            + sa.cast(Reschedule.id, sa.String)
+            + ":"
+            + Reschedule.razorpay_payment_id,
+            Reschedule.done_at.is_(None),
+            Reschedule.total > 0,
+            Reschedule.pay_with == PAY_GATEWAY,
+        )
+    )
+    both = sa.union_all(paid, wrong, moved, credited).subquery("money_in")
     rows = db.session.execute(
         sa.select(
             both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)

@@ -57,6 +57,8 @@ _GATEWAY = {
     },
 }
 _NAMES = {name: name for vocabulary in _GATEWAY.values() for name in vocabulary}
+# What each of the gateway's names means (the same in every kind that has it).
+_MEANS = {name: known[0] for vocabulary in _GATEWAY.values() for name, known in vocabulary.items()}
 # Ours, by the row's status (the portal's enums).
 _OURS = {
     "payment": {
@@ -230,19 +232,30 @@ class Existing:
     resolution: str | None = None
 
 
+def _meant(key):
+    """A gateway side's key with its status as what it means: a payment refunded after its
+    capture is captured all the same, as ``compare`` reads it."""
+    if key is None:
+        return None
+    amount, status, rest = key.split("|", 2)
+    return f"{amount}|{_MEANS.get(status, status)}|{rest}"
+
+
 def next_status(
     existing: Existing | None, outcome: Outcome, theirs: Side | None, ours: Side | None
 ):
     """What to write for a reference: None when nothing changes, else the case's new status
     (checked against the case machine). A case an admin resolved (accepted, or synced from
-    the gateway) stays as it is while the gateway's record is the one the admin saw: a sync
-    makes our time the sync's, which is no news."""
+    the gateway) stays as it is while the gateway's record means what it did when the admin
+    saw it: a sync makes our time the sync's, which is no news, and neither is the payment
+    being refunded later (captured → refunded). The keys keep the statuses as seen (the
+    screen shows them; keys stored before keep their meaning)."""
     target = outcome.status
     if existing is None:
         return target
     theirs_now = theirs.key() if theirs else None
     ours_now = ours.key() if ours else None
-    if existing.resolution and existing.theirs_key == theirs_now:
+    if existing.resolution and _meant(existing.theirs_key) == _meant(theirs_now):
         return None
     if (
         existing.status == target

@@ -6,7 +6,8 @@ visit's payment or a reschedule fee) or a refund's webhook lands after the run w
 case (a run concurrent with webhooks, or one that simply came late), the booking and
 refund events say so and the open case of that visit or refund is compared again with
 the gateway record the run stored: it becomes MATCHED when the two now agree. Only ever
-towards MATCHED: finding new discrepancies is the run's job."""
+towards MATCHED: finding new discrepancies is the run's job. A duplicate stays one: the
+event is any on the visit (a free move, say), not news about the gateway's listing."""
 
 import logging
 from datetime import timedelta
@@ -15,13 +16,14 @@ import sqlalchemy as sa
 
 from portal import events
 from portal.booking.models import Reschedule
+from portal.config import setting
 from portal.db import utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
 from portal.jobs import job, periodic
 from portal.reconcile import cases, ours, window
 from portal.reconcile.matching import Garbage, compare, gateway_side
-from portal.reconcile.models import ReconCase, ReconRun
+from portal.reconcile.models import Reason, ReconCase, ReconRun
 from portal.reconcile.run import JOB, SCHEDULE, execute, start_run
 
 log = logging.getLogger("portal.reconcile")
@@ -88,7 +90,17 @@ def _recheck(found):
             fresh = ours.payments_by_order([theirs])[0].get(case.reference)
         if fresh is None:
             continue
-        if compare(fresh, theirs, now=now).status == ReconCaseStatus.MATCHED:
+        outcome = compare(
+            fresh,
+            theirs,
+            now=now,
+            tolerance=setting("RECON_TOLERANCE_SECONDS"),
+            grace=setting("RECON_PENDING_GRACE_SECONDS"),
+            # As the run judged it: a webhook does not undo a listing twice or an order
+            # paid twice (our row, found by the order, is the other payment's).
+            duplicate=case.reason == Reason.DUPLICATE,
+        )
+        if outcome.status == ReconCaseStatus.MATCHED:
             RECON_CASE.move(case, ReconCaseStatus.MATCHED)
             case.reason = None
             cases.show_sides(case, fresh, theirs)

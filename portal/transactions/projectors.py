@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import User
 from portal.booking.models import PAY_DESK, PAY_GATEWAY, PAY_NONE, IndividualBooking, Reschedule
+from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
 from portal.domain.ids import is_digits
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
@@ -186,6 +187,23 @@ def project_payout(p: Payout):
     }
 
 
+def _fee_paid_at(r: Reschedule):
+    """When a fee's money came in: when the booking moved, or for a fee that went to the
+    wallet (slot gone, paid after the request ended) that credit's posting, as the ledger
+    and reconciliation date it; a fee not paid yet, by its request."""
+    if r.done_at:
+        return r.done_at
+    if r.razorpay_payment_id:
+        credited = db.session.scalar(
+            sa.select(LedgerTransaction.created_at).where(
+                LedgerTransaction.idempotency_key == unapplied_key(r.id, r.razorpay_payment_id)
+            )
+        )
+        if credited is not None:
+            return credited
+    return r.created_at
+
+
 def project_reschedule(r: Reschedule):
     if not r.total or r.pay_with == PAY_NONE:
         return None
@@ -201,7 +219,7 @@ def project_reschedule(r: Reschedule):
         if (r.status == RescheduleStatus.DONE and r.pay_with in (PAY_GATEWAY, PAY_DESK))
         or (r.pay_with == PAY_GATEWAY and r.razorpay_payment_id)
         else None,
-        "occurred_at": r.done_at or r.created_at,
+        "occurred_at": _fee_paid_at(r),
         "amount": r.total,
         "fee": r.penalty,
         "platform_fee": r.platform_fee,

@@ -6,12 +6,16 @@ import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.booking import lookup
+from portal.booking import reschedule as rs
 from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.extensions import db
 from portal.notify.models import Notification
 from portal.reconcile import resolve
 from portal.reconcile.models import ReconCase, ReconRun
+from portal.refunds import cancel as refunds_cancel
+from tests.booking.factories import at
 from tests.reconcile.helpers import (
+    LOST_CAPTURE,
     admin,
     case_for,
     cases,
@@ -21,6 +25,7 @@ from tests.reconcile.helpers import (
     payment_id,
     run_day,
 )
+from tests.refunds.helpers import settle_refunds
 
 
 def alerts():
@@ -69,6 +74,53 @@ def test_a_capture_only_at_the_gateway_is_found_flagged_and_synced(world, users,
     # The sync made our capture time the sync's: later runs leave the case alone.
     run = run_day(world)
     assert case_for(pay_id).status == "matched" and run.new_discrepancies == 0
+
+
+def _fully_refunded(world, users, gateway, visit_id, patient):
+    """The patient cancels the visit with a full refund: the gateway's payment now says
+    'refunded' (captured all the same)."""
+    visit = lookup.get_visit(visit_id)
+    refunds_cancel.cancel_items_as_patient(users(patient), visit_id, [visit.items[0].id])
+    settle_refunds(gateway)
+
+
+def test_a_synced_capture_stays_resolved_after_the_visit_is_fully_refunded(
+    world, users, gateway, clock
+):
+    visit_id, pay_id = paid_only_at_gateway(world, users, gateway)
+    later(clock)
+    run_day(world)
+    resolve.sync(admin(world), case_for(pay_id).id)
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("matched", "synced")
+    _fully_refunded(world, users, gateway, visit_id, world.patients[1])
+    assert gateway.sandbox.store.payments[pay_id]["status"] == "refunded"
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    # captured → refunded is the same capture: the sync's time difference is still no news
+    case = case_for(pay_id, kind="payment")
+    assert (case.status, case.resolution) == ("matched", "synced")
+    assert run.new_discrepancies == 0 and len(alerts()) == 1  # the first run's only
+
+
+def test_an_accepted_case_stays_resolved_after_the_visit_is_fully_refunded(
+    world, users, gateway, clock
+):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    created = gateway.sandbox.store.payments[pay_id]["created_at"]
+    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(pay_id).id, "Gateway clock was off that morning")
+    _fully_refunded(world, users, gateway, visit.id, world.patients[0])
+    assert gateway.sandbox.store.payments[pay_id]["status"] == "refunded"
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id, kind="payment")
+    assert (case.status, case.resolution) == ("resolved", "accepted")
+    assert run.new_discrepancies == 0
 
 
 def test_a_capture_only_at_the_gateway_accepted_with_a_note(world, users, gateway, clock):
@@ -163,6 +215,47 @@ def test_a_record_listed_twice_is_a_duplicate(world, users, gateway, clock):
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
     resolve.accept(admin(world), case_for(pay_id).id, "Listing glitch, one payment only")
     assert case_for(pay_id).status == "resolved"
+
+
+def _moved_free_of_charge(users, world, visit):
+    """The patient moves the visit days ahead (no fee, done at once): booking_rescheduled
+    re-checks the visit's open cases."""
+    rs.reschedule(users(world.patients[0]), visit.items[0].id, at(3, 11))
+    db.session.expire_all()
+
+
+def test_a_duplicate_listing_stays_a_discrepancy_after_a_free_reschedule(
+    world, users, gateway, clock
+):
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    gateway.sandbox.set_faults(duplicate=[pay_id])
+    later(clock)
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
+    _moved_free_of_charge(users, world, visit)
+    # An event on the visit changes nothing about the gateway listing it twice.
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "duplicate")
+
+
+def test_an_order_paid_twice_stays_a_discrepancy_after_a_free_reschedule(
+    world, users, gateway, clock
+):
+    visit = paid(world, users, gateway)
+    order_id = visit.payments[0].razorpay_order_id
+    store = gateway.sandbox.store
+    store.orders[order_id]["status"] = "attempted"  # Razorpay lets a second payment through
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)  # we never hear of it
+    second = store.pay_order(order_id)["id"]
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    assert (case_for(second).status, case_for(second).reason) == ("discrepancy", "duplicate")
+    _moved_free_of_charge(users, world, visit)
+    # Found by the order, our row matches the first payment: the second is still a duplicate.
+    assert (case_for(second).status, case_for(second).reason) == ("discrepancy", "duplicate")
 
 
 def test_many_classes_in_one_run_raise_one_alert(world, users, gateway, clock):

@@ -93,6 +93,33 @@ def test_only_changes_are_written_and_resolved_cases_stay():
     )
 
 
+def test_a_resolved_case_stays_while_the_gateway_record_means_the_same():
+    """Refunded after its capture is captured all the same (as ``compare`` reads it): no
+    news for a case an admin accepted or synced. A status that means something else is."""
+    t, o = theirs(), ours()
+    late = Outcome("discrepancy", "time_differs")
+    for resolution in ("accepted", "synced"):
+        closed = Existing(1, "resolved", None, t.key(), o.key(), resolution)
+        assert next_status(closed, late, theirs(status="refunded"), o) is None
+    accepted = Existing(1, "resolved", None, t.key(), o.key(), "accepted")
+    failed = theirs(status="failed")
+    assert next_status(accepted, Outcome("discrepancy", "status_differs"), failed, o) == (
+        "discrepancy"
+    )
+    # The key itself keeps the status as seen (the screen shows it; a matched case is
+    # rewritten with it).
+    assert theirs(status="refunded").key() != t.key()
+    assert (
+        next_status(
+            Existing(1, "matched", None, t.key(), o.key()),
+            Outcome("matched"),
+            theirs(status="refunded"),
+            o,
+        )
+        == "matched"
+    )
+
+
 def test_the_case_machine_refuses_what_it_does_not_list():
     with pytest.raises(InvalidTransition):
         next_status(Existing(1, "matched", None, None, None), Outcome("resolved"), theirs(), ours())

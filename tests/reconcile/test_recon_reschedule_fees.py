@@ -15,6 +15,7 @@ from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import balance
 from portal.reconcile import resolve
 from portal.reconcile import run as recon
@@ -197,3 +198,47 @@ def test_a_late_fee_put_in_the_wallet_by_its_webhook_matches(world, users, gatew
         "SUCCESSFUL",
     )
     assert run.new_discrepancies == 0
+
+
+def _clearing_debits_on(day):
+    """Money in on a clinic day as the ledger has it (gateway clearing debited)."""
+    lo = at(day, 0)
+    rows = db.session.scalars(
+        sa.select(LedgerEntry.amount)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerAccount.code == chart.GATEWAY_CLEARING,
+            LedgerEntry.amount > 0,
+            LedgerTransaction.created_at >= lo,
+            LedgerTransaction.created_at < lo + timedelta(days=1),
+        )
+    )
+    return sum(rows)
+
+
+def test_a_late_fee_is_money_in_on_the_day_it_was_paid(world, users, gateway, clock):
+    """Asked for on Tuesday 23:50, expired, paid on Wednesday 00:06 into the wallet: money
+    in on Wednesday on the console and the dashboard, as the ledger and reconciliation
+    date it (by the credit), not on the request's day."""
+    patient = users(world.patients[0])
+    item = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
+    ).items[0]
+    clock.move_to(at(1, 23, 50))  # Tuesday, 58 h ahead: the 10 % tier
+    resched = rs.reschedule(
+        patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
+    ).reschedule
+    _expired_by_another_booking(world, users, clock, resched)
+    gateway.pay(resched.razorpay_order_id)  # paid late: the fee goes to the wallet
+    gateway.deliver()
+    row = _fresh(Reschedule, resched.id)
+    assert row.status == "EXPIRED" and row.razorpay_payment_id
+    wednesday = utcnow().astimezone(CLINIC_TZ).date()
+    assert wednesday == at(2, 12).astimezone(CLINIC_TZ).date()
+    assert _clearing_debits_on(2) == resched.total
+    tuesday = wednesday - timedelta(days=1)
+    assert summary(MovementFilter(start=wednesday, end=wednesday)).money_in == resched.total
+    assert summary(MovementFilter(start=tuesday, end=tuesday)).money_in == 0
+    daily = dashboard().series["money in"]
+    assert (daily.window(1)[1], daily.window(2)[1]) == (resched.total, resched.total)
