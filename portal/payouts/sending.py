@@ -77,19 +77,7 @@ def send_payout(payout_id, attempt_number=None):
             )
         except gw_errors.GatewayUnavailable as exc:  # includes GatewayTimeout: unknown outcome
             payout.last_error = str(exc)[:255]
-            run_after = _ask_again(payout, attempt)
-            record(
-                None,
-                "payout.send_unanswered",
-                "payout",
-                payout.id,
-                after={
-                    "attempt": attempt.number,
-                    "requests": attempt.requests,
-                    "error": payout.last_error,
-                    "retry_at": run_after.isoformat(),
-                },
-            )
+            _ask_again(payout, attempt, "payout.send_unanswered")
             return None
         except gw_errors.GatewayError as exc:
             payout.last_error = str(exc)[:255]
@@ -117,9 +105,9 @@ def send_payout(payout_id, attempt_number=None):
         return body
 
 
-def _ask_again(payout, attempt):
+def _ask_again(payout, attempt, action):
     """Queue the resend of the current attempt under its own key, after the backoff for
-    its requests so far; returns when it runs."""
+    its requests so far, and audit why (``action``); returns when it runs."""
     run_after = utcnow() + resend_backoff(attempt.requests)
     enqueue(
         SEND_JOB,
@@ -127,6 +115,18 @@ def _ask_again(payout, attempt):
         attempt_number=attempt.number,
         run_after=run_after,
         dedupe_key=f"payout-send:{payout.id}:{attempt.number}:{attempt.requests}",
+    )
+    record(
+        None,
+        action,
+        "payout",
+        payout.id,
+        after={
+            "attempt": attempt.number,
+            "requests": attempt.requests,
+            "error": payout.last_error,
+            "retry_at": run_after.isoformat(),
+        },
     )
     return run_after
 
@@ -161,19 +161,7 @@ def _resend_refused(payout, attempt, exc):
         link_remote_id(payout, attempt, found.get("id"))
         apply_status(payout, attempt, remote_status(found.get("status")), found)
         return found
-    run_after = _ask_again(payout, attempt)
-    record(
-        None,
-        "payout.send_unconfirmed",
-        "payout",
-        payout.id,
-        after={
-            "attempt": attempt.number,
-            "requests": attempt.requests,
-            "error": payout.last_error,
-            "retry_at": run_after.isoformat(),
-        },
-    )
+    run_after = _ask_again(payout, attempt, "payout.send_unconfirmed")
     raise_payout_alert(
         HIGH,
         f"Payout {payout.id}: outcome unknown at RazorpayX",
