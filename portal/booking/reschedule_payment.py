@@ -34,6 +34,7 @@ from portal.gateway.confirm import Unconfirmed, confirmed_payment
 from portal.i18n import N_
 from portal.jobs import periodic
 from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 
 MSG_BAD_SIGNATURE = N_("We could not verify this payment")
@@ -52,6 +53,22 @@ def unapplied_key(reschedule_id, razorpay_payment_id):
     """The idempotency key of a fee payment put in the wallet (reconciliation finds the
     time of that credit by it)."""
     return f"{UNAPPLIED}:{reschedule_id}:{razorpay_payment_id}"
+
+
+# When the fee payment a reschedule records went to the wallet (that credit's posting;
+# NULL when it did not), as a column of a statement over reschedules: reconciliation and
+# the settlements' overdue check date such a fee by it, as the ledger does.
+FEE_CREDITED_AT = (
+    sa.select(LedgerTransaction.created_at)
+    .where(
+        LedgerTransaction.idempotency_key
+        == sa.literal(f"{UNAPPLIED}:")
+        + sa.cast(Reschedule.id, sa.String)
+        + ":"
+        + Reschedule.razorpay_payment_id
+    )
+    .scalar_subquery()
+)
 
 
 def find_by_order(order_id):

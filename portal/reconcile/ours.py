@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 import sqlalchemy as sa
 
 from portal.booking.models import Reschedule
-from portal.booking.reschedule_payment import UNAPPLIED
+from portal.booking.reschedule_payment import FEE_CREDITED_AT, UNAPPLIED
 from portal.db import UTCDateTime
 from portal.domain.states import RescheduleStatus
 from portal.extensions import db
@@ -65,20 +65,6 @@ def _payments(where):
         )
 
 
-# When a fee whose reschedule did not move went to the wallet: that credit's posting.
-_CREDITED_AT = (
-    sa.select(LedgerTransaction.created_at)
-    .where(
-        LedgerTransaction.idempotency_key
-        == sa.literal(f"{UNAPPLIED}:")
-        + sa.cast(Reschedule.id, sa.String)
-        + ":"
-        + Reschedule.razorpay_payment_id
-    )
-    .scalar_subquery()
-)
-
-
 def _fee_status(status, paid_by):
     """A reschedule's fee in the payments' vocabulary: captured once a payment is recorded
     on it (the booking moved, or the fee is in the wallet), else pending or ended."""
@@ -110,7 +96,7 @@ def _fees(where):
             Reschedule.total,
             Reschedule.status,
             sa.func.coalesce(
-                Reschedule.done_at, _CREDITED_AT, Reschedule.created_at, type_=UTCDateTime
+                Reschedule.done_at, FEE_CREDITED_AT, Reschedule.created_at, type_=UTCDateTime
             ),
         )
         .where(Reschedule.razorpay_payment_id.is_not(None), *where)
@@ -134,8 +120,8 @@ def _fees_in_window(start, end):
         [
             Reschedule.done_at.is_(None),
             Reschedule.id.in_(credited),
-            start <= _CREDITED_AT,
-            end > _CREDITED_AT,
+            start <= FEE_CREDITED_AT,
+            end > FEE_CREDITED_AT,
         ]
     )
 

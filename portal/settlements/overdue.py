@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from portal.booking.models import Reschedule
+from portal.booking.reschedule_payment import FEE_CREDITED_AT
 from portal.config import setting
+from portal.db import UTCDateTime
 from portal.domain.states import PaymentStatus, RescheduleStatus
 from portal.extensions import db
 from portal.payments.models import DESK, WALLET, AttemptNote, Payment, PaymentAttempt
@@ -76,20 +78,25 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
         .group_by(Payment.id)
         .having(captured_at < cutoff)
     )
+    # A fee is money at Razorpay from when the booking moved, or, when it went to the
+    # wallet, from that credit (not from its request: NOT_SETTLED came up to a day early).
+    paid_at = sa.func.coalesce(
+        Reschedule.done_at, FEE_CREDITED_AT, Reschedule.created_at, type_=UTCDateTime
+    )
     fees = db.session.execute(
         sa.select(
             Reschedule.razorpay_payment_id,
             Reschedule.id,
             Reschedule.visit_id,
             Reschedule.total,
-            sa.func.coalesce(Reschedule.done_at, Reschedule.created_at),
+            paid_at,
         ).where(
             # EXPIRED: a fee paid after its request ended, in the wallet
             Reschedule.status.in_(
                 (RescheduleStatus.DONE, RescheduleStatus.FAILED, RescheduleStatus.EXPIRED)
             ),
             Reschedule.razorpay_payment_id.is_not(None),
-            sa.func.coalesce(Reschedule.done_at, Reschedule.created_at) < cutoff,
+            paid_at < cutoff,
             Reschedule.razorpay_payment_id.not_in(settled),
         )
     )

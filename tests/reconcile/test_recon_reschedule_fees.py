@@ -242,3 +242,41 @@ def test_a_late_fee_is_money_in_on_the_day_it_was_paid(world, users, gateway, cl
     assert summary(MovementFilter(start=tuesday, end=tuesday)).money_in == 0
     daily = dashboard().series["money in"]
     assert (daily.window(1)[1], daily.window(2)[1]) == (resched.total, resched.total)
+
+
+def test_a_fee_that_went_to_the_wallet_is_overdue_from_its_credit_not_its_request(
+    world, users, gateway, clock
+):
+    """The settlements' overdue clock dated such a fee by its request: NOT_SETTLED came up
+    as much as a day early. It runs from the credit, as the ledger dates the money."""
+    from portal.settlements.overdue import overdue_unsettled
+
+    patient = users(world.patients[0])
+    item = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
+    ).items[0]
+    clock.move_to(at(1, 23, 50))
+    resched = rs.reschedule(
+        patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
+    ).reschedule
+    _expired_by_another_booking(world, users, clock, resched)
+    gateway.pay(resched.razorpay_order_id)
+    gateway.deliver()
+    row = _fresh(Reschedule, resched.id)
+    credited = utcnow()
+    assert row.status == "EXPIRED" and row.created_at < credited - timedelta(minutes=10)
+    # Two days after the request but a few minutes short of two after the credit.
+    as_of = row.created_at + timedelta(days=2, minutes=5)
+    fees = [u for u in overdue_unsettled(as_of, days=2) if u.our_type == "reschedule"]
+    assert fees == []
+    later = overdue_unsettled(credited + timedelta(days=2, minutes=1), days=2)
+    assert [u.captured_at for u in later if u.our_type == "reschedule"] == [
+        _credit_time(resched.id, row.razorpay_payment_id)
+    ]
+
+
+def _credit_time(reschedule_id, payment_id):
+    key = reschedule_payment.unapplied_key(reschedule_id, payment_id)
+    return db.session.scalar(
+        sa.select(LedgerTransaction.created_at).where(LedgerTransaction.idempotency_key == key)
+    )
