@@ -16,7 +16,9 @@ from portal.booking.errors import NotFound, PermissionDenied
 from portal.catalog.providers import provider_for_user
 from portal.db import unit_of_work, utcnow
 from portal.domain import cancellation as rules
+from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus, InvalidTransition
+from portal.domain.text import Text
 from portal.extensions import db
 from portal.policies import store as policy_store
 from portal.refunds.approvals import request_approval
@@ -27,6 +29,7 @@ from portal.refunds.common import (
     MSG_NO_ITEMS,
     MSG_PENALTY_PROVIDER,
     MSG_REASON,
+    MSG_REFUND_CHANGED,
     CancellationError,
     hours,
     item_for_admin_or_provider,
@@ -156,10 +159,13 @@ def _by_word(kind):
     return {"patient": "patient", "provider": "provider"}.get(kind, "clinic")
 
 
-def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, reason="", now=None):
+def cancel_items_as_patient(
+    patient, visit_id, item_ids, prefer_wallet=False, reason="", now=None, expected_refund=None
+):
     """The patient cancels one or several confirmed items of their visit. All or nothing:
     one refused item (within 24 h, a team appointment, already cancelled) refuses the
-    request with the policy's message."""
+    request with the policy's message. ``expected_refund``: the total the patient was
+    shown; another total (a tier's boundary passed meanwhile) refuses, nothing written."""
     ids = sorted({int(i) for i in (item_ids or [])})
     if not ids:
         raise CancellationError(MSG_NO_ITEMS, field="items")
@@ -176,6 +182,16 @@ def cancel_items_as_patient(patient, visit_id, item_ids, prefer_wallet=False, re
             )
             for i in ids
         ]
+        total = sum(c.refund for c in done)
+        if expected_refund is not None and total != expected_refund:
+            raise CancellationError(
+                Text(
+                    MSG_REFUND_CHANGED,
+                    now=format_inr(total),
+                    was=format_inr(expected_refund),
+                ),
+                field="items",
+            )
         lifecycle.refresh_status(visit)
     return done
 

@@ -19,6 +19,12 @@ MSG_ALREADY = N_("This appointment is already cancelled")
 MSG_NOT_CONFIRMED = N_("Only confirmed appointments can be cancelled")
 MSG_STARTED = N_("This appointment has already started")
 MSG_NO_ITEMS = N_("Choose at least one appointment to cancel")
+# The refund shown when the patient chose is no longer the one due (a tier's boundary
+# passed while the page was open): nothing is cancelled until they confirm the new one.
+MSG_REFUND_CHANGED = N_(
+    "The refund is now %(now)s, not the %(was)s shown: the appointment is closer to its "
+    "start. Check the new amount and confirm again."
+)
 MSG_REASON = N_("Give a reason for the cancellation")
 MSG_SECOND_ADMIN = N_("A different administrator must approve this refund")
 MSG_DECIDED = N_("This request has already been decided")

@@ -10,7 +10,7 @@ from portal.accounts.models import User
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import Provider
 from portal.extensions import db
-from portal.refunds.models import Refund, RefundApproval
+from portal.refunds.models import Cancellation, Refund, RefundApproval
 from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
 
@@ -329,6 +329,30 @@ def test_an_item_that_names_nothing_chooses_nothing(app, client, setup, item):
     page = client.get(f"/me/visits/{visit_id}/cancel?item={item}")
     assert page.status_code == 200
     assert not re.search(r'<input type="checkbox" name="items"[^>]*\schecked', page.get_data(True))
+
+
+def test_a_refund_that_changed_since_the_preview_is_asked_again(app, client, setup, clock):
+    """The page showed 100 % (48 h or more ahead); the 48 h boundary passed before the
+    patient confirmed: nothing is cancelled, the page says the new amount, and confirming
+    that amount cancels."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(48, 1))
+    login(client, emails["patient"])
+    page = client.get(f"/me/visits/{visit_id}/cancel?item={ids[0]}").get_data(as_text=True)
+    shown = re.search(r'name="shown_refund" value="(\d+)"', page).group(1)
+    assert shown == "52950"
+    clock.move_to(at(4, 10) - hours(47, 59))
+    form = {"items": [ids[0]], "destination": "original", "shown_refund": shown}
+    refused = client.post(f"/me/visits/{visit_id}/cancel", data=form)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "The refund is now ₹" in html and "not the ₹529.50 shown" in html
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Cancellation)).all()
+    now_shown = re.search(r'name="shown_refund" value="(\d+)"', html).group(1)
+    assert int(now_shown) < 52_950
+    done = client.post(f"/me/visits/{visit_id}/cancel", data={**form, "shown_refund": now_shown})
+    assert done.status_code == 303
 
 
 def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, client, setup, clock):

@@ -2,6 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -10,6 +11,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
+from portal.domain.ids import is_digits
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import RupeesField
@@ -38,6 +40,13 @@ class CancelForm(PortalForm):
         ),
     )
     reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
+    # The total refund the preview showed (paise): a different one at confirmation is asked
+    # again (refunds.cancel.cancel_items_as_patient's expected_refund).
+    shown_refund = HiddenField()
+
+    def shown_total(self):
+        text = self.shown_refund.data
+        return int(text) if is_digits(text) and len(text) <= 12 else None
 
 
 class ProviderCancelForm(PortalForm):

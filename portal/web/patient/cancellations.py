@@ -89,6 +89,7 @@ def cancel_items_post(visit_id):
             chosen,
             prefer_wallet=form.destination.data == WALLET,
             reason=form.reason.data or "",
+            expected_refund=form.shown_total(),
         )
     except refunds_common.CancellationError as exc:
         apply_booking_error(form, exc, FIELD_MAP)
