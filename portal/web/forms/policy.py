@@ -14,6 +14,7 @@ from decimal import Decimal
 from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from portal.domain.ids import is_digits
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
 from portal.domain.policy_data import flatten
 from portal.web.forms.base import PortalForm
@@ -131,9 +132,8 @@ def from_text(kind, text):
     if kind in _SECONDS:
         return _seconds(text, kind)
     if kind == "count":
-        digits = text.removeprefix("-")
-        # ASCII only: "²".isdigit() is True, but int("²") raises.
-        if not (digits.isascii() and digits.isdigit()) or len(text) > 9:
+        # ASCII only (portal.domain.ids): "²".isdigit() is True, but int("²") raises.
+        if not is_digits(text.removeprefix("-")) or len(text) > 9:
             raise ValueError(MSG_WHOLE)
         return int(text)
     if kind == "minutes_list":
@@ -172,7 +172,7 @@ class _Base(PortalForm):
     def base_version_id(self):
         """The version id the form was filled from, or None (not sent: not checked)."""
         text = (self.base_version.data or "").strip()
-        return int(text) if text.isascii() and text.isdigit() else None
+        return int(text) if is_digits(text) else None
 
 
 PolicyForm = type(
