@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from portal import events
 from portal.booking.models import Reschedule
-from portal.config import setting
+from portal.config import policy, setting
 from portal.db import utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
@@ -39,9 +39,10 @@ def run_job(run_id):
 
 @periodic("reconcile.daily", every=15 * 60)
 def daily():
-    """At 02:00 clinic time (or the first tick after it), the previous clinic day."""
+    """At the policy's run time, clinic time (02:00 by default; or the first tick after
+    it), the previous clinic day."""
     now = utcnow()
-    if not window.daily_run_due(now):
+    if not window.daily_run_due(now, policy().reconciliation_run_time):
         return None
     day = window.previous_clinic_day(now)
     start, end = window.day_window(day, day)

@@ -30,6 +30,7 @@ def previous_clinic_day(now: datetime) -> date:
     return now.astimezone(CLINIC_TZ).date() - timedelta(days=1)
 
 
-def daily_run_due(now: datetime, hour: int = 2) -> bool:
-    """The daily run starts at 02:00 clinic time (for the day before)."""
-    return now.astimezone(CLINIC_TZ).time() >= time(hour)
+def daily_run_due(now: datetime, run_time: time) -> bool:
+    """The daily run (for the day before) starts at the policy's run time, clinic time
+    (02:00 by default)."""
+    return now.astimezone(CLINIC_TZ).time() >= run_time

@@ -1,11 +1,13 @@
-"""The daily run: at 02:00 clinic time (the first tick after it) for the previous clinic
-day, once; a failed one is tried again a few times, then left for an admin."""
+"""The daily run: at the policy's run time, 02:00 clinic time by default (the first tick
+after it), for the previous clinic day, once; a failed one is tried again a few times, then left for an admin."""
 
-from datetime import datetime
+from datetime import datetime, time
 
 import sqlalchemy as sa
 
+from portal.config import policy
 from portal.extensions import db
+from portal.policies import service as policy_service
 from portal.reconcile import tasks
 from portal.reconcile.models import ReconRun
 from tests.booking.factories import IST
@@ -30,6 +32,22 @@ def test_the_daily_run_covers_yesterday_once(world, users, gateway, clock):
     assert case_for(payment_id(visit)).status == "matched"
     clock.move_to(datetime(2026, 6, 2, 2, 20, tzinfo=IST))
     assert tasks.daily() is None and len(runs()) == 1  # done for that day
+
+
+def test_the_daily_run_waits_for_the_policys_run_time(world, users, gateway, clock):
+    """/admin/policy's "Daily run (clinic time)" moves the run (it ran at 02:00 whatever
+    the policy said: review finding)."""
+    paid(world, users, gateway)
+    policy_service.propose(
+        users(world.admin), {"reconciliation_run_time": "05:00"}, reason="After the bank file"
+    )
+    clock.move_to(datetime(2026, 6, 2, 2, 30, tzinfo=IST))
+    assert policy().reconciliation_run_time == time(5, 0)
+    assert tasks.daily() is None and not runs()
+    clock.move_to(datetime(2026, 6, 2, 5, 10, tzinfo=IST))
+    tasks.daily()
+    [run] = runs()
+    assert run.window_start.astimezone(IST) == datetime(2026, 6, 1, tzinfo=IST)
 
 
 def test_a_failing_daily_run_is_tried_three_times(world, users, gateway, clock, app):
