@@ -34,6 +34,8 @@ UPCOMING_VISIT = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED)
 ITEM_ORDER = (IndividualBooking.start_at, IndividualBooking.id)
 # A follow-up or lab test may refer to an earlier booking that really happened (or will).
 REFERABLE = (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
+# An item that will not happen (again): not what makes a visit upcoming.
+_OVER = (BookingStatus.CANCELLED, BookingStatus.EXPIRED, BookingStatus.COMPLETED)
 
 # What a visits list shows of each row, loaded with the page (no per-row queries), and
 # no more: a row shows its number, status, who it is for, its items' services, first
@@ -301,59 +303,81 @@ def _item_count():
 @cache
 def _open_and_upcoming(limit):
     """Built once (building it and its cache key cost as much CPU as running it): the
-    patient's newest ``limit`` unpaid and newest ``limit`` upcoming visits, as columns:
-    each with its item count and its first item's start and clinic zone (correlated
-    subqueries, each the visit's items in their own order: start, then id)."""
+    patient's newest ``limit`` unpaid visits and soonest ``limit`` upcoming ones, as
+    columns: each with its item count and the start and clinic zone of its first item
+    (an unpaid visit) or of its next item still to happen (an upcoming one): correlated
+    subqueries over the visit's items in their own order (start, then id).
 
-    def newest(statuses):
-        return (
-            sa.select(MasterBooking.id)
-            .where(
-                MasterBooking.patient_id == sa.bindparam("patient_id"),
-                MasterBooking.status.in_(statuses),
-            )
-            .order_by(*NEWEST_FIRST)
-            .limit(limit)
-            .subquery()
-        )
+    Upcoming means paid with an item not yet over (``end_at`` after ``:now``) and not
+    cancelled, expired or completed: a visit whose appointment passed unmarked (a no-show)
+    is not upcoming any more."""
 
-    def first_item(column):
+    def first_item(column, *where):
         return (
             sa.select(column)
             .select_from(IndividualBooking)
             .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
-            .where(IndividualBooking.master_id == MasterBooking.id)
+            .where(IndividualBooking.master_id == MasterBooking.id, *where)
             .order_by(*ITEM_ORDER)
             .limit(1)
             .scalar_subquery()
         )
 
-    ids = sa.union_all(*(sa.select(newest(s).c.id) for s in (OPEN_VISIT, UPCOMING_VISIT)))
-    return (
-        sa.select(
+    ahead = (
+        IndividualBooking.status.not_in(_OVER),
+        IndividualBooking.end_at > sa.bindparam("now"),
+    )
+    next_start = first_item(IndividualBooking.start_at, *ahead)
+    unpaid = (
+        sa.select(MasterBooking.id)
+        .where(
+            MasterBooking.patient_id == sa.bindparam("patient_id"),
+            MasterBooking.status.in_(OPEN_VISIT),
+        )
+        .order_by(*NEWEST_FIRST)
+        .limit(limit)
+        .subquery()
+    )
+    upcoming = (
+        sa.select(MasterBooking.id)
+        .where(
+            MasterBooking.patient_id == sa.bindparam("patient_id"),
+            MasterBooking.status.in_(UPCOMING_VISIT),
+            next_start.is_not(None),
+        )
+        .order_by(next_start, MasterBooking.id)
+        .limit(limit)
+        .subquery()
+    )
+
+    def rows(ids, *where):
+        return sa.select(
             MasterBooking.id,
             MasterBooking.number,
             MasterBooking.status,
             MasterBooking.hold_expires_at,
+            MasterBooking.created_at,
             _item_count(),
-            first_item(IndividualBooking.start_at).label("first_start"),
-            first_item(Clinic.timezone).label("first_timezone"),
-        )
-        .where(MasterBooking.id.in_(ids))
-        .order_by(*NEWEST_FIRST)
-    )
+            first_item(IndividualBooking.start_at, *where).label("first_start"),
+            first_item(Clinic.timezone, *where).label("first_timezone"),
+        ).where(MasterBooking.id.in_(sa.select(ids.c.id)))
+
+    return sa.union_all(rows(unpaid), rows(upcoming, *ahead))
 
 
 def open_and_upcoming_visits(patient_id, limit=5):
-    """``(unpaid, upcoming)``: the patient's newest ``limit`` visits of each, newest first,
-    read in one query as rows (``id``, ``number``, ``status``, ``hold_expires_at``,
-    ``item_count``, ``first_start``, ``first_timezone``: what the patient's home shows).
+    """``(unpaid, upcoming)``: the patient's newest ``limit`` unpaid visits, newest first,
+    and soonest ``limit`` upcoming ones, soonest first (``_open_and_upcoming``), read in
+    one query as rows (``id``, ``number``, ``status``, ``hold_expires_at``,
+    ``created_at``, ``item_count``, ``first_start``, ``first_timezone``: what the
+    patient's home shows; an upcoming row's ``first_start`` is its next appointment).
     Loading them as the ORM's visits with their items cost a fifth of the page's CPU."""
-    rows = column_rows(_open_and_upcoming(limit), {"patient_id": patient_id})
-    return (
-        [v for v in rows if v.status in OPEN_VISIT],
-        [v for v in rows if v.status in UPCOMING_VISIT],
-    )
+    rows = column_rows(_open_and_upcoming(limit), {"patient_id": patient_id, "now": utcnow()})
+    unpaid = [v for v in rows if v.status in OPEN_VISIT]
+    upcoming = [v for v in rows if v.status in UPCOMING_VISIT]
+    unpaid.sort(key=lambda v: (v.created_at, v.id), reverse=True)
+    upcoming.sort(key=lambda v: (v.first_start, v.id))
+    return unpaid, upcoming
 
 
 @cache

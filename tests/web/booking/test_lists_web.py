@@ -274,8 +274,12 @@ def test_visits_of_several_items_page_by_visit(app, client, login, world):
     assert len(rows) == 5 and {items for _, items in rows} == {"3"}
 
 
-def test_the_home_shows_the_newest_five_unpaid_and_upcoming_visits(app, client, login, world):
-    """Both lists are read in one query: five of each, newest first, each in its table."""
+def test_the_home_shows_the_newest_five_unpaid_and_soonest_five_upcoming_visits(
+    app, client, login, world
+):
+    """Both lists are read in one query: five of each, the unpaid newest first, the
+    upcoming soonest first (the newest booked had hidden a visit tomorrow booked before
+    five later ones: review finding), each in its table."""
     from portal.booking.models import MasterBooking
     from portal.domain.states import VisitStatus
 
@@ -299,9 +303,10 @@ def test_the_home_shows_the_newest_five_unpaid_and_upcoming_visits(app, client, 
         re.findall(r'<td data-label="Visit">(V\d+)</td>', unpaid)
         == [number[i] for i in newest if i not in paid][:5]
     )
+    # The visits' times rise with their ids (_holds): the soonest are the oldest.
     assert (
         re.findall(r'<td data-label="Visit">(V\d+)</td>', upcoming)
-        == [number[i] for i in newest if i in paid][:5]
+        == [number[i] for i in sorted(ids) if i in paid][:5]
     )
 
 
