@@ -5,6 +5,7 @@ of work (``portal.booking.pricing`` holds the arithmetic)."""
 from portal.booking import coupons, postings
 from portal.booking.errors import BookingError
 from portal.booking.pricing import Quote, QuoteLine, build_quote
+from portal.domain import pricing as rules
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -94,4 +95,5 @@ def same_wallet_request(visit, wallet_paise):
         i.total - i.discount_share for i in visit.items if i.status == BookingStatus.SCHEDULED
     )
     available = max(wallet_balance(visit.patient_id), 0) + visit.wallet_applied
-    return min(max(int(wallet_paise or 0), 0), available, due) == visit.wallet_applied
+    asked = min(max(int(wallet_paise or 0), 0), available)
+    return rules.wallet_part(due, asked) == visit.wallet_applied

@@ -28,6 +28,9 @@ class Quote:
     discount: int = 0
     wallet_used: int = 0
     amount_due: int = 0  # through the gateway, after discount and wallet
+    # The coupon took less, or the wallet paid less, than asked so that ₹1 (Razorpay's
+    # smallest payment) is paid online: the visit's page says why.
+    online_minimum: bool = False
 
     @property
     def payable(self):
@@ -56,11 +59,18 @@ def domain_coupon(coupon):
 
 def build_quote(items, coupon=None, wallet_available=0):
     """``items``: rows with fee/platform_fee/gst/total (the visit's priced items).
-    ``wallet_available``: what the patient asks to use, already capped at the balance."""
+    ``wallet_available``: what the patient asks to use, already capped at the balance.
+    What is left to pay online is 0 or at least ₹1 (``rules.MIN_ONLINE_PAYMENT``): the
+    wallet pays less, or a coupon takes less, to leave that (``rules.wallet_part``,
+    ``rules.online_minimum_coupon``)."""
     totals = [i.total for i in items]
-    shares = rules.apply_coupon(totals, domain_coupon(coupon))
+    asked = max(int(wallet_available), 0)
+    asked_coupon = domain_coupon(coupon)
+    usable = rules.online_minimum_coupon(totals, asked_coupon, asked)
+    shares = rules.apply_coupon(totals, usable)
     due = sum(shares.paid_amounts)
-    split = rules.split_wallet(due, max(int(wallet_available), 0), shares.paid_amounts)
+    wallet = rules.wallet_part(due, asked)
+    split = rules.split_wallet(due, wallet, shares.paid_amounts)
     lines = [
         QuoteLine(
             getattr(item, "id", None),
@@ -83,4 +93,5 @@ def build_quote(items, coupon=None, wallet_available=0):
         discount=shares.discount_total,
         wallet_used=split.wallet_total,
         amount_due=split.gateway_total,
+        online_minimum=usable is not asked_coupon or wallet < min(asked, due),
     )

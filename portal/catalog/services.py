@@ -52,8 +52,9 @@ def _check_service(data, errors):
         f"Enter a duration from {MIN_DURATION} to {MAX_DURATION} minutes.",
     )
     # Money is integer paise: a float here is a bug upstream, not a rounding question.
+    # At least ₹1: a visit of one item is then at least Razorpay's smallest payment.
     data["fee_paise"] = bounded_int(
-        data.get("fee_paise"), "fee_paise", errors, 1, 10**12, "Enter a fee above ₹0."
+        data.get("fee_paise"), "fee_paise", errors, 100, 10**12, "Enter a fee of ₹1.00 or more."
     )
     if data["kind"] == LAB_TEST and data["mode"] == ONLINE:
         errors["mode"] = "A lab test needs the patient in person."

@@ -19,6 +19,9 @@ __all__ = [
     "apply_coupon",
     "WalletSplit",
     "split_wallet",
+    "MIN_ONLINE_PAYMENT",
+    "wallet_part",
+    "online_minimum_coupon",
     "ProviderEarning",
     "provider_earning",
 ]
@@ -109,6 +112,35 @@ def apply_coupon(items_totals: list[int], coupon: Coupon | None) -> CouponResult
         discounts=shares,
         paid_amounts=[t - s for t, s in zip(items_totals, shares)],
     )
+
+
+# Razorpay's smallest order or payment link: ₹1. What goes online is 0 or at least this.
+MIN_ONLINE_PAYMENT = 100
+
+
+def wallet_part(amount_due_total: int, wallet_asked: int) -> int:
+    """What the wallet pays of a visit's ``amount_due_total`` when the patient offers
+    ``wallet_asked`` (already capped at the balance): all of it when it covers the due,
+    else as much as leaves at least ``MIN_ONLINE_PAYMENT`` to pay online (50 paise left
+    over cannot be paid through Razorpay; the wallet keeps 50 paise more instead)."""
+    wallet = min(max(wallet_asked, 0), amount_due_total)
+    if 0 < amount_due_total - wallet < MIN_ONLINE_PAYMENT:
+        wallet = max(amount_due_total - MIN_ONLINE_PAYMENT, 0)
+    return wallet
+
+
+def online_minimum_coupon(
+    items_totals: list[int], coupon: Coupon | None, wallet_asked: int
+) -> Coupon | None:
+    """The coupon as a visit can use it: a coupon that leaves less than
+    ``MIN_ONLINE_PAYMENT`` to pay, which the wallet does not cover, takes that much less
+    (a flat coupon of its discount less the shortfall: the same pro-rata spread), so
+    ``MIN_ONLINE_PAYMENT`` is paid online. Otherwise the coupon itself."""
+    result = apply_coupon(items_totals, coupon)
+    due = sum(result.paid_amounts)
+    if 0 < due < MIN_ONLINE_PAYMENT and wallet_asked < due:
+        return Coupon("flat", max(result.discount_total - (MIN_ONLINE_PAYMENT - due), 0))
+    return coupon
 
 
 @dataclass(frozen=True)

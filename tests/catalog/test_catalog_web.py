@@ -179,7 +179,7 @@ def test_admin_creates_a_service_with_rupees(client, catalog, login, app):
         "/admin/services/new", data={**data, "fee": "0", "mode": "ONLINE", "kind": "LAB_TEST"}
     )
     assert bad.status_code == 422
-    assert "Enter a fee above ₹0." in text(bad)
+    assert "Enter a fee of ₹1.00 or more." in text(bad)
 
 
 def test_admin_provider_inline_edit(client, catalog, login, app):

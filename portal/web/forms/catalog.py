@@ -118,7 +118,7 @@ class ServiceForm(PortalForm):
         places=2,
         validators=[
             InputRequired("Enter the fee."),
-            NumberRange(min=Decimal("0.01"), message="Enter a fee above ₹0."),
+            NumberRange(min=Decimal("1.00"), message="Enter a fee of ₹1.00 or more."),
         ],
     )
     taxable = BooleanField("GST on the fee (e.g. cosmetic)")

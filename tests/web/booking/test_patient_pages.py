@@ -329,6 +329,21 @@ def test_wallet_preview_checks_format_and_balance(app, client, login, world):
         assert response.status_code == 422, bad
 
 
+def test_the_visit_page_says_why_a_rupee_is_left_to_pay_online(app, client, login, world):
+    """₹529.00 of the wallet on ₹529.50: the wallet pays ₹528.50 and ₹1.00 goes online
+    (Razorpay's smallest payment; tests/booking/test_online_minimum.py), and the page says
+    why."""
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 52_900)
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}?wallet=529", headers=hx("summary")).get_data(
+        as_text=True
+    )
+    assert "−₹528.50" in html and "Pay ₹1" in html and 'id="online-minimum"' in html
+    plain = client.get(f"/me/visits/{visit_id}?wallet=100", headers=hx("summary"))
+    assert 'id="online-minimum"' not in plain.get_data(as_text=True)
+
+
 def test_visit_page_costs_the_same_statements_for_one_item_or_three(app, client, login, world):
     """Items with their service, clinic and providers load with the visit: no lazy load
     per item (three items of two services and three providers for a dependent, against
