@@ -180,7 +180,9 @@ def patient_visits_page(patient_id, *, status=None, after=None, before=None, per
     rows = []
     for visit in page.items:
         mine = items.get(visit.id, ())
-        first = mine[0] if mine else None
+        # The first appointment still on (a cancelled first item is not the visit's
+        # first appointment any more); the first of all when every one is off.
+        first = next((i for i in mine if counts_in_total(i.status)), mine[0] if mine else None)
         rows.append(
             VisitRow(
                 id=visit.id,

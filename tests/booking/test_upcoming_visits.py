@@ -51,3 +51,30 @@ def test_the_soonest_five_are_shown_not_the_newest_booked(world, users, gateway)
     ]
     shown = [v.id for v in _upcoming(patient)]
     assert shown == [soonest.id] + [v.id for v in sorted(later, key=lambda v: v.first_start)][:4]
+
+
+def test_a_cancelled_first_appointment_is_not_the_visits_first(world, users, gateway):
+    """The home and "My visits" gave a cancelled lab test's time as the visit's first
+    appointment (review finding, walking the demo)."""
+    from portal.booking.queries import patient_visits_page
+    from portal.refunds import cancel as refunds_cancel
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(
+        world,
+        patient,
+        gateway,
+        [
+            (world.lab, [world.lab_provider], at(4, 10)),
+            (world.consult, [world.doctors[0]], at(9, 11)),
+        ],
+    )
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    [row] = _upcoming(patient)
+    assert row.first_start == at(9, 11)
+    [listed] = patient_visits_page(patient.id).items
+    assert listed.first_start == at(9, 11)
+    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[1].id])
+    assert _upcoming(patient) == []
+    [listed] = patient_visits_page(patient.id).items
+    assert listed.first_start == at(4, 10)  # all off: the first of all
