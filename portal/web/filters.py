@@ -143,6 +143,23 @@ STATUS_LABELS = (
 )  # fmt: skip
 
 
+# What a receipt calls a payment, by its kind (``payments.models``' kinds).
+PAYMENT_KINDS = {
+    "ORDER": N_("Paid online"),
+    "LINK": N_("Paid by payment link"),
+    "DESK": N_("Paid at the clinic"),
+    "WALLET": N_("From your wallet"),
+}
+
+
+def payment_kind(kind):
+    """A payment's kind as a patient reads it, in the reader's language."""
+    label = PAYMENT_KINDS.get(str(kind))
+    if label is None:
+        return status_label(kind)
+    return gettext(label) if _reading_hindi() else label
+
+
 def status_label(status):
     """``PARTIALLY_CANCELLED`` → "Partially cancelled" (in the reader's language)."""
     label = str(status or "").replace("_", " ").capitalize()

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -180,6 +181,34 @@ def _paid_visit(app, client, world):
     return visit_id, item_id
 
 
+def _paid_online(app, client, world, start):
+    """A consultation held and paid on the sandbox's checkout (an ORDER on its receipt)."""
+    from urllib.parse import urlsplit
+
+    from tests.web.booking.helpers import hold, pay_on_sandbox
+
+    visit_id, _item = hold(app, world, start=start)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    assert response.status_code == 303
+    returned = urlsplit(pay_on_sandbox(client, response.location))
+    assert client.get(returned.path, query_string=returned.query).status_code == 303
+    return visit_id
+
+
+def _payment_ids(app, visit_id):
+    """The gateway's payment ids of a visit (data on its receipt, as its method is)."""
+    from portal.payments.models import Payment
+
+    with app.app_context():
+        return set(
+            db.session.scalars(
+                sa.select(Payment.razorpay_payment_id).where(
+                    Payment.master_id == visit_id, Payment.razorpay_payment_id.is_not(None)
+                )
+            )
+        )
+
+
 def _numbers(app, visit_id):
     from portal.booking.models import MasterBooking
 
@@ -194,6 +223,7 @@ def test_patient_pages_in_hindi_have_no_english_left(app, client, login, world):
     login(world.patient)
     client.post("/language", data={"language": "hi", "next": "/"})
     paid_id, item_id = _paid_visit(app, client, world)
+    online_id = _paid_online(app, client, world, slot(world.day, 14))
     open_id, _open_item = hold(app, world, service=world.follow, start=slot(world.day, 12))
     find = client.get("/find").get_data(as_text=True)
     times = re.search(r'class="more-times" href="([^"]+)"', find).group(1).replace("&amp;", "&")
@@ -212,11 +242,16 @@ def test_patient_pages_in_hindi_have_no_english_left(app, client, login, world):
         "/me/wallet",
         "/me/visits",
         f"/me/visits/{paid_id}/receipt",
+        # Paid online: the receipt names the payment's kind ("Order" stayed English).
+        f"/me/visits/{online_id}/receipt",
+        # A lab test: earlier visits to refer to, and "No referral" (it stayed English).
+        book_url(world, provider=world.lab_provider, service=world.lab, start=slot(world.day, 15)),
         "/me/dependents",
         f"/me/dependents/{world.child}/edit",
         "/notifications/",
     ]
     data = WORLD_DATA | _numbers(app, paid_id) | _numbers(app, open_id) | {world.patient.email}
+    data |= _numbers(app, online_id) | _payment_ids(app, online_id) | {"upi", "card"}
     assert _hindi_pages(client, paths, data) == {}
 
 

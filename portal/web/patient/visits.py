@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.accounts import queries as account_queries
@@ -98,7 +99,7 @@ def _referral_choices(slot):
         return None
     rows = queries.referable_bookings(current_user.id, before=slot["start"])
     return options(
-        [("", "No referral")]
+        [("", _l("No referral"))]
         + [
             (
                 str(b.id),
@@ -147,7 +148,7 @@ def _book_page(form, slot, status=None, open_visit=None):
     if slot is None:
         return render(BOOK, status=400, form=form, slot=None)
     referrals = _referral_choices(slot)
-    form.referral.choices = referrals or options([("", "No referral")])
+    form.referral.choices = referrals or options([("", _l("No referral"))])
     price = price_item(slot["service"].fee_paise, slot["service"].taxable, policy())
     if open_visit is None:
         open_visit = _open_visit(dependent_id_of(form.person.data))
@@ -193,7 +194,7 @@ def hold_slot():
     slot = _slot_from(request.form)
     if slot is None:
         return _book_page(form, None)
-    form.referral.choices = _referral_choices(slot) or options([("", "No referral")])
+    form.referral.choices = _referral_choices(slot) or options([("", _l("No referral"))])
     if not form.validate_on_submit():
         return _book_page(form, slot)
     dependent_id = dependent_id_of(form.person.data)
