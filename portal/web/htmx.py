@@ -10,9 +10,10 @@
 * ``render_form(template, form, ...)``: 422 when the submitted form is invalid, so htmx
   swaps it (the site's ``responseHandling`` swaps 422) and tests can tell.
 
-Every answer varies on ``HX-Request`` (a fragment and a page share a URL)."""
+Every answer varies on ``HX-Request`` (a fragment and a page share a URL). A page answering
+a boosted post keeps the address bar where it was (``HX-Push-Url: false``)."""
 
-from flask import get_flashed_messages, make_response, render_template
+from flask import get_flashed_messages, make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
 from portal.extensions import htmx
@@ -62,6 +63,11 @@ def render(template, block=None, status=200, *, partial=False, flashes=True, **c
         body += oob_flashes()
     response = make_response(body, status)
     response.vary.add("HX-Request")
+    if htmx and htmx.boosted and request.method != "GET":
+        # A boosted form answered with a page (its errors, a refusal), not a redirect:
+        # htmx would push the post's address, and reloading it (or coming back to it) is
+        # a 405 where the address has no GET. The address bar keeps the form's page.
+        response.headers["HX-Push-Url"] = "false"
     return response
 
 

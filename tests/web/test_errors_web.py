@@ -159,3 +159,32 @@ def test_post_button_carries_the_csrf_token(app, client, make_user, login):
         page,
     )
     assert logout and len(logout.group(1)) > 20
+
+
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
+
+
+@pytest.mark.parametrize(
+    "url, data, message",
+    [
+        (
+            "/admin/reconciliation/runs",
+            {"first_day": "2026-12-05", "last_day": "2026-12-01"},
+            "The last day must not be before the first day",
+        ),
+        ("/admin/visits/new/patient", {"name": "", "email": ""}, None),
+    ],
+)
+def test_a_refused_boosted_form_keeps_the_address_bar(client, make_user, login, url, data, message):
+    """A boosted form answered with its page (422) left the post's address in the address
+    bar; it has no GET, so reloading it was a bare 405 (review finding, walking the demo).
+    The answer now says not to push it; a GET page keeps its own."""
+    login(make_user("admin"))
+    answer = client.post(url, data=data, headers=BOOSTED)
+    assert answer.status_code == 422
+    if message:
+        assert message in answer.get_data(as_text=True)
+    assert answer.headers.get("HX-Push-Url") == "false"
+    assert client.get(url).status_code == 405  # why it matters
+    page = client.get("/admin/reconciliation", headers=BOOSTED)
+    assert page.status_code == 200 and "HX-Push-Url" not in page.headers
