@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .policy import DEFAULT_POLICY, Policy
 
@@ -59,6 +59,11 @@ def reminder_times(
         if send_at > now:
             out.append((_offset_key(offset), send_at))
     return out
+
+
+def reminder_keys(policy: Policy = DEFAULT_POLICY) -> dict[str, timedelta]:
+    """The policy's reminders by key: ``{"24h": 24 h, "1h": 1 h, "15m": 15 min}``."""
+    return {_offset_key(offset): offset for offset in policy.reminder_offsets}
 
 
 def _offset_key(offset) -> str:

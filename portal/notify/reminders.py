@@ -37,7 +37,7 @@ from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
 from portal.db import bind_columns, insert_for, utcnow
-from portal.domain.schedule import reminder_times
+from portal.domain.schedule import reminder_keys, reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify.center import notify_user
@@ -49,6 +49,8 @@ log = logging.getLogger("portal.notify.reminders")
 
 SEND_DUE = "notify.send_due_reminders"
 SEND_ONE = "notify.send_reminder"
+FOLLOW_POLICY = "notify.follow_reminder_times"
+FOLLOW_BATCH = 500  # bookings brought in line a tick; the rest on the next
 OFFSET_WORDS = {"24h": _l("tomorrow"), "1h": _l("in 1 hour"), "15m": _l("in 15 minutes")}
 
 
@@ -206,6 +208,57 @@ def _withdraw_ids(ids, reason):
     ).rowcount
 
 
+# --- the policy's reminder times changed --------------------------------------------------
+
+
+@jobs.periodic(FOLLOW_POLICY, every=300)
+def follow_reminder_times(now=None):
+    """Reminders follow the times in force (docs/policy.md: not kept per booking). When an
+    admin's change of ``reminder_offsets`` takes effect (at approval, or at a later
+    effective time: no event marks it, so this looks every 5 minutes), unsent reminders
+    of a time no longer in force are withdrawn, and confirmed bookings ahead missing a
+    reminder of a time now in force are synced (``sync_reminders``: only those still
+    ahead). Nothing to do costs one UPDATE and one SELECT. Returns
+    ``{"withdrawn": n, "bookings": n}``."""
+    now = now or utcnow()
+    keys = reminder_keys(policy())
+    withdrawn = db.session.execute(
+        sa.update(Reminder)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.offset_key.not_in(list(keys)))
+        .values(status=ReminderStatus.WITHDRAWN, note="reminder times changed")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    missing = []
+    for key, offset in keys.items():
+        has_it = (
+            sa.select(Reminder.id)
+            .where(
+                Reminder.booking_id == IndividualBooking.id,
+                Reminder.offset_key == key,
+                Reminder.for_start == IndividualBooking.start_at,
+                Reminder.status != ReminderStatus.WITHDRAWN,
+            )
+            .exists()
+        )
+        missing.append(
+            sa.select(IndividualBooking.id).where(
+                IndividualBooking.status == BookingStatus.CONFIRMED,
+                IndividualBooking.start_at > now + offset,
+                ~has_it,
+            )
+        )
+    ids = (
+        db.session.scalars(sa.union(*missing).order_by("id").limit(FOLLOW_BATCH)).all()
+        if missing
+        else []
+    )
+    for booking_id in ids:
+        sync_reminders(booking_id, now)
+    if withdrawn:
+        _expire_loaded_reminders()
+    return {"withdrawn": withdrawn, "bookings": len(ids)}
+
+
 # --- sending -------------------------------------------------------------------------------
 
 
@@ -265,6 +318,8 @@ def _unsendable(reminder, booking, now):
         return "booking re-timed"
     if booking.start_at <= now:
         return "start passed"
+    if reminder.offset_key not in reminder_keys(policy()):
+        return "reminder times changed"
     later = db.session.scalar(
         sa.select(Reminder.offset_key).where(
             Reminder.booking_id == reminder.booking_id,

@@ -299,3 +299,71 @@ def test_reminders_live_in_the_database_only(world):
     db.session.remove()
     assert _tick(start - timedelta(hours=1)) == 4  # 24h skipped (superseded), 1h sent
     assert utcnow() == NOW
+
+
+def _propose(world, changes, effective_from=None):
+    from portal.accounts.models import User
+    from portal.policies import service as policies
+
+    admin = db.session.get(User, world.admin)
+    return policies.propose(admin, changes, reason="Fewer reminders", effective_from=effective_from)
+
+
+def _follow(at):
+    with time_machine.travel(at, tick=False):
+        return jobs.run_periodic("notify.follow_reminder_times")
+
+
+def test_reminders_follow_the_reminder_times_in_force_after_a_policy_change(world):
+    """An admin replaces 24 h / 1 h / 15 min with one reminder 2 h before: a booking
+    confirmed before the change got the 24 h one and never the 2 h one (docs/policy.md:
+    reminders are not kept per booking; review finding)."""
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    _propose(world, {"reminder_offsets": [7_200]})
+    db.session.commit()
+    _follow(NOW + timedelta(minutes=5))
+    assert {r.offset_key for r in _reminders(booking, ReminderStatus.PENDING)} == {"2h"}
+    assert {r.note for r in _reminders(booking, ReminderStatus.WITHDRAWN)} == {
+        "reminder times changed"
+    }
+    assert _tick(start - timedelta(hours=24)) == 0
+    assert _tick(start - timedelta(hours=2)) == 2  # patient + doctor
+    assert [n.title for n in _reminder_notices(world.patient)] == ["Reminder: Consultation soon"]
+    assert _follow(start - timedelta(hours=1)) == {"withdrawn": 0, "bookings": 0}  # in line
+
+
+def test_a_reminder_time_taking_effect_later_is_followed_then(world, app):
+    """A change effective tomorrow: until then the old times hold; a reminder queued
+    under the old times when the new take effect is skipped, not sent."""
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    _propose(world, {"reminder_offsets": [86_400, 7_200]}, effective_from=NOW + timedelta(days=1))
+    db.session.commit()
+    assert _follow(NOW + timedelta(hours=1)) == {"withdrawn": 0, "bookings": 0}
+    assert _follow(NOW + timedelta(days=1, minutes=5)) == {"withdrawn": 4, "bookings": 1}
+    assert {r.offset_key for r in _reminders(booking, ReminderStatus.PENDING)} == {"24h", "2h"}
+    assert _tick(start - timedelta(hours=24)) == 2
+    # Back to 15 minutes only; the 2 h reminder was claimed just before it took effect.
+    _propose(
+        world, {"reminder_offsets": [900]}, effective_from=start - timedelta(hours=1, minutes=59)
+    )
+    db.session.commit()
+    app.config["JOBS_INLINE"] = True
+    with time_machine.travel(start - timedelta(hours=2), tick=False):
+        saved = jobs._dispatch
+        jobs._dispatch = lambda ids: None  # claimed; a worker runs it later
+        try:
+            assert jobs.run_periodic("notify.send_due_reminders") == 2
+        finally:
+            jobs._dispatch = saved
+    with time_machine.travel(start - timedelta(hours=1, minutes=58), tick=False):
+        assert jobs.sweep_outbox() == 2
+    [queued] = [
+        r for r in _reminders(booking) if r.offset_key == "2h" and r.recipient_id == world.patient
+    ]
+    assert (queued.status, queued.note) == (ReminderStatus.SKIPPED, "reminder times changed")
