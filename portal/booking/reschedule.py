@@ -98,8 +98,10 @@ def _item_for(actor, item_id):
 
 def _commission_lines(item, penalty):
     """Provider shares (N split equally over a team, half-up, exact) less each one's
-    commission: [(provider id, share − commission)], total commission."""
-    providers = list(item.providers)
+    commission: [(provider id, share − commission)], total commission. The odd paisa goes
+    to the lowest provider id first, as a completion's does (``item.providers`` is in
+    display-name order)."""
+    providers = sorted(item.providers, key=lambda p: p.id)
     shares = allocate_pro_rata(penalty, [1] * len(providers)) if penalty else [0] * len(providers)
     out, commission = [], 0
     for provider, share in zip(providers, shares):

@@ -102,14 +102,19 @@ def start_booking(actor, booking_id, *, now=None):
         return booking
 
 
-def earning_shares(booking):
-    """``[(provider, share of F, commission, earning)]`` for the booking's providers."""
+def fee_shares(booking):
+    """``[(provider, share of F)]``: a team's fee in equal shares, the odd paisa to the
+    lowest provider id first (docs/payouts.md, "Team appointments")."""
     providers = sorted(booking.providers, key=lambda p: p.id)
     if not providers:
         return []
-    shares = allocate_pro_rata(int(booking.fee), [1] * len(providers))
+    return list(zip(providers, allocate_pro_rata(int(booking.fee), [1] * len(providers))))
+
+
+def earning_shares(booking):
+    """``[(provider, share of F, commission, earning)]`` for the booking's providers."""
     rows = []
-    for provider, share in zip(providers, shares):
+    for provider, share in fee_shares(booking):
         commission = apply_bps(share, int(provider.commission_bps))
         rows.append((provider, share, commission, share - commission))
     return rows

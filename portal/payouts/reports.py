@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from sqlalchemy.orm import selectinload
 
 from portal.booking.models import IndividualBooking, Reschedule
-from portal.catalog.models import INSTANT
+from portal.catalog.models import INSTANT, Provider
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.ids import is_digits
@@ -27,6 +28,7 @@ from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
 from portal.payouts.common import current_fund_account, payable_balance
+from portal.payouts.completion import fee_shares
 from portal.payouts.create import tds_for_next
 
 
@@ -52,7 +54,9 @@ def _payable_lines(provider_id):
 
 
 def earnings(provider_id, limit=50):
-    """Per completed booking: ``[(booking, earning paise, posted_at)]``, newest first."""
+    """Per completed booking: ``[(booking, fee share, earning paise, posted_at)]``, newest
+    first: the provider's own share of a team's fee (``completion.fee_shares``), which
+    their earning is that share less their commission."""
     rows = db.session.execute(
         _payable_lines(provider_id)
         .where(LedgerTransaction.kind == "booking_completed")
@@ -64,13 +68,25 @@ def earnings(provider_id, limit=50):
         {
             b.id: b
             for b in db.session.scalars(
-                sa.select(IndividualBooking).where(IndividualBooking.id.in_(ids))
+                sa.select(IndividualBooking)
+                .where(IndividualBooking.id.in_(ids))
+                .options(selectinload(IndividualBooking.providers).load_only(Provider.id))
             )
         }
         if ids
         else {}
     )
-    return [(bookings.get(int(t.reference_id)), amount, t.created_at) for t, amount in rows]
+
+    def share(booking):
+        if booking is None:
+            return None
+        return dict((p.id, s) for p, s in fee_shares(booking)).get(provider_id)
+
+    return [
+        (booking, share(booking), amount, t.created_at)
+        for t, amount in rows
+        for booking in (bookings.get(int(t.reference_id)),)
+    ]
 
 
 def penalties(provider_id, limit=50):

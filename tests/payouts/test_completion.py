@@ -157,3 +157,17 @@ def test_schedule_and_no_show_candidates(world):
     assert [b.id for b in overdue] == [late.id]
     schedule_ids = [b.id for b in completion.provider_schedule(provider.id, now=now)]
     assert upcoming.id in schedule_ids and recent.id in schedule_ids
+
+
+def test_a_team_reschedule_fee_gives_the_odd_paisa_as_a_completion_does(world):
+    """The reschedule fee's split took the team in display-name order, so its odd paisa
+    went to another provider than the earning's (review finding)."""
+    from portal.booking.reschedule import _commission_lines
+    from portal.payouts.completion import earning_shares
+
+    low, _u1 = world.provider(commission_bps=0, name="Dr Zeta")  # lower id, later name
+    high, _u2 = world.provider(commission_bps=0, name="Dr Alpha")
+    item = world.booking([low, high], fee=100_001)
+    assert {p.id: e for p, _s, _c, e in earning_shares(item)} == {low.id: 50_001, high.id: 50_000}
+    shares, _commission = _commission_lines(item, 1_001)
+    assert dict(shares) == {low.id: 501, high.id: 500}

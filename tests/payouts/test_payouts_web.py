@@ -76,6 +76,23 @@ def test_earnings_dashboard(world, x, client, login):
     assert "TDS 20" in html and "194J" in html
 
 
+def test_a_team_earning_row_shows_the_providers_own_fee_share(world, client, login):
+    """A team's fee is split in equal shares, each earning its share less the provider's
+    commission: the row showed the whole fee (₹1,000.01) beside an earning of ₹316.67
+    (review finding). The odd paisa goes to the lowest provider id."""
+    a, ua = world.provider(commission_bps=500)
+    b, _ub = world.provider(commission_bps=500)
+    c, uc = world.provider(commission_bps=500)
+    booking = world.booking([a, b, c], fee=100_001)
+    world.complete(booking, ua)
+    db.session.commit()
+    for user, cells in ((ua, ["₹333.34", "₹316.67"]), (uc, ["₹333.33", "₹316.66"])):
+        login(user)
+        html = client.get("/provider/earnings").get_data(as_text=True)
+        section = html.split('id="earnings"', 1)[1].split("</section>", 1)[0]
+        assert re.findall(r'<td class="num">([^<]*)</td>', section) == cells
+
+
 def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.penalty(provider, 99_950)
