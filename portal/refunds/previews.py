@@ -181,6 +181,13 @@ def _evaluate(item, kind, now, *, override=None, override_reason=None, prefer_wa
     )
 
 
+def preview_provider(item, now=None):
+    """What a provider's cancellation of ``item`` would do now: the patient's refund (the
+    policy's provider-cancellation share of what was paid), the penalty, the reschedule
+    fees given back (``ItemPreview``). The provider's page states these, not a literal."""
+    return _evaluate(item, "provider", now or utcnow())
+
+
 def patient_visit(patient, visit_id):
     visit = db.session.get(MasterBooking, visit_id) if visit_id is not None else None
     if visit is None or role(patient) != PATIENT or visit.patient_id != patient.id:

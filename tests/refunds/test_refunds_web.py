@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import Provider
+from portal.domain.rates import format_inr
 from portal.extensions import db
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 from tests.booking.factories import at, credit_wallet
@@ -160,6 +161,34 @@ def test_provider_cancels_with_reason(app, client, setup, clock):
     assert r.status_code == 303
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
+
+
+def test_provider_cancel_page_states_the_policys_refund(app, client, setup, clock):
+    """The page and its flash said "a full refund" whatever the policy's provider
+    cancellation refund (here 50 %) while the cancellation refunded what the policy said
+    (review finding): the page states the amount and why, from the preview."""
+    from portal.domain.policy import DEFAULT_POLICY
+    from portal.refunds.models import Cancellation
+
+    visit_id, ids, emails = setup
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(provider_cancellation_refund_bps=5_000)
+    try:
+        login(client, emails["doctor"])
+        page = client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True)
+        done = client.post(
+            f"/provider/bookings/{ids[0]}/cancel",
+            data={"reason": "Called to surgery"},
+            follow_redirects=True,
+        ).get_data(as_text=True)
+        with app.app_context():
+            cancellation = db.session.scalars(sa.select(Cancellation)).one()
+            paid = db.session.get(IndividualBooking, ids[0]).paid_amount
+        assert cancellation.refund == paid // 2
+        assert f"The patient gets a refund of {format_inr(paid // 2)}" in page
+        assert "50% refund" in page and "full refund" not in page + done
+    finally:
+        app.config["POLICY"] = saved
 
 
 def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):

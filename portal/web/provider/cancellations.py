@@ -1,5 +1,6 @@
 """A provider cancels one of their own bookings before it starts, with a reason: the
-patient gets a full refund and the policy's penalty is taken from the provider's payable."""
+patient gets the policy's provider-cancellation refund (full by default) and the policy's
+penalty is taken from the provider's payable; the page states both before."""
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
@@ -9,9 +10,8 @@ from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
 from portal.extensions import db
 from portal.i18n import N_
-from portal.policies import store as policy_store
 from portal.refunds import cancel as refunds_cancel
-from portal.refunds import money as refunds_money
+from portal.refunds import previews
 from portal.refunds.common import CancellationError
 from portal.web.forms.refunds import ProviderCancelForm
 from portal.web.htmx import render
@@ -30,12 +30,7 @@ def _item(item_id):
 
 def _page(item, form, status=200):
     return render(
-        PAGE,
-        status=status,
-        item=item,
-        form=form,
-        penalty=policy_store.for_booking(item).provider_cancellation_penalty,
-        fee_refund=refunds_money.reschedule_fees_refundable(item, "provider"),
+        PAGE, status=status, item=item, form=form, preview=previews.preview_provider(item)
     )
 
 
@@ -60,5 +55,5 @@ def cancel_booking_post(item_id):
         else:
             form.form_errors.append(exc.message)
         return _page(item, form, 422)
-    flash(N_("Appointment cancelled; the patient gets a full refund."), "success")
+    flash(N_("Appointment cancelled; the patient is refunded as the page said."), "success")
     return redirect(url_for("provider.schedule"), 303)
