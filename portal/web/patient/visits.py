@@ -141,6 +141,17 @@ def _book_form(data=None):
     return form
 
 
+def _person_named(form, visit):
+    """Whom the unpaid visit a new item joins is for, as the person choice names them
+    (the page says it: another person's item goes in a visit of their own)."""
+    if visit is None:
+        return None
+    if visit.dependent_id is None:
+        return current_user.name
+    wanted = person_value(visit.dependent_id)
+    return next((c.label for c in form.person.choices if c.value == wanted), "")
+
+
 def _book_page(form, slot, status=None, open_visit=None):
     """``open_visit``: ``(the person's newest unpaid visit, its item count)`` when the
     caller has it (None: look it up)."""
@@ -157,6 +168,7 @@ def _book_page(form, slot, status=None, open_visit=None):
         price=price,
         referrals=referrals,
         open_visit=open_visit[0],
+        open_for=_person_named(form, open_visit[0]),
         open_items=open_visit[1],
     )
     if status:

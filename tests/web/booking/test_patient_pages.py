@@ -102,14 +102,22 @@ def test_book_page_names_the_unpaid_visit_it_adds_to(app, client, login, world):
     client.get(book_url(world))  # warm: the catalog cache and templates
     with counted_queries() as statements:
         html = client.get(book_url(world)).get_data(as_text=True)
-    assert f"your unpaid visit {numbers[child]} (1 appointment)" in html
+    # Whom it is for is said (choosing someone else starts a visit of their own: review
+    # finding, walking the demo).
+    assert (
+        f"For Aarav (child), this is added to the unpaid visit {numbers[child]} (1 appointment)"
+        in html
+    )
     assert _chosen(html) == f"dependent:{world.child}"
     # user (with the catalog and policy stamps and the bell's count), newest unpaid
     # visit with its item count, dependents: no provider, service, clinic or hours, nor
     # the visit's items themselves.
     assert len(statements) == 3, statements
     html = client.get(book_url(world) + f"&visit={own}").get_data(as_text=True)
-    assert f"your unpaid visit {numbers[own]} (2 appointments)" in html
+    assert (
+        f"For Priya Sharma, this is added to the unpaid visit {numbers[own]} (2 appointments)"
+        in html
+    )
     assert _chosen(html) == "self"
 
 
