@@ -45,3 +45,26 @@ def test_a_paid_visit_owes_nothing_and_a_refund_shows(app, client, setup, clock)
     admin = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     assert _row(admin, "amount-due") == "₹0"
     assert _row(admin, "amount-refunded") == "−" + refunded
+
+
+def test_a_paid_visits_wallet_part_is_shown_inside_paid_not_taken_off(
+    app, client, world, users, gateway, clock
+):
+    """Paid ₹529.50, ₹200 of it from the wallet: the page showed "From your wallet −₹200"
+    above "Paid ₹529.50", the wallet counted twice (review finding, walking the demo)."""
+    from tests.booking.factories import at, credit_wallet
+    from tests.refunds.helpers import book_and_pay, with_known_passwords
+
+    with_known_passwords()
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 20_000)
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], at(3, 10))], wallet=20_000
+    )
+    visit_id, email = visit.id, patient.email
+    db.session.commit()
+    login(client, email)
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert _row(html, "amount-paid") == "₹529.50"
+    assert _row(html, "amount-paid-wallet") == "₹200"
+    assert "−₹200" not in html
