@@ -27,7 +27,7 @@ from portal.booking import visits as booking_visits
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
-from portal.catalog.models import Clinic, Service
+from portal.catalog.models import Clinic
 from portal.catalog.slots import search_providers, team_next_free_slots
 from portal.config import policy
 from portal.db import utcnow
@@ -162,32 +162,33 @@ def _patient_or_404(patient_id):
     return patient
 
 
-def _picked(form, name, model):
-    """The catalog row the form names (None when not chosen or unknown)."""
-    value = getattr(form, name).data
-    return db.session.get(model, value) if isinstance(value, int) and 0 < value < 2**31 else None
-
-
 def _item_form(patient, visit=None, formdata=True):
     """The on-behalf form with its choices: only the providers who offer the chosen service
     (at the chosen clinic), the free times of the chosen provider(s) (the slot picker) and
     the people of the account. ``formdata=None``: a GET preview from the query string."""
     form = OnBehalfForm() if formdata is True else OnBehalfForm(formdata=formdata)
+    # Kept while the form is built: the session holds loaded rows weakly, and the chosen
+    # service and clinic are picked from these (a get() after they were dropped read
+    # each again).
+    services = {s.id: s for s in catalog_queries.active_services()}
+    clinics = {c.id: c for c in catalog_queries.active_clinics()}
     form.service.choices = options(
         (s.id, f"{s.name} ({s.kind.replace('_', ' ').lower()}, {s.duration_minutes} min)")
-        for s in catalog_queries.active_services()
+        for s in services.values()
     )
-    form.clinic.choices = options(
-        (c.id, f"{c.name}, {c.city}") for c in catalog_queries.active_clinics()
-    )
+    form.clinic.choices = options((c.id, f"{c.name}, {c.city}") for c in clinics.values())
     # A select always shows an option: with none chosen yet the page shows the first, so
     # the providers and free times below must be the first one's too, not everyone's.
     for field in (form.service, form.clinic):
         if formdata is not True and field.data is None and field.choices:  # a preview
             field.data = field.choices[0].value
-    service, clinic = _picked(form, "service", Service), _picked(form, "clinic", Clinic)
+    service, clinic = services.get(form.service.data), clinics.get(form.clinic.data)
     providers = (
-        search_providers(service_id=service.id, clinic_id=clinic.id if clinic else None)
+        # Read-only copies from the catalog cache (the form prints them and the picker
+        # reads their hours): merging them into the session cost three statements.
+        search_providers(
+            service_id=service.id, clinic_id=clinic.id if clinic else None, attach=False
+        )
         if service
         else catalog_queries.active_providers()
     )
@@ -371,7 +372,13 @@ def _back(visit):
 
 @bp.get("/visits/<int:visit_id>")
 def visit(visit_id):
-    return _detail(_visit_or_404(visit_id))
+    visit = _visit_or_404(visit_id)
+    # "Add a service" is the new visit's picker (htmx asks this page again with the
+    # form's values): only the providers who offer the chosen service, and their free
+    # times. It listed every provider.
+    if not visit.is_open:
+        return _detail(visit)
+    return _detail(visit, item_form=_item_form(visit.patient, visit, formdata=request.args or None))
 
 
 @bp.post("/visits/<int:visit_id>/items")

@@ -116,6 +116,30 @@ def test_a_patient_added_by_an_admin_is_welcomed_not_reset(app, client, login, w
         assert "reset" not in mails[0].subject.lower()
 
 
+def test_add_a_service_to_a_visit_picks_as_a_new_visit_does(app, client, login, world):
+    """The visit page's "Add a service" listed every provider, labs included, whatever the
+    service (review finding, walking the demo): it is the new visit's picker, asked again
+    with the form's values (htmx), with only those who offer the chosen service and their
+    free times."""
+    login(world.admin)
+    response = client.post(f"/admin/visits/new/{world.patient.id}", data=_item(world))
+    visit_id = int(response.location.rstrip("/").split("/")[-1])
+    page = client.get(f"/admin/visits/{visit_id}", query_string={"service": world.lab})
+    html = page.get_data(as_text=True)
+    add = html[html.index("Add a service") :]
+    assert page.status_code == 200 and "City Lab" in add and "Dr Asha Rao" not in add
+    assert f'hx-get="/admin/visits/{visit_id}"' in add
+    picked = client.get(
+        f"/admin/visits/{visit_id}",
+        query_string={
+            "service": world.lab,
+            "clinic": world.clinic,
+            "providers": world.lab_provider,
+        },
+    ).get_data(as_text=True)
+    assert 'name="slot"' in picked[picked.index("Add a service") :]
+
+
 def test_team_appointment_then_payment_link_and_resend(app, client, login, world, gateway):
     login(world.admin)
     response = client.post(
