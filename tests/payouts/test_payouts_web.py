@@ -44,6 +44,18 @@ def test_schedule_start_and_complete_with_htmx(world, x, client, login):
     assert again.status_code == 422 and "cannot be completed" in again.get_data(as_text=True)
 
 
+def test_schedule_status_is_the_label_in_its_coloured_badge(world, client, login):
+    """As on every other page (`status_label`, `status_badge`), not lower-case text in a
+    plain badge (review finding)."""
+    provider, user = world.provider()
+    booking = world.booking(provider)
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = html.split(f'id="booking-{booking.id}"', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="badge ok" data-status="CONFIRMED">Confirmed</span>' in row
+
+
 def test_other_providers_booking_is_not_found(world, client, login):
     provider, _user = world.provider()
     _other, other_user = world.provider()
