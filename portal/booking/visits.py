@@ -87,7 +87,7 @@ def _check_meet_link(actor, service, meet_link):
     try:
         return meetlinks.validate_meet_link(meet_link, policy(), extra)
     except meetlinks.MeetLinkError as exc:
-        raise BookingError(str(exc), field="meet_link") from None
+        raise BookingError(exc.args[0], field="meet_link") from None  # a Text stays one
 
 
 def _check_referral(referral_id, service, patient_id, dependent_id, start_at):
