@@ -32,6 +32,10 @@ MSG_ACCOUNT_MATCH = N_("The account numbers do not match.")
 MSG_NAME = N_("Enter the account holder's name (3 to 50 characters).")
 MSG_VPA = N_("Enter a UPI id like name@bank.")
 MSG_GATEWAY = N_("RazorpayX could not be reached. Nothing was changed; please try again.")
+# Why a validation failed: stored as the catalogue's English (status_reason), so the bank
+# page says it in the doctor's language (`t`) and a page in English reads it as is.
+MSG_NOT_ACTIVE = N_("The bank says this account is not active.")
+MSG_NOT_VALIDATED = N_("The account could not be validated. Check the details.")
 
 
 class FundAccountError(Exception):
@@ -220,10 +224,10 @@ def _apply_validation(row, validation):
             row.status_reason = None
         else:
             FUND_ACCOUNT.move(row, FundAccountStatus.FAILED)
-            row.status_reason = "The bank says this account is not active."
+            row.status_reason = MSG_NOT_ACTIVE
     elif status == "failed":
         FUND_ACCOUNT.move(row, FundAccountStatus.FAILED)
-        row.status_reason = "The account could not be validated. Check the details."
+        row.status_reason = MSG_NOT_VALIDATED
     else:
         return False
     record(
