@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.i18n import N_
 from portal.payouts import models as m
+from portal.payouts.common import lock_provider
 from portal.payouts.gateway import gateway
 
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
@@ -48,8 +49,8 @@ class NotFound(Exception):
     pass
 
 
-def _provider_for(actor, provider_id):
-    provider = db.session.get(Provider, provider_id)
+def _provider_for(actor, provider_id, *, lock=False):
+    provider = lock_provider(provider_id) if lock else db.session.get(Provider, provider_id)
     if provider is None:
         raise NotFound("provider")
     role = getattr(actor, "role", None)
@@ -176,7 +177,9 @@ def save_bank_account(
     actor, provider_id, *, holder_name, ifsc, account_number, confirm_account_number=None
 ):
     with unit_of_work():
-        provider = _provider_for(actor, provider_id)
+        # Locked: a second save at once (a double-clicked Save) waits, then replaces this
+        # one's account and reuses its contact, instead of making a second current account.
+        provider = _provider_for(actor, provider_id, lock=True)
         name, ifsc, number = check_bank(holder_name, ifsc, account_number, confirm_account_number)
         row = m.FundAccount(
             kind=m.BANK_ACCOUNT,
@@ -195,7 +198,7 @@ def save_bank_account(
 
 def save_vpa(actor, provider_id, *, vpa, holder_name=None):
     with unit_of_work():
-        provider = _provider_for(actor, provider_id)
+        provider = _provider_for(actor, provider_id, lock=True)  # as save_bank_account
         vpa = check_vpa(vpa)
         row = m.FundAccount(
             kind=m.VPA,
