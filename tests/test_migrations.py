@@ -257,3 +257,42 @@ def test_the_gst_backfill_keeps_each_past_invoice_rows_cgst_as_reported(tmp_path
             ).one()
         assert tuple(split) == (91, 91, 0)
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_one_current_account_index_keeps_each_providers_newest(tmp_path, engine):
+    """pay0a77e3f003: a provider left with two current accounts by a race keeps the newest
+    (the one payouts used) as its current account before the unique index is made."""
+    from portal.db import utcnow
+    from tests.booking.factories import build_world
+
+    url = (
+        "sqlite:///" + str(tmp_path / "fa.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    with app.app_context():
+        upgrade()
+        w = build_world()
+        db.session.remove()
+        downgrade(revision="pay0a77e3f002")
+        rows = [(1, w.doctors[0], False), (2, w.doctors[0], True), (3, w.doctors[0], True)]
+        rows += [(4, w.doctors[1], True)]
+        with db.engine.begin() as conn:
+            for row_id, provider_id, current in rows:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO fund_accounts (id, provider_id, kind, holder_name, status,"
+                        " current, created_at) VALUES (:id, :p, 'vpa', 'Asha Rao', 'VALIDATED',"
+                        " :current, :at)"
+                    ),
+                    {"id": row_id, "p": provider_id, "current": current, "at": utcnow()},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            current = conn.execute(
+                sa.text("SELECT id FROM fund_accounts WHERE current ORDER BY id")
+            ).scalars()
+            assert list(current) == [3, 4]
+        db.engine.dispose()

@@ -31,7 +31,7 @@ from portal.config import policy, setting
 from portal.db import unit_of_work, utcnow
 from portal.domain import meetlinks, pricing, slots
 from portal.domain.states import BookingStatus, VisitStatus
-from portal.domain.text import Text
+from portal.domain.text import Text, status_label
 from portal.extensions import db
 from portal.i18n import N_
 from portal.policies import store as policy_store
@@ -47,6 +47,9 @@ MSG_REFERRAL_KIND = N_("Only follow-ups and lab tests can refer to an earlier bo
 MSG_REFERRAL_EARLIER = N_("The referral must be an earlier booking")
 MSG_MEET_LINK_OFFLINE = N_("Meeting links are only for online services")
 MSG_MEET_LINK_WHO = N_("The provider or the clinic adds the meeting link")
+MSG_MEET_LINK_NOT_LIVE = N_(
+    "This appointment is %(status)s: its meeting link can no longer be changed"
+)
 
 
 def _aware(value, name):
@@ -84,7 +87,7 @@ def _check_meet_link(actor, service, meet_link):
     try:
         return meetlinks.validate_meet_link(meet_link, policy(), extra)
     except meetlinks.MeetLinkError as exc:
-        raise BookingError(str(exc), field="meet_link") from None
+        raise BookingError(exc.args[0], field="meet_link") from None  # a Text stays one
 
 
 def _check_referral(referral_id, service, patient_id, dependent_id, start_at):
@@ -300,6 +303,11 @@ def set_meet_link(actor, item_id, url):
             role(actor) == PROVIDER and actor.id in {p.user_id for p in item.providers}
         ):
             raise NotFound("booking")
+        if not item.is_live:
+            # The link is for joining a live appointment; a finished one's is its record.
+            raise BookingError(
+                Text(MSG_MEET_LINK_NOT_LIVE, status=status_label(item.status)), field="meet_link"
+            )
         before = item.meet_link
         item.meet_link = _check_meet_link(actor, item.service, url)
         record(

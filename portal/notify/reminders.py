@@ -369,6 +369,9 @@ def _reminder_text(reminder, booking, when, providers, who):
         link = visit_path("provider", visit_id=visit.id, booking_id=booking.id)
     if booking.meet_link:
         body += " " + _("Join online: %(link)s", link=booking.meet_link)
+    elif reminder.role != "patient" and booking.needs_meet_link:
+        # The provider adds the link (docs/booking.md); the patient's reminder waits for it.
+        body += " " + _("No meeting link yet: add it on your schedule.")
     return title, body, link
 
 

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.i18n import N_
 from portal.payouts import models as m
+from portal.payouts.common import lock_provider
 from portal.payouts.gateway import gateway
 
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
@@ -32,6 +33,10 @@ MSG_ACCOUNT_MATCH = N_("The account numbers do not match.")
 MSG_NAME = N_("Enter the account holder's name (3 to 50 characters).")
 MSG_VPA = N_("Enter a UPI id like name@bank.")
 MSG_GATEWAY = N_("RazorpayX could not be reached. Nothing was changed; please try again.")
+# Why a validation failed: stored as the catalogue's English (status_reason), so the bank
+# page says it in the doctor's language (`t`) and a page in English reads it as is.
+MSG_NOT_ACTIVE = N_("The bank says this account is not active.")
+MSG_NOT_VALIDATED = N_("The account could not be validated. Check the details.")
 
 
 class FundAccountError(Exception):
@@ -44,8 +49,8 @@ class NotFound(Exception):
     pass
 
 
-def _provider_for(actor, provider_id):
-    provider = db.session.get(Provider, provider_id)
+def _provider_for(actor, provider_id, *, lock=False):
+    provider = lock_provider(provider_id) if lock else db.session.get(Provider, provider_id)
     if provider is None:
         raise NotFound("provider")
     role = getattr(actor, "role", None)
@@ -172,7 +177,9 @@ def save_bank_account(
     actor, provider_id, *, holder_name, ifsc, account_number, confirm_account_number=None
 ):
     with unit_of_work():
-        provider = _provider_for(actor, provider_id)
+        # Locked: a second save at once (a double-clicked Save) waits, then replaces this
+        # one's account and reuses its contact, instead of making a second current account.
+        provider = _provider_for(actor, provider_id, lock=True)
         name, ifsc, number = check_bank(holder_name, ifsc, account_number, confirm_account_number)
         row = m.FundAccount(
             kind=m.BANK_ACCOUNT,
@@ -191,7 +198,7 @@ def save_bank_account(
 
 def save_vpa(actor, provider_id, *, vpa, holder_name=None):
     with unit_of_work():
-        provider = _provider_for(actor, provider_id)
+        provider = _provider_for(actor, provider_id, lock=True)  # as save_bank_account
         vpa = check_vpa(vpa)
         row = m.FundAccount(
             kind=m.VPA,
@@ -220,10 +227,10 @@ def _apply_validation(row, validation):
             row.status_reason = None
         else:
             FUND_ACCOUNT.move(row, FundAccountStatus.FAILED)
-            row.status_reason = "The bank says this account is not active."
+            row.status_reason = MSG_NOT_ACTIVE
     elif status == "failed":
         FUND_ACCOUNT.move(row, FundAccountStatus.FAILED)
-        row.status_reason = "The account could not be validated. Check the details."
+        row.status_reason = MSG_NOT_VALIDATED
     else:
         return False
     record(

@@ -42,6 +42,14 @@ class FundAccount(db.Model):
         sa.CheckConstraint(_in("kind", FUND_ACCOUNT_KINDS), name="kind_known"),
         sa.CheckConstraint(_in("status", FundAccountStatus), name="status_known"),
         sa.Index("ix_fund_accounts_provider_current", "provider_id", "current"),
+        # At most one current account per provider, whatever races the use cases lose.
+        sa.Index(
+            "uq_fund_accounts_one_current",
+            "provider_id",
+            unique=True,
+            postgresql_where=sa.text("current"),
+            sqlite_where=sa.text("current"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

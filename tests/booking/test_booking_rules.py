@@ -209,6 +209,23 @@ def test_meet_links(world, users):
         visits.set_meet_link(users(world.patients[1]), item.id, "https://zoom.us/j/9")
 
 
+def test_meet_link_only_of_a_live_appointment(world, users):
+    """The link is for a live online appointment: a cancelled, expired or completed one's
+    stays as it was (review finding: any status could be rewritten)."""
+    item = book(users(world.patients[0]), world, at(1, 10), service_id=world.online)
+    doctor_user = item.providers[0].user
+    for status in ("CANCELLED", "EXPIRED", "COMPLETED"):
+        item.status = status  # set directly: the test needs the status, not its history
+        db.session.commit()
+        with pytest.raises(BookingError, match="meeting link can no longer be changed"):
+            visits.set_meet_link(doctor_user, item.id, "https://meet.google.com/abc-defg-hij")
+        assert db.session.get(IndividualBooking, item.id).meet_link is None
+    item.status = "STARTED"
+    db.session.commit()
+    visits.set_meet_link(doctor_user, item.id, "https://meet.google.com/abc-defg-hij")
+    assert db.session.get(IndividualBooking, item.id).meet_link.startswith("https://meet.")
+
+
 def test_who_may_book_for_whom(world, users):
     patient, other = users(world.patients[0]), users(world.patients[1])
     with pytest.raises(NotFound):

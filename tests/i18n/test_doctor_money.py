@@ -237,3 +237,39 @@ def test_the_patients_refused_forms_are_hindi(app, client, login, world):
     page = paid.get_data(as_text=True)
     assert "आपके वॉलेट में ₹0 हैं।" in page
     assert untranslated(page, data=WORLD_DATA) == []
+
+
+@pytest.mark.parametrize(
+    "validation",
+    [
+        {"status": "completed", "results": {"account_status": "invalid"}},
+        {"status": "failed"},
+    ],
+)
+def test_why_the_bank_refused_the_account_is_said_in_hindi(app, client, login, world, validation):
+    """The reason a validation failed is a catalogue message the bank page translates
+    (review finding: an English sentence on the Hindi page)."""
+    from portal.payouts import fund_accounts
+    from portal.payouts import models as m
+
+    with app.app_context():
+        db.session.add(
+            m.FundAccount(
+                provider_id=world.doc1,
+                kind=m.BANK_ACCOUNT,
+                holder_name="Asha Rao",
+                ifsc="HDFC0001234",
+                account_last4="5678",
+                razorpay_validation_id="fav_test_1",
+                status="PENDING",
+            )
+        )
+        db.session.commit()
+        assert fund_accounts.apply_validation_entity({"id": "fav_test_1", **validation})
+        db.session.remove()
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    page = client.get("/provider/bank").get_data(as_text=True)
+    assert 'data-status="FAILED"' in page
+    status = page.split('id="fund-account-status"', 1)[1].split("</section>", 1)[0]
+    assert untranslated(status, data=WORLD_DATA | {"Asha Rao", "5678"}) == []

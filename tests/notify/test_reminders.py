@@ -129,6 +129,28 @@ def test_dependent_visit_reminds_the_guardian(world):
     assert doctor_notice.title == "Reminder: Little One in 1 hour"
 
 
+def test_online_booking_without_a_link_reminds_the_doctor_to_add_one(world):
+    """docs/booking.md: needs_meet_link flags a live online booking without its link for
+    the provider's reminders too (review finding: they said nothing)."""
+    from portal.catalog.models import ONLINE, Service
+
+    db.session.get(Service, world.consult).mode = ONLINE
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    _tick(start - timedelta(hours=24))
+    [doctor_notice] = _reminder_notices(world.doctor_users[0])
+    assert doctor_notice.body.endswith(" No meeting link yet: add it on your schedule.")
+    [notice] = _reminder_notices(world.patient)
+    assert "meeting link" not in notice.body  # the patient's is the doctor's to add
+    db.session.get(IndividualBooking, booking).meet_link = "https://zoom.us/j/1"
+    db.session.commit()
+    _tick(start - timedelta(hours=1))
+    later = _reminder_notices(world.doctor_users[0])[-1]
+    assert later.body.endswith(" Join online: https://zoom.us/j/1")
+
+
 def test_unconfirmed_booking_gets_no_reminders(world):
     booking = make_booking(world, NOW + timedelta(days=2), status="SCHEDULED")
     assert schedule_reminders(booking)["scheduled"] == 0

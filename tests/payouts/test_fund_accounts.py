@@ -140,3 +140,119 @@ def test_another_provider_cannot_set_my_account(world, x):
             ifsc="HDFC0001234",
             account_number="123456789",
         )
+
+
+class _FakeX:
+    """Just enough of RazorpayX for onboarding: a new id per call."""
+
+    def __init__(self):
+        self.n = 0
+
+    def _id(self, prefix):
+        self.n += 1
+        return f"{prefix}_{self.n:014d}"
+
+    def create_contact(self, *args, **kwargs):
+        return {"id": self._id("cont")}
+
+    def create_fund_account(self, *args, **kwargs):
+        return {"id": self._id("fa")}
+
+    def validate_fund_account(self, *args, **kwargs):
+        return {"id": self._id("fav"), "status": "created"}
+
+
+@pytest.mark.postgres
+def test_two_saves_of_the_bank_form_at_once_leave_one_current_account(pg_app, monkeypatch):
+    """A provider has at most one current account: a double-clicked Save waits for the
+    first save and replaces its account, it does not make a second current one (review
+    finding: the previous rows were read without a lock, nothing enforced it)."""
+    import threading
+
+    from portal.accounts.models import User
+    from portal.catalog.models import Provider
+    from portal.payouts import gateway as payouts_gateway
+    from portal.payouts.ratelimit import TokenBucket
+    from tests.booking.factories import build_world
+    from tests.threads import run_together, wait_for_lock_waiters
+
+    with pg_app.app_context():
+        provider_id = build_world().doctors[0]
+        user_id = db.session.get(Provider, provider_id).user_id
+        db.session.remove()
+    payouts_gateway.install(pg_app, adapter=_FakeX(), bucket=TokenBucket(None))
+    holding, release = threading.Event(), threading.Event()
+    real = fund_accounts._apply_validation
+
+    def pause_the_first(row, validation):
+        if not holding.is_set():  # the first save, its row flushed as current
+            holding.set()
+            release.wait(10)
+        return real(row, validation)
+
+    monkeypatch.setattr(fund_accounts, "_apply_validation", pause_the_first)
+
+    def save():
+        user = db.session.get(User, user_id)
+        row = fund_accounts.save_bank_account(
+            user,
+            provider_id,
+            holder_name="Asha Rao",
+            ifsc="HDFC0001234",
+            account_number="50100012345678",
+            confirm_account_number="50100012345678",
+        )
+        return row.id
+
+    def second():
+        holding.wait(10)
+        return save()
+
+    def watcher():
+        holding.wait(10)
+        try:
+            return wait_for_lock_waiters(db.engine, 1, timeout=3)  # the second waits
+        finally:
+            release.set()
+
+    try:
+        first_id, second_id, waited = run_together(pg_app, save, second, watcher)
+    finally:
+        payouts_gateway.uninstall(pg_app)
+    assert isinstance(first_id, int) and isinstance(second_id, int), (first_id, second_id)
+    assert waited == 1, waited
+    with pg_app.app_context():
+        current = db.session.scalars(
+            sa.select(m.FundAccount.id).where(
+                m.FundAccount.provider_id == provider_id, m.FundAccount.current.is_(True)
+            )
+        ).all()
+        contacts = set(db.session.scalars(sa.select(m.FundAccount.razorpay_contact_id)))
+        db.session.remove()
+    assert current == [second_id]  # the later save replaced the first one's account
+    assert len(contacts) == 1  # and reused its RazorpayX contact
+
+
+@pytest.mark.postgres
+def test_the_database_refuses_a_second_current_account(pg_app):
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.booking.factories import build_world
+
+    with pg_app.app_context():
+        provider_id = build_world().doctors[0]
+        for last4 in ("1111", "2222"):
+            db.session.add(
+                m.FundAccount(
+                    provider_id=provider_id,
+                    kind=m.BANK_ACCOUNT,
+                    holder_name="Asha Rao",
+                    ifsc="HDFC0001234",
+                    account_last4=last4,
+                    current=True,
+                )
+            )
+        with pytest.raises(IntegrityError, match="uq_fund_accounts_one_current"):
+            db.session.commit()
+        db.session.rollback()
+        db.session.remove()

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.payouts import models as m
 from portal.payouts import runs
 from tests.payouts.conftest import payable, payouts_of
+from tests.plugin import PASSWORD
 
 HX = {"HX-Request": "true"}
 
@@ -42,6 +43,137 @@ def test_schedule_start_and_complete_with_htmx(world, x, client, login):
     # Completing again is refused with a message, the row swapped with 422.
     again = client.post(f"/provider/schedule/{booking.id}/complete", headers=HX)
     assert again.status_code == 422 and "cannot be completed" in again.get_data(as_text=True)
+
+
+def test_schedule_status_is_the_label_in_its_coloured_badge(world, client, login):
+    """As on every other page (`status_label`, `status_badge`), not lower-case text in a
+    plain badge (review finding)."""
+    provider, user = world.provider()
+    booking = world.booking(provider)
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = html.split(f'id="booking-{booking.id}"', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="badge ok" data-status="CONFIRMED">Confirmed</span>' in row
+
+
+LINK = "https://meet.google.com/abc-defg-hij"
+
+
+def _online(booking):
+    booking.service.mode = "ONLINE"
+    db.session.commit()
+    return booking
+
+
+def _row(html, booking):
+    return html.split(f'id="booking-{booking.id}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_schedule_shows_the_meeting_link_or_that_it_is_missing(world, client, login):
+    """docs/booking.md: the provider adds an online appointment's link before the start;
+    the schedule shows it (to join the call) or that it is missing (review finding: it
+    showed neither, and the provider had no way to add one)."""
+    provider, user = world.provider()
+    with_link = _online(world.booking(provider))
+    with_link.meet_link = LINK
+    missing = _online(world.booking(provider))
+    done = _online(world.booking(provider, status="COMPLETED"))
+    at_clinic = world.booking(provider)  # each booking has a service of its own
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = _row(html, with_link)
+    assert f'<a href="{LINK}" rel="noopener noreferrer" target="_blank">' in row
+    assert "Meeting link missing" not in row and 'name="meet_link"' in row
+    row = _row(html, missing)
+    assert '<span class="badge warn">Meeting link missing</span>' in row
+    assert f'hx-post="/provider/schedule/{missing.id}/meet-link"' in row
+    assert 'name="meet_link"' not in _row(html, done)  # a finished one's link is its record
+    assert "Meeting link" not in _row(html, at_clinic) and "meet_link" not in _row(html, at_clinic)
+
+
+def test_provider_sets_the_meeting_link_from_the_schedule(world, client, login):
+    from portal.audit.models import AuditEntry
+    from portal.booking.models import IndividualBooking
+
+    provider, user = world.provider()
+    booking = _online(world.booking(provider))
+    url = f"/provider/schedule/{booking.id}/meet-link"
+    login(user)
+    refused = client.post(url, data={"meet_link": "http://zoom.us/j/1"}, headers=HX)
+    assert refused.status_code == 422
+    row = refused.get_data(as_text=True)
+    assert row.strip().startswith("<tr") and "<html" not in row
+    assert 'value="http://zoom.us/j/1"' in row  # kept for correcting, the message beside it
+    assert re.search(r'name="meet_link"[^>]*>\s*<p class="error"[^>]*>Meeting links', row)
+    empty = client.post(url, data={"meet_link": ""}, headers=HX)
+    assert empty.status_code == 422 and "Enter the meeting link." in empty.get_data(as_text=True)
+    assert db.session.get(IndividualBooking, booking.id).meet_link is None
+
+    saved = client.post(url, data={"meet_link": LINK}, headers=HX)
+    assert saved.status_code == 200
+    row = saved.get_data(as_text=True)
+    assert f'<a href="{LINK}"' in row and "Meeting link saved." in row
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, booking.id).meet_link == LINK
+    entry = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "booking.meet_link")
+    ).one()
+    assert entry.actor_id == user.id
+    plain = client.post(url, data={"meet_link": LINK})  # without htmx: back to the page
+    assert plain.status_code == 303 and plain.location.endswith("/provider/schedule")
+
+    world.complete(booking, user)
+    db.session.commit()
+    late = client.post(url, data={"meet_link": "https://zoom.us/j/2"}, headers=HX)
+    assert late.status_code == 422
+    assert "can no longer be changed" in late.get_data(as_text=True)
+
+
+def test_meeting_link_of_another_providers_booking_is_not_found(world, client, login):
+    provider, _user = world.provider()
+    _other, other_user = world.provider()
+    booking = _online(world.booking(provider))
+    login(other_user)
+    answer = client.post(f"/provider/schedule/{booking.id}/meet-link", data={"meet_link": LINK})
+    assert answer.status_code == 404
+    assert (
+        client.post("/provider/schedule/999999/meet-link", data={"meet_link": LINK}).status_code
+        == 404
+    )
+
+
+def test_meeting_link_form_and_its_messages_in_hindi(app, make_user, client, login):
+    """The badge, the form and every refusal in the doctor's language. No app context is
+    held while pages render (Flask-Babel keeps the locale on it), as in tests/i18n."""
+    from tests.i18n.untranslated import untranslated
+    from tests.payouts.conftest import World
+
+    with app.app_context():
+        world = World(app, make_user)
+        provider, user = world.provider()
+        booking = _online(world.booking(provider))
+        booking_id, email = booking.id, user.email
+        data = {booking.service.name, booking.visit.for_name, booking.clinic.name, LINK}
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    client.post("/language", data={"language": "hi", "next": "/"})
+    page = client.get("/provider/schedule").get_data(as_text=True)
+    assert 'lang="hi' in page
+    row = page.split(f'id="booking-{booking_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'class="badge warn"' in row and untranslated(row, data=data) == []
+    url = f"/provider/schedule/{booking_id}/meet-link"
+    domains = "zoom.us, meet.google.com, teams.microsoft.com"
+    for sent in ("", "http://zoom.us/j/1", "https://evil.example/j/1"):
+        refused = client.post(url, data={"meet_link": sent}, headers=HX)
+        assert refused.status_code == 422
+        row = refused.get_data(as_text=True)
+        assert (
+            'class="error"' in row and untranslated(row, data=data | {sent, domains, "https"}) == []
+        )
+    saved = client.post(url, data={"meet_link": LINK}, headers=HX)
+    assert saved.status_code == 200 and untranslated(saved.get_data(as_text=True), data=data) == []
 
 
 def test_other_providers_booking_is_not_found(world, client, login):

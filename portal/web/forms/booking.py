@@ -151,6 +151,15 @@ class OperatorItemForm(PortalForm):
     )
 
 
+class ScheduleMeetLinkForm(PortalForm):
+    """The provider's meeting link of an online appointment, from the schedule's row."""
+
+    meet_link = StringField(
+        _l("Meeting link"),
+        validators=[_required(_l("Enter the meeting link.")), Length(max=2048)],
+    )
+
+
 class CouponCodeForm(PortalForm):
     code = StringField(
         _l("Coupon code"),

@@ -1,13 +1,15 @@
-"""The provider's schedule: today's and upcoming appointments, with Start and Complete.
+"""The provider's schedule: today's and upcoming appointments, with Start and Complete,
+and the meeting link of an online one.
 
-Start/Complete are POSTs (CSRF); with htmx only the appointment's row is swapped, a plain
-request gets a 303 back to the page. Another provider's booking is a 404."""
+Start/Complete and the link are POSTs (CSRF); with htmx only the appointment's row is
+swapped, a plain request gets a 303 back to the page. Another provider's booking is a 404."""
 
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
+from portal.booking import visits
 from portal.booking.errors import BookingError, NotFound
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
@@ -16,6 +18,7 @@ from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import completion, queries
 from portal.web.filters import translate
+from portal.web.forms.booking import ScheduleMeetLinkForm
 from portal.web.htmx import is_fragment_request, render
 from portal.web.paging import page_args
 from portal.web.provider import bp
@@ -53,10 +56,23 @@ def schedule():
     return render(TEMPLATE, **_context(provider, utcnow()))
 
 
-def _act(action, booking_id, done_message):
+def _provider():
     provider = provider_for_user(current_user)
     if provider is None:
         abort(404)
+    return provider
+
+
+def _own_booking(booking_id):
+    """The booking to show again after a refusal (404 when it is not the provider's)."""
+    try:
+        return completion._booking_for(current_user, booking_id)
+    except NotFound:
+        abort(404)
+
+
+def _act(action, booking_id, done_message):
+    provider = _provider()
     error = None
     try:
         booking = action(current_user, booking_id)
@@ -65,19 +81,27 @@ def _act(action, booking_id, done_message):
     except BookingError as exc:
         db.session.rollback()
         error = exc.message
-        booking = completion._booking_for(current_user, booking_id) if booking_id else None
+        booking = _own_booking(booking_id)
+    return _answer(provider, booking, error, done_message)
+
+
+def _answer(provider, booking, error, done_message, meet_error=None, meet_value=None):
+    """The row alone (htmx; 422 when refused), else a flash and back to the page."""
     if is_fragment_request():
         now = utcnow()
         return render(
             TEMPLATE,
             block="row",
-            status=422 if error else 200,
+            status=422 if error or meet_error else 200,
             b=booking,
             error=error,
-            message=None if error else done_message,
+            message=None if error or meet_error else done_message,
+            meet_error=meet_error,
+            meet_value=meet_value,
             **_context(provider, now),
         )
     # Said now: a message with values (Text) reaches the next page as plain English text.
+    error = error or meet_error
     flash(translate(error) if error else done_message, "error" if error else "success")
     return redirect(url_for("provider.schedule"), 303)
 
@@ -94,3 +118,22 @@ def schedule_complete(booking_id):
         booking_id,
         N_("Appointment completed. Your earning is on your payable balance."),
     )
+
+
+@bp.post("/schedule/<int:booking_id>/meet-link")
+def schedule_meet_link(booking_id):
+    provider = _provider()
+    form = ScheduleMeetLinkForm()
+    if not form.validate_on_submit():
+        booking = _own_booking(booking_id)
+        error = next(e for errors in form.errors.values() for e in errors)
+        return _answer(provider, booking, None, None, error, form.meet_link.data)
+    try:
+        booking = visits.set_meet_link(current_user, booking_id, form.meet_link.data)
+    except NotFound:
+        abort(404)
+    except BookingError as exc:
+        db.session.rollback()
+        booking = _own_booking(booking_id)
+        return _answer(provider, booking, None, None, exc.message, form.meet_link.data)
+    return _answer(provider, booking, None, N_("Meeting link saved."))
