@@ -120,7 +120,7 @@ def _check_providers(service, clinic, providers):
         if not offers_here or not p.active:
             raise BookingError(Text(MSG_NOT_OFFERED, name=p.display_name), field="provider_ids")
     if not service.active or not clinic.active:
-        raise BookingError("This service is not available at that clinic", field="service_id")
+        raise BookingError(slots.MSG_SERVICE_UNAVAILABLE, field="service_id")
     return fit
 
 
@@ -201,7 +201,7 @@ def add_item(
         service = get(Service, service_id, "service")
         ids = list(dict.fromkeys(int(p) for p in (provider_ids or [])))
         if not ids:
-            raise BookingError("Choose a provider", field="provider_ids")
+            raise BookingError(slots.MSG_CHOOSE_PROVIDER, field="provider_ids")
         end_at = start_at + timedelta(minutes=service.duration_minutes)
         subjects = [provider_subject(pid) for pid in ids]
         subjects.append(patient_subject(patient_id, dependent_id))

@@ -316,13 +316,13 @@ def check_booking_slot(
     now = now or utcnow()
     providers = [load(Provider, p, "provider") for p in providers]
     if not providers:
-        return ["Choose a provider"]
+        return [slot_rules.MSG_CHOOSE_PROVIDER]
     fit = fit or offer_fit(providers, service, clinic)
     for p in providers:
         if not p.active or fit.get(p.id) != (True, True):
             return [slot_rules.MSG_PROVIDER_UNAVAILABLE]
     if not service.active or not clinic.active:
-        return ["This service is not available at that clinic"]
+        return [slot_rules.MSG_SERVICE_UNAVAILABLE]
     duration = duration or timedelta(minutes=service.duration_minutes)
     ids = [p.id for p in providers]
     schedule = _load_schedule(

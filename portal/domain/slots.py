@@ -41,6 +41,8 @@ __all__ = [
     "MSG_PROVIDER_UNAVAILABLE",
     "MSG_TAKEN",
     "MSG_PAST",
+    "MSG_CHOOSE_PROVIDER",
+    "MSG_SERVICE_UNAVAILABLE",
     "hours_message",
 ]
 
@@ -51,6 +53,8 @@ MSG_CLOSED_DAY = N_("Appointments not available on that day")
 MSG_PROVIDER_UNAVAILABLE = N_("Provider is not available at that time")
 MSG_TAKEN = N_("Slot no longer available")
 MSG_PAST = N_("That time has already passed")
+MSG_CHOOSE_PROVIDER = N_("Choose a provider")
+MSG_SERVICE_UNAVAILABLE = N_("This service is not available at that clinic")
 
 
 @dataclass(frozen=True)
