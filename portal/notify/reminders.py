@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
@@ -349,9 +350,23 @@ def _set_status(reminder, status, **values):
     return bool(won)
 
 
+def _when_words(key):
+    """How far ahead a reminder's appointment is, in words: the default times' own, or
+    from its key for a time the policy added ("2h": in 2 hours; "30m": in 30 minutes)."""
+    words = OFFSET_WORDS.get(key)
+    if words is not None:
+        return str(words)
+    count, unit = key[:-1], key[-1:]
+    if count.isdigit() and unit == "h":
+        return ngettext("in %(num)s hour", "in %(num)s hours", int(count))
+    if count.isdigit() and unit == "m":
+        return ngettext("in %(num)s minute", "in %(num)s minutes", int(count))
+    return _("soon")
+
+
 def _reminder_text(reminder, booking, when, providers, who):
     visit = booking.visit
-    soon = str(OFFSET_WORDS.get(reminder.offset_key) or _("soon"))
+    soon = _when_words(reminder.offset_key)
     service, clinic = booking.service.name, booking.clinic.name
     if reminder.role == "patient":
         title = _("Reminder: %(service)s %(soon)s", service=service, soon=soon)

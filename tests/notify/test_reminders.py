@@ -353,7 +353,9 @@ def test_reminders_follow_the_reminder_times_in_force_after_a_policy_change(worl
     }
     assert _tick(start - timedelta(hours=24)) == 0
     assert _tick(start - timedelta(hours=2)) == 2  # patient + doctor
-    assert [n.title for n in _reminder_notices(world.patient)] == ["Reminder: Consultation soon"]
+    assert [n.title for n in _reminder_notices(world.patient)] == [
+        "Reminder: Consultation in 2 hours"
+    ]
     assert _follow(start - timedelta(hours=1)) == {"withdrawn": 0, "bookings": 0}  # in line
 
 
@@ -389,3 +391,20 @@ def test_a_reminder_time_taking_effect_later_is_followed_then(world, app):
         r for r in _reminders(booking) if r.offset_key == "2h" and r.recipient_id == world.patient
     ]
     assert (queued.status, queued.note) == (ReminderStatus.SKIPPED, "reminder times changed")
+
+
+def test_a_reminder_time_the_policy_added_is_said_in_words(app):
+    from flask_babel import force_locale
+
+    from portal.notify.reminders import _when_words
+
+    with app.test_request_context():
+        assert [_when_words(k) for k in ("24h", "1h", "2h", "30m", "1m")] == [
+            "tomorrow",
+            "in 1 hour",
+            "in 2 hours",
+            "in 30 minutes",
+            "in 1 minute",
+        ]
+        with force_locale("hi"):
+            assert _when_words("2h") == "2 घंटे में"
