@@ -257,3 +257,44 @@ def test_the_gst_backfill_keeps_each_past_invoice_rows_cgst_as_reported(tmp_path
             ).one()
         assert tuple(split) == (91, 91, 0)
         db.engine.dispose()
+
+
+def test_the_billed_names_backfill_gives_invoiced_visits_todays_names(tmp_path):
+    """inv0b111ed001: a visit invoiced before it gets the holder's and the dependent's names
+    of the day it runs; a visit not invoiced keeps none."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import checkout, visits
+    from tests.booking.factories import NOW, at, build_world
+
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "names.sqlite3")))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        patient, admin = db.session.get(User, w.patients[0]), db.session.get(User, w.admin)
+        ids = []
+        for hour, dependent in ((10, w.child), (11, None)):
+            ids.append(
+                visits.add_item(
+                    admin,
+                    patient_id=patient.id,
+                    service_id=w.consult,
+                    provider_ids=[w.doctors[0]],
+                    clinic_id=w.clinic,
+                    start_at=at(1, hour),
+                    dependent_id=dependent,
+                ).master_id
+            )
+        checkout.record_desk_payment(admin, ids[0], "R-1")  # the second stays unpaid
+        holder = patient.name
+        db.session.remove()
+        downgrade(revision="pay0a77e3f002")
+        upgrade()
+        with db.engine.connect() as conn:
+            names = conn.exec_driver_sql(
+                f"SELECT billed_to_name, billed_for_name FROM visits WHERE id IN {tuple(ids)}"
+                " ORDER BY id"
+            ).all()
+        assert [tuple(n) for n in names] == [(holder, "Little One"), (None, None)]
+        db.engine.dispose()
