@@ -5,11 +5,9 @@ cancelled by the patient (refunds to the wallet) or by the doctor (a penalty), m
 another time, weekly payout runs and instant payouts (TDS once a provider's year passes
 the threshold), and the notifications and mails all of it sends.
 
-Why desk and wallet payments, not online ones: the embedded sandbox keeps its state in
-memory, so a capture made while loading would be unknown to the sandbox the server
-starts, and ``flask ledger check`` would report the difference. Payouts do go through
-RazorpayX (the mounted sandbox, in-process while loading) and end PROCESSED there, so
-nothing stays open at the gateway.
+Desk and wallet payments, not online ones: they need no gateway (docs/demo.md). Payouts
+do go through RazorpayX (the mounted sandbox, in-process while loading, its clock on the
+history's moments) and end PROCESSED there, so nothing stays open at the gateway.
 
 Idempotent: it runs once, when no demo patient has a visit yet."""
 
@@ -26,7 +24,7 @@ from portal.booking import checkout, visits
 from portal.booking import reschedule as booking_reschedule
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import Provider, Service
-from portal.db import clock_moved_by, unit_of_work
+from portal.db import clock_moved_by, unit_of_work, utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.gateway.sandbox.delivery import wsgi_transport
@@ -254,18 +252,26 @@ def _validate_bank_accounts(world, sandbox):
 
 class _InProcess:
     """The mounted sandbox driven by hand: its webhooks go into this app without a socket
-    (no server runs while the demo loads) and its time moves when we say."""
+    (no server runs while the demo loads) and its time moves when we say (and is put back
+    when the history is done: ``_sandbox_in_process``)."""
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
 
     def settle(self, rounds=6):
         db.session.commit()
+        store = self.sandbox.store
+        with store.lock:
+            offset = store.offset
         for _ in range(rounds):
             self.sandbox.advance(30)
             results = self.sandbox.deliver_pending(force=True)
-            if not results and not self.sandbox.store.pending_steps():
+            if not results and not store.pending_steps():
                 break
+        # Moved ahead only to run that work: back on the history's clock, or the next
+        # payouts would carry a gateway time minutes after ours (reconciliation: time differs).
+        with store.lock:
+            store.offset = offset
 
 
 class _sandbox_in_process:
@@ -276,6 +282,12 @@ class _sandbox_in_process:
         app, sandbox = self.app, self.app.extensions["razorpay_sandbox"]
         self.saved = {k: app.config.get(k) for k in ("SANDBOX_INPROCESS", "RAZORPAYX_RATE_LIMIT")}
         self.transport = sandbox.webhooks.transport
+        self.clock = sandbox.store.clock
+        with sandbox.store.lock:
+            self.offset = sandbox.store.offset
+        # The gateway's records of the history (validations, payouts) carry the history's
+        # moments, as ours do: the reconciliation run over the last weeks matches them.
+        sandbox.store.clock = lambda: utcnow().timestamp()
         sandbox.stop()
         sandbox.webhooks.transport = wsgi_transport(app)
         app.config.update(SANDBOX_INPROCESS=True, RAZORPAYX_RATE_LIMIT=0)
@@ -284,6 +296,12 @@ class _sandbox_in_process:
 
     def __exit__(self, *exc):
         app, sandbox = self.app, self.app.extensions["razorpay_sandbox"]
+        # Back on real time. The offset is kept with the sandbox's shared state: a gateway
+        # left minutes ahead made every later payment's time differ from ours (the
+        # reconciliation demo, the served demo).
+        sandbox.store.clock = self.clock
+        with sandbox.store.lock:
+            sandbox.store.offset = self.offset
         sandbox.webhooks.transport = self.transport
         app.config.update(self.saved)
         app.extensions.pop("gateway_adapters", None)

@@ -15,7 +15,7 @@ from portal.demo import history
 from portal.extensions import db
 from portal.ledger.check import verify_ledger
 from portal.notify.models import Notification, Reminder
-from portal.payouts.models import Payout
+from portal.payouts.models import Payout, PayoutAttempt
 from portal.refunds.models import Refund
 
 
@@ -59,3 +59,28 @@ def test_three_months_of_history_through_the_use_cases(app, ctx, sandbox, monkey
     before = _count(MasterBooking)
     history.load_history(echo=lines.append)
     assert _count(MasterBooking) == before  # loading again adds nothing
+
+
+def test_the_history_leaves_the_sandbox_clock_on_real_time(app, ctx, sandbox, monkeypatch):
+    """The history settles the sandbox's work by moving its clock 30 s at a time, and its
+    clock offset is kept with its shared state: left there, it put the gateway tens of
+    minutes ahead, so the reconciliation demo that follows and every payment of the served
+    demo were "Time differs" (review finding). And the gateway's payouts carry the
+    history's moments, as ours do: the reconciliation run matches them."""
+    import time
+
+    monkeypatch.setattr(history, "WEEKS", 2)
+    load_demo(echo=lambda *_: None)
+    history.load_history(echo=lambda *_: None)
+    ahead = sandbox.store.now() - time.time()
+    assert abs(ahead) <= 60, f"the sandbox's clock is {ahead / 60:.0f} min ahead of real time"
+    ours = dict(
+        db.session.execute(
+            sa.select(PayoutAttempt.razorpay_payout_id, PayoutAttempt.created_at)
+        ).all()
+    )
+    with sandbox.store.lock:
+        theirs = {p["id"]: p["created_at"] for p in sandbox.store.payouts.values()}
+    assert ours and set(ours) == set(theirs)
+    apart = {ref: theirs[ref] - at.timestamp() for ref, at in ours.items()}
+    assert all(abs(s) <= 60 for s in apart.values()), apart
