@@ -15,6 +15,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 from flask import current_app
@@ -91,8 +92,10 @@ def load_history(echo=print):
             _validate_bank_accounts(world, sandbox)
             today = datetime.now(CLINIC_TZ).date()
             monday = today - timedelta(days=today.weekday())
+            timeline = _Timeline()
             for week in range(WEEKS, 0, -1):
-                _one_week(world, monday - timedelta(weeks=week), week, counts, sandbox)
+                _one_week(world, monday - timedelta(weeks=week), week, counts, sandbox, timeline)
+            timeline.run()
         _settle_reminders(world)
     echo(
         f"Demo history: {counts['visits']} visits over {WEEKS} weeks "
@@ -137,9 +140,45 @@ def _moved_to(moment):
     return clock_moved_by(moment - datetime.now(CLINIC_TZ))
 
 
-def _one_week(world, monday, week, counts, sandbox):
-    """A week of visits: booked the Friday before, paid, then completed on the day; some
-    cancelled or moved; the weekly payout run on the Monday after."""
+class _Timeline:
+    """The history's steps, run in the order of their moments whatever order the weeks plan
+    them in: a week's visits are booked twelve days ahead, before the week before has had
+    its payout run, and a step run before an earlier-dated one would act on a world without
+    it (a payout run made before a penalty dated days earlier: a statement below zero)."""
+
+    def __init__(self):
+        self.steps = []
+
+    def at(self, moment, step):
+        self.steps.append((moment, len(self.steps), step))  # same moment: as planned
+
+    def run(self):
+        last = None
+        for moment, _seq, step in sorted(self.steps, key=lambda s: s[:2]):
+            # Never back: a step at the moment of the one before starts where it ended, so
+            # the postings' dates follow the order they were made in.
+            with _moved_to(max(moment, last or moment)):
+                step()
+                last = utcnow()
+
+
+@dataclass
+class _Visit:
+    """One planned visit; ``item`` is its booking once the booking step has run."""
+
+    patient: User
+    provider: Provider
+    provider_user: User
+    service: Service
+    clinic: object
+    start: datetime
+    paid_as: int
+    item: object = None
+
+
+def _one_week(world, monday, week, counts, sandbox, timeline):
+    """Plan a week of visits: booked the Friday before, paid, then completed on the day;
+    some cancelled or moved; the weekly payout run on the Monday after."""
     # Booked 12 days ahead: a move is free (over 72 h) and a cancellation refunds it all.
     booked_on = _at(monday - timedelta(days=12), 18)
     n = 0
@@ -148,50 +187,74 @@ def _one_week(world, monday, week, counts, sandbox):
             n += 1
             patient = world.patients[(week + n) % len(world.patients)]
             day = monday + timedelta(days=(n + k * 2) % 5)
-            start = _at(day, hour + k)
+            visit = _Visit(
+                patient, provider, provider_user, service, clinic, _at(day, hour + k), week + n
+            )
             story = _story(week, n)
-            with _moved_to(booked_on):
-                item = visits.add_item(
-                    patient,
-                    patient_id=patient.id,
-                    service_id=service.id,
-                    provider_ids=[provider.id],
-                    clinic_id=clinic.id,
-                    start_at=start,
-                )
-                _pay(world, patient, item.master_id, week + n)
+            timeline.at(booked_on, partial(_book, world, visit))
             counts["visits"] += 1
             if story == "cancelled":
-                with _moved_to(booked_on + timedelta(hours=2)):
-                    refunds_cancel.cancel_items_as_patient(
-                        patient,
-                        item.master_id,
-                        [item.id],
-                        prefer_wallet=True,
-                        reason="Plans changed",
-                    )
+                timeline.at(booked_on + timedelta(hours=2), partial(_cancel_as_patient, visit))
                 counts["cancelled"] += 1
                 continue
             if story == "doctor cancelled":
-                with _moved_to(booked_on + timedelta(days=1)):
-                    refunds_cancel.cancel_as_provider(provider_user, item.id, "Called to surgery")
+                timeline.at(booked_on + timedelta(days=1), partial(_cancel_as_doctor, visit))
                 counts["cancelled"] += 1
                 continue
+            start = visit.start
             if story == "moved":
                 start = start + timedelta(days=1 if day.weekday() < 4 else -1)
-                with _moved_to(booked_on + timedelta(hours=1)):
-                    booking_reschedule.reschedule(
-                        patient, item.id, start.astimezone(CLINIC_TZ), pay_with="wallet"
-                    )
+                timeline.at(booked_on + timedelta(hours=1), partial(_move, visit, start))
                 counts["moved"] += 1
-            with _moved_to(start + timedelta(minutes=service.duration_minutes)):
-                completion.start_booking(provider_user, item.id)
-                completion.complete_booking(provider_user, item.id)
-                sandbox.settle()
+            ends = start + timedelta(minutes=service.duration_minutes)
+            timeline.at(ends, partial(_complete, visit, sandbox))
             counts["completed"] += 1
-    with _moved_to(_at(monday + timedelta(days=7), 7)):
-        runs.run_cycle("WEEKLY", monday + timedelta(days=6))
-        sandbox.settle()
+    timeline.at(
+        _at(monday + timedelta(days=7), 7), partial(_pay_out, monday + timedelta(days=6), sandbox)
+    )
+
+
+def _book(world, visit):
+    visit.item = visits.add_item(
+        visit.patient,
+        patient_id=visit.patient.id,
+        service_id=visit.service.id,
+        provider_ids=[visit.provider.id],
+        clinic_id=visit.clinic.id,
+        start_at=visit.start,
+    )
+    _pay(world, visit.patient, visit.item.master_id, visit.paid_as)
+
+
+def _cancel_as_patient(visit):
+    refunds_cancel.cancel_items_as_patient(
+        visit.patient,
+        visit.item.master_id,
+        [visit.item.id],
+        prefer_wallet=True,
+        reason="Plans changed",
+    )
+
+
+def _cancel_as_doctor(visit):
+    refunds_cancel.cancel_as_provider(visit.provider_user, visit.item.id, "Called to surgery")
+
+
+def _move(visit, start):
+    booking_reschedule.reschedule(
+        visit.patient, visit.item.id, start.astimezone(CLINIC_TZ), pay_with="wallet"
+    )
+
+
+def _complete(visit, sandbox):
+    completion.start_booking(visit.provider_user, visit.item.id)
+    completion.complete_booking(visit.provider_user, visit.item.id)
+    sandbox.settle()
+
+
+def _pay_out(sunday, sandbox):
+    runs.run_cycle("WEEKLY", sunday)
+    sandbox.settle()
 
 
 def _settle_reminders(world):
