@@ -76,6 +76,17 @@ def test_earnings_dashboard(world, x, client, login):
     assert "TDS 20" in html and "194J" in html
 
 
+def test_a_balance_below_zero_reads_with_the_minus_sign(world, x, client, login):
+    """A penalty before any earnings leaves the payable at −₹250: written with "−"
+    (U+2212) as every amount taken off is, not an ASCII hyphen (review finding)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=500)
+    world.penalty(provider, 25_000)
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert "−₹250" in html and "-₹" not in html
+
+
 def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.penalty(provider, 99_950)
