@@ -93,8 +93,11 @@ def demo_load():
     from portal.wallet.demo import load_demo as load_wallet_demo
 
     load_demo(echo=click.echo)
-    load_wallet_demo(echo=click.echo)
     load_history(echo=click.echo)  # three months of visits, refunds, payouts (issue #16)
+    # After the history: its adjustment is made today, on the wallet the history left (made
+    # before it, it was "₹0 → ₹500" in the admin's list and after three months of the
+    # history's dated movements on the patient's wallet page).
+    load_wallet_demo(echo=click.echo)
     # Reconciliation's demo lives above the catalog (it books and pays), so it is called here.
     from portal.reconcile.demo import load as load_reconciliation_demo
 

@@ -295,4 +295,44 @@ def test_the_one_current_account_index_keeps_each_providers_newest(tmp_path, eng
                 sa.text("SELECT id FROM fund_accounts WHERE current ORDER BY id")
             ).scalars()
             assert list(current) == [3, 4]
+
+
+def test_the_billed_names_backfill_gives_invoiced_visits_todays_names(tmp_path):
+    """inv0b111ed001: a visit invoiced before it gets the holder's and the dependent's names
+    of the day it runs; a visit not invoiced keeps none."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import checkout, visits
+    from tests.booking.factories import NOW, at, build_world
+
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "names.sqlite3")))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        patient, admin = db.session.get(User, w.patients[0]), db.session.get(User, w.admin)
+        ids = []
+        for hour, dependent in ((10, w.child), (11, None)):
+            ids.append(
+                visits.add_item(
+                    admin,
+                    patient_id=patient.id,
+                    service_id=w.consult,
+                    provider_ids=[w.doctors[0]],
+                    clinic_id=w.clinic,
+                    start_at=at(1, hour),
+                    dependent_id=dependent,
+                ).master_id
+            )
+        checkout.record_desk_payment(admin, ids[0], "R-1")  # the second stays unpaid
+        holder = patient.name
+        db.session.remove()
+        downgrade(revision="pay0a77e3f003")
+        upgrade()
+        with db.engine.connect() as conn:
+            names = conn.exec_driver_sql(
+                f"SELECT billed_to_name, billed_for_name FROM visits WHERE id IN {tuple(ids)}"
+                " ORDER BY id"
+            ).all()
+        assert [tuple(n) for n in names] == [(holder, "Little One"), (None, None)]
         db.engine.dispose()

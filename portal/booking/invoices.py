@@ -2,11 +2,13 @@
 at its visit's confirmation) and a reschedule fee (when it is charged) store the clinic's
 GSTIN of that moment and their CGST/SGST/IGST split; the GST report, the receipt and the
 credit notes read these, so editing a clinic's GSTIN changes only documents issued after
-(docs/reports.md)."""
+(docs/reports.md). The visit keeps the names it was invoiced to (``billed_to_name``,
+``billed_for_name``, written with its invoice number by ``lifecycle.confirm``)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm.util import identity_key
 
+from portal.accounts.models import Dependent, User
 from portal.catalog.models import Clinic
 from portal.db import column_rows, db
 from portal.domain import gst as gst_rules
@@ -45,6 +47,24 @@ def issue_lines(items):
         gstins = _gstins({i.clinic_id for i in pending})
         for item in pending:
             _stamp(item, gstins[item.clinic_id])
+
+
+def _name(model, row_id):
+    """A person's name as a plain value when this transaction has them loaded, else as a
+    subquery written into the visit's own UPDATE: no statement of its own, and no lazy load
+    (whose autoflush would write the visit twice)."""
+    person = db.session.identity_map.get(identity_key(model, row_id))
+    if person is not None and "name" in person.__dict__:
+        return person.name
+    return sa.select(model.name).where(model.id == row_id).scalar_subquery()
+
+
+def issue_names(visit):
+    """Keep the names the visit's invoice is issued to (with its number): the account holder
+    billed and the person it is for. A rename later changes neither."""
+    holder = _name(User, visit.patient_id)
+    visit.billed_to_name = holder
+    visit.billed_for_name = _name(Dependent, visit.dependent_id) if visit.dependent_id else holder
 
 
 def issue_fee(resched, item):

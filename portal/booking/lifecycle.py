@@ -151,6 +151,7 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
     )
     if visit.invoice_no is None:
         visit.invoice_no = next_invoice_number(now)
+        invoices.issue_names(visit)
     visit.confirmed_at = visit.confirmed_at or now
     visit.hold_expires_at = None
     refresh_status(visit)

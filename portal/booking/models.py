@@ -73,6 +73,11 @@ class MasterBooking(db.Model):
     hold_expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     attention: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     invoice_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    # Whom the invoice was issued to, written with its number (``lifecycle.confirm``): the
+    # account holder billed and the person the visit is for, as named then. A later rename
+    # changes neither (``booking.invoices``: tax documents keep what they were issued with).
+    billed_to_name: Mapped[str | None] = mapped_column(sa.String(120))
+    billed_for_name: Mapped[str | None] = mapped_column(sa.String(120))
     confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
 

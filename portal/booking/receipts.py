@@ -98,8 +98,8 @@ def receipt(visit):
         invoice_no=visit.invoice_no,
         visit_number=visit.number,
         issued_at=visit.confirmed_at,
-        patient_name=visit.patient.name,
-        for_name=visit.for_name,
+        patient_name=visit.billed_to_name,  # as issued, not as renamed since
+        for_name=visit.billed_for_name,
         lines=lines,
         subtotal=sum(line.total for line in lines),
         discount=sum(line.discount_share for line in lines),

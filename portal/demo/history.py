@@ -5,11 +5,9 @@ cancelled by the patient (refunds to the wallet) or by the doctor (a penalty), m
 another time, weekly payout runs and instant payouts (TDS once a provider's year passes
 the threshold), and the notifications and mails all of it sends.
 
-Why desk and wallet payments, not online ones: the embedded sandbox keeps its state in
-memory, so a capture made while loading would be unknown to the sandbox the server
-starts, and ``flask ledger check`` would report the difference. Payouts do go through
-RazorpayX (the mounted sandbox, in-process while loading) and end PROCESSED there, so
-nothing stays open at the gateway.
+Desk and wallet payments, not online ones: they need no gateway (docs/demo.md). Payouts
+do go through RazorpayX (the mounted sandbox, in-process while loading, its clock on the
+history's moments) and end PROCESSED there, so nothing stays open at the gateway.
 
 Idempotent: it runs once, when no demo patient has a visit yet."""
 
@@ -17,6 +15,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 from flask import current_app
@@ -26,7 +25,7 @@ from portal.booking import checkout, visits
 from portal.booking import reschedule as booking_reschedule
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import Provider, Service
-from portal.db import clock_moved_by, unit_of_work
+from portal.db import clock_moved_by, unit_of_work, utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.gateway.sandbox.delivery import wsgi_transport
@@ -93,8 +92,10 @@ def load_history(echo=print):
             _validate_bank_accounts(world, sandbox)
             today = datetime.now(CLINIC_TZ).date()
             monday = today - timedelta(days=today.weekday())
+            timeline = _Timeline()
             for week in range(WEEKS, 0, -1):
-                _one_week(world, monday - timedelta(weeks=week), week, counts, sandbox)
+                _one_week(world, monday - timedelta(weeks=week), week, counts, sandbox, timeline)
+            timeline.run()
         _settle_reminders(world)
     echo(
         f"Demo history: {counts['visits']} visits over {WEEKS} weeks "
@@ -139,9 +140,45 @@ def _moved_to(moment):
     return clock_moved_by(moment - datetime.now(CLINIC_TZ))
 
 
-def _one_week(world, monday, week, counts, sandbox):
-    """A week of visits: booked the Friday before, paid, then completed on the day; some
-    cancelled or moved; the weekly payout run on the Monday after."""
+class _Timeline:
+    """The history's steps, run in the order of their moments whatever order the weeks plan
+    them in: a week's visits are booked twelve days ahead, before the week before has had
+    its payout run, and a step run before an earlier-dated one would act on a world without
+    it (a payout run made before a penalty dated days earlier: a statement below zero)."""
+
+    def __init__(self):
+        self.steps = []
+
+    def at(self, moment, step):
+        self.steps.append((moment, len(self.steps), step))  # same moment: as planned
+
+    def run(self):
+        last = None
+        for moment, _seq, step in sorted(self.steps, key=lambda s: s[:2]):
+            # Never back: a step at the moment of the one before starts where it ended, so
+            # the postings' dates follow the order they were made in.
+            with _moved_to(max(moment, last or moment)):
+                step()
+                last = utcnow()
+
+
+@dataclass
+class _Visit:
+    """One planned visit; ``item`` is its booking once the booking step has run."""
+
+    patient: User
+    provider: Provider
+    provider_user: User
+    service: Service
+    clinic: object
+    start: datetime
+    paid_as: int
+    item: object = None
+
+
+def _one_week(world, monday, week, counts, sandbox, timeline):
+    """Plan a week of visits: booked the Friday before, paid, then completed on the day;
+    some cancelled or moved; the weekly payout run on the Monday after."""
     # Booked 12 days ahead: a move is free (over 72 h) and a cancellation refunds it all.
     booked_on = _at(monday - timedelta(days=12), 18)
     n = 0
@@ -150,50 +187,74 @@ def _one_week(world, monday, week, counts, sandbox):
             n += 1
             patient = world.patients[(week + n) % len(world.patients)]
             day = monday + timedelta(days=(n + k * 2) % 5)
-            start = _at(day, hour + k)
+            visit = _Visit(
+                patient, provider, provider_user, service, clinic, _at(day, hour + k), week + n
+            )
             story = _story(week, n)
-            with _moved_to(booked_on):
-                item = visits.add_item(
-                    patient,
-                    patient_id=patient.id,
-                    service_id=service.id,
-                    provider_ids=[provider.id],
-                    clinic_id=clinic.id,
-                    start_at=start,
-                )
-                _pay(world, patient, item.master_id, week + n)
+            timeline.at(booked_on, partial(_book, world, visit))
             counts["visits"] += 1
             if story == "cancelled":
-                with _moved_to(booked_on + timedelta(hours=2)):
-                    refunds_cancel.cancel_items_as_patient(
-                        patient,
-                        item.master_id,
-                        [item.id],
-                        prefer_wallet=True,
-                        reason="Plans changed",
-                    )
+                timeline.at(booked_on + timedelta(hours=2), partial(_cancel_as_patient, visit))
                 counts["cancelled"] += 1
                 continue
             if story == "doctor cancelled":
-                with _moved_to(booked_on + timedelta(days=1)):
-                    refunds_cancel.cancel_as_provider(provider_user, item.id, "Called to surgery")
+                timeline.at(booked_on + timedelta(days=1), partial(_cancel_as_doctor, visit))
                 counts["cancelled"] += 1
                 continue
+            start = visit.start
             if story == "moved":
                 start = start + timedelta(days=1 if day.weekday() < 4 else -1)
-                with _moved_to(booked_on + timedelta(hours=1)):
-                    booking_reschedule.reschedule(
-                        patient, item.id, start.astimezone(CLINIC_TZ), pay_with="wallet"
-                    )
+                timeline.at(booked_on + timedelta(hours=1), partial(_move, visit, start))
                 counts["moved"] += 1
-            with _moved_to(start + timedelta(minutes=service.duration_minutes)):
-                completion.start_booking(provider_user, item.id)
-                completion.complete_booking(provider_user, item.id)
-                sandbox.settle()
+            ends = start + timedelta(minutes=service.duration_minutes)
+            timeline.at(ends, partial(_complete, visit, sandbox))
             counts["completed"] += 1
-    with _moved_to(_at(monday + timedelta(days=7), 7)):
-        runs.run_cycle("WEEKLY", monday + timedelta(days=6))
-        sandbox.settle()
+    timeline.at(
+        _at(monday + timedelta(days=7), 7), partial(_pay_out, monday + timedelta(days=6), sandbox)
+    )
+
+
+def _book(world, visit):
+    visit.item = visits.add_item(
+        visit.patient,
+        patient_id=visit.patient.id,
+        service_id=visit.service.id,
+        provider_ids=[visit.provider.id],
+        clinic_id=visit.clinic.id,
+        start_at=visit.start,
+    )
+    _pay(world, visit.patient, visit.item.master_id, visit.paid_as)
+
+
+def _cancel_as_patient(visit):
+    refunds_cancel.cancel_items_as_patient(
+        visit.patient,
+        visit.item.master_id,
+        [visit.item.id],
+        prefer_wallet=True,
+        reason="Plans changed",
+    )
+
+
+def _cancel_as_doctor(visit):
+    refunds_cancel.cancel_as_provider(visit.provider_user, visit.item.id, "Called to surgery")
+
+
+def _move(visit, start):
+    booking_reschedule.reschedule(
+        visit.patient, visit.item.id, start.astimezone(CLINIC_TZ), pay_with="wallet"
+    )
+
+
+def _complete(visit, sandbox):
+    completion.start_booking(visit.provider_user, visit.item.id)
+    completion.complete_booking(visit.provider_user, visit.item.id)
+    sandbox.settle()
+
+
+def _pay_out(sunday, sandbox):
+    runs.run_cycle("WEEKLY", sunday)
+    sandbox.settle()
 
 
 def _settle_reminders(world):
@@ -254,18 +315,26 @@ def _validate_bank_accounts(world, sandbox):
 
 class _InProcess:
     """The mounted sandbox driven by hand: its webhooks go into this app without a socket
-    (no server runs while the demo loads) and its time moves when we say."""
+    (no server runs while the demo loads) and its time moves when we say (and is put back
+    when the history is done: ``_sandbox_in_process``)."""
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
 
     def settle(self, rounds=6):
         db.session.commit()
+        store = self.sandbox.store
+        with store.lock:
+            offset = store.offset
         for _ in range(rounds):
             self.sandbox.advance(30)
             results = self.sandbox.deliver_pending(force=True)
-            if not results and not self.sandbox.store.pending_steps():
+            if not results and not store.pending_steps():
                 break
+        # Moved ahead only to run that work: back on the history's clock, or the next
+        # payouts would carry a gateway time minutes after ours (reconciliation: time differs).
+        with store.lock:
+            store.offset = offset
 
 
 class _sandbox_in_process:
@@ -276,6 +345,12 @@ class _sandbox_in_process:
         app, sandbox = self.app, self.app.extensions["razorpay_sandbox"]
         self.saved = {k: app.config.get(k) for k in ("SANDBOX_INPROCESS", "RAZORPAYX_RATE_LIMIT")}
         self.transport = sandbox.webhooks.transport
+        self.clock = sandbox.store.clock
+        with sandbox.store.lock:
+            self.offset = sandbox.store.offset
+        # The gateway's records of the history (validations, payouts) carry the history's
+        # moments, as ours do: the reconciliation run over the last weeks matches them.
+        sandbox.store.clock = lambda: utcnow().timestamp()
         sandbox.stop()
         sandbox.webhooks.transport = wsgi_transport(app)
         app.config.update(SANDBOX_INPROCESS=True, RAZORPAYX_RATE_LIMIT=0)
@@ -284,6 +359,12 @@ class _sandbox_in_process:
 
     def __exit__(self, *exc):
         app, sandbox = self.app, self.app.extensions["razorpay_sandbox"]
+        # Back on real time. The offset is kept with the sandbox's shared state: a gateway
+        # left minutes ahead made every later payment's time differ from ours (the
+        # reconciliation demo, the served demo).
+        sandbox.store.clock = self.clock
+        with sandbox.store.lock:
+            sandbox.store.offset = self.offset
         sandbox.webhooks.transport = self.transport
         app.config.update(self.saved)
         app.extensions.pop("gateway_adapters", None)

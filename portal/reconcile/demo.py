@@ -3,9 +3,8 @@ real services against the mounted sandbox, one of each discrepancy class made th
 sandbox's faults, and a run over the last three weeks, so the screen has open cases.
 
 Only when the sandbox is mounted in this process (the embedded default) and no run exists
-yet (a second load changes nothing). The sandbox keeps its records in memory, so once
-``flask serve`` starts in a new process the gateway no longer knows these payments: a sync
-then says so and accepting with a note is the way to close a demo case (docs/reconciliation.md).
+yet (a second load changes nothing). The sandbox's state is kept in its own database, so
+the served demo's gateway knows these payments (docs/reconciliation.md).
 """
 
 import time

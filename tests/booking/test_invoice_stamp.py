@@ -1,13 +1,17 @@
 """The GST stamp on a visit of several items: the clinics' GSTINs are read as plain values
 (one statement), so the items' UPDATEs still go as one batch. A GSTIN assigned as a SQL
 expression (one version of the stamp) made the ORM write each item on its own: N UPDATEs
-on the checkout's return where there had been one."""
+on the checkout's return where there had been one. And the names an invoice was issued to
+stay on it when the people are renamed."""
 
 import sqlalchemy as sa
 
-from portal.booking import checkout, invoices, visits
+from portal.accounts import dependents
+from portal.accounts.models import User
+from portal.booking import checkout, invoices, lookup, receipts, visits
 from portal.extensions import db
 from tests.booking.factories import at
+from tests.refunds.helpers import book_and_pay
 
 
 def _statements_of_return(world, users, gateway, n_items, hour0):
@@ -50,3 +54,34 @@ def test_a_three_item_visits_return_updates_its_items_in_one_statement(
     monkeypatch.setattr(invoices, "issue_lines", lambda items: None)
     without = _statements_of_return(world, users, gateway, 3, 14)
     assert with_stamp == without, (with_stamp, without)
+
+
+def test_an_issued_invoice_keeps_the_names_it_was_billed_to(world, users, gateway):
+    """A child's visit is invoiced to the guardian, for "Little One"; the guardian then
+    renames the child (and the account holder's name changes): the issued invoice keeps
+    both names (review finding), a visit invoiced after the rename carries the new ones."""
+    patient = users(world.patients[0])
+    holder_then = patient.name
+    issued = book_and_pay(
+        world,
+        patient,
+        gateway,
+        [(world.consult, [world.doctors[0]], at(3, 10))],
+        dependent_id=world.child,
+    )
+    dependents.update_dependent(patient, world.child, "Aarav Sharma", "child", None)
+    db.session.get(User, patient.id).name = "Priya S. Verma"
+    db.session.commit()
+    db.session.expire_all()
+
+    kept = receipts.receipt(lookup.get_visit(issued.id))
+    assert (kept.patient_name, kept.for_name) == (holder_then, "Little One")
+    later = book_and_pay(
+        world,
+        users(world.patients[0]),
+        gateway,
+        [(world.consult, [world.doctors[0]], at(4, 10))],
+        dependent_id=world.child,
+    )
+    fresh = receipts.receipt(later)
+    assert (fresh.patient_name, fresh.for_name) == ("Priya S. Verma", "Aarav Sharma")

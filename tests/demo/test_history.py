@@ -13,10 +13,15 @@ from portal.catalog.demo import load_demo
 from portal.db import utcnow
 from portal.demo import history
 from portal.extensions import db
+from portal.ledger import accounts as chart
 from portal.ledger.check import verify_ledger
+from portal.ledger.models import LedgerTransaction
+from portal.ledger.queries import account_history_page, wallet_history_page
 from portal.notify.models import Notification, Reminder
-from portal.payouts.models import Payout
+from portal.payouts.models import Payout, PayoutAttempt
 from portal.refunds.models import Refund
+from portal.wallet.adjustments import AUDIT_TYPE
+from portal.wallet.models import WalletAdjustment
 
 
 @pytest.fixture
@@ -59,3 +64,71 @@ def test_three_months_of_history_through_the_use_cases(app, ctx, sandbox, monkey
     before = _count(MasterBooking)
     history.load_history(echo=lines.append)
     assert _count(MasterBooking) == before  # loading again adds nothing
+
+
+def test_the_history_leaves_the_sandbox_clock_on_real_time(app, ctx, sandbox, monkeypatch):
+    """The history settles the sandbox's work by moving its clock 30 s at a time, and its
+    clock offset is kept with its shared state: left there, it put the gateway tens of
+    minutes ahead, so the reconciliation demo that follows and every payment of the served
+    demo were "Time differs" (review finding). And the gateway's payouts carry the
+    history's moments, as ours do: the reconciliation run matches them."""
+    import time
+
+    monkeypatch.setattr(history, "WEEKS", 2)
+    load_demo(echo=lambda *_: None)
+    history.load_history(echo=lambda *_: None)
+    ahead = sandbox.store.now() - time.time()
+    assert abs(ahead) <= 60, f"the sandbox's clock is {ahead / 60:.0f} min ahead of real time"
+    ours = dict(
+        db.session.execute(
+            sa.select(PayoutAttempt.razorpay_payout_id, PayoutAttempt.created_at)
+        ).all()
+    )
+    with sandbox.store.lock:
+        theirs = {p["id"]: p["created_at"] for p in sandbox.store.payouts.values()}
+    assert ours and set(ours) == set(theirs)
+    apart = {ref: theirs[ref] - at.timestamp() for ref, at in ours.items()}
+    assert all(abs(s) <= 60 for s in apart.values()), apart
+
+
+def test_the_history_is_made_in_date_order(app, ctx, sandbox, monkeypatch):
+    """A week's visits are booked twelve days ahead, so planned week by week they were
+    made after the week before had had its payout run, dated days before it: Dr. Asha
+    Rao's statement read "−₹250" after a payout run that had not seen a penalty dated
+    earlier (review finding). The postings are made in the order of their dates, so each
+    payout pays what the statement shows and leaves it at no less than nothing."""
+    monkeypatch.setattr(history, "WEEKS", 4)
+    load_demo(echo=lambda *_: None)
+    history.load_history(echo=lambda *_: None)
+    ids = db.session.scalars(
+        sa.select(LedgerTransaction.id).order_by(LedgerTransaction.created_at, LedgerTransaction.id)
+    ).all()
+    assert ids == sorted(ids), "postings made out of their dates' order"
+    for provider_id in db.session.scalars(sa.select(Payout.provider_id).distinct()):
+        lines = account_history_page(chart.provider_payable(provider_id), per_page=500).items
+        after_payouts = [line.balance for line in lines if line.kind == "payout_initiated"]
+        assert all(balance >= 0 for balance in after_payouts), (provider_id, after_payouts)
+
+
+def test_the_wallet_demo_is_made_on_the_wallet_the_history_left(app, ctx, sandbox, monkeypatch):
+    """``flask demo load`` made the applied adjustment before the history: the admin's list
+    said "₹0 → ₹500", the patient's wallet history (in date order, after three months of
+    backdated movements) "₹1,800.30 → ₹2,300.30" (review finding). Made after the
+    history, both say the same."""
+    monkeypatch.setattr(history, "WEEKS", 2)
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    applied = db.session.scalar(
+        sa.select(WalletAdjustment).where(WalletAdjustment.balance_after.is_not(None))
+    )
+    lines = wallet_history_page(applied.patient_id, per_page=500).items
+    (line,) = [
+        line
+        for line in lines
+        if (line.reference_type, line.reference_id) == (AUDIT_TYPE, str(applied.id))
+    ]
+    assert (line.balance - line.change, line.balance) == (
+        applied.balance_before,
+        applied.balance_after,
+    )
+    assert applied.balance_before > 0  # the history left money in Priya's wallet

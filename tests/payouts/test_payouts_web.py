@@ -225,6 +225,17 @@ def test_a_team_earning_row_shows_the_providers_own_fee_share(world, client, log
         assert re.findall(r'<td class="num">([^<]*)</td>', section) == cells
 
 
+def test_a_balance_below_zero_reads_with_the_minus_sign(world, x, client, login):
+    """A penalty before any earnings leaves the payable at −₹250: written with "−"
+    (U+2212) as every amount taken off is, not an ASCII hyphen (review finding)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=500)
+    world.penalty(provider, 25_000)
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert "−₹250" in html and "-₹" not in html
+
+
 def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.penalty(provider, 99_950)
