@@ -30,7 +30,8 @@ class GatewayError(Exception):
 
 
 class GatewayUnavailable(GatewayError):
-    """5xx, 429 or a network error: nothing (or nothing known) happened; retry later."""
+    """5xx, 429, 409 (the key's first request still in progress) or a network error:
+    nothing (or nothing known) happened; retry later."""
 
     retryable = True
 
@@ -75,10 +76,12 @@ def from_response(status, body, fallback=""):
         "reason": error.get("reason"),
         "response": body if isinstance(body, dict) else {},
     }
+    # 409: a request under this idempotency key is still being processed; Razorpay says
+    # to retry it (the same key), so it is no refusal (docs/gateway.md).
     if (
         status is None
         or status >= 500
-        or status == 429
+        or status in (409, 429)
         or status < 400
         or kwargs["code"] in ("SERVER_ERROR", "GATEWAY_ERROR")
     ):

@@ -59,3 +59,14 @@ def test_an_ambiguous_error_is_retried_only_when_the_call_is_safe_to_repeat():
         == "ok"
     )
     assert len(calls) == 2
+
+
+def test_a_conflict_for_a_key_still_in_progress_is_retried():
+    """Razorpay answers 409 to a request whose idempotency key is still being processed
+    and says to retry it (https://razorpay.com/docs/api/refunds/normal-refunds-idempotent):
+    it was a refusal, and a refund Razorpay was making went FAILED with an alert (review
+    finding)."""
+    body = {"error": {"code": "BAD_REQUEST_ERROR", "description": "Request is being processed"}}
+    error = errors.from_response(409, body)
+    assert isinstance(error, errors.GatewayUnavailable) and error.retryable
+    assert isinstance(errors.from_response(400, body), errors.BadRequest)
