@@ -17,7 +17,12 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus, VisitStatus
 from portal.gateway import GatewayError, get_payin
-from portal.gateway.confirm import Unconfirmed, confirmed_link, confirmed_payment
+from portal.gateway.confirm import (
+    NotCapturedYet,
+    Unconfirmed,
+    confirmed_link,
+    confirmed_payment,
+)
 from portal.i18n import N_
 from portal.ledger import accounts as chart
 from portal.payments import records
@@ -226,6 +231,8 @@ def _confirmed_return(payin, order_id, payment_id):
     gateway's record says (amount, order, captured). Unreachable: the webhook confirms."""
     try:
         return confirmed_payment(payin, {"id": payment_id, "order_id": order_id})
+    except NotCapturedYet:
+        raise PaymentError(MSG_CONFIRMING) from None  # the capture's webhook confirms it
     except Unconfirmed as exc:
         log.error("checkout return not confirmed by the gateway: %s", exc)
         raise PaymentError(MSG_BAD_SIGNATURE) from None
@@ -256,6 +263,8 @@ def complete_link_callback(params):
         try:
             fetched = confirmed_payment(payin, {"id": payment_id})
             confirmed_link(payin, {"id": link_id}, fetched)
+        except NotCapturedYet:
+            raise PaymentError(MSG_CONFIRMING) from None
         except Unconfirmed as exc:
             log.error("payment link return not confirmed by the gateway: %s", exc)
             raise PaymentError(MSG_BAD_SIGNATURE) from None

@@ -30,7 +30,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
-from portal.gateway.confirm import Unconfirmed, confirmed_payment
+from portal.gateway.confirm import NotCapturedYet, Unconfirmed, confirmed_payment
 from portal.i18n import N_
 from portal.jobs import periodic
 from portal.ledger import accounts as chart
@@ -98,6 +98,8 @@ def complete_callback(params, reschedule_id=None):
             raise PaymentError(MSG_BAD_SIGNATURE)
         try:
             fetched = confirmed_payment(payin, {"id": payment_id, "order_id": order_id})
+        except NotCapturedYet:
+            raise PaymentError(MSG_CONFIRMING) from None
         except Unconfirmed:
             raise PaymentError(MSG_BAD_SIGNATURE) from None
         except GatewayError:

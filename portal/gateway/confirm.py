@@ -32,6 +32,12 @@ class Unconfirmed(Exception):
     """The gateway's record does not confirm the event; ``str(exc)`` is the reason."""
 
 
+class NotCapturedYet(Unconfirmed):
+    """The payment is authorized, its capture still to come (auto-capture runs after the
+    authorization; a late authorization waits for it): a signed return for it is genuine,
+    and the capture's webhook will confirm the visit."""
+
+
 def _same_int(a, b):
     try:
         return int(a) == int(b) and not isinstance(a, bool) and not isinstance(b, bool)
@@ -67,6 +73,8 @@ def confirmed_payment(payin, entity, *, captured=True):
     entity = entity if isinstance(entity, dict) else {}
     found = _fetch(payin.fetch_payment, entity.get("id"), "payment")
     _check(entity, found, ("amount", "currency", "order_id"), f"payment {found['id']}")
+    if captured and found.get("status") == "authorized":
+        raise NotCapturedYet(f"payment {found['id']} is authorized, not captured yet")
     if captured and not was_captured(found):
         raise Unconfirmed(f"payment {found['id']} is {found.get('status')!r} at the gateway")
     if found.get("currency", "INR") != "INR":

@@ -319,3 +319,27 @@ def test_a_signed_return_while_the_gateway_is_unreachable_waits_for_the_webhook(
     monkeypatch.undo()
     gateway.deliver()
     assert fresh(visit_id).status == "CONFIRMED"
+
+
+def test_a_signed_return_for_an_authorized_payment_waits_for_its_capture(
+    app, world, users, gateway, caplog
+):
+    """Razorpay may hold a payment authorized, its capture to come (late authorization,
+    https://razorpay.com/docs/payments/payments/capture-settings/): its signed return is
+    genuine. The patient read "We could not verify this payment" and an ERROR was logged
+    (review finding); they are told it is being confirmed, and the capture confirms."""
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient)
+    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    params = gateway.pay(order_id)
+    paid = gateway.sandbox.store.payments[params["razorpay_payment_id"]]
+    status = paid["status"], paid.get("captured", True)
+    paid.update(status="authorized", captured=False)
+    client = app.test_client()
+    response = client.post(f"/me/visits/{visit_id}/paid", data=params)
+    assert response.headers["Location"].endswith(f"/me/visits/{visit_id}")
+    assert _flashes(client) == [checkout.MSG_CONFIRMING]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    paid.update(status=status[0], captured=status[1])
+    gateway.deliver()
+    assert fresh(visit_id).status == "CONFIRMED"
