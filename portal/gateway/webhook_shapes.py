@@ -40,8 +40,13 @@ ENTITIES = {
     "fund_account.validation": {"id": STR, "status": OPT_STR},
 }
 
-# event name prefix -> the entities it must carry
+# event name prefix -> the entities it must carry (the first prefix that matches). The
+# downtime events carry a ``payment.downtime`` / ``payout.downtime`` entity: stored and
+# answered 200 (no handler reads them); Razorpay disables a webhook that fails for a day,
+# and RazorpayX allows one webhook per account, so a 400 here would lose every event.
 REQUIRED = (
+    ("payment.downtime.", ("payment.downtime",)),
+    ("payout.downtime.", ("payout.downtime",)),
     ("payment_link.", ("payment_link",)),
     ("payment.", ("payment",)),
     ("order.", ("order",)),

@@ -227,3 +227,33 @@ def test_sandbox_deliveries_twice_and_out_of_order_are_processed_once(app, handl
     assert all(r.processed_at is not None for r in stored)
     assert Counter(event_id for _type, event_id in calls) == {e["id"]: 1 for e in made}
     assert {r.source for r in stored if r.event_type.startswith("payout.")} == {"razorpayx"}
+
+
+@pytest.mark.parametrize(
+    "source, name, entity",
+    [
+        (
+            "razorpay",
+            "payment.downtime.started",
+            {"id": "down_F7LroRQAAFuswd", "entity": "payment.downtime", "method": "card",
+             "status": "started", "severity": "high", "begin": 1593196031},
+        ),
+        (
+            "razorpayx",
+            "payout.downtime.resolved",
+            {"id": "down_00000000000001", "entity": "payout.downtime", "method": ["IMPS"],
+             "status": "resolved", "begin": 1593196031, "end": 1593199631},
+        ),
+    ],
+)  # fmt: skip
+def test_a_signed_downtime_event_is_stored_and_answered(app, client, source, name, entity):
+    """Downtime events carry a `payment.downtime` / `payout.downtime` entity, not a payment
+    or payout: they were refused with 400, and Razorpay disables a webhook failing for a day
+    (RazorpayX allows one webhook per account): every payment or payout event lost
+    (review finding, https://razorpay.com/docs/api/payments/downtime/entity)."""
+    body = event_body(name, **{entity["entity"]: entity})
+    response = post(client, app, body, event_id=f"evt_{name}", source=source)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [r.event_type for r in rows(app)] == [name]
+    missing = event_body("payment.captured", **{"payment.downtime": entity})
+    assert post(client, app, missing, event_id="evt_bad").status_code == 400
