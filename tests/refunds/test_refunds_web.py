@@ -397,3 +397,18 @@ def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, clie
     assert f'id="preview-{ids[0]}"' in html
     other = re.search(rf'<input type="checkbox" name="items" value="{ids[1]}"[^>]*>', html)
     assert " checked" not in other.group(0)
+
+
+def test_provider_cancel_page_after_the_start_says_why_and_offers_no_form(
+    app, client, setup, clock
+):
+    """After the start a provider cannot cancel: the page offered the form and its terms,
+    then refused the post (review suspicion). It says why instead."""
+    visit_id, ids, emails = setup
+    with app.app_context():
+        start = db.session.get(IndividualBooking, ids[0]).start_at
+    clock.move_to(start + hours(0.25))
+    login(client, emails["doctor"])
+    html = client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    assert 'id="provider-cancel-refused"' in html
+    assert "Cancel this appointment</button>" not in html
