@@ -4,6 +4,7 @@ or an admin)."""
 from datetime import timedelta
 
 from portal.audit.service import record
+from portal.catalog import time_lock
 from portal.catalog.checks import (
     MSG_LEAVE_OVER_MANY,
     MSG_LEAVE_OVER_ONE,
@@ -138,8 +139,10 @@ def _window_snapshot(w):
 def add_leave(actor, provider, starts_at, ends_at, reason=""):
     """Block a period (aware datetimes). A period holding the provider's bookings or holds
     is refused: each patient must first be told, by cancelling (a full refund) or moving
-    their booking, so that no one comes to an absent provider (docs/booking.md)."""
-    with changing():
+    their booking, so that no one comes to an absent provider (docs/booking.md). Under the
+    lock on the provider's time, so that a hold at the same moment is either read here or
+    refused for the leave (catalog.time_lock)."""
+    with time_lock.serialized(), changing():
         provider = provider_for_actor(actor, provider)
         errors = {}
         reason = clean_text(reason, "reason", errors, "a reason", 200, required=False)
@@ -154,6 +157,7 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
         elif ends_at - starts_at > MAX_LEAVE:
             errors["ends_at"] = "Leave can last at most a year; add another for longer."
         else:
+            time_lock.lock_provider(provider.id)
             clash = bookings_in_the_way(
                 provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY)
             )
