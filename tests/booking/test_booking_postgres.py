@@ -468,3 +468,45 @@ def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
         second.join(60)
     assert results == {"hold": "held", what: "refused"}, results
     assert live_bookings(pg_app) == 1
+
+
+def test_a_providers_claim_over_their_leave_or_once_inactive_is_refused_by_the_database(
+    pg_app, pg_world
+):
+    """The trigger judges every writer of a provider's live claim (a hold, a move, a held
+    new time, a late payment's revival), whatever Python checked: a claim written over
+    the provider's leave, or made live again once they are inactive, is a lost race."""
+    from portal.catalog import availability
+    from portal.catalog.models import Provider
+
+    with pg_app.app_context():
+        patient = db.session.get(User, pg_world.patients[0])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=pg_world.consult,
+            provider_ids=[pg_world.doctors[0]],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 14),
+        )
+        admin = db.session.get(User, pg_world.admin)
+        availability.add_leave(admin, pg_world.doctors[0], at(1, 9), at(1, 12))
+        subject = f"provider:{pg_world.doctors[0]}"
+        db.session.add(
+            SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10), end_at=at(1, 11))
+        )
+        with pytest.raises(SlotUnavailable):
+            claims.flush_claims()
+        db.session.rollback()
+        item = db.session.get(IndividualBooking, item.id)
+        claims.release(item)
+        db.session.get(Provider, pg_world.doctors[0]).active = False
+        db.session.commit()
+        claims.relive(item)  # the late payment's way: a refused revival answers False
+        assert not any(c.live for c in item.claims if c.subject == subject)
+        db.session.rollback()
+        for claim in item.claims:
+            claim.live = True
+        with pytest.raises(SlotUnavailable):
+            claims.flush_claims()
+        db.session.remove()
