@@ -162,6 +162,9 @@ def relive(booking):
     success."""
     own = [c for c in booking.claims if c.reschedule_id is None]  # not a move's held time
     subjects = [c.subject for c in own]
+    # In a hold's order: the claims' trigger would take the providers' locks one by one,
+    # in another order, and a hold of the same team at another time could then deadlock.
+    lock_subjects(subjects)
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
         return False
     if not is_postgres():  # serialized: the check above is authoritative
