@@ -55,6 +55,20 @@ def _assert_migrations_match_models(url):
                     and "booking_id WITH <>" in definition
                     and "WHERE (live)" in definition
                 )
+                # Nor triggers: a provider's claim over their leave, or once inactive, is
+                # refused (a leave and a hold at once never both win; docs/booking.md).
+                triggers = set(
+                    conn.scalars(
+                        sa.text(
+                            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                            " AND tgrelid = 'slot_claims'::regclass"
+                        )
+                    )
+                )
+                assert triggers == {
+                    "tg_slot_claims_provider_present",
+                    "tg_slot_claims_provider_present_again",
+                }, triggers
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()

@@ -5,15 +5,20 @@ claim overlapping the same subject; a concurrent loser gets SQLSTATE 23P01 at fl
 commit, which becomes :class:`SlotUnavailable`. The Python pre-check only makes the
 common case friendly (and cheap); it decides nothing.
 
+A provider's claim is also refused over their leave or once they are inactive, by the
+trigger ``tg_slot_claims_provider_present`` after the provider's advisory lock, which a
+leave and a deactivation take too (``portal.catalog.time_lock``): a leave and a hold at
+once never both win.
+
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
-that writes live claims holds one process-wide lock from its check to its commit
-(:func:`serialized`). Two processes on one SQLite file are not supported.
+that writes live claims (and every leave and deactivation) holds one process-wide lock
+from its check to its commit (:func:`serialized`, ``catalog.time_lock``'s). Two processes
+on one SQLite file are not supported.
 
 A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
 and the lost-race translation outside, so the commit happens inside both.
 """
 
-import threading
 from contextlib import contextmanager
 from functools import cache
 
@@ -30,27 +35,13 @@ from portal.booking.models import (
     booking_providers,
 )
 from portal.catalog import busy
+from portal.catalog.time_lock import is_postgres, lock_subjects, serialized
 from portal.db import column_rows, unit_of_work
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 
 EXCLUSION_VIOLATION = "23P01"
 DEADLOCK_DETECTED = "40P01"
-_SQLITE_LOCK = threading.RLock()
-
-
-def is_postgres():
-    return db.engine.dialect.name == "postgresql"
-
-
-@contextmanager
-def serialized():
-    """Hold the SQLite claim lock for the body (check … commit); a no-op on PostgreSQL."""
-    if is_postgres():
-        yield
-        return
-    with _SQLITE_LOCK:
-        yield
 
 
 @contextmanager
@@ -132,28 +123,6 @@ def in_the_way(subjects, start, end):
     return column_rows(_in_the_way(), {"subjects": list(subjects), "start": start, "end": end})
 
 
-_LOCK_SUBJECTS = sa.text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) "
-    "FROM unnest(CAST(:subjects AS text[])) WITH ORDINALITY AS t(s, n) ORDER BY n"
-)
-
-
-def lock_subjects(subjects):
-    """PostgreSQL: take a transaction-scoped advisory lock per subject (in one order, so
-    two claimers never wait for each other). Without it, concurrent inserts of overlapping
-    claims each wait for the other's uncommitted index entry and one of them only learns it
-    lost from the deadlock detector, a ``deadlock_timeout`` (1 s) later; with it, claimers
-    of one slot queue here and each one after the winner is refused at once."""
-    if not is_postgres():
-        return
-    # One statement for all, one round trip: the locks are taken row by row in the
-    # array's order (its ordinality), which is the sorted order. Without an autoflush:
-    # the locks need nothing the session holds, and what it holds (a new visit, booking
-    # and its providers) is written with the claims, in one flush where this took two.
-    with db.session.no_autoflush:
-        db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
-
-
 def add_claims(booking, subjects):
     """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
     lock_subjects(subjects)
@@ -193,6 +162,9 @@ def relive(booking):
     success."""
     own = [c for c in booking.claims if c.reschedule_id is None]  # not a move's held time
     subjects = [c.subject for c in own]
+    # In a hold's order: the claims' trigger would take the providers' locks one by one,
+    # in another order, and a hold of the same team at another time could then deadlock.
+    lock_subjects(subjects)
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
         return False
     if not is_postgres():  # serialized: the check above is authoritative

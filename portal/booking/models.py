@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.catalog import time_lock
 from portal.db import UTCDateTime, utcnow
 from portal.domain.states import BookingStatus, PaymentStatus, RescheduleStatus, VisitStatus
 from portal.extensions import db
@@ -300,8 +301,61 @@ class SlotClaim(db.Model):
     booking = relationship("IndividualBooking", back_populates="claims")
 
 
-def provider_subject(provider_id):
-    return f"provider:{int(provider_id)}"
+# PostgreSQL: a live claim of a provider on leave then, or inactive, is refused as a lost
+# race (23P01), after the provider's advisory lock, which a leave and a deactivation take
+# before reading the bookings in their way (catalog.time_lock): a leave or a deactivation
+# and a hold at once never both win, and a hold runs no statement more (the trigger's
+# reads happen inside its INSERT). The migration tm1e4a5e0001 writes the same.
+PROVIDER_PRESENT_DDL = (
+    """
+CREATE OR REPLACE FUNCTION slot_claims_provider_present() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    pid bigint := substr(NEW.subject, 10)::bigint;
+BEGIN
+    -- Re-entrant (a hold took it already); its wait makes the reads below see a leave or
+    -- a deactivation that committed meanwhile (a fresh snapshot per statement).
+    PERFORM pg_advisory_xact_lock(hashtextextended(NEW.subject, 0));
+    IF EXISTS (SELECT 1 FROM providers WHERE id = pid AND NOT active)
+        OR EXISTS (
+            SELECT 1 FROM leaves
+            WHERE provider_id = pid AND starts_at < NEW.end_at AND ends_at > NEW.start_at
+        )
+    THEN
+        RAISE EXCEPTION 'provider % is on leave or inactive then', pid
+            USING ERRCODE = 'exclusion_violation';
+    END IF;
+    RETURN NEW;
+END
+$$
+""",
+    """
+CREATE TRIGGER tg_slot_claims_provider_present BEFORE INSERT ON slot_claims
+FOR EACH ROW WHEN (NEW.live AND NEW.subject LIKE 'provider:%')
+EXECUTE FUNCTION slot_claims_provider_present()
+""",
+    """
+CREATE TRIGGER tg_slot_claims_provider_present_again
+BEFORE UPDATE OF live, subject, start_at, end_at ON slot_claims
+FOR EACH ROW WHEN (
+    NEW.live AND NEW.subject LIKE 'provider:%' AND (
+        NOT OLD.live OR NEW.subject <> OLD.subject
+        OR NEW.start_at <> OLD.start_at OR NEW.end_at <> OLD.end_at
+    )
+)
+EXECUTE FUNCTION slot_claims_provider_present()
+""",
+)
+for _statement in PROVIDER_PRESENT_DDL:
+    sa.event.listen(
+        SlotClaim.__table__,
+        "after_create",
+        sa.DDL(_statement.replace("%", "%%")).execute_if(dialect="postgresql"),
+    )
+
+
+# A provider's subject is also the name of the lock on their time (catalog.time_lock).
+provider_subject = time_lock.provider_subject
 
 
 def patient_subject(patient_id, dependent_id=None):

@@ -218,7 +218,9 @@ def move(item, new_start, new_end, resched=None):
         claim.reschedule_id = None
     item.start_at, item.end_at = new_start, new_end
     if not held:
-        for subject in _subjects(item):
+        subjects = _subjects(item)
+        claims.lock_subjects(subjects)  # in a hold's order (the claims' trigger takes them too)
+        for subject in subjects:
             item.claims.append(
                 SlotClaim(subject=subject, start_at=new_start, end_at=new_end, live=True)
             )
@@ -230,7 +232,9 @@ def move(item, new_start, new_end, resched=None):
 def _hold(item, resched):
     """Live claims on the new time, marked with the reschedule (flushed: a lost race
     raises SlotUnavailable). They become the booking's claims when the fee is captured."""
-    for subject in _subjects(item):
+    subjects = _subjects(item)
+    claims.lock_subjects(subjects)  # in a hold's order (the claims' trigger takes them too)
+    for subject in subjects:
         item.claims.append(
             SlotClaim(
                 subject=subject,

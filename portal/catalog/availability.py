@@ -4,6 +4,7 @@ or an admin)."""
 from datetime import timedelta
 
 from portal.audit.service import record
+from portal.catalog import time_lock
 from portal.catalog.checks import (
     MSG_LEAVE_OVER_MANY,
     MSG_LEAVE_OVER_ONE,
@@ -16,38 +17,63 @@ from portal.catalog.checks import (
 )
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
-from portal.domain import slots as slot_rules
+from portal.domain.text import Text
 from portal.extensions import db
+from portal.i18n import N_
 
 MAX_LEAVE = timedelta(days=366)
+
+# The doctor's hours and leave refusals, said on their page in their language
+# (docs/i18n.md); a day's name is a Text inside the message, translated with it.
+MSG_CHOOSE_DAY = N_("Choose a day.")
+MSG_ENTER_TIMES = N_("Enter the start and end times.")
+MSG_END_AFTER_START = N_("End after the start.")
+MSG_NOT_THEIR_CLINIC = N_("Choose one of the provider's clinics.")
+MSG_CLOSED_ON = N_("%(clinic)s is closed on %(days)s.")
+MSG_OPEN_ON = N_("%(clinic)s is open %(hours)s on %(days)s.")
+MSG_OVERLAPS = N_("Overlaps %(day)s %(hours)s.")
+MSG_OVERLAPS_AT = N_("Overlaps %(day)s %(hours)s at %(clinic)s.")
+MSG_LEAVE_TIMES = N_("Enter when the leave starts and ends.")
+MSG_LEAVE_PAST = N_("Leave must end in the future.")
+MSG_LEAVE_TOO_LONG = N_("Leave can last at most a year; add another for longer.")
+WEEKDAYS_PLURAL = (
+    N_("Mondays"), N_("Tuesdays"), N_("Wednesdays"), N_("Thursdays"), N_("Fridays"),
+    N_("Saturdays"), N_("Sundays"),
+)  # fmt: skip
 
 
 def _window_errors(provider, clinic, weekday, start, end, others):
     """Messages for one weekly window; ``others`` are the provider's other windows."""
     if not isinstance(weekday, int) or not 0 <= weekday <= 6:
-        return {"weekday": "Choose a day."}
+        return {"weekday": MSG_CHOOSE_DAY}
     if start is None or end is None:
-        return {"start_time": "Enter the start and end times."}
+        return {"start_time": MSG_ENTER_TIMES}
     if not start < end:
-        return {"end_time": "End after the start."}
+        return {"end_time": MSG_END_AFTER_START}
     if clinic.id not in {c.id for c in provider.clinics}:
-        return {"clinic_id": "Choose one of the provider's clinics."}
+        return {"clinic_id": MSG_NOT_THEIR_CLINIC}
+    days = Text(WEEKDAYS_PLURAL[weekday])
     hours = clinic.business_hours().get(weekday)
     if hours is None:
-        return {"weekday": f"{clinic.name} is closed on {WEEKDAYS[weekday]}s."}
+        return {"weekday": Text(MSG_CLOSED_ON, clinic=clinic.name, days=days)}
     if start < hours[0] or end > hours[1]:
         return {
-            "start_time": f"{clinic.name} is open {slot_rules.format_hours([hours])} on "
-            f"{WEEKDAYS[weekday]}s."
+            "start_time": Text(MSG_OPEN_ON, clinic=clinic.name, hours=_hours(*hours), days=days)
         }
     for other in others:
         if other.weekday == weekday and other.start_time < end and start < other.end_time:
-            where = "" if other.clinic_id == clinic.id else f" at {other.clinic.name}"
-            return {
-                "start_time": f"Overlaps {WEEKDAYS[weekday]} "
-                f"{other.start_time:%H:%M}–{other.end_time:%H:%M}{where}."
+            values = {
+                "day": Text(WEEKDAYS[weekday]),
+                "hours": _hours(other.start_time, other.end_time),
             }
+            if other.clinic_id == clinic.id:
+                return {"start_time": Text(MSG_OVERLAPS, **values)}
+            return {"start_time": Text(MSG_OVERLAPS_AT, clinic=other.clinic.name, **values)}
     return {}
+
+
+def _hours(start, end):
+    return f"{start:%H:%M}–{end:%H:%M}"
 
 
 def add_availability(actor, provider, clinic, weekday, start, end):
@@ -138,22 +164,25 @@ def _window_snapshot(w):
 def add_leave(actor, provider, starts_at, ends_at, reason=""):
     """Block a period (aware datetimes). A period holding the provider's bookings or holds
     is refused: each patient must first be told, by cancelling (a full refund) or moving
-    their booking, so that no one comes to an absent provider (docs/booking.md)."""
-    with changing():
+    their booking, so that no one comes to an absent provider (docs/booking.md). Under the
+    lock on the provider's time, so that a hold at the same moment is either read here or
+    refused for the leave (catalog.time_lock)."""
+    with time_lock.serialized(), changing():
         provider = provider_for_actor(actor, provider)
         errors = {}
         reason = clean_text(reason, "reason", errors, "a reason", 200, required=False)
         if starts_at is None or ends_at is None:
-            errors["starts_at"] = "Enter when the leave starts and ends."
+            errors["starts_at"] = MSG_LEAVE_TIMES
         elif starts_at.tzinfo is None or ends_at.tzinfo is None:
             raise ValueError("leave needs aware datetimes")
         elif not starts_at < ends_at:
-            errors["ends_at"] = "End after the start."
+            errors["ends_at"] = MSG_END_AFTER_START
         elif ends_at <= utcnow():
-            errors["ends_at"] = "Leave must end in the future."
+            errors["ends_at"] = MSG_LEAVE_PAST
         elif ends_at - starts_at > MAX_LEAVE:
-            errors["ends_at"] = "Leave can last at most a year; add another for longer."
+            errors["ends_at"] = MSG_LEAVE_TOO_LONG
         else:
+            time_lock.lock_provider(provider.id)
             clash = bookings_in_the_way(
                 provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY)
             )

@@ -9,6 +9,7 @@ from portal.accounts import service as accounts
 from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
+from portal.catalog import time_lock
 from portal.catalog.checks import (
     MSG_DEACTIVATE_OVER_MANY,
     MSG_DEACTIVATE_OVER_ONE,
@@ -165,8 +166,10 @@ def _link_snapshot(provider):
 
 
 def update_provider(actor, provider, **changes):
-    """Change profile fields and the clinic/specialization/service links (admin only)."""
-    with changing():
+    """Change profile fields and the clinic/specialization/service links (admin only). A
+    deactivation is refused over bookings ahead, under the lock on the provider's time (a
+    hold at the same moment is read, or refused for the deactivation: catalog.time_lock)."""
+    with time_lock.serialized(), changing():
         require_admin(actor)
         provider = load(Provider, provider, "provider")
         links = {"clinic_ids", "specialization_ids", "service_ids"}
@@ -199,6 +202,7 @@ def update_provider(actor, provider, **changes):
         )
         _check_links(clinics, specs, services, errors)
         if provider.active and "active" in changes and not changes["active"]:
+            time_lock.lock_provider(provider.id)
             now = utcnow().astimezone(CLINIC_TZ)
             clash = bookings_in_the_way(
                 provider,

@@ -339,3 +339,174 @@ def test_claimers_of_one_slot_queue_on_an_advisory_lock(pg_app, pg_world, monkey
         first.join(60)
         second.join(60)
     assert results == {0: "booked", 1: "Slot no longer available"}
+
+
+# --- a leave or a deactivation and a hold at the same moment: one of them wins ------------
+
+ADVISORY_WAITERS = sa.text(
+    # pg_locks is the whole cluster's; other test workers' databases lock too
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def _until_done_or_waiting(pg_app, thread):
+    """Until ``thread`` has finished or a session waits on an advisory lock (the fixed code
+    makes the second of the two wait for the first's commit; the old one never waited)."""
+    with pg_app.app_context():
+        for _ in range(1000):
+            if not thread.is_alive() or db.session.scalar(ADVISORY_WAITERS):
+                break
+            db.session.rollback()
+            threading.Event().wait(0.01)
+        db.session.remove()
+
+
+def _hold_at_ten(pg_app, world, results):
+    with pg_app.app_context():
+        patient = db.session.get(User, world.patients[0])
+        try:
+            visits.add_item(
+                patient,
+                patient_id=patient.id,
+                service_id=world.consult,
+                provider_ids=[world.doctors[0]],
+                clinic_id=world.clinic,
+                start_at=at(1, 10),
+            )
+            results["hold"] = "held"
+        except SlotUnavailable as exc:
+            results["hold"] = exc.message
+        finally:
+            db.session.remove()
+
+
+def _take_the_time(pg_app, world, what, results):
+    """A leave over the day, or the provider's deactivation (admin)."""
+    from portal.catalog import availability, providers
+    from portal.catalog.checks import ValidationError
+
+    with pg_app.app_context():
+        admin = db.session.get(User, world.admin)
+        try:
+            if what == "leave":
+                availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 18))
+            else:
+                providers.update_provider(
+                    admin, world.doctors[0], active=False, registration_no="KMC-4242"
+                )
+            results[what] = "done"
+        except ValidationError:
+            results[what] = "refused"
+        finally:
+            db.session.remove()
+
+
+@pytest.mark.parametrize("what", ["leave", "deactivation"])
+def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
+    pg_app, pg_world, monkeypatch, what
+):
+    """Review finding: the leave (or deactivation) read no bookings in its way and, before
+    it committed, a hold read no leave (the provider still active) and was written: both
+    won, and the patient would come to an absent provider. Now the hold waits for the
+    leave's commit (the provider's advisory lock) and the claim's trigger then sees it."""
+    from portal.catalog import availability, providers
+
+    module = availability if what == "leave" else providers
+    checked, release = threading.Event(), threading.Event()
+    real = module.bookings_in_the_way
+
+    def check_then_pause(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        checked.set()
+        release.wait(30)
+        return answer
+
+    monkeypatch.setattr(module, "bookings_in_the_way", check_then_pause)
+    results = {}
+    first = threading.Thread(target=_take_the_time, args=(pg_app, pg_world, what, results))
+    first.start()
+    assert checked.wait(30)
+    second = threading.Thread(target=_hold_at_ten, args=(pg_app, pg_world, results))
+    second.start()
+    try:
+        _until_done_or_waiting(pg_app, second)
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+    assert results == {what: "done", "hold": "Slot no longer available"}, results
+    assert live_bookings(pg_app) == 0
+
+
+@pytest.mark.parametrize("what", ["leave", "deactivation"])
+def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
+    pg_app, pg_world, monkeypatch, what
+):
+    """The other order: the hold's claims are written, not yet committed; the leave (or
+    deactivation) waits for the hold's commit, then sees its booking and is refused."""
+    inside, release = threading.Event(), threading.Event()
+    real_record = visits.record
+
+    def record(*args, **kwargs):  # the hold pauses after its claims, before its commit
+        inside.set()
+        release.wait(30)
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(visits, "record", record)
+    results = {}
+    first = threading.Thread(target=_hold_at_ten, args=(pg_app, pg_world, results))
+    first.start()
+    assert inside.wait(30)
+    second = threading.Thread(target=_take_the_time, args=(pg_app, pg_world, what, results))
+    second.start()
+    try:
+        _until_done_or_waiting(pg_app, second)
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+    assert results == {"hold": "held", what: "refused"}, results
+    assert live_bookings(pg_app) == 1
+
+
+def test_a_providers_claim_over_their_leave_or_once_inactive_is_refused_by_the_database(
+    pg_app, pg_world
+):
+    """The trigger judges every writer of a provider's live claim (a hold, a move, a held
+    new time, a late payment's revival), whatever Python checked: a claim written over
+    the provider's leave, or made live again once they are inactive, is a lost race."""
+    from portal.catalog import availability
+    from portal.catalog.models import Provider
+
+    with pg_app.app_context():
+        patient = db.session.get(User, pg_world.patients[0])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=pg_world.consult,
+            provider_ids=[pg_world.doctors[0]],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 14),
+        )
+        admin = db.session.get(User, pg_world.admin)
+        availability.add_leave(admin, pg_world.doctors[0], at(1, 9), at(1, 12))
+        subject = f"provider:{pg_world.doctors[0]}"
+        db.session.add(
+            SlotClaim(booking_id=item.id, subject=subject, start_at=at(1, 10), end_at=at(1, 11))
+        )
+        with pytest.raises(SlotUnavailable):
+            claims.flush_claims()
+        db.session.rollback()
+        item = db.session.get(IndividualBooking, item.id)
+        claims.release(item)
+        db.session.get(Provider, pg_world.doctors[0]).active = False
+        db.session.commit()
+        claims.relive(item)  # the late payment's way: a refused revival answers False
+        assert not any(c.live for c in item.claims if c.subject == subject)
+        db.session.rollback()
+        for claim in item.claims:
+            claim.live = True
+        with pytest.raises(SlotUnavailable):
+            claims.flush_claims()
+        db.session.remove()

@@ -99,3 +99,43 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     with app.test_request_context(), force_locale("hi"):
         said = translate(message)
     assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
+
+
+@pytest.mark.parametrize("what", ["leave", "deactivation"])
+def test_sqlite_a_leave_and_a_deactivation_check_under_the_claims_lock(
+    world, users, monkeypatch, what
+):
+    """Review finding: a leave (or deactivation) and a hold at once could both win. On
+    SQLite (the embedded mode, one process) the leave's check runs under the lock every
+    hold holds from its check to its commit, so a hold is either read or waits. PostgreSQL:
+    test_booking_postgres.py's races."""
+    import threading
+
+    from portal.booking import claims
+    from portal.catalog import providers
+    from portal.catalog.time_lock import _SQLITE_LOCK
+
+    if claims.is_postgres():
+        pytest.skip("PostgreSQL takes the provider's advisory lock (test_booking_postgres.py)")
+    module = availability if what == "leave" else providers
+    real = module.bookings_in_the_way
+    seen = {}
+
+    def check(*args, **kwargs):
+        def try_the_lock():  # as a hold in another thread would
+            seen["free"] = _SQLITE_LOCK.acquire(blocking=False)
+            if seen["free"]:
+                _SQLITE_LOCK.release()
+
+        probe = threading.Thread(target=try_the_lock)
+        probe.start()
+        probe.join(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "bookings_in_the_way", check)
+    admin = users(world.admin)
+    if what == "leave":
+        availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 18))
+    else:
+        providers.update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
+    assert seen == {"free": False}

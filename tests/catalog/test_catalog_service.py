@@ -275,7 +275,7 @@ def test_add_availability_rules(ctx, catalog):
     cases = [
         ((catalog["jaya"], 0, time(12), time(15)), "start_time", "Overlaps Monday 09:00–13:00"),
         ((catalog["jaya"], 5, time(10), time(12)), "weekday", "closed on Saturdays"),
-        ((catalog["jaya"], 1, time(8), time(12)), "start_time", "open 9 AM - 6 PM"),
+        ((catalog["jaya"], 1, time(8), time(12)), "start_time", "open 09:00–18:00 on Tuesdays"),
         ((catalog["pune"], 1, time(10), time(12)), "clinic_id", "provider's clinics"),
         ((catalog["jaya"], 1, time(12), time(10)), "end_time", "End after the start"),
     ]

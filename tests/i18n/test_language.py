@@ -266,6 +266,50 @@ def test_doctor_pages_in_hindi_have_no_english_left(app, client, login, world):
     assert _hindi_pages(client, paths, WORLD_DATA | {world.provider_user.email}) == {}
 
 
+def test_the_doctors_hours_and_leave_refusals_and_leave_dates_are_in_hindi(client, login, world):
+    """Review findings: the hours' and leave's refusals (catalog.availability) were plain
+    English on the doctor's Hindi page, and so were the leave list's day and month names."""
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    data = WORLD_DATA | {world.provider_user.email}
+    hx = {"HX-Request": "true"}
+
+    def hours(weekday, start, end):
+        return {"clinic_id": str(world.clinic), "weekday": weekday, "start_time": start,
+                "end_time": end}  # fmt: skip
+
+    refused = {
+        "/provider/availability/windows": [
+            hours("5", "10:00", "12:00"),  # the clinic is closed on Saturdays
+            hours("0", "08:00", "10:00"),  # it opens at 9
+            hours("0", "10:00", "12:00"),  # over the doctor's Monday hours
+            hours("0", "12:00", "10:00"),  # backwards
+        ],
+        "/provider/availability/leave": [
+            {"starts_at": "2020-01-06T09:00", "ends_at": "2020-01-06T12:00", "reason": ""},
+            {"starts_at": "2030-01-07T12:00", "ends_at": "2030-01-07T09:00", "reason": ""},
+            {"starts_at": "2030-01-07T09:00", "ends_at": "2032-01-07T09:00", "reason": ""},
+        ],
+    }
+    left = {}
+    for path, forms in refused.items():
+        for form in forms:
+            answer = client.post(path, data=form, headers=hx)
+            assert answer.status_code == 422, (path, form)
+            found = untranslated(answer.get_data(as_text=True), data=data)
+            if found:
+                left[f"{path} {form}"] = found
+    added = client.post(
+        "/provider/availability/leave",
+        data={"starts_at": "2030-01-07T09:00", "ends_at": "2030-01-07T12:00", "reason": ""},
+    )
+    assert added.status_code == 303
+    page = client.get("/provider/availability").get_data(as_text=True)
+    left.update(_hindi_pages(client, ["/provider/availability"], data))
+    assert left == {}
+    assert "सोम 07 जन॰ 2030" in page  # the leave's first day, as the doctor wrote it
+
+
 def test_a_page_with_an_unwrapped_string_fails_the_check(app, client, login, world):
     # The pages above are checked by rendering them: prove one English word is caught.
     login(world.patient)

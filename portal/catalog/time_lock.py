@@ -1,0 +1,71 @@
+"""The lock on a provider's time. Whatever makes a provider busy (a claim: a hold, a move,
+a revived booking; ``portal.booking.claims``) and whatever takes their time away (a leave,
+a deactivation) takes it, so of two at once the second sees the first's commit.
+
+PostgreSQL: a transaction-scoped advisory lock per subject (``provider:<id>``, the claims'
+spelling). A leave or a deactivation takes it before reading the bookings in its way; a
+claim takes it before it is written (``lock_subjects`` in a hold, and the trigger
+``tg_slot_claims_provider_present`` on ``slot_claims`` for every claim), and the trigger
+then refuses a live claim over a leave or of an inactive provider as a lost race (SQLSTATE
+23P01, the exclusion constraint's): a hold checks leave before it takes its locks, so only
+a check after the lock can see a leave that committed in between. The trigger adds no
+statement to a hold (docs/booking.md, docs/performance.md).
+
+SQLite (the embedded mode, one process): one process-wide lock held from the check to the
+commit (:func:`serialized`); the checks inside it are authoritative."""
+
+import threading
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+
+_SQLITE_LOCK = threading.RLock()
+
+_LOCK_SUBJECTS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) "
+    "FROM unnest(CAST(:subjects AS text[])) WITH ORDINALITY AS t(s, n) ORDER BY n"
+)
+
+
+def provider_subject(provider_id):
+    """A provider's claims' subject, and the name of the lock on their time."""
+    return f"provider:{int(provider_id)}"
+
+
+def is_postgres():
+    return db.engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def serialized():
+    """Hold the SQLite lock for the body (check … commit); a no-op on PostgreSQL."""
+    if is_postgres():
+        yield
+        return
+    with _SQLITE_LOCK:
+        yield
+
+
+def lock_subjects(subjects):
+    """PostgreSQL: take a transaction-scoped advisory lock per subject (in one order, so
+    two claimers never wait for each other). Without it, concurrent inserts of overlapping
+    claims each wait for the other's uncommitted index entry and one of them only learns it
+    lost from the deadlock detector, a ``deadlock_timeout`` (1 s) later; with it, claimers
+    of one slot queue here and each one after the winner is refused at once."""
+    if not is_postgres():
+        return
+    # One statement for all, one round trip: the locks are taken row by row in the
+    # array's order (its ordinality), which is the sorted order. Without an autoflush:
+    # the locks need nothing the session holds, and what it holds (a new visit, booking
+    # and its providers) is written with the claims, in one flush where this took two.
+    with db.session.no_autoflush:
+        db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
+
+
+def lock_provider(provider_id):
+    """Before a leave or a deactivation reads the bookings in its way: a hold writing its
+    claims meanwhile commits first (and is then read), or waits for this commit (and its
+    claims' trigger then sees the leave or the deactivation)."""
+    lock_subjects([provider_subject(provider_id)])
