@@ -1,7 +1,7 @@
 """slot claims: a provider's live claim is refused over their leave or once inactive
 
 Revision ID: tm1e4a5e0001
-Revises: pay0a77e3f002
+Revises: inv0b111ed001
 Create Date: 2026-12-05 11:00:00
 
 PostgreSQL only: the trigger ``tg_slot_claims_provider_present`` (and ``…_again`` for a
@@ -17,7 +17,7 @@ process) serialises the leave with the holds in Python instead: nothing to do.
 from alembic import op
 
 revision = "tm1e4a5e0001"
-down_revision = "pay0a77e3f002"
+down_revision = "inv0b111ed001"
 branch_labels = None
 depends_on = None
 

@@ -102,31 +102,41 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
 
 
 @pytest.mark.parametrize("what", ["leave", "deactivation"])
-def test_sqlite_a_leave_and_a_deactivation_check_under_the_claims_lock(
+def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
     world, users, monkeypatch, what
 ):
-    """Review finding: a leave (or deactivation) and a hold at once could both win. On
-    SQLite (the embedded mode, one process) the leave's check runs under the lock every
-    hold holds from its check to its commit, so a hold is either read or waits. PostgreSQL:
-    test_booking_postgres.py's races."""
+    """Review finding: a leave (or deactivation) and a hold at once could both win. The
+    leave's check runs under the lock on the provider's time, which every hold takes
+    (catalog.time_lock): on SQLite the process lock a hold holds from its check to its
+    commit, on PostgreSQL the provider's advisory lock (and the claims' trigger;
+    test_booking_postgres.py's races). Probed from another thread, as a hold would."""
     import threading
+
+    import sqlalchemy as sa
 
     from portal.booking import claims
     from portal.catalog import providers
-    from portal.catalog.time_lock import _SQLITE_LOCK
+    from portal.catalog.time_lock import _SQLITE_LOCK, provider_subject
 
-    if claims.is_postgres():
-        pytest.skip("PostgreSQL takes the provider's advisory lock (test_booking_postgres.py)")
     module = availability if what == "leave" else providers
     real = module.bookings_in_the_way
-    seen = {}
+    engine, subject = db.engine, provider_subject(world.doctors[0])
+    postgres, seen = claims.is_postgres(), {}
+
+    def try_the_lock():
+        if postgres:
+            with engine.connect() as other:
+                seen["free"] = other.execute(
+                    sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:s, 0))"),
+                    {"s": subject},
+                ).scalar()
+                other.rollback()
+            return
+        seen["free"] = _SQLITE_LOCK.acquire(blocking=False)
+        if seen["free"]:
+            _SQLITE_LOCK.release()
 
     def check(*args, **kwargs):
-        def try_the_lock():  # as a hold in another thread would
-            seen["free"] = _SQLITE_LOCK.acquire(blocking=False)
-            if seen["free"]:
-                _SQLITE_LOCK.release()
-
         probe = threading.Thread(target=try_the_lock)
         probe.start()
         probe.join(10)
