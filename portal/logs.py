@@ -93,6 +93,21 @@ def _user_id():
         return None
 
 
+# A URL's parts that are secrets (a password link's signed token, which also carries the
+# e-mail): never written to a log line.
+SECRET_ARGS = frozenset({"token"})
+MASK = "[hidden]"
+
+
+def _loggable_path():
+    """The request's path with its secret parts masked (``SECRET_ARGS``)."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if name in SECRET_ARGS and isinstance(value, str) and value:
+            path = path.replace(value, MASK)
+    return path
+
+
 def _log_request(response):
     started, cpu = g.get("request_started"), g.get("request_cpu")
     response.headers["X-Request-ID"] = g.get("request_id", "")
@@ -103,7 +118,7 @@ def _log_request(response):
         _user_id(),
         request.method,
         request.url_rule.rule if request.url_rule else None,
-        request.path,
+        _loggable_path(),
         response.status_code,
         started,
         cpu,
