@@ -1,6 +1,7 @@
 """Who may do what: the role decorator, the ownership helper and the response headers."""
 
 from functools import lru_cache, wraps
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, request
 from flask_login import current_user
@@ -63,6 +64,18 @@ def owned_or_404(obj, user=None):
 
 
 @lru_cache(maxsize=8)
+def _gateway_origin(base_url):
+    """The payment gateway's origin, where the pay step's forms go: Razorpay's hosted
+    checkout is a form posted to it, and a sandbox run as its own process (``make prod``)
+    is another origin the pay step redirects to, which ``form-action`` checks too. The
+    portal's own (the mounted sandbox) adds nothing. Without it nobody could pay."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@lru_cache(maxsize=8)
 def _defaults(extra_forms, secure):
     """The headers every answer gets unless it set its own (built once per setting)."""
     headers = [
@@ -87,7 +100,8 @@ def set_security_headers(response):
     # each name missing: most of this hook's time on a small answer).
     present = {name.lower() for name, _ in headers.items()}
     defaults = _defaults(
-        config.get("CSP_FORM_ACTION_EXTRA", ""), bool(config.get("SESSION_COOKIE_SECURE"))
+        _gateway_origin(config.get("RAZORPAY_BASE_URL") or ""),
+        bool(config.get("SESSION_COOKIE_SECURE")),
     )
     for name, lowered, value in defaults:
         if lowered not in present:
