@@ -445,6 +445,44 @@ def test_4xx_on_resend_after_timeout_does_not_pay_twice(world, x, immediate_retr
     assert account(chart.BANK) == -100_000
 
 
+def test_4xx_on_the_adapters_own_resend_after_a_timeout_does_not_pay_twice(
+    world, x, immediate_retries
+):
+    """The adapter resends a timed-out create itself (RAZORPAY_RETRIES, default 3), inside
+    the job's one request: a 4xx on that resend is no refusal of the first request, which
+    RazorpayX made. Read as "refused on the first request", the attempt failed and a new
+    key paid the provider twice (review finding; RazorpayX: never a fresh key while the
+    first attempt may still be processing,
+    https://razorpay.com/docs/api/x/payout-idempotency/)."""
+    x.adapter.retries = 1
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    http, keys = x.adapter.http, []
+    real = http.request
+
+    def request(method, path, **kwargs):
+        if method == "POST" and path == "/payouts":
+            keys.append(kwargs["headers"]["X-Payout-Idempotency"])
+            if len(keys) == 2:  # the adapter's own resend: refused (the key rotated)
+                saved, http.auth = http.auth, ("rzp_test_payouts", "rotated-secret")
+                try:
+                    return real(method, path, **kwargs)
+                finally:
+                    http.auth = saved
+        return real(method, path, **kwargs)
+
+    http.request = request
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    x.settle()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(_made(x)) == 1, f"RazorpayX paid {len(_made(x))} payouts for one"
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows  # found by its reference and adopted
+    assert attempt.razorpay_payout_id == x.payouts()[0]["id"]
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
+
+
 def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, x, make_user):
     make_user("admin")
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
