@@ -52,6 +52,15 @@ def remote_status(status):
     return _REMOTE.get(str(status or "").lower())
 
 
+def remote_reason(entity):
+    """Why RazorpayX failed, reversed or stopped a payout: ``status_details.description``
+    (RazorpayX's current field), else the deprecated ``failure_reason``; None if neither."""
+    details = entity.get("status_details")
+    reason = details.get("description") if isinstance(details, dict) else None
+    reason = reason or entity.get("failure_reason")
+    return str(reason)[:255] if reason else None
+
+
 def reference_for(payout, attempt):
     """The ``reference_id`` an attempt is sent with (unique per attempt)."""
     return f"payout-{payout.id}-{attempt.number}"
@@ -85,9 +94,11 @@ def apply_status(payout, attempt, target, entity=None):
     """Move one attempt (and, if it is the current one, its payout) to ``target`` if the
     machines allow it; a repeated or stale status changes nothing. Returns True when
     something changed."""
-    if target is None or attempt.status == target:
+    if target is None:
         return False
     entity = entity or {}
+    if attempt.status == target:
+        return _late_details(payout, attempt, entity)
     if attempt.status == _AS.FAILED and target in (_AS.QUEUED, _AS.PROCESSING, _AS.PROCESSED):
         _failed_attempt_made(payout, attempt, target, entity)
         return False
@@ -107,8 +118,8 @@ def apply_status(payout, attempt, target, entity=None):
         _hold_overtaken(payout, attempt, target)
     if was == _AS.SENDING and target == _AS.QUEUED:
         return True  # RazorpayX has it: the payout was QUEUED already
-    if entity.get("failure_reason"):
-        attempt.failure_reason = str(entity["failure_reason"])[:255]
+    if target in (_AS.FAILED, _AS.REVERSED) and remote_reason(entity):
+        attempt.failure_reason = remote_reason(entity)
     if attempt.number != payout.attempts:
         # An older attempt (already final) cannot move the payout any more.
         return True
@@ -131,6 +142,27 @@ def apply_status(payout, attempt, target, entity=None):
         | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
     )
     return True
+
+
+def _late_details(payout, attempt, entity):
+    """An entity in the attempt's own status may still bring what was missing: the UTR
+    (``payout.updated`` when the bank sends it, often after ``processed``), the reason.
+    Kept without moving anything; True when something changed."""
+    changed = False
+    reason = remote_reason(entity)
+    if attempt.status in (_AS.FAILED, _AS.REVERSED) and reason and reason != attempt.failure_reason:
+        attempt.failure_reason = reason
+        changed = True
+    if attempt.number != payout.attempts:
+        return changed  # an older attempt: the payout is the current one's
+    utr = str(entity["utr"])[:40] if entity.get("utr") else None
+    if utr and utr != payout.utr:
+        record(
+            None, "payout.utr", "payout", payout.id, before={"utr": payout.utr}, after={"utr": utr}
+        )
+        payout.utr = utr
+        changed = True
+    return changed
 
 
 def _failed_attempt_made(payout, attempt, target, entity):
@@ -259,7 +291,7 @@ def _on_failed(payout, attempt):
 
 
 def _on_reversed(payout, entity):
-    payout.failure_reason = str(entity.get("failure_reason") or "Payout reversed")[:255]
+    payout.failure_reason = remote_reason(entity) or "Payout reversed"
     payout.next_retry_at = None
     source = chart.BANK if _processed_posted(payout) else chart.PAYOUTS_IN_TRANSIT
     _return_to_payable(payout, "payout_reversed", source)

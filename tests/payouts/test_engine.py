@@ -195,7 +195,8 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.FAILED and payout.attempts == 3 and payout.returned
-    assert payout.alerted and payout.failure_reason == "Beneficiary bank is down"
+    # status_details.description, RazorpayX's field for it (failure_reason is deprecated).
+    assert payout.alerted and payout.failure_reason == "Beneficiary bank is down."
     keys = [a.idempotency_key for a in payout.attempt_rows]
     assert len(set(keys)) == 3  # a new key only after RazorpayX said FAILED
     assert [a.status for a in payout.attempt_rows] == [PayoutAttemptStatus.FAILED] * 3
@@ -318,6 +319,35 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     assert statuses.count("payout.processed") == 1
     assert "payout.processing" not in statuses  # stale after processed
     assert account(chart.BANK) == -100_000
+
+
+def _queued_at_razorpayx(world, x):
+    """A WEEKLY payout RazorpayX has (queued); its entity's identifying fields."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.commit()
+    (remote,) = x.payouts()
+    keep = ("id", "amount", "currency", "fund_account_id", "reference_id", "notes")
+    return provider, {k: remote[k] for k in keep}
+
+
+def test_a_utr_sent_after_processed_is_kept(world, x):
+    """RazorpayX sends `payout.updated` "when we receive the UTR for the payout from the
+    bank" (https://razorpay.com/docs/webhooks/payloads/x/), and a processed payout may be
+    fetched with "utr": null. A status already applied returned before the UTR was read,
+    so it was dropped for good (review finding)."""
+    provider, base = _queued_at_razorpayx(world, x)
+    assert apply_remote({**base, "status": "processed", "utr": None}, confirm=True)
+    db.session.commit()
+    later = {**base, "status": "processed", "utr": "HDFCN00000000001"}
+    assert apply_remote(later, confirm=True)
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and payout.utr == "HDFCN00000000001"
+    assert not apply_remote(later, confirm=True)  # again: nothing new
+    audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "payout.utr"))
+    assert [a.after["utr"] for a in audit] == ["HDFCN00000000001"]
 
 
 def test_stale_events_after_a_final_status_are_ignored(world, x):
