@@ -18,7 +18,7 @@ from portal.gateway.confirm import Unconfirmed
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
-from portal.ledger.service import credit, debit, post
+from portal.ledger.service import credit, debit, post, reverse
 from portal.payouts import models as m
 from portal.payouts.alerts import (
     HIGH,
@@ -127,7 +127,7 @@ def apply_status(payout, attempt, target, entity=None):
     if entity.get("utr"):
         payout.utr = str(entity["utr"])[:40]
     if target == _AS.PROCESSED:
-        _on_processed(payout)
+        _on_processed(payout, entity)
     elif target == _AS.FAILED:
         _on_failed(payout, attempt)
     elif target == _AS.REVERSED:
@@ -146,8 +146,8 @@ def apply_status(payout, attempt, target, entity=None):
 
 def _late_details(payout, attempt, entity):
     """An entity in the attempt's own status may still bring what was missing: the UTR
-    (``payout.updated`` when the bank sends it, often after ``processed``), the reason.
-    Kept without moving anything; True when something changed."""
+    (``payout.updated`` when the bank sends it, often after ``processed``), the reason, the
+    fees of a processed payout. Kept without moving anything; True when something changed."""
     changed = False
     reason = remote_reason(entity)
     if attempt.status in (_AS.FAILED, _AS.REVERSED) and reason and reason != attempt.failure_reason:
@@ -162,6 +162,8 @@ def _late_details(payout, attempt, entity):
         )
         payout.utr = utr
         changed = True
+    if attempt.status == _AS.PROCESSED and not payout.returned:
+        changed = _post_fees(payout, entity) or changed
     return changed
 
 
@@ -220,18 +222,20 @@ def _hold_overtaken(payout, attempt, target):
     )
 
 
-def _processed_posted(payout):
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(LedgerTransaction)
-            .where(LedgerTransaction.idempotency_key == f"payout:{payout.id}:processed")
+def _posting(payout, what):
+    """The payout's ledger transaction ``payout:<id>:<what>``, or None."""
+    return db.session.scalar(
+        sa.select(LedgerTransaction).where(
+            LedgerTransaction.idempotency_key == f"payout:{payout.id}:{what}"
         )
-        > 0
     )
 
 
-def _on_processed(payout):
+def _processed_posted(payout):
+    return _posting(payout, "processed") is not None
+
+
+def _on_processed(payout, entity):
     payout.processed_at = utcnow()
     payout.failure_reason = None
     payout.next_retry_at = None
@@ -242,6 +246,48 @@ def _on_processed(payout):
         idempotency_key=f"payout:{payout.id}:processed",
         memo=f"payout {payout.id} processed",
     )
+    _post_fees(payout, entity)
+
+
+def _paise(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _post_fees(payout, entity):
+    """RazorpayX's fee for a processed payout and the GST on it (the entity's ``fees``,
+    GST included, and ``tax``), taken from the RazorpayX balance (``bank``) on top of the
+    amount: posted once per payout (an entity without fees, e.g. a free payout, posts
+    nothing; a later one with them still can). True when posted now."""
+    fees, tax = _paise(entity.get("fees")), _paise(entity.get("tax"))
+    if fees <= 0 or _posting(payout, "fees") is not None:
+        return False
+    if not 0 <= tax <= fees:
+        log.warning("payout %s: fees %s with tax %s not posted", payout.id, fees, tax)
+        return False
+    post(
+        "payout_fees",
+        [
+            debit(chart.PAYOUT_FEES, fees - tax),
+            debit(chart.GST_INPUT, tax),
+            credit(chart.BANK, fees),
+        ],
+        reference=("payout", payout.id),
+        idempotency_key=f"payout:{payout.id}:fees",
+        memo=f"payout {payout.id}: RazorpayX fee and GST",
+    )
+    return True
+
+
+def _return_fees(payout):
+    """A reversal gives the payout's fee and its GST back to the RazorpayX balance."""
+    posted = _posting(payout, "fees")
+    if posted is not None:
+        reverse(
+            posted,
+            kind="payout_fees_returned",
+            idempotency_key=f"payout:{payout.id}:fees_returned",
+            memo=f"payout {payout.id} reversed: RazorpayX fee and GST back",
+        )
 
 
 def _return_to_payable(payout, kind, source_account):
@@ -293,8 +339,11 @@ def _on_failed(payout, attempt):
 def _on_reversed(payout, entity):
     payout.failure_reason = remote_reason(entity) or "Payout reversed"
     payout.next_retry_at = None
-    source = chart.BANK if _processed_posted(payout) else chart.PAYOUTS_IN_TRANSIT
+    processed = _processed_posted(payout)
+    source = chart.BANK if processed else chart.PAYOUTS_IN_TRANSIT
     _return_to_payable(payout, "payout_reversed", source)
+    if processed:
+        _return_fees(payout)
     raise_payout_alert(
         MEDIUM,
         f"Payout {payout.id} reversed",

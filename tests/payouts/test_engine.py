@@ -27,7 +27,7 @@ from portal.payouts.common import (
 from portal.payouts.create import create_payout
 from portal.payouts.sending import send_payout
 from portal.payouts.status import apply_remote
-from tests.payouts.conftest import account, payable, payouts_of
+from tests.payouts.conftest import account, paid_out, payable, payout_fees, payouts_of
 
 
 def _keys(prefix):
@@ -63,7 +63,7 @@ def test_tds_at_the_crossing_payout_and_after(world, x):
     assert (after.gross, after.tds, after.net) == (1_000_000, 100_000, 900_000)
     assert all(p.status == PayoutStatus.PROCESSED for p in (first, crossing, after))
     assert account(chart.TDS_PAYABLE) == 700_000
-    assert account(chart.BANK) == -(3_000_000 + 2_400_000 + 900_000)  # paid out
+    assert account(chart.BANK) == -paid_out(3_000_000, 2_400_000, 900_000)
     assert payable(provider.id) == 0
     from portal.payouts.reports import tds_this_year
 
@@ -222,7 +222,7 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
         PayoutStatus.FAILED,
         PayoutStatus.PROCESSED,
     ]
-    assert payable(provider.id) == 0 and account(chart.BANK) == -100_000
+    assert payable(provider.id) == 0 and account(chart.BANK) == -paid_out(100_000)
 
 
 def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
@@ -234,7 +234,7 @@ def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 2 and not payout.returned
-    assert account(chart.BANK) == -100_000 and payable(provider.id) == 0
+    assert account(chart.BANK) == -paid_out(100_000) and payable(provider.id) == 0
 
 
 def test_automatic_retry_waits_for_its_backoff(app, world, x):
@@ -276,7 +276,7 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == PayoutStatus.PROCESSED and account(chart.BANK) == -100_000
+    assert payout.status == PayoutStatus.PROCESSED and account(chart.BANK) == -paid_out(100_000)
     entity = dict(
         x.sandbox.store.payouts[payout.razorpay_payout_id],
         status="reversed",
@@ -286,8 +286,43 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
     db.session.commit()
     payout = db.session.get(m.Payout, payout.id)
     assert payout.status == PayoutStatus.REVERSED and account(chart.BANK) == 0
+    # RazorpayX gives the fee and its GST back with the amount on a reversal.
+    assert account(chart.PAYOUT_FEES) == 0 and account(chart.GST_INPUT) == 0
     assert payable(provider.id) == 100_000
     assert not apply_remote(entity)  # repeated: nothing changes
+    assert _keys(f"payout:{payout.id}:") == [
+        f"payout:{payout.id}:initiated",
+        f"payout:{payout.id}:processed",
+        f"payout:{payout.id}:fees",
+        f"payout:{payout.id}:reversed",
+        f"payout:{payout.id}:fees_returned",
+    ]
+
+
+def test_razorpayx_fees_and_gst_on_a_payout_reach_the_ledger_once(world, x):
+    """RazorpayX takes its fee and the GST on it from the balance on top of the amount
+    (https://razorpay.com/docs/api/x/payouts/entity: "Fees and tax, if any, are deducted
+    from your account balance"; sample "fees": 590, "tax": 90). Posted only the net, `bank`
+    (which includes that balance) read too high by the fee on every payout (review
+    finding)."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (remote,) = x.payouts()
+    fees, tax = payout_fees()
+    assert remote["status"] == "processed" and (remote["fees"], remote["tax"]) == (fees, tax)
+    assert account(chart.BANK) == -(100_000 + fees)
+    assert account(chart.PAYOUT_FEES) == fees - tax and account(chart.GST_INPUT) == tax
+    (payout,) = payouts_of(provider.id)
+    # Repeats (a webhook again, a sync) post nothing more.
+    assert not apply_remote(dict(remote))
+    db.session.commit()
+    assert account(chart.BANK) == -(100_000 + fees)
+    assert _keys(f"payout:{payout.id}:") == [
+        f"payout:{payout.id}:initiated",
+        f"payout:{payout.id}:processed",
+        f"payout:{payout.id}:fees",
+    ]
 
 
 # --- webhooks: repeated and out of order ----------------------------------------------------------
@@ -308,6 +343,7 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     assert _keys(f"payout:{payout.id}:") == [
         f"payout:{payout.id}:initiated",
         f"payout:{payout.id}:processed",
+        f"payout:{payout.id}:fees",
     ]
     statuses = db.session.scalars(
         sa.select(AuditEntry.action).where(
@@ -318,7 +354,7 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     ).all()
     assert statuses.count("payout.processed") == 1
     assert "payout.processing" not in statuses  # stale after processed
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
 
 
 def _queued_at_razorpayx(world, x):
@@ -336,15 +372,17 @@ def test_a_utr_sent_after_processed_is_kept(world, x):
     """RazorpayX sends `payout.updated` "when we receive the UTR for the payout from the
     bank" (https://razorpay.com/docs/webhooks/payloads/x/), and a processed payout may be
     fetched with "utr": null. A status already applied returned before the UTR was read,
-    so it was dropped for good (review finding)."""
+    so it was dropped for good (review finding). Fees the first entity lacked come too."""
     provider, base = _queued_at_razorpayx(world, x)
     assert apply_remote({**base, "status": "processed", "utr": None}, confirm=True)
     db.session.commit()
-    later = {**base, "status": "processed", "utr": "HDFCN00000000001"}
+    fees, tax = payout_fees()
+    later = {**base, "status": "processed", "utr": "HDFCN00000000001", "fees": fees, "tax": tax}
     assert apply_remote(later, confirm=True)
     db.session.commit()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED and payout.utr == "HDFCN00000000001"
+    assert account(chart.BANK) == -paid_out(100_000)
     assert not apply_remote(later, confirm=True)  # again: nothing new
     audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "payout.utr"))
     assert [a.after["utr"] for a in audit] == ["HDFCN00000000001"]
@@ -375,7 +413,7 @@ def test_timeout_on_create_reuses_the_key_and_pays_once(world, x, immediate_retr
     assert attempt.requests >= 2  # asked again after no answer, same key
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
     assert len(x.payouts()) == 1  # RazorpayX made one payout
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
 
 
 def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries):
@@ -472,7 +510,7 @@ def test_4xx_on_resend_after_timeout_does_not_pay_twice(world, x, immediate_retr
     (attempt,) = payout.attempt_rows  # found at RazorpayX by its reference and adopted
     assert attempt.razorpay_payout_id == x.payouts()[0]["id"]
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
 
 
 def test_4xx_on_the_adapters_own_resend_after_a_timeout_does_not_pay_twice(
@@ -537,7 +575,7 @@ def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, 
     (payout,) = payouts_of(provider.id)
     assert len(calls) == 3 and len(set(calls)) == 1
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
-    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+    assert len(_made(x)) == 1 and account(chart.BANK) == -paid_out(100_000)
 
 
 def _refused_for_good(world, x):
@@ -612,7 +650,7 @@ def test_an_unconfirmed_payout_refused_for_good_can_be_marked_failed(world, x, m
     first, second = payout.attempt_rows
     assert first.requests == attempt.requests and first.idempotency_key != second.idempotency_key
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 2
-    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+    assert len(_made(x)) == 1 and account(chart.BANK) == -paid_out(100_000)
 
 
 def test_a_payout_razorpayx_made_cannot_be_marked_failed(world, x, make_user):
@@ -656,7 +694,7 @@ def test_sync_finds_a_payout_whose_answer_was_lost(world, x, make_user):
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED
     assert payout.razorpay_payout_id == x.payouts()[0]["id"]
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
 
 
 def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, immediate_retries):
@@ -678,7 +716,7 @@ def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, 
         (payout,) = payouts_of(provider.id)
         assert payout.status == PayoutStatus.PROCESSED
         assert payable(provider.id) == 0
-    assert account(chart.BANK) == -600_000
+    assert account(chart.BANK) == -paid_out(*[100_000] * 6)
 
 
 # --- holds ----------------------------------------------------------------------------------
