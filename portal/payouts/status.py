@@ -26,6 +26,7 @@ from portal.payouts.alerts import (
     PAYOUT_FAILED_ATTEMPT_MADE,
     PAYOUT_HOLD_OVERTAKEN,
     PAYOUT_REVERSED,
+    PAYOUT_STOPPED,
     raise_payout_alert,
 )
 from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
@@ -45,6 +46,11 @@ _REMOTE = {
     "cancelled": _AS.FAILED,
     "reversed": _AS.REVERSED,
 }
+
+
+# A person stopped the payout at RazorpayX (an approver rejected it, or it was cancelled
+# while queued): FAILED, but final for the payout, never retried under a new key.
+STOPPED_AT_RAZORPAYX = frozenset({"rejected", "cancelled"})
 
 
 def remote_status(status):
@@ -129,7 +135,7 @@ def apply_status(payout, attempt, target, entity=None):
     if target == _AS.PROCESSED:
         _on_processed(payout, entity)
     elif target == _AS.FAILED:
-        _on_failed(payout, attempt)
+        _on_failed(payout, attempt, entity)
     elif target == _AS.REVERSED:
         _on_reversed(payout, entity)
     record(
@@ -309,8 +315,12 @@ def _return_to_payable(payout, kind, source_account):
     payout.returned = True
 
 
-def _on_failed(payout, attempt):
+def _on_failed(payout, attempt, entity):
     payout.failure_reason = attempt.failure_reason or "Payout failed"
+    stopped = str(entity.get("status") or "").lower()
+    if stopped in STOPPED_AT_RAZORPAYX:
+        _on_stopped(payout, attempt, stopped)
+        return
     max_attempts = policy().payout_max_attempts
     if payout.attempts < max_attempts:
         payout.next_retry_at = utcnow() + retry_backoff(payout.attempts)
@@ -334,6 +344,29 @@ def _on_failed(payout, attempt):
             f"on the provider's payable.",
             payout=payout,
         )
+
+
+def _on_stopped(payout, attempt, stopped):
+    """Rejected by an approver at RazorpayX, or cancelled there: a person refused this
+    payout, so it is final (decision, docs/payouts.md): never retried under a new key, the
+    money back on the payable, and a HIGH alert."""
+    why = f"{stopped.capitalize()} at RazorpayX"
+    payout.failure_reason = (
+        f"{why}: {attempt.failure_reason}"[:255] if attempt.failure_reason else why
+    )
+    payout.next_retry_at = None
+    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    payout.alerted = True
+    raise_payout_alert(
+        HIGH,
+        f"Payout {payout.id} {stopped} at RazorpayX",
+        f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} was {stopped} "
+        f"at RazorpayX ({attempt.failure_reason or 'no reason given'}). It is not sent again "
+        f"under a new key: the amount is back on the provider's payable, which their next "
+        f"payout run (or the INSTANT sweep) pays.",
+        payout=payout,
+        kind=PAYOUT_STOPPED,
+    )
 
 
 def _on_reversed(payout, entity):

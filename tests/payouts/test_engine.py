@@ -25,7 +25,7 @@ from portal.payouts.common import (
     retry_backoff,
 )
 from portal.payouts.create import create_payout
-from portal.payouts.sending import send_payout
+from portal.payouts.sending import due_retries, send_payout
 from portal.payouts.status import apply_remote
 from tests.payouts.conftest import account, paid_out, payable, payout_fees, payouts_of
 
@@ -386,6 +386,33 @@ def test_a_utr_sent_after_processed_is_kept(world, x):
     assert not apply_remote(later, confirm=True)  # again: nothing new
     audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "payout.utr"))
     assert [a.after["utr"] for a in audit] == ["HDFCN00000000001"]
+
+
+@pytest.mark.parametrize("stopped", ["rejected", "cancelled"])
+def test_a_payout_rejected_or_cancelled_at_razorpayx_is_not_sent_again(world, x, stopped):
+    """`payout.rejected`: "The payout was rejected by someone from your team"
+    (https://razorpay.com/docs/webhooks/payloads/x/); a queued payout may be cancelled
+    there too. Mapped to FAILED, it was retried under a new key up to three times after a
+    person refused it (review finding): now final, back on the payable, a HIGH alert."""
+    provider, base = _queued_at_razorpayx(world, x)
+    apply_remote({**base, "status": "pending"}, confirm=True)
+    details = {"reason": "payout_rejected", "description": "Rejected by the approver"}
+    assert apply_remote({**base, "status": stopped, "status_details": details}, confirm=True)
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.FAILED and payout.returned and payout.attempts == 1
+    assert payout.next_retry_at is None
+    assert payout.failure_reason == f"{stopped.capitalize()} at RazorpayX: Rejected by the approver"
+    assert payable(provider.id) == 100_000 and account(chart.PAYOUTS_IN_TRANSIT) == 0
+    alert = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "payout.alert")
+    ).one()
+    assert alert.after["severity"] == "HIGH" and alert.after["kind"] == "PAYOUT_STOPPED"
+    assert f"{stopped} at RazorpayX" in alert.after["title"]
+    with time_machine.travel(utcnow() + timedelta(days=2), tick=False):
+        sweep_outbox()  # a retry job, had one been queued, would run now
+        assert due_retries() == []
+    assert len(x.payouts()) == 1 and len(payouts_of(provider.id)[0].attempt_rows) == 1
 
 
 def test_stale_events_after_a_final_status_are_ignored(world, x):
