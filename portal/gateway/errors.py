@@ -3,13 +3,18 @@
 - ``retryable`` errors (GatewayUnavailable, GatewayTimeout) mean "try again later with the
   same idempotency key"; after a GatewayTimeout the outcome is unknown, so never switch
   to a new key (the first attempt may have succeeded).
-- BadRequest and its kinds mean Razorpay refused the request; retrying will not help."""
+- BadRequest and its kinds mean Razorpay refused the request; retrying will not help.
+  ``after_unanswered`` on an error says an earlier try of the same call (the adapter's own
+  retry) went unanswered: a refusal then proves nothing about that earlier request."""
 
 
 class GatewayError(Exception):
     retryable = False
     # The request may have taken effect at Razorpay (no answer, or an error answer).
     ambiguous = True
+    # An earlier try of this call, under the same idempotency key, may have taken effect
+    # (set by ``retry.with_retries``): a refusal of the last try is no proof nothing was made.
+    after_unanswered = False
 
     def __init__(
         self, description="", *, code=None, status=None, field=None, reason=None, response=None

@@ -131,7 +131,8 @@ class RazorpayXPayouts:
 
     def validate_fund_account(self, fund_account_id, *, amount=100, notes=None):
         """Start a validation (penny drop / VPA check); the result comes by webhook
-        ``fund_account.validation.completed`` (results.account_status) or by fetching."""
+        ``fund_account.validation.completed`` (validation_results.account_status; older
+        samples: results) or by fetching."""
         data = {
             "account_number": self.account_number,
             "fund_account": {"id": fund_account_id},

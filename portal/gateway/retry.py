@@ -2,7 +2,9 @@
 ``retryable`` are tried again after ``backoff`` × 2^(n−1) seconds, at most ``retries``
 times. An error marked ``ambiguous`` (the request may have taken effect) is retried only
 when the call is safe to repeat (``retry_ambiguous``: reads, or writes with an idempotency
-key)."""
+key). The error finally raised carries ``after_unanswered`` when an earlier try raised an
+ambiguous error: a 4xx on the adapter's own resend after a timeout must not be read as a
+refusal of the first request (RazorpayX may be making it under the same key)."""
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -20,6 +22,18 @@ def with_retries(attempt, *, retries, backoff, sleep, retry_ambiguous=True):
             and (retry_ambiguous or not exc.ambiguous)
         )
 
+    unanswered = False
+
+    def tried():
+        nonlocal unanswered
+        try:
+            return attempt()
+        except errors.GatewayError as exc:
+            if unanswered:
+                exc.after_unanswered = True
+            unanswered = unanswered or (exc.retryable and exc.ambiguous)
+            raise
+
     retrying = Retrying(
         retry=retry_if_exception(worth_retrying),
         stop=stop_after_attempt(max(int(retries), 0) + 1),
@@ -27,4 +41,4 @@ def with_retries(attempt, *, retries, backoff, sleep, retry_ambiguous=True):
         sleep=sleep,
         reraise=True,
     )
-    return retrying(attempt)
+    return retrying(tried)

@@ -16,7 +16,7 @@ GATEWAY_CLEARING = "gateway_clearing"  # asset: captured by Razorpay, not yet se
 BANK = "bank"  # asset: settled funds (incl. the RazorpayX balance)
 CASH_DESK = "cash_desk"  # asset: offline desk payments not yet banked
 PATIENT_RECEIVABLE = "patient_receivable"  # asset: billed at the desk, not yet paid
-GST_INPUT = "gst_input"  # asset: GST charged to us on gateway fees (ITC)
+GST_INPUT = "gst_input"  # asset: GST charged to us on gateway and payout fees (ITC)
 UNEARNED_FEES = "unearned_fees"  # liability: care fees (F) held until completion/cancel
 GST_PAYABLE = "gst_payable"  # liability: GST collected, owed to the government
 TDS_PAYABLE = "tds_payable"  # liability: TDS deducted from payouts, owed to the government
@@ -28,6 +28,7 @@ CANCELLATION_REVENUE = "cancellation_revenue"  # revenue: paid amount retained o
 PENALTY_REVENUE = "penalty_revenue"  # revenue: provider cancellation penalties
 DISCOUNTS = "discounts_given"  # expense: coupon shares (the platform bears coupons)
 GATEWAY_FEES = "gateway_fees"  # expense: Razorpay fees at settlement
+PAYOUT_FEES = "payout_fees"  # expense: RazorpayX fees on payouts (GST apart, in gst_input)
 WALLET_ADJUSTMENTS = "wallet_adjustments"  # expense: manual wallet credits (debits reduce it)
 WALLET_RESERVED = "wallet_reserved"  # liability: wallet money set aside for a pending checkout
 
@@ -49,6 +50,7 @@ FIXED = {
     PENALTY_REVENUE: REVENUE,
     DISCOUNTS: EXPENSE,
     GATEWAY_FEES: EXPENSE,
+    PAYOUT_FEES: EXPENSE,
     WALLET_ADJUSTMENTS: EXPENSE,
 }
 

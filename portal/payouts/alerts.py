@@ -20,6 +20,8 @@ PAYOUT_UNCONFIRMED = "PAYOUT_UNCONFIRMED"
 PAYOUT_HOLD_OVERTAKEN = "PAYOUT_HOLD_OVERTAKEN"
 # An attempt marked failed that RazorpayX made after all: possibly paid twice.
 PAYOUT_FAILED_ATTEMPT_MADE = "PAYOUT_FAILED_ATTEMPT_MADE"
+# Rejected by an approver or cancelled at RazorpayX: final, back on the payable, not retried.
+PAYOUT_STOPPED = "PAYOUT_STOPPED"
 
 
 def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None):

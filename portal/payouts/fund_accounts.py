@@ -218,7 +218,8 @@ def _apply_validation(row, validation):
     if row.status != FundAccountStatus.PENDING or not isinstance(validation, dict):
         return False
     status = validation.get("status")
-    results = validation.get("results") or {}
+    # The documented entity names it `validation_results`; older samples say `results`.
+    results = validation.get("validation_results") or validation.get("results") or {}
     if status == "completed":
         if results.get("account_status") == "active":
             FUND_ACCOUNT.move(row, FundAccountStatus.VALIDATED)

@@ -54,7 +54,8 @@ def send_payout(payout_id, attempt_number=None):
 
     No answer or a 5xx: the same key is asked again later (it may have been created).
     A refusal (4xx) of the first request: the attempt failed — the automatic retry takes
-    over. A refusal of a resend (an earlier request went unanswered) proves nothing: the
+    over. A refusal of a resend (an earlier request went unanswered, in an earlier job or
+    in the adapter's own retry within this call) proves nothing: the
     payout is looked up at RazorpayX and adopted, else asked for again. The payout row
     and its key were committed before this job ran (the outbox hands jobs over after the
     commit), so whatever happens to this unit of work the key can be asked again."""
@@ -81,9 +82,10 @@ def send_payout(payout_id, attempt_number=None):
             return None
         except gw_errors.GatewayError as exc:
             payout.last_error = str(exc)[:255]
-            if attempt.requests > 1:
-                # An earlier request under this key went unanswered and RazorpayX may have
-                # made the payout: a refusal of the resend is no proof the attempt failed.
+            if attempt.requests > 1 or exc.after_unanswered:
+                # An earlier request under this key went unanswered (an earlier job's, or
+                # the adapter's own try within this call) and RazorpayX may have made the
+                # payout: a refusal of the resend is no proof the attempt failed.
                 return _resend_refused(payout, attempt, exc)
             record(
                 None,

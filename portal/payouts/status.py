@@ -18,7 +18,7 @@ from portal.gateway.confirm import Unconfirmed
 from portal.jobs import enqueue
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
-from portal.ledger.service import credit, debit, post
+from portal.ledger.service import credit, debit, post, reverse
 from portal.payouts import models as m
 from portal.payouts.alerts import (
     HIGH,
@@ -26,6 +26,7 @@ from portal.payouts.alerts import (
     PAYOUT_FAILED_ATTEMPT_MADE,
     PAYOUT_HOLD_OVERTAKEN,
     PAYOUT_REVERSED,
+    PAYOUT_STOPPED,
     raise_payout_alert,
 )
 from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
@@ -47,9 +48,23 @@ _REMOTE = {
 }
 
 
+# A person stopped the payout at RazorpayX (an approver rejected it, or it was cancelled
+# while queued): FAILED, but final for the payout, never retried under a new key.
+STOPPED_AT_RAZORPAYX = frozenset({"rejected", "cancelled"})
+
+
 def remote_status(status):
     """RazorpayX's payout status as an attempt status (None when unknown)."""
     return _REMOTE.get(str(status or "").lower())
+
+
+def remote_reason(entity):
+    """Why RazorpayX failed, reversed or stopped a payout: ``status_details.description``
+    (RazorpayX's current field), else the deprecated ``failure_reason``; None if neither."""
+    details = entity.get("status_details")
+    reason = details.get("description") if isinstance(details, dict) else None
+    reason = reason or entity.get("failure_reason")
+    return str(reason)[:255] if reason else None
 
 
 def reference_for(payout, attempt):
@@ -85,9 +100,11 @@ def apply_status(payout, attempt, target, entity=None):
     """Move one attempt (and, if it is the current one, its payout) to ``target`` if the
     machines allow it; a repeated or stale status changes nothing. Returns True when
     something changed."""
-    if target is None or attempt.status == target:
+    if target is None:
         return False
     entity = entity or {}
+    if attempt.status == target:
+        return _late_details(payout, attempt, entity)
     if attempt.status == _AS.FAILED and target in (_AS.QUEUED, _AS.PROCESSING, _AS.PROCESSED):
         _failed_attempt_made(payout, attempt, target, entity)
         return False
@@ -107,8 +124,8 @@ def apply_status(payout, attempt, target, entity=None):
         _hold_overtaken(payout, attempt, target)
     if was == _AS.SENDING and target == _AS.QUEUED:
         return True  # RazorpayX has it: the payout was QUEUED already
-    if entity.get("failure_reason"):
-        attempt.failure_reason = str(entity["failure_reason"])[:255]
+    if target in (_AS.FAILED, _AS.REVERSED) and remote_reason(entity):
+        attempt.failure_reason = remote_reason(entity)
     if attempt.number != payout.attempts:
         # An older attempt (already final) cannot move the payout any more.
         return True
@@ -116,9 +133,9 @@ def apply_status(payout, attempt, target, entity=None):
     if entity.get("utr"):
         payout.utr = str(entity["utr"])[:40]
     if target == _AS.PROCESSED:
-        _on_processed(payout)
+        _on_processed(payout, entity)
     elif target == _AS.FAILED:
-        _on_failed(payout, attempt)
+        _on_failed(payout, attempt, entity)
     elif target == _AS.REVERSED:
         _on_reversed(payout, entity)
     record(
@@ -131,6 +148,29 @@ def apply_status(payout, attempt, target, entity=None):
         | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
     )
     return True
+
+
+def _late_details(payout, attempt, entity):
+    """An entity in the attempt's own status may still bring what was missing: the UTR
+    (``payout.updated`` when the bank sends it, often after ``processed``), the reason, the
+    fees of a processed payout. Kept without moving anything; True when something changed."""
+    changed = False
+    reason = remote_reason(entity)
+    if attempt.status in (_AS.FAILED, _AS.REVERSED) and reason and reason != attempt.failure_reason:
+        attempt.failure_reason = reason
+        changed = True
+    if attempt.number != payout.attempts:
+        return changed  # an older attempt: the payout is the current one's
+    utr = str(entity["utr"])[:40] if entity.get("utr") else None
+    if utr and utr != payout.utr:
+        record(
+            None, "payout.utr", "payout", payout.id, before={"utr": payout.utr}, after={"utr": utr}
+        )
+        payout.utr = utr
+        changed = True
+    if attempt.status == _AS.PROCESSED and not payout.returned:
+        changed = _post_fees(payout, entity) or changed
+    return changed
 
 
 def _failed_attempt_made(payout, attempt, target, entity):
@@ -188,18 +228,20 @@ def _hold_overtaken(payout, attempt, target):
     )
 
 
-def _processed_posted(payout):
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(LedgerTransaction)
-            .where(LedgerTransaction.idempotency_key == f"payout:{payout.id}:processed")
+def _posting(payout, what):
+    """The payout's ledger transaction ``payout:<id>:<what>``, or None."""
+    return db.session.scalar(
+        sa.select(LedgerTransaction).where(
+            LedgerTransaction.idempotency_key == f"payout:{payout.id}:{what}"
         )
-        > 0
     )
 
 
-def _on_processed(payout):
+def _processed_posted(payout):
+    return _posting(payout, "processed") is not None
+
+
+def _on_processed(payout, entity):
     payout.processed_at = utcnow()
     payout.failure_reason = None
     payout.next_retry_at = None
@@ -210,6 +252,48 @@ def _on_processed(payout):
         idempotency_key=f"payout:{payout.id}:processed",
         memo=f"payout {payout.id} processed",
     )
+    _post_fees(payout, entity)
+
+
+def _paise(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _post_fees(payout, entity):
+    """RazorpayX's fee for a processed payout and the GST on it (the entity's ``fees``,
+    GST included, and ``tax``), taken from the RazorpayX balance (``bank``) on top of the
+    amount: posted once per payout (an entity without fees, e.g. a free payout, posts
+    nothing; a later one with them still can). True when posted now."""
+    fees, tax = _paise(entity.get("fees")), _paise(entity.get("tax"))
+    if fees <= 0 or _posting(payout, "fees") is not None:
+        return False
+    if not 0 <= tax <= fees:
+        log.warning("payout %s: fees %s with tax %s not posted", payout.id, fees, tax)
+        return False
+    post(
+        "payout_fees",
+        [
+            debit(chart.PAYOUT_FEES, fees - tax),
+            debit(chart.GST_INPUT, tax),
+            credit(chart.BANK, fees),
+        ],
+        reference=("payout", payout.id),
+        idempotency_key=f"payout:{payout.id}:fees",
+        memo=f"payout {payout.id}: RazorpayX fee and GST",
+    )
+    return True
+
+
+def _return_fees(payout):
+    """A reversal gives the payout's fee and its GST back to the RazorpayX balance."""
+    posted = _posting(payout, "fees")
+    if posted is not None:
+        reverse(
+            posted,
+            kind="payout_fees_returned",
+            idempotency_key=f"payout:{payout.id}:fees_returned",
+            memo=f"payout {payout.id} reversed: RazorpayX fee and GST back",
+        )
 
 
 def _return_to_payable(payout, kind, source_account):
@@ -231,8 +315,12 @@ def _return_to_payable(payout, kind, source_account):
     payout.returned = True
 
 
-def _on_failed(payout, attempt):
+def _on_failed(payout, attempt, entity):
     payout.failure_reason = attempt.failure_reason or "Payout failed"
+    stopped = str(entity.get("status") or "").lower()
+    if stopped in STOPPED_AT_RAZORPAYX:
+        _on_stopped(payout, attempt, stopped)
+        return
     max_attempts = policy().payout_max_attempts
     if payout.attempts < max_attempts:
         payout.next_retry_at = utcnow() + retry_backoff(payout.attempts)
@@ -258,11 +346,37 @@ def _on_failed(payout, attempt):
         )
 
 
-def _on_reversed(payout, entity):
-    payout.failure_reason = str(entity.get("failure_reason") or "Payout reversed")[:255]
+def _on_stopped(payout, attempt, stopped):
+    """Rejected by an approver at RazorpayX, or cancelled there: a person refused this
+    payout, so it is final (decision, docs/payouts.md): never retried under a new key, the
+    money back on the payable, and a HIGH alert."""
+    why = f"{stopped.capitalize()} at RazorpayX"
+    payout.failure_reason = (
+        f"{why}: {attempt.failure_reason}"[:255] if attempt.failure_reason else why
+    )
     payout.next_retry_at = None
-    source = chart.BANK if _processed_posted(payout) else chart.PAYOUTS_IN_TRANSIT
+    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    payout.alerted = True
+    raise_payout_alert(
+        HIGH,
+        f"Payout {payout.id} {stopped} at RazorpayX",
+        f"Payout of {format_inr(payout.net)} to provider {payout.provider_id} was {stopped} "
+        f"at RazorpayX ({attempt.failure_reason or 'no reason given'}). It is not sent again "
+        f"under a new key: the amount is back on the provider's payable, which their next "
+        f"payout run (or the INSTANT sweep) pays.",
+        payout=payout,
+        kind=PAYOUT_STOPPED,
+    )
+
+
+def _on_reversed(payout, entity):
+    payout.failure_reason = remote_reason(entity) or "Payout reversed"
+    payout.next_retry_at = None
+    processed = _processed_posted(payout)
+    source = chart.BANK if processed else chart.PAYOUTS_IN_TRANSIT
     _return_to_payable(payout, "payout_reversed", source)
+    if processed:
+        _return_fees(payout)
     raise_payout_alert(
         MEDIUM,
         f"Payout {payout.id} reversed",

@@ -70,3 +70,22 @@ def test_a_conflict_for_a_key_still_in_progress_is_retried():
     error = errors.from_response(409, body)
     assert isinstance(error, errors.GatewayUnavailable) and error.retryable
     assert isinstance(errors.from_response(400, body), errors.BadRequest)
+
+
+def test_a_refusal_after_an_unanswered_try_says_so():
+    """A 4xx on the adapter's own resend after a timeout says nothing about the first
+    request, which Razorpay may be carrying out under the same key: the error tells the
+    caller (review finding: a payout was failed and paid again under a new key)."""
+    attempt, _ = failing(errors.GatewayTimeout("late"), errors.AuthenticationFailed("401"))
+    with pytest.raises(errors.AuthenticationFailed) as caught:
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None)
+    assert caught.value.after_unanswered
+    attempt, _ = failing(errors.AuthenticationFailed("401"))
+    with pytest.raises(errors.AuthenticationFailed) as caught:
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None)
+    assert not caught.value.after_unanswered
+    # A try that never reached Razorpay leaves nothing under the key.
+    attempt, _ = failing(unavailable(ambiguous=False), errors.BadRequest("no"))
+    with pytest.raises(errors.BadRequest) as caught:
+        with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None)
+    assert not caught.value.after_unanswered

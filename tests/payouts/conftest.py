@@ -284,6 +284,21 @@ def payable(provider_id):
     return balance(chart.provider_payable(provider_id))
 
 
+def payout_fees():
+    """(fees, tax) of one sandbox payout, as RazorpayX's entity says them: ₹5 + 18% GST,
+    "fees" including the GST (https://razorpay.com/docs/api/x/payouts/entity: 590, 90)."""
+    from portal.gateway.sandbox.common import GST_BPS, PAYOUT_FEE, round_half_up
+
+    tax = round_half_up(PAYOUT_FEE * GST_BPS, 10_000)
+    return PAYOUT_FEE + tax, tax
+
+
+def paid_out(*nets):
+    """What `bank` (the RazorpayX balance) lost for processed payouts of these nets: each
+    net and RazorpayX's fee with its GST, taken from the balance on top of the amount."""
+    return sum(nets) + len(nets) * payout_fees()[0]
+
+
 def account(code):
     from portal.ledger.service import balance
 

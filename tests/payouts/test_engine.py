@@ -25,9 +25,9 @@ from portal.payouts.common import (
     retry_backoff,
 )
 from portal.payouts.create import create_payout
-from portal.payouts.sending import send_payout
+from portal.payouts.sending import due_retries, send_payout
 from portal.payouts.status import apply_remote
-from tests.payouts.conftest import account, payable, payouts_of
+from tests.payouts.conftest import account, paid_out, payable, payout_fees, payouts_of
 
 
 def _keys(prefix):
@@ -63,7 +63,7 @@ def test_tds_at_the_crossing_payout_and_after(world, x):
     assert (after.gross, after.tds, after.net) == (1_000_000, 100_000, 900_000)
     assert all(p.status == PayoutStatus.PROCESSED for p in (first, crossing, after))
     assert account(chart.TDS_PAYABLE) == 700_000
-    assert account(chart.BANK) == -(3_000_000 + 2_400_000 + 900_000)  # paid out
+    assert account(chart.BANK) == -paid_out(3_000_000, 2_400_000, 900_000)
     assert payable(provider.id) == 0
     from portal.payouts.reports import tds_this_year
 
@@ -195,7 +195,8 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.FAILED and payout.attempts == 3 and payout.returned
-    assert payout.alerted and payout.failure_reason == "Beneficiary bank is down"
+    # status_details.description, RazorpayX's field for it (failure_reason is deprecated).
+    assert payout.alerted and payout.failure_reason == "Beneficiary bank is down."
     keys = [a.idempotency_key for a in payout.attempt_rows]
     assert len(set(keys)) == 3  # a new key only after RazorpayX said FAILED
     assert [a.status for a in payout.attempt_rows] == [PayoutAttemptStatus.FAILED] * 3
@@ -221,7 +222,7 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
         PayoutStatus.FAILED,
         PayoutStatus.PROCESSED,
     ]
-    assert payable(provider.id) == 0 and account(chart.BANK) == -100_000
+    assert payable(provider.id) == 0 and account(chart.BANK) == -paid_out(100_000)
 
 
 def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
@@ -233,7 +234,7 @@ def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 2 and not payout.returned
-    assert account(chart.BANK) == -100_000 and payable(provider.id) == 0
+    assert account(chart.BANK) == -paid_out(100_000) and payable(provider.id) == 0
 
 
 def test_automatic_retry_waits_for_its_backoff(app, world, x):
@@ -275,7 +276,7 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    assert payout.status == PayoutStatus.PROCESSED and account(chart.BANK) == -100_000
+    assert payout.status == PayoutStatus.PROCESSED and account(chart.BANK) == -paid_out(100_000)
     entity = dict(
         x.sandbox.store.payouts[payout.razorpay_payout_id],
         status="reversed",
@@ -285,8 +286,43 @@ def test_reversal_after_processed_takes_the_money_back_from_the_bank(world, x):
     db.session.commit()
     payout = db.session.get(m.Payout, payout.id)
     assert payout.status == PayoutStatus.REVERSED and account(chart.BANK) == 0
+    # RazorpayX gives the fee and its GST back with the amount on a reversal.
+    assert account(chart.PAYOUT_FEES) == 0 and account(chart.GST_INPUT) == 0
     assert payable(provider.id) == 100_000
     assert not apply_remote(entity)  # repeated: nothing changes
+    assert _keys(f"payout:{payout.id}:") == [
+        f"payout:{payout.id}:initiated",
+        f"payout:{payout.id}:processed",
+        f"payout:{payout.id}:fees",
+        f"payout:{payout.id}:reversed",
+        f"payout:{payout.id}:fees_returned",
+    ]
+
+
+def test_razorpayx_fees_and_gst_on_a_payout_reach_the_ledger_once(world, x):
+    """RazorpayX takes its fee and the GST on it from the balance on top of the amount
+    (https://razorpay.com/docs/api/x/payouts/entity: "Fees and tax, if any, are deducted
+    from your account balance"; sample "fees": 590, "tax": 90). Posted only the net, `bank`
+    (which includes that balance) read too high by the fee on every payout (review
+    finding)."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (remote,) = x.payouts()
+    fees, tax = payout_fees()
+    assert remote["status"] == "processed" and (remote["fees"], remote["tax"]) == (fees, tax)
+    assert account(chart.BANK) == -(100_000 + fees)
+    assert account(chart.PAYOUT_FEES) == fees - tax and account(chart.GST_INPUT) == tax
+    (payout,) = payouts_of(provider.id)
+    # Repeats (a webhook again, a sync) post nothing more.
+    assert not apply_remote(dict(remote))
+    db.session.commit()
+    assert account(chart.BANK) == -(100_000 + fees)
+    assert _keys(f"payout:{payout.id}:") == [
+        f"payout:{payout.id}:initiated",
+        f"payout:{payout.id}:processed",
+        f"payout:{payout.id}:fees",
+    ]
 
 
 # --- webhooks: repeated and out of order ----------------------------------------------------------
@@ -307,6 +343,7 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     assert _keys(f"payout:{payout.id}:") == [
         f"payout:{payout.id}:initiated",
         f"payout:{payout.id}:processed",
+        f"payout:{payout.id}:fees",
     ]
     statuses = db.session.scalars(
         sa.select(AuditEntry.action).where(
@@ -317,7 +354,65 @@ def test_webhooks_repeated_and_out_of_order_change_nothing_twice(world, x):
     ).all()
     assert statuses.count("payout.processed") == 1
     assert "payout.processing" not in statuses  # stale after processed
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
+
+
+def _queued_at_razorpayx(world, x):
+    """A WEEKLY payout RazorpayX has (queued); its entity's identifying fields."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.commit()
+    (remote,) = x.payouts()
+    keep = ("id", "amount", "currency", "fund_account_id", "reference_id", "notes")
+    return provider, {k: remote[k] for k in keep}
+
+
+def test_a_utr_sent_after_processed_is_kept(world, x):
+    """RazorpayX sends `payout.updated` "when we receive the UTR for the payout from the
+    bank" (https://razorpay.com/docs/webhooks/payloads/x/), and a processed payout may be
+    fetched with "utr": null. A status already applied returned before the UTR was read,
+    so it was dropped for good (review finding). Fees the first entity lacked come too."""
+    provider, base = _queued_at_razorpayx(world, x)
+    assert apply_remote({**base, "status": "processed", "utr": None}, confirm=True)
+    db.session.commit()
+    fees, tax = payout_fees()
+    later = {**base, "status": "processed", "utr": "HDFCN00000000001", "fees": fees, "tax": tax}
+    assert apply_remote(later, confirm=True)
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and payout.utr == "HDFCN00000000001"
+    assert account(chart.BANK) == -paid_out(100_000)
+    assert not apply_remote(later, confirm=True)  # again: nothing new
+    audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "payout.utr"))
+    assert [a.after["utr"] for a in audit] == ["HDFCN00000000001"]
+
+
+@pytest.mark.parametrize("stopped", ["rejected", "cancelled"])
+def test_a_payout_rejected_or_cancelled_at_razorpayx_is_not_sent_again(world, x, stopped):
+    """`payout.rejected`: "The payout was rejected by someone from your team"
+    (https://razorpay.com/docs/webhooks/payloads/x/); a queued payout may be cancelled
+    there too. Mapped to FAILED, it was retried under a new key up to three times after a
+    person refused it (review finding): now final, back on the payable, a HIGH alert."""
+    provider, base = _queued_at_razorpayx(world, x)
+    apply_remote({**base, "status": "pending"}, confirm=True)
+    details = {"reason": "payout_rejected", "description": "Rejected by the approver"}
+    assert apply_remote({**base, "status": stopped, "status_details": details}, confirm=True)
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.FAILED and payout.returned and payout.attempts == 1
+    assert payout.next_retry_at is None
+    assert payout.failure_reason == f"{stopped.capitalize()} at RazorpayX: Rejected by the approver"
+    assert payable(provider.id) == 100_000 and account(chart.PAYOUTS_IN_TRANSIT) == 0
+    alert = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "payout.alert")
+    ).one()
+    assert alert.after["severity"] == "HIGH" and alert.after["kind"] == "PAYOUT_STOPPED"
+    assert f"{stopped} at RazorpayX" in alert.after["title"]
+    with time_machine.travel(utcnow() + timedelta(days=2), tick=False):
+        sweep_outbox()  # a retry job, had one been queued, would run now
+        assert due_retries() == []
+    assert len(x.payouts()) == 1 and len(payouts_of(provider.id)[0].attempt_rows) == 1
 
 
 def test_stale_events_after_a_final_status_are_ignored(world, x):
@@ -345,7 +440,7 @@ def test_timeout_on_create_reuses_the_key_and_pays_once(world, x, immediate_retr
     assert attempt.requests >= 2  # asked again after no answer, same key
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
     assert len(x.payouts()) == 1  # RazorpayX made one payout
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
 
 
 def test_server_errors_are_retried_with_the_same_key(world, x, immediate_retries):
@@ -442,7 +537,45 @@ def test_4xx_on_resend_after_timeout_does_not_pay_twice(world, x, immediate_retr
     (attempt,) = payout.attempt_rows  # found at RazorpayX by its reference and adopted
     assert attempt.razorpay_payout_id == x.payouts()[0]["id"]
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
+
+
+def test_4xx_on_the_adapters_own_resend_after_a_timeout_does_not_pay_twice(
+    world, x, immediate_retries
+):
+    """The adapter resends a timed-out create itself (RAZORPAY_RETRIES, default 3), inside
+    the job's one request: a 4xx on that resend is no refusal of the first request, which
+    RazorpayX made. Read as "refused on the first request", the attempt failed and a new
+    key paid the provider twice (review finding; RazorpayX: never a fresh key while the
+    first attempt may still be processing,
+    https://razorpay.com/docs/api/x/payout-idempotency/)."""
+    x.adapter.retries = 1
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    http, keys = x.adapter.http, []
+    real = http.request
+
+    def request(method, path, **kwargs):
+        if method == "POST" and path == "/payouts":
+            keys.append(kwargs["headers"]["X-Payout-Idempotency"])
+            if len(keys) == 2:  # the adapter's own resend: refused (the key rotated)
+                saved, http.auth = http.auth, ("rzp_test_payouts", "rotated-secret")
+                try:
+                    return real(method, path, **kwargs)
+                finally:
+                    http.auth = saved
+        return real(method, path, **kwargs)
+
+    http.request = request
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    x.settle()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(_made(x)) == 1, f"RazorpayX paid {len(_made(x))} payouts for one"
+    (payout,) = payouts_of(provider.id)
+    (attempt,) = payout.attempt_rows  # found by its reference and adopted
+    assert attempt.razorpay_payout_id == x.payouts()[0]["id"]
+    assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
 
 
 def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, x, make_user):
@@ -469,7 +602,7 @@ def test_4xx_on_resend_with_nothing_found_keeps_asking_with_the_same_key(world, 
     (payout,) = payouts_of(provider.id)
     assert len(calls) == 3 and len(set(calls)) == 1
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 1
-    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+    assert len(_made(x)) == 1 and account(chart.BANK) == -paid_out(100_000)
 
 
 def _refused_for_good(world, x):
@@ -544,7 +677,7 @@ def test_an_unconfirmed_payout_refused_for_good_can_be_marked_failed(world, x, m
     first, second = payout.attempt_rows
     assert first.requests == attempt.requests and first.idempotency_key != second.idempotency_key
     assert payout.status == PayoutStatus.PROCESSED and payout.attempts == 2
-    assert len(_made(x)) == 1 and account(chart.BANK) == -100_000
+    assert len(_made(x)) == 1 and account(chart.BANK) == -paid_out(100_000)
 
 
 def test_a_payout_razorpayx_made_cannot_be_marked_failed(world, x, make_user):
@@ -588,7 +721,7 @@ def test_sync_finds_a_payout_whose_answer_was_lost(world, x, make_user):
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED
     assert payout.razorpay_payout_id == x.payouts()[0]["id"]
-    assert account(chart.BANK) == -100_000
+    assert account(chart.BANK) == -paid_out(100_000)
 
 
 def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, immediate_retries):
@@ -610,7 +743,7 @@ def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, 
         (payout,) = payouts_of(provider.id)
         assert payout.status == PayoutStatus.PROCESSED
         assert payable(provider.id) == 0
-    assert account(chart.BANK) == -600_000
+    assert account(chart.BANK) == -paid_out(*[100_000] * 6)
 
 
 # --- holds ----------------------------------------------------------------------------------

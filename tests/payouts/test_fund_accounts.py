@@ -129,6 +129,39 @@ def test_repeated_validation_event_changes_nothing(world, x):
     )
 
 
+def test_validation_results_of_the_documented_entity_validate_the_account(world, x):
+    """RazorpayX's validation entity names its result `validation_results`
+    (https://razorpay.com/docs/api/x/account-validation/entity), older samples `results`:
+    either is read. Reading only `results` failed a good account as "not active" (review
+    finding)."""
+    provider, user = world.provider("WEEKLY")
+    row = world.onboard(provider, user, settle=False)
+    assert row.status == FundAccountStatus.PENDING and row.razorpay_validation_id
+    entity = {
+        "id": row.razorpay_validation_id,
+        "entity": "fund_account.validation",
+        "status": "completed",
+        "validation_results": {
+            "account_status": "active",
+            "registered_name": "Asha Rao",
+            "details": "The beneficiary account is valid",
+            "name_match_score": 100,
+            "validated_account_type": "bank_account",
+        },
+        "status_details": {
+            "description": "Validation request is completed",
+            "source": "beneficiary_bank",
+            "reason": "validation_completed",
+        },
+        "notes": {"provider_id": str(provider.id)},
+    }
+    assert fund_accounts.apply_validation_entity(entity)
+    db.session.expire_all()
+    row = db.session.get(m.FundAccount, row.id)
+    assert row.status == FundAccountStatus.VALIDATED, (row.status, row.status_reason)
+    assert row.registered_name == "Asha Rao"
+
+
 def test_another_provider_cannot_set_my_account(world, x):
     provider, _user = world.provider()
     _other, other_user = world.provider()
