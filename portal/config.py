@@ -441,6 +441,8 @@ def from_environment(instance_path, environ=None):
         if not embedded:
             raise ConfigError("SECRET_KEY must be set outside the embedded mode")
         secret_key = _instance_secret(instance_path)
+    if not embedded:
+        _require_gateway_settings(env)
     public_url = env.get("PUBLIC_URL", "http://127.0.0.1:5000")
     secure_cookies = _flag(env, "SESSION_COOKIE_SECURE", not embedded)
     return {
@@ -502,6 +504,26 @@ def from_environment(instance_path, environ=None):
         "PUBLIC_URL_FOLLOWS_SERVER": embedded and not env.get("PUBLIC_URL"),
         "PERIODIC_INLINE": _flag(env, "PERIODIC_INLINE", embedded),
     }
+
+
+# Outside the embedded mode nothing is invented: without these a portal would start, say it
+# is ready, then refuse every webhook (an empty secret verifies nothing) and fail every
+# checkout. The RazorpayX account is the sandbox's sample by default, so it is asked for
+# only when the gateway is Razorpay itself (no RAZORPAY_BASE_URL).
+GATEWAY_SETTINGS = (
+    "RAZORPAY_KEY_ID",
+    "RAZORPAY_KEY_SECRET",
+    "RAZORPAY_WEBHOOK_SECRET",
+    "RAZORPAYX_WEBHOOK_SECRET",
+)
+
+
+def _require_gateway_settings(env):
+    missing = [name for name in GATEWAY_SETTINGS if not env.get(name)]
+    if not env.get("RAZORPAY_BASE_URL") and not env.get("RAZORPAYX_ACCOUNT_NUMBER"):
+        missing.append("RAZORPAYX_ACCOUNT_NUMBER")
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be set outside the embedded mode")
 
 
 def _normalise_db_url(url):

@@ -34,6 +34,16 @@ from portal.extensions import db, limiter
 PASSWORD = "correct horse 42"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/clinic_portal_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+# What a process outside the embedded mode (a worker a test starts) must be given
+# (portal.config refuses to start without them).
+PROD_SECRETS = {
+    "SECRET_KEY": "x" * 32,
+    "RAZORPAY_KEY_ID": "rzp_test_worker",
+    "RAZORPAY_KEY_SECRET": "worker_key_secret",
+    "RAZORPAY_WEBHOOK_SECRET": "worker_webhook_secret",
+    "RAZORPAYX_WEBHOOK_SECRET": "worker_x_webhook_secret",
+    "RAZORPAYX_ACCOUNT_NUMBER": "2323230000000000",
+}
 SERIAL_GROUPS = ("e2e",)  # markers whose tests share one xdist worker (one Chromium at a time)
 # Folders whose tests run in a rolled-back transaction (see ``_rolled_back``), except
 # tests marked postgres/redis/e2e (threads, other processes) or ``norollback``.

@@ -9,6 +9,7 @@ import pytest
 from portal import config
 from portal.config import TUNABLES, ConfigError, from_environment, policy, setting
 from portal.domain.policy import DEFAULT_POLICY
+from tests.plugin import PROD_SECRETS
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 EMBEDDED = {"SECRET_KEY": "s" * 32}
@@ -66,7 +67,7 @@ def test_a_bad_value_names_the_variable(tmp_path, name, value):
 
 
 def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
-    pg = {"DATABASE_URL": "postgresql://db/portal", "SECRET_KEY": "x" * 32}
+    pg = {**PROD_SECRETS, "DATABASE_URL": "postgresql://db/portal"}
     on = from_environment(str(tmp_path), pg)["SQLALCHEMY_ENGINE_OPTIONS"]
     off = from_environment(str(tmp_path), {**pg, "DB_PREPARED_STATEMENTS": "false"})
     assert "connect_args" not in on  # psycopg's default: prepare after 5 runs
@@ -155,3 +156,27 @@ def test_processes_starting_together_keep_one_whole_instance_secret(tmp_path, mo
     for t in threads:
         t.join()
     assert errors == [] and len(set(found)) == 1 and len(found[0]) == 64
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "RAZORPAY_KEY_ID",
+        "RAZORPAY_KEY_SECRET",
+        "RAZORPAY_WEBHOOK_SECRET",
+        "RAZORPAYX_WEBHOOK_SECRET",
+        "RAZORPAYX_ACCOUNT_NUMBER",
+    ],
+)
+def test_outside_the_embedded_mode_the_gateway_settings_are_required(tmp_path, missing):
+    """Without them production started, said it was ready, then refused every webhook (an
+    empty secret verifies nothing) and failed every checkout (review finding). The
+    RazorpayX account (the sandbox's sample by default) only for Razorpay itself."""
+    env = {**PROD_SECRETS, "DATABASE_URL": "postgresql://db/portal"}
+    env["RAZORPAYX_ACCOUNT_NUMBER"] = "7878780080316316"
+    from_environment(str(tmp_path), env)
+    del env[missing]
+    with pytest.raises(ConfigError, match=missing):
+        from_environment(str(tmp_path), env)
+    if missing == "RAZORPAYX_ACCOUNT_NUMBER":  # a sandbox of its own: its sample account
+        from_environment(str(tmp_path), {**env, "RAZORPAY_BASE_URL": "http://127.0.0.1:5001"})

@@ -17,6 +17,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.outbox import OutboxItem
 from portal.worker import AppWorker, ForkingAppWorker
+from tests.plugin import PROD_SECRETS
 
 pytestmark = pytest.mark.redis
 
@@ -266,7 +267,7 @@ def test_flask_rq_worker_command_runs_the_queues(rq_ctx, rq_app, redis_url):
         **os.environ,
         "DATABASE_URL": rq_app.config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "x" * 32,
+        **PROD_SECRETS,
     }
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--burst"],

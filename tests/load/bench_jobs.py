@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from portal import jobs
+from tests.load import http_stack
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/cp_bench_jobs"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
@@ -175,7 +176,7 @@ def run_worker(database_url, redis_url, log_path, kind=None, workers=1):
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-" + "x" * 32,
+        **http_stack.SECRETS,
         "FLASK_APP": WORKER_APP,
     }
     if kind:

@@ -19,6 +19,7 @@ from portal.notify.models import Delivery, MailMessage, Notification, Reminder, 
 from portal.notify.reminders import schedule_reminders, send_reminder
 from portal.outbox import OutboxItem
 from tests.notify.factories import NOW, build_world, make_booking
+from tests.plugin import PROD_SECRETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -191,7 +192,7 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         **os.environ,
         "DATABASE_URL": database,
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "x" * 32,
+        **PROD_SECRETS,
         "PYTHONPATH": ROOT,
     }
     command = [sys.executable, "-m", "flask", "--app", "tests.notify.worker_app", "rq", "worker"]

@@ -6,11 +6,12 @@ The CSRF-exempt return writes nothing unless it is signed for this visit's order
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.booking import checkout, lookup, prices, visits
-from portal.config import from_environment
+from portal.config import ConfigError, from_environment
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.gateway.webhooks import sign_body
@@ -87,9 +88,9 @@ def test_embedded_secrets_are_generated_per_install_and_kept(tmp_path):
     assert (tmp_path / "one" / "razorpay_webhook_secret").read_text() == one[
         "RAZORPAY_WEBHOOK_SECRET"
     ]
-    # Outside the embedded mode nothing is invented.
-    prod = from_environment(str(tmp_path / "p"), {**env, "DATABASE_URL": "postgresql://x/y"})
-    assert prod["RAZORPAY_WEBHOOK_SECRET"] == "" and prod["RAZORPAYX_WEBHOOK_SECRET"] == ""
+    # Outside the embedded mode nothing is invented: a start without them is refused.
+    with pytest.raises(ConfigError, match="RAZORPAY_WEBHOOK_SECRET"):
+        from_environment(str(tmp_path / "p"), {**env, "DATABASE_URL": "postgresql://x/y"})
 
 
 def test_a_body_signed_with_the_published_constant_is_refused(app, world, users):
