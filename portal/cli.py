@@ -86,8 +86,20 @@ demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")
 
 
 @demo_cli.command("load")
-def demo_load():
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Load it outside the embedded mode too (a staging database, never a clinic's).",
+)
+def demo_load(force):
     """Load the demo clinics, providers, availability and logins (safe to run twice)."""
+    if not current_app.config.get("EMBEDDED") and not force:
+        # Its logins' passwords are printed in the README: on a clinic's database they
+        # would be a known admin password.
+        raise click.ClickException(
+            "The demo data is for the embedded mode (its logins' passwords are public); "
+            "this is a DATABASE_URL install. Use --force only on a staging database."
+        )
     from portal.catalog.demo import load_demo
     from portal.demo.history import load_history
     from portal.wallet.demo import load_demo as load_wallet_demo

@@ -132,3 +132,18 @@ def test_the_wallet_demo_is_made_on_the_wallet_the_history_left(app, ctx, sandbo
         applied.balance_after,
     )
     assert applied.balance_before > 0  # the history left money in Priya's wallet
+
+
+def test_demo_load_refuses_a_database_url_install_without_force(app, ctx):
+    """Its logins' passwords are in the README: on a clinic's database `flask demo load`
+    made admin@demo.clinic with a public password (review finding)."""
+    from portal.accounts.models import User
+
+    saved = app.config["EMBEDDED"]
+    app.config["EMBEDDED"] = False
+    try:
+        result = app.test_cli_runner().invoke(args=["demo", "load"])
+    finally:
+        app.config["EMBEDDED"] = saved
+    assert result.exit_code != 0 and "--force" in result.output
+    assert db.session.scalar(sa.select(User).where(User.email == "admin@demo.clinic")) is None
