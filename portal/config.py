@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
 
@@ -393,6 +394,16 @@ def setting(name):
     return TUNABLES[name].default_value
 
 
+def public_url_for(endpoint, **values):
+    """An absolute address of ``endpoint`` on the site's ``PUBLIC_URL`` (no request needed:
+    mail links; the gateway's callbacks, ``portal.web.urls``)."""
+    public = urlsplit(current_app.config["PUBLIC_URL"])
+    adapter = current_app.url_map.bind(
+        public.netloc, script_name=public.path or "/", url_scheme=public.scheme or "https"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def policy():
     """The policy in force: the policy version in force (``portal.policies.store``, which
     the app installs as ``extensions["policy_source"]``), else ``app.config["POLICY"]``
@@ -507,10 +518,12 @@ def from_environment(instance_path, environ=None):
 
 
 # Outside the embedded mode nothing is invented: without these a portal would start, say it
-# is ready, then refuse every webhook (an empty secret verifies nothing) and fail every
-# checkout. The RazorpayX account is the sandbox's sample by default, so it is asked for
-# only when the gateway is Razorpay itself (no RAZORPAY_BASE_URL).
+# is ready, then refuse every webhook (an empty secret verifies nothing), fail every
+# checkout and mail links to 127.0.0.1. The RazorpayX account is the sandbox's sample by
+# default, so it is asked for only when the gateway is Razorpay itself (no
+# RAZORPAY_BASE_URL).
 GATEWAY_SETTINGS = (
+    "PUBLIC_URL",  # mail links and the gateway's callbacks: never the default 127.0.0.1
     "RAZORPAY_KEY_ID",
     "RAZORPAY_KEY_SECRET",
     "RAZORPAY_WEBHOOK_SECRET",

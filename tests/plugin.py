@@ -38,6 +38,7 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 # (portal.config refuses to start without them).
 PROD_SECRETS = {
     "SECRET_KEY": "x" * 32,
+    "PUBLIC_URL": "http://127.0.0.1:5000",
     "RAZORPAY_KEY_ID": "rzp_test_worker",
     "RAZORPAY_KEY_SECRET": "worker_key_secret",
     "RAZORPAY_WEBHOOK_SECRET": "worker_webhook_secret",

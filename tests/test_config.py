@@ -166,6 +166,7 @@ def test_processes_starting_together_keep_one_whole_instance_secret(tmp_path, mo
         "RAZORPAY_WEBHOOK_SECRET",
         "RAZORPAYX_WEBHOOK_SECRET",
         "RAZORPAYX_ACCOUNT_NUMBER",
+        "PUBLIC_URL",
     ],
 )
 def test_outside_the_embedded_mode_the_gateway_settings_are_required(tmp_path, missing):

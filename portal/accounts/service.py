@@ -47,7 +47,6 @@ import unicodedata
 from contextlib import contextmanager
 from datetime import date, timedelta
 from functools import cache
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -59,6 +58,7 @@ from portal.accounts.models import ADMIN, PATIENT, PROVIDER, User
 from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.models import AuditEntry
 from portal.audit.service import record
+from portal.config import public_url_for
 from portal.db import unit_of_work, utcnow
 from portal.domain.ids import is_digits, parse_id
 from portal.domain.timezone import CLINIC_TZ
@@ -280,7 +280,7 @@ def _create_user(data, *, role, password_hash=None):
 
 def _invite_link(user):
     """(the invitation's set-a-password link, the days it lasts)."""
-    link = _external_url("auth.accept_invite", token=make_password_token(user, INVITE))
+    link = public_url_for("auth.accept_invite", token=make_password_token(user, INVITE))
     return link, current_app.config.get(*_MAX_AGE[INVITE]) // 86400
 
 
@@ -327,7 +327,7 @@ def _tell_owner_of_registration(email):
         user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
         if user is None or not _may_mail(user):
             return
-        link = _external_url("auth.forgot_password")
+        link = public_url_for("auth.forgot_password")
         events.registration_for_existing_account.send("accounts", user_id=user.id, reset_link=link)
         record(None, ACCOUNT_MAIL_ACTION, "user", user.id, after={"kind": "registration"})
 
@@ -515,15 +515,6 @@ def user_for_token(token, purpose=RESET):
     return user
 
 
-def _external_url(endpoint, **values):
-    """An absolute link for mail, built from PUBLIC_URL (no request needed)."""
-    public = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(
-        public.netloc, script_name=public.path or "/", url_scheme=public.scheme or "https"
-    )
-    return adapter.build(endpoint, values, force_external=True)
-
-
 ACCOUNT_MAIL_ACTION = "account_mail_sent"
 
 
@@ -559,7 +550,7 @@ def request_password_reset(email):
         if not _may_mail(user):
             record(None, "password_reset_throttled", "user", user.id)
             return
-        link = _external_url("auth.reset_password", token=make_password_token(user, RESET))
+        link = public_url_for("auth.reset_password", token=make_password_token(user, RESET))
         minutes = current_app.config.get(*_MAX_AGE[RESET]) // 60
         events.password_reset_requested.send(
             "accounts", user_id=user.id, link=link, minutes=minutes

@@ -177,6 +177,7 @@ def run_worker(database_url, redis_url, log_path, kind=None, workers=1):
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         **http_stack.SECRETS,
+        "PUBLIC_URL": "http://127.0.0.1:5000",
         "FLASK_APP": WORKER_APP,
     }
     if kind:

@@ -342,3 +342,27 @@ def test_list_visits_filters(world, users, gateway):
     # v2 awaits payment and starts within 24 h: it needs attention.
     assert [v.id for v in lookup.list_visits(needs_attention=True).items] == [v2]
     assert [v.id for v in lookup.list_visits(needs_attention=False).items] == [v1]
+
+
+def test_the_gateways_callback_is_on_the_public_url_when_one_is_set(app, world, users):
+    """Behind a load balancer the request's own address is the inside one: the callback
+    told Razorpay to send the patient to http://10.0.0.5:8000/… (review finding). With a
+    PUBLIC_URL set it is built on that; in the embedded demo with none, on the request's."""
+    from portal.web.urls import external_url
+
+    saved = {k: app.config[k] for k in ("PUBLIC_URL", "PUBLIC_URL_FOLLOWS_SERVER")}
+    try:
+        app.config.update(PUBLIC_URL="https://clinic.example", PUBLIC_URL_FOLLOWS_SERVER=False)
+        with app.test_request_context("/", base_url="http://10.0.0.5:8000"):
+            assert (
+                external_url("patient.visit_paid", visit_id=7)
+                == "https://clinic.example/me/visits/7/paid"
+            )
+        app.config["PUBLIC_URL_FOLLOWS_SERVER"] = True
+        with app.test_request_context("/", base_url="http://192.168.1.20:8000"):
+            assert (
+                external_url("patient.visit_paid", visit_id=7)
+                == "http://192.168.1.20:8000/me/visits/7/paid"
+            )
+    finally:
+        app.config.update(saved)

@@ -21,6 +21,7 @@ from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, par
 from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
+from portal.web.urls import external_url
 
 PAGE = "patient/reschedule/reschedule.html"
 MSG_CHOOSE = N_("Choose a new time")
@@ -81,9 +82,7 @@ def reschedule_post(item_id):
     item, form, start = _posted_slot(item_id)
     if start is None:
         return _page(item, form, "move", status=422)
-    callback = url_for("patient.reschedule_paid", reschedule_id=0, _external=True).replace(
-        "/0/", "/__ID__/"
-    )
+    callback = external_url("patient.reschedule_paid", reschedule_id=0).replace("/0/", "/__ID__/")
     try:
         result = rs.reschedule(
             current_user, item.id, start, pay_with=form.pay_with.data or None, callback_url=callback

@@ -57,6 +57,7 @@ from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404, owned_or_404
 from portal.web.signed_in import WALLET_BALANCE, reads_with_user
+from portal.web.urls import external_url
 
 VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
@@ -445,7 +446,7 @@ def pay(visit_id):
         wallet_paise = _wallet_paise(form)
     if wallet_paise is None:
         return _visit_page(get_owned_or_404(MasterBooking, visit_id), pay_form=form, status=422)
-    callback = url_for("patient.visit_paid", visit_id=visit_id, _external=True)
+    callback = external_url("patient.visit_paid", visit_id=visit_id)
     try:
         result = booking_checkout.checkout(
             current_user, visit_id, wallet_paise, callback_url=callback
