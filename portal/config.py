@@ -10,6 +10,7 @@ and the policy in force with :func:`policy`.
 """
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,6 +127,13 @@ def _choice(*allowed):
 
 
 def _text(text):
+    return text
+
+
+def _import_path(text):
+    """``package.module:Class`` (imported when first used, by the worker that sends)."""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", text or ""):
+        raise ValueError("write it as package.module:Class")
     return text
 
 
@@ -298,6 +306,18 @@ TUNABLES = {
             _channels,
             "email,sms",
             "channels a reminder goes out on besides in-app (email, sms, whatsapp)",
+        ),
+        Tunable(
+            "NOTIFY_SMS_SENDER",
+            _import_path,
+            "portal.notify.channels:LoggingSender",
+            "the class that sends SMS (module:Class, a TextSender; the default only logs)",
+        ),
+        Tunable(
+            "NOTIFY_WHATSAPP_SENDER",
+            _import_path,
+            "portal.notify.channels:LoggingSender",
+            "the class that sends WhatsApp messages (module:Class; the default only logs)",
         ),
         # process model and speed (docs/performance.md, docs/deploy.md)
         Tunable(

@@ -20,7 +20,8 @@ Notices and alerts (``portal.notify.center``, ``portal.notify.alerts``)
 
 Mail and texts (``portal.notify.mail``, ``portal.notify.channels``)
     ``queue_mail(to, subject, text, html=None, *, attachments=None, ...)``
-    ``queue_text(channel, to, text, ...)``; senders behind ``NOTIFY_SENDERS``.
+    ``queue_text(channel, to, text, ...)``; senders behind ``NOTIFY_SMS_SENDER`` /
+    ``NOTIFY_WHATSAPP_SENDER``.
 
 What the other capabilities say happened (``portal.events``) reaches this package through
 ``portal.notify.receivers``: reminders withdrawn or re-timed in the sender's transaction,

@@ -3,8 +3,9 @@
 A sender is any object with ``send(to, text) -> str`` (the provider's message id) that
 raises :class:`TransientSendError` for a failure worth retrying and
 :class:`PermanentSendError` for one that is not (an invalid number). The one in use per
-channel comes from ``NOTIFY_SENDERS`` (``{"sms": "module:Class", "whatsapp": ...}``);
-the default is :class:`LoggingSender`, which writes the message to the log.
+channel comes from the settings ``NOTIFY_SMS_SENDER`` and ``NOTIFY_WHATSAPP_SENDER``
+(``module:Class``; a test may put classes in ``NOTIFY_SENDERS``); the default is
+:class:`LoggingSender`, which writes the message to the log.
 
 ``queue_text(channel, to, text, ...)`` records a ``Delivery`` and a send job in the caller's
 transaction; the job (``notify.send_text``) sends after the commit, at most once per
@@ -17,6 +18,7 @@ from flask import current_app
 from werkzeug.utils import import_string
 
 from portal import jobs
+from portal.config import setting
 from portal.extensions import db
 from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
 from portal.notify.models import SMS, WHATSAPP, Delivery, DeliveryStatus
@@ -55,16 +57,16 @@ class LoggingSender(TextSender):
         return ref
 
 
-DEFAULT_SENDERS = {
-    SMS: "portal.notify.channels:LoggingSender",
-    WHATSAPP: "portal.notify.channels:LoggingSender",
-}
-
-
 def sender_for(channel):
+    """The channel's sender: ``NOTIFY_SMS_SENDER`` / ``NOTIFY_WHATSAPP_SENDER`` (settings,
+    ``module:Class``), unless ``NOTIFY_SENDERS`` names one (a test's class)."""
     if channel not in TEXT_CHANNELS:
         raise ValueError(f"not a text channel: {channel!r}")
-    configured = {**DEFAULT_SENDERS, **(current_app.config.get("NOTIFY_SENDERS") or {})}
+    configured = {
+        SMS: setting("NOTIFY_SMS_SENDER"),
+        WHATSAPP: setting("NOTIFY_WHATSAPP_SENDER"),
+        **(current_app.config.get("NOTIFY_SENDERS") or {}),
+    }
     spec = configured[channel]
     factory = import_string(spec.replace(":", ".")) if isinstance(spec, str) else spec
     return factory(channel=channel, app=current_app._get_current_object())

@@ -255,3 +255,21 @@ def test_sms_permanent_failure_is_not_retried(world, app):
         assert (row.status, row.attempts) == ("failed", 1) and "invalid number" in row.error
     finally:
         app.config.pop("NOTIFY_SENDERS")
+
+
+def test_the_sms_sender_is_a_setting_read_from_the_environment(tmp_path, monkeypatch):
+    """Production could not choose an SMS or WhatsApp sender: NOTIFY_SENDERS was read but
+    never set from the environment, so every SMS went to the log (review finding)."""
+    from portal import create_app
+    from portal.config import ConfigError
+    from portal.notify.channels import sender_for
+    from tests.conftest import _test_config
+
+    monkeypatch.setenv("NOTIFY_SMS_SENDER", "tests.notify.test_alerts_and_centre:RefusingSender")
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "s.sqlite3")))
+    with app.app_context():
+        assert type(sender_for("sms")).__name__ == "RefusingSender"
+        assert type(sender_for("whatsapp")).__name__ == "LoggingSender"
+    monkeypatch.setenv("NOTIFY_SMS_SENDER", "not a class")
+    with pytest.raises(ConfigError, match="NOTIFY_SMS_SENDER"):
+        create_app(_test_config("sqlite:///" + str(tmp_path / "t.sqlite3")))
