@@ -13,7 +13,8 @@ site's script (static/js/htmx-errors.js) shows a message instead."""
 
 import logging
 
-from flask import g
+from flask import g, request, url_for
+from flask_wtf.csrf import CSRFError
 
 from portal import replica
 from portal.accounts.service import FORM, PermissionDenied, ValidationError
@@ -78,6 +79,16 @@ def forbidden(_exc=None):
     return _page("errors/403.html", 403)
 
 
+def form_expired(_exc=None):
+    """A form whose CSRF token no longer matches its session (signed out in another tab, a
+    session gone): the portal's page, in the reader's language, with the way back; not
+    werkzeug's bare 400. The way back is the page the form was on (the post's own address
+    may have no GET), when it is the portal's."""
+    referrer = request.referrer or ""
+    back = referrer if referrer.startswith(request.host_url) else url_for("public.index")
+    return _page("errors/400.html", 400, back=back)
+
+
 def domain_error(exc):
     return _page("errors/422.html", 422, message=message_of(exc))
 
@@ -113,6 +124,7 @@ def init_app(app):
     for cls in NOT_FOUND:
         app.register_error_handler(cls, not_found)
     app.register_error_handler(PermissionDenied, forbidden)
+    app.register_error_handler(CSRFError, form_expired)
     app.register_error_handler(replica.Unavailable, reports_unavailable)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):
         app.register_error_handler(cls, domain_error)

@@ -188,3 +188,28 @@ def test_a_refused_boosted_form_keeps_the_address_bar(client, make_user, login, 
     assert client.get(url).status_code == 405  # why it matters
     page = client.get("/admin/reconciliation", headers=BOOSTED)
     assert page.status_code == 200 and "HX-Push-Url" not in page.headers
+
+
+def test_a_form_posted_with_a_stale_csrf_token_gets_the_portals_page(app, make_user):
+    """Signed out in another tab, the session gone: the post's CSRF check fails. It got
+    werkzeug's bare English "400 Bad Request" (review finding): now the portal's page, in
+    the reader's language, with the way back to the form's page."""
+    make_user("patient", email="asha@example.com")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        client = app.test_client()
+        client.set_cookie("lang", "hi")
+        page = client.get("/auth/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        client.delete_cookie("session")
+        response = client.post(
+            "/auth/login",
+            data={"csrf_token": token, "email": "asha@example.com", "password": "whatever-1"},
+            headers={"Referer": "http://localhost/auth/login"},
+        )
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'lang="hi' in html and "फ़ॉर्म की अवधि समाप्त हो गई" in html
+    assert 'href="http://localhost/auth/login"' in html
