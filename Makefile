@@ -2,10 +2,12 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app wsgi
-# Parallel on every core (pytest-xdist); `make test PYTEST_ARGS=` runs in one process.
+# Parallel on every core (pytest-xdist), at most 12 workers (each needs a Redis database
+# of its own below TEST_REDIS_URL's 15, never db 0); `make test PYTEST_ARGS=` runs in one
+# process.
 # loadgroup keeps the tests that share the machine's Redis (and the browser tests) on one
 # worker (see tests/plugin.py).
-PYTEST_ARGS ?= -n auto --dist loadgroup
+PYTEST_ARGS ?= -n auto --maxprocesses 12 --dist loadgroup
 
 .PHONY: run test pytest lint install install-test browser migrate demo serve clean sim messages
 

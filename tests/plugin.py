@@ -64,10 +64,18 @@ def _per_worker(url, worker):
 def _per_worker_redis(url, worker):
     """``url`` with a Redis database of the worker's own: the Redis tests flush their
     database, so two xdist workers must never share one (gw0 keeps the given number, gw1
-    the one below it, and so on, modulo Redis's 16)."""
+    the one below it, and so on, never db 0)."""
     base, _, number = url.rpartition("/")
     index = int(worker.removeprefix("gw") or 0)
-    return f"{base}/{(int(number or 0) - index) % 16}"
+    own = int(number or 0) - index
+    if own < 1:
+        # Wrapping round would share a database with gw0's (flushed under its tests) or
+        # reach db 0, the portal's own default: refuse instead (the Makefile caps -n auto).
+        raise pytest.UsageError(
+            f"{worker} would have no Redis database of its own below {url}: "
+            "run fewer xdist workers (--maxprocesses) or give TEST_REDIS_URL a higher number"
+        )
+    return f"{base}/{own}"
 
 
 # Hypothesis's timing checks fail on a busy machine (2 cores shared by parallel runs)

@@ -181,3 +181,16 @@ def test_outside_the_embedded_mode_the_gateway_settings_are_required(tmp_path, m
         from_environment(str(tmp_path), env)
     if missing == "RAZORPAYX_ACCOUNT_NUMBER":  # a sandbox of its own: its sample account
         from_environment(str(tmp_path), {**env, "RAZORPAY_BASE_URL": "http://127.0.0.1:5001"})
+
+
+def test_xdist_workers_get_redis_databases_of_their_own_never_db_0():
+    """Modulo 16, gw16 shared gw0's database (flushed under its tests) and gw15 reached db 0,
+    the portal's own default (review finding): refused instead, and the Makefile caps
+    -n auto at 12 workers."""
+    from tests.plugin import _per_worker_redis
+
+    url = "redis://127.0.0.1:6379/15"
+    own = {_per_worker_redis(url, f"gw{i}") for i in range(15)}
+    assert len(own) == 15 and url.replace("/15", "/0") not in own
+    with pytest.raises(pytest.UsageError):
+        _per_worker_redis(url, "gw15")
