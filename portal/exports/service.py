@@ -20,6 +20,7 @@ from portal.audit.service import record
 from portal.config import setting
 from portal.db import db, unit_of_work, utcnow
 from portal.domain.states import EXPORT, ExportStatus
+from portal.domain.timezone import CLINIC_TZ
 from portal.jobs import enqueue, job, periodic
 
 from .models import Export
@@ -53,7 +54,9 @@ def background_threshold():
 
 
 def download_name(spec, now=None):
-    return f"{spec.name}-{(now or utcnow()):%Y%m%d-%H%M%S}.csv"
+    """``transactions-20261206-010000.csv``: stamped in clinic time, as the file's own
+    "Generated" line is (it was UTC: a night's export carried the day before)."""
+    return f"{spec.name}-{(now or utcnow()).astimezone(CLINIC_TZ):%Y%m%d-%H%M%S}.csv"
 
 
 def start(actor, name, params, spec=None, rows_total=None):

@@ -300,6 +300,28 @@ def test_bank_page_validates_and_saves(world, x, client, login):
     assert 'data-status="VALIDATED"' in client.get("/provider/bank").get_data(as_text=True)
 
 
+def test_earlier_bank_accounts_are_dated_in_clinic_time(world, x, client, login):
+    """An account added at 00:30 in India read as the day before (UTC): review finding."""
+    from datetime import UTC, datetime
+
+    provider, user = world.provider()
+    db.session.commit()
+    login(user)
+    for number in ("50100012345678", "50100087654321"):
+        form = {"kind": "bank_account", "holder_name": "Asha Rao", "ifsc": "HDFC0001234"}
+        form |= {"account_number": number, "confirm_account_number": number}
+        assert client.post("/provider/bank", data=form).status_code == 303
+    earlier = db.session.scalar(
+        sa.select(m.FundAccount).where(
+            m.FundAccount.provider_id == provider.id, m.FundAccount.current.is_(False)
+        )
+    )
+    earlier.created_at = datetime(2026, 12, 5, 19, 0, tzinfo=UTC)  # 00:30 on the 6th in India
+    db.session.commit()
+    page = client.get("/provider/bank").get_data(as_text=True)
+    assert "06 Dec 2026" in page.split("Earlier accounts", 1)[1]
+
+
 def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user, immediate_retries):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     x.sandbox.set_faults(payout_outcome="failed")

@@ -297,3 +297,11 @@ def test_asking_again_while_it_is_written_gets_the_same_export(ctx, make_user, m
     db.session.get(Export, first.id).status = ExportStatus.DONE
     db.session.commit()
     assert exports.start(admin, "audit", {"action": "test."}).id not in queued[:3]
+
+
+def test_a_files_name_is_stamped_in_clinic_time():
+    """The file's "Generated" line is clinic time; its name was UTC, so an export at 01:00
+    in India was named for the day before (review finding)."""
+    spec = ExportSpec(name="transactions", title="T", columns=[], rows=list)
+    at = datetime(2026, 12, 5, 19, 30, tzinfo=UTC)  # 01:00 on the 6th in India
+    assert exports.download_name(spec, at) == "transactions-20261206-010000.csv"
