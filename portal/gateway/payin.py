@@ -17,7 +17,7 @@ from razorpay.errors import SignatureVerificationError
 from urllib3.exceptions import NewConnectionError
 
 from portal.gateway import errors
-from portal.gateway.retry import with_retries
+from portal.gateway.retry import DEADLINE, with_retries
 
 PRODUCTION_URL = "https://api.razorpay.com"
 
@@ -77,6 +77,7 @@ class RazorpayPayIn:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
+        self.timeout = float(timeout or 0)
         self._sleep = sleep
         self.session = session or _Session(timeout)
         self.client = _Client(
@@ -111,6 +112,7 @@ class RazorpayPayIn:
             backoff=self.backoff,
             sleep=self._sleep,
             retry_ambiguous=retry_ambiguous,
+            timeout=self.timeout,
         )
 
     def _translate(self, exc, idempotency_key):
@@ -243,7 +245,7 @@ class RazorpayPayIn:
         }
         if callback_url:
             data.update(callback_url=callback_url, callback_method="get")
-        attempt = 0
+        attempt, started = 0, time.monotonic()
         while True:
             try:
                 return self._call(self.client.payment_link.create, data, retry_ambiguous=False)
@@ -257,7 +259,8 @@ class RazorpayPayIn:
             if found is not None:
                 return found
             attempt += 1
-            if attempt > self.retries or isinstance(last, errors.BadRequest):
+            over = time.monotonic() - started + 2 * self.timeout > DEADLINE  # a create, a find
+            if attempt > self.retries or over or isinstance(last, errors.BadRequest):
                 raise last
             self._sleep(self.backoff * 2 ** (attempt - 1))
 

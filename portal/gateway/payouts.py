@@ -34,6 +34,7 @@ class RazorpayXPayouts:
         self.account_number = account_number
         self.retries = retries
         self.backoff = backoff
+        self.timeout = float(timeout or 0)
         self._sleep = sleep
         self.http = httpx.Client(
             base_url=base_url.rstrip("/") + "/v1",
@@ -92,6 +93,7 @@ class RazorpayXPayouts:
             backoff=self.backoff,
             sleep=self._sleep,
             retry_ambiguous=retry_ambiguous,
+            timeout=self.timeout,
         )
 
     # --- contacts and fund accounts --------------------------------------------------

@@ -89,3 +89,35 @@ def test_a_refusal_after_an_unanswered_try_says_so():
     with pytest.raises(errors.BadRequest) as caught:
         with_retries(attempt, retries=3, backoff=0, sleep=lambda s: None)
     assert not caught.value.after_unanswered
+
+
+def test_no_try_starts_that_could_end_past_the_deadline(monkeypatch):
+    """Three tries of 10 s and their waits took 31.5 s: gunicorn killed the web worker at
+    30 s with a bare 500 (review finding). No try starts that could end past the deadline
+    (20 s from the first)."""
+    from portal.gateway import retry
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(retry.time, "monotonic", lambda: clock["now"])
+    tries = []
+
+    def attempt():
+        tries.append(clock["now"])
+        clock["now"] += 10.0  # a try that timed out after 10 s
+        raise errors.GatewayTimeout("no answer")
+
+    def sleep(seconds):
+        clock["now"] += seconds
+
+    with pytest.raises(errors.GatewayTimeout):
+        with_retries(attempt, retries=3, backoff=0.5, sleep=sleep, timeout=10.0)
+    assert len(tries) == 1 and clock["now"] - 1000.0 <= retry.DEADLINE
+    tries.clear()
+
+    def quick():  # a 503 at once: retried as before
+        tries.append(clock["now"])
+        raise errors.GatewayUnavailable("busy")
+
+    with pytest.raises(errors.GatewayUnavailable):
+        with_retries(quick, retries=3, backoff=0.5, sleep=sleep, timeout=10.0)
+    assert len(tries) == 4
