@@ -452,6 +452,9 @@ def _engine_options(env, database_url):
     options = {
         "pool_pre_ping": TUNABLES["DB_POOL_PRE_PING"].read(env),
         "pool_recycle": TUNABLES["DB_POOL_RECYCLE"].read(env) or -1,
+        # A database error's message (logged with a 500) without the statement's values:
+        # they hold e-mails, phone numbers and password hashes.
+        "hide_parameters": True,
     }
     if not TUNABLES["DB_PREPARED_STATEMENTS"].read(env):
         options["connect_args"] = {"prepare_threshold": None}  # psycopg: never prepare

@@ -69,6 +69,7 @@ def test_a_bad_value_names_the_variable(tmp_path, name, value):
 def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
     pg = {**PROD_SECRETS, "DATABASE_URL": "postgresql://db/portal"}
     on = from_environment(str(tmp_path), pg)["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert on["hide_parameters"] is True  # no e-mails or hashes in a logged database error
     off = from_environment(str(tmp_path), {**pg, "DB_PREPARED_STATEMENTS": "false"})
     assert "connect_args" not in on  # psycopg's default: prepare after 5 runs
     assert off["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"prepare_threshold": None}
