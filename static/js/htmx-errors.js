@@ -13,6 +13,14 @@
   };
   var GENERIC = "Something went wrong on our side; nothing was changed. Please try again.";
   var OFFLINE = "The server could not be reached. Check your connection and try again.";
+  var REFERENCE = "Reference";
+
+  // The page carries them in the reader's language (base.html); these are the fallback.
+  function said(name, fallback) {
+    var box = document.getElementById("htmx-error-messages");
+    var text = box && box.getAttribute("data-" + name);
+    return text || fallback;
+  }
 
   function show(text, category) {
     var box = document.getElementById("flashes");
@@ -28,10 +36,12 @@
 
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
-    var text = MESSAGES[xhr.status] || GENERIC;
+    var text = MESSAGES[xhr.status] ? said(xhr.status, MESSAGES[xhr.status]) : said("generic", GENERIC);
     var reference = xhr.getResponseHeader("X-Request-ID");
-    if (xhr.status >= 500 && reference) { text += " (Reference: " + reference + ")"; }
+    if (xhr.status >= 500 && reference) {
+      text += " (" + said("reference", REFERENCE) + ": " + reference + ")";
+    }
     show(text);
   });
-  document.addEventListener("htmx:sendError", function () { show(OFFLINE); });
+  document.addEventListener("htmx:sendError", function () { show(said("offline", OFFLINE)); });
 })();

@@ -54,3 +54,22 @@ def test_a_link_to_something_gone_says_so(page):
     }""")
     page.click("#gone")
     expect(page.locator("#flashes [data-htmx-error]")).to_contain_text("no longer there")
+
+
+def test_a_failed_request_is_explained_in_the_readers_language(page):
+    """The script's messages were English only: a Hindi reader read "That is no longer
+    there" (review finding). The page carries them translated (base.html)."""
+    page.goto("/auth/register")
+    page.select_option("#language-choice", "hi")
+    page.click("form.language button[type=submit]")
+    page.wait_for_selector("html[lang^=hi]")
+    page.evaluate("""() => {
+        const a = document.createElement('a');
+        a.href = '/no/such/page'; a.id = 'gone'; a.textContent = 'gone';
+        document.querySelector('main').appendChild(a);
+        htmx.process(a);
+    }""")
+    page.click("#gone")
+    expect(page.locator("#flashes [data-htmx-error]")).to_have_text(
+        "वह अब वहाँ नहीं है। पेज फिर से लोड करें।"
+    )

@@ -372,3 +372,38 @@ def test_values_that_are_messages_are_said_in_the_readers_language_too(app):
             assert "“आंशिक रूप से रद्द”" in translate(refused)
             assert "07 दिस॰ 2026, 10:00" in translate(early)
             assert translate(penalty) == "आपने Aarav के लिए Consultation, 07 दिस॰ 2026 रद्द किया"
+
+
+def test_the_policys_refusals_are_said_in_hindi(app, client, login, world):
+    """The policy's refusals reached Hindi pages in English, though the catalogue has them
+    (review finding): the patient's cancel page (shown and on submit), the move page, and
+    the doctor's cancel page after the start."""
+    import time_machine
+
+    from portal.booking.models import IndividualBooking
+
+    login(world.patient)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    visit_id, item_id = _paid_visit(app, client, world)
+    with app.app_context():
+        start = db.session.get(IndividualBooking, item_id).start_at
+    with time_machine.travel(start - timedelta(hours=20), tick=True):
+        shown = client.get(f"/me/visits/{visit_id}/cancel?item={item_id}").get_data(True)
+        posted = client.post(
+            f"/me/visits/{visit_id}/cancel",
+            data={"items": [item_id], "destination": "original", "reason": ""},
+        )
+        moved = client.get(f"/me/bookings/{item_id}/reschedule").get_data(as_text=True)
+    assert 'lang="hi' in shown
+    assert "अपॉइंटमेंट से 24 घंटे के भीतर रद्द करने की अनुमति नहीं है" in shown
+    assert posted.status_code == 422
+    assert "Cancellation not allowed" not in shown + posted.get_data(as_text=True)
+    assert "घंटे के भीतर समय बदलने की अनुमति नहीं है" in moved
+    assert "Reschedule not allowed" not in moved
+    client.post("/auth/logout")
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    with time_machine.travel(start + timedelta(minutes=15), tick=True):
+        html = client.get(f"/provider/bookings/{item_id}/cancel").get_data(as_text=True)
+    refused = re.search(r'id="provider-cancel-refused">([^<]*)<', html).group(1)
+    assert "डॉक्टर अपॉइंटमेंट शुरू होने से पहले" in refused
