@@ -110,6 +110,11 @@ class PayoutRun(db.Model):
     started_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[object | None] = mapped_column(UTCDateTime)
     started_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The runner working through it now (``runs.run_cycle``), until when: one runner at a
+    # time, so a second scheduler or tick does nothing; a claim left by a runner that
+    # stopped runs out and the next tick takes the run over.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(32))
+    claimed_until: Mapped[object | None] = mapped_column(UTCDateTime)
 
     payouts = relationship("Payout", back_populates="run", order_by="Payout.id")
 

@@ -3,13 +3,21 @@ and the daily sweep that pays what INSTANT providers have left on their payable 
 back from a reversal, a balance recovered after a penalty).
 
 A run has a unique key (``WEEKLY:2026-11-22`` = the week ending that Sunday, IST), so the
-scheduler ticking twice, or two schedulers, make one run. Providers are paid in batches,
-one unit of work per provider; a crash mid-run is resumed by running the same key again
-(a provider already paid in this run is skipped). So ``run_cycle`` is called outside a
-unit of work (a job or a view), never inside one."""
+scheduler ticking twice, or two schedulers, make one run; and one runner at a time works
+through it: it claims the run (``claimed_by``, until ``claimed_until``), renews the claim
+with each provider, and a second runner meanwhile (another scheduler, a ``flask jobs
+tick``, a tick while a long run is still going) finds it claimed and does nothing. Two at
+once each read the providers to pay before the other paid them, so the second counted a
+provider just paid as carried forward ("… Available: ₹0") and failed moving the finished
+run to DONE. Providers are paid in batches, one unit of work per provider; a crash mid-run
+is resumed by running the same key again once its claim has run out (a provider already
+paid in this run is skipped). So ``run_cycle`` is called outside a unit of work (a job or
+a view), never inside one."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -27,6 +35,16 @@ from portal.payouts.create import create_payout
 
 BATCH = 200
 MAX_SKIPS_KEPT = 500
+# How long a runner's claim lasts without news (it is renewed with every provider, a few
+# milliseconds each): under the 15 minutes between ticks, so the tick after a runner died
+# takes its run over.
+CLAIM_FOR = timedelta(minutes=10)
+
+log = logging.getLogger("portal.payouts")
+
+
+class _ClaimLost(Exception):
+    """Another runner took the run over (this one stalled past its claim)."""
 
 
 def period_end_for(schedule, today: date) -> date | None:
@@ -81,14 +99,56 @@ def _get_or_create_run(schedule, period_end, actor=None, by_hand_at=None):
     return run, True
 
 
+def _claim(run_id, token):
+    """Claim the run for this runner: only an OPEN run no one holds, or whose holder's
+    claim ran out. One conditional UPDATE, so of two runners at once one gets it."""
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(m.PayoutRun)
+        .where(
+            m.PayoutRun.id == run_id,
+            m.PayoutRun.status == PayoutRunStatus.OPEN,
+            sa.or_(m.PayoutRun.claimed_by.is_(None), m.PayoutRun.claimed_until < now),
+        )
+        .values(claimed_by=token, claimed_until=now + CLAIM_FOR)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.rowcount == 1
+
+
+def _held_run(run_id, token):
+    """The run, read again and its claim renewed, while this runner still holds it; else
+    None. The renewal is the UPDATE that locks the row (PostgreSQL) or the database
+    (SQLite) until the commit, so no other runner can claim it before this commit."""
+    renewed = db.session.execute(
+        sa.update(m.PayoutRun)
+        .where(
+            m.PayoutRun.id == run_id,
+            m.PayoutRun.claimed_by == token,
+            m.PayoutRun.status == PayoutRunStatus.OPEN,
+        )
+        .values(claimed_until=utcnow() + CLAIM_FOR)
+        .execution_options(synchronize_session=False)
+    )
+    if renewed.rowcount != 1:
+        return None
+    return db.session.scalar(
+        sa.select(m.PayoutRun)
+        .where(m.PayoutRun.id == run_id)
+        .execution_options(populate_existing=True)
+    )
+
+
 def run_cycle(
     schedule, period_end: date | None = None, *, actor=None, provider_ids=None, by_hand=False
 ):
     """Pay every active provider on ``schedule`` whose payable meets the minimum; the rest
     carry forward. Returns the run. Resumable: providers already paid in this run are
-    skipped. ``by_hand``: an admin's run now, under a key of its own (``run_key``)."""
+    skipped. ``by_hand``: an admin's run now, under a key of its own (``run_key``). A run
+    another runner holds is returned as it is (OPEN), untouched."""
     period_end = period_end or ist_today() - timedelta(days=1)
-    # The run row commits first: it is what a resumed run finds.
+    token = uuid.uuid4().hex
+    # The run row and this runner's claim commit first: it is what a resumed run finds.
     with unit_of_work():
         run, _created = _get_or_create_run(
             schedule, period_end, actor, by_hand_at=utcnow() if by_hand else None
@@ -96,6 +156,15 @@ def run_cycle(
         if run.status == PayoutRunStatus.DONE:
             return run
         run_id = run.id
+        if not _claim(run_id, token):
+            log.info("payout run %s is being run by another runner: left to it", run.key)
+            return run
+        # Read after the claim: a runner that held it before can commit nothing more.
+        run = db.session.scalar(
+            sa.select(m.PayoutRun)
+            .where(m.PayoutRun.id == run_id)
+            .execution_options(populate_existing=True)
+        )
         paid_already = set(
             db.session.scalars(sa.select(m.Payout.provider_id).where(m.Payout.run_id == run.id))
         )
@@ -110,43 +179,22 @@ def run_cycle(
         skipped = list(run.skipped or [])
         considered = run.providers_considered
     kind = m.INSTANT_KIND if schedule == INSTANT else m.CYCLE_KIND
-    for index, provider_id in enumerate(ids, 1):
-        # One unit of work per provider: its payout, ledger lines, audit row and send job
-        # commit together, and a crash loses at most this provider's turn.
-        with unit_of_work():
+    try:
+        for index, provider_id in enumerate(ids, 1):
+            _pay_one(run_id, token, provider_id, index, kind, schedule, skipped, considered)
             considered += 1
-            try:
-                result = create_payout(
-                    provider_id,
-                    kind=kind,
-                    run=db.session.get(m.PayoutRun, run_id),
-                    apply_minimum=schedule != INSTANT,
-                )
-            except PayoutError as exc:  # its own unit of work rolled back
-                result = Skipped(provider_id, exc.message)
-            run = db.session.get(m.PayoutRun, run_id)
-            if isinstance(result, Skipped):
-                run.carried_forward += 1
-                if len(skipped) < MAX_SKIPS_KEPT:
-                    skipped.append(
-                        {
-                            "provider_id": provider_id,
-                            "reason": result.reason,
-                            "balance": result.balance,
-                        }
-                    )
-            else:
-                run.payouts_created += 1
-                run.total_gross += result.gross
-            if index % BATCH == 0 or isinstance(result, m.Payout):
-                run.providers_considered = considered
-                run.skipped = list(skipped)
+    except _ClaimLost:
+        log.warning("payout run %s was taken over by another runner: this one stops", run_id)
+        return db.session.get(m.PayoutRun, run_id)
     with unit_of_work():
-        run = db.session.get(m.PayoutRun, run_id)
+        run = _held_run(run_id, token)
+        if run is None:  # taken over meanwhile: the other runner finishes it
+            return db.session.get(m.PayoutRun, run_id)
         run.providers_considered = considered
         run.skipped = list(skipped)
         PAYOUT_RUN.move(run, PayoutRunStatus.DONE)
         run.finished_at = utcnow()
+        run.claimed_by = run.claimed_until = None
         record(
             actor,
             "payout_run.finished",
@@ -159,6 +207,38 @@ def run_cycle(
             },
         )
     return run
+
+
+def _pay_one(run_id, token, provider_id, index, kind, schedule, skipped, considered):
+    """One provider's turn: its payout, ledger lines, audit row and send job commit
+    together with the run's counters, only while this runner holds the run (else all of
+    it rolls back and :class:`_ClaimLost` stops the runner); a crash loses at most this
+    provider's turn. ``skipped`` is appended to in place."""
+    with unit_of_work():
+        try:
+            result = create_payout(
+                provider_id,
+                kind=kind,
+                run=db.session.get(m.PayoutRun, run_id),
+                apply_minimum=schedule != INSTANT,
+            )
+        except PayoutError as exc:  # its own unit of work rolled back
+            result = Skipped(provider_id, exc.message)
+        run = _held_run(run_id, token)
+        if run is None:
+            raise _ClaimLost
+        if isinstance(result, Skipped):
+            run.carried_forward += 1
+            if len(skipped) < MAX_SKIPS_KEPT:
+                skipped.append(
+                    {"provider_id": provider_id, "reason": result.reason, "balance": result.balance}
+                )
+        else:
+            run.payouts_created += 1
+            run.total_gross += result.gross
+        if index % BATCH == 0 or isinstance(result, m.Payout):
+            run.providers_considered = considered + 1
+            run.skipped = list(skipped)
 
 
 def due_runs(now: datetime | None = None):

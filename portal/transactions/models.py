@@ -107,6 +107,9 @@ class MoneyMovement(db.Model):
     utr: Mapped[str | None] = mapped_column(sa.String(40))
     settlement_reference: Mapped[str | None] = mapped_column(sa.String(40))
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped by every write of the row: a rebuild writes a row only if it still has the
+    # version it saw before reading the record (``projection.rebuild``).
+    version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
 
     @property
     def type_label(self):

@@ -19,7 +19,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 
 from .models import MoneyMovement
@@ -82,19 +82,26 @@ def upsert(session, rows):
     """Insert or rewrite movement rows by (source, source_id); columns a row does not name
     keep their stored values."""
     dialect = session.get_bind().dialect.name
+    for shape, batch in _by_shape(rows).items():
+        session.execute(_upsert_statement(dialect, shape), batch)
+
+
+def _by_shape(rows, seen=None):
+    """The rows stamped and grouped by the columns they name (one executemany each); the
+    last word on a record wins. With ``seen``, each also carries the version its row had
+    (``seen_version``, None when it had none) for ``_rebuild_statement``."""
     now = utcnow()
-    by_shape: dict[tuple, list] = {}
-    seen = {}
+    latest = {}
     for row in rows:
         unknown = set(row) - _COLUMNS
         if unknown:
             raise ValueError(f"unknown money_movements columns {sorted(unknown)}")
-        row = {**row, "updated_at": now}
-        seen[(row["source"], row["source_id"])] = row  # the last word on a record wins
-    for row in seen.values():
-        by_shape.setdefault(tuple(sorted(row)), []).append(row)
-    for shape, batch in by_shape.items():
-        session.execute(_upsert_statement(dialect, shape), batch)
+        latest[(row["source"], row["source_id"])] = {**row, "updated_at": now}
+    by_shape: dict[tuple, list] = {}
+    for key, row in latest.items():
+        shaped = row if seen is None else {**row, "seen_version": seen.get(key)}
+        by_shape.setdefault(tuple(sorted(row)), []).append(shaped)
+    return by_shape
 
 
 @cache
@@ -107,7 +114,31 @@ def _upsert_statement(dialect, shape):
     stmt = insert(table)
     return stmt.on_conflict_do_update(
         index_elements=[table.c.source, table.c.source_id],
-        set_={name: stmt.excluded[name] for name in shape if name not in ("source", "source_id")},
+        set_=_rewritten(stmt, shape),
+    )
+
+
+def _rewritten(stmt, shape):
+    """The columns an upsert rewrites: those its rows name, and the row's version bumped."""
+    set_ = {name: stmt.excluded[name] for name in shape if name not in ("source", "source_id")}
+    set_["version"] = MoneyMovement.__table__.c.version + 1
+    return set_
+
+
+@cache
+def _rebuild_statement(dialect, shape):
+    """The rebuild's upsert: a new row goes in; an existing one is rewritten only while it
+    still has the version the rebuild saw before reading its record (``seen_version``;
+    NULL, never equal, when it had none then). The check is on the row as it is when the
+    statement reaches it (PostgreSQL waits for a writer holding it and reads its commit),
+    so a row a live transaction rewrote meanwhile keeps that newer projection."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = MoneyMovement.__table__
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.source, table.c.source_id],
+        set_=_rewritten(stmt, shape),
+        where=table.c.version == sa.bindparam("seen_version", type_=sa.Integer),
     )
 
 
@@ -123,23 +154,62 @@ def install():
 
 def rebuild(batch=1000):
     """Project every registered record again (after a bulk import, or to fill the table
-    for rows written before it existed). Returns how many rows were written."""
+    for rows written before it existed). Returns how many rows were projected.
+
+    Safe while the portal is live: each batch of records is its own unit of work, and a
+    row is rewritten only if it still has the version read *before* the batch's records
+    were (``_rebuild_statement``). A record that changes meanwhile has its row written by
+    its own commit, from the newer record; the rebuild's copy, read before that change,
+    is dropped instead of written over it (as it was when one long transaction read a
+    record and wrote its row much later). A record whose row another record's projector
+    writes (a settlement item's payment) only gets its row if it has none: its own pass
+    (payments) rewrote it. Called outside a unit of work (the command); inside one the
+    batches nest and commit with it."""
     written = 0
+    sources = list(db.session.scalars(sa.select(MoneyMovement.source).distinct()))
     for model, projector in PROJECTORS.items():
         last = 0
         while True:
-            objs = db.session.scalars(
-                sa.select(model).where(model.id > last).order_by(model.id).limit(batch)
-            ).all()
-            if not objs:
-                break
-            rows = []
-            for obj in objs:
-                out = projector(obj)
-                if out is not None:
-                    rows.extend(out if isinstance(out, list) else [out])
-            if rows:
-                upsert(db.session, rows)
+            with unit_of_work():
+                ids, rows = _rebuild_batch(model, projector, last, batch, sources)
                 written += len(rows)
-            last = objs[-1].id
+            if not ids:
+                break
+            last = ids[-1]
     return written
+
+
+def _rebuild_batch(model, projector, after, batch, sources):
+    """One batch: the versions its rows have now, then its records, then the rows
+    written where those versions still hold. Returns (record ids, rows projected)."""
+    db.session.flush()
+    db.session.expire_all()  # read every record and what it joins afresh, after the versions
+    ids = list(
+        db.session.scalars(
+            sa.select(model.id).where(model.id > after).order_by(model.id).limit(batch)
+        )
+    )
+    if not ids:
+        return ids, []
+    table = MoneyMovement.__table__
+    seen = {}
+    if sources:
+        versions = sa.select(table.c.source, table.c.source_id, table.c.version).where(
+            table.c.source.in_(sources), table.c.source_id.between(ids[0], ids[-1])
+        )
+        seen = {(source, id_): version for source, id_, version in db.session.execute(versions)}
+    objs = db.session.scalars(
+        sa.select(model)
+        .where(model.id.between(ids[0], ids[-1]))  # the ids as 1,000 parameters cost more
+        .order_by(model.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    rows = []
+    for obj in objs:
+        out = projector(obj)
+        if out is not None:
+            rows.extend(out if isinstance(out, list) else [out])
+    dialect = db.session.get_bind().dialect.name
+    for shape, shaped in _by_shape(rows, seen).items():
+        db.session.execute(_rebuild_statement(dialect, shape), shaped)
+    return ids, rows

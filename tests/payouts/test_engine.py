@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import time_machine
 
 from portal.audit.models import AuditEntry
-from portal.db import utcnow
+from portal.db import unit_of_work, utcnow
 from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.extensions import db
 from portal.jobs import sweep_outbox
@@ -154,6 +154,85 @@ def test_a_run_happens_once_per_period(world, x):
     again = runs.run_cycle("MONTHLY", date(2026, 10, 31))
     assert again.id == first.id and len(payouts_of(provider.id)) == 1
     assert payable(provider.id) == 100_000
+
+
+def test_a_second_scheduler_running_the_same_cycle_does_not_corrupt_the_run(
+    app, world, x, monkeypatch
+):
+    """Two schedulers (or a manual ``flask jobs tick``) run one cycle at once: the second
+    read the providers to pay before the first paid them, then recorded the paid provider
+    as carried forward ("… Available: ₹0") on the same run and failed moving the DONE run
+    to DONE (review finding). The interleaving is made deterministic: the other
+    scheduler's whole run happens just before this one's first payout. Now the run is
+    claimed by one runner at a time: the other finds it claimed and does nothing."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)  # ₹1,000 payable
+    original = runs.create_payout
+    others = []
+
+    def other_scheduler_first(*args, **kwargs):
+        if not others:
+            others.append("started")
+            with app.app_context():  # the other cron's job, in a session of its own
+                others[0] = runs.run_cycle("WEEKLY", date(2026, 11, 1)).status
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "create_payout", other_scheduler_first)
+    run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.expire_all()
+    run = db.session.get(m.PayoutRun, run.id)
+    assert others == ["OPEN"]  # it found the run claimed and left it alone
+    assert len(payouts_of(provider.id)) == 1  # money was safe before: the provider lock
+    summary = (run.status, run.payouts_created, run.carried_forward, run.skipped)
+    assert summary == ("DONE", 1, 0, []), summary
+    assert run.providers_considered == 1 and run.claimed_by is None
+
+
+def test_a_run_whose_runner_stopped_is_taken_over_once_its_claim_runs_out(world, x):
+    """A runner killed mid-run leaves its claim; the next tick finishes the run once the
+    claim has run out (``runs.CLAIM_FOR``, less than the 15 minutes between ticks)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    key = runs.run_key("WEEKLY", date(2026, 11, 1))
+    started = utcnow()
+    with unit_of_work():  # a runner that claimed the run and died
+        db.session.add(
+            m.PayoutRun(
+                key=key,
+                schedule="WEEKLY",
+                period_end=date(2026, 11, 1),
+                status="OPEN",
+                skipped=[],
+                claimed_by="dead-runner",
+                claimed_until=started + runs.CLAIM_FOR,
+            )
+        )
+    assert runs.run_cycle("WEEKLY", date(2026, 11, 1)).status == "OPEN"  # still claimed
+    assert payouts_of(provider.id) == []
+    with time_machine.travel(started + runs.CLAIM_FOR + timedelta(seconds=1), tick=False):
+        run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    assert (run.status, run.payouts_created, run.claimed_by) == ("DONE", 1, None)
+    assert len(payouts_of(provider.id)) == 1
+
+
+def test_a_runner_whose_claim_was_taken_over_commits_nothing_more(app, world, x, monkeypatch):
+    """A runner stalled past its claim (another took the run over meanwhile) must not
+    commit its provider's payout or counters on a run it no longer holds."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    original = runs.create_payout
+
+    def taken_over_meanwhile(*args, **kwargs):
+        with app.app_context(), unit_of_work():  # another runner's claim, this one ran out
+            db.session.execute(sa.update(m.PayoutRun).values(claimed_by="another-runner"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "create_payout", taken_over_meanwhile)
+    run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.expire_all()
+    run = db.session.get(m.PayoutRun, run.id)
+    assert (run.status, run.payouts_created, run.claimed_by) == ("OPEN", 0, "another-runner")
+    assert payouts_of(provider.id) == [] and payable(provider.id) == 100_000
 
 
 def test_runs_are_due_on_mondays_and_the_first(ctx):

@@ -159,3 +159,60 @@ def test_a_manual_wallet_adjustment_is_a_movement_with_its_ledger_posting(
     html = client.get(f"/admin/transactions/{row.id}").get_data(as_text=True)
     timeline = html.split('id="timeline"')[1].split("</section>")[0]
     assert "adjustment asked" in timeline and "ledger: " in timeline
+
+
+def test_a_rebuild_never_writes_back_a_status_that_changed_meanwhile(
+    app, ctx, make_user, monkeypatch
+):
+    """``flask transactions rebuild`` run while the portal is live (review finding): it read
+    a record, and upserted its row later; a record that changed in between (a ₹15,000
+    adjustment approved by the second admin) had its fresh row overwritten by the stale
+    copy, for good. The approval here commits from another session right after the
+    rebuild projected the adjustment, before the rebuild writes it."""
+    from portal.domain.states import AdjustmentStatus
+    from portal.transactions import projection
+    from portal.wallet import adjustments as adj
+    from portal.wallet.models import WalletAdjustment
+
+    first, second = make_user("admin"), make_user("admin", email="checker@example.com")
+    first = db.session.get(type(first), first.id)
+    patient = make_user("patient")
+    made = adj.create_adjustment(
+        first,
+        patient.id,
+        adj.CREDIT,
+        15_000_00,  # over ₹10,000: waits for a second admin
+        "Goodwill credit after the clinic's billing mistake",
+        "Goodwill credit for a billing mistake",
+    )
+    assert made.status == AdjustmentStatus.PENDING_APPROVAL
+    adjustment_id, checker_id = made.id, second.id
+    db.session.commit()
+    original = projection.PROJECTORS[WalletAdjustment]
+
+    def approved_meanwhile(obj):
+        row = original(obj)  # read before the approval, as the rebuild does
+        if obj.id == adjustment_id and row["status"] == AdjustmentStatus.PENDING_APPROVAL:
+            with app.app_context():  # the second admin's request, in a session of its own
+                adj.approve_adjustment(db.session.get(type(second), checker_id), adjustment_id)
+        return row
+
+    monkeypatch.setitem(projection.PROJECTORS, WalletAdjustment, approved_meanwhile)
+    projection.rebuild()
+    db.session.expire_all()
+    status = db.session.get(WalletAdjustment, adjustment_id).status
+    row = db.session.scalar(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "wallet_adjustment", MoneyMovement.source_id == adjustment_id
+        )
+    )
+    assert status == AdjustmentStatus.APPLIED
+    assert row.status == status, f"console says {row.status}, the adjustment is {status}"
+    # A rebuild with nothing changing meanwhile writes every row as before.
+    monkeypatch.setitem(projection.PROJECTORS, WalletAdjustment, original)
+    db.session.execute(sa.delete(MoneyMovement))
+    db.session.commit()
+    assert projection.rebuild() >= 1
+    db.session.expire_all()
+    row = db.session.scalar(sa.select(MoneyMovement).where(MoneyMovement.type == mm.ADJUSTMENT))
+    assert (row.status, row.amount, row.net) == (AdjustmentStatus.APPLIED, 15_000_00, 15_000_00)

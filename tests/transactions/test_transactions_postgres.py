@@ -68,3 +68,70 @@ def test_two_writers_of_one_movement_row_both_commit(pg_app):
     with pg_app.app_context():
         [row] = db.session.scalars(sa.select(MoneyMovement)).all()
         assert row.status in ("PENDING", "SUCCESSFUL")
+
+
+def test_rebuild_while_live_does_not_write_back_a_stale_status(pg_app, monkeypatch):
+    """``flask transactions rebuild`` read a record and upserted its row later, in one
+    long transaction: a record that changed in between (a ₹15,000 wallet adjustment the
+    second admin approved, in a request of its own) had its fresh row overwritten by the
+    stale copy, and the console showed PENDING_APPROVAL for good (review finding)."""
+    from portal.accounts.models import User
+    from portal.accounts.passwords import hash_password
+    from portal.domain.states import AdjustmentStatus
+    from portal.transactions import projection
+    from portal.transactions.cli import transactions_cli
+    from portal.wallet import adjustments as adj
+    from portal.wallet.models import WalletAdjustment
+
+    with pg_app.app_context():
+        people = []
+        for role, email in (("admin", "a1@x.in"), ("admin", "a2@x.in"), ("patient", "p@x.in")):
+            user = User(email=email, name=email, role=role, password_hash=hash_password("x" * 12))
+            db.session.add(user)
+            people.append(user)
+        db.session.commit()
+        ids = [u.id for u in people]
+        made = adj.create_adjustment(
+            db.session.get(User, ids[0]),
+            ids[2],
+            adj.CREDIT,
+            15_000_00,  # ₹15,000 > ₹10,000: waits for a second admin
+            "Goodwill credit after the clinic's billing mistake",
+            "Goodwill credit for a billing mistake",
+        )
+        adjustment_id = made.id
+        assert made.status == AdjustmentStatus.PENDING_APPROVAL
+
+    original = projection.PROJECTORS[WalletAdjustment]
+    approved, started = [], []
+
+    def approve_meanwhile():
+        with pg_app.app_context():
+            adj.approve_adjustment(db.session.get(User, ids[1]), adjustment_id)
+            approved.append(True)
+            db.session.remove()
+
+    def projector(obj):
+        if obj.id == adjustment_id and not started:
+            started.append(True)  # the approval's own commit projects through here too
+            row = original(obj)  # read before the approval, as the rebuild does
+            thread = threading.Thread(target=approve_meanwhile)
+            thread.start()
+            thread.join(30)
+            return row
+        return original(obj)
+
+    monkeypatch.setitem(projection.PROJECTORS, WalletAdjustment, projector)
+    result = pg_app.test_cli_runner().invoke(transactions_cli, ["rebuild"])
+    assert result.exit_code == 0, result.output
+    assert approved
+    with pg_app.app_context():
+        status = db.session.get(WalletAdjustment, adjustment_id).status
+        row = db.session.scalar(
+            sa.select(MoneyMovement).where(
+                MoneyMovement.source == "wallet_adjustment",
+                MoneyMovement.source_id == adjustment_id,
+            )
+        )
+        assert status == AdjustmentStatus.APPLIED
+        assert row.status == status, f"console says {row.status}, the adjustment is {status}"
