@@ -405,6 +405,38 @@ def test_admin_runs_a_cycle(world, x, client, login, make_user):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(m.Payout)) == 1
 
 
+def test_run_now_while_that_run_is_being_worked_says_so(world, x, client, login, make_user):
+    """A second click while the first's run is still being worked (another runner holds
+    it) flashed "0 payouts, 0 carried forward" (a fixing engineer's note): it says the
+    run is being worked on."""
+    from datetime import timedelta
+
+    import time_machine
+
+    from portal.db import utcnow
+
+    login(make_user("admin"))
+    with time_machine.travel(utcnow(), tick=False):
+        now = utcnow()
+        day = runs.ist_today()
+        db.session.add(
+            m.PayoutRun(
+                key=runs.run_key("WEEKLY", day, now),
+                schedule="WEEKLY",
+                period_end=day,
+                status="OPEN",
+                skipped=[],
+                claimed_by="another-runner",
+                claimed_until=now + timedelta(minutes=10),
+            )
+        )
+        db.session.commit()
+        answer = client.post("/admin/payouts/runs", data={"schedule": "WEEKLY"})
+    page = client.get(answer.location).get_data(as_text=True)
+    assert "is being worked on already" in page
+    assert "0 payouts, 0 carried forward." not in page
+
+
 def test_pay_now_asks_first_stating_the_amount(world, x, client, login, make_user):
     """Issue #16: "Pay now" paid on one click. It leads to a page stating the amount; the
     payout is made only for the amount confirmed, and a balance that moved is asked again."""

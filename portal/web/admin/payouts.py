@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from portal.catalog.models import Provider
 from portal.domain.rates import INDIA_TZ, format_inr
-from portal.domain.states import PayoutStatus
+from portal.domain.states import PayoutRunStatus, PayoutStatus
 from portal.extensions import db
 from portal.payouts import admin, queries, runs
 from portal.payouts import models as m
@@ -130,10 +130,13 @@ def payout_run():
         flash("Choose a schedule.", "error")
         return redirect(url_for("admin.payouts"), 303)
     run = runs.run_cycle(form.schedule.data, runs.ist_today(), actor=current_user, by_hand=True)
-    flash(
-        f"Run {run.key}: {run.payouts_created} payouts, {run.carried_forward} carried forward.",
-        "success",
-    )
+    if run.status == PayoutRunStatus.OPEN:  # another runner holds it (a click a moment ago)
+        flash(f"Run {run.key} is being worked on already; its page shows how far.", "info")
+    else:
+        flash(
+            f"Run {run.key}: {run.payouts_created} payouts, {run.carried_forward} carried forward.",
+            "success",
+        )
     return redirect(url_for("admin.payout_run_detail", run_id=run.id), 303)
 
 
