@@ -40,6 +40,14 @@ but the booking could not move (slot gone, no longer confirmed); the money went 
 wallet: ``reschedule_id``.""",
 )
 
+reschedule_fee_unapplied = _signals.signal(
+    "reschedule-fee-unapplied",
+    doc="""A reschedule fee was
+paid for a request no longer waiting for it (replaced by a move made meanwhile, expired,
+paid twice): the money went to the wallet: ``reschedule_id``, ``razorpay_payment_id``,
+``amount`` (paise).""",
+)
+
 payment_link_expired = _signals.signal(
     "payment-link-expired",
     doc="""A visit's payment

@@ -210,6 +210,13 @@ def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
         resched.id,
         after={"razorpay_payment_id": razorpay_payment_id, "amount": amount, "why": why},
     )
+    # The patient paid and nothing moved: they are told where the money is.
+    events.reschedule_fee_unapplied.send(
+        "booking",
+        reschedule_id=resched.id,
+        razorpay_payment_id=razorpay_payment_id,
+        amount=amount,
+    )
     return resched
 
 

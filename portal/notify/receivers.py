@@ -53,6 +53,17 @@ def _reschedule_failed(sender, reschedule_id):
     )
 
 
+@events.reschedule_fee_unapplied.connect
+def _reschedule_fee_unapplied(sender, reschedule_id, razorpay_payment_id, amount):
+    jobs.enqueue(
+        "notify.reschedule_fee_unapplied",
+        reschedule_id=reschedule_id,
+        payment_id=razorpay_payment_id,
+        amount=amount,
+        dedupe_key=f"reschedule-fee-unapplied:{razorpay_payment_id}",
+    )
+
+
 @events.payment_link_expired.connect
 def _payment_link_expired(sender, visit_id, payment_id, renewed):
     link_notices.link_expired(visit_id, payment_id, renewed)

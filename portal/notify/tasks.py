@@ -335,6 +335,30 @@ def reschedule_failed(reschedule_id):
     )
 
 
+@jobs.job("notify.reschedule_fee_unapplied")
+def reschedule_fee_unapplied(reschedule_id, payment_id, amount):
+    """A fee paid for a move that was no longer waiting for it: it is in the wallet."""
+    resched = db.session.get(Reschedule, reschedule_id)
+    if resched is None:
+        return
+    with speaking_to(resched.visit.patient_id):
+        title = _("Your payment to move an appointment is in your wallet")
+        body = _(
+            "%(amount)s arrived after that request had ended (the time was changed "
+            "meanwhile, or the request ran out), so nothing was moved for it. It is in "
+            "your wallet for your next booking.",
+            amount=format_inr(amount),
+        )
+    notify_user(
+        resched.visit.patient_id,
+        "booking.reschedule_fee_unapplied",
+        title,
+        body,
+        link=visit_path("patient", visit_id=resched.visit_id),
+        dedupe_key=f"reschedule-fee-unapplied:{payment_id}",
+    )
+
+
 def _attention_round(visit, reason):
     """A visit may need attention for the same reason again later (a second link expiring):
     count the payments so each episode alerts once."""

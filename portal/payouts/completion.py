@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound
-from portal.booking.lifecycle import refresh_status
+from portal.booking.lifecycle import lock_visit, refresh_status
 from portal.booking.models import IndividualBooking, booking_providers
 from portal.catalog.models import INSTANT
 from portal.config import policy
@@ -60,11 +60,21 @@ def _lock_booking(booking_id):
 
 
 def _booking_for(actor, booking_id):
-    """The booking, locked, if the actor may act on it; else NotFound."""
+    """The booking, locked after its visit, if the actor may act on it; else NotFound.
+    The visit first, as every use case on a visit's items locks them (a cancellation, a
+    refund's approval, a move): locking the item first deadlocked with them, and two
+    items completed at once each saw the other still started and left the visit
+    CONFIRMED for ever."""
     try:
         booking_id = int(booking_id)
     except (TypeError, ValueError):
         raise NotFound("booking") from None
+    visit_id = db.session.scalar(
+        sa.select(IndividualBooking.master_id).where(IndividualBooking.id == booking_id)
+    )
+    if visit_id is None:
+        raise NotFound("booking")
+    lock_visit(visit_id)
     booking = _lock_booking(booking_id)
     role = getattr(actor, "role", None)
     if booking is None or role not in (ADMIN, PROVIDER):

@@ -77,6 +77,10 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     return tds, rule.section, result
 
 
+class PayableMoved(PayoutError):
+    """The payable went down between its read and the payout's debit."""
+
+
 def create_payout(
     provider_id, *, kind, run=None, booking_id=None, actor=None, apply_minimum=None, max_gross=None
 ):
@@ -88,17 +92,27 @@ def create_payout(
     payable is debited at once (``require_non_negative``: two concurrent payouts can never
     take it below zero). Its own unit of work: the payout row and its key are committed
     before the send job calls RazorpayX, so a crash after the call is reconciled by
-    asking again with the same key."""
-    with unit_of_work():
-        return _create(
-            provider_id,
-            kind=kind,
-            run=run,
-            booking_id=booking_id,
-            actor=actor,
-            apply_minimum=apply_minimum,
-            max_gross=max_gross,
-        )
+    asking again with the same key.
+
+    A penalty or give-back posted between the payable's read and its debit (they do not
+    wait for a payout) makes the debit's guard refuse: the payout is made again once from
+    the balance as it is then, or skipped by the same rules, not the whole cycle lost. An
+    amount an admin confirmed (``max_gross``) is not: they are asked again."""
+    for last in (max_gross is not None, True):
+        try:
+            with unit_of_work():
+                return _create(
+                    provider_id,
+                    kind=kind,
+                    run=run,
+                    booking_id=booking_id,
+                    actor=actor,
+                    apply_minimum=apply_minimum,
+                    max_gross=max_gross,
+                )
+        except PayableMoved:
+            if last:
+                raise
 
 
 def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gross):
@@ -172,7 +186,7 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
             require_non_negative=[payable],
         )
     except InsufficientBalance:
-        raise PayoutError(MSG_RACE) from None  # the unit of work drops the payout row
+        raise PayableMoved(MSG_RACE) from None  # the unit of work drops the payout row
     record(
         actor,
         "payout.created",

@@ -2,7 +2,8 @@
 
 The write is an INSERT .. ON CONFLICT (kind, reference) DO UPDATE (PostgreSQL and SQLite
 both have it): a second run over the same window, even one running at the same time,
-updates the case instead of adding one. ``first_run_id`` and ``first_seen_at`` are kept
+updates the case instead of adding one; a resolution an admin stored meanwhile is kept
+(``KEEPS_A_RESOLUTION``). ``first_run_id`` and ``first_seen_at`` are kept
 from the first insert."""
 
 import json
@@ -70,6 +71,16 @@ def existing(kind, references: Iterable[str]) -> dict[str, Existing]:
     return found
 
 
+# A resolution stored meanwhile (an admin accepted the case while this run was writing) is
+# overwritten only by a row that resolves it too, or when a side's record changed (a
+# resolved case reopens only then): the run read the case before the admin's commit.
+KEEPS_A_RESOLUTION = (
+    "{table}.resolution IS NULL OR excluded.resolution IS NOT NULL "
+    "OR {table}.theirs_key IS DISTINCT FROM excluded.theirs_key "
+    "OR {table}.ours_key IS DISTINCT FROM excluded.ours_key"
+)
+
+
 def _insert(columns):
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -77,7 +88,16 @@ def _insert(columns):
     changes = {name: stmt.excluded[name] for name in UPDATED if name in columns}
     # A row without the sides' detail (a matched case) clears what an earlier one kept.
     changes.update({name: sa.null() for name in DETAIL if name not in columns})
-    return stmt.on_conflict_do_update(index_elements=["kind", "reference"], set_=changes)
+    table = ReconCase.__table__
+    keeps = sa.or_(
+        table.c.resolution.is_(None),
+        stmt.excluded.resolution.is_not(None),
+        table.c.theirs_key.is_distinct_from(stmt.excluded.theirs_key),
+        table.c.ours_key.is_distinct_from(stmt.excluded.ours_key),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["kind", "reference"], set_=changes, where=keeps
+    )
 
 
 def _array_type(column):
@@ -109,7 +129,8 @@ def _unnest_insert(columns):
     return sa.text(
         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {picked} "
         f"FROM unnest({arrays}) AS u({', '.join(names)}) "
-        f"ON CONFLICT (kind, reference) DO UPDATE SET {', '.join(changes)}"
+        f"ON CONFLICT (kind, reference) DO UPDATE SET {', '.join(changes)} "
+        f"WHERE {KEEPS_A_RESOLUTION.format(table=table.name)}"
     ), names
 
 
