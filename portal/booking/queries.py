@@ -428,6 +428,21 @@ def newest_open_visit_and_count(patient_id, dependent_id=None, *, any_person=Fal
     return (row, row.item_count) if row else (None, 0)
 
 
+def reserved_wallet(patient_id, visit_id):
+    """What the patient's visit awaiting payment holds reserved from the wallet (0 when it
+    is not theirs or not awaiting payment)."""
+    return (
+        db.session.scalar(
+            sa.select(MasterBooking.wallet_applied).where(
+                MasterBooking.id == visit_id,
+                MasterBooking.patient_id == patient_id,
+                MasterBooking.status == VisitStatus.PENDING_PAYMENT,
+            )
+        )
+        or 0
+    )
+
+
 def referable_bookings(patient_id, before=None, limit=50):
     """Earlier bookings of the account (any of its people) a follow-up or lab test may
     refer to, newest first; ``before``: only those starting before then."""

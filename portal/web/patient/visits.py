@@ -33,6 +33,7 @@ from portal.domain.pricing import price_item
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db, limiter
 from portal.i18n import N_
+from portal.payments.models import ORDER
 from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
 from portal.wallet import queries as wallet_queries
@@ -291,14 +292,18 @@ def visits():
     )
 
 
-def _wallet_paise(form):
-    """The wallet amount asked for, checked against the balance (None when invalid)."""
+def _wallet_paise(form, visit_id=None):
+    """The wallet amount asked for, checked against the balance (None when invalid). With
+    ``visit_id``, what that visit's pending order holds reserved counts too (paying again
+    after leaving the gateway: the same order, its wallet part kept)."""
     if not form.validate():
         return None
     paise = form.wallet.paise or 0
     if not paise:
         return 0  # no wallet asked for: no balance to read
     available = booking_prices.wallet_balance(current_user.id)
+    if paise > available and visit_id is not None:
+        available += queries.reserved_wallet(current_user.id, visit_id)
     if paise > available:
         form.wallet.errors = [gettext("Your wallet has %(amount)s.", amount=_inr(available))]
         return None
@@ -354,6 +359,12 @@ def visit(visit_id):
     visit = owned_or_404(queries.visit_for_page(visit_id))
     wallet_form = WalletForm(request.args) if "wallet" in request.args else None
     wallet_paise = _wallet_paise(wallet_form) if wallet_form else 0
+    pending = visit.pending_payment if wallet_form is None else None
+    if pending is not None and pending.kind == ORDER:
+        # Back from the gateway unpaid: the page shows the order's split ("Pay ₹X" after
+        # the wallet's part), so its forms carry that wallet part; an empty one was a new
+        # request, which dropped the wallet part and charged the whole visit online.
+        wallet_paise = visit.wallet_applied
     return _visit_page(visit, wallet_form=wallet_form, wallet_paise=wallet_paise or 0)
 
 
@@ -443,7 +454,7 @@ def pay(visit_id):
     form = PayForm()
     wallet_paise = None
     if form.validate_on_submit():
-        wallet_paise = _wallet_paise(form)
+        wallet_paise = _wallet_paise(form, visit_id)
     if wallet_paise is None:
         return _visit_page(get_owned_or_404(MasterBooking, visit_id), pay_form=form, status=422)
     callback = external_url("patient.visit_paid", visit_id=visit_id)

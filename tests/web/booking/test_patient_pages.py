@@ -5,6 +5,7 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from portal.booking import queries
 from portal.booking.models import Coupon, MasterBooking
@@ -350,6 +351,40 @@ def test_the_visit_page_says_why_a_rupee_is_left_to_pay_online(app, client, logi
     assert "−₹528.50" in html and "Pay ₹1" in html and 'id="online-minimum"' in html
     plain = client.get(f"/me/visits/{visit_id}?wallet=100", headers=hx("summary"))
     assert 'id="online-minimum"' not in plain.get_data(as_text=True)
+
+
+def _pay_form(html):
+    form = re.search(r'<form method="post" action="[^"]*/pay".*?</form>', html, re.S).group(0)
+    wallet = re.search(r'name="wallet" value="([^"]*)"', form).group(1)
+    button = re.search(r'id="pay">([^<]*)<', form).group(1).strip()
+    return wallet, button
+
+
+def test_pay_again_after_leaving_the_gateway_charges_what_the_button_says(
+    app, client, login, world, gateway
+):
+    """A patient applies ₹100 from the wallet, goes to pay, comes back without paying. The
+    page showed 'From your wallet −₹100' and 'Pay ₹429.50', but its form posted wallet='':
+    the order and the wallet part were dropped and a new order for the whole ₹529.50 made
+    (review finding, walking the demo). The form carries the order's wallet part."""
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 10_000)
+    login(world.patient)
+    first = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "100"})
+    assert first.status_code == 303 and "/sandbox/checkout/" in first.location
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    wallet, button = _pay_form(html)
+    assert "−₹100" in html and button == "Pay ₹429.50"
+    again = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": wallet})
+    assert again.status_code == 303
+    with app.app_context():
+        amounts = db.session.execute(
+            sa.text("select amount, status from payments where master_id = :v order by id"),
+            {"v": visit_id},
+        ).all()
+    # What goes to the gateway now is what the button said: ₹429.50 (the same order).
+    pending = [a for a, s in amounts if s == "PENDING" and a != 10_000]
+    assert pending == [42_950], amounts
 
 
 def test_visit_page_costs_the_same_statements_for_one_item_or_three(app, client, login, world):
