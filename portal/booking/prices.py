@@ -5,7 +5,6 @@ of work (``portal.booking.pricing`` holds the arithmetic)."""
 from portal.booking import coupons, postings
 from portal.booking.errors import BookingError
 from portal.booking.pricing import Quote, QuoteLine, build_quote
-from portal.domain import pricing as rules
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -90,10 +89,11 @@ def fix_price(visit, wallet_paise):
 
 
 def same_wallet_request(visit, wallet_paise):
-    """Would this request reserve what the pending checkout already reserved?"""
-    due = sum(
-        i.total - i.discount_share for i in visit.items if i.status == BookingStatus.SCHEDULED
-    )
+    """Would this request price the visit as the pending checkout did (the same wallet part
+    and discount)? Priced afresh: a coupon cut for the ₹1 minimum (``build_quote``) is
+    whole again when the wallet asked for now covers the rest."""
+    items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
     available = max(wallet_balance(visit.patient_id), 0) + visit.wallet_applied
     asked = min(max(int(wallet_paise or 0), 0), available)
-    return rules.wallet_part(due, asked) == visit.wallet_applied
+    fresh = build_quote(items, visit.coupon, asked)
+    return (fresh.wallet_used, fresh.discount) == (visit.wallet_applied, visit.discount)

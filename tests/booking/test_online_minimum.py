@@ -68,3 +68,22 @@ def test_a_coupon_leaving_under_a_rupee_that_the_wallet_covers_is_whole(world, u
         wallet=50,
     )
     assert (visit.discount, visit.wallet_applied) == (52_900, 50)
+
+
+def test_a_coupon_cut_for_the_minimum_is_whole_again_when_the_wallet_covers_the_rest(
+    world, users, gateway
+):
+    """A ₹529 coupon cut to leave a ₹1 order; then 60 paise of the wallet asked for: a
+    fresh price keeps the whole coupon and takes 50 paise from the wallet. The checkout
+    called it the same request and sent the patient back to the ₹1 order (a re-review)."""
+    admin, patient = users(world.admin), users(world.patients[0])
+    coupons.create_coupon(admin, code="FLAT529", kind="FLAT", value=52_900)
+    credit_wallet(patient.id, 60)
+    visit_id = _hold(world, patient)
+    visits.apply_coupon(patient, visit_id, "FLAT529")
+    assert checkout.checkout(patient, visit_id, 0, callback_url=CB).payment.amount == 100
+    result = checkout.checkout(patient, visit_id, 60, callback_url=CB)
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert result.redirect_url is None and visit.status == "CONFIRMED"
+    assert (visit.discount, visit.wallet_applied) == (52_900, 50)
