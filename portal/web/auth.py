@@ -178,6 +178,14 @@ def _password_link(token, purpose, set_password, template, done_message):
     return render_form(template, form, token=token)
 
 
+@bp.get("/form-expired")
+def form_expired():
+    """Where a boosted form whose CSRF token expired is sent (``errors.form_expired``):
+    the same page, with the way back to the form's page."""
+    back = safe_next(request.args.get("back")) or url_for("public.index")
+    return render("errors/400.html", back=back)
+
+
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token):
     return _password_link(

@@ -12,8 +12,9 @@ An htmx request that fails is not swapped (see the ``responseHandling`` in base.
 site's script (static/js/htmx-errors.js) shows a message instead."""
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import g, request, url_for
+from flask import g, make_response, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from portal import replica
@@ -83,9 +84,16 @@ def form_expired(_exc=None):
     """A form whose CSRF token no longer matches its session (signed out in another tab, a
     session gone): the portal's page, in the reader's language, with the way back; not
     werkzeug's bare 400. The way back is the page the form was on (the post's own address
-    may have no GET), when it is the portal's."""
+    may have no GET), when it is the portal's. A boosted form (htmx swaps no 400) is sent
+    to that page by ``HX-Redirect``."""
     referrer = request.referrer or ""
     back = referrer if referrer.startswith(request.host_url) else url_for("public.index")
+    if request.headers.get("HX-Request"):
+        parts = urlsplit(back)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = make_response("", 400)
+        response.headers["HX-Redirect"] = url_for("auth.form_expired", back=path)
+        return response
     return _page("errors/400.html", 400, back=back)
 
 

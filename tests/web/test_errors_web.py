@@ -213,3 +213,30 @@ def test_a_form_posted_with_a_stale_csrf_token_gets_the_portals_page(app, make_u
     assert response.status_code == 400
     assert 'lang="hi' in html and "फ़ॉर्म की अवधि समाप्त हो गई" in html
     assert 'href="http://localhost/auth/login"' in html
+
+
+def test_a_boosted_form_with_a_stale_token_is_sent_to_the_form_expired_page(app, make_user):
+    """htmx swaps no 400: a boosted form's stale token left the page as it was, with a
+    generic "reload" message (a browser walk): it is sent to the form-expired page, which
+    links back to the form's page."""
+    make_user("patient", email="asha@example.com")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        client = app.test_client()
+        page = client.get("/auth/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        client.delete_cookie("session")
+        response = client.post(
+            "/auth/login",
+            data={"csrf_token": token, "email": "asha@example.com", "password": "whatever-1"},
+            headers={**BOOSTED, "Referer": "http://localhost/auth/login?next=/me/"},
+        )
+        assert response.status_code == 400
+        target = response.headers["HX-Redirect"]
+        shown = client.get(target)
+        assert shown.status_code == 200 and "The form expired" in shown.get_data(as_text=True)
+        assert 'href="/auth/login?next=/me/"' in shown.get_data(as_text=True)
+        outside = client.get("/auth/form-expired?back=//evil.example/x").get_data(as_text=True)
+        assert 'href="//evil.example' not in outside and 'href="/"' in outside
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
