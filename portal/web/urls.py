@@ -3,7 +3,9 @@
 in the embedded mode with none set, the address the request came to (the demo on any port,
 or from a phone on the same network)."""
 
-from flask import current_app, url_for
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import current_app, request, url_for
 
 from portal.config import public_url_for
 
@@ -13,3 +15,20 @@ def external_url(endpoint, **values):
     if config.get("PUBLIC_URL_FOLLOWS_SERVER") or not config.get("PUBLIC_URL"):
         return url_for(endpoint, _external=True, **values)
     return public_url_for(endpoint, **values)
+
+
+def on_this_host(url):
+    """A page of the sandbox mounted in this app (the embedded demo with no ``PUBLIC_URL``),
+    on the address this request came to: the checkout at 127.0.0.1 was the phone itself
+    for a phone on the same network, and another origin than the return for a browser at
+    localhost (refused by the sandbox). Any other address as it is."""
+    config = current_app.config
+    if not (config.get("PUBLIC_URL_FOLLOWS_SERVER") and config.get("SANDBOX_ENABLED")):
+        return url
+    base, parts = urlsplit(config.get("RAZORPAY_BASE_URL") or ""), urlsplit(url)
+    public = urlsplit(config.get("PUBLIC_URL") or "")
+    mounted = (base.scheme, base.netloc) == (public.scheme, public.netloc)  # not its own
+    if not mounted or (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+        return url
+    here = urlsplit(request.host_url)
+    return urlunsplit((here.scheme, here.netloc, parts.path, parts.query, parts.fragment))

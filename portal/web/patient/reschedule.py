@@ -21,7 +21,7 @@ from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, par
 from portal.web.htmx import htmx_block, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
-from portal.web.urls import external_url
+from portal.web.urls import external_url, on_this_host
 
 PAGE = "patient/reschedule/reschedule.html"
 MSG_CHOOSE = N_("Choose a new time")
@@ -98,7 +98,7 @@ def reschedule_post(item_id):
                 action=result.form_action,
                 fields=result.form_fields,
             )
-        return redirect(result.redirect_url, 303)
+        return redirect(on_this_host(result.redirect_url), 303)
     flash(gettext("Moved to %(time)s.", time=clinic_time(start, item.clinic.timezone)), "success")
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
 

@@ -58,7 +58,7 @@ from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404, owned_or_404
 from portal.web.signed_in import WALLET_BALANCE, reads_with_user
-from portal.web.urls import external_url
+from portal.web.urls import external_url, on_this_host
 
 VISIT_STATUSES = tuple(VisitStatus)
 BOOK = "patient/visits/book.html"
@@ -474,7 +474,7 @@ def pay(visit_id):
     if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
         visit = get_owned_or_404(MasterBooking, visit_id)
         return render(CHECKOUT, visit=visit, action=result.form_action, fields=result.form_fields)
-    return redirect(result.redirect_url, 303)
+    return redirect(on_this_host(result.redirect_url), 303)
 
 
 def _callback_params(values):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from portal.booking import queries
 from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
+from tests.plugin import PASSWORD
 from tests.querycount import counted_queries
 from tests.web.booking.helpers import GSTIN, book_url, credit_wallet, hold, hx, pay_on_sandbox, slot
 
@@ -650,3 +651,24 @@ def test_a_refused_hold_reads_the_family_once(app, client, login, world):
         response = client.post("/me/book", data=data)
     assert response.status_code in (400, 422)
     assert sum("from dependents" in s.lower() for s in statements) == 1
+
+
+@pytest.mark.parametrize("here", ["http://192.168.1.20:5000", "http://localhost:5000"])
+def test_the_embedded_demo_pays_at_whatever_address_it_is_opened(app, client, world, here):
+    """The pay step sent every browser to the sandbox's checkout at 127.0.0.1: the phone
+    itself for a phone on the same network, and for a browser at localhost another origin
+    than the return, which the sandbox refused (a re-review). The mounted sandbox's page is
+    on the address the request came to."""
+    from urllib.parse import urlsplit
+
+    assert app.config["PUBLIC_URL_FOLLOWS_SERVER"] and app.config["SANDBOX_ENABLED"]
+    visit_id, _ = hold(app, world)
+    signed = client.post(
+        "/auth/login", data={"email": world.patient.email, "password": PASSWORD}, base_url=here
+    )
+    assert signed.status_code in (302, 303)
+    answer = client.post(f"/me/visits/{visit_id}/pay", data={}, base_url=here)
+    parts = urlsplit(answer.location)
+    assert f"{parts.scheme}://{parts.netloc}" == here and parts.path.startswith("/sandbox/")
+    page = client.get(parts.path, query_string=parts.query, base_url=here)
+    assert page.status_code == 200
