@@ -197,6 +197,7 @@ def init_app(app):
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label
     env.filters["payment_kind"] = filters.payment_kind
+    env.filters["payment_method"] = filters.payment_method
     env.filters["badge"] = filters.badge
     env.filters["late_booking_notice"] = filters.late_booking_notice
     env.filters["unix_clinic_time"] = filters.unix_clinic_time

@@ -152,6 +152,29 @@ PAYMENT_KINDS = {
 }
 
 
+# Razorpay's payment methods as a patient reads them (its codes otherwise: "upi").
+PAYMENT_METHODS = {
+    "upi": N_("UPI"),
+    "card": N_("card"),
+    "netbanking": N_("net banking"),
+    "wallet": N_("a payment app wallet"),
+    "emi": N_("EMI"),
+    "cardless_emi": N_("cardless EMI"),
+    "paylater": N_("pay later"),
+}
+
+
+def payment_method(method, kind=None):
+    """How a payment was made, in words, or None when its kind says it already (at the
+    desk, from the portal's wallet) or the method is unknown."""
+    if kind in ("DESK", "WALLET"):
+        return None
+    label = PAYMENT_METHODS.get(str(method or ""))
+    if label is None:
+        return None
+    return gettext(label) if _reading_hindi() else label
+
+
 def payment_kind(kind):
     """A payment's kind as a patient reads it, in the reader's language."""
     label = PAYMENT_KINDS.get(str(kind))

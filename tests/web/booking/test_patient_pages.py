@@ -672,3 +672,17 @@ def test_the_embedded_demo_pays_at_whatever_address_it_is_opened(app, client, wo
     assert f"{parts.scheme}://{parts.netloc}" == here and parts.path.startswith("/sandbox/")
     page = client.get(parts.path, query_string=parts.query, base_url=here)
     assert page.status_code == 200
+
+
+def test_receipt_names_the_payment_method_in_words_not_its_code(app, client, login, world, gateway):
+    """The receipt's payment line read 'Paid online ₹529.50 by upi' (Hindi 'upi से'), a
+    desk payment 'by desk': the codes, raw (review finding, walking the demo)."""
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    returned = urlsplit(pay_on_sandbox(client, response.location))
+    client.get(returned.path, query_string=returned.query)
+    receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
+    line = re.search(r"<li>(Paid online[^<]*)</li>", receipt).group(1)
+    assert not re.search(r"by (upi|card|netbanking|wallet|desk)\b", line), line
+    assert re.search(r"by (UPI|card|net banking)", line), line
