@@ -9,6 +9,7 @@ Code reads a tunable with :func:`setting` (the app's value, or the default outsi
 and the policy in force with :func:`policy`.
 """
 
+import importlib.util
 import os
 import re
 import secrets
@@ -131,9 +132,17 @@ def _text(text):
 
 
 def _import_path(text):
-    """``package.module:Class`` (imported when first used, by the worker that sends)."""
+    """``package.module:Class``: its module must exist (found, not imported: the class is
+    imported when first used, by the worker that sends)."""
     if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", text or ""):
         raise ValueError("write it as package.module:Class")
+    module = text.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise ValueError(f"no module named {module}")
     return text
 
 

@@ -270,6 +270,7 @@ def test_the_sms_sender_is_a_setting_read_from_the_environment(tmp_path, monkeyp
     with app.app_context():
         assert type(sender_for("sms")).__name__ == "RefusingSender"
         assert type(sender_for("whatsapp")).__name__ == "LoggingSender"
-    monkeypatch.setenv("NOTIFY_SMS_SENDER", "not a class")
-    with pytest.raises(ConfigError, match="NOTIFY_SMS_SENDER"):
-        create_app(_test_config("sqlite:///" + str(tmp_path / "t.sqlite3")))
+    for wrong in ("not a class", "myclinic.smss:Msg91Sender"):  # a misspelt module too
+        monkeypatch.setenv("NOTIFY_SMS_SENDER", wrong)
+        with pytest.raises(ConfigError, match="NOTIFY_SMS_SENDER"):
+            create_app(_test_config("sqlite:///" + str(tmp_path / "t.sqlite3")))
