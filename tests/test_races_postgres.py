@@ -15,7 +15,7 @@ from portal.db import unit_of_work
 from portal.extensions import db
 from portal.ledger.check import verify_ledger
 from tests.booking.factories import NOW, at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay
+from tests.refunds.helpers import book_and_pay, move_paid_at_gateway
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -201,7 +201,6 @@ def test_provider_cancel_racing_the_reschedule_fee_capture(pg_app, clock, first)
     """Whichever commits first, the patient gets the reschedule fee back exactly once
     (given back by the provider's cancellation, or put in the wallet by the capture), the
     item ends CANCELLED with no live claim, and the ledger is sound."""
-    from portal.booking import reschedule as rs
     from portal.booking import reschedule_payment
     from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
     from portal.ledger import accounts as chart
@@ -213,22 +212,9 @@ def test_provider_cancel_racing_the_reschedule_fee_capture(pg_app, clock, first)
     try:
         with pg_app.app_context():
             world = build_world()
-            patient = db.session.get(User, world.patients[0])
-            item = book_and_pay(
-                world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
-            ).items[0]
-            clock.move_to(at(4, 10) - timedelta(hours=60))
-            result = rs.reschedule(
-                patient,
-                item.id,
-                at(7, 11),
-                pay_with="gateway",
-                callback_url="http://portal.test/cb/__ID__",
-            )
-            row = result.reschedule
-            resched_id, fee = row.id, row.total
-            payment_id = gateway.pay(row.razorpay_order_id)["razorpay_payment_id"]
-            item_id, patient_id = item.id, patient.id
+            paid = move_paid_at_gateway(world, gateway, clock)
+            item_id, patient_id, resched_id = paid.item_id, paid.patient_id, paid.resched_id
+            fee, payment_id = paid.fee, paid.payment_id
             doctor_user = db.session.scalar(
                 sa.select(User).where(User.email == "provider1@example.com")
             ).id
@@ -684,21 +670,9 @@ def test_fee_paid_for_a_request_the_desk_replaced_meanwhile_tells_the_patient(pg
     try:
         with pg_app.app_context():
             world = build_world()
-            patient = db.session.get(User, world.patients[0])
-            item = book_and_pay(
-                world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
-            ).items[0]
-            clock.move_to(at(4, 10) - timedelta(hours=60))
-            row = rs.reschedule(
-                patient,
-                item.id,
-                at(7, 11),
-                pay_with="gateway",
-                callback_url="http://portal.test/cb/__ID__",
-            ).reschedule
-            resched_id, fee = row.id, row.total
-            payment_id = gateway.pay(row.razorpay_order_id)["razorpay_payment_id"]
-            item_id, patient_id = item.id, patient.id
+            paid = move_paid_at_gateway(world, gateway, clock)
+            item_id, patient_id, resched_id = paid.item_id, paid.patient_id, paid.resched_id
+            fee, payment_id = paid.fee, paid.payment_id
             before = (
                 db.session.scalar(
                     sa.select(sa.func.max(Notification.id)).where(

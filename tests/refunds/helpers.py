@@ -86,3 +86,32 @@ def login(client, email):
 
     r = client.post("/auth/login", data={"email": email, "password": PASSWORD})
     assert r.status_code in (302, 303)
+
+
+def move_paid_at_gateway(world, gateway, clock):
+    """A consultation booked and paid for day 4 at 10:00, a move to day 7 at 11:00 asked
+    60 h before (a fee), paid on the gateway's checkout but its webhook not delivered:
+    ``SimpleNamespace(patient_id, item_id, resched_id, fee, expires_at, payment_id)``.
+    Run inside an app context on a gateway that does not deliver (the race tests)."""
+    from types import SimpleNamespace
+
+    from portal.accounts.models import User
+    from portal.booking import reschedule as rs
+    from tests.booking.factories import at
+
+    patient = db.session.get(User, world.patients[0])
+    item = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
+    ).items[0]
+    clock.move_to(at(4, 10) - timedelta(hours=60))
+    row = rs.reschedule(
+        patient, item.id, at(7, 11), pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
+    ).reschedule
+    return SimpleNamespace(
+        patient_id=patient.id,
+        item_id=item.id,
+        resched_id=row.id,
+        fee=row.total,
+        expires_at=row.expires_at,
+        payment_id=gateway.pay(row.razorpay_order_id)["razorpay_payment_id"],
+    )

@@ -19,7 +19,7 @@ from portal.refunds import common as refunds_common
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay
+from tests.refunds.helpers import book_and_pay, move_paid_at_gateway
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -196,29 +196,14 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
     booking; the sweep, running meanwhile, waits for the row and then leaves it DONE."""
     from datetime import timedelta
 
-    from portal.booking import reschedule as rs
     from portal.booking.models import IndividualBooking, SlotClaim
 
     gateway = start_gateway(pg_app, deliver_webhooks=False)
     try:
         with pg_app.app_context():
-            world = build_world()
-            patient = db.session.get(User, world.patients[0])
-            item = book_and_pay(
-                world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
-            ).items[0]
-            clock.move_to(at(4, 10) - timedelta(hours=60))
-            result = rs.reschedule(
-                patient,
-                item.id,
-                at(7, 11),
-                pay_with="gateway",
-                callback_url="http://portal.test/cb/__ID__",
-            )
-            row = result.reschedule
-            resched_id, expires, fee = row.id, row.expires_at, row.total
-            payment_id = gateway.pay(row.razorpay_order_id)["razorpay_payment_id"]
-            item_id = item.id
+            paid = move_paid_at_gateway(build_world(), gateway, clock)
+            resched_id, expires, fee = paid.resched_id, paid.expires_at, paid.fee
+            payment_id, item_id = paid.payment_id, paid.item_id
             db.session.remove()
         clock.move_to(expires + timedelta(minutes=1))
         captured = threading.Event()
