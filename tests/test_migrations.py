@@ -173,7 +173,7 @@ def _version(app):
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def test_a_failing_second_migration_leaves_nothing_half_built(tmp_path):
+def test_a_failing_second_migration_leaves_nothing_half_built(tmp_path, capfd):
     """Two revisions pending; the second creates a table, then fails. Alembic commits after
     each revision on SQLite unless told its DDL is transactional (the explicit BEGIN
     makes it so): the failed revision's table was kept, and the next upgrade failed on it."""
@@ -194,13 +194,16 @@ def test_a_failing_second_migration_leaves_nothing_half_built(tmp_path):
     app = create_app(_test_config("sqlite:///" + str(tmp_path / "m.sqlite3")))
     with app.app_context():
         upgrade(directory=directory, revision=HEAD)
-        with pytest.raises(SystemExit):  # flask_migrate: "Error: ... half way"
+        with pytest.raises(SystemExit):  # flask_migrate logs "Error: ..." and exits
             upgrade(directory=directory)
         db.engine.dispose()
+    assert "second migration fails half way" in "".join(capfd.readouterr())  # that failure
+    # One transaction for both revisions: the first's table and version went back too.
     assert "made_two" not in _tables(app), "half-built table of the failed migration kept"
+    assert "made_one" not in _tables(app) and _version(app) == HEAD
 
 
-def test_foreign_key_check_refuses_a_migration_that_broke_references(tmp_path):
+def test_foreign_key_check_refuses_a_migration_that_broke_references(tmp_path, capfd):
     """env.py checks every reference "before the commit": a migration (run with foreign
     keys off) that leaves a dangling reference must not be committed."""
     directory = _migrations_with(
@@ -216,9 +219,10 @@ def test_foreign_key_check_refuses_a_migration_that_broke_references(tmp_path):
     app = create_app(_test_config("sqlite:///" + str(tmp_path / "f.sqlite3")))
     with app.app_context():
         upgrade(directory=directory, revision=HEAD)
-        with pytest.raises(SystemExit):  # flask_migrate: "Error: a migration broke foreign keys"
+        with pytest.raises(SystemExit):  # flask_migrate logs "Error: ..." and exits
             upgrade(directory=directory)
         db.engine.dispose()
+    assert "a migration broke foreign keys" in "".join(capfd.readouterr())  # the check
     assert _version(app) == HEAD, f"alembic_version moved to {_version(app)} despite the check"
     assert "made_child" not in _tables(app)
 

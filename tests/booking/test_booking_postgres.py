@@ -502,7 +502,7 @@ def test_a_providers_claim_over_their_leave_or_once_inactive_is_refused_by_the_d
         claims.release(item)
         db.session.get(Provider, pg_world.doctors[0]).active = False
         db.session.commit()
-        claims.relive(item)  # the late payment's way: a refused revival answers False
+        assert claims.relive(item) is False  # the late payment's way: refused
         assert not any(c.live for c in item.claims if c.subject == subject)
         db.session.rollback()
         for claim in item.claims:
