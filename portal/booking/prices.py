@@ -2,7 +2,7 @@
 wallet split, the coupon use taken and the wallet part reserved. Runs in the caller's unit
 of work (``portal.booking.pricing`` holds the arithmetic)."""
 
-from portal.booking import coupons, postings
+from portal.booking import coupons, postings, queries
 from portal.booking.errors import BookingError
 from portal.booking.pricing import Quote, QuoteLine, build_quote
 from portal.domain.states import BookingStatus, PaymentStatus
@@ -16,6 +16,19 @@ from portal.payments.models import WALLET, Payment
 def wallet_balance(user_id):
     """The patient's spendable wallet balance in paise (a ledger sum)."""
     return balance(chart.patient_wallet(user_id))
+
+
+def wallet_available(patient_id, reserved=0):
+    """What the patient may use from the wallet: the balance (never below 0), plus what a
+    visit's pending checkout holds reserved (its ``wallet_applied``) when that checkout is
+    asked for again (the same order, its wallet part kept)."""
+    return max(wallet_balance(patient_id), 0) + reserved
+
+
+def wallet_available_for_visit(patient_id, visit_id):
+    """``wallet_available`` with what the patient's visit awaiting payment holds reserved
+    (read by id: for a page that has not loaded the visit)."""
+    return wallet_available(patient_id, queries.reserved_wallet(patient_id, visit_id))
 
 
 def quote(visit, wallet_paise=0):
@@ -93,7 +106,7 @@ def same_wallet_request(visit, wallet_paise):
     and discount)? Priced afresh: a coupon cut for the ₹1 minimum (``build_quote``) is
     whole again when the wallet asked for now covers the rest."""
     items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
-    available = max(wallet_balance(visit.patient_id), 0) + visit.wallet_applied
+    available = wallet_available(visit.patient_id, visit.wallet_applied)
     asked = min(max(int(wallet_paise or 0), 0), available)
     fresh = build_quote(items, visit.coupon, asked)
     return (fresh.wallet_used, fresh.discount) == (visit.wallet_applied, visit.discount)

@@ -292,18 +292,18 @@ def visits():
     )
 
 
-def _wallet_paise(form, visit_id=None):
-    """The wallet amount asked for, checked against the balance (None when invalid). With
-    ``visit_id``, what that visit's pending order holds reserved counts too (paying again
-    after leaving the gateway: the same order, its wallet part kept)."""
+def _wallet_paise(form, visit_id):
+    """The wallet amount asked for, checked against what the patient may use (None when
+    invalid): the balance, and what the visit's pending order holds reserved
+    (``booking.prices.wallet_available_for_visit``, read only when the balance is short)."""
     if not form.validate():
         return None
     paise = form.wallet.paise or 0
     if not paise:
         return 0  # no wallet asked for: no balance to read
     available = booking_prices.wallet_balance(current_user.id)
-    if paise > available and visit_id is not None:
-        available += queries.reserved_wallet(current_user.id, visit_id)
+    if paise > available:
+        available = booking_prices.wallet_available_for_visit(current_user.id, visit_id)
     if paise > available:
         form.wallet.errors = [gettext("Your wallet has %(amount)s.", amount=_inr(available))]
         return None
@@ -358,7 +358,7 @@ def visit(visit_id):
     ``?wallet=250`` previews the wallet applied (the "Apply wallet" form)."""
     visit = owned_or_404(queries.visit_for_page(visit_id))
     wallet_form = WalletForm(request.args) if "wallet" in request.args else None
-    wallet_paise = _wallet_paise(wallet_form) if wallet_form else 0
+    wallet_paise = _wallet_paise(wallet_form, visit.id) if wallet_form else 0
     pending = visit.pending_payment if wallet_form is None else None
     if pending is not None and pending.kind == ORDER:
         # Back from the gateway unpaid: the page shows the order's split ("Pay ₹X" after
@@ -429,7 +429,7 @@ def apply_coupon(visit_id):
         visit,
         coupon_form=form,
         wallet_form=wallet_form,
-        wallet_paise=_wallet_paise(wallet_form) or 0,
+        wallet_paise=_wallet_paise(wallet_form, visit.id) or 0,
     )
 
 
