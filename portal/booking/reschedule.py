@@ -54,8 +54,9 @@ from portal.booking.models import (
 )
 from portal.catalog.slots import check_booking_slot, team_next_free_slots
 from portal.db import unit_of_work, utcnow
+from portal.domain import pricing
 from portal.domain import reschedule as rules
-from portal.domain.rates import allocate_pro_rata, apply_bps
+from portal.domain.rates import apply_bps
 from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
 from portal.domain.text import Text
@@ -99,12 +100,10 @@ def _item_for(actor, item_id):
 def _commission_lines(item, penalty):
     """Provider shares (N split equally over a team, half-up, exact) less each one's
     commission: [(provider id, share − commission)], total commission. The odd paisa goes
-    to the lowest provider id first, as a completion's does (``item.providers`` is in
-    display-name order)."""
-    providers = sorted(item.providers, key=lambda p: p.id)
-    shares = allocate_pro_rata(penalty, [1] * len(providers)) if penalty else [0] * len(providers)
+    to the lowest provider id first, as a completion's does (``domain.pricing.team_shares``;
+    ``item.providers`` is in display-name order)."""
     out, commission = [], 0
-    for provider, share in zip(providers, shares):
+    for provider, share in pricing.team_shares(penalty, list(item.providers)):
         c = apply_bps(share, provider.commission_bps)
         out.append((provider.id, share - c))
         commission += c

@@ -20,6 +20,7 @@ __all__ = [
     "WalletSplit",
     "split_wallet",
     "MIN_ONLINE_PAYMENT",
+    "team_shares",
     "wallet_part",
     "online_minimum_coupon",
     "ProviderEarning",
@@ -171,6 +172,18 @@ def split_wallet(
         gateway_total=amount_due_total - wallet_total,
         items=[(w, a - w) for w, a in zip(wallet_shares, item_paid_amounts)],
     )
+
+
+def team_shares(amount: int, providers: list) -> list[tuple]:
+    """``amount`` in equal shares over a team, ``[(provider, share)]`` in provider id
+    order, the odd paisa to the lowest id first (docs/payouts.md "Team appointments"):
+    a completion's earning and a move's fee split alike. ``providers``: objects with
+    ``id``."""
+    _money("amount", amount)
+    team = sorted(providers, key=lambda p: p.id)
+    if not team:
+        return []
+    return list(zip(team, allocate_pro_rata(amount, [1] * len(team))))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from portal.booking.models import IndividualBooking, booking_providers
 from portal.catalog.models import INSTANT
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
-from portal.domain.rates import INDIA_TZ, allocate_pro_rata, apply_bps
+from portal.domain.pricing import team_shares
+from portal.domain.rates import INDIA_TZ, apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
 from portal.domain.text import DateText, Text, status_label
 from portal.domain.timezone import CLINIC_TIMEZONE
@@ -115,10 +116,7 @@ def start_booking(actor, booking_id, *, now=None):
 def fee_shares(booking):
     """``[(provider, share of F)]``: a team's fee in equal shares, the odd paisa to the
     lowest provider id first (docs/payouts.md, "Team appointments")."""
-    providers = sorted(booking.providers, key=lambda p: p.id)
-    if not providers:
-        return []
-    return list(zip(providers, allocate_pro_rata(int(booking.fee), [1] * len(providers))))
+    return team_shares(int(booking.fee), list(booking.providers))
 
 
 def earning_shares(booking):

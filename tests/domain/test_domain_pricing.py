@@ -204,3 +204,17 @@ def test_provider_earning():
     assert (e.commission, e.earning) == (5_000, 95_000)
     assert provider_earning(33_333, 750).commission == 2_500  # 2499.975 -> 2500
     assert provider_earning(100_000, 0).earning == 100_000
+
+
+def test_team_shares_give_the_odd_paisa_to_the_lowest_id_first():
+    from types import SimpleNamespace
+
+    from portal.domain.pricing import team_shares
+
+    a, b, c = (SimpleNamespace(id=i) for i in (7, 3, 5))
+    assert [(p.id, s) for p, s in team_shares(100_001, [a, b, c])] == [
+        (3, 33_334),
+        (5, 33_334),
+        (7, 33_333),
+    ]
+    assert team_shares(500, []) == []
