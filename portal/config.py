@@ -132,8 +132,9 @@ def _text(text):
 
 
 def _import_path(text):
-    """``package.module:Class``: its module must exist (found, not imported: the class is
-    imported when first used, by the worker that sends)."""
+    """``package.module:Class``: its module must exist (``find_spec`` runs its packages'
+    ``__init__``, not the module; the class is imported when first used, by the worker
+    that sends, so a misspelt class name is found then)."""
     if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", text or ""):
         raise ValueError("write it as package.module:Class")
     module = text.partition(":")[0]

@@ -22,6 +22,8 @@ from portal.catalog.models import (
     Service,
     Specialization,
 )
+from portal.domain.pricing import MIN_ONLINE_PAYMENT
+from portal.domain.rates import format_inr
 from portal.extensions import db
 
 MIN_DURATION, MAX_DURATION = 5, 480
@@ -37,6 +39,8 @@ SERVICE_FIELDS = (
     "active",
     "description",
 )
+# At least Razorpay's smallest payment: a visit of one item can always be paid online.
+MSG_FEE_MIN = f"Enter a fee of {format_inr(MIN_ONLINE_PAYMENT, always_show_paise=True)} or more."
 
 
 def _check_service(data, errors):
@@ -52,9 +56,8 @@ def _check_service(data, errors):
         f"Enter a duration from {MIN_DURATION} to {MAX_DURATION} minutes.",
     )
     # Money is integer paise: a float here is a bug upstream, not a rounding question.
-    # At least ₹1: a visit of one item is then at least Razorpay's smallest payment.
     data["fee_paise"] = bounded_int(
-        data.get("fee_paise"), "fee_paise", errors, 100, 10**12, "Enter a fee of ₹1.00 or more."
+        data.get("fee_paise"), "fee_paise", errors, MIN_ONLINE_PAYMENT, 10**12, MSG_FEE_MIN
     )
     if data["kind"] == LAB_TEST and data["mode"] == ONLINE:
         errors["mode"] = "A lab test needs the patient in person."

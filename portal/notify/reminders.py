@@ -38,6 +38,7 @@ from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
 from portal.db import bind_columns, insert_for, utcnow
+from portal.domain.ids import is_digits
 from portal.domain.schedule import reminder_keys, reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -357,9 +358,9 @@ def _when_words(key):
     if words is not None:
         return str(words)
     count, unit = key[:-1], key[-1:]
-    if count.isdigit() and unit == "h":
+    if is_digits(count) and unit == "h":
         return ngettext("in %(num)s hour", "in %(num)s hours", int(count))
-    if count.isdigit() and unit == "m":
+    if is_digits(count) and unit == "m":
         return ngettext("in %(num)s minute", "in %(num)s minutes", int(count))
     return _("soon")
 

@@ -26,6 +26,7 @@ from portal.domain.states import (
 )
 from portal.domain.text import DateText, Label, Text
 from portal.i18n import N_, current_language
+from portal.payments.models import DESK, LINK, ORDER, WALLET
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
 # stored strings, so one table serves bookings, visits, payments, refunds and payouts.
@@ -145,10 +146,10 @@ STATUS_LABELS = (
 
 # What a receipt calls a payment, by its kind (``payments.models``' kinds).
 PAYMENT_KINDS = {
-    "ORDER": N_("Paid online"),
-    "LINK": N_("Paid by payment link"),
-    "DESK": N_("Paid at the clinic"),
-    "WALLET": N_("From your wallet"),
+    ORDER: N_("Paid online"),
+    LINK: N_("Paid by payment link"),
+    DESK: N_("Paid at the clinic"),
+    WALLET: N_("From your wallet"),
 }
 
 
@@ -167,7 +168,7 @@ PAYMENT_METHODS = {
 def payment_method(method, kind=None):
     """How a payment was made, in words, or None when its kind says it already (at the
     desk, from the portal's wallet) or the method is unknown."""
-    if kind in ("DESK", "WALLET"):
+    if kind in (DESK, WALLET):
         return None
     label = PAYMENT_METHODS.get(str(method or ""))
     if label is None:

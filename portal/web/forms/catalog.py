@@ -33,7 +33,9 @@ from portal.catalog.models import (
     SERVICE_MODES,
     WEEKDAYS,
 )
+from portal.catalog.services import MSG_FEE_MIN
 from portal.config import policy
+from portal.domain.pricing import MIN_ONLINE_PAYMENT
 from portal.i18n import N_
 from portal.web.forms.base import PortalForm
 
@@ -118,7 +120,7 @@ class ServiceForm(PortalForm):
         places=2,
         validators=[
             InputRequired("Enter the fee."),
-            NumberRange(min=Decimal("1.00"), message="Enter a fee of ₹1.00 or more."),
+            NumberRange(min=Decimal(MIN_ONLINE_PAYMENT) / 100, message=MSG_FEE_MIN),
         ],
     )
     taxable = BooleanField("GST on the fee (e.g. cosmetic)")
