@@ -1,7 +1,5 @@
 """Sign in, sign out, registration, password reset and change, accepting an invitation."""
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -18,6 +16,7 @@ from portal.web.forms.accounts import (
     SetPasswordForm,
 )
 from portal.web.htmx import render, render_form
+from portal.web.urls import safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -29,19 +28,6 @@ def home_url(user):
     if user.role == PROVIDER:
         return url_for("provider.home")
     return url_for("patient.home")
-
-
-def safe_next(target):
-    """``target`` if it is a path on this site, else None (no open redirects)."""
-    target = (target or "").strip()
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 def _start_session(user, remember=False):

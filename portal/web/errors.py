@@ -26,6 +26,7 @@ from portal.i18n import N_
 from portal.payouts.common import PayoutError
 from portal.payouts.fund_accounts import FundAccountError
 from portal.payouts.fund_accounts import NotFound as FundAccountNotFound
+from portal.web.urls import safe_next
 
 log = logging.getLogger("portal.web")
 
@@ -87,12 +88,13 @@ def form_expired(_exc=None):
     may have no GET), when it is the portal's. A boosted form (htmx swaps no 400) is sent
     to that page by ``HX-Redirect``."""
     referrer = request.referrer or ""
-    back = referrer if referrer.startswith(request.host_url) else url_for("public.index")
+    parts = urlsplit(referrer)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    same_site = referrer.startswith(request.host_url)
+    back = (safe_next(path) if same_site else None) or url_for("public.index")
     if request.headers.get("HX-Request"):
-        parts = urlsplit(back)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
         response = make_response("", 400)
-        response.headers["HX-Redirect"] = url_for("auth.form_expired", back=path)
+        response.headers["HX-Redirect"] = url_for("auth.form_expired", back=back)
         return response
     return _page("errors/400.html", 400, back=back)
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from portal.db import unit_of_work
 from portal.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, known_language
-from portal.web.auth import safe_next
+from portal.web.urls import safe_next
 
 bp = Blueprint("language", __name__)
 

@@ -1,7 +1,8 @@
-"""Addresses the portal gives to others (the payment gateway's return): the site's
+"""Addresses: those the portal gives to others (the payment gateway's return: the site's
 ``PUBLIC_URL`` when one is set, so a load balancer's inside address never reaches Razorpay;
-in the embedded mode with none set, the address the request came to (the demo on any port,
-or from a phone on the same network)."""
+in the embedded mode with none set, the address the request came to, the demo on any port
+or from a phone on the same network), and the one check of an address a request asks to
+be sent to (``safe_next``: a path on this site, never another's)."""
 
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,3 +33,16 @@ def on_this_host(url):
         return url
     here = urlsplit(request.host_url)
     return urlunsplit((here.scheme, here.netloc, parts.path, parts.query, parts.fragment))
+
+
+def safe_next(target):
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    target = (target or "").strip()
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target

@@ -9,11 +9,11 @@ from flask_login import current_user
 from portal.accounts import queries, service
 from portal.accounts.models import ROLES
 from portal.web.admin import bp
-from portal.web.auth import safe_next
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import InviteForm
 from portal.web.htmx import fragment_block, render, render_form
 from portal.web.paging import page_args
+from portal.web.urls import safe_next
 
 PER_PAGE = 20
 
