@@ -246,8 +246,14 @@ class IndividualBooking(db.Model):
         return self.status in LIVE_ITEM_STATUSES
 
     @property
+    def meet_link_open(self):
+        """Its meeting link may still be set: an online service, the appointment live
+        (``visits.set_meet_link`` refuses anything else, each with its own message)."""
+        return self.service.is_online and self.is_live
+
+    @property
     def needs_meet_link(self):
-        return self.service.is_online and not self.meet_link and self.is_live
+        return self.meet_link_open and not self.meet_link
 
     def owner_ids(self):
         return {self.visit.patient_id} | {p.user_id for p in self.providers}
