@@ -71,13 +71,17 @@ def withdrawable(now):
         .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
         .limit(1)
     ).first()
-    if (
-        latest
-        and latest.status == ApprovalStatus.APPROVED
-        and latest.effective_from > now + WITHDRAW_MARGIN
-    ):
+    if latest and before_its_margin(latest, now):
         return latest.id
     return None
+
+
+def before_its_margin(version, now):
+    """An approved change still far enough ahead to be withdrawn (``WITHDRAW_MARGIN``:
+    a change about to apply is already treated as in force elsewhere)."""
+    return (
+        version.status == ApprovalStatus.APPROVED and version.effective_from > now + WITHDRAW_MARGIN
+    )
 
 
 def withdrawal(version):

@@ -397,14 +397,9 @@ def withdraw(admin, version_id, note="", now=None):
         version = _locked(version_id)
         # A change about to apply is no longer taken back: between this check and the
         # commit, other processes would already treat it as in force.
-        if (
-            version.status == PolicyStatus.APPROVED
-            and version.effective_from > now
-            and (version.effective_from <= now + queries.WITHDRAW_MARGIN)
-        ):
-            raise PolicyError({"__all__": MSG_WITHDRAW_DUE})
-        if version.status != PolicyStatus.APPROVED or version.effective_from <= now:
-            raise PolicyError({"__all__": MSG_WITHDRAW_IN_FORCE})
+        if not queries.before_its_margin(version, now):
+            due = version.status == PolicyStatus.APPROVED and version.effective_from > now
+            raise PolicyError({"__all__": MSG_WITHDRAW_DUE if due else MSG_WITHDRAW_IN_FORCE})
         later = db.session.scalar(
             sa.select(PolicyVersion.id)
             .where(
