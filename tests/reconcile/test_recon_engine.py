@@ -389,3 +389,25 @@ def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gat
     assert run.status == "finished", run.error
     case = case_for(pay_id, kind="settlement")
     assert case is not None and (case.status, case.reason) == ("discrepancy", "not_settled")
+
+
+def test_a_stale_row_written_after_an_accept_keeps_the_resolution(world, users, gateway, clock):
+    """A run's write of a case it read before an admin accepted it keeps the resolution
+    unless a side's record changed (cases.KEEPS_A_RESOLUTION: written once as SQL text for
+    PostgreSQL's bulk path and once as an expression for SQLite's; this runs each on its
+    own database)."""
+    from portal.reconcile import cases as recon_cases
+
+    visit_id, pay_id = paid_only_at_gateway(world, users, gateway)
+    later(clock)
+    run_day(world)
+    case = case_for(pay_id)
+    table = ReconCase.__table__
+    stale = {c.name: getattr(case, c.name) for c in table.columns if c.name != "id"}
+    resolve.accept(admin(world), case.id, "Checked with the bank by phone")
+    recon_cases.upsert([stale])  # as read before the accept: no resolution
+    db.session.expire_all()
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("resolved", "accepted")
+    recon_cases.upsert([{**stale, "theirs_key": "a changed record"}])
+    db.session.expire_all()
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("discrepancy", None)
