@@ -58,15 +58,16 @@ def unapplied_key(reschedule_id, razorpay_payment_id):
 # When the fee payment a reschedule records went to the wallet (that credit's posting;
 # NULL when it did not), as a column of a statement over reschedules: reconciliation and
 # the settlements' overdue check date such a fee by it, as the ledger does.
+# ``unapplied_key`` in SQL, of the payment a reschedule row records.
+FEE_CREDIT_KEY = (
+    sa.literal(f"{UNAPPLIED}:")
+    + sa.cast(Reschedule.id, sa.String)
+    + ":"
+    + Reschedule.razorpay_payment_id
+)
 FEE_CREDITED_AT = (
     sa.select(LedgerTransaction.created_at)
-    .where(
-        LedgerTransaction.idempotency_key
-        == sa.literal(f"{UNAPPLIED}:")
-        + sa.cast(Reschedule.id, sa.String)
-        + ":"
-        + Reschedule.razorpay_payment_id
-    )
+    .where(LedgerTransaction.idempotency_key == FEE_CREDIT_KEY)
     .scalar_subquery()
 )
 

@@ -40,7 +40,7 @@ from flask import current_app
 from portal.approvals.sources import SOURCES
 from portal.audit.models import AuditEntry
 from portal.booking.models import PAY_DESK, PAY_GATEWAY, IndividualBooking, Reschedule
-from portal.booking.reschedule_payment import UNAPPLIED
+from portal.booking.reschedule_payment import FEE_CREDIT_KEY, UNAPPLIED
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
@@ -182,17 +182,12 @@ def _money_in(since, kinds):
             _day_bucket(LedgerTransaction.created_at, since).label("day"),
             Reschedule.total.label("amount"),
         )
-        .join(Reschedule, Reschedule.id == sa.cast(LedgerTransaction.reference_id, sa.Integer))
+        # the credit of the payment the row records (not a repeated one), by its key
+        .join(Reschedule, LedgerTransaction.idempotency_key == FEE_CREDIT_KEY)
         .where(
             LedgerTransaction.created_at >= since,
             LedgerTransaction.kind == UNAPPLIED,
             LedgerTransaction.reference_type == "reschedule",
-            # the credit of the payment the row records (not a repeated one)
-            LedgerTransaction.idempotency_key
-            == sa.literal(f"{UNAPPLIED}:")
-            + sa.cast(Reschedule.id, sa.String)
-            + ":"
-            + Reschedule.razorpay_payment_id,
             Reschedule.done_at.is_(None),
             Reschedule.total > 0,
             Reschedule.pay_with == PAY_GATEWAY,
