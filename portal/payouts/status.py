@@ -8,6 +8,7 @@ import logging
 
 import sqlalchemy as sa
 
+from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
@@ -178,7 +179,17 @@ def _failed_attempt_made(payout, attempt, target, entity):
     "mark as failed" of an attempt it never listed can lead here: RazorpayX's own failures
     are final). Its money may have gone out twice, once under this attempt and once under
     the next one's key: the FAILED stays (the ledger followed it), and the admins are told
-    at once, with the audit row, to recover it."""
+    at once, with the audit row, to recover it. Once per attempt: RazorpayX's later
+    statuses of it (processing, processed, updated) add nothing."""
+    told = db.session.scalars(
+        sa.select(AuditEntry.after).where(
+            AuditEntry.object_type == "payout",
+            AuditEntry.object_id == str(payout.id),
+            AuditEntry.action == "payout.failed_attempt_made",
+        )
+    )
+    if any((after or {}).get("attempt") == attempt.number for after in told):
+        return
     record(
         None,
         "payout.failed_attempt_made",
