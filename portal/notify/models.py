@@ -25,10 +25,11 @@ PRIORITIES = (LOW, MEDIUM, HIGH)
 
 class ReminderStatus(StrEnum):
     """PENDING (waiting for its time) → QUEUED (claimed by the scheduler, a send job is in
-    the outbox) → SENT; or WITHDRAWN (cancelled / re-timed away; PENDING again if the
-    booking moves back) or SKIPPED (found not sendable when due: booking no longer
-    confirmed, start passed, superseded). Changed only by conditional UPDATEs
-    (``portal.notify.reminders``), so a race never sends twice."""
+    the outbox) → SENT; or WITHDRAWN (cancelled / re-timed away / its time dropped from the
+    policy; PENDING again if the booking moves back or the time returns, while ahead) or
+    SKIPPED (found not sendable when due: booking no longer confirmed, start passed,
+    superseded). Changed only by conditional UPDATEs (``portal.notify.reminders``), so a
+    race never sends twice."""
 
     PENDING = "PENDING"
     QUEUED = "QUEUED"

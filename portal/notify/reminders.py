@@ -6,18 +6,21 @@ Lifecycle (all rows in ``reminders``; nothing lives only in Redis)::
     schedule / retime ──> PENDING ──(scheduler claims, due)──> QUEUED ──(send job)──> SENT
                              │                                    │
                              └─── withdraw / retime ─> WITHDRAWN <┘   (or SKIPPED when due
-                                                                        but not sendable)
+                                  / time dropped                         but not sendable)
+    WITHDRAWN ──(wanted again while still ahead: sync_reminders)──> PENDING
 
 * ``sync_reminders(booking_id)`` makes the rows match the booking: confirmed → the offsets
   still in the future (``domain.schedule.reminder_times``) for each recipient; anything else
   → none. ``schedule_reminders`` and ``retime_reminders`` are that; ``withdraw_reminders``
-  withdraws every unsent one.
+  withdraws every unsent one. A reminder wanted again is its withdrawn row revived: one row
+  per (booking, person, offset, start) whatever comes and goes, so it is sent once.
 * ``notify.send_due_reminders`` (every 60 s) claims due PENDING rows — on PostgreSQL
   ``FOR UPDATE SKIP LOCKED``, and everywhere a conditional ``UPDATE … WHERE status =
   'PENDING'`` — and puts one ``notify.send_reminder`` job per row in the outbox, in the
   same transaction.
 * ``notify.send_reminder`` locks the row, re-checks it (still QUEUED, booking confirmed,
-  start unchanged and ahead, not superseded by a later reminder also due), marks it SENT
+  start unchanged and ahead, its time still in the policy, not superseded by a later
+  reminder also due), marks it SENT
   and writes the notice, the deliveries and the mail — all in the outbox item's
   transaction. A worker killed before that commit leaves the row QUEUED and the item not
   done: the outbox sweep runs it again. After the commit it is SENT and never repeated.
@@ -53,6 +56,7 @@ SEND_DUE = "notify.send_due_reminders"
 SEND_ONE = "notify.send_reminder"
 FOLLOW_POLICY = "notify.follow_reminder_times"
 FOLLOW_BATCH = 500  # bookings brought in line a tick; the rest on the next
+TIMES_CHANGED = "reminder times changed"
 OFFSET_WORDS = {"24h": _l("tomorrow"), "1h": _l("in 1 hour"), "15m": _l("in 15 minutes")}
 
 
@@ -217,17 +221,19 @@ def _withdraw_ids(ids, reason):
 def follow_reminder_times(now=None):
     """Reminders follow the times in force (docs/policy.md: not kept per booking). When an
     admin's change of ``reminder_offsets`` takes effect (at approval, or at a later
-    effective time: no event marks it, so this looks every 5 minutes), unsent reminders
+    effective time: no event marks it, so this looks every 5 minutes), pending reminders
     of a time no longer in force are withdrawn, and confirmed bookings ahead missing a
     reminder of a time now in force are synced (``sync_reminders``: only those still
-    ahead). Nothing to do costs one UPDATE and one SELECT. Returns
+    ahead; a withdrawn one is revived). A queued one is left to its send job, which
+    withdraws it if its time is still out then: restored before the job runs, it is sent.
+    Nothing to do costs one UPDATE and one SELECT. Returns
     ``{"withdrawn": n, "bookings": n}``."""
     now = now or utcnow()
     keys = reminder_keys(policy())
     withdrawn = db.session.execute(
         sa.update(Reminder)
         .where(Reminder.status == ReminderStatus.PENDING, Reminder.offset_key.not_in(list(keys)))
-        .values(status=ReminderStatus.WITHDRAWN, note="reminder times changed")
+        .values(status=ReminderStatus.WITHDRAWN, note=TIMES_CHANGED)
         .execution_options(synchronize_session=False)
     ).rowcount
     missing = []
@@ -301,12 +307,15 @@ def send_reminder(reminder_id):
         query = query.with_for_update()
     reminder = db.session.scalar(query)
     if reminder is None or reminder.status != ReminderStatus.QUEUED:
-        return  # sent, withdrawn or skipped meanwhile: nothing to do, ever
+        # Sent, withdrawn or skipped meanwhile: nothing for this job to do, ever (a
+        # withdrawn row revived is claimed again, with a job of its own).
+        return
     now = utcnow()
     booking = reminder.booking
-    reason = _unsendable(reminder, booking, now)
-    if reason:
-        _set_status(reminder, ReminderStatus.SKIPPED, note=reason)
+    unsendable = _unsendable(reminder, booking, now)
+    if unsendable:
+        status, note = unsendable
+        _set_status(reminder, status, note=note)
         return
     if not _set_status(reminder, ReminderStatus.SENT, sent_at=now):
         return
@@ -314,14 +323,18 @@ def send_reminder(reminder_id):
 
 
 def _unsendable(reminder, booking, now):
+    """``(status, note)`` when the reminder must not go now, else None."""
     if booking is None or booking.status != BookingStatus.CONFIRMED:
-        return "booking not confirmed"
+        return ReminderStatus.SKIPPED, "booking not confirmed"
     if booking.start_at != reminder.for_start:
-        return "booking re-timed"
+        return ReminderStatus.SKIPPED, "booking re-timed"
     if booking.start_at <= now:
-        return "start passed"
+        return ReminderStatus.SKIPPED, "start passed"
     if reminder.offset_key not in reminder_keys(policy()):
-        return "reminder times changed"
+        # Withdrawn, as the follower withdraws the pending ones: if the time comes back
+        # while this reminder is still ahead, sync_reminders revives this row (kept as
+        # skipped, the row held its key and the restored reminder was never sent).
+        return ReminderStatus.WITHDRAWN, TIMES_CHANGED
     later = db.session.scalar(
         sa.select(Reminder.offset_key).where(
             Reminder.booking_id == reminder.booking_id,
@@ -336,7 +349,7 @@ def _unsendable(reminder, booking, now):
         )
     )
     if later:
-        return f"superseded by the {later} reminder"
+        return ReminderStatus.SKIPPED, f"superseded by the {later} reminder"
     return None
 
 

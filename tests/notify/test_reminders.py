@@ -1,8 +1,10 @@
 """Reminders: scheduled on confirmation, sent once at 24 h / 1 h / 15 min, withdrawn on
 cancellation, re-timed on reschedule — all with the clock moved by time-machine."""
 
+import os
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 import time_machine
 
@@ -12,7 +14,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.notify.models import Delivery, MailMessage, Notification, Reminder, ReminderStatus
 from portal.notify.reminders import retime_reminders, schedule_reminders, withdraw_reminders
-from tests.notify.factories import NOW, make_booking
+from tests.notify.factories import NOW, build_world, make_booking
 
 
 def _reminders(booking_id, status=None):
@@ -361,7 +363,7 @@ def test_reminders_follow_the_reminder_times_in_force_after_a_policy_change(worl
 
 def test_a_reminder_time_taking_effect_later_is_followed_then(world, app):
     """A change effective tomorrow: until then the old times hold; a reminder queued
-    under the old times when the new take effect is skipped, not sent."""
+    under the old times when the new take effect is withdrawn at its send, not sent."""
     start = NOW + timedelta(days=3)
     booking = make_booking(world, start)
     schedule_reminders(booking)
@@ -390,7 +392,226 @@ def test_a_reminder_time_taking_effect_later_is_followed_then(world, app):
     [queued] = [
         r for r in _reminders(booking) if r.offset_key == "2h" and r.recipient_id == world.patient
     ]
-    assert (queued.status, queued.note) == (ReminderStatus.SKIPPED, "reminder times changed")
+    assert (queued.status, queued.note) == (ReminderStatus.WITHDRAWN, "reminder times changed")
+
+
+class _Runner:
+    """Where a reminder's send job runs: the embedded in-process runner (the outbox item
+    runs after the commit) or a real RQ worker (burst, on Redis). ``claim`` is the
+    scheduler's tick with its send jobs left waiting; ``run`` is when they are taken."""
+
+    def __init__(self, app, world, worker):
+        self.app, self.world, self.worker = app, world, worker
+        self.held = []
+
+    def claim(self, at):
+        with time_machine.travel(at, tick=False):
+            if self.worker:  # handed to Redis at the commit; no worker is running
+                return jobs.run_periodic("notify.send_due_reminders")
+            saved = jobs._dispatch
+            jobs._dispatch = self.held.extend  # the in-process runner has not got to them
+            try:
+                return jobs.run_periodic("notify.send_due_reminders")
+            finally:
+                jobs._dispatch = saved
+
+    def run(self, at):
+        with time_machine.travel(at, tick=False):
+            if self.worker:
+                self.app.config["JOBS_WORKER"] = "simple"
+                try:
+                    self.app.extensions["rq"].make_worker().work(burst=True)
+                finally:
+                    self.app.config.pop("JOBS_WORKER")
+            else:
+                held, self.held = self.held, []
+                jobs._dispatch(held)
+
+    def tick(self, at):
+        claimed = self.claim(at)
+        self.run(at)
+        return claimed
+
+
+@pytest.fixture(params=["inline", pytest.param("worker", marks=pytest.mark.redis)])
+def runner(request, tmp_path):
+    if request.param == "inline":
+        yield _Runner(request.getfixturevalue("app"), request.getfixturevalue("world"), False)
+        return
+    from redis import Redis
+
+    from portal import create_app
+    from tests.conftest import _test_config, create_schema
+
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        Redis.from_url(redis_url).flushdb()
+    except Exception as exc:
+        pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
+    database = "sqlite:///" + str(tmp_path / "rq.sqlite3")
+    app = create_app(
+        _test_config(
+            database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url, RQ_ASYNC=True
+        )
+    )
+    create_schema(app)
+    try:
+        with app.app_context(), time_machine.travel(NOW, tick=False):
+            yield _Runner(app, build_world(), True)
+            db.session.remove()
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        Redis.from_url(redis_url).flushdb()
+
+
+def _two_hours_before(world, start):
+    """Reminders 24 h and 2 h before, in force now; a booking at ``start`` with them."""
+    _propose(world, {"reminder_offsets": [86_400, 7_200]})
+    db.session.commit()
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    assert sorted(r.offset_key for r in _reminders(booking)) == ["24h", "24h", "2h", "2h"]
+    return booking
+
+
+def _sent_once(world, booking):
+    """Each reminder sent is one notice and one delivery per channel; the patient's
+    notices' titles."""
+    deliveries = db.session.execute(
+        sa.select(Delivery.reminder_id, Delivery.channel)
+        .join(Reminder, Reminder.id == Delivery.reminder_id)
+        .where(Reminder.booking_id == booking)
+    ).all()
+    assert len(deliveries) == len(set(deliveries))
+    sent = _reminders(booking, ReminderStatus.SENT)
+    assert {d.reminder_id for d in deliveries} == {r.id for r in sent}
+    notices = db.session.scalar(
+        sa.select(sa.func.count(Notification.id)).where(Notification.kind == "reminder")
+    )
+    assert notices == len(sent)
+    return [n.title for n in _reminder_notices(world.patient)]
+
+
+def test_a_reminder_time_dropped_and_restored_while_ahead_is_reminded_once_at_its_time(runner):
+    """24 h and 2 h; the 2 h reminder is queued, its time dropped before it runs (so it is
+    not sent), then restored while the reminder's moment is still ahead: it is sent at its
+    moment, once. (A queued reminder's moment is still ahead only when the scheduler that
+    claimed it ran on a clock ahead of the others': here by 30 minutes.) It was kept as
+    skipped, which nothing revives, and the follower took that row for the reminder: it
+    was never sent."""
+    world = runner.world
+    start = NOW + timedelta(days=3)
+    two_hours = start - timedelta(hours=2)
+    booking = _two_hours_before(world, start)
+    _propose(
+        world, {"reminder_offsets": [86_400]}, effective_from=two_hours - timedelta(minutes=20)
+    )
+    db.session.commit()
+    assert runner.tick(start - timedelta(hours=24)) == 2
+    assert runner.claim(two_hours) == 2  # the scheduler's clock, 30 minutes ahead
+    assert _follow(two_hours - timedelta(minutes=18)) == {"withdrawn": 0, "bookings": 0}
+    runner.run(two_hours - timedelta(minutes=15))
+    assert not {r.status for r in _reminders(booking) if r.offset_key == "2h"} & {
+        ReminderStatus.QUEUED,
+        ReminderStatus.SENT,
+    }
+    assert _sent_once(world, booking) == ["Reminder: Consultation tomorrow"]
+    with time_machine.travel(two_hours - timedelta(minutes=12), tick=False):
+        _propose(
+            world,
+            {"reminder_offsets": [86_400, 7_200]},
+            effective_from=two_hours - timedelta(minutes=10),
+        )
+        db.session.commit()
+    assert _follow(two_hours - timedelta(minutes=5)) == {"withdrawn": 0, "bookings": 1}
+    assert runner.tick(two_hours - timedelta(minutes=1)) == 0  # at its time, not before
+    assert runner.tick(two_hours) == 2
+    assert _sent_once(world, booking) == [
+        "Reminder: Consultation tomorrow",
+        "Reminder: Consultation in 2 hours",
+    ]
+    # Never twice: the follower, the scheduler, a stray second send job, the time dropped
+    # and restored again: a sent reminder stays sent, its row the only one of its key.
+    assert _follow(two_hours + timedelta(minutes=5)) == {"withdrawn": 0, "bookings": 0}
+    assert runner.tick(start - timedelta(minutes=30)) == 0
+    [patients] = [
+        r for r in _reminders(booking) if r.offset_key == "2h" and r.recipient_id == world.patient
+    ]
+    with time_machine.travel(start - timedelta(minutes=29), tick=False):
+        jobs.enqueue("notify.send_reminder", reminder_id=patients.id)
+        db.session.commit()
+    runner.run(start - timedelta(minutes=29))
+    for offsets, minutes in (([86_400], 28), ([86_400, 7_200], 26)):
+        with time_machine.travel(start - timedelta(minutes=minutes), tick=False):
+            _propose(world, {"reminder_offsets": offsets})
+            db.session.commit()
+        assert _follow(start - timedelta(minutes=minutes - 1)) == {"withdrawn": 0, "bookings": 0}
+    assert runner.tick(start - timedelta(minutes=20)) == 0
+    assert _sent_once(world, booking) == [
+        "Reminder: Consultation tomorrow",
+        "Reminder: Consultation in 2 hours",
+    ]
+    assert {r.status for r in _reminders(booking)} == {ReminderStatus.SENT}
+    assert len(_reminders(booking)) == 4
+
+
+def test_a_queued_reminder_whose_time_is_restored_before_it_runs_is_sent_once(runner):
+    """The reverse order: the 2 h reminder is queued at its time, its time dropped (the
+    follower leaves a queued reminder to its send), and restored before the send job runs:
+    the job sends it, once, and nothing sends it again."""
+    world = runner.world
+    start = NOW + timedelta(days=3)
+    two_hours = start - timedelta(hours=2)
+    booking = _two_hours_before(world, start)
+    with time_machine.travel(two_hours - timedelta(hours=1), tick=False):
+        _propose(world, {"reminder_offsets": [86_400]}, effective_from=two_hours)
+        db.session.commit()
+    assert runner.tick(start - timedelta(hours=24)) == 2
+    assert runner.claim(two_hours) == 2
+    assert _follow(two_hours + timedelta(minutes=1)) == {"withdrawn": 0, "bookings": 0}
+    with time_machine.travel(two_hours + timedelta(minutes=2), tick=False):
+        _propose(world, {"reminder_offsets": [86_400, 7_200]})
+        db.session.commit()
+    assert {r.status for r in _reminders(booking) if r.offset_key == "2h"} == {
+        ReminderStatus.QUEUED
+    }
+    runner.run(two_hours + timedelta(minutes=3))
+    both = ["Reminder: Consultation tomorrow", "Reminder: Consultation in 2 hours"]
+    assert _sent_once(world, booking) == both
+    assert _follow(two_hours + timedelta(minutes=5)) == {"withdrawn": 0, "bookings": 0}
+    assert runner.tick(two_hours + timedelta(minutes=6)) == 0
+    assert _sent_once(world, booking) == both
+
+
+def test_a_time_restored_after_its_reminders_moment_sends_nothing_late(world):
+    """POLICY.md: a reminder is sent only if still in the future. The queued 2 h reminder
+    runs after its time was dropped: withdrawn, like the pending ones (not sent); the time
+    is restored 10 minutes after the reminder's moment: nothing is sent late."""
+    runner = _Runner(None, world, False)
+    start = NOW + timedelta(days=3)
+    two_hours = start - timedelta(hours=2)
+    booking = _two_hours_before(world, start)
+    with time_machine.travel(two_hours - timedelta(hours=1), tick=False):
+        _propose(world, {"reminder_offsets": [86_400]}, effective_from=two_hours)
+        db.session.commit()
+    assert runner.tick(start - timedelta(hours=24)) == 2
+    assert runner.claim(two_hours) == 2
+    runner.run(two_hours + timedelta(minutes=1))
+    assert {(r.status, r.note) for r in _reminders(booking) if r.offset_key == "2h"} == {
+        (ReminderStatus.WITHDRAWN, "reminder times changed")
+    }
+    with time_machine.travel(two_hours + timedelta(minutes=5), tick=False):
+        _propose(
+            world,
+            {"reminder_offsets": [86_400, 7_200]},
+            effective_from=two_hours + timedelta(minutes=10),
+        )
+        db.session.commit()
+    assert _follow(two_hours + timedelta(minutes=15)) == {"withdrawn": 0, "bookings": 0}
+    assert runner.tick(two_hours + timedelta(minutes=16)) == 0
+    assert _sent_once(world, booking) == ["Reminder: Consultation tomorrow"]
 
 
 def test_a_reminder_time_the_policy_added_is_said_in_words(app):
