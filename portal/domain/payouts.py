@@ -40,6 +40,11 @@ __all__ = [
     "MODE_NEFT",
     "MODE_UPI",
     "GATEWAY_MINIMUM_PAYOUT",
+    "GatewayDecision",
+    "gateway_payable",
+    "BELOW_GATEWAY_MINIMUM",
+    "TDS_TAKES_ALL",
+    "TDS_LEAVES_TOO_LITTLE",
 ]
 
 
@@ -146,3 +151,54 @@ def cycle_payable(
         f"Minimum payout threshold not met. Required: {format_inr(minimum)}, "
         f"Available: {format_inr(balance)}",
     )
+
+
+# Why a payout is not sent to RazorpayX (``GatewayDecision.reason``).
+BELOW_GATEWAY_MINIMUM = "below_gateway_minimum"  # the payable itself is under ₹1
+TDS_TAKES_ALL = "tds_takes_all"  # nothing would be left after TDS
+TDS_LEAVES_TOO_LITTLE = "tds_leaves_too_little"  # under ₹1 would be left after TDS
+
+
+@dataclass(frozen=True)
+class GatewayDecision:
+    pay: bool
+    gross: int
+    tds: int
+    net: int  # gross − tds, what would be sent
+    reason: str | None  # why not (one of the constants above), None when it is sent
+    message: str  # the reason in English (the run's skip list), "" when it is sent
+
+
+def gateway_payable(gross: int, tds: int) -> GatewayDecision:
+    """Whether a payout of ``gross`` less its ``tds`` is sent: RazorpayX pays nothing under
+    ₹1 (``GATEWAY_MINIMUM_PAYOUT``), so a smaller net carries forward, for every kind of
+    payout (INSTANT has no other minimum). The one rule for it: the payout follows it and
+    the INSTANT earnings page says why from it (its own words, in the reader's language).
+    A payable under ₹1 is too small whatever its TDS; a larger one is judged by its net."""
+    _money("gross", gross)
+    _money("tds", tds)
+    if tds > gross:
+        raise ValueError("tds cannot exceed the gross")
+    net = gross - tds
+    minimum = format_inr(GATEWAY_MINIMUM_PAYOUT)
+    if gross < GATEWAY_MINIMUM_PAYOUT:
+        reason = BELOW_GATEWAY_MINIMUM
+        message = (
+            f"{format_inr(gross)} is below the smallest payout RazorpayX makes ({minimum}); "
+            "it carries forward."
+        )
+    elif net <= 0:
+        reason = TDS_TAKES_ALL
+        message = (
+            f"TDS due ({format_inr(tds)}) takes the whole payable ({format_inr(gross)}); "
+            "the balance carries forward until it covers the TDS."
+        )
+    elif net < GATEWAY_MINIMUM_PAYOUT:
+        reason = TDS_LEAVES_TOO_LITTLE
+        message = (
+            f"{format_inr(net)} is below the smallest payout RazorpayX makes ({minimum}); "
+            "it carries forward."
+        )
+    else:
+        return GatewayDecision(True, gross, tds, net, None, "")
+    return GatewayDecision(False, gross, tds, net, reason, message)

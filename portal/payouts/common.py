@@ -107,6 +107,18 @@ def lock_payout(payout_id):
     )
 
 
+def lock_fund_account(fund_account_id):
+    """The fund account, locked and read afresh: what another session committed while
+    this one waited is what it sees (a poll and the webhook applying one validation)."""
+    return db.session.scalar(
+        _for_update(
+            sa.select(m.FundAccount)
+            .where(m.FundAccount.id == fund_account_id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 def current_attempt(payout):
     return db.session.scalar(
         sa.select(m.PayoutAttempt)

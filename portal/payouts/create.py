@@ -9,8 +9,8 @@ from portal.audit.service import record
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.payouts import (
-    GATEWAY_MINIMUM_PAYOUT,
     cycle_payable,
+    gateway_payable,
     payout_mode,
     tds_for_payout,
 )
@@ -35,13 +35,6 @@ from portal.payouts.common import (
 
 MSG_NO_ACCOUNT = N_("No validated bank account or UPI id: payouts wait until one is validated.")
 MSG_NOTHING = "Nothing to pay: the payable balance is {balance}."
-MSG_TDS_EATS_ALL = (
-    "TDS due ({tds}) takes the whole payable ({gross}); the balance carries "
-    "forward until it covers the TDS."
-)
-MSG_BELOW_GATEWAY_MINIMUM = (
-    "{net} is below the smallest payout RazorpayX makes ({minimum}); it carries forward."
-)
 MSG_RACE = N_("The payable changed while the payout was being made; try again.")
 
 
@@ -77,6 +70,15 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     return tds, rule.section, result
 
 
+def next_payout(provider_id, fy, gross, pol=None):
+    """A payout of ``gross`` now, in financial year ``fy``: ``(decision, section)``, the
+    decision being ``domain.payouts.gateway_payable`` on its TDS (``tds_for_next``): is it
+    sent, or carried forward and why. The one rule for it: ``create_payout`` follows it,
+    and the INSTANT earnings page says why from it (``reports._instant_carry``)."""
+    tds, section, _result = tds_for_next(provider_id, fy, gross, pol)
+    return gateway_payable(gross, tds), section
+
+
 class PayableMoved(PayoutError):
     """The payable went down between its read and the payout's debit."""
 
@@ -88,7 +90,7 @@ def create_payout(
 
     Returns the new :class:`Payout` (QUEUED, a send job enqueued) or :class:`Skipped`.
     Cycles apply the ₹500 minimum (``cycle_payable``); INSTANT payouts do not, but no
-    payout is made whose net is below RazorpayX's ₹1 (``GATEWAY_MINIMUM_PAYOUT``). The
+    payout is made whose net is below RazorpayX's ₹1 (``next_payout``). The
     payable is debited at once (``require_non_negative``: two concurrent payouts can never
     take it below zero). Its own unit of work: the payout row and its key are committed
     before the send job calls RazorpayX, so a crash after the call is reconciled by
@@ -134,23 +136,12 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     if gross <= 0:
         return Skipped(provider_id, MSG_NOTHING.format(balance=format_inr(available)), available)
     fy = financial_year(utcnow())
-    tds, section, _result = tds_for_next(provider_id, fy, gross, pol)
-    net = gross - tds
-    if net <= 0:
-        return Skipped(
-            provider_id,
-            MSG_TDS_EATS_ALL.format(tds=format_inr(tds), gross=format_inr(gross)),
-            available,
-        )
-    if net < GATEWAY_MINIMUM_PAYOUT:
-        # RazorpayX would refuse it: three failures and a HIGH alert, again every sweep.
-        return Skipped(
-            provider_id,
-            MSG_BELOW_GATEWAY_MINIMUM.format(
-                net=format_inr(net), minimum=format_inr(GATEWAY_MINIMUM_PAYOUT)
-            ),
-            available,
-        )
+    to_send, section = next_payout(provider_id, fy, gross, pol)
+    if not to_send.pay:
+        # RazorpayX would refuse a net under ₹1: three failures and a HIGH alert, again
+        # every sweep. It carries forward.
+        return Skipped(provider_id, to_send.message, available)
+    tds, net = to_send.tds, to_send.net
     key = new_key()
     payout = m.Payout(
         provider_id=provider_id,

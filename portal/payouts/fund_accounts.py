@@ -20,7 +20,7 @@ from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.i18n import N_
 from portal.payouts import models as m
-from portal.payouts.common import lock_provider
+from portal.payouts.common import lock_fund_account, lock_provider
 from portal.payouts.gateway import gateway
 
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
@@ -255,12 +255,14 @@ def apply_validation_entity(validation):
     if not validation_id:
         return False
     with unit_of_work():
-        row = db.session.scalar(
-            sa.select(m.FundAccount).where(m.FundAccount.razorpay_validation_id == validation_id)
+        row_id = db.session.scalar(
+            sa.select(m.FundAccount.id).where(m.FundAccount.razorpay_validation_id == validation_id)
         )
-        if row is None:
+        if row_id is None:
             return False
-        return _apply_validation(row, validation)
+        # Locked and read again: a poll applying the same result at once waits, then finds
+        # the account no longer PENDING (each wrote its move and audit row before).
+        return _apply_validation(lock_fund_account(row_id), validation)
 
 
 def refresh_validation(actor, fund_account_id):
@@ -274,10 +276,13 @@ def refresh_validation(actor, fund_account_id):
             _provider_for(actor, row.provider_id)
         if row.status != FundAccountStatus.PENDING or not row.razorpay_validation_id:
             return row
+        # Asked before the row is locked (no lock is held while RazorpayX answers), then
+        # locked and checked again: the webhook may have applied the result meanwhile.
         try:
             validation = gateway().fetch_validation(row.razorpay_validation_id)
         except gw_errors.GatewayError:
             return row
+        row = lock_fund_account(row.id)
         _apply_validation(row, validation)
         return row
 

@@ -115,6 +115,9 @@ class PayoutRun(db.Model):
     # stopped runs out and the next tick takes the run over.
     claimed_by: Mapped[str | None] = mapped_column(sa.String(32))
     claimed_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    # The provider whose turn was committed last (providers go in id order, each turn
+    # commits this with the counts): a resumed run starts after it, counting none twice.
+    last_provider_id: Mapped[int | None] = mapped_column()
 
     payouts = relationship("Payout", back_populates="run", order_by="Payout.id")
 

@@ -16,7 +16,7 @@ from portal.catalog.models import INSTANT, Provider
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.ids import is_digits
-from portal.domain.payouts import GATEWAY_MINIMUM_PAYOUT, cycle_payable
+from portal.domain.payouts import BELOW_GATEWAY_MINIMUM, GATEWAY_MINIMUM_PAYOUT, cycle_payable
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
 from portal.domain.text import DateText, Text
@@ -29,7 +29,7 @@ from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
 from portal.payouts.common import current_fund_account, payable_balance
 from portal.payouts.completion import fee_shares
-from portal.payouts.create import tds_for_next
+from portal.payouts.create import next_payout
 
 
 @dataclass
@@ -178,23 +178,24 @@ def payouts(provider_id=None, *, status=None, held=None, limit=100, offset=0):
 
 def _instant_carry(provider_id, balance, now):
     """Why an INSTANT provider's payable is not paid out, or None. INSTANT has no minimum,
-    but RazorpayX pays nothing under ₹1: ``create_payout`` skips a payable below it, and
-    one whose net after TDS is below it (the TDS the next payout would deduct)."""
+    but RazorpayX pays nothing under ₹1: whether the next payout is sent is
+    ``create.next_payout``'s decision (``create_payout`` follows the same), said here in
+    the reader's language (the domain cannot translate)."""
+    decision, _section = next_payout(provider_id, financial_year(now), balance)
+    if decision.pay:
+        return None
     minimum = format_inr(GATEWAY_MINIMUM_PAYOUT)
-    if balance < GATEWAY_MINIMUM_PAYOUT:
+    if decision.reason == BELOW_GATEWAY_MINIMUM:
         return gettext(
             "%(available)s is below the smallest payout (%(minimum)s); it carries forward.",
             available=format_inr(balance),
             minimum=minimum,
         )
-    tds = tds_for_next(provider_id, financial_year(now), balance)[0]
-    if balance - tds >= GATEWAY_MINIMUM_PAYOUT:
-        return None
-    return gettext(
+    return gettext(  # TDS takes all of it, or leaves under ₹1
         "After TDS of %(tds)s, %(net)s of %(available)s is left: below the smallest payout "
         "(%(minimum)s), so it carries forward.",
-        tds=format_inr(tds),
-        net=format_inr(balance - tds),
+        tds=format_inr(decision.tds),
+        net=format_inr(decision.net),
         available=format_inr(balance),
         minimum=minimum,
     )

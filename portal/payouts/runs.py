@@ -9,10 +9,11 @@ with each provider, and a second runner meanwhile (another scheduler, a ``flask 
 tick``, a tick while a long run is still going) finds it claimed and does nothing. Two at
 once each read the providers to pay before the other paid them, so the second counted a
 provider just paid as carried forward ("… Available: ₹0") and failed moving the finished
-run to DONE. Providers are paid in batches, one unit of work per provider; a crash mid-run
-is resumed by running the same key again once its claim has run out (a provider already
-paid in this run is skipped). So ``run_cycle`` is called outside a unit of work (a job or
-a view), never inside one."""
+run to DONE. Providers go in id order, one unit of work per provider, which commits the
+run's counts and how far it got (``last_provider_id``) with the provider's payout; a crash
+mid-run is resumed by running the same key again once its claim has run out, from the
+provider after the last turn committed, so no provider is counted twice. So ``run_cycle``
+is called outside a unit of work (a job or a view), never inside one."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ from portal.payouts import models as m
 from portal.payouts.common import PayoutError, Skipped
 from portal.payouts.create import create_payout
 
-BATCH = 200
 MAX_SKIPS_KEPT = 500
 # How long a runner's claim lasts without news (it is renewed with every provider, a few
 # milliseconds each): under the 15 minutes between ticks, so the tick after a runner died
@@ -143,9 +143,9 @@ def run_cycle(
     schedule, period_end: date | None = None, *, actor=None, provider_ids=None, by_hand=False
 ):
     """Pay every active provider on ``schedule`` whose payable meets the minimum; the rest
-    carry forward. Returns the run. Resumable: providers already paid in this run are
-    skipped. ``by_hand``: an admin's run now, under a key of its own (``run_key``). A run
-    another runner holds is returned as it is (OPEN), untouched."""
+    carry forward. Returns the run. Resumable: it goes on after the last provider whose
+    turn was committed. ``by_hand``: an admin's run now, under a key of its own
+    (``run_key``). A run another runner holds is returned as it is (OPEN), untouched."""
     period_end = period_end or ist_today() - timedelta(days=1)
     token = uuid.uuid4().hex
     # The run row and this runner's claim commit first: it is what a resumed run finds.
@@ -165,6 +165,8 @@ def run_cycle(
             .where(m.PayoutRun.id == run_id)
             .execution_options(populate_existing=True)
         )
+        # A run left OPEN before ``last_provider_id`` was kept has none: only its paid
+        # providers are known to be done.
         paid_already = set(
             db.session.scalars(sa.select(m.Payout.provider_id).where(m.Payout.run_id == run.id))
         )
@@ -173,16 +175,15 @@ def run_cycle(
             .where(Provider.payout_schedule == schedule, Provider.active.is_(True))
             .order_by(Provider.id)
         )
+        if run.last_provider_id is not None:
+            query = query.where(Provider.id > run.last_provider_id)
         if provider_ids is not None:
             query = query.where(Provider.id.in_(list(provider_ids)))
         ids = [pid for pid in db.session.scalars(query) if pid not in paid_already]
-        skipped = list(run.skipped or [])
-        considered = run.providers_considered
     kind = m.INSTANT_KIND if schedule == INSTANT else m.CYCLE_KIND
     try:
-        for index, provider_id in enumerate(ids, 1):
-            _pay_one(run_id, token, provider_id, index, kind, schedule, skipped, considered)
-            considered += 1
+        for provider_id in ids:
+            _pay_one(run_id, token, provider_id, kind, schedule)
     except _ClaimLost:
         log.warning("payout run %s was taken over by another runner: this one stops", run_id)
         return db.session.get(m.PayoutRun, run_id)
@@ -190,8 +191,6 @@ def run_cycle(
         run = _held_run(run_id, token)
         if run is None:  # taken over meanwhile: the other runner finishes it
             return db.session.get(m.PayoutRun, run_id)
-        run.providers_considered = considered
-        run.skipped = list(skipped)
         PAYOUT_RUN.move(run, PayoutRunStatus.DONE)
         run.finished_at = utcnow()
         run.claimed_by = run.claimed_until = None
@@ -209,11 +208,12 @@ def run_cycle(
     return run
 
 
-def _pay_one(run_id, token, provider_id, index, kind, schedule, skipped, considered):
+def _pay_one(run_id, token, provider_id, kind, schedule):
     """One provider's turn: its payout, ledger lines, audit row and send job commit
-    together with the run's counters, only while this runner holds the run (else all of
-    it rolls back and :class:`_ClaimLost` stops the runner); a crash loses at most this
-    provider's turn. ``skipped`` is appended to in place."""
+    together with all of the run's counts and ``last_provider_id``, only while this runner
+    holds the run (else all of it rolls back and :class:`_ClaimLost` stops the runner); a
+    crash loses at most this provider's turn, which the resumed run does again, and the
+    turns before it are neither done nor counted again."""
     with unit_of_work():
         try:
             result = create_payout(
@@ -224,21 +224,22 @@ def _pay_one(run_id, token, provider_id, index, kind, schedule, skipped, conside
             )
         except PayoutError as exc:  # its own unit of work rolled back
             result = Skipped(provider_id, exc.message)
-        run = _held_run(run_id, token)
+        run = _held_run(run_id, token)  # read again: the counts as committed
         if run is None:
             raise _ClaimLost
+        run.providers_considered += 1
+        run.last_provider_id = provider_id
         if isinstance(result, Skipped):
             run.carried_forward += 1
+            skipped = list(run.skipped or [])
             if len(skipped) < MAX_SKIPS_KEPT:
                 skipped.append(
                     {"provider_id": provider_id, "reason": result.reason, "balance": result.balance}
                 )
+                run.skipped = skipped
         else:
             run.payouts_created += 1
             run.total_gross += result.gross
-        if index % BATCH == 0 or isinstance(result, m.Payout):
-            run.providers_considered = considered + 1
-            run.skipped = list(skipped)
 
 
 def due_runs(now: datetime | None = None):

@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portal.domain import payouts as dp
 from portal.domain.payouts import cycle_payable, payout_mode, provider_earning, tds_for_payout
 from portal.domain.policy import DEFAULT_POLICY, TdsRule
 from portal.domain.rates import rupees
@@ -113,6 +114,35 @@ def test_cycle_properties(balance, minimum):
     assert d.amount + d.carry_forward == balance
     assert d.pay == (balance >= minimum and balance > 0)
     assert d.amount >= 0
+
+
+@pytest.mark.parametrize(
+    "gross, tds, reason, message",
+    [
+        (50, 0, dp.BELOW_GATEWAY_MINIMUM, "₹0.50 is below the smallest payout RazorpayX makes"),
+        # under ₹1 whatever the TDS: the payable is named, as the earnings page names it
+        (99, 10, dp.BELOW_GATEWAY_MINIMUM, "₹0.99 is below the smallest payout RazorpayX makes"),
+        (99, 99, dp.BELOW_GATEWAY_MINIMUM, "₹0.99 is below the smallest payout RazorpayX makes"),
+        (20_000, 20_000, dp.TDS_TAKES_ALL, "TDS due (₹200) takes the whole payable (₹200)"),
+        (555_600, 555_550, dp.TDS_LEAVES_TOO_LITTLE, "₹0.50 is below the smallest payout"),
+        (100, 0, None, ""),
+        (555_650, 555_550, None, ""),
+    ],
+)
+def test_gateway_payable(gross, tds, reason, message):
+    d = dp.gateway_payable(gross, tds)
+    assert (d.pay, d.reason, d.net) == (reason is None, reason, gross - tds)
+    assert d.message.startswith(message) and bool(d.message) == (reason is not None)
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9))
+def test_gateway_payable_sends_exactly_a_net_of_a_rupee_or_more(gross, tds):
+    if tds > gross:
+        with pytest.raises(ValueError):
+            dp.gateway_payable(gross, tds)
+        return
+    d = dp.gateway_payable(gross, tds)
+    assert d.pay == (gross - tds >= dp.GATEWAY_MINIMUM_PAYOUT)
 
 
 def test_earning():

@@ -235,6 +235,46 @@ def test_a_runner_whose_claim_was_taken_over_commits_nothing_more(app, world, x,
     assert payouts_of(provider.id) == [] and payable(provider.id) == 100_000
 
 
+def test_a_run_resumed_after_a_crash_counts_each_provider_once(world, x, monkeypatch):
+    """A runner died during a provider's turn; the next tick took the run over once its
+    claim ran out and resumed it. Each turn committed the carried-forward count, but the
+    list of skipped providers and the providers considered only every 200 turns or with a
+    payout, and the resumed run went through every provider not paid yet: those already
+    carried forward were counted again (4 carried forward instead of 2, 5 considered
+    instead of 4, the first skipped twice in the list). Now every turn commits all of the
+    run's counts and how far it got, and a resumed run starts after the last turn done."""
+    amounts = (40_000, 100_000, 30_000, 100_000)  # below the minimum, paid, below, paid
+    providers = []
+    for amount in amounts:
+        provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+        world.earn(provider, user, amount)
+        providers.append(provider.id)
+    original = runs.create_payout
+    crashed = []
+
+    def crash_on_the_last(provider_id, **kwargs):
+        if provider_id == providers[-1] and not crashed:
+            crashed.append(provider_id)
+            raise RuntimeError("the runner's process was killed")
+        return original(provider_id, **kwargs)
+
+    monkeypatch.setattr(runs, "create_payout", crash_on_the_last)
+    started = utcnow()
+    with pytest.raises(RuntimeError):
+        runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.rollback()
+    with time_machine.travel(started + runs.CLAIM_FOR + timedelta(seconds=1), tick=False):
+        run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.expire_all()
+    run = db.session.get(m.PayoutRun, run.id)
+    assert crashed == [providers[-1]] and run.status == "DONE"
+    counts = (run.providers_considered, run.payouts_created, run.carried_forward)
+    assert counts == (4, 2, 2), counts
+    assert run.total_gross == 200_000
+    assert [s["provider_id"] for s in run.skipped] == [providers[0], providers[2]]
+    assert [p.provider_id for p in run.payouts] == [providers[1], providers[3]]
+
+
 def test_runs_are_due_on_mondays_and_the_first(ctx):
     assert runs.period_end_for("WEEKLY", date(2026, 11, 23)) == date(2026, 11, 22)  # Monday
     assert runs.period_end_for("WEEKLY", date(2026, 11, 24)) is None

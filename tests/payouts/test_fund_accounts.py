@@ -289,3 +289,175 @@ def test_the_database_refuses_a_second_current_account(pg_app):
             db.session.commit()
         db.session.rollback()
         db.session.remove()
+
+
+class _ValidationX:
+    """RazorpayX's answer to a poll: the validation completed, the account active. The poll's
+    ask waits (``before_answer``) for the test to let it go."""
+
+    def __init__(self, before_answer=None):
+        self.before_answer = before_answer or (lambda: None)
+        self.waited = None
+
+    def fetch_validation(self, validation_id):
+        self.waited = self.before_answer()
+        return _completed(validation_id)
+
+
+def _completed(validation_id):
+    return {
+        "id": validation_id,
+        "entity": "fund_account.validation",
+        "status": "completed",
+        "validation_results": {"account_status": "active", "registered_name": "Asha Rao"},
+    }
+
+
+def _pending_account(pg_app):
+    """A provider's current account PENDING for 5 minutes: the poll's to ask about."""
+    from datetime import timedelta
+
+    from portal.db import utcnow
+    from tests.booking.factories import build_world
+
+    with pg_app.app_context():
+        row = m.FundAccount(
+            provider_id=build_world().doctors[0],
+            kind=m.BANK_ACCOUNT,
+            holder_name="Asha Rao",
+            ifsc="HDFC0001234",
+            account_last4="5678",
+            razorpay_fund_account_id="fa_race0000000001",
+            razorpay_validation_id="fav_race000000001",
+            created_at=utcnow() - timedelta(minutes=5),
+        )
+        db.session.add(row)
+        db.session.commit()
+        row_id = row.id
+        db.session.remove()
+    return row_id
+
+
+def _validation_webhook():
+    from portal.gateway.models import WebhookEvent
+    from portal.payouts import tasks
+
+    tasks.on_validation_event(
+        WebhookEvent(
+            payload={
+                "event": "fund_account.validation.completed",
+                "payload": {"fund_account.validation": {"entity": _completed("fav_race000000001")}},
+            }
+        )
+    )
+    return "webhook"
+
+
+def _poll():
+    from portal.payouts import tasks
+
+    tasks.poll_validations()
+    return "poll"
+
+
+def _told(pg_app, row_id):
+    """(status, the account's audit actions) once both are done."""
+    from portal.audit.models import AuditEntry
+
+    with pg_app.app_context():
+        status = db.session.get(m.FundAccount, row_id).status
+        actions = db.session.scalars(
+            sa.select(AuditEntry.action)
+            .where(AuditEntry.object_type == "fund_account", AuditEntry.object_id == str(row_id))
+            .order_by(AuditEntry.id)
+        ).all()
+        db.session.remove()
+    return status, actions
+
+
+@pytest.mark.postgres
+def test_the_poll_and_the_webhook_at_once_validate_an_account_once_webhook_while_asking(pg_app):
+    """The periodic poll read the account PENDING and asked RazorpayX; the validation's
+    webhook came and was applied meanwhile; the poll then applied its answer to the row it
+    had read as PENDING: a second ``fund_account.validated`` row (review finding). Now the
+    poll locks the row after RazorpayX answered and finds it validated already. The
+    webhook commits while the poll waits for RazorpayX: the poll holds no lock then."""
+    import threading
+
+    from portal.payouts import gateway as payouts_gateway
+    from portal.payouts.ratelimit import TokenBucket
+    from tests.threads import run_together
+
+    row_id = _pending_account(pg_app)
+    asked, webhook_done = threading.Event(), threading.Event()
+
+    def answer_after_the_webhook():
+        asked.set()
+        return webhook_done.wait(10)
+
+    x = _ValidationX(answer_after_the_webhook)
+    payouts_gateway.install(pg_app, adapter=x, bucket=TokenBucket(None))
+
+    def webhook():
+        asked.wait(10)
+        try:
+            return _validation_webhook()
+        finally:
+            webhook_done.set()
+
+    try:
+        results = run_together(pg_app, _poll, webhook)
+    finally:
+        payouts_gateway.uninstall(pg_app)
+    assert results == ["poll", "webhook"], results
+    assert x.waited is True  # the webhook committed while the poll was asking RazorpayX
+    assert _told(pg_app, row_id) == ("VALIDATED", ["fund_account.validated"])
+
+
+@pytest.mark.postgres
+def test_the_poll_and_the_webhook_at_once_validate_an_account_once_poll_while_applying(
+    pg_app, monkeypatch
+):
+    """The other order: the webhook is applying its result when the poll's answer comes.
+    The poll waits for the webhook's lock on the row, then finds it validated: one audit
+    row, one move (both wrote theirs before)."""
+    import threading
+
+    from portal.extensions import db as _db
+    from portal.payouts import gateway as payouts_gateway
+    from portal.payouts.ratelimit import TokenBucket
+    from tests.threads import run_together, wait_for_lock_waiters
+
+    row_id = _pending_account(pg_app)
+    applying, release = threading.Event(), threading.Event()
+    real = fund_accounts._apply_validation
+
+    def pause_the_webhook(row, validation):
+        if not applying.is_set():  # the webhook's, the first to apply
+            applying.set()
+            release.wait(10)
+        return real(row, validation)
+
+    monkeypatch.setattr(fund_accounts, "_apply_validation", pause_the_webhook)
+    payouts_gateway.install(pg_app, adapter=_ValidationX(), bucket=TokenBucket(None))
+
+    def poll():
+        applying.wait(10)
+        return _poll()
+
+    def watcher():
+        applying.wait(10)
+        try:
+            return wait_for_lock_waiters(_db.engine, 1, timeout=3)  # the poll waits
+        except AssertionError as exc:
+            return exc
+        finally:
+            release.set()
+
+    try:
+        results = run_together(pg_app, _validation_webhook, poll, watcher)
+    finally:
+        payouts_gateway.uninstall(pg_app)
+    assert results[:2] == ["webhook", "poll"], results
+    assert _told(pg_app, row_id) == ("VALIDATED", ["fund_account.validated"])
+    assert results[2] == 1, results[2]  # the poll waited for the webhook's row lock

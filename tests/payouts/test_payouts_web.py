@@ -264,6 +264,31 @@ def test_earnings_page_says_why_a_payable_tds_leaves_under_a_rupee_is_not_paid(
     ) in html
 
 
+def test_the_earnings_page_and_the_run_give_one_reason_for_a_carried_instant_balance(
+    world, x, client, login
+):
+    """Why an INSTANT balance is carried is one rule (``create.next_payout``), read by the
+    payout (the run's skip reason) and the earnings page. The page had a copy of it that
+    judged the payable before TDS where the payout judged the net: 99 paise in a year over
+    the TDS threshold (TDS 10 paise) were "₹0.89 is below …" on the run page and "₹0.99 is
+    below …" on the earnings page. The page's words are unchanged."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 5_000_100)  # ₹50,001: paid, the year over the TDS threshold
+    x.settle()
+    world.penalty(provider, 100_000 - 99)
+    world.earn(provider, user, 100_000)  # 99 paise left, TDS on it 10 paise
+    x.settle()
+    assert payable(provider.id) == 99 and len(payouts_of(provider.id)) == 1
+    run = runs.run_cycle("INSTANT", date(2026, 11, 2))
+    assert run.carried_forward == 1
+    assert run.skipped[0]["reason"] == (
+        "₹0.99 is below the smallest payout RazorpayX makes (₹1); it carries forward."
+    )
+    login(user)
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert "₹0.99 is below the smallest payout (₹1); it carries forward." in html
+
+
 def test_bank_page_validates_and_saves(world, x, client, login):
     provider, user = world.provider()
     db.session.commit()
