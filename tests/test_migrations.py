@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -353,4 +354,42 @@ def test_the_billed_names_backfill_gives_invoiced_visits_todays_names(tmp_path):
                 " ORDER BY id"
             ).all()
         assert [tuple(n) for n in names] == [(holder, "Little One"), (None, None)]
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_not_completed_flag_kind_is_allowed_after_att0f1a90001(tmp_path, engine):
+    """att0f1a90001: the kind check of attention_flags takes NOT_COMPLETED (a started
+    booking never completed); down again, those rows go and the old check refuses them."""
+    from portal.booking.attention import NO_SHOW, NOT_COMPLETED
+    from tests.notify.factories import NOW, build_world, make_booking
+
+    url = (
+        "sqlite:///" + str(tmp_path / "flags.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    insert = sa.text(
+        "INSERT INTO attention_flags (booking_id, visit_id, kind, created_at)"
+        " SELECT id, master_id, :kind, :at FROM bookings WHERE id = :id"
+    )
+    with app.app_context():
+        upgrade()
+        w = build_world()
+        started = make_booking(w, NOW, status="STARTED")
+        confirmed = make_booking(w, NOW + timedelta(hours=1))
+        db.session.remove()
+        with db.engine.begin() as conn:
+            conn.execute(insert, {"kind": NOT_COMPLETED, "at": NOW, "id": started})
+            conn.execute(insert, {"kind": NO_SHOW, "at": NOW, "id": confirmed})
+        downgrade(revision="mmv0e1s10001")
+        with db.engine.connect() as conn:
+            kinds = conn.execute(sa.text("SELECT kind FROM attention_flags")).scalars().all()
+            assert kinds == [NO_SHOW]
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(insert, {"kind": NOT_COMPLETED, "at": NOW, "id": started})
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(insert, {"kind": NOT_COMPLETED, "at": NOW, "id": started})
         db.engine.dispose()

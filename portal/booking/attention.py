@@ -8,12 +8,16 @@ Rules (POLICY.md "Needs attention", the appointments seed):
   payment link, a late payment kept in the wallet, a reconciliation discrepancy (set by
   reconciliation through the same entry point);
 - a per-booking flag row (``attention_flags``): a no-show (confirmed, never started by end
-  + 2 h, raised by ``notify.flag_no_shows``);
+  + 2 h, raised by ``notify.flag_no_shows``), or not completed (started, never marked
+  completed by end + the same grace, raised by ``notify.flag_not_completed``: its fee is
+  never earned and its visit never closes);
 - a condition, not a flag: unpaid with the first live appointment within the attention
   window (24 h). It ends by itself when the visit is paid, cancelled or expires.
 
 An admin resolves a flag from the visit page with a note; the note and who resolved it are
-in the audit log (and on the flag row for a no-show)."""
+in the audit log (and on the flag row). Completing a booking closes its open
+not-completed flag (``close_on_completion``): nothing is left to decide. A no-show flag
+stays open after a late start: whether the patient came is still the admin's decision."""
 
 from dataclasses import dataclass
 
@@ -26,12 +30,16 @@ from portal.booking.errors import BookingError, NotFound
 from portal.booking.lifecycle import lock_visit
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.config import policy
-from portal.db import UTCDateTime, unit_of_work, utcnow
+from portal.db import UTCDateTime, insert_ignore, unit_of_work, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.extensions import db
 
 NO_SHOW = "NO_SHOW"
-FLAG_KINDS = (NO_SHOW,)
+NOT_COMPLETED = "NOT_COMPLETED"
+FLAG_KINDS = (NO_SHOW, NOT_COMPLETED)
+# The status a booking is left in, past its end + the grace, that each kind is about.
+FLAGGED_STATUS = {NO_SHOW: BookingStatus.CONFIRMED, NOT_COMPLETED: BookingStatus.STARTED}
+CLOSED_BY_COMPLETION = "Closed: the appointment was marked completed."
 PENDING_SOON = "PENDING_SOON"  # the condition's name on the page
 NOTE_MAX = 500
 MSG_NOTE = "Write a note saying how this was resolved."
@@ -43,7 +51,8 @@ def _in(column, values):
 
 class AttentionFlag(db.Model):
     """Something about a booking an admin must decide on (a no-show: confirmed, never
-    started by end + 2 h). One flag per booking and kind; resolved with a note."""
+    started by end + 2 h; not completed: started, never completed by then). One flag per
+    booking and kind; resolved with a note."""
 
     __tablename__ = "attention_flags"
     __table_args__ = (
@@ -73,8 +82,8 @@ class AttentionFlag(db.Model):
 
 @dataclass(frozen=True)
 class Reason:
-    kind: str  # an ATTENTION_* reason, NO_SHOW or PENDING_SOON
-    flag_id: int | None = None  # the no-show flag row
+    kind: str  # an ATTENTION_* reason, a flag kind (NO_SHOW, NOT_COMPLETED) or PENDING_SOON
+    flag_id: int | None = None  # the flag row
     booking_id: int | None = None
     resolvable: bool = True  # PENDING_SOON ends by itself
 
@@ -116,7 +125,7 @@ def pending_soon(visit, now=None):
 
 
 def open_flags_by_visit(visit_ids):
-    """Visit id -> its open no-show flags (one query for a page of visits)."""
+    """Visit id -> its open flag rows (one query for a page of visits)."""
     ids = sorted(set(visit_ids))
     out = {i: [] for i in ids}
     if not ids:
@@ -143,6 +152,60 @@ def reasons(visit, flags=None, now=None):
     if pending_soon(visit, now):
         out.append(Reason(PENDING_SOON, resolvable=False))
     return out
+
+
+# --- raising and closing a booking's flag -------------------------------------------------
+
+
+def flag_booking(booking_id, kind, now):
+    """Write the booking's ``kind`` flag if the booking is still in the status the kind is
+    about; the booking, or None (moved on, or flagged already). In the caller's unit of
+    work, the visit locked first as every use case on its items does: a start or a
+    completion under way either comes first (nothing is flagged) or waits for this one
+    (and a completion then closes the flag)."""
+    visit_id = db.session.scalar(
+        sa.select(IndividualBooking.master_id).where(IndividualBooking.id == booking_id)
+    )
+    if visit_id is None or lock_visit(visit_id) is None:
+        return None
+    booking = db.session.scalar(
+        sa.select(IndividualBooking)
+        .where(IndividualBooking.id == booking_id)
+        .execution_options(populate_existing=True)
+    )
+    if booking is None or booking.status != FLAGGED_STATUS[kind]:
+        return None
+    written = insert_ignore(
+        AttentionFlag,
+        dict(booking_id=booking.id, visit_id=booking.master_id, kind=kind, created_at=now),
+        ["booking_id", "kind"],
+    )
+    return None if written is None else booking
+
+
+def close_on_completion(actor, booking, now):
+    """The booking was just completed (in the caller's unit of work): its open
+    not-completed flag is moot, so it is closed, by who completed it, with a fixed note
+    (audited). A flag an admin already resolved keeps their note."""
+    closed = db.session.scalars(
+        sa.update(AttentionFlag)
+        .where(
+            AttentionFlag.booking_id == booking.id,
+            AttentionFlag.kind == NOT_COMPLETED,
+            AttentionFlag.resolved_at.is_(None),
+        )
+        .values(resolved_at=now, resolved_by_id=actor.id, note=CLOSED_BY_COMPLETION)
+        .returning(AttentionFlag.id)
+    ).all()
+    for flag_id in closed:
+        record(
+            actor,
+            "attention.clear",
+            "booking",
+            booking.id,
+            after={"kind": NOT_COMPLETED, "flag_id": flag_id, "note": CLOSED_BY_COMPLETION},
+        )
+    return closed
 
 
 # --- resolution --------------------------------------------------------------------------
@@ -179,7 +242,7 @@ def resolve_visit_flag(admin, visit_id, note):
 
 
 def resolve_flag(admin, flag_id, note, *, visit_id=None):
-    """Resolve one flag row (a no-show decision) with a note."""
+    """Resolve one flag row (a no-show or not-completed decision) with a note."""
     require_admin(admin)
     note = _note(note)
     with unit_of_work():

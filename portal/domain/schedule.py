@@ -13,6 +13,7 @@ __all__ = [
     "may_retry_payment",
     "reminder_times",
     "is_no_show_candidate",
+    "is_not_completed_candidate",
     "within_tolerance",
 ]
 
@@ -75,6 +76,15 @@ def _offset_key(offset) -> str:
 
 def is_no_show_candidate(end: datetime, now: datetime, policy: Policy = DEFAULT_POLICY) -> bool:
     """A confirmed booking never started by end + 2 h is flagged for admin attention."""
+    _aware(end, now)
+    return now >= end + policy.no_show_grace
+
+
+def is_not_completed_candidate(
+    end: datetime, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> bool:
+    """A started booking not completed by end + the same grace (2 h) is flagged too: its
+    fee is never earned and its visit never closes until someone completes it."""
     _aware(end, now)
     return now >= end + policy.no_show_grace
 

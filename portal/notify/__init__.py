@@ -32,5 +32,5 @@ Jobs: ``notify.send_mail``, ``notify.send_text``, ``notify.send_reminder``,
 ``notify.booking_confirmed``, ``notify.booking_cancelled``, ``notify.booking_rescheduled``,
 ``notify.reschedule_failed``, ``notify.payment_attention``, ``notify.refund_*``.
 Periodic: ``notify.send_due_reminders`` (60 s), ``notify.follow_reminder_times`` (300 s),
-``notify.flag_no_shows`` (300 s).
+``notify.flag_no_shows`` (300 s), ``notify.flag_not_completed`` (300 s).
 See docs/notifications.md."""

@@ -3,7 +3,8 @@
 The priority follows the alert's kind (POLICY.md "Notifications and background work"):
 new booking MEDIUM, payment failed HIGH, cancellation MEDIUM, payout failed HIGH,
 reconciliation discrepancy HIGH, adjustment awaiting approval MEDIUM; and this capability's
-own: no-show MEDIUM, payment link expired MEDIUM, background job failed HIGH."""
+own: no-show MEDIUM, not completed (started, never completed) MEDIUM, payment link expired
+MEDIUM, background job failed HIGH."""
 
 import sqlalchemy as sa
 
@@ -19,6 +20,7 @@ PAYOUT_FAILED = "PAYOUT_FAILED"
 RECONCILIATION_DISCREPANCY = "RECONCILIATION_DISCREPANCY"
 ADJUSTMENT_PENDING_APPROVAL = "ADJUSTMENT_PENDING_APPROVAL"
 NO_SHOW = "NO_SHOW"
+NOT_COMPLETED = "NOT_COMPLETED"
 PAYMENT_LINK_EXPIRED = "PAYMENT_LINK_EXPIRED"
 JOB_FAILED = "JOB_FAILED"
 REFUND_FAILED = "REFUND_FAILED"
@@ -31,6 +33,7 @@ PRIORITY_BY_KIND = {
     RECONCILIATION_DISCREPANCY: HIGH,
     ADJUSTMENT_PENDING_APPROVAL: MEDIUM,
     NO_SHOW: MEDIUM,
+    NOT_COMPLETED: MEDIUM,
     PAYMENT_LINK_EXPIRED: MEDIUM,
     JOB_FAILED: HIGH,
     REFUND_FAILED: HIGH,

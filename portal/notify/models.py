@@ -86,7 +86,12 @@ MAIL = StateMachine(
 MAIL_DONE = (MailStatus.SENT, MailStatus.LOGGED, MailStatus.FAILED)
 
 # Attention flags are the booking capability's (one place for every "needs attention").
-from portal.booking.attention import FLAG_KINDS, NO_SHOW, AttentionFlag  # noqa: E402,F401
+from portal.booking.attention import (  # noqa: E402,F401
+    FLAG_KINDS,
+    NO_SHOW,
+    NOT_COMPLETED,
+    AttentionFlag,
+)
 
 
 def _in(column, values):

@@ -6,7 +6,9 @@ refreshed with ``portal.booking.lifecycle.refresh_status``.)
 
 * ``start_booking(actor, booking_id)``: CONFIRMED → STARTED, from one hour before the start.
 * ``complete_booking(actor, booking_id)``: STARTED → COMPLETED, posts the earning
-  (``complete:<booking id>``, once), and for INSTANT providers enqueues a payout job.
+  (``complete:<booking id>``, once), closes the booking's open NOT_COMPLETED attention
+  flag (``booking.attention.close_on_completion``: late, it is still completed), and for
+  INSTANT providers enqueues a payout job.
 * A provider acts only on bookings they are on; an admin on any. Another provider's
   booking is reported as not found (never confirmed to exist).
 * Team appointments: the fee F is split into equal shares by largest remainder (lower
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
+from portal.booking import attention
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.lifecycle import lock_visit, refresh_status
 from portal.booking.models import IndividualBooking, booking_providers
@@ -167,6 +170,7 @@ def complete_booking(actor, booking_id, *, now=None):
                 "earnings": {str(p.id): e for p, _s, _c, e in rows},
             },
         )
+        attention.close_on_completion(actor, booking, now)
         for provider, _share, _commission, earning in rows:
             if provider.payout_schedule == INSTANT and earning > 0:
                 enqueue(

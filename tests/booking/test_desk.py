@@ -17,6 +17,7 @@ from portal.domain.next_action import Action
 from portal.extensions import db
 from portal.notify import sweeps, tasks
 from portal.notify.models import Notification
+from portal.payouts import completion
 from portal.reconcile.models import CaseStatus, ReconCase
 from portal.reconcile.queries import open_cases_by_visit
 from tests.booking.factories import NOW, at
@@ -210,3 +211,28 @@ def test_a_no_show_needs_attention_until_decided_with_a_note(world, users, three
     flag = db.session.get(attention.AttentionFlag, no_show.flag_id)
     assert flag.resolved_by_id == admin.id and flag.note == "Patient called: came late"
     assert v3 not in ids(needs_attention=True)
+
+
+def test_a_started_booking_never_completed_needs_attention_until_completed(
+    world, users, three, clock
+):
+    """The no-show's sibling: started at 12:00, still STARTED at 15:00 (end + 2.5 h). The
+    visit needs attention with a NOT_COMPLETED reason an admin can resolve; completing the
+    booking clears it (a no-show flag, by contrast, stays open after a late start: the
+    admin still decides what happened)."""
+    v1, v2, v3 = three
+    admin = users(world.admin)
+    item = _visit(v3).items[0].id
+    clock.move_to(at(2, 12))
+    completion.start_booking(admin, item)
+    clock.move_to(at(2, 15))
+    assert sweeps.flag_no_shows() == 0
+    assert sweeps.flag_not_completed() == 1
+    assert v3 in ids(needs_attention=True)
+    [reason] = attention.reasons(_visit(v3))
+    assert reason.kind == attention.NOT_COMPLETED and reason.resolvable
+    assert reason.booking_id == item and reason.flag_id
+    completion.complete_booking(admin, item)
+    assert attention.reasons(_visit(v3)) == []
+    assert v3 not in ids(needs_attention=True)
+    assert sweeps.flag_not_completed() == 0

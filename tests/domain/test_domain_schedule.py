@@ -4,6 +4,7 @@ import pytest
 
 from portal.domain.schedule import (
     is_no_show_candidate,
+    is_not_completed_candidate,
     may_retry_payment,
     needs_intervention,
     payment_link_expiry,
@@ -54,5 +55,10 @@ def test_no_show_and_tolerance():
     end = NOW
     assert not is_no_show_candidate(end, NOW + 2 * H - M)
     assert is_no_show_candidate(end, NOW + 2 * H)
+    # A started booking never completed: the same grace after its end.
+    assert not is_not_completed_candidate(end, NOW + 2 * H - M)
+    assert is_not_completed_candidate(end, NOW + 2 * H)
+    with pytest.raises(ValueError):
+        is_not_completed_candidate(end.replace(tzinfo=None), NOW)
     assert within_tolerance(NOW, NOW + 60 * timedelta(seconds=1))
     assert not within_tolerance(NOW, NOW - 61 * timedelta(seconds=1))

@@ -322,3 +322,49 @@ def test_worker_killed_mid_job_is_retried_and_delivers_once(pg_app):
         db.session.remove()
         engine.dispose()
     Redis.from_url(redis_url).flushdb()
+
+
+@pytest.mark.postgres
+def test_a_booking_being_completed_is_not_flagged_not_completed(pg_app, pg_world):
+    """The sweep finds a booking still STARTED while its completion (visit locked, status
+    moved, not yet committed) is under way: it waits on the visit as every use case on the
+    visit's items does, reads the booking again and flags nothing. (Writing the flag from
+    its first read left an open NOT_COMPLETED flag on a completed booking.)"""
+    from portal.booking.attention import AttentionFlag
+    from portal.notify import sweeps
+    from tests.threads import wait_for_lock_waiters
+
+    with pg_app.app_context():
+        booking = make_booking(pg_world, NOW - timedelta(hours=4), status="STARTED")
+        visit_id = db.session.scalar(
+            sa.text("SELECT master_id FROM bookings WHERE id = :b"), {"b": booking}
+        )
+        db.session.remove()
+        results = []
+
+        def sweep():
+            with pg_app.app_context():
+                results.append(sweeps.flag_not_completed(now=NOW))
+                db.session.remove()
+
+        with db.engine.connect() as completing:
+            completing.execute(
+                sa.text("SELECT id FROM visits WHERE id = :v FOR UPDATE"), {"v": visit_id}
+            )
+            completing.execute(
+                sa.text("UPDATE bookings SET status = 'COMPLETED' WHERE id = :b"), {"b": booking}
+            )
+            thread = threading.Thread(target=sweep)
+            thread.start()
+            wait_for_lock_waiters(db.engine)
+            completing.commit()
+            thread.join(30)
+        assert results == [0]
+        assert db.session.scalars(sa.select(AttentionFlag)).all() == []
+        assert (
+            db.session.scalars(
+                sa.select(Notification).where(Notification.kind == "alert.NOT_COMPLETED")
+            ).all()
+            == []
+        )
+        db.session.remove()

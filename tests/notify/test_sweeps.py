@@ -1,7 +1,7 @@
 """Expiry sweeps with the clock moved: unpaid holds (the booking capability's sweep),
 payment links past expiry (marked, patient told, a new link issued while the start is
-ahead), and the no-show flag at end + 2 h. Payment links go to the sandbox mounted in the
-app (called in-process, the suite's default)."""
+ahead), and the no-show and not-completed flags at end + 2 h. Payment links go to the
+sandbox mounted in the app (called in-process, the suite's default)."""
 
 from datetime import timedelta
 
@@ -14,7 +14,7 @@ from portal.accounts.models import User
 from portal.booking import links, visits
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
-from portal.notify.models import NO_SHOW, AttentionFlag, Notification
+from portal.notify.models import NO_SHOW, NOT_COMPLETED, AttentionFlag, Notification
 from portal.payments.models import Payment
 from tests.booking.factories import NOW as BOOKING_NOW
 from tests.booking.factories import at
@@ -71,6 +71,54 @@ def test_flag_can_be_resolved(world):
     resolve_flag(db.session.get(User, world.admin), flag.id, "Patient came late, seen")
     db.session.commit()
     assert open_flags() == []
+
+
+# --- started, never completed -------------------------------------------------------------------
+
+
+def test_started_booking_never_completed_is_flagged_at_end_plus_two_hours(world):
+    """Left STARTED, a booking's fee is never earned and its visit never closes: the same
+    grace as a no-show, then one flag and one alert (it was a known gap: never flagged)."""
+    start = NOW + timedelta(hours=3)
+    booking = make_booking(world, start, status="STARTED")
+    end = start + timedelta(minutes=30)
+    assert _tick("notify.flag_not_completed", end + timedelta(hours=1, minutes=59)) == 0
+    assert _tick("notify.flag_not_completed", end + timedelta(hours=2)) == 1
+    assert _tick("notify.flag_not_completed", end + timedelta(hours=3)) == 0  # once
+    assert _tick("notify.flag_no_shows", end + timedelta(hours=3)) == 0  # it was started
+    [flag] = db.session.scalars(sa.select(AttentionFlag)).all()
+    assert (flag.booking_id, flag.kind, flag.resolved_at) == (booking, NOT_COMPLETED, None)
+    alerts = _notices(world.admin, "alert.NOT_COMPLETED")
+    assert len(alerts) == 1 and alerts[0].priority == "MEDIUM"
+    assert "never marked completed" in alerts[0].body
+    assert alerts[0].link.endswith(f"/admin/visits/{flag.visit_id}")
+
+
+@pytest.mark.parametrize("status", ["CONFIRMED", "COMPLETED", "CANCELLED"])
+def test_only_started_bookings_are_flagged_not_completed(world, status):
+    start = NOW + timedelta(hours=1)
+    make_booking(world, start, status=status)
+    assert _tick("notify.flag_not_completed", start + timedelta(hours=5)) == 0
+    assert (
+        db.session.scalars(
+            sa.select(AttentionFlag).where(AttentionFlag.kind == NOT_COMPLETED)
+        ).all()
+        == []
+    )
+
+
+def test_a_not_completed_flag_is_resolved_with_a_note(world):
+    from portal.notify.sweeps import open_flags, resolve_flag
+
+    start = NOW + timedelta(hours=1)
+    make_booking(world, start, status="STARTED")
+    _tick("notify.flag_not_completed", start + timedelta(hours=3))
+    [flag] = open_flags(NOT_COMPLETED)
+    resolve_flag(db.session.get(User, world.admin), flag.id, "Visit abandoned; refund agreed")
+    db.session.commit()
+    assert open_flags() == []
+    # Resolved, it is not raised again while the booking stays STARTED.
+    assert _tick("notify.flag_not_completed", start + timedelta(hours=6)) == 0
 
 
 # --- holds and payment links (the booking capability's services, the sandbox gateway) -------

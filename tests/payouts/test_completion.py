@@ -159,6 +159,63 @@ def test_schedule_and_no_show_candidates(world):
     assert upcoming.id in schedule_ids and recent.id in schedule_ids
 
 
+def test_completing_a_booking_flagged_not_completed_earns_and_clears_the_flag(world):
+    """A booking left STARTED past end + 2 h is flagged (notify.flag_not_completed);
+    completing it late still posts the earning once, and the flag is closed by that
+    completion (nothing is left to decide), so the visit leaves "Needs attention"."""
+    from portal.booking import attention
+    from portal.booking.lookup import visit_needs_attention
+    from portal.notify import sweeps
+
+    provider, user = world.provider()
+    booking = world.booking(provider, fee=100_000)
+    completion.start_booking(user, booking.id)
+    later = booking.end_at + timedelta(hours=2)
+    assert sweeps.flag_not_completed(now=later) == 1
+    db.session.commit()
+    visit = booking.visit
+    assert visit_needs_attention(visit, now=later)
+    [flag] = attention.open_flags_by_visit([visit.id])[visit.id]
+    assert flag.kind == attention.NOT_COMPLETED
+
+    completion.complete_booking(user, booking.id, now=later + timedelta(minutes=5))
+    db.session.expire_all()
+    booking = db.session.get(type(booking), booking.id)
+    assert booking.status == "COMPLETED" and booking.visit.status == "COMPLETED"
+    assert payable(provider.id) == 95_000
+    flag = db.session.get(attention.AttentionFlag, flag.id)
+    assert flag.resolved_at == later + timedelta(minutes=5)
+    assert flag.resolved_by_id == user.id and "completed" in flag.note
+    assert not visit_needs_attention(booking.visit, now=later + timedelta(minutes=5))
+    assert sweeps.flag_not_completed(now=later + timedelta(hours=1)) == 0
+    actions = db.session.scalars(
+        sa.select(AuditEntry.action)
+        .where(AuditEntry.object_type == "booking", AuditEntry.object_id == str(booking.id))
+        .order_by(AuditEntry.id)
+    ).all()
+    assert actions == ["booking.start", "booking.complete", "attention.clear"]
+
+
+def test_a_not_completed_flag_resolved_before_completion_keeps_its_note(world, make_user):
+    """An admin who resolved the flag (say, "patient left; refund agreed") keeps the
+    decision: a later completion does not write over the note."""
+    from portal.booking import attention
+    from portal.notify import sweeps
+
+    provider, user = world.provider()
+    admin = make_user("admin")
+    booking = world.booking(provider)
+    completion.start_booking(user, booking.id)
+    later = booking.end_at + timedelta(hours=3)
+    sweeps.flag_not_completed(now=later)
+    db.session.commit()
+    [flag] = attention.open_flags_by_visit([booking.master_id])[booking.master_id]
+    attention.resolve_flag(admin, flag.id, "Provider forgot; will complete")
+    completion.complete_booking(user, booking.id, now=later)
+    flag = db.session.get(attention.AttentionFlag, flag.id)
+    assert flag.resolved_by_id == admin.id and flag.note == "Provider forgot; will complete"
+
+
 def test_a_team_reschedule_fee_gives_the_odd_paisa_as_a_completion_does(world):
     """The reschedule fee's split took the team in display-name order, so its odd paisa
     went to another provider than the earning's (review finding)."""

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from portal.db import utcnow
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.payouts import models as m
@@ -43,6 +44,31 @@ def test_schedule_start_and_complete_with_htmx(world, x, client, login):
     # Completing again is refused with a message, the row swapped with 422.
     again = client.post(f"/provider/schedule/{booking.id}/complete", headers=HX)
     assert again.status_code == 422 and "cannot be completed" in again.get_data(as_text=True)
+
+
+def test_a_flagged_started_booking_stays_on_the_schedule_and_completes(world, client, login):
+    """A booking left STARTED and flagged for an admin (notify.flag_not_completed) is still
+    on the provider's schedule with its Complete button; completing it posts the earning
+    and closes the flag."""
+    from portal.booking.attention import AttentionFlag
+    from portal.notify import sweeps
+    from portal.payouts import completion
+
+    provider, user = world.provider()
+    booking = world.booking(provider, fee=100_000, start=utcnow() - timedelta(hours=3))
+    completion.start_booking(user, booking.id)
+    assert sweeps.flag_not_completed() == 1
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = _row(html, booking)
+    assert 'data-status="STARTED"' in row and ">Complete<" in row
+    answer = client.post(f"/provider/schedule/{booking.id}/complete", headers=HX)
+    assert answer.status_code == 200 and 'data-status="COMPLETED"' in answer.get_data(as_text=True)
+    db.session.expire_all()
+    assert payable(provider.id) == 95_000
+    flag = db.session.scalars(sa.select(AttentionFlag)).one()
+    assert flag.resolved_at is not None and flag.resolved_by_id == user.id
 
 
 def test_schedule_status_is_the_label_in_its_coloured_badge(world, client, login):

@@ -75,7 +75,12 @@ SPEC = (
     ("Payments", "link_min_lifetime", "Link lives at least (minutes)", "minutes"),
     ("Payments", "attention_window", "Unpaid and starting within (hours)", "hours"),
     ("Reminders and visits", "reminder_offsets", "Reminders before (minutes)", "minutes_list"),
-    ("Reminders and visits", "no_show_grace", "No-show flag after the end (minutes)", "minutes"),
+    (
+        "Reminders and visits",
+        "no_show_grace",
+        "No-show / not-completed flag after the end (minutes)",
+        "minutes",
+    ),
     ("Reminders and visits", "extra_meet_link_domains", "Extra meeting-link hosts", "domains"),
     ("Reconciliation", "reconciliation_run_time", "Daily run (clinic time, HH:MM)", "time"),
     ("Reconciliation", "reconciliation_tolerance", "Timestamps match within (seconds)", "seconds"),

@@ -9,6 +9,7 @@ import time_machine
 
 from portal.audit.models import AuditEntry
 from portal.booking import checkout, lifecycle, links
+from portal.booking.attention import AttentionFlag
 from portal.booking.models import ATTENTION_LINK_EXPIRED, IndividualBooking, MasterBooking
 from portal.catalog.models import Provider, Service
 from portal.config import policy
@@ -99,6 +100,44 @@ def test_admin_starts_and_completes_an_appointment(app, client, login, world):
         assert done.status_code == 303 and _item(app, item_id).status == "COMPLETED"
     login(world.admin)
     assert client.post(f"/admin/visits/{visit_id}/items/999999/start", data={}).status_code == 404
+
+
+def test_a_started_appointment_never_completed_is_shown_until_completed(app, client, login, world):
+    """Started at 10:05, still STARTED at 12:31 (end 10:30 + 2 h): the sweep flags it and
+    every page that shows a no-show shows it (visit page with a resolve form by the
+    appointment, the attention list and filter, the home count); completing it from the
+    visit page still works and clears it."""
+    from portal.notify import sweeps
+    from portal.payouts import completion
+
+    visit_id, item_id = _paid(app, world)
+    with time_machine.travel(slot(world.day, 10, 5), tick=False), app.app_context():
+        completion.start_booking(db.session.get(type(world.admin), world.admin.id), item_id)
+    with time_machine.travel(slot(world.day, 12, 31), tick=True):
+        with app.app_context():
+            assert sweeps.flag_not_completed() == 1
+            [flag_id] = db.session.scalars(
+                db.select(AttentionFlag.id).where(AttentionFlag.booking_id == item_id)
+            ).all()
+        login(world.admin)
+        page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+        assert 'data-attention="NOT_COMPLETED"' in page and "Not completed" in page
+        assert f'href="#item-{item_id}"' in page
+        resolve = f"/admin/visits/{visit_id}/attention/{flag_id}/resolve"
+        assert f'action="{resolve}"' in page
+        listed = client.get("/admin/visits?attention=yes").get_data(as_text=True)
+        assert f'id="visit-{visit_id}"' in listed and 'data-attention="NOT_COMPLETED"' in listed
+        home = client.get("/admin/").get_data(as_text=True)
+        assert '<p class="stat">1</p>' in home and f'/admin/visits/{visit_id}"' in home
+        refused = client.post(resolve, data={"note": " "})
+        assert "Write a note" in client.get(refused.location).get_data(as_text=True)
+        done = client.post(f"/admin/visits/{visit_id}/items/{item_id}/complete", data={})
+        assert done.status_code == 303 and _item(app, item_id).status == "COMPLETED"
+        page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+        assert "data-attention=" not in page
+        listed = client.get("/admin/visits?attention=yes").get_data(as_text=True)
+        assert "No visits found" in listed
+        assert '<p class="stat">0</p>' in client.get("/admin/").get_data(as_text=True)
 
 
 def _online_service(app, world):
