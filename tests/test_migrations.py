@@ -383,7 +383,7 @@ def test_the_not_completed_flag_kind_is_allowed_after_att0f1a90001(tmp_path, eng
         with db.engine.begin() as conn:
             conn.execute(insert, {"kind": NOT_COMPLETED, "at": NOW, "id": started})
             conn.execute(insert, {"kind": NO_SHOW, "at": NOW, "id": confirmed})
-        downgrade(revision="mmv0e1s10001")
+        downgrade(revision="prc2u7r5c001")
         with db.engine.connect() as conn:
             kinds = conn.execute(sa.text("SELECT kind FROM attention_flags")).scalars().all()
             assert kinds == [NO_SHOW]

@@ -1,7 +1,7 @@
 """attention_flags: a second kind, NOT_COMPLETED (started, never completed by end + 2 h)
 
 Revision ID: att0f1a90001
-Revises: mmv0e1s10001
+Revises: prc2u7r5c001
 Create Date: 2026-12-06 10:00:00
 
 A booking marked STARTED and never COMPLETED stayed so for ever, unflagged: its fee was
@@ -12,7 +12,7 @@ no-show is flagged (docs/operations.md "Needs attention"); the kind check allows
 from alembic import op
 
 revision = "att0f1a90001"
-down_revision = "mmv0e1s10001"
+down_revision = "prc2u7r5c001"
 branch_labels = None
 depends_on = None
 
