@@ -20,8 +20,10 @@ yet (``checks.is_complete``, kept as ``Settlement.rows_complete``) has its day r
 by every later ingest that lists it, and the rows it lacks are added (its posting, keyed,
 stays as it was). Once the rows are complete and the header's fees or tax still differ
 from theirs, the settlement is flagged once: an audit row ``settlement.rows_differ`` and a
-HIGH admin alert. A day with more recon rows than ``MAX_PAGES`` pages hold is refused
-whole, never stored cut."""
+HIGH admin alert. One still incomplete when it leaves the lookback is flagged once the
+same way by the daily job (``flag_left_incomplete``): audit ``settlement.left_incomplete``.
+A day with more recon rows than ``MAX_PAGES`` pages hold is refused whole, never stored
+cut."""
 
 from __future__ import annotations
 
@@ -164,13 +166,18 @@ def _stored(razorpay_ids):
     return {rid: row for rid, *row in rows}
 
 
+def lookback_start(until):
+    """Where the window read by default (the daily job's) starts, for a read at ``until``."""
+    return until - timedelta(days=setting("SETTLEMENT_LOOKBACK_DAYS"))
+
+
 def ingest(since=None, until=None, actor=None) -> IngestResult:
     """Store and post every settlement the gateway made in ``[since, until]`` (default:
     the last ``SETTLEMENT_LOOKBACK_DAYS`` days). Raises :class:`SettlementError` when the
     gateway cannot be read; settlements stored before the failure stay stored (each is
     its own unit of work), none is half-stored."""
     until = until or utcnow()
-    since = since or until - timedelta(days=setting("SETTLEMENT_LOOKBACK_DAYS"))
+    since = since or lookback_start(until)
     payin = get_payin()
     result = IngestResult()
     try:
@@ -334,17 +341,77 @@ def _check(settlement, totals, actor):
     not add up to its header: an audit row and a HIGH admin alert. Called in the unit of
     work that stored its rows or completed them; a complete settlement is never read again,
     so it is flagged once. Incomplete rows are not flagged: the next ingest reads them
-    again."""
+    again, and the daily job flags them if they leave the lookback so."""
     settlement.rows_complete = checks.is_complete(settlement.amount, settlement.fees, totals)
     if not settlement.rows_complete:
         return
     diffs = checks.differences(settlement.amount, settlement.fees, settlement.tax, totals)
     if not diffs:
         return
+    _flag(
+        settlement,
+        diffs,
+        actor,
+        action="settlement.rows_differ",
+        title="A settlement does not add up to its payments",
+        dedupe_key=f"settlement-mismatch:{settlement.id}",
+    )
+
+
+def flag_left_incomplete(before, actor=None) -> list[str]:
+    """Flag, once each, the stored settlements made before ``before`` whose rows never
+    reached their gross: the daily job calls it with the start of the window it has just
+    read, so each of these has been read for the last time. An audit row
+    ``settlement.left_incomplete`` and a HIGH admin alert, as a settlement whose rows
+    differ; ``left_incomplete_at`` marks it for the settlements page. Each in its own unit
+    of work, the settlement locked (two jobs at once flag it once); nothing is read from
+    the gateway. Returns the Razorpay ids flagged."""
+    ids = db.session.scalars(
+        sa.select(Settlement.id)
+        .where(
+            Settlement.rows_complete.is_(False),
+            Settlement.left_incomplete_at.is_(None),
+            Settlement.settled_at < before,
+        )
+        .order_by(Settlement.settled_at, Settlement.id)
+    ).all()
+    flagged = []
+    for settlement_id in ids:
+        with unit_of_work():
+            settlement = db.session.scalar(
+                sa.select(Settlement).where(Settlement.id == settlement_id).with_for_update()
+            )
+            if settlement.rows_complete or settlement.left_incomplete_at is not None:
+                continue  # completed or flagged meanwhile
+            settlement.left_incomplete_at = utcnow()
+            items = db.session.scalars(
+                sa.select(SettlementItem).where(SettlementItem.settlement_id == settlement.id)
+            ).all()
+            diffs = checks.differences(
+                settlement.amount, settlement.fees, settlement.tax, _totals(items)
+            )
+            _flag(
+                settlement,
+                diffs,
+                actor,
+                action="settlement.left_incomplete",
+                title="A settlement's recon rows never added up",
+                dedupe_key=f"settlement-incomplete:{settlement.id}",
+                more=(
+                    f"It left the {setting('SETTLEMENT_LOOKBACK_DAYS')}-day lookback "
+                    "incomplete and is no longer read."
+                ),
+            )
+            flagged.append(settlement.razorpay_settlement_id)
+    return flagged
+
+
+def _flag(settlement, diffs, actor, *, action, title, dedupe_key, more=None):
+    """The audit row and the HIGH admin alert of a settlement that does not add up."""
     note = checks.describe(diffs)
     record(
         actor,
-        "settlement.rows_differ",
+        action,
         "settlement",
         settlement.id,
         after={"razorpay_settlement_id": settlement.razorpay_settlement_id, **diffs},
@@ -354,9 +421,10 @@ def _check(settlement, totals, actor):
         "settlements",
         severity="HIGH",
         kind=SETTLEMENT_MISMATCH,
-        title="A settlement does not add up to its payments",
+        title=title,
         message=f"Razorpay settlement {settlement.razorpay_settlement_id}: {note}. "
-        "The ledger posted the settlement as the bank saw it.",
+        + (f"{more} " if more else "")
+        + "The ledger posted the settlement as the bank saw it.",
         link=f"/admin/settlements/{settlement.id}",
-        dedupe_key=f"settlement-mismatch:{settlement.id}",
+        dedupe_key=dedupe_key,
     )

@@ -28,10 +28,13 @@ class Settlement(db.Model):
         sa.ForeignKey("ledger_transactions.id")
     )
     # Its recon rows reach its gross (``checks.is_complete``): set in the unit of work that
-    # writes its rows, so an ingest reads no rows to know it.
+    # writes its rows, so an ingest and the lookback's check read no rows to know it.
     rows_complete: Mapped[bool] = mapped_column(
         sa.Boolean, default=False, server_default=sa.false()
     )
+    # When the daily job flagged it as leaving the lookback with its rows incomplete (no
+    # fetch reads it after that); None otherwise.
+    left_incomplete_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     items = relationship(
         "SettlementItem",
@@ -51,6 +54,11 @@ class Settlement(db.Model):
         items = self.items if items is None else items
         totals = checks.totals_of((i.signed_amount, i.fee, i.tax) for i in items)
         return checks.describe(checks.differences(self.amount, self.fees, self.tax, totals))
+
+    @property
+    def given_up(self):
+        """Left the lookback with its rows incomplete: no fetch reads its day again."""
+        return self.left_incomplete_at is not None and not self.rows_complete
 
     def owner_ids(self):
         return set()  # admins only

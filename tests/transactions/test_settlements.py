@@ -368,6 +368,66 @@ def test_recon_rows_are_signed_by_their_own_credit_and_debit(
     assert "rows do not add up" not in listing
 
 
+def test_a_settlement_still_incomplete_when_it_leaves_the_lookback_is_flagged_once(
+    paid, gateway, clock, client, make_user, login
+):
+    """Razorpay's report never lists one of a settlement's payments. Within the lookback
+    every daily fetch reads its day again; the daily job that first no longer lists it
+    flags it, once: an audit row and a HIGH alert to the admins, as a settlement whose rows
+    differ. The settlements page shows it incomplete. (Before, it was dropped silently.)"""
+    from portal.audit.models import AuditEntry
+    from portal.config import setting
+    from portal.jobs import run_periodic
+    from portal.notify.models import Notification
+
+    admin = make_user("admin", email="finance@example.com")
+    pay_id = _payment_row(paid).reference
+    gateway.sandbox.set_faults(unsettle=[pay_id])
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    assert ingest().stored == [raw["id"]]
+
+    def flagged():
+        return db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "settlement.left_incomplete")
+        ).all()
+
+    run_periodic("settlements.fetch")  # within the lookback: read again, not flagged
+    assert flagged() == []
+    clock.shift(timedelta(days=setting("SETTLEMENT_LOOKBACK_DAYS"), hours=1))
+    run_periodic("settlements.fetch")
+    run_periodic("settlements.fetch")  # the next day's job flags nothing again
+    db.session.expire_all()
+    [audit] = flagged()
+    assert audit.after["razorpay_settlement_id"] == raw["id"]
+    assert (
+        audit.after["gross"]["header"] - audit.after["gross"]["rows"] == _payment_row(paid).amount
+    )
+    notices = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.kind == "alert.SETTLEMENT_MISMATCH", Notification.user_id == admin.id
+        )
+    ).all()
+    [notice] = notices
+    assert notice.priority == "HIGH" and raw["id"] in notice.body
+
+    login(admin)
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    settlement_id = db.session.scalar(sa.select(Settlement.id))
+    assert f'id="settlement-{settlement_id}"' in listing
+    row = listing.split(f'id="settlement-{settlement_id}"')[1].split("</tr>")[0]
+    assert "incomplete" in row
+    detail = client.get(f"/admin/settlements/{settlement_id}").get_data(as_text=True)
+    assert "<strong>Incomplete</strong>: it left the days read daily" in detail
+    assert "no longer read" in detail
+
+    # A wider fetch by hand still reads it: the report has the row now, and it is complete.
+    gateway.sandbox.set_faults(unsettle=[])
+    assert ingest(since=utcnow() - timedelta(days=30)).completed == [raw["id"]]
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    row = listing.split(f'id="settlement-{settlement_id}"')[1].split("</tr>")[0]
+    assert "incomplete" not in row and "rows do not add up" not in row
+
+
 def test_a_recon_row_is_signed_by_its_credit_and_debit_else_by_its_type():
     """Razorpay's credit and debit say which way a row goes; a row without them (stored
     before they were kept, or a report that lacks them) is signed by its type, a refund
