@@ -393,3 +393,61 @@ def test_the_not_completed_flag_kind_is_allowed_after_att0f1a90001(tmp_path, eng
         with db.engine.begin() as conn:
             conn.execute(insert, {"kind": NOT_COMPLETED, "at": NOW, "id": started})
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_settlements_stored_before_know_whether_their_rows_are_complete(tmp_path, engine):
+    """setl0c0d1b0001: a settlement stored before gets ``rows_complete`` from its rows as
+    they were read then (a refund row the only debit): one whose payment less refund rows
+    reach its gross is complete, one lacking a row is not (the daily job flags it once it
+    is behind the lookback); their rows keep no credit or debit."""
+    from portal.db import utcnow
+
+    url = (
+        "sqlite:///" + str(tmp_path / "setl.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        downgrade(revision="att0f1a90001")
+        settlements = [(1, 9_000, 1_000), (2, 9_000, 1_000), (3, 0, 0)]  # id, amount, fees
+        items = [  # id, settlement, type, amount: 1 adds up, 2 lacks its refund, 3 has none
+            (1, 1, "payment", 15_000),
+            (2, 1, "refund", 5_000),
+            (3, 2, "payment", 15_000),
+        ]
+        with db.engine.begin() as conn:
+            for sid, amount, fees in settlements:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO settlements (id, razorpay_settlement_id, status, amount,"
+                        " fees, tax, settled_at, ingested_at) VALUES (:id, :rid, 'processed',"
+                        " :amount, :fees, 0, :at, :at)"
+                    ),
+                    {"id": sid, "rid": f"setl_{sid}", "amount": amount, "fees": fees,
+                     "at": utcnow()},
+                )  # fmt: skip
+            for iid, sid, kind, amount in items:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO settlement_items (id, settlement_id, entity_id,"
+                        " entity_type, amount, fee, tax) VALUES (:id, :sid, :eid, :kind,"
+                        " :amount, 0, 0)"
+                    ),
+                    {"id": iid, "sid": sid, "eid": f"x_{iid}", "kind": kind, "amount": amount},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            complete = conn.execute(
+                sa.text("SELECT id, rows_complete FROM settlements ORDER BY id")
+            ).all()
+            signs = conn.execute(
+                sa.text("SELECT COUNT(*) FROM settlement_items WHERE credit IS NOT NULL"
+                        " OR debit IS NOT NULL")
+            ).scalar()  # fmt: skip
+        assert [(i, bool(c)) for i, c in complete] == [(1, True), (2, False), (3, True)]
+        assert signs == 0
+        db.engine.dispose()

@@ -1,16 +1,18 @@
 """Does a settlement's header add up to its recon rows? (POLICY: settlement fees, tax on
 fees and net matched to the payments.)
 
-Razorpay (and the sandbox) define a settlement as::
+Razorpay (and the sandbox) define a settlement as what its recon rows credit less what
+they debit::
 
-    amount = Σ payment rows − Σ fees (GST included) − Σ refund rows
-    fees   = Σ row fees         tax = Σ row taxes
+    amount = Σ credit − Σ debit         fees = Σ row fees         tax = Σ row taxes
 
-Gross (``amount + fees``, what left the gateway's hold) is the rows' payments less their
-refunds whatever the fees: when gross matches, every row is there ("complete"); when it
-does not, rows are missing (Razorpay's report is late) and the next ingest reads the day
-again. A complete settlement whose fees or tax still differ is flagged. Plain functions
-over plain values, no database."""
+a payment's credit being its amount less its fee, a refund's debit its amount, a
+transfer's debit its amount and fee, an adjustment (one credited back, a chargeback
+taken) either. Gross (``amount + fees``, what left the gateway's hold) is then the rows'
+credited amounts less their debited ones, whatever the fees: when gross matches, every
+row is there ("complete"); when it does not, rows are missing (Razorpay's report is late)
+and the next ingest reads the day again. A complete settlement whose fees or tax still
+differ is flagged. Plain functions over plain values, no database."""
 
 from __future__ import annotations
 
@@ -24,25 +26,34 @@ REFUND = "refund"
 @dataclass(frozen=True, slots=True)
 class RowTotals:
     count: int = 0
-    gross: int = 0  # payment rows less refund rows
+    gross: int = 0  # credited rows' amounts less debited rows'
     fees: int = 0  # GST included, as Razorpay's header
     tax: int = 0
 
 
+def signed_amount(kind, amount, credit=None, debit=None) -> int:
+    """A recon row's amount as its settlement's gross counts it: taken off for a debit,
+    added for a credit, as the row's own ``credit`` and ``debit`` say (a row debits when
+    its debit exceeds its credit). A row without them (stored before they were kept) is
+    signed by its type, a refund being the debit then known."""
+    if credit is None and debit is None:
+        return -amount if kind == REFUND else amount
+    return -amount if (debit or 0) > (credit or 0) else amount
+
+
 def totals_of(rows) -> RowTotals:
-    """Totals of recon rows given as ``(type, amount, fee, tax)``; a refund (a debit)
-    counts against the gross, every other row (a payment) for it."""
+    """Totals of recon rows given as ``(signed amount, fee, tax)`` (``signed_amount``)."""
     count = gross = fees = tax = 0
-    for kind, amount, fee, row_tax in rows:
+    for amount, fee, row_tax in rows:
         count += 1
-        gross += -amount if kind == REFUND else amount
+        gross += amount
         fees += fee
         tax += row_tax
     return RowTotals(count, gross, fees, tax)
 
 
 def is_complete(amount, fees, totals: RowTotals) -> bool:
-    """Every row is there: the header's gross is the rows' payments less their refunds."""
+    """Every row is there: the header's gross is the rows' credits less their debits."""
     return amount + fees == totals.gross
 
 

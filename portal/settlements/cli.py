@@ -1,4 +1,5 @@
-"""``flask settlements fetch``: read Razorpay's settlements now (what the daily job does)."""
+"""``flask settlements fetch``: read Razorpay's settlements now (what the daily job reads;
+flagging what left its window incomplete stays the job's, ``tasks.fetch_settlements``)."""
 
 from datetime import timedelta
 

@@ -14,12 +14,16 @@ with the key ``settlement:<razorpay id>``: re-running a window stores and posts 
 twice (the unique settlement id and the ledger's idempotency key both say so). The gateway
 is called before any transaction is opened, so no lock is held over the network.
 
+Each recon row is signed by its own ``credit`` and ``debit`` (``checks.signed_amount``).
 Razorpay's recon rows may come late: a stored settlement whose rows do not reach its gross
-yet (``checks.is_complete``) has its day read again by every later ingest that lists it,
-and the rows it lacks are added (its posting, keyed, stays as it was). Once the rows are
-complete and the header's fees or tax still differ from theirs, the settlement is flagged
-once: an audit row ``settlement.rows_differ`` and a HIGH admin alert. A day with more
-recon rows than ``MAX_PAGES`` pages hold is refused whole, never stored cut."""
+yet (``checks.is_complete``, kept as ``Settlement.rows_complete``) has its day read again
+by every later ingest that lists it, and the rows it lacks are added (its posting, keyed,
+stays as it was). Once the rows are complete and the header's fees or tax still differ
+from theirs, the settlement is flagged once: an audit row ``settlement.rows_differ`` and a
+HIGH admin alert. One still incomplete when it leaves the lookback is flagged once the
+same way by the daily job (``flag_left_incomplete``): audit ``settlement.left_incomplete``.
+A day with more recon rows than ``MAX_PAGES`` pages hold is refused whole, never stored
+cut."""
 
 from __future__ import annotations
 
@@ -145,30 +149,26 @@ def _recon_rows(payin, day, cache):
     return cache[day]
 
 
-def _stored_totals(razorpay_ids):
-    """Razorpay settlement id -> (settlement, its stored rows' totals), for those stored."""
+def _stored(razorpay_ids):
+    """Razorpay settlement id -> (id, settled_at, rows_complete) of ours, for those stored:
+    plain values, which a unit of work's commit does not expire (reading them again would
+    open a transaction before the next gateway call)."""
     if not razorpay_ids:
         return {}
-    signed = sa.case(
-        (SettlementItem.entity_type == checks.REFUND, -SettlementItem.amount),
-        else_=SettlementItem.amount,
-    )
     rows = db.session.execute(
         sa.select(
-            Settlement,
-            sa.func.count(SettlementItem.id),
-            sa.func.coalesce(sa.func.sum(signed), 0),
-            sa.func.coalesce(sa.func.sum(SettlementItem.fee), 0),
-            sa.func.coalesce(sa.func.sum(SettlementItem.tax), 0),
-        )
-        .outerjoin(SettlementItem, SettlementItem.settlement_id == Settlement.id)
-        .where(Settlement.razorpay_settlement_id.in_(sorted(razorpay_ids)))
-        .group_by(Settlement.id)
-    ).all()
-    return {
-        s.razorpay_settlement_id: (s, checks.RowTotals(int(n), int(g), int(f), int(t)))
-        for s, n, g, f, t in rows
-    }
+            Settlement.razorpay_settlement_id,
+            Settlement.id,
+            Settlement.settled_at,
+            Settlement.rows_complete,
+        ).where(Settlement.razorpay_settlement_id.in_(sorted(razorpay_ids)))
+    )
+    return {rid: row for rid, *row in rows}
+
+
+def lookback_start(until):
+    """Where the window read by default (the daily job's) starts, for a read at ``until``."""
+    return until - timedelta(days=setting("SETTLEMENT_LOOKBACK_DAYS"))
 
 
 def ingest(since=None, until=None, actor=None) -> IngestResult:
@@ -177,12 +177,12 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
     gateway cannot be read; settlements stored before the failure stay stored (each is
     its own unit of work), none is half-stored."""
     until = until or utcnow()
-    since = since or until - timedelta(days=setting("SETTLEMENT_LOOKBACK_DAYS"))
+    since = since or lookback_start(until)
     payin = get_payin()
     result = IngestResult()
     try:
         listed = _list_settlements(payin, since, until)
-        known = _stored_totals({str(s.get("id")) for s in listed if isinstance(s, dict)})
+        known = _stored({str(s.get("id")) for s in listed if isinstance(s, dict)})
         cache = {}
         for raw in sorted(listed, key=lambda s: (s.get("created_at") or 0, str(s.get("id")))):
             result.seen += 1
@@ -190,11 +190,10 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
                 raise SettlementError("the gateway sent a settlement without an id")
             stored = known.get(raw["id"])
             if stored is not None:
-                settlement, totals = stored
-                if checks.is_complete(settlement.amount, settlement.fees, totals):
+                stored_id, settled_at, rows_complete = stored
+                if rows_complete:
                     continue
                 # Its rows were incomplete when stored: read its day again (below).
-                settled_at = settlement.settled_at
             elif raw.get("status") != "processed":
                 continue
             else:
@@ -207,7 +206,7 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
                     if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
                 ]
                 if stored is not None:
-                    if _add_late_rows(stored[0].id, rows, actor):
+                    if _add_late_rows(stored_id, rows, actor):
                         result.completed.append(raw["id"])
                 elif _store(raw, settled_at, rows, actor):
                     result.stored.append(raw["id"])
@@ -281,10 +280,13 @@ def _store(raw, settled_at, rows, actor) -> bool:
 
 def _item(row):
     created = row.get("created_at")
+    credit, debit = row.get("credit"), row.get("debit")
     return SettlementItem(
         entity_id=str(row["entity_id"]),
-        entity_type=str(row.get("type") or "payment"),
+        entity_type=str(row.get("type") or "payment")[:16],
         amount=_int(row.get("amount") or 0, "recon amount"),
+        credit=None if credit is None else _int(credit, "recon credit"),
+        debit=None if debit is None else _int(debit, "recon debit"),
         fee=_int(row.get("fee") or 0, "recon fee"),
         tax=_int(row.get("tax") or 0, "recon tax"),
         payment_entity_id=row.get("payment_id"),
@@ -295,7 +297,7 @@ def _item(row):
 
 
 def _totals(items):
-    return checks.totals_of((i.entity_type, i.amount, i.fee, i.tax) for i in items)
+    return checks.totals_of((i.signed_amount, i.fee, i.tax) for i in items)
 
 
 def _add_late_rows(settlement_id, rows, actor) -> bool:
@@ -335,19 +337,81 @@ def _add_late_rows(settlement_id, rows, actor) -> bool:
 
 
 def _check(settlement, totals, actor):
-    """Flag a settlement whose (complete) rows do not add up to its header: an audit row
-    and a HIGH admin alert. Called in the unit of work that stored its rows or completed
-    them; a complete settlement is never read again, so it is flagged once. Incomplete
-    rows are not flagged: the next ingest reads them again."""
-    if not checks.is_complete(settlement.amount, settlement.fees, totals):
+    """Keep whether a settlement's rows are complete, and flag one whose (complete) rows do
+    not add up to its header: an audit row and a HIGH admin alert. Called in the unit of
+    work that stored its rows or completed them; a complete settlement is never read again,
+    so it is flagged once. Incomplete rows are not flagged: the next ingest reads them
+    again, and the daily job flags them if they leave the lookback so."""
+    settlement.rows_complete = checks.is_complete(settlement.amount, settlement.fees, totals)
+    if not settlement.rows_complete:
         return
     diffs = checks.differences(settlement.amount, settlement.fees, settlement.tax, totals)
     if not diffs:
         return
+    _flag(
+        settlement,
+        diffs,
+        actor,
+        action="settlement.rows_differ",
+        title="A settlement does not add up to its payments",
+        dedupe_key=f"settlement-mismatch:{settlement.id}",
+    )
+
+
+def flag_left_incomplete(before, actor=None) -> list[str]:
+    """Flag, once each, the stored settlements made before ``before`` whose rows never
+    reached their gross: the daily job calls it with the start of the window it has just
+    read, so each of these has been read for the last time. An audit row
+    ``settlement.left_incomplete`` and a HIGH admin alert, as a settlement whose rows
+    differ; ``left_incomplete_at`` marks it for the settlements page. Each in its own unit
+    of work, the settlement locked (two jobs at once flag it once); nothing is read from
+    the gateway. Returns the Razorpay ids flagged."""
+    ids = db.session.scalars(
+        sa.select(Settlement.id)
+        .where(
+            Settlement.rows_complete.is_(False),
+            Settlement.left_incomplete_at.is_(None),
+            Settlement.settled_at < before,
+        )
+        .order_by(Settlement.settled_at, Settlement.id)
+    ).all()
+    flagged = []
+    for settlement_id in ids:
+        with unit_of_work():
+            settlement = db.session.scalar(
+                sa.select(Settlement).where(Settlement.id == settlement_id).with_for_update()
+            )
+            if settlement.rows_complete or settlement.left_incomplete_at is not None:
+                continue  # completed or flagged meanwhile
+            settlement.left_incomplete_at = utcnow()
+            items = db.session.scalars(
+                sa.select(SettlementItem).where(SettlementItem.settlement_id == settlement.id)
+            ).all()
+            diffs = checks.differences(
+                settlement.amount, settlement.fees, settlement.tax, _totals(items)
+            )
+            _flag(
+                settlement,
+                diffs,
+                actor,
+                action="settlement.left_incomplete",
+                title="A settlement's recon rows never added up",
+                dedupe_key=f"settlement-incomplete:{settlement.id}",
+                more=(
+                    f"It left the {setting('SETTLEMENT_LOOKBACK_DAYS')}-day lookback "
+                    "incomplete and is no longer read."
+                ),
+            )
+            flagged.append(settlement.razorpay_settlement_id)
+    return flagged
+
+
+def _flag(settlement, diffs, actor, *, action, title, dedupe_key, more=None):
+    """The audit row and the HIGH admin alert of a settlement that does not add up."""
     note = checks.describe(diffs)
     record(
         actor,
-        "settlement.rows_differ",
+        action,
         "settlement",
         settlement.id,
         after={"razorpay_settlement_id": settlement.razorpay_settlement_id, **diffs},
@@ -357,9 +421,10 @@ def _check(settlement, totals, actor):
         "settlements",
         severity="HIGH",
         kind=SETTLEMENT_MISMATCH,
-        title="A settlement does not add up to its payments",
+        title=title,
         message=f"Razorpay settlement {settlement.razorpay_settlement_id}: {note}. "
-        "The ledger posted the settlement as the bank saw it.",
+        + (f"{more} " if more else "")
+        + "The ledger posted the settlement as the bank saw it.",
         link=f"/admin/settlements/{settlement.id}",
-        dedupe_key=f"settlement-mismatch:{settlement.id}",
+        dedupe_key=dedupe_key,
     )

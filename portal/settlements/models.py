@@ -1,7 +1,7 @@
 """Settlements read from Razorpay (``/settlements``) and their recon rows
-(``/settlements/recon/combined``): one row per settlement, one per payment or refund it
-covers. Money is integer paise. A settlement is stored once (its Razorpay id is unique) and
-posted to the ledger once (key ``settlement:<id>``)."""
+(``/settlements/recon/combined``): one row per settlement, one per payment, refund,
+transfer or adjustment it covers. Money is integer paise. A settlement is stored once (its
+Razorpay id is unique) and posted to the ledger once (key ``settlement:<id>``)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -27,6 +27,14 @@ class Settlement(db.Model):
     ledger_transaction_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("ledger_transactions.id")
     )
+    # Its recon rows reach its gross (``checks.is_complete``): set in the unit of work that
+    # writes its rows, so an ingest and the lookback's check read no rows to know it.
+    rows_complete: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
+    # When the daily job flagged it as leaving the lookback with its rows incomplete (no
+    # fetch reads it after that); None otherwise.
+    left_incomplete_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     items = relationship(
         "SettlementItem",
@@ -44,16 +52,21 @@ class Settlement(db.Model):
         """What does not add up between this header and its recon rows (``items``, or
         its own), for its page; None when they agree (see ``checks``)."""
         items = self.items if items is None else items
-        totals = checks.totals_of((i.entity_type, i.amount, i.fee, i.tax) for i in items)
+        totals = checks.totals_of((i.signed_amount, i.fee, i.tax) for i in items)
         return checks.describe(checks.differences(self.amount, self.fees, self.tax, totals))
+
+    @property
+    def given_up(self):
+        """Left the lookback with its rows incomplete: no fetch reads its day again."""
+        return self.left_incomplete_at is not None and not self.rows_complete
 
     def owner_ids(self):
         return set()  # admins only
 
 
 class SettlementItem(db.Model):
-    """One payment or refund a settlement covers (a recon row). ``entity_id`` is unique:
-    Razorpay settles a payment or refund once."""
+    """One payment, refund, transfer or adjustment a settlement covers (a recon row).
+    ``entity_id`` is unique: Razorpay settles each once."""
 
     __tablename__ = "settlement_items"
 
@@ -61,9 +74,13 @@ class SettlementItem(db.Model):
     settlement_id: Mapped[int] = mapped_column(
         sa.ForeignKey("settlements.id", ondelete="CASCADE"), index=True
     )
-    entity_id: Mapped[str] = mapped_column(sa.String(40), unique=True)  # pay_… or rfnd_…
-    entity_type: Mapped[str] = mapped_column(sa.String(16))  # payment | refund
+    entity_id: Mapped[str] = mapped_column(sa.String(40), unique=True)  # pay_…, rfnd_…, adj_…
+    entity_type: Mapped[str] = mapped_column(sa.String(16))  # payment | refund | adjustment …
     amount: Mapped[int] = mapped_column(sa.BigInteger)
+    # Razorpay's own: what the row credits to the settlement (a payment: its amount less
+    # its fee) or debits from it. None on rows stored before they were kept.
+    credit: Mapped[int | None] = mapped_column(sa.BigInteger)
+    debit: Mapped[int | None] = mapped_column(sa.BigInteger)
     fee: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     tax: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     payment_entity_id: Mapped[str | None] = mapped_column(sa.String(40))  # a refund's payment
@@ -72,3 +89,8 @@ class SettlementItem(db.Model):
     created_at: Mapped[object | None] = mapped_column(UTCDateTime)  # the payment's capture
 
     settlement = relationship("Settlement", back_populates="items")
+
+    @property
+    def signed_amount(self):
+        """Its amount as the settlement's gross counts it (negative for a debit)."""
+        return checks.signed_amount(self.entity_type, self.amount, self.credit, self.debit)

@@ -289,3 +289,154 @@ def test_a_settlement_whose_fee_differs_by_a_paisa_from_its_rows_is_flagged(
     assert "rows do not add up: fee differs by ₹0.01" in detail
     listing = client.get("/admin/settlements").get_data(as_text=True)
     assert "rows do not add up" in listing
+
+
+# Razorpay's documented recon rows (GET /v1/settlements/recon/combined): each carries its
+# own credit and debit. A payment's credit is its amount less its fee; a refund's debit is
+# its amount; a transfer's debit its amount and fee; an adjustment either way (here one
+# credited back, and a chargeback taken: a debit, with its dispute).
+_RECON_ROWS = [
+    {"entity_id": "pay_DOC1", "type": "payment", "credit": 488_200, "debit": 0,
+     "amount": 500_000, "fee": 11_800, "tax": 1_800},
+    {"entity_id": "rfnd_DOC1", "type": "refund", "credit": 0, "debit": 242_500,
+     "amount": 242_500, "fee": 0, "tax": 0, "payment_id": "pay_DOC0"},
+    {"entity_id": "trf_DOC1", "type": "transfer", "credit": 0, "debit": 100_296,
+     "amount": 100_000, "fee": 296, "tax": 46, "payment_id": "pay_DOC1"},
+    {"entity_id": "adj_DOC1", "type": "adjustment", "credit": 1_012, "debit": 0,
+     "amount": 1_012, "fee": 0, "tax": 0},
+    {"entity_id": "adj_DOC2", "type": "adjustment", "credit": 0, "debit": 5_000,
+     "amount": 5_000, "fee": 0, "tax": 0, "dispute_id": "disp_DOC1"},
+]  # fmt: skip
+
+
+class _ReconPayin:
+    """One processed settlement whose header is what its recon rows add up to (Razorpay's
+    amount = Σ credit − Σ debit, fees = Σ fee, tax = Σ tax); counts the report's reads."""
+
+    def __init__(self, rows):
+        self.rows = [{**r, "settlement_id": "setl_DOC"} for r in rows]
+        self.recon_reads = 0
+
+    def fetch_settlements(self, **params):
+        if params.get("skip"):
+            return []
+        return [
+            {
+                "id": "setl_DOC",
+                "status": "processed",
+                "amount": sum(r["credit"] - r["debit"] for r in self.rows),
+                "fees": sum(r["fee"] for r in self.rows),
+                "tax": sum(r["tax"] for r in self.rows),
+                "utr": "UTRDOC",
+                "created_at": int(utcnow().timestamp()) - 3600,
+            }
+        ]
+
+    def settlement_recon(self, year, month, day=None, count=None, skip=None):
+        self.recon_reads += 1
+        return self.rows[skip : skip + count]
+
+
+def test_recon_rows_are_signed_by_their_own_credit_and_debit(
+    ctx, monkeypatch, client, make_user, login
+):
+    """A chargeback adjustment and a transfer are debits, though neither is a refund:
+    signed by their type (a refund the only debit) the settlement never added up, was read
+    again by every fetch of the lookback and showed "recon rows above its gross". Signed
+    by Razorpay's credit and debit it is complete when stored: not read again, no note."""
+    from portal.audit.models import AuditEntry
+    from portal.settlements import ingest as ingest_module
+
+    payin = _ReconPayin(_RECON_ROWS)
+    monkeypatch.setattr(ingest_module, "get_payin", lambda: payin)
+    assert ingest().stored == ["setl_DOC"]
+    assert payin.recon_reads == 1
+    again = ingest()
+    assert again.stored == [] and again.completed == [] and payin.recon_reads == 1
+
+    s = db.session.scalar(sa.select(Settlement))
+    assert s.rows_note() is None and len(s.items) == len(_RECON_ROWS)
+    assert not db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "settlement.rows_differ")
+    ).all()
+    login(make_user("admin", email="finance@example.com"))
+    detail = client.get(f"/admin/settlements/{s.id}").get_data(as_text=True)
+    assert "rows do not add up" not in detail
+    assert "−₹50<" in detail and "−₹1,000<" in detail  # the chargeback, the transfer
+    assert "−₹10.12" not in detail and "₹10.12" in detail  # the adjustment credited back
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert "rows do not add up" not in listing
+
+
+def test_a_settlement_still_incomplete_when_it_leaves_the_lookback_is_flagged_once(
+    paid, gateway, clock, client, make_user, login
+):
+    """Razorpay's report never lists one of a settlement's payments. Within the lookback
+    every daily fetch reads its day again; the daily job that first no longer lists it
+    flags it, once: an audit row and a HIGH alert to the admins, as a settlement whose rows
+    differ. The settlements page shows it incomplete. (Before, it was dropped silently.)"""
+    from portal.audit.models import AuditEntry
+    from portal.config import setting
+    from portal.jobs import run_periodic
+    from portal.notify.models import Notification
+
+    admin = make_user("admin", email="finance@example.com")
+    pay_id = _payment_row(paid).reference
+    gateway.sandbox.set_faults(unsettle=[pay_id])
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    assert ingest().stored == [raw["id"]]
+
+    def flagged():
+        return db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "settlement.left_incomplete")
+        ).all()
+
+    run_periodic("settlements.fetch")  # within the lookback: read again, not flagged
+    assert flagged() == []
+    clock.shift(timedelta(days=setting("SETTLEMENT_LOOKBACK_DAYS"), hours=1))
+    run_periodic("settlements.fetch")
+    run_periodic("settlements.fetch")  # the next day's job flags nothing again
+    db.session.expire_all()
+    [audit] = flagged()
+    assert audit.after["razorpay_settlement_id"] == raw["id"]
+    assert (
+        audit.after["gross"]["header"] - audit.after["gross"]["rows"] == _payment_row(paid).amount
+    )
+    notices = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.kind == "alert.SETTLEMENT_MISMATCH", Notification.user_id == admin.id
+        )
+    ).all()
+    [notice] = notices
+    assert notice.priority == "HIGH" and raw["id"] in notice.body
+
+    login(admin)
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    settlement_id = db.session.scalar(sa.select(Settlement.id))
+    assert f'id="settlement-{settlement_id}"' in listing
+    row = listing.split(f'id="settlement-{settlement_id}"')[1].split("</tr>")[0]
+    assert "incomplete" in row
+    detail = client.get(f"/admin/settlements/{settlement_id}").get_data(as_text=True)
+    assert "<strong>Incomplete</strong>: it left the days read daily" in detail
+    assert "no longer read" in detail
+
+    # A wider fetch by hand still reads it: the report has the row now, and it is complete.
+    gateway.sandbox.set_faults(unsettle=[])
+    assert ingest(since=utcnow() - timedelta(days=30)).completed == [raw["id"]]
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    row = listing.split(f'id="settlement-{settlement_id}"')[1].split("</tr>")[0]
+    assert "incomplete" not in row and "rows do not add up" not in row
+
+
+def test_a_recon_row_is_signed_by_its_credit_and_debit_else_by_its_type():
+    """Razorpay's credit and debit say which way a row goes; a row without them (stored
+    before they were kept, or a report that lacks them) is signed by its type, a refund
+    the one debit."""
+    from portal.settlements.checks import signed_amount
+
+    assert signed_amount("payment", 500_000, credit=488_200, debit=0) == 500_000
+    assert signed_amount("adjustment", 5_000, credit=0, debit=5_000) == -5_000
+    assert signed_amount("transfer", 100_000, credit=0, debit=100_296) == -100_000
+    assert signed_amount("adjustment", 1_012, credit=1_012, debit=None) == 1_012
+    assert signed_amount("refund", 2_500, None, None) == -2_500
+    assert signed_amount("adjustment", 2_500, None, None) == 2_500
