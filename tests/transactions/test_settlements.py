@@ -440,3 +440,43 @@ def test_a_recon_row_is_signed_by_its_credit_and_debit_else_by_its_type():
     assert signed_amount("adjustment", 1_012, credit=1_012, debit=None) == 1_012
     assert signed_amount("refund", 2_500, None, None) == -2_500
     assert signed_amount("adjustment", 2_500, None, None) == 2_500
+
+
+def _stored_settlements(first, n):
+    """``n`` settlements with two recon rows each, as stored (no gateway)."""
+    for k in range(first, first + n):
+        s = Settlement(
+            razorpay_settlement_id=f"setl_Q{k}",
+            status="processed",
+            amount=9_000,
+            fees=1_000,
+            tax=0,
+            settled_at=utcnow() - timedelta(days=k),
+            rows_complete=True,
+        )
+        s.items.extend(
+            [
+                SettlementItem(entity_id=f"pay_Q{k}", entity_type="payment", amount=15_000),
+                SettlementItem(entity_id=f"rfnd_Q{k}", entity_type="refund", amount=5_000),
+            ]
+        )
+        db.session.add(s)
+    db.session.commit()
+
+
+def test_the_settlements_list_costs_the_same_for_2_settlements_and_8(ctx, client, make_user, login):
+    """Each row counts its recon rows and checks they add up: read with the page (one
+    query for all of them), not once per settlement."""
+    from tests.querycount import counted_queries
+
+    login(make_user("admin", email="finance@example.com"))
+    client.get("/admin/settlements")  # what a first request reads once (caches)
+    costs = []
+    for first, n in ((0, 2), (2, 6)):
+        _stored_settlements(first, n)
+        db.session.expire_all()
+        with counted_queries() as statements:
+            page = client.get("/admin/settlements")
+        assert page.status_code == 200 and page.get_data(as_text=True).count("setl_Q") == first + n
+        costs.append(len(statements))
+    assert costs[0] == costs[1], costs
