@@ -4,7 +4,8 @@ of work (``portal.booking.pricing`` holds the arithmetic)."""
 
 from portal.booking import coupons, postings, queries
 from portal.booking.errors import BookingError
-from portal.booking.pricing import Quote, QuoteLine, build_quote
+from portal.booking.pricing import Quote, QuoteLine, build_quote, domain_coupon
+from portal.domain import pricing as rules
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -33,7 +34,9 @@ def wallet_available_for_visit(patient_id, visit_id):
 
 def quote(visit, wallet_paise=0):
     """The visit's price. While it is open: computed now (coupon spread pro rata, the wallet
-    capped at the balance and at what is due). Once checked out or paid: the stored split."""
+    capped at the balance and at what is due). Once checked out or paid: the stored split;
+    while its order is pending (the page offers paying again), with whether the ₹1
+    minimum shaped it (``rules.online_minimum_at_work``)."""
     if visit.is_open and not any(p.status == PaymentStatus.PENDING for p in visit.payments):
         items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
         wallet = 0
@@ -60,12 +63,17 @@ def quote(visit, wallet_paise=0):
     subtotal = sum(i.total for i in items)
     discount = sum(i.discount_share for i in items)
     wallet = sum(i.wallet_paid for i in items)
+    due = subtotal - discount - wallet
     return Quote(
         lines=lines,
         subtotal=subtotal,
         discount=discount,
         wallet_used=wallet,
-        amount_due=subtotal - discount - wallet,
+        amount_due=due,
+        online_minimum=visit.is_open
+        and rules.online_minimum_at_work(
+            [i.total for i in items], domain_coupon(visit.coupon), discount, wallet, due
+        ),
     )
 
 

@@ -29,8 +29,13 @@ class Quote:
     wallet_used: int = 0
     amount_due: int = 0  # through the gateway, after discount and wallet
     # The coupon took less, or the wallet paid less, than asked so that ₹1 (Razorpay's
-    # smallest payment) is paid online: the visit's page says why.
+    # smallest payment) is paid online: the visit's page says why (``online_minimum_notice``).
     online_minimum: bool = False
+
+    @property
+    def online_minimum_notice(self):
+        """Why ₹1 is paid online (a ``Text`` for the page's ``t`` filter), or None."""
+        return rules.online_minimum_notice() if self.online_minimum else None
 
     @property
     def payable(self):

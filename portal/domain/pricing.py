@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .policy import DEFAULT_POLICY, GST_MODE_FEE_AND_PLATFORM, Policy
-from .rates import allocate_pro_rata, apply_bps
+from .rates import allocate_pro_rata, apply_bps, format_inr
+from .text import N_, Text
 
 __all__ = [
     "PriceBreakup",
@@ -23,6 +24,9 @@ __all__ = [
     "team_shares",
     "wallet_part",
     "online_minimum_coupon",
+    "online_minimum_at_work",
+    "MSG_ONLINE_MINIMUM",
+    "online_minimum_notice",
     "ProviderEarning",
     "provider_earning",
 ]
@@ -142,6 +146,34 @@ def online_minimum_coupon(
     if 0 < due < MIN_ONLINE_PAYMENT and wallet_asked < due:
         return Coupon("flat", max(result.discount_total - (MIN_ONLINE_PAYMENT - due), 0))
     return coupon
+
+
+def online_minimum_at_work(
+    items_totals: list[int], coupon: Coupon | None, discount: int, wallet: int, online: int
+) -> bool:
+    """Whether a price already fixed for a checkout (the ``discount``, ``wallet`` part and
+    ``online`` part it stored) is the minimum's doing, for the page that shows it again
+    while its order is pending: ``MIN_ONLINE_PAYMENT`` online, and a coupon that took less
+    than it gives (``online_minimum_coupon``) or a wallet that paid all the rest
+    (``wallet_part``). What was asked of the wallet is not stored: a wallet asked for
+    exactly all but the minimum reads as cut, one of under the minimum cut to nothing
+    (on a visit whose coupon leaves exactly that) as not."""
+    if online != MIN_ONLINE_PAYMENT:
+        return False
+    return wallet > 0 or discount < apply_coupon(items_totals, coupon).discount_total
+
+
+MSG_ONLINE_MINIMUM = N_(
+    "An online payment is at least %(amount)s, so your coupon or wallet covers a little"
+    " less of this visit."
+)
+
+
+def online_minimum_notice() -> Text:
+    """Why a visit's page asks for the minimum online (``online_minimum_coupon``,
+    ``wallet_part``): the one sentence every page showing that price says, naming the
+    rule's amount as pages write money."""
+    return Text(MSG_ONLINE_MINIMUM, amount=format_inr(MIN_ONLINE_PAYMENT))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 import dataclasses
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from portal.domain.policy import DEFAULT_POLICY, GST_MODE_FEE_AND_PLATFORM, Policy, TdsRule
@@ -10,7 +10,9 @@ from portal.domain.pricing import (
     Coupon,
     PriceBreakup,
     apply_coupon,
+    online_minimum_at_work,
     online_minimum_coupon,
+    online_minimum_notice,
     price_item,
     provider_earning,
     split_wallet,
@@ -181,6 +183,52 @@ def test_a_coupon_leaving_under_a_rupee_takes_that_much_less():
     assert online_minimum_coupon([52_950], None, 0) is None
     percent = Coupon("percent", 9_990)  # 99.9 %: 52 paise left
     assert online_minimum_coupon([52_950], percent, 0) == Coupon("flat", 52_850)
+
+
+def test_a_fixed_price_tells_whether_the_minimum_was_at_work():
+    """A checkout stores the split (discount, wallet part, online part), not what was
+    asked: its page, shown again while the order is pending, tells from the split
+    whether the ₹1 minimum shaped it (it said nothing there: review finding)."""
+    flat = Coupon("flat", 52_900)
+    assert online_minimum_at_work([52_950], None, 0, 52_850, 100)  # ₹529 of the wallet
+    assert online_minimum_at_work([52_950], flat, 52_850, 0, 100)  # the coupon cut
+    assert not online_minimum_at_work([52_950], Coupon("flat", 52_850), 52_850, 0, 100)
+    assert not online_minimum_at_work([52_950], None, 0, 10_000, 42_950)
+    assert not online_minimum_at_work([52_950], flat, 52_900, 50, 0)  # nothing online
+    assert not online_minimum_at_work([100], None, 0, 0, 100)  # a ₹1 visit, all online
+
+
+@given(
+    st.lists(st.integers(100, 10**6), min_size=1, max_size=4),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+)
+@example([52_950], 0, 52_850)  # a wallet asked for exactly all but ₹1: reads as cut
+@example([100], 0, 50)  # 50 paise asked on ₹1: cut to nothing, reads as not
+def test_the_fixed_price_reads_as_the_fresh_one_did(items, flat, asked):
+    """Whenever pricing afresh cut the coupon or the wallet for the minimum (what
+    ``booking.pricing.build_quote`` flags), the stored split says so too; it says so
+    otherwise only for a wallet asked for exactly all but the minimum (not kept)."""
+    coupon = Coupon("flat", flat)
+    usable = online_minimum_coupon(items, coupon, asked)
+    shares = apply_coupon(items, usable)
+    due = sum(shares.paid_amounts)
+    wallet = wallet_part(due, asked)
+    fresh = usable is not coupon or wallet < min(asked, due)
+    stored = online_minimum_at_work(items, coupon, shares.discount_total, wallet, due - wallet)
+    if stored != fresh:  # only where what was asked is the difference
+        assert due - wallet == MIN_ONLINE_PAYMENT
+        assert (stored and wallet == asked) or (not stored and wallet == 0 < asked < due)
+
+
+def test_the_notice_names_the_minimum_as_the_rule_sets_it(monkeypatch):
+    from portal.domain import pricing
+
+    notice = online_minimum_notice()
+    assert notice.values == {"amount": "₹1"} and "at least ₹1," in notice
+    assert "₹" not in notice.template  # the amount is the formatter's, not typed in
+    monkeypatch.setattr(pricing, "MIN_ONLINE_PAYMENT", 250)
+    assert "at least ₹2.50," in online_minimum_notice()
 
 
 @given(

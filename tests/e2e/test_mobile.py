@@ -4,11 +4,13 @@ or critical accessibility violation on the main patient, doctor and admin pages;
 first patient page and the next stay under the page-weight goals (30 KB / 10 KB)."""
 
 import os
+from datetime import date
 
 import pytest
 
 import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
+from portal.accounts.models import Dependent
 from portal.booking import checkout, visits
 from portal.extensions import db
 from portal.refunds import cancel as refunds_cancel
@@ -57,7 +59,7 @@ def phone(browser, app, live_server):
 @pytest.fixture
 def history(app, make_user):
     """A patient with a paid two-item visit (one item cancelled to the wallet), an open
-    visit, wallet movements; a doctor and an admin."""
+    visit, a paid visit for their child, wallet movements; a doctor and an admin."""
     patient = make_user("patient", name="Meera Iyer")
     admin = make_user("admin", name="Ops Admin")
     day = weekday_ahead(5)
@@ -98,6 +100,27 @@ def history(app, make_user):
             start_at=slot(day, 15),
         )
         open_id = open_item.master_id
+        # A family member's paid visit: the home's lists say whom each visit is for, a
+        # long name included, in the row's card at phone width.
+        child = Dependent(
+            guardian_id=me.id,
+            name="Aadhya Venkataraman Subramaniam",
+            relationship_="child",
+            date_of_birth=date(2018, 5, 1),
+        )
+        db.session.add(child)
+        db.session.commit()
+        family = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.consult,
+            provider_ids=[cat.doc2],
+            clinic_id=cat.clinic,
+            start_at=slot(day, 11),
+            dependent_id=child.id,
+        )
+        family_total = db.session.get(type(family.visit), family.master_id).subtotal
+        checkout.checkout(me, family.master_id, family_total, callback_url="http://portal.test/cb")
         db.session.remove()
     return {
         "patient": patient,
@@ -158,6 +181,18 @@ def test_patient_pages_fit_a_phone_and_pass_axe(phone, history):
     for path in _patient_pages(history):
         _width_fits(phone, path)
         _axe(phone, path)
+
+
+def test_the_homes_rows_say_whom_each_visit_is_for_on_a_phone(phone, history):
+    """The home's cards (one per visit under 40rem) carry the "For" line: the child's long
+    name wraps inside the card, the holder's own visits read "You"."""
+    sign_in(phone, history["patient"].email, PASSWORD)
+    _width_fits(phone, "/me/")
+    whom = phone.locator('td[data-label="For"]')
+    assert sorted(whom.all_inner_texts()) == ["Aadhya Venkataraman Subramaniam", "You", "You"]
+    for cell in whom.all():
+        box = cell.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
 
 
 def test_the_menu_opens_without_javascript_and_targets_are_44px(phone, history):

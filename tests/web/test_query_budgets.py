@@ -16,9 +16,10 @@ from tests.web.booking.helpers import HX, hold, slot
 # with the catalog's and the policy's stamps and the bell's unread count (1 statement in
 # all: portal.web.signed_in), then what the page shows.
 BUDGETS = {
-    # The unpaid and the upcoming visits in one query, as columns with their item count
-    # and first item's start and zone (booking.queries.open_and_upcoming_visits); the
-    # wallet's balance comes with the user (signed_in.reads_with_user).
+    # The unpaid and the upcoming visits in one query, as columns with whom each is for,
+    # their item count and first item's start and zone
+    # (booking.queries.open_and_upcoming_visits); the wallet's balance comes with the user
+    # (signed_in.reads_with_user).
     ("patient", "/me/", False): 2,
     # The free times: kept per process (portal.catalog.calendar), the whole page and its
     # htmx answer alike: only the user read (computed, they add one query: availability,

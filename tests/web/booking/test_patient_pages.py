@@ -361,6 +361,56 @@ def _pay_form(html):
     return wallet, button
 
 
+def test_the_sentence_names_the_minimum_the_rule_sets(app, client, login, world, monkeypatch):
+    """The visit page's "at least ₹1" is ``MIN_ONLINE_PAYMENT`` written by the money
+    formatter, not "₹1.00" typed into the sentence: with a minimum of ₹2 the wallet keeps
+    ₹2 online and the sentence says ₹2 (it said ₹1.00 whatever the rule)."""
+    from portal.domain import pricing
+
+    monkeypatch.setattr(pricing, "MIN_ONLINE_PAYMENT", 200)
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 52_900)
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}?wallet=529").get_data(as_text=True)
+    assert "−₹527.50" in html and _pay_form(html)[1] == "Pay ₹2"
+    sentence = re.search(r'<p class="muted" id="online-minimum">([^<]*)</p>', html).group(1)
+    assert "at least ₹2," in sentence and "₹1" not in sentence
+
+
+@pytest.mark.parametrize(
+    "coupon, wallet, button, explained",
+    [
+        (None, "529", "Pay ₹1", True),  # the wallet pays ₹528.50, not the ₹529 asked for
+        (52_900, "", "Pay ₹1", True),  # the ₹529 coupon takes ₹528.50
+        (52_850, "", "Pay ₹1", False),  # a ₹528.50 coupon leaves ₹1 by itself: nothing cut
+        (None, "100", "Pay ₹429.50", False),
+    ],
+)
+def test_the_pending_payment_page_says_why_a_rupee_is_left_to_pay_online(
+    app, client, login, world, gateway, coupon, wallet, button, explained
+):
+    """Checked out, then back from the gateway unpaid: the page shows the order's stored
+    split and "Pay ₹1", and said nothing of why (only a price computed afresh knew the ₹1
+    minimum was at work; review finding). It says so, from the stored split."""
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 52_900)
+    if coupon:
+        _coupon(app, code="FLAT", kind="FLAT", value=coupon)
+    login(world.patient)
+    if coupon:
+        assert (
+            client.post(f"/me/visits/{visit_id}/coupon", data={"code": "FLAT"}).status_code == 303
+        )
+    paying = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": wallet})
+    assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
+    back = urlsplit(pay_on_sandbox(client, paying.location, outcome="failure"))
+    assert client.get(back.path, query_string=back.query).status_code == 303  # back unpaid
+    assert _visit(app, visit_id)[0] == "PENDING_PAYMENT"
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert _pay_form(html)[1] == button
+    assert ('id="online-minimum"' in html) is explained
+
+
 def test_pay_again_after_leaving_the_gateway_charges_what_the_button_says(
     app, client, login, world, gateway
 ):
