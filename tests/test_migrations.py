@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from portal import create_app
+from portal.booking.models import PROVIDER_PRESENT_DDL
 from portal.extensions import db
 from tests.conftest import DEFAULT_PG, _test_config
 
@@ -70,6 +71,14 @@ def _assert_migrations_match_models(url):
                     "tg_slot_claims_provider_present",
                     "tg_slot_claims_provider_present_again",
                 }, triggers
+                # Their function as the models write it (over leave, inactive, outside the
+                # weekly hours: wkhours00001).
+                source = conn.scalar(
+                    sa.text(
+                        "SELECT prosrc FROM pg_proc WHERE proname = 'slot_claims_provider_present'"
+                    )
+                )
+                assert source.strip() and source.strip() in PROVIDER_PRESENT_DDL[0]
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()

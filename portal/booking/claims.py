@@ -5,15 +5,16 @@ claim overlapping the same subject; a concurrent loser gets SQLSTATE 23P01 at fl
 commit, which becomes :class:`SlotUnavailable`. The Python pre-check only makes the
 common case friendly (and cheap); it decides nothing.
 
-A provider's claim is also refused over their leave or once they are inactive, by the
-trigger ``tg_slot_claims_provider_present`` after the provider's advisory lock, which a
-leave and a deactivation take too (``portal.catalog.time_lock``): a leave and a hold at
-once never both win.
+A provider's claim is also refused over their leave, once they are inactive, or outside
+their weekly hours at the booking's clinic, by the trigger
+``tg_slot_claims_provider_present`` after the provider's advisory lock, which a leave, a
+deactivation and a change of weekly hours take too (``portal.catalog.time_lock``): such a
+change and a hold at once never both win.
 
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
-that writes live claims (and every leave and deactivation) holds one process-wide lock
-from its check to its commit (:func:`serialized`, ``catalog.time_lock``'s). Two processes
-on one SQLite file are not supported.
+that writes live claims (and every leave, deactivation and change of hours) holds one
+process-wide lock from its check to its commit (:func:`serialized`,
+``catalog.time_lock``'s). Two processes on one SQLite file are not supported.
 
 A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
 and the lost-race translation outside, so the commit happens inside both.

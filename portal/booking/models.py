@@ -307,20 +307,29 @@ class SlotClaim(db.Model):
     booking = relationship("IndividualBooking", back_populates="claims")
 
 
-# PostgreSQL: a live claim of a provider on leave then, or inactive, is refused as a lost
-# race (23P01), after the provider's advisory lock, which a leave and a deactivation take
-# before reading the bookings in their way (catalog.time_lock): a leave or a deactivation
-# and a hold at once never both win, and a hold runs no statement more (the trigger's
-# reads happen inside its INSERT). The migration tm1e4a5e0001 writes the same.
+# PostgreSQL: a live claim of a provider on leave then, or inactive, or outside their weekly
+# hours at the booking's clinic, is refused as a lost race (23P01), after the provider's
+# advisory lock, which a leave, a deactivation and a change of weekly hours take before
+# reading the bookings in their way (catalog.time_lock): such a change and a hold at once
+# never both win, and a hold runs no statement more (the trigger's reads happen inside its
+# INSERT). The hours are read as catalog.slots reads them: the claim inside the windows
+# (touching ones joined) of its start's local day in the clinic's zone. The migration
+# wkhours00001 writes the same (tm1e4a5e0001 the function without the hours).
 PROVIDER_PRESENT_DDL = (
     """
 CREATE OR REPLACE FUNCTION slot_claims_provider_present() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     pid bigint := substr(NEW.subject, 10)::bigint;
+    claim_clinic bigint;
+    clinic_zone text;
+    local_day date;
+    reached timestamptz := NEW.start_at;
+    window_end timestamptz;
 BEGIN
-    -- Re-entrant (a hold took it already); its wait makes the reads below see a leave or
-    -- a deactivation that committed meanwhile (a fresh snapshot per statement).
+    -- Re-entrant (a hold took it already); its wait makes the reads below see a leave, a
+    -- deactivation or a change of hours that committed meanwhile (a fresh snapshot per
+    -- statement).
     PERFORM pg_advisory_xact_lock(hashtextextended(NEW.subject, 0));
     IF EXISTS (SELECT 1 FROM providers WHERE id = pid AND NOT active)
         OR EXISTS (
@@ -329,6 +338,25 @@ BEGIN
         )
     THEN
         RAISE EXCEPTION 'provider % is on leave or inactive then', pid
+            USING ERRCODE = 'exclusion_violation';
+    END IF;
+    SELECT b.clinic_id, c.timezone INTO claim_clinic, clinic_zone
+    FROM bookings b JOIN clinics c ON c.id = b.clinic_id
+    WHERE b.id = NEW.booking_id;
+    local_day := (NEW.start_at AT TIME ZONE clinic_zone)::date;
+    -- From the claim's start, window after touching window, until its end is reached.
+    LOOP
+        SELECT max((local_day + a.end_time) AT TIME ZONE clinic_zone) INTO window_end
+        FROM availability a
+        WHERE a.provider_id = pid AND a.clinic_id = claim_clinic
+            AND a.weekday = extract(isodow FROM local_day)::int - 1
+            AND (local_day + a.start_time) AT TIME ZONE clinic_zone <= reached
+            AND (local_day + a.end_time) AT TIME ZONE clinic_zone > reached;
+        EXIT WHEN window_end IS NULL OR window_end >= NEW.end_at;
+        reached := window_end;
+    END LOOP;
+    IF window_end IS NULL THEN
+        RAISE EXCEPTION 'provider % does not work then', pid
             USING ERRCODE = 'exclusion_violation';
     END IF;
     RETURN NEW;

@@ -2,10 +2,15 @@
 or an admin)."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from portal.audit.service import record
 from portal.catalog import time_lock
 from portal.catalog.checks import (
+    AHEAD,
+    FORM,
+    MSG_HOURS_OVER_MANY,
+    MSG_HOURS_OVER_ONE,
     MSG_LEAVE_OVER_MANY,
     MSG_LEAVE_OVER_ONE,
     bookings_in_the_way,
@@ -17,6 +22,7 @@ from portal.catalog.checks import (
 )
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
+from portal.domain.slots import within_weekly_hours
 from portal.domain.text import Text
 from portal.extensions import db
 from portal.i18n import N_
@@ -104,10 +110,37 @@ def add_availability(actor, provider, clinic, weekday, start, end):
         return window
 
 
+def hours_in_the_way(provider, clinic, old, new):
+    """The refusal of changing the provider's weekly hours at ``clinic`` from the windows
+    ``old`` to ``new`` while live bookings or holds ahead lie in the hours it removes
+    (inside the old hours, not inside the new), or None: as for a leave, each patient must
+    first be told (``bookings_in_the_way``). Under the lock on the provider's time (the
+    caller holds ``time_lock.serialized()``), so a hold at the same moment is read here, or
+    its claim is refused for the new hours by the claims' trigger (catalog.time_lock)."""
+    zone = ZoneInfo(clinic.timezone)
+
+    def removed(start, end):
+        return within_weekly_hours(start, end, zone, old) and not within_weekly_hours(
+            start, end, zone, new
+        )
+
+    time_lock.lock_provider(provider.id)
+    now = utcnow().astimezone(zone)
+    return bookings_in_the_way(
+        provider, now, now + AHEAD, (MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY), only=removed
+    )
+
+
 def remove_availability(actor, window):
-    with changing():
+    """Remove one weekly window; refused over bookings ahead in it (``hours_in_the_way``)."""
+    with time_lock.serialized(), changing():
         window = load(Availability, window, "availability")
         provider = provider_for_actor(actor, window.provider)
+        at_clinic = [w for w in provider.availability if w.clinic_id == window.clinic_id]
+        others = [w for w in at_clinic if w is not window]
+        clash = hours_in_the_way(provider, window.clinic, at_clinic, others)
+        if clash:
+            raise_errors({FORM: clash})
         record(
             actor,
             "availability.remove",
@@ -126,8 +159,9 @@ def remove_availability(actor, window):
 
 def set_availability(actor, provider, clinic, windows):
     """Replace the provider's weekly hours at ``clinic`` with ``windows`` =
-    ``[(weekday, start, end), …]``; errors are keyed ``window_<index>``."""
-    with changing():
+    ``[(weekday, start, end), …]``; errors are keyed ``window_<index>``, and hours removed
+    over bookings ahead are refused (``FORM``: ``hours_in_the_way``)."""
+    with time_lock.serialized(), changing():
         provider = provider_for_actor(actor, provider)
         clinic = load(Clinic, clinic, "clinic")
         keep = [w for w in provider.availability if w.clinic_id != clinic.id]
@@ -139,7 +173,11 @@ def set_availability(actor, provider, clinic, windows):
                 continue
             new.append(Availability(clinic=clinic, weekday=weekday, start_time=start, end_time=end))
         raise_errors(errors)
-        before = [_window_snapshot(w) for w in provider.availability if w.clinic_id == clinic.id]
+        old = [w for w in provider.availability if w.clinic_id == clinic.id]
+        clash = hours_in_the_way(provider, clinic, old, new)
+        if clash:
+            raise_errors({FORM: clash})
+        before = [_window_snapshot(w) for w in old]
         # The old windows go first: the unit of work inserts before it deletes, and a new
         # window starting when an old one did would meet the unique (weekday, start).
         provider.availability = keep

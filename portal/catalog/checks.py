@@ -8,7 +8,7 @@ nothing is written; a missing object (or another provider's row) raises ``NotFou
 role that may not act raises ``PermissionDenied``."""
 
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -99,8 +99,14 @@ def bounded_int(value, field_name, errors, low, high, message):
     return value
 
 
-# Leave or a deactivation over the provider's bookings: one message for one booking, one
-# for several (the provider reads the leave's in their language).
+# How far ahead a change that takes a provider's time away (a deactivation, a change of
+# weekly hours) looks for bookings in its way: any booking.
+AHEAD = timedelta(days=3660)
+# How many bookings a refusal names one by one (``listed``); it counts them all.
+LISTED = 3
+
+# Leave, a deactivation or a change of weekly hours over the provider's bookings: one
+# message for one booking, one for several (the provider reads them in their language).
 MSG_LEAVE_OVER_ONE = N_(
     "There is 1 booking with this provider in this period, on %(first)s. Cancel or move it "
     "first (a cancelled patient is refunded in full), then add the leave."
@@ -120,19 +126,37 @@ MSG_DEACTIVATE_OVER_MANY = N_(
     "provider."
 )
 
+MSG_HOURS_OVER_ONE = N_(
+    "There is 1 booking with this provider in the hours being removed, on %(first)s. Cancel "
+    "or move it first (a cancelled patient is refunded in full), then change the hours."
+)
+MSG_HOURS_OVER_MANY = N_(
+    "There are %(count)s bookings with this provider in the hours being removed: "
+    "%(listed)s. Cancel or move them first (a cancelled patient is refunded in full), then "
+    "change the hours."
+)
 
-def bookings_in_the_way(provider, starts_at, ends_at, messages):
+
+def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None):
     """The message (``messages``: for one booking, for several) refusing a change that
     would leave the provider's live bookings or holds between ``starts_at`` and
     ``ends_at`` (aware; times said in ``starts_at``'s zone) without their provider, or
-    None. A hold counts: it may still be paid. Each patient must first be told, by a
-    cancellation (a full refund) or a move."""
+    None; ``only(start, end)`` picks the bookings that count (those in the hours a change
+    removes). A hold counts: it may still be paid. Each patient must first be told, by a
+    cancellation (a full refund) or a move. The message's values: ``count``, ``first``
+    (the first booking's time) and ``listed`` (the first ``LISTED``, "…" after them when
+    there are more)."""
     taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
+    if only is not None:
+        taken = [(s, e) for s, e in taken if only(s, e)]
     if not taken:
         return None
-    first = DateText(taken[0][0].astimezone(starts_at.tzinfo).strftime("%a %d %b %Y, %H:%M"))
+    zone = starts_at.tzinfo
+    times = [s.astimezone(zone).strftime("%a %d %b %Y, %H:%M") for s, _ in taken[:LISTED]]
+    listed = "; ".join(times) + ("; …" if len(taken) > LISTED else "")
+    values = {"first": DateText(times[0]), "listed": DateText(listed)}
     one, many = messages
-    return Text(one, first=first) if len(taken) == 1 else Text(many, count=len(taken), first=first)
+    return Text(one, **values) if len(taken) == 1 else Text(many, count=len(taken), **values)
 
 
 def raise_errors(errors):

@@ -1,8 +1,6 @@
 """Providers (doctors and labs): their profile, their clinics, specializations and
 services, and the login an admin invites for them."""
 
-from datetime import timedelta
-
 import sqlalchemy as sa
 
 from portal.accounts import service as accounts
@@ -10,7 +8,9 @@ from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
 from portal.catalog import time_lock
+from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
+    AHEAD,
     MSG_DEACTIVATE_OVER_MANY,
     MSG_DEACTIVATE_OVER_ONE,
     bookings_in_the_way,
@@ -38,8 +38,6 @@ from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 
-# Deactivating a provider looks this far ahead for bookings in the way (any booking).
-BOOKABLE_AHEAD = timedelta(days=3660)
 PROVIDER_FIELDS = (
     "kind",
     "display_name",
@@ -167,8 +165,10 @@ def _link_snapshot(provider):
 
 def update_provider(actor, provider, **changes):
     """Change profile fields and the clinic/specialization/service links (admin only). A
-    deactivation is refused over bookings ahead, under the lock on the provider's time (a
-    hold at the same moment is read, or refused for the deactivation: catalog.time_lock)."""
+    deactivation is refused over bookings ahead, and so is taking away a clinic where
+    bookings ahead lie in the provider's hours (they go with it), under the lock on the
+    provider's time (a hold at the same moment is read, or refused for the change:
+    catalog.time_lock)."""
     with time_lock.serialized(), changing():
         require_admin(actor)
         provider = load(Provider, provider, "provider")
@@ -207,11 +207,24 @@ def update_provider(actor, provider, **changes):
             clash = bookings_in_the_way(
                 provider,
                 now,
-                now + BOOKABLE_AHEAD,
+                now + AHEAD,
                 (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY),
             )
             if clash:
                 errors["active"] = clash
+        # Weekly hours at a clinic the provider no longer works at would be dead rows: they
+        # go, refused as a change of hours is over bookings ahead in them.
+        clinic_ids = {c.id for c in clinics}
+        dropped = {}
+        for window in provider.availability:
+            if window.clinic_id not in clinic_ids:
+                dropped.setdefault(window.clinic_id, []).append(window)
+        for windows in dropped.values():
+            if "clinic_ids" in errors:
+                break
+            clash = hours_in_the_way(provider, windows[0].clinic, windows, [])
+            if clash:
+                errors["clinic_ids"] = clash
         raise_errors(errors)
         for key in PROVIDER_FIELDS:
             if key == "active":
@@ -220,10 +233,9 @@ def update_provider(actor, provider, **changes):
             else:
                 setattr(provider, key, data[key])
         provider.clinics, provider.specializations, provider.services = clinics, specs, services
-        # Weekly hours at a clinic the provider no longer works at would be dead rows.
-        clinic_ids = {c.id for c in clinics}
-        for window in [w for w in provider.availability if w.clinic_id not in clinic_ids]:
-            provider.availability.remove(window)
+        for windows in dropped.values():
+            for window in windows:
+                provider.availability.remove(window)
         db.session.flush()
         after = {**snapshot(provider, *PROVIDER_FIELDS), **_link_snapshot(provider)}
         if after != before:

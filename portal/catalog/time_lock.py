@@ -1,14 +1,16 @@
 """The lock on a provider's time. Whatever makes a provider busy (a claim: a hold, a move,
 a revived booking; ``portal.booking.claims``) and whatever takes their time away (a leave,
-a deactivation) takes it, so of two at once the second sees the first's commit.
+a deactivation, weekly hours removed or shortened, a clinic taken with its hours) takes
+it, so of two at once the second sees the first's commit.
 
 PostgreSQL: a transaction-scoped advisory lock per subject (``provider:<id>``, the claims'
-spelling). A leave or a deactivation takes it before reading the bookings in its way; a
-claim takes it before it is written (``lock_subjects`` in a hold, and the trigger
-``tg_slot_claims_provider_present`` on ``slot_claims`` for every claim), and the trigger
-then refuses a live claim over a leave or of an inactive provider as a lost race (SQLSTATE
-23P01, the exclusion constraint's): a hold checks leave before it takes its locks, so only
-a check after the lock can see a leave that committed in between. The trigger adds no
+spelling). A leave, a deactivation or a change of hours takes it before reading the
+bookings in its way; a claim takes it before it is written (``lock_subjects`` in a hold,
+and the trigger ``tg_slot_claims_provider_present`` on ``slot_claims`` for every claim),
+and the trigger then refuses a live claim over a leave, of an inactive provider or outside
+the provider's weekly hours at the booking's clinic as a lost race (SQLSTATE 23P01, the
+exclusion constraint's): a hold checks leave and hours before it takes its locks, so only
+a check after the lock can see a change that committed in between. The trigger adds no
 statement to a hold (docs/booking.md, docs/performance.md).
 
 SQLite (the embedded mode, one process): one process-wide lock held from the check to the
@@ -65,7 +67,7 @@ def lock_subjects(subjects):
 
 
 def lock_provider(provider_id):
-    """Before a leave or a deactivation reads the bookings in its way: a hold writing its
-    claims meanwhile commits first (and is then read), or waits for this commit (and its
-    claims' trigger then sees the leave or the deactivation)."""
+    """Before a leave, a deactivation or a change of weekly hours reads the bookings in its
+    way: a hold writing its claims meanwhile commits first (and is then read), or waits for
+    this commit (and its claims' trigger then sees the change)."""
     lock_subjects([provider_subject(provider_id)])

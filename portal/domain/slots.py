@@ -34,6 +34,7 @@ __all__ = [
     "team_free_slots",
     "check_slot",
     "day_windows",
+    "within_weekly_hours",
     "format_hours",
     "normalise_hours",
     "MSG_WEEKEND",
@@ -188,6 +189,20 @@ def day_windows(
     for availability in availabilities:
         windows = _intersect(windows, _windows(availability).get(day.weekday(), []))
     return [(_local_to_utc(day, s, zone), _local_to_utc(day, e, zone)) for s, e in windows]
+
+
+def within_weekly_hours(start: datetime, end: datetime, clinic_tz, availability: Iterable) -> bool:
+    """Whether the provider works for the whole of [start, end): it lies inside one of the
+    weekly windows (touching ones joined) on ``start``'s local day in the clinic's zone.
+    (A change of weekly hours is refused over the bookings it would leave outside them;
+    the claims' trigger asks the same of every new claim: docs/booking.md.)"""
+    zone = _zone(clinic_tz)
+    start, end = _aware(start, "start"), _aware(end, "end")
+    day = start.astimezone(zone).date()
+    return any(
+        _local_to_utc(day, s, zone) <= start and end <= _local_to_utc(day, e, zone)
+        for s, e in _windows(availability).get(day.weekday(), [])
+    )
 
 
 def _dates(date_range) -> Iterable[date]:

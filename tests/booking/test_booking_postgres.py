@@ -382,7 +382,10 @@ def _hold_at_ten(pg_app, world, results):
 
 
 def _take_the_time(pg_app, world, what, results):
-    """A leave over the day, or the provider's deactivation (admin)."""
+    """A leave over the day, the provider's Tuesday mornings taken from their weekly hours,
+    or the provider's deactivation (admin)."""
+    from datetime import time
+
     from portal.catalog import availability, providers
     from portal.catalog.checks import ValidationError
 
@@ -391,6 +394,9 @@ def _take_the_time(pg_app, world, what, results):
         try:
             if what == "leave":
                 availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 18))
+            elif what == "hours":  # Mon–Fri 09–18, but Tuesdays from 12
+                hours = [(d, time(12 if d == 1 else 9), time(18)) for d in range(5)]
+                availability.set_availability(admin, world.doctors[0], world.clinic, hours)
             else:
                 providers.update_provider(
                     admin, world.doctors[0], active=False, registration_no="KMC-4242"
@@ -402,17 +408,18 @@ def _take_the_time(pg_app, world, what, results):
             db.session.remove()
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "hours"])
 def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
-    """Review finding: the leave (or deactivation) read no bookings in its way and, before
-    it committed, a hold read no leave (the provider still active) and was written: both
-    won, and the patient would come to an absent provider. Now the hold waits for the
-    leave's commit (the provider's advisory lock) and the claim's trigger then sees it."""
+    """Review finding: the leave (or deactivation, or the change of weekly hours) read no
+    bookings in its way and, before it committed, a hold read no leave (the provider still
+    active, working then) and was written: both won, and the patient would come to an
+    absent provider. Now the hold waits for the leave's commit (the provider's advisory
+    lock) and the claim's trigger then sees it."""
     from portal.catalog import availability, providers
 
-    module = availability if what == "leave" else providers
+    module = providers if what == "deactivation" else availability
     checked, release = threading.Event(), threading.Event()
     real = module.bookings_in_the_way
 
@@ -439,7 +446,7 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     assert live_bookings(pg_app) == 0
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "hours"])
 def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
@@ -508,5 +515,66 @@ def test_a_providers_claim_over_their_leave_or_once_inactive_is_refused_by_the_d
         for claim in item.claims:
             claim.live = True
         with pytest.raises(SlotUnavailable):
+            claims.flush_claims()
+        db.session.remove()
+
+
+def test_a_providers_claim_outside_their_weekly_hours_is_refused_by_the_database(pg_app, pg_world):
+    """The trigger also judges the provider's weekly hours at the booking's clinic (a
+    change of hours takes the same lock): a claim written, or made live again, where the
+    provider no longer works is a lost race; one across two touching windows is not."""
+    from datetime import time
+
+    from portal.catalog.models import Availability
+
+    doctor = pg_world.doctors[0]
+    with pg_app.app_context():
+        patient = db.session.get(User, pg_world.patients[0])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=pg_world.consult,
+            provider_ids=[doctor],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 14),
+        )
+        claims.release(item)  # as an expiry does
+        # Tuesdays 09–12 and 12–14 from now on (written here: whatever Python checks).
+        db.session.execute(
+            sa.delete(Availability).where(
+                Availability.provider_id == doctor, Availability.weekday == 1
+            )
+        )
+        db.session.add_all(
+            Availability(
+                provider_id=doctor, clinic_id=pg_world.clinic, weekday=1, start_time=s, end_time=e
+            )
+            for s, e in [(time(9), time(12)), (time(12), time(14))]
+        )
+        db.session.commit()
+        item = db.session.get(IndividualBooking, item.id)
+        assert claims.relive(item) is False  # the late payment's way: refused
+        db.session.rollback()
+        subject = f"provider:{doctor}"
+        for start, end, refused in [
+            (at(1, 13, 45), at(1, 14, 15), True),  # runs past the hours
+            (at(1, 8, 45), at(1, 9, 15), True),  # starts before them
+            (at(1, 11, 45), at(1, 12, 15), False),  # across the two windows' seam
+            (at(2, 17, 30), at(2, 18), False),  # Wednesday's last half hour
+        ]:
+            db.session.add(
+                SlotClaim(booking_id=item.id, subject=subject, start_at=start, end_at=end)
+            )
+            if refused:
+                with pytest.raises(SlotUnavailable):
+                    claims.flush_claims()
+            else:
+                claims.flush_claims()
+            db.session.rollback()
+        db.session.execute(sa.delete(Availability).where(Availability.provider_id == doctor))
+        db.session.add(
+            SlotClaim(booking_id=item.id, subject=subject, start_at=at(2, 10), end_at=at(2, 10, 30))
+        )
+        with pytest.raises(SlotUnavailable):  # no hours at all
             claims.flush_claims()
         db.session.remove()

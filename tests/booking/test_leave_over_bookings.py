@@ -1,12 +1,14 @@
 """Leave over a provider's bookings is refused until each patient has been told (the
 booking cancelled with a full refund, or moved): no patient comes to an absent provider."""
 
+from datetime import time
+
 import pytest
 import sqlalchemy as sa
 
 from portal.booking import visits
 from portal.catalog import availability
-from portal.catalog.checks import ValidationError
+from portal.catalog.checks import FORM, ValidationError
 from portal.catalog.models import Leave
 from portal.extensions import db
 from tests.booking.factories import IST, at
@@ -101,15 +103,16 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "hours"])
 def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
     world, users, monkeypatch, what
 ):
-    """Review finding: a leave (or deactivation) and a hold at once could both win. The
-    leave's check runs under the lock on the provider's time, which every hold takes
-    (catalog.time_lock): on SQLite the process lock a hold holds from its check to its
-    commit, on PostgreSQL the provider's advisory lock (and the claims' trigger;
-    test_booking_postgres.py's races). Probed from another thread, as a hold would."""
+    """Review finding: a leave (or deactivation, or a change of weekly hours) and a hold at
+    once could both win. The leave's check runs under the lock on the provider's time,
+    which every hold takes (catalog.time_lock): on SQLite the process lock a hold holds
+    from its check to its commit, on PostgreSQL the provider's advisory lock (and the
+    claims' trigger; test_booking_postgres.py's races). Probed from another thread, as a
+    hold would."""
     import threading
 
     import sqlalchemy as sa
@@ -118,7 +121,7 @@ def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
     from portal.catalog import providers
     from portal.catalog.time_lock import _SQLITE_LOCK, provider_subject
 
-    module = availability if what == "leave" else providers
+    module = providers if what == "deactivation" else availability
     real = module.bookings_in_the_way
     engine, subject = db.engine, provider_subject(world.doctors[0])
     postgres, seen = claims.is_postgres(), {}
@@ -146,6 +149,130 @@ def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
     admin = users(world.admin)
     if what == "leave":
         availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 18))
+    elif what == "hours":
+        availability.set_availability(admin, world.doctors[0], world.clinic, WEEK[:3])
     else:
         providers.update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
     assert seen == {"free": False}
+
+
+# --- weekly hours: removing or shortening them over bookings ahead ------------------------
+
+WEEK = [(d, time(9), time(18)) for d in range(5)]  # the world's doctors: Mon–Fri 09–18
+
+
+def _windows(provider_id):
+    from portal.catalog.models import Availability
+
+    return sorted(
+        (w.weekday, w.start_time, w.end_time)
+        for w in db.session.scalars(
+            sa.select(Availability).where(Availability.provider_id == provider_id)
+        )
+    )
+
+
+def _window(provider_id, weekday):
+    from portal.catalog.models import Availability
+
+    return db.session.scalar(
+        sa.select(Availability).where(
+            Availability.provider_id == provider_id, Availability.weekday == weekday
+        )
+    )
+
+
+def test_weekly_hours_over_bookings_ahead_are_neither_removed_nor_shortened(world, users):
+    """Review finding: a provider (or an admin) could remove or shorten weekly hours while
+    held or paid appointments ahead fell in the hours removed, and the patients would come
+    to a doctor who no longer works then. Refused as a leave is, naming the bookings."""
+    _hold(world, users, day=1, hour=10)  # Tue 2 Jun
+    _hold(world, users, day=1, hour=12)
+    _hold(world, users, day=8, hour=16)  # Tue 9 Jun
+    from portal.catalog.models import Provider
+
+    admin = users(world.admin)
+    doctor = users(db.session.get(Provider, world.doctors[0]).user_id)
+    shortened = [w if w[0] != 1 else (1, time(9), time(11)) for w in WEEK]
+    with pytest.raises(ValidationError) as exc:
+        availability.set_availability(admin, world.doctors[0], world.clinic, shortened)
+    assert exc.value.errors == {
+        FORM: "There are 2 bookings with this provider in the hours being removed: Tue 02 Jun"
+        " 2026, 12:00; Tue 09 Jun 2026, 16:00. Cancel or move them first (a cancelled patient"
+        " is refunded in full), then change the hours."
+    }
+    with pytest.raises(ValidationError) as exc:  # the doctor removing their Tuesdays
+        availability.remove_availability(doctor, _window(world.doctors[0], 1))
+    assert exc.value.errors[FORM].startswith(
+        "There are 3 bookings with this provider in the hours being removed: Tue 02 Jun 2026,"
+        " 10:00; Tue 02 Jun 2026, 12:00; Tue 09 Jun 2026, 16:00. Cancel or move them first"
+    )
+    assert _windows(world.doctors[0]) == WEEK
+    # Hours that still hold every booking, or other days', or another doctor's: changed.
+    split = [w for w in WEEK if w[0] != 1] + [(1, time(9), time(12)), (1, time(12), time(18))]
+    availability.set_availability(admin, world.doctors[0], world.clinic, split)
+    availability.remove_availability(admin, _window(world.doctors[0], 2))
+    availability.remove_availability(admin, _window(world.doctors[1], 1))
+    assert (1, time(9), time(12)) in _windows(world.doctors[0])
+    assert 2 not in {w[0] for w in _windows(world.doctors[0])}
+
+
+def test_the_hours_refusal_counts_every_booking_and_lists_the_first_few(world, users):
+    for day in (1, 8, 15, 22):  # four Tuesdays
+        _hold(world, users, day=day, hour=10)
+    with pytest.raises(ValidationError) as exc:
+        availability.remove_availability(users(world.admin), _window(world.doctors[0], 1))
+    assert exc.value.errors[FORM].startswith(
+        "There are 4 bookings with this provider in the hours being removed: Tue 02 Jun 2026,"
+        " 10:00; Tue 09 Jun 2026, 10:00; Tue 16 Jun 2026, 10:00; …. Cancel or move them first"
+    )
+
+
+def test_hours_over_a_booking_are_removed_once_it_is_given_up(world, users):
+    item = _hold(world, users, day=1, hour=10)
+    one = [w for w in WEEK if w[0] != 1]
+    with pytest.raises(ValidationError) as exc:
+        availability.set_availability(users(world.admin), world.doctors[0], world.clinic, one)
+    assert exc.value.errors[FORM].startswith(
+        "There is 1 booking with this provider in the hours being removed, on Tue 02 Jun 2026,"
+        " 10:00. Cancel or move it first (a cancelled patient is refunded in full), then"
+        " change the hours."
+    )
+    visits.remove_item(users(world.patients[0]), item.id)  # the unpaid hold given up
+    availability.set_availability(users(world.admin), world.doctors[0], world.clinic, one)
+    assert 1 not in {w[0] for w in _windows(world.doctors[0])}
+
+
+def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(world, users):
+    """The provider's hours at a clinic they leave go with it (update_provider): refused
+    the same way while bookings there are ahead."""
+    from portal.catalog.models import Clinic, Provider
+    from portal.catalog.providers import update_provider
+
+    item = _hold(world, users, day=3, hour=11)
+    other = db.session.scalar(sa.select(Clinic.id).where(Clinic.id != world.clinic))
+    admin = users(world.admin)
+    with pytest.raises(ValidationError) as exc:
+        update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
+    assert exc.value.errors["clinic_ids"].startswith(
+        "There is 1 booking with this provider in the hours being removed, on Thu 04 Jun 2026,"
+        " 11:00."
+    )
+    assert [c.id for c in db.session.get(Provider, world.doctors[0]).clinics] == [world.clinic]
+    assert _windows(world.doctors[0]) == WEEK
+    visits.remove_item(users(world.patients[0]), item.id)
+    update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
+    assert _windows(world.doctors[0]) == []
+
+
+def test_the_hours_refusal_is_said_in_the_doctors_language(app, world, users):
+    from flask_babel import force_locale
+
+    from portal.web.filters import translate
+
+    _hold(world, users, day=3, hour=11)  # Thursday 4 June
+    with pytest.raises(ValidationError) as exc:
+        availability.remove_availability(users(world.admin), _window(world.doctors[0], 3))
+    with app.test_request_context(), force_locale("hi"):
+        said = translate(exc.value.errors[FORM])
+    assert said.startswith("हटाए जा रहे घंटों में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")

@@ -313,6 +313,84 @@ def test_provider_cannot_touch_another_providers_rows(client, catalog, login, ap
     assert client.post(f"/provider/availability/windows/{window_id}/delete").status_code == 303
 
 
+def _hold_with_the_doctor(app, catalog, make_user):
+    """A patient's hold with the doctor at Indiranagar, a weekday ahead at 10:00 IST;
+    returns the weekday."""
+    from portal.booking import visits
+    from tests.web.booking.helpers import slot, weekday_ahead
+
+    patient = make_user("patient")
+    day = weekday_ahead()
+    with app.app_context():
+        visits.add_item(
+            db.session.merge(patient),
+            patient_id=patient.id,
+            service_id=catalog["consult"],
+            provider_ids=[catalog["doctor"]],
+            clinic_id=catalog["indira"],
+            start_at=slot(day, 10),
+        )
+    return day
+
+
+def test_provider_removing_hours_over_a_booking_is_told_why_not(
+    client, catalog, login, app, make_user
+):
+    """Review finding: the doctor's Remove took the hours away from under a patient's
+    booking. Refused, above the hours, with the booking named; nothing removed."""
+    day = _hold_with_the_doctor(app, catalog, make_user)
+    with app.app_context():
+        window_id = db.session.scalar(
+            sa.select(Availability.id).where(
+                Availability.provider_id == catalog["doctor"],
+                Availability.weekday == day.weekday(),
+            )
+        )
+    login(catalog["doctor_user"])
+    url = f"/provider/availability/windows/{window_id}/delete"
+    refused = client.post(url, headers=HX)
+    assert refused.status_code == 422 and "<html" not in text(refused)
+    when = day.strftime("%a %d %b %Y")
+    assert re.search(
+        r'<p class="error" role="alert">There is 1 booking with this provider in the hours being'
+        rf" removed, on {when}, 10:00\. Cancel or move it first",
+        text(refused),
+    )
+    assert f'id="window-{window_id}"' in text(refused)  # still listed
+    plain = client.post(url)  # without htmx: the page, with the same message
+    assert plain.status_code == 422 and "<html" in text(plain)
+    assert "in the hours being removed" in text(plain)
+    with app.app_context():
+        assert db.session.get(Availability, window_id) is not None
+
+
+def test_admin_taking_a_clinic_with_bookings_there_is_refused(
+    client, catalog, login, app, make_user
+):
+    _hold_with_the_doctor(app, catalog, make_user)
+    login(catalog["admin"])
+    data = {
+        "display_name": "Dr. Asha Rao",
+        "kind": "DOCTOR",
+        "registration_no": "KMC-1",
+        "commission": "5",
+        "payout_schedule": "WEEKLY",
+        "clinic_ids": [str(catalog["jaya"])],  # Indiranagar, where the booking is, taken
+        "specialization_ids": [str(catalog["gm"])],
+        "service_ids": [str(catalog["consult"])],
+        "active": "y",
+    }
+    bad = client.post(f"/admin/providers/{catalog['doctor']}/edit", data=data, headers=HX)
+    assert bad.status_code == 422
+    assert "There is 1 booking with this provider in the hours being removed" in text(bad)
+    with app.app_context():
+        from portal.catalog.models import Provider
+
+        provider = db.session.get(Provider, catalog["doctor"])
+        assert {c.id for c in provider.clinics} == {catalog["indira"], catalog["jaya"]}
+        assert {w.clinic_id for w in provider.availability} == {catalog["indira"]}
+
+
 def test_provider_without_a_profile(client, login, make_user):
     login(make_user("provider"))
     page = client.get("/provider/availability")

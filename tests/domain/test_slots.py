@@ -18,6 +18,7 @@ from portal.domain.slots import (
     format_hours,
     free_slots,
     team_free_slots,
+    within_weekly_hours,
 )
 
 UTC = UTC
@@ -476,3 +477,20 @@ def test_team_slots_are_free_for_each_member(sc, other):
                 )
                 == []
             )
+
+
+def test_within_weekly_hours_reads_the_days_windows_joined_in_the_clinics_zone():
+    """What a change of weekly hours asks of each booking ahead (and the claims' trigger of
+    each new claim): inside the windows of its local day, touching ones joined."""
+    tuesday = MONDAY + timedelta(days=1)
+    hours = [WeeklyWindow(1, time(9), time(12)), WeeklyWindow(1, time(12), time(14))]
+
+    def inside(h, m, minutes=30, day=tuesday, zone=IST):
+        start = datetime.combine(day, time(h, m), tzinfo=zone)
+        return within_weekly_hours(start, start + timedelta(minutes=minutes), zone, hours)
+
+    assert inside(9, 0) and inside(11, 45) and inside(13, 30)  # across the seam too
+    assert not inside(8, 45) and not inside(13, 45) and not inside(14, 0)
+    assert not inside(10, 0, day=MONDAY)  # no Monday hours
+    assert within_weekly_hours(ist(tuesday, 9), ist(tuesday, 14), "Asia/Kolkata", hours)
+    assert not within_weekly_hours(ist(tuesday, 10), ist(tuesday, 10, 30), "Asia/Kolkata", [])

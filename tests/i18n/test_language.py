@@ -299,6 +299,24 @@ def test_the_doctors_hours_and_leave_refusals_and_leave_dates_are_in_hindi(clien
             found = untranslated(answer.get_data(as_text=True), data=data)
             if found:
                 left[f"{path} {form}"] = found
+    # Hours a patient's booking lies in: not removed, and the doctor reads why in Hindi.
+    from portal.catalog.models import Availability
+    from tests.web.booking.helpers import hold
+
+    hold(client.application, world)
+    with client.application.app_context():
+        window_id = db.session.scalar(
+            sa.select(Availability.id).where(
+                Availability.provider_id == world.doc1,
+                Availability.weekday == world.day.weekday(),
+            )
+        )
+    refused = client.post(f"/provider/availability/windows/{window_id}/delete", headers=hx)
+    assert refused.status_code == 422
+    assert "हटाए जा रहे घंटों में इस डॉक्टर के साथ 1 बुकिंग है" in refused.get_data(as_text=True)
+    found = untranslated(refused.get_data(as_text=True), data=data)
+    if found:
+        left["hours removed over a booking"] = found
     added = client.post(
         "/provider/availability/leave",
         data={"starts_at": "2030-01-07T09:00", "ends_at": "2030-01-07T12:00", "reason": ""},

@@ -18,8 +18,8 @@ from portal.extensions import db
 from portal.payouts import completion
 from portal.web.admin import bp
 from portal.web.filters import clinic_time
-from portal.web.forms.booking import MoveForm, move_day, parse_start
-from portal.web.forms.operations import MeetLinkForm, ResolveForm
+from portal.web.forms.booking import MeetLinkForm, MoveForm, move_day, parse_start
+from portal.web.forms.operations import ResolveForm
 from portal.web.htmx import htmx_block, render
 from portal.web.paging import page_args
 
@@ -71,7 +71,7 @@ def set_item_meet_link(visit_id, item_id):
     form = MeetLinkForm()
     if not form.validate_on_submit():
         for error in [*form.meet_link.errors, *form.form_errors]:
-            flash(error, "error")
+            flash(str(error), "error")  # a form's message may be lazy: said now
         if not form.errors:
             flash("The form expired; try again.", "error")
         return _back(visit_id, f"#item-{item_id}")

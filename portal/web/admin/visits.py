@@ -53,7 +53,6 @@ from portal.web.forms.booking import (
 from portal.web.forms.operations import (
     AppointmentFilterForm,
     ChildForm,
-    MeetLinkForm,
     OnBehalfForm,
     ResolveForm,
 )
@@ -360,7 +359,6 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         reasons=booking_attention.reasons(visit),
         next=desk.hint(visit),
         resolve_form=ResolveForm(formdata=None),
-        meet_form=MeetLinkForm(formdata=None),
         recon=reconcile_queries.open_cases_by_visit([visit.id]).get(visit.id, 0),
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
     )

@@ -151,8 +151,9 @@ class OperatorItemForm(PortalForm):
     )
 
 
-class ScheduleMeetLinkForm(PortalForm):
-    """The provider's meeting link of an online appointment, from the schedule's row."""
+class MeetLinkForm(PortalForm):
+    """The meeting link of an online appointment: the provider's, from the schedule's row,
+    and the admin's, from the visit page (one field, templates/components/meet_link.html)."""
 
     meet_link = StringField(
         _l("Meeting link"),

@@ -138,14 +138,6 @@ class ResolveForm(PortalForm):
     )
 
 
-class MeetLinkForm(PortalForm):
-    meet_link = StringField(
-        "Meeting link",
-        validators=[DataRequired(message="Enter the meeting link."), Length(max=2048)],
-        render_kw={"placeholder": "https://meet.google.com/…", "inputmode": "url"},
-    )
-
-
 class OnBehalfForm(OperatorItemForm):
     """Creating (or adding to) a visit for a patient: the operator picks a service, sees
     only the providers who offer it, and chooses one of the real free times (the slot

@@ -18,7 +18,7 @@ from portal.catalog.availability import (
     remove_availability,
     remove_leave,
 )
-from portal.catalog.checks import NotFound, ValidationError
+from portal.catalog.checks import FORM, NotFound, ValidationError
 from portal.catalog.models import DEFAULT_TIMEZONE, WEEKDAYS, Availability, Leave
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
@@ -50,13 +50,14 @@ def _window_form(provider, formdata=True):
     return form
 
 
-def _page(provider, block=None, window_form=None, leave_form=None, status=None):
+def _page(provider, block=None, window_form=None, leave_form=None, status=None, refusal=None):
+    """``refusal``: why the hours were not removed, said above them."""
     if block and not is_fragment_request():
         block = None
     window_form = window_form or _window_form(provider, formdata=False)
     leave_form = leave_form or LeaveForm(formdata=None)
     if status is None:
-        status = 422 if (window_form.errors or leave_form.errors) else 200
+        status = 422 if (window_form.errors or leave_form.errors or refusal) else 200
     by_clinic = {c.id: [] for c in provider.clinics}
     for w in provider.availability:
         by_clinic.setdefault(w.clinic_id, []).append(w)
@@ -70,6 +71,7 @@ def _page(provider, block=None, window_form=None, leave_form=None, status=None):
         by_clinic=by_clinic,
         clinics={c.id: c for c in provider.clinics},
         leaves=leaves,
+        refusal=refusal,
         window_form=window_form,
         leave_form=leave_form,
         zone=_zone(provider),
@@ -119,7 +121,10 @@ def availability_add():
 @bp.post("/availability/windows/<int:window_id>/delete")
 def availability_remove(window_id):
     window = get_owned_or_404(Availability, window_id)
-    remove_availability(current_user, window)
+    try:
+        remove_availability(current_user, window)
+    except ValidationError as exc:  # bookings ahead in these hours
+        return _page(_provider(), block="windows", refusal=exc.errors[FORM])
     return _done(N_("Hours removed."), "windows")
 
 

@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import completion, queries
 from portal.web.filters import translate
-from portal.web.forms.booking import ScheduleMeetLinkForm
+from portal.web.forms.booking import MeetLinkForm
 from portal.web.htmx import is_fragment_request, render
 from portal.web.paging import page_args
 from portal.web.provider import bp
@@ -123,7 +123,7 @@ def schedule_complete(booking_id):
 @bp.post("/schedule/<int:booking_id>/meet-link")
 def schedule_meet_link(booking_id):
     provider = _provider()
-    form = ScheduleMeetLinkForm()
+    form = MeetLinkForm()
     if not form.validate_on_submit():
         booking = _own_booking(booking_id)
         error = next(e for errors in form.errors.values() for e in errors)

@@ -170,6 +170,10 @@ def test_admin_sets_and_changes_a_meeting_link_validated_as_policy_says(app, cli
     assert "must use https" in client.get(
         client.post(url, data={"meet_link": "http://zoom.us/j/1"}).location
     ).get_data(as_text=True)
+    # The doctor's form (one for both): its message reaches the admin's next page too.
+    assert "Enter the meeting link." in client.get(
+        client.post(url, data={"meet_link": ""}).location
+    ).get_data(as_text=True)
     client.post(url, data={"meet_link": "https://meet.google.com/abc-defg-hij"})
     assert _item(app, item_id).meet_link == "https://meet.google.com/abc-defg-hij"
     client.post(url, data={"meet_link": "https://us02web.zoom.us/j/123"})
