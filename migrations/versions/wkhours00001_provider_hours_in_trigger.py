@@ -1,7 +1,7 @@
 """slot claims: a provider's live claim is refused outside their weekly hours too
 
 Revision ID: wkhours00001
-Revises: mmv0e1s10001
+Revises: setl0c0d1b0002
 Create Date: 2026-12-06 10:00:00
 
 PostgreSQL only: ``slot_claims_provider_present()`` (the function of the triggers
@@ -17,7 +17,7 @@ rows are not checked. SQLite serialises the change with the holds in Python: not
 from alembic import op
 
 revision = "wkhours00001"
-down_revision = "mmv0e1s10001"
+down_revision = "setl0c0d1b0002"
 branch_labels = None
 depends_on = None
 
