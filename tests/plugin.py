@@ -287,7 +287,7 @@ def rq_app(_rq_app, redis_url):
         yield _rq_app
     finally:
         _emptied(_rq_app)
-        _rq_app.extensions["replay"].clear()  # as ``_no_replay_between_tests`` does
+        _forget_between_tests(_rq_app)
         client.flushdb()
         client.close()
 
@@ -349,11 +349,21 @@ def _joined_session_class(base):
 def _no_replay_between_tests(request):
     """Each test's visitors are answered as a fresh process answers them: ids repeat once
     the tables are emptied, and an answer kept for an earlier test's world would cost a
-    test counting statements one more check (portal.web.replay)."""
+    test counting statements one more check (portal.web.replay). So is the policy: the
+    versions an earlier test cached (under a stamp its emptied tables no longer hold) would
+    be reloaded by the next test's first read, one statement more, in whichever test came
+    next (a job's budget failed after a policy test on the same xdist worker)."""
     yield
     for name in ("app", "pg_app"):
         if name in request.fixturenames:
-            request.getfixturevalue(name).extensions["replay"].clear()
+            _forget_between_tests(request.getfixturevalue(name))
+
+
+def _forget_between_tests(app):
+    from portal.policies.store import PolicyCache
+
+    app.extensions["replay"].clear()
+    app.extensions["policies"] = PolicyCache()
 
 
 @pytest.fixture(autouse=True)
