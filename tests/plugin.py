@@ -11,6 +11,11 @@ Folders keep only what is theirs in their own conftest.py.
 - ``pg_app``: an app on the real PostgreSQL (TEST_POSTGRES_URL), for tests that claim
   PostgreSQL behaviour (locking, constraints, concurrency). Fails if PostgreSQL is missing.
 - ``ledger_stays_sound``: opt in; the test must leave the ledger balanced.
+- ``redis_url``: this worker's Redis (TEST_REDIS_URL). Fails if Redis is missing.
+- ``rq_app`` / ``rq_ctx``: the portal as production runs its jobs, handed to RQ on that
+  Redis after the commit (a worker the test starts runs them), on a SQLite file of its own
+  (one app per module); each test starts with the Redis database empty and leaves no rows
+  or keys. ``rq_ctx`` also holds an app context (not around client calls: see ``client``).
 
 Parallel runs (pytest-xdist): each worker gets its own SQLite file (``tmp_path_factory`` is
 per worker) and its own PostgreSQL databases (the worker id is appended to the names in
@@ -239,6 +244,62 @@ def pg_app():
     _dispose(app)
 
 
+@pytest.fixture(scope="session")
+def redis_url():
+    """This worker's Redis (TEST_REDIS_URL, made per worker by ``pytest_configure``). Fails,
+    never skips, when it does not answer: a run without the Redis its tests claim must not
+    pass (``make test`` starts one when the machine has none)."""
+    from redis import Redis
+
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
+    client = Redis.from_url(url)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Redis is needed for this test and is not reachable at {url}: {exc}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def _rq_app(redis_url, tmp_path_factory):
+    database = "sqlite:///" + str(tmp_path_factory.mktemp("rq") / "rq.sqlite3")
+    app = create_app(
+        _test_config(
+            database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url, RQ_ASYNC=True
+        )
+    )
+    create_schema(app)
+    yield app
+    _dispose(app)
+
+
+@pytest.fixture
+def rq_app(_rq_app, redis_url):
+    """The app whose jobs go through RQ on the real Redis (the one ``_rq_app`` of the
+    module): Redis flushed before and after the test, its tables emptied after it."""
+    from redis import Redis
+
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        yield _rq_app
+    finally:
+        _emptied(_rq_app)
+        _forget_between_tests(_rq_app)
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def rq_ctx(rq_app):
+    """``rq_app`` with its app context held for the test."""
+    with rq_app.app_context():
+        yield rq_app
+        db.session.remove()
+
+
 @pytest.fixture(autouse=True)
 def _rolled_back(request):
     """Tests marked ``rollback`` run inside one outer transaction on one connection that is
@@ -288,11 +349,21 @@ def _joined_session_class(base):
 def _no_replay_between_tests(request):
     """Each test's visitors are answered as a fresh process answers them: ids repeat once
     the tables are emptied, and an answer kept for an earlier test's world would cost a
-    test counting statements one more check (portal.web.replay)."""
+    test counting statements one more check (portal.web.replay). So is the policy: the
+    versions an earlier test cached (under a stamp its emptied tables no longer hold) would
+    be reloaded by the next test's first read, one statement more, in whichever test came
+    next (a job's budget failed after a policy test on the same xdist worker)."""
     yield
     for name in ("app", "pg_app"):
         if name in request.fixturenames:
-            request.getfixturevalue(name).extensions["replay"].clear()
+            _forget_between_tests(request.getfixturevalue(name))
+
+
+def _forget_between_tests(app):
+    from portal.policies.store import PolicyCache
+
+    app.extensions["replay"].clear()
+    app.extensions["policies"] = PolicyCache()
 
 
 @pytest.fixture(autouse=True)
@@ -302,12 +373,15 @@ def _clean_database(request, _rolled_back):
         if name == "app" and _rolled_back is not None:
             continue  # rolled back, nothing to empty
         if name in request.fixturenames:
-            app = request.getfixturevalue(name)
-            empty_tables(app)
-            # The mounted sandbox is the app's remote side: empty it too, faults included.
-            sandbox = app.extensions.get("razorpay_sandbox")
-            if sandbox is not None:
-                sandbox.reset()
+            _emptied(request.getfixturevalue(name))
+
+
+def _emptied(app):
+    empty_tables(app)
+    # The mounted sandbox is the app's remote side: empty it too, faults included.
+    sandbox = app.extensions.get("razorpay_sandbox")
+    if sandbox is not None:
+        sandbox.reset()
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
 """Settings: every tunable comes from the environment with its default, a bad value stops
 the start-up with a message naming the variable, and the README lists every one."""
 
+import os
 import pathlib
 import re
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -11,7 +15,8 @@ from portal.config import TUNABLES, ConfigError, from_environment, policy, setti
 from portal.domain.policy import DEFAULT_POLICY
 from tests.plugin import PROD_SECRETS
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 EMBEDDED = {"SECRET_KEY": "s" * 32}
 
 
@@ -195,3 +200,46 @@ def test_xdist_workers_get_redis_databases_of_their_own_never_db_0():
     assert len(own) == 15 and url.replace("/15", "/0") not in own
     with pytest.raises(pytest.UsageError):
         _per_worker_redis(url, "gw15")
+
+
+def test_the_redis_tests_fail_never_skip_without_redis(tmp_path):
+    """The app on the real Redis (tests/plugin.py's ``rq_app``) serves the worker's tests,
+    the jobs page's and the reminders' worker runs: with nothing answering at
+    TEST_REDIS_URL each of them fails, naming Redis, and none is skipped (a run without the
+    Redis its tests claim must not pass); the reminders' in-process run needs no Redis."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed again: nothing listens there
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST_") and k != "TEST_DATABASE_URL"
+    }
+    # Wide enough for the summary to keep each error's message beside its test.
+    env.update(TEST_REDIS_URL=f"redis://127.0.0.1:{port}/9", COLUMNS="1000")
+    reminders = "tests/notify/test_reminders.py::test_a_queued_reminder_whose_time_is_restored_before_it_runs_is_sent_once"
+    needing_redis = [
+        "tests/test_worker.py::test_an_item_is_handed_to_its_queue_after_the_commit",
+        "tests/test_worker.py::test_the_worker_listens_to_every_queue_by_default",
+        "tests/notify/test_notify_web.py::test_rq_failed_registry_is_shown_and_requeued",
+        f"{reminders}[worker]",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA"]
+        + ["--basetemp", str(tmp_path / "run"), *needing_redis, f"{reminders}[inline]"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = [line for line in done.stdout.splitlines() if line.startswith(("ERROR", "FAILED"))]
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "skipped" not in done.stdout
+    for test in needing_redis:
+        [line] = [line for line in summary if line.split()[1] == test]
+        assert (
+            f"Redis is needed for this test and is not reachable at redis://127.0.0.1:{port}/9"
+            in line
+        )
+    assert f"PASSED {reminders}[inline]" in done.stdout

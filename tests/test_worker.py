@@ -59,48 +59,9 @@ def _seen_on_notify(value):
     SEEN.append((value, current_app.name, None))
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    from redis import Redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        Redis.from_url(url).ping()
-    except Exception as exc:
-        pytest.fail(f"Redis is needed for this test and is not reachable at {url}: {exc}")
-    return url
-
-
-@pytest.fixture(scope="module")
-def rq_app(redis_url, tmp_path_factory):
-    from portal import create_app
-    from tests.conftest import _test_config, create_schema
-
-    database = "sqlite:///" + str(tmp_path_factory.mktemp("rq") / "rq.sqlite3")
-    app = create_app(
-        _test_config(
-            database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url, RQ_ASYNC=True
-        )
-    )
-    create_schema(app)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def rq_ctx(rq_app, redis_url):
-    from redis import Redis
-
-    from tests.conftest import empty_tables
-
-    Redis.from_url(redis_url).flushdb()
+@pytest.fixture(autouse=True)
+def _nothing_seen_yet():
     SEEN.clear()
-    with rq_app.app_context():
-        yield rq_app
-        db.session.remove()
-    empty_tables(rq_app)
-    Redis.from_url(redis_url).flushdb()
 
 
 def queue(name):

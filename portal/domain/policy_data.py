@@ -16,6 +16,7 @@ import dataclasses
 import datetime as _dt
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 from .policy import (
     GST_MODES,
@@ -26,6 +27,8 @@ from .policy import (
     TdsRule,
 )
 from .rates import financial_year_bounds
+from .schedule import offset_key
+from .text import N_, Text
 
 __all__ = [
     "MONEY_FIELDS",
@@ -90,8 +93,16 @@ MSG_RESCHEDULE_PENALTY = (
     "A shorter notice cannot cost less: tier {n}'s penalty is below tier {prev}'s."
 )
 MSG_RESCHEDULE_MIN = "The reschedule cut-off cannot be longer than the last tier's notice."
-MSG_REMINDERS = "Reminder offsets must be different and greater than 0."
+MSG_REMINDERS = "Reminder offsets must be greater than 0."
 MSG_REMINDERS_LONG = "A reminder can be sent at most {limit} before the visit."
+# In the catalogue: an admin who chose Hindi reads these beside the field (``t``).
+MSG_REMINDER_MINUTES = N_(
+    "Reminders are set in whole minutes: %(minutes)s is not a whole number of minutes."
+)
+MSG_REMINDER_TWICE = N_(
+    "Two reminders are at the same time (%(minutes)s minutes before the visit): enter each "
+    "time once."
+)
 MSG_LINK = "The shortest link lifetime cannot be longer than the longest."
 MSG_DOMAIN = "Not a host name: {value}."
 MSG_CHOICE = "Choose one of: {choices}."
@@ -223,7 +234,7 @@ def _is_int(value) -> bool:
 def problems(data: dict) -> dict:
     """Every reason these values cannot be a policy, as ``{path: message}`` (empty: fine).
     Pure: percentages 0..100, money whole non-negative paise, counts, durations (each at
-    most ``_LONGEST``), tiers in order, choices known."""
+    most ``_LONGEST``), tiers in order, choices known, reminders in whole minutes each once."""
     errors: dict[str, str] = {}
 
     def check(path, value, ok, message):
@@ -394,12 +405,33 @@ def _check_reschedule(data, errors):
         errors.setdefault("reschedule_min_notice", MSG_RESCHEDULE_MIN)
 
 
+def _minutes(seconds):
+    """Seconds as minutes, as the form shows them ("120.5")."""
+    return format((Decimal(seconds) / 60).quantize(Decimal("0.0001")).normalize(), "f")
+
+
+def _reminders_problem(offsets):
+    """Positive, at most ``LONGEST_REMINDER``, whole minutes, each once. A booking has one
+    reminder per key (``schedule.offset_key``, its whole minutes): 2 h and 2 h 30 s were
+    both "2h", so one of them was never scheduled; 30 s was a "0h" reminder."""
+    if any(not _is_int(o) or o <= 0 for o in offsets):
+        return MSG_REMINDERS
+    part = next((o for o in offsets if o % 60), None)
+    if part is not None:
+        return Text(MSG_REMINDER_MINUTES, minutes=_minutes(part))
+    if any(o > LONGEST_REMINDER for o in offsets):
+        return MSG_REMINDERS_LONG.format(limit=_days(LONGEST_REMINDER))
+    keys = [offset_key(timedelta(seconds=o)) for o in offsets]
+    twice = next((o for o, key in zip(offsets, keys) if keys.count(key) > 1), None)
+    if twice is not None:
+        return Text(MSG_REMINDER_TWICE, minutes=_minutes(twice))
+    return None
+
+
 def _check_other(data, errors):
-    offsets = data.get("reminder_offsets") or []
-    if any(not _is_int(o) or o <= 0 for o in offsets) or len(set(offsets)) != len(offsets):
-        errors["reminder_offsets"] = MSG_REMINDERS
-    elif any(o > LONGEST_REMINDER for o in offsets):
-        errors["reminder_offsets"] = MSG_REMINDERS_LONG.format(limit=_days(LONGEST_REMINDER))
+    problem = _reminders_problem(data.get("reminder_offsets") or [])
+    if problem is not None:
+        errors["reminder_offsets"] = problem
     low, high = data.get("link_min_lifetime"), data.get("link_max_lifetime")
     if _is_int(low) and _is_int(high) and low > high and "link_min_lifetime" not in errors:
         errors["link_min_lifetime"] = MSG_LINK

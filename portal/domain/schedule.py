@@ -12,6 +12,8 @@ __all__ = [
     "needs_intervention",
     "may_retry_payment",
     "reminder_times",
+    "reminder_keys",
+    "offset_key",
     "is_no_show_candidate",
     "is_not_completed_candidate",
     "within_tolerance",
@@ -58,16 +60,20 @@ def reminder_times(
     for offset in policy.reminder_offsets:
         send_at = start - offset
         if send_at > now:
-            out.append((_offset_key(offset), send_at))
+            out.append((offset_key(offset), send_at))
     return out
 
 
 def reminder_keys(policy: Policy = DEFAULT_POLICY) -> dict[str, timedelta]:
     """The policy's reminders by key: ``{"24h": 24 h, "1h": 1 h, "15m": 15 min}``."""
-    return {_offset_key(offset): offset for offset in policy.reminder_offsets}
+    return {offset_key(offset): offset for offset in policy.reminder_offsets}
 
 
-def _offset_key(offset) -> str:
+def offset_key(offset: timedelta) -> str:
+    """A reminder's key: its offset's whole minutes, as hours when they are whole hours.
+    A booking has one reminder row per key (``notify.models.Reminder``), so two offsets
+    with one key would be one reminder: the policy's offsets are whole minutes, each once
+    (``policy_data.problems``)."""
     minutes = int(offset.total_seconds()) // 60
     if minutes % 60 == 0:
         return f"{minutes // 60}h"

@@ -6,6 +6,8 @@ Rules (docs/policy.md):
 * only administrators change the policy;
 * an edit is validated as a whole by ``portal.domain.policy_data.problems``; any problem
   refuses the whole edit (:class:`PolicyError` with a message per field), nothing is saved;
+  so are version 1 (the app's defaults) and a pending change at its approval (saved before
+  a rule it breaks: it never takes effect);
 * a version takes effect at its ``effective_from`` (now when not given, never in the past,
   at most ``MAX_AHEAD`` ahead) and never before a version already scheduled or awaiting
   approval;
@@ -61,6 +63,10 @@ MSG_DECIDED = "This change has already been decided."
 MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
 MSG_REASON = "Say why the policy changes (at least {n} characters)."
 MSG_NOT_FOUND = "No such policy version."
+MSG_BREAKS_RULES = (
+    "This change breaks a rule of the policy made since it was proposed: reject it and make "
+    "the change again."
+)
 MSG_WITHDRAW_IN_FORCE = (
     "Only an approved change that has not taken effect yet can be withdrawn: to undo a change "
     "in force, make a new one."
@@ -126,6 +132,9 @@ def ensure_first_version(actor=None):
         if db.session.scalar(sa.select(PolicyVersion.id).limit(1)) is not None:
             return None
         base = current_app.config.get("POLICY") or DEFAULT_POLICY
+        errors = problems(to_data(base))
+        if errors:
+            raise PolicyError(errors)
         version = PolicyVersion(
             values=to_data(base),
             effective_from=FIRST_EFFECTIVE,
@@ -334,6 +343,9 @@ def approve(admin, version_id, note="", now=None):
         version = _pending(version_id)
         if version.created_by_id == admin.id:
             raise PolicyPermissionDenied(MSG_SECOND_ADMIN)
+        errors = problems(version.values)
+        if errors:
+            raise PolicyError({"__all__": MSG_BREAKS_RULES, **errors})
         chosen = version.effective_from
         version.effective_from = max(chosen, now)
         POLICY_VERSION.move(version, PolicyStatus.APPROVED)

@@ -72,8 +72,29 @@ def test_a_field_missing_from_an_old_version_keeps_its_default():
             pd.MSG_RESCHEDULE_PENALTY.format(n=3, prev=2),
         ),
         ({"reschedule_min_notice": 30 * 3600}, "reschedule_min_notice", pd.MSG_RESCHEDULE_MIN),
-        ({"reminder_offsets": [3600, 3600]}, "reminder_offsets", pd.MSG_REMINDERS),
+        (
+            {"reminder_offsets": [3600, 3600]},
+            "reminder_offsets",
+            pd.MSG_REMINDER_TWICE % {"minutes": "60"},
+        ),
         ({"reminder_offsets": [0]}, "reminder_offsets", pd.MSG_REMINDERS),
+        # A reminder is kept by its whole minute ("2h", "15m"): 120.5 minutes was the "2h"
+        # reminder, and beside a 120 one of the two was never scheduled.
+        (
+            {"reminder_offsets": [86400, 7200, 7230]},
+            "reminder_offsets",
+            pd.MSG_REMINDER_MINUTES % {"minutes": "120.5"},
+        ),
+        (
+            {"reminder_offsets": [30]},
+            "reminder_offsets",
+            pd.MSG_REMINDER_MINUTES % {"minutes": "0.5"},
+        ),
+        (
+            {"reminder_offsets": [901]},
+            "reminder_offsets",
+            pd.MSG_REMINDER_MINUTES % {"minutes": "15.0167"},
+        ),
         ({"link_min_lifetime": 2 * 86400}, "link_min_lifetime", pd.MSG_LINK),
         # Upper bounds: a duration no clinic means (and no timedelta or date can hold).
         (

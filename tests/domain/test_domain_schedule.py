@@ -1,13 +1,18 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from portal.domain.policy import DEFAULT_POLICY
+from portal.domain.policy_data import from_data, problems, to_data, unflatten
 from portal.domain.schedule import (
     is_no_show_candidate,
     is_not_completed_candidate,
     may_retry_payment,
     needs_intervention,
     payment_link_expiry,
+    reminder_keys,
     reminder_times,
     within_tolerance,
 )
@@ -49,6 +54,32 @@ def test_reminders_only_future():
     assert reminder_times(start, NOW) == [("1h", start - H), ("15m", start - 15 * M)]
     assert [k for k, _ in reminder_times(NOW + 48 * H, NOW)] == ["24h", "1h", "15m"]
     assert reminder_times(NOW + 15 * M, NOW) == []
+
+
+_MINUTE_OR_ANY = st.one_of(
+    st.integers(1, 30 * 24 * 60).map(lambda minutes: minutes * 60),  # whole minutes
+    st.integers(1, 30 * 24 * 3600),  # any second (mostly not whole minutes)
+)
+
+
+@given(st.lists(_MINUTE_OR_ANY, min_size=1, max_size=5))
+@example([7200, 7230])  # "120, 120.5" on the form: both were the "2h" reminder
+@example([30])  # "0.5": a "0h" reminder
+@example([7200, 7200])
+def test_every_reminder_a_policy_may_hold_is_scheduled_under_its_own_key(offsets):
+    """A reminder is kept by its key (one row per key: the second of two with one key was
+    never scheduled, silently). Any offsets the policy's validation lets through each get a
+    key of their own, and every one of them is scheduled."""
+    data = unflatten(to_data(DEFAULT_POLICY), {"reminder_offsets": offsets})
+    if problems(data):
+        assert set(problems(data)) == {"reminder_offsets"}
+        return
+    policy = from_data(data)
+    assert len(reminder_keys(policy)) == len(offsets)
+    start = NOW + timedelta(days=31)
+    times = reminder_times(start, NOW, policy)
+    assert len({key for key, _ in times}) == len(offsets)
+    assert sorted(start - at for _, at in times) == sorted(timedelta(seconds=o) for o in offsets)
 
 
 def test_no_show_and_tolerance():

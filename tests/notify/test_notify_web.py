@@ -1,7 +1,5 @@
 """The notification centre and the admin jobs page, through the test client."""
 
-import os
-
 import pytest
 import sqlalchemy as sa
 
@@ -135,62 +133,42 @@ def test_jobs_page_is_for_admins_only(client, make_user, login):
 
 
 @pytest.mark.redis
-def test_rq_failed_registry_is_shown_and_requeued(tmp_path):
+def test_rq_failed_registry_is_shown_and_requeued(rq_app):
     """With Redis in use the page also shows RQ's failed job registry, with requeue."""
-    from redis import Redis
+    from rq.results import Result
 
-    from portal import create_app
-    from tests.conftest import _test_config, create_schema, empty_tables
+    from portal.accounts.models import User
+    from portal.accounts.passwords import hash_password
+    from tests.plugin import PASSWORD
 
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        Redis.from_url(redis_url).flushdb()
-    except Exception as exc:
-        pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
-    database = "sqlite:///" + str(tmp_path / "rq.sqlite3")
-    app = create_app(
-        _test_config(database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url)
-    )
-    create_schema(app)
-    try:
-        with app.app_context():
-            from portal.accounts.models import User
-            from portal.accounts.passwords import hash_password
-            from tests.conftest import PASSWORD
-
-            db.session.add(
-                User(
-                    email="ops@example.com",
-                    name="Ops",
-                    role="admin",
-                    password_hash=hash_password(PASSWORD),
-                )
+    app = rq_app
+    with app.app_context():
+        db.session.add(
+            User(
+                email="ops@example.com",
+                name="Ops",
+                role="admin",
+                password_hash=hash_password(PASSWORD),
             )
-            db.session.commit()
-            queue = app.extensions["rq"].get_queue("default")
-            job = queue.enqueue(jobs.run_outbox_item, 424242, job_id="outbox-424242")
-            queue.remove(job)
-            # What a worker records when a job fails: the registry entry and the result.
-            from rq.results import Result
-
-            queue.failed_job_registry.add(job, ttl=3600)
-            Result.create_failure(job, 3600, exc_string="Traceback…\nRuntimeError: db away")
-        client = app.test_client()
-        client.post("/auth/login", data={"email": "ops@example.com", "password": PASSWORD})
-        page = client.get("/admin/jobs").get_data(as_text=True)
-        assert "outbox-424242" in page and "RuntimeError: db away" in page
-        response = client.post("/admin/jobs/rq/default/outbox-424242/requeue")
-        assert response.status_code == 303
-        with app.app_context():
-            queue = app.extensions["rq"].get_queue("default")
-            assert "outbox-424242" in queue.job_ids
-            assert queue.failed_job_registry.get_job_ids() == []
-        assert client.post("/admin/jobs/rq/default/nope/requeue").status_code == 303
-    finally:
-        empty_tables(app)
-        with app.app_context():
-            db.engine.dispose()
-        Redis.from_url(redis_url).flushdb()
+        )
+        db.session.commit()
+        queue = app.extensions["rq"].get_queue("default")
+        job = queue.enqueue(jobs.run_outbox_item, 424242, job_id="outbox-424242")
+        queue.remove(job)
+        # What a worker records when a job fails: the registry entry and the result.
+        queue.failed_job_registry.add(job, ttl=3600)
+        Result.create_failure(job, 3600, exc_string="Traceback…\nRuntimeError: db away")
+    client = app.test_client()
+    client.post("/auth/login", data={"email": "ops@example.com", "password": PASSWORD})
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    assert "outbox-424242" in page and "RuntimeError: db away" in page
+    response = client.post("/admin/jobs/rq/default/outbox-424242/requeue")
+    assert response.status_code == 303
+    with app.app_context():
+        queue = app.extensions["rq"].get_queue("default")
+        assert "outbox-424242" in queue.job_ids
+        assert queue.failed_job_registry.get_job_ids() == []
+    assert client.post("/admin/jobs/rq/default/nope/requeue").status_code == 303
 
 
 def test_the_centre_shows_clinic_time(app, client, make_user, login):

@@ -1,7 +1,6 @@
 """Reminders: scheduled on confirmation, sent once at 24 h / 1 h / 15 min, withdrawn on
 cancellation, re-timed on reschedule — all with the clock moved by time-machine."""
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -434,35 +433,13 @@ class _Runner:
 
 
 @pytest.fixture(params=["inline", pytest.param("worker", marks=pytest.mark.redis)])
-def runner(request, tmp_path):
+def runner(request):
     if request.param == "inline":
         yield _Runner(request.getfixturevalue("app"), request.getfixturevalue("world"), False)
         return
-    from redis import Redis
-
-    from portal import create_app
-    from tests.conftest import _test_config, create_schema
-
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        Redis.from_url(redis_url).flushdb()
-    except Exception as exc:
-        pytest.fail(f"Redis is needed for this test and is not reachable at {redis_url}: {exc}")
-    database = "sqlite:///" + str(tmp_path / "rq.sqlite3")
-    app = create_app(
-        _test_config(
-            database, JOBS_INLINE=False, RQ_CONNECTION=redis_url, REDIS_URL=redis_url, RQ_ASYNC=True
-        )
-    )
-    create_schema(app)
-    try:
-        with app.app_context(), time_machine.travel(NOW, tick=False):
-            yield _Runner(app, build_world(), True)
-            db.session.remove()
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        Redis.from_url(redis_url).flushdb()
+    app = request.getfixturevalue("rq_ctx")  # only here: the inline runs need no Redis
+    with time_machine.travel(NOW, tick=False):
+        yield _Runner(app, build_world(), True)
 
 
 def _two_hours_before(world, start):

@@ -96,6 +96,12 @@ def test_the_maker_may_withdraw_their_own(ctx, clock, admins):
         ),
         ({"platform_fee_bps": 10_500}, "platform_fee_bps", pd.MSG_PERCENT),
         ({}, "__all__", svc.MSG_NOTHING),
+        # 2 h and 2 h 30 s were both the "2h" reminder: one of them was never scheduled.
+        (
+            {"reminder_offsets": [86_400, 7_200, 7_230]},
+            "reminder_offsets",
+            pd.MSG_REMINDER_MINUTES % {"minutes": "120.5"},
+        ),
     ],
 )
 def test_a_bad_edit_saves_nothing(ctx, clock, admins, changes, field, message):
@@ -108,6 +114,49 @@ def test_a_bad_edit_saves_nothing(ctx, clock, admins, changes, field, message):
     db.session.rollback()
     assert len(versions()) == before
     assert not audit("policy.proposed") and not audit("policy.changed")
+
+
+def test_a_change_that_breaks_a_rule_since_it_was_proposed_is_not_approved(ctx, clock, admins):
+    """A money change waiting for approval holds every value of the policy; one saved before
+    reminders were whole minutes (2 h and 2 h 30 s: one "2h" reminder) is not put in force
+    by its approval: the approver is told why and may reject it."""
+    maker, checker = admins
+    version = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
+    values = dict(version.values, reminder_offsets=[86_400, 7_200, 7_230])
+    db.session.execute(
+        sa.update(PolicyVersion).where(PolicyVersion.id == version.id).values(values=values)
+    )
+    db.session.commit()
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.approve(checker, version.id)
+    assert refused.value.errors["__all__"] == svc.MSG_BREAKS_RULES
+    assert refused.value.errors["reminder_offsets"] == pd.MSG_REMINDER_MINUTES % {
+        "minutes": "120.5"
+    }
+    db.session.rollback()
+    assert db.session.get(PolicyVersion, version.id).status == "PENDING"
+    assert policy().gst_bps == 1800 and not audit("policy.approved")
+    svc.reject(checker, version.id, note="reminders")
+    assert db.session.get(PolicyVersion, version.id).status == "REJECTED"
+
+
+def test_the_first_version_is_not_seeded_from_defaults_that_break_a_rule(app, ctx, clock, admins):
+    """Version 1 is written from the app's POLICY setting: the same rules hold for it."""
+    saved = app.config["POLICY"]
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(
+        reminder_offsets=(timedelta(hours=2), timedelta(hours=2, seconds=30))
+    )
+    try:
+        with pytest.raises(svc.PolicyError) as refused:
+            svc.ensure_first_version()
+        assert refused.value.errors["reminder_offsets"] == pd.MSG_REMINDER_MINUTES % {
+            "minutes": "120.5"
+        }
+        db.session.rollback()
+        assert versions() == [] and not audit("policy.seeded")
+    finally:
+        app.config["POLICY"] = saved
+    assert svc.ensure_first_version().values == pd.to_data(DEFAULT_POLICY)
 
 
 def test_a_reason_is_required(ctx, clock, admins):

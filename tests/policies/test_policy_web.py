@@ -67,7 +67,46 @@ def test_values_that_do_not_parse_save_nothing(app, client, make_user, login):
     )
     assert answer.status_code == 422
     html = answer.get_data(as_text=True)
-    assert "Enter an amount in rupees" in html and "Enter minutes separated by commas" in html
+    assert "Enter an amount in rupees" in html and "Enter whole minutes separated by commas" in html
+    assert count_versions(app) == 0
+
+
+def test_reminders_in_part_minutes_are_refused_beside_the_field(app, client, make_user, login):
+    """120 and 120.5 minutes both passed and both became the "2h" reminder (a reminder is
+    kept by its whole minute): only one was ever scheduled, silently. Reminders are whole
+    minutes; the same minute twice is refused too."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, reminder_offsets="1440, 120, 120.5"))
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    field = re.search(
+        r'<div class="field[^"]*">\s*<label for="reminder_offsets".*?</div>', html, re.S
+    )
+    assert "Reminders are set in whole minutes: 120.5 is not a whole number of minutes." in (
+        field.group(0)
+    )
+    answer = client.post("/admin/policy", data=form_data(app, reminder_offsets="120, 60, 120.0"))
+    assert answer.status_code == 422
+    assert (
+        "Two reminders are at the same time (120 minutes before the visit): enter each time once."
+        in answer.get_data(as_text=True)
+    )
+    assert count_versions(app) == 0
+    # Whole minutes, each once: saved, and shown back as typed.
+    answer = client.post("/admin/policy", data=form_data(app, reminder_offsets="1440, 120, 90"))
+    assert answer.status_code == 303
+    html = client.get("/admin/policy").get_data(as_text=True)
+    assert re.search(r'name="reminder_offsets"[^>]*value="1440, 120, 90"', html)
+
+
+def test_the_reminder_refusal_is_said_in_hindi(app, client, make_user, login):
+    login(make_user("admin"))
+    client.post("/language", data={"language": "hi", "next": "/"})
+    answer = client.post("/admin/policy", data=form_data(app, reminder_offsets="120, 120.5"))
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "रिमाइंडर पूरे मिनटों में तय होते हैं: 120.5 पूरे मिनट नहीं है।" in html
+    assert "Reminders are set in whole minutes" not in html
     assert count_versions(app) == 0
 
 

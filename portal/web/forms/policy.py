@@ -29,7 +29,7 @@ from portal.web.forms.money import (
 
 MSG_NUMBER = "Enter a number such as 24 or 1.5."
 MSG_WHOLE = "Enter a whole number."
-MSG_LIST = "Enter minutes separated by commas, e.g. 1440, 60, 15."
+MSG_LIST = "Enter whole minutes separated by commas, e.g. 1440, 60, 15."
 MSG_TIME = "Enter a time of day as HH:MM."
 
 # (section, path, label, kind). Kinds: percent, rupees, hours, minutes, seconds, count,
