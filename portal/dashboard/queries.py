@@ -10,7 +10,8 @@ Python, so each measure costs one indexed range scan:
   wallet parts are money the clinic already held), captures of the wrong amount (their
   row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``), and
   reschedule fees paid through Razorpay or at the desk by ``done_at``, or when one went to
-  the wallet by its credit's posting (``ix_ledger_transactions_created_at``; one statement);
+  the wallet by its credit's posting (``ix_ledger_transactions_created_at``), and fee
+  payments its reschedule does not record by ``captured_at`` (one statement);
 * refunds: processed refunds to the patient's card or account (Razorpay: cash out, the
   basis of "money in" beside it and of the console's refunds) by ``processed_at``
   (``ix_refunds_processed_at``), and in the same statement those credited to the wallet,
@@ -43,7 +44,13 @@ from flask import current_app
 
 from portal.approvals.sources import SOURCES
 from portal.audit.models import AuditEntry
-from portal.booking.models import PAY_DESK, PAY_GATEWAY, IndividualBooking, Reschedule
+from portal.booking.models import (
+    PAY_DESK,
+    PAY_GATEWAY,
+    FeeCapture,
+    IndividualBooking,
+    Reschedule,
+)
 from portal.booking.reschedule_payment import FEE_CREDIT_KEY, UNAPPLIED
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
@@ -142,7 +149,9 @@ def _money_in(since, kinds):
     captures of the wrong amount, whose row stays unpaid (the money goes to the wallet)
     though it came in all the same, by their timeline entry's ``at``; and reschedule fees
     paid through Razorpay or at the desk (the booking moved, or Razorpay captured the fee
-    and it went to the wallet: by that credit), as the transactions console counts them."""
+    and it went to the wallet: by that credit), and fee payments recorded on their own
+    (``FeeCapture``: the wrong amount, a second payment) by their capture, as the
+    transactions console counts them."""
     paid = sa.select(
         _day_bucket(Payment.paid_at, since).label("day"),
         sa.func.coalesce(Payment.captured_amount, Payment.amount).label("amount"),
@@ -197,7 +206,13 @@ def _money_in(since, kinds):
             Reschedule.pay_with == PAY_GATEWAY,
         )
     )
-    both = sa.union_all(paid, wrong, moved, credited).subquery("money_in")
+    # A fee payment its reschedule does not record (the wrong amount, a second one): its
+    # own record, by its capture (``ix_reschedule_fee_captures_captured_at``).
+    captured = sa.select(
+        _day_bucket(FeeCapture.captured_at, since).label("day"),
+        FeeCapture.amount.label("amount"),
+    ).where(FeeCapture.captured_at >= since)
+    both = sa.union_all(paid, wrong, moved, credited, captured).subquery("money_in")
     rows = db.session.execute(
         sa.select(
             both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)

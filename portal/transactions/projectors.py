@@ -14,7 +14,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking.models import PAY_DESK, PAY_GATEWAY, PAY_NONE, IndividualBooking, Reschedule
+from portal.booking.models import (
+    PAY_DESK,
+    PAY_GATEWAY,
+    PAY_NONE,
+    FeeCapture,
+    IndividualBooking,
+    Reschedule,
+)
 from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
 from portal.domain.ids import is_digits
@@ -38,6 +45,8 @@ PAYMENT_TYPES = {
     pay.DESK: mm.PAYMENT_DESK,
     pay.WALLET: mm.WALLET_DEBIT,
 }
+
+FEE_CAPTURE = "fee_capture"  # the source of a FeeCapture's row
 
 # Ledger postings that are movements of their own (no record table holds them).
 LEDGER_TYPES = {
@@ -232,6 +241,31 @@ def project_reschedule(r: Reschedule):
     return row
 
 
+def project_fee_capture(c: FeeCapture):
+    """A reschedule fee payment its reschedule does not record (the wrong amount, a second
+    one): money in when Razorpay captured it, though it went to the wallet and paid for
+    nothing (so no price breakup)."""
+    visit = c.reschedule.visit
+    row = {
+        "source": FEE_CAPTURE,
+        "source_id": c.id,
+        "type": mm.RESCHEDULE_FEE,
+        "status": PaymentStatus.SUCCESSFUL,
+        "failed": False,
+        "bucket": mm.BUCKET_IN,
+        "occurred_at": c.captured_at,
+        "amount": c.amount,
+        "fee": None,
+        "platform_fee": None,
+        "gst": None,
+        "reference": c.razorpay_payment_id,
+        **_patient(visit.patient_id if visit else None),
+        **_visit_columns(visit),
+    }
+    row.update(_gateway_columns(c.razorpay_payment_id, c.amount))
+    return row
+
+
 def _ledger_visit(txn):
     kind, ref = txn.reference_type, txn.reference_id
     if not is_digits(ref):
@@ -302,7 +336,12 @@ def project_settlement_item(item: SettlementItem):
     resched = db.session.scalar(
         sa.select(Reschedule).where(Reschedule.razorpay_payment_id == item.entity_id)
     )
-    return project_reschedule(resched) if resched is not None else None
+    if resched is not None:
+        return project_reschedule(resched)
+    capture = db.session.scalar(
+        sa.select(FeeCapture).where(FeeCapture.razorpay_payment_id == item.entity_id)
+    )
+    return project_fee_capture(capture) if capture is not None else None
 
 
 def project_adjustment(a: WalletAdjustment):
@@ -326,6 +365,7 @@ def install():
     register(Refund, project_refund)
     register(Payout, project_payout)
     register(Reschedule, project_reschedule)
+    register(FeeCapture, project_fee_capture)
     register(LedgerTransaction, project_ledger)
     register(Settlement, project_settlement)
     register(SettlementItem, project_settlement_item)
