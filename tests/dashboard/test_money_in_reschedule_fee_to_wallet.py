@@ -160,3 +160,21 @@ def test_the_console_rebuild_keeps_a_fee_captures_row(app, world, users, gateway
     db.session.expire_all()
     assert [(m.source, m.bucket, m.amount, m.reference) for m in _fee_rows()] == before
     assert _money_in_today()[0] == 100
+
+
+def test_its_console_page_shows_the_payment_and_its_wallet_credit(
+    app, world, users, gateway, clock, client, login, make_user
+):
+    _, resched = _asked(world, users, gateway, clock)
+    paid = gateway.pay(resched.razorpay_order_id)
+    gateway.sandbox.webhooks.pending = []
+    post_webhook(app, captured_event(gateway, paid["razorpay_payment_id"], 100), "evt_fee")
+    db.session.expire_all()
+    [row] = [m for m in _fee_rows() if m.source == "fee_capture"]
+    login(make_user("admin", email="finance@example.com"))
+    page = client.get(f"/admin/transactions/{row.id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "reschedule fee captured, put in the wallet" in html
+    assert "ledger: reschedule_unapplied" in html
+    assert paid["razorpay_payment_id"] in html
