@@ -100,6 +100,10 @@ class MoneyMovement(db.Model):
     fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # the care fee F
     platform_fee: Mapped[int | None] = mapped_column(sa.BigInteger)
     gst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Less these, the breakup adds up to ``amount``: the coupon, and the wallet part when
+    # another payment carries it (``booking.receipts.breakup_of``).
+    discount: Mapped[int | None] = mapped_column(sa.BigInteger)
+    wallet: Mapped[int | None] = mapped_column(sa.BigInteger)
     gateway_fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # Razorpay's fee, tax included
     gateway_tax: Mapped[int | None] = mapped_column(sa.BigInteger)  # the GST part of it
     net: Mapped[int] = mapped_column(sa.BigInteger)

@@ -5,7 +5,8 @@ returning the columns below and a line in :func:`install`.
 Columns: source, source_id (the record), type, status, failed, bucket (what a successful
 movement counts as in the summary: money in, refund, payout; None for money that stays
 inside the business), occurred_at, patient_id / provider_id / party_name, visit_id /
-visit_number, amount, fee / platform_fee / gst (the price breakup), gateway_fee /
+visit_number, amount, fee / platform_fee / gst less discount / wallet (the price breakup:
+fee + platform_fee + gst − discount − wallet = amount, or all None), gateway_fee /
 gateway_tax (from the settlement that covered it), net, reference (the Razorpay id), utr,
 settlement_reference."""
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from portal.accounts.models import User
+from portal.booking import receipts
 from portal.booking.models import (
     PAY_DESK,
     PAY_GATEWAY,
@@ -106,12 +108,22 @@ def _provider(provider_id):
     }
 
 
-def _breakup(items):
-    items = list(items)
+NO_BREAKUP = dict.fromkeys(("fee", "platform_fee", "gst", "discount", "wallet"))
+
+
+def _payment_breakup(p: pay.Payment, amount):
+    """The visit's invoice on the payment that paid it (``receipts.breakup_of``), none on
+    any other: a breakup shown always adds up to the row's amount (POLICY: every breakdown
+    adds up), and summing the GST column never counts an invoice twice or GST nobody paid."""
+    parts = receipts.breakup_of(p)
+    if parts is None or parts.paid != amount:
+        return NO_BREAKUP
     return {
-        "fee": sum(i.fee for i in items),
-        "platform_fee": sum(i.platform_fee for i in items),
-        "gst": sum(i.gst for i in items),
+        "fee": parts.fee,
+        "platform_fee": parts.platform_fee,
+        "gst": parts.gst,
+        "discount": parts.discount,
+        "wallet": parts.wallet,
     }
 
 
@@ -148,9 +160,7 @@ def project_payment(p: pay.Payment):
         **_patient(visit.patient_id if visit else None),
         **_visit_columns(visit),
     }
-    row.update(
-        _breakup(visit.items) if visit and p.kind != pay.WALLET else dict.fromkeys(_breakup([]))
-    )
+    row.update(_payment_breakup(p, amount))
     row.update(_gateway_columns(p.razorpay_payment_id, amount))
     return row
 
@@ -169,9 +179,7 @@ def project_refund(r: Refund):
         "amount": r.amount,
         "net": r.amount,
         "reference": r.razorpay_refund_id,
-        "fee": None,
-        "platform_fee": None,
-        "gst": None,
+        **NO_BREAKUP,
         **_patient(r.patient_id),
         **_visit_columns(r.visit),
     }
@@ -233,6 +241,8 @@ def project_reschedule(r: Reschedule):
         "fee": r.penalty,
         "platform_fee": r.platform_fee,
         "gst": r.gst,
+        "discount": None,
+        "wallet": None,
         "reference": r.razorpay_payment_id,
         **_patient(r.visit.patient_id if r.visit else None),
         **_visit_columns(r.visit),
@@ -255,9 +265,7 @@ def project_fee_capture(c: FeeCapture):
         "bucket": mm.BUCKET_IN,
         "occurred_at": c.captured_at,
         "amount": c.amount,
-        "fee": None,
-        "platform_fee": None,
-        "gst": None,
+        **NO_BREAKUP,
         "reference": c.razorpay_payment_id,
         **_patient(visit.patient_id if visit else None),
         **_visit_columns(visit),
