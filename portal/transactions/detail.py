@@ -17,14 +17,14 @@ from portal.settlements.models import Settlement
 from portal.wallet.models import WalletAdjustment
 
 from . import queries
-from .models import MoneyMovement
+from .models import FEE_CAPTURE, MoneyMovement
 
 SOURCES = {
     "payment": Payment,
     "refund": Refund,
     "payout": Payout,
     "reschedule": Reschedule,
-    "fee_capture": FeeCapture,
+    FEE_CAPTURE: FeeCapture,
     "settlement": Settlement,
     "wallet_adjustment": WalletAdjustment,
 }

@@ -43,6 +43,9 @@ TYPES = {
     ADJUSTMENT: "Manual adjustment",
 }
 
+# The source of a reschedule fee payment recorded on its own (``booking.models.FeeCapture``).
+FEE_CAPTURE = "fee_capture"
+
 # What a final, successful movement counts as in the console's summary (None: moves no
 # cash in or out of the business, e.g. a wallet credit or a settlement to our own bank).
 BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"

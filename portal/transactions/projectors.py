@@ -48,8 +48,6 @@ PAYMENT_TYPES = {
     pay.WALLET: mm.WALLET_DEBIT,
 }
 
-FEE_CAPTURE = "fee_capture"  # the source of a FeeCapture's row
-
 # Ledger postings that are movements of their own (no record table holds them).
 LEDGER_TYPES = {
     "provider_penalty": mm.PROVIDER_PENALTY,
@@ -257,7 +255,7 @@ def project_fee_capture(c: FeeCapture):
     nothing (so no price breakup)."""
     visit = c.reschedule.visit
     row = {
-        "source": FEE_CAPTURE,
+        "source": mm.FEE_CAPTURE,
         "source_id": c.id,
         "type": mm.RESCHEDULE_FEE,
         "status": PaymentStatus.SUCCESSFUL,

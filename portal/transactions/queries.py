@@ -18,7 +18,7 @@ from portal.ledger.models import LedgerTransaction
 from portal.pagination import Order, keyset_page
 
 from .filters import MovementFilter, utc_bounds
-from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, MoneyMovement
+from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, FEE_CAPTURE, MoneyMovement
 
 M = MoneyMovement
 ORDERS = (Order(M.occurred_at, descending=True), Order(M.id, descending=True))
@@ -127,7 +127,7 @@ def ledger_postings(source, source_id, visit_id=None) -> list[LedgerTransaction]
     if source == "ledger":
         txn = db.session.get(LedgerTransaction, source_id)
         return [txn] if txn else []
-    if source == "fee_capture":  # its wallet credit, posted against its reschedule
+    if source == FEE_CAPTURE:  # its wallet credit, posted against its reschedule
         capture = db.session.get(FeeCapture, source_id)
         if capture is None:
             return []
