@@ -460,3 +460,92 @@ def test_settlements_stored_before_know_whether_their_rows_are_complete(tmp_path
         assert [(i, bool(c)) for i, c in complete] == [(1, True), (2, False), (3, True)]
         assert signs == 0
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_not(
+    tmp_path, engine
+):
+    """rfc0a7e0001: a fee payment already put in the wallet that its reschedule does not
+    record (the wrong amount, a second payment) gets its ``reschedule_fee_captures`` row
+    from its wallet credit; the payment a reschedule records (paid after the request
+    ended) gets none."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from portal.booking.models import Reschedule
+    from portal.booking.reschedule_payment import UNAPPLIED, unapplied_key
+    from portal.db import unit_of_work
+    from portal.ledger import accounts as chart
+    from portal.ledger.service import credit, debit, post
+    from tests.booking.factories import NOW, at, build_world
+
+    url = (
+        "sqlite:///" + str(tmp_path / "fees.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        patient, admin = db.session.get(User, w.patients[0]), db.session.get(User, w.admin)
+        item = visits.add_item(
+            admin,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[0]],
+            clinic_id=w.clinic,
+            start_at=at(4, 10),
+        )
+        credits = {
+            "PENDING_PAYMENT": (None, "pay_wrong", 100),  # the wrong amount: recorded now
+            "EXPIRED": ("pay_late", "pay_late", 6_195),  # paid late: its row records it
+            "DONE": ("pay_first", "pay_second", 6_195),  # a second payment: recorded now
+        }
+        ids = {}
+        with unit_of_work():
+            for status, (recorded, paid, amount) in credits.items():
+                r = Reschedule(
+                    booking_id=item.id,
+                    visit_id=item.master_id,
+                    old_start=at(4, 10),
+                    old_end=at(4, 10, 30),
+                    new_start=at(7, 11),
+                    new_end=at(7, 11, 30),
+                    notice_minutes=3_600,
+                    penalty_bps=1_000,
+                    penalty=5_000,
+                    platform_fee=250,
+                    gst=945,
+                    total=6_195,
+                    pay_with="GATEWAY",
+                    status=status,
+                    razorpay_payment_id=recorded,
+                )
+                db.session.add(r)
+                db.session.flush()
+                ids[status] = r.id
+                post(
+                    UNAPPLIED,
+                    [
+                        debit(chart.GATEWAY_CLEARING, amount),
+                        credit(chart.patient_wallet(patient.id), amount),
+                    ],
+                    reference=("reschedule", r.id),
+                    idempotency_key=unapplied_key(r.id, paid),
+                )
+        db.session.remove()
+        downgrade(revision="wkhours00001")
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT reschedule_id, razorpay_payment_id, amount, captured_at IS NOT NULL"
+                " FROM reschedule_fee_captures ORDER BY reschedule_id"
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (ids["PENDING_PAYMENT"], "pay_wrong", 100, True),
+            (ids["DONE"], "pay_second", 6_195, True),
+        ]
+        db.engine.dispose()

@@ -520,3 +520,29 @@ class Reschedule(db.Model):
 
     def owner_ids(self):
         return {self.visit.patient_id}
+
+
+class FeeCapture(db.Model):
+    """A reschedule fee payment Razorpay captured that its reschedule does not record: the
+    wrong amount, a second payment, or one after the request ended once the row recorded
+    another (``reschedule_payment._unapplied``). The money went to the patient's wallet;
+    this row is the record of the payment (as a visit's capture that confirmed nothing
+    has its own ``payments`` row), read by the transactions console, the dashboard's money
+    in, reconciliation and the settlements' overdue check."""
+
+    __tablename__ = "reschedule_fee_captures"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reschedule_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("reschedules.id", ondelete="CASCADE"), index=True
+    )
+    razorpay_payment_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    # indexed: the dashboard's money in and reconciliation read a window of captures
+    captured_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    reschedule = relationship("Reschedule")
+
+    def owner_ids(self):
+        return self.reschedule.owner_ids()

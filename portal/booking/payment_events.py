@@ -210,7 +210,7 @@ def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo
         payment.method = method
         records.add_attempt(
             payment,
-            "captured_wrong_amount",
+            records.CAPTURED_WRONG_AMOUNT,
             AttemptNote.MISMATCH,
             razorpay_payment_id,
             {"amount": amount, "expected": payment.amount},
@@ -223,7 +223,7 @@ def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo
             amount,
             method,
             now,
-            "captured_unapplied",
+            records.CAPTURED_UNAPPLIED,
             {"reason": reason},
         )
     db.session.flush()

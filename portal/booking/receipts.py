@@ -1,6 +1,7 @@
 """The tax invoice of a paid visit: one line per item paid for, the discount, what the
 wallet and the gateway paid, and the payments that count (not money kept in the wallet
-after a late or mismatched capture)."""
+after a late or mismatched capture); and that invoice's breakup on the one payment that
+paid it (the transactions console's price breakup)."""
 
 from dataclasses import dataclass
 
@@ -8,6 +9,8 @@ from portal.booking.credit_notes import for_visit as credit_notes_for
 from portal.booking.errors import BookingError
 from portal.booking.models import LIVE_ITEM_STATUSES
 from portal.domain.states import BookingStatus, PaymentStatus
+from portal.payments import records
+from portal.payments.models import WALLET
 
 
 @dataclass(frozen=True)
@@ -61,15 +64,68 @@ class Receipt:
         return sum(line.gst for line in self.lines)
 
 
-def receipt(visit):
-    """The tax invoice of a paid visit (its number allocated at first confirmation)."""
-    if visit.invoice_no is None:
-        raise BookingError("This visit has not been paid yet")
-    items = [
+def invoiced_items(visit):
+    """The items a paid visit's invoice has a line for."""
+    return [
         i
         for i in visit.items
         if i.paid_amount or i.status in LIVE_ITEM_STATUSES or i.status == BookingStatus.COMPLETED
     ]
+
+
+def paying(visit):
+    """The visit's payments that paid for it (oldest first)."""
+    return [
+        p
+        for p in visit.payments
+        if p.status == PaymentStatus.SUCCESSFUL and not records.paid_for_nothing(p)
+    ]
+
+
+@dataclass(frozen=True)
+class Breakup:
+    """An invoice's parts on the payment that paid it: care fee, platform fee, GST, less the
+    discount (the coupon) and the wallet part when another payment carries it."""
+
+    fee: int
+    platform_fee: int
+    gst: int
+    discount: int
+    wallet: int
+
+    @property
+    def paid(self):
+        return self.fee + self.platform_fee + self.gst - self.discount - self.wallet
+
+
+def breakup_of(payment):
+    """The visit's invoice on the payment whose money paid it — its gateway or desk
+    payment, or its wallet part when the wallet paid it all — adding up to that payment's
+    amount; None on any other payment (pending, failed, a capture that paid for nothing,
+    the wallet part beside a gateway payment): the invoice's GST is shown once, so a
+    column of them sums to the GST invoiced (docs/transactions.md)."""
+    visit = payment.visit
+    if visit is None or visit.invoice_no is None or payment.status != PaymentStatus.SUCCESSFUL:
+        return None
+    paid = paying(visit)
+    payer = next((p for p in paid if p.kind != WALLET), paid[0] if paid else None)
+    if payer is not payment:
+        return None
+    items = invoiced_items(visit)
+    return Breakup(
+        fee=sum(i.fee for i in items),
+        platform_fee=sum(i.platform_fee for i in items),
+        gst=sum(i.gst for i in items),
+        discount=sum(i.discount_share for i in items),
+        wallet=0 if payment.kind == WALLET else sum(i.wallet_paid for i in items),
+    )
+
+
+def receipt(visit):
+    """The tax invoice of a paid visit (its number allocated at first confirmation)."""
+    if visit.invoice_no is None:
+        raise BookingError("This visit has not been paid yet")
+    items = invoiced_items(visit)
     lines = [
         ReceiptLine(
             item_id=i.id,
@@ -88,12 +144,7 @@ def receipt(visit):
         )
         for i in items
     ]
-    paid = [
-        p
-        for p in visit.payments
-        if p.status == PaymentStatus.SUCCESSFUL
-        and not any(a.event in ("captured_unapplied", "captured_wrong_amount") for a in p.attempts)
-    ]
+    paid = paying(visit)
     return Receipt(
         invoice_no=visit.invoice_no,
         visit_number=visit.number,

@@ -4,9 +4,12 @@ for it, or — slot gone, no longer confirmed, wrong amount, too late — the mo
 the patient's wallet (docs/refunds.md "Reschedule"). The expiry sweep asks the gateway
 about an order whose return and webhooks never came (``apply_gateway_captures``).
 
-Every fee payment captured is recorded on its reschedule (``razorpay_payment_id``), where
-reconciliation finds it: applied (DONE), or put in the wallet (FAILED, or EXPIRED when it
-came after the request ended)."""
+Every fee payment captured is recorded, where reconciliation, the transactions console and
+the dashboard's money in find it: on its reschedule (``razorpay_payment_id``) when applied
+(DONE) or put in the wallet as the request's payment (FAILED: slot gone; EXPIRED: it came
+after the request ended); any other (the wrong amount, a second payment on the order, one
+after the row recorded another) in a ``FeeCapture`` row of its own, its money in the
+wallet, as a visit's capture that confirmed nothing has its own payment row."""
 
 import logging
 
@@ -17,7 +20,7 @@ from portal import events
 from portal.audit.service import record
 from portal.booking import claims, holds, lifecycle
 from portal.booking.errors import BookingError, PaymentError
-from portal.booking.models import Reschedule, SlotClaim
+from portal.booking.models import FeeCapture, Reschedule, SlotClaim
 from portal.booking.reschedule import (
     MSG_NOT_CONFIRMED,
     after_move,
@@ -123,8 +126,8 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
             return None
         lifecycle.lock_visit(resched.visit_id)  # visit first, as reschedule() does
         resched = holds.lock_reschedule(reschedule_id)
-        if resched.razorpay_payment_id == razorpay_payment_id:
-            return resched
+        if resched.razorpay_payment_id == razorpay_payment_id or _recorded(razorpay_payment_id):
+            return resched  # seen: nothing posted, recorded or told again
         item = lock(resched.booking)
         wallet = chart.patient_wallet(resched.visit.patient_id)
         if (
@@ -194,10 +197,27 @@ def _holds(resched):
     )
 
 
+def _recorded(razorpay_payment_id):
+    return (
+        db.session.scalar(
+            sa.select(FeeCapture.id).where(FeeCapture.razorpay_payment_id == razorpay_payment_id)
+        )
+        is not None
+    )
+
+
 def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
     if resched.status == RescheduleStatus.EXPIRED and not resched.razorpay_payment_id:
         # Paid after the request ended: the row records it (reconciliation reads it there).
         resched.razorpay_payment_id = razorpay_payment_id
+    else:
+        # The wrong amount (the request still waits for the fee), a second payment, or one
+        # after the row recorded another: a record of its own, money in all the same.
+        db.session.add(
+            FeeCapture(
+                reschedule_id=resched.id, razorpay_payment_id=razorpay_payment_id, amount=amount
+            )
+        )
     post(
         UNAPPLIED,
         [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],

@@ -10,8 +10,12 @@ Python, so each measure costs one indexed range scan:
   wallet parts are money the clinic already held), captures of the wrong amount (their
   row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``), and
   reschedule fees paid through Razorpay or at the desk by ``done_at``, or when one went to
-  the wallet by its credit's posting (``ix_ledger_transactions_created_at``; one statement);
-* refunds: processed refunds by ``processed_at`` (``ix_refunds_processed_at``);
+  the wallet by its credit's posting (``ix_ledger_transactions_created_at``), and fee
+  payments its reschedule does not record by ``captured_at`` (one statement);
+* refunds: processed refunds to the patient's card or account (Razorpay: cash out, the
+  basis of "money in" beside it and of the console's refunds) by ``processed_at``
+  (``ix_refunds_processed_at``), and in the same statement those credited to the wallet,
+  their own figure ("to wallets": no money leaves the business);
 * payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``);
 * failed payments: failed attempts on the payment timeline by ``at``
   (``ix_payment_attempts_status_at``).
@@ -21,7 +25,8 @@ months before the current one no longer change (``confirmed_at`` is written once
 process keeps them for ``MONTHS_TTL`` and counts only the current month live.
 
 The outcome figures of the case study (its "Results & Impact"): refund turnaround p50/p95
-(created → processed, refunds processed in the last 30 days), the share of payouts processed
+(created → processed, gateway refunds processed in the last 30 days: a wallet credit is
+instant and would hide how long a Razorpay refund takes), the share of payouts processed
 in the last 30 days without a manual step (no administrator's action in the audit log: hold,
 release, retry, pay now), bookings per month, and the discrepancy rate (open discrepancies ÷
 items reconciled, from the reconciliation package through :mod:`portal.dashboard.sources`).
@@ -39,7 +44,13 @@ from flask import current_app
 
 from portal.approvals.sources import SOURCES
 from portal.audit.models import AuditEntry
-from portal.booking.models import PAY_DESK, PAY_GATEWAY, IndividualBooking, Reschedule
+from portal.booking.models import (
+    PAY_DESK,
+    PAY_GATEWAY,
+    FeeCapture,
+    IndividualBooking,
+    Reschedule,
+)
 from portal.booking.reschedule_payment import FEE_CREDIT_KEY, UNAPPLIED
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
@@ -49,7 +60,7 @@ from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import DESK, LINK, ORDER, AttemptNote, Payment, PaymentAttempt
 from portal.payouts.models import Payout
-from portal.refunds.models import Refund
+from portal.refunds.models import GATEWAY, WALLET, Refund
 
 DAYS = 30
 WINDOWS = (("today", 1), ("7 days", 7), ("30 days", 30))
@@ -138,7 +149,9 @@ def _money_in(since, kinds):
     captures of the wrong amount, whose row stays unpaid (the money goes to the wallet)
     though it came in all the same, by their timeline entry's ``at``; and reschedule fees
     paid through Razorpay or at the desk (the booking moved, or Razorpay captured the fee
-    and it went to the wallet: by that credit), as the transactions console counts them."""
+    and it went to the wallet: by that credit), and fee payments recorded on their own
+    (``FeeCapture``: the wrong amount, a second payment) by their capture, as the
+    transactions console counts them."""
     paid = sa.select(
         _day_bucket(Payment.paid_at, since).label("day"),
         sa.func.coalesce(Payment.captured_amount, Payment.amount).label("amount"),
@@ -193,13 +206,39 @@ def _money_in(since, kinds):
             Reschedule.pay_with == PAY_GATEWAY,
         )
     )
-    both = sa.union_all(paid, wrong, moved, credited).subquery("money_in")
+    # A fee payment its reschedule does not record (the wrong amount, a second one): its
+    # own record, by its capture (``ix_reschedule_fee_captures_captured_at``).
+    captured = sa.select(
+        _day_bucket(FeeCapture.captured_at, since).label("day"),
+        FeeCapture.amount.label("amount"),
+    ).where(FeeCapture.captured_at >= since)
+    both = sa.union_all(paid, wrong, moved, credited, captured).subquery("money_in")
     rows = db.session.execute(
         sa.select(
             both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)
         ).group_by(both.c.day)
     ).all()
     return {_day_index(day, since): (int(n), int(amount)) for day, n, amount in rows}
+
+
+def _refunds(since):
+    """(gateway refunds, wallet refunds): ``_daily`` of each, processed since ``since``,
+    in one statement."""
+    day = _day_bucket(Refund.processed_at, since).label("day")
+    rows = db.session.execute(
+        sa.select(
+            day,
+            Refund.destination,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(Refund.amount), 0),
+        )
+        .where(Refund.processed_at >= since, Refund.status == RefundStatus.PROCESSED)
+        .group_by(day, Refund.destination)
+    ).all()
+    out = {GATEWAY: {}, WALLET: {}}
+    for bucket, destination, n, amount in rows:
+        out[destination][_day_index(bucket, since)] = (int(n), int(amount))
+    return out[GATEWAY], out[WALLET]
 
 
 def _series(days, data):
@@ -211,10 +250,12 @@ def _series(days, data):
 
 
 def _percentiles(since):
-    """(p50, p95, how many) of refund turnaround in seconds, refunds processed since."""
+    """(p50, p95, how many) of refund turnaround in seconds, gateway refunds processed
+    since (a wallet refund is credited at once: its 0 s would hide the patients' wait)."""
     seconds_expr = None
     where = (
         Refund.status == RefundStatus.PROCESSED,
+        Refund.destination == GATEWAY,
         Refund.processed_at >= since,
         Refund.processed_at.is_not(None),
     )
@@ -332,15 +373,13 @@ def dashboard(now=None) -> Dashboard:
     days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
     since = _local_day_start(days[0])
     gateway_kinds = (ORDER, LINK, DESK)
+    refunded, to_wallets = _refunds(since)
     series = {
         "bookings": _series(days, _daily(IndividualBooking.confirmed_at, None, since)),
         "money in": _series(days, _money_in(since, gateway_kinds)),
-        "refunds": _series(
-            days,
-            _daily(
-                Refund.processed_at, Refund.amount, since, Refund.status == RefundStatus.PROCESSED
-            ),
-        ),
+        # Cash out, as "money in" is cash in; wallet credits beside it, their own figure.
+        "refunds": _series(days, refunded),
+        "wallet refunds": _series(days, to_wallets),
         "payouts": _series(
             days,
             _daily(Payout.processed_at, Payout.net, since, Payout.status == PayoutStatus.PROCESSED),

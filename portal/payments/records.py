@@ -43,6 +43,17 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
     return None
 
 
+# Timeline events of a capture whose money paid for nothing (late, or the wrong amount):
+# it went to the patient's wallet (``booking.payment_events._unapplied``).
+CAPTURED_UNAPPLIED, CAPTURED_WRONG_AMOUNT = "captured_unapplied", "captured_wrong_amount"
+
+
+def paid_for_nothing(payment):
+    """The payment's capture went to the wallet instead of paying its visit: the receipt,
+    the refunds and the transactions console's breakup leave it out."""
+    return any(a.event in (CAPTURED_UNAPPLIED, CAPTURED_WRONG_AMOUNT) for a in payment.attempts)
+
+
 def captured_under(payment, razorpay_payment_id):
     """Captured already under this gateway payment id: a repeat of the capture moves
     nothing, and an authorization of it adds nothing."""

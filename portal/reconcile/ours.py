@@ -8,14 +8,16 @@ ORM objects: 100,000 rows cost one query and a few tens of megabytes.
 A reschedule fee paid online is a Razorpay payment too, kept on its ``reschedules`` row
 (``razorpay_payment_id``, set once the fee is captured): ours at the move (``done_at``),
 or, when the fee went to the wallet instead (slot gone, paid late), at that credit (the
-ledger posting keyed ``reschedule_unapplied:<id>:<payment>``). A refund of a fee is a
-``refunds`` row like any other."""
+ledger posting keyed ``reschedule_unapplied:<id>:<payment>``). A fee payment its row does
+not record (the wrong amount, a second payment on the order) has a ``FeeCapture`` row of
+its own: ours at its capture, for the amount captured, captured (its money went to the
+wallet). A refund of a fee is a ``refunds`` row like any other."""
 
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 
-from portal.booking.models import Reschedule
+from portal.booking.models import FeeCapture, Reschedule
 from portal.booking.reschedule_payment import FEE_CREDITED_AT, UNAPPLIED
 from portal.db import UTCDateTime
 from portal.domain.states import RescheduleStatus
@@ -106,6 +108,25 @@ def _fees(where):
         yield _fee_side(ref, rid, visit_id, amount, status, ref, at)
 
 
+def _fee_captures(where):
+    """Fee payments recorded on their own (``FeeCapture``): captured, their money in the
+    wallet; ours as their reschedule's."""
+    rows = db.session.execute(
+        sa.select(
+            FeeCapture.reschedule_id,
+            Reschedule.visit_id,
+            FeeCapture.razorpay_payment_id,
+            FeeCapture.amount,
+            FeeCapture.captured_at,
+        )
+        .join(Reschedule, Reschedule.id == FeeCapture.reschedule_id)
+        .where(*where)
+        .execution_options(**STREAM)
+    )
+    for rid, visit_id, ref, amount, at in rows:
+        yield _fee_side(ref, rid, visit_id, amount, None, ref, at)
+
+
 def _fees_in_window(start, end):
     # Moved: by the move's time. Gone to the wallet: by the credit's (the ledger's
     # indexed time and kind find the few).
@@ -184,7 +205,12 @@ _REF = {
 }
 # Readers of one kind beyond its own table (the gateway ids are unique across them: a
 # Razorpay order, so its payments, is a visit's or a reschedule fee's, never both).
-_ALSO = {"payment": [(_fees, Reschedule.razorpay_payment_id)]}
+_ALSO = {
+    "payment": [
+        (_fees, Reschedule.razorpay_payment_id),
+        (_fee_captures, FeeCapture.razorpay_payment_id),
+    ]
+}
 
 
 def in_window(kind, start, end) -> Iterator[Side]:
@@ -198,6 +224,7 @@ def in_window(kind, start, end) -> Iterator[Side]:
             [Payment.paid_at.is_(None), Payment.created_at >= start, Payment.created_at < end]
         )
         yield from _fees_in_window(start, end)
+        yield from _fee_captures([FeeCapture.captured_at >= start, FeeCapture.captured_at < end])
 
 
 def by_reference(kind, references: Iterable[str]) -> dict[str, Side]:

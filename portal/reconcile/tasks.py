@@ -142,9 +142,10 @@ def _visit_flagged(sender, *, visit_id, reason=None, **_):
 
 @events.booking_rescheduled.connect
 @events.reschedule_failed.connect
+@events.reschedule_fee_unapplied.connect
 def _fee_captured(sender, *, reschedule_id, **_):
-    # A reschedule fee's capture moved the booking or went to the wallet: its case is the
-    # visit's.
+    # A reschedule fee's capture moved the booking or went to the wallet (recorded on the
+    # reschedule or on its own): its case is the visit's.
     visit_id = db.session.scalar(
         sa.select(Reschedule.visit_id).where(Reschedule.id == reschedule_id)
     )

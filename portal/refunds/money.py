@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.ledger.service import entries_for as ledger_entries_for
+from portal.payments import records
 from portal.payments.models import LINK, ORDER
 from portal.refunds.common import GATEWAY_MINIMUM, new_idempotency_key
 from portal.refunds.models import GATEWAY, WALLET, Refund
@@ -43,7 +44,7 @@ def _gateway_payments(visit):
             or not p.razorpay_payment_id
         ):
             continue
-        if any(a.event in ("captured_unapplied", "captured_wrong_amount") for a in p.attempts):
+        if records.paid_for_nothing(p):
             continue
         out.append(p)
     return out

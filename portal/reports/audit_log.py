@@ -97,7 +97,11 @@ def page(f, after=None, before=None, per_page=50):
 
 
 def _json(value):
-    return "" if value is None else json.dumps(value, sort_keys=True, default=str)
+    # Written as read (not ``\uXXXX`` escapes): a reason or a name in Hindi stays readable in
+    # the UTF-8 file, as every other cell is.
+    return (
+        "" if value is None else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    )
 
 
 def _approval(row):

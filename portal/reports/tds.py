@@ -49,7 +49,7 @@ def describe(f):
     ]
 
 
-def _quarter_query(f, quarter):
+def _quarter_query(f, quarter, section):
     low, high = periods.quarter_bounds(f["fy"], quarter)
     sign = sa.case((LedgerTransaction.kind.in_(TAKEN_BACK), -1), else_=1)
     q = (
@@ -58,7 +58,9 @@ def _quarter_query(f, quarter):
             Provider.id.label("provider_id"),
             Provider.display_name.label("provider"),
             Provider.pan.label("pan"),
-            sa.func.max(Payout.tds_section).label("section"),
+            # Form 26Q reports every payment under its section, tax deducted or not:
+            # below the threshold (no payout's ``tds_section``) the policy's for the year.
+            sa.func.coalesce(sa.func.max(Payout.tds_section), sa.literal(section)).label("section"),
             sa.cast(sa.func.sum(sign * Payout.gross), sa.BigInteger).label("gross"),
             sa.cast(sa.func.sum(sign * Payout.tds), sa.BigInteger).label("tds"),
             sa.cast(sa.func.sum(sign), sa.BigInteger).label("payouts"),
@@ -84,13 +86,11 @@ def _quarter_query(f, quarter):
 
 
 def rows(f):
-    """The report's rows, quarter by quarter (small: one per provider paid)."""
+    """The report's rows, quarter by quarter (small: one per provider paid), each with its
+    section (the page and the file show the same)."""
+    section = policy().tds_rule_for(f["fy"]).section
     for quarter in f["quarters"]:
-        yield from db.session.execute(_quarter_query(f, quarter))
-
-
-def section_of(row, fy):
-    return row.section or policy().tds_rule_for(fy).section
+        yield from db.session.execute(_quarter_query(f, quarter, section))
 
 
 def report(f):
@@ -114,7 +114,7 @@ def export(params):
             text("Quarter", lambda r: r.quarter),
             text("Provider", lambda r: r.provider),
             text("PAN", lambda r: r.pan or "not on file"),
-            text("Section", lambda r: section_of(r, f["fy"])),
+            text("Section", lambda r: r.section),
             money("Gross paid", lambda r: r.gross),
             money("TDS deducted", lambda r: r.tds),
             number("Payouts covered", lambda r: r.payouts),

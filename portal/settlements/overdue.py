@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from portal.booking.models import Reschedule
+from portal.booking.models import FeeCapture, Reschedule
 from portal.booking.reschedule_payment import FEE_CREDITED_AT
 from portal.config import setting
 from portal.db import UTCDateTime
@@ -35,7 +35,7 @@ class Unsettled:
 def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettled]:
     """Gateway payments captured before ``as_of − days`` that no stored settlement covers,
     oldest first: paid ones, captures of the wrong amount (``captured_amount`` on an
-    unpaid row) and reschedule fees."""
+    unpaid row), reschedule fees and the fee payments recorded on their own."""
     days = setting("SETTLEMENT_EXPECTED_DAYS") if days is None else days
     cutoff = as_of - timedelta(days=days)
     settled = sa.select(SettlementItem.entity_id)
@@ -100,7 +100,23 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
             Reschedule.razorpay_payment_id.not_in(settled),
         )
     )
+    # A fee payment recorded on its own (the wrong amount, a second one): from its capture.
+    captures = db.session.execute(
+        sa.select(
+            FeeCapture.razorpay_payment_id,
+            FeeCapture.reschedule_id,
+            Reschedule.visit_id,
+            FeeCapture.amount,
+            FeeCapture.captured_at,
+        )
+        .join(Reschedule, Reschedule.id == FeeCapture.reschedule_id)
+        .where(
+            FeeCapture.captured_at < cutoff,
+            FeeCapture.razorpay_payment_id.not_in(settled),
+        )
+    )
     out = [Unsettled(r, "payment", i, v, a, t) for r, i, v, a, t in payments]
     out += [Unsettled(r, "payment", i, v, a, t) for r, i, v, a, t in wrong]
     out += [Unsettled(r, "reschedule", i, v, a, t) for r, i, v, a, t in fees]
+    out += [Unsettled(r, "reschedule", i, v, a, t) for r, i, v, a, t in captures]
     return sorted(out, key=lambda u: (u.captured_at, u.reference))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.booking.models import Reschedule
+from portal.booking.models import FeeCapture, Reschedule
 from portal.extensions import db
 from portal.gateway import get_payin, get_payouts
 from portal.gateway.errors import GatewayError, NotFound
@@ -17,13 +17,14 @@ from portal.settlements.models import Settlement
 from portal.wallet.models import WalletAdjustment
 
 from . import queries
-from .models import MoneyMovement
+from .models import FEE_CAPTURE, MoneyMovement
 
 SOURCES = {
     "payment": Payment,
     "refund": Refund,
     "payout": Payout,
     "reschedule": Reschedule,
+    FEE_CAPTURE: FeeCapture,
     "settlement": Settlement,
     "wallet_adjustment": WalletAdjustment,
 }
@@ -88,6 +89,14 @@ def timeline(m: MoneyMovement, record=None) -> list[Event]:
             events.append(Event(record.done_at, "fee paid, booking moved"))
         if record.failure_reason:
             events.append(Event(record.created_at, "failed", record.failure_reason, failed=True))
+    elif isinstance(record, FeeCapture):
+        events.append(
+            Event(
+                record.captured_at,
+                "reschedule fee captured, put in the wallet",
+                f"reschedule #{record.reschedule_id}",
+            )
+        )
     elif isinstance(record, WalletAdjustment):
         events.append(Event(record.created_at, "adjustment asked", record.public_reason))
         if record.decided_at:

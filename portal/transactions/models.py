@@ -43,6 +43,9 @@ TYPES = {
     ADJUSTMENT: "Manual adjustment",
 }
 
+# The source of a reschedule fee payment recorded on its own (``booking.models.FeeCapture``).
+FEE_CAPTURE = "fee_capture"
+
 # What a final, successful movement counts as in the console's summary (None: moves no
 # cash in or out of the business, e.g. a wallet credit or a settlement to our own bank).
 BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"
@@ -100,6 +103,10 @@ class MoneyMovement(db.Model):
     fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # the care fee F
     platform_fee: Mapped[int | None] = mapped_column(sa.BigInteger)
     gst: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Less these, the breakup adds up to ``amount``: the coupon, and the wallet part when
+    # another payment carries it (``booking.receipts.breakup_of``).
+    discount: Mapped[int | None] = mapped_column(sa.BigInteger)
+    wallet: Mapped[int | None] = mapped_column(sa.BigInteger)
     gateway_fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # Razorpay's fee, tax included
     gateway_tax: Mapped[int | None] = mapped_column(sa.BigInteger)  # the GST part of it
     net: Mapped[int] = mapped_column(sa.BigInteger)

@@ -5,7 +5,8 @@ returning the columns below and a line in :func:`install`.
 Columns: source, source_id (the record), type, status, failed, bucket (what a successful
 movement counts as in the summary: money in, refund, payout; None for money that stays
 inside the business), occurred_at, patient_id / provider_id / party_name, visit_id /
-visit_number, amount, fee / platform_fee / gst (the price breakup), gateway_fee /
+visit_number, amount, fee / platform_fee / gst less discount / wallet (the price breakup:
+fee + platform_fee + gst − discount − wallet = amount, or all None), gateway_fee /
 gateway_tax (from the settlement that covered it), net, reference (the Razorpay id), utr,
 settlement_reference."""
 
@@ -14,7 +15,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking.models import PAY_DESK, PAY_GATEWAY, PAY_NONE, IndividualBooking, Reschedule
+from portal.booking import receipts
+from portal.booking.models import (
+    PAY_DESK,
+    PAY_GATEWAY,
+    PAY_NONE,
+    FeeCapture,
+    IndividualBooking,
+    Reschedule,
+)
 from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
 from portal.domain.ids import is_digits
@@ -97,12 +106,22 @@ def _provider(provider_id):
     }
 
 
-def _breakup(items):
-    items = list(items)
+NO_BREAKUP = dict.fromkeys(("fee", "platform_fee", "gst", "discount", "wallet"))
+
+
+def _payment_breakup(p: pay.Payment, amount):
+    """The visit's invoice on the payment that paid it (``receipts.breakup_of``), none on
+    any other: a breakup shown always adds up to the row's amount (POLICY: every breakdown
+    adds up), and summing the GST column never counts an invoice twice or GST nobody paid."""
+    parts = receipts.breakup_of(p)
+    if parts is None or parts.paid != amount:
+        return NO_BREAKUP
     return {
-        "fee": sum(i.fee for i in items),
-        "platform_fee": sum(i.platform_fee for i in items),
-        "gst": sum(i.gst for i in items),
+        "fee": parts.fee,
+        "platform_fee": parts.platform_fee,
+        "gst": parts.gst,
+        "discount": parts.discount,
+        "wallet": parts.wallet,
     }
 
 
@@ -139,9 +158,7 @@ def project_payment(p: pay.Payment):
         **_patient(visit.patient_id if visit else None),
         **_visit_columns(visit),
     }
-    row.update(
-        _breakup(visit.items) if visit and p.kind != pay.WALLET else dict.fromkeys(_breakup([]))
-    )
+    row.update(_payment_breakup(p, amount))
     row.update(_gateway_columns(p.razorpay_payment_id, amount))
     return row
 
@@ -160,9 +177,7 @@ def project_refund(r: Refund):
         "amount": r.amount,
         "net": r.amount,
         "reference": r.razorpay_refund_id,
-        "fee": None,
-        "platform_fee": None,
-        "gst": None,
+        **NO_BREAKUP,
         **_patient(r.patient_id),
         **_visit_columns(r.visit),
     }
@@ -224,11 +239,36 @@ def project_reschedule(r: Reschedule):
         "fee": r.penalty,
         "platform_fee": r.platform_fee,
         "gst": r.gst,
+        "discount": None,
+        "wallet": None,
         "reference": r.razorpay_payment_id,
         **_patient(r.visit.patient_id if r.visit else None),
         **_visit_columns(r.visit),
     }
     row.update(_gateway_columns(r.razorpay_payment_id, r.total))
+    return row
+
+
+def project_fee_capture(c: FeeCapture):
+    """A reschedule fee payment its reschedule does not record (the wrong amount, a second
+    one): money in when Razorpay captured it, though it went to the wallet and paid for
+    nothing (so no price breakup)."""
+    visit = c.reschedule.visit
+    row = {
+        "source": mm.FEE_CAPTURE,
+        "source_id": c.id,
+        "type": mm.RESCHEDULE_FEE,
+        "status": PaymentStatus.SUCCESSFUL,
+        "failed": False,
+        "bucket": mm.BUCKET_IN,
+        "occurred_at": c.captured_at,
+        "amount": c.amount,
+        **NO_BREAKUP,
+        "reference": c.razorpay_payment_id,
+        **_patient(visit.patient_id if visit else None),
+        **_visit_columns(visit),
+    }
+    row.update(_gateway_columns(c.razorpay_payment_id, c.amount))
     return row
 
 
@@ -302,7 +342,12 @@ def project_settlement_item(item: SettlementItem):
     resched = db.session.scalar(
         sa.select(Reschedule).where(Reschedule.razorpay_payment_id == item.entity_id)
     )
-    return project_reschedule(resched) if resched is not None else None
+    if resched is not None:
+        return project_reschedule(resched)
+    capture = db.session.scalar(
+        sa.select(FeeCapture).where(FeeCapture.razorpay_payment_id == item.entity_id)
+    )
+    return project_fee_capture(capture) if capture is not None else None
 
 
 def project_adjustment(a: WalletAdjustment):
@@ -326,6 +371,7 @@ def install():
     register(Refund, project_refund)
     register(Payout, project_payout)
     register(Reschedule, project_reschedule)
+    register(FeeCapture, project_fee_capture)
     register(LedgerTransaction, project_ledger)
     register(Settlement, project_settlement)
     register(SettlementItem, project_settlement_item)

@@ -10,13 +10,15 @@ import sqlalchemy as sa
 
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
+from portal.booking.models import FeeCapture
+from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.pagination import Order, keyset_page
 
 from .filters import MovementFilter, utc_bounds
-from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, MoneyMovement
+from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, FEE_CAPTURE, MoneyMovement
 
 M = MoneyMovement
 ORDERS = (Order(M.occurred_at, descending=True), Order(M.id, descending=True))
@@ -125,6 +127,16 @@ def ledger_postings(source, source_id, visit_id=None) -> list[LedgerTransaction]
     if source == "ledger":
         txn = db.session.get(LedgerTransaction, source_id)
         return [txn] if txn else []
+    if source == FEE_CAPTURE:  # its wallet credit, posted against its reschedule
+        capture = db.session.get(FeeCapture, source_id)
+        if capture is None:
+            return []
+        key = unapplied_key(capture.reschedule_id, capture.razorpay_payment_id)
+        return list(
+            db.session.scalars(
+                sa.select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key)
+            )
+        )
     about = [
         sa.and_(
             LedgerTransaction.reference_type == source,

@@ -37,7 +37,7 @@ class Seeded:
     bookings: list = field(default_factory=list)  # confirmed_at
     payments: list = field(default_factory=list)  # (paid_at, amount)
     failed_attempts: list = field(default_factory=list)  # at
-    refunds: list = field(default_factory=list)  # (created_at, processed_at, amount)
+    refunds: list = field(default_factory=list)  # (created_at, processed_at, amount, to_wallet)
     payouts: list = field(default_factory=list)  # (processed_at, net, manual)
 
 
@@ -195,7 +195,7 @@ def seed_dashboard(now, *, providers=50, days=365, per_day=6, seed=1):
                                 "processed_at": done,
                             }
                         )
-                        out.refunds.append((made, done, TOTAL))
+                        out.refunds.append((made, done, TOTAL, wallet))
                 visit_id += 1
                 item_id += 1
                 payment_id += 1

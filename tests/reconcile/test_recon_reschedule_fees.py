@@ -280,3 +280,61 @@ def _credit_time(reschedule_id, payment_id):
     return db.session.scalar(
         sa.select(LedgerTransaction.created_at).where(LedgerTransaction.idempotency_key == key)
     )
+
+
+def test_a_fee_captured_for_the_wrong_amount_matches_its_own_record(
+    app, world, users, gateway, clock
+):
+    """The wrong amount captured on a fee's order went to the wallet with no record a run
+    could find (the request still waits for its fee): its ``FeeCapture`` row is ours, for
+    the amount captured, and matches; it is money at Razorpay awaiting settlement too."""
+    from portal.booking.models import FeeCapture
+    from portal.settlements.overdue import overdue_unsettled
+    from tests.booking.factories import captured_event, post_webhook
+
+    _, item, resched = _booked_and_asked(world, users, gateway, clock)
+    paid = gateway.pay(resched.razorpay_order_id)
+    gateway.sandbox.webhooks.pending = []
+    pay_id = paid["razorpay_payment_id"]
+    post_webhook(app, captured_event(gateway, pay_id, 100), "evt_fee_wrong")
+    assert _fresh(Reschedule, resched.id).status == "PENDING_PAYMENT"
+    later(clock)
+    run = run_day(world, DAY)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id)
+    assert (case.status, case.our_type, case.our_id, case.visit_id, case.our_status) == (
+        "matched",
+        "reschedule",
+        resched.id,
+        item.master_id,
+        "SUCCESSFUL",
+    )
+    assert (case.our_amount, case.gateway_amount) == (100, 100)
+    assert run.new_discrepancies == 0
+    captured_at = db.session.scalar(sa.select(FeeCapture.captured_at))
+    overdue = overdue_unsettled(captured_at + timedelta(days=3, minutes=1))
+    fees = [(u.reference, u.our_id, u.amount) for u in overdue if u.our_type == "reschedule"]
+    assert fees == [(pay_id, resched.id, 100)]
+
+
+def test_a_wrong_amount_captured_only_at_the_gateway_is_synced_to_its_record(
+    world, users, gateway, clock
+):
+    """Its webhooks lost, the run finds it by its order (the request waits for the fee):
+    a discrepancy; the sync puts it in the wallet and records it, and the case matches."""
+    patient, item, resched = _booked_and_asked(world, users, gateway, clock)
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
+    pay_id = gateway.pay(resched.razorpay_order_id)["razorpay_payment_id"]
+    gateway.sandbox.store.payments[pay_id]["amount"] = 100  # Razorpay captured ₹1
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    later(clock)
+    run_day(world, DAY)
+    case = case_for(pay_id)
+    assert (case.status, case.our_type) == ("discrepancy", "reschedule")
+    resolve.sync(admin(world), case.id)
+    assert balance(chart.patient_wallet(patient.id)) == 100
+    assert _fresh(Reschedule, resched.id).status == "PENDING_PAYMENT"
+    case = case_for(pay_id)
+    assert (case.status, case.resolution, case.our_amount) == ("matched", "synced", 100)
+    _money_in_agrees()

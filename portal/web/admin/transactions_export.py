@@ -1,6 +1,7 @@
 """The transactions console's CSV: the same filters as the page (its query string), every
-row with its fee breakup, gateway fee, net, reference and reconciliation status, and the
-filtered set's summary in the file's header lines (docs/transactions.md)."""
+row with its fee breakup (less discount and wallet part: it adds up to the amount),
+gateway fee, net, reference and reconciliation status, and the filtered set's summary in
+the file's header lines (docs/transactions.md)."""
 
 from operator import itemgetter
 
@@ -32,6 +33,8 @@ COLUMNS = (
     ("Fee", "fee", money),
     ("Platform fee", "platform_fee", money),
     ("GST", "gst", money),
+    ("Discount", "discount", money),
+    ("From wallet", "wallet", money),
     ("Gateway fee", "gateway_fee", money),
     ("Net", "net", money),
     ("Gateway reference", "reference", text),
