@@ -57,6 +57,7 @@ from portal.gateway import get_payin
 from portal.gateway.errors import GatewayError
 from portal.ledger import accounts as chart
 from portal.ledger.check import SETTLEMENT_ADJUSTMENTS_KIND, SETTLEMENT_KIND
+from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import LedgerError, post
 
 from . import checks
@@ -426,6 +427,43 @@ def _post_adjustments(settlement, items, actor):
         link=f"/admin/settlements/{settlement.id}",
         dedupe_key=f"settlement-adjustment:{settlement.id}",
     )
+
+
+def post_stored_adjustments(actor=None) -> list[str]:
+    """Post the transfers and adjustments of the settlements stored complete before they
+    were posted (``flask settlements post-adjustments``, once after the upgrade that
+    brought the posting: a complete settlement is never read again). Each in its own unit
+    of work, the settlement locked; one whose key is posted already is left (so running it
+    again posts and raises nothing). Returns the Razorpay ids posted."""
+    ids = db.session.scalars(
+        sa.select(Settlement.id)
+        .where(
+            Settlement.rows_complete.is_(True),
+            sa.exists().where(
+                SettlementItem.settlement_id == Settlement.id,
+                SettlementItem.entity_type.not_in((checks.PAYMENT, checks.REFUND)),
+            ),
+        )
+        .order_by(Settlement.settled_at, Settlement.id)
+    ).all()
+    posted = []
+    for settlement_id in ids:
+        with unit_of_work():
+            settlement = db.session.scalar(
+                sa.select(Settlement).where(Settlement.id == settlement_id).with_for_update()
+            )
+            key = adjustments_key(settlement.razorpay_settlement_id)
+            if db.session.scalar(
+                sa.select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)
+            ):
+                continue
+            items = db.session.scalars(
+                sa.select(SettlementItem).where(SettlementItem.settlement_id == settlement.id)
+            ).all()
+            _post_adjustments(settlement, items, actor)  # its alert is raised once
+            if checks.adjusted((i.entity_type, i.signed_amount) for i in items):
+                posted.append(settlement.razorpay_settlement_id)
+    return posted
 
 
 def flag_left_incomplete(before, actor=None) -> list[str]:

@@ -499,6 +499,48 @@ def test_late_rows_completing_a_settlement_post_its_adjustments_then(ctx, monkey
     assert len(_adjustment_postings()) == 1 and len(_adjustment_alerts(admin)) == 1
 
 
+def test_the_command_posts_the_adjustments_of_settlements_stored_before_once(app, ctx, make_user):
+    """A settlement stored complete before its adjustments were posted is never read
+    again: ``flask settlements post-adjustments`` posts them (and raises the alert), once;
+    one without such rows, or posted already, is left."""
+    from portal.settlements.cli import settlements_cli
+
+    admin = make_user("admin", email="finance@example.com")
+    _stored_settlements(0, 1)  # a payment and a refund: nothing to post
+    s = Settlement(
+        razorpay_settlement_id="setl_DOC",
+        status="processed",
+        amount=13_000,
+        fees=0,
+        tax=0,
+        settled_at=utcnow() - timedelta(days=20),
+        rows_complete=True,
+    )
+    s.items.extend(
+        [
+            SettlementItem(
+                entity_id="pay_OLD", entity_type="payment", amount=15_000, credit=15_000, debit=0
+            ),
+            SettlementItem(
+                entity_id="adj_OLD", entity_type="adjustment", amount=2_000, credit=0, debit=2_000
+            ),
+        ]
+    )
+    db.session.add(s)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(settlements_cli, ["post-adjustments"])
+    assert result.exit_code == 0, result.output
+    assert "1 settlement(s)" in result.output and "setl_DOC" in result.output
+    assert balance("gateway_adjustments") == 2_000
+    [txn] = _adjustment_postings()
+    assert {e.account.code: e.amount for e in txn.entries}[chart.GATEWAY_CLEARING] == -2_000
+    assert len(_adjustment_alerts(admin)) == 1
+    again = runner.invoke(settlements_cli, ["post-adjustments"])
+    assert again.exit_code == 0 and "0 settlement(s)" in again.output
+    assert len(_adjustment_postings()) == 1 and len(_adjustment_alerts(admin)) == 1
+
+
 def test_a_settlement_still_incomplete_when_it_leaves_the_lookback_is_flagged_once(
     paid, gateway, clock, client, make_user, login
 ):
