@@ -28,6 +28,9 @@ CANCELLATION_REVENUE = "cancellation_revenue"  # revenue: paid amount retained o
 PENALTY_REVENUE = "penalty_revenue"  # revenue: provider cancellation penalties
 DISCOUNTS = "discounts_given"  # expense: coupon shares (the platform bears coupons)
 GATEWAY_FEES = "gateway_fees"  # expense: Razorpay fees at settlement
+# expense: what settlements took besides payments, refunds and fees (transfers, chargebacks
+# and other adjustment debits) less what they credited back
+GATEWAY_ADJUSTMENTS = "gateway_adjustments"
 PAYOUT_FEES = "payout_fees"  # expense: RazorpayX fees on payouts (GST apart, in gst_input)
 WALLET_ADJUSTMENTS = "wallet_adjustments"  # expense: manual wallet credits (debits reduce it)
 WALLET_RESERVED = "wallet_reserved"  # liability: wallet money set aside for a pending checkout
@@ -50,6 +53,7 @@ FIXED = {
     PENALTY_REVENUE: REVENUE,
     DISCOUNTS: EXPENSE,
     GATEWAY_FEES: EXPENSE,
+    GATEWAY_ADJUSTMENTS: EXPENSE,
     PAYOUT_FEES: EXPENSE,
     WALLET_ADJUSTMENTS: EXPENSE,
 }

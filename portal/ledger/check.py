@@ -13,6 +13,9 @@ from .models import LedgerAccount, LedgerEntry, LedgerTransaction
 from .service import balance
 
 SETTLEMENT_KIND = "gateway_settlement"  # a settlement posted out of gateway_clearing
+# A settlement's rows other than payments and refunds (transfers, adjustments), posted
+# between gateway_clearing and gateway_adjustments once its recon rows are complete
+SETTLEMENT_ADJUSTMENTS_KIND = "settlement_adjustments"
 
 
 def verify_ledger() -> list[str]:
@@ -75,34 +78,43 @@ def verify_ledger() -> list[str]:
     return problems
 
 
+def _clearing_posted_by(kind) -> int:
+    """Debits − credits of gateway_clearing in the transactions of ``kind``."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(LedgerAccount.code == GATEWAY_CLEARING, LedgerTransaction.kind == kind)
+        )
+    )
+
+
 def verify_gateway_clearing(position) -> list[str]:
     """Gateway clearing in the ledger against what the gateway says it holds for us.
 
     ``position`` is the gateway's own ``{"captured", "refunded", "settled"}`` paise (from
     its list APIs: ``RazorpayPayIn.account_position``). It holds captured − refunded −
-    settled; the ledger's clearing must equal that plus any settlement the ledger has not
-    posted yet. A capture posted without the gateway holding it (a forged event) shows
-    here; so does one the gateway holds that the portal never recorded."""
+    settled, where a settlement's gross (``settled``) also counts its transfers and
+    adjustments, which those lists know nothing of: a chargeback taken is money the
+    gateway holds no more, yet lowers the gross. So they are added back as the recon rows
+    say (the ledger's ``settlement_adjustments`` postings, negative for a debit). The
+    ledger's clearing must equal that plus any settlement the ledger has not posted yet. A
+    capture posted without the gateway holding it (a forged event) shows here; so does one
+    the gateway holds that the portal never recorded."""
     captured, refunded, settled = (int(position[k]) for k in ("captured", "refunded", "settled"))
-    holds = captured - refunded - settled
-    posted = -int(
-        db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-            .where(
-                LedgerAccount.code == GATEWAY_CLEARING,
-                LedgerTransaction.kind == SETTLEMENT_KIND,
-            )
-        )
-    )
+    adjusted = _clearing_posted_by(SETTLEMENT_ADJUSTMENTS_KIND)
+    holds = captured - refunded - settled + adjusted
+    posted = -_clearing_posted_by(SETTLEMENT_KIND)
     unposted = settled - posted
     clearing = balance(GATEWAY_CLEARING)
     if clearing == holds + unposted:
         return []
     return [
         f"gateway clearing is {clearing} paise in the ledger, but the gateway holds {holds} "
-        f"for us (captured {captured} − refunded {refunded} − settled {settled})"
+        f"for us (captured {captured} − refunded {refunded} − settled {settled}"
+        + (f", {adjusted:+d} its settlements' transfers and adjustments" if adjusted else "")
+        + ")"
         + (f" and {unposted} of its settlements are not posted" if unposted else "")
         + f": {clearing - holds - unposted:+d} paise unexplained (a capture or refund the "
         "other side does not know; events still on their way explain a passing difference)"

@@ -12,7 +12,9 @@ taken) either. Gross (``amount + fees``, what left the gateway's hold) is then t
 credited amounts less their debited ones, whatever the fees: when gross matches, every
 row is there ("complete"); when it does not, rows are missing (Razorpay's report is late)
 and the next ingest reads the day again. A complete settlement whose fees or tax still
-differ is flagged. Plain functions over plain values, no database."""
+differ is flagged. The rows other than payments and refunds (``is_adjustment``) are what
+clearing never held: their signed total (``adjusted``) is posted on its own. Plain
+functions over plain values, no database."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 from portal.domain.rates import format_inr
 
-REFUND = "refund"
+PAYMENT, REFUND = "payment", "refund"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,20 @@ def totals_of(rows) -> RowTotals:
         fees += fee
         tax += row_tax
     return RowTotals(count, gross, fees, tax)
+
+
+def is_adjustment(kind) -> bool:
+    """A row other than a payment or a refund: a transfer, an adjustment (a chargeback or
+    dispute debit, an amount credited back), anything else Razorpay adds. Gateway clearing
+    held the payments and refunds (captures and refunds post to it); not these, yet the
+    settlement's gross counts them."""
+    return kind not in (PAYMENT, REFUND)
+
+
+def adjusted(rows) -> int:
+    """The signed total (``signed_amount``) of the adjustment rows among rows given as
+    ``(kind, signed amount)``: negative when they took more than they credited back."""
+    return sum(amount for kind, amount in rows if is_adjustment(kind))
 
 
 def is_complete(amount, fees, totals: RowTotals) -> bool:

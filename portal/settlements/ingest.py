@@ -14,13 +14,25 @@ with the key ``settlement:<razorpay id>``: re-running a window stores and posts 
 twice (the unique settlement id and the ledger's idempotency key both say so). The gateway
 is called before any transaction is opened, so no lock is held over the network.
 
+Razorpay's gross (``amount + fees``) is payments − refunds − transfers ± adjustments, while
+gateway clearing held only the payments and refunds. So once a settlement's recon rows are
+complete (when stored, or when late rows complete it) the signed total of its other rows
+(``checks.adjusted``: transfers, chargebacks, amounts credited back) is posted once, key
+``settlement:<razorpay id>:adjustments``::
+
+    Dr gateway_adjustments  Cr gateway_clearing   what they took (a credit: the reverse)
+
+and clearing is zero for a settled period. A debit among them (money Razorpay kept, a
+chargeback; the portal makes no transfers) raises a HIGH admin alert, once.
+
 Each recon row is signed by its own ``credit`` and ``debit`` (``checks.signed_amount``).
 Razorpay's recon rows may come late: a stored settlement whose rows do not reach its gross
 yet (``checks.is_complete``, kept as ``Settlement.rows_complete``) has its day read again
-by every later ingest that lists it, and the rows it lacks are added (its posting, keyed,
-stays as it was). Once the rows are complete and the header's fees or tax still differ
-from theirs, the settlement is flagged once: an audit row ``settlement.rows_differ`` and a
-HIGH admin alert. One still incomplete when it leaves the lookback is flagged once the
+by every later ingest that lists it, and the rows it lacks are added (the header's
+posting, keyed, stays as it was; the adjustments are posted when the rows complete).
+Once the rows are complete and the header's fees or tax still differ from theirs, the
+settlement is flagged once: an audit row ``settlement.rows_differ`` and a HIGH admin
+alert. One still incomplete when it leaves the lookback is flagged once the
 same way by the daily job (``flag_left_incomplete``): audit ``settlement.left_incomplete``.
 A day with more recon rows than ``MAX_PAGES`` pages hold is refused whole, never stored
 cut."""
@@ -38,12 +50,14 @@ from portal import events
 from portal.audit.service import record
 from portal.config import setting
 from portal.db import savepoint, unit_of_work, utcnow
+from portal.domain.rates import format_inr
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.gateway import get_payin
 from portal.gateway.errors import GatewayError
 from portal.ledger import accounts as chart
-from portal.ledger.check import SETTLEMENT_KIND
+from portal.ledger.check import SETTLEMENT_ADJUSTMENTS_KIND, SETTLEMENT_KIND
+from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import LedgerError, post
 
 from . import checks
@@ -55,6 +69,7 @@ RECON_PAGE = 1000  # Razorpay's largest page of recon rows
 # days. More is refused (SettlementError), never read cut.
 MAX_PAGES = 100
 SETTLEMENT_MISMATCH = "SETTLEMENT_MISMATCH"
+SETTLEMENT_ADJUSTMENT = "SETTLEMENT_ADJUSTMENT"
 
 
 class SettlementError(Exception):
@@ -274,7 +289,7 @@ def _store(raw, settled_at, rows, actor) -> bool:
                 "items": len(rows),
             },
         )
-        _check(settlement, _totals(items), actor)
+        _check(settlement, items, actor)
     return True
 
 
@@ -332,19 +347,22 @@ def _add_late_rows(settlement_id, rows, actor) -> bool:
                 "count": len(added),
             },
         )
-        _check(settlement, _totals(have + added), actor)
+        _check(settlement, have + added, actor)
     return True
 
 
-def _check(settlement, totals, actor):
-    """Keep whether a settlement's rows are complete, and flag one whose (complete) rows do
-    not add up to its header: an audit row and a HIGH admin alert. Called in the unit of
-    work that stored its rows or completed them; a complete settlement is never read again,
-    so it is flagged once. Incomplete rows are not flagged: the next ingest reads them
-    again, and the daily job flags them if they leave the lookback so."""
+def _check(settlement, items, actor):
+    """Keep whether a settlement's rows (``items``, all of them) are complete; once they
+    are, post its transfers and adjustments, and flag it if they do not add up to its
+    header: an audit row and a HIGH admin alert. Called in the unit of work that stored its
+    rows or completed them; a complete settlement is never read again, so this happens
+    once. Incomplete rows are not flagged: the next ingest reads them again, and the daily
+    job flags them if they leave the lookback so."""
+    totals = _totals(items)
     settlement.rows_complete = checks.is_complete(settlement.amount, settlement.fees, totals)
     if not settlement.rows_complete:
         return
+    _post_adjustments(settlement, items, actor)
     diffs = checks.differences(settlement.amount, settlement.fees, settlement.tax, totals)
     if not diffs:
         return
@@ -356,6 +374,96 @@ def _check(settlement, totals, actor):
         title="A settlement does not add up to its payments",
         dedupe_key=f"settlement-mismatch:{settlement.id}",
     )
+
+
+def adjustments_key(razorpay_settlement_id):
+    """The ledger key of a settlement's transfers and adjustments."""
+    return f"settlement:{razorpay_settlement_id}:adjustments"
+
+
+def _post_adjustments(settlement, items, actor):
+    """Post the signed total of a complete settlement's transfers and adjustments between
+    gateway clearing and ``gateway_adjustments`` (key ``settlement:<id>:adjustments``),
+    and raise a HIGH alert, once per settlement, if any of them is a debit."""
+    rows = [i for i in items if checks.is_adjustment(i.entity_type)]
+    total = checks.adjusted((i.entity_type, i.signed_amount) for i in rows)
+    rid = settlement.razorpay_settlement_id
+    if total:  # rows netting to nothing post nothing (the ledger has no zero lines)
+        post(
+            SETTLEMENT_ADJUSTMENTS_KIND,
+            [(chart.GATEWAY_ADJUSTMENTS, -total), (chart.GATEWAY_CLEARING, total)],
+            reference=("settlement", settlement.id),
+            idempotency_key=adjustments_key(rid),
+            memo=f"Razorpay settlement {rid}: transfers and adjustments ({len(rows)} rows)",
+        )
+        record(
+            actor,
+            "settlement.adjustments_posted",
+            "settlement",
+            settlement.id,
+            after={
+                "razorpay_settlement_id": rid,
+                "adjusted": total,
+                "rows": sorted(i.entity_id for i in rows)[:50],
+            },
+        )
+    debits = [i for i in rows if i.signed_amount < 0]
+    if not debits:
+        return
+    taken = -sum(i.signed_amount for i in debits)
+    listed = ", ".join(
+        f"{i.entity_id} ({i.entity_type}) {format_inr(-i.signed_amount, always_show_paise=True)}"
+        for i in sorted(debits, key=lambda i: i.entity_id)[:10]
+    ) + (", …" if len(debits) > 10 else "")
+    events.settlement_alert.send(
+        "settlements",
+        severity="HIGH",
+        kind=SETTLEMENT_ADJUSTMENT,
+        title="Razorpay kept money from a settlement",
+        message=f"Razorpay settlement {rid} took {format_inr(taken, always_show_paise=True)} "
+        f"besides its payments, refunds and fees: {listed}. A chargeback or dispute debit "
+        "(or a transfer, which the portal never makes): check it in Razorpay's dashboard, "
+        "a dispute may still be contested. Posted to gateway_adjustments.",
+        link=f"/admin/settlements/{settlement.id}",
+        dedupe_key=f"settlement-adjustment:{settlement.id}",
+    )
+
+
+def post_stored_adjustments(actor=None) -> list[str]:
+    """Post the transfers and adjustments of the settlements stored complete before they
+    were posted (``flask settlements post-adjustments``, once after the upgrade that
+    brought the posting: a complete settlement is never read again). Each in its own unit
+    of work, the settlement locked; one whose key is posted already is left (so running it
+    again posts and raises nothing). Returns the Razorpay ids posted."""
+    ids = db.session.scalars(
+        sa.select(Settlement.id)
+        .where(
+            Settlement.rows_complete.is_(True),
+            sa.exists().where(
+                SettlementItem.settlement_id == Settlement.id,
+                SettlementItem.entity_type.not_in((checks.PAYMENT, checks.REFUND)),
+            ),
+        )
+        .order_by(Settlement.settled_at, Settlement.id)
+    ).all()
+    posted = []
+    for settlement_id in ids:
+        with unit_of_work():
+            settlement = db.session.scalar(
+                sa.select(Settlement).where(Settlement.id == settlement_id).with_for_update()
+            )
+            key = adjustments_key(settlement.razorpay_settlement_id)
+            if db.session.scalar(
+                sa.select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)
+            ):
+                continue
+            items = db.session.scalars(
+                sa.select(SettlementItem).where(SettlementItem.settlement_id == settlement.id)
+            ).all()
+            _post_adjustments(settlement, items, actor)  # its alert is raised once
+            if checks.adjusted((i.entity_type, i.signed_amount) for i in items):
+                posted.append(settlement.razorpay_settlement_id)
+    return posted
 
 
 def flag_left_incomplete(before, actor=None) -> list[str]:

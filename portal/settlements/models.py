@@ -1,7 +1,8 @@
 """Settlements read from Razorpay (``/settlements``) and their recon rows
 (``/settlements/recon/combined``): one row per settlement, one per payment, refund,
 transfer or adjustment it covers. Money is integer paise. A settlement is stored once (its
-Razorpay id is unique) and posted to the ledger once (key ``settlement:<id>``)."""
+Razorpay id is unique) and posted to the ledger once (key ``settlement:<id>``; its
+transfers and adjustments once its rows are complete, key ``settlement:<id>:adjustments``)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,6 +55,12 @@ class Settlement(db.Model):
         items = self.items if items is None else items
         totals = checks.totals_of((i.signed_amount, i.fee, i.tax) for i in items)
         return checks.describe(checks.differences(self.amount, self.fees, self.tax, totals))
+
+    def adjusted(self, items=None):
+        """Its transfers and adjustments' signed total (``checks.adjusted``): what its
+        posting to ``gateway_adjustments`` moves once its rows are complete."""
+        items = self.items if items is None else items
+        return checks.adjusted((i.entity_type, i.signed_amount) for i in items)
 
     @property
     def given_up(self):

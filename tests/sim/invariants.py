@@ -12,7 +12,7 @@ from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
 from portal.domain.states import PayoutStatus, RefundStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
-from portal.ledger.check import SETTLEMENT_KIND, verify_ledger
+from portal.ledger.check import SETTLEMENT_ADJUSTMENTS_KIND, SETTLEMENT_KIND, verify_ledger
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments.models import Payment, PaymentAttempt
 from portal.payouts.models import Payout
@@ -290,6 +290,10 @@ def effects_once(sandbox):
     return problems
 
 
+# What settlements move through clearing: their gross, and their transfers and adjustments.
+_SETTLED = (SETTLEMENT_KIND, SETTLEMENT_ADJUSTMENTS_KIND)
+
+
 def clearing_backed_by_gateway(sandbox):
     """Money the ledger says came in through the gateway (debits to gateway clearing) never
     exceeds what the gateway captured: no rupee is minted by an event or a callback.
@@ -304,7 +308,7 @@ def clearing_backed_by_gateway(sandbox):
         .where(
             LedgerAccount.code == chart.GATEWAY_CLEARING,
             LedgerEntry.amount > 0,
-            LedgerTransaction.kind != SETTLEMENT_KIND,
+            LedgerTransaction.kind.not_in(_SETTLED),
         )
     )
     came_in = int(came_in)
@@ -353,7 +357,7 @@ def gateway_agrees(sandbox):
             .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
             .where(
                 LedgerAccount.code == chart.GATEWAY_CLEARING,
-                LedgerTransaction.kind == SETTLEMENT_KIND,
+                LedgerTransaction.kind.in_(_SETTLED),
             )
         )
     )

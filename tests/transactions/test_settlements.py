@@ -334,7 +334,13 @@ class _ReconPayin:
 
     def settlement_recon(self, year, month, day=None, count=None, skip=None):
         self.recon_reads += 1
-        return self.rows[skip : skip + count]
+        shown = [r for r in self.rows if r["entity_id"] not in self.late]
+        return shown[skip : skip + count]
+
+    late = frozenset()  # entity ids Razorpay's report does not list yet
+
+    def fetch_settlement(self, settlement_id):  # the console's "Razorpay's record"
+        return self.fetch_settlements()[0]
 
 
 def test_recon_rows_are_signed_by_their_own_credit_and_debit(
@@ -366,6 +372,173 @@ def test_recon_rows_are_signed_by_their_own_credit_and_debit(
     assert "−₹10.12" not in detail and "₹10.12" in detail  # the adjustment credited back
     listing = client.get("/admin/settlements").get_data(as_text=True)
     assert "rows do not add up" not in listing
+
+
+# The sample's transfer (₹1,000) and chargeback (₹50) less the adjustment credited back
+# (₹10.12): what setl_DOC's rows other than payments and refunds took out of clearing.
+_DOC_ADJUSTED = 100_000 + 5_000 - 1_012
+_DOC_GROSS = 500_000 - 242_500 - _DOC_ADJUSTED
+
+
+def _the_period_before_setl_doc():
+    """The ledger as setl_DOC finds it: pay_DOC0 (₹2,425) captured, settled by an earlier
+    settlement and refunded (the refund taken from setl_DOC), pay_DOC1 (₹5,000) captured.
+    Returns the gateway's position (``account_position``) once setl_DOC is settled."""
+    from portal.ledger.service import credit, debit, post
+
+    doc0, doc1 = 242_500, 500_000
+    post(
+        "payment_captured", [debit(chart.GATEWAY_CLEARING, doc0), credit(chart.UNEARNED_FEES, doc0)]
+    )
+    post(SETTLEMENT_KIND, [debit(chart.BANK, doc0), credit(chart.GATEWAY_CLEARING, doc0)])
+    post(
+        "refund_processed", [debit(chart.UNEARNED_FEES, doc0), credit(chart.GATEWAY_CLEARING, doc0)]
+    )
+    post(
+        "payment_captured", [debit(chart.GATEWAY_CLEARING, doc1), credit(chart.UNEARNED_FEES, doc1)]
+    )
+    db.session.commit()
+    return {"captured": doc0 + doc1, "refunded": doc0, "settled": doc0 + _DOC_GROSS}
+
+
+def _adjustment_postings():
+    return db.session.scalars(
+        sa.select(LedgerTransaction).where(
+            LedgerTransaction.idempotency_key == "settlement:setl_DOC:adjustments"
+        )
+    ).all()
+
+
+def _adjustment_alerts(admin):
+    from portal.notify.models import Notification
+
+    return db.session.scalars(
+        sa.select(Notification).where(
+            Notification.kind == "alert.SETTLEMENT_ADJUSTMENT", Notification.user_id == admin.id
+        )
+    ).all()
+
+
+def test_a_settlements_transfers_and_adjustments_leave_gateway_clearing_once(
+    ctx, monkeypatch, client, make_user, login
+):
+    """Razorpay's amount is payments − refunds − fees − tax ± adjustments − transfers; the
+    settlement's posting (its header) left clearing holding the transfer and the chargeback
+    less the credit for ever (+₹1,039.88 of a settled period, nothing saying where it went).
+    Now its other rows' signed total is posted once between gateway_clearing and
+    gateway_adjustments: clearing is 0, the ledger checks pass, and the chargeback raises
+    one HIGH alert."""
+    from portal.settlements import ingest as ingest_module
+
+    admin = make_user("admin", email="finance@example.com")
+    position = _the_period_before_setl_doc()
+    payin = _ReconPayin(_RECON_ROWS)
+    monkeypatch.setattr(ingest_module, "get_payin", lambda: payin)
+    assert ingest().stored == ["setl_DOC"]
+
+    assert balance(chart.GATEWAY_CLEARING) == 0  # the period is settled
+    assert verify_ledger() == []
+    assert verify_gateway_clearing(position) == []
+    short = {**position, "captured": position["captured"] - 100}  # the check still bites
+    assert "+100 paise unexplained" in verify_gateway_clearing(short)[0]
+    assert balance("gateway_adjustments") == _DOC_ADJUSTED
+    [txn] = _adjustment_postings()
+    s = db.session.scalar(sa.select(Settlement))
+    assert (txn.reference_type, txn.reference_id) == ("settlement", str(s.id))
+    assert {e.account.code: e.amount for e in txn.entries} == {
+        "gateway_adjustments": _DOC_ADJUSTED,
+        chart.GATEWAY_CLEARING: -_DOC_ADJUSTED,
+    }
+    [alert] = _adjustment_alerts(admin)
+    assert alert.priority == "HIGH" and "setl_DOC" in alert.body and "adj_DOC2" in alert.body
+    assert "₹50.00" in alert.body and alert.link == f"/admin/settlements/{s.id}"
+
+    # Again, and again: nothing posted or raised twice.
+    ingest()
+    ingest()
+    assert len(_adjustment_postings()) == 1 and len(_adjustment_alerts(admin)) == 1
+    assert balance(chart.GATEWAY_CLEARING) == 0
+
+    login(admin)
+    detail = client.get(f"/admin/settlements/{s.id}").get_data(as_text=True)
+    assert 'id="settlement-adjustments"' in detail and "−₹1,039.88" in detail
+    movement = db.session.scalar(
+        sa.select(MoneyMovement.id).where(MoneyMovement.source == "settlement")
+    )
+    console = client.get(f"/admin/transactions/{movement}").get_data(as_text=True)
+    assert (
+        "settlement_adjustments" in console and f"gateway_adjustments Dr {_DOC_ADJUSTED}" in console
+    )
+
+
+def test_late_rows_completing_a_settlement_post_its_adjustments_then(ctx, monkeypatch, make_user):
+    """The chargeback's row comes a day late: stored without it, the settlement is
+    incomplete and posts no adjustments (its rows' total is not known yet); the fetch that
+    adds the row posts them, once, and raises the alert."""
+    from portal.settlements import ingest as ingest_module
+
+    admin = make_user("admin", email="finance@example.com")
+    position = _the_period_before_setl_doc()
+    payin = _ReconPayin(_RECON_ROWS)
+    payin.late = frozenset({"adj_DOC2"})
+    monkeypatch.setattr(ingest_module, "get_payin", lambda: payin)
+    assert ingest().stored == ["setl_DOC"]
+    assert _adjustment_postings() == [] and _adjustment_alerts(admin) == []
+    assert db.session.scalar(sa.select(Settlement.rows_complete)) is False
+    assert verify_gateway_clearing(position) == []  # as the gateway's lists see it
+
+    payin.late = frozenset()
+    assert ingest().completed == ["setl_DOC"]
+    assert balance(chart.GATEWAY_CLEARING) == 0
+    assert balance("gateway_adjustments") == _DOC_ADJUSTED
+    assert verify_ledger() == [] and verify_gateway_clearing(position) == []
+    assert len(_adjustment_alerts(admin)) == 1
+
+    again = ingest()
+    assert again.completed == [] and again.stored == []
+    assert len(_adjustment_postings()) == 1 and len(_adjustment_alerts(admin)) == 1
+
+
+def test_the_command_posts_the_adjustments_of_settlements_stored_before_once(app, ctx, make_user):
+    """A settlement stored complete before its adjustments were posted is never read
+    again: ``flask settlements post-adjustments`` posts them (and raises the alert), once;
+    one without such rows, or posted already, is left."""
+    from portal.settlements.cli import settlements_cli
+
+    admin = make_user("admin", email="finance@example.com")
+    _stored_settlements(0, 1)  # a payment and a refund: nothing to post
+    s = Settlement(
+        razorpay_settlement_id="setl_DOC",
+        status="processed",
+        amount=13_000,
+        fees=0,
+        tax=0,
+        settled_at=utcnow() - timedelta(days=20),
+        rows_complete=True,
+    )
+    s.items.extend(
+        [
+            SettlementItem(
+                entity_id="pay_OLD", entity_type="payment", amount=15_000, credit=15_000, debit=0
+            ),
+            SettlementItem(
+                entity_id="adj_OLD", entity_type="adjustment", amount=2_000, credit=0, debit=2_000
+            ),
+        ]
+    )
+    db.session.add(s)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(settlements_cli, ["post-adjustments"])
+    assert result.exit_code == 0, result.output
+    assert "1 settlement(s)" in result.output and "setl_DOC" in result.output
+    assert balance("gateway_adjustments") == 2_000
+    [txn] = _adjustment_postings()
+    assert {e.account.code: e.amount for e in txn.entries}[chart.GATEWAY_CLEARING] == -2_000
+    assert len(_adjustment_alerts(admin)) == 1
+    again = runner.invoke(settlements_cli, ["post-adjustments"])
+    assert again.exit_code == 0 and "0 settlement(s)" in again.output
+    assert len(_adjustment_postings()) == 1 and len(_adjustment_alerts(admin)) == 1
 
 
 def test_a_settlement_still_incomplete_when_it_leaves_the_lookback_is_flagged_once(
