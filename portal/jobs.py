@@ -563,14 +563,17 @@ def register_schedule(app):
 
 
 def start_inline_ticker(app, period=5):
-    """The embedded mode's scheduler: one daemon thread ticking every periodic job."""
+    """The embedded mode's scheduler: one daemon thread ticking every periodic job. A job
+    that has not run yet is due at the first tick (as RQ's cron runs it at once); then
+    every ``every`` seconds. (Not ``monotonic() - 0``: that clock counts from the machine's
+    boot, so first runs depended on its uptime.)"""
     last = {}
 
     def tick():
         while True:
             now = time.monotonic()
             for name, (every, _fn) in list(PERIODIC.items()):
-                if now - last.get(name, 0) >= every:
+                if name not in last or now - last[name] >= every:
                     last[name] = now
                     with app.app_context():
                         try:
