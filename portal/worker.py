@@ -305,7 +305,8 @@ class PatientCronScheduler(CronScheduler):
                     pause, retry_in = self.calculate_sleep_interval(), CRON_RETRY_FIRST
                 except REDIS_DOWN as exc:
                     log.warning(
-                        "Redis could not be reached by the scheduler (%r); trying again in %s s",
+                        "Redis could not be reached by the scheduler (%s: %s); again in %s s",
+                        type(exc).__name__,
                         exc,
                         retry_in,
                     )
@@ -320,7 +321,7 @@ class PatientCronScheduler(CronScheduler):
             try:
                 self.register_death()
             except REDIS_DOWN as exc:  # its registry entry expires on its own
-                log.warning("the scheduler could not unregister from Redis: %r", exc)
+                log.warning("the scheduler could not unregister from Redis: %s", exc)
             self.log.info("CronScheduler %s: shutdown complete", self.name)
 
 

@@ -209,7 +209,7 @@ def requeue_rq_job(admin, queue_name, job_id):
         if items is None:
             registry.requeue(job)
     except RedisError as exc:
-        log.warning("could not requeue RQ job %s: %r", job_id, exc)
+        log.warning("could not requeue RQ job %s: %s", job_id, exc)
         return Outcome.REDIS_AWAY
     if items is None:
         with unit_of_work():
@@ -225,7 +225,7 @@ def requeue_rq_job(admin, queue_name, job_id):
         if job_id in registry:
             registry.remove(job, delete_job=True)
     except RedisError as exc:  # the entry stays; requeueing it again retries nothing done
-        log.warning("could not remove RQ job %s from the failed registry: %r", job_id, exc)
+        log.warning("could not remove RQ job %s from the failed registry: %s", job_id, exc)
     return Outcome.HANDED if Outcome.HANDED in outcomes else Outcome.DONE
 
 
