@@ -505,6 +505,12 @@ def from_environment(instance_path, environ=None):
         "RQ_CONNECTION": redis_url or "redis://127.0.0.1:6379/0",
         "RQ_QUEUES": ["default", "payments", "payouts", "notify"],
         "RQ_ASYNC": True,
+        # The hand-over of committed work to RQ runs in the request, after its commit: a
+        # Redis that hangs must not hold it for redis-py's 5 s either (bounded like the
+        # limiter's client below; the sweep hands the items over once Redis answers). The
+        # workers' blocking dequeue and the scheduler have clients of their own
+        # (portal.worker).
+        "RQ_HANDOVER_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
         "PUBLIC_URL": public_url,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -216,17 +216,19 @@ _inline_queue = None
 
 def hand_over(ids):
     """Hand these (committed) items to a worker now, whatever their lease: an admin's
-    retry. Call after the commit that made them due."""
+    retry. Call after the commit that made them due. True when they were handed over (or
+    run, embedded); False when Redis did not take them: their lease is released and the
+    next sweep hands them over once Redis answers (so they must be under ``MAX_ATTEMPTS``)."""
     ids = list(ids)
     if not ids:
-        return
+        return True
     if not _inline():
         with db.engine.begin() as conn:
             conn.execute(
                 sa.update(OutboxItem).where(OutboxItem.id.in_(ids)).values(dispatched_at=utcnow())
             )
     with _again():
-        _dispatch(ids)
+        return _dispatch(ids)
 
 
 # Set while a sweep or an admin's retry hands items over again: their jobs are not "fresh"
@@ -283,7 +285,8 @@ def _kept_here(ids, names):
 def _dispatch(ids):
     """Run the items in-process (embedded mode) or put them on their RQ queues. ``ids``: a
     list, or a dict {id: job name} when the caller knows the names (saves a query). Items a
-    commit hands over are fresh: a job running before them may take them over."""
+    commit hands over are fresh: a job running before them may take them over. False when
+    Redis did not take them (their lease released for the next sweep), else True."""
     app = current_app._get_current_object()
     names = ids if isinstance(ids, dict) else None
     ids = list(ids)
@@ -295,11 +298,11 @@ def _dispatch(ids):
             for item_id in ids:
                 with app.app_context():
                     run_outbox_item(item_id, reraise=False)
-        return
+        return True
     if names is not None and not _AGAIN.get():
         ids = _kept_here(ids, names)
         if not ids:
-            return
+            return True
     if names is None:
         with db.engine.connect() as conn:
             names = dict(
@@ -321,6 +324,8 @@ def _dispatch(ids):
         # Redis away: release the lease so the next sweep hands them over.
         log.exception("could not enqueue outbox items %s", ids[:20])
         _release(ids)
+        return False
+    return True
 
 
 def _release(ids):
@@ -563,14 +568,17 @@ def register_schedule(app):
 
 
 def start_inline_ticker(app, period=5):
-    """The embedded mode's scheduler: one daemon thread ticking every periodic job."""
+    """The embedded mode's scheduler: one daemon thread ticking every periodic job. A job
+    that has not run yet is due at the first tick (as RQ's cron runs it at once); then
+    every ``every`` seconds. (Not ``monotonic() - 0``: that clock counts from the machine's
+    boot, so first runs depended on its uptime.)"""
     last = {}
 
     def tick():
         while True:
             now = time.monotonic()
             for name, (every, _fn) in list(PERIODIC.items()):
-                if now - last.get(name, 0) >= every:
+                if name not in last or now - last[name] >= every:
                     last[name] = now
                     with app.app_context():
                         try:

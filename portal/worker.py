@@ -11,14 +11,23 @@ Two kinds, chosen by ``JOBS_WORKER`` (docs/notifications.md "Workers" has the fi
 that overruns is stopped by SIGALRM, as in a horse. ``fork``: RQ's forking ``Worker``,
 each job in a child forked from the loaded app (no import), for jobs that might crash the
 interpreter or leak memory; measured about 30 times the CPU per job of ``simple`` (the
-fork copies the heap as it is touched, and each child opens its own database connection)."""
+fork copies the heap as it is touched, and each child opens its own database connection).
 
+Three Redis connections, each bounded for what waits on it: the hand-over's (the queues of
+``rq.queues``, used by requests after their commit: ``RQ_HANDOVER_OPTIONS``, 1 s), the
+worker's own (it blocks on its queues for minutes; RQ sets its read timeout above that), and
+the scheduler's (``flask rq cron``, which outlives a Redis outage: ``PatientCronScheduler``)."""
+
+import logging
 import time
 from datetime import UTC, timedelta
 
+import redis
 from flask import current_app
 from flask_rq import RQ
 from rq import Queue, SimpleWorker, Worker
+from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 
 from portal import replica
@@ -35,6 +44,15 @@ FRESH = "portal_fresh"  # job meta: its items were handed over by their commit
 # A heartbeat with the time-to-live of one sent this recently is not sent again (RQ's worker
 # key lives worker_ttl + 60 s, minutes).
 HEARTBEAT_REPEAT_SECONDS = 10
+# The scheduler's Redis: a command that has no answer within this is an outage (it waits on
+# nothing else; a request's hand-over gives up sooner, ``RQ_HANDOVER_OPTIONS``).
+CRON_REDIS_TIMEOUT = 5
+# While Redis is away the scheduler tries again after 1 s, 2 s, 4 s … at most every 30 s
+# (the outbox sweep's period).
+CRON_RETRY_FIRST, CRON_RETRY_MAX = 1, 30
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+log = logging.getLogger("portal.worker")
 
 
 def outbox_job_id(ids):
@@ -125,6 +143,24 @@ def _enqueue_some(queue, run, ids, timeout, failure_ttl, per_job, committed):
     return fresh
 
 
+# Delete each marker still naming the job (ARGV[1]); one a later job holds is left alone.
+_FORGET_MARKERS = """
+for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then redis.call('del', key) end
+end
+"""
+
+
+def forget_markers(job, pipeline):
+    """An outbox job has ended (done, failed or stopped): its items' markers say nothing
+    more (an ended job holds nothing) and are deleted with the worker's own bookkeeping of
+    that end (``pipeline``: no round trip of their own), rather than left in Redis for
+    ``failure_ttl`` (30 days, a key per item). Those of the items it took over went then."""
+    if job.id.startswith("outbox-") and job.args and job.args[0]:
+        ids = job.args[0]
+        pipeline.eval(_FORGET_MARKERS, len(ids), *[_marker(i) for i in ids], job.id)
+
+
 def take_waiting_items(job, limit):
     """Take the outbox jobs waiting at the head of the running ``job``'s queue, up to
     ``limit`` items, for ``job`` to run too; returns their item ids.
@@ -182,13 +218,19 @@ def _still_held(job):
 
 
 class _AppContextJobs:
-    """Each job in an app context of its own: a fresh session, removed at its end."""
+    """Each job in an app context of its own: a fresh session, removed at its end; an
+    outbox job's markers deleted at its end."""
 
     app = None
 
     def perform_job(self, job, queue):
         with self.app.app_context():
             return super().perform_job(job, queue)
+
+    def cleanup_execution(self, job, pipeline):
+        # RQ calls this in the pipeline that records every end of a job.
+        super().cleanup_execution(job, pipeline)
+        forget_markers(job, pipeline)
 
 
 class _FewerRoundTrips:
@@ -238,8 +280,92 @@ class ForkingAppWorker(_AppContextJobs, Worker):
         super().main_work_horse(job, queue)
 
 
+class PatientCronScheduler(CronScheduler):
+    """RQ's cron scheduler, which a Redis outage no longer ends. RQ's ``start`` lets a Redis
+    error out of its loop: an outage overlapping a tick (the outbox sweep ticks every 30 s)
+    ended ``flask rq cron``, the one scheduler, and under ``make prod`` (honcho) the end of
+    one process stops them all, the web included. Here the loop logs the outage, waits
+    (1 s, doubling, at most 30 s) and carries on; a job whose tick failed is still due and
+    is enqueued once Redis answers (ticks missed meanwhile are not made up: each job's
+    next run counts from its last enqueue). Only a stop request (SIGTERM, Ctrl-C) ends it."""
+
+    def start(self):
+        self.log.info("CronScheduler %s: starting...", self.name)
+        self._install_signal_handlers()
+        born, retry_in = False, CRON_RETRY_FIRST
+        try:
+            while True:
+                try:
+                    if not born:
+                        self.register_birth()
+                        born = True
+                    if self.enqueue_jobs():
+                        self.save()  # the jobs' timing, for RQ's monitoring
+                    self.heartbeat()
+                    pause, retry_in = self.calculate_sleep_interval(), CRON_RETRY_FIRST
+                except REDIS_DOWN as exc:
+                    log.warning(
+                        "Redis could not be reached by the scheduler (%s: %s); again in %s s",
+                        type(exc).__name__,
+                        exc,
+                        retry_in,
+                    )
+                    pause, retry_in = retry_in, min(retry_in * 2, CRON_RETRY_MAX)
+                if pause > 0:
+                    time.sleep(pause)
+        except KeyboardInterrupt:
+            self.log.info("CronScheduler %s: received KeyboardInterrupt", self.name)
+        except StopRequested:
+            self.log.info("CronScheduler %s: stop requested", self.name)
+        finally:
+            try:
+                self.register_death()
+            except REDIS_DOWN as exc:  # its registry entry expires on its own
+                log.warning("the scheduler could not unregister from Redis: %s", exc)
+            self.log.info("CronScheduler %s: shutdown complete", self.name)
+
+
+def _redis(app, **options):
+    """A client of its own on ``RQ_CONNECTION`` (a URL, or redis-py's keyword arguments)."""
+    conf = app.config.get("RQ_CONNECTION") or {}
+    if isinstance(conf, str):
+        return redis.Redis.from_url(conf, **options)
+    return redis.Redis(**{**conf, **options})
+
+
+def _queues_on(queues, connection):
+    return {
+        name: Queue(name, connection, is_async=q.is_async, job_class=q.job_class)
+        for name, q in queues.items()
+    }
+
+
 class AppRQ(RQ):
-    """Flask-RQ with a worker that keeps the loaded app (``flask rq worker``)."""
+    """Flask-RQ with a worker that keeps the loaded app (``flask rq worker``), a hand-over
+    bounded like the portal's other Redis clients, and a scheduler that outlives an outage
+    (``flask rq cron``)."""
+
+    def init_app(self, app):
+        super().init_app(app)
+        # Flask-RQ builds its queues on a client from the bare URL: redis-py's 5 s to give
+        # up on a Redis that hangs, which every request that committed follow-up work would
+        # wait after its commit. Its queues are rebuilt here on the bounded hand-over client
+        # (pinned Flask-RQ 1.0 keeps them per app in ``_queues``).
+        options = app.config.get("RQ_HANDOVER_OPTIONS")
+        if options:
+            self._queues[app] = _queues_on(self._queues[app], _redis(app, **options))
+
+    def make_cron_scheduler(self):
+        """``flask rq cron``: the jobs ``cron_register`` registered, on a client of its own
+        whose commands time out (a hung Redis is an outage like a refused one)."""
+        app = self._get_current_app()
+        connection = _redis(
+            app, socket_timeout=CRON_REDIS_TIMEOUT, socket_connect_timeout=CRON_REDIS_TIMEOUT
+        )
+        scheduler = PatientCronScheduler(connection, name=app.name)
+        for item in self._cron_job_data:
+            scheduler.register(**item)
+        return scheduler
 
     def make_worker(self, queues=None, **kwargs):
         app = current_app._get_current_object()
@@ -252,7 +378,10 @@ class AppRQ(RQ):
         if kind not in WORKER_KINDS:
             raise ValueError(f"JOBS_WORKER must be one of {WORKER_KINDS}, not {kind!r}")
         worker_class = AppWorker if kind == "simple" else ForkingAppWorker
-        worker_queues = [known[n] for n in names]
+        # The worker's own client: its blocking dequeue waits minutes (RQ raises this
+        # client's read timeout above that), which the hand-over's 1 s would cut short.
+        own = _queues_on({n: known[n] for n in names}, _redis(app))
+        worker_queues = [own[n] for n in names]
         worker = worker_class(
             worker_queues,
             connection=worker_queues[0].connection,

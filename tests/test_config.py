@@ -221,7 +221,7 @@ def test_the_redis_tests_fail_never_skip_without_redis(tmp_path):
     needing_redis = [
         "tests/test_worker.py::test_an_item_is_handed_to_its_queue_after_the_commit",
         "tests/test_worker.py::test_the_worker_listens_to_every_queue_by_default",
-        "tests/notify/test_notify_web.py::test_rq_failed_registry_is_shown_and_requeued",
+        "tests/notify/test_jobs_page.py::test_requeue_of_a_periodic_job_puts_it_back_on_its_queue",
         f"{reminders}[worker]",
     ]
     done = subprocess.run(

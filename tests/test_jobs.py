@@ -194,3 +194,67 @@ def test_a_job_reads_the_policy_stamp_with_its_claim(ctx):
         jobs.run_outbox_item(second)
     assert any("policy_versions" in s for s in statements), statements
     assert len(CALLS) == 2
+
+
+# --- the schedule: the embedded ticker and `flask jobs tick` ----------------------------------
+
+
+def test_the_embedded_scheduler_runs_every_periodic_job_at_its_first_tick(app, monkeypatch):
+    """``start_inline_ticker`` (``make run``) ran a job when ``time.monotonic() - last.get(name,
+    0) >= every``: ``monotonic`` counts from the machine's boot, so on a machine up for half
+    an hour the daily ``settlements.fetch`` did not run at the first tick (nor for the rest
+    of the first day of uptime). A job that never ran is due at the first tick, as RQ's
+    cron does it; then each waits its period."""
+    import threading
+    import time as real_time
+    from types import SimpleNamespace
+
+    ran = []
+    monkeypatch.setattr(
+        jobs,
+        "PERIODIC",
+        {"test.daily": (24 * 3600, lambda: None), "test.minutely": (60, lambda: None)},
+    )
+    monkeypatch.setattr(jobs, "run_periodic", lambda name: ran.append(name))
+    clock = [1800.0]  # the machine has been up half an hour
+    passes, parked = [], threading.Event()
+
+    def sleep(_seconds):
+        passes.append(list(ran))
+        if len(passes) >= 3:
+            parked.set()
+            threading.Event().wait()  # the ticker's (daemon) thread stays parked
+        clock[0] += 61
+
+    fake = SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep, time=real_time.time)
+    monkeypatch.setattr(jobs, "time", fake)
+    jobs.start_inline_ticker(app)
+    assert parked.wait(10)
+    first, second, third = passes
+    assert sorted(first) == ["test.daily", "test.minutely"], f"first tick ran only {first}"
+    assert second == first + ["test.minutely"]  # 61 s on: the minutely one only
+    assert third == second + ["test.minutely"]
+
+
+def test_jobs_tick_runs_the_other_periodic_jobs_when_one_fails(app, monkeypatch):
+    """README: ``flask --app wsgi jobs tick`` "run every periodic job once (what the
+    scheduler does)". The scheduler runs each job on its own; the command stopped at the
+    first exception, skipping every job sorted after it. It runs them all, names each
+    failure, and exits non-zero at the end."""
+    ran = []
+
+    def run_periodic(name):
+        ran.append(name)
+        if name in ("exports.sweep", "payouts.cycles"):
+            raise PermissionError(13, "Permission denied", "/exports/7.csv")
+        return 0
+
+    monkeypatch.setattr(jobs, "run_periodic", run_periodic)
+    result = app.test_cli_runner().invoke(args=["jobs", "tick"])
+    assert ran == sorted(jobs.PERIODIC)
+    assert result.exit_code == 1, result.output
+    assert "exports.sweep: failed: PermissionError" in result.output
+    assert "payouts.cycles: failed: PermissionError" in result.output
+    assert "2 of" in result.output and "failed" in result.output.splitlines()[-1]
+    ok = app.test_cli_runner().invoke(args=["jobs", "tick", "--only", "jobs.sweep_outbox"])
+    assert ok.exit_code == 0 and ok.output.strip() == "jobs.sweep_outbox: 0"

@@ -449,3 +449,147 @@ def test_the_worker_still_tells_redis_it_is_alive(rq_ctx, monkeypatch):
     assert trips(lambda: worker.set_state("busy")) == 1
     assert worker.connection.hget(worker.key, "state") == b"busy"
     worker.register_death()
+
+
+# --- Redis in trouble: the web's hand-over, the one scheduler, the marker ------------------
+
+
+def test_a_hung_redis_holds_a_committing_request_no_longer_than_the_other_clients(tmp_path):
+    """A Redis that accepts the connection and never answers (blackholed, swapping, stuck in
+    a fork) held every request that commits follow-up work for redis-py's 5 s after its
+    commit: ``RQ_CONNECTION`` was a bare URL, where the limiter's and the calendar's clients
+    give up after 1 s. The hand-over's connection is bounded like theirs now; the item's
+    lease is released and the sweep hands it over once Redis answers."""
+    import socket
+    import threading
+    import time
+
+    from portal import create_app
+    from tests.plugin import _test_config, create_schema
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)  # the kernel completes the handshake; nobody ever answers
+    url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    app = create_app(
+        _test_config(
+            "sqlite:///" + str(tmp_path / "hung.sqlite3"),
+            JOBS_INLINE=False,
+            RQ_CONNECTION=url,
+            REDIS_URL=url,
+            RQ_ASYNC=True,
+        )
+    )
+    create_schema(app)
+    finished, errors, took = threading.Event(), [], []
+
+    def request_that_commits():
+        try:
+            with app.app_context():
+                started = time.monotonic()
+                item_id = jobs.enqueue("test.seen", value="hung")
+                db.session.commit()  # the hand-over to Redis runs after this commit
+                took.append(time.monotonic() - started)
+                assert db.session.get(OutboxItem, item_id).dispatched_at is None  # released
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    thread = threading.Thread(target=request_that_commits, daemon=True)
+    thread.start()
+    try:
+        returned = finished.wait(20)
+    finally:
+        server.close()  # the pending connection is reset: the thread ends now
+        thread.join(30)
+        with app.app_context():
+            db.engine.dispose()
+    assert returned, "the commit's hand-over to a hung Redis was still blocked after 20 s"
+    assert errors == []
+    assert took[0] < 2, f"the commit returned after {took[0]:.1f} s (the others give up in 1 s)"
+
+
+def test_the_worker_keeps_its_own_unbounded_connection_for_its_blocking_dequeue(rq_ctx):
+    """The 1 s bound is the web's hand-over's: the worker blocks on its queues for minutes
+    (RQ raises its connection's read timeout above that wait), on a connection of its own."""
+    rq_ext = current_app.extensions["rq"]
+    handover = rq_ext.get_queue("default").connection.connection_pool.connection_kwargs
+    assert handover["socket_timeout"] == 1 and handover["socket_connect_timeout"] == 1
+    worker = rq_ext.make_worker()
+    own = worker.connection.connection_pool.connection_kwargs
+    assert worker.connection is not rq_ext.get_queue("default").connection
+    assert own["socket_timeout"] > worker.dequeue_timeout
+    assert handover["socket_timeout"] == 1  # RQ's raise did not reach the hand-over's
+
+
+def test_the_scheduler_survives_a_redis_outage(rq_ctx, monkeypatch):
+    """``flask rq cron`` is exactly one process, and under ``make prod`` (honcho) the end of
+    any process stops them all, the web included. RQ's CronScheduler let a Redis error end
+    it: an outage overlapping a tick (the outbox sweep ticks every 30 s) stopped every
+    periodic job until someone restarted it. It now logs, waits and carries on."""
+    import logging
+    import signal
+    import threading
+
+    import redis
+    from rq import cron as rq_cron
+    from rq.exceptions import StopRequested
+
+    from tests.logrecords import logged
+
+    real_enqueue = rq_cron.CronJob.enqueue
+    outage = {"left": 2}
+
+    def enqueue_during_outage(self, connection):
+        if outage["left"]:
+            outage["left"] -= 1
+            error = redis.exceptions.ConnectionError if outage["left"] else redis.TimeoutError
+            raise error("Error 111 connecting. Connection refused.")
+        return real_enqueue(self, connection)
+
+    sleeps, here, real_sleep = [], threading.current_thread(), rq_cron.time.sleep
+
+    def sleep(seconds):
+        if threading.current_thread() is not here:  # another test's thread still about
+            return real_sleep(seconds)
+        sleeps.append(seconds)
+        if len(sleeps) >= 4:
+            raise StopRequested()  # what SIGTERM does to the scheduler
+
+    monkeypatch.setattr(rq_cron.CronJob, "enqueue", enqueue_during_outage)
+    monkeypatch.setattr(rq_cron.time, "sleep", sleep)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    scheduler = current_app.extensions["rq"].make_cron_scheduler()
+    try:
+        with logged("portal.worker", logging.WARNING) as records:
+            scheduler.start()  # `flask rq cron`
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        pytest.fail(f"the scheduler process ended on a Redis outage: {exc!r}")
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert sleeps[:2] == [1, 2], sleeps  # backing off while Redis is away
+    assert sum("Redis could not be reached" in r.getMessage() for r in records) == 2
+    # Once Redis answers again the ticks go on: the outbox sweep is queued.
+    queued = queue("default").get_jobs()
+    assert any(
+        j.func_name.endswith("run_periodic") and j.args == ("jobs.sweep_outbox",) for j in queued
+    )
+
+
+def test_an_items_marker_goes_with_its_finished_job(rq_ctx, redis_url):
+    """``portal:outbox-item:<id>`` says which live job holds an item; once the item is done
+    it says nothing, and it was left in Redis for 30 days (``FAILED_JOB_TTL``)."""
+    from redis import Redis
+
+    from portal.worker import _marker
+
+    item_id = record(value="marked")
+    client = Redis.from_url(redis_url)
+    assert client.get(_marker(item_id)) == f"outbox-{item_id}".encode()
+    work()
+    assert db.session.get(OutboxItem, item_id).done_at is not None
+    assert client.exists(_marker(item_id)) == 0
+    client.close()

@@ -189,7 +189,9 @@ def recent_exports(actor, limit=20):
 @periodic("exports.sweep", every=3600)
 def sweep_old_files(now=None):
     """Delete finished files older than ``EXPORT_KEEP_DAYS`` (the row stays, EXPIRED, as
-    the record of who exported what). Returns how many were removed."""
+    the record of who exported what). Returns how many were removed. A file that cannot be
+    removed (another user's on a shared ``EXPORT_DIR``) is logged and skipped, its row kept
+    DONE: the next sweep tries again, and the files after it are not held up."""
     cutoff = (now or utcnow()) - timedelta(days=int(setting("EXPORT_KEEP_DAYS")))
     removed = 0
     old = db.session.scalars(
@@ -199,11 +201,15 @@ def sweep_old_files(now=None):
         .limit(500)
     ).all()
     for export in old:
+        path = file_path(export.id)
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("export %s: could not remove %s (%s); kept for now", export.id, path, exc)
+            continue
         with unit_of_work():
-            try:
-                os.remove(file_path(export.id))
-            except FileNotFoundError:
-                pass
             EXPORT.move(export, ExportStatus.EXPIRED)
         removed += 1
     return removed

@@ -132,45 +132,6 @@ def test_jobs_page_is_for_admins_only(client, make_user, login):
     assert client.get("/admin/jobs").status_code == 403
 
 
-@pytest.mark.redis
-def test_rq_failed_registry_is_shown_and_requeued(rq_app):
-    """With Redis in use the page also shows RQ's failed job registry, with requeue."""
-    from rq.results import Result
-
-    from portal.accounts.models import User
-    from portal.accounts.passwords import hash_password
-    from tests.plugin import PASSWORD
-
-    app = rq_app
-    with app.app_context():
-        db.session.add(
-            User(
-                email="ops@example.com",
-                name="Ops",
-                role="admin",
-                password_hash=hash_password(PASSWORD),
-            )
-        )
-        db.session.commit()
-        queue = app.extensions["rq"].get_queue("default")
-        job = queue.enqueue(jobs.run_outbox_item, 424242, job_id="outbox-424242")
-        queue.remove(job)
-        # What a worker records when a job fails: the registry entry and the result.
-        queue.failed_job_registry.add(job, ttl=3600)
-        Result.create_failure(job, 3600, exc_string="Traceback…\nRuntimeError: db away")
-    client = app.test_client()
-    client.post("/auth/login", data={"email": "ops@example.com", "password": PASSWORD})
-    page = client.get("/admin/jobs").get_data(as_text=True)
-    assert "outbox-424242" in page and "RuntimeError: db away" in page
-    response = client.post("/admin/jobs/rq/default/outbox-424242/requeue")
-    assert response.status_code == 303
-    with app.app_context():
-        queue = app.extensions["rq"].get_queue("default")
-        assert "outbox-424242" in queue.job_ids
-        assert queue.failed_job_registry.get_job_ids() == []
-    assert client.post("/admin/jobs/rq/default/nope/requeue").status_code == 303
-
-
 def test_the_centre_shows_clinic_time(app, client, make_user, login):
     """Issue #16: the notification centre showed UTC; everything else is clinic time."""
     from datetime import UTC, datetime

@@ -24,22 +24,39 @@ def jobs():
     )
 
 
+# What the admin is told of a retry or requeue ({what}: the job), and how.
+SAID = {
+    ops.Outcome.DONE: ("{what} is done.", "success"),
+    ops.Outcome.RUNNING: (
+        "{what} is running now; retry it when it has ended, if it fails.",
+        "warning",
+    ),
+    ops.Outcome.HANDED: ("{what} handed to a worker again.", "success"),
+    ops.Outcome.WAITING: (
+        "{what} is queued: Redis could not be reached, and it will be handed to a worker "
+        "when Redis is back.",
+        "warning",
+    ),
+    ops.Outcome.REQUEUED: ("{what} requeued.", "success"),
+    ops.Outcome.REDIS_AWAY: ("Redis could not be reached; nothing was requeued.", "error"),
+}
+
+
+def _say(outcome, what, missing):
+    message, category = SAID.get(outcome, (missing, "error"))
+    flash(message.format(what=what), category)
+
+
 @bp.post("/jobs/outbox/<int:item_id>/retry")
 def retry_job(item_id):
-    item = ops.retry_outbox_item(current_user, item_id)
-    if item is None:
-        flash("That job is not in the outbox.", "error")
-    elif item.done_at is not None:
-        flash(f"Job #{item.id} is done.", "success")
-    else:
-        flash(f"Job #{item.id} ({item.job}) handed to a worker again.", "success")
+    outcome, item = ops.retry_outbox_item(current_user, item_id)
+    what = f"Job #{item.id} ({item.job})" if item is not None else ""
+    _say(outcome, what, "That job is not in the outbox.")
     return redirect(url_for("admin.jobs"), 303)
 
 
 @bp.post("/jobs/rq/<queue_name>/<job_id>/requeue")
 def requeue_rq_job(queue_name, job_id):
-    if ops.requeue_rq_job(current_user, queue_name, job_id):
-        flash(f"RQ job {job_id} requeued on {queue_name}.", "success")
-    else:
-        flash("That job is not in RQ's failed registry.", "error")
+    outcome = ops.requeue_rq_job(current_user, queue_name, job_id)
+    _say(outcome, f"RQ job {job_id} on {queue_name}", "That job is not in RQ's failed registry.")
     return redirect(url_for("admin.jobs"), 303)
