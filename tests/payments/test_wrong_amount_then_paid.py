@@ -4,20 +4,24 @@ onto the pending payment row itself, so the right capture overwrote its Razorpay
 console's money in and reconciliation lost ₹1, and the row that did pay read as having
 paid for nothing (no receipt line; refunds skipped it). Each capture now has a row."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from portal.booking import checkout, prices, receipts
+from portal.booking import checkout, desk, links, prices, receipts
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.payments import records
 from portal.payments.models import Payment
 from portal.refunds import cancel as refunds_cancel
+from portal.refunds import queries as refund_queries
 from portal.refunds.models import Refund
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
-from tests.booking.factories import captured_event, post_webhook
+from tests.booking.factories import at, captured_event, post_webhook
 from tests.payments.test_payments_checkout import CALLBACK, fresh, hold
+from tests.payments.test_payments_links import admin_hold
 from tests.reconcile.helpers import case_for, later, run_day
 
 
@@ -64,6 +68,8 @@ def test_the_right_capture_confirms_and_the_wrong_one_stays_on_its_own_row(
         True,
     )
     assert prices.wallet_balance(patient.id) == 100
+    # The visit's page: paid what it costs (the ₹1 is in the wallet, not paid for it).
+    assert refund_queries.visit_money(visit).paid == price
     # Money in is both captures; the receipt lists the one that paid.
     today = utcnow().astimezone(CLINIC_TZ).date()
     assert summary(MovementFilter(start=today, end=today)).money_in == price + 100
@@ -88,3 +94,40 @@ def test_a_cancellation_refunds_the_capture_that_paid(app, world, users, gateway
     assert [(r.destination, r.razorpay_payment_id) for r in refunds] == [("GATEWAY", right)]
     assert refunds[0].amount == sum(i.gateway_paid for i in visit.items)  # days ahead: all
     assert prices.wallet_balance(patient.id) == 100  # the wrong capture is still there
+
+
+def test_after_the_wrong_amount_the_back_office_still_waits_for_the_order(
+    app, world, users, gateway
+):
+    """The wrong capture's row is the visit's newest, but not its payment: the admin's list
+    and the payments monitor show the order still pending, not a successful payment."""
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient, day=4)
+    order = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment
+    wrong = gateway.pay(order.razorpay_order_id)["razorpay_payment_id"]
+    gateway.sandbox.webhooks.pending = []
+    post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong")
+    visit = fresh(visit_id)
+    assert desk.current_payment(visit).id == order.id
+    assert desk.payment_status(visit) == "PENDING"
+    assert desk.hint(visit).action != "COMPLETE"
+    assert [p.id for p in desk.payments_page().items] == [order.id]
+
+
+def test_a_link_paid_the_wrong_amount_is_renewed_when_it_runs_out(
+    app, world, users, gateway, clock
+):
+    """The wrong capture's row (kind LINK, newer than the link) is not a newer link: when
+    the link runs out, a new one is made and sent as for any link not paid."""
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    link = links.create_payment_link(admin, visit_id)
+    gateway.pay_link(link.link_url)
+    gateway.sandbox.webhooks.pending = []
+    [wrong] = gateway.sandbox.store.payments
+    post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong_link")
+    clock.shift(link.expires_at - utcnow() + timedelta(minutes=1))
+    links.payment_link_expired(link.id)
+    visit = fresh(visit_id)
+    [new] = [p for p in visit.payments if p.status == "PENDING"]
+    assert new.kind == "LINK" and new.id != link.id and new.link_url
+    assert visit.status == "PENDING_PAYMENT"
