@@ -549,3 +549,135 @@ def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_
             (ids["DONE"], "pay_second", 6_195, True),
         ]
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_each_wrong_amount_capture_gets_a_row_of_its_own_and_the_flag(tmp_path, engine):
+    """pmu0a1d0001: a capture of the wrong amount written onto its order's row moves to a
+    row of its own (the order's row left uncaptured); one overwritten there by the capture
+    that paid gets its row back from its timeline entry; ``unapplied`` is set on the rows
+    that paid for nothing and not on the row that paid."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from portal.db import unit_of_work
+    from portal.payments.models import AttemptNote, Payment, PaymentAttempt
+    from tests.booking.factories import NOW, at, build_world
+
+    url = (
+        "sqlite:///" + str(tmp_path / "unapplied.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        admin = db.session.get(User, w.admin)
+        item = visits.add_item(
+            admin,
+            patient_id=w.patients[0],
+            service_id=w.consult,
+            provider_ids=[w.doctors[0]],
+            clinic_id=w.clinic,
+            start_at=at(4, 10),
+        )
+        wrong_at = NOW - timedelta(minutes=5)
+
+        def payment(status, ref, captured=None, method=None, attempts=()):
+            row = Payment(
+                master_id=item.master_id,
+                kind="ORDER",
+                amount=52_950,
+                status=status,
+                razorpay_payment_id=ref,
+                captured_amount=captured,
+                method=method,
+                paid_at=NOW if status == "SUCCESSFUL" else None,
+            )
+            db.session.add(row)
+            db.session.flush()
+            for event, note, attempt_ref, detail in attempts:
+                db.session.add(
+                    PaymentAttempt(
+                        payment_id=row.id,
+                        event=event,
+                        status=note,
+                        razorpay_payment_id=attempt_ref,
+                        detail=detail,
+                        at=wrong_at if event == "captured_wrong_amount" else NOW,
+                    )
+                )
+            return row.id
+
+        wrong = ("captured_wrong_amount", AttemptNote.MISMATCH)
+        with unit_of_work():
+            # ₹1 captured, then the right amount overwrote the row's id (the bug)
+            paid = payment(
+                "SUCCESSFUL",
+                "pay_right",
+                52_950,
+                "upi",
+                [
+                    (*wrong, "pay_lost", {"amount": 100, "expected": 52_950}),
+                    ("webhook.captured", "SUCCESSFUL", "pay_right", {"amount": 52_950}),
+                ],
+            )
+            # ₹2 captured on the order's row, which then expired
+            expired = payment(
+                "EXPIRED",
+                "pay_wrong",
+                200,
+                "card",
+                [(*wrong, "pay_wrong", {"amount": 200, "expected": 52_950})],
+            )
+            late = payment(
+                "SUCCESSFUL",
+                "pay_late",
+                52_950,
+                "upi",
+                [("captured_unapplied", "SUCCESSFUL", "pay_late", {"reason": "LATE"})],
+            )
+        db.session.remove()
+        downgrade(revision="mmb0d1sc0001")
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = {
+                r.razorpay_payment_id: r
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT id, status, amount, captured_amount, method, late_for_id,"
+                        " paid_at, unapplied, razorpay_payment_id FROM payments"
+                    )
+                )
+            }
+            moved = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT razorpay_payment_id, payment_id FROM payment_attempts"
+                        " WHERE event = 'captured_wrong_amount'"
+                    )
+                ).all()
+            )
+
+        def shape(ref):
+            r = rows[ref]
+            return (r.status, r.amount, r.captured_amount, r.method, r.late_for_id, r.unapplied)
+
+        assert shape("pay_right") == ("SUCCESSFUL", 52_950, 52_950, "upi", None, False)
+        assert rows["pay_right"].id == paid
+        assert shape("pay_lost") == ("SUCCESSFUL", 100, 100, None, paid, True)
+        assert shape("pay_wrong") == ("SUCCESSFUL", 200, 200, "card", expired, True)
+        assert rows["pay_late"].id == late and rows["pay_late"].unapplied
+        # The order's row that expired is left uncaptured, as it would be now.
+        [left] = [r for r in rows.values() if r.id == expired]
+        assert (left.status, left.captured_amount, left.method, left.unapplied) == (
+            "EXPIRED",
+            None,
+            None,
+            False,
+        )
+        assert moved == {"pay_lost": rows["pay_lost"].id, "pay_wrong": rows["pay_wrong"].id}
+        assert rows["pay_lost"].paid_at is not None
+        db.engine.dispose()

@@ -22,6 +22,7 @@ from portal.domain.next_action import next_action
 from portal.domain.states import PaymentStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.pagination import Order, keyset_page
+from portal.payments import records
 from portal.payments.models import WALLET, Payment
 
 NO_PAYMENT = "NONE"
@@ -186,9 +187,11 @@ def appointments_page(f, *, after=None, before=None, per_page=20):
 
 
 def current_payment(visit):
-    """The visit's newest non-wallet payment (None: none asked for yet)."""
+    """The visit's newest non-wallet payment (None: none asked for yet); not a capture
+    that paid for nothing (its money went to the wallet: the order it came on may still
+    wait for the right amount)."""
     for p in reversed(visit.payments):
-        if p.kind != WALLET:
+        if p.kind != WALLET and not records.paid_for_nothing(p):
             return p
     return None
 
@@ -253,7 +256,9 @@ def payments_page(*, status=None, after=None, before=None, per_page=20):
     one of them."""
     statuses = [status] if status in MONITORED else list(MONITORED)
     newest = sa.select(sa.func.max(Payment.id)).where(
-        Payment.master_id == MasterBooking.id, Payment.kind != WALLET
+        Payment.master_id == MasterBooking.id,
+        Payment.kind != WALLET,
+        Payment.unapplied.is_(False),  # as ``current_payment``
     )
     query = (
         sa.select(Payment)

@@ -277,7 +277,12 @@ def _end_link(payment_id, now):
     elif payment.status != PaymentStatus.EXPIRED:
         return None  # paid (or failed) meanwhile: nothing expired
     lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
-    newer = [p for p in visit.payments if p.kind == LINK and p.id > payment.id]
+    # Not a capture that paid for nothing (the wrong amount on this link: a row of its own).
+    newer = [
+        p
+        for p in visit.payments
+        if p.kind == LINK and p.id > payment.id and not records.paid_for_nothing(p)
+    ]
     if newer:
         if newer[-1].status == PaymentStatus.PENDING:
             events.payment_link_issued.send("booking", visit_id=visit.id, payment_id=newer[-1].id)

@@ -177,9 +177,12 @@ def _retake_wallet(visit, amount):
     return True
 
 
-def _extra_capture(visit, payment, razorpay_payment_id, amount, method, now, event, detail):
+def _extra_capture(
+    visit, payment, razorpay_payment_id, amount, method, now, event, detail, note=None
+):
     """A captured payment beside ``payment`` (after its hold, or confirming nothing): a
-    SUCCESSFUL row of its own on the visit, with its timeline entry."""
+    SUCCESSFUL row of its own on the visit, with its timeline entry (``note``: what that
+    entry says, when not plainly SUCCESSFUL)."""
     row = Payment(
         kind=payment.kind,
         amount=amount,
@@ -192,40 +195,33 @@ def _extra_capture(visit, payment, razorpay_payment_id, amount, method, now, eve
     )
     visit.payments.append(row)
     records.add_attempt(
-        row, event, PaymentStatus.SUCCESSFUL, razorpay_payment_id, {"amount": amount, **detail}
+        row,
+        event,
+        note or PaymentStatus.SUCCESSFUL,
+        razorpay_payment_id,
+        {"amount": amount, **detail},
     )
     return row
 
 
 def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo):
-    """Money that confirms nothing: recorded, put in the patient's wallet, flagged."""
-    now = utcnow()
-    row = payment
-    if (
-        payment.status == PaymentStatus.PENDING
-        and payment.razorpay_payment_id is None
-        and reason == ATTENTION_AMOUNT_MISMATCH
-    ):
-        payment.razorpay_payment_id, payment.captured_amount = razorpay_payment_id, amount
-        payment.method = method
-        records.add_attempt(
-            payment,
-            records.CAPTURED_WRONG_AMOUNT,
-            AttemptNote.MISMATCH,
-            razorpay_payment_id,
-            {"amount": amount, "expected": payment.amount},
-        )
-    else:
-        row = _extra_capture(
-            visit,
-            payment,
-            razorpay_payment_id,
-            amount,
-            method,
-            now,
-            records.CAPTURED_UNAPPLIED,
-            {"reason": reason},
-        )
+    """Money that confirms nothing: recorded on a row of its own (flagged ``unapplied``),
+    put in the patient's wallet, the visit flagged. Never on ``payment`` itself: a pending
+    one stays payable (after the wrong amount the patient may pay the right one on the
+    same order, and that capture must not overwrite this one's record)."""
+    wrong = reason == ATTENTION_AMOUNT_MISMATCH
+    row = _extra_capture(
+        visit,
+        payment,
+        razorpay_payment_id,
+        amount,
+        method,
+        utcnow(),
+        records.CAPTURED_WRONG_AMOUNT if wrong else records.CAPTURED_UNAPPLIED,
+        {"expected": payment.amount} if wrong else {"reason": reason},
+        note=AttemptNote.MISMATCH if wrong else None,
+    )
+    row.unapplied = True
     db.session.flush()
     postings.credit_unapplied_payment(visit, row, amount, memo)
     lifecycle.needs_attention(visit, reason)

@@ -7,11 +7,11 @@ Python, so each measure costs one indexed range scan:
 
 * bookings: individual bookings by ``confirmed_at`` (``ix_bookings_confirmed_at``);
 * money in: successful gateway and desk payments by ``paid_at`` (``ix_payments_paid_at``;
-  wallet parts are money the clinic already held), captures of the wrong amount (their
-  row stays unpaid) by their timeline entry (``ix_payment_attempts_status_at``), and
-  reschedule fees paid through Razorpay or at the desk by ``done_at``, or when one went to
-  the wallet by its credit's posting (``ix_ledger_transactions_created_at``), and fee
-  payments its reschedule does not record by ``captured_at`` (one statement);
+  wallet parts are money the clinic already held; a capture that paid for nothing is
+  one, its money in the wallet), and reschedule fees paid through Razorpay or at the
+  desk by ``done_at``, or when one went to the wallet by its credit's posting
+  (``ix_ledger_transactions_created_at``), and fee payments its reschedule does not
+  record by ``captured_at`` (one statement);
 * refunds: processed refunds to the patient's card or account (Razorpay: cash out, the
   basis of "money in" beside it and of the console's refunds) by ``processed_at``
   (``ix_refunds_processed_at``), and in the same statement those credited to the wallet,
@@ -58,7 +58,7 @@ from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, Resc
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
-from portal.payments.models import DESK, LINK, ORDER, AttemptNote, Payment, PaymentAttempt
+from portal.payments.models import DESK, LINK, ORDER, Payment, PaymentAttempt
 from portal.payouts.models import Payout
 from portal.refunds.models import GATEWAY, WALLET, Refund
 
@@ -145,13 +145,13 @@ def _daily(column, amount, since, *where):
 
 
 def _money_in(since, kinds):
-    """``_daily`` of the money in, in one statement: successful payments by ``paid_at``;
-    captures of the wrong amount, whose row stays unpaid (the money goes to the wallet)
-    though it came in all the same, by their timeline entry's ``at``; and reschedule fees
-    paid through Razorpay or at the desk (the booking moved, or Razorpay captured the fee
-    and it went to the wallet: by that credit), and fee payments recorded on their own
-    (``FeeCapture``: the wrong amount, a second payment) by their capture, as the
-    transactions console counts them."""
+    """``_daily`` of the money in, in one statement: successful payments by ``paid_at``
+    (a capture of the wrong amount too: a row of its own whose money went to the wallet,
+    though it came in all the same); and reschedule fees paid through Razorpay or at the
+    desk (the booking moved, or Razorpay captured the fee and it went to the wallet: by
+    that credit), and fee payments recorded on their own (``FeeCapture``: the wrong
+    amount, a second payment) by their capture, as the transactions console counts
+    them."""
     paid = sa.select(
         _day_bucket(Payment.paid_at, since).label("day"),
         sa.func.coalesce(Payment.captured_amount, Payment.amount).label("amount"),
@@ -159,16 +159,6 @@ def _money_in(since, kinds):
         Payment.paid_at >= since,
         Payment.status == PaymentStatus.SUCCESSFUL,
         Payment.kind.in_(kinds),
-    )
-    wrong = sa.select(
-        _day_bucket(PaymentAttempt.at, since).label("day"),
-        Payment.captured_amount.label("amount"),
-    ).where(
-        PaymentAttempt.at >= since,
-        PaymentAttempt.status == AttemptNote.MISMATCH,
-        PaymentAttempt.payment_id == Payment.id,
-        Payment.status != PaymentStatus.SUCCESSFUL,
-        Payment.captured_amount.is_not(None),
     )
     # A fee is money in when the booking moved (by ``done_at``), or when Razorpay captured
     # it and it went to the wallet (slot gone, paid after the request ended: by that
@@ -212,7 +202,7 @@ def _money_in(since, kinds):
         _day_bucket(FeeCapture.captured_at, since).label("day"),
         FeeCapture.amount.label("amount"),
     ).where(FeeCapture.captured_at >= since)
-    both = sa.union_all(paid, wrong, moved, credited, captured).subquery("money_in")
+    both = sa.union_all(paid, moved, credited, captured).subquery("money_in")
     rows = db.session.execute(
         sa.select(
             both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)

@@ -30,8 +30,9 @@ class Payment(db.Model):
     """One way a visit is (to be) paid: a Razorpay order (patient checkout), a payment link
     (admin), a desk payment (cash/card at the clinic) or the wallet part of a checkout.
 
-    A gateway payment captured after its payment row had expired is recorded as a new
-    SUCCESSFUL row (``late_for_id``), never by reviving a final status."""
+    A gateway payment captured after its payment row had expired, or of another amount
+    than its row asks, is recorded as a new SUCCESSFUL row (``late_for_id``), never by
+    reviving a final status nor on the row still to be paid."""
 
     __tablename__ = "payments"
     __table_args__ = (
@@ -63,6 +64,11 @@ class Payment(db.Model):
     method: Mapped[str | None] = mapped_column(sa.String(32))
     captured_amount: Mapped[int | None] = mapped_column(sa.BigInteger)
     late_for_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    # Its capture paid for nothing (late, or the wrong amount): the money went to the
+    # patient's wallet. Set when that is decided (``booking.payment_events._unapplied``),
+    # so the receipt, refunds and the console's breakup know it without reading the
+    # timeline (``records.paid_for_nothing``).
+    unapplied: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

@@ -44,14 +44,16 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
 
 
 # Timeline events of a capture whose money paid for nothing (late, or the wrong amount):
-# it went to the patient's wallet (``booking.payment_events._unapplied``).
+# it went to the patient's wallet on a row of its own (``booking.payment_events._unapplied``).
 CAPTURED_UNAPPLIED, CAPTURED_WRONG_AMOUNT = "captured_unapplied", "captured_wrong_amount"
 
 
 def paid_for_nothing(payment):
     """The payment's capture went to the wallet instead of paying its visit: the receipt,
-    the refunds and the transactions console's breakup leave it out."""
-    return any(a.event in (CAPTURED_UNAPPLIED, CAPTURED_WRONG_AMOUNT) for a in payment.attempts)
+    the refunds and the transactions console's breakup leave it out. The row's own flag,
+    set when that was decided: the console projects a payment inside the capture's
+    transaction, where reading the timeline cost a statement (docs/performance.md)."""
+    return payment.unapplied
 
 
 def captured_under(payment, razorpay_payment_id):

@@ -219,10 +219,6 @@ def in_window(kind, start, end) -> Iterator[Side]:
     column = _TIME[kind]
     yield from _READERS[kind]([column >= start, column < end])
     if kind == "payment":
-        # A capture of the wrong amount keeps its row PENDING (no paid_at): by creation.
-        yield from _payments(
-            [Payment.paid_at.is_(None), Payment.created_at >= start, Payment.created_at < end]
-        )
         yield from _fees_in_window(start, end)
         yield from _fee_captures([FeeCapture.captured_at >= start, FeeCapture.captured_at < end])
 

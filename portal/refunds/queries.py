@@ -19,6 +19,7 @@ from portal.domain.states import (
     VisitStatus,
 )
 from portal.pagination import Order, keyset_page
+from portal.payments import records
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 
 REFUND_ORDER = (Order(Refund.created_at, descending=True), Order(Refund.id, descending=True))
@@ -116,8 +117,8 @@ def cancellations_for_visit(visit_id):
 class VisitMoney:
     """What a visit's money stands at, for the patient's and the admin's visit pages.
 
-    ``price``: what the visit costs after the coupon; ``paid``: captured so far (online,
-    desk and wallet); ``refunded``: refunds processed (to the card or the wallet);
+    ``price``: what the visit costs after the coupon; ``paid``: captured for it so far
+    (online, desk and wallet); ``refunded``: refunds processed (to the card or the wallet);
     ``refund_pending``: refunds on their way; ``due``: still to pay (0 once paid)."""
 
     price: int
@@ -142,10 +143,11 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
     them (the patient's page of an unpaid visit)."""
     if quote is None:
         quote = booking_prices.quote(visit, wallet_paise)
+    # Not a capture that paid for nothing (late, the wrong amount): that is in the wallet.
     paid = sum(
         p.captured_amount or p.amount
         for p in visit.payments
-        if p.status == PaymentStatus.SUCCESSFUL
+        if p.status == PaymentStatus.SUCCESSFUL and not records.paid_for_nothing(p)
     )
     refunded = pending = 0
     for refund in live_refunds_for_visit(visit.id) if refunds else ():

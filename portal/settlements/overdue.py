@@ -17,7 +17,7 @@ from portal.config import setting
 from portal.db import UTCDateTime
 from portal.domain.states import PaymentStatus, RescheduleStatus
 from portal.extensions import db
-from portal.payments.models import DESK, WALLET, AttemptNote, Payment, PaymentAttempt
+from portal.payments.models import DESK, WALLET, Payment
 
 from .models import SettlementItem
 
@@ -34,8 +34,9 @@ class Unsettled:
 
 def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettled]:
     """Gateway payments captured before ``as_of − days`` that no stored settlement covers,
-    oldest first: paid ones, captures of the wrong amount (``captured_amount`` on an
-    unpaid row), reschedule fees and the fee payments recorded on their own."""
+    oldest first: paid ones (a capture of the wrong amount too: a SUCCESSFUL row of its
+    own, its money in the wallet), reschedule fees and the fee payments recorded on their
+    own."""
     days = setting("SETTLEMENT_EXPECTED_DAYS") if days is None else days
     cutoff = as_of - timedelta(days=days)
     settled = sa.select(SettlementItem.entity_id)
@@ -53,30 +54,6 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
             sa.func.coalesce(Payment.paid_at, Payment.created_at) < cutoff,
             Payment.razorpay_payment_id.not_in(settled),
         )
-    )
-    # A capture of the wrong amount keeps its row unpaid (the money went to the wallet) but
-    # is money at Razorpay all the same: dated by its timeline entry, as the console and
-    # the dashboard date it.
-    captured_at = sa.func.max(PaymentAttempt.at)
-    wrong = db.session.execute(
-        sa.select(
-            Payment.razorpay_payment_id,
-            Payment.id,
-            Payment.master_id,
-            Payment.captured_amount,
-            captured_at,
-        )
-        .join(PaymentAttempt, PaymentAttempt.payment_id == Payment.id)
-        .where(
-            Payment.status != PaymentStatus.SUCCESSFUL,
-            Payment.captured_amount.is_not(None),
-            Payment.kind.not_in((DESK, WALLET)),
-            Payment.razorpay_payment_id.is_not(None),
-            PaymentAttempt.status == AttemptNote.MISMATCH,
-            Payment.razorpay_payment_id.not_in(settled),
-        )
-        .group_by(Payment.id)
-        .having(captured_at < cutoff)
     )
     # A fee is money at Razorpay from when the booking moved, or, when it went to the
     # wallet, from that credit (not from its request: NOT_SETTLED came up to a day early).
@@ -116,7 +93,6 @@ def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettle
         )
     )
     out = [Unsettled(r, "payment", i, v, a, t) for r, i, v, a, t in payments]
-    out += [Unsettled(r, "payment", i, v, a, t) for r, i, v, a, t in wrong]
     out += [Unsettled(r, "reschedule", i, v, a, t) for r, i, v, a, t in fees]
     out += [Unsettled(r, "reschedule", i, v, a, t) for r, i, v, a, t in captures]
     return sorted(out, key=lambda u: (u.captured_at, u.reference))

@@ -125,19 +125,6 @@ def _payment_breakup(p: pay.Payment, amount):
     }
 
 
-def _captured_at(p: pay.Payment):
-    """When a capture of the wrong amount came in (its row stays unpaid, no ``paid_at``):
-    its timeline entry's time, as the dashboard counts it. Read only for such a row."""
-    if not p.captured_amount or p.status == PaymentStatus.SUCCESSFUL:
-        return None
-    return db.session.scalar(
-        sa.select(sa.func.max(pay.PaymentAttempt.at)).where(
-            pay.PaymentAttempt.payment_id == p.id,
-            pay.PaymentAttempt.status == pay.AttemptNote.MISMATCH,
-        )
-    )
-
-
 def project_payment(p: pay.Payment):
     amount = p.captured_amount or p.amount
     visit = p.visit
@@ -147,12 +134,12 @@ def project_payment(p: pay.Payment):
         "type": PAYMENT_TYPES.get(p.kind, mm.PAYMENT_ONLINE),
         "status": p.status,
         "failed": p.status == PaymentStatus.FAILED,
-        # Money in once captured: a capture of the wrong amount keeps its row unpaid (the
-        # money goes to the wallet), and came in all the same.
+        # Money in once captured, a capture that paid for nothing too (late, the wrong
+        # amount: its money went to the wallet, and came in all the same).
         "bucket": mm.BUCKET_IN
-        if (p.status == PaymentStatus.SUCCESSFUL or p.captured_amount) and p.kind != pay.WALLET
+        if p.status == PaymentStatus.SUCCESSFUL and p.kind != pay.WALLET
         else None,
-        "occurred_at": p.paid_at or _captured_at(p) or p.created_at,
+        "occurred_at": p.paid_at or p.created_at,
         "amount": amount,
         "reference": p.razorpay_payment_id or p.razorpay_link_id or p.razorpay_order_id,
         **_patient(visit.patient_id if visit else None),

@@ -1,6 +1,8 @@
 """A capture of the wrong amount is money in (gateway clearing debited, the patient's
-wallet credited) though its row stays unpaid: the transactions console's and the
-dashboard's "money in" count it, as the ledger does (review finding)."""
+wallet credited) though it paid for nothing: the transactions console's and the
+dashboard's "money in" count it, as the ledger does (review finding). It has a row of
+its own (``unapplied``); a row written before pmu0a1d0001 may still be the order's own,
+unpaid with ``captured_amount`` set, and counts by its timeline entry."""
 
 from datetime import timedelta
 
@@ -47,7 +49,9 @@ def test_wrong_amount_capture_counts_as_money_in(app, world, users, gateway):
     today = utcnow().astimezone(CLINIC_TZ).date()
     console = summary(MovementFilter(start=today, end=today))
     board = dashboard().series["money in"].window(1)[1]
-    assert p.status == "PENDING" and p.captured_amount == 100
+    # A row of its own (the order's row stays payable), its money in the wallet.
+    assert (p.status, p.captured_amount, p.unapplied) == ("SUCCESSFUL", 100, True)
+    assert p.late_for_id == result.payment.id
     assert (console.money_in, board) == (captured, captured)
 
 

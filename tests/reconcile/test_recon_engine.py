@@ -355,9 +355,10 @@ def test_recon_rows_that_arrive_late_are_read_by_a_later_ingest(world, users, ga
 
 
 def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gateway, clock):
-    """A capture of the wrong amount keeps its payment row PENDING with ``captured_amount``
-    set; it is money at Razorpay all the same (the ledger, console and dashboard count it),
-    so a Razorpay that never settles it is NOT_SETTLED, dated by its capture."""
+    """A capture of the wrong amount paid for nothing (its own row, ``unapplied``, the
+    money in the wallet); it is money at Razorpay all the same (the ledger, console and
+    dashboard count it), so a Razorpay that never settles it is NOT_SETTLED, dated by its
+    capture."""
     from datetime import timedelta
 
     from portal.booking import checkout
@@ -374,7 +375,7 @@ def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gat
     post_webhook(app, captured_event(gateway, pay_id, 100), "evt_wrong_amount_settle")
     db.session.expire_all()
     p = db.session.scalar(sa.select(Payment).where(Payment.razorpay_payment_id == pay_id))
-    assert p.status == "PENDING" and p.captured_amount == 100
+    assert (p.status, p.captured_amount, p.unapplied) == ("SUCCESSFUL", 100, True)
     assert overdue_unsettled(utcnow() + timedelta(days=2)) == []  # T+2 is on time
     # Razorpay never settles it (nothing ingested); days pass.
     clock.shift(timedelta(days=4))

@@ -1,0 +1,133 @@
+"""A capture of the wrong amount, then the right one on the same order (the patient pays
+again): the visit is confirmed by the second, and the first is not lost. It was written
+onto the pending payment row itself, so the right capture overwrote its Razorpay id: the
+console's money in and reconciliation lost ₹1, and the row that did pay read as having
+paid for nothing (no receipt line; refunds skipped it). Each capture now has a row."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.booking import checkout, desk, links, prices, receipts
+from portal.db import utcnow
+from portal.domain.timezone import CLINIC_TZ
+from portal.extensions import db
+from portal.payments import records
+from portal.payments.models import Payment
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds import queries as refund_queries
+from portal.refunds.models import Refund
+from portal.transactions.filters import MovementFilter
+from portal.transactions.queries import summary
+from tests.booking.factories import at, captured_event, post_webhook
+from tests.payments.test_payments_checkout import CALLBACK, fresh, hold
+from tests.payments.test_payments_links import admin_hold
+from tests.reconcile.helpers import case_for, later, run_day
+
+
+def _wrong_then_right(app, world, users, gateway):
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient, day=4)
+    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    wrong = gateway.pay(order_id)["razorpay_payment_id"]
+    gateway.sandbox.webhooks.pending = []
+    post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong")
+    assert fresh(visit_id).status == "PENDING_PAYMENT"
+    # Razorpay leaves an order paid short open: the patient pays it again, in full.
+    gateway.sandbox.store.orders[order_id]["status"] = "attempted"
+    right = gateway.pay(order_id)["razorpay_payment_id"]
+    gateway.deliver()
+    return patient, visit_id, order_id, wrong, right
+
+
+def _row(razorpay_payment_id):
+    return db.session.scalar(
+        sa.select(Payment).where(Payment.razorpay_payment_id == razorpay_payment_id)
+    )
+
+
+def test_the_right_capture_confirms_and_the_wrong_one_stays_on_its_own_row(
+    app, world, users, gateway, clock
+):
+    patient, visit_id, order_id, wrong, right = _wrong_then_right(app, world, users, gateway)
+    visit = fresh(visit_id)
+    assert visit.status == "CONFIRMED"
+    price = sum(i.gateway_paid for i in visit.items)
+    paying, extra = _row(right), _row(wrong)
+    assert paying is not None and extra is not None and paying.id != extra.id
+    # The order's row paid the visit; the wrong capture is a row of its own, in the wallet.
+    assert paying.razorpay_order_id == order_id
+    assert (paying.status, paying.captured_amount, records.paid_for_nothing(paying)) == (
+        "SUCCESSFUL",
+        price,
+        False,
+    )
+    assert (extra.status, extra.captured_amount, records.paid_for_nothing(extra)) == (
+        "SUCCESSFUL",
+        100,
+        True,
+    )
+    assert prices.wallet_balance(patient.id) == 100
+    # The visit's page: paid what it costs (the ₹1 is in the wallet, not paid for it).
+    assert refund_queries.visit_money(visit).paid == price
+    # Money in is both captures; the receipt lists the one that paid.
+    today = utcnow().astimezone(CLINIC_TZ).date()
+    assert summary(MovementFilter(start=today, end=today)).money_in == price + 100
+    assert [p[3] for p in receipts.receipt(visit).payments] == [right]
+    assert receipts.breakup_of(paying).paid == price and receipts.breakup_of(extra) is None
+    # Reconciliation finds each capture on a row of ours, as the gateway has it.
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    for reference in (right, wrong):
+        case = case_for(reference, kind="payment")
+        assert (case.status, case.reason) == ("matched", None), reference
+
+
+def test_a_cancellation_refunds_the_capture_that_paid(app, world, users, gateway, clock):
+    patient, visit_id, _order_id, wrong, right = _wrong_then_right(app, world, users, gateway)
+    visit = fresh(visit_id)
+    refunds_cancel.cancel_items_as_patient(patient, visit_id, [visit.items[0].id])
+    db.session.expire_all()
+    refunds = db.session.scalars(sa.select(Refund).where(Refund.visit_id == visit_id)).all()
+    # Back through the capture that paid, none of it through the one in the wallet.
+    assert [(r.destination, r.razorpay_payment_id) for r in refunds] == [("GATEWAY", right)]
+    assert refunds[0].amount == sum(i.gateway_paid for i in visit.items)  # days ahead: all
+    assert prices.wallet_balance(patient.id) == 100  # the wrong capture is still there
+
+
+def test_after_the_wrong_amount_the_back_office_still_waits_for_the_order(
+    app, world, users, gateway
+):
+    """The wrong capture's row is the visit's newest, but not its payment: the admin's list
+    and the payments monitor show the order still pending, not a successful payment."""
+    patient = users(world.patients[0])
+    visit_id = hold(world, patient, day=4)
+    order = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment
+    wrong = gateway.pay(order.razorpay_order_id)["razorpay_payment_id"]
+    gateway.sandbox.webhooks.pending = []
+    post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong")
+    visit = fresh(visit_id)
+    assert desk.current_payment(visit).id == order.id
+    assert desk.payment_status(visit) == "PENDING"
+    assert desk.hint(visit).action != "COMPLETE"
+    assert [p.id for p in desk.payments_page().items] == [order.id]
+
+
+def test_a_link_paid_the_wrong_amount_is_renewed_when_it_runs_out(
+    app, world, users, gateway, clock
+):
+    """The wrong capture's row (kind LINK, newer than the link) is not a newer link: when
+    the link runs out, a new one is made and sent as for any link not paid."""
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    link = links.create_payment_link(admin, visit_id)
+    gateway.pay_link(link.link_url)
+    gateway.sandbox.webhooks.pending = []
+    [wrong] = gateway.sandbox.store.payments
+    post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong_link")
+    clock.shift(link.expires_at - utcnow() + timedelta(minutes=1))
+    links.payment_link_expired(link.id)
+    visit = fresh(visit_id)
+    [new] = [p for p in visit.payments if p.status == "PENDING"]
+    assert new.kind == "LINK" and new.id != link.id and new.link_url
+    assert visit.status == "PENDING_PAYMENT"
