@@ -1,8 +1,9 @@
 """Jinja filters and globals shared by every page: registered here, once.
 
 Status enums are globals, so templates compare ``item.status == BookingStatus.CONFIRMED``
-and never a raw string; ``post_button`` (components/buttons.html) is a global so that
-every template and every htmx block can call it without importing it."""
+and never a raw string; ``post_button`` (components/buttons.html) and ``file_link``
+(components/file_link.html) are globals so that every template and every htmx block can
+call them without importing them."""
 
 from collections import OrderedDict
 from threading import Lock
@@ -41,6 +42,12 @@ def post_button(*args, **kwargs):
     """The ``post_button`` macro, loaded on first use (the template is cached)."""
     module = current_app.jinja_env.get_template("components/buttons.html").module
     return module.post_button(*args, **kwargs)
+
+
+def file_link(*args, **kwargs):
+    """The ``file_link`` macro (a CSV or export download link), loaded as ``post_button``."""
+    module = current_app.jinja_env.get_template("components/file_link.html").module
+    return module.file_link(*args, **kwargs)
 
 
 def _translations():
@@ -208,6 +215,7 @@ def init_app(app):
         attempts, policy()
     )
     env.globals["post_button"] = post_button
+    env.globals["file_link"] = file_link
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["current_language"] = current_language
     for name in STATUS_ENUMS:
