@@ -17,6 +17,7 @@ from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
 
+from portal.audit.queries import change_text
 from portal.domain import schedule, states
 from portal.domain.rates import format_inr
 from portal.i18n import LANGUAGES, babel_context, current_language
@@ -195,6 +196,8 @@ def init_app(app):
     processors = app.template_context_processors[None]
     processors[:] = [p for p in processors if getattr(p, "__module__", "") != "flask_wtf.csrf"]
     env.filters["inr"] = format_inr
+    # An audit entry's Before/After: the text its CSV has (Hindi as written, not escapes).
+    env.filters["audit_change"] = change_text
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
