@@ -1,8 +1,9 @@
 """Jinja filters and globals shared by every page: registered here, once.
 
 Status enums are globals, so templates compare ``item.status == BookingStatus.CONFIRMED``
-and never a raw string; ``post_button`` (components/buttons.html) is a global so that
-every template and every htmx block can call it without importing it."""
+and never a raw string; ``post_button`` (components/buttons.html) and ``file_link``
+(components/file_link.html) are globals so that every template and every htmx block can
+call them without importing them."""
 
 from collections import OrderedDict
 from threading import Lock
@@ -16,6 +17,7 @@ from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
 
+from portal.audit.queries import change_text
 from portal.domain import schedule, states
 from portal.domain.rates import format_inr
 from portal.i18n import LANGUAGES, babel_context, current_language
@@ -41,6 +43,12 @@ def post_button(*args, **kwargs):
     """The ``post_button`` macro, loaded on first use (the template is cached)."""
     module = current_app.jinja_env.get_template("components/buttons.html").module
     return module.post_button(*args, **kwargs)
+
+
+def file_link(*args, **kwargs):
+    """The ``file_link`` macro (a CSV or export download link), loaded as ``post_button``."""
+    module = current_app.jinja_env.get_template("components/file_link.html").module
+    return module.file_link(*args, **kwargs)
 
 
 def _translations():
@@ -188,6 +196,8 @@ def init_app(app):
     processors = app.template_context_processors[None]
     processors[:] = [p for p in processors if getattr(p, "__module__", "") != "flask_wtf.csrf"]
     env.filters["inr"] = format_inr
+    # An audit entry's Before/After: the text its CSV has (Hindi as written, not escapes).
+    env.filters["audit_change"] = change_text
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
@@ -208,6 +218,7 @@ def init_app(app):
         attempts, policy()
     )
     env.globals["post_button"] = post_button
+    env.globals["file_link"] = file_link
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["current_language"] = current_language
     for name in STATUS_ENUMS:

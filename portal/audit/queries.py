@@ -1,7 +1,9 @@
 """The audit log viewer (read only): entries filtered by actor, action, object and a
 range of clinic dates, newest first, a keyset page at a time. :class:`AuditFilter` is
-plain data so the CSV export can apply the same filters (``AuditFilter.apply``)."""
+plain data so the CSV export can apply the same filters (``AuditFilter.apply``).
+``change_text`` is how an entry's Before/After reads, on the pages and in the CSV."""
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -17,6 +19,14 @@ ORDER = (Order(AuditEntry.at, descending=True), Order(AuditEntry.id, descending=
 MSG_BACKWARDS = "The end date is before the start date."
 MSG_TOO_LONG = "Choose a range of at most one year."
 MSG_NO_ACTOR = "No user has that email or id."
+
+
+def change_text(value):
+    """An entry's Before or After as JSON text, written as read (not ``\\uXXXX`` escapes):
+    a reason or a name in Hindi stays readable on the page and in the UTF-8 CSV alike."""
+    return (
+        "" if value is None else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from portal.audit.service import record
 from portal.booking import lifecycle, payment_events, prices
 from portal.booking.access import require_admin, visit_for
-from portal.booking.errors import BookingError, PaymentError
+from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-exported)
+    MSG_BAD_SIGNATURE,
+    MSG_CONFIRMING,
+    MSG_NOT_PAID,
+    BookingError,
+    PaymentError,
+)
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
@@ -37,11 +43,6 @@ MSG_TOO_MANY_ATTEMPTS = N_("Too many payment attempts; please contact the clinic
 MSG_NOTHING_TO_PAY = N_("Nothing is left to pay for this visit")
 MSG_RECEIPT_NO = N_("Enter the receipt number")
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
-MSG_BAD_SIGNATURE = N_("We could not verify this payment")
-MSG_NOT_PAID = N_("The payment did not go through")
-MSG_CONFIRMING = N_(
-    "We are still confirming your payment with the bank; check back in a few minutes"
-)
 
 
 def ready_for_payment(visit):

@@ -3,7 +3,7 @@ seed, keyset pages, a constant number of queries per page) and the payments moni
 
 A row is a visit. Item-level filters (date range, clinic, provider, service type) hold for
 one and the same appointment of the visit (one EXISTS). The visit's payment status is its
-newest non-wallet payment's (``NONE``: nothing asked for yet)."""
+current payment's (``current_payment``; ``NONE``: none)."""
 
 import re
 from dataclasses import dataclass
@@ -98,25 +98,30 @@ def _item_clause(f):
     )
 
 
+def _counts(payment):
+    """Whether ``payment`` (a Payment row, or the class or an alias of it in a query) can be
+    the visit's current payment (``current_payment``)."""
+    return sa.and_(
+        sa.or_(payment.kind != WALLET, payment.status == PaymentStatus.SUCCESSFUL),
+        payment.unapplied.is_(False),  # a capture that paid for nothing never is
+    )
+
+
 def _payment_clause(status):
-    """The visit's newest non-wallet payment is in ``status`` (``NONE``: it has none)."""
+    """The visit's current payment is in ``status`` (``NONE``: it has none)."""
     if status == NO_PAYMENT:
         return ~(
             sa.select(Payment.id)
-            .where(Payment.master_id == MasterBooking.id, Payment.kind != WALLET)
+            .where(Payment.master_id == MasterBooking.id, _counts(Payment))
             .exists()
         )
     newer = aliased(Payment)
     return MasterBooking.id.in_(
         sa.select(Payment.master_id).where(
             Payment.status == status,
-            Payment.kind != WALLET,
+            _counts(Payment),
             ~sa.select(newer.id)
-            .where(
-                newer.master_id == Payment.master_id,
-                newer.kind != WALLET,
-                newer.id > Payment.id,
-            )
+            .where(newer.master_id == Payment.master_id, _counts(newer), newer.id > Payment.id)
             .exists(),
         )
     )
@@ -187,11 +192,17 @@ def appointments_page(f, *, after=None, before=None, per_page=20):
 
 
 def current_payment(visit):
-    """The visit's newest non-wallet payment (None: none asked for yet); not a capture
-    that paid for nothing (its money went to the wallet: the order it came on may still
-    wait for the right amount)."""
+    """The payment that says where the visit's money stands (None: there is none): its
+    newest, a wallet part counting only once used, never a capture that paid for nothing
+    (its money went to the wallet: the order it came on may still wait for the right
+    amount). A wallet part reserved (PENDING) or given back (EXPIRED) sits beside the
+    order whose status tells; used (SUCCESSFUL), it paid for the confirmed visit, alone
+    when the wallet paid it all. The same rule as ``_counts``, in Python for the rows
+    already loaded."""
     for p in reversed(visit.payments):
-        if p.kind != WALLET and not records.paid_for_nothing(p):
+        if (p.kind != WALLET or p.status == PaymentStatus.SUCCESSFUL) and not (
+            records.paid_for_nothing(p)
+        ):
             return p
     return None
 
@@ -205,7 +216,9 @@ def hint(visit, now=None):
     """The next action about the visit's money (``portal.domain.next_action``)."""
     payment = current_payment(visit)
     if payment is None:
-        return next_action(None, now=now or utcnow())
+        # No payment at all: a draft's is still to be asked for; a visit confirmed without
+        # one had nothing to pay (a coupon took it all).
+        return next_action(None, now=now or utcnow(), confirmed=visit.confirmed_at is not None)
     return payment_hint(payment, now)
 
 
@@ -251,14 +264,12 @@ MONITORED = (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.EXPIRED)
 
 def payments_page(*, status=None, after=None, before=None, per_page=20):
     """Payments that need watching across all visits, oldest first: each visit's current
-    (newest non-wallet) payment when it is pending or failed, or expired while its visit is
-    still flagged (a link that ran out and nobody has dealt with). ``status`` narrows to
-    one of them."""
+    payment (``current_payment``: never a wallet part, whose status is not among these)
+    when it is pending or failed, or expired while its visit is still flagged (a link
+    that ran out and nobody has dealt with). ``status`` narrows to one of them."""
     statuses = [status] if status in MONITORED else list(MONITORED)
     newest = sa.select(sa.func.max(Payment.id)).where(
-        Payment.master_id == MasterBooking.id,
-        Payment.kind != WALLET,
-        Payment.unapplied.is_(False),  # as ``current_payment``
+        Payment.master_id == MasterBooking.id, _counts(Payment)
     )
     query = (
         sa.select(Payment)

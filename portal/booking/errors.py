@@ -2,6 +2,16 @@
 
 from portal.accounts.service import NotFound, PermissionDenied  # noqa: F401  (re-exported)
 from portal.domain.slots import MSG_TAKEN
+from portal.i18n import N_
+
+# A checkout's return that did not pay (a visit's or a reschedule fee's): fixed texts, never
+# the request's. The first two complete "Payment not completed: %(reason)s" as its reason,
+# so neither says that again.
+MSG_BAD_SIGNATURE = N_("We could not verify this payment")
+MSG_NOT_PAID = N_("It was declined or cancelled at the checkout")
+MSG_CONFIRMING = N_(
+    "We are still confirming your payment with the bank; check back in a few minutes"
+)
 
 
 class BookingError(Exception):

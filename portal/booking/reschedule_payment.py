@@ -19,7 +19,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from portal import events
 from portal.audit.service import record
 from portal.booking import claims, holds, lifecycle
-from portal.booking.errors import BookingError, PaymentError
+from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-exported)
+    MSG_BAD_SIGNATURE,
+    MSG_CONFIRMING,
+    MSG_NOT_PAID,
+    BookingError,
+    PaymentError,
+)
 from portal.booking.models import FeeCapture, Reschedule, SlotClaim
 from portal.booking.reschedule import (
     MSG_NOT_CONFIRMED,
@@ -40,11 +46,6 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 
-MSG_BAD_SIGNATURE = N_("We could not verify this payment")
-MSG_NOT_PAID = N_("The payment did not go through")
-MSG_CONFIRMING = N_(
-    "We are still confirming your payment with the bank; check back in a few minutes"
-)
 MSG_SLOT_GONE = N_("The new time was taken before your payment arrived; the fee is in your wallet")
 
 log = logging.getLogger("portal.booking")

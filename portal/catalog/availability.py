@@ -110,11 +110,14 @@ def add_availability(actor, provider, clinic, weekday, start, end):
         return window
 
 
-def hours_in_the_way(provider, clinic, old, new):
+def hours_in_the_way(
+    provider, clinic, old, new, messages=(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY)
+):
     """The refusal of changing the provider's weekly hours at ``clinic`` from the windows
     ``old`` to ``new`` while live bookings or holds ahead lie in the hours it removes
     (inside the old hours, not inside the new), or None: as for a leave, each patient must
-    first be told (``bookings_in_the_way``). Under the lock on the provider's time (the
+    first be told (``bookings_in_the_way``). ``messages``: its words (for one booking, for
+    several; ``%(clinic)s`` names the clinic). Under the lock on the provider's time (the
     caller holds ``time_lock.serialized()``), so a hold at the same moment is read here, or
     its claim is refused for the new hours by the claims' trigger (catalog.time_lock)."""
     zone = ZoneInfo(clinic.timezone)
@@ -127,7 +130,7 @@ def hours_in_the_way(provider, clinic, old, new):
     time_lock.lock_provider(provider.id)
     now = utcnow().astimezone(zone)
     return bookings_in_the_way(
-        provider, now, now + AHEAD, (MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY), only=removed
+        provider, now, now + AHEAD, messages, only=removed, clinic=clinic.name
     )
 
 

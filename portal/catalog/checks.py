@@ -130,22 +130,34 @@ MSG_HOURS_OVER_ONE = N_(
     "There is 1 booking with this provider in the hours being removed, on %(first)s. Cancel "
     "or move it first (a cancelled patient is refunded in full), then change the hours."
 )
+# ``listed`` sits in brackets: it may end with "…", and "…." ("…।" in Hindi) read twice.
 MSG_HOURS_OVER_MANY = N_(
-    "There are %(count)s bookings with this provider in the hours being removed: "
-    "%(listed)s. Cancel or move them first (a cancelled patient is refunded in full), then "
-    "change the hours."
+    "There are %(count)s bookings with this provider in the hours being removed "
+    "(%(listed)s). Cancel or move them first (a cancelled patient is refunded in full), "
+    "then change the hours."
+)
+# A clinic taken from the provider: their weekly hours there go with it, refused as a change
+# of hours is, in its own words (no hours are being changed on that form).
+MSG_CLINIC_OVER_ONE = N_(
+    "There is 1 booking ahead with this provider at %(clinic)s, on %(first)s. Cancel or "
+    "move it first (a cancelled patient is refunded in full), then remove the clinic."
+)
+MSG_CLINIC_OVER_MANY = N_(
+    "There are %(count)s bookings ahead with this provider at %(clinic)s (%(listed)s). "
+    "Cancel or move them first (a cancelled patient is refunded in full), then remove the "
+    "clinic."
 )
 
 
-def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None):
+def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, **extra):
     """The message (``messages``: for one booking, for several) refusing a change that
     would leave the provider's live bookings or holds between ``starts_at`` and
     ``ends_at`` (aware; times said in ``starts_at``'s zone) without their provider, or
     None; ``only(start, end)`` picks the bookings that count (those in the hours a change
     removes). A hold counts: it may still be paid. Each patient must first be told, by a
     cancellation (a full refund) or a move. The message's values: ``count``, ``first``
-    (the first booking's time) and ``listed`` (the first ``LISTED``, "…" after them when
-    there are more)."""
+    (the first booking's time), ``listed`` (the first ``LISTED``, "…" after them when
+    there are more) and any ``extra`` (such as ``clinic``)."""
     taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
     if only is not None:
         taken = [(s, e) for s, e in taken if only(s, e)]
@@ -154,7 +166,7 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None):
     zone = starts_at.tzinfo
     times = [s.astimezone(zone).strftime("%a %d %b %Y, %H:%M") for s, _ in taken[:LISTED]]
     listed = "; ".join(times) + ("; …" if len(taken) > LISTED else "")
-    values = {"first": DateText(times[0]), "listed": DateText(listed)}
+    values = {"first": DateText(times[0]), "listed": DateText(listed), **extra}
     one, many = messages
     return Text(one, **values) if len(taken) == 1 else Text(many, count=len(taken), **values)
 

@@ -11,6 +11,8 @@ from portal.catalog import time_lock
 from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
     AHEAD,
+    MSG_CLINIC_OVER_MANY,
+    MSG_CLINIC_OVER_ONE,
     MSG_DEACTIVATE_OVER_MANY,
     MSG_DEACTIVATE_OVER_ONE,
     bookings_in_the_way,
@@ -222,7 +224,13 @@ def update_provider(actor, provider, **changes):
         for windows in dropped.values():
             if "clinic_ids" in errors:
                 break
-            clash = hours_in_the_way(provider, windows[0].clinic, windows, [])
+            clash = hours_in_the_way(
+                provider,
+                windows[0].clinic,
+                windows,
+                [],
+                messages=(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY),
+            )
             if clash:
                 errors["clinic_ids"] = clash
         raise_errors(errors)

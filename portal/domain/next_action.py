@@ -2,9 +2,11 @@
 appointments list, the visit page and the payments monitor (the seed's
 ``determineNextAction``, with POLICY.md's retry limits).
 
-The input is the state of the visit's current payment (its newest non-wallet payment):
-its status, when it expires, how many gateway attempts were made and how many failed.
-No payment at all (a draft) asks for one; a paid visit needs nothing more about money.
+The input is the state of the visit's current payment (``booking.desk.current_payment``:
+its newest, a wallet part counting once used): its status, when it expires, how many
+gateway attempts were made and how many failed. No payment at all asks for one, unless
+the visit was confirmed without one (a coupon took it all); a paid visit (the wallet
+alone included) needs nothing more about money.
 """
 
 from __future__ import annotations
@@ -60,10 +62,12 @@ def next_action(
     attempts: int = 0,
     failed_attempts: int = 0,
     policy: Policy = DEFAULT_POLICY,
+    confirmed: bool = False,
 ) -> NextAction:
-    """The hint for a payment in ``status`` (None: the visit has no payment yet)."""
+    """The hint for a payment in ``status`` (None: the visit has no payment; ``confirmed``:
+    it was confirmed all the same, nothing being due)."""
     if status is None:
-        return _next(Action.TAKE_PAYMENT)
+        return _next(Action.COMPLETE if confirmed else Action.TAKE_PAYMENT)
     if status == PaymentStatus.SUCCESSFUL:
         return _next(Action.COMPLETE)
     if status == PaymentStatus.EXPIRED:

@@ -2,15 +2,13 @@
 actor, action and object as the audit viewer filters them, and a date range; "approval
 steps only" keeps the maker-checker trail (requests, approvals, refusals)."""
 
-import json
-
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import User
 from portal.accounts.queries import user_by_email_or_id
 from portal.audit.models import AuditEntry
-from portal.audit.queries import MSG_NO_ACTOR, AuditFilter
+from portal.audit.queries import MSG_NO_ACTOR, AuditFilter, change_text
 from portal.exports import ExportError, ExportSpec, number, register, text, when
 from portal.pagination import Order, keyset_page
 
@@ -96,14 +94,6 @@ def page(f, after=None, before=None, per_page=50):
     )
 
 
-def _json(value):
-    # Written as read (not ``\uXXXX`` escapes): a reason or a name in Hindi stays readable in
-    # the UTF-8 file, as every other cell is.
-    return (
-        "" if value is None else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    )
-
-
 def _approval(row):
     after = row.AuditEntry.after or {}
     return after.get("approval_id") if isinstance(after, dict) else None
@@ -124,8 +114,8 @@ def export(params):
             text("Object", lambda r: r.AuditEntry.object_type),
             text("Object id", lambda r: r.AuditEntry.object_id),
             text("Approval", _approval),
-            text("Before", lambda r: _json(r.AuditEntry.before)),
-            text("After", lambda r: _json(r.AuditEntry.after)),
+            text("Before", lambda r: change_text(r.AuditEntry.before)),
+            text("After", lambda r: change_text(r.AuditEntry.after)),
             text("IP", lambda r: r.AuditEntry.ip),
         ],
         query=query(f).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()),

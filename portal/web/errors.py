@@ -14,13 +14,14 @@ site's script (static/js/htmx-errors.js) shows a message instead."""
 import logging
 from urllib.parse import urlsplit
 
-from flask import g, make_response, request, url_for
+from flask import flash, g, make_response, request, url_for
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 
 from portal import replica
 from portal.accounts.service import FORM, PermissionDenied, ValidationError
 from portal.accounts.service import NotFound as AccountNotFound
-from portal.booking.errors import BookingError
+from portal.booking.errors import MSG_CONFIRMING, BookingError
 from portal.domain.states import InvalidTransition
 from portal.i18n import N_
 from portal.payouts.common import PayoutError
@@ -56,6 +57,16 @@ def apply_booking_error(form, exc, fields=None):
         form.form_errors.append(exc.message)
     else:
         field.errors = [*field.errors, exc.message]
+
+
+def flash_unpaid(exc):
+    """A checkout's return that did not pay (a visit's or a reschedule fee's), told on the
+    visit page: still being confirmed, or not completed with its fixed reason
+    (``exc.message`` is one of ``portal.booking.errors``' texts, never the request's)."""
+    if exc.message == MSG_CONFIRMING:
+        flash(exc.message, "info")
+    else:
+        flash(gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error")
 
 
 def message_of(exc):

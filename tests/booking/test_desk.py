@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
-from portal.booking import attention, checkout, desk, lifecycle, links, visits
+from portal.booking import attention, checkout, coupons, desk, lifecycle, links, visits
 from portal.booking.desk import NO_PAYMENT, VisitFilter, appointments_page
 from portal.booking.errors import BookingError, PermissionDenied
 from portal.booking.models import ATTENTION_PAYMENT_FAILED, ATTENTION_RECONCILIATION
@@ -20,7 +20,7 @@ from portal.notify.models import Notification
 from portal.payouts import completion
 from portal.reconcile.models import CaseStatus, ReconCase
 from portal.reconcile.queries import open_cases_by_visit
-from tests.booking.factories import NOW, at
+from tests.booking.factories import NOW, at, credit_wallet
 
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -115,6 +115,54 @@ def test_rows_show_fee_breakup_payment_status_and_next_action(three):
     assert paid.total == item.total and paid.net == paid.paid == item.total and paid.due == 0
     draft = desk.figures(rows[v1])
     assert draft.net == 0 and draft.due == rows[v1].items[0].total
+
+
+def test_a_visit_the_wallet_or_a_coupon_paid_needs_no_payment(world, users, gateway):
+    """Review finding: a visit paid entirely from the wallet read "Take payment" (and
+    payment NONE): the current payment was the newest *non-wallet* one, and it has none.
+    Now a wallet part counts once used; a reserved or given-back one still defers to its
+    order. A visit a coupon paid in full has no payment at all and needs none either."""
+    admin, patient = users(world.admin), users(world.patients[0])
+    coupons.create_coupon(admin, code="FREE100", kind="PERCENT", value=10_000)
+    credit_wallet(patient.id, 500_000)
+
+    def visit(hh):
+        return visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=world.consult,
+            provider_ids=[world.doctors[0]],
+            clinic_id=world.clinic,
+            start_at=at(1, hh),
+        ).master_id
+
+    def pay(v_id, wallet):
+        checkout.checkout(patient, v_id, wallet, callback_url=CALLBACK)
+
+    wallet_only, part, again, free = visit(9), visit(10), visit(11), visit(12)
+    pay(wallet_only, _visit(wallet_only).subtotal)
+    pay(part, 10_000)  # ₹100 from the wallet, the rest an order still pending
+    pay(again, 10_000)  # given up for the wallet alone: the order and its part end
+    pay(again, _visit(again).subtotal)
+    visits.apply_coupon(patient, free, "FREE100")
+    pay(free, 0)
+
+    rows = {v.id: v for v in appointments_page(VisitFilter(), per_page=50).items}
+    for v_id in (wallet_only, again):
+        assert rows[v_id].status == "CONFIRMED"
+        assert desk.payment_status(rows[v_id]) == "SUCCESSFUL"
+        assert desk.hint(rows[v_id], NOW).action == Action.COMPLETE
+    assert desk.payment_status(rows[part]) == "PENDING"
+    assert desk.hint(rows[part], NOW).action == Action.WAITING
+    assert rows[free].status == "CONFIRMED" and not rows[free].payments
+    assert desk.payment_status(rows[free]) == NO_PAYMENT
+    assert desk.hint(rows[free], NOW).action == Action.COMPLETE
+    # The filters read the same rule as the rows.
+    assert ids(payment_status="SUCCESSFUL") == {wallet_only, again}
+    assert ids(payment_status="PENDING") == {part}
+    assert ids(payment_status="EXPIRED") == set()
+    assert ids(payment_status=NO_PAYMENT) == {free}
+    assert desk.payments_page().items == [p for p in _visit(part).payments if p.kind == "ORDER"]
 
 
 def test_pending_payment_within_24_hours_needs_attention(three, clock):

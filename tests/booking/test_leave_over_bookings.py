@@ -1,16 +1,19 @@
 """Leave over a provider's bookings is refused until each patient has been told (the
 booking cancelled with a full refund, or moved): no patient comes to an absent provider."""
 
+import re
 from datetime import time
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from portal.booking import visits
 from portal.catalog import availability
 from portal.catalog.checks import FORM, ValidationError
 from portal.catalog.models import Leave
 from portal.extensions import db
+from portal.web.filters import translate
 from tests.booking.factories import IST, at
 
 
@@ -85,10 +88,6 @@ def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handle
 def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     """The doctor's availability page is translated (docs/i18n.md): the refusal is a Text
     the page says in the reader's language, its day and month names with it."""
-    from flask_babel import force_locale
-
-    from portal.web.filters import translate
-
     _hold(world, users, day=3, hour=11)  # Thursday 4 June
     with pytest.raises(ValidationError) as exc:
         availability.add_leave(
@@ -197,15 +196,15 @@ def test_weekly_hours_over_bookings_ahead_are_neither_removed_nor_shortened(worl
     with pytest.raises(ValidationError) as exc:
         availability.set_availability(admin, world.doctors[0], world.clinic, shortened)
     assert exc.value.errors == {
-        FORM: "There are 2 bookings with this provider in the hours being removed: Tue 02 Jun"
-        " 2026, 12:00; Tue 09 Jun 2026, 16:00. Cancel or move them first (a cancelled patient"
+        FORM: "There are 2 bookings with this provider in the hours being removed (Tue 02 Jun"
+        " 2026, 12:00; Tue 09 Jun 2026, 16:00). Cancel or move them first (a cancelled patient"
         " is refunded in full), then change the hours."
     }
     with pytest.raises(ValidationError) as exc:  # the doctor removing their Tuesdays
         availability.remove_availability(doctor, _window(world.doctors[0], 1))
     assert exc.value.errors[FORM].startswith(
-        "There are 3 bookings with this provider in the hours being removed: Tue 02 Jun 2026,"
-        " 10:00; Tue 02 Jun 2026, 12:00; Tue 09 Jun 2026, 16:00. Cancel or move them first"
+        "There are 3 bookings with this provider in the hours being removed (Tue 02 Jun 2026,"
+        " 10:00; Tue 02 Jun 2026, 12:00; Tue 09 Jun 2026, 16:00). Cancel or move them first"
     )
     assert _windows(world.doctors[0]) == WEEK
     # Hours that still hold every booking, or other days', or another doctor's: changed.
@@ -217,15 +216,23 @@ def test_weekly_hours_over_bookings_ahead_are_neither_removed_nor_shortened(worl
     assert 2 not in {w[0] for w in _windows(world.doctors[0])}
 
 
-def test_the_hours_refusal_counts_every_booking_and_lists_the_first_few(world, users):
+def test_the_hours_refusal_counts_every_booking_and_lists_the_first_few(app, world, users):
+    """Review finding: the list's "…" was followed by the sentence's full stop ("…." in
+    English, "…।" in Hindi); the list now sits in brackets."""
     for day in (1, 8, 15, 22):  # four Tuesdays
         _hold(world, users, day=day, hour=10)
     with pytest.raises(ValidationError) as exc:
         availability.remove_availability(users(world.admin), _window(world.doctors[0], 1))
-    assert exc.value.errors[FORM].startswith(
-        "There are 4 bookings with this provider in the hours being removed: Tue 02 Jun 2026,"
-        " 10:00; Tue 09 Jun 2026, 10:00; Tue 16 Jun 2026, 10:00; …. Cancel or move them first"
+    message = exc.value.errors[FORM]
+    assert message.startswith(
+        "There are 4 bookings with this provider in the hours being removed (Tue 02 Jun 2026,"
+        " 10:00; Tue 09 Jun 2026, 10:00; Tue 16 Jun 2026, 10:00; …). Cancel or move them first"
     )
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(message)
+    assert "(मंगल 02 जून 2026, 10:00;" in hindi and "; …)। पहले" in hindi, hindi
+    for said in (message, hindi):
+        assert not re.search(r"…[.।]|[.।]{2}", said), said
 
 
 def test_hours_over_a_booking_are_removed_once_it_is_given_up(world, users):
@@ -243,9 +250,10 @@ def test_hours_over_a_booking_are_removed_once_it_is_given_up(world, users):
     assert 1 not in {w[0] for w in _windows(world.doctors[0])}
 
 
-def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(world, users):
+def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(app, world, users):
     """The provider's hours at a clinic they leave go with it (update_provider): refused
-    the same way while bookings there are ahead."""
+    the same way while bookings there are ahead, in words of its own (it said "in the hours
+    being removed ... then change the hours" on a form that changes no hours)."""
     from portal.catalog.models import Clinic, Provider
     from portal.catalog.providers import update_provider
 
@@ -254,10 +262,19 @@ def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(wor
     admin = users(world.admin)
     with pytest.raises(ValidationError) as exc:
         update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
-    assert exc.value.errors["clinic_ids"].startswith(
-        "There is 1 booking with this provider in the hours being removed, on Thu 04 Jun 2026,"
-        " 11:00."
+    # Its own words: no hours are being changed on the provider's form.
+    message = exc.value.errors["clinic_ids"]
+    assert message == (
+        "There is 1 booking ahead with this provider at Indiranagar Clinic, on Thu 04 Jun 2026,"
+        " 11:00. Cancel or move it first (a cancelled patient is refunded in full), then"
+        " remove the clinic."
     )
+    with app.test_request_context(), force_locale("hi"):
+        assert translate(message) == (
+            "Indiranagar Clinic में इस डॉक्टर के साथ आगे 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।"
+            " पहले उसे रद्द करें या बदलें (रद्द होने पर मरीज़ को पूरा पैसा लौटाया जाता है), फिर"
+            " क्लिनिक हटाएँ।"
+        )
     assert [c.id for c in db.session.get(Provider, world.doctors[0]).clinics] == [world.clinic]
     assert _windows(world.doctors[0]) == WEEK
     visits.remove_item(users(world.patients[0]), item.id)
@@ -266,10 +283,6 @@ def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(wor
 
 
 def test_the_hours_refusal_is_said_in_the_doctors_language(app, world, users):
-    from flask_babel import force_locale
-
-    from portal.web.filters import translate
-
     _hold(world, users, day=3, hour=11)  # Thursday 4 June
     with pytest.raises(ValidationError) as exc:
         availability.remove_availability(users(world.admin), _window(world.doctors[0], 3))

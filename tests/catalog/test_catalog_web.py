@@ -382,7 +382,8 @@ def test_admin_taking_a_clinic_with_bookings_there_is_refused(
     }
     bad = client.post(f"/admin/providers/{catalog['doctor']}/edit", data=data, headers=HX)
     assert bad.status_code == 422
-    assert "There is 1 booking with this provider in the hours being removed" in text(bad)
+    assert "There is 1 booking ahead with this provider at Indiranagar" in text(bad)
+    assert "then remove the clinic." in text(bad)
     with app.app_context():
         from portal.catalog.models import Provider
 

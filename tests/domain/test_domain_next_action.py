@@ -17,6 +17,7 @@ EARLIER = NOW - timedelta(minutes=1)
     ("status", "kwargs", "expected"),
     [
         (None, {}, Action.TAKE_PAYMENT),
+        (None, {"confirmed": True}, Action.COMPLETE),  # a coupon took it all: nothing due
         (PaymentStatus.PENDING, {"expires_at": LATER}, Action.WAITING),
         (PaymentStatus.PENDING, {}, Action.WAITING),  # a desk or order without expiry
         (PaymentStatus.PENDING, {"expires_at": EARLIER}, Action.RENEW_LINK),

@@ -7,11 +7,13 @@ import os
 from datetime import date
 
 import pytest
+from playwright.sync_api import expect
 
 import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
 from portal.accounts.models import Dependent
 from portal.booking import checkout, visits
+from portal.catalog.models import Provider, Service
 from portal.extensions import db
 from portal.refunds import cancel as refunds_cancel
 from tests.booking.factories import credit_wallet
@@ -193,6 +195,59 @@ def test_the_homes_rows_say_whom_each_visit_is_for_on_a_phone(phone, history):
     for cell in whom.all():
         box = cell.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+
+
+@pytest.fixture
+def online_booking(app, history):
+    """A paid video consultation with the doctor, its meeting link still to be set."""
+    cat = history["cat"]
+    with app.app_context():
+        service = Service(
+            name="Video consultation",
+            kind="CONSULTATION",
+            duration_minutes=30,
+            fee_paise=40_000,
+            mode="ONLINE",
+            specialization_id=db.session.get(Service, cat.consult).specialization_id,
+        )
+        db.session.add(service)
+        provider = db.session.get(Provider, cat.doc1)
+        provider.services = [*provider.services, service]
+        db.session.commit()
+        me = db.session.get(type(history["patient"]), history["patient"].id)
+        item = visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=service.id,
+            provider_ids=[cat.doc1],
+            clinic_id=cat.clinic,
+            start_at=slot(history["day"], 14),
+        )
+        total = db.session.get(type(item.visit), item.master_id).subtotal
+        checkout.checkout(me, item.master_id, total, callback_url="http://portal.test/cb")
+        booking_id = item.id
+        db.session.remove()
+    return booking_id
+
+
+def test_the_doctors_meeting_link_field_takes_the_cards_width_on_a_phone(
+    phone, history, online_booking
+):
+    """Review finding: at 390 px the schedule's table scrolled sideways and the meeting
+    link's field, in its last cell, was 73 px wide (it showed "https:/"). The schedule's
+    rows are cards on a phone, their actions as wide as the card."""
+    sign_in(phone, history["doctor"].email, PASSWORD)
+    _width_fits(phone, "/provider/schedule")
+    row = phone.locator(f"#booking-{online_booking}").bounding_box()
+    field = phone.locator(f"#meet-{online_booking}").bounding_box()
+    assert row["x"] >= 0 and row["x"] + row["width"] <= PHONE["width"], row
+    assert field["width"] >= 0.8 * row["width"], (field, row)
+    phone.fill(f"#meet-{online_booking}", "https://meet.google.com/abc-defg-hij")
+    phone.click(f"#booking-{online_booking} button:has-text('Save link')")
+    expect(phone.locator(f"#booking-{online_booking}")).to_contain_text(
+        "https://meet.google.com/abc-defg-hij"
+    )
+    _width_fits(phone, "/provider/schedule")
 
 
 def test_the_menu_opens_without_javascript_and_targets_are_44px(phone, history):

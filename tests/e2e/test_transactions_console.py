@@ -58,3 +58,25 @@ def test_filter_in_place_with_the_url_kept_and_the_summary_after(page, movements
     page.reload()  # the address bar alone brings the same list back
     expect(rows).to_have_count(1)
     expect(page.locator("select[name=type]")).to_have_value(mm.PAYOUT)
+
+
+def test_the_console_fits_a_1280_px_screen_its_table_scrolling_inside(page, movements):
+    """Review finding: at 1280 px the page itself was 1,487 px wide (the top bar stopped at
+    1280 px, the Reconciliation column off screen): docs/mobile.md's tables scroll inside
+    themselves, the page never does; that held only under 40rem."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, movements.email, PASSWORD)
+    page.goto("/admin/transactions")
+    table = page.locator("table.transactions")
+    expect(table.locator("tbody tr")).to_have_count(3)
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 1280, f"the console page is {width} px wide at 1280 px"
+    box = table.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 1280
+    # The last column is reached by scrolling the table, which the page does not do.
+    table.evaluate("t => { t.scrollLeft = t.scrollWidth; }")
+    last = table.locator("thead th").last
+    expect(last).to_have_text("Reconciliation")
+    right = last.bounding_box()
+    assert right["x"] + right["width"] <= 1280
+    assert page.evaluate("window.scrollX") == 0

@@ -15,7 +15,7 @@ from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
 from portal.i18n import N_
-from portal.web.errors import apply_booking_error
+from portal.web.errors import apply_booking_error, flash_unpaid
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, parse_start
 from portal.web.htmx import htmx_block, render
@@ -112,13 +112,7 @@ def _finish(params, reschedule_id):
     try:
         done = reschedule_payment.complete_callback(params, reschedule_id=reschedule_id)
     except PaymentError as exc:
-        # exc.message is one of the fixed messages, never request text.
-        if exc.message == reschedule_payment.MSG_CONFIRMING:
-            flash(exc.message, "info")
-        else:
-            flash(
-                gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error"
-            )
+        flash_unpaid(exc)
         return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
     if done.status == RescheduleStatus.DONE:
         flash(N_("Fee paid; your appointment has moved."), "success")

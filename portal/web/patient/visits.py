@@ -37,7 +37,7 @@ from portal.payments.models import ORDER
 from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
 from portal.wallet import queries as wallet_queries
-from portal.web.errors import apply_booking_error
+from portal.web.errors import apply_booking_error, flash_unpaid
 from portal.web.filters import clinic_time, translate
 from portal.web.forms.booking import (
     FIELD_MAP,
@@ -488,13 +488,7 @@ def _finish_callback(params, visit_id):
     try:
         booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
-        # exc.message is one of checkout's fixed messages, never request text.
-        if exc.message == booking_checkout.MSG_CONFIRMING:
-            flash(exc.message, "info")
-        else:
-            flash(
-                gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error"
-            )
+        flash_unpaid(exc)
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     # visit_id, not the returned (committed, so expired) visit's id: the signature was
     # checked for an order of this visit, and reading the id again would be a query.

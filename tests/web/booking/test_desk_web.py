@@ -20,7 +20,9 @@ from portal.extensions import db
 from portal.payments.models import Payment
 from portal.refunds import cancel as refunds_cancel
 from portal.web.forms.booking import parse_start
-from tests.web.booking.helpers import hold, hx, slot
+from tests.web.booking.helpers import credit_wallet, hold, hx, slot
+
+CALLBACK = "http://portal.test/visits/callback"
 
 
 def _paid(app, world, hh=10):
@@ -190,6 +192,26 @@ def test_admin_sets_and_changes_a_meeting_link_validated_as_policy_says(app, cli
             "https://meet.google.com/abc-defg-hij",
             "https://us02web.zoom.us/j/123",
         ]
+
+
+def test_a_visit_paid_from_the_wallet_needs_no_payment(app, client, login, world):
+    """Review finding (the demo's V000074, paid ₹1,694.40 from the wallet, Confirmed): the
+    visit page and the list said "Next action: Take payment": the rule read only the
+    visit's non-wallet payments, and it has none (portal.booking.desk.current_payment)."""
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 200_000)
+    with app.app_context():
+        visit = db.session.get(MasterBooking, visit_id)
+        checkout.checkout(visit.patient, visit_id, visit.subtotal, callback_url=CALLBACK)
+        number = visit.number
+        db.session.remove()
+    login(world.admin)
+    page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    assert "Confirmed" in page and 'data-next="COMPLETE"' in page
+    assert "Take payment" not in page, "a confirmed, wallet-paid visit asks for a payment"
+    listing = client.get(f"/admin/visits?q={number}").get_data(as_text=True)
+    assert number in listing and 'data-next="COMPLETE"' in listing
+    assert "Take payment" not in listing
 
 
 def test_a_flag_is_resolved_from_the_page_with_a_note(app, client, login, world):

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.booking import queries
+from portal.booking.errors import MSG_NOT_PAID
 from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
 from tests.plugin import PASSWORD
@@ -597,7 +598,7 @@ def test_a_forged_return_does_not_confirm(app, client, login, world, gateway):
     assert failed.status_code == 303
     # Never text from the request (issue #15, finding 6): a fixed message.
     page = client.get(failed.location).get_data(as_text=True)
-    assert "Card declined" not in page and "The payment did not go through" in page
+    assert "Card declined" not in page and MSG_NOT_PAID in page
 
 
 def test_the_wallet_can_pay_it_all(app, client, login, world):

@@ -1,0 +1,49 @@
+"""The audit-log report page (/admin/reports/audit) and the audit viewer (/admin/audit).
+
+Review findings:
+
+* Before/After were written with ``|tojson`` (Flask's JSON: ``ensure_ascii``), so a Hindi
+  name or reason read ``\\u0906\\u0930\\u0935`` on the page, while the CSV downloaded from the
+  same page writes it as text: now both are ``portal.audit.queries.change_text``.
+* A filter that matched nothing showed nothing at all under the form: the table and its
+  "No entries match." row sat inside ``{% if data %}``, and an empty page of results is
+  falsy, so "Show" seemed to do nothing."""
+
+import pytest
+
+from portal.audit.service import record
+from portal.db import unit_of_work
+
+CHILD = "आरव शर्मा"
+
+
+@pytest.fixture
+def admin(make_user, login):
+    user = make_user("admin")
+    login(user)
+    return user
+
+
+@pytest.fixture
+def renamed(app, admin):
+    with app.app_context(), unit_of_work():
+        record(
+            None, "dependent.update", "dependent", 1,
+            before={"name": "Aarav Sharma"}, after={"name": CHILD},
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/reports/audit?action=dependent.update", "/admin/audit?action=dependent.update"]
+)
+def test_the_audit_pages_show_hindi_as_written(client, renamed, path):
+    page = client.get(path).get_data(as_text=True)
+    assert "dependent.update" in page
+    assert CHILD in page, "the page shows the name as \\u escapes"
+    assert "\\u0906" not in page
+
+
+def test_an_audit_report_filter_matching_nothing_says_so(client, admin):
+    response = client.get("/admin/reports/audit?action=no.such.action")
+    assert response.status_code == 200
+    assert "No entries match." in response.get_data(as_text=True)
