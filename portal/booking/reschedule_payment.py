@@ -208,12 +208,17 @@ def _recorded(razorpay_payment_id):
 
 
 def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
-    if resched.status == RescheduleStatus.EXPIRED and not resched.razorpay_payment_id:
-        # Paid after the request ended: the row records it (reconciliation reads it there).
+    if (
+        resched.status == RescheduleStatus.EXPIRED
+        and not resched.razorpay_payment_id
+        and amount == resched.total
+    ):
+        # The fee paid after the request ended: the row records it (its readers count the
+        # fee's total, which is what came in; reconciliation reads it there).
         resched.razorpay_payment_id = razorpay_payment_id
     else:
-        # The wrong amount (the request still waits for the fee), a second payment, or one
-        # after the row recorded another: a record of its own, money in all the same.
+        # The wrong amount (whether or not the request still waits), a second payment, or
+        # one after the row recorded another: a record of its own, with what came in.
         db.session.add(
             FeeCapture(
                 reschedule_id=resched.id, razorpay_payment_id=razorpay_payment_id, amount=amount

@@ -11,10 +11,13 @@ Review finding: no row recorded such a payment (the reschedule keeps one
 ``razorpay_payment_id``, and the ledger row is a wallet credit outside every bucket), so
 both "money in" figures left it out."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.booking import reschedule as rs
+from portal.booking import reschedule_payment
 from portal.booking.models import FeeCapture, Reschedule
 from portal.dashboard.queries import dashboard
 from portal.db import utcnow
@@ -23,6 +26,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import balance
+from portal.reconcile import ours
 from portal.transactions import models as mm
 from portal.transactions import projection
 from portal.transactions.filters import MovementFilter, utc_bounds
@@ -178,3 +182,28 @@ def test_its_console_page_shows_the_payment_and_its_wallet_credit(
     assert "reschedule fee captured, put in the wallet" in html
     assert "ledger: reschedule_unapplied" in html
     assert paid["razorpay_payment_id"] in html
+
+
+def test_a_wrong_fee_amount_after_the_request_expired_is_counted_as_captured(
+    app, world, users, gateway, clock
+):
+    patient, resched = _asked(world, users, gateway, clock)
+    order_id = resched.razorpay_order_id
+    # The request runs out unpaid.
+    clock.move_to(resched.expires_at + timedelta(minutes=1))
+    assert reschedule_payment.expire_reschedules() == 1
+    db.session.expire_all()
+    assert db.session.get(Reschedule, resched.id).status == "EXPIRED"
+    # Then Razorpay captures ₹1 on the fee's order.
+    paid = gateway.pay(order_id)
+    gateway.sandbox.webhooks.pending = []
+    post_webhook(app, captured_event(gateway, paid["razorpay_payment_id"], 100), "evt_fee_late")
+    db.session.expire_all()
+
+    assert balance(chart.patient_wallet(patient.id)) == 100  # the ledger: ₹1 in the wallet
+    came_in = _clearing_debits_today()
+    assert came_in == 100
+    # Money in (console, dashboard) and reconciliation's side of that payment are what
+    # Razorpay captured, not the fee's total.
+    side = ours.by_reference("payment", [paid["razorpay_payment_id"]])[paid["razorpay_payment_id"]]
+    assert (*_money_in_today(), side.amount) == (came_in, came_in, came_in)
