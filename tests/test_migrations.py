@@ -469,7 +469,8 @@ def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_
     """rfc0a7e0001: a fee payment already put in the wallet that its reschedule does not
     record (the wrong amount, a second payment) gets its ``reschedule_fee_captures`` row
     from its wallet credit; the payment a reschedule records (paid after the request
-    ended) gets none."""
+    ended) gets none. rfc0a7e0002: unless it was the wrong amount, which gets its row and
+    leaves the reschedule's."""
     import time_machine
 
     from portal.accounts.models import User
@@ -499,14 +500,16 @@ def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_
             clinic_id=w.clinic,
             start_at=at(4, 10),
         )
-        credits = {
-            "PENDING_PAYMENT": (None, "pay_wrong", 100),  # the wrong amount: recorded now
-            "EXPIRED": ("pay_late", "pay_late", 6_195),  # paid late: its row records it
-            "DONE": ("pay_first", "pay_second", 6_195),  # a second payment: recorded now
+        credits = {  # label: status, the payment its row records, the one paid, amount
+            "wrong": ("PENDING_PAYMENT", None, "pay_wrong", 100),  # recorded now
+            "late": ("EXPIRED", "pay_late", "pay_late", 6_195),  # paid late: its row's
+            # The wrong amount paid late (rfc0a7e0002): its row recorded it, as the fee.
+            "late_wrong": ("EXPIRED", "pay_tiny", "pay_tiny", 100),
+            "second": ("DONE", "pay_first", "pay_second", 6_195),  # recorded now
         }
         ids = {}
         with unit_of_work():
-            for status, (recorded, paid, amount) in credits.items():
+            for label, (status, recorded, paid, amount) in credits.items():
                 r = Reschedule(
                     booking_id=item.id,
                     visit_id=item.master_id,
@@ -526,7 +529,7 @@ def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_
                 )
                 db.session.add(r)
                 db.session.flush()
-                ids[status] = r.id
+                ids[label] = r.id
                 post(
                     UNAPPLIED,
                     [
@@ -544,10 +547,16 @@ def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_
                 "SELECT reschedule_id, razorpay_payment_id, amount, captured_at IS NOT NULL"
                 " FROM reschedule_fee_captures ORDER BY reschedule_id"
             ).all()
+            recorded = dict(
+                conn.exec_driver_sql("SELECT id, razorpay_payment_id FROM reschedules").all()
+            )
         assert [tuple(r) for r in rows] == [
-            (ids["PENDING_PAYMENT"], "pay_wrong", 100, True),
-            (ids["DONE"], "pay_second", 6_195, True),
+            (ids["wrong"], "pay_wrong", 100, True),
+            (ids["late_wrong"], "pay_tiny", 100, True),
+            (ids["second"], "pay_second", 6_195, True),
         ]
+        # The fee paid late stays its row's; the wrong amount paid late is its row's no more.
+        assert recorded[ids["late"]] == "pay_late" and recorded[ids["late_wrong"]] is None
         db.engine.dispose()
 
 
