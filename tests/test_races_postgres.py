@@ -15,7 +15,7 @@ from portal.db import unit_of_work
 from portal.extensions import db
 from portal.ledger.check import verify_ledger
 from tests.booking.factories import NOW, at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay, move_paid_at_gateway
+from tests.refunds.helpers import book_and_pay, consult_and_lab, move_paid_at_gateway
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -70,10 +70,7 @@ def test_completing_an_item_while_an_admin_refunds_another_item_of_the_visit(
             world,
             patient,
             pg_gateway,
-            [
-                (world.consult, [world.doctors[0]], at(4, 10)),
-                (world.lab, [world.lab_provider], at(4, 11)),
-            ],
+            consult_and_lab(world),
         )
         a, b = visit.items[0].id, visit.items[1].id
         visit_id = visit.id
@@ -529,10 +526,7 @@ def test_two_items_completed_at_once_leave_the_visit_completed(
             world,
             patient,
             pg_gateway,
-            [
-                (world.consult, [world.doctors[0]], at(4, 10)),
-                (world.lab, [world.lab_provider], at(4, 11)),
-            ],
+            consult_and_lab(world),
         )
         visit_id, (b, c) = visit.id, [i.id for i in visit.items]
         clock.move_to(at(4, 10, 30))

@@ -19,8 +19,7 @@ from portal.refunds.models import Refund
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
 from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
-from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, settle_refunds
+from tests.refunds.helpers import book_and_pay, consult_and_lab, settle_refunds
 
 
 def test_dashboard_refunds_are_on_the_same_basis_as_money_in(world, users, gateway, clock):
@@ -29,10 +28,7 @@ def test_dashboard_refunds_are_on_the_same_basis_as_money_in(world, users, gatew
         world,
         patient,
         gateway,
-        [
-            (world.consult, [world.doctors[0]], at(4, 10)),
-            (world.lab, [world.lab_provider], at(4, 11)),
-        ],
+        consult_and_lab(world),
     )
     consult, lab = sorted(visit.items, key=lambda i: i.start_at)
     # One item back to the card (Razorpay), the other to the wallet by the patient's choice.

@@ -7,6 +7,16 @@ import sqlalchemy as sa
 
 from portal.booking import checkout, lookup, visits
 from portal.extensions import db
+from tests.booking.factories import at
+
+
+def consult_and_lab(world):
+    """The usual two-item visit's slots for ``book_and_pay``: a consultation at 10:00 and a
+    lab test at 11:00, four days ahead."""
+    return [
+        (world.consult, [world.doctors[0]], at(4, 10)),
+        (world.lab, [world.lab_provider], at(4, 11)),
+    ]
 
 
 def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, dependent_id=None):

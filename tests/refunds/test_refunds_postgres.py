@@ -19,7 +19,7 @@ from portal.refunds import common as refunds_common
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay, move_paid_at_gateway
+from tests.refunds.helpers import book_and_pay, consult_and_lab, move_paid_at_gateway
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -41,10 +41,7 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
             world,
             patient,
             pg_gateway,
-            [
-                (world.consult, [world.doctors[0]], at(4, 10)),
-                (world.lab, [world.lab_provider], at(4, 11)),
-            ],
+            consult_and_lab(world),
         )
         visit_id, item_id = visit.id, visit.items[0].id
         db.session.remove()
@@ -100,10 +97,7 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
             world,
             patient,
             pg_gateway,
-            [
-                (world.consult, [world.doctors[0]], at(4, 10)),
-                (world.lab, [world.lab_provider], at(4, 11)),
-            ],
+            consult_and_lab(world),
         )
         visit_id, ids = visit.id, [i.id for i in visit.items]
         db.session.remove()

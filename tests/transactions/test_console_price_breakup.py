@@ -24,7 +24,7 @@ from portal.transactions import projection
 from portal.transactions.models import MoneyMovement
 from tests.booking.factories import at, captured_event, credit_wallet, post_webhook
 from tests.payments.test_payments_checkout import CALLBACK, hold
-from tests.refunds.helpers import book_and_pay
+from tests.refunds.helpers import book_and_pay, consult_and_lab
 
 PARTS = ("Fee", "Platform fee", "GST")
 LESS = ("Discount", "From wallet")
@@ -57,10 +57,7 @@ def _adds_up(row):
 
 
 def _two_items(world):
-    return [
-        (world.consult, [world.doctors[0]], at(4, 10)),
-        (world.lab, [world.lab_provider], at(4, 11)),
-    ]
+    return consult_and_lab(world)
 
 
 def test_a_payments_breakup_adds_up_to_its_amount(world, users, gateway, clock):

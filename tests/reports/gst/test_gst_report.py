@@ -19,7 +19,14 @@ from portal.refunds import cancel as refunds_cancel
 from portal.reports import gst
 from portal.reports.periods import month_bounds, parse_month
 from tests.booking.factories import GSTIN, at
-from tests.refunds.helpers import book_and_pay, hours, login, settle_refunds, with_known_passwords
+from tests.refunds.helpers import (
+    book_and_pay,
+    consult_and_lab,
+    hours,
+    login,
+    settle_refunds,
+    with_known_passwords,
+)
 
 
 def _gst_moves(month):
@@ -50,10 +57,7 @@ def _seed_month(world, users, gateway, clock):
         world,
         p1,
         gateway,
-        [
-            (world.consult, [world.doctors[0]], at(4, 10)),
-            (world.lab, [world.lab_provider], at(4, 11)),
-        ],
+        consult_and_lab(world),
     )
     v2 = book_and_pay(world, p2, gateway, [(world.peel, [world.derm], at(4, 12))])
     v3 = book_and_pay(world, p1, gateway, [(world.consult, [world.doctors[1]], at(2, 10))])
