@@ -1,7 +1,6 @@
 """The admin jobs page with Redis in use (production mode on TEST_REDIS_URL): "Retry now" on
 the outbox, "Requeue" on RQ's failed registry, and both while Redis is away."""
 
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +13,7 @@ from portal.accounts.passwords import hash_password
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.outbox import OutboxItem
+from tests.notify.conftest import free_port
 from tests.plugin import PASSWORD, sign_in
 
 pytestmark = pytest.mark.redis
@@ -66,12 +66,6 @@ def _job_audits():
     ).all()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _redis_away(*args, **kwargs):
     import redis
 
@@ -107,7 +101,7 @@ def test_requeue_of_a_mail_that_gave_up_sends_it(rq_ctx):
     db.session.get(MailMessage, message_id).attempts = jobs.MAX_ATTEMPTS - 1
     db.session.commit()
     item_id = item.id
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=_free_port(), MAIL_TIMEOUT=2)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_TIMEOUT=2)
     try:
         _work(["notify"])
     finally:

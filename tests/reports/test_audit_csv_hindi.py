@@ -4,12 +4,10 @@ written with ``json.dumps``' default ``ensure_ascii=True``, so those cells reach
 spreadsheet as ``\\u0921\\u0949...`` escapes, in a file that is UTF-8 with a BOM precisely
 so that names in any script read correctly (docs/reports.md)."""
 
-import csv
-import io
-
 from portal.audit.service import record
 from portal.db import unit_of_work
 from portal.exports import build
+from tests.plugin import csv_rows
 
 REASON = "डॉक्टर छुट्टी पर हैं"
 CHILD = "आरव शर्मा"
@@ -27,8 +25,7 @@ def test_hindi_in_before_and_after_is_readable_in_the_csv(ctx, make_user):
             before={"name": "Aarav"},
             after={"name": CHILD},
         )
-    body = "".join(build("audit", {}).iter_csv()).lstrip("\ufeff")
-    parsed = list(csv.reader(io.StringIO(body)))
+    parsed = csv_rows("".join(build("audit", {}).iter_csv()))
     header, rows = parsed[5], parsed[6:]
     after = [r[header.index("After")] for r in rows]
     assert any(REASON in cell for cell in after), after

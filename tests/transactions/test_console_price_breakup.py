@@ -11,9 +11,6 @@ Review finding: every payment row carried its whole visit's breakup, whatever it
   still read Fee ₹500, Platform fee ₹25, GST ₹4.50 — GST that was never charged. Summing
   the file's GST column then over-stated the GST collected."""
 
-import csv
-import io
-
 import sqlalchemy as sa
 
 from portal.accounts.models import User
@@ -24,6 +21,7 @@ from portal.transactions import projection
 from portal.transactions.models import MoneyMovement
 from tests.booking.factories import at, captured_event, credit_wallet, post_webhook
 from tests.payments.test_payments_checkout import CALLBACK, hold
+from tests.plugin import csv_rows
 from tests.refunds.helpers import book_and_pay, consult_and_lab
 
 PARTS = ("Fee", "Platform fee", "GST")
@@ -39,8 +37,7 @@ def _paise(text):
 
 
 def _rows(params):
-    body = "".join(build("transactions", params).iter_csv()).lstrip("\ufeff")
-    parsed = list(csv.reader(io.StringIO(body)))
+    parsed = csv_rows("".join(build("transactions", params).iter_csv()))
     header, rows = parsed[5], parsed[6:]
     return [dict(zip(header, r)) for r in rows]
 

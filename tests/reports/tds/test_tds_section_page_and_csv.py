@@ -4,8 +4,6 @@ policy's section for the year, which the report's query now gives both. Review f
 the CSV fell back to it ("194J") while the page printed "—". Form 26Q reports every
 payment under its section whether or not tax was deducted."""
 
-import csv
-import io
 import re
 from datetime import UTC, date, datetime
 
@@ -13,6 +11,7 @@ import time_machine
 
 from portal.exports import build
 from portal.payouts import runs
+from tests.plugin import csv_rows
 
 
 def _at(day):
@@ -25,8 +24,7 @@ def test_the_page_shows_the_section_the_csv_gives(app, world, x, make_user, logi
         world.earn(asha, asha_user, 3_000_000)
         runs.run_cycle("WEEKLY", date(2026, 6, 20))
         x.settle()
-    body = "".join(build("tds", {"fy": "2026-27"}).iter_csv()).lstrip("\ufeff")
-    parsed = list(csv.reader(io.StringIO(body)))
+    parsed = csv_rows("".join(build("tds", {"fy": "2026-27"}).iter_csv()))
     header, [row] = parsed[5], parsed[6:]
     in_file = row[header.index("Section")]
     assert in_file == "194J"
