@@ -337,18 +337,28 @@ def reschedule_failed(reschedule_id):
 
 @jobs.job("notify.reschedule_fee_unapplied")
 def reschedule_fee_unapplied(reschedule_id, payment_id, amount):
-    """A fee paid for a move that was no longer waiting for it: it is in the wallet."""
+    """A fee payment that moved nothing (``reschedule_payment._unapplied``): the wrong
+    amount (the request may still wait for its fee), or one for a move no longer waiting
+    for it. It is in the wallet."""
     resched = db.session.get(Reschedule, reschedule_id)
     if resched is None:
         return
     with speaking_to(resched.visit.patient_id):
         title = _("Your payment to move an appointment is in your wallet")
-        body = _(
-            "%(amount)s arrived after that request had ended (the time was changed "
-            "meanwhile, or the request ran out), so nothing was moved for it. It is in "
-            "your wallet for your next booking.",
-            amount=format_inr(amount),
-        )
+        if amount != resched.total:
+            body = _(
+                "%(amount)s was not the fee asked (%(fee)s), so nothing was moved for it. "
+                "It is in your wallet for your next booking.",
+                amount=format_inr(amount),
+                fee=format_inr(resched.total),
+            )
+        else:
+            body = _(
+                "%(amount)s arrived after that request had ended (the time was changed "
+                "meanwhile, or the request ran out), so nothing was moved for it. It is in "
+                "your wallet for your next booking.",
+                amount=format_inr(amount),
+            )
     notify_user(
         resched.visit.patient_id,
         "booking.reschedule_fee_unapplied",

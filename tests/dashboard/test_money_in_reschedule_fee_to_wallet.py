@@ -207,3 +207,29 @@ def test_a_wrong_fee_amount_after_the_request_expired_is_counted_as_captured(
     # Razorpay captured, not the fee's total.
     side = ours.by_reference("payment", [paid["razorpay_payment_id"]])[paid["razorpay_payment_id"]]
     assert (*_money_in_today(), side.amount) == (came_in, came_in, came_in)
+
+
+def test_the_patient_told_of_a_wrong_fee_amount_is_not_told_the_request_ended(
+    app, world, users, gateway, clock
+):
+    """Review finding: the notice of a fee that moved nothing said it 'arrived after that
+    request had ended' also for the wrong amount on a request still waiting for its fee."""
+    from portal.domain.rates import format_inr
+    from portal.notify import tasks
+    from portal.notify.models import Notification
+
+    patient, resched = _asked(world, users, gateway, clock)
+    paid = gateway.pay(resched.razorpay_order_id)
+    gateway.sandbox.webhooks.pending = []
+    post_webhook(app, captured_event(gateway, paid["razorpay_payment_id"], 100), "evt_w")
+    db.session.expire_all()
+    resched = db.session.get(Reschedule, resched.id)
+    assert resched.status == "PENDING_PAYMENT"
+    tasks.reschedule_fee_unapplied(resched.id, paid["razorpay_payment_id"], 100)
+    db.session.commit()
+    (body,) = db.session.scalars(
+        sa.select(Notification.body).where(Notification.kind == "booking.reschedule_fee_unapplied")
+    ).all()
+    assert body.startswith(
+        f"{format_inr(100)} was not the fee asked ({format_inr(resched.total)})"
+    ), body
