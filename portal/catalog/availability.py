@@ -4,6 +4,8 @@ or an admin)."""
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from portal.audit.service import record
 from portal.catalog import time_lock
 from portal.catalog.checks import (
@@ -13,6 +15,7 @@ from portal.catalog.checks import (
     MSG_HOURS_OVER_ONE,
     MSG_LEAVE_OVER_MANY,
     MSG_LEAVE_OVER_ONE,
+    NotFound,
     bookings_in_the_way,
     changing,
     clean_text,
@@ -37,6 +40,8 @@ MSG_END_AFTER_START = N_("End after the start.")
 MSG_NOT_THEIR_CLINIC = N_("Choose one of the provider's clinics.")
 MSG_CLOSED_ON = N_("%(clinic)s is closed on %(days)s.")
 MSG_OPEN_ON = N_("%(clinic)s is open %(hours)s on %(days)s.")
+# A window written meanwhile with the same day and start (the unique constraint).
+MSG_STARTS_THEN = N_("You already have hours starting then on that day.")
 MSG_OVERLAPS = N_("Overlaps %(day)s %(hours)s.")
 MSG_OVERLAPS_AT = N_("Overlaps %(day)s %(hours)s at %(clinic)s.")
 MSG_LEAVE_TIMES = N_("Enter when the leave starts and ends.")
@@ -84,7 +89,7 @@ def _hours(start, end):
 
 def add_availability(actor, provider, clinic, weekday, start, end):
     """Add one weekly window (a provider for themselves, or an admin)."""
-    with changing({"start_time": "You already have hours starting then on that day."}):
+    with changing({"start_time": MSG_STARTS_THEN}):
         provider = provider_for_actor(actor, provider)
         clinic = load(Clinic, clinic, "clinic")
         errors = _window_errors(provider, clinic, weekday, start, end, provider.availability)
@@ -158,6 +163,55 @@ def remove_availability(actor, window):
             },
         )
         provider.availability.remove(window)
+
+
+def change_availability(actor, window, start, end):
+    """Change one weekly window's hours to ``start``–``end`` (its day and clinic stay):
+    checked as an added window is (``_window_errors``, against the provider's other
+    windows), and refused over bookings ahead in the hours it takes away
+    (``hours_in_the_way``, under the lock on the provider's time, as a removal is); hours
+    it only adds free time."""
+    with time_lock.serialized(), changing({"start_time": MSG_STARTS_THEN}):
+        window = load(Availability, window, "availability")
+        provider = provider_for_actor(actor, window.provider)
+        # The provider's windows read after the lock (as they are committed, the window
+        # itself too): another change of their hours committed meanwhile is seen, so the
+        # hours this one takes away are the hours really taken.
+        time_lock.lock_provider(provider.id)
+        windows = db.session.scalars(
+            sa.select(Availability)
+            .where(Availability.provider_id == provider.id)
+            .execution_options(populate_existing=True)
+        ).all()
+        if window not in windows:
+            raise NotFound("availability")
+        others = [w for w in windows if w is not window]
+        clinic = window.clinic
+        raise_errors(_window_errors(provider, clinic, window.weekday, start, end, others))
+        at_clinic = [w for w in windows if w.clinic_id == window.clinic_id]
+        changed = [w for w in at_clinic if w is not window]
+        changed.append((window.weekday, start, end))
+        clash = hours_in_the_way(provider, clinic, at_clinic, changed)
+        if clash:
+            raise_errors({FORM: clash})
+        before = {"start": window.start_time.isoformat(), "end": window.end_time.isoformat()}
+        window.start_time, window.end_time = start, end
+        db.session.flush()
+        record(
+            actor,
+            "availability.change",
+            "provider",
+            provider.id,
+            before={"id": window.id, **before},
+            after={
+                "id": window.id,
+                "clinic_id": window.clinic_id,
+                "weekday": window.weekday,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+            },
+        )
+        return window
 
 
 def set_availability(actor, provider, clinic, windows):

@@ -388,6 +388,7 @@ def _take_the_time(pg_app, world, what, results):
 
     from portal.catalog import availability, providers
     from portal.catalog.checks import ValidationError
+    from portal.catalog.models import Availability
 
     with pg_app.app_context():
         admin = db.session.get(User, world.admin)
@@ -397,6 +398,14 @@ def _take_the_time(pg_app, world, what, results):
             elif what == "hours":  # Mon–Fri 09–18, but Tuesdays from 12
                 hours = [(d, time(12 if d == 1 else 9), time(18)) for d in range(5)]
                 availability.set_availability(admin, world.doctors[0], world.clinic, hours)
+            elif what == "edit":  # the doctor's Tuesday window edited to 12–18
+                window = db.session.scalar(
+                    sa.select(Availability).where(
+                        Availability.provider_id == world.doctors[0], Availability.weekday == 1
+                    )
+                )
+                doctor = db.session.get(User, window.provider.user_id)
+                availability.change_availability(doctor, window, time(12), time(18))
             else:
                 providers.update_provider(
                     admin, world.doctors[0], active=False, registration_no="KMC-4242"
@@ -408,7 +417,7 @@ def _take_the_time(pg_app, world, what, results):
             db.session.remove()
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "hours"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "hours", "edit"])
 def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
@@ -446,7 +455,7 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     assert live_bookings(pg_app) == 0
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "hours"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "hours", "edit"])
 def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):

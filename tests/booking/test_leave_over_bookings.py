@@ -102,7 +102,7 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "hours"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "hours", "edit"])
 def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
     world, users, monkeypatch, what
 ):
@@ -150,6 +150,8 @@ def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
         availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 18))
     elif what == "hours":
         availability.set_availability(admin, world.doctors[0], world.clinic, WEEK[:3])
+    elif what == "edit":
+        availability.change_availability(admin, _window(world.doctors[0], 1), time(12), time(18))
     else:
         providers.update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
     assert seen == {"free": False}
@@ -214,6 +216,39 @@ def test_weekly_hours_over_bookings_ahead_are_neither_removed_nor_shortened(worl
     availability.remove_availability(admin, _window(world.doctors[1], 1))
     assert (1, time(9), time(12)) in _windows(world.doctors[0])
     assert 2 not in {w[0] for w in _windows(world.doctors[0])}
+
+
+def test_a_window_narrowed_over_a_booking_is_refused_and_around_it_is_changed(world, users):
+    """The doctor's edit of one window (change_availability): shortening Tuesdays 09–18 to
+    09–10 takes the 12:00 booking's hours away, refused as a removal is and nothing
+    changed; 10:00–13:00 would leave the 10:00 and 12:00 bookings inside and is changed."""
+    _hold(world, users, day=1, hour=10)  # Tue 2 Jun, 10:00–10:30
+    _hold(world, users, day=1, hour=12)
+    from portal.catalog.models import Provider
+
+    doctor = users(db.session.get(Provider, world.doctors[0]).user_id)
+    window = _window(world.doctors[0], 1)
+    with pytest.raises(ValidationError) as exc:
+        availability.change_availability(doctor, window, time(9), time(10))
+    assert exc.value.errors == {
+        FORM: "There are 2 bookings with this provider in the hours being removed (Tue 02 Jun"
+        " 2026, 10:00; Tue 02 Jun 2026, 12:00). Cancel or move them first (a cancelled patient"
+        " is refunded in full), then change the hours."
+    }
+    with pytest.raises(ValidationError) as exc:
+        availability.change_availability(doctor, window.id, time(10, 30), time(18))
+    assert exc.value.errors[FORM].startswith(
+        "There is 1 booking with this provider in the hours being removed, on Tue 02 Jun 2026,"
+        " 10:00. Cancel or move it first"
+    )
+    assert _windows(world.doctors[0]) == WEEK
+    availability.change_availability(doctor, window.id, time(10), time(13))
+    assert (1, time(10), time(13)) in _windows(world.doctors[0])
+    # Another doctor's Tuesday, with nothing booked: changed by an admin.
+    availability.change_availability(
+        users(world.admin), _window(world.doctors[1], 1), time(9), time(10)
+    )
+    assert (1, time(9), time(10)) in _windows(world.doctors[1])
 
 
 def test_the_hours_refusal_counts_every_booking_and_lists_the_first_few(app, world, users):

@@ -13,6 +13,7 @@ from portal.catalog import busy
 from portal.catalog.availability import (
     add_availability,
     add_leave,
+    change_availability,
     remove_availability,
     remove_leave,
     set_availability,
@@ -21,6 +22,7 @@ from portal.catalog.checks import NotFound, PermissionDenied, ValidationError
 from portal.catalog.clinics import create_clinic, create_specialization, update_clinic
 from portal.catalog.models import (
     Availability,
+    CatalogVersion,
     Clinic,
     Leave,
     Provider,
@@ -341,6 +343,90 @@ def test_set_availability_may_keep_a_windows_start(ctx, catalog, admin):
         )
     ).all()
     assert [(r.weekday, r.start_time, r.end_time) for r in rows] == [(2, time(14), time(16))]
+
+
+def _doctors_window(catalog, weekday):
+    return db.session.scalar(
+        sa.select(Availability).where(
+            Availability.provider_id == catalog["doctor"], Availability.weekday == weekday
+        )
+    )
+
+
+def test_change_availability_narrows_and_widens_a_window(ctx, catalog):
+    """A doctor changes one window's hours (Monday 09–13 at Indiranagar) in place: its day
+    and clinic stay, an audit row says before and after, and the catalog's stamp moves
+    (the free-times cache's answers showing the old hours are no longer served)."""
+    doctor = user(catalog["doctor_user"])
+    window = _doctors_window(catalog, 0)
+    window_id, stamp = window.id, db.session.scalar(sa.select(CatalogVersion.stamp))
+    changed = change_availability(doctor, window, time(10), time(12, 30))
+    assert changed.id == window_id
+    db.session.expire_all()
+    window = db.session.get(Availability, window_id)
+    assert (window.weekday, window.clinic_id, window.start_time, window.end_time) == (
+        0,
+        catalog["indira"],
+        time(10),
+        time(12, 30),
+    )
+    assert db.session.scalar(sa.select(CatalogVersion.stamp)) != stamp
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry.action == "availability.change" and entry.object_id == str(catalog["doctor"])
+    assert entry.before == {"id": window_id, "start": "09:00:00", "end": "13:00:00"}
+    assert entry.after["start"] == "10:00:00" and entry.after["end"] == "12:30:00"
+    change_availability(doctor, window_id, time(9), time(18))  # the clinic's whole day
+    assert db.session.get(Availability, window_id).end_time == time(18)
+    assert len(db.session.get(Provider, catalog["doctor"]).availability) == 5
+
+
+def test_change_availability_is_checked_as_an_added_window(ctx, catalog):
+    doctor = user(catalog["doctor_user"])
+    monday = add_availability(doctor, catalog["doctor"], catalog["jaya"], 0, time(14), time(18))
+    window = _doctors_window(catalog, 1)  # Tuesday 09–13 at Indiranagar
+    cases = [
+        ((time(12), time(10)), "end_time", "End after the start."),
+        ((time(10), time(10)), "end_time", "End after the start."),
+        ((None, time(12)), "start_time", "Enter the start and end times."),
+        ((time(8), time(12)), "start_time", "open 09:00–18:00 on Tuesdays"),
+        ((time(10), time(19)), "start_time", "open 09:00–18:00 on Tuesdays"),
+    ]
+    for (start, end), field, text in cases:
+        with pytest.raises(ValidationError) as exc:
+            change_availability(doctor, window, start, end)
+        assert text in exc.value.errors[field], (start, end, exc.value.errors)
+    # Monday 09–13 at Indiranagar widened over Monday 14–18 at Jayanagar: an overlap,
+    # named with its clinic; up to 14:00 (touching): changed.
+    with pytest.raises(ValidationError) as exc:
+        change_availability(doctor, _doctors_window(catalog, 0), time(9), time(15))
+    assert exc.value.errors == {"start_time": "Overlaps Monday 14:00–18:00 at Jayanagar Clinic."}
+    change_availability(doctor, _doctors_window(catalog, 0), time(9), time(14))
+    # Its own hours are no overlap: a window shortened inside itself.
+    change_availability(doctor, monday, time(15), time(18))
+    db.session.expire_all()
+    rows = db.session.scalars(
+        sa.select(Availability).where(
+            Availability.provider_id == catalog["doctor"], Availability.weekday.in_([0, 1])
+        )
+    ).all()
+    assert sorted((r.weekday, r.start_time, r.end_time) for r in rows) == [
+        (0, time(9), time(14)),
+        (0, time(15), time(18)),
+        (1, time(9), time(13)),
+    ]
+    assert actions()[-2:] == ["availability.change", "availability.change"]
+
+
+def test_a_provider_cannot_change_another_providers_window(ctx, catalog, admin):
+    window = _doctors_window(catalog, 2)
+    with pytest.raises(NotFound):
+        change_availability(user(catalog["other_user"]), window.id, time(10), time(12))
+    with pytest.raises(NotFound):
+        change_availability(user(catalog["doctor_user"]), 10_000, time(10), time(12))
+    db.session.rollback()
+    assert _doctors_window(catalog, 2).start_time == time(9)
+    change_availability(user(admin), window.id, time(10), time(12))  # an admin may
+    assert _doctors_window(catalog, 2).start_time == time(10)
 
 
 def test_leave_rules(ctx, catalog):

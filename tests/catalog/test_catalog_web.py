@@ -364,6 +364,125 @@ def test_provider_removing_hours_over_a_booking_is_told_why_not(
         assert db.session.get(Availability, window_id) is not None
 
 
+def _monday(app, catalog, provider="doctor"):
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(Availability.id).where(
+                Availability.provider_id == catalog[provider], Availability.weekday == 0
+            )
+        )
+
+
+def _hours(app, window_id):
+    with app.app_context():
+        window = db.session.get(Availability, window_id)
+        return window.start_time, window.end_time
+
+
+def test_provider_edits_a_window_with_and_without_htmx(client, catalog, login, app):
+    """A doctor changes a window's hours in place (Monday 09–13 at Indiranagar): Edit
+    shows its row as a form with the current hours (the section over htmx, the page
+    without), Save changes them with a flash, Cancel reads the section again."""
+    window_id = _monday(app, catalog)
+    login(catalog["doctor_user"])
+    page = text(client.get("/provider/availability"))
+    edit_url = f"/provider/availability/windows/{window_id}/edit"
+    assert f'href="{edit_url}#window-{window_id}" hx-get="{edit_url}"' in page
+    form = client.get(edit_url, headers=HX | {"HX-Target": "availability-windows"})
+    assert form.status_code == 200 and "<html" not in text(form)
+    body = text(form)
+    assert f'<form method="post" action="{edit_url}"' in body
+    assert 'name="edit-start_time"' in body and 'value="09:00"' in body
+    assert 'name="edit-end_time"' in body and 'value="13:00"' in body
+    assert 'id="start_time"' in body  # the add form's own fields, not the edit form's ids
+    plain = client.get(edit_url)
+    assert plain.status_code == 200 and "<html" in text(plain)
+    assert 'name="edit-start_time"' in text(plain)
+    saved = client.post(
+        edit_url, headers=HX, data={"edit-start_time": "10:00", "edit-end_time": "12:30"}
+    )
+    assert saved.status_code == 200 and "<html" not in text(saved)
+    assert "Hours changed." in text(saved) and 'name="edit-start_time"' not in text(saved)
+    assert "10:00" in text(saved) and "12:30" in text(saved)
+    assert _hours(app, window_id) == (time(10), time(12, 30))
+    again = client.post(edit_url, data={"edit-start_time": "09:30", "edit-end_time": "13:00"})
+    assert again.status_code == 303 and again.location.endswith("/provider/availability")
+    assert _hours(app, window_id) == (time(9, 30), time(13))
+    cancel = client.get(
+        "/provider/availability", headers=HX | {"HX-Target": "availability-windows"}
+    )
+    assert cancel.status_code == 200 and "<html" not in text(cancel)
+    assert "Weekly hours" in text(cancel) and "Leave and blocked time" not in text(cancel)
+
+
+def test_provider_edit_refused_keeps_the_typed_hours(client, catalog, login, app):
+    window_id = _monday(app, catalog)
+    login(catalog["doctor_user"])
+    url = f"/provider/availability/windows/{window_id}/edit"
+    for start, end, message in [
+        ("12:00", "10:00", "End after the start."),
+        ("07:00", "12:00", "Indiranagar Clinic is open 09:00–18:00 on Mondays."),
+        ("", "12:00", "Enter the start time."),
+    ]:
+        for headers in (HX, {}):
+            bad = client.post(
+                url, headers=headers, data={"edit-start_time": start, "edit-end_time": end}
+            )
+            assert bad.status_code == 422, (start, end)
+            body = text(bad)
+            assert message in body, (start, end)
+            assert f'value="{end}"' in body and (not start or f'value="{start}"' in body)
+            assert ("<html" in body) == (not headers)
+    assert _hours(app, window_id) == (time(9), time(13))
+
+
+def test_provider_edit_over_a_booking_is_told_why_not(client, catalog, login, app, make_user):
+    day = _hold_with_the_doctor(app, catalog, make_user)  # 10:00–10:30 that weekday
+    with app.app_context():
+        window_id = db.session.scalar(
+            sa.select(Availability.id).where(
+                Availability.provider_id == catalog["doctor"],
+                Availability.weekday == day.weekday(),
+            )
+        )
+    login(catalog["doctor_user"])
+    url = f"/provider/availability/windows/{window_id}/edit"
+    refused = client.post(
+        url, headers=HX, data={"edit-start_time": "11:00", "edit-end_time": "13:00"}
+    )
+    assert refused.status_code == 422
+    when = day.strftime("%a %d %b %Y")
+    assert (
+        "There is 1 booking with this provider in the hours being removed, on"
+        f" {when}, 10:00. Cancel or move it first" in text(refused)
+    )
+    assert 'value="11:00"' in text(refused)
+    assert _hours(app, window_id) == (time(9), time(13))
+    kept = client.post(url, headers=HX, data={"edit-start_time": "10:00", "edit-end_time": "11:00"})
+    assert kept.status_code == 200 and "Hours changed." in text(kept)
+    assert _hours(app, window_id) == (time(10), time(11))
+
+
+def test_provider_cannot_edit_another_providers_window(client, catalog, login, app, monkeypatch):
+    window_id = _monday(app, catalog)
+    url = f"/provider/availability/windows/{window_id}/edit"
+    login(catalog["other_user"])
+    assert client.get(url).status_code == 404
+    assert client.get(url, headers=HX).status_code == 404
+    data = {"edit-start_time": "10:00", "edit-end_time": "11:00"}
+    assert client.post(url, data=data).status_code == 404
+    assert client.post("/provider/availability/windows/999999/edit", data=data).status_code == 404
+    assert _hours(app, window_id) == (time(9), time(13))
+    login(catalog["doctor_user"])
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    assert client.post(url, data=data).status_code == 400  # no CSRF token
+    page = text(client.get(url))
+    token = re.search(r'name="edit-csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    saved = client.post(url, data=data | {"edit-csrf_token": token})
+    assert saved.status_code == 303
+    assert _hours(app, window_id) == (time(10), time(11))
+
+
 def test_admin_taking_a_clinic_with_bookings_there_is_refused(
     client, catalog, login, app, make_user
 ):

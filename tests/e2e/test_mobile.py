@@ -250,6 +250,35 @@ def test_the_doctors_meeting_link_field_takes_the_cards_width_on_a_phone(
     _width_fits(phone, "/provider/schedule")
 
 
+def test_the_doctor_edits_a_windows_hours_on_a_phone(phone, history):
+    """A weekly window's Edit at 390 px: its row becomes a form no wider than the screen
+    (the fields, Save and Cancel inside it, 44 px targets); Save changes the hours in place
+    with a flash."""
+    sign_in(phone, history["doctor"].email, PASSWORD)
+    _width_fits(phone, "/provider/availability")
+    row = phone.locator("#availability-windows tbody tr").first
+    row_id = row.get_attribute("id")
+    row.locator("a:has-text('Edit')").click()
+    edit = phone.locator(f"#{row_id}.editing")
+    expect(edit).to_be_visible()
+    width = phone.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= PHONE["width"], width
+    for part in ("input[name=edit-start_time]", "input[name=edit-end_time]", "button", "a"):
+        box = edit.locator(part).first.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (part, box)
+        assert box["height"] >= 44, (part, box)
+    edit.locator("input[name=edit-end_time]").fill("16:00")
+    edit.locator("button:has-text('Save')").click()
+    expect(phone.locator(f"#{row_id}")).to_contain_text("16:00")
+    expect(phone.locator(f"#{row_id}.editing")).to_have_count(0)
+    expect(phone.locator("#flashes")).to_contain_text("Hours changed.")
+    _width_fits(phone, "/provider/availability")
+    # Without JavaScript, Edit is a page of its own: as wide as the screen, no violation.
+    edit_page = f"/provider/availability/windows/{row_id.removeprefix('window-')}/edit"
+    _width_fits(phone, edit_page)
+    _axe(phone, edit_page)
+
+
 def test_the_menu_opens_without_javascript_and_targets_are_44px(phone, history):
     sign_in(phone, history["patient"].email, PASSWORD)
     phone.goto("/me/wallet")

@@ -328,6 +328,43 @@ def test_the_doctors_hours_and_leave_refusals_and_leave_dates_are_in_hindi(clien
     assert "सोम 07 जन॰ 2030" in page  # the leave's first day, as the doctor wrote it
 
 
+def test_the_doctors_hours_edit_is_in_hindi(client, login, world):
+    """A window's Edit (its form, its refusals, and the flash once saved) on the doctor's
+    Hindi page: no English left."""
+    from portal.catalog.models import Availability
+    from tests.web.booking.helpers import hold
+
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    data = WORLD_DATA | {world.provider_user.email}
+    hx = {"HX-Request": "true"}
+    hold(client.application, world)  # 10:00 on world.day with the doctor
+    with client.application.app_context():
+        window_id = db.session.scalar(
+            sa.select(Availability.id).where(
+                Availability.provider_id == world.doc1,
+                Availability.weekday == world.day.weekday(),
+            )
+        )
+    url = f"/provider/availability/windows/{window_id}/edit"
+    left = _hindi_pages(client, [url], data)
+    for start, end in [("12:00", "10:00"), ("07:00", "10:00"), ("11:00", "18:00")]:
+        answer = client.post(url, headers=hx, data={"edit-start_time": start, "edit-end_time": end})
+        assert answer.status_code == 422, (start, end)
+        found = untranslated(answer.get_data(as_text=True), data=data)
+        if found:
+            left[f"{start}–{end}"] = found
+    assert "हटाए जा रहे घंटों में इस डॉक्टर के साथ 1 बुकिंग है" in answer.get_data(as_text=True)
+    saved = client.post(
+        url, headers=hx, data={"edit-start_time": "09:00", "edit-end_time": "17:00"}
+    )
+    assert saved.status_code == 200 and "घंटे बदले गए।" in saved.get_data(as_text=True)
+    found = untranslated(saved.get_data(as_text=True), data=data)
+    if found:
+        left["saved"] = found
+    assert left == {}
+
+
 def test_a_page_with_an_unwrapped_string_fails_the_check(app, client, login, world):
     # The pages above are checked by rendering them: prove one English word is caught.
     login(world.patient)

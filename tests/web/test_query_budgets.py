@@ -7,7 +7,10 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+import sqlalchemy as sa
 
+from portal.catalog.models import Availability, Provider
+from portal.extensions import db
 from tests.querycount import counted_queries
 from tests.web.booking.conftest import world  # noqa: F401  (the booking pages' fixture)
 from tests.web.booking.helpers import HX, hold, slot
@@ -51,6 +54,9 @@ BUDGETS = {
     # page, not also the dashboard's list).
     ("doctor", "/provider/earnings", False): 11,
     ("doctor", "/provider/availability", False): 6,
+    # A window's Edit: the page, and the window (its provider, whose it is, is the page's).
+    ("doctor", "/provider/availability/windows/{window}/edit", False): 7,
+    ("doctor", "/provider/availability/windows/{window}/edit", True): 7,
     # The live dashboard: 5 daily series, refund percentiles, payout automation, the
     # 12-month count, pending approvals, 2 discrepancy counts — fixed, whatever the data.
     ("admin", "/admin/", False): 18,
@@ -102,6 +108,7 @@ def _url(template, world, visit_id):
         }
     )
     return template.format(
+        window=world.window,
         clinic=world.clinic,
         consult=world.consult,
         day=world.day.isoformat(),
@@ -124,6 +131,13 @@ def test_every_page_costs_a_fixed_number_of_queries(app, client, login, world, r
     login({"patient": world.patient, "doctor": world.provider_user, "admin": world.admin}[role])
     pages = [(key, budget) for key, budget in BUDGETS.items() if key[0] == role]
     visit_id = _holds(app, world, 0, 2)[0]
+    with app.app_context():  # the doctor's first weekly window (their Edit page)
+        world.window = db.session.scalar(
+            sa.select(Availability.id)
+            .join(Provider)
+            .where(Provider.user_id == world.provider_user.id)
+            .order_by(Availability.id)
+        )
     few = {key: _count(client, _url(key[1], world, visit_id), key[2]) for key, _ in pages}
     _holds(app, world, 2, 22)
     failures = []

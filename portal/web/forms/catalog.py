@@ -145,6 +145,13 @@ class WindowForm(PortalForm):
     end_time = TimeField(_l("Until"), validators=[InputRequired(_l("Enter the end time."))])
 
 
+class WindowHoursForm(PortalForm):
+    """One weekly window's new hours (its day and clinic stay)."""
+
+    start_time = TimeField(_l("From"), validators=[InputRequired(_l("Enter the start time."))])
+    end_time = TimeField(_l("Until"), validators=[InputRequired(_l("Enter the end time."))])
+
+
 class LeaveForm(PortalForm):
     starts_at = DateTimeLocalField(
         _l("From"),

@@ -2,6 +2,8 @@
 
 One page with two sections; an htmx form or remove button swaps only its section
 (``windows`` or ``leave`` block), a plain request gets the page (303 after a change).
+A window's Edit shows its hours as a form in its row (``…/edit``: the section over htmx,
+the page without it); Cancel reads the section (or the page) again.
 A provider reaches only their own rows: another provider's row is a 404."""
 
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ from wtforms import (
 from portal.catalog.availability import (
     add_availability,
     add_leave,
+    change_availability,
     remove_availability,
     remove_leave,
 )
@@ -24,12 +27,14 @@ from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.i18n import N_
 from portal.web.errors import apply_errors
-from portal.web.forms.catalog import LeaveForm, WindowForm
-from portal.web.htmx import is_fragment_request, render
+from portal.web.forms.catalog import LeaveForm, WindowForm, WindowHoursForm
+from portal.web.htmx import htmx_block, is_fragment_request, render
 from portal.web.provider import bp
 from portal.web.security import get_owned_or_404
 
 TEMPLATE = "provider/availability/index.html"
+# The edit form's prefix: its fields' ids (edit-start_time) are not the add form's.
+EDIT = "edit"
 
 
 def _provider():
@@ -50,14 +55,25 @@ def _window_form(provider, formdata=True):
     return form
 
 
-def _page(provider, block=None, window_form=None, leave_form=None, status=None, refusal=None):
-    """``refusal``: why the hours were not removed, said above them."""
+def _page(
+    provider,
+    block=None,
+    window_form=None,
+    leave_form=None,
+    status=None,
+    refusal=None,
+    editing=None,
+    edit_form=None,
+):
+    """``refusal``: why the hours were not removed, said above them; ``editing``: the
+    window whose row is its ``edit_form``."""
     if block and not is_fragment_request():
         block = None
     window_form = window_form or _window_form(provider, formdata=False)
     leave_form = leave_form or LeaveForm(formdata=None)
     if status is None:
-        status = 422 if (window_form.errors or leave_form.errors or refusal) else 200
+        refused = edit_form is not None and edit_form.errors
+        status = 422 if (window_form.errors or leave_form.errors or refusal or refused) else 200
     by_clinic = {c.id: [] for c in provider.clinics}
     for w in provider.availability:
         by_clinic.setdefault(w.clinic_id, []).append(w)
@@ -72,6 +88,8 @@ def _page(provider, block=None, window_form=None, leave_form=None, status=None, 
         clinics={c.id: c for c in provider.clinics},
         leaves=leaves,
         refusal=refusal,
+        editing=editing,
+        edit_form=edit_form,
         window_form=window_form,
         leave_form=leave_form,
         zone=_zone(provider),
@@ -92,7 +110,8 @@ def availability():
     provider = provider_for_user(current_user)
     if provider is None:
         return render("provider/availability/no_profile.html")
-    return _page(provider)
+    # An edit's Cancel over htmx reads the hours' section again.
+    return _page(provider, block="windows" if htmx_block("availability_windows") else None)
 
 
 @bp.post("/availability/windows")
@@ -126,6 +145,33 @@ def availability_remove(window_id):
     except ValidationError as exc:  # bookings ahead in these hours
         return _page(_provider(), block="windows", refusal=exc.errors[FORM])
     return _done(N_("Hours removed."), "windows")
+
+
+@bp.get("/availability/windows/<int:window_id>/edit")
+def availability_edit_form(window_id):
+    window = get_owned_or_404(Availability, window_id)
+    form = WindowHoursForm(
+        formdata=None, prefix=EDIT, start_time=window.start_time, end_time=window.end_time
+    )
+    # Their own window (else a 404 above): its provider is the page's, read with it.
+    return _page(window.provider, block="windows", editing=window, edit_form=form)
+
+
+@bp.post("/availability/windows/<int:window_id>/edit")
+def availability_edit(window_id):
+    window = get_owned_or_404(Availability, window_id)
+    form = WindowHoursForm(prefix=EDIT)
+    if form.validate_on_submit():
+        try:
+            change_availability(current_user, window, form.start_time.data, form.end_time.data)
+        except ValidationError as exc:  # the times, an overlap, or bookings in the way
+            apply_errors(form, exc.errors)
+        except NotFound:
+            abort(404)
+        else:
+            return _done(N_("Hours changed."), "windows")
+    # Their own window (else a 404 above): its provider is the page's, read with it.
+    return _page(window.provider, block="windows", editing=window, edit_form=form)
 
 
 @bp.post("/availability/leave")
