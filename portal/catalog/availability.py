@@ -5,6 +5,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit.service import record
 from portal.catalog import time_lock
@@ -87,12 +88,31 @@ def _hours(start, end):
     return f"{start:%H:%M}–{end:%H:%M}"
 
 
+def _windows_locked(provider):
+    """The provider's weekly windows, read after taking the lock on their time (as they
+    are committed): of two changes of their hours at once (an add, an edit, a removal, a
+    replacement), the second waits for the first's commit and checks against it. Without
+    the lock two overlapping windows with different starts could both be added."""
+    time_lock.lock_provider(provider.id)
+    windows = db.session.scalars(
+        sa.select(Availability)
+        .where(Availability.provider_id == provider.id)
+        .order_by(Availability.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    # The provider's collection is these too: a removal or replacement through it then
+    # deletes what is committed, not what an earlier read saw.
+    set_committed_value(provider, "availability", windows)
+    return windows
+
+
 def add_availability(actor, provider, clinic, weekday, start, end):
     """Add one weekly window (a provider for themselves, or an admin)."""
-    with changing({"start_time": MSG_STARTS_THEN}):
+    with time_lock.serialized(), changing({"start_time": MSG_STARTS_THEN}):
         provider = provider_for_actor(actor, provider)
         clinic = load(Clinic, clinic, "clinic")
-        errors = _window_errors(provider, clinic, weekday, start, end, provider.availability)
+        windows = _windows_locked(provider)
+        errors = _window_errors(provider, clinic, weekday, start, end, windows)
         raise_errors(errors)
         window = Availability(
             provider=provider, clinic=clinic, weekday=weekday, start_time=start, end_time=end
@@ -144,7 +164,10 @@ def remove_availability(actor, window):
     with time_lock.serialized(), changing():
         window = load(Availability, window, "availability")
         provider = provider_for_actor(actor, window.provider)
-        at_clinic = [w for w in provider.availability if w.clinic_id == window.clinic_id]
+        windows = _windows_locked(provider)
+        if window not in windows:  # removed meanwhile
+            raise NotFound("availability")
+        at_clinic = [w for w in windows if w.clinic_id == window.clinic_id]
         others = [w for w in at_clinic if w is not window]
         clash = hours_in_the_way(provider, window.clinic, at_clinic, others)
         if clash:
@@ -174,16 +197,8 @@ def change_availability(actor, window, start, end):
     with time_lock.serialized(), changing({"start_time": MSG_STARTS_THEN}):
         window = load(Availability, window, "availability")
         provider = provider_for_actor(actor, window.provider)
-        # The provider's windows read after the lock (as they are committed, the window
-        # itself too): another change of their hours committed meanwhile is seen, so the
-        # hours this one takes away are the hours really taken.
-        time_lock.lock_provider(provider.id)
-        windows = db.session.scalars(
-            sa.select(Availability)
-            .where(Availability.provider_id == provider.id)
-            .execution_options(populate_existing=True)
-        ).all()
-        if window not in windows:
+        windows = _windows_locked(provider)
+        if window not in windows:  # removed meanwhile
             raise NotFound("availability")
         others = [w for w in windows if w is not window]
         clinic = window.clinic
@@ -221,7 +236,8 @@ def set_availability(actor, provider, clinic, windows):
     with time_lock.serialized(), changing():
         provider = provider_for_actor(actor, provider)
         clinic = load(Clinic, clinic, "clinic")
-        keep = [w for w in provider.availability if w.clinic_id != clinic.id]
+        current = _windows_locked(provider)
+        keep = [w for w in current if w.clinic_id != clinic.id]
         errors, new = {}, []
         for index, (weekday, start, end) in enumerate(windows):
             problem = _window_errors(provider, clinic, weekday, start, end, keep + new)
@@ -230,7 +246,7 @@ def set_availability(actor, provider, clinic, windows):
                 continue
             new.append(Availability(clinic=clinic, weekday=weekday, start_time=start, end_time=end))
         raise_errors(errors)
-        old = [w for w in provider.availability if w.clinic_id == clinic.id]
+        old = [w for w in current if w.clinic_id == clinic.id]
         clash = hours_in_the_way(provider, clinic, old, new)
         if clash:
             raise_errors({FORM: clash})

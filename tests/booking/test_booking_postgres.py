@@ -486,6 +486,77 @@ def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     assert live_bookings(pg_app) == 1
 
 
+def test_two_overlapping_windows_added_at_once_give_one(pg_app, pg_world, monkeypatch):
+    """Review finding (session 26): adding a weekly window took no lock, so two overlapping
+    windows with different starts (the unique key is the day and start) added at once
+    each read the other missing and both were written: the provider's hours overlapped.
+    Now an add reads the provider's windows under the lock on their time, as an edit, a
+    removal and a replacement do: the second waits for the first's commit and is refused."""
+    from datetime import time
+
+    from portal.catalog import availability
+    from portal.catalog.checks import ValidationError
+    from portal.catalog.models import Availability
+
+    with pg_app.app_context():  # the doctor's Wednesdays free for the two adds
+        admin = db.session.get(User, pg_world.admin)
+        wednesday = db.session.scalar(
+            sa.select(Availability).where(
+                Availability.provider_id == pg_world.doctors[0], Availability.weekday == 2
+            )
+        )
+        availability.remove_availability(admin, wednesday)
+        db.session.commit()
+        db.session.remove()
+
+    checked, release = threading.Event(), threading.Event()
+    real = availability._window_errors
+
+    def check_then_pause(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        if not checked.is_set():
+            checked.set()
+            release.wait(30)
+        return answer
+
+    monkeypatch.setattr(availability, "_window_errors", check_then_pause)
+    results = {}
+
+    def add(name, start, end):
+        with pg_app.app_context():
+            admin = db.session.get(User, pg_world.admin)
+            try:
+                availability.add_availability(
+                    admin, pg_world.doctors[0], pg_world.clinic, 2, start, end
+                )
+                db.session.commit()
+                results[name] = "added"
+            except ValidationError:
+                results[name] = "refused"
+            finally:
+                db.session.remove()
+
+    first = threading.Thread(target=add, args=("first", time(9), time(12)))
+    first.start()
+    assert checked.wait(30)
+    second = threading.Thread(target=add, args=("second", time(10), time(13)))
+    second.start()
+    try:
+        _until_done_or_waiting(pg_app, second)
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+    assert results == {"first": "added", "second": "refused"}, results
+    with pg_app.app_context():
+        windows = db.session.scalars(
+            sa.select(Availability).where(
+                Availability.provider_id == pg_world.doctors[0], Availability.weekday == 2
+            )
+        ).all()
+        assert [(w.start_time, w.end_time) for w in windows] == [(time(9), time(12))]
+
+
 def test_a_providers_claim_over_their_leave_or_once_inactive_is_refused_by_the_database(
     pg_app, pg_world
 ):
