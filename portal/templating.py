@@ -198,6 +198,9 @@ def init_app(app):
     env.filters["inr"] = format_inr
     # An audit entry's Before/After: the text its CSV has (Hindi as written, not escapes).
     env.filters["audit_change"] = change_text
+    # Any JSON value written so (the jobs page's payloads: ``tojson`` wrote a Hindi name as
+    # \uXXXX escapes); it is text, so the page escapes it for HTML like any other.
+    env.filters["json_text"] = change_text
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.

@@ -23,7 +23,8 @@ MSG_NO_ACTOR = "No user has that email or id."
 
 def change_text(value):
     """An entry's Before or After as JSON text, written as read (not ``\\uXXXX`` escapes):
-    a reason or a name in Hindi stays readable on the page and in the UTF-8 CSV alike."""
+    a reason or a name in Hindi stays readable on the page and in the UTF-8 CSV alike.
+    The templates' ``json_text`` too (the jobs page's payloads)."""
     return (
         "" if value is None else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
     )

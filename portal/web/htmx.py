@@ -9,6 +9,8 @@
   out-of-band (``hx-swap-oob`` on ``#flashes``): the page around it is not re-rendered.
 * ``render_form(template, form, ...)``: 422 when the submitted form is invalid, so htmx
   swaps it (the site's ``responseHandling`` swaps 422) and tests can tell.
+* ``render_in_place(template, block, target, ...)``: a form's answer swapped into the form's
+  container on the page (``in_place_request()`` says when it will be only the block).
 
 Every answer varies on ``HX-Request`` (a fragment and a page share a URL). A page answering
 a boosted post keeps the address bar where it was (``HX-Push-Url: false``)."""
@@ -71,12 +73,19 @@ def render(template, block=None, status=200, *, partial=False, flashes=True, **c
     return response
 
 
+def in_place_request():
+    """A boosted post (or any fragment request): :func:`render_in_place` answers it with
+    the form's block alone. A caller that builds the whole page's context only for a plain
+    request asks this first."""
+    return bool(htmx) and (htmx.boosted or is_fragment_request())
+
+
 def render_in_place(template, block, target, status=200, **context):
     """A form's answer on the page the form is on: to a boosted post (or any fragment
     request), only ``block``, swapped into ``target`` (the form's container, a CSS
     selector) with the page's address kept, so the page around the form is not built and
     sent again; to a plain post, the whole page. The form must sit in ``target``."""
-    if not htmx or not (htmx.boosted or is_fragment_request()):
+    if not in_place_request():
         return render(template, status=status, **context)
     response = make_response(render_block(template, block, **context) + oob_flashes(), status)
     response.headers["HX-Retarget"] = target

@@ -80,3 +80,42 @@ def test_the_console_fits_a_1280_px_screen_its_table_scrolling_inside(page, move
     right = last.bounding_box()
     assert right["x"] + right["width"] <= 1280
     assert page.evaluate("window.scrollX") == 0
+
+
+def test_the_time_cell_keeps_its_date_and_time_on_one_line_at_1280_px(app, page, movements):
+    """Review finding: at 1280 px each row's Time ("05 Dec 2026, 14:30") broke after the
+    date, every row two lines tall, once a row had its every column filled (a patient, a
+    visit, the fee breakup, a gateway reference and UTR). It does not wrap: the table
+    scrolls inside itself and the page still fits the screen (the test above)."""
+    with app.app_context():
+        db.session.add(
+            mm.MoneyMovement(
+                source="e2e", source_id=9, type=mm.PAYMENT_ONLINE, status="SUCCESSFUL",
+                failed=False, bucket=mm.BUCKET_IN, occurred_at=utcnow() - timedelta(hours=5),
+                party_name="Anjali Raghunathan Subramaniam", visit_id=74,
+                visit_number="V000074", amount=1_694_40, fee=1_500_00, platform_fee=30_00,
+                gst=5_40, discount=150_00, wallet=250_00, gateway_fee=33_89, net=1_660_51,
+                reference="pay_Nq8Xz1Y2w3V4u5", utr="UTR412345678901",
+            )
+        )  # fmt: skip
+        db.session.commit()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, movements.email, PASSWORD)
+    page.goto("/admin/transactions")
+    times = page.locator("table.transactions tbody tr td:first-child a")
+    expect(times).to_have_count(4)
+    for i in range(4):
+        time = times.nth(i)
+        # The text's lines (a range's rectangles, one per line box) and the link's height.
+        lines, height, line = time.evaluate(
+            """a => { const range = document.createRange(); range.selectNodeContents(a);
+                      const rects = [...range.getClientRects()];
+                      return [new Set(rects.map(r => Math.round(r.top))).size,
+                              a.getBoundingClientRect().height, rects[0].height]; }"""
+        )
+        text = time.inner_text()
+        assert lines == 1, f"the Time {text!r} is on {lines} lines ({height} px tall)"
+        # One line, or the 44 px every link is at least (a tap target, static/css).
+        assert height <= max(44, 1.5 * line), f"the Time {text!r} is {height} px tall"
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 1280
+    assert page.evaluate("window.scrollX") == 0

@@ -19,6 +19,11 @@ def _flaky(fail=True):
         raise RuntimeError("smtp timed out")
 
 
+@jobs.job("test.notify.sms_away")
+def _sms_away(**payload):
+    raise RuntimeError("sms gateway away")
+
+
 def _notice(app, user, title="Hello", link="/me", **kw):
     with app.app_context():
         notice = notify_user(user.id, "test", title, "Body text", link=link, email=False, **kw)
@@ -125,6 +130,24 @@ def test_admin_jobs_page_lists_failures_and_retries(app, client, make_user, logi
         assert db.session.get(OutboxItem, item_id).done_at is not None
     assert CALLS == [True, True]
     assert "Nothing waiting" in client.get("/admin/jobs").get_data(as_text=True)
+
+
+def test_jobs_page_shows_a_payload_in_hindi_as_written(app, client, make_user, login):
+    """Review finding: the outbox showed a payload as ``tojson`` writes it, a patient's
+    Hindi name as ``\\u0930\\u093e...``. It is JSON written as read, still HTML-escaped."""
+    admin = make_user("admin")
+    with app.app_context():
+        item_id = jobs.enqueue("test.notify.sms_away", patient="राहुल शर्मा", note="<b>5 & 6</b>")
+        db.session.commit()
+    login(admin)
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    row = page[page.index(f'id="outbox-{item_id}"') :]
+    payload = row[row.index("<code>") + len("<code>") : row.index("</code>")]
+    assert payload == (
+        "{&#34;note&#34;: &#34;&lt;b&gt;5 &amp; 6&lt;/b&gt;&#34;, "
+        "&#34;patient&#34;: &#34;राहुल शर्मा&#34;}"
+    )
+    assert "\\u" not in payload and "<b>5" not in page
 
 
 def test_jobs_page_is_for_admins_only(client, make_user, login):

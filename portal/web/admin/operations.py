@@ -2,7 +2,9 @@
 meeting link, resolving attention flags with a note) and the payments monitor.
 
 Each post calls one use case and answers 303 back to the visit; a refusal is a flash
-message (start too early, a meeting link off the allow-list), never a 500."""
+message (start too early), never a 500. A refused meeting link (off the allow-list, not a
+URL) is the visit page again, 422, the typed link kept and why beside it
+(``portal.web.admin.visits.refused_meet_link``)."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -17,6 +19,7 @@ from portal.domain.states import PaymentStatus
 from portal.extensions import db
 from portal.payouts import completion
 from portal.web.admin import bp
+from portal.web.admin.visits import refused_meet_link
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import MeetLinkForm, MoveForm, move_day, parse_start
 from portal.web.forms.operations import ResolveForm
@@ -70,17 +73,16 @@ def set_item_meet_link(visit_id, item_id):
     item = _item_of(visit_id, item_id)
     form = MeetLinkForm()
     if not form.validate_on_submit():
-        for error in [*form.meet_link.errors, *form.form_errors]:
-            flash(str(error), "error")  # a form's message may be lazy: said now
-        if not form.errors:
-            flash("The form expired; try again.", "error")
-        return _back(visit_id, f"#item-{item_id}")
+        errors = (e for errors in form.errors.values() for e in errors)
+        error = next(errors, "The form expired; try again.")
+        return refused_meet_link(item.visit, item, form.meet_link.data, error)
     try:
         booking_visits.set_meet_link(current_user, item.id, form.meet_link.data)
     except BookingError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("Meeting link saved.", "success")
+        db.session.rollback()
+        item = _item_of(visit_id, item_id)
+        return refused_meet_link(item.visit, item, form.meet_link.data, exc.message)
+    flash("Meeting link saved.", "success")
     return _back(visit_id, f"#item-{item_id}")
 
 

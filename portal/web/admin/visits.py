@@ -56,7 +56,7 @@ from portal.web.forms.operations import (
     OnBehalfForm,
     ResolveForm,
 )
-from portal.web.htmx import htmx_block, render, render_form
+from portal.web.htmx import htmx_block, in_place_request, render, render_form, render_in_place
 from portal.web.paging import page_args
 
 LIST = "admin/visits/index.html"
@@ -339,7 +339,7 @@ def _visit_or_404(visit_id):
     return visit
 
 
-def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=None):
+def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=None, meet=None):
     item_form = item_form or (_item_form(visit.patient, visit) if visit.is_open else None)
     desk_form = desk_form or DeskPaymentForm(formdata=None)
     coupon_form = coupon_form or CouponCodeForm(formdata=None)
@@ -361,6 +361,20 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         resolve_form=ResolveForm(formdata=None),
         recon=reconcile_queries.open_cases_by_visit([visit.id]).get(visit.id, 0),
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
+        meet=meet,
+    )
+
+
+def refused_meet_link(visit, item, value, error):
+    """A refused meeting link (off the allow-list, not a URL, none): the visit page again
+    (422) with the typed link kept in the item's field and why beside it, as the doctor's
+    schedule row does; to htmx (the page's forms are boosted), only that form, swapped in
+    place (``#meet-link-<item>``). It was a flash and a 303: the operator typed it again."""
+    meet = {"item_id": item.id, "value": value, "error": error}
+    if not in_place_request():
+        return _detail(visit, status=422, meet=meet)
+    return render_in_place(
+        DETAIL, "meet_link", f"#meet-link-{item.id}", status=422, visit=visit, item=item, meet=meet
     )
 
 

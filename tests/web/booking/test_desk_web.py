@@ -166,16 +166,33 @@ def test_admin_sets_and_changes_a_meeting_link_validated_as_policy_says(app, cli
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     assert "Meeting link missing" in page and "Set meeting link" in page
     url = f"/admin/visits/{visit_id}/items/{item_id}/meet-link"
-    for bad in ("http://meet.google.com/abc", "https://zoom.us.evil.com/j/1", ""):
+    # A refused link is the visit page again (422), the typed link kept in the field and
+    # why beside it: it was a flash and a 303 back, and the operator typed it again.
+    for bad, why in (
+        ("http://meet.google.com/abc", "Meeting links must use https"),
+        ("https://zoom.us.evil.com/j/1", "Meeting links must be on"),
+        ("", "Enter the meeting link."),  # the doctor's form (one for both): its message
+    ):
         answer = client.post(url, data={"meet_link": bad})
-        assert answer.status_code == 303 and _item(app, item_id).meet_link is None
-    assert "must use https" in client.get(
-        client.post(url, data={"meet_link": "http://zoom.us/j/1"}).location
-    ).get_data(as_text=True)
-    # The doctor's form (one for both): its message reaches the admin's next page too.
-    assert "Enter the meeting link." in client.get(
-        client.post(url, data={"meet_link": ""}).location
-    ).get_data(as_text=True)
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 422 and _item(app, item_id).meet_link is None
+        assert "<html" in page and 'class="flash flash-error"' not in page
+        assert re.search(
+            rf'id="meet-{item_id}" name="meet_link"[^>]*value="{re.escape(bad)}"'
+            rf'[^>]*aria-invalid="true">\s*<p class="error" role="alert">{why}',
+            page,
+        ), page
+    # htmx (the admin's forms are boosted): only the form, swapped where it is.
+    boosted = client.post(url, data={"meet_link": "http://zoom.us/j/1"}, headers=hx(boosted=True))
+    form = boosted.get_data(as_text=True)
+    assert boosted.status_code == 422 and "<html" not in form and "Visit total" not in form
+    assert boosted.headers["HX-Retarget"] == f"#meet-link-{item_id}"
+    assert boosted.headers["HX-Push-Url"] == "false"
+    assert re.search(
+        r'value="http://zoom.us/j/1"[^>]*>\s*<p class="error" role="alert">Meeting links must use',
+        form,
+    )
+    assert f'action="/admin/visits/{visit_id}/items/{item_id}/meet-link"' in form
     client.post(url, data={"meet_link": "https://meet.google.com/abc-defg-hij"})
     assert _item(app, item_id).meet_link == "https://meet.google.com/abc-defg-hij"
     client.post(url, data={"meet_link": "https://us02web.zoom.us/j/123"})
@@ -192,6 +209,16 @@ def test_admin_sets_and_changes_a_meeting_link_validated_as_policy_says(app, cli
             "https://meet.google.com/abc-defg-hij",
             "https://us02web.zoom.us/j/123",
         ]
+    # An appointment no longer live has no form left: the refusal is said where it was.
+    with app.app_context(), unit_of_work():
+        lifecycle.expire(lifecycle.lock_visit(visit_id), reason="hold ended")
+    late = client.post(url, data={"meet_link": "https://zoom.us/j/2"}, headers=hx(boosted=True))
+    said = late.get_data(as_text=True)
+    assert late.status_code == 422 and 'name="meet_link"' not in said
+    assert re.search(
+        r'<p class="error" role="alert">[^<]*meeting link can no longer be changed', said
+    )
+    assert _item(app, item_id).meet_link == "https://us02web.zoom.us/j/123"
 
 
 def test_a_visit_paid_from_the_wallet_needs_no_payment(app, client, login, world):
