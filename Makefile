@@ -5,8 +5,8 @@ FLASK   := $(VENV)/bin/flask --app wsgi
 # Parallel on every core (pytest-xdist), at most 12 workers (each needs a Redis database
 # of its own below TEST_REDIS_URL's 15, never db 0); `make test PYTEST_ARGS=` runs in one
 # process.
-# loadgroup keeps the tests that share the machine's Redis (and the browser tests) on one
-# worker (see tests/plugin.py).
+# loadgroup keeps the browser tests (marker e2e) on one worker, one Chromium at a time
+# (tests/plugin.py, SERIAL_GROUPS); every worker has a Redis database of its own.
 PYTEST_ARGS ?= -n auto --maxprocesses 12 --dist loadgroup
 
 .PHONY: run test pytest lint install install-test browser migrate demo serve clean sim messages
