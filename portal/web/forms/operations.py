@@ -1,6 +1,7 @@
 """Forms of the operations desk: the appointments list's filters (a GET form, no CSRF),
 resolving an attention flag with a note, a meeting link."""
 
+from calendar import monthrange
 from datetime import date, timedelta
 
 from wtforms import (
@@ -40,7 +41,8 @@ def preset_range(preset, today):
         "next7": (today, today + timedelta(days=6)),
         "last7": (today - timedelta(days=6), today),
         "last30": (today - timedelta(days=29), today),
-        "month": (today.replace(day=1), today),
+        # The whole month: the list is mostly of appointments ahead.
+        "month": (today.replace(day=1), today.replace(day=monthrange(today.year, today.month)[1])),
     }.get(preset, (None, None))
 
 

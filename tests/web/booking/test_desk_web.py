@@ -509,3 +509,16 @@ def test_a_provider_following_a_find_page_time_is_told_who_books(client, login, 
     assert "Only patients book from Find a doctor." in page
     # The rest of the patient pages stay forbidden to them.
     assert client.get("/me/visits").status_code == 403
+
+
+def test_this_month_covers_the_whole_month_ahead_too():
+    """Review finding (session 26): the appointments list's "This month" ended today, so an
+    operator asking for this month's appointments saw none of those still ahead in it (the
+    list is mostly of appointments ahead). Now the month's first day to its last."""
+    from datetime import date
+
+    from portal.web.forms.operations import preset_range
+
+    assert preset_range("month", date(2026, 6, 10)) == (date(2026, 6, 1), date(2026, 6, 30))
+    assert preset_range("month", date(2028, 2, 29)) == (date(2028, 2, 1), date(2028, 2, 29))
+    assert preset_range("month", date(2026, 12, 31)) == (date(2026, 12, 1), date(2026, 12, 31))
