@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
-from portal.domain.timezone import CLINIC_TIMEZONE
+from portal.domain.policy import DEFAULT_POLICY
 from portal.extensions import db
 
 DOCTOR, LAB = "DOCTOR", "LAB"
@@ -22,8 +22,13 @@ SERVICE_KINDS = (CONSULTATION, LAB_TEST, FOLLOW_UP)
 IN_PERSON, ONLINE = "IN_PERSON", "ONLINE"
 SERVICE_MODES = (IN_PERSON, ONLINE)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DEFAULT_TIMEZONE = CLINIC_TIMEZONE
-DEFAULT_HOURS = {d: (time(9), time(18)) for d in range(5)}  # Mon–Fri 09:00–18:00 local
+DEFAULT_TIMEZONE = DEFAULT_POLICY.default_timezone
+# A new clinic's hours unless given (Mon–Fri 09:00–18:00 local): the policy's clinic
+# defaults, written once there (POLICY.md, "Clinics").
+DEFAULT_HOURS = {
+    d: (DEFAULT_POLICY.default_opening, DEFAULT_POLICY.default_closing)
+    for d in DEFAULT_POLICY.default_business_days
+}
 
 
 def _in(column, values):
