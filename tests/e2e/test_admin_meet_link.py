@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
 from tests.web.booking.conftest import world  # noqa: F401  (the fixture)
-from tests.web.booking.helpers import hold, slot
-from tests.web.booking.test_desk_web import _online_service
+from tests.web.booking.helpers import hold, online_service, slot
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +20,7 @@ def test_a_refused_link_stays_in_its_field_and_the_corrected_one_is_saved(
     page,
     world,  # noqa: F811
 ):
-    service_id = _online_service(app, world)
+    service_id = online_service(app, world)
     visit_id, item_id = hold(app, world, service=service_id, start=slot(world.day, 14))
     sign_in(page, world.admin.email, PASSWORD)
     page.goto(f"/admin/visits/{visit_id}")

@@ -169,3 +169,21 @@ def credit_wallet(app, user_id, paise):
 
     with app.app_context():
         credit(user_id, paise)
+
+
+def online_service(app, world):
+    """A video consultation (ONLINE) the first doctor gives: a meeting link is asked of it."""
+    with app.app_context():
+        service = Service(
+            name="Video consultation",
+            kind="CONSULTATION",
+            duration_minutes=30,
+            fee_paise=40_000,
+            mode="ONLINE",
+            specialization_id=db.session.get(Service, world.consult).specialization_id,
+        )
+        db.session.add(service)
+        provider = db.session.get(Provider, world.doc1)
+        provider.services = [*provider.services, service]
+        db.session.commit()
+        return service.id

@@ -11,7 +11,6 @@ from portal.audit.models import AuditEntry
 from portal.booking import checkout, lifecycle, links
 from portal.booking.attention import AttentionFlag
 from portal.booking.models import ATTENTION_LINK_EXPIRED, IndividualBooking, MasterBooking
-from portal.catalog.models import Provider, Service
 from portal.config import policy
 from portal.db import unit_of_work
 from portal.domain.pricing import price_item
@@ -20,7 +19,7 @@ from portal.extensions import db
 from portal.payments.models import Payment
 from portal.refunds import cancel as refunds_cancel
 from portal.web.forms.booking import parse_start
-from tests.web.booking.helpers import credit_wallet, hold, hx, slot
+from tests.web.booking.helpers import credit_wallet, hold, hx, online_service, slot
 
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -142,25 +141,8 @@ def test_a_started_appointment_never_completed_is_shown_until_completed(app, cli
         assert '<p class="stat">0</p>' in client.get("/admin/").get_data(as_text=True)
 
 
-def _online_service(app, world):
-    with app.app_context():
-        service = Service(
-            name="Video consultation",
-            kind="CONSULTATION",
-            duration_minutes=30,
-            fee_paise=40_000,
-            mode="ONLINE",
-            specialization_id=db.session.get(Service, world.consult).specialization_id,
-        )
-        db.session.add(service)
-        provider = db.session.get(Provider, world.doc1)
-        provider.services = [*provider.services, service]
-        db.session.commit()
-        return service.id
-
-
 def test_admin_sets_and_changes_a_meeting_link_validated_as_policy_says(app, client, login, world):
-    service_id = _online_service(app, world)
+    service_id = online_service(app, world)
     visit_id, item_id = hold(app, world, service=service_id, start=slot(world.day, 14))
     login(world.admin)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
