@@ -7,8 +7,10 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
 — booking decisions. ``portal.payments`` keeps the payment records this module writes.
 
 * ``booking.expire_payment_links`` (every 60 s) finds PENDING links whose ``expires_at``
-  passed and queues one ``booking.payment_link_expired`` job per link (dedupe key per
-  payment).
+  passed, and Razorpay's ``payment_link.expired`` webhook (``expired_at_gateway``)
+  reports one; either queues the link's one ``booking.payment_link_expired`` job
+  (``queue_expiry``: dedupe key per payment), so whichever comes first handles the
+  expiry and the other changes nothing.
 * The job marks the link EXPIRED (timeline ``link.expired``), flags the visit for admins
   (LINK_EXPIRED), and either keeps the hold and issues a new link through
   ``create_payment_link`` or expires the visit. The patient hears each step
@@ -241,10 +243,32 @@ def expire_payment_links(now=None, limit=500):
             .limit(limit)
         ).all()
         for payment_id in ids:
-            jobs.enqueue(
-                LINK_EXPIRED, payment_id=payment_id, dedupe_key=f"link-expired:{payment_id}"
-            )
+            queue_expiry(payment_id)
     return len(ids)
+
+
+def queue_expiry(payment_id, reported=False):
+    """The link's expiry handled once, by its one ``LINK_EXPIRED`` job, whoever noticed it
+    first: the sweep, or Razorpay's ``payment_link.expired`` webhook (``reported``: the
+    link has ended at the gateway, whatever our clock says). Returns the outbox item's
+    id, or None when the job was queued already."""
+    return jobs.enqueue(
+        LINK_EXPIRED,
+        payment_id=payment_id,
+        reported=reported,
+        dedupe_key=f"link-expired:{payment_id}",
+    )
+
+
+def expired_at_gateway(payment):
+    """Razorpay's ``payment_link.expired`` (sent at the link's expiry, usually before the
+    sweep's next run): a pending link's expiry job queued, as the sweep would queue it.
+    A link ended already (expired, replaced, paid) changes nothing."""
+    with unit_of_work():
+        lifecycle.lock_visit(payment.master_id)
+        db.session.refresh(payment)
+        if payment.kind == LINK and payment.status == PaymentStatus.PENDING:
+            queue_expiry(payment.id, reported=True)
 
 
 def _acting_admin(payment):
@@ -258,15 +282,19 @@ def _acting_admin(payment):
     )
 
 
-def _end_link(payment_id, now):
+def _end_link(payment_id, now, reported=False):
     """Step 1: the link EXPIRED, the visit flagged, and either the hold kept for a new link
     (returns the admin who issues it) or the visit expired (returns None). A re-run after
-    the new link was made only sends it again (returns None)."""
+    the new link was made only sends it again (returns None). ``reported``: Razorpay
+    said the link expired, so it is at least the link's expiry now (Razorpay's clock may
+    run ahead of ours): the outcome is the sweep's at that moment."""
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         return None
     visit = lifecycle.lock_visit(payment.master_id)
     db.session.refresh(payment)
+    if reported and payment.expires_at is not None:
+        now = max(now, payment.expires_at)
     if payment.status == PaymentStatus.PENDING:
         if payment.expires_at is not None and payment.expires_at > now:
             return None  # extended meanwhile
@@ -313,14 +341,15 @@ def _end_link(payment_id, now):
 
 
 @jobs.job(LINK_EXPIRED)
-def payment_link_expired(payment_id):
-    """One expired link: 1) the link ended (hold kept or visit expired, patient told);
-    2) the new link; 3) the new link sent — or, when none can be made, the visit expired.
-    The steps nest in the job's transaction, so a gateway outage (``RetryLater``) rolls
-    all of them back: the re-run asks under the same reference (``link_reference``) and
-    gets the link a lost answer left at Razorpay, never a second one."""
+def payment_link_expired(payment_id, reported=False):
+    """One expired link (queued by ``queue_expiry``): 1) the link ended (hold kept or visit
+    expired, patient told); 2) the new link; 3) the new link sent — or, when none can be
+    made, the visit expired. The steps nest in the job's transaction, so a gateway outage
+    (``RetryLater``) rolls all of them back: the re-run asks under the same reference
+    (``link_reference``) and gets the link a lost answer left at Razorpay, never a second
+    one."""
     with unit_of_work():
-        admin = _end_link(payment_id, utcnow())
+        admin = _end_link(payment_id, utcnow(), reported)
         admin_id = admin.id if admin is not None else None
         visit_id = db.session.get(Payment, payment_id).master_id if admin_id else None
     if admin_id is None:

@@ -17,7 +17,6 @@ from portal.booking.errors import BookingError
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_LATE_PAYMENT,
-    ATTENTION_LINK_EXPIRED,
     ATTENTION_PAYMENT_FAILED,
 )
 from portal.catalog.slots import check_booking_slot
@@ -278,15 +277,15 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
         return visit
 
 
-def link_ended(payment, status_word):
-    """payment_link.expired / payment_link.cancelled."""
+def link_cancelled(payment):
+    """payment_link.cancelled: a link cancelled at Razorpay by hand (the portal's own
+    cancellations end the row first) ends, and the visit with it when nothing else is
+    pending. (payment_link.expired is the expiry sweep's: ``links.expired_at_gateway``.)"""
     with unit_of_work():
         visit = lifecycle.lock_visit(payment.master_id)
         db.session.refresh(payment)
-        if not records.end(payment, PaymentStatus.EXPIRED, f"link.{status_word}"):
+        if not records.end(payment, PaymentStatus.EXPIRED, "link.cancelled"):
             return visit
-        if status_word == "expired":
-            lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
         if not any(p.status == PaymentStatus.PENDING and p.kind != WALLET for p in visit.payments):
-            lifecycle.expire(visit, reason=f"payment link {status_word}")
+            lifecycle.expire(visit, reason="payment link cancelled")
         return visit

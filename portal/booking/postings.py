@@ -1,8 +1,8 @@
 """Ledger postings of the booking capability (docs/ledger.md; docs/booking.md).
 
-One account is added to the chart here: ``wallet_reserved`` (liability), wallet money set
-aside at checkout for a visit not confirmed yet, so the same rupee cannot pay twice.
-Until the ledger's chart lists it, it is registered at import (same kind, same rules)."""
+The booking capability's own account: ``wallet_reserved`` (liability), wallet money set
+aside at checkout for a visit not confirmed yet, so the same rupee cannot pay twice. The
+ledger's chart lists it (``portal.ledger.accounts.FIXED``); it is imported from there."""
 
 from portal.booking.errors import BookingError
 from portal.domain.states import BookingStatus

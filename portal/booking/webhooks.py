@@ -227,7 +227,10 @@ def payment_link_ended(event):
     payment = records.find_payment(link_id=link.get("id"), notes=link.get("notes"))
     if payment is None:
         return
-    payment_events.link_ended(payment, event.event_type.rpartition(".")[2])
+    if event.event_type == "payment_link.expired":
+        links.expired_at_gateway(payment)  # what the expiry sweep does, once
+    else:
+        payment_events.link_cancelled(payment)
 
 
 def _fee_settled(event):
