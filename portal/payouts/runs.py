@@ -18,7 +18,11 @@ is called outside a unit of work (a job or a view), never inside one.
 ``due_runs`` lists what the periodic job starts or resumes: every OPEN run whose claim ran
 out, whatever its day (a runner that died at 23:50 on a Monday, an admin's run that
 stopped), and each schedule's latest period until its run is done (so a due day the
-scheduler missed is caught up the next tick, under the period's key: once)."""
+scheduler missed is caught up the next tick, under the period's key: once).
+
+A run pays every provider on its schedule who is active or still owed money (a positive
+payable): a provider deactivated before their last earnings were paid is paid them, or
+listed among the run's skips with the reason."""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from portal.domain.rates import INDIA_TZ
 from portal.domain.states import PAYOUT_RUN, PayoutRunStatus
 from portal.extensions import db
 from portal.payouts import models as m
-from portal.payouts.common import PayoutError, Skipped
+from portal.payouts.common import PayoutError, Skipped, payable_column
 from portal.payouts.create import create_payout
 
 MAX_SKIPS_KEPT = 500
@@ -168,8 +172,9 @@ def run_cycle(
     by_hand=False,
     key=None,
 ):
-    """Pay every active provider on ``schedule`` whose payable meets the minimum; the rest
-    carry forward. Returns the run. Resumable: it goes on after the last provider whose turn was
+    """Pay every provider on ``schedule`` who is active or still owed (a deactivated
+    provider's positive payable) whose payable meets the minimum; the rest carry forward.
+    Returns the run. Resumable: it goes on after the last provider whose turn was
     committed. ``by_hand``: an admin's run now, under a key of its own (``run_key``).
     ``key``: the run to resume when it is not the period's (an admin's run that stopped,
     from ``due_runs``). A run another runner holds is returned as it is (OPEN), untouched."""
@@ -197,9 +202,15 @@ def run_cycle(
         paid_already = set(
             db.session.scalars(sa.select(m.Payout.provider_id).where(m.Payout.run_id == run.id))
         )
+        # Money earned is owed: a provider deactivated before being paid is still paid (or
+        # listed with the reason). Their balance is read in this one statement, and only
+        # for the inactive ones.
         query = (
             sa.select(Provider.id)
-            .where(Provider.payout_schedule == schedule, Provider.active.is_(True))
+            .where(
+                Provider.payout_schedule == schedule,
+                sa.or_(Provider.active.is_(True), payable_column(Provider.id) > 0),
+            )
             .order_by(Provider.id)
         )
         if run.last_provider_id is not None:

@@ -1,6 +1,6 @@
 """Payout runs the scheduler must not lose: a run cut short (its runner died late on its
-due day, an admin's run that stopped), a cycle whose due day the scheduler missed (review
-findings)."""
+due day, an admin's run that stopped), a cycle whose due day the scheduler missed, and the
+earnings of a provider deactivated before they were paid (review findings)."""
 
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +14,9 @@ from portal.extensions import db
 from portal.payouts import models as m
 from portal.payouts import runs, tasks
 from portal.payouts.common import Skipped
+from portal.payouts.create import MSG_NO_ACCOUNT
 from tests.payouts.conftest import payable, payouts_of
+from tests.querycount import counted_queries
 
 MONDAY_LATE = datetime(2026, 11, 23, 18, 20, tzinfo=UTC)  # Mon 23 Nov, 23:50 IST
 TUESDAY = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)  # Tue 24 Nov, 09:00 IST
@@ -205,3 +207,58 @@ def test_two_ticks_at_once_take_a_stopped_run_over_once(pg_app, monkeypatch):
         run = db.session.scalar(sa.select(m.PayoutRun).where(m.PayoutRun.key == WEEK))
         counts = (run.status, run.providers_considered, run.carried_forward)
         assert counts == ("DONE", len(ids), len(ids)), counts
+
+
+# --- a deactivated provider -------------------------------------------------------------
+
+
+def _deactivate(provider):
+    """As the admin's provider form saves a deactivation (allowed: no bookings ahead)."""
+    db.session.execute(sa.update(Provider).where(Provider.id == provider.id).values(active=False))
+    db.session.commit()
+
+
+def test_a_deactivated_provider_is_paid_what_they_earned(world, x):
+    """A provider completed their last appointment (₹1,000 earned) and left; the admin
+    deactivated them (allowed: no bookings ahead). Runs chose active providers only, so the
+    ₹1,000 stayed on their payable for good, not even listed among the run's skips."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    _deactivate(provider)
+    run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    assert (run.status, run.payouts_created, run.providers_considered) == ("DONE", 1, 1)
+    (payout,) = payouts_of(provider.id)
+    assert (payout.gross, payout.status) == (100_000, "PROCESSED")
+    assert payable(provider.id) == 0
+    again = runs.run_cycle("WEEKLY", date(2026, 11, 8))  # paid: no longer considered
+    assert (again.providers_considered, again.skipped) == (0, [])
+
+
+def test_a_deactivated_provider_without_an_account_is_listed_with_the_reason(world):
+    provider, user = world.provider("WEEKLY", commission_bps=0)  # no bank account or UPI
+    world.earn(provider, user, 100_000)
+    _deactivate(provider)
+    run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    assert run.skipped == [
+        {"provider_id": provider.id, "reason": MSG_NO_ACCOUNT, "balance": 100_000}
+    ]
+    assert payable(provider.id) == 100_000
+
+
+def test_deactivated_providers_owed_nothing_cost_a_run_no_statement(world):
+    """Who is owed is read with the providers, in the run's one statement: a run does not
+    ask each deactivated provider's balance in a query of its own."""
+
+    def inactive():
+        _deactivate(world.provider("WEEKLY")[0])
+
+    inactive()
+    with counted_queries() as few:
+        run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    for _ in range(4):
+        inactive()
+    with counted_queries() as more:
+        later = runs.run_cycle("WEEKLY", date(2026, 11, 8))
+    assert run.providers_considered == later.providers_considered == 0
+    assert len(more) == len(few), (len(few), len(more))
