@@ -278,7 +278,15 @@ def _quantile(ordered, q):
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-MANUAL_PAYOUT_ACTIONS = ("payout.hold", "payout.release", "payout.admin_retry", "payout.created")
+# An administrator's step on a payout (portal/payouts/admin.py): hold, release, retry now,
+# pay now (``payout.created`` by an admin), "Mark as failed (not made at RazorpayX)".
+MANUAL_PAYOUT_ACTIONS = (
+    "payout.hold",
+    "payout.release",
+    "payout.admin_retry",
+    "payout.created",
+    "payout.mark_failed",
+)
 
 
 def _payout_automation(since):

@@ -17,7 +17,7 @@ from portal.catalog.models import Provider
 from portal.config import setting
 from portal.extensions import db
 from portal.ledger import accounts as chart
-from portal.ledger.service import balance
+from portal.ledger.service import balance, balance_column, owned_code
 from portal.payouts import models as m
 
 SEND_JOB = "payouts.send"
@@ -76,6 +76,15 @@ def resend_backoff(requests_made):
 
 def payable_balance(provider_id):
     return balance(chart.provider_payable(provider_id))
+
+
+def payable_column(provider_id_column):
+    """``payable_balance`` of the provider whose id is ``provider_id_column``, as a column
+    (or condition) of another statement: no query of its own per provider."""
+    return balance_column(
+        owned_code(chart.PROVIDER_PAYABLE, provider_id_column),
+        chart.PREFIXES[chart.PROVIDER_PAYABLE][0],
+    )
 
 
 def current_fund_account(provider_id):

@@ -13,13 +13,23 @@ run to DONE. Providers go in id order, one unit of work per provider, which comm
 run's counts and how far it got (``last_provider_id``) with the provider's payout; a crash
 mid-run is resumed by running the same key again once its claim has run out, from the
 provider after the last turn committed, so no provider is counted twice. So ``run_cycle``
-is called outside a unit of work (a job or a view), never inside one."""
+is called outside a unit of work (a job or a view), never inside one.
+
+``due_runs`` lists what the periodic job starts or resumes: every OPEN run whose claim ran
+out, whatever its day (a runner that died at 23:50 on a Monday, an admin's run that
+stopped), and each schedule's latest period until its run is done (so a due day the
+scheduler missed is caught up the next tick, under the period's key: once).
+
+A run pays every provider on its schedule who is active or still owed money (a positive
+payable): a provider deactivated before their last earnings were paid is paid them, or
+listed among the run's skips with the reason."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +41,7 @@ from portal.domain.rates import INDIA_TZ
 from portal.domain.states import PAYOUT_RUN, PayoutRunStatus
 from portal.extensions import db
 from portal.payouts import models as m
-from portal.payouts.common import PayoutError, Skipped
+from portal.payouts.common import PayoutError, Skipped, payable_column
 from portal.payouts.create import create_payout
 
 MAX_SKIPS_KEPT = 500
@@ -60,6 +70,20 @@ def period_end_for(schedule, today: date) -> date | None:
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
+def latest_period_end(schedule, today: date) -> date:
+    """The period of the latest run due on or before ``today`` (IST): ``period_end_for``
+    of the last Monday for WEEKLY, of the last 1st for MONTHLY, of today for the INSTANT
+    sweep. A due day the scheduler missed (down all Monday) is still this period's until
+    the next due day."""
+    if schedule == WEEKLY:
+        return today - timedelta(days=today.weekday() + 1)
+    if schedule == MONTHLY:
+        return today.replace(day=1) - timedelta(days=1)
+    if schedule == INSTANT:
+        return today - timedelta(days=1)
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
 def ist_today(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(INDIA_TZ).date()
 
@@ -74,8 +98,8 @@ def run_key(schedule, period_end, by_hand_at=None):
     return f"{schedule}:admin:{by_hand_at.astimezone(INDIA_TZ):%Y-%m-%dT%H:%M}"
 
 
-def _get_or_create_run(schedule, period_end, actor=None, by_hand_at=None):
-    key = run_key(schedule, period_end, by_hand_at)
+def _get_or_create_run(schedule, period_end, actor=None, by_hand_at=None, key=None):
+    key = key or run_key(schedule, period_end, by_hand_at)
     run = db.session.scalar(sa.select(m.PayoutRun).where(m.PayoutRun.key == key))
     if run is not None:
         return run, False
@@ -140,18 +164,26 @@ def _held_run(run_id, token):
 
 
 def run_cycle(
-    schedule, period_end: date | None = None, *, actor=None, provider_ids=None, by_hand=False
+    schedule,
+    period_end: date | None = None,
+    *,
+    actor=None,
+    provider_ids=None,
+    by_hand=False,
+    key=None,
 ):
-    """Pay every active provider on ``schedule`` whose payable meets the minimum; the rest
-    carry forward. Returns the run. Resumable: it goes on after the last provider whose
-    turn was committed. ``by_hand``: an admin's run now, under a key of its own
-    (``run_key``). A run another runner holds is returned as it is (OPEN), untouched."""
+    """Pay every provider on ``schedule`` who is active or still owed (a deactivated
+    provider's positive payable) whose payable meets the minimum; the rest carry forward.
+    Returns the run. Resumable: it goes on after the last provider whose turn was
+    committed. ``by_hand``: an admin's run now, under a key of its own (``run_key``).
+    ``key``: the run to resume when it is not the period's (an admin's run that stopped,
+    from ``due_runs``). A run another runner holds is returned as it is (OPEN), untouched."""
     period_end = period_end or ist_today() - timedelta(days=1)
     token = uuid.uuid4().hex
     # The run row and this runner's claim commit first: it is what a resumed run finds.
     with unit_of_work():
         run, _created = _get_or_create_run(
-            schedule, period_end, actor, by_hand_at=utcnow() if by_hand else None
+            schedule, period_end, actor, by_hand_at=utcnow() if by_hand else None, key=key
         )
         if run.status == PayoutRunStatus.DONE:
             return run
@@ -170,9 +202,15 @@ def run_cycle(
         paid_already = set(
             db.session.scalars(sa.select(m.Payout.provider_id).where(m.Payout.run_id == run.id))
         )
+        # Money earned is owed: a provider deactivated before being paid is still paid (or
+        # listed with the reason). Their balance is read in this one statement, and only
+        # for the inactive ones.
         query = (
             sa.select(Provider.id)
-            .where(Provider.payout_schedule == schedule, Provider.active.is_(True))
+            .where(
+                Provider.payout_schedule == schedule,
+                sa.or_(Provider.active.is_(True), payable_column(Provider.id) > 0),
+            )
             .order_by(Provider.id)
         )
         if run.last_provider_id is not None:
@@ -242,18 +280,48 @@ def _pay_one(run_id, token, provider_id, kind, schedule):
             run.total_gross += result.gross
 
 
-def due_runs(now: datetime | None = None):
-    """``[(schedule, period_end)]`` due today and not done yet."""
+class DueRun(NamedTuple):
+    """A run the periodic job starts or resumes: ``run_cycle(schedule, period_end,
+    key=key)``."""
+
+    schedule: str
+    period_end: date
+    key: str
+
+
+def due_runs(now: datetime | None = None) -> list[DueRun]:
+    """What the periodic job runs, oldest first: every OPEN run no runner holds (its
+    claim ran out, whatever its date: a runner that died late on its due day, an admin's
+    run that stopped), then each schedule's latest period (``latest_period_end``) unless
+    its run is done: today's on the due day, and a due day the scheduler missed the ticks
+    after it. Only the latest missed period: a run pays the whole payable, so it pays what
+    the runs of earlier missed periods would have. Two statements, whatever the runs."""
+    now = now or utcnow()
     today = ist_today(now)
-    due = []
-    for schedule in (WEEKLY, MONTHLY, INSTANT):
-        period_end = period_end_for(schedule, today)
-        if period_end is None:
-            continue
-        key = run_key(schedule, period_end)
-        status = db.session.scalar(sa.select(m.PayoutRun.status).where(m.PayoutRun.key == key))
-        if status != PayoutRunStatus.DONE:
-            due.append((schedule, period_end))
+    stopped = db.session.execute(
+        sa.select(m.PayoutRun.schedule, m.PayoutRun.period_end, m.PayoutRun.key)
+        .where(
+            m.PayoutRun.status == PayoutRunStatus.OPEN,
+            sa.or_(m.PayoutRun.claimed_by.is_(None), m.PayoutRun.claimed_until < now),
+        )
+        .order_by(m.PayoutRun.period_end, m.PayoutRun.id)
+    ).all()
+    due = [DueRun(*row) for row in stopped]
+    latest = [
+        DueRun(schedule, end, run_key(schedule, end))
+        for schedule in (WEEKLY, MONTHLY, INSTANT)
+        for end in [latest_period_end(schedule, today)]
+    ]
+    done = set(
+        db.session.scalars(
+            sa.select(m.PayoutRun.key).where(
+                m.PayoutRun.key.in_([d.key for d in latest]),
+                m.PayoutRun.status == PayoutRunStatus.DONE,
+            )
+        )
+    )
+    listed = {d.key for d in due}
+    due += [d for d in latest if d.key not in done and d.key not in listed]
     return due
 
 

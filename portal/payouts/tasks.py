@@ -35,10 +35,11 @@ def instant(provider_id, booking_id=None):
 
 @periodic("payouts.cycles", every=15 * 60)
 def cycles():
-    """WEEKLY runs on Mondays, MONTHLY on the 1st, the INSTANT sweep daily (IST)."""
+    """WEEKLY runs on Mondays, MONTHLY on the 1st, the INSTANT sweep daily (IST); a due
+    day missed is caught up, and a run whose runner stopped is resumed (``runs.due_runs``)."""
     done = []
-    for schedule, period_end in runs.due_runs():
-        run = runs.run_cycle(schedule, period_end)
+    for due in runs.due_runs():
+        run = runs.run_cycle(due.schedule, due.period_end, key=due.key)
         done.append(run.key)
     return done
 

@@ -5,10 +5,15 @@ manual step, bookings per month, pending approvals; and the polled fragment."""
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 
+from portal.accounts.models import User
+from portal.audit.models import AuditEntry
 from portal.dashboard import queries
 from portal.domain.timezone import CLINIC_TZ
+from portal.extensions import db
+from portal.payouts.models import Payout
 from tests.load.dashboard_data import seed_dashboard
 
 NOW = datetime(2026, 6, 10, 15, 30, tzinfo=CLINIC_TZ)  # a Wednesday afternoon
@@ -95,6 +100,50 @@ def test_outcome_figures(seeded):
             if (local_day(t).year, local_day(t).month) == (month_start.year, month_start.month)
         )
     assert months[NOW.date().replace(day=1)] > 0
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "payout.hold",
+        "payout.release",
+        "payout.admin_retry",
+        "payout.created",  # pay now
+        "payout.mark_failed",  # "Mark as failed (not made at RazorpayX)"
+    ],
+)
+def test_a_payout_an_admin_stepped_in_is_not_without_a_manual_step(seeded, action):
+    """Every administrator's step on a payout counts: "Mark as failed" was left out, so a
+    payout an admin had to unstick by hand, then paid by the automatic retry, counted as
+    processed without a manual step."""
+    before = queries.dashboard()
+    touched = {
+        int(a.object_id)
+        for a in db.session.scalars(sa.select(AuditEntry).where(AuditEntry.object_type == "payout"))
+    }
+    payout = db.session.scalars(
+        sa.select(Payout)
+        .where(
+            Payout.status == "PROCESSED",
+            Payout.processed_at >= NOW - timedelta(days=20),
+            Payout.id.not_in(touched),
+        )
+        .order_by(Payout.id)
+    ).first()
+    admin = db.session.scalar(sa.select(User).where(User.role == "admin").limit(1))
+    db.session.add(
+        AuditEntry(
+            at=payout.processed_at - timedelta(hours=2),
+            actor_id=admin.id,
+            action=action,
+            object_type="payout",
+            object_id=str(payout.id),
+        )
+    )
+    db.session.commit()
+    after = queries.dashboard()
+    assert after.payouts_processed == before.payouts_processed
+    assert after.payouts_automatic == before.payouts_automatic - 1
 
 
 def test_discrepancies_come_from_the_reconciliation_cases(seeded):

@@ -281,7 +281,8 @@ def test_runs_are_due_on_mondays_and_the_first(ctx):
     assert runs.period_end_for("MONTHLY", date(2026, 12, 1)) == date(2026, 11, 30)
     assert runs.period_end_for("MONTHLY", date(2026, 12, 2)) is None
     monday_ist = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
-    assert {s for s, _d in runs.due_runs(monday_ist)} == {"WEEKLY", "INSTANT"}
+    runs.run_cycle("MONTHLY", date(2026, 10, 31))  # done on the 1st
+    assert [d.key for d in runs.due_runs(monday_ist)] == ["WEEKLY:2026-11-22", "INSTANT:2026-11-22"]
 
 
 # --- penalties ---------------------------------------------------------------------------
@@ -991,7 +992,7 @@ def test_an_admins_run_on_sunday_leaves_mondays_run_to_pay_what_came_after(world
         assert again.id == by_hand.id
     world.earn(provider, user, 50_000)  # Sunday afternoon
     monday = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
-    assert ("WEEKLY", date(2026, 11, 22)) in runs.due_runs(monday)
+    assert "WEEKLY:2026-11-22" in {d.key for d in runs.due_runs(monday)}
     scheduled = runs.run_cycle("WEEKLY", date(2026, 11, 22))
     assert scheduled.key == "WEEKLY:2026-11-22" and scheduled.payouts_created == 1
     assert sorted(p.gross for p in payouts_of(provider.id)) == [50_000, 100_000]
