@@ -37,10 +37,21 @@ def instant(provider_id, booking_id=None):
 def cycles():
     """WEEKLY runs on Mondays, MONTHLY on the 1st, the INSTANT sweep daily (IST); a due
     day missed is caught up, and a run whose runner stopped is resumed (``runs.due_runs``)."""
-    done = []
+    done, failed, first_error = [], [], None
     for due in runs.due_runs():
-        run = runs.run_cycle(due.schedule, due.period_end, key=due.key)
+        # One run failing (for good, say) must not hold up the others: a stopped run is
+        # listed first at every tick. It is logged, the rest go on, and the tick fails at
+        # the end, naming it (the job's failure; the next tick tries it again).
+        try:
+            run = runs.run_cycle(due.schedule, due.period_end, key=due.key)
+        except Exception as exc:
+            log.exception("payout run %s failed", due.key)
+            failed.append(due.key)
+            first_error = first_error or exc
+            continue
         done.append(run.key)
+    if failed:
+        raise RuntimeError(f"payout runs failed: {', '.join(failed)}") from first_error
     return done
 
 

@@ -262,3 +262,27 @@ def test_deactivated_providers_owed_nothing_cost_a_run_no_statement(world):
         later = runs.run_cycle("WEEKLY", date(2026, 11, 8))
     assert run.providers_considered == later.providers_considered == 0
     assert len(more) == len(few), (len(few), len(more))
+
+
+def test_a_run_that_fails_does_not_hold_up_the_others(world, x, monkeypatch):
+    """Review of the catch-up (session 26): a stopped run is now listed first at every tick,
+    and the tick stopped at the first run that raised, so one run failing for good (a bug,
+    a bad row) would have kept every later run, of every schedule, from ever being made.
+    Now the tick goes on past it and reports it failed at the end (the job's failure, retried
+    at the next tick)."""
+    with time_machine.travel(MONDAY_LATE, tick=True):
+        monthly, user = world.ready_provider("MONTHLY", commission_bps=0)
+        world.earn(monthly, user, 100_000)
+        original = runs.run_cycle
+
+        def weekly_fails(schedule, *args, **kwargs):
+            if schedule == "WEEKLY":
+                raise RuntimeError("the weekly run is broken")
+            return original(schedule, *args, **kwargs)
+
+        monkeypatch.setattr(runs, "run_cycle", weekly_fails)
+        with pytest.raises(RuntimeError, match="WEEKLY:2026-11-22"):
+            tasks.cycles()
+        db.session.rollback()
+        assert _run("MONTHLY:2026-10-31").status == "DONE"
+        assert [p.gross for p in payouts_of(monthly.id)] == [100_000]
