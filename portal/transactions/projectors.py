@@ -7,7 +7,8 @@ movement counts as in the summary: money in, refund, payout; None for money that
 inside the business), occurred_at, patient_id / provider_id / party_name, visit_id /
 visit_number, amount, fee / platform_fee / gst less discount / wallet (the price breakup:
 fee + platform_fee + gst − discount − wallet = amount, or all None), gateway_fee /
-gateway_tax (from the settlement that covered it), net, reference (the Razorpay id), utr,
+gateway_tax (from the settlement that covered it; a payout's: RazorpayX's fee the ledger
+posted for it), net, reference (the Razorpay id), utr,
 settlement_reference."""
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from portal.domain.ids import is_digits
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
-from portal.ledger.models import LedgerTransaction
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments import models as pay
-from portal.payouts.models import Payout
+from portal.payouts.models import FEES_KIND, FEES_RETURNED_KIND, Payout
 from portal.refunds.models import GATEWAY, Cancellation, Refund
 from portal.settlements.models import Settlement, SettlementItem
 from portal.wallet.models import WalletAdjustment
@@ -170,6 +171,31 @@ def project_refund(r: Refund):
     }
 
 
+def _payout_fee_columns(payout_id):
+    """RazorpayX's fee on the payout, GST included, and that GST, as the ledger has them
+    taken from the bank (``payout:<id>:fees``, less ``…:fees_returned`` on a reversal);
+    None when none was posted (not processed, or a free payout)."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, sa.func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerTransaction.reference_type == "payout",
+            LedgerTransaction.reference_id == str(payout_id),
+            LedgerTransaction.kind.in_((FEES_KIND, FEES_RETURNED_KIND)),
+            LedgerAccount.code.in_((chart.BANK, chart.GST_INPUT)),
+        )
+        .group_by(LedgerAccount.code)
+    ).all()
+    if not rows:
+        return {"gateway_fee": None, "gateway_tax": None}
+    by_code = {code: int(total) for code, total in rows}
+    return {
+        "gateway_fee": -by_code.get(chart.BANK, 0),
+        "gateway_tax": by_code.get(chart.GST_INPUT, 0),
+    }
+
+
 def project_payout(p: Payout):
     booking = db.session.get(IndividualBooking, p.booking_id) if p.booking_id else None
     return {
@@ -182,6 +208,9 @@ def project_payout(p: Payout):
         "occurred_at": p.processed_at or p.created_at,
         "amount": p.gross,
         "net": p.net,  # after TDS: what reaches the provider's bank
+        # RazorpayX's fee, taken from the bank on top of the net (the summary counts it
+        # with the gateway fees)
+        **_payout_fee_columns(p.id),
         "reference": p.razorpay_payout_id,
         "utr": p.utr,
         **_provider(p.provider_id),
@@ -274,6 +303,11 @@ def _ledger_visit(txn):
 
 
 def project_ledger(txn: LedgerTransaction):
+    if txn.kind in (FEES_KIND, FEES_RETURNED_KIND) and txn.reference_type == "payout":
+        # A payout's fee posted (or returned) changes its row's fee, even when the payout
+        # itself did not change (fees that came with a later ``payout.updated``).
+        payout = db.session.get(Payout, int(txn.reference_id))
+        return project_payout(payout) if payout is not None else None
     type_ = LEDGER_TYPES.get(txn.kind)
     if type_ is None:
         return None
