@@ -93,12 +93,26 @@ def _visit_columns(visit):
     return {"visit_id": visit.id, "visit_number": visit.number}
 
 
-def _patient(user_id):
+def _patient(user_id, visit=None):
+    """The patient's columns. The name at the time: the one ``visit`` was invoiced to
+    (``billed_to_name``, its account holder's, kept by the visit: a rebuild writes it
+    again whatever the patient is called now); else today's, which a row already written
+    keeps (``projection.NAME_KEPT``)."""
+    kept = visit.billed_to_name if visit is not None and visit.patient_id == user_id else None
+    if user_id and kept:
+        return {
+            "patient_id": user_id,
+            "provider_id": None,
+            "party_name": kept,
+            projection.NAME_KEPT: True,
+        }
     user = db.session.get(User, user_id) if user_id else None
     return {"patient_id": user_id, "provider_id": None, "party_name": user.name if user else None}
 
 
 def _provider(provider_id):
+    """The provider's columns; no record keeps a provider's name, so a row already written
+    keeps the one it was written with (a rename changes rows written after it)."""
     provider = db.session.get(Provider, provider_id) if provider_id else None
     return {
         "patient_id": None,
@@ -143,7 +157,7 @@ def project_payment(p: pay.Payment):
         "occurred_at": p.paid_at or p.created_at,
         "amount": amount,
         "reference": p.razorpay_payment_id or p.razorpay_link_id or p.razorpay_order_id,
-        **_patient(visit.patient_id if visit else None),
+        **_patient(visit.patient_id if visit else None, visit),
         **_visit_columns(visit),
     }
     row.update(_payment_breakup(p, amount))
@@ -166,7 +180,7 @@ def project_refund(r: Refund):
         "net": r.amount,
         "reference": r.razorpay_refund_id,
         **NO_BREAKUP,
-        **_patient(r.patient_id),
+        **_patient(r.patient_id, r.visit),
         **_visit_columns(r.visit),
     }
 
@@ -258,7 +272,7 @@ def project_reschedule(r: Reschedule):
         "discount": None,
         "wallet": None,
         "reference": r.razorpay_payment_id,
-        **_patient(r.visit.patient_id if r.visit else None),
+        **_patient(r.visit.patient_id if r.visit else None, r.visit),
         **_visit_columns(r.visit),
     }
     row.update(_gateway_columns(r.razorpay_payment_id, r.total))
@@ -281,7 +295,7 @@ def project_fee_capture(c: FeeCapture):
         "amount": c.amount,
         **NO_BREAKUP,
         "reference": c.razorpay_payment_id,
-        **_patient(visit.patient_id if visit else None),
+        **_patient(visit.patient_id if visit else None, visit),
         **_visit_columns(visit),
     }
     row.update(_gateway_columns(c.razorpay_payment_id, c.amount))
@@ -312,11 +326,12 @@ def project_ledger(txn: LedgerTransaction):
     if type_ is None:
         return None
     amount = sum(e.amount for e in txn.entries if e.amount > 0)
+    visit = _ledger_visit(txn)
     party = {"patient_id": None, "provider_id": None, "party_name": None}
     for e in txn.entries:
         code = e.account.code
         if code.startswith(chart.PATIENT_WALLET + ":"):
-            party = _patient(int(code.split(":", 1)[1]))
+            party = _patient(int(code.split(":", 1)[1]), visit)
         elif code.startswith(chart.PROVIDER_PAYABLE + ":"):
             party = _provider(int(code.split(":", 1)[1]))
     return {
@@ -330,7 +345,7 @@ def project_ledger(txn: LedgerTransaction):
         "amount": amount,
         "net": amount,
         **party,
-        **_visit_columns(_ledger_visit(txn)),
+        **_visit_columns(visit),
     }
 
 
