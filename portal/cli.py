@@ -90,8 +90,12 @@ def init_app(app):
 
 
 def _gateway_position():
-    """What the gateway holds for us, for ``flask ledger check``."""
-    return get_payin().account_position()
+    """What the gateway holds for us, for ``flask ledger check``: its lists' totals and
+    settlements by id, and each complete settlement's transfers and adjustments as its
+    recon rows (read from the gateway at ingest) have them."""
+    from portal.settlements.queries import recon_adjustments
+
+    return {**get_payin().account_position(), "adjustments": recon_adjustments()}
 
 
 demo_cli = AppGroup("demo", help="Demo data for the embedded mode.")

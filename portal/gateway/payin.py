@@ -353,21 +353,30 @@ class RazorpayPayIn:
 
     # --- what the gateway holds for us --------------------------------------------------
 
-    def _all(self, collection, page=100, limit=100_000):
-        """Every item of a list API (newest first, count/skip pages), at most ``limit``."""
-        items, skip = [], 0
-        while len(items) < limit:
+    LIST_PAGE = 100  # Razorpay's largest count
+
+    def _all(self, collection):
+        """Every item of a list API (newest first, count/skip pages), to the last page:
+        no cap, since a sum of the newest N is a wrong sum, not a smaller one (review
+        finding: 100,000 items, and 100,050 captured payments read ₹50 short). An item
+        listed twice (a new one arriving between two pages pushes the older ones a place
+        down) is counted once, by its id."""
+        page, skip = self.LIST_PAGE, 0
+        items = {}
+        while True:
             chunk = self._call(collection.all, {"count": page, "skip": skip}).get("items") or []
-            items.extend(chunk)
+            for item in chunk:
+                items.setdefault(item["id"], item)
             if len(chunk) < page:
-                break
+                return list(items.values())
             skip += page
-        return items
 
     def account_position(self):
-        """Captured, refunded and settled paise as the gateway's own lists have them, for
-        the ledger check (``portal.ledger.check.verify_gateway_clearing``). A settlement
-        takes its amount plus its fees out of what the gateway holds."""
+        """What the gateway's own lists say it took in and paid out, for the ledger check
+        (``portal.ledger.check.verify_gateway_clearing``): captured, refunded and settled
+        paise, and the processed settlements by id (``"settlements"``: id -> amount +
+        fees, which a settlement takes out of what the gateway holds), compared one by one
+        with the ledger's settlement postings."""
         captured = sum(
             int(p["amount"])
             for p in self._all(self.client.payment)
@@ -375,12 +384,17 @@ class RazorpayPayIn:
         )
         refunds = self._all(self.client.refund)
         refunded = sum(int(r["amount"]) for r in refunds if r.get("status") == "processed")
-        settled = sum(
-            int(s["amount"]) + int(s.get("fees") or 0)
+        settlements = {
+            str(s["id"]): int(s["amount"]) + int(s.get("fees") or 0)
             for s in self._all(self.client.settlement)
             if s.get("status") == "processed"
-        )
-        return {"captured": captured, "refunded": refunded, "settled": settled}
+        }
+        return {
+            "captured": captured,
+            "refunded": refunded,
+            "settled": sum(settlements.values()),
+            "settlements": settlements,
+        }
 
     # --- settlements ---------------------------------------------------------------------
 

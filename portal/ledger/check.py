@@ -16,6 +16,9 @@ SETTLEMENT_KIND = "gateway_settlement"  # a settlement posted out of gateway_cle
 # A settlement's rows other than payments and refunds (transfers, adjustments), posted
 # between gateway_clearing and gateway_adjustments once its recon rows are complete
 SETTLEMENT_ADJUSTMENTS_KIND = "settlement_adjustments"
+# Their idempotency keys: ``settlement:<razorpay id>`` and ``…:adjustments``
+SETTLEMENT_KEY = "settlement:"
+ADJUSTMENTS_SUFFIX = ":adjustments"
 
 
 def verify_ledger() -> list[str]:
@@ -90,18 +93,130 @@ def _clearing_posted_by(kind) -> int:
     )
 
 
+def _clearing_by_key(kind) -> dict[str | None, int]:
+    """Idempotency key -> debits − credits of gateway_clearing, for the transactions of
+    ``kind`` (those posted without a key summed under None)."""
+    rows = db.session.execute(
+        sa.select(LedgerTransaction.idempotency_key, sa.func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.code == GATEWAY_CLEARING, LedgerTransaction.kind == kind)
+        .group_by(LedgerTransaction.idempotency_key)
+    )
+    out: dict[str | None, int] = {}
+    for key, amount in rows:
+        out[key] = out.get(key, 0) + int(amount)
+    return out
+
+
+def _settlement_id(key, suffix=""):
+    """``settlement:<id><suffix>`` -> id, else None."""
+    if not key or not key.startswith(SETTLEMENT_KEY) or not key.endswith(suffix):
+        return None
+    rid = key[len(SETTLEMENT_KEY) : len(key) - len(suffix)]
+    return rid if rid and ":" not in rid else None
+
+
+def verify_settlement_postings(position) -> list[str]:
+    """Each settlement the ledger posted, compared by its Razorpay id with the gateway's.
+
+    ``position["settlements"]`` is the gateway's processed settlements, id -> gross paise
+    (amount + fees: what left its hold for us). A ``gateway_settlement`` posting
+    (``settlement:<id>``) must name one of them and take exactly its gross out of gateway
+    clearing. Its transfers and adjustments (``settlement:<id>:adjustments``) must belong
+    to a settlement the gateway made and the ledger posted, and, when
+    ``position["adjustments"]`` (id -> the signed total of the settlement's recon rows other
+    than payments and refunds, for the settlements whose rows are complete) is given, post
+    that total: a complete settlement's adjustments posted for another amount, or not at
+    all, are findings. A settlement the gateway made that the ledger has not posted yet is
+    none (the next ingest posts it)."""
+    gateway = {str(k): int(v) for k, v in position["settlements"].items()}
+    problems = []
+    posted = {}
+    for key, clearing in sorted(
+        _clearing_by_key(SETTLEMENT_KIND).items(), key=lambda kv: str(kv[0])
+    ):
+        rid = _settlement_id(key)
+        if rid is None:
+            problems.append(
+                f"a settlement posting took {-clearing} paise out of gateway clearing with no "
+                f"settlement id to compare with the gateway's (key {key!r})"
+            )
+            continue
+        posted[rid] = -clearing
+        if rid not in gateway:
+            problems.append(
+                f"settlement {rid}: the ledger posted {-clearing} paise out of gateway "
+                "clearing, but the gateway has no processed settlement of that id"
+            )
+        elif gateway[rid] != -clearing:
+            problems.append(
+                f"settlement {rid}: the ledger posted {-clearing} paise out of gateway "
+                f"clearing, the gateway settled {gateway[rid]} (amount + fees): "
+                f"{-clearing - gateway[rid]:+d} paise"
+            )
+    recon = position.get("adjustments")
+    adjusted = {}
+    for key, clearing in sorted(
+        _clearing_by_key(SETTLEMENT_ADJUSTMENTS_KIND).items(), key=lambda kv: str(kv[0])
+    ):
+        rid = _settlement_id(key, ADJUSTMENTS_SUFFIX)
+        if rid is None:
+            problems.append(
+                f"settlement adjustments of {clearing:+d} paise were posted to gateway "
+                f"clearing with no settlement id (key {key!r})"
+            )
+            continue
+        adjusted[rid] = clearing
+        if rid not in gateway or rid not in posted:
+            problems.append(
+                f"settlement {rid}: the ledger posted {clearing:+d} paise of transfers and "
+                "adjustments, but "
+                + (
+                    "the gateway has no processed settlement of that id"
+                    if rid not in gateway
+                    else "the settlement itself is not posted"
+                )
+            )
+        elif recon is not None and rid not in recon:
+            problems.append(
+                f"settlement {rid}: the ledger posted {clearing:+d} paise of transfers and "
+                "adjustments, but its recon rows are not complete (or not stored)"
+            )
+        elif recon is not None and int(recon[rid]) != clearing:
+            problems.append(
+                f"settlement {rid}: the ledger posted {clearing:+d} paise of transfers and "
+                f"adjustments, its recon rows say {int(recon[rid]):+d}"
+            )
+    for rid, total in sorted((recon or {}).items()):
+        if int(total) and rid not in adjusted and rid in posted:
+            problems.append(
+                f"settlement {rid}: its recon rows adjust {int(total):+d} paise (transfers, "
+                "adjustments), the ledger posted none (flask settlements post-adjustments)"
+            )
+    return problems
+
+
 def verify_gateway_clearing(position) -> list[str]:
     """Gateway clearing in the ledger against what the gateway says it holds for us.
 
-    ``position`` is the gateway's own ``{"captured", "refunded", "settled"}`` paise (from
-    its list APIs: ``RazorpayPayIn.account_position``). It holds captured − refunded −
-    settled, where a settlement's gross (``settled``) also counts its transfers and
-    adjustments, which those lists know nothing of: a chargeback taken is money the
-    gateway holds no more, yet lowers the gross. So they are added back as the recon rows
-    say (the ledger's ``settlement_adjustments`` postings, negative for a debit). The
-    ledger's clearing must equal that plus any settlement the ledger has not posted yet. A
-    capture posted without the gateway holding it (a forged event) shows here; so does one
-    the gateway holds that the portal never recorded."""
+    ``position`` is the gateway's own ``{"captured", "refunded", "settled"}`` paise and its
+    processed ``"settlements"`` by id (from its list APIs: ``RazorpayPayIn.account_position``),
+    with the ``"adjustments"`` of the settlements whose recon rows are complete, by id.
+    Settlements first, by id (``verify_settlement_postings``): in the sum below ``settled``
+    cancels out (what the gateway settled is in what it no longer holds and in what the
+    ledger has still to post), so a settlement posting of a wrong amount, or of one the
+    gateway never made, shows only there (review finding).
+
+    Then the sum. The gateway holds captured − refunded − settled, where a settlement's
+    gross (``settled``) also counts its transfers and adjustments, which those lists know
+    nothing of: a chargeback taken is money the gateway holds no more, yet lowers the
+    gross. So they are added back as posted (the ledger's ``settlement_adjustments``
+    postings, negative for a debit; compared with the recon rows above). The ledger's
+    clearing must equal that plus any settlement the ledger has not posted yet. A capture
+    posted without the gateway holding it (a forged event) shows here; so does one the
+    gateway holds that the portal never recorded."""
+    problems = verify_settlement_postings(position)
     captured, refunded, settled = (int(position[k]) for k in ("captured", "refunded", "settled"))
     adjusted = _clearing_posted_by(SETTLEMENT_ADJUSTMENTS_KIND)
     holds = captured - refunded - settled + adjusted
@@ -109,8 +224,8 @@ def verify_gateway_clearing(position) -> list[str]:
     unposted = settled - posted
     clearing = balance(GATEWAY_CLEARING)
     if clearing == holds + unposted:
-        return []
-    return [
+        return problems
+    return problems + [
         f"gateway clearing is {clearing} paise in the ledger, but the gateway holds {holds} "
         f"for us (captured {captured} − refunded {refunded} − settled {settled}"
         + (f", {adjusted:+d} its settlements' transfers and adjustments" if adjusted else "")

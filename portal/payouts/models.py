@@ -26,6 +26,10 @@ FUND_ACCOUNT_KINDS = (BANK_ACCOUNT, VPA)
 INSTANT_KIND, CYCLE_KIND, MANUAL_KIND = "INSTANT", "CYCLE", "MANUAL"
 PAYOUT_KINDS = (INSTANT_KIND, CYCLE_KIND, MANUAL_KIND)
 MODES = ("IMPS", "NEFT", "UPI")
+# The ledger kinds of RazorpayX's fee and GST on a processed payout, and of their return on a
+# reversal (``status._post_fees``, ``status._return_fees``): the console's payout row shows
+# what they leave taken (``transactions.projectors``).
+FEES_KIND, FEES_RETURNED_KIND = "payout_fees", "payout_fees_returned"
 
 
 def _in(column, values):

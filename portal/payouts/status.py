@@ -282,7 +282,7 @@ def _post_fees(payout, entity):
         log.warning("payout %s: fees %s with tax %s not posted", payout.id, fees, tax)
         return False
     post(
-        "payout_fees",
+        m.FEES_KIND,
         [
             debit(chart.PAYOUT_FEES, fees - tax),
             debit(chart.GST_INPUT, tax),
@@ -301,7 +301,7 @@ def _return_fees(payout):
     if posted is not None:
         reverse(
             posted,
-            kind="payout_fees_returned",
+            kind=m.FEES_RETURNED_KIND,
             idempotency_key=f"payout:{payout.id}:fees_returned",
             memo=f"payout {payout.id} reversed: RazorpayX fee and GST back",
         )

@@ -56,7 +56,12 @@ from portal.extensions import db
 from portal.gateway import get_payin
 from portal.gateway.errors import GatewayError
 from portal.ledger import accounts as chart
-from portal.ledger.check import SETTLEMENT_ADJUSTMENTS_KIND, SETTLEMENT_KIND
+from portal.ledger.check import (
+    ADJUSTMENTS_SUFFIX,
+    SETTLEMENT_ADJUSTMENTS_KIND,
+    SETTLEMENT_KEY,
+    SETTLEMENT_KIND,
+)
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import LedgerError, post
 
@@ -272,7 +277,7 @@ def _store(raw, settled_at, rows, actor) -> bool:
                 (chart.GATEWAY_CLEARING, -(amount + fees)),
             ],
             reference=("settlement", settlement.id),
-            idempotency_key=f"settlement:{raw['id']}",
+            idempotency_key=f"{SETTLEMENT_KEY}{raw['id']}",
             memo=f"Razorpay settlement {raw['id']} (UTR {settlement.utr or '—'})",
         )
         settlement.ledger_transaction_id = txn.id
@@ -378,7 +383,7 @@ def _check(settlement, items, actor):
 
 def adjustments_key(razorpay_settlement_id):
     """The ledger key of a settlement's transfers and adjustments."""
-    return f"settlement:{razorpay_settlement_id}:adjustments"
+    return f"{SETTLEMENT_KEY}{razorpay_settlement_id}{ADJUSTMENTS_SUFFIX}"
 
 
 def _post_adjustments(settlement, items, actor):

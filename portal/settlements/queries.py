@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.pagination import Order, keyset_page
 
+from . import checks
 from .models import Settlement, SettlementItem
 
 ORDERS = (Order(Settlement.settled_at, descending=True), Order(Settlement.id, descending=True))
@@ -50,3 +51,33 @@ def totals():
             sa.func.coalesce(sa.cast(sa.func.sum(Settlement.tax), sa.BigInteger), 0),
         )
     ).one()
+
+
+def recon_adjustments() -> dict[str, int]:
+    """Razorpay id -> the signed total of its transfers and adjustments
+    (``checks.adjusted``), for every stored settlement whose recon rows are complete (0
+    when it has none): what its ``settlement:<id>:adjustments`` posting must move, for
+    ``flask ledger check`` (``ledger.check.verify_settlement_postings``)."""
+    totals = dict.fromkeys(
+        db.session.scalars(
+            sa.select(Settlement.razorpay_settlement_id).where(Settlement.rows_complete.is_(True))
+        ),
+        0,
+    )
+    rows = db.session.execute(
+        sa.select(
+            Settlement.razorpay_settlement_id,
+            SettlementItem.entity_type,
+            SettlementItem.amount,
+            SettlementItem.credit,
+            SettlementItem.debit,
+        )
+        .join(SettlementItem, SettlementItem.settlement_id == Settlement.id)
+        .where(
+            Settlement.rows_complete.is_(True),
+            SettlementItem.entity_type.not_in((checks.PAYMENT, checks.REFUND)),
+        )
+    )
+    for rid, kind, amount, credit, debit in rows:
+        totals[rid] += checks.adjusted([(kind, checks.signed_amount(kind, amount, credit, debit))])
+    return totals

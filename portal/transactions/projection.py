@@ -29,6 +29,11 @@ PROJECTORS: dict[type, Callable] = {}
 _KEY = "money_movements_touched"
 _COLUMNS = {c.name for c in MoneyMovement.__table__.columns} - {"id"}
 _INSTALLED = []
+# A row's key saying its ``party_name`` is the one its record kept (the name a visit was
+# invoiced to): written over the stored one. Without it the name is today's, and a row
+# already written keeps its own: the name at the time it was first written (review
+# finding: a rebuild, or any later write of a row, rewrote history after a rename).
+NAME_KEPT = "party_name_kept"
 
 
 def register(model, projector):
@@ -82,30 +87,32 @@ def upsert(session, rows):
     """Insert or rewrite movement rows by (source, source_id); columns a row does not name
     keep their stored values."""
     dialect = session.get_bind().dialect.name
-    for shape, batch in _by_shape(rows).items():
-        session.execute(_upsert_statement(dialect, shape), batch)
+    for (shape, kept), batch in _by_shape(rows).items():
+        session.execute(_upsert_statement(dialect, shape, kept), batch)
 
 
 def _by_shape(rows, seen=None):
     """The rows stamped and grouped by the columns they name (one executemany each); the
     last word on a record wins. With ``seen``, each also carries the version its row had
-    (``seen_version``, None when it had none) for ``_rebuild_statement``."""
+    (``seen_version``, None when it had none) for ``_rebuild_statement``. Grouped by
+    whether their ``party_name`` is the record's own too (``NAME_KEPT``, taken off)."""
     now = utcnow()
     latest = {}
     for row in rows:
-        unknown = set(row) - _COLUMNS
+        unknown = set(row) - _COLUMNS - {NAME_KEPT}
         if unknown:
             raise ValueError(f"unknown money_movements columns {sorted(unknown)}")
         latest[(row["source"], row["source_id"])] = {**row, "updated_at": now}
     by_shape: dict[tuple, list] = {}
     for key, row in latest.items():
+        kept = bool(row.pop(NAME_KEPT, False))
         shaped = row if seen is None else {**row, "seen_version": seen.get(key)}
-        by_shape.setdefault(tuple(sorted(row)), []).append(shaped)
+        by_shape.setdefault((tuple(sorted(row)), kept), []).append(shaped)
     return by_shape
 
 
 @cache
-def _upsert_statement(dialect, shape):
+def _upsert_statement(dialect, shape, kept=False):
     """The upsert of rows naming ``shape``'s columns, built once per dialect and shape
     (building it and its cache key cost a fifth of a pay step's CPU); the rows are its
     parameters (several: one executemany)."""
@@ -114,19 +121,23 @@ def _upsert_statement(dialect, shape):
     stmt = insert(table)
     return stmt.on_conflict_do_update(
         index_elements=[table.c.source, table.c.source_id],
-        set_=_rewritten(stmt, shape),
+        set_=_rewritten(stmt, shape, kept),
     )
 
 
-def _rewritten(stmt, shape):
-    """The columns an upsert rewrites: those its rows name, and the row's version bumped."""
+def _rewritten(stmt, shape, kept):
+    """The columns an upsert rewrites: those its rows name (a party's name only over none
+    stored, unless it is the record's own: ``NAME_KEPT``), and the row's version bumped."""
+    table = MoneyMovement.__table__
     set_ = {name: stmt.excluded[name] for name in shape if name not in ("source", "source_id")}
-    set_["version"] = MoneyMovement.__table__.c.version + 1
+    if "party_name" in set_ and not kept:
+        set_["party_name"] = sa.func.coalesce(table.c.party_name, stmt.excluded.party_name)
+    set_["version"] = table.c.version + 1
     return set_
 
 
 @cache
-def _rebuild_statement(dialect, shape):
+def _rebuild_statement(dialect, shape, kept=False):
     """The rebuild's upsert: a new row goes in; an existing one is rewritten only while it
     still has the version the rebuild saw before reading its record (``seen_version``;
     NULL, never equal, when it had none then). The check is on the row as it is when the
@@ -137,7 +148,7 @@ def _rebuild_statement(dialect, shape):
     stmt = insert(table)
     return stmt.on_conflict_do_update(
         index_elements=[table.c.source, table.c.source_id],
-        set_=_rewritten(stmt, shape),
+        set_=_rewritten(stmt, shape, kept),
         where=table.c.version == sa.bindparam("seen_version", type_=sa.Integer),
     )
 
@@ -210,6 +221,6 @@ def _rebuild_batch(model, projector, after, batch, sources):
         if out is not None:
             rows.extend(out if isinstance(out, list) else [out])
     dialect = db.session.get_bind().dialect.name
-    for shape, shaped in _by_shape(rows, seen).items():
-        db.session.execute(_rebuild_statement(dialect, shape), shaped)
+    for (shape, kept), shaped in _by_shape(rows, seen).items():
+        db.session.execute(_rebuild_statement(dialect, shape, kept), shaped)
     return ids, rows

@@ -7,7 +7,8 @@ movement counts as in the summary: money in, refund, payout; None for money that
 inside the business), occurred_at, patient_id / provider_id / party_name, visit_id /
 visit_number, amount, fee / platform_fee / gst less discount / wallet (the price breakup:
 fee + platform_fee + gst − discount − wallet = amount, or all None), gateway_fee /
-gateway_tax (from the settlement that covered it), net, reference (the Razorpay id), utr,
+gateway_tax (from the settlement that covered it; a payout's: RazorpayX's fee the ledger
+posted for it), net, reference (the Razorpay id), utr,
 settlement_reference."""
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from portal.domain.ids import is_digits
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
-from portal.ledger.models import LedgerTransaction
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments import models as pay
-from portal.payouts.models import Payout
+from portal.payouts.models import FEES_KIND, FEES_RETURNED_KIND, Payout
 from portal.refunds.models import GATEWAY, Cancellation, Refund
 from portal.settlements.models import Settlement, SettlementItem
 from portal.wallet.models import WalletAdjustment
@@ -92,12 +93,26 @@ def _visit_columns(visit):
     return {"visit_id": visit.id, "visit_number": visit.number}
 
 
-def _patient(user_id):
+def _patient(user_id, visit=None):
+    """The patient's columns. The name at the time: the one ``visit`` was invoiced to
+    (``billed_to_name``, its account holder's, kept by the visit: a rebuild writes it
+    again whatever the patient is called now); else today's, which a row already written
+    keeps (``projection.NAME_KEPT``)."""
+    kept = visit.billed_to_name if visit is not None and visit.patient_id == user_id else None
+    if user_id and kept:
+        return {
+            "patient_id": user_id,
+            "provider_id": None,
+            "party_name": kept,
+            projection.NAME_KEPT: True,
+        }
     user = db.session.get(User, user_id) if user_id else None
     return {"patient_id": user_id, "provider_id": None, "party_name": user.name if user else None}
 
 
 def _provider(provider_id):
+    """The provider's columns; no record keeps a provider's name, so a row already written
+    keeps the one it was written with (a rename changes rows written after it)."""
     provider = db.session.get(Provider, provider_id) if provider_id else None
     return {
         "patient_id": None,
@@ -142,7 +157,7 @@ def project_payment(p: pay.Payment):
         "occurred_at": p.paid_at or p.created_at,
         "amount": amount,
         "reference": p.razorpay_payment_id or p.razorpay_link_id or p.razorpay_order_id,
-        **_patient(visit.patient_id if visit else None),
+        **_patient(visit.patient_id if visit else None, visit),
         **_visit_columns(visit),
     }
     row.update(_payment_breakup(p, amount))
@@ -165,8 +180,33 @@ def project_refund(r: Refund):
         "net": r.amount,
         "reference": r.razorpay_refund_id,
         **NO_BREAKUP,
-        **_patient(r.patient_id),
+        **_patient(r.patient_id, r.visit),
         **_visit_columns(r.visit),
+    }
+
+
+def _payout_fee_columns(payout_id):
+    """RazorpayX's fee on the payout, GST included, and that GST, as the ledger has them
+    taken from the bank (``payout:<id>:fees``, less ``…:fees_returned`` on a reversal);
+    None when none was posted (not processed, or a free payout)."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, sa.func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerTransaction.reference_type == "payout",
+            LedgerTransaction.reference_id == str(payout_id),
+            LedgerTransaction.kind.in_((FEES_KIND, FEES_RETURNED_KIND)),
+            LedgerAccount.code.in_((chart.BANK, chart.GST_INPUT)),
+        )
+        .group_by(LedgerAccount.code)
+    ).all()
+    if not rows:
+        return {"gateway_fee": None, "gateway_tax": None}
+    by_code = {code: int(total) for code, total in rows}
+    return {
+        "gateway_fee": -by_code.get(chart.BANK, 0),
+        "gateway_tax": by_code.get(chart.GST_INPUT, 0),
     }
 
 
@@ -182,6 +222,9 @@ def project_payout(p: Payout):
         "occurred_at": p.processed_at or p.created_at,
         "amount": p.gross,
         "net": p.net,  # after TDS: what reaches the provider's bank
+        # RazorpayX's fee, taken from the bank on top of the net (the summary counts it
+        # with the gateway fees)
+        **_payout_fee_columns(p.id),
         "reference": p.razorpay_payout_id,
         "utr": p.utr,
         **_provider(p.provider_id),
@@ -229,7 +272,7 @@ def project_reschedule(r: Reschedule):
         "discount": None,
         "wallet": None,
         "reference": r.razorpay_payment_id,
-        **_patient(r.visit.patient_id if r.visit else None),
+        **_patient(r.visit.patient_id if r.visit else None, r.visit),
         **_visit_columns(r.visit),
     }
     row.update(_gateway_columns(r.razorpay_payment_id, r.total))
@@ -252,7 +295,7 @@ def project_fee_capture(c: FeeCapture):
         "amount": c.amount,
         **NO_BREAKUP,
         "reference": c.razorpay_payment_id,
-        **_patient(visit.patient_id if visit else None),
+        **_patient(visit.patient_id if visit else None, visit),
         **_visit_columns(visit),
     }
     row.update(_gateway_columns(c.razorpay_payment_id, c.amount))
@@ -274,15 +317,21 @@ def _ledger_visit(txn):
 
 
 def project_ledger(txn: LedgerTransaction):
+    if txn.kind in (FEES_KIND, FEES_RETURNED_KIND) and txn.reference_type == "payout":
+        # A payout's fee posted (or returned) changes its row's fee, even when the payout
+        # itself did not change (fees that came with a later ``payout.updated``).
+        payout = db.session.get(Payout, int(txn.reference_id))
+        return project_payout(payout) if payout is not None else None
     type_ = LEDGER_TYPES.get(txn.kind)
     if type_ is None:
         return None
     amount = sum(e.amount for e in txn.entries if e.amount > 0)
+    visit = _ledger_visit(txn)
     party = {"patient_id": None, "provider_id": None, "party_name": None}
     for e in txn.entries:
         code = e.account.code
         if code.startswith(chart.PATIENT_WALLET + ":"):
-            party = _patient(int(code.split(":", 1)[1]))
+            party = _patient(int(code.split(":", 1)[1]), visit)
         elif code.startswith(chart.PROVIDER_PAYABLE + ":"):
             party = _provider(int(code.split(":", 1)[1]))
     return {
@@ -296,7 +345,7 @@ def project_ledger(txn: LedgerTransaction):
         "amount": amount,
         "net": amount,
         **party,
-        **_visit_columns(_ledger_visit(txn)),
+        **_visit_columns(visit),
     }
 
 

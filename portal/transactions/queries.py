@@ -91,7 +91,7 @@ class Summary:
     money_in: int
     refunds: int
     payouts: int
-    gateway_fees: int
+    gateway_fees: int  # Razorpay's on money in, RazorpayX's (GST included) on payouts
     net: int  # money in − refunds − payouts − gateway fees
 
 
@@ -104,7 +104,13 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
     money_in = total(sa.case((M.bucket == BUCKET_IN, M.amount), else_=0))
     refunds = total(sa.case((M.bucket == BUCKET_REFUND, M.amount), else_=0))
     payouts = total(sa.case((M.bucket == BUCKET_PAYOUT, M.net), else_=0))
-    fees = total(sa.case((M.bucket == BUCKET_IN, sa.func.coalesce(M.gateway_fee, 0)), else_=0))
+    # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank
+    fees = total(
+        sa.case(
+            (M.bucket.in_((BUCKET_IN, BUCKET_PAYOUT)), sa.func.coalesce(M.gateway_fee, 0)),
+            else_=0,
+        )
+    )
     row = db.session.execute(
         sa.select(
             sa.func.count(), money_in, refunds, payouts, fees, money_in - refunds - payouts - fees

@@ -216,3 +216,60 @@ def test_a_rebuild_never_writes_back_a_status_that_changed_meanwhile(
     db.session.expire_all()
     row = db.session.scalar(sa.select(MoneyMovement).where(MoneyMovement.type == mm.ADJUSTMENT))
     assert (row.status, row.amount, row.net) == (AdjustmentStatus.APPLIED, 15_000_00, 15_000_00)
+
+
+def _names():
+    db.session.expire_all()
+    return {
+        (m.source, m.source_id): m.party_name for m in db.session.scalars(sa.select(MoneyMovement))
+    }
+
+
+def test_a_row_keeps_the_name_at_the_time_live_and_rebuilt(world, users, gateway, clock, paid):
+    """docs/transactions.md: a row shows the patient or provider by "the name at the time",
+    and the rebuild writes what the live projection wrote. The projectors read the current
+    name (review finding): after a rename, a row projected again (a refund's webhook, a
+    settlement) and every row ``flask transactions rebuild`` wrote took the new one, so the
+    console no longer showed the name on the invoice. A patient's row on a visit now takes
+    the name the visit was invoiced to (``visits.billed_to_name``); any other row keeps the
+    name it was first written with."""
+    from portal.transactions import projection
+
+    patient, visit = paid
+    provider = db.session.get(Provider, world.doctors[0])
+    then, provider_then = patient.name, provider.display_name
+    doctor = db.session.get(type(patient), provider.user_id)
+    patient.name, provider.display_name = "Renamed Patient", "Dr Renamed"
+    db.session.commit()
+
+    # Live: rows written after the rename, of this visit and of the provider before it.
+    clock.move_to(START - timedelta(hours=2))
+    refunds_cancel.cancel_as_provider(doctor, visit.items[0].id, "Emergency surgery")
+    settle_refunds(gateway)
+    kinds = rows_by_type()
+    [pay], [refund], [penalty] = (
+        kinds[mm.PAYMENT_ONLINE],
+        kinds[mm.REFUND_GATEWAY],
+        kinds[mm.PROVIDER_PENALTY],
+    )
+    assert pay.party_name == refund.party_name == then  # the name on the invoice
+    assert penalty.party_name == "Dr Renamed"  # first written after the rename
+    live, key = _names(), ("ledger", penalty.source_id)
+
+    # A rebuild over the rows writes the same names ...
+    provider.display_name = "Dr Renamed Again"
+    patient = db.session.get(type(patient), patient.id)
+    patient.name = "Renamed Twice"
+    db.session.commit()
+    projection.rebuild()
+    assert _names() == live
+    # ... and so does one into an emptied table, for every row on the visit.
+    db.session.execute(sa.delete(MoneyMovement))
+    db.session.commit()
+    projection.rebuild()
+    rebuilt = _names()
+    assert {k: v for k, v in rebuilt.items() if k != key} == {
+        k: v for k, v in live.items() if k != key
+    }
+    # No record keeps a provider's name: a row written afresh takes today's.
+    assert rebuilt[key] == "Dr Renamed Again" and provider_then != rebuilt[key]

@@ -390,7 +390,11 @@ def _the_period_before_setl_doc():
     post(
         "payment_captured", [debit(chart.GATEWAY_CLEARING, doc0), credit(chart.UNEARNED_FEES, doc0)]
     )
-    post(SETTLEMENT_KIND, [debit(chart.BANK, doc0), credit(chart.GATEWAY_CLEARING, doc0)])
+    post(
+        SETTLEMENT_KIND,
+        [debit(chart.BANK, doc0), credit(chart.GATEWAY_CLEARING, doc0)],
+        idempotency_key="settlement:setl_DOC0",
+    )
     post(
         "refund_processed", [debit(chart.UNEARNED_FEES, doc0), credit(chart.GATEWAY_CLEARING, doc0)]
     )
@@ -398,7 +402,21 @@ def _the_period_before_setl_doc():
         "payment_captured", [debit(chart.GATEWAY_CLEARING, doc1), credit(chart.UNEARNED_FEES, doc1)]
     )
     db.session.commit()
-    return {"captured": doc0 + doc1, "refunded": doc0, "settled": doc0 + _DOC_GROSS}
+    settlements = {"setl_DOC0": doc0, "setl_DOC": _DOC_GROSS}
+    return {
+        "captured": doc0 + doc1,
+        "refunded": doc0,
+        "settled": sum(settlements.values()),
+        "settlements": settlements,
+    }
+
+
+def _with_recon(position):
+    """The position as ``flask ledger check`` has it: with the complete settlements'
+    transfers and adjustments from their stored recon rows."""
+    from portal.settlements.queries import recon_adjustments
+
+    return {**position, "adjustments": recon_adjustments()}
 
 
 def _adjustment_postings():
@@ -438,7 +456,7 @@ def test_a_settlements_transfers_and_adjustments_leave_gateway_clearing_once(
 
     assert balance(chart.GATEWAY_CLEARING) == 0  # the period is settled
     assert verify_ledger() == []
-    assert verify_gateway_clearing(position) == []
+    assert verify_gateway_clearing(_with_recon(position)) == []
     short = {**position, "captured": position["captured"] - 100}  # the check still bites
     assert "+100 paise unexplained" in verify_gateway_clearing(short)[0]
     assert balance("gateway_adjustments") == _DOC_ADJUSTED
@@ -485,13 +503,13 @@ def test_late_rows_completing_a_settlement_post_its_adjustments_then(ctx, monkey
     assert ingest().stored == ["setl_DOC"]
     assert _adjustment_postings() == [] and _adjustment_alerts(admin) == []
     assert db.session.scalar(sa.select(Settlement.rows_complete)) is False
-    assert verify_gateway_clearing(position) == []  # as the gateway's lists see it
+    assert verify_gateway_clearing(_with_recon(position)) == []  # as the gateway's lists see it
 
     payin.late = frozenset()
     assert ingest().completed == ["setl_DOC"]
     assert balance(chart.GATEWAY_CLEARING) == 0
     assert balance("gateway_adjustments") == _DOC_ADJUSTED
-    assert verify_ledger() == [] and verify_gateway_clearing(position) == []
+    assert verify_ledger() == [] and verify_gateway_clearing(_with_recon(position)) == []
     assert len(_adjustment_alerts(admin)) == 1
 
     again = ingest()

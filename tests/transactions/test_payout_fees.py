@@ -1,0 +1,97 @@
+"""The console and RazorpayX's payout fees: a processed payout's row shows the fee and its
+GST the ledger posted (``payout:<id>:fees``), and the summary counts it with the gateway
+fees, so its net is the cash the business kept (docs/transactions.md)."""
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from portal.domain.states import PayoutStatus
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.payouts import runs
+from portal.payouts.runs import ist_today
+from portal.payouts.status import apply_remote
+from portal.transactions import projection
+from portal.transactions.filters import MovementFilter
+from portal.transactions.models import MoneyMovement
+from portal.transactions.queries import summary
+from tests.payouts.conftest import (  # noqa: F401
+    _ledger_balances_after_each_test,
+    account,
+    payout_fees,
+    payouts_of,
+    world,
+    x,
+)
+
+
+def _payout_row(payout_id):
+    db.session.expire_all()
+    return db.session.scalar(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "payout", MoneyMovement.source_id == payout_id
+        )
+    )
+
+
+def _columns(row):
+    return {
+        c.name: getattr(row, c.name)
+        for c in row.__table__.columns
+        if c.name not in {"id", "version", "updated_at"}
+    }
+
+
+def _today():
+    today = ist_today()
+    return summary(MovementFilter(start=today, end=today))
+
+
+def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(world, x):
+    """Review finding: a processed ₹1,000 payout took ₹1,005.90 from the bank (RazorpayX's
+    ₹5 fee and ₹0.90 GST on top), yet the summary netted −₹1,000 and its row showed no fee:
+    the cash view overstated what the business kept by the fee of every payout."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    fees, tax = payout_fees()
+    assert account(chart.BANK) == -(payout.net + fees)  # what left the bank
+
+    row = _payout_row(payout.id)
+    assert (row.gateway_fee, row.gateway_tax, row.net) == (fees, tax, payout.net)
+    s = _today()
+    assert (s.payouts, s.gateway_fees) == (payout.net, fees)
+    assert s.net == -(payout.net + fees) == account(chart.BANK)
+
+    # `flask transactions rebuild` writes the same row.
+    live = _columns(row)
+    db.session.execute(sa.delete(MoneyMovement))
+    db.session.commit()
+    projection.rebuild()
+    assert _columns(_payout_row(payout.id)) == live
+
+
+def test_a_reversed_payouts_fee_comes_back_off_its_row(world, x):
+    """RazorpayX gives the fee back with the amount on a reversal (``fees_returned``): the
+    row shows none then, and counts in nothing (a reversed payout is failed)."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    fees, _tax = payout_fees()
+    assert _payout_row(payout.id).gateway_fee == fees
+    entity = dict(
+        x.sandbox.store.payouts[payout.razorpay_payout_id],
+        status="reversed",
+        failure_reason="Beneficiary account closed",
+    )
+    assert apply_remote(entity)
+    db.session.commit()
+    row = _payout_row(payout.id)
+    assert (row.status, row.failed, row.bucket) == (PayoutStatus.REVERSED, True, None)
+    assert (row.gateway_fee, row.gateway_tax) == (0, 0)
+    assert _today().net == 0 == account(chart.BANK)
