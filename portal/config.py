@@ -395,12 +395,6 @@ TUNABLES = {
         ),
         # reconciliation
         Tunable(
-            "RECON_TOLERANCE_SECONDS",
-            _int(0),
-            "60",
-            "our time and the gateway's further apart than this is a discrepancy",
-        ),
-        Tunable(
             "RECON_PENDING_GRACE_SECONDS",
             _int(0),
             "3600",

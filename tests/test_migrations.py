@@ -690,3 +690,78 @@ def test_each_wrong_amount_capture_gets_a_row_of_its_own_and_the_flag(tmp_path, 
         assert moved == {"pay_lost": rows["pay_lost"].id, "pay_wrong": rows["pay_wrong"].id}
         assert rows["pay_lost"].paid_at is not None
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_refunds_sent_before_their_request_times_were_kept_take_their_creation(tmp_path, engine):
+    """rcn0a7e1001: a gateway refund already sent (an attempt made, or Razorpay's id known)
+    gets its creation as its first and latest request, the time reconciliation compared
+    before; one never sent and a wallet refund get none."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from portal.db import unit_of_work
+    from portal.refunds.models import Refund
+    from tests.booking.factories import NOW, at, build_world
+
+    url = (
+        "sqlite:///" + str(tmp_path / "rq.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        patient, admin = db.session.get(User, w.patients[0]), db.session.get(User, w.admin)
+        item = visits.add_item(
+            admin,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[0]],
+            clinic_id=w.clinic,
+            start_at=at(4, 10),
+        )
+        made = {  # label: destination, attempts, Razorpay's id, created
+            "sent": ("GATEWAY", 2, "rfnd_sent", NOW - timedelta(days=2)),
+            "known": ("GATEWAY", 0, "rfnd_known", NOW - timedelta(days=1)),
+            "unsent": ("GATEWAY", 0, None, NOW),
+            "wallet": ("WALLET", 0, None, NOW),
+        }
+        ids = {}
+        with unit_of_work():
+            for label, (destination, attempts, rid, created) in made.items():
+                refund = Refund(
+                    booking_id=item.id,
+                    visit_id=item.master_id,
+                    patient_id=patient.id,
+                    amount=1_000,
+                    destination=destination,
+                    razorpay_payment_id="pay_1" if destination == "GATEWAY" else None,
+                    razorpay_refund_id=rid,
+                    idempotency_key=f"key-{label}",
+                    attempts=attempts,
+                    created_at=created,
+                )
+                db.session.add(refund)
+                db.session.flush()
+                ids[refund.id] = (label, created)
+        db.session.remove()
+        downgrade(revision="rfc0a7e0002")
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(Refund.id, Refund.first_request_at, Refund.last_request_at).order_by(
+                    Refund.id
+                )
+            ).all()
+        got = {ids[rid][0]: (first, last) for rid, first, last in rows}
+        created = {label: when for label, when in ids.values()}
+        assert got == {
+            "sent": (created["sent"], created["sent"]),
+            "known": (created["known"], created["known"]),
+            "unsent": (None, None),
+            "wallet": (None, None),
+        }
+        db.engine.dispose()

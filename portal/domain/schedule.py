@@ -16,7 +16,6 @@ __all__ = [
     "offset_key",
     "is_no_show_candidate",
     "is_not_completed_candidate",
-    "within_tolerance",
 ]
 
 
@@ -93,9 +92,3 @@ def is_not_completed_candidate(
     fee is never earned and its visit never closes until someone completes it."""
     _aware(end, now)
     return now >= end + policy.no_show_grace
-
-
-def within_tolerance(a: datetime, b: datetime, policy: Policy = DEFAULT_POLICY) -> bool:
-    """Reconciliation: timestamps equal within 60 s."""
-    _aware(a, b)
-    return abs(a - b) <= policy.reconciliation_tolerance

@@ -219,9 +219,10 @@ class PayoutAttempt(db.Model):
     first_request_at: Mapped[object | None] = mapped_column(UTCDateTime)
     # When its latest request went (a resend under the same key may still be creating the
     # payout at RazorpayX for a while after it: admin.mark_failed_refusal waits).
-    last_request_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # Reconciliation dates the payout by these two (indexed: a run reads a window).
+    last_request_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
-    # indexed: reconciliation reads a window of attempts
+    # indexed: reconciliation reads a window of attempts (never sent ones by this)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -94,7 +94,7 @@ class Side:
     amount: int | None
     status: str
     final: bool
-    at: int  # unix seconds
+    at: int  # unix seconds (ours: a payout's or refund's latest request to the gateway)
     raw_status: str = ""
     # ours only: which row, and the visit it belongs to
     our_type: str | None = None
@@ -102,6 +102,9 @@ class Side:
     visit_id: int | None = None
     # the gateway's only: the order a payment was made for (to find ours without its id)
     order_id: str | None = None
+    # ours only: a payout's or refund's first request when it was asked more than once
+    # under one idempotency key (the gateway made it at one of them: ``time_off``)
+    since: int | None = None
 
     def key(self):
         """What a stored case is compared with to know whether this side changed (short
@@ -115,6 +118,7 @@ class Side:
             "status": self.raw_status or self.status,
             "at": self.at,
             **({"order_id": self.order_id} if self.order_id else {}),
+            **({"since": self.since} if self.since is not None else {}),
             **({"our_type": self.our_type, "our_id": self.our_id} if self.our_type else {}),
         }
 
@@ -165,7 +169,9 @@ def gateway_side(kind, record) -> Side:
     )
 
 
-def our_side(kind, reference, amount, status, at, *, our_type, our_id, visit_id=None) -> Side:
+def our_side(
+    kind, reference, amount, status, at, *, our_type, our_id, visit_id=None, since=None
+) -> Side:
     known = _OURS[kind].get(str(status), (str(status).lower(), True))
     return Side(
         reference=reference,
@@ -177,6 +183,7 @@ def our_side(kind, reference, amount, status, at, *, our_type, our_id, visit_id=
         our_type=our_type,
         our_id=our_id,
         visit_id=visit_id,
+        since=int(since) if since is not None and int(since) != int(at) else None,
     )
 
 
@@ -215,9 +222,24 @@ def compare(
         return _PENDING
     if ours.amount != theirs.amount:
         return Outcome(DISCREPANCY, AMOUNT_DIFFERS, {"delta": theirs.amount - ours.amount})
-    if abs(ours.at - theirs.at) > tolerance:
-        return Outcome(DISCREPANCY, TIME_DIFFERS, {"seconds": theirs.at - ours.at})
+    off = time_off(ours, theirs, tolerance)
+    if off:
+        return Outcome(DISCREPANCY, TIME_DIFFERS, {"seconds": off})
     return _MATCHED
+
+
+def time_off(ours: Side, theirs: Side, tolerance: int) -> int:
+    """Seconds the gateway's time lies beyond ours and the tolerance allows (negative:
+    before it), else 0. Ours is one time, or for a payout or refund asked more than once
+    under one key the span of its requests, first to latest: the gateway made it at one
+    of them (a 5xx made nothing and the next request made it; a request that went
+    unanswered may have made it, and the next one was answered with it)."""
+    first = ours.at if ours.since is None else min(ours.since, ours.at)
+    if theirs.at < first - tolerance:
+        return theirs.at - first
+    if theirs.at > ours.at + tolerance:
+        return theirs.at - ours.at
+    return 0
 
 
 @dataclass(slots=True)

@@ -2,8 +2,12 @@
 
 By window (the time columns are indexed) or by reference (chunks of ids, for a gateway
 record whose time fell just outside our window). A payment is ours at its capture time
-(``paid_at``); a refund and a payout attempt at their creation. Plain column reads, no
-ORM objects: 100,000 rows cost one query and a few tens of megabytes.
+(``paid_at``); a refund and a payout attempt when they were sent: their latest request to
+the gateway (``last_request_at``; the first one too, as ``Side.since``, when one key was
+asked more than once: the gateway made it at one of them), not when the row was
+created (a payout held, or waiting for its job, or a request answered 5xx and made on a
+resend minutes later, is the gateway's at the request). Plain column reads, no ORM
+objects: 100,000 rows cost one query and a few tens of megabytes.
 
 A reschedule fee paid online is a Razorpay payment too, kept on its ``reschedules`` row
 (``razorpay_payment_id``, set once the fee is captured): ours at the move (``done_at``),
@@ -14,6 +18,7 @@ its own: ours at its capture, for the amount captured, captured (its money went 
 wallet). A refund of a fee is a ``refunds`` row like any other."""
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -147,6 +152,27 @@ def _fees_in_window(start, end):
     )
 
 
+def _sent_at(model):
+    """When a refund or payout attempt went to the gateway: its latest request (the one
+    the gateway made it on, or answered with it), its row's creation for a row never
+    timed (made before the time was kept, or by hand)."""
+    return sa.func.coalesce(model.last_request_at, model.created_at, type_=UTCDateTime)
+
+
+def _sent_between(model, start, end):
+    """``_sent_at`` in [start, end), on the two indexed columns (no expression index)."""
+    return [
+        sa.or_(
+            sa.and_(model.last_request_at >= start, model.last_request_at < end),
+            sa.and_(
+                model.last_request_at.is_(None),
+                model.created_at >= start,
+                model.created_at < end,
+            ),
+        )
+    ]
+
+
 def _refunds(where):
     rows = db.session.execute(
         sa.select(
@@ -155,21 +181,23 @@ def _refunds(where):
             Refund.razorpay_refund_id,
             Refund.amount,
             Refund.status,
-            Refund.created_at,
+            _sent_at(Refund),
+            Refund.first_request_at,
         )
         .where(Refund.razorpay_refund_id.is_not(None), *where)
         .execution_options(**STREAM)
     )
-    for rid, visit_id, ref, amount, status, created_at in rows:
+    for rid, visit_id, ref, amount, status, sent_at, first_at in rows:
         yield our_side(
             "refund",
             ref,
             amount,
             status,
-            _unix(created_at),
+            _unix(sent_at),
             our_type="refund",
             our_id=rid,
             visit_id=visit_id,
+            since=_unix(first_at) if first_at else None,
         )
 
 
@@ -180,23 +208,31 @@ def _payouts(where):
             PayoutAttempt.razorpay_payout_id,
             Payout.net,
             PayoutAttempt.status,
-            PayoutAttempt.created_at,
+            _sent_at(PayoutAttempt),
+            PayoutAttempt.first_request_at,
         )
         .join(Payout, Payout.id == PayoutAttempt.payout_id)
         .where(PayoutAttempt.razorpay_payout_id.is_not(None), *where)
         .execution_options(**STREAM)
     )
-    for aid, ref, amount, status, created_at in rows:
+    for aid, ref, amount, status, sent_at, first_at in rows:
         yield our_side(
-            "payout", ref, amount, status, _unix(created_at), our_type="payout_attempt", our_id=aid
+            "payout",
+            ref,
+            amount,
+            status,
+            _unix(sent_at),
+            our_type="payout_attempt",
+            our_id=aid,
+            since=_unix(first_at) if first_at else None,
         )
 
 
 _READERS = {"payment": _payments, "refund": _refunds, "payout": _payouts}
-_TIME = {
-    "payment": Payment.paid_at,
-    "refund": Refund.created_at,
-    "payout": PayoutAttempt.created_at,
+_BETWEEN = {
+    "payment": lambda start, end: [Payment.paid_at >= start, Payment.paid_at < end],
+    "refund": partial(_sent_between, Refund),
+    "payout": partial(_sent_between, PayoutAttempt),
 }
 _REF = {
     "payment": Payment.razorpay_payment_id,
@@ -216,8 +252,7 @@ _ALSO = {
 def in_window(kind, start, end) -> Iterator[Side]:
     """Our ``kind`` rows with a gateway id whose time is in [start, end), streamed: one
     side per reference (the gateway ids are unique columns)."""
-    column = _TIME[kind]
-    yield from _READERS[kind]([column >= start, column < end])
+    yield from _READERS[kind](_BETWEEN[kind](start, end))
     if kind == "payment":
         yield from _fees_in_window(start, end)
         yield from _fee_captures([FeeCapture.captured_at >= start, FeeCapture.captured_at < end])

@@ -40,7 +40,7 @@ from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
 from portal.booking import lifecycle
 from portal.booking.models import ATTENTION_RECONCILIATION
-from portal.config import setting
+from portal.config import policy, setting
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_RUN, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
@@ -224,6 +224,12 @@ def _reason(exc):
 # --- comparing -------------------------------------------------------------------------------
 
 
+def tolerance() -> int:
+    """Seconds our time and the gateway's may lie apart: the policy's (POLICY.md, edited
+    as a version at /admin/policy, "Timestamps match within")."""
+    return int(policy().reconciliation_tolerance.total_seconds())
+
+
 def compare_window(start, end, source) -> Plan:
     """Every reference of the window, compared (no writes)."""
     now = utcnow()
@@ -234,7 +240,7 @@ def compare_window(start, end, source) -> Plan:
     judge = partial(
         compare,
         now=int(now.timestamp()),
-        tolerance=setting("RECON_TOLERANCE_SECONDS"),
+        tolerance=tolerance(),
         grace=setting("RECON_PENDING_GRACE_SECONDS"),
     )
     for kind in gateway_source.KINDS:
@@ -285,7 +291,7 @@ def recompare(item: Item, fresh: Side | None, now: int) -> Item:
         fresh,
         item.theirs,
         now=now,
-        tolerance=setting("RECON_TOLERANCE_SECONDS"),
+        tolerance=tolerance(),
         grace=setting("RECON_PENDING_GRACE_SECONDS"),
         duplicate=item.duplicate,
     )

@@ -24,7 +24,7 @@ from portal.jobs import job, periodic
 from portal.reconcile import cases, ours, window
 from portal.reconcile.matching import Garbage, compare, gateway_side
 from portal.reconcile.models import Reason, ReconCase, ReconRun
-from portal.reconcile.run import JOB, SCHEDULE, execute, start_run
+from portal.reconcile.run import JOB, SCHEDULE, execute, start_run, tolerance
 
 log = logging.getLogger("portal.reconcile")
 
@@ -95,7 +95,7 @@ def _recheck(found):
             fresh,
             theirs,
             now=now,
-            tolerance=setting("RECON_TOLERANCE_SECONDS"),
+            tolerance=tolerance(),
             grace=setting("RECON_PENDING_GRACE_SECONDS"),
             # As the run judged it: a webhook does not undo a listing twice or an order
             # paid twice (our row, found by the order, is the other payment's).

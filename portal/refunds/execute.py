@@ -43,6 +43,9 @@ def execute_refund(refund_id, now=None):
             return refund
         now = now or utcnow()
         refund.attempts += 1
+        refund.last_request_at = now  # reconciliation dates the refund by its requests
+        if refund.first_request_at is None:
+            refund.first_request_at = now
         try:
             answer = get_payin().create_refund(
                 refund.razorpay_payment_id,

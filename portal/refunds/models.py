@@ -125,6 +125,11 @@ class Refund(db.Model):
     razorpay_refund_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     status: Mapped[str] = mapped_column(sa.String(10), default=RefundStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    # When its first and its latest create request went to Razorpay (one key for all of
+    # them; None until sent): Razorpay made it at one of them, so reconciliation dates
+    # the refund by these, not by the row's creation (indexed: a run reads a window).
+    first_request_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    last_request_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
     next_retry_at: Mapped[object | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
     retry_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("refunds.id"))

@@ -14,7 +14,6 @@ from portal.domain.schedule import (
     payment_link_expiry,
     reminder_keys,
     reminder_times,
-    within_tolerance,
 )
 
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
@@ -82,7 +81,7 @@ def test_every_reminder_a_policy_may_hold_is_scheduled_under_its_own_key(offsets
     assert sorted(start - at for _, at in times) == sorted(timedelta(seconds=o) for o in offsets)
 
 
-def test_no_show_and_tolerance():
+def test_no_show_and_not_completed():
     end = NOW
     assert not is_no_show_candidate(end, NOW + 2 * H - M)
     assert is_no_show_candidate(end, NOW + 2 * H)
@@ -91,5 +90,3 @@ def test_no_show_and_tolerance():
     assert is_not_completed_candidate(end, NOW + 2 * H)
     with pytest.raises(ValueError):
         is_not_completed_candidate(end.replace(tzinfo=None), NOW)
-    assert within_tolerance(NOW, NOW + 60 * timedelta(seconds=1))
-    assert not within_tolerance(NOW, NOW - 61 * timedelta(seconds=1))

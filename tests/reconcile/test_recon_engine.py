@@ -10,6 +10,7 @@ from portal.booking import reschedule as rs
 from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.extensions import db
 from portal.notify.models import Notification
+from portal.policies import service as policy_service
 from portal.reconcile import resolve
 from portal.reconcile.models import ReconCase, ReconRun
 from portal.refunds import cancel as refunds_cancel
@@ -203,6 +204,26 @@ def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
     gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 59}})
     run_day(world)
     assert case_for(pay_id).status == "matched"  # within 60 s again: the case closes
+
+
+def test_the_tolerance_is_the_policys_as_edited_on_the_policy_page(world, users, gateway, clock):
+    """The tolerance is ``Policy.reconciliation_tolerance`` (the /admin/policy page's
+    "Timestamps match within"), not a setting of its own: 10 minutes there makes a
+    2-minute gap a match."""
+    version = policy_service.propose(
+        admin(world), {"reconciliation_tolerance": 600}, reason="Gateway clocks drift"
+    )
+    assert version.status == "APPROVED"  # not a money change: in force at once
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    created = gateway.sandbox.store.payments[pay_id]["created_at"]
+    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 120}})
+    later(clock)
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("matched", None)
+    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 601}})
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
 
 
 def test_a_record_listed_twice_is_a_duplicate(world, users, gateway, clock):

@@ -47,6 +47,32 @@ def test_compare(o, t, expected):
     assert (outcome.status, outcome.reason) == expected
 
 
+def test_a_payout_asked_several_times_matches_anywhere_from_its_first_request_to_its_last():
+    """A payout (or refund) sent under one key at T and again at T + 10 min: RazorpayX made
+    it at one of those requests (a 5xx made nothing; an unanswered one may have made it and
+    the next was answered with it). Its time matches from the first to the latest request,
+    with the tolerance either side; beyond that it is time_differs, by how far."""
+    first, last = NOW - 7200, NOW - 6600
+    sent = our_side(
+        "payout", "pout_1", 10_000, "PROCESSED", last, our_type="payout_attempt", our_id=1,
+        since=first,
+    )  # fmt: skip
+    assert sent.since == first and sent.as_dict()["since"] == first
+    for at, expected in [
+        (first - 60, None),
+        (first + 300, None),
+        (last + 60, None),
+        (first - 61, ("time_differs", {"seconds": -61})),
+        (last + 61, ("time_differs", {"seconds": 61})),
+    ]:
+        outcome = compare(sent, theirs("processed", 10_000, at, "payout"), now=NOW, tolerance=60)
+        got = (outcome.reason, outcome.detail) if outcome.reason else None
+        assert got == expected, at
+    once = our_side("refund", "rfnd_1", 1, "PROCESSED", last, our_type="refund", our_id=2,
+                    since=last)  # fmt: skip
+    assert once.since is None and "since" not in once.as_dict()  # sent once: one time
+
+
 def test_a_duplicate_wins_over_everything():
     assert compare(ours(), theirs(), now=NOW, duplicate=True).reason == "duplicate"
 

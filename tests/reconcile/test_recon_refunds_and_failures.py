@@ -1,7 +1,7 @@
 """Refund classes through the sandbox's faults; runs that fail (a gateway that times out or
 answers garbage mid-run) are marked failed with their reason and write no case."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +13,9 @@ from portal.reconcile.window import WindowError, day_window
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds.models import Refund
+from portal.refunds.tasks import poll_refunds
 from tests.reconcile.helpers import admin, case_for, cases, later, paid, payment_id, run_day
+from tests.refunds.helpers import settle_refunds
 
 
 def cancelled(world, users, gateway):
@@ -61,6 +63,29 @@ def test_a_refund_processed_only_at_the_gateway_accepted(world, users, gateway, 
     case = case_for(refund.razorpay_refund_id)
     resolve.accept(admin(world), case.id, "Patient confirmed the money arrived")
     assert case_for(refund.razorpay_refund_id).status == "resolved"
+
+
+def test_a_refund_made_on_its_retry_after_razorpay_errors_is_dated_by_that_request(
+    world, users, gateway, clock
+):
+    """Razorpay answers 503 to the first attempt (the adapter's three tries: nothing made);
+    the poll asks again under the same key two minutes later and Razorpay makes it then.
+    Our side is dated by that request, not by when our row was created: matched."""
+    visit = paid(world, users, gateway)
+    gateway.sandbox.set_faults(fail_next=3, error_status=503, match="refund")
+    refunds_cancel.cancel_items_as_patient(users(world.patients[0]), visit.id, [visit.items[0].id])
+    clock.shift(timedelta(minutes=2))
+    poll_refunds()  # the retry that fell due: Razorpay makes it now
+    settle_refunds(gateway)
+    (refund,) = db.session.scalars(sa.select(Refund)).all()
+    assert (refund.attempts, refund.status) == (2, "PROCESSED")
+    assert refund.last_request_at - refund.first_request_at >= timedelta(minutes=2)
+    assert len(gateway.sandbox.store.refunds) == 1
+    later(clock, hours=3)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    (case,) = cases(kind="refund")
+    assert (case.status, case.reason) == ("matched", None)
 
 
 def test_a_refund_made_on_the_dashboard_is_missing_on_our_side(world, users, gateway, clock):
