@@ -30,6 +30,7 @@ log = logging.getLogger("portal.reconcile")
 
 DAILY_ATTEMPTS = 3  # failed scheduled runs of one day before the schedule gives up on it
 STALE_RUN = timedelta(hours=1)  # a RUNNING run this old died with its worker
+CATCH_UP_DAYS = timedelta(days=7)  # missed days the schedule still runs, before yesterday
 
 
 @job(JOB)
@@ -40,27 +41,47 @@ def run_job(run_id):
 @periodic("reconcile.daily", every=15 * 60)
 def daily():
     """At the policy's run time, clinic time (02:00 by default; or the first tick after
-    it), the previous clinic day."""
+    it), the previous clinic day; and a day whose run was missed (its next day passed
+    without a tick: the workers down), at most ``CATCH_UP_DAYS`` back, newest first, one
+    run a tick (``_days_due``)."""
     now = utcnow()
-    if not window.daily_run_due(now, policy().reconciliation_run_time):
-        return None
-    day = window.previous_clinic_day(now)
-    start, end = window.day_window(day, day)
-    runs = db.session.scalars(
-        sa.select(ReconRun).where(
-            ReconRun.trigger == SCHEDULE,
-            ReconRun.window_start == start,
-            ReconRun.window_end == end,
+    for day in _days_due(now):
+        start, end = window.day_window(day, day)
+        runs = db.session.scalars(
+            sa.select(ReconRun).where(
+                ReconRun.trigger == SCHEDULE,
+                ReconRun.window_start == start,
+                ReconRun.window_end == end,
+            )
+        ).all()
+        if any(r.status == ReconRunStatus.FINISHED for r in runs):
+            continue
+        if any(r.status == ReconRunStatus.RUNNING and now - r.started_at < STALE_RUN for r in runs):
+            continue
+        if sum(r.status == ReconRunStatus.FAILED for r in runs) >= DAILY_ATTEMPTS:
+            continue
+        run = start_run(start, end, trigger=SCHEDULE)
+        return execute(run.id).id
+    return None
+
+
+def _days_due(now):
+    """The clinic days the schedule may run, newest first: the previous day once the run
+    time has come, then the days before it back to the first scheduled run's day (a first
+    install starts from its first day, not a week of empty runs), at most ``CATCH_UP_DAYS``
+    back (further: an admin's range run). ``daily`` skips those done or given up."""
+    yesterday = window.previous_clinic_day(now)
+    days = [yesterday] if window.daily_run_due(now, policy().reconciliation_run_time) else []
+    first_run = db.session.scalar(
+        sa.select(sa.func.min(ReconRun.window_start)).where(
+            ReconRun.trigger == SCHEDULE, ReconRun.status == ReconRunStatus.FINISHED
         )
-    ).all()
-    if any(r.status == ReconRunStatus.FINISHED for r in runs):
-        return None
-    if any(r.status == ReconRunStatus.RUNNING and now - r.started_at < STALE_RUN for r in runs):
-        return None
-    if sum(r.status == ReconRunStatus.FAILED for r in runs) >= DAILY_ATTEMPTS:
-        return None
-    run = start_run(start, end, trigger=SCHEDULE)
-    return execute(run.id).id
+    )
+    if first_run is None:
+        return days
+    first = max(window.clinic_day(first_run), yesterday - CATCH_UP_DAYS)
+    missed = (yesterday - first).days
+    return days + [yesterday - timedelta(days=k) for k in range(1, missed + 1)]
 
 
 # --- late webhooks close their cases ---------------------------------------------------------

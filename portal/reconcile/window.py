@@ -26,6 +26,11 @@ def day_window(first: date, last: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+def clinic_day(moment: datetime) -> date:
+    """The clinic day a moment falls on (a day window's start is its day)."""
+    return moment.astimezone(CLINIC_TZ).date()
+
+
 def previous_clinic_day(now: datetime) -> date:
     return now.astimezone(CLINIC_TZ).date() - timedelta(days=1)
 

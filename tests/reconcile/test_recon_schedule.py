@@ -66,3 +66,31 @@ def test_a_failing_daily_run_is_tried_three_times(world, users, gateway, clock, 
         if saved is not None:
             app.config["RAZORPAY_RETRIES"] = saved
         app.extensions.pop("gateway_adapters", None)
+
+
+def test_a_day_whose_daily_run_was_missed_is_reconciled_by_a_later_tick(
+    world, users, gateway, clock
+):
+    """Review finding (session 26): the schedule only ever ran the previous clinic day, so a
+    day whose next day passed without a tick (the workers down all of 2 June) was never
+    reconciled: 1 June's payment was never checked. Now the ticks after it also run the
+    days missed since the last finished scheduled run (at most a week back), newest first,
+    one a tick."""
+    clock.move_to(datetime(2026, 6, 1, 2, 5, tzinfo=IST))
+    tasks.daily()  # 31 May, as usual
+    visit = paid(world, users, gateway)  # 1 June
+    clock.move_to(datetime(2026, 6, 3, 2, 5, tzinfo=IST))  # no tick ran on 2 June
+    tasks.daily()  # 2 June
+    tasks.daily()  # 1 June, missed
+    assert [r.window_start.astimezone(IST).day for r in runs()] == [31, 2, 1]
+    assert case_for(payment_id(visit), kind="payment").status == "matched"
+    assert tasks.daily() is None  # nothing left to catch up
+    assert len(runs()) == 3
+
+
+def test_days_before_the_first_scheduled_run_are_not_caught_up(world, users, gateway, clock):
+    """A first install reconciles from its first day: no run for the week before it."""
+    clock.move_to(datetime(2026, 6, 3, 2, 5, tzinfo=IST))
+    tasks.daily()
+    assert tasks.daily() is None
+    assert [r.window_start.astimezone(IST).day for r in runs()] == [2]
