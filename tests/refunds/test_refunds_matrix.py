@@ -9,7 +9,6 @@ import pytest
 from portal.booking import coupons
 from portal.booking import reschedule as rs
 from portal.domain.cancellation import (
-    MSG_PATIENT_TOO_LATE,
     MSG_PROVIDER_AFTER_START,
     MSG_TEAM_ADMIN_ONLY,
 )
@@ -23,7 +22,7 @@ from portal.refunds import money as refunds_money
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, RefundApproval
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, settle_refunds
+from tests.refunds.helpers import PATIENT_TOO_LATE, book_and_pay, hours, settle_refunds
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 WALLET = 50_000
@@ -85,8 +84,8 @@ ROWS = [
     ("patient", hours(48), full, "patient_full"),
     ("patient", hours(47, 59), patient_partial, "patient_partial"),
     ("patient", hours(24, 1), patient_partial, "patient_partial"),
-    ("patient", hours(24), MSG_PATIENT_TOO_LATE, None),
-    ("patient", hours(23, 59), MSG_PATIENT_TOO_LATE, None),
+    ("patient", hours(24), PATIENT_TOO_LATE, None),
+    ("patient", hours(23, 59), PATIENT_TOO_LATE, None),
     ("admin", hours(48, 1), full, "admin_patient_tier"),
     ("admin", hours(24, 1), patient_partial, "admin_patient_tier"),
     ("admin", hours(24), admin_late, "admin_late"),
