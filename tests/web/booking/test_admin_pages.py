@@ -116,6 +116,32 @@ def test_a_patient_added_by_an_admin_is_welcomed_not_reset(app, client, login, w
         assert "reset" not in mails[0].subject.lower()
 
 
+def test_the_payment_link_hint_states_the_policys_time(app, client, login, world, gateway):
+    """The visit page said a payment link "expires 2 hours before the first appointment at
+    the latest" whatever the policy (review finding): it reads the link's time from the
+    policy in force, as the link's expiry does (``domain.schedule.payment_link_expiry``).
+    The unpaid-and-soon line said the policy's window as a float ("within 240.0 h")."""
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY
+
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(
+        link_before_start=timedelta(hours=3), attention_window=timedelta(hours=240)
+    )
+    try:
+        login(world.admin)
+        response = client.post(f"/admin/visits/new/{world.patient.id}", data=_item(world))
+        page = client.get(response.location).get_data(as_text=True)
+        link = client.post(f"{response.location}/payment-link", data={})
+        unpaid = client.get(link.location).get_data(as_text=True)
+    finally:
+        app.config["POLICY"] = saved
+    assert "it expires 3 hours before the first appointment at the latest" in page
+    assert "2 hours" not in page
+    assert "unpaid and the first appointment is within 240 h;" in unpaid
+
+
 def test_add_a_service_to_a_visit_picks_as_a_new_visit_does(app, client, login, world):
     """The visit page's "Add a service" listed every provider, labs included, whatever the
     service (review finding, walking the demo): it is the new visit's picker, asked again
