@@ -20,6 +20,7 @@ from markupsafe import Markup
 from portal.audit.queries import change_text
 from portal.domain import schedule, states
 from portal.domain.rates import format_inr
+from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.refunds.previews import state_refusal
 from portal.web import filters
@@ -205,6 +206,7 @@ def init_app(app):
     env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
     env.filters["percent_bps"] = bps_to_text
+    env.filters["hours"] = in_hours  # a policy's duration: "24", "1.5"
     env.filters["clinic_time"] = filters.clinic_time
     env.filters["day_names"] = filters.day_names
     env.filters["status_badge"] = filters.status_badge

@@ -4,8 +4,9 @@ Actors
 ------
 ``"patient"``
     Cancels online. h >= 48 h: 100 %; 24 h < h < 48 h: 75 % − ₹100; h <= 24 h: refused
-    ("Cancellation not allowed within 24 hours of appointment"). Team appointments:
-    refused (admin only).
+    ("Cancellation not allowed within 24 hours of appointment", naming the hours of the
+    policy's last tier, ``Policy.patient_cancellation_cut_off``). Team appointments:
+    refused (admin only). (The figures here are the defaults; the rules read the policy.)
 ``"admin"``
     An administrator cancelling *on behalf of the patient* (the patient asked, e.g. by
     phone, or it is a team appointment the patient cannot cancel online). Decision that
@@ -41,14 +42,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from portal.domain.text import N_, Text
+from portal.domain.text import N_, Text, in_hours
 
 from .policy import DEFAULT_POLICY, Policy, RefundTier
 from .rates import allocate_pro_rata, apply_bps, format_inr
 
 ACTORS = ("patient", "admin", "clinic", "provider")
 
-MSG_PATIENT_TOO_LATE = N_("Cancellation not allowed within 24 hours of appointment")
+# Names the policy's cut-off (its last tier's hours), as domain.reschedule's refusal does.
+MSG_PATIENT_TOO_LATE = N_("Cancellation not allowed within %(hours)s hours of appointment")
 MSG_TEAM_ADMIN_ONLY = N_("Team appointments can only be cancelled by an administrator")
 MSG_PROVIDER_AFTER_START = N_(
     "Provider cancellation is only possible before the appointment starts"
@@ -63,6 +65,7 @@ __all__ = [
     "CancellationResult",
     "refund_for_cancellation",
     "RefundSplit",
+    "describe_tier",
     "split_refund",
     "MSG_PATIENT_TOO_LATE",
     "MSG_TEAM_ADMIN_ONLY",
@@ -80,6 +83,12 @@ class CancellationResult:
     needs_second_admin: bool
     rule: str  # which row applied: patient_full, patient_partial, patient_refused, team_refused,
     #            admin_late, provider, clinic, provider_refused, override_*
+
+
+def describe_tier(tier: RefundTier) -> str:
+    """What a tier refunds, as the pages say it: ``"75% − ₹100"``, ``"100%"``."""
+    text = f"{tier.refund_bps / 100:g}%"
+    return text + (f" − {format_inr(tier.deduction)}" if tier.deduction else "")
 
 
 def _tier_amount(paid: int, tier: RefundTier) -> int:
@@ -132,7 +141,8 @@ def refund_for_cancellation(
                 rule = "patient_full" if full else "patient_partial"
                 break
         else:
-            return refused(MSG_PATIENT_TOO_LATE, "patient_refused")
+            hours = in_hours(policy.patient_cancellation_cut_off)
+            return refused(Text(MSG_PATIENT_TOO_LATE, hours=hours), "patient_refused")
     elif actor == "admin":
         for tier in policy.patient_cancellation_tiers:
             if tier.matches(h):
@@ -288,5 +298,4 @@ def late_booking_notice(until_start: timedelta, policy: Policy = DEFAULT_POLICY)
     can_move = until_start > policy.reschedule_min_notice
     if can_cancel or can_move:
         return None
-    hours = int(policy.reschedule_min_notice.total_seconds() // 3600)
-    return Text(MSG_LATE_BOOKING, hours=hours)
+    return Text(MSG_LATE_BOOKING, hours=in_hours(policy.reschedule_min_notice))

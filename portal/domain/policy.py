@@ -166,6 +166,12 @@ class Policy:
     def allowed_meet_domains(self) -> tuple[str, ...]:
         return tuple(self.meet_link_domains) + tuple(self.extra_meet_link_domains)
 
+    @property
+    def patient_cancellation_cut_off(self) -> timedelta:
+        """Within this notice a patient can no longer cancel online (the last, shortest
+        tier's notice); an administrator's late tier applies from there on."""
+        return min((t.notice for t in self.patient_cancellation_tiers), default=timedelta(0))
+
     def tds_rule_for(self, fy_or_date) -> TdsRule:
         """The TDS rule in force for a financial year label ("2026-27") or a date: the
         latest rule starting at or before that year; before the first rule, the first."""

@@ -21,17 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from portal.domain.text import N_, Text
+from portal.domain.text import N_, Text, in_hours
 
 from .policy import DEFAULT_POLICY, Policy
 from .rates import apply_bps
 
-MSG_TOO_LATE = N_("Reschedule not allowed within 24 hours of appointment")
-# The same refusal for any cut-off the policy sets (reads as MSG_TOO_LATE at 24 hours).
+# Names the policy's cut-off: "Reschedule not allowed within 24 hours of appointment" by
+# default (POLICY.md's words), never a typed-in figure.
 MSG_TOO_LATE_HOURS = N_("Reschedule not allowed within %(hours)s hours of appointment")
 MSG_STARTED = N_("Appointment has already started")
 
-__all__ = ["RescheduleQuote", "reschedule_quote", "reschedule_penalty_bps", "MSG_TOO_LATE"]
+__all__ = ["RescheduleQuote", "reschedule_quote", "reschedule_penalty_bps", "MSG_TOO_LATE_HOURS"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def reschedule_quote(
     overridden = False
     too_late = hours_until_start <= policy.reschedule_min_notice
     if too_late and not admin_override:
-        hours = int(policy.reschedule_min_notice.total_seconds() // 3600)
+        hours = in_hours(policy.reschedule_min_notice)
         return RescheduleQuote(False, Text(MSG_TOO_LATE_HOURS, hours=hours), 0, 0, 0, 0, 0, 0, 0)
     if bps is None:
         if hours_until_start <= timedelta(0):

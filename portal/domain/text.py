@@ -39,3 +39,9 @@ def status_label(status):
 class DateText(str):
     """A date written by strftime in the C locale ("07 Dec 2026, 10:00"): the ``t`` filter
     says its day and month names in the reader's language, as the pages' dates do."""
+
+
+def in_hours(span):
+    """A policy's duration as its texts say it, in hours: ``"24"``, ``"1.5"`` (never a
+    figure typed into the text: the policy's own, whatever an admin set)."""
+    return f"{span.total_seconds() / 3600:g}"

@@ -2,9 +2,14 @@
 already has an account, and a staff invitation. Queued in the
 accounts use case's transaction (``portal.notify.receivers``), sent after its commit."""
 
+from flask_babel import gettext as _
+
 from portal.accounts.models import PROVIDER, User
+from portal.config import policy
+from portal.domain.text import in_hours
 from portal.extensions import db
 from portal.notify.mail import queue_mail
+from portal.notify.wording import speaking_to
 
 
 def password_reset_mail(user_id, link, minutes):
@@ -47,17 +52,33 @@ def invitation_mail(user_id, invited_by_id, link, days):
 
 def welcome_patient_mail(user_id, added_by_id, link, days):
     """A patient the clinic added (a walk-in or a phone booking): welcome, what the account
-    is for, and the link to choose a password (not a "reset": they never had one)."""
+    is for, and the link to choose a password (not a "reset": they never had one). In the
+    patient's language; the online cut-offs are the policy's (never typed-in hours)."""
     user = db.session.get(User, user_id)
-    queue_mail(
-        user.email,
-        "Welcome to Clinic Portal: your appointments with us",
-        f"Hello {user.name},\n\n"
-        "Our clinic team has made you a Clinic Portal account to book your appointment. "
-        "Your bookings, payment receipts and any refunds will be there, and you can "
-        "reschedule or cancel online (up to 24 hours before a visit).\n\n"
-        f"Choose your password here to sign in (the link works once, for {days} days):"
-        f"\n\n{link}\n\n"
-        "If you did not expect this mail, ignore it: nothing is booked in your name "
-        "without the clinic having spoken to you.\n",
-    )
+    rules = policy()
+    with speaking_to(user_id):
+        subject = _("Welcome to Clinic Portal: your appointments with us")
+        text = "\n\n".join(
+            [
+                _("Hello %(name)s,", name=user.name),
+                _(
+                    "Our clinic team has made you a Clinic Portal account to book your "
+                    "appointment. Your bookings, payment receipts and any refunds will be "
+                    "there. You can reschedule online up to %(move)s hours before a visit, "
+                    "and cancel online up to %(cancel)s hours before it.",
+                    move=in_hours(rules.reschedule_min_notice),
+                    cancel=in_hours(rules.patient_cancellation_cut_off),
+                ),
+                _(
+                    "Choose your password here to sign in (the link works once, for "
+                    "%(days)s days):",
+                    days=days,
+                ),
+                link,
+                _(
+                    "If you did not expect this mail, ignore it: nothing is booked in your "
+                    "name without the clinic having spoken to you."
+                ),
+            ]
+        )
+    queue_mail(user.email, subject, text + "\n")

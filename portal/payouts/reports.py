@@ -245,6 +245,7 @@ def dashboard(provider):
         "fund_account": current_fund_account(provider.id),
         "carry_message": carry,
         "threshold": policy().tds_rule_for(fy).threshold,
+        "tds_section": policy().tds_rule_for(fy).section,
     }
 
 
@@ -379,7 +380,7 @@ def _describe(line, ref, bookings, reschedules, payouts_by_id):
                 id=payout.id,
                 net=format_inr(payout.net),
                 tds=format_inr(payout.tds),
-                section=payout.tds_section or "194J",
+                section=payout.tds_section or policy().tds_rule_for(payout.financial_year).section,
             )
         else:
             detail = Text(MSG_PAYOUT, id=payout.id, net=format_inr(payout.net))

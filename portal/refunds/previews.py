@@ -14,6 +14,7 @@ from portal.db import utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus
+from portal.domain.text import in_hours
 from portal.extensions import db
 from portal.policies import store as policy_store
 from portal.refunds.common import (
@@ -34,32 +35,28 @@ from portal.refunds.money import Split, refund_split, reschedule_fees_refundable
 def tier_text(rule, policy=None):
     """Why this amount, in words, from the policy's numbers (never literals)."""
     policy = policy or policy_in_force()
-
-    def tier(t):
-        pct = f"{t.refund_bps / 100:g}%"
-        return pct + (f" − {format_inr(t.deduction)}" if t.deduction else "")
-
+    tier = rules.describe_tier
     full, partial = (policy.patient_cancellation_tiers + (None, None))[:2]
     texts = {
         # gettext with named values: the same English, in the reader's language on a page.
         "patient_full": gettext(
             "%(hours)s hours or more before the start: %(tier)s refund",
-            hours=f"{full.notice.total_seconds() / 3600:g}",
+            hours=in_hours(full.notice),
             tier=tier(full),
         )
         if full
         else gettext("Full refund"),
         "patient_partial": gettext(
             "Between %(low)s and %(high)s hours before the start: %(tier)s",
-            low=f"{partial.notice.total_seconds() / 3600:g}",
-            high=f"{full.notice.total_seconds() / 3600:g}",
+            low=in_hours(partial.notice),
+            high=in_hours(full.notice),
             tier=tier(partial),
         )
         if partial and full
         else gettext("Partial refund"),
         "admin_late": gettext(
             "Cancelled by the clinic for you within %(hours)s hours: %(tier)s",
-            hours=f"{partial.notice.total_seconds() / 3600 if partial else 24:g}",
+            hours=in_hours(policy.patient_cancellation_cut_off),
             tier=tier(policy.admin_late_cancellation),
         ),
         "provider": gettext(

@@ -4,7 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.domain.reschedule import MSG_TOO_LATE, reschedule_penalty_bps, reschedule_quote
+from portal.domain.reschedule import (
+    MSG_TOO_LATE_HOURS,
+    reschedule_penalty_bps,
+    reschedule_quote,
+)
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -33,8 +37,8 @@ def test_tiers_at_boundaries(h, bps, team_bps):
 @pytest.mark.parametrize("h", [24 * H, 24 * H - M, H, timedelta(0)])
 def test_refused_within_24h(h):
     q = reschedule_quote(F, h)
-    assert not q.allowed and q.message == MSG_TOO_LATE
-    assert q.message == "Reschedule not allowed within 24 hours of appointment"
+    assert not q.allowed and q.message.template == MSG_TOO_LATE_HOURS
+    assert q.message == "Reschedule not allowed within 24 hours of appointment"  # POLICY.md
     assert q.total == 0
 
 

@@ -389,6 +389,24 @@ def test_a_message_with_values_reads_in_english_and_translates_with_them(app):
     assert "घंटे से कम दूर" in hindi and str(late.values["hours"]) in hindi
 
 
+def test_the_cancellation_refusal_says_the_policys_hours_in_hindi(app):
+    """The refusal names the policy's cut-off (review finding: it always said 24 hours), in
+    Hindi too: here the last tier at 12 h."""
+    from flask_babel import force_locale
+
+    from portal.domain.cancellation import refund_for_cancellation
+    from portal.domain.policy import DEFAULT_POLICY, RefundTier
+    from portal.web.filters import translate
+
+    first, _second = DEFAULT_POLICY.patient_cancellation_tiers
+    late = RefundTier(notice=timedelta(hours=12), inclusive=False, refund_bps=7_500)
+    policy = DEFAULT_POLICY.with_changes(patient_cancellation_tiers=(first, late))
+    refused = refund_for_cancellation("patient", timedelta(hours=10), 10_000, policy=policy)
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(refused.message)
+    assert hindi == "अपॉइंटमेंट से 12 घंटे के भीतर रद्द करने की अनुमति नहीं है"
+
+
 def test_a_page_follows_a_forced_language_and_comes_back(app):
     """The translations kept for a request follow ``force_locale`` (a notice rendered in
     its recipient's language inside someone else's request) and return after it."""

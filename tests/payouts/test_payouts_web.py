@@ -234,6 +234,27 @@ def test_earnings_dashboard(world, x, client, login):
     assert "TDS 20" in html and "194J" in html
 
 
+def test_the_tds_card_names_the_policys_section(app, world, x, client, login):
+    """The earnings page's TDS card said "deducted (section 194J)" typed into the template,
+    whatever the policy's section for the year (review finding; POLICY.md: "Rate,
+    threshold and section are settings, kept per financial year")."""
+    import dataclasses
+
+    from portal.domain.policy import DEFAULT_POLICY
+
+    provider, user = world.ready_provider("WEEKLY", commission_bps=500)
+    db.session.commit()
+    rules = tuple(dataclasses.replace(r, section="194JB") for r in DEFAULT_POLICY.tds_rules)
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(tds_rules=rules)
+    try:
+        login(user)
+        html = client.get("/provider/earnings").get_data(as_text=True)
+    finally:
+        app.config["POLICY"] = saved
+    assert "deducted (section 194JB)" in html and "194J)" not in html
+
+
 def test_a_team_earning_row_shows_the_providers_own_fee_share(world, client, login):
     """A team's fee is split in equal shares, each earning its share less the provider's
     commission: the row showed the whole fee (₹1,000.01) beside an earning of ₹316.67

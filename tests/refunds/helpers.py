@@ -9,6 +9,12 @@ from portal.booking import checkout, lookup, visits
 from portal.extensions import db
 from tests.booking.factories import at
 
+# The patient's refusal as POLICY.md words it, under the default policy (the message names
+# the policy's cut-off: ``domain.cancellation.MSG_PATIENT_TOO_LATE``).
+PATIENT_TOO_LATE = "Cancellation not allowed within 24 hours of appointment"
+# Likewise the reschedule refusal (``domain.reschedule.MSG_TOO_LATE_HOURS``).
+RESCHEDULE_TOO_LATE = "Reschedule not allowed within 24 hours of appointment"
+
 
 def consult_and_lab(world):
     """The usual two-item visit's slots for ``book_and_pay``: a consultation at 10:00 and a

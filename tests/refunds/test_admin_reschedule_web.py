@@ -11,13 +11,18 @@ from portal.accounts.models import User
 from portal.booking import reschedule as rs
 from portal.booking.models import PAY_DESK, PAY_NONE, PAY_WALLET, IndividualBooking, Reschedule
 from portal.catalog.models import Provider
-from portal.domain.reschedule import MSG_TOO_LATE
 from portal.domain.states import RescheduleStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
+from tests.refunds.helpers import (
+    RESCHEDULE_TOO_LATE,
+    book_and_pay,
+    hours,
+    login,
+    with_known_passwords,
+)
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
@@ -155,10 +160,10 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     credit_wallet(world.patients[0], 20_000)
     login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
-    assert MSG_TOO_LATE in html and "fee-total" not in html
+    assert RESCHEDULE_TOO_LATE in html and "fee-total" not in html
     r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
     html = r.get_data(as_text=True)
-    assert r.status_code == 422 and MSG_TOO_LATE in html
+    assert r.status_code == 422 and RESCHEDULE_TOO_LATE in html
     assert _item(app, ids[0]).start_at == START
     # Ticking the box reloads the fee: the overridden quote, charged the highest tier.
     part = client.get(
@@ -167,7 +172,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     text = part.get_data(as_text=True)
     assert part.status_code == 200 and "<html" not in text and "Free times" not in text
     assert "Penalty (20% of the ₹500 service fee, administrator override)" in text
-    assert 'id="fee-total">₹123.90<' in text and MSG_TOO_LATE not in text
+    assert 'id="fee-total">₹123.90<' in text and RESCHEDULE_TOO_LATE not in text
     r = client.post(
         _url(ids[0]), data={"slot": NEW.isoformat(), "override": "y", "pay_with": "wallet"}
     )
@@ -176,6 +181,26 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
         assert db.session.get(IndividualBooking, ids[0]).start_at == NEW
         assert balance(chart.patient_wallet(world.patients[0])) == 20_000 - FEE_20
         assert db.session.scalars(sa.select(Reschedule)).one().overridden
+
+
+def test_the_override_names_the_policys_cut_off(app, client, setup, clock):
+    """The box read "Override the 24-hour rule" whatever the policy's cut-off (review
+    finding: POLICY.md's figures are data): it names the cut-off of the booking's policy."""
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY
+
+    visit_id, ids, emails = setup
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(reschedule_min_notice=timedelta(hours=12))
+    try:
+        clock.move_to(START - hours(10))
+        login(client, emails["admin"])
+        html = client.get(_url(ids[0])).get_data(as_text=True)
+    finally:
+        app.config["POLICY"] = saved
+    assert "Override the 12-hour rule" in html and "24-hour" not in html
+    assert "Reschedule not allowed within 12 hours of appointment" in html
 
 
 def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clock):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from portal.booking import coupons, lookup, visits
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import SlotClaim
-from portal.domain.cancellation import MSG_PATIENT_TOO_LATE, MSG_TEAM_ADMIN_ONLY
+from portal.domain.cancellation import MSG_TEAM_ADMIN_ONLY
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
@@ -21,7 +21,13 @@ from portal.refunds import previews as refunds_previews
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, settle_refunds
+from tests.refunds.helpers import (
+    PATIENT_TOO_LATE,
+    book_and_pay,
+    hours,
+    ledger_kinds,
+    settle_refunds,
+)
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST (98 h after NOW)
 CONSULT_TOTAL = 52_950  # F 500 + P 25 + GST 4.50
@@ -81,10 +87,10 @@ def test_patient_refused_within_24_hours(world, users, gateway, clock, before):
     patient, visit, item = one_item(world, users, gateway)
     clock.move_to(START - before)
     preview = refunds_previews.preview_cancellation(patient, visit.id)
-    assert not preview.items[0].allowed and preview.items[0].message == MSG_PATIENT_TOO_LATE
+    assert not preview.items[0].allowed and preview.items[0].message == PATIENT_TOO_LATE
     with pytest.raises(CancellationError) as err:
         refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
-    assert err.value.message == MSG_PATIENT_TOO_LATE
+    assert err.value.message == PATIENT_TOO_LATE
     db.session.expire_all()
     assert db.session.get(type(item), item.id).status == "CONFIRMED"
     assert not db.session.scalars(sa.select(Cancellation)).all()

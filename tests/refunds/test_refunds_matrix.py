@@ -9,11 +9,9 @@ import pytest
 from portal.booking import coupons
 from portal.booking import reschedule as rs
 from portal.domain.cancellation import (
-    MSG_PATIENT_TOO_LATE,
     MSG_PROVIDER_AFTER_START,
     MSG_TEAM_ADMIN_ONLY,
 )
-from portal.domain.reschedule import MSG_TOO_LATE
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
@@ -23,7 +21,13 @@ from portal.refunds import money as refunds_money
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, RefundApproval
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, settle_refunds
+from tests.refunds.helpers import (
+    PATIENT_TOO_LATE,
+    RESCHEDULE_TOO_LATE,
+    book_and_pay,
+    hours,
+    settle_refunds,
+)
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 WALLET = 50_000
@@ -85,8 +89,8 @@ ROWS = [
     ("patient", hours(48), full, "patient_full"),
     ("patient", hours(47, 59), patient_partial, "patient_partial"),
     ("patient", hours(24, 1), patient_partial, "patient_partial"),
-    ("patient", hours(24), MSG_PATIENT_TOO_LATE, None),
-    ("patient", hours(23, 59), MSG_PATIENT_TOO_LATE, None),
+    ("patient", hours(24), PATIENT_TOO_LATE, None),
+    ("patient", hours(23, 59), PATIENT_TOO_LATE, None),
     ("admin", hours(48, 1), full, "admin_patient_tier"),
     ("admin", hours(24, 1), patient_partial, "admin_patient_tier"),
     ("admin", hours(24), admin_late, "admin_late"),
@@ -222,7 +226,7 @@ def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(
     if bps is None:
         with pytest.raises(rs.BookingError) as err:
             rs.reschedule(patient, item.id, new, pay_with="wallet")
-        assert err.value.message == MSG_TOO_LATE
+        assert err.value.message == RESCHEDULE_TOO_LATE
         return
     penalty, total = fee(120_000, bps)  # the service's fee F, whatever the coupon took
     _, q = rs.quote(patient, item.id)
@@ -245,6 +249,6 @@ def test_reschedule_tiers_for_a_team(world, users, gateway, clock, before, bps, 
     clock.move_to(START - before)
     _, q = rs.quote(patient, item.id)
     if team_bps is None:
-        assert (q.allowed, q.message) == (False, MSG_TOO_LATE)
+        assert (q.allowed, q.message) == (False, RESCHEDULE_TOO_LATE)
         return
     assert (q.allowed, q.penalty_bps, q.total) == (True, team_bps, fee(50_000, team_bps)[1])

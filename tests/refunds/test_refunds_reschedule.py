@@ -9,12 +9,11 @@ from portal.booking import reschedule as rs
 from portal.booking.errors import BookingError, SlotUnavailable
 from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
 from portal.db import unit_of_work
-from portal.domain.reschedule import MSG_TOO_LATE
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import RESCHEDULE_TOO_LATE, book_and_pay, hours
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
@@ -80,7 +79,7 @@ def test_refused_within_24_hours_unless_an_admin_overrides(world, users, gateway
     clock.move_to(START - before)
     with pytest.raises(BookingError) as err:
         rs.reschedule(patient, item.id, NEW)
-    assert err.value.message == MSG_TOO_LATE
+    assert err.value.message == RESCHEDULE_TOO_LATE
     admin = users(world.admin)
     with pytest.raises(rs.PermissionDenied):
         rs.reschedule(patient, item.id, NEW, admin_override=True)

@@ -191,6 +191,40 @@ def test_provider_cancel_page_states_the_policys_refund(app, client, setup, cloc
         app.config["POLICY"] = saved
 
 
+def test_admin_cancel_modes_state_the_policy_in_force(app, client, setup):
+    """The admin's cancel page offered its modes with labels typed into the form: "50% −
+    ₹250 within 24 h", "full refund", "₹250 penalty on the provider", whatever the policy
+    said (review finding; POLICY.md: every figure is data). The labels are made from the
+    policy the booking is cancelled under, as the provider's page states its refund."""
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY, RefundTier
+    from portal.domain.rates import rupees
+
+    visit_id, ids, emails = setup
+    first, _second = DEFAULT_POLICY.patient_cancellation_tiers
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(
+        patient_cancellation_tiers=(first, RefundTier(timedelta(hours=12), False, 7_500)),
+        admin_late_cancellation=RefundTier(timedelta(0), True, 4_000, rupees(300)),
+        provider_cancellation_refund_bps=9_000,
+        provider_cancellation_penalty=rupees(300),
+        clinic_cancellation_refund_bps=9_500,
+    )
+    try:
+        login(client, emails["admin"])
+        page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    finally:
+        app.config["POLICY"] = saved
+    labels = re.findall(r'<label><input[^>]*name="mode"[^>]*> ([^<]*)</label>', page)
+    assert labels == [
+        "For the patient (policy tier; 40% − ₹300 within 12 h)",
+        "For the clinic (95% refund, no penalty)",
+        "For the provider (90% refund, ₹300 penalty on the provider)",
+    ]
+    assert "₹250" not in page and "full refund" not in page
+
+
 def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(10))

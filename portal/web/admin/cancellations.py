@@ -53,6 +53,11 @@ def _item(item_id):
     return item
 
 
+def _form(item, **kwargs):
+    """The cancel form, its modes stating what they give under the booking's policy."""
+    return AdminCancelForm(policy=policy_store.for_booking(item), **kwargs)
+
+
 def _preview(item, form):
     override = form.override.paise if not form.override.errors else None
     try:
@@ -92,7 +97,7 @@ def _page(item, form, status=200, further=None):
 @bp.get("/bookings/<int:item_id>/cancel")
 def cancel_booking(item_id):
     item = _item(item_id)
-    form = AdminCancelForm(formdata=request.args if request.args else None)
+    form = _form(item, formdata=request.args if request.args else None)
     if request.args:
         try:
             form.override.pre_validate(form)
@@ -104,7 +109,7 @@ def cancel_booking(item_id):
 @bp.post("/bookings/<int:item_id>/cancel")
 def cancel_booking_post(item_id):
     item = _item(item_id)
-    form = AdminCancelForm()
+    form = _form(item)
     if not form.validate():
         return _page(item, form, status=422)
     penalty = form.penalty_provider.data
@@ -135,7 +140,7 @@ def further_refund(item_id):
     item = _item(item_id)
     further = FurtherRefundForm()
     if not further.validate():
-        return _page(item, AdminCancelForm(formdata=None), 422, further)
+        return _page(item, _form(item, formdata=None), 422, further)
     try:
         refunds_approvals.request_further_refund(
             current_user,
@@ -147,7 +152,7 @@ def further_refund(item_id):
     except NotFound:
         abort(404)
     except CancellationError as exc:
-        form = AdminCancelForm(formdata=None)
+        form = _form(item, formdata=None)
         if refunds_lookup.cancellation_for(item.id) is None:  # no further-refund form on the page
             form.form_errors.append(exc.message)
         else:

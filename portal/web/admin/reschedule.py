@@ -1,9 +1,10 @@
 """Admin: move a patient's confirmed booking to another free time of the same provider(s).
 
 The page shows the booking, the fee for this notice (the overridden quote when "Override
-the 24-hour rule" is ticked: allowed until the start, charged the highest tier), the free
-times for a chosen day (htmx swaps the list, and the fee when the override changes) and
-how the fee is paid: from the patient's wallet, or at the clinic desk with a receipt."""
+the 24-hour rule" is ticked, the hours the booking's policy's cut-off: allowed until the
+start, charged the highest tier), the free times for a chosen day (htmx swaps the list,
+and the fee when the override changes) and how the fee is paid: from the patient's
+wallet, or at the clinic desk with a receipt."""
 
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
@@ -13,6 +14,7 @@ from portal.booking import reschedule as rs
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
 from portal.extensions import db
+from portal.policies import store as policy_store
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
 from portal.web.filters import clinic_time
@@ -25,6 +27,10 @@ from portal.web.forms.booking import (
 from portal.web.htmx import htmx_block, render
 
 PAGE = "admin/reschedule/reschedule.html"
+
+
+def _form(item, **kwargs):
+    return AdminMoveForm(policy=policy_store.for_booking(item), **kwargs)
 
 
 def _page(item, form, status=200):
@@ -48,13 +54,13 @@ def _page(item, form, status=200):
 @bp.get("/bookings/<int:item_id>/reschedule")
 def reschedule_booking(item_id):
     item = db.get_or_404(IndividualBooking, item_id)
-    return _page(item, AdminMoveForm(formdata=request.args or None))
+    return _page(item, _form(item, formdata=request.args or None))
 
 
 @bp.post("/bookings/<int:item_id>/reschedule")
 def reschedule_booking_post(item_id):
     item = db.get_or_404(IndividualBooking, item_id)
-    form = AdminMoveForm()
+    form = _form(item)
     if not form.validate():
         return _page(item, form, status=422)
     start = parse_start(form.slot.data)

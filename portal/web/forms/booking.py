@@ -28,6 +28,7 @@ from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
+from portal.domain.text import in_hours
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
@@ -296,10 +297,17 @@ class PatientMoveForm(MoveForm):
 
 
 class AdminMoveForm(MoveForm):
-    override = BooleanField("Override the 24-hour rule")
+    override = BooleanField("Override the cut-off")  # named from the policy in __init__
     pay_with = RadioField(
         _l("Pay the fee with"),
         choices=options([("wallet", "The patient's wallet"), ("desk", "Paid at the desk")]),
         validators=[Optional()],
     )  # a zero fee needs none; anything else is refused
     receipt_no = StringField("Desk receipt number", validators=[Optional(), Length(max=64)])
+
+    def __init__(self, *args, policy, **kwargs):
+        """``policy``: the one the booking is moved under (``store.for_booking``): the box
+        names its cut-off ("Override the 24-hour rule" by default)."""
+        super().__init__(*args, **kwargs)
+        hours = in_hours(policy.reschedule_min_notice)
+        self.override.label.text = f"Override the {hours}-hour rule"

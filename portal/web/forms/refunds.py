@@ -11,18 +11,31 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
+from portal.domain import cancellation as rules
 from portal.domain.ids import is_digits
+from portal.domain.rates import format_inr
+from portal.domain.text import in_hours
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
-from portal.web.forms.money import RupeesField
+from portal.web.forms.money import RupeesField, bps_to_text
 
 ORIGINAL, WALLET = "original", "wallet"
-# How an admin cancels: whose cancellation it is decides the tier and the penalty.
-MODES = [
-    ("patient", "For the patient (policy tier; 50% − ₹250 within 24 h)"),
-    ("clinic", "For the clinic (full refund, no penalty)"),
-    ("provider", "For the provider (full refund, ₹250 penalty on the provider)"),
-]
+
+
+def admin_modes(policy):
+    """How an admin cancels (whose cancellation it is decides the tier and the penalty),
+    each saying what it gives under ``policy``, the booking's: never a typed-in figure."""
+    late = rules.describe_tier(policy.admin_late_cancellation)
+    cut_off = in_hours(policy.patient_cancellation_cut_off)
+    penalty = policy.provider_cancellation_penalty
+    penalty_text = f"{format_inr(penalty)} penalty on the provider" if penalty else "no penalty"
+    clinic = bps_to_text(policy.clinic_cancellation_refund_bps)
+    provider = bps_to_text(policy.provider_cancellation_refund_bps)
+    return [
+        ("patient", f"For the patient (policy tier; {late} within {cut_off} h)"),
+        ("clinic", f"For the clinic ({clinic}% refund, no penalty)"),
+        ("provider", f"For the provider ({provider}% refund, {penalty_text})"),
+    ]
 
 
 class CancelForm(PortalForm):
@@ -54,7 +67,7 @@ class ProviderCancelForm(PortalForm):
 
 
 class AdminCancelForm(PortalForm):
-    mode = RadioField("Cancelled", default="patient", choices=options(MODES))
+    mode = RadioField("Cancelled", default="patient", choices=[])
     penalty_provider = SelectField("Provider who cancelled", choices=[], validate_choice=False)
     override = RupeesField("Refund amount (optional override, ₹)")
     destination = RadioField(
@@ -65,6 +78,11 @@ class AdminCancelForm(PortalForm):
         ),
     )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
+
+    def __init__(self, *args, policy, **kwargs):
+        """``policy``: the one the booking is cancelled under (``store.for_booking``)."""
+        super().__init__(*args, **kwargs)
+        self.mode.choices = options(admin_modes(policy))
 
 
 class FurtherRefundForm(PortalForm):

@@ -116,6 +116,77 @@ def test_a_patient_added_by_an_admin_is_welcomed_not_reset(app, client, login, w
         assert "reset" not in mails[0].subject.lower()
 
 
+def test_the_welcome_mail_states_the_policys_cut_offs(app, client, login, world, make_user):
+    """The welcome mail promised "reschedule or cancel online (up to 24 hours before a
+    visit)" whatever the policy (review finding): it names the policy's reschedule cut-off
+    and its last cancellation tier's hours, in the patient's language."""
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY, RefundTier
+    from portal.notify import account_mail
+    from portal.notify.models import MailMessage
+
+    first, _second = DEFAULT_POLICY.patient_cancellation_tiers
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(
+        patient_cancellation_tiers=(first, RefundTier(timedelta(hours=6), False, 7_500)),
+        reschedule_min_notice=timedelta(hours=12),
+    )
+    hindi = make_user("patient", email="hindi@example.com", name="Meera")
+    try:
+        login(world.admin)
+        client.post(
+            "/admin/visits/new/patient",
+            data={"name": "Walk In", "email": "walkin3@example.com", "phone": "98765 43212"},
+        )
+        with app.app_context():
+            db.session.get(User, hindi.id).language = "hi"
+            account_mail.welcome_patient_mail(hindi.id, world.admin.id, "http://x/link", 7)
+            db.session.commit()
+            mails = {
+                m.to: m
+                for m in db.session.scalars(
+                    db.select(MailMessage).where(
+                        MailMessage.to.in_(["walkin3@example.com", "hindi@example.com"])
+                    )
+                )
+            }
+    finally:
+        app.config["POLICY"] = saved
+    english = mails["walkin3@example.com"].text
+    assert "reschedule online up to 12 hours before a visit" in english
+    assert "cancel online up to 6 hours before it" in english and "24 hours" not in english
+    said = mails["hindi@example.com"]
+    assert "12 घंटे" in said.text and "6 घंटे" in said.text and "24" not in said.text
+    assert "Hello" not in said.text and "Welcome" not in said.subject
+
+
+def test_the_payment_link_hint_states_the_policys_time(app, client, login, world, gateway):
+    """The visit page said a payment link "expires 2 hours before the first appointment at
+    the latest" whatever the policy (review finding): it reads the link's time from the
+    policy in force, as the link's expiry does (``domain.schedule.payment_link_expiry``).
+    The unpaid-and-soon line said the policy's window as a float ("within 240.0 h")."""
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY
+
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(
+        link_before_start=timedelta(hours=3), attention_window=timedelta(hours=240)
+    )
+    try:
+        login(world.admin)
+        response = client.post(f"/admin/visits/new/{world.patient.id}", data=_item(world))
+        page = client.get(response.location).get_data(as_text=True)
+        link = client.post(f"{response.location}/payment-link", data={})
+        unpaid = client.get(link.location).get_data(as_text=True)
+    finally:
+        app.config["POLICY"] = saved
+    assert "it expires 3 hours before the first appointment at the latest" in page
+    assert "2 hours" not in page
+    assert "unpaid and the first appointment is within 240 h;" in unpaid
+
+
 def test_add_a_service_to_a_visit_picks_as_a_new_visit_does(app, client, login, world):
     """The visit page's "Add a service" listed every provider, labs included, whatever the
     service (review finding, walking the demo): it is the new visit's picker, asked again
