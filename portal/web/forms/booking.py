@@ -29,7 +29,7 @@ from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
 from portal.web.forms.base import PortalForm
-from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
+from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees, shown_paise
 
 SELF = "self"
 PERCENT, FLAT = "PERCENT", "FLAT"
@@ -277,6 +277,12 @@ class MoveForm(PortalForm):
     day = DateField(_l("Day"), validators=[Optional()])
     start = HiddenField()
     slot = RadioField(_l("New time"), choices=[], validate_choice=False)
+    # The fee the page showed (paise): another one at confirmation is asked again
+    # (booking.reschedule.reschedule's expected_fee).
+    shown_fee = HiddenField()
+
+    def shown_total(self):
+        return shown_paise(self.shown_fee.data)
 
 
 def move_day(form, item):

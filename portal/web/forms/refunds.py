@@ -11,10 +11,9 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from portal.domain.ids import is_digits
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
-from portal.web.forms.money import RupeesField
+from portal.web.forms.money import RupeesField, shown_paise
 
 ORIGINAL, WALLET = "original", "wallet"
 # How an admin cancels: whose cancellation it is decides the tier and the penalty.
@@ -45,8 +44,7 @@ class CancelForm(PortalForm):
     shown_refund = HiddenField()
 
     def shown_total(self):
-        text = self.shown_refund.data
-        return int(text) if is_digits(text) and len(text) <= 12 else None
+        return shown_paise(self.shown_refund.data)
 
 
 class ProviderCancelForm(PortalForm):
@@ -65,6 +63,10 @@ class AdminCancelForm(PortalForm):
         ),
     )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
+    # The refund the page showed (paise): another one at confirmation is asked again, as
+    # the patient's is (refunds.cancel.cancel_as_admin's expected_refund).
+    shown_refund = HiddenField()
+    shown_total = CancelForm.shown_total
 
 
 class FurtherRefundForm(PortalForm):
