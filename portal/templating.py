@@ -203,6 +203,7 @@ def init_app(app):
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
     env.filters["percent_bps"] = bps_to_text
     env.filters["clinic_time"] = filters.clinic_time
+    env.filters["clinic_time_short"] = filters.clinic_time_short
     env.filters["day_names"] = filters.day_names
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label
