@@ -208,6 +208,7 @@ def init_app(app):
     env.filters["percent_bps"] = bps_to_text
     env.filters["hours"] = in_hours  # a policy's duration: "24", "1.5"
     env.filters["clinic_time"] = filters.clinic_time
+    env.filters["clinic_time_short"] = filters.clinic_time_short
     env.filters["day_names"] = filters.day_names
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label

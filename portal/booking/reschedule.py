@@ -6,13 +6,15 @@
 * ``free_slots(item, from_date)`` — start times the booking could move to (its own time
   does not block it).
 * ``reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
-  admin_override=False, receipt_no=None)`` — a zero fee moves at once; a fee is paid from
-  the wallet or, by an admin, at the desk (moved at once, one transaction), or through a
-  Razorpay checkout: the new time is then **held** (claims marked with the reschedule)
-  until the order expires, and the booking moves when the payment is captured (callback
-  or webhook, whichever is first). The old slot is released and the new one taken in one
-  transaction; a slot taken meanwhile raises ``SlotUnavailable``. A newer request replaces
-  a pending one (its hold is released; a payment for it arriving later goes to the wallet).
+  admin_override=False, receipt_no=None, expected_fee=None)`` — a fee other than the one
+  the page showed (``expected_fee``) is refused, nothing charged; a zero fee moves at
+  once; a fee is paid from the wallet or, by an admin, at the desk (moved at once, one
+  transaction), or through a Razorpay checkout: the new time is then **held** (claims
+  marked with the reschedule) until the order expires, and the booking moves when the
+  payment is captured (callback or webhook, whichever is first). The old slot is
+  released and the new one taken in one transaction; a slot taken meanwhile raises
+  ``SlotUnavailable``. A newer request replaces a pending one (its hold is released; a
+  payment for it arriving later goes to the wallet).
 * ``reschedule_payment.complete_callback(params)`` / ``payment_captured(...)`` — the
   checkout came back (``portal.booking.reschedule_payment``).
 * ``rebook(actor, item_id, new_start)`` — an expired or cancelled item again, at today's
@@ -56,7 +58,7 @@ from portal.catalog.slots import check_booking_slot, team_next_free_slots
 from portal.db import unit_of_work, utcnow
 from portal.domain import pricing
 from portal.domain import reschedule as rules
-from portal.domain.rates import apply_bps
+from portal.domain.rates import apply_bps, format_inr
 from portal.domain.slots import MSG_TAKEN
 from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
 from portal.domain.text import Text
@@ -79,6 +81,12 @@ MSG_ONLINE_PATIENT = N_(
 MSG_REPLACED = N_("Replaced by a newer reschedule request")
 MSG_REBOOK_ONLY = N_("Only expired or cancelled appointments can be booked again")
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
+# The fee shown when the person chose is no longer the one due (a tier's boundary passed
+# while the page was open): nothing is charged or moved until they confirm the new one.
+MSG_FEE_CHANGED = N_(
+    "The reschedule fee is now %(now)s, not the %(was)s shown: the appointment is closer to "
+    "its start. Check the new fee and confirm again."
+)
 
 
 # --- who may act, what it costs ------------------------------------------------------------
@@ -337,8 +345,11 @@ def reschedule(
     admin_override=False,
     receipt_no=None,
     now=None,
+    expected_fee=None,
 ):
-    """Move a confirmed booking to ``new_start`` (see the module docstring)."""
+    """Move a confirmed booking to ``new_start`` (see the module docstring).
+    ``expected_fee``: the fee (paise) the page showed; another one now (a tier's boundary
+    passed meanwhile) refuses, nothing charged, held or moved."""
     pay_with = (pay_with or "").upper() or None
     receipt_no = (receipt_no or "").strip()[:64] or None
     with claims.claiming(), unit_of_work():
@@ -352,6 +363,10 @@ def reschedule(
         q = _quote(item, admin_override, now)
         if not q.allowed:
             raise BookingError(q.message, field="start_at")
+        if expected_fee is not None and q.total != expected_fee:
+            raise BookingError(
+                Text(MSG_FEE_CHANGED, now=format_inr(q.total), was=format_inr(expected_fee))
+            )
         _supersede_pending(item)  # rolled back with the rest if this request fails
         new_end = check_slot(item, new_start)
         if q.total and pay_with not in (PAY_WALLET, PAY_GATEWAY, PAY_DESK):

@@ -182,18 +182,21 @@ def cancel_items_as_patient(
             )
             for i in ids
         ]
-        total = sum(c.refund for c in done)
-        if expected_refund is not None and total != expected_refund:
-            raise CancellationError(
-                Text(
-                    MSG_REFUND_CHANGED,
-                    now=format_inr(total),
-                    was=format_inr(expected_refund),
-                ),
-                field="items",
-            )
+        refuse_if_changed(sum(c.refund for c in done), expected_refund, field="items")
         lifecycle.refresh_status(visit)
     return done
+
+
+def refuse_if_changed(refund, expected_refund, field=None):
+    """The refund the person was shown (``expected_refund``, paise; None: not known) is
+    the one about to be applied, or the use case is refused (its unit of work rolls back,
+    nothing written): a tier's boundary passed while the page was open, so they confirm
+    the new amount. The patient's and the administrator's cancellations alike."""
+    if expected_refund is not None and refund != expected_refund:
+        raise CancellationError(
+            Text(MSG_REFUND_CHANGED, now=format_inr(refund), was=format_inr(expected_refund)),
+            field=field,
+        )
 
 
 def cancel_as_provider(provider_user, item_id, reason, now=None):
@@ -232,12 +235,14 @@ def cancel_as_admin(
     prefer_wallet=False,
     penalty_provider_id=None,
     now=None,
+    expected_refund=None,
 ):
     """An administrator cancels: for the patient (the patient's tier, or 50 % − ₹250 within
     24 h), for the clinic (100 %), or for the provider (100 % and the penalty). ``override``
     (paise, with a reason of at least the policy's note length) sets the refund; above
     the calculated amount the item is cancelled with the calculated refund now and the
-    rest waits for a second administrator."""
+    rest waits for a second administrator. ``expected_refund``: the refund now the page
+    showed; another one (a tier's boundary passed meanwhile) refuses, nothing written."""
     require_admin(admin)
     kind = ADMIN_MODES.get(mode)
     if kind is None:
@@ -265,5 +270,6 @@ def cancel_as_admin(
             override_reason=reason if override is not None else None,
             penalty_provider_id=penalty_provider_id,
         )
+        refuse_if_changed(done.refund, expected_refund)
         lifecycle.refresh_status(visit)
     return done

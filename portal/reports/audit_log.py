@@ -29,7 +29,14 @@ def parse(params):
     ``object_type`` / ``object_id``, ``date_from`` / ``date_to``, ``approvals``. The audit
     viewer's (/admin/audit) names and meanings, so its CSV link passes its filters on as
     they are and the file has the rows the viewer shows."""
-    start, end = periods.date_range(params.get("date_from"), params.get("date_to"))
+    start = periods.parse_day(params.get("date_from"), "date_from")
+    end = periods.parse_day(params.get("date_to"), "date_to")
+    # The viewer's rule and words (at most one year: 1 April – 31 March, not – 1 April), so
+    # its CSV link is refused or answered as the viewer is.
+    problems = AuditFilter(date_from=start, date_to=end).problems()
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise ExportError(message, field=field)
     actor = periods.clean_text(params.get("actor"), "actor")
     return {
         "actor": actor,

@@ -9,11 +9,7 @@ from portal.domain.rates import financial_year_bounds
 from portal.domain.timezone import CLINIC_TZ
 from portal.exports import ExportError
 
-MAX_RANGE_DAYS = 366
-
 MSG_DATE = "Enter the date as YYYY-MM-DD, e.g. 2026-11-30"
-MSG_BACKWARDS = "The start date is after the end date"
-MSG_TOO_LONG = "A date range can cover at most one year (366 days)"
 MSG_MONTH = "Enter the month as YYYY-MM, e.g. 2026-11"
 MSG_FY = "Enter the financial year as YYYY-YY, e.g. 2026-27"
 MSG_QUARTER = "Choose a quarter: Q1 (Apr–Jun), Q2 (Jul–Sep), Q3 (Oct–Dec) or Q4 (Jan–Mar)"
@@ -51,19 +47,6 @@ def parse_day(text, field):
         return day
     except ValueError:
         raise ExportError(MSG_DATE, field=field) from None
-
-
-def date_range(start_text, end_text):
-    """``(start, end)`` dates (inclusive, either may be None) from ``from`` / ``to``;
-    refuses a backwards range and one longer than a year."""
-    start = parse_day(start_text, "date_from")
-    end = parse_day(end_text, "date_to")
-    if start and end:
-        if start > end:
-            raise ExportError(MSG_BACKWARDS, field="date_to")
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise ExportError(MSG_TOO_LONG, field="date_to")
-    return start, end
 
 
 def bounds(start, end):

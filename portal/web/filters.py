@@ -130,6 +130,17 @@ def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):
     return day_names(value.astimezone(ZoneInfo(tz or DEFAULT_TIMEZONE)).strftime(fmt))
 
 
+def clinic_time_short(value, tz=None):
+    """``clinic_time`` without the date when it falls today at the clinic: "21:34 IST";
+    another day keeps it ("Sun 06 Dec 2026, 21:34 IST"), so a time up to a day away (a
+    payment link's hold) does not read as today's."""
+    if value is None:
+        return "—"
+    zone = ZoneInfo(tz or DEFAULT_TIMEZONE)
+    today = value.astimezone(zone).date() == utcnow().astimezone(zone).date()
+    return clinic_time(value, tz, "%H:%M %Z") if today else clinic_time(value, tz)
+
+
 def status_badge(status):
     return STATUS_BADGES.get(str(status), "")
 

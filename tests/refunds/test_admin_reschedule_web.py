@@ -276,3 +276,39 @@ def test_a_wallet_short_of_the_fee_cannot_be_chosen(app, client, setup, clock):
     assert re.search(
         r'<input[^>]*disabled[^>]*value="wallet"|<input[^>]*value="wallet"[^>]*disabled', html
     )
+
+
+def test_a_fee_that_changed_since_the_page_is_asked_again(app, client, setup, clock, world):
+    """The page quoted the 10 % tier (₹61.95) 48 h 1 min ahead; confirmed at the desk at
+    47 h 59 min, ₹123.90 was recorded against the receipt written for ₹61.95. Now nothing
+    is taken or moved, the page says the new fee, and confirming it moves the booking."""
+    visit_id, ids, emails = setup
+    clock.move_to(START - hours(48, 1))
+    login(client, emails["admin"])
+    html = client.get(_url(ids[0])).get_data(as_text=True)
+    assert 'id="fee-total">₹61.95<' in html
+    shown = re.search(r'name="shown_fee" value="(\d+)"', html).group(1)
+    assert shown == str(FEE_10)
+    clock.move_to(START - hours(47, 59))
+    form = {
+        "slot": NEW.isoformat(),
+        "pay_with": "desk",
+        "receipt_no": "DESK-0042",
+        "shown_fee": shown,
+    }
+    refused = client.post(_url(ids[0]), data=form)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "The reschedule fee is now ₹123.90, not the ₹61.95 shown" in html
+    assert 'id="fee-total">₹123.90<' in html
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Reschedule)).all()
+        assert balance(chart.CASH_DESK) == 0
+    assert _item(app, ids[0]).start_at == START
+    now_shown = re.search(r'name="shown_fee" value="(\d+)"', html).group(1)
+    assert now_shown == str(FEE_20)
+    done = client.post(_url(ids[0]), data={**form, "shown_fee": now_shown})
+    assert done.status_code == 303
+    with app.app_context():
+        row = db.session.scalars(sa.select(Reschedule)).one()
+        assert (row.pay_with, row.total, row.receipt_no) == (PAY_DESK, FEE_20, "DESK-0042")

@@ -5,6 +5,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import refresh
 
 from portal.accounts.models import User
 from portal.booking.models import IndividualBooking, MasterBooking
@@ -446,3 +447,91 @@ def test_provider_cancel_page_after_the_start_says_why_and_offers_no_form(
     html = client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True)
     assert 'id="provider-cancel-refused"' in html
     assert "Cancel this appointment</button>" not in html
+
+
+def test_admin_cancel_for_the_patient_whose_refund_changed_since_the_page_is_asked_again(
+    app, client, setup, clock
+):
+    """The admin's page showed the patient's tier 24 h 1 min ahead (75 % − ₹100 of ₹529.50:
+    ₹297.13); confirmed two minutes later the late tier (₹14.75) was applied without a
+    word. Now nothing is cancelled, the page says the new amount (422), and confirming
+    that amount cancels: the patient's own cancellation's rule."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(24, 1))
+    login(client, emails["admin"])
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel?mode=patient&override=&reason=")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="refund-now">₹297.13<' in html
+    shown = re.search(r'name="shown_refund" value="(\d+)"', html).group(1)
+    assert shown == "29713"
+    clock.move_to(at(4, 10) - hours(23, 59))
+    form = {
+        "mode": "patient",
+        "override": "",
+        "destination": "original",
+        "reason": "Patient phoned the desk to cancel",
+        "shown_refund": shown,
+    }
+    refused = client.post(f"/admin/bookings/{ids[0]}/cancel", data=form)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "The refund is now ₹14.75, not the ₹297.13 shown" in html
+    assert 'id="refund-now">₹14.75<' in html
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Cancellation)).all()
+        assert db.session.get(IndividualBooking, ids[0]).status == "CONFIRMED"
+    now_shown = re.search(r'name="shown_refund" value="(\d+)"', html).group(1)
+    assert now_shown == "1475"
+    done = client.post(f"/admin/bookings/{ids[0]}/cancel", data={**form, "shown_refund": now_shown})
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(sa.select(Cancellation)).one().refund == 1_475
+
+
+def test_reschedule_fee_that_changed_since_the_page_is_asked_again(
+    app, client, setup, clock, world, gateway
+):
+    """48 h 1 min ahead the button says "Pay ₹61.95 and move" (10 % tier); clicked at
+    47 h 59 min, ₹123.90 (20 %) was taken from the wallet without a word. Now nothing is
+    charged or moved, the page says the new fee (English and Hindi), online too (no order
+    for another amount), and confirming the new fee moves the booking."""
+    from portal.booking.models import Reschedule
+
+    visit_id, ids, emails = setup
+    credit_wallet(world.patients[0], 20_000)
+    clock.move_to(at(4, 10) - hours(48, 1))
+    login(client, emails["patient"])
+    html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
+    assert "Pay ₹61.95 and move" in html
+    shown = re.search(r'name="shown_fee" value="(\d+)"', html).group(1)
+    assert shown == "6195"
+    clock.move_to(at(4, 10) - hours(47, 59))
+    orders = len(gateway.sandbox.store.orders)
+    form = {"slot": at(7, 11).isoformat(), "shown_fee": shown}
+    for pay_with in ("wallet", "gateway"):
+        refused = client.post(
+            f"/me/bookings/{ids[0]}/reschedule", data={**form, "pay_with": pay_with}
+        )
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 422, pay_with
+        assert "The reschedule fee is now ₹123.90, not the ₹61.95 shown" in html
+        assert "Pay ₹123.90 and move" in html
+    assert len(gateway.sandbox.store.orders) == orders
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Reschedule)).all()
+        assert db.session.get(IndividualBooking, ids[0]).start_at == at(4, 10)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()  # the test's app context outlives the requests, and Babel's locale with it
+    hindi = client.post(
+        f"/me/bookings/{ids[0]}/reschedule", data={**form, "pay_with": "wallet"}
+    ).get_data(as_text=True)
+    assert "समय बदलने का शुल्क अब ₹123.90 है, दिखाया गया ₹61.95 नहीं" in hindi
+    now_shown = re.search(r'name="shown_fee" value="(\d+)"', hindi).group(1)
+    assert now_shown == "12390"
+    done = client.post(
+        f"/me/bookings/{ids[0]}/reschedule",
+        data={**form, "shown_fee": now_shown, "pay_with": "wallet"},
+    )
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(sa.select(Reschedule)).one().total == 12_390

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 from portal.audit.models import AuditEntry
-from portal.audit.queries import MSG_NO_ACTOR
+from portal.audit.queries import MSG_BACKWARDS, MSG_NO_ACTOR, MSG_TOO_LONG
 from portal.audit.service import record
 from portal.db import unit_of_work
-from portal.exports import ExportError
 from portal.extensions import db
 from portal.reports import audit_log, periods
 
@@ -22,8 +21,8 @@ from portal.reports import audit_log, periods
 @pytest.mark.parametrize(
     "query, message",
     [
-        ("date_from=2026-11-30&date_to=2026-11-01", periods.MSG_BACKWARDS),
-        ("date_from=2025-01-01&date_to=2026-01-02", periods.MSG_TOO_LONG),
+        ("date_from=2026-11-30&date_to=2026-11-01", MSG_BACKWARDS),
+        ("date_from=2025-01-01&date_to=2026-01-02", MSG_TOO_LONG),
         ("date_from=30/11/2026", periods.MSG_DATE),
         ("date_to=2026-02-30", periods.MSG_DATE),
         ("action=%1b", periods.MSG_TEXT),
@@ -58,11 +57,31 @@ def test_bad_tds_filters_are_messages(client, make_user, login, query, message):
     assert r.status_code == 422 and message in r.get_data(as_text=True)
 
 
-def test_a_year_exactly_is_allowed():
-    start, end = periods.date_range("2024-01-01", "2024-12-31")  # 366 days, a leap year
-    assert (end - start).days == 365
-    with pytest.raises(ExportError):
-        periods.date_range("2025-01-01", "2026-01-02")
+@pytest.mark.parametrize(
+    "date_from, date_to, refused",
+    [
+        ("2025-04-01", "2026-03-31", False),  # a year
+        ("2025-04-01", "2026-04-01", True),  # a year and a day: 366 days, not a leap year
+        ("2024-01-01", "2024-12-31", False),  # a leap year's 366 days
+        ("2024-02-29", "2025-02-28", False),
+        ("2024-02-29", "2025-03-01", True),
+    ],
+)
+def test_the_audit_report_refuses_the_ranges_the_audit_viewer_refuses(
+    client, make_user, login, date_from, date_to, refused
+):
+    """docs/wallet.md: 1 April – 31 March is a year, 1 April – 1 April is not. The viewer
+    (``AuditFilter.problems``) refused 2025-04-01 – 2026-04-01; the report and its CSV
+    (366 days) accepted it, so the viewer's CSV link gave rows the viewer did not show."""
+    login(make_user("admin"))
+    query = f"date_from={date_from}&date_to={date_to}"
+    viewer = client.get(f"/admin/audit?{query}")
+    assert viewer.status_code == (422 if refused else 200)
+    for suffix in ("", "&format=csv"):
+        report = client.get(f"/admin/reports/audit?{query}{suffix}")
+        assert report.status_code == viewer.status_code, (suffix, report.status_code)
+        if refused:
+            assert MSG_TOO_LONG in report.get_data(as_text=True)
 
 
 def test_reports_are_for_admins_only(client, make_user, login):

@@ -122,6 +122,7 @@ def cancel_booking_post(item_id):
             override=form.override.paise,
             prefer_wallet=form.destination.data == "wallet",
             penalty_provider_id=parse_id(penalty),
+            expected_refund=form.shown_total(),
         )
     except NotFound:
         abort(404)

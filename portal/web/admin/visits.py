@@ -49,6 +49,7 @@ from portal.web.forms.booking import (
     options,
     parse_start,
     person_value,
+    referral_label,
 )
 from portal.web.forms.operations import (
     AppointmentFilterForm,
@@ -200,11 +201,7 @@ def _item_form(patient, visit=None, formdata=True):
     form.person.choices = options(people)
     earlier = booking_queries.referable_bookings(patient.id)
     form.referral.choices = options(
-        [("", "No referral")]
-        + [
-            (str(b.id), f"{b.service.name} · {b.visit.for_name} · {b.start_at:%d %b %Y}")
-            for b in earlier
-        ]
+        [("", "No referral")] + [(str(b.id), referral_label(b)) for b in earlier]
     )
     chosen = [p for p in providers if p.id in set(form.providers.data or ())]
     form.picker = _picker(form, service, clinic, chosen)

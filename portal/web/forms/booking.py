@@ -29,8 +29,9 @@ from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
 from portal.domain.text import in_hours
+from portal.web.filters import clinic_time
 from portal.web.forms.base import PortalForm
-from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
+from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees, shown_paise
 
 SELF = "self"
 PERCENT, FLAT = "PERCENT", "FLAT"
@@ -52,6 +53,13 @@ FIELD_MAP = {
 def options(pairs):
     """(value, label) pairs as WTForms choices (tuples are deprecated in WTForms 3.3)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def referral_label(booking):
+    """An earlier booking a new one may refer to, as the patient's and the admin's forms
+    list it: "Consultation · Priya Sharma · 02 Mar 2026", the date the clinic's."""
+    when = clinic_time(booking.start_at, booking.clinic.timezone, "%d %b %Y")
+    return f"{booking.service.name} · {booking.visit.for_name} · {when}"
 
 
 def _required(message):
@@ -278,6 +286,12 @@ class MoveForm(PortalForm):
     day = DateField(_l("Day"), validators=[Optional()])
     start = HiddenField()
     slot = RadioField(_l("New time"), choices=[], validate_choice=False)
+    # The fee the page showed (paise): another one at confirmation is asked again
+    # (booking.reschedule.reschedule's expected_fee).
+    shown_fee = HiddenField()
+
+    def shown_total(self):
+        return shown_paise(self.shown_fee.data)
 
 
 def move_day(form, item):

@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 
 from wtforms import StringField, ValidationError
 
+from portal.domain.ids import is_digits
 from portal.i18n import N_
 
 RUPEE_MESSAGE = N_("Enter an amount in rupees, e.g. 250 or 250.50.")
@@ -55,6 +56,12 @@ def parse_percent_bps(text):
     if abs(bps) > MAX_BPS:
         raise ValueError(N_("That number is too large."))
     return bps
+
+
+def shown_paise(text):
+    """The amount (paise) a page showed and its form posts back in a hidden field, which
+    the person agreed to (a refund, a fee); None when absent or not a number."""
+    return int(text) if is_digits(text) and len(text) <= 12 else None
 
 
 def paise_to_text(paise):

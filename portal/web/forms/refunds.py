@@ -12,12 +12,11 @@ from wtforms import (
 from wtforms.validators import Length, Optional
 
 from portal.domain import cancellation as rules
-from portal.domain.ids import is_digits
 from portal.domain.rates import format_inr
 from portal.domain.text import in_hours
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
-from portal.web.forms.money import RupeesField, bps_to_text
+from portal.web.forms.money import RupeesField, bps_to_text, shown_paise
 
 ORIGINAL, WALLET = "original", "wallet"
 
@@ -58,8 +57,7 @@ class CancelForm(PortalForm):
     shown_refund = HiddenField()
 
     def shown_total(self):
-        text = self.shown_refund.data
-        return int(text) if is_digits(text) and len(text) <= 12 else None
+        return shown_paise(self.shown_refund.data)
 
 
 class ProviderCancelForm(PortalForm):
@@ -78,6 +76,10 @@ class AdminCancelForm(PortalForm):
         ),
     )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
+    # The refund the page showed (paise): another one at confirmation is asked again, as
+    # the patient's is (refunds.cancel.cancel_as_admin's expected_refund).
+    shown_refund = HiddenField()
+    shown_total = CancelForm.shown_total
 
     def __init__(self, *args, policy, **kwargs):
         """``policy``: the one the booking is cancelled under (``store.for_booking``)."""

@@ -85,7 +85,12 @@ def reschedule_post(item_id):
     callback = external_url("patient.reschedule_paid", reschedule_id=0).replace("/0/", "/__ID__/")
     try:
         result = rs.reschedule(
-            current_user, item.id, start, pay_with=form.pay_with.data or None, callback_url=callback
+            current_user,
+            item.id,
+            start,
+            pay_with=form.pay_with.data or None,
+            callback_url=callback,
+            expected_fee=form.shown_total(),
         )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)

@@ -38,7 +38,7 @@ from portal.payments.timeline import plain_steps
 from portal.refunds import queries as refund_queries
 from portal.wallet import queries as wallet_queries
 from portal.web.errors import apply_booking_error, flash_unpaid
-from portal.web.filters import clinic_time, translate
+from portal.web.filters import translate
 from portal.web.forms.booking import (
     FIELD_MAP,
     SELF,
@@ -51,6 +51,7 @@ from portal.web.forms.booking import (
     parse_start,
     person_choices,
     person_value,
+    referral_label,
 )
 from portal.web.forms.money import paise_to_text
 from portal.web.htmx import htmx_block, render, render_form, render_in_place
@@ -100,17 +101,7 @@ def _referral_choices(slot):
     if slot["service"].kind not in (FOLLOW_UP, LAB_TEST):
         return None
     rows = queries.referable_bookings(current_user.id, before=slot["start"])
-    return options(
-        [("", _l("No referral"))]
-        + [
-            (
-                str(b.id),
-                f"{b.service.name} · {b.visit.for_name} · "
-                f"{clinic_time(b.start_at, b.clinic.timezone, '%d %b %Y')}",
-            )
-            for b in rows
-        ]
-    )
+    return options([("", _l("No referral"))] + [(str(b.id), referral_label(b)) for b in rows])
 
 
 def _person_choices():

@@ -1,14 +1,17 @@
 """Operator booking: list/filter/search, a new visit for a found or new patient (team
 appointments), payment links, desk payments, the detail page with its timeline."""
 
+import html as htmlmod
 import re
+from datetime import datetime, time, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking.models import MasterBooking
+from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
-from tests.web.booking.helpers import hold, hx, slot
+from tests.web.booking.helpers import IST, hold, hx, slot
 
 VISIT_NUMBER = re.compile(r'<a href="/admin/visits/\d+">([^<]+)</a>')
 
@@ -279,3 +282,28 @@ def test_unknown_visit_is_404(client, login, world):
     assert client.get("/admin/visits/999999").status_code == 404
     assert client.get("/admin/visits/new/999999").status_code == 404
     assert client.get(f"/admin/visits/new/{world.admin.id}").status_code == 404  # not a patient
+
+
+def test_referral_choices_give_the_clinic_date_not_the_utc_date(app, client, login, world):
+    """A paid booking at 05:00 IST on day D starts at 23:30 UTC on D-1: the patient's book
+    page lists it as D (``clinic_time``), the admin's new-visit form listed it as D-1 (the
+    UTC value formatted)."""
+    _visit_id, item_id = hold(app, world)
+    early = datetime.combine(world.day, time(5, 0), tzinfo=IST)
+    with app.app_context():
+        db.session.execute(
+            sa.update(IndividualBooking)
+            .where(IndividualBooking.id == item_id)
+            .values(status="CONFIRMED", start_at=early, end_at=early + timedelta(minutes=30))
+        )
+        db.session.commit()
+    login(world.admin)
+    page = client.get(
+        f"/admin/visits/new/{world.patient.id}",
+        query_string={"service": world.follow, "clinic": world.clinic},
+    )
+    assert page.status_code == 200
+    text = htmlmod.unescape(page.get_data(as_text=True))
+    referral = re.search(r'<select[^>]*name="referral".*?</select>', text, re.S).group(0)
+    label = re.search(rf'<option[^>]*value="{item_id}"[^>]*>([^<]+)</option>', referral).group(1)
+    assert label.endswith(f" · {world.day:%d %b %Y}"), label

@@ -739,3 +739,40 @@ def test_receipt_names_the_payment_method_in_words_not_its_code(app, client, log
     line = re.search(r"<li>(Paid online[^<]*)</li>", receipt).group(1)
     assert not re.search(r"by (upi|card|netbanking|wallet|desk)\b", line), line
     assert re.search(r"by (UPI|card|net banking)", line), line
+
+
+def test_the_visit_page_says_which_day_a_long_hold_ends(app, client, login, world):
+    """An admin's payment link holds the slots until the link expires: up to 24 hours. The
+    visit page printed the time alone ("slots held until 21:34 IST", which reads as today)
+    while the hold runs to tomorrow; now it gives the day too, in English and Hindi, as the
+    patient's home does, and a hold ending today keeps the time alone."""
+    from datetime import timedelta
+
+    from portal.accounts.models import User
+    from portal.booking.links import create_payment_link
+    from portal.db import utcnow
+    from tests.web.booking.helpers import IST
+
+    visit_id, _item = hold(app, world)
+    with app.app_context():
+        create_payment_link(db.session.get(User, world.admin.id), visit_id)
+        until = db.session.get(MasterBooking, visit_id).hold_expires_at.astimezone(IST)
+    assert until.date() > utcnow().astimezone(IST).date()  # the link's hold ends another day
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert f"slots held until {until:%a %d %b %Y, %H:%M} IST" in html
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    held = re.search(r"स्लॉट (.+?) तक रोके गए", hindi)
+    assert held and f"{until:%d}" in held.group(1) and f"{until:%H:%M} IST" in held.group(1)
+    assert f"{until:%b}" not in held.group(1)  # the month's name in Hindi
+    # A hold ending today at the clinic: the time alone.
+    soon = utcnow() + timedelta(minutes=1)
+    with app.app_context():
+        db.session.get(MasterBooking, visit_id).hold_expires_at = soon
+        db.session.commit()
+    client.post("/language", data={"language": "en", "next": "/"})
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    local = soon.astimezone(IST)
+    if local.date() == utcnow().astimezone(IST).date():  # not just past the clinic's midnight
+        assert f"slots held until {local:%H:%M} IST</p>" in html
