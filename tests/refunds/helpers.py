@@ -1,6 +1,7 @@
 """Helpers of the refund tests: book and pay a visit through the real services, settle the
 sandbox's refunds, read ledger transactions."""
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -131,3 +132,15 @@ def move_paid_at_gateway(world, gateway, clock):
         expires_at=row.expires_at,
         payment_id=gateway.pay(row.razorpay_order_id)["razorpay_payment_id"],
     )
+
+
+def cancel_as_patient(client, visit_id, items, destination="original", **data):
+    """The patient's cancellation as the page makes it: the refund of the chosen items
+    previewed first, then posted with the refund shown (a post without one is asked again)."""
+    query = "&".join([f"items={i}" for i in items] + [f"destination={destination}"])
+    page = client.get(f"/me/visits/{visit_id}/cancel?{query}").get_data(as_text=True)
+    shown = re.search(r'name="shown_refund" value="(\d+)"', page)
+    form = {"items": list(items), "destination": destination, **data}
+    if shown:
+        form["shown_refund"] = shown.group(1)
+    return client.post(f"/me/visits/{visit_id}/cancel", data=form)

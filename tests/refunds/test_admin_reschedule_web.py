@@ -19,6 +19,7 @@ from tests.booking.factories import at, credit_wallet
 from tests.refunds.helpers import (
     RESCHEDULE_TOO_LATE,
     book_and_pay,
+    cancel_as_patient,
     hours,
     login,
     with_known_passwords,
@@ -218,12 +219,7 @@ def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clo
     # Cancelled by the patient: the page still renders; a move is refused with the message.
     client.post("/auth/logout")
     login(client, emails["patient"])
-    assert (
-        client.post(
-            f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]], "destination": "wallet"}
-        ).status_code
-        == 303
-    )
+    assert cancel_as_patient(client, visit_id, [ids[1]], "wallet").status_code == 303
     client.post("/auth/logout")
     login(client, emails["admin"])
     page = client.get(_url(ids[1]))

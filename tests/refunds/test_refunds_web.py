@@ -14,7 +14,13 @@ from portal.domain.rates import format_inr
 from portal.extensions import db
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
+from tests.refunds.helpers import (
+    book_and_pay,
+    cancel_as_patient,
+    hours,
+    login,
+    with_known_passwords,
+)
 
 HX = {"HX-Request": "true", "HX-Target": "cancel-preview"}
 
@@ -63,10 +69,7 @@ def test_patient_cancel_page_preview_and_submit(app, client, setup, clock):
     # Nothing chosen: 422 with the message beside the field.
     bad = client.post(f"/me/visits/{visit_id}/cancel", data={"destination": "original"})
     assert bad.status_code == 422 and "Choose at least one appointment" in bad.get_data(True)
-    done = client.post(
-        f"/me/visits/{visit_id}/cancel",
-        data={"items": [ids[0]], "destination": "original", "reason": "Better"},
-    )
+    done = cancel_as_patient(client, visit_id, [ids[0]], reason="Better")
     assert done.status_code == 303 and done.location.endswith(f"/me/visits/{visit_id}/refunds")
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
@@ -145,7 +148,7 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
 def test_wallet_page_shows_refunds(app, client, setup, clock):
     visit_id, ids, emails = setup
     login(client, emails["patient"])
-    client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[1]], "destination": "wallet"})
+    cancel_as_patient(client, visit_id, [ids[1]], "wallet")
     html = client.get("/me/wallet").get_data(as_text=True)
     assert 'id="wallet-balance">₹353<' in html
     assert "Refund for a cancelled appointment" in html and "+₹353<" in html
@@ -275,7 +278,7 @@ def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway)
     app.config["REFUND_MAX_ATTEMPTS"] = 1
     try:
         login(client, emails["patient"])
-        client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]})
+        cancel_as_patient(client, visit_id, [ids[0]])
     finally:
         app.config.pop("REFUND_MAX_ATTEMPTS")
     client.post("/auth/logout")
@@ -309,7 +312,7 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(30))
     login(client, emails["patient"])
-    assert client.post(f"/me/visits/{visit_id}/cancel", data={"items": [ids[0]]}).status_code == 303
+    assert cancel_as_patient(client, visit_id, [ids[0]]).status_code == 303
     assert (
         client.post(f"/admin/bookings/{ids[0]}/further-refund", data={"amount": "10"}).status_code
         == 403
@@ -417,6 +420,36 @@ def test_a_refund_that_changed_since_the_preview_is_asked_again(app, client, set
     assert int(now_shown) < 52_950
     done = client.post(f"/me/visits/{visit_id}/cancel", data={**form, "shown_refund": now_shown})
     assert done.status_code == 303
+
+
+def test_without_javascript_the_refund_is_shown_before_anything_is_cancelled(
+    app, client, setup, clock
+):
+    """Review finding (session 26): without JavaScript nothing is previewed, so the form
+    carried no refund shown and the server compared with nothing: the page listed "Refund
+    ₹529.50" 48 h ahead, the patient ticked the item and submitted two minutes later, past
+    the boundary, and ₹297.13 was refunded without a word. Now a cancellation whose refund
+    the patient has not been shown is the page again (422) with the refund of what they
+    chose; confirming it cancels."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(48, 1))
+    login(client, emails["patient"])
+    page = client.get(f"/me/visits/{visit_id}/cancel").get_data(as_text=True)
+    assert 'name="shown_refund"' not in page  # nothing chosen, nothing previewed
+    clock.move_to(at(4, 10) - hours(47, 59))
+    form = {"items": [ids[0]], "destination": "original"}
+    asked = client.post(f"/me/visits/{visit_id}/cancel", data=form)
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "Check the refund below, then confirm" in html
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Cancellation)).all()
+    shown = re.search(r'name="shown_refund" value="(\d+)"', html).group(1)
+    assert int(shown) < 52_950  # the refund at this moment, shown before any cancels
+    done = client.post(f"/me/visits/{visit_id}/cancel", data={**form, "shown_refund": shown})
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(sa.select(Cancellation.refund)).all() == [int(shown)]
 
 
 def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, client, setup, clock):

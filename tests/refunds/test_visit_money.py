@@ -7,7 +7,7 @@ import re
 from portal.booking.models import MasterBooking
 from portal.extensions import db
 from portal.refunds.queries import visit_money
-from tests.refunds.helpers import login
+from tests.refunds.helpers import cancel_as_patient, login
 from tests.refunds.test_refunds_web import setup  # noqa: F401  (the paid three-item visit)
 
 
@@ -27,10 +27,7 @@ def test_a_paid_visit_owes_nothing_and_a_refund_shows(app, client, setup, clock)
     assert _row(html, "amount-due") == "₹0"
     assert _row(html, "amount-paid") == app.jinja_env.filters["inr"](price)
 
-    done = client.post(
-        f"/me/visits/{visit_id}/cancel",
-        data={"items": [ids[0]], "destination": "wallet", "reason": "Better"},
-    )
+    done = cancel_as_patient(client, visit_id, [ids[0]], "wallet", reason="Better")
     assert done.status_code == 303
     with app.app_context():
         money = visit_money(db.session.get(MasterBooking, visit_id))

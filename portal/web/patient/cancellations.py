@@ -11,6 +11,7 @@ from portal.booking.models import MasterBooking
 from portal.domain.ids import parse_id
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
+from portal.i18n import N_
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import common as refunds_common
 from portal.refunds import previews as refunds_previews
@@ -23,6 +24,7 @@ from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/cancel/cancel.html"
+MSG_CONFIRM_REFUND = N_("Check the refund below, then confirm to cancel.")
 REFUNDS = "patient/cancel/refunds.html"
 
 
@@ -60,6 +62,11 @@ def _page(visit, form, status=200):
     )
 
 
+def _all_cancellable(visit, chosen, prefer_wallet):
+    preview = refunds_previews.preview_cancellation(current_user, visit.id, chosen, prefer_wallet)
+    return all(p.allowed for p in preview.items)
+
+
 @bp.get("/visits/<int:visit_id>/cancel")
 def cancel_items(visit_id):
     visit = _visit(visit_id)
@@ -82,12 +89,19 @@ def cancel_items_post(visit_id):
     if len(chosen) != len(form.items.data or []):
         form.items.errors = [refunds_common.MSG_NO_ITEMS]
         return _page(visit, form, status=422)
+    prefer_wallet = form.destination.data == WALLET
+    if chosen and form.shown_total() is None and _all_cancellable(visit, chosen, prefer_wallet):
+        # No refund was shown for this choice (no JavaScript, so no preview; or sent
+        # before it came): the page again with it, never a refund the patient did not see.
+        # (A choice that cannot be cancelled goes on to be refused with its reason.)
+        form.form_errors.append(MSG_CONFIRM_REFUND)
+        return _page(visit, form, status=422)
     try:
         done = refunds_cancel.cancel_items_as_patient(
             current_user,
             visit.id,
             chosen,
-            prefer_wallet=form.destination.data == WALLET,
+            prefer_wallet=prefer_wallet,
             reason=form.reason.data or "",
             expected_refund=form.shown_total(),
         )
