@@ -21,7 +21,9 @@ from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
+from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus, PaymentStatus, VisitStatus
+from portal.domain.text import Text
 from portal.gateway import GatewayError, get_payin
 from portal.gateway.confirm import (
     NotCapturedYet,
@@ -43,6 +45,43 @@ MSG_TOO_MANY_ATTEMPTS = N_("Too many payment attempts; please contact the clinic
 MSG_NOTHING_TO_PAY = N_("Nothing is left to pay for this visit")
 MSG_RECEIPT_NO = N_("Enter the receipt number")
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
+# The amounts the pay button stated are not what paying would take now (a coupon edited or
+# removed, an item added, the wallet's balance moved while the page was open): nothing is
+# taken until the patient confirms the new ones (the cancellation's MSG_REFUND_CHANGED).
+MSG_PRICE_CHANGED = N_(
+    "The price changed while this page was open: it is now %(now)s, not the %(was)s "
+    "shown. Check the new amount and confirm again."
+)
+MSG_PRICE_CHANGED_WALLET = N_(
+    "The price changed while this page was open: it is now %(wallet)s from your wallet "
+    "and %(online)s online, not %(was_wallet)s and %(was_online)s. Check the new amounts "
+    "and confirm again."
+)
+# The desk's (admin pages are in English only).
+MSG_DESK_AMOUNT_CHANGED = (
+    "The amount due is now %(now)s, not the %(was)s shown: the visit changed while the "
+    "page was open. Check the new amount and record it again."
+)
+
+
+def _as_shown(wallet, online, shown):
+    """Refuse (nothing written: the caller's unit of work rolls back) when the wallet and
+    online parts about to be taken are not the ``(wallet, online)`` paise the patient's
+    button stated (``shown``; None: not known, not checked)."""
+    if shown is None or (wallet, online) == tuple(shown):
+        return
+    was_wallet, was_online = shown
+    if wallet or was_wallet:
+        message = Text(
+            MSG_PRICE_CHANGED_WALLET,
+            wallet=format_inr(wallet),
+            online=format_inr(online),
+            was_wallet=format_inr(was_wallet),
+            was_online=format_inr(was_online),
+        )
+    else:
+        message = Text(MSG_PRICE_CHANGED, now=format_inr(online), was=format_inr(was_online))
+    raise BookingError(message)
 
 
 def ready_for_payment(visit):
@@ -99,12 +138,14 @@ def _checkout_target(payment, callback_url, visit):
     return CheckoutResult(payment, action, action, fields)
 
 
-def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
+def checkout(actor, visit_id, wallet_paise=0, callback_url=None, shown=None):
     """Pay for a visit: the wallet part is reserved, the rest becomes one Razorpay order
     and the hold is extended to the order's lifetime (``BOOKING_ORDER_MINUTES``, 30).
     Fully covered by the wallet (or the coupon): confirmed at once, ``redirect_url=None``.
     Again on a visit awaiting payment: the same order (a retry) while fewer than 5
-    attempts exist; a different ``wallet_paise`` abandons the old order for a new one."""
+    attempts exist; a different ``wallet_paise`` abandons the old order for a new one.
+    ``shown``: the ``(wallet, online)`` paise the pay button stated
+    (``prices.pay_quote``); other amounts now refuse with the new ones, nothing written."""
     if not callback_url:
         raise ValueError("checkout needs the callback_url Razorpay returns to")
     with paying(actor, visit_id) as (visit, session):
@@ -115,6 +156,7 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
             and prices.same_wallet_request(visit, wallet_paise)
         ):
             # A retry: back to the same order while the attempt limit allows.
+            _as_shown(visit.wallet_applied, pending.amount, shown)
             if not schedule.may_retry_payment(pending.attempt_count, policy()):
                 raise BookingError(MSG_TOO_MANY_ATTEMPTS)
             records.add_attempt(pending, "checkout.retry", PaymentStatus.PENDING)
@@ -122,6 +164,7 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None):
         if pending is not None or visit.status == VisitStatus.PENDING_PAYMENT:
             lifecycle.abandon_checkout(visit, "checkout restarted", actor)
         q, wallet_payment = prices.fix_price(visit, wallet_paise)
+        _as_shown(q.wallet_used, q.amount_due, shown)
         now = utcnow()
         if q.amount_due == 0:
             lifecycle.confirm(
@@ -274,8 +317,12 @@ def complete_link_callback(params):
         return _capture(payment, payment_id, fetched, "link_callback")
 
 
-def record_desk_payment(admin, visit_id, receipt_no):
-    """Paid at the clinic's desk (cash/card machine): confirmed at once into ``cash_desk``."""
+def record_desk_payment(admin, visit_id, receipt_no, confirmed_amount=None):
+    """Paid at the clinic's desk (cash/card machine): confirmed at once into ``cash_desk``.
+    A pending checkout is abandoned first (its wallet part given back), so what is
+    recorded is the whole amount due (``prices.desk_quote``). ``confirmed_amount``: the
+    paise the admin's button stated; another amount now is refused with the new one,
+    nothing written."""
     require_admin(admin)
     receipt_no = " ".join((receipt_no or "").split())
     if not receipt_no:
@@ -283,6 +330,14 @@ def record_desk_payment(admin, visit_id, receipt_no):
     with paying(admin, visit_id) as (visit, session):
         lifecycle.abandon_checkout(visit, "paid at the desk", admin)
         q, _ = prices.fix_price(visit, 0)
+        if confirmed_amount is not None and q.amount_due != confirmed_amount:
+            raise BookingError(
+                Text(
+                    MSG_DESK_AMOUNT_CHANGED,
+                    now=format_inr(q.amount_due),
+                    was=format_inr(confirmed_amount),
+                )
+            )
         payment = None
         if q.amount_due:
             payment = Payment(

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.payments import records
-from portal.payments.models import WALLET, Payment
+from portal.payments.models import ORDER, WALLET, Payment
 
 
 def wallet_balance(user_id):
@@ -77,6 +77,35 @@ def quote(visit, wallet_paise=0):
     )
 
 
+def _priced_now(visit, wallet_paise):
+    items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
+    return build_quote(items, visit.coupon, wallet_paise)
+
+
+def pay_quote(visit, wallet_paise=0):
+    """What the patient's pay button does with ``wallet_paise`` asked (the amounts it
+    states and carries; ``checkout`` refuses others): paying again for the pending order
+    (its wallet part asked again, ``same_wallet_request``) keeps the order's split; any
+    other request replaces a pending checkout and prices the visit now, the wallet capped
+    at the balance plus what that checkout holds reserved (given back first)."""
+    pending = visit.pending_payment
+    if not visit.is_open or pending is None:
+        return quote(visit, wallet_paise)
+    if pending.kind == ORDER and same_wallet_request(visit, wallet_paise):
+        return quote(visit, wallet_paise)
+    asked = min(
+        max(int(wallet_paise or 0), 0), wallet_available(visit.patient_id, visit.wallet_applied)
+    )
+    return _priced_now(visit, asked)
+
+
+def desk_quote(visit):
+    """What a desk payment records (``amount_due``): the visit priced now without a wallet
+    part, a pending checkout being abandoned first (its wallet part given back). The
+    admin's button states it and carries it; ``record_desk_payment`` refuses another."""
+    return _priced_now(visit, 0)
+
+
 def refresh_discount(visit):
     visit.discount = quote(visit).discount if visit.coupon is not None else 0
 
@@ -113,8 +142,6 @@ def same_wallet_request(visit, wallet_paise):
     """Would this request price the visit as the pending checkout did (the same wallet part
     and discount)? Priced afresh: a coupon cut for the ₹1 minimum (``build_quote``) is
     whole again when the wallet asked for now covers the rest."""
-    items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
     available = wallet_available(visit.patient_id, visit.wallet_applied)
-    asked = min(max(int(wallet_paise or 0), 0), available)
-    fresh = build_quote(items, visit.coupon, asked)
+    fresh = _priced_now(visit, min(max(int(wallet_paise or 0), 0), available))
     return (fresh.wallet_used, fresh.discount) == (visit.wallet_applied, visit.discount)

@@ -87,3 +87,29 @@ def test_the_home_says_in_hindi_whom_each_visit_is_for(app, client, login, world
     assert {rows[n] for n in numbers[child] | numbers[unpaid]} == {"Aarav"}
     data = WORLD_DATA | set().union(*numbers.values())
     assert untranslated(html, data=data) == []
+
+
+def test_a_price_changed_before_the_click_is_said_in_hindi(app, client, login, world):
+    """The pay button's amounts no longer hold (the coupon removed in another tab): the
+    refusal says so in Hindi, with the new amounts."""
+    from portal.accounts.models import User
+    from portal.booking import visits as booking_visits
+    from portal.booking.models import Coupon
+
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 100_000)
+    with app.app_context():
+        db.session.add(Coupon(code="SAVE10", kind="PERCENT", value=1000))
+        db.session.commit()
+        booking_visits.apply_coupon(db.session.get(User, world.patient.id), visit_id, "SAVE10")
+    _in_hindi(client, login, world)
+    page = client.get(f"/me/visits/{visit_id}?wallet=1000").get_data(as_text=True)
+    form = re.search(r'<form method="post" action="[^"]*/pay".*?</form>', page, re.S)[0]
+    fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    with app.app_context():
+        booking_visits.remove_coupon(db.session.get(User, world.patient.id), visit_id)
+    refused = client.post(f"/me/visits/{visit_id}/pay", data=fields)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "कीमत बदल गई: अब वॉलेट से ₹529.50 और ऑनलाइन ₹0 है, ₹476.55 और ₹0 नहीं" in html
+    assert "The price changed" not in html

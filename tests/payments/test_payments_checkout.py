@@ -366,3 +366,21 @@ def test_the_gateways_callback_is_on_the_public_url_when_one_is_set(app, world, 
             )
     finally:
         app.config.update(saved)
+
+
+def test_checkout_of_other_amounts_than_the_button_stated_is_refused_and_writes_nothing(
+    app, world, users, gateway
+):
+    """The button stated ₹200 from the wallet and ₹329.50 online; the wallet now holds
+    ₹100: refused with the new split, nothing reserved, no order; the amounts stated
+    again go through."""
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 10_000)
+    visit_id = hold(world, patient)
+    with pytest.raises(BookingError, match="₹100 from your wallet and ₹429.50 online, not ₹200"):
+        checkout.checkout(patient, visit_id, 20_000, CALLBACK, shown=(20_000, 32_950))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0
+    assert balance(chart.patient_wallet(patient.id)) == 10_000
+    assert fresh(visit_id).status == "DRAFT"
+    result = checkout.checkout(patient, visit_id, 20_000, CALLBACK, shown=(10_000, 42_950))
+    assert result.payment.amount == 42_950 and result.redirect_url

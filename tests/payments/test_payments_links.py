@@ -101,6 +101,29 @@ def test_desk_payment(world, users, gateway):
     assert lookup.get_visit(visit_id).status == "CONFIRMED"
 
 
+def test_desk_payment_of_another_amount_than_confirmed_is_refused_and_writes_nothing(
+    world, users, gateway
+):
+    """The admin confirmed ₹529.50 while a link of ₹529.50 was pending; the patient's
+    coupon made it ₹476.55: refused with the new amount; the link, the coupon use and the
+    visit as they were. The amount confirmed is recorded."""
+    from portal.booking.models import Coupon
+
+    admin, visit_id = admin_hold(world, users, at(1, 10))
+    db.session.add(Coupon(code="SAVE10", kind="PERCENT", value=1000))
+    db.session.commit()
+    visits.apply_coupon(users(world.patients[0]), visit_id, "SAVE10")
+    link = links.create_payment_link(admin, visit_id)
+    with pytest.raises(BookingError, match="now ₹476.55, not the ₹529.50 shown"):
+        checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=52_950)
+    db.session.expire_all()
+    assert db.session.get(type(link), link.id).status == "PENDING"
+    assert lookup.get_visit(visit_id).status == "PENDING_PAYMENT"
+    assert balance(chart.CASH_DESK) == 0
+    payment = checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=47_655)
+    assert (payment.amount, lookup.get_visit(visit_id).status) == (47_655, "CONFIRMED")
+
+
 def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):
     patient = users(world.patients[0])
     item = visits.add_item(

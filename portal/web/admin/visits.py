@@ -348,6 +348,8 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         status=status,
         visit=visit,
         quote=booking_prices.quote(visit),
+        # What "Record desk payment" records and carries (a pending checkout abandoned).
+        desk_quote=booking_prices.desk_quote(visit) if visit.is_open else None,
         money=refund_queries.visit_money(visit),
         item_form=item_form,
         desk_form=desk_form,
@@ -467,13 +469,22 @@ def resend_payment_link(visit_id, payment_id):
     return _back(visit)
 
 
+MSG_CONFIRM_DESK_AMOUNT = "Check the amount on the button and record the desk payment again."
+
+
 @bp.post("/visits/<int:visit_id>/desk-payment")
 def record_desk_payment(visit_id):
     visit = _visit_or_404(visit_id)
     form = DeskPaymentForm()
     if form.validate_on_submit():
+        confirmed = form.confirmed_amount()
+        if confirmed is None:  # not from the page: the amount was never confirmed
+            form.form_errors.append(MSG_CONFIRM_DESK_AMOUNT)
+            return _detail(visit, desk_form=form, status=422)
         try:
-            booking_checkout.record_desk_payment(current_user, visit.id, form.receipt_no.data)
+            booking_checkout.record_desk_payment(
+                current_user, visit.id, form.receipt_no.data, confirmed_amount=confirmed
+            )
         except booking_errors.BookingError as exc:
             apply_booking_error(form, exc, FIELD_MAP)
         else:

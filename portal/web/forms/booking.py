@@ -189,12 +189,28 @@ class WalletForm(PortalForm):
 
 class PayForm(PortalForm):
     wallet = RupeesField(_l("Use from wallet (₹)"))
+    # What the pay button stated (paise: the wallet part and what goes online,
+    # ``booking.prices.pay_quote``): other amounts at the click are refused
+    # (``booking.checkout.checkout``'s ``shown``).
+    shown_wallet = HiddenField()
+    shown_online = HiddenField()
+
+    def shown(self):
+        """``(wallet, online)`` paise as the button stated them, or None (not carried)."""
+        parts = (shown_paise(self.shown_wallet.data), shown_paise(self.shown_online.data))
+        return None if None in parts else parts
 
 
 class DeskPaymentForm(PortalForm):
     receipt_no = StringField(
         "Desk receipt number", validators=[_required("Enter the receipt number."), Length(max=40)]
     )
+    # The amount the button stated (paise, ``booking.prices.desk_quote``); the desk payment
+    # records it or nothing (``booking.checkout.record_desk_payment``'s confirmed_amount).
+    amount = HiddenField()
+
+    def confirmed_amount(self):
+        return shown_paise(self.amount.data)
 
 
 class NewPatientForm(PortalForm):

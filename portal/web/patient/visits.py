@@ -317,7 +317,9 @@ def _visit_page(
         coupon_form = coupon_form or CouponCodeForm(formdata=None)
         wallet_form = wallet_form or WalletForm(formdata=None, data={"wallet": wallet_text})
         pay_form = pay_form or PayForm(formdata=None, data={"wallet": wallet_text})
-    quote = booking_prices.quote(visit, wallet_paise)
+    # What the pay button will do with this wallet amount: the amounts it states, and
+    # carries for the checkout to compare (``PayForm.shown``).
+    quote = booking_prices.pay_quote(visit, wallet_paise)
     lines = {line.item_id: line for line in quote.lines}
     if status is None:
         forms = (coupon_form, wallet_form, pay_form)
@@ -451,7 +453,7 @@ def pay(visit_id):
     callback = external_url("patient.visit_paid", visit_id=visit_id)
     try:
         result = booking_checkout.checkout(
-            current_user, visit_id, wallet_paise, callback_url=callback
+            current_user, visit_id, wallet_paise, callback_url=callback, shown=form.shown()
         )
     except NotFound:
         abort(404)

@@ -269,7 +269,12 @@ def test_desk_payment_needs_a_receipt_number_and_confirms(app, client, login, wo
     missing = client.post(f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": ""})
     assert missing.status_code == 422
     assert "Enter the receipt number" in missing.get_data(as_text=True)
-    paid = client.post(f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": "R-1001"})
+    page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    amount = re.search(r'name="amount" value="(\d+)"', page)[1]  # the button's ₹529.50
+    assert amount == "52950" and "Record desk payment of ₹529.50" in page
+    paid = client.post(
+        f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": "R-1001", "amount": amount}
+    )
     assert paid.status_code == 303
     assert _status(app, visit_id) == ("CONFIRMED", [("CONFIRMED", 1)])
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
