@@ -28,7 +28,7 @@ from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
-from portal.web.forms.base import PortalForm
+from portal.web.forms.base import EditVersion, PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees
 
 SELF = "self"
@@ -204,7 +204,7 @@ class NewPatientForm(PortalForm):
     )
 
 
-class CouponForm(PortalForm):
+class CouponForm(EditVersion, PortalForm):
     """Create or edit a coupon. ``value`` is a percentage (1–100) or rupees ("250.50");
     the parsed integer is left in ``value_int`` (basis points or paise)."""
 
