@@ -43,6 +43,13 @@ CLOSED_BY_COMPLETION = "Closed: the appointment was marked completed."
 PENDING_SOON = "PENDING_SOON"  # the condition's name on the page
 NOTE_MAX = 500
 MSG_NOTE = "Write a note saying how this was resolved."
+# The visit's flag is one column: another one raised after the page was read replaces the
+# one shown, and resolving "the flag" would clear a flag nobody saw.
+MSG_FLAG_CHANGED = (
+    'The flag changed since the page was shown: it is now "{now}", not "{shown}". Nothing '
+    "was resolved; read it, then resolve it if your note is about it."
+)
+MSG_FLAG_GONE = "This visit has no open flag (already resolved?)."
 
 
 def _in(column, values):
@@ -218,8 +225,15 @@ def _note(note):
     return note[:NOTE_MAX]
 
 
-def resolve_visit_flag(admin, visit_id, note):
-    """Clear the visit-level flag; the reason and the note go to the audit log."""
+def _label(kind):
+    return kind.replace("_", " ").capitalize()
+
+
+def resolve_visit_flag(admin, visit_id, note, *, shown=None):
+    """Clear the visit-level flag; the reason and the note go to the audit log. ``shown``:
+    the flag the page showed (the form sends it); another one raised since (a late
+    payment's, say) is refused (``MSG_FLAG_CHANGED``), nothing written. None: not
+    checked."""
     require_admin(admin)
     note = _note(note)
     with unit_of_work():
@@ -228,7 +242,11 @@ def resolve_visit_flag(admin, visit_id, note):
             raise NotFound("visit")
         reason = visit.attention
         if reason is None:
-            raise BookingError("This visit has no open flag (already resolved?).", field="note")
+            raise BookingError(MSG_FLAG_GONE, field="note")
+        if shown is not None and shown != reason:
+            raise BookingError(
+                MSG_FLAG_CHANGED.format(now=_label(reason), shown=_label(shown)), field="note"
+            )
         visit.attention = None
         record(
             admin,

@@ -12,6 +12,9 @@ from portal.accounts.service import ValidationError
 from portal.audit.service import record
 from portal.booking.errors import BookingError, NotFound, PermissionDenied
 from portal.booking.models import COUPON_KINDS, PERCENT, Coupon, CouponRedemption
+from portal.catalog import time_lock
+from portal.catalog.checks import NotFound as CatalogNotFound
+from portal.catalog.checks import bump_versions, lock_for_edit
 from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.i18n import N_
@@ -269,22 +272,31 @@ def create_coupon(
     return coupon
 
 
-def update_coupon(actor, coupon_id, **changes):
+def update_coupon(actor, coupon_id, *, base_version=None, **changes):
+    """Change a coupon (admin only). ``base_version``: the ``version`` the edit form was
+    filled from; a coupon changed since (deactivated by another administrator, say) is
+    refused with ``StaleEdit`` and nothing is written: the form sends every field, so saving
+    it would put back what the other administrator changed."""
     _require_admin(actor)
     unknown = set(changes) - set(FIELDS)
     if unknown:
         raise TypeError(f"unknown coupon fields: {sorted(unknown)}")
-    with unit_of_work():
-        coupon = db.session.get(Coupon, coupon_id)
-        if coupon is None:
-            raise NotFound("coupon")
+    with time_lock.serialized(), unit_of_work():
+        try:
+            coupon = lock_for_edit(Coupon, coupon_id, "coupon", base_version)
+        except CatalogNotFound:
+            raise NotFound("coupon") from None
         before = _snapshot(coupon)
         data = {name: getattr(coupon, name) for name in FIELDS}
         data.update(changes)
         data = _clean(data, coupon_id=coupon.id)
         for name, value in data.items():
             setattr(coupon, name, value)
-        record(actor, "coupon.update", "coupon", coupon.id, before=before, after=_snapshot(coupon))
+        after = _snapshot(coupon)
+        if after != before:
+            bump_versions([coupon])
+        record(actor, "coupon.update", "coupon", coupon.id, before=before, after=after)
+        db.session.flush()
     return coupon
 
 

@@ -425,6 +425,9 @@ class Coupon(db.Model):
     used_count: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # Raised by every admin change: an edit form carries the one it was filled from, and a
+    # save over a newer one is refused (``coupons.update_coupon``'s ``base_version``).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     def owner_ids(self):
         return set()  # admins only

@@ -36,6 +36,9 @@ __all__ = [
     "raise_errors",
     "rows_by_id",
     "snapshot",
+    "StaleEdit",
+    "lock_for_edit",
+    "bump_versions",
 ]
 
 MSG_CONFLICT = N_("That conflicts with an existing entry.")
@@ -197,3 +200,45 @@ def snapshot(obj, *names):
         value = getattr(obj, name)
         out[name] = value.isoformat() if isinstance(value, (time, date, datetime)) else value
     return out
+
+
+# --- edit forms built on a version ---------------------------------------------------------
+
+MSG_STALE = (
+    "This {what} was changed by another administrator since the form was opened, so it was "
+    "not saved (saving would have put back what they changed). The form now shows the "
+    "{what} as it is: make your change again."
+)
+
+
+class StaleEdit(ValidationError):
+    """An edit built on an older version of the row than the one stored: nothing is written;
+    the caller shows the row as it is now (``MSG_STALE``)."""
+
+    def __init__(self, what):
+        super().__init__({FORM: MSG_STALE.format(what=what)})
+
+
+def lock_for_edit(model, obj_or_id, what, base_version=None):
+    """The row read afresh and locked (``FOR UPDATE`` on PostgreSQL; SQLite serialises its
+    writers, under ``time_lock.serialized`` in the use cases) for an admin's edit.
+    ``base_version``: the ``version`` the edit form was filled from; another one (an
+    admin's change committed since) raises :class:`StaleEdit`. None (a caller without a
+    form): not checked."""
+    row_id = obj_or_id.id if isinstance(obj_or_id, model) else obj_or_id
+    query = sa.select(model).where(model.id == row_id).execution_options(populate_existing=True)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=model)
+    row = db.session.scalar(query) if row_id is not None else None
+    if row is None:
+        raise NotFound(what)
+    if base_version is not None and row.version != base_version:
+        raise StaleEdit(what)
+    return row
+
+
+def bump_versions(rows):
+    """A change an edit form of these rows shows: raise each one's ``version`` (in SQL,
+    ``version + 1``, so two changes at once both count)."""
+    for row in rows:
+        row.version = type(row).version + 1

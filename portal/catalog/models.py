@@ -185,6 +185,9 @@ class Provider(db.Model):
     active: Mapped[bool] = mapped_column(default=True, index=True)
     bio: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # Raised by every admin change (its services changed from a service's form too): the
+    # edit form carries the one it was filled from; a save over a newer one is refused.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     user = relationship("User")
     clinics = relationship("Clinic", secondary=provider_clinics, order_by="Clinic.name")
@@ -238,6 +241,8 @@ class Service(db.Model):
     taxable: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
+    # As ``Provider.version`` (its providers changed from a provider's form too).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     specialization = relationship("Specialization", lazy="joined")
     providers = relationship("Provider", secondary=provider_services, back_populates="services")

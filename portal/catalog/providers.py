@@ -17,10 +17,11 @@ from portal.catalog.checks import (
     MSG_DEACTIVATE_OVER_ONE,
     bookings_in_the_way,
     bounded_int,
+    bump_versions,
     changing,
     choice,
     clean_text,
-    load,
+    lock_for_edit,
     raise_errors,
     require_admin,
     rows_by_id,
@@ -141,6 +142,7 @@ def create_provider(
         raise_errors(errors)
         provider = Provider(user=user, active=bool(active), **data)
         provider.clinics, provider.specializations, provider.services = clinics, specs, services
+        bump_versions(services)  # their providers changed: their open edit forms are stale
         db.session.add(provider)
         db.session.flush()
         record(
@@ -165,15 +167,17 @@ def _link_snapshot(provider):
     }
 
 
-def update_provider(actor, provider, **changes):
+def update_provider(actor, provider, *, base_version=None, **changes):
     """Change profile fields and the clinic/specialization/service links (admin only). A
     deactivation is refused over bookings ahead, and so is taking away a clinic where
     bookings ahead lie in the provider's hours (they go with it), under the lock on the
     provider's time (a hold at the same moment is read, or refused for the change:
-    catalog.time_lock)."""
+    catalog.time_lock). ``base_version``: the ``version`` the edit form was filled from; a
+    provider changed since is refused (``StaleEdit``: the form sends every field, so saving
+    it would put back what the other administrator changed)."""
     with time_lock.serialized(), changing():
         require_admin(actor)
-        provider = load(Provider, provider, "provider")
+        provider = lock_for_edit(Provider, provider, "provider", base_version)
         links = {"clinic_ids", "specialization_ids", "service_ids"}
         unknown = set(changes) - set(PROVIDER_FIELDS) - links
         if unknown:
@@ -240,6 +244,8 @@ def update_provider(actor, provider, **changes):
                     provider.active = bool(changes["active"])
             else:
                 setattr(provider, key, data[key])
+        relinked = {s.id for s in services} ^ set(before["service_ids"])
+        relinked_rows = [s for s in {*provider.services, *services} if s.id in relinked]
         provider.clinics, provider.specializations, provider.services = clinics, specs, services
         for windows in dropped.values():
             for window in windows:
@@ -247,7 +253,11 @@ def update_provider(actor, provider, **changes):
         db.session.flush()
         after = {**snapshot(provider, *PROVIDER_FIELDS), **_link_snapshot(provider)}
         if after != before:
+            # Every form showing what changed is stale now: this provider's, and those of
+            # the services added or taken away (a service's form lists its providers).
+            bump_versions([provider, *relinked_rows])
             record(actor, "provider.update", "provider", provider.id, before=before, after=after)
+        db.session.flush()
         return provider
 
 

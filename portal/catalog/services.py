@@ -2,12 +2,14 @@
 duration, fee in paise, specialization, and which providers offer them (admin only)."""
 
 from portal.audit.service import record
+from portal.catalog import time_lock
 from portal.catalog.checks import (
     bounded_int,
+    bump_versions,
     changing,
     choice,
     clean_text,
-    load,
+    lock_for_edit,
     raise_errors,
     require_admin,
     rows_by_id,
@@ -118,6 +120,7 @@ def create_service(
         raise_errors(errors)
         service = Service(active=bool(active), **data)
         service.providers = providers
+        bump_versions(providers)  # their services changed: their open edit forms are stale
         db.session.add(service)
         db.session.flush()
         record(
@@ -133,10 +136,13 @@ def create_service(
         return service
 
 
-def update_service(actor, service, **changes):
-    with changing():
+def update_service(actor, service, *, base_version=None, **changes):
+    """Change a service (admin only). ``base_version``: the ``version`` the edit form was
+    filled from; a service changed since is refused (``StaleEdit``: the form sends every
+    field, so saving it would put back what the other administrator changed)."""
+    with time_lock.serialized(), changing():
         require_admin(actor)
-        service = load(Service, service, "service")
+        service = lock_for_edit(Service, service, "service", base_version)
         unknown = set(changes) - set(SERVICE_FIELDS) - {"provider_ids"}
         if unknown:
             raise TypeError(f"unknown service fields: {sorted(unknown)}")
@@ -158,6 +164,8 @@ def update_service(actor, service, **changes):
                     service.active = bool(changes["active"])
             else:
                 setattr(service, key, data[key])
+        relinked = {p.id for p in providers} ^ set(before["provider_ids"])
+        relinked_rows = [p for p in {*service.providers, *providers} if p.id in relinked]
         service.providers = providers
         db.session.flush()
         after = {
@@ -165,5 +173,9 @@ def update_service(actor, service, **changes):
             "provider_ids": sorted(p.id for p in providers),
         }
         if after != before:
+            # Every form showing what changed is stale now: this service's, and those of
+            # the providers added or taken away (a provider's form lists its services).
+            bump_versions([service, *relinked_rows])
             record(actor, "service.update", "service", service.id, before=before, after=after)
+        db.session.flush()
         return service

@@ -6,11 +6,12 @@ changes."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
-from portal.domain.rates import INDIA_TZ, format_inr
+from portal.domain.rates import INDIA_TZ, financial_year, format_inr
 from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
@@ -25,7 +26,7 @@ from portal.payouts.common import (
     payable_balance,
     snapshot,
 )
-from portal.payouts.create import create_payout
+from portal.payouts.create import create_payout, next_payout
 from portal.payouts.sending import retry_payout
 from portal.payouts.status import apply_status, find_remote, refresh_payout
 
@@ -148,19 +149,58 @@ def retry_payout_now(actor, payout_id, reason):
 
 
 MSG_BALANCE_MOVED = "The payable balance is now {amount}: check it and confirm again."
+MSG_NET_MOVED = (
+    "The payout would now send {net} to the bank ({tds} TDS on {gross}), not the {was} "
+    "shown: check the figures and confirm again."
+)
 
 
-def pay_now(actor, provider_id, confirmed_amount=None):
+@dataclass(frozen=True)
+class PayNowPreview:
+    """What "Pay now" would do at this moment: the payable (``gross``), the TDS deducted
+    (``section``: the policy's, e.g. 194J) and the ``net`` sent to the bank; ``message``:
+    why no payout would be made (a net under RazorpayX's ₹1), "" when one would."""
+
+    gross: int
+    tds: int
+    net: int
+    section: str
+    message: str
+
+
+def pay_now_preview(provider_id):
+    """The payout "Pay now" would make, by the rules the payout follows: the payable
+    balance, and ``create.next_payout`` on it (the year's TDS replayed, the threshold, the
+    gateway's minimum) for this financial year. Read only."""
+    gross = payable_balance(provider_id)
+    if gross <= 0:
+        return PayNowPreview(gross, 0, gross, "", "")
+    decision, section = next_payout(provider_id, financial_year(utcnow()), gross)
+    return PayNowPreview(gross, decision.tds, decision.net, section, decision.message)
+
+
+def pay_now(actor, provider_id, confirmed_amount=None, confirmed_net=None):
     """An admin pays a provider's whole payable now (no minimum). ``confirmed_amount``:
-    the payable the admin was shown and confirmed (paise); a balance that moved meanwhile
-    is refused, so the admin never pays an amount they did not see."""
+    the payable the admin was shown and confirmed (paise); ``confirmed_net``: what the page
+    said would go to the bank (the payable less its TDS, ``pay_now_preview``). A balance
+    or a TDS that moved meanwhile is refused, so the admin never pays an amount they did
+    not see. None: not checked."""
     _require_admin(actor)
     with unit_of_work():
-        if confirmed_amount is not None:
-            lock_provider(provider_id)
-            payable = payable_balance(provider_id)
-            if payable != confirmed_amount:
-                raise PayoutError(MSG_BALANCE_MOVED.format(amount=format_inr(payable)))
+        if confirmed_amount is not None or confirmed_net is not None:
+            lock_provider(provider_id)  # the payout made below reads what this reads
+            preview = pay_now_preview(provider_id)
+            if confirmed_amount is not None and preview.gross != confirmed_amount:
+                raise PayoutError(MSG_BALANCE_MOVED.format(amount=format_inr(preview.gross)))
+            if confirmed_net is not None and preview.net != confirmed_net:
+                raise PayoutError(
+                    MSG_NET_MOVED.format(
+                        net=format_inr(preview.net),
+                        tds=format_inr(preview.tds),
+                        gross=format_inr(preview.gross),
+                        was=format_inr(confirmed_net),
+                    )
+                )
         result = create_payout(provider_id, kind=m.MANUAL_KIND, actor=actor, apply_minimum=False)
         if isinstance(result, Skipped):
             raise PayoutError(result.reason)

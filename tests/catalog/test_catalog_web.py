@@ -220,6 +220,122 @@ def test_admin_missing_rows_are_404(client, catalog, login):
         assert client.get(url, headers=HX).status_code == 404, url
 
 
+def _version(html):
+    """The version an edit form was filled from (its hidden field)."""
+    found = re.search(r'name="version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="version"', html)
+    assert found, "the edit form carries the version it was filled from"
+    return found.group(1) or found.group(2)
+
+
+CONSULT_FORM = {
+    "name": "General consultation",
+    "kind": "CONSULTATION",
+    "mode": "IN_PERSON",
+    "duration_minutes": "30",
+    "fee": "500.00",
+    "description": "Now with a follow-up call",
+    "active": "y",
+}
+
+
+def test_service_edit_form_saved_after_another_admin_changed_the_fee_puts_the_old_fee_back(
+    client, catalog, login, app, make_user
+):
+    """Admin A opens the consultation's edit form (fee ₹500) to fix its description. Admin
+    B raises the fee to ₹800. A's save wrote every field: the fee was ₹500 again for every
+    booking from then on and B's change was lost without a word (review finding). The
+    form carries the service's version; a save over a newer one is refused (422, nothing
+    written) and the form is shown again filled with the service as it is now."""
+    from portal.accounts.models import User
+    from portal.catalog.services import update_service
+
+    login(catalog["admin"])
+    url = f"/admin/services/{catalog['consult']}/edit"
+    page = text(client.get(url))
+    data = {
+        **CONSULT_FORM,
+        "specialization_id": str(catalog["gm"]),
+        "provider_ids": [str(catalog["doctor"])],
+        "version": _version(page),
+    }
+    with app.app_context():  # admin B, in another browser
+        other = make_user("admin")
+        update_service(db.session.get(User, other.id), catalog["consult"], fee_paise=80_000)
+
+    refused = client.post(url, data=data)
+    assert refused.status_code == 422 and "changed by another administrator" in text(refused)
+    assert 'value="800.00"' in text(refused) or 'value="800"' in text(refused)
+    with app.app_context():
+        service = db.session.get(Service, catalog["consult"])
+        assert service.fee_paise == 80_000 and service.description == ""
+    again = client.post(url, data={**data, "fee": "800", "version": _version(text(refused))})
+    assert again.status_code == 303
+    with app.app_context():
+        service = db.session.get(Service, catalog["consult"])
+        assert service.fee_paise == 80_000 and service.description == "Now with a follow-up call"
+
+
+PROVIDER_FORM = {
+    "display_name": "Dr. Asha Rao",
+    "kind": "DOCTOR",
+    "registration_no": "KMC-1",
+    "commission": "5",
+    "payout_schedule": "WEEKLY",
+    "bio": "Twenty years in general practice",
+    "active": "y",
+}
+
+
+def test_provider_edit_form_saved_after_another_admin_changed_it_puts_the_old_values_back(
+    client, catalog, login, app, make_user
+):
+    """The provider edit form had the same pattern: a stale save put back the commission
+    and payout schedule another admin had changed (and would reactivate a deactivated
+    provider). A service's form changing who offers it changes the provider's services
+    too: a provider form opened before that is refused as well (it would drop the link)."""
+    from portal.accounts.models import User
+    from portal.catalog.models import Provider
+    from portal.catalog.providers import update_provider
+    from portal.catalog.services import update_service
+
+    login(catalog["admin"])
+    url = f"/admin/providers/{catalog['doctor']}/edit"
+    data = {
+        **PROVIDER_FORM,
+        "clinic_ids": [str(catalog["indira"]), str(catalog["jaya"])],
+        "specialization_ids": [str(catalog["gm"])],
+        "service_ids": [str(catalog["consult"])],
+        "version": _version(text(client.get(url))),
+    }
+    other_id = make_user("admin").id
+    with app.app_context():  # admin B, in another browser
+        other = db.session.get(User, other_id)
+        update_provider(other, catalog["doctor"], commission_bps=1_000, payout_schedule="MONTHLY")
+
+    refused = client.post(url, data=data)
+    assert refused.status_code == 422 and "changed by another administrator" in text(refused)
+    with app.app_context():
+        provider = db.session.get(Provider, catalog["doctor"])
+        assert (provider.commission_bps, provider.payout_schedule) == (1_000, "MONTHLY")
+        assert provider.bio == ""
+
+    with app.app_context():
+        other = db.session.get(User, other_id)
+        update_provider(
+            other, catalog["doctor"], specialization_ids=[catalog["gm"], catalog["derm"]]
+        )
+    data["specialization_ids"] = [str(catalog["gm"]), str(catalog["derm"])]
+    data["version"] = _version(text(client.get(url)))
+    with app.app_context():  # B makes the doctor offer a second service, from its own form
+        other = db.session.get(User, other_id)
+        update_service(other, catalog["skin"], provider_ids=[catalog["other"], catalog["doctor"]])
+    refused = client.post(url, data={**data, "commission": "10", "payout_schedule": "MONTHLY"})
+    assert refused.status_code == 422
+    with app.app_context():
+        provider = db.session.get(Provider, catalog["doctor"])
+        assert {s.id for s in provider.services} == {catalog["consult"], catalog["skin"]}
+
+
 # --- provider availability ----------------------------------------------------------------
 
 

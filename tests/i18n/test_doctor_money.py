@@ -273,3 +273,34 @@ def test_why_the_bank_refused_the_account_is_said_in_hindi(app, client, login, w
     assert 'data-status="FAILED"' in page
     status = page.split('id="fund-account-status"', 1)[1].split("</section>", 1)[0]
     assert untranslated(status, data=WORLD_DATA | {"Asha Rao", "5678"}) == []
+
+
+def test_a_cancel_refused_as_the_appointment_moved_meanwhile_is_hindi(app, client, login, world):
+    """The doctor's cancel form sends back the start it showed (``refunds.shown``); moved
+    meanwhile, the refusal is said in the doctor's language with the new time."""
+    from portal.accounts.models import User
+    from portal.booking.models import IndividualBooking
+    from portal.booking.reschedule import reschedule
+
+    patient = app.test_client()
+    patient.post("/auth/login", data={"email": world.patient.email, "password": PASSWORD})
+    credit_wallet(app, world.patient.id, 100_000)
+    item_id = _paid(app, patient, world, 10)
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    page = client.get(f"/provider/bookings/{item_id}/cancel").get_data(as_text=True)
+    tags = re.findall(r'<input[^>]*name="shown_[^>]*>', page)
+    shown = dict(re.search(r'name="(\w+)"[^>]*value="(\d+)"', t).groups() for t in tags)
+    with app.app_context():  # the patient moves it meanwhile (50 hours ahead: a fee)
+        old = db.session.get(IndividualBooking, item_id).start_at
+        person = db.session.get(User, world.patient.id)
+        reschedule(
+            person, item_id, slot(world.day, 16), pay_with="wallet", now=old - timedelta(hours=50)
+        )
+    refused = client.post(
+        f"/provider/bookings/{item_id}/cancel", data={"reason": "छुट्टी पर", **shown}
+    )
+    text = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 422
+    assert "पेज दिखाए जाने के बाद यह अपॉइंटमेंट" in text and "16:00" in text
+    assert "after the page was shown" not in text

@@ -529,6 +529,32 @@ def test_pay_now_asks_first_stating_the_amount(world, x, client, login, make_use
     assert len(payouts_of(provider.id)) == 1
 
 
+def test_pay_now_confirmation_hides_the_tds_so_the_bank_gets_less_than_yes_pay_said(
+    world, x, client, login, make_user
+):
+    """A provider's payable is ₹60,000, above the ₹50,000 TDS threshold of the year. The
+    confirmation said "Yes, pay ₹60,000" and nothing else in figures ("TDS is deducted
+    where due"); the payout sent ₹54,000 (₹6,000 TDS): the admin confirmed a sum that was
+    not what left (review finding). The page states the payable, the TDS and the net, the
+    button names the net, and the net confirmed is the net sent (another is refused)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 6_000_000)
+    db.session.commit()
+    login(make_user("admin"))
+    url = f"/admin/payouts/providers/{provider.id}/pay"
+    ask = client.get(url).get_data(as_text=True)
+    assert "Yes, pay ₹54,000" in ask and "Yes, pay ₹60,000" not in ask
+    assert "₹6,000" in ask and "194J" in ask and "₹60,000" in ask
+    assert 'name="confirmed_net" value="5400000"' in ask
+    moved = client.post(url, data={"confirmed_amount": "6000000", "confirmed_net": "6000000"})
+    assert moved.status_code == 422 and "₹54,000" in moved.get_data(as_text=True)
+    assert payouts_of(provider.id) == []
+    done = client.post(url, data={"confirmed_amount": "6000000", "confirmed_net": "5400000"})
+    assert done.status_code == 303
+    (payout,) = payouts_of(provider.id)
+    assert (payout.gross, payout.tds, payout.net) == (6_000_000, 600_000, 5_400_000)
+
+
 def test_every_rupee_of_the_payable_traces_to_its_source(world, x, client, login):
     """Issue #16: the earnings page showed a payable balance with nothing explaining it.
     The statement lists every movement with the balance after it; the newest balance is

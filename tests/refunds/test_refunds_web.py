@@ -568,3 +568,70 @@ def test_reschedule_fee_that_changed_since_the_page_is_asked_again(
     assert done.status_code == 303
     with app.app_context():
         assert db.session.scalars(sa.select(Reschedule)).one().total == 12_390
+
+
+def _shown(html):
+    """The hidden fields of the provider's cancel form: what the page was shown for."""
+    tags = re.findall(r'<input[^>]*name="shown_[^>]*>', html)
+    return dict(re.search(r'name="(\w+)"[^>]*value="(\d+)"', tag).groups() for tag in tags)
+
+
+def test_provider_cancel_form_cancels_the_appointment_the_admin_moved_meanwhile(
+    app, client, setup, clock, world, users
+):
+    """The doctor opens "Cancel" for the appointment at 10:00 four days ahead (they cannot
+    make that day). An admin meanwhile moves it to 11:00 seven days ahead, a time the doctor
+    is free. The doctor's form carried only a reason: it cancelled the moved appointment,
+    refunded the patient and took the ₹250 penalty (review finding). The form now carries
+    the start (and the refund and penalty) it was shown for; a change is refused (422,
+    nothing written) and the page is shown again with the appointment as it is now."""
+    from portal.booking import reschedule as rs
+
+    visit_id, ids, emails = setup
+    login(client, emails["doctor"])
+    page = client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    shown = _shown(page)
+    assert set(shown) == {"shown_start", "shown_refund", "shown_penalty"}
+
+    with app.app_context():  # an admin moves it (no fee: more than 72 h ahead)
+        rs.reschedule(users(world.admin), ids[0], at(7, 11))
+        assert db.session.get(IndividualBooking, ids[0]).start_at == at(7, 11)
+
+    refused = client.post(
+        f"/provider/bookings/{ids[0]}/cancel", data={"reason": "On leave that day", **shown}
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "was moved" in html and "On leave that day" in html  # the reason is kept
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).status == "CONFIRMED"
+        assert db.session.scalars(sa.select(Cancellation)).all() == []
+    # The page shown again carries the new time: a second, informed submit cancels it.
+    again = client.post(
+        f"/provider/bookings/{ids[0]}/cancel", data={"reason": "Away", **_shown(html)}
+    )
+    assert again.status_code == 303
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
+
+
+def test_provider_cancel_form_refuses_when_the_refund_shown_changed(app, client, setup, clock):
+    """The page states the refund and the penalty; a policy changed meanwhile changes them:
+    the doctor is asked again, nothing is cancelled."""
+    from portal.domain.policy import DEFAULT_POLICY
+
+    visit_id, ids, emails = setup
+    login(client, emails["doctor"])
+    shown = _shown(client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True))
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(provider_cancellation_penalty=50_000)
+    try:
+        refused = client.post(
+            f"/provider/bookings/{ids[0]}/cancel", data={"reason": "Called away", **shown}
+        )
+        assert refused.status_code == 422
+        assert "₹500" in refused.get_data(as_text=True)
+        with app.app_context():
+            assert db.session.get(IndividualBooking, ids[0]).status == "CONFIRMED"
+    finally:
+        app.config["POLICY"] = saved

@@ -5,6 +5,9 @@ Each screen is a searchable, paged table. An htmx request gets only what it repl
 when a row is clicked, and the saved row (``_<thing>_row.html``) after a save. Without
 htmx the same URLs are ordinary pages: the edit form is a page of its own and a save
 redirects back to the list. An invalid form answers 422 with messages beside the fields.
+A provider's or a service's edit form carries the row's ``version``: saved after another
+administrator changed the row it is refused, 422, the form filled with the row as it is
+now and why on top (it put back every field as the form had it).
 
 Over 400 lines: four small screens of one shape (list, add, edit), kept side by side."""
 
@@ -18,7 +21,7 @@ from wtforms import (
 )
 
 from portal.catalog import queries
-from portal.catalog.checks import ValidationError
+from portal.catalog.checks import StaleEdit, ValidationError
 from portal.catalog.clinics import (
     create_clinic,
     create_specialization,
@@ -82,6 +85,8 @@ def _save(form, errors_to_fields, call):
     """Run a service call; its ValidationError lands beside the form's fields."""
     try:
         return call()
+    except StaleEdit:
+        raise  # the caller shows the row as it is now
     except ValidationError as exc:
         apply_errors(form, {errors_to_fields.get(k, k): v for k, v in exc.errors.items()})
     except ValueError as exc:  # a value the form could parse but the service cannot use
@@ -301,30 +306,52 @@ def provider_new():
     return render_form(T + "provider_new.html", form)
 
 
+def _provider_form(provider):
+    """The edit form filled with the provider as stored, its ``version`` included."""
+    return ProviderForm(
+        formdata=None,
+        obj=provider,
+        data={
+            "commission": Decimal(provider.commission_bps) / 100,
+            "clinic_ids": [c.id for c in provider.clinics],
+            "specialization_ids": [s.id for s in provider.specializations],
+            "service_ids": [s.id for s in provider.services],
+        },
+    )
+
+
+def _stale(model, object_id, fill, exc):
+    """A save refused as built on an older version (``StaleEdit``): the form filled with
+    the row as it is now (its new version), the refusal on top."""
+    db.session.rollback()
+    form = fill(_get(model, object_id))
+    apply_errors(form, exc.errors)
+    return form
+
+
 @bp.route("/providers/<int:provider_id>/edit", methods=["GET", "POST"])
 def provider_edit(provider_id):
     provider = _get(Provider, provider_id)
-    if request.method == "GET":
-        form = ProviderForm(
-            obj=provider,
-            data={
-                "commission": Decimal(provider.commission_bps) / 100,
-                "clinic_ids": [c.id for c in provider.clinics],
-                "specialization_ids": [s.id for s in provider.specializations],
-                "service_ids": [s.id for s in provider.services],
-            },
-        )
-    else:
-        form = ProviderForm()
+    form = _provider_form(provider) if request.method == "GET" else ProviderForm()
     _provider_choices(form)
     if form.validate_on_submit():
         values = _provider_values(form)
         if not form.errors:
             values["active"] = form.active.data
-            if _save(
-                form, PROVIDER_ERRORS, lambda: update_provider(current_user, provider, **values)
-            ):
-                return _row_or_list("_provider_row.html", "admin.providers", p=provider)
+            try:
+                saved = _save(
+                    form,
+                    PROVIDER_ERRORS,
+                    lambda: update_provider(
+                        current_user, provider, base_version=form.base_version(), **values
+                    ),
+                )
+            except StaleEdit as exc:
+                form = _provider_choices(_stale(Provider, provider_id, _provider_form, exc))
+                provider = _get(Provider, provider_id)
+            else:
+                if saved:
+                    return _row_or_list("_provider_row.html", "admin.providers", p=provider)
     return render_form(
         T + "provider_edit.html", form, block=fragment_block("edit_row"), provider=provider
     )
@@ -387,26 +414,38 @@ def service_new():
     return render_form(T + "service_new.html", form)
 
 
+def _service_form(item):
+    """The edit form filled with the service as stored, its ``version`` included."""
+    return ServiceForm(
+        formdata=None,
+        obj=item,
+        data={"fee": Decimal(item.fee_paise) / 100, "provider_ids": [p.id for p in item.providers]},
+    )
+
+
 @bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
 def service_edit(service_id):
     item = _get(Service, service_id)
-    if request.method == "GET":
-        form = ServiceForm(
-            obj=item,
-            data={
-                "fee": Decimal(item.fee_paise) / 100,
-                "provider_ids": [p.id for p in item.providers],
-            },
-        )
-    else:
-        form = ServiceForm()
+    form = _service_form(item) if request.method == "GET" else ServiceForm()
     _service_choices(form)
     if form.validate_on_submit():
         values = _service_values(form)
         if not form.errors:
             values["active"] = form.active.data
-            if _save(form, SERVICE_ERRORS, lambda: update_service(current_user, item, **values)):
-                return _row_or_list("_service_row.html", "admin.services", s=item)
+            try:
+                saved = _save(
+                    form,
+                    SERVICE_ERRORS,
+                    lambda: update_service(
+                        current_user, item, base_version=form.base_version(), **values
+                    ),
+                )
+            except StaleEdit as exc:
+                form = _service_choices(_stale(Service, service_id, _service_form, exc))
+                item = _get(Service, service_id)
+            else:
+                if saved:
+                    return _row_or_list("_service_row.html", "admin.services", s=item)
     return render_form(T + "service_edit.html", form, block=fragment_block("edit_row"), item=item)
 
 

@@ -1,5 +1,9 @@
 """Coupons admin: list, create, edit inline (htmx swaps one table row), deactivate.
 
+The edit form carries the coupon's ``version``: saved after another administrator changed
+the coupon (deactivated it, say) it is refused, 422, the form filled with the coupon as it
+is now and why on top; it put back every field as the form had it.
+
 Dates are whole days in India time: "valid from" starts at 00:00 IST, "valid until" runs to
 the end of that day. Values are typed as a percentage or rupees and stored as basis points
 or paise (parsed with Decimal in the form)."""
@@ -13,6 +17,7 @@ from portal.accounts.service import ValidationError
 from portal.booking import coupons as booking_coupons
 from portal.booking import queries
 from portal.booking.models import PERCENT, Coupon
+from portal.catalog.checks import StaleEdit
 from portal.domain.rates import INDIA_TZ
 from portal.extensions import db
 from portal.web.admin import bp
@@ -73,6 +78,7 @@ def _form_for(coupon):
             "max_uses": coupon.max_uses,
             "max_uses_per_patient": coupon.max_uses_per_patient,
             "active": coupon.active,
+            "version": str(coupon.version),
         },
     )
 
@@ -129,7 +135,14 @@ def edit_coupon(coupon_id):
     form = _form_for(coupon) if request.method == "GET" else CouponForm()
     if form.validate_on_submit():
         try:
-            booking_coupons.update_coupon(current_user, coupon.id, **_values(form))
+            booking_coupons.update_coupon(
+                current_user, coupon.id, base_version=form.base_version(), **_values(form)
+            )
+        except StaleEdit as exc:  # another admin changed it: the form as it is now, and why
+            db.session.rollback()
+            coupon = _coupon_or_404(coupon_id)
+            form = _form_for(coupon)
+            apply_errors(form, exc.errors)
         except ValidationError as exc:
             db.session.rollback()
             apply_errors(form, exc.errors)

@@ -4,7 +4,9 @@ meeting link, resolving attention flags with a note) and the payments monitor.
 Each post calls one use case and answers 303 back to the visit; a refusal is a flash
 message (start too early), never a 500. A refused meeting link (off the allow-list, not a
 URL) is the visit page again, 422, the typed link kept and why beside it
-(``portal.web.admin.visits.refused_meet_link``)."""
+(``portal.web.admin.visits.refused_meet_link``); so is a refused resolve of a flag (no
+note, resolved already, or the visit's flag changed since the page showed it: the form
+posts the flag it showed), the note kept (``refused_resolve``)."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -19,7 +21,7 @@ from portal.domain.states import PaymentStatus
 from portal.extensions import db
 from portal.payouts import completion
 from portal.web.admin import bp
-from portal.web.admin.visits import refused_meet_link
+from portal.web.admin.visits import refused_meet_link, refused_resolve
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import MeetLinkForm, MoveForm, move_day, parse_start
 from portal.web.forms.operations import ResolveForm
@@ -86,20 +88,31 @@ def set_item_meet_link(visit_id, item_id):
     return _back(visit_id, f"#item-{item_id}")
 
 
-def _resolve(visit_id, call):
+def _resolve(visit_id, key, call):
+    """Resolve one flag (``key``: its row's id, or "visit" for the visit's own flag) with
+    the form's note; a refusal is the visit page again with the note kept
+    (``refused_resolve``)."""
     form = ResolveForm()
     if not form.validate_on_submit():
-        flash(form.note.errors[0] if form.note.errors else "The form expired; try again.", "error")
-        return _back(visit_id, "#attention")
+        errors = (e for errors in form.errors.values() for e in errors)
+        error = next(errors, "The form expired; try again.")
+        return _refused_resolve(visit_id, key, form.note.data, error)
     try:
-        call(form.note.data)
+        call(form)
     except NotFound:
         abort(404)
     except BookingError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("Resolved; the note is in the audit log.", "success")
+        db.session.rollback()
+        return _refused_resolve(visit_id, key, form.note.data, exc.message)
+    flash("Resolved; the note is in the audit log.", "success")
     return _back(visit_id, "#attention")
+
+
+def _refused_resolve(visit_id, key, note, error):
+    visit = db.session.get(MasterBooking, visit_id)
+    if visit is None:
+        abort(404)
+    return refused_resolve(visit, key, note, error)
 
 
 @bp.post("/visits/<int:visit_id>/attention/resolve")
@@ -107,7 +120,11 @@ def resolve_visit_attention(visit_id):
     if db.session.get(MasterBooking, visit_id) is None:
         abort(404)
     return _resolve(
-        visit_id, lambda note: booking_attention.resolve_visit_flag(current_user, visit_id, note)
+        visit_id,
+        "visit",
+        lambda form: booking_attention.resolve_visit_flag(
+            current_user, visit_id, form.note.data, shown=form.shown_kind()
+        ),
     )
 
 
@@ -115,7 +132,10 @@ def resolve_visit_attention(visit_id):
 def resolve_attention_flag(visit_id, flag_id):
     return _resolve(
         visit_id,
-        lambda note: booking_attention.resolve_flag(current_user, flag_id, note, visit_id=visit_id),
+        flag_id,
+        lambda form: booking_attention.resolve_flag(
+            current_user, flag_id, form.note.data, visit_id=visit_id
+        ),
     )
 
 

@@ -157,18 +157,31 @@ def payout_accounts():
 
 
 def _pay_now_confirm(provider, error=None, status=200):
-    amount = payable_balance(provider.id)
+    """The payout as it would be made now (``admin.pay_now_preview``): the payable, its
+    TDS and the net; the button names the net, what leaves for the bank. It said "TDS is
+    deducted where due" and "Yes, pay" the payable: ₹60,000 confirmed, ₹54,000 sent."""
+    would = admin.pay_now_preview(provider.id)
+    tds = (
+        f"TDS deducted (section {would.section}): {format_inr(would.tds)}"
+        if would.tds
+        else "TDS deducted: none due on this payout"
+    )
+    details = [tds, f"Sent to the bank: {format_inr(would.net)}"]
+    if would.message:
+        details.append(would.message)
     return render(
         CONFIRM,
         status=status,
         title=f"Pay {provider.display_name} now",
         question=f"Pay {provider.display_name}'s whole payable balance now, outside the "
-        "payout run? TDS is deducted where due.",
-        amount=amount,
-        details=None,
+        f"payout run? The payable is {format_inr(would.gross)}; its TDS is held for the "
+        "government and the rest goes to the bank.",
+        amount=would.gross,
+        details=details,
+        hidden={"confirmed_net": would.net},
         error=error,
         action=url_for("admin.payout_pay_now", provider_id=provider.id),
-        yes=f"Yes, pay {format_inr(amount)}",
+        yes=f"Yes, pay {format_inr(would.net)}",
         back=url_for("admin.payout_accounts"),
         note_label=None,
     )
@@ -192,7 +205,7 @@ def payout_pay_now(provider_id):
     if not confirmed.validate():
         return _pay_now_confirm(provider, "Confirm the amount to pay.", status=422)
     try:
-        admin.pay_now(current_user, provider_id, confirmed.paise)
+        admin.pay_now(current_user, provider_id, confirmed.paise, confirmed.net_paise)
     except PayoutError as exc:
         return _pay_now_confirm(provider, exc.message, status=422)
     flash("Payout created.", "success")

@@ -336,7 +336,9 @@ def _visit_or_404(visit_id):
     return visit
 
 
-def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=None, meet=None):
+def _detail(
+    visit, *, item_form=None, desk_form=None, coupon_form=None, status=None, meet=None, resolve=None
+):
     item_form = item_form or (_item_form(visit.patient, visit) if visit.is_open else None)
     desk_form = desk_form or DeskPaymentForm(formdata=None)
     coupon_form = coupon_form or CouponCodeForm(formdata=None)
@@ -361,6 +363,7 @@ def _detail(visit, *, item_form=None, desk_form=None, coupon_form=None, status=N
         recon=reconcile_queries.open_cases_by_visit([visit.id]).get(visit.id, 0),
         wallet_balance=booking_prices.wallet_balance(visit.patient_id),
         meet=meet,
+        resolve=resolve,
     )
 
 
@@ -374,6 +377,26 @@ def refused_meet_link(visit, item, value, error):
         return _detail(visit, status=422, meet=meet)
     return render_in_place(
         DETAIL, "meet_link", f"#meet-link-{item.id}", status=422, visit=visit, item=item, meet=meet
+    )
+
+
+def refused_resolve(visit, key, note, error):
+    """A refused resolve of a flag (``key``: its flag row's id, or "visit" for the visit's
+    own flag): the visit page again (422) with the flags as they are now, the typed note
+    kept in that flag's form and why beside it (a flag changed meanwhile, no note); to
+    htmx, only the attention section (``#attention-box``), as ``refused_meet_link``. It
+    was a flash and a 303: the note was lost."""
+    resolve = {"key": key, "note": note, "error": error}
+    if not in_place_request():
+        return _detail(visit, status=422, resolve=resolve)
+    return render_in_place(
+        DETAIL,
+        "attention",
+        "#attention-box",
+        status=422,
+        visit=visit,
+        reasons=booking_attention.reasons(visit),
+        resolve=resolve,
     )
 
 

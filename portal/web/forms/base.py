@@ -16,11 +16,13 @@ from functools import lru_cache
 from babel import support
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms import HiddenField
 from wtforms.i18n import messages_path
 from wtforms.validators import Length
 
 from portal.accounts.service import CONTROL_CHARS
 from portal.domain.dates import in_span
+from portal.domain.ids import is_digits
 from portal.domain.text import Text
 from portal.i18n import N_
 
@@ -92,3 +94,17 @@ class PortalForm(FlaskForm):
                     field.errors = [*field.errors, message]
                 ok = False
         return ok
+
+
+class EditVersion:
+    """Mixed into an admin's edit form of a row with a ``version`` (a coupon, a service, a
+    provider): the version the form was filled from, sent back hidden, so that a save over
+    a newer one is refused by the use case (``catalog.checks.lock_for_edit``) instead of
+    putting back what another administrator changed; the policy form's ``base_version``."""
+
+    version = HiddenField(validators=[Length(max=12)])
+
+    def base_version(self):
+        """The version the form was filled from, or None (not sent: not checked)."""
+        text = (self.version.data or "").strip()
+        return int(text) if is_digits(text) else None

@@ -30,7 +30,7 @@ from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
 from portal.domain.text import in_hours
 from portal.web.filters import clinic_time
-from portal.web.forms.base import PortalForm
+from portal.web.forms.base import EditVersion, PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees, shown_paise
 
 SELF = "self"
@@ -229,7 +229,7 @@ class NewPatientForm(PortalForm):
     )
 
 
-class CouponForm(PortalForm):
+class CouponForm(EditVersion, PortalForm):
     """Create or edit a coupon. ``value`` is a percentage (1–100) or rupees ("250.50");
     the parsed integer is left in ``value_int`` (basis points or paise)."""
 

@@ -37,7 +37,7 @@ from portal.catalog.services import MSG_FEE_MIN
 from portal.config import policy
 from portal.domain.pricing import MIN_ONLINE_PAYMENT
 from portal.i18n import N_
-from portal.web.forms.base import PortalForm
+from portal.web.forms.base import EditVersion, PortalForm
 
 
 def _label(value):
@@ -71,7 +71,7 @@ class SpecializationForm(PortalForm):
     name = StringField("Name", validators=[_required("a name"), Length(max=80)])
 
 
-class ProviderForm(PortalForm):
+class ProviderForm(EditVersion, PortalForm):
     display_name = StringField(
         "Name patients see", validators=[_required("the name patients see"), Length(max=120)]
     )
@@ -105,7 +105,7 @@ class NewProviderForm(ProviderForm):
     phone = StringField("Mobile", validators=[Optional()])
 
 
-class ServiceForm(PortalForm):
+class ServiceForm(EditVersion, PortalForm):
     name = StringField("Name", validators=[_required("the service's name"), Length(max=120)])
     kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in SERVICE_KINDS])
     mode = SelectField("Mode", choices=[SelectChoice(k, _label(k)) for k in SERVICE_MODES])

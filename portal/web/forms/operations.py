@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from wtforms import (
     DateField,
+    HiddenField,
     RadioField,
     SelectField,
     StringField,
@@ -138,6 +139,12 @@ class ResolveForm(PortalForm):
             Length(max=500),
         ],
     )
+    # The visit flag the page showed (``attention.resolve_visit_flag``'s ``shown``).
+    kind = HiddenField(validators=[Length(max=40)])
+
+    def shown_kind(self):
+        """The flag kind the form was shown for, or None (not sent: not checked)."""
+        return (self.kind.data or "").strip() or None
 
 
 class OnBehalfForm(OperatorItemForm):

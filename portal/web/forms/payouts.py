@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Regexp
+from wtforms.validators import InputRequired, Length, Optional, Regexp
 
 from portal.catalog.models import PAYOUT_SCHEDULES
 from portal.payouts import admin as payouts_admin
@@ -54,7 +54,16 @@ class ConfirmAmountForm(PortalForm):
     confirmed_amount = StringField(
         "Amount", validators=[InputRequired(), Length(max=15), Regexp(r"^\d+$")]
     )
+    # What the page said goes to the bank (the amount less its TDS), where it says so.
+    confirmed_net = StringField(
+        "Sent to the bank", validators=[Optional(), Length(max=15), Regexp(r"^\d+$")]
+    )
 
     @property
     def paise(self):
         return int(self.confirmed_amount.data)
+
+    @property
+    def net_paise(self):
+        """The net confirmed, or None (not sent: not checked)."""
+        return int(self.confirmed_net.data) if self.confirmed_net.data else None

@@ -1,6 +1,9 @@
 """A provider cancels one of their own bookings before it starts, with a reason: the
 patient gets the policy's provider-cancellation refund (full by default) and the policy's
-penalty is taken from the provider's payable; the page states both before."""
+penalty is taken from the provider's payable; the page states both before. The form sends
+back the start, refund and penalty it stated (``refunds.shown``): an appointment moved or
+re-priced since is not cancelled; the page is shown again (422) as it is now, the reason
+typed kept and why on top."""
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
@@ -10,10 +13,9 @@ from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
 from portal.extensions import db
 from portal.i18n import N_
-from portal.refunds import cancel as refunds_cancel
-from portal.refunds import previews
+from portal.refunds import previews, shown
 from portal.refunds.common import CancellationError
-from portal.web.forms.refunds import ProviderCancelForm
+from portal.web.forms.provider_cancel import ShownProviderCancelForm
 from portal.web.htmx import render
 from portal.web.provider import bp
 
@@ -29,24 +31,25 @@ def _item(item_id):
 
 
 def _page(item, form, status=200):
-    return render(
-        PAGE, status=status, item=item, form=form, preview=previews.preview_provider(item)
-    )
+    """The page as the appointment is now; the form carries what it states."""
+    preview = previews.preview_provider(item)
+    form.fill_shown(shown.shown_for(item, preview))
+    return render(PAGE, status=status, item=item, form=form, preview=preview)
 
 
 @bp.get("/bookings/<int:item_id>/cancel")
 def cancel_booking(item_id):
-    return _page(_item(item_id), ProviderCancelForm())
+    return _page(_item(item_id), ShownProviderCancelForm())
 
 
 @bp.post("/bookings/<int:item_id>/cancel")
 def cancel_booking_post(item_id):
     item = _item(item_id)
-    form = ProviderCancelForm()
+    form = ShownProviderCancelForm()
     if not form.validate():
         return _page(item, form, 422)
     try:
-        refunds_cancel.cancel_as_provider(current_user, item.id, form.reason.data or "")
+        shown.cancel_as_provider_shown(current_user, item.id, form.reason.data or "", form.shown())
     except NotFound:
         abort(404)
     except CancellationError as exc:
@@ -54,6 +57,7 @@ def cancel_booking_post(item_id):
             form.reason.errors = [exc.message]
         else:
             form.form_errors.append(exc.message)
-        return _page(item, form, 422)
+        db.session.rollback()
+        return _page(_item(item_id), form, 422)
     flash(N_("Appointment cancelled; the patient is refunded as the page said."), "success")
     return redirect(url_for("provider.schedule"), 303)

@@ -1,8 +1,11 @@
 """Coupons admin: create (percent/flat, Decimal rupees), validation beside the fields,
 inline edit over htmx, deactivate."""
 
+import re
+
 import pytest
 
+from portal.accounts.models import User
 from portal.booking.models import Coupon
 from portal.extensions import db
 from tests.web.booking.helpers import hx
@@ -126,3 +129,48 @@ def test_inline_edit_and_deactivate(app, client, admin):
     cancel = client.get(f"/admin/coupons/{coupon_id}", headers=target)
     assert "WELCOME10" in cancel.get_data(as_text=True)
     assert client.get("/admin/coupons/999999/edit").status_code == 404
+
+
+def _hidden_version(html):
+    return re.search(r'name="version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="version"', html)
+
+
+def _version_of(html):
+    found = _hidden_version(html)
+    assert found, "the edit form carries the version it was filled from"
+    return found.group(1) or found.group(2)
+
+
+def test_coupon_edit_form_saved_after_another_admin_deactivated_it_reactivates_it(
+    app, client, admin, make_user
+):
+    """Admin A opens a coupon's edit form (Active ticked) to fix its description. Admin B
+    deactivates the coupon (its code leaked). A's save wrote every field from the stale
+    form: the coupon was active again and nobody was told (review finding). The form
+    carries the coupon's version; a save over a newer one is refused (422, nothing
+    written) and the form is shown again filled with the coupon as it is now."""
+    from portal.booking import coupons as booking_coupons
+
+    client.post("/admin/coupons", data=_form(code="LEAKED50", value="50"))
+    coupon_id = _coupon(app, "LEAKED50").id
+    page = client.get(f"/admin/coupons/{coupon_id}/edit").get_data(as_text=True)
+    assert "checked" in re.search(r'<input[^>]*name="active"[^>]*>', page).group(0)
+    version = _version_of(page)
+
+    with app.app_context():  # admin B, in another browser
+        other = make_user("admin", name="Second Admin")
+        booking_coupons.update_coupon(db.session.get(User, other.id), coupon_id, active=False)
+
+    stale = _form(code="LEAKED50", value="50", description="Half off for the launch")
+    refused = client.post(f"/admin/coupons/{coupon_id}/edit", data={**stale, "version": version})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "changed by another administrator" in html
+    coupon = _coupon(app, "LEAKED50")
+    assert coupon.active is False and coupon.description == ""
+    # The form shown again is the coupon as it is now (inactive): A makes the change again.
+    assert "checked" not in re.search(r'<input[^>]*name="active"[^>]*>', html).group(0)
+    fresh = {**stale, "version": _version_of(html)}
+    del fresh["active"]
+    assert client.post(f"/admin/coupons/{coupon_id}/edit", data=fresh).status_code == 303
+    coupon = _coupon(app, "LEAKED50")
+    assert coupon.active is False and coupon.description == "Half off for the launch"

@@ -130,8 +130,8 @@ def test_a_started_appointment_never_completed_is_shown_until_completed(app, cli
         assert f'id="visit-{visit_id}"' in listed and 'data-attention="NOT_COMPLETED"' in listed
         home = client.get("/admin/").get_data(as_text=True)
         assert '<p class="stat">1</p>' in home and f'/admin/visits/{visit_id}"' in home
-        refused = client.post(resolve, data={"note": " "})
-        assert "Write a note" in client.get(refused.location).get_data(as_text=True)
+        refused = client.post(resolve, data={"note": " "})  # the page again, why beside it
+        assert refused.status_code == 422 and "Write a note" in refused.get_data(as_text=True)
         done = client.post(f"/admin/visits/{visit_id}/items/{item_id}/complete", data={})
         assert done.status_code == 303 and _item(app, item_id).status == "COMPLETED"
         page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
@@ -233,8 +233,8 @@ def test_a_flag_is_resolved_from_the_page_with_a_note(app, client, login, world)
     listed = client.get("/admin/visits?attention=yes").get_data(as_text=True)
     assert f'id="visit-{visit_id}"' in listed and 'class="attention-row"' in listed
     url = f"/admin/visits/{visit_id}/attention/resolve"
-    empty = client.post(url, data={"note": "  "})
-    assert "Write a note" in client.get(empty.location).get_data(as_text=True)
+    empty = client.post(url, data={"note": "  "})  # the page again, why beside the note
+    assert empty.status_code == 422 and "Write a note" in empty.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(MasterBooking, visit_id).attention == ATTENTION_LINK_EXPIRED
     client.post(url, data={"note": "Patient will pay at the desk"})
@@ -248,6 +248,53 @@ def test_a_flag_is_resolved_from_the_page_with_a_note(app, client, login, world)
     assert (
         client.post("/admin/visits/999999/attention/resolve", data={"note": "x"}).status_code == 404
     )
+
+
+def test_resolving_the_flag_shown_clears_a_different_flag_raised_meanwhile(
+    app, client, login, world
+):
+    """The admin's visit page shows "Payment failed"; the admin writes a note and resolves
+    it. Meanwhile the patient's card payment arrived after the hold ended and went to the
+    wallet: the flag became LATE_PAYMENT_TO_WALLET (money parked, the visit unpaid). The
+    resolve cleared that flag, which nobody saw: the form did not say which flag it
+    resolved (review finding). It posts the flag shown; another one now is refused (422),
+    the page shown again with the flag as it is, the note kept and why beside it."""
+    from portal.booking.models import ATTENTION_LATE_PAYMENT, ATTENTION_PAYMENT_FAILED
+
+    visit_id, _ = hold(app, world)
+
+    def flag(reason):
+        with app.app_context(), unit_of_work():
+            lifecycle.needs_attention(lifecycle.lock_visit(visit_id), reason)
+
+    flag(ATTENTION_PAYMENT_FAILED)
+    login(world.admin)
+    page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    assert f'data-attention="{ATTENTION_PAYMENT_FAILED}"' in page
+    shown = re.search(r'name="kind" value="([A-Z_]+)"', page).group(1)
+    assert shown == ATTENTION_PAYMENT_FAILED
+
+    flag(ATTENTION_LATE_PAYMENT)  # the late capture, handled by the webhook job
+    note = "Spoke to the patient; they will retry the card tomorrow."
+    url = f"/admin/visits/{visit_id}/attention/resolve"
+    refused = client.post(url, data={"note": note, "kind": shown})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert f'data-attention="{ATTENTION_LATE_PAYMENT}"' in html and note in html
+    assert "changed since the page was shown" in html
+    with app.app_context():
+        assert db.session.get(MasterBooking, visit_id).attention == ATTENTION_LATE_PAYMENT
+    # Over htmx (the page's forms are boosted) only the attention section is answered.
+    part = client.post(url, data={"note": note, "kind": shown}, headers=hx(boosted=True))
+    assert part.status_code == 422 and "<html" not in part.get_data(as_text=True)
+    assert part.headers["HX-Retarget"] == "#attention-box"
+    # The flag as it is now, resolved knowingly.
+    done = client.post(
+        url, data={"note": "Refund the wallet money", "kind": ATTENTION_LATE_PAYMENT}
+    )
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.get(MasterBooking, visit_id).attention is None
 
 
 def test_cancelled_items_still_reach_rebook_and_refunds(app, client, login, world):

@@ -1,0 +1,94 @@
+"""A provider's cancellation as the page showed it: the appointment's start, the patient's
+refund and the provider's penalty the cancel page stated go back with the form, and are
+checked at the click under the visit's lock. The form carried only a reason: an
+appointment an admin moved meanwhile (Friday 10:00 to Monday 11:00, a time the doctor is
+free) was cancelled at its new time, the patient refunded and the ₹250 penalty taken, for
+a page about Friday. Now any change refuses, nothing written; the page is shown again as
+the appointment is now (``portal.web.provider.cancellations``)."""
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from portal.booking import claims, lifecycle
+from portal.booking.errors import NotFound
+from portal.catalog.providers import provider_for_user
+from portal.db import unit_of_work, utcnow
+from portal.domain.rates import format_inr
+from portal.domain.text import DateText, Text
+from portal.domain.timezone import CLINIC_TZ
+from portal.i18n import N_
+from portal.refunds import cancel as refunds_cancel
+from portal.refunds.common import CancellationError, item_for_admin_or_provider, lock_items
+from portal.refunds.previews import preview_provider
+
+MSG_MOVED = N_(
+    "This appointment was moved to %(when)s after the page was shown, so nothing was "
+    "cancelled. Check the new time, then cancel again if you still cannot make it."
+)
+MSG_TERMS = N_(
+    "The patient's refund is now %(refund)s and your penalty %(penalty)s, not what the page "
+    "showed, so nothing was cancelled. Read the terms again, then confirm."
+)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the cancel page stated (None: not sent, not checked): the start as whole
+    seconds since the epoch, the refund and the penalty in paise."""
+
+    start: int | None = None
+    refund: int | None = None
+    penalty: int | None = None
+
+
+def start_stamp(item):
+    return int(item.start_at.timestamp())
+
+
+def shown_for(item, preview):
+    """The values the page carries back (its hidden fields): what it states now."""
+    return Shown(start_stamp(item), preview.refund, preview.penalty)
+
+
+def _when(item):
+    zone = ZoneInfo(item.clinic.timezone) if item.clinic and item.clinic.timezone else CLINIC_TZ
+    return DateText(item.start_at.astimezone(zone).strftime("%a %d %b %Y, %H:%M"))
+
+
+def changed_since(item, shown, now):
+    """Why a cancellation confirmed on a page showing ``shown`` cannot go ahead now (the
+    message), or None: the appointment moved, or its refund or penalty changed (a policy
+    change). The refund and penalty are the preview's, the cancellation's own rule."""
+    if shown.start is not None and shown.start != start_stamp(item):
+        return Text(MSG_MOVED, when=_when(item))
+    if shown.refund is None and shown.penalty is None:
+        return None
+    preview = preview_provider(item, now)
+    if not preview.allowed:
+        return None  # the cancellation itself says why
+    if (shown.refund is not None and shown.refund != preview.refund) or (
+        shown.penalty is not None and shown.penalty != preview.penalty
+    ):
+        return Text(
+            MSG_TERMS, refund=format_inr(preview.refund), penalty=format_inr(preview.penalty)
+        )
+    return None
+
+
+def cancel_as_provider_shown(provider_user, item_id, reason, shown, now=None):
+    """``refunds.cancel.cancel_as_provider``, only if the appointment is still as the page
+    showed it (``shown``); else :class:`CancellationError` with why, nothing written. The
+    visit and its items are locked first and held through the cancellation (its unit of
+    work is a savepoint of this one), so nothing moves between the check and it."""
+    now = now or utcnow()
+    with claims.serialized(), unit_of_work():
+        provider = provider_for_user(provider_user)
+        item = item_for_admin_or_provider(item_id)
+        if provider is None or provider.id not in {p.id for p in item.providers}:
+            raise NotFound("booking")
+        visit = lifecycle.lock_visit(item.master_id)
+        item = lock_items(visit.id)[item.id]
+        refusal = changed_since(item, shown, now)
+        if refusal is not None:
+            raise CancellationError(refusal, field="shown")
+        return refunds_cancel.cancel_as_provider(provider_user, item.id, reason, now=now)
