@@ -324,7 +324,10 @@ def _tell_owner_of_registration(email):
     """Someone registered an address that has an account: mail its owner (within the
     per-account mail limit), say nothing to the visitor."""
     with unit_of_work():
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        # Locked as a reset request locks it: sign-ups at the same moment count in turn.
+        user = db.session.scalar(
+            sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
+        )
         if user is None or not _may_mail(user):
             return
         link = public_url_for("auth.forgot_password")
@@ -496,13 +499,16 @@ def make_password_token(user, purpose=RESET):
     return _serializer(purpose, user).dumps({"uid": user.id, "email": user.email})
 
 
-def user_for_token(token, purpose=RESET):
-    """The active user a password link belongs to, or ValidationError({FORM: BAD_LINK})."""
+def user_for_token(token, purpose=RESET, lock=False):
+    """The active user a password link belongs to, or ValidationError({FORM: BAD_LINK}).
+    ``lock``: read the user FOR UPDATE (on the way to setting the password), so the same
+    link used twice at once is checked in turn: the second sees the new hash (it salts the
+    link) and gets BAD_LINK."""
     # The signature can only be checked once we know whose hash salts it.
     _ok, payload = URLSafeTimedSerializer(current_app.config["SECRET_KEY"]).loads_unsafe(token)
     uid = payload.get("uid") if isinstance(payload, dict) else None
     uid = parse_id(uid) if isinstance(uid, int) else None  # unchecked yet: any number
-    user = db.session.get(User, uid) if uid else None
+    user = db.session.get(User, uid, with_for_update=lock, populate_existing=lock) if uid else None
     if user is None or not user.active:
         raise ValidationError({FORM: BAD_LINK})
     key, default = _MAX_AGE[purpose]
@@ -561,7 +567,7 @@ def request_password_reset(email):
 
 def _set_password_from_token(token, new_password, purpose, action):
     with unit_of_work():
-        user = user_for_token(token, purpose)
+        user = user_for_token(token, purpose, lock=True)
         data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
         user.password_hash = hash_password(data["password"])
         # Whoever held a session (perhaps the reason for the reset) is signed out.
@@ -641,15 +647,45 @@ def invite_user(email, name, role, invited_by, phone=None):
     return user
 
 
+NOT_ACTIVE_ADMIN = N_(
+    "Your account is no longer an active administrator account, so it cannot change other accounts."
+)
+
+
 def _set_active(admin, user_id, active, action):
+    """Deactivate or reactivate an account. Both accounts (the acting admin's and the
+    other) are locked in id order and read afresh, and the actor must still be an active
+    administrator: two admins deactivating each other at once, the second waits for the
+    first's commit and is then refused, so an active administrator always remains (an
+    admin cannot deactivate their own account). A deactivation first asks the
+    ``account_deactivating`` receivers (the catalog deactivates a provider's profile with
+    their account, refused over bookings ahead)."""
     require_admin(admin)
     with unit_of_work():
-        user = db.session.get(User, user_id)
+        ids = {admin.id} | ({user_id} if isinstance(user_id, int) else set())
+        rows = {
+            row.id: row
+            for row in db.session.scalars(
+                sa.select(User)
+                .where(User.id.in_(ids))
+                .order_by(User.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        actor = rows.get(admin.id)
+        if actor is None or not actor.active or actor.role != ADMIN:
+            raise ValidationError({FORM: NOT_ACTIVE_ADMIN})
+        user = rows.get(user_id)
         if user is None:
             raise NotFound("user")
         if user.id == admin.id and not active:
             raise ValidationError({FORM: N_("You cannot deactivate your own account.")})
         if user.active != active:
+            if not active:
+                events.account_deactivating.send(
+                    "accounts", user_id=user.id, actor_id=actor.id, role=user.role
+                )
             record(
                 admin,
                 action,
