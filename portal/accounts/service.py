@@ -28,7 +28,9 @@ Rules (the product's defaults):
 - Sign-in: ``LOGIN_LOCKOUT_THRESHOLD`` failures in a row lock the account for
   ``LOGIN_LOCKOUT_SECONDS``, doubling with each further failure (at most
   ``LOGIN_LOCKOUT_MAX_SECONDS``); success resets it. A locked account gets the same answer
-  as a wrong password, so the answer never tells whether an account exists.
+  as a wrong password, so the answer never tells whether an account exists. A wrong
+  current password in a password change counts the same; the failure that locks the
+  account there also ends its sessions.
 - Account mails (reset links, "you already have an account") are limited to
   ``PASSWORD_RESET_MAILS_PER_ACCOUNT`` an hour per account.
 - Signing up (``sign_up``) with an address that already has an account looks exactly like
@@ -359,6 +361,22 @@ def _lockout_seconds(failures):
     return min(longest, first * 2 ** min(failures - threshold, 32))
 
 
+def _is_locked(user, now):
+    return user.locked_until is not None and user.locked_until > now
+
+
+def _count_failure(user, now):
+    """One more wrong password for the account (sign-in, or the current password of a
+    password change): past ``LOGIN_LOCKOUT_THRESHOLD`` in a row it is locked. Returns the
+    seconds it is now locked for (0: not locked)."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    seconds = _lockout_seconds(user.failed_logins)
+    if seconds:
+        user.locked_until = now + timedelta(seconds=seconds)
+        record(None, "login_locked", "user", user.id, after={"seconds": seconds})
+    return seconds
+
+
 def authenticate(email, password):
     """The user with this email and password, or ValidationError({FORM: ...}).
 
@@ -377,7 +395,7 @@ def authenticate(email, password):
             else None
         )
         now = utcnow()
-        locked = user is not None and user.locked_until is not None and user.locked_until > now
+        locked = user is not None and _is_locked(user, now)
         has_hash = user is not None and user.password_hash is not None and not locked
         matches = verify_password(user.password_hash if has_hash else _dummy_hash(), password or "")
         if locked:
@@ -392,11 +410,7 @@ def authenticate(email, password):
                 after={"email": email[:254]},
             )
             if user is not None:
-                user.failed_logins = (user.failed_logins or 0) + 1
-                seconds = _lockout_seconds(user.failed_logins)
-                if seconds:
-                    user.locked_until = now + timedelta(seconds=seconds)
-                    record(None, "login_locked", "user", user.id, after={"seconds": seconds})
+                _count_failure(user, now)
             refusal = BAD_LOGIN
         elif not user.active:
             record(user, "login_failed", "user", user.id, after={"reason": "inactive"})
@@ -466,19 +480,61 @@ def end_sessions(user_id, reason="logout"):
     return user
 
 
+WRONG_CURRENT_PASSWORD = N_("Your current password is incorrect.")
+PASSWORD_CHANGE_PAUSED = N_(
+    "Too many wrong passwords were tried for this account. Try again in a few minutes, or "
+    "reset your password by email."
+)
+SIGNED_OUT_AFTER_GUESSES = N_(
+    "Too many wrong passwords: for your safety you have been signed out. Sign in again in a "
+    "few minutes, or reset your password by email."
+)
+
+
+class AccountLocked(ValidationError):
+    """Wrong current passwords locked the account and ended its sessions (this one too)."""
+
+    def __init__(self):
+        super().__init__({FORM: SIGNED_OUT_AFTER_GUESSES})
+
+
 def change_password(user_id, current_password, new_password):
     """A signed-in user changes their password; every session of theirs ends (the caller
-    opens a fresh one for the current browser). Returns the user."""
+    opens a fresh one for the current browser). Returns the user.
+
+    A wrong current password counts toward the account's lockout as a failed sign-in does
+    (a stolen session must not become a way to guess it): the failure that locks the
+    account also ends its sessions (``AccountLocked``: the owner signs in again, or resets
+    the password by email), and a locked account's change is refused without checking the
+    password. The failures are kept (the unit of work commits), then the error raised."""
+    refusal = None
     with unit_of_work():
-        user = db.session.get(User, user_id)
+        user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
         if user is None or not user.active:
             raise NotFound("user")
-        if not verify_password(user.password_hash, current_password or ""):
-            raise ValidationError({"current_password": N_("Your current password is incorrect.")})
-        data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
-        user.password_hash = hash_password(data["password"])
-        _bump_session_version(user)
-        record(user, "password_changed", "user", user.id)
+        now = utcnow()
+        if _is_locked(user, now):
+            record(user, "password_change_failed", "user", user.id, after={"reason": "locked"})
+            refusal = ValidationError({FORM: PASSWORD_CHANGE_PAUSED})
+        elif not verify_password(user.password_hash, current_password or ""):
+            record(user, "password_change_failed", "user", user.id)
+            if _count_failure(user, now):
+                _bump_session_version(user)
+                record(user, "sessions_ended", "user", user.id, after={"reason": "locked"})
+                refusal = AccountLocked()
+            else:
+                refusal = ValidationError({"current_password": WRONG_CURRENT_PASSWORD})
+        else:
+            data = collect(
+                password=(lambda p: check_password(p, user.email, user.name), new_password)
+            )
+            user.password_hash = hash_password(data["password"])
+            user.failed_logins = 0
+            user.locked_until = None
+            _bump_session_version(user)
+            record(user, "password_changed", "user", user.id)
+    if refusal:
+        raise refusal
     return user
 
 
@@ -647,7 +703,8 @@ def invite_user(email, name, role, invited_by, phone=None):
     return user
 
 
-NOT_ACTIVE_ADMIN = N_(
+# Admin pages are English only: not in the catalogue.
+NOT_ACTIVE_ADMIN = (
     "Your account is no longer an active administrator account, so it cannot change other accounts."
 )
 

@@ -117,6 +117,11 @@ def change_password():
             user = service.change_password(
                 current_user.id, form.current_password.data, form.password.data
             )
+        except service.AccountLocked as exc:
+            # Wrong guesses locked the account and ended its sessions: this one ends too.
+            _end_this_session()
+            flash(exc.errors[service.FORM], "error")
+            return redirect(url_for("auth.login"), 303)
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
