@@ -65,7 +65,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.ids import is_digits, parse_id
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
-from portal.i18n import N_
+from portal.i18n import DEFAULT_LANGUAGE, N_, known_language
 
 FORM = "__all__"  # key of a message about the whole form rather than one field
 
@@ -286,10 +286,13 @@ def _invite_link(user):
     return link, current_app.config.get(*_MAX_AGE[INVITE]) // 86400
 
 
-def register_patient(name, email, phone, password):
+def register_patient(name, email, phone, password, language=None):
     """A patient account (signed up, or added by an admin). Returns the new (active) user;
     ValidationError({"email": EMAIL_TAKEN}) when the address has an account (an admin may
-    be told; the public sign-up uses ``sign_up`` instead, which does not tell)."""
+    be told; the public sign-up uses ``sign_up`` instead, which does not tell).
+    ``language``: the one the visitor was reading the portal in (pages, mail and SMS use
+    it from then on, since the account's setting wins over the visitor's cookie); one the
+    portal does not speak, or None, is English."""
     data = collect(
         name=(normalise_name, name),
         email=(normalise_email, email),
@@ -302,19 +305,21 @@ def register_patient(name, email, phone, password):
     password_hash = hash_password(data["password"])
     with _unique_email(), unit_of_work():
         user = _create_user(data, role=PATIENT, password_hash=password_hash)
+        user.language = known_language(language) or DEFAULT_LANGUAGE
         record(
             user, "user.register", "user", user.id, after={"email": user.email, "role": user.role}
         )
     return user
 
 
-def sign_up(name, email, phone, password):
-    """A visitor registers as a patient. Returns the new user, or None when the address
-    already has an account: then nothing is created and its owner is mailed instead, so
-    the visitor's answer is the same either way (sign-up does not reveal who has an
-    account). Other broken rules raise ValidationError as ``register_patient`` does."""
+def sign_up(name, email, phone, password, language=None):
+    """A visitor registers as a patient (in ``language``, the one they were reading).
+    Returns the new user, or None when the address already has an account: then nothing
+    is created and its owner is mailed instead, so the visitor's answer is the same either
+    way (sign-up does not reveal who has an account). Other broken rules raise
+    ValidationError as ``register_patient`` does."""
     try:
-        return register_patient(name, email, phone, password)
+        return register_patient(name, email, phone, password, language=language)
     except ValidationError as exc:
         if exc.errors != {"email": EMAIL_TAKEN}:
             raise
