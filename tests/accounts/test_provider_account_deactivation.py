@@ -118,3 +118,36 @@ def test_the_users_page_shows_the_refusal(app, world):
     assert "1 booking with this provider ahead" in response.get_data(as_text=True)
     db.session.expire_all()
     assert _user(doctor_user_id).active is True
+
+
+def _free_in_another_thread():
+    import threading
+
+    from portal.catalog import time_lock
+
+    answer = []
+
+    def probe():
+        got = time_lock._SQLITE_LOCK.acquire(blocking=False)
+        if got:
+            time_lock._SQLITE_LOCK.release()
+        answer.append(got)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(5)
+    return answer == [True]
+
+
+def test_the_lock_on_the_providers_time_is_let_go_at_the_end(world):
+    """SQLite: the account's deactivation holds the lock on the provider's time from its
+    check to its commit (or rollback), and not a moment longer: a hold in another thread
+    could otherwise never be made again."""
+    _hold(world, world.patients[1], world.doctors[1])
+    refused = db.session.get(Provider, world.doctors[1]).user_id
+    with pytest.raises(accounts.ValidationError):
+        accounts.deactivate_user(_user(world.admin), refused)
+    assert _free_in_another_thread()
+    done = db.session.get(Provider, world.doctors[0]).user_id
+    accounts.deactivate_user(_user(world.admin), done)
+    assert _free_in_another_thread()
