@@ -22,6 +22,7 @@ CAPABILITIES = (
     "portal.notify.receivers",
     "portal.accounts.service",
     "portal.catalog.models",
+    "portal.catalog.providers",  # a provider's profile goes with their account (a receiver)
     "portal.ledger.models",
     "portal.gateway.models",
     "portal.gateway.webhook_processing",

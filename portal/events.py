@@ -134,6 +134,15 @@ an administrator: ``user_id``, ``invited_by_id``, ``link`` (absolute), ``days`` 
 it works).""",
 )
 
+account_deactivating = _signals.signal(
+    "account-deactivating",
+    doc="""An administrator is
+deactivating an account, inside the use case's unit of work, before it writes: ``user_id``,
+``actor_id``, ``role`` (the account's). A receiver that raises ``ValidationError`` refuses
+the deactivation (the catalog: a provider's profile is deactivated with their account,
+refused over bookings ahead).""",
+)
+
 patient_added = _signals.signal(
     "patient-added",
     doc="""An administrator added a patient (a walk-in or

@@ -28,7 +28,9 @@ Rules (the product's defaults):
 - Sign-in: ``LOGIN_LOCKOUT_THRESHOLD`` failures in a row lock the account for
   ``LOGIN_LOCKOUT_SECONDS``, doubling with each further failure (at most
   ``LOGIN_LOCKOUT_MAX_SECONDS``); success resets it. A locked account gets the same answer
-  as a wrong password, so the answer never tells whether an account exists.
+  as a wrong password, so the answer never tells whether an account exists. A wrong
+  current password in a password change counts the same; the failure that locks the
+  account there also ends its sessions.
 - Account mails (reset links, "you already have an account") are limited to
   ``PASSWORD_RESET_MAILS_PER_ACCOUNT`` an hour per account.
 - Signing up (``sign_up``) with an address that already has an account looks exactly like
@@ -63,7 +65,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.ids import is_digits, parse_id
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
-from portal.i18n import N_
+from portal.i18n import DEFAULT_LANGUAGE, N_, known_language
 
 FORM = "__all__"  # key of a message about the whole form rather than one field
 
@@ -284,10 +286,13 @@ def _invite_link(user):
     return link, current_app.config.get(*_MAX_AGE[INVITE]) // 86400
 
 
-def register_patient(name, email, phone, password):
+def register_patient(name, email, phone, password, language=None):
     """A patient account (signed up, or added by an admin). Returns the new (active) user;
     ValidationError({"email": EMAIL_TAKEN}) when the address has an account (an admin may
-    be told; the public sign-up uses ``sign_up`` instead, which does not tell)."""
+    be told; the public sign-up uses ``sign_up`` instead, which does not tell).
+    ``language``: the one the visitor was reading the portal in (pages, mail and SMS use
+    it from then on, since the account's setting wins over the visitor's cookie); one the
+    portal does not speak, or None, is English."""
     data = collect(
         name=(normalise_name, name),
         email=(normalise_email, email),
@@ -300,19 +305,21 @@ def register_patient(name, email, phone, password):
     password_hash = hash_password(data["password"])
     with _unique_email(), unit_of_work():
         user = _create_user(data, role=PATIENT, password_hash=password_hash)
+        user.language = known_language(language) or DEFAULT_LANGUAGE
         record(
             user, "user.register", "user", user.id, after={"email": user.email, "role": user.role}
         )
     return user
 
 
-def sign_up(name, email, phone, password):
-    """A visitor registers as a patient. Returns the new user, or None when the address
-    already has an account: then nothing is created and its owner is mailed instead, so
-    the visitor's answer is the same either way (sign-up does not reveal who has an
-    account). Other broken rules raise ValidationError as ``register_patient`` does."""
+def sign_up(name, email, phone, password, language=None):
+    """A visitor registers as a patient (in ``language``, the one they were reading).
+    Returns the new user, or None when the address already has an account: then nothing
+    is created and its owner is mailed instead, so the visitor's answer is the same either
+    way (sign-up does not reveal who has an account). Other broken rules raise
+    ValidationError as ``register_patient`` does."""
     try:
-        return register_patient(name, email, phone, password)
+        return register_patient(name, email, phone, password, language=language)
     except ValidationError as exc:
         if exc.errors != {"email": EMAIL_TAKEN}:
             raise
@@ -324,7 +331,10 @@ def _tell_owner_of_registration(email):
     """Someone registered an address that has an account: mail its owner (within the
     per-account mail limit), say nothing to the visitor."""
     with unit_of_work():
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        # Locked as a reset request locks it: sign-ups at the same moment count in turn.
+        user = db.session.scalar(
+            sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
+        )
         if user is None or not _may_mail(user):
             return
         link = public_url_for("auth.forgot_password")
@@ -356,6 +366,22 @@ def _lockout_seconds(failures):
     return min(longest, first * 2 ** min(failures - threshold, 32))
 
 
+def _is_locked(user, now):
+    return user.locked_until is not None and user.locked_until > now
+
+
+def _count_failure(user, now):
+    """One more wrong password for the account (sign-in, or the current password of a
+    password change): past ``LOGIN_LOCKOUT_THRESHOLD`` in a row it is locked. Returns the
+    seconds it is now locked for (0: not locked)."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    seconds = _lockout_seconds(user.failed_logins)
+    if seconds:
+        user.locked_until = now + timedelta(seconds=seconds)
+        record(None, "login_locked", "user", user.id, after={"seconds": seconds})
+    return seconds
+
+
 def authenticate(email, password):
     """The user with this email and password, or ValidationError({FORM: ...}).
 
@@ -374,7 +400,7 @@ def authenticate(email, password):
             else None
         )
         now = utcnow()
-        locked = user is not None and user.locked_until is not None and user.locked_until > now
+        locked = user is not None and _is_locked(user, now)
         has_hash = user is not None and user.password_hash is not None and not locked
         matches = verify_password(user.password_hash if has_hash else _dummy_hash(), password or "")
         if locked:
@@ -389,11 +415,7 @@ def authenticate(email, password):
                 after={"email": email[:254]},
             )
             if user is not None:
-                user.failed_logins = (user.failed_logins or 0) + 1
-                seconds = _lockout_seconds(user.failed_logins)
-                if seconds:
-                    user.locked_until = now + timedelta(seconds=seconds)
-                    record(None, "login_locked", "user", user.id, after={"seconds": seconds})
+                _count_failure(user, now)
             refusal = BAD_LOGIN
         elif not user.active:
             record(user, "login_failed", "user", user.id, after={"reason": "inactive"})
@@ -463,19 +485,61 @@ def end_sessions(user_id, reason="logout"):
     return user
 
 
+WRONG_CURRENT_PASSWORD = N_("Your current password is incorrect.")
+PASSWORD_CHANGE_PAUSED = N_(
+    "Too many wrong passwords were tried for this account. Try again in a few minutes, or "
+    "reset your password by email."
+)
+SIGNED_OUT_AFTER_GUESSES = N_(
+    "Too many wrong passwords: for your safety you have been signed out. Sign in again in a "
+    "few minutes, or reset your password by email."
+)
+
+
+class AccountLocked(ValidationError):
+    """Wrong current passwords locked the account and ended its sessions (this one too)."""
+
+    def __init__(self):
+        super().__init__({FORM: SIGNED_OUT_AFTER_GUESSES})
+
+
 def change_password(user_id, current_password, new_password):
     """A signed-in user changes their password; every session of theirs ends (the caller
-    opens a fresh one for the current browser). Returns the user."""
+    opens a fresh one for the current browser). Returns the user.
+
+    A wrong current password counts toward the account's lockout as a failed sign-in does
+    (a stolen session must not become a way to guess it): the failure that locks the
+    account also ends its sessions (``AccountLocked``: the owner signs in again, or resets
+    the password by email), and a locked account's change is refused without checking the
+    password. The failures are kept (the unit of work commits), then the error raised."""
+    refusal = None
     with unit_of_work():
-        user = db.session.get(User, user_id)
+        user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
         if user is None or not user.active:
             raise NotFound("user")
-        if not verify_password(user.password_hash, current_password or ""):
-            raise ValidationError({"current_password": N_("Your current password is incorrect.")})
-        data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
-        user.password_hash = hash_password(data["password"])
-        _bump_session_version(user)
-        record(user, "password_changed", "user", user.id)
+        now = utcnow()
+        if _is_locked(user, now):
+            record(user, "password_change_failed", "user", user.id, after={"reason": "locked"})
+            refusal = ValidationError({FORM: PASSWORD_CHANGE_PAUSED})
+        elif not verify_password(user.password_hash, current_password or ""):
+            record(user, "password_change_failed", "user", user.id)
+            if _count_failure(user, now):
+                _bump_session_version(user)
+                record(user, "sessions_ended", "user", user.id, after={"reason": "locked"})
+                refusal = AccountLocked()
+            else:
+                refusal = ValidationError({"current_password": WRONG_CURRENT_PASSWORD})
+        else:
+            data = collect(
+                password=(lambda p: check_password(p, user.email, user.name), new_password)
+            )
+            user.password_hash = hash_password(data["password"])
+            user.failed_logins = 0
+            user.locked_until = None
+            _bump_session_version(user)
+            record(user, "password_changed", "user", user.id)
+    if refusal:
+        raise refusal
     return user
 
 
@@ -496,13 +560,16 @@ def make_password_token(user, purpose=RESET):
     return _serializer(purpose, user).dumps({"uid": user.id, "email": user.email})
 
 
-def user_for_token(token, purpose=RESET):
-    """The active user a password link belongs to, or ValidationError({FORM: BAD_LINK})."""
+def user_for_token(token, purpose=RESET, lock=False):
+    """The active user a password link belongs to, or ValidationError({FORM: BAD_LINK}).
+    ``lock``: read the user FOR UPDATE (on the way to setting the password), so the same
+    link used twice at once is checked in turn: the second sees the new hash (it salts the
+    link) and gets BAD_LINK."""
     # The signature can only be checked once we know whose hash salts it.
     _ok, payload = URLSafeTimedSerializer(current_app.config["SECRET_KEY"]).loads_unsafe(token)
     uid = payload.get("uid") if isinstance(payload, dict) else None
     uid = parse_id(uid) if isinstance(uid, int) else None  # unchecked yet: any number
-    user = db.session.get(User, uid) if uid else None
+    user = db.session.get(User, uid, with_for_update=lock, populate_existing=lock) if uid else None
     if user is None or not user.active:
         raise ValidationError({FORM: BAD_LINK})
     key, default = _MAX_AGE[purpose]
@@ -561,7 +628,7 @@ def request_password_reset(email):
 
 def _set_password_from_token(token, new_password, purpose, action):
     with unit_of_work():
-        user = user_for_token(token, purpose)
+        user = user_for_token(token, purpose, lock=True)
         data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
         user.password_hash = hash_password(data["password"])
         # Whoever held a session (perhaps the reason for the reset) is signed out.
@@ -641,15 +708,46 @@ def invite_user(email, name, role, invited_by, phone=None):
     return user
 
 
+# Admin pages are English only: not in the catalogue.
+NOT_ACTIVE_ADMIN = (
+    "Your account is no longer an active administrator account, so it cannot change other accounts."
+)
+
+
 def _set_active(admin, user_id, active, action):
+    """Deactivate or reactivate an account. Both accounts (the acting admin's and the
+    other) are locked in id order and read afresh, and the actor must still be an active
+    administrator: two admins deactivating each other at once, the second waits for the
+    first's commit and is then refused, so an active administrator always remains (an
+    admin cannot deactivate their own account). A deactivation first asks the
+    ``account_deactivating`` receivers (the catalog deactivates a provider's profile with
+    their account, refused over bookings ahead)."""
     require_admin(admin)
     with unit_of_work():
-        user = db.session.get(User, user_id)
+        ids = {admin.id} | ({user_id} if isinstance(user_id, int) else set())
+        rows = {
+            row.id: row
+            for row in db.session.scalars(
+                sa.select(User)
+                .where(User.id.in_(ids))
+                .order_by(User.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        actor = rows.get(admin.id)
+        if actor is None or not actor.active or actor.role != ADMIN:
+            raise ValidationError({FORM: NOT_ACTIVE_ADMIN})
+        user = rows.get(user_id)
         if user is None:
             raise NotFound("user")
         if user.id == admin.id and not active:
             raise ValidationError({FORM: N_("You cannot deactivate your own account.")})
         if user.active != active:
+            if not active:
+                events.account_deactivating.send(
+                    "accounts", user_id=user.id, actor_id=actor.id, role=user.role
+                )
             record(
                 admin,
                 action,

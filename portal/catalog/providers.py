@@ -3,6 +3,7 @@ services, and the login an admin invites for them."""
 
 import sqlalchemy as sa
 
+from portal import events
 from portal.accounts import service as accounts
 from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
@@ -11,6 +12,7 @@ from portal.catalog import time_lock
 from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
     AHEAD,
+    FORM,
     MSG_CLINIC_OVER_MANY,
     MSG_CLINIC_OVER_ONE,
     MSG_DEACTIVATE_OVER_MANY,
@@ -167,6 +169,52 @@ def _link_snapshot(provider):
     }
 
 
+def _deactivation_refused(provider):
+    """The message refusing to take an active provider off the booking pages (their
+    bookings ahead: each patient must first be told), or None; read under the lock on the
+    provider's time, so a hold at the same moment is read or refused (the caller holds
+    ``time_lock.serialized()`` on SQLite). The one rule for both ways of deactivating a
+    provider: their profile (``update_provider``) and their account
+    (``_deactivate_with_account``)."""
+    time_lock.lock_provider(provider.id)
+    now = utcnow().astimezone(CLINIC_TZ)
+    return bookings_in_the_way(
+        provider, now, now + AHEAD, (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY)
+    )
+
+
+@events.account_deactivating.connect
+def _deactivate_with_account(sender, *, user_id, actor_id, role, **_):
+    """An administrator deactivates a provider's account (admin/users,
+    ``accounts.deactivate_user``): their profile is deactivated with it, under the rule of
+    a profile's deactivation (refused over bookings ahead), so a provider nobody can sign
+    in as is never listed, booked or paid for (the booking pages and the claims' trigger
+    read ``providers.active``). Runs inside the account's unit of work, before it writes;
+    a refusal raises ``ValidationError({FORM: ...})`` and nothing changes. A profile
+    already inactive stays as it is. Reactivating the account leaves the profile inactive:
+    putting the provider back on the booking pages is the provider page's "active"."""
+    if role != PROVIDER:
+        return
+    provider = db.session.scalar(sa.select(Provider).where(Provider.user_id == user_id))
+    if provider is None or not provider.active:
+        return
+    time_lock.hold_to_end()  # SQLite: from this check to the account's commit
+    clash = _deactivation_refused(provider)
+    if clash:
+        raise ValidationError({FORM: clash})
+    provider.active = False
+    bump_versions([provider])  # an edit form opened before would put "active" back
+    db.session.flush()
+    record(
+        actor_id,
+        "provider.update",
+        "provider",
+        provider.id,
+        before={"active": True},
+        after={"active": False, "reason": "account deactivated"},
+    )
+
+
 def update_provider(actor, provider, *, base_version=None, **changes):
     """Change profile fields and the clinic/specialization/service links (admin only). A
     deactivation is refused over bookings ahead, and so is taking away a clinic where
@@ -208,14 +256,7 @@ def update_provider(actor, provider, *, base_version=None, **changes):
         )
         _check_links(clinics, specs, services, errors)
         if provider.active and "active" in changes and not changes["active"]:
-            time_lock.lock_provider(provider.id)
-            now = utcnow().astimezone(CLINIC_TZ)
-            clash = bookings_in_the_way(
-                provider,
-                now,
-                now + AHEAD,
-                (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY),
-            )
+            clash = _deactivation_refused(provider)
             if clash:
                 errors["active"] = clash
         # Weekly hours at a clinic the provider no longer works at would be dead rows: they

@@ -20,6 +20,7 @@ import threading
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from portal.extensions import db
 
@@ -48,6 +49,29 @@ def serialized():
         return
     with _SQLITE_LOCK:
         yield
+
+
+_HELD = "time_lock_held"
+
+
+def hold_to_end():
+    """:func:`serialized` for a check made inside a unit of work someone else opened (a
+    receiver of the caller's signal, which cannot wrap the caller's commit): on SQLite the
+    lock is taken now and let go when the session's transaction ends (its commit or
+    rollback). Call it before the transaction writes anything. A no-op on PostgreSQL,
+    whose advisory locks (``lock_provider``) last to the transaction's end anyway."""
+    if is_postgres():
+        return
+    _SQLITE_LOCK.acquire()
+    session = db.session()
+    session.info[_HELD] = session.info.get(_HELD, 0) + 1
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _let_go(session, transaction):
+    if transaction.parent is None:  # the outermost transaction: committed or rolled back
+        for _ in range(session.info.pop(_HELD, 0)):
+            _SQLITE_LOCK.release()
 
 
 def lock_subjects(subjects):

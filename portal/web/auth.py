@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.accounts import service
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.extensions import limiter
-from portal.i18n import N_
+from portal.i18n import N_, current_language
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import (
     ChangePasswordForm,
@@ -95,7 +95,14 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            service.sign_up(form.name.data, form.email.data, form.phone.data, form.password.data)
+            service.sign_up(
+                form.name.data,
+                form.email.data,
+                form.phone.data,
+                form.password.data,
+                # The language the visitor registered in stays theirs once signed in.
+                language=current_language(),
+            )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
@@ -117,6 +124,11 @@ def change_password():
             user = service.change_password(
                 current_user.id, form.current_password.data, form.password.data
             )
+        except service.AccountLocked as exc:
+            # Wrong guesses locked the account and ended its sessions: this one ends too.
+            _end_this_session()
+            flash(exc.errors[service.FORM], "error")
+            return redirect(url_for("auth.login"), 303)
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:

@@ -3,7 +3,10 @@
 import re
 
 import pytest
+import sqlalchemy as sa
 
+from portal.accounts.models import User
+from portal.extensions import db
 from tests.conftest import PASSWORD
 
 HX = {"HX-Request": "true"}
@@ -64,7 +67,7 @@ def test_invite_form_validation(client, make_user, admin):
     assert client.get("/admin/users/invite").status_code == 200
     make_user("patient", email="taken@example.com")
     response = client.post(
-        "/admin/users/invite", data={"name": "X", "email": "taken@example.com", "role": "provider"}
+        "/admin/users/invite", data={"name": "X", "email": "taken@example.com", "role": "admin"}
     )
     assert response.status_code == 422
     assert "An account with this email already exists." in html(response)
@@ -74,6 +77,33 @@ def test_invite_form_validation(client, make_user, admin):
     assert response.status_code == 422
     for message in ("Enter their name.", "Not a valid choice"):
         assert message in html(response)
+
+
+def test_the_users_page_invites_no_provider_login(app, client, admin):
+    """Review rev6: the Users page offered "Provider (doctor or lab)" and made a login
+    with no profile, which the catalog's new-provider page then refused ("An account with
+    this email already exists"): a doctor who could never be booked. Now the Users page
+    invites administrators only and points to the catalog's provider page, which invites
+    the login with its profile."""
+    page = html(client.get("/admin/users/invite"))
+    assert 'value="provider"' not in page and "Provider (doctor or lab)" not in page
+    assert 'href="/admin/providers/new"' in page
+    response = client.post(
+        "/admin/users/invite",
+        data={"name": "Dr Kavya", "email": "kavya@example.com", "role": "provider"},
+    )
+    assert response.status_code == 422 and "Not a valid choice" in html(response)
+    with app.app_context():
+        assert db.session.scalar(sa.select(User).where(User.email == "kavya@example.com")) is None
+        db.session.remove()
+
+
+def test_a_provider_login_without_a_profile_still_works(client, make_user, login):
+    """Provider logins made by the Users page before the change (no profile) still sign in
+    and see their pages (each says there is no profile yet)."""
+    login(make_user("provider", name="Dr Old Invite"))
+    for path in ("/provider/", "/provider/availability", "/provider/earnings"):
+        assert client.get(path).status_code == 200, path
 
 
 def test_deactivate_and_reactivate(app, client, make_user, admin):

@@ -217,6 +217,41 @@ def test_register_creates_the_patient_then_they_sign_in(app, client):
     with app.app_context():
         user = db.session.scalar(sa.select(User).where(User.email == "asha@example.com"))
         assert (user.role, user.phone) == ("patient", "+919812345678")
+        assert user.language == "en"
+        db.session.remove()
+
+
+def test_a_visitor_who_registers_in_hindi_stays_in_hindi(app, client):
+    """Review rev6: a visitor chose हिन्दी (the cookie), registered on the Hindi form and
+    signed in: the account was made with users.language "en" (the default), which then
+    wins over the cookie: their first signed-in page, and every mail and SMS of their
+    bookings, were English. Now the account keeps the language they registered in."""
+    client.post("/language", data={"language": "hi", "next": "/auth/register"})
+    assert 'lang="hi-IN"' in client.get("/auth/register").get_data(as_text=True)
+    response = client.post("/auth/register", data=REGISTRATION)
+    assert response.status_code == 303
+    client.post("/auth/login", data={"email": "asha@example.com", "password": "a long password"})
+    with app.app_context():
+        language = db.session.scalar(
+            sa.select(User.language).where(User.email == "asha@example.com")
+        )
+        db.session.remove()
+    assert language == "hi"
+    assert 'lang="hi-IN"' in client.get("/auth/password").get_data(as_text=True)
+
+
+def test_the_browsers_language_is_kept_at_registration(app, client):
+    """No choice made: the language the portal answered in (the browser's preference)."""
+    response = client.post(
+        "/auth/register", data=REGISTRATION, headers={"Accept-Language": "hi-IN,hi;q=0.9"}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        language = db.session.scalar(
+            sa.select(User.language).where(User.email == "asha@example.com")
+        )
+        db.session.remove()
+    assert language == "hi"
 
 
 @pytest.mark.parametrize(
@@ -297,9 +332,9 @@ def test_invite_accept_and_sign_in(app, client, make_user, login, mailbox):
     response = client.post(
         "/admin/users/invite",
         data={
-            "name": "Dr Kavya Mehta",
+            "name": "Kavya Mehta",
             "email": "Kavya@Clinic.example.com",
-            "role": "provider",
+            "role": "admin",
             "phone": "98123 45678",
         },
     )
@@ -317,9 +352,7 @@ def test_invite_accept_and_sign_in(app, client, make_user, login, mailbox):
     assert client.get(path).status_code == 400  # used
 
     with app.app_context():
-        provider = db.session.scalar(
-            sa.select(User).where(User.email == "kavya@clinic.example.com")
-        )
-        db.session.expunge(provider)
-    response = login(provider, password="stethoscope!")
-    assert response.location == "/provider/"
+        invited = db.session.scalar(sa.select(User).where(User.email == "kavya@clinic.example.com"))
+        db.session.expunge(invited)
+    response = login(invited, password="stethoscope!")
+    assert response.location == "/admin/"

@@ -383,7 +383,7 @@ def _hold_at_ten(pg_app, world, results):
 
 def _take_the_time(pg_app, world, what, results):
     """A leave over the day, the provider's Tuesday mornings taken from their weekly hours,
-    or the provider's deactivation (admin)."""
+    or the provider's deactivation (admin: their profile, or their account)."""
     from datetime import time
 
     from portal.catalog import availability, providers
@@ -406,6 +406,12 @@ def _take_the_time(pg_app, world, what, results):
                 )
                 doctor = db.session.get(User, window.provider.user_id)
                 availability.change_availability(doctor, window, time(12), time(18))
+            elif what == "account":  # the doctor's account deactivated (admin/users)
+                from portal.accounts import service as accounts
+                from portal.catalog.models import Provider
+
+                doctor = db.session.get(Provider, world.doctors[0])
+                accounts.deactivate_user(admin, doctor.user_id)
             else:
                 providers.update_provider(
                     admin, world.doctors[0], active=False, registration_no="KMC-4242"
@@ -417,7 +423,7 @@ def _take_the_time(pg_app, world, what, results):
             db.session.remove()
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "hours", "edit"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "account", "hours", "edit"])
 def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
@@ -428,7 +434,7 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     lock) and the claim's trigger then sees it."""
     from portal.catalog import availability, providers
 
-    module = providers if what == "deactivation" else availability
+    module = providers if what in ("deactivation", "account") else availability
     checked, release = threading.Event(), threading.Event()
     real = module.bookings_in_the_way
 
@@ -455,7 +461,7 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     assert live_bookings(pg_app) == 0
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "hours", "edit"])
+@pytest.mark.parametrize("what", ["leave", "deactivation", "account", "hours", "edit"])
 def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):

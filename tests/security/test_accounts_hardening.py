@@ -161,6 +161,93 @@ def test_guessing_the_current_password_is_limited(limited_app, make_user):
     assert answers == [422, 422, 429]
 
 
+def _change(client, current, address="10.0.0.1"):
+    return client.post(
+        "/auth/password",
+        data={
+            "current_password": current,
+            "password": "new secret words 42",
+            "confirm": "new secret words 42",
+        },
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_a_stolen_session_guessing_from_many_addresses_is_locked_out(app, make_user):
+    """Review rev6: the password change was limited per address only; one stolen cookie
+    sent from 12 addresses (3 tries each within "3 per minute") made 36 guesses, none
+    counted toward the account's lockout. Now a wrong current password counts as a failed
+    sign-in does: the fifth locks the account and ends its sessions (the stolen one with
+    them), so the rest are never checked."""
+    user = make_user("patient", email="asha@example.com")
+    with rate_limited(app, LOGIN_RATE_LIMIT="3 per minute") as limited:
+        thief = limited.test_client()
+        _login(thief, user.email, PASSWORD, address="198.51.100.1")
+        answers = [
+            _change(thief, f"guess {ip}-{n}", address=f"203.0.113.{ip + 10}").status_code
+            for ip in range(12)
+            for n in range(3)
+        ]
+    assert answers[:4] == [422] * 4
+    assert answers[4] == 303  # locked: signed out, to the sign-in page
+    assert set(answers[5:]) == {302}  # no session any more: the login page, nothing checked
+    locked = _user(app, user.id)
+    assert locked.failed_logins == 5 and locked.locked_until is not None
+
+
+def test_the_guess_that_locks_the_account_ends_every_session(app, client, make_user):
+    user = make_user("patient")
+    owner = app.test_client()
+    _login(owner, user.email, PASSWORD)
+    _login(client, user.email, PASSWORD)
+    for n in range(4):
+        response = _change(client, f"guess {n}")
+        assert response.status_code == 422
+        assert "Your current password is incorrect." in response.get_data(as_text=True)
+    response = _change(client, "guess 5")
+    assert response.status_code == 303 and response.location == "/auth/login"
+    page = client.get(response.location).get_data(as_text=True)
+    assert "for your safety you have been signed out" in page
+    for someone in (client, owner):
+        assert someone.get("/auth/password").status_code == 302  # signed out
+    # Locked as after five failed sign-ins: the right password waits too.
+    assert _login(client, user.email, PASSWORD).status_code == 422
+    # The owner resets the password by email: the lock goes.
+    with app.app_context():
+        token = service.make_password_token(db.session.get(User, user.id), service.RESET)
+        service.reset_password(token, "a fresh pass phrase 7")
+        db.session.remove()
+    assert _login(client, user.email, "a fresh pass phrase 7").status_code == 303
+
+
+def test_a_locked_account_cannot_change_its_password(app, client, make_user):
+    """Locked by failed sign-ins elsewhere: a session's change is refused (the password
+    not checked), with a message; the password stays."""
+    user = make_user("patient")
+    _login(client, user.email, PASSWORD)
+    for n in range(5):
+        _login(app.test_client(), user.email, "wrong password!", address=f"10.1.0.{n}")
+    response = _change(client, PASSWORD)
+    assert response.status_code == 422
+    assert "Try again in a few minutes, or reset your password by email." in (
+        response.get_data(as_text=True)
+    )
+    with app.app_context():
+        row = db.session.get(User, user.id)
+        assert service.verify_password(row.password_hash, PASSWORD)
+        db.session.remove()
+
+
+def test_a_right_current_password_clears_the_failures(app, client, make_user):
+    user = make_user("patient")
+    _login(client, user.email, PASSWORD)
+    for n in range(3):
+        _change(client, f"guess {n}")
+    assert _user(app, user.id).failed_logins == 3
+    assert _change(client, PASSWORD).status_code == 303
+    assert (_user(app, user.id).failed_logins, _user(app, user.id).locked_until) == (0, None)
+
+
 # --- passwords -------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from portal.accounts.models import ADMIN, PROVIDER
+from portal.accounts.models import ADMIN
 from portal.accounts.service import PASSWORD_MIN_LENGTH, RELATIONSHIPS
 from portal.web.forms.base import PortalForm
 
@@ -117,6 +117,10 @@ class DependentForm(PortalForm):
 
 
 class InviteForm(PortalForm):
+    """The Users page's invitation: administrators only. A provider (doctor or lab) is
+    created on the catalog's provider page, which invites their login with their profile
+    (a login without one could never be booked, nor given one later)."""
+
     name = StringField(_l("Name"), validators=[_required(_l("Enter their name.")), Length(max=120)])
     email = StringField(
         _l("Email"),
@@ -125,10 +129,8 @@ class InviteForm(PortalForm):
     )
     role = SelectField(
         _l("Role"),
-        choices=[
-            SelectChoice(PROVIDER, "Provider (doctor or lab)"),
-            SelectChoice(ADMIN, "Administrator"),
-        ],
+        choices=[SelectChoice(ADMIN, "Administrator")],
+        default=ADMIN,
     )
     phone = StringField(
         _l("Mobile number"),
