@@ -97,7 +97,8 @@ refund_processed = _signals.signal(
 refund_failed = _signals.signal(
     "refund-failed",
     doc="""A gateway refund needs a person
-(retry it or send it to the wallet): ``refund_id``.""",
+(retry it or send it to the wallet): ``refund_id``, ``episode`` (its count of failures: a
+refund found at Razorpay or retried may fail again, and each time is news).""",
 )
 
 refund_override_requested = _signals.signal(

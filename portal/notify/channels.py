@@ -9,7 +9,8 @@ channel comes from the settings ``NOTIFY_SMS_SENDER`` and ``NOTIFY_WHATSAPP_SEND
 
 ``queue_text(channel, to, text, ...)`` records a ``Delivery`` and a send job in the caller's
 transaction; the job (``notify.send_text``) sends after the commit, at most once per
-successful attempt, recording every attempt on the delivery."""
+successful attempt, recording every attempt on the delivery. A reminder's text that is no
+longer true when its attempt comes (the booking cancelled, moved or begun) is withdrawn."""
 
 import logging
 import uuid
@@ -20,7 +21,12 @@ from werkzeug.utils import import_string
 from portal import jobs
 from portal.config import setting
 from portal.extensions import db
-from portal.notify.deliveries import mark_failed, mark_sent, record_transient_failure
+from portal.notify.deliveries import (
+    mark_failed,
+    mark_sent,
+    record_transient_failure,
+    record_withdrawal,
+)
 from portal.notify.models import SMS, WHATSAPP, Delivery, DeliveryStatus
 
 log = logging.getLogger("portal.notify.text")
@@ -96,8 +102,22 @@ def queue_text(
 @jobs.job("notify.send_text")
 def send_text(delivery_id):
     delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None or delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+    if delivery is None or delivery.status in (
+        DeliveryStatus.SENT,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.WITHDRAWN,
+    ):
         return
+    if delivery.reminder_id is not None:
+        # A reminder's text re-checks the reminder before each attempt (as its mail does).
+        from portal.notify.reminders import why_withdrawn
+
+        reason = why_withdrawn(delivery.reminder_id)
+        if reason:
+            record_withdrawal(reason, delivery_id=delivery.id, delivery_status=delivery.status)
+            db.session.expire(delivery)
+            log.info("%s %s withdrawn: %s", delivery.channel, delivery.id, reason)
+            return
     sender = sender_for(delivery.channel)
     try:
         ref = sender.send(delivery.recipient, delivery.text or "")

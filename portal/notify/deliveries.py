@@ -126,6 +126,31 @@ def record_mail_attempt(row, mail_status, delivery_status, *, provider_ref=None,
     )
 
 
+def record_withdrawal(
+    reason, *, delivery_id=None, delivery_status=None, mail_id=None, mail_status=None
+):
+    """A delivery (and its mail) withdrawn before an attempt: what it says stopped being
+    true (``reason``, kept as its error: "withdrawn: <reason>"). No attempt is counted;
+    the send job then returns, so the outbox does not retry it."""
+    now, error = utcnow(), f"withdrawn: {reason}"
+    if mail_id is not None:
+        db.session.execute(
+            sa.update(MailMessage.__table__)
+            .where(MailMessage.__table__.c.id == mail_id)
+            .values(status=MAIL.transition(mail_status, MailStatus.WITHDRAWN), last_error=error)
+        )
+    if delivery_id is not None:
+        db.session.execute(
+            sa.update(Delivery.__table__)
+            .where(Delivery.__table__.c.id == delivery_id)
+            .values(
+                status=DELIVERY.transition(delivery_status, DeliveryStatus.WITHDRAWN),
+                error=error,
+                updated_at=now,
+            )
+        )
+
+
 @cache
 def _update_mail(sent):
     outcome = {"sent_at": "at"} if sent else {"last_error": "error"}

@@ -3,15 +3,20 @@
 The library does the RFC's part (CRLF line ends, folding at 75 octets without splitting a
 UTF-8 sequence, TEXT escaping, UTC times as ``YYYYMMDDTHHMMSSZ``); this module says what a
 visit's event holds. UIDs are stable per individual booking, so a re-sent file (after a
-reschedule, with a higher SEQUENCE) updates the entry already in the patient's calendar."""
+reschedule, with a higher SEQUENCE: ``next_sequence``) updates the entry already in the
+patient's calendar, and a cancellation's (METHOD:CANCEL, higher still) removes it."""
 
 from datetime import UTC
+from functools import cache
 
+import sqlalchemy as sa
 from flask import current_app
 from icalendar import Calendar, Event
 from icalendar.parser import Contentline
 
-from portal.db import utcnow
+from portal.db import insert_for, utcnow
+from portal.extensions import db
+from portal.notify.models import CalendarSequence
 
 PRODID = "-//Clinic Portal//Visits//EN"
 
@@ -82,7 +87,32 @@ def attachment(bookings, *, url=None, sequence=0, filename="visit.ics", method="
     }
 
 
-def next_sequence():
-    """A SEQUENCE above any sent before for the same UID (minutes since the epoch): an
-    update or a cancellation must outrank the file it replaces."""
-    return int(utcnow().timestamp() // 60) % 2_000_000_000
+def next_sequence(booking_id):
+    """A SEQUENCE above any sent before for the booking's UID: an update or a cancellation
+    must outrank the file it replaces (RFC 5546), even within the same second. One more
+    than the booking's last (``calendar_sequences``, one upsert in the caller's
+    transaction, which holds the row until it commits), and never below the minutes since
+    the epoch that files sent before that table carried: about 29.7 million in 2026,
+    still under 2^31 (RFC 5545's INTEGER) in the year 6000."""
+    floor = int(utcnow().timestamp() // 60)
+    return db.session.execute(
+        _next_sequence(db.engine.dialect.name), {"booking_id": booking_id, "floor": floor}
+    ).scalar_one()
+
+
+@cache
+def _next_sequence(dialect_name):
+    table = CalendarSequence.__table__
+    floor = sa.bindparam("floor", type_=sa.Integer)
+    insert = insert_for(dialect_name)(table).values(
+        booking_id=sa.bindparam("booking_id", type_=sa.Integer), sequence=floor
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.booking_id],
+        set_={
+            "sequence": sa.case(
+                (table.c.sequence >= floor, table.c.sequence + 1),
+                else_=floor,
+            )
+        },
+    ).returning(table.c.sequence)

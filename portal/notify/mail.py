@@ -7,9 +7,11 @@ Every mail has a ``Delivery`` row (channel ``email``) that records each attempt.
 Without ``MAIL_SERVER`` (the embedded mode) mail is written to the log and kept in
 ``mail_messages`` with status ``logged``. A transient SMTP failure (connection refused,
 timeout, 4xx) is counted and retried with the outbox's backoff; a permanent refusal (5xx)
-marks the mail ``failed`` and is not retried. A mail sent but not yet marked (a worker
-killed between the two) is sent again on the retry: SMTP has no idempotency, so every
-mail carries a stable ``Message-ID`` (``<mail-ID@host>``) by which a duplicate can be known."""
+marks the mail ``failed`` and is not retried. A reminder's mail is re-checked before each
+attempt: once the booking is cancelled, moved or begun it is ``withdrawn``, not sent. A
+mail sent but not yet marked (a worker killed between the two) is sent again on the retry:
+SMTP has no idempotency, so every mail carries a stable ``Message-ID`` (``<mail-ID@host>``)
+by which a duplicate can be known."""
 
 import logging
 import smtplib
@@ -27,6 +29,7 @@ from portal.notify.deliveries import (
     insert_delivery,
     record_mail_attempt,
     record_transient_failure,
+    record_withdrawal,
 )
 from portal.notify.models import (
     EMAIL,
@@ -173,6 +176,21 @@ def send_mail(message_id):
     row = db.session.execute(_mail_to_send(), {"id": message_id}).first()
     if row is None or row.status in MAIL_DONE:
         return
+    if row.reminder_id is not None:
+        # (Imported here: reminders write their notices through this module.)
+        from portal.notify.reminders import why_withdrawn
+
+        reason = why_withdrawn(row.reminder_id)
+        if reason:
+            record_withdrawal(
+                reason,
+                delivery_id=row.delivery_id,
+                delivery_status=row.delivery_status,
+                mail_id=row.id,
+                mail_status=row.status,
+            )
+            log.info("mail %s withdrawn: %s", row.id, reason)
+            return
     config = current_app.config
     if not config.get("MAIL_SERVER"):
         # Embedded mode: the console is the mail server.
@@ -206,6 +224,7 @@ def _mail_to_send():
             mails.c.status,
             deliveries.c.id.label("delivery_id"),
             deliveries.c.status.label("delivery_status"),
+            deliveries.c.reminder_id,
         )
         .outerjoin(deliveries, deliveries.c.mail_id == mails.c.id)
         .where(mails.c.id == sa.bindparam("id", type_=mails.c.id.type))

@@ -50,6 +50,9 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     RETRYING = "retrying"  # a transient failure, tried again with backoff
     FAILED = "failed"  # refused for good, or gave up after the outbox's attempts
+    # Not sent, and never to be: what it said stopped being true before it could leave (a
+    # reminder's booking cancelled, moved or begun while its mail or text waited to retry).
+    WITHDRAWN = "withdrawn"
 
 
 _D = DeliveryStatus
@@ -58,8 +61,8 @@ DELIVERY = StateMachine(
     "delivery",
     DeliveryStatus,
     {
-        _D.QUEUED: {_D.SENT, _D.RETRYING, _D.FAILED},
-        _D.RETRYING: {_D.SENT, _D.FAILED},
+        _D.QUEUED: {_D.SENT, _D.RETRYING, _D.FAILED, _D.WITHDRAWN},
+        _D.RETRYING: {_D.SENT, _D.FAILED, _D.WITHDRAWN},
         _D.FAILED: {_D.RETRYING},
     },
     _D.QUEUED,
@@ -71,6 +74,7 @@ class MailStatus(StrEnum):
     SENT = "sent"  # handed to the SMTP server
     LOGGED = "logged"  # embedded mode: written to the console instead
     FAILED = "failed"
+    WITHDRAWN = "withdrawn"  # no longer true before it could leave (as its delivery)
 
 
 _M = MailStatus
@@ -78,12 +82,12 @@ MAIL = StateMachine(
     "mail",
     MailStatus,
     {
-        _M.QUEUED: {_M.SENT, _M.LOGGED, _M.FAILED},
+        _M.QUEUED: {_M.SENT, _M.LOGGED, _M.FAILED, _M.WITHDRAWN},
         _M.FAILED: {_M.QUEUED},  # an admin retries it
     },
     _M.QUEUED,
 )
-MAIL_DONE = (MailStatus.SENT, MailStatus.LOGGED, MailStatus.FAILED)
+MAIL_DONE = (MailStatus.SENT, MailStatus.LOGGED, MailStatus.FAILED, MailStatus.WITHDRAWN)
 
 # Attention flags are the booking capability's (one place for every "needs attention").
 from portal.booking.attention import (  # noqa: E402,F401
@@ -193,6 +197,19 @@ class Reminder(db.Model):
 
     def __repr__(self):
         return f"<Reminder {self.id} {self.offset_key} booking={self.booking_id} {self.status}>"
+
+
+class CalendarSequence(db.Model):
+    """The SEQUENCE of the last calendar file (``notify.ics``) sent for a booking: each
+    update or cancellation carries a higher one, so it outranks the file it replaces
+    (RFC 5546), however close together they are. An INTEGER in RFC 5545: 32 bits."""
+
+    __tablename__ = "calendar_sequences"
+
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    sequence: Mapped[int] = mapped_column(sa.Integer)
 
 
 class Delivery(db.Model):

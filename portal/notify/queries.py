@@ -35,8 +35,11 @@ def outbox_problems_page(*, after=None, before=None, per_page=50):
     return keyset_page(query, OUTBOX_ORDER, after=after, before=before, per_page=per_page)
 
 
+FAILING_OR_WITHDRAWN = (DeliveryStatus.FAILED, DeliveryStatus.RETRYING, DeliveryStatus.WITHDRAWN)
+
+
 def failing_deliveries_page(*, after=None, before=None, per_page=50):
-    query = sa.select(Delivery).where(
-        Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING))
-    )
+    """Deliveries failing, given up, or withdrawn (a reminder no longer true when its
+    retry came: never sent), newest first."""
+    query = sa.select(Delivery).where(Delivery.status.in_(FAILING_OR_WITHDRAWN))
     return keyset_page(query, DELIVERY_ORDER, after=after, before=before, per_page=per_page)

@@ -100,9 +100,14 @@ def _refund_processed(sender, refund_id):
 
 
 @events.refund_failed.connect
-def _refund_failed(sender, refund_id):
+def _refund_failed(sender, refund_id, episode=None):
+    # Once per episode: a refund that fails again after being found at Razorpay or retried
+    # is alerted again.
     jobs.enqueue(
-        "notify.refund_failed", refund_id=refund_id, dedupe_key=f"refund-failed-alert:{refund_id}"
+        "notify.refund_failed",
+        refund_id=refund_id,
+        episode=episode,
+        dedupe_key=f"refund-failed-alert:{refund_id}:{episode}",
     )
 
 

@@ -74,8 +74,11 @@ def refund_approved(booking_id, amount):
 
 
 @jobs.job("notify.refund_failed")
-def refund_failed(refund_id):
-    """HIGH admin alert: a refund needs a person (retry it or send it to the wallet)."""
+def refund_failed(refund_id, episode=None):
+    """HIGH admin alert: a refund needs a person (retry it or send it to the wallet).
+    Once per ``episode`` (the refund's count of failures): failing again after being found
+    at Razorpay or retried by an admin, it is news again, with the reason of the day. A
+    job recorded before episodes were counted has none: the alert it made is the first."""
     refund = db.session.get(Refund, refund_id)
     if refund is None:
         return
@@ -85,7 +88,7 @@ def refund_failed(refund_id):
         f"Refund {refund.id} for visit {refund.visit.number} failed "
         f"after {refund.attempts or 1} attempt(s): {refund.failure_reason or ''}",
         link=f"/admin/refunds?status={RefundStatus.FAILED}",
-        dedupe_key=f"refund-failed:{refund.id}",
+        dedupe_key=f"refund-failed:{refund.id}" + (f":{episode}" if episode else ""),
     )
 
 

@@ -34,14 +34,12 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
 from portal.db import bind_columns, insert_for, utcnow
-from portal.domain.ids import is_digits
 from portal.domain.schedule import reminder_keys, reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -57,7 +55,7 @@ SEND_ONE = "notify.send_reminder"
 FOLLOW_POLICY = "notify.follow_reminder_times"
 FOLLOW_BATCH = 500  # bookings brought in line a tick; the rest on the next
 TIMES_CHANGED = "reminder times changed"
-OFFSET_WORDS = {"24h": _l("tomorrow"), "1h": _l("in 1 hour"), "15m": _l("in 15 minutes")}
+HOURS_SAID = 6  # up to this many hours ahead a reminder says "in N hours"; beyond, the day
 
 
 def _is_postgres():
@@ -319,17 +317,39 @@ def send_reminder(reminder_id):
         return
     if not _set_status(reminder, ReminderStatus.SENT, sent_at=now):
         return
-    _deliver(reminder, booking)
+    _deliver(reminder, booking, now)
+
+
+def no_longer_true(reminder, booking, now):
+    """Why what the reminder says is no longer true (the booking not confirmed, re-timed,
+    or begun), else None. Checked when it is sent and again before each attempt of its
+    mail or text (``still_true``)."""
+    if booking is None or booking.status != BookingStatus.CONFIRMED:
+        return "booking not confirmed"
+    if booking.start_at != reminder.for_start:
+        return "booking re-timed"
+    if booking.start_at <= now:
+        return "start passed"
+    return None
+
+
+def why_withdrawn(reminder_id, now=None):
+    """For a delivery carrying reminder ``reminder_id``, before an attempt: why it must
+    not go (``no_longer_true``), else None. A mail or text retried after an outage, or by
+    an admin, would otherwise say "tomorrow" of a cancelled visit, or "in 1 hour" after
+    the start."""
+    reminder = db.session.get(Reminder, reminder_id)
+    if reminder is None:
+        return None
+    booking = db.session.get(IndividualBooking, reminder.booking_id, populate_existing=True)
+    return no_longer_true(reminder, booking, now or utcnow())
 
 
 def _unsendable(reminder, booking, now):
     """``(status, note)`` when the reminder must not go now, else None."""
-    if booking is None or booking.status != BookingStatus.CONFIRMED:
-        return ReminderStatus.SKIPPED, "booking not confirmed"
-    if booking.start_at != reminder.for_start:
-        return ReminderStatus.SKIPPED, "booking re-timed"
-    if booking.start_at <= now:
-        return ReminderStatus.SKIPPED, "start passed"
+    untrue = no_longer_true(reminder, booking, now)
+    if untrue:
+        return ReminderStatus.SKIPPED, untrue
     if reminder.offset_key not in reminder_keys(policy()):
         # Withdrawn, as the follower withdraws the pending ones: if the time comes back
         # while this reminder is still ahead, sync_reminders revives this row (kept as
@@ -364,23 +384,33 @@ def _set_status(reminder, status, **values):
     return bool(won)
 
 
-def _when_words(key):
-    """How far ahead a reminder's appointment is, in words: the default times' own, or
-    from its key for a time the policy added ("2h": in 2 hours; "30m": in 30 minutes)."""
-    words = OFFSET_WORDS.get(key)
-    if words is not None:
-        return str(words)
-    count, unit = key[:-1], key[-1:]
-    if is_digits(count) and unit == "h":
-        return ngettext("in %(num)s hour", "in %(num)s hours", int(count))
-    if is_digits(count) and unit == "m":
-        return ngettext("in %(num)s minute", "in %(num)s minutes", int(count))
-    return _("soon")
+def when_words(start, now, timezone):
+    """How far ahead the appointment is when the reminder goes, in words, from the time
+    actually left (a reminder sent late — the scheduler was down — says what is true
+    then, not what its offset meant): under an hour "in N minutes", up to ``HOURS_SAID``
+    hours "in N hours", else by the clinic's calendar "today", "tomorrow" or "in N days".
+    From 10 minutes on, minutes are said to the nearest 5: the scheduler's tick (a minute)
+    after the 1 h reminder's time is still "in 1 hour", not "in 59 minutes".
+    """
+    exact = (start - now).total_seconds() / 60
+    minutes = max(1, round(exact)) if exact < 10 else 5 * round(exact / 5)
+    if minutes < 60:
+        return ngettext("in %(num)s minute", "in %(num)s minutes", minutes)
+    hours = round(exact / 60)
+    if hours <= HOURS_SAID:
+        return ngettext("in %(num)s hour", "in %(num)s hours", hours)
+    zone = ZoneInfo(timezone)
+    days = (start.astimezone(zone).date() - now.astimezone(zone).date()).days
+    if days <= 0:
+        return _("today")
+    if days == 1:
+        return _("tomorrow")
+    return ngettext("in %(num)s day", "in %(num)s days", days)
 
 
-def _reminder_text(reminder, booking, when, providers, who):
+def _reminder_text(reminder, booking, when, providers, who, now):
     visit = booking.visit
-    soon = _when_words(reminder.offset_key)
+    soon = when_words(booking.start_at, now, clinic_zone(booking))
     service, clinic = booking.service.name, booking.clinic.name
     if reminder.role == "patient":
         title = _("Reminder: %(service)s %(soon)s", service=service, soon=soon)
@@ -410,18 +440,22 @@ def reminder_channels():
     return tuple(setting("NOTIFY_REMINDER_CHANNELS"))
 
 
+def clinic_zone(booking):
+    """The name of the time zone the booking's clinic keeps."""
+    return booking.clinic.timezone or policy().default_timezone
+
+
 def local_time(booking):
-    zone = ZoneInfo(booking.clinic.timezone or policy().default_timezone)
-    return spoken_time(booking.start_at.astimezone(zone))
+    return spoken_time(booking.start_at.astimezone(ZoneInfo(clinic_zone(booking))))
 
 
-def _deliver(reminder, booking):
+def _deliver(reminder, booking, now):
     visit = booking.visit
     providers = ", ".join(p.display_name for p in booking.providers)
     who = visit.for_name
     with speaking_to(reminder.recipient_id):
         when = local_time(booking)
-        title, body, link = _reminder_text(reminder, booking, when, providers, who)
+        title, body, link = _reminder_text(reminder, booking, when, providers, who, now)
     channels = reminder_channels()
     text_channel = next((c for c in channels if c in ("sms", "whatsapp")), None)
     notice = notify_user(

@@ -166,7 +166,7 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
             ics.attachment(
                 [item],
                 url=absolute(link),
-                sequence=ics.next_sequence(),
+                sequence=ics.next_sequence(item.id),
                 filename=f"visit-{visit.number or visit.id}-cancelled.ics",
                 method="CANCEL",
             )
@@ -205,16 +205,22 @@ def rescheduled_job(booking_id, old_start=None, reschedule_id=None):
 def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     """An individual booking moved: reminders re-timed; patient (with an updated calendar
     file, same UID, higher SEQUENCE) and providers told, once per move: the notices are
-    keyed by the move, not the new time (A → B → A → B is told three times)."""
+    keyed by the move, not the new time (A → B → A → B is told three times).
+
+    The job may run late: a booking cancelled since is not told as moved (its CANCEL file
+    went out; a PUBLISH now would put the visit back in the calendar), nor a move since
+    superseded by another (that one's own notice tells the time it holds)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None:
         return
     retime_reminders(booking_id)
+    if not _move_still_holds(item, reschedule_id):
+        return
     visit = item.visit
     # Jobs queued before moves were keyed carry no reschedule id: the new time keys them.
     stamp = f"r{reschedule_id}" if reschedule_id else item.start_at.strftime("%Y%m%dT%H%M")
     link = visit_path("patient", visit_id=visit.id)
-    sequence = ics.next_sequence()
+    sequence = ics.next_sequence(item.id)
     with speaking_to(visit.patient_id):
         title, body = _rescheduled_text(item, item.service.name, old_start)
     notify_user(
@@ -244,6 +250,17 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
             link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
             dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
         )
+
+
+def _move_still_holds(item, reschedule_id):
+    """The booking is confirmed and at the time the move (``reschedule_id``, when its row
+    is known) put it."""
+    if item.status != BookingStatus.CONFIRMED:
+        return False
+    move = db.session.get(Reschedule, reschedule_id) if reschedule_id else None
+    if move is None or move.booking_id != item.id:
+        return True  # a job queued before moves were keyed: the booking's time is the move's
+    return move.new_start == item.start_at
 
 
 def _rescheduled_text(item, whom, old_start):

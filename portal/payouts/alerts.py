@@ -24,11 +24,21 @@ PAYOUT_FAILED_ATTEMPT_MADE = "PAYOUT_FAILED_ATTEMPT_MADE"
 PAYOUT_STOPPED = "PAYOUT_STOPPED"
 
 
-def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None):
-    """Record and announce the alert; returns what the receivers made (notices)."""
+def raise_payout_alert(
+    severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None, attempt=None
+):
+    """Record and announce the alert; returns what the receivers made (notices).
+
+    A payout's alert of one kind reaches each admin once (its dedupe key), raised again by
+    every resend or look-up that finds the same: once per ``attempt`` (its number) for the
+    kinds an attempt has (outcome unknown, went out while held, marked failed but made),
+    as a retry's attempt may meet the same again, and that is news. The first attempt
+    keeps the payout's key (the one such alerts had before)."""
     details = {"severity": severity, "title": title, "message": message, "kind": kind}
     if payout is not None:
         details.update(payout_id=payout.id, provider_id=payout.provider_id)
+    if attempt is not None:
+        details.update(attempt=attempt)
     record(
         actor,
         "payout.alert",
@@ -44,6 +54,14 @@ def raise_payout_alert(severity, title, message, *, payout=None, kind=PAYOUT_FAI
         title=title,
         message=message,
         link=f"/admin/payouts/{payout.id}" if payout is not None else None,
-        dedupe_key=f"{kind}:{payout.id}" if payout is not None else None,
+        dedupe_key=_dedupe_key(kind, payout, attempt),
     )
     return [made for _receiver, result in answers for made in (result or ())]
+
+
+def _dedupe_key(kind, payout, attempt):
+    if payout is None:
+        return None
+    if attempt is not None and attempt > 1:
+        return f"{kind}:{payout.id}:{attempt}"
+    return f"{kind}:{payout.id}"

@@ -176,6 +176,7 @@ def _resend_refused(payout, attempt, exc):
         f"first request).",
         payout=payout,
         kind=PAYOUT_UNCONFIRMED,
+        attempt=attempt.number,
     )
     return None
 

@@ -210,6 +210,7 @@ def _failed_attempt_made(payout, attempt, target, entity):
         f"paid twice: check RazorpayX and recover the second payment.",
         payout=payout,
         kind=PAYOUT_FAILED_ATTEMPT_MADE,
+        attempt=attempt.number,
     )
 
 
@@ -236,6 +237,7 @@ def _hold_overtaken(payout, attempt, target):
         f"The hold is lifted.",
         payout=payout,
         kind=PAYOUT_HOLD_OVERTAKEN,
+        attempt=attempt.number,
     )
 
 

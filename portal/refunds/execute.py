@@ -153,10 +153,13 @@ def _fail(refund, reason, now=None):
     REFUND.move(refund, RefundStatus.FAILED)
     refund.failure_reason = reason[:500]
     refund.next_retry_at = None
+    refund.failures = (refund.failures or 0) + 1
     record(None, "refund.failed", "refund", refund.id, after={"reason": refund.failure_reason})
     if not refund.alerted:
+        # Each episode alerts once: found at Razorpay (apply_gateway_refund) or retried by
+        # an admin (failed.retry_refund), it is unalerted again and may fail again.
         refund.alerted = True
-        events.refund_failed.send("refunds", refund_id=refund.id)
+        events.refund_failed.send("refunds", refund_id=refund.id, episode=refund.failures)
     return refund
 
 

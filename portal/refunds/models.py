@@ -135,6 +135,9 @@ class Refund(db.Model):
     retry_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("refunds.id"))
     superseded: Mapped[bool] = mapped_column(default=False)  # replaced by a retry / the wallet
     alerted: Mapped[bool] = mapped_column(default=False)
+    # Times it became FAILED for a person (``execute._fail``): a refund found at Razorpay
+    # or retried by an admin may fail again, and each such episode alerts once (its key).
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -285,7 +285,8 @@ def test_provider_change_on_reschedule_moves_reminders_to_the_new_provider(world
 
 def test_late_tick_sends_only_the_latest_due_reminder(world):
     """The scheduler was down for hours: when it comes back 50 min before the start, the
-    overdue 24 h reminder is skipped (superseded) and the 1 h one is sent."""
+    overdue 24 h reminder is skipped (superseded) and the 1 h one is sent, saying the time
+    left."""
     start = NOW + timedelta(days=2)
     booking = make_booking(world, start)
     schedule_reminders(booking)
@@ -298,7 +299,7 @@ def test_late_tick_sends_only_the_latest_due_reminder(world):
         "15m": ReminderStatus.PENDING,
     }
     assert [n.title for n in _reminder_notices(world.patient)] == [
-        "Reminder: Consultation in 1 hour"
+        "Reminder: Consultation in 50 minutes"
     ]
 
 
@@ -592,17 +593,25 @@ def test_a_time_restored_after_its_reminders_moment_sends_nothing_late(world):
 
 
 def test_a_reminder_time_the_policy_added_is_said_in_words(app):
+    """A reminder says the time left when it goes: the default times' words, and those
+    of a time the policy added (2 h, 30 min, 1 min)."""
     from flask_babel import force_locale
 
-    from portal.notify.reminders import _when_words
+    from portal.notify.reminders import when_words
 
+    start = NOW + timedelta(days=2)
+    ahead = {"24h": timedelta(hours=24), "1h": timedelta(hours=1), "2h": timedelta(hours=2),
+             "15m": timedelta(minutes=15), "30m": timedelta(minutes=30),
+             "1m": timedelta(minutes=1)}  # fmt: skip
     with app.test_request_context():
-        assert [_when_words(k) for k in ("24h", "1h", "2h", "30m", "1m")] == [
+        said = [when_words(start, start - ahead[k], "Asia/Kolkata") for k in ahead]
+        assert said == [
             "tomorrow",
             "in 1 hour",
             "in 2 hours",
+            "in 15 minutes",
             "in 30 minutes",
             "in 1 minute",
         ]
         with force_locale("hi"):
-            assert _when_words("2h") == "2 घंटे में"
+            assert when_words(start, start - ahead["2h"], "Asia/Kolkata") == "2 घंटे में"

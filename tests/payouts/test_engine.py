@@ -1089,3 +1089,57 @@ def test_a_send_job_queued_for_an_earlier_attempt_sends_nothing(world, x):
     db.session.expire_all()
     assert payouts_of(provider.id)[0].attempt_rows[0].requests == 1
     x.settle()
+
+
+def test_a_retry_whose_outcome_is_unknown_again_alerts_the_admins_again(world, x, make_user):
+    """Attempt 1 goes unanswered and every resend is refused (HIGH "outcome unknown"); an
+    admin marks it failed; the automatic retry's attempt 2 goes unanswered and is refused
+    too. That is news again: the admins get a second notice, not one swallowed by the
+    first's key (one per payout and kind before)."""
+    from portal.accounts.models import User
+    from portal.notify.models import Notification
+    from portal.payouts.admin import mark_failed
+
+    admin = db.session.get(User, make_user("admin").id)
+
+    def unconfirmed_notices():
+        db.session.expire_all()
+        return db.session.scalars(
+            sa.select(Notification).where(
+                Notification.user_id == admin.id, Notification.kind == "alert.PAYOUT_UNCONFIRMED"
+            )
+        ).all()
+
+    provider, payout = _refused_for_good(world, x)
+    assert len(unconfirmed_notices()) == 1
+    later = utcnow() + timedelta(hours=25)
+    with time_machine.travel(later, tick=False):
+        mark_failed(admin, payout.id, "Fund account deleted at RazorpayX")
+        db.session.commit()
+    from portal.gateway import errors as gw_errors
+
+    refusing, asked = x.adapter.create_payout, set()
+
+    def unanswered_then_refused(key, **body):
+        if key not in asked:  # a new attempt's first request: no answer
+            asked.add(key)
+            raise gw_errors.GatewayTimeout("no answer in 0.5 s", idempotency_key=key)
+        return refusing(key, **body)  # its resends: 401
+
+    x.adapter.create_payout = unanswered_then_refused
+    for hours in (1, 2, 3):
+        with time_machine.travel(later + timedelta(hours=hours), tick=False):
+            sweep_outbox()  # the retry: a new key, unanswered, its resends refused
+    (payout,) = payouts_of(provider.id)
+    first, second = payout.attempt_rows
+    assert second.status == PayoutAttemptStatus.SENDING and second.requests >= 2
+    notices = unconfirmed_notices()
+    assert len(notices) == 2 and all(f"Payout {payout.id}" in n.title for n in notices)
+    # Its own resends (one per hour) still tell nothing new.
+    with time_machine.travel(later + timedelta(hours=5), tick=False):
+        sweep_outbox()
+    assert len(unconfirmed_notices()) == 2
+    del x.adapter.create_payout
+    with time_machine.travel(later + timedelta(hours=7), tick=False):
+        sweep_outbox()
+        x.settle()

@@ -238,3 +238,57 @@ def test_send_to_wallet_waits_until_razorpay_can_be_asked(world, users, fast_gat
     assert (wallet.destination, wallet.status) == ("WALLET", "PROCESSED")
     assert balance(chart.patient_wallet(patient.id)) == refund.amount
     assert not fast_gateway.sandbox.store.refunds
+
+
+def _refund_failed_alerts(world):
+    db.session.expire_all()
+    return db.session.scalars(
+        sa.select(Notification)
+        .where(Notification.kind == "alert.REFUND_FAILED", Notification.user_id == world.admin)
+        .order_by(Notification.id)
+    ).all()
+
+
+def test_a_refund_found_at_razorpay_that_then_fails_alerts_the_admins_again(
+    app, world, users, fast_gateway
+):
+    """A one-refund chain (REFUND_MAX_ATTEMPTS 1) goes unanswered: FAILED, alerted. Its
+    refund.created shows Razorpay has it (PENDING again); then Razorpay fails it: it needs
+    a person again, and the admins are told again, with the new reason."""
+    app.config["REFUND_MAX_ATTEMPTS"] = 1
+    try:
+        fast_gateway.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="refund")
+        _, visit, refund = cancelled(world, users, fast_gateway)
+        assert (refund.status, refund.razorpay_refund_id) == ("FAILED", None)
+        assert len(_refund_failed_alerts(world)) == 1
+        fast_gateway.sandbox.reset_faults()
+        fast_gateway.deliver()  # refund.created: Razorpay has it after all
+        db.session.expire_all()
+        refund = db.session.get(Refund, refund.id)
+        assert refund.status == "PENDING" and not refund.alerted
+        fast_gateway.sandbox.store.force_outcome(refund.razorpay_refund_id, "failed")
+        settle_refunds(fast_gateway)  # refund.failed
+        refund = db.session.get(Refund, refund.id)
+        assert refund.status == "FAILED" and not refund.superseded
+    finally:
+        app.config.pop("REFUND_MAX_ATTEMPTS", None)
+    first, second = _refund_failed_alerts(world)
+    assert "No answer" in first.body or "answer" in first.body.lower()
+    assert "Razorpay reported the refund as failed" in second.body
+
+
+def test_an_admins_retry_that_fails_again_alerts_the_admins_again(world, users, fast_gateway):
+    """The admin retries a refund that never reached Razorpay (same row, same key); every
+    attempt fails again: a second alert, not silence."""
+    fast_gateway.sandbox.set_faults(fail_next=3, error_status=503, match="refund")
+    _, visit, refund = cancelled(world, users, fast_gateway)
+    poll_refunds(now=later())
+    poll_refunds(now=later(120))
+    assert len(_refund_failed_alerts(world)) == 1
+    fast_gateway.sandbox.set_faults(fail_next=3, error_status=503, match="refund")
+    assert refunds_failed.retry_refund(users(world.admin), refund.id).id == refund.id
+    poll_refunds(now=later(180))
+    poll_refunds(now=later(300))
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "FAILED"
+    assert len(_refund_failed_alerts(world)) == 2
