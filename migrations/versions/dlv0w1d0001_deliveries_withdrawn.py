@@ -1,7 +1,7 @@
 """deliveries: a reminder's mail or text can be withdrawn before it leaves (status withdrawn)
 
 Revision ID: dlv0w1d0001
-Revises: rfc0a7e0002
+Revises: ver0e1d17001
 Create Date: 2026-12-05 16:40:00
 
 A reminder's mail or SMS that met an outage was retried with the outbox's backoff (up to
@@ -14,7 +14,7 @@ otherwise marks the delivery ``withdrawn`` (and its mail, whose status has no co
 from alembic import op
 
 revision = "dlv0w1d0001"
-down_revision = "rfc0a7e0002"
+down_revision = "ver0e1d17001"
 branch_labels = None
 depends_on = None
 
