@@ -33,6 +33,12 @@ booking_rescheduled = _signals.signal(
 moved to a new time: ``booking_id``, ``reschedule_id``, ``old_start`` (aware datetime).""",
 )
 
+meet_link_changed = _signals.signal(
+    "meet-link-changed",
+    doc="""An online booking's meeting
+link was set, changed or removed (``visits.set_meet_link``): ``booking_id``.""",
+)
+
 reschedule_failed = _signals.signal(
     "reschedule-failed",
     doc="""A reschedule fee was paid
@@ -90,8 +96,11 @@ given back, fees included), ``reason`` (or None).""",
 
 refund_processed = _signals.signal(
     "refund-processed",
-    doc="""Money reached the patient
-(wallet at once, or Razorpay confirmed it): ``refund_id``.""",
+    doc="""Money that was on its way
+reached the patient: Razorpay confirmed a refund, or a failed one was sent to the wallet
+instead: ``refund_id``. A cancellation's or an approved further refund's wallet part is
+in the wallet at once and is told with ``booking_cancelled`` /
+``refund_override_approved`` (whose receivers read the refund rows), not sent here.""",
 )
 
 refund_failed = _signals.signal(

@@ -10,6 +10,7 @@ from functools import cached_property
 
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal import events
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.booking import claims, coupons, holds, lifecycle, prices
@@ -318,6 +319,8 @@ def set_meet_link(actor, item_id, url):
             before={"meet_link": before},
             after={"meet_link": item.meet_link},
         )
+        if item.meet_link != before:
+            events.meet_link_changed.send("booking", booking_id=item.id)
     return item
 
 

@@ -1,6 +1,10 @@
 """Mail about an account: a password reset link, a registration for an address that
 already has an account, and a staff invitation. Queued in the
-accounts use case's transaction (``portal.notify.receivers``), sent after its commit."""
+accounts use case's transaction (``portal.notify.receivers``), sent after its commit.
+
+Each is written in the account's language (``users.language``, docs/i18n.md): a user who
+chose Hindi gets them in Hindi; one who never chose (an invitation to a new user) in
+English."""
 
 from flask_babel import gettext as _
 
@@ -14,40 +18,61 @@ from portal.notify.wording import speaking_to
 
 def password_reset_mail(user_id, link, minutes):
     user = db.session.get(User, user_id)
-    queue_mail(
-        user.email,
-        "Reset your Clinic Portal password",
-        f"Hello {user.name},\n\n"
-        f"Someone (hopefully you) asked to reset the password of your Clinic Portal "
-        f"account. Choose a new password here (the link works once, for {minutes} "
-        f"minutes):\n\n{link}\n\n"
-        "If you did not ask for this, ignore this mail; your password stays as it is.\n",
-    )
+    with speaking_to(user.id):
+        subject = _("Reset your Clinic Portal password")
+        text = _(
+            "Hello %(name)s,\n\n"
+            "Someone (hopefully you) asked to reset the password of your Clinic Portal "
+            "account. Choose a new password here (the link works once, for %(minutes)s "
+            "minutes):\n\n%(link)s\n\n"
+            "If you did not ask for this, ignore this mail; your password stays as it is.\n",
+            name=user.name, minutes=minutes, link=link,
+        )  # fmt: skip
+    queue_mail(user.email, subject, text)
 
 
 def existing_account_mail(user_id, reset_link):
     user = db.session.get(User, user_id)
-    queue_mail(
-        user.email,
-        "You already have a Clinic Portal account",
-        f"Hello {user.name},\n\n"
-        "Someone (hopefully you) tried to register a new Clinic Portal account with this "
-        "address, which already has one. No new account was made. Sign in with your "
-        f"password, or choose a new one here:\n\n{reset_link}\n\n"
-        "If it was not you, ignore this mail; your account is unchanged.\n",
-    )
+    with speaking_to(user.id):
+        subject = _("You already have a Clinic Portal account")
+        text = _(
+            "Hello %(name)s,\n\n"
+            "Someone (hopefully you) tried to register a new Clinic Portal account with this "
+            "address, which already has one. No new account was made. Sign in with your "
+            "password, or choose a new one here:\n\n%(link)s\n\n"
+            "If it was not you, ignore this mail; your account is unchanged.\n",
+            name=user.name, link=reset_link,
+        )  # fmt: skip
+    queue_mail(user.email, subject, text)
 
 
 def invitation_mail(user_id, invited_by_id, link, days):
     user = db.session.get(User, user_id)
     invited_by = db.session.get(User, invited_by_id)
-    queue_mail(
-        user.email,
-        "You are invited to Clinic Portal",
-        f"Hello {user.name},\n\n{invited_by.name} has invited you to Clinic Portal as "
-        f"{'a provider' if user.role == PROVIDER else 'an administrator'}. Choose your "
-        f"password here (the link works once, for {days} days):\n\n{link}\n",
-    )
+    with speaking_to(user.id):
+        subject = _("You are invited to Clinic Portal")
+        if user.role == PROVIDER:
+            invited = _(
+                "%(inviter)s has invited you to Clinic Portal as a provider.",
+                inviter=invited_by.name,
+            )
+        else:
+            invited = _(
+                "%(inviter)s has invited you to Clinic Portal as an administrator.",
+                inviter=invited_by.name,
+            )
+        text = (
+            _("Hello %(name)s,", name=user.name)
+            + "\n\n"
+            + invited
+            + " "
+            + _(
+                "Choose your password here (the link works once, for %(days)s days):",
+                days=days,
+            )
+            + f"\n\n{link}\n"
+        )
+    queue_mail(user.email, subject, text)
 
 
 def welcome_patient_mail(user_id, added_by_id, link, days):

@@ -4,13 +4,18 @@ The library does the RFC's part (CRLF line ends, folding at 75 octets without sp
 UTF-8 sequence, TEXT escaping, UTC times as ``YYYYMMDDTHHMMSSZ``); this module says what a
 visit's event holds. UIDs are stable per individual booking, so a re-sent file (after a
 reschedule, with a higher SEQUENCE: ``next_sequence``) updates the entry already in the
-patient's calendar, and a cancellation's (METHOD:CANCEL, higher still) removes it."""
+patient's calendar, and a cancellation's (METHOD:CANCEL, higher still) removes it.
+
+Its words are the current language's: callers build the file inside
+``wording.speaking_to(recipient)``, as the notice it goes with. An online visit's LOCATION
+is its meeting link, or "Online" until it has one (never the clinic's street address)."""
 
 from datetime import UTC
 from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 from icalendar import Calendar, Event
 from icalendar.parser import Contentline
 
@@ -38,15 +43,19 @@ def _utc(value):
 def event(booking, *, sequence=0, url=None, stamp=None, status="CONFIRMED"):
     providers = ", ".join(p.display_name for p in booking.providers)
     clinic = booking.clinic
-    location = ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
+    if booking.service.is_online:
+        location = booking.meet_link or _("Online")
+    else:
+        location = ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
     description = [
-        f"{booking.service.name} with {providers}" if providers else booking.service.name
+        _("%(service)s with %(providers)s", service=booking.service.name, providers=providers)
+        if providers
+        else booking.service.name
     ]
     if booking.meet_link:
-        description.append(f"Join online: {booking.meet_link}")
+        description.append(_("Join online: %(link)s", link=booking.meet_link))
     if url:
-        description.append(f"Details: {url}")
-    online = booking.meet_link if booking.service.is_online else None
+        description.append(_("Details: %(link)s", link=url))
     entry = Event()
     entry.add("uid", uid_for(booking.id))
     entry.add("dtstamp", _utc(stamp or utcnow()))
@@ -55,7 +64,7 @@ def event(booking, *, sequence=0, url=None, stamp=None, status="CONFIRMED"):
     entry.add("sequence", int(sequence))
     entry.add("status", status)
     entry.add("summary", f"{booking.service.name} – {clinic.name}")
-    entry.add("location", online or location)
+    entry.add("location", location)
     entry.add("description", "\n".join(description))
     if url:
         entry.add("url", url)

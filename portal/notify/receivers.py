@@ -44,6 +44,12 @@ def _booking_rescheduled(sender, booking_id, reschedule_id, old_start):
     )
 
 
+@events.meet_link_changed.connect
+def _meet_link_changed(sender, booking_id):
+    # In the change's transaction: the patient is told of this link, once per change.
+    tasks.on_meet_link_changed(booking_id)
+
+
 @events.reschedule_failed.connect
 def _reschedule_failed(sender, reschedule_id):
     jobs.enqueue(
@@ -126,6 +132,7 @@ def _refund_override_approved(sender, approval_id, booking_id, amount):
         "notify.refund_approved",
         booking_id=booking_id,
         amount=amount,
+        approval_id=approval_id,
         dedupe_key=f"refund-extra-notice:{approval_id}",
     )
 

@@ -1,6 +1,12 @@
 """Notices about refunds: processed (patient), an approved extra refund (patient), a
 refund that needs a person and an override awaiting approval (admins). Jobs recorded by
-``portal.notify.receivers`` when the refunds capability says what happened."""
+``portal.notify.receivers`` when the refunds capability says what happened.
+
+What a refund did is told once, where it happens: the cancellation's notice
+(``tasks.on_booking_cancelled``) and the approved further refund's say each part, the
+wallet's "in your wallet now" and Razorpay's "on its way back" (``where_it_went``); only
+Razorpay's confirmation of a part on its way, or a failed one sent to the wallet instead,
+is told again ("refund processed")."""
 
 from flask_babel import gettext as _
 
@@ -13,11 +19,56 @@ from portal.notify import alerts
 from portal.notify.center import notify_user
 from portal.notify.links import visit_path
 from portal.notify.wording import speaking_to
-from portal.refunds.models import WALLET, Refund, RefundApproval
+from portal.refunds.lookup import refunds_made
+from portal.refunds.models import GATEWAY, WALLET, Refund, RefundApproval
 
 
 def _patient_link(visit_id):
     return visit_path("patient", visit_id=visit_id)
+
+
+def _parts(rows):
+    wallet = sum(r.amount for r in rows if r.destination == WALLET)
+    online = sum(r.amount for r in rows if r.destination == GATEWAY)
+    return format_inr(wallet) if wallet else None, format_inr(online) if online else None
+
+
+def refund_told(rows, total=None):
+    """A cancellation's refund, in the current language: how much, and each part's place
+    (in the wallet now; on its way back through Razorpay). Without rows (nothing recorded
+    for it), ``total`` as "on its way"."""
+    if not rows:
+        return _("A refund of %(amount)s is on its way.", amount=format_inr(total or 0))
+    amount = format_inr(sum(r.amount for r in rows))
+    wallet, online = _parts(rows)
+    if wallet and online:
+        return _(
+            "Your refund of %(amount)s: %(wallet)s is in your wallet now and %(online)s is on "
+            "its way back to your original payment method.",
+            amount=amount, wallet=wallet, online=online,
+        )  # fmt: skip
+    if wallet:
+        return _("Your refund of %(amount)s is in your wallet now.", amount=amount)
+    return _(
+        "Your refund of %(amount)s is on its way back to your original payment method.",
+        amount=amount,
+    )
+
+
+def where_it_went(rows):
+    """Where the parts of a refund already named went, in the current language."""
+    wallet, online = _parts(rows)
+    if wallet and online:
+        return _(
+            "%(wallet)s is in your wallet now and %(online)s is on its way back to your "
+            "original payment method.",
+            wallet=wallet, online=online,
+        )  # fmt: skip
+    if wallet:
+        return _("It is in your wallet now.")
+    if online:
+        return _("It is on its way back to your original payment method.")
+    return ""
 
 
 @jobs.job("notify.refund_processed")
@@ -53,10 +104,13 @@ def refund_processed(refund_id):
 
 
 @jobs.job("notify.refund_approved")
-def refund_approved(booking_id, amount):
+def refund_approved(booking_id, amount, approval_id=None):
+    """An approved further refund: how much and where each part went, once per approval
+    (jobs recorded before the approval was passed carry none: told as before)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None:
         return
+    rows = refunds_made(booking_id, approval_id) if approval_id else []
     with speaking_to(item.visit.patient_id):
         title = _("Additional refund of %(amount)s", amount=format_inr(amount))
         body = _(
@@ -64,12 +118,16 @@ def refund_approved(booking_id, amount):
             "approved.",
             amount=format_inr(amount), service=item.service.name, number=item.visit.number,
         )  # fmt: skip
+        where = where_it_went(rows)
+        if where:
+            body += " " + where
     notify_user(
         item.visit.patient_id,
         "refund.approved",
         title,
         body,
         link=_patient_link(item.master_id),
+        dedupe_key=f"refund-approved:{approval_id}" if approval_id else None,
     )
 
 

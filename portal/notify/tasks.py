@@ -15,6 +15,9 @@ from portal.booking import queries as booking_queries
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_LATE_PAYMENT,
+    PAY_DESK,
+    PAY_GATEWAY,
+    PAY_WALLET,
     IndividualBooking,
     MasterBooking,
     Reschedule,
@@ -27,6 +30,7 @@ from portal.notify import alerts, ics
 from portal.notify.center import notify_user
 from portal.notify.links import visit_path
 from portal.notify.mail import absolute, queue_mail
+from portal.notify.refund_notices import refund_told
 from portal.notify.reminders import (
     local_time,
     retime_reminders,
@@ -34,6 +38,8 @@ from portal.notify.reminders import (
     withdraw_reminders,
 )
 from portal.notify.wording import speaking_to, spoken_time
+from portal.refunds.lookup import refunds_made
+from portal.refunds.models import GATEWAY, WALLET
 
 
 def _describe(item):
@@ -43,6 +49,15 @@ def _describe(item):
         service=item.service.name, providers=providers, clinic=item.clinic.name,
         when=local_time(item),
     )  # fmt: skip
+
+
+def _whose(item):
+    """What the account holder calls the appointment: the service, and whose it is when
+    the visit is a dependent's (a guardian of two children can tell whose)."""
+    visit = item.visit
+    if visit.dependent_id:
+        return _("%(service)s for %(name)s", service=item.service.name, name=visit.for_name)
+    return item.service.name
 
 
 @jobs.job("notify.booking_confirmed")
@@ -75,6 +90,9 @@ def on_booking_confirmed(visit_id):
             + _("Paid %(amount)s.", amount=format_inr(paid))
             + (" " + _("Invoice %(number)s.", number=visit.invoice_no) if visit.invoice_no else "")
         )
+        calendar = ics.attachment(
+            items, url=absolute(link), filename=f"visit-{visit.number or visit.id}.ics"
+        )
     notice = notify_user(
         visit.patient_id,
         "booking.confirmed",
@@ -83,11 +101,7 @@ def on_booking_confirmed(visit_id):
         link=link,
         mail_template="booking_confirmed",
         mail_context={"visit": visit, "items": items, "lines": patient_lines, "paid": paid},
-        attachments=[
-            ics.attachment(
-                items, url=absolute(link), filename=f"visit-{visit.number or visit.id}.ics"
-            )
-        ],
+        attachments=[calendar],
         dedupe_key=f"visit-confirmed:{visit.id}",
     )
     for item in items:
@@ -124,8 +138,9 @@ CANCELLED_BY = {
 }
 
 
-def _cancelled_text(item, whom, by, reason, refund):
-    """The title and body of a cancellation notice, in the current language."""
+def _cancelled_text(item, whom, by, reason, refund, refunds=()):
+    """The title and body of a cancellation notice, in the current language; ``refunds``:
+    the rows the cancellation made, each part told with its place."""
     what = _describe(item)
     body = (
         _(CANCELLED_BY[by], what=what)
@@ -134,8 +149,8 @@ def _cancelled_text(item, whom, by, reason, refund):
     )
     if reason:
         body += " " + _("Reason: %(reason)s.", reason=reason)
-    if refund:
-        body += " " + _("A refund of %(amount)s is on its way.", amount=format_inr(refund))
+    if refund or refunds:
+        body += " " + refund_told(refunds, refund)
     return _("Cancelled: %(what)s", what=whom), body
 
 
@@ -150,27 +165,27 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     withdraw_reminders(booking_id, "booking cancelled")
     visit = item.visit
     what = _describe(item)
-    refund_text = f" A refund of {format_inr(refund)} is on its way." if refund else ""
+    refunds = refunds_made(item.id) if refund else []
+    refund_text = _refund_for_admins(refund, refunds)
     reason_text = f" Reason: {reason}." if reason else ""
-    with speaking_to(visit.patient_id):
-        title, body = _cancelled_text(item, item.service.name, by, reason, refund)
     link = visit_path("patient", visit_id=visit.id)
+    with speaking_to(visit.patient_id):
+        title, body = _cancelled_text(item, _whose(item), by, reason, refund, refunds)
+        # The confirmation's calendar file put it in their calendar: this takes it out.
+        calendar = ics.attachment(
+            [item],
+            url=absolute(link),
+            sequence=ics.next_sequence(item.id),
+            filename=f"visit-{visit.number or visit.id}-cancelled.ics",
+            method="CANCEL",
+        )
     notify_user(
         visit.patient_id,
         "booking.cancelled",
         title,
         body,
         link=link,
-        # The confirmation's calendar file put it in their calendar: this takes it out.
-        attachments=[
-            ics.attachment(
-                [item],
-                url=absolute(link),
-                sequence=ics.next_sequence(item.id),
-                filename=f"visit-{visit.number or visit.id}-cancelled.ics",
-                method="CANCEL",
-            )
-        ],
+        attachments=[calendar],
         dedupe_key=f"booking-cancelled:{item.id}",
     )
     for provider in item.providers:
@@ -191,6 +206,20 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
         link=visit_path("admin", visit_id=visit.id),
         dedupe_key=f"cancellation:{item.id}",
     )
+
+
+def _refund_for_admins(refund, refunds):
+    """The admins' (English) words for a cancellation's refund and where it went."""
+    if not refund:
+        return ""
+    if not refunds:
+        return f" A refund of {format_inr(refund)} is on its way."
+    wallet = sum(r.amount for r in refunds if r.destination == WALLET)
+    online = sum(r.amount for r in refunds if r.destination == GATEWAY)
+    parts = [f"{format_inr(wallet)} to the wallet" if wallet else ""]
+    parts.append(f"{format_inr(online)} back through Razorpay" if online else "")
+    total = format_inr(wallet + online)
+    return f" Refund {total}: {', '.join(p for p in parts if p)}."
 
 
 @jobs.job("notify.booking_rescheduled")
@@ -222,21 +251,21 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     link = visit_path("patient", visit_id=visit.id)
     sequence = ics.next_sequence(item.id)
     with speaking_to(visit.patient_id):
-        title, body = _rescheduled_text(item, item.service.name, old_start)
+        title, body = _rescheduled_text(item, _whose(item), old_start)
+        body += _fee_told(reschedule_id)
+        calendar = ics.attachment(
+            [item],
+            url=absolute(link),
+            sequence=sequence,
+            filename=f"visit-{visit.number or visit.id}.ics",
+        )
     notify_user(
         visit.patient_id,
         "booking.rescheduled",
         title,
         body,
         link=link,
-        attachments=[
-            ics.attachment(
-                [item],
-                url=absolute(link),
-                sequence=sequence,
-                filename=f"visit-{visit.number or visit.id}.ics",
-            )
-        ],
+        attachments=[calendar],
         dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
     )
     for provider in item.providers:
@@ -263,6 +292,39 @@ def _move_still_holds(item, reschedule_id):
     return move.new_start == item.start_at
 
 
+def on_meet_link_changed(booking_id):
+    """An online booking's meeting link was set, changed or removed: the patient who has
+    its calendar entry (the visit is paid) gets the link and the updated calendar file
+    (same UID, higher SEQUENCE: its LOCATION is the link, "Online" without one). Called in
+    the change's unit of work, so each change is told once."""
+    item = db.session.get(IndividualBooking, booking_id)
+    if item is None or item.status not in (BookingStatus.CONFIRMED, BookingStatus.STARTED):
+        return None
+    visit = item.visit
+    link = visit_path("patient", visit_id=visit.id)
+    with speaking_to(visit.patient_id):
+        title = _("Meeting link: %(what)s", what=_whose(item))
+        body = _("%(what)s.", what=_describe(item)) + " "
+        if item.meet_link:
+            body += _("Join online: %(link)s", link=item.meet_link)
+        else:
+            body += _("The meeting link was withdrawn; you will be sent the new one.")
+        calendar = ics.attachment(
+            [item],
+            url=absolute(link),
+            sequence=ics.next_sequence(item.id),
+            filename=f"visit-{visit.number or visit.id}.ics",
+        )
+    return notify_user(
+        visit.patient_id,
+        "booking.meet_link",
+        title,
+        body,
+        link=link,
+        attachments=[calendar],
+    )
+
+
 def _rescheduled_text(item, whom, old_start):
     what = _describe(item)
     if old_start:
@@ -270,6 +332,22 @@ def _rescheduled_text(item, whom, old_start):
     else:
         body = _("%(what)s.", what=what)
     return _("Rescheduled: %(what)s", what=whom), body
+
+
+FEE_PAID = {
+    PAY_WALLET: N_("A fee of %(amount)s for the change was paid from your wallet."),
+    PAY_GATEWAY: N_("A fee of %(amount)s for the change was paid online."),
+    PAY_DESK: N_("A fee of %(amount)s for the change was paid at the clinic."),
+}
+
+
+def _fee_told(reschedule_id):
+    """The move's fee and how it was paid (whoever moved it: an administrator may take it
+    from the wallet), as a sentence to add; nothing for a free move."""
+    resched = db.session.get(Reschedule, reschedule_id) if reschedule_id else None
+    if resched is None or not resched.total or resched.pay_with not in FEE_PAID:
+        return ""
+    return " " + _(FEE_PAID[resched.pay_with], amount=format_inr(resched.total))
 
 
 def local_time_at(item, when):

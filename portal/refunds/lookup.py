@@ -22,3 +22,20 @@ def refunds_for_visit(visit_id):
 
 def cancellation_for(item_id):
     return db.session.scalar(sa.select(Cancellation).where(Cancellation.booking_id == item_id))
+
+
+def refunds_made(booking_id, approval_id=None):
+    """The refunds a booking's cancellation (``approval_id`` None: its refund and any
+    reschedule fees given back) or an approved further refund made, as first written:
+    not the retries or wallet replacements of a failed one (those are told when they
+    happen). Oldest first."""
+    query = sa.select(Refund).where(
+        Refund.booking_id == booking_id,
+        Refund.cancellation_id.is_not(None),
+        Refund.retry_of_id.is_(None),
+    )
+    if approval_id is None:
+        query = query.where(Refund.approval_id.is_(None))
+    else:
+        query = query.where(Refund.approval_id == approval_id)
+    return db.session.scalars(query.order_by(Refund.id)).all()
