@@ -45,6 +45,7 @@ from portal.refunds.money import (
     refund_reschedule_fees,
 )
 from portal.refunds.previews import patient_visit, state_refusal
+from portal.refunds.shown import changed_since
 
 
 def _cancel_locked(
@@ -199,9 +200,11 @@ def refuse_if_changed(refund, expected_refund, field=None):
         )
 
 
-def cancel_as_provider(provider_user, item_id, reason, now=None):
+def cancel_as_provider(provider_user, item_id, reason, now=None, shown=None):
     """The provider cancels their own booking before the start: a full refund and the
-    policy's penalty on their payable."""
+    policy's penalty on their payable. ``shown``: what the cancel page stated
+    (``refunds.shown.Shown``); an appointment moved, or a refund or penalty changed, since
+    is refused under the visit's lock, nothing written."""
     if role(provider_user) != PROVIDER:
         raise PermissionDenied("Only providers can do this.")
     if not (reason or "").strip():
@@ -213,6 +216,9 @@ def cancel_as_provider(provider_user, item_id, reason, now=None):
             raise NotFound("booking")
         visit = lifecycle.lock_visit(item.master_id)
         item = lock_items(visit.id)[item.id]
+        refusal = changed_since(item, shown, now or utcnow()) if shown is not None else None
+        if refusal is not None:
+            raise CancellationError(refusal, field="shown")
         done = _cancel_locked(
             provider_user,
             item,

@@ -4,21 +4,16 @@ checked at the click under the visit's lock. The form carried only a reason: an
 appointment an admin moved meanwhile (Friday 10:00 to Monday 11:00, a time the doctor is
 free) was cancelled at its new time, the patient refunded and the ₹250 penalty taken, for
 a page about Friday. Now any change refuses, nothing written; the page is shown again as
-the appointment is now (``portal.web.provider.cancellations``)."""
+the appointment is now (``portal.web.provider.cancellations``). The check runs in
+``refunds.cancel.cancel_as_provider(shown=…)``, under the visit's lock."""
 
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from portal.booking import claims, lifecycle
-from portal.booking.errors import NotFound
-from portal.catalog.providers import provider_for_user
-from portal.db import unit_of_work, utcnow
 from portal.domain.rates import format_inr
 from portal.domain.text import DateText, Text
 from portal.domain.timezone import CLINIC_TZ
 from portal.i18n import N_
-from portal.refunds import cancel as refunds_cancel
-from portal.refunds.common import CancellationError, item_for_admin_or_provider, lock_items
 from portal.refunds.previews import preview_provider
 
 MSG_MOVED = N_(
@@ -73,22 +68,3 @@ def changed_since(item, shown, now):
             MSG_TERMS, refund=format_inr(preview.refund), penalty=format_inr(preview.penalty)
         )
     return None
-
-
-def cancel_as_provider_shown(provider_user, item_id, reason, shown, now=None):
-    """``refunds.cancel.cancel_as_provider``, only if the appointment is still as the page
-    showed it (``shown``); else :class:`CancellationError` with why, nothing written. The
-    visit and its items are locked first and held through the cancellation (its unit of
-    work is a savepoint of this one), so nothing moves between the check and it."""
-    now = now or utcnow()
-    with claims.serialized(), unit_of_work():
-        provider = provider_for_user(provider_user)
-        item = item_for_admin_or_provider(item_id)
-        if provider is None or provider.id not in {p.id for p in item.providers}:
-            raise NotFound("booking")
-        visit = lifecycle.lock_visit(item.master_id)
-        item = lock_items(visit.id)[item.id]
-        refusal = changed_since(item, shown, now)
-        if refusal is not None:
-            raise CancellationError(refusal, field="shown")
-        return refunds_cancel.cancel_as_provider(provider_user, item.id, reason, now=now)

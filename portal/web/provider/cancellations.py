@@ -13,6 +13,7 @@ from portal.booking.models import IndividualBooking
 from portal.catalog.providers import provider_for_user
 from portal.extensions import db
 from portal.i18n import N_
+from portal.refunds import cancel as refunds_cancel
 from portal.refunds import previews, shown
 from portal.refunds.common import CancellationError
 from portal.web.forms.provider_cancel import ShownProviderCancelForm
@@ -49,7 +50,9 @@ def cancel_booking_post(item_id):
     if not form.validate():
         return _page(item, form, 422)
     try:
-        shown.cancel_as_provider_shown(current_user, item.id, form.reason.data or "", form.shown())
+        refunds_cancel.cancel_as_provider(
+            current_user, item.id, form.reason.data or "", shown=form.shown()
+        )
     except NotFound:
         abort(404)
     except CancellationError as exc:
