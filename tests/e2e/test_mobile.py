@@ -13,13 +13,12 @@ import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
 from portal.accounts.models import Dependent
 from portal.booking import checkout, visits
-from portal.catalog.models import Provider, Service
 from portal.extensions import db
 from portal.refunds import cancel as refunds_cancel
 from tests.booking.factories import credit_wallet
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
-from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
+from tests.web.booking.helpers import build_catalog, online_service, slot, weekday_ahead
 
 pytestmark = pytest.mark.e2e
 
@@ -201,24 +200,13 @@ def test_the_homes_rows_say_whom_each_visit_is_for_on_a_phone(phone, history):
 def online_booking(app, history):
     """A paid video consultation with the doctor, its meeting link still to be set."""
     cat = history["cat"]
+    service_id = online_service(app, cat)
     with app.app_context():
-        service = Service(
-            name="Video consultation",
-            kind="CONSULTATION",
-            duration_minutes=30,
-            fee_paise=40_000,
-            mode="ONLINE",
-            specialization_id=db.session.get(Service, cat.consult).specialization_id,
-        )
-        db.session.add(service)
-        provider = db.session.get(Provider, cat.doc1)
-        provider.services = [*provider.services, service]
-        db.session.commit()
         me = db.session.get(type(history["patient"]), history["patient"].id)
         item = visits.add_item(
             me,
             patient_id=me.id,
-            service_id=service.id,
+            service_id=service_id,
             provider_ids=[cat.doc1],
             clinic_id=cat.clinic,
             start_at=slot(history["day"], 14),
