@@ -113,3 +113,33 @@ def test_a_price_changed_before_the_click_is_said_in_hindi(app, client, login, w
     assert refused.status_code == 422
     assert "कीमत बदल गई: अब वॉलेट से ₹529.50 और ऑनलाइन ₹0 है, ₹476.55 और ₹0 नहीं" in html
     assert "The price changed" not in html
+
+
+def _paid_from_wallet(app, client, world):
+    """A visit held and paid from the wallet through the page's own pay form."""
+    visit_id, item_id = hold(app, world)
+    credit_wallet(app, world.patient.id, 100_000)
+    page = client.get(f"/me/visits/{visit_id}?wallet=1000").get_data(as_text=True)
+    form = re.search(r'<form method="post" action="[^"]*/pay".*?</form>', page, re.S)[0]
+    fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    assert client.post(f"/me/visits/{visit_id}/pay", data=fields).status_code == 303
+    return visit_id, item_id
+
+
+def test_the_errors_beside_the_pay_and_move_forms_are_in_hindi(app, client, login, world):
+    """Browser walk (session 26): the errors put beside the reschedule page's time and fee
+    choice, and beside the pay button's wallet amount, were printed without ``|t``: a
+    Hindi patient read "Choose a new time", "Choose how to pay the reschedule fee" and
+    "Enter an amount in rupees" in English."""
+    _in_hindi(client, login, world)
+    visit_id, item_id = _paid_from_wallet(app, client, world)
+    moved = client.post(f"/me/bookings/{item_id}/reschedule", data={"shown_fee": "0"})
+    html = moved.get_data(as_text=True)
+    assert moved.status_code == 422
+    assert "Choose a new time" not in html
+    assert untranslated(html, data=WORLD_DATA | _numbers(app, visit_id)) == []
+    other_id, _ = hold(app, world, start=slot(world.day, 12))
+    paying = client.post(f"/me/visits/{other_id}/pay", data={"wallet": "abc"})
+    html = paying.get_data(as_text=True)
+    assert paying.status_code == 422
+    assert "Enter an amount in rupees" not in html
