@@ -452,6 +452,51 @@ def test_without_javascript_the_refund_is_shown_before_anything_is_cancelled(
         assert db.session.scalars(sa.select(Cancellation.refund)).all() == [int(shown)]
 
 
+def _hidden(html):
+    return dict(re.findall(r'type="hidden" name="(shown_\w+)" value="([^"]*)"', html))
+
+
+def test_a_refund_shown_for_other_appointments_is_asked_again_without_a_false_reason(
+    app, client, setup, clock
+):
+    """Browser walk (session 26): without JavaScript the preview is the one the page was
+    drawn with; a patient who then ticked another appointment too posted the refund shown
+    for the first alone and was told "the refund is now …: the appointment is closer to
+    its start", which was false. Now a refund shown for another choice is not compared:
+    the page shows the refund of what was chosen and asks to confirm it."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    login(client, emails["patient"])
+    page = client.get(f"/me/visits/{visit_id}/cancel?item={ids[0]}").get_data(as_text=True)
+    form = {"items": [ids[0], ids[1]], "destination": "original", **_hidden(page)}
+    asked = client.post(f"/me/visits/{visit_id}/cancel", data=form)
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "closer to its start" not in html and "Check the refund below" in html
+    done = client.post(f"/me/visits/{visit_id}/cancel", data={**form, **_hidden(html)})
+    assert done.status_code == 303
+
+
+def test_an_admins_refund_shown_for_another_mode_is_asked_again_without_a_false_reason(
+    app, client, setup, clock
+):
+    """The admin's page without JavaScript showed the patient's tier; the admin picked
+    "For the clinic" and was told the refund changed as "the appointment is closer to its
+    start". Now: the refund of the mode chosen, to confirm."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    login(client, emails["admin"])
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    form = {"mode": "clinic", "destination": "original", "reason": "Clinic closed", **_hidden(page)}
+    asked = client.post(f"/admin/bookings/{ids[0]}/cancel", data=form)
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "closer to its start" not in html and "Check the refund for what you chose" in html
+    assert 'id="refund-now">₹529.50<' in html
+    done = client.post(f"/admin/bookings/{ids[0]}/cancel", data={**form, **_hidden(html)})
+    assert done.status_code == 303, re.findall(r'class="error"[^>]*>([^<]*)', done.get_data(True))
+
+
 def test_a_chosen_item_that_cannot_be_cancelled_is_ticked_and_disabled(app, client, setup, clock):
     """Issue #16: the box rendered as ``checkeddisabled=""`` (unticked) while the preview
     listed the item."""

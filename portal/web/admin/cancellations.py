@@ -112,6 +112,10 @@ def cancel_booking_post(item_id):
     form = _form(item)
     if not form.validate():
         return _page(item, form, status=422)
+    if form.shown_elsewhere():
+        # The refund shown was for another mode or amount (no JavaScript): show this one's.
+        form.form_errors.append("Check the refund for what you chose, then confirm.")
+        return _page(item, form, status=422)
     penalty = form.penalty_provider.data
     try:
         done = refunds_cancel.cancel_as_admin(

@@ -53,11 +53,26 @@ class CancelForm(PortalForm):
     )
     reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
     # The total refund the preview showed (paise): a different one at confirmation is asked
-    # again (refunds.cancel.cancel_items_as_patient's expected_refund).
+    # again (refunds.cancel.cancel_items_as_patient's expected_refund). ``shown_for``: the
+    # choice it was shown for (``choice``).
     shown_refund = HiddenField()
+    shown_for = HiddenField()
+
+    def choice(self):
+        """What the refund depends on: the appointments chosen."""
+        return ",".join(str(i) for i in sorted(self.items.data or []))
 
     def shown_total(self):
+        """The refund shown for this very choice (paise), else None: a refund shown for
+        another choice (a page without JavaScript, its preview drawn for the first one)
+        is no refund shown, so the person is asked again, never told it "changed"."""
+        if self.shown_for.data and self.shown_for.data != self.choice():
+            return None
         return shown_paise(self.shown_refund.data)
+
+    def shown_elsewhere(self):
+        """A refund was shown, for another choice than the one posted."""
+        return bool(self.shown_refund.data) and self.shown_total() is None
 
 
 class ProviderCancelForm(PortalForm):
@@ -79,7 +94,14 @@ class AdminCancelForm(PortalForm):
     # The refund the page showed (paise): another one at confirmation is asked again, as
     # the patient's is (refunds.cancel.cancel_as_admin's expected_refund).
     shown_refund = HiddenField()
+    shown_for = HiddenField()
     shown_total = CancelForm.shown_total
+    shown_elsewhere = CancelForm.shown_elsewhere
+
+    def choice(self):
+        """What the refund depends on: the mode and the override typed."""
+        override = self.override.paise if not self.override.errors else None
+        return f"{self.mode.data or 'patient'}:{'' if override is None else override}"
 
     def __init__(self, *args, policy, **kwargs):
         """``policy``: the one the booking is cancelled under (``store.for_booking``)."""
