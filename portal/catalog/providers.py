@@ -8,7 +8,7 @@ from portal.accounts import service as accounts
 from portal.accounts.models import PROVIDER
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
-from portal.catalog import time_lock
+from portal.catalog import cache, time_lock
 from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
     AHEAD,
@@ -192,13 +192,21 @@ def _deactivate_with_account(sender, *, user_id, actor_id, role, **_):
     read ``providers.active``). Runs inside the account's unit of work, before it writes;
     a refusal raises ``ValidationError({FORM: ...})`` and nothing changes. A profile
     already inactive stays as it is. Reactivating the account leaves the profile inactive:
-    putting the provider back on the booking pages is the provider page's "active"."""
+    putting the provider back on the booking pages is the provider page's "active".
+
+    Locks in the catalog's order (``catalog.checks``), after the account's row: the
+    catalog's lock, then the profile's row, read afresh (an edit of the profile committed
+    meanwhile is what it sees), then the lock on the provider's time."""
     if role != PROVIDER:
         return
-    provider = db.session.scalar(sa.select(Provider).where(Provider.user_id == user_id))
-    if provider is None or not provider.active:
-        return
     time_lock.hold_to_end()  # SQLite: from this check to the account's commit
+    cache.lock_stamp()
+    provider_id = db.session.scalar(sa.select(Provider.id).where(Provider.user_id == user_id))
+    if provider_id is None:
+        return
+    provider = lock_for_edit(Provider, provider_id, "provider")
+    if not provider.active:
+        return
     clash = _deactivation_refused(provider)
     if clash:
         raise ValidationError({FORM: clash})
@@ -222,7 +230,8 @@ def update_provider(actor, provider, *, base_version=None, **changes):
     provider's time (a hold at the same moment is read, or refused for the change:
     catalog.time_lock). ``base_version``: the ``version`` the edit form was filled from; a
     provider changed since is refused (``StaleEdit``: the form sends every field, so saving
-    it would put back what the other administrator changed)."""
+    it would put back what the other administrator changed). Locks in the catalog's order
+    (``catalog.checks``, "Lock order")."""
     with time_lock.serialized(), changing():
         require_admin(actor)
         provider = lock_for_edit(Provider, provider, "provider", base_version)
