@@ -719,7 +719,10 @@ def _set_active(admin, user_id, active, action):
     other) are locked in id order and read afresh, and the actor must still be an active
     administrator: two admins deactivating each other at once, the second waits for the
     first's commit and is then refused, so an active administrator always remains (an
-    admin cannot deactivate their own account). A deactivation first asks the
+    admin cannot deactivate their own account). ``FOR NO KEY UPDATE`` (only ``active`` and
+    the session version change): a row inserted meanwhile that refers to an account (an
+    audit row of another edit by the same administrator, which the catalog's deactivation
+    below may be waiting for) is not held up. A deactivation first asks the
     ``account_deactivating`` receivers (the catalog deactivates a provider's profile with
     their account, refused over bookings ahead)."""
     require_admin(admin)
@@ -731,7 +734,7 @@ def _set_active(admin, user_id, active, action):
                 sa.select(User)
                 .where(User.id.in_(ids))
                 .order_by(User.id)
-                .with_for_update()
+                .with_for_update(key_share=True)
                 .execution_options(populate_existing=True)
             )
         }

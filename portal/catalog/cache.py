@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 import sqlalchemy as sa
 from flask import g, has_request_context
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import (
@@ -165,6 +166,30 @@ def touches_catalog(session):
         for group in (session.new, session.dirty, session.deleted)
         for obj in group
     )
+
+
+def lock_stamp():
+    """Take the ``catalog_version`` row's lock (PostgreSQL ``FOR NO KEY UPDATE``, the lock
+    the stamp's UPDATE takes; to the transaction's end): the FIRST lock of every catalog
+    edit (``catalog.checks.changing``, and the account's deactivation of a provider's
+    profile), taken before any catalog row, so catalog edits take their locks in one order
+    (``catalog.checks``, "Lock order"). Without it an edit's first flush took it midway,
+    after the row locks the edit held. Reads of the stamp (a plain SELECT) never wait for
+    it. The row is made if missing (a schema made without the migration's row). A no-op on
+    SQLite, whose writers take turns anyway."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    lock = (
+        sa.select(CatalogVersion.id).where(CatalogVersion.id == 1).with_for_update(key_share=True)
+    )
+    with db.session.no_autoflush:
+        if db.session.execute(lock).first() is None:
+            db.session.execute(
+                postgresql.insert(CatalogVersion)
+                .values(id=1, stamp=random.randint(1, 2**62))
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            db.session.execute(lock)
 
 
 @sa.event.listens_for(Session, "before_flush")

@@ -5,7 +5,33 @@ Conventions (those of ``portal.accounts.service``): the acting user is passed ex
 each mutating use case validates, changes and writes its audit row in one unit of work; a
 broken rule raises ``ValidationError({field: message})`` (``FORM`` for the whole form) and
 nothing is written; a missing object (or another provider's row) raises ``NotFound``; a
-role that may not act raises ``PermissionDenied``."""
+role that may not act raises ``PermissionDenied``.
+
+Lock order (PostgreSQL). Every catalog edit takes its locks in one order, so two edits at
+once, or an edit and a hold, only ever wait for each other, never deadlock:
+
+1. the ``catalog_version`` row (``cache.lock_stamp``), first of all: :func:`changing` takes
+   it as the use case begins, and so does the account's deactivation of a provider's
+   profile (``providers._deactivate_with_account``). Every flush that writes a catalog row
+   updates that row (the cache's stamp), so an edit that took it only at its first flush
+   held its row locks while it waited for it, and another edit held it while it waited
+   for those rows. Taken first, it lets one catalog edit at a time past this point.
+2. the edited row (:func:`lock_for_edit`, ``FOR NO KEY UPDATE``), then the rows the edit
+   writes through links: a provider's or service's linked rows (``bump_versions``), the
+   link rows. No one else writes them without step 1 first. ``FOR NO KEY UPDATE``, not
+   ``FOR UPDATE``: a row inserted meanwhile that refers to the edited one (a leave, a
+   weekly window, a link, a hold's booking) takes ``FOR KEY SHARE`` on it for its foreign
+   key, which ``FOR NO KEY UPDATE`` lets through and ``FOR UPDATE`` queued behind the
+   edit; with the lock on the provider's time taken by the inserter first, that was a
+   deadlock.
+3. the lock on the provider's time (``time_lock.lock_provider``), last: a hold takes it
+   and then inserts rows referring to catalog rows (step 2 lets it through), never the
+   ``catalog_version`` row.
+
+A receiver running inside another module's unit of work (the account's deactivation) takes
+the same order after that module's own locks (the user's row, ``FOR NO KEY UPDATE``).
+SQLite (embedded, one process): its writers take turns, and ``time_lock.serialized`` (or
+``hold_to_end``) holds the process lock from the check to the commit."""
 
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
@@ -14,7 +40,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import FORM, NotFound, PermissionDenied, ValidationError
-from portal.catalog import busy
+from portal.catalog import busy, cache
 from portal.catalog.models import Provider
 from portal.db import unit_of_work
 from portal.domain.text import DateText, Text
@@ -46,10 +72,12 @@ MSG_CONFLICT = N_("That conflicts with an existing entry.")
 
 @contextmanager
 def changing(unique_errors=None):
-    """One unit of work; a unique constraint lost to a concurrent request becomes a
-    ``ValidationError`` with ``unique_errors`` (nothing is written)."""
+    """One catalog use case's unit of work, its first lock the catalog's
+    (``cache.lock_stamp``: the lock order above); a unique constraint lost to a concurrent
+    request becomes a ``ValidationError`` with ``unique_errors`` (nothing is written)."""
     try:
         with unit_of_work():
+            cache.lock_stamp()
             yield
     except sa.exc.IntegrityError:
         raise ValidationError(unique_errors or {FORM: MSG_CONFLICT}) from None
@@ -220,15 +248,18 @@ class StaleEdit(ValidationError):
 
 
 def lock_for_edit(model, obj_or_id, what, base_version=None):
-    """The row read afresh and locked (``FOR UPDATE`` on PostgreSQL; SQLite serialises its
-    writers, under ``time_lock.serialized`` in the use cases) for an admin's edit.
+    """The row read afresh and locked (``FOR NO KEY UPDATE`` on PostgreSQL: a row inserted
+    meanwhile that refers to it is not held up, see "Lock order" above; SQLite serialises
+    its writers, under ``time_lock.serialized`` in the use cases) for an admin's edit. A
+    catalog row: after the catalog's lock (:func:`changing` takes it), before the lock on
+    the provider's time.
     ``base_version``: the ``version`` the edit form was filled from; another one (an
     admin's change committed since) raises :class:`StaleEdit`. None (a caller without a
     form): not checked."""
     row_id = obj_or_id.id if isinstance(obj_or_id, model) else obj_or_id
     query = sa.select(model).where(model.id == row_id).execution_options(populate_existing=True)
     if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=model)
+        query = query.with_for_update(of=model, key_share=True)
     row = db.session.scalar(query) if row_id is not None else None
     if row is None:
         raise NotFound(what)

@@ -5,10 +5,10 @@ import sqlalchemy as sa
 
 from portal import events
 from portal.accounts import service as accounts
-from portal.accounts.models import PROVIDER
+from portal.accounts.models import PROVIDER, User
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
-from portal.catalog import time_lock
+from portal.catalog import cache, time_lock
 from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
     AHEAD,
@@ -192,13 +192,22 @@ def _deactivate_with_account(sender, *, user_id, actor_id, role, **_):
     read ``providers.active``). Runs inside the account's unit of work, before it writes;
     a refusal raises ``ValidationError({FORM: ...})`` and nothing changes. A profile
     already inactive stays as it is. Reactivating the account leaves the profile inactive:
-    putting the provider back on the booking pages is the provider page's "active"."""
+    putting the provider back on the booking pages is the provider page's "active" (which
+    refuses while the account is deactivated: ``update_provider``).
+
+    Locks in the catalog's order (``catalog.checks``), after the account's row: the
+    catalog's lock, then the profile's row, read afresh (an edit of the profile committed
+    meanwhile is what it sees), then the lock on the provider's time."""
     if role != PROVIDER:
         return
-    provider = db.session.scalar(sa.select(Provider).where(Provider.user_id == user_id))
-    if provider is None or not provider.active:
-        return
     time_lock.hold_to_end()  # SQLite: from this check to the account's commit
+    cache.lock_stamp()
+    provider_id = db.session.scalar(sa.select(Provider.id).where(Provider.user_id == user_id))
+    if provider_id is None:
+        return
+    provider = lock_for_edit(Provider, provider_id, "provider")
+    if not provider.active:
+        return
     clash = _deactivation_refused(provider)
     if clash:
         raise ValidationError({FORM: clash})
@@ -215,6 +224,20 @@ def _deactivate_with_account(sender, *, user_id, actor_id, role, **_):
     )
 
 
+MSG_ACCOUNT_DEACTIVATED = (
+    "This provider's account is deactivated, so they cannot sign in. Reactivate their "
+    "account on the Users page first."
+)
+
+
+def _can_sign_in(provider):
+    """Whether the provider's login is active, as committed (read now, not from the
+    session: an account deactivated meanwhile is seen). Read under the catalog's lock: an
+    account's deactivation committed before is seen here, and one after deactivates the
+    profile again (``_deactivate_with_account``)."""
+    return bool(db.session.scalar(sa.select(User.active).where(User.id == provider.user_id)))
+
+
 def update_provider(actor, provider, *, base_version=None, **changes):
     """Change profile fields and the clinic/specialization/service links (admin only). A
     deactivation is refused over bookings ahead, and so is taking away a clinic where
@@ -222,7 +245,10 @@ def update_provider(actor, provider, *, base_version=None, **changes):
     provider's time (a hold at the same moment is read, or refused for the change:
     catalog.time_lock). ``base_version``: the ``version`` the edit form was filled from; a
     provider changed since is refused (``StaleEdit``: the form sends every field, so saving
-    it would put back what the other administrator changed)."""
+    it would put back what the other administrator changed). Making the profile active is
+    refused while the provider's account is deactivated (``MSG_ACCOUNT_DEACTIVATED``): a
+    provider nobody can sign in as is never listed or booked. Locks in the catalog's order
+    (``catalog.checks``, "Lock order")."""
     with time_lock.serialized(), changing():
         require_admin(actor)
         provider = lock_for_edit(Provider, provider, "provider", base_version)
@@ -259,6 +285,10 @@ def update_provider(actor, provider, *, base_version=None, **changes):
             clash = _deactivation_refused(provider)
             if clash:
                 errors["active"] = clash
+        if changes.get("active") and not _can_sign_in(provider):
+            # A provider nobody can sign in as is never listed or booked
+            # (``_deactivate_with_account``): the account comes back first.
+            errors["active"] = MSG_ACCOUNT_DEACTIVATED
         # Weekly hours at a clinic the provider no longer works at would be dead rows: they
         # go, refused as a change of hours is over bookings ahead in them.
         clinic_ids = {c.id for c in clinics}

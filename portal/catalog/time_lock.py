@@ -13,6 +13,12 @@ exclusion constraint's): a hold checks leave and hours before it takes its locks
 a check after the lock can see a change that committed in between. The trigger adds no
 statement to a hold (docs/booking.md, docs/performance.md).
 
+Lock order: the lock on a provider's time comes LAST in a catalog edit, after the
+``catalog_version`` row and the edited rows (``catalog.checks``, "Lock order"): a hold
+takes it first and then inserts rows referring to the provider, service and clinic (their
+foreign keys' ``FOR KEY SHARE``, which an edit's ``FOR NO KEY UPDATE`` lets through), and
+never takes the ``catalog_version`` row, so neither waits for the other in a circle.
+
 SQLite (the embedded mode, one process): one process-wide lock held from the check to the
 commit (:func:`serialized`); the checks inside it are authoritative."""
 

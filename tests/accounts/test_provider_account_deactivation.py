@@ -151,3 +151,42 @@ def test_the_lock_on_the_providers_time_is_let_go_at_the_end(world):
     done = db.session.get(Provider, world.doctors[0]).user_id
     accounts.deactivate_user(_user(world.admin), done)
     assert _free_in_another_thread()
+
+
+def test_a_profile_cannot_be_reactivated_while_its_account_is_deactivated(world):
+    """Review rev8: the provider page's "active" put the profile back on the booking pages
+    while the account stayed deactivated (a doctor listed and bookable whom nobody can sign
+    in as). Now it is refused on the "active" field and nothing changes; once the account
+    is reactivated (the Users page) the profile can be."""
+    doctor = db.session.get(Provider, world.doctors[0])
+    doctor_id, login = doctor.id, doctor.user_id
+    accounts.deactivate_user(_user(world.admin), login)
+    with pytest.raises(accounts.ValidationError) as refused:
+        update_provider(
+            _user(world.admin),
+            doctor_id,
+            active=True,
+            bio="Back from leave.",
+            registration_no="KMC-4242",
+        )
+    db.session.rollback()
+    assert "Reactivate their account on the Users page first." in str(
+        refused.value.errors["active"]
+    )
+    db.session.expire_all()
+    assert db.session.get(Provider, doctor_id).active is False
+    assert db.session.get(Provider, doctor_id).bio != "Back from leave."
+    assert doctor_id not in [p.id for p in catalog_queries.active_providers()]
+    with pytest.raises(BookingError):
+        _hold(world, world.patients[0], doctor_id)
+    db.session.rollback()
+    # Anything else on the inactive profile may still be changed.
+    update_provider(
+        _user(world.admin), doctor_id, active=False, bio="On sabbatical.", registration_no="KMC-1"
+    )
+    db.session.expire_all()
+    assert db.session.get(Provider, doctor_id).bio == "On sabbatical."
+    accounts.reactivate_user(_user(world.admin), login)
+    update_provider(_user(world.admin), doctor_id, active=True, registration_no="KMC-1")
+    db.session.expire_all()
+    assert doctor_id in [p.id for p in catalog_queries.active_providers()]

@@ -627,6 +627,44 @@ def test_admin_taking_a_clinic_with_bookings_there_is_refused(
         assert {w.clinic_id for w in provider.availability} == {catalog["indira"]}
 
 
+def test_admin_reactivating_a_profile_whose_account_is_deactivated_is_refused(
+    client, catalog, login, app
+):
+    """Review rev8: the profile's "active" ticked while the provider's login is
+    deactivated (the Users page) is refused on the form (422, the field's message), and
+    the profile stays off the booking pages."""
+    from portal.accounts import service as accounts
+    from portal.catalog.models import Provider
+    from portal.catalog.providers import update_provider
+
+    with app.app_context():
+        admin = db.session.merge(catalog["admin"])
+        accounts.deactivate_user(admin, catalog["doctor_user"].id)
+        assert db.session.get(Provider, catalog["doctor"]).active is False
+    login(catalog["admin"])
+    data = {
+        "display_name": "Dr. Asha Rao",
+        "kind": "DOCTOR",
+        "registration_no": "KMC-1",
+        "commission": "5",
+        "payout_schedule": "WEEKLY",
+        "clinic_ids": [str(catalog["indira"]), str(catalog["jaya"])],
+        "specialization_ids": [str(catalog["gm"])],
+        "service_ids": [str(catalog["consult"])],
+        "active": "y",
+    }
+    bad = client.post(f"/admin/providers/{catalog['doctor']}/edit", data=data, headers=HX)
+    assert bad.status_code == 422
+    assert "Reactivate their account on the Users page first." in text(bad)
+    with app.app_context():
+        assert db.session.get(Provider, catalog["doctor"]).active is False
+        # The way back: the account first, then the profile.
+        admin = db.session.merge(catalog["admin"])
+        accounts.reactivate_user(admin, catalog["doctor_user"].id)
+        update_provider(admin, catalog["doctor"], active=True)
+        assert db.session.get(Provider, catalog["doctor"]).active is True
+
+
 def test_provider_without_a_profile(client, login, make_user):
     login(make_user("provider"))
     page = client.get("/provider/availability")

@@ -1,0 +1,251 @@
+"""Catalog edits at the same moment on PostgreSQL: one lock order, never a deadlock
+(catalog.checks, "Lock order"; docs/booking.md, "One lock order for every catalog edit").
+
+Each test forces the moment two clicks a few milliseconds apart give: each side is held
+at the point where, before the fix, it held one lock the other needed next (its own row,
+the lock on the provider's time), until the other side holds its own lock there too or is
+found waiting on a lock (``pg_stat_activity``: in the fixed order the second waits at the
+catalog's lock, before taking anything the first needs). Before the fix PostgreSQL's
+deadlock detector aborted one of the two (an OperationalError, a 500 on that admin's or
+doctor's page); now one waits for the other's commit and both are saved, or the later is
+refused cleanly (a ValidationError shown on its form)."""
+
+import threading
+import time
+from datetime import time as clock_time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from portal.accounts import service as accounts
+from portal.accounts.models import User
+from portal.catalog import availability, providers, services, time_lock
+from portal.catalog.checks import ValidationError
+from portal.catalog.models import Availability, Provider, provider_services
+from portal.extensions import db
+from tests.booking.factories import NOW, at, build_world
+from tests.threads import lock_waiters, run_together
+
+pytestmark = pytest.mark.postgres
+
+
+def _meet(own, other, engine, timeout=10.0):
+    """Say this side holds its lock (``own``), then go on once the other side holds its
+    own too (``other``) or waits on a lock (the fixed order stopped it earlier)."""
+    if own is not None:
+        own.set()
+    deadline = time.monotonic() + timeout
+    while not other.is_set() and lock_waiters(engine) == 0:
+        if time.monotonic() > deadline:
+            raise AssertionError("the other side never got its lock nor waited for one")
+        time.sleep(0.01)
+
+
+def _database_errors(results):
+    return [
+        f"{type(r).__name__}: {str(r)[:300]}"
+        for r in results
+        if isinstance(r, Exception) and not isinstance(r, ValidationError)
+    ]
+
+
+@pytest.fixture
+def clock():
+    """The booking tests' moment (Monday 1 June 2026, 08:00 IST), ticking."""
+    with time_machine.travel(NOW, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def pg_world(pg_app, clock):
+    with pg_app.app_context():
+        world = build_world()
+        for provider_id in world.doctors:
+            # A doctor's form requires the council's registration number.
+            db.session.get(Provider, provider_id).registration_no = f"KMC-{provider_id}"
+        db.session.commit()
+        db.session.remove()
+    return world
+
+
+def _linked(pg_app, provider_id, service_id):
+    with pg_app.app_context():
+        return db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(provider_services)
+            .where(
+                provider_services.c.provider_id == provider_id,
+                provider_services.c.service_id == service_id,
+            )
+        )
+
+
+@pytest.mark.parametrize("change", ["link", "unlink", "bio"])
+def test_a_provider_and_a_service_saved_from_their_two_pages_at_once(
+    pg_app, pg_world, monkeypatch, change
+):
+    """The service's page adds (or takes off) the doctor while the doctor's page adds (or
+    takes off) the service, or saves only a new bio. Each held its own row (``FOR
+    UPDATE``) and then needed the other's: the link row's foreign key (``FOR KEY SHARE``)
+    or its ``version`` (``bump_versions``), or the ``catalog_version`` row the other's
+    flush held."""
+    world = pg_world
+    doctor, follow = world.doctors[0], world.follow
+    with pg_app.app_context():
+        provider = db.session.get(Provider, doctor)
+        others = [s.id for s in provider.services if s.id != follow]
+        if change == "link":  # neither page offers the pair yet
+            provider.services = [s for s in provider.services if s.id != follow]
+            db.session.commit()
+        service_doctors = [p.id for p in db.session.get(services.Service, follow).providers]
+        db.session.remove()
+    if change == "link":
+        service_form = {"provider_ids": [*service_doctors, doctor]}
+        doctor_form = {"service_ids": [*others, follow]}
+    elif change == "unlink":
+        service_form = {"provider_ids": [p for p in service_doctors if p != doctor]}
+        doctor_form = {"service_ids": others}
+    else:
+        service_form = {"provider_ids": [p for p in service_doctors if p != doctor]}
+        doctor_form = {"bio": "Twenty years in family medicine."}
+
+    holds = {"provider": threading.Event(), "service": threading.Event()}
+
+    def held(module, mine, theirs):
+        real = module.lock_for_edit
+
+        def lock_for_edit(*args, **kwargs):
+            row = real(*args, **kwargs)
+            _meet(holds[mine], holds[theirs], db.engine)
+            return row
+
+        monkeypatch.setattr(module, "lock_for_edit", lock_for_edit)
+
+    held(providers, "provider", "service")
+    held(services, "service", "provider")
+
+    def on_the_doctors_page():
+        return providers.update_provider(db.session.get(User, world.admin), doctor, **doctor_form)
+
+    def on_the_services_page():
+        return services.update_service(db.session.get(User, world.admin), follow, **service_form)
+
+    results = run_together(pg_app, on_the_doctors_page, on_the_services_page, timeout=60)
+
+    assert _database_errors(results) == []
+    assert _linked(pg_app, doctor, follow) == (1 if change == "link" else 0)
+
+
+def test_a_doctors_account_and_profile_deactivated_at_once(pg_app, pg_world, monkeypatch):
+    """The Users page deactivates the doctor's account (its receiver took the lock on the
+    provider's time, then wrote the profile) while the provider page deactivates the
+    profile (its row locked, then the lock on the provider's time): opposite orders. The
+    same administrator does both, in two tabs (an audit row refers to their account, which
+    the Users page holds)."""
+    world = pg_world
+    doctor = world.doctors[0]
+    with pg_app.app_context():
+        login = db.session.get(Provider, doctor).user_id
+
+    who = threading.local()
+    at_time_lock = {"profile": threading.Event(), "account": threading.Event()}
+    real = time_lock.lock_provider
+
+    def lock_provider(provider_id):
+        mine = getattr(who, "name", None)
+        if mine == "profile":  # holds the profile's row: wait for the account's time lock
+            _meet(at_time_lock["profile"], at_time_lock["account"], db.engine)
+            return real(provider_id)
+        if mine == "account":  # takes the time lock once the profile holds its row
+            _meet(None, at_time_lock["profile"], db.engine)
+            answer = real(provider_id)
+            at_time_lock["account"].set()
+            return answer
+        return real(provider_id)
+
+    monkeypatch.setattr(time_lock, "lock_provider", lock_provider)
+
+    def on_the_provider_page():
+        who.name = "profile"
+        return providers.update_provider(db.session.get(User, world.admin), doctor, active=False)
+
+    def on_the_users_page():
+        who.name = "account"
+        return accounts.deactivate_user(db.session.get(User, world.admin), login)
+
+    results = run_together(pg_app, on_the_provider_page, on_the_users_page, timeout=60)
+
+    assert [f"{type(r).__name__}: {r}" for r in results if isinstance(r, Exception)] == []
+    with pg_app.app_context():
+        assert db.session.get(Provider, doctor).active is False
+        assert db.session.get(User, login).active is False
+
+
+@pytest.mark.parametrize("doctors_change", ["leave", "weekly_window"])
+def test_a_doctors_leave_or_hours_added_while_the_profile_is_deactivated(
+    pg_app, pg_world, monkeypatch, doctors_change
+):
+    """The doctor adds a leave (or a weekly window) on their availability page while an
+    admin deactivates their profile: the doctor's change took the lock on the provider's
+    time and then inserted a row whose foreign key needs ``FOR KEY SHARE`` on the
+    provider's row, which the admin's edit held ``FOR UPDATE`` while it waited for the lock
+    on the provider's time."""
+    world = pg_world
+    doctor = world.doctors[0]
+    with pg_app.app_context():
+        provider = db.session.get(Provider, doctor)
+        login = provider.user_id
+        if doctors_change == "weekly_window":  # Fridays free for a new window
+            provider.availability = [w for w in provider.availability if w.weekday != 4]
+            db.session.commit()
+        db.session.remove()
+
+    who = threading.local()
+    doctor_has_time, admin_has_row = threading.Event(), threading.Event()
+    real_lock, real_edit = time_lock.lock_provider, providers.lock_for_edit
+
+    def lock_provider(provider_id):
+        answer = real_lock(provider_id)
+        if getattr(who, "name", None) == "doctor":
+            _meet(doctor_has_time, admin_has_row, db.engine)
+        return answer
+
+    def lock_for_edit(*args, **kwargs):
+        _meet(None, doctor_has_time, db.engine)
+        row = real_edit(*args, **kwargs)
+        admin_has_row.set()
+        return row
+
+    monkeypatch.setattr(time_lock, "lock_provider", lock_provider)
+    monkeypatch.setattr(providers, "lock_for_edit", lock_for_edit)
+
+    def on_the_availability_page():
+        who.name = "doctor"
+        user = db.session.get(User, login)
+        if doctors_change == "leave":
+            start = at(20, 9)
+            return availability.add_leave(
+                user, doctor, start, start + timedelta(hours=4), "Conference"
+            )
+        return availability.add_availability(
+            user, doctor, world.clinic, 4, clock_time(9), clock_time(13)
+        )
+
+    def on_the_provider_page():
+        who.name = "admin"
+        return providers.update_provider(db.session.get(User, world.admin), doctor, active=False)
+
+    results = run_together(pg_app, on_the_availability_page, on_the_provider_page, timeout=60)
+
+    assert _database_errors(results) == []
+    with pg_app.app_context():
+        assert db.session.get(Provider, doctor).active is False
+        if doctors_change == "weekly_window":
+            fridays = db.session.scalars(
+                sa.select(Availability).where(
+                    Availability.provider_id == doctor, Availability.weekday == 4
+                )
+            ).all()
+            assert len(fridays) == 1
