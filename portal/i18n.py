@@ -48,9 +48,10 @@ def known_language(code):
 
 
 def compile_catalogues(directory):
-    """Compile each ``<lang>/LC_MESSAGES/messages.po`` under ``directory`` into its ``.mo``
-    when the ``.mo`` is missing or older, so a fresh checkout needs no build step. The
-    file is written aside and renamed, so processes starting together never read half."""
+    """Compile each ``<lang>/LC_MESSAGES/*.po`` under ``directory`` (``messages.po``, and
+    ``wtforms.po``: WTForms' own messages in a language WTForms does not ship) into its
+    ``.mo`` when the ``.mo`` is missing or older, so a fresh checkout needs no build step.
+    The file is written aside and renamed, so processes starting together never read half."""
     import os
 
     from babel.messages.mofile import write_mo
@@ -58,11 +59,15 @@ def compile_catalogues(directory):
 
     if not os.path.isdir(directory):
         return
-    for language in os.listdir(directory):
-        po = os.path.join(directory, language, "LC_MESSAGES", "messages.po")
+    pos = [
+        (language, os.path.join(folder, name))
+        for language in os.listdir(directory)
+        if os.path.isdir(folder := os.path.join(directory, language, "LC_MESSAGES"))
+        for name in os.listdir(folder)
+        if name.endswith(".po")
+    ]
+    for language, po in pos:
         mo = po[:-2] + "mo"
-        if not os.path.exists(po):
-            continue
         if os.path.exists(mo) and os.path.getmtime(mo) >= os.path.getmtime(po):
             continue
         with open(po, "rb") as source:

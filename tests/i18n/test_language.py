@@ -123,7 +123,7 @@ def test_wtforms_own_messages_are_read_once_per_process(app, client, monkeypatch
     for _ in range(3):
         page = client.post("/auth/register", data={"email": "not an address"})
         assert page.status_code == 422
-    assert loads.count("wtforms") == 1
+    assert loads.count("wtforms") == 2  # the portal's catalogue and WTForms', once each
     with app.test_request_context():
         assert base._wtforms_translations("en").gettext("Not a valid integer value.")
 
@@ -284,11 +284,16 @@ def test_the_doctors_hours_and_leave_refusals_and_leave_dates_are_in_hindi(clien
             hours("0", "08:00", "10:00"),  # it opens at 9
             hours("0", "10:00", "12:00"),  # over the doctor's Monday hours
             hours("0", "12:00", "10:00"),  # backwards
+            # Not a time at all: WTForms' own message ("Not a valid time value."), which
+            # had no Hindi (session 26 browser walk); and a day that is not a choice.
+            hours("0", "9 baje", "12:00"),
+            hours("x", "10:00", "12:00"),
         ],
         "/provider/availability/leave": [
             {"starts_at": "2020-01-06T09:00", "ends_at": "2020-01-06T12:00", "reason": ""},
             {"starts_at": "2030-01-07T12:00", "ends_at": "2030-01-07T09:00", "reason": ""},
             {"starts_at": "2030-01-07T09:00", "ends_at": "2032-01-07T09:00", "reason": ""},
+            {"starts_at": "kal subah", "ends_at": "2030-01-07T09:00", "reason": ""},
         ],
     }
     left = {}

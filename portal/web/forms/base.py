@@ -9,6 +9,7 @@ A value over a limit is a message beside its field (422 with the form), never a 
 error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column).
 ``tests/accounts``' hardening test checks that every form of the web layer derives from it."""
 
+import os
 import unicodedata
 from datetime import date
 from functools import lru_cache
@@ -25,6 +26,11 @@ from portal.domain.dates import in_span
 from portal.domain.ids import is_digits
 from portal.domain.text import Text
 from portal.i18n import N_
+
+# The portal's catalogues (portal/translations; compiled when the app starts).
+TRANSLATIONS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "translations"
+)
 
 MAX_TEXT = 2000  # a field that names no Length of its own
 MAX_INT = 2**31 - 1
@@ -75,7 +81,11 @@ def field_limit_error(field):
 
 @lru_cache(maxsize=8)
 def _wtforms_translations(locale):
-    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+    """WTForms' messages in ``locale``: the portal's own catalogue for a language WTForms
+    does not ship (Hindi: ``translations/hi/LC_MESSAGES/wtforms.po``), then WTForms'."""
+    ours = support.Translations.load(TRANSLATIONS, [locale], domain="wtforms")
+    ours.add_fallback(support.Translations.load(messages_path(), [locale], domain="wtforms"))
+    return ours
 
 
 class PortalForm(FlaskForm):
