@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from portal.catalog import time_lock
 from portal.catalog.models import Provider
 from portal.config import setting
 from portal.extensions import db
@@ -103,7 +104,14 @@ def _for_update(query):
 
 
 def lock_provider(provider_id):
-    return db.session.scalar(_for_update(sa.select(Provider).where(Provider.id == provider_id)))
+    """The provider's payout lock, then the provider read afresh: PostgreSQL's
+    transaction-scoped advisory lock of its own (``payout-provider:<id>``), not the
+    ``providers`` row. A fund account's save holds it through its RazorpayX calls (seconds,
+    retries): a row lock held that long queued a patient's hold with the doctor (its
+    booking's foreign key) and, behind the catalog's lock order, every catalog edit of the
+    clinic (review finding). Payouts of one provider still go one at a time."""
+    time_lock.lock_subjects([f"payout-provider:{int(provider_id)}"])
+    return db.session.get(Provider, provider_id, populate_existing=True)
 
 
 def lock_payout(payout_id):
