@@ -3,6 +3,7 @@ deactivating their profile (the catalog's provider page): refused over bookings 
 once done the provider is off the booking pages (review rev6)."""
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 
 from portal.accounts import service as accounts
@@ -139,18 +140,49 @@ def _free_in_another_thread():
     return answer == [True]
 
 
-def test_the_lock_on_the_providers_time_is_let_go_at_the_end(world):
-    """SQLite: the account's deactivation holds the lock on the provider's time from its
-    check to its commit (or rollback), and not a moment longer: a hold in another thread
-    could otherwise never be made again."""
+def _time_lock_free(provider_id):
+    """Could another session take the lock on the provider's time now? (PostgreSQL: its
+    advisory lock, from another connection; SQLite: the process lock, from another
+    thread.)"""
+    from portal.catalog import time_lock
+
+    if not time_lock.is_postgres():
+        return _free_in_another_thread()
+    with db.engine.connect() as other:
+        got = other.scalar(
+            sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:s, 0))"),
+            {"s": time_lock.provider_subject(provider_id)},
+        )
+        other.rollback()
+    return got
+
+
+@pytest.mark.norollback  # its commits must be real: a lock let go at the end of one
+def test_the_lock_on_the_providers_time_is_let_go_at_the_end(world, monkeypatch):
+    """The account's deactivation holds the lock on the provider's time from its check to
+    its commit (or rollback), and not a moment longer: a hold in another session could
+    otherwise never be made again. Checked on either database (review of the tests: it
+    probed SQLite's lock alone, so on PostgreSQL it passed whatever the code did)."""
+    from portal.catalog import providers as catalog_providers
+
+    held = []
+    real = catalog_providers._deactivation_refused
+
+    def refused_and_probed(provider):
+        answer = real(provider)
+        held.append(not _time_lock_free(provider.id))
+        return answer
+
+    monkeypatch.setattr(catalog_providers, "_deactivation_refused", refused_and_probed)
     _hold(world, world.patients[1], world.doctors[1])
     refused = db.session.get(Provider, world.doctors[1]).user_id
     with pytest.raises(accounts.ValidationError):
         accounts.deactivate_user(_user(world.admin), refused)
-    assert _free_in_another_thread()
+    assert _time_lock_free(world.doctors[1])
     done = db.session.get(Provider, world.doctors[0]).user_id
     accounts.deactivate_user(_user(world.admin), done)
-    assert _free_in_another_thread()
+    assert _time_lock_free(world.doctors[0])
+    assert held == [True, True]  # taken for each check, so letting it go means something
 
 
 def test_a_profile_cannot_be_reactivated_while_its_account_is_deactivated(world):

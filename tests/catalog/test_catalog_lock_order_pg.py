@@ -249,3 +249,53 @@ def test_a_doctors_leave_or_hours_added_while_the_profile_is_deactivated(
                 )
             ).all()
             assert len(fridays) == 1
+
+
+def _until_someone_waits(engine, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while lock_waiters(engine) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_bio_saved_while_the_service_page_takes_the_doctor_off_never_deadlocks(
+    pg_app, pg_world, monkeypatch
+):
+    """The [bio] case above in the order that deadlocked (review of the tests: released
+    together, the old code deadlocked only when the service's flush went first, so that
+    case passed 2 runs in 7 on it): the doctor's side goes on only once the other side
+    waits on a lock."""
+
+    world = pg_world
+    doctor, follow = world.doctors[0], world.follow
+    with pg_app.app_context():
+        service_doctors = [p.id for p in db.session.get(services.Service, follow).providers]
+        db.session.remove()
+    service_form = {"provider_ids": [p for p in service_doctors if p != doctor]}
+    doctor_form = {"bio": "Twenty years in family medicine."}
+    holds = {"provider": threading.Event(), "service": threading.Event()}
+
+    real_provider, real_service = providers.lock_for_edit, services.lock_for_edit
+
+    def provider_lock_for_edit(*args, **kwargs):
+        row = real_provider(*args, **kwargs)
+        _meet(holds["provider"], holds["service"], db.engine)
+        _until_someone_waits(db.engine)  # the service's flush goes first
+        return row
+
+    def service_lock_for_edit(*args, **kwargs):
+        row = real_service(*args, **kwargs)
+        _meet(holds["service"], holds["provider"], db.engine)
+        return row
+
+    monkeypatch.setattr(providers, "lock_for_edit", provider_lock_for_edit)
+    monkeypatch.setattr(services, "lock_for_edit", service_lock_for_edit)
+
+    def on_the_doctors_page():
+        return providers.update_provider(db.session.get(User, world.admin), doctor, **doctor_form)
+
+    def on_the_services_page():
+        return services.update_service(db.session.get(User, world.admin), follow, **service_form)
+
+    results = run_together(pg_app, on_the_doctors_page, on_the_services_page, timeout=60)
+    assert _database_errors(results) == []
+    assert _linked(pg_app, doctor, follow) == 0

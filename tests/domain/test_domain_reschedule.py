@@ -108,3 +108,17 @@ def test_the_policys_cut_off_is_the_one_applied_and_said():
     assert not refused.allowed
     assert refused.message == "Reschedule not allowed within 12 hours of appointment"
     assert reschedule_quote(50_000, timedelta(hours=11), False, policy, admin_override=True).allowed
+
+
+def test_a_90_minute_reschedule_cut_off_is_said_as_1_5_hours():
+    """The refusal's hours are never truncated (a 1.5 h cut-off read "1 hours"; review of
+    the tests, session 26: no test had a cut-off of part hours)."""
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY
+    from portal.domain.reschedule import reschedule_quote
+
+    policy = DEFAULT_POLICY.with_changes(reschedule_min_notice=timedelta(minutes=90))
+    refused = reschedule_quote(10_000, timedelta(hours=1), policy=policy)
+    assert not refused.allowed
+    assert refused.message == "Reschedule not allowed within 1.5 hours of appointment"

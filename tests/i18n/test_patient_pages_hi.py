@@ -142,4 +142,4 @@ def test_the_errors_beside_the_pay_and_move_forms_are_in_hindi(app, client, logi
     paying = client.post(f"/me/visits/{other_id}/pay", data={"wallet": "abc"})
     html = paying.get_data(as_text=True)
     assert paying.status_code == 422
-    assert "Enter an amount in rupees" not in html
+    assert '<p class="error" role="alert">रुपये में राशि दर्ज करें, जैसे 250 या 250.50।</p>' in html

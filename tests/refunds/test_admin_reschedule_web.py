@@ -308,3 +308,15 @@ def test_a_fee_that_changed_since_the_page_is_asked_again(app, client, setup, cl
     with app.app_context():
         row = db.session.scalars(sa.select(Reschedule)).one()
         assert (row.pay_with, row.total, row.receipt_no) == (PAY_DESK, FEE_20, "DESK-0042")
+
+
+def test_the_admins_override_names_a_90_minute_cut_off(app):
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY
+    from portal.web.forms.booking import AdminMoveForm
+
+    policy = DEFAULT_POLICY.with_changes(reschedule_min_notice=timedelta(minutes=90))
+    with app.test_request_context():
+        form = AdminMoveForm(policy=policy, meta={"csrf": False})
+    assert form.override.label.text == "Override the 1.5-hour rule"

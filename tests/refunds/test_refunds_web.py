@@ -680,3 +680,24 @@ def test_provider_cancel_form_refuses_when_the_refund_shown_changed(app, client,
             assert db.session.get(IndividualBooking, ids[0]).status == "CONFIRMED"
     finally:
         app.config["POLICY"] = saved
+
+
+def test_the_reschedule_fee_choice_error_is_in_hindi(app, client, setup, clock, world):
+    """A move that needs a fee (₹61.95, 50 h ahead) sent without choosing how to pay it:
+    the error beside the choice is in Hindi (it was printed without ``|t``; browser walk,
+    session 26)."""
+    from flask_babel import refresh
+
+    from tests.booking.factories import credit_wallet
+
+    _visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(50))
+    credit_wallet(world.patients[0], 10_000)
+    login(client, emails["patient"])
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()  # the test's app context outlives the requests
+    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": at(7, 11).isoformat()})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "समय बदलने का शुल्क कैसे चुकाएँगे, चुनें" in html
+    assert "Choose how to pay the reschedule fee" not in html
