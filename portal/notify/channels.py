@@ -28,6 +28,7 @@ from portal.notify.deliveries import (
     record_withdrawal,
 )
 from portal.notify.models import SMS, WHATSAPP, Delivery, DeliveryStatus
+from portal.notify.reminder_truth import why_withdrawn
 
 log = logging.getLogger("portal.notify.text")
 
@@ -110,8 +111,6 @@ def send_text(delivery_id):
         return
     if delivery.reminder_id is not None:
         # A reminder's text re-checks the reminder before each attempt (as its mail does).
-        from portal.notify.reminders import why_withdrawn
-
         reason = why_withdrawn(delivery.reminder_id)
         if reason:
             record_withdrawal(reason, delivery_id=delivery.id, delivery_status=delivery.status)

@@ -39,6 +39,7 @@ from portal.notify.models import (
     MailMessage,
     MailStatus,
 )
+from portal.notify.reminder_truth import why_withdrawn
 
 log = logging.getLogger("portal.mail")
 
@@ -177,9 +178,6 @@ def send_mail(message_id):
     if row is None or row.status in MAIL_DONE:
         return
     if row.reminder_id is not None:
-        # (Imported here: reminders write their notices through this module.)
-        from portal.notify.reminders import why_withdrawn
-
         reason = why_withdrawn(row.reminder_id)
         if reason:
             record_withdrawal(

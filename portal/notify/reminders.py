@@ -46,6 +46,7 @@ from portal.extensions import db
 from portal.notify.center import notify_user
 from portal.notify.links import visit_path
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
+from portal.notify.reminder_truth import no_longer_true
 from portal.notify.wording import speaking_to, spoken_time
 
 log = logging.getLogger("portal.notify.reminders")
@@ -318,31 +319,6 @@ def send_reminder(reminder_id):
     if not _set_status(reminder, ReminderStatus.SENT, sent_at=now):
         return
     _deliver(reminder, booking, now)
-
-
-def no_longer_true(reminder, booking, now):
-    """Why what the reminder says is no longer true (the booking not confirmed, re-timed,
-    or begun), else None. Checked when it is sent and again before each attempt of its
-    mail or text (``still_true``)."""
-    if booking is None or booking.status != BookingStatus.CONFIRMED:
-        return "booking not confirmed"
-    if booking.start_at != reminder.for_start:
-        return "booking re-timed"
-    if booking.start_at <= now:
-        return "start passed"
-    return None
-
-
-def why_withdrawn(reminder_id, now=None):
-    """For a delivery carrying reminder ``reminder_id``, before an attempt: why it must
-    not go (``no_longer_true``), else None. A mail or text retried after an outage, or by
-    an admin, would otherwise say "tomorrow" of a cancelled visit, or "in 1 hour" after
-    the start."""
-    reminder = db.session.get(Reminder, reminder_id)
-    if reminder is None:
-        return None
-    booking = db.session.get(IndividualBooking, reminder.booking_id, populate_existing=True)
-    return no_longer_true(reminder, booking, now or utcnow())
 
 
 def _unsendable(reminder, booking, now):
