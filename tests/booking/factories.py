@@ -48,8 +48,10 @@ def _user(role, n, name=None):
     return user
 
 
-def build_world(n_patients=3, n_doctors=2, tag=""):
-    """Create the catalog and people (inside an app context); returns ids in a namespace."""
+def build_world(n_patients=3, n_doctors=2, tag="", registered=False):
+    """Create the catalog and people (inside an app context); returns ids in a namespace.
+    ``registered``: the doctors carry a council registration number (an admin's edit of a
+    doctor's profile requires one)."""
     clinic = Clinic(
         name=f"Indiranagar Clinic{tag}", city="Bengaluru", address="100 Ft Rd", gstin=GSTIN
     )
@@ -108,6 +110,8 @@ def build_world(n_patients=3, n_doctors=2, tag=""):
     for i in range(n_doctors):
         u = _user("provider", f"{tag}{i + 1}", f"Dr Doc {i + 1}")
         p = Provider(user=u, kind="DOCTOR", display_name=f"Dr Doc {i + 1}{tag}")
+        if registered:
+            p.registration_no = f"KMC-{i + 1}{tag}"
         p.clinics = [clinic]
         p.specializations = [gp]
         p.services = [consult, online, follow]

@@ -61,11 +61,7 @@ def clock():
 @pytest.fixture
 def pg_world(pg_app, clock):
     with pg_app.app_context():
-        world = build_world()
-        for provider_id in world.doctors:
-            # A doctor's form requires the council's registration number.
-            db.session.get(Provider, provider_id).registration_no = f"KMC-{provider_id}"
-        db.session.commit()
+        world = build_world(registered=True)
         db.session.remove()
     return world
 

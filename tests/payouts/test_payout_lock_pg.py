@@ -37,10 +37,7 @@ LOCK_TIMEOUT = "3s"
 def pg_world(pg_app):
     with time_machine.travel(NOW, tick=True):
         with pg_app.app_context():
-            world = build_world()
-            for provider_id in world.doctors:
-                db.session.get(Provider, provider_id).registration_no = f"KMC-{provider_id}"
-            db.session.commit()
+            world = build_world(registered=True)
             db.session.remove()
         yield world
 
