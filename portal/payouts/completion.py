@@ -28,12 +28,12 @@ from portal.audit.service import record
 from portal.booking import attention
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.lifecycle import lock_visit, refresh_status
-from portal.booking.models import IndividualBooking, booking_providers
+from portal.booking.models import IndividualBooking
 from portal.catalog.models import INSTANT
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.pricing import team_shares
-from portal.domain.rates import INDIA_TZ, apply_bps
+from portal.domain.rates import apply_bps
 from portal.domain.states import BOOKING, BookingStatus, InvalidTransition
 from portal.domain.text import DateText, Text, status_label
 from portal.domain.timezone import CLINIC_TIMEZONE
@@ -190,31 +190,6 @@ def _local(booking):
 # --- for the schedule page and the no-show sweep --------------------------------------------
 
 
-def provider_schedule(provider_id, *, now=None, days=14):
-    """A provider's live bookings from the start of today (IST) for ``days`` days, plus any
-    still STARTED, oldest first."""
-    now = now or utcnow()
-    day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    until = day_start + timedelta(days=days)
-    return db.session.scalars(
-        sa.select(IndividualBooking)
-        .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
-        .where(
-            booking_providers.c.provider_id == provider_id,
-            IndividualBooking.status.in_(
-                (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
-            ),
-            sa.or_(
-                IndividualBooking.status == BookingStatus.STARTED,
-                sa.and_(
-                    IndividualBooking.start_at >= day_start, IndividualBooking.start_at < until
-                ),
-            ),
-        )
-        .order_by(IndividualBooking.start_at, IndividualBooking.id)
-    ).all()
-
-
 def overdue_unstarted(now=None, grace=None, limit=500):
     """CONFIRMED bookings never started by end + grace (default the policy's 2 h): the
     candidates for the admin's no-show decision (the notifications sweep alerts on them)."""
@@ -245,7 +220,6 @@ __all__ = [
     "complete_booking",
     "earning_shares",
     "post_earning",
-    "provider_schedule",
     "overdue_unstarted",
     "can_start",
     "can_complete",

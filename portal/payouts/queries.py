@@ -137,8 +137,11 @@ def fund_account_history(provider_id, limit=10):
 
 
 def schedule_page(provider_id, *, now=None, days=14, after=None, before=None, per_page=50):
-    """A provider's bookings from the start of today (IST) for ``days`` days, plus any still
-    STARTED, oldest first (what ``completion.provider_schedule`` lists, a page at a time)."""
+    """A provider's bookings that reach into today (IST) or start in the next ``days`` days,
+    plus any still STARTED, oldest first, a page at a time.
+
+    "Reach into today": one that began before midnight and ends after it (23:45 to 00:15)
+    is still to be started or completed after midnight, so it stays on the page."""
     now = now or utcnow()
     day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     until = day_start + timedelta(days=days)
@@ -150,9 +153,7 @@ def schedule_page(provider_id, *, now=None, days=14, after=None, before=None, pe
             IndividualBooking.status.in_(ON_SCHEDULE),
             sa.or_(
                 IndividualBooking.status == BookingStatus.STARTED,
-                sa.and_(
-                    IndividualBooking.start_at >= day_start, IndividualBooking.start_at < until
-                ),
+                sa.and_(IndividualBooking.end_at > day_start, IndividualBooking.start_at < until),
             ),
         )
     )

@@ -52,6 +52,7 @@ def sandbox(app, live_server):
 
 
 def test_admin_syncs_a_missed_capture_and_sees_it_matched(app, page, sandbox, make_user):
+    began = utcnow().astimezone(CLINIC_TZ).date()
     patient = make_user("patient", name="Kiran Das")
     admin = make_user("admin", name="Finance Admin")
     with app.app_context():
@@ -74,8 +75,10 @@ def test_admin_syncs_a_missed_capture_and_sees_it_matched(app, page, sandbox, ma
         # sandbox's clock may be ahead of ours by what earlier tests advanced it.
         ahead = max(0.0, sandbox.store.now_f() - time.time())
         time.sleep(min(ahead, 30.0) + 1.1)
+        # From the day the test began: run across India's midnight (the CI run at 00:01
+        # IST), "today" alone left out the payment or refund made a second before it.
         today = utcnow().astimezone(CLINIC_TZ).date()
-        start, end = day_window(today, today)
+        start, end = day_window(began, today)
         done = recon.execute(recon.start_run(start, end, trigger=recon.ADMIN).id)
         assert done.status == "finished" and done.new_discrepancies == 1, done.error
         assert lookup.get_visit(visit_id).status != "CONFIRMED"
@@ -103,6 +106,7 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
     from portal.refunds import lookup as refunds_lookup
     from portal.refunds.models import Refund
 
+    began = utcnow().astimezone(CLINIC_TZ).date()
     patient = make_user("patient", name="Asha Pillai")
     admin = make_user("admin", name="Console Admin")
     with app.app_context():
@@ -134,8 +138,10 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
         sandbox.deliver_pending()
         ahead = max(0.0, sandbox.store.now_f() - time.time())
         time.sleep(min(ahead, 30.0) + 1.1)
+        # From the day the test began: run across India's midnight (the CI run at 00:01
+        # IST), "today" alone left out the payment or refund made a second before it.
         today = utcnow().astimezone(CLINIC_TZ).date()
-        start, end = day_window(today, today)
+        start, end = day_window(began, today)
         done = recon.execute(recon.start_run(start, end, trigger=recon.ADMIN).id)
         assert done.status == "finished", done.error
         assert db.session.get(Refund, refund_id).status == "PENDING"

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.outbox import OutboxItem
-from portal.payouts import completion
+from portal.payouts import completion, queries
 from tests.payouts.conftest import account, payable
 
 
@@ -155,7 +155,7 @@ def test_schedule_and_no_show_candidates(world):
     upcoming = world.booking(provider, start=now + timedelta(days=2))
     overdue = completion.overdue_unstarted(now)
     assert [b.id for b in overdue] == [late.id]
-    schedule_ids = [b.id for b in completion.provider_schedule(provider.id, now=now)]
+    schedule_ids = [b.id for b in queries.schedule_page(provider.id, now=now).items]
     assert upcoming.id in schedule_ids and recent.id in schedule_ids
 
 

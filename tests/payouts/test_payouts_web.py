@@ -1,7 +1,7 @@
 """The provider's schedule, earnings and bank pages, and the admin payouts screen."""
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -44,6 +44,29 @@ def test_schedule_start_and_complete_with_htmx(world, x, client, login):
     # Completing again is refused with a message, the row swapped with 422.
     again = client.post(f"/provider/schedule/{booking.id}/complete", headers=HX)
     assert again.status_code == 422 and "cannot be completed" in again.get_data(as_text=True)
+
+
+def test_an_appointment_across_midnight_stays_on_the_schedule_after_midnight(world, client, login):
+    """At 00:05 in India the doctor still sees (and can start) the 23:50 to 00:20 appointment:
+    the schedule began at India's midnight, so from midnight to 00:20 it was gone (the CI
+    run at 00:01 IST found it). One that ended before midnight, unstarted, is the admins'
+    no-show decision and is not listed."""
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    midnight = datetime(2026, 12, 6, tzinfo=ZoneInfo("Asia/Kolkata"))
+    with time_machine.travel(midnight + timedelta(minutes=5), tick=True):
+        provider, user = world.provider()
+        across = world.booking(provider, start=midnight - timedelta(minutes=10))
+        ended = world.booking(provider, start=midnight - timedelta(minutes=35))
+        login(user)
+        html = client.get("/provider/schedule").get_data(as_text=True)
+        row = html.split(f'id="booking-{across.id}"')[1].split("</tr>")[0]
+        assert ">Start<" in row and "23:50" in row
+        assert f'id="booking-{ended.id}"' not in html
+        answer = client.post(f"/provider/schedule/{across.id}/start", headers=HX)
+        assert answer.status_code == 200 and ">Complete<" in answer.get_data(as_text=True)
 
 
 def test_a_flagged_started_booking_stays_on_the_schedule_and_completes(world, client, login):
