@@ -234,6 +234,16 @@ def test_payment_link_create_survives_a_lost_answer(make_payin, sandbox):
 
 
 def test_settlement_and_recon_for_a_day(sandbox_server, payin, sandbox):
+    # One IST day's settlement: start the day's records clear of its midnight (run at
+    # 23:59:57 IST, advance(5) settled the next, empty, day).
+    from portal.gateway.sandbox.common import IST
+
+    now = datetime.fromtimestamp(sandbox.store.now_f(), IST)
+    to_midnight = (
+        now.replace(hour=0, minute=0, second=0) + timedelta(days=1) - now
+    ).total_seconds()
+    if to_midnight < 60:
+        sandbox.advance(to_midnight + 1)
     first = payin.create_order(100_000, receipt="s-1")
     second = payin.create_order(50_000, receipt="s-2")
     p1 = sandbox_server.checkout(first["id"])["razorpay_payment_id"]
