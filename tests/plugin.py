@@ -105,7 +105,25 @@ def _no_fsync_in_tests(dbapi_connection, connection_record):
         cursor.close()
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock-at",
+        metavar="ISO",
+        help="run with every clock of this process started at this moment, ticking "
+        "(time-machine), e.g. 2026-12-31T23:58+05:30: the suite must pass at any hour",
+    )
+
+
+_moved_clock = None
+
+
 def pytest_configure(config):
+    global _moved_clock
+    if config.getoption("clock_at") and _moved_clock is None:
+        import time_machine
+
+        _moved_clock = time_machine.travel(config.getoption("clock_at"), tick=True)
+        _moved_clock.start()
     # Every test (and every worker subprocess a test starts) reads these variables, so
     # rewriting them here gives each xdist worker databases of its own.
     worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -118,6 +136,13 @@ def pytest_configure(config):
         os.environ["TEST_REDIS_URL"] = _per_worker_redis(
             os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS), worker
         )
+
+
+def pytest_unconfigure(config):
+    global _moved_clock
+    if _moved_clock is not None:
+        _moved_clock.stop()
+        _moved_clock = None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (loadgroup)
