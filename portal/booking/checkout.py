@@ -163,7 +163,7 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None, shown=None):
             return _checkout_target(pending, callback_url, visit)
         if pending is not None or visit.status == VisitStatus.PENDING_PAYMENT:
             lifecycle.abandon_checkout(visit, "checkout restarted", actor)
-        q, wallet_payment = prices.fix_price(visit, wallet_paise)
+        q, wallet_payment = prices.fix_price(visit, wallet_paise, detach_lapsed_by=actor)
         _as_shown(q.wallet_used, q.amount_due, shown)
         now = utcnow()
         if q.amount_due == 0:

@@ -47,8 +47,10 @@ def _patient_uses(coupon_id, patient_id, exclude_visit_id=None):
     return db.session.scalar(query)
 
 
-def check(coupon, patient_id, now=None, visit_id=None):
-    """The message why ``coupon`` cannot be used now by this patient, or None."""
+def check(coupon, patient_id, now=None, visit_id=None, own_use=0):
+    """The message why ``coupon`` cannot be used now by this patient, or None.
+    ``own_use``: uses in ``used_count`` that the visit asking holds itself (1 while its
+    checkout holds one, which a new checkout gives back first)."""
     now = now or utcnow()
     if coupon is None:
         return MSG_UNKNOWN
@@ -58,7 +60,7 @@ def check(coupon, patient_id, now=None, visit_id=None):
         return MSG_NOT_YET
     if coupon.valid_until and now >= coupon.valid_until:
         return MSG_EXPIRED
-    if coupon.max_uses is not None and coupon.used_count >= coupon.max_uses:
+    if coupon.max_uses is not None and coupon.used_count - own_use >= coupon.max_uses:
         return MSG_USED_UP
     if (
         coupon.max_uses_per_patient is not None
@@ -66,6 +68,37 @@ def check(coupon, patient_id, now=None, visit_id=None):
     ):
         return MSG_PER_PATIENT
     return None
+
+
+def lapsed(visit, now=None):
+    """Why the coupon applied to the open ``visit`` would be refused at its next checkout
+    (deactivated, expired or not valid yet, used up, the patient's limit reached since it
+    was applied), else None (no coupon, or still good). A use the visit's pending checkout
+    holds is not counted against it: a new checkout gives that use back first. Read only:
+    the visit's page states its price without a lapsed coupon, and the payment detaches
+    it (``detach_lapsed``)."""
+    coupon = visit.coupon
+    if coupon is None:
+        return None
+    own_use = int(
+        coupon.max_uses is not None and coupon.used_count >= coupon.max_uses and has_use(visit)
+    )
+    return check(coupon, visit.patient_id, now, visit_id=visit.id, own_use=own_use)
+
+
+def detach_lapsed(visit, actor):
+    """At a payment's price fixing (the visit locked, its pending checkout abandoned, so it
+    holds no use): a coupon that can no longer be used leaves the visit, audited, and the
+    visit is priced without it, as its page stated. Its use count is not touched (no use
+    was taken). Returns why it left, or None."""
+    reason = lapsed(visit)
+    if reason is None:
+        return None
+    before = {"coupon": visit.coupon.code, "discount": visit.discount}
+    visit.coupon = None
+    visit.discount = 0
+    record(actor, "visit.coupon_lapsed", "visit", visit.id, before=before, after={"reason": reason})
+    return reason
 
 
 def take_use(visit, discount):

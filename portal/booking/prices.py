@@ -2,6 +2,8 @@
 wallet split, the coupon use taken and the wallet part reserved. Runs in the caller's unit
 of work (``portal.booking.pricing`` holds the arithmetic)."""
 
+from dataclasses import replace
+
 from portal.booking import coupons, postings, queries
 from portal.booking.errors import BookingError
 from portal.booking.pricing import Quote, QuoteLine, build_quote, domain_coupon
@@ -32,19 +34,27 @@ def wallet_available_for_visit(patient_id, visit_id):
     return wallet_available(patient_id, queries.reserved_wallet(patient_id, visit_id))
 
 
+def _holds_payment(visit):
+    return any(p.status == PaymentStatus.PENDING for p in visit.payments)
+
+
+def _wallet_asked(visit, wallet_paise):
+    """``wallet_paise`` capped at the patient's balance (read only when one is asked)."""
+    if not wallet_paise:
+        return 0
+    if isinstance(wallet_paise, bool) or not isinstance(wallet_paise, int):
+        raise TypeError("wallet_paise must be int paise")
+    return min(max(wallet_paise, 0), max(wallet_balance(visit.patient_id), 0))
+
+
 def quote(visit, wallet_paise=0):
     """The visit's price. While it is open: computed now (coupon spread pro rata, the wallet
     capped at the balance and at what is due). Once checked out or paid: the stored split;
     while its order is pending (the page offers paying again), with whether the ₹1
     minimum shaped it (``rules.online_minimum_at_work``)."""
-    if visit.is_open and not any(p.status == PaymentStatus.PENDING for p in visit.payments):
+    if visit.is_open and not _holds_payment(visit):
         items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
-        wallet = 0
-        if wallet_paise:
-            if isinstance(wallet_paise, bool) or not isinstance(wallet_paise, int):
-                raise TypeError("wallet_paise must be int paise")
-            wallet = min(max(wallet_paise, 0), max(wallet_balance(visit.patient_id), 0))
-        return build_quote(items, visit.coupon, wallet)
+        return build_quote(items, visit.coupon, _wallet_asked(visit, wallet_paise))
     items = [i for i in visit.items if i.status != BookingStatus.EXPIRED] or list(visit.items)
     lines = [
         QuoteLine(
@@ -82,21 +92,35 @@ def _priced_now(visit, wallet_paise):
     return build_quote(items, visit.coupon, wallet_paise)
 
 
+def _without_lapsed_coupon(visit, wallet_paise):
+    """The visit priced now as its payment will fix it: a coupon that can no longer be
+    used (``coupons.lapsed``) left out, and said so (``Quote.coupon_lapsed``)."""
+    reason = coupons.lapsed(visit)
+    if reason is None:
+        return _priced_now(visit, wallet_paise)
+    items = [i for i in visit.items if i.status == BookingStatus.SCHEDULED]
+    return replace(build_quote(items, None, wallet_paise), coupon_lapsed=reason)
+
+
 def pay_quote(visit, wallet_paise=0):
     """What the patient's pay button does with ``wallet_paise`` asked (the amounts it
     states and carries; ``checkout`` refuses others): paying again for the pending order
-    (its wallet part asked again, ``same_wallet_request``) keeps the order's split; any
-    other request replaces a pending checkout and prices the visit now, the wallet capped
-    at the balance plus what that checkout holds reserved (given back first)."""
+    (its wallet part asked again, ``same_wallet_request``) keeps the order's split (and
+    its coupon, whose use it holds); any other request replaces a pending checkout and
+    prices the visit now, the wallet capped at the balance plus what that checkout holds
+    reserved (given back first), and a coupon that can no longer be used left out
+    (``Quote.coupon_lapsed``: the payment detaches it, ``fix_price``)."""
     pending = visit.pending_payment
-    if not visit.is_open or pending is None:
+    if not visit.is_open or (pending is None and _holds_payment(visit)):
         return quote(visit, wallet_paise)
+    if pending is None:
+        return _without_lapsed_coupon(visit, _wallet_asked(visit, wallet_paise))
     if pending.kind == ORDER and same_wallet_request(visit, wallet_paise):
         return quote(visit, wallet_paise)
     asked = min(
         max(int(wallet_paise or 0), 0), wallet_available(visit.patient_id, visit.wallet_applied)
     )
-    return _priced_now(visit, asked)
+    return _without_lapsed_coupon(visit, asked)
 
 
 def desk_quote(visit):
@@ -118,9 +142,14 @@ def _store_split(visit, q):
     visit.discount, visit.wallet_applied = q.discount, q.wallet_used
 
 
-def fix_price(visit, wallet_paise):
+def fix_price(visit, wallet_paise, *, detach_lapsed_by=None):
     """Freeze the price for a payment: coupon use taken, split stored, wallet reserved.
-    Returns (quote, wallet payment or None)."""
+    ``detach_lapsed_by``: the patient's checkout (its actor), whose page stated the price
+    without a coupon that can no longer be used (``pay_quote``): such a coupon leaves the
+    visit here (``coupons.detach_lapsed``) instead of refusing the payment. Returns
+    (quote, wallet payment or None)."""
+    if detach_lapsed_by is not None:
+        coupons.detach_lapsed(visit, detach_lapsed_by)
     q = quote(visit, wallet_paise)
     if visit.coupon is not None and not coupons.has_use(visit):
         message = coupons.check(visit.coupon, visit.patient_id, visit_id=visit.id)

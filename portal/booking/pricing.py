@@ -31,6 +31,9 @@ class Quote:
     # The coupon took less, or the wallet paid less, than asked so that ₹1 (Razorpay's
     # smallest payment) is paid online: the visit's page says why (``online_minimum_notice``).
     online_minimum: bool = False
+    # Why the visit's coupon is not in this price (``coupons.lapsed``: it can no longer be
+    # used; the payment detaches it), or None: the patient's page says so.
+    coupon_lapsed: str | None = None
 
     @property
     def online_minimum_notice(self):

@@ -201,6 +201,76 @@ def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
     assert result.payment.id
 
 
+def test_a_lapsed_coupon_is_left_out_of_a_new_checkout_and_its_use_given_back(
+    world, users, gateway
+):
+    """ONCE (one use) priced into a pending order holds the use: judged as valid for this
+    visit (its own use is not counted against it). Deactivated, paying that order again
+    keeps its price (the use was taken while the coupon was good); a new checkout (another
+    wallet part) is priced without it, as ``pay_quote`` states, the coupon leaves the
+    visit and its use is given back, not consumed."""
+    patient, admin = users(world.patients[0]), users(world.admin)
+    once = coupon(admin, code="ONCE", max_uses=1)
+    credit_wallet(patient.id, 10_000)
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    visit_id = item.master_id
+    visits.apply_coupon(patient, visit_id, "ONCE")
+    first = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb", shown=(0, 47_655))
+    visit = lookup.get_visit(visit_id)
+    assert db.session.get(Coupon, once.id).used_count == 1
+    assert coupons.lapsed(visit) is None  # the use it holds is its own
+    coupons.update_coupon(admin, once.id, active=False)
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    again = prices.pay_quote(visit, 0)
+    assert (again.discount, again.amount_due, again.coupon_lapsed) == (5_295, 47_655, None)
+    retry = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb", shown=(0, 47_655))
+    assert retry.payment.id == first.payment.id
+
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    new = prices.pay_quote(visit, 10_000)
+    assert (new.discount, new.wallet_used, new.amount_due) == (0, 10_000, 42_950)
+    assert new.coupon_lapsed == coupons.MSG_INACTIVE
+    assert visit.coupon_id == once.id  # stating it wrote nothing
+    result = checkout.checkout(
+        patient, visit_id, 10_000, "http://portal.test/cb", shown=(10_000, 42_950)
+    )
+    assert result.payment.amount == 42_950 and result.payment.id != first.payment.id
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert (visit.coupon_id, visit.discount, visit.wallet_applied) == (None, 0, 10_000)
+    assert db.session.get(Coupon, once.id).used_count == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
+
+
+def test_the_desk_still_refuses_a_lapsed_coupon(world, users):
+    """The admin's desk payment and payment link are not the patient's page: a coupon no
+    longer valid is refused there with its reason, and the admin removes it."""
+    patient, admin = users(world.patients[0]), users(world.admin)
+    save = coupon(admin)
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    visits.apply_coupon(patient, item.master_id, "SAVE10")
+    coupons.update_coupon(admin, save.id, active=False)
+    with pytest.raises(BookingError, match="no longer active"):
+        checkout.record_desk_payment(admin, item.master_id, "R-1")
+    assert lookup.get_visit(item.master_id).coupon_id == save.id
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [

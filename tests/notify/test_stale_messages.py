@@ -184,6 +184,65 @@ def test_a_reminder_mail_delayed_while_the_booking_stands_is_still_delivered(
     assert {d.status for d in _patient_reminder("email") + _patient_reminder("sms")} == {"sent"}
 
 
+def test_a_24h_reminder_retried_after_the_1h_reminder_went_out_is_withdrawn(
+    world, smtp_server, outage
+):
+    """The 24 h reminder's mail and text meet an outage that ends just before the 1 h
+    reminder's time; the 1 h reminder goes out at once, and the 24 h retries come after
+    it: "tomorrow" must not follow "in 1 hour" (on any channel: the patient was told the
+    nearer time, in-app at least). Withdrawn as superseded, not delivered."""
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    with time_machine.travel(start - timedelta(hours=24), tick=False):
+        jobs.run_periodic("notify.send_due_reminders")
+    assert {d.status for d in _patient_reminder("email") + _patient_reminder("sms")} == {"retrying"}
+    outage.end()
+    with time_machine.travel(start - timedelta(hours=1), tick=False):
+        jobs.run_periodic("notify.send_due_reminders")
+    assert _reminders_received(smtp_server) == ["Reminder: Consultation in 1 hour"]
+    with time_machine.travel(start - timedelta(minutes=55), tick=False):
+        jobs.sweep_outbox()
+    assert _reminders_received(smtp_server) == ["Reminder: Consultation in 1 hour"]
+    assert len(DownSender.sent) == 1 and "in 1 hour" in DownSender.sent[0]
+    by_status = {(d.status, d.error) for d in _patient_reminder("email") + _patient_reminder("sms")}
+    assert by_status == {("sent", None), ("withdrawn", "withdrawn: superseded by the 1h reminder")}
+    withdrawn = [d for d in _patient_reminder("email") if d.status == "withdrawn"]
+    assert db.session.get(MailMessage, withdrawn[0].mail_id).status == "withdrawn"
+    # The doctors' 24 h mails were superseded by their own 1 h reminders, not the patient's.
+    assert not db.session.scalars(
+        sa.select(OutboxItem).where(OutboxItem.done_at.is_(None), OutboxItem.job.like("notify.%"))
+    ).all()
+
+
+def test_a_later_reminder_to_someone_else_does_not_withdraw_the_patients(
+    world, smtp_server, outage
+):
+    """Superseded only by the same person's later reminder: the doctor's 1 h reminder
+    sent (the patient's withdrawn by hand) leaves the patient's 24 h retry to go out."""
+    from portal.notify.models import Reminder
+
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start)
+    schedule_reminders(booking)
+    db.session.commit()
+    with time_machine.travel(start - timedelta(hours=24), tick=False):
+        jobs.run_periodic("notify.send_due_reminders")
+    db.session.execute(
+        sa.update(Reminder)
+        .where(Reminder.recipient_id == world.patient, Reminder.offset_key != "24h")
+        .values(status="WITHDRAWN")
+    )
+    db.session.commit()
+    outage.end()
+    with time_machine.travel(start - timedelta(hours=1), tick=False):
+        jobs.run_periodic("notify.send_due_reminders")
+        jobs.sweep_outbox()
+    assert _reminders_received(smtp_server) == ["Reminder: Consultation tomorrow"]
+    assert {d.status for d in _patient_reminder("email") + _patient_reminder("sms")} == {"sent"}
+
+
 def _patient_mails(subject_like):
     db.session.expire_all()
     return db.session.scalars(
