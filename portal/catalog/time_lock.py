@@ -86,7 +86,7 @@ def lock_subjects(subjects):
     claims each wait for the other's uncommitted index entry and one of them only learns it
     lost from the deadlock detector, a ``deadlock_timeout`` (1 s) later; with it, claimers
     of one slot queue here and each one after the winner is refused at once."""
-    if not is_postgres():
+    if not is_postgres() or not subjects:
         return
     # One statement for all, one round trip: the locks are taken row by row in the
     # array's order (its ordinality), which is the sorted order. Without an autoflush:
@@ -101,3 +101,11 @@ def lock_provider(provider_id):
     way: a hold writing its claims meanwhile commits first (and is then read), or waits for
     this commit (and its claims' trigger then sees the change)."""
     lock_subjects([provider_subject(provider_id)])
+
+
+def lock_providers(provider_ids):
+    """:func:`lock_provider` for several providers at once, in the order a hold takes them
+    (``lock_subjects``: their subjects sorted), so a team's hold and this never wait for
+    each other in a circle: a clinic's change takes the lock of everyone who could be
+    booked there (``catalog.clinics``)."""
+    lock_subjects([provider_subject(pid) for pid in provider_ids])
