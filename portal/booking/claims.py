@@ -5,11 +5,11 @@ claim overlapping the same subject; a concurrent loser gets SQLSTATE 23P01 at fl
 commit, which becomes :class:`SlotUnavailable`. The Python pre-check only makes the
 common case friendly (and cheap); it decides nothing.
 
-A provider's claim is also refused over their leave, once they are inactive, or outside
-their weekly hours at the booking's clinic, by the trigger
-``tg_slot_claims_provider_present`` after the provider's advisory lock, which a leave, a
-deactivation and a change of weekly hours take too (``portal.catalog.time_lock``): such a
-change and a hold at once never both win.
+A provider's claim is also refused over their leave, once they are inactive, outside
+their weekly hours at the booking's clinic, or at a clinic inactive or closed then, by the
+trigger ``tg_slot_claims_provider_present`` after the provider's advisory lock, which a
+leave, a deactivation, a change of weekly hours and a clinic's closing or new hours take
+too (``portal.catalog.time_lock``): such a change and a hold at once never both win.
 
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
 that writes live claims (and every leave, deactivation and change of hours) holds one
