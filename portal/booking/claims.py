@@ -5,11 +5,11 @@ claim overlapping the same subject; a concurrent loser gets SQLSTATE 23P01 at fl
 commit, which becomes :class:`SlotUnavailable`. The Python pre-check only makes the
 common case friendly (and cheap); it decides nothing.
 
-A provider's claim is also refused over their leave, once they are inactive, or outside
-their weekly hours at the booking's clinic, by the trigger
-``tg_slot_claims_provider_present`` after the provider's advisory lock, which a leave, a
-deactivation and a change of weekly hours take too (``portal.catalog.time_lock``): such a
-change and a hold at once never both win.
+A provider's claim is also refused over their leave, once they are inactive, outside
+their weekly hours at the booking's clinic, or at a clinic inactive or closed then, by the
+trigger ``tg_slot_claims_provider_present`` after the provider's advisory lock, which a
+leave, a deactivation, a change of weekly hours and a clinic's closing or new hours take
+too (``portal.catalog.time_lock``): such a change and a hold at once never both win.
 
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
 that writes live claims (and every leave, deactivation and change of hours) holds one
@@ -37,7 +37,7 @@ from portal.booking.models import (
 )
 from portal.catalog import busy
 from portal.catalog.time_lock import is_postgres, lock_subjects, serialized
-from portal.db import column_rows, unit_of_work
+from portal.db import column_rows, unit_of_work, utcnow
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 
@@ -234,3 +234,68 @@ def held_intervals_query(w):
             Reschedule.expires_at > w.now,
         )
     )
+
+
+@busy.clinic_source("bookings")
+def live_bookings_at_clinic(clinic_id, start, end):
+    """The live bookings at a clinic overlapping ``[start, end)``, a row per provider
+    booked, with the visit's number: what a clinic's deactivation or narrowed opening hours
+    is refused over (``catalog.clinics``). Live as for the providers' busy intervals above
+    (a hold whose time ran out and a cancelled booking are not), and the new times held for
+    moves whose fee is being paid (a move keeps its clinic)."""
+    now = utcnow()
+    bookings = (
+        sa.select(
+            sa.literal("b"),
+            IndividualBooking.id,
+            booking_providers.c.provider_id,
+            IndividualBooking.start_at,
+            IndividualBooking.end_at,
+            MasterBooking.number,
+            MasterBooking.id,
+        )
+        .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .where(
+            IndividualBooking.clinic_id == clinic_id,
+            IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
+            IndividualBooking.start_at < end,
+            IndividualBooking.end_at > start,
+            sa.or_(
+                IndividualBooking.status != BookingStatus.SCHEDULED,
+                MasterBooking.hold_expires_at.is_(None),
+                MasterBooking.hold_expires_at > now,
+            ),
+        )
+    )
+    held = (
+        sa.select(
+            sa.literal("m"),
+            Reschedule.id,
+            booking_providers.c.provider_id,
+            SlotClaim.start_at,
+            SlotClaim.end_at,
+            MasterBooking.number,
+            MasterBooking.id,
+        )
+        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
+        .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
+        .where(
+            IndividualBooking.clinic_id == clinic_id,
+            SlotClaim.subject
+            == sa.literal("provider:") + sa.cast(booking_providers.c.provider_id, sa.String),
+            SlotClaim.live.is_(True),
+            SlotClaim.start_at < end,
+            SlotClaim.end_at > start,
+            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+            Reschedule.expires_at > now,
+        )
+    )
+    return [
+        ((kind, key), provider_id, s, e, number or f"V{visit_id:06d}")
+        for kind, key, provider_id, s, e, number, visit_id in db.session.execute(
+            sa.union_all(bookings, held)
+        )
+    ]

@@ -313,8 +313,12 @@ class SlotClaim(db.Model):
 # reading the bookings in their way (catalog.time_lock): such a change and a hold at once
 # never both win, and a hold runs no statement more (the trigger's reads happen inside its
 # INSERT). The hours are read as catalog.slots reads them: the claim inside the windows
-# (touching ones joined) of its start's local day in the clinic's zone. The migration
-# wkhours00001 writes the same (tm1e4a5e0001 the function without the hours).
+# (touching ones joined) of its start's local day in the clinic's zone. The booking's
+# clinic too: a claim at an inactive clinic, or outside its opening hours that day, is
+# refused the same way (a clinic's deactivation or change of hours takes the lock of every
+# provider with hours or bookings ahead there: catalog.clinics). The migration clinic0open1
+# writes the same (wkhours00001 the function without the clinic, tm1e4a5e0001 without the
+# hours).
 PROVIDER_PRESENT_DDL = (
     """
 CREATE OR REPLACE FUNCTION slot_claims_provider_present() RETURNS trigger
@@ -323,6 +327,7 @@ DECLARE
     pid bigint := substr(NEW.subject, 10)::bigint;
     claim_clinic bigint;
     clinic_zone text;
+    clinic_open boolean;
     local_day date;
     reached timestamptz := NEW.start_at;
     window_end timestamptz;
@@ -340,10 +345,23 @@ BEGIN
         RAISE EXCEPTION 'provider % is on leave or inactive then', pid
             USING ERRCODE = 'exclusion_violation';
     END IF;
-    SELECT b.clinic_id, c.timezone INTO claim_clinic, clinic_zone
+    SELECT b.clinic_id, c.timezone, c.active INTO claim_clinic, clinic_zone, clinic_open
     FROM bookings b JOIN clinics c ON c.id = b.clinic_id
     WHERE b.id = NEW.booking_id;
     local_day := (NEW.start_at AT TIME ZONE clinic_zone)::date;
+    -- The clinic active and open for the whole claim that day (a clinic's change takes the
+    -- lock of every provider with hours or bookings there first).
+    IF NOT clinic_open OR NOT EXISTS (
+        SELECT 1 FROM clinic_hours h
+        WHERE h.clinic_id = claim_clinic
+            AND h.weekday = extract(isodow FROM local_day)::int - 1
+            AND (local_day + h.opens) AT TIME ZONE clinic_zone <= NEW.start_at
+            AND (local_day + h.closes) AT TIME ZONE clinic_zone >= NEW.end_at
+    )
+    THEN
+        RAISE EXCEPTION 'clinic % is closed then', claim_clinic
+            USING ERRCODE = 'exclusion_violation';
+    END IF;
     -- From the claim's start, window after touching window, until its end is reached.
     LOOP
         SELECT max((local_day + a.end_time) AT TIME ZONE clinic_zone) INTO window_end

@@ -26,7 +26,12 @@ once, or an edit and a hold, only ever wait for each other, never deadlock:
    deadlock.
 3. the lock on the provider's time (``time_lock.lock_provider``), last: a hold takes it
    and then inserts rows referring to catalog rows (step 2 lets it through), never the
-   ``catalog_version`` row.
+   ``catalog_version`` row. A clinic's edit that could leave bookings out (a deactivation,
+   new opening hours or time zone: ``clinics.update_clinic``) takes, after the clinic's
+   row, the lock of every provider with weekly hours or bookings ahead at the clinic, in
+   one statement, in a hold's order (``time_lock.lock_providers``: subjects sorted as
+   ``claims.lock_subjects`` sorts a team's), so it never waits in a circle with a team's
+   hold.
 
 A receiver running inside another module's unit of work (the account's deactivation) takes
 the same order after that module's own locks (the user's row, ``FOR NO KEY UPDATE``).

@@ -5,16 +5,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 
 from portal.audit.service import record
-from portal.catalog.checks import changing, clean_text, load, raise_errors, require_admin, snapshot
+from portal.catalog import busy, time_lock
+from portal.catalog.checks import (
+    AHEAD,
+    LISTED,
+    changing,
+    clean_text,
+    load,
+    lock_for_edit,
+    raise_errors,
+    require_admin,
+    snapshot,
+)
 from portal.catalog.models import (
     DEFAULT_HOURS,
     DEFAULT_TIMEZONE,
     WEEKDAYS,
+    Availability,
     Clinic,
     ClinicHours,
     Specialization,
     gstin_error,
 )
+from portal.db import utcnow
+from portal.domain.slots import within_weekly_hours
 from portal.extensions import db
 
 
@@ -117,18 +131,102 @@ def create_clinic(
         return clinic
 
 
+# A clinic's deactivation, or opening hours (or a time zone) that leave bookings ahead
+# outside them, over the live bookings there: each patient must first be told, as for a
+# provider's (catalog.checks). Admin pages are English.
+MSG_CLOSE_OVER_ONE = (
+    "There is 1 booking ahead at this clinic ({listed}). Cancel or move it first (a "
+    "cancelled patient is refunded in full), then deactivate the clinic."
+)
+MSG_CLOSE_OVER_MANY = (
+    "There are {count} bookings ahead at this clinic ({listed}). Cancel or move them first "
+    "(a cancelled patient is refunded in full), then deactivate the clinic."
+)
+MSG_HOURS_OVER_ONE = (
+    "There is 1 booking ahead at this clinic outside the new opening hours ({listed}). "
+    "Cancel or move it first (a cancelled patient is refunded in full), then change the "
+    "hours."
+)
+MSG_HOURS_OVER_MANY = (
+    "There are {count} bookings ahead at this clinic outside the new opening hours "
+    "({listed}). Cancel or move them first (a cancelled patient is refunded in full), then "
+    "change the hours."
+)
+
+
+def _weekly(hours):
+    return [(d, opens, closes) for d, (opens, closes) in hours.items()]
+
+
+def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
+    """The message refusing the clinic's change, or None: its deactivation (``closing``)
+    over any live booking ahead there, or its opening hours (``old_hours`` → ``new_hours``,
+    read in the zone ``new_zone``) over those ahead inside the old hours and not inside the
+    new (a booking already outside the old hours is not this change's doing). A hold counts
+    (it may still be paid); a booking ahead is one not yet ended. Times are said in the
+    clinic's zone as the patients were told them (before a change of zone), each with its
+    visit's number.
+
+    Locks (catalog.checks, "Lock order"; the caller holds the catalog's lock and the
+    clinic's row): the lock on the time of every provider who could be booked here, taken
+    last, before the bookings are read. A hold at this clinic needs the provider's weekly
+    hours here (its slot check and the claims' trigger), so those providers, and those with
+    live bookings ahead here (the set read first), are everyone whose claim here could be
+    in flight: a hold that took its provider's lock first is committed and read, or one
+    that comes after waits for this commit and its claims' trigger refuses it at a clinic
+    now inactive or outside its hours. Their weekly hours here cannot change meanwhile (a
+    change of them takes the catalog's lock first)."""
+    now = utcnow()
+    window = (now, now + AHEAD)
+    at_clinic = busy.clinic_bookings(clinic.id, *window)
+    providers = set(
+        db.session.scalars(
+            sa.select(Availability.provider_id).where(Availability.clinic_id == clinic.id)
+        )
+    )
+    providers.update(pid for b in at_clinic for pid in b.provider_ids)
+    time_lock.lock_providers(providers)
+    taken = busy.clinic_bookings(clinic.id, *window)
+    zone = ZoneInfo(clinic.timezone)
+    if not closing:
+        old, new = _weekly(old_hours), _weekly(new_hours)
+        taken = [
+            b
+            for b in taken
+            if within_weekly_hours(b.start, b.end, zone, old)
+            and not within_weekly_hours(b.start, b.end, new_zone, new)
+        ]
+    if not taken:
+        return None
+    listed = "; ".join(
+        f"{b.start.astimezone(zone):%a %d %b %Y, %H:%M}, visit {b.label}" for b in taken[:LISTED]
+    ) + ("; …" if len(taken) > LISTED else "")
+    if closing:
+        one, many = MSG_CLOSE_OVER_ONE, MSG_CLOSE_OVER_MANY
+    else:
+        one, many = MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY
+    return (one if len(taken) == 1 else many).format(count=len(taken), listed=listed)
+
+
 def update_clinic(actor, clinic, **changes):
-    """Change any of name, city, address, timezone, gstin, active, hours."""
-    with changing({"name": "A clinic with this name already exists in that city."}):
+    """Change any of name, city, address, timezone, gstin, active, hours. A deactivation
+    is refused over live bookings ahead at the clinic, and so are opening hours (or a time
+    zone) that leave bookings ahead outside them (``_bookings_in_the_way``, under the lock
+    on the time of every provider who could be booked here: a hold at the same moment is
+    read, or refused for the change by the claims' trigger). Locks in the catalog's order
+    (``catalog.checks``, "Lock order"): the catalog's, the clinic's row, the providers'
+    time."""
+    with (
+        time_lock.serialized(),
+        changing({"name": "A clinic with this name already exists in that city."}),
+    ):
         require_admin(actor)
-        clinic = load(Clinic, clinic, "clinic")
+        clinic = lock_for_edit(Clinic, clinic, "clinic")
         unknown = set(changes) - set(CLINIC_FIELDS) - {"hours"}
         if unknown:
             raise TypeError(f"unknown clinic fields: {sorted(unknown)}")
-        before = {
-            **snapshot(clinic, *CLINIC_FIELDS),
-            "hours": _hours_snapshot(clinic.business_hours()),
-        }
+        old_hours = clinic.business_hours()
+        before = {**snapshot(clinic, *CLINIC_FIELDS), "hours": _hours_snapshot(old_hours)}
         errors = {}
         current = snapshot(clinic, "name", "city", "address", "timezone", "gstin")
         data = _check_clinic(
@@ -138,6 +236,14 @@ def update_clinic(actor, clinic, **changes):
         )
         hours = _check_hours(changes["hours"], errors) if "hours" in changes else None
         raise_errors(errors)
+        closing = clinic.active and "active" in changes and not changes["active"]
+        new_hours = old_hours if hours is None else hours
+        if closing or new_hours != old_hours or data["timezone"] != clinic.timezone:
+            clash = _bookings_in_the_way(
+                clinic, closing, old_hours, new_hours, ZoneInfo(data["timezone"])
+            )
+            if clash:
+                raise_errors({"active" if closing else "hours": clash})
         for key, value in data.items():
             setattr(clinic, key, value)
         if "active" in changes:

@@ -1,15 +1,17 @@
 """The lock on a provider's time. Whatever makes a provider busy (a claim: a hold, a move,
 a revived booking; ``portal.booking.claims``) and whatever takes their time away (a leave,
-a deactivation, weekly hours removed or shortened, a clinic taken with its hours) takes
-it, so of two at once the second sees the first's commit.
+a deactivation, weekly hours removed or shortened, a clinic taken with its hours; a
+clinic's deactivation or new opening hours, for every provider with hours or bookings
+there: ``lock_providers``) takes it, so of two at once the second sees the first's commit.
 
 PostgreSQL: a transaction-scoped advisory lock per subject (``provider:<id>``, the claims'
 spelling). A leave, a deactivation or a change of hours takes it before reading the
 bookings in its way; a claim takes it before it is written (``lock_subjects`` in a hold,
 and the trigger ``tg_slot_claims_provider_present`` on ``slot_claims`` for every claim),
-and the trigger then refuses a live claim over a leave, of an inactive provider or outside
-the provider's weekly hours at the booking's clinic as a lost race (SQLSTATE 23P01, the
-exclusion constraint's): a hold checks leave and hours before it takes its locks, so only
+and the trigger then refuses a live claim over a leave, of an inactive provider, outside
+the provider's weekly hours at the booking's clinic, or at a clinic inactive or closed then
+(migration clinic0open1) as a lost race (SQLSTATE 23P01, the exclusion constraint's): a
+hold checks leave, hours and the clinic before it takes its locks, so only
 a check after the lock can see a change that committed in between. The trigger adds no
 statement to a hold (docs/booking.md, docs/performance.md).
 
@@ -86,7 +88,7 @@ def lock_subjects(subjects):
     claims each wait for the other's uncommitted index entry and one of them only learns it
     lost from the deadlock detector, a ``deadlock_timeout`` (1 s) later; with it, claimers
     of one slot queue here and each one after the winner is refused at once."""
-    if not is_postgres():
+    if not is_postgres() or not subjects:
         return
     # One statement for all, one round trip: the locks are taken row by row in the
     # array's order (its ordinality), which is the sorted order. Without an autoflush:
@@ -101,3 +103,11 @@ def lock_provider(provider_id):
     way: a hold writing its claims meanwhile commits first (and is then read), or waits for
     this commit (and its claims' trigger then sees the change)."""
     lock_subjects([provider_subject(provider_id)])
+
+
+def lock_providers(provider_ids):
+    """:func:`lock_provider` for several providers at once, in the order a hold takes them
+    (``lock_subjects``: their subjects sorted), so a team's hold and this never wait for
+    each other in a circle: a clinic's change takes the lock of everyone who could be
+    booked there (``catalog.clinics``)."""
+    lock_subjects([provider_subject(pid) for pid in provider_ids])

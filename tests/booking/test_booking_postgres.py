@@ -383,7 +383,8 @@ def _hold_at_ten(pg_app, world, results):
 
 def _take_the_time(pg_app, world, what, results):
     """A leave over the day, the provider's Tuesday mornings taken from their weekly hours,
-    or the provider's deactivation (admin: their profile, or their account)."""
+    or the provider's deactivation (admin: their profile, or their account); or the
+    clinic's deactivation, or its Tuesday mornings taken from its opening hours."""
     from datetime import time
 
     from portal.catalog import availability, providers
@@ -406,6 +407,15 @@ def _take_the_time(pg_app, world, what, results):
                 )
                 doctor = db.session.get(User, window.provider.user_id)
                 availability.change_availability(doctor, window, time(12), time(18))
+            elif what == "clinic":  # the clinic deactivated (admin/clinics)
+                from portal.catalog.clinics import update_clinic
+
+                update_clinic(admin, world.clinic, active=False)
+            elif what == "clinic_hours":  # the clinic open Tuesdays from 12 only
+                from portal.catalog.clinics import update_clinic
+
+                hours = {d: (time(12 if d == 1 else 9), time(18)) for d in range(5)}
+                update_clinic(admin, world.clinic, hours=hours)
             elif what == "account":  # the doctor's account deactivated (admin/users)
                 from portal.accounts import service as accounts
                 from portal.catalog.models import Provider
@@ -423,7 +433,9 @@ def _take_the_time(pg_app, world, what, results):
             db.session.remove()
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "account", "hours", "edit"])
+@pytest.mark.parametrize(
+    "what", ["leave", "deactivation", "account", "hours", "edit", "clinic", "clinic_hours"]
+)
 def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
@@ -431,12 +443,19 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     bookings in its way and, before it committed, a hold read no leave (the provider still
     active, working then) and was written: both won, and the patient would come to an
     absent provider. Now the hold waits for the leave's commit (the provider's advisory
-    lock) and the claim's trigger then sees it."""
-    from portal.catalog import availability, providers
+    lock) and the claim's trigger then sees it. The same for a clinic's deactivation or
+    narrowed opening hours (a known gap: nothing refused them, and then a hold checked
+    the clinic before its locks and the trigger never looked at the clinic): the clinic's
+    change takes the lock of every provider with hours there, and the trigger refuses a
+    claim at a clinic inactive or closed then."""
+    from portal.catalog import availability, clinics, providers
 
     module = providers if what in ("deactivation", "account") else availability
+    name = "bookings_in_the_way"
+    if what.startswith("clinic"):
+        module, name = clinics, "_bookings_in_the_way"
     checked, release = threading.Event(), threading.Event()
-    real = module.bookings_in_the_way
+    real = getattr(module, name)
 
     def check_then_pause(*args, **kwargs):
         answer = real(*args, **kwargs)
@@ -444,7 +463,7 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
         release.wait(30)
         return answer
 
-    monkeypatch.setattr(module, "bookings_in_the_way", check_then_pause)
+    monkeypatch.setattr(module, name, check_then_pause)
     results = {}
     first = threading.Thread(target=_take_the_time, args=(pg_app, pg_world, what, results))
     first.start()
@@ -461,12 +480,15 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     assert live_bookings(pg_app) == 0
 
 
-@pytest.mark.parametrize("what", ["leave", "deactivation", "account", "hours", "edit"])
+@pytest.mark.parametrize(
+    "what", ["leave", "deactivation", "account", "hours", "edit", "clinic", "clinic_hours"]
+)
 def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
     """The other order: the hold's claims are written, not yet committed; the leave (or
-    deactivation) waits for the hold's commit, then sees its booking and is refused."""
+    deactivation, or the clinic's change) waits for the hold's commit, then sees its
+    booking and is refused."""
     inside, release = threading.Event(), threading.Event()
     real_record = visits.record
 
@@ -662,5 +684,65 @@ def test_a_providers_claim_outside_their_weekly_hours_is_refused_by_the_database
             SlotClaim(booking_id=item.id, subject=subject, start_at=at(2, 10), end_at=at(2, 10, 30))
         )
         with pytest.raises(SlotUnavailable):  # no hours at all
+            claims.flush_claims()
+        db.session.remove()
+
+
+def test_a_claim_at_a_clinic_closed_then_is_refused_by_the_database(pg_app, pg_world):
+    """The trigger also judges the booking's clinic (a clinic's change takes the lock of
+    every provider with hours there): a claim written, or made live again, at a clinic
+    that is inactive, or outside its opening hours that day though inside the provider's
+    weekly hours, is a lost race; one inside them is not."""
+    from datetime import time
+
+    from portal.catalog.models import Clinic, ClinicHours
+
+    doctor = pg_world.doctors[0]
+    subject = f"provider:{doctor}"
+    with pg_app.app_context():
+        patient = db.session.get(User, pg_world.patients[0])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=pg_world.consult,
+            provider_ids=[doctor],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 14),
+        )
+        claims.release(item)  # as an expiry does
+        # Tuesdays 12–16 from now on (written here: whatever Python checks); the doctor
+        # still works 09–18.
+        tuesday = db.session.scalar(
+            sa.select(ClinicHours).where(
+                ClinicHours.clinic_id == pg_world.clinic, ClinicHours.weekday == 1
+            )
+        )
+        tuesday.opens, tuesday.closes = time(12), time(16)
+        db.session.commit()
+        for start, end, refused in [
+            (at(1, 11, 45), at(1, 12, 15), True),  # starts before the clinic opens
+            (at(1, 15, 45), at(1, 16, 15), True),  # runs past its closing
+            (at(1, 12), at(1, 12, 30), False),
+            (at(1, 15, 30), at(1, 16), False),
+            (at(2, 9), at(2, 9, 30), False),  # Wednesday: open 09–18
+        ]:
+            db.session.add(
+                SlotClaim(booking_id=item.id, subject=subject, start_at=start, end_at=end)
+            )
+            if refused:
+                with pytest.raises(SlotUnavailable):
+                    claims.flush_claims()
+            else:
+                claims.flush_claims()
+            db.session.rollback()
+        db.session.get(Clinic, pg_world.clinic).active = False
+        db.session.commit()
+        item = db.session.get(IndividualBooking, item.id)
+        assert claims.relive(item) is False  # the late payment's way: refused
+        db.session.rollback()
+        db.session.add(
+            SlotClaim(booking_id=item.id, subject=subject, start_at=at(2, 10), end_at=at(2, 10, 30))
+        )
+        with pytest.raises(SlotUnavailable):  # inside every hours, at a closed clinic
             claims.flush_claims()
         db.session.remove()

@@ -627,6 +627,47 @@ def test_admin_taking_a_clinic_with_bookings_there_is_refused(
         assert {w.clinic_id for w in provider.availability} == {catalog["indira"]}
 
 
+def test_admin_closing_a_clinic_or_narrowing_its_hours_over_a_booking_is_refused(
+    client, catalog, login, app, make_user
+):
+    """A known gap: the clinic's form deactivated the clinic, or narrowed its opening
+    hours, under a patient's booking. Refused on the form (422, no 500), the booking named
+    (its date, time and visit number), nothing saved; another day's hours are saved."""
+    from portal.booking.models import MasterBooking
+
+    day = _hold_with_the_doctor(app, catalog, make_user)  # 10:00 at Indiranagar
+    with app.app_context():
+        number = db.session.scalar(sa.select(MasterBooking.number))
+    login(catalog["admin"])
+    url = f"/admin/clinics/{catalog['indira']}/edit"
+    booked = f"{day:%a %d %b %Y}, 10:00, visit {number}"
+    closed = _clinic_form()
+    del closed["active"]  # unticked
+    refused = client.post(url, data=closed, headers=HX)
+    assert refused.status_code == 422 and "<html" not in text(refused)
+    assert f"There is 1 booking ahead at this clinic ({booked}). Cancel or move it first" in text(
+        refused
+    )
+    assert "then deactivate the clinic." in text(refused)
+    later = _clinic_form(**{f"opens_{day.weekday()}": "11:00"})
+    refused = client.post(url, data=later)  # without htmx: the page
+    assert refused.status_code == 422 and "<html" in text(refused)
+    assert (
+        f"There is 1 booking ahead at this clinic outside the new opening hours ({booked})."
+        in text(refused)
+    )
+    with app.app_context():
+        clinic = db.session.get(Clinic, catalog["indira"])
+        assert clinic.active is True
+        assert clinic.business_hours()[day.weekday()] == (time(9), time(18))
+    other_day = (day.weekday() + 1) % 5
+    saved = client.post(url, data=_clinic_form(**{f"opens_{other_day}": "11:00"}), headers=HX)
+    assert saved.status_code == 200
+    with app.app_context():
+        hours = db.session.get(Clinic, catalog["indira"]).business_hours()
+        assert hours[other_day] == (time(11), time(18))
+
+
 def test_admin_reactivating_a_profile_whose_account_is_deactivated_is_refused(
     client, catalog, login, app
 ):
@@ -701,3 +742,43 @@ def test_every_free_time_of_a_day_and_the_next_day(client, catalog):
     assert "Previous day" not in today
     assert client.get(f"{base}&clinic={catalog['pune']}").status_code == 404
     assert client.get("/find/times?provider=x").status_code == 404
+
+
+def test_the_day_times_follow_the_clinics_hours_and_a_closed_clinic_is_not_offered(
+    client, catalog, app
+):
+    """The patient's pages read the clinic's state, their kept answers too: hours the
+    clinic no longer opens are not offered though the doctor's weekly hours hold them, and
+    a deactivated clinic's times are not found (nor the clinic on the find page)."""
+    from datetime import timedelta
+
+    from portal.accounts.models import User
+    from portal.catalog.clinics import update_clinic
+    from portal.db import utcnow
+    from portal.domain.timezone import CLINIC_TZ
+
+    day = utcnow().astimezone(CLINIC_TZ).date() + timedelta(days=7)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    url = (
+        f"/find/times?provider={catalog['doctor']}&service={catalog['consult']}"
+        f"&clinic={catalog['indira']}&date={day.isoformat()}"
+    )
+
+    def times(headers=None):
+        return re.findall(
+            r'<a class="slot" href="[^"]+">(\d\d:\d\d)</a>', text(client.get(url, headers=headers))
+        )
+
+    assert times()[:2] == ["09:00", "09:30"] and times(HX)[:2] == ["09:00", "09:30"]
+    with app.app_context():
+        admin = db.session.get(User, catalog["admin"].id)
+        hours = {d: (time(9), time(18)) for d in range(5)} | {day.weekday(): (time(11), time(18))}
+        update_clinic(admin, catalog["indira"], hours=hours)  # nothing booked: saved
+    assert times() == times(HX) == ["11:00", "11:30", "12:00", "12:30"]
+    with app.app_context():
+        update_clinic(db.session.get(User, catalog["admin"].id), catalog["indira"], active=False)
+    assert client.get(url).status_code == 404
+    assert client.get(url, headers=HX).status_code == 404
+    found = text(client.get(f"/find?service={catalog['consult']}&clinic={catalog['indira']}"))
+    assert 'class="slot"' not in found
