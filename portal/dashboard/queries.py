@@ -372,8 +372,14 @@ def dashboard(now=None) -> Dashboard:
     since = _local_day_start(days[0])
     gateway_kinds = (ORDER, LINK, DESK)
     refunded, to_wallets = _refunds(since)
+    this_month = _month_start(today)
+    # The bookings' days from this month's first when it is before the series' (on a 31st):
+    # this month's count from the same statement, the page's cost the same every day.
+    book_from = min(days[0], this_month)
+    booked = _daily(IndividualBooking.confirmed_at, None, _local_day_start(book_from))
+    shift = (days[0] - book_from).days
     series = {
-        "bookings": _series(days, _daily(IndividualBooking.confirmed_at, None, since)),
+        "bookings": _series(days, {i - shift: v for i, v in booked.items() if i >= shift}),
         "money in": _series(days, _money_in(since, gateway_kinds)),
         # Cash out, as "money in" is cash in; wallet credits beside it, their own figure.
         "refunds": _series(days, refunded),
@@ -389,8 +395,10 @@ def dashboard(now=None) -> Dashboard:
     }
     p50, p95, measured = _percentiles(since)
     automatic, processed = _payout_automation(since)
-    this_month = _month_start(today)
-    months = _closed_months(this_month) + [(this_month, _current_month(this_month, series, days))]
+    this_month_count = sum(
+        n for i, (n, _) in booked.items() if book_from + timedelta(days=i) >= this_month
+    )
+    months = _closed_months(this_month) + [(this_month, this_month_count)]
     discrepancies, rate = sources.discrepancies(since)
     return Dashboard(
         as_of=now,
@@ -406,19 +414,3 @@ def dashboard(now=None) -> Dashboard:
         payouts_processed=processed,
         months=months,
     )
-
-
-def _current_month(this_month, series, days):
-    """This month's bookings: the daily series already holds the month's days when the
-    month started within the last 30 days (it always has: a month is at most 31 days,
-    so count the day before the series separately when needed)."""
-    counted = sum(n for d, n in zip(days, series["bookings"].count) if d >= this_month)
-    if days[0] <= this_month:
-        return counted
-    extra = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            IndividualBooking.confirmed_at >= _local_day_start(this_month),
-            IndividualBooking.confirmed_at < _local_day_start(days[0]),
-        )
-    )
-    return counted + int(extra or 0)

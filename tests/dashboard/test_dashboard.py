@@ -201,3 +201,34 @@ def test_the_fragment_polls_every_30_seconds(client, make_user, login):
     html = fragment.get_data(as_text=True)
     assert html.lstrip().startswith("{#") is False and '<section id="dashboard"' in html
     assert "<html" not in html
+
+
+def test_on_a_31st_this_months_bookings_take_no_statement_more(app, ctx):
+    """The 30-day series starts on the 2nd on a 31st: this month's count once took a
+    statement of its own that day (the admin home's query budget failed on 31 Jan). Now
+    the bookings' daily statement starts at the month's first: the same cost every day,
+    and the month's count right."""
+    from datetime import date
+
+    from tests.querycount import counted_queries
+
+    end = datetime(2026, 7, 31, 15, 30, tzinfo=CLINIC_TZ)
+    with time_machine.travel(end, tick=False):
+        data = seed_dashboard(end, providers=3, days=70, per_day=3, seed=7)
+        queries.forget_months()
+        queries.dashboard()  # the closed months, kept per process
+        with counted_queries() as on_the_31st:
+            dash = queries.dashboard()
+    july = [t for t in data.bookings if date(2026, 7, 1) <= local_day(t) <= end.date()]
+    assert local_day(min(july)) == date(2026, 7, 1)  # the 1st has bookings, outside the 30 days
+    assert dict(dash.months)[date(2026, 7, 1)] == len(july)
+    first = end.date() - timedelta(days=29)
+    assert sum(dash.series["bookings"].count) == sum(
+        1 for t in data.bookings if first <= local_day(t) <= end.date()
+    )
+    with time_machine.travel(end - timedelta(days=15), tick=False):
+        queries.forget_months()
+        queries.dashboard()
+        with counted_queries() as mid_month:
+            queries.dashboard()
+    assert len(on_the_31st) == len(mid_month)
