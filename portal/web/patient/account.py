@@ -61,6 +61,11 @@ def close_account():
     if form.validate_on_submit():
         try:
             closure.close_account(current_user.id, form.current_password.data, form.confirm.data)
+        except service.NotFound:
+            # Closed meanwhile (the same form sent twice at once): this session is over.
+            logout_user()
+            session.clear()
+            return redirect(url_for("auth.login"), 303)
         except service.AccountLocked as exc:
             logout_user()
             session.clear()
