@@ -394,3 +394,19 @@ def test_a_close_that_finds_the_account_gone_signs_out_without_a_500(
     answer = _close(client)
     assert answer.status_code == 303 and answer.location.startswith("/auth/login")
     assert client.get("/me/").status_code in (302, 303)
+
+
+def test_the_wrong_password_that_locks_the_account_signs_out(app, client, login, world):
+    """The close form's password counts as the password change's does: the guess that
+    locks the account ends its sessions, this one too (docs/security.md)."""
+    login(world.patient)
+    with app.app_context():
+        db.session.get(User, world.patient.id).failed_logins = (
+            app.config["LOGIN_LOCKOUT_THRESHOLD"] - 1
+        )
+        db.session.commit()
+    answer = _close(client, password="not-my-password-at-all")
+    assert answer.status_code == 303 and answer.location.startswith("/auth/login")
+    assert "signed out" in text(client.get(answer.location))
+    assert client.get("/me/").status_code in (302, 303)
+    _unchanged(app, world)
