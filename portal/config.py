@@ -279,6 +279,12 @@ TUNABLES = {
             "coupon codes a patient may try (Flask-Limiter notation)",
         ),
         Tunable(
+            "DATA_EXPORT_RATE_LIMIT",
+            _rate_limit,
+            "5 per hour",
+            "downloads of their own data a patient may make (Flask-Limiter notation)",
+        ),
+        Tunable(
             "PASSWORD_RESET_RATE_LIMIT",
             _rate_limit,
             "5 per hour",

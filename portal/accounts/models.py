@@ -33,6 +33,9 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[object | None] = mapped_column(UTCDateTime)
     # The language pages, mail and SMS use for this user (portal.i18n.LANGUAGES).
     language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
+    # Set when a patient closed their account (docs/privacy.md): the row stays for the
+    # records that refer to it, its personal data erased; never reactivated.
+    closed_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     dependents = relationship(
         "Dependent",
@@ -48,6 +51,10 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self):
         return self.active
+
+    @property
+    def is_closed(self):
+        return self.closed_at is not None
 
     @property
     def is_admin(self):

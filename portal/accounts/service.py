@@ -56,7 +56,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal import events
-from portal.accounts.models import ADMIN, PATIENT, PROVIDER, User
+from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
 from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.models import AuditEntry
 from portal.audit.service import record
@@ -512,30 +512,13 @@ def change_password(user_id, current_password, new_password):
     account also ends its sessions (``AccountLocked``: the owner signs in again, or resets
     the password by email), and a locked account's change is refused without checking the
     password. The failures are kept (the unit of work commits), then the error raised."""
-    refusal = None
     with unit_of_work():
-        user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
-        if user is None or not user.active:
-            raise NotFound("user")
-        now = utcnow()
-        if _is_locked(user, now):
-            record(user, "password_change_failed", "user", user.id, after={"reason": "locked"})
-            refusal = ValidationError({FORM: PASSWORD_CHANGE_PAUSED})
-        elif not verify_password(user.password_hash, current_password or ""):
-            record(user, "password_change_failed", "user", user.id)
-            if _count_failure(user, now):
-                _bump_session_version(user)
-                record(user, "sessions_ended", "user", user.id, after={"reason": "locked"})
-                refusal = AccountLocked()
-            else:
-                refusal = ValidationError({"current_password": WRONG_CURRENT_PASSWORD})
-        else:
+        user, refusal = check_own_password(user_id, current_password, "password_change_failed")
+        if refusal is None:
             data = collect(
                 password=(lambda p: check_password(p, user.email, user.name), new_password)
             )
             user.password_hash = hash_password(data["password"])
-            user.failed_logins = 0
-            user.locked_until = None
             _bump_session_version(user)
             record(user, "password_changed", "user", user.id)
     if refusal:
@@ -709,6 +692,10 @@ def invite_user(email, name, role, invited_by, phone=None):
 
 
 # Admin pages are English only: not in the catalogue.
+CLOSED_NOT_REACTIVATED = (
+    "This account was closed by its owner and its personal data erased: it cannot be "
+    "reactivated. They can register again."
+)
 NOT_ACTIVE_ADMIN = (
     "Your account is no longer an active administrator account, so it cannot change other accounts."
 )
@@ -746,11 +733,9 @@ def _set_active(admin, user_id, active, action):
             raise NotFound("user")
         if user.id == admin.id and not active:
             raise ValidationError({FORM: N_("You cannot deactivate your own account.")})
+        if active and user.closed_at is not None:
+            raise ValidationError({FORM: CLOSED_NOT_REACTIVATED})
         if user.active != active:
-            if not active:
-                events.account_deactivating.send(
-                    "accounts", user_id=user.id, actor_id=actor.id, role=user.role
-                )
             record(
                 admin,
                 action,
@@ -759,10 +744,20 @@ def _set_active(admin, user_id, active, action):
                 before={"active": user.active},
                 after={"active": active},
             )
-            user.active = active
-            if not active:
-                _bump_session_version(user)  # their open sessions end now
+            if active:
+                user.active = True
+            else:
+                _deactivate(user, actor.id)
     return user
+
+
+def _deactivate(user, actor_id):
+    """The one deactivation path (an admin's, a patient closing their account): the
+    ``account_deactivating`` receivers first (they may refuse), then the account stops
+    signing in and every session and remember-me cookie of it ends now."""
+    events.account_deactivating.send("accounts", user_id=user.id, actor_id=actor_id, role=user.role)
+    user.active = False
+    _bump_session_version(user)
 
 
 def deactivate_user(admin, user_id):
@@ -772,3 +767,79 @@ def deactivate_user(admin, user_id):
 
 def reactivate_user(admin, user_id):
     return _set_active(admin, user_id, True, "user.reactivate")
+
+
+# --- closing one's own account (docs/privacy.md) ---------------------------------------
+
+CLOSE_CONFIRM_MESSAGE = N_("Tick the box to confirm that you want to close your account.")
+CLOSED_NAME = "Closed account #{id}"
+# A unique address that can never receive mail (RFC 2606's reserved ".invalid"), so the
+# person's own address is free to register again.
+CLOSED_EMAIL = "closed-{id}@closed.invalid"
+
+
+def check_own_password(user_id, current_password, action):
+    """(the signed-in user's row, locked FOR UPDATE, or raise NotFound; and a refusal or
+    None). A wrong current password counts toward the account's lockout as in a password
+    change, the failure that locks it ending its sessions (``AccountLocked``); a locked
+    account is refused unchecked. Inside the caller's unit of work, which must commit (the
+    failures are kept) and then raise the refusal."""
+    user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None or not user.active:
+        raise NotFound("user")
+    now = utcnow()
+    if _is_locked(user, now):
+        record(user, action, "user", user.id, after={"reason": "locked"})
+        return user, ValidationError({FORM: PASSWORD_CHANGE_PAUSED})
+    if not verify_password(user.password_hash, current_password or ""):
+        record(user, action, "user", user.id)
+        if _count_failure(user, now):
+            _bump_session_version(user)
+            record(user, "sessions_ended", "user", user.id, after={"reason": "locked"})
+            return user, AccountLocked()
+        return user, ValidationError({"current_password": WRONG_CURRENT_PASSWORD})
+    user.failed_logins = 0
+    user.locked_until = None
+    return user, None
+
+
+def close_own_account(user):
+    """Erase a patient's personal data and deactivate the account, for good, inside the
+    caller's unit of work (``portal.privacy.closure``, which has checked the password and
+    that nothing is still owed either way). The row stays: the visits, payments, refunds,
+    ledger and audit refer to it by id. Name → "Closed account #<id>", email → a unique
+    undeliverable placeholder, phone, password, lockout and remember-me gone; the
+    dependents' names and dates of birth erased (rows kept: visits refer to them); then the
+    one deactivation path (``_deactivate``: sessions end). An audit row records the
+    closure without the erased data."""
+    if user.role != PATIENT:
+        raise PermissionDenied("Only a patient closes their own account here.")
+    now = utcnow()
+    user.name = CLOSED_NAME.format(id=user.id)
+    user.email = CLOSED_EMAIL.format(id=user.id)
+    user.phone = None
+    user.password_hash = None
+    user.failed_logins = 0
+    user.locked_until = None
+    user.closed_at = now
+    erased = 0
+    for dependent in db.session.scalars(
+        sa.select(Dependent).where(Dependent.guardian_id == user.id).with_for_update()
+    ):
+        dependent.name = f"Family member #{dependent.id}"
+        dependent.date_of_birth = None
+        erased += 1
+    _deactivate(user, user.id)
+    record(
+        user,
+        "user.closed",
+        "user",
+        user.id,
+        before={"active": True},
+        after={
+            "active": False,
+            "erased": ["name", "email", "phone", "password"],
+            "dependents_erased": erased,
+        },
+    )
+    return user

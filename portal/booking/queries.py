@@ -476,3 +476,67 @@ def coupons_page(*, active=None, after=None, before=None, per_page=50):
     if active is not None:
         query = query.where(Coupon.active.is_(bool(active)))
     return keyset_page(query, COUPON_ORDER, after=after, before=before, per_page=per_page)
+
+
+# --- a patient's own record (portal.privacy: their data download, closing the account) --
+
+LIVE_ITEM = (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED, BookingStatus.STARTED)
+
+
+def patient_record(patient_id):
+    """Every visit of the patient, oldest first, with its items (service, clinic,
+    providers) and payments loaded up front: a handful of statements however many visits
+    (``selectinload``). For the patient's data download, which lists everything."""
+    from sqlalchemy.orm import selectinload
+
+    return db.session.scalars(
+        sa.select(MasterBooking)
+        .where(MasterBooking.patient_id == patient_id)
+        .order_by(MasterBooking.created_at, MasterBooking.id)
+        .options(
+            selectinload(MasterBooking.dependent),
+            selectinload(MasterBooking.payments),
+            selectinload(MasterBooking.items).selectinload(IndividualBooking.service),
+            selectinload(MasterBooking.items).selectinload(IndividualBooking.clinic),
+            selectinload(MasterBooking.items).selectinload(IndividualBooking.providers),
+        )
+    ).all()
+
+
+def open_business(patient_id):
+    """What a patient still has running, by visit number: (visits with an appointment held,
+    confirmed or started, at any time; visits waiting for payment, a payment link or a
+    reschedule fee open). Closing the account waits until both are empty."""
+    from portal.booking.models import Reschedule
+    from portal.domain.states import PaymentStatus, RescheduleStatus
+
+    mine = sa.select(MasterBooking.id).where(MasterBooking.patient_id == patient_id)
+    live = db.session.scalars(
+        sa.select(MasterBooking.number)
+        .join(IndividualBooking, IndividualBooking.master_id == MasterBooking.id)
+        .where(MasterBooking.patient_id == patient_id, IndividualBooking.status.in_(LIVE_ITEM))
+        .distinct()
+        .order_by(MasterBooking.number)
+    ).all()
+    unpaid = db.session.scalars(
+        sa.select(MasterBooking.number)
+        .where(
+            MasterBooking.patient_id == patient_id,
+            sa.or_(
+                MasterBooking.status.in_(OPEN_VISIT),
+                MasterBooking.id.in_(
+                    sa.select(Payment.master_id).where(
+                        Payment.master_id.in_(mine), Payment.status == PaymentStatus.PENDING
+                    )
+                ),
+                MasterBooking.id.in_(
+                    sa.select(Reschedule.visit_id).where(
+                        Reschedule.visit_id.in_(mine),
+                        Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+                    )
+                ),
+            ),
+        )
+        .order_by(MasterBooking.number)
+    ).all()
+    return [n or "—" for n in live], [n or "—" for n in unpaid]

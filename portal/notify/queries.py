@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 
+from portal.extensions import db
 from portal.notify.models import Delivery, DeliveryStatus, Notification
 from portal.outbox import OutboxItem
 from portal.pagination import Order, keyset_page
@@ -43,3 +44,15 @@ def failing_deliveries_page(*, after=None, before=None, per_page=50):
     retry came: never sent), newest first."""
     query = sa.select(Delivery).where(Delivery.status.in_(FAILING_OR_WITHDRAWN))
     return keyset_page(query, DELIVERY_ORDER, after=after, before=before, per_page=per_page)
+
+
+def sent_to(user_id):
+    """What the portal sent a user, oldest first, as rows: the delivery's ``kind``,
+    ``channel``, ``status``, ``created_at``, ``sent_at`` (a patient's data download)."""
+    return db.session.execute(
+        sa.select(
+            Delivery.kind, Delivery.channel, Delivery.status, Delivery.created_at, Delivery.sent_at
+        )
+        .where(Delivery.user_id == user_id)
+        .order_by(Delivery.created_at, Delivery.id)
+    ).all()

@@ -164,3 +164,40 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
     else:
         due = max(quote.payable - paid, 0)
     return VisitMoney(quote.payable, paid, refunded, pending, due)
+
+
+# --- a patient's own record (portal.privacy) -----------------------------------------------
+
+IN_FLIGHT = (RefundStatus.PENDING, RefundStatus.FAILED)
+
+
+def refunds_of_patient(patient_id):
+    """The patient's refunds, oldest first, with their visit and booking's service."""
+    return db.session.scalars(
+        sa.select(Refund)
+        .where(Refund.patient_id == patient_id)
+        .order_by(Refund.created_at, Refund.id)
+        .options(*REFUND_ROW)
+    ).all()
+
+
+def refunds_in_flight(patient_id):
+    """How many of the patient's refunds are not finished: sent and not yet processed,
+    failed (the clinic still owes it: retried or sent again), or a further refund
+    waiting for a second administrator."""
+    from portal.booking.models import MasterBooking
+
+    refunds = db.session.scalar(
+        sa.select(sa.func.count(Refund.id)).where(
+            Refund.patient_id == patient_id, Refund.status.in_(IN_FLIGHT)
+        )
+    )
+    approvals = db.session.scalar(
+        sa.select(sa.func.count(RefundApproval.id))
+        .join(IndividualBooking, IndividualBooking.id == RefundApproval.booking_id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .where(
+            MasterBooking.patient_id == patient_id, RefundApproval.status == ApprovalStatus.PENDING
+        )
+    )
+    return refunds + approvals

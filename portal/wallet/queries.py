@@ -55,3 +55,13 @@ def balance_column(user_id_column):
 def keep_balance(patient_id, value):
     """The balance ``balance_column`` read: this request's ``shown_balance`` returns it."""
     ledger.keep_balance(chart.patient_wallet(patient_id), value)
+
+
+def pending_adjustments(patient_id):
+    """How many adjustments of the patient's wallet wait for a second administrator."""
+    return db.session.scalar(
+        sa.select(sa.func.count(WalletAdjustment.id)).where(
+            WalletAdjustment.patient_id == patient_id,
+            WalletAdjustment.status == "PENDING_APPROVAL",
+        )
+    )

@@ -176,6 +176,12 @@ def _password_link(token, purpose, set_password, template, done_message):
     return render_form(template, form, token=token)
 
 
+@bp.get("/closed")
+def account_closed():
+    """Where a patient lands once their account is closed (and they are signed out)."""
+    return render("auth/account_closed.html")
+
+
 @bp.get("/form-expired")
 def form_expired():
     """Where a boosted form whose CSRF token expired is sent (``errors.form_expired``):

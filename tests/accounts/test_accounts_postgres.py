@@ -170,3 +170,27 @@ def test_an_admin_deactivated_meanwhile_is_refused(pg_app):
         assert refused.value.errors == {accounts.FORM: accounts.NOT_ACTIVE_ADMIN}
         assert db.session.get(User, p_id).active is True
         db.session.remove()
+
+
+def test_two_closes_of_one_account_at_once_close_it_once(pg_app, monkeypatch):
+    """Closing one's account (docs/privacy.md) locks the patient's row before the password
+    and the refusals are read: the same form posted twice at once (two tabs, a double
+    click) closes it once; the second waits for the first's commit, finds the account
+    inactive and is told it is not found (the page signs that browser out)."""
+    from portal.privacy import closure
+
+    (uid,) = _users(pg_app, ("patient", "closing@example.com"))
+    _meet(monkeypatch, accounts, "check_own_password")
+
+    def close():
+        return closure.close_account(uid, PASSWORD, True).id
+
+    results = run_together(pg_app, close, close)
+    done = [r for r in results if not isinstance(r, Exception)]
+    missing = [r for r in results if isinstance(r, accounts.NotFound)]
+    assert len(done) == 1 and len(missing) == 1, results
+    closed = _count(
+        pg_app,
+        sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.action == "user.closed"),
+    )
+    assert closed == 1

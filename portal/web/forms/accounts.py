@@ -137,3 +137,17 @@ class InviteForm(PortalForm):
         validators=[Optional()],
         render_kw={"type": "tel", "placeholder": "98123 45678"},
     )
+
+
+class CloseAccountForm(PortalForm):
+    """The patient's "Close my account": the current password and a confirmation."""
+
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[_required(_l("Enter your current password."))],
+        render_kw={"autocomplete": "current-password"},
+    )
+    confirm = BooleanField(
+        _l("I understand that closing my account erases my personal details and cannot be undone."),
+        validators=[_required(_l("Tick the box to confirm that you want to close your account."))],
+    )

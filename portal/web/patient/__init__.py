@@ -11,6 +11,7 @@ bp.before_request(book_for_others)  # ahead of the guard: the find page's links,
 guard_blueprint(bp, PATIENT)
 
 from portal.web.patient import (  # noqa: E402,F401
+    account,
     cancellations,
     dependents,
     home,

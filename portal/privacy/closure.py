@@ -1,0 +1,111 @@
+"""A patient closes their own account (docs/privacy.md).
+
+One unit of work, with the patient's row locked (``FOR UPDATE``) so two closes, or a
+close and a password change, run one after the other:
+
+1. the current password (a wrong one counts toward the account's lockout, as in a
+   password change: ``accounts.service.check_own_password``);
+2. nothing may still be owed either way, each refusal saying what to do: appointments
+   held, confirmed or started (cancel them first, or ask the clinic); a visit waiting for
+   payment (a checkout, a payment link, a reschedule fee); a refund not finished (or a
+   further refund awaiting approval); money in the wallet, or an adjustment of it
+   awaiting approval (the portal has no way to pay a wallet out to the patient: the
+   clinic does it, with a debit adjustment once it has paid them);
+3. ``accounts.service.close_own_account``: personal data erased, the account deactivated
+   through the one deactivation path (every session ends);
+4. ``notify.closure``: nothing more sent to them; copies of what was sent lose their
+   address and words.
+
+Visits, payments, refunds, the ledger, invoices and credit notes and the audit are kept as
+they are, referring to the user id."""
+
+from portal.accounts import service as accounts
+from portal.audit.service import record
+from portal.booking import prices
+from portal.booking import queries as booking_queries
+from portal.db import unit_of_work
+from portal.domain.rates import format_inr
+from portal.domain.text import Text
+from portal.i18n import N_
+from portal.notify import closure as notify_closure
+from portal.refunds import queries as refund_queries
+from portal.wallet import queries as wallet_queries
+
+LIVE_BOOKINGS = N_(
+    "You have appointments that are booked or under way (visits %(visits)s). Cancel the "
+    "ones ahead from each visit's page first; for one that has already begun, ask the clinic."
+)
+UNPAID = N_(
+    "Visits %(visits)s are waiting for payment. Open each one and cancel it (or pay for it) first."
+)
+REFUNDS = N_(
+    "A refund to you is not finished yet. Close your account once it has reached you; the "
+    "visit's page shows where it is."
+)
+WALLET = N_(
+    "Your wallet holds %(amount)s. Ask the clinic to pay it out to you before you close "
+    "your account: the portal cannot send wallet money back by itself."
+)
+WALLET_PENDING = N_(
+    "A change to your wallet is waiting for the clinic's approval. Close your account once "
+    "it has been decided."
+)
+
+
+class ClosureRefused(accounts.ValidationError):
+    """Something is still owed either way: ``reasons`` says each thing and what to do."""
+
+    def __init__(self, reasons):
+        self.reasons = list(reasons)
+        super().__init__({accounts.FORM: self.reasons[0]})
+
+
+def blockers(patient_id):
+    """What stands in the way of closing the account, as messages (empty: nothing)."""
+    reasons = []
+    live, unpaid = booking_queries.open_business(patient_id)
+    # A visit waiting for payment holds its times too: it is said once, as unpaid.
+    live = [n for n in live if n not in unpaid]
+    if live:
+        reasons.append(Text(LIVE_BOOKINGS, visits=", ".join(live)))
+    if unpaid:
+        reasons.append(Text(UNPAID, visits=", ".join(unpaid)))
+    if refund_queries.refunds_in_flight(patient_id):
+        reasons.append(Text(REFUNDS))
+    balance = prices.wallet_balance(patient_id)
+    if balance:
+        reasons.append(Text(WALLET, amount=format_inr(balance)))
+    if wallet_queries.pending_adjustments(patient_id):
+        reasons.append(Text(WALLET_PENDING))
+    return reasons
+
+
+def close_account(user_id, current_password, confirmed):
+    """Close the signed-in patient's account (see the module). Returns the closed user.
+    Raises ``accounts.ValidationError`` (the confirmation, the password: a wrong one is
+    counted and kept), ``accounts.AccountLocked`` (the guess that locked it: its sessions
+    ended), ``ClosureRefused`` (something still owed; nothing changed)."""
+    if not confirmed:
+        raise accounts.ValidationError({"confirm": accounts.CLOSE_CONFIRM_MESSAGE})
+    refusal = None
+    with unit_of_work():
+        user, refusal = accounts.check_own_password(user_id, current_password, "user.close_failed")
+        if refusal is None:
+            reasons = blockers(user.id)
+            if reasons:
+                record(
+                    user,
+                    "user.close_refused",
+                    "user",
+                    user.id,
+                    after={"reasons": [r.template[:60] for r in reasons]},
+                )
+                refusal = ClosureRefused(reasons)
+        if refusal is None:
+            old_email = user.email
+            accounts.close_own_account(user)
+            withdrawn = notify_closure.withdraw_and_erase(user.id, old_email, user.email)
+            record(None, "notify.withdrawn_for_closed_account", "user", user.id, after=withdrawn)
+    if refusal:
+        raise refusal
+    return user

@@ -1,0 +1,160 @@
+"""The patient's data download: one JSON document of their own data, read through the
+capabilities' read modules (accounts, booking, refunds, ledger, wallet, notify queries).
+
+Dates are IST (Asia/Kolkata, ISO 8601 with +05:30), amounts rupees as strings from the
+integer paise ("1234.50", never a float). Internal ids are left out except where they are
+the reference the patient sees or needs to quote (visit and invoice numbers, payment
+receipt and gateway references)."""
+
+from portal.accounts import queries as account_queries
+from portal.accounts.models import User
+from portal.booking import queries as booking_queries
+from portal.db import db, utcnow
+from portal.domain.timezone import CLINIC_TZ
+from portal.ledger import queries as ledger_queries
+from portal.notify import queries as notify_queries
+from portal.refunds import queries as refund_queries
+from portal.wallet import queries as wallet_queries
+
+FORMAT = "clinic-portal-personal-data/1"
+_PAGE = 500
+
+
+def rupees(paise):
+    """Integer paise as a rupee string: 123450 → "1234.50", -5 → "-0.05"."""
+    if paise is None:
+        return None
+    sign = "-" if paise < 0 else ""
+    whole, part = divmod(abs(int(paise)), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+def ist(moment):
+    return moment.astimezone(CLINIC_TZ).isoformat() if moment is not None else None
+
+
+def _all(read, *args):
+    """Every row of a keyset-paged read, page by page."""
+    rows, after = [], None
+    while True:
+        page = read(*args, after=after, per_page=_PAGE)
+        rows.extend(page.items)
+        if not page.has_next:
+            return rows
+        after = page.next_cursor
+
+
+def _visit(visit):
+    return {
+        "number": visit.number,
+        "status": str(visit.status),
+        "for": visit.dependent.name if visit.dependent_id else "you",
+        "created_at": ist(visit.created_at),
+        "confirmed_at": ist(visit.confirmed_at),
+        "invoice_number": visit.invoice_no,
+        "invoiced_to": visit.billed_to_name,
+        "discount": rupees(visit.discount),
+        "paid_from_wallet": rupees(visit.wallet_applied),
+        "appointments": [
+            {
+                "service": item.service.name,
+                "providers": [p.display_name for p in item.providers],
+                "clinic": item.clinic.name,
+                "starts_at": ist(item.start_at),
+                "ends_at": ist(item.end_at),
+                "status": str(item.status),
+                "total": rupees(item.total),
+                "gst": rupees(item.gst),
+                "paid": rupees(item.paid_amount),
+                "refunded": rupees(item.refunded_amount),
+            }
+            for item in visit.items
+        ],
+    }
+
+
+def _payment(visit, payment):
+    return {
+        "visit": visit.number,
+        "kind": str(payment.kind),
+        "amount": rupees(payment.amount),
+        "captured": rupees(payment.captured_amount),
+        "status": str(payment.status),
+        "method": payment.method,
+        "receipt": payment.receipt_no,
+        "gateway_payment": payment.razorpay_payment_id,
+        "created_at": ist(payment.created_at),
+        "paid_at": ist(payment.paid_at),
+    }
+
+
+def _refund(refund):
+    return {
+        "visit": refund.visit.number,
+        "service": refund.booking.service.name,
+        "amount": rupees(refund.amount),
+        "to": str(refund.destination),
+        "status": str(refund.status),
+        "gateway_refund": refund.razorpay_refund_id,
+        "created_at": ist(refund.created_at),
+    }
+
+
+def personal_data(user_id):
+    """The document (a dict, ready for ``json.dumps``) of the patient ``user_id``: their
+    profile, dependents, visits with appointments, payments, refunds, wallet and what was
+    sent to them; nothing of anyone else."""
+    user = db.session.get(User, user_id)
+    visits = booking_queries.patient_record(user_id)
+    wallet = _all(ledger_queries.wallet_history_page, user_id)
+    return {
+        "format": FORMAT,
+        "generated_at": ist(utcnow()),
+        "time_zone": "Asia/Kolkata (IST)",
+        "currency": "INR (rupees)",
+        "profile": {
+            "name": user.name,
+            "email": user.email,
+            "mobile": user.phone,
+            "language": user.language,
+            "registered_at": ist(user.created_at),
+            "last_sign_in_at": ist(user.last_login_at),
+        },
+        "dependents": [
+            {
+                "name": d.name,
+                "relationship": d.relationship_,
+                "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None,
+            }
+            for d in account_queries.dependents_of(user_id)
+        ],
+        "visits": [_visit(v) for v in visits],
+        "payments": [_payment(v, p) for v in visits for p in v.payments],
+        "refunds": [_refund(r) for r in refund_queries.refunds_of_patient(user_id)],
+        "wallet": {
+            "balance": rupees(wallet_queries.shown_balance(user_id)),
+            "transactions": [
+                {
+                    "at": ist(line.at),
+                    "kind": line.kind,
+                    "change": rupees(line.change),
+                    "balance_after": rupees(line.balance),
+                }
+                for line in reversed(wallet)
+            ],
+        },
+        "notifications": [
+            {"kind": n.kind, "title": n.title, "at": ist(n.created_at), "read_at": ist(n.read_at)}
+            for n in reversed(_all(notify_queries.notifications_page, user_id))
+        ],
+        "messages_sent": [
+            {
+                "kind": row.kind,
+                "channel": row.channel,
+                "status": str(row.status),
+                "queued_at": ist(row.created_at),
+                "sent_at": ist(row.sent_at),
+            }
+            for row in notify_queries.sent_to(user_id)
+        ],
+    }
