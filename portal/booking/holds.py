@@ -6,9 +6,16 @@ work."""
 import sqlalchemy as sa
 
 from portal.booking import claims, lifecycle
-from portal.booking.models import Reschedule, SlotClaim
+from portal.booking.models import (
+    OPEN_VISIT_STATUSES,
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+    SlotClaim,
+)
+from portal.catalog import busy
 from portal.db import utcnow
-from portal.domain.states import RESCHEDULE, RescheduleStatus
+from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.i18n import N_
 
@@ -86,3 +93,55 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
             lifecycle.expire_if_stale(claim.visit_id, now)
             handled.add(("visit", claim.visit_id))
     return claims.in_the_way(subjects, start, end) if handled else found
+
+
+@busy.clinic_release("bookings")
+def release_stale_at_clinic(clinic_id, start, end, now):
+    """A clinic's change (its deactivation, new opening hours or time zone:
+    ``catalog.clinics``) first releases the holds at the clinic overlapping ``[start,
+    end)`` whose time ran out by ``now`` and which the sweep has not reached: a visit's
+    (its items EXPIRED, as the sweep would) and a move's held new time (the move EXPIRED).
+    Else the change, not counting them, went through, and a capture arriving before the
+    sweep still confirmed the visit at the closed clinic, or moved the booking onto the
+    held time outside the new hours. Released, such a capture is a late payment
+    (``payment_events._late``: revived only if the time is still offered, which reads the
+    clinic; else the wallet) or a late fee (the wallet). One query finds them (none, most
+    times); each visit is then locked, and each move after its visit (the lock order of a
+    capture), and released only if still stale. Called before the change takes the
+    providers' time locks: a hold locks its visit before that lock (``visits.add_item``),
+    so the other order could wait in a circle with it."""
+    visits = (
+        sa.select(MasterBooking.id, sa.null())
+        .join(IndividualBooking, IndividualBooking.master_id == MasterBooking.id)
+        .where(
+            IndividualBooking.clinic_id == clinic_id,
+            IndividualBooking.status == BookingStatus.SCHEDULED,
+            IndividualBooking.start_at < end,
+            IndividualBooking.end_at > start,
+            MasterBooking.status.in_(OPEN_VISIT_STATUSES),
+            MasterBooking.hold_expires_at <= now,
+        )
+    )
+    moves = (
+        sa.select(Reschedule.visit_id, Reschedule.id)
+        .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
+        .where(
+            IndividualBooking.clinic_id == clinic_id,
+            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+            Reschedule.expires_at <= now,
+            Reschedule.new_start < end,
+            Reschedule.new_end > start,
+        )
+    )
+    rows = db.session.execute(sa.union_all(visits, moves)).all()
+    found = sorted({(v, r) for v, r in rows}, key=lambda row: (row[0], row[1] or 0))
+    for visit_id, reschedule_id in found:
+        if reschedule_id is None:
+            lifecycle.expire_if_stale(visit_id, now)
+            continue
+        lifecycle.lock_visit(visit_id)
+        resched = lock_reschedule(reschedule_id)
+        if resched.status == RescheduleStatus.PENDING_PAYMENT and resched.expires_at <= now:
+            close_pending(resched, RescheduleStatus.EXPIRED, MSG_HOLD_EXPIRED)
+    if found:
+        db.session.flush()
