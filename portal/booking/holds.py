@@ -12,6 +12,7 @@ from portal.booking.models import (
     MasterBooking,
     Reschedule,
     SlotClaim,
+    booking_providers,
 )
 from portal.catalog import busy
 from portal.db import utcnow
@@ -99,22 +100,43 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
 def release_stale_at_clinic(clinic_id, start, end, now):
     """A clinic's change (its deactivation, new opening hours or time zone:
     ``catalog.clinics``) first releases the holds at the clinic overlapping ``[start,
-    end)`` whose time ran out by ``now`` and which the sweep has not reached: a visit's
-    (its items EXPIRED, as the sweep would) and a move's held new time (the move EXPIRED).
-    Else the change, not counting them, went through, and a capture arriving before the
-    sweep still confirmed the visit at the closed clinic, or moved the booking onto the
-    held time outside the new hours. Released, such a capture is a late payment
-    (``payment_events._late``: revived only if the time is still offered, which reads the
-    clinic; else the wallet) or a late fee (the wallet). One query finds them (none, most
-    times); each visit is then locked, and each move after its visit (the lock order of a
-    capture), and released only if still stale. Called before the change takes the
-    providers' time locks: a hold locks its visit before that lock (``visits.add_item``),
-    so the other order could wait in a circle with it."""
+    end)`` whose time ran out by ``now`` and which the sweep has not reached
+    (:func:`_release_stale`)."""
+    _release_stale(IndividualBooking.clinic_id == clinic_id, start, end, now)
+
+
+@busy.provider_release("bookings")
+def release_stale_of_providers(provider_ids, start, end, now):
+    """A provider's deactivation, leave or change of weekly hours (``catalog.providers``,
+    ``catalog.availability``) first releases the providers' holds overlapping ``[start,
+    end)`` whose time ran out by ``now`` (:func:`_release_stale`)."""
+    booked = sa.select(booking_providers.c.booking_id).where(
+        booking_providers.c.provider_id.in_(sorted(set(provider_ids)))
+    )
+    _release_stale(IndividualBooking.id.in_(booked), start, end, now)
+
+
+def _release_stale(which, start, end, now):
+    """Release the holds of the bookings ``which`` (a condition on ``IndividualBooking``)
+    overlapping ``[start, end)`` whose time ran out by ``now`` and which the sweep has not
+    reached: a visit's (its items EXPIRED, as the sweep would) and a move's held new time
+    (the move EXPIRED). Else a catalog change that does not count them (a clinic's
+    deactivation, hours or zone; a provider's deactivation, leave or hours) went through,
+    and a capture arriving before the sweep still confirmed the visit, or moved the booking
+    onto the held time, where the change had just closed. Released, such a capture is a
+    late payment (``payment_events._late``: revived only if the time is still offered,
+    which reads the clinic and the provider; else the wallet) or a late fee (the wallet).
+    The change then reads the bookings live at the same ``now``, so no hold is neither
+    counted nor released. One query finds them (none, most times); each visit is then
+    locked, and each move after its visit (a capture's order), and released only if still
+    stale. In the caller's unit of work, before it takes the providers' time locks: a hold
+    locks its visit before that lock (``visits.add_item``), so the other order could wait
+    in a circle with it."""
     visits = (
         sa.select(MasterBooking.id, sa.null())
         .join(IndividualBooking, IndividualBooking.master_id == MasterBooking.id)
         .where(
-            IndividualBooking.clinic_id == clinic_id,
+            which,
             IndividualBooking.status == BookingStatus.SCHEDULED,
             IndividualBooking.start_at < end,
             IndividualBooking.end_at > start,
@@ -126,7 +148,7 @@ def release_stale_at_clinic(clinic_id, start, end, now):
         sa.select(Reschedule.visit_id, Reschedule.id)
         .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
         .where(
-            IndividualBooking.clinic_id == clinic_id,
+            which,
             Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
             Reschedule.expires_at <= now,
             Reschedule.new_start < end,

@@ -36,10 +36,15 @@ the time ``now`` the change reads at; a move's held new time is a row of its boo
 
 Before it reads them it has the holds at the clinic whose time ran out by ``now`` released
 (``clinic_release``, :func:`release_stale_at_clinic`): until the sweep reached them a
-capture would still have confirmed them::
+capture would still have confirmed them. A provider's deactivation, leave or weekly hours
+does the same for the provider's holds (``provider_release``,
+:func:`release_stale_of_providers`) and reads :func:`busy_intervals` at the same ``now``::
 
     @busy.clinic_release("bookings")
     def _release(clinic_id, start, end, now): ...
+
+    @busy.provider_release("bookings")
+    def _release_of(provider_ids, start, end, now): ...
 """
 
 from collections import defaultdict
@@ -54,6 +59,7 @@ _SOURCES = {}
 _QUERIES = {}
 _CLINIC_SOURCES = {}
 _CLINIC_RELEASES = {}
+_PROVIDER_RELEASES = {}
 _generation = 0
 
 
@@ -141,9 +147,10 @@ def row_intervals(provider_ids, start, end):
     return out
 
 
-def busy_intervals(provider_ids, start, end):
+def busy_intervals(provider_ids, start, end, now=None):
     """``{provider_id: [(start, end), …]}`` from every registered source, sorted; every
-    requested provider has a key (possibly an empty list)."""
+    requested provider has a key (possibly an empty list). ``now``: the time holds are
+    live at (default: the clock)."""
     ids = set(provider_ids)
     out = defaultdict(list)
     for pid in ids:
@@ -151,7 +158,7 @@ def busy_intervals(provider_ids, start, end):
     if not ids:
         return dict(out)
     rows = row_intervals(ids, start, end)
-    values = window_values(ids, start, end)
+    values = window_values(ids, start, end, now)
     for query in busy_queries():
         rows.extend(db.session.execute(query, values))
     for provider_id, s, e in rows:
@@ -222,6 +229,22 @@ def clinic_release(name):
 def release_stale_at_clinic(clinic_id, start, end, now):
     for fn in _CLINIC_RELEASES.values():
         fn(clinic_id, start, end, now)
+
+
+def provider_release(name):
+    """As :func:`clinic_release`, for the holds of providers: ``fn(provider_ids, start,
+    end, now)`` (a provider's deactivation, leave or weekly hours, ``catalog.checks``)."""
+
+    def register(fn):
+        _PROVIDER_RELEASES[name] = fn
+        return fn
+
+    return register
+
+
+def release_stale_of_providers(provider_ids, start, end, now):
+    for fn in _PROVIDER_RELEASES.values():
+        fn(provider_ids, start, end, now)
 
 
 def clinic_bookings(clinic_id, start, end, now=None):
