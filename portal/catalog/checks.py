@@ -32,6 +32,10 @@ once, or an edit and a hold, only ever wait for each other, never deadlock:
    one statement, in a hold's order (``time_lock.lock_providers``: subjects sorted as
    ``claims.lock_subjects`` sorts a team's), so it never waits in a circle with a team's
    hold.
+   Just before it, such a change (and a provider's deactivation, leave or weekly hours:
+   :func:`release_stale_then_lock`) releases the stale holds in its way, locking their
+   visits, then their moves: a hold locks its visit before the lock on a provider's time,
+   so visits after that lock could wait in a circle with it.
 
 A receiver running inside another module's unit of work (the account's deactivation) takes
 the same order after that module's own locks (the user's row, ``FOR NO KEY UPDATE``).
