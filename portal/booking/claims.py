@@ -37,7 +37,7 @@ from portal.booking.models import (
 )
 from portal.catalog import busy
 from portal.catalog.time_lock import is_postgres, lock_subjects, serialized
-from portal.db import column_rows, unit_of_work, utcnow
+from portal.db import column_rows, unit_of_work
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
 
@@ -237,16 +237,18 @@ def held_intervals_query(w):
 
 
 @busy.clinic_source("bookings")
-def live_bookings_at_clinic(clinic_id, start, end):
+def live_bookings_at_clinic(clinic_id, start, end, now):
     """The live bookings at a clinic overlapping ``[start, end)``, a row per provider
-    booked, with the visit's number: what a clinic's deactivation or narrowed opening hours
-    is refused over (``catalog.clinics``). Live as for the providers' busy intervals above
-    (a hold whose time ran out and a cancelled booking are not), and the new times held for
-    moves whose fee is being paid (a move keeps its clinic)."""
-    now = utcnow()
+    booked, with the visit's number: what a clinic's deactivation, narrowed opening hours
+    or new time zone is refused over (``catalog.clinics``). Live at ``now`` as for the
+    providers' busy intervals above (a hold whose time ran out and a cancelled booking are
+    not: the clinic's change has released the stale holds there first,
+    ``holds.release_stale_at_clinic``), and the new times held for moves whose fee is being
+    paid (a move keeps its clinic), each a row of its booking's (``moving`` true): one
+    booking to the administrator."""
     bookings = (
         sa.select(
-            sa.literal("b"),
+            sa.literal(False),
             IndividualBooking.id,
             booking_providers.c.provider_id,
             IndividualBooking.start_at,
@@ -270,8 +272,8 @@ def live_bookings_at_clinic(clinic_id, start, end):
     )
     held = (
         sa.select(
-            sa.literal("m"),
-            Reschedule.id,
+            sa.literal(True),
+            IndividualBooking.id,
             booking_providers.c.provider_id,
             SlotClaim.start_at,
             SlotClaim.end_at,
@@ -294,8 +296,8 @@ def live_bookings_at_clinic(clinic_id, start, end):
         )
     )
     return [
-        ((kind, key), provider_id, s, e, number or f"V{visit_id:06d}")
-        for kind, key, provider_id, s, e, number, visit_id in db.session.execute(
+        (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving))
+        for moving, key, provider_id, s, e, number, visit_id in db.session.execute(
             sa.union_all(bookings, held)
         )
     ]

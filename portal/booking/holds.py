@@ -6,9 +6,17 @@ work."""
 import sqlalchemy as sa
 
 from portal.booking import claims, lifecycle
-from portal.booking.models import Reschedule, SlotClaim
+from portal.booking.models import (
+    OPEN_VISIT_STATUSES,
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+    SlotClaim,
+    booking_providers,
+)
+from portal.catalog import busy
 from portal.db import utcnow
-from portal.domain.states import RESCHEDULE, RescheduleStatus
+from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.i18n import N_
 
@@ -86,3 +94,76 @@ def clear_stale_holds(subjects, start, end, keep_visit_id=None):
             lifecycle.expire_if_stale(claim.visit_id, now)
             handled.add(("visit", claim.visit_id))
     return claims.in_the_way(subjects, start, end) if handled else found
+
+
+@busy.clinic_release("bookings")
+def release_stale_at_clinic(clinic_id, start, end, now):
+    """A clinic's change (its deactivation, new opening hours or time zone:
+    ``catalog.clinics``) first releases the holds at the clinic overlapping ``[start,
+    end)`` whose time ran out by ``now`` and which the sweep has not reached
+    (:func:`_release_stale`)."""
+    _release_stale(IndividualBooking.clinic_id == clinic_id, start, end, now)
+
+
+@busy.provider_release("bookings")
+def release_stale_of_providers(provider_ids, start, end, now):
+    """A provider's deactivation, leave or change of weekly hours (``catalog.providers``,
+    ``catalog.availability``) first releases the providers' holds overlapping ``[start,
+    end)`` whose time ran out by ``now`` (:func:`_release_stale`)."""
+    booked = sa.select(booking_providers.c.booking_id).where(
+        booking_providers.c.provider_id.in_(sorted(set(provider_ids)))
+    )
+    _release_stale(IndividualBooking.id.in_(booked), start, end, now)
+
+
+def _release_stale(which, start, end, now):
+    """Release the holds of the bookings ``which`` (a condition on ``IndividualBooking``)
+    overlapping ``[start, end)`` whose time ran out by ``now`` and which the sweep has not
+    reached: a visit's (its items EXPIRED, as the sweep would) and a move's held new time
+    (the move EXPIRED). Else a catalog change that does not count them (a clinic's
+    deactivation, hours or zone; a provider's deactivation, leave or hours) went through,
+    and a capture arriving before the sweep still confirmed the visit, or moved the booking
+    onto the held time, where the change had just closed. Released, such a capture is a
+    late payment (``payment_events._late``: revived only if the time is still offered,
+    which reads the clinic and the provider; else the wallet) or a late fee (the wallet).
+    The change then reads the bookings live at the same ``now``, so no hold is neither
+    counted nor released. One query finds them (none, most times); each visit is then
+    locked, and each move after its visit (a capture's order), and released only if still
+    stale. In the caller's unit of work, before it takes the providers' time locks: a hold
+    locks its visit before that lock (``visits.add_item``), so the other order could wait
+    in a circle with it."""
+    visits = (
+        sa.select(MasterBooking.id, sa.null())
+        .join(IndividualBooking, IndividualBooking.master_id == MasterBooking.id)
+        .where(
+            which,
+            IndividualBooking.status == BookingStatus.SCHEDULED,
+            IndividualBooking.start_at < end,
+            IndividualBooking.end_at > start,
+            MasterBooking.status.in_(OPEN_VISIT_STATUSES),
+            MasterBooking.hold_expires_at <= now,
+        )
+    )
+    moves = (
+        sa.select(Reschedule.visit_id, Reschedule.id)
+        .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
+        .where(
+            which,
+            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+            Reschedule.expires_at <= now,
+            Reschedule.new_start < end,
+            Reschedule.new_end > start,
+        )
+    )
+    rows = db.session.execute(sa.union_all(visits, moves)).all()
+    found = sorted({(v, r) for v, r in rows}, key=lambda row: (row[0], row[1] or 0))
+    for visit_id, reschedule_id in found:
+        if reschedule_id is None:
+            lifecycle.expire_if_stale(visit_id, now)
+            continue
+        lifecycle.lock_visit(visit_id)
+        resched = lock_reschedule(reschedule_id)
+        if resched.status == RescheduleStatus.PENDING_PAYMENT and resched.expires_at <= now:
+            close_pending(resched, RescheduleStatus.EXPIRED, MSG_HOLD_EXPIRED)
+    if found:
+        db.session.flush()

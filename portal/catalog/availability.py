@@ -23,6 +23,7 @@ from portal.catalog.checks import (
     load,
     provider_for_actor,
     raise_errors,
+    release_stale_then_lock,
 )
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
@@ -152,10 +153,10 @@ def hours_in_the_way(
             start, end, zone, new
         )
 
-    time_lock.lock_provider(provider.id)
     now = utcnow().astimezone(zone)
+    at = release_stale_then_lock(provider, now, now + AHEAD)
     return bookings_in_the_way(
-        provider, now, now + AHEAD, messages, only=removed, clinic=clinic.name
+        provider, now, now + AHEAD, messages, only=removed, now=at, clinic=clinic.name
     )
 
 
@@ -293,9 +294,9 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
         elif ends_at - starts_at > MAX_LEAVE:
             errors["ends_at"] = MSG_LEAVE_TOO_LONG
         else:
-            time_lock.lock_provider(provider.id)
+            at = release_stale_then_lock(provider, starts_at, ends_at)
             clash = bookings_in_the_way(
-                provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY)
+                provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY), now=at
             )
             if clash:
                 errors["starts_at"] = clash

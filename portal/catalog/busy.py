@@ -24,13 +24,27 @@ read: building a statement costs a third of its CPU)::
             provider_id.in_(w.provider_ids), starts_at < w.end, ends_at > w.start, ...
         )   # a SELECT of 3 columns
 
-A clinic's change (its deactivation, its opening hours narrowed) asks by clinic instead:
-the bookings ahead there, each with who is booked and the patient's visit number, for the
-refusal to name them (``clinic_source``, :func:`clinic_bookings`)::
+A clinic's change (its deactivation, its opening hours narrowed, its time zone) asks by
+clinic instead: the bookings ahead there, each with who is booked and the patient's visit
+number, for the refusal to name them (``clinic_source``, :func:`clinic_bookings`), live at
+the time ``now`` the change reads at; a move's held new time is a row of its booking's,
+``moving`` true::
 
     @busy.clinic_source("bookings")
-    def _at_clinic(clinic_id, start, end):
-        return [(booking_id, provider_id, starts_at, ends_at, visit_number), ...]
+    def _at_clinic(clinic_id, start, end, now):
+        return [(booking_id, provider_id, starts_at, ends_at, visit_number, moving), ...]
+
+Before it reads them it has the holds at the clinic whose time ran out by ``now`` released
+(``clinic_release``, :func:`release_stale_at_clinic`): until the sweep reached them a
+capture would still have confirmed them. A provider's deactivation, leave or weekly hours
+does the same for the provider's holds (``provider_release``,
+:func:`release_stale_of_providers`) and reads :func:`busy_intervals` at the same ``now``::
+
+    @busy.clinic_release("bookings")
+    def _release(clinic_id, start, end, now): ...
+
+    @busy.provider_release("bookings")
+    def _release_of(provider_ids, start, end, now): ...
 """
 
 from collections import defaultdict
@@ -44,6 +58,8 @@ from portal.extensions import db
 _SOURCES = {}
 _QUERIES = {}
 _CLINIC_SOURCES = {}
+_CLINIC_RELEASES = {}
+_PROVIDER_RELEASES = {}
 _generation = 0
 
 
@@ -131,9 +147,10 @@ def row_intervals(provider_ids, start, end):
     return out
 
 
-def busy_intervals(provider_ids, start, end):
+def busy_intervals(provider_ids, start, end, now=None):
     """``{provider_id: [(start, end), …]}`` from every registered source, sorted; every
-    requested provider has a key (possibly an empty list)."""
+    requested provider has a key (possibly an empty list). ``now``: the time holds are
+    live at (default: the clock)."""
     ids = set(provider_ids)
     out = defaultdict(list)
     for pid in ids:
@@ -141,7 +158,7 @@ def busy_intervals(provider_ids, start, end):
     if not ids:
         return dict(out)
     rows = row_intervals(ids, start, end)
-    values = window_values(ids, start, end)
+    values = window_values(ids, start, end, now)
     for query in busy_queries():
         rows.extend(db.session.execute(query, values))
     for provider_id, s, e in rows:
@@ -157,20 +174,34 @@ def busy_intervals(provider_ids, start, end):
 
 @dataclass(frozen=True)
 class Booked:
-    """One booking (or a move's held new time) at a clinic: its times (aware), the
-    providers booked and what names it to an administrator (the visit's number)."""
+    """One booking at a clinic: its times (aware; ``start``/``end`` None when only a move's
+    held new time lies in the window), the new time held for a move of it whose fee is
+    being paid (``moving_to``: (start, end), or None), the providers booked and what names
+    it to an administrator (the visit's number)."""
 
     start: object
     end: object
+    moving_to: object
     provider_ids: tuple
     label: str
+
+    @property
+    def spans(self):
+        """The times it holds in the window: its own, and a move's held new time."""
+        own = [(self.start, self.end)] if self.start is not None else []
+        return own + ([self.moving_to] if self.moving_to else [])
+
+    @property
+    def first(self):
+        return min(s for s, _ in self.spans)
 
 
 def clinic_source(name):
     """Register a source of the live bookings at a clinic (decorator): ``fn(clinic_id,
-    start, end)`` returns ``[(key, provider_id, start, end, label), …]``, a row per booked
-    provider (``key`` one booking's time: its rows are one :class:`Booked`), those
-    overlapping the aware half-open window."""
+    start, end, now)`` returns ``[(key, provider_id, start, end, label, moving), …]``, a row
+    per booked provider (``key`` one booking: its rows are one :class:`Booked`; ``moving``:
+    the row is the new time held for its move), those overlapping the aware half-open
+    window, live at ``now``."""
 
     def register(fn):
         _CLINIC_SOURCES[name] = fn
@@ -183,15 +214,59 @@ def unregister_clinic_source(name):
     _CLINIC_SOURCES.pop(name, None)
 
 
-def clinic_bookings(clinic_id, start, end):
-    """``[Booked, …]`` at ``clinic_id`` overlapping ``[start, end)``, from every clinic
-    source, sorted by start."""
+def clinic_release(name):
+    """Register what releases, at a clinic, the holds overlapping the window whose time ran
+    out by ``now`` but which the sweep has not reached (decorator): ``fn(clinic_id, start,
+    end, now)``, in the caller's unit of work."""
+
+    def register(fn):
+        _CLINIC_RELEASES[name] = fn
+        return fn
+
+    return register
+
+
+def release_stale_at_clinic(clinic_id, start, end, now):
+    for fn in _CLINIC_RELEASES.values():
+        fn(clinic_id, start, end, now)
+
+
+def provider_release(name):
+    """As :func:`clinic_release`, for the holds of providers: ``fn(provider_ids, start,
+    end, now)`` (a provider's deactivation, leave or weekly hours, ``catalog.checks``)."""
+
+    def register(fn):
+        _PROVIDER_RELEASES[name] = fn
+        return fn
+
+    return register
+
+
+def release_stale_of_providers(provider_ids, start, end, now):
+    for fn in _PROVIDER_RELEASES.values():
+        fn(provider_ids, start, end, now)
+
+
+def clinic_bookings(clinic_id, start, end, now=None):
+    """``[Booked, …]`` at ``clinic_id`` overlapping ``[start, end)``, live at ``now``
+    (default: the clock), from every clinic source, one per booking, sorted by their first
+    time."""
+    now = now or utcnow()
     grouped = {}
     for name, fn in _CLINIC_SOURCES.items():
-        for key, provider_id, s, e, label in fn(clinic_id, start, end):
+        for key, provider_id, s, e, label, moving in fn(clinic_id, start, end, now):
             if s < end and start < e:
-                entry = grouped.setdefault((name, key, s, e), [s, e, set(), label])
-                entry[2].add(provider_id)
-    booked = [Booked(s, e, tuple(sorted(ids)), label) for s, e, ids, label in grouped.values()]
-    booked.sort(key=lambda b: (b.start, b.end, b.label))
+                entry = grouped.setdefault((name, key), {"ids": set(), "label": label})
+                entry["moving" if moving else "own"] = (s, e)
+                entry["ids"].add(provider_id)
+    booked = [
+        Booked(
+            *(g.get("own") or (None, None)),
+            g.get("moving"),
+            tuple(sorted(g["ids"])),
+            g["label"],
+        )
+        for g in grouped.values()
+    ]
+    booked.sort(key=lambda b: (b.first, b.label))
     return booked

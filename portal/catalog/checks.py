@@ -32,6 +32,10 @@ once, or an edit and a hold, only ever wait for each other, never deadlock:
    one statement, in a hold's order (``time_lock.lock_providers``: subjects sorted as
    ``claims.lock_subjects`` sorts a team's), so it never waits in a circle with a team's
    hold.
+   Just before it, such a change (and a provider's deactivation, leave or weekly hours:
+   :func:`release_stale_then_lock`) releases the stale holds in its way, locking their
+   visits, then their moves: a hold locks its visit before the lock on a provider's time,
+   so visits after that lock could wait in a circle with it.
 
 A receiver running inside another module's unit of work (the account's deactivation) takes
 the same order after that module's own locks (the user's row, ``FOR NO KEY UPDATE``).
@@ -45,9 +49,9 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.accounts.service import FORM, NotFound, PermissionDenied, ValidationError
-from portal.catalog import busy, cache
+from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
-from portal.db import unit_of_work
+from portal.db import unit_of_work, utcnow
 from portal.domain.text import DateText, Text
 from portal.extensions import db
 from portal.i18n import N_
@@ -185,7 +189,19 @@ MSG_CLINIC_OVER_MANY = N_(
 )
 
 
-def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, **extra):
+def release_stale_then_lock(provider, starts_at, ends_at):
+    """Before a provider's change reads the bookings in its way: release their holds there
+    whose time ran out but which the sweep has not reached (``busy.release_stale_of_providers``:
+    a capture would still have confirmed them), then take the lock on the provider's time.
+    Returns the ``now`` the holds were judged at, for :func:`bookings_in_the_way` to read
+    them live at (so none is neither released nor counted)."""
+    now = utcnow()
+    busy.release_stale_of_providers([provider.id], starts_at, ends_at, now)
+    time_lock.lock_provider(provider.id)
+    return now
+
+
+def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=None, **extra):
     """The message (``messages``: for one booking, for several) refusing a change that
     would leave the provider's live bookings or holds between ``starts_at`` and
     ``ends_at`` (aware; times said in ``starts_at``'s zone) without their provider, or
@@ -193,8 +209,9 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, **ext
     removes). A hold counts: it may still be paid. Each patient must first be told, by a
     cancellation (a full refund) or a move. The message's values: ``count``, ``first``
     (the first booking's time), ``listed`` (the first ``LISTED``, "…" after them when
-    there are more) and any ``extra`` (such as ``clinic``)."""
-    taken = busy.busy_intervals([provider.id], starts_at, ends_at)[provider.id]
+    there are more) and any ``extra`` (such as ``clinic``). ``now``: the time the holds are
+    live at (:func:`release_stale_then_lock`'s)."""
+    taken = busy.busy_intervals([provider.id], starts_at, ends_at, now=now)[provider.id]
     if only is not None:
         taken = [(s, e) for s, e in taken if only(s, e)]
     if not taken:

@@ -154,18 +154,69 @@ MSG_HOURS_OVER_MANY = (
 )
 
 
+MSG_ZONE_OVER_ONE = (
+    "There is 1 booking ahead at this clinic that the new time zone leaves outside its "
+    "doctor's weekly hours here ({listed}). Cancel or move it first (a cancelled patient "
+    "is refunded in full), then change the time zone."
+)
+MSG_ZONE_OVER_MANY = (
+    "There are {count} bookings ahead at this clinic that the new time zone leaves outside "
+    "their doctors' weekly hours here ({listed}). Cancel or move them first (a cancelled "
+    "patient is refunded in full), then change the time zone."
+)
+
+_WHEN = "%a %d %b %Y, %H:%M"
+
+
 def _weekly(hours):
     return [(d, opens, closes) for d, (opens, closes) in hours.items()]
 
 
+def _provider_windows(clinic_id, provider_ids):
+    """``{provider_id: [(weekday, start, end), …]}``: their weekly hours at the clinic."""
+    out = {pid: [] for pid in provider_ids}
+    for pid, weekday, start, end in db.session.execute(
+        sa.select(
+            Availability.provider_id,
+            Availability.weekday,
+            Availability.start_time,
+            Availability.end_time,
+        ).where(Availability.clinic_id == clinic_id, Availability.provider_id.in_(provider_ids))
+    ):
+        out[pid].append((weekday, start, end))
+    return out
+
+
+def _listed(taken, zone):
+    def one(b):
+        said = f"visit {b.label}"
+        if b.start is not None:
+            said = f"{b.start.astimezone(zone):{_WHEN}}, {said}"
+        if b.moving_to:
+            said += f", moving to {b.moving_to[0].astimezone(zone):{_WHEN}}"
+        return said
+
+    return "; ".join(one(b) for b in taken[:LISTED]) + ("; …" if len(taken) > LISTED else "")
+
+
 def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
-    """The message refusing the clinic's change, or None: its deactivation (``closing``)
-    over any live booking ahead there, or its opening hours (``old_hours`` → ``new_hours``,
-    read in the zone ``new_zone``) over those ahead inside the old hours and not inside the
-    new (a booking already outside the old hours is not this change's doing). A hold counts
-    (it may still be paid); a booking ahead is one not yet ended. Times are said in the
-    clinic's zone as the patients were told them (before a change of zone), each with its
-    visit's number.
+    """The refusal of the clinic's change as ``(field, message)``, or None: its
+    deactivation (``closing``) over any live booking ahead there; its opening hours
+    (``old_hours`` → ``new_hours``, read in the zone ``new_zone``) over those ahead inside
+    the old hours and not inside the new (a booking already outside the old hours is not
+    this change's doing); and a new time zone over those it leaves outside their providers'
+    weekly hours here (wall-clock times in the clinic's zone, so they move with it: inside
+    them in the old zone, not in the new). A booking counts once, its own time and a
+    move's new time held for it both read (either one left out refuses), listed as
+    "…, visit V…, moving to …". A hold counts (it may still be paid); a booking ahead is
+    one not yet ended. Times are said in the clinic's zone as the patients were told them
+    (before a change of zone), each with its visit's number.
+
+    Stale holds first (``busy.release_stale_at_clinic``): a hold at the clinic whose time
+    ran out by ``now`` but which the sweep has not reached, a visit's or a move's, is
+    released (a capture arriving later is then a late payment), and the bookings are read
+    live at the same ``now``, so no hold is neither counted nor released. Before the
+    providers' time locks: a hold locks its visit before that lock.
 
     Locks (catalog.checks, "Lock order"; the caller holds the catalog's lock and the
     clinic's row): the lock on the time of every provider who could be booked here, taken
@@ -178,7 +229,8 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     change of them takes the catalog's lock first)."""
     now = utcnow()
     window = (now, now + AHEAD)
-    at_clinic = busy.clinic_bookings(clinic.id, *window)
+    busy.release_stale_at_clinic(clinic.id, *window, now)
+    at_clinic = busy.clinic_bookings(clinic.id, *window, now=now)
     providers = set(
         db.session.scalars(
             sa.select(Availability.provider_id).where(Availability.clinic_id == clinic.id)
@@ -186,32 +238,51 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     )
     providers.update(pid for b in at_clinic for pid in b.provider_ids)
     time_lock.lock_providers(providers)
-    taken = busy.clinic_bookings(clinic.id, *window)
+    taken = busy.clinic_bookings(clinic.id, *window, now=now)
     zone = ZoneInfo(clinic.timezone)
+    field, one, many = "active", MSG_CLOSE_OVER_ONE, MSG_CLOSE_OVER_MANY
     if not closing:
         old, new = _weekly(old_hours), _weekly(new_hours)
-        taken = [
+        outside_hours = [
             b
             for b in taken
-            if within_weekly_hours(b.start, b.end, zone, old)
-            and not within_weekly_hours(b.start, b.end, new_zone, new)
+            if any(
+                within_weekly_hours(s, e, zone, old)
+                and not within_weekly_hours(s, e, new_zone, new)
+                for s, e in b.spans
+            )
         ]
+        outside_providers = []
+        if new_zone.key != zone.key:
+            windows = _provider_windows(clinic.id, {p for b in taken for p in b.provider_ids})
+            outside_providers = [
+                b
+                for b in taken
+                if b not in outside_hours
+                and any(
+                    within_weekly_hours(s, e, zone, windows[p])
+                    and not within_weekly_hours(s, e, new_zone, windows[p])
+                    for s, e in b.spans
+                    for p in b.provider_ids
+                )
+            ]
+        if outside_hours:
+            taken = outside_hours
+            field, one, many = "hours", MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY
+        else:
+            taken = outside_providers
+            field, one, many = "timezone", MSG_ZONE_OVER_ONE, MSG_ZONE_OVER_MANY
     if not taken:
         return None
-    listed = "; ".join(
-        f"{b.start.astimezone(zone):%a %d %b %Y, %H:%M}, visit {b.label}" for b in taken[:LISTED]
-    ) + ("; …" if len(taken) > LISTED else "")
-    if closing:
-        one, many = MSG_CLOSE_OVER_ONE, MSG_CLOSE_OVER_MANY
-    else:
-        one, many = MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY
-    return (one if len(taken) == 1 else many).format(count=len(taken), listed=listed)
+    listed = _listed(taken, zone)
+    return field, (one if len(taken) == 1 else many).format(count=len(taken), listed=listed)
 
 
 def update_clinic(actor, clinic, **changes):
     """Change any of name, city, address, timezone, gstin, active, hours. A deactivation
     is refused over live bookings ahead at the clinic, and so are opening hours (or a time
-    zone) that leave bookings ahead outside them (``_bookings_in_the_way``, under the lock
+    zone) that leave bookings ahead outside them, and a time zone that leaves them outside
+    their providers' weekly hours here (``_bookings_in_the_way``, under the lock
     on the time of every provider who could be booked here: a hold at the same moment is
     read, or refused for the change by the claims' trigger). Locks in the catalog's order
     (``catalog.checks``, "Lock order"): the catalog's, the clinic's row, the providers'
@@ -243,7 +314,7 @@ def update_clinic(actor, clinic, **changes):
                 clinic, closing, old_hours, new_hours, ZoneInfo(data["timezone"])
             )
             if clash:
-                raise_errors({"active" if closing else "hours": clash})
+                raise_errors(dict([clash]))
         for key, value in data.items():
             setattr(clinic, key, value)
         if "active" in changes:

@@ -25,6 +25,7 @@ from portal.catalog.checks import (
     clean_text,
     lock_for_edit,
     raise_errors,
+    release_stale_then_lock,
     require_admin,
     rows_by_id,
     snapshot,
@@ -176,10 +177,10 @@ def _deactivation_refused(provider):
     ``time_lock.serialized()`` on SQLite). The one rule for both ways of deactivating a
     provider: their profile (``update_provider``) and their account
     (``_deactivate_with_account``)."""
-    time_lock.lock_provider(provider.id)
     now = utcnow().astimezone(CLINIC_TZ)
+    at = release_stale_then_lock(provider, now, now + AHEAD)
     return bookings_in_the_way(
-        provider, now, now + AHEAD, (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY)
+        provider, now, now + AHEAD, (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY), now=at
     )
 
 
