@@ -112,6 +112,12 @@ def pytest_addoption(parser):
         help="run with every clock of this process started at this moment, ticking "
         "(time-machine), e.g. 2026-12-31T23:58+05:30: the suite must pass at any hour",
     )
+    parser.addoption(
+        "--clock-each",
+        metavar="ISO",
+        help="start every test at this moment, ticking (time-machine), e.g. "
+        "2027-03-31T23:59:59.5+05:30: every test straddles it",
+    )
 
 
 _moved_clock = None
@@ -136,6 +142,18 @@ def pytest_configure(config):
         os.environ["TEST_REDIS_URL"] = _per_worker_redis(
             os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS), worker
         )
+
+
+@pytest.fixture(autouse=True)
+def _clock_each(request):
+    moment = request.config.getoption("clock_each")
+    if not moment:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(moment, tick=True):
+        yield
 
 
 def pytest_unconfigure(config):

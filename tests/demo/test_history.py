@@ -147,3 +147,25 @@ def test_demo_load_refuses_a_database_url_install_without_force(app, ctx):
         app.config["EMBEDDED"] = saved
     assert result.exit_code != 0 and "--force" in result.output
     assert db.session.scalar(sa.select(User).where(User.email == "admin@demo.clinic")) is None
+
+
+def test_loaded_on_a_monday_before_seven_no_payout_is_dated_ahead_of_now(
+    app, ctx, sandbox, monkeypatch
+):
+    """The last week's payout run is planned for this Monday at 07:00 IST: loaded at 02:00
+    that Monday, the history made two payouts dated five hours ahead (rev1's clock review).
+    Now that run is left to the scheduler."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    monday_2am = datetime(2027, 2, 1, 2, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    monkeypatch.setattr(history, "WEEKS", 2)
+    with time_machine.travel(monday_2am, tick=True):
+        load_demo(echo=lambda *_: None)
+        history.load_history(echo=lambda *_: None)
+        now = utcnow()
+        ahead = db.session.scalars(sa.select(Payout.created_at).where(Payout.created_at > now))
+        assert ahead.all() == []
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Payout)) > 0

@@ -6,6 +6,8 @@
   portal in-process, and the payout engine pointed at it (no rate limit, no sleeping).
 - ``world``: builders for providers, bookings, earnings and penalties.
 - After every test the ledger check must pass (autouse).
+- ``mid_year``: the clock well inside a financial year (TDS is counted per year: a test
+  whose payouts straddle 1 April 00:00 IST sees two years).
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,19 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from tests.threads import serve
+
+
+@pytest.fixture
+def mid_year():
+    """Every clock at 20 November 2026, 10:00 IST, ticking (list it first: before ``x``)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    with time_machine.travel(datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Asia/Kolkata"))):
+        yield
+
 
 KEY_ID, KEY_SECRET = "rzp_test_payouts", "payouts_secret_123"
 ACCOUNT_NUMBER = "7878780080316316"

@@ -46,7 +46,8 @@ def _pay_cycle(provider, period_end):
 # --- TDS ---------------------------------------------------------------------------------
 
 
-def test_tds_at_the_crossing_payout_and_after(world, x):
+def test_tds_at_the_crossing_payout_and_after(mid_year, world, x):
+    # mid_year: run at 31 March 23:59:59 IST the third payout fell in a new year (no TDS).
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
     world.earn(provider, user, 3_000_000)  # ₹30,000
     _pay_cycle(provider, date(2026, 11, 1))

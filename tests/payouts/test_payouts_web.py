@@ -318,8 +318,9 @@ def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login
 
 
 def test_earnings_page_says_why_a_payable_tds_leaves_under_a_rupee_is_not_paid(
-    world, x, client, login
+    mid_year, world, x, client, login
 ):
+    # mid_year: the two earnings in one financial year, whenever the suite runs.
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.earn(provider, user, 4_999_900)  # ₹49,999: paid, just under the TDS threshold
     x.settle()
