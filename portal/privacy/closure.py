@@ -14,7 +14,9 @@ close and a password change, run one after the other:
 3. ``accounts.service.close_own_account``: personal data erased, the account deactivated
    through the one deactivation path (every session ends);
 4. ``notify.closure``: nothing more sent to them; copies of what was sent lose their
-   address and words.
+   address and words;
+5. ``gateway.scrub``: the stored Razorpay webhooks of their payments lose the payer's
+   e-mail, mobile, UPI id and a link's customer.
 
 Visits, payments, refunds, the ledger, invoices and credit notes and the audit are kept as
 they are, referring to the user id."""
@@ -26,8 +28,10 @@ from portal.booking import queries as booking_queries
 from portal.db import unit_of_work
 from portal.domain.rates import format_inr
 from portal.domain.text import Text
+from portal.gateway import scrub
 from portal.i18n import N_
 from portal.notify import closure as notify_closure
+from portal.privacy import gateway_ids
 from portal.refunds import queries as refund_queries
 from portal.wallet import queries as wallet_queries
 
@@ -106,6 +110,14 @@ def close_account(user_id, current_password, confirmed):
             accounts.close_own_account(user)
             withdrawn = notify_closure.withdraw_and_erase(user.id, old_email, user.email)
             record(None, "notify.withdrawn_for_closed_account", "user", user.id, after=withdrawn)
+            webhooks = scrub.erase_contact_details(**gateway_ids.of_patient(user.id))
+            record(
+                None,
+                "gateway.webhooks_scrubbed_for_closed_account",
+                "user",
+                user.id,
+                after={"events": webhooks},
+            )
     if refusal:
         raise refusal
     return user

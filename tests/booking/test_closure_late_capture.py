@@ -24,12 +24,10 @@ def _patient(users, world):
     return patient
 
 
-def test_late_capture_after_closing_confirms_a_booking_for_the_closed_account(
-    world, users, gateway, clock
-):
+def test_a_late_capture_after_closing_revives_nothing_and_is_refunded(world, users, gateway, clock):
     """Order created, hold expired (nothing owed: closing allowed), account closed, then
-    the patient pays in the still-open Razorpay tab: the late capture revives the visit
-    as CONFIRMED for an account that no longer names anyone and cannot sign in."""
+    the patient pays in the still-open Razorpay tab (review: the late capture revived the
+    visit as CONFIRMED for an account that no longer names anyone and cannot sign in)."""
     patient = _patient(users, world)
     visit_id = visits.add_item(
         patient, patient_id=patient.id, service_id=world.consult,
@@ -83,9 +81,9 @@ def _refunded_to_source(patient_id, amount, gateway):
     )
 
 
-def test_late_capture_after_closing_parks_money_in_a_closed_wallet(world, users, gateway, clock):
-    """Same, the slot taken meanwhile: the capture goes to the closed account's wallet,
-    where no one can spend it and nothing pays it back."""
+def test_a_late_capture_after_closing_never_reaches_the_closed_wallet(world, users, gateway, clock):
+    """Same, the slot taken meanwhile (review: the capture went to the closed account's
+    wallet, where no one can spend it and nothing pays it back)."""
     patient = _patient(users, world)
     other = users(world.patients[1])
     visit_id = visits.add_item(
@@ -136,11 +134,10 @@ def test_a_reschedule_fee_captured_for_a_closed_account_is_refunded(world, users
     _refunded_to_source(paid.patient_id, paid.fee, gateway)
 
 
-def test_gateway_webhook_payloads_keep_the_closed_patients_email_and_phone(world, users, gateway):
+def test_closing_erases_email_and_phone_from_the_stored_webhooks(world, users, gateway):
     """An admin's payment link carries the patient as the link's customer (name, e-mail,
     mobile); Razorpay's webhooks echo them, and ``webhook_event.payload`` keeps the raw
-    JSON for ever. After the closure they are still there; docs/privacy.md lists the
-    webhook store neither among what is erased nor among what is kept (and why)."""
+    JSON (review: for ever). The closure takes them out (``gateway.scrub``)."""
     import json
 
     import sqlalchemy as sa
@@ -173,11 +170,11 @@ def test_gateway_webhook_payloads_keep_the_closed_patients_email_and_phone(world
     assert email not in payloads and "9812345678" not in payloads
 
 
-def test_the_late_payment_mail_goes_to_the_closed_placeholder(world, users, gateway, clock):
+def test_no_late_payment_mail_goes_to_the_closed_placeholder(world, users, gateway, clock):
     """The late capture's "money is in your wallet" mail (``notify.payment_attention``,
     which calls ``queue_mail`` without the ``active`` check ``notify_user`` makes) is
     queued to closed-<id>@closed.invalid, "Hello Closed account #<id>": an account closed
-    is to be sent nothing (docs/notifications.md)."""
+    is to be sent nothing (docs/notifications.md). Review: it was."""
     import sqlalchemy as sa
 
     from portal.notify.models import MailMessage
