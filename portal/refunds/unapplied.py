@@ -34,7 +34,11 @@ def refund_to_source(
     existing = db.session.scalar(
         sa.select(Refund).where(
             Refund.razorpay_payment_id == razorpay_payment_id,
-            Refund.amount == amount,
+            Refund.visit_id == visit_id,
+            Refund.payment_id.is_(None) if payment_id is None else Refund.payment_id == payment_id,
+            Refund.reschedule_id.is_(None)
+            if reschedule_id is None
+            else Refund.reschedule_id == reschedule_id,
             Refund.retry_of_id.is_(None),
         )
     )
