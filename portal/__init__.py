@@ -38,6 +38,7 @@ CAPABILITIES = (
     "portal.payouts.tasks",
     "portal.refunds.models",
     "portal.refunds.tasks",
+    "portal.refunds.unapplied",  # a payment for a closed account is refunded (a receiver)
     "portal.booking.reschedule",
     "portal.booking.reschedule_payment",
     "portal.reconcile.models",

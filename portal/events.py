@@ -54,6 +54,16 @@ paid twice): the money went to the wallet: ``reschedule_id``, ``razorpay_payment
 ``amount`` (paise).""",
 )
 
+paid_for_closed_account = _signals.signal(
+    "paid-for-closed-account",
+    doc="""A payment was captured
+(a visit's checkout or link, a reschedule fee) after its patient closed the account: it
+paid for nothing, was posted as owed back (``gateway_clearing`` → ``refunds_payable``) and
+is to be refunded in full to its source (``portal.refunds.unapplied``): ``visit_id``,
+``patient_id``, ``booking_id``, ``payment_id`` (the visit payment row, or None),
+``reschedule_id`` (or None), ``razorpay_payment_id``, ``amount`` (paise).""",
+)
+
 payment_link_expired = _signals.signal(
     "payment-link-expired",
     doc="""A visit's payment

@@ -59,7 +59,7 @@ from portal import events
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
 from portal.accounts.passwords import hash_password, verify_password
 from portal.audit.models import AuditEntry
-from portal.audit.service import record
+from portal.audit.service import record, redact_personal
 from portal.config import public_url_for
 from portal.db import unit_of_work, utcnow
 from portal.domain.ids import is_digits, parse_id
@@ -776,6 +776,7 @@ CLOSED_NAME = "Closed account #{id}"
 # A unique address that can never receive mail (RFC 2606's reserved ".invalid"), so the
 # person's own address is free to register again.
 CLOSED_EMAIL = "closed-{id}@closed.invalid"
+CLOSED_DEPENDENT_NAME = "Family member #{id}"
 
 
 def check_own_password(user_id, current_password, action):
@@ -810,8 +811,10 @@ def close_own_account(user):
     ledger and audit refer to it by id. Name → "Closed account #<id>", email → a unique
     undeliverable placeholder, phone, password, lockout and remember-me gone; the
     dependents' names and dates of birth erased (rows kept: visits refer to them); then the
-    one deactivation path (``_deactivate``: sessions end). An audit row records the
-    closure without the erased data."""
+    one deactivation path (``_deactivate``: sessions end). The audit rows about the user and
+    their dependents lose the name, date of birth, e-mail and phone they held
+    (``audit.service.redact_personal``); an audit row records the closure without the
+    erased data (how many rows were redacted, not what)."""
     if user.role != PATIENT:
         raise PermissionDenied("Only a patient closes their own account here.")
     now = utcnow()
@@ -823,12 +826,16 @@ def close_own_account(user):
     user.locked_until = None
     user.closed_at = now
     erased = 0
+    about = [("user", user.id)]
     for dependent in db.session.scalars(
         sa.select(Dependent).where(Dependent.guardian_id == user.id).with_for_update()
     ):
-        dependent.name = f"Family member #{dependent.id}"
+        dependent.name = CLOSED_DEPENDENT_NAME.format(id=dependent.id)
         dependent.date_of_birth = None
         erased += 1
+        about.append(("dependent", dependent.id))
+    # The audit rows about them keep what they did and when, not who they are.
+    audit_redacted = redact_personal(about)
     _deactivate(user, user.id)
     record(
         user,
@@ -840,6 +847,7 @@ def close_own_account(user):
             "active": False,
             "erased": ["name", "email", "phone", "password"],
             "dependents_erased": erased,
+            "audit_rows_redacted": audit_redacted,
         },
     )
     return user

@@ -35,3 +35,53 @@ def record(actor, action, obj_type, obj_id=None, before=None, after=None):
 def _insert():
     table = AuditEntry.__table__
     return sa.insert(table).values(bind_columns(table, _COLUMNS))
+
+
+PERSONAL_FIELDS = ("name", "date_of_birth", "email", "phone")
+ERASED = "[erased]"
+
+
+def _redacted(value, fields):
+    if isinstance(value, dict):
+        return {
+            k: (ERASED if k in fields and v is not None else _redacted(v, fields))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(v, fields) for v in value]
+    return value
+
+
+def redact_personal(objects, fields=PERSONAL_FIELDS):
+    """The one change the append-only log allows: a closed account's personal data
+    (docs/privacy.md). In the before/after JSON of the rows about ``objects`` (pairs of
+    object type and id), each of ``fields`` (at any depth) becomes ``"[erased]"``; the
+    action, actor, object, time and every other value stay. A Core UPDATE per changed
+    row, past the ORM's append-only guard on purpose. Returns the rows changed."""
+    by_type = {}
+    for obj_type, obj_id in objects:
+        by_type.setdefault(obj_type, set()).add(str(obj_id))
+    if not by_type:
+        return 0
+    table = AuditEntry.__table__
+    rows = db.session.execute(
+        sa.select(table.c.id, table.c.before, table.c.after).where(
+            sa.or_(
+                *(
+                    sa.and_(table.c.object_type == t, table.c.object_id.in_(sorted(ids)))
+                    for t, ids in by_type.items()
+                )
+            )
+        )
+    ).all()
+    changed = 0
+    for row_id, before, after in rows:
+        new_before, new_after = _redacted(before, fields), _redacted(after, fields)
+        if (new_before, new_after) != (before, after):
+            db.session.execute(
+                sa.update(table)
+                .where(table.c.id == row_id)
+                .values(before=new_before, after=new_after)
+            )
+            changed += 1
+    return changed

@@ -36,6 +36,8 @@ ATTENTION_AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
 ATTENTION_LINK_EXPIRED = "LINK_EXPIRED"
 ATTENTION_LATE_PAYMENT = "LATE_PAYMENT_TO_WALLET"
 ATTENTION_RECONCILIATION = "RECONCILIATION"
+# Paid after the patient closed the account: refunded to its source (payment_events).
+ATTENTION_CLOSED_ACCOUNT = "CLOSED_ACCOUNT_REFUNDED"
 
 # How a reschedule fee is paid: nothing to pay, the wallet, Razorpay (the patient), the desk.
 PAY_NONE, PAY_WALLET, PAY_GATEWAY, PAY_DESK = "NONE", "WALLET", "GATEWAY", "DESK"

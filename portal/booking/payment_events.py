@@ -16,6 +16,7 @@ from portal.booking import claims, coupons, lifecycle, postings
 from portal.booking.errors import BookingError
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
+    ATTENTION_CLOSED_ACCOUNT,
     ATTENTION_LATE_PAYMENT,
     ATTENTION_PAYMENT_FAILED,
 )
@@ -56,6 +57,8 @@ def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhoo
         lifecycle.load_items(visit)
         if _seen(visit, razorpay_payment_id):
             return visit
+        if visit.patient.is_closed:
+            return _refund_closed(visit, payment, razorpay_payment_id, amount, method, source)
         if payment.status == PaymentStatus.PENDING and amount != payment.amount:
             return _unapplied(
                 visit,
@@ -230,6 +233,47 @@ def _unapplied(visit, payment, razorpay_payment_id, amount, method, reason, memo
         "visit",
         visit.id,
         after={"payment_id": row.id, "amount": amount, "reason": reason},
+    )
+    return visit
+
+
+def _refund_closed(visit, payment, razorpay_payment_id, amount, method, source):
+    """Captured for a visit whose patient has closed the account (a checkout or link
+    opened before, paid after): it confirms and revives nothing and is not put in the
+    wallet (nobody can spend or be paid it), but refunded in full to its source
+    (``refunds.unapplied``); an admin is alerted, the patient is sent nothing."""
+    row = _extra_capture(
+        visit,
+        payment,
+        razorpay_payment_id,
+        amount,
+        method,
+        utcnow(),
+        records.CAPTURED_FOR_CLOSED_ACCOUNT,
+        {"reason": ATTENTION_CLOSED_ACCOUNT, "source": source},
+    )
+    row.unapplied = True
+    db.session.flush()
+    postings.refund_closed_account_capture(
+        visit,
+        booking_id=min(i.id for i in visit.items),
+        razorpay_payment_id=razorpay_payment_id,
+        amount=amount,
+        reference=("payment", row.id),
+        payment_id=row.id,
+    )
+    lifecycle.needs_attention(visit, ATTENTION_CLOSED_ACCOUNT)
+    record(
+        None,
+        "payment.unapplied",
+        "visit",
+        visit.id,
+        after={
+            "payment_id": row.id,
+            "amount": amount,
+            "reason": ATTENTION_CLOSED_ACCOUNT,
+            "refunded_to_source": True,
+        },
     )
     return visit
 

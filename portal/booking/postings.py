@@ -4,6 +4,7 @@ The booking capability's own account: ``wallet_reserved`` (liability), wallet mo
 aside at checkout for a visit not confirmed yet, so the same rupee cannot pay twice. The
 ledger's chart lists it (``portal.ledger.accounts.FIXED``); it is imported from there."""
 
+from portal import events
 from portal.booking.errors import BookingError
 from portal.domain.states import BookingStatus
 from portal.i18n import N_
@@ -91,4 +92,34 @@ def credit_unapplied_payment(visit, payment, amount, reason):
         reference=("payment", payment.id),
         idempotency_key=f"unapplied:{payment.id}",
         memo=reason,
+    )
+
+
+CLOSED_ACCOUNT_CAPTURE = "closed_account_capture"
+
+
+def refund_closed_account_capture(
+    visit, *, booking_id, razorpay_payment_id, amount, reference, payment_id=None,
+    reschedule_id=None,
+):  # fmt: skip
+    """Money captured after the visit's patient closed the account: owed back at once
+    (``gateway_clearing`` → ``refunds_payable``, once per Razorpay payment id), never to
+    the wallet; the refunds capability makes the gateway refund of it
+    (``events.paid_for_closed_account`` → ``refunds.unapplied``)."""
+    post(
+        CLOSED_ACCOUNT_CAPTURE,
+        [debit(chart.GATEWAY_CLEARING, amount), credit(chart.REFUNDS_PAYABLE, amount)],
+        reference=reference,
+        idempotency_key=f"{CLOSED_ACCOUNT_CAPTURE}:{razorpay_payment_id}",
+        memo="captured after the account was closed: refunded to its source",
+    )
+    events.paid_for_closed_account.send(
+        "booking",
+        visit_id=visit.id,
+        patient_id=visit.patient_id,
+        booking_id=booking_id,
+        payment_id=payment_id,
+        reschedule_id=reschedule_id,
+        razorpay_payment_id=razorpay_payment_id,
+        amount=amount,
     )

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal import events
 from portal.audit.service import record
-from portal.booking import claims, holds, lifecycle
+from portal.booking import claims, holds, lifecycle, postings
 from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-exported)
     MSG_BAD_SIGNATURE,
     MSG_CONFIRMING,
@@ -26,7 +26,7 @@ from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-
     BookingError,
     PaymentError,
 )
-from portal.booking.models import FeeCapture, Reschedule, SlotClaim
+from portal.booking.models import ATTENTION_CLOSED_ACCOUNT, FeeCapture, Reschedule, SlotClaim
 from portal.booking.reschedule import (
     MSG_NOT_CONFIRMED,
     after_move,
@@ -130,6 +130,8 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
         if resched.razorpay_payment_id == razorpay_payment_id or _recorded(razorpay_payment_id):
             return resched  # seen: nothing posted, recorded or told again
         item = lock(resched.booking)
+        if resched.visit.patient.is_closed:
+            return _refund_closed(resched, item, razorpay_payment_id, amount)
         wallet = chart.patient_wallet(resched.visit.patient_id)
         if (
             resched.status != RescheduleStatus.PENDING_PAYMENT
@@ -207,7 +209,9 @@ def _recorded(razorpay_payment_id):
     )
 
 
-def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
+def _record_capture(resched, razorpay_payment_id, amount):
+    """Where a fee payment that moved nothing is recorded: on the row, or a record of
+    its own."""
     if (
         resched.status == RescheduleStatus.EXPIRED
         and not resched.razorpay_payment_id
@@ -224,6 +228,41 @@ def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
                 reschedule_id=resched.id, razorpay_payment_id=razorpay_payment_id, amount=amount
             )
         )
+
+
+def _refund_closed(resched, item, razorpay_payment_id, amount):
+    """A fee paid after the patient closed the account: nothing moves, nothing goes to the
+    wallet (nobody can spend or be paid it); refunded in full to its source
+    (``refunds.unapplied``), an admin alerted, the patient sent nothing."""
+    if resched.status == RescheduleStatus.PENDING_PAYMENT:
+        holds.close_pending(resched, RescheduleStatus.FAILED, "account closed")
+    _record_capture(resched, razorpay_payment_id, amount)
+    db.session.flush()
+    postings.refund_closed_account_capture(
+        resched.visit,
+        booking_id=item.id,
+        razorpay_payment_id=razorpay_payment_id,
+        amount=amount,
+        reference=("reschedule", resched.id),
+        reschedule_id=resched.id,
+    )
+    record(
+        None,
+        "booking.reschedule_payment_unapplied",
+        "reschedule",
+        resched.id,
+        after={
+            "razorpay_payment_id": razorpay_payment_id,
+            "amount": amount,
+            "why": "paid after the account was closed: refunded to its source",
+        },
+    )
+    lifecycle.needs_attention(resched.visit, ATTENTION_CLOSED_ACCOUNT)
+    return resched
+
+
+def _unapplied(resched, razorpay_payment_id, amount, wallet, why):
+    _record_capture(resched, razorpay_payment_id, amount)
     post(
         UNAPPLIED,
         [debit(chart.GATEWAY_CLEARING, amount), credit(wallet, amount)],

@@ -12,18 +12,23 @@ anyone but an administrator. The portal has no per-user notification preferences
 off: an inactive account is sent nothing (docs/privacy.md)."""
 
 import sqlalchemy as sa
+from markupsafe import escape
 
+from portal.booking.models import IndividualBooking, MasterBooking
 from portal.db import utcnow
 from portal.extensions import db
+from portal.notify.links import path
 from portal.notify.models import (
     UNSENT,
     Delivery,
     DeliveryStatus,
     MailMessage,
     MailStatus,
+    Notification,
     Reminder,
     ReminderStatus,
 )
+from portal.wallet.models import WalletAdjustment
 
 REASON = "account closed"
 _STILL_TO_SEND = (DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
@@ -74,5 +79,140 @@ def withdraw_and_erase(user_id, old_email, placeholder):
     # Objects of these rows loaded in this session would show what was just changed.
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Reminder | Delivery | MailMessage):
+            db.session.expire(obj)
+    return counts
+
+
+def _theirs(user_id):
+    """The ids of the patient's visits, bookings and wallet adjustments."""
+    visits = db.session.scalars(
+        sa.select(MasterBooking.id).where(MasterBooking.patient_id == user_id)
+    ).all()
+    bookings = db.session.scalars(
+        sa.select(IndividualBooking.id).where(IndividualBooking.master_id.in_(visits))
+    ).all()
+    adjustments = db.session.scalars(
+        sa.select(WalletAdjustment.id).where(WalletAdjustment.patient_id == user_id)
+    ).all()
+    return visits, bookings, adjustments
+
+
+def _notices_about(user_id, visits, bookings, adjustments):
+    """Notices to others about these records, by what identifies each exactly: an admin
+    alert by the visit page it links to (``admin.visit``), a provider's notice by its
+    dedupe key (``booking-confirmed:<booking>:<provider>`` …: their link is the schedule,
+    the same for every patient) or its appointment page, a wallet approval's by its key.
+    Never by the name (another patient may bear it). Read in batches (SQLite's limit on
+    an expression's depth)."""
+    notices = Notification.__table__
+    found = set()
+
+    def terms():
+        for v in visits:
+            if link := path("admin.visit", visit_id=v):
+                yield notices.c.link == link
+            yield notices.c.dedupe_key == f"alert:new-booking:{v}"
+            yield notices.c.dedupe_key.like(f"alert:attention:{v}:%")
+        for b in bookings:
+            if link := path("provider.appointment", booking_id=b):
+                yield notices.c.link == link
+            yield notices.c.dedupe_key.like(f"booking-confirmed:{b}:%")
+            yield notices.c.dedupe_key.like(f"booking-rescheduled:{b}:%")
+            yield notices.c.dedupe_key.in_((f"booking-cancelled:{b}", f"alert:cancellation:{b}"))
+            yield notices.c.dedupe_key.in_((f"alert:no-show:{b}", f"alert:not-completed:{b}"))
+        for a in adjustments:
+            yield notices.c.dedupe_key == f"alert:wallet-adjustment:{a}"
+
+    batch = []
+    for term in [*terms(), None]:
+        if term is not None:
+            batch.append(term)
+        if batch and (term is None or len(batch) == 200):
+            found.update(
+                db.session.scalars(
+                    sa.select(notices.c.id).where(notices.c.user_id != user_id, sa.or_(*batch))
+                )
+            )
+            batch = []
+    return found
+
+
+def _replaced(column, pairs):
+    for old, new in pairs:
+        column = sa.func.replace(column, old, new)
+    return column
+
+
+def erase_about_them(user_id, pairs):
+    """What was sent to others *about* the patient (a provider's "New appointment: <name>",
+    their reminders, admin alerts with the name and e-mail, a wallet approval's notice):
+    in those notices, their deliveries' text messages and their mails, each ``(old, new)``
+    of ``pairs`` (the old name, the dependents' names, the e-mail → the closed name and
+    placeholder) is replaced. Rows are those about the patient's visits, bookings and
+    wallet adjustments (by the page they link to or their dedupe key), never a match on
+    the name alone (another patient may bear it). Returns {"notices": n, "deliveries": n,
+    "mails": n} changed."""
+    pairs = sorted(((o, n) for o, n in pairs if o and o != n), key=lambda p: -len(p[0]))
+    if not pairs:
+        return {"notices": 0, "deliveries": 0, "mails": 0}
+    html_pairs = pairs + [(str(escape(o)), str(escape(n))) for o, n in pairs if escape(o) != o]
+    visits, bookings, adjustments = _theirs(user_id)
+    notices, deliveries, mails = (
+        Notification.__table__,
+        Delivery.__table__,
+        MailMessage.__table__,
+    )
+    reminders = Reminder.__table__
+    provider_reminders = sa.select(reminders.c.id).where(
+        reminders.c.recipient_id != user_id,
+        reminders.c.booking_id.in_(
+            sa.select(IndividualBooking.id).where(
+                IndividualBooking.master_id.in_(
+                    sa.select(MasterBooking.id).where(MasterBooking.patient_id == user_id)
+                )
+            )
+        ),
+    )
+    about_ids = _notices_about(user_id, visits, bookings, adjustments)
+    # A provider's reminder notice: found by its deliveries, which name the reminder.
+    about_ids.update(
+        db.session.scalars(
+            sa.select(deliveries.c.notification_id).where(
+                deliveries.c.reminder_id.in_(provider_reminders),
+                deliveries.c.notification_id.is_not(None),
+            )
+        )
+    )
+    about_ids = sorted(about_ids)
+    delivery_scope = sa.or_(
+        deliveries.c.notification_id.in_(about_ids),
+        deliveries.c.reminder_id.in_(provider_reminders),
+    )
+    mail_ids = db.session.scalars(
+        sa.select(deliveries.c.mail_id).where(delivery_scope, deliveries.c.mail_id.is_not(None))
+    ).all()
+    counts = {
+        "notices": db.session.execute(
+            sa.update(notices)
+            .where(notices.c.id.in_(about_ids))
+            .values(title=_replaced(notices.c.title, pairs), body=_replaced(notices.c.body, pairs))
+        ).rowcount,
+        "deliveries": db.session.execute(
+            sa.update(deliveries)
+            .where(delivery_scope, deliveries.c.text.is_not(None))
+            .values(text=_replaced(deliveries.c.text, pairs))
+        ).rowcount,
+        "mails": db.session.execute(
+            sa.update(mails)
+            .where(mails.c.id.in_(mail_ids))
+            .values(
+                subject=_replaced(mails.c.subject, pairs),
+                text=_replaced(mails.c.text, pairs),
+                html=_replaced(mails.c.html, html_pairs),
+            )
+        ).rowcount,
+    }
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Notification | Delivery | MailMessage):
             db.session.expire(obj)
     return counts

@@ -360,6 +360,7 @@ ATTENTION_KINDS = {
     "LATE_PAYMENT_TO_WALLET": alerts.PAYMENT_FAILED,
     "LINK_EXPIRED": alerts.PAYMENT_LINK_EXPIRED,
     "RECONCILIATION": alerts.RECONCILIATION_DISCREPANCY,
+    "CLOSED_ACCOUNT_REFUNDED": alerts.PAYMENT_FAILED,
 }
 ATTENTION_TITLES = {
     "PAYMENT_FAILED": "Payment failed",
@@ -367,6 +368,7 @@ ATTENTION_TITLES = {
     "LATE_PAYMENT_TO_WALLET": "Late payment kept in the wallet",
     "LINK_EXPIRED": "Payment link expired",
     "RECONCILIATION": "Reconciliation discrepancy",
+    "CLOSED_ACCOUNT_REFUNDED": "Paid after the account was closed: refunded to its source",
 }
 
 
@@ -396,6 +398,9 @@ def payment_attention(visit_id, reason):
     if visit is None:
         return
     on_payment_attention(visit_id, reason)
+    # Never to an inactive or closed account (as ``notify_user``): its address is gone.
+    if not visit.patient.active or visit.patient.is_closed:
+        return
     if reason in (ATTENTION_LATE_PAYMENT, ATTENTION_AMOUNT_MISMATCH):
         with speaking_to(visit.patient_id):
             subject = _("About your payment for visit %(number)s", number=visit.number)

@@ -46,6 +46,8 @@ def find_payment(*, order_id=None, link_id=None, notes=None, razorpay_payment_id
 # Timeline events of a capture whose money paid for nothing (late, or the wrong amount):
 # it went to the patient's wallet on a row of its own (``booking.payment_events._unapplied``).
 CAPTURED_UNAPPLIED, CAPTURED_WRONG_AMOUNT = "captured_unapplied", "captured_wrong_amount"
+# Captured for a closed account's visit: refunded to its source (``refunds.unapplied``).
+CAPTURED_FOR_CLOSED_ACCOUNT = "captured_closed_account"
 
 
 def paid_for_nothing(payment):

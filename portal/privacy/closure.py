@@ -14,11 +14,19 @@ close and a password change, run one after the other:
 3. ``accounts.service.close_own_account``: personal data erased, the account deactivated
    through the one deactivation path (every session ends);
 4. ``notify.closure``: nothing more sent to them; copies of what was sent lose their
-   address and words.
+   address and words;
+   what was sent to others about them (notices, mails, texts about their visits,
+   bookings and wallet) has the old names and e-mail replaced by the closed ones;
+5. ``transactions.closure``: the console's rows of theirs show the closed name (but for
+   a name an issued invoice carries);
+6. ``gateway.scrub``: the stored Razorpay webhooks of their payments lose the payer's
+   e-mail, mobile, UPI id and a link's customer.
 
-Visits, payments, refunds, the ledger, invoices and credit notes and the audit are kept as
-they are, referring to the user id."""
+Visits, payments, refunds, the ledger, invoices and credit notes and the audit are kept,
+referring to the user id (the audit rows about the user and their dependents lose the
+personal fields they held: ``accounts.service.close_own_account``)."""
 
+from portal.accounts import queries as accounts_queries
 from portal.accounts import service as accounts
 from portal.audit.service import record
 from portal.booking import prices
@@ -26,9 +34,12 @@ from portal.booking import queries as booking_queries
 from portal.db import unit_of_work
 from portal.domain.rates import format_inr
 from portal.domain.text import Text
+from portal.gateway import scrub
 from portal.i18n import N_
 from portal.notify import closure as notify_closure
+from portal.privacy import gateway_ids
 from portal.refunds import queries as refund_queries
+from portal.transactions import closure as transactions_closure
 from portal.wallet import queries as wallet_queries
 
 LIVE_BOOKINGS = N_(
@@ -102,10 +113,31 @@ def close_account(user_id, current_password, confirmed):
                 )
                 refusal = ClosureRefused(reasons)
         if refusal is None:
-            old_email = user.email
+            old_email, old_name = user.email, user.name
+            family = {d.id: d.name for d in accounts_queries.dependents_of(user.id)}
             accounts.close_own_account(user)
             withdrawn = notify_closure.withdraw_and_erase(user.id, old_email, user.email)
             record(None, "notify.withdrawn_for_closed_account", "user", user.id, after=withdrawn)
+            pairs = [(old_name, user.name), (old_email, user.email)]
+            pairs += [(n, accounts.CLOSED_DEPENDENT_NAME.format(id=i)) for i, n in family.items()]
+            about = notify_closure.erase_about_them(user.id, pairs)
+            record(None, "notify.erased_about_closed_account", "user", user.id, after=about)
+            renamed = transactions_closure.rename_closed_party(user.id, user.name)
+            record(
+                None,
+                "transactions.renamed_for_closed_account",
+                "user",
+                user.id,
+                after={"rows": renamed},
+            )
+            webhooks = scrub.erase_contact_details(**gateway_ids.of_patient(user.id))
+            record(
+                None,
+                "gateway.webhooks_scrubbed_for_closed_account",
+                "user",
+                user.id,
+                after={"events": webhooks},
+            )
     if refusal:
         raise refusal
     return user

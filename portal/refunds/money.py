@@ -17,18 +17,21 @@ from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.ledger.service import entries_for as ledger_entries_for
 from portal.payments import records
-from portal.payments.models import LINK, ORDER
+from portal.payments.models import LINK, ORDER, Payment
 from portal.refunds.common import GATEWAY_MINIMUM, new_idempotency_key
 from portal.refunds.models import GATEWAY, WALLET, Refund
 
 
 def open_refunds(item_id):
-    """Refunds of the item's paid amount (not of reschedule fees), not replaced."""
+    """Refunds of the item's paid amount (not of reschedule fees, nor a capture that
+    paid for nothing sent back: ``refunds.unapplied``), not replaced."""
+    unapplied = sa.select(Payment.id).where(Payment.unapplied.is_(True))
     return db.session.scalars(
         sa.select(Refund).where(
             Refund.booking_id == item_id,
             Refund.reschedule_id.is_(None),
             Refund.superseded.is_(False),
+            sa.or_(Refund.payment_id.is_(None), Refund.payment_id.not_in(unapplied)),
         )
     ).all()
 

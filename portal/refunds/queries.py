@@ -150,9 +150,12 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
         if p.status == PaymentStatus.SUCCESSFUL and not records.paid_for_nothing(p)
     )
     refunded = pending = 0
+    nothing_paid = {p.id for p in visit.payments if records.paid_for_nothing(p)}
     for refund in live_refunds_for_visit(visit.id) if refunds else ():
         if refund.reschedule_id is not None:
             continue  # a reschedule fee given back: never part of the visit's payments
+        if refund.payment_id is not None and refund.payment_id in nothing_paid:
+            continue  # a capture that paid for nothing, sent back (``refunds.unapplied``)
         if refund.status == RefundStatus.PROCESSED:
             refunded += refund.amount
         elif refund.status == RefundStatus.PENDING:

@@ -38,6 +38,10 @@ MSG_REASON = "Enter the reason the patient will see in the wallet history."
 MSG_REASON_LONG = "Keep the reason the patient sees to 200 characters."
 MSG_NOTE_LONG = "Keep the note to 2,000 characters."
 MSG_NOT_PATIENT = "Only a patient account has a wallet."
+MSG_CLOSED = (
+    "This patient closed their account: their wallet cannot be credited (no one can spend "
+    "it or be told of it). A debit, to record money paid out to them, is still allowed."
+)
 
 CREDIT, DEBIT = "credit", "debit"
 DIRECTIONS = (CREDIT, DEBIT)
@@ -122,11 +126,14 @@ def create_adjustment(
     if not isinstance(token, str) or len(token) > TOKEN_MAX:
         token = None  # not a token the form made (tampered): no double-submit guard
     with unit_of_work():
-        patient = db.session.get(User, patient_id)
+        # Locked: a closure (which locks the row too) and a credit run one after the other.
+        patient = db.session.get(User, patient_id, with_for_update=True)
         if patient is None:
             raise NotFound("patient")
         if patient.role != PATIENT:
             raise AdjustmentError({"form": MSG_NOT_PATIENT})
+        if direction == CREDIT and patient.is_closed:
+            raise AdjustmentError({"form": MSG_CLOSED})
         code = lock_wallet(patient.id)
         if token:
             earlier = db.session.scalar(
@@ -246,6 +253,8 @@ def approve_adjustment(admin, adjustment_id, note=None, now=None):
     balance no longer covers is refused and stays waiting)."""
     with unit_of_work():
         adjustment = _decide(admin, adjustment_id)
+        if adjustment.is_credit and adjustment.patient.is_closed:
+            raise AdjustmentError({"form": MSG_CLOSED})
         now = now or utcnow()
         _apply(adjustment, now)
         adjustment.decided_by_id, adjustment.decided_at = admin.id, now

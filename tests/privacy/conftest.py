@@ -1,0 +1,1 @@
+from tests.booking.conftest import clock  # noqa: F401
