@@ -74,7 +74,7 @@ def test_the_account_page_offers_the_download_and_the_close(client, login, world
     assert page.status_code == 200
     html = text(page)
     assert "Download my data" in html and 'href="/me/account/data.json"' in html
-    assert "Close my account" in html and f'action="{CLOSE}"' in html
+    assert "Close my account" in html and f'action="{CLOSE}#close-account"' in html
     assert 'name="csrf_token"' in html
     assert 'href="/me/account"' in text(client.get("/me/"))  # in the patient's menu
 
