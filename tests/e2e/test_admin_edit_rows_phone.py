@@ -41,3 +41,15 @@ def test_the_clinic_edit_form_fits_the_table_on_a_phone(page, world, scrolled):
     form = page.locator(f"#clinic-{world.clinic} form")
     assert form.evaluate(OUTSIDE) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_the_provider_edit_form_fits_the_table_on_a_phone(page, world):
+    """The same edit row (``ui.edit_row``) on the providers list."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto("/admin/providers")
+    page.locator(f"#provider-{world.doc1} a:has-text('Edit')").click()
+    expect(page.locator(f"#provider-{world.doc1}.editing")).to_be_visible()
+    form = page.locator(f"#provider-{world.doc1} form")
+    assert form.evaluate(OUTSIDE) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
