@@ -39,6 +39,12 @@ def N_(message):
     return message
 
 
+def Nn_(singular, plural):
+    """Marks a singular and plural pair for the catalogue (``make messages`` extracts
+    ``Nn_:1,2``), for a ``portal.domain.text.PluralText``; the page translates it."""
+    return singular, plural
+
+
 def known_language(code):
     """``code`` when the portal speaks it, else None (``hi-IN`` counts as ``hi``)."""
     if not code:

@@ -152,8 +152,17 @@ MSG_HOURS_OVER_MANY = (
     "({listed}). Cancel or move them first (a cancelled patient is refunded in full), then "
     "change the hours."
 )
-
-
+# The time zone alone changed (the hours as they were): said of the time zone, beside it.
+MSG_ZONE_HOURS_OVER_ONE = (
+    "There is 1 booking ahead at this clinic that the new time zone leaves outside the "
+    "opening hours ({listed}). Cancel or move it first (a cancelled patient is refunded in "
+    "full), then change the time zone."
+)
+MSG_ZONE_HOURS_OVER_MANY = (
+    "There are {count} bookings ahead at this clinic that the new time zone leaves outside "
+    "the opening hours ({listed}). Cancel or move them first (a cancelled patient is "
+    "refunded in full), then change the time zone."
+)
 MSG_ZONE_OVER_ONE = (
     "There is 1 booking ahead at this clinic that the new time zone leaves outside its "
     "doctor's weekly hours here ({listed}). Cancel or move it first (a cancelled patient "
@@ -204,7 +213,8 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     deactivation (``closing``) over any live booking ahead there; its opening hours
     (``old_hours`` → ``new_hours``, read in the zone ``new_zone``) over those ahead inside
     the old hours and not inside the new (a booking already outside the old hours is not
-    this change's doing); and a new time zone over those it leaves outside their providers'
+    this change's doing; the hours unchanged, the new zone is what left them outside, and
+    it is said of the time zone); and a new time zone over those it leaves outside their providers'
     weekly hours here (wall-clock times in the clinic's zone, so they move with it: inside
     them in the old zone, not in the new). A booking counts once, its own time and a
     move's new time held for it both read (either one left out refuses), listed as
@@ -266,7 +276,10 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
                     for p in b.provider_ids
                 )
             ]
-        if outside_hours:
+        if outside_hours and new_hours == old_hours:
+            taken = outside_hours
+            field, one, many = "timezone", MSG_ZONE_HOURS_OVER_ONE, MSG_ZONE_HOURS_OVER_MANY
+        elif outside_hours:
             taken = outside_hours
             field, one, many = "hours", MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY
         else:

@@ -19,6 +19,19 @@ class Text(str):
         return text
 
 
+class PluralText(Text):
+    """A ``Text`` said in the singular or the plural by ``num`` (``ngettext``): reads as
+    the English form for ``num``; the ``t`` filter looks the pair up in the catalogue and
+    lets the language's Plural-Forms choose. ``template`` is the singular, ``plural`` the
+    plural; ``num`` is a value too (``%(num)s``)."""
+
+    def __new__(cls, singular, plural, num, **values):
+        values.setdefault("num", num)
+        text = str.__new__(cls, (singular if num == 1 else plural) % values)
+        text.template, text.plural, text.num, text.values = singular, plural, num, values
+        return text
+
+
 class Label(Text):
     """A catalogue label set inside a sentence, such as a status ("Partially cancelled"):
     reads in lower case ("This appointment is partially cancelled …"); the ``t`` filter

@@ -33,21 +33,25 @@ from portal.booking import prices
 from portal.booking import queries as booking_queries
 from portal.db import unit_of_work
 from portal.domain.rates import format_inr
-from portal.domain.text import Text
+from portal.domain.text import PluralText, Text
 from portal.gateway import scrub
-from portal.i18n import N_
+from portal.i18n import N_, Nn_
 from portal.notify import closure as notify_closure
 from portal.privacy import gateway_ids
 from portal.refunds import queries as refund_queries
 from portal.transactions import closure as transactions_closure
 from portal.wallet import queries as wallet_queries
 
-LIVE_BOOKINGS = N_(
+# Said by the number of visits (one visit may hold several appointments).
+LIVE_BOOKINGS = Nn_(
+    "You have appointments that are booked or under way (visit %(visits)s). Cancel the "
+    "ones ahead from the visit's page first; for one that has already begun, ask the clinic.",
     "You have appointments that are booked or under way (visits %(visits)s). Cancel the "
-    "ones ahead from each visit's page first; for one that has already begun, ask the clinic."
+    "ones ahead from each visit's page first; for one that has already begun, ask the clinic.",
 )
-UNPAID = N_(
-    "Visits %(visits)s are waiting for payment. Open each one and cancel it (or pay for it) first."
+UNPAID = Nn_(
+    "Visit %(visits)s is waiting for payment. Open it and cancel it (or pay for it) first.",
+    "Visits %(visits)s are waiting for payment. Open each one and cancel it (or pay for it) first.",
 )
 REFUNDS = N_(
     "A refund to you is not finished yet. Close your account once it has reached you; the "
@@ -78,9 +82,9 @@ def blockers(patient_id):
     # A visit waiting for payment holds its times too: it is said once, as unpaid.
     live = [n for n in live if n not in unpaid]
     if live:
-        reasons.append(Text(LIVE_BOOKINGS, visits=", ".join(live)))
+        reasons.append(PluralText(*LIVE_BOOKINGS, len(live), visits=", ".join(live)))
     if unpaid:
-        reasons.append(Text(UNPAID, visits=", ".join(unpaid)))
+        reasons.append(PluralText(*UNPAID, len(unpaid), visits=", ".join(unpaid)))
     if refund_queries.refunds_in_flight(patient_id):
         reasons.append(Text(REFUNDS))
     balance = prices.wallet_balance(patient_id)

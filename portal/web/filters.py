@@ -5,7 +5,7 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from markupsafe import Markup, escape
 
 from portal.catalog.models import DEFAULT_TIMEZONE
@@ -24,7 +24,7 @@ from portal.domain.states import (
     RescheduleStatus,
     VisitStatus,
 )
-from portal.domain.text import DateText, Label, Text
+from portal.domain.text import DateText, Label, PluralText, Text
 from portal.i18n import N_, current_language
 from portal.payments.models import DESK, LINK, ORDER, WALLET
 
@@ -105,10 +105,14 @@ def day_names(text):
 def translate(message):
     """The catalogue's translation of ``message`` (itself when there is none). Unlike the
     templates' ``_()``, no %-formatting is applied, so any text is safe to pass. A ``Text``
-    is looked up by its template and filled with its values, each said in the reader's
+    is looked up by its template (a ``PluralText`` by its pair and number, ``ngettext``) and
+    filled with its values, each said in the reader's
     language when it is itself a ``Text`` (a ``Label`` lower-cased) or a ``DateText``."""
     if isinstance(message, Text):
         values = {name: _value(value) for name, value in message.values.items()}
+        if isinstance(message, PluralText):
+            values.pop("num", None)  # ngettext sets it from the number
+            return ngettext(message.template, message.plural, message.num, **values)
         said = gettext(message.template, **values)
         return said.lower() if isinstance(message, Label) else said
     return gettext(str(message)) if message else message

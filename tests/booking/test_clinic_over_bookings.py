@@ -128,13 +128,30 @@ def test_opening_hours_narrowed_over_a_booking_are_refused_and_around_it_saved(w
 
 
 def test_a_new_time_zone_that_moves_a_booking_out_of_the_hours_is_refused(world, users):
-    _hold(world, users, day=1, hour=10)  # 10:00 in India: 08:30 in Dubai, before 09:00
+    """Review rev4: the hours untouched, the refusal spoke of "the new opening hours …
+    then change the hours", at the form's top: it is said of the time zone, beside it."""
+    item = _hold(world, users, day=1, hour=10)  # 10:00 in India: 08:30 in Dubai, before 09:00
     with pytest.raises(ValidationError) as exc:
         update_clinic(users(world.admin), world.clinic, timezone="Asia/Dubai")
-    assert (
-        "outside the new opening hours (Tue 02 Jun 2026, 10:00, visit" in exc.value.errors["hours"]
+    assert set(exc.value.errors) == {"timezone"}
+    assert exc.value.errors["timezone"] == (
+        "There is 1 booking ahead at this clinic that the new time zone leaves outside the "
+        f"opening hours (Tue 02 Jun 2026, 10:00, visit {_number(item)}). Cancel or move it "
+        "first (a cancelled patient is refunded in full), then change the time zone."
     )
     assert _clinic(world).timezone == "Asia/Kolkata"
+
+
+def test_new_hours_and_a_new_time_zone_together_are_refused_on_the_hours(world, users):
+    _hold(world, users, day=1, hour=10)
+    with pytest.raises(ValidationError) as exc:
+        update_clinic(
+            users(world.admin),
+            world.clinic,
+            timezone="Asia/Dubai",
+            hours={**WEEK, 1: (time(9), time(17))},
+        )
+    assert "outside the new opening hours" in exc.value.errors["hours"]
 
 
 def test_the_refusal_counts_every_booking_and_lists_the_first_three(world, users):

@@ -3,6 +3,7 @@ and a provider's own availability and leave."""
 
 import re
 from datetime import UTC, datetime, time
+from html import unescape
 
 import sqlalchemy as sa
 
@@ -666,6 +667,34 @@ def test_admin_closing_a_clinic_or_narrowing_its_hours_over_a_booking_is_refused
     with app.app_context():
         hours = db.session.get(Clinic, catalog["indira"]).business_hours()
         assert hours[other_day] == (time(11), time(18))
+
+
+def test_admin_a_time_zone_change_over_a_booking_is_refused_beside_the_time_zone(
+    client, catalog, login, app, make_user
+):
+    """Review rev4: only the time zone changed (Asia/Kolkata → Asia/Dubai: the 10:00 IST
+    booking is 08:30 there, before the clinic opens), and the refusal spoke of "the new
+    opening hours … then change the hours" at the form's top. Now beside Time zone."""
+    from portal.booking.models import MasterBooking
+
+    day = _hold_with_the_doctor(app, catalog, make_user)  # 10:00 at Indiranagar
+    with app.app_context():
+        number = db.session.scalar(sa.select(MasterBooking.number))
+    login(catalog["admin"])
+    url = f"/admin/clinics/{catalog['indira']}/edit"
+    refused = client.post(url, data=_clinic_form(timezone="Asia/Dubai"), headers=HX)
+    assert refused.status_code == 422
+    body = unescape(text(refused))
+    zone = re.search(r'<div class="field has-error">\s*<label for="timezone".*?</div>', body, re.S)
+    assert zone, body
+    assert (
+        "that the new time zone leaves outside the opening hours "
+        f"({day:%a %d %b %Y}, 10:00, visit {number})" in zone[0]
+    )
+    assert "then change the time zone." in zone[0]
+    assert "new opening hours" not in body
+    with app.app_context():
+        assert db.session.get(Clinic, catalog["indira"]).timezone == "Asia/Kolkata"
 
 
 def test_admin_reactivating_a_profile_whose_account_is_deactivated_is_refused(

@@ -19,7 +19,7 @@ from tests.plugin import PASSWORD
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "portal" / "translations" / "hi" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
-            "N_": None}  # fmt: skip
+            "N_": None, "Nn_": (1, 2)}  # fmt: skip
 METHODS = [
     ("portal/**.py", "python"),
     ("templates/**.html", "jinja2"),

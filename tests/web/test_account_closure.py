@@ -5,6 +5,7 @@ signing in afterwards, registering again with the same address, the admin's list
 
 import json
 import re
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -74,7 +75,7 @@ def test_the_account_page_offers_the_download_and_the_close(client, login, world
     assert page.status_code == 200
     html = text(page)
     assert "Download my data" in html and 'href="/me/account/data.json"' in html
-    assert "Close my account" in html and f'action="{CLOSE}"' in html
+    assert "Close my account" in html and f'action="{CLOSE}#close-account"' in html
     assert 'name="csrf_token"' in html
     assert 'href="/me/account"' in text(client.get("/me/"))  # in the patient's menu
 
@@ -172,6 +173,40 @@ def test_refused_while_a_visit_waits_for_payment(app, client, login, world):
     assert answer.status_code == 422
     assert "waiting for payment" in text(answer)
     _unchanged(app, world)
+
+
+def _visit_numbers(app, *visit_ids):
+    with app.app_context():
+        return [db.session.get(MasterBooking, v).number for v in visit_ids]
+
+
+def test_one_visit_is_said_in_the_singular_two_in_the_plural(app, client, login, world):
+    # Review rev4: one held visit read "Visits V000001 are waiting for payment. Open each
+    # one …"; one booked visit "(visits V000002)".
+    (held,) = _visit_numbers(app, hold(app, world, start=slot(world.day, 10))[0])
+    paid = hold(app, world, start=slot(world.day, 12))[0]
+    _paid(app, world, paid)
+    (booked,) = _visit_numbers(app, paid)
+    login(world.patient)
+    html = unescape(text(_close(client)))
+    assert f"Visit {held} is waiting for payment. Open it and cancel it" in html
+    assert f"(visit {booked}). Cancel the ones ahead from the visit's page" in html
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = unescape(text(_close(client)))
+    assert f"विज़िट {held} भुगतान की प्रतीक्षा में है।" in html
+    assert f"(विज़िट {booked})। पहले आने वाले अपॉइंटमेंट विज़िट के पेज से" in html
+
+
+def test_two_visits_are_said_in_the_plural(app, client, login, world):
+    held = [hold(app, world, start=slot(world.day, h))[0] for h in (10, 12)]
+    paid = [hold(app, world, start=slot(world.day, h))[0] for h in (14, 16)]
+    for visit_id in paid:
+        _paid(app, world, visit_id)
+    held, paid = _visit_numbers(app, *held), _visit_numbers(app, *paid)
+    login(world.patient)
+    html = unescape(text(_close(client)))
+    assert f"Visits {', '.join(held)} are waiting for payment. Open each one" in html
+    assert f"(visits {', '.join(paid)}). Cancel the ones ahead from each visit's page" in html
 
 
 def test_refused_with_money_in_the_wallet(app, client, login, world):

@@ -201,3 +201,20 @@ def test_the_lapsed_coupon_is_said_in_hindi_to_a_hindi_reader(app, client, login
     assert "no longer valid" not in html and "no longer active" not in html
     assert "कूपन SAVE10 अब मान्य नहीं है" in html
     assert "₹529.50" in html
+    # Review rev4: the notice joined two messages and a literal "." ("… सक्रिय नहीं है."):
+    # one message now, ending with a danda in Hindi.
+    notice = re.search(r'id="coupon-lapsed">(.*?)</p>', html, re.S)[1].strip()
+    assert notice.endswith("यह कूपन अब सक्रिय नहीं है।"), notice
+
+
+def test_the_lapsed_coupon_notice_is_one_sentence_in_english(app, client, login, world):
+    visit_id, _ = hold(app, world)
+    coupon_id = _applied(app, world, visit_id)
+    with app.app_context():
+        booking_coupons.update_coupon(_user(world.admin), coupon_id, active=False)
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    notice = re.search(r'id="coupon-lapsed">(.*?)</p>', html, re.S)[1].strip()
+    assert notice.startswith(LAPSED) and notice.endswith(
+        "that is what you pay. This coupon is no longer active."
+    ), notice
