@@ -33,6 +33,12 @@ MSG_NOT_FAILED = N_("Only a failed refund can be retried or sent to the wallet")
 MSG_AT_GATEWAY = N_(
     "Razorpay has this refund after all and will pay it: it was not sent to the wallet"
 )
+# Admin pages are English: not translated.
+MSG_CLOSED_ACCOUNT = (
+    "This patient has closed their account: the refund cannot go to their wallet, where "
+    "nobody could spend it or be paid it. Retry it at Razorpay, or pay the patient by "
+    "other means and record it with the refund's note."
+)
 MSG_GATEWAY_UNKNOWN = N_(
     "Razorpay could not be asked whether it has this refund: try again in a few minutes"
 )
@@ -125,7 +131,10 @@ def new_idempotency_key():
 
 def replacement(refund, actor, **fields):
     """A new refund row (a new idempotency key) standing in for ``refund``, which stays as
-    it is and is marked superseded. ``fields``: where the new one goes and its status."""
+    it is and is marked superseded. ``fields``: where the new one goes and its status. The
+    payment it gives back stays named (``payment_id``), so a visit's money still knows it
+    for that payment's refund (a closed account's captured-after refund left out)."""
+    fields.setdefault("payment_id", refund.payment_id)
     refund.superseded = True
     db.session.flush()  # the old row leaves the totals before the new one is counted
     row = Refund(

@@ -11,6 +11,7 @@ from portal.ledger import accounts as chart
 from portal.ledger.service import credit, debit, post
 from portal.refunds.common import (
     MSG_AT_GATEWAY,
+    MSG_CLOSED_ACCOUNT,
     MSG_GATEWAY_UNKNOWN,
     MSG_NOT_FAILED,
     CancellationError,
@@ -22,13 +23,17 @@ from portal.refunds.execute import apply_gateway_refund, refund_at_gateway, succ
 from portal.refunds.models import GATEWAY, WALLET
 
 
-def _failed_refund(admin, refund_id):
+def _failed_refund(admin, refund_id, to_wallet=False):
     require_admin(admin)
     refund = lock_refund(refund_id)
     if refund is None:
         raise NotFound("refund")
     if refund.status != RefundStatus.FAILED or refund.superseded or refund.destination != GATEWAY:
         raise CancellationError(MSG_NOT_FAILED)
+    if to_wallet and refund.patient.is_closed:
+        # Money captured after the account was closed (refunds.unapplied) or any refund of
+        # a closed account: its wallet can be neither spent nor paid out (docs/privacy.md).
+        raise CancellationError(MSG_CLOSED_ACCOUNT)
     return refund
 
 
@@ -55,7 +60,7 @@ def _held_at_gateway(admin, refund_id):
     refund it will pay must not go to the wallet too. Its own unit of work, so what was
     learnt stays when the wallet is refused."""
     with unit_of_work():
-        refund = _failed_refund(admin, refund_id)
+        refund = _failed_refund(admin, refund_id, to_wallet=True)
         if refund.razorpay_refund_id:  # Razorpay itself failed it: nothing of it is paid
             return False
         try:
@@ -74,7 +79,7 @@ def refund_to_wallet(admin, refund_id, note=""):
     if _held_at_gateway(admin, refund_id):
         raise CancellationError(MSG_AT_GATEWAY)
     with unit_of_work():
-        refund = _failed_refund(admin, refund_id)
+        refund = _failed_refund(admin, refund_id, to_wallet=True)
         wallet = replacement(
             refund, admin, destination=WALLET, status=RefundStatus.PROCESSED, processed_at=utcnow()
         )

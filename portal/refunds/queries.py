@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from portal.booking import prices as booking_prices
-from portal.booking.models import IndividualBooking
+from portal.booking.models import IndividualBooking, MasterBooking
 from portal.db import db
 from portal.domain.states import (
     ApprovalStatus,
@@ -29,7 +29,7 @@ DECIDED_ORDER = (
     Order(RefundApproval.id, descending=True),
 )
 REFUND_ROW = (
-    joinedload(Refund.visit),
+    joinedload(Refund.visit).joinedload(MasterBooking.patient),  # closed: no wallet offered
     joinedload(Refund.booking).joinedload(IndividualBooking.service),
 )
 APPROVAL_ROW = (
