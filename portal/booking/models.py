@@ -548,10 +548,12 @@ class Reschedule(db.Model):
 class FeeCapture(db.Model):
     """A reschedule fee payment Razorpay captured that its reschedule does not record: the
     wrong amount, a second payment, or one after the request ended once the row recorded
-    another (``reschedule_payment._unapplied``). The money went to the patient's wallet;
-    this row is the record of the payment (as a visit's capture that confirmed nothing
-    has its own ``payments`` row), read by the transactions console, the dashboard's money
-    in, reconciliation and the settlements' overdue check."""
+    another (``reschedule_payment._unapplied``), or any paid after the patient closed the
+    account (``reschedule_payment._refund_closed``). The money went to the patient's
+    wallet (the account closed: refunded to its source); this row is the record of the
+    payment (as a visit's capture that confirmed nothing has its own ``payments`` row),
+    read by the transactions console, the dashboard's money in, reconciliation and the
+    settlements' overdue check, dated by ``captured_at``."""
 
     __tablename__ = "reschedule_fee_captures"
     __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)

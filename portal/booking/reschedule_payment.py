@@ -8,8 +8,9 @@ Every fee payment captured is recorded, where reconciliation, the transactions c
 the dashboard's money in find it: on its reschedule (``razorpay_payment_id``) when applied
 (DONE) or put in the wallet as the request's payment (FAILED: slot gone; EXPIRED: it came
 after the request ended); any other (the wrong amount, a second payment on the order, one
-after the row recorded another) in a ``FeeCapture`` row of its own, its money in the
-wallet, as a visit's capture that confirmed nothing has its own payment row."""
+after the row recorded another, any paid after the patient closed the account) in a
+``FeeCapture`` row of its own, its money in the wallet (or, the account closed, owed back
+to its source), as a visit's capture that confirmed nothing has its own payment row."""
 
 import logging
 
@@ -236,7 +237,13 @@ def _refund_closed(resched, item, razorpay_payment_id, amount):
     (``refunds.unapplied``), an admin alerted, the patient sent nothing."""
     if resched.status == RescheduleStatus.PENDING_PAYMENT:
         holds.close_pending(resched, RescheduleStatus.FAILED, "account closed")
-    _record_capture(resched, razorpay_payment_id, amount)
+    # Always a record of its own, never the row (even an EXPIRED one, the fee's amount):
+    # its money is posted as ``closed_account_capture``, not ``reschedule_unapplied``, so
+    # the readers that date a row's payment by that credit (``FEE_CREDITED_AT``) would not
+    # find it; a ``FeeCapture`` is dated by its capture everywhere.
+    db.session.add(
+        FeeCapture(reschedule_id=resched.id, razorpay_payment_id=razorpay_payment_id, amount=amount)
+    )
     db.session.flush()
     postings.refund_closed_account_capture(
         resched.visit,

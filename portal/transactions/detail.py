@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from portal.booking.models import FeeCapture, Reschedule
+from portal.booking.postings import CLOSED_ACCOUNT_CAPTURE
 from portal.extensions import db
 from portal.gateway import get_payin, get_payouts
 from portal.gateway.errors import GatewayError, NotFound
+from portal.ledger.models import LedgerTransaction
 from portal.payments.models import Payment
 from portal.payouts.models import Payout, PayoutAttempt
 from portal.refunds.models import Refund
@@ -90,10 +94,18 @@ def timeline(m: MoneyMovement, record=None) -> list[Event]:
         if record.failure_reason:
             events.append(Event(record.created_at, "failed", record.failure_reason, failed=True))
     elif isinstance(record, FeeCapture):
+        # paid after the patient closed the account: owed back to its source, no wallet
+        closed = db.session.scalar(
+            sa.select(LedgerTransaction.id).where(
+                LedgerTransaction.idempotency_key
+                == f"{CLOSED_ACCOUNT_CAPTURE}:{record.razorpay_payment_id}"
+            )
+        )
         events.append(
             Event(
                 record.captured_at,
-                "reschedule fee captured, put in the wallet",
+                "reschedule fee captured, "
+                + ("account closed: refunded to its source" if closed else "put in the wallet"),
                 f"reschedule #{record.reschedule_id}",
             )
         )

@@ -281,8 +281,9 @@ def project_reschedule(r: Reschedule):
 
 def project_fee_capture(c: FeeCapture):
     """A reschedule fee payment its reschedule does not record (the wrong amount, a second
-    one): money in when Razorpay captured it, though it went to the wallet and paid for
-    nothing (so no price breakup)."""
+    one, one paid after the account was closed): money in when Razorpay captured it,
+    though it went to the wallet (or back to its source) and paid for nothing (so no
+    price breakup)."""
     visit = c.reschedule.visit
     row = {
         "source": mm.FEE_CAPTURE,
