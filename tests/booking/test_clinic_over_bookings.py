@@ -117,10 +117,12 @@ def test_opening_hours_narrowed_over_a_booking_are_refused_and_around_it_saved(w
     )
     clinic = _clinic(world)
     assert (clinic.business_hours(), clinic.name) == (WEEK, "Indiranagar Clinic")
-    with pytest.raises(ValidationError):  # closed on Tuesdays
+    with pytest.raises(ValidationError) as closed_tuesdays:
         update_clinic(admin, world.clinic, hours={d: h for d, h in WEEK.items() if d != 1})
-    with pytest.raises(ValidationError):  # closing before the booking ends
+    assert "outside the new opening hours" in closed_tuesdays.value.errors["hours"]
+    with pytest.raises(ValidationError) as closing_early:  # before the booking ends
         update_clinic(admin, world.clinic, hours={**WEEK, 1: (time(9), time(10, 15))})
+    assert "outside the new opening hours" in closing_early.value.errors["hours"]
     assert _audits() == 0
     kept = {**WEEK, 1: (time(10), time(10, 30)), 0: (time(12), time(13)), 5: (time(9), time(12))}
     update_clinic(admin, world.clinic, hours=kept)

@@ -10,6 +10,7 @@ from portal.booking import checkout, lookup, prices, visits
 from portal.booking.tasks import expire_holds
 from portal.extensions import db
 from portal.privacy import closure
+from portal.refunds.models import Refund
 from tests.booking.factories import at
 from tests.plugin import PASSWORD
 from tests.refunds.helpers import move_paid_at_gateway
@@ -200,3 +201,10 @@ def test_no_late_payment_mail_goes_to_the_closed_placeholder(world, users, gatew
         sa.select(MailMessage.subject).where(MailMessage.to.like("closed-%"))
     ).all()
     assert to_closed == []
+    # The capture was handled (refunded), not merely never processed.
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(Refund).where(Refund.patient_id == patient.id)
+        )
+        == 1
+    )
