@@ -187,12 +187,13 @@ def refunds_of_patient(patient_id):
 def refunds_in_flight(patient_id):
     """How many of the patient's refunds are not finished: sent and not yet processed,
     failed (the clinic still owes it: retried or sent again), or a further refund
-    waiting for a second administrator."""
-    from portal.booking.models import MasterBooking
-
+    waiting for a second administrator. A failed one replaced (retried, sent to the
+    wallet: ``superseded``) is its replacement's to count."""
     refunds = db.session.scalar(
         sa.select(sa.func.count(Refund.id)).where(
-            Refund.patient_id == patient_id, Refund.status.in_(IN_FLIGHT)
+            Refund.patient_id == patient_id,
+            Refund.status.in_(IN_FLIGHT),
+            Refund.superseded.is_(False),
         )
     )
     approvals = db.session.scalar(

@@ -177,6 +177,11 @@ def test_admin_retry_of_a_failed_closed_refund_pays_once(world, users, gateway, 
     assert prices.wallet_balance(patient_id) == 0
     money = visit_money(lookup.get_visit(visit_id))
     assert (money.paid, money.refunded, money.refund_pending) == (0, 0, 0)
+    # The failed attempts, replaced and paid, are nothing in flight: counted so, a refund
+    # that ever failed refused a closure for ever (the docs' re-read).
+    from portal.refunds.queries import refunds_in_flight
+
+    assert refunds_in_flight(patient_id) == 0
 
 
 def test_the_refunds_page_offers_no_wallet_for_a_closed_account(
