@@ -39,6 +39,13 @@ def utcnow():
     return datetime.now(UTC) + _clock_offset
 
 
+def clinic_today():
+    """Today in the clinics' zone (India): what a page's "today" means."""
+    from portal.domain.timezone import CLINIC_TZ
+
+    return utcnow().astimezone(CLINIC_TZ).date()
+
+
 @contextmanager
 def clock_moved_by(offset):
     """Run the app's clock ``offset`` away from the real time (``flask demo load`` books

@@ -59,7 +59,7 @@ def _form(item, **kwargs):
 
 
 def _preview(item, form):
-    override = form.override.paise if not form.override.errors else None
+    override = form.override_paise()
     try:
         return refunds_previews.preview_admin(
             current_user,

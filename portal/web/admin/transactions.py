@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from flask import abort, request
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from portal.db import utcnow
-from portal.domain.timezone import CLINIC_TZ
+from portal.db import clinic_today
 from portal.extensions import db
 from portal.reconcile.models import ReconCase
 from portal.reconcile.queries import UNCHECKED, references_with_status, status_by_reference
@@ -58,10 +57,6 @@ def recon_clause(status):
             return lambda column: column == sa.any_(refs)
         return lambda column: column.in_(listed)
     return lambda column: column.in_(chosen)
-
-
-def clinic_today():
-    return utcnow().astimezone(CLINIC_TZ).date()
 
 
 @bp.get("/transactions")

@@ -9,13 +9,14 @@ import sqlalchemy as sa
 from flask import request
 from werkzeug.datastructures import MultiDict
 
+from portal.db import clinic_today
 from portal.domain.rates import format_inr
 from portal.exports import ExportError, ExportSpec, money, number, register, text, when
 from portal.reconcile.queries import UNCHECKED, status_of
 from portal.transactions import queries
 from portal.transactions.models import MoneyMovement as M
 from portal.web.admin import bp
-from portal.web.admin.transactions import LIST, PRESETS, TYPES, clinic_today, recon_clause
+from portal.web.admin.transactions import LIST, PRESETS, TYPES, recon_clause
 from portal.web.exporting import csv_download
 from portal.web.forms.transactions import TransactionFilterForm, unknown_keys
 from portal.web.htmx import render

@@ -30,7 +30,7 @@ from portal.catalog import queries as catalog_queries
 from portal.catalog.models import Clinic
 from portal.catalog.slots import search_providers, team_next_free_slots
 from portal.config import policy
-from portal.db import utcnow
+from portal.db import clinic_today, utcnow
 from portal.domain import pricing
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
@@ -83,7 +83,7 @@ def visits():
     """The appointments list: every filter in the URL; a bad filter is a message beside
     its field (422) and no rows, never a guess."""
     form = _filter_form()
-    today = utcnow().astimezone(CLINIC_TZ).date()
+    today = clinic_today()
     ok = form.validate()
     page = None
     if ok:

@@ -98,9 +98,13 @@ class AdminCancelForm(PortalForm):
     shown_total = CancelForm.shown_total
     shown_elsewhere = CancelForm.shown_elsewhere
 
+    def override_paise(self):
+        """The override typed (paise), or None (none, or not a valid amount)."""
+        return self.override.paise if not self.override.errors else None
+
     def choice(self):
         """What the refund depends on: the mode and the override typed."""
-        override = self.override.paise if not self.override.errors else None
+        override = self.override_paise()
         return f"{self.mode.data or 'patient'}:{'' if override is None else override}"
 
     def __init__(self, *args, policy, **kwargs):

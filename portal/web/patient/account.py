@@ -7,8 +7,7 @@ from flask import current_app, flash, make_response, redirect, session, url_for
 from flask_login import current_user, logout_user
 
 from portal.accounts import service
-from portal.db import utcnow
-from portal.domain.timezone import CLINIC_TZ
+from portal.db import clinic_today
 from portal.extensions import limiter
 from portal.i18n import N_
 from portal.privacy import closure, export
@@ -47,7 +46,7 @@ def _too_many_downloads(_limit):
 )
 def download_data():
     document = export.personal_data(current_user.id)
-    day = utcnow().astimezone(CLINIC_TZ).date().isoformat()
+    day = clinic_today().isoformat()
     response = make_response(json.dumps(document, ensure_ascii=False, indent=2))
     response.mimetype = "application/json"
     response.headers["Content-Disposition"] = f'attachment; filename="my-data-{day}.json"'
