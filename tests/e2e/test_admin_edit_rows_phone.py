@@ -39,6 +39,7 @@ def test_the_clinic_edit_form_fits_the_table_on_a_phone(page, world, scrolled):
         row.locator("td").first.click()
     expect(page.locator(f"#clinic-{world.clinic}.editing")).to_be_visible()
     form = page.locator(f"#clinic-{world.clinic} form")
+    expect(form.locator("button[type=submit]")).to_be_visible()  # the form's controls are there
     assert form.evaluate(OUTSIDE) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
@@ -51,5 +52,6 @@ def test_the_provider_edit_form_fits_the_table_on_a_phone(page, world):
     page.locator(f"#provider-{world.doc1} a:has-text('Edit')").click()
     expect(page.locator(f"#provider-{world.doc1}.editing")).to_be_visible()
     form = page.locator(f"#provider-{world.doc1} form")
+    expect(form.locator("button[type=submit]")).to_be_visible()  # the form's controls are there
     assert form.evaluate(OUTSIDE) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
