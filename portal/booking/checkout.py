@@ -161,6 +161,11 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None, shown=None):
                 raise BookingError(MSG_TOO_MANY_ATTEMPTS)
             records.add_attempt(pending, "checkout.retry", PaymentStatus.PENDING)
             return _checkout_target(pending, callback_url, visit)
+        kept = prices.link_kept(visit, wallet_paise)
+        if kept is not None:
+            # The link's offer stands (its coupon lapsed since): pay that link, no order.
+            _as_shown(0, kept.amount_due, shown)
+            return CheckoutResult(pending, pending.link_url)
         if pending is not None or visit.status == VisitStatus.PENDING_PAYMENT:
             lifecycle.abandon_checkout(visit, "checkout restarted", actor)
         q, wallet_payment = prices.fix_price(visit, wallet_paise, detach_lapsed_by=actor)

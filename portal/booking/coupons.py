@@ -87,13 +87,15 @@ def lapsed(visit, now=None):
 
 
 def detach_lapsed(visit, actor):
-    """At a payment's price fixing (the visit locked, its pending checkout abandoned, so it
-    holds no use): a coupon that can no longer be used leaves the visit, audited, and the
-    visit is priced without it, as its page stated. Its use count is not touched (no use
-    was taken). Returns why it left, or None."""
+    """At a payment's price fixing (the visit locked, its pending checkout abandoned): a
+    coupon that can no longer be used leaves the visit, audited, and the visit is priced
+    without it, as its page stated. A use an ended payment link still holds (a link's
+    renewal does not abandon a checkout) is given back; none is taken. Returns why it
+    left, or None."""
     reason = lapsed(visit)
     if reason is None:
         return None
+    give_back(visit)
     before = {"coupon": visit.coupon.code, "discount": visit.discount}
     visit.coupon = None
     visit.discount = 0

@@ -48,10 +48,12 @@ EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
 
 
-def create_payment_link(admin, visit_id):
+def create_payment_link(admin, visit_id, *, renewing=False):
     """A Razorpay payment link for an admin-made visit. Expiry = min(now + 24 h, first start
     − 2 h), at least 15 min ahead (else BookingError: take the payment at the desk). The
-    hold lasts until the link expires."""
+    hold lasts until the link expires. ``renewing``: the expiry job's new link, a new offer,
+    so a coupon that lapsed meanwhile leaves the visit (``coupons.detach_lapsed``) where
+    the admin's own click is refused with its reason (the admin removes it on the page)."""
     require_admin(admin)
     with paying(admin, visit_id) as (visit, session):
         now = utcnow()
@@ -59,7 +61,7 @@ def create_payment_link(admin, visit_id):
         if expiry is None:
             raise BookingError(MSG_LINK_TOO_LATE)
         lifecycle.abandon_checkout(visit, "payment link created", admin)
-        q, _ = prices.fix_price(visit, 0)
+        q, _ = prices.fix_price(visit, 0, detach_lapsed_by=admin if renewing else None)
         if q.amount_due == 0:
             raise BookingError(MSG_NOTHING_TO_PAY)
         patient = visit.patient
@@ -356,7 +358,7 @@ def payment_link_expired(payment_id, reported=False):
         return
     admin = db.session.get(User, admin_id)
     try:
-        new = create_payment_link(admin, visit_id)
+        new = create_payment_link(admin, visit_id, renewing=True)
     except PaymentError as exc:  # the gateway is away: try again with the outbox's backoff
         raise jobs.RetryLater(exc.message) from exc
     except BookingError as exc:

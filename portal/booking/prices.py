@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.payments import records
-from portal.payments.models import ORDER, WALLET, Payment
+from portal.payments.models import LINK, ORDER, WALLET, Payment
 
 
 def wallet_balance(user_id):
@@ -117,10 +117,29 @@ def pay_quote(visit, wallet_paise=0):
         return _without_lapsed_coupon(visit, _wallet_asked(visit, wallet_paise))
     if pending.kind == ORDER and same_wallet_request(visit, wallet_paise):
         return quote(visit, wallet_paise)
+    kept = link_kept(visit, wallet_paise)
+    if kept is not None:
+        return kept
     asked = min(
         max(int(wallet_paise or 0), 0), wallet_available(visit.patient_id, visit.wallet_applied)
     )
     return _without_lapsed_coupon(visit, asked)
+
+
+def link_kept(visit, wallet_paise=0):
+    """The open payment link's price, when its coupon has lapsed since it was sent
+    (docs/booking.md: the link is an offer made, kept until it ends): the stored split,
+    with why the coupon would not be taken now and the link (``Quote.kept_by_link``);
+    the patient's pay button states that amount and opens the link. None when no link is
+    pending, its coupon still holds, or the wallet is asked for (a link has no wallet
+    part: another request, priced now)."""
+    pending = visit.pending_payment
+    if pending is None or pending.kind != LINK or not pending.link_url or wallet_paise:
+        return None
+    reason = coupons.lapsed(visit) if visit.discount else None
+    if reason is None:
+        return None
+    return replace(quote(visit), coupon_lapsed=reason, kept_by_link=pending)
 
 
 def desk_quote(visit):

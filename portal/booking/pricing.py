@@ -34,6 +34,9 @@ class Quote:
     # Why the visit's coupon is not in this price (``coupons.lapsed``: it can no longer be
     # used; the payment detaches it), or None: the patient's page says so.
     coupon_lapsed: str | None = None
+    # The open payment link whose amount this is (the coupon lapsed since it was sent, and
+    # the link keeps the price it offered): the pay button opens it (``prices.pay_quote``).
+    kept_by_link: object = None
 
     @property
     def online_minimum_notice(self):

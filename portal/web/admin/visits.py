@@ -350,6 +350,8 @@ def _detail(
         status=status,
         visit=visit,
         quote=booking_prices.quote(visit),
+        # The open link that keeps a lapsed coupon's price, as the patient's page says.
+        link_kept=booking_prices.link_kept(visit) if visit.is_open else None,
         # What "Record desk payment" records and carries (a pending checkout abandoned).
         desk_quote=booking_prices.desk_quote(visit) if visit.is_open else None,
         money=refund_queries.visit_money(visit),

@@ -218,3 +218,82 @@ def test_the_lapsed_coupon_notice_is_one_sentence_in_english(app, client, login,
     assert notice.startswith(LAPSED) and notice.endswith(
         "that is what you pay. This coupon is no longer active."
     ), notice
+
+
+def _linked(app, world, visit_id):
+    """SAVE10 applied, a payment link sent for ₹476.55, then the coupon deactivated."""
+    from portal.booking import links
+
+    coupon_id = _applied(app, world, visit_id)
+    with app.app_context():
+        link = links.create_payment_link(_user(world.admin), visit_id)
+        link_url = link.link_url
+        booking_coupons.update_coupon(_user(world.admin), coupon_id, active=False)
+    return coupon_id, link_url
+
+
+def test_an_open_payment_link_keeps_the_coupons_price_on_every_page(
+    app, client, login, world, gateway
+):
+    """Before: the link sent by SMS and mail asked ₹476.55 while the visit's page said
+    the coupon was gone and "Pay ₹529.50" (a new order, the link cancelled): two amounts
+    for one visit, each charged as stated. Now the link's offer stands until it ends: the
+    page states ₹476.55 and says why, its Pay opens that link (no second payable thing),
+    and the admin's page says the same."""
+    visit_id, _ = hold(app, world)
+    coupon_id, link_url = _linked(app, world, visit_id)
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    notice = re.search(r'id="coupon-link-kept">(.*?)</p>', html, re.S)
+    assert notice, "no word of the open link"
+    assert "Coupon SAVE10 is no longer valid, but the payment link for ₹476.55" in notice[1]
+    assert "This coupon is no longer active." in notice[1]
+    assert LAPSED not in html
+    assert re.search(r'id="amount-due">₹476.55<', html)
+    fields, button = _form(html, "/pay")
+    assert button == "Pay ₹476.55"
+    assert (fields["shown_wallet"], fields["shown_online"]) == ("0", "47655")
+    paid = client.post(f"/me/visits/{visit_id}/pay", data=fields)
+    assert paid.status_code == 303 and paid.location.endswith(urlsplit(link_url).path)
+    assert _payments(app, visit_id) == [("LINK", 47_655, "PENDING")]
+    assert _visit(app, visit_id) == ("PENDING_PAYMENT", coupon_id, 5_295)
+
+    login(world.admin)
+    admin_html = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    kept = re.search(r'id="coupon-link-kept">(.*?)</p>', admin_html, re.S)
+    assert kept and "Coupon SAVE10 is no longer valid" in kept[1] and "₹476.55" in kept[1]
+    assert re.search(r'id="amount-due">₹476.55<', admin_html)
+
+
+def test_asking_for_the_wallet_beside_an_open_link_is_priced_without_the_lapsed_coupon(
+    app, client, login, world, gateway
+):
+    """The link has no wallet part: a wallet asked for is another request, priced now,
+    as for a pending order (the coupon left out, said so); paying it replaces the link."""
+    visit_id, _ = hold(app, world)
+    _linked(app, world, visit_id)
+    credit_wallet(app, world.patient.id, 10_000)
+    login(world.patient)
+    html = client.get(f"/me/visits/{visit_id}?wallet=100").get_data(as_text=True)
+    assert LAPSED in html and 'id="coupon-link-kept"' not in html
+    fields, button = _form(html, "/pay")
+    assert (fields["shown_wallet"], fields["shown_online"]) == ("10000", "42950")
+    paid = client.post(f"/me/visits/{visit_id}/pay", data=fields)
+    assert paid.status_code == 303 and "/sandbox/checkout/" in paid.location
+    assert _payments(app, visit_id) == [
+        ("LINK", 47_655, "EXPIRED"),
+        ("WALLET", 10_000, "PENDING"),
+        ("ORDER", 42_950, "PENDING"),
+    ]
+
+
+def test_the_open_link_notice_is_said_in_hindi(app, client, login, world, gateway):
+    visit_id, _ = hold(app, world)
+    _linked(app, world, visit_id)
+    login(world.patient)
+    client.post("/language", data={"language": "hi", "next": "/me/"})
+    html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    notice = re.search(r'id="coupon-link-kept">(.*?)</p>', html, re.S)
+    assert notice and "कूपन SAVE10 अब मान्य नहीं है" in notice[1] and "₹476.55" in notice[1]
+    assert "no longer" not in notice[1]
+    assert notice[1].strip().endswith("यह कूपन अब सक्रिय नहीं है।"), notice[1]
