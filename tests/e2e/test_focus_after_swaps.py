@@ -1,0 +1,187 @@
+"""Keyboard focus after htmx swaps (static/js/htmx-focus.js), driven from the keyboard.
+
+A known gap: after a boosted navigation or a partial swap that replaced the focused button,
+focus fell back to <body>, so a keyboard user started again from the top and a screen
+reader announced nothing. Polls and "load" sub-requests must never move focus."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.exports.models import Export
+from portal.extensions import db
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import sign_in
+from tests.web.booking.conftest import world  # noqa: F401
+from tests.web.booking.helpers import hold
+from tests.web.booking.test_patient_pages import _coupon
+
+pytestmark = pytest.mark.e2e
+
+# What has focus: its tag and the start of its text.
+ACTIVE = """() => {
+  const e = document.activeElement;
+  return {tag: e.tagName, text: (e.textContent || '').trim().slice(0, 60)};
+}"""
+
+# Counts finished swaps, so a test waits for a poll's swap without timing it.
+COUNT_SWAPS = (
+    "window.swaps = 0; document.addEventListener('htmx:afterSettle', () => window.swaps++)"
+)
+
+
+def active(page):
+    return page.evaluate(ACTIVE)
+
+
+def tab_to(page, selector, limit=150):
+    """Press Tab until the element matching ``selector`` has focus, as a keyboard user would."""
+    target = page.locator(selector).first
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("e => e === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_a_boosted_navigation_focuses_the_new_pages_heading(page, world):
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto("/admin/")
+    tab_to(page, "nav#main-nav a[href$='/admin/coupons']")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/admin/coupons$"))
+    expect(page.locator("main h1")).to_be_focused()
+    assert page.locator("main h1").get_attribute("tabindex") == "-1"
+    # The keyboard goes on from the heading, not from the top of the page.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
+
+
+def test_going_back_focuses_the_earlier_pages_heading(page, world):
+    """Back after a boosted navigation: htmx puts the earlier page back, a page change too."""
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto("/admin/clinics")
+    tab_to(page, "nav#main-nav a[href$='/admin/coupons']")
+    page.keyboard.press("Enter")
+    expect(page.locator("main h1")).to_have_text("Coupons")
+    page.go_back()
+    expect(page.locator("main h1")).to_have_text("Clinics")
+    expect(page.locator("main h1")).to_be_focused()
+
+
+def test_a_boosted_link_with_a_fragment_focuses_its_target(page, world):
+    """The browser's own behaviour for #fragment: the named element, not the heading."""
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto("/admin/clinics")
+    # A link to a row of the list (the app's own pages link by path; the rule is general).
+    page.evaluate(
+        """id => { const a = document.createElement('a'); a.id = 'to-row';
+        a.href = '/admin/clinics#' + id; a.textContent = 'to the row';
+        document.querySelector('main').prepend(a); htmx.process(a); }""",
+        f"clinic-{world.clinic}",
+    )
+    page.locator("#to-row").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#to-row")).to_have_count(0)  # the new page is in
+    expect(page.locator(f"#clinic-{world.clinic}")).to_be_focused()
+
+
+def test_removing_the_coupon_keeps_focus_in_the_price_summary(app, page, world):
+    _coupon(app)
+    visit_id, _ = hold(app, world)
+    sign_in(page, world.patient.email, PASSWORD)
+    page.goto(f"/me/visits/{visit_id}")
+    tab_to(page, "input[name=code]")
+    page.keyboard.type("SAVE10")
+    page.keyboard.press("Enter")
+    remove = page.locator("#summary button:has-text('Remove coupon')")
+    expect(remove).to_be_visible()
+    tab_to(page, "#summary button:has-text('Remove coupon')")
+    page.keyboard.press("Enter")
+    expect(remove).to_have_count(0)
+    # The button is gone with the swap: focus is on the summary's heading, not on <body>.
+    expect(page.locator("#summary h2").first).to_be_focused()
+    assert active(page)["text"] == "Total"
+
+
+def test_a_refused_coupon_puts_focus_on_the_field_with_its_message(page, app, world):
+    """422: the form comes back with its message; focus goes to the invalid field."""
+    visit_id, _ = hold(app, world)
+    sign_in(page, world.patient.email, PASSWORD)
+    page.goto(f"/me/visits/{visit_id}")
+    tab_to(page, "input[name=code]")
+    page.keyboard.type("NOSUCH")
+    tab_to(page, "#summary button:has-text('Apply coupon')")
+    with page.expect_response(lambda r: r.url.endswith("/coupon")) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 422
+    code = page.locator("#summary input[name=code]")
+    expect(code).to_be_focused()
+    expect(code).to_have_attribute("aria-invalid", "true")
+
+
+def test_saving_an_inline_admin_row_keeps_focus_on_the_row(page, world):
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto("/admin/clinics")
+    row = f"#clinic-{world.clinic}"
+    tab_to(page, f"{row} a:has-text('Edit')")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{row}.editing")).to_be_visible()
+    tab_to(page, f"{row} button[type=submit]")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{row}.editing")).to_have_count(0)
+    # The Save button went with the edit form: focus is on the row that came back ...
+    expect(page.locator(row)).to_be_focused()
+    # ... and the next Tab reaches that row's Edit link, not the top of the page.
+    page.keyboard.press("Tab")
+    expect(page.locator(f"{row} a:has-text('Edit')")).to_be_focused()
+
+
+def test_the_transactions_summary_loading_leaves_focus_on_the_heading(page, world):
+    """The console's summary is a "load" sub-request after the page: it must not take the
+    focus the navigation put on the heading."""
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto("/admin/transactions")  # loaded whole: nothing has focus yet
+    expect(page.locator("#summary [data-sum]").first).to_be_attached()  # the summary came
+    assert active(page)["tag"] == "BODY"  # not pulled into the summary
+    page.evaluate("document.querySelector('main h1').dataset.old = 'yes'")
+    tab_to(page, "nav#main-nav a[href$='/admin/transactions']")
+    page.keyboard.press("Enter")  # the same page again, boosted
+    expect(page.locator("main h1[data-old]")).to_have_count(0)  # the new page is in ...
+    expect(page.locator("#summary [data-sum]").first).to_be_attached()  # ... and its summary
+    expect(page.locator("main h1")).to_be_focused()
+
+
+def test_a_poll_never_moves_focus(app, page, world):
+    """A queued export's status is polled every second and swapped whole. Focus stays where
+    the person left it: on <body> while reading, on a link after tabbing to it."""
+    with app.app_context():
+        export = Export(
+            name="transactions", title="Movements", download_name="movements.csv",
+            requested_by_id=world.admin.id, rows_total=10,
+        )  # fmt: skip
+        db.session.add(export)
+        db.session.commit()
+        export_id = export.id
+    sign_in(page, world.admin.email, PASSWORD)
+    page.goto(f"/admin/exports/{export_id}")
+    page.evaluate(COUNT_SWAPS)
+    page.wait_for_function("() => window.swaps >= 1")
+    assert active(page)["tag"] == "BODY"  # not pulled into the polled status
+    tab_to(page, "main a:has-text('All my exports')")
+    page.evaluate("window.swaps = 0")
+    page.wait_for_function("() => window.swaps >= 1")
+    expect(page.locator("main a:has-text('All my exports')")).to_be_focused()
+
+
+def test_the_bell_refreshing_keeps_focus_on_its_link(page, world):
+    """The bell is swapped whole by its poll and by "notifications-changed" (sent by the
+    server when a notice is read): a keyboard user on its link stays there."""
+    sign_in(page, world.patient.email, PASSWORD)
+    page.goto("/me/")
+    tab_to(page, "#notification-bell a")
+    page.evaluate(COUNT_SWAPS)
+    page.evaluate("htmx.trigger(document.body, 'notifications-changed')")  # as HX-Trigger does
+    page.wait_for_function("() => window.swaps >= 1")
+    expect(page.locator("#notification-bell a")).to_be_focused()
