@@ -39,7 +39,7 @@ from portal.notify.reminders import (
 )
 from portal.notify.wording import speaking_to, spoken_time
 from portal.refunds.lookup import refunds_made
-from portal.refunds.models import GATEWAY, WALLET
+from portal.refunds.money import split_of
 
 
 def _describe(item):
@@ -214,11 +214,11 @@ def _refund_for_admins(refund, refunds):
         return ""
     if not refunds:
         return f" A refund of {format_inr(refund)} is on its way."
-    wallet = sum(r.amount for r in refunds if r.destination == WALLET)
-    online = sum(r.amount for r in refunds if r.destination == GATEWAY)
+    split = split_of(refunds)
+    wallet, online = split.to_wallet, split.to_gateway
     parts = [f"{format_inr(wallet)} to the wallet" if wallet else ""]
     parts.append(f"{format_inr(online)} back through Razorpay" if online else "")
-    total = format_inr(wallet + online)
+    total = format_inr(split.total)
     return f" Refund {total}: {', '.join(p for p in parts if p)}."
 
 
