@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from portal import jobs
 from portal.booking import queries as booking_queries
+from portal.booking import reschedule
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_LATE_PAYMENT,
@@ -243,7 +244,8 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     if item is None:
         return
     retime_reminders(booking_id)
-    if not _move_still_holds(item, reschedule_id):
+    move = db.session.get(Reschedule, reschedule_id) if reschedule_id else None
+    if not reschedule.move_holds(item, move):
         return
     visit = item.visit
     # Jobs queued before moves were keyed carry no reschedule id: the new time keys them.
@@ -279,17 +281,6 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
             link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
             dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
         )
-
-
-def _move_still_holds(item, reschedule_id):
-    """The booking is confirmed and at the time the move (``reschedule_id``, when its row
-    is known) put it."""
-    if item.status != BookingStatus.CONFIRMED:
-        return False
-    move = db.session.get(Reschedule, reschedule_id) if reschedule_id else None
-    if move is None or move.booking_id != item.id:
-        return True  # a job queued before moves were keyed: the booking's time is the move's
-    return move.new_start == item.start_at
 
 
 def on_meet_link_changed(booking_id):
