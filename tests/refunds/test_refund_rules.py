@@ -7,6 +7,7 @@ from portal.refunds.common import MSG_CLOSED_ACCOUNT, MSG_NOT_FAILED
 from portal.refunds.failed import RETRY, TO_WALLET, actions
 from portal.refunds.models import GATEWAY, WALLET
 from portal.refunds.money import Split, split_of
+from portal.refunds.previews import admin_modes, tier_text
 
 
 def _row(amount, destination):
@@ -65,3 +66,41 @@ def test_anything_but_a_failed_gateway_refund_not_replaced_allows_nothing():
         assert (can.retry, can.to_wallet, can.no_wallet) == (False, False, "")
         assert can.refusal(RETRY) == MSG_NOT_FAILED
         assert can.refusal(TO_WALLET) == MSG_NOT_FAILED
+
+
+# --- the words of the refund each way of cancelling gives (refunds.previews) ---------------
+
+
+def _policy():
+    from datetime import timedelta
+
+    from portal.domain.policy import DEFAULT_POLICY, RefundTier
+    from portal.domain.rates import rupees
+
+    first, _second = DEFAULT_POLICY.patient_cancellation_tiers
+    return DEFAULT_POLICY.with_changes(
+        # The cut-off is the last tier's notice: 12 h.
+        patient_cancellation_tiers=(first, RefundTier(timedelta(hours=12), False, 7_500)),
+        admin_late_cancellation=RefundTier(timedelta(0), True, 4_050, rupees(300)),
+        provider_cancellation_refund_bps=9_025,
+        provider_cancellation_penalty=rupees(300),
+        clinic_cancellation_refund_bps=9_550,
+    )
+
+
+def test_the_admins_cancel_modes_state_the_policys_figures():
+    assert admin_modes(_policy()) == [
+        ("patient", "For the patient (policy tier; 40.5% − ₹300 within 12 h)"),
+        ("clinic", "For the clinic (95.5% refund, no penalty)"),
+        ("provider", "For the provider (90.25% refund, ₹300 penalty on the provider)"),
+    ]
+
+
+def test_the_admins_modes_and_the_patients_rule_texts_say_the_same_figures():
+    policy = _policy()
+    modes = dict(admin_modes(policy))
+    assert "95.5%" in modes["clinic"] and "95.5%" in tier_text("clinic", policy)
+    assert "90.25%" in modes["provider"] and "90.25%" in tier_text("provider", policy)
+    late = tier_text("admin_late", policy)
+    assert "40.5% − ₹300" in modes["patient"] and "40.5% − ₹300" in late
+    assert "within 12 h" in modes["patient"] and "within 12 hours" in late
