@@ -406,6 +406,12 @@ TUNABLES = {
             "3600",
             "a gateway record final this long while ours is not is a discrepancy (else pending)",
         ),
+        Tunable(
+            "RECON_CATCH_UP_DAYS",
+            _int(0),
+            "7",
+            "missed days before yesterday the daily reconciliation still runs (0 = none)",
+        ),
     )
 }
 

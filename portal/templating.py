@@ -215,6 +215,7 @@ def init_app(app):
     env.filters["payment_kind"] = filters.payment_kind
     env.filters["payment_method"] = filters.payment_method
     env.filters["badge"] = filters.badge
+    env.filters["attempts_badge"] = filters.attempts_badge
     env.filters["late_booking_notice"] = filters.late_booking_notice
     env.filters["unix_clinic_time"] = filters.unix_clinic_time
     env.globals["policy"] = policy

@@ -236,6 +236,18 @@ def move(item, new_start, new_end, resched=None):
 # --- holding the new time while the fee is paid online --------------------------------------
 
 
+def move_holds(item, resched):
+    """Whether the booking is still where the move ``resched`` put it: confirmed, at the
+    move's new start (a move since cancelled or superseded by one to another time does
+    not; a notice of it would tell a time the booking no longer has). Without the move's
+    row (a job queued before moves were keyed) the booking's time is the move's."""
+    if item.status != BookingStatus.CONFIRMED:
+        return False
+    if resched is None or resched.booking_id != item.id:
+        return True
+    return resched.new_start == item.start_at
+
+
 def _hold(item, resched):
     """Live claims on the new time, marked with the reschedule (flushed: a lost race
     raises SlotUnavailable). They become the booking's claims when the fee is captured."""

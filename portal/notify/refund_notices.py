@@ -20,7 +20,8 @@ from portal.notify.center import notify_user
 from portal.notify.links import visit_path
 from portal.notify.wording import speaking_to
 from portal.refunds.lookup import refunds_made
-from portal.refunds.models import GATEWAY, WALLET, Refund, RefundApproval
+from portal.refunds.models import WALLET, Refund, RefundApproval
+from portal.refunds.money import split_of
 
 
 def _patient_link(visit_id):
@@ -28,8 +29,8 @@ def _patient_link(visit_id):
 
 
 def _parts(rows):
-    wallet = sum(r.amount for r in rows if r.destination == WALLET)
-    online = sum(r.amount for r in rows if r.destination == GATEWAY)
+    split = split_of(rows)
+    wallet, online = split.to_wallet, split.to_gateway
     return format_inr(wallet) if wallet else None, format_inr(online) if online else None
 
 

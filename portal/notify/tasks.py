@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from portal import jobs
 from portal.booking import queries as booking_queries
+from portal.booking import reschedule
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_LATE_PAYMENT,
@@ -39,7 +40,7 @@ from portal.notify.reminders import (
 )
 from portal.notify.wording import speaking_to, spoken_time
 from portal.refunds.lookup import refunds_made
-from portal.refunds.models import GATEWAY, WALLET
+from portal.refunds.money import split_of
 
 
 def _describe(item):
@@ -214,11 +215,11 @@ def _refund_for_admins(refund, refunds):
         return ""
     if not refunds:
         return f" A refund of {format_inr(refund)} is on its way."
-    wallet = sum(r.amount for r in refunds if r.destination == WALLET)
-    online = sum(r.amount for r in refunds if r.destination == GATEWAY)
+    split = split_of(refunds)
+    wallet, online = split.to_wallet, split.to_gateway
     parts = [f"{format_inr(wallet)} to the wallet" if wallet else ""]
     parts.append(f"{format_inr(online)} back through Razorpay" if online else "")
-    total = format_inr(wallet + online)
+    total = format_inr(split.total)
     return f" Refund {total}: {', '.join(p for p in parts if p)}."
 
 
@@ -243,7 +244,8 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     if item is None:
         return
     retime_reminders(booking_id)
-    if not _move_still_holds(item, reschedule_id):
+    move = db.session.get(Reschedule, reschedule_id) if reschedule_id else None
+    if not reschedule.move_holds(item, move):
         return
     visit = item.visit
     # Jobs queued before moves were keyed carry no reschedule id: the new time keys them.
@@ -279,17 +281,6 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
             link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
             dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
         )
-
-
-def _move_still_holds(item, reschedule_id):
-    """The booking is confirmed and at the time the move (``reschedule_id``, when its row
-    is known) put it."""
-    if item.status != BookingStatus.CONFIRMED:
-        return False
-    move = db.session.get(Reschedule, reschedule_id) if reschedule_id else None
-    if move is None or move.booking_id != item.id:
-        return True  # a job queued before moves were keyed: the booking's time is the move's
-    return move.new_start == item.start_at
 
 
 def on_meet_link_changed(booking_id):

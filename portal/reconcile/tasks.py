@@ -30,7 +30,6 @@ log = logging.getLogger("portal.reconcile")
 
 DAILY_ATTEMPTS = 3  # failed scheduled runs of one day before the schedule gives up on it
 STALE_RUN = timedelta(hours=1)  # a RUNNING run this old died with its worker
-CATCH_UP_DAYS = timedelta(days=7)  # missed days the schedule still runs, before yesterday
 
 
 @job(JOB)
@@ -42,8 +41,8 @@ def run_job(run_id):
 def daily():
     """At the policy's run time, clinic time (02:00 by default; or the first tick after
     it), the previous clinic day; and a day whose run was missed (its next day passed
-    without a tick: the workers down), at most ``CATCH_UP_DAYS`` back, newest first, one
-    run a tick (``_days_due``)."""
+    without a tick: the workers down), at most ``RECON_CATCH_UP_DAYS`` back, newest first,
+    one run a tick (``window.days_due``)."""
     now = utcnow()
     for day in _days_due(now):
         start, end = window.day_window(day, day)
@@ -66,22 +65,19 @@ def daily():
 
 
 def _days_due(now):
-    """The clinic days the schedule may run, newest first: the previous day once the run
-    time has come, then the days before it back to the first scheduled run's day (a first
-    install starts from its first day, not a week of empty runs), at most ``CATCH_UP_DAYS``
-    back (further: an admin's range run). ``daily`` skips those done or given up."""
-    yesterday = window.previous_clinic_day(now)
-    days = [yesterday] if window.daily_run_due(now, policy().reconciliation_run_time) else []
+    """``window.days_due`` now: the first scheduled run's day read here, the catch-up from
+    the setting. ``daily`` skips the days done or given up."""
     first_run = db.session.scalar(
         sa.select(sa.func.min(ReconRun.window_start)).where(
             ReconRun.trigger == SCHEDULE, ReconRun.status == ReconRunStatus.FINISHED
         )
     )
-    if first_run is None:
-        return days
-    first = max(window.clinic_day(first_run), yesterday - CATCH_UP_DAYS)
-    missed = (yesterday - first).days
-    return days + [yesterday - timedelta(days=k) for k in range(1, missed + 1)]
+    return window.days_due(
+        window.previous_clinic_day(now),
+        window.daily_run_due(now, policy().reconciliation_run_time),
+        window.clinic_day(first_run) if first_run is not None else None,
+        setting("RECON_CATCH_UP_DAYS"),
+    )
 
 
 # --- late webhooks close their cases ---------------------------------------------------------

@@ -39,3 +39,16 @@ def daily_run_due(now: datetime, run_time: time) -> bool:
     """The daily run (for the day before) starts at the policy's run time, clinic time
     (02:00 by default)."""
     return now.astimezone(CLINIC_TZ).time() >= run_time
+
+
+def days_due(yesterday: date, run_due: bool, first_run_day: date | None, catch_up_days: int):
+    """The clinic days the daily schedule may run, newest first: ``yesterday`` once its run
+    time has come (``run_due``), then the missed days before it back to the first
+    scheduled run's day (``first_run_day``; None: none finished yet, so a first install
+    does not run a week of empty days), at most ``catch_up_days`` back (further: an admin's
+    range run)."""
+    days = [yesterday] if run_due else []
+    if first_run_day is None:
+        return days
+    first = max(first_run_day, yesterday - timedelta(days=catch_up_days))
+    return days + [yesterday - timedelta(days=k) for k in range(1, (yesterday - first).days + 1)]

@@ -1,6 +1,8 @@
 """An administrator's way out for a failed gateway refund: try it again, or give up on the
 gateway and put the amount in the patient's wallet. Each is one unit of work."""
 
+from dataclasses import dataclass
+
 from portal import events, jobs
 from portal.audit.service import record
 from portal.booking.errors import NotFound
@@ -22,18 +24,48 @@ from portal.refunds.common import (
 from portal.refunds.execute import apply_gateway_refund, refund_at_gateway, successor
 from portal.refunds.models import GATEWAY, WALLET
 
+RETRY, TO_WALLET = "retry", "wallet"
+NO_WALLET_CLOSED = "Account closed: no wallet"
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What an administrator may do with a refund: the refunds page offers these, and the
+    confirmation pages and their posts refuse the others (``refusal``)."""
+
+    retry: bool = False
+    to_wallet: bool = False
+    no_wallet: str = ""  # why the wallet is not offered for a refund that can be retried
+
+    def refusal(self, action):
+        """The message refusing ``action`` (``RETRY``/``TO_WALLET``), or None: allowed."""
+        if not self.retry:
+            return MSG_NOT_FAILED
+        if action == TO_WALLET and not self.to_wallet:
+            return MSG_CLOSED_ACCOUNT
+        return None
+
+
+def actions(refund):
+    """A failed gateway refund, not replaced, can be retried; and sent to the wallet
+    unless the patient closed their account: money captured after the closure
+    (refunds.unapplied) or any refund of a closed account, its wallet can be neither spent
+    nor paid out (docs/privacy.md). Anything else allows nothing."""
+    if refund.status != RefundStatus.FAILED or refund.superseded or refund.destination != GATEWAY:
+        return Actions()
+    if refund.patient.is_closed:
+        return Actions(retry=True, no_wallet=NO_WALLET_CLOSED)
+    return Actions(retry=True, to_wallet=True)
+
 
 def _failed_refund(admin, refund_id, to_wallet=False):
     require_admin(admin)
     refund = lock_refund(refund_id)
     if refund is None:
         raise NotFound("refund")
-    if refund.status != RefundStatus.FAILED or refund.superseded or refund.destination != GATEWAY:
-        raise CancellationError(MSG_NOT_FAILED)
-    if to_wallet and refund.patient.is_closed:
-        # Money captured after the account was closed (refunds.unapplied) or any refund of
-        # a closed account: its wallet can be neither spent nor paid out (docs/privacy.md).
-        raise CancellationError(MSG_CLOSED_ACCOUNT)
+    refusal = actions(refund).refusal(TO_WALLET if to_wallet else RETRY)
+    if refusal:
+        raise CancellationError(refusal)
     return refund
 
 

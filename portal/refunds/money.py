@@ -71,6 +71,19 @@ class Split:
     to_wallet: int
     to_gateway: int
 
+    @property
+    def total(self):
+        return self.to_wallet + self.to_gateway
+
+
+def split_of(rows):
+    """What refund ``rows`` put in the wallet and what they send back online (paise): the
+    one sum of a refund's two parts, for its postings and for what people are told."""
+    return Split(
+        sum(r.amount for r in rows if r.destination == WALLET),
+        sum(r.amount for r in rows if r.destination == GATEWAY),
+    )
+
 
 def plan_split(item, amount, prefer_wallet):
     """(to_wallet, to_gateway) for refunding ``amount`` more of ``item`` (domain rule:
@@ -78,15 +91,13 @@ def plan_split(item, amount, prefer_wallet):
     unless the patient chose the wallet)."""
     if amount <= 0:
         return Split(0, 0)
-    refunds = open_refunds(item.id)
-    already_w = sum(r.amount for r in refunds if r.destination == WALLET)
-    already_g = sum(r.amount for r in refunds if r.destination == GATEWAY)
+    already = split_of(open_refunds(item.id))
     split = rules.split_refund(
         amount,
         item.wallet_paid,
         item.gateway_paid,
-        already_w,
-        already_g,
+        already.to_wallet,
+        already.to_gateway,
         prefer_wallet=prefer_wallet,
     )
     return Split(split.to_wallet, split.to_gateway)
@@ -180,11 +191,10 @@ def gst_kept(gst, paid, kept):
 
 
 def _split_lines(rows, patient_id):
-    wallet = sum(r.amount for r in rows if r.destination == WALLET)
-    gateway = sum(r.amount for r in rows if r.destination == GATEWAY)
+    split = split_of(rows)
     return [
-        credit(chart.patient_wallet(patient_id), wallet),
-        credit(chart.REFUNDS_PAYABLE, gateway),
+        credit(chart.patient_wallet(patient_id), split.to_wallet),
+        credit(chart.REFUNDS_PAYABLE, split.to_gateway),
     ]
 
 

@@ -31,6 +31,31 @@ from portal.refunds.common import (
 )
 from portal.refunds.money import Split, refund_split, reschedule_fees_refundable
 
+# The words for the refund each way of cancelling gives live here, from the policy's own
+# figures: the patient's ``tier_text`` (translated) and the admin's cancel modes
+# (``admin_modes``, English as admin pages are), so the two cannot tell a rule differently.
+
+
+def _percent(bps):
+    """Basis points as the texts say the share: ``9_050`` → ``"90.5"``."""
+    return f"{bps / 100:g}"
+
+
+def admin_modes(policy):
+    """How an admin cancels (whose cancellation it is decides the tier and the penalty),
+    each saying what it gives under ``policy``, the booking's: never a typed-in figure."""
+    late = rules.describe_tier(policy.admin_late_cancellation)
+    cut_off = in_hours(policy.patient_cancellation_cut_off)
+    penalty = policy.provider_cancellation_penalty
+    penalty_text = f"{format_inr(penalty)} penalty on the provider" if penalty else "no penalty"
+    clinic = _percent(policy.clinic_cancellation_refund_bps)
+    provider = _percent(policy.provider_cancellation_refund_bps)
+    return [
+        ("patient", f"For the patient (policy tier; {late} within {cut_off} h)"),
+        ("clinic", f"For the clinic ({clinic}% refund, no penalty)"),
+        ("provider", f"For the provider ({provider}% refund, {penalty_text})"),
+    ]
+
 
 def tier_text(rule, policy=None):
     """Why this amount, in words, from the policy's numbers (never literals)."""
@@ -61,11 +86,11 @@ def tier_text(rule, policy=None):
         ),
         "provider": gettext(
             "Cancelled by the provider: %(pct)s%% refund",
-            pct=f"{policy.provider_cancellation_refund_bps / 100:g}",
+            pct=_percent(policy.provider_cancellation_refund_bps),
         ),
         "clinic": gettext(
             "Cancelled by the clinic: %(pct)s%% refund",
-            pct=f"{policy.clinic_cancellation_refund_bps / 100:g}",
+            pct=_percent(policy.clinic_cancellation_refund_bps),
         ),
         "override": gettext("Refund amount set by an administrator"),
         "override_approved": gettext("Refund amount set by an administrator (approved)"),

@@ -29,7 +29,8 @@ DECIDED_ORDER = (
     Order(RefundApproval.id, descending=True),
 )
 REFUND_ROW = (
-    joinedload(Refund.visit).joinedload(MasterBooking.patient),  # closed: no wallet offered
+    joinedload(Refund.visit),
+    joinedload(Refund.patient),  # closed: no wallet offered (refunds.failed.actions)
     joinedload(Refund.booking).joinedload(IndividualBooking.service),
 )
 APPROVAL_ROW = (

@@ -26,6 +26,7 @@ from portal.domain.states import (
 )
 from portal.domain.text import DateText, Label, PluralText, Text
 from portal.i18n import N_, current_language
+from portal.notify.models import DeliveryStatus
 from portal.payments.models import DESK, LINK, ORDER, WALLET
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
@@ -71,6 +72,15 @@ STATUS_BADGES.update(
         str(ReconRunStatus.FINISHED): "ok",
         str(ReconRunStatus.RUNNING): "warn",
         str(ReconRunStatus.FAILED): "bad",
+    }
+)
+# Deliveries (the jobs page): failing ones a warning, given up bad, withdrawn (never to be
+# sent, nothing wrong) plain.
+STATUS_BADGES.update(
+    {
+        str(DeliveryStatus.QUEUED): "warn",
+        str(DeliveryStatus.RETRYING): "warn",
+        str(DeliveryStatus.FAILED): "bad",
     }
 )
 
@@ -213,6 +223,15 @@ def badge(status):
     return Markup(
         f'<span class="badge {escape(status_badge(status))}">{escape(status_label(status))}</span>'
     )
+
+
+def attempts_badge(attempts, max_attempts):
+    """An outbox item's attempts on the jobs page: none plain, some a warning, all of them
+    (given up, ``max_attempts``) bad."""
+    if not attempts:
+        return Markup("0")
+    kind = "bad" if attempts >= max_attempts else "warn"
+    return Markup(f'<span class="badge {kind}">{int(attempts)}</span>')
 
 
 def late_booking_notice(start_at):

@@ -202,6 +202,11 @@ def test_the_refunds_page_offers_no_wallet_for_a_closed_account(
     html = client.get("/admin/refunds").get_data(as_text=True)
     row = html.split(f'id="refund-{failed.id}"')[1].split("</tr>")[0]
     assert "Retry…" in row and "Send to wallet" not in row and "Account closed" in row
+    # Nor does its confirmation page ask to put the amount in the wallet: refused by the
+    # same rule (refunds.failed.actions) before anything is asked.
+    asked = client.get(f"/admin/refunds/{failed.id}/to-wallet", follow_redirects=True)
+    assert "Yes, put" not in asked.get_data(as_text=True)
+    assert "closed their account" in asked.get_data(as_text=True)
     # Posted as its confirmation page would (the amount confirmed): refused by the rule.
     answer = client.post(
         f"/admin/refunds/{failed.id}/to-wallet",

@@ -123,6 +123,8 @@ def test_admin_jobs_page_lists_failures_and_retries(app, client, make_user, logi
     login(admin)
     page = client.get("/admin/jobs").get_data(as_text=True)
     assert "test.notify.flaky" in page and "smtp timed out" in page and "Retry now" in page
+    row = page[page.index(f'id="outbox-{item_id}"') :].split("</tr>")[0]
+    assert '<span class="badge warn">1</span>' in row  # one attempt of several: retrying
     assert "no Redis configured" in page
     response = client.post(f"/admin/jobs/outbox/{item_id}/retry")
     assert response.status_code == 303

@@ -94,3 +94,19 @@ def test_days_before_the_first_scheduled_run_are_not_caught_up(world, users, gat
     tasks.daily()
     assert tasks.daily() is None
     assert [r.window_start.astimezone(IST).day for r in runs()] == [2]
+
+
+def test_the_catch_up_reaches_as_far_back_as_the_setting(world, users, gateway, clock, app):
+    """``RECON_CATCH_UP_DAYS`` (once a constant of the job): with 0, a missed day is left
+    to an admin's range run."""
+    saved = app.config["RECON_CATCH_UP_DAYS"]
+    app.config["RECON_CATCH_UP_DAYS"] = 0
+    try:
+        clock.move_to(datetime(2026, 6, 1, 2, 5, tzinfo=IST))
+        tasks.daily()  # 31 May, as usual
+        clock.move_to(datetime(2026, 6, 3, 2, 5, tzinfo=IST))  # no tick ran on 2 June
+        tasks.daily()  # 2 June
+        assert tasks.daily() is None  # 1 June not caught up
+        assert [r.window_start.astimezone(IST).day for r in runs()] == [31, 2]
+    finally:
+        app.config["RECON_CATCH_UP_DAYS"] = saved

@@ -217,6 +217,7 @@ def refunds_list():
     return render(
         "admin/cancellations/refunds.html",
         rows=rows,
+        actions={r.id: refunds_failed.actions(r) for r in rows.items},
         status=status,
         statuses=tuple(RefundStatus),
         form=NoteForm(),
@@ -242,7 +243,12 @@ REFUND_CONFIRM = {
 
 
 def _refund_confirm(refund, kind, error=None, status=200):
-    """Money moves on a click: ask first, stating the amount (issue #16)."""
+    """Money moves on a click: ask first, stating the amount (issue #16); never for what
+    the refund does not allow (refused as its post would be)."""
+    refusal = refunds_failed.actions(refund).refusal(kind)
+    if refusal:
+        flash(refusal, "error")
+        return redirect(url_for("admin.refunds_list"), 303)
     title, question, yes, note_label = REFUND_CONFIRM[kind]
     endpoint = "admin.retry_refund" if kind == "retry" else "admin.refund_to_wallet"
     return render(

@@ -11,30 +11,12 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from portal.domain import cancellation as rules
-from portal.domain.rates import format_inr
-from portal.domain.text import in_hours
+from portal.refunds.previews import admin_modes
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
-from portal.web.forms.money import RupeesField, bps_to_text, shown_paise
+from portal.web.forms.money import RupeesField, shown_paise
 
 ORIGINAL, WALLET = "original", "wallet"
-
-
-def admin_modes(policy):
-    """How an admin cancels (whose cancellation it is decides the tier and the penalty),
-    each saying what it gives under ``policy``, the booking's: never a typed-in figure."""
-    late = rules.describe_tier(policy.admin_late_cancellation)
-    cut_off = in_hours(policy.patient_cancellation_cut_off)
-    penalty = policy.provider_cancellation_penalty
-    penalty_text = f"{format_inr(penalty)} penalty on the provider" if penalty else "no penalty"
-    clinic = bps_to_text(policy.clinic_cancellation_refund_bps)
-    provider = bps_to_text(policy.provider_cancellation_refund_bps)
-    return [
-        ("patient", f"For the patient (policy tier; {late} within {cut_off} h)"),
-        ("clinic", f"For the clinic ({clinic}% refund, no penalty)"),
-        ("provider", f"For the provider ({provider}% refund, {penalty_text})"),
-    ]
 
 
 class CancelForm(PortalForm):
