@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from portal import create_app
-from portal.booking.models import PROVIDER_PRESENT_DDL
+from portal.booking.models import ACCOUNT_OPEN_DDL, PROVIDER_PRESENT_DDL
 from portal.extensions import db
 from tests.conftest import DEFAULT_PG, _test_config
 
@@ -67,9 +67,12 @@ def _assert_migrations_match_models(url):
                         )
                     )
                 )
+                # And the person's claim of a closed account (acc10sed0002, docs/privacy.md).
                 assert triggers == {
                     "tg_slot_claims_provider_present",
                     "tg_slot_claims_provider_present_again",
+                    "tg_slot_claims_account_open",
+                    "tg_slot_claims_account_open_again",
                 }, triggers
                 # Their function as the models write it (over leave, inactive, outside the
                 # weekly hours: wkhours00001; at a clinic inactive or closed then: clinic0open1).
@@ -79,6 +82,10 @@ def _assert_migrations_match_models(url):
                     )
                 )
                 assert source.strip() and source.strip() in PROVIDER_PRESENT_DDL[0]
+                source = conn.scalar(
+                    sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'slot_claims_account_open'")
+                )
+                assert source.strip() and source.strip() in ACCOUNT_OPEN_DDL[0]
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()

@@ -11,10 +11,19 @@ trigger ``tg_slot_claims_provider_present`` after the provider's advisory lock, 
 leave, a deactivation, a change of weekly hours and a clinic's closing or new hours take
 too (``portal.catalog.time_lock``): such a change and a hold at once never both win.
 
+The person's claim (one per hold) is refused for an account closed by then, by the trigger
+``tg_slot_claims_account_open``: it takes the account's row ``FOR KEY SHARE``, which a
+closure takes ``FOR UPDATE`` before it reads what is still booked (``privacy.closure``),
+so of a closure and a hold at once the second sees the first's commit: the closure is
+refused over the hold, or the hold is refused (:class:`AccountClosed`). A revival (a late
+payment making an expired booking's claims live again) is refused the same way. The
+trigger runs inside the claims' INSERT: a hold sends no statement more.
+
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
-that writes live claims (and every leave, deactivation and change of hours) holds one
-process-wide lock from its check to its commit (:func:`serialized`,
-``catalog.time_lock``'s). Two processes on one SQLite file are not supported.
+that writes live claims (and every leave, deactivation, change of hours and closure of an
+account) holds one process-wide lock from its check to its commit (:func:`serialized`,
+``catalog.time_lock``'s); a revival reads the account's closure under it. Two processes
+on one SQLite file are not supported.
 
 A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
 and the lost-race translation outside, so the commit happens inside both.
@@ -26,7 +35,8 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from portal.booking.errors import SlotUnavailable
+from portal.accounts.models import User
+from portal.booking.errors import AccountClosed, SlotUnavailable
 from portal.booking.models import (
     LIVE_ITEM_STATUSES,
     IndividualBooking,
@@ -43,6 +53,9 @@ from portal.extensions import db
 
 EXCLUSION_VIOLATION = "23P01"
 DEADLOCK_DETECTED = "40P01"
+CHECK_VIOLATION = "23514"
+# The name the claims' trigger gives its refusal of a closed account (models.py).
+ACCOUNT_OPEN = "slot_claims_account_open"
 
 
 @contextmanager
@@ -53,14 +66,30 @@ def claiming():
         try:
             yield
         except (IntegrityError, OperationalError) as exc:
-            if is_lost_race(exc):
-                raise SlotUnavailable() from None
+            _raise_refusal(exc)
             raise
+
+
+def _raise_refusal(exc):
+    """A claim write's refusal as the person hears it: the time lost to someone else
+    (SlotUnavailable), or the account closed meanwhile (AccountClosed)."""
+    if is_lost_race(exc):
+        raise SlotUnavailable() from None
+    if is_account_closed(exc):
+        raise AccountClosed() from None
 
 
 def _sqlstate(exc):
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+
+
+def is_account_closed(exc):
+    """The claims' trigger refused a claim of a closed account."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    return (
+        _sqlstate(exc) == CHECK_VIOLATION and getattr(diag, "constraint_name", None) == ACCOUNT_OPEN
+    )
 
 
 def is_exclusion_violation(exc):
@@ -147,9 +176,19 @@ def flush_claims():
     try:
         db.session.flush()
     except (IntegrityError, OperationalError) as exc:
-        if is_lost_race(exc):
-            raise SlotUnavailable() from None
+        _raise_refusal(exc)
         raise
+
+
+def _account_closed(booking):
+    """SQLite: the booking's account closed (a closure holds :func:`serialized` to its
+    commit, so this read, under it, sees one made since the account was first read)."""
+    closed_at = db.session.scalar(
+        sa.select(User.closed_at)
+        .join(MasterBooking, MasterBooking.patient_id == User.id)
+        .where(MasterBooking.id == booking.master_id)
+    )
+    return closed_at is not None
 
 
 def release(booking):
@@ -160,7 +199,8 @@ def release(booking):
 def relive(booking):
     """Make an expired booking's claims live again (a late payment); inside a nested unit
     of work (a SAVEPOINT) so a conflict leaves the outer one usable. Returns True on
-    success."""
+    success; raises AccountClosed for an account closed meanwhile (the outer one still
+    usable)."""
     own = [c for c in booking.claims if c.reschedule_id is None]  # not a move's held time
     subjects = [c.subject for c in own]
     # In a hold's order: the claims' trigger would take the providers' locks one by one,
@@ -168,7 +208,9 @@ def relive(booking):
     lock_subjects(subjects)
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
         return False
-    if not is_postgres():  # serialized: the check above is authoritative
+    if not is_postgres():  # serialized: the checks here are authoritative
+        if _account_closed(booking):  # what PostgreSQL's trigger refuses
+            raise AccountClosed()
         for claim in own:
             claim.live = True
         db.session.flush()
@@ -181,6 +223,8 @@ def relive(booking):
     except (IntegrityError, OperationalError) as exc:
         if is_lost_race(exc):
             return False
+        if is_account_closed(exc):
+            raise AccountClosed() from None
         raise
     return True
 

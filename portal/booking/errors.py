@@ -34,5 +34,18 @@ class SlotUnavailable(BookingError):
         return self.message == MSG_TAKEN
 
 
+# A hold (or a late payment's revival) for an account closed at that very moment: the
+# claims' trigger refuses it once the closure has committed (claims.py, docs/privacy.md).
+MSG_ACCOUNT_CLOSED = N_(
+    "This account was closed just now, so the appointment was not booked. To book again, "
+    "register a new account (the same e-mail address can be used)."
+)
+
+
+class AccountClosed(BookingError):
+    def __init__(self, message=MSG_ACCOUNT_CLOSED):
+        super().__init__(message)
+
+
 class PaymentError(BookingError):
     """A payment could not be verified or taken (bad signature, gateway refused)."""

@@ -408,6 +408,53 @@ for _statement in PROVIDER_PRESENT_DDL:
     )
 
 
+# PostgreSQL: the person's live claim (one per hold; a revival making it live again too) is
+# refused for an account closed by then, as the check ``slot_claims_account_open``
+# (SQLSTATE 23514; claims.AccountClosed). The account is the visit's patient (a dependent
+# books under their guardian's). Its row is read FOR KEY SHARE: a closure takes it FOR
+# UPDATE before it reads what is still booked (privacy.closure), so of the two at once the
+# second waits for the first's commit and sees it, and a hold runs no statement more (the
+# trigger's reads happen inside its INSERT). The migration acc10sed0002 writes the same.
+ACCOUNT_OPEN_DDL = (
+    """
+CREATE OR REPLACE FUNCTION slot_claims_account_open() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    account bigint;
+    closed timestamptz;
+BEGIN
+    SELECT v.patient_id INTO account
+    FROM bookings b JOIN visits v ON v.id = b.master_id
+    WHERE b.id = NEW.booking_id;
+    -- Waits for a closure that has the row; then reads its commit.
+    SELECT u.closed_at INTO closed FROM users u WHERE u.id = account FOR KEY SHARE;
+    IF closed IS NOT NULL THEN
+        RAISE EXCEPTION 'account % is closed', account
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'slot_claims_account_open';
+    END IF;
+    RETURN NEW;
+END
+$$
+""",
+    """
+CREATE TRIGGER tg_slot_claims_account_open BEFORE INSERT ON slot_claims
+FOR EACH ROW WHEN (NEW.live AND NEW.subject NOT LIKE 'provider:%')
+EXECUTE FUNCTION slot_claims_account_open()
+""",
+    """
+CREATE TRIGGER tg_slot_claims_account_open_again BEFORE UPDATE OF live ON slot_claims
+FOR EACH ROW WHEN (NEW.live AND NOT OLD.live AND NEW.subject NOT LIKE 'provider:%')
+EXECUTE FUNCTION slot_claims_account_open()
+""",
+)
+for _statement in ACCOUNT_OPEN_DDL:
+    sa.event.listen(
+        SlotClaim.__table__,
+        "after_create",
+        sa.DDL(_statement.replace("%", "%%")).execute_if(dialect="postgresql"),
+    )
+
+
 # A provider's subject is also the name of the lock on their time (catalog.time_lock).
 provider_subject = time_lock.provider_subject
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit.service import record
 from portal.booking import claims, coupons, lifecycle, postings
-from portal.booking.errors import BookingError
+from portal.booking.errors import AccountClosed, BookingError
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_CLOSED_ACCOUNT,
@@ -102,9 +102,13 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
         and amount == payment.amount
         and all(_still_offered(i, now) for i in expired)
     )
+    closed = False
     if revivable:
         with claims.serialized():
-            revivable = all(claims.relive(i) for i in expired)
+            try:
+                revivable = all(claims.relive(i) for i in expired)
+            except AccountClosed:  # closed since it was read above: the claims' trigger
+                revivable, closed = False, True
             # The expiry gave the coupon use back: the discount stays only with a use.
             # Before the wallet part, as a use is undone by giving it back.
             revivable = revivable and coupons.retake_use(visit, now)
@@ -114,6 +118,8 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
             for item in expired:
                 claims.release(item)
             coupons.give_back(visit)
+    if closed:
+        return _refund_closed(visit, payment, razorpay_payment_id, amount, method, source)
     if not revivable:
         return _unapplied(
             visit,

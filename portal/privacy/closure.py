@@ -1,7 +1,11 @@
 """A patient closes their own account (docs/privacy.md).
 
 One unit of work, with the patient's row locked (``FOR UPDATE``) so two closes, or a
-close and a password change, run one after the other:
+close and a password change, run one after the other; a hold at the same moment too: the
+claims' trigger takes that row ``FOR KEY SHARE`` and refuses a claim of a closed account
+(``booking.claims``), so the lock is taken before anything booked is read. On SQLite the
+closure holds the claims' process-wide lock from its checks to its commit, as a hold does:
+one runs after the other there as well.
 
 1. the current password (a wrong one counts toward the account's lockout, as in a
    password change: ``accounts.service.check_own_password``);
@@ -29,7 +33,7 @@ personal fields they held: ``accounts.service.close_own_account``)."""
 from portal.accounts import queries as accounts_queries
 from portal.accounts import service as accounts
 from portal.audit.service import record
-from portal.booking import prices
+from portal.booking import claims, prices
 from portal.booking import queries as booking_queries
 from portal.db import unit_of_work
 from portal.domain.rates import format_inr
@@ -103,7 +107,7 @@ def close_account(user_id, current_password, confirmed):
     if not confirmed:
         raise accounts.ValidationError({"confirm": accounts.CLOSE_CONFIRM_MESSAGE})
     refusal = None
-    with unit_of_work():
+    with claims.serialized(), unit_of_work():
         user, refusal = accounts.check_own_password(user_id, current_password, "user.close_failed")
         if refusal is None:
             reasons = blockers(user.id)

@@ -82,6 +82,43 @@ def _refunded_to_source(patient_id, amount, gateway):
     )
 
 
+def test_a_late_capture_that_read_the_account_open_as_the_close_committed_is_refunded(
+    world, users, gateway, clock, monkeypatch
+):
+    """The capture read the account as open just before the closure committed (a race
+    of two requests; the first read is made to answer "open"): making the expired
+    booking's claims live again is refused (PostgreSQL: the claims' trigger, reading the
+    account row FOR KEY SHARE, which the closure takes FOR UPDATE; SQLite: read under the
+    claims' process lock, which the closure holds to its commit), and the capture is
+    refunded as any capture for a closed account (review: it revived the visit as
+    CONFIRMED on a closed account)."""
+    patient = _patient(users, world)
+    visit_id = visits.add_item(
+        patient, patient_id=patient.id, service_id=world.consult,
+        provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
+    ).master_id  # fmt: skip
+    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    closure.close_account(patient.id, PASSWORD, True)
+    reads = []
+
+    def is_closed(user):  # the capture's read, made before the closure committed
+        reads.append(user.id)
+        return user.closed_at is not None and len(reads) > 1
+
+    monkeypatch.setattr(User, "is_closed", property(is_closed))
+    gateway.pay(result.payment.razorpay_order_id)
+    gateway.deliver()
+    db.session.expire_all()
+    # Read once: refunded in the capture's own pass, not after a failed job and its retry.
+    assert reads == [patient.id], reads
+    visit = lookup.get_visit(visit_id)
+    assert visit.status != "CONFIRMED", (visit.status, [i.status for i in visit.items])
+    assert [i.status for i in visit.items] == ["EXPIRED"]
+    _refunded_to_source(patient.id, result.payment.amount, gateway)
+
+
 def test_a_late_capture_after_closing_never_reaches_the_closed_wallet(world, users, gateway, clock):
     """Same, the slot taken meanwhile (review: the capture went to the closed account's
     wallet, where no one can spend it and nothing pays it back)."""
