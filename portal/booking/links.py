@@ -44,6 +44,11 @@ log = logging.getLogger("portal.booking.links")
 MSG_LINK_TOO_LATE = N_(
     "The appointment is too soon for a payment link; take the payment at the desk"
 )
+# Admin pages are English (no N_): the admin's answer to a second click.
+MSG_LINK_PENDING = (
+    "This visit already has a payment link waiting to be paid, sent to the patient; no "
+    "second link was made. To send the same link again, use 'Resend to the patient'."
+)
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
 
@@ -53,10 +58,15 @@ def create_payment_link(admin, visit_id, *, renewing=False):
     − 2 h), at least 15 min ahead (else BookingError: take the payment at the desk). The
     hold lasts until the link expires. ``renewing``: the expiry job's new link, a new offer,
     so a coupon that lapsed meanwhile leaves the visit (``coupons.detach_lapsed``) where
-    the admin's own click is refused with its reason (the admin removes it on the page)."""
+    the admin's own click is refused with its reason (the admin removes it on the page).
+    A link already sent that can still be paid at this price is not replaced: LinkPending
+    (the page offers to send it again, ``resend_payment_link``)."""
     require_admin(admin)
     with paying(admin, visit_id) as (visit, session):
         now = utcnow()
+        pending = _usable_link(visit, now)
+        if pending is not None:
+            raise LinkPending(pending)
         expiry = schedule.payment_link_expiry(now, visit.first_start, policy())
         if expiry is None:
             raise BookingError(MSG_LINK_TOO_LATE)
@@ -122,6 +132,31 @@ def create_payment_link(admin, visit_id, *, renewing=False):
             },
         )
     return payment
+
+
+class LinkPending(BookingError):
+    """The visit's link sent already can still be paid at the price asked now
+    (``payment``): a second one is not made."""
+
+    def __init__(self, payment):
+        super().__init__(MSG_LINK_PENDING)
+        self.payment = payment
+
+
+def _usable_link(visit, now):
+    """The visit's pending link, when the patient can still pay it at the visit's price
+    now. A new link would replace it (cancelled at Razorpay) in the patient's inbox: a
+    double click, or two admins on one page, sent two links and the first went dead."""
+    link = visit.pending_payment
+    if (
+        link is None
+        or link.kind != LINK
+        or not link.razorpay_link_id
+        or link.expires_at is None
+        or link.expires_at <= now
+    ):
+        return None
+    return link if link.amount == prices.desk_quote(visit).amount_due else None
 
 
 def link_reference(visit):
@@ -361,6 +396,8 @@ def payment_link_expired(payment_id, reported=False):
         new = create_payment_link(admin, visit_id, renewing=True)
     except PaymentError as exc:  # the gateway is away: try again with the outbox's backoff
         raise jobs.RetryLater(exc.message) from exc
+    except LinkPending:  # a payable link sent (none while step 1's lock holds): it stands
+        return
     except BookingError as exc:
         log.warning("no new payment link for visit %s: %s", visit_id, exc.message)
         with unit_of_work():

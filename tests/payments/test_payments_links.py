@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from portal import jobs
 from portal.booking import checkout, links, lookup, visits
 from portal.booking.errors import BookingError, PermissionDenied
 from portal.booking.tasks import expire_holds
@@ -71,6 +72,56 @@ def test_payment_link_paid_confirms(world, users, gateway):
     assert visit.status == "CONFIRMED" and visit.channel == "DESK"
     assert balance(chart.GATEWAY_CLEARING) == 52_950
     assert [a.event for a in visit.payments[0].attempts][:2] == ["link.created", "link.resent"]
+
+
+def test_a_second_click_keeps_the_link_sent_and_sends_nothing(world, users, gateway, clock):
+    """Review finding: a second "Create payment link" (a double click, a page opened
+    before another admin's click) made a second link and cancelled the first, already in
+    the patient's SMS and mail. While the first can be paid at the visit's price it
+    stands: LinkPending names it, nothing made or sent."""
+    admin, visit_id = admin_hold(world, users, at(2, 10))
+    first = links.create_payment_link(admin, visit_id)
+    store = gateway.sandbox.store
+    sent = len(store.notifications)
+    with pytest.raises(links.LinkPending, match="Resend to the patient") as refused:
+        links.create_payment_link(admin, visit_id)
+    assert refused.value.payment.id == first.id
+    db.session.expire_all()
+    assert [(p.id, p.status) for p in lookup.get_visit(visit_id).payments] == [
+        (first.id, "PENDING")
+    ]
+    assert len(store.links) == 1 and len(store.notifications) == sent
+
+
+def test_a_renewal_finding_the_admins_new_link_leaves_it(world, users, gateway, clock):
+    """The renewal (``renewing=True``) after the first link's end still makes its link
+    (the old one EXPIRED is not payable); should it find a payable link sent (here an
+    admin's click made just before it, inside the job), LinkPending is not "no new link
+    can be made": the link stands, the visit stays open, nothing is sent again."""
+    admin, visit_id = admin_hold(world, users, at(3, 10))
+    first_id = links.create_payment_link(admin, visit_id).id
+    store = gateway.sandbox.store
+    clicked = []
+    real = links.create_payment_link
+
+    def admin_clicks_first(actor, visit, *, renewing=False):
+        if renewing and not clicked:
+            clicked.append(real(users(world.admin), visit).id)
+            sent.append(len(store.notifications))
+        return real(actor, visit, renewing=renewing)
+
+    sent = []
+    clock.shift(timedelta(hours=24, minutes=1))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(links, "create_payment_link", admin_clicks_first)
+        assert jobs.run_periodic(links.EXPIRE_LINKS) == 1
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert [(p.id, p.status) for p in visit.payments if p.kind == "LINK"] == [
+        (first_id, "EXPIRED"),
+        (clicked[0], "PENDING"),
+    ]
+    assert visit.status == "PENDING_PAYMENT" and len(store.notifications) == sent[0]
 
 
 def test_payment_link_expiry_frees_the_slot_and_needs_attention(world, users, gateway):

@@ -473,6 +473,8 @@ def create_payment_link(visit_id):
     visit = _visit_or_404(visit_id)
     try:
         booking_links.create_payment_link(current_user, visit.id)
+    except booking_links.LinkPending as exc:  # a second click: the link stands, not an error
+        flash(exc.message, "info")
     except BookingError as exc:
         flash(exc.message, "error")
     else:

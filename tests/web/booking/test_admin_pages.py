@@ -241,6 +241,13 @@ def test_team_appointment_then_payment_link_and_resend(app, client, login, world
     assert "Team" in page and "Copy link" in page
     with app.app_context():
         payment_id = db.session.get(MasterBooking, visit_id).pending_payment.id
+    # A second click (a double click, a stale page) keeps the link sent, and says so.
+    again = client.post(f"/admin/visits/{visit_id}/payment-link", data={})
+    assert again.status_code == 303
+    page = client.get(again.location).get_data(as_text=True)
+    assert "no second link was made" in page and "Resend to the patient" in page
+    with app.app_context():
+        assert [p.id for p in db.session.get(MasterBooking, visit_id).payments] == [payment_id]
     resent = client.post(f"/admin/visits/{visit_id}/payments/{payment_id}/resend", data={})
     assert resent.status_code == 303
     assert "Payment link sent again" in client.get(resent.location).get_data(as_text=True)
