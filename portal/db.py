@@ -3,6 +3,7 @@
 Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too."""
 
 import sqlite3
+import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -173,6 +174,42 @@ def insert_ignore(model, values, index_elements):
     table = model.__table__
     statement = on_conflict_ignore(table, values, index_elements).returning(table.c.id)
     return db.session.execute(statement).scalar()
+
+
+# SQLite (the embedded mode, one process): the one process-wide lock that stands in for
+# PostgreSQL's row and advisory locks (``serialized``; ``catalog.time_lock`` holds it too).
+SQLITE_LOCK = threading.RLock()
+
+
+@contextmanager
+def serialized():
+    """Hold the SQLite lock for the body (check … commit); a no-op on PostgreSQL."""
+    if db.engine.dialect.name == "postgresql":
+        yield
+        return
+    with SQLITE_LOCK:
+        yield
+
+
+_LOCK_SUBJECTS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) "
+    "FROM unnest(CAST(:subjects AS text[])) WITH ORDINALITY AS t(s, n) ORDER BY n"
+)
+
+
+def lock_subjects(subjects):
+    """PostgreSQL: a transaction-scoped advisory lock per subject (a string naming what is
+    locked, e.g. ``provider:7``), all in one statement, in sorted order (two lockers of
+    several never wait for each other in a circle); held to the commit or rollback. A no-op
+    on SQLite."""
+    if not subjects or db.engine.dialect.name != "postgresql":
+        return
+    # One statement for all, one round trip: the locks are taken row by row in the
+    # array's order (its ordinality), which is the sorted order. Without an autoflush:
+    # the locks need nothing the session holds, and what it holds is written with what
+    # follows, in one flush where this took two.
+    with db.session.no_autoflush:
+        db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
 
 
 # In a session's info: it only reads (the reporting replica's, portal.replica).

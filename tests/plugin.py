@@ -455,6 +455,11 @@ def ctx(app):
 
 @pytest.fixture
 def make_user(app):
+    return user_maker(app)
+
+
+def user_maker(app):
+    """``make_user`` for any app (``pg_app``'s tests make their users with it)."""
     from portal.accounts.models import User
     from portal.accounts.passwords import hash_password
 

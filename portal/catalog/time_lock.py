@@ -24,20 +24,12 @@ never takes the ``catalog_version`` row, so neither waits for the other in a cir
 SQLite (the embedded mode, one process): one process-wide lock held from the check to the
 commit (:func:`serialized`); the checks inside it are authoritative."""
 
-import threading
-from contextlib import contextmanager
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.db import SQLITE_LOCK, serialized  # noqa: F401 -- the catalog's and claims' serialized
+from portal.db import lock_subjects as db_lock_subjects
 from portal.extensions import db
-
-_SQLITE_LOCK = threading.RLock()
-
-_LOCK_SUBJECTS = sa.text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) "
-    "FROM unnest(CAST(:subjects AS text[])) WITH ORDINALITY AS t(s, n) ORDER BY n"
-)
 
 
 def provider_subject(provider_id):
@@ -47,16 +39,6 @@ def provider_subject(provider_id):
 
 def is_postgres():
     return db.engine.dialect.name == "postgresql"
-
-
-@contextmanager
-def serialized():
-    """Hold the SQLite lock for the body (check … commit); a no-op on PostgreSQL."""
-    if is_postgres():
-        yield
-        return
-    with _SQLITE_LOCK:
-        yield
 
 
 _HELD = "time_lock_held"
@@ -70,7 +52,7 @@ def hold_to_end():
     whose advisory locks (``lock_provider``) last to the transaction's end anyway."""
     if is_postgres():
         return
-    _SQLITE_LOCK.acquire()
+    SQLITE_LOCK.acquire()
     session = db.session()
     session.info[_HELD] = session.info.get(_HELD, 0) + 1
 
@@ -79,7 +61,7 @@ def hold_to_end():
 def _let_go(session, transaction):
     if transaction.parent is None:  # the outermost transaction: committed or rolled back
         for _ in range(session.info.pop(_HELD, 0)):
-            _SQLITE_LOCK.release()
+            SQLITE_LOCK.release()
 
 
 def lock_subjects(subjects):
@@ -88,14 +70,7 @@ def lock_subjects(subjects):
     claims each wait for the other's uncommitted index entry and one of them only learns it
     lost from the deadlock detector, a ``deadlock_timeout`` (1 s) later; with it, claimers
     of one slot queue here and each one after the winner is refused at once."""
-    if not is_postgres() or not subjects:
-        return
-    # One statement for all, one round trip: the locks are taken row by row in the
-    # array's order (its ordinality), which is the sorted order. Without an autoflush:
-    # the locks need nothing the session holds, and what it holds (a new visit, booking
-    # and its providers) is written with the claims, in one flush where this took two.
-    with db.session.no_autoflush:
-        db.session.execute(_LOCK_SUBJECTS, {"subjects": sorted(set(subjects))})
+    db_lock_subjects(subjects)  # one statement; a hold's new rows are flushed with its claims
 
 
 def lock_provider(provider_id):

@@ -8,6 +8,7 @@ only at its commit) and, on SQLite, a second connection writing while the job's 
 reads would wait on the reader's lock. With several hosts the directory must be shared
 (the web host serves what a worker wrote)."""
 
+import json
 import logging
 import os
 from datetime import timedelta
@@ -18,7 +19,7 @@ from flask import current_app
 from portal import replica
 from portal.audit.service import record
 from portal.config import setting
-from portal.db import db, unit_of_work, utcnow
+from portal.db import db, lock_subjects, serialized, unit_of_work, utcnow
 from portal.domain.states import EXPORT, ExportStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.jobs import enqueue, job, periodic
@@ -59,16 +60,23 @@ def download_name(spec, now=None):
     return f"{spec.name}-{(now or utcnow()).astimezone(CLINIC_TZ):%Y%m%d-%H%M%S}.csv"
 
 
+def _request_subject(requester_id, name, params):
+    """The name of the lock on one admin's request for one export with these filters."""
+    return f"export:{int(requester_id)}:{name}:{json.dumps(dict(params), sort_keys=True)}"
+
+
 def start(actor, name, params, spec=None, rows_total=None):
     """Record a background export for ``actor`` (an administrator) and queue its job
     (after the commit)."""
     if not getattr(actor, "is_admin", False):
         raise ExportDenied("Only administrators can export reports")
     spec = spec or build(name, params)
-    with unit_of_work():
+    with serialized(), unit_of_work():
         # A download link is a GET (no CSRF token): asking again for the same file while
         # it is still being written gets that export, so a repeated or forged link cannot
-        # pile up jobs.
+        # pile up jobs. At the same moment too (a double click): the same request waits
+        # here for the first one's commit, then finds its export (SQLite: serialized).
+        lock_subjects([_request_subject(actor.id, name, params)])
         waiting = db.session.scalars(
             sa.select(Export).where(
                 Export.requested_by_id == actor.id,

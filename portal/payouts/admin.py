@@ -31,6 +31,7 @@ from portal.payouts.sending import retry_payout
 from portal.payouts.status import apply_status, find_remote, refresh_payout
 
 MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
+MSG_RETRIED = "This payout was already retried: payout #{id}."
 MSG_UNREACHABLE = "Could not reach RazorpayX: {error}"
 MSG_HOLD_UNANSWERED = (
     "This payout was sent to RazorpayX and no final answer came, so it may already be at "
@@ -123,13 +124,17 @@ def release_payout(actor, payout_id, reason):
 def retry_payout_now(actor, payout_id, reason):
     """An admin's retry: a failed payout waiting for its automatic retry starts its next
     attempt now (even past the automatic limit); a payout given up on (money back on the
-    payable) is paid again as a new MANUAL payout of at most the same gross."""
+    payable) is paid again as a new MANUAL payout of at most the same gross, once: the
+    payout records it (``retried_by_payout_id``) and a second retry is refused, else a
+    double click paid the next cycle's earnings early (without its minimum)."""
     _require_admin(actor)
     reason = _reason(reason)
     with unit_of_work():
-        payout = lock_payout(payout_id)
+        payout = lock_payout(payout_id)  # a retry at the same moment commits first
         if payout is None:
             raise PayoutError("No such payout.")
+        if payout.retried_by_payout_id is not None:
+            raise PayoutError(MSG_RETRIED.format(id=payout.retried_by_payout_id))
         record(actor, "payout.admin_retry", "payout", payout.id, after={"reason": reason})
         if payout.status == PayoutStatus.FAILED and not payout.returned:
             payout.held, payout.hold_reason = False, None
@@ -144,6 +149,7 @@ def retry_payout_now(actor, payout_id, reason):
             )
             if isinstance(result, Skipped):
                 raise PayoutError(result.reason)
+            payout.retried_by_payout_id = result.id
             return result
         raise PayoutError("Only a failed or reversed payout can be retried.")
 

@@ -173,6 +173,12 @@ class Payout(db.Model):
     alerted: Mapped[bool] = mapped_column(default=False)
     # Set once the money went back to the payable (final failure or reversal).
     returned: Mapped[bool] = mapped_column(default=False)
+    # The MANUAL payout an admin's retry made of this returned one (``admin.retry_payout_now``,
+    # set under the payout's lock): a returned payout is retried once. Unique: a payout
+    # replaces at most one.
+    retried_by_payout_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("payouts.id"), unique=True
+    )
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     processed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard

@@ -129,9 +129,9 @@ def _free_in_another_thread():
     answer = []
 
     def probe():
-        got = time_lock._SQLITE_LOCK.acquire(blocking=False)
+        got = time_lock.SQLITE_LOCK.acquire(blocking=False)
         if got:
-            time_lock._SQLITE_LOCK.release()
+            time_lock.SQLITE_LOCK.release()
         answer.append(got)
 
     thread = threading.Thread(target=probe)

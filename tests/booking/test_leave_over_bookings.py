@@ -118,7 +118,8 @@ def test_a_leave_and_a_deactivation_check_under_the_lock_on_the_providers_time(
 
     from portal.booking import claims
     from portal.catalog import providers
-    from portal.catalog.time_lock import _SQLITE_LOCK, provider_subject
+    from portal.catalog.time_lock import provider_subject
+    from portal.db import SQLITE_LOCK as _SQLITE_LOCK
 
     module = providers if what == "deactivation" else availability
     real = module.bookings_in_the_way

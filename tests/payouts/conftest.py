@@ -10,6 +10,7 @@
   whose payouts straddle 1 April 00:00 IST sees two years).
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -66,6 +67,13 @@ class X:
 
 @pytest.fixture
 def x(app):
+    with sandbox_x(app) as served:
+        yield served
+
+
+@contextmanager
+def sandbox_x(app):
+    """The ``x`` fixture's sandbox for any app (``pg_app``'s tests use it too)."""
     from portal.gateway.payouts import RazorpayXPayouts
     from portal.gateway.sandbox import create_sandbox_app
     from portal.gateway.sandbox.delivery import wsgi_transport
@@ -107,16 +115,18 @@ def x(app):
     app.config["RAZORPAYX_WEBHOOK_SECRET"] = X_WEBHOOK_SECRET
     payouts_gateway.install(app, adapter=adapter, bucket=TokenBucket(None))
     sandbox = sandbox_app.extensions["razorpay_sandbox"]
-    yield X(url, sandbox, adapter)
-    payouts_gateway.uninstall(app)
-    for key, value in saved.items():
-        if value is None:
-            app.config.pop(key, None)
-        else:
-            app.config[key] = value
-    sandbox.stop()
-    adapter.close()
-    served.stop()
+    try:
+        yield X(url, sandbox, adapter)
+    finally:
+        payouts_gateway.uninstall(app)
+        for key, value in saved.items():
+            if value is None:
+                app.config.pop(key, None)
+            else:
+                app.config[key] = value
+        sandbox.stop()
+        adapter.close()
+        served.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ the large one as a background job with its progress and the requester-only downl
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from portal.audit.service import record
 from portal.db import unit_of_work
@@ -346,3 +347,34 @@ def test_a_files_name_is_stamped_in_clinic_time():
     spec = ExportSpec(name="transactions", title="T", columns=[], rows=list)
     at = datetime(2026, 12, 5, 19, 30, tzinfo=UTC)  # 01:00 on the 6th in India
     assert exports.download_name(spec, at) == "transactions-20261206-010000.csv"
+
+
+def test_the_same_export_asked_for_at_once_is_made_once(app, ctx, make_user, monkeypatch):
+    """Three requests for one export at the same moment (a double click, two tabs) make one
+    export, one job and one ``export.requested`` row (review finding: 3 of each; the look
+    for a queued one and the insert were not one step). On PostgreSQL too, deterministically:
+    tests/reports/test_exports_postgres.py."""
+    from portal.accounts.models import User
+    from portal.audit.models import AuditEntry
+    from portal.exports import service
+    from tests.threads import run_together
+
+    monkeypatch.setattr(service, "enqueue", lambda *a, **k: None)  # the worker is busy
+    admin_id = make_user("admin").id
+
+    def ask():
+        return exports.start(db.session.get(User, admin_id), "audit", {"action": "visit."}).id
+
+    made = set()
+    for _ in range(5):  # a few rounds: the window was between the look and the insert
+        db.session.execute(sa.delete(Export))
+        db.session.commit()
+        results = run_together(app, ask, ask, ask)
+        assert all(isinstance(r, int) for r in results), results
+        made.add(len(set(results)))
+    requested = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == "export.requested")
+    )
+    assert (made, requested) == ({1}, 5)

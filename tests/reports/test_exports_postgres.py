@@ -1,6 +1,7 @@
 """On PostgreSQL an export reads its rows from a server-side cursor, a batch at a time:
 the memory it holds does not grow with the number of rows (no list is built)."""
 
+import time
 import tracemalloc
 
 import pytest
@@ -10,6 +11,7 @@ from portal.audit.models import AuditEntry
 from portal.exports import ExportSpec, build, number, text
 from portal.exports.spec import YIELD_PER
 from portal.extensions import db
+from tests.threads import run_together
 
 
 def _seed_audit(n):
@@ -85,3 +87,47 @@ def test_the_cursor_is_a_named_server_side_cursor(pg_app, make):
             db.session.execute(sa.text("DELETE FROM audit_log"))
             db.session.commit()
             db.session.remove()
+
+
+@pytest.mark.postgres
+def test_the_same_export_asked_for_three_times_at_once_is_made_once(pg_app, monkeypatch):
+    """A double click on "Export CSV" (or two tabs): asking again for a file still queued
+    gets that export, at the same moment too. Review finding: three requests at once each
+    looked, found none, and made 3 exports, 3 jobs and 3 ``export.requested`` rows. Each
+    request here counts its rows (after its look) only once the others are either counting
+    too (the old race) or waiting for the lock on that request (the fix)."""
+    from portal.accounts.models import User
+    from portal.exports import service as exports
+    from portal.exports.models import Export
+    from portal.exports.spec import ExportSpec
+    from tests.plugin import user_maker
+    from tests.threads import lock_waiters
+
+    monkeypatch.setattr(exports, "enqueue", lambda *a, **k: None)  # the worker is busy
+    admin_id = user_maker(pg_app)("admin").id
+    counting, real_count = [], ExportSpec.count
+
+    def count_when_the_others_came(spec):
+        counting.append(1)
+        deadline = time.monotonic() + 20  # a safety net: the test fails, never hangs
+        while len(counting) < 3 and lock_waiters(db.engine) < 2:
+            assert time.monotonic() < deadline, "the other requests never came"
+            time.sleep(0.01)
+        return real_count(spec)
+
+    monkeypatch.setattr(ExportSpec, "count", count_when_the_others_came)
+
+    def ask():
+        return exports.start(db.session.get(User, admin_id), "audit", {"action": "visit."}).id
+
+    results = run_together(pg_app, ask, ask, ask)
+    with pg_app.app_context():
+        made = db.session.scalar(sa.select(sa.func.count()).select_from(Export))
+        requested = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "export.requested")
+        )
+        db.session.remove()
+    assert all(isinstance(r, int) for r in results), results
+    assert (len(set(results)), made, requested) == (1, 1, 1), results
