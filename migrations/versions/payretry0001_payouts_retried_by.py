@@ -1,7 +1,7 @@
 """payouts.retried_by_payout_id: an admin's retry of a returned payout, once (docs/payouts.md)
 
 Revision ID: payretry0001
-Revises: acc10sed0001
+Revises: acc10sed0002
 Create Date: 2026-12-05 22:00:00
 
 The MANUAL payout an admin's retry made of a payout given back to the payable; a second
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "payretry0001"
-down_revision = "acc10sed0001"
+down_revision = "acc10sed0002"
 branch_labels = None
 depends_on = None
 

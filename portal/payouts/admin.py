@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from portal.audit.service import record
-from portal.db import unit_of_work, utcnow
+from portal.db import serialized, unit_of_work, utcnow
 from portal.domain.rates import INDIA_TZ, financial_year, format_inr
 from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.gateway import errors as gw_errors
@@ -129,7 +129,8 @@ def retry_payout_now(actor, payout_id, reason):
     double click paid the next cycle's earnings early (without its minimum)."""
     _require_admin(actor)
     reason = _reason(reason)
-    with unit_of_work():
+    # SQLite (no row locks): the process lock keeps a retry at the same moment out.
+    with serialized(), unit_of_work():
         payout = lock_payout(payout_id)  # a retry at the same moment commits first
         if payout is None:
             raise PayoutError("No such payout.")

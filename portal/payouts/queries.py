@@ -67,14 +67,19 @@ def status_counts():
 
 
 def attention_count():
-    """Payouts held, or failed and given back to the payable for good."""
+    """Payouts held, or failed and given back to the payable for good and not yet retried
+    (a retried one's money went out again as the payout it names)."""
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(m.Payout)
         .where(
             sa.or_(
                 m.Payout.held.is_(True),
-                sa.and_(m.Payout.status == PayoutStatus.FAILED, m.Payout.returned.is_(True)),
+                sa.and_(
+                    m.Payout.status == PayoutStatus.FAILED,
+                    m.Payout.returned.is_(True),
+                    m.Payout.retried_by_payout_id.is_(None),
+                ),
             )
         )
     )

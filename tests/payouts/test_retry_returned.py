@@ -59,6 +59,7 @@ def test_the_payout_page_links_the_retry_and_offers_no_second_one(
     admin, provider, payout = returned_cycle_payout(world, x, admin_user.id)
     login(admin_user)
     url = f"/admin/payouts/{payout.id}"
+    assert "payout(s) held or failed for good need a look" in client.get("/admin/payouts").text
     assert f'formaction="{url}/retry"' in client.get(url).get_data(as_text=True)
     done = client.post(f"{url}/retry", data={"reason": REASON})
     assert done.status_code == 303
@@ -70,6 +71,7 @@ def test_the_payout_page_links_the_retry_and_offers_no_second_one(
     listed = client.get("/admin/payouts").get_data(as_text=True)
     row = listed.split(f'id="payout-{payout.id}"', 1)[1].split("</tr>", 1)[0]
     assert f'retried as <a href="/admin/payouts/{made.id}">#{made.id}</a>' in row
+    assert "need a look" not in listed  # its money went out again: nothing to look at
     again = client.post(f"{url}/retry", data={"reason": REASON})
     assert again.status_code == 422
     assert f"already retried: payout #{made.id}" in again.get_data(as_text=True)
