@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime, time
 from html import unescape
 
+import pytest
 import sqlalchemy as sa
 
 from portal.catalog.models import Availability, Clinic, Leave, Service, Specialization
@@ -181,6 +182,57 @@ def test_admin_creates_a_service_with_rupees(client, catalog, login, app):
     )
     assert bad.status_code == 422
     assert "Enter a fee of ₹1.00 or more." in text(bad)
+
+
+@pytest.mark.parametrize("fee", ["Infinity", "-Infinity", "sNaN", "NaN", "1e5", "500.505"])
+def test_a_fee_that_is_not_rupees_is_a_message_not_a_500(client, catalog, login, app, fee):
+    """Review finding: WTForms' Decimal took "Infinity" and "sNaN" (a 500 in the range check
+    or the view's conversion); the fee is read as every other amount in rupees."""
+    login(catalog["admin"])
+    data = {
+        "name": "Probe",
+        "kind": "CONSULTATION",
+        "mode": "IN_PERSON",
+        "specialization_id": str(catalog["derm"]),
+        "duration_minutes": "30",
+        "fee": fee,
+    }
+    bad = client.post("/admin/services/new", data=data)
+    assert bad.status_code == 422
+    assert text(bad).count("Enter an amount in rupees, e.g. 250 or 250.50.") == 1
+    service = catalog["consult"]
+    edit = client.get(f"/admin/services/{service}/edit")
+    assert edit.status_code == 200
+    with app.app_context():
+        before = db.session.get(Service, service).fee_paise
+    bad = client.post(
+        f"/admin/services/{service}/edit", data={**data, "version": _version(text(edit))}
+    )
+    assert bad.status_code == 422
+    with app.app_context():
+        assert db.session.get(Service, service).fee_paise == before
+
+
+@pytest.mark.parametrize("commission", ["Infinity", "sNaN", "NaN", "1e1", "7.555"])
+def test_a_commission_that_is_not_a_percentage_is_a_message_not_a_500(
+    client, catalog, login, app, commission
+):
+    login(catalog["admin"])
+    url = f"/admin/providers/{catalog['doctor']}/edit"
+    data = {
+        "display_name": "Dr. Asha R.",
+        "kind": "DOCTOR",
+        "commission": commission,
+        "payout_schedule": "MONTHLY",
+        "clinic_ids": [str(catalog["indira"])],
+        "specialization_ids": [str(catalog["gm"])],
+        "service_ids": [str(catalog["consult"])],
+        "active": "y",
+    }
+    bad = client.post(url, data=data, headers=HX)
+    assert bad.status_code == 422
+    assert text(bad).count("Enter a percentage such as 10 or 12.5.") == 1
+    assert "Enter 0 to 100." not in text(bad)
 
 
 def test_admin_provider_inline_edit(client, catalog, login, app):

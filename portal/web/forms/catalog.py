@@ -23,6 +23,7 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    StopValidation,
 )
 
 from portal.catalog.models import (
@@ -38,6 +39,7 @@ from portal.config import policy
 from portal.domain.pricing import MIN_ONLINE_PAYMENT
 from portal.i18n import N_
 from portal.web.forms.base import EditVersion, PortalForm
+from portal.web.forms.money import parse_percent_bps, parse_rupees
 
 
 def _label(value):
@@ -46,6 +48,29 @@ def _label(value):
 
 def _required(what):
     return DataRequired(message=f"Enter {what}.")
+
+
+class HundredthsField(DecimalField):
+    """A fee in rupees or a rate in percent, typed: read by the money module's rules
+    (``parse``: digits with at most two decimals, no exponent, finite) into a Decimal of
+    whole hundredths. WTForms' own Decimal parsing took "Infinity" and "sNaN", which then
+    failed the range check or the view's conversion with a 500."""
+
+    def __init__(self, label=None, validators=None, parse=parse_rupees, **kwargs):
+        super().__init__(label, validators, places=2, **kwargs)
+        self.parse = parse
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        hundredths = self.parse(valuelist[0])  # ValueError: the field's message
+        if hundredths is not None:
+            self.data = Decimal(hundredths) / 100
+
+    def pre_validate(self, form):
+        if self.process_errors:  # said once: not again as "out of range" by the validators
+            raise StopValidation()
 
 
 class ClinicForm(PortalForm):
@@ -77,9 +102,9 @@ class ProviderForm(EditVersion, PortalForm):
     )
     kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in PROVIDER_KINDS])
     registration_no = StringField("Registration no.", validators=[Optional(), Length(max=40)])
-    commission = DecimalField(
+    commission = HundredthsField(
         "Commission (%)",
-        places=2,
+        parse=parse_percent_bps,
         default=lambda: Decimal(policy().commission_bps) / 100,  # the policy in force
         validators=[InputRequired("Enter the commission."), NumberRange(0, 100, "Enter 0 to 100.")],
     )
@@ -115,9 +140,8 @@ class ServiceForm(EditVersion, PortalForm):
     duration_minutes = IntegerField(
         "Duration (minutes)", default=30, validators=[InputRequired("Enter the duration.")]
     )
-    fee = DecimalField(
+    fee = HundredthsField(
         "Fee (₹)",
-        places=2,
         validators=[
             InputRequired("Enter the fee."),
             NumberRange(min=Decimal(MIN_ONLINE_PAYMENT) / 100, message=MSG_FEE_MIN),
