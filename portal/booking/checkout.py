@@ -34,7 +34,7 @@ from portal.gateway.confirm import (
 from portal.i18n import N_
 from portal.ledger import accounts as chart
 from portal.payments import records
-from portal.payments.models import DESK, ORDER, Payment
+from portal.payments.models import DESK, LINK, ORDER, Payment
 
 log = logging.getLogger("portal.booking")
 
@@ -289,37 +289,66 @@ def _confirmed_return(payin, order_id, payment_id):
         raise PaymentError(MSG_CONFIRMING) from None
 
 
+@dataclass(frozen=True)
+class LinkPaid:
+    """What the page after a paid link may say (the return may be anonymous, opened on a
+    phone): the visit's number, who owns it, and whether it is confirmed now (False: the
+    gateway has yet to confirm the capture, and its webhook will)."""
+
+    visit_id: int
+    number: str
+    owner_ids: frozenset
+    confirmed: bool
+
+
 def complete_link_callback(params):
-    """A payment link's redirect: verified with the SDK, confirmed with the gateway's
-    record of the payment and the link, then handled like a capture."""
+    """Razorpay's redirect after a payment link was paid (``callback_url``, GET): the
+    signature over ``link_id|reference_id|status|payment_id`` verified with the SDK (in
+    constant time) for a link of ours, the payment and the link confirmed with the gateway's
+    record, then captured as its webhook would capture it (whichever comes first; a replay
+    changes nothing). Returns ``LinkPaid``; raises PaymentError(MSG_BAD_SIGNATURE) with
+    nothing written for anything unsigned, unknown or not matching."""
     link_id = _param(params, "razorpay_payment_link_id")
     payment_id = _param(params, "razorpay_payment_id")
+    reference_id = _param(params, "razorpay_payment_link_reference_id")
+    status = _param(params, "razorpay_payment_link_status")
+    signature = _param(params, "razorpay_signature")
     with unit_of_work():
         payment = records.find_payment(link_id=link_id) if link_id else None
         payin = get_payin()
         if (
             payment is None
-            or params.get("razorpay_payment_link_status") != "paid"
+            or payment.kind != LINK
+            or not (payment_id and signature)
+            or status != "paid"  # Razorpay redirects only after a payment
             or not payin.verify_payment_link_signature(
-                link_id,
-                params.get("razorpay_payment_link_reference_id") or "",
-                "paid",
-                payment_id,
-                params.get("razorpay_signature"),
+                link_id, reference_id, status, payment_id, signature
             )
         ):
+            log.warning(
+                "refused payment link return (link %r, payment %r)", link_id[:64], payment_id[:64]
+            )
             raise PaymentError(MSG_BAD_SIGNATURE)
         try:
             fetched = confirmed_payment(payin, {"id": payment_id})
             confirmed_link(payin, {"id": link_id}, fetched)
         except NotCapturedYet:
-            raise PaymentError(MSG_CONFIRMING) from None
+            return _link_paid(payment.visit, confirmed=False)  # its webhook confirms it
         except Unconfirmed as exc:
             log.error("payment link return not confirmed by the gateway: %s", exc)
             raise PaymentError(MSG_BAD_SIGNATURE) from None
         except GatewayError:
-            raise PaymentError(MSG_CONFIRMING) from None
-        return _capture(payment, payment_id, fetched, "link_callback")
+            return _link_paid(payment.visit, confirmed=False)
+        visit = _capture(payment, payment_id, fetched, "link_callback")
+        return _link_paid(visit, confirmed=visit.status in _PAID)
+
+
+# Confirmed, then partly cancelled or completed: a later reload still says it was confirmed.
+_PAID = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED, VisitStatus.COMPLETED)
+
+
+def _link_paid(visit, *, confirmed):
+    return LinkPaid(visit.id, visit.number, frozenset(visit.owner_ids()), confirmed)
 
 
 def record_desk_payment(admin, visit_id, receipt_no, confirmed_amount=None):

@@ -29,7 +29,7 @@ from portal.booking.access import get, require_admin
 from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, paying
 from portal.booking.errors import BookingError, PaymentError
 from portal.booking.models import ATTENTION_LINK_EXPIRED, MasterBooking
-from portal.config import policy
+from portal.config import policy, public_url_for
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus
@@ -100,6 +100,7 @@ def create_payment_link(admin, visit_id, *, renewing=False):
                     customer=customer,
                     notify={"sms": bool(patient.phone), "email": True},
                     notes={"visit": visit.number, "portal_payment": str(payment.id)},
+                    callback_url=link_return_url(),
                 )
             except GatewayError as exc:
                 raise PaymentError(MSG_GATEWAY_DOWN) from exc
@@ -157,6 +158,14 @@ def _usable_link(visit, now):
     ):
         return None
     return link if link.amount == prices.desk_quote(visit).amount_due else None
+
+
+def link_return_url():
+    """Where Razorpay sends the patient's browser once the link is paid (its
+    ``callback_url``; the page is ``complete_link_callback``'s). On the site's configured
+    ``PUBLIC_URL``, never a request's address: the renewal job has no request, and the SMS
+    is opened on a phone, not where the admin clicked."""
+    return public_url_for("public.payment_link_paid")
 
 
 def link_reference(visit):

@@ -115,9 +115,18 @@ def test_admin_books_for_a_new_child_sends_the_link_patient_pays_list_shows_conf
         patient_page.goto(live_server + urlsplit(link_url).path)
         with patient_page.expect_navigation():  # the form's POST, then its redirect
             patient_page.click("button.pay")
+        # Razorpay sends the browser back to the portal (the link's callback_url), whose
+        # page confirms the visit from the signed return, before any webhook, and names
+        # nothing of the patient but the visit's number.
+        assert urlsplit(patient_page.url).path == "/me/links/paid"
+        said = patient_page.locator("#link-paid").inner_text()
+        assert f"Payment received, your visit {number} is confirmed." in said
+        assert "Kiara" not in patient_page.content()
+        with app.app_context():
+            assert db.session.get(MasterBooking, visit_id).status == "CONFIRMED"
     finally:
         patient_context.close()
-    sandbox.deliver_pending(force=True)
+    sandbox.deliver_pending(force=True)  # the webhook after it changes nothing
 
     # The appointments list shows it confirmed and paid, found by the child's name.
     page.goto("/admin/visits?q=kiara")

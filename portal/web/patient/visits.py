@@ -1,5 +1,6 @@
 """The patient's booking journey: hold a slot (/me/book), the visit page (items, coupon,
-wallet, pay), the gateway's return (/paid), confirmation, "My visits" and the GST receipt.
+wallet, pay), the gateway's return (/paid; a paid payment link's, /me/links/paid),
+confirmation, "My visits" and the GST receipt.
 
 Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
 just that block (``_block``). Successful posts answer 303 (htmx follows the redirect with
@@ -69,6 +70,7 @@ CONFIRMATION = "patient/visits/confirmation.html"
 RECEIPT = "patient/visits/receipt.html"
 CHECKOUT = "patient/visits/checkout.html"
 TAKEN = "patient/visits/taken.html"
+LINK_PAID = "patient/visits/link_paid.html"
 
 
 # --- shared helpers (the admin pages use them too) --------------------------------------
@@ -508,6 +510,26 @@ def gateway_post_return(visit_id):
     return _finish_callback(params, visit_id)
 
 
+def payment_link_paid():
+    """Where Razorpay sends the browser after a payment link was paid (an admin's link
+    sent by SMS or mail, or the one the visit page's Pay opened), with razorpay_* query
+    params. Public: the link is often opened on a phone that is not signed in. Only a
+    signed return of one of our links is acted on (``complete_link_callback``); the page
+    names the visit's number and nothing else of the patient. Its owner, signed in, goes to
+    the visit's own page."""
+    try:
+        paid = booking_checkout.complete_link_callback(_callback_params(request.args))
+    except PaymentError:
+        return render(LINK_PAID, paid=None), 400
+    if current_user.is_authenticated and current_user.id in paid.owner_ids:
+        if paid.confirmed:
+            flash(N_("Payment received. Your visit is confirmed."), "success")
+        else:
+            flash(booking_errors.MSG_CONFIRMING, "info")
+        return redirect(url_for("patient.visit", visit_id=paid.visit_id), 303)
+    return render(LINK_PAID, paid=paid)
+
+
 def _register_gateway_return():
     # POST on the same path as visit_paid, on the unguarded public blueprint.
     from portal.web.public import bp as public_bp
@@ -518,6 +540,10 @@ def _register_gateway_return():
         endpoint="visit_paid_return",
         view_func=view,
         methods=["POST"],
+    )
+    # A payment link's return (GET, as Razorpay's links redirect), for anyone.
+    public_bp.add_url_rule(
+        f"{bp.url_prefix}/links/paid", endpoint="payment_link_paid", view_func=payment_link_paid
     )
 
 

@@ -1,0 +1,172 @@
+"""A payment link's return: Razorpay sends the browser back to the portal after the
+patient paid a link (``callback_url``, GET, signed over link|reference|status|payment).
+Before, links were made without a callback_url, so the patient stayed on Razorpay's page
+and the visit waited for the webhook. Public (a phone not signed in): acted on only when
+signed, and handled as the webhook would handle the capture, once."""
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.booking import links
+from portal.booking.models import MasterBooking
+from portal.extensions import db
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerTransaction
+from portal.ledger.service import balance
+from portal.payments.models import Payment, PaymentAttempt
+from tests.web.booking.helpers import hold
+
+RETURN = "/me/links/paid"
+
+
+@pytest.fixture(autouse=True)
+def _ledger_sound(ledger_stays_sound):
+    """Every test here ends with a balanced, sound ledger."""
+
+
+def _linked(app, world):
+    """A visit held for the patient, an admin's link sent for it; returns (visit id,
+    the link's id, its short URL)."""
+    visit_id, _ = hold(app, world)
+    with app.app_context():
+        link = links.create_payment_link(db.session.get(User, world.admin.id), visit_id)
+        return visit_id, link.razorpay_link_id, link.link_url
+
+
+def _pay(client, link_url):
+    """What the patient does on the link's page (the sandbox at /sandbox); returns the
+    address the gateway sends the browser to."""
+    path = urlsplit(link_url).path
+    assert client.get(path).status_code == 200
+    answer = client.post(path, data={"method": "upi", "outcome": "success"})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    return answer.location
+
+
+def _state(app, visit_id):
+    """What a return could write: the visit's status, its payments, their attempts and
+    the ledger's entries."""
+    with app.app_context():
+        status = db.session.get(MasterBooking, visit_id).status
+        payments = db.session.execute(
+            sa.select(Payment.kind, Payment.amount, Payment.status)
+            .where(Payment.master_id == visit_id)
+            .order_by(Payment.id)
+        ).all()
+        attempts = db.session.scalar(sa.select(sa.func.count()).select_from(PaymentAttempt))
+        entries = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction))
+        return status, payments, attempts, entries
+
+
+def test_the_link_returns_to_the_portal_and_its_signed_return_confirms_once(
+    app, client, world, gateway
+):
+    visit_id, link_id, link_url = _linked(app, world)
+    assert gateway.store.links[link_id]["callback_url"] == f"{app.config['PUBLIC_URL']}{RETURN}"
+    assert gateway.store.links[link_id]["callback_method"] == "get"
+    back = urlsplit(_pay(client, link_url))
+    assert back.path == RETURN
+    params = dict(parse_qsl(back.query))
+    assert params["razorpay_payment_link_id"] == link_id
+    assert params["razorpay_payment_link_status"] == "paid"
+    before = _state(app, visit_id)
+    assert before[0] == "PENDING_PAYMENT"  # no webhook delivered yet
+
+    page = client.get(RETURN, query_string=params)  # a phone, not signed in
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html[:500]
+    with app.app_context():
+        number = db.session.get(MasterBooking, visit_id).number
+    assert f"Payment received, your visit {number} is confirmed." in html
+    assert world.patient.name not in html and world.patient.email not in html
+    confirmed = _state(app, visit_id)
+    assert confirmed[0] == "CONFIRMED"
+    assert confirmed[1] == [("LINK", before[1][0][1], "SUCCESSFUL")]
+    with app.app_context():
+        assert balance(chart.GATEWAY_CLEARING) == before[1][0][1]
+
+    again = client.get(RETURN, query_string=params)  # reloaded, or opened twice
+    assert again.status_code == 200 and again.get_data(as_text=True) == html
+    assert _state(app, visit_id) == confirmed
+    gateway.deliver_pending(force=True)  # then the webhook: nothing twice
+    assert _state(app, visit_id)[:2] == confirmed[:2]
+    with app.app_context():
+        assert balance(chart.GATEWAY_CLEARING) == before[1][0][1]
+
+
+def _tampered(params, **changes):
+    return {**params, **changes}
+
+
+def test_a_return_not_signed_by_the_gateway_is_refused_and_writes_nothing(
+    app, client, world, gateway
+):
+    visit_id, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    sig = params["razorpay_signature"]
+    before = _state(app, visit_id)
+    for forged in (
+        _tampered(params, razorpay_signature=("0" if sig[0] != "0" else "1") + sig[1:]),
+        _tampered(params, razorpay_payment_link_reference_id="V-1-L9"),
+        _tampered(params, razorpay_payment_id="pay_forged000000"),
+        _tampered(params, razorpay_payment_link_id="plink_unknown0000"),
+        _tampered(params, razorpay_payment_link_status="created"),
+        {k: v for k, v in params.items() if k != "razorpay_signature"},
+        {},
+    ):
+        page = client.get(RETURN, query_string=forged)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 400, (forged, html[:300])
+        assert "We could not verify this payment" in html and "confirmed." not in html
+        assert _state(app, visit_id) == before
+    assert client.get(RETURN, query_string=params).status_code == 200  # the genuine one
+
+
+def test_the_visits_patient_signed_in_goes_to_the_visit_page(app, client, login, world, gateway):
+    visit_id, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    login(world.other)  # another patient: the plain page, never the visit
+    page = client.get(RETURN, query_string=params)
+    assert page.status_code == 200 and f"/me/visits/{visit_id}" not in page.get_data(as_text=True)
+    client.post("/auth/logout")
+    login(world.patient)
+    page = client.get(RETURN, query_string=params)
+    assert page.status_code == 303 and page.location.endswith(f"/me/visits/{visit_id}")
+    html = client.get(page.location).get_data(as_text=True)
+    assert "Payment received. Your visit is confirmed." in html
+
+
+def test_the_page_is_said_in_hindi(app, client, world, gateway):
+    _, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get(RETURN, query_string=params).get_data(as_text=True)
+    assert re.search(r"भुगतान मिल गया, आपकी विज़िट \S+ पक्की हो गई है।", html), html[-1500:]
+    bad = client.get(RETURN, query_string={**params, "razorpay_signature": "x"})
+    assert bad.status_code == 400 and "हम इस भुगतान का सत्यापन नहीं कर सके" in bad.get_data(
+        as_text=True
+    )
+
+
+def test_a_payment_not_captured_yet_is_being_confirmed_and_its_webhook_confirms(
+    app, client, world, gateway
+):
+    """Signed, but the gateway has only authorized the payment: the page says it is being
+    confirmed (200), nothing is written; the capture's webhook confirms the visit."""
+    visit_id, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    before = _state(app, visit_id)
+    gateway.set_faults(alter={params["razorpay_payment_id"]: {"status": "authorized"}})
+    page = client.get(RETURN, query_string=params)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "We are confirming your payment for visit" in html and "is confirmed." not in html
+    assert _state(app, visit_id) == before
+    gateway.reset_faults()
+    gateway.deliver_pending(force=True)
+    assert _state(app, visit_id)[0] == "CONFIRMED"
+    assert "is confirmed." in client.get(RETURN, query_string=params).get_data(as_text=True)
