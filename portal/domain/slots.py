@@ -45,6 +45,9 @@ __all__ = [
     "MSG_CHOOSE_PROVIDER",
     "MSG_SERVICE_UNAVAILABLE",
     "hours_message",
+    "LIST_DAYS_AHEAD",
+    "listed_day",
+    "MSG_BEYOND_LISTED",
 ]
 
 UTC = UTC
@@ -56,6 +59,18 @@ MSG_TAKEN = N_("Slot no longer available")
 MSG_PAST = N_("That time has already passed")
 MSG_CHOOSE_PROVIDER = N_("Choose a provider")
 MSG_SERVICE_UNAVAILABLE = N_("This service is not available at that clinic")
+MSG_BEYOND_LISTED = N_("Free times are shown at most %(days)s days ahead.")
+
+# How far ahead a page lists free times from (the search, a day's times, the admin's
+# picker, a move page): a day asked beyond is the last one, so that no date arithmetic
+# on a typed day (9999-12-31 + 7 days) leaves Python's date range.
+LIST_DAYS_AHEAD = 90
+
+
+def listed_day(asked: date, today: date) -> date:
+    """The day a free-times list starts on: ``asked`` kept within today … today +
+    ``LIST_DAYS_AHEAD``."""
+    return min(max(asked, today), today + timedelta(days=LIST_DAYS_AHEAD))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from portal.catalog.slots import find_offers, next_free_slots, search_providers,
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
+from portal.domain.slots import LIST_DAYS_AHEAD, listed_day
 from portal.extensions import db
 from portal.web import replay
 from portal.web.filters import day_names
@@ -58,7 +59,7 @@ def _filters(today):
         day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         day = today
-    day = min(max(day, today), today + timedelta(days=90))
+    day = listed_day(day, today)
     return {
         "city": request.args.get("city", "").strip()[:80],
         "clinic_id": _int_arg("clinic"),
@@ -198,9 +199,6 @@ def _results_block(f, today, now, page):
     return block, slot_cutoff(firsts)
 
 
-MAX_DAYS_AHEAD = 90  # as far as the search looks
-
-
 def times_url(provider, service, clinic, day):
     """Every free time of one day for a provider's service at a clinic."""
     return url_for(
@@ -259,19 +257,19 @@ def _until_midnight(valid_until, now, timezone):
 
 
 def _times_day(now, timezone):
-    """(today, the asked day kept within today … MAX_DAYS_AHEAD) in the clinic's zone."""
+    """(today, the asked day kept within today … LIST_DAYS_AHEAD) in the clinic's zone."""
     today = now.astimezone(ZoneInfo(timezone)).date()
     try:
         day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         day = today
-    return today, min(max(day, today), today + timedelta(days=MAX_DAYS_AHEAD))
+    return today, listed_day(day, today)
 
 
 def _times(provider, service, clinic, now):
     """The times page's context, and until when its free times hold."""
     today, day = _times_day(now, clinic.timezone)
-    last = today + timedelta(days=MAX_DAYS_AHEAD)
+    last = today + timedelta(days=LIST_DAYS_AHEAD)
     starts = next_free_slots(provider, service, clinic, from_date=day, days=1, limit=0, now=now)
     offer = SimpleNamespace(service=service, clinic=clinic)
     context = dict(

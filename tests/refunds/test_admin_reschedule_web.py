@@ -320,3 +320,32 @@ def test_the_admins_override_names_a_90_minute_cut_off(app):
     with app.test_request_context():
         form = AdminMoveForm(policy=policy, meta={"csrf": False})
     assert form.override.label.text == "Override the 1.5-hour rule"
+
+
+@pytest.mark.parametrize("page", ["reschedule", "rebook"])
+def test_a_day_beyond_the_listed_days_lists_the_last_one(app, client, setup, clock, page):
+    """9999-12-31 overflowed the free-times search (a 500, review rev2): a day beyond
+    ``LIST_DAYS_AHEAD`` (90) lists the last day with a message beside the day; posted, it
+    is the span's message (422) and nothing is moved or booked."""
+    visit_id, ids, emails = setup
+    login(client, emails["admin"])
+    url = f"/admin/bookings/{ids[0]}/{page}"
+    shown = client.get(f"{url}?day=9999-12-31")
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200
+    assert "Free times from Sun 30 Aug 2026" in html  # Mon 1 June + 90 days
+    assert "Free times are shown at most 90 days ahead." in html
+    assert re.search(r'<input[^>]*name="day"[^>]*value="2026-08-30"', html)
+    inside = client.get(f"{url}?day=2026-08-30").get_data(as_text=True)
+    assert "Free times from Sun 30 Aug 2026" in inside and "at most 90 days" not in inside
+    with app.app_context():
+        visits = db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking))
+    posted = client.post(url, data={"day": "9999-12-31", "slot": NEW.isoformat()})
+    assert posted.status_code == 422
+    assert "Enter a date between 1900 and 2099." in posted.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).start_at == START
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Reschedule)) == 0
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking)) == visits
+        )

@@ -127,6 +127,35 @@ def test_reschedule_page_moves_the_booking(app, client, setup, clock):
         assert db.session.get(IndividualBooking, ids[0]).start_at.isoformat() == slots[0]
 
 
+@pytest.mark.parametrize("page", ["reschedule", "rebook"])
+def test_a_day_beyond_the_listed_days_lists_the_last_one(app, client, setup, clock, page):
+    """9999-12-31 overflowed the free-times search (a 500, review rev2): a day beyond
+    ``LIST_DAYS_AHEAD`` (90) lists the last day with a message beside the day, in Hindi
+    too; posted with no time, the span's message (422) and nothing is moved or booked."""
+    visit_id, ids, emails = setup
+    login(client, emails["patient"])
+    url = f"/me/bookings/{ids[0]}/{page}"
+    shown = client.get(f"{url}?day=9999-12-31")
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200
+    assert "Free times from Sun 30 Aug 2026" in html  # Mon 1 June + 90 days
+    assert "Free times are shown at most 90 days ahead." in html
+    assert re.search(r'<input[^>]*name="day"[^>]*value="2026-08-30"', html)
+    with app.app_context():
+        items = db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking))
+    posted = client.post(url, data={"day": "9999-12-31"})
+    assert posted.status_code == 422
+    assert "Enter a date between 1900 and 2099." in posted.get_data(as_text=True)
+    assert "Choose a new time" in posted.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).start_at == at(4, 10)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking)) == items
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()  # the test's app context outlives the requests, and Babel's locale with it
+    hindi = client.get(f"{url}?day=9999-12-31").get_data(as_text=True)
+    assert "खाली समय अधिकतम 90 दिन आगे तक दिखाए जाते हैं।" in hindi
+
+
 def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(50))

@@ -2,6 +2,8 @@
 a 500: a filter's date arithmetic (the day after, midnight IST in UTC) leaves Python's
 date range at the years 0001 and 9999 (review finding)."""
 
+from datetime import date
+
 import pytest
 
 from portal.domain.dates import EARLIEST, LATEST, in_span
@@ -84,3 +86,43 @@ def test_a_keyset_cursor_at_year_one_is_ignored(admin, client):
     east = timezone(timedelta(hours=5, minutes=30))
     cursor = encode_cursor([datetime(1, 1, 1, tzinfo=east), 1])
     assert client.get("/admin/audit", query_string={"after": cursor}).status_code == 200
+
+
+@pytest.mark.parametrize("far", ["9999-12-31", "0001-01-01"])
+def test_no_validate_method_sees_a_date_outside_the_span(app, far):
+    """``PortalForm`` holds a far date back from every validator, a form's own
+    ``validate_*`` methods included, which read other fields too (the reconciliation run's
+    ``day_window`` overflowed on 9999-12-31: a 500, review rev2): its data None, its one
+    message the span's."""
+    from datetime import timedelta
+
+    from werkzeug.datastructures import MultiDict
+    from wtforms import DateField
+    from wtforms.validators import InputRequired
+
+    from portal.web.forms.base import MSG_DATE_SPAN, PortalForm
+
+    seen = []
+
+    class Range(PortalForm):
+        first = DateField(validators=[InputRequired()])
+        last = DateField(validators=[InputRequired()])
+
+        def validate_last(self, field):
+            seen.append((self.first.data, field.data))
+            if self.first.data and field.data:
+                self.first.data + timedelta(days=1)  # the arithmetic that overflowed
+                field.data + timedelta(days=1)
+
+    with app.test_request_context():
+        form = Range(MultiDict({"first": far, "last": far}), meta={"csrf": False})
+        assert not form.validate()
+        assert seen == [(None, None)]
+        assert form.first.errors == form.last.errors == [MSG_DATE_SPAN]
+        assert form.first.data is form.last.data is None
+        # A date within the span still reaches the validators.
+        seen.clear()
+        form = Range(MultiDict({"first": "2099-12-30", "last": far}), meta={"csrf": False})
+        assert not form.validate()
+        assert [first for first, _ in seen] == [date(2099, 12, 30)]
+        assert form.first.errors == [] and form.last.errors == [MSG_DATE_SPAN]

@@ -14,7 +14,7 @@ from portal.ledger.service import balance
 from portal.wallet import adjustments as adj
 from portal.wallet.models import WalletAdjustment
 from portal.web.forms import wallet as forms
-from portal.web.forms.money import RUPEE_MESSAGE
+from portal.web.forms.money import MSG_RUPEE_DIGITS, MSG_RUPEE_GROUPING, RUPEE_MESSAGE
 from tests.wallet.conftest import fresh
 
 NOTE = "Compensation for the two-hour wait on 3 March"
@@ -63,6 +63,11 @@ def test_only_admins_see_the_wallet_pages(client, login, people):
         (form("ten thousand"), RUPEE_MESSAGE),
         (form("1e4"), RUPEE_MESSAGE),
         (form("NaN"), RUPEE_MESSAGE),
+        # Ambiguous forms (review rev2: "15 00" was ₹1,500, "١٢٣" ₹123).
+        (form("15 00"), MSG_RUPEE_GROUPING),
+        (form("1_000"), MSG_RUPEE_GROUPING),
+        (form("1,0,0"), MSG_RUPEE_GROUPING),
+        (form("١٢٣"), MSG_RUPEE_DIGITS),
         (form("100", direction=""), adj.MSG_DIRECTION),
         (form("100", reason=""), adj.MSG_REASON),
         (form("100", direction="debit"), adj.MSG_INSUFFICIENT),

@@ -167,7 +167,6 @@ REBOOK = "admin/visits/rebook.html"
 
 def _rebook_page(item, form, status=200):
     day = move_day(form, item)
-    form.day.data = day
     slots = reschedule.free_slots(item, day, days=7, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     return render(REBOOK, block=htmx_block("slots"), status=status, item=item, form=form)

@@ -35,7 +35,6 @@ def _form(item, **kwargs):
 
 def _page(item, form, status=200):
     day = move_day(form, item)
-    form.day.data = day
     slots = rs.free_slots(item, day, days=7, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     _, quote = rs.quote(current_user, item.id, admin_override=bool(form.override.data))

@@ -5,7 +5,7 @@ links (copy, resend), desk payments, and the visit's detail with its payment tim
 htmx requests targeting ``#results`` / ``#patients`` get only that block; everything else
 is a full page. Successful posts answer 303 back to the visit."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
@@ -32,6 +32,7 @@ from portal.catalog.slots import search_providers, team_next_free_slots
 from portal.config import policy
 from portal.db import clinic_today, utcnow
 from portal.domain import pricing
+from portal.domain.slots import listed_day
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.reconcile import queries as reconcile_queries
@@ -213,8 +214,7 @@ def _picker(form, service, clinic, providers):
     price = pricing.price_item(service.fee_paise, service.taxable, policy()) if service else None
     slots = []
     today = utcnow().astimezone(ZoneInfo(clinic.timezone) if clinic else CLINIC_TZ).date()
-    day = form.day.data if isinstance(form.day.data, date) else today
-    day = min(max(day, today), today + timedelta(days=90))
+    day = listed_day(form.day.data if isinstance(form.day.data, date) else today, today)
     if service and clinic and providers:
         slots = team_next_free_slots(providers, service, clinic, day, days=7, limit=24)
         form.slot.choices = [(s.isoformat(), clinic_time(s, clinic.timezone)) for s in slots]

@@ -3,7 +3,9 @@
 * text: at most its ``Length(max=…)``, or ``MAX_TEXT`` characters when it names none;
   no NUL or other control characters (a tab or a line break in a text area is fine);
 * numbers (an ``IntegerField``, a ``coerce=int`` choice): within the database's integers;
-* dates (a ``DateField``, a ``DateTimeLocalField``): within 1900–2099 (``domain.dates``).
+* dates (a ``DateField``, a ``DateTimeLocalField``): within 1900–2099 (``domain.dates``);
+  one outside is taken as unreadable before any validator runs (its data None, its one
+  message the span's), so no ``validate_*`` method ever sees it.
 
 A value over a limit is a message beside its field (422 with the form), never a database
 error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column).
@@ -79,6 +81,10 @@ def field_limit_error(field):
     return None
 
 
+def _out_of_span(value):
+    return isinstance(value, date) and not in_span(value)
+
+
 @lru_cache(maxsize=8)
 def _wtforms_translations(locale):
     """WTForms' messages in ``locale``: the portal's own catalogue for a language WTForms
@@ -96,7 +102,16 @@ class PortalForm(FlaskForm):
             return _wtforms_translations(str(get_locale()))
 
     def validate(self, extra_validators=None):
+        # A date outside the span is held back from every validator, as a date that could
+        # not be read is: a form's own validate_* may do arithmetic on it or on another
+        # field's (the reconciliation run's day_window overflowed on 9999-12-31).
+        far = [field for field in self if _out_of_span(field.data)]
+        for field in far:
+            field.data = None
         ok = super().validate(extra_validators)
+        for field in far:
+            field.errors = [MSG_DATE_SPAN]
+            ok = False
         for field in self:
             message = field_limit_error(field)
             if message is not None:

@@ -28,7 +28,8 @@ from portal.accounts.service import RELATIONSHIPS
 from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
-from portal.domain.text import in_hours
+from portal.domain.slots import LIST_DAYS_AHEAD, MSG_BEYOND_LISTED, listed_day
+from portal.domain.text import Text, in_hours
 from portal.web.filters import clinic_time
 from portal.web.forms.base import EditVersion, PortalForm
 from portal.web.forms.money import RupeesField, parse_percent_bps, parse_rupees, shown_paise
@@ -311,11 +312,17 @@ class MoveForm(PortalForm):
 
 
 def move_day(form, item):
-    """The local day whose free times a move page lists: the chosen one, never before
-    today at the clinic, tomorrow by default."""
+    """The local day whose free times a move page lists, put in the form: the chosen one
+    kept within today … ``LIST_DAYS_AHEAD`` days ahead at the clinic, tomorrow by default.
+    A day asked beyond is shown as the last one, a message beside the day saying why."""
     local_today = utcnow().astimezone(ZoneInfo(item.clinic.timezone)).date()
-    day = form.day.data if isinstance(form.day.data, date) else None
-    return max(day or local_today + timedelta(days=1), local_today)
+    asked = form.day.data if isinstance(form.day.data, date) else None
+    day = listed_day(asked or local_today + timedelta(days=1), local_today)
+    if asked is not None and asked > day:
+        form.day.raw_data = None  # the date input shows the day listed, not the one asked
+        form.day.errors = [*form.day.errors, Text(MSG_BEYOND_LISTED, days=LIST_DAYS_AHEAD)]
+    form.day.data = day
+    return day
 
 
 class PatientMoveForm(MoveForm):

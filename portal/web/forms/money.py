@@ -1,6 +1,15 @@
 """Money and rate fields typed by people: "250", "250.50", "₹1,250.5" → integer paise,
-"12.5" (%) → basis points. Parsed with Decimal, never float."""
+"12.5" (%) → basis points. Parsed with integers or Decimal, never float.
 
+An amount is read only in a form nobody can mean two ways (docs/security.md, "Money
+typed"): plain digits, or grouped with commas the Indian way (1,00,000) or the Western way
+(100,000); at most two decimals; an optional ₹ and sign before. Devanagari digits (१२३)
+are read as 123, as Indian operators may type them; other scripts' digits, underscores
+("1_000"), spaces inside ("15 00") and commas out of place ("1,0,0") are refused with a
+message, not guessed."""
+
+import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from wtforms import StringField, ValidationError
@@ -30,18 +39,50 @@ def _decimal(text, places, message):
     return value
 
 
+MSG_RUPEE_GROUPING = N_(
+    "Type the amount without spaces or underscores, with commas only between groups of "
+    "digits, e.g. 1,00,000.50 or 100,000.50."
+)
+MSG_RUPEE_DIGITS = N_("Type the amount in the digits 0–9 or ०–९, one kind throughout.")
+_ASCII_DIGITS, _DEVANAGARI = set("0123456789"), set("०१२३४५६७८९")
+_TO_ASCII = str.maketrans("०१२३४५६७८९", "0123456789")
+_RUPEES = r"\d+|\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}"  # plain, Western, Indian
+_GROUPED = re.compile(_RUPEES, re.ASCII)
+_AMOUNT = re.compile(
+    rf"(?P<sign>[+-]?)₹?\s*(?P<rupees>{_RUPEES})(?:\.(?P<paise>\d{{1,2}}))?", re.ASCII
+)
+
+
+def _refusal(text):
+    """Why ``text`` is not an amount: the message that says what to change."""
+    digits = {c for c in text if unicodedata.category(c) == "Nd"}
+    if digits - _ASCII_DIGITS - _DEVANAGARI or (digits & _ASCII_DIGITS and digits & _DEVANAGARI):
+        return MSG_RUPEE_DIGITS
+    rupees = text.translate(_TO_ASCII).split(".")[0].lstrip("+-₹ ")
+    inner_space = re.search(r"\d.*\s", text)  # text is stripped: a space after a digit is inside
+    if "_" in text or inner_space or ("," in rupees and not _GROUPED.fullmatch(rupees)):
+        return MSG_RUPEE_GROUPING
+    return RUPEE_MESSAGE
+
+
 def parse_rupees(text):
-    """ "250.50" → 25050 paise; None when empty; ValueError for anything else
-    (letters, three decimals, exponents such as "1e3")."""
-    if text is not None and any(c in str(text).lower() for c in "e"):
-        raise ValueError(RUPEE_MESSAGE)
-    value = _decimal(text, 2, RUPEE_MESSAGE)
-    if value is None:
+    """ "250.50", "₹1,00,000.5", "100,000", "१२३" → paise; None when empty; ValueError,
+    its message for the person, for anything else (letters, three decimals, exponents
+    such as "1e3", "1_000", "15 00", "1,0,0", "١٢٣")."""
+    text = (text or "").strip()
+    if not text:
         return None
-    paise = int(value * 100)
-    if abs(paise) > MAX_PAISE:
+    if sum(c.isdigit() for c in text) > 20:  # before any arithmetic on a 10,000-digit number
+        raise ValueError(N_("That number is too large."))
+    found = _AMOUNT.fullmatch(text.translate(_TO_ASCII))
+    mixed = set(text) & _ASCII_DIGITS and set(text) & _DEVANAGARI
+    if found is None or mixed:
+        raise ValueError(_refusal(text))
+    rupees = int(found["rupees"].replace(",", ""))
+    paise = rupees * 100 + int((found["paise"] or "0").ljust(2, "0"))
+    if paise > MAX_PAISE:
         raise ValueError(N_("That amount is too large."))
-    return paise
+    return -paise if found["sign"] == "-" else paise
 
 
 def parse_percent_bps(text):

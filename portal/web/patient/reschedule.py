@@ -36,7 +36,6 @@ def _item(item_id):
 
 def _page(item, form, mode, status=200):
     day = move_day(form, item)
-    form.day.data = day
     slots = rs.free_slots(item, day, days=7, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     q = None

@@ -1,0 +1,72 @@
+"""Money typed by people (``portal.web.forms.money.parse_rupees``, every rupee field):
+read only in a form nobody can mean two ways, else refused with a message saying what to
+change (review rev2: "1_000", "15 00" → ₹1,500, "1,0,0" → ₹100 and "١٢٣" → ₹123 were
+read as amounts). docs/security.md, "Money typed"."""
+
+import pytest
+
+from portal.web.forms.money import (
+    MSG_RUPEE_DIGITS,
+    MSG_RUPEE_GROUPING,
+    RUPEE_MESSAGE,
+    parse_rupees,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "paise"),
+    [
+        ("250", 250_00),
+        ("250.5", 250_50),
+        ("250.50", 250_50),
+        ("  250.50  ", 250_50),  # spaces around are no part of it
+        ("₹1,250.5", 1_250_50),
+        ("₹ 1,500", 1_500_00),
+        ("1,000", 1_000_00),  # Indian and Western alike
+        ("1,00,000.50", 1_00_000_50),  # Indian grouping
+        ("12,34,56,789", 12_34_56_789_00),
+        ("100,000.50", 100_000_50),  # Western grouping
+        ("1,234,567", 1_234_567_00),
+        ("१२३", 123_00),  # Devanagari digits
+        ("१,००,०००.५०", 1_00_000_50),
+        ("-250.50", -250_50),  # a sign is the field's to refuse (the wallet's, a minimum)
+        ("+5", 5_00),
+        ("0", 0),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_an_amount_written_one_way_is_read(text, paise):
+    assert parse_rupees(text) == paise
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1_000", MSG_RUPEE_GROUPING),  # Python's int() reads it as 1000
+        ("15 00", MSG_RUPEE_GROUPING),  # was ₹1,500
+        ("1 000", MSG_RUPEE_GROUPING),
+        ("1000 .50", MSG_RUPEE_GROUPING),
+        ("1,0,0", MSG_RUPEE_GROUPING),  # was ₹100
+        ("10,0000", MSG_RUPEE_GROUPING),
+        ("1,000,00", MSG_RUPEE_GROUPING),
+        ("1,00,000,000", MSG_RUPEE_GROUPING),  # Indian then Western
+        (",100", MSG_RUPEE_GROUPING),
+        ("١٢٣", MSG_RUPEE_DIGITS),  # Arabic-Indic: was ₹123
+        ("１２３", MSG_RUPEE_DIGITS),  # fullwidth
+        ("१2३", MSG_RUPEE_DIGITS),  # two kinds in one amount
+        ("10.005", RUPEE_MESSAGE),
+        (".5", RUPEE_MESSAGE),
+        ("250.", RUPEE_MESSAGE),
+        ("1e3", RUPEE_MESSAGE),
+        ("NaN", RUPEE_MESSAGE),
+        ("Infinity", RUPEE_MESSAGE),
+        ("−5", RUPEE_MESSAGE),  # U+2212: the wallet's field names it
+        ("ten", RUPEE_MESSAGE),
+        ("5\x00", RUPEE_MESSAGE),
+    ],
+)
+def test_an_amount_that_could_be_meant_two_ways_is_refused(text, message):
+    with pytest.raises(ValueError) as refused:
+        parse_rupees(text)
+    assert str(refused.value) == message
