@@ -22,8 +22,8 @@ trigger runs inside the claims' INSERT: a hold sends no statement more.
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
 that writes live claims (and every leave, deactivation, change of hours and closure of an
 account) holds one process-wide lock from its check to its commit (:func:`serialized`,
-``catalog.time_lock``'s); a revival reads the account's closure under it. Two processes
-on one SQLite file are not supported.
+``catalog.time_lock``'s); a hold's claims and a revival read the account's closure under
+it (one statement more there). Two processes on one SQLite file are not supported.
 
 A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
 and the lost-race translation outside, so the commit happens inside both.
@@ -154,8 +154,13 @@ def in_the_way(subjects, start, end):
 
 
 def add_claims(booking, subjects):
-    """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable."""
+    """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable, an
+    account closed by then AccountClosed."""
     lock_subjects(subjects)
+    # SQLite: what PostgreSQL's trigger refuses, read here under the lock (the request's
+    # copy of the patient, loaded before it waited for the lock, may predate a closure).
+    if not is_postgres() and _account_closed(booking.visit.patient_id):
+        raise AccountClosed()
     for subject in subjects:
         # booking= joins booking.claims without loading it (a new booking's claims are
         # empty; a load would read them back for nothing).
@@ -180,14 +185,11 @@ def flush_claims():
         raise
 
 
-def _account_closed(booking):
-    """SQLite: the booking's account closed (a closure holds :func:`serialized` to its
-    commit, so this read, under it, sees one made since the account was first read)."""
-    closed_at = db.session.scalar(
-        sa.select(User.closed_at)
-        .join(MasterBooking, MasterBooking.patient_id == User.id)
-        .where(MasterBooking.id == booking.master_id)
-    )
+def _account_closed(patient_id):
+    """SQLite: the account closed, read from the database, not from the session's copy
+    (a closure holds :func:`serialized` to its commit, so this read, under it, sees one
+    made since the account was first read)."""
+    closed_at = db.session.scalar(sa.select(User.closed_at).where(User.id == patient_id))
     return closed_at is not None
 
 
@@ -209,7 +211,7 @@ def relive(booking):
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
         return False
     if not is_postgres():  # serialized: the checks here are authoritative
-        if _account_closed(booking):  # what PostgreSQL's trigger refuses
+        if _account_closed(booking.visit.patient_id):  # what PostgreSQL's trigger refuses
             raise AccountClosed()
         for claim in own:
             claim.live = True

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.accounts.passwords import hash_password
 from portal.booking import claims
-from portal.catalog.time_lock import _SQLITE_LOCK
+from portal.db import SQLITE_LOCK as _SQLITE_LOCK
 from portal.extensions import db
 from portal.privacy import closure
 from tests.booking.factories import build_world
