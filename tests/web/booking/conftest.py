@@ -46,6 +46,10 @@ def gateway(app):
     if not app.config["RAZORPAY_BASE_URL"].rstrip("/").endswith("/sandbox"):
         app.config["RAZORPAY_BASE_URL"] = app.config["PUBLIC_URL"].rstrip("/") + "/sandbox"
     app.extensions.pop("gateway_adapters", None)
+    # Each test starts with an empty gateway, as its database starts empty: on SQLite the
+    # visit numbers start again at V000001, and a link's reference_id (unique at Razorpay)
+    # found the link an earlier test had paid.
+    app.extensions["razorpay_sandbox"].reset()
     yield app.extensions["razorpay_sandbox"]
     app.config.update(saved)
     app.extensions.pop("gateway_adapters", None)
