@@ -83,6 +83,9 @@ MSG_REBOOK_ONLY = N_("Only expired or cancelled appointments can be booked again
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
 # The fee shown when the person chose is no longer the one due (a tier's boundary passed
 # while the page was open): nothing is charged or moved until they confirm the new one.
+# A move posted without the fee its page showed (or with it unreadable) is asked again:
+# a move is charged only against a figure the person saw (the web's ``confirmed_fee``).
+MSG_FEE_UNSHOWN = N_("Check the reschedule fee shown, then confirm the move again.")
 MSG_FEE_CHANGED = N_(
     "The reschedule fee is now %(now)s, not the %(was)s shown: the appointment is closer to "
     "its start. Check the new fee and confirm again."

@@ -39,6 +39,12 @@ def _url(item_id):
     return f"/admin/bookings/{item_id}/reschedule"
 
 
+def _post(client, item_id, data):
+    """Post the move form as its page does: with the fee the page shows (``shown_fee``)."""
+    shown = re.search(r'name="shown_fee" value="(\d+)"', client.get(_url(item_id)).text)
+    return client.post(_url(item_id), data={**({"shown_fee": shown[1]} if shown else {}), **data})
+
+
 @pytest.fixture
 def setup(app, world, users, gateway):
     """A paid visit: a consultation at START and a blood test an hour later."""
@@ -106,12 +112,12 @@ def test_move_paid_from_the_patients_wallet(app, client, setup, clock, world):
     clock.move_to(START - hours(50))
     credit_wallet(world.patients[0], 10_000)
     login(client, emails["admin"])
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})
+    r = _post(client, ids[0], {"slot": NEW.isoformat()})
     assert r.status_code == 422 and rs.MSG_PAY_WITH in r.get_data(True)
     # The online checkout is the patient's; the admin page offers the wallet or the desk.
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "gateway"})
+    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "gateway"})
     assert r.status_code == 422 and "Not a valid choice" in r.get_data(True)
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
+    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "wallet"})
     assert r.status_code == 303 and r.location.endswith(f"/admin/visits/{visit_id}")
     page = client.get(r.location).get_data(as_text=True)
     assert "Moved to Mon 08 Jun 2026, 11:00 IST." in page
@@ -126,7 +132,7 @@ def test_wallet_too_low_is_shown_beside_pay_with(app, client, setup, clock):
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
     login(client, emails["admin"])
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
+    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "wallet"})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and rs.MSG_WALLET_LOW in html
     assert html.index(rs.MSG_WALLET_LOW) > html.index("Pay the fee with")
@@ -137,15 +143,13 @@ def test_move_paid_at_the_desk_needs_a_receipt(app, client, setup, clock, world)
     visit_id, ids, emails = setup
     clock.move_to(START - hours(50))
     login(client, emails["admin"])
-    r = client.post(
-        _url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk", "receipt_no": "  "}
-    )
+    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "desk", "receipt_no": "  "})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and rs.MSG_RECEIPT in html
     assert html.index(rs.MSG_RECEIPT) > html.index("Desk receipt number")
     assert _item(app, ids[0]).start_at == START
-    r = client.post(
-        _url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "desk", "receipt_no": "DESK-0042"}
+    r = _post(
+        client, ids[0], {"slot": NEW.isoformat(), "pay_with": "desk", "receipt_no": "DESK-0042"}
     )
     assert r.status_code == 303
     with app.app_context():
@@ -162,7 +166,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
     assert RESCHEDULE_TOO_LATE in html and "fee-total" not in html
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
+    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "wallet"})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and RESCHEDULE_TOO_LATE in html
     assert _item(app, ids[0]).start_at == START
@@ -174,8 +178,10 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     assert part.status_code == 200 and "<html" not in text and "Free times" not in text
     assert "Penalty (20% of the ₹500 service fee, administrator override)" in text
     assert 'id="fee-total">₹123.90<' in text and RESCHEDULE_TOO_LATE not in text
-    r = client.post(
-        _url(ids[0]), data={"slot": NEW.isoformat(), "override": "y", "pay_with": "wallet"}
+    r = _post(
+        client,
+        ids[0],
+        {"slot": NEW.isoformat(), "override": "y", "pay_with": "wallet", "shown_fee": FEE_20},
     )
     assert r.status_code == 303
     with app.app_context():
@@ -207,15 +213,15 @@ def test_the_override_names_the_policys_cut_off(app, client, setup, clock):
 def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clock):
     visit_id, ids, emails = setup
     login(client, emails["admin"])
-    r = client.post(_url(ids[0]), data={})
+    r = _post(client, ids[0], {})
     assert r.status_code == 422 and "Choose a time" in r.get_data(True)
-    r = client.post(_url(ids[0]), data={"slot": at(5, 10).isoformat()})  # Saturday
+    r = _post(client, ids[0], {"slot": at(5, 10).isoformat()})  # Saturday
     assert r.status_code == 422 and "Appointments not available on weekends" in r.get_data(True)
-    r = client.post(_url(ids[0]), data={"slot": "not a time", "day": "soon"})
+    r = _post(client, ids[0], {"slot": "not a time", "day": "soon"})
     assert r.status_code == 422
     assert client.get(f"{_url(ids[0])}?day=soon").status_code == 200
     assert client.get(_url(999_999)).status_code == 404
-    assert client.post(_url(999_999), data={"slot": NEW.isoformat()}).status_code == 404
+    assert _post(client, 999_999, {"slot": NEW.isoformat()}).status_code == 404
     # Cancelled by the patient: the page still renders; a move is refused with the message.
     client.post("/auth/logout")
     login(client, emails["patient"])
@@ -227,7 +233,7 @@ def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clo
     assert "Only confirmed appointments can be moved" in page.get_data(True)
     detail = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     assert f'href="{_url(ids[0])}"' in detail and f'href="{_url(ids[1])}"' not in detail
-    r = client.post(_url(ids[1]), data={"slot": at(7, 11).isoformat()})
+    r = _post(client, ids[1], {"slot": at(7, 11).isoformat()})
     assert r.status_code == 422 and rs.MSG_NOT_CONFIRMED in r.get_data(True)
 
 
@@ -236,7 +242,7 @@ def test_patients_and_providers_are_refused(app, client, setup, clock, who):
     visit_id, ids, emails = setup
     login(client, emails[who])
     assert client.get(_url(ids[0])).status_code in (403, 404)
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
+    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "wallet"})
     assert r.status_code in (403, 404)
     assert _item(app, ids[0]).start_at == START
 
@@ -245,7 +251,7 @@ def test_post_without_csrf_token_is_refused(app, client, setup, clock, monkeypat
     visit_id, ids, emails = setup
     login(client, emails["admin"])
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})
+    r = _post(client, ids[0], {"slot": NEW.isoformat()})
     assert r.status_code == 400
     assert _item(app, ids[0]).start_at == START
 
@@ -255,7 +261,7 @@ def test_no_fee_far_ahead_moves_without_pay_with(app, client, setup, clock, worl
     login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
     assert "No fee" in html and 'name="pay_with"' not in html
-    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat()})
+    r = _post(client, ids[0], {"slot": NEW.isoformat()})
     assert r.status_code == 303
     with app.app_context():
         row = db.session.scalars(sa.select(Reschedule)).one()
@@ -292,6 +298,10 @@ def test_a_fee_that_changed_since_the_page_is_asked_again(app, client, setup, cl
         "receipt_no": "DESK-0042",
         "shown_fee": shown,
     }
+    # Posted without the fee shown (a hand-made post): asked again, nothing recorded.
+    unshown = client.post(_url(ids[0]), data={k: v for k, v in form.items() if k != "shown_fee"})
+    assert unshown.status_code == 422
+    assert "Check the reschedule fee shown, then confirm the move again." in unshown.text
     refused = client.post(_url(ids[0]), data=form)
     html = refused.get_data(as_text=True)
     assert refused.status_code == 422

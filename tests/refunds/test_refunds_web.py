@@ -25,6 +25,13 @@ from tests.refunds.helpers import (
 HX = {"HX-Request": "true", "HX-Target": "cancel-preview"}
 
 
+def _move(client, item_id, data):
+    """Post the patient's move form as its page does: with the fee it shows (``shown_fee``)."""
+    url = f"/me/bookings/{item_id}/reschedule"
+    shown = re.search(r'name="shown_fee" value="(\d+)"', client.get(url).text)
+    return client.post(url, data={**({"shown_fee": shown[1]} if shown else {}), **data})
+
+
 @pytest.fixture
 def setup(app, world, users, gateway):
     with_known_passwords()
@@ -119,9 +126,9 @@ def test_reschedule_page_moves_the_booking(app, client, setup, clock):
     bad = client.post(f"/me/bookings/{ids[0]}/reschedule", data={})
     assert bad.status_code == 422 and "Choose a new time" in bad.get_data(True)
     weekend = at(5, 10).isoformat()
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": weekend})
+    r = _move(client, ids[0], {"slot": weekend})
     assert r.status_code == 422 and "Appointments not available on weekends" in r.get_data(True)
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": slots[0]})
+    r = _move(client, ids[0], {"slot": slots[0]})
     assert r.status_code == 303, r.get_data(True)[:500]
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at.isoformat() == slots[0]
@@ -163,12 +170,9 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
     login(client, emails["patient"])
     html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
     assert "Total to pay before the move" in html and "₹61.95" in html
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": at(7, 11).isoformat()})
+    r = _move(client, ids[0], {"slot": at(7, 11).isoformat()})
     assert r.status_code == 422 and "Choose how to pay the reschedule fee" in r.get_data(True)
-    r = client.post(
-        f"/me/bookings/{ids[0]}/reschedule",
-        data={"slot": at(7, 11).isoformat(), "pay_with": "wallet"},
-    )
+    r = _move(client, ids[0], {"slot": at(7, 11).isoformat(), "pay_with": "wallet"})
     assert r.status_code == 303
     wallet = client.get("/me/wallet").get_data(as_text=True)
     assert 'id="wallet-balance">₹38.05' in wallet and "Reschedule fee" in wallet
@@ -400,9 +404,8 @@ def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(60))
     login(client, emails["patient"])
-    r = client.post(
-        f"/me/bookings/{ids[0]}/reschedule",
-        data={"slot": at(7, 11).isoformat(), "pay_with": "desk", "receipt_no": "R1"},
+    r = _move(
+        client, ids[0], {"slot": at(7, 11).isoformat(), "pay_with": "desk", "receipt_no": "R1"}
     )
     assert r.status_code == 422 and "Only the clinic&#39;s desk can take the fee" in r.get_data(
         True
@@ -644,6 +647,37 @@ def test_reschedule_fee_that_changed_since_the_page_is_asked_again(
         assert db.session.scalars(sa.select(Reschedule)).one().total == 12_390
 
 
+@pytest.mark.parametrize("posted", [None, "-5", "61.95", "", "6195abc"])
+def test_a_move_posted_without_a_readable_fee_is_asked_again_not_charged(
+    app, client, setup, clock, world, gateway, posted
+):
+    """Review finding: a move posted without the fee its page showed, or with it not a
+    number, skipped the check (it compares only against a figure) and ₹61.95 left the
+    wallet. Now it is asked again, nothing charged or moved."""
+    from portal.booking import prices
+    from portal.booking.models import Reschedule
+
+    visit_id, ids, emails = setup
+    credit_wallet(world.patients[0], 20_000)
+    clock.move_to(at(4, 10) - hours(48, 1))
+    login(client, emails["patient"])
+    html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
+    assert re.search(r'name="shown_fee" value="(\d+)"', html).group(1) == "6195"
+    form = {"slot": at(7, 11).isoformat(), "pay_with": "wallet"}
+    if posted is not None:
+        form["shown_fee"] = posted
+    refused = client.post(f"/me/bookings/{ids[0]}/reschedule", data=form)
+    assert refused.status_code == 422
+    assert "Check the reschedule fee shown, then confirm the move again." in refused.text
+    assert "Pay ₹61.95 and move" in refused.text  # the page states the fee to confirm
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Reschedule)).all()
+        assert db.session.get(IndividualBooking, ids[0]).start_at == at(4, 10)
+        assert prices.wallet_balance(world.patients[0]) == 20_000
+    done = client.post(f"/me/bookings/{ids[0]}/reschedule", data={**form, "shown_fee": "6195"})
+    assert done.status_code == 303
+
+
 def _shown(html):
     """The hidden fields of the provider's cancel form: what the page was shown for."""
     tags = re.findall(r'<input[^>]*name="shown_[^>]*>', html)
@@ -725,7 +759,7 @@ def test_the_reschedule_fee_choice_error_is_in_hindi(app, client, setup, clock, 
     login(client, emails["patient"])
     client.post("/language", data={"language": "hi", "next": "/"})
     refresh()  # the test's app context outlives the requests
-    r = client.post(f"/me/bookings/{ids[0]}/reschedule", data={"slot": at(7, 11).isoformat()})
+    r = _move(client, ids[0], {"slot": at(7, 11).isoformat()})
     html = r.get_data(as_text=True)
     assert r.status_code == 422
     assert "समय बदलने का शुल्क कैसे चुकाएँगे, चुनें" in html

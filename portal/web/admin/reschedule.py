@@ -71,7 +71,7 @@ def reschedule_booking_post(item_id):
             pay_with=form.pay_with.data or None,
             admin_override=form.override.data,
             receipt_no=form.receipt_no.data,
-            expected_fee=form.shown_total(),
+            expected_fee=form.confirmed_fee(),
         )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)

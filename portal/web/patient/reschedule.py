@@ -89,7 +89,7 @@ def reschedule_post(item_id):
             start,
             pay_with=form.pay_with.data or None,
             callback_url=callback,
-            expected_fee=form.shown_total(),
+            expected_fee=form.confirmed_fee(),
         )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)
