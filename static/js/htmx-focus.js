@@ -1,15 +1,7 @@
-// Where keyboard and screen-reader focus goes after an htmx swap. Swapped-out content takes
-// the focused element with it and the browser falls back to <body>: a keyboard user starts
-// again from the top and a screen reader says nothing. So, for swaps the person caused:
-// - a page change (a boosted link or form swapped the whole body, or Back/Forward): focus
-//   the first invalid field of a form that came back with errors (422), else the element
-//   named by the address's #fragment, as the browser would, else an [autofocus] field,
-//   else the page's h1, so the new page is announced;
-// - a partial swap that removed the focused element: htmx already puts focus back on the
-//   element with the same id; failing that, the first invalid field (422), else the
-//   swapped region's first heading, else the region itself.
-// Swaps nobody asked for (polling "every …", "load" sub-requests, events the server sent,
-// the bell) never move focus: they carry no event, or one the page dispatched itself.
+// Where focus goes after a swap the person caused (docs/web.md): on a new page, the first
+// invalid field, the #fragment, an [autofocus] field, else the h1; after a partial swap that
+// took the focused element away, the same id, the first invalid field, the region's first
+// heading, else the region. Polls, "load" parts and server events never move focus.
 // No inline script: the CSP allows only script-src 'self'.
 (function () {
   "use strict";

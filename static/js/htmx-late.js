@@ -1,19 +1,8 @@
-// Requests on their way at once, and whose answer may still change the page. htmx acts on
-// every answer, even one whose sender or target a swap has replaced meanwhile; here:
-// - the request asked later wins, whichever answer comes back first:
-//   - an answer whose sender was replaced by a later request's swap is dropped (no swap,
-//     no address pushed): a filter form's late answer pushed the list's address over the
-//     movement the admin had opened meanwhile;
-//   - an answer that comes back while a later request, sent from inside what it would
-//     replace, is on its way to replace the same part of the page is dropped: the list's
-//     answer, arriving before the movement opened after it, left the admin on the list;
-// - an answer whose target an earlier request's answer replaced goes to the element that
-//   now has the target's id (Apply coupon's summary after Remove item redrew the visit);
-// - a swap nobody asked for (a poll, a "load" part, an event the server sent) never
-//   replaces the sender of the person's own request on its way: it is dropped (the
-//   bell's refresh swallowed the person's click on "Notifications").
-// htmx fires beforeSwap on the target: one a swap has taken off the page is heard only by
-// a listener on it, so each request's target gets one (besides the document's).
+// Requests on their way at once: the one asked later wins, whichever answer is back first;
+// a swap nobody asked for (a poll) never replaces the sender of the person's own request;
+// an answer whose target an earlier answer redrew goes where that id is now. Why, and the
+// cases each rule came from: docs/web.md. beforeSwap fires on the target, and one a swap
+// took off the page is heard only there, so each request's target is listened on too.
 // No inline script: the CSP allows only script-src 'self'.
 (function () {
   "use strict";
