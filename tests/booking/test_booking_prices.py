@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import checkout, coupons, lookup, prices, receipts, visits
+from portal.booking import checkout, coupons, links, lookup, prices, receipts, visits
 from portal.booking.errors import BookingError
 from portal.booking.models import Coupon, CouponRedemption
 from portal.booking.postings import WALLET_RESERVED
@@ -251,9 +251,13 @@ def test_a_lapsed_coupon_is_left_out_of_a_new_checkout_and_its_use_given_back(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
 
 
-def test_the_desk_still_refuses_a_lapsed_coupon(world, users):
-    """The admin's desk payment and payment link are not the patient's page: a coupon no
-    longer valid is refused there with its reason, and the admin removes it."""
+def test_a_new_payment_link_still_refuses_a_lapsed_coupon_and_the_desk_takes_the_whole_total(
+    world, users
+):
+    """The admin's new payment link is not the patient's page: a coupon no longer valid
+    is refused there with its reason, and the admin removes it. The desk payment states
+    and records the whole total as the patient's page does (``prices.desk_quote``), the
+    coupon detached (docs/booking.md "Prices, coupons, wallet")."""
     patient, admin = users(world.patients[0]), users(world.admin)
     save = coupon(admin)
     item = visits.add_item(
@@ -267,8 +271,16 @@ def test_the_desk_still_refuses_a_lapsed_coupon(world, users):
     visits.apply_coupon(patient, item.master_id, "SAVE10")
     coupons.update_coupon(admin, save.id, active=False)
     with pytest.raises(BookingError, match="no longer active"):
-        checkout.record_desk_payment(admin, item.master_id, "R-1")
-    assert lookup.get_visit(item.master_id).coupon_id == save.id
+        links.create_payment_link(admin, item.master_id)
+    visit = lookup.get_visit(item.master_id)
+    assert visit.coupon_id == save.id
+    whole = prices.desk_quote(visit)
+    assert (whole.discount, whole.amount_due) == (0, whole.subtotal)
+    payment = checkout.record_desk_payment(
+        admin, item.master_id, "R-1", confirmed_amount=whole.amount_due
+    )
+    assert payment.amount == whole.amount_due
+    assert lookup.get_visit(item.master_id).coupon_id is None
 
 
 @pytest.mark.parametrize(
