@@ -556,3 +556,51 @@ def test_late_payment_gives_the_coupon_use_back_when_the_wallet_part_is_gone(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
     assert prices.wallet_balance(patient.id) == CONSULT_LESS_10 - 10_000
     assert balance(WALLET_RESERVED) == 10_000
+
+
+def _once_in_a_pending_order(world, users):
+    """ONCE (one use) priced into the visit's pending order, which holds that use."""
+    patient, admin = users(world.patients[0]), users(world.admin)
+    once = coupon(admin, code="ONCE", max_uses=1)
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    visits.apply_coupon(patient, item.master_id, "ONCE")
+    checkout.checkout(patient, item.master_id, 0, "http://portal.test/cb", shown=(0, 47_655))
+    db.session.expire_all()
+    return patient, admin, once, item.master_id
+
+
+def test_the_desk_keeps_a_coupon_whose_only_use_the_pending_order_held(world, users, gateway):
+    """The desk abandons the pending order, which gives ONCE's use back, then judges the
+    coupon: the count read before the give-back (1 of 1) made it "used up" by another,
+    and the desk, which stated ₹476.55, found ₹529.50 and refused. The coupon is good:
+    ₹476.55 is recorded, its one use now this visit's for good."""
+    _, admin, once, visit_id = _once_in_a_pending_order(world, users)
+    assert prices.desk_quote(lookup.get_visit(visit_id)).amount_due == 47_655
+    payment = checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=47_655)
+    assert payment.amount == 47_655
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).coupon_id == once.id
+    assert db.session.get(Coupon, once.id).used_count == 1
+
+
+def test_a_restarted_checkout_keeps_a_coupon_whose_only_use_its_order_held(world, users, gateway):
+    """The same at the patient's checkout asked again with another wallet part."""
+    patient, _, once, visit_id = _once_in_a_pending_order(world, users)
+    credit_wallet(patient.id, 10_000)
+    db.session.expire_all()
+    stated = prices.pay_quote(lookup.get_visit(visit_id), 10_000)
+    assert (stated.discount, stated.wallet_used, stated.amount_due) == (5_295, 10_000, 37_655)
+    result = checkout.checkout(
+        patient, visit_id, 10_000, "http://portal.test/cb", shown=(10_000, 37_655)
+    )
+    assert result.payment.amount == 37_655
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).coupon_id == once.id
+    assert db.session.get(Coupon, once.id).used_count == 1
