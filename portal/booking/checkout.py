@@ -354,16 +354,24 @@ def _link_paid(visit, *, confirmed):
 def record_desk_payment(admin, visit_id, receipt_no, confirmed_amount=None):
     """Paid at the clinic's desk (cash/card machine): confirmed at once into ``cash_desk``.
     A pending checkout is abandoned first (its wallet part given back), so what is
-    recorded is the whole amount due (``prices.desk_quote``). ``confirmed_amount``: the
-    paise the admin's button stated; another amount now is refused with the new one,
-    nothing written."""
+    recorded is the whole amount due (``prices.desk_quote``), a coupon that can no longer
+    be used detached (``coupons.detach_lapsed``, audited), as at the patient's checkout.
+    An open payment link whose coupon lapsed since it was sent keeps its price: the desk
+    records the link's amount, the link ends and its coupon use is kept (decision,
+    docs/booking.md). ``confirmed_amount``: the paise the admin's button stated; another
+    amount now is refused with the new one, nothing written."""
     require_admin(admin)
     receipt_no = " ".join((receipt_no or "").split())
     if not receipt_no:
         raise BookingError(MSG_RECEIPT_NO, field="receipt_no")
     with paying(admin, visit_id) as (visit, session):
-        lifecycle.abandon_checkout(visit, "paid at the desk", admin)
-        q, _ = prices.fix_price(visit, 0)
+        kept = prices.link_kept(visit)
+        if kept is not None:
+            lifecycle.abandon_checkout(visit, "paid at the desk", admin, keep_price=True)
+            q = kept
+        else:
+            lifecycle.abandon_checkout(visit, "paid at the desk", admin)
+            q, _ = prices.fix_price(visit, 0, detach_lapsed_by=admin)
         if confirmed_amount is not None and q.amount_due != confirmed_amount:
             raise BookingError(
                 Text(

@@ -154,6 +154,10 @@ def give_back(visit):
         .values(used_count=Coupon.used_count - 1)
         .execution_options(synchronize_session=False)
     )
+    # Read again when next asked: the same unit of work judges the coupon after this
+    # (``detach_lapsed`` at the desk or a restarted checkout), and a stale count made
+    # the use just given back look taken by another ("used up").
+    db.session.expire(db.session.get(Coupon, redemption.coupon_id), ["used_count"])
     db.session.delete(redemption)
 
 

@@ -188,9 +188,9 @@ def next_invoice_number(at):
 # --- expiry and abandonment ----------------------------------------------------------------
 
 
-def release_money_holds(visit, event):
+def release_money_holds(visit, event, *, keep_coupon_use=False):
     """End the pending payments (the wallet part goes back to the wallet) and give the
-    coupon use back."""
+    coupon use back (``keep_coupon_use``: kept, for a payment at the same price)."""
     for payment in visit.payments:
         if payment.status != PaymentStatus.PENDING:
             continue
@@ -203,7 +203,8 @@ def release_money_holds(visit, event):
                 payment_id=payment.id,
                 dedupe_key=f"cancel-link:{payment.id}",
             )
-    coupons.give_back(visit)
+    if not keep_coupon_use:
+        coupons.give_back(visit)
 
 
 def expire(visit, reason="hold expired", actor=None):
@@ -226,20 +227,23 @@ def expire(visit, reason="hold expired", actor=None):
     return visit
 
 
-def abandon_checkout(visit, reason, actor=None):
+def abandon_checkout(visit, reason, actor=None, *, keep_price=False):
     """The visit changes while a checkout is pending (item removed, coupon changed, a link
     or desk payment replaces the order): end the pending payment and return to DRAFT. A
-    payment still made on the old order is a late payment (docs/booking.md)."""
+    payment still made on the old order is a late payment (docs/booking.md).
+    ``keep_price``: the desk takes an open link's price (``prices.link_kept``): the link
+    ends, its stored split and the coupon use it holds stay for the desk payment."""
     if visit.status != VisitStatus.PENDING_PAYMENT and not any(
         p.status == PaymentStatus.PENDING for p in visit.payments
     ):
         return
-    release_money_holds(visit, "abandoned")
+    release_money_holds(visit, "abandoned", keep_coupon_use=keep_price)
     for item in visit.items:
-        if item.status == BookingStatus.SCHEDULED:
+        if item.status == BookingStatus.SCHEDULED and not keep_price:
             item.discount_share = item.paid_amount = 0
             item.wallet_paid = item.gateway_paid = 0
-    visit.wallet_applied = 0
+    if not keep_price:
+        visit.wallet_applied = 0
     visit.hold_expires_at = utcnow() + hold_lifetime()
     refresh_status(visit)
     record(actor, "visit.checkout_abandoned", "visit", visit.id, after={"reason": reason})

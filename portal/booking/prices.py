@@ -143,10 +143,13 @@ def link_kept(visit, wallet_paise=0):
 
 
 def desk_quote(visit):
-    """What a desk payment records (``amount_due``): the visit priced now without a wallet
-    part, a pending checkout being abandoned first (its wallet part given back). The
-    admin's button states it and carries it; ``record_desk_payment`` refuses another."""
-    return _priced_now(visit, 0)
+    """What a desk payment records (``amount_due``), as the patient's page would state it:
+    an open link whose coupon lapsed since it was sent keeps its price (``link_kept``, the
+    desk takes it); else the visit priced now without a wallet part, a pending checkout
+    being abandoned first (its wallet part given back), and a coupon that can no longer
+    be used left out (``Quote.coupon_lapsed``: the payment detaches it). The admin's
+    button states it and carries it; ``record_desk_payment`` refuses another."""
+    return link_kept(visit) or _without_lapsed_coupon(visit, 0)
 
 
 def refresh_discount(visit):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import checkout, coupons, lookup, prices, receipts, visits
+from portal.booking import checkout, coupons, links, lookup, prices, receipts, visits
 from portal.booking.errors import BookingError
 from portal.booking.models import Coupon, CouponRedemption
 from portal.booking.postings import WALLET_RESERVED
@@ -251,9 +251,13 @@ def test_a_lapsed_coupon_is_left_out_of_a_new_checkout_and_its_use_given_back(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
 
 
-def test_the_desk_still_refuses_a_lapsed_coupon(world, users):
-    """The admin's desk payment and payment link are not the patient's page: a coupon no
-    longer valid is refused there with its reason, and the admin removes it."""
+def test_a_new_payment_link_still_refuses_a_lapsed_coupon_and_the_desk_takes_the_whole_total(
+    world, users
+):
+    """The admin's new payment link is not the patient's page: a coupon no longer valid
+    is refused there with its reason, and the admin removes it. The desk payment states
+    and records the whole total as the patient's page does (``prices.desk_quote``), the
+    coupon detached (docs/booking.md "Prices, coupons, wallet")."""
     patient, admin = users(world.patients[0]), users(world.admin)
     save = coupon(admin)
     item = visits.add_item(
@@ -267,8 +271,16 @@ def test_the_desk_still_refuses_a_lapsed_coupon(world, users):
     visits.apply_coupon(patient, item.master_id, "SAVE10")
     coupons.update_coupon(admin, save.id, active=False)
     with pytest.raises(BookingError, match="no longer active"):
-        checkout.record_desk_payment(admin, item.master_id, "R-1")
-    assert lookup.get_visit(item.master_id).coupon_id == save.id
+        links.create_payment_link(admin, item.master_id)
+    visit = lookup.get_visit(item.master_id)
+    assert visit.coupon_id == save.id
+    whole = prices.desk_quote(visit)
+    assert (whole.discount, whole.amount_due) == (0, whole.subtotal)
+    payment = checkout.record_desk_payment(
+        admin, item.master_id, "R-1", confirmed_amount=whole.amount_due
+    )
+    assert payment.amount == whole.amount_due
+    assert lookup.get_visit(item.master_id).coupon_id is None
 
 
 @pytest.mark.parametrize(
@@ -544,3 +556,51 @@ def test_late_payment_gives_the_coupon_use_back_when_the_wallet_part_is_gone(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CouponRedemption)) == 0
     assert prices.wallet_balance(patient.id) == CONSULT_LESS_10 - 10_000
     assert balance(WALLET_RESERVED) == 10_000
+
+
+def _once_in_a_pending_order(world, users):
+    """ONCE (one use) priced into the visit's pending order, which holds that use."""
+    patient, admin = users(world.patients[0]), users(world.admin)
+    once = coupon(admin, code="ONCE", max_uses=1)
+    item = visits.add_item(
+        patient,
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    visits.apply_coupon(patient, item.master_id, "ONCE")
+    checkout.checkout(patient, item.master_id, 0, "http://portal.test/cb", shown=(0, 47_655))
+    db.session.expire_all()
+    return patient, admin, once, item.master_id
+
+
+def test_the_desk_keeps_a_coupon_whose_only_use_the_pending_order_held(world, users, gateway):
+    """The desk abandons the pending order, which gives ONCE's use back, then judges the
+    coupon: the count read before the give-back (1 of 1) made it "used up" by another,
+    and the desk, which stated ₹476.55, found ₹529.50 and refused. The coupon is good:
+    ₹476.55 is recorded, its one use now this visit's for good."""
+    _, admin, once, visit_id = _once_in_a_pending_order(world, users)
+    assert prices.desk_quote(lookup.get_visit(visit_id)).amount_due == 47_655
+    payment = checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=47_655)
+    assert payment.amount == 47_655
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).coupon_id == once.id
+    assert db.session.get(Coupon, once.id).used_count == 1
+
+
+def test_a_restarted_checkout_keeps_a_coupon_whose_only_use_its_order_held(world, users, gateway):
+    """The same at the patient's checkout asked again with another wallet part."""
+    patient, _, once, visit_id = _once_in_a_pending_order(world, users)
+    credit_wallet(patient.id, 10_000)
+    db.session.expire_all()
+    stated = prices.pay_quote(lookup.get_visit(visit_id), 10_000)
+    assert (stated.discount, stated.wallet_used, stated.amount_due) == (5_295, 10_000, 37_655)
+    result = checkout.checkout(
+        patient, visit_id, 10_000, "http://portal.test/cb", shown=(10_000, 37_655)
+    )
+    assert result.payment.amount == 37_655
+    db.session.expire_all()
+    assert lookup.get_visit(visit_id).coupon_id == once.id
+    assert db.session.get(Coupon, once.id).used_count == 1

@@ -213,9 +213,22 @@ def test_a_fee_that_is_not_rupees_is_a_message_not_a_500(client, catalog, login,
         assert db.session.get(Service, service).fee_paise == before
 
 
-@pytest.mark.parametrize("commission", ["Infinity", "sNaN", "NaN", "1e1", "7.555"])
+@pytest.mark.parametrize(
+    ("commission", "message"),
+    [
+        ("Infinity", "Enter a percentage such as 10 or 12.5."),
+        ("sNaN", "Enter a percentage such as 10 or 12.5."),
+        ("NaN", "Enter a percentage such as 10 or 12.5."),
+        ("1e1", "Enter a percentage such as 10 or 12.5."),
+        ("7.555", "Enter a percentage such as 10 or 12.5."),
+        # Were 10 %: Python's underscores, a comma, another script's digits.
+        ("1_0", "Type the percentage without spaces, underscores or commas, e.g. 12.5"),
+        ("1,0", "Type the percentage without spaces, underscores or commas, e.g. 12.5"),
+        ("١٠", "Type the percentage in the digits 0–9 or ०–९, one kind throughout."),
+    ],
+)
 def test_a_commission_that_is_not_a_percentage_is_a_message_not_a_500(
-    client, catalog, login, app, commission
+    client, catalog, login, app, commission, message
 ):
     login(catalog["admin"])
     url = f"/admin/providers/{catalog['doctor']}/edit"
@@ -231,7 +244,7 @@ def test_a_commission_that_is_not_a_percentage_is_a_message_not_a_500(
     }
     bad = client.post(url, data=data, headers=HX)
     assert bad.status_code == 422
-    assert text(bad).count("Enter a percentage such as 10 or 12.5.") == 1
+    assert text(bad).count(message) == 1
     assert "Enter 0 to 100." not in text(bad)
 
 

@@ -297,3 +297,17 @@ def test_the_approvals_queue_says_a_money_change_was_withdrawn(app, client, make
     assert f"Policy version {version_id}" in html
     assert "Approved (withdrawn before it applied) by Ravi Checker" in html
     assert "Approved by Ravi Checker" not in html
+
+
+def test_a_rate_typed_with_an_underscore_or_a_comma_saves_nothing(app, client, make_user, login):
+    """The policy's rates are read as every percentage is (docs/security.md "Money
+    typed"): "1_0" and "1,0" were 10 %, now each is a message beside its field."""
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, platform_fee_bps="1_0", commission_bps="1,0"),
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert html.count("Type the percentage without spaces, underscores or commas") == 2
+    assert count_versions(app) == 0

@@ -1,7 +1,9 @@
 """Money typed by people (``portal.web.forms.money.parse_rupees``, every rupee field):
 read only in a form nobody can mean two ways, else refused with a message saying what to
 change (review rev2: "1_000", "15 00" → ₹1,500, "1,0,0" → ₹100 and "١٢٣" → ₹123 were
-read as amounts). docs/security.md, "Money typed"."""
+read as amounts). Percentages (``parse_percent_bps``: coupon percent, provider commission,
+policy rates) follow the same rules without grouping commas: "1_0", "1,0" and "1 0" were
+10 %, "12,5" was 125 %, "١٠" 10 %. docs/security.md, "Money typed"."""
 
 import pytest
 
@@ -9,6 +11,7 @@ from portal.web.forms.money import (
     MSG_RUPEE_DIGITS,
     MSG_RUPEE_GROUPING,
     RUPEE_MESSAGE,
+    parse_percent_bps,
     parse_rupees,
 )
 
@@ -69,4 +72,68 @@ def test_an_amount_written_one_way_is_read(text, paise):
 def test_an_amount_that_could_be_meant_two_ways_is_refused(text, message):
     with pytest.raises(ValueError) as refused:
         parse_rupees(text)
+    assert str(refused.value) == message
+
+
+PERCENT = "Enter a percentage such as 10 or 12.5."
+PERCENT_FORM = "Type the percentage without spaces, underscores or commas, e.g. 12.5 or 12.5%."
+PERCENT_DIGITS = "Type the percentage in the digits 0–9 or ०–९, one kind throughout."
+
+
+@pytest.mark.parametrize(
+    ("text", "bps"),
+    [
+        ("10", 1_000),
+        ("12.5", 1_250),
+        ("12.50", 1_250),
+        ("0.05", 5),
+        ("  7  ", 700),  # spaces around are no part of it
+        ("12.5%", 1_250),  # a trailing % is the unit, as ₹ is before an amount
+        ("12.5 %", 1_250),
+        ("100", 10_000),
+        ("१२.५", 1_250),  # Devanagari digits, as for amounts
+        ("१०%", 1_000),
+        ("0", 0),
+        ("-5", -500),  # a sign is the field's to refuse (its range)
+        ("+5", 500),
+        ("", None),
+        ("   ", None),
+        (None, None),
+    ],
+)
+def test_a_percentage_written_one_way_is_read(text, bps):
+    assert parse_percent_bps(text) == bps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1_0", PERCENT_FORM),  # was 10 %
+        ("1 0", PERCENT_FORM),  # was 10 %
+        ("12 .5", PERCENT_FORM),
+        ("1,0", PERCENT_FORM),  # was 10 %
+        ("12,5", PERCENT_FORM),  # a decimal comma: was 125 %
+        ("1,000", PERCENT_FORM),  # no grouping in a percentage
+        ("١٠", PERCENT_DIGITS),  # Arabic-Indic: was 10 %
+        ("１０", PERCENT_DIGITS),  # fullwidth
+        ("1०", PERCENT_DIGITS),  # two kinds in one number
+        ("12.555", PERCENT),
+        (".5", PERCENT),  # was 0.5 %
+        ("5.", PERCENT),  # was 5 %
+        ("12%%", PERCENT),  # was 12 %
+        ("%12", PERCENT),
+        ("%", PERCENT),
+        ("₹10", PERCENT),
+        ("1e1", PERCENT),
+        ("NaN", PERCENT),
+        ("Infinity", PERCENT),
+        ("ten", PERCENT),
+        ("5\x00", PERCENT),
+        ("21474837", "That number is too large."),  # above the basis-point column
+        ("1" * 21, "That number is too large."),
+    ],
+)
+def test_a_percentage_that_could_be_meant_two_ways_is_refused(text, message):
+    with pytest.raises(ValueError) as refused:
+        parse_percent_bps(text)
     assert str(refused.value) == message

@@ -1,16 +1,17 @@
 """Money and rate fields typed by people: "250", "250.50", "₹1,250.5" → integer paise,
-"12.5" (%) → basis points. Parsed with integers or Decimal, never float.
+"12.5" or "12.5%" → basis points. Read with integers, never float.
 
 An amount is read only in a form nobody can mean two ways (docs/security.md, "Money
 typed"): plain digits, or grouped with commas the Indian way (1,00,000) or the Western way
 (100,000); at most two decimals; an optional ₹ and sign before. Devanagari digits (१२३)
 are read as 123, as Indian operators may type them; other scripts' digits, underscores
 ("1_000"), spaces inside ("15 00") and commas out of place ("1,0,0") are refused with a
-message, not guessed."""
+message, not guessed. A percentage follows the same rules (one reading, ``_hundredths``)
+with an optional "%" after and no commas at all ("12,5" is 12.5 to some, 125 to others)."""
 
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from wtforms import StringField, ValidationError
 
@@ -24,21 +25,6 @@ MAX_PAISE = 10**12  # ₹1,000 crore
 MAX_BPS = 2**31 - 1
 
 
-def _decimal(text, places, message):
-    cleaned = (text or "").strip().replace("₹", "").replace(",", "").replace(" ", "")
-    if not cleaned:
-        return None
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(message) from None
-    if not value.is_finite() or value.as_tuple().exponent < -places:
-        raise ValueError(message)
-    if len(value.as_tuple().digits) > 20:  # before any arithmetic on a 10,000-digit number
-        raise ValueError(N_("That number is too large."))
-    return value
-
-
 MSG_RUPEE_GROUPING = N_(
     "Type the amount without spaces or underscores, with commas only between groups of "
     "digits, e.g. 1,00,000.50 or 100,000.50."
@@ -49,52 +35,78 @@ _TO_ASCII = str.maketrans("०१२३४५६७८९", "0123456789")
 _RUPEES = r"\d+|\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}"  # plain, Western, Indian
 _GROUPED = re.compile(_RUPEES, re.ASCII)
 _AMOUNT = re.compile(
-    rf"(?P<sign>[+-]?)₹?\s*(?P<rupees>{_RUPEES})(?:\.(?P<paise>\d{{1,2}}))?", re.ASCII
+    rf"(?P<sign>[+-]?)₹?\s*(?P<whole>{_RUPEES})(?:\.(?P<hundredths>\d{{1,2}}))?", re.ASCII
 )
 
 
-def _refusal(text):
-    """Why ``text`` is not an amount: the message that says what to change."""
+PERCENT_MESSAGE = "Enter a percentage such as 10 or 12.5."
+# Percentages are typed on admin pages only (coupon, commission, policy): English.
+MSG_PERCENT_FORM = "Type the percentage without spaces, underscores or commas, e.g. 12.5 or 12.5%."
+MSG_PERCENT_DIGITS = "Type the percentage in the digits 0–9 or ०–९, one kind throughout."
+# No grouping in a percentage: "12,5" is a decimal comma to some, 125 to others.
+_PERCENT = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d+)(?:\.(?P<hundredths>\d{1,2}))?\s*%?", re.ASCII)
+
+
+class _Rules(NamedTuple):
+    """How one kind of number is typed, and what to say when it is not."""
+
+    form: re.Pattern  # groups: sign, whole, hundredths
+    grouped: re.Pattern | None  # the whole part's commas allowed, if any
+    message: str  # not a number of this kind at all
+    form_message: str  # underscores, spaces inside, commas out of place
+    digits_message: str  # another script's digits, or two kinds mixed
+
+
+_RUPEE_RULES = _Rules(_AMOUNT, _GROUPED, RUPEE_MESSAGE, MSG_RUPEE_GROUPING, MSG_RUPEE_DIGITS)
+_PERCENT_RULES = _Rules(_PERCENT, None, PERCENT_MESSAGE, MSG_PERCENT_FORM, MSG_PERCENT_DIGITS)
+
+
+def _refusal(text, rules):
+    """Why ``text`` is not a number of ``rules``' kind: the message that says what to change."""
     digits = {c for c in text if unicodedata.category(c) == "Nd"}
     if digits - _ASCII_DIGITS - _DEVANAGARI or (digits & _ASCII_DIGITS and digits & _DEVANAGARI):
-        return MSG_RUPEE_DIGITS
-    rupees = text.translate(_TO_ASCII).split(".")[0].lstrip("+-₹ ")
+        return rules.digits_message
+    whole = text.translate(_TO_ASCII).split(".")[0].lstrip("+-₹ ")
     inner_space = re.search(r"\d.*\s", text)  # text is stripped: a space after a digit is inside
-    if "_" in text or inner_space or ("," in rupees and not _GROUPED.fullmatch(rupees)):
-        return MSG_RUPEE_GROUPING
-    return RUPEE_MESSAGE
+    misplaced = "," in whole and not (rules.grouped and rules.grouped.fullmatch(whole))
+    if "_" in text or inner_space or misplaced:
+        return rules.form_message
+    return rules.message
+
+
+def _hundredths(text, rules):
+    """The shared reading of a typed amount or rate: ``text`` in hundredths (paise, basis
+    points), signed; None when empty; ValueError with the message for the person."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if sum(c.isdigit() for c in text) > 20:  # before any arithmetic on a 10,000-digit number
+        raise ValueError(N_("That number is too large."))
+    found = rules.form.fullmatch(text.translate(_TO_ASCII))
+    mixed = set(text) & _ASCII_DIGITS and set(text) & _DEVANAGARI
+    if found is None or mixed:
+        raise ValueError(_refusal(text, rules))
+    whole = int(found["whole"].replace(",", ""))
+    value = whole * 100 + int((found["hundredths"] or "0").ljust(2, "0"))
+    return -value if found["sign"] == "-" else value
 
 
 def parse_rupees(text):
     """ "250.50", "₹1,00,000.5", "100,000", "१२३" → paise; None when empty; ValueError,
     its message for the person, for anything else (letters, three decimals, exponents
     such as "1e3", "1_000", "15 00", "1,0,0", "١٢٣")."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if sum(c.isdigit() for c in text) > 20:  # before any arithmetic on a 10,000-digit number
-        raise ValueError(N_("That number is too large."))
-    found = _AMOUNT.fullmatch(text.translate(_TO_ASCII))
-    mixed = set(text) & _ASCII_DIGITS and set(text) & _DEVANAGARI
-    if found is None or mixed:
-        raise ValueError(_refusal(text))
-    rupees = int(found["rupees"].replace(",", ""))
-    paise = rupees * 100 + int((found["paise"] or "0").ljust(2, "0"))
-    if paise > MAX_PAISE:
+    paise = _hundredths(text, _RUPEE_RULES)
+    if paise is not None and abs(paise) > MAX_PAISE:
         raise ValueError(N_("That amount is too large."))
-    return -paise if found["sign"] == "-" else paise
+    return paise
 
 
 def parse_percent_bps(text):
-    """ "12.5" → 1250 basis points; None when empty."""
-    message = "Enter a percentage such as 10 or 12.5."
-    if text is not None and "e" in str(text).lower():
-        raise ValueError(message)
-    value = _decimal(str(text).rstrip("%") if text is not None else text, 2, message)
-    if value is None:
-        return None
-    bps = int(value * 100)
-    if abs(bps) > MAX_BPS:
+    """ "12.5", "12.5%", "१२.५" → 1250 basis points; None when empty; ValueError, its
+    message for the person, for anything else: the rules of ``parse_rupees`` without
+    grouping commas ("1_0", "1,0", "12,5", "١٠", ".5", "12%%")."""
+    bps = _hundredths(text, _PERCENT_RULES)
+    if bps is not None and abs(bps) > MAX_BPS:
         raise ValueError(N_("That number is too large."))
     return bps
 

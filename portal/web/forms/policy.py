@@ -20,6 +20,7 @@ from portal.domain.policy_data import flatten
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import (
+    PERCENT_MESSAGE,
     RUPEE_MESSAGE,
     bps_to_text,
     paise_to_text,
@@ -127,7 +128,7 @@ def from_text(kind, text):
     if kind == "percent":
         value = parse_percent_bps(text)
         if value is None:
-            raise ValueError("Enter a percentage such as 10 or 12.5.")
+            raise ValueError(PERCENT_MESSAGE)
         return value
     if kind == "rupees":
         value = parse_rupees(text)

@@ -297,3 +297,84 @@ def test_the_open_link_notice_is_said_in_hindi(app, client, login, world, gatewa
     assert notice and "कूपन SAVE10 अब मान्य नहीं है" in notice[1] and "₹476.55" in notice[1]
     assert "no longer" not in notice[1]
     assert notice[1].strip().endswith("यह कूपन अब सक्रिय नहीं है।"), notice[1]
+
+
+def _desk_form(html):
+    form = re.search(r'<form method="post" action="[^"]*/desk-payment".*?</form>', html, re.S)
+    assert form, "no desk payment form"
+    amount = re.search(r'<input type="hidden" name="amount" value="([^"]*)"', form[0])[1]
+    button = re.search(r'<button type="submit"[^>]*>([^<]*)<', form[0])[1]
+    return amount, " ".join(button.split())
+
+
+def _lapsed_audit(app, visit_id):
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "visit.coupon_lapsed", AuditEntry.object_id == str(visit_id)
+            )
+        ).all()
+
+
+def test_the_desk_payment_of_a_visit_whose_coupon_lapsed_takes_the_whole_total(
+    app, client, login, world
+):
+    """Before: the admin's button said "Record desk payment of ₹476.55" (SAVE10 off) and
+    the click was refused "This coupon is no longer active". Now, as on the patient's
+    page, the desk states ₹529.50 and says why; recording it detaches the coupon
+    (audited) and records ₹529.50, the coupon's use count untouched."""
+    visit_id, _ = hold(app, world)
+    coupon_id = _applied(app, world, visit_id)
+    with app.app_context():
+        booking_coupons.update_coupon(_user(world.admin), coupon_id, active=False)
+    login(world.admin)
+    html = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    amount, button = _desk_form(html)
+    assert (amount, button) == ("52950", "Record desk payment of ₹529.50")
+    notice = re.search(r'id="desk-coupon-lapsed">(.*?)</p>', html, re.S)
+    assert notice, "the page does not say why the desk takes the whole total"
+    assert "Coupon SAVE10 is no longer valid" in notice[1]
+    assert "This coupon is no longer active" in notice[1]
+    assert _visit(app, visit_id) == ("DRAFT", coupon_id, 5_295)  # the GET wrote nothing
+
+    paid = client.post(
+        f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": "R-9", "amount": amount}
+    )
+    assert paid.status_code in (302, 303), paid.get_data(as_text=True)[:600]
+    assert _visit(app, visit_id) == ("CONFIRMED", None, 0)
+    assert _payments(app, visit_id) == [("DESK", 52_950, "SUCCESSFUL")]
+    assert _coupon_uses(app, coupon_id) == (0, 0)
+    audit = _lapsed_audit(app, visit_id)
+    assert len(audit) == 1 and audit[0].before == {"coupon": "SAVE10", "discount": 5_295}
+    assert audit[0].actor_id == world.admin.id
+
+
+def test_the_desk_payment_beside_an_open_link_takes_the_links_price(
+    app, client, login, world, gateway
+):
+    """Decision (docs/booking.md): the open link's offer is the visit's price until it
+    ends, at the desk too. The desk states ₹476.55 as the link and the patient's page do,
+    records it, and ends the link; the coupon use the link held is kept and confirmed."""
+    visit_id, _ = hold(app, world)
+    coupon_id, _ = _linked(app, world, visit_id)
+    login(world.admin)
+    html = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    amount, button = _desk_form(html)
+    assert (amount, button) == ("47655", "Record desk payment of ₹476.55")
+    kept = re.search(r'id="coupon-link-kept">(.*?)</p>', html, re.S)
+    assert kept and "a desk payment first needs the coupon removed" not in kept[1]
+    assert "desk payment takes the same" in kept[1]
+
+    paid = client.post(
+        f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": "R-10", "amount": amount}
+    )
+    assert paid.status_code in (302, 303), paid.get_data(as_text=True)[:600]
+    assert _visit(app, visit_id) == ("CONFIRMED", coupon_id, 5_295)
+    assert _payments(app, visit_id) == [
+        ("LINK", 47_655, "EXPIRED"),
+        ("DESK", 47_655, "SUCCESSFUL"),
+    ]
+    assert _coupon_uses(app, coupon_id) == (1, 1)
+    with app.app_context():
+        assert db.session.scalar(sa.select(CouponRedemption.confirmed)) is True
+    assert _lapsed_audit(app, visit_id) == []
