@@ -209,6 +209,7 @@ def test_a_fee_that_is_not_rupees_is_a_message_not_a_500(client, catalog, login,
         f"/admin/services/{service}/edit", data={**data, "version": _version(text(edit))}
     )
     assert bad.status_code == 422
+    assert text(bad).count("Enter an amount in rupees, e.g. 250 or 250.50.") == 1
     with app.app_context():
         assert db.session.get(Service, service).fee_paise == before
 

@@ -144,3 +144,13 @@ def cancel_as_patient(client, visit_id, items, destination="original", **data):
     if shown:
         form["shown_refund"] = shown.group(1)
     return client.post(f"/me/visits/{visit_id}/cancel", data=form)
+
+
+def post_move(client, url, data):
+    """Post a move form (``url``: its page) as the page does: with the fee it shows
+    (``shown_fee``), read from the page; ``data`` may override it."""
+    if "shown_fee" not in data:
+        shown = re.search(r'name="shown_fee" value="(\d+)"', client.get(url).text)
+        assert shown, f"{url} shows no fee to confirm"
+        data = {"shown_fee": shown[1], **data}
+    return client.post(url, data=data)

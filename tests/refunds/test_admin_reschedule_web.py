@@ -22,6 +22,7 @@ from tests.refunds.helpers import (
     cancel_as_patient,
     hours,
     login,
+    post_move,
     with_known_passwords,
 )
 
@@ -40,9 +41,7 @@ def _url(item_id):
 
 
 def _post(client, item_id, data):
-    """Post the move form as its page does: with the fee the page shows (``shown_fee``)."""
-    shown = re.search(r'name="shown_fee" value="(\d+)"', client.get(_url(item_id)).text)
-    return client.post(_url(item_id), data={**({"shown_fee": shown[1]} if shown else {}), **data})
+    return post_move(client, _url(item_id), data)
 
 
 @pytest.fixture
@@ -166,7 +165,7 @@ def test_within_24_hours_refused_unless_overridden(app, client, setup, clock, wo
     login(client, emails["admin"])
     html = client.get(_url(ids[0])).get_data(as_text=True)
     assert RESCHEDULE_TOO_LATE in html and "fee-total" not in html
-    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "wallet"})
+    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and RESCHEDULE_TOO_LATE in html
     assert _item(app, ids[0]).start_at == START
@@ -221,7 +220,7 @@ def test_slot_errors_and_a_booking_that_is_not_confirmed(app, client, setup, clo
     assert r.status_code == 422
     assert client.get(f"{_url(ids[0])}?day=soon").status_code == 200
     assert client.get(_url(999_999)).status_code == 404
-    assert _post(client, 999_999, {"slot": NEW.isoformat()}).status_code == 404
+    assert client.post(_url(999_999), data={"slot": NEW.isoformat()}).status_code == 404
     # Cancelled by the patient: the page still renders; a move is refused with the message.
     client.post("/auth/logout")
     login(client, emails["patient"])
@@ -242,7 +241,7 @@ def test_patients_and_providers_are_refused(app, client, setup, clock, who):
     visit_id, ids, emails = setup
     login(client, emails[who])
     assert client.get(_url(ids[0])).status_code in (403, 404)
-    r = _post(client, ids[0], {"slot": NEW.isoformat(), "pay_with": "wallet"})
+    r = client.post(_url(ids[0]), data={"slot": NEW.isoformat(), "pay_with": "wallet"})
     assert r.status_code in (403, 404)
     assert _item(app, ids[0]).start_at == START
 

@@ -19,6 +19,7 @@ from tests.refunds.helpers import (
     cancel_as_patient,
     hours,
     login,
+    post_move,
     with_known_passwords,
 )
 
@@ -26,10 +27,7 @@ HX = {"HX-Request": "true", "HX-Target": "cancel-preview"}
 
 
 def _move(client, item_id, data):
-    """Post the patient's move form as its page does: with the fee it shows (``shown_fee``)."""
-    url = f"/me/bookings/{item_id}/reschedule"
-    shown = re.search(r'name="shown_fee" value="(\d+)"', client.get(url).text)
-    return client.post(url, data={**({"shown_fee": shown[1]} if shown else {}), **data})
+    return post_move(client, f"/me/bookings/{item_id}/reschedule", data)
 
 
 @pytest.fixture

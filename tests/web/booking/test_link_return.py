@@ -102,6 +102,23 @@ def _tampered(params, **changes):
     return {**params, **changes}
 
 
+def _signed(gateway, params, **changes):
+    """``params`` changed and signed again with the key secret, as the gateway signs."""
+    from portal.gateway.sandbox.common import sign
+
+    changed = {**params, **changes}
+    payload = "|".join(
+        changed[f"razorpay_{k}"]
+        for k in (
+            "payment_link_id",
+            "payment_link_reference_id",
+            "payment_link_status",
+            "payment_id",
+        )
+    )
+    return {**changed, "razorpay_signature": sign(payload, gateway.store.key_secret)}
+
+
 def test_a_return_not_signed_by_the_gateway_is_refused_and_writes_nothing(
     app, client, world, gateway
 ):
@@ -117,6 +134,9 @@ def test_a_return_not_signed_by_the_gateway_is_refused_and_writes_nothing(
         _tampered(params, razorpay_payment_link_status="created"),
         {k: v for k, v in params.items() if k != "razorpay_signature"},
         {},
+        # Signed with the key, but not a paid link's return (Razorpay redirects only after
+        # a payment): refused by its status, not its signature.
+        _signed(gateway, params, razorpay_payment_link_status="created"),
     ):
         page = client.get(RETURN, query_string=forged)
         html = page.get_data(as_text=True)
