@@ -306,6 +306,25 @@ def test_a_balance_below_zero_reads_with_the_minus_sign(world, x, client, login)
     assert "−₹250" in html and "-₹" not in html
 
 
+def test_earnings_page_states_the_commission_as_every_page_does(app, make_user, client):
+    """12.5% as the admin's pages say it (``rates.percent_text``), not "12.50%", in
+    English and Hindi (the rate is a parameter of the translated sentence). No app context
+    is held while pages render (Flask-Babel keeps the locale on it)."""
+    from tests.payouts.conftest import World
+
+    with app.app_context():
+        provider, user = World(app, make_user).provider("WEEKLY", commission_bps=1_250)
+        email = user.email
+        db.session.commit()
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert "less 12.5% commission" in html
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert 'lang="hi' in html and "12.5% कमीशन" in html
+
+
 def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.penalty(provider, 99_950)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from wtforms import StringField, ValidationError
 
 from portal.domain.ids import is_digits
+from portal.domain.rates import percent_text
 from portal.i18n import N_
 
 RUPEE_MESSAGE = N_("Enter an amount in rupees, e.g. 250 or 250.50.")
@@ -126,10 +127,8 @@ def paise_to_text(paise):
 
 
 def bps_to_text(bps):
-    if bps is None:
-        return ""
-    whole, rest = divmod(int(bps), 100)
-    return f"{whole}.{rest:02d}".rstrip("0").rstrip(".") if rest else str(whole)
+    """A rate as its field shows it again: ``rates.percent_text``, "" when not set."""
+    return "" if bps is None else percent_text(int(bps))
 
 
 class RupeesField(StringField):
