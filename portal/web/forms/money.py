@@ -41,7 +41,10 @@ _AMOUNT = re.compile(
 
 
 PERCENT_MESSAGE = "Enter a percentage such as 10 or 12.5."
-# Percentages are typed on admin pages only (coupon, commission, policy): English.
+# Percentages are typed on admin pages only (coupon, commission, policy): English, so not
+# N_ (no translation would ever be read). MSG_PERCENT_DIGITS stays its own sentence, not
+# MSG_RUPEE_DIGITS with the noun as a parameter: the Hindi of that one names राशि twice and
+# is built around it, and a noun dropped into a translated sentence rarely agrees with it.
 MSG_PERCENT_FORM = "Type the percentage without spaces, underscores or commas, e.g. 12.5 or 12.5%."
 MSG_PERCENT_DIGITS = "Type the percentage in the digits 0–9 or ०–९, one kind throughout."
 # No grouping in a percentage: "12,5" is a decimal comma to some, 125 to others.
