@@ -19,12 +19,11 @@ from markupsafe import Markup
 
 from portal.audit.queries import change_text
 from portal.domain import schedule, states
-from portal.domain.rates import format_inr
+from portal.domain.rates import format_inr, percent_text
 from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.refunds.previews import state_refusal
 from portal.web import filters
-from portal.web.forms.money import bps_to_text
 
 STATUS_ENUMS = (
     "BookingStatus",
@@ -205,7 +204,7 @@ def init_app(app):
     # A message made elsewhere (a flash, a service's error) in the reader's language.
     env.filters["t"] = filters.translate
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
-    env.filters["percent_bps"] = bps_to_text
+    env.filters["percent_bps"] = percent_text
     env.filters["hours"] = in_hours  # a policy's duration: "24", "1.5"
     env.filters["clinic_time"] = filters.clinic_time
     env.filters["clinic_time_short"] = filters.clinic_time_short

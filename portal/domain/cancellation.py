@@ -45,7 +45,7 @@ from datetime import timedelta
 from portal.domain.text import N_, Text, in_hours
 
 from .policy import DEFAULT_POLICY, Policy, RefundTier
-from .rates import allocate_pro_rata, apply_bps, format_inr
+from .rates import allocate_pro_rata, apply_bps, format_inr, percent_text
 
 ACTORS = ("patient", "admin", "clinic", "provider")
 
@@ -87,7 +87,7 @@ class CancellationResult:
 
 def describe_tier(tier: RefundTier) -> str:
     """What a tier refunds, as the pages say it: ``"75% − ₹100"``, ``"100%"``."""
-    text = f"{tier.refund_bps / 100:g}%"
+    text = f"{percent_text(tier.refund_bps)}%"
     return text + (f" − {format_inr(tier.deduction)}" if tier.deduction else "")
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "financial_year_end",
     "financial_year_bounds",
     "format_inr",
+    "percent_text",
     "rupees",
 ]
 
@@ -177,6 +178,16 @@ def _indian_grouping(n: int) -> str:
         pairs.append(head[-2:])
         head = head[:-2]
     return ",".join([head, *reversed(pairs), tail] if head else [*reversed(pairs), tail])
+
+
+def percent_text(bps: int) -> str:
+    """Basis points as every page and message states a rate, without the "%":
+    ``1250`` → ``"12.5"``, ``1000`` → ``"10"``, ``5`` → ``"0.05"``. Integers: ``"%g"`` of a
+    float keeps six digits. An ASCII minus, as a percentage field reads it back."""
+    _check_int("bps", bps)
+    whole, rest = divmod(abs(bps), 100)
+    text = f"{whole}.{rest:02d}".rstrip("0") if rest else str(whole)
+    return f"-{text}" if bps < 0 else text
 
 
 MINUS = "\u2212"  # "−": how every negative amount is written

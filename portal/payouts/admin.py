@@ -52,9 +52,9 @@ def _reason(reason):
 
 
 def hold_refusal(payout):
-    """Why ``payout`` cannot be held now, or None (the rule the page's Hold button follows
-    too). Refused once a request for its current attempt went to RazorpayX unanswered: it
-    may be there, and a hold would not stop it (yet tell the admin it had)."""
+    """Why ``payout`` cannot be held now, or None (part of ``actions``). Refused once a
+    request for its current attempt went to RazorpayX unanswered: it may be there, and a
+    hold would not stop it (yet tell the admin it had)."""
     if payout.held:
         return "This payout is already held."
     if payout.returned or payout.status not in (PayoutStatus.QUEUED, PayoutStatus.FAILED):
@@ -68,17 +68,69 @@ def hold_refusal(payout):
     return None
 
 
+HOLD, RELEASE, RETRY, MARK_FAILED = "hold", "release", "retry", "mark_failed"
+MSG_NOT_HELD = "This payout is not held."
+MSG_RETRY_HELD = 'This payout is held. Release the hold first ("Lift hold").'
+MSG_RETRY_ONLY = "Only a failed or reversed payout can be retried."
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What an administrator may do with a payout now, each as the message refusing it
+    ("": allowed). The payout's page offers the allowed ones (``allows``) and the posts
+    refuse the others (``refusal``), so the two cannot disagree."""
+
+    hold: str
+    release: str
+    retry: str
+    mark_failed: str
+
+    def allows(self, action):
+        return not getattr(self, action)
+
+    def refusal(self, action):
+        """The message refusing ``action`` (``HOLD``, ``RELEASE``, ``RETRY``,
+        ``MARK_FAILED``), or None: allowed."""
+        return getattr(self, action) or None
+
+
+def actions(payout, now=None):
+    """What an admin may do with ``payout``: hold (``hold_refusal``), lift a hold, retry
+    now, mark its attempt failed (``mark_failed_refusal``). Retry: a failed or returned
+    payout, not retried already and not held: a hold means "do not send", so it is lifted
+    first (lifting it retries a failed payout at once). Pay now is the provider's, not a
+    payout's (``pay_now_preview``)."""
+    if payout.retried_by_payout_id is not None:
+        retry = MSG_RETRIED.format(id=payout.retried_by_payout_id)
+    elif payout.held:
+        retry = MSG_RETRY_HELD
+    elif payout.status != PayoutStatus.FAILED and not payout.returned:
+        retry = MSG_RETRY_ONLY
+    else:
+        retry = ""
+    return Actions(
+        hold=hold_refusal(payout) or "",
+        release="" if payout.held else MSG_NOT_HELD,
+        retry=retry,
+        mark_failed=mark_failed_refusal(payout, now) or "",
+    )
+
+
+def _refuse(payout, action):
+    if payout is None:
+        raise PayoutError("No such payout.")
+    refusal = actions(payout).refusal(action)
+    if refusal:
+        raise PayoutError(refusal)
+
+
 def hold_payout(actor, payout_id, reason):
     """Stop a payout that has not left yet (or is waiting for a retry): ``hold_refusal``."""
     _require_admin(actor)
     reason = _reason(reason)
     with unit_of_work():
         payout = lock_payout(payout_id)
-        if payout is None:
-            raise PayoutError("No such payout.")
-        refusal = hold_refusal(payout)
-        if refusal:
-            raise PayoutError(refusal)
+        _refuse(payout, HOLD)
         before = snapshot(payout)
         payout.held, payout.hold_reason = True, reason[:255]
         record(
@@ -98,8 +150,7 @@ def release_payout(actor, payout_id, reason):
     reason = _reason(reason)
     with unit_of_work():
         payout = lock_payout(payout_id)
-        if payout is None or not payout.held:
-            raise PayoutError("This payout is not held.")
+        _refuse(payout, RELEASE)
         before = snapshot(payout)
         payout.held, payout.hold_reason = False, None
         record(
@@ -132,27 +183,21 @@ def retry_payout_now(actor, payout_id, reason):
     # SQLite (no row locks): the process lock keeps a retry at the same moment out.
     with serialized(), unit_of_work():
         payout = lock_payout(payout_id)  # a retry at the same moment commits first
-        if payout is None:
-            raise PayoutError("No such payout.")
-        if payout.retried_by_payout_id is not None:
-            raise PayoutError(MSG_RETRIED.format(id=payout.retried_by_payout_id))
+        _refuse(payout, RETRY)
         record(actor, "payout.admin_retry", "payout", payout.id, after={"reason": reason})
-        if payout.status == PayoutStatus.FAILED and not payout.returned:
-            payout.held, payout.hold_reason = False, None
+        if not payout.returned:
             return retry_payout(payout.id, force=True, actor=actor)
-        if payout.returned:
-            result = create_payout(
-                payout.provider_id,
-                kind=m.MANUAL_KIND,
-                actor=actor,
-                apply_minimum=False,
-                max_gross=payout.gross,
-            )
-            if isinstance(result, Skipped):
-                raise PayoutError(result.reason)
-            payout.retried_by_payout_id = result.id
-            return result
-        raise PayoutError("Only a failed or reversed payout can be retried.")
+        result = create_payout(
+            payout.provider_id,
+            kind=m.MANUAL_KIND,
+            actor=actor,
+            apply_minimum=False,
+            max_gross=payout.gross,
+        )
+        if isinstance(result, Skipped):
+            raise PayoutError(result.reason)
+        payout.retried_by_payout_id = result.id
+        return result
 
 
 MSG_BALANCE_MOVED = "The payable balance is now {amount}: check it and confirm again."
@@ -253,8 +298,8 @@ MSG_MARK_FAILED_FOUND = (
 
 
 def mark_failed_refusal(payout, now=None):
-    """Why ``payout``'s current attempt cannot be marked failed now, or None (the rule the
-    page's button follows too). Only an attempt sent and never finally answered (SENDING,
+    """Why ``payout``'s current attempt cannot be marked failed now, or None (part of
+    ``actions``). Only an attempt sent and never finally answered (SENDING,
     ``requests > 0``), a day after its first request and half an hour after its latest
     (every resend under the key may be the one that creates it). The action also asks
     RazorpayX, at the click: the page does not call RazorpayX on every view."""
@@ -290,11 +335,7 @@ def mark_failed(actor, payout_id, reason):
     reason = _reason(reason)
     with unit_of_work():
         payout = lock_payout(payout_id)  # a resend in flight finishes first
-        if payout is None:
-            raise PayoutError("No such payout.")
-        refusal = mark_failed_refusal(payout)
-        if refusal:
-            raise PayoutError(refusal)
+        _refuse(payout, MARK_FAILED)
         attempt = current_attempt(payout)
         try:
             found = find_remote(payout, attempt)

@@ -12,7 +12,7 @@ from portal.booking.models import IndividualBooking, MasterBooking
 from portal.config import policy as policy_in_force
 from portal.db import utcnow
 from portal.domain import cancellation as rules
-from portal.domain.rates import format_inr
+from portal.domain.rates import format_inr, percent_text
 from portal.domain.states import BookingStatus
 from portal.domain.text import in_hours
 from portal.extensions import db
@@ -36,11 +36,6 @@ from portal.refunds.money import Split, refund_split, reschedule_fees_refundable
 # (``admin_modes``, English as admin pages are), so the two cannot tell a rule differently.
 
 
-def _percent(bps):
-    """Basis points as the texts say the share: ``9_050`` → ``"90.5"``."""
-    return f"{bps / 100:g}"
-
-
 def admin_modes(policy):
     """How an admin cancels (whose cancellation it is decides the tier and the penalty),
     each saying what it gives under ``policy``, the booking's: never a typed-in figure."""
@@ -48,8 +43,8 @@ def admin_modes(policy):
     cut_off = in_hours(policy.patient_cancellation_cut_off)
     penalty = policy.provider_cancellation_penalty
     penalty_text = f"{format_inr(penalty)} penalty on the provider" if penalty else "no penalty"
-    clinic = _percent(policy.clinic_cancellation_refund_bps)
-    provider = _percent(policy.provider_cancellation_refund_bps)
+    clinic = percent_text(policy.clinic_cancellation_refund_bps)
+    provider = percent_text(policy.provider_cancellation_refund_bps)
     return [
         ("patient", f"For the patient (policy tier; {late} within {cut_off} h)"),
         ("clinic", f"For the clinic ({clinic}% refund, no penalty)"),
@@ -86,11 +81,11 @@ def tier_text(rule, policy=None):
         ),
         "provider": gettext(
             "Cancelled by the provider: %(pct)s%% refund",
-            pct=_percent(policy.provider_cancellation_refund_bps),
+            pct=percent_text(policy.provider_cancellation_refund_bps),
         ),
         "clinic": gettext(
             "Cancelled by the clinic: %(pct)s%% refund",
-            pct=_percent(policy.clinic_cancellation_refund_bps),
+            pct=percent_text(policy.clinic_cancellation_refund_bps),
         ),
         "override": gettext("Refund amount set by an administrator"),
         "override_approved": gettext("Refund amount set by an administrator (approved)"),

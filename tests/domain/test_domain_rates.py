@@ -13,6 +13,7 @@ from portal.domain.rates import (
     financial_year_end,
     financial_year_start,
     format_inr,
+    percent_text,
     rupees,
 )
 
@@ -175,3 +176,20 @@ def test_format_inr_always_paise():
     assert format_inr(50_000, always_show_paise=True) == "₹500.00"
     with pytest.raises(TypeError):
         format_inr(1.5)
+
+
+@pytest.mark.parametrize(
+    "bps,text",
+    [
+        (1_250, "12.5"),
+        (750, "7.5"),
+        (1_000, "10"),
+        (5, "0.05"),
+        (0, "0"),
+        (10_000, "100"),
+        (1_234_567, "12345.67"),  # a float with "%g" said 12345.7
+        (-1_250, "-12.5"),  # divmod alone said -13.5
+    ],
+)
+def test_percent_text_states_basis_points_exactly(bps, text):
+    assert percent_text(bps) == text

@@ -893,6 +893,11 @@ def test_admin_holds_and_releases_a_payout_waiting_for_its_retry(world, x, make_
         sweep_outbox()  # the retry finds the payout held and does nothing
     db.session.expire_all()
     assert len(x.payouts()) == 1 and payouts_of(provider.id)[0].attempts == 1
+    # A hold means "do not send": retry now is refused (it lifted the hold and sent it).
+    with pytest.raises(PayoutError, match="Release the hold first"):
+        retry_payout_now(admin, payout.id, "Retry it although it is held")
+    db.session.rollback()
+    assert payouts_of(provider.id)[0].held and len(x.payouts()) == 1
     x.sandbox.set_faults(payout_outcome="processed")
     release_payout(admin, payout.id, "Account confirmed by phone")
     x.settle()

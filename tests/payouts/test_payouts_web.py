@@ -306,6 +306,25 @@ def test_a_balance_below_zero_reads_with_the_minus_sign(world, x, client, login)
     assert "−₹250" in html and "-₹" not in html
 
 
+def test_earnings_page_states_the_commission_as_every_page_does(app, make_user, client):
+    """12.5% as the admin's pages say it (``rates.percent_text``), not "12.50%", in
+    English and Hindi (the rate is a parameter of the translated sentence). No app context
+    is held while pages render (Flask-Babel keeps the locale on it)."""
+    from tests.payouts.conftest import World
+
+    with app.app_context():
+        provider, user = World(app, make_user).provider("WEEKLY", commission_bps=1_250)
+        email = user.email
+        db.session.commit()
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert "less 12.5% commission" in html
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get("/provider/earnings").get_data(as_text=True)
+    assert 'lang="hi' in html and "12.5% कमीशन" in html
+
+
 def test_earnings_page_says_why_a_few_paise_are_not_paid(world, x, client, login):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.penalty(provider, 99_950)
@@ -458,6 +477,35 @@ def test_admin_payouts_screen_hold_and_retry(world, x, client, login, make_user,
         as_text=True
     )
     assert f'formaction="/admin/payouts/{payout.id}/hold"' not in refused.get_data(as_text=True)
+
+
+def test_a_held_failed_payout_offers_release_only_and_refuses_a_retry(
+    world, x, client, login, make_user
+):
+    """The page offers what ``admin.actions`` allows and the posts refuse the rest: a held
+    payout is not sent, so Retry is neither shown nor done (it lifted the hold before)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(payout_outcome="failed")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()  # failed once, waiting for its retry
+    (payout,) = payouts_of(provider.id)
+    login(make_user("admin"))
+    page = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    for action in ("hold", "retry"):
+        assert f'formaction="/admin/payouts/{payout.id}/{action}"' in page
+    assert f'formaction="/admin/payouts/{payout.id}/release"' not in page
+    reason = {"reason": "Provider asked to check the account"}
+    assert client.post(f"/admin/payouts/{payout.id}/hold", data=reason).status_code == 303
+    page = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    assert f'formaction="/admin/payouts/{payout.id}/release"' in page
+    for action in ("hold", "retry"):
+        assert f'formaction="/admin/payouts/{payout.id}/{action}"' not in page
+    refused = client.post(f"/admin/payouts/{payout.id}/retry", data=reason)
+    assert refused.status_code == 422 and "Release the hold first" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    (payout,) = payouts_of(provider.id)
+    assert payout.held and payout.attempts == 1 and len(x.payouts()) == 1
 
 
 def test_admin_marks_an_attempt_razorpayx_never_made_as_failed(world, x, client, login, make_user):

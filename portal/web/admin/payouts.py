@@ -68,8 +68,7 @@ def _detail(payout, form=None, error=None, status=200):
         audit=audit,
         balance=payable_balance(payout.provider_id),
         india=INDIA_TZ,
-        can_hold=admin.hold_refusal(payout) is None,
-        can_mark_failed=admin.mark_failed_refusal(payout) is None,
+        can=admin.actions(payout),
     )
 
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from wtforms import StringField, ValidationError
 
 from portal.domain.ids import is_digits
+from portal.domain.rates import percent_text
 from portal.i18n import N_
 
 RUPEE_MESSAGE = N_("Enter an amount in rupees, e.g. 250 or 250.50.")
@@ -40,7 +41,10 @@ _AMOUNT = re.compile(
 
 
 PERCENT_MESSAGE = "Enter a percentage such as 10 or 12.5."
-# Percentages are typed on admin pages only (coupon, commission, policy): English.
+# Percentages are typed on admin pages only (coupon, commission, policy): English, so not
+# N_ (no translation would ever be read). MSG_PERCENT_DIGITS stays its own sentence, not
+# MSG_RUPEE_DIGITS with the noun as a parameter: the Hindi of that one names राशि twice and
+# is built around it, and a noun dropped into a translated sentence rarely agrees with it.
 MSG_PERCENT_FORM = "Type the percentage without spaces, underscores or commas, e.g. 12.5 or 12.5%."
 MSG_PERCENT_DIGITS = "Type the percentage in the digits 0–9 or ०–९, one kind throughout."
 # No grouping in a percentage: "12,5" is a decimal comma to some, 125 to others.
@@ -126,10 +130,8 @@ def paise_to_text(paise):
 
 
 def bps_to_text(bps):
-    if bps is None:
-        return ""
-    whole, rest = divmod(int(bps), 100)
-    return f"{whole}.{rest:02d}".rstrip("0").rstrip(".") if rest else str(whole)
+    """A rate as its field shows it again: ``rates.percent_text``, "" when not set."""
+    return "" if bps is None else percent_text(int(bps))
 
 
 class RupeesField(StringField):
