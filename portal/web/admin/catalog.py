@@ -11,7 +11,7 @@ now and why on top (it put back every field as the form had it).
 
 Over 400 lines: four small screens of one shape (list, add, edit), kept side by side."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
@@ -54,16 +54,6 @@ from portal.web.paging import page_args
 
 PER_PAGE = 20
 T = "admin/catalog/"
-
-
-def _two_places(value, what):
-    """A Decimal with at most two decimals as an integer count of hundredths (paise, bps)."""
-    try:
-        if value is None or value.as_tuple().exponent < -2:
-            raise InvalidOperation
-        return int(value * 100)
-    except (InvalidOperation, AttributeError):
-        raise ValueError(f"Enter {what} with at most two decimals.") from None
 
 
 def _list(template, list_page, **context):
@@ -256,16 +246,11 @@ def _provider_choices(form):
 
 
 def _provider_values(form):
-    try:
-        commission_bps = _two_places(form.commission.data, "the commission")
-    except ValueError as exc:
-        form.commission.errors.append(str(exc))
-        commission_bps = None
     return dict(
         display_name=form.display_name.data,
         kind=form.kind.data,
         registration_no=form.registration_no.data,
-        commission_bps=commission_bps,
+        commission_bps=form.commission.hundredths,
         payout_schedule=form.payout_schedule.data,
         clinic_ids=form.clinic_ids.data,
         specialization_ids=form.specialization_ids.data,
@@ -378,18 +363,13 @@ def _service_choices(form):
 
 
 def _service_values(form):
-    try:
-        fee_paise = _two_places(form.fee.data, "the fee")
-    except ValueError as exc:
-        form.fee.errors.append(str(exc))
-        fee_paise = None
     return dict(
         name=form.name.data,
         kind=form.kind.data,
         mode=form.mode.data,
         specialization_id=form.specialization_id.data,
         duration_minutes=form.duration_minutes.data,
-        fee_paise=fee_paise,
+        fee_paise=form.fee.hundredths,
         taxable=form.taxable.data,
         provider_ids=form.provider_ids.data,
         description=form.description.data or "",

@@ -72,6 +72,11 @@ class HundredthsField(DecimalField):
         if self.process_errors:  # said once: not again as "out of range" by the validators
             raise StopValidation()
 
+    @property
+    def hundredths(self):
+        """The value as an integer count of hundredths (paise, basis points), or None."""
+        return None if self.data is None else int(self.data * 100)
+
 
 class ClinicForm(PortalForm):
     name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
