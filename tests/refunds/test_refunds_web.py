@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask_babel import refresh
 
 from portal.accounts.models import User
-from portal.booking.models import IndividualBooking, MasterBooking
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Provider
 from portal.domain.rates import format_inr
 from portal.extensions import db
@@ -154,6 +154,8 @@ def test_a_day_beyond_the_listed_days_lists_the_last_one(app, client, setup, clo
     assert "Choose a new time" in posted.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).start_at == at(4, 10)
+        # Neither a move (reschedule) nor a new booking (rebook) was written.
+        assert not db.session.scalars(sa.select(Reschedule)).all()
         assert db.session.scalar(sa.select(sa.func.count()).select_from(IndividualBooking)) == items
     client.post("/language", data={"language": "hi", "next": "/"})
     refresh()  # the test's app context outlives the requests, and Babel's locale with it
