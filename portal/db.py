@@ -103,12 +103,16 @@ def savepoint(session):
     """``session.begin_nested()`` that nests on SQLite too.
 
     pysqlite opens a transaction only before DML, so a SAVEPOINT issued first would start
-    (and its RELEASE commit) a transaction of its own. Open the outer one explicitly."""
+    (and its RELEASE commit) a transaction of its own. Open the outer one explicitly, with
+    the write lock (IMMEDIATE), waiting for it as for any writer: a deferred one would read
+    first, and its first write, if another thread's commit waited on those reads, failed
+    at once with "database is locked" (SQLite refuses that upgrade without waiting; a job
+    in ``make run`` met it while the sandbox's webhook was being stored)."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         if raw is not None and not raw.in_transaction:
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     return session.begin_nested()
 
 

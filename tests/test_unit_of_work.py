@@ -46,3 +46,46 @@ def test_inner_success_waits_for_the_outer_commit(ctx):
             db.session.add(_entry("inner"))
         raise RuntimeError("outer fails after the inner block")
     assert _count() == 0
+
+
+def test_on_sqlite_a_nested_unit_of_work_and_another_writer_take_turns(tmp_path):
+    """The embedded mode (``make run``): a job's use case, a unit of work nested in the
+    job's, read its payout, another thread (the sandbox's webhook) wrote and began its
+    commit, then the use case wrote: "database is locked" at once, as SQLite refuses a
+    reader's upgrade to a writer while a writer waits on that reader (no busy wait: it
+    would never end). The savepoint's transaction now takes the write lock when it opens,
+    so the other writer waits for it instead, and both commit."""
+    import threading
+    import time
+
+    from portal import create_app
+    from tests.plugin import _test_config, create_schema
+    from tests.threads import run_together
+
+    app = create_app(_test_config("sqlite:///" + str(tmp_path / "turns.sqlite3")))
+    create_schema(app)
+    read = threading.Event()
+
+    def job():
+        with unit_of_work(), unit_of_work():
+            _count()  # the nested block's read, inside its transaction
+            read.set()
+            time.sleep(0.3)  # the other writer has written and waits to commit
+            db.session.add(_entry("job"))
+            db.session.flush()
+        return "job"
+
+    def webhook():
+        assert read.wait(10)
+        with unit_of_work():
+            db.session.add(_entry("webhook"))
+        return "webhook"
+
+    assert run_together(app, job, webhook) == ["job", "webhook"]
+    with app.app_context():
+        assert sorted(e.action for e in db.session.scalars(sa.select(AuditEntry))) == [
+            "job",
+            "webhook",
+        ]
+        db.session.remove()
+        db.engine.dispose()
