@@ -9,7 +9,7 @@
   can quote it and the log line can be found.
 
 An htmx request that fails is not swapped (see the ``responseHandling`` in base.html); the
-site's script (static/js/htmx-errors.js) shows a message instead."""
+site's script (static/js/portal.js) shows a message instead."""
 
 import logging
 from urllib.parse import urlsplit

@@ -1,4 +1,4 @@
-"""Keyboard focus after htmx swaps (static/js/htmx-focus.js), driven from the keyboard.
+"""Keyboard focus after htmx swaps (static/js/portal.js, its focus part), driven from the keyboard.
 
 A known gap: after a boosted navigation or a partial swap that replaced the focused button,
 focus fell back to <body>, so a keyboard user started again from the top and a screen

@@ -1,4 +1,4 @@
-"""A boosted request that fails says so (static/js/htmx-errors.js), instead of silently
+"""A boosted request that fails says so (static/js/portal.js, its failed-requests part), instead of silently
 leaving the page as it was: htmx does not swap a 4xx/5xx answer (base.html's
 responseHandling), so the site's script writes a message into the flash area."""
 

@@ -1,4 +1,4 @@
-"""Requests on their way at once (static/js/htmx-late.js, docs/web.md): a poll's swap never
+"""Requests on their way at once (static/js/portal.js, its requests-at-once part, docs/web.md): a poll's swap never
 swallows the person's own request, and an answer whose target an earlier answer redrew
 lands where that target is now. The transactions console's two orders of the same race are
 in test_transactions_console.py."""

@@ -130,7 +130,7 @@ def test_a_filter_chosen_then_filter_clicked_leaves_no_request_to_overwrite_the_
     on the late answer for the form no longer on the page: it pushed the list's address
     over the movement's page (reload: the list; the reconciliation e2e failed so, about 1
     run in 10). A request whose element a swap replaces is now aborted
-    (static/js/htmx-late.js)."""
+    (static/js/portal.js)."""
     from flask import request
 
     sign_in(page, movements.email, PASSWORD)
