@@ -181,7 +181,8 @@ def insert_ignore(model, values, index_elements):
 
 
 # SQLite (the embedded mode, one process): the one process-wide lock that stands in for
-# PostgreSQL's row and advisory locks (``serialized``; ``catalog.time_lock`` holds it too).
+# PostgreSQL's row and advisory locks. Every outermost unit of work holds it (below);
+# ``serialized`` and ``catalog.time_lock`` take it for work outside one, or around one.
 SQLITE_LOCK = threading.RLock()
 
 
@@ -234,6 +235,16 @@ def unit_of_work():
     if session.info.get(READ_ONLY):
         raise RuntimeError("a unit of work inside replica.reads(): write outside the block")
     depth = session.info.get("uow_depth", 0)
+    # SQLite (embedded, one process): the outermost unit of work holds the process lock
+    # from its first read to its commit. Every writer then takes SQLITE_LOCK before
+    # SQLite's write lock, never the reverse (a job that had written waited for the lock a
+    # patient's hold held, while the hold waited for the write lock: 10 s, then "database
+    # is locked"), and what a use case read before its first write (pysqlite reads in
+    # autocommit until then) still holds at its writes (the holds sweep and the webhook's
+    # job confirmed one visit twice). docs/architecture.md, "The embedded mode".
+    lock = SQLITE_LOCK if not depth and db.engine.dialect.name == "sqlite" else None
+    if lock is not None:
+        lock.acquire()
     session.info["uow_depth"] = depth + 1
     try:
         if depth:
@@ -248,3 +259,5 @@ def unit_of_work():
             raise
     finally:
         session.info["uow_depth"] = depth
+        if lock is not None:
+            lock.release()
