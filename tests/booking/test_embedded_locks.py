@@ -6,7 +6,8 @@ these showed the embedded mode's lock defects (docs/architecture.md, "The embedd
   the process lock a patient's hold held while the hold waited for SQLite's write lock:
   10 s, then "database is locked" for the patient;
 * reads in autocommit: the holds sweep read a visit, the webhook's job confirmed it, and
-  the sweep confirmed it again from what it had read (a second invoice number).
+  the sweep confirmed it again from what it had read (a second invoice number); a late
+  capture's revival and a hold of the same time both committed (a double booking).
 
 On PostgreSQL the same steps meet the database's own locks and must end the same way."""
 
@@ -276,3 +277,77 @@ def test_the_holds_sweep_and_the_webhook_job_confirm_a_visit_once(
         db.session.remove()
     assert len(confirms) == 1, confirms
     assert confirms[0]["invoice_no"] == visit.invoice_no
+
+
+def test_a_late_capture_revival_and_a_hold_of_the_same_time_never_both_win(
+    app, world, users, gateway, clock, monkeypatch
+):
+    """A capture after the hold expired revives the visit (payment_events._late). On
+    SQLite the revival let the process lock go at the end of its ``claims.serialized()``
+    block, before the webhook job committed the revived claims; a hold of the same
+    doctor's time checked in that gap (it saw no live claim), waited for the write lock,
+    and committed after the revival: two live claims of one doctor's time (found by a
+    review driving ``make run`` over HTTP)."""
+    from portal.booking.models import SlotClaim
+
+    start = at(4, 10)
+    patient = users(world.patients[0])
+    item = visits.add_item(
+        patient, patient_id=patient.id, service_id=world.consult,
+        provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=start,
+    )  # fmt: skip
+    order = checkout.checkout(
+        patient, item.master_id, callback_url="http://portal.test/cb"
+    ).payment.razorpay_order_id
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    gateway.pay(order)  # captured at Razorpay after the hold ran out; webhooks pending
+    db.session.commit()
+    db.session.remove()
+
+    revived, hold_read = threading.Event(), threading.Event()
+    real_extra_capture, real_in_the_way = payment_events._extra_capture, visits._claims_in_the_way
+
+    def extra_capture(*args, **kwargs):  # the revival's claims are made, not committed
+        if not revived.is_set():
+            revived.set()
+            hold_read.wait(3)  # (once fixed, the hold waits for this commit instead)
+        return real_extra_capture(*args, **kwargs)
+
+    def in_the_way(*args, **kwargs):  # the hold has read the claims in its way
+        rows = real_in_the_way(*args, **kwargs)
+        if threading.current_thread().name == "hold":
+            hold_read.set()
+        return rows
+
+    monkeypatch.setattr(payment_events, "_extra_capture", extra_capture)
+    monkeypatch.setattr(visits, "_claims_in_the_way", in_the_way)
+
+    def webhook_job():
+        gateway.deliver()
+        return "delivered"
+
+    def hold():
+        threading.current_thread().name = "hold"
+        assert revived.wait(20)
+        other = db.session.get(User, world.patients[1])
+        try:
+            visits.add_item(
+                other, patient_id=other.id, service_id=world.consult,
+                provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=start,
+            )  # fmt: skip
+            return "held"
+        except Exception as exc:  # noqa: BLE001 -- the lost race is the expected answer
+            return type(exc).__name__
+
+    results = run_together(app, webhook_job, hold, timeout=60)
+    with app.app_context():
+        live = db.session.scalars(
+            sa.select(SlotClaim).where(
+                SlotClaim.subject == f"provider:{world.doctors[0]}", SlotClaim.live.is_(True)
+            )
+        ).all()
+        claimed = sorted({c.booking_id for c in live})
+        db.session.remove()
+    assert len(claimed) == 1, (results, claimed)
+    assert results[1] == "SlotUnavailable", results
