@@ -95,6 +95,20 @@ PASSWORD_MESSAGE = N_("Use at least 10 characters.")
 COMMON_PASSWORD = N_("This password is too common. Choose one that is harder to guess.")
 PERSONAL_PASSWORD = N_("Do not use your email address or name in your password.")
 CONTROL_CHARS = N_("Remove control characters (such as NUL) from this field.")
+BIDI_CHARS = N_(
+    "Remove characters that change the direction of text (such as a right-to-left "
+    "override) from this field."
+)
+# Unicode's bidi embedding, override and isolate controls (LRE, RLE, PDF, LRO, RLO; LRI,
+# RLI, FSI, PDI): they reorder what follows them wherever the text is shown (admin pages,
+# receipts, CSV exports), so "Asha\u202eoaR" reads as another name. Refused in every text
+# field, text areas too: notes and reasons are shown to other people and exported.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The direction marks (LRM, RLM, ALM) reorder nothing by themselves but can move a name's
+# neighbours around it; no one-line field (a name, a code) needs them, while a text area
+# keeps them for mixed-script text pasted in. ZWJ and ZWNJ (U+200D, U+200C) are neither:
+# they choose how Devanagari conjuncts are drawn, so Hindi names keep them.
+BIDI_MARKS = frozenset("\u200e\u200f\u061c")
 
 
 class AccountError(Exception):
@@ -155,6 +169,10 @@ def normalise_name(raw, what="your name"):
     name = " ".join((raw or "").split())
     if not name:
         raise ValueError(f"Enter {what}.")
+    if has_control_chars(name):
+        raise ValueError(CONTROL_CHARS)
+    if has_bidi_controls(name):
+        raise ValueError(BIDI_CHARS)
     if len(name) > NAME_MAX_LENGTH:
         raise ValueError(f"Use at most {NAME_MAX_LENGTH} characters.")
     return name
@@ -165,6 +183,14 @@ def has_control_chars(text, allow_newlines=False):
     tabs and line breaks are allowed where a field is multi-line."""
     allowed = "\t\n\r" if allow_newlines else ""
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text or "")
+
+
+def has_bidi_controls(text, multiline=False):
+    """True when ``text`` holds a character that changes the direction of text: an
+    embedding, override or isolate control anywhere, and a direction mark too in a
+    one-line field (``BIDI_CONTROLS``, ``BIDI_MARKS``; docs/security.md)."""
+    refused = BIDI_CONTROLS if multiline else BIDI_CONTROLS | BIDI_MARKS
+    return any(ch in refused for ch in text or "")
 
 
 @cache

@@ -28,7 +28,7 @@ from portal.catalog.checks import (
 from portal.catalog.models import WEEKDAYS, Availability, Clinic, Leave
 from portal.db import utcnow
 from portal.domain.slots import within_weekly_hours
-from portal.domain.text import Text
+from portal.domain.text import DateText, Text
 from portal.extensions import db
 from portal.i18n import N_
 
@@ -49,6 +49,7 @@ MSG_OVERLAPS_AT = N_("Overlaps %(day)s %(hours)s at %(clinic)s.")
 MSG_LEAVE_TIMES = N_("Enter when the leave starts and ends.")
 MSG_LEAVE_PAST = N_("Leave must end in the future.")
 MSG_LEAVE_TOO_LONG = N_("Leave can last at most a year; add another for longer.")
+MSG_LEAVE_OVERLAPS = N_("This overlaps the leave already added from %(starts)s to %(ends)s.")
 WEEKDAYS_PLURAL = (
     N_("Mondays"), N_("Tuesdays"), N_("Wednesdays"), N_("Thursdays"), N_("Fridays"),
     N_("Saturdays"), N_("Sundays"),
@@ -273,12 +274,38 @@ def _window_snapshot(w):
     return [w.weekday, w.start_time.strftime("%H:%M"), w.end_time.strftime("%H:%M")]
 
 
+def _leave_in_the_way(provider, starts_at, ends_at):
+    """The message refusing a leave over another of the provider's leaves (the earliest
+    named, in ``starts_at``'s zone), or None. Half-open periods: a leave ending when the
+    other starts does not overlap it. Read after the lock on the provider's time, so of
+    two overlapping leaves at once the second reads the first's commit."""
+    other = db.session.scalars(
+        sa.select(Leave)
+        .where(
+            Leave.provider_id == provider.id,
+            Leave.starts_at < ends_at,
+            Leave.ends_at > starts_at,
+        )
+        .order_by(Leave.starts_at, Leave.id)
+        .limit(1)
+    ).first()
+    if other is None:
+        return None
+    zone = starts_at.tzinfo
+
+    def said(moment):
+        return DateText(moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M"))
+
+    return Text(MSG_LEAVE_OVERLAPS, starts=said(other.starts_at), ends=said(other.ends_at))
+
+
 def add_leave(actor, provider, starts_at, ends_at, reason=""):
     """Block a period (aware datetimes). A period holding the provider's bookings or holds
     is refused: each patient must first be told, by cancelling (a full refund) or moving
-    their booking, so that no one comes to an absent provider (docs/booking.md). Under the
-    lock on the provider's time, so that a hold at the same moment is either read here or
-    refused for the leave (catalog.time_lock)."""
+    their booking, so that no one comes to an absent provider (docs/booking.md). So is a
+    period over another of the provider's leaves (``_leave_in_the_way``). Under the lock
+    on the provider's time, so that a hold or another leave at the same moment is either
+    read here or refused for this leave (catalog.time_lock)."""
     with time_lock.serialized(), changing():
         provider = provider_for_actor(actor, provider)
         errors = {}
@@ -295,7 +322,7 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
             errors["ends_at"] = MSG_LEAVE_TOO_LONG
         else:
             at = release_stale_then_lock(provider, starts_at, ends_at)
-            clash = bookings_in_the_way(
+            clash = _leave_in_the_way(provider, starts_at, ends_at) or bookings_in_the_way(
                 provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY), now=at
             )
             if clash:

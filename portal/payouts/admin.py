@@ -31,6 +31,10 @@ from portal.payouts.sending import retry_payout
 from portal.payouts.status import apply_status, find_remote, refresh_payout
 
 MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
+# The longest reason: the hold form's limit and the ``payouts.hold_reason`` column's, so the
+# payout's page shows the whole reason the audit row keeps (it was cut to 255).
+MAX_REASON = 2000
+MSG_REASON_LONG = f"Keep the reason to at most {MAX_REASON} characters."
 MSG_RETRIED = "This payout was already retried: payout #{id}."
 MSG_UNREACHABLE = "Could not reach RazorpayX: {error}"
 MSG_HOLD_UNANSWERED = (
@@ -48,6 +52,8 @@ def _reason(reason):
     reason = (reason or "").strip()
     if len(reason) < 10:
         raise PayoutError(MSG_REASON)
+    if len(reason) > MAX_REASON:
+        raise PayoutError(MSG_REASON_LONG)
     return reason
 
 
@@ -132,7 +138,7 @@ def hold_payout(actor, payout_id, reason):
         payout = lock_payout(payout_id)
         _refuse(payout, HOLD)
         before = snapshot(payout)
-        payout.held, payout.hold_reason = True, reason[:255]
+        payout.held, payout.hold_reason = True, reason
         record(
             actor,
             "payout.hold",

@@ -169,7 +169,8 @@ class Payout(db.Model):
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
     last_error: Mapped[str | None] = mapped_column(sa.String(255))
     held: Mapped[bool] = mapped_column(default=False)
-    hold_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    # As long as the hold form allows (``payouts.admin.MAX_REASON``; migration holdrsn00001).
+    hold_reason: Mapped[str | None] = mapped_column(sa.String(2000))
     alerted: Mapped[bool] = mapped_column(default=False)
     # Set once the money went back to the payable (final failure or reversal).
     returned: Mapped[bool] = mapped_column(default=False)

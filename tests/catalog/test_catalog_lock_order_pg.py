@@ -23,10 +23,10 @@ from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.catalog import availability, providers, services, time_lock
 from portal.catalog.checks import ValidationError
-from portal.catalog.models import Availability, Provider, provider_services
+from portal.catalog.models import Availability, Leave, Provider, provider_services
 from portal.extensions import db
 from tests.booking.factories import NOW, at, build_world
-from tests.threads import lock_waiters, run_together
+from tests.threads import lock_waiters, run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 
@@ -245,6 +245,57 @@ def test_a_doctors_leave_or_hours_added_while_the_profile_is_deactivated(
                 )
             ).all()
             assert len(fridays) == 1
+
+
+def test_two_overlapping_leaves_added_at_once_one_is_refused(pg_app, pg_world, monkeypatch):
+    """The doctor and an admin add overlapping leave for the doctor at the same moment:
+    whichever checks first holds the locks (the catalog's, then the provider's time) to
+    its commit; the other waits there and then reads the first's leave, and is refused
+    naming it. Before, each read no other leave and both were added."""
+    world = pg_world
+    doctor = world.doctors[0]
+    with pg_app.app_context():
+        login = db.session.get(Provider, doctor).user_id
+        db.session.remove()
+    checked, release = threading.Event(), threading.Event()
+    real = availability.bookings_in_the_way
+
+    def check_then_pause(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        if not checked.is_set():  # the first to check holds its locks a while
+            checked.set()
+            release.wait(30)
+        return answer
+
+    monkeypatch.setattr(availability, "bookings_in_the_way", check_then_pause)
+
+    def doctors_leave():
+        user = db.session.get(User, login)
+        return availability.add_leave(user, doctor, at(20, 9), at(20, 13), "Conference")
+
+    def admins_leave():
+        user = db.session.get(User, world.admin)
+        return availability.add_leave(user, doctor, at(20, 11), at(20, 18), "Family")
+
+    def let_go_once_the_other_waits():
+        assert checked.wait(30)
+        wait_for_lock_waiters(db.engine, 1)
+        release.set()
+
+    results = run_together(
+        pg_app, doctors_leave, admins_leave, let_go_once_the_other_waits, timeout=60
+    )
+    assert _database_errors(results) == []
+    added = [r for r in results[:2] if not isinstance(r, Exception)]
+    refused = [r for r in results[:2] if isinstance(r, ValidationError)]
+    assert len(added) == 1 and len(refused) == 1, results
+    assert refused[0].errors["starts_at"].startswith("This overlaps the leave already added from")
+    with pg_app.app_context():
+        leaves = db.session.scalar(
+            sa.select(sa.func.count(Leave.id)).where(Leave.provider_id == doctor)
+        )
+        assert leaves == 1
+        db.session.remove()
 
 
 def _until_someone_waits(engine, timeout=10.0):

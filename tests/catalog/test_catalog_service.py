@@ -446,6 +446,39 @@ def test_leave_rules(ctx, catalog):
     assert actions()[-2:] == ["leave.add", "leave.remove"]
 
 
+def test_a_leave_overlapping_another_of_the_same_provider_is_refused(ctx, catalog, admin):
+    """A second leave over the first was accepted: two rows for one absence, and removing
+    one left the other behind. The refusal names the leave already there, in the time the
+    new one was entered in."""
+    doctor, monday, tuesday = user(catalog["doctor_user"]), MONDAY, MONDAY + timedelta(days=1)
+    add_leave(doctor, catalog["doctor"], ist(monday, 9), ist(tuesday, 18), "Conference")
+    named = (
+        "This overlaps the leave already added from Mon 07 Jan 2030, 09:00 to "
+        "Tue 08 Jan 2030, 18:00."
+    )
+    sunday, wednesday = MONDAY - timedelta(days=1), MONDAY + timedelta(days=2)
+    overlapping = [
+        (ist(tuesday, 17), ist(wednesday, 12)),  # over its end
+        (ist(sunday, 9), ist(monday, 10)),  # over its start
+        (ist(monday, 12), ist(monday, 13)),  # inside it
+        (ist(sunday, 9), ist(wednesday, 9)),  # around it
+        (ist(monday, 9), ist(tuesday, 18)),  # the same again
+    ]
+    for starts, ends in overlapping:
+        for actor in (doctor, user(admin)):
+            with pytest.raises(ValidationError) as exc:
+                add_leave(actor, catalog["doctor"], starts.astimezone(IST), ends.astimezone(IST))
+            assert exc.value.errors == {"starts_at": named}
+            db.session.rollback()
+    # Half-open periods: a leave ending when the first starts, or starting when it ends.
+    add_leave(doctor, catalog["doctor"], ist(sunday, 9), ist(monday, 9))
+    add_leave(doctor, catalog["doctor"], ist(tuesday, 18), ist(wednesday, 18))
+    # Another provider's leave over the same days is theirs.
+    add_leave(user(admin), catalog["other"], ist(monday, 9), ist(tuesday, 18))
+    assert db.session.scalar(sa.select(sa.func.count(Leave.id))) == 4
+    assert actions().count("leave.add") == 4
+
+
 # --- queries ------------------------------------------------------------------------------
 
 

@@ -472,6 +472,26 @@ def test_provider_leave_add_and_remove(client, catalog, login, app):
     assert removed.status_code == 200 and "Leave removed." in text(removed)
 
 
+def test_a_doctors_leave_over_their_own_leave_is_refused_naming_it(client, catalog, login, app):
+    """In the doctor's language, beside the dates, nothing added."""
+    login(catalog["doctor_user"])
+    first = {"starts_at": "2030-01-07T09:00", "ends_at": "2030-01-08T18:00", "reason": "Conference"}
+    assert client.post("/provider/availability/leave", data=first).status_code == 303
+    over = {"starts_at": "2030-01-08T12:00", "ends_at": "2030-01-09T18:00", "reason": "Family"}
+    refused = client.post("/provider/availability/leave", headers=HX, data=over)
+    assert refused.status_code == 422
+    assert (
+        "This overlaps the leave already added from Mon 07 Jan 2030, 09:00 to "
+        "Tue 08 Jan 2030, 18:00." in text(refused)
+    )
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = client.post("/provider/availability/leave", headers=HX, data=over)
+    assert hindi.status_code == 422
+    assert "पहले से जोड़ी गई छुट्टी" in text(hindi) and "This overlaps" not in text(hindi)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Leave.id))) == 1
+
+
 def test_provider_cannot_touch_another_providers_rows(client, catalog, login, app):
     with app.app_context():
         window_id = db.session.scalars(

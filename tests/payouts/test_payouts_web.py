@@ -508,6 +508,35 @@ def test_a_held_failed_payout_offers_release_only_and_refuses_a_retry(
     assert payout.held and payout.attempts == 1 and len(x.payouts()) == 1
 
 
+def test_a_hold_reason_as_long_as_the_form_allows_is_stored_and_shown_whole(
+    world, x, client, login, make_user
+):
+    """The hold form takes up to 2,000 characters; the payout row cut the reason to 255
+    (the audit row kept it whole), so the payout's page showed half a sentence."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(payout_outcome="failed")
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()  # failed once, waiting for its retry: it can be held
+    (payout,) = payouts_of(provider.id)
+    login(make_user("admin"))
+    words = "Provider disputes the account number; wait for their letter. "
+    reason = (words * 40)[:1990] + "END-OF-IT"
+    assert len(reason) == 1999
+    held = client.post(f"/admin/payouts/{payout.id}/hold", data={"reason": reason})
+    assert held.status_code == 303
+    db.session.expire_all()
+    (payout,) = payouts_of(provider.id)
+    assert payout.held and payout.hold_reason == reason.strip()
+    page = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    held_row = re.search(r"<th>Held</th><td>(.*?)</td>", page, re.S)
+    assert held_row and held_row.group(1).strip() == reason.strip()
+    too_long = client.post(f"/admin/payouts/{payout.id}/release", data={"reason": "x" * 2001})
+    assert too_long.status_code == 422 and "at most 2000 characters" in too_long.get_data(
+        as_text=True
+    )
+
+
 def test_admin_marks_an_attempt_razorpayx_never_made_as_failed(world, x, client, login, make_user):
     import time_machine
 

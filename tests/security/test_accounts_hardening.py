@@ -298,6 +298,108 @@ def test_control_characters_in_a_dependent_name_are_refused(app, client, make_us
     assert service.CONTROL_CHARS in response.get_data(as_text=True)
 
 
+# Bidi embedding, override and isolate controls, and the direction marks: a name holding
+# U+202E shows reversed on admin pages, receipts and CSV exports ("Asha\u202eoaR" reads
+# "AshaRao" backwards from the override on).
+BIDI_OVERRIDES = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e"]
+BIDI_ISOLATES = ["\u2066", "\u2067", "\u2068", "\u2069"]
+BIDI_MARKS = ["\u200e", "\u200f", "\u061c"]
+BIDI_REFUSED = "Remove characters that change the direction of text"
+
+
+def _dependents(app):
+    from portal.accounts.models import Dependent
+
+    with app.app_context():
+        names = db.session.scalars(sa.select(Dependent.name)).all()
+        db.session.remove()
+        return names
+
+
+@pytest.mark.parametrize("char", BIDI_OVERRIDES + BIDI_ISOLATES + BIDI_MARKS)
+def test_bidi_controls_in_a_dependent_name_are_refused(app, client, make_user, login, char):
+    login(make_user("patient"))
+    name = f"Riya{char}oaR"
+    response = client.post("/me/dependents", data={"name": name, "relationship": "child"})
+    assert response.status_code == 422
+    assert BIDI_REFUSED in response.get_data(as_text=True)
+    assert _dependents(app) == []
+
+
+def test_bidi_controls_are_refused_in_hindi_on_the_patients_page(app, client, make_user, login):
+    login(make_user("patient"))
+    client.post("/language", data={"language": "hi", "next": "/"})
+    response = client.post(
+        "/me/dependents", data={"name": "Riya\u202eoaR", "relationship": "child"}
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "दिशा बदलने वाले अक्षर" in page and BIDI_REFUSED not in page
+
+
+def test_bidi_controls_in_a_registration_name_are_refused(app, client):
+    response = client.post("/auth/register", data={**REGISTRATION, "name": "Asha \u202eoaR"})
+    assert response.status_code == 422
+    assert BIDI_REFUSED in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+        db.session.remove()
+
+
+def test_a_devanagari_name_with_zero_width_joiners_is_accepted(app, client, make_user, login):
+    """ZWJ (U+200D) and ZWNJ (U+200C) choose how Devanagari conjuncts are drawn (क्‍ष, क्‌ष):
+    part of how a Hindi name is written, not a direction control."""
+    login(make_user("patient"))
+    name = "क्\u200dषमा श्\u200cरीवास्तव"
+    response = client.post("/me/dependents", data={"name": name, "relationship": "child"})
+    assert response.status_code == 303
+    assert _dependents(app) == [name]
+
+
+def test_a_person_name_with_a_bidi_control_is_refused_by_the_service_too():
+    """A name reaching the accounts service without a form (the admin's desk, a script)."""
+    with pytest.raises(ValueError, match=BIDI_REFUSED):
+        service.normalise_name("Asha \u202eoaR")
+    assert service.normalise_name("क्\u200dषमा") == "क्\u200dषमा"
+
+
+def _form_errors(app, data):
+    """The shared check on a one-line field and a text area, as every form gets it."""
+    from werkzeug.datastructures import MultiDict
+    from wtforms import StringField, TextAreaField
+
+    from portal.web.forms.base import PortalForm
+
+    class Probe(PortalForm):
+        class Meta:
+            csrf = False
+
+        name = StringField()
+        note = TextAreaField()
+
+    with app.test_request_context("/", method="POST"):
+        form = Probe(formdata=MultiDict(data))
+        form.validate()
+        return {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+
+
+@pytest.mark.parametrize("char", BIDI_OVERRIDES + BIDI_ISOLATES)
+def test_override_and_isolate_controls_are_refused_in_text_areas_too(app, char):
+    errors = _form_errors(app, {"name": "Asha Rao", "note": f"Patient said{char} it hurts"})
+    assert list(errors) == ["note"] and BIDI_REFUSED in errors["note"][0]
+
+
+@pytest.mark.parametrize("char", BIDI_MARKS)
+def test_direction_marks_are_refused_in_one_line_fields_only(app, char):
+    errors = _form_errors(app, {"name": f"Asha{char} Rao", "note": f"Rao{char}, Asha: fever"})
+    assert list(errors) == ["name"] and BIDI_REFUSED in errors["name"][0]
+
+
+def test_zero_width_joiners_pass_in_every_field(app):
+    text = "क्\u200dष श्\u200cरी"
+    assert _form_errors(app, {"name": text, "note": text}) == {}
+
+
 def test_every_form_checks_for_control_characters():
     """Every form of the web layer derives from the portal's base form (which adds the
     check to every text field)."""

@@ -2,6 +2,8 @@
 
 * text: at most its ``Length(max=…)``, or ``MAX_TEXT`` characters when it names none;
   no NUL or other control characters (a tab or a line break in a text area is fine);
+  no bidi embedding, override or isolate controls, nor in a one-line field the direction
+  marks (``accounts.service.has_bidi_controls``: a name shown reversed);
 * numbers (an ``IntegerField``, a ``coerce=int`` choice): within the database's integers;
 * dates (a ``DateField``, a ``DateTimeLocalField``): within 1900–2099 (``domain.dates``);
   one outside is taken as unreadable before any validator runs (its data None, its one
@@ -12,7 +14,6 @@ error (a NUL is refused by PostgreSQL; a number above 2**31 overflows its column
 ``tests/accounts``' hardening test checks that every form of the web layer derives from it."""
 
 import os
-import unicodedata
 from datetime import date
 from functools import lru_cache
 
@@ -23,7 +24,7 @@ from wtforms import HiddenField
 from wtforms.i18n import messages_path
 from wtforms.validators import Length
 
-from portal.accounts.service import CONTROL_CHARS
+from portal.accounts.service import BIDI_CHARS, CONTROL_CHARS, has_bidi_controls, has_control_chars
 from portal.domain.dates import in_span
 from portal.domain.ids import is_digits
 from portal.domain.text import Text
@@ -36,15 +37,15 @@ TRANSLATIONS = os.path.join(
 
 MAX_TEXT = 2000  # a field that names no Length of its own
 MAX_INT = 2**31 - 1
-ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 MSG_TOO_LONG = N_("This is too long: at most %(max)s characters.")
 MSG_CONTROL = CONTROL_CHARS  # one wording for the accounts rule and every other form
+MSG_BIDI = BIDI_CHARS
 MSG_NUMBER = N_("That number is too large.")
 MSG_DATE_SPAN = N_("Enter a date between 1900 and 2099.")
 
 
 def has_control_characters(text):
-    return any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROLS for c in text)
+    return has_control_chars(text, allow_newlines=True)
 
 
 def _max_length(field):
@@ -64,6 +65,8 @@ def field_limit_error(field):
     for text in _raw_texts(field):
         if has_control_characters(text):
             return MSG_CONTROL
+        if has_bidi_controls(text, multiline=field.type == "TextAreaField"):
+            return MSG_BIDI
         limit = _max_length(field)
         if field.type in ("StringField", "TextAreaField", "PasswordField", "EmailField") or (
             isinstance(field.data, str)

@@ -38,6 +38,7 @@ class ReasonForm(PortalForm):
         validators=[
             InputRequired("Give a reason."),
             Length(min=10, message=payouts_admin.MSG_REASON),
+            Length(max=payouts_admin.MAX_REASON),
         ],
     )
 
