@@ -131,7 +131,9 @@ class PermissionDenied(AccountError):
 
 # --- rules (pure functions) ----------------------------------------------------------
 
-_PHONE_NOISE = re.compile(r"[\s\-().]")
+# Spaces, dashes, brackets and dots, and the direction controls and marks phone apps wrap a
+# copied number in (U+202A…U+202C, U+200E, U+200F, U+2066…U+2069).
+_PHONE_NOISE = re.compile(r"[\s\-().\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _MOBILE = re.compile(r"[6-9][0-9]{9}")
 
 

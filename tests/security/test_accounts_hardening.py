@@ -346,6 +346,38 @@ def test_bidi_controls_in_a_registration_name_are_refused(app, client):
         db.session.remove()
 
 
+def test_a_phone_number_copied_wrapped_in_direction_controls_is_taken_as_the_number(app, client):
+    """Phone apps wrap a copied number in U+202A…U+202C: the number is what the person
+    meant, so the phone rule drops them (a number is never shown reversed: it is kept as
+    "+91" and ten digits) instead of refusing it like a name."""
+    wrapped = "\u202a+91 98123 45678\u202c"
+    response = client.post("/auth/register", data={**REGISTRATION, "phone": wrapped})
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    with app.app_context():
+        assert db.session.scalars(sa.select(User.phone)).all() == ["+919812345678"]
+        db.session.remove()
+    assert service.normalise_phone("\u2066098123\u200e45678\u2069") == "+919812345678"
+
+
+def test_a_password_is_not_refused_for_direction_controls(app):
+    """A password is never shown, and refusing one at sign-in would lock out whoever chose
+    it before the rule: the direction rule leaves password fields alone."""
+    from werkzeug.datastructures import MultiDict
+    from wtforms import PasswordField
+
+    from portal.web.forms.base import PortalForm
+
+    class Probe(PortalForm):
+        class Meta:
+            csrf = False
+
+        password = PasswordField()
+
+    with app.test_request_context("/", method="POST"):
+        form = Probe(formdata=MultiDict({"password": "secret\u202eword-1234"}))
+        assert form.validate(), form.errors
+
+
 def test_a_devanagari_name_with_zero_width_joiners_is_accepted(app, client, make_user, login):
     """ZWJ (U+200D) and ZWNJ (U+200C) choose how Devanagari conjuncts are drawn (क्‍ष, क्‌ष):
     part of how a Hindi name is written, not a direction control."""

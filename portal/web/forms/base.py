@@ -60,12 +60,21 @@ def _raw_texts(field):
     return [v for v in (field.raw_data or []) if isinstance(v, str)]
 
 
+def _shown(field):
+    """Whether the field's text is shown to anyone, so that direction controls in it could
+    reorder what people read. Not a password (never shown; refusing one at sign-in would
+    lock out whoever chose it before the rule), nor a phone number (``type="tel"``: its
+    rule, ``accounts.service.normalise_phone``, drops them, as phone apps wrap a copied
+    number in U+202A…U+202C)."""
+    return field.type != "PasswordField" and (field.render_kw or {}).get("type") != "tel"
+
+
 def field_limit_error(field):
     """The message for a field over a shared limit, or None."""
     for text in _raw_texts(field):
         if has_control_characters(text):
             return MSG_CONTROL
-        if has_bidi_controls(text, multiline=field.type == "TextAreaField"):
+        if _shown(field) and has_bidi_controls(text, multiline=field.type == "TextAreaField"):
             return MSG_BIDI
         limit = _max_length(field)
         if field.type in ("StringField", "TextAreaField", "PasswordField", "EmailField") or (

@@ -132,7 +132,7 @@ class NewProviderForm(ProviderForm):
         validators=[_required("an email address"), Email("Enter a valid email address.")],
         render_kw={"type": "email"},
     )
-    phone = StringField("Mobile", validators=[Optional()])
+    phone = StringField("Mobile", validators=[Optional()], render_kw={"type": "tel"})
 
 
 class ServiceForm(EditVersion, PortalForm):
