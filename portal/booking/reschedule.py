@@ -6,15 +6,19 @@
 * ``free_slots(item, from_date)`` — start times the booking could move to (its own time
   does not block it).
 * ``reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
-  admin_override=False, receipt_no=None, expected_fee=None)`` — a fee other than the one
-  the page showed (``expected_fee``) is refused, nothing charged; a zero fee moves at
-  once; a fee is paid from the wallet or, by an admin, at the desk (moved at once, one
-  transaction), or through a Razorpay checkout: the new time is then **held** (claims
-  marked with the reschedule) until the order expires, and the booking moves when the
-  payment is captured (callback or webhook, whichever is first). The old slot is
-  released and the new one taken in one transaction; a slot taken meanwhile raises
-  ``SlotUnavailable``. A newer request replaces a pending one (its hold is released; a
-  payment for it arriving later goes to the wallet).
+  admin_override=False, receipt_no=None, *, expected_fee)`` — ``expected_fee`` is
+  required: the fee (paise) the person was shown (``quote(...).total``; the web's
+  ``MoveForm.confirmed_fee``). Every caller shows or computes one, so there is no way to
+  move without the check: another fee now (a tier's boundary passed) is refused
+  (``MSG_FEE_CHANGED``), ``None`` or a non-integer too (``MSG_FEE_UNSHOWN``), nothing
+  charged, held or moved. A zero fee moves at once; a fee is paid from the wallet or,
+  by an admin, at the desk (moved at once, one transaction), or through a Razorpay
+  checkout: the new time is then **held** (claims marked with the reschedule) until the
+  order expires, and the booking moves when the payment is captured (callback or
+  webhook, whichever is first). The old slot is released and the new one taken in one
+  transaction; a slot taken meanwhile raises ``SlotUnavailable``. A newer request
+  replaces a pending one (its hold is released; a payment for it arriving later goes to
+  the wallet).
 * ``reschedule_payment.complete_callback(params)`` / ``payment_captured(...)`` — the
   checkout came back (``portal.booking.reschedule_payment``).
 * ``rebook(actor, item_id, new_start)`` — an expired or cancelled item again, at today's
@@ -83,8 +87,9 @@ MSG_REBOOK_ONLY = N_("Only expired or cancelled appointments can be booked again
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
 # The fee shown when the person chose is no longer the one due (a tier's boundary passed
 # while the page was open): nothing is charged or moved until they confirm the new one.
-# A move posted without the fee its page showed (or with it unreadable) is asked again:
-# a move is charged only against a figure the person saw (the web's ``confirmed_fee``).
+# A move asked without the fee its page showed (or with it unreadable) is asked again:
+# a move is charged only against a figure the person saw (the web's ``confirmed_fee``,
+# and ``reschedule`` itself for any caller).
 MSG_FEE_UNSHOWN = N_("Check the reschedule fee shown, then confirm the move again.")
 MSG_FEE_CHANGED = N_(
     "The reschedule fee is now %(now)s, not the %(was)s shown: the appointment is closer to "
@@ -360,11 +365,17 @@ def reschedule(
     admin_override=False,
     receipt_no=None,
     now=None,
-    expected_fee=None,
+    *,
+    expected_fee,
 ):
     """Move a confirmed booking to ``new_start`` (see the module docstring).
-    ``expected_fee``: the fee (paise) the page showed; another one now (a tier's boundary
-    passed meanwhile) refuses, nothing charged, held or moved."""
+    ``expected_fee`` (required): the fee (paise) the person was shown, from ``quote``;
+    another one now (a tier's boundary passed meanwhile) refuses, and so does none
+    (``None`` or not a whole number of paise): nothing charged, held or moved."""
+    # Required, never defaulted: a caller without a shown fee would otherwise skip the
+    # check and charge whatever is due now (review finding: only the web forms checked).
+    if isinstance(expected_fee, bool) or not isinstance(expected_fee, int):
+        raise BookingError(MSG_FEE_UNSHOWN)
     pay_with = (pay_with or "").upper() or None
     receipt_no = (receipt_no or "").strip()[:64] or None
     with claims.claiming(), unit_of_work():
@@ -378,7 +389,7 @@ def reschedule(
         q = _quote(item, admin_override, now)
         if not q.allowed:
             raise BookingError(q.message, field="start_at")
-        if expected_fee is not None and q.total != expected_fee:
+        if q.total != expected_fee:
             raise BookingError(
                 Text(MSG_FEE_CHANGED, now=format_inr(q.total), was=format_inr(expected_fee))
             )

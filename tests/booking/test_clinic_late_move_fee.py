@@ -9,7 +9,6 @@ released): the fee goes to the wallet and the booking stays where it was."""
 from datetime import time
 from zoneinfo import ZoneInfo
 
-from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.catalog.clinics import update_clinic
@@ -19,7 +18,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, quoted_move
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
@@ -31,7 +30,7 @@ def test_a_late_fee_does_not_move_the_booking_outside_narrowed_hours(world, user
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
     item = visit.items[0]
     clock.move_to(START - hours(60))
-    result = rs.reschedule(
+    result = quoted_move(
         patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     )
     order_id = result.reschedule.razorpay_order_id

@@ -7,13 +7,12 @@ from datetime import time
 
 import pytest
 
-from portal.booking import reschedule as rs
 from portal.booking.models import MasterBooking
 from portal.catalog.checks import ValidationError
 from portal.catalog.clinics import update_clinic
 from portal.extensions import db
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, quoted_move
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
@@ -26,7 +25,7 @@ def test_a_booking_with_its_move_pending_is_one_booking_in_the_refusal(
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
     item = visit.items[0]
     clock.move_to(START - hours(60))
-    rs.reschedule(
+    quoted_move(
         patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     )
     number = db.session.get(MasterBooking, item.master_id).number
@@ -44,7 +43,7 @@ def test_a_move_held_outside_narrowed_hours_refuses_them_once(world, users, gate
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
     item = visit.items[0]
     clock.move_to(START - hours(60))
-    rs.reschedule(
+    quoted_move(
         patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     )
     number = db.session.get(MasterBooking, item.master_id).number

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from portal.accounts import service as accounts
 from portal.accounts.models import User
-from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment
 from portal.booking.models import FeeCapture, Reschedule
 from portal.dashboard.queries import dashboard
@@ -29,7 +28,7 @@ from portal.transactions.filters import MovementFilter, utc_bounds
 from portal.transactions.models import FEE_CAPTURE, MoneyMovement
 from portal.transactions.queries import summary
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, quoted_move
 
 
 def _clearing_debits_today():
@@ -66,7 +65,7 @@ def test_a_fee_paid_after_expiry_and_closure_is_money_in_and_dated_by_its_captur
         world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
     ).items[0]
     clock.move_to(at(4, 10) - hours(60))
-    resched = rs.reschedule(
+    resched = quoted_move(
         patient, item.id, at(7, 11), pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     order_id, rid = resched.razorpay_order_id, resched.id
@@ -115,7 +114,7 @@ def test_reconciliation_matches_that_fee(world, users, gateway, clock):
         world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
     ).items[0]
     clock.move_to(at(4, 10) - hours(60))
-    resched = rs.reschedule(
+    resched = quoted_move(
         patient, item.id, at(7, 11), pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     order_id = resched.razorpay_order_id

@@ -183,14 +183,14 @@ def test_a_cancellation_frees_its_time_at_once(app, client, w, paid):
 
 def test_a_reschedule_shows_on_both_days_at_once(app, client, w, paid):
     from portal.accounts.models import User
-    from portal.booking.reschedule import reschedule
+    from tests.refunds.helpers import quoted_move
 
     patient_id, _, item_id = paid
     assert "10:00" not in day_times(client, w, 4)[0]
     assert "11:00" in day_times(client, w, 7)[0]
     assert "10:00" not in kept(client, w, 4) and "11:00" in kept(client, w, 7)
     with inside(app):
-        assert reschedule(db.session.get(User, patient_id), item_id, at(7, 11)).moved
+        assert quoted_move(db.session.get(User, patient_id), item_id, at(7, 11)).moved
     assert "10:00" in day_times(client, w, 4)[0]
     assert "11:00" not in day_times(client, w, 7)[0]
 

@@ -16,7 +16,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
-from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment
 from portal.booking.models import FeeCapture, Reschedule
 from portal.dashboard.queries import dashboard
@@ -34,7 +33,7 @@ from portal.transactions.models import MoneyMovement
 from portal.transactions.queries import summary
 from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
 from tests.booking.factories import at, captured_event, post_webhook
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, quoted_move
 
 
 def _clearing_debits_today():
@@ -70,7 +69,7 @@ def _asked(world, users, gateway, clock):
         world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
     ).items[0]
     clock.move_to(at(4, 10) - hours(60))  # Tuesday 22:00 IST: the 10 % tier, a fee to pay
-    resched = rs.reschedule(
+    resched = quoted_move(
         patient, item.id, at(7, 11), pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     return patient, resched

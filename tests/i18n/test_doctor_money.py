@@ -98,9 +98,9 @@ def money(app, world):
     doctor's cancellation (the penalty), a payout with TDS and a reversed payout."""
     from portal.accounts.models import User
     from portal.booking.models import IndividualBooking
-    from portal.booking.reschedule import reschedule
     from portal.payouts.completion import complete_booking, start_booking
     from portal.refunds.cancel import cancel_as_provider
+    from tests.refunds.helpers import quoted_move
 
     with app.app_context():  # both read Hindi: what they are sent follows their setting
         for user in (world.patient, world.provider_user):
@@ -121,7 +121,7 @@ def money(app, world):
         # 50 hours ahead: the second tier, a fee (the doctor's share goes to the payable).
         old = db.session.get(IndividualBooking, moved).start_at
         person = db.session.get(User, world.patient.id)
-        reschedule(
+        quoted_move(
             person, moved, slot(world.day, 16), pay_with="wallet", now=old - timedelta(hours=50)
         )
         cancel_as_provider(doctor, cancelled, "Called to surgery")
@@ -280,7 +280,7 @@ def test_a_cancel_refused_as_the_appointment_moved_meanwhile_is_hindi(app, clien
     meanwhile, the refusal is said in the doctor's language with the new time."""
     from portal.accounts.models import User
     from portal.booking.models import IndividualBooking
-    from portal.booking.reschedule import reschedule
+    from tests.refunds.helpers import quoted_move
 
     patient = app.test_client()
     patient.post("/auth/login", data={"email": world.patient.email, "password": PASSWORD})
@@ -294,7 +294,7 @@ def test_a_cancel_refused_as_the_appointment_moved_meanwhile_is_hindi(app, clien
     with app.app_context():  # the patient moves it meanwhile (50 hours ahead: a fee)
         old = db.session.get(IndividualBooking, item_id).start_at
         person = db.session.get(User, world.patient.id)
-        reschedule(
+        quoted_move(
             person, item_id, slot(world.day, 16), pay_with="wallet", now=old - timedelta(hours=50)
         )
     refused = client.post(

@@ -6,7 +6,6 @@ import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.booking import lookup
-from portal.booking import reschedule as rs
 from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.extensions import db
 from portal.notify.models import Notification
@@ -26,7 +25,7 @@ from tests.reconcile.helpers import (
     payment_id,
     run_day,
 )
-from tests.refunds.helpers import settle_refunds
+from tests.refunds.helpers import quoted_move, settle_refunds
 
 
 def alerts():
@@ -241,7 +240,7 @@ def test_a_record_listed_twice_is_a_duplicate(world, users, gateway, clock):
 def _moved_free_of_charge(users, world, visit):
     """The patient moves the visit days ahead (no fee, done at once): booking_rescheduled
     re-checks the visit's open cases."""
-    rs.reschedule(users(world.patients[0]), visit.items[0].id, at(3, 11))
+    quoted_move(users(world.patients[0]), visit.items[0].id, at(3, 11))
     db.session.expire_all()
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment, visits
 from portal.booking.models import ATTENTION_RECONCILIATION, IndividualBooking, Reschedule
 from portal.dashboard.queries import dashboard
@@ -27,7 +26,7 @@ from portal.transactions.models import MoneyMovement
 from portal.transactions.queries import summary
 from tests.booking.factories import at
 from tests.reconcile.helpers import LOST_CAPTURE, admin, case_for, later, run_day
-from tests.refunds.helpers import book_and_pay, hours, settle_refunds
+from tests.refunds.helpers import book_and_pay, hours, quoted_move, settle_refunds
 
 START, NEW = at(4, 10), at(7, 11)
 ASKED = START - hours(60)  # the 10 % tier
@@ -42,7 +41,7 @@ def _booked_and_asked(world, users, gateway, clock):
         world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
     ).items[0]
     clock.move_to(ASKED)
-    resched = rs.reschedule(
+    resched = quoted_move(
         patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     return patient, item, resched
@@ -226,7 +225,7 @@ def test_a_late_fee_is_money_in_on_the_day_it_was_paid(world, users, gateway, cl
         world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
     ).items[0]
     clock.move_to(at(1, 23, 50))  # Tuesday, 58 h ahead: the 10 % tier
-    resched = rs.reschedule(
+    resched = quoted_move(
         patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     _expired_by_another_booking(world, users, clock, resched)
@@ -256,7 +255,7 @@ def test_a_fee_that_went_to_the_wallet_is_overdue_from_its_credit_not_its_reques
         world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
     ).items[0]
     clock.move_to(at(1, 23, 50))
-    resched = rs.reschedule(
+    resched = quoted_move(
         patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     _expired_by_another_booking(world, users, clock, resched)

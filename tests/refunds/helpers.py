@@ -105,6 +105,18 @@ def login(client, email):
     assert r.status_code in (302, 303)
 
 
+def quoted_move(actor, item_id, new_start, **kwargs):
+    """A move as a page makes it: the fee quoted for ``actor`` now (with the same override
+    and moment), then ``reschedule`` confirming that fee (its required ``expected_fee``).
+    A refusal the quote carries (too late, not confirmed) is the move's to raise."""
+    from portal.booking import reschedule as rs
+
+    _, shown = rs.quote(
+        actor, item_id, admin_override=kwargs.get("admin_override", False), now=kwargs.get("now")
+    )
+    return rs.reschedule(actor, item_id, new_start, expected_fee=shown.total, **kwargs)
+
+
 def move_paid_at_gateway(world, gateway, clock):
     """A consultation booked and paid for day 4 at 10:00, a move to day 7 at 11:00 asked
     60 h before (a fee), paid on the gateway's checkout but its webhook not delivered:
@@ -113,7 +125,6 @@ def move_paid_at_gateway(world, gateway, clock):
     from types import SimpleNamespace
 
     from portal.accounts.models import User
-    from portal.booking import reschedule as rs
     from tests.booking.factories import at
 
     patient = db.session.get(User, world.patients[0])
@@ -121,7 +132,7 @@ def move_paid_at_gateway(world, gateway, clock):
         world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
     ).items[0]
     clock.move_to(at(4, 10) - timedelta(hours=60))
-    row = rs.reschedule(
+    row = quoted_move(
         patient, item.id, at(7, 11), pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     ).reschedule
     return SimpleNamespace(

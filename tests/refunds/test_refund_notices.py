@@ -132,7 +132,9 @@ def test_an_admins_move_paid_from_the_patients_wallet_tells_the_patient_the_fee(
     _, q = rs.quote(users(world.admin), item.id)
     assert q.total > 0
     credit_wallet(patient.id, q.total)
-    result = rs.reschedule(users(world.admin), item.id, at(7, 11), pay_with="wallet")
+    result = rs.reschedule(
+        users(world.admin), item.id, at(7, 11), pay_with="wallet", expected_fee=q.total
+    )
     assert result.moved
     told = [body for kind, body in _told(patient.id) if kind == "booking.rescheduled"]
     assert len(told) == 1, told

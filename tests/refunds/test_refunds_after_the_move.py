@@ -5,7 +5,6 @@ booking, which always wait for a second administrator."""
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment
 from portal.booking.errors import PermissionDenied
 from portal.booking.models import IndividualBooking, Reschedule
@@ -23,7 +22,7 @@ from portal.refunds import previews as refunds_previews
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, settle_refunds
+from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, quoted_move, settle_refunds
 
 START, NEW = at(4, 10), at(7, 11)
 PAID = 52_950  # ₹500 consultation + ₹25 platform fee + ₹4.50 GST on the platform fee
@@ -39,14 +38,14 @@ def _moved(world, users, gateway, clock, pay_with):
     ).items[0]
     clock.move_to(START - hours(60))
     if pay_with == "gateway":
-        result = rs.reschedule(
+        result = quoted_move(
             patient, item.id, NEW, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
         )
         reschedule_payment.complete_callback(gateway.pay(result.reschedule.razorpay_order_id))
         gateway.deliver()
     else:
         credit_wallet(patient.id, FEE_10)
-        result = rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+        result = quoted_move(patient, item.id, NEW, pay_with="wallet")
     db.session.expire_all()
     resched = db.session.get(Reschedule, result.reschedule.id)
     assert resched.status == "DONE" and resched.total == FEE_10

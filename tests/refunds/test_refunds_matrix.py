@@ -26,6 +26,7 @@ from tests.refunds.helpers import (
     RESCHEDULE_TOO_LATE,
     book_and_pay,
     hours,
+    quoted_move,
     settle_refunds,
 )
 
@@ -225,7 +226,7 @@ def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(
     new = at(7, 11)
     if bps is None:
         with pytest.raises(rs.BookingError) as err:
-            rs.reschedule(patient, item.id, new, pay_with="wallet")
+            quoted_move(patient, item.id, new, pay_with="wallet")
         assert err.value.message == RESCHEDULE_TOO_LATE
         return
     penalty, total = fee(120_000, bps)  # the service's fee F, whatever the coupon took
@@ -233,7 +234,9 @@ def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(
     assert (q.penalty_bps, q.penalty, q.total) == (bps, penalty, total)
     if total:
         credit_wallet(patient.id, total)
-    result = rs.reschedule(patient, item.id, new, pay_with="wallet" if total else None)
+    result = rs.reschedule(
+        patient, item.id, new, pay_with="wallet" if total else None, expected_fee=q.total
+    )
     assert result.moved and result.reschedule.total == total
     assert balance(chart.patient_wallet(patient.id)) == 0
     commission = half_up(penalty, 500)

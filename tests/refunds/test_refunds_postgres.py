@@ -19,7 +19,7 @@ from portal.refunds import common as refunds_common
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay, consult_and_lab, move_paid_at_gateway
+from tests.refunds.helpers import book_and_pay, consult_and_lab, move_paid_at_gateway, quoted_move
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -137,7 +137,6 @@ def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(pg_app,
     from sqlalchemy.exc import IntegrityError
 
     from portal.booking import claims
-    from portal.booking import reschedule as rs
     from portal.booking.models import IndividualBooking, SlotClaim, provider_subject
 
     with pg_app.app_context():
@@ -151,7 +150,7 @@ def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(pg_app,
             world, other, pg_gateway, [(world.consult, [world.doctors[0]], at(7, 10))]
         ).items[0]
         clock.move_to(at(4, 10) - timedelta(hours=60))
-        result = rs.reschedule(
+        result = quoted_move(
             patient,
             item.id,
             at(4, 10, 15),

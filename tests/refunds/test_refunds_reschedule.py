@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import RESCHEDULE_TOO_LATE, book_and_pay, hours
+from tests.refunds.helpers import RESCHEDULE_TOO_LATE, book_and_pay, hours, quoted_move
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
@@ -61,7 +61,9 @@ def test_fee_tiers_at_the_boundaries(world, users, gateway, clock, before, bps):
         total,
     )
     credit_wallet(patient.id, total or 1)
-    result = rs.reschedule(patient, item.id, NEW, pay_with="wallet" if total else None)
+    result = rs.reschedule(
+        patient, item.id, NEW, pay_with="wallet" if total else None, expected_fee=q.total
+    )
     assert result.moved and result.redirect_url is None
     db.session.expire_all()
     item = db.session.get(IndividualBooking, item.id)
@@ -78,13 +80,13 @@ def test_refused_within_24_hours_unless_an_admin_overrides(world, users, gateway
     patient, item = booked(world, users, gateway)
     clock.move_to(START - before)
     with pytest.raises(BookingError) as err:
-        rs.reschedule(patient, item.id, NEW)
+        quoted_move(patient, item.id, NEW)
     assert err.value.message == RESCHEDULE_TOO_LATE
     admin = users(world.admin)
     with pytest.raises(rs.PermissionDenied):
-        rs.reschedule(patient, item.id, NEW, admin_override=True)
+        quoted_move(patient, item.id, NEW, admin_override=True)
     credit_wallet(patient.id, fee(2_000)[3])
-    result = rs.reschedule(admin, item.id, NEW, pay_with="wallet", admin_override=True)
+    result = quoted_move(admin, item.id, NEW, pay_with="wallet", admin_override=True)
     assert result.moved and result.reschedule.overridden
     assert result.reschedule.total == fee(2_000)[3]  # the override lifts the refusal, not the fee
 
@@ -95,7 +97,7 @@ def test_team_appointment_adds_five_points(world, users, gateway, clock):
     _, q = rs.quote(patient, item.id)
     assert q.penalty_bps == 500 and q.total == fee(500)[3]
     credit_wallet(patient.id, q.total)
-    rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+    rs.reschedule(patient, item.id, NEW, pay_with="wallet", expected_fee=q.total)
     # The penalty less commission is split over the team.
     shares = [balance(chart.provider_payable(p)) for p in world.doctors]
     assert sum(shares) == q.penalty - 2 * ((q.penalty // 2 * 500 + 5_000) // 10_000)
@@ -104,10 +106,10 @@ def test_team_appointment_adds_five_points(world, users, gateway, clock):
 def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     with pytest.raises(BookingError) as err:
-        rs.reschedule(patient, item.id, at(5, 10))  # Saturday
+        quoted_move(patient, item.id, at(5, 10))  # Saturday
     assert err.value.message == "Appointments not available on weekends"
     with pytest.raises(BookingError) as err:
-        rs.reschedule(patient, item.id, at(7, 19))
+        quoted_move(patient, item.id, at(7, 19))
     assert err.value.message == "Appointments only available 9 AM - 6 PM"
     other = users(world.patients[1])
     visits.add_item(
@@ -119,9 +121,9 @@ def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock):
         start_at=NEW,
     )
     with pytest.raises(SlotUnavailable):
-        rs.reschedule(patient, item.id, NEW)
+        quoted_move(patient, item.id, NEW)
     # Its own time never blocks a move that overlaps it.
-    result = rs.reschedule(patient, item.id, at(4, 10, 15))
+    result = quoted_move(patient, item.id, at(4, 10, 15))
     assert result.moved
 
 
@@ -129,20 +131,75 @@ def test_wallet_too_low_moves_nothing(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(50))
     with pytest.raises(BookingError) as err:
-        rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+        quoted_move(patient, item.id, NEW, pay_with="wallet")
     assert err.value.message == rs.MSG_WALLET_LOW
     with pytest.raises(BookingError) as err:
-        rs.reschedule(patient, item.id, NEW)
+        quoted_move(patient, item.id, NEW)
     assert err.value.message == rs.MSG_PAY_WITH
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == START
     assert not db.session.scalars(sa.select(Reschedule)).all()
 
 
+def _nothing_charged_or_moved(patient, item, wallet, orders, gateway):
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item.id).start_at == START
+    assert not db.session.scalars(sa.select(Reschedule)).all()
+    assert balance(chart.patient_wallet(patient.id)) == wallet
+    assert balance(chart.provider_payable(item.providers[0].id)) == 0
+    assert len(gateway.sandbox.store.orders) == orders  # no order for any amount
+
+
+@pytest.mark.parametrize("pay_with", ["wallet", "gateway"])
+def test_a_stale_fee_is_refused_by_the_service_itself(world, users, gateway, clock, pay_with):
+    """Quoted 48 h 1 min ahead (10 %: ₹61.95), confirmed at 47 h 59 min (20 %: ₹123.90):
+    the service refuses, whoever calls it, nothing charged, ordered or moved; confirming
+    the new fee moves it."""
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(48, 1))
+    _, shown = rs.quote(patient, item.id)
+    assert shown.total == fee(1_000)[3] == 6_195
+    credit_wallet(patient.id, 20_000)
+    orders = len(gateway.sandbox.store.orders)
+    clock.move_to(START - hours(47, 59))
+    callback = "http://portal.test/cb/__ID__"
+    with pytest.raises(BookingError) as err:
+        rs.reschedule(
+            patient, item.id, NEW, pay_with=pay_with, callback_url=callback, expected_fee=6_195
+        )
+    assert err.value.message == (
+        "The reschedule fee is now ₹123.90, not the ₹61.95 shown: the appointment is closer "
+        "to its start. Check the new fee and confirm again."
+    )
+    _nothing_charged_or_moved(patient, item, 20_000, orders, gateway)
+    result = rs.reschedule(
+        patient, item.id, NEW, pay_with=pay_with, callback_url=callback, expected_fee=12_390
+    )
+    assert result.reschedule.total == 12_390
+
+
+def test_a_move_without_the_fee_shown_is_refused(world, users, gateway, clock):
+    """``expected_fee`` is required: an internal caller that shows no fee cannot move a
+    booking at whatever is due now (it defaulted to None, which skipped the check, and
+    ₹61.95 left the wallet). Without it the call is a TypeError; None, or not a whole
+    number of paise, is refused as the web's unreadable ``shown_fee`` is."""
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    credit_wallet(patient.id, 20_000)
+    orders = len(gateway.sandbox.store.orders)
+    with pytest.raises(TypeError, match="expected_fee"):
+        rs.reschedule(patient, item.id, NEW, pay_with="wallet")
+    for unshown in (None, "6195", 61.95, True):
+        with pytest.raises(BookingError) as err:
+            rs.reschedule(patient, item.id, NEW, pay_with="wallet", expected_fee=unshown)
+        assert err.value.message == rs.MSG_FEE_UNSHOWN, unshown
+    _nothing_charged_or_moved(patient, item, 20_000, orders, gateway)
+
+
 def test_fee_paid_by_checkout_then_moved_once(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
-    result = rs.reschedule(
+    result = quoted_move(
         patient,
         item.id,
         NEW,
@@ -178,7 +235,7 @@ def test_fee_paid_and_the_tab_closed_the_webhook_alone_moves_it(world, users, ga
 
 
 def _pay_online(patient, item, start=NEW):
-    return rs.reschedule(
+    return quoted_move(
         patient, item.id, start, pay_with="gateway", callback_url="http://portal.test/cb/__ID__"
     )
 
@@ -313,7 +370,7 @@ def test_a_newer_request_replaces_the_pending_one(world, users, gateway, clock):
     db.session.expire_all()
     assert db.session.get(Reschedule, first.reschedule.id).status == "EXPIRED"
     credit_wallet(patient.id, fee(1_000)[3])
-    third = rs.reschedule(patient, item.id, at(7, 12), pay_with="wallet")
+    third = quoted_move(patient, item.id, at(7, 12), pay_with="wallet")
     assert third.moved
     db.session.expire_all()
     assert db.session.get(Reschedule, second.reschedule.id).failure_reason == rs.MSG_REPLACED
@@ -331,16 +388,16 @@ def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
     with pytest.raises(BookingError) as err:
-        rs.reschedule(patient, item.id, NEW, pay_with="desk", receipt_no="R-1")
+        quoted_move(patient, item.id, NEW, pay_with="desk", receipt_no="R-1")
     assert (err.value.field, err.value.message) == ("pay_with", rs.MSG_DESK_ADMIN)
     admin = users(world.admin)
     with pytest.raises(BookingError) as err:
-        rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="  ")
+        quoted_move(admin, item.id, NEW, pay_with="desk", receipt_no="  ")
     assert (err.value.field, err.value.message) == ("receipt_no", rs.MSG_RECEIPT)
     with pytest.raises(BookingError) as err:
-        rs.reschedule(admin, item.id, NEW, pay_with="gateway")
+        quoted_move(admin, item.id, NEW, pay_with="gateway")
     assert (err.value.field, err.value.message) == ("pay_with", rs.MSG_ONLINE_PATIENT)
-    result = rs.reschedule(admin, item.id, NEW, pay_with="desk", receipt_no="R-1")
+    result = quoted_move(admin, item.id, NEW, pay_with="desk", receipt_no="R-1")
     assert result.moved and result.reschedule.receipt_no == "R-1"
     assert balance(chart.CASH_DESK) == fee(1_000)[3]
     assert balance(chart.patient_wallet(patient.id)) == 0
@@ -489,7 +546,7 @@ def test_a_move_keeps_the_bookings_own_length_after_the_service_was_lengthened(
     db.session.get(Service, world.consult).duration_minutes = 60
     db.session.commit()
     assert at(7, 17, 30) in rs.free_slots(item, at(7, 12).date(), days=1, limit=50)
-    result = rs.reschedule(patient, item.id, at(7, 17, 30))  # > 72 h ahead: no fee
+    result = quoted_move(patient, item.id, at(7, 17, 30))  # > 72 h ahead: no fee
     assert result.moved
     item = db.session.get(IndividualBooking, item.id)
     assert (item.start_at, item.end_at) == (at(7, 17, 30), at(7, 18))

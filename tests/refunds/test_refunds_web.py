@@ -20,6 +20,7 @@ from tests.refunds.helpers import (
     hours,
     login,
     post_move,
+    quoted_move,
     with_known_passwords,
 )
 
@@ -693,7 +694,6 @@ def test_provider_cancel_form_cancels_the_appointment_the_admin_moved_meanwhile(
     refunded the patient and took the ₹250 penalty (review finding). The form now carries
     the start (and the refund and penalty) it was shown for; a change is refused (422,
     nothing written) and the page is shown again with the appointment as it is now."""
-    from portal.booking import reschedule as rs
 
     visit_id, ids, emails = setup
     login(client, emails["doctor"])
@@ -702,7 +702,7 @@ def test_provider_cancel_form_cancels_the_appointment_the_admin_moved_meanwhile(
     assert set(shown) == {"shown_start", "shown_refund", "shown_penalty"}
 
     with app.app_context():  # an admin moves it (no fee: more than 72 h ahead)
-        rs.reschedule(users(world.admin), ids[0], at(7, 11))
+        quoted_move(users(world.admin), ids[0], at(7, 11))
         assert db.session.get(IndividualBooking, ids[0]).start_at == at(7, 11)
 
     refused = client.post(

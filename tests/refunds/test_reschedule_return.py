@@ -4,11 +4,10 @@ reschedule's order, and it never shows text from the request."""
 
 import sqlalchemy as sa
 
-from portal.booking import reschedule as rs
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.extensions import db
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, quoted_move
 
 START, NEW, OTHER_NEW = at(4, 10), at(7, 11), at(7, 15)
 
@@ -16,7 +15,7 @@ START, NEW, OTHER_NEW = at(4, 10), at(7, 11), at(7, 15)
 def pending_reschedule(world, patient, gateway, start, new, doctor):
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[doctor]], start)])
     item = visit.items[0]
-    result = rs.reschedule(
+    result = quoted_move(
         patient,
         item.id,
         new,

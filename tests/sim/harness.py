@@ -29,7 +29,7 @@ import time_machine
 from portal import jobs
 from portal.accounts.models import User
 from portal.accounts.service import AccountError
-from portal.booking import checkout, reschedule, visits
+from portal.booking import checkout, visits
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.domain.states import AdjustmentStatus, BookingStatus, VisitStatus
@@ -43,6 +43,7 @@ from portal.refunds import cancel
 from portal.wallet import adjustments
 from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import IST, NOW, at
+from tests.refunds.helpers import quoted_move
 from tests.sim import invariants
 from tests.sim.world import populate, reset
 
@@ -356,7 +357,7 @@ class Sim:
             return "reschedule: no slot ahead"
         patient = self.user(item.visit.patient_id)
         pay_with = self.rng.choice(["wallet", "gateway"])
-        result = reschedule.reschedule(
+        result = quoted_move(  # as the patient's page: the fee shown, then confirmed
             patient, item.id, start, pay_with=pay_with, callback_url="http://portal.test/r/__ID__"
         )
         text = f"reschedule: item {item.id} to {start.astimezone(IST):%a %H:%M}"

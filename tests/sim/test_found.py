@@ -177,11 +177,12 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
     patient gets the fee back, the share is taken back from the payable (POLICY.md:
     "Penalties and reversals reduce the payable") with the ₹250 penalty, and the payable
     goes below zero by both. ``no_negative_balances`` allowed only the penalty."""
-    from portal.booking import reschedule, reschedule_payment
+    from portal.booking import reschedule_payment
     from portal.booking.models import IndividualBooking
     from portal.ledger import accounts as chart
     from portal.payouts import completion
     from portal.refunds import cancel
+    from tests.refunds.helpers import quoted_move
 
     with _history(sim_app) as (sim, world):  # doctors[0] is paid out INSTANT
         moved = _hold(sim, world, at(2, 15))  # 53 h ahead: a 10% reschedule fee
@@ -193,7 +194,7 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
         sim.settle()
 
         patient = sim.user(world.patients[1])
-        fee = reschedule.reschedule(
+        fee = quoted_move(
             patient, moved_id, at(4, 11), pay_with="gateway", callback_url="http://portal.test/r"
         )
         _pay_by_callback(

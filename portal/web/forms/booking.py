@@ -25,8 +25,6 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.accounts.service import RELATIONSHIPS
-from portal.booking.errors import BookingError
-from portal.booking.reschedule import MSG_FEE_UNSHOWN
 from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
@@ -310,13 +308,11 @@ class MoveForm(PortalForm):
     shown_fee = HiddenField()
 
     def confirmed_fee(self):
-        """The fee the move page showed (paise), which moving confirms. Missing or not a
-        number (a tampered or hand-made post), the move is asked again (BookingError),
-        never charged against no figure: the service checks the fee only against one."""
-        fee = shown_paise(self.shown_fee.data)
-        if fee is None:
-            raise BookingError(MSG_FEE_UNSHOWN)
-        return fee
+        """The fee the move page showed (paise), which moving confirms; None when missing
+        or not a number (a tampered or hand-made post). The rule is the service's:
+        ``reschedule`` asks a move without a fee again (``MSG_FEE_UNSHOWN``), for any
+        caller, never charging against no figure."""
+        return shown_paise(self.shown_fee.data)
 
 
 def move_day(form, item):
