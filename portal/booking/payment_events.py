@@ -156,7 +156,10 @@ def _still_offered(item, now):
     """Whether an expired booking could be held again but for the lead time (its patient
     chose it in time): still ahead, its providers active, working then and not on leave
     (leave and a deactivation are refused only over live bookings, and this one was not),
-    the service and clinic active. Who else holds the time is the claims' question."""
+    the service and clinic active. Who else holds the time is the claims' question.
+    Judged at the hold's moment (``now=item.created_at``), so the booking horizon
+    (``domain.slots.BOOK_DAYS_AHEAD``) never refuses a time that was bookable when held:
+    the patient chose it in time, and the time is nearer now, not further."""
     if item.start_at <= now:
         return False
     messages = check_booking_slot(

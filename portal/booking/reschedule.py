@@ -167,7 +167,9 @@ def _own_busy(item):
 def check_slot(item, new_start):
     """Every booking rule for the new start (the booking service's checks), ignoring the
     booking's own time. The booking keeps its own length (the service's may have changed
-    since it was paid for). Returns the new end; raises BookingError / SlotUnavailable."""
+    since it was paid for). Returns the new end; raises BookingError / SlotUnavailable
+    (the booking horizon too: a move, the patient's or an admin's, override or not, goes
+    no further ahead than a hold)."""
     if getattr(new_start, "tzinfo", None) is None:
         raise BookingError("Choose a time", field="start_at")
     if new_start == item.start_at:

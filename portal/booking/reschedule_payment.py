@@ -176,7 +176,9 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
 def _moved_to_free_slot(item, resched):
     """Move to the new time if it is still free (its hold had lapsed). On PostgreSQL the
     exclusion constraint decides, in a nested unit of work (a SAVEPOINT); on SQLite the
-    claim lock is held, so the check is authoritative and writes nothing first."""
+    claim lock is held, so the check is authoritative and writes nothing first. The
+    booking horizon cannot refuse it: the time was within it when the move was asked, and
+    is nearer now."""
     try:
         with unit_of_work():
             end = check_slot(item, resched.new_start)

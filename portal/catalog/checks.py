@@ -140,7 +140,11 @@ def bounded_int(value, field_name, errors, low, high, message):
 
 
 # How far ahead a change that takes a provider's time away (a deactivation, a change of
-# weekly hours) looks for bookings in its way: any booking.
+# weekly hours, a clinic's hours) looks for bookings in its way: any booking. No booking
+# is made beyond the horizon (domain.slots.BOOK_DAYS_AHEAD, 96 days), so ten years is far
+# more than any booking made since; the margin is for those made before the horizon
+# existed (a crafted start up to 2099 was accepted) and leaves the bound nothing to miss
+# should the horizon grow (tests/booking/test_booking_horizon.py: ten times it or more).
 AHEAD = timedelta(days=3660)
 # How many bookings a refusal names one by one (``listed``); it counts them all.
 LISTED = 3

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from portal.domain.text import N_
+from portal.domain.text import N_, Text
 
 __all__ = [
     "WeeklyWindow",
@@ -48,6 +48,10 @@ __all__ = [
     "LIST_DAYS_AHEAD",
     "listed_day",
     "MSG_BEYOND_LISTED",
+    "LIST_SPAN_DAYS",
+    "BOOK_DAYS_AHEAD",
+    "last_bookable_day",
+    "MSG_BEYOND_HORIZON",
 ]
 
 UTC = UTC
@@ -60,17 +64,35 @@ MSG_PAST = N_("That time has already passed")
 MSG_CHOOSE_PROVIDER = N_("Choose a provider")
 MSG_SERVICE_UNAVAILABLE = N_("This service is not available at that clinic")
 MSG_BEYOND_LISTED = N_("Free times are shown at most %(days)s days ahead.")
+MSG_BEYOND_HORIZON = N_("Appointments can be booked at most %(days)s days ahead")
 
-# How far ahead a page lists free times from (the search, a day's times, the admin's
-# picker, a move page): a day asked beyond is the last one, so that no date arithmetic
-# on a typed day (9999-12-31 + 7 days) leaves Python's date range.
+# How far ahead a list of LIST_SPAN_DAYS days starts at most (the search, the admin's
+# picker, a move page; a day's times page, one day long, up to the horizon): a day asked
+# beyond is the last one, so that no date arithmetic on a typed day (9999-12-31 + 7 days)
+# leaves Python's date range.
 LIST_DAYS_AHEAD = 90
+# How many days a free-times list shows from the day it starts on (the search, the admin's
+# picker, the move and rebook pages; a day's times page shows one).
+LIST_SPAN_DAYS = 7
+# The booking horizon: a start is bookable only on a day (at the clinic) no later than
+# today + BOOK_DAYS_AHEAD, the last day a list can show (one starting LIST_DAYS_AHEAD days
+# ahead, LIST_SPAN_DAYS long). Every time a list shows is bookable and nothing beyond is:
+# a typed or crafted start in 2099 would escape the checks that look a bounded distance
+# ahead (catalog.checks.AHEAD), and reminders, payouts and policy versions assume a
+# clinic's months, not decades (docs/booking.md "Rules and messages").
+BOOK_DAYS_AHEAD = LIST_DAYS_AHEAD + LIST_SPAN_DAYS - 1
 
 
-def listed_day(asked: date, today: date) -> date:
-    """The day a free-times list starts on: ``asked`` kept within today … today +
-    ``LIST_DAYS_AHEAD``."""
-    return min(max(asked, today), today + timedelta(days=LIST_DAYS_AHEAD))
+def last_bookable_day(today: date) -> date:
+    """The last local day a start may be booked on, ``today`` being the clinic's."""
+    return today + timedelta(days=BOOK_DAYS_AHEAD)
+
+
+def listed_day(asked: date, today: date, span: int = LIST_SPAN_DAYS) -> date:
+    """The day a free-times list of ``span`` days starts on: ``asked`` kept within today …
+    the day from which the list ends on the horizon (today + ``LIST_DAYS_AHEAD`` for the
+    usual span; a one-day list may start on the last bookable day)."""
+    return min(max(asked, today), last_bookable_day(today) - timedelta(days=span - 1))
 
 
 @dataclass(frozen=True)
@@ -249,7 +271,9 @@ def team_free_slots(
     clinic); ``leaves`` and ``busy`` are everyone's blocked intervals together (one
     provider away or busy blocks the team). ``date_range`` is an inclusive pair of local
     dates. The slot grid starts at each window's start and moves by ``step`` (default:
-    ``duration``). ``now`` (required) plus ``min_lead`` is the earliest allowed start.
+    ``duration``). ``now`` (required) plus ``min_lead`` is the earliest allowed start; the
+    last day is at most the booking horizon's (``last_bookable_day`` of ``now``'s date at
+    the clinic), so every slot listed passes :func:`check_slot`.
     """
     if duration <= timedelta(0):
         raise ValueError("duration must be positive")
@@ -259,6 +283,10 @@ def team_free_slots(
     if now is None:
         raise ValueError("now is required (pass the app's clock)")
     earliest = _aware(now, "now") + min_lead
+    # Never past the horizon check_slot enforces: a list from the search's last listed day
+    # in IST would show a day more at a clinic west of India (its today is IST's yesterday).
+    horizon = last_bookable_day(_aware(now, "now").astimezone(_zone(clinic_tz)).date())
+    date_range = (date_range[0], min(date_range[1], horizon))
     blocked = _Blocked(list(leaves) + list(busy))
     slots: list[datetime] = []
     for day in _dates(date_range):
@@ -347,6 +375,8 @@ def check_slot(
     only available 9 AM - 6 PM", built from that day's hours), in the past or inside the
     lead time, "Provider is not available at that time" (outside a provider's weekly
     hours or on leave), "Slot no longer available" (overlaps a live hold or booking).
+    Before all of them (with ``now``): a day beyond the booking horizon
+    (``BOOK_DAYS_AHEAD``, the clinic's today) is refused whatever else it is.
     The grid is not checked: any start inside the rules may be booked.
     """
     start = _aware(start, "start")
@@ -355,6 +385,8 @@ def check_slot(
     end = start + duration
     zone = _zone(clinic_tz)
     day = start.astimezone(zone).date()
+    if now is not None and day > last_bookable_day(_aware(now, "now").astimezone(zone).date()):
+        return [Text(MSG_BEYOND_HORIZON, days=BOOK_DAYS_AHEAD)]
     hours = normalise_hours(business_hours)
     todays = hours.get(day.weekday(), [])
     if not todays:

@@ -23,7 +23,7 @@ from portal.catalog.slots import find_offers, next_free_slots, search_providers,
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.pricing import price_item
-from portal.domain.slots import LIST_DAYS_AHEAD, listed_day
+from portal.domain.slots import LIST_SPAN_DAYS, last_bookable_day, listed_day
 from portal.extensions import db
 from portal.web import replay
 from portal.web.filters import day_names
@@ -32,7 +32,7 @@ from portal.web.htmx import fragment, fragment_block, render
 bp = Blueprint("public", __name__)
 
 PER_PAGE = 10
-DAYS = 7  # how far ahead the page looks for free slots
+DAYS = LIST_SPAN_DAYS  # how many days the page looks for free slots in
 SLOTS_PER_OFFER = 4
 BOOK_URL = "/me/book"  # the patient blueprint holds the slot (sign-in first)
 
@@ -257,19 +257,21 @@ def _until_midnight(valid_until, now, timezone):
 
 
 def _times_day(now, timezone):
-    """(today, the asked day kept within today … LIST_DAYS_AHEAD) in the clinic's zone."""
+    """(today, the asked day kept within today … the last bookable day) in the clinic's
+    zone: a one-day list, so every day a search shows (its "every free time on …" link)
+    can be opened."""
     today = now.astimezone(ZoneInfo(timezone)).date()
     try:
         day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         day = today
-    return today, listed_day(day, today)
+    return today, listed_day(day, today, span=1)
 
 
 def _times(provider, service, clinic, now):
     """The times page's context, and until when its free times hold."""
     today, day = _times_day(now, clinic.timezone)
-    last = today + timedelta(days=LIST_DAYS_AHEAD)
+    last = last_bookable_day(today)
     starts = next_free_slots(provider, service, clinic, from_date=day, days=1, limit=0, now=now)
     offer = SimpleNamespace(service=service, clinic=clinic)
     context = dict(

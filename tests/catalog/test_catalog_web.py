@@ -859,6 +859,29 @@ def test_every_free_time_of_a_day_and_the_next_day(client, catalog):
     assert client.get("/find/times?provider=x").status_code == 404
 
 
+def test_a_days_times_open_up_to_the_last_bookable_day_and_no_further(client, catalog):
+    """The search lists days up to the booking horizon (its last list starts 90 days ahead
+    and runs 7), and its "every free time on …" link opens that day: a day's times page
+    runs to the horizon (it showed day 90 for days 91-96), and a day asked beyond is the
+    horizon's day, with no next day."""
+    from datetime import timedelta
+
+    from portal.db import clinic_today
+    from portal.domain.slots import last_bookable_day
+
+    last = last_bookable_day(clinic_today())
+    base = (
+        f"/find/times?provider={catalog['doctor']}&service={catalog['consult']}"
+        f"&clinic={catalog['indira']}&date="
+    )
+    for asked in (last, last + timedelta(days=1), last + timedelta(days=400)):
+        page = text(client.get(base + asked.isoformat()))
+        assert f"date={(last - timedelta(days=1)).isoformat()}" in page  # its previous day
+        assert "Next day" not in page
+    before = text(client.get(base + (last - timedelta(days=1)).isoformat()))
+    assert "Next day" in before and f"date={last.isoformat()}" in before
+
+
 def test_the_day_times_follow_the_clinics_hours_and_a_closed_clinic_is_not_offered(
     client, catalog, app
 ):

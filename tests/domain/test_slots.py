@@ -8,6 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portal.domain.slots import (
+    BOOK_DAYS_AHEAD,
+    LIST_DAYS_AHEAD,
+    LIST_SPAN_DAYS,
     MSG_CLOSED_DAY,
     MSG_PAST,
     MSG_PROVIDER_UNAVAILABLE,
@@ -17,6 +20,8 @@ from portal.domain.slots import (
     check_slot,
     format_hours,
     free_slots,
+    last_bookable_day,
+    listed_day,
     team_free_slots,
     within_weekly_hours,
 )
@@ -28,7 +33,12 @@ DEFAULT_HOURS = {d: (time(9), time(18)) for d in range(5)}
 ALL_WEEK_9_TO_6 = [WeeklyWindow(d, time(9), time(18)) for d in range(7)]
 HALF_HOUR = timedelta(minutes=30)
 MONDAY = date(2026, 3, 2)  # a Monday
-LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def before(day):
+    """A "now" a week before ``day``: no lead time in the way, and ``day`` well inside the
+    booking horizon (a list never reaches past it: "now" in 2000 lists nothing in 2026)."""
+    return datetime.combine(day - timedelta(days=7), time(0), tzinfo=UTC)
 
 
 def ist(day, hour, minute=0):
@@ -46,7 +56,7 @@ def slots_for(day, **kw):
         business_hours=DEFAULT_HOURS,
         availability=ALL_WEEK_9_TO_6,
         duration=HALF_HOUR,
-        now=LONG_AGO,
+        now=before(day),
     )
     args.update(kw)
     return free_slots(**args)
@@ -77,7 +87,7 @@ def test_no_slots_on_the_default_weekend():
             DEFAULT_HOURS,
             ALL_WEEK_9_TO_6,
             duration=HALF_HOUR,
-            now=LONG_AGO,
+            now=before(saturday),
         )
         == []
     )
@@ -130,7 +140,7 @@ def test_several_days_and_split_business_hours():
         hours,
         ALL_WEEK_9_TO_6,
         duration=timedelta(hours=1),
-        now=LONG_AGO,
+        now=before(MONDAY),
     )
     assert local_times(slots) == [
         "Mon 09:00",
@@ -151,7 +161,13 @@ def test_team_slots_are_the_intersection_of_everyone_free():
     b = [WeeklyWindow(0, time(11), time(18))]
     busy_b = [(ist(MONDAY, 11), ist(MONDAY, 11, 30))]
     slots = team_free_slots(
-        (MONDAY, MONDAY), IST, DEFAULT_HOURS, [a, b], busy=busy_b, duration=HALF_HOUR, now=LONG_AGO
+        (MONDAY, MONDAY),
+        IST,
+        DEFAULT_HOURS,
+        [a, b],
+        busy=busy_b,
+        duration=HALF_HOUR,
+        now=before(MONDAY),
     )
     assert local_times(slots) == ["Mon 11:30", "Mon 12:00", "Mon 12:30"]
 
@@ -189,7 +205,7 @@ def test_london_slots_follow_local_time_across_the_spring_change():
         DEFAULT_HOURS,
         ALL_WEEK_9_TO_6,
         duration=timedelta(hours=1),
-        now=LONG_AGO,
+        now=before(friday),
     )
     assert slots[0] == datetime(2026, 3, 27, 9, tzinfo=UTC)
     assert datetime(2026, 3, 30, 8, tzinfo=UTC) in slots
@@ -207,7 +223,7 @@ def test_a_window_across_the_autumn_change_has_its_real_length():
         hours,
         [(6, time(0), time(4))],
         duration=timedelta(hours=1),
-        now=LONG_AGO,
+        now=before(sunday),
     )
     assert len(slots) == 5
     assert all(b - a == timedelta(hours=1) for a, b in zip(slots, slots[1:]))
@@ -290,6 +306,90 @@ def test_check_past_and_lead_time():
         "Appointments must be booked at least 60 minutes ahead"
     ]
     assert check(ist(MONDAY, 13), now=now, min_lead=timedelta(hours=1)) == []
+
+
+# --- the booking horizon ------------------------------------------------------------------
+
+
+def test_the_horizon_is_the_last_day_a_list_can_show():
+    """A list starts at most LIST_DAYS_AHEAD days ahead and shows LIST_SPAN_DAYS days: its
+    last day is the last bookable one, and a one-day list may start there."""
+    today = MONDAY
+    assert BOOK_DAYS_AHEAD == LIST_DAYS_AHEAD + LIST_SPAN_DAYS - 1
+    last = last_bookable_day(today)
+    assert last == today + timedelta(days=BOOK_DAYS_AHEAD)
+    far = date(2099, 12, 31)
+    assert listed_day(far, today) + timedelta(days=LIST_SPAN_DAYS - 1) == last
+    assert listed_day(far, today) == today + timedelta(days=LIST_DAYS_AHEAD)
+    assert listed_day(far, today, span=1) == last
+    assert listed_day(date(2000, 1, 1), today) == today
+
+
+def test_check_refuses_a_start_beyond_the_horizon_first():
+    """A start on the day after the last bookable one is refused before anything else (a
+    weekend, the hours), a start on the last day is bookable to its last slot; the day is
+    the clinic's (00:30 IST on the day after is still the last day in UTC)."""
+    now = ist(MONDAY, 12)
+    last = last_bookable_day(MONDAY)
+    hours = {d: (time(0), time(23, 59)) for d in range(7)}
+    every_day = [[WeeklyWindow(d, time(0), time(23, 59)) for d in range(7)]]
+    beyond = check(
+        ist(last + timedelta(days=1), 0, 30),
+        now=now,
+        business_hours=hours,
+        availabilities=every_day,
+    )
+    assert beyond == [f"Appointments can be booked at most {BOOK_DAYS_AHEAD} days ahead"]
+    assert beyond[0].template == "Appointments can be booked at most %(days)s days ahead"
+    assert check(ist(last, 23), now=now, business_hours=hours, availabilities=every_day) == []
+    # Beyond it, the horizon is the one message, whatever else the day is.
+    assert len(check(ist(last + timedelta(days=7), 3), now=now)) == 1
+    assert check(datetime(2099, 12, 1, 5, tzinfo=UTC), now=now) == [beyond[0]]
+    # Without "now" (a check of the hours alone) there is no horizon.
+    assert check(datetime(2099, 12, 1, 5, tzinfo=UTC)) == []
+
+
+def test_the_horizon_is_the_clinics_day():
+    """In London, 23:00 local on the horizon's day is the next day in IST: bookable, and
+    listed; the following local day is neither."""
+    hours = {d: (time(9), time(23, 59)) for d in range(7)}
+    every_day = [[WeeklyWindow(d, time(9), time(23, 59)) for d in range(7)]]
+    now = datetime.combine(MONDAY, time(12), tzinfo=LONDON)
+    last = last_bookable_day(MONDAY)
+    late = datetime.combine(last, time(23), tzinfo=LONDON)
+    assert late.astimezone(IST).date() == last + timedelta(days=1)
+    assert (
+        check(late, clinic_tz=LONDON, business_hours=hours, availabilities=every_day, now=now) == []
+    )
+    slots = team_free_slots(
+        (last - timedelta(days=1), last + timedelta(days=3)),
+        LONDON,
+        hours,
+        every_day,
+        duration=HALF_HOUR,
+        now=now,
+    )
+    assert slots[-1] == late.astimezone(UTC)
+    assert {s.astimezone(LONDON).date() for s in slots} == {last - timedelta(days=1), last}
+
+
+def test_a_list_stops_at_the_horizon():
+    """However far a list is asked to run, it shows nothing past the last bookable day."""
+    now = ist(MONDAY, 8)
+    last = last_bookable_day(MONDAY)
+    slots = free_slots(
+        (last - timedelta(days=10), last + timedelta(days=30)),
+        IST,
+        {d: (time(9), time(18)) for d in range(7)},
+        ALL_WEEK_9_TO_6,
+        duration=HALF_HOUR,
+        now=now,
+    )
+    assert slots[-1] == ist(last, 17, 30)
+    assert all(
+        check(s, business_hours={d: (time(9), time(18)) for d in range(7)}, now=now) == []
+        for s in slots
+    )
 
 
 def test_format_hours():

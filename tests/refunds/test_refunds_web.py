@@ -2,6 +2,7 @@
 reschedule, wallet; provider cancel; admin cancel, approvals, refunds list."""
 
 import re
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -162,6 +163,41 @@ def test_a_day_beyond_the_listed_days_lists_the_last_one(app, client, setup, clo
     refresh()  # the test's app context outlives the requests, and Babel's locale with it
     hindi = client.get(f"{url}?day=9999-12-31").get_data(as_text=True)
     assert "खाली समय अधिकतम 90 दिन आगे तक दिखाए जाते हैं।" in hindi
+
+
+@pytest.mark.parametrize("who", ["patient", "admin"])
+def test_a_crafted_move_beyond_the_booking_horizon_is_the_message(app, client, setup, clock, who):
+    """A move posted with a start past the last bookable day (``BOOK_DAYS_AHEAD``, the
+    clinic's today) is the horizon's message (422), not a move (it moved a booking to
+    2099); the last bookable day moves it."""
+    from datetime import datetime, time, timedelta
+
+    from portal.db import clinic_today
+    from portal.domain.slots import BOOK_DAYS_AHEAD, last_bookable_day
+    from tests.booking.factories import IST
+
+    visit_id, ids, emails = setup
+    login(client, emails[who])
+    url = f"/me/bookings/{ids[0]}/reschedule"
+    if who == "admin":
+        url = f"/admin/bookings/{ids[0]}/reschedule"
+    last = last_bookable_day(clinic_today())
+    for far in (last + timedelta(days=1), date(2099, 6, 1)):
+        start = datetime.combine(far, time(10), tzinfo=IST).isoformat()
+        r = post_move(client, url, {"slot": start, "pay_with": "wallet"})
+        assert r.status_code == 422
+        assert f"Appointments can be booked at most {BOOK_DAYS_AHEAD} days ahead" in r.text
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).start_at == at(4, 10)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Reschedule)) == 0
+    while last.weekday() >= 5:
+        last -= timedelta(days=1)
+    start = datetime.combine(last, time(10), tzinfo=IST)
+    assert (
+        post_move(client, url, {"slot": start.isoformat(), "pay_with": "wallet"}).status_code == 303
+    )
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).start_at == start
 
 
 def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):

@@ -17,6 +17,7 @@ from portal.booking import visits as booking_visits
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.db import utcnow
+from portal.domain.slots import LIST_SPAN_DAYS
 from portal.domain.states import PaymentStatus
 from portal.extensions import db
 from portal.payouts import completion
@@ -167,7 +168,7 @@ REBOOK = "admin/visits/rebook.html"
 
 def _rebook_page(item, form, status=200):
     day = move_day(form, item)
-    slots = reschedule.free_slots(item, day, days=7, limit=16)
+    slots = reschedule.free_slots(item, day, days=LIST_SPAN_DAYS, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     return render(REBOOK, block=htmx_block("slots"), status=status, item=item, form=form)
 

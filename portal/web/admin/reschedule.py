@@ -13,6 +13,7 @@ from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking
+from portal.domain.slots import LIST_SPAN_DAYS
 from portal.extensions import db
 from portal.policies import store as policy_store
 from portal.web.admin import bp
@@ -35,7 +36,7 @@ def _form(item, **kwargs):
 
 def _page(item, form, status=200):
     day = move_day(form, item)
-    slots = rs.free_slots(item, day, days=7, limit=16)
+    slots = rs.free_slots(item, day, days=LIST_SPAN_DAYS, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     _, quote = rs.quote(current_user, item.id, admin_override=bool(form.override.data))
     return render(

@@ -32,7 +32,7 @@ from portal.catalog.slots import search_providers, team_next_free_slots
 from portal.config import policy
 from portal.db import clinic_today, utcnow
 from portal.domain import pricing
-from portal.domain.slots import listed_day
+from portal.domain.slots import LIST_SPAN_DAYS, listed_day
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.reconcile import queries as reconcile_queries
@@ -216,7 +216,7 @@ def _picker(form, service, clinic, providers):
     today = utcnow().astimezone(ZoneInfo(clinic.timezone) if clinic else CLINIC_TZ).date()
     day = listed_day(form.day.data if isinstance(form.day.data, date) else today, today)
     if service and clinic and providers:
-        slots = team_next_free_slots(providers, service, clinic, day, days=7, limit=24)
+        slots = team_next_free_slots(providers, service, clinic, day, days=LIST_SPAN_DAYS, limit=24)
         form.slot.choices = [(s.isoformat(), clinic_time(s, clinic.timezone)) for s in slots]
     return {
         "price": price,

@@ -12,6 +12,7 @@ from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment
 from portal.booking.errors import BookingError, PaymentError
 from portal.booking.models import IndividualBooking, Reschedule
+from portal.domain.slots import LIST_SPAN_DAYS
 from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
 from portal.i18n import N_
@@ -36,7 +37,7 @@ def _item(item_id):
 
 def _page(item, form, mode, status=200):
     day = move_day(form, item)
-    slots = rs.free_slots(item, day, days=7, limit=16)
+    slots = rs.free_slots(item, day, days=LIST_SPAN_DAYS, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     q = None
     if mode == "move":
