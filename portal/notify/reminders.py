@@ -39,7 +39,7 @@ from flask_babel import ngettext
 from portal import jobs
 from portal.booking.models import IndividualBooking
 from portal.config import policy, setting
-from portal.db import bind_columns, insert_for, utcnow
+from portal.db import bind_columns, insert_for, unit_of_work, utcnow
 from portal.domain.schedule import reminder_keys, reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
@@ -225,9 +225,14 @@ def follow_reminder_times(now=None):
     reminder of a time now in force are synced (``sync_reminders``: only those still
     ahead; a withdrawn one is revived). A queued one is left to its send job, which
     withdraws it if its time is still out then: restored before the job runs, it is sent.
-    Nothing to do costs one UPDATE and one SELECT. Returns
+    Nothing to do costs one UPDATE and one SELECT. One unit of work (in the embedded mode
+    the process lock, which every writer takes first: docs/architecture.md). Returns
     ``{"withdrawn": n, "bookings": n}``."""
-    now = now or utcnow()
+    with unit_of_work():
+        return _follow(now or utcnow())
+
+
+def _follow(now):
     keys = reminder_keys(policy())
     withdrawn = db.session.execute(
         sa.update(Reminder)
@@ -271,8 +276,12 @@ def follow_reminder_times(now=None):
 
 @jobs.periodic(SEND_DUE, every=60)
 def send_due_reminders(limit=500):
-    """Claim the due reminders and queue one send job for each (same transaction)."""
-    now = utcnow()
+    """Claim the due reminders and queue one send job for each (one unit of work)."""
+    with unit_of_work():
+        return _claim_due(utcnow(), limit)
+
+
+def _claim_due(now, limit):
     query = (
         sa.select(Reminder.id)
         .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)

@@ -21,7 +21,7 @@ from portal.domain.slots import BOOK_DAYS_AHEAD, LIST_DAYS_AHEAD, LIST_SPAN_DAYS
 from portal.domain.slots import last_bookable_day as horizon_of
 from portal.extensions import db
 from tests.booking.factories import IST, NOW
-from tests.refunds.helpers import book_and_pay
+from tests.refunds.helpers import book_and_pay, quoted_move
 
 MESSAGE = f"Appointments can be booked at most {BOOK_DAYS_AHEAD} days ahead"
 
@@ -120,12 +120,12 @@ def test_a_patients_move_stops_at_the_horizon(world, users, gateway, horizon):
     start = item.start_at
     for pay_with in (None, "wallet", "gateway"):
         _refused(
-            lambda pay_with=pay_with: rs.reschedule(
+            lambda pay_with=pay_with: quoted_move(
                 patient, item.id, local(beyond, 10), pay_with=pay_with, callback_url="http://t/cb"
             )
         )
     assert db.session.get(IndividualBooking, item.id).start_at == start
-    assert rs.reschedule(patient, item.id, local(last, 10)).moved
+    assert quoted_move(patient, item.id, local(last, 10)).moved
     db.session.expire_all()
     assert db.session.get(IndividualBooking, item.id).start_at == local(last, 10)
 
@@ -134,9 +134,9 @@ def test_an_admins_move_stops_at_the_horizon_override_or_not(world, users, gatew
     last, beyond = horizon
     _, item = _booked(world, users, gateway)
     admin = users(world.admin)
-    _refused(lambda: rs.reschedule(admin, item.id, local(beyond, 10)))
-    _refused(lambda: rs.reschedule(admin, item.id, local(beyond, 10), admin_override=True))
-    assert rs.reschedule(admin, item.id, local(last, 11), admin_override=True).moved
+    _refused(lambda: quoted_move(admin, item.id, local(beyond, 10)))
+    _refused(lambda: quoted_move(admin, item.id, local(beyond, 10), admin_override=True))
+    assert quoted_move(admin, item.id, local(last, 11), admin_override=True).moved
 
 
 def test_a_rebooking_stops_at_the_horizon(world, users, gateway, horizon):

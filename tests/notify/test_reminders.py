@@ -615,3 +615,38 @@ def test_a_reminder_time_the_policy_added_is_said_in_words(app):
         ]
         with force_locale("hi"):
             assert when_words(start, start - ahead["2h"], "Asia/Kolkata") == "2 घंटे में"
+
+
+@pytest.mark.parametrize("job", ["notify.follow_reminder_times", "notify.send_due_reminders"])
+def test_the_reminder_schedulers_write_inside_a_unit_of_work(world, job):
+    """The two periodic reminder jobs wrote (the follower's UPDATE and sync's INSERTs, the
+    sender's claims) straight on the scheduler's session, committed by ``run_periodic``:
+    outside any unit of work, so in the embedded mode without the process lock every other
+    writer takes first (docs/architecture.md, "The embedded mode"; found by a review with a
+    write tracer in ``make run``). Every write they make is now inside one."""
+    start = NOW + timedelta(days=2)
+    booking_id = make_booking(world, start, providers=world.doctors)
+    schedule_reminders(booking_id)
+    db.session.commit()
+    assert _reminders(booking_id, ReminderStatus.PENDING)
+    if job == "notify.follow_reminder_times":  # a time no longer in force, others missing
+        db.session.execute(
+            sa.update(Reminder).where(Reminder.offset_key == "24h").values(offset_key="999")
+        )
+    db.session.commit()
+    writes = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            writes.append((verb, db.session.info.get("uow_depth", 0)))
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with time_machine.travel(start - timedelta(hours=23), tick=False):
+            jobs.run_periodic(job)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert writes, "the job had nothing to write: the test proves nothing"
+    assert [w for w in writes if w[1] == 0] == []
