@@ -33,7 +33,7 @@ def test_download_my_data_saves_a_file_and_leaves_the_page(page, world, width):
     page.set_viewport_size({"width": width, "height": 844})
     sign_in(page, world.patient.email, PASSWORD)
     page.goto("/me/account")
-    with page.expect_download(timeout=5_000) as info:
+    with page.expect_download(timeout=15_000) as info:
         page.click("#download-data a.button")
     download = info.value
     assert re.fullmatch(r"my-data-\d{4}-\d\d-\d\d\.json", download.suggested_filename)

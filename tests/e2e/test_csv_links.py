@@ -74,7 +74,8 @@ def test_a_download_csv_link_gives_a_file_and_leaves_the_page_as_it_was(page, ad
     sign_in(page, admin.email, PASSWORD)
     page.goto(path)
     heading = page.locator("h1").inner_text()
-    with page.expect_download(timeout=5_000) as download:
+    # Not 5 s: the console's CSV once took 4.8 s to answer on a loaded 2-core machine.
+    with page.expect_download(timeout=15_000) as download:
         page.click(link)
     assert download.value.suggested_filename.endswith(".csv")
     expect(page.locator("h1")).to_have_text(heading)  # not the CSV's text swapped in
@@ -101,14 +102,14 @@ def test_an_exports_download_links_give_the_file(page, app, movements, monkeypat
     page.goto("/admin/transactions.csv")  # answered with the export's progress page
     expect(page).to_have_url(re.compile(r"/admin/exports/\d+$"))
     # Jobs run inline in the tests: the file is written by the time the page shows.
-    with page.expect_download(timeout=5_000) as download:
+    with page.expect_download(timeout=15_000) as download:
         page.click("#export-status a:has-text('Download')")
     assert download.value.suggested_filename.startswith("transactions-")
     assert download.value.suggested_filename.endswith(".csv")
     expect(page.locator("#export-status")).to_be_visible()
 
     page.goto("/admin/exports")
-    with page.expect_download(timeout=5_000) as download:
+    with page.expect_download(timeout=15_000) as download:
         page.click("table a:text-is('download')")
     assert download.value.suggested_filename.endswith(".csv")
     expect(page.locator("h1")).to_have_text("My exports")

@@ -260,11 +260,13 @@ def test_a_run_resumed_after_a_crash_counts_each_provider_once(world, x, monkeyp
         return original(provider_id, **kwargs)
 
     monkeypatch.setattr(runs, "create_payout", crash_on_the_last)
-    started = utcnow()
     with pytest.raises(RuntimeError):
         runs.run_cycle("WEEKLY", date(2026, 11, 1))
     db.session.rollback()
-    with time_machine.travel(started + runs.CLAIM_FOR + timedelta(seconds=1), tick=False):
+    # The claim's last renewal was at the crash: measured from a moment before the run,
+    # a run whose turns took over a second under load was still claimed (left OPEN).
+    crashed_at = utcnow()
+    with time_machine.travel(crashed_at + runs.CLAIM_FOR + timedelta(seconds=1), tick=False):
         run = runs.run_cycle("WEEKLY", date(2026, 11, 1))
     db.session.expire_all()
     run = db.session.get(m.PayoutRun, run.id)
