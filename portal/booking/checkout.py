@@ -57,6 +57,10 @@ MSG_PRICE_CHANGED_WALLET = N_(
     "and %(online)s online, not %(was_wallet)s and %(was_online)s. Check the new amounts "
     "and confirm again."
 )
+# A checkout asked without the amounts its pay button stated (or with them unreadable) is
+# asked again: money is taken only against figures the patient saw (``checkout``'s
+# required ``shown``).
+MSG_PRICE_UNSHOWN = N_("Check the amount on the pay button, then confirm again.")
 # The desk's (admin pages are in English only).
 MSG_DESK_AMOUNT_CHANGED = (
     "The amount due is now %(now)s, not the %(was)s shown: the visit changed while the "
@@ -67,8 +71,8 @@ MSG_DESK_AMOUNT_CHANGED = (
 def _as_shown(wallet, online, shown):
     """Refuse (nothing written: the caller's unit of work rolls back) when the wallet and
     online parts about to be taken are not the ``(wallet, online)`` paise the patient's
-    button stated (``shown``; None: not known, not checked)."""
-    if shown is None or (wallet, online) == tuple(shown):
+    button stated (``shown``, required by ``checkout``)."""
+    if (wallet, online) == tuple(shown):
         return
     was_wallet, was_online = shown
     if wallet or was_wallet:
@@ -138,16 +142,33 @@ def _checkout_target(payment, callback_url, visit):
     return CheckoutResult(payment, action, action, fields)
 
 
-def checkout(actor, visit_id, wallet_paise=0, callback_url=None, shown=None):
+def _stated(shown):
+    """``shown`` as ``(wallet, online)`` whole paise, else None (missing or unreadable)."""
+    if not isinstance(shown, (tuple, list)) or len(shown) != 2:
+        return None
+    if any(isinstance(p, bool) or not isinstance(p, int) for p in shown):
+        return None
+    return tuple(shown)
+
+
+def checkout(actor, visit_id, wallet_paise=0, callback_url=None, *, shown):
     """Pay for a visit: the wallet part is reserved, the rest becomes one Razorpay order
     and the hold is extended to the order's lifetime (``BOOKING_ORDER_MINUTES``, 30).
     Fully covered by the wallet (or the coupon): confirmed at once, ``redirect_url=None``.
     Again on a visit awaiting payment: the same order (a retry) while fewer than 5
     attempts exist; a different ``wallet_paise`` abandons the old order for a new one.
-    ``shown``: the ``(wallet, online)`` paise the pay button stated
-    (``prices.pay_quote``); other amounts now refuse with the new ones, nothing written."""
+    ``shown`` (required): the ``(wallet, online)`` paise the pay button stated
+    (``prices.pay_quote(visit, wallet_paise)``: its ``wallet_used``, ``amount_due``);
+    other amounts now refuse with the new ones, and so do none (``None`` or not two whole
+    numbers of paise): nothing reserved, ordered or confirmed."""
     if not callback_url:
         raise ValueError("checkout needs the callback_url Razorpay returns to")
+    # Required, never defaulted: a caller without the amounts shown would otherwise skip
+    # the check and take whatever is due now (review finding: a pay post without
+    # ``shown_wallet``/``shown_online`` did). Refused before anything is read.
+    shown = _stated(shown)
+    if shown is None:
+        raise BookingError(MSG_PRICE_UNSHOWN)
     with paying(actor, visit_id) as (visit, session):
         pending = visit.pending_payment
         if (

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.accounts.models import PATIENT, User
-from portal.booking import checkout, visits
+from portal.booking import checkout, prices, visits
 from portal.booking import reschedule as booking_reschedule
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog.models import Provider, Service
@@ -35,6 +35,7 @@ from portal.notify import reminders
 from portal.payouts import completion, fund_accounts, runs
 from portal.payouts.common import current_fund_account
 from portal.refunds import cancel as refunds_cancel
+from portal.refunds import previews as refunds_previews
 
 WEEKS = 13
 CALLBACK = "/me/visits"  # never followed: desk and wallet payments confirm at once
@@ -229,12 +230,18 @@ def _book(world, visit):
 
 
 def _cancel_as_patient(visit):
+    # As the cancel page does: the refund it previews, which the cancellation confirms.
+    ids = [visit.item.id]
+    shown = refunds_previews.preview_cancellation(
+        visit.patient, visit.item.master_id, ids, prefer_wallet=True
+    )
     refunds_cancel.cancel_items_as_patient(
         visit.patient,
         visit.item.master_id,
-        [visit.item.id],
+        ids,
         prefer_wallet=True,
         reason="Plans changed",
+        expected_refund=shown.total_refund,
     )
 
 
@@ -297,7 +304,15 @@ def _pay(world, patient, visit_id, n):
         visit = db.session.get(MasterBooking, visit_id)
         total = sum(i.total for i in visit.items)
         _top_up(patient, total)
-        checkout.checkout(patient, visit_id, total, callback_url=CALLBACK)
+        # As the pay button does: the amounts it states, which checkout confirms.
+        shown = prices.pay_quote(visit, total)
+        checkout.checkout(
+            patient,
+            visit_id,
+            total,
+            callback_url=CALLBACK,
+            shown=(shown.wallet_used, shown.amount_due),
+        )
     else:
         checkout.record_desk_payment(world.admin, visit_id, f"DESK-{visit_id:05d}")
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.accounts.models import ADMIN, PATIENT, User
-from portal.booking import checkout, visits
+from portal.booking import checkout, lookup, prices, visits
 from portal.booking.errors import BookingError
 from portal.catalog.models import Provider
 from portal.db import utcnow
@@ -24,6 +24,7 @@ from portal.reconcile import run as recon
 from portal.reconcile.models import ReconRun
 from portal.reconcile.window import day_window
 from portal.refunds import cancel as refunds_cancel
+from portal.refunds import previews as refunds_previews
 
 LOST_CAPTURE = "payment.authorized,payment.captured,order.paid"
 
@@ -95,7 +96,15 @@ def _make(sandbox):
                 )
             except BookingError:
                 continue
-            result = checkout.checkout(patient, item.master_id, 0, callback_url="/")
+            # As the pay button does: the amounts it states, which checkout confirms.
+            shown = prices.pay_quote(lookup.get_visit(item.master_id))
+            result = checkout.checkout(
+                patient,
+                item.master_id,
+                0,
+                callback_url="/",
+                shown=(shown.wallet_used, shown.amount_due),
+            )
             return item, result.payment.razorpay_order_id
         raise BookingError("no free demo slot")
 
@@ -121,7 +130,10 @@ def _make(sandbox):
     _item, late = paid()
     sandbox.stray_payment(49_900)
     cancelled, _payment = paid()
-    refunds_cancel.cancel_items_as_patient(patient, cancelled.master_id, [cancelled.id])
+    shown = refunds_previews.preview_cancellation(patient, cancelled.master_id, [cancelled.id])
+    refunds_cancel.cancel_items_as_patient(
+        patient, cancelled.master_id, [cancelled.id], expected_refund=shown.total_refund
+    )
     sandbox.advance(10)  # processed at the gateway, its webhook dropped
     sandbox.set_faults(
         drop_webhooks=True,

@@ -30,6 +30,7 @@ from portal.refunds.common import (
     MSG_PENALTY_PROVIDER,
     MSG_REASON,
     MSG_REFUND_CHANGED,
+    MSG_REFUND_UNSHOWN,
     CancellationError,
     hours,
     item_for_admin_or_provider,
@@ -161,12 +162,14 @@ def _by_word(kind):
 
 
 def cancel_items_as_patient(
-    patient, visit_id, item_ids, prefer_wallet=False, reason="", now=None, expected_refund=None
+    patient, visit_id, item_ids, prefer_wallet=False, reason="", now=None, *, expected_refund
 ):
     """The patient cancels one or several confirmed items of their visit. All or nothing:
     one refused item (within 24 h, a team appointment, already cancelled) refuses the
-    request with the policy's message. ``expected_refund``: the total the patient was
-    shown; another total (a tier's boundary passed meanwhile) refuses, nothing written."""
+    request with the policy's message. ``expected_refund`` (required): the total (paise)
+    the patient was shown (``previews.preview_cancellation(...).total_refund``); another
+    total (a tier's boundary passed meanwhile) refuses, and so does none (``None`` or not
+    a whole number of paise): nothing cancelled, refunded or written."""
     ids = sorted({int(i) for i in (item_ids or [])})
     if not ids:
         raise CancellationError(MSG_NO_ITEMS, field="items")
@@ -183,6 +186,12 @@ def cancel_items_as_patient(
             )
             for i in ids
         ]
+        # Required, never defaulted: a caller without the refund shown would otherwise
+        # skip the check and refund whatever is due now (review finding: only the web
+        # form asked). Checked after each item's own refusal (within 24 h, a team
+        # appointment), which tells the patient more; the unit of work rolls back.
+        if isinstance(expected_refund, bool) or not isinstance(expected_refund, int):
+            raise CancellationError(MSG_REFUND_UNSHOWN, field="items")
         refuse_if_changed(sum(c.refund for c in done), expected_refund, field="items")
         lifecycle.refresh_status(visit)
     return done

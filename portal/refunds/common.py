@@ -25,6 +25,10 @@ MSG_REFUND_CHANGED = N_(
     "The refund is now %(now)s, not the %(was)s shown: the appointment is closer to its "
     "start. Check the new amount and confirm again."
 )
+# A patient's cancellation asked without the refund its page showed (or with it unreadable)
+# is asked again: a refund is applied only against a figure the patient saw
+# (``cancel.cancel_items_as_patient``'s required ``expected_refund``).
+MSG_REFUND_UNSHOWN = N_("Check the refund below, then confirm to cancel.")
 MSG_REASON = N_("Give a reason for the cancellation")
 MSG_SECOND_ADMIN = N_("A different administrator must approve this refund")
 MSG_DECIDED = N_("This request has already been decided")

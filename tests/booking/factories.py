@@ -285,3 +285,22 @@ def credit_wallet(user_id, amount):
         [debit(chart.WALLET_ADJUSTMENTS, amount), credit(chart.patient_wallet(user_id), amount)],
     )
     db.session.commit()
+
+
+def quoted_checkout(actor, visit_id, wallet_paise=0, callback_url=None, **kwargs):
+    """A checkout as the pay button makes it: the amounts it would state for this wallet
+    request now (``prices.pay_quote``), then ``checkout`` confirming them (its required
+    ``shown``). A refusal (a closed visit, too many attempts) is the checkout's to raise."""
+    from portal.booking import checkout, prices
+    from portal.booking.models import MasterBooking
+
+    visit = db.session.get(MasterBooking, visit_id)
+    shown = prices.pay_quote(visit, wallet_paise) if visit is not None else None
+    return checkout.checkout(
+        actor,
+        visit_id,
+        wallet_paise,
+        callback_url,
+        shown=(shown.wallet_used, shown.amount_due) if shown else (0, 0),
+        **kwargs,
+    )

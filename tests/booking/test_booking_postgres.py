@@ -16,7 +16,7 @@ from portal.booking.models import IndividualBooking, SlotClaim
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import Payment
-from tests.booking.factories import at, build_world, start_gateway
+from tests.booking.factories import at, build_world, quoted_checkout, start_gateway
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -233,7 +233,7 @@ def test_concurrent_deliveries_of_one_capture_confirm_once(pg_app, pg_world):
                 start_at=at(1, 10),
             )
             visit_id = item.master_id
-            result = checkout.checkout(patient, visit_id, callback_url="http://portal.test/cb")
+            result = quoted_checkout(patient, visit_id, callback_url="http://portal.test/cb")
             payment_id, order_id = result.payment.id, result.payment.razorpay_order_id
             db.session.remove()
         params = gateway.pay(order_id)

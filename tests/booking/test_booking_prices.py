@@ -13,7 +13,7 @@ from portal.booking.tasks import expire_holds
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from tests.booking.factories import at, credit_wallet
+from tests.booking.factories import at, credit_wallet, quoted_checkout
 from tests.payments.test_payments_checkout import hold
 
 
@@ -98,7 +98,7 @@ def test_coupon_spread_pro_rata_with_partial_wallet(world, users, gateway):
     assert sum(line.wallet_paid for line in q.lines) == 30_000
     assert [line.wallet_paid for line in q.lines] == [13_840, 9_226, 6_934]
 
-    result = checkout.checkout(patient, visit.id, 50_000, callback_url="http://portal.test/cb")
+    result = quoted_checkout(patient, visit.id, 50_000, callback_url="http://portal.test/cb")
     assert result.payment.amount == 73_301 and result.redirect_url
     assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 30_000
     assert gateway.sandbox.store.orders[result.payment.razorpay_order_id]["amount"] == 73_301
@@ -126,7 +126,7 @@ def test_fully_paid_by_wallet_confirms_at_once(world, users):
         clinic_id=world.clinic,
         start_at=at(1, 10),
     )
-    result = checkout.checkout(patient, item.master_id, 100_000, "http://portal.test/cb")
+    result = quoted_checkout(patient, item.master_id, 100_000, "http://portal.test/cb")
     assert result.redirect_url is None and result.payment.kind == "WALLET"
     visit = lookup.get_visit(item.master_id)
     assert visit.status == "CONFIRMED" and visit.invoice_no == "CP/2026-27/000001"
@@ -153,11 +153,11 @@ def test_wallet_reservation_cannot_be_spent_twice(world, users, gateway):
         clinic_id=world.clinic,
         start_at=at(1, 12),
     )
-    one = checkout.checkout(patient, first.master_id, 40_000, "http://portal.test/cb")
+    one = quoted_checkout(patient, first.master_id, 40_000, "http://portal.test/cb")
     assert one.payment.amount == 12_950
     # The balance is reserved: the second checkout finds nothing left to use.
     assert prices.quote(lookup.get_visit(second.master_id), 40_000).wallet_used == 0
-    two = checkout.checkout(patient, second.master_id, 40_000, "http://portal.test/cb")
+    two = quoted_checkout(patient, second.master_id, 40_000, "http://portal.test/cb")
     assert two.payment.amount == 52_950
     assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 40_000
 
@@ -175,7 +175,7 @@ def test_expiry_releases_wallet_and_coupon(world, users, gateway, clock):
         start_at=at(1, 10),
     )
     visits.apply_coupon(patient, item.master_id, "once")
-    result = checkout.checkout(patient, item.master_id, 10_000, "http://portal.test/cb")
+    result = quoted_checkout(patient, item.master_id, 10_000, "http://portal.test/cb")
     assert db.session.get(Coupon, 1).used_count == 1
     other = users(world.patients[1])
     item2 = visits.add_item(
@@ -334,7 +334,7 @@ def test_coupon_per_patient_limit_and_flat_cap(world, users):
     )
     visit = visits.apply_coupon(patient, item.master_id, "flat1000")
     assert visit.discount == 52_950  # capped at the visit's total
-    result = checkout.checkout(patient, visit.id, callback_url="http://portal.test/cb")
+    result = quoted_checkout(patient, visit.id, callback_url="http://portal.test/cb")
     assert result.redirect_url is None  # nothing left to pay: confirmed
     assert lookup.get_visit(visit.id).status == "CONFIRMED"
     assert balance(chart.DISCOUNTS) == 52_950
@@ -383,7 +383,7 @@ def test_receipt_invoice_numbers_and_lines(world, users):
             clinic_id=world.clinic,
             start_at=at(1, hour),
         )
-        checkout.checkout(patient, item.master_id, 1_000_000, "http://portal.test/cb")
+        quoted_checkout(patient, item.master_id, 1_000_000, "http://portal.test/cb")
         numbers.append(lookup.get_visit(item.master_id).invoice_no)
     assert numbers == ["CP/2026-27/000001", "CP/2026-27/000002"]
     receipt = receipts.receipt(lookup.get_visit(item.master_id))
@@ -410,7 +410,7 @@ def test_payment_confirms_the_coupon_use_of_its_own_visit_only(world, users, gat
     without = hold(world, patient, hour=11, doctor=1)
     visits.apply_coupon(patient, with_coupon, "KEEP")
     for visit_id in (with_coupon, without):
-        result = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb")
+        result = quoted_checkout(patient, visit_id, 0, "http://portal.test/cb")
         params = gateway.pay(result.payment.razorpay_order_id)
         assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
     db.session.expire_all()
@@ -433,7 +433,7 @@ def late_paid_coupon_visit(world, users, gateway, clock, before_payment, **coupo
     coupon(admin, **coupon_kw)
     visit_id = hold(world, patient, hour=10, doctor=0)
     visits.apply_coupon(patient, visit_id, "save10")
-    result = checkout.checkout(patient, visit_id, 0, "http://portal.test/cb")
+    result = quoted_checkout(patient, visit_id, 0, "http://portal.test/cb")
     assert result.payment.amount == CONSULT_LESS_10
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
@@ -448,7 +448,7 @@ def late_paid_coupon_visit(world, users, gateway, clock, before_payment, **coupo
 def pay_with_coupon(world, gateway, user, hour, doctor):
     visit_id = hold(world, user, hour=hour, doctor=doctor)
     visits.apply_coupon(user, visit_id, "SAVE10")
-    result = checkout.checkout(user, visit_id, 0, "http://portal.test/cb")
+    result = quoted_checkout(user, visit_id, 0, "http://portal.test/cb")
     params = gateway.pay(result.payment.razorpay_order_id)
     assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
     return visit_id
@@ -541,11 +541,11 @@ def test_late_payment_gives_the_coupon_use_back_when_the_wallet_part_is_gone(
     credit_wallet(patient.id, 10_000)
     visit_id = hold(world, patient, hour=10, doctor=0)
     visits.apply_coupon(patient, visit_id, "SAVE10")
-    result = checkout.checkout(patient, visit_id, 10_000, "http://portal.test/cb")
+    result = quoted_checkout(patient, visit_id, 10_000, "http://portal.test/cb")
     assert result.payment.amount == CONSULT_LESS_10 - 10_000
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
-    spend = checkout.checkout(patient, hold(world, patient, hour=12, doctor=1), 10_000, CB)
+    spend = quoted_checkout(patient, hold(world, patient, hour=12, doctor=1), 10_000, CB)
     assert spend.payment.amount == 52_950 - 10_000  # the wallet is reserved elsewhere
     gateway.pay(result.payment.razorpay_order_id)
     gateway.deliver()

@@ -17,7 +17,7 @@ from portal.catalog.providers import update_provider
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 
 
 def test_a_visit_paid_just_after_its_hold_ran_out_is_not_confirmed_at_a_closed_clinic(
@@ -32,7 +32,7 @@ def test_a_visit_paid_just_after_its_hold_ran_out_is_not_confirmed_at_a_closed_c
         clinic_id=world.clinic,
         start_at=at(3, 11),
     )
-    result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+    result = quoted_checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
     order_id = result.payment.razorpay_order_id
     expires = db.session.get(MasterBooking, item.master_id).hold_expires_at
     clock.move_to(expires + timedelta(seconds=30))  # the sweep (each minute) has not run yet
@@ -61,7 +61,7 @@ def _ran_out_then_paid(world, users, gateway, clock, change):
         clinic_id=world.clinic,
         start_at=at(3, 11),
     )
-    result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+    result = quoted_checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
     expires = db.session.get(MasterBooking, item.master_id).hold_expires_at
     clock.move_to(expires + timedelta(seconds=30))
     change(users(world.admin))  # accepted: the stale hold released first, nothing live

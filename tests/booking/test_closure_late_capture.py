@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from portal.accounts.models import User
 from portal.accounts.passwords import hash_password
-from portal.booking import checkout, lookup, prices, visits
+from portal.booking import lookup, prices, visits
 from portal.booking.tasks import expire_holds
 from portal.extensions import db
 from portal.privacy import closure
 from portal.refunds.models import Refund
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 from tests.plugin import PASSWORD
 from tests.refunds.helpers import move_paid_at_gateway
 
@@ -34,7 +34,7 @@ def test_a_late_capture_after_closing_revives_nothing_and_is_refunded(world, use
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     closure.close_account(patient.id, PASSWORD, True)
@@ -97,7 +97,7 @@ def test_a_late_capture_that_read_the_account_open_as_the_close_committed_is_ref
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     closure.close_account(patient.id, PASSWORD, True)
@@ -128,7 +128,7 @@ def test_a_late_capture_after_closing_never_reaches_the_closed_wallet(world, use
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     closure.close_account(patient.id, PASSWORD, True)
@@ -223,7 +223,7 @@ def test_no_late_payment_mail_goes_to_the_closed_placeholder(world, users, gatew
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     closure.close_account(patient.id, PASSWORD, True)

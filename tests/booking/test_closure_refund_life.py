@@ -16,7 +16,7 @@ from portal.privacy import closure
 from portal.refunds import failed as refunds_failed
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 from tests.plugin import PASSWORD
 from tests.refunds.helpers import ledger_kinds, settle_refunds
 
@@ -31,7 +31,7 @@ def closed_and_paid(world, users, gateway, clock):
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     closure.close_account(patient.id, PASSWORD, True)
@@ -110,7 +110,7 @@ def test_callback_then_webhooks_refund_once_and_post_once(world, users, gateway,
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     closure.close_account(patient.id, PASSWORD, True)

@@ -20,7 +20,7 @@ from portal.notify.models import Notification
 from portal.payouts import completion
 from portal.reconcile.models import CaseStatus, ReconCase
 from portal.reconcile.queries import open_cases_by_visit
-from tests.booking.factories import NOW, at, credit_wallet
+from tests.booking.factories import NOW, at, credit_wallet, quoted_checkout
 
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -137,7 +137,7 @@ def test_a_visit_the_wallet_or_a_coupon_paid_needs_no_payment(world, users, gate
         ).master_id
 
     def pay(v_id, wallet):
-        checkout.checkout(patient, v_id, wallet, callback_url=CALLBACK)
+        quoted_checkout(patient, v_id, wallet, callback_url=CALLBACK)
 
     wallet_only, part, again, free = visit(9), visit(10), visit(11), visit(12)
     pay(wallet_only, _visit(wallet_only).subtotal)
@@ -185,7 +185,7 @@ def test_the_first_failed_payment_needs_attention_with_a_high_alert(world, users
         clinic_id=world.clinic,
         start_at=at(3, 10),
     ).master_id
-    order = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     gateway.pay(order, outcome="failure")
     gateway.deliver()
     visit = _visit(visit_id)

@@ -20,14 +20,14 @@ import sqlalchemy as sa
 from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
-from portal.booking import checkout, payment_events, visits
+from portal.booking import payment_events, visits
 from portal.booking.models import MasterBooking
 from portal.booking.tasks import expire_holds
 from portal.catalog import time_lock
 from portal.catalog.models import Provider
 from portal.extensions import db
 from portal.payments.models import Payment, PaymentAttempt
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 from tests.threads import run_together
 
 
@@ -97,7 +97,7 @@ def test_a_late_capture_webhook_job_and_a_patient_hold_do_not_stall(
     request holds SQLITE_LOCK and reaches its first write: each waits for the other."""
     from datetime import timedelta
 
-    from portal.booking import checkout, claims, lookup
+    from portal.booking import claims, lookup
     from portal.booking.tasks import expire_holds
 
     patient = users(world.patients[0])
@@ -105,7 +105,7 @@ def test_a_late_capture_webhook_job_and_a_patient_hold_do_not_stall(
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    order = checkout.checkout(
+    order = quoted_checkout(
         patient, visit_id, callback_url="http://portal.test/visits/callback"
     ).payment.razorpay_order_id
     clock.shift(timedelta(minutes=31))
@@ -227,7 +227,7 @@ def test_the_holds_sweep_and_the_webhook_job_confirm_a_visit_once(
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
     ).master_id  # fmt: skip
-    order = checkout.checkout(
+    order = quoted_checkout(
         patient, visit_id, callback_url="http://portal.test/visits/callback"
     ).payment.razorpay_order_id
     gateway.pay(order)  # captured at Razorpay at the last minute; its webhooks not yet in
@@ -296,7 +296,7 @@ def test_a_late_capture_revival_and_a_hold_of_the_same_time_never_both_win(
         patient, patient_id=patient.id, service_id=world.consult,
         provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=start,
     )  # fmt: skip
-    order = checkout.checkout(
+    order = quoted_checkout(
         patient, item.master_id, callback_url="http://portal.test/cb"
     ).payment.razorpay_order_id
     clock.shift(timedelta(minutes=31))

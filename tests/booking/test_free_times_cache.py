@@ -173,13 +173,13 @@ def paid(app, w):
 
 def test_a_cancellation_frees_its_time_at_once(app, client, w, paid):
     from portal.accounts.models import User
-    from portal.refunds.cancel import cancel_items_as_patient
+    from tests.refunds.helpers import quoted_cancel
 
     patient_id, visit_id, item_id = paid
     assert "10:00" not in day_times(client, w, 4)[0]
     assert "10:00" not in kept(client, w, 4)
     with inside(app):
-        cancel_items_as_patient(db.session.get(User, patient_id), visit_id, [item_id])
+        quoted_cancel(db.session.get(User, patient_id), visit_id, [item_id])
     assert "10:00" in day_times(client, w, 4)[0]
 
 

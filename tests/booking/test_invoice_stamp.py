@@ -10,7 +10,7 @@ from portal.accounts import dependents
 from portal.accounts.models import User
 from portal.booking import checkout, invoices, lookup, receipts, visits
 from portal.extensions import db
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 from tests.refunds.helpers import book_and_pay
 
 
@@ -29,7 +29,7 @@ def _statements_of_return(world, users, gateway, n_items, hour0):
             visit_id=first.master_id if first else None,
         )
         first = first or item
-    result = checkout.checkout(patient, first.master_id, 0, callback_url="http://portal.test/cb")
+    result = quoted_checkout(patient, first.master_id, 0, callback_url="http://portal.test/cb")
     params = gateway.pay(result.payment.razorpay_order_id)
     db.session.expire_all()
     seen = []

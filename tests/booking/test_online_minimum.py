@@ -7,7 +7,7 @@ which refused it, and the patient read "Payments are unavailable right now", for
 from portal.booking import checkout, coupons, lookup, prices, visits
 from portal.booking.models import CouponRedemption
 from portal.extensions import db
-from tests.booking.factories import at, credit_wallet
+from tests.booking.factories import at, credit_wallet, quoted_checkout
 from tests.refunds.helpers import book_and_pay
 
 CB = "http://portal.test/cb"
@@ -32,9 +32,9 @@ def test_a_wallet_short_of_the_whole_by_under_a_rupee_leaves_a_rupee_online(worl
     shown = prices.quote(lookup.get_visit(visit_id), 52_900)
     assert (shown.subtotal, shown.wallet_used, shown.amount_due) == (CONSULT_TOTAL, 52_850, 100)
     assert shown.online_minimum
-    result = checkout.checkout(patient, visit_id, 52_900, callback_url=CB)
+    result = quoted_checkout(patient, visit_id, 52_900, callback_url=CB)
     assert result.payment.amount == 100
-    again = checkout.checkout(patient, visit_id, 52_900, callback_url=CB)  # a retry
+    again = quoted_checkout(patient, visit_id, 52_900, callback_url=CB)  # a retry
     assert again.payment.id == result.payment.id  # the same order, not a new one
     checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
     gateway.deliver()
@@ -81,8 +81,8 @@ def test_a_coupon_cut_for_the_minimum_is_whole_again_when_the_wallet_covers_the_
     credit_wallet(patient.id, 60)
     visit_id = _hold(world, patient)
     visits.apply_coupon(patient, visit_id, "FLAT529")
-    assert checkout.checkout(patient, visit_id, 0, callback_url=CB).payment.amount == 100
-    result = checkout.checkout(patient, visit_id, 60, callback_url=CB)
+    assert quoted_checkout(patient, visit_id, 0, callback_url=CB).payment.amount == 100
+    result = quoted_checkout(patient, visit_id, 60, callback_url=CB)
     db.session.expire_all()
     visit = lookup.get_visit(visit_id)
     assert result.redirect_url is None and visit.status == "CONFIRMED"

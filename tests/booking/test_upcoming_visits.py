@@ -3,7 +3,7 @@ soonest first (``booking.queries.open_and_upcoming_visits``)."""
 
 from portal.booking.queries import open_and_upcoming_visits
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay
+from tests.refunds.helpers import book_and_pay, quoted_cancel
 
 
 def _upcoming(patient):
@@ -57,7 +57,6 @@ def test_a_cancelled_first_appointment_is_not_the_visits_first(world, users, gat
     """The home and "My visits" gave a cancelled lab test's time as the visit's first
     appointment (review finding, walking the demo)."""
     from portal.booking.queries import patient_visits_page
-    from portal.refunds import cancel as refunds_cancel
 
     patient = users(world.patients[0])
     visit = book_and_pay(
@@ -69,12 +68,12 @@ def test_a_cancelled_first_appointment_is_not_the_visits_first(world, users, gat
             (world.consult, [world.doctors[0]], at(9, 11)),
         ],
     )
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    quoted_cancel(patient, visit.id, [visit.items[0].id])
     [row] = _upcoming(patient)
     assert row.first_start == at(9, 11)
     [listed] = patient_visits_page(patient.id).items
     assert listed.first_start == at(9, 11)
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[1].id])
+    quoted_cancel(patient, visit.id, [visit.items[1].id])
     assert _upcoming(patient) == []
     [listed] = patient_visits_page(patient.id).items
     assert listed.first_start == at(4, 10)  # all off: the first of all

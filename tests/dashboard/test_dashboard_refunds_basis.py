@@ -14,12 +14,11 @@ from portal.dashboard.queries import dashboard
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds.models import Refund
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
 from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
-from tests.refunds.helpers import book_and_pay, consult_and_lab, settle_refunds
+from tests.refunds.helpers import book_and_pay, consult_and_lab, quoted_cancel, settle_refunds
 
 
 def test_dashboard_refunds_are_on_the_same_basis_as_money_in(world, users, gateway, clock):
@@ -32,10 +31,8 @@ def test_dashboard_refunds_are_on_the_same_basis_as_money_in(world, users, gatew
     )
     consult, lab = sorted(visit.items, key=lambda i: i.start_at)
     # One item back to the card (Razorpay), the other to the wallet by the patient's choice.
-    refunds_cancel.cancel_items_as_patient(users(world.patients[0]), visit.id, [consult.id])
-    refunds_cancel.cancel_items_as_patient(
-        users(world.patients[0]), visit.id, [lab.id], prefer_wallet=True
-    )
+    quoted_cancel(users(world.patients[0]), visit.id, [consult.id])
+    quoted_cancel(users(world.patients[0]), visit.id, [lab.id], prefer_wallet=True)
     settle_refunds(gateway)
 
     today = utcnow().astimezone(CLINIC_TZ).date()

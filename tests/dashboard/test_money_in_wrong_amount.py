@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.booking import checkout, links
+from portal.booking import links
 from portal.dashboard.queries import dashboard
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
@@ -19,7 +19,7 @@ from portal.payments.models import Payment
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
 from tests.booking.conftest import _ledger_stays_sound, clock, gateway, users, world  # noqa: F401
-from tests.booking.factories import at, captured_event, post_webhook
+from tests.booking.factories import at, captured_event, post_webhook, quoted_checkout
 from tests.payments.test_payments_checkout import CALLBACK, hold
 from tests.payments.test_payments_links import admin_hold
 
@@ -39,7 +39,7 @@ def _clearing_debits():
 def test_wrong_amount_capture_counts_as_money_in(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     payment_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
     post_webhook(app, captured_event(gateway, payment_id, 100), "evt_wrong_1")
     db.session.expire_all()

@@ -8,10 +8,11 @@ import pytest
 
 import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
-from portal.booking import checkout, visits
+from portal.booking import visits
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
 from portal.refunds.models import Refund
+from tests.booking.factories import quoted_checkout
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
 from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
@@ -70,7 +71,7 @@ def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(
                 visit_id=first.master_id,
             )
         visit_id = first.master_id
-        result = checkout.checkout(
+        result = quoted_checkout(
             me, visit_id, 0, callback_url=f"{live_server}/me/visits/{visit_id}/paid"
         )
         checkout_url = result.redirect_url

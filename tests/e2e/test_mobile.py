@@ -12,12 +12,12 @@ from playwright.sync_api import expect
 import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
 from portal.accounts.models import Dependent
-from portal.booking import checkout, visits
+from portal.booking import visits
 from portal.extensions import db
-from portal.refunds import cancel as refunds_cancel
-from tests.booking.factories import credit_wallet
+from tests.booking.factories import credit_wallet, quoted_checkout
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
+from tests.refunds.helpers import quoted_cancel
 from tests.web.booking.helpers import build_catalog, online_service, slot, weekday_ahead
 
 pytestmark = pytest.mark.e2e
@@ -88,10 +88,8 @@ def history(app, make_user):
         paid_id = first.master_id
         visit = db.session.get(type(first.visit), paid_id)
         wallet = sum(i.total for i in visit.items)
-        checkout.checkout(me, paid_id, wallet, callback_url="http://portal.test/cb")
-        refunds_cancel.cancel_items_as_patient(
-            me, paid_id, [second.id], prefer_wallet=True, reason="Done elsewhere"
-        )
+        quoted_checkout(me, paid_id, wallet, callback_url="http://portal.test/cb")
+        quoted_cancel(me, paid_id, [second.id], prefer_wallet=True, reason="Done elsewhere")
         open_item = visits.add_item(
             me,
             patient_id=me.id,
@@ -121,7 +119,7 @@ def history(app, make_user):
             dependent_id=child.id,
         )
         family_total = db.session.get(type(family.visit), family.master_id).subtotal
-        checkout.checkout(me, family.master_id, family_total, callback_url="http://portal.test/cb")
+        quoted_checkout(me, family.master_id, family_total, callback_url="http://portal.test/cb")
         db.session.remove()
     return {
         "patient": patient,
@@ -212,7 +210,7 @@ def online_booking(app, history):
             start_at=slot(history["day"], 14),
         )
         total = db.session.get(type(item.visit), item.master_id).subtotal
-        checkout.checkout(me, item.master_id, total, callback_url="http://portal.test/cb")
+        quoted_checkout(me, item.master_id, total, callback_url="http://portal.test/cb")
         booking_id = item.id
         db.session.remove()
     return booking_id

@@ -17,8 +17,10 @@ from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.reconcile import run as recon
 from portal.reconcile.window import day_window
+from tests.booking.factories import quoted_checkout
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
+from tests.refunds.helpers import quoted_cancel
 from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +69,7 @@ def test_admin_syncs_a_missed_capture_and_sees_it_matched(app, page, sandbox, ma
             start_at=slot(weekday_ahead(3), 10),
         )
         visit_id = item.master_id
-        result = checkout.checkout(me, visit_id, 0, callback_url="http://127.0.0.1/cb")
+        result = quoted_checkout(me, visit_id, 0, callback_url="http://127.0.0.1/cb")
         sandbox.set_faults(drop_events="payment.authorized,payment.captured,order.paid")
         payment = sandbox.store.pay_order(result.payment.razorpay_order_id)
         sandbox.deliver_pending()
@@ -102,7 +104,6 @@ def test_admin_syncs_a_missed_capture_and_sees_it_matched(app, page, sandbox, ma
 def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
     app, page, sandbox, make_user, live_server
 ):
-    from portal.refunds import cancel as refunds_cancel
     from portal.refunds import lookup as refunds_lookup
     from portal.refunds.models import Refund
 
@@ -120,7 +121,7 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
             clinic_id=cat.clinic,
             start_at=slot(weekday_ahead(4), 11),
         )
-        result = checkout.checkout(me, item.master_id, 0, callback_url="http://127.0.0.1/cb")
+        result = quoted_checkout(me, item.master_id, 0, callback_url="http://127.0.0.1/cb")
         order_id = result.payment.razorpay_order_id
         payment = sandbox.store.pay_order(order_id)
         checkout.complete_checkout_callback(
@@ -131,7 +132,7 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
             }
         )
         sandbox.set_faults(drop_events="refund.processed")
-        refunds_cancel.cancel_items_as_patient(me, item.master_id, [item.id])
+        quoted_cancel(me, item.master_id, [item.id])
         [refund] = refunds_lookup.refunds_for_visit(item.master_id)
         refund_id, rfnd = refund.id, refund.razorpay_refund_id
         sandbox.advance(10)  # processed at the gateway; its webhook is dropped

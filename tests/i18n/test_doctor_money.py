@@ -13,7 +13,7 @@ from portal.extensions import db
 from tests.i18n.test_language import WORLD_DATA, _hindi_pages
 from tests.i18n.untranslated import untranslated
 from tests.plugin import PASSWORD
-from tests.web.booking.helpers import HX, credit_wallet, hold, slot
+from tests.web.booking.helpers import HX, credit_wallet, hold, pay_fields, slot
 
 # The services' price with platform fee and GST (Consultation ₹500): paid from the wallet.
 CONSULTATION_TOTAL = "529.50"
@@ -21,7 +21,9 @@ CONSULTATION_TOTAL = "529.50"
 
 def _paid(app, patient_client, world, hour):
     visit_id, item_id = hold(app, world, start=slot(world.day, hour))
-    answer = patient_client.post(f"/me/visits/{visit_id}/pay", data={"wallet": CONSULTATION_TOTAL})
+    answer = patient_client.post(
+        f"/me/visits/{visit_id}/pay", data=pay_fields(patient_client, visit_id, CONSULTATION_TOTAL)
+    )
     assert answer.status_code == 303
     return item_id
 
@@ -232,7 +234,7 @@ def test_the_patients_refused_forms_are_hindi(app, client, login, world):
     visit_id, _item = hold(app, world)
     coupon = client.post(f"/me/visits/{visit_id}/coupon", data={"code": ""})
     assert "कूपन कोड दर्ज करें" in coupon.get_data(as_text=True)
-    paid = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "100"})
+    paid = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, "100"))
     assert paid.status_code == 422
     page = paid.get_data(as_text=True)
     assert "आपके वॉलेट में ₹0 हैं।" in page

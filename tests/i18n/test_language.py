@@ -15,6 +15,7 @@ from portal.accounts.service import PASSWORD_MESSAGE, PASSWORD_MIN_LENGTH
 from portal.extensions import db
 from tests.i18n.untranslated import untranslated
 from tests.plugin import PASSWORD
+from tests.web.booking.helpers import pay_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "portal" / "translations" / "hi" / "LC_MESSAGES" / "messages.po"
@@ -176,7 +177,9 @@ def _paid_visit(app, client, world):
 
     visit_id, item_id = hold(app, world)
     credit_wallet(app, world.patient.id, 100_000)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "529.50"})
+    response = client.post(
+        f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, "529.50")
+    )
     assert response.status_code == 303
     return visit_id, item_id
 
@@ -188,7 +191,7 @@ def _paid_online(app, client, world, start):
     from tests.web.booking.helpers import hold, pay_on_sandbox
 
     visit_id, _item = hold(app, world, start=start)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, ""))
     assert response.status_code == 303
     returned = urlsplit(pay_on_sandbox(client, response.location))
     assert client.get(returned.path, query_string=returned.query).status_code == 303

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from tests.i18n.test_language import WORLD_DATA, _numbers
 from tests.i18n.untranslated import untranslated
-from tests.web.booking.helpers import credit_wallet, hold, pay_on_sandbox, slot
+from tests.web.booking.helpers import credit_wallet, hold, pay_fields, pay_on_sandbox, slot
 
 SENTENCE = re.compile(r'<p class="muted" id="online-minimum">([^<]*)</p>')
 
@@ -21,7 +21,7 @@ def _in_hindi(client, login, world):
 
 
 def _checked_out_and_back_unpaid(client, visit_id, wallet):
-    paying = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": wallet})
+    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, wallet))
     assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
     back = urlsplit(pay_on_sandbox(client, paying.location, outcome="failure"))
     assert client.get(back.path, query_string=back.query).status_code == 303

@@ -15,7 +15,7 @@ import pytest
 from flask_babel import force_locale, gettext
 
 from portal.booking import checkout, errors, reschedule_payment
-from tests.web.booking.helpers import hold, pay_on_sandbox
+from tests.web.booking.helpers import hold, pay_fields, pay_on_sandbox
 
 FLASH = re.compile(r'<p class="flash flash-error" role="status">([^<]*)</p>')
 
@@ -32,7 +32,7 @@ def test_the_failed_payment_flash_says_it_once(app, client, login, world, gatewa
     visit_id, _ = hold(app, world)
     login(world.patient)
     client.post("/language", data={"language": language, "next": "/"})
-    paying = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, ""))
     assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
     back = urlsplit(pay_on_sandbox(client, paying.location, outcome="failure"))
     assert client.get(back.path, query_string=back.query).status_code == 303

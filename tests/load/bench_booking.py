@@ -24,6 +24,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 import time_machine
 
+from tests.booking.factories import quoted_checkout
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/clinic_portal_bench_booking"
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -93,7 +95,7 @@ def run_bookings(app, gateway, world, n, workers):
                         clinic_id=world.clinic,
                         start_at=start,
                     )
-                    result = checkout.checkout(patient, item.master_id, callback_url=CALLBACK)
+                    result = quoted_checkout(patient, item.master_id, callback_url=CALLBACK)
                     order_id = result.payment.razorpay_order_id
                     t1 = time.perf_counter()
                     params = gateway.pay(order_id)  # the patient on Razorpay's page

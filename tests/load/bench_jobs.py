@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from portal import jobs
+from tests.booking.factories import quoted_checkout
 from tests.load import http_stack
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/cp_bench_jobs"
@@ -116,7 +117,7 @@ def _future_weekdays(count):
 def make_visits(app, n):
     """``n`` confirmed visits, paid from the wallet: each records its follow-up job."""
     from portal.accounts.models import User
-    from portal.booking import checkout, lookup, prices, visits
+    from portal.booking import lookup, prices, visits
     from portal.extensions import db
     from tests.booking.factories import build_world, credit_wallet
 
@@ -142,7 +143,7 @@ def make_visits(app, n):
             visit = lookup.get_visit(item.master_id)
             total = prices.quote(visit).amount_due
             credit_wallet(patient.id, total)
-            checkout.checkout(patient, item.master_id, total, callback_url="http://bench/cb")
+            quoted_checkout(patient, item.master_id, total, callback_url="http://bench/cb")
             db.session.remove()
 
 

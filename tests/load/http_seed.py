@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from tests.booking.factories import quoted_checkout
 from tests.load.http_stack import CONTROL_AUTH
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -152,7 +153,7 @@ def busy_calendar(app, world, bookings, sandbox_url, portal_url):
                 visit_id = item.master_id
             done += index + 1
             callback = f"{portal_url}/me/visits/{visit_id}/paid"
-            result = checkout.checkout(patient, visit_id, 0, callback_url=callback)
+            result = quoted_checkout(patient, visit_id, 0, callback_url=callback)
             checkout.complete_checkout_callback(pay(browser, result.redirect_url))
             db.session.remove()
             patient = db.session.get(User, world.busy_patient)

@@ -19,7 +19,7 @@ from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.notify.models import Notification
 from portal.payments.models import PaymentAttempt
-from tests.booking.factories import at, post_webhook
+from tests.booking.factories import at, post_webhook, quoted_checkout
 
 CALLBACK = "http://portal.test/visits/callback"
 LAKH = 100_000 * 100  # ₹1,00,000 in paise
@@ -129,7 +129,7 @@ def test_a_signed_capture_claiming_a_lakh_credits_nothing(app, world, users, gat
     body claims ₹1,00,000 used to become an unapplied wallet credit that then paid a visit."""
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     forged = {
         "id": "pay_Forged000001",
         "entity": "payment",
@@ -165,7 +165,7 @@ def test_a_real_payment_with_an_inflated_amount_is_parked_and_the_real_event_con
 ):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     payment_id = gateway.pay(order_id)["razorpay_payment_id"]
     real = gateway.sandbox.store.payments[payment_id]
     inflated = {**real, "amount": LAKH}
@@ -183,8 +183,8 @@ def test_a_real_payment_of_another_order_is_parked(app, world, users, gateway):
     cheap = hold(world, patient, hour=10)
     other = users(world.patients[1])
     target = hold(world, other, hour=11, doctor=1)
-    cheap_order = checkout.checkout(patient, cheap, callback_url=CALLBACK).payment
-    target_order = checkout.checkout(other, target, callback_url=CALLBACK).payment
+    cheap_order = quoted_checkout(patient, cheap, callback_url=CALLBACK).payment
+    target_order = quoted_checkout(other, target, callback_url=CALLBACK).payment
     payment_id = gateway.pay(cheap_order.razorpay_order_id)["razorpay_payment_id"]
     entity = {
         **gateway.sandbox.store.payments[payment_id],
@@ -200,7 +200,7 @@ def test_what_the_gateway_really_captured_is_what_counts(app, world, users, gate
     body's) goes to the wallet and the visit is flagged (the old wrong-amount rule)."""
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     payment_id = gateway.pay(order_id)["razorpay_payment_id"]
     gateway.sandbox.store.payments[payment_id]["amount"] = 100  # the gateway took ₹1
     post_webhook(app, capture_event({"id": payment_id, "order_id": order_id}), "evt_small")
@@ -226,7 +226,7 @@ def test_an_anonymous_return_writes_nothing_and_flashes_no_attacker_text(
 ):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     before = _timeline_rows()
     client = app.test_client()
     for form in (
@@ -253,8 +253,8 @@ def test_a_return_signed_for_another_visits_order_writes_nothing(app, world, use
     mine = hold(world, patient, hour=10)
     stranger = users(world.patients[1])
     theirs = hold(world, stranger, hour=11, doctor=1)
-    checkout.checkout(stranger, theirs, callback_url=CALLBACK)
-    order_id = checkout.checkout(patient, mine, callback_url=CALLBACK).payment.razorpay_order_id
+    quoted_checkout(stranger, theirs, callback_url=CALLBACK)
+    order_id = quoted_checkout(patient, mine, callback_url=CALLBACK).payment.razorpay_order_id
     params = gateway.pay(order_id)  # genuinely signed, for MY visit's order
     before = _timeline_rows()
     response = app.test_client().post(f"/me/visits/{theirs}/paid", data=params)
@@ -279,7 +279,7 @@ def test_a_signed_return_for_a_payment_the_gateway_does_not_hold_is_refused(
 
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     before = _timeline_rows()
     fake = "pay_NeverPaid0001"
     params = {
@@ -302,7 +302,7 @@ def test_a_signed_return_while_the_gateway_is_unreachable_waits_for_the_webhook(
 
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     params = gateway.pay(order_id)
     before = _timeline_rows()
 
@@ -331,7 +331,7 @@ def test_a_signed_return_for_an_authorized_payment_waits_for_its_capture(
     (review finding); they are told it is being confirmed, and the capture confirms."""
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     params = gateway.pay(order_id)
     paid = gateway.sandbox.store.payments[params["razorpay_payment_id"]]
     status = paid["status"], paid.get("captured", True)

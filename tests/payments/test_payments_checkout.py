@@ -18,7 +18,7 @@ from portal.ledger.service import balance
 from portal.notify.models import MailMessage
 from portal.outbox import OutboxItem
 from portal.payments.models import Payment, PaymentAttempt
-from tests.booking.factories import at, captured_event, credit_wallet, post_webhook
+from tests.booking.factories import at, captured_event, credit_wallet, post_webhook, quoted_checkout
 
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -57,7 +57,7 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
     patient = users(world.patients[0])
     credit_wallet(patient.id, 10_000)
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, 10_000, CALLBACK)
+    result = quoted_checkout(patient, visit_id, 10_000, CALLBACK)
     assert fresh(visit_id).status == "PENDING_PAYMENT"
     params = gateway.pay(result.payment.razorpay_order_id)
     events = gateway.sandbox.events()
@@ -110,7 +110,7 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
 def test_webhook_alone_confirms_and_the_callback_changes_nothing(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     gateway.deliver()
     assert fresh(visit_id).status == "CONFIRMED"
@@ -128,7 +128,7 @@ def test_repeat_captures_of_a_confirmed_payment_do_not_ask_the_gateway(
 
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
     fetched = []
@@ -155,7 +155,7 @@ def _written():
 def test_bad_signature_is_refused(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     before = _written()
     with pytest.raises(PaymentError, match="could not verify"):
@@ -170,7 +170,7 @@ def test_bad_signature_is_refused(world, users, gateway):
 def test_failures_need_intervention_after_three_and_stop_at_five(world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     order_id = result.payment.razorpay_order_id
     for _ in range(1, 5):
         gateway.pay(order_id, outcome="failure")
@@ -178,7 +178,7 @@ def test_failures_need_intervention_after_three_and_stop_at_five(world, users, g
         visit = fresh(visit_id)
         assert visit.attention == "PAYMENT_FAILED"  # from the first failure
         assert visit.status == "PENDING_PAYMENT"
-        again = checkout.checkout(patient, visit_id, callback_url=CALLBACK)  # a retry
+        again = quoted_checkout(patient, visit_id, callback_url=CALLBACK)  # a retry
         assert again.payment.id == result.payment.id
     assert lookup.list_visits(needs_attention=True).total == 1
     gateway.pay(order_id, outcome="failure")
@@ -187,14 +187,14 @@ def test_failures_need_intervention_after_three_and_stop_at_five(world, users, g
     assert db.session.get(Payment, result.payment.id).status == "FAILED"
     assert visit.status == "EXPIRED"  # the hold is released after the fifth attempt
     with pytest.raises(BookingError):
-        checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+        quoted_checkout(patient, visit_id, callback_url=CALLBACK)
 
 
 def test_late_payment_revives_the_visit_when_the_slot_is_free(world, users, gateway, clock):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 5_000)
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, 5_000, CALLBACK)
+    result = quoted_checkout(patient, visit_id, 5_000, CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     assert fresh(visit_id).status == "EXPIRED" and prices.wallet_balance(patient.id) == 5_000
@@ -214,7 +214,7 @@ def test_late_payment_revives_the_visit_when_the_slot_is_free(world, users, gate
 def test_late_payment_for_a_taken_slot_goes_to_the_wallet(world, users, gateway, clock):
     patient, other = users(world.patients[0]), users(world.patients[1])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     hold(world, other)  # expires the stale hold itself and takes the slot
     gateway.pay(result.payment.razorpay_order_id)
@@ -240,7 +240,7 @@ def test_late_payment_for_a_provider_now_away_goes_to_the_wallet(
     patient, admin = users(world.patients[0]), users(world.admin)
     visit_id = hold(world, patient)
     start = fresh(visit_id).items[0].start_at
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     if change == "leave":
@@ -276,7 +276,7 @@ def test_late_payment_revives_a_booking_whose_service_was_lengthened_since(
         clinic_id=world.clinic,
         start_at=at(1, 17, 30),  # to 18:00, when the clinic closes
     ).master_id
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     clock.shift(timedelta(minutes=31))
     assert expire_holds() == 1
     update_service(admin, db.session.get(Service, world.consult), duration_minutes=45)
@@ -289,7 +289,7 @@ def test_late_payment_revives_a_booking_whose_service_was_lengthened_since(
 def test_wrong_amount_confirms_nothing(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     # The gateway itself holds a capture of another amount (a webhook's own claim no longer
     # counts: captures are confirmed against the gateway's record, issue #15).
     payment_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
@@ -305,7 +305,7 @@ def test_changing_the_visit_abandons_the_pending_order(world, users, gateway):
     patient = users(world.patients[0])
     credit_wallet(patient.id, 2_000)
     visit_id = hold(world, patient)
-    first = checkout.checkout(patient, visit_id, 2_000, CALLBACK)
+    first = quoted_checkout(patient, visit_id, 2_000, CALLBACK)
     assert prices.wallet_balance(patient.id) == 0
     visits.add_item(
         patient,
@@ -319,7 +319,7 @@ def test_changing_the_visit_abandons_the_pending_order(world, users, gateway):
     visit = fresh(visit_id)
     assert visit.status == "DRAFT" and prices.wallet_balance(patient.id) == 2_000
     assert db.session.get(Payment, first.payment.id).status == "EXPIRED"
-    second = checkout.checkout(patient, visit_id, 0, CALLBACK)
+    second = quoted_checkout(patient, visit_id, 0, CALLBACK)
     assert second.payment.id != first.payment.id
     assert second.payment.amount == 52_950 + 26_529
     # The abandoned order gets paid anyway: the money is the patient's, in the wallet.
@@ -333,7 +333,7 @@ def test_list_visits_filters(world, users, gateway):
     a, b = users(world.patients[0]), users(world.patients[1])
     v1 = hold(world, a)
     v2 = hold(world, b, hour=14, day=0)  # today, six hours ahead
-    checkout.checkout(b, v2, callback_url=CALLBACK)
+    quoted_checkout(b, v2, callback_url=CALLBACK)
     assert lookup.list_visits().total == 2
     assert [v.id for v in lookup.list_visits(patient_id=a.id).items] == [v1]
     assert [v.id for v in lookup.list_visits(status="PENDING_PAYMENT").items] == [v2]
@@ -366,6 +366,29 @@ def test_the_gateways_callback_is_on_the_public_url_when_one_is_set(app, world, 
             )
     finally:
         app.config.update(saved)
+
+
+def test_checkout_without_the_amounts_shown_is_refused_and_writes_nothing(
+    app, world, users, gateway
+):
+    """``shown`` is required of every caller: without it a TypeError; ``None`` or not two
+    whole numbers of paise asked again, nothing reserved, ordered or confirmed (a
+    wallet-only payment included); the amounts shown go through. (Before, it defaulted
+    to None and skipped the check: a pay post without them took whatever was due.)"""
+    patient = users(world.patients[0])
+    credit_wallet(patient.id, 60_000)
+    visit_id = hold(world, patient)
+    with pytest.raises(TypeError):
+        checkout.checkout(patient, visit_id, 52_950, CALLBACK)
+    for unshown in (None, (52_950,), ("52950", "0"), (52_950, None), (True, 0), 52_950):
+        with pytest.raises(BookingError) as err:
+            checkout.checkout(patient, visit_id, 52_950, CALLBACK, shown=unshown)
+        assert err.value.message == checkout.MSG_PRICE_UNSHOWN
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0
+    assert balance(chart.patient_wallet(patient.id)) == 60_000
+    assert fresh(visit_id).status == "DRAFT"
+    result = checkout.checkout(patient, visit_id, 52_950, CALLBACK, shown=(52_950, 0))
+    assert result.redirect_url is None and fresh(visit_id).status == "CONFIRMED"
 
 
 def test_checkout_of_other_amounts_than_the_button_stated_is_refused_and_writes_nothing(

@@ -9,13 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from portal import jobs
-from portal.booking import checkout, links, lookup, visits
+from portal.booking import links, lookup, visits
 from portal.booking.errors import PaymentError
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.outbox import OutboxItem
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 from tests.payments.test_payments_links import admin_hold
 
 FEE = 52_950  # one consultation, as test_payments_links has it
@@ -191,7 +191,7 @@ def test_an_orphan_link_paid_lands_on_its_own_visit_not_on_its_notes_reused_id(
         start_at=at(2, 11),
     )
     if paid_by == "checkout":
-        checkout.checkout(other, item.master_id, 0, "http://portal.test/cb")
+        quoted_checkout(other, item.master_id, 0, "http://portal.test/cb")
     else:
         links.create_payment_link(admin, item.master_id)
     lossy.pay_link(orphan["short_url"])

@@ -12,7 +12,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 
 
 def admin_hold(world, users, start, patient=0):
@@ -217,7 +217,7 @@ def test_checkout_after_the_hold_ran_out_is_refused(world, users, gateway, clock
     )
     clock.shift(timedelta(minutes=16))
     with pytest.raises(BookingError, match="hold on these slots has expired"):
-        checkout.checkout(patient, item.master_id, callback_url="http://portal.test/cb")
+        quoted_checkout(patient, item.master_id, callback_url="http://portal.test/cb")
     assert lookup.get_visit(item.master_id).status == "EXPIRED"
 
 

@@ -7,7 +7,7 @@ what the worker spent under load (docs/performance.md). A new statement on this 
 here."""
 
 from portal.booking import checkout
-from tests.booking.factories import credit_wallet
+from tests.booking.factories import credit_wallet, quoted_checkout
 from tests.payments.test_payments_checkout import CALLBACK, fresh, hold
 from tests.querycount import counted_queries
 
@@ -23,7 +23,7 @@ def test_the_webhooks_after_a_confirmed_checkout_stay_within_their_budgets(
     patient = users(world.patients[0])
     credit_wallet(patient.id, 10_000)
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, 10_000, CALLBACK)
+    result = quoted_checkout(patient, visit_id, 10_000, CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
 

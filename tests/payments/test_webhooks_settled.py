@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.gateway import webhook_processing
 from portal.gateway.models import WebhookEvent
 from portal.outbox import OutboxItem
+from tests.booking.factories import quoted_checkout
 from tests.payments.test_payments_checkout import CALLBACK, confirmations, fresh, hold
 
 
@@ -34,7 +35,7 @@ def _events():
 def _paid(world, users, gateway, returned):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     if returned:
         assert checkout.complete_checkout_callback(params).status == "CONFIRMED"

@@ -8,27 +8,27 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.booking import checkout, desk, links, prices, receipts
+from portal.booking import desk, links, prices, receipts
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.payments import records
 from portal.payments.models import Payment
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import queries as refund_queries
 from portal.refunds.models import Refund
 from portal.transactions.filters import MovementFilter
 from portal.transactions.queries import summary
-from tests.booking.factories import at, captured_event, post_webhook
+from tests.booking.factories import at, captured_event, post_webhook, quoted_checkout
 from tests.payments.test_payments_checkout import CALLBACK, fresh, hold
 from tests.payments.test_payments_links import admin_hold
 from tests.reconcile.helpers import case_for, later, run_day
+from tests.refunds.helpers import quoted_cancel
 
 
 def _wrong_then_right(app, world, users, gateway):
     patient = users(world.patients[0])
     visit_id = hold(world, patient, day=4)
-    order_id = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
+    order_id = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment.razorpay_order_id
     wrong = gateway.pay(order_id)["razorpay_payment_id"]
     gateway.sandbox.webhooks.pending = []
     post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong")
@@ -87,7 +87,7 @@ def test_the_right_capture_confirms_and_the_wrong_one_stays_on_its_own_row(
 def test_a_cancellation_refunds_the_capture_that_paid(app, world, users, gateway, clock):
     patient, visit_id, _order_id, wrong, right = _wrong_then_right(app, world, users, gateway)
     visit = fresh(visit_id)
-    refunds_cancel.cancel_items_as_patient(patient, visit_id, [visit.items[0].id])
+    quoted_cancel(patient, visit_id, [visit.items[0].id])
     db.session.expire_all()
     refunds = db.session.scalars(sa.select(Refund).where(Refund.visit_id == visit_id)).all()
     # Back through the capture that paid, none of it through the one in the wallet.
@@ -103,7 +103,7 @@ def test_after_the_wrong_amount_the_back_office_still_waits_for_the_order(
     and the payments monitor show the order still pending, not a successful payment."""
     patient = users(world.patients[0])
     visit_id = hold(world, patient, day=4)
-    order = checkout.checkout(patient, visit_id, callback_url=CALLBACK).payment
+    order = quoted_checkout(patient, visit_id, callback_url=CALLBACK).payment
     wrong = gateway.pay(order.razorpay_order_id)["razorpay_payment_id"]
     gateway.sandbox.webhooks.pending = []
     post_webhook(app, captured_event(gateway, wrong, 100), "evt_wrong")

@@ -10,10 +10,9 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.policies import service as svc
 from portal.policies import store
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import previews as refunds_previews
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, hours
+from tests.refunds.helpers import book_and_pay, hours, quoted_cancel
 
 pytestmark = pytest.mark.usefixtures("ledger_stays_sound")
 
@@ -59,12 +58,12 @@ def test_a_change_applies_to_new_bookings_only(world, users, gateway, clock, adm
         old_patient, old_visit.id, [old_item.id]
     ).items
     assert old_preview.refund == OLD_PARTIAL and "75%" in old_preview.rule_text
-    [old_done] = refunds_cancel.cancel_items_as_patient(old_patient, old_visit.id, [old_item.id])
+    [old_done] = quoted_cancel(old_patient, old_visit.id, [old_item.id])
     assert old_done.refund == OLD_PARTIAL
 
     clock.move_to(START + timedelta(hours=2) - hours(30))
     store.forget()
-    [new_done] = refunds_cancel.cancel_items_as_patient(new_patient, new_visit.id, [new_item.id])
+    [new_done] = quoted_cancel(new_patient, new_visit.id, [new_item.id])
     assert new_done.refund == NEW_PARTIAL
 
 

@@ -6,12 +6,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking import checkout, lookup, visits
+from portal.booking import lookup, visits
 from portal.extensions import db
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import day_window
-from tests.booking.factories import NOW, at
+from tests.booking.factories import NOW, at, quoted_checkout
 from tests.refunds.helpers import book_and_pay
 
 LOST_CAPTURE = "payment.authorized,payment.captured,order.paid"
@@ -43,7 +43,7 @@ def paid_only_at_gateway(world, users, gateway, day=4, hour=11):
         clinic_id=world.clinic,
         start_at=at(day, hour),
     )
-    result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+    result = quoted_checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
     gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
     params = gateway.pay(result.payment.razorpay_order_id)  # the callback is never called
     gateway.deliver()

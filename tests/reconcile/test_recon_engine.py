@@ -12,8 +12,7 @@ from portal.notify.models import Notification
 from portal.policies import service as policy_service
 from portal.reconcile import resolve
 from portal.reconcile.models import ReconCase, ReconRun
-from portal.refunds import cancel as refunds_cancel
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 from tests.reconcile.helpers import (
     LOST_CAPTURE,
     admin,
@@ -25,7 +24,7 @@ from tests.reconcile.helpers import (
     payment_id,
     run_day,
 )
-from tests.refunds.helpers import quoted_move, settle_refunds
+from tests.refunds.helpers import quoted_cancel, quoted_move, settle_refunds
 
 
 def alerts():
@@ -80,7 +79,7 @@ def _fully_refunded(world, users, gateway, visit_id, patient):
     """The patient cancels the visit with a full refund: the gateway's payment now says
     'refunded' (captured all the same)."""
     visit = lookup.get_visit(visit_id)
-    refunds_cancel.cancel_items_as_patient(users(patient), visit_id, [visit.items[0].id])
+    quoted_cancel(users(patient), visit_id, [visit.items[0].id])
     settle_refunds(gateway)
 
 
@@ -381,7 +380,6 @@ def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gat
     capture."""
     from datetime import timedelta
 
-    from portal.booking import checkout
     from portal.db import utcnow
     from portal.payments.models import Payment
     from portal.settlements.overdue import overdue_unsettled
@@ -390,7 +388,7 @@ def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gat
 
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     pay_id = gateway.pay(result.payment.razorpay_order_id)["razorpay_payment_id"]
     post_webhook(app, captured_event(gateway, pay_id, 100), "evt_wrong_amount_settle")
     db.session.expire_all()

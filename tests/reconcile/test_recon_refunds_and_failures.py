@@ -10,18 +10,17 @@ from portal.extensions import db
 from portal.reconcile import resolve
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import WindowError, day_window
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds.models import Refund
 from portal.refunds.tasks import poll_refunds
 from tests.reconcile.helpers import admin, case_for, cases, later, paid, payment_id, run_day
-from tests.refunds.helpers import settle_refunds
+from tests.refunds.helpers import quoted_cancel, settle_refunds
 
 
 def cancelled(world, users, gateway):
     visit = paid(world, users, gateway)
     patient = users(world.patients[0])
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    quoted_cancel(patient, visit.id, [visit.items[0].id])
     db.session.expire_all()
     [refund] = refunds_lookup.refunds_for_visit(visit.id)
     return visit, refund
@@ -73,7 +72,7 @@ def test_a_refund_made_on_its_retry_after_razorpay_errors_is_dated_by_that_reque
     Our side is dated by that request, not by when our row was created: matched."""
     visit = paid(world, users, gateway)
     gateway.sandbox.set_faults(fail_next=3, error_status=503, match="refund")
-    refunds_cancel.cancel_items_as_patient(users(world.patients[0]), visit.id, [visit.items[0].id])
+    quoted_cancel(users(world.patients[0]), visit.id, [visit.items[0].id])
     clock.shift(timedelta(minutes=2))
     poll_refunds()  # the retry that fell due: Razorpay makes it now
     settle_refunds(gateway)

@@ -6,16 +6,15 @@ import pytest
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking import checkout, visits
+from portal.booking import visits
 from portal.extensions import db
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase, ReconRun
 from portal.reconcile.window import day_window
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds.models import Refund
-from tests.booking.factories import NOW, at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay
+from tests.booking.factories import NOW, at, build_world, quoted_checkout, start_gateway
+from tests.refunds.helpers import book_and_pay, quoted_cancel
 from tests.threads import run_together
 
 pytestmark = pytest.mark.postgres
@@ -39,7 +38,7 @@ def _hold(world, gateway):
     cancelled visit whose refund is processed at the gateway, its webhook not yet sent."""
     patient = db.session.get(User, world.patients[0])
     paid = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 9))])
-    refunds_cancel.cancel_items_as_patient(patient, paid.id, [paid.items[0].id])
+    quoted_cancel(patient, paid.id, [paid.items[0].id])
     db.session.expire_all()
     [refund] = refunds_lookup.refunds_for_visit(paid.id)
     gateway.sandbox.advance(10)  # processed at the gateway; refund.processed is queued
@@ -53,7 +52,7 @@ def _hold(world, gateway):
             clinic_id=world.clinic,
             start_at=at(1 + n // 2, 10 + n % 2),
         )
-        result = checkout.checkout(buyer, item.master_id, 0, callback_url="http://portal.test/cb")
+        result = quoted_checkout(buyer, item.master_id, 0, callback_url="http://portal.test/cb")
         gateway.pay(result.payment.razorpay_order_id)  # webhooks queued, callback never made
     return refund.id
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from portal.booking import checkout, lookup, visits
 from portal.extensions import db
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
 
 # The patient's refusal as POLICY.md words it, under the default policy (the message names
 # the policy's cut-off: ``domain.cancellation.MSG_PATIENT_TOO_LATE``).
@@ -44,9 +44,7 @@ def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, depen
         first = first or item
     if coupon:
         visits.apply_coupon(patient, first.master_id, coupon)
-    result = checkout.checkout(
-        patient, first.master_id, wallet, callback_url="http://portal.test/cb"
-    )
+    result = quoted_checkout(patient, first.master_id, wallet, callback_url="http://portal.test/cb")
     if result.redirect_url:
         checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
         gateway.deliver()
@@ -165,3 +163,22 @@ def post_move(client, url, data):
         assert shown, f"{url} shows no fee to confirm"
         data = {"shown_fee": shown[1], **data}
     return client.post(url, data=data)
+
+
+def quoted_cancel(patient, visit_id, item_ids, **kwargs):
+    """A patient's cancellation as the page makes it: the refund previewed for these items
+    now (same destination and moment), then ``cancel_items_as_patient`` confirming that
+    total (its required ``expected_refund``). A refusal (too late, a team appointment,
+    already cancelled) is the cancellation's to raise."""
+    from portal.refunds import cancel, previews
+
+    shown = previews.preview_cancellation(
+        patient,
+        visit_id,
+        item_ids,
+        prefer_wallet=kwargs.get("prefer_wallet", False),
+        now=kwargs.get("now"),
+    )
+    return cancel.cancel_items_as_patient(
+        patient, visit_id, item_ids, expected_refund=shown.total_refund, **kwargs
+    )

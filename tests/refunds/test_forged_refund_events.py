@@ -6,17 +6,16 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.gateway.models import WebhookEvent
 from portal.notify.models import Notification
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds.models import Refund
 from tests.booking.factories import at, post_webhook
-from tests.refunds.helpers import book_and_pay, ledger_kinds, settle_refunds
+from tests.refunds.helpers import book_and_pay, ledger_kinds, quoted_cancel, settle_refunds
 
 
 def pending_refund(world, users, gateway):
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    quoted_cancel(patient, visit.id, [visit.items[0].id])
     db.session.expire_all()
     [refund] = refunds_lookup.refunds_for_visit(visit.id)
     assert refund.status == "PENDING" and refund.razorpay_refund_id

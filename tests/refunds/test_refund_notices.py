@@ -13,7 +13,7 @@ from portal.refunds import approvals as refunds_approvals
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds.models import Refund
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, settle_refunds
+from tests.refunds.helpers import book_and_pay, hours, quoted_cancel, settle_refunds
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST (98 h after NOW)
 
@@ -51,7 +51,7 @@ def test_a_refund_to_the_wallet_is_told_as_in_the_wallet(world, users, gateway, 
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
     item = visit.items[0]
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id], prefer_wallet=True)
+    quoted_cancel(patient, visit.id, [item.id], prefer_wallet=True)
     [refund] = db.session.scalars(sa.select(Refund).where(Refund.booking_id == item.id)).all()
     assert (refund.destination, refund.status, refund.amount) == ("WALLET", "PROCESSED", 52_950)
     told = _naming(_told(patient.id), 52_950)

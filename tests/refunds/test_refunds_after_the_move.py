@@ -22,7 +22,14 @@ from portal.refunds import previews as refunds_previews
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, ledger_kinds, quoted_move, settle_refunds
+from tests.refunds.helpers import (
+    book_and_pay,
+    hours,
+    ledger_kinds,
+    quoted_cancel,
+    quoted_move,
+    settle_refunds,
+)
 
 START, NEW = at(4, 10), at(7, 11)
 PAID = 52_950  # ₹500 consultation + ₹25 platform fee + ₹4.50 GST on the platform fee
@@ -102,7 +109,7 @@ def test_patient_cancellation_keeps_the_fee(world, users, gateway, clock):
     patient, item, resched = _moved(world, users, gateway, clock, "wallet")
     preview = refunds_previews.preview_cancellation(patient, item.master_id, [item.id])
     assert preview.items[0].fee_refund == 0
-    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id], prefer_wallet=True)
+    quoted_cancel(patient, item.master_id, [item.id], prefer_wallet=True)
     assert not db.session.scalars(sa.select(Refund).where(Refund.reschedule_id.is_not(None))).all()
     assert balance(chart.provider_payable(world.doctors[0])) == SHARE_10
 
@@ -117,7 +124,7 @@ def _cancelled_at_30_hours(world, users, gateway, clock):
         world, patient, gateway, [(world.consult, [world.doctors[0]], START)]
     ).items[0]
     clock.move_to(START - hours(30))
-    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
+    quoted_cancel(patient, item.master_id, [item.id])
     db.session.expire_all()
     item = db.session.get(IndividualBooking, item.id)
     assert item.refunded_amount == 29_713
@@ -188,7 +195,7 @@ def test_further_refund_only_for_a_cancelled_booking_and_one_at_a_time(
         [(world.consult, [world.doctors[0]], START), (world.lab, [world.lab_provider], at(4, 11))],
     )
     clock.move_to(START - hours(30))
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    quoted_cancel(patient, visit.id, [visit.items[0].id])
     admin = users(world.admin)
     with pytest.raises(CancellationError) as err:
         refunds_approvals.request_further_refund(

@@ -26,6 +26,7 @@ from tests.refunds.helpers import (
     book_and_pay,
     hours,
     ledger_kinds,
+    quoted_cancel,
     settle_refunds,
 )
 
@@ -59,7 +60,7 @@ def test_patient_tiers_at_the_boundaries(world, users, gateway, clock, before, e
     preview = refunds_previews.preview_cancellation(patient, visit.id, [item.id])
     assert preview.items[0].allowed and preview.items[0].refund == expected
     assert preview.items[0].rule == rule and preview.items[0].rule_text
-    [done] = refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+    [done] = quoted_cancel(patient, visit.id, [item.id])
     assert (done.refund, done.rule, done.actor_kind) == (expected, rule, "patient")
     db.session.expire_all()
     item = db.session.get(type(item), item.id)
@@ -89,11 +90,45 @@ def test_patient_refused_within_24_hours(world, users, gateway, clock, before):
     preview = refunds_previews.preview_cancellation(patient, visit.id)
     assert not preview.items[0].allowed and preview.items[0].message == PATIENT_TOO_LATE
     with pytest.raises(CancellationError) as err:
-        refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+        quoted_cancel(patient, visit.id, [item.id])
     assert err.value.message == PATIENT_TOO_LATE
     db.session.expire_all()
     assert db.session.get(type(item), item.id).status == "CONFIRMED"
     assert not db.session.scalars(sa.select(Cancellation)).all()
+
+
+def test_patients_cancellation_without_the_refund_shown_is_refused_and_writes_nothing(
+    world, users, gateway, clock
+):
+    """``expected_refund`` is required of every caller: without it a TypeError; ``None``
+    or not whole paise asked again ("Check the refund below"), nothing cancelled or
+    refunded; a choice that cannot be cancelled still hears its own reason first; the
+    refund shown goes through. (Before, it defaulted to None and skipped the check: any
+    caller but the web form refunded whatever was due.)"""
+    patient, visit, item = one_item(world, users, gateway)
+    clock.move_to(START - hours(30))
+    with pytest.raises(TypeError):
+        refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+    for unshown in (None, "29713", 29_713.0, True):
+        with pytest.raises(CancellationError) as err:
+            refunds_cancel.cancel_items_as_patient(
+                patient, visit.id, [item.id], expected_refund=unshown
+            )
+        assert err.value.message == refunds_common.MSG_REFUND_UNSHOWN
+    db.session.expire_all()
+    assert db.session.get(type(item), item.id).status == "CONFIRMED"
+    assert not db.session.scalars(sa.select(Cancellation)).all()
+    assert not db.session.scalars(sa.select(Refund)).all()
+    assert not ledger_kinds("booking_cancelled")
+    clock.move_to(START - hours(23))
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id], expected_refund=None)
+    assert err.value.message == PATIENT_TOO_LATE
+    clock.move_to(START - hours(30))
+    [done] = refunds_cancel.cancel_items_as_patient(
+        patient, visit.id, [item.id], expected_refund=29_713
+    )
+    assert done.refund == 29_713
 
 
 def test_team_appointment_refused_for_the_patient(world, users, gateway, clock):
@@ -102,7 +137,7 @@ def test_team_appointment_refused_for_the_patient(world, users, gateway, clock):
         world, patient, gateway, [(world.consult, [world.doctors[0], world.doctors[1]], START)]
     )
     with pytest.raises(CancellationError) as err:
-        refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+        quoted_cancel(patient, visit.id, [visit.items[0].id])
     assert err.value.message == MSG_TEAM_ADMIN_ONLY
     # An admin may: for the patient at 98 h that is the patient's full tier.
     admin = users(world.admin)
@@ -292,9 +327,7 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
     assert split.to_wallet + split.to_gateway == 25_741
     assert split.to_wallet == round(25_741 * 13_840 / 47_655)
 
-    refunds_cancel.cancel_items_as_patient(
-        patient, visit.id, [consult.id], prefer_wallet=True, reason="Feeling better"
-    )
+    quoted_cancel(patient, visit.id, [consult.id], prefer_wallet=True, reason="Feeling better")
     db.session.expire_all()
     visit = lookup.get_visit(visit.id)
     assert visit.status == "PARTIALLY_CANCELLED"
@@ -303,7 +336,7 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
     assert (r.destination, r.status) == ("WALLET", "PROCESSED")
     assert not gateway.sandbox.store.refunds
 
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [lab.id, follow.id])
+    quoted_cancel(patient, visit.id, [lab.id, follow.id])
     db.session.expire_all()
     visit = lookup.get_visit(visit.id)
     assert visit.status == "CANCELLED"  # every item cancelled
@@ -320,9 +353,9 @@ def test_coupon_shares_and_partial_wallet_with_wallet_choice(world, users, gatew
 
 def test_never_twice_and_only_confirmed(world, users, gateway, clock):
     patient, visit, item = one_item(world, users, gateway)
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+    quoted_cancel(patient, visit.id, [item.id])
     with pytest.raises(CancellationError) as err:
-        refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+        quoted_cancel(patient, visit.id, [item.id])
     assert err.value.message == refunds_common.MSG_ALREADY
     with pytest.raises(CancellationError):
         refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Again please")
@@ -336,9 +369,9 @@ def test_strangers_get_not_found(world, users, gateway):
     with pytest.raises(NotFound):
         refunds_previews.preview_cancellation(stranger, visit.id)
     with pytest.raises(NotFound):
-        refunds_cancel.cancel_items_as_patient(stranger, visit.id, [item.id])
+        quoted_cancel(stranger, visit.id, [item.id])
     with pytest.raises(CancellationError):
-        refunds_cancel.cancel_items_as_patient(users(world.patients[0]), visit.id, [])
+        quoted_cancel(users(world.patients[0]), visit.id, [])
 
 
 def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users, gateway):
@@ -348,7 +381,7 @@ def test_cancelling_frees_the_slot_withdraws_reminders_and_notifies(world, users
     assert (
         db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)).all() or True
     )  # reminders exist once notify's confirmation hook is wired
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])
+    quoted_cancel(patient, visit.id, [item.id])
     db.session.expire_all()
     for reminder in db.session.scalars(sa.select(Reminder).where(Reminder.booking_id == item.id)):
         assert reminder.status != "SCHEDULED"
@@ -390,7 +423,7 @@ def test_a_desk_paid_visits_preview_says_the_wallet_as_the_refund_goes(
     checkout.record_desk_payment(admin, item.master_id, "R-1")
     db.session.expire_all()
     preview = refunds_previews.preview_cancellation(patient, item.master_id, [item.id])
-    done = refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
+    done = quoted_cancel(patient, item.master_id, [item.id])
     rows = db.session.scalars(sa.select(Refund).where(Refund.cancellation_id == done[0].id)).all()
     assert preview.total_refund == done[0].refund == 52_950
     assert (preview.to_wallet, preview.to_gateway) == (52_950, 0)

@@ -13,14 +13,13 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.notify.models import Notification
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds.common import MSG_AT_GATEWAY, MSG_GATEWAY_UNKNOWN, CancellationError
 from portal.refunds.models import Refund
 from portal.refunds.tasks import poll_refunds
 from tests.booking.factories import at
-from tests.refunds.helpers import book_and_pay, ledger_kinds, settle_refunds
+from tests.refunds.helpers import book_and_pay, ledger_kinds, quoted_cancel, settle_refunds
 
 START = at(4, 10)
 
@@ -42,7 +41,7 @@ def fast_gateway(app, gateway):
 def cancelled(world, users, gateway):
     patient = users(world.patients[0])
     visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    quoted_cancel(patient, visit.id, [visit.items[0].id])
     db.session.expire_all()
     [refund] = refunds_lookup.refunds_for_visit(visit.id)
     return patient, visit, refund

@@ -26,6 +26,7 @@ from tests.refunds.helpers import (
     RESCHEDULE_TOO_LATE,
     book_and_pay,
     hours,
+    quoted_cancel,
     quoted_move,
     settle_refunds,
 )
@@ -116,7 +117,7 @@ def test_cancellation_table_with_coupon_and_partial_wallet(
 
     def cancel():
         if who == "patient":
-            return refunds_cancel.cancel_items_as_patient(patient, visit.id, [item.id])[0]
+            return quoted_cancel(patient, visit.id, [item.id])[0]
         if who == "provider":
             return refunds_cancel.cancel_as_provider(
                 _provider_user(users, world.derm), item.id, "Called away to the hospital"
@@ -191,7 +192,7 @@ def test_team_appointment_at_every_boundary(world, users, gateway, clock):
     for before in (hours(98), hours(48), hours(47, 59), hours(24, 1)):
         clock.move_to(START - before)
         with pytest.raises(CancellationError) as err:
-            refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+            quoted_cancel(patient, visit.id, [visit.items[0].id])
         assert err.value.message == MSG_TEAM_ADMIN_ONLY
 
 

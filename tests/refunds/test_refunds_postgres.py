@@ -19,7 +19,13 @@ from portal.refunds import common as refunds_common
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
 from tests.booking.factories import at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay, consult_and_lab, move_paid_at_gateway, quoted_move
+from tests.refunds.helpers import (
+    book_and_pay,
+    consult_and_lab,
+    move_paid_at_gateway,
+    quoted_cancel,
+    quoted_move,
+)
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -58,7 +64,7 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
                     refunds_cancel.cancel_as_admin(admin, item_id, "Patient phoned too")
                 else:
                     patient = db.session.get(User, world.patients[0])
-                    refunds_cancel.cancel_items_as_patient(patient, visit_id, [item_id])
+                    quoted_cancel(patient, visit_id, [item_id])
                 outcomes[i] = "cancelled"
             except CancellationError as exc:
                 outcomes[i] = exc.message
@@ -108,9 +114,7 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
         with pg_app.app_context():
             try:
                 barrier.wait()
-                refunds_cancel.cancel_items_as_patient(
-                    db.session.get(User, world.patients[0]), visit_id, [item_id]
-                )
+                quoted_cancel(db.session.get(User, world.patients[0]), visit_id, [item_id])
             except Exception as exc:  # noqa: BLE001
                 errors.append(repr(exc))
             finally:

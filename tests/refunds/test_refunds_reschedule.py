@@ -13,7 +13,13 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import RESCHEDULE_TOO_LATE, book_and_pay, hours, quoted_move
+from tests.refunds.helpers import (
+    RESCHEDULE_TOO_LATE,
+    book_and_pay,
+    hours,
+    quoted_cancel,
+    quoted_move,
+)
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
 NEW = at(7, 11)  # Monday 8 June 2026, 11:00 IST
@@ -404,12 +410,11 @@ def test_fee_taken_at_the_desk_by_an_admin(world, users, gateway, clock):
 
 
 def test_rebook_a_cancelled_item_at_todays_price(world, users, gateway, clock):
-    from portal.refunds import cancel as refunds_cancel
 
     patient, item = booked(world, users, gateway)
     with pytest.raises(BookingError):
         rs.rebook(patient, item.id, NEW)
-    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
+    quoted_cancel(patient, item.master_id, [item.id])
     new = rs.rebook(patient, item.id, NEW)
     assert new.master_id != item.master_id and new.status == "SCHEDULED"
     assert new.start_at == NEW and new.total == 52_950

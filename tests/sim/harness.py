@@ -42,8 +42,8 @@ from portal.payouts.common import PayoutError
 from portal.refunds import cancel
 from portal.wallet import adjustments
 from portal.wallet.models import WalletAdjustment
-from tests.booking.factories import IST, NOW, at
-from tests.refunds.helpers import quoted_move
+from tests.booking.factories import IST, NOW, at, quoted_checkout
+from tests.refunds.helpers import quoted_cancel, quoted_move
 from tests.sim import invariants
 from tests.sim.world import populate, reset
 
@@ -316,7 +316,7 @@ class Sim:
         patient = self.user(visit.patient_id)
         wallet = invariants.balance(chart.patient_wallet(patient.id))
         use = self.rng.choice([0, 0, wallet // 2, wallet]) if wallet > 0 else 0
-        result = checkout.checkout(patient, visit.id, use, callback_url="http://portal.test/cb")
+        result = quoted_checkout(patient, visit.id, use, callback_url="http://portal.test/cb")
         text = f"checkout visit {visit.id} (wallet {use})"
         if result.redirect_url is None:
             return text + ": covered by the wallet"
@@ -335,7 +335,7 @@ class Sim:
             siblings = [i.id for i in visit.items if i.status == BookingStatus.CONFIRMED]
             chosen = self.rng.sample(siblings, self.rng.randint(1, len(siblings)))
             prefer_wallet = self.rng.random() < 0.3
-            cancel.cancel_items_as_patient(
+            quoted_cancel(
                 self.user(visit.patient_id),
                 visit.id,
                 sorted(chosen),

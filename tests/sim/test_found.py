@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from portal.booking import checkout, visits
 from portal.extensions import db
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_checkout
+from tests.refunds.helpers import quoted_cancel
 from tests.sim import invariants
 from tests.sim.harness import Sim
 from tests.sim.world import populate, reset
@@ -62,7 +63,7 @@ def test_a_capture_whose_webhooks_are_lost_is_still_found(sim_app):
         sandbox = sim.sandbox
         patient = sim.user(world.patients[1])
         item = _hold(sim, world, at(2, 11))
-        result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+        result = quoted_checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
         payment = sandbox.store.pay_order(result.payment.razorpay_order_id)  # no callback
         assert payment["status"] == "captured"
         with sandbox.webhooks._lock:  # every webhook of the payment lost for good
@@ -87,7 +88,7 @@ def test_a_signed_capture_the_gateway_never_made_mints_no_money(sim_app):
     with _history(sim_app) as (sim, world):
         patient = sim.user(world.patients[1])
         item = _hold(sim, world, at(2, 11))
-        result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
+        result = quoted_checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
         order_id = result.payment.razorpay_order_id
         entity = {
             "id": "pay_Forged00000001",
@@ -137,19 +138,18 @@ def test_a_negative_settlement_is_not_money_coming_in(sim_app):
     from portal.ledger import accounts as chart
     from portal.ledger.check import SETTLEMENT_KIND
     from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-    from portal.refunds import cancel
 
     with _history(sim_app) as (sim, world):
         sandbox = sim.sandbox
         patient = sim.user(world.patients[1])
         item = _hold(sim, world, at(4, 11))
         visit_id, item_id = item.master_id, item.id
-        result = checkout.checkout(patient, visit_id, 0, callback_url="http://portal.test/cb")
+        result = quoted_checkout(patient, visit_id, 0, callback_url="http://portal.test/cb")
         _pay_by_callback(sim, result.payment.razorpay_order_id, checkout.complete_checkout_callback)
         sim.settle()  # raises SimFailure on a broken invariant
         sim.clock.shift(timedelta(days=1))
         patient = sim.user(world.patients[1])
-        cancel.cancel_items_as_patient(patient, visit_id, [item_id], reason="away")
+        quoted_cancel(patient, visit_id, [item_id], reason="away")
         sim.settle()
         sim.clock.shift(timedelta(days=1))
         sim.settle()  # the refund's day settled; read by the next daily fetch
@@ -189,7 +189,7 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
         moved_id, first = moved.id, moved.master_id
         done_id = _hold(sim, world, at(1, 11), visit_id=first).id  # tomorrow
         patient = sim.user(world.patients[1])
-        result = checkout.checkout(patient, first, 0, callback_url="http://portal.test/cb")
+        result = quoted_checkout(patient, first, 0, callback_url="http://portal.test/cb")
         _pay_by_callback(sim, result.payment.razorpay_order_id, checkout.complete_checkout_callback)
         sim.settle()
 

@@ -19,7 +19,7 @@ from portal.exports import build
 from portal.extensions import db
 from portal.transactions import projection
 from portal.transactions.models import MoneyMovement
-from tests.booking.factories import at, captured_event, credit_wallet, post_webhook
+from tests.booking.factories import at, captured_event, credit_wallet, post_webhook, quoted_checkout
 from tests.payments.test_payments_checkout import CALLBACK, hold
 from tests.plugin import csv_rows
 from tests.refunds.helpers import book_and_pay, consult_and_lab
@@ -91,7 +91,7 @@ def test_a_payments_breakup_adds_up_to_its_amount(world, users, gateway, clock):
 def test_a_capture_that_confirmed_nothing_claims_no_gst(app, world, users, gateway, clock):
     patient = users(world.patients[0])
     visit_id = hold(world, patient)
-    result = checkout.checkout(patient, visit_id, callback_url=CALLBACK)
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     paid = gateway.pay(result.payment.razorpay_order_id)
     gateway.sandbox.webhooks.pending = []
     post_webhook(app, captured_event(gateway, paid["razorpay_payment_id"], 100), "evt_wrong")

@@ -11,7 +11,6 @@ from portal.booking.models import MasterBooking
 from portal.domain.ids import parse_id
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
-from portal.i18n import N_
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import common as refunds_common
 from portal.refunds import previews as refunds_previews
@@ -24,7 +23,6 @@ from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 
 PAGE = "patient/cancel/cancel.html"
-MSG_CONFIRM_REFUND = N_("Check the refund below, then confirm to cancel.")
 REFUNDS = "patient/cancel/refunds.html"
 
 
@@ -94,7 +92,7 @@ def cancel_items_post(visit_id):
         # No refund was shown for this choice (no JavaScript, so no preview; or sent
         # before it came): the page again with it, never a refund the patient did not see.
         # (A choice that cannot be cancelled goes on to be refused with its reason.)
-        form.form_errors.append(MSG_CONFIRM_REFUND)
+        form.form_errors.append(refunds_common.MSG_REFUND_UNSHOWN)
         return _page(visit, form, status=422)
     try:
         done = refunds_cancel.cancel_items_as_patient(

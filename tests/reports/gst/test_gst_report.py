@@ -24,6 +24,7 @@ from tests.refunds.helpers import (
     consult_and_lab,
     hours,
     login,
+    quoted_cancel,
     settle_refunds,
     with_known_passwords,
 )
@@ -63,8 +64,8 @@ def _seed_month(world, users, gateway, clock):
     v3 = book_and_pay(world, p1, gateway, [(world.consult, [world.doctors[1]], at(2, 10))])
     clock.move_to(at(2, 10) - hours(30))  # 2 June 04:00 IST
     lab_item = next(i for i in v1.items if i.service_id == world.lab)
-    refunds_cancel.cancel_items_as_patient(p1, v1.id, [lab_item.id])  # 100 %
-    refunds_cancel.cancel_items_as_patient(p1, v3.id, [v3.items[0].id])  # 75 % − ₹100
+    quoted_cancel(p1, v1.id, [lab_item.id])  # 100 %
+    quoted_cancel(p1, v3.id, [v3.items[0].id])  # 75 % − ₹100
     admin = users(world.admin)
     refunds_cancel.cancel_as_admin(
         admin, v2.items[0].id, "Goodwill, partial refund agreed", override=50_000
@@ -135,7 +136,7 @@ def test_credit_notes_and_gst_report_equal_the_ledger(world, users, gateway, clo
 def test_receipt_lists_the_credit_note(app, client, world, users, gateway, clock):
     p1 = users(world.patients[0])
     visit = book_and_pay(world, p1, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
-    refunds_cancel.cancel_items_as_patient(p1, visit.id, [visit.items[0].id])
+    quoted_cancel(p1, visit.id, [visit.items[0].id])
     settle_refunds(gateway)
     note = db.session.scalars(sa.select(CreditNote)).one()
     email = p1.email
@@ -247,7 +248,7 @@ def test_a_gstin_edited_later_does_not_move_a_past_months_documents(world, users
     rs.reschedule(
         patient, other.items[0].id, at(7, 11), pay_with="wallet", expected_fee=quote.total
     )
-    refunds_cancel.cancel_items_as_patient(patient, visit.id, [visit.items[0].id])
+    quoted_cancel(patient, visit.id, [visit.items[0].id])
     before = gst.report(gst.parse({"month": "2026-06"}))
     assert [t.gstin for t in before.by_gstin] == [GSTIN]
     assert before.by_gstin[0].documents == 2 + 1 + 1

@@ -187,3 +187,19 @@ def online_service(app, world):
         provider.services = [*provider.services, service]
         db.session.commit()
         return service.id
+
+
+def pay_fields(client, visit, wallet="", **kwargs):
+    """The pay form's fields as the visit's page fills them for this wallet amount (the
+    amounts its button states, ``shown_wallet``/``shown_online``, which the checkout
+    requires), with ``wallet`` as typed. ``visit``: its id or its page's path."""
+    import re
+
+    path = visit if isinstance(visit, str) else f"/me/visits/{visit}"
+    page = client.get(path, query_string={"wallet": wallet} if wallet else None, **kwargs)
+    form = re.search(
+        r'<form method="post" action="[^"]*/pay".*?</form>', page.get_data(as_text=True), re.S
+    )
+    assert form, (page.status_code, "no pay form")
+    fields = dict(re.findall(r'<input[^>]*type="hidden" name="([^"]+)" value="([^"]*)"', form[0]))
+    return {**fields, "wallet": wallet}

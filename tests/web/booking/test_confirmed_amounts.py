@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking import checkout as booking_checkout
 from portal.booking import coupons as booking_coupons
 from portal.booking import visits as booking_visits
 from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
 from portal.payments.models import DESK, WALLET, Payment
+from tests.booking.factories import quoted_checkout
 from tests.web.booking.helpers import credit_wallet, hold, pay_on_sandbox
 
 CALLBACK = "http://portal.test/visits/callback"
@@ -100,6 +100,23 @@ def test_wallet_pay_is_refused_when_a_coupon_edit_changed_the_price_after_the_pa
     assert _balance(app, world.patient) == 100_000 - 47_655
 
 
+def test_pay_without_the_amounts_shown_is_asked_again_and_takes_nothing(app, client, login, world):
+    """A pay post without ``shown_wallet``/``shown_online`` (a hand-made post, an old
+    page): 422, the page again with the button's amounts, nothing reserved or paid."""
+    visit_id, _ = hold(app, world)
+    credit_wallet(app, world.patient.id, 60_000)
+    login(world.patient)
+    answer = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "529.50"})
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "Check the amount on the pay button, then confirm again." in html
+    fields, _button = _form(html, "/pay")
+    assert (fields["shown_wallet"], fields["shown_online"]) == ("52950", "0")
+    assert _payments(app, visit_id) == []
+    assert _balance(app, world.patient) == 60_000
+    assert _status(app, visit_id) == "DRAFT"
+
+
 def test_online_pay_is_refused_when_the_coupon_went_away_in_another_tab(
     app, client, login, world, gateway
 ):
@@ -159,7 +176,7 @@ def test_another_wallet_amount_while_an_order_is_pending_shows_and_pays_the_new_
     credit_wallet(app, world.patient.id, 50_000)
     login(world.patient)
     with app.app_context():
-        booking_checkout.checkout(_user(world.patient), visit_id, 20_000, callback_url=CALLBACK)
+        quoted_checkout(_user(world.patient), visit_id, 20_000, callback_url=CALLBACK)
     page = client.get(f"/me/visits/{visit_id}?wallet=300").get_data(as_text=True)
     fields, button = _form(page, "/pay")
     assert button == "Pay ₹229.50"
@@ -225,7 +242,7 @@ def test_desk_button_states_the_whole_amount_recorded_while_a_checkout_is_pendin
     visit_id, _ = hold(app, world)
     credit_wallet(app, world.patient.id, 20_000)
     with app.app_context():
-        booking_checkout.checkout(_user(world.patient), visit_id, 20_000, callback_url=CALLBACK)
+        quoted_checkout(_user(world.patient), visit_id, 20_000, callback_url=CALLBACK)
     login(world.admin)
     html = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     fields, button = _form(html, "desk-payment")

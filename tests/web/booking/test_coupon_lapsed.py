@@ -19,6 +19,7 @@ from portal.booking.models import Coupon, CouponRedemption, MasterBooking
 from portal.db import utcnow
 from portal.extensions import db
 from portal.payments.models import Payment
+from tests.booking.factories import quoted_checkout
 from tests.web.booking.helpers import credit_wallet, hold, pay_on_sandbox
 
 LAPSED = "Coupon SAVE10 is no longer valid, so nothing is taken off"
@@ -160,9 +161,8 @@ def test_a_coupon_used_up_by_another_patient_is_no_longer_valid_here(
     credit_wallet(app, world.other.id, 100_000)
     with app.app_context():
         booking_visits.apply_coupon(_user(world.other), other_visit, "SAVE10")
-        from portal.booking import checkout
 
-        checkout.checkout(_user(world.other), other_visit, 100_000, callback_url="http://x/cb")
+        quoted_checkout(_user(world.other), other_visit, 100_000, callback_url="http://x/cb")
     assert _coupon_uses(app, coupon_id) == (1, 1)
     login(world.patient)
     html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)

@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.payments.models import Payment
 from portal.refunds import cancel as refunds_cancel
 from portal.web.forms.booking import parse_start
+from tests.booking.factories import quoted_checkout
 from tests.web.booking.helpers import credit_wallet, hold, hx, online_service, slot
 
 CALLBACK = "http://portal.test/visits/callback"
@@ -211,7 +212,7 @@ def test_a_visit_paid_from_the_wallet_needs_no_payment(app, client, login, world
     credit_wallet(app, world.patient.id, 200_000)
     with app.app_context():
         visit = db.session.get(MasterBooking, visit_id)
-        checkout.checkout(visit.patient, visit_id, visit.subtotal, callback_url=CALLBACK)
+        quoted_checkout(visit.patient, visit_id, visit.subtotal, callback_url=CALLBACK)
         number = visit.number
         db.session.remove()
     login(world.admin)

@@ -13,7 +13,16 @@ from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
 from tests.plugin import PASSWORD
 from tests.querycount import counted_queries
-from tests.web.booking.helpers import GSTIN, book_url, credit_wallet, hold, hx, pay_on_sandbox, slot
+from tests.web.booking.helpers import (
+    GSTIN,
+    book_url,
+    credit_wallet,
+    hold,
+    hx,
+    pay_fields,
+    pay_on_sandbox,
+    slot,
+)
 
 
 def _visit(app, visit_id):
@@ -402,7 +411,7 @@ def test_the_pending_payment_page_says_why_a_rupee_is_left_to_pay_online(
         assert (
             client.post(f"/me/visits/{visit_id}/coupon", data={"code": "FLAT"}).status_code == 303
         )
-    paying = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": wallet})
+    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, wallet))
     assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
     back = urlsplit(pay_on_sandbox(client, paying.location, outcome="failure"))
     assert client.get(back.path, query_string=back.query).status_code == 303  # back unpaid
@@ -422,14 +431,14 @@ def test_pay_again_after_leaving_the_gateway_charges_what_the_button_says(
     visit_id, _ = hold(app, world)
     credit_wallet(app, world.patient.id, 10_000)
     login(world.patient)
-    first = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "100"})
+    first = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, "100"))
     assert first.status_code == 303 and "/sandbox/checkout/" in first.location
     html = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
     wallet, button = _pay_form(html)
     assert "−₹100" in html and button == "Pay ₹429.50"
     # The reserved ₹100 counts as available on the preview too (it was a 422 there).
     assert client.get(f"/me/visits/{visit_id}?wallet=100").status_code == 200
-    again = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": wallet})
+    again = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, wallet))
     assert again.status_code == 303
     with app.app_context():
         amounts = db.session.execute(
@@ -490,7 +499,7 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     visit_id, _ = hold(app, world)
     credit_wallet(app, world.patient.id, 10_000)
     login(world.patient)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "100"})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, "100"))
     assert response.status_code == 303
     assert "/sandbox/checkout/order_" in response.location
     callback = dict(parse_qsl(urlsplit(response.location).query))["callback_url"]
@@ -529,7 +538,7 @@ def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
     assert "wallet-balance" in page and "₹100" in page and "amount-paid" not in page
     assert "from users" in user and "ledger_accounts.code" in user
     assert "ledger" not in unpaid and "refunds" not in unpaid
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, ""))
     returned = urlsplit(pay_on_sandbox(client, response.location))
     client.get(returned.path, query_string=returned.query)
     page, _, paid = page_statements()
@@ -543,7 +552,7 @@ def test_the_confirmation_reads_a_paid_visit_of_two_items_in_two_statements(
     visit_id, _ = hold(app, world)
     hold(app, world, provider=world.doc2, start=slot(world.day, 11), visit_id=visit_id)
     login(world.patient)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, ""))
     returned = urlsplit(pay_on_sandbox(client, response.location))
     back = client.get(returned.path, query_string=returned.query)
     client.get(back.location)  # warm: templates compiled
@@ -578,7 +587,7 @@ def _shape(visit):
 def test_a_forged_return_does_not_confirm(app, client, login, world, gateway):
     visit_id, _ = hold(app, world)
     login(world.patient)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, ""))
     order_id = _order_id(response.location)
     back = client.get(
         f"/me/visits/{visit_id}/paid",
@@ -605,7 +614,9 @@ def test_the_wallet_can_pay_it_all(app, client, login, world):
     visit_id, _ = hold(app, world)
     credit_wallet(app, world.patient.id, 100_000)
     login(world.patient)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": "529.50"})
+    response = client.post(
+        f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, "529.50")
+    )
     assert response.status_code == 303
     assert response.location.endswith(f"/me/visits/{visit_id}/confirmation")
     assert _visit(app, visit_id)[0] == "CONFIRMED"
@@ -623,7 +634,7 @@ def test_the_gateway_may_post_its_return_without_a_session(app, client, login, w
     """Razorpay's hosted checkout posts back cross-site: no cookie, no CSRF token."""
     visit_id, _ = hold(app, world)
     login(world.patient)
-    checkout = client.post(f"/me/visits/{visit_id}/pay", data={}).location
+    checkout = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id)).location
     params = dict(parse_qsl(urlsplit(pay_on_sandbox(client, checkout)).query))
     app.config["WTF_CSRF_ENABLED"] = True
     try:
@@ -686,7 +697,7 @@ def test_real_razorpay_gets_a_form_post_page(app, client, login, world, monkeypa
         lambda *a, **k: booking_checkout.CheckoutResult(None, action, action, fields),
     )
     login(world.patient)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id))
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert f'action="{action}"' in html and "data-autosubmit" in html
@@ -720,7 +731,11 @@ def test_the_embedded_demo_pays_at_whatever_address_it_is_opened(app, client, wo
         "/auth/login", data={"email": world.patient.email, "password": PASSWORD}, base_url=here
     )
     assert signed.status_code in (302, 303)
-    answer = client.post(f"/me/visits/{visit_id}/pay", data={}, base_url=here)
+    answer = client.post(
+        f"/me/visits/{visit_id}/pay",
+        data=pay_fields(client, visit_id, base_url=here),
+        base_url=here,
+    )
     parts = urlsplit(answer.location)
     assert f"{parts.scheme}://{parts.netloc}" == here and parts.path.startswith("/sandbox/")
     page = client.get(parts.path, query_string=parts.query, base_url=here)
@@ -732,7 +747,7 @@ def test_receipt_names_the_payment_method_in_words_not_its_code(app, client, log
     desk payment 'by desk': the codes, raw (review finding, walking the demo)."""
     visit_id, _ = hold(app, world)
     login(world.patient)
-    response = client.post(f"/me/visits/{visit_id}/pay", data={"wallet": ""})
+    response = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, ""))
     returned = urlsplit(pay_on_sandbox(client, response.location))
     client.get(returned.path, query_string=returned.query)
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
