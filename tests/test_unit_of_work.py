@@ -50,11 +50,13 @@ def test_inner_success_waits_for_the_outer_commit(ctx):
 
 def test_on_sqlite_a_nested_unit_of_work_and_another_writer_take_turns(tmp_path):
     """The embedded mode (``make run``): a job's use case, a unit of work nested in the
-    job's, read its payout, another thread (the sandbox's webhook) wrote and began its
-    commit, then the use case wrote: "database is locked" at once, as SQLite refuses a
-    reader's upgrade to a writer while a writer waits on that reader (no busy wait: it
-    would never end). The savepoint's transaction now takes the write lock when it opens,
-    so the other writer waits for it instead, and both commit."""
+    job's, read its payout, another connection wrote and began its commit, then the use
+    case wrote: "database is locked" at once, as SQLite refuses a reader's upgrade to a
+    writer while a writer waits on that reader (no busy wait: it would never end). The
+    savepoint's transaction now takes the write lock when it opens, so the other writer
+    waits for it instead, and both commit. The other writer is one outside any unit of
+    work (as ``notify.deliveries.record_transient_failure``'s ``engine.begin()``): a unit
+    of work would wait for the process lock the job's holds before SQLite is asked."""
     import threading
     import time
 
@@ -75,17 +77,18 @@ def test_on_sqlite_a_nested_unit_of_work_and_another_writer_take_turns(tmp_path)
             db.session.flush()
         return "job"
 
-    def webhook():
+    def writer():
         assert read.wait(10)
-        with unit_of_work():
-            db.session.add(_entry("webhook"))
-        return "webhook"
+        table = AuditEntry.__table__
+        with db.engine.begin() as conn:
+            conn.execute(table.insert().values(action="writer", object_type="test", object_id="1"))
+        return "writer"
 
-    assert run_together(app, job, webhook) == ["job", "webhook"]
+    assert run_together(app, job, writer) == ["job", "writer"]
     with app.app_context():
         assert sorted(e.action for e in db.session.scalars(sa.select(AuditEntry))) == [
             "job",
-            "webhook",
+            "writer",
         ]
         db.session.remove()
         db.engine.dispose()

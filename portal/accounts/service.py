@@ -131,15 +131,15 @@ class PermissionDenied(AccountError):
 
 # --- rules (pure functions) ----------------------------------------------------------
 
-# Spaces, dashes, brackets and dots, and the direction controls and marks phone apps wrap a
-# copied number in (U+202A…U+202C, U+200E, U+200F, U+2066…U+2069).
-_PHONE_NOISE = re.compile(r"[\s\-().\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_PHONE_NOISE = re.compile(r"[\s\-().]")
 _MOBILE = re.compile(r"[6-9][0-9]{9}")
 
 
 def normalise_phone(raw):
-    """An Indian mobile number as "+91XXXXXXXXXX"; ValueError when it is not one."""
-    digits = _PHONE_NOISE.sub("", raw or "")
+    """An Indian mobile number as "+91XXXXXXXXXX"; ValueError when it is not one. Spaces,
+    dashes, brackets and dots go, and the direction characters phone apps wrap a copied
+    number in (U+202A…U+202C: ``without_direction``)."""
+    digits = _PHONE_NOISE.sub("", without_direction(raw or ""))
     if digits.startswith("+91"):
         digits = digits[3:]
     elif digits.startswith("0091"):
@@ -185,6 +185,15 @@ def has_control_chars(text, allow_newlines=False):
     tabs and line breaks are allowed where a field is multi-line."""
     allowed = "\t\n\r" if allow_newlines else ""
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text or "")
+
+
+def without_direction(text):
+    """``text`` without its direction controls and marks (``BIDI_CONTROLS``,
+    ``BIDI_MARKS``): for what is never shown as typed (a phone number, a search term)."""
+    return "".join(ch for ch in text if ch not in _DIRECTION) if text else text
+
+
+_DIRECTION = BIDI_CONTROLS | BIDI_MARKS
 
 
 def has_bidi_controls(text, multiline=False):

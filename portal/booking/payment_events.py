@@ -157,9 +157,10 @@ def _still_offered(item, now):
     chose it in time): still ahead, its providers active, working then and not on leave
     (leave and a deactivation are refused only over live bookings, and this one was not),
     the service and clinic active. Who else holds the time is the claims' question.
-    Judged at the hold's moment (``now=item.created_at``), so the booking horizon
-    (``domain.slots.BOOK_DAYS_AHEAD``) never refuses a time that was bookable when held:
-    the patient chose it in time, and the time is nearer now, not further."""
+    Judged at the hold's moment (``now=item.created_at``): the patient chose it in time, so
+    the lead time, which the capture's later moment may have crossed, does not refuse it.
+    (The booking horizon, ``domain.slots.BOOK_DAYS_AHEAD``, could not refuse it either way:
+    a time only comes nearer.)"""
     if item.start_at <= now:
         return False
     messages = check_booking_slot(

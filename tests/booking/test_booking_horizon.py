@@ -2,26 +2,25 @@
 a day at the clinic no later than the last day a free-times list can show. Every path that
 takes a slot refuses the day after it, writing nothing, and takes the last day: the
 patient's hold, the desk's booking, an item added to a visit, a move (the patient's and an
-admin's, override or not), a rebooking. A late capture revives a time that was bookable
-when it was held. (A crafted start in 2099 was booked: no check looked at the distance.)"""
+admin's, override or not), a rebooking. (A crafted start in 2099 was booked: no check
+looked at the distance.)"""
 
 from datetime import datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from portal.booking import checkout, visits
 from portal.booking import reschedule as rs
+from portal.booking import visits
 from portal.booking.errors import BookingError
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule, SlotClaim
-from portal.booking.tasks import expire_holds
 from portal.catalog.slots import team_next_free_slots
 from portal.db import clinic_today
 from portal.domain.slots import BOOK_DAYS_AHEAD, LIST_DAYS_AHEAD, LIST_SPAN_DAYS
 from portal.domain.slots import last_bookable_day as horizon_of
 from portal.extensions import db
 from tests.booking.factories import IST, NOW
-from tests.refunds.helpers import book_and_pay, quoted_move
+from tests.refunds.helpers import book_and_pay, quoted_cancel, quoted_move
 
 MESSAGE = f"Appointments can be booked at most {BOOK_DAYS_AHEAD} days ahead"
 
@@ -140,32 +139,11 @@ def test_an_admins_move_stops_at_the_horizon_override_or_not(world, users, gatew
 
 
 def test_a_rebooking_stops_at_the_horizon(world, users, gateway, horizon):
-    from portal.refunds import cancel as refunds_cancel
-
     last, beyond = horizon
     patient, item = _booked(world, users, gateway)
-    refunds_cancel.cancel_items_as_patient(patient, item.master_id, [item.id])
+    quoted_cancel(patient, item.master_id, [item.id])
     _refused(lambda: rs.rebook(patient, item.id, local(beyond, 10)))
     assert rs.rebook(patient, item.id, local(last, 10)).start_at == local(last, 10)
-
-
-def test_a_late_capture_revives_a_time_that_was_bookable_when_held(
-    world, users, gateway, clock, horizon
-):
-    """Revival re-checks the booking's rules as at the hold (``payment_events._still_offered``,
-    ``now=item.created_at``): the last day, bookable then, is revived (the time is nearer
-    now, never further)."""
-    last, _ = horizon
-    patient = users(world.patients[0])
-    item = _hold(patient, world, local(last, 17, 30))
-    result = checkout.checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
-    clock.shift(timedelta(minutes=31))  # the order's time runs out: the hold expires
-    assert expire_holds() == 1
-    assert db.session.get(IndividualBooking, item.id).status == "EXPIRED"
-    checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
-    gateway.deliver()
-    db.session.expire_all()
-    assert db.session.get(IndividualBooking, item.id).status == "CONFIRMED"
 
 
 def test_every_time_a_list_shows_is_bookable_and_none_beyond(world, users, horizon):

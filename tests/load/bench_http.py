@@ -55,6 +55,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import httpx
 import sqlalchemy as sa
 
+from portal.domain.pricing import price_item
 from tests.load import http_seed
 from tests.load.http_client import (
     HX,
@@ -196,8 +197,13 @@ def minimal_flow(b, world, provider, state, sandbox_url):
     )
     if answer.status_code != 303:
         return False
+    # The amounts the pay button would state (the checkout requires them): no wallet, the
+    # seeded consultation's price online. The full flow reads them off the visit page.
+    shown = {"shown_wallet": "0", "shown_online": str(price_item(http_seed.CONSULT_FEE).total)}
     answer = b.post(
-        "pay", answer.headers["location"] + "/pay", {"csrf_token": b.csrf, "wallet": ""}
+        "pay",
+        answer.headers["location"] + "/pay",
+        {"csrf_token": b.csrf, "wallet": "", **shown},
     )
     if answer.status_code != 303:
         return False

@@ -23,6 +23,7 @@ IST = ZoneInfo("Asia/Kolkata")
 PASSWORD = "bench-patient-password-1"
 OPENS, CLOSES, SLOT_MINUTES = time(6), time(22), 30
 SLOTS_PER_DAY = (CLOSES.hour - OPENS.hour) * 60 // SLOT_MINUTES
+CONSULT_FEE = 50_000  # paise: the one service's fee (the minimal flow states its price)
 
 
 def first_day():
@@ -76,7 +77,7 @@ def seed(app, *, flow_providers, patients):
             name="Consultation",
             kind="CONSULTATION",
             duration_minutes=SLOT_MINUTES,
-            fee_paise=50_000,
+            fee_paise=CONSULT_FEE,
             mode="IN_PERSON",
             specialization=gp,
         )

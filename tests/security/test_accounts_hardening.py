@@ -367,10 +367,7 @@ def test_a_password_is_not_refused_for_direction_controls(app):
 
     from portal.web.forms.base import PortalForm
 
-    class Probe(PortalForm):
-        class Meta:
-            csrf = False
-
+    class Probe(PortalForm):  # a posted form (the tests' app checks no CSRF token)
         password = PasswordField()
 
     with app.test_request_context("/", method="POST"):
@@ -402,10 +399,7 @@ def _form_errors(app, data):
 
     from portal.web.forms.base import PortalForm
 
-    class Probe(PortalForm):
-        class Meta:
-            csrf = False
-
+    class Probe(PortalForm):  # a posted form (the tests' app checks no CSRF token)
         name = StringField()
         note = TextAreaField()
 

@@ -24,7 +24,13 @@ from wtforms import HiddenField
 from wtforms.i18n import messages_path
 from wtforms.validators import Length
 
-from portal.accounts.service import BIDI_CHARS, CONTROL_CHARS, has_bidi_controls, has_control_chars
+from portal.accounts.service import (
+    BIDI_CHARS,
+    CONTROL_CHARS,
+    has_bidi_controls,
+    has_control_chars,
+    without_direction,
+)
 from portal.domain.dates import in_span
 from portal.domain.ids import is_digits
 from portal.domain.text import Text
@@ -67,6 +73,20 @@ def _shown(field):
     rule, ``accounts.service.normalise_phone``, drops them, as phone apps wrap a copied
     number in U+202A…U+202C)."""
     return field.type != "PasswordField" and (field.render_kw or {}).get("type") != "tel"
+
+
+def _search_terms_without_direction(form):
+    """A form declared without a CSRF token is a search or a filter (it changes nothing): what it
+    reads is never stored or shown to anyone, so direction controls and marks are dropped
+    from its text instead of refused (a mobile number pasted from a phone app arrives
+    wrapped in U+202A…U+202C; a pasted Urdu name carries U+200F)."""
+    for field in form:
+        if isinstance(field.data, str):
+            field.data = without_direction(field.data)
+        if field.raw_data:
+            field.raw_data = [
+                without_direction(v) if isinstance(v, str) else v for v in field.raw_data
+            ]
 
 
 def field_limit_error(field):
@@ -112,6 +132,13 @@ class PortalForm(FlaskForm):
             # WTForms' own messages in the page's language, its catalogue read once per
             # process and language: Flask-WTF's default reads it again on every request.
             return _wtforms_translations(str(get_locale()))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Declared without CSRF (``Meta.csrf = False``): a search or filter, whatever the
+        # app's CSRF setting (tests turn it off for every form).
+        if getattr(type(self).Meta, "csrf", True) is False:
+            _search_terms_without_direction(self)
 
     def validate(self, extra_validators=None):
         # A date outside the span is held back from every validator, as a date that could

@@ -474,3 +474,23 @@ def test_a_kept_row_follows_its_visit_and_the_readers_language(app, client, logi
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
     hindi, _ = rows()
     assert "Confirmed" not in hindi and hindi != row
+
+
+def test_a_search_term_pasted_with_direction_characters_is_searched_not_refused(
+    app, client, login, world
+):
+    """The admin's visits search asks for a mobile number, and a number pasted from a phone
+    app arrives wrapped in U+202A…U+202C (a pasted Urdu name carries U+200F): the
+    direction rule refused the search (422, no rows). A search or filter form (no CSRF
+    token: it changes nothing) drops those characters from its terms instead (review
+    finding; docs/security.md)."""
+    _holds(app, world, 3)
+    login(world.admin)
+    plain = client.get("/admin/visits", query_string={"q": "+91 98123 45678"})
+    pasted = client.get("/admin/visits", query_string={"q": "\u202a+91 98123 45678\u202c"})
+    assert ROW.findall(plain.get_data(as_text=True))
+    assert pasted.status_code == 200
+    assert ROW.findall(pasted.get_data(as_text=True)) == ROW.findall(plain.get_data(as_text=True))
+    urdu = client.get("/admin/visits", query_string={"q": "\u200fعائشہ"})
+    assert urdu.status_code == 200
+    assert "change the direction of text" not in urdu.get_data(as_text=True)
