@@ -14,6 +14,15 @@ def hash_password(password):
     return _hasher().hash(password)
 
 
+def needs_rehash(password_hash):
+    """True when the hash was made with other cost parameters than the configured ones
+    (rehashed at the next sign-in)."""
+    try:
+        return _hasher().check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
+
+
 def verify_password(password_hash, password):
     """True when the password matches; never raises for a wrong or malformed hash."""
     if not password_hash:

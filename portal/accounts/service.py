@@ -9,6 +9,9 @@ Conventions (the same for every function here):
   the outer one commits. Mail is the notify capability's: a service says what happened
   (``portal.events.password_reset_requested``, ``user_invited``) and the mail is queued in
   the same transaction, leaving only after the commit.
+- Password hashing and checking (argon2, about a second) runs before the unit of work
+  that applies the result, never inside it: there it held the account's row, or in the
+  embedded mode the process lock every writer takes (docs/security.md).
 - A broken rule raises ``ValidationError`` whose ``errors`` maps a form field name to a
   message (``FORM`` for a message about the whole form); views put them beside the fields.
   An object the actor may not see raises ``NotFound``; an action the actor's role may not
@@ -49,6 +52,7 @@ import unicodedata
 from contextlib import contextmanager
 from datetime import date, timedelta
 from functools import cache
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -57,7 +61,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal import events
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
-from portal.accounts.passwords import hash_password, verify_password
+from portal.accounts.passwords import hash_password, needs_rehash, verify_password
 from portal.audit.models import AuditEntry
 from portal.audit.service import record, redact_personal
 from portal.config import public_url_for
@@ -419,31 +423,61 @@ def _count_failure(user, now):
     return seconds
 
 
+def _account_of(email, lock=False):
+    """The account of a (lower-cased) address, or None; ``lock``: FOR UPDATE and read
+    afresh (the same row read unlocked before keeps its values otherwise)."""
+    statement = sa.select(User).where(sa.func.lower(User.email) == email)
+    if lock:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalar(statement)
+
+
 def authenticate(email, password):
     """The user with this email and password, or ValidationError({FORM: ...}).
 
     Records last_login_at and a 'login' audit row; a failure is audited as 'login_failed'
     (its unit of work is kept, then the error raised) and counts toward the account's
     lockout. A locked account is refused with the wrong-password answer, even for the right
-    password, without checking or counting it."""
+    password, without checking or counting it.
+
+    The password is checked (argon2, about a second) before the unit of work, against the
+    hash read unlocked: on SQLite a unit of work holds the process-wide lock, on
+    PostgreSQL this one the account's row, and every other writer would wait behind the
+    check. The unit of work reads the row again, locked, and applies the result only if
+    the hash it was checked against is still the account's; if it changed meanwhile (a
+    reset, a password change) the answer is the wrong-password one, not counted: the
+    guess was never checked against the current password (docs/security.md)."""
     email = (email or "").strip().lower()
+    lookup = bool(email) and not has_control_chars(email)
+    seen = _account_of(email) if lookup else None
+    # A locked account's password is not checked; it and an unknown address check the
+    # dummy hash instead, so each answers as slowly as a wrong password.
+    checked_hash = (
+        seen.password_hash if seen is not None and not _is_locked(seen, utcnow()) else None
+    )
+    matches = verify_password(checked_hash or _dummy_hash(), password or "")
+    rehashed = (
+        hash_password(password) if checked_hash and matches and needs_rehash(checked_hash) else None
+    )
     refusal = None
     with unit_of_work():
-        user = (
-            db.session.scalar(
-                sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
-            )
-            if email and not has_control_chars(email)
-            else None
-        )
+        user = _account_of(email, lock=True) if lookup else None
         now = utcnow()
-        locked = user is not None and _is_locked(user, now)
-        has_hash = user is not None and user.password_hash is not None and not locked
-        matches = verify_password(user.password_hash if has_hash else _dummy_hash(), password or "")
-        if locked:
+        if user is not None and _is_locked(user, now):
             record(user, "login_failed", "user", user.id, after={"reason": "locked"})
             refusal = BAD_LOGIN
-        elif not (has_hash and matches):
+        elif user is not None and user.password_hash != checked_hash:
+            # Checked against a hash the account no longer has (or none: it was locked, or
+            # not there, when read).
+            record(
+                user,
+                "login_failed",
+                "user",
+                user.id,
+                after={"reason": "password_changed_meanwhile"},
+            )
+            refusal = BAD_LOGIN
+        elif not (checked_hash and matches):
             record(
                 user,
                 "login_failed",
@@ -461,6 +495,8 @@ def authenticate(email, password):
             user.last_login_at = now
             user.failed_logins = 0
             user.locked_until = None
+            if rehashed:  # made with older cost parameters: the current ones from now on
+                user.password_hash = rehashed
             record(user, "login", "user", user.id)
     if refusal:
         raise ValidationError({FORM: refusal})
@@ -549,18 +585,29 @@ def change_password(user_id, current_password, new_password):
     account also ends its sessions (``AccountLocked``: the owner signs in again, or resets
     the password by email), and a locked account's change is refused without checking the
     password. The failures are kept (the unit of work commits), then the error raised."""
+    checked = verify_own_password(user_id, current_password)
+    new_hash = None
+    if checked.matches:
+        # The new password's rules and hash before the unit of work (a broken rule: nothing
+        # is written, as before); the rules again inside, cheap, on the row read locked.
+        new_hash = hash_password(_new_password(checked.user, new_password))
     with unit_of_work():
-        user, refusal = check_own_password(user_id, current_password, "password_change_failed")
+        user, refusal = check_own_password(user_id, checked, "password_change_failed")
         if refusal is None:
-            data = collect(
-                password=(lambda p: check_password(p, user.email, user.name), new_password)
-            )
-            user.password_hash = hash_password(data["password"])
+            _new_password(user, new_password)
+            user.password_hash = new_hash
             _bump_session_version(user)
             record(user, "password_changed", "user", user.id)
     if refusal:
         raise refusal
     return user
+
+
+def _new_password(user, new_password):
+    """The new password, checked against the rules and the user's own email and name."""
+    return collect(password=(lambda p: check_password(p, user.email, user.name), new_password))[
+        "password"
+    ]
 
 
 # --- password links: reset and invitation ---------------------------------------------
@@ -647,10 +694,16 @@ def request_password_reset(email):
 
 
 def _set_password_from_token(token, new_password, purpose, action):
+    # The link and the password's rules checked, and the password hashed, before the unit
+    # of work (argon2 must not hold the lock: ``authenticate``). Inside it the link is
+    # checked again with the user read FOR UPDATE: the same link posted twice at once,
+    # the second finds the first's new hash (it salts the link) and gets BAD_LINK.
+    user = user_for_token(token, purpose)
+    new_hash = hash_password(_new_password(user, new_password))
     with unit_of_work():
         user = user_for_token(token, purpose, lock=True)
-        data = collect(password=(lambda p: check_password(p, user.email, user.name), new_password))
-        user.password_hash = hash_password(data["password"])
+        _new_password(user, new_password)
+        user.password_hash = new_hash
         # Whoever held a session (perhaps the reason for the reset) is signed out.
         _bump_session_version(user)
         user.failed_logins = 0
@@ -816,12 +869,36 @@ CLOSED_EMAIL = "closed-{id}@closed.invalid"
 CLOSED_DEPENDENT_NAME = "Family member #{id}"
 
 
-def check_own_password(user_id, current_password, action):
+class OwnPasswordCheck(NamedTuple):
+    """A signed-in user's current password checked before the unit of work
+    (:func:`verify_own_password`): the user as read then (unlocked), the hash it was checked
+    against, and whether it matched (None: not checked, the account was locked)."""
+
+    user: object
+    password_hash: str | None
+    matches: bool | None
+
+
+def verify_own_password(user_id, current_password):
+    """Check the signed-in user's current password (argon2, about a second) before, and
+    outside, the unit of work that applies the result (:func:`check_own_password`): inside
+    one it would hold the embedded mode's process-wide lock, or the account's row."""
+    user = db.session.get(User, user_id)
+    if user is None or _is_locked(user, utcnow()):
+        return OwnPasswordCheck(user, None, None)
+    return OwnPasswordCheck(
+        user, user.password_hash, verify_password(user.password_hash, current_password or "")
+    )
+
+
+def check_own_password(user_id, checked, action):
     """(the signed-in user's row, locked FOR UPDATE, or raise NotFound; and a refusal or
-    None). A wrong current password counts toward the account's lockout as in a password
-    change, the failure that locks it ending its sessions (``AccountLocked``); a locked
-    account is refused unchecked. Inside the caller's unit of work, which must commit (the
-    failures are kept) and then raise the refusal."""
+    None), from ``checked`` (:func:`verify_own_password`, called before the unit of work).
+    A wrong current password counts toward the account's lockout as in a password change,
+    the failure that locks it ending its sessions (``AccountLocked``); a locked account is
+    refused unchecked. A check made against a hash the account no longer has (changed
+    meanwhile) is refused as a wrong password, not counted. Inside the caller's unit of
+    work, which must commit (the failures are kept) and then raise the refusal."""
     user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None or not user.active:
         raise NotFound("user")
@@ -829,7 +906,10 @@ def check_own_password(user_id, current_password, action):
     if _is_locked(user, now):
         record(user, action, "user", user.id, after={"reason": "locked"})
         return user, ValidationError({FORM: PASSWORD_CHANGE_PAUSED})
-    if not verify_password(user.password_hash, current_password or ""):
+    if checked.matches is None or user.password_hash != checked.password_hash:
+        record(user, action, "user", user.id, after={"reason": "password_changed_meanwhile"})
+        return user, ValidationError({"current_password": WRONG_CURRENT_PASSWORD})
+    if not checked.matches:
         record(user, action, "user", user.id)
         if _count_failure(user, now):
             _bump_session_version(user)

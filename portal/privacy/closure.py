@@ -107,8 +107,10 @@ def close_account(user_id, current_password, confirmed):
     if not confirmed:
         raise accounts.ValidationError({"confirm": accounts.CLOSE_CONFIRM_MESSAGE})
     refusal = None
+    # The password is checked (argon2) before the locks are taken; applied under them.
+    checked = accounts.verify_own_password(user_id, current_password)
     with claims.serialized(), unit_of_work():
-        user, refusal = accounts.check_own_password(user_id, current_password, "user.close_failed")
+        user, refusal = accounts.check_own_password(user_id, checked, "user.close_failed")
         if refusal is None:
             reasons = blockers(user.id)
             if reasons:

@@ -194,3 +194,18 @@ def test_two_closes_of_one_account_at_once_close_it_once(pg_app, monkeypatch):
         sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.action == "user.closed"),
     )
     assert closed == 1
+
+
+def test_two_wrong_passwords_at_once_are_both_counted(pg_app, monkeypatch):
+    """The password is checked before the account's row is locked (argon2 must not hold
+    it, docs/security.md): two wrong guesses checked at the same moment are then counted
+    one after the other, each under the row lock, reading the count afresh."""
+    (uid,) = _users(pg_app, ("patient", "guessed@example.com"))
+    _meet(monkeypatch, accounts, "verify_password")
+
+    def guess():
+        return accounts.authenticate("guessed@example.com", "not the password 1")
+
+    results = run_together(pg_app, guess, guess)
+    assert all(isinstance(r, accounts.ValidationError) for r in results), results
+    assert _count(pg_app, sa.select(User.failed_logins).where(User.id == uid)) == 2
