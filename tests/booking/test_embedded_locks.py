@@ -31,6 +31,32 @@ from tests.booking.factories import at, quoted_checkout
 from tests.threads import run_together
 
 
+def _hold(world, patient, doctor, start):
+    """A patient's hold as a request makes it (``claims.claiming()``: the process lock on
+    SQLite, then its checks, then its writes): ("held", item id, seconds) or ("failed",
+    the error, seconds)."""
+    user = db.session.get(User, world.patients[patient])
+    started = time.monotonic()
+    try:
+        item = visits.add_item(
+            user, patient_id=user.id, service_id=world.consult,
+            provider_ids=[world.doctors[doctor]], clinic_id=world.clinic, start_at=start,
+        )  # fmt: skip
+        return ("held", item.id, round(time.monotonic() - started, 1))
+    except Exception as exc:  # noqa: BLE001 -- returned to the test
+        return ("failed", repr(exc)[:120], round(time.monotonic() - started, 1))
+
+
+def _deliver(gateway, job_thread, hold_locked):
+    """The webhook job's thread, once the hold holds its lock: the sandbox delivers, the
+    portal stores the events and runs their jobs (inline, in this thread)."""
+    job_thread["id"] = threading.get_ident()
+    assert hold_locked.wait(10)
+    started = time.monotonic()
+    gateway.deliver()
+    return ("delivered", round(time.monotonic() - started, 1))
+
+
 def test_admin_deactivating_a_provider_account_and_a_patient_hold_do_not_stall(
     app, world, monkeypatch
 ):
@@ -64,16 +90,7 @@ def test_admin_deactivating_a_provider_account_and_a_patient_hold_do_not_stall(
     monkeypatch.setattr(time_lock, "hold_to_end", hold_to_end)
 
     def hold():
-        patient = db.session.get(User, world.patients[0])
-        started = time.monotonic()
-        try:
-            item = visits.add_item(
-                patient, patient_id=patient.id, service_id=world.consult,
-                provider_ids=[world.doctors[1]], clinic_id=world.clinic, start_at=at(1, 10),
-            )  # fmt: skip
-            return ("held", item.id, round(time.monotonic() - started, 1))
-        except Exception as exc:  # noqa: BLE001
-            return ("failed", repr(exc)[:120], round(time.monotonic() - started, 1))
+        return _hold(world, patient=0, doctor=1, start=at(1, 10))
 
     def deactivate():
         assert hold_locked.wait(10)
@@ -132,23 +149,10 @@ def test_a_late_capture_webhook_job_and_a_patient_hold_do_not_stall(
     monkeypatch.setattr(claims, "serialized", serialized)
 
     def hold():
-        other = db.session.get(User, world.patients[1])
-        started = time.monotonic()
-        try:
-            item = visits.add_item(
-                other, patient_id=other.id, service_id=world.consult,
-                provider_ids=[world.doctors[1]], clinic_id=world.clinic, start_at=at(1, 11),
-            )  # fmt: skip
-            return ("held", item.id, round(time.monotonic() - started, 1))
-        except Exception as exc:  # noqa: BLE001
-            return ("failed", repr(exc)[:120], round(time.monotonic() - started, 1))
+        return _hold(world, patient=1, doctor=1, start=at(1, 11))
 
     def webhook():
-        job_thread["id"] = threading.get_ident()
-        assert hold_locked.wait(10)
-        started = time.monotonic()
-        gateway.deliver()  # the portal stores the events and runs their jobs (inline)
-        return ("delivered", round(time.monotonic() - started, 1))
+        return _deliver(gateway, job_thread, hold_locked)
 
     hold_result, webhook_result = run_together(app, hold, webhook)
     print("hold:", hold_result, "webhook:", webhook_result)
@@ -191,23 +195,10 @@ def test_a_reschedule_fee_webhook_job_and_a_patient_hold_do_not_stall(
     monkeypatch.setattr(claims, "claiming", claiming)
 
     def hold():
-        other = db.session.get(User, world.patients[1])
-        started = time.monotonic()
-        try:
-            item = visits.add_item(
-                other, patient_id=other.id, service_id=world.consult,
-                provider_ids=[world.doctors[1]], clinic_id=world.clinic, start_at=at(3, 11),
-            )  # fmt: skip
-            return ("held", item.id, round(time.monotonic() - started, 1))
-        except Exception as exc:  # noqa: BLE001
-            return ("failed", repr(exc)[:120], round(time.monotonic() - started, 1))
+        return _hold(world, patient=1, doctor=1, start=at(3, 11))
 
     def webhook():
-        job_thread["id"] = threading.get_ident()
-        assert hold_locked.wait(10)
-        started = time.monotonic()
-        gateway.deliver()
-        return ("delivered", round(time.monotonic() - started, 1))
+        return _deliver(gateway, job_thread, hold_locked)
 
     hold_result, webhook_result = run_together(app, hold, webhook)
     print("hold:", hold_result, "webhook:", webhook_result)
