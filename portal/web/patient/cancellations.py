@@ -60,11 +60,6 @@ def _page(visit, form, status=200):
     )
 
 
-def _all_cancellable(visit, chosen, prefer_wallet):
-    preview = refunds_previews.preview_cancellation(current_user, visit.id, chosen, prefer_wallet)
-    return all(p.allowed for p in preview.items)
-
-
 @bp.get("/visits/<int:visit_id>/cancel")
 def cancel_items(visit_id):
     visit = _visit(visit_id)
@@ -88,12 +83,8 @@ def cancel_items_post(visit_id):
         form.items.errors = [refunds_common.MSG_NO_ITEMS]
         return _page(visit, form, status=422)
     prefer_wallet = form.destination.data == WALLET
-    if chosen and form.shown_total() is None and _all_cancellable(visit, chosen, prefer_wallet):
-        # No refund was shown for this choice (no JavaScript, so no preview; or sent
-        # before it came): the page again with it, never a refund the patient did not see.
-        # (A choice that cannot be cancelled goes on to be refused with its reason.)
-        form.form_errors.append(refunds_common.MSG_REFUND_UNSHOWN)
-        return _page(visit, form, status=422)
+    # No refund shown for this choice (no JavaScript, so no preview; or sent before it
+    # came): the service asks again (MSG_REFUND_UNSHOWN), after each item's own refusal.
     try:
         done = refunds_cancel.cancel_items_as_patient(
             current_user,
