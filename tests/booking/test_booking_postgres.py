@@ -343,19 +343,23 @@ def test_claimers_of_one_slot_queue_on_an_advisory_lock(pg_app, pg_world, monkey
 
 # --- a leave or a deactivation and a hold at the same moment: one of them wins ------------
 
-ADVISORY_WAITERS = sa.text(
-    # pg_locks is the whole cluster's; other test workers' databases lock too
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+LOCK_WAITERS = sa.text(
+    # Sessions of this database waiting on any lock: an advisory lock on a provider's time,
+    # or a row another transaction holds (the catalog's version, an account). pg_locks is
+    # the whole cluster's and a row wait names no database; pg_stat_activity names it.
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
 )
 
 
 def _until_done_or_waiting(pg_app, thread):
-    """Until ``thread`` has finished or a session waits on an advisory lock (the fixed code
-    makes the second of the two wait for the first's commit; the old one never waited)."""
+    """Until ``thread`` has finished or a session waits on a lock (the fixed code makes the
+    second of the two wait for the first's commit; the old one never waited). Watching
+    advisory locks alone missed a second that waits on a row first: the loop ran out its
+    1,000 turns (10 s and more a test) and the test still passed."""
     with pg_app.app_context():
         for _ in range(1000):
-            if not thread.is_alive() or db.session.scalar(ADVISORY_WAITERS):
+            if not thread.is_alive() or db.session.scalar(LOCK_WAITERS):
                 break
             db.session.rollback()
             threading.Event().wait(0.01)
