@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import Payment
 from tests.booking.factories import at, build_world, quoted_checkout, start_gateway
-from tests.threads import run_together, wait_for_lock_waiters
+from tests.threads import lock_waiters, run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 N = 50
@@ -343,14 +343,6 @@ def test_claimers_of_one_slot_queue_on_an_advisory_lock(pg_app, pg_world, monkey
 
 # --- a leave or a deactivation and a hold at the same moment: one of them wins ------------
 
-LOCK_WAITERS = sa.text(
-    # Sessions of this database waiting on any lock: an advisory lock on a provider's time,
-    # or a row another transaction holds (the catalog's version, an account). pg_locks is
-    # the whole cluster's and a row wait names no database; pg_stat_activity names it.
-    "SELECT count(*) FROM pg_stat_activity"
-    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
-
 
 def _until_done_or_waiting(pg_app, thread):
     """Until ``thread`` has finished or a session waits on a lock (the fixed code makes the
@@ -359,11 +351,9 @@ def _until_done_or_waiting(pg_app, thread):
     1,000 turns (10 s and more a test) and the test still passed."""
     with pg_app.app_context():
         for _ in range(1000):
-            if not thread.is_alive() or db.session.scalar(LOCK_WAITERS):
+            if not thread.is_alive() or lock_waiters(db.engine):
                 break
-            db.session.rollback()
             threading.Event().wait(0.01)
-        db.session.remove()
 
 
 def _hold_at_ten(pg_app, world, results):
