@@ -13,6 +13,7 @@ from flask_migrate import downgrade, upgrade
 from portal import create_app
 from portal.booking.models import ACCOUNT_OPEN_DDL, PROVIDER_PRESENT_DDL
 from portal.extensions import db
+from tests.booking.factories import quoted_desk_payment
 from tests.conftest import DEFAULT_PG, _test_config
 
 
@@ -251,7 +252,7 @@ def test_the_gst_backfill_keeps_each_past_invoice_rows_cgst_as_reported(tmp_path
     import time_machine
 
     from portal.accounts.models import User
-    from portal.booking import checkout, visits
+    from portal.booking import visits
     from tests.booking.factories import NOW, at, build_world
 
     app = create_app(_test_config("sqlite:///" + str(tmp_path / "gst.sqlite3")))
@@ -276,7 +277,7 @@ def test_the_gst_backfill_keeps_each_past_invoice_rows_cgst_as_reported(tmp_path
             start_at=at(1, 11),
             visit_id=first.master_id,
         )
-        checkout.record_desk_payment(admin, first.master_id, "R-1")
+        quoted_desk_payment(admin, first.master_id, "R-1")
         visit_id = first.master_id
         db.session.remove()
         downgrade(revision="po11c1e50002")
@@ -338,7 +339,7 @@ def test_the_billed_names_backfill_gives_invoiced_visits_todays_names(tmp_path):
     import time_machine
 
     from portal.accounts.models import User
-    from portal.booking import checkout, visits
+    from portal.booking import visits
     from tests.booking.factories import NOW, at, build_world
 
     app = create_app(_test_config("sqlite:///" + str(tmp_path / "names.sqlite3")))
@@ -359,7 +360,7 @@ def test_the_billed_names_backfill_gives_invoiced_visits_todays_names(tmp_path):
                     dependent_id=dependent,
                 ).master_id
             )
-        checkout.record_desk_payment(admin, ids[0], "R-1")  # the second stays unpaid
+        quoted_desk_payment(admin, ids[0], "R-1")  # the second stays unpaid
         holder = patient.name
         db.session.remove()
         downgrade(revision="pay0a77e3f003")

@@ -14,8 +14,13 @@ from portal.booking import lookup
 from portal.db import unit_of_work
 from portal.extensions import db
 from portal.ledger.check import verify_ledger
-from tests.booking.factories import NOW, at, build_world, start_gateway
-from tests.refunds.helpers import book_and_pay, consult_and_lab, move_paid_at_gateway
+from tests.booking.factories import NOW, at, build_world, quoted_desk_payment, start_gateway
+from tests.refunds.helpers import (
+    book_and_pay,
+    consult_and_lab,
+    move_paid_at_gateway,
+    quoted_admin_cancel,
+)
 from tests.threads import run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
@@ -60,7 +65,6 @@ def test_completing_an_item_while_an_admin_refunds_another_item_of_the_visit(
     (an unhandled OperationalError: a 500). Both should succeed, one after the other."""
     from portal.payouts import completion
     from portal.refunds import approvals
-    from portal.refunds import cancel as refunds_cancel
 
     with pg_app.app_context():
         world = build_world()
@@ -76,7 +80,7 @@ def test_completing_an_item_while_an_admin_refunds_another_item_of_the_visit(
         visit_id = visit.id
         admin = db.session.get(User, world.admin)
         clock.move_to(at(4, 10) - timedelta(hours=30))  # 75 % - Rs 100: an override is above
-        c = refunds_cancel.cancel_as_admin(
+        c = quoted_admin_cancel(
             admin,
             a,
             "Doctor unavailable that day",
@@ -122,7 +126,7 @@ def test_completing_an_item_while_an_admin_refunds_another_item_of_the_visit(
             from portal.refunds.common import CancellationError
 
             try:
-                refunds_cancel.cancel_as_admin(
+                quoted_admin_cancel(
                     db.session.get(User, admin2), b, "Patient did not come", mode="clinic"
                 )
             except CancellationError as exc:
@@ -198,11 +202,14 @@ def test_provider_cancel_racing_the_reschedule_fee_capture(pg_app, clock, first)
     """Whichever commits first, the patient gets the reschedule fee back exactly once
     (given back by the provider's cancellation, or put in the wallet by the capture), the
     item ends CANCELLED with no live claim, and the ledger is sound."""
+    from dataclasses import replace
+
     from portal.booking import reschedule_payment
     from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
     from portal.ledger import accounts as chart
     from portal.ledger.service import balance
     from portal.refunds import cancel as refunds_cancel
+    from portal.refunds import previews, shown
     from portal.refunds.models import Refund
 
     gateway = start_gateway(pg_app, deliver_webhooks=False)
@@ -215,6 +222,13 @@ def test_provider_cancel_racing_the_reschedule_fee_capture(pg_app, clock, first)
             doctor_user = db.session.scalar(
                 sa.select(User).where(User.email == "provider1@example.com")
             ).id
+            # The doctor's page: before the move when the cancel goes first, at the new
+            # time when the capture (which applies the move) does (its required ``shown``).
+            item = db.session.get(IndividualBooking, item_id)
+            page = shown.shown_for(item, previews.preview_provider(item))
+            if first == "capture":
+                new_start = db.session.get(Reschedule, resched_id).new_start
+                page = replace(page, start=int(new_start.timestamp()))
             db.session.remove()
         inside = threading.Event()
 
@@ -237,12 +251,16 @@ def test_provider_cancel_racing_the_reschedule_fee_capture(pg_app, clock, first)
                 who = db.session.get(User, doctor_user)
                 if first == "cancel":
                     with unit_of_work():
-                        refunds_cancel.cancel_as_provider(who, item_id, "Called away to surgery")
+                        refunds_cancel.cancel_as_provider(
+                            who, item_id, "Called away to surgery", shown=page
+                        )
                         inside.set()
                         wait_for_lock_waiters(db.engine)
                 else:
                     inside.wait(10)
-                    refunds_cancel.cancel_as_provider(who, item_id, "Called away to surgery")
+                    refunds_cancel.cancel_as_provider(
+                        who, item_id, "Called away to surgery", shown=page
+                    )
                 return "cancelled"
             finally:
                 inside.set()
@@ -283,7 +301,7 @@ def test_link_capture_racing_a_desk_payment(pg_app, clock, first):
     """One of them pays the visit; the other is refused with the visit's message (desk) or
     its money goes to the wallet with the visit flagged (a late link payment): the visit
     is confirmed once, and the ledger is sound."""
-    from portal.booking import checkout, links, payment_events, visits
+    from portal.booking import links, payment_events, visits
     from portal.booking.errors import BookingError
     from portal.ledger import accounts as chart
     from portal.ledger.models import LedgerTransaction
@@ -337,16 +355,12 @@ def test_link_capture_racing_a_desk_payment(pg_app, clock, first):
             try:
                 if first == "desk":
                     with unit_of_work():
-                        checkout.record_desk_payment(
-                            db.session.get(User, world.admin), visit_id, "R-77"
-                        )
+                        quoted_desk_payment(db.session.get(User, world.admin), visit_id, "R-77")
                         inside.set()
                         wait_for_lock_waiters(db.engine)
                 else:
                     inside.wait(10)
-                    checkout.record_desk_payment(
-                        db.session.get(User, world.admin), visit_id, "R-77"
-                    )
+                    quoted_desk_payment(db.session.get(User, world.admin), visit_id, "R-77")
                 return "desk"
             except BookingError as exc:
                 return f"refused: {exc.message}"
@@ -585,7 +599,6 @@ def test_two_items_completed_at_once_leave_the_visit_completed(
 @pytest.mark.parametrize("second", ["approve", "reject"])
 def test_two_admins_deciding_one_override_at_once(pg_app, pg_gateway, clock, second):
     from portal.refunds import approvals
-    from portal.refunds import cancel as refunds_cancel
     from portal.refunds.common import CancellationError
     from portal.refunds.models import Refund
 
@@ -602,7 +615,7 @@ def test_two_admins_deciding_one_override_at_once(pg_app, pg_gateway, clock, sec
         )
         item = visit.items[0]
         clock.move_to(at(4, 10) - timedelta(hours=30))
-        refunds_cancel.cancel_as_admin(
+        quoted_admin_cancel(
             db.session.get(User, world.admin),
             item.id,
             "Doctor unavailable that day",

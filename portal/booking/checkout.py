@@ -66,6 +66,10 @@ MSG_DESK_AMOUNT_CHANGED = (
     "The amount due is now %(now)s, not the %(was)s shown: the visit changed while the "
     "page was open. Check the new amount and record it again."
 )
+# A desk payment asked without the amount its button stated (or with it unreadable) is asked
+# again: the desk records only an amount the admin saw (``record_desk_payment``'s required
+# ``confirmed_amount``).
+MSG_DESK_AMOUNT_UNSHOWN = "Check the amount on the button and record the desk payment again."
 
 
 def _as_shown(wallet, online, shown):
@@ -372,19 +376,24 @@ def _link_paid(visit, *, confirmed):
     return LinkPaid(visit.id, visit.number, frozenset(visit.owner_ids()), confirmed)
 
 
-def record_desk_payment(admin, visit_id, receipt_no, confirmed_amount=None):
+def record_desk_payment(admin, visit_id, receipt_no, *, confirmed_amount):
     """Paid at the clinic's desk (cash/card machine): confirmed at once into ``cash_desk``.
     A pending checkout is abandoned first (its wallet part given back), so what is
     recorded is the whole amount due (``prices.desk_quote``), a coupon that can no longer
     be used detached (``coupons.detach_lapsed``, audited), as at the patient's checkout.
     An open payment link whose coupon lapsed since it was sent keeps its price: the desk
     records the link's amount, the link ends and its coupon use is kept (decision,
-    docs/booking.md). ``confirmed_amount``: the paise the admin's button stated; another
-    amount now is refused with the new one, nothing written."""
+    docs/booking.md). ``confirmed_amount`` (required): the paise the admin's button stated
+    (``prices.desk_quote(visit).amount_due``); another amount now is refused with the new
+    one, and so is none (``None`` or not a whole number of paise): nothing recorded."""
     require_admin(admin)
     receipt_no = " ".join((receipt_no or "").split())
     if not receipt_no:
         raise BookingError(MSG_RECEIPT_NO, field="receipt_no")
+    # Required, never defaulted: a caller without the amount shown would otherwise skip
+    # the check and record whatever is due now. Refused before anything is read.
+    if isinstance(confirmed_amount, bool) or not isinstance(confirmed_amount, int):
+        raise BookingError(MSG_DESK_AMOUNT_UNSHOWN)
     with paying(admin, visit_id) as (visit, session):
         kept = prices.link_kept(visit)
         if kept is not None:
@@ -393,7 +402,7 @@ def record_desk_payment(admin, visit_id, receipt_no, confirmed_amount=None):
         else:
             lifecycle.abandon_checkout(visit, "paid at the desk", admin)
             q, _ = prices.fix_price(visit, 0, detach_lapsed_by=admin)
-        if confirmed_amount is not None and q.amount_due != confirmed_amount:
+        if q.amount_due != confirmed_amount:
             raise BookingError(
                 Text(
                     MSG_DESK_AMOUNT_CHANGED,

@@ -36,6 +36,7 @@ from portal.payouts import completion, fund_accounts, runs
 from portal.payouts.common import current_fund_account
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import previews as refunds_previews
+from portal.refunds import shown as refunds_shown
 
 WEEKS = 13
 CALLBACK = "/me/visits"  # never followed: desk and wallet payments confirm at once
@@ -246,7 +247,13 @@ def _cancel_as_patient(visit):
 
 
 def _cancel_as_doctor(visit):
-    refunds_cancel.cancel_as_provider(visit.provider_user, visit.item.id, "Called to surgery")
+    # As the doctor's cancel page does: the start, refund and penalty it states, which the
+    # cancellation confirms.
+    item = db.session.get(IndividualBooking, visit.item.id)
+    shown = refunds_shown.shown_for(item, refunds_previews.preview_provider(item))
+    refunds_cancel.cancel_as_provider(
+        visit.provider_user, visit.item.id, "Called to surgery", shown=shown
+    )
 
 
 def _move(visit, start):
@@ -314,7 +321,11 @@ def _pay(world, patient, visit_id, n):
             shown=(shown.wallet_used, shown.amount_due),
         )
     else:
-        checkout.record_desk_payment(world.admin, visit_id, f"DESK-{visit_id:05d}")
+        # As the admin's desk button does: the amount it states, which the payment confirms.
+        shown = prices.desk_quote(db.session.get(MasterBooking, visit_id))
+        checkout.record_desk_payment(
+            world.admin, visit_id, f"DESK-{visit_id:05d}", confirmed_amount=shown.amount_due
+        )
 
 
 def _top_up(patient, amount):

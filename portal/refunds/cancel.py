@@ -24,6 +24,7 @@ from portal.policies import store as policy_store
 from portal.refunds.approvals import request_approval
 from portal.refunds.common import (
     ADMIN_MODES,
+    MSG_ADMIN_REFUND_UNSHOWN,
     MSG_ALREADY,
     MSG_MODE,
     MSG_NO_ITEMS,
@@ -37,6 +38,7 @@ from portal.refunds.common import (
     lock_items,
     require_admin,
     role,
+    whole_paise,
 )
 from portal.refunds.models import GATEWAY, Cancellation
 from portal.refunds.money import (
@@ -46,7 +48,7 @@ from portal.refunds.money import (
     refund_reschedule_fees,
 )
 from portal.refunds.previews import patient_visit, state_refusal
-from portal.refunds.shown import changed_since
+from portal.refunds.shown import MSG_UNSHOWN, changed_since, stated
 
 
 def _cancel_locked(
@@ -190,7 +192,7 @@ def cancel_items_as_patient(
         # skip the check and refund whatever is due now (review finding: only the web
         # form asked). Checked after each item's own refusal (within 24 h, a team
         # appointment), which tells the patient more; the unit of work rolls back.
-        if isinstance(expected_refund, bool) or not isinstance(expected_refund, int):
+        if not whole_paise(expected_refund):
             raise CancellationError(MSG_REFUND_UNSHOWN, field="items")
         refuse_if_changed(sum(c.refund for c in done), expected_refund, field="items")
         lifecycle.refresh_status(visit)
@@ -198,22 +200,25 @@ def cancel_items_as_patient(
 
 
 def refuse_if_changed(refund, expected_refund, field=None):
-    """The refund the person was shown (``expected_refund``, paise; None: not known) is
-    the one about to be applied, or the use case is refused (its unit of work rolls back,
-    nothing written): a tier's boundary passed while the page was open, so they confirm
-    the new amount. The patient's and the administrator's cancellations alike."""
-    if expected_refund is not None and refund != expected_refund:
+    """The refund the person was shown (``expected_refund``, whole paise: the caller has
+    refused none) is the one about to be applied, or the use case is refused (its unit of
+    work rolls back, nothing written): a tier's boundary passed while the page was open,
+    so they confirm the new amount. The patient's and the administrator's cancellations
+    alike."""
+    if refund != expected_refund:
         raise CancellationError(
             Text(MSG_REFUND_CHANGED, now=format_inr(refund), was=format_inr(expected_refund)),
             field=field,
         )
 
 
-def cancel_as_provider(provider_user, item_id, reason, now=None, shown=None):
+def cancel_as_provider(provider_user, item_id, reason, now=None, *, shown):
     """The provider cancels their own booking before the start: a full refund and the
-    policy's penalty on their payable. ``shown``: what the cancel page stated
-    (``refunds.shown.Shown``); an appointment moved, or a refund or penalty changed, since
-    is refused under the visit's lock, nothing written."""
+    policy's penalty on their payable. ``shown`` (required): what the cancel page stated
+    (``refunds.shown.Shown``: start, refund, penalty; ``shown_for(item, preview)``); an
+    appointment moved, or a refund or penalty changed, since is refused under the visit's
+    lock, and so is none (``None``, or a figure missing or not a whole number): nothing
+    cancelled, refunded or penalised."""
     if role(provider_user) != PROVIDER:
         raise PermissionDenied("Only providers can do this.")
     if not (reason or "").strip():
@@ -225,7 +230,9 @@ def cancel_as_provider(provider_user, item_id, reason, now=None, shown=None):
             raise NotFound("booking")
         visit = lifecycle.lock_visit(item.master_id)
         item = lock_items(visit.id)[item.id]
-        refusal = changed_since(item, shown, now or utcnow()) if shown is not None else None
+        now = now or utcnow()
+        shown = stated(shown)
+        refusal = changed_since(item, shown, now) if shown is not None else None
         if refusal is not None:
             raise CancellationError(refusal, field="shown")
         done = _cancel_locked(
@@ -234,9 +241,15 @@ def cancel_as_provider(provider_user, item_id, reason, now=None, shown=None):
             "provider",
             reason=reason,
             prefer_wallet=False,
-            now=now or utcnow(),
+            now=now,
             penalty_provider_id=provider.id,
         )
+        # Required, never defaulted: without the terms shown the check above was skipped
+        # and the appointment cancelled as it is now (a post without the hidden fields).
+        # Refused after the item's own refusal (after the start), which tells the doctor
+        # more; the unit of work rolls back.
+        if shown is None:
+            raise CancellationError(MSG_UNSHOWN, field="shown")
         lifecycle.refresh_status(visit)
     return done
 
@@ -250,14 +263,17 @@ def cancel_as_admin(
     prefer_wallet=False,
     penalty_provider_id=None,
     now=None,
-    expected_refund=None,
+    *,
+    expected_refund,
 ):
     """An administrator cancels: for the patient (the patient's tier, or 50 % − ₹250 within
     24 h), for the clinic (100 %), or for the provider (100 % and the penalty). ``override``
     (paise, with a reason of at least the policy's note length) sets the refund; above
     the calculated amount the item is cancelled with the calculated refund now and the
-    rest waits for a second administrator. ``expected_refund``: the refund now the page
-    showed; another one (a tier's boundary passed meanwhile) refuses, nothing written."""
+    rest waits for a second administrator. ``expected_refund`` (required): the refund now
+    (paise) the page showed for this mode and override (``previews.preview_admin(...)
+    .refund``); another one (a tier's boundary passed meanwhile) refuses, and so does none
+    (``None`` or not a whole number of paise): nothing cancelled, refunded or written."""
     require_admin(admin)
     kind = ADMIN_MODES.get(mode)
     if kind is None:
@@ -285,6 +301,11 @@ def cancel_as_admin(
             override_reason=reason if override is not None else None,
             penalty_provider_id=penalty_provider_id,
         )
+        # Required, never defaulted: a post without ``shown_refund`` (or with one shown for
+        # another mode) skipped the check and refunded whatever was due. Checked after the
+        # item's own refusal (an override's note, already cancelled), which says more.
+        if not whole_paise(expected_refund):
+            raise CancellationError(MSG_ADMIN_REFUND_UNSHOWN)
         refuse_if_changed(done.refund, expected_refund)
         lifecycle.refresh_status(visit)
     return done

@@ -29,6 +29,9 @@ MSG_REFUND_CHANGED = N_(
 # is asked again: a refund is applied only against a figure the patient saw
 # (``cancel.cancel_items_as_patient``'s required ``expected_refund``).
 MSG_REFUND_UNSHOWN = N_("Check the refund below, then confirm to cancel.")
+# The administrator's, likewise (``cancel.cancel_as_admin``'s required ``expected_refund``;
+# admin pages are English only): also a refund shown for another mode or override.
+MSG_ADMIN_REFUND_UNSHOWN = "Check the refund for what you chose, then confirm."
 MSG_REASON = N_("Give a reason for the cancellation")
 MSG_SECOND_ADMIN = N_("A different administrator must approve this refund")
 MSG_DECIDED = N_("This request has already been decided")
@@ -59,6 +62,12 @@ ADMIN_MODES = {"patient": "admin", "clinic": "clinic", "provider": "provider"}
 
 class CancellationError(BookingError):
     """A cancellation or refund rule was broken; ``message`` for the person."""
+
+
+def whole_paise(value):
+    """A figure a page showed, as the use case was given it: a whole number of paise
+    (not a bool, a float or text). Anything else is no figure shown."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --- settings ------------------------------------------------------------------------------

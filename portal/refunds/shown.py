@@ -5,7 +5,9 @@ appointment an admin moved meanwhile (Friday 10:00 to Monday 11:00, a time the d
 free) was cancelled at its new time, the patient refunded and the ₹250 penalty taken, for
 a page about Friday. Now any change refuses, nothing written; the page is shown again as
 the appointment is now (``portal.web.provider.cancellations``). The check runs in
-``refunds.cancel.cancel_as_provider(shown=…)``, under the visit's lock."""
+``refunds.cancel.cancel_as_provider(shown=…)``, under the visit's lock; ``shown`` is
+required there, and a figure missing (a post without the hidden fields) refuses too
+(``MSG_UNSHOWN``): before, it was not checked."""
 
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -26,14 +28,32 @@ MSG_TERMS = N_(
 )
 
 
+# A provider's cancellation asked without all three figures its page stated (a post
+# without the hidden fields, or with one unreadable) is asked again: nothing is cancelled
+# against terms the doctor did not see (``cancel_as_provider``'s required ``shown``).
+MSG_UNSHOWN = N_("Check the time, the refund and the penalty above, then confirm again.")
+
+
 @dataclass(frozen=True)
 class Shown:
-    """What the cancel page stated (None: not sent, not checked): the start as whole
-    seconds since the epoch, the refund and the penalty in paise."""
+    """What the cancel page stated: the start as whole seconds since the epoch, the refund
+    and the penalty in paise (None: not sent, so the cancellation is refused,
+    ``stated``)."""
 
     start: int | None = None
     refund: int | None = None
     penalty: int | None = None
+
+
+def stated(shown):
+    """``shown`` when it is a ``Shown`` with all three figures whole numbers, else None
+    (missing or unreadable: no terms were shown)."""
+    if not isinstance(shown, Shown):
+        return None
+    figures = (shown.start, shown.refund, shown.penalty)
+    if any(isinstance(f, bool) or not isinstance(f, int) for f in figures):
+        return None
+    return shown
 
 
 def start_stamp(item):
@@ -53,17 +73,14 @@ def _when(item):
 def changed_since(item, shown, now):
     """Why a cancellation confirmed on a page showing ``shown`` cannot go ahead now (the
     message), or None: the appointment moved, or its refund or penalty changed (a policy
-    change). The refund and penalty are the preview's, the cancellation's own rule."""
-    if shown.start is not None and shown.start != start_stamp(item):
+    change). The refund and penalty are the preview's, the cancellation's own rule.
+    ``shown``: all three figures (``stated``)."""
+    if shown.start != start_stamp(item):
         return Text(MSG_MOVED, when=_when(item))
-    if shown.refund is None and shown.penalty is None:
-        return None
     preview = preview_provider(item, now)
     if not preview.allowed:
         return None  # the cancellation itself says why
-    if (shown.refund is not None and shown.refund != preview.refund) or (
-        shown.penalty is not None and shown.penalty != preview.penalty
-    ):
+    if shown.refund != preview.refund or shown.penalty != preview.penalty:
         return Text(
             MSG_TERMS, refund=format_inr(preview.refund), penalty=format_inr(preview.penalty)
         )

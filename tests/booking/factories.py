@@ -304,3 +304,18 @@ def quoted_checkout(actor, visit_id, wallet_paise=0, callback_url=None, **kwargs
         shown=(shown.wallet_used, shown.amount_due) if shown else (0, 0),
         **kwargs,
     )
+
+
+def quoted_desk_payment(admin, visit_id, receipt_no, **kwargs):
+    """A desk payment as the admin's button makes it: the amount it states now
+    (``prices.desk_quote``), then ``record_desk_payment`` confirming it (its required
+    ``confirmed_amount``). A refusal (not an admin, no receipt number, a closed visit) is
+    the payment's to raise."""
+    from portal.booking import checkout, prices
+    from portal.booking.models import MasterBooking
+
+    visit = db.session.get(MasterBooking, visit_id)
+    shown = prices.desk_quote(visit).amount_due if visit is not None and visit.is_open else 0
+    return checkout.record_desk_payment(
+        admin, visit_id, receipt_no, confirmed_amount=shown, **kwargs
+    )

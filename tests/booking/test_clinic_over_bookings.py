@@ -10,13 +10,14 @@ import sqlalchemy as sa
 import time_machine
 
 from portal.audit.models import AuditEntry
-from portal.booking import checkout, visits
+from portal.booking import visits
 from portal.booking.models import MasterBooking
 from portal.catalog.checks import ValidationError
 from portal.catalog.clinics import update_clinic
 from portal.catalog.models import Clinic
 from portal.extensions import db
-from tests.booking.factories import NOW, at
+from tests.booking.factories import NOW, at, quoted_desk_payment
+from tests.refunds.helpers import quoted_admin_cancel
 
 WEEK = {d: (time(9), time(18)) for d in range(5)}
 
@@ -63,7 +64,7 @@ def test_a_clinic_with_a_booking_ahead_is_not_deactivated_until_it_is_handled(wo
     assert _clinic(world).active is True and _audits() == 0
     # A confirmed one (paid at the desk) too, with the other doctor; the list is in time.
     paid = _hold(world, users, day=2, hour=15, patient=1, doctor=1)
-    checkout.record_desk_payment(admin, paid.master_id, "R-1")
+    quoted_desk_payment(admin, paid.master_id, "R-1")
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, active=False, name="Indiranagar Clinic (old)")
     assert exc.value.errors["active"].startswith(
@@ -83,10 +84,9 @@ def test_a_cancelled_booking_or_one_already_over_leaves_the_clinic_free_to_close
     gone = _hold(world, users, day=1, hour=10)
     visits.remove_item(users(world.patients[0]), gone.id)  # the unpaid hold given up
     paid = _hold(world, users, day=1, hour=12, patient=1)
-    checkout.record_desk_payment(admin, paid.master_id, "R-1")
-    from portal.refunds.cancel import cancel_as_admin
+    quoted_desk_payment(admin, paid.master_id, "R-1")
 
-    cancel_as_admin(admin, paid.id, "Clinic closing", mode="clinic")
+    quoted_admin_cancel(admin, paid.id, "Clinic closing", mode="clinic")
     update_clinic(admin, world.clinic, active=False)
     assert _clinic(world).active is False
 
@@ -94,7 +94,7 @@ def test_a_cancelled_booking_or_one_already_over_leaves_the_clinic_free_to_close
 def test_a_booking_that_has_ended_or_a_hold_run_out_does_not_count(world, users, clock):
     admin = users(world.admin)
     earlier = _hold(world, users, day=1, hour=10)  # Tuesday 10:00–10:30
-    checkout.record_desk_payment(admin, earlier.master_id, "R-1")
+    quoted_desk_payment(admin, earlier.master_id, "R-1")
     _hold(world, users, day=1, hour=11, patient=1)  # a hold: 15 minutes to pay
     clock.move_to(at(1, 10, 30) + timedelta(seconds=1))  # the first has ended
     update_clinic(users(world.admin), world.clinic, active=False)

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
-from portal.booking import attention, checkout, coupons, desk, lifecycle, links, visits
+from portal.booking import attention, coupons, desk, lifecycle, links, visits
 from portal.booking.desk import NO_PAYMENT, VisitFilter, appointments_page
 from portal.booking.errors import BookingError, PermissionDenied
 from portal.booking.models import ATTENTION_PAYMENT_FAILED, ATTENTION_RECONCILIATION
@@ -20,7 +20,7 @@ from portal.notify.models import Notification
 from portal.payouts import completion
 from portal.reconcile.models import CaseStatus, ReconCase
 from portal.reconcile.queries import open_cases_by_visit
-from tests.booking.factories import NOW, at, credit_wallet, quoted_checkout
+from tests.booking.factories import NOW, at, credit_wallet, quoted_checkout, quoted_desk_payment
 
 CALLBACK = "http://portal.test/visits/callback"
 
@@ -58,7 +58,7 @@ def three(world, users, gateway):
     v2 = add(admin, p1, world.lab, world.lab_provider, at(1, 11), dependent=world.child)
     links.create_payment_link(admin, v2)
     v3 = add(admin, p2, world.consult, world.doctors[1], at(2, 12))
-    checkout.record_desk_payment(admin, v3, "R-1")
+    quoted_desk_payment(admin, v3, "R-1")
     return v1, v2, v3
 
 

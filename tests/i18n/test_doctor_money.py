@@ -13,6 +13,7 @@ from portal.extensions import db
 from tests.i18n.test_language import WORLD_DATA, _hindi_pages
 from tests.i18n.untranslated import untranslated
 from tests.plugin import PASSWORD
+from tests.refunds.helpers import quoted_provider_cancel
 from tests.web.booking.helpers import HX, credit_wallet, hold, pay_fields, slot
 
 # The services' price with platform fee and GST (Consultation ₹500): paid from the wallet.
@@ -101,7 +102,6 @@ def money(app, world):
     from portal.accounts.models import User
     from portal.booking.models import IndividualBooking
     from portal.payouts.completion import complete_booking, start_booking
-    from portal.refunds.cancel import cancel_as_provider
     from tests.refunds.helpers import quoted_move
 
     with app.app_context():  # both read Hindi: what they are sent follows their setting
@@ -126,7 +126,7 @@ def money(app, world):
         quoted_move(
             person, moved, slot(world.day, 16), pay_with="wallet", now=old - timedelta(hours=50)
         )
-        cancel_as_provider(doctor, cancelled, "Called to surgery")
+        quoted_provider_cancel(doctor, cancelled, "Called to surgery")
         _payout(world.doc1, 20_000, 2_000)
         _payout(world.doc1, 5_000, 0, reversed_=True)
     return {"earned": earned, "moved": moved, "cancelled": cancelled, "waiting": waiting}

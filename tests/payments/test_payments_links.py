@@ -12,7 +12,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from tests.booking.factories import at, quoted_checkout
+from tests.booking.factories import at, quoted_checkout, quoted_desk_payment
 
 
 def admin_hold(world, users, start, patient=0):
@@ -140,10 +140,10 @@ def test_desk_payment(world, users, gateway):
     admin, visit_id = admin_hold(world, users, at(1, 10))
     link = links.create_payment_link(admin, visit_id)
     with pytest.raises(BookingError, match="receipt number"):
-        checkout.record_desk_payment(admin, visit_id, "  ")
+        quoted_desk_payment(admin, visit_id, "  ")
     with pytest.raises(PermissionDenied):
-        checkout.record_desk_payment(users(world.patients[0]), visit_id, "R-1")
-    payment = checkout.record_desk_payment(admin, visit_id, "R-00017")
+        quoted_desk_payment(users(world.patients[0]), visit_id, "R-1")
+    payment = quoted_desk_payment(admin, visit_id, "R-00017")
     assert (payment.kind, payment.status, payment.amount) == ("DESK", "SUCCESSFUL", 52_950)
     assert lookup.get_visit(visit_id).status == "CONFIRMED"
     assert balance(chart.CASH_DESK) == 52_950
@@ -173,6 +173,30 @@ def test_desk_payment_of_another_amount_than_confirmed_is_refused_and_writes_not
     assert balance(chart.CASH_DESK) == 0
     payment = checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=47_655)
     assert (payment.amount, lookup.get_visit(visit_id).status) == (47_655, "CONFIRMED")
+
+
+def test_desk_payment_without_the_amount_shown_is_refused_and_writes_nothing(world, users, gateway):
+    """``confirmed_amount`` (the amount the admin's button stated) is required: without it
+    a TypeError; ``None`` or not whole paise asked again, nothing recorded, the pending
+    link kept. (Before, it defaulted to None and skipped the check: any caller recorded
+    whatever was due.) The amount stated is recorded."""
+    from portal.booking.prices import desk_quote
+
+    admin, visit_id = admin_hold(world, users, at(1, 10))
+    link = links.create_payment_link(admin, visit_id)
+    with pytest.raises(TypeError):
+        checkout.record_desk_payment(admin, visit_id, "R-1")
+    for unshown in (None, "52950", 52_950.0, True):
+        with pytest.raises(BookingError) as err:
+            checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=unshown)
+        assert err.value.message == checkout.MSG_DESK_AMOUNT_UNSHOWN
+    db.session.expire_all()
+    assert db.session.get(type(link), link.id).status == "PENDING"
+    assert lookup.get_visit(visit_id).status == "PENDING_PAYMENT"
+    assert balance(chart.CASH_DESK) == 0
+    shown = desk_quote(lookup.get_visit(visit_id)).amount_due
+    payment = checkout.record_desk_payment(admin, visit_id, "R-1", confirmed_amount=shown)
+    assert (payment.amount, lookup.get_visit(visit_id).status) == (52_950, "CONFIRMED")
 
 
 def test_sweep_expires_draft_holds_after_fifteen_minutes(world, users, clock):

@@ -19,14 +19,19 @@ from portal.ledger.service import balance
 from portal.reconcile import resolve
 from portal.reconcile import run as recon
 from portal.reconcile.window import day_window
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds.models import Refund
 from portal.transactions.filters import MovementFilter
 from portal.transactions.models import MoneyMovement
 from portal.transactions.queries import summary
 from tests.booking.factories import at
 from tests.reconcile.helpers import LOST_CAPTURE, admin, case_for, later, run_day
-from tests.refunds.helpers import book_and_pay, hours, quoted_move, settle_refunds
+from tests.refunds.helpers import (
+    book_and_pay,
+    hours,
+    quoted_move,
+    quoted_provider_cancel,
+    settle_refunds,
+)
 
 START, NEW = at(4, 10), at(7, 11)
 ASKED = START - hours(60)  # the 10 % tier
@@ -95,7 +100,7 @@ def test_a_fee_given_back_matches_its_payment_and_its_refund(world, users, gatew
     done = reschedule_payment.complete_callback(gateway.pay(resched.razorpay_order_id))
     gateway.deliver()
     doctor = users(_fresh(IndividualBooking, item.id).providers[0].user_id)
-    refunds_cancel.cancel_as_provider(doctor, item.id, "Called to surgery")
+    quoted_provider_cancel(doctor, item.id, "Called to surgery")
     settle_refunds(gateway)
     fee_refund = db.session.scalars(
         sa.select(Refund).where(Refund.reschedule_id == resched.id)

@@ -182,3 +182,36 @@ def quoted_cancel(patient, visit_id, item_ids, **kwargs):
     return cancel.cancel_items_as_patient(
         patient, visit_id, item_ids, expected_refund=shown.total_refund, **kwargs
     )
+
+
+def quoted_admin_cancel(admin, item_id, reason, **kwargs):
+    """An administrator's cancellation as the page makes it: the refund now previewed for
+    this mode, override and destination (same moment), then ``cancel_as_admin`` confirming
+    it (its required ``expected_refund``). A refusal (a short note, already cancelled) is
+    the cancellation's to raise."""
+    from portal.refunds import cancel, previews
+
+    override = kwargs.get("override")
+    shown = previews.preview_admin(
+        admin,
+        item_id,
+        kwargs.get("mode", "patient"),
+        override=override,
+        override_reason=reason if override is not None else None,
+        prefer_wallet=kwargs.get("prefer_wallet", False),
+        now=kwargs.get("now"),
+    )
+    return cancel.cancel_as_admin(admin, item_id, reason, expected_refund=shown.refund, **kwargs)
+
+
+def quoted_provider_cancel(provider_user, item_id, reason, **kwargs):
+    """A provider's cancellation as the page makes it: the start, refund and penalty its
+    page states now (``refunds.shown.shown_for``), then ``cancel_as_provider`` confirming
+    them (its required ``shown``). A refusal (after the start, not theirs) is the
+    cancellation's to raise."""
+    from portal.booking.models import IndividualBooking
+    from portal.refunds import cancel, previews, shown
+
+    item = db.session.get(IndividualBooking, item_id)
+    stated = shown.shown_for(item, previews.preview_provider(item, kwargs.get("now")))
+    return cancel.cancel_as_provider(provider_user, item_id, reason, shown=stated, **kwargs)

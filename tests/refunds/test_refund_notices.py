@@ -10,10 +10,15 @@ from portal.extensions import db
 from portal.notify import refund_notices, tasks
 from portal.notify.models import Notification
 from portal.refunds import approvals as refunds_approvals
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds.models import Refund
 from tests.booking.factories import at, credit_wallet
-from tests.refunds.helpers import book_and_pay, hours, quoted_cancel, settle_refunds
+from tests.refunds.helpers import (
+    book_and_pay,
+    hours,
+    quoted_admin_cancel,
+    quoted_cancel,
+    settle_refunds,
+)
 
 START = at(4, 10)  # Friday 5 June 2026, 10:00 IST (98 h after NOW)
 
@@ -78,7 +83,7 @@ def test_a_split_refund_names_each_part_and_the_bank_part_is_told_when_it_arrive
         world, patient, gateway, [(world.consult, [world.doctors[0]], START)], wallet=20_000
     )
     item = visit.items[0]
-    refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Doctor unwell", mode="clinic")
+    quoted_admin_cancel(users(world.admin), item.id, "Doctor unwell", mode="clinic")
     [(kind, body)] = [t for t in _told(patient.id) if t[0] == "booking.cancelled"]
     assert "₹200 is in your wallet now" in body, body
     assert "₹329.50 is on its way back to your original payment method" in body, body
@@ -102,7 +107,7 @@ def test_an_approved_further_refund_says_where_each_part_went_once(world, users,
     item = visit.items[0]
     clock.move_to(START - hours(10))
     admin, admin2 = users(world.admin), _second_admin()
-    refunds_cancel.cancel_as_admin(admin, item.id, "Doctor was rude, full refund", override=52_950)
+    quoted_admin_cancel(admin, item.id, "Doctor was rude, full refund", override=52_950)
     [approval] = refunds_approvals.pending_approvals()
     refunds_approvals.approve_override(admin2, approval.id, "Agreed")
     rows = db.session.scalars(sa.select(Refund).where(Refund.approval_id == approval.id)).all()

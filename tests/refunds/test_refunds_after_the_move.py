@@ -13,7 +13,6 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
 from portal.refunds import approvals as refunds_approvals
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import common as refunds_common
 from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
@@ -26,8 +25,10 @@ from tests.refunds.helpers import (
     book_and_pay,
     hours,
     ledger_kinds,
+    quoted_admin_cancel,
     quoted_cancel,
     quoted_move,
+    quoted_provider_cancel,
     settle_refunds,
 )
 
@@ -68,7 +69,7 @@ def test_provider_cancellation_gives_back_an_online_fee_through_razorpay(
     assert (
         refunds_previews.preview_admin(users(world.admin), item.id, "provider").fee_refund == FEE_10
     )
-    refunds_cancel.cancel_as_provider(doctor, item.id, "Called to surgery")
+    quoted_provider_cancel(doctor, item.id, "Called to surgery")
     settle_refunds(gateway)
     rows = db.session.scalars(sa.select(Refund).order_by(Refund.id)).all()
     assert [(r.reschedule_id, r.destination, r.status, r.amount) for r in rows] == [
@@ -92,7 +93,7 @@ def test_provider_cancellation_gives_back_an_online_fee_through_razorpay(
 def test_clinic_cancellation_gives_a_wallet_fee_back_to_the_wallet(world, users, gateway, clock):
     patient, item, resched = _moved(world, users, gateway, clock, "wallet")
     assert balance(chart.patient_wallet(patient.id)) == 0
-    refunds_cancel.cancel_as_admin(
+    quoted_admin_cancel(
         users(world.admin), item.id, "Clinic closed for a fumigation", mode="clinic"
     )
     fee_row = db.session.scalars(sa.select(Refund).where(Refund.reschedule_id == resched.id)).one()
@@ -101,7 +102,7 @@ def test_clinic_cancellation_gives_a_wallet_fee_back_to_the_wallet(world, users,
     assert balance(chart.provider_payable(world.doctors[0])) == 0
     # Cancelling cannot happen twice, so neither can the fee refund.
     with pytest.raises(CancellationError):
-        refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Again", mode="clinic")
+        quoted_admin_cancel(users(world.admin), item.id, "Again", mode="clinic")
     assert len(ledger_kinds("reschedule_fee_refund")) == 1
 
 
@@ -222,7 +223,7 @@ def test_a_failed_fee_refund_is_retried_and_sent_to_the_wallet_as_a_fee_refund(
     patient, item, resched = _moved(world, users, gateway, clock, "gateway")
     gateway.sandbox.set_faults(refund_outcome="failed")
     try:
-        refunds_cancel.cancel_as_admin(
+        quoted_admin_cancel(
             users(world.admin), item.id, "Clinic closed for a fumigation", mode="clinic"
         )
         for _ in range(refunds_common.max_attempts()):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from portal.booking import coupons, lookup, visits
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import SlotClaim
-from portal.domain.cancellation import MSG_TEAM_ADMIN_ONLY
+from portal.domain.cancellation import MSG_PROVIDER_AFTER_START, MSG_TEAM_ADMIN_ONLY
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
@@ -20,13 +20,15 @@ from portal.refunds import money as refunds_money
 from portal.refunds import previews as refunds_previews
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund, RefundApproval
-from tests.booking.factories import at, credit_wallet
+from tests.booking.factories import at, credit_wallet, quoted_desk_payment
 from tests.refunds.helpers import (
     PATIENT_TOO_LATE,
     book_and_pay,
     hours,
     ledger_kinds,
+    quoted_admin_cancel,
     quoted_cancel,
+    quoted_provider_cancel,
     settle_refunds,
 )
 
@@ -141,7 +143,7 @@ def test_team_appointment_refused_for_the_patient(world, users, gateway, clock):
     assert err.value.message == MSG_TEAM_ADMIN_ONLY
     # An admin may: for the patient at 98 h that is the patient's full tier.
     admin = users(world.admin)
-    done = refunds_cancel.cancel_as_admin(admin, visit.items[0].id, "Patient phoned the desk")
+    done = quoted_admin_cancel(admin, visit.items[0].id, "Patient phoned the desk")
     assert (done.rule, done.refund) == ("admin_patient_tier", visit.items[0].paid_amount)
 
 
@@ -161,16 +163,14 @@ def test_admin_for_the_patient(world, users, gateway, clock, before, expected, r
     _, visit, item = one_item(world, users, gateway)
     admin = users(world.admin)
     clock.move_to(START - before)
-    done = refunds_cancel.cancel_as_admin(admin, item.id, "Patient asked by phone", mode="patient")
+    done = quoted_admin_cancel(admin, item.id, "Patient asked by phone", mode="patient")
     assert (done.refund, done.rule) == (expected, rule)
 
 
 def test_clinic_cancellation_is_full_without_penalty(world, users, gateway, clock):
     _, visit, item = one_item(world, users, gateway)
     clock.move_to(START - hours(2))
-    done = refunds_cancel.cancel_as_admin(
-        users(world.admin), item.id, "Clinic closed", mode="clinic"
-    )
+    done = quoted_admin_cancel(users(world.admin), item.id, "Clinic closed", mode="clinic")
     assert (done.refund, done.penalty, done.rule) == (CONSULT_TOTAL, 0, "clinic")
     assert balance(chart.provider_payable(world.doctors[0])) == 0
 
@@ -184,9 +184,9 @@ def test_provider_cancels_before_the_start_with_penalty(world, users, gateway, c
     clock.move_to(START - before)
     if not ok:
         with pytest.raises(CancellationError):
-            refunds_cancel.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
+            quoted_provider_cancel(doctor_user, item.id, "Emergency surgery")
         return
-    done = refunds_cancel.cancel_as_provider(doctor_user, item.id, "Emergency surgery")
+    done = quoted_provider_cancel(doctor_user, item.id, "Emergency surgery")
     assert (done.refund, done.penalty, done.penalty_provider_id) == (
         CONSULT_TOTAL,
         25_000,
@@ -202,13 +202,90 @@ def _provider_user(provider_id):
     return db.session.get(Provider, provider_id).user_id
 
 
+def test_admins_cancellation_without_the_refund_shown_is_refused_and_writes_nothing(
+    world, users, gateway, clock
+):
+    """``expected_refund`` is required of the administrator's cancellation, as of the
+    patient's: without it a TypeError; ``None`` or not whole paise asked again, nothing
+    cancelled or refunded; a refusal of its own (a note too short for an override) is
+    still said first; the refund shown goes through. (Before, it defaulted to None and
+    skipped the check: a post without ``shown_refund`` refunded whatever was due.)"""
+    _, visit, item = one_item(world, users, gateway)
+    admin = users(world.admin)
+    clock.move_to(START - hours(30))
+    with pytest.raises(TypeError):
+        refunds_cancel.cancel_as_admin(admin, item.id, "Patient phoned the desk")
+    for unshown in (None, "29713", 29_713.0, True):
+        with pytest.raises(CancellationError) as err:
+            refunds_cancel.cancel_as_admin(
+                admin, item.id, "Patient phoned the desk", expected_refund=unshown
+            )
+        assert err.value.message == refunds_common.MSG_ADMIN_REFUND_UNSHOWN
+    db.session.expire_all()
+    assert db.session.get(type(item), item.id).status == "CONFIRMED"
+    assert not db.session.scalars(sa.select(Cancellation)).all()
+    assert not db.session.scalars(sa.select(Refund)).all()
+    assert not ledger_kinds("booking_cancelled")
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_as_admin(
+            admin, item.id, "short", override=1_000, expected_refund=None
+        )
+    assert err.value.message == "Detailed note required for audit trail"
+    done = refunds_cancel.cancel_as_admin(
+        admin, item.id, "Patient phoned the desk", expected_refund=29_713
+    )
+    assert (done.refund, done.rule) == (29_713, "admin_patient_tier")
+
+
+def test_providers_cancellation_without_what_the_page_stated_is_refused_and_writes_nothing(
+    world, users, gateway, clock
+):
+    """``shown`` (the start, refund and penalty the doctor's page stated) is required: without
+    it a TypeError; ``None``, or a ``Shown`` missing a figure (a post without the hidden
+    fields), asked again in the doctor's words, nothing cancelled, refunded or penalised;
+    after the start the doctor still hears why first; what the page stated goes through.
+    (Before, ``shown=None`` skipped the check: the appointment was cancelled at whatever
+    it had become.)"""
+    from portal.refunds import shown as refunds_shown
+
+    _, visit, item = one_item(world, users, gateway)
+    doctor = db.session.get(type(users(world.admin)), _provider_user(world.doctors[0]))
+    clock.move_to(START - hours(30))
+    with pytest.raises(TypeError):
+        refunds_cancel.cancel_as_provider(doctor, item.id, "Emergency surgery")
+    stated = refunds_shown.shown_for(item, refunds_previews.preview_provider(item))
+    for unshown in (
+        None,
+        refunds_shown.Shown(),
+        refunds_shown.Shown(stated.start, stated.refund, None),
+        refunds_shown.Shown(None, stated.refund, stated.penalty),
+        refunds_shown.Shown(stated.start, str(stated.refund), stated.penalty),
+        (stated.start, stated.refund, stated.penalty),
+    ):
+        with pytest.raises(CancellationError) as err:
+            refunds_cancel.cancel_as_provider(doctor, item.id, "Emergency surgery", shown=unshown)
+        assert err.value.message == refunds_shown.MSG_UNSHOWN
+    db.session.expire_all()
+    assert db.session.get(type(item), item.id).status == "CONFIRMED"
+    assert not db.session.scalars(sa.select(Cancellation)).all()
+    assert not db.session.scalars(sa.select(Refund)).all()
+    assert balance(chart.provider_payable(world.doctors[0])) == 0
+    clock.move_to(START + hours(0, 1))
+    with pytest.raises(CancellationError) as err:
+        refunds_cancel.cancel_as_provider(doctor, item.id, "Emergency surgery", shown=None)
+    assert err.value.message == MSG_PROVIDER_AFTER_START
+    clock.move_to(START - hours(30))
+    done = refunds_cancel.cancel_as_provider(doctor, item.id, "Emergency surgery", shown=stated)
+    assert (done.refund, done.penalty) == (CONSULT_TOTAL, 25_000)
+
+
 def test_provider_cannot_cancel_someone_elses_booking(world, users, gateway):
     _, visit, item = one_item(world, users, gateway)
     other = db.session.get(type(users(world.admin)), _provider_user(world.doctors[1]))
     with pytest.raises(NotFound):
-        refunds_cancel.cancel_as_provider(other, item.id, "Not mine")
+        quoted_provider_cancel(other, item.id, "Not mine")
     with pytest.raises(CancellationError):
-        refunds_cancel.cancel_as_provider(
+        quoted_provider_cancel(
             db.session.get(type(other), _provider_user(world.doctors[0])), item.id, "   "
         )
 
@@ -230,11 +307,9 @@ def test_override_at_or_below_calculated_applies_at_once(world, users, gateway, 
     clock.move_to(START - hours(10))
     admin = users(world.admin)
     with pytest.raises(CancellationError) as err:
-        refunds_cancel.cancel_as_admin(admin, item.id, "short", override=1_000)
+        quoted_admin_cancel(admin, item.id, "short", override=1_000)
     assert err.value.message == "Detailed note required for audit trail"
-    done = refunds_cancel.cancel_as_admin(
-        admin, item.id, "Goodwill, partial refund agreed", override=1_000
-    )
+    done = quoted_admin_cancel(admin, item.id, "Goodwill, partial refund agreed", override=1_000)
     assert (done.refund, done.calculated, done.rule) == (1_000, 1_475, "override")
     assert not db.session.scalars(sa.select(RefundApproval)).all()
 
@@ -250,11 +325,9 @@ def test_override_above_calculated_waits_for_a_second_admin(world, users, gatewa
     clock.move_to(START - hours(10))
     admin, admin2 = users(world.admin), _second_admin()
     with pytest.raises(CancellationError) as err:
-        refunds_cancel.cancel_as_admin(
-            admin, item.id, "Doctor was rude, full refund", override=60_000
-        )
+        quoted_admin_cancel(admin, item.id, "Doctor was rude, full refund", override=60_000)
     assert err.value.message == "Refund amount cannot exceed refundable amount: ₹529.50"
-    done = refunds_cancel.cancel_as_admin(
+    done = quoted_admin_cancel(
         admin, item.id, "Doctor was rude, full refund", override=CONSULT_TOTAL
     )
     # Cancelled now with the calculated 50 % − ₹250; the rest waits.
@@ -284,7 +357,7 @@ def test_rejected_override_refunds_nothing_more(world, users, gateway, clock):
     _, visit, item = one_item(world, users, gateway)
     clock.move_to(START - hours(10))
     admin, admin2 = users(world.admin), _second_admin()
-    refunds_cancel.cancel_as_admin(admin, item.id, "Goodwill requested by patient", override=10_000)
+    quoted_admin_cancel(admin, item.id, "Goodwill requested by patient", override=10_000)
     [approval] = refunds_approvals.pending_approvals()
     refunds_approvals.reject_override(admin2, approval.id, "Policy applies")
     assert db.session.get(RefundApproval, approval.id).status == "REJECTED"
@@ -358,7 +431,7 @@ def test_never_twice_and_only_confirmed(world, users, gateway, clock):
         quoted_cancel(patient, visit.id, [item.id])
     assert err.value.message == refunds_common.MSG_ALREADY
     with pytest.raises(CancellationError):
-        refunds_cancel.cancel_as_admin(users(world.admin), item.id, "Again please")
+        quoted_admin_cancel(users(world.admin), item.id, "Again please")
     assert len(refunds_lookup.refunds_for_visit(visit.id)) == 1
     assert len(ledger_kinds("booking_cancelled")) == 1
 
@@ -407,7 +480,7 @@ def test_a_desk_paid_visits_preview_says_the_wallet_as_the_refund_goes(
     """The cancel page said "To the original payment (5–7 working days)" for a visit paid
     at the desk, whose refund has no Razorpay payment to go back to and goes to the
     wallet: the preview is what the refund does, to the paisa and the destination."""
-    from portal.booking import checkout, visits
+    from portal.booking import visits
     from portal.refunds import previews as refunds_previews
     from portal.refunds.models import Refund
 
@@ -420,7 +493,7 @@ def test_a_desk_paid_visits_preview_says_the_wallet_as_the_refund_goes(
         clinic_id=world.clinic,
         start_at=at(4, 12),
     )
-    checkout.record_desk_payment(admin, item.master_id, "R-1")
+    quoted_desk_payment(admin, item.master_id, "R-1")
     db.session.expire_all()
     preview = refunds_previews.preview_cancellation(patient, item.master_id, [item.id])
     done = quoted_cancel(patient, item.master_id, [item.id])

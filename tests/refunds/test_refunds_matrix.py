@@ -15,7 +15,6 @@ from portal.domain.cancellation import (
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds import money as refunds_money
 from portal.refunds.common import CancellationError
@@ -26,8 +25,10 @@ from tests.refunds.helpers import (
     RESCHEDULE_TOO_LATE,
     book_and_pay,
     hours,
+    quoted_admin_cancel,
     quoted_cancel,
     quoted_move,
+    quoted_provider_cancel,
     settle_refunds,
 )
 
@@ -119,10 +120,10 @@ def test_cancellation_table_with_coupon_and_partial_wallet(
         if who == "patient":
             return quoted_cancel(patient, visit.id, [item.id])[0]
         if who == "provider":
-            return refunds_cancel.cancel_as_provider(
+            return quoted_provider_cancel(
                 _provider_user(users, world.derm), item.id, "Called away to the hospital"
             )
-        return refunds_cancel.cancel_as_admin(
+        return quoted_admin_cancel(
             admin,
             item.id,
             "Patient phoned the desk",
@@ -170,7 +171,7 @@ def test_override_at_and_just_above_the_calculated_amount(world, users, gateway,
     patient, visit, item = peel(world, users, gateway)
     clock.move_to(START - hours(23, 59))
     calculated = admin_late(item.paid_amount)
-    done = refunds_cancel.cancel_as_admin(
+    done = quoted_admin_cancel(
         users(world.admin),
         item.id,
         "Doctor ran two hours late",

@@ -14,7 +14,6 @@ from portal.db import unit_of_work
 from portal.domain.states import RescheduleStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds import common as refunds_common
 from portal.refunds.common import CancellationError
 from portal.refunds.models import Cancellation, Refund
@@ -23,6 +22,7 @@ from tests.refunds.helpers import (
     book_and_pay,
     consult_and_lab,
     move_paid_at_gateway,
+    quoted_admin_cancel,
     quoted_cancel,
     quoted_move,
 )
@@ -61,7 +61,7 @@ def test_two_concurrent_cancellations_refund_once(pg_app, pg_gateway, clock, who
                 barrier.wait()
                 if i == 1 and who == "patient+admin":
                     admin = db.session.get(User, world.admin)
-                    refunds_cancel.cancel_as_admin(admin, item_id, "Patient phoned too")
+                    quoted_admin_cancel(admin, item_id, "Patient phoned too")
                 else:
                     patient = db.session.get(User, world.patients[0])
                     quoted_cancel(patient, visit_id, [item_id])

@@ -229,9 +229,12 @@ def test_provider_cancels_with_reason(app, client, setup, clock):
     login(client, emails["doctor"])
     page = client.get(f"/provider/bookings/{ids[0]}/cancel")
     assert page.status_code == 200 and "₹250" in page.get_data(True)
-    r = client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "  "})
+    shown = _shown(page.get_data(True))
+    r = client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "  ", **shown})
     assert r.status_code == 422 and "Give a reason" in r.get_data(True)
-    r = client.post(f"/provider/bookings/{ids[0]}/cancel", data={"reason": "Called to surgery"})
+    r = client.post(
+        f"/provider/bookings/{ids[0]}/cancel", data={"reason": "Called to surgery", **shown}
+    )
     assert r.status_code == 303
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
@@ -252,7 +255,7 @@ def test_provider_cancel_page_states_the_policys_refund(app, client, setup, cloc
         page = client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True)
         done = client.post(
             f"/provider/bookings/{ids[0]}/cancel",
-            data={"reason": "Called to surgery"},
+            data={"reason": "Called to surgery", **_shown(page)},
             follow_redirects=True,
         ).get_data(as_text=True)
         with app.app_context():
@@ -315,14 +318,13 @@ def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clo
         data={"mode": "patient", "override": "529.50", "reason": "short"},
     )
     assert r.status_code == 422 and "Detailed note required for audit trail" in r.get_data(True)
-    r = client.post(
-        f"/admin/bookings/{ids[0]}/cancel",
-        data={
-            "mode": "patient",
-            "override": "529.50",
-            "reason": "Doctor was two hours late last time",
-        },
-    )
+    form = {
+        "mode": "patient",
+        "override": "529.50",
+        "reason": "Doctor was two hours late last time",
+    }
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel", query_string=form).get_data(True)
+    r = client.post(f"/admin/bookings/{ids[0]}/cancel", data={**form, **_hidden(page)})
     assert r.status_code == 303
     page = client.get("/admin/approvals").get_data(as_text=True)
     assert "Another administrator must decide" in page
@@ -800,3 +802,61 @@ def test_the_reschedule_fee_choice_error_is_in_hindi(app, client, setup, clock, 
     assert r.status_code == 422
     assert "समय बदलने का शुल्क कैसे चुकाएँगे, चुनें" in html
     assert "Choose how to pay the reschedule fee" not in html
+
+
+def test_admin_cancel_posted_without_the_refund_shown_is_asked_again_and_writes_nothing(
+    app, client, setup, clock
+):
+    """A post without ``shown_refund`` (a hand-made post, a page drawn before the field)
+    cancelled at whatever was due: the service took a missing figure as "not checked".
+    Now 422, the page with the refund of what was chosen to confirm, nothing cancelled;
+    confirming it cancels."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    login(client, emails["admin"])
+    form = {"mode": "patient", "destination": "original", "reason": "Patient phoned the desk"}
+    asked = client.post(f"/admin/bookings/{ids[0]}/cancel", data=form)
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "Check the refund for what you chose, then confirm." in html
+    assert 'id="refund-now">₹297.13<' in html
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Cancellation)).all()
+        assert not db.session.scalars(sa.select(Refund)).all()
+        assert db.session.get(IndividualBooking, ids[0]).status == "CONFIRMED"
+    assert _hidden(html)["shown_refund"] == "29713"
+    done = client.post(f"/admin/bookings/{ids[0]}/cancel", data={**form, **_hidden(html)})
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(sa.select(Cancellation.refund)).all() == [29_713]
+
+
+def test_provider_cancel_posted_without_what_the_page_stated_is_asked_again_in_hindi(
+    app, client, setup, clock
+):
+    """A post with the reason alone (no ``shown_start``/``shown_refund``/``shown_penalty``)
+    cancelled the appointment as it was then, refund and penalty unchecked. Now 422 with
+    the page as it is and the doctor's words (English, then Hindi), the reason kept,
+    nothing cancelled; the page's own fields cancel."""
+    visit_id, ids, emails = setup
+    login(client, emails["doctor"])
+    url = f"/provider/bookings/{ids[0]}/cancel"
+    asked = client.post(url, data={"reason": "Called to surgery"})
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "Check the time, the refund and the penalty above, then confirm again." in html
+    assert "Called to surgery" in html
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()  # the test's app context outlives the requests
+    asked = client.post(url, data={"reason": "Called to surgery", "shown_penalty": "25000"})
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "ऊपर लिखा समय, रिफ़ंड और जुर्माना देखें, फिर से पुष्टि करें।" in html
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).status == "CONFIRMED"
+        assert not db.session.scalars(sa.select(Cancellation)).all()
+        assert not db.session.scalars(sa.select(Refund)).all()
+    done = client.post(url, data={"reason": "Called to surgery", **_shown(html)})
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"

@@ -39,11 +39,10 @@ from portal.gateway.sandbox.common import ApiError
 from portal.ledger import accounts as chart
 from portal.payouts import completion
 from portal.payouts.common import PayoutError
-from portal.refunds import cancel
 from portal.wallet import adjustments
 from portal.wallet.models import WalletAdjustment
 from tests.booking.factories import IST, NOW, at, quoted_checkout
-from tests.refunds.helpers import quoted_cancel, quoted_move
+from tests.refunds.helpers import quoted_cancel, quoted_move, quoted_provider_cancel
 from tests.sim import invariants
 from tests.sim.world import populate, reset
 
@@ -344,7 +343,7 @@ class Sim:
             )
             return f"cancel: patient cancels items {sorted(chosen)} (wallet={prefer_wallet})"
         provider = item.providers[0]
-        cancel.cancel_as_provider(self.user(provider.user_id), item.id, "sim: provider away")
+        quoted_provider_cancel(self.user(provider.user_id), item.id, "sim: provider away")
         return f"cancel: provider {provider.id} cancels item {item.id}"
 
     def step_reschedule(self):

@@ -15,7 +15,7 @@ from datetime import timedelta
 from portal.booking import checkout, visits
 from portal.extensions import db
 from tests.booking.factories import at, quoted_checkout
-from tests.refunds.helpers import quoted_cancel
+from tests.refunds.helpers import quoted_cancel, quoted_provider_cancel
 from tests.sim import invariants
 from tests.sim.harness import Sim
 from tests.sim.world import populate, reset
@@ -181,7 +181,6 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
     from portal.booking.models import IndividualBooking
     from portal.ledger import accounts as chart
     from portal.payouts import completion
-    from portal.refunds import cancel
     from tests.refunds.helpers import quoted_move
 
     with _history(sim_app) as (sim, world):  # doctors[0] is paid out INSTANT
@@ -209,7 +208,7 @@ def test_a_fee_share_given_back_after_its_payout_may_take_the_payable_below_zero
         completion.complete_booking(sim.user(doctor_id), done_id)
         sim.settle()  # the INSTANT payout pays out the completion and the fee's share
 
-        cancel.cancel_as_provider(sim.user(doctor_id), moved_id, "away that week")
+        quoted_provider_cancel(sim.user(doctor_id), moved_id, "away that week")
         sim.settle()  # raises SimFailure on a broken invariant
         payable = invariants.balance(chart.provider_payable(world.doctors[0]))
         assert payable < -25_000  # below zero by more than the penalty

@@ -14,12 +14,19 @@ Review finding: every payment row carried its whole visit's breakup, whatever it
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking import checkout, coupons, visits
+from portal.booking import coupons, visits
 from portal.exports import build
 from portal.extensions import db
 from portal.transactions import projection
 from portal.transactions.models import MoneyMovement
-from tests.booking.factories import at, captured_event, credit_wallet, post_webhook, quoted_checkout
+from tests.booking.factories import (
+    at,
+    captured_event,
+    credit_wallet,
+    post_webhook,
+    quoted_checkout,
+    quoted_desk_payment,
+)
 from tests.payments.test_payments_checkout import CALLBACK, hold
 from tests.plugin import csv_rows
 from tests.refunds.helpers import book_and_pay, consult_and_lab
@@ -130,7 +137,7 @@ def test_a_desk_payment_carries_its_visits_breakup(world, users, gateway, clock)
         clinic_id=world.clinic,
         start_at=at(4, 10),
     )
-    checkout.record_desk_payment(admin, item.master_id, "R-7")
+    quoted_desk_payment(admin, item.master_id, "R-7")
     [row] = [r for r in _rows({"preset": "today"}) if r["Type"] == "payment_desk"]
     assert _adds_up(row) == (item.fee, item.platform_fee, item.gst, 0, 0)
 

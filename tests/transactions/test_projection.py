@@ -13,13 +13,12 @@ from portal.db import unit_of_work
 from portal.domain.states import PaymentStatus
 from portal.extensions import db
 from portal.payments.models import ORDER, Payment
-from portal.refunds import cancel as refunds_cancel
 from portal.transactions import models as mm
 from portal.transactions.filters import MovementFilter
 from portal.transactions.models import MoneyMovement
 from portal.transactions.queries import summary
 from tests.booking.factories import NOW, at
-from tests.refunds.helpers import book_and_pay, settle_refunds
+from tests.refunds.helpers import book_and_pay, quoted_provider_cancel, settle_refunds
 
 START = at(4, 10)
 CONSULT = (50_000, 2_500, 450)  # F, P, GST
@@ -56,7 +55,7 @@ def test_a_paid_visit_and_a_providers_cancellation_are_every_movement(
     provider = db.session.get(Provider, world.doctors[0])
     doctor = db.session.get(type(patient), provider.user_id)
     clock.move_to(START - timedelta(hours=2))
-    refunds_cancel.cancel_as_provider(doctor, visit.items[0].id, "Emergency surgery")
+    quoted_provider_cancel(doctor, visit.items[0].id, "Emergency surgery")
     [refund] = rows_by_type()[mm.REFUND_GATEWAY]
     assert (refund.status, refund.bucket, refund.amount) == ("PENDING", None, TOTAL)
     settle_refunds(gateway)
@@ -244,7 +243,7 @@ def test_a_row_keeps_the_name_at_the_time_live_and_rebuilt(world, users, gateway
 
     # Live: rows written after the rename, of this visit and of the provider before it.
     clock.move_to(START - timedelta(hours=2))
-    refunds_cancel.cancel_as_provider(doctor, visit.items[0].id, "Emergency surgery")
+    quoted_provider_cancel(doctor, visit.items[0].id, "Emergency surgery")
     settle_refunds(gateway)
     kinds = rows_by_type()
     [pay], [refund], [penalty] = (

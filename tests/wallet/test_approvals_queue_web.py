@@ -10,14 +10,19 @@ import sqlalchemy as sa
 
 from portal.accounts.models import User
 from portal.extensions import db
-from portal.refunds import cancel as refunds_cancel
 from portal.refunds.models import Refund, RefundApproval
 from portal.wallet import adjustments as adj
 from portal.wallet.models import WalletAdjustment
 from tests.booking.conftest import gateway, users, world  # noqa: F401
 from tests.booking.factories import at
 from tests.refunds.conftest import clock  # noqa: F401
-from tests.refunds.helpers import book_and_pay, hours, login, with_known_passwords
+from tests.refunds.helpers import (
+    book_and_pay,
+    hours,
+    login,
+    quoted_admin_cancel,
+    with_known_passwords,
+)
 
 
 @pytest.fixture
@@ -28,9 +33,7 @@ def queue(app, world, users, gateway, clock, make_user):  # noqa: F811
     item_id, visit_id = visit.items[0].id, visit.id
     clock.move_to(at(4, 10) - hours(10))
     admin = users(world.admin)
-    refunds_cancel.cancel_as_admin(
-        admin, item_id, "Doctor was two hours late last time", override=52_950
-    )
+    quoted_admin_cancel(admin, item_id, "Doctor was two hours late last time", override=52_950)
     approval_id = db.session.scalars(sa.select(RefundApproval.id)).one()
     clock.move_to(at(4, 10) - hours(9))
     adjustment_id = adj.create_adjustment(

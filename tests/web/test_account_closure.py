@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from portal.accounts import service
 from portal.accounts.models import Dependent, User
 from portal.audit.models import AuditEntry
-from portal.booking import checkout
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.extensions import db
 from portal.ledger.check import verify_ledger
@@ -22,6 +21,7 @@ from portal.notify.models import Delivery, MailMessage
 from portal.payments.models import Payment
 from portal.payouts import completion
 from portal.refunds.models import Refund
+from tests.booking.factories import quoted_desk_payment
 from tests.i18n.untranslated import untranslated
 from tests.plugin import PASSWORD, rate_limited
 from tests.web.booking.conftest import world  # noqa: F401
@@ -37,7 +37,7 @@ def text(response):
 def _paid(app, world, visit_id):
     with app.app_context():
         admin = db.session.get(User, world.admin.id)
-        checkout.record_desk_payment(admin, visit_id, f"R-{visit_id}")
+        quoted_desk_payment(admin, visit_id, f"R-{visit_id}")
 
 
 def _completed_visit(app, world, patient=None, hour=10):

@@ -112,10 +112,6 @@ def cancel_booking_post(item_id):
     form = _form(item)
     if not form.validate():
         return _page(item, form, status=422)
-    if form.shown_elsewhere():
-        # The refund shown was for another mode or amount (no JavaScript): show this one's.
-        form.form_errors.append("Check the refund for what you chose, then confirm.")
-        return _page(item, form, status=422)
     penalty = form.penalty_provider.data
     try:
         done = refunds_cancel.cancel_as_admin(
@@ -126,6 +122,8 @@ def cancel_booking_post(item_id):
             override=form.override.paise,
             prefer_wallet=form.destination.data == "wallet",
             penalty_provider_id=parse_id(penalty),
+            # None when not shown, or shown for another mode or amount (no JavaScript):
+            # the service asks again, and the page shows this choice's refund.
             expected_refund=form.shown_total(),
         )
     except NotFound:

@@ -496,21 +496,18 @@ def resend_payment_link(visit_id, payment_id):
     return _back(visit)
 
 
-MSG_CONFIRM_DESK_AMOUNT = "Check the amount on the button and record the desk payment again."
-
-
 @bp.post("/visits/<int:visit_id>/desk-payment")
 def record_desk_payment(visit_id):
     visit = _visit_or_404(visit_id)
     form = DeskPaymentForm()
     if form.validate_on_submit():
-        confirmed = form.confirmed_amount()
-        if confirmed is None:  # not from the page: the amount was never confirmed
-            form.form_errors.append(MSG_CONFIRM_DESK_AMOUNT)
-            return _detail(visit, desk_form=form, status=422)
         try:
+            # None when the post did not carry the button's amount: the service asks again.
             booking_checkout.record_desk_payment(
-                current_user, visit.id, form.receipt_no.data, confirmed_amount=confirmed
+                current_user,
+                visit.id,
+                form.receipt_no.data,
+                confirmed_amount=form.confirmed_amount(),
             )
         except booking_errors.BookingError as exc:
             apply_booking_error(form, exc, FIELD_MAP)

@@ -29,7 +29,7 @@ class ShownProviderCancelForm(ProviderCancelForm):
 
     def shown(self):
         """What the page the form was on stated (``refunds.shown.Shown``; a field not sent
-        is not checked)."""
+        or not a number is None, which ``cancel_as_provider`` refuses: asked again)."""
         return Shown(
             _number(self.shown_start), _number(self.shown_refund), _number(self.shown_penalty)
         )

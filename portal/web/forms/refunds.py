@@ -52,10 +52,6 @@ class CancelForm(PortalForm):
             return None
         return shown_paise(self.shown_refund.data)
 
-    def shown_elsewhere(self):
-        """A refund was shown, for another choice than the one posted."""
-        return bool(self.shown_refund.data) and self.shown_total() is None
-
 
 class ProviderCancelForm(PortalForm):
     reason = TextAreaField(_l("Reason (the patient sees it)"), validators=[Length(max=2000)])
@@ -73,12 +69,12 @@ class AdminCancelForm(PortalForm):
         ),
     )
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
-    # The refund the page showed (paise): another one at confirmation is asked again, as
-    # the patient's is (refunds.cancel.cancel_as_admin's expected_refund).
+    # The refund the page showed (paise): another one at confirmation, or none, is asked
+    # again, as the patient's is (refunds.cancel.cancel_as_admin's required
+    # expected_refund).
     shown_refund = HiddenField()
     shown_for = HiddenField()
     shown_total = CancelForm.shown_total
-    shown_elsewhere = CancelForm.shown_elsewhere
 
     def override_paise(self):
         """The override typed (paise), or None (none, or not a valid amount)."""

@@ -15,7 +15,6 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import balance
-from portal.refunds import cancel as refunds_cancel
 from portal.reports import gst
 from portal.reports.periods import month_bounds, parse_month
 from tests.booking.factories import GSTIN, at
@@ -24,6 +23,7 @@ from tests.refunds.helpers import (
     consult_and_lab,
     hours,
     login,
+    quoted_admin_cancel,
     quoted_cancel,
     settle_refunds,
     with_known_passwords,
@@ -67,9 +67,7 @@ def _seed_month(world, users, gateway, clock):
     quoted_cancel(p1, v1.id, [lab_item.id])  # 100 %
     quoted_cancel(p1, v3.id, [v3.items[0].id])  # 75 % − ₹100
     admin = users(world.admin)
-    refunds_cancel.cancel_as_admin(
-        admin, v2.items[0].id, "Goodwill, partial refund agreed", override=50_000
-    )
+    quoted_admin_cancel(admin, v2.items[0].id, "Goodwill, partial refund agreed", override=50_000)
     settle_refunds(gateway)
     return v1, v2, v3
 
@@ -181,9 +179,7 @@ def test_an_approved_further_refund_issues_its_own_credit_note(world, users, gat
     admin2 = User(email="admin2@example.com", name="Admin Two", role="admin", phone="+919812345678")
     db.session.add(admin2)
     db.session.commit()
-    refunds_cancel.cancel_as_admin(
-        admin, item.id, "Doctor was late, full refund", override=item.total
-    )
+    quoted_admin_cancel(admin, item.id, "Doctor was late, full refund", override=item.total)
     first = db.session.scalars(sa.select(CreditNote)).one()  # the calculated 50 % − ₹250
     assert 0 < first.gst < item.gst
     [approval] = approvals.pending_approvals()
@@ -213,7 +209,7 @@ def test_a_reschedule_fee_is_reported_and_its_refund_credited(world, users, gate
     kinds = sorted(row.doc_type for row, _tax in report.documents)
     assert kinds == [gst.INVOICE, gst.RESCHEDULE_FEE]
     assert report.collected == item.gst + quote.gst == _gst_moves("2026-06")[0]
-    refunds_cancel.cancel_as_admin(
+    quoted_admin_cancel(
         users(world.admin), item.id, "Clinic closed for a fumigation", mode="clinic"
     )
     notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
@@ -288,9 +284,7 @@ def test_a_fully_reversed_invoice_leaves_no_cgst_or_sgst(world, users, gateway, 
     visit = book_and_pay(world, patient, gateway, [(world.peel, [world.derm], at(4, 12))])
     item = visit.items[0]
     admin = users(world.admin)
-    refunds_cancel.cancel_as_admin(
-        admin, item.id, "Goodwill, partial refund agreed", override=50_000
-    )
+    quoted_admin_cancel(admin, item.id, "Goodwill, partial refund agreed", override=50_000)
     checker = User(email="checker@example.com", name="Checker", role=ADMIN, phone=None)
     db.session.add(checker)
     db.session.commit()
@@ -323,7 +317,6 @@ def test_three_notes_take_back_exactly_the_lines_taxable_and_exempt_value(
     from portal.booking.credit_notes import CreditNote
     from portal.booking.models import IndividualBooking
     from portal.refunds import approvals
-    from portal.refunds import cancel as refunds_cancel
     from tests.refunds.helpers import book_and_pay
 
     patient = users(world.patients[0])
@@ -335,7 +328,7 @@ def test_three_notes_take_back_exactly_the_lines_taxable_and_exempt_value(
     db.session.add(checker)
     db.session.commit()
     # Cancelled for the clinic with a lower refund (keeps 2,824: GST kept 24).
-    refunds_cancel.cancel_as_admin(
+    quoted_admin_cancel(
         admin, item.id, "Partial refund agreed with the patient", mode="clinic", override=50_126
     )
     for _ in range(2):  # two further refunds of 1,412 each (GST 12 each)

@@ -224,12 +224,24 @@ def test_desk_payment_is_refused_when_the_amount_due_changed_after_the_page(
 
 
 def test_desk_payment_without_a_confirmed_amount_is_not_recorded(app, client, login, world):
+    """A post without the button's ``amount``: 422, asked again (the service's refusal,
+    ``record_desk_payment``'s required ``confirmed_amount``), nothing recorded; the page's
+    own fields record it."""
     visit_id, _ = hold(app, world)
     login(world.admin)
     answer = client.post(f"/admin/visits/{visit_id}/desk-payment", data={"receipt_no": "R-9"})
     assert answer.status_code == 422
-    assert "Record desk payment of ₹529.50" in answer.get_data(as_text=True)
+    html = answer.get_data(as_text=True)
+    assert "Check the amount on the button and record the desk payment again." in html
+    assert "Record desk payment of ₹529.50" in html
     assert _payments(app, visit_id) == []
+    assert _status(app, visit_id) == "DRAFT"
+    fields, _button = _form(html, "desk-payment")
+    paid = client.post(
+        f"/admin/visits/{visit_id}/desk-payment", data={**fields, "receipt_no": "R-9"}
+    )
+    assert paid.status_code == 303
+    assert _payments(app, visit_id) == [(DESK, 52_950, "SUCCESSFUL")]
 
 
 def test_desk_button_states_the_whole_amount_recorded_while_a_checkout_is_pending(

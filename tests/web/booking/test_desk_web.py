@@ -8,7 +8,7 @@ from datetime import timedelta
 import time_machine
 
 from portal.audit.models import AuditEntry
-from portal.booking import checkout, lifecycle, links
+from portal.booking import lifecycle, links
 from portal.booking.attention import AttentionFlag
 from portal.booking.models import ATTENTION_LINK_EXPIRED, IndividualBooking, MasterBooking
 from portal.config import policy
@@ -17,9 +17,9 @@ from portal.domain.pricing import price_item
 from portal.domain.rates import format_inr
 from portal.extensions import db
 from portal.payments.models import Payment
-from portal.refunds import cancel as refunds_cancel
 from portal.web.forms.booking import parse_start
-from tests.booking.factories import quoted_checkout
+from tests.booking.factories import quoted_checkout, quoted_desk_payment
+from tests.refunds.helpers import quoted_admin_cancel
 from tests.web.booking.helpers import credit_wallet, hold, hx, online_service, slot
 
 CALLBACK = "http://portal.test/visits/callback"
@@ -28,9 +28,7 @@ CALLBACK = "http://portal.test/visits/callback"
 def _paid(app, world, hh=10):
     visit_id, item_id = hold(app, world, start=slot(world.day, hh))
     with app.app_context():
-        checkout.record_desk_payment(
-            db.session.get(type(world.admin), world.admin.id), visit_id, f"R-{hh}"
-        )
+        quoted_desk_payment(db.session.get(type(world.admin), world.admin.id), visit_id, f"R-{hh}")
     return visit_id, item_id
 
 
@@ -302,7 +300,7 @@ def test_cancelled_items_still_reach_rebook_and_refunds(app, client, login, worl
     visit_id, item_id = _paid(app, world)
     with app.app_context():
         admin = db.session.get(type(world.admin), world.admin.id)
-        refunds_cancel.cancel_as_admin(admin, item_id, "Clinic closed", mode="clinic")
+        quoted_admin_cancel(admin, item_id, "Clinic closed", mode="clinic")
     login(world.admin)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     assert f"/admin/bookings/{item_id}/cancel#further-refund" in page
