@@ -1,7 +1,8 @@
 """htmx in one place: a full page, or one block of it for an htmx request.
 
 * ``is_fragment_request()``: an htmx request that swaps part of the page. A boosted request
-  (hx-boost navigation) wants the whole page: htmx swaps its body.
+  (hx-boost navigation) and a history restore (Back to a page htmx kept no snapshot of)
+  want the whole page: htmx swaps its body.
 * ``htmx_block(*blocks)``: the block a fragment request asks for by its target's id
   (``#visit-body`` → ``visit_body``), or None.
 * ``render(template, block=None, status=200, **context)``: the page, or only ``block``
@@ -11,11 +12,12 @@
   swaps it (the site's ``responseHandling`` swaps 422) and tests can tell.
 * ``render_in_place(template, block, target, ...)``: a form's answer swapped into the form's
   container on the page (``in_place_request()`` says when it will be only the block).
+* ``redirect_out(url)``: to the gateway's page from a boosted form (``HX-Redirect``).
 
 Every answer varies on ``HX-Request`` (a fragment and a page share a URL). A page answering
 a boosted post keeps the address bar where it was (``HX-Push-Url: false``)."""
 
-from flask import get_flashed_messages, make_response, render_template, request
+from flask import get_flashed_messages, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 from portal.extensions import htmx
@@ -28,7 +30,9 @@ EMPTY_FLASHES = '<div id="flashes" class="flashes" aria-live="polite" hx-swap-oo
 
 
 def is_fragment_request():
-    return bool(htmx) and not htmx.boosted
+    # htmx's Back/Forward restore after a miss in its history cache (HX-Request and
+    # HX-History-Restore-Request) swaps the whole body: it wants the page too.
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def htmx_block(*blocks):
@@ -71,6 +75,17 @@ def render(template, block=None, status=200, *, partial=False, flashes=True, **c
         # a 405 where the address has no GET. The address bar keeps the form's page.
         response.headers["HX-Push-Url"] = "false"
     return response
+
+
+def redirect_out(url):
+    """Send the person to a page outside the portal's swaps (the gateway's checkout): to a
+    boosted request, ``HX-Redirect`` (htmx loads it as a page: its XHR would follow a 303
+    and swap the gateway's page into ours, or be refused across origins); else a 303."""
+    if htmx and htmx.boosted:
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
 
 
 def in_place_request():

@@ -215,6 +215,52 @@ def test_reschedule_fee_paid_from_the_wallet(app, client, setup, clock, world):
     assert 'id="wallet-balance">₹38.05' in wallet and "Reschedule fee" in wallet
 
 
+def test_a_boosted_move_with_the_fee_online_goes_to_the_gateway_by_hx_redirect(
+    app, client, setup, clock
+):
+    """The move form is boosted (a refused post leaves no POST in the browser's history):
+    the gateway's page is loaded as a page (HX-Redirect), not followed by htmx's XHR and
+    swapped into the portal's body; a refusal keeps the form's address."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(50))
+    login(client, emails["patient"])
+    url = f"/me/bookings/{ids[0]}/reschedule"
+    boosted = {"HX-Request": "true", "HX-Boosted": "true"}
+    page = client.get(url).text
+    assert 'hx-boost="false"' not in page.split('id="slots"')[0].rsplit("<form", 1)[1]
+    fee = re.search(r'name="shown_fee" value="(\d+)"', page)[1]
+    refused = client.post(url, data={"shown_fee": fee, "pay_with": "gateway"}, headers=boosted)
+    assert refused.status_code == 422 and refused.headers["HX-Push-Url"] == "false"
+    r = client.post(
+        url,
+        data={"shown_fee": fee, "slot": at(7, 11).isoformat(), "pay_with": "gateway"},
+        headers=boosted,
+    )
+    assert r.status_code == 200 and "Location" not in r.headers
+    assert "/sandbox/" in r.headers["HX-Redirect"] or "checkout" in r.headers["HX-Redirect"]
+
+
+def test_money_form_pages_keep_no_snapshot_and_no_cache(app, client, setup, clock):
+    """Back never shows a money form as it was before the click: the pages with one carry
+    hx-history="false" (htmx keeps no snapshot; Back loads them again) and no-store."""
+    visit_id, ids, emails = setup
+    marker = '<div hx-history="false" hidden></div>'
+    login(client, emails["patient"])
+    for url in (
+        f"/me/visits/{visit_id}",
+        f"/me/visits/{visit_id}/cancel",
+        f"/me/bookings/{ids[0]}/reschedule",
+    ):
+        r = client.get(url)
+        assert r.status_code == 200 and marker in r.text, url
+        assert r.headers["Cache-Control"] == "no-store", url
+    assert marker not in client.get("/me/wallet").text  # a page without one is kept
+    client.post("/auth/logout")
+    login(client, emails["doctor"])
+    r = client.get(f"/provider/bookings/{ids[0]}/cancel")
+    assert marker in r.text and r.headers["Cache-Control"] == "no-store"
+
+
 def test_wallet_page_shows_refunds(app, client, setup, clock):
     visit_id, ids, emails = setup
     login(client, emails["patient"])

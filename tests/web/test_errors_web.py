@@ -108,6 +108,17 @@ def test_flashes_travel_out_of_band_with_an_htmx_fragment(app, client, make_user
     assert 'hx-swap-oob="true"' in again and "Anya Rao added." not in again
 
 
+def test_a_history_restore_gets_the_whole_page(client, make_user, login):
+    """Back to a page htmx kept no snapshot of: htmx asks for it with HX-Request and
+    HX-History-Restore-Request and swaps the whole body, so the answer is the page (a
+    fragment request to the same address gets its block)."""
+    login(make_user("patient"))
+    restore = {**HX, "HX-History-Restore-Request": "true"}
+    assert "<html" not in text(client.get("/me/dependents", headers=HX))
+    page = text(client.get("/me/dependents", headers=restore))
+    assert "<html" in page and "<main" in page
+
+
 def test_an_empty_flash_area_is_the_template_without_messages(app):
     """``htmx.EMPTY_FLASHES`` stands for the template when there is nothing to show."""
     from flask import render_template

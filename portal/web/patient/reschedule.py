@@ -19,7 +19,7 @@ from portal.i18n import N_
 from portal.web.errors import apply_booking_error, flash_unpaid
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, parse_start
-from portal.web.htmx import htmx_block, render
+from portal.web.htmx import htmx_block, redirect_out, render
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404
 from portal.web.urls import external_url, on_this_host
@@ -103,7 +103,7 @@ def reschedule_post(item_id):
                 action=result.form_action,
                 fields=result.form_fields,
             )
-        return redirect(on_this_host(result.redirect_url), 303)
+        return redirect_out(on_this_host(result.redirect_url))
     flash(gettext("Moved to %(time)s.", time=clinic_time(start, item.clinic.timezone)), "success")
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
 
