@@ -450,9 +450,11 @@ def reserved_wallet(patient_id, visit_id):
     )
 
 
-def referable_bookings(patient_id, before=None, limit=50):
-    """Earlier bookings of the account (any of its people) a follow-up or lab test may
-    refer to, newest first; ``before``: only those starting before then."""
+def referable_bookings(patient_id, before=None, limit=50, *, dependent_id=None, any_person=True):
+    """Earlier bookings of the account a follow-up or lab test may refer to, newest first;
+    ``before``: only those starting before then. ``any_person=False``: only the person's
+    (``dependent_id``, None for the account holder), as the patient's book page lists them
+    (a referral must be the same person's)."""
     query = (
         sa.select(IndividualBooking)
         .join(MasterBooking)
@@ -466,6 +468,9 @@ def referable_bookings(patient_id, before=None, limit=50):
     )
     if before is not None:
         query = query.where(IndividualBooking.start_at < before)
+    if not any_person:
+        whose = MasterBooking.dependent_id
+        query = query.where(whose.is_(None) if dependent_id is None else whose == dependent_id)
     return db.session.scalars(
         query.order_by(IndividualBooking.start_at.desc(), IndividualBooking.id.desc()).limit(limit)
     ).all()

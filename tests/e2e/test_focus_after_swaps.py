@@ -14,7 +14,7 @@ from portal.extensions import db
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
 from tests.web.booking.conftest import world  # noqa: F401
-from tests.web.booking.helpers import hold
+from tests.web.booking.helpers import book_url, hold, slot
 from tests.web.booking.test_patient_pages import _coupon
 
 pytestmark = pytest.mark.e2e
@@ -185,3 +185,93 @@ def test_the_bell_refreshing_keeps_focus_on_its_link(page, world):
     page.evaluate("htmx.trigger(document.body, 'notifications-changed')")  # as HX-Trigger does
     page.wait_for_function("() => window.swaps >= 1")
     expect(page.locator("#notification-bell a")).to_be_focused()
+
+
+# --- review findings (UX): the find page's search, the doctor's weekly hours, the book page
+
+
+def _mark_the_page(page):
+    """A window marker and the heading's: both are gone after a full page load or a
+    boosted navigation (which replaces the body), and kept by a swap of the results."""
+    page.evaluate("window.samePage = true; document.querySelector('main h1').dataset.old = 'yes'")
+
+
+def _still_the_same_page(page):
+    assert page.evaluate("window.samePage === true"), "the page was loaded again"
+    expect(page.locator("main h1[data-old]")).to_have_count(1)
+
+
+@pytest.mark.parametrize("field", ["#find-q", "#find-date"])
+def test_enter_in_the_find_form_swaps_the_results_and_keeps_the_focus(page, world, field):
+    """Review finding: Enter in the search box or the date field (or the Search button)
+    loaded the whole page again (the form sent on change and input, not on submit), and
+    focus fell to <body>, 12+ Tabs back from the field."""
+    page.goto("/find")
+    _mark_the_page(page)
+    tab_to(page, field)
+    if field == "#find-q":
+        page.keyboard.type("Asha")
+    with page.expect_response(lambda r: "/find?" in r.url and r.request.method == "GET"):
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    _still_the_same_page(page)
+    expect(page.locator(field)).to_be_focused()
+    if field == "#find-q":
+        expect(page.locator("#results")).to_contain_text("Dr Asha Rao")
+        expect(page.locator("#results")).not_to_contain_text("Dr Vikram Shah")
+        expect(page).to_have_url(re.compile(r"/find\?.*q=Asha"))
+
+
+def test_the_find_forms_search_button_swaps_the_results_and_keeps_the_focus(page, world):
+    page.goto("/find")
+    _mark_the_page(page)
+    page.fill("#find-q", "Vikram")
+    page.wait_for_load_state("networkidle")
+    tab_to(page, "form[role=search] button[type=submit]")
+    with page.expect_response(lambda r: "/find?" in r.url and r.request.method == "GET"):
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    _still_the_same_page(page)
+    expect(page.locator("form[role=search] button[type=submit]")).to_be_focused()
+    expect(page.locator("#results")).to_contain_text("Dr Vikram Shah")
+
+
+def test_editing_a_windows_hours_focuses_its_first_field(page, world):
+    """Review finding: after a weekly window's Edit, focus went to the "Weekly hours"
+    heading, 21 Tabs from the last row's From field. The row's form takes it."""
+    sign_in(page, world.provider_user.email, PASSWORD)
+    page.goto("/provider/availability")
+    last = page.locator("#availability-windows tbody tr").last
+    row = f"#{last.get_attribute('id')}"
+    tab_to(page, f"{row} a:has-text('Edit')")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{row}.editing")).to_be_visible()
+    expect(page.locator("#edit-start_time")).to_be_focused()
+    # Refused (the end before the start): the field with the message has focus, not the
+    # first field again.
+    page.fill("#edit-end_time", "08:00")
+    tab_to(page, f"{row} button:has-text('Save')")
+    with page.expect_response(lambda r: r.url.endswith("/edit")) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 422
+    expect(page.locator('#edit-end_time[aria-invalid="true"]')).to_be_focused()
+
+
+def test_choosing_another_person_on_the_book_page_says_their_visit(app, page, world):
+    """Review finding: "For Priya Sharma, this is added to the unpaid visit …" stayed
+    after choosing a family member, whose hold then started a visit of its own. The
+    choice asks the page again for that person; focus stays on the choice."""
+    hold(app, world, start=slot(world.day, 9))  # Priya's own unpaid visit
+    sign_in(page, world.patient.email, PASSWORD)
+    page.goto(book_url(world))
+    note = page.locator("#book-form").get_by_text("this is added to the unpaid visit")
+    expect(note).to_contain_text("For Priya Sharma")
+    _mark_the_page(page)
+    page.locator("#person").focus()
+    page.locator("#person").select_option(f"dependent:{world.child}")
+    expect(note).to_have_count(0)
+    _still_the_same_page(page)
+    expect(page.locator("#person")).to_be_focused()
+    expect(page.locator("#person")).to_have_value(f"dependent:{world.child}")
+    page.locator("#person").select_option("self")
+    expect(note).to_contain_text("For Priya Sharma")

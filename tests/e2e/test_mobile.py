@@ -338,3 +338,34 @@ def test_page_weight_first_and_next_patient_page(browser, app, live_server, hist
     print(f"\nfirst patient page: {first}; the next: {following}")
     assert first["bytes"] < 30_000, first
     assert following["bytes"] < 10_000, following
+
+
+def test_standalone_links_are_44px_tall_on_a_phone(phone, history):
+    """Review finding: links on a line of their own were 19 px tall at 390 px (the CSS's
+    ``min-height: 44px`` does nothing on an inline anchor); a link inside a sentence stays
+    part of its line."""
+    sign_in(phone, history["patient"].email, PASSWORD)
+    cat, day, paid = history["cat"], history["day"], history["paid"]
+    times = (
+        f"/find/times?provider={cat.doc1}&service={cat.consult}&clinic={cat.clinic}"
+        f"&date={day.isoformat()}"
+    )
+    links = [
+        ("/me/", "main a:text-is('All my visits')"),
+        (f"/me/visits/{paid}", "main a:text-is('Refunds for this visit')"),
+        (f"/me/visits/{paid}/receipt", "main a:text-is('Back to the visit')"),
+        (times, "main a:text-is('Back to the search')"),
+        ("/me/account", "main a:text-is('Change your password')"),
+        ("/find", "main a.more-times >> nth=0"),
+    ]
+    for path, selector in links:
+        phone.goto(path)
+        phone.wait_for_load_state("networkidle")
+        box = phone.locator(selector).bounding_box()
+        assert box and box["height"] >= 44, (path, selector, box)
+    # A link inside a sentence stays part of its line ("New here? Create a patient
+    # account." on the sign-in page).
+    phone.context.clear_cookies()
+    phone.goto("/auth/login")
+    inline = phone.locator("main a:text-is('Create a patient account')")
+    assert inline.evaluate("a => getComputedStyle(a).display") == "inline"

@@ -143,3 +143,17 @@ def test_the_errors_beside_the_pay_and_move_forms_are_in_hindi(app, client, logi
     html = paying.get_data(as_text=True)
     assert paying.status_code == 422
     assert '<p class="error" role="alert">रुपये में राशि दर्ज करें, जैसे 250 या 250.50।</p>' in html
+
+
+def test_the_book_page_says_with_whom_in_hindi_word_order(client, login, world):
+    """Review finding: the book page joined "with" and the name in English order ("के साथ
+    Bengaluru Diagnostics"); Hindi puts the name first, as the visit page does."""
+    from tests.web.booking.helpers import book_url
+
+    _in_hindi(client, login, world)
+    html = client.get(book_url(world)).get_data(as_text=True)
+    assert "<strong>Dr Asha Rao</strong> के साथ" in html
+    assert "के साथ <strong>Dr Asha Rao</strong>" not in html
+    client.set_cookie("lang", "en")
+    client.post("/language", data={"language": "en", "next": "/"})
+    assert "with <strong>Dr Asha Rao</strong>" in client.get(book_url(world)).get_data(as_text=True)

@@ -97,12 +97,16 @@ def _slot_from(values):
     return slot if all(slot.values()) else None
 
 
-def _referral_choices(slot):
-    """Earlier paid bookings of this account (any of its people) a follow-up or lab test may
-    refer to; the service checks it is the same person."""
+def _referral_choices(slot, person):
+    """Earlier paid bookings of the chosen ``person`` (a person choice's value) a follow-up
+    or lab test may refer to: a referral is the same person's (the service checks it too),
+    so the list follows the person chosen."""
     if slot["service"].kind not in (FOLLOW_UP, LAB_TEST):
         return None
-    rows = queries.referable_bookings(current_user.id, before=slot["start"])
+    whose = dependent_id_of(person)
+    rows = queries.referable_bookings(
+        current_user.id, before=slot["start"], dependent_id=whose, any_person=False
+    )
     return options([("", _l("No referral"))] + [(str(b.id), referral_label(b)) for b in rows])
 
 
@@ -153,7 +157,7 @@ def _book_page(form, slot, status=None, open_visit=None):
     form.person.choices = _person_choices()
     if slot is None:
         return render(BOOK, status=400, form=form, slot=None)
-    referrals = _referral_choices(slot)
+    referrals = _referral_choices(slot, form.person.data)
     form.referral.choices = referrals or options([("", _l("No referral"))])
     price = price_item(slot["service"].fee_paise, slot["service"].taxable, policy())
     if open_visit is None:
@@ -173,11 +177,17 @@ def _book_page(form, slot, status=None, open_visit=None):
 
 @bp.get("/book")
 def book():
-    """What will be held: the slot, its price breakup, for whom, an optional referral."""
+    """What will be held: the slot, its price breakup, for whom, an optional referral.
+    ``?person=`` (the person choice asks the page again with it, htmx on change): that
+    person's unpaid visit and earlier visits are shown."""
     args = request.args
     data = {
         name: args.get(name, "") for name in ("provider", "service", "clinic", "start", "visit")
     }
+    person = args.get("person")
+    if person and any(choice.value == person for choice in _person_choices()):
+        data["person"] = person  # their newest unpaid visit: looked up by ``_book_page``
+        return _book_page(_book_form(data=data), _slot_from(args))
     visit = None
     open_visit = None  # not known yet
     visit_id = args.get("visit", type=int)
@@ -201,7 +211,8 @@ def hold_slot():
     slot = _slot_from(request.form)
     if slot is None:
         return _book_page(form, None)
-    form.referral.choices = _referral_choices(slot) or options([("", _l("No referral"))])
+    no_referral = options([("", _l("No referral"))])
+    form.referral.choices = _referral_choices(slot, form.person.data) or no_referral
     if not form.validate_on_submit():
         return _book_page(form, slot)
     dependent_id = dependent_id_of(form.person.data)

@@ -278,6 +278,61 @@ def test_follow_up_offers_earlier_visits_and_refuses_a_bad_referral(client, logi
     assert client.post("/me/book", data=form).status_code == 422
 
 
+def _paid(app, client, world, **kwargs):
+    """A visit held and paid from the wallet: its item is one a later one may refer to."""
+    visit_id, _ = hold(app, world, **kwargs)
+    response = client.post(
+        f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id, "529.50")
+    )
+    assert response.status_code == 303
+    return visit_id
+
+
+def _referral_labels(html):
+    select = re.search(r'<select[^>]*name="referral".*?</select>', html, re.S).group(0)
+    return re.findall(r'<option[^>]*value="\d+"[^>]*>([^<]*)</option>', select)
+
+
+def test_the_book_page_follows_the_person_chosen(app, client, login, world):
+    """Review finding: after choosing another family member, the page still said "For
+    Priya Sharma, this is added to the unpaid visit …" (the hold then started a visit of
+    the family member's own) and listed Priya's earlier visits to refer to. The choice
+    asks the page again for that person (htmx on change; ``?person=`` on the address):
+    their unpaid visit, their earlier visits; a hold refers only to its person's."""
+    credit_wallet(app, world.patient.id, 200_000)
+    login(world.patient)
+    _paid(app, client, world, start=slot(world.day, 9))
+    _paid(app, client, world, start=slot(world.day, 11), dependent=world.child)
+    own, _ = hold(app, world, start=slot(world.day, 12))  # Priya's unpaid visit, the newest
+    with app.app_context():
+        number = db.session.get(MasterBooking, own).number
+    lab = book_url(world, provider=world.lab_provider, service=world.lab, start=slot(world.day, 15))
+    note = f"For Priya Sharma, this is added to the unpaid visit {number}"
+    html = client.get(lab).get_data(as_text=True)
+    assert _chosen(html) == "self" and note in html
+    assert [label.split(" · ")[1] for label in _referral_labels(html)] == ["Priya Sharma"]
+    # The choice asks for the book form again, with the slot and the chosen person.
+    person = re.search(r'<select[^>]*name="person"[^>]*>', html).group(0)
+    assert 'hx-get="/me/book"' in person and 'hx-target="#book-form"' in person
+    child = f"dependent:{world.child}"
+    for headers in ({}, hx("book-form")):
+        html = client.get(lab + f"&person={child}", headers=headers).get_data(as_text=True)
+        assert _chosen(html) == child
+        assert "this is added to the unpaid visit" not in html
+        assert [label.split(" · ")[1] for label in _referral_labels(html)] == ["Aarav"]
+    assert "<html" not in html  # htmx: the form alone
+    # A person not of this account is not taken from the address.
+    html = client.get(lab + "&person=dependent:424242").get_data(as_text=True)
+    assert _chosen(html) == "self" and note in html
+    # A hold for Aarav referring to Priya's visit is refused on the form.
+    priya_referral = re.search(r'<option value="(\d+)"', client.get(lab).get_data(as_text=True))
+    form = _hold_form(world, person=child, start=slot(world.day, 15))
+    form.update(provider=world.lab_provider, service=world.lab, referral=priya_referral.group(1))
+    response = client.post("/me/book", data=form)
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+
+
 def test_the_hold_form_is_an_htmx_fragment_when_htmx_asks(client, login, world):
     login(world.patient)
     full = client.get(book_url(world))
