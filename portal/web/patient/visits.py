@@ -171,8 +171,10 @@ def _book_page(form, slot, status=None, open_visit=None):
         open_items=open_visit[1],
     )
     if status:
-        return render(BOOK, block=htmx_block("book_form"), status=status, form=form, **context)
-    return render_form(BOOK, form, block=htmx_block("book_form"), **context)
+        return render(
+            BOOK, block=htmx_block("book_form", "for_person"), status=status, form=form, **context
+        )
+    return render_form(BOOK, form, block=htmx_block("book_form", "for_person"), **context)
 
 
 @bp.get("/book")

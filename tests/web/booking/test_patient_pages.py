@@ -311,16 +311,19 @@ def test_the_book_page_follows_the_person_chosen(app, client, login, world):
     html = client.get(lab).get_data(as_text=True)
     assert _chosen(html) == "self" and note in html
     assert [label.split(" · ")[1] for label in _referral_labels(html)] == ["Priya Sharma"]
-    # The choice asks for the book form again, with the slot and the chosen person.
+    # The choice asks again, with the slot and the chosen person, for the part that
+    # depends on the person (not the button: a click right after the choice stays).
     person = re.search(r'<select[^>]*name="person"[^>]*>', html).group(0)
-    assert 'hx-get="/me/book"' in person and 'hx-target="#book-form"' in person
+    assert 'hx-get="/me/book"' in person and 'hx-target="#for-person"' in person
     child = f"dependent:{world.child}"
-    for headers in ({}, hx("book-form")):
+    for headers in ({}, hx("for-person")):
         html = client.get(lab + f"&person={child}", headers=headers).get_data(as_text=True)
-        assert _chosen(html) == child
+        if not headers:
+            assert _chosen(html) == child
         assert "this is added to the unpaid visit" not in html
         assert [label.split(" · ")[1] for label in _referral_labels(html)] == ["Aarav"]
-    assert "<html" not in html  # htmx: the form alone
+    # htmx: that part alone, without the choice or the button
+    assert "<html" not in html and 'name="person"' not in html and "Hold this slot" not in html
     # A person not of this account is not taken from the address.
     html = client.get(lab + "&person=dependent:424242").get_data(as_text=True)
     assert _chosen(html) == "self" and note in html
