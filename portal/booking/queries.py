@@ -14,7 +14,13 @@ from sqlalchemy.orm import joinedload, load_only
 
 from portal.accounts.models import Dependent, User
 from portal.booking import attention
-from portal.booking.models import Coupon, IndividualBooking, MasterBooking, counts_in_total
+from portal.booking.models import (
+    Coupon,
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+    counts_in_total,
+)
 from portal.catalog.models import Clinic, Provider, Service
 from portal.config import policy
 from portal.db import column_rows, db, utcnow
@@ -153,7 +159,14 @@ class VisitRow:
     service_names: str = ""
     first_start: datetime | None = None
     first_timezone: str | None = None
-    subtotal: int = 0
+    subtotal: int = 0  # what its appointments still on cost (an unpaid visit's "to pay")
+    paid: int = 0  # paid for its appointments (wallet, online, desk): no reschedule fee
+    refunded: int = 0  # of that, refunded (processed or on its way)
+
+    @property
+    def is_open(self):
+        """Unpaid yet (draft or awaiting payment): the list states what it costs."""
+        return self.status in OPEN_VISIT
 
 
 def patient_visits_page(patient_id, *, status=None, after=None, before=None, per_page=20):
@@ -162,7 +175,11 @@ def patient_visits_page(patient_id, *, status=None, after=None, before=None, per
     however many rows. Loading the same page as the ORM's visits, items, clinics and
     services cost 8.4 of the page's 27 million instructions (docs/performance.md).
     Whom a visit is for is ``MasterBooking.for_name``'s rule, in SQL: the dependent's
-    name, else the account holder's; its total is ``counts_in_total``'s."""
+    name, else the account holder's; its total is ``counts_in_total``'s. What it states
+    of money is the visit page's (docs/booking.md "What My visits shows"): an unpaid
+    visit, what it costs (``subtotal``); any other, what was paid for its appointments
+    and how much of that was refunded (the items' ``paid_amount`` and
+    ``refunded_amount``: a cancelled visit is no longer ₹0)."""
     page = keyset_page(
         _patient_visits(bool(status)),
         VISIT_ORDER,
@@ -194,6 +211,8 @@ def patient_visits_page(patient_id, *, status=None, after=None, before=None, per
                 first_start=first.start_at if first else None,
                 first_timezone=first.timezone if first else None,
                 subtotal=sum(item.total for item in mine if counts_in_total(item.status)),
+                paid=sum(item.paid_amount for item in mine),
+                refunded=sum(item.refunded_amount for item in mine),
             )
         )
     return replace(page, items=rows)
@@ -229,6 +248,8 @@ def _visit_items():
             IndividualBooking.start_at,
             IndividualBooking.status,
             IndividualBooking.total,
+            IndividualBooking.paid_amount,
+            IndividualBooking.refunded_amount,
             Service.name.label("service_name"),
             Clinic.timezone,
         )
@@ -433,6 +454,49 @@ def newest_open_visit_and_count(patient_id, dependent_id=None, *, any_person=Fal
     book page says: "this joins your visit V… with 2 items")."""
     row = _newest_open_row(patient_id, dependent_id, any_person, True)
     return (row, row.item_count) if row else (None, 0)
+
+
+@cache
+def _visits_named():
+    """Built once: the visit (id, number) of each reschedule, booking and visit named,
+    as one statement of three parts (``visits_named_by``)."""
+
+    def part(kind, key, join=None):
+        query = sa.select(
+            sa.literal(kind).label("kind"), key.label("ref"), MasterBooking.id, MasterBooking.number
+        )
+        if join is not None:
+            query = query.join(MasterBooking, join)
+        return query.where(
+            MasterBooking.patient_id == sa.bindparam("patient_id"),
+            key.in_(sa.bindparam(f"{kind}_ids", expanding=True)),
+        )
+
+    return sa.union_all(
+        part("reschedule", Reschedule.id, MasterBooking.id == Reschedule.visit_id),
+        part("booking", IndividualBooking.id, MasterBooking.id == IndividualBooking.master_id),
+        part("visit", MasterBooking.id),
+    )
+
+
+NAMED_KINDS = ("reschedule", "booking", "visit")
+
+
+def visits_named_by(patient_id, references):
+    """``{(reference_type, reference_id): (visit id, visit number)}`` for the patient's
+    own reschedules, bookings and visits among ``references`` (pairs as ledger
+    transactions store them, the id a string): the wallet's lines name their visit. One
+    statement however many lines; none when no line names one."""
+    ids = {kind: set() for kind in NAMED_KINDS}
+    for kind, ref in references:
+        if kind in ids and ref and str(ref).isdigit():
+            ids[kind].add(int(ref))
+    if not any(ids.values()):
+        return {}
+    params = {"patient_id": patient_id}
+    params.update({f"{kind}_ids": sorted(found) for kind, found in ids.items()})
+    rows = db.session.execute(_visits_named(), params)
+    return {(row.kind, str(row.ref)): (row.id, row.number) for row in rows}
 
 
 def reserved_wallet(patient_id, visit_id):

@@ -9,13 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from portal.booking import prices as booking_prices
-from portal.booking.models import IndividualBooking, MasterBooking
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
+from portal.catalog.models import Clinic, Service
 from portal.db import db
 from portal.domain.states import (
     ApprovalStatus,
     BookingStatus,
     PaymentStatus,
     RefundStatus,
+    RescheduleStatus,
     VisitStatus,
 )
 from portal.pagination import Order, keyset_page
@@ -168,6 +170,137 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
     else:
         due = max(quote.payable - paid, 0)
     return VisitMoney(quote.payable, paid, refunded, pending, due)
+
+
+@dataclass(frozen=True)
+class FeePaid:
+    """A reschedule fee the patient paid on this visit: its tax document (``document_no``,
+    as the GST report names it: ``<invoice>/R<id>``; the clinic's GSTIN and the split as
+    stored when it was charged), how it was paid (``pay_with``: WALLET, GATEWAY or DESK,
+    ``reference``: the Razorpay payment or the desk's receipt), the move it paid for, and
+    what became of it (``refund_status``: None, or its live refund's status)."""
+
+    id: int
+    document_no: str | None
+    booking_id: int
+    service_name: str
+    clinic_name: str
+    timezone: str
+    old_start: object
+    new_start: object
+    paid_at: object
+    pay_with: str
+    reference: str | None
+    penalty: int
+    platform_fee: int
+    gst: int
+    cgst: int
+    sgst: int
+    igst: int
+    gstin: str | None
+    total: int
+    refund_status: str | None = None
+
+    @property
+    def refunded(self):
+        return self.refund_status == RefundStatus.PROCESSED
+
+    @property
+    def refund_pending(self):
+        return self.refund_status in (RefundStatus.PENDING, RefundStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class VisitFees:
+    """The visit's paid reschedule fees (``rows``, oldest first) and their sums: kept apart
+    from ``VisitMoney`` (whose ``paid`` is what the appointments cost): docs/refunds.md."""
+
+    rows: tuple = ()
+
+    @property
+    def paid(self):
+        return sum(f.total for f in self.rows)
+
+    @property
+    def refunded(self):
+        return sum(f.total for f in self.rows if f.refunded)
+
+    @property
+    def refund_pending(self):
+        return sum(f.total for f in self.rows if f.refund_pending)
+
+
+@cache
+def _paid_fees():
+    """Built once: the paid fees of a visit (DONE with a fee: the fee was posted, as
+    ``refunds.money`` gives them back), each with its booking's service and clinic, and its
+    live refund, if any (an outer join: a fee refund retried or sent to the wallet leaves
+    one live row)."""
+    live = sa.and_(Refund.reschedule_id == Reschedule.id, Refund.superseded.is_(False))
+    return (
+        sa.select(
+            Reschedule.id,
+            Reschedule.booking_id,
+            Service.name.label("service_name"),
+            Clinic.name.label("clinic_name"),
+            Clinic.timezone,
+            Reschedule.old_start,
+            Reschedule.new_start,
+            Reschedule.done_at,
+            Reschedule.pay_with,
+            Reschedule.razorpay_payment_id,
+            Reschedule.receipt_no,
+            Reschedule.penalty,
+            Reschedule.platform_fee,
+            Reschedule.gst,
+            Reschedule.cgst,
+            Reschedule.sgst,
+            Reschedule.igst,
+            Reschedule.invoice_gstin,
+            Reschedule.total,
+            Refund.status.label("refund_status"),
+        )
+        .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
+        .join(Service, Service.id == IndividualBooking.service_id)
+        .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
+        .outerjoin(Refund, live)
+        .where(
+            Reschedule.visit_id == sa.bindparam("visit_id"),
+            Reschedule.status == RescheduleStatus.DONE,
+            Reschedule.total > 0,
+        )
+        .order_by(Reschedule.done_at, Reschedule.id, Refund.id)
+    )
+
+
+def visit_fees(visit):
+    """The reschedule fees paid on ``visit`` (``VisitFees``), in one statement whatever
+    their number: the visit page's money and payments, the receipt's fee documents."""
+    found = {}
+    for row in db.session.execute(_paid_fees(), {"visit_id": visit.id}):
+        found[row.id] = FeePaid(
+            id=row.id,
+            document_no=f"{visit.invoice_no}/R{row.id}" if visit.invoice_no else None,
+            booking_id=row.booking_id,
+            service_name=row.service_name,
+            clinic_name=row.clinic_name,
+            timezone=row.timezone,
+            old_start=row.old_start,
+            new_start=row.new_start,
+            paid_at=row.done_at,
+            pay_with=row.pay_with,
+            reference=row.razorpay_payment_id or row.receipt_no,
+            penalty=row.penalty,
+            platform_fee=row.platform_fee,
+            gst=row.gst,
+            cgst=row.cgst or 0,
+            sgst=row.sgst or 0,
+            igst=row.igst or 0,
+            gstin=row.invoice_gstin,
+            total=row.total,
+            refund_status=row.refund_status,  # the newest live refund, when several
+        )
+    return VisitFees(tuple(found.values()))
 
 
 # --- a patient's own record (portal.privacy) -----------------------------------------------

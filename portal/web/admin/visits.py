@@ -525,4 +525,9 @@ def visit_receipt(visit_id):
     except BookingError as exc:
         flash(exc.message, "warning")
         return _back(visit)
-    return render("patient/visits/receipt.html", visit=visit, receipt=receipt)
+    return render(
+        "patient/visits/receipt.html",
+        visit=visit,
+        receipt=receipt,
+        fees=refund_queries.visit_fees(visit),
+    )

@@ -356,6 +356,8 @@ def _visit_page(
         wallet_balance=wallet_queries.shown_balance(visit.patient_id) if paying else 0,
         wallet_paise=wallet_paise,
         steps=plain_steps(timeline(visit)),
+        # Its paid reschedule fees, once it is paid (an open visit has none to read).
+        fees=refund_queries.VisitFees() if visit.is_open else refund_queries.visit_fees(visit),
     )
 
 
@@ -583,4 +585,4 @@ def receipt(visit_id):
     except BookingError as exc:
         flash(translate(exc.message), "warning")
         return redirect(url_for("patient.visit", visit_id=visit.id), 303)
-    return render(RECEIPT, visit=visit, receipt=receipt)
+    return render(RECEIPT, visit=visit, receipt=receipt, fees=refund_queries.visit_fees(visit))

@@ -3,6 +3,7 @@ their wallet account (refunds, adjustments, money used at checkout)."""
 
 from flask_login import current_user
 
+from portal.booking import queries as booking_queries
 from portal.i18n import N_
 from portal.ledger import queries
 from portal.wallet import queries as wallet_queries
@@ -45,10 +46,15 @@ def public_note(line):
 @bp.get("/wallet")
 @reads_with_user(WALLET_BALANCE)
 def wallet():
+    history = queries.wallet_history_page(current_user.id, **page_args(30))
+    # The visit each line is about (a reschedule fee, a refund of an appointment), named
+    # and linked: one statement for the page, none when no line names one.
+    references = [(line.reference_type, line.reference_id) for line in history.items]
     return render(
         "patient/wallet/index.html",
         balance=wallet_queries.shown_balance(current_user.id),
-        history=queries.wallet_history_page(current_user.id, **page_args(30)),
+        history=history,
         label=label,
         public_note=public_note,
+        visits=booking_queries.visits_named_by(current_user.id, references),
     )

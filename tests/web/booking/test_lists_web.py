@@ -466,6 +466,9 @@ def test_a_kept_row_follows_its_visit_and_the_readers_language(app, client, logi
         visit = db.session.get(MasterBooking, visit_id)
         visit.items[-1].status = BookingStatus.CANCELLED  # its total drops
         visit.status = VisitStatus.CONFIRMED
+        # A paid visit's row states what was paid (docs/booking.md "What My visits shows").
+        kept = visit.items[0]
+        kept.gateway_paid = kept.paid_amount = kept.total
         db.session.commit()
         total = format_inr(visit.subtotal)
     row, home = rows()
