@@ -9,7 +9,7 @@ FLASK   := $(VENV)/bin/flask --app wsgi
 # (tests/plugin.py, SERIAL_GROUPS); every worker has a Redis database of its own.
 PYTEST_ARGS ?= -n auto --maxprocesses 12 --dist loadgroup
 
-.PHONY: run test pytest lint install install-test browser migrate demo serve clean sim messages
+.PHONY: run test pytest lint install install-test browser migrate demo serve clean sim messages coverage
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,11 @@ browser:
 # seeds; a longer run: `make sim SIM_ARGS="--seeds 2000 --start 1000"`; replay one
 # failure: `make sim SIM_ARGS="--seed 17 -v"`; on PostgreSQL: SIM_ARGS="--postgres".
 SIM_ARGS ?= --seeds 200
+# The suite with a coverage summary (pytest-cov; terminal, no threshold): not in .ci/run,
+# which it would slow by a quarter (docs/testing.md, "CI's time").
+coverage: install browser
+	$(PY) tools/services.py -- $(PY) -m pytest $(PYTEST_ARGS) --cov --cov-report=term:skip-covered
+
 sim: install
 	$(PY) -m tests.sim $(SIM_ARGS)
 
