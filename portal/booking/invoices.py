@@ -67,6 +67,16 @@ def issue_names(visit):
     visit.billed_for_name = _name(Dependent, visit.dependent_id) if visit.dependent_id else holder
 
 
+def fee_document_no(invoice_no, reschedule_id):
+    """A reschedule fee's tax document number: its visit's invoice number, ``/R`` and the
+    reschedule's id (the receipt's, the visit page's and the GST report's; None before the
+    visit is invoiced). ``invoice_no`` and ``reschedule_id`` may be columns: then the same
+    number as an SQL expression."""
+    if invoice_no is None or isinstance(invoice_no, str):
+        return f"{invoice_no}/R{reschedule_id}" if invoice_no else None
+    return invoice_no + "/R" + sa.cast(reschedule_id, sa.String)
+
+
 def issue_fee(resched, item):
     """Stamp a reschedule fee's tax document as issued (the booking's clinic)."""
     if resched.cgst is None:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from portal.booking import prices as booking_prices
+from portal.booking.invoices import fee_document_no
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Clinic, Service
 from portal.db import db
@@ -280,7 +281,7 @@ def visit_fees(visit):
     for row in db.session.execute(_paid_fees(), {"visit_id": visit.id}):
         found[row.id] = FeePaid(
             id=row.id,
-            document_no=f"{visit.invoice_no}/R{row.id}" if visit.invoice_no else None,
+            document_no=fee_document_no(visit.invoice_no, row.id),
             booking_id=row.booking_id,
             service_name=row.service_name,
             clinic_name=row.clinic_name,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal.booking.credit_notes import CreditNote
+from portal.booking.invoices import fee_document_no
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Clinic
 from portal.db import db, utcnow
@@ -98,7 +99,7 @@ def _reschedule_fees(low, high, clinic_id):
         sa.select(
             txn.created_at.label("at"),
             sa.literal(RESCHEDULE_FEE).label("doc_type"),
-            (visit.invoice_no + "/R" + sa.cast(Reschedule.id, sa.String)).label("doc_no"),
+            fee_document_no(visit.invoice_no, Reschedule.id).label("doc_no"),
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
             Reschedule.invoice_gstin.label("gstin"),
