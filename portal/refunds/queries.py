@@ -10,7 +10,14 @@ from sqlalchemy.orm import joinedload
 
 from portal.booking import prices as booking_prices
 from portal.booking.invoices import fee_document_no
-from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
+from portal.booking.models import (
+    PAY_DESK,
+    PAY_GATEWAY,
+    PAY_WALLET,
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+)
 from portal.catalog.models import Clinic, Service
 from portal.db import db
 from portal.domain.states import (
@@ -21,6 +28,7 @@ from portal.domain.states import (
     RescheduleStatus,
     VisitStatus,
 )
+from portal.i18n import N_
 from portal.pagination import Order, keyset_page
 from portal.payments import records
 from portal.refunds.models import Cancellation, Refund, RefundApproval
@@ -173,6 +181,14 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
     return VisitMoney(quote.payable, paid, refunded, pending, due)
 
 
+# How a reschedule fee was paid, as the visit page and the receipt say it.
+FEE_PAID_BY = {
+    PAY_WALLET: N_("From your wallet"),
+    PAY_GATEWAY: N_("Paid online"),
+    PAY_DESK: N_("Paid at the clinic"),
+}
+
+
 @dataclass(frozen=True)
 class FeePaid:
     """A reschedule fee the patient paid on this visit: its tax document (``document_no``,
@@ -201,6 +217,11 @@ class FeePaid:
     gstin: str | None
     total: int
     refund_status: str | None = None
+
+    @property
+    def paid_by(self):
+        """How it was paid, for the page (``FEE_PAID_BY``; translated there)."""
+        return FEE_PAID_BY.get(self.pay_with, "")
 
     @property
     def refunded(self):
