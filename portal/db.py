@@ -100,6 +100,14 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 10000")
+        # Write-ahead logging: a reader keeps its snapshot while writers commit, and
+        # neither waits for the other (an export's long read, outside the process lock,
+        # no longer stops every commit: docs/architecture.md). Kept in the file; a
+        # read-only connection (a SQLite replica's) leaves the file's mode as it is.
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass
         cursor.close()
 
 
@@ -301,6 +309,25 @@ def serialized():
         yield
         return
     with SQLITE_LOCK:
+        yield
+
+
+@contextmanager
+def outside_the_lock():
+    """SQLite: the block runs without the process lock this thread holds, taken back after
+    it (``Busy`` if not in time: the unit of work around then fails, a job is retried). For
+    a long read that writes nothing and reads from a snapshot of its own (an export's file,
+    ``portal.replica.snapshot``), inside a unit of work (a job's) that has written nothing
+    yet: what it wrote would be another use case's to see or to wait for. A no-op on
+    PostgreSQL, which takes no process lock."""
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    session = db.session
+    raw = session.connection().connection.dbapi_connection
+    if session.new or session.dirty or session.deleted or (raw is not None and raw.in_transaction):
+        raise RuntimeError("the process lock is let go only before a unit of work writes")
+    with SQLITE_LOCK.let_go():
         yield
 
 
