@@ -280,6 +280,7 @@ class ProcessLock:
         (``take``). If they cannot be taken back in time, ``Busy`` is raised and the
         holders' own releases after it are no-ops."""
         levels = self._depth if self._owner == threading.get_ident() else 0
+        what = self._holder[0] if levels else None
         for _ in range(levels):
             self.release()
         try:
@@ -291,6 +292,7 @@ class ProcessLock:
                 except Busy:
                     self._owed.levels = levels
                     raise
+                self._holder = (what, time.monotonic())
                 for _ in range(levels - 1):
                     self.acquire()
 

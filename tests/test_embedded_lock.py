@@ -104,3 +104,90 @@ def test_a_job_that_cannot_have_the_lock_is_left_due_and_run_later(embedded):
         item = db.session.scalar(sa.select(OutboxItem))
         assert RAN == ["x"] and item.done_at is not None
         db.session.remove()
+
+
+def test_the_lock_is_let_go_only_before_a_unit_of_work_writes(embedded, make_user):
+    from portal.db import outside_the_lock
+
+    admin = make_user("admin")
+    with embedded.app_context():
+        with unit_of_work():
+            with outside_the_lock():
+                assert SQLITE_LOCK.acquire(blocking=False)  # another could have it now
+                SQLITE_LOCK.release()
+            from portal.accounts.models import User
+
+            db.session.get(User, admin.id).name = "Changed"
+            db.session.flush()
+            with pytest.raises(RuntimeError), outside_the_lock():
+                pass
+        db.session.remove()
+
+
+def test_an_export_whose_lock_is_not_free_again_in_time_is_retried(
+    embedded, make_user, tmp_path, monkeypatch
+):
+    """The file written outside the lock, the lock then held by another for longer than the
+    timeout: the attempt fails (the partial file removed, the export still queued, the lock
+    left as it was), and the item runs again once the lock is free."""
+    from portal.audit.service import record
+    from portal.domain.states import ExportStatus
+    from portal.exports import service as exports
+    from portal.exports.models import Export
+
+    embedded.config["EXPORT_DIR"] = str(tmp_path)
+    admin = make_user("admin")
+    taken, done = threading.Event(), threading.Event()
+
+    def hold():
+        with SQLITE_LOCK:
+            taken.set()
+            done.wait(10)
+
+    def free_to_another():
+        """Whether another thread can have the lock now (this one holds nothing of it)."""
+        got = []
+
+        def probe():
+            ok = SQLITE_LOCK.acquire(timeout=5)
+            if ok:
+                SQLITE_LOCK.release()
+            got.append(ok)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join(10)
+        return got == [True]
+
+    real = exports._write_progress
+
+    def progress_then_taken(export_id, rows):
+        real(export_id, rows)
+        if not taken.is_set():  # the file written: someone else takes the lock meanwhile
+            threading.Thread(target=hold, name="holder").start()
+            assert taken.wait(5)
+
+    monkeypatch.setattr(exports, "_write_progress", progress_then_taken)
+    try:
+        with embedded.app_context():
+            with unit_of_work():
+                for i in range(3):
+                    record(admin.id, "test.thing", "thing", i)
+            exports.start(admin, "audit", {"action": "test."})  # its job runs at the commit
+            export = db.session.scalar(sa.select(Export))
+            assert export.status == ExportStatus.QUEUED
+            assert not list(tmp_path.glob("*.csv*"))
+            item = db.session.scalar(sa.select(OutboxItem))
+            assert item.done_at is None
+            done.set()
+            assert free_to_another()  # the holder's gone, and nothing is left held of ours
+            db.session.rollback()
+            jobs.sweep_outbox()
+            db.session.expire_all()
+            export = db.session.scalar(sa.select(Export))
+            assert (export.status, export.rows_written) == (ExportStatus.DONE, 3)
+            assert db.session.scalar(sa.select(OutboxItem)).done_at is not None
+            db.session.remove()
+    finally:
+        done.set()
+        embedded.config["EXPORT_DIR"] = ""
