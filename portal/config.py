@@ -65,6 +65,17 @@ def _number(text):
     return value
 
 
+def _positive(text):
+    """A number of seconds above 0 (a wait that must end)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number > 0") from None
+    if not value > 0:  # also refuses nan
+        raise ValueError("expected a number > 0")
+    return value
+
+
 def _burst(text):
     """A token bucket's size: empty (= the rate) or at least 1 (a call takes one token)."""
     if text.strip() == "":
@@ -354,6 +365,13 @@ TUNABLES = {
             "true",
             "let psycopg prepare a statement run 5 times on a connection (off behind a "
             "pooler that cannot keep them: PgBouncer in transaction mode before 1.21)",
+        ),
+        Tunable(
+            "EMBEDDED_LOCK_TIMEOUT",
+            _positive,
+            "30",
+            "embedded mode (SQLite): seconds a use case waits for the process lock before "
+            "the request gets the 503 busy page (a job is tried again later)",
         ),
         Tunable(
             "TRUSTED_PROXIES",

@@ -2,13 +2,17 @@
 
 Datetimes are stored as UTC and always handed out timezone-aware, on SQLite too."""
 
+import contextvars
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context, has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.dialects import registry
@@ -96,6 +100,14 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 10000")
+        # Write-ahead logging: a reader keeps its snapshot while writers commit, and
+        # neither waits for the other (an export's long read, outside the process lock,
+        # no longer stops every commit: docs/architecture.md). Kept in the file; a
+        # read-only connection (a SQLite replica's) leaves the file's mode as it is.
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass
         cursor.close()
 
 
@@ -180,10 +192,116 @@ def insert_ignore(model, values, index_elements):
     return db.session.execute(statement).scalar()
 
 
+log = logging.getLogger("portal.db")
+
+LOCK_TIMEOUT = 30.0  # EMBEDDED_LOCK_TIMEOUT's default (portal.config), outside an app
+
+# What this thread is doing, for the log when another waits too long for the process lock:
+# a job's runner sets it (a request is named by its method and path).
+DOING = contextvars.ContextVar("portal.doing", default=None)
+
+
+class Busy(Exception):
+    """The embedded mode's process lock stayed taken for ``EMBEDDED_LOCK_TIMEOUT`` seconds:
+    nothing was done. A request answers 503 with ``Retry-After`` (``web/errors.py``); a job
+    is left due and tried again (``portal.jobs``)."""
+
+
+def _doing():
+    what = DOING.get()
+    if what is None and has_request_context():
+        what = f"{request.method} {request.path}"
+    return f"{what or 'work outside a request'} (thread {threading.current_thread().name})"
+
+
+class ProcessLock:
+    """A re-entrant lock that knows what holds it and waits a bounded time (``take``, and
+    ``with``). ``acquire``/``release`` are ``threading.RLock``'s."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        # Changed only by the thread holding the lock; read by a waiter for its log line.
+        self._owner, self._depth, self._holder = None, 0, None
+        self._owed = threading.local()  # levels let go by ``let_go`` and not taken back
+
+    def acquire(self, blocking=True, timeout=-1):
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        if self._depth == 0:
+            self._owner, self._holder = threading.get_ident(), (_doing(), time.monotonic())
+        self._depth += 1
+        return True
+
+    def release(self):
+        owed = getattr(self._owed, "levels", 0)
+        if owed:  # let go, and not taken back (``let_go``): nothing of it is held
+            self._owed.levels = owed - 1
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = self._holder = None
+        self._lock.release()
+
+    def take(self):
+        """``acquire``, waiting at most ``EMBEDDED_LOCK_TIMEOUT`` seconds; then ``Busy``,
+        logged with what holds the lock and for how long."""
+        if self.acquire(blocking=False):
+            return
+        wait = float(
+            current_app.config.get("EMBEDDED_LOCK_TIMEOUT", LOCK_TIMEOUT)
+            if has_app_context()
+            else LOCK_TIMEOUT
+        )
+        if self.acquire(timeout=wait):
+            return
+        what, since = self._holder or ("nothing any more", time.monotonic())
+        log.warning(
+            "the process lock stayed taken for %.1f s: held for %.1f s by %s; given up: %s",
+            wait,
+            time.monotonic() - since,
+            what,
+            _doing(),
+        )
+        raise Busy(f"the portal was busy for {wait:g} s")
+
+    def note(self, what):
+        """Name what this thread does under the lock (a job, once its name is read)."""
+        if self._owner == threading.get_ident() and self._holder is not None:
+            self._holder = (f"{what} (thread {threading.current_thread().name})", self._holder[1])
+
+    __enter__ = take
+
+    def __exit__(self, *exc):
+        self.release()
+
+    @contextmanager
+    def let_go(self):
+        """Let go every level this thread holds for the block; take them back after
+        (``take``). If they cannot be taken back in time, ``Busy`` is raised and the
+        holders' own releases after it are no-ops."""
+        levels = self._depth if self._owner == threading.get_ident() else 0
+        what = self._holder[0] if levels else None
+        for _ in range(levels):
+            self.release()
+        try:
+            yield
+        finally:
+            if levels:
+                try:
+                    self.take()
+                except Busy:
+                    self._owed.levels = levels
+                    raise
+                self._holder = (what, time.monotonic())
+                for _ in range(levels - 1):
+                    self.acquire()
+
+
 # SQLite (the embedded mode, one process): the one process-wide lock that stands in for
 # PostgreSQL's row and advisory locks. Every outermost unit of work holds it (below);
 # ``serialized`` and ``catalog.time_lock`` take it for work outside one, or around one.
-SQLITE_LOCK = threading.RLock()
+# No one waits for it longer than ``EMBEDDED_LOCK_TIMEOUT`` (``Busy``).
+SQLITE_LOCK = ProcessLock()
 
 
 @contextmanager
@@ -193,6 +311,25 @@ def serialized():
         yield
         return
     with SQLITE_LOCK:
+        yield
+
+
+@contextmanager
+def outside_the_lock():
+    """SQLite: the block runs without the process lock this thread holds, taken back after
+    it (``Busy`` if not in time: the unit of work around then fails, a job is retried). For
+    a long read that writes nothing and reads from a snapshot of its own (an export's file,
+    ``portal.replica.snapshot``), inside a unit of work (a job's) that has written nothing
+    yet: what it wrote would be another use case's to see or to wait for. A no-op on
+    PostgreSQL, which takes no process lock."""
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    session = db.session
+    raw = session.connection().connection.dbapi_connection
+    if session.new or session.dirty or session.deleted or (raw is not None and raw.in_transaction):
+        raise RuntimeError("the process lock is let go only before a unit of work writes")
+    with SQLITE_LOCK.let_go():
         yield
 
 
@@ -244,7 +381,7 @@ def unit_of_work():
     # job confirmed one visit twice). docs/architecture.md, "The embedded mode".
     lock = SQLITE_LOCK if not depth and db.engine.dialect.name == "sqlite" else None
     if lock is not None:
-        lock.acquire()
+        lock.take()  # Busy, after EMBEDDED_LOCK_TIMEOUT: nothing was done
     session.info["uow_depth"] = depth + 1
     try:
         if depth:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from tenacity import wait_exponential
 
 from portal.config import setting
-from portal.db import bind_columns, db, insert_for, unit_of_work, utcnow
+from portal.db import DOING, SQLITE_LOCK, Busy, bind_columns, db, insert_for, unit_of_work, utcnow
 from portal.extensions import rq
 from portal.outbox import OutboxItem
 from portal.worker import enqueue_outbox_items, take_waiting_items
@@ -418,6 +418,7 @@ def run_outbox_item(item_id, reraise=True):
     (``MAX_ATTEMPTS``) is raised as ``GaveUp`` so RQ keeps the job among its failed ones."""
     started = time.monotonic()
     name, payload = None, {}
+    doing = DOING.set(f"outbox item {item_id}")
     try:
         with unit_of_work():
             claimed = db.session.execute(
@@ -428,10 +429,17 @@ def run_outbox_item(item_id, reraise=True):
             for (_, keep), value in zip(_CLAIM_READS, claimed[3:], strict=True):
                 keep(value)
             name, payload = claimed.job, dict(claimed.payload or {})
+            SQLITE_LOCK.note(f"job {name} (outbox item {item_id})")
             JOBS[name](**payload)
             db.session.execute(_mark_done(), {"item_id": item_id, "at": utcnow()})
     except Exception as exc:
-        attempts = _record_failure(item_id, exc)
+        try:
+            attempts = _record_failure(item_id, exc)
+        except Busy:
+            # Embedded, the process lock still taken: the item stays as it was, due, and
+            # the next sweep hands it over again (embedded, it hands over every due item).
+            _log_job(name, item_id, "failed", started, error=repr(exc))
+            return
         if name in ON_FAILURE:
             with unit_of_work():
                 ON_FAILURE[name](exc, **payload)
@@ -441,6 +449,8 @@ def run_outbox_item(item_id, reraise=True):
                 f"outbox item {item_id} ({name}) failed {attempts} times: {exc!r}"
             ) from exc
         return
+    finally:
+        DOING.reset(doing)
     _log_job(name, item_id, "done", started)
 
 
@@ -551,15 +561,18 @@ def run_periodic(name):
     at the end, or rolls back on an error."""
     every, fn = PERIODIC[name]
     started = time.monotonic()
+    doing = DOING.set(f"periodic {name}")
     try:
         result = fn()
         db.session.commit()
         _log_job(name, None, "done", started)
         return result
-    except Exception as exc:
+    except Exception as exc:  # Busy too (embedded): the next tick runs it again
         db.session.rollback()
         _log_job(name, None, "failed", started, error=repr(exc))
         raise
+    finally:
+        DOING.reset(doing)
 
 
 def register_schedule(app):

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from portal.db import READ_ONLY
+from portal.db import READ_ONLY, db
 
 KEY = "portal.replica"  # the replica's engine in app.extensions
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"  # libpq's startup options
@@ -158,6 +158,43 @@ def reads():
         replica.commit()  # reads only: ends its transaction, keeps what it loaded
     finally:
         registry.set(own)
+
+
+@contextmanager
+def snapshot():
+    """:func:`reads`, for a long read that must agree with itself (an export's file: its
+    rows from one moment) and that, embedded, runs outside the process lock
+    (``portal.db.outside_the_lock``). With a replica: ``reads()``. On a PostgreSQL
+    primary: nothing changes (the caller's session). On a SQLite primary: ``db.session``
+    is a read-only session of its own for the block, in one read transaction (``BEGIN`` …
+    rollback; pysqlite would otherwise run each statement alone): in WAL mode a snapshot of
+    the moment of its first read, which writers committing meanwhile neither wait for nor
+    change."""
+    if configured() or db.engine.dialect.name != "sqlite":
+        with reads():
+            yield
+        return
+    registry = current_app.extensions["sqlalchemy"].session.registry
+    own = registry()
+    connection = db.engine.connect()
+    clean = False
+    try:
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+        connection.exec_driver_sql("BEGIN")
+        session = Session(bind=connection, expire_on_commit=False, info={READ_ONLY: True})
+        registry.set(session)
+        try:
+            yield
+        finally:
+            registry.set(own)
+            session.close()
+            connection.rollback()  # reads only: ends the read transaction
+            connection.exec_driver_sql("PRAGMA query_only = OFF")
+            clean = True
+    finally:
+        if not clean:  # perhaps still read-only: never back to the pool for a writer
+            connection.invalidate()
+        connection.close()
 
 
 @dataclass(frozen=True)

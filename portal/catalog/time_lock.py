@@ -52,7 +52,7 @@ def hold_to_end():
     whose advisory locks (``lock_provider``) last to the transaction's end anyway."""
     if is_postgres():
         return
-    SQLITE_LOCK.acquire()
+    SQLITE_LOCK.take()
     session = db.session()
     session.info[_HELD] = session.info.get(_HELD, 0) + 1
 

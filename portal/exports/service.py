@@ -11,6 +11,7 @@ reads would wait on the reader's lock. With several hosts the directory must be 
 import json
 import logging
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from flask import current_app
 from portal import replica
 from portal.audit.service import record
 from portal.config import setting
-from portal.db import db, lock_subjects, serialized, unit_of_work, utcnow
+from portal.db import Busy, db, lock_subjects, outside_the_lock, serialized, unit_of_work, utcnow
 from portal.domain.states import EXPORT, ExportStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.jobs import enqueue, job, periodic
@@ -134,10 +135,35 @@ def percent(export):
     return min(99, progress(export) * 100 // total)
 
 
+@contextmanager
+def _file_reads():
+    """Where the file's rows are read from: the reporting replica when there is one
+    (``portal.replica``). PostgreSQL's primary: the job's session, in a savepoint (a
+    database error while streaming leaves the job's own transaction usable, so the failure
+    can still be recorded on the row); the rows are one statement's, so they agree with
+    each other. SQLite: a read transaction of its own (one snapshot, however many
+    statements the export runs), outside the process lock: the job has written nothing
+    yet, and every other use case goes on while the file is written (it held the lock,
+    and so stopped the portal, for the whole file). Not a savepoint there: SQLite's is
+    taken with the write lock (``portal.db.savepoint``), which every writer would wait for."""
+    if db.engine.dialect.name == "sqlite":
+        with outside_the_lock(), replica.snapshot():
+            yield
+    else:
+        with unit_of_work(), replica.reads():
+            yield
+
+
+def _remove(path):
+    if os.path.exists(path):
+        os.remove(path)
+
+
 @job(JOB_NAME)
 def run_export(export_id):
     """Write the file. A failure is recorded on the row (FAILED, with the error) and not
-    retried: the admin asks again."""
+    retried: the admin asks again. Embedded, the process lock not taken back in time
+    (``Busy``) fails the job's attempt instead, which the runner tries again."""
     export = db.session.get(Export, export_id)
     if export is None or export.status != ExportStatus.QUEUED:
         return
@@ -150,19 +176,20 @@ def run_export(export_id):
         _write_progress(export.id, rows)
 
     try:
-        # A savepoint: a database error while streaming leaves the job's own transaction
-        # usable, so the failure can still be recorded on the row. The rows come from the
-        # reporting replica when there is one (portal.replica).
-        with unit_of_work(), replica.reads():
+        with _file_reads():
             spec = build(export.name, export.params)
             with open(part, "w", encoding="utf-8", newline="") as f:
                 for chunk in spec.iter_csv(progress=note):
                     f.write(chunk)
+        # Embedded, the lock is held again from here. Only this job moves a QUEUED export
+        # (one runner thread runs the items), so the row read before is still true.
         os.replace(part, path)
+    except Busy:
+        _remove(part)  # written, but not recorded: the job's next attempt writes it again
+        raise
     except Exception as exc:
         log.exception("export %s failed", export.id)
-        if os.path.exists(part):
-            os.remove(part)
+        _remove(part)
         EXPORT.move(export, ExportStatus.FAILED)
         export.error = f"{type(exc).__name__}: {exc}"[:500]
     else:

@@ -5,6 +5,8 @@
   Views that show a form catch the error themselves and put it beside its field
   (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
 * The reporting replica not answering (``portal.replica.Unavailable``) → 503, saying so.
+* The embedded mode's process lock not free in time (``portal.db.Busy``) → 503 "busy",
+  with ``Retry-After``: nothing was done.
 * Anything else → a friendly 500 page naming the request id (``portal.logs``), so a person
   can quote it and the log line can be found.
 
@@ -22,6 +24,7 @@ from portal import replica
 from portal.accounts.service import FORM, PermissionDenied, ValidationError
 from portal.accounts.service import NotFound as AccountNotFound
 from portal.booking.errors import MSG_CONFIRMING, BookingError
+from portal.db import Busy
 from portal.domain.states import InvalidTransition
 from portal.i18n import N_
 from portal.payouts.common import PayoutError
@@ -119,6 +122,21 @@ def reports_unavailable(exc):
     return _page("errors/reports_unavailable.html", 503)
 
 
+BUSY_RETRY_AFTER = "5"  # seconds: a moment, not the whole lock timeout
+
+
+def busy(exc):
+    """Embedded: the process lock stayed taken (a long job, a stuck one): the use case did
+    not start, so nothing was written; the person tries again. (The log line naming what
+    held the lock was written when the wait ran out, ``portal.db``.)"""
+    from portal.db import db
+
+    db.session.rollback()  # what the request read before it waited
+    response = _page("errors/busy.html", 503)
+    response.headers["Retry-After"] = BUSY_RETRY_AFTER
+    return response
+
+
 def internal_error(exc):
     """The friendly 500 page. The session may be broken (a database error): roll back
     first, and fall back to plain text if even the page cannot be drawn."""
@@ -147,6 +165,7 @@ def init_app(app):
     app.register_error_handler(PermissionDenied, forbidden)
     app.register_error_handler(CSRFError, form_expired)
     app.register_error_handler(replica.Unavailable, reports_unavailable)
+    app.register_error_handler(Busy, busy)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):
         app.register_error_handler(cls, domain_error)
     # A 500 handler (not one for Exception): with PROPAGATE_EXCEPTIONS (tests, debug) an

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.db import unit_of_work
 from portal.domain.states import EXPORT, ExportStatus
@@ -378,3 +379,47 @@ def test_the_same_export_asked_for_at_once_is_made_once(app, ctx, make_user, mon
         .where(AuditEntry.action == "export.requested")
     )
     assert (made, requested) == ({1}, 5)
+
+
+def test_other_work_goes_on_while_an_export_is_written(app, ctx, make_user, tmp_path, monkeypatch):
+    """The job writes its file outside the embedded mode's process lock (it held the lock
+    for the whole file: every other use case waited), and from one snapshot: a row
+    committed meanwhile is not in the file, whose row count is what it holds."""
+    from portal.exports import spec as export_spec
+    from tests.threads import run_together
+
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    app.config["EMBEDDED_LOCK_TIMEOUT"] = 2.0
+    monkeypatch.setattr(export_spec, "YIELD_PER", 5)
+    admin = make_user("admin")
+    _audit_rows(25, admin.id)
+    export = _queued_export(admin, rows_total=25)
+    export.params = {"action": "test."}
+    db.session.commit()
+    meanwhile = []
+    real = ExportSpec.iter_batches
+
+    def write_meanwhile():
+        _audit_rows(1, admin.id)  # a use case: its own unit of work
+        return "written"
+
+    def slow_batches(self):
+        for i, batch in enumerate(real(self)):
+            yield batch
+            if i == 0:  # the file half written: another thread's use case
+                meanwhile.extend(run_together(app, write_meanwhile, timeout=10))
+
+    monkeypatch.setattr(ExportSpec, "iter_batches", slow_batches)
+    try:
+        with unit_of_work():
+            exports.run_export(export.id)
+        assert meanwhile == ["written"]
+        db.session.expire_all()
+        export = db.session.get(Export, export.id)
+        assert export.status == ExportStatus.DONE and export.rows_written == 25
+        with open(exports.file_path(export.id), encoding="utf-8") as f:
+            assert len(csv_rows(f.read())) == 6 + 25
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 26
+    finally:
+        app.config["EXPORT_DIR"] = ""
+        app.config["EMBEDDED_LOCK_TIMEOUT"] = 30.0
