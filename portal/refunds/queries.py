@@ -32,6 +32,7 @@ from portal.domain.states import (
 from portal.i18n import N_
 from portal.pagination import Order, keyset_page
 from portal.payments import records
+from portal.payments.models import Payment
 from portal.refunds.models import Cancellation, Refund, RefundApproval
 from portal.refunds.money import FEE_REFUND
 
@@ -333,6 +334,28 @@ def visit_fees(visit):
             credit_note_no=row.credit_note_no,
         )
     return VisitFees(tuple(found.values()))
+
+
+@cache
+def item_refunds_done():
+    """Built once: SQL for what of an item's ``refunded_amount`` is processed (its live
+    refunds of the paid amount, PROCESSED), correlated to the item's row, for My visits
+    (``booking.queries.patient_visits_page``: read with the items, no statement more).
+    The rest of ``refunded_amount`` is on its way (pending at Razorpay, or failed and
+    being retried or sent to the wallet)."""
+    unapplied = sa.select(Payment.id).where(Payment.unapplied.is_(True))
+    return (
+        sa.select(sa.cast(sa.func.coalesce(sa.func.sum(Refund.amount), 0), sa.BigInteger))
+        .where(
+            Refund.booking_id == IndividualBooking.id,
+            Refund.reschedule_id.is_(None),
+            Refund.superseded.is_(False),
+            Refund.status == RefundStatus.PROCESSED,
+            sa.or_(Refund.payment_id.is_(None), Refund.payment_id.not_in(unapplied)),
+        )
+        .correlate(IndividualBooking)
+        .scalar_subquery()
+    )
 
 
 # --- a patient's own record (portal.privacy) -----------------------------------------------

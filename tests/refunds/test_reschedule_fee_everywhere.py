@@ -2,7 +2,8 @@
 admin's visit page and the patient's confirmation page list it as the visit page does
 (amount, GST, document number, how paid, refund state) from the same query, in a fixed
 number of statements; a fee given back names the GST credit note its refund issued; a
-fee paid at the desk shows as such everywhere and in the GST report."""
+fee paid at the desk shows as such everywhere and in the GST report; and My visits states
+refunds processed and refunds on their way apart."""
 
 import re
 
@@ -13,7 +14,7 @@ from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.booking import reschedule_payment
 from portal.booking.credit_notes import CreditNote
-from portal.booking.models import PAY_DESK, Reschedule
+from portal.booking.models import PAY_DESK, IndividualBooking, MasterBooking, Reschedule
 from portal.db import unit_of_work
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -25,11 +26,13 @@ from tests.booking.factories import at, credit_wallet
 from tests.querycount import counted_queries
 from tests.refunds.helpers import (
     book_and_pay,
+    cancel_as_patient,
     hours,
     login,
     post_move,
     quoted_admin_cancel,
     quoted_move,
+    settle_refunds,
     with_known_passwords,
 )
 
@@ -233,3 +236,59 @@ def test_a_fee_paid_at_the_desk_shows_everywhere_and_is_one_balanced_posting(
     (row, _split) = next((r, s) for r, s in report.documents if r.doc_type == gst.RESCHEDULE_FEE)
     assert row.doc_no == document and int(row.gst) == fee.gst
     assert int(row.taxable) == fee.penalty + fee.platform_fee
+
+
+def test_my_visits_states_refunds_processed_and_on_their_way_apart(
+    app, client, world, users, gateway, clock
+):
+    """ "Refunded" on My visits was what was processed and what was still at the gateway
+    together; now each is said, and the kept row changes when the refund arrives."""
+    visit_id, item_id, _invoice_no, email, _admin_email = _booked(world, users, gateway)
+    clock.move_to(START - hours(60))  # a full refund, to the card: pending at first
+    login(client, email)
+    assert cancel_as_patient(client, visit_id, [item_id]).status_code == 303
+    assert db.session.scalars(sa.select(Refund.status)).all() == ["PENDING"]
+
+    def row():
+        client.get("/me/visits")  # warm
+        with counted_queries() as seen:
+            html = client.get("/me/visits").get_data(as_text=True)
+        return _block(html, f"visit-{visit_id}"), len(seen)
+
+    pending, statements = row()
+    assert f'id="visit-refund-pending-{visit_id}">−₹529.50<' in pending
+    assert "Refund on its way" in pending and f"visit-refunded-{visit_id}" not in pending
+    client.post("/language", data={"language": "hi", "next": "/me/visits"})
+    refresh()
+    hindi = client.get("/me/visits").get_data(as_text=True)
+    assert "रिफ़ंड रास्ते में है" in _block(hindi, f"visit-{visit_id}")
+    client.post("/language", data={"language": "en", "next": "/me/visits"})
+    refresh()
+    settle_refunds(gateway)
+    assert db.session.scalars(sa.select(Refund.status)).all() == ["PROCESSED"]
+    done, again = row()
+    assert f'id="visit-refunded-{visit_id}">−₹529.50<' in done
+    assert "Refund on its way" not in done and again == statements
+    client.post("/language", data={"language": "hi", "next": "/me/visits"})
+    refresh()
+    hindi = client.get("/me/visits").get_data(as_text=True)
+    assert "रिफ़ंड किया गया" in _block(hindi, f"visit-{visit_id}")
+
+
+def test_my_visits_reads_the_refund_split_with_the_items(app, client, world, users, gateway, clock):
+    """The same statements with refunds as without (the split is read with the items)."""
+    visit_id, item_id, _invoice_no, email, _admin_email = _booked(world, users, gateway)
+    login(client, email)
+
+    def statements():
+        client.get("/me/visits")
+        with counted_queries() as seen:
+            assert client.get("/me/visits").status_code == 200
+        return len(seen)
+
+    before = statements()
+    clock.move_to(START - hours(30))  # part kept, part to the wallet
+    assert cancel_as_patient(client, visit_id, [item_id], destination="wallet").status_code == 303
+    assert statements() == before
+    assert db.session.get(MasterBooking, visit_id).items[0].refunded_amount
+    assert db.session.get(IndividualBooking, item_id).status == "CANCELLED"

@@ -292,7 +292,13 @@ def _time_taken(slot):
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = queries.patient_visits_page(current_user.id, status=status or None, **page_args(20))
+    page = queries.patient_visits_page(
+        current_user.id,
+        status=status or None,
+        # Refunds processed and on their way apart, read with the items (no statement more).
+        refunds_done=refund_queries.item_refunds_done(),
+        **page_args(20),
+    )
     return render(
         LIST, block=htmx_block("results"), page=page, status_filter=status, statuses=VISIT_STATUSES
     )
