@@ -134,7 +134,9 @@ class VisitMoney:
 
     ``price``: what the visit costs after the coupon; ``paid``: captured for it so far
     (online, desk and wallet); ``refunded``: refunds processed (to the card or the wallet);
-    ``refund_pending``: refunds on their way; ``due``: still to pay (0 once paid)."""
+    ``refund_pending``: refunds on their way (pending at Razorpay, or failed and not yet
+    retried or sent to the wallet: still owed, as My visits and the fee rows say);
+    ``due``: still to pay (0 once paid)."""
 
     price: int
     paid: int
@@ -173,7 +175,7 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
             continue  # a capture that paid for nothing, sent back (``refunds.unapplied``)
         if refund.status == RefundStatus.PROCESSED:
             refunded += refund.amount
-        elif refund.status == RefundStatus.PENDING:
+        elif refund.status in IN_FLIGHT:  # a failed one is still owed: retried or to the wallet
             pending += refund.amount
     if visit.is_open:
         due = quote.amount_due

@@ -292,3 +292,24 @@ def test_my_visits_reads_the_refund_split_with_the_items(app, client, world, use
     assert statements() == before
     assert db.session.get(MasterBooking, visit_id).items[0].refunded_amount
     assert db.session.get(IndividualBooking, item_id).status == "CANCELLED"
+
+
+def test_a_failed_refund_is_on_its_way_on_the_visit_page_as_on_my_visits(
+    app, client, world, users, gateway, clock
+):
+    """A gateway refund that failed (retried, or sent to the wallet by an admin) is still
+    owed: My visits says "Refund on its way", and so does the visit page, which counted it
+    neither refunded nor on its way (the money vanished from its summary)."""
+    visit_id, item_id, _invoice_no, email, _admin_email = _booked(world, users, gateway)
+    gateway.sandbox.set_faults(refund_outcome="failed")
+    clock.move_to(START - hours(60))
+    login(client, email)
+    assert cancel_as_patient(client, visit_id, [item_id]).status_code == 303
+    for _ in range(3):  # every attempt fails (REFUND_MAX_ATTEMPTS): an admin's to decide
+        settle_refunds(gateway, 24 * 3600)
+    live = sa.select(Refund.status).where(Refund.superseded.is_(False))
+    assert db.session.scalars(live).all() == ["FAILED"]
+    row = _block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    assert f'id="visit-refund-pending-{visit_id}">−₹529.50<' in row
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert 'id="amount-refund-pending">−₹529.50<' in page
