@@ -161,7 +161,8 @@ class VisitRow:
     first_timezone: str | None = None
     subtotal: int = 0  # what its appointments still on cost (an unpaid visit's "to pay")
     paid: int = 0  # paid for its appointments (wallet, online, desk): no reschedule fee
-    refunded: int = 0  # of that, refunded (processed or on its way)
+    refunded: int = 0  # of that, refunded: the refunds processed
+    refund_pending: int = 0  # and on its way (pending at the gateway, or being retried)
 
     @property
     def is_open(self):
@@ -169,7 +170,9 @@ class VisitRow:
         return self.status in OPEN_VISIT
 
 
-def patient_visits_page(patient_id, *, status=None, after=None, before=None, per_page=20):
+def patient_visits_page(
+    patient_id, *, status=None, after=None, before=None, per_page=20, refunds_done=None
+):
     """A patient's own visits, newest first, as ``VisitRow`` values: two statements (the
     page's visits with whom each is for, then their items with service and clinic zone),
     however many rows. Loading the same page as the ORM's visits, items, clinics and
@@ -179,7 +182,10 @@ def patient_visits_page(patient_id, *, status=None, after=None, before=None, per
     of money is the visit page's (docs/booking.md "What My visits shows"): an unpaid
     visit, what it costs (``subtotal``); any other, what was paid for its appointments
     and how much of that was refunded (the items' ``paid_amount`` and
-    ``refunded_amount``: a cancelled visit is no longer ₹0)."""
+    ``refunded_amount``: a cancelled visit is no longer ₹0). ``refunds_done``: SQL for
+    the part of an item's ``refunded_amount`` already processed (the refunds'
+    package's, ``refunds.queries.item_refunds_done``), read with the items: the row
+    shows processed and on-its-way apart (without it all of it counts as processed)."""
     page = keyset_page(
         _patient_visits(bool(status)),
         VISIT_ORDER,
@@ -192,7 +198,7 @@ def patient_visits_page(patient_id, *, status=None, after=None, before=None, per
     if not page.items:
         return page
     items = {}
-    for row in column_rows(_visit_items(), {"ids": [v.id for v in page.items]}):
+    for row in column_rows(_visit_items(refunds_done), {"ids": [v.id for v in page.items]}):
         items.setdefault(row.master_id, []).append(row)
     rows = []
     for visit in page.items:
@@ -212,7 +218,8 @@ def patient_visits_page(patient_id, *, status=None, after=None, before=None, per
                 first_timezone=first.timezone if first else None,
                 subtotal=sum(item.total for item in mine if counts_in_total(item.status)),
                 paid=sum(item.paid_amount for item in mine),
-                refunded=sum(item.refunded_amount for item in mine),
+                refunded=sum(item.refunds_done for item in mine),
+                refund_pending=sum(item.refunded_amount - item.refunds_done for item in mine),
             )
         )
     return replace(page, items=rows)
@@ -240,8 +247,11 @@ def _patient_visits(with_status):
 
 
 @cache
-def _visit_items():
-    """The items of a page of visits, in each visit's own order (start, then id)."""
+def _visit_items(refunds_done=None):
+    """The items of a page of visits, in each visit's own order (start, then id), each
+    with how much of its refunded amount is processed (``refunds_done``: an SQL
+    expression on the item, built once by its caller; else all of it)."""
+    done = IndividualBooking.refunded_amount if refunds_done is None else refunds_done
     return (
         sa.select(
             IndividualBooking.master_id,
@@ -250,6 +260,7 @@ def _visit_items():
             IndividualBooking.total,
             IndividualBooking.paid_amount,
             IndividualBooking.refunded_amount,
+            done.label("refunds_done"),
             Service.name.label("service_name"),
             Clinic.timezone,
         )

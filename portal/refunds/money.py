@@ -255,9 +255,16 @@ def post_extra_refund(item, cancellation, approval, rows, extra):
     )
 
 
+# A refund of a reschedule fee itself: made by the cancellation that gave the fee back
+# (``refund_reschedule_fees``; a retry or the wallet's replacement keeps it), not the
+# refund of a capture on the fee's order that paid for nothing (``refunds.unapplied``,
+# which names the reschedule too: that money was never the fee).
+FEE_REFUND = Refund.cancellation_id.is_not(None)
+
+
 def _fee_refunds_due(item):
     """Reschedule fees the patient paid for this booking and has not had back."""
-    refunded = sa.select(Refund.reschedule_id).where(Refund.reschedule_id.is_not(None))
+    refunded = sa.select(Refund.reschedule_id).where(Refund.reschedule_id.is_not(None), FEE_REFUND)
     return db.session.scalars(
         sa.select(Reschedule)
         .where(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from portal.booking import prices as booking_prices
+from portal.booking.credit_notes import CreditNote
 from portal.booking.invoices import fee_document_no
 from portal.booking.models import (
     PAY_DESK,
@@ -31,7 +32,9 @@ from portal.domain.states import (
 from portal.i18n import N_
 from portal.pagination import Order, keyset_page
 from portal.payments import records
+from portal.payments.models import Payment
 from portal.refunds.models import Cancellation, Refund, RefundApproval
+from portal.refunds.money import FEE_REFUND
 
 REFUND_ORDER = (Order(Refund.created_at, descending=True), Order(Refund.id, descending=True))
 PENDING_ORDER = (Order(RefundApproval.created_at), Order(RefundApproval.id))
@@ -131,7 +134,9 @@ class VisitMoney:
 
     ``price``: what the visit costs after the coupon; ``paid``: captured for it so far
     (online, desk and wallet); ``refunded``: refunds processed (to the card or the wallet);
-    ``refund_pending``: refunds on their way; ``due``: still to pay (0 once paid)."""
+    ``refund_pending``: refunds on their way (pending at Razorpay, or failed and not yet
+    retried or sent to the wallet: still owed, as My visits and the fee rows say);
+    ``due``: still to pay (0 once paid)."""
 
     price: int
     paid: int
@@ -170,7 +175,7 @@ def visit_money(visit, wallet_paise=0, quote=None, refunds=True):
             continue  # a capture that paid for nothing, sent back (``refunds.unapplied``)
         if refund.status == RefundStatus.PROCESSED:
             refunded += refund.amount
-        elif refund.status == RefundStatus.PENDING:
+        elif refund.status in IN_FLIGHT:  # a failed one is still owed: retried or to the wallet
             pending += refund.amount
     if visit.is_open:
         due = quote.amount_due
@@ -195,7 +200,8 @@ class FeePaid:
     as the GST report names it: ``<invoice>/R<id>``; the clinic's GSTIN and the split as
     stored when it was charged), how it was paid (``pay_with``: WALLET, GATEWAY or DESK,
     ``reference``: the Razorpay payment or the desk's receipt), the move it paid for, and
-    what became of it (``refund_status``: None, or its live refund's status)."""
+    what became of it (``refund_status``: None, or its live refund's status;
+    ``credit_note_no``: the GST credit note its refund issued)."""
 
     id: int
     document_no: str | None
@@ -217,6 +223,7 @@ class FeePaid:
     gstin: str | None
     total: int
     refund_status: str | None = None
+    credit_note_no: str | None = None
 
     @property
     def paid_by(self):
@@ -257,8 +264,11 @@ def _paid_fees():
     """Built once: the paid fees of a visit (DONE with a fee: the fee was posted, as
     ``refunds.money`` gives them back), each with its booking's service and clinic, and its
     live refund, if any (an outer join: a fee refund retried or sent to the wallet leaves
-    one live row)."""
-    live = sa.and_(Refund.reschedule_id == Reschedule.id, Refund.superseded.is_(False))
+    one live row), and the credit note that refund issued (``booking.credit_notes``: one
+    per fee given back). Only the fee's own refund (``FEE_REFUND``): a capture on the
+    fee's order after the account closed is sent back naming the reschedule too, but it
+    was never the fee (no GST, no credit note) and the fee stays paid."""
+    live = sa.and_(Refund.reschedule_id == Reschedule.id, Refund.superseded.is_(False), FEE_REFUND)
     return (
         sa.select(
             Reschedule.id,
@@ -281,11 +291,13 @@ def _paid_fees():
             Reschedule.invoice_gstin,
             Reschedule.total,
             Refund.status.label("refund_status"),
+            CreditNote.number.label("credit_note_no"),
         )
         .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
         .join(Service, Service.id == IndividualBooking.service_id)
         .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
         .outerjoin(Refund, live)
+        .outerjoin(CreditNote, CreditNote.reschedule_id == Reschedule.id)
         .where(
             Reschedule.visit_id == sa.bindparam("visit_id"),
             Reschedule.status == RescheduleStatus.DONE,
@@ -321,8 +333,31 @@ def visit_fees(visit):
             gstin=row.invoice_gstin,
             total=row.total,
             refund_status=row.refund_status,  # the newest live refund, when several
+            credit_note_no=row.credit_note_no,
         )
     return VisitFees(tuple(found.values()))
+
+
+@cache
+def item_refunds_done():
+    """Built once: SQL for what of an item's ``refunded_amount`` is processed (its live
+    refunds of the paid amount, PROCESSED), correlated to the item's row, for My visits
+    (``booking.queries.patient_visits_page``: read with the items, no statement more).
+    The rest of ``refunded_amount`` is on its way (pending at Razorpay, or failed and
+    being retried or sent to the wallet)."""
+    unapplied = sa.select(Payment.id).where(Payment.unapplied.is_(True))
+    return (
+        sa.select(sa.cast(sa.func.coalesce(sa.func.sum(Refund.amount), 0), sa.BigInteger))
+        .where(
+            Refund.booking_id == IndividualBooking.id,
+            Refund.reschedule_id.is_(None),
+            Refund.superseded.is_(False),
+            Refund.status == RefundStatus.PROCESSED,
+            sa.or_(Refund.payment_id.is_(None), Refund.payment_id.not_in(unapplied)),
+        )
+        .correlate(IndividualBooking)
+        .scalar_subquery()
+    )
 
 
 # --- a patient's own record (portal.privacy) -----------------------------------------------

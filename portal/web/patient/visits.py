@@ -292,7 +292,13 @@ def _time_taken(slot):
 def visits():
     status = request.args.get("status", "")
     status = status if status in VISIT_STATUSES else ""
-    page = queries.patient_visits_page(current_user.id, status=status or None, **page_args(20))
+    page = queries.patient_visits_page(
+        current_user.id,
+        status=status or None,
+        # Refunds processed and on their way apart, read with the items (no statement more).
+        refunds_done=refund_queries.item_refunds_done(),
+        **page_args(20),
+    )
     return render(
         LIST, block=htmx_block("results"), page=page, status_filter=status, statuses=VISIT_STATUSES
     )
@@ -318,6 +324,12 @@ def _wallet_paise(form, visit_id):
 
 def _inr(paise):
     return current_app.jinja_env.filters["inr"](paise)
+
+
+def _fees(visit):
+    """Its paid reschedule fees, once it is paid (an open visit has none to read: its
+    page costs what it did)."""
+    return refund_queries.VisitFees() if visit.is_open else refund_queries.visit_fees(visit)
 
 
 def _visit_page(
@@ -356,8 +368,7 @@ def _visit_page(
         wallet_balance=wallet_queries.shown_balance(visit.patient_id) if paying else 0,
         wallet_paise=wallet_paise,
         steps=plain_steps(timeline(visit)),
-        # Its paid reschedule fees, once it is paid (an open visit has none to read).
-        fees=refund_queries.VisitFees() if visit.is_open else refund_queries.visit_fees(visit),
+        fees=_fees(visit),
     )
 
 
@@ -573,6 +584,7 @@ def confirmation(visit_id):
         visit=visit,
         confirmed=visit.status == VisitStatus.CONFIRMED,
         steps=plain_steps(timeline(visit)),
+        fees=_fees(visit),
     )
 
 

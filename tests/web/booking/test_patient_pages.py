@@ -604,7 +604,7 @@ def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
     assert "refunds" in paid and "ledger" not in paid
 
 
-def test_the_confirmation_reads_a_paid_visit_of_two_items_in_two_statements(
+def test_the_confirmation_reads_a_paid_visit_of_two_items_in_three_statements(
     app, client, login, world, gateway
 ):
     visit_id, _ = hold(app, world)
@@ -618,7 +618,10 @@ def test_the_confirmation_reads_a_paid_visit_of_two_items_in_two_statements(
         page = client.get(back.location).get_data(as_text=True)
     # The user; the visit joined with its items, their services, clinics and providers,
     # its payments and their attempts. Not one per item, provider, payment or attempt.
-    assert len(statements) == 2, statements
+    # Then, the visit being paid, its reschedule fees (refunds.queries.visit_fees: one
+    # statement however many, as the visit page; none read for an unpaid visit).
+    assert len(statements) == 3, statements
+    assert "reschedules" in statements[2].lower()
     assert "Your visit is booked" in page
     assert "Dr Asha Rao" in page and "Dr Vikram Shah" in page
     assert page.count('id="item-') == 2
