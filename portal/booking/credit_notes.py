@@ -161,11 +161,36 @@ def _noted(item, reschedule_id):
     return (cgst, sgst, igst), gst, taxable, exempt
 
 
+def _refunded(txn):
+    """Paise refunded of the document ``txn`` reverses, by it and the reversals before it:
+    their credits to the patient's wallet and to ``refunds_payable`` (the refund a note
+    records, as the ledger posted it)."""
+    account, entry, other = LedgerAccount, LedgerEntry, LedgerTransaction
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(-entry.amount), 0))
+            .join(account, account.id == entry.account_id)
+            .join(other, other.id == entry.transaction_id)
+            .where(
+                other.reference_type == txn.reference_type,
+                other.reference_id == txn.reference_id,
+                other.kind.in_(REVERSING_KINDS),
+                other.id <= txn.id,
+                entry.amount < 0,
+                sa.or_(
+                    account.code == chart.REFUNDS_PAYABLE,
+                    account.code.like(f"{chart.PATIENT_WALLET}:%"),
+                ),
+            )
+        )
+    )
+
+
 def issue_for_booking(booking_id, now=None):
     """Issue the credit notes this booking's GST reversals call for (idempotent). A note
     is issued under the GSTIN of the document it reverses, as that was issued, and its
     split and its taxable and exempt values are cumulative over that document
-    (``domain.gst.reversal_split``, ``reversed_share_now``)."""
+    (``domain.gst.reversal_split``, ``values_taken_back``)."""
     item = db.session.get(IndividualBooking, booking_id)
     if item is None or item.visit.invoice_no is None:
         return []
@@ -177,13 +202,13 @@ def issue_for_booking(booking_id, now=None):
         reschedule_id = None if document is item else document.id
         before, gst_before, taxable_before, exempt_before = _noted(item, reschedule_id)
         cgst, sgst, igst = gst_rules.reversal_split(tax, invoices.line_split(document), before)
-        # Cumulative over the document as the split is: each note rounded on its own left
-        # a full reversal a paisa over the line's taxable value and a paisa under its exempt.
-        taxable = gst_rules.reversed_share_now(
-            taxable_total, document.gst, tax, (gst_before, taxable_before)
-        )
-        exempt = gst_rules.reversed_share_now(
-            exempt_total, document.gst, tax, (gst_before, exempt_before)
+        # The note's values are its refund less its GST, cumulative over the document as
+        # the split is: pro rata to the rounded GST, a note took back more than its refund.
+        taxable, exempt = gst_rules.values_taken_back(
+            (taxable_total, exempt_total),
+            _refunded(txn),
+            gst_before + tax,
+            (taxable_before, exempt_before),
         )
         note = CreditNote(
             number=number,

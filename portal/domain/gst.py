@@ -1,6 +1,6 @@
 """GST arithmetic for invoices, reports and credit notes (pure): the CGST/SGST or IGST split
-of a tax amount, the split of a reversal (cumulative over an invoice line), and the share
-of an invoice line a partial reversal takes back."""
+of a tax amount, the split of a reversal (cumulative over an invoice line), and the
+taxable and exempt value a credit note takes back with its refund."""
 
 from portal.domain.rates import div_round_half_up
 
@@ -47,21 +47,32 @@ def reversal_split(tax, line, before):
     return cgst, tax - cgst, 0
 
 
-def reversed_share_now(value, tax, tax_reversed, earlier):
-    """The part of ``value`` (taxable or exempt) a reversal of ``tax_reversed`` takes back
-    after earlier reversals of the same line took back ``earlier`` = (their tax, their part
-    of ``value``). Cumulative, as ``reversal_split``: the notes never drift a paisa per
-    note, and a full reversal takes back exactly ``value``."""
-    tax_before, value_before = earlier
-    so_far = reversed_share(value, tax, tax_before + tax_reversed)
-    return min(max(so_far - value_before, 0), max(value - value_before, 0))
+def values_taken_back(line, refunded, gst_reversed, noted):
+    """``(taxable, exempt)`` value a credit note takes back from a document (an invoice
+    line or a reschedule fee) whose ``line`` is ``(taxable, exempt)``, when ``refunded``
+    paise of it have been refunded in all and ``gst_reversed`` of its GST reversed in all
+    (both counting this note's refund and tax), after earlier notes took back ``noted`` =
+    ``(taxable, exempt)``.
 
-
-def reversed_share(value, tax, tax_reversed):
-    """The part of ``value`` (taxable or exempt) a reversal of ``tax_reversed`` out of
-    ``tax`` takes back: pro rata, half-up; all of it when all the tax is reversed."""
-    if tax <= 0 or tax_reversed <= 0:
-        return 0
-    if tax_reversed >= tax:
-        return value
-    return div_round_half_up(value * tax_reversed, tax)
+    The value refunded so far is the refunds less the GST reversed with them, split as the
+    line is (taxable half-up, exempt the rest), and this note takes the difference from what
+    earlier notes took. So a note's taxable + exempt + GST is exactly its refund (the split
+    follows refund / paid, not the rounded GST: pro rata to a ₹4.50 GST line, one paisa of
+    GST rounding was ₹1.17 of value), the notes of a line never take back more than it
+    holds in either part, and a line refunded in full in any number of notes is taken back
+    exactly. Notes issued under the earlier rule (pro rata to the GST) keep their values;
+    the next note on the line makes up the difference (never below 0 in a part)."""
+    taxable, exempt = line
+    taxable_before, exempt_before = noted
+    value_so_far = min(max(refunded - gst_reversed, 0), taxable + exempt)
+    taxable_so_far = (
+        min(div_round_half_up(value_so_far * taxable, taxable + exempt), taxable)
+        if taxable + exempt
+        else 0
+    )
+    room_taxable = max(taxable - taxable_before, 0)
+    room_exempt = max(exempt - exempt_before, 0)
+    value = min(max(value_so_far - taxable_before - exempt_before, 0), room_taxable + room_exempt)
+    taxable_now = min(max(taxable_so_far - taxable_before, 0), value, room_taxable)
+    exempt_now = min(value - taxable_now, room_exempt)
+    return value - exempt_now, exempt_now

@@ -83,6 +83,8 @@ def test_credit_notes_and_gst_report_equal_the_ledger(world, users, gateway, clo
         assert note.gst == debit > 0
         assert note.cgst + note.sgst == note.gst and note.igst == 0
         assert note.clinic_gstin == GSTIN and note.issued_at == txn.created_at
+    for note in notes:  # each note takes back exactly the refund it records
+        assert note.taxable_value + note.exempt_value + note.gst == _refund_of(note)
     lab_note, v3_note, peel_note = notes
     lab = db.session.get(IndividualBooking, lab_note.booking_id)
     assert (lab_note.gst, lab_note.taxable_value, lab_note.exempt_value) == (
@@ -352,3 +354,52 @@ def test_three_notes_take_back_exactly_the_lines_taxable_and_exempt_value(
     report = gst.report(gst.parse({"month": "2026-06"}))
     [line] = report.by_gstin
     assert (line.net, line.taxable, line.exempt) == (0, 0, 0)
+
+
+def _refund_of(note):
+    """What the note's ledger transaction sent back: its credits to the patient's wallet
+    and to ``refunds_payable``."""
+    txn = db.session.get(LedgerTransaction, note.ledger_transaction_id)
+    return -sum(
+        e.amount
+        for e in txn.entries
+        if e.amount < 0
+        and (
+            e.account.code == chart.REFUNDS_PAYABLE or e.account.code.startswith("patient_wallet:")
+        )
+    )
+
+
+def test_a_credit_note_takes_back_exactly_the_refund_it_records(world, users, gateway, clock):
+    """Review (demo V000074): ₹529.50 paid, cancelled 26 hours ahead, ₹297.13 back (75 % −
+    ₹100); pro rata to the 253 paise of GST reversed the note took back ₹297.70. Then a
+    further ₹102.87: the notes hold ₹400.00 in all and the invoice keeps what the ledger
+    keeps."""
+    from portal.accounts.models import ADMIN, User
+    from portal.refunds import approvals
+
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
+    item = visit.items[0]
+    assert (item.fee, item.taxable, item.gst, item.paid_amount) == (50_000, 2_500, 450, 52_950)
+    clock.move_to(at(4, 10) - hours(26))
+    quoted_cancel(patient, visit.id, [item.id])
+    [note] = db.session.scalars(sa.select(CreditNote)).all()
+    assert _refund_of(note) == 29_713
+    assert (note.taxable_value, note.exempt_value, note.gst) == (1_403, 28_057, 253)
+
+    admin = users(world.admin)
+    checker = User(email="checker@example.com", name="Checker", role=ADMIN, phone=None)
+    db.session.add(checker)
+    db.session.commit()
+    further = approvals.request_further_refund(admin, item.id, 10_287, "Goodwill after review")
+    approvals.approve_override(checker, further.id)
+    settle_refunds(gateway)
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    assert [_refund_of(n) for n in notes] == [29_713, 10_287]
+    for n in notes:
+        assert n.taxable_value + n.exempt_value + n.gst == _refund_of(n), n.number
+    [line] = gst.report(gst.parse({"month": "2026-06"})).by_gstin
+    kept = item.paid_amount - 40_000
+    assert line.taxable + line.exempt + line.net == kept == 12_950
+    assert line.net == balance(chart.GST_PAYABLE)
