@@ -61,6 +61,9 @@ class VisitFilter:
     payment_status: str | None = None
     needs_attention: bool | None = None
     search: str | None = None
+    # The visits a reference searched for belongs to (``transactions.references``, found
+    # by the web layer, which sees the refunds and payouts too): instead of ``search``.
+    visit_ids: tuple[int, ...] | None = None
 
 
 def _day_start(day):
@@ -168,6 +171,8 @@ def filtered(f):
     if f.needs_attention is not None:
         clause = attention.attention_clause(utcnow(), policy().attention_window)
         query = query.where(clause if f.needs_attention else sa.not_(clause))
+    if f.visit_ids is not None:
+        query = query.where(MasterBooking.id.in_(f.visit_ids))
     text = " ".join((f.search or "").split()).lower()
     if text:
         query = query.where(_search_clause(text))

@@ -63,6 +63,7 @@ class MovementFilter:
     status: str | None = None
     party: str | None = None  # a patient's or provider's name or e-mail (part of it)
     visit_number: str | None = None
+    reference: str | None = None  # a Razorpay id or a portal number (``references.parse``)
     recon: str | None = None
     min_amount: int | None = None  # paise
     max_amount: int | None = None

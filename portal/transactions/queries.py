@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.pagination import Order, keyset_page
 
+from . import references
 from .filters import MovementFilter, utc_bounds
 from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, FEE_CAPTURE, MoneyMovement
 
@@ -69,6 +70,10 @@ def conditions(f: MovementFilter, recon_clause: ReconClause | None = None):
         where.append(M.status == f.status)
     if f.visit_number:
         where.append(M.visit_number == f.visit_number)
+    if f.reference:
+        # resolved first (one statement), so the rows are read by index, not filtered
+        found = references.find(f.reference)
+        where.append(references.movement_clause(found) if found else sa.false())
     if f.min_amount is not None:
         where.append(M.amount >= f.min_amount)
     if f.max_amount is not None:

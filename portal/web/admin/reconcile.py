@@ -10,6 +10,7 @@ from portal.exports import ExportError
 from portal.reconcile import queries
 from portal.reconcile import resolve as resolving
 from portal.reconcile import run as runs
+from portal.transactions import references
 from portal.web.admin import bp
 from portal.web.exporting import csv_download
 from portal.web.forms.reconcile import AcceptForm, BulkForm, RunForm
@@ -19,6 +20,7 @@ from portal.web.paging import page_args
 INDEX = "admin/reconciliation/index.html"
 CASE = "admin/reconciliation/case.html"
 RUN = "admin/reconciliation/run.html"
+NO_CASE = "admin/reconciliation/no_case.html"
 FILTERS = {
     "status": queries.STATUS_FILTERS,
     "reason": queries.REASON_FILTERS,
@@ -131,11 +133,22 @@ def reconciliation_case(case_id):
 
 @bp.get("/reconciliation/cases/by-reference/<reference>")
 def reconciliation_case_by_reference(reference):
-    """From a row elsewhere (the transactions console) to its case."""
-    case = queries.case_by_reference(reference[:64])
-    if case is None:
-        abort(404)
-    return redirect(url_for("admin.reconciliation_case", case_id=case.id), 303)
+    """From a row elsewhere (the transactions console) to its case. No case yet (no run
+    has checked it): to the reference's transactions, saying so; a reference in none of
+    our records is a 404 that says that, not a bare one."""
+    reference = reference.strip()[:64]
+    case = queries.case_by_reference(reference)
+    if case is not None:
+        return redirect(url_for("admin.reconciliation_case", case_id=case.id), 303)
+    found = references.find(reference)
+    if found is not None and found.known:
+        flash(
+            f"No discrepancy for {found.reference.text}: no reconciliation run has a case "
+            "about it yet. Here are its transactions.",
+            "info",
+        )
+        return redirect(url_for("admin.transactions", reference=found.reference.text), 303)
+    return render(NO_CASE, status=404, reference=reference, found=found)
 
 
 @bp.post("/reconciliation/cases/<int:case_id>/sync")

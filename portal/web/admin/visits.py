@@ -5,6 +5,7 @@ links (copy, resend), desk payments, and the visit's detail with its payment tim
 htmx requests targeting ``#results`` / ``#patients`` get only that block; everything else
 is a full page. Successful posts answer 303 back to the visit."""
 
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.reconcile import queries as reconcile_queries
 from portal.refunds import queries as refund_queries
+from portal.transactions import references
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error, apply_errors
 from portal.web.filters import clinic_time
@@ -86,9 +88,15 @@ def visits():
     form = _filter_form()
     today = clinic_today()
     ok = form.validate()
-    page = None
+    page = found = None
     if ok:
-        page = desk.appointments_page(form.to_filter(today), **page_args(PER_PAGE))
+        f = form.to_filter(today)
+        # A Razorpay id or an invoice / credit-note number is looked up exactly, never
+        # as a name (references.find: one indexed statement).
+        found = references.find(f.search)
+        if found is not None:
+            f = replace(f, search=None, visit_ids=tuple(found.visits))
+        page = desk.appointments_page(f, **page_args(PER_PAGE))
     recon = reconcile_queries.open_cases_by_visit(v.id for v in page.items) if page else {}
     return render(
         LIST,
@@ -98,6 +106,7 @@ def visits():
         page=page,
         args=form.args(),
         recon=recon,
+        found=found,
         desk=desk,
         attention=booking_attention,
         now=utcnow(),

@@ -69,7 +69,7 @@ class AppointmentFilterForm(PortalForm):
     q = StringField(
         "Search",
         validators=[Optional(), Length(max=100)],
-        render_kw={"placeholder": "Name, child's name, mobile or visit number"},
+        render_kw={"placeholder": "Name, mobile, visit or invoice no., Razorpay id"},
     )
 
     def __init__(self, *args, clinics=(), providers=(), **kwargs):

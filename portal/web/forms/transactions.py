@@ -5,7 +5,7 @@ type or status, a malformed date, a range over a year, an amount that is not rup
 keys the console does not know are refused too (``unknown_keys``), so a mistyped bookmark
 says so instead of silently showing everything."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -21,6 +21,7 @@ from portal.domain.states import (
     RescheduleStatus,
 )
 from portal.transactions import filters as tf
+from portal.transactions import references
 from portal.transactions.models import TYPES
 from portal.web.forms.base import PortalForm
 from portal.web.forms.money import parse_rupees
@@ -37,6 +38,7 @@ KNOWN_KEYS = {
     "to",
     "party",
     "visit",
+    "reference",
     "recon",
     "min",
     "max",
@@ -44,6 +46,10 @@ KNOWN_KEYS = {
     "before",
     "per_page",
 }
+REFERENCE_MESSAGE = (
+    "Enter a Razorpay id (pay_…, order_…, plink_…, rfnd_…, pout_…, setl_…), a visit number "
+    "(V000123), an invoice (CP/2026-27/000001) or a credit note (CN/2026-27/000001)."
+)
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD, e.g. 2026-04-01."
 
 
@@ -81,6 +87,11 @@ class TransactionFilterForm(PortalForm):
     visit = StringField(
         "Visit number", validators=[Length(max=16)], render_kw={"placeholder": "V000123"}
     )
+    reference = StringField(
+        "Reference (Razorpay id or invoice no.)",
+        validators=[Length(max=64)],
+        render_kw={"placeholder": "pay_…, order_…, plink_…, rfnd_…, pout_…, CP/…"},
+    )
     recon = SelectField(
         "Reconciliation",
         choices=_choices([(s, s) for s in tf.RECON_STATUSES], "Any"),
@@ -117,6 +128,16 @@ class TransactionFilterForm(PortalForm):
             return False
         return value
 
+    def _reference(self):
+        text = (self.reference.data or "").strip()
+        if not text:
+            return None
+        ref = references.parse(text)
+        if ref is None:
+            self.reference.errors.append(REFERENCE_MESSAGE)
+            return False
+        return ref
+
     def to_filter(self, today):
         """A ``MovementFilter`` when every value is good, else None (messages on the
         fields). Call after ``validate()``."""
@@ -126,9 +147,20 @@ class TransactionFilterForm(PortalForm):
         ok &= self._one_of(self.recon, tf.RECON_STATUSES, "reconciliation status")
         start, end = self._date(self.from_), self._date(self.to)
         low, high = self._amount(self.min), self._amount(self.max)
-        if False in (start, end, low, high) or not ok or self.errors:
+        reference = self._reference()
+        pasted = references.parse(self.party.data)
+        if pasted is not None and pasted.is_gateway:
+            # a Razorpay id is no one's name: say where it goes instead of finding nothing
+            self.party.errors.append("That is a Razorpay id: enter it under Reference.")
+        if False in (start, end, low, high, reference) or not ok or self.errors:
             return None
-        if start is None and end is None:
+        if start is None and end is None and reference:
+            # A reference names its movements whatever their date: without typed dates,
+            # the longest range the console allows (a year), not the period select's
+            # (it says "Last 7 days" on every page, so it comes with every submit).
+            start, end = today - timedelta(days=tf.MAX_RANGE_DAYS - 1), today
+            self.preset.data = ""
+        elif start is None and end is None:
             start, end = tf.preset_window(self.preset.data or tf.DEFAULT_PRESET, today)
             if not self.preset.data:
                 self.preset.data = tf.DEFAULT_PRESET
@@ -146,6 +178,7 @@ class TransactionFilterForm(PortalForm):
                 status=self.status.data or None,
                 party=(self.party.data or "").strip() or None,
                 visit_number=visit or None,
+                reference=reference.text if reference else None,
                 recon=self.recon.data or None,
                 min_amount=low,
                 max_amount=high,
@@ -165,6 +198,7 @@ class TransactionFilterForm(PortalForm):
             "to": self.to.data,
             "party": self.party.data,
             "visit": self.visit.data,
+            "reference": (self.reference.data or "").strip(),
             "recon": self.recon.data,
             "min": self.min.data,
             "max": self.max.data,
