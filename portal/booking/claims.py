@@ -240,10 +240,15 @@ def live_booking_intervals(w):
     within a minute; add_item expires such a stale hold itself when it is in the way),
     and the new times held for moves whose fee is being paid: one SELECT on the busy
     window's parameters ``w``, which the slot lookup reads together with availability and
-    leave (one query for find-a-doctor)."""
+    leave (one query for find-a-doctor). Its fourth column: when an unpaid hold lapses
+    (the visit's hold; NULL for a paid booking, which is on the provider's schedule), for a
+    leave's refusal to name holds apart (``catalog.checks``)."""
     bookings = (
         sa.select(
-            booking_providers.c.provider_id, IndividualBooking.start_at, IndividualBooking.end_at
+            booking_providers.c.provider_id,
+            IndividualBooking.start_at,
+            IndividualBooking.end_at,
+            unpaid_hold_lapses(),
         )
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
@@ -262,11 +267,26 @@ def live_booking_intervals(w):
     return sa.union_all(bookings, held_intervals_query(w))
 
 
+def unpaid_hold_lapses():
+    """When a booking's time lapses unpaid (its visit's hold), NULL once paid: an item
+    SCHEDULED is held while its visit is paid for (``BookingStatus``)."""
+    return sa.case(
+        (IndividualBooking.status == BookingStatus.SCHEDULED, MasterBooking.hold_expires_at),
+        else_=sa.null(),
+    )
+
+
 def held_intervals_query(w):
-    """(provider id, start, end) of new times held for moves whose fee is being paid: a
-    SELECT the bookings' busy source unions with its own (one query for find-a-doctor)."""
+    """(provider id, start, end, lapses at) of new times held for moves whose fee is being
+    paid (each lapses with the fee's checkout): a SELECT the bookings' busy source unions
+    with its own (one query for find-a-doctor)."""
     return (
-        sa.select(booking_providers.c.provider_id, SlotClaim.start_at, SlotClaim.end_at)
+        sa.select(
+            booking_providers.c.provider_id,
+            SlotClaim.start_at,
+            SlotClaim.end_at,
+            Reschedule.expires_at,
+        )
         .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
         .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
         .where(
@@ -291,7 +311,8 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
     not: the clinic's change has released the stale holds there first,
     ``holds.release_stale_at_clinic``), and the new times held for moves whose fee is being
     paid (a move keeps its clinic), each a row of its booking's (``moving`` true): one
-    booking to the administrator."""
+    booking to the administrator. Each with when it lapses unpaid (a visit's hold, a move's
+    fee checkout), None once paid, for the refusal to name holds apart."""
     bookings = (
         sa.select(
             sa.literal(False),
@@ -301,6 +322,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             IndividualBooking.end_at,
             MasterBooking.number,
             MasterBooking.id,
+            unpaid_hold_lapses(),
         )
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
@@ -325,6 +347,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             SlotClaim.end_at,
             MasterBooking.number,
             MasterBooking.id,
+            Reschedule.expires_at,
         )
         .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
         .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
@@ -342,8 +365,8 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
         )
     )
     return [
-        (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving))
-        for moving, key, provider_id, s, e, number, visit_id in db.session.execute(
+        (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving), lapses_at)
+        for moving, key, provider_id, s, e, number, visit_id, lapses_at in db.session.execute(
             sa.union_all(bookings, held)
         )
     ]

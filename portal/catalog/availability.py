@@ -12,10 +12,8 @@ from portal.catalog import time_lock
 from portal.catalog.checks import (
     AHEAD,
     FORM,
-    MSG_HOURS_OVER_MANY,
-    MSG_HOURS_OVER_ONE,
-    MSG_LEAVE_OVER_MANY,
-    MSG_LEAVE_OVER_ONE,
+    HOURS_OVER,
+    LEAVE_OVER,
     NotFound,
     bookings_in_the_way,
     changing,
@@ -137,16 +135,15 @@ def add_availability(actor, provider, clinic, weekday, start, end):
         return window
 
 
-def hours_in_the_way(
-    provider, clinic, old, new, messages=(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY)
-):
+def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER):
     """The refusal of changing the provider's weekly hours at ``clinic`` from the windows
     ``old`` to ``new`` while live bookings or holds ahead lie in the hours it removes
     (inside the old hours, not inside the new), or None: as for a leave, each patient must
-    first be told (``bookings_in_the_way``). ``messages``: its words (for one booking, for
-    several; ``%(clinic)s`` names the clinic). Under the lock on the provider's time (the
-    caller holds ``time_lock.serialized()``), so a hold at the same moment is read here, or
-    its claim is refused for the new hours by the claims' trigger (catalog.time_lock)."""
+    first be told, and unpaid holds there are named apart (``bookings_in_the_way``).
+    ``messages``: its words (a ``checks.Refusal``; ``%(clinic)s`` names the clinic).
+    Under the lock on the provider's time (the caller holds ``time_lock.serialized()``),
+    so a hold at the same moment is read here, or its claim is refused for the new hours
+    by the claims' trigger (catalog.time_lock)."""
     zone = ZoneInfo(clinic.timezone)
 
     def removed(start, end):
@@ -323,7 +320,7 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
         else:
             at = release_stale_then_lock(provider, starts_at, ends_at)
             clash = _leave_in_the_way(provider, starts_at, ends_at) or bookings_in_the_way(
-                provider, starts_at, ends_at, (MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY), now=at
+                provider, starts_at, ends_at, LEAVE_OVER, now=at
             )
             if clash:
                 errors["starts_at"] = clash

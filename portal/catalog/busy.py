@@ -13,6 +13,14 @@ A source gets a set of provider ids and an aware half-open window and returns ev
 interval of those providers that overlaps the window. It should answer with one query.
 Registering under the same name again replaces the source (module reloads stay harmless).
 
+A busy interval may be an unpaid hold: a patient's time held while they pay (or a move's
+new time while its fee is paid), which is on no one's schedule and lapses by itself. A
+source says so by a fourth value, the time it lapses at (None, or no fourth value: a
+booking, on the provider's schedule); :func:`busy_spans` keeps it, for a refusal to name
+holds apart from bookings (``catalog.checks``)::
+
+    return [(provider_id, starts_at, ends_at, lapses_at), ...]   # lapses_at None: booked
+
 A source may instead hand over its query, so that the slot lookup reads availability,
 leave and every busy interval in one round trip (``catalog.slots``). It builds the query
 once, from the bind parameters of :class:`Window` (the lookup fills them in on every
@@ -22,7 +30,7 @@ read: building a statement costs a third of its CPU)::
     def _live_bookings_query(w):
         return sa.select(provider_id, starts_at, ends_at).where(
             provider_id.in_(w.provider_ids), starts_at < w.end, ends_at > w.start, ...
-        )   # a SELECT of 3 columns
+        )   # a SELECT of 3 columns, or 4 with the time a hold lapses at (NULL: booked)
 
 A clinic's change (its deactivation, its opening hours narrowed, its time zone) asks by
 clinic instead: the bookings ahead there, each with who is booked and the patient's visit
@@ -32,7 +40,8 @@ the time ``now`` the change reads at; a move's held new time is a row of its boo
 
     @busy.clinic_source("bookings")
     def _at_clinic(clinic_id, start, end, now):
-        return [(booking_id, provider_id, starts_at, ends_at, visit_number, moving), ...]
+        return [(booking_id, provider_id, starts_at, ends_at, visit_number, moving,
+             lapses_at), ...]   # lapses_at: as above, None for a paid booking's time
 
 Before it reads them it has the holds at the clinic whose time ran out by ``now`` released
 (``clinic_release``, :func:`release_stale_at_clinic`): until the sweep reached them a
@@ -47,8 +56,8 @@ does the same for the provider's holds (``provider_release``,
     def _release_of(provider_ids, start, end, now): ...
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -136,37 +145,66 @@ def busy_queries():
     return [fn(Window) for fn in _QUERIES.values()]
 
 
+class Busy(NamedTuple):
+    """One busy interval (aware times) and, for an unpaid hold, when it lapses."""
+
+    start: object
+    end: object
+    lapses_at: object = None
+
+    @property
+    def hold(self):
+        """Not booked: a patient paying for it, the time freed by itself at ``lapses_at``."""
+        return self.lapses_at is not None
+
+
+def _lapses(row):
+    return row[3] if len(row) > 3 else None
+
+
 def row_intervals(provider_ids, start, end):
     """``[(provider_id, start, end), …]`` of the sources that answer with rows."""
+    return [(pid, s, e) for pid, s, e, _ in _row_spans(provider_ids, start, end)]
+
+
+def _row_spans(provider_ids, start, end):
     ids = set(provider_ids)
     out = []
     for fn in _SOURCES.values():
-        out.extend(
-            (pid, s, e) for pid, s, e in fn(ids, start, end) if pid in ids and s < end and start < e
-        )
+        for row in fn(ids, start, end):
+            pid, s, e = row[:3]
+            if pid in ids and s < end and start < e:
+                out.append((pid, s, e, _lapses(row)))
+    return out
+
+
+def busy_spans(provider_ids, start, end, now=None):
+    """``{provider_id: [Busy, …]}`` from every registered source, sorted by time; every
+    requested provider has a key (possibly an empty list). ``now``: the time holds are
+    live at (default: the clock). One query per query source, as before: a hold's lapse
+    is a column of the same rows."""
+    ids = set(provider_ids)
+    out = {pid: [] for pid in ids}
+    if not ids:
+        return out
+    rows = _row_spans(ids, start, end)
+    values = window_values(ids, start, end, now)
+    for query in busy_queries():
+        rows.extend((*row[:3], _lapses(row)) for row in db.session.execute(query, values))
+    for provider_id, s, e, lapses_at in rows:
+        if provider_id in ids and s < end and start < e:
+            out[provider_id].append(Busy(s, e, lapses_at))
+    for spans in out.values():
+        spans.sort(key=lambda b: (b.start, b.end))
     return out
 
 
 def busy_intervals(provider_ids, start, end, now=None):
-    """``{provider_id: [(start, end), …]}`` from every registered source, sorted; every
-    requested provider has a key (possibly an empty list). ``now``: the time holds are
-    live at (default: the clock)."""
-    ids = set(provider_ids)
-    out = defaultdict(list)
-    for pid in ids:
-        out[pid] = []
-    if not ids:
-        return dict(out)
-    rows = row_intervals(ids, start, end)
-    values = window_values(ids, start, end, now)
-    for query in busy_queries():
-        rows.extend(db.session.execute(query, values))
-    for provider_id, s, e in rows:
-        if provider_id in ids and s < end and start < e:
-            out[provider_id].append((s, e))
-    for intervals in out.values():
-        intervals.sort()
-    return dict(out)
+    """``{provider_id: [(start, end), …]}``: :func:`busy_spans` as times only."""
+    return {
+        pid: [(b.start, b.end) for b in spans]
+        for pid, spans in busy_spans(provider_ids, start, end, now).items()
+    }
 
 
 # --- by clinic ------------------------------------------------------------------------------
@@ -177,13 +215,16 @@ class Booked:
     """One booking at a clinic: its times (aware; ``start``/``end`` None when only a move's
     held new time lies in the window), the new time held for a move of it whose fee is
     being paid (``moving_to``: (start, end), or None), the providers booked and what names
-    it to an administrator (the visit's number)."""
+    it to an administrator (the visit's number); for a time not paid for, when it lapses
+    (``own_lapses``: the visit's hold; ``moving_lapses``: the move's fee checkout)."""
 
     start: object
     end: object
     moving_to: object
     provider_ids: tuple
     label: str
+    own_lapses: object = None
+    moving_lapses: object = None
 
     @property
     def spans(self):
@@ -195,13 +236,28 @@ class Booked:
     def first(self):
         return min(s for s, _ in self.spans)
 
+    def lapses(self, spans=None):
+        """When the times of it in the way (``spans``, default all) lapse by themselves
+        (the last of them), or None when any of them is booked: an unpaid hold, or a
+        paid booking's move whose new time alone is in the way, is waited for, not
+        cancelled."""
+        times = []
+        for span in self.spans if spans is None else spans:
+            own = self.start is not None and span == (self.start, self.end)
+            lapse = self.own_lapses if own else self.moving_lapses
+            if lapse is None:
+                return None
+            times.append(lapse)
+        return max(times, default=None)
+
 
 def clinic_source(name):
     """Register a source of the live bookings at a clinic (decorator): ``fn(clinic_id,
-    start, end, now)`` returns ``[(key, provider_id, start, end, label, moving), …]``, a row
-    per booked provider (``key`` one booking: its rows are one :class:`Booked`; ``moving``:
-    the row is the new time held for its move), those overlapping the aware half-open
-    window, live at ``now``."""
+    start, end, now)`` returns ``[(key, provider_id, start, end, label, moving,
+    lapses_at), …]``, a row per booked provider (``key`` one booking: its rows are one
+    :class:`Booked`; ``moving``: the row is the new time held for its move; ``lapses_at``:
+    when that time lapses unpaid, None when paid, and may be left off), those overlapping
+    the aware half-open window, live at ``now``."""
 
     def register(fn):
         _CLINIC_SOURCES[name] = fn
@@ -254,10 +310,13 @@ def clinic_bookings(clinic_id, start, end, now=None):
     now = now or utcnow()
     grouped = {}
     for name, fn in _CLINIC_SOURCES.items():
-        for key, provider_id, s, e, label, moving in fn(clinic_id, start, end, now):
+        for row in fn(clinic_id, start, end, now):
+            key, provider_id, s, e, label, moving = row[:6]
             if s < end and start < e:
                 entry = grouped.setdefault((name, key), {"ids": set(), "label": label})
-                entry["moving" if moving else "own"] = (s, e)
+                part = "moving" if moving else "own"
+                entry[part] = (s, e)
+                entry[part + "_lapses"] = row[6] if len(row) > 6 else None
                 entry["ids"].add(provider_id)
     booked = [
         Booked(
@@ -265,6 +324,8 @@ def clinic_bookings(clinic_id, start, end, now=None):
             g.get("moving"),
             tuple(sorted(g["ids"])),
             g["label"],
+            g.get("own_lapses"),
+            g.get("moving_lapses"),
         )
         for g in grouped.values()
     ]

@@ -44,6 +44,7 @@ SQLite (embedded, one process): its writers take turns, and ``time_lock.serializ
 
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -52,9 +53,9 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
 from portal.db import unit_of_work, utcnow
-from portal.domain.text import DateText, Text
+from portal.domain.text import DateText, PluralText, Text
 from portal.extensions import db
-from portal.i18n import N_
+from portal.i18n import N_, Nn_
 
 __all__ = [
     "FORM",
@@ -193,6 +194,68 @@ MSG_CLINIC_OVER_MANY = N_(
 )
 
 
+# Unpaid holds in the way (a patient paying for a time; a move's new time while its fee is
+# paid): on no schedule, and nothing to cancel: each lapses by itself unless paid. Named
+# apart from the bookings, after their refusal (``%(refusal)s``), or alone when only holds
+# are in the way (``*_HELD``: try again once they lapse). They still refuse the change: a
+# hold paid for is a booking. ``%(lapses)s``: when the last of them lapses.
+MSG_ALSO_HOLDS = Nn_(
+    "%(refusal)s There is also 1 unpaid hold in the way, which is not on the schedule: a "
+    "patient is paying for that time, and the hold lapses at %(lapses)s.",
+    "%(refusal)s There are also %(num)s unpaid holds in the way, which are not on the "
+    "schedule: those times are being paid for, and the last hold lapses at %(lapses)s.",
+)
+MSG_LEAVE_HELD = Nn_(
+    "1 patient is paying for a time in this period; the hold lapses at %(lapses)s. Try "
+    "again after it.",
+    "%(num)s times in this period are held while they are paid for; the last hold lapses "
+    "at %(lapses)s. Try again after it.",
+)
+MSG_DEACTIVATE_HELD = Nn_(
+    "1 patient is paying for a time with this provider ahead; the hold lapses at "
+    "%(lapses)s. Try again after it.",
+    "%(num)s times with this provider ahead are held while they are paid for; the last hold "
+    "lapses at %(lapses)s. Try again after it.",
+)
+MSG_HOURS_HELD = Nn_(
+    "1 patient is paying for a time in the hours being removed; the hold lapses at "
+    "%(lapses)s. Try again after it.",
+    "%(num)s times in the hours being removed are held while they are paid for; the last "
+    "hold lapses at %(lapses)s. Try again after it.",
+)
+MSG_CLINIC_HELD = Nn_(
+    "1 patient is paying for a time ahead with this provider at %(clinic)s; the hold "
+    "lapses at %(lapses)s. Try again after it.",
+    "%(num)s times ahead with this provider at %(clinic)s are held while they are paid "
+    "for; the last hold lapses at %(lapses)s. Try again after it.",
+)
+
+
+class Refusal(NamedTuple):
+    """A change's words for what is in its way: one booking, several (``%(count)s``), and
+    only unpaid holds (an ``Nn_`` pair)."""
+
+    one: str
+    many: str
+    held: tuple
+
+
+LEAVE_OVER = Refusal(MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY, MSG_LEAVE_HELD)
+DEACTIVATE_OVER = Refusal(MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY, MSG_DEACTIVATE_HELD)
+HOURS_OVER = Refusal(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY, MSG_HOURS_HELD)
+CLINIC_OVER = Refusal(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY, MSG_CLINIC_HELD)
+
+_WHEN = "%a %d %b %Y, %H:%M"
+
+
+def lapse_text(lapses_at, zone, now=None):
+    """When a hold lapses, in ``zone``: the time alone on the day it is now there
+    ("10:39"), else with its date."""
+    local = lapses_at.astimezone(zone)
+    today = (now or utcnow()).astimezone(zone).date()
+    return DateText(local.strftime("%H:%M" if local.date() == today else _WHEN))
+
+
 def release_stale_then_lock(provider, starts_at, ends_at):
     """Before a provider's change reads the bookings in its way: release their holds there
     whose time ran out but which the sweep has not reached (``busy.release_stale_of_providers``:
@@ -206,26 +269,40 @@ def release_stale_then_lock(provider, starts_at, ends_at):
 
 
 def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=None, **extra):
-    """The message (``messages``: for one booking, for several) refusing a change that
-    would leave the provider's live bookings or holds between ``starts_at`` and
-    ``ends_at`` (aware; times said in ``starts_at``'s zone) without their provider, or
-    None; ``only(start, end)`` picks the bookings that count (those in the hours a change
-    removes). A hold counts: it may still be paid. Each patient must first be told, by a
-    cancellation (a full refund) or a move. The message's values: ``count``, ``first``
-    (the first booking's time), ``listed`` (the first ``LISTED``, "…" after them when
-    there are more) and any ``extra`` (such as ``clinic``). ``now``: the time the holds are
-    live at (:func:`release_stale_then_lock`'s)."""
-    taken = busy.busy_intervals([provider.id], starts_at, ends_at, now=now)[provider.id]
+    """The message (``messages``: a :class:`Refusal`) refusing a change that would leave
+    the provider's live bookings or unpaid holds between ``starts_at`` and ``ends_at``
+    (aware; times said in ``starts_at``'s zone) without their provider, or None;
+    ``only(start, end)`` picks the times that count (those in the hours a change removes).
+    A booking is counted as the provider's schedule shows it: each patient must first be
+    told, by a cancellation (a full refund) or a move. An unpaid hold is not on the
+    schedule and lapses by itself: it is named apart with when the last one lapses
+    (``MSG_ALSO_HOLDS``), or alone (``messages.held``: try again then); it still refuses
+    the change, as it may yet be paid. The message's values: ``count``, ``first`` (the
+    first booking's time), ``listed`` (the first ``LISTED``, "…" after them when there are
+    more), ``lapses`` and any ``extra`` (such as ``clinic``). ``now``: the time the holds
+    are live at (:func:`release_stale_then_lock`'s). One query, whatever is found."""
+    taken = busy.busy_spans([provider.id], starts_at, ends_at, now=now)[provider.id]
     if only is not None:
-        taken = [(s, e) for s, e in taken if only(s, e)]
-    if not taken:
-        return None
+        taken = [b for b in taken if only(b.start, b.end)]
+    booked = [b for b in taken if not b.hold]
+    held = [b for b in taken if b.hold]
     zone = starts_at.tzinfo
-    times = [s.astimezone(zone).strftime("%a %d %b %Y, %H:%M") for s, _ in taken[:LISTED]]
-    listed = "; ".join(times) + ("; …" if len(taken) > LISTED else "")
+    if held:
+        lapses = lapse_text(max(b.lapses_at for b in held), zone, now)
+        if not booked:
+            return PluralText(*messages.held, len(held), lapses=lapses, **extra)
+    if not booked:
+        return None
+    times = [b.start.astimezone(zone).strftime(_WHEN) for b in booked[:LISTED]]
+    listed = "; ".join(times) + ("; …" if len(booked) > LISTED else "")
     values = {"first": DateText(times[0]), "listed": DateText(listed), **extra}
-    one, many = messages
-    return Text(one, **values) if len(taken) == 1 else Text(many, count=len(taken), **values)
+    if len(booked) == 1:
+        refusal = Text(messages.one, **values)
+    else:
+        refusal = Text(messages.many, count=len(booked), **values)
+    if not held:
+        return refusal
+    return PluralText(*MSG_ALSO_HOLDS, len(held), refusal=refusal, lapses=lapses)
 
 
 def raise_errors(errors):

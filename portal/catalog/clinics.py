@@ -11,6 +11,7 @@ from portal.catalog.checks import (
     LISTED,
     changing,
     clean_text,
+    lapse_text,
     load,
     lock_for_edit,
     raise_errors,
@@ -174,6 +175,26 @@ MSG_ZONE_OVER_MANY = (
     "patient is refunded in full), then change the time zone."
 )
 
+# Unpaid holds in the way (a patient paying for a time, or for a move's new time): on no
+# schedule, nothing to cancel, each lapsing by itself unless paid; named apart after the
+# bookings, or alone (try again once they lapse). They still refuse the change.
+MSG_ALSO_ONE = (
+    "There is also 1 unpaid hold in the way ({listed}), which is on no schedule: a patient "
+    "is paying for that time, and the hold lapses at {lapses}."
+)
+MSG_ALSO_MANY = (
+    "There are also {count} unpaid holds in the way ({listed}), which are on no schedule: "
+    "those times are being paid for, and the last hold lapses at {lapses}."
+)
+MSG_HELD_ONE = (
+    "1 patient is paying for a time at this clinic in the way of this change ({listed}); "
+    "the hold lapses at {lapses}. Try again after it."
+)
+MSG_HELD_MANY = (
+    "{count} times at this clinic in the way of this change are held while they are paid "
+    "for ({listed}); the last hold lapses at {lapses}. Try again after it."
+)
+
 _WHEN = "%a %d %b %Y, %H:%M"
 
 
@@ -218,9 +239,10 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     weekly hours here (wall-clock times in the clinic's zone, so they move with it: inside
     them in the old zone, not in the new). A booking counts once, its own time and a
     move's new time held for it both read (either one left out refuses), listed as
-    "…, visit V…, moving to …". A hold counts (it may still be paid); a booking ahead is
-    one not yet ended. Times are said in the clinic's zone as the patients were told them
-    (before a change of zone), each with its visit's number.
+    "…, visit V…, moving to …". An unpaid hold counts (it may still be paid) but is named
+    apart, with when the last lapses (``_refusal``); a booking ahead is one not yet ended.
+    Times are said in the clinic's zone as the patients were told them (before a change
+    of zone), each with its visit's number.
 
     Stale holds first (``busy.release_stale_at_clinic``): a hold at the clinic whose time
     ran out by ``now`` but which the sweep has not reached, a visit's or a move's, is
@@ -248,34 +270,38 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     )
     providers.update(pid for b in at_clinic for pid in b.provider_ids)
     time_lock.lock_providers(providers)
-    taken = busy.clinic_bookings(clinic.id, *window, now=now)
+    live = busy.clinic_bookings(clinic.id, *window, now=now)
     zone = ZoneInfo(clinic.timezone)
+    # (booking, its times the change leaves out), for those it leaves out any.
+    taken = [(b, b.spans) for b in live]
     field, one, many = "active", MSG_CLOSE_OVER_ONE, MSG_CLOSE_OVER_MANY
     if not closing:
         old, new = _weekly(old_hours), _weekly(new_hours)
-        outside_hours = [
-            b
-            for b in taken
-            if any(
+
+        def left(which, outside):
+            return [
+                (b, spans) for b in which if (spans := [sp for sp in b.spans if outside(b, *sp)])
+            ]
+
+        outside_hours = left(
+            live,
+            lambda b, s, e: (
                 within_weekly_hours(s, e, zone, old)
                 and not within_weekly_hours(s, e, new_zone, new)
-                for s, e in b.spans
-            )
-        ]
+            ),
+        )
         outside_providers = []
         if new_zone.key != zone.key:
-            windows = _provider_windows(clinic.id, {p for b in taken for p in b.provider_ids})
-            outside_providers = [
-                b
-                for b in taken
-                if b not in outside_hours
-                and any(
+            windows = _provider_windows(clinic.id, {p for b in live for p in b.provider_ids})
+            counted = {id(b) for b, _ in outside_hours}
+            outside_providers = left(
+                [b for b in live if id(b) not in counted],
+                lambda b, s, e: any(
                     within_weekly_hours(s, e, zone, windows[p])
                     and not within_weekly_hours(s, e, new_zone, windows[p])
-                    for s, e in b.spans
                     for p in b.provider_ids
-                )
-            ]
+                ),
+            )
         if outside_hours and new_hours == old_hours:
             taken = outside_hours
             field, one, many = "timezone", MSG_ZONE_HOURS_OVER_ONE, MSG_ZONE_HOURS_OVER_MANY
@@ -285,10 +311,31 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
         else:
             taken = outside_providers
             field, one, many = "timezone", MSG_ZONE_OVER_ONE, MSG_ZONE_OVER_MANY
-    if not taken:
+    return _refusal(field, one, many, taken, zone, now)
+
+
+def _refusal(field, one, many, taken, zone, now):
+    """``(field, message)`` naming the bookings in the way and, apart, the unpaid holds
+    (a booking whose times in the way all lapse by themselves: ``Booked.lapses``), or None;
+    only holds: try again once the last lapses (``MSG_HELD_*``), as a provider's refusal
+    says it (``checks.bookings_in_the_way``)."""
+    held = [(b, lapse) for b, spans in taken if (lapse := b.lapses(spans)) is not None]
+    booked = [b for b, spans in taken if b.lapses(spans) is None]
+    if not held and not booked:
         return None
-    listed = _listed(taken, zone)
-    return field, (one if len(taken) == 1 else many).format(count=len(taken), listed=listed)
+    message = ""
+    if booked:
+        message = (one if len(booked) == 1 else many).format(
+            count=len(booked), listed=_listed(booked, zone)
+        )
+    if held:
+        lapses = lapse_text(max(lapse for _, lapse in held), zone, now)
+        words = (MSG_HELD_ONE, MSG_HELD_MANY) if not booked else (MSG_ALSO_ONE, MSG_ALSO_MANY)
+        said = (words[0] if len(held) == 1 else words[1]).format(
+            count=len(held), listed=_listed([b for b, _ in held], zone), lapses=lapses
+        )
+        message = f"{message} {said}" if message else said
+    return field, message
 
 
 def update_clinic(actor, clinic, **changes):

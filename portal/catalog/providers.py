@@ -12,11 +12,9 @@ from portal.catalog import cache, time_lock
 from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
     AHEAD,
+    CLINIC_OVER,
+    DEACTIVATE_OVER,
     FORM,
-    MSG_CLINIC_OVER_MANY,
-    MSG_CLINIC_OVER_ONE,
-    MSG_DEACTIVATE_OVER_MANY,
-    MSG_DEACTIVATE_OVER_ONE,
     bookings_in_the_way,
     bounded_int,
     bump_versions,
@@ -179,9 +177,7 @@ def _deactivation_refused(provider):
     (``_deactivate_with_account``)."""
     now = utcnow().astimezone(CLINIC_TZ)
     at = release_stale_then_lock(provider, now, now + AHEAD)
-    return bookings_in_the_way(
-        provider, now, now + AHEAD, (MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY), now=at
-    )
+    return bookings_in_the_way(provider, now, now + AHEAD, DEACTIVATE_OVER, now=at)
 
 
 @events.account_deactivating.connect
@@ -305,7 +301,7 @@ def update_provider(actor, provider, *, base_version=None, **changes):
                 windows[0].clinic,
                 windows,
                 [],
-                messages=(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY),
+                messages=CLINIC_OVER,
             )
             if clash:
                 errors["clinic_ids"] = clash

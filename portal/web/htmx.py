@@ -7,7 +7,8 @@
   (``#visit-body`` → ``visit_body``), or None.
 * ``render(template, block=None, status=200, **context)``: the page, or only ``block``
   (``jinja2_fragments``) on a fragment request. A fragment carries the pending flashes
-  out-of-band (``hx-swap-oob`` on ``#flashes``): the page around it is not re-rendered.
+  out-of-band (``hx-swap-oob="innerHTML"`` on ``#flashes``: its content, so the page's
+  live region stays and announces them): the page around it is not re-rendered.
 * ``render_form(template, form, ...)``: 422 when the submitted form is invalid, so htmx
   swaps it (the site's ``responseHandling`` swaps 422) and tests can tell.
 * ``render_in_place(template, block, target, ...)``: a form's answer swapped into the form's
@@ -26,7 +27,9 @@ FLASHES = "components/flashes.html"
 # What FLASHES renders with oob=True and no message (tests/web/test_htmx.py compares):
 # most fragments carry no message, and rendering the template cost a kept free-times
 # answer about a quarter of its time.
-EMPTY_FLASHES = '<div id="flashes" class="flashes" aria-live="polite" hx-swap-oob="true">\n</div>'
+EMPTY_FLASHES = (
+    '<div id="flashes" class="flashes" aria-live="polite" hx-swap-oob="innerHTML">\n</div>'
+)
 
 
 def is_fragment_request():

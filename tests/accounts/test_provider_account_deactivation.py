@@ -15,7 +15,7 @@ from portal.catalog import queries as catalog_queries
 from portal.catalog.models import Provider
 from portal.catalog.providers import update_provider
 from portal.extensions import db
-from tests.booking.factories import NOW, at, build_world
+from tests.booking.factories import NOW, at, build_world, quoted_desk_payment
 from tests.plugin import sign_in
 
 
@@ -41,6 +41,13 @@ def _hold(world, patient_id, doctor_id, day=1, hour=10):
     )
 
 
+def _booked(world, patient_id, doctor_id, day=1, hour=10):
+    """A booking paid at the desk (an unpaid hold is named apart in the refusal)."""
+    item = _hold(world, patient_id, doctor_id, day=day, hour=hour)
+    quoted_desk_payment(_user(world.admin), item.master_id, f"R-{item.id}")
+    return item
+
+
 def test_deactivating_a_doctors_account_takes_the_doctor_off_the_booking_pages(world):
     """Review rev6: deactivating Dr Doc 1's account flipped only users.active: the doctor
     stayed listed, bookable and payable, though nobody could sign in to start the visit.
@@ -62,7 +69,7 @@ def test_deactivating_a_doctors_account_over_bookings_ahead_is_refused(world):
     """Review rev6: deactivating the profile over a booking ahead is refused; deactivating
     the same doctor's account succeeded silently, leaving the patient with a doctor who
     cannot sign in. Now both are refused with the same message, and nothing changes."""
-    _hold(world, world.patients[1], world.doctors[0])
+    _booked(world, world.patients[1], world.doctors[0])
     doctor = db.session.get(Provider, world.doctors[0])
     with pytest.raises(accounts.ValidationError) as profile:
         update_provider(_user(world.admin), doctor, active=False, registration_no="KMC-4242")
@@ -108,7 +115,7 @@ def test_reactivating_the_account_leaves_the_profile_inactive(world):
 
 def test_the_users_page_shows_the_refusal(app, world):
     """The Users page's "Deactivate" over a booking ahead: the message, not a 500."""
-    _hold(world, world.patients[1], world.doctors[0])
+    _booked(world, world.patients[1], world.doctors[0])
     doctor_user_id = db.session.get(Provider, world.doctors[0]).user_id
     admin = _user(world.admin)
     admin.password_hash = accounts.hash_password("admin pass words 1")

@@ -177,4 +177,5 @@ def test_the_checks_over_bookings_look_well_past_the_horizon(world, users, horiz
     _hold(users(world.patients[0]), world, local(last, 17, 30))
     with pytest.raises(ValidationError) as exc:
         update_provider(users(world.admin), world.doctors[0], active=False)
-    assert "There is 1 booking with this provider ahead" in str(exc.value.errors)
+    # An unpaid hold there: named as one, with this provider ahead.
+    assert "1 patient is paying for a time with this provider ahead" in str(exc.value.errors)

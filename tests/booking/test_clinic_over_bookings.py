@@ -34,6 +34,14 @@ def _hold(world, users, day=1, hour=10, patient=0, doctor=0):
     )
 
 
+def _booked(world, users, day=1, hour=10, patient=0, doctor=0):
+    """A booking paid at the desk: what the refusal counts as a booking (a hold is named
+    apart)."""
+    item = _hold(world, users, day=day, hour=hour, patient=patient, doctor=doctor)
+    quoted_desk_payment(users(world.admin), item.master_id, f"R-{item.id}")
+    return item
+
+
 def _number(item):
     return db.session.get(MasterBooking, item.master_id).number
 
@@ -53,7 +61,7 @@ def test_a_clinic_with_a_booking_ahead_is_not_deactivated_until_it_is_handled(wo
     """The gap: the clinic was deactivated under a confirmed appointment (and a hold), and
     the patients were left booked at a closed clinic. Now refused, naming the booking."""
     admin = users(world.admin)
-    held = _hold(world, users, day=3, hour=11)
+    held = _booked(world, users, day=3, hour=11)
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, active=False)
     assert exc.value.errors["active"] == (
@@ -63,8 +71,7 @@ def test_a_clinic_with_a_booking_ahead_is_not_deactivated_until_it_is_handled(wo
     )
     assert _clinic(world).active is True and _audits() == 0
     # A confirmed one (paid at the desk) too, with the other doctor; the list is in time.
-    paid = _hold(world, users, day=2, hour=15, patient=1, doctor=1)
-    quoted_desk_payment(admin, paid.master_id, "R-1")
+    paid = _booked(world, users, day=2, hour=15, patient=1, doctor=1)
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, active=False, name="Indiranagar Clinic (old)")
     assert exc.value.errors["active"].startswith(
@@ -106,7 +113,7 @@ def test_opening_hours_narrowed_over_a_booking_are_refused_and_around_it_saved(w
     refused above the hours; Tuesdays until 11 (the booking inside) and other days changed
     are saved."""
     admin = users(world.admin)
-    item = _hold(world, users, day=1, hour=10)  # Tuesday 2 June, 10:00–10:30
+    item = _booked(world, users, day=1, hour=10)  # Tuesday 2 June, 10:00–10:30
     later = {**WEEK, 1: (time(12), time(18))}
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, hours=later, name="Renamed")
@@ -132,7 +139,7 @@ def test_opening_hours_narrowed_over_a_booking_are_refused_and_around_it_saved(w
 def test_a_new_time_zone_that_moves_a_booking_out_of_the_hours_is_refused(world, users):
     """Review rev4: the hours untouched, the refusal spoke of "the new opening hours …
     then change the hours", at the form's top: it is said of the time zone, beside it."""
-    item = _hold(world, users, day=1, hour=10)  # 10:00 in India: 08:30 in Dubai, before 09:00
+    item = _booked(world, users, day=1, hour=10)  # 10:00 in India: 08:30 in Dubai, before 09:00
     with pytest.raises(ValidationError) as exc:
         update_clinic(users(world.admin), world.clinic, timezone="Asia/Dubai")
     assert set(exc.value.errors) == {"timezone"}
@@ -145,7 +152,7 @@ def test_a_new_time_zone_that_moves_a_booking_out_of_the_hours_is_refused(world,
 
 
 def test_new_hours_and_a_new_time_zone_together_are_refused_on_the_hours(world, users):
-    _hold(world, users, day=1, hour=10)
+    _booked(world, users, day=1, hour=10)
     with pytest.raises(ValidationError) as exc:
         update_clinic(
             users(world.admin),
@@ -158,7 +165,7 @@ def test_new_hours_and_a_new_time_zone_together_are_refused_on_the_hours(world, 
 
 def test_the_refusal_counts_every_booking_and_lists_the_first_three(world, users):
     admin = users(world.admin)
-    items = [_hold(world, users, day=d, hour=10, patient=d % 3) for d in (1, 8, 15, 22)]
+    items = [_booked(world, users, day=d, hour=10, patient=d % 3) for d in (1, 8, 15, 22)]
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, hours={**WEEK, 1: (time(11), time(18))})
     numbers = [_number(i) for i in items]
@@ -214,3 +221,43 @@ def test_a_closed_clinic_is_not_offered_nor_its_hours_outside_its_opening(world,
         assert slots.check_booking_slot([doctor], service, _clinic(world), at(1, 14)) == [
             slots.slot_rules.MSG_SERVICE_UNAVAILABLE
         ]
+
+
+# --- unpaid holds: named apart, with when they lapse (as a provider's refusal) -------------
+
+
+def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hold(world, users):
+    """Review finding (the provider's refusals; the clinic's share the count): a hold is on
+    no schedule and lapses by itself, so it is not counted as a booking to cancel. It
+    still refuses the change, named apart with its visit and when it lapses."""
+    admin = users(world.admin)
+    paid = _booked(world, users, day=2, hour=15, patient=1, doctor=1)
+    held = _hold(world, users, day=1, hour=10)  # 08:00 + 15 minutes to pay
+    with pytest.raises(ValidationError) as exc:
+        update_clinic(admin, world.clinic, active=False)
+    assert exc.value.errors["active"] == (
+        f"There is 1 booking ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
+        f"{_number(paid)}). Cancel or move it first (a cancelled patient is refunded in full), "
+        "then deactivate the clinic. There is also 1 unpaid hold in the way (Tue 02 Jun 2026, "
+        f"10:00, visit {_number(held)}), which is on no schedule: a patient is paying for that "
+        "time, and the hold lapses at 08:15."
+    )
+    assert _clinic(world).active is True and _audits() == 0
+
+
+def test_a_clinic_over_only_holds_says_to_wait_and_changes_once_they_lapse(world, users, clock):
+    admin = users(world.admin)
+    first = _hold(world, users, day=1, hour=10)
+    clock.shift(timedelta(minutes=5))
+    second = _hold(world, users, day=1, hour=11, patient=1)  # lapses 08:20
+    later = {**WEEK, 1: (time(12), time(18))}
+    with pytest.raises(ValidationError) as exc:
+        update_clinic(admin, world.clinic, hours=later)
+    assert exc.value.errors["hours"] == (
+        "2 times at this clinic in the way of this change are held while they are paid for "
+        f"(Tue 02 Jun 2026, 10:00, visit {_number(first)}; Tue 02 Jun 2026, 11:00, visit "
+        f"{_number(second)}); the last hold lapses at 08:20. Try again after it."
+    )
+    clock.shift(timedelta(minutes=16))  # both lapsed, the sweep not run
+    update_clinic(admin, world.clinic, hours=later)
+    assert _clinic(world).business_hours() == later

@@ -16,7 +16,7 @@ from portal.catalog.clinics import update_clinic
 from portal.catalog.models import Availability, Clinic
 from portal.domain.slots import within_weekly_hours
 from portal.extensions import db
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_desk_payment
 
 WIDE = {d: (time(7), time(20)) for d in range(5)}
 
@@ -33,6 +33,7 @@ def test_a_new_time_zone_leaving_a_booking_outside_the_doctors_hours_is_refused(
         clinic_id=world.clinic,
         start_at=at(1, 10),  # Tuesday 10:00 IST = 08:30 in Dubai: the clinic open, the doctor not
     )
+    quoted_desk_payment(admin, item.master_id, "R-1")  # paid: a booking (a hold is apart)
     windows = [
         (a.weekday, a.start_time, a.end_time)
         for a in db.session.query(Availability).filter_by(

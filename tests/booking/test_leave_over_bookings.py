@@ -1,5 +1,7 @@
 """Leave over a provider's bookings is refused until each patient has been told (the
-booking cancelled with a full refund, or moved): no patient comes to an absent provider."""
+booking cancelled with a full refund, or moved): no patient comes to an absent provider.
+An unpaid hold refuses it too, but is named apart (it is on no schedule and lapses by
+itself): the refusal counts the bookings the doctor's schedule shows."""
 
 import re
 from datetime import time
@@ -14,7 +16,8 @@ from portal.catalog.checks import FORM, ValidationError
 from portal.catalog.models import Leave
 from portal.extensions import db
 from portal.web.filters import translate
-from tests.booking.factories import IST, at
+from tests.booking.factories import IST, at, quoted_desk_payment
+from tests.refunds.helpers import quoted_admin_cancel
 
 
 def _hold(world, users, day=1, hour=10):
@@ -29,13 +32,28 @@ def _hold(world, users, day=1, hour=10):
     )
 
 
+def _booked(world, users, day=1, hour=10, patient=0):
+    """A paid booking (at the desk) with the first doctor: on their schedule."""
+    person = users(world.patients[patient])
+    item = visits.add_item(
+        person,
+        patient_id=person.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(day, hour),
+    )
+    quoted_desk_payment(users(world.admin), item.master_id, f"R-{item.id}")
+    return item
+
+
 def _leaves():
     return db.session.scalar(sa.select(sa.func.count(Leave.id)))
 
 
-def test_leave_over_a_hold_is_refused_with_the_first_booking_named(world, users):
-    _hold(world, users, day=1, hour=10)
-    _hold(world, users, day=1, hour=12)
+def test_leave_over_bookings_is_refused_with_the_first_booking_named(world, users):
+    _booked(world, users, day=1, hour=10)
+    _booked(world, users, day=1, hour=12)
     admin = users(world.admin)
     with pytest.raises(ValidationError) as exc:
         availability.add_leave(
@@ -73,8 +91,10 @@ def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handle
     admin = users(world.admin)
     with pytest.raises(ValidationError) as exc:
         update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
-    assert exc.value.errors["active"].startswith(
-        "There is 1 booking with this provider ahead, on Thu 04 Jun 2026, 11:00."
+    # Only an unpaid hold (15 minutes from 08:00 to pay): nothing to cancel, wait for it.
+    assert exc.value.errors["active"] == (
+        "1 patient is paying for a time with this provider ahead; the hold lapses at 08:15."
+        " Try again after it."
     )
     assert db.session.get(Provider, world.doctors[0]).active is True
     update_provider(
@@ -88,7 +108,7 @@ def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handle
 def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     """The doctor's availability page is translated (docs/i18n.md): the refusal is a Text
     the page says in the reader's language, its day and month names with it."""
-    _hold(world, users, day=3, hour=11)  # Thursday 4 June
+    _booked(world, users, day=3, hour=11)  # Thursday 4 June
     with pytest.raises(ValidationError) as exc:
         availability.add_leave(
             users(world.admin),
@@ -188,9 +208,9 @@ def test_weekly_hours_over_bookings_ahead_are_neither_removed_nor_shortened(worl
     """Review finding: a provider (or an admin) could remove or shorten weekly hours while
     held or paid appointments ahead fell in the hours removed, and the patients would come
     to a doctor who no longer works then. Refused as a leave is, naming the bookings."""
-    _hold(world, users, day=1, hour=10)  # Tue 2 Jun
-    _hold(world, users, day=1, hour=12)
-    _hold(world, users, day=8, hour=16)  # Tue 9 Jun
+    _booked(world, users, day=1, hour=10)  # Tue 2 Jun
+    _booked(world, users, day=1, hour=12)
+    _booked(world, users, day=8, hour=16)  # Tue 9 Jun
     from portal.catalog.models import Provider
 
     admin = users(world.admin)
@@ -223,8 +243,8 @@ def test_a_window_narrowed_over_a_booking_is_refused_and_around_it_is_changed(wo
     """The doctor's edit of one window (change_availability): shortening Tuesdays 09–18 to
     09–10 takes the 12:00 booking's hours away, refused as a removal is and nothing
     changed; 10:00–13:00 would leave the 10:00 and 12:00 bookings inside and is changed."""
-    _hold(world, users, day=1, hour=10)  # Tue 2 Jun, 10:00–10:30
-    _hold(world, users, day=1, hour=12)
+    _booked(world, users, day=1, hour=10)  # Tue 2 Jun, 10:00–10:30
+    _booked(world, users, day=1, hour=12)
     from portal.catalog.models import Provider
 
     doctor = users(db.session.get(Provider, world.doctors[0]).user_id)
@@ -256,7 +276,7 @@ def test_the_hours_refusal_counts_every_booking_and_lists_the_first_few(app, wor
     """Review finding: the list's "…" was followed by the sentence's full stop ("…." in
     English, "…।" in Hindi); the list now sits in brackets."""
     for day in (1, 8, 15, 22):  # four Tuesdays
-        _hold(world, users, day=day, hour=10)
+        _booked(world, users, day=day, hour=10)
     with pytest.raises(ValidationError) as exc:
         availability.remove_availability(users(world.admin), _window(world.doctors[0], 1))
     message = exc.value.errors[FORM]
@@ -276,10 +296,9 @@ def test_hours_over_a_booking_are_removed_once_it_is_given_up(world, users):
     one = [w for w in WEEK if w[0] != 1]
     with pytest.raises(ValidationError) as exc:
         availability.set_availability(users(world.admin), world.doctors[0], world.clinic, one)
-    assert exc.value.errors[FORM].startswith(
-        "There is 1 booking with this provider in the hours being removed, on Tue 02 Jun 2026,"
-        " 10:00. Cancel or move it first (a cancelled patient is refunded in full), then"
-        " change the hours."
+    assert exc.value.errors[FORM] == (
+        "1 patient is paying for a time in the hours being removed; the hold lapses at 08:15."
+        " Try again after it."
     )
     visits.remove_item(users(world.patients[0]), item.id)  # the unpaid hold given up
     availability.set_availability(users(world.admin), world.doctors[0], world.clinic, one)
@@ -293,7 +312,7 @@ def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(app
     from portal.catalog.models import Clinic, Provider
     from portal.catalog.providers import update_provider
 
-    item = _hold(world, users, day=3, hour=11)
+    item = _booked(world, users, day=3, hour=11)
     other = db.session.scalar(sa.select(Clinic.id).where(Clinic.id != world.clinic))
     admin = users(world.admin)
     with pytest.raises(ValidationError) as exc:
@@ -313,15 +332,177 @@ def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(app
         )
     assert [c.id for c in db.session.get(Provider, world.doctors[0]).clinics] == [world.clinic]
     assert _windows(world.doctors[0]) == WEEK
-    visits.remove_item(users(world.patients[0]), item.id)
+    quoted_admin_cancel(admin, item.id, "Doctor leaving the clinic", mode="clinic")
     update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
     assert _windows(world.doctors[0]) == []
 
 
 def test_the_hours_refusal_is_said_in_the_doctors_language(app, world, users):
-    _hold(world, users, day=3, hour=11)  # Thursday 4 June
+    _booked(world, users, day=3, hour=11)  # Thursday 4 June
     with pytest.raises(ValidationError) as exc:
         availability.remove_availability(users(world.admin), _window(world.doctors[0], 3))
     with app.test_request_context(), force_locale("hi"):
         said = translate(exc.value.errors[FORM])
     assert said.startswith("हटाए जा रहे घंटों में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
+
+
+# --- unpaid holds: named apart from the bookings the doctor's schedule shows ----------------
+
+
+def test_leave_over_bookings_and_a_hold_counts_the_bookings_and_names_the_hold(app, world, users):
+    """Review finding: the refusal counted the provider's bookings and patients' unpaid
+    holds together ("There are 3 bookings…") while the doctor's schedule showed 2: a hold
+    is on no schedule, and the doctor cannot act on it (it lapses by itself). The bookings
+    are counted as the schedule shows them, and the hold is named apart with when it
+    lapses; it still refuses the leave."""
+    _booked(world, users, day=1, hour=12)
+    _booked(world, users, day=1, hour=10, patient=1)
+    _hold(world, users, day=1, hour=11)  # patient 0's hold: 08:00 + 15 minutes to pay
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            users(world.admin),
+            world.doctors[0],
+            at(1, 9).astimezone(IST),
+            at(1, 18).astimezone(IST),
+        )
+    message = exc.value.errors["starts_at"]
+    assert message == (
+        "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
+        " 10:00. Cancel or move them first (a cancelled patient is refunded in full), then add"
+        " the leave. There is also 1 unpaid hold in the way, which is not on the schedule: a"
+        " patient is paying for that time, and the hold lapses at 08:15."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(message)
+    assert hindi.startswith("इस अवधि में इस डॉक्टर के साथ 2 बुकिंग हैं, पहली मंगल 02 जून 2026, 10:00 को।")
+    assert "1 बिना भुगतान वाली रोक" in hindi and "08:15" in hindi, hindi
+    assert _leaves() == 0
+
+
+def test_leave_over_only_holds_says_to_wait_for_them_and_is_added_once_they_lapse(
+    app, world, users, clock
+):
+    """Only unpaid holds in the way: nothing for the doctor to cancel. The refusal says a
+    patient is paying and when the (last) hold lapses; once it has, the leave is added
+    (the stale hold released first, ``release_stale_then_lock``)."""
+    from datetime import timedelta
+
+    _hold(world, users, day=1, hour=10)  # lapses 08:15
+    admin = users(world.admin)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+        )
+    assert exc.value.errors["starts_at"] == (
+        "1 patient is paying for a time in this period; the hold lapses at 08:15. Try again"
+        " after it."
+    )
+    clock.shift(timedelta(minutes=5))
+    person = users(world.patients[1])
+    visits.add_item(  # another patient's hold: lapses 08:20, the last
+        person,
+        patient_id=person.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 14),
+    )
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+        )
+    message = exc.value.errors["starts_at"]
+    assert message == (
+        "2 times in this period are held while they are paid for; the last hold lapses at"
+        " 08:20. Try again after it."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(message)
+    assert "08:20" in hindi and "फिर से कोशिश करें" in hindi, hindi
+    assert _leaves() == 0
+    clock.shift(timedelta(minutes=16))  # 08:21: both lapsed, the sweep not run
+    availability.add_leave(
+        admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+    )
+    assert _leaves() == 1
+
+
+def test_a_hold_lapsing_on_another_day_is_said_with_its_date(world, users):
+    """A payment link's hold may last into the next day: its lapse is said with its date."""
+    from datetime import timedelta
+
+    from portal.booking.models import MasterBooking
+
+    item = _hold(world, users, day=2, hour=10)
+    visit = db.session.get(MasterBooking, item.master_id)
+    visit.hold_expires_at = at(1, 9)
+    db.session.commit()
+    assert visit.hold_expires_at - at(0, 8) > timedelta(hours=24)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            users(world.admin),
+            world.doctors[0],
+            at(2, 9).astimezone(IST),
+            at(2, 18).astimezone(IST),
+        )
+    assert exc.value.errors["starts_at"] == (
+        "1 patient is paying for a time in this period; the hold lapses at Tue 02 Jun 2026,"
+        " 09:00. Try again after it."
+    )
+
+
+def test_the_hours_refusal_lists_the_bookings_and_names_the_holds_apart(app, world, users):
+    _booked(world, users, day=1, hour=12)  # Tue 2 Jun
+    _hold(world, users, day=1, hour=10)
+    _hold(world, users, day=8, hour=10)  # the same visit: one lapse, 08:15
+    with pytest.raises(ValidationError) as exc:
+        availability.remove_availability(users(world.admin), _window(world.doctors[0], 1))
+    message = exc.value.errors[FORM]
+    assert message == (
+        "There is 1 booking with this provider in the hours being removed, on Tue 02 Jun 2026,"
+        " 12:00. Cancel or move it first (a cancelled patient is refunded in full), then change"
+        " the hours. There are also 2 unpaid holds in the way, which are not on the schedule:"
+        " those times are being paid for, and the last hold lapses at 08:15."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(message)
+    assert "2 बिना भुगतान वाली रोकें" in hindi and "08:15" in hindi, hindi
+    assert _windows(world.doctors[0]) == WEEK
+
+
+def test_a_deactivation_over_a_booking_and_a_hold_names_both(world, users):
+    from portal.catalog.providers import update_provider
+
+    _booked(world, users, day=3, hour=11)
+    _hold(world, users, day=4, hour=11)
+    with pytest.raises(ValidationError) as exc:
+        update_provider(
+            users(world.admin), world.doctors[0], active=False, registration_no="KMC-4242"
+        )
+    assert exc.value.errors["active"] == (
+        "There is 1 booking with this provider ahead, on Thu 04 Jun 2026, 11:00. Cancel or move"
+        " it first (a cancelled patient is refunded in full), then deactivate the provider."
+        " There is also 1 unpaid hold in the way, which is not on the schedule: a patient is"
+        " paying for that time, and the hold lapses at 08:15."
+    )
+
+
+def test_the_refusal_reads_the_holds_in_the_same_query(world, users):
+    """No statement per interval: a hold's lapse is a column of the busy rows, so three
+    holds more cost the refusal no statement."""
+    from tests.querycount import counted_queries
+
+    def refused():
+        db.session.expire_all()
+        admin = users(world.admin)
+        with counted_queries() as statements, pytest.raises(ValidationError):
+            availability.add_leave(
+                admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+            )
+        return len(statements)
+
+    _booked(world, users, day=1, hour=12)
+    before = refused()
+    for hour in (9, 10, 11):
+        _hold(world, users, day=1, hour=hour)
+    assert refused() == before

@@ -492,6 +492,42 @@ def test_a_doctors_leave_over_their_own_leave_is_refused_naming_it(client, catal
         assert db.session.scalar(sa.select(sa.func.count(Leave.id))) == 1
 
 
+def test_a_doctors_leave_over_a_booking_and_a_hold_counts_what_their_schedule_shows(
+    client, catalog, login, app, make_user
+):
+    """Review finding: the leave's refusal counted a patient's unpaid hold as a booking
+    ("There are 2 bookings…") while the doctor's schedule showed 1. Now the bookings are
+    counted as the schedule shows them and the hold is named apart, with when it lapses
+    (in the clinic's time); only a hold in the way says to wait for it, in Hindi too."""
+    day = _hold_with_the_doctor(app, catalog, make_user, paid=False, hour=11)
+    login(catalog["doctor_user"])
+    period = {"starts_at": f"{day:%Y-%m-%d}T09:00", "ends_at": f"{day:%Y-%m-%d}T18:00"}
+    refused = client.post("/provider/availability/leave", headers=HX, data=period)
+    assert refused.status_code == 422
+    assert re.search(
+        r"1 patient is paying for a time in this period; the hold lapses at \d\d:\d\d\. Try"
+        r" again after it\.",
+        text(refused),
+    ), text(refused)
+    assert "Cancel or move" not in text(refused)
+    _hold_with_the_doctor(app, catalog, make_user, paid=True, hour=10)
+    refused = client.post("/provider/availability/leave", headers=HX, data=period)
+    assert refused.status_code == 422
+    assert re.search(
+        rf"There is 1 booking with this provider in this period, on {day:%a %d %b %Y}, 10:00\."
+        r" Cancel or move it first .* then add the leave\. There is also 1 unpaid hold in the"
+        r" way, which is not on the schedule: a patient is paying for that time, and the hold"
+        r" lapses at \d\d:\d\d\.",
+        text(refused),
+    ), text(refused)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = client.post("/provider/availability/leave", headers=HX, data=period)
+    assert "1 बिना भुगतान वाली रोक भी रास्ते में है" in text(hindi)
+    assert "unpaid hold" not in text(hindi)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Leave.id))) == 0
+
+
 def test_provider_cannot_touch_another_providers_rows(client, catalog, login, app):
     with app.app_context():
         window_id = db.session.scalars(
@@ -516,23 +552,28 @@ def test_provider_cannot_touch_another_providers_rows(client, catalog, login, ap
     assert client.post(f"/provider/availability/windows/{window_id}/delete").status_code == 303
 
 
-def _hold_with_the_doctor(app, catalog, make_user):
-    """A patient's hold with the doctor at Indiranagar, a weekday ahead at 10:00 IST;
-    returns the weekday."""
+def _hold_with_the_doctor(app, catalog, make_user, paid=True, hour=10):
+    """A patient's booking with the doctor at Indiranagar, a weekday ahead at ``hour``
+    IST, paid at the desk (on the doctor's schedule), or an unpaid hold (``paid``
+    False); returns the weekday."""
     from portal.booking import visits
+    from tests.booking.factories import quoted_desk_payment
     from tests.web.booking.helpers import slot, weekday_ahead
 
     patient = make_user("patient")
     day = weekday_ahead()
     with app.app_context():
-        visits.add_item(
+        item = visits.add_item(
             db.session.merge(patient),
             patient_id=patient.id,
             service_id=catalog["consult"],
             provider_ids=[catalog["doctor"]],
             clinic_id=catalog["indira"],
-            start_at=slot(day, 10),
+            start_at=slot(day, hour),
         )
+        if paid:
+            admin = db.session.merge(catalog["admin"])
+            quoted_desk_payment(admin, item.master_id, f"R-{item.id}")
     return day
 
 

@@ -257,6 +257,69 @@ def test_editing_a_windows_hours_focuses_its_first_field(page, world):
     expect(page.locator('#edit-end_time[aria-invalid="true"]')).to_be_focused()
 
 
+def _without_mondays_window(app, world):
+    """The doctor works Mon–Fri 09–18, the clinic's whole week: Monday's window removed
+    leaves room to add one."""
+    import sqlalchemy as sa
+
+    from portal.catalog.models import Availability
+
+    with app.app_context():
+        db.session.execute(
+            sa.delete(Availability).where(
+                Availability.provider_id == world.doc1, Availability.weekday == 0
+            )
+        )
+        db.session.commit()
+
+
+def test_adding_hours_or_leave_focuses_the_add_forms_first_field(app, page, world):
+    """Review finding: after Add of a weekly window (or of leave) the section was swapped,
+    the button with it, and focus went to the section's heading ("Weekly hours"), a dozen
+    Tabs from the form. Focus goes back to the add form's first field, emptied, to add
+    another; the new row is listed and "Hours added." (or "Leave added.") is said in the
+    page's status region, the live region kept so it is announced (docs/web.md)."""
+    _without_mondays_window(app, world)
+    sign_in(page, world.provider_user.email, PASSWORD)
+    page.goto("/provider/availability")
+    page.evaluate("window.statusRegion = document.getElementById('flashes')")
+    rows = page.locator("#availability-windows tbody tr")
+    before = rows.count()
+    page.select_option("#weekday", "0")
+    page.fill("#start_time", "09:00")
+    page.fill("#end_time", "13:00")
+    tab_to(page, "#availability-windows button:has-text('Add')")
+    with page.expect_response(lambda r: r.url.endswith("/availability/windows")) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 200
+    expect(page.locator("#flashes [role=status]")).to_have_text("Hours added.")
+    # Said into the page's own live region (aria-live), not a new one put in its place,
+    # which a screen reader need not announce.
+    assert page.evaluate("document.getElementById('flashes') === window.statusRegion")
+    expect(rows).to_have_count(before + 1)
+    expect(page.locator("#clinic_id")).to_be_focused()
+    expect(page.locator("#start_time")).to_have_value("")
+    page.fill("#starts_at", "2030-01-07T09:00")
+    page.fill("#ends_at", "2030-01-08T18:00")
+    tab_to(page, "#leave button:has-text('Add leave')")
+    with page.expect_response(lambda r: r.url.endswith("/availability/leave")) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 200
+    expect(page.locator("#flashes [role=status]")).to_have_text("Leave added.")
+    assert page.evaluate("document.getElementById('flashes') === window.statusRegion")
+    expect(page.locator("#leave tbody tr")).to_have_count(1)
+    expect(page.locator("#starts_at")).to_be_focused()
+    expect(page.locator("#starts_at")).to_have_value("")
+    # Refused (ends before it starts): the field with the message has focus, as before.
+    page.fill("#starts_at", "2030-02-07T09:00")
+    page.fill("#ends_at", "2030-02-06T09:00")
+    tab_to(page, "#leave button:has-text('Add leave')")
+    with page.expect_response(lambda r: r.url.endswith("/availability/leave")) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 422
+    expect(page.locator('#ends_at[aria-invalid="true"]')).to_be_focused()
+
+
 def test_choosing_another_person_on_the_book_page_says_their_visit(app, page, world):
     """Review finding: "For Priya Sharma, this is added to the unpaid visit …" stayed
     after choosing a family member, whose hold then started a visit of its own. The

@@ -100,12 +100,14 @@ def test_flashes_travel_out_of_band_with_an_htmx_fragment(app, client, make_user
     assert response.status_code == 303
     fragment = text(client.get(response.location, headers=HX))
     assert "<html" not in fragment
-    oob = re.search(r'<div id="flashes"[^>]*hx-swap-oob="true"[^>]*>(.*?)</div>', fragment, re.S)
+    oob = re.search(
+        r'<div id="flashes"[^>]*hx-swap-oob="innerHTML"[^>]*>(.*?)</div>', fragment, re.S
+    )
     assert oob and "Anya Rao added." in oob.group(1)
     assert fragment.count("Anya Rao added.") == 1  # only out-of-band, not in the block too
     # Shown once: the next fragment empties the flash area.
     again = text(client.get("/me/dependents", headers=HX))
-    assert 'hx-swap-oob="true"' in again and "Anya Rao added." not in again
+    assert 'hx-swap-oob="innerHTML"' in again and "Anya Rao added." not in again
 
 
 def test_a_history_restore_gets_the_whole_page(client, make_user, login):

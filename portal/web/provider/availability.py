@@ -3,7 +3,9 @@
 One page with two sections; an htmx form or remove button swaps only its section
 (``windows`` or ``leave`` block), a plain request gets the page (303 after a change).
 A window's Edit shows its hours as a form in its row (``…/edit``: the section over htmx,
-the page without it); Cancel reads the section (or the page) again.
+the page without it); Cancel reads the section (or the page) again. After an Add over
+htmx the section's add form, emptied, has focus on its first field, to add another; the
+flash says what was done (docs/web.md, "focus after a swap").
 A provider reaches only their own rows: another provider's row is a 404."""
 
 from zoneinfo import ZoneInfo
@@ -64,9 +66,11 @@ def _page(
     refusal=None,
     editing=None,
     edit_form=None,
+    added=None,
 ):
     """``refusal``: why the hours were not removed, said above them; ``editing``: the
-    window whose row is its ``edit_form``."""
+    window whose row is its ``edit_form``; ``added``: the section (``windows``,
+    ``leave``) whose add form takes focus, after an Add."""
     if block and not is_fragment_request():
         block = None
     window_form = window_form or _window_form(provider, formdata=False)
@@ -90,6 +94,7 @@ def _page(
         refusal=refusal,
         editing=editing,
         edit_form=edit_form,
+        added=added,
         window_form=window_form,
         leave_form=leave_form,
         zone=_zone(provider),
@@ -98,10 +103,11 @@ def _page(
     )
 
 
-def _done(message, block):
+def _done(message, block, added=False):
+    """``added``: an Add's answer, whose add form takes focus (to add another)."""
     flash(message, "success")
     if is_fragment_request():
-        return _page(_provider(), block=block)
+        return _page(_provider(), block=block, added=block if added else None)
     return redirect(url_for("provider.availability"), 303)
 
 
@@ -133,7 +139,7 @@ def availability_add():
         except NotFound:
             abort(404)
         else:
-            return _done(N_("Hours added."), "windows")
+            return _done(N_("Hours added."), "windows", added=True)
     return _page(provider, block="windows", window_form=form)
 
 
@@ -187,7 +193,7 @@ def leave_add():
         except ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            return _done(N_("Leave added."), "leave")
+            return _done(N_("Leave added."), "leave", added=True)
     return _page(provider, block="leave", leave_form=form)
 
 

@@ -200,7 +200,7 @@ def test_a_taken_time_answers_an_htmx_request_with_the_fragment(app, client, log
     body = response.get_data(as_text=True)
     assert "<html" not in body and "<nav" not in body
     assert 'id="time-taken"' in body and "/find/times?" in body
-    assert 'id="flashes"' in body and 'hx-swap-oob="true"' in body
+    assert 'id="flashes"' in body and 'hx-swap-oob="innerHTML"' in body
 
 
 def test_a_taken_time_answers_a_boosted_post_in_place_of_the_form(app, client, login, world):
@@ -215,7 +215,7 @@ def test_a_taken_time_answers_a_boosted_post_in_place_of_the_form(app, client, l
     body = response.get_data(as_text=True)
     assert "<html" not in body and "<nav" not in body and 'class="who"' not in body
     assert 'id="time-taken"' in body and "/find/times?" in body
-    assert 'id="flashes"' in body and 'hx-swap-oob="true"' in body
+    assert 'id="flashes"' in body and 'hx-swap-oob="innerHTML"' in body
     assert response.headers["HX-Retarget"] == "#book-form"
     assert response.headers["HX-Reswap"] == "innerHTML"
     assert response.headers["HX-Push-Url"] == "false"
