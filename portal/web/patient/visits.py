@@ -55,7 +55,7 @@ from portal.web.forms.booking import (
     referral_label,
 )
 from portal.web.forms.money import paise_to_text
-from portal.web.htmx import htmx_block, render, render_form, render_in_place
+from portal.web.htmx import htmx_block, redirect_out, render, render_form, render_in_place
 from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404, owned_or_404
@@ -484,7 +484,8 @@ def pay(visit_id):
     if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
         visit = get_owned_or_404(MasterBooking, visit_id)
         return render(CHECKOUT, visit=visit, action=result.form_action, fields=result.form_fields)
-    return redirect(on_this_host(result.redirect_url), 303)
+    # The gateway's page is loaded as a page (a boosted post's XHR would swap it into ours).
+    return redirect_out(on_this_host(result.redirect_url))
 
 
 def _callback_params(values):

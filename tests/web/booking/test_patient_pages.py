@@ -575,6 +575,30 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
 
 
+def test_a_boosted_pay_goes_to_the_gateway_by_hx_redirect_and_a_refusal_keeps_the_address(
+    app, client, login, world, gateway
+):
+    """The pay form is boosted (a refused post leaves no POST in the browser's history,
+    tests/e2e/test_back_after_money.py): the gateway's page is loaded as a page
+    (HX-Redirect), never followed by htmx's XHR and swapped into ours."""
+    visit_id, _ = hold(app, world)
+    _coupon(app, "LATE10")
+    login(world.patient)
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    pay_form = re.search(r'<form method="post" action="[^"]*/pay"[^>]*>', page)[0]
+    assert "hx-boost" not in pay_form
+    fields = pay_fields(client, visit_id)
+    client.post(f"/me/visits/{visit_id}/coupon", data={"code": "LATE10"})  # price changed
+    refused = client.post(f"/me/visits/{visit_id}/pay", data=fields, headers=hx(boosted=True))
+    assert refused.status_code == 422 and refused.headers["HX-Push-Url"] == "false"
+    assert "<html" in refused.get_data(as_text=True)  # the whole page: htmx swaps the body
+    paying = client.post(
+        f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id), headers=hx(boosted=True)
+    )
+    assert paying.status_code == 200 and "Location" not in paying.headers
+    assert "/sandbox/checkout/order_" in paying.headers["HX-Redirect"]
+
+
 def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
     app, client, login, world, gateway
 ):
