@@ -492,14 +492,18 @@ def _callback_params(values):
     return {k: v for k, v in values.items() if k.startswith("razorpay_") or k.startswith("error[")}
 
 
-def _finish_callback(params, visit_id):
+def _finish_callback(params, visit_id, owner=None):
     """Verify the gateway's answer; then the confirmation page, or the visit with a fixed
     reason (never text from the request). Needs no session: the signature over this
-    visit's order is the proof, and without it nothing is written."""
+    visit's order is the proof, and without it nothing is written. ``owner``: the signed-in
+    patient whose visit it is (checked), told what is left of the hold when unpaid."""
     try:
         booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
-        flash_unpaid(exc)
+        hold = None
+        if owner is not None and exc.message != booking_errors.MSG_CONFIRMING:
+            hold = booking_checkout.hold_after_unpaid_return(owner, visit_id)
+        flash_unpaid(exc, hold)
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     # visit_id, not the returned (committed, so expired) visit's id: the signature was
     # checked for an order of this visit, and reading the id again would be a query.
@@ -510,7 +514,7 @@ def _finish_callback(params, visit_id):
 def visit_paid(visit_id):
     """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
     visit = get_owned_or_404(MasterBooking, visit_id)
-    return _finish_callback(_callback_params(request.args), visit.id)
+    return _finish_callback(_callback_params(request.args), visit.id, current_user)
 
 
 def gateway_post_return(visit_id):
