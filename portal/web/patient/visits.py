@@ -209,6 +209,8 @@ def book():
 @bp.post("/book")
 def hold_slot():
     """Hold the slot in the person's open visit (or a new one), then show the visit."""
+    if "show" in request.form:
+        return _book_page_for_person()
     form = _book_form()
     slot = _slot_from(request.form)
     if slot is None:
@@ -254,6 +256,16 @@ def hold_slot():
         "success",
     )
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
+
+
+def _book_page_for_person():
+    """ "Show" without JavaScript (the person choice asks the page again with htmx
+    otherwise): the book page's address for the person chosen, nothing held. A 303 to a
+    GET, so the address carries no CSRF token and the history no POST; ``book`` ignores a
+    person not of the account."""
+    fields = ("provider", "service", "clinic", "start", "visit", "person")
+    args = {name: request.form[name] for name in fields if request.form.get(name)}
+    return redirect(url_for("patient.book", **args), 303)
 
 
 def _shown_slot(slot):

@@ -336,6 +336,37 @@ def test_the_book_page_follows_the_person_chosen(app, client, login, world):
     assert "Not a valid choice" in response.get_data(as_text=True)
 
 
+def test_without_javascript_show_asks_the_page_again_for_the_person_chosen(
+    app, client, login, world
+):
+    """Without JavaScript the person choice sends nothing by itself: the note named the
+    newest unpaid visit's person whoever was chosen. A "Show" button (in <noscript>) posts
+    the form with ``show``: nothing is held, the answer is the book page's address for that
+    person (a GET, so no token in an address and no POST in the history)."""
+    own, _ = hold(app, world, start=slot(world.day, 9), dependent=world.child)
+    hold(app, world, start=slot(world.day, 11))  # Priya's, the newest: named by default
+    with app.app_context():
+        number = db.session.get(MasterBooking, own).number
+        visits_before = db.session.scalar(sa.select(sa.func.count(MasterBooking.id)))
+    login(world.patient)
+    html = client.get(book_url(world)).get_data(as_text=True)
+    assert _chosen(html) == "self"
+    noscript = re.search(r"<noscript>(.*?)</noscript>", html, re.S)
+    assert noscript and 'name="show"' in noscript.group(1)
+    child = f"dependent:{world.child}"
+    form = {**_hold_form(world, person=child), "show": "1"}
+    shown = client.post("/me/book", data=form)
+    assert shown.status_code == 303
+    query = dict(parse_qsl(urlsplit(shown.location).query))
+    assert urlsplit(shown.location).path == "/me/book" and query["person"] == child
+    assert "csrf_token" not in query and "show" not in query
+    html = client.get(shown.location).get_data(as_text=True)
+    assert _chosen(html) == child
+    assert f"For Aarav (child), this is added to the unpaid visit {number}" in html
+    with app.app_context():  # nothing held
+        assert db.session.scalar(sa.select(sa.func.count(MasterBooking.id))) == visits_before
+
+
 def test_the_hold_form_is_an_htmx_fragment_when_htmx_asks(client, login, world):
     login(world.patient)
     full = client.get(book_url(world))
