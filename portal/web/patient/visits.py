@@ -259,10 +259,10 @@ def hold_slot():
 
 
 def _book_page_for_person():
-    """ "Show" without JavaScript (the person choice asks the page again with htmx
-    otherwise): the book page's address for the person chosen, nothing held. A 303 to a
-    GET, so the address carries no CSRF token and the history no POST; ``book`` ignores a
-    person not of the account."""
+    """Without JavaScript, the person choice's Show button (htmx asks the page again on
+    change otherwise): the book page's address for the person chosen, nothing held. A 303
+    to a GET, so the address carries no CSRF token and the history no POST; ``book``
+    ignores a person not of the account."""
     fields = ("provider", "service", "clinic", "start", "visit", "person")
     args = {name: request.form[name] for name in fields if request.form.get(name)}
     return redirect(url_for("patient.book", **args), 303)
