@@ -282,6 +282,35 @@ def complete_checkout_callback(params, visit_id=None):
         return _capture(payment, payment_id, fetched, "callback")
 
 
+@dataclass(frozen=True)
+class HoldLeft:
+    """What is left of a visit's hold when its payment did not go through: ``until`` (the
+    times are held until then, and Pay may be pressed again) or ``lapsed`` (the hold ran
+    out: the times are let go, and may be booked again)."""
+
+    until: object = None
+    lapsed: bool = False
+
+
+def hold_after_unpaid_return(actor, visit_id, now=None):
+    """The patient came back from the gateway unpaid (declined, cancelled, unverified):
+    what the page tells them of the hold (``HoldLeft``), or None when the visit no longer
+    awaits a payment (paid meanwhile, cancelled). A hold whose time passed is let go now,
+    as a payment would let it go (``paying``), not a minute later by the sweep: the page
+    then offers Book again, which the message says to use. One unit of work."""
+    now = now or utcnow()
+    with unit_of_work():
+        visit = visit_for(actor, visit_id)
+        if lifecycle.is_hold_stale(visit, now):
+            lifecycle.load_items(visit)
+            lifecycle.expire(visit, actor=actor)
+        if visit.status == VisitStatus.EXPIRED:
+            return HoldLeft(lapsed=True)
+        if visit.is_open and visit.hold_expires_at is not None:
+            return HoldLeft(until=visit.hold_expires_at)
+        return None
+
+
 def _capture(payment, payment_id, fetched, source):
     """The capture of a checked return (nested in its unit of work: on SQLite the
     SAVEPOINT's BEGIN is what puts the capture's reads and writes in one transaction), in

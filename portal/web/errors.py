@@ -30,6 +30,7 @@ from portal.i18n import N_
 from portal.payouts.common import PayoutError
 from portal.payouts.fund_accounts import FundAccountError
 from portal.payouts.fund_accounts import NotFound as FundAccountNotFound
+from portal.web.filters import clinic_time_short
 from portal.web.urls import safe_next
 
 log = logging.getLogger("portal.web")
@@ -62,12 +63,31 @@ def apply_booking_error(form, exc, fields=None):
         field.errors = [*field.errors, exc.message]
 
 
-def flash_unpaid(exc):
+def flash_unpaid(exc, hold=None):
     """A checkout's return that did not pay (a visit's or a reschedule fee's), told on the
     visit page: still being confirmed, or not completed with its fixed reason
-    (``exc.message`` is one of ``portal.booking.errors``' texts, never the request's)."""
+    (``exc.message`` is one of ``portal.booking.errors``' texts, never the request's).
+    ``hold`` (a visit's, ``booking.checkout.HoldLeft``): the times are still held until
+    when and Pay is to be pressed again, or the hold has run out and Book again is the way
+    on. Without it (a reschedule fee's return, the gateway's session-less post) the reason
+    alone."""
     if exc.message == MSG_CONFIRMING:
         flash(exc.message, "info")
+    elif hold is not None and hold.lapsed:
+        text = gettext(
+            "Payment not completed: %(reason)s. The hold on your times has ended, so they "
+            "may have been taken: use Book again on an appointment to choose a new time.",
+            reason=gettext(exc.message),
+        )
+        flash(text, "error")
+    elif hold is not None:
+        text = gettext(
+            "Payment not completed: %(reason)s. Your times are held until %(until)s; "
+            "press Pay to try again.",
+            reason=gettext(exc.message),
+            until=clinic_time_short(hold.until),
+        )
+        flash(text, "error")
     else:
         flash(gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error")
 

@@ -8,12 +8,13 @@ import re
 
 import pytest
 
-from portal.booking import prices, visits
-from portal.booking.models import MasterBooking
+from portal.booking import lifecycle, prices, visits
+from portal.booking.models import Coupon, MasterBooking
 from portal.extensions import db
 from tests.booking.factories import credit_wallet, quoted_checkout
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
+from tests.e2e.test_patient_journey import sandbox  # noqa: F401  (the fixture)
 from tests.web.booking.helpers import build_catalog, slot, weekday_ahead
 
 pytestmark = pytest.mark.e2e
@@ -112,3 +113,127 @@ def test_back_after_a_refused_move_then_a_move_is_the_reschedule_page(app, page,
     # The reschedule page, loaded again (not Chromium's "Confirm form resubmission").
     page.wait_for_selector("h1:has-text('Reschedule')")
     assert page.locator("section#fee").count() == 1
+
+
+def _held_visit(app, make_user, hours=(10,), coupon=None):
+    """A patient's unpaid visit (five weekdays ahead), and ``coupon`` made; returns
+    (patient, catalog, visit id, item ids)."""
+    patient = make_user("patient", name="Meera Iyer")
+    day = weekday_ahead(5)
+    with app.app_context():
+        cat = build_catalog(make_user)
+        if coupon:
+            db.session.add(Coupon(code=coupon, kind="PERCENT", value=1000))
+            db.session.commit()
+        me = db.session.get(type(patient), patient.id)
+        visit_id, item_ids = None, []
+        for hh in hours:
+            item = visits.add_item(
+                me,
+                patient_id=me.id,
+                service_id=cat.consult,
+                provider_ids=[cat.doc1],
+                clinic_id=cat.clinic,
+                start_at=slot(day, hh),
+                visit_id=visit_id,
+            )
+            visit_id = item.master_id
+            item_ids.append(item.id)
+        db.session.remove()
+    return patient, cat, visit_id, item_ids
+
+
+def _coupon_meanwhile(app, patient, visit_id, code):
+    """The price changes after the page was shown (a coupon applied in another tab)."""
+    with app.app_context():
+        me = db.session.get(type(patient), patient.id)
+        visits.apply_coupon(me, visit_id, code)
+        db.session.remove()
+
+
+def test_back_after_a_refused_pay_then_paying_online_is_the_visit(app, page, make_user, sandbox):
+    patient, _, visit_id, _ = _held_visit(app, make_user, coupon="TAB10")
+    sign_in(page, patient.email, PASSWORD)
+    page.goto(f"/me/visits/{visit_id}")
+    _coupon_meanwhile(app, patient, visit_id, "TAB10")
+    page.click("#pay")  # the amount on the button is no longer the price: refused (422)
+    page.wait_for_selector("#summary .error")
+    assert page.url.endswith(f"/me/visits/{visit_id}")  # the address kept
+    page.click("#pay")  # the amount now shown: to the gateway's page, a full navigation
+    page.wait_for_url(re.compile(r"/sandbox/checkout/order_"))
+    page.click("button.pay")
+    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}/confirmation$"))
+
+    page.go_back()  # the gateway's page of the paid order
+    page.wait_for_url(re.compile(r"/sandbox/checkout/order_"))
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}$"))
+    page.wait_for_load_state("networkidle")
+    # The visit as it is now (paid, no pay button), not "Confirm form resubmission".
+    page.wait_for_selector("#amount-paid")
+    assert page.locator("#pay").count() == 0
+
+
+def test_back_after_a_refused_pay_then_paying_from_the_wallet_is_the_visit(app, page, make_user):
+    patient, _, visit_id, _ = _held_visit(app, make_user, coupon="TAB10")
+    with app.app_context():
+        credit_wallet(patient.id, 10_000_00)
+        db.session.remove()
+    sign_in(page, patient.email, PASSWORD)
+    page.goto(f"/me/visits/{visit_id}?wallet=5000")
+    _coupon_meanwhile(app, patient, visit_id, "TAB10")
+    page.click("#pay")  # refused: the wallet amount stated is no longer the price
+    page.wait_for_selector("#summary .error")
+    assert re.search(rf"/me/visits/{visit_id}(\?|$)", page.url)
+    page.click("#pay")
+    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}/confirmation$"))
+
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}(\?|$)"))
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("#amount-paid")
+    assert page.locator("#pay").count() == 0
+
+
+def test_back_after_the_admins_refused_then_done_move_is_the_reschedule_page(app, page, make_user):
+    _, _, visit_id, (first, _second) = _paid_visit(app, make_user)
+    admin = make_user("admin", name="Desk Admin")
+    sign_in(page, admin.email, PASSWORD)
+    page.goto(f"/admin/bookings/{first}/reschedule")
+    page.click("#move")  # no time chosen: refused (422)
+    page.wait_for_selector("#slots .error")
+    assert page.url.endswith(f"/admin/bookings/{first}/reschedule")
+    page.locator("#slots input[name=slot]").nth(2).check()
+    page.click("#move")
+    page.wait_for_url(re.compile(rf"/admin/visits/{visit_id}$"))
+    assert "Moved to" in page.locator("#flashes").inner_text()
+
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/admin/bookings/{first}/reschedule$"))
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("h1:has-text('Reschedule booking')")
+    assert page.locator("#current-time").count() == 1
+
+
+def test_back_after_the_admins_refused_then_done_rebook_is_the_rebook_page(app, page, make_user):
+    _, _, visit_id, (item_id,) = _held_visit(app, make_user)
+    with app.app_context():
+        visit = lifecycle.lock_visit(visit_id)
+        lifecycle.expire(visit)
+        db.session.commit()
+        db.session.remove()
+    admin = make_user("admin", name="Desk Admin")
+    sign_in(page, admin.email, PASSWORD)
+    page.goto(f"/admin/bookings/{item_id}/rebook")
+    page.click("main form.stack button[type=submit]")  # no time chosen: refused (422)
+    page.wait_for_selector("#slots .error")
+    assert page.url.endswith(f"/admin/bookings/{item_id}/rebook")
+    page.locator("#slots input[name=slot]").nth(2).check()
+    page.click("main form.stack button[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/visits/\d+$"))
+    assert not page.url.endswith(f"/admin/visits/{visit_id}")  # a new visit
+
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/admin/bookings/{item_id}/rebook$"))
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("h1:has-text('Book again')")

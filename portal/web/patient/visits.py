@@ -55,7 +55,7 @@ from portal.web.forms.booking import (
     referral_label,
 )
 from portal.web.forms.money import paise_to_text
-from portal.web.htmx import htmx_block, render, render_form, render_in_place
+from portal.web.htmx import htmx_block, redirect_out, render, render_form, render_in_place
 from portal.web.paging import page_args
 from portal.web.patient import bp
 from portal.web.security import get_owned_or_404, owned_or_404
@@ -209,6 +209,8 @@ def book():
 @bp.post("/book")
 def hold_slot():
     """Hold the slot in the person's open visit (or a new one), then show the visit."""
+    if "show" in request.form:
+        return _book_page_for_person()
     form = _book_form()
     slot = _slot_from(request.form)
     if slot is None:
@@ -254,6 +256,16 @@ def hold_slot():
         "success",
     )
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
+
+
+def _book_page_for_person():
+    """Without JavaScript, the person choice's Show button (htmx asks the page again on
+    change otherwise): the book page's address for the person chosen, nothing held. A 303
+    to a GET, so the address carries no CSRF token and the history no POST; ``book``
+    ignores a person not of the account."""
+    fields = ("provider", "service", "clinic", "start", "visit", "person")
+    args = {name: request.form[name] for name in fields if request.form.get(name)}
+    return redirect(url_for("patient.book", **args), 303)
 
 
 def _shown_slot(slot):
@@ -495,21 +507,26 @@ def pay(visit_id):
     if result.needs_post:  # real Razorpay: its hosted checkout takes a form post
         visit = get_owned_or_404(MasterBooking, visit_id)
         return render(CHECKOUT, visit=visit, action=result.form_action, fields=result.form_fields)
-    return redirect(on_this_host(result.redirect_url), 303)
+    # The gateway's page is loaded as a page (a boosted post's XHR would swap it into ours).
+    return redirect_out(on_this_host(result.redirect_url))
 
 
 def _callback_params(values):
     return {k: v for k, v in values.items() if k.startswith("razorpay_") or k.startswith("error[")}
 
 
-def _finish_callback(params, visit_id):
+def _finish_callback(params, visit_id, owner=None):
     """Verify the gateway's answer; then the confirmation page, or the visit with a fixed
     reason (never text from the request). Needs no session: the signature over this
-    visit's order is the proof, and without it nothing is written."""
+    visit's order is the proof, and without it nothing is written. ``owner``: the signed-in
+    patient whose visit it is (checked), told what is left of the hold when unpaid."""
     try:
         booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
-        flash_unpaid(exc)
+        hold = None
+        if owner is not None and exc.message != booking_errors.MSG_CONFIRMING:
+            hold = booking_checkout.hold_after_unpaid_return(owner, visit_id)
+        flash_unpaid(exc, hold)
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     # visit_id, not the returned (committed, so expired) visit's id: the signature was
     # checked for an order of this visit, and reading the id again would be a query.
@@ -520,7 +537,7 @@ def _finish_callback(params, visit_id):
 def visit_paid(visit_id):
     """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
     visit = get_owned_or_404(MasterBooking, visit_id)
-    return _finish_callback(_callback_params(request.args), visit.id)
+    return _finish_callback(_callback_params(request.args), visit.id, current_user)
 
 
 def gateway_post_return(visit_id):

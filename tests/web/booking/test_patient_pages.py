@@ -336,6 +336,37 @@ def test_the_book_page_follows_the_person_chosen(app, client, login, world):
     assert "Not a valid choice" in response.get_data(as_text=True)
 
 
+def test_without_javascript_show_asks_the_page_again_for_the_person_chosen(
+    app, client, login, world
+):
+    """Without JavaScript the person choice sends nothing by itself: the note named the
+    newest unpaid visit's person whoever was chosen. A "Show" button (in <noscript>) posts
+    the form with ``show``: nothing is held, the answer is the book page's address for that
+    person (a GET, so no token in an address and no POST in the history)."""
+    own, _ = hold(app, world, start=slot(world.day, 9), dependent=world.child)
+    hold(app, world, start=slot(world.day, 11))  # Priya's, the newest: named by default
+    with app.app_context():
+        number = db.session.get(MasterBooking, own).number
+        visits_before = db.session.scalar(sa.select(sa.func.count(MasterBooking.id)))
+    login(world.patient)
+    html = client.get(book_url(world)).get_data(as_text=True)
+    assert _chosen(html) == "self"
+    noscript = re.search(r"<noscript>(.*?)</noscript>", html, re.S)
+    assert noscript and 'name="show"' in noscript.group(1)
+    child = f"dependent:{world.child}"
+    form = {**_hold_form(world, person=child), "show": "1"}
+    shown = client.post("/me/book", data=form)
+    assert shown.status_code == 303
+    query = dict(parse_qsl(urlsplit(shown.location).query))
+    assert urlsplit(shown.location).path == "/me/book" and query["person"] == child
+    assert "csrf_token" not in query and "show" not in query
+    html = client.get(shown.location).get_data(as_text=True)
+    assert _chosen(html) == child
+    assert f"For Aarav (child), this is added to the unpaid visit {number}" in html
+    with app.app_context():  # nothing held
+        assert db.session.scalar(sa.select(sa.func.count(MasterBooking.id))) == visits_before
+
+
 def test_the_hold_form_is_an_htmx_fragment_when_htmx_asks(client, login, world):
     login(world.patient)
     full = client.get(book_url(world))
@@ -573,6 +604,30 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     assert GSTIN in receipt and re.search(r"Tax invoice \S+", receipt)
     assert "Exempt health care" in receipt and "₹500.00" in receipt  # F exempt
     assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
+
+
+def test_a_boosted_pay_goes_to_the_gateway_by_hx_redirect_and_a_refusal_keeps_the_address(
+    app, client, login, world, gateway
+):
+    """The pay form is boosted (a refused post leaves no POST in the browser's history,
+    tests/e2e/test_back_after_money.py): the gateway's page is loaded as a page
+    (HX-Redirect), never followed by htmx's XHR and swapped into ours."""
+    visit_id, _ = hold(app, world)
+    _coupon(app, "LATE10")
+    login(world.patient)
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    pay_form = re.search(r'<form method="post" action="[^"]*/pay"[^>]*>', page)[0]
+    assert "hx-boost" not in pay_form
+    fields = pay_fields(client, visit_id)
+    client.post(f"/me/visits/{visit_id}/coupon", data={"code": "LATE10"})  # price changed
+    refused = client.post(f"/me/visits/{visit_id}/pay", data=fields, headers=hx(boosted=True))
+    assert refused.status_code == 422 and refused.headers["HX-Push-Url"] == "false"
+    assert "<html" in refused.get_data(as_text=True)  # the whole page: htmx swaps the body
+    paying = client.post(
+        f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id), headers=hx(boosted=True)
+    )
+    assert paying.status_code == 200 and "Location" not in paying.headers
+    assert "/sandbox/checkout/order_" in paying.headers["HX-Redirect"]
 
 
 def test_a_visits_page_reads_the_wallet_only_unpaid_and_refunds_only_paid(
