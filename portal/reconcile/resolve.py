@@ -9,8 +9,8 @@ as ``reschedule_payment.payment_captured`` decides); a refund or payout final at
 gateway is applied to ours. Then the case is compared again: MATCHED when both sides now
 agree (our time is the sync's, so a time difference is not held against it), else it
 stays open with what still differs. A case the handlers cannot change (an amount altered
-at the gateway, a payment or refund we never made, a record the gateway does not have) is
-refused with a message: accept it instead.
+at the gateway, a payment or refund we never made, a record the gateway does not have, a
+record it lists twice) is refused with a message: accept it instead.
 
 **Accept** closes the case as RESOLVED with the admin's note (at least 10 characters).
 
@@ -112,6 +112,9 @@ def sync(actor, case_id):
         kind, reference = case.kind, case.reference
         if case.reason == Reason.MISSING_GATEWAY:
             raise ResolveError("The gateway has no such record: nothing to sync. Accept it.")
+        if case.reason == Reason.DUPLICATE:
+            # A fetch by id returns one record: it cannot tell a listing twice is gone.
+            raise ResolveError("The gateway lists this record twice: nothing to sync. Accept it.")
     # The gateway is asked outside any transaction; the use cases lock what they change.
     try:
         found = _apply(kind, reference)
