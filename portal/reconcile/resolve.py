@@ -14,6 +14,10 @@ record it lists twice) is refused with a message: accept it instead.
 
 **Accept** closes the case as RESOLVED with the admin's note (at least 10 characters).
 
+Either way, when the visit has no other open discrepancy, the reconciliation flag the run
+raised on it is cleared (audited ``attention.clear``); a flag raised since for another
+reason stays for an admin.
+
 A resolved case stays as it is on later runs until the gateway's record changes again."""
 
 import logging
@@ -22,7 +26,8 @@ import sqlalchemy as sa
 
 from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
-from portal.booking import payment_events, reschedule_payment
+from portal.booking import attention, lifecycle, payment_events, reschedule_payment
+from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 from portal.extensions import db
@@ -72,6 +77,32 @@ def _open_case(case_id, closed_ok=False):
     return case
 
 
+def _lock_visit_of(case_id):
+    """The case's visit locked before the case, in the order a run takes them (visits,
+    then cases): the flag a resolution may clear is the visit's."""
+    visit_id = db.session.scalar(sa.select(ReconCase.visit_id).where(ReconCase.id == case_id))
+    return lifecycle.lock_visit(visit_id) if visit_id is not None else None
+
+
+CLEARED_NOTE = "Cleared: the visit's reconciliation discrepancies are resolved."
+
+
+def _clear_flag(actor, case, visit):
+    """The visit's reconciliation flag goes with its last open discrepancy (review
+    finding: resolved cases left their visits "Needs attention", resolved a second time)."""
+    if visit is None or case.status == ReconCaseStatus.DISCREPANCY:
+        return
+    still_open = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            ReconCase.visit_id == visit.id,
+            ReconCase.status == ReconCaseStatus.DISCREPANCY,
+            ReconCase.id != case.id,
+        )
+    )
+    if not still_open:
+        attention.clear_visit_reason(actor, visit, ATTENTION_RECONCILIATION, CLEARED_NOTE)
+
+
 def _snapshot(case):
     return {"status": case.status, "reason": case.reason, "resolution": case.resolution}
 
@@ -83,6 +114,7 @@ def accept(actor, case_id, note):
     if len(note) < MIN_NOTE:
         raise ResolveError("Detailed note required for audit trail (at least 10 characters).")
     with unit_of_work():
+        visit = _lock_visit_of(case_id)
         case = _open_case(case_id)
         before = _snapshot(case)
         if case.status == ReconCaseStatus.PENDING:
@@ -90,6 +122,7 @@ def accept(actor, case_id, note):
         RECON_CASE.move(case, ReconCaseStatus.RESOLVED)
         _close(case, actor, ACCEPTED, note)
         record(actor, "reconcile.case_accepted", "recon_case", case.id, before, _snapshot(case))
+        _clear_flag(actor, case, visit)
     return case
 
 
@@ -123,6 +156,7 @@ def sync(actor, case_id):
     except GatewayError as exc:
         raise ResolveError(f"The gateway could not be asked: {exc}") from None
     with unit_of_work():
+        visit = _lock_visit_of(case_id)
         case = _open_case(case_id, closed_ok=True)
         before = _snapshot(case)
         theirs = gateway_side(kind, found)
@@ -139,6 +173,7 @@ def sync(actor, case_id):
             RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY, allow_same=True)
             case.reason = outcome.reason
         record(actor, "reconcile.case_synced", "recon_case", case.id, before, _snapshot(case))
+        _clear_flag(actor, case, visit)
         unchanged = case.status != ReconCaseStatus.MATCHED
     if unchanged:
         raise ResolveError(
