@@ -12,7 +12,9 @@ stays open with what still differs. A case the handlers cannot change (an amount
 at the gateway, a payment or refund we never made, a record the gateway does not have, a
 record it lists twice) is refused with a message: accept it instead.
 
-**Accept** closes the case as RESOLVED with the admin's note (at least 10 characters).
+**Accept** closes the case as RESOLVED with the admin's note (at least 10 characters), and
+posts the money the two records disagree on between gateway clearing and suspense
+(``suspense.py``).
 
 Either way, when the visit has no other open discrepancy, the reconciliation flag the run
 raised on it is cleared (audited ``attention.clear``); a flag raised since for another
@@ -43,7 +45,7 @@ from portal.gateway.errors import GatewayError
 from portal.payments import records
 from portal.payouts import status as payout_status
 from portal.payouts.gateway import gateway as payouts_gateway
-from portal.reconcile import cases, ours
+from portal.reconcile import cases, ours, suspense
 from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
 from portal.reconcile.models import Reason, ReconCase
 from portal.refunds import execute as refunds
@@ -51,7 +53,7 @@ from portal.refunds import execute as refunds
 log = logging.getLogger("portal.reconcile")
 
 MIN_NOTE = 10
-SYNCED, ACCEPTED = "synced", "accepted"
+SYNCED, ACCEPTED = "synced", suspense.ACCEPTED
 OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
 
 
@@ -121,6 +123,8 @@ def accept(actor, case_id, note):
             RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY)  # accepted as it stands
         RECON_CASE.move(case, ReconCaseStatus.RESOLVED)
         _close(case, actor, ACCEPTED, note)
+        # The gateway's record stands: clearing follows it, the difference in suspense.
+        suspense.on_accept(case)
         record(actor, "reconcile.case_accepted", "recon_case", case.id, before, _snapshot(case))
         _clear_flag(actor, case, visit)
     return case
