@@ -146,7 +146,7 @@ def sync(actor, case_id):
     _require_admin(actor)
     with unit_of_work():
         case = _open_case(case_id)
-        kind, reference = case.kind, case.reference
+        kind, reference, ours_key = case.kind, case.reference, case.ours_key
         if case.reason == Reason.MISSING_GATEWAY:
             raise ResolveError("The gateway has no such record: nothing to sync. Accept it.")
         if case.reason == Reason.DUPLICATE:
@@ -169,7 +169,12 @@ def sync(actor, case_id):
             fresh = ours.payments_by_order([theirs])[0].get(reference)
         outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
         cases.show_sides(case, fresh, theirs)
-        if outcome.status == ReconCaseStatus.MATCHED or outcome.reason == TIME_DIFFERS:
+        # A time difference is the sync's own doing only when the sync changed our side
+        # (a capture applied now); ours final already, the gateway's time still differs.
+        ours_changed = fresh is not None and fresh.key() != ours_key
+        if outcome.status == ReconCaseStatus.MATCHED or (
+            outcome.reason == TIME_DIFFERS and ours_changed
+        ):
             RECON_CASE.move(case, ReconCaseStatus.MATCHED, allow_same=True)
             case.reason = None
             _close(case, actor, SYNCED)

@@ -199,6 +199,11 @@ def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
     later(clock)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
+    # Our capture was final already: a sync changes nothing, so the time still differs
+    # (review finding: the demo's 10-minute case was "synced" as matched).
+    with pytest.raises(resolve.ResolveError, match="still differ"):
+        resolve.sync(admin(world), case_for(pay_id).id)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
     gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 59}})
     run_day(world)
     assert case_for(pay_id).status == "matched"  # within 60 s again: the case closes
