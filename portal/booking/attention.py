@@ -218,6 +218,25 @@ def close_on_completion(actor, booking, now):
 # --- resolution --------------------------------------------------------------------------
 
 
+def clear_visit_reason(actor, visit, reason, note):
+    """Clear the visit's flag when it is still ``reason``, in the caller's unit of work with
+    the visit locked (audited ``attention.clear``, with ``note``): what raised the flag has
+    been dealt with elsewhere (a reconciliation case resolved). A flag raised since for
+    another reason is left for an admin. Returns whether it cleared one."""
+    if visit is None or visit.attention != reason:
+        return False
+    visit.attention = None
+    record(
+        actor,
+        "attention.clear",
+        "visit",
+        visit.id,
+        before={"attention": reason},
+        after={"attention": None, "note": note},
+    )
+    return True
+
+
 def _note(note):
     note = " ".join((note or "").split())
     if not note:

@@ -34,6 +34,10 @@ GATEWAY_ADJUSTMENTS = "gateway_adjustments"
 PAYOUT_FEES = "payout_fees"  # expense: RazorpayX fees on payouts (GST apart, in gst_input)
 WALLET_ADJUSTMENTS = "wallet_adjustments"  # expense: manual wallet credits (debits reduce it)
 WALLET_RESERVED = "wallet_reserved"  # liability: wallet money set aside for a pending checkout
+# liability: money the gateway's record and ours disagree on, accepted by an admin on the
+# reconciliation screen (a stray payment owed back, an amount altered at the gateway; a
+# debit balance is money clearing counted that the gateway does not have)
+RECONCILIATION_SUSPENSE = "reconciliation_suspense"
 
 FIXED = {
     GATEWAY_CLEARING: ASSET,
@@ -47,6 +51,7 @@ FIXED = {
     REFUNDS_PAYABLE: LIABILITY,
     PAYOUTS_IN_TRANSIT: LIABILITY,
     WALLET_RESERVED: LIABILITY,
+    RECONCILIATION_SUSPENSE: LIABILITY,
     PLATFORM_REVENUE: REVENUE,
     COMMISSION_REVENUE: REVENUE,
     CANCELLATION_REVENUE: REVENUE,

@@ -9,10 +9,16 @@ as ``reschedule_payment.payment_captured`` decides); a refund or payout final at
 gateway is applied to ours. Then the case is compared again: MATCHED when both sides now
 agree (our time is the sync's, so a time difference is not held against it), else it
 stays open with what still differs. A case the handlers cannot change (an amount altered
-at the gateway, a payment or refund we never made, a record the gateway does not have) is
-refused with a message: accept it instead.
+at the gateway, a payment or refund we never made, a record the gateway does not have, a
+record it lists twice) is refused with a message: accept it instead.
 
-**Accept** closes the case as RESOLVED with the admin's note (at least 10 characters).
+**Accept** closes the case as RESOLVED with the admin's note (at least 10 characters), and
+posts the money the two records disagree on between gateway clearing and suspense
+(``suspense.py``).
+
+Either way, when the visit has no other open discrepancy, the reconciliation flag the run
+raised on it is cleared (audited ``attention.clear``); a flag raised since for another
+reason stays for an admin.
 
 A resolved case stays as it is on later runs until the gateway's record changes again."""
 
@@ -22,7 +28,8 @@ import sqlalchemy as sa
 
 from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
-from portal.booking import payment_events, reschedule_payment
+from portal.booking import attention, lifecycle, payment_events, reschedule_payment
+from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 from portal.extensions import db
@@ -38,7 +45,7 @@ from portal.gateway.errors import GatewayError
 from portal.payments import records
 from portal.payouts import status as payout_status
 from portal.payouts.gateway import gateway as payouts_gateway
-from portal.reconcile import cases, ours
+from portal.reconcile import cases, ours, suspense
 from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
 from portal.reconcile.models import Reason, ReconCase
 from portal.refunds import execute as refunds
@@ -46,7 +53,7 @@ from portal.refunds import execute as refunds
 log = logging.getLogger("portal.reconcile")
 
 MIN_NOTE = 10
-SYNCED, ACCEPTED = "synced", "accepted"
+SYNCED, ACCEPTED = "synced", suspense.ACCEPTED
 OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
 
 
@@ -72,6 +79,32 @@ def _open_case(case_id, closed_ok=False):
     return case
 
 
+def _lock_visit_of(case_id):
+    """The case's visit locked before the case, in the order a run takes them (visits,
+    then cases): the flag a resolution may clear is the visit's."""
+    visit_id = db.session.scalar(sa.select(ReconCase.visit_id).where(ReconCase.id == case_id))
+    return lifecycle.lock_visit(visit_id) if visit_id is not None else None
+
+
+CLEARED_NOTE = "Cleared: the visit's reconciliation discrepancies are resolved."
+
+
+def _clear_flag(actor, case, visit):
+    """The visit's reconciliation flag goes with its last open discrepancy (review
+    finding: resolved cases left their visits "Needs attention", resolved a second time)."""
+    if visit is None or case.status == ReconCaseStatus.DISCREPANCY:
+        return
+    still_open = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            ReconCase.visit_id == visit.id,
+            ReconCase.status == ReconCaseStatus.DISCREPANCY,
+            ReconCase.id != case.id,
+        )
+    )
+    if not still_open:
+        attention.clear_visit_reason(actor, visit, ATTENTION_RECONCILIATION, CLEARED_NOTE)
+
+
 def _snapshot(case):
     return {"status": case.status, "reason": case.reason, "resolution": case.resolution}
 
@@ -83,13 +116,17 @@ def accept(actor, case_id, note):
     if len(note) < MIN_NOTE:
         raise ResolveError("Detailed note required for audit trail (at least 10 characters).")
     with unit_of_work():
+        visit = _lock_visit_of(case_id)
         case = _open_case(case_id)
         before = _snapshot(case)
         if case.status == ReconCaseStatus.PENDING:
             RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY)  # accepted as it stands
         RECON_CASE.move(case, ReconCaseStatus.RESOLVED)
         _close(case, actor, ACCEPTED, note)
+        # The gateway's record stands: clearing follows it, the difference in suspense.
+        suspense.on_accept(case)
         record(actor, "reconcile.case_accepted", "recon_case", case.id, before, _snapshot(case))
+        _clear_flag(actor, case, visit)
     return case
 
 
@@ -109,9 +146,12 @@ def sync(actor, case_id):
     _require_admin(actor)
     with unit_of_work():
         case = _open_case(case_id)
-        kind, reference = case.kind, case.reference
+        kind, reference, ours_key = case.kind, case.reference, case.ours_key
         if case.reason == Reason.MISSING_GATEWAY:
             raise ResolveError("The gateway has no such record: nothing to sync. Accept it.")
+        if case.reason == Reason.DUPLICATE:
+            # A fetch by id returns one record: it cannot tell a listing twice is gone.
+            raise ResolveError("The gateway lists this record twice: nothing to sync. Accept it.")
     # The gateway is asked outside any transaction; the use cases lock what they change.
     try:
         found = _apply(kind, reference)
@@ -120,6 +160,7 @@ def sync(actor, case_id):
     except GatewayError as exc:
         raise ResolveError(f"The gateway could not be asked: {exc}") from None
     with unit_of_work():
+        visit = _lock_visit_of(case_id)
         case = _open_case(case_id, closed_ok=True)
         before = _snapshot(case)
         theirs = gateway_side(kind, found)
@@ -128,7 +169,12 @@ def sync(actor, case_id):
             fresh = ours.payments_by_order([theirs])[0].get(reference)
         outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
         cases.show_sides(case, fresh, theirs)
-        if outcome.status == ReconCaseStatus.MATCHED or outcome.reason == TIME_DIFFERS:
+        # A time difference is the sync's own doing only when the sync changed our side
+        # (a capture applied now); ours final already, the gateway's time still differs.
+        ours_changed = fresh is not None and fresh.key() != ours_key
+        if outcome.status == ReconCaseStatus.MATCHED or (
+            outcome.reason == TIME_DIFFERS and ours_changed
+        ):
             RECON_CASE.move(case, ReconCaseStatus.MATCHED, allow_same=True)
             case.reason = None
             _close(case, actor, SYNCED)
@@ -136,6 +182,7 @@ def sync(actor, case_id):
             RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY, allow_same=True)
             case.reason = outcome.reason
         record(actor, "reconcile.case_synced", "recon_case", case.id, before, _snapshot(case))
+        _clear_flag(actor, case, visit)
         unchanged = case.status != ReconCaseStatus.MATCHED
     if unchanged:
         raise ResolveError(

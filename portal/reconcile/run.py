@@ -45,7 +45,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_RUN, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
 from portal.jobs import enqueue
-from portal.reconcile import cases, ours, settled
+from portal.reconcile import cases, ours, settled, suspense
 from portal.reconcile import source as gateway_source
 from portal.reconcile.matching import (
     MATCHED,
@@ -336,7 +336,7 @@ def _write(run, plan: Plan):
         }
         plan.items = [again[(i.kind, i.reference)] for i in plan.items]
     counts = {s: 0 for s in ReconCaseStatus}
-    reasons, flag_visits = Counter(), set()
+    reasons, flag_visits, reopened = Counter(), set(), []
     # One order for every writer (two runs at once never wait on each other in a circle),
     # and chunks, so 100,000 cases never sit in memory as rows at once.
     ordered = plan.in_order()
@@ -351,6 +351,8 @@ def _write(run, plan: Plan):
             counts[ReconCaseStatus(target or before.status)] += 1
             if target is None:
                 continue
+            if before is not None and before.resolution == suspense.ACCEPTED:
+                reopened.append(before.id)
             if target == ReconCaseStatus.DISCREPANCY and (
                 before is None or before.status != ReconCaseStatus.DISCREPANCY
             ):
@@ -359,6 +361,8 @@ def _write(run, plan: Plan):
                     flag_visits.add(item.ours.visit_id)
             rows.append(_row(run, item, target, now))
         cases.upsert(rows)
+    # Accepted cases the gateway changed since take back their suspense postings.
+    suspense.on_reopen(reopened)
     run.gateway_records = plan.gateway_records
     run.our_records = plan.our_records
     run.matched = counts[ReconCaseStatus.MATCHED]

@@ -152,3 +152,32 @@ def test_the_lock_is_reentrant(url):
     other.lock = SharedLock(other, url)
     with other.lock:
         assert "order_x" in other.orders
+
+
+def test_the_record_faults_set_in_one_process_are_answered_by_another(url):
+    """The reconciliation faults that describe the gateway's records live in the shared
+    state (review finding: the demo's loader set them in its own memory, and the served
+    gateway answered clean, so a sync "matched" an amount the run found altered)."""
+    calls = []
+    app_a, sandbox_a = _process(url, calls)
+    app_b, sandbox_b = _process(url, calls)
+    a, b = app_a.test_client(), app_b.test_client()
+    order = a.post("/v1/orders", json={"amount": 50_000, "receipt": "r1"}, headers=AUTH)
+    payment = sandbox_a.store.pay_order(order.get_json()["id"])
+    other = sandbox_a.store.pay_order(
+        a.post("/v1/orders", json={"amount": 100, "receipt": "r2"}, headers=AUTH).get_json()["id"]
+    )
+    sandbox_a.set_faults(
+        alter={payment["id"]: {"amount": 60_000}}, duplicate=[payment["id"]], hide=[other["id"]]
+    )
+    assert b.get(f"/v1/payments/{payment['id']}", headers=AUTH).get_json()["amount"] == 60_000
+    assert b.get(f"/v1/payments/{other['id']}", headers=AUTH).status_code == 400
+    listed = b.get("/v1/payments", headers=AUTH).get_json()["items"]
+    assert [p["id"] for p in listed] == [payment["id"], payment["id"]]
+    assert sandbox_b.faults.snapshot()["duplicate"] == [payment["id"]]
+    # A process starting later keeps them; undoing only a process's own faults keeps them.
+    _, sandbox_c = _process(url, calls)
+    sandbox_c.reset_faults(records=False)
+    assert b.get(f"/v1/payments/{payment['id']}", headers=AUTH).get_json()["amount"] == 60_000
+    sandbox_c.reset_faults()
+    assert b.get(f"/v1/payments/{payment['id']}", headers=AUTH).get_json()["amount"] == 50_000

@@ -199,6 +199,11 @@ def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
     later(clock)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
+    # Our capture was final already: a sync changes nothing, so the time still differs
+    # (review finding: the demo's 10-minute case was "synced" as matched).
+    with pytest.raises(resolve.ResolveError, match="still differ"):
+        resolve.sync(admin(world), case_for(pay_id).id)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
     gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 59}})
     run_day(world)
     assert case_for(pay_id).status == "matched"  # within 60 s again: the case closes
@@ -430,3 +435,40 @@ def test_a_stale_row_written_after_an_accept_keeps_the_resolution(world, users, 
     recon_cases.upsert([{**stale, "theirs_key": "a changed record"}])
     db.session.expire_all()
     assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("discrepancy", None)
+
+
+def test_resolving_the_last_case_of_a_visit_clears_the_flag_it_raised(world, users, gateway, clock):
+    """Review finding: visits stayed "Needs attention" after every case was resolved (6
+    flagged, 0 open discrepancies), each to be resolved a second time with a note. The
+    reconciliation flag goes with the visit's last open discrepancy, audited."""
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    lost_visit_id, lost_pay_id = paid_only_at_gateway(world, users, gateway)
+    other = paid(world, users, gateway, hour=12, patient=2)
+    other_pay_id = payment_id(other)
+    amount = gateway.sandbox.store.payments[pay_id]["amount"]
+    gateway.sandbox.set_faults(alter={pay_id: {"amount": amount + 100}}, duplicate=[other_pay_id])
+    later(clock)
+    run_day(world)
+    for visit_id in (visit.id, lost_visit_id, other.id):
+        assert lookup.get_visit(visit_id).attention == ATTENTION_RECONCILIATION
+    resolve.accept(admin(world), case_for(pay_id).id, "Gateway adjusted the amount by email")
+    db.session.expire_all()
+    assert lookup.get_visit(visit.id).attention is None
+    cleared = db.session.scalar(
+        sa.select(AuditEntry).where(
+            AuditEntry.action == "attention.clear", AuditEntry.object_id == str(visit.id)
+        )
+    )
+    assert cleared.before == {"attention": ATTENTION_RECONCILIATION}
+    resolve.sync(admin(world), case_for(lost_pay_id).id)
+    db.session.expire_all()
+    assert lookup.get_visit(lost_visit_id).status == "CONFIRMED"
+    assert lookup.get_visit(lost_visit_id).attention is None
+    # A flag raised for another reason since is not reconciliation's to clear.
+    flagged = lookup.get_visit(other.id)
+    flagged.attention = "PAYMENT_FAILED"
+    db.session.commit()
+    resolve.accept(admin(world), case_for(other_pay_id).id, "Listing glitch, one payment only")
+    db.session.expire_all()
+    assert lookup.get_visit(other.id).attention == "PAYMENT_FAILED"

@@ -83,6 +83,7 @@ class Sandbox:
         )
         if config.get("DATABASE_URL"):
             attach(self.store, config["DATABASE_URL"])
+        self.faults.keep_records_in(self.store)
         self.set_webhook_target("razorpay", config["WEBHOOK_URL"], config["WEBHOOK_SECRET"])
         self.set_webhook_target("razorpayx", config["X_WEBHOOK_URL"], config["X_WEBHOOK_SECRET"])
 
@@ -96,8 +97,8 @@ class Sandbox:
     def set_faults(self, **changes):
         return self.faults.set(**changes)
 
-    def reset_faults(self, **initial):
-        self.faults.reset(**initial)
+    def reset_faults(self, records=True, **initial):
+        self.faults.reset(records=records, **initial)
 
     def advance(self, seconds=0.0):
         self.store.advance(seconds)

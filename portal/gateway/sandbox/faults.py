@@ -1,6 +1,15 @@
 """Fault injection: how the sandbox misbehaves, set per run (config) or per test.
 
-Random choices come from one seeded generator, so a failing run can be replayed."""
+Random choices come from one seeded generator, so a failing run can be replayed.
+
+The reconciliation faults that describe the gateway's records (``RECORD_FAULTS``: amounts
+altered, records hidden or listed twice, payments left out of a settlement) are part of
+what the gateway *is*, not of how one process misbehaves: once a sandbox has a store
+(``keep_records_in``) they are kept in the store's state, which ``shared.py`` shares
+between processes. So what a reconciliation run found (in a worker, or in the process that
+loaded the demo) is what a sync or the ledger check sees in the web process (review
+finding: the demo's faults lived in the loader's memory, and the served gateway answered
+clean). The others (latency, errors, webhook shaping) stay per process."""
 
 import copy
 import random
@@ -30,6 +39,7 @@ DEFAULTS = {
     "unsettle": [],  # payment ids the settlement recon leaves out (a settlement missing them)
     "garbage_next": 0,  # the next N API requests are answered 200 with a body that is not JSON
 }
+RECORD_FAULTS = ("alter", "hide", "duplicate", "unsettle")
 ERROR_BODIES = {
     502: ("GATEWAY_ERROR", "Gateway error. Please try again."),
     504: ("GATEWAY_ERROR", "Gateway timeout. Please try again."),
@@ -43,12 +53,45 @@ SERVER_ERROR = (
 class Faults:
     def __init__(self, **initial):
         self._lock = threading.Lock()
+        self._store = None  # where the record faults live once there is a store
+        self._values = copy.deepcopy(DEFAULTS)
         self.reset(**initial)
 
-    def reset(self, **initial):
+    def keep_records_in(self, store):
+        """From now on the record faults are ``store.record_faults`` (shared with the
+        store's state). Only those given explicitly (config) are written there: a process
+        starting must not wipe what another one set."""
+        given = {k: v for k, v in self._records().items() if v != DEFAULTS[k]}
+        self._store = store
+        if given:
+            self._set_records(given)
+
+    def _records(self):
+        if self._store is None:
+            with self._lock:
+                return {k: copy.deepcopy(self._values[k]) for k in RECORD_FAULTS}
+        with self._store.lock:
+            return copy.deepcopy(self._store.record_faults)
+
+    def _set_records(self, changes):
+        if self._store is None:
+            with self._lock:
+                self._values.update(changes)
+            return
+        with self._store.lock:
+            self._store.record_faults = {**self._store.record_faults, **copy.deepcopy(changes)}
+
+    def reset(self, records=True, **initial):
+        """Back to the defaults; ``records=False`` keeps the record faults (the demo's
+        gateway keeps its altered amounts after the loader's own faults are undone)."""
         with self._lock:
+            kept = {k: self._values[k] for k in RECORD_FAULTS}
             self._values = copy.deepcopy(DEFAULTS)
+            if not records:
+                self._values.update(kept)
             self._random = random.Random(0)
+        if records:
+            self._set_records({k: copy.deepcopy(DEFAULTS[k]) for k in RECORD_FAULTS})
         if initial:
             self.set(**initial)
 
@@ -56,17 +99,23 @@ class Faults:
         unknown = set(changes) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        records = {k: changes.pop(k) for k in RECORD_FAULTS if k in changes}
         with self._lock:
             self._values.update(changes)
             if "seed" in changes:
                 self._random = random.Random(changes["seed"])
+        if records:
+            self._set_records(records)
         return self.snapshot()
 
     def snapshot(self):
         with self._lock:
-            return dict(self._values)
+            values = dict(self._values)
+        return {**values, **self._records()}
 
     def __getitem__(self, name):
+        if name in RECORD_FAULTS:
+            return self._records()[name]
         with self._lock:
             return self._values[name]
 
@@ -119,19 +168,17 @@ class Faults:
             return shaped, dropped
 
     def shapes_answers(self):
-        with self._lock:
-            v = self._values
-            return bool(v["alter"] or v["hide"] or v["duplicate"] or v["unsettle"])
+        return any(self._records().values())
 
     def shape_answer(self, body, path):
         """An API answer as the reconciliation faults have it: a list without the hidden
         entities (and unsettled payments), duplicates twice, altered fields; a single
         hidden entity is None (answered 404)."""
-        with self._lock:
-            alter = copy.deepcopy(self._values["alter"])
-            hide = set(self._values["hide"])
-            duplicate = set(self._values["duplicate"])
-            unsettle = set(self._values["unsettle"])
+        records = self._records()
+        alter = records["alter"]
+        hide = set(records["hide"])
+        duplicate = set(records["duplicate"])
+        unsettle = set(records["unsettle"])
 
         def shaped(entity):
             key = entity.get("id") or entity.get("entity_id")

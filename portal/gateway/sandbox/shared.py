@@ -15,8 +15,10 @@ database at ``url`` (SQLite or PostgreSQL):
 The whole state is one pickled value: simple, and the sandbox is a test double (a few
 thousand entities in a long benchmark; a change costs a few milliseconds). Which attributes
 are state is worked out from ``store.reset()`` (what it assigns), so a resource family that
-adds a table in ``reset()`` is shared without a change here. Not shared: faults and webhook
-deliveries (each process delivers what it emitted, with its own retries)."""
+adds a table in ``reset()`` is shared without a change here. The reconciliation faults
+about the records (``faults.RECORD_FAULTS``) are state (``store.record_faults``); the other
+faults and webhook deliveries are not (each process delivers what it emitted, with its own
+retries)."""
 
 import ast
 import inspect

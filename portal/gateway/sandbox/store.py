@@ -73,6 +73,9 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
             self._payout_keys = {}  # X-Payout-Idempotency -> (fingerprint, id)
             self._settled = {}  # payment/refund id -> settlement id
             self._outcome = {}  # entity id -> forced outcome
+            # The reconciliation faults about the records (faults.RECORD_FAULTS), kept here
+            # so that every process serving this sandbox answers with them.
+            self.record_faults = {"alter": {}, "hide": [], "duplicate": [], "unsettle": []}
 
     # --- time ---------------------------------------------------------------------------
 
