@@ -773,3 +773,54 @@ def test_refunds_sent_before_their_request_times_were_kept_take_their_creation(t
             "wallet": (None, None),
         }
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
+    """depident0001: a database holding the same child twice (a double click before the
+    rule) upgrades; both rows stay (visits may name either), the first keyed, the later
+    one not; and the same child added again is refused."""
+    from datetime import date
+
+    from portal.accounts import dependents
+    from portal.accounts.models import Dependent, User
+    from portal.db import utcnow
+    from tests.booking.factories import build_world
+
+    url = (
+        "sqlite:///" + str(tmp_path / "dd.sqlite3")
+        if engine == "sqlite"
+        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    )
+    app = create_app(_test_config(url))
+    with app.app_context():
+        upgrade()
+        patient_id = build_world().patients[1]
+        db.session.remove()
+        downgrade(revision="holdrsn00001")
+        rows = [(901, "Diya Sharma", date(2018, 4, 1)), (902, "diya  sharma", date(2018, 4, 1))]
+        rows += [(903, "Riya Sharma", None), (904, "Riya Sharma", None)]
+        with db.engine.begin() as conn:
+            for row_id, name, born in rows:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO dependents (id, guardian_id, name, relationship,"
+                        " date_of_birth, created_at) VALUES (:id, :g, :name, 'child', :born, :at)"
+                    ),
+                    {"id": row_id, "g": patient_id, "name": name, "born": born, "at": utcnow()},
+                )
+        upgrade()
+        keys = dict(
+            db.session.execute(
+                sa.select(Dependent.id, Dependent.name_key).where(
+                    Dependent.id.in_([901, 902, 903, 904])
+                )
+            ).all()
+        )
+        assert keys == {901: "diya sharma", 902: None, 903: "riya sharma", 904: None}
+        guardian = db.session.get(User, patient_id)
+        for name, born in (("Diya Sharma", date(2018, 4, 1)), ("RIYA sharma", None)):
+            with pytest.raises(dependents.DuplicateDependent):
+                dependents.add_dependent(guardian, name, "child", born)
+        db.session.remove()
+        db.engine.dispose()

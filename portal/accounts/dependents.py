@@ -1,6 +1,13 @@
 """Dependents: the people a patient books for (children, parents…). A patient manages
-their own; an administrator may act for a patient. Each use case is one unit of work."""
+their own; an administrator may act for a patient. Each use case is one unit of work.
 
+One person is on an account once: the same name (case and spaces aside) and date of birth
+again, added or renamed onto, is refused (``DuplicateDependent``), by the look-up here and,
+for two posts at the same moment (a double click), by the table's unique indexes
+(``Dependent``'s docstring). Twins have different names; a relationship chosen otherwise
+does not make another person."""
+
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import ADMIN, PATIENT, Dependent
@@ -17,11 +24,65 @@ from portal.accounts.service import (
 )
 from portal.audit.service import record
 from portal.db import unit_of_work
-from portal.domain.text import Text
+from portal.domain.names import name_key
+from portal.domain.text import DateText, Text
 from portal.extensions import db
 from portal.i18n import N_
 
 MSG_HAS_VISITS = N_("%(name)s has visits on record, so they stay on your family list.")
+MSG_ALREADY = N_("%(name)s (born %(born)s) is already on your account.")
+MSG_ALREADY_UNDATED = N_("%(name)s is already on your account.")
+
+
+class DuplicateDependent(ValidationError):
+    """The person is on the account already: ``dependent_id`` (None when the row that won a
+    race could not be read back), ``name`` and ``date_of_birth`` say who; ``errors`` holds
+    the patient's message beside the name (an admin's page says it its own way)."""
+
+    def __init__(self, dependent_id, name, date_of_birth):
+        self.dependent_id, self.name, self.date_of_birth = dependent_id, name, date_of_birth
+        super().__init__({"name": already_message(name, date_of_birth)})
+
+
+def born(date_of_birth):
+    """A date of birth as the messages say it: "1 Apr 2018" (month names in the reader's
+    language where the message is shown)."""
+    return DateText(f"{date_of_birth.day} {date_of_birth:%b %Y}")
+
+
+def already_message(name, date_of_birth):
+    if date_of_birth is None:
+        return Text(MSG_ALREADY_UNDATED, name=name)
+    return Text(MSG_ALREADY, name=name, born=born(date_of_birth))
+
+
+def _same_person(guardian_id, name, date_of_birth, except_id=None):
+    """The guardian's dependent with this name (folded) and date of birth, or None."""
+    query = sa.select(Dependent).where(
+        Dependent.guardian_id == guardian_id,
+        Dependent.name_key == name_key(name),
+        Dependent.date_of_birth.is_(None)
+        if date_of_birth is None
+        else Dependent.date_of_birth == date_of_birth,
+    )
+    if except_id is not None:
+        query = query.where(Dependent.id != except_id)
+    return db.session.scalars(query.limit(1)).first()
+
+
+def _refuse_if_there(guardian_id, data, except_id=None):
+    found = _same_person(guardian_id, data["name"], data["date_of_birth"], except_id)
+    if found is not None:
+        raise DuplicateDependent(found.id, found.name, found.date_of_birth)
+
+
+def _lost_the_race(guardian_id, data, except_id=None):
+    """After the unique index refused the row (another post of the same person committed
+    first, and this unit of work is rolled back): the one that won, read afresh."""
+    found = _same_person(guardian_id, data["name"], data["date_of_birth"], except_id)
+    if found is None:
+        return DuplicateDependent(None, data["name"], data["date_of_birth"])
+    return DuplicateDependent(found.id, found.name, found.date_of_birth)
 
 
 def _dependent_data(name, relationship, date_of_birth):
@@ -63,35 +124,45 @@ def add_dependent(guardian, name, relationship, date_of_birth, *, actor=None):
     if actor.id != guardian.id:
         require_admin(actor)
     data = _dependent_data(name, relationship, date_of_birth)
-    with unit_of_work():
-        dependent = Dependent(
-            guardian_id=guardian.id,
-            name=data["name"],
-            relationship_=data["relationship"],
-            date_of_birth=data["date_of_birth"],
-        )
-        db.session.add(dependent)
-        db.session.flush()
-        record(actor, "dependent.add", "dependent", dependent.id, after=_snapshot(dependent))
+    try:
+        with unit_of_work():
+            _refuse_if_there(guardian.id, data)
+            dependent = Dependent(
+                guardian_id=guardian.id,
+                name=data["name"],
+                relationship_=data["relationship"],
+                date_of_birth=data["date_of_birth"],
+            )
+            db.session.add(dependent)
+            db.session.flush()  # the unique index: a post of the same person at once
+            record(actor, "dependent.add", "dependent", dependent.id, after=_snapshot(dependent))
+    except IntegrityError:
+        raise _lost_the_race(guardian.id, data) from None
     return dependent
 
 
 def update_dependent(actor, dependent_id, name, relationship, date_of_birth):
-    with unit_of_work():
-        dependent = _owned_dependent(actor, dependent_id)
-        data = _dependent_data(name, relationship, date_of_birth)
-        before = _snapshot(dependent)
-        dependent.name = data["name"]
-        dependent.relationship_ = data["relationship"]
-        dependent.date_of_birth = data["date_of_birth"]
-        record(
-            actor,
-            "dependent.update",
-            "dependent",
-            dependent.id,
-            before=before,
-            after=_snapshot(dependent),
-        )
+    try:
+        with unit_of_work():
+            dependent = _owned_dependent(actor, dependent_id)
+            guardian_id = dependent.guardian_id
+            data = _dependent_data(name, relationship, date_of_birth)
+            _refuse_if_there(guardian_id, data, except_id=dependent.id)
+            before = _snapshot(dependent)
+            dependent.name = data["name"]  # keyed again (Dependent.name_key)
+            dependent.relationship_ = data["relationship"]
+            dependent.date_of_birth = data["date_of_birth"]
+            db.session.flush()  # the unique index: someone renamed onto at the same moment
+            record(
+                actor,
+                "dependent.update",
+                "dependent",
+                dependent.id,
+                before=before,
+                after=_snapshot(dependent),
+            )
+    except IntegrityError:
+        raise _lost_the_race(guardian_id, data, except_id=dependent_id) from None
     return dependent
 
 

@@ -1,8 +1,9 @@
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.names import name_key
 from portal.extensions import db
 
 PATIENT, PROVIDER, ADMIN = "patient", "provider", "admin"
@@ -73,18 +74,43 @@ class User(UserMixin, db.Model):
 
 
 class Dependent(db.Model):
-    """Someone a patient books for (a child, a parent); reminders go to the guardian."""
+    """Someone a patient books for (a child, a parent); reminders go to the guardian.
+
+    One person is on an account once: the same folded name (``name_key``) and date of
+    birth (or, without one, the same name alone) under one guardian is refused by the two
+    unique indexes below, so a double "Add" cannot make two records of one child, whom
+    the no-overlap rule (per dependent) would then let be booked twice at one moment.
+    Twins differ by name. A row left duplicated from before the rule (migration
+    depident0001) has no key, so it is not compared until it is renamed."""
 
     __tablename__ = "dependents"
+    __table_args__ = (
+        sa.Index("uq_dependents_person", "guardian_id", "name_key", "date_of_birth", unique=True),
+        sa.Index(
+            "uq_dependents_person_undated",
+            "guardian_id",
+            "name_key",
+            unique=True,
+            postgresql_where=sa.text("date_of_birth IS NULL"),
+            sqlite_where=sa.text("date_of_birth IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     guardian_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(120))
+    # domain.names.name_key(name), set with every name (closure's erasure included).
+    name_key: Mapped[str | None] = mapped_column(sa.Text)
     relationship_: Mapped[str] = mapped_column("relationship", sa.String(32))
     date_of_birth: Mapped[object | None] = mapped_column(sa.Date)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
 
     guardian = relationship("User", back_populates="dependents")
+
+    @validates("name")
+    def _keyed(self, _attribute, name):
+        self.name_key = name_key(name)
+        return name
 
     def owner_ids(self):
         return {self.guardian_id}

@@ -67,6 +67,7 @@ from portal.audit.service import record, redact_personal
 from portal.config import public_url_for
 from portal.db import unit_of_work, utcnow
 from portal.domain.ids import is_digits, parse_id
+from portal.domain.names import NAME_NEEDS_LETTER, has_letter
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.i18n import DEFAULT_LANGUAGE, N_, known_language
@@ -181,6 +182,8 @@ def normalise_name(raw, what="your name"):
         raise ValueError(BIDI_CHARS)
     if len(name) > NAME_MAX_LENGTH:
         raise ValueError(f"Use at most {NAME_MAX_LENGTH} characters.")
+    if not has_letter(name):
+        raise ValueError(NAME_NEEDS_LETTER)
     return name
 
 

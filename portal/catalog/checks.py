@@ -53,6 +53,7 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
 from portal.db import unit_of_work, utcnow
+from portal.domain.names import NAME_NEEDS_LETTER, has_letter
 from portal.domain.text import DateText, PluralText, Text
 from portal.extensions import db
 from portal.i18n import N_, Nn_
@@ -125,6 +126,15 @@ def clean_text(value, field_name, errors, what, max_length, required=True):
         errors[field_name] = f"Enter {what}."
     elif len(value) > max_length:
         errors[field_name] = f"Use at most {max_length} characters."
+    return value
+
+
+def clean_name(value, field_name, errors, what, max_length):
+    """``clean_text`` for a name patients read (a clinic's, its city's, a service's, a
+    specialization's, a provider's): it also needs a letter (``domain.names``)."""
+    value = clean_text(value, field_name, errors, what, max_length)
+    if value and field_name not in errors and not has_letter(value):
+        errors[field_name] = NAME_NEEDS_LETTER
     return value
 
 

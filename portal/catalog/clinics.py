@@ -10,7 +10,7 @@ from portal.catalog.checks import (
     AHEAD,
     LISTED,
     changing,
-    clean_text,
+    clean_name,
     lapse_text,
     load,
     lock_for_edit,
@@ -63,8 +63,8 @@ def _check_hours(hours, errors):
 
 
 def _check_clinic(data, errors, clinic_id=None):
-    data["name"] = clean_text(data.get("name"), "name", errors, "the clinic's name", 120)
-    data["city"] = clean_text(data.get("city"), "city", errors, "the city", 80)
+    data["name"] = clean_name(data.get("name"), "name", errors, "the clinic's name", 120)
+    data["city"] = clean_name(data.get("city"), "city", errors, "the city", 80)
     data["address"] = (data.get("address") or "").strip()
     tz = (data.get("timezone") or DEFAULT_TIMEZONE).strip()
     try:
@@ -392,7 +392,7 @@ def update_clinic(actor, clinic, **changes):
 
 
 def _check_specialization(name, errors, spec_id=None):
-    name = clean_text(name, "name", errors, "a name", 80)
+    name = clean_name(name, "name", errors, "a name", 80)
     if "name" not in errors:
         clash = sa.select(Specialization.id).where(
             sa.func.lower(Specialization.name) == name.lower()

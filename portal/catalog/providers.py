@@ -20,7 +20,7 @@ from portal.catalog.checks import (
     bump_versions,
     changing,
     choice,
-    clean_text,
+    clean_name,
     lock_for_edit,
     raise_errors,
     release_stale_then_lock,
@@ -55,7 +55,7 @@ PROVIDER_FIELDS = (
 
 def _check_provider(data, errors):
     data["kind"] = choice(data.get("kind"), PROVIDER_KINDS, "kind", errors, "doctor or lab")
-    data["display_name"] = clean_text(
+    data["display_name"] = clean_name(
         data.get("display_name"), "display_name", errors, "the name patients see", 120
     )
     reg = " ".join((data.get("registration_no") or "").split()) or None

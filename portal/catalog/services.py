@@ -8,7 +8,7 @@ from portal.catalog.checks import (
     bump_versions,
     changing,
     choice,
-    clean_text,
+    clean_name,
     lock_for_edit,
     raise_errors,
     require_admin,
@@ -46,7 +46,7 @@ MSG_FEE_MIN = f"Enter a fee of {format_inr(MIN_ONLINE_PAYMENT, always_show_paise
 
 
 def _check_service(data, errors):
-    data["name"] = clean_text(data.get("name"), "name", errors, "the service's name", 120)
+    data["name"] = clean_name(data.get("name"), "name", errors, "the service's name", 120)
     data["kind"] = choice(data.get("kind"), SERVICE_KINDS, "kind", errors, "a kind of service")
     data["mode"] = choice(data.get("mode"), SERVICE_MODES, "mode", errors, "in person or online")
     data["duration_minutes"] = bounded_int(

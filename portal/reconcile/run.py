@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from operator import attrgetter
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -41,7 +42,7 @@ from portal.audit.service import record
 from portal.booking import lifecycle
 from portal.booking.models import ATTENTION_RECONCILIATION
 from portal.config import policy, setting
-from portal.db import unit_of_work, utcnow
+from portal.db import lock_subjects, unit_of_work, utcnow
 from portal.domain.states import RECON_RUN, ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
 from portal.jobs import enqueue
@@ -130,13 +131,58 @@ class Plan:
 JOB = "reconcile.run"
 
 
+STALE_RUN = timedelta(hours=1)  # a RUNNING run this old died with its worker
+# A run of the same window started this recently is the same request sent twice (a double
+# click), even if it has finished already (a short run, or the embedded mode's jobs).
+JUST_STARTED = timedelta(seconds=10)
+
+
+class Requested(NamedTuple):
+    """What an admin's request led to: ``run``, and whether it was ``started`` now (False:
+    a run of that window still running, or started moments ago, is shown instead)."""
+
+    run: ReconRun
+    started: bool
+
+
+def run_for_window(start, end, now):
+    """The newest run of exactly [start, end) still running (and not stale) or started
+    moments ago (``JUST_STARTED``), whatever started it; None when there is none."""
+    recent = db.session.scalars(
+        sa.select(ReconRun)
+        .where(
+            ReconRun.window_start == start,
+            ReconRun.window_end == end,
+            ReconRun.started_at > now - STALE_RUN,
+        )
+        .order_by(ReconRun.id.desc())
+    )
+    for run in recent:
+        if run.status == ReconRunStatus.RUNNING or just_started(run, now):
+            return run
+    return None
+
+
+def just_started(run, now=None):
+    return (now or utcnow()) - run.started_at < JUST_STARTED
+
+
 def request_run(actor, first_day, last_day):
     """An admin's run for whole clinic days [first_day, last_day] (at most a year), run
-    as a background job. ``WindowError`` for a range it cannot have."""
+    as a background job; or, when a run of that window is still running or was started
+    moments ago, that run (``Requested.started`` False): a double submit starts one run.
+    The window's lock (PostgreSQL; the embedded mode's process lock) makes two requests
+    at once look one after the other. ``WindowError`` for a range it cannot have."""
     if not getattr(actor, "is_admin", False):
         raise PermissionDenied("Only administrators run reconciliation.")
     start, end = day_window(first_day, last_day)
-    return start_run(start, end, trigger=ADMIN, actor=actor, background=True)
+    with unit_of_work():
+        lock_subjects([f"recon_window:{start.isoformat()}/{end.isoformat()}"])
+        earlier = run_for_window(start, end, utcnow())
+        if earlier is not None:
+            return Requested(earlier, started=False)
+        run = start_run(start, end, trigger=ADMIN, actor=actor, background=True)
+    return Requested(run, started=True)
 
 
 def start_run(start, end, *, trigger, actor=None, background=False):

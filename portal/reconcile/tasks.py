@@ -10,7 +10,6 @@ towards MATCHED: finding new discrepancies is the run's job. A duplicate stays o
 event is any on the visit (a free move, say), not news about the gateway's listing."""
 
 import logging
-from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -24,12 +23,11 @@ from portal.jobs import job, periodic
 from portal.reconcile import cases, ours, window
 from portal.reconcile.matching import Garbage, compare, gateway_side
 from portal.reconcile.models import Reason, ReconCase, ReconRun
-from portal.reconcile.run import JOB, SCHEDULE, execute, start_run, tolerance
+from portal.reconcile.run import JOB, SCHEDULE, STALE_RUN, execute, start_run, tolerance
 
 log = logging.getLogger("portal.reconcile")
 
 DAILY_ATTEMPTS = 3  # failed scheduled runs of one day before the schedule gives up on it
-STALE_RUN = timedelta(hours=1)  # a RUNNING run this old died with its worker
 
 
 @job(JOB)

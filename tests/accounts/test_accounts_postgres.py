@@ -209,3 +209,33 @@ def test_two_wrong_passwords_at_once_are_both_counted(pg_app, monkeypatch):
     results = run_together(pg_app, guess, guess)
     assert all(isinstance(r, accounts.ValidationError) for r in results), results
     assert _count(pg_app, sa.select(User.failed_logins).where(User.id == uid)) == 2
+
+
+def test_one_dependent_added_twice_at_once_is_one_row(pg_app, monkeypatch):
+    """Review rev-input: a double click on "Add dependent" sent two posts at once; both
+    looked for her, found no one and added her, so the same child could be held with two
+    doctors at one moment (the no-overlap rule is per dependent). Now the unique index on
+    (guardian, folded name, date of birth) lets one in; the other is told she is there."""
+    from datetime import date
+
+    from portal.accounts import dependents
+
+    (uid,) = _users(pg_app, ("patient", "p@example.com"))
+    # Both have looked and found no one before either adds her.
+    _meet(monkeypatch, dependents, "_same_person", after=True)
+
+    def add(name):
+        def body():
+            guardian = db.session.get(User, uid)
+            return dependents.add_dependent(guardian, name, "child", date(2018, 4, 1)).id
+
+        return body
+
+    results = run_together(pg_app, add("Diya Sharma"), add("diya  SHARMA"))
+    done = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, dependents.DuplicateDependent)]
+    assert len(done) == 1 and len(refused) == 1, results
+    assert refused[0].dependent_id == done[0]
+    assert "is already on your account" in refused[0].errors["name"]
+    count = sa.select(sa.func.count()).select_from(dependents.Dependent)
+    assert _count(pg_app, count) == 1

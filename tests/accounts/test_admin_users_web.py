@@ -142,3 +142,18 @@ def test_other_roles_get_403(client, make_user, login, role):
     assert client.get("/admin/users").status_code == 403
     assert client.post(f"/admin/users/{user.id}/deactivate").status_code == 403
     assert client.post("/admin/users/invite", data={}).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["12.5", "0", "2026-12-15T99:99"])
+def test_an_invite_name_needs_a_letter(app, client, admin, name):
+    """Review rev-input: "12.5" was invited as an administrator's name."""
+    response = client.post(
+        "/admin/users/invite", data={"name": name, "email": "n@example.com", "role": "admin"}
+    )
+    assert (
+        response.status_code == 422
+        and "Enter a name in letters, not only numbers or a date." in html(response)
+    )
+    with app.app_context():
+        assert db.session.scalar(sa.select(User).where(User.email == "n@example.com")) is None
+        db.session.remove()

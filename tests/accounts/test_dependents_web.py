@@ -138,3 +138,80 @@ def test_other_roles_get_403(client, make_user, login, role):
 def test_anonymous_is_sent_to_login(client):
     response = client.post("/me/dependents", data={"name": "X", "relationship": "child"})
     assert response.status_code == 302 and "/auth/login" in response.location
+
+
+KID = {"name": "Diya Sharma", "relationship": "child", "date_of_birth": "2018-04-01"}
+ALREADY = "Diya Sharma (born 1 Apr 2018) is already on your account."
+
+
+def _count(app, guardian):
+    with app.app_context():
+        return db.session.query(Dependent).filter_by(guardian_id=guardian.id).count()
+
+
+def test_a_double_submit_adds_one_dependent_and_says_she_is_there(app, client, patient):
+    """Review rev-input: a double click on "Add" made two identical children, whom the
+    no-overlap rule (per dependent) then let be booked at two clinics at once."""
+    assert client.post("/me/dependents", data=KID).status_code == 303
+    again = client.post("/me/dependents", headers=HX, data=KID)
+    assert again.status_code == 422 and ALREADY in html(again)
+    # The same person typed otherwise: case and spaces do not make someone new.
+    other_case = dict(KID, name="  diya   SHARMA ", relationship="other")
+    assert ALREADY in html(client.post("/me/dependents", data=other_case))
+    assert _count(app, patient) == 1
+
+
+def test_twins_and_namesakes_born_apart_are_two_people(app, client, patient):
+    assert client.post("/me/dependents", data=KID).status_code == 303
+    twin = dict(KID, name="Riya Sharma")
+    assert client.post("/me/dependents", data=twin).status_code == 303
+    undated = dict(KID, date_of_birth="")
+    assert client.post("/me/dependents", data=undated).status_code == 303
+    # Without a date of birth the name alone says who it is.
+    again = client.post("/me/dependents", data=undated)
+    assert again.status_code == 422
+    assert "Diya Sharma is already on your account." in html(again)
+    assert _count(app, patient) == 3
+
+
+def test_renaming_onto_another_family_member_is_refused(app, client, patient):
+    add(app, patient, name="Diya Sharma", dob=date(2018, 4, 1))
+    other = add(app, patient, name="Riya Sharma", dob=date(2018, 4, 1))
+    response = client.post(f"/me/dependents/{other}/edit", data=dict(KID, name="DIYA sharma"))
+    assert response.status_code == 422 and ALREADY in html(response)
+    with app.app_context():
+        assert db.session.get(Dependent, other).name == "Riya Sharma"
+    # Her own name again (or another relationship) is no clash with herself.
+    same = client.post(f"/me/dependents/{other}/edit", data=dict(KID, name="Riya Sharma"))
+    assert same.status_code == 303
+
+
+def test_the_refusal_is_said_in_hindi(client, patient):
+    client.post("/language", data={"language": "hi", "next": "/"})
+    assert client.post("/me/dependents", data=KID).status_code == 303
+    again = client.post("/me/dependents", data=KID)
+    assert again.status_code == 422
+    assert "Diya Sharma (जन्म 1 अप्रैल 2018) पहले से आपके खाते में हैं।" in html(again)
+
+
+@pytest.mark.parametrize(
+    "name", ["0", "-1", "12.5", "2026-12-15T99:99", "-0.001", "1e9", "१२", "12 - 5"]
+)
+def test_a_name_without_a_letter_is_refused(app, client, patient, name):
+    response = client.post("/me/dependents", data=dict(KID, name=name))
+    assert response.status_code == 422
+    assert "Enter a name in letters, not only numbers or a date." in html(response)
+    assert _count(app, patient) == 0
+
+
+def test_names_in_devanagari_and_with_digits_are_names(app, client, patient):
+    for name in ("दिया शर्मा", "Diya 2", "O'Brien"):
+        assert client.post("/me/dependents", data=dict(KID, name=name)).status_code == 303
+    assert _count(app, patient) == 3
+
+
+def test_a_name_without_a_letter_is_refused_in_hindi(client, patient):
+    client.post("/language", data={"language": "hi", "next": "/"})
+    response = client.post("/me/dependents", data=dict(KID, name="12.5"))
+    assert response.status_code == 422
+    assert "नाम अक्षरों में लिखें, केवल अंक या तारीख़ नहीं।" in html(response)

@@ -961,3 +961,20 @@ def test_the_day_times_follow_the_clinics_hours_and_a_closed_clinic_is_not_offer
     assert client.get(url, headers=HX).status_code == 404
     found = text(client.get(f"/find?service={catalog['consult']}&clinic={catalog['indira']}"))
     assert 'class="slot"' not in found
+
+
+@pytest.mark.parametrize("name", ["12.5", "-1", "2026-12-15T99:99"])
+def test_a_catalog_name_needs_a_letter(client, catalog, login, app, name):
+    """Review rev-input: "12.5" was accepted as a specialization (shown to patients in the
+    search); a clinic's, a service's and a provider's names take the same rule."""
+    login(catalog["admin"])
+    response = client.post("/admin/specializations", data={"name": name})
+    assert (
+        response.status_code == 422
+        and "Enter a name in letters, not only numbers or a date." in text(response)
+    )
+    with app.app_context():
+        assert (
+            db.session.scalar(sa.select(Specialization).where(Specialization.name == name)) is None
+        )
+    assert client.post("/admin/specializations", data={"name": "त्वचा रोग"}).status_code == 303

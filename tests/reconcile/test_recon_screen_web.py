@@ -3,6 +3,7 @@ beside the field, never a 500), open cases by reason with filters (an unknown on
 message), a case with both sides, sync and accept (a short note refused), bulk resolve."""
 
 import re
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -85,7 +86,8 @@ def test_run_now_refuses_bad_ranges(client, setup, first, last, message):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconRun)) == 1
 
 
-def test_run_now_runs_in_the_background(client, setup):
+def test_run_now_runs_in_the_background(client, setup, clock):
+    clock.shift(60)  # the setup's run of that day is not "moments ago" (shown instead)
     login(client, setup["emails"]["admin"])
     response = client.post(
         "/admin/reconciliation/runs", data={"first_day": "2026-06-01", "last_day": "2026-06-01"}
@@ -178,3 +180,54 @@ def test_cases_and_runs_download_as_csv_with_the_screens_filters(client, setup):
     assert client.get("/admin/reconciliation/cases.csv?colour=red").status_code == 422
     login(client, setup["emails"]["patient"])
     assert client.get("/admin/reconciliation/cases.csv").status_code in (403, 404)
+
+
+def _runs():
+    return db.session.scalars(sa.select(ReconRun).order_by(ReconRun.id)).all()
+
+
+def test_run_now_twice_for_one_window_starts_one_run(client, setup, clock):
+    """Review rev-input: a double submit of "Run" started two runs of the same window.
+    Jobs run at once in tests (and soon in the embedded mode), so the first is finished
+    when the second arrives: started moments ago, it is the same request."""
+    clock.shift(60)  # past the setup's own run of that day
+    login(client, setup["emails"]["admin"])
+    window = {"first_day": "2026-06-01", "last_day": "2026-06-01"}
+    first = client.post("/admin/reconciliation/runs", data=window)
+    second = client.post("/admin/reconciliation/runs", data=window, follow_redirects=True)
+    assert first.status_code == 303 and second.status_code == 200
+    with client.application.app_context():
+        runs = _runs()
+        assert len(runs) == 2  # the setup's own run and one of the two posts
+        assert runs[-1].status == "finished"
+        newest = runs[-1].id
+    assert f"Run {newest} for that window was started moments ago" in second.get_data(as_text=True)
+    # Another window is another run.
+    other = client.post(
+        "/admin/reconciliation/runs", data={"first_day": "2026-06-02", "last_day": "2026-06-02"}
+    )
+    assert other.status_code == 303
+    with client.application.app_context():
+        assert len(_runs()) == 3
+
+
+def test_run_now_shows_the_run_still_running_for_that_window(client, setup, clock):
+    from portal.reconcile import run as recon
+    from portal.reconcile.window import day_window
+
+    with client.application.app_context():
+        start, end = day_window(date(2026, 6, 1), date(2026, 6, 1))
+        running = recon.start_run(start, end, trigger=recon.ADMIN).id  # never executed
+        db.session.remove()
+    clock.shift(60)  # past "moments ago": it is the run still running that is shown
+    login(client, setup["emails"]["admin"])
+    window = {"first_day": "2026-06-01", "last_day": "2026-06-01"}
+    page = client.post("/admin/reconciliation/runs", data=window, follow_redirects=True)
+    assert f"Run {running} for that window is still running" in page.get_data(as_text=True)
+    with client.application.app_context():
+        assert _runs()[-1].id == running
+    # One that has run an hour is taken for dead with its worker: a new run starts.
+    clock.shift(3600)
+    assert client.post("/admin/reconciliation/runs", data=window).status_code == 303
+    with client.application.app_context():
+        assert _runs()[-1].id == running + 1

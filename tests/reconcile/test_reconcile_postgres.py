@@ -95,3 +95,44 @@ def test_runs_concurrent_with_webhooks_end_with_every_case_correct(pg_app, pg_ga
         again = recon.execute(recon.start_run(start, end, trigger=recon.ADMIN).id)
         assert (again.matched, again.discrepancies, again.new_discrepancies) == (HELD + 2, 0, 0)
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconCase)) == len(found)
+
+
+def test_two_requests_for_one_window_at_once_start_one_run(pg_app, monkeypatch):
+    """Review rev-input: "Run" submitted twice started two runs of the same window. Now a
+    request takes the window's lock and shows a run of it still running (or just
+    started) instead: two at once on PostgreSQL make one run."""
+    import time
+    from datetime import date
+
+    from tests.threads import lock_waiters
+
+    with pg_app.app_context():
+        world = build_world()
+        admin_id = world.admin
+        db.session.remove()
+    arrived = []
+    looked = recon.run_for_window
+
+    def look_then_meet(*args, **kwargs):
+        found = looked(*args, **kwargs)
+        arrived.append(1)  # both have looked before either records a run (unless one waits)
+        deadline = time.monotonic() + 10
+        while len(arrived) < 2 and not lock_waiters(db.engine) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return found
+
+    monkeypatch.setattr(recon, "run_for_window", look_then_meet)
+
+    def request():
+        asked = recon.request_run(
+            db.session.get(User, admin_id), date(2026, 6, 1), date(2026, 6, 1)
+        )
+        return asked.run.id, asked.started
+
+    results = run_together(pg_app, request, request, timeout=60)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert {r[0] for r in results} == {results[0][0]}, results
+    assert sorted(r[1] for r in results) == [False, True], results
+    with pg_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconRun)) == 1
+        db.session.remove()

@@ -338,6 +338,7 @@ def test_closing_erases_the_person_and_keeps_the_records(app, client, login, wor
     with app.app_context():
         child = db.session.get(Dependent, world.child)
         assert child.name == f"Family member #{child.id}" and child.date_of_birth is None
+        assert child.name_key == f"family member #{child.id}"  # the folded name goes too
         visit = db.session.get(MasterBooking, visit_id)
         # Financial records as they were; the issued invoice keeps its name.
         assert (visit.number, visit.invoice_no, visit.billed_to_name, visit.status) == kept_visit

@@ -6,6 +6,7 @@ resolution is audited by the service."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.domain.states import ReconRunStatus
 from portal.exports import ExportError
 from portal.reconcile import queries
 from portal.reconcile import resolve as resolving
@@ -86,8 +87,18 @@ def reconciliation_run():
     form = RunForm()
     if not form.validate_on_submit():
         return _index(run_form=form, status=422)
-    run = runs.request_run(current_user, form.first_day.data, form.last_day.data)
-    flash(f"Run {run.id} started for {form.first_day.data} to {form.last_day.data}.", "success")
+    asked = runs.request_run(current_user, form.first_day.data, form.last_day.data)
+    run, days = asked.run, f"{form.first_day.data} to {form.last_day.data}"
+    if asked.started:
+        flash(f"Run {run.id} started for {days}.", "success")
+    elif run.status == ReconRunStatus.RUNNING and not runs.just_started(run):
+        flash(f"Run {run.id} for that window is still running ({days}): no other started.", "info")
+    else:
+        flash(
+            f"Run {run.id} for that window was started moments ago ({days}): no other started;"
+            " its outcome is in the list.",
+            "info",
+        )
     return redirect(url_for("admin.reconciliation"), 303)
 
 

@@ -315,16 +315,22 @@ def add_child(patient_id):
                 form.date_of_birth.data,
                 actor=current_user,
             )
+        except account_dependents.DuplicateDependent as exc:
+            # A double click (or someone added before): the child already there is chosen.
+            born = (
+                f" (born {account_dependents.born(exc.date_of_birth)})" if exc.date_of_birth else ""
+            )
+            said = f"{exc.name}{born} is already on {patient.name}'s account"
+            if exc.dependent_id is None:
+                apply_errors(form, {"name": f"{said}."})
+            else:
+                flash(f"{said}: chosen for this visit.", "info")
+                return _with_child(patient, exc.dependent_id)
         except accounts.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
             flash(f"{child.name} added to {patient.name}'s account.", "success")
-            return redirect(
-                url_for(
-                    "admin.new_visit_for", patient_id=patient.id, person=f"dependent:{child.id}"
-                ),
-                303,
-            )
+            return _with_child(patient, child.id)
     return render(
         ADD,
         status=422,
@@ -333,6 +339,12 @@ def add_child(patient_id):
         visit=None,
         child_form=form,
     )
+
+
+def _with_child(patient, dependent_id):
+    """Back to the patient's new visit with this dependent chosen."""
+    url = url_for("admin.new_visit_for", patient_id=patient.id, person=f"dependent:{dependent_id}")
+    return redirect(url, 303)
 
 
 # --- one visit ---------------------------------------------------------------------------

@@ -550,3 +550,26 @@ def test_this_month_covers_the_whole_month_ahead_too():
     assert preset_range("month", date(2026, 6, 10)) == (date(2026, 6, 1), date(2026, 6, 30))
     assert preset_range("month", date(2028, 2, 29)) == (date(2028, 2, 1), date(2028, 2, 29))
     assert preset_range("month", date(2026, 12, 31)) == (date(2026, 12, 1), date(2026, 12, 31))
+
+
+def test_a_child_added_twice_at_the_desk_is_one_child_chosen_again(app, client, login, world):
+    """Review rev-input: a double click on "Add child" made two identical children."""
+    from portal.accounts.models import Dependent
+
+    login(world.admin)
+    base = f"/admin/visits/new/{world.patient.id}"
+    data = {"name": "Diya Sharma", "relationship": "child", "date_of_birth": "2018-04-01"}
+    first = client.post(f"{base}/child", data=data)
+    second = client.post(f"{base}/child", data=dict(data, name="diya  sharma"))
+    assert first.status_code == 303 and second.status_code == 303
+    assert second.location == first.location  # the same child chosen for the visit
+    page = client.get(second.location).get_data(as_text=True)
+    assert "Diya Sharma (born 1 Apr 2018) is already on" in page
+    with app.app_context():
+        children = db.session.scalars(
+            db.select(Dependent).where(Dependent.guardian_id == world.patient.id)
+        ).all()
+        assert [c.name for c in children].count("Diya Sharma") == 1
+    digits = client.post(f"{base}/child", data=dict(data, name="12.5"))
+    assert digits.status_code == 422
+    assert "Enter a name in letters, not only numbers or a date." in digits.get_data(as_text=True)
