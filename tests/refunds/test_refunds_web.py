@@ -341,11 +341,31 @@ def test_admin_cancel_modes_state_the_policy_in_force(app, client, setup):
         app.config["POLICY"] = saved
     labels = re.findall(r'<label><input[^>]*name="mode"[^>]*> ([^<]*)</label>', page)
     assert labels == [
-        "For the patient (policy tier; 40% − ₹300 within 12 h)",
+        "For the patient (100%: more than 48 h before the start)",
         "For the clinic (95% refund, no penalty)",
         "For the provider (90% refund, ₹300 penalty on the provider)",
     ]
     assert "₹250" not in page and "full refund" not in page
+
+
+@pytest.mark.parametrize(
+    ("left", "tier"),
+    [
+        (30, "75% − ₹100: more than 24 h before the start"),
+        (5, "50% − ₹250: within 24 h of the start"),
+    ],
+)
+def test_admin_cancel_patient_mode_names_the_tier_the_preview_gives(
+    app, client, setup, clock, left, tier
+):
+    """Review finding: the patient option named the 50% − ₹250 tier while the preview line
+    below it gave 75% − ₹100 (30 hours ahead): the label names the tier that applies."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(left))
+    login(client, emails["admin"])
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel?mode=patient").get_data(as_text=True)
+    labels = re.findall(r'<label><input[^>]*name="mode"[^>]*> ([^<]*)</label>', page)
+    assert labels[0] == f"For the patient ({tier})"
 
 
 def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):

@@ -9,6 +9,7 @@ from wtforms import ValidationError
 
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
+from portal.db import utcnow
 from portal.domain.ids import parse_id
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
@@ -55,7 +56,8 @@ def _item(item_id):
 
 def _form(item, **kwargs):
     """The cancel form, its modes stating what they give under the booking's policy."""
-    return AdminCancelForm(policy=policy_store.for_booking(item), **kwargs)
+    until_start = item.start_at - utcnow()
+    return AdminCancelForm(policy=policy_store.for_booking(item), until_start=until_start, **kwargs)
 
 
 def _preview(item, form):
