@@ -410,6 +410,24 @@ def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clo
     assert html.count('id="refund-') >= 2
 
 
+def test_admin_refunds_list_dates_each_refund(app, client, setup, clock):
+    """Review finding: the refunds list had no date column: each row says when it was asked
+    for and when it was processed (clinic time)."""
+    visit_id, ids, emails = setup
+    login(client, emails["patient"])
+    cancel_as_patient(client, visit_id, [ids[0]])
+    client.post("/auth/logout")
+    login(client, emails["admin"])
+    html = client.get("/admin/refunds").get_data(as_text=True)
+    head = html.split('id="refunds"')[1].split("</thead>")[0]
+    assert "<th>Requested</th>" in head and "<th>Processed</th>" in head
+    with app.app_context():
+        refund = db.session.scalars(sa.select(Refund)).first()
+        shown = app.jinja_env.filters["clinic_time"](refund.created_at)
+    row = html.split(f'id="refund-{refund.id}"')[1].split("</tr>")[0]
+    assert f'<td class="nowrap">{shown}</td>' in row
+
+
 def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway):
     visit_id, ids, emails = setup
     gateway.sandbox.set_faults(fail_next=10, error_status=503, match="refund")
