@@ -368,6 +368,26 @@ def test_admin_cancel_patient_mode_names_the_tier_the_preview_gives(
     assert labels[0] == f"For the patient ({tier})"
 
 
+def test_admin_cancel_clicked_twice_lands_both_on_the_visit(app, client, setup, clock):
+    """Review finding: a double click on "Cancel this booking" (a boosted post) answered
+    the second post with the cancel page and HX-Push-Url: false, so the address stayed on
+    /admin/bookings/<id>/cancel: the second post, finding it cancelled, goes where the
+    first did (303 to the visit), saying so."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    login(client, emails["admin"])
+    form = {"mode": "patient", "override": "", "reason": "Patient phoned to cancel"}
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel", query_string=form).get_data(True)
+    data = {**form, **_hidden(page)}
+    boosted = {"HX-Request": "true", "HX-Boosted": "true"}
+    first = client.post(f"/admin/bookings/{ids[0]}/cancel", data=data, headers=boosted)
+    second = client.post(f"/admin/bookings/{ids[0]}/cancel", data=data, headers=boosted)
+    assert first.status_code == 303 and second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"] == f"/admin/visits/{visit_id}"
+    shown = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "This booking was already cancelled" in shown
+
+
 def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):
     visit_id, ids, emails = setup
     clock.move_to(at(4, 10) - hours(10))

@@ -111,6 +111,12 @@ def cancel_booking(item_id):
 @bp.post("/bookings/<int:item_id>/cancel")
 def cancel_booking_post(item_id):
     item = _item(item_id)
+    if refunds_lookup.cancellation_for(item.id) is not None:
+        # Cancelled already (a double click, or a colleague): go where a cancellation goes.
+        # Answered with the cancel page and HX-Push-Url: false, the address stayed on
+        # …/cancel under whichever page the faster answer drew.
+        flash("This booking was already cancelled; nothing more was done.", "info")
+        return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
     form = _form(item)
     if not form.validate():
         return _page(item, form, status=422)
