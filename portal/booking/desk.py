@@ -19,7 +19,7 @@ from portal.catalog.models import Clinic, Service
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.next_action import next_action
-from portal.domain.states import PaymentStatus
+from portal.domain.states import PaymentStatus, VisitStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.pagination import Order, keyset_page
 from portal.payments import records
@@ -219,6 +219,8 @@ def payment_status(visit):
 
 def hint(visit, now=None):
     """The next action about the visit's money (``portal.domain.next_action``)."""
+    if visit.status == VisitStatus.CANCELLED:
+        return next_action(None, now=now or utcnow(), cancelled=True)
     payment = current_payment(visit)
     if payment is None:
         # No payment at all: a draft's is still to be asked for; a visit confirmed without

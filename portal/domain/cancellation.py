@@ -91,6 +91,15 @@ def describe_tier(tier: RefundTier) -> str:
     return text + (f" − {format_inr(tier.deduction)}" if tier.deduction else "")
 
 
+def admin_patient_tier(until_start: timedelta, policy: Policy = DEFAULT_POLICY) -> RefundTier:
+    """The tier an admin's cancellation for the patient gives with ``until_start`` left:
+    the patient's own table, else (within the cut-off) the admin's late tier."""
+    for tier in policy.patient_cancellation_tiers:
+        if tier.matches(until_start):
+            return tier
+    return policy.admin_late_cancellation
+
+
 def _tier_amount(paid: int, tier: RefundTier) -> int:
     return apply_bps(paid, tier.refund_bps) - tier.deduction
 
@@ -144,12 +153,9 @@ def refund_for_cancellation(
             hours = in_hours(policy.patient_cancellation_cut_off)
             return refused(Text(MSG_PATIENT_TOO_LATE, hours=hours), "patient_refused")
     elif actor == "admin":
-        for tier in policy.patient_cancellation_tiers:
-            if tier.matches(h):
-                raw, rule = _tier_amount(paid, tier), "admin_patient_tier"
-                break
-        else:
-            raw, rule = _tier_amount(paid, policy.admin_late_cancellation), "admin_late"
+        tier = admin_patient_tier(h, policy)
+        late = tier is policy.admin_late_cancellation
+        raw, rule = _tier_amount(paid, tier), "admin_late" if late else "admin_patient_tier"
     elif actor == "clinic":
         raw, rule = apply_bps(paid, policy.clinic_cancellation_refund_bps), "clinic"
     else:  # provider

@@ -27,6 +27,7 @@ class Action(StrEnum):
     RENEW_LINK = "RENEW_LINK"  # the order/link ran out: send a new payment link
     COMPLETE = "COMPLETE"  # paid: nothing left to do about the money
     REVIEW = "REVIEW"  # a state this rule does not know: look at it by hand
+    NONE = "NONE"  # the visit is cancelled: nothing is left to do about its money here
 
 
 LABELS = {
@@ -37,6 +38,7 @@ LABELS = {
     Action.RENEW_LINK: "Renew link: send a new payment link",
     Action.COMPLETE: "Complete: payment confirmed",
     Action.REVIEW: "Review by hand",
+    Action.NONE: "None — cancelled",
 }
 
 
@@ -63,9 +65,13 @@ def next_action(
     failed_attempts: int = 0,
     policy: Policy = DEFAULT_POLICY,
     confirmed: bool = False,
+    cancelled: bool = False,
 ) -> NextAction:
     """The hint for a payment in ``status`` (None: the visit has no payment; ``confirmed``:
-    it was confirmed all the same, nothing being due)."""
+    it was confirmed all the same, nothing being due; ``cancelled``: the visit is, and its
+    refunds are the refunds queue's business, not a payment to take or renew)."""
+    if cancelled:
+        return _next(Action.NONE)
     if status is None:
         return _next(Action.COMPLETE if confirmed else Action.TAKE_PAYMENT)
     if status == PaymentStatus.SUCCESSFUL:

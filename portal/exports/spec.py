@@ -73,7 +73,10 @@ def _column(c):
 class ExportSpec:
     """``name``: the file name's stem; ``title``: what the file is; ``columns``: Column or
     ``(header, read)`` pairs (plain text); ``query``: a select (streamed) *or* ``rows``: a
-    function returning an iterable of rows; ``filters``: ``[(label, value)]`` used."""
+    function returning an iterable of rows; ``filters``: ``[(label, value)]`` used;
+    ``totals``: a function returning the summary rows written after the data, below an
+    empty line (read by the same columns; a value None is an empty cell): the page's totals,
+    which the file lacked (docs/reports.md)."""
 
     name: str
     title: str
@@ -81,6 +84,7 @@ class ExportSpec:
     query: sa.Select | None = None
     rows: Callable[[], Iterable] | None = None
     filters: list = field(default_factory=list)
+    totals: Callable[[], Iterable] | None = None
 
     def __post_init__(self):
         self.columns = [_column(c) for c in self.columns]
@@ -166,6 +170,12 @@ class ExportSpec:
             if progress is not None and n - reported >= every:
                 progress(n)
                 reported = n
+        if self.totals is not None:
+            writer.writerow([])
+            for row in self.totals():
+                writer.writerow(
+                    ["" if (v := c.read(row)) is None else c.fmt(v) for c in self.columns]
+                )
         yield buffer.getvalue()
         if progress is not None:
             progress(n)

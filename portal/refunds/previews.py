@@ -36,17 +36,27 @@ from portal.refunds.money import Split, refund_split, reschedule_fees_refundable
 # (``admin_modes``, English as admin pages are), so the two cannot tell a rule differently.
 
 
-def admin_modes(policy):
+def admin_modes(policy, until_start=None):
     """How an admin cancels (whose cancellation it is decides the tier and the penalty),
-    each saying what it gives under ``policy``, the booking's: never a typed-in figure."""
+    each saying what it gives under ``policy``, the booking's: never a typed-in figure.
+    With ``until_start`` (the booking's time left) the patient option names the tier that
+    applies now, as the preview does (it named the late tier whatever the notice)."""
     late = rules.describe_tier(policy.admin_late_cancellation)
     cut_off = in_hours(policy.patient_cancellation_cut_off)
+    patient = f"For the patient (policy tier; {late} within {cut_off} h)"
+    if until_start is not None:
+        tier = rules.admin_patient_tier(until_start, policy)
+        if tier is policy.admin_late_cancellation:
+            patient = f"For the patient ({late}: within {cut_off} h of the start)"
+        else:
+            given, notice = rules.describe_tier(tier), in_hours(tier.notice)
+            patient = f"For the patient ({given}: more than {notice} h before the start)"
     penalty = policy.provider_cancellation_penalty
     penalty_text = f"{format_inr(penalty)} penalty on the provider" if penalty else "no penalty"
     clinic = percent_text(policy.clinic_cancellation_refund_bps)
     provider = percent_text(policy.provider_cancellation_refund_bps)
     return [
-        ("patient", f"For the patient (policy tier; {late} within {cut_off} h)"),
+        ("patient", patient),
         ("clinic", f"For the clinic ({clinic}% refund, no penalty)"),
         ("provider", f"For the provider ({provider}% refund, {penalty_text})"),
     ]

@@ -228,6 +228,30 @@ def report(f, show=200):
     return GstReport(f, shown, sorted(totals.values(), key=lambda t: t.gstin), seen - len(shown))
 
 
+def totals(f):
+    """The page's summary as rows of the file's columns: one per GSTIN, then the month's
+    total (the CSV had only the documents)."""
+    from types import SimpleNamespace
+
+    data = report(f, show=0)
+
+    def line(label, t):
+        return SimpleNamespace(
+            at=None, doc_type=label, doc_no=None, invoice_no=None,
+            clinic_name=", ".join(sorted(t.clinics)) if t.clinics else None,
+            gstin=t.gstin, taxable=t.taxable, exempt=t.exempt, cgst=t.cgst, sgst=t.sgst,
+            igst=t.igst, gst=t.net,
+        )  # fmt: skip
+
+    rows = [line("Total for GSTIN", t) for t in data.by_gstin]
+    whole = GstinTotals(None)
+    for t in data.by_gstin:
+        for name in ("taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed"):
+            setattr(whole, name, getattr(whole, name) + getattr(t, name))
+    rows.append(line("Total", whole))
+    return rows
+
+
 @register("gst")
 def export(params):
     f = parse(params)
@@ -240,7 +264,7 @@ def export(params):
             text("Number", lambda r: r.doc_no),
             text("Against invoice", lambda r: r.invoice_no),
             text("Clinic", lambda r: r.clinic_name),
-            text("GSTIN", lambda r: r.gstin or UNREGISTERED),
+            text("GSTIN", lambda r: r.gstin or (UNREGISTERED if r.doc_type != "Total" else "")),
             money("Taxable value", lambda r: r.taxable),
             money("Exempt value", lambda r: r.exempt),
             money("CGST", lambda r: r.cgst),
@@ -250,4 +274,5 @@ def export(params):
         ],
         query=query(f),
         filters=describe(f),
+        totals=lambda: totals(f),
     )

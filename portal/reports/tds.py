@@ -113,7 +113,7 @@ def export(params):
             text("Financial year", lambda r: f["fy"]),
             text("Quarter", lambda r: r.quarter),
             text("Provider", lambda r: r.provider),
-            text("PAN", lambda r: r.pan or "not on file"),
+            text("PAN", lambda r: r.pan or ("" if r.quarter == "Total" else "not on file")),
             text("Section", lambda r: r.section),
             money("Gross paid", lambda r: r.gross),
             money("TDS deducted", lambda r: r.tds),
@@ -121,4 +121,16 @@ def export(params):
         ],
         rows=lambda: rows(f),
         filters=describe(f),
+        totals=lambda: [_total(f)],
     )
+
+
+def _total(f):
+    """The page's total row (the CSV had only the providers' rows)."""
+    from types import SimpleNamespace
+
+    data = report(f)
+    return SimpleNamespace(
+        quarter="Total", provider=None, pan="", section=None,
+        gross=data["gross"], tds=data["tds"], payouts=data["payouts"],
+    )  # fmt: skip

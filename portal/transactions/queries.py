@@ -19,7 +19,14 @@ from portal.pagination import Order, keyset_page
 
 from . import references
 from .filters import MovementFilter, utc_bounds
-from .models import BUCKET_IN, BUCKET_PAYOUT, BUCKET_REFUND, FEE_CAPTURE, MoneyMovement
+from .models import (
+    BUCKET_IN,
+    BUCKET_PAYOUT,
+    BUCKET_REFUND,
+    FEE_CAPTURE,
+    REFUND_WALLET,
+    MoneyMovement,
+)
 
 M = MoneyMovement
 ORDERS = (Order(M.occurred_at, descending=True), Order(M.id, descending=True))
@@ -98,6 +105,13 @@ class Summary:
     payouts: int
     gateway_fees: int  # Razorpay's on money in, RazorpayX's (GST included) on payouts
     net: int  # money in − refunds − payouts − gateway fees
+    # What the rows show besides the cash above, so the sums agree with them (a filter to
+    # wallet refunds showed "Refunds ₹0" above ₹400 of rows): refunds put in a wallet
+    # (done, no cash left), and every other row that moves no cash (wallet credits and
+    # debits, adjustments, settlements, pending or failed rows), by amount.
+    wallet_refunds: int = 0
+    not_cash_count: int = 0
+    not_cash: int = 0
 
 
 def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
@@ -116,9 +130,22 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
             else_=0,
         )
     )
+    wallet_refund = sa.and_(
+        M.bucket.is_(None), M.type == REFUND_WALLET, M.failed.is_(False), M.status == "PROCESSED"
+    )
+    wallet_refunds = total(sa.case((wallet_refund, M.amount), else_=0))
+    not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund))
     row = db.session.execute(
         sa.select(
-            sa.func.count(), money_in, refunds, payouts, fees, money_in - refunds - payouts - fees
+            sa.func.count(),
+            money_in,
+            refunds,
+            payouts,
+            fees,
+            money_in - refunds - payouts - fees,
+            wallet_refunds,
+            total(sa.case((not_cash, 1), else_=0)),
+            total(sa.case((not_cash, M.amount), else_=0)),
         ).where(*conditions(f, recon_clause))
     ).one()
     return Summary(*(int(v) for v in row))

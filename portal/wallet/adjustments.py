@@ -15,6 +15,7 @@ from portal.accounts.service import NotFound, PermissionDenied, ValidationError
 from portal.audit.service import record
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
+from portal.domain.rates import format_inr
 from portal.domain.states import ADJUSTMENT, AdjustmentStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -111,6 +112,32 @@ def window_total(admin_id, patient_id, now):
         )
     )
     return int(total or 0)
+
+
+def approval_reason(adjustment):
+    """Why ``adjustment`` waits for a second administrator, in figures: what the 24-hour
+    window counted (its total, what of it still waits) and the threshold. The page said
+    only ``MSG_APPROVAL``."""
+    waiting = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(sa.func.abs(WalletAdjustment.amount)), 0)).where(
+            WalletAdjustment.created_by_id == adjustment.created_by_id,
+            WalletAdjustment.patient_id == adjustment.patient_id,
+            WalletAdjustment.created_at > adjustment.created_at - WINDOW,
+            WalletAdjustment.created_at <= adjustment.created_at,
+            WalletAdjustment.id != adjustment.id,
+            WalletAdjustment.status == AdjustmentStatus.PENDING_APPROVAL,
+        )
+    )
+    return approval_text(adjustment.window_total, int(waiting or 0), policy())
+
+
+def approval_text(window_total, waiting, pol):
+    """The words of ``approval_reason`` (plain: testable without a database)."""
+    text = f"{format_inr(window_total)} credited or debited to this patient by you in 24 hours"
+    if waiting:
+        text += f", including {format_inr(waiting)} still waiting for approval"
+    threshold = format_inr(pol.adjustment_approval_threshold)
+    return f"{text}; above {threshold} a second administrator must approve it."
 
 
 def create_adjustment(

@@ -181,3 +181,29 @@
     newPage(null, location.hash.slice(1));
   });
 })();
+
+// --- controls kept for Back ----------------------------------------------------------
+// htmx's snapshot for Back is the page's HTML, and a control changed after the page loaded
+// (a filter whose rows were swapped in below it) changed only its live value, not its
+// markup: Back showed the filtered rows under a select saying "Any", and the next change
+// silently dropped the filter. So before the snapshot each control's markup takes its value.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeHistorySave", function (evt) {
+    var root = (evt.detail && evt.detail.historyElt) || document.body;
+    root.querySelectorAll("select option").forEach(function (option) {
+      option.toggleAttribute("selected", option.selected);
+    });
+    root.querySelectorAll("input, textarea").forEach(function (control) {
+      if (control.type === "password" || control.type === "file" || control.type === "hidden" ||
+          control.classList.contains("menu-toggle")) { return; }
+      if (control.type === "checkbox" || control.type === "radio") {
+        control.toggleAttribute("checked", control.checked);
+      } else if (control.tagName === "TEXTAREA") {
+        control.textContent = control.value;
+      } else {
+        control.setAttribute("value", control.value);
+      }
+    });
+  });
+})();

@@ -3,6 +3,7 @@ each filter and search of the appointments list, the attention rules and their r
 with a note, the next action per row, the payments monitor."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from portal.booking.errors import BookingError, PermissionDenied
 from portal.booking.models import ATTENTION_PAYMENT_FAILED, ATTENTION_RECONCILIATION
 from portal.db import unit_of_work
 from portal.domain.next_action import Action
+from portal.domain.states import PaymentStatus
 from portal.extensions import db
 from portal.notify import sweeps, tasks
 from portal.notify.models import Notification
@@ -284,3 +286,14 @@ def test_a_started_booking_never_completed_needs_attention_until_completed(
     assert attention.reasons(_visit(v3)) == []
     assert v3 not in ids(needs_attention=True)
     assert sweeps.flag_not_completed() == 0
+
+
+def test_the_desk_hint_of_a_cancelled_visit_is_none():
+    paid = SimpleNamespace(
+        kind="ORDER", status=PaymentStatus.SUCCESSFUL, expires_at=None, attempt_count=1,
+        failed_attempts=0, unapplied=False,
+    )  # fmt: skip
+    visit = SimpleNamespace(status="CANCELLED", payments=[paid], confirmed_at=NOW)
+    assert desk.hint(visit, NOW).action == Action.NONE
+    visit = SimpleNamespace(status="CANCELLED", payments=[], confirmed_at=None)
+    assert desk.hint(visit, NOW).action == Action.NONE

@@ -48,3 +48,15 @@ def test_the_intervention_threshold_is_the_policy_s():
     assert next_action("PENDING", now=NOW, attempts=1, failed_attempts=1).action == Action.RETRY
     hint = next_action("PENDING", now=NOW, attempts=1, failed_attempts=1, policy=strict)
     assert hint.action == Action.INTERVENE and hint.urgent
+
+
+@pytest.mark.parametrize(
+    "status", [None, PaymentStatus.SUCCESSFUL, PaymentStatus.PENDING, PaymentStatus.EXPIRED]
+)
+def test_a_cancelled_visit_has_no_next_action(status):
+    """Review finding: a cancelled visit said "Complete: payment confirmed" (or offered a
+    new payment link); nothing is left to do about its money."""
+    hint = next_action(status, now=NOW, expires_at=EARLIER, cancelled=True)
+    assert hint.action == Action.NONE
+    assert hint.label == "None — cancelled"
+    assert not hint.urgent

@@ -678,3 +678,27 @@ def test_every_rupee_of_the_payable_traces_to_its_source(world, x, client, login
     balances = [re.findall(r'data-label="Balance" class="num">([^<]+)<', r)[0] for r in rows]
     assert balances[0] == "₹190" and balances[-1] == "₹950"
     assert payable(provider.id) == 19_000
+
+
+def test_a_catch_up_tds_is_explained_and_the_history_reads_in_rupees(world, x, client, make_user):
+    """Review finding: a payout deducting ₹5,627.50 TDS on ₹6,650 had no word that it is the
+    year's catch-up once the threshold is crossed (POLICY.md, docs/payouts.md), and its
+    history printed raw paise ("gross: 665000")."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 45_000_00)
+    x.settle()
+    world.earn(provider, user, 10_000_00)
+    x.settle()
+    first, second = payouts_of(provider.id)
+    assert (first.tds, second.gross, second.tds) == (0, 10_000_00, 5_500_00)
+    client.post("/auth/logout")
+    login_as = make_user("admin")
+    from tests.conftest import PASSWORD
+
+    client.post("/auth/login", data={"email": login_as.email, "password": PASSWORD})
+    html = client.get(f"/admin/payouts/{second.id}").get_data(as_text=True)
+    assert "catch-up" in html and "over the ₹50,000 threshold" in html
+    assert "1000000" not in html and "550000" not in html
+    assert "₹10,000" in html.split("<h2>History</h2>")[1]
+    plain = client.get(f"/admin/payouts/{first.id}").get_data(as_text=True)
+    assert "catch-up" not in plain

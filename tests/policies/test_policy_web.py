@@ -263,7 +263,7 @@ def test_the_approvals_queue_lists_and_decides_policy_changes(app, client, make_
     client.post("/auth/logout")
     login(checker)
     queue = client.get("/admin/approvals?kind=policy").get_data(as_text=True)
-    assert f"Policy version {version_id}" in queue and "gst bps" in queue
+    assert f"Policy version {version_id}" in queue and "18% → 12% from" in queue
     answer = client.post(f"/admin/approvals/policy/{version_id}/approve", data={"note": "ok"})
     assert answer.status_code == 303
     with app.app_context():
@@ -311,3 +311,32 @@ def test_a_rate_typed_with_an_underscore_or_a_comma_saves_nothing(app, client, m
     html = answer.get_data(as_text=True)
     assert html.count("Type the percentage without spaces, underscores or commas") == 2
     assert count_versions(app) == 0
+
+
+def test_a_policy_change_in_the_queue_describes_itself(app, client, make_user, login):
+    """Review finding: the queue asked "Approve the extra refund of ₹0 (Policy version 2)?",
+    showed ₹0 as its amount and "Changes platform fee bps; from 2026-12-06 06:52 UTC", while
+    the policy page said "5 → 6" in IST. A policy change says what changes and when, in
+    clinic time, and has no amount."""
+    from datetime import UTC, datetime
+
+    from portal.accounts.models import User
+    from portal.policies import service as svc
+
+    maker_id = make_user("admin", email="maker@example.com").id
+    checker = make_user("admin", email="checker@example.com")
+    with app.app_context():
+        maker = db.session.get(User, maker_id)
+        when = datetime(2026, 12, 6, 6, 52, tzinfo=UTC)
+        version_id = svc.propose(
+            maker, {"platform_fee_bps": 600}, effective_from=when, reason="Quarterly review",
+            now=datetime(2026, 12, 1, tzinfo=UTC),
+        ).id  # fmt: skip
+        db.session.remove()
+    login(checker)
+    html = client.get("/admin/approvals?kind=policy").get_data(as_text=True)
+    row = html.split(f'id="policy-approval-{version_id}"')[1].split("</tr>")[0]
+    assert "Platform fee 5% → 6% from 6 Dec 2026, 12:22 IST" in row
+    assert "extra refund" not in row and "₹0" not in row
+    assert "Approve the policy change (Policy version" in row
+    assert '<td class="num">—</td>' in row

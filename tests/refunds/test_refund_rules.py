@@ -104,3 +104,27 @@ def test_the_admins_modes_and_the_patients_rule_texts_say_the_same_figures():
     late = tier_text("admin_late", policy)
     assert "40.5% − ₹300" in modes["patient"] and "40.5% − ₹300" in late
     assert "within 12 h" in modes["patient"] and "within 12 hours" in late
+
+
+def test_the_patient_mode_names_the_tier_that_applies_to_this_booking():
+    """Review finding: the patient option said "50% − ₹250 within 24 h" while the preview
+    below it (rightly) gave 75% − ₹100: the label names the tier this booking gets now."""
+    from datetime import timedelta
+
+    from portal.domain.cancellation import admin_patient_tier
+    from portal.domain.policy import DEFAULT_POLICY as P
+
+    first, second = P.patient_cancellation_tiers
+    far, near, late = (
+        first.notice + timedelta(hours=1),
+        second.notice + timedelta(hours=1),
+        timedelta(hours=1),
+    )
+    assert admin_patient_tier(far, P) == first
+    assert admin_patient_tier(near, P) == second
+    assert admin_patient_tier(late, P) == P.admin_late_cancellation
+    label = dict(admin_modes(P, until_start=near))["patient"]
+    assert "75% − ₹100" in label and "50% − ₹250" not in label, label
+    label = dict(admin_modes(P, until_start=late))["patient"]
+    assert "50% − ₹250" in label and "within 24 h" in label, label
+    assert "100%" in dict(admin_modes(P, until_start=far))["patient"]

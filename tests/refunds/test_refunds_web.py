@@ -341,11 +341,51 @@ def test_admin_cancel_modes_state_the_policy_in_force(app, client, setup):
         app.config["POLICY"] = saved
     labels = re.findall(r'<label><input[^>]*name="mode"[^>]*> ([^<]*)</label>', page)
     assert labels == [
-        "For the patient (policy tier; 40% − ₹300 within 12 h)",
+        "For the patient (100%: more than 48 h before the start)",
         "For the clinic (95% refund, no penalty)",
         "For the provider (90% refund, ₹300 penalty on the provider)",
     ]
     assert "₹250" not in page and "full refund" not in page
+
+
+@pytest.mark.parametrize(
+    ("left", "tier"),
+    [
+        (30, "75% − ₹100: more than 24 h before the start"),
+        (5, "50% − ₹250: within 24 h of the start"),
+    ],
+)
+def test_admin_cancel_patient_mode_names_the_tier_the_preview_gives(
+    app, client, setup, clock, left, tier
+):
+    """Review finding: the patient option named the 50% − ₹250 tier while the preview line
+    below it gave 75% − ₹100 (30 hours ahead): the label names the tier that applies."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(left))
+    login(client, emails["admin"])
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel?mode=patient").get_data(as_text=True)
+    labels = re.findall(r'<label><input[^>]*name="mode"[^>]*> ([^<]*)</label>', page)
+    assert labels[0] == f"For the patient ({tier})"
+
+
+def test_admin_cancel_clicked_twice_lands_both_on_the_visit(app, client, setup, clock):
+    """Review finding: a double click on "Cancel this booking" (a boosted post) answered
+    the second post with the cancel page and HX-Push-Url: false, so the address stayed on
+    /admin/bookings/<id>/cancel: the second post, finding it cancelled, goes where the
+    first did (303 to the visit), saying so."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    login(client, emails["admin"])
+    form = {"mode": "patient", "override": "", "reason": "Patient phoned to cancel"}
+    page = client.get(f"/admin/bookings/{ids[0]}/cancel", query_string=form).get_data(True)
+    data = {**form, **_hidden(page)}
+    boosted = {"HX-Request": "true", "HX-Boosted": "true"}
+    first = client.post(f"/admin/bookings/{ids[0]}/cancel", data=data, headers=boosted)
+    second = client.post(f"/admin/bookings/{ids[0]}/cancel", data=data, headers=boosted)
+    assert first.status_code == 303 and second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"] == f"/admin/visits/{visit_id}"
+    shown = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "This booking was already cancelled" in shown
 
 
 def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clock, make_user):
@@ -388,6 +428,24 @@ def test_admin_cancel_override_and_second_admin_approval(app, client, setup, clo
         assert db.session.get(IndividualBooking, ids[0]).refunded_amount == 52_950
     html = client.get("/admin/refunds").get_data(as_text=True)
     assert html.count('id="refund-') >= 2
+
+
+def test_admin_refunds_list_dates_each_refund(app, client, setup, clock):
+    """Review finding: the refunds list had no date column: each row says when it was asked
+    for and when it was processed (clinic time)."""
+    visit_id, ids, emails = setup
+    login(client, emails["patient"])
+    cancel_as_patient(client, visit_id, [ids[0]])
+    client.post("/auth/logout")
+    login(client, emails["admin"])
+    html = client.get("/admin/refunds").get_data(as_text=True)
+    head = html.split('id="refunds"')[1].split("</thead>")[0]
+    assert "<th>Requested</th>" in head and "<th>Processed</th>" in head
+    with app.app_context():
+        refund = db.session.scalars(sa.select(Refund)).first()
+        shown = app.jinja_env.filters["clinic_time"](refund.created_at)
+    row = html.split(f'id="refund-{refund.id}"')[1].split("</tr>")[0]
+    assert f'<td class="nowrap">{shown}</td>' in row
 
 
 def test_admin_refunds_list_retry_and_wallet(app, client, setup, clock, gateway):

@@ -417,3 +417,31 @@ def test_the_page_and_its_csv_read_the_statuses_in_a_fixed_number_of_statements(
         db.session.commit()
     assert len(_csv_statuses(client, "?preset=today&recon=pending")) == 7  # 6 and pay_S3
     assert statements() == before
+
+
+def test_the_summary_agrees_with_the_rows_for_wallet_refunds(admin, app, client, people):
+    """Review finding: filtered to wallet refunds, the console showed "Refunds ₹0" above two
+    rows totalling ₹400. Wallet refunds are no cash, so not in Refunds or Net, but the
+    summary names them; what moves no cash is summed on its own line; the CSV says the
+    net is the cash received (TDS held for the government is in it)."""
+    asha, _ravi = people
+    with app.app_context():
+        for amount in (150_00, 250_00):
+            mv(type=mm.REFUND_WALLET, status="PROCESSED", bucket=None, patient_id=asha.id,
+               amount=amount, net=amount, source="refund")  # fmt: skip
+        mv(type=mm.ADJUSTMENT, status="APPLIED", bucket=None, amount=50_00, net=-50_00,
+           source="adjustment")  # fmt: skip
+        db.session.commit()
+    html = client.get(
+        "/admin/transactions/summary?preset=fy&type=refund_wallet", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert 'data-sum="wallet_refunds">₹400<' in html
+    assert 'data-sum="refunds">₹0<' in html
+    html = client.get(
+        "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert 'data-sum="not_cash">₹50<' in html
+    text = client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)
+    head = text.lstrip("\ufeff").splitlines()[1]
+    assert "Net revenue" not in head and "Net cash received" in head
+    assert "Refunds to wallets (not cash): ₹400.00" in head

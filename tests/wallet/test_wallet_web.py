@@ -192,3 +192,18 @@ def test_adjustment_pages_link_to_their_history(app, client, login, people):
     assert f'id="adjustment-{done_id}"' in listing
     wallet = client.get(f"/admin/wallets/{people.patient.id}").get_data(as_text=True)
     assert "₹100" in wallet and f"object_id={people.patient.id}" in wallet
+
+
+def test_an_adjustment_sent_for_approval_says_why(app, client, login, people):
+    """Review finding: over the threshold the page said only "Large adjustments require
+    additional approval"; it says what was counted (the 24-hour window, what still waits)
+    and the threshold."""
+    login(people.admin)
+    client.post(f"/admin/wallets/{people.patient.id}", data=form("12000"))
+    r = client.post(f"/admin/wallets/{people.patient.id}", data=form("650"))
+    assert r.status_code == 303
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert (
+        "₹12,650 credited or debited to this patient by you in 24 hours, including ₹12,000"
+        " still waiting for approval; above ₹10,000 a second administrator must approve it."
+    ) in page

@@ -9,6 +9,7 @@ from flask_login import current_user
 from portal.approvals import queries
 from portal.approvals.sources import BY_KIND, SOURCES
 from portal.web.admin import bp
+from portal.web.admin.policy import change_summary
 from portal.web.errors import message_of
 from portal.web.forms.wallet import DecisionForm
 from portal.web.htmx import render
@@ -33,12 +34,19 @@ def approvals():
     kind = request.args.get("kind") or None
     if kind not in BY_KIND:
         kind = None
+    pending = queries.approvals_page(pending=True, kind=kind, **page_args(50))
+    decided = queries.approvals_page(pending=False, kind=kind, **page_args(30, prefix="decided_"))
+    # A policy change moves no amount of its own: it says what changes and when.
+    policy_text = {
+        row.id: change_summary(row.obj)
+        for row in [*pending.items, *decided.items]
+        if row.kind == "policy"
+    }
     return render(
         "admin/approvals/index.html",
-        pending=queries.approvals_page(pending=True, kind=kind, **page_args(50)),
-        decided=queries.approvals_page(
-            pending=False, kind=kind, **page_args(30, prefix="decided_")
-        ),
+        pending=pending,
+        decided=decided,
+        policy_text=policy_text,
         kind=kind,
         sources=SOURCES,
         link_for=link_for,

@@ -9,6 +9,7 @@ from wtforms import ValidationError
 
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.booking.models import IndividualBooking
+from portal.db import utcnow
 from portal.domain.ids import parse_id
 from portal.domain.rates import format_inr
 from portal.domain.states import RefundStatus
@@ -55,7 +56,8 @@ def _item(item_id):
 
 def _form(item, **kwargs):
     """The cancel form, its modes stating what they give under the booking's policy."""
-    return AdminCancelForm(policy=policy_store.for_booking(item), **kwargs)
+    until_start = item.start_at - utcnow()
+    return AdminCancelForm(policy=policy_store.for_booking(item), until_start=until_start, **kwargs)
 
 
 def _preview(item, form):
@@ -109,6 +111,12 @@ def cancel_booking(item_id):
 @bp.post("/bookings/<int:item_id>/cancel")
 def cancel_booking_post(item_id):
     item = _item(item_id)
+    if refunds_lookup.cancellation_for(item.id) is not None:
+        # Cancelled already (a double click, or a colleague): go where a cancellation goes.
+        # Answered with the cancel page and HX-Push-Url: false, the address stayed on
+        # …/cancel under whichever page the faster answer drew.
+        flash("This booking was already cancelled; nothing more was done.", "info")
+        return redirect(url_for("admin.visit", visit_id=item.master_id), 303)
     form = _form(item)
     if not form.validate():
         return _page(item, form, status=422)

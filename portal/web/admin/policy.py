@@ -40,6 +40,26 @@ def _shown(path, value):
         return label, str(value)
 
 
+def _with_unit(kind, text):
+    if text in ("", "—"):
+        return text
+    return {"percent": f"{text}%", "rupees": f"₹{text}"}.get(kind, text)
+
+
+def change_summary(version):
+    """A version in one line, as the approvals queue says it: "Platform fee 5% → 6% from
+    6 Dec 2026, 12:22 IST" (the queue said "platform fee bps … UTC")."""
+    parts = []
+    for path, (old, new) in queries.changes(version).items():
+        label, kind = LABELS.get(path, (path, "text"))
+        label = label.split(" (")[0]
+        old_text, new_text = (_with_unit(kind, _shown(path, value)[1]) for value in (old, new))
+        parts.append(f"{label} {old_text} → {new_text}")
+    when = version.effective_from.astimezone(CLINIC_TZ)
+    changed = "; ".join(parts) or "No change"
+    return f"{changed} from {when.day} {when:%b %Y, %H:%M} IST"
+
+
 def _diff(version):
     """What this version changed from the one before it (by effective time)."""
     rows = []

@@ -78,7 +78,10 @@ def export(params):
         ("Refunds", format_inr(s.refunds, always_show_paise=True)),
         ("Payouts", format_inr(s.payouts, always_show_paise=True)),
         ("Gateway fees", format_inr(s.gateway_fees, always_show_paise=True)),
-        ("Net revenue", format_inr(s.net, always_show_paise=True)),
+        # Cash in less cash out: not revenue (TDS held for the government is in it).
+        ("Net cash received", format_inr(s.net, always_show_paise=True)),
+        ("Refunds to wallets (not cash)", format_inr(s.wallet_refunds, always_show_paise=True)),
+        ("Other rows moving no cash", format_inr(s.not_cash, always_show_paise=True)),
     ]
     return ExportSpec(
         name="transactions",

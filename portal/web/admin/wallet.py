@@ -59,7 +59,7 @@ def wallet_adjust(patient_id):
         apply_errors(form, exc.errors)
         return _wallet_page(patient, form, 422)
     if done.status == AdjustmentStatus.PENDING_APPROVAL:
-        flash(f"{adjustments.MSG_APPROVAL}: a different administrator must approve it.", "info")
+        flash(f"{adjustments.MSG_APPROVAL}: {adjustments.approval_reason(done)}", "info")
     else:
         flash(
             f"Applied: the balance went from {format_inr(done.balance_before)} "

@@ -85,10 +85,11 @@ class AdminCancelForm(PortalForm):
         override = self.override_paise()
         return f"{self.mode.data or 'patient'}:{'' if override is None else override}"
 
-    def __init__(self, *args, policy, **kwargs):
-        """``policy``: the one the booking is cancelled under (``store.for_booking``)."""
+    def __init__(self, *args, policy, until_start=None, **kwargs):
+        """``policy``: the one the booking is cancelled under (``store.for_booking``);
+        ``until_start``: the booking's time left, so the patient option names its tier."""
         super().__init__(*args, **kwargs)
-        self.mode.choices = options(admin_modes(policy))
+        self.mode.choices = options(admin_modes(policy, until_start))
 
 
 class FurtherRefundForm(PortalForm):

@@ -118,6 +118,7 @@ def test_credit_notes_and_gst_report_equal_the_ledger(world, users, gateway, clo
     parsed = list(csv.reader(io.StringIO(body)))
     assert parsed[1] == ["Filters: Month: 2026-06; Clinic: all"]
     header, rows = parsed[5], parsed[6:]
+    rows = rows[: rows.index([])]  # the documents; the totals follow an empty line
     col = {name: i for i, name in enumerate(header)}
     assert len(rows) == 6
     tax = [_paise(r[col["Total tax"]]) for r in rows]
@@ -403,3 +404,23 @@ def test_a_credit_note_takes_back_exactly_the_refund_it_records(world, users, ga
     kept = item.paid_amount - 40_000
     assert line.taxable + line.exempt + line.net == kept == 12_950
     assert line.net == balance(chart.GST_PAYABLE)
+
+
+def test_the_gst_csv_ends_with_the_pages_totals(world, users, gateway, clock):
+    """Review finding: the CSV had only the documents, not the page's per-GSTIN summary
+    and total (whose row itself lacked taxable, CGST and SGST totals)."""
+    _seed_month(world, users, gateway, clock)
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    [line] = report.by_gstin
+    body = "".join(build("gst", {"month": "2026-06"}).iter_csv()).lstrip("\ufeff")
+    parsed = list(csv.reader(io.StringIO(body)))
+    header = parsed[5]
+    col = {name: i for i, name in enumerate(header)}
+    assert parsed[-3] == []  # the data, an empty line, the summary
+    by_gstin, total = parsed[-2], parsed[-1]
+    assert by_gstin[col["Document"]] == "Total for GSTIN" and by_gstin[col["GSTIN"]] == GSTIN
+    assert total[col["Document"]] == "Total"
+    for row in (by_gstin, total):
+        assert _paise(row[col["Taxable value"]]) == line.taxable
+        assert _paise(row[col["CGST"]]) == line.cgst and _paise(row[col["SGST"]]) == line.sgst
+        assert _paise(row[col["Total tax"]]) == line.net
