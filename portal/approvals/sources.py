@@ -16,6 +16,7 @@ from portal.booking import errors as booking_errors
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.domain.states import AdjustmentStatus, ApprovalStatus
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.policies import queries as policy_queries
 from portal.policies import service as policy_service
@@ -236,10 +237,11 @@ def _policy_load(ids):
 
 def _policy_describe(v):
     fields = {path.split(".")[0].replace("_", " ") for path in policy_queries.changes(v)}
-    when = v.effective_from.strftime("%Y-%m-%d %H:%M")
+    when = v.effective_from.astimezone(CLINIC_TZ)  # as every admin page: IST
     return Described(
         subject=f"Policy version {v.id}",
-        detail=f"Changes {', '.join(sorted(fields)) or 'nothing'}; from {when} UTC.",
+        detail=f"Changes {', '.join(sorted(fields)) or 'nothing'}; "
+        f"from {when.day} {when:%b %Y, %H:%M} IST.",
         object_type="policy_version",
         object_id=v.id,
     )
