@@ -225,16 +225,21 @@ def clear_visit_reason(actor, visit, reason, note):
     another reason is left for an admin. Returns whether it cleared one."""
     if visit is None or visit.attention != reason:
         return False
-    visit.attention = None
+    _unflag(actor, visit, "attention.clear", note)
+    return True
+
+
+def _unflag(actor, visit, action, note):
+    """Take the visit's flag down, the reason and the note in the audit log."""
+    reason, visit.attention = visit.attention, None
     record(
         actor,
-        "attention.clear",
+        action,
         "visit",
         visit.id,
         before={"attention": reason},
         after={"attention": None, "note": note},
     )
-    return True
 
 
 def _note(note):
@@ -266,15 +271,7 @@ def resolve_visit_flag(admin, visit_id, note, *, shown=None):
             raise BookingError(
                 MSG_FLAG_CHANGED.format(now=_label(reason), shown=_label(shown)), field="note"
             )
-        visit.attention = None
-        record(
-            admin,
-            "attention.resolve",
-            "visit",
-            visit.id,
-            before={"attention": reason},
-            after={"attention": None, "note": note},
-        )
+        _unflag(admin, visit, "attention.resolve", note)
         return visit
 
 
