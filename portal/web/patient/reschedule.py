@@ -22,6 +22,7 @@ from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, par
 from portal.web.htmx import htmx_block, redirect_out, render
 from portal.web.patient import bp, gateway_returns
 from portal.web.security import get_owned_or_404
+from portal.web.sessions import leave_alone
 from portal.web.urls import external_url, on_this_host
 
 PAGE = "patient/reschedule/reschedule.html"
@@ -158,6 +159,7 @@ def reschedule_post_return(reschedule_id):
     """The hosted checkout's POST return (no session cookie, no CSRF token cross-site):
     verified and written here, told by ``reschedule_returned``; see
     visits.gateway_post_return."""
+    leave_alone()  # whatever is done below, no session cookie to replace the browser's
     unpaid = _verify(gateway_returns.posted_params(request.form), reschedule_id)
     outcome = gateway_returns.PAID if unpaid is None else gateway_returns.outcome_of(unpaid)
     return redirect(

@@ -59,6 +59,7 @@ from portal.web.htmx import htmx_block, redirect_out, render, render_form, rende
 from portal.web.paging import page_args
 from portal.web.patient import bp, gateway_returns
 from portal.web.security import get_owned_or_404, owned_or_404
+from portal.web.sessions import leave_alone
 from portal.web.signed_in import WALLET_BALANCE, reads_with_user
 from portal.web.urls import external_url, on_this_host
 
@@ -562,6 +563,7 @@ def gateway_post_return(visit_id):
     (SameSite=Lax), no CSRF token, so it is served outside the patient guard and leaves the
     session alone (``gateway_returns``). Verified and written here; the redirect that
     follows is a top-level GET, where the session (and the ownership check) is back."""
+    leave_alone()  # whatever is done below, no session cookie to replace the browser's
     unpaid = _verify(gateway_returns.posted_params(request.form), visit_id)
     if unpaid is None:
         return _confirmation(visit_id)
