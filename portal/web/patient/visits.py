@@ -542,20 +542,21 @@ def _tell_unpaid(exc, visit_id):
 @bp.get("/visits/<int:visit_id>/paid")
 def visit_paid(visit_id):
     """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
-    visit = get_owned_or_404(MasterBooking, visit_id)
-    unpaid = _verify(gateway_returns.callback_params(request.args), visit.id)
-    return _confirmation(visit.id) if unpaid is None else _tell_unpaid(unpaid, visit.id)
+    get_owned_or_404(MasterBooking, visit_id)
+    # visit_id from here on: the callback's commit expires the loaded visit.
+    unpaid = _verify(gateway_returns.callback_params(request.args), visit_id)
+    return _confirmation(visit_id) if unpaid is None else _tell_unpaid(unpaid, visit_id)
 
 
 @bp.get("/visits/<int:visit_id>/returned")
 def visit_returned(visit_id):
     """Where the gateway's POST return sends the browser when it did not pay: ``?outcome=``
     a fixed code (``gateway_returns``), told here, where the session is."""
-    visit = get_owned_or_404(MasterBooking, visit_id)
+    get_owned_or_404(MasterBooking, visit_id)
     unpaid = gateway_returns.unpaid_error(request.args.get("outcome"))
     if unpaid is None:  # no such code: the page, nothing said
-        return redirect(url_for("patient.visit", visit_id=visit.id), 303)
-    return _tell_unpaid(unpaid, visit.id)
+        return redirect(url_for("patient.visit", visit_id=visit_id), 303)
+    return _tell_unpaid(unpaid, visit_id)
 
 
 def gateway_post_return(visit_id):
