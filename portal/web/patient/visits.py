@@ -1,5 +1,6 @@
 """The patient's booking journey: hold a slot (/me/book), the visit page (items, coupon,
-wallet, pay), the gateway's return (/paid; a paid payment link's, /me/links/paid),
+wallet, pay), the gateway's return (/paid; its POST form told at /returned; a paid
+payment link's, /me/links/paid),
 confirmation, "My visits" and the GST receipt.
 
 Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
