@@ -31,6 +31,7 @@ from portal.payouts.common import PayoutError
 from portal.payouts.fund_accounts import FundAccountError
 from portal.payouts.fund_accounts import NotFound as FundAccountNotFound
 from portal.web.filters import clinic_time_short
+from portal.web.sessions import leave_alone
 from portal.web.urls import safe_next
 
 log = logging.getLogger("portal.web")
@@ -120,7 +121,10 @@ def form_expired(_exc=None):
     session gone): the portal's page, in the reader's language, with the way back; not
     werkzeug's bare 400. The way back is the page the form was on (the post's own address
     may have no GET), when it is the portal's. A boosted form (htmx swaps no 400) is sent
-    to that page by ``HX-Redirect``."""
+    to that page by ``HX-Redirect``. A post that came without the session cookie (another
+    site's form: SameSite=Lax) gets no new one (``sessions.leave_alone``): the token the
+    page renders would otherwise be saved in a session replacing the browser's."""
+    leave_alone()
     referrer = request.referrer or ""
     parts = urlsplit(referrer)
     path = parts.path + (f"?{parts.query}" if parts.query else "")

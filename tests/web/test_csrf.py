@@ -29,3 +29,26 @@ def test_a_page_and_its_form_share_one_token_that_posts(app, client, make_user, 
     assert answer.status_code == 303
     refused = client.post("/me/dependents", data={"name": "Meera", "relationship": "child"})
     assert refused.status_code == 400
+
+
+def _session_cookies(app, response):
+    name = app.config["SESSION_COOKIE_NAME"]
+    return [c for c in response.headers.getlist("Set-Cookie") if c.startswith(f"{name}=")]
+
+
+def test_a_cross_site_post_without_the_session_cookie_sets_none(
+    app, client, make_user, login, monkeypatch
+):
+    """A form another site posts here arrives without the SameSite=Lax session cookie and
+    fails the CSRF check. Its 400 page rendered a CSRF token into a new session, whose
+    cookie replaced the browser's: any site could sign a patient out by a form post."""
+    login(make_user("patient"))
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    for path in ("/auth/login", "/auth/logout", "/me/visits/1/pay", "/me/visits/1/paid"):
+        answer = app.test_client().post(path, data={})
+        assert answer.status_code == 400, path
+        assert _session_cookies(app, answer) == [], path
+    # The signed-in browser's own post without a token still gets its page and session.
+    refused = client.post("/me/dependents", data={"name": "Meera", "relationship": "child"})
+    assert refused.status_code == 400
+    assert client.get("/me/dependents").status_code == 200  # still signed in

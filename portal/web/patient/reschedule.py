@@ -10,7 +10,7 @@ from flask_login import current_user
 from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
 from portal.booking import reschedule_payment
-from portal.booking.errors import BookingError, PaymentError
+from portal.booking.errors import MSG_CONFIRMING, BookingError, PaymentError
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.slots import LIST_SPAN_DAYS
 from portal.domain.states import RescheduleStatus
@@ -20,8 +20,9 @@ from portal.web.errors import apply_booking_error, flash_unpaid
 from portal.web.filters import clinic_time
 from portal.web.forms.booking import MOVE_FIELDS, PatientMoveForm, move_day, parse_start
 from portal.web.htmx import htmx_block, redirect_out, render
-from portal.web.patient import bp
+from portal.web.patient import bp, gateway_returns
 from portal.web.security import get_owned_or_404
+from portal.web.sessions import leave_alone
 from portal.web.urls import external_url, on_this_host
 
 PAGE = "patient/reschedule/reschedule.html"
@@ -108,47 +109,62 @@ def reschedule_post(item_id):
     return redirect(url_for("patient.visit", visit_id=item.master_id), 303)
 
 
-def _callback_params(values):
-    return {k: v for k, v in values.items() if k.startswith("razorpay_") or k.startswith("error[")}
-
-
-def _finish(params, reschedule_id):
-    row = booking_reschedule_row(reschedule_id)
+def _verify(params, reschedule_id):
+    """Check the gateway's answer and, when it paid, apply the fee: None then, else the
+    PaymentError (a fixed message). Needs no session: the signature is the proof."""
     try:
-        done = reschedule_payment.complete_callback(params, reschedule_id=reschedule_id)
+        reschedule_payment.complete_callback(params, reschedule_id=reschedule_id)
     except PaymentError as exc:
-        flash_unpaid(exc)
-        return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
-    if done.status == RescheduleStatus.DONE:
+        return exc
+    return None
+
+
+def _tell(row, unpaid=None):
+    """Back to the signed-in owner's visit page (checked by the caller), told how the fee's
+    return went: ``unpaid`` (a PaymentError), else what the reschedule's row says now."""
+    if unpaid is not None:
+        flash_unpaid(unpaid)
+    elif row.status == RescheduleStatus.DONE:
         flash(N_("Fee paid; your appointment has moved."), "success")
+    elif row.status == RescheduleStatus.PENDING_PAYMENT:  # not applied (yet)
+        flash_unpaid(PaymentError(MSG_CONFIRMING))
     else:
-        flash(done.failure_reason or N_("The appointment could not be moved."), "error")
-    return redirect(url_for("patient.visit", visit_id=done.visit_id), 303)
-
-
-def booking_reschedule_row(reschedule_id):
-    from portal.extensions import db
-
-    row = db.session.get(Reschedule, reschedule_id)
-    if row is None:
-        abort(404)
-    return row
+        flash(row.failure_reason or N_("The appointment could not be moved."), "error")
+    return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
 
 
 @bp.get("/reschedules/<int:reschedule_id>/paid")
 def reschedule_paid(reschedule_id):
+    """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
     row = get_owned_or_404(Reschedule, reschedule_id)
-    return _finish(_callback_params(request.args), row.id)
+    unpaid = _verify(gateway_returns.callback_params(request.args), row.id)
+    return _tell(row, unpaid)  # expired by the callback's commit: read again
+
+
+@bp.get("/reschedules/<int:reschedule_id>/returned")
+def reschedule_returned(reschedule_id):
+    """Where the fee's POST return sends the browser: ``?outcome=`` a fixed code
+    (``gateway_returns``), told here, where the session is."""
+    row = get_owned_or_404(Reschedule, reschedule_id)
+    outcome = request.args.get("outcome")
+    if outcome == gateway_returns.PAID:
+        return _tell(row)
+    unpaid = gateway_returns.unpaid_error(outcome)
+    if unpaid is None:  # no such code: the page, nothing said
+        return redirect(url_for("patient.visit", visit_id=row.visit_id), 303)
+    return _tell(row, unpaid)
 
 
 def reschedule_post_return(reschedule_id):
     """The hosted checkout's POST return (no session cookie, no CSRF token cross-site):
-    accepted only with the gateway's signed fields; see visits.gateway_post_return."""
-    params = _callback_params(request.form)
-    if not params.get("razorpay_signature") and not params.get("error[description]"):
-        csrf.protect()
-        abort(400)
-    return _finish(params, reschedule_id)
+    verified and written here, told by ``reschedule_returned``; see
+    visits.gateway_post_return."""
+    leave_alone()  # whatever is done below, no session cookie to replace the browser's
+    unpaid = _verify(gateway_returns.posted_params(request.form), reschedule_id)
+    outcome = gateway_returns.PAID if unpaid is None else gateway_returns.outcome_of(unpaid)
+    return redirect(
+        url_for("patient.reschedule_returned", reschedule_id=reschedule_id, outcome=outcome), 303
+    )
 
 
 def _register_gateway_return():

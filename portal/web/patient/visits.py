@@ -1,5 +1,6 @@
 """The patient's booking journey: hold a slot (/me/book), the visit page (items, coupon,
-wallet, pay), the gateway's return (/paid; a paid payment link's, /me/links/paid),
+wallet, pay), the gateway's return (/paid; its POST form told at /returned; a paid
+payment link's, /me/links/paid),
 confirmation, "My visits" and the GST receipt.
 
 Every page is a full page; htmx requests that target ``#summary`` or ``#visit-body`` get
@@ -57,8 +58,9 @@ from portal.web.forms.booking import (
 from portal.web.forms.money import paise_to_text
 from portal.web.htmx import htmx_block, redirect_out, render, render_form, render_in_place
 from portal.web.paging import page_args
-from portal.web.patient import bp
+from portal.web.patient import bp, gateway_returns
 from portal.web.security import get_owned_or_404, owned_or_404
+from portal.web.sessions import leave_alone
 from portal.web.signed_in import WALLET_BALANCE, reads_with_user
 from portal.web.urls import external_url, on_this_host
 
@@ -511,46 +513,64 @@ def pay(visit_id):
     return redirect_out(on_this_host(result.redirect_url))
 
 
-def _callback_params(values):
-    return {k: v for k, v in values.items() if k.startswith("razorpay_") or k.startswith("error[")}
-
-
-def _finish_callback(params, visit_id, owner=None):
-    """Verify the gateway's answer; then the confirmation page, or the visit with a fixed
-    reason (never text from the request). Needs no session: the signature over this
-    visit's order is the proof, and without it nothing is written. ``owner``: the signed-in
-    patient whose visit it is (checked), told what is left of the hold when unpaid."""
+def _verify(params, visit_id):
+    """Check the gateway's answer and, when it paid, confirm the visit: None then, else the
+    PaymentError (its message a fixed text, never the request's). Needs no session: the
+    signature over this visit's order is the proof, and without it nothing is written."""
     try:
         booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
-        hold = None
-        if owner is not None and exc.message != booking_errors.MSG_CONFIRMING:
-            hold = booking_checkout.hold_after_unpaid_return(owner, visit_id)
-        flash_unpaid(exc, hold)
-        return redirect(url_for("patient.visit", visit_id=visit_id), 303)
+        return exc
+    return None
+
+
+def _confirmation(visit_id):
     # visit_id, not the returned (committed, so expired) visit's id: the signature was
     # checked for an order of this visit, and reading the id again would be a query.
     return redirect(url_for("patient.confirmation", visit_id=visit_id), 303)
 
 
+def _tell_unpaid(exc, visit_id):
+    """Back to the signed-in owner's visit page (checked by the caller), told why it is
+    unpaid and what is left of the hold."""
+    hold = None
+    if exc.message != booking_errors.MSG_CONFIRMING:
+        hold = booking_checkout.hold_after_unpaid_return(current_user, visit_id)
+    flash_unpaid(exc, hold)
+    return redirect(url_for("patient.visit", visit_id=visit_id), 303)
+
+
 @bp.get("/visits/<int:visit_id>/paid")
 def visit_paid(visit_id):
     """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
-    visit = get_owned_or_404(MasterBooking, visit_id)
-    return _finish_callback(_callback_params(request.args), visit.id, current_user)
+    get_owned_or_404(MasterBooking, visit_id)
+    # visit_id from here on: the callback's commit expires the loaded visit.
+    unpaid = _verify(gateway_returns.callback_params(request.args), visit_id)
+    return _confirmation(visit_id) if unpaid is None else _tell_unpaid(unpaid, visit_id)
+
+
+@bp.get("/visits/<int:visit_id>/returned")
+def visit_returned(visit_id):
+    """Where the gateway's POST return sends the browser when it did not pay: ``?outcome=``
+    a fixed code (``gateway_returns``), told here, where the session is."""
+    get_owned_or_404(MasterBooking, visit_id)
+    unpaid = gateway_returns.unpaid_error(request.args.get("outcome"))
+    if unpaid is None:  # no such code: the page, nothing said
+        return redirect(url_for("patient.visit", visit_id=visit_id), 303)
+    return _tell_unpaid(unpaid, visit_id)
 
 
 def gateway_post_return(visit_id):
-    """The same return as a form POST from the gateway's hosted checkout. The browser sends
-    no session cookie on that cross-site POST (SameSite=Lax) and the gateway no CSRF token,
-    so this is served outside the patient guard and CSRF-exempt *only* when the post carries
-    the gateway's fields; anything else must pass the usual CSRF check. The redirect that
+    """The same return as a form POST from the gateway's hosted checkout: no session cookie
+    (SameSite=Lax), no CSRF token, so it is served outside the patient guard and leaves the
+    session alone (``gateway_returns``). Verified and written here; the redirect that
     follows is a top-level GET, where the session (and the ownership check) is back."""
-    params = _callback_params(request.form)
-    if not params.get("razorpay_signature") and not params.get("error[description]"):
-        csrf.protect()  # not the gateway: a tokenless post stops here (400)
-        abort(400)
-    return _finish_callback(params, visit_id)
+    leave_alone()  # whatever is done below, no session cookie to replace the browser's
+    unpaid = _verify(gateway_returns.posted_params(request.form), visit_id)
+    if unpaid is None:
+        return _confirmation(visit_id)
+    outcome = gateway_returns.outcome_of(unpaid)
+    return redirect(url_for("patient.visit_returned", visit_id=visit_id, outcome=outcome), 303)
 
 
 def payment_link_paid():
@@ -561,7 +581,9 @@ def payment_link_paid():
     names the visit's number and nothing else of the patient. Its owner, signed in, goes to
     the visit's own page."""
     try:
-        paid = booking_checkout.complete_link_callback(_callback_params(request.args))
+        paid = booking_checkout.complete_link_callback(
+            gateway_returns.callback_params(request.args)
+        )
     except PaymentError:
         return render(LINK_PAID, paid=None), 400
     if current_user.is_authenticated and current_user.id in paid.owner_ids:

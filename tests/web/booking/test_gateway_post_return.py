@@ -1,0 +1,107 @@
+"""Razorpay's hosted checkout sends the browser back with a cross-site form POST, which
+carries no session cookie (SameSite=Lax). That answer must not set a session cookie: one
+holding only a flash would replace the patient's and sign them out. The POST verifies and
+writes; the signed-in GET it redirects to tells the outcome, the hold's end included."""
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+from portal.booking.errors import MSG_BAD_SIGNATURE, MSG_CONFIRMING, MSG_NOT_PAID, PaymentError
+from portal.booking.models import MasterBooking
+from portal.extensions import db
+from portal.web.filters import clinic_time_short
+from portal.web.patient import gateway_returns
+from tests.web.booking.helpers import hold, pay_fields, pay_on_sandbox
+
+FLASH = re.compile(r'<p class="flash flash-error" role="status">([^<]*)</p>')
+
+
+def _returned_fields(client, visit_id, outcome):
+    """Pay, then succeed or fail on the sandbox's page: the fields the gateway returns."""
+    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id))
+    assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
+    back = urlsplit(pay_on_sandbox(client, paying.location, outcome=outcome))
+    return dict(parse_qsl(back.query))
+
+
+def _posted_cross_site(app, path, fields):
+    """The gateway's POST as the browser sends it: without the patient's cookie."""
+    answer = app.test_client().post(path, data=fields)
+    assert answer.status_code == 303
+    cookie = app.config["SESSION_COOKIE_NAME"]
+    set_cookies = answer.headers.getlist("Set-Cookie")
+    assert not [c for c in set_cookies if c.startswith(f"{cookie}=")], set_cookies
+    return answer
+
+
+def _held_until(app, visit_id):
+    with app.app_context():
+        until = db.session.get(MasterBooking, visit_id).hold_expires_at
+        db.session.remove()
+    return until
+
+
+def test_a_failed_post_return_keeps_the_patient_signed_in_and_says_until_when(
+    app, client, login, world, gateway
+):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    fields = _returned_fields(client, visit_id, "failure")
+    assert any(name.startswith("error[") for name in fields)
+    answer = _posted_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    # Followed with the patient's own cookie (a top-level GET carries a Lax cookie).
+    told = client.get(answer.location)
+    assert told.status_code == 303 and told.location.endswith(f"/me/visits/{visit_id}")
+    page = client.get(told.location)
+    assert page.status_code == 200
+    until = clinic_time_short(_held_until(app, visit_id))
+    assert FLASH.findall(page.get_data(as_text=True)) == [
+        f"Payment not completed: {MSG_NOT_PAID}. Your times are held until {until}; "
+        "press Pay to try again."
+    ]
+
+
+def test_a_forged_post_return_keeps_the_patient_signed_in(app, client, login, world, gateway):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    fields = _returned_fields(client, visit_id, "success")
+    fields["razorpay_signature"] = "0" * 64
+    answer = _posted_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    page = client.get(client.get(answer.location).location).get_data(as_text=True)
+    said = FLASH.findall(page)
+    assert len(said) == 1 and said[0].startswith(f"Payment not completed: {MSG_BAD_SIGNATURE}.")
+    with app.app_context():
+        assert db.session.get(MasterBooking, visit_id).status == "PENDING_PAYMENT"
+        db.session.remove()
+
+
+def test_a_paid_post_return_keeps_the_patient_signed_in(app, client, login, world, gateway):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    fields = _returned_fields(client, visit_id, "success")
+    answer = _posted_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    assert answer.location.endswith(f"/me/visits/{visit_id}/confirmation")
+    page = client.get(answer.location)
+    assert page.status_code == 200 and "Your visit is booked" in page.get_data(as_text=True)
+
+
+def test_the_outcome_address_tells_only_fixed_outcomes_and_only_to_the_owner(
+    app, client, login, world, gateway
+):
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    told = client.get(f"/me/visits/{visit_id}/returned?outcome=Call+%2B91+90000+00000")
+    assert told.status_code == 303
+    page = client.get(told.location).get_data(as_text=True)
+    assert "90000" not in page and not FLASH.findall(page)
+    client.post("/auth/logout")
+    login(world.other)
+    assert client.get(f"/me/visits/{visit_id}/returned?outcome=unpaid").status_code == 404
+
+
+def test_every_unpaid_outcome_stands_for_its_fixed_message():
+    for message in (MSG_BAD_SIGNATURE, MSG_NOT_PAID, MSG_CONFIRMING):
+        code = gateway_returns.outcome_of(PaymentError(message))
+        assert gateway_returns.unpaid_error(code).message == message
+    assert gateway_returns.unpaid_error("Card declined") is None
+    assert gateway_returns.unpaid_error(gateway_returns.PAID) is None
