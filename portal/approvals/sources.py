@@ -230,13 +230,24 @@ def _policy_select():
     ).where(v.needs_approval.is_(True))
 
 
+@dataclass(frozen=True)
+class PolicyChange:
+    """A policy version in the queue with what it changes (``{path: (before, after)}``),
+    worked out once for the page (its description and the queue's line both read it)."""
+
+    version: PolicyVersion
+    changes: dict
+
+
 def _policy_load(ids):
-    rows = db.session.scalars(sa.select(PolicyVersion).where(PolicyVersion.id.in_(ids)))
-    return {v.id: v for v in rows}
+    versions = db.session.scalars(sa.select(PolicyVersion).where(PolicyVersion.id.in_(ids))).all()
+    changes = policy_queries.changes_of(versions)
+    return {v.id: PolicyChange(v, changes[v.id]) for v in versions}
 
 
-def _policy_describe(v):
-    fields = {path.split(".")[0].replace("_", " ") for path in policy_queries.changes(v)}
+def _policy_describe(change):
+    v = change.version
+    fields = {path.split(".")[0].replace("_", " ") for path in change.changes}
     when = v.effective_from.astimezone(CLINIC_TZ)  # as every admin page: IST
     return Described(
         subject=f"Policy version {v.id}",

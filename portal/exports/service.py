@@ -140,12 +140,14 @@ def _file_reads():
     """Where the file's rows are read from: the reporting replica when there is one
     (``portal.replica``). PostgreSQL's primary: the job's session, in a savepoint (a
     database error while streaming leaves the job's own transaction usable, so the failure
-    can still be recorded on the row); the rows are one statement's, so they agree with
-    each other. SQLite: a read transaction of its own (one snapshot, however many
-    statements the export runs), outside the process lock: the job has written nothing
-    yet, and every other use case goes on while the file is written (it held the lock,
-    and so stopped the portal, for the whole file). Not a savepoint there: SQLite's is
-    taken with the write lock (``portal.db.savepoint``), which every writer would wait for."""
+    can still be recorded on the row); a select export's rows are one statement's, so they
+    agree with each other, and its totals are summed from those rows as they are written
+    (``ExportSpec.totals``), not read again. SQLite: a read transaction of its own (one
+    snapshot, however many statements the export runs), outside the process lock: the job
+    has written nothing yet, and every other use case goes on while the file is written
+    (it held the lock, and so stopped the portal, for the whole file). Not a savepoint
+    there: SQLite's is taken with the write lock (``portal.db.savepoint``), which every
+    writer would wait for."""
     if db.engine.dialect.name == "sqlite":
         with outside_the_lock(), replica.snapshot():
             yield

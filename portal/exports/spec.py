@@ -13,6 +13,7 @@ import io
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -69,14 +70,25 @@ def _column(c):
     return c if isinstance(c, Column) else text(*c)
 
 
+class Summary(Protocol):
+    """Totals kept while the file's rows are written (``ExportSpec.totals``)."""
+
+    def add(self, row) -> None: ...
+
+    def rows(self) -> Iterable: ...
+
+
 @dataclass
 class ExportSpec:
     """``name``: the file name's stem; ``title``: what the file is; ``columns``: Column or
     ``(header, read)`` pairs (plain text); ``query``: a select (streamed) *or* ``rows``: a
     function returning an iterable of rows; ``filters``: ``[(label, value)]`` used;
-    ``totals``: a function returning the summary rows written after the data, below an
-    empty line (read by the same columns; a value None is an empty cell): the page's totals,
-    which the file lacked (docs/reports.md)."""
+    ``totals``: a function returning a fresh summary, an object with ``add(row)`` (called
+    for every data row as it is written) and ``rows()`` (the summary rows written after the
+    data, below an empty line, read by the same columns; a value None is an empty cell):
+    the page's totals, summed from the file's own rows, so they agree with the rows above
+    them by construction and the data is read once (a second read could see a row
+    committed meanwhile; docs/reports.md)."""
 
     name: str
     title: str
@@ -84,7 +96,7 @@ class ExportSpec:
     query: sa.Select | None = None
     rows: Callable[[], Iterable] | None = None
     filters: list = field(default_factory=list)
-    totals: Callable[[], Iterable] | None = None
+    totals: Callable[[], Summary] | None = None
 
     def __post_init__(self):
         self.columns = [_column(c) for c in self.columns]
@@ -159,9 +171,13 @@ class ExportSpec:
         writer.writerows(self.preamble(now))
         writer.writerow([cells.neutralise(c.header) for c in self.columns])
         format_row = self.row_formatter()
+        summary = self.totals() if self.totals is not None else None
         n, reported = 0, 0
         for batch in self.iter_batches():
             writer.writerows(map(format_row, batch))
+            if summary is not None:
+                for row in batch:
+                    summary.add(row)
             n += len(batch)
             if buffer.tell() >= CHUNK_CHARS:
                 yield buffer.getvalue()
@@ -170,9 +186,9 @@ class ExportSpec:
             if progress is not None and n - reported >= every:
                 progress(n)
                 reported = n
-        if self.totals is not None:
+        if summary is not None:
             writer.writerow([])
-            for row in self.totals():
+            for row in summary.rows():
                 writer.writerow(
                     ["" if (v := c.read(row)) is None else c.fmt(v) for c in self.columns]
                 )

@@ -46,6 +46,13 @@ def changes(version):
     return changed_paths(to_data(store.policy_version_before(version)), version.values)
 
 
+def changes_of(versions):
+    """``{version id: changes(version)}`` for a page of versions, the versions before them
+    read in one statement (the approvals queue: it read them one query a row, twice)."""
+    before = store.policy_versions_before(versions)
+    return {v.id: changed_paths(to_data(before[v.id]), v.values) for v in versions}
+
+
 def version(version_id):
     return db.session.get(PolicyVersion, version_id)
 

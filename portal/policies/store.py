@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
+from sqlalchemy.orm import aliased
 
 from portal import jobs
 from portal.db import utcnow
@@ -168,25 +169,56 @@ def policy_version(version_id: int | None) -> Policy:
     return pol
 
 
+def _before(candidate, version_id, effective_from):
+    """``candidate`` is an approved version in force before the version (``version_id``,
+    ``effective_from``: values, or another row's columns) takes effect."""
+    return sa.and_(
+        candidate.status == ApprovalStatus.APPROVED,
+        candidate.id != version_id,
+        sa.or_(
+            candidate.effective_from < effective_from,
+            sa.and_(candidate.effective_from == effective_from, candidate.id < version_id),
+        ),
+    )
+
+
+_LATEST_FIRST = (PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+
+
 def policy_version_before(version) -> Policy:
     """The approved policy in force just before ``version`` takes effect (what it changes)."""
     row = db.session.execute(
         sa.select(PolicyVersion.values)
-        .where(
-            PolicyVersion.status == ApprovalStatus.APPROVED,
-            PolicyVersion.id != version.id,
-            sa.or_(
-                PolicyVersion.effective_from < version.effective_from,
-                sa.and_(
-                    PolicyVersion.effective_from == version.effective_from,
-                    PolicyVersion.id < version.id,
-                ),
-            ),
-        )
-        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+        .where(_before(PolicyVersion, version.id, version.effective_from))
+        .order_by(*_LATEST_FIRST)
         .limit(1)
     ).first()
     return from_data(row.values) if row else _fallback()
+
+
+def policy_versions_before(versions) -> dict[int, Policy]:
+    """:func:`policy_version_before` of each of ``versions`` (a page of them), in one
+    statement: ``{version id: Policy}``."""
+    ids = [v.id for v in versions]
+    if not ids:
+        return {}
+    version, before, latest = aliased(PolicyVersion), aliased(PolicyVersion), aliased(PolicyVersion)
+    before_id = (
+        sa.select(latest.id)
+        .where(_before(latest, version.id, version.effective_from))
+        .order_by(latest.effective_from.desc(), latest.id.desc())
+        .limit(1)
+        .correlate(version)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(version.id, before.values)
+        .select_from(version)
+        .outerjoin(before, before.id == before_id)
+        .where(version.id.in_(ids))
+    )
+    found = {row.id: row.values for row in rows}
+    return {i: _fallback() if found.get(i) is None else from_data(found[i]) for i in ids}
 
 
 def for_booking(item) -> Policy:

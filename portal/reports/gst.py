@@ -10,6 +10,7 @@ report's tax equals the ledger's: collected = the account's credits, reversed = 
 debits (docs/reports.md)."""
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
@@ -169,7 +170,7 @@ def split(row):
 
 @dataclass
 class GstinTotals:
-    gstin: str
+    gstin: str | None
     clinics: set = field(default_factory=set)
     documents: int = 0
     taxable: int = 0
@@ -183,6 +184,55 @@ class GstinTotals:
     @property
     def net(self):
         return self.collected - self.reversed
+
+    def add(self, row):
+        """Count one document row in (integer paise); returns its (cgst, sgst, igst)."""
+        self.clinics.add(row.clinic_name)
+        self.documents += 1
+        self.taxable += int(row.taxable)
+        self.exempt += int(row.exempt)
+        cgst, sgst, igst = split(row)
+        self.cgst, self.sgst, self.igst = self.cgst + cgst, self.sgst + sgst, self.igst + igst
+        if row.gst >= 0:
+            self.collected += int(row.gst)
+        else:
+            self.reversed -= int(row.gst)
+        return cgst, sgst, igst
+
+
+class Totals:
+    """The per-GSTIN totals of the document rows read so far: the page's summary, and the
+    file's totals rows (``ExportSpec.totals``: fed the file's own rows as they are
+    written, so its Total rows are the sums of the rows above them)."""
+
+    def __init__(self):
+        self._by_key = {}
+
+    def add(self, row):
+        key = row.gstin or UNREGISTERED
+        return self._by_key.setdefault(key, GstinTotals(key)).add(row)
+
+    def by_gstin(self):
+        return sorted(self._by_key.values(), key=lambda t: t.gstin)
+
+    def rows(self):
+        """The summary as rows of the file's columns: one per GSTIN, then the month's
+        total (the CSV had only the documents)."""
+        by_gstin = self.by_gstin()
+        whole = GstinTotals(None)
+        for t in by_gstin:
+            for name in ("taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed"):
+                setattr(whole, name, getattr(whole, name) + getattr(t, name))
+        return [_line("Total for GSTIN", t) for t in by_gstin] + [_line("Total", whole)]
+
+
+def _line(label, t):
+    return SimpleNamespace(
+        at=None, doc_type=label, doc_no=None, invoice_no=None,
+        clinic_name=", ".join(sorted(t.clinics)) if t.clinics else None,
+        gstin=t.gstin, taxable=t.taxable, exempt=t.exempt, cgst=t.cgst, sgst=t.sgst,
+        igst=t.igst, gst=t.net,
+    )  # fmt: skip
 
 
 @dataclass
@@ -208,48 +258,13 @@ class GstReport:
 def report(f, show=200):
     """The page: the per-GSTIN summary (every row, read on a streamed cursor) and the
     first ``show`` documents."""
-    totals, shown, seen = {}, [], 0
+    totals, shown, seen = Totals(), [], 0
     for row in db.session.execute(query(f).execution_options(yield_per=1000)):
-        key = row.gstin or UNREGISTERED
-        t = totals.setdefault(key, GstinTotals(key))
-        t.clinics.add(row.clinic_name)
-        t.documents += 1
-        t.taxable += int(row.taxable)
-        t.exempt += int(row.exempt)
-        cgst, sgst, igst = split(row)
-        t.cgst, t.sgst, t.igst = t.cgst + cgst, t.sgst + sgst, t.igst + igst
-        if row.gst >= 0:
-            t.collected += int(row.gst)
-        else:
-            t.reversed -= int(row.gst)
+        parts = totals.add(row)
         seen += 1
         if len(shown) < show:
-            shown.append((row, (cgst, sgst, igst)))
-    return GstReport(f, shown, sorted(totals.values(), key=lambda t: t.gstin), seen - len(shown))
-
-
-def totals(f):
-    """The page's summary as rows of the file's columns: one per GSTIN, then the month's
-    total (the CSV had only the documents)."""
-    from types import SimpleNamespace
-
-    data = report(f, show=0)
-
-    def line(label, t):
-        return SimpleNamespace(
-            at=None, doc_type=label, doc_no=None, invoice_no=None,
-            clinic_name=", ".join(sorted(t.clinics)) if t.clinics else None,
-            gstin=t.gstin, taxable=t.taxable, exempt=t.exempt, cgst=t.cgst, sgst=t.sgst,
-            igst=t.igst, gst=t.net,
-        )  # fmt: skip
-
-    rows = [line("Total for GSTIN", t) for t in data.by_gstin]
-    whole = GstinTotals(None)
-    for t in data.by_gstin:
-        for name in ("taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed"):
-            setattr(whole, name, getattr(whole, name) + getattr(t, name))
-    rows.append(line("Total", whole))
-    return rows
+            shown.append((row, parts))
+    return GstReport(f, shown, totals.by_gstin(), seen - len(shown))
 
 
 @register("gst")
@@ -274,5 +289,5 @@ def export(params):
         ],
         query=query(f),
         filters=describe(f),
-        totals=lambda: totals(f),
+        totals=Totals,
     )

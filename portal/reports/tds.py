@@ -5,6 +5,8 @@ quarter it was made (``payout_initiated``) and is taken back in the quarter it f
 good or was reversed, as ``tds_payable`` moved; one that comes back after its year ended is
 taken back in that year's Q4, never in the next year (the rule: docs/payouts.md, "TDS")."""
 
+from types import SimpleNamespace
+
 import sqlalchemy as sa
 
 from portal.catalog.models import Provider
@@ -93,14 +95,39 @@ def rows(f):
         yield from db.session.execute(_quarter_query(f, quarter, section))
 
 
+class Totals:
+    """The total of the rows read so far (integer paise): the page's, and the file's
+    (``ExportSpec.totals``: fed the file's own rows as they are written, so its Total row
+    is the sum of the rows above it, with no second read of the quarters)."""
+
+    def __init__(self):
+        self.gross = self.tds = self.payouts = 0
+
+    def add(self, row):
+        self.gross += int(row.gross)
+        self.tds += int(row.tds)
+        self.payouts += int(row.payouts)
+
+    def rows(self):
+        return [
+            SimpleNamespace(
+                quarter="Total",
+                provider=None,
+                pan="",
+                section=None,
+                gross=self.gross,
+                tds=self.tds,
+                payouts=self.payouts,
+            )  # fmt: skip
+        ]
+
+
 def report(f):
-    data = list(rows(f))
-    return {
-        "rows": data,
-        "gross": sum(int(r.gross) for r in data),
-        "tds": sum(int(r.tds) for r in data),
-        "payouts": sum(int(r.payouts) for r in data),
-    }
+    data, total = [], Totals()
+    for row in rows(f):
+        data.append(row)
+        total.add(row)
+    return {"rows": data, "gross": total.gross, "tds": total.tds, "payouts": total.payouts}
 
 
 @register("tds")
@@ -121,16 +148,5 @@ def export(params):
         ],
         rows=lambda: rows(f),
         filters=describe(f),
-        totals=lambda: [_total(f)],
+        totals=Totals,
     )
-
-
-def _total(f):
-    """The page's total row (the CSV had only the providers' rows)."""
-    from types import SimpleNamespace
-
-    data = report(f)
-    return SimpleNamespace(
-        quarter="Total", provider=None, pan="", section=None,
-        gross=data["gross"], tds=data["tds"], payouts=data["payouts"],
-    )  # fmt: skip

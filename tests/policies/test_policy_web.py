@@ -340,8 +340,73 @@ def test_a_policy_change_in_the_queue_describes_itself(app, client, make_user, l
     assert "extra refund" not in row and "₹0" not in row
     assert "Approve the policy change (Policy version" in row
     with app.app_context():  # the source's own line (audit, other readers) in IST too
-        from portal.approvals.sources import _policy_describe
+        from portal.approvals.sources import _policy_describe, _policy_load
 
-        detail = _policy_describe(db.session.get(svc.PolicyVersion, version_id)).detail
+        detail = _policy_describe(_policy_load([version_id])[version_id]).detail
         assert detail.endswith("from 6 Dec 2026, 12:22 IST.") and "UTC" not in detail
     assert '<td class="num">—</td>' in row
+
+
+def test_the_approvals_queue_reads_what_each_policy_change_changes_in_a_fixed_count(
+    app, client, make_user, login
+):
+    """Review finding: each policy row read the version before it twice (the queue's line
+    and the source's description), one query each: up to 2 x 80 on one page. They are
+    now read in one statement for the page, and shared by both lines. (One change waits at
+    a time; the decided ones are policy rows of the same page.)"""
+    from datetime import UTC, datetime, timedelta
+
+    from portal.accounts.models import User
+    from portal.policies import service as svc
+    from tests.querycount import counted_queries
+
+    maker_id = make_user("admin", email="maker@example.com").id
+    checker = make_user("admin", email="checker@example.com")
+    first = datetime(2026, 12, 6, 6, 52, tzinfo=UTC)
+
+    def propose(start, n):
+        """Changes ``start`` … ``start + n - 1``: each approved, then one more left waiting."""
+        with app.app_context():
+            maker, approver = db.session.get(User, maker_id), db.session.get(User, checker.id)
+            for i in range(start, start + n + 1):
+                version = svc.propose(
+                    maker, {"platform_fee_bps": 600 + i}, effective_from=first + timedelta(days=i),
+                    reason="Quarterly review", now=datetime(2026, 12, 1, tzinfo=UTC),
+                )  # fmt: skip
+                if i < start + n:
+                    svc.approve(
+                        approver, version.id, note="ok", now=datetime(2026, 12, 1, tzinfo=UTC)
+                    )
+            db.session.remove()
+
+    def queue():
+        with counted_queries() as statements:
+            html = client.get("/admin/approvals?kind=policy").get_data(as_text=True)
+        return html, len(statements)
+
+    login(checker)
+    propose(0, 1)  # one decided, one waiting
+    queue()  # warm: the policy cache, the session's user
+    html, few = queue()
+    assert "Platform fee 5% → 6% from 6 Dec 2026, 12:22 IST" in html
+    assert "Platform fee 6% → 6.01% from 7 Dec 2026, 12:22 IST" in html
+    with app.app_context():  # the waiting one decided, five more decided, one waiting
+        version_id = db.session.scalars(
+            sa.select(PolicyVersion.id).where(PolicyVersion.status == "PENDING")
+        ).one()
+        svc.approve(db.session.get(User, checker.id), version_id, note="ok",
+                    now=datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
+        db.session.remove()
+    propose(2, 5)
+    queue()  # warm again: the policy cache reads the versions approved since
+    html, many = queue()
+    assert "Platform fee 6.06% → 6.07% from 13 Dec 2026, 12:22 IST" in html
+    assert html.count("Platform fee ") == 8
+    assert many == few
+    with app.app_context():  # the page's one statement says what each row's own would
+        from portal.policies import store
+
+        versions = db.session.scalars(sa.select(PolicyVersion)).all()
+        assert store.policy_versions_before(versions) == {
+            v.id: store.policy_version_before(v) for v in versions
+        }

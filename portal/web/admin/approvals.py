@@ -36,9 +36,10 @@ def approvals():
         kind = None
     pending = queries.approvals_page(pending=True, kind=kind, **page_args(50))
     decided = queries.approvals_page(pending=False, kind=kind, **page_args(30, prefix="decided_"))
-    # A policy change moves no amount of its own: it says what changes and when.
+    # A policy change moves no amount of its own: it says what changes and when (read
+    # with the page's rows, one statement: ``sources.PolicyChange``).
     policy_text = {
-        row.id: change_summary(row.obj)
+        row.id: change_summary(row.obj.version, row.obj.changes)
         for row in [*pending.items, *decided.items]
         if row.kind == "policy"
     }

@@ -46,11 +46,14 @@ def _with_unit(kind, text):
     return {"percent": f"{text}%", "rupees": f"₹{text}"}.get(kind, text)
 
 
-def change_summary(version):
+def change_summary(version, changes=None):
     """A version in one line, as the approvals queue says it: "Platform fee 5% → 6% from
-    6 Dec 2026, 12:22 IST" (the queue said "platform fee bps … UTC")."""
+    6 Dec 2026, 12:22 IST" (the queue said "platform fee bps … UTC"). ``changes``: what it
+    changes, when already read (``queries.changes_of``)."""
     parts = []
-    for path, (old, new) in queries.changes(version).items():
+    if changes is None:
+        changes = queries.changes(version)
+    for path, (old, new) in changes.items():
         label, kind = LABELS.get(path, (path, "text"))
         label = label.split(" (")[0]
         old_text, new_text = (_with_unit(kind, _shown(path, value)[1]) for value in (old, new))
