@@ -111,6 +111,9 @@ class Side:
         text, so a run reads no JSON for 100,000 cases)."""
         return f"{self.amount}|{self.raw_status or self.status}|{self.at}|{self.our_id or ''}"
 
+    def _means_otherwise(self):
+        return bool(self.raw_status) and _MEANS.get(self.raw_status, self.status) != self.status
+
     def as_dict(self):
         return {
             "reference": self.reference,
@@ -119,6 +122,9 @@ class Side:
             "at": self.at,
             **({"order_id": self.order_id} if self.order_id else {}),
             **({"since": self.since} if self.since is not None else {}),
+            # The status as the matcher read it when the raw one says otherwise (a payment
+            # refunded before any capture: "refunded" shown, no money came in).
+            **({"means": self.status} if self._means_otherwise() else {}),
             **({"our_type": self.our_type, "our_id": self.our_id} if self.our_type else {}),
         }
 

@@ -181,6 +181,8 @@ def sync(actor, case_id):
         elif outcome.status == ReconCaseStatus.DISCREPANCY:
             RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY, allow_same=True)
             case.reason = outcome.reason
+        # Only an accepted case holds suspense postings (one a race reopened may have some).
+        suspense.take_back([case.id])
         record(actor, "reconcile.case_synced", "recon_case", case.id, before, _snapshot(case))
         _clear_flag(actor, case, visit)
         unchanged = case.status != ReconCaseStatus.MATCHED

@@ -382,7 +382,7 @@ def _write(run, plan: Plan):
         }
         plan.items = [again[(i.kind, i.reference)] for i in plan.items]
     counts = {s: 0 for s in ReconCaseStatus}
-    reasons, flag_visits, reopened = Counter(), set(), []
+    reasons, flag_visits = Counter(), set()
     # One order for every writer (two runs at once never wait on each other in a circle),
     # and chunks, so 100,000 cases never sit in memory as rows at once.
     ordered = plan.in_order()
@@ -390,15 +390,15 @@ def _write(run, plan: Plan):
         stored = {}
         for kind in {i.kind for i in chunk}:
             stored[kind] = cases.existing(kind, [i.reference for i in chunk if i.kind == kind])
-        rows = []
+        rows, rewritten = [], []
         for item in chunk:
             before = stored[item.kind].get(item.reference)
             target = next_status(before, item.outcome, item.theirs, item.ours)
             counts[ReconCaseStatus(target or before.status)] += 1
             if target is None:
                 continue
-            if before is not None and before.resolution == suspense.ACCEPTED:
-                reopened.append(before.id)
+            if before is not None:
+                rewritten.append(before.id)
             if target == ReconCaseStatus.DISCREPANCY and (
                 before is None or before.status != ReconCaseStatus.DISCREPANCY
             ):
@@ -407,8 +407,10 @@ def _write(run, plan: Plan):
                     flag_visits.add(item.ours.visit_id)
             rows.append(_row(run, item, target, now))
         cases.upsert(rows)
-    # Accepted cases the gateway changed since take back their suspense postings.
-    suspense.on_reopen(reopened)
+        # Cases the write left unaccepted take back their suspense postings: an admin's
+        # accept may have committed after ``existing`` read the case (its resolution there
+        # says nothing), so the postings and the case as written decide.
+        suspense.take_back(rewritten)
     run.gateway_records = plan.gateway_records
     run.our_records = plan.our_records
     run.matched = counts[ReconCaseStatus.MATCHED]

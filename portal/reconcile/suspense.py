@@ -8,8 +8,9 @@ that is not there. Gateway clearing is made to hold what the gateway's record sa
 ``flask ledger check`` agrees with the gateway again (review finding: it stayed red after
 the demo's stray payment was accepted), and the difference waits in suspense for whoever
 deals with the money (refunds the stray payer, claims a shortfall from Razorpay) with a
-manual posting. A case that reopens (the gateway's record changed again) takes back what
-it posted, and its next accept posts the difference then.
+manual posting. Only an accepted case holds postings: one a run writes or a sync closes
+(reopened, matched) takes back whatever it posted, found from its postings, and an accept
+posts the difference between what it wants and what the case posted already.
 
 Only when both sides are settled: our side absent or having moved its money (captured,
 processed), the gateway's absent or final. A payment of ours still pending, failed or
@@ -23,6 +24,8 @@ from portal.extensions import db
 from portal.ledger.accounts import GATEWAY_CLEARING, RECONCILIATION_SUSPENSE
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import credit, debit, post
+from portal.reconcile.cases import one_of
+from portal.reconcile.models import ReconCase
 
 ACCEPTED = "accepted"  # the case's resolution when an admin accepted it
 KIND = "reconciliation_suspense"
@@ -89,23 +92,61 @@ def _post(case_id, amount, count, memo):
     )
 
 
+def gateway_status(case):
+    """The gateway's status as the matcher read it: the case shows the raw one, but a
+    payment refunded before any capture means failed (no money came in, review finding:
+    an accept counted it as held in clearing). ``Side.as_dict`` keeps the meaning."""
+    return (case.theirs or {}).get("means") or case.gateway_status
+
+
 def on_accept(case):
-    """In the accept's unit of work: post what brings clearing to the gateway's record."""
+    """In the accept's unit of work: post what brings clearing to the gateway's record,
+    against what the case has posted already (whatever left it there)."""
     wanted = difference(
-        case.kind, case.our_amount, case.our_status, case.gateway_amount, case.gateway_status
+        case.kind, case.our_amount, case.our_status, case.gateway_amount, gateway_status(case)
     )
-    if not wanted:
-        return 0
     posted, count = _posted(case.id)
-    if wanted != posted:
-        _post(case.id, wanted - posted, count, f"Accepted {case.kind} {case.reference}")
-    return wanted - posted
+    if (wanted or 0) != posted:
+        _post(case.id, (wanted or 0) - posted, count, f"Accepted {case.kind} {case.reference}")
+    return (wanted or 0) - posted
 
 
-def on_reopen(case_ids):
-    """In a run's unit of work: cases an admin accepted that reopen take back what they
-    posted (their next accept posts the difference as it is then)."""
-    for case_id in sorted(case_ids):
-        posted, count = _posted(case_id)
-        if posted:
-            _post(case_id, -posted, count, f"Reconciliation case {case_id} reopened")
+def _posted_by_case(case_ids):
+    """{case id: (posted, count)} of the cases in ``case_ids`` that posted: one query."""
+    rows = db.session.execute(
+        sa.select(
+            LedgerTransaction.reference_id,
+            sa.func.sum(LedgerEntry.amount),
+            sa.func.count(sa.distinct(LedgerTransaction.id)),
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerTransaction.reference_type == REFERENCE,
+            one_of(LedgerTransaction.reference_id, [str(i) for i in case_ids]),
+            LedgerAccount.code == GATEWAY_CLEARING,
+        )
+        .group_by(LedgerTransaction.reference_id)
+    )
+    return {int(ref): (int(total), int(count)) for ref, total, count in rows}
+
+
+def take_back(case_ids):
+    """In a run's or a sync's unit of work, after it wrote ``case_ids``: a case that is not
+    accepted now (reopened, matched, synced) takes back what it posted. Decided from the
+    postings and the case as written, not from the resolution read before the write (review
+    finding: an admin's accept committed between a run's read and its write was reopened by
+    the write, and its posting stayed for good)."""
+    posted = {i: p for i, p in _posted_by_case(case_ids).items() if p[0]} if case_ids else {}
+    if not posted:
+        return []
+    resolutions = dict(
+        db.session.execute(
+            sa.select(ReconCase.id, ReconCase.resolution).where(ReconCase.id.in_(list(posted)))
+        ).all()
+    )
+    taken = sorted(i for i in posted if resolutions.get(i) != ACCEPTED)
+    for case_id in taken:
+        total, count = posted[case_id]
+        _post(case_id, -total, count, f"Reconciliation case {case_id} reopened")
+    return taken

@@ -5,11 +5,15 @@ record as it stands posts the money it and ours disagree on between gateway clea
 `reconciliation_suspense`, so the clearing check agrees with the gateway again and the
 money to be dealt with (owed back to a stray payer, claimed from Razorpay) is in suspense."""
 
+import sqlalchemy as sa
+
+from portal.extensions import db
 from portal.gateway import get_payin
 from portal.ledger.accounts import RECONCILIATION_SUSPENSE
 from portal.ledger.check import verify_gateway_clearing
 from portal.ledger.service import balance
-from portal.reconcile import resolve, suspense
+from portal.reconcile import cases, resolve, suspense
+from portal.reconcile.models import ReconCase
 from tests.reconcile.helpers import admin, case_for, later, paid, payment_id, run_day
 
 
@@ -68,3 +72,118 @@ def test_an_accept_posts_nothing_while_a_side_may_still_move():
     assert suspense.difference("refund", None, None, 100, "processed") == -100
     assert suspense.difference("refund", 100, "PROCESSED", None, None) == 100
     assert suspense.difference("payout", 100, "PROCESSED", None, None) == 0
+
+
+def test_an_accept_between_a_runs_read_and_its_write_is_taken_back(
+    world, users, gateway, clock, monkeypatch
+):
+    """Review finding: a run read the stray payment's case open, an admin accepted it (a
+    case with no visit: nothing orders the two), then the run's write reopened it (the
+    gateway's amount changed) without taking the accept's posting back. The accept is run
+    right after the run's read, in the run's transaction, as it would have committed."""
+    stray = gateway.sandbox.stray_payment(49_900)
+    later(clock)
+    run_day(world)
+    case_id = case_for(stray["id"]).id
+    gateway.sandbox.set_faults(alter={stray["id"]: {"amount": 50_000}})
+    read = cases.existing
+
+    def existing_then_accepted(kind, references):
+        found = read(kind, references)
+        if kind == "payment" and stray["id"] in references and not accepted:
+            accepted.append(resolve.accept(admin(world), case_id, "Not ours: to be refunded"))
+        return found
+
+    accepted = []
+    monkeypatch.setattr(cases, "existing", existing_then_accepted)
+    run_day(world)
+    assert accepted
+    case = case_for(stray["id"])
+    assert (case.status, case.resolution) == ("discrepancy", None)
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    resolve.accept(admin(world), case_id, "Not ours: to be refunded to payer")
+    assert balance(RECONCILIATION_SUSPENSE) == 50_000
+    assert clearing_findings() == []
+
+
+def _left_open_with_its_posting(case_id):
+    """What the race above left behind before the fix: an accepted case's posting, the
+    case open again (its resolution cleared by the run's write)."""
+    db.session.execute(
+        sa.update(ReconCase)
+        .where(ReconCase.id == case_id)
+        .values(status="discrepancy", resolution=None, resolved_at=None, resolved_by_id=None)
+    )
+    db.session.commit()
+
+
+def test_a_case_left_open_with_a_posting_takes_it_back_when_a_run_finds_it_matched(
+    world, users, gateway, clock
+):
+    altered = payment_id(paid(world, users, gateway, hour=10))
+    amount = gateway.sandbox.store.payments[altered]["amount"]
+    gateway.sandbox.set_faults(alter={altered: {"amount": amount + 10_000}})
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(altered).id, "Checked with Razorpay support")
+    assert balance(RECONCILIATION_SUSPENSE) == 10_000
+    _left_open_with_its_posting(case_for(altered).id)
+    gateway.sandbox.set_faults(alter={})
+    run_day(world)
+    assert case_for(altered).status == "matched"
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    assert clearing_findings() == []
+
+
+def test_a_case_left_open_with_a_posting_takes_it_back_when_a_sync_matches_it(
+    world, users, gateway, clock
+):
+    altered = payment_id(paid(world, users, gateway, hour=10))
+    amount = gateway.sandbox.store.payments[altered]["amount"]
+    gateway.sandbox.set_faults(alter={altered: {"amount": amount + 10_000}})
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(altered).id, "Checked with Razorpay support")
+    _left_open_with_its_posting(case_for(altered).id)
+    gateway.sandbox.set_faults(alter={})
+    resolve.sync(admin(world), case_for(altered).id)
+    assert case_for(altered).status == "matched"
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+def test_an_accept_posts_against_what_the_case_posted_even_when_it_wants_nothing(
+    world, users, gateway, clock
+):
+    """``on_accept`` returned early when the gateway's record wanted nothing, leaving
+    what the case had posted before."""
+    altered = payment_id(paid(world, users, gateway, hour=10))
+    amount = gateway.sandbox.store.payments[altered]["amount"]
+    gateway.sandbox.set_faults(alter={altered: {"amount": amount + 10_000}})
+    later(clock)
+    run_day(world)
+    case = case_for(altered)
+    resolve.accept(admin(world), case.id, "Checked with Razorpay support")
+    _left_open_with_its_posting(case.id)
+    db.session.execute(
+        sa.update(ReconCase).where(ReconCase.id == case.id).values(gateway_amount=amount)
+    )
+    db.session.commit()
+    resolve.accept(admin(world), case.id, "Razorpay put it back as it was")
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+def test_accepting_a_payment_refunded_before_its_capture_takes_it_out_of_clearing(
+    world, users, gateway, clock
+):
+    """Review finding: the matcher reads a payment refunded without a capture as failed
+    (no money came in), but the accept counted the raw "refunded" as held in clearing and
+    posted nothing. Ours captured ₹X, the gateway's never did: clearing is X short."""
+    pay_id = payment_id(paid(world, users, gateway, hour=10))
+    amount = gateway.sandbox.store.payments[pay_id]["amount"]
+    gateway.sandbox.set_faults(alter={pay_id: {"status": "refunded", "captured": False}})
+    later(clock)
+    run_day(world)
+    case = case_for(pay_id)
+    assert (case.status, case.gateway_status) == ("discrepancy", "refunded")
+    resolve.accept(admin(world), case.id, "Checked with Razorpay support")
+    assert balance(RECONCILIATION_SUSPENSE) == -amount

@@ -136,3 +136,46 @@ def test_two_requests_for_one_window_at_once_start_one_run(pg_app, monkeypatch):
     with pg_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ReconRun)) == 1
         db.session.remove()
+
+
+def test_an_accept_committed_between_a_runs_read_and_write_is_taken_back(
+    pg_app, pg_gateway, clock, monkeypatch
+):
+    """Two sessions: the run reads the stray payment's case open; an admin's accept (its
+    own transaction, nothing locked by the run yet: the case has no visit) commits; the
+    run's write reopens the case (the gateway's amount changed) and takes the posting back."""
+    from portal.ledger.accounts import RECONCILIATION_SUSPENSE
+    from portal.ledger.service import balance
+    from portal.reconcile import cases, resolve
+    from tests.reconcile.helpers import case_for, later, run_day
+
+    with pg_app.app_context():
+        world = build_world()
+        stray = pg_gateway.sandbox.stray_payment(49_900)
+        later(clock)
+        run_day(world)
+        case_id = case_for(stray["id"]).id
+        pg_gateway.sandbox.set_faults(alter={stray["id"]: {"amount": 50_000}})
+        read, accepted = cases.existing, []
+
+        def existing_then_accepted(kind, references):
+            found = read(kind, references)
+            if kind == "payment" and stray["id"] in references and not accepted:
+                accepted.extend(
+                    run_together(
+                        pg_app,
+                        lambda: (
+                            resolve.accept(
+                                db.session.get(User, world.admin), case_id, "Not ours: to refund"
+                            ).resolution
+                        ),
+                    )
+                )
+            return found
+
+        monkeypatch.setattr(cases, "existing", existing_then_accepted)
+        run_day(world)
+        assert accepted == ["accepted"]
+        case = case_for(stray["id"])
+        assert (case.status, case.resolution) == ("discrepancy", None)
+        assert balance(RECONCILIATION_SUSPENSE) == 0
