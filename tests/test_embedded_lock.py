@@ -1,8 +1,8 @@
 """The embedded mode's process lock waits a bounded time (``EMBEDDED_LOCK_TIMEOUT``): a
 request that cannot have it gets the 503 "busy" page, never a 500 and nothing written; a
 job that cannot have it is left due for the runner to try again; the log names what held
-it (docs/architecture.md, "The embedded mode"). SQLite only: PostgreSQL takes no such
-lock."""
+it (docs/architecture.md, "The embedded mode"). On SQLite in every run (the module's own
+``app``): PostgreSQL takes no such lock, and a skip in the PostgreSQL run would only say so."""
 
 import threading
 from contextlib import contextmanager
@@ -10,11 +10,12 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from portal import jobs
+from portal import create_app, jobs
 from portal.audit.models import AuditEntry
 from portal.db import SQLITE_LOCK, Busy, unit_of_work
 from portal.extensions import db
 from portal.outbox import OutboxItem
+from tests.plugin import _dispose, _test_config, create_schema
 
 RAN = []
 
@@ -24,11 +25,18 @@ def _probe(value):
     RAN.append(value)
 
 
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The embedded mode's database, whatever TEST_DATABASE_URL names."""
+    url = "sqlite:///" + str(tmp_path_factory.mktemp("embedded") / "portal.sqlite3")
+    app = create_app(_test_config(url))
+    create_schema(app)
+    yield app
+    _dispose(app)
+
+
 @pytest.fixture
 def embedded(app):
-    with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("the process lock is the embedded mode's (SQLite)")
     app.config["EMBEDDED_LOCK_TIMEOUT"] = 0.2
     RAN.clear()
     try:
