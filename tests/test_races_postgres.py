@@ -3,6 +3,7 @@ one visit, run or case at the same moment, each in its own connection. Each asse
 right outcome: money once, the ledger sound, no 500, the loser told clearly."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from tests.refunds.helpers import (
     move_paid_at_gateway,
     quoted_admin_cancel,
 )
-from tests.threads import run_together, wait_for_lock_waiters
+from tests.threads import lock_waiters, run_together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 
@@ -463,7 +464,9 @@ def test_a_case_accepted_while_a_run_writes_keeps_the_admins_resolution(pg_app, 
     upsert (ON CONFLICT DO UPDATE, unconditional), an admin accepts the case with a note.
     The run's upsert then writes DISCREPANCY over RESOLVED and clears the resolution, the
     note and who resolved it (and alerts). docs/reconciliation / resolve.py: "A resolved
-    case stays as it is on later runs until the gateway's record changes again"."""
+    case stays as it is on later runs until the gateway's record changes again". The accept
+    now locks the case's visit first, as the run does, so it waits for the run and lands on
+    the case as written (a case without a visit: tests/reconcile's suspense tests)."""
     from portal.reconcile import cases as recon_cases
     from portal.reconcile import resolve
     from portal.reconcile.models import ReconCase
@@ -491,7 +494,14 @@ def test_a_case_accepted_while_a_run_writes_keeps_the_admins_resolution(pg_app, 
             found = real_existing(kind, refs)
             if kind == "payment":
                 read.set()
-                accepted.wait(10)
+                # The accept locks the case's visit first, as the run did before this read,
+                # so it waits for the run: go on once it has accepted or is seen waiting
+                # (waiting out the 10 s here raced the accept's lock timeout: a flake).
+                deadline = time.monotonic() + 10
+                while not accepted.is_set() and time.monotonic() < deadline:
+                    if lock_waiters(db.engine):
+                        break
+                    time.sleep(0.01)
             return found
 
         monkeypatch.setattr(recon_cases, "existing", existing_then_wait)
