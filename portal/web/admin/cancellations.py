@@ -21,7 +21,7 @@ from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds import previews as refunds_previews
 from portal.refunds import queries
-from portal.refunds.common import CancellationError
+from portal.refunds.common import CancellationError, hours
 from portal.refunds.models import Refund
 from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
@@ -55,9 +55,15 @@ def _item(item_id):
 
 
 def _form(item, **kwargs):
-    """The cancel form, its modes stating what they give under the booking's policy."""
-    until_start = item.start_at - utcnow()
-    return AdminCancelForm(policy=policy_store.for_booking(item), until_start=until_start, **kwargs)
+    """The cancel form, its modes stating what they give under the booking's policy. One
+    moment for the labels and the preview (``form.now``): at a tier's boundary they would
+    otherwise name different tiers."""
+    now = utcnow()
+    form = AdminCancelForm(
+        policy=policy_store.for_booking(item), until_start=hours(item, now), **kwargs
+    )
+    form.now = now
+    return form
 
 
 def _preview(item, form):
@@ -70,6 +76,7 @@ def _preview(item, form):
             override=override,
             override_reason=form.reason.data,
             prefer_wallet=form.destination.data == "wallet",
+            now=form.now,
         )
     except CancellationError:
         return None
