@@ -204,11 +204,14 @@ def gateway_payable(gross: int, tds: int) -> GatewayDecision:
     return GatewayDecision(False, gross, tds, net, reason, message)
 
 
-def catch_up_note(gross: int, tds: int, rule: TdsRule, financial_year: str) -> str | None:
+def catch_up_note(
+    gross: int, tds: int, rule: TdsRule, financial_year: str, section: str | None = None
+) -> str | None:
     """Why a payout's TDS is more than the rate on its own gross: it is the payout that took
     the year's gross over the threshold, and deducts the rate on the year's untaxed gross
     so far, itself included (or a shortfall carried from such a payout). None otherwise.
-    A payout page showed ₹5,627.50 TDS on ₹6,650 with no word why."""
+    A payout page showed ₹5,627.50 TDS on ₹6,650 with no word why. ``section``: the one
+    the payout was deducted under (stored with it), if the year's rule has changed since."""
     if tds <= apply_bps(gross, rule.rate_bps):
         return None
     rate = f"{percent_text(rule.rate_bps)}%"
@@ -216,5 +219,6 @@ def catch_up_note(gross: int, tds: int, rule: TdsRule, financial_year: str) -> s
         f"TDS catch-up: this payout took the provider's gross payouts for FY {financial_year}"
         f" over the {format_inr(rule.threshold)} threshold, so {rate} of the year's untaxed"
         f" gross so far (this payout included, or a shortfall carried from it) is deducted"
-        f" here; later payouts deduct {rate} of their own gross (section {rule.section})."
+        f" here; later payouts deduct {rate} of their own gross"
+        f" (section {section or rule.section})."
     )

@@ -147,3 +147,13 @@ def test_gateway_payable_sends_exactly_a_net_of_a_rupee_or_more(gross, tds):
 
 def test_earning():
     assert provider_earning(100_000).earning == 95_000
+
+
+def test_the_catch_up_note_names_the_section_the_payout_was_deducted_under():
+    """A year's rule edited after the payout (another section) must not rewrite what the
+    payout's page says it was deducted under; without a stored section, the rule's."""
+    rule = TdsRule("2025-26", 1_000, rupees(50_000), "194J")
+    note = dp.catch_up_note(665_000, 562_750, rule, "2026-27", "194C")
+    assert note.endswith("(section 194C).")
+    assert dp.catch_up_note(665_000, 562_750, rule, "2026-27").endswith("(section 194J).")
+    assert dp.catch_up_note(665_000, 66_500, rule, "2026-27") is None  # the rate, no catch-up

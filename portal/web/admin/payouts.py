@@ -87,7 +87,9 @@ def _detail(payout, form=None, error=None, status=200):
         error=error,
         audit=audit,
         facts_text=facts_text,
-        tds_note=catch_up_note(payout.gross, payout.tds, rule, payout.financial_year),
+        tds_note=catch_up_note(
+            payout.gross, payout.tds, rule, payout.financial_year, payout.tds_section
+        ),
         balance=payable_balance(payout.provider_id),
         india=INDIA_TZ,
         can=admin.actions(payout),
