@@ -84,3 +84,22 @@ def sign_in(page, email, password):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+@pytest.fixture
+def sandbox(app, live_server):
+    """The sandbox mounted at /sandbox in the live app (create_app mounts it in the embedded
+    mode; mount it here otherwise), with its webhooks pointed at the live server; its
+    faults undone afterwards."""
+    if "razorpay_sandbox" not in app.extensions:
+        from portal.gateway.sandbox import mount_sandbox
+
+        mount_sandbox(app, prefix="/sandbox")
+    sandbox = app.extensions["razorpay_sandbox"]
+    sandbox.set_webhook_target(
+        "razorpay", live_server + "/webhooks/razorpay", app.config["RAZORPAY_WEBHOOK_SECRET"]
+    )
+    app.extensions.pop("gateway_adapters", None)  # the SDK talks to the live /sandbox
+    yield sandbox
+    sandbox.reset_faults()
+    app.extensions.pop("gateway_adapters", None)

@@ -14,7 +14,6 @@ from portal.booking.models import MasterBooking
 from portal.extensions import db
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import sign_in
-from tests.e2e.test_patient_journey import sandbox  # noqa: F401  (the fixture)
 from tests.web.booking.helpers import build_catalog, weekday_ahead
 
 pytestmark = pytest.mark.e2e

@@ -3,15 +3,15 @@ pressing "Show" names that person's unpaid visit (the note named the account's n
 unpaid visit's person whoever was chosen), and the hold joins that visit."""
 
 import re
-from datetime import date
 
 import pytest
 
-from portal.accounts.models import Dependent
 from portal.booking.models import MasterBooking
 from portal.extensions import db
 from tests.conftest import PASSWORD
-from tests.web.booking.helpers import book_url, build_catalog, hold, slot, weekday_ahead
+from tests.e2e.conftest import sign_in
+from tests.web.booking.conftest import world  # noqa: F401  (the fixture)
+from tests.web.booking.helpers import book_url, hold, slot
 
 pytestmark = pytest.mark.e2e
 
@@ -32,30 +32,14 @@ def no_js_page(browser, app, live_server):
     app.config["WTF_CSRF_ENABLED"] = False
 
 
-def test_without_javascript_the_note_follows_the_person_shown(app, no_js_page, make_user):
+def test_without_javascript_the_note_follows_the_person_shown(app, no_js_page, world):
     page = no_js_page
-    patient = make_user("patient", name="Priya Sharma")
-    with app.app_context():
-        world = build_catalog(make_user)
-        child = Dependent(
-            guardian_id=patient.id,
-            name="Aarav",
-            relationship_="child",
-            date_of_birth=date(2018, 5, 1),
-        )
-        db.session.add(child)
-        db.session.commit()
-        world.child, world.patient, world.day = child.id, patient, weekday_ahead()
     aarav_visit, _ = hold(app, world, start=slot(world.day, 9), dependent=world.child)
     hold(app, world, start=slot(world.day, 11))  # Priya's, the newest: named by default
     with app.app_context():
         number = db.session.get(MasterBooking, aarav_visit).number
 
-    page.goto("/auth/login")
-    page.fill("input[name=email]", patient.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/me/"))
+    sign_in(page, world.patient.email, PASSWORD)
     page.goto(book_url(world, start=slot(world.day, 14)))
     assert "For Priya Sharma, this is added" in page.locator("#for-person").inner_text()
 

@@ -25,22 +25,6 @@ def _ledger_stays_sound(ledger_stays_sound):
     """Money moves in these tests: the ledger must balance afterwards."""
 
 
-@pytest.fixture
-def sandbox(app, live_server):
-    if "razorpay_sandbox" not in app.extensions:
-        from portal.gateway.sandbox import mount_sandbox
-
-        mount_sandbox(app, prefix="/sandbox")
-    sandbox = app.extensions["razorpay_sandbox"]
-    sandbox.set_webhook_target(
-        "razorpay", live_server + "/webhooks/razorpay", app.config["RAZORPAY_WEBHOOK_SECRET"]
-    )
-    app.extensions.pop("gateway_adapters", None)
-    yield sandbox
-    sandbox.reset_faults()
-    app.extensions.pop("gateway_adapters", None)
-
-
 def test_patient_cancels_one_of_three_and_sees_the_refund_arrive(
     app, page, live_server, sandbox, make_user
 ):

@@ -273,6 +273,18 @@ def _without_mondays_window(app, world):
         db.session.commit()
 
 
+def _add(page, button, path, status=200, said=None):
+    """Tab to ``button`` and press Enter; the answer's status, and ``said`` in the page's own
+    status region (the live region kept, so it is announced: docs/web.md)."""
+    tab_to(page, button)
+    with page.expect_response(lambda r: r.url.endswith(path)) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == status
+    if said:
+        expect(page.locator("#flashes [role=status]")).to_have_text(said)
+        assert page.evaluate("document.getElementById('flashes') === window.statusRegion")
+
+
 def test_adding_hours_or_leave_focuses_the_add_forms_first_field(app, page, world):
     """Review finding: after Add of a weekly window (or of leave) the section was swapped,
     the button with it, and focus went to the section's heading ("Weekly hours"), a dozen
@@ -288,35 +300,25 @@ def test_adding_hours_or_leave_focuses_the_add_forms_first_field(app, page, worl
     page.select_option("#weekday", "0")
     page.fill("#start_time", "09:00")
     page.fill("#end_time", "13:00")
-    tab_to(page, "#availability-windows button:has-text('Add')")
-    with page.expect_response(lambda r: r.url.endswith("/availability/windows")) as answer:
-        page.keyboard.press("Enter")
-    assert answer.value.status == 200
-    expect(page.locator("#flashes [role=status]")).to_have_text("Hours added.")
-    # Said into the page's own live region (aria-live), not a new one put in its place,
-    # which a screen reader need not announce.
-    assert page.evaluate("document.getElementById('flashes') === window.statusRegion")
+    _add(
+        page,
+        "#availability-windows button:has-text('Add')",
+        "/availability/windows",
+        said="Hours added.",
+    )
     expect(rows).to_have_count(before + 1)
     expect(page.locator("#clinic_id")).to_be_focused()
     expect(page.locator("#start_time")).to_have_value("")
     page.fill("#starts_at", "2030-01-07T09:00")
     page.fill("#ends_at", "2030-01-08T18:00")
-    tab_to(page, "#leave button:has-text('Add leave')")
-    with page.expect_response(lambda r: r.url.endswith("/availability/leave")) as answer:
-        page.keyboard.press("Enter")
-    assert answer.value.status == 200
-    expect(page.locator("#flashes [role=status]")).to_have_text("Leave added.")
-    assert page.evaluate("document.getElementById('flashes') === window.statusRegion")
+    _add(page, "#leave button:has-text('Add leave')", "/availability/leave", said="Leave added.")
     expect(page.locator("#leave tbody tr")).to_have_count(1)
     expect(page.locator("#starts_at")).to_be_focused()
     expect(page.locator("#starts_at")).to_have_value("")
     # Refused (ends before it starts): the field with the message has focus, as before.
     page.fill("#starts_at", "2030-02-07T09:00")
     page.fill("#ends_at", "2030-02-06T09:00")
-    tab_to(page, "#leave button:has-text('Add leave')")
-    with page.expect_response(lambda r: r.url.endswith("/availability/leave")) as answer:
-        page.keyboard.press("Enter")
-    assert answer.value.status == 422
+    _add(page, "#leave button:has-text('Add leave')", "/availability/leave", status=422)
     expect(page.locator('#ends_at[aria-invalid="true"]')).to_be_focused()
 
 

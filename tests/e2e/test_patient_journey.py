@@ -20,23 +20,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def sandbox(app, live_server):
-    """The sandbox mounted at /sandbox in the live app (create_app mounts it in the embedded
-    mode; mount it here otherwise), with its webhooks pointed at the live server."""
-    if "razorpay_sandbox" not in app.extensions:
-        from portal.gateway.sandbox import mount_sandbox
-
-        mount_sandbox(app, prefix="/sandbox")
-    sandbox = app.extensions["razorpay_sandbox"]
-    sandbox.set_webhook_target(
-        "razorpay", live_server + "/webhooks/razorpay", app.config["RAZORPAY_WEBHOOK_SECRET"]
-    )
-    app.extensions.pop("gateway_adapters", None)  # the SDK talks to the live /sandbox
-    yield sandbox
-    app.extensions.pop("gateway_adapters", None)
-
-
-@pytest.fixture
 def family(app, make_user):
     patient = make_user("patient", name="Priya Sharma")
     with app.app_context():

@@ -32,16 +32,8 @@ def _ledger_stays_sound(ledger_stays_sound):
 
 
 @pytest.fixture
-def sandbox(app, live_server):
-    if "razorpay_sandbox" not in app.extensions:
-        from portal.gateway.sandbox import mount_sandbox
-
-        mount_sandbox(app, prefix="/sandbox")
-    sandbox = app.extensions["razorpay_sandbox"]
-    sandbox.set_webhook_target(
-        "razorpay", live_server + "/webhooks/razorpay", app.config["RAZORPAY_WEBHOOK_SECRET"]
-    )
-    app.extensions.pop("gateway_adapters", None)
+def sandbox(app, sandbox):
+    """The e2e sandbox (tests/e2e/conftest.py), level with our clock and no pending grace."""
     # The session's sandbox may run ahead of our clock by what earlier tests advanced it; a
     # run lists records up to the second before it starts (by our clock), so start level.
     sandbox.store.offset = 0.0
@@ -49,8 +41,6 @@ def sandbox(app, live_server):
     app.config["RECON_PENDING_GRACE_SECONDS"] = 0  # the capture is seconds old
     yield sandbox
     app.config["RECON_PENDING_GRACE_SECONDS"] = saved
-    sandbox.reset_faults()
-    app.extensions.pop("gateway_adapters", None)
 
 
 def test_admin_syncs_a_missed_capture_and_sees_it_matched(app, page, sandbox, make_user):
