@@ -69,8 +69,10 @@ def _party_clause(text):
 
 
 def conditions(f: MovementFilter, recon_clause: ReconClause | None = None):
-    start, end = utc_bounds(f.start, f.end)
-    where = [M.occurred_at >= start, M.occurred_at < end]
+    where = []
+    if not f.every_date:  # every date: a reference's rows, read by index (filters.window_for)
+        start, end = utc_bounds(f.start, f.end)
+        where += [M.occurred_at >= start, M.occurred_at < end]
     if f.type:
         where.append(M.type == f.type)
     if f.status:

@@ -91,7 +91,11 @@ def export(params):
             text("Reconciliation", itemgetter(len(COLUMNS))),
         ],
         query=query,
-        filters=[("Period", f"{f.start} to {f.end}"), *used, *summary],
+        filters=[
+            ("Period", "every date" if f.every_date else f"{f.start} to {f.end}"),
+            *used,
+            *summary,
+        ],
     )
 
 

@@ -5,7 +5,7 @@ type or status, a malformed date, a range over a year, an amount that is not rup
 keys the console does not know are refused too (``unknown_keys``), so a mistyped bookmark
 says so instead of silently showing everything."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -154,19 +154,12 @@ class TransactionFilterForm(PortalForm):
             self.party.errors.append("That is a Razorpay id: enter it under Reference.")
         if False in (start, end, low, high, reference) or not ok or self.errors:
             return None
-        if start is None and end is None and reference:
-            # A reference names its movements whatever their date: without typed dates,
-            # the longest range the console allows (a year), not the period select's
-            # (it says "Last 7 days" on every page, so it comes with every submit).
-            start, end = today - timedelta(days=tf.MAX_RANGE_DAYS - 1), today
-            self.preset.data = ""
-        elif start is None and end is None:
-            start, end = tf.preset_window(self.preset.data or tf.DEFAULT_PRESET, today)
-            if not self.preset.data:
-                self.preset.data = tf.DEFAULT_PRESET
-        else:
-            end = end or today
-            start = start or end
+        typed = start is not None or end is not None
+        start, end = tf.window_for(start, end, self.preset.data, today, reference=bool(reference))
+        if start is None:
+            self.preset.data = ""  # a reference's every date, not the select's period
+        elif not typed and not self.preset.data:
+            self.preset.data = tf.DEFAULT_PRESET
         visit = (self.visit.data or "").strip().upper()
         if is_digits(visit) and len(visit) <= 12:
             visit = f"V{int(visit):06d}"

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from portal.booking.models import MasterBooking
 from portal.db import utcnow
@@ -155,7 +156,7 @@ def test_the_console_reference_filter_lists_a_payments_rows_whatever_their_date(
     assert page.status_code == 200
     assert sorted(rows) == sorted([paid.link, paid.refund])  # the payment and its refund
     # the period select says "Last 7 days" and comes with every submit: a reference
-    # searches the year all the same
+    # reads every date all the same
     assert sorted(_console(client, reference=PAID, preset="7d")[1]) == sorted(rows)
     # typed dates still narrow it
     assert _console(client, reference=PAID, **{"from": str(utcnow().date())})[1] == [paid.refund]
@@ -164,6 +165,30 @@ def test_the_console_reference_filter_lists_a_payments_rows_whatever_their_date(
     assert _console(client, reference=LINK_ID)[1] == [paid.link]
     assert _console(client, reference=REFUND_ID)[1] == [paid.refund]
     assert _console(client, reference="pay_0kNotOursAtAll1")[1] == []
+
+
+SEE_ITS_TRANSACTIONS = re.compile(r'<a href="([^"]+)">See its transactions</a>')
+
+
+@pytest.mark.parametrize("reference", [PAID, INVOICE])
+def test_a_reference_over_a_year_old_is_found_by_the_visit_pages_link(
+    client, login, world, paid, reference
+):
+    """Re-read finding: the visit search has no date bound, so a payment paid over a year
+    ago found its visit, but the page's "See its transactions" link opened the console on
+    the last 366 days: an empty list. A reference now reads its rows whatever their date."""
+    with time_machine.travel(utcnow() + timedelta(days=400), tick=True):
+        login(world.admin)
+        found, html = _visits(client, reference)
+        assert found == [paid.visit]
+        link = SEE_ITS_TRANSACTIONS.search(html).group(1).replace("&amp;", "&")
+        page = client.get(link)
+        rows = [int(i) for i in MOVEMENT.findall(page.get_data(as_text=True))]
+        summary = client.get(link.replace("/transactions?", "/transactions/summary?"))
+    assert page.status_code == 200
+    assert paid.link in rows and paid.refund in rows
+    assert summary.status_code == 200
+    assert f"<strong>{len(rows)}</strong> movements" in summary.get_data(as_text=True)
 
 
 def test_a_payouts_reference_finds_its_row_and_no_visit(app, client, login, world, paid):
