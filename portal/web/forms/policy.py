@@ -17,13 +17,12 @@ from wtforms.validators import Length, Optional
 from portal.domain.ids import is_digits
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
 from portal.domain.policy_data import flatten
+from portal.domain.rates import bps_to_text, paise_to_text
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import (
     PERCENT_MESSAGE,
     RUPEE_MESSAGE,
-    bps_to_text,
-    paise_to_text,
     parse_percent_bps,
     parse_rupees,
 )
