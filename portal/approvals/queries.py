@@ -20,7 +20,8 @@ class ApprovalRow:
     id: int
     created_at: object
     maker: User | None
-    amount: int  # paise, signed as the source stores it (a debit is negative)
+    amount: int | None  # paise, signed as the source stores it (a debit is negative); None:
+    # the source moves no amount of its own (a policy change)
     reason: str
     status: str
     pending: bool
@@ -95,7 +96,7 @@ def _hydrate(rows):
                 id=row.id,
                 created_at=row.created_at,
                 maker=users.get(row.maker_id),
-                amount=int(row.amount),
+                amount=int(row.amount) if source.shows_amount else None,
                 reason=row.reason,
                 status=row.status,
                 pending=bool(row.pending),

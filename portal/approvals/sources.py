@@ -3,8 +3,9 @@
 A source gives its requests as rows of one shape (SQL columns of the same names, so the
 queue is one UNION ALL paged by keyset), loads the objects of a page, describes one for
 the queue, and names its approve / reject use cases (which enforce "the maker can't
-decide" themselves). Adding a kind: write its source here and append it to ``SOURCES``
-(and a link for its object in ``portal/web/admin/approvals.py``)."""
+decide" themselves). Everything the queue says of a request is said here, by its source
+(the page has no rule per kind). Adding a kind: write its source here and append it to
+``SOURCES`` (and a link for its object in ``portal/web/admin/approvals.py``)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from portal.booking import errors as booking_errors
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
 from portal.domain.states import AdjustmentStatus, ApprovalStatus
-from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
+from portal.policies import describe as policy_describe
 from portal.policies import queries as policy_queries
 from portal.policies import service as policy_service
 from portal.policies.models import PolicyVersion
@@ -46,10 +47,14 @@ COLUMNS = (
 @dataclass(frozen=True)
 class Described:
     subject: str  # what the request is about ("Consultation · visit V-12")
-    detail: str  # the money in words ("credit", "extra refund; total ₹…")
+    detail: str  # beside the reason while it waits ("Credit. Internal note: …")
     object_type: str  # the audit log's object (the History link)
     object_id: object
+    what: str  # the request as the confirm boxes name it ("credit of ₹500", "policy change")
     trail: tuple[str, ...] = ()  # extra steps of the decision trail (balances applied)
+    # Beside the reason once decided: only a detail still true then ("total after approval"
+    # is not, once rejected); "" for none.
+    decided_detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class ApprovalSource:
     reject: Callable
     refusals: tuple[type[Exception], ...]  # a decision refused: its message is shown
     not_found: tuple[type[Exception], ...]
+    shows_amount: bool = True  # False: its ``amount`` column is no amount ("—" on the page)
 
 
 def _columns(
@@ -138,6 +144,7 @@ def _refund_describe(a):
         ),
         object_type="booking",
         object_id=a.booking_id,
+        what=f"extra refund of {format_inr(a.extra)}",
     )
 
 
@@ -194,6 +201,7 @@ def _adjustment_describe(w):
         detail=f"{'Credit' if w.is_credit else 'Debit'}. Internal note: {w.note}",
         object_type=adjustments.AUDIT_TYPE,
         object_id=w.id,
+        what=f"{'credit' if w.is_credit else 'debit'} of {format_inr(w.magnitude)}",
         trail=trail,
     )
 
@@ -233,7 +241,7 @@ def _policy_select():
 @dataclass(frozen=True)
 class PolicyChange:
     """A policy version in the queue with what it changes (``{path: (before, after)}``),
-    worked out once for the page (its description and the queue's line both read it)."""
+    worked out once for the page's rows (one statement, ``policy_queries.changes_of``)."""
 
     version: PolicyVersion
     changes: dict
@@ -246,15 +254,16 @@ def _policy_load(ids):
 
 
 def _policy_describe(change):
+    """What it changes and when, as the policy page says it; still true once decided."""
     v = change.version
-    fields = {path.split(".")[0].replace("_", " ") for path in change.changes}
-    when = v.effective_from.astimezone(CLINIC_TZ)  # as every admin page: IST
+    summary = policy_describe.change_summary(v, change.changes)
     return Described(
         subject=f"Policy version {v.id}",
-        detail=f"Changes {', '.join(sorted(fields)) or 'nothing'}; "
-        f"from {when.day} {when:%b %Y, %H:%M} IST.",
+        detail=summary,
         object_type="policy_version",
         object_id=v.id,
+        what="policy change",
+        decided_detail=summary,
     )
 
 
@@ -268,6 +277,7 @@ POLICY = ApprovalSource(
     reject=policy_service.reject,
     refusals=(policy_service.PolicyError, policy_service.PolicyPermissionDenied),
     not_found=(policy_service.PolicyNotFound,),
+    shows_amount=False,  # a policy change moves no amount of its own
 )
 
 SOURCES = (REFUNDS, ADJUSTMENTS, POLICY)

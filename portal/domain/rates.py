@@ -18,6 +18,7 @@ __all__ = [
     "BPS_DENOMINATOR",
     "INDIA_TZ",
     "apply_bps",
+    "bps_to_text",
     "div_round_half_up",
     "allocate_pro_rata",
     "financial_year",
@@ -25,6 +26,7 @@ __all__ = [
     "financial_year_end",
     "financial_year_bounds",
     "format_inr",
+    "paise_to_text",
     "percent_text",
     "rupees",
 ]
@@ -188,6 +190,19 @@ def percent_text(bps: int) -> str:
     whole, rest = divmod(abs(bps), 100)
     text = f"{whole}.{rest:02d}".rstrip("0") if rest else str(whole)
     return f"-{text}" if bps < 0 else text
+
+
+def bps_to_text(bps) -> str:
+    """A rate as its field shows it again: :func:`percent_text`, "" when not set."""
+    return "" if bps is None else percent_text(int(bps))
+
+
+def paise_to_text(paise) -> str:
+    """25050 → "250.50", 25000 → "250" (the value put back in an input), "" when not set."""
+    if paise is None:
+        return ""
+    rupees, rest = divmod(int(paise), 100)
+    return f"{rupees}.{rest:02d}" if rest else str(rupees)
 
 
 MINUS = "\u2212"  # "−": how every negative amount is written

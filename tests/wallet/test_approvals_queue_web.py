@@ -108,3 +108,30 @@ def test_visit_payment_and_refund_pages_link_to_their_history(app, client, queue
     assert f"/admin/audit?object_type=refund&amp;object_id={refund_id}" in refunds
     history = client.get(f"/admin/audit?object_type=booking&actor={admin_id}").get_data(True)
     assert "booking.cancel" in history
+
+
+def test_each_row_says_what_its_source_says_a_debit_too(app, client, queue):
+    """Re-read: the page has no wording per kind of its own; each source's ``describe``
+    gives the confirm wording and the details, and ``shows_amount`` the amount or "—". A
+    waiting debit reads signed and its confirm boxes name a debit; once decided, a refund's
+    "total after approval" (untrue once rejected) is not repeated beside its reason."""
+    with app.app_context():
+        admin = db.session.scalars(sa.select(User).where(User.email == queue["admin"])).one()
+        checker = db.session.scalars(sa.select(User).where(User.email == queue["checker"])).one()
+        adj.approve_adjustment(checker, queue["adjustment"])  # ₹12,000 in the wallet
+        patient_id = db.session.get(WalletAdjustment, queue["adjustment"]).patient_id
+        debit = adj.create_adjustment(
+            admin, patient_id, adj.DEBIT, 5_000_00, "Credited twice", "Correction"
+        )
+        debit_id, status = debit.id, debit.status
+        db.session.remove()
+    assert status == "PENDING_APPROVAL"  # 17,000 by one admin in 24 hours
+    login(client, queue["checker"])
+    client.post(f"/admin/approvals/refund/{queue['approval']}/reject", data={"note": "No"})
+    html = client.get("/admin/approvals").get_data(as_text=True)
+    row = html.split(f'id="wallet_adjustment-approval-{debit_id}"')[1].split("</tr>")[0]
+    assert '<td class="num">−₹5,000</td>' in row
+    assert "Debit. Internal note: Credited twice" in row
+    assert "Approve the debit of ₹5,000 (Wallet of " in row and "Reject the debit of ₹5,000?" in row
+    refund = html.split(f'id="refund-decided-{queue["approval"]}"')[1].split("</tr>")[0]
+    assert '<td class="num">₹' in refund and "total after approval" not in refund

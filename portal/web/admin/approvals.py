@@ -1,7 +1,7 @@
 """Admin: the one approvals queue. Every kind of request a second administrator decides
 (``portal.approvals.sources``) in one list, with the maker, the amount, the reason and
-the decision trail; approving or rejecting calls the kind's own use case, which refuses
-the maker."""
+the decision trail, each as its source describes it (the page has no rule per kind);
+approving or rejecting calls the kind's own use case, which refuses the maker."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -9,7 +9,6 @@ from flask_login import current_user
 from portal.approvals import queries
 from portal.approvals.sources import BY_KIND, SOURCES
 from portal.web.admin import bp
-from portal.web.admin.policy import change_summary
 from portal.web.errors import message_of
 from portal.web.forms.wallet import DecisionForm
 from portal.web.htmx import render
@@ -36,18 +35,10 @@ def approvals():
         kind = None
     pending = queries.approvals_page(pending=True, kind=kind, **page_args(50))
     decided = queries.approvals_page(pending=False, kind=kind, **page_args(30, prefix="decided_"))
-    # A policy change moves no amount of its own: it says what changes and when (read
-    # with the page's rows, one statement: ``sources.PolicyChange``).
-    policy_text = {
-        row.id: change_summary(row.obj.version, row.obj.changes)
-        for row in [*pending.items, *decided.items]
-        if row.kind == "policy"
-    }
     return render(
         "admin/approvals/index.html",
         pending=pending,
         decided=decided,
-        policy_text=policy_text,
         kind=kind,
         sources=SOURCES,
         link_for=link_for,

@@ -18,12 +18,11 @@ from portal.booking import coupons as booking_coupons
 from portal.booking import queries
 from portal.booking.models import PERCENT, Coupon
 from portal.catalog.checks import StaleEdit
-from portal.domain.rates import INDIA_TZ
+from portal.domain.rates import INDIA_TZ, bps_to_text, paise_to_text
 from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
 from portal.web.forms.booking import CouponForm
-from portal.web.forms.money import bps_to_text, paise_to_text
 from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
 

@@ -9,66 +9,25 @@ from portal.db import utcnow
 from portal.domain.policy_data import flatten, to_data
 from portal.domain.states import ApprovalStatus
 from portal.domain.timezone import CLINIC_TZ
-from portal.policies import queries, store
+from portal.policies import describe, queries, store
 from portal.policies import service as policy_service
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
-from portal.web.forms.policy import (
-    SPEC,
-    PolicyForm,
-    changes_from,
-    field_name,
-    form_for,
-    sections,
-    to_text,
-)
+from portal.web.forms.policy import PolicyForm, changes_from, field_name, form_for, sections
 from portal.web.forms.refunds import NoteForm
 from portal.web.htmx import render
 from portal.web.paging import page_args
 
 PAGE = "admin/policy/index.html"
 VERSION = "admin/policy/version.html"
-LABELS = {path: (label, kind) for _, path, label, kind in SPEC}
-
-
-def _shown(path, value):
-    """A changed value as people read it (₹, %, hours), by the form's own units."""
-    label, kind = LABELS.get(path, (path, "text"))
-    try:
-        return label, to_text(kind, value) if value is not None else "—"
-    except (TypeError, ValueError):
-        return label, str(value)
-
-
-def _with_unit(kind, text):
-    if text in ("", "—"):
-        return text
-    return {"percent": f"{text}%", "rupees": f"₹{text}"}.get(kind, text)
-
-
-def change_summary(version, changes=None):
-    """A version in one line, as the approvals queue says it: "Platform fee 5% → 6% from
-    6 Dec 2026, 12:22 IST" (the queue said "platform fee bps … UTC"). ``changes``: what it
-    changes, when already read (``queries.changes_of``)."""
-    parts = []
-    if changes is None:
-        changes = queries.changes(version)
-    for path, (old, new) in changes.items():
-        label, kind = LABELS.get(path, (path, "text"))
-        label = label.split(" (")[0]
-        old_text, new_text = (_with_unit(kind, _shown(path, value)[1]) for value in (old, new))
-        parts.append(f"{label} {old_text} → {new_text}")
-    when = version.effective_from.astimezone(CLINIC_TZ)
-    changed = "; ".join(parts) or "No change"
-    return f"{changed} from {when.day} {when:%b %Y, %H:%M} IST"
 
 
 def _diff(version):
     """What this version changed from the one before it (by effective time)."""
     rows = []
     for path, (old, new) in queries.changes(version).items():
-        label, old_text = _shown(path, old)
-        rows.append((label, old_text, _shown(path, new)[1]))
+        label, old_text = describe.shown(path, old)
+        rows.append((label, old_text, describe.shown(path, new)[1]))
     return rows
 
 
@@ -135,7 +94,7 @@ def _form_key(key):
     if key in ("effective_from", "reason"):
         return key
     name = field_name(key)
-    return name if name in {field_name(p) for _, p, _, _ in SPEC} else "__all__"
+    return name if name in {field_name(p) for _, p, _, _ in describe.SPEC} else "__all__"
 
 
 @bp.get("/policy/<int:version_id>")
@@ -145,9 +104,9 @@ def policy_version(version_id):
         abort(404)
     values = []
     flat = flatten(version.values)
-    for section, path, label, kind in SPEC:
+    for section, path, label, kind in describe.SPEC:
         if path in flat:
-            values.append((section, label, to_text(kind, flat[path])))
+            values.append((section, label, describe.to_text(kind, flat[path])))
     can_decide = (
         version.status == ApprovalStatus.PENDING and version.created_by_id != current_user.id
     )

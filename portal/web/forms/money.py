@@ -16,7 +16,6 @@ from typing import NamedTuple
 from wtforms import StringField, ValidationError
 
 from portal.domain.ids import is_digits
-from portal.domain.rates import percent_text
 from portal.i18n import N_
 
 RUPEE_MESSAGE = N_("Enter an amount in rupees, e.g. 250 or 250.50.")
@@ -119,19 +118,6 @@ def shown_paise(text):
     """The amount (paise) a page showed and its form posts back in a hidden field, which
     the person agreed to (a refund, a fee); None when absent or not a number."""
     return int(text) if is_digits(text) and len(text) <= 12 else None
-
-
-def paise_to_text(paise):
-    """25050 → "250.50", 25000 → "250" (the value put back in an input)."""
-    if paise is None:
-        return ""
-    rupees, rest = divmod(int(paise), 100)
-    return f"{rupees}.{rest:02d}" if rest else str(rupees)
-
-
-def bps_to_text(bps):
-    """A rate as its field shows it again: ``rates.percent_text``, "" when not set."""
-    return "" if bps is None else percent_text(int(bps))
 
 
 class RupeesField(StringField):

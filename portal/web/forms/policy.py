@@ -5,7 +5,8 @@ Decimal. The form checks only that each value parses; whether the whole is a val
 whose messages the view puts beside the same fields.
 
 A field's name is its value's path with ``__`` for ``.``
-(``patient_cancellation_tiers__1__refund_bps``)."""
+(``patient_cancellation_tiers__1__refund_bps``). The fields, their labels and units are
+``portal.policies.describe.SPEC`` (the approvals queue describes a change by the same)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,12 @@ from wtforms.validators import Length, Optional
 from portal.domain.ids import is_digits
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
 from portal.domain.policy_data import flatten
+from portal.policies.describe import SPEC, UNIT_SECONDS, to_text
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import (
     PERCENT_MESSAGE,
     RUPEE_MESSAGE,
-    bps_to_text,
-    paise_to_text,
     parse_percent_bps,
     parse_rupees,
 )
@@ -33,80 +33,9 @@ MSG_WHOLE = "Enter a whole number."
 MSG_LIST = "Enter whole minutes separated by commas, e.g. 1440, 60, 15."
 MSG_TIME = "Enter a time of day as HH:MM."
 
-# (section, path, label, kind). Kinds: percent, rupees, hours, minutes, seconds, count,
-# time, minutes_list, domains, text, gst_mode, schedule.
-SPEC = (
-    ("Prices", "platform_fee_bps", "Platform fee (% of the fee)", "percent"),
-    ("Prices", "gst_bps", "GST rate (%)", "percent"),
-    ("Prices", "gst_mode", "GST applies to", "gst_mode"),
-    ("Prices", "commission_bps", "Default provider commission (%)", "percent"),
-    ("Patient cancels", "patient_cancellation_tiers.0.notice", "Tier 1: notice (hours)", "hours"),
-    ("Patient cancels", "patient_cancellation_tiers.0.refund_bps", "Tier 1: refund (%)", "percent"),
-    ("Patient cancels", "patient_cancellation_tiers.0.deduction", "Tier 1: less (₹)", "rupees"),
-    ("Patient cancels", "patient_cancellation_tiers.1.notice", "Tier 2: notice (hours)", "hours"),
-    ("Patient cancels", "patient_cancellation_tiers.1.refund_bps", "Tier 2: refund (%)", "percent"),
-    ("Patient cancels", "patient_cancellation_tiers.1.deduction", "Tier 2: less (₹)", "rupees"),
-    ("Others cancel", "admin_late_cancellation.refund_bps", "Admin, late: refund (%)", "percent"),
-    ("Others cancel", "admin_late_cancellation.deduction", "Admin, late: less (₹)", "rupees"),
-    ("Others cancel", "provider_cancellation_refund_bps", "Provider cancels: refund %", "percent"),
-    ("Others cancel", "provider_cancellation_penalty", "Provider cancels: penalty (₹)", "rupees"),
-    ("Others cancel", "clinic_cancellation_refund_bps", "Clinic cancels: refund (%)", "percent"),
-    ("Reschedule", "reschedule_min_notice", "Allowed only with more notice than (hours)", "hours"),
-    ("Reschedule", "reschedule_tiers.0.more_than", "Tier 1: more than (hours)", "hours"),
-    ("Reschedule", "reschedule_tiers.0.penalty_bps", "Tier 1: penalty (% of fee)", "percent"),
-    ("Reschedule", "reschedule_tiers.1.more_than", "Tier 2: more than (hours)", "hours"),
-    ("Reschedule", "reschedule_tiers.1.penalty_bps", "Tier 2: penalty (% of fee)", "percent"),
-    ("Reschedule", "reschedule_tiers.2.more_than", "Tier 3: more than (hours)", "hours"),
-    ("Reschedule", "reschedule_tiers.2.penalty_bps", "Tier 3: penalty (% of fee)", "percent"),
-    ("Reschedule", "team_reschedule_extra_bps", "Team appointment: extra (%)", "percent"),
-    ("Payouts and TDS", "default_payout_schedule", "Default payout schedule", "schedule"),
-    ("Payouts and TDS", "payout_minimum", "Minimum cycle payout (₹)", "rupees"),
-    ("Payouts and TDS", "imps_limit", "IMPS up to (₹; NEFT above)", "rupees"),
-    ("Payouts and TDS", "payout_max_attempts", "Payout attempts before an alert", "count"),
-    ("Payouts and TDS", "tds_rules.0.from_fy", "TDS from financial year", "text"),
-    ("Payouts and TDS", "tds_rules.0.rate_bps", "TDS rate (%)", "percent"),
-    ("Payouts and TDS", "tds_rules.0.threshold", "TDS threshold per year (₹)", "rupees"),
-    ("Payouts and TDS", "tds_rules.0.section", "TDS section", "text"),
-    ("Wallet", "adjustment_approval_threshold", "Adjustments above need approval (₹)", "rupees"),
-    ("Wallet", "note_min_length", "Shortest audit note (characters)", "count"),
-    ("Payments", "payment_failures_for_intervention", "Failed attempts before an alert", "count"),
-    ("Payments", "payment_max_attempts", "Payment attempts allowed", "count"),
-    ("Payments", "link_max_lifetime", "Payment link lives at most (hours)", "hours"),
-    ("Payments", "link_before_start", "Link expires before the start (hours)", "hours"),
-    ("Payments", "link_min_lifetime", "Link lives at least (minutes)", "minutes"),
-    ("Payments", "attention_window", "Unpaid and starting within (hours)", "hours"),
-    ("Reminders and visits", "reminder_offsets", "Reminders before (minutes)", "minutes_list"),
-    (
-        "Reminders and visits",
-        "no_show_grace",
-        "No-show / not-completed flag after the end (minutes)",
-        "minutes",
-    ),
-    ("Reminders and visits", "extra_meet_link_domains", "Extra meeting-link hosts", "domains"),
-    ("Reconciliation", "reconciliation_run_time", "Daily run (clinic time, HH:MM)", "time"),
-    ("Reconciliation", "reconciliation_tolerance", "Timestamps match within (seconds)", "seconds"),
-)
-
-_SECONDS = {"hours": 3600, "minutes": 60, "seconds": 1}
-
 
 def field_name(path: str) -> str:
     return path.replace(".", "__")
-
-
-def to_text(kind, value):
-    """A stored value as the form shows it."""
-    if kind == "percent":
-        return bps_to_text(value)
-    if kind == "rupees":
-        return paise_to_text(value)
-    if kind in _SECONDS:
-        return format((Decimal(int(value)) / _SECONDS[kind]).normalize(), "f")
-    if kind == "minutes_list":
-        return ", ".join(format((Decimal(int(v)) / 60).normalize(), "f") for v in value)
-    if kind == "domains":
-        return ", ".join(value)
-    return "" if value is None else str(value)
 
 
 def _seconds(text, unit):
@@ -116,7 +45,7 @@ def _seconds(text, unit):
         raise ValueError(MSG_NUMBER) from None
     if not value.is_finite() or len(value.as_tuple().digits) > 12:
         raise ValueError(MSG_NUMBER)
-    seconds = value * _SECONDS[unit]
+    seconds = value * UNIT_SECONDS[unit]
     if seconds != seconds.to_integral():
         raise ValueError(MSG_NUMBER)
     return int(seconds)
@@ -135,7 +64,7 @@ def from_text(kind, text):
         if value is None:
             raise ValueError(RUPEE_MESSAGE)
         return value
-    if kind in _SECONDS:
+    if kind in UNIT_SECONDS:
         return _seconds(text, kind)
     if kind == "count":
         # ASCII only (portal.domain.ids): "²".isdigit() is True, but int("²") raises.

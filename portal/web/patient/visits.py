@@ -32,6 +32,7 @@ from portal.catalog.models import FOLLOW_UP, LAB_TEST
 from portal.config import policy
 from portal.db import loaded_columns, put_back
 from portal.domain.pricing import price_item
+from portal.domain.rates import paise_to_text
 from portal.domain.states import VisitStatus
 from portal.extensions import csrf, db, limiter
 from portal.i18n import N_
@@ -55,7 +56,6 @@ from portal.web.forms.booking import (
     person_value,
     referral_label,
 )
-from portal.web.forms.money import paise_to_text
 from portal.web.htmx import htmx_block, redirect_out, render, render_form, render_in_place
 from portal.web.paging import page_args
 from portal.web.patient import bp, gateway_returns

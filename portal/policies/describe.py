@@ -1,0 +1,119 @@
+"""A policy's values as people read them: the table of each value's section, label and unit
+(the edit form is built from it), a stored value as text, and a version's change in one
+line, "Platform fee 5% → 6% from 6 Dec 2026, 12:22 IST", as the approvals queue and
+anything else describing a version say it. Below the web layer, so a reader of the
+queue's rows (``portal.approvals.sources``) describes a version as its page does."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from portal.domain.rates import bps_to_text, paise_to_text
+from portal.domain.timezone import CLINIC_TZ
+from portal.policies import queries
+
+# (section, path, label, kind). Kinds: percent, rupees, hours, minutes, seconds, count,
+# time, minutes_list, domains, text, gst_mode, schedule.
+SPEC = (
+    ("Prices", "platform_fee_bps", "Platform fee (% of the fee)", "percent"),
+    ("Prices", "gst_bps", "GST rate (%)", "percent"),
+    ("Prices", "gst_mode", "GST applies to", "gst_mode"),
+    ("Prices", "commission_bps", "Default provider commission (%)", "percent"),
+    ("Patient cancels", "patient_cancellation_tiers.0.notice", "Tier 1: notice (hours)", "hours"),
+    ("Patient cancels", "patient_cancellation_tiers.0.refund_bps", "Tier 1: refund (%)", "percent"),
+    ("Patient cancels", "patient_cancellation_tiers.0.deduction", "Tier 1: less (₹)", "rupees"),
+    ("Patient cancels", "patient_cancellation_tiers.1.notice", "Tier 2: notice (hours)", "hours"),
+    ("Patient cancels", "patient_cancellation_tiers.1.refund_bps", "Tier 2: refund (%)", "percent"),
+    ("Patient cancels", "patient_cancellation_tiers.1.deduction", "Tier 2: less (₹)", "rupees"),
+    ("Others cancel", "admin_late_cancellation.refund_bps", "Admin, late: refund (%)", "percent"),
+    ("Others cancel", "admin_late_cancellation.deduction", "Admin, late: less (₹)", "rupees"),
+    ("Others cancel", "provider_cancellation_refund_bps", "Provider cancels: refund %", "percent"),
+    ("Others cancel", "provider_cancellation_penalty", "Provider cancels: penalty (₹)", "rupees"),
+    ("Others cancel", "clinic_cancellation_refund_bps", "Clinic cancels: refund (%)", "percent"),
+    ("Reschedule", "reschedule_min_notice", "Allowed only with more notice than (hours)", "hours"),
+    ("Reschedule", "reschedule_tiers.0.more_than", "Tier 1: more than (hours)", "hours"),
+    ("Reschedule", "reschedule_tiers.0.penalty_bps", "Tier 1: penalty (% of fee)", "percent"),
+    ("Reschedule", "reschedule_tiers.1.more_than", "Tier 2: more than (hours)", "hours"),
+    ("Reschedule", "reschedule_tiers.1.penalty_bps", "Tier 2: penalty (% of fee)", "percent"),
+    ("Reschedule", "reschedule_tiers.2.more_than", "Tier 3: more than (hours)", "hours"),
+    ("Reschedule", "reschedule_tiers.2.penalty_bps", "Tier 3: penalty (% of fee)", "percent"),
+    ("Reschedule", "team_reschedule_extra_bps", "Team appointment: extra (%)", "percent"),
+    ("Payouts and TDS", "default_payout_schedule", "Default payout schedule", "schedule"),
+    ("Payouts and TDS", "payout_minimum", "Minimum cycle payout (₹)", "rupees"),
+    ("Payouts and TDS", "imps_limit", "IMPS up to (₹; NEFT above)", "rupees"),
+    ("Payouts and TDS", "payout_max_attempts", "Payout attempts before an alert", "count"),
+    ("Payouts and TDS", "tds_rules.0.from_fy", "TDS from financial year", "text"),
+    ("Payouts and TDS", "tds_rules.0.rate_bps", "TDS rate (%)", "percent"),
+    ("Payouts and TDS", "tds_rules.0.threshold", "TDS threshold per year (₹)", "rupees"),
+    ("Payouts and TDS", "tds_rules.0.section", "TDS section", "text"),
+    ("Wallet", "adjustment_approval_threshold", "Adjustments above need approval (₹)", "rupees"),
+    ("Wallet", "note_min_length", "Shortest audit note (characters)", "count"),
+    ("Payments", "payment_failures_for_intervention", "Failed attempts before an alert", "count"),
+    ("Payments", "payment_max_attempts", "Payment attempts allowed", "count"),
+    ("Payments", "link_max_lifetime", "Payment link lives at most (hours)", "hours"),
+    ("Payments", "link_before_start", "Link expires before the start (hours)", "hours"),
+    ("Payments", "link_min_lifetime", "Link lives at least (minutes)", "minutes"),
+    ("Payments", "attention_window", "Unpaid and starting within (hours)", "hours"),
+    ("Reminders and visits", "reminder_offsets", "Reminders before (minutes)", "minutes_list"),
+    (
+        "Reminders and visits",
+        "no_show_grace",
+        "No-show / not-completed flag after the end (minutes)",
+        "minutes",
+    ),
+    ("Reminders and visits", "extra_meet_link_domains", "Extra meeting-link hosts", "domains"),
+    ("Reconciliation", "reconciliation_run_time", "Daily run (clinic time, HH:MM)", "time"),
+    ("Reconciliation", "reconciliation_tolerance", "Timestamps match within (seconds)", "seconds"),
+)
+LABELS = {path: (label, kind) for _, path, label, kind in SPEC}
+
+# Seconds in one unit of a duration kind.
+UNIT_SECONDS = {"hours": 3600, "minutes": 60, "seconds": 1}
+
+
+def to_text(kind, value):
+    """A stored value as the form shows it (₹ and % without their signs)."""
+    if kind == "percent":
+        return bps_to_text(value)
+    if kind == "rupees":
+        return paise_to_text(value)
+    if kind in UNIT_SECONDS:
+        return format((Decimal(int(value)) / UNIT_SECONDS[kind]).normalize(), "f")
+    if kind == "minutes_list":
+        return ", ".join(format((Decimal(int(v)) / 60).normalize(), "f") for v in value)
+    if kind == "domains":
+        return ", ".join(value)
+    return "" if value is None else str(value)
+
+
+def shown(path, value):
+    """(label, text) of a changed value as people read it, by the form's own units; "—"
+    when the version before had no such value."""
+    label, kind = LABELS.get(path, (path, "text"))
+    try:
+        return label, to_text(kind, value) if value is not None else "—"
+    except (TypeError, ValueError):
+        return label, str(value)
+
+
+def _with_unit(kind, text):
+    if text in ("", "—"):
+        return text
+    return {"percent": f"{text}%", "rupees": f"₹{text}"}.get(kind, text)
+
+
+def change_summary(version, changes=None):
+    """A version in one line: "Platform fee 5% → 6% from 6 Dec 2026, 12:22 IST" (clinic
+    time, as every admin page). ``changes``: what it changes, when already read
+    (``queries.changes_of``); else read here, one query."""
+    parts = []
+    if changes is None:
+        changes = queries.changes(version)
+    for path, (old, new) in changes.items():
+        label, kind = LABELS.get(path, (path, "text"))
+        label = label.split(" (")[0]
+        old_text, new_text = (_with_unit(kind, shown(path, value)[1]) for value in (old, new))
+        parts.append(f"{label} {old_text} → {new_text}")
+    when = version.effective_from.astimezone(CLINIC_TZ)
+    changed = "; ".join(parts) or "No change"
+    return f"{changed} from {when.day} {when:%b %Y, %H:%M} IST"
