@@ -18,6 +18,7 @@ from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-
     BookingError,
     PaymentError,
 )
+from portal.booking.holds import HoldLeft
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
@@ -280,16 +281,6 @@ def complete_checkout_callback(params, visit_id=None):
             raise PaymentError(MSG_BAD_SIGNATURE)
         fetched = _confirmed_return(payin, order_id, payment_id)
         return _capture(payment, payment_id, fetched, "callback")
-
-
-@dataclass(frozen=True)
-class HoldLeft:
-    """What is left of a visit's hold when its payment did not go through: ``until`` (the
-    times are held until then, and Pay may be pressed again) or ``lapsed`` (the hold ran
-    out: the times are let go, and may be booked again)."""
-
-    until: object = None
-    lapsed: bool = False
 
 
 def hold_after_unpaid_return(actor, visit_id, now=None):

@@ -3,6 +3,8 @@ way: a visit's hold whose time ran out, and the new time held for a move whose f
 checkout ran out (``Reschedule`` rows PENDING_PAYMENT). Runs in the caller's unit of
 work."""
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 from portal.booking import claims, lifecycle
@@ -21,6 +23,30 @@ from portal.extensions import db
 from portal.i18n import N_
 
 MSG_HOLD_EXPIRED = N_("The checkout expired before the fee was paid")
+
+
+@dataclass(frozen=True)
+class HoldLeft:
+    """What is left of a hold when its payment did not go through: ``until`` (the times
+    are held until then, and the payment may be tried again) or ``lapsed`` (the hold ran
+    out: the times are let go, and may be chosen again). ``moving_to``: a move's new time
+    (its fee's hold), None for a visit's times."""
+
+    until: object = None
+    lapsed: bool = False
+    moving_to: object = None
+
+
+def fee_hold_left(resched, now=None):
+    """What is left of the new time a move's unpaid fee held (``HoldLeft``): until when, or
+    lapsed (the checkout ran out, or a newer request replaced it); None when the move no
+    longer waits for its fee (paid meanwhile, or refused). A read: the sweep lets it go."""
+    now = now or utcnow()
+    if resched.status == RescheduleStatus.PENDING_PAYMENT and resched.expires_at > now:
+        return HoldLeft(until=resched.expires_at, moving_to=resched.new_start)
+    if resched.status in (RescheduleStatus.PENDING_PAYMENT, RescheduleStatus.EXPIRED):
+        return HoldLeft(lapsed=True, moving_to=resched.new_start)
+    return None
 
 
 def lock_reschedule(reschedule_id):

@@ -39,8 +39,8 @@ import sqlalchemy as sa
 from portal import events
 from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
-from portal.booking import lifecycle
-from portal.booking.models import ATTENTION_RECONCILIATION
+from portal.booking import attention, lifecycle
+from portal.booking.models import ATTENTION_RECONCILIATION, MasterBooking
 from portal.config import policy, setting
 from portal.db import lock_subjects, unit_of_work, utcnow
 from portal.domain.states import RECON_RUN, ReconCaseStatus, ReconRunStatus
@@ -56,7 +56,7 @@ from portal.reconcile.matching import (
     moves_money,
     next_status,
 )
-from portal.reconcile.models import Reason, ReconRun
+from portal.reconcile.models import Reason, ReconCase, ReconRun
 from portal.reconcile.window import day_window
 
 log = logging.getLogger("portal.reconcile")
@@ -235,7 +235,45 @@ def execute(run_id, *, source=None):
     except Exception as exc:  # the run's record must say why; nothing else was written
         log.warning("reconciliation run %s failed: %r", run_id, exc, exc_info=True)
         _fail(run_id, exc, clock)
+        return db.session.get(ReconRun, run_id)
+    try:
+        unflag_agreed()
+    except Exception as exc:  # the run stands; the next one takes the flags down
+        log.warning("reconciliation run %s left flags up: %r", run_id, exc, exc_info=True)
     return db.session.get(ReconRun, run_id)
+
+
+UNFLAGGED_NOTE = "Cleared: a reconciliation run found the visit's records agree."
+
+
+def unflag_agreed():
+    """Take down the reconciliation flag of every visit left with no open discrepancy: a
+    later run closed its cases (the gateway's record corrected, or ours caught up by a
+    late webhook), where a sync or an accept would have cleared it (``resolve``). Its own
+    unit of work after the run's, visits locked before their cases are counted, as every
+    writer takes them; a flag raised since for another reason is left. Returns how many."""
+    open_case = sa.exists().where(
+        ReconCase.visit_id == MasterBooking.id,
+        ReconCase.status == ReconCaseStatus.DISCREPANCY,
+    )
+    query = sa.select(MasterBooking.id).where(
+        MasterBooking.attention == ATTENTION_RECONCILIATION, ~open_case
+    )
+    cleared = 0
+    with unit_of_work():
+        for visit_id in sorted(db.session.scalars(query)):
+            visit = lifecycle.lock_visit(visit_id)
+            still_open = db.session.scalar(
+                sa.select(sa.func.count()).where(
+                    ReconCase.visit_id == visit_id,
+                    ReconCase.status == ReconCaseStatus.DISCREPANCY,
+                )
+            )
+            if not still_open:
+                cleared += attention.clear_visit_reason(
+                    None, visit, ATTENTION_RECONCILIATION, UNFLAGGED_NOTE
+                )
+    return cleared
 
 
 def _finish(run, clock):

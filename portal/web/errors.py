@@ -68,12 +68,15 @@ def flash_unpaid(exc, hold=None):
     """A checkout's return that did not pay (a visit's or a reschedule fee's), told on the
     visit page: still being confirmed, or not completed with its fixed reason
     (``exc.message`` is one of ``portal.booking.errors``' texts, never the request's).
-    ``hold`` (a visit's, ``booking.checkout.HoldLeft``): the times are still held until
-    when and Pay is to be pressed again, or the hold has run out and Book again is the way
-    on. Without it (a reschedule fee's return, the gateway's session-less post) the reason
-    alone."""
+    ``hold`` (``booking.holds.HoldLeft``): the times are still held until when and Pay is
+    to be pressed again, or the hold has run out and Book again is the way on; for a
+    reschedule fee (``hold.moving_to``), the new time is held and is to be chosen again
+    under Reschedule (a new request replaces the unpaid one), or its hold has ended.
+    Without it (paid or refused meanwhile) the reason alone."""
     if exc.message == MSG_CONFIRMING:
         flash(exc.message, "info")
+    elif hold is not None and hold.moving_to is not None:
+        flash(_fee_unpaid(exc, hold), "error")
     elif hold is not None and hold.lapsed:
         text = gettext(
             "Payment not completed: %(reason)s. The hold on your times has ended, so they "
@@ -91,6 +94,23 @@ def flash_unpaid(exc, hold=None):
         flash(text, "error")
     else:
         flash(gettext("Payment not completed: %(reason)s", reason=gettext(exc.message)), "error")
+
+
+def _fee_unpaid(exc, hold):
+    if hold.lapsed:
+        return gettext(
+            "Payment not completed: %(reason)s. Your appointment has not moved, and the hold "
+            "on %(time)s has ended: choose a time again under Reschedule.",
+            reason=gettext(exc.message),
+            time=clinic_time_short(hold.moving_to),
+        )
+    return gettext(
+        "Payment not completed: %(reason)s. Your appointment has not moved; %(time)s is "
+        "held for you until %(until)s: choose it again under Reschedule to pay the fee.",
+        reason=gettext(exc.message),
+        time=clinic_time_short(hold.moving_to),
+        until=clinic_time_short(hold.until),
+    )
 
 
 def message_of(exc):

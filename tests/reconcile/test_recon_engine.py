@@ -472,3 +472,43 @@ def test_resolving_the_last_case_of_a_visit_clears_the_flag_it_raised(world, use
     resolve.accept(admin(world), case_for(other_pay_id).id, "Listing glitch, one payment only")
     db.session.expire_all()
     assert lookup.get_visit(other.id).attention == "PAYMENT_FAILED"
+
+
+def test_a_run_that_finds_the_records_agree_now_clears_the_flag(world, users, gateway, clock):
+    """Left last time: a case a later run closed (the gateway's record corrected, or ours
+    caught up) left its visit "Needs attention" for an admin to clear by hand. The run
+    takes the reconciliation flag down once the visit has no open discrepancy, audited; a
+    visit with a case still open, or flagged since for another reason, keeps its flag."""
+    fixed, still, other = (
+        paid(world, users, gateway, hour=h, patient=p) for h, p in ((10, 0), (12, 2), (14, 1))
+    )
+    refs = {v.id: payment_id(v) for v in (fixed, still, other)}
+    store = gateway.sandbox.store.payments
+    altered = {ref: {"amount": store[ref]["amount"] + 100} for ref in refs.values()}
+    gateway.sandbox.set_faults(alter=altered)
+    later(clock)
+    run_day(world)
+    for visit in (fixed, still, other):
+        assert lookup.get_visit(visit.id).attention == ATTENTION_RECONCILIATION
+    flagged = lookup.get_visit(other.id)
+    flagged.attention = "PAYMENT_FAILED"  # raised since for another reason
+    db.session.commit()
+    # Razorpay corrects two of its records; the third stays altered.
+    gateway.sandbox.set_faults(alter={refs[still.id]: altered[refs[still.id]]})
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    assert [case_for(refs[v.id]).status for v in (fixed, still, other)] == [
+        "matched",
+        "discrepancy",
+        "matched",
+    ]
+    db.session.expire_all()
+    assert lookup.get_visit(fixed.id).attention is None
+    [cleared] = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "attention.clear")
+    ).all()
+    assert cleared.object_id == str(fixed.id) and cleared.actor_id is None
+    assert cleared.before == {"attention": ATTENTION_RECONCILIATION}
+    assert "run" in cleared.after["note"]
+    assert lookup.get_visit(still.id).attention == ATTENTION_RECONCILIATION
+    assert lookup.get_visit(other.id).attention == "PAYMENT_FAILED"

@@ -7,9 +7,9 @@ from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
+from portal.booking import holds, reschedule_payment
 from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
-from portal.booking import reschedule_payment
 from portal.booking.errors import MSG_CONFIRMING, BookingError, PaymentError
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.slots import LIST_SPAN_DAYS
@@ -123,7 +123,7 @@ def _tell(row, unpaid=None):
     """Back to the signed-in owner's visit page (checked by the caller), told how the fee's
     return went: ``unpaid`` (a PaymentError), else what the reschedule's row says now."""
     if unpaid is not None:
-        flash_unpaid(unpaid)
+        flash_unpaid(unpaid, holds.fee_hold_left(row))
     elif row.status == RescheduleStatus.DONE:
         flash(N_("Fee paid; your appointment has moved."), "success")
     elif row.status == RescheduleStatus.PENDING_PAYMENT:  # not applied (yet)
