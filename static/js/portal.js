@@ -207,3 +207,33 @@
     });
   });
 })();
+
+// --- the admin's folded menus ------------------------------------------------------
+// base.html folds the admin's less daily links into <details> menus. A details element
+// opens and closes by itself; this only closes an open one when the person clicks
+// elsewhere, opens another, or presses Escape (focus back on its summary), as a menu does.
+(function () {
+  "use strict";
+  function openMenus() {
+    return document.querySelectorAll("#main-nav details.nav-group[open]");
+  }
+  document.addEventListener("click", function (event) {
+    openMenus().forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+  // Back to a page whose snapshot was taken with a menu open (a filter's pushed URL while
+  // it was open, or the boosted link clicked in it) shows the page, not the old menu. Not
+  // closed before the snapshot: a filter's push would close a menu just opened.
+  document.addEventListener("htmx:historyRestore", function () {
+    openMenus().forEach(function (menu) { menu.removeAttribute("open"); });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    openMenus().forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.removeAttribute("open");
+      if (inside) { menu.querySelector("summary").focus(); }
+    });
+  });
+})();

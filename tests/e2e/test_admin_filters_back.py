@@ -27,7 +27,8 @@ def test_back_to_the_visits_list_keeps_its_filter_controls(page, make_user):
     expect(page).to_have_url(re.compile(r"[?&]q=V0000(&|$)"))
     page.wait_for_load_state("networkidle")
 
-    page.click("#main-nav a[href='/admin/transactions']")  # a boosted link, as a visit's is
+    page.click("#nav-money > summary")
+    page.click("#nav-money a[href='/admin/transactions']")  # a boosted link, as a visit's is
     expect(page).to_have_url(re.compile(r"/admin/transactions"))
     page.wait_for_load_state("networkidle")
     page.go_back()
