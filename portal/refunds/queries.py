@@ -309,7 +309,11 @@ def _paid_fees():
 
 def visit_fees(visit):
     """The reschedule fees paid on ``visit`` (``VisitFees``), in one statement whatever
-    their number: the visit page's money and payments, the receipt's fee documents."""
+    their number: the visit page's money and payments, the receipt's fee documents. An
+    open visit has paid nothing, so no fee: none, and no statement (its pages cost what
+    they did)."""
+    if visit.is_open:
+        return VisitFees()
     found = {}
     for row in db.session.execute(_paid_fees(), {"visit_id": visit.id}):
         found[row.id] = FeePaid(
