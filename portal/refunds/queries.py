@@ -226,6 +226,12 @@ class FeePaid:
     credit_note_no: str | None = None
 
     @property
+    def taxable(self):
+        """Its taxable value: the fee and the platform fee (GST is charged on both), as
+        the GST report and its credit note count it."""
+        return self.penalty + self.platform_fee
+
+    @property
     def paid_by(self):
         """How it was paid, for the page (``FEE_PAID_BY``; translated there)."""
         return FEE_PAID_BY.get(self.pay_with, "")
