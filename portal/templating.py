@@ -17,7 +17,7 @@ from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
 
-from portal.audit.queries import change_text
+from portal.audit.queries import change_text, facts_text
 from portal.domain import schedule, states
 from portal.domain.rates import format_inr, percent_text
 from portal.domain.text import in_hours
@@ -196,8 +196,8 @@ def init_app(app):
     processors = app.template_context_processors[None]
     processors[:] = [p for p in processors if getattr(p, "__module__", "") != "flask_wtf.csrf"]
     env.filters["inr"] = format_inr
-    # An audit entry's Before/After: the text its CSV has (Hindi as written, not escapes).
-    env.filters["audit_change"] = change_text
+    # An audit entry's Before/After as people read it: money facts in ₹, Hindi as written.
+    env.filters["audit_facts"] = facts_text
     # Any JSON value written so (the jobs page's payloads: ``tojson`` wrote a Hindi name as
     # \uXXXX escapes); it is text, so the page escapes it for HTML like any other.
     env.filters["json_text"] = change_text

@@ -1,7 +1,8 @@
 """The audit log viewer (read only): entries filtered by actor, action, object and a
 range of clinic dates, newest first, a keyset page at a time. :class:`AuditFilter` is
 plain data so the CSV export can apply the same filters (``AuditFilter.apply``).
-``change_text`` is how an entry's Before/After reads, on the pages and in the CSV."""
+``change_text`` is how an entry's Before/After reads in the CSV, ``facts_text`` on the pages
+(money in ₹)."""
 
 import json
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.audit.models import AuditEntry
 from portal.db import db
+from portal.domain.rates import format_inr
 from portal.domain.timezone import CLINIC_TZ
 from portal.pagination import Order, keyset_page
 
@@ -28,6 +30,34 @@ def change_text(value):
     return (
         "" if value is None else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
     )
+
+
+# The facts that are money wherever the log records them (integer paise): a payout's
+# snapshot, a payment's or refund's amount, a checkout's wallet and gateway parts, a
+# settlement's fees and tax, a wallet's balance, an override and what it replaced.
+MONEY_FACTS = frozenset(
+    {
+        "amount", "fee", "fees", "tax", "gross", "tds", "net", "payable", "balance",
+        "total_gross", "discount", "wallet", "gateway", "penalty", "refund", "override",
+        "calculated", "extra", "adjusted",
+    }
+)  # fmt: skip
+
+
+def facts_text(facts):
+    """An entry's Before or After as people read it on a page: "gross: ₹6,650.00; net: …"
+    (the audit pages printed "gross": 665000, the payout's history had its own rule).
+    Text as written (Hindi as Hindi), anything else as ``change_text``'s JSON. The CSV
+    keeps ``change_text``: the value as recorded, in paise."""
+    if not isinstance(facts, dict):
+        return change_text(facts)
+    return "; ".join(f"{key}: {_fact(key, value)}" for key, value in sorted(facts.items()))
+
+
+def _fact(key, value):
+    if key in MONEY_FACTS and isinstance(value, int) and not isinstance(value, bool):
+        return format_inr(value, always_show_paise=True)
+    return value if isinstance(value, str) else change_text(value)
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,12 @@ class FeePaid:
     credit_note_no: str | None = None
 
     @property
+    def taxable(self):
+        """Its taxable value: the fee and the platform fee (GST is charged on both), as
+        the GST report and its credit note count it."""
+        return self.penalty + self.platform_fee
+
+    @property
     def paid_by(self):
         """How it was paid, for the page (``FEE_PAID_BY``; translated there)."""
         return FEE_PAID_BY.get(self.pay_with, "")
@@ -309,7 +315,11 @@ def _paid_fees():
 
 def visit_fees(visit):
     """The reschedule fees paid on ``visit`` (``VisitFees``), in one statement whatever
-    their number: the visit page's money and payments, the receipt's fee documents."""
+    their number: the visit page's money and payments, the receipt's fee documents. An
+    open visit has paid nothing, so no fee: none, and no statement (its pages cost what
+    they did)."""
+    if visit.is_open:
+        return VisitFees()
     found = {}
     for row in db.session.execute(_paid_fees(), {"visit_id": visit.id}):
         found[row.id] = FeePaid(

@@ -10,6 +10,7 @@ report's tax equals the ledger's: collected = the account's credits, reversed = 
 debits (docs/reports.md)."""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -219,11 +220,21 @@ class Totals:
         """The summary as rows of the file's columns: one per GSTIN, then the month's
         total (the CSV had only the documents)."""
         by_gstin = self.by_gstin()
-        whole = GstinTotals(None)
-        for t in by_gstin:
-            for name in ("taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed"):
-                setattr(whole, name, getattr(whole, name) + getattr(t, name))
-        return [_line("Total for GSTIN", t) for t in by_gstin] + [_line("Total", whole)]
+        return [_line("Total for GSTIN", t) for t in by_gstin] + [_line("Total", whole(by_gstin))]
+
+
+SUMMED = ("documents", "taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed")
+
+
+def whole(by_gstin):
+    """The month's total: the per-GSTIN totals summed field by field (integer paise),
+    for the page's footer and the file's Total row alike. No clinics: the total row
+    names none."""
+    total = GstinTotals(None)
+    for t in by_gstin:
+        for name in SUMMED:
+            setattr(total, name, getattr(total, name) + getattr(t, name))
+    return total
 
 
 def _line(label, t):
@@ -242,17 +253,22 @@ class GstReport:
     by_gstin: list
     more: int
 
+    @cached_property
+    def total(self):
+        """The month's total row (the page's footer prints it, not sums of its own)."""
+        return whole(self.by_gstin)
+
     @property
     def collected(self):
-        return sum(t.collected for t in self.by_gstin)
+        return self.total.collected
 
     @property
     def reversed(self):
-        return sum(t.reversed for t in self.by_gstin)
+        return self.total.reversed
 
     @property
     def net(self):
-        return self.collected - self.reversed
+        return self.total.net
 
 
 def report(f, show=200):

@@ -13,6 +13,7 @@ from portal.audit.models import AuditEntry
 from portal.booking.models import FeeCapture
 from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
+from portal.domain.states import RefundStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.pagination import Order, keyset_page
@@ -115,6 +116,45 @@ class Summary:
     not_cash_count: int = 0
     not_cash: int = 0
 
+    def lines(self) -> list[SummaryLine]:
+        """The labelled figures, in order, as the console shows them and the CSV's header
+        names them (they were written out in both and read differently)."""
+        return [
+            SummaryLine("Money in", "money_in", self.money_in),
+            SummaryLine("Refunds", "refunds", self.refunds, "to the original payment"),
+            SummaryLine("Payouts", "payouts", self.payouts),
+            SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
+            # Cash in less cash out: not revenue (TDS held for the government is in it).
+            SummaryLine("Net cash received", "net", self.net, total=True),
+            SummaryLine(
+                "Refunds to wallets (not cash)",
+                "wallet_refunds",
+                self.wallet_refunds,
+                "not in the net",
+                cash=False,
+            ),
+            SummaryLine(
+                "Other rows moving no cash",
+                "not_cash",
+                self.not_cash,
+                f"{self.not_cash_count}: wallet credits and debits, adjustments, settlements,"
+                " pending or failed",
+                cash=False,
+            ),
+        ]
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    label: str
+    key: str  # the Summary field; the console's data-sum
+    paise: int
+    # The console's explanation beside the label; the CSV's header is "label: value"
+    # pairs on one line, so it has the label alone.
+    note: str = ""
+    cash: bool = True  # a cash line (the first table) or one moving no cash (the second)
+    total: bool = False
+
 
 def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
     """Sums of the filtered set, in one SQL query (paise)."""
@@ -133,7 +173,10 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
         )
     )
     wallet_refund = sa.and_(
-        M.bucket.is_(None), M.type == REFUND_WALLET, M.failed.is_(False), M.status == "PROCESSED"
+        M.bucket.is_(None),
+        M.type == REFUND_WALLET,
+        M.failed.is_(False),
+        M.status == RefundStatus.PROCESSED,
     )
     wallet_refunds = total(sa.case((wallet_refund, M.amount), else_=0))
     not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund))

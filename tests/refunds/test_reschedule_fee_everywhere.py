@@ -21,6 +21,7 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import entries_for
 from portal.refunds.models import Refund
+from portal.refunds.queries import visit_fees
 from portal.reports import gst
 from tests.booking.factories import at, credit_wallet
 from tests.querycount import counted_queries
@@ -218,6 +219,7 @@ def test_a_fee_paid_at_the_desk_shows_everywhere_and_is_one_balanced_posting(
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     row = _block(page, f"fee-{fee.id}")
     assert document in row and "Paid at the clinic" in row and "DESK-0042" in row
+    assert "₹52.50" in row  # its taxable value (fee + platform fee), as the GST report's
 
     login(client, email)
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
@@ -236,6 +238,8 @@ def test_a_fee_paid_at_the_desk_shows_everywhere_and_is_one_balanced_posting(
     (row, _split) = next((r, s) for r, s in report.documents if r.doc_type == gst.RESCHEDULE_FEE)
     assert row.doc_no == document and int(row.gst) == fee.gst
     assert int(row.taxable) == fee.penalty + fee.platform_fee
+    [paid] = visit_fees(db.session.get(MasterBooking, visit_id)).rows
+    assert paid.taxable == int(row.taxable) == 5_000 + 250
 
 
 def test_my_visits_states_refunds_processed_and_on_their_way_apart(

@@ -47,3 +47,26 @@ def test_an_audit_report_filter_matching_nothing_says_so(client, admin):
     response = client.get("/admin/reports/audit?action=no.such.action")
     assert response.status_code == 200
     assert "No entries match." in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def payout_created(app, admin):
+    with app.app_context(), unit_of_work():
+        record(
+            None, "payout.created", "payout", 7,
+            after={"status": "QUEUED", "gross": 665_000, "tds": 0, "net": 665_000, "held": False},
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/reports/audit?object_type=payout", "/admin/audit?object_type=payout"]
+)
+def test_the_audit_pages_show_a_payouts_money_in_rupees(client, payout_created, path):
+    """Re-read: the payout's history read its facts in ₹ (``facts_text``, then in the
+    payouts view) while the audit pages printed the same entry's "gross": 665000. The rule
+    lives beside the audit's reads (``portal.audit.queries.facts_text``), both use it."""
+    page = client.get(path).get_data(as_text=True)
+    assert "payout.created" in page
+    assert "gross: ₹6,650.00" in page and "net: ₹6,650.00" in page and "tds: ₹0.00" in page
+    assert "665000" not in page
+    assert "status: QUEUED" in page

@@ -445,3 +445,40 @@ def test_the_summary_agrees_with_the_rows_for_wallet_refunds(admin, app, client,
     head = text.lstrip("\ufeff").splitlines()[1]
     assert "Net revenue" not in head and "Net cash received" in head
     assert "Refunds to wallets (not cash): ₹400.00" in head
+
+
+def _paise_of(text):
+    """``₹1,059.00`` / ``−₹17.82`` / ``-₹17.82`` in paise."""
+    sign = -1 if text[:1] in ("-", "\u2212") else 1
+    whole, _, part = text.lstrip("-\u2212₹").replace(",", "").partition(".")
+    return sign * (int(whole) * 100 + int(part or 0))
+
+
+def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, client, rows):
+    """Re-read: the summary's labelled lines were written twice, in the screen's template
+    and in the CSV's header, and read differently ("Refunds to wallets (not cash; not in
+    the net)" there, "(not cash)" here). ``Summary.lines()`` states them once: both print
+    its labels and figures, in its order."""
+    with app.app_context():
+        mv(type=mm.REFUND_WALLET, status="PROCESSED", bucket=None, amount=150_00, net=150_00,
+           source="refund")  # fmt: skip
+        mv(type=mm.ADJUSTMENT, status="APPLIED", bucket=None, amount=50_00, net=-50_00,
+           source="adjustment")  # fmt: skip
+        db.session.commit()
+        lines = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY)).lines()
+    assert [line.key for line in lines] == [
+        "money_in", "refunds", "payouts", "gateway_fees", "net", "wallet_refunds", "not_cash",
+    ]  # fmt: skip
+    html = client.get(
+        "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    screen = re.findall(r'<td>(.*?)</td><td class="num" data-sum="(\w+)">([^<]*)</td>', html, re.S)
+    assert [key for _, key, _ in screen] == [line.key for line in lines]
+    text = client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)
+    [head] = next(csv.reader(io.StringIO(text.lstrip("\ufeff").splitlines()[1])))
+    in_csv = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
+    for line, (label, key, amount) in zip(lines, screen, strict=True):
+        assert label.startswith(line.label), (label, line.label)
+        assert _paise_of(amount) == _paise_of(in_csv[line.label]) == line.paise, key
+    assert {line.key: line.paise for line in lines}["wallet_refunds"] == 150_00
+    assert {line.key: line.paise for line in lines}["not_cash"] > 50_00  # the adjustment too

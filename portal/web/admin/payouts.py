@@ -59,23 +59,6 @@ def _payout_or_404(payout_id):
     return payout
 
 
-# The payout's audit facts that are money (paise): the history shows them in ₹.
-MONEY_FACTS = {"gross", "tds", "net", "amount", "fee", "balance", "payable"}
-
-
-def facts_text(facts):
-    """An audit entry's facts as people read them: "gross: ₹6,650.00; tds: …" (the history
-    printed "gross: 665000")."""
-    if not isinstance(facts, dict):
-        return "" if facts is None else str(facts)
-    return "; ".join(
-        f"{key}: {format_inr(value, always_show_paise=True)}"
-        if key in MONEY_FACTS and isinstance(value, int) and not isinstance(value, bool)
-        else f"{key}: {value}"
-        for key, value in sorted(facts.items())
-    )
-
-
 def _detail(payout, form=None, error=None, status=200):
     audit = queries.payout_audit(payout.id)
     rule = policy().tds_rule_for(payout.financial_year)
@@ -86,7 +69,6 @@ def _detail(payout, form=None, error=None, status=200):
         form=form or ReasonForm(formdata=None),
         error=error,
         audit=audit,
-        facts_text=facts_text,
         tds_note=catch_up_note(
             payout.gross, payout.tds, rule, payout.financial_year, payout.tds_section
         ),

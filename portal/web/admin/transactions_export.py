@@ -74,14 +74,7 @@ def export(params):
     used = [(label, value) for label, value in form.args().items() if value]
     summary = [
         ("Count", s.count),
-        ("Money in", format_inr(s.money_in, always_show_paise=True)),
-        ("Refunds", format_inr(s.refunds, always_show_paise=True)),
-        ("Payouts", format_inr(s.payouts, always_show_paise=True)),
-        ("Gateway fees", format_inr(s.gateway_fees, always_show_paise=True)),
-        # Cash in less cash out: not revenue (TDS held for the government is in it).
-        ("Net cash received", format_inr(s.net, always_show_paise=True)),
-        ("Refunds to wallets (not cash)", format_inr(s.wallet_refunds, always_show_paise=True)),
-        ("Other rows moving no cash", format_inr(s.not_cash, always_show_paise=True)),
+        *((line.label, format_inr(line.paise, always_show_paise=True)) for line in s.lines()),
     ]
     return ExportSpec(
         name="transactions",

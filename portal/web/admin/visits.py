@@ -376,8 +376,8 @@ def _detail(
         # What "Record desk payment" records and carries (a pending checkout abandoned).
         desk_quote=booking_prices.desk_quote(visit) if visit.is_open else None,
         money=refund_queries.visit_money(visit),
-        # Its paid reschedule fees (one statement however many), once it is paid.
-        fees=refund_queries.VisitFees() if visit.is_open else refund_queries.visit_fees(visit),
+        # Its paid reschedule fees (one statement however many, none while open).
+        fees=refund_queries.visit_fees(visit),
         item_form=item_form,
         desk_form=desk_form,
         coupon_form=coupon_form,

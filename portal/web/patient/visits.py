@@ -340,12 +340,6 @@ def _inr(paise):
     return current_app.jinja_env.filters["inr"](paise)
 
 
-def _fees(visit):
-    """Its paid reschedule fees, once it is paid (an open visit has none to read: its
-    page costs what it did)."""
-    return refund_queries.VisitFees() if visit.is_open else refund_queries.visit_fees(visit)
-
-
 def _visit_page(
     visit, *, coupon_form=None, wallet_form=None, pay_form=None, status=None, wallet_paise=0
 ):
@@ -382,7 +376,7 @@ def _visit_page(
         wallet_balance=wallet_queries.shown_balance(visit.patient_id) if paying else 0,
         wallet_paise=wallet_paise,
         steps=plain_steps(timeline(visit)),
-        fees=_fees(visit),
+        fees=refund_queries.visit_fees(visit),
     )
 
 
@@ -623,7 +617,7 @@ def confirmation(visit_id):
         visit=visit,
         confirmed=visit.status == VisitStatus.CONFIRMED,
         steps=plain_steps(timeline(visit)),
-        fees=_fees(visit),
+        fees=refund_queries.visit_fees(visit),
     )
 
 

@@ -459,3 +459,73 @@ def test_the_gst_csv_totals_are_its_own_rows_sums_read_once(world, users, gatewa
     for name in MONEY_COLUMNS:
         sums = sum(_paise(r[col[name]]) for r in rows)
         assert _paise(by_gstin[col[name]]) == sums == _paise(total[col[name]]), name
+
+
+def _page_paise(text):
+    """An amount as the page prints it (``−₹1,234.50``, ``₹500``) in paise."""
+    text = text.strip()
+    sign = -1 if text.startswith("\u2212") else 1
+    whole, _, part = text.lstrip("\u2212₹").replace(",", "").partition(".")
+    return sign * (int(whole) * 100 + int(part or 0))
+
+
+def _summary_table(html):
+    """The page's per-GSTIN rows and its footer, each a list of cell texts."""
+    import re
+
+    table = re.search(r'<table id="gst-summary".*?</table>', html, re.S).group(0)
+    body = re.search(r"<tbody>(.*?)</tbody>", table, re.S).group(1)
+    foot = re.search(r"<tfoot>(.*?)</tfoot>", table, re.S).group(1)
+
+    def cells(row):
+        return re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)
+
+    return [cells(r) for r in re.findall(r"<tr>(.*?)</tr>", body, re.S)], cells(foot)
+
+
+def test_the_gst_pages_total_is_the_reports_own_and_equals_its_rows_and_the_csv(
+    app, client, world, users, gateway, clock
+):
+    """Re-read: the footer summed the rows in the template (``|sum(attribute=…)``). The
+    report carries its total (``GstReport.total``), the page prints it; on a month with
+    two GSTINs it equals the sums of the page's rows and the CSV's Total row."""
+    from portal.catalog.clinics import update_clinic
+    from portal.catalog.demo import _gstin
+
+    _seed_month(world, users, gateway, clock)
+    corrected = _gstin("27", "AADCI4821K")
+    update_clinic(users(world.admin), world.clinic, gstin=corrected)
+    db.session.commit()
+    patient = users(world.patients[1])
+    book_and_pay(world, patient, gateway, [(world.peel, [world.derm], at(8, 12))])
+
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    assert sorted(t.gstin for t in report.by_gstin) == sorted([GSTIN, corrected])
+    names = ("documents", "taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed")
+    for name in names:
+        assert getattr(report.total, name) == sum(getattr(t, name) for t in report.by_gstin)
+    assert report.total.net == report.net == report.collected - report.reversed
+
+    with_known_passwords()
+    login(client, users(world.admin).email)
+    page = client.get("/admin/reports/gst?month=2026-06")
+    assert page.status_code == 200
+    rows, foot = _summary_table(page.get_data(as_text=True))
+    assert len(rows) == 2 and foot[0] == "Total"
+    assert int(foot[1]) == sum(int(r[2]) for r in rows) == report.total.documents
+    for i in range(3, 11):  # taxable … net
+        assert _page_paise(foot[i - 1]) == sum(_page_paise(r[i]) for r in rows), i
+    assert _page_paise(foot[2]) == report.total.taxable and foot[2] != "₹0"
+
+    body = "".join(build("gst", {"month": "2026-06"}).iter_csv()).lstrip("\ufeff")
+    parsed = list(csv.reader(io.StringIO(body)))
+    col = {name: i for i, name in enumerate(parsed[5])}
+    total = parsed[-1]
+    assert total[col["Document"]] == "Total"
+    on_page = dict(zip(("taxable", "exempt", "cgst", "sgst", "igst"), foot[2:7], strict=True))
+    on_page["net"] = foot[9]
+    for name, header in [
+        ("taxable", "Taxable value"), ("exempt", "Exempt value"), ("cgst", "CGST"),
+        ("sgst", "SGST"), ("igst", "IGST"), ("net", "Total tax"),
+    ]:  # fmt: skip
+        assert _page_paise(on_page[name]) == _paise(total[col[header]]), name
