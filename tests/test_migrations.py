@@ -779,7 +779,10 @@ def test_refunds_sent_before_their_request_times_were_kept_take_their_creation(t
 def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
     """depident0001: a database holding the same child twice (a double click before the
     rule) upgrades; both rows stay (visits may name either), the first keyed, the later
-    one not; and the same child added again is refused."""
+    one not; the same child added again is refused, and so is the later row saved under
+    its name (it is compared on every save, not only once renamed), until it is renamed.
+    The downgrade keeps every row and drops the key and both indexes; upgrading again
+    works on what it left."""
     from datetime import date
 
     from portal.accounts import dependents
@@ -822,5 +825,43 @@ def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
         for name, born in (("Diya Sharma", date(2018, 4, 1)), ("RIYA sharma", None)):
             with pytest.raises(dependents.DuplicateDependent):
                 dependents.add_dependent(guardian, name, "child", born)
+        with pytest.raises(dependents.DuplicateDependent) as same:
+            dependents.update_dependent(guardian, 902, "diya  sharma", "other", date(2018, 4, 1))
+        assert same.value.dependent_id == 901
+        db.session.remove()
+        guardian = db.session.get(User, patient_id)
+        renamed = dependents.update_dependent(
+            guardian, 902, "Diya Rani Sharma", "child", date(2018, 4, 1)
+        )
+        assert renamed.name_key == "diya rani sharma"
+        db.session.remove()
+
+        downgrade(revision="holdrsn00001")
+        with db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            columns = {c["name"] for c in inspector.get_columns("dependents")}
+            indexes = {i["name"] for i in inspector.get_indexes("dependents")}
+            names = dict(
+                conn.execute(
+                    sa.text("SELECT id, name FROM dependents WHERE id IN (901, 902, 903, 904)")
+                ).all()
+            )
+        assert "name_key" not in columns
+        assert not indexes & {"uq_dependents_person", "uq_dependents_person_undated"}
+        assert names == {
+            901: "Diya Sharma",
+            902: "Diya Rani Sharma",
+            903: "Riya Sharma",
+            904: "Riya Sharma",
+        }
+        upgrade()
+        keys = dict(
+            db.session.execute(
+                sa.select(Dependent.id, Dependent.name_key).where(
+                    Dependent.id.in_([901, 902, 903, 904])
+                )
+            ).all()
+        )
+        assert keys == {901: "diya sharma", 902: "diya rani sharma", 903: "riya sharma", 904: None}
         db.session.remove()
         db.engine.dispose()

@@ -13,7 +13,9 @@ key alone when there is no date of birth), docs/decisions.md.
 Rows already duplicated in a deployed database are left as they are, not merged: their
 visits, invoices and refunds name them, and which one a family means is theirs to say.
 The first (lowest id) of each such group gets its key; the later ones keep none, so the
-indexes pass over them, and are compared again once renamed. Downgrade drops both.
+indexes pass over them. The service's look-up compares them on every save: saved again
+under the same name one is refused, renamed it gets its key. Downgrade drops both indexes
+and the key, keeping every row (tests/test_migrations.py).
 """
 
 import unicodedata

@@ -1,10 +1,12 @@
 """Dependents: the people a patient books for (children, parents…). A patient manages
 their own; an administrator may act for a patient. Each use case is one unit of work.
 
-One person is on an account once: the same name (case and spaces aside) and date of birth
-again, added or renamed onto, is refused (``DuplicateDependent``), by the look-up here and,
-for two posts at the same moment (a double click), by the table's unique indexes
-(``Dependent``'s docstring). Twins have different names; a relationship chosen otherwise
+One person is on an account once: the same name (case, spacing and letter forms aside:
+``domain.names.name_key``) and date of birth (or both without one) again, whether added or
+saved by an edit, is refused (``DuplicateDependent``), by the look-up here and, for two
+posts at the same moment (a double click), by the table's unique indexes (``Dependent``'s
+docstring; a duplicate stored before the rule is refused here on its next save under
+that name). Twins have different names; a relationship chosen otherwise
 does not make another person."""
 
 import sqlalchemy as sa

@@ -81,7 +81,9 @@ class Dependent(db.Model):
     unique indexes below, so a double "Add" cannot make two records of one child, whom
     the no-overlap rule (per dependent) would then let be booked twice at one moment.
     Twins differ by name. A row left duplicated from before the rule (migration
-    depident0001) has no key, so it is not compared until it is renamed."""
+    depident0001) has no key, so the indexes pass over it; the look-up in
+    ``accounts.dependents`` still compares it on every save, so saved again under its name
+    it is refused (naming the row it repeats) and renamed it gets its key."""
 
     __tablename__ = "dependents"
     __table_args__ = (

@@ -145,7 +145,7 @@ def busy_queries():
     return [fn(Window) for fn in _QUERIES.values()]
 
 
-class Busy(NamedTuple):
+class BusySpan(NamedTuple):
     """One busy interval (aware times) and, for an unpaid hold, when it lapses."""
 
     start: object
@@ -179,7 +179,7 @@ def _row_spans(provider_ids, start, end):
 
 
 def busy_spans(provider_ids, start, end, now=None):
-    """``{provider_id: [Busy, …]}`` from every registered source, sorted by time; every
+    """``{provider_id: [BusySpan, …]}`` from every registered source, sorted by time; every
     requested provider has a key (possibly an empty list). ``now``: the time holds are
     live at (default: the clock). One query per query source, as before: a hold's lapse
     is a column of the same rows."""
@@ -193,7 +193,7 @@ def busy_spans(provider_ids, start, end, now=None):
         rows.extend((*row[:3], _lapses(row)) for row in db.session.execute(query, values))
     for provider_id, s, e, lapses_at in rows:
         if provider_id in ids and s < end and start < e:
-            out[provider_id].append(Busy(s, e, lapses_at))
+            out[provider_id].append(BusySpan(s, e, lapses_at))
     for spans in out.values():
         spans.sort(key=lambda b: (b.start, b.end))
     return out

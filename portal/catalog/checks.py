@@ -255,7 +255,8 @@ DEACTIVATE_OVER = Refusal(MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY, MSG
 HOURS_OVER = Refusal(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY, MSG_HOURS_HELD)
 CLINIC_OVER = Refusal(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY, MSG_CLINIC_HELD)
 
-_WHEN = "%a %d %b %Y, %H:%M"
+# A time as the refusals here and in catalog.clinics name it: "Mon 07 Dec 2026, 10:30".
+WHEN = "%a %d %b %Y, %H:%M"
 
 
 def lapse_text(lapses_at, zone, now=None):
@@ -263,7 +264,7 @@ def lapse_text(lapses_at, zone, now=None):
     ("10:39"), else with its date."""
     local = lapses_at.astimezone(zone)
     today = (now or utcnow()).astimezone(zone).date()
-    return DateText(local.strftime("%H:%M" if local.date() == today else _WHEN))
+    return DateText(local.strftime("%H:%M" if local.date() == today else WHEN))
 
 
 def release_stale_then_lock(provider, starts_at, ends_at):
@@ -303,7 +304,7 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
             return PluralText(*messages.held, len(held), lapses=lapses, **extra)
     if not booked:
         return None
-    times = [b.start.astimezone(zone).strftime(_WHEN) for b in booked[:LISTED]]
+    times = [b.start.astimezone(zone).strftime(WHEN) for b in booked[:LISTED]]
     listed = "; ".join(times) + ("; …" if len(booked) > LISTED else "")
     values = {"first": DateText(times[0]), "listed": DateText(listed), **extra}
     if len(booked) == 1:

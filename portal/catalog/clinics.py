@@ -9,6 +9,7 @@ from portal.catalog import busy, time_lock
 from portal.catalog.checks import (
     AHEAD,
     LISTED,
+    WHEN,
     changing,
     clean_name,
     lapse_text,
@@ -195,8 +196,6 @@ MSG_HELD_MANY = (
     "for ({listed}); the last hold lapses at {lapses}. Try again after it."
 )
 
-_WHEN = "%a %d %b %Y, %H:%M"
-
 
 def _weekly(hours):
     return [(d, opens, closes) for d, (opens, closes) in hours.items()]
@@ -221,9 +220,9 @@ def _listed(taken, zone):
     def one(b):
         said = f"visit {b.label}"
         if b.start is not None:
-            said = f"{b.start.astimezone(zone):{_WHEN}}, {said}"
+            said = f"{b.start.astimezone(zone):{WHEN}}, {said}"
         if b.moving_to:
-            said += f", moving to {b.moving_to[0].astimezone(zone):{_WHEN}}"
+            said += f", moving to {b.moving_to[0].astimezone(zone):{WHEN}}"
         return said
 
     return "; ".join(one(b) for b in taken[:LISTED]) + ("; …" if len(taken) > LISTED else "")

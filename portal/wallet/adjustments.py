@@ -100,35 +100,39 @@ def lock_wallet(patient_id):
     return code
 
 
-def window_total(admin_id, patient_id, now):
-    """|amounts| of this admin's adjustments to this wallet in the 24 hours before ``now``
-    that moved or may move money (applied or waiting; a rejected one moved nothing)."""
-    total = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(sa.func.abs(WalletAdjustment.amount)), 0)).where(
-            WalletAdjustment.created_by_id == admin_id,
-            WalletAdjustment.patient_id == patient_id,
-            WalletAdjustment.created_at > now - WINDOW,
-            WalletAdjustment.status != AdjustmentStatus.REJECTED,
-        )
+# The adjustments that moved or may move money (a rejected one moved nothing).
+COUNTED = (AdjustmentStatus.APPLIED, AdjustmentStatus.PENDING_APPROVAL)
+
+
+def window_total(admin_id, patient_id, until, *, statuses=COUNTED, exclude_id=None):
+    """|amounts| of this admin's adjustments to this wallet made in the 24 hours up to
+    ``until`` (inclusive), in ``statuses``, ``exclude_id`` left out: the one sum the
+    approval rule (when an adjustment is asked) and its reason (what of it still waits)
+    both read."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(sa.func.abs(WalletAdjustment.amount)), 0)).where(
+        WalletAdjustment.created_by_id == admin_id,
+        WalletAdjustment.patient_id == patient_id,
+        WalletAdjustment.created_at > until - WINDOW,
+        WalletAdjustment.created_at <= until,
+        WalletAdjustment.status.in_(statuses),
     )
-    return int(total or 0)
+    if exclude_id is not None:
+        query = query.where(WalletAdjustment.id != exclude_id)
+    return int(db.session.scalar(query) or 0)
 
 
 def approval_reason(adjustment):
     """Why ``adjustment`` waits for a second administrator, in figures: what the 24-hour
     window counted (its total, what of it still waits) and the threshold. The page said
     only ``MSG_APPROVAL``."""
-    waiting = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(sa.func.abs(WalletAdjustment.amount)), 0)).where(
-            WalletAdjustment.created_by_id == adjustment.created_by_id,
-            WalletAdjustment.patient_id == adjustment.patient_id,
-            WalletAdjustment.created_at > adjustment.created_at - WINDOW,
-            WalletAdjustment.created_at <= adjustment.created_at,
-            WalletAdjustment.id != adjustment.id,
-            WalletAdjustment.status == AdjustmentStatus.PENDING_APPROVAL,
-        )
+    waiting = window_total(
+        adjustment.created_by_id,
+        adjustment.patient_id,
+        adjustment.created_at,
+        statuses=(AdjustmentStatus.PENDING_APPROVAL,),
+        exclude_id=adjustment.id,
     )
-    return approval_text(adjustment.window_total, int(waiting or 0), policy())
+    return approval_text(adjustment.window_total, waiting, policy())
 
 
 def approval_text(window_total, waiting, pol):

@@ -181,3 +181,27 @@ def test_the_record_faults_set_in_one_process_are_answered_by_another(url):
     assert b.get(f"/v1/payments/{payment['id']}", headers=AUTH).get_json()["amount"] == 60_000
     sandbox_c.reset_faults()
     assert b.get(f"/v1/payments/{payment['id']}", headers=AUTH).get_json()["amount"] == 50_000
+
+
+def test_an_api_answer_reads_the_shared_state_twice_whatever_its_faults(url, monkeypatch):
+    """One hold of the shared lock (a database transaction) for the clock and the record
+    faults, one for the handler (review finding: the faults were read apart after the
+    handler, once to ask whether any was set and again to shape, 3-4 per answer), and
+    the answer is still shaped by them."""
+    app, sandbox = _process(url, [])
+    client = app.test_client()
+    order = client.post("/v1/orders", json={"amount": 50_000, "receipt": "r1"}, headers=AUTH)
+    payment = sandbox.store.pay_order(order.get_json()["id"])
+    begun = []
+    monkeypatch.setattr(
+        SharedLock, "_begin", lambda self, _begin=SharedLock._begin: begun.append(1) or _begin(self)
+    )
+    client.get(f"/v1/payments/{payment['id']}", headers=AUTH)
+    assert len(begun) == 2
+    sandbox.set_faults(alter={payment["id"]: {"amount": 60_000}}, duplicate=[payment["id"]])
+    begun.clear()
+    answer = client.get(f"/v1/payments/{payment['id']}", headers=AUTH)
+    assert len(begun) == 2 and answer.get_json()["amount"] == 60_000
+    begun.clear()
+    listed = client.get("/v1/payments", headers=AUTH).get_json()["items"]
+    assert len(begun) == 2 and [p["amount"] for p in listed] == [60_000, 60_000]

@@ -61,12 +61,15 @@ class Faults:
         """From now on the record faults are ``store.record_faults`` (shared with the
         store's state). Only those given explicitly (config) are written there: a process
         starting must not wipe what another one set."""
-        given = {k: v for k, v in self._records().items() if v != DEFAULTS[k]}
+        given = {k: v for k, v in self.records().items() if v != DEFAULTS[k]}
         self._store = store
         if given:
             self._set_records(given)
 
-    def _records(self):
+    def records(self):
+        """The record faults, a copy: one read of the store's state under its lock (on a
+        shared store, a database transaction). An API answer reads them once
+        (``api._authenticate_and_misbehave``) and shapes itself with :func:`shape_answer`."""
         if self._store is None:
             with self._lock:
                 return {k: copy.deepcopy(self._values[k]) for k in RECORD_FAULTS}
@@ -111,11 +114,11 @@ class Faults:
     def snapshot(self):
         with self._lock:
             values = dict(self._values)
-        return {**values, **self._records()}
+        return {**values, **self.records()}
 
     def __getitem__(self, name):
         if name in RECORD_FAULTS:
-            return self._records()[name]
+            return self.records()[name]
         with self._lock:
             return self._values[name]
 
@@ -167,42 +170,45 @@ class Faults:
                 shaped.reverse()
             return shaped, dropped
 
-    def shapes_answers(self):
-        return any(self._records().values())
 
-    def shape_answer(self, body, path):
-        """An API answer as the reconciliation faults have it: a list without the hidden
-        entities (and unsettled payments), duplicates twice, altered fields; a single
-        hidden entity is None (answered 404)."""
-        records = self._records()
-        alter = records["alter"]
-        hide = set(records["hide"])
-        duplicate = set(records["duplicate"])
-        unsettle = set(records["unsettle"])
+def shapes_answers(records):
+    """Whether the record faults (``Faults.records()``; None: not read, as for an answer
+    refused before its handler) change any API answer."""
+    return bool(records) and any(records.values())
 
-        def shaped(entity):
+
+def shape_answer(records, body, path):
+    """An API answer as the reconciliation faults (``Faults.records()``, read once for
+    the answer) have it: a list without the hidden entities (and unsettled payments),
+    duplicates twice, altered fields; a single hidden entity is None (answered 404)."""
+    alter = records["alter"]
+    hide = set(records["hide"])
+    duplicate = set(records["duplicate"])
+    unsettle = set(records["unsettle"])
+
+    def shaped(entity):
+        key = entity.get("id") or entity.get("entity_id")
+        return {**entity, **alter[key]} if key in alter else entity
+
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        gone = hide | (unsettle if "/settlements/" in path else set())
+        items = []
+        for entity in body["items"]:
+            if not isinstance(entity, dict):
+                items.append(entity)
+                continue
             key = entity.get("id") or entity.get("entity_id")
-            return {**entity, **alter[key]} if key in alter else entity
-
-        if isinstance(body, dict) and isinstance(body.get("items"), list):
-            gone = hide | (unsettle if "/settlements/" in path else set())
-            items = []
-            for entity in body["items"]:
-                if not isinstance(entity, dict):
-                    items.append(entity)
-                    continue
-                key = entity.get("id") or entity.get("entity_id")
-                if key in gone:
-                    continue
+            if key in gone:
+                continue
+            items.append(shaped(entity))
+            if key in duplicate:
                 items.append(shaped(entity))
-                if key in duplicate:
-                    items.append(shaped(entity))
-            return {**body, "count": len(items), "items": items}
-        if isinstance(body, dict) and body.get("id") in hide:
-            return None
-        if isinstance(body, dict) and body.get("id"):
-            return shaped(body)
-        return body
+        return {**body, "count": len(items), "items": items}
+    if isinstance(body, dict) and body.get("id") in hide:
+        return None
+    if isinstance(body, dict) and body.get("id"):
+        return shaped(body)
+    return body
 
 
 def error_body(status):
