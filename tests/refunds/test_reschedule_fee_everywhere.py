@@ -127,9 +127,17 @@ def test_a_refunded_fee_names_its_credit_note_as_the_gst_report_does(
     numbers = [row.doc_no for row, _tax in report.documents if row.doc_type == gst.CREDIT_NOTE]
     assert note.number in numbers  # the fee's GST reversed in the report
 
+    # The fee came back to the wallet (processed); the visit's own refund is on its way to
+    # the card. Each is said apart, and the fee is in neither of the visit's figures.
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
     line = _block(page, f"fee-{fee.id}")
-    assert "Refunded" in line and note.number in line
+    assert "Refunded" in line and "Refund on its way" not in line and note.number in line
+    assert 'id="amount-fees-refunded">−₹61.95<' in page
+    assert 'id="amount-fees-refund-pending"' not in page
+    assert 'id="amount-refund-pending">−₹529.50<' in page and 'id="amount-refunded"' not in page
+    mine = _block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    assert f'id="visit-refund-pending-{visit_id}">−₹529.50<' in mine
+    assert f"visit-refunded-{visit_id}" not in mine and "₹61.95" not in mine
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
     assert note.number in _block(receipt, f"fee-document-{fee.id}", "section")
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
@@ -141,6 +149,18 @@ def test_a_refunded_fee_names_its_credit_note_as_the_gst_report_does(
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     row = _block(page, f"fee-{fee.id}")
     assert "Refunded" in row and note.number in row and f"{invoice_no}/R{fee.id}" in row
+    assert 'id="amount-fees-refunded">−₹61.95<' in page
+    assert 'id="amount-fees-refund-pending"' not in page
+
+    # The card's refund arrives: My visits moves it from "on its way" to "Refunded", and
+    # the fee, refunded already, is still not in it.
+    settle_refunds(gateway)
+    login(client, email)
+    mine = _block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    assert f'id="visit-refunded-{visit_id}">−₹529.50<' in mine
+    assert f"visit-refund-pending-{visit_id}" not in mine and "₹61.95" not in mine
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert 'id="amount-refunded">−₹529.50<' in page and 'id="amount-refund-pending"' not in page
     assert 'id="amount-fees-refunded">−₹61.95<' in page
 
 

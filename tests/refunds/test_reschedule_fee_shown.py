@@ -117,13 +117,24 @@ def test_a_fee_paid_online_then_given_back_shows_as_refunded(
     # The clinic's side cancels: the fee is given back (refunds.md "Reschedule fees").
     doctor = db.session.get(User, db.session.get(IndividualBooking, item_id).providers[0].user_id)
     quoted_provider_cancel(doctor, item_id, "Called to surgery")
+    # On its way to the card first: said so, and not yet "Refunded".
+    assert db.session.scalars(
+        sa.select(Refund.status).where(Refund.reschedule_id == fee_id)
+    ).all() == ["PENDING"]
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    line = _block(page, f"fee-{fee_id}")
+    assert "Refund on its way" in line and "Refunded" not in line
+    assert 'id="amount-fees-refund-pending">−₹61.95<' in page
+    assert 'id="amount-fees-refunded"' not in page
     settle_refunds(gateway)
     assert db.session.scalars(
         sa.select(Refund.status).where(Refund.reschedule_id == fee_id)
     ).all() == ["PROCESSED"]
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    assert "Refunded" in _block(page, f"fee-{fee_id}")
+    line = _block(page, f"fee-{fee_id}")
+    assert "Refunded" in line and "Refund on its way" not in line
     assert 'id="amount-fees-refunded">−₹61.95<' in page
+    assert 'id="amount-fees-refund-pending"' not in page
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
     assert "Refunded" in _block(receipt, f"fee-document-{fee_id}", "section")
 
