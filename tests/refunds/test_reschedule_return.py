@@ -11,6 +11,7 @@ from portal.booking.errors import MSG_CONFIRMING
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.extensions import db
 from tests.booking.factories import at
+from tests.cross_site import post_cross_site
 from tests.refunds.helpers import book_and_pay, hours, login, quoted_move, with_known_passwords
 
 START, NEW, OTHER_NEW = at(4, 10), at(7, 11), at(7, 15)
@@ -94,15 +95,6 @@ def _signed_in_with_a_pending_fee(app, world, users, gateway, clock):
     return client, visit_id, reschedule_id, order_id
 
 
-def _posted_cross_site(app, path, fields):
-    answer = app.test_client().post(path, data=fields)
-    assert answer.status_code == 303
-    cookie = app.config["SESSION_COOKIE_NAME"]
-    set_cookies = answer.headers.getlist("Set-Cookie")
-    assert not [c for c in set_cookies if c.startswith(f"{cookie}=")], set_cookies
-    return answer
-
-
 def _told(client, url, visit_id):
     """GET ``url`` (where the return redirects) with the patient's cookie: the visit page's
     flashes."""
@@ -118,7 +110,7 @@ def test_a_failed_fee_post_return_keeps_the_patient_signed_in(app, world, users,
         app, world, users, gateway, clock
     )
     fields = {"error[code]": "BAD_REQUEST_ERROR", "error[description]": "Call +91 90000 00000"}
-    answer = _posted_cross_site(app, f"/me/reschedules/{reschedule_id}/paid", fields)
+    answer = post_cross_site(app, f"/me/reschedules/{reschedule_id}/paid", fields)
     assert _told(client, answer.location, visit_id) == [
         ("error", "Payment not completed: It was declined or cancelled at the checkout")
     ]
@@ -132,7 +124,7 @@ def test_a_paid_fee_post_return_keeps_the_patient_signed_in(app, world, users, g
     )
     fields = gateway.pay(order_id)
     db.session.commit()
-    answer = _posted_cross_site(app, f"/me/reschedules/{reschedule_id}/paid", fields)
+    answer = post_cross_site(app, f"/me/reschedules/{reschedule_id}/paid", fields)
     assert _told(client, answer.location, visit_id) == [
         ("success", "Fee paid; your appointment has moved.")
     ]
