@@ -27,6 +27,19 @@ def _booked(world, users, day=1, hour=10, patient=0):
     return item
 
 
+def _leave_refused(world, users, day=1):
+    """A whole day's leave (09:00–18:00 IST, as the form sends it) for the first doctor,
+    asked by the admin and refused: what the form says at its start."""
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            users(world.admin),
+            world.doctors[0],
+            at(day, 9).astimezone(IST),
+            at(day, 18).astimezone(IST),
+        )
+    return exc.value.errors["starts_at"]
+
+
 def _leaves():
     return db.session.scalar(sa.select(sa.func.count(Leave.id)))
 
@@ -34,12 +47,7 @@ def _leaves():
 def test_leave_over_bookings_is_refused_with_the_first_booking_named(world, users):
     _booked(world, users, day=1, hour=10)
     _booked(world, users, day=1, hour=12)
-    admin = users(world.admin)
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
-        )
-    message = exc.value.errors["starts_at"]
+    message = _leave_refused(world, users)
     assert message.startswith(
         "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
         " 10:00. Cancel or move them first"
@@ -89,14 +97,7 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     """The doctor's availability page is translated (docs/i18n.md): the refusal is a Text
     the page says in the reader's language, its day and month names with it."""
     _booked(world, users, day=3, hour=11)  # Thursday 4 June
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            users(world.admin),
-            world.doctors[0],
-            at(3, 9).astimezone(IST),
-            at(3, 18).astimezone(IST),
-        )
-    message = exc.value.errors["starts_at"]
+    message = _leave_refused(world, users, day=3)
     with app.test_request_context(), force_locale("hi"):
         said = translate(message)
     assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
@@ -338,14 +339,7 @@ def test_leave_over_bookings_and_a_hold_counts_the_bookings_and_names_the_hold(a
     _booked(world, users, day=1, hour=12)
     _booked(world, users, day=1, hour=10, patient=1)
     held_consult(world, 1, 11)  # patient 0's hold: 08:00 + 15 minutes to pay
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            users(world.admin),
-            world.doctors[0],
-            at(1, 9).astimezone(IST),
-            at(1, 18).astimezone(IST),
-        )
-    message = exc.value.errors["starts_at"]
+    message = _leave_refused(world, users)
     assert message == (
         "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
         " 10:00. Cancel or move them first (a cancelled patient is refunded in full), then add"
@@ -369,21 +363,13 @@ def test_leave_over_only_holds_says_to_wait_for_them_and_is_added_once_they_laps
 
     held_consult(world, 1, 10)  # lapses 08:15
     admin = users(world.admin)
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
-        )
-    assert exc.value.errors["starts_at"] == (
+    assert _leave_refused(world, users) == (
         "1 patient is paying for a time in this period; the hold lapses at 08:15. Try again"
         " after it."
     )
     clock.shift(timedelta(minutes=5))
     held_consult(world, 1, 14, patient=1)  # another patient's hold: lapses 08:20, the last
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
-        )
-    message = exc.value.errors["starts_at"]
+    message = _leave_refused(world, users)
     assert message == (
         "2 times in this period are held while they are paid for; the last hold lapses at"
         " 08:20. Try again after it."
@@ -410,14 +396,7 @@ def test_a_hold_lapsing_on_another_day_is_said_with_its_date(world, users):
     visit.hold_expires_at = at(1, 9)
     db.session.commit()
     assert visit.hold_expires_at - at(0, 8) > timedelta(hours=24)
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            users(world.admin),
-            world.doctors[0],
-            at(2, 9).astimezone(IST),
-            at(2, 18).astimezone(IST),
-        )
-    assert exc.value.errors["starts_at"] == (
+    assert _leave_refused(world, users, day=2) == (
         "1 patient is paying for a time in this period; the hold lapses at Tue 02 Jun 2026,"
         " 09:00. Try again after it."
     )
