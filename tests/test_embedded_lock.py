@@ -5,6 +5,7 @@ it (docs/architecture.md, "The embedded mode"). On SQLite in every run (the modu
 ``app``): PostgreSQL takes no such lock, and a skip in the PostgreSQL run would only say so."""
 
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -61,10 +62,35 @@ def held_elsewhere(app, path="/admin/slow-export"):
     thread.start()
     assert taken.wait(5)
     try:
-        yield
+        yield done.set  # the holder lets go when called (or when the block ends)
     finally:
         done.set()
         thread.join(5)
+        assert not thread.is_alive()
+
+
+def free_to_another():
+    """Whether another thread can have the lock now. Not this one: the lock is re-entrant,
+    so this thread's own ``acquire`` succeeds even while it still holds a level."""
+    got = []
+
+    def probe():
+        ok = SQLITE_LOCK.acquire(timeout=5)
+        if ok:
+            SQLITE_LOCK.release()
+        got.append(ok)
+
+    thread = threading.Thread(target=probe, name="probe")
+    thread.start()
+    thread.join(10)
+    return got == [True]
+
+
+def _audit_rows(app):
+    with app.app_context():
+        count = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+        db.session.remove()
+    return count
 
 
 def test_a_request_gets_the_busy_page_when_the_lock_stays_taken(
@@ -90,9 +116,41 @@ def test_the_wait_raises_busy_outside_a_request(embedded):
     with embedded.app_context(), held_elsewhere(embedded):
         with pytest.raises(Busy), unit_of_work():
             pass
-        # A thread that holds it re-enters at once; the lock is free after the block.
-    assert SQLITE_LOCK.acquire(blocking=False)
-    SQLITE_LOCK.release()
+    # The holder gone and the failed wait holding nothing: another thread has it at once.
+    assert free_to_another()
+
+
+def test_a_request_waiting_for_the_lock_gets_it_once_the_holder_lets_go(
+    embedded, client, make_user
+):
+    """Within the timeout the wait is a wait, not a refusal: the holder lets go while the
+    request waits, and the request has the lock and is answered as usual."""
+    embedded.config["EMBEDDED_LOCK_TIMEOUT"] = 5.0
+    patient = make_user("patient")
+    before = _audit_rows(embedded)
+    with held_elsewhere(embedded) as let_go:
+        threading.Timer(0.3, let_go).start()
+        started = time.monotonic()
+        r = client.post("/auth/login", data={"email": patient.email, "password": "wrong"})
+        waited = time.monotonic() - started
+    assert r.status_code == 422  # the form again, with its message: not the busy page
+    assert waited >= 0.2  # it did wait for the holder
+    assert _audit_rows(embedded) == before + 1  # the failed sign-in's row, written
+    assert free_to_another()
+
+
+def test_a_job_waiting_for_the_lock_runs_once_the_holder_lets_go(embedded):
+    embedded.config["EMBEDDED_LOCK_TIMEOUT"] = 5.0
+    with embedded.app_context():
+        with held_elsewhere(embedded) as let_go:
+            jobs.enqueue("test.lock_probe", value="y")
+            threading.Timer(0.3, let_go).start()
+            db.session.commit()  # the handover runs it at once: it waits, then has the lock
+            assert RAN == ["y"]
+        item = db.session.scalar(sa.select(OutboxItem).order_by(OutboxItem.id.desc()))
+        assert item.done_at is not None  # done at once, no sweep needed
+        db.session.remove()
+    assert free_to_another()
 
 
 def test_a_job_that_cannot_have_the_lock_is_left_due_and_run_later(embedded):
@@ -151,21 +209,6 @@ def test_an_export_whose_lock_is_not_free_again_in_time_is_retried(
         with SQLITE_LOCK:
             taken.set()
             done.wait(10)
-
-    def free_to_another():
-        """Whether another thread can have the lock now (this one holds nothing of it)."""
-        got = []
-
-        def probe():
-            ok = SQLITE_LOCK.acquire(timeout=5)
-            if ok:
-                SQLITE_LOCK.release()
-            got.append(ok)
-
-        thread = threading.Thread(target=probe)
-        thread.start()
-        thread.join(10)
-        return got == [True]
 
     real = exports._write_progress
 

@@ -34,6 +34,14 @@ def _fresh_postgres(url):
     return target.set(database=name).render_as_string(hide_password=False)
 
 
+def _database_url(engine, sqlite_file):
+    """The database a test parametrized by ``engine`` upgrades: a SQLite file, or a fresh
+    PostgreSQL database on TEST_POSTGRES_URL's server."""
+    if engine == "sqlite":
+        return f"sqlite:///{sqlite_file}"
+    return _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+
+
 def _assert_migrations_match_models(url):
     app = create_app(_test_config(url))
     with app.app_context():
@@ -302,11 +310,7 @@ def test_the_one_current_account_index_keeps_each_providers_newest(tmp_path, eng
     from portal.db import utcnow
     from tests.booking.factories import build_world
 
-    url = (
-        "sqlite:///" + str(tmp_path / "fa.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "fa.sqlite3")
     app = create_app(_test_config(url))
     with app.app_context():
         upgrade()
@@ -381,11 +385,7 @@ def test_the_not_completed_flag_kind_is_allowed_after_att0f1a90001(tmp_path, eng
     from portal.booking.attention import NO_SHOW, NOT_COMPLETED
     from tests.notify.factories import NOW, build_world, make_booking
 
-    url = (
-        "sqlite:///" + str(tmp_path / "flags.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "flags.sqlite3")
     app = create_app(_test_config(url))
     insert = sa.text(
         "INSERT INTO attention_flags (booking_id, visit_id, kind, created_at)"
@@ -420,11 +420,7 @@ def test_settlements_stored_before_know_whether_their_rows_are_complete(tmp_path
     is behind the lookback); their rows keep no credit or debit."""
     from portal.db import utcnow
 
-    url = (
-        "sqlite:///" + str(tmp_path / "setl.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "setl.sqlite3")
     app = create_app(_test_config(url))
     with app.app_context():
         upgrade()
@@ -490,11 +486,7 @@ def test_the_fee_captures_backfill_records_each_fee_payment_its_reschedule_does_
     from portal.ledger.service import credit, debit, post
     from tests.booking.factories import NOW, at, build_world
 
-    url = (
-        "sqlite:///" + str(tmp_path / "fees.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "fees.sqlite3")
     app = create_app(_test_config(url))
     with app.app_context(), time_machine.travel(NOW, tick=False):
         upgrade()
@@ -582,11 +574,7 @@ def test_each_wrong_amount_capture_gets_a_row_of_its_own_and_the_flag(tmp_path, 
     from portal.payments.models import AttemptNote, Payment, PaymentAttempt
     from tests.booking.factories import NOW, at, build_world
 
-    url = (
-        "sqlite:///" + str(tmp_path / "unapplied.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "unapplied.sqlite3")
     app = create_app(_test_config(url))
     with app.app_context(), time_machine.travel(NOW, tick=False):
         upgrade()
@@ -713,11 +701,7 @@ def test_refunds_sent_before_their_request_times_were_kept_take_their_creation(t
     from portal.refunds.models import Refund
     from tests.booking.factories import NOW, at, build_world
 
-    url = (
-        "sqlite:///" + str(tmp_path / "rq.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "rq.sqlite3")
     app = create_app(_test_config(url))
     with app.app_context(), time_machine.travel(NOW, tick=False):
         upgrade()
@@ -790,11 +774,7 @@ def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
     from portal.db import utcnow
     from tests.booking.factories import build_world
 
-    url = (
-        "sqlite:///" + str(tmp_path / "dd.sqlite3")
-        if engine == "sqlite"
-        else _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
-    )
+    url = _database_url(engine, tmp_path / "dd.sqlite3")
     app = create_app(_test_config(url))
     with app.app_context():
         upgrade()

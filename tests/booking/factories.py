@@ -275,6 +275,23 @@ def captured_event(gateway, payment_id, amount):
     }
 
 
+def held_consult(world, day, hour, *, patient=0, doctor=0):
+    """A consultation held (unpaid) as the booking page holds it: for
+    ``world.patients[patient]`` with ``world.doctors[doctor]``, on ``day`` at ``hour``
+    (``at``), in the world's clinic. The item."""
+    from portal.booking import visits
+
+    person = db.session.get(User, world.patients[patient])
+    return visits.add_item(
+        person,
+        patient_id=person.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[doctor]],
+        clinic_id=world.clinic,
+        start_at=at(day, hour),
+    )
+
+
 def credit_wallet(user_id, amount):
     """Give a patient wallet money (as a manual adjustment would)."""
     from portal.ledger import accounts as chart

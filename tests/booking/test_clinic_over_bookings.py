@@ -16,28 +16,16 @@ from portal.catalog.checks import ValidationError
 from portal.catalog.clinics import update_clinic
 from portal.catalog.models import Clinic
 from portal.extensions import db
-from tests.booking.factories import NOW, at, quoted_desk_payment
+from tests.booking.factories import NOW, at, held_consult, quoted_desk_payment
 from tests.refunds.helpers import quoted_admin_cancel
 
 WEEK = {d: (time(9), time(18)) for d in range(5)}
 
 
-def _hold(world, users, day=1, hour=10, patient=0, doctor=0):
-    person = users(world.patients[patient])
-    return visits.add_item(
-        person,
-        patient_id=person.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[doctor]],
-        clinic_id=world.clinic,
-        start_at=at(day, hour),
-    )
-
-
 def _booked(world, users, day=1, hour=10, patient=0, doctor=0):
     """A booking paid at the desk: what the refusal counts as a booking (a hold is named
     apart)."""
-    item = _hold(world, users, day=day, hour=hour, patient=patient, doctor=doctor)
+    item = held_consult(world, day, hour, patient=patient, doctor=doctor)
     quoted_desk_payment(users(world.admin), item.master_id, f"R-{item.id}")
     return item
 
@@ -88,9 +76,9 @@ def test_a_clinic_with_a_booking_ahead_is_not_deactivated_until_it_is_handled(wo
 
 def test_a_cancelled_booking_or_one_already_over_leaves_the_clinic_free_to_close(world, users):
     admin = users(world.admin)
-    gone = _hold(world, users, day=1, hour=10)
+    gone = held_consult(world, 1, 10)
     visits.remove_item(users(world.patients[0]), gone.id)  # the unpaid hold given up
-    paid = _hold(world, users, day=1, hour=12, patient=1)
+    paid = held_consult(world, 1, 12, patient=1)
     quoted_desk_payment(admin, paid.master_id, "R-1")
 
     quoted_admin_cancel(admin, paid.id, "Clinic closing", mode="clinic")
@@ -100,9 +88,9 @@ def test_a_cancelled_booking_or_one_already_over_leaves_the_clinic_free_to_close
 
 def test_a_booking_that_has_ended_or_a_hold_run_out_does_not_count(world, users, clock):
     admin = users(world.admin)
-    earlier = _hold(world, users, day=1, hour=10)  # Tuesday 10:00–10:30
+    earlier = held_consult(world, 1, 10)  # Tuesday 10:00–10:30
     quoted_desk_payment(admin, earlier.master_id, "R-1")
-    _hold(world, users, day=1, hour=11, patient=1)  # a hold: 15 minutes to pay
+    held_consult(world, 1, 11, patient=1)  # a hold: 15 minutes to pay
     clock.move_to(at(1, 10, 30) + timedelta(seconds=1))  # the first has ended
     update_clinic(users(world.admin), world.clinic, active=False)
     assert _clinic(world).active is False
@@ -182,7 +170,7 @@ def test_a_booking_already_outside_the_old_hours_is_not_this_changes_doing(world
     not block every later change of the hours: only the bookings a change removes count."""
     from portal.catalog.models import ClinicHours
 
-    _hold(world, users, day=1, hour=10)
+    held_consult(world, 1, 10)
     tuesday = db.session.scalar(
         sa.select(ClinicHours).where(
             ClinicHours.clinic_id == world.clinic, ClinicHours.weekday == 1
@@ -232,7 +220,7 @@ def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hol
     still refuses the change, named apart with its visit and when it lapses."""
     admin = users(world.admin)
     paid = _booked(world, users, day=2, hour=15, patient=1, doctor=1)
-    held = _hold(world, users, day=1, hour=10)  # 08:00 + 15 minutes to pay
+    held = held_consult(world, 1, 10)  # 08:00 + 15 minutes to pay
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, active=False)
     assert exc.value.errors["active"] == (
@@ -247,9 +235,9 @@ def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hol
 
 def test_a_clinic_over_only_holds_says_to_wait_and_changes_once_they_lapse(world, users, clock):
     admin = users(world.admin)
-    first = _hold(world, users, day=1, hour=10)
+    first = held_consult(world, 1, 10)
     clock.shift(timedelta(minutes=5))
-    second = _hold(world, users, day=1, hour=11, patient=1)  # lapses 08:20
+    second = held_consult(world, 1, 11, patient=1)  # lapses 08:20
     later = {**WEEK, 1: (time(12), time(18))}
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, hours=later)

@@ -16,35 +16,28 @@ from portal.catalog.checks import FORM, ValidationError
 from portal.catalog.models import Leave
 from portal.extensions import db
 from portal.web.filters import translate
-from tests.booking.factories import IST, at, quoted_desk_payment
+from tests.booking.factories import IST, at, held_consult, quoted_desk_payment
 from tests.refunds.helpers import quoted_admin_cancel
-
-
-def _hold(world, users, day=1, hour=10):
-    patient = users(world.patients[0])
-    return visits.add_item(
-        patient,
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[0]],
-        clinic_id=world.clinic,
-        start_at=at(day, hour),
-    )
 
 
 def _booked(world, users, day=1, hour=10, patient=0):
     """A paid booking (at the desk) with the first doctor: on their schedule."""
-    person = users(world.patients[patient])
-    item = visits.add_item(
-        person,
-        patient_id=person.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[0]],
-        clinic_id=world.clinic,
-        start_at=at(day, hour),
-    )
+    item = held_consult(world, day, hour, patient=patient)
     quoted_desk_payment(users(world.admin), item.master_id, f"R-{item.id}")
     return item
+
+
+def _leave_refused(world, users, day=1):
+    """A whole day's leave (09:00–18:00 IST, as the form sends it) for the first doctor,
+    asked by the admin and refused: what the form says at its start."""
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            users(world.admin),
+            world.doctors[0],
+            at(day, 9).astimezone(IST),
+            at(day, 18).astimezone(IST),
+        )
+    return exc.value.errors["starts_at"]
 
 
 def _leaves():
@@ -54,12 +47,7 @@ def _leaves():
 def test_leave_over_bookings_is_refused_with_the_first_booking_named(world, users):
     _booked(world, users, day=1, hour=10)
     _booked(world, users, day=1, hour=12)
-    admin = users(world.admin)
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
-        )
-    message = exc.value.errors["starts_at"]
+    message = _leave_refused(world, users)
     assert message.startswith(
         "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
         " 10:00. Cancel or move them first"
@@ -69,7 +57,7 @@ def test_leave_over_bookings_is_refused_with_the_first_booking_named(world, user
 
 
 def test_leave_beside_a_booking_and_after_its_cancellation_is_added(world, users):
-    item = _hold(world, users, day=1, hour=10)
+    item = held_consult(world, 1, 10)
     admin = users(world.admin)
     # Ends when the booking starts (half-open periods): no clash.
     availability.add_leave(admin, world.doctors[0], at(1, 9), at(1, 10))
@@ -87,7 +75,7 @@ def test_a_provider_with_bookings_ahead_is_not_deactivated_until_they_are_handle
     from portal.catalog.models import Provider
     from portal.catalog.providers import update_provider
 
-    item = _hold(world, users, day=3, hour=11)
+    item = held_consult(world, 3, 11)
     admin = users(world.admin)
     with pytest.raises(ValidationError) as exc:
         update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
@@ -109,14 +97,7 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     """The doctor's availability page is translated (docs/i18n.md): the refusal is a Text
     the page says in the reader's language, its day and month names with it."""
     _booked(world, users, day=3, hour=11)  # Thursday 4 June
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            users(world.admin),
-            world.doctors[0],
-            at(3, 9).astimezone(IST),
-            at(3, 18).astimezone(IST),
-        )
-    message = exc.value.errors["starts_at"]
+    message = _leave_refused(world, users, day=3)
     with app.test_request_context(), force_locale("hi"):
         said = translate(message)
     assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
@@ -292,7 +273,7 @@ def test_the_hours_refusal_counts_every_booking_and_lists_the_first_few(app, wor
 
 
 def test_hours_over_a_booking_are_removed_once_it_is_given_up(world, users):
-    item = _hold(world, users, day=1, hour=10)
+    item = held_consult(world, 1, 10)
     one = [w for w in WEEK if w[0] != 1]
     with pytest.raises(ValidationError) as exc:
         availability.set_availability(users(world.admin), world.doctors[0], world.clinic, one)
@@ -357,15 +338,8 @@ def test_leave_over_bookings_and_a_hold_counts_the_bookings_and_names_the_hold(a
     lapses; it still refuses the leave."""
     _booked(world, users, day=1, hour=12)
     _booked(world, users, day=1, hour=10, patient=1)
-    _hold(world, users, day=1, hour=11)  # patient 0's hold: 08:00 + 15 minutes to pay
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            users(world.admin),
-            world.doctors[0],
-            at(1, 9).astimezone(IST),
-            at(1, 18).astimezone(IST),
-        )
-    message = exc.value.errors["starts_at"]
+    held_consult(world, 1, 11)  # patient 0's hold: 08:00 + 15 minutes to pay
+    message = _leave_refused(world, users)
     assert message == (
         "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
         " 10:00. Cancel or move them first (a cancelled patient is refunded in full), then add"
@@ -387,31 +361,15 @@ def test_leave_over_only_holds_says_to_wait_for_them_and_is_added_once_they_laps
     (the stale hold released first, ``release_stale_then_lock``)."""
     from datetime import timedelta
 
-    _hold(world, users, day=1, hour=10)  # lapses 08:15
+    held_consult(world, 1, 10)  # lapses 08:15
     admin = users(world.admin)
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
-        )
-    assert exc.value.errors["starts_at"] == (
+    assert _leave_refused(world, users) == (
         "1 patient is paying for a time in this period; the hold lapses at 08:15. Try again"
         " after it."
     )
     clock.shift(timedelta(minutes=5))
-    person = users(world.patients[1])
-    visits.add_item(  # another patient's hold: lapses 08:20, the last
-        person,
-        patient_id=person.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[0]],
-        clinic_id=world.clinic,
-        start_at=at(1, 14),
-    )
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            admin, world.doctors[0], at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
-        )
-    message = exc.value.errors["starts_at"]
+    held_consult(world, 1, 14, patient=1)  # another patient's hold: lapses 08:20, the last
+    message = _leave_refused(world, users)
     assert message == (
         "2 times in this period are held while they are paid for; the last hold lapses at"
         " 08:20. Try again after it."
@@ -433,19 +391,12 @@ def test_a_hold_lapsing_on_another_day_is_said_with_its_date(world, users):
 
     from portal.booking.models import MasterBooking
 
-    item = _hold(world, users, day=2, hour=10)
+    item = held_consult(world, 2, 10)
     visit = db.session.get(MasterBooking, item.master_id)
     visit.hold_expires_at = at(1, 9)
     db.session.commit()
     assert visit.hold_expires_at - at(0, 8) > timedelta(hours=24)
-    with pytest.raises(ValidationError) as exc:
-        availability.add_leave(
-            users(world.admin),
-            world.doctors[0],
-            at(2, 9).astimezone(IST),
-            at(2, 18).astimezone(IST),
-        )
-    assert exc.value.errors["starts_at"] == (
+    assert _leave_refused(world, users, day=2) == (
         "1 patient is paying for a time in this period; the hold lapses at Tue 02 Jun 2026,"
         " 09:00. Try again after it."
     )
@@ -453,8 +404,8 @@ def test_a_hold_lapsing_on_another_day_is_said_with_its_date(world, users):
 
 def test_the_hours_refusal_lists_the_bookings_and_names_the_holds_apart(app, world, users):
     _booked(world, users, day=1, hour=12)  # Tue 2 Jun
-    _hold(world, users, day=1, hour=10)
-    _hold(world, users, day=8, hour=10)  # the same visit: one lapse, 08:15
+    held_consult(world, 1, 10)
+    held_consult(world, 8, 10)  # the same visit: one lapse, 08:15
     with pytest.raises(ValidationError) as exc:
         availability.remove_availability(users(world.admin), _window(world.doctors[0], 1))
     message = exc.value.errors[FORM]
@@ -474,7 +425,7 @@ def test_a_deactivation_over_a_booking_and_a_hold_names_both(world, users):
     from portal.catalog.providers import update_provider
 
     _booked(world, users, day=3, hour=11)
-    _hold(world, users, day=4, hour=11)
+    held_consult(world, 4, 11)
     with pytest.raises(ValidationError) as exc:
         update_provider(
             users(world.admin), world.doctors[0], active=False, registration_no="KMC-4242"
@@ -504,5 +455,5 @@ def test_the_refusal_reads_the_holds_in_the_same_query(world, users):
     _booked(world, users, day=1, hour=12)
     before = refused()
     for hour in (9, 10, 11):
-        _hold(world, users, day=1, hour=hour)
+        held_consult(world, 1, hour)
     assert refused() == before

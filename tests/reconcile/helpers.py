@@ -6,12 +6,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking import lookup, visits
+from portal.booking import lookup
 from portal.extensions import db
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import day_window
-from tests.booking.factories import NOW, at, quoted_checkout
+from tests.booking.factories import NOW, at, held_consult, quoted_checkout
 from tests.refunds.helpers import book_and_pay
 
 LOST_CAPTURE = "payment.authorized,payment.captured,order.paid"
@@ -35,14 +35,7 @@ def paid_only_at_gateway(world, users, gateway, day=4, hour=11):
     """The patient pays, but every webhook is dropped and the checkout callback is lost:
     the payment is captured only at the gateway. Returns (visit id, gateway payment id)."""
     patient = users(world.patients[1])
-    item = visits.add_item(
-        patient,
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[1]],
-        clinic_id=world.clinic,
-        start_at=at(day, hour),
-    )
+    item = held_consult(world, day, hour, patient=1, doctor=1)
     result = quoted_checkout(patient, item.master_id, 0, callback_url="http://portal.test/cb")
     gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
     params = gateway.pay(result.payment.razorpay_order_id)  # the callback is never called

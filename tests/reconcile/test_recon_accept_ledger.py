@@ -117,15 +117,22 @@ def _left_open_with_its_posting(case_id):
     db.session.commit()
 
 
-def test_a_case_left_open_with_a_posting_takes_it_back_when_a_run_finds_it_matched(
-    world, users, gateway, clock
-):
+def _accepted_altered(world, users, gateway, clock):
+    """A paid visit whose payment the gateway reports ₹100 above ours, its case accepted as
+    the gateway has it (the ₹100 in suspense): (the payment's id, our amount)."""
     altered = payment_id(paid(world, users, gateway, hour=10))
     amount = gateway.sandbox.store.payments[altered]["amount"]
     gateway.sandbox.set_faults(alter={altered: {"amount": amount + 10_000}})
     later(clock)
     run_day(world)
     resolve.accept(admin(world), case_for(altered).id, "Checked with Razorpay support")
+    return altered, amount
+
+
+def test_a_case_left_open_with_a_posting_takes_it_back_when_a_run_finds_it_matched(
+    world, users, gateway, clock
+):
+    altered, _amount = _accepted_altered(world, users, gateway, clock)
     assert balance(RECONCILIATION_SUSPENSE) == 10_000
     _left_open_with_its_posting(case_for(altered).id)
     gateway.sandbox.set_faults(alter={})
@@ -138,12 +145,7 @@ def test_a_case_left_open_with_a_posting_takes_it_back_when_a_run_finds_it_match
 def test_a_case_left_open_with_a_posting_takes_it_back_when_a_sync_matches_it(
     world, users, gateway, clock
 ):
-    altered = payment_id(paid(world, users, gateway, hour=10))
-    amount = gateway.sandbox.store.payments[altered]["amount"]
-    gateway.sandbox.set_faults(alter={altered: {"amount": amount + 10_000}})
-    later(clock)
-    run_day(world)
-    resolve.accept(admin(world), case_for(altered).id, "Checked with Razorpay support")
+    altered, _amount = _accepted_altered(world, users, gateway, clock)
     _left_open_with_its_posting(case_for(altered).id)
     gateway.sandbox.set_faults(alter={})
     resolve.sync(admin(world), case_for(altered).id)
@@ -156,13 +158,8 @@ def test_an_accept_posts_against_what_the_case_posted_even_when_it_wants_nothing
 ):
     """``on_accept`` returned early when the gateway's record wanted nothing, leaving
     what the case had posted before."""
-    altered = payment_id(paid(world, users, gateway, hour=10))
-    amount = gateway.sandbox.store.payments[altered]["amount"]
-    gateway.sandbox.set_faults(alter={altered: {"amount": amount + 10_000}})
-    later(clock)
-    run_day(world)
+    altered, amount = _accepted_altered(world, users, gateway, clock)
     case = case_for(altered)
-    resolve.accept(admin(world), case.id, "Checked with Razorpay support")
     _left_open_with_its_posting(case.id)
     db.session.execute(
         sa.update(ReconCase).where(ReconCase.id == case.id).values(gateway_amount=amount)

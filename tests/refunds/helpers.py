@@ -54,6 +54,25 @@ def book_and_pay(world, patient, gateway, slots, *, coupon=None, wallet=0, depen
     return visit
 
 
+def booked_consult(world, users, gateway, start):
+    """The first patient's consultation with the first doctor at ``start``, booked and paid
+    on the sandbox, every user given the test password (to sign in as): (visit id, item id,
+    invoice number, the patient's email), the session let go (the pages read it afresh)."""
+    with_known_passwords()
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], start)])
+    ids = visit.id, visit.items[0].id, visit.invoice_no, patient.email
+    db.session.remove()
+    return ids
+
+
+def block(html, element_id, tag="tr"):
+    """The element with this id in ``html``, up to its ``tag``'s first closing tag after it."""
+    found = re.search(rf'id="{element_id}".*?</{tag}>', html, re.S)
+    assert found, f"no #{element_id} on the page"
+    return found.group(0)
+
+
 def settle_refunds(gateway, seconds=10):
     """Let the sandbox finish its refunds and deliver the webhooks into the portal."""
     from portal.refunds.models import Refund

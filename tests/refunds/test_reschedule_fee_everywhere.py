@@ -26,7 +26,8 @@ from portal.reports import gst
 from tests.booking.factories import at, credit_wallet
 from tests.querycount import counted_queries
 from tests.refunds.helpers import (
-    book_and_pay,
+    block,
+    booked_consult,
     cancel_as_patient,
     hours,
     login,
@@ -34,26 +35,10 @@ from tests.refunds.helpers import (
     quoted_admin_cancel,
     quoted_move,
     settle_refunds,
-    with_known_passwords,
 )
 
 START, NEW, LATER = at(4, 10), at(7, 11), at(8, 11)
 FEE_10 = 5_000 + 250 + 945  # ₹61.95: 10 % penalty, 5 % platform fee on it, 18 % GST on both
-
-
-def _booked(world, users, gateway):
-    with_known_passwords()
-    patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
-    ids = visit.id, visit.items[0].id, visit.invoice_no, patient.email, users(world.admin).email
-    db.session.remove()
-    return ids
-
-
-def _block(html, element_id, tag="tr"):
-    found = re.search(rf'id="{element_id}".*?</{tag}>', html, re.S)
-    assert found, f"no #{element_id} on the page"
-    return found.group(0)
 
 
 def _wallet_move(client, item_id, new):
@@ -68,7 +53,8 @@ def _wallet_move(client, item_id, new):
 def test_the_admin_page_and_the_confirmation_list_the_fees_in_fixed_statements(
     app, client, world, users, gateway, clock
 ):
-    visit_id, item_id, invoice_no, email, admin_email = _booked(world, users, gateway)
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
+    admin_email = users(world.admin).email
     credit_wallet(world.patients[0], 20_000)
 
     def statements(who):
@@ -92,14 +78,14 @@ def test_the_admin_page_and_the_confirmation_list_the_fees_in_fixed_statements(
 
     login(client, admin_email)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
-    row = _block(page, f"fee-{fee.id}")
+    row = block(page, f"fee-{fee.id}")
     assert document in row and "₹61.95" in row and "₹9.45" in row  # total and its GST
     assert "From your wallet" in row and "Refund" not in row.replace("<th>Refund</th>", "")
     assert 'id="amount-fees">₹61.95<' in page and 'id="amount-paid">₹529.50<' in page
 
     login(client, email)
     page = client.get(f"/me/visits/{visit_id}/confirmation").get_data(as_text=True)
-    row = _block(page, f"fee-{fee.id}")
+    row = block(page, f"fee-{fee.id}")
     assert document in row and "₹61.95" in row and "From your wallet" in row
 
     # A second fee: the same number of statements (one query for all of them).
@@ -113,7 +99,8 @@ def test_the_admin_page_and_the_confirmation_list_the_fees_in_fixed_statements(
 def test_a_refunded_fee_names_its_credit_note_as_the_gst_report_does(
     app, client, world, users, gateway, clock
 ):
-    visit_id, item_id, invoice_no, email, admin_email = _booked(world, users, gateway)
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
+    admin_email = users(world.admin).email
     credit_wallet(world.patients[0], 10_000)
     login(client, email)
     clock.move_to(START - hours(60))
@@ -128,20 +115,40 @@ def test_a_refunded_fee_names_its_credit_note_as_the_gst_report_does(
     numbers = [row.doc_no for row, _tax in report.documents if row.doc_type == gst.CREDIT_NOTE]
     assert note.number in numbers  # the fee's GST reversed in the report
 
+    # The fee came back to the wallet (processed); the visit's own refund is on its way to
+    # the card. Each is said apart, and the fee is in neither of the visit's figures.
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    line = _block(page, f"fee-{fee.id}")
-    assert "Refunded" in line and note.number in line
+    line = block(page, f"fee-{fee.id}")
+    assert "Refunded" in line and "Refund on its way" not in line and note.number in line
+    assert 'id="amount-fees-refunded">−₹61.95<' in page
+    assert 'id="amount-fees-refund-pending"' not in page
+    assert 'id="amount-refund-pending">−₹529.50<' in page and 'id="amount-refunded"' not in page
+    mine = block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    assert f'id="visit-refund-pending-{visit_id}">−₹529.50<' in mine
+    assert f"visit-refunded-{visit_id}" not in mine and "₹61.95" not in mine
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    assert note.number in _block(receipt, f"fee-document-{fee.id}", "section")
+    assert note.number in block(receipt, f"fee-document-{fee.id}", "section")
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
     refresh()
     hindi = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    assert f"क्रेडिट नोट {note.number}" in _block(hindi, f"fee-{fee.id}")
+    assert f"क्रेडिट नोट {note.number}" in block(hindi, f"fee-{fee.id}")
 
     login(client, admin_email)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
-    row = _block(page, f"fee-{fee.id}")
+    row = block(page, f"fee-{fee.id}")
     assert "Refunded" in row and note.number in row and f"{invoice_no}/R{fee.id}" in row
+    assert 'id="amount-fees-refunded">−₹61.95<' in page
+    assert 'id="amount-fees-refund-pending"' not in page
+
+    # The card's refund arrives: My visits moves it from "on its way" to "Refunded", and
+    # the fee, refunded already, is still not in it.
+    settle_refunds(gateway)
+    login(client, email)
+    mine = block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    assert f'id="visit-refunded-{visit_id}">−₹529.50<' in mine
+    assert f"visit-refund-pending-{visit_id}" not in mine and "₹61.95" not in mine
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    assert 'id="amount-refunded">−₹529.50<' in page and 'id="amount-refund-pending"' not in page
     assert 'id="amount-fees-refunded">−₹61.95<' in page
 
 
@@ -153,7 +160,8 @@ def test_a_capture_sent_back_for_a_closed_account_is_not_the_fee_refunded(
     on it, so no credit note, and the GST report is right. But the visit called the fee
     "Refunded" (with no credit note: review), and a later cancellation by the clinic did
     not give the fee back, as if it had been."""
-    visit_id, item_id, _invoice_no, _email, admin_email = _booked(world, users, gateway)
+    visit_id, item_id, _invoice_no, _email = booked_consult(world, users, gateway, START)
+    admin_email = users(world.admin).email
     clock.move_to(START - hours(60))
     patient = db.session.get(User, world.patients[0])
     result = quoted_move(
@@ -170,7 +178,7 @@ def test_a_capture_sent_back_for_a_closed_account_is_not_the_fee_refunded(
     assert db.session.scalar(sa.select(sa.func.count(CreditNote.id))) == 0
 
     login(client, admin_email)
-    row = _block(client.get(f"/admin/visits/{visit_id}").get_data(as_text=True), f"fee-{fee_id}")
+    row = block(client.get(f"/admin/visits/{visit_id}").get_data(as_text=True), f"fee-{fee_id}")
     assert "Refunded" not in row and "Refund on its way" not in row
 
     # The clinic cancels: the fee itself is given back, with its credit note.
@@ -182,14 +190,15 @@ def test_a_capture_sent_back_for_a_closed_account_is_not_the_fee_refunded(
     ).all()
     assert [r.amount for r in given] == [FEE_10]
     note = db.session.scalars(sa.select(CreditNote).where(CreditNote.reschedule_id == fee_id)).one()
-    row = _block(client.get(f"/admin/visits/{visit_id}").get_data(as_text=True), f"fee-{fee_id}")
+    row = block(client.get(f"/admin/visits/{visit_id}").get_data(as_text=True), f"fee-{fee_id}")
     assert note.number in row
 
 
 def test_a_fee_paid_at_the_desk_shows_everywhere_and_is_one_balanced_posting(
     app, client, world, users, gateway, clock
 ):
-    visit_id, item_id, invoice_no, email, admin_email = _booked(world, users, gateway)
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
+    admin_email = users(world.admin).email
     clock.move_to(START - hours(60))
     login(client, admin_email)
     moved = post_move(
@@ -217,22 +226,22 @@ def test_a_fee_paid_at_the_desk_shows_everywhere_and_is_one_balanced_posting(
     )
 
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
-    row = _block(page, f"fee-{fee.id}")
+    row = block(page, f"fee-{fee.id}")
     assert document in row and "Paid at the clinic" in row and "DESK-0042" in row
     assert "₹52.50" in row  # its taxable value (fee + platform fee), as the GST report's
 
     login(client, email)
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    line = _block(page, f"fee-{fee.id}")
+    line = block(page, f"fee-{fee.id}")
     assert document in line and "Paid at the clinic" in line and "₹61.95" in line
     assert 'id="amount-fees">₹61.95<' in page and 'id="amount-paid">₹529.50<' in page
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    section = _block(receipt, f"fee-document-{fee.id}", "section")
+    section = block(receipt, f"fee-document-{fee.id}", "section")
     assert document in section and "Paid at the clinic" in section and "DESK-0042" in section
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
     refresh()
     hindi = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    assert "Paid at the clinic" not in _block(hindi, f"fee-{fee.id}")
+    assert "Paid at the clinic" not in block(hindi, f"fee-{fee.id}")
 
     report = gst.report(gst.parse({"month": "2026-06"}))
     (row, _split) = next((r, s) for r, s in report.documents if r.doc_type == gst.RESCHEDULE_FEE)
@@ -247,7 +256,7 @@ def test_my_visits_states_refunds_processed_and_on_their_way_apart(
 ):
     """ "Refunded" on My visits was what was processed and what was still at the gateway
     together; now each is said, and the kept row changes when the refund arrives."""
-    visit_id, item_id, _invoice_no, email, _admin_email = _booked(world, users, gateway)
+    visit_id, item_id, _invoice_no, email = booked_consult(world, users, gateway, START)
     clock.move_to(START - hours(60))  # a full refund, to the card: pending at first
     login(client, email)
     assert cancel_as_patient(client, visit_id, [item_id]).status_code == 303
@@ -257,7 +266,7 @@ def test_my_visits_states_refunds_processed_and_on_their_way_apart(
         client.get("/me/visits")  # warm
         with counted_queries() as seen:
             html = client.get("/me/visits").get_data(as_text=True)
-        return _block(html, f"visit-{visit_id}"), len(seen)
+        return block(html, f"visit-{visit_id}"), len(seen)
 
     pending, statements = row()
     assert f'id="visit-refund-pending-{visit_id}">−₹529.50<' in pending
@@ -265,7 +274,7 @@ def test_my_visits_states_refunds_processed_and_on_their_way_apart(
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
     refresh()
     hindi = client.get("/me/visits").get_data(as_text=True)
-    assert "रिफ़ंड रास्ते में है" in _block(hindi, f"visit-{visit_id}")
+    assert "रिफ़ंड रास्ते में है" in block(hindi, f"visit-{visit_id}")
     client.post("/language", data={"language": "en", "next": "/me/visits"})
     refresh()
     settle_refunds(gateway)
@@ -276,12 +285,12 @@ def test_my_visits_states_refunds_processed_and_on_their_way_apart(
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
     refresh()
     hindi = client.get("/me/visits").get_data(as_text=True)
-    assert "रिफ़ंड किया गया" in _block(hindi, f"visit-{visit_id}")
+    assert "रिफ़ंड किया गया" in block(hindi, f"visit-{visit_id}")
 
 
 def test_my_visits_reads_the_refund_split_with_the_items(app, client, world, users, gateway, clock):
     """The same statements with refunds as without (the split is read with the items)."""
-    visit_id, item_id, _invoice_no, email, _admin_email = _booked(world, users, gateway)
+    visit_id, item_id, _invoice_no, email = booked_consult(world, users, gateway, START)
     login(client, email)
 
     def statements():
@@ -304,7 +313,7 @@ def test_a_failed_refund_is_on_its_way_on_the_visit_page_as_on_my_visits(
     """A gateway refund that failed (retried, or sent to the wallet by an admin) is still
     owed: My visits says "Refund on its way", and so does the visit page, which counted it
     neither refunded nor on its way (the money vanished from its summary)."""
-    visit_id, item_id, _invoice_no, email, _admin_email = _booked(world, users, gateway)
+    visit_id, item_id, _invoice_no, email = booked_consult(world, users, gateway, START)
     gateway.sandbox.set_faults(refund_outcome="failed")
     clock.move_to(START - hours(60))
     login(client, email)
@@ -313,7 +322,7 @@ def test_a_failed_refund_is_on_its_way_on_the_visit_page_as_on_my_visits(
         settle_refunds(gateway, 24 * 3600)
     live = sa.select(Refund.status).where(Refund.superseded.is_(False))
     assert db.session.scalars(live).all() == ["FAILED"]
-    row = _block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    row = block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
     assert f'id="visit-refund-pending-{visit_id}">−₹529.50<' in row
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
     assert 'id="amount-refund-pending">−₹529.50<' in page

@@ -17,7 +17,8 @@ from portal.refunds.models import Refund
 from tests.booking.factories import at, credit_wallet
 from tests.querycount import counted_queries
 from tests.refunds.helpers import (
-    book_and_pay,
+    block,
+    booked_consult,
     cancel_as_patient,
     hours,
     login,
@@ -25,33 +26,16 @@ from tests.refunds.helpers import (
     quoted_move,
     quoted_provider_cancel,
     settle_refunds,
-    with_known_passwords,
 )
 
 START, NEW = at(4, 10), at(7, 11)
 FEE_10 = 5_000 + 250 + 945  # ₹61.95: 10 % penalty, 5 % platform fee on it, 18 % GST on both
 
 
-def _booked(world, users, gateway):
-    with_known_passwords()
-    patient = users(world.patients[0])
-    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], START)])
-    ids = visit.id, visit.items[0].id, visit.invoice_no, patient.email
-    db.session.remove()
-    return ids
-
-
-def _block(html, element_id, tag="tr"):
-    """The element with this id, up to its ``tag``'s first closing tag after it."""
-    found = re.search(rf'id="{element_id}".*?</{tag}>', html, re.S)
-    assert found, f"no #{element_id} on the page"
-    return found.group(0)
-
-
 def test_a_fee_paid_from_the_wallet_shows_on_the_visit_the_receipt_and_the_wallet(
     app, client, world, users, gateway, clock
 ):
-    visit_id, item_id, invoice_no, email = _booked(world, users, gateway)
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
     clock.move_to(START - hours(50))
     credit_wallet(world.patients[0], 10_000)
     login(client, email)
@@ -69,12 +53,12 @@ def test_a_fee_paid_from_the_wallet_shows_on_the_visit_the_receipt_and_the_walle
     # "Paid" keeps its meaning (the appointments); the fee is a figure of its own.
     assert 'id="amount-paid">₹529.50<' in page
     assert 'id="amount-fees">₹61.95<' in page
-    line = _block(page, f"fee-{fee.id}")
+    line = block(page, f"fee-{fee.id}")
     assert "₹61.95" in line and "From your wallet" in line and "Consultation" in line
     assert f"{invoice_no}/R{fee.id}" in line
 
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    document = _block(receipt, f"fee-document-{fee.id}", "section")
+    document = block(receipt, f"fee-document-{fee.id}", "section")
     assert f"{invoice_no}/R{fee.id}" in document
     assert "₹50.00" in document and "₹2.50" in document and "₹61.95" in document
     if fee.igst:
@@ -91,13 +75,13 @@ def test_a_fee_paid_from_the_wallet_shows_on_the_visit_the_receipt_and_the_walle
     hindi = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
     assert "अपॉइंटमेंट के लिए चुकाया गया" in hindi and "समय बदलने के चुकाए गए शुल्क" in hindi
     hindi = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    assert "समय बदलने का शुल्क" in _block(hindi, f"fee-document-{fee.id}", "section")
+    assert "समय बदलने का शुल्क" in block(hindi, f"fee-document-{fee.id}", "section")
 
 
 def test_a_fee_paid_online_then_given_back_shows_as_refunded(
     app, client, world, users, gateway, clock
 ):
-    visit_id, item_id, invoice_no, email = _booked(world, users, gateway)
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
     clock.move_to(START - hours(60))
     patient = users(world.patients[0])
     result = quoted_move(
@@ -109,29 +93,40 @@ def test_a_fee_paid_online_then_given_back_shows_as_refunded(
     db.session.remove()
     login(client, email)
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    line = _block(page, f"fee-{fee_id}")
+    line = block(page, f"fee-{fee_id}")
     assert "₹61.95" in line and "Paid online" in line and "refund" not in line.lower()
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    assert f"{invoice_no}/R{fee_id}" in _block(receipt, f"fee-document-{fee_id}", "section")
+    assert f"{invoice_no}/R{fee_id}" in block(receipt, f"fee-document-{fee_id}", "section")
 
     # The clinic's side cancels: the fee is given back (refunds.md "Reschedule fees").
     doctor = db.session.get(User, db.session.get(IndividualBooking, item_id).providers[0].user_id)
     quoted_provider_cancel(doctor, item_id, "Called to surgery")
+    # On its way to the card first: said so, and not yet "Refunded".
+    assert db.session.scalars(
+        sa.select(Refund.status).where(Refund.reschedule_id == fee_id)
+    ).all() == ["PENDING"]
+    page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    line = block(page, f"fee-{fee_id}")
+    assert "Refund on its way" in line and "Refunded" not in line
+    assert 'id="amount-fees-refund-pending">−₹61.95<' in page
+    assert 'id="amount-fees-refunded"' not in page
     settle_refunds(gateway)
     assert db.session.scalars(
         sa.select(Refund.status).where(Refund.reschedule_id == fee_id)
     ).all() == ["PROCESSED"]
     page = client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
-    assert "Refunded" in _block(page, f"fee-{fee_id}")
+    line = block(page, f"fee-{fee_id}")
+    assert "Refunded" in line and "Refund on its way" not in line
     assert 'id="amount-fees-refunded">−₹61.95<' in page
+    assert 'id="amount-fees-refund-pending"' not in page
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    assert "Refunded" in _block(receipt, f"fee-document-{fee_id}", "section")
+    assert "Refunded" in block(receipt, f"fee-document-{fee_id}", "section")
 
 
 def test_my_visits_states_what_the_visit_page_states_for_a_cancelled_visit(
     app, client, world, users, gateway, clock
 ):
-    visit_id, item_id, _invoice_no, email = _booked(world, users, gateway)
+    visit_id, item_id, _invoice_no, email = booked_consult(world, users, gateway, START)
     clock.move_to(START - hours(30))  # 75 % less ₹100 back: part of the money is kept
     login(client, email)
     assert cancel_as_patient(client, visit_id, [item_id], destination="wallet").status_code == 303
@@ -139,13 +134,13 @@ def test_my_visits_states_what_the_visit_page_states_for_a_cancelled_visit(
     paid = re.search(r'id="amount-paid">(₹[\d,.]+)<', page).group(1)
     refunded = re.search(r'id="amount-refunded">−(₹[\d,.]+)<', page).group(1)
     assert (paid, refunded) == ("₹529.50", "₹297.13")  # 75 % of ₹529.50, less ₹100
-    row = _block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
+    row = block(client.get("/me/visits").get_data(as_text=True), f"visit-{visit_id}")
     assert f'id="visit-paid-{visit_id}">{paid}<' in row
     assert f'id="visit-refunded-{visit_id}">−{refunded}<' in row
     client.post("/language", data={"language": "hi", "next": "/me/visits"})
     refresh()  # the test's app context outlives the requests
     hindi = client.get("/me/visits").get_data(as_text=True)
-    assert "चुकाया गया" in hindi and "रिफ़ंड किया गया" in _block(hindi, f"visit-{visit_id}")
+    assert "चुकाया गया" in hindi and "रिफ़ंड किया गया" in block(hindi, f"visit-{visit_id}")
 
 
 def test_the_visit_page_and_receipt_read_the_fees_in_one_statement_however_many(
@@ -153,7 +148,7 @@ def test_the_visit_page_and_receipt_read_the_fees_in_one_statement_however_many(
 ):
     """No statement per fee: the page and the receipt cost the same with no fee, one or
     two (``refunds.queries.visit_fees``: one statement, run once the visit is paid)."""
-    visit_id, item_id, _invoice_no, email = _booked(world, users, gateway)
+    visit_id, item_id, _invoice_no, email = booked_consult(world, users, gateway, START)
     credit_wallet(world.patients[0], 20_000)
     login(client, email)
 

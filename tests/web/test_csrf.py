@@ -4,6 +4,7 @@ shadows it), one token a request for the layout and the forms, signed anew each 
 import re
 
 from portal import templating
+from tests.cross_site import session_cookies
 
 TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
 FORM_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -31,11 +32,6 @@ def test_a_page_and_its_form_share_one_token_that_posts(app, client, make_user, 
     assert refused.status_code == 400
 
 
-def _session_cookies(app, response):
-    name = app.config["SESSION_COOKIE_NAME"]
-    return [c for c in response.headers.getlist("Set-Cookie") if c.startswith(f"{name}=")]
-
-
 def test_a_cross_site_post_without_the_session_cookie_sets_none(
     app, client, make_user, login, monkeypatch
 ):
@@ -47,7 +43,7 @@ def test_a_cross_site_post_without_the_session_cookie_sets_none(
     for path in ("/auth/login", "/auth/logout", "/me/visits/1/pay", "/me/visits/1/paid"):
         answer = app.test_client().post(path, data={})
         assert answer.status_code == 400, path
-        assert _session_cookies(app, answer) == [], path
+        assert session_cookies(app, answer) == [], path
     # The signed-in browser's own post without a token still gets its page and session.
     refused = client.post("/me/dependents", data={"name": "Meera", "relationship": "child"})
     assert refused.status_code == 400

@@ -164,6 +164,26 @@ def pay_on_sandbox(client, checkout_url, outcome="success"):
     return answer.location
 
 
+def returned_from_sandbox(client, visit_id, outcome="success"):
+    """Press Pay on the visit's page, then succeed or fail on the sandbox's checkout: the
+    address (``urlsplit``) the gateway sends the browser back to, not yet followed."""
+    from urllib.parse import urlsplit
+
+    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id))
+    assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
+    return urlsplit(pay_on_sandbox(client, paying.location, outcome=outcome))
+
+
+def held_until(app, visit_id):
+    """When the visit's hold ends (``hold_expires_at``), read in an app context of its own."""
+    from portal.booking.models import MasterBooking
+
+    with app.app_context():
+        until = db.session.get(MasterBooking, visit_id).hold_expires_at
+        db.session.remove()
+    return until
+
+
 def credit_wallet(app, user_id, paise):
     from tests.booking.factories import credit_wallet as credit
 

@@ -4,7 +4,6 @@ out, that it has and what to do. English and Hindi."""
 
 import re
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import time_machine
 
@@ -12,16 +11,9 @@ from portal.booking.errors import MSG_NOT_PAID
 from portal.booking.models import MasterBooking
 from portal.extensions import db
 from portal.web.filters import clinic_time_short
-from tests.web.booking.helpers import hold, pay_fields, pay_on_sandbox
+from tests.web.booking.helpers import held_until, hold, returned_from_sandbox
 
 FLASH = re.compile(r'<p class="flash flash-error" role="status">([^<]*)</p>')
-
-
-def _failed_at_the_gateway(client, visit_id):
-    """Pay, fail on the sandbox's page; the gateway's return address (not yet followed)."""
-    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id))
-    assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
-    return urlsplit(pay_on_sandbox(client, paying.location, outcome="failure"))
 
 
 def _message(client, back):
@@ -33,21 +25,14 @@ def _message(client, back):
     return said[0], page
 
 
-def _held_until(app, visit_id):
-    with app.app_context():
-        until = db.session.get(MasterBooking, visit_id).hold_expires_at
-        db.session.remove()
-    return until
-
-
 def test_a_failed_payment_says_the_times_are_held_until_when_and_to_pay_again(
     app, client, login, world, gateway
 ):
     visit_id, _ = hold(app, world)
     login(world.patient)
-    back = _failed_at_the_gateway(client, visit_id)
+    back = returned_from_sandbox(client, visit_id, "failure")
     said, page = _message(client, back)
-    until = clinic_time_short(_held_until(app, visit_id))
+    until = clinic_time_short(held_until(app, visit_id))
     assert said == (
         f"Payment not completed: {MSG_NOT_PAID}. Your times are held until {until}; "
         "press Pay to try again."
@@ -60,8 +45,8 @@ def test_a_failed_payment_after_the_hold_ran_out_says_so_and_what_to_do(
 ):
     visit_id, item_id = hold(app, world)
     login(world.patient)
-    back = _failed_at_the_gateway(client, visit_id)
-    with time_machine.travel(_held_until(app, visit_id) + timedelta(minutes=1), tick=False):
+    back = returned_from_sandbox(client, visit_id, "failure")
+    with time_machine.travel(held_until(app, visit_id) + timedelta(minutes=1), tick=False):
         said, page = _message(client, back)
     assert said == (
         f"Payment not completed: {MSG_NOT_PAID}. The hold on your times has ended, so they "
@@ -78,10 +63,10 @@ def test_a_failed_payment_says_so_in_hindi(app, client, login, world, gateway):
     visit_id, _ = hold(app, world)
     login(world.patient)
     client.post("/language", data={"language": "hi", "next": "/"})
-    back = _failed_at_the_gateway(client, visit_id)
+    back = returned_from_sandbox(client, visit_id, "failure")
     said, _ = _message(client, back)
     with app.test_request_context(headers={"Accept-Language": "hi"}):
-        until = clinic_time_short(_held_until(app, visit_id))
+        until = clinic_time_short(held_until(app, visit_id))
     assert said.startswith("भुगतान पूरा नहीं हुआ: चेकआउट पर इसे अस्वीकार या रद्द कर दिया गया।")
     assert f"आपके समय {until} तक रोके गए हैं" in said
     assert "Pay" not in said and "held" not in said

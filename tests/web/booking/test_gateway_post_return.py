@@ -4,41 +4,22 @@ holding only a flash would replace the patient's and sign them out. The POST ver
 writes; the signed-in GET it redirects to tells the outcome, the hold's end included."""
 
 import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from portal.booking.errors import MSG_BAD_SIGNATURE, MSG_CONFIRMING, MSG_NOT_PAID, PaymentError
 from portal.booking.models import MasterBooking
 from portal.extensions import db
 from portal.web.filters import clinic_time_short
 from portal.web.patient import gateway_returns
-from tests.web.booking.helpers import hold, pay_fields, pay_on_sandbox
+from tests.cross_site import post_cross_site
+from tests.web.booking.helpers import held_until, hold, returned_from_sandbox
 
 FLASH = re.compile(r'<p class="flash flash-error" role="status">([^<]*)</p>')
 
 
 def _returned_fields(client, visit_id, outcome):
     """Pay, then succeed or fail on the sandbox's page: the fields the gateway returns."""
-    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id))
-    assert paying.status_code == 303 and "/sandbox/checkout/" in paying.location
-    back = urlsplit(pay_on_sandbox(client, paying.location, outcome=outcome))
-    return dict(parse_qsl(back.query))
-
-
-def _posted_cross_site(app, path, fields):
-    """The gateway's POST as the browser sends it: without the patient's cookie."""
-    answer = app.test_client().post(path, data=fields)
-    assert answer.status_code == 303
-    cookie = app.config["SESSION_COOKIE_NAME"]
-    set_cookies = answer.headers.getlist("Set-Cookie")
-    assert not [c for c in set_cookies if c.startswith(f"{cookie}=")], set_cookies
-    return answer
-
-
-def _held_until(app, visit_id):
-    with app.app_context():
-        until = db.session.get(MasterBooking, visit_id).hold_expires_at
-        db.session.remove()
-    return until
+    return dict(parse_qsl(returned_from_sandbox(client, visit_id, outcome).query))
 
 
 def test_a_failed_post_return_keeps_the_patient_signed_in_and_says_until_when(
@@ -48,13 +29,13 @@ def test_a_failed_post_return_keeps_the_patient_signed_in_and_says_until_when(
     login(world.patient)
     fields = _returned_fields(client, visit_id, "failure")
     assert any(name.startswith("error[") for name in fields)
-    answer = _posted_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    answer = post_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
     # Followed with the patient's own cookie (a top-level GET carries a Lax cookie).
     told = client.get(answer.location)
     assert told.status_code == 303 and told.location.endswith(f"/me/visits/{visit_id}")
     page = client.get(told.location)
     assert page.status_code == 200
-    until = clinic_time_short(_held_until(app, visit_id))
+    until = clinic_time_short(held_until(app, visit_id))
     assert FLASH.findall(page.get_data(as_text=True)) == [
         f"Payment not completed: {MSG_NOT_PAID}. Your times are held until {until}; "
         "press Pay to try again."
@@ -66,7 +47,7 @@ def test_a_forged_post_return_keeps_the_patient_signed_in(app, client, login, wo
     login(world.patient)
     fields = _returned_fields(client, visit_id, "success")
     fields["razorpay_signature"] = "0" * 64
-    answer = _posted_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    answer = post_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
     page = client.get(client.get(answer.location).location).get_data(as_text=True)
     said = FLASH.findall(page)
     assert len(said) == 1 and said[0].startswith(f"Payment not completed: {MSG_BAD_SIGNATURE}.")
@@ -79,7 +60,7 @@ def test_a_paid_post_return_keeps_the_patient_signed_in(app, client, login, worl
     visit_id, _ = hold(app, world)
     login(world.patient)
     fields = _returned_fields(client, visit_id, "success")
-    answer = _posted_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    answer = post_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
     assert answer.location.endswith(f"/me/visits/{visit_id}/confirmation")
     page = client.get(answer.location)
     assert page.status_code == 200 and "Your visit is booked" in page.get_data(as_text=True)
