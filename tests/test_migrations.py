@@ -759,6 +759,17 @@ def test_refunds_sent_before_their_request_times_were_kept_take_their_creation(t
         db.engine.dispose()
 
 
+def _name_keys(*ids):
+    """{dependent id: name_key} of these rows, as the model reads them."""
+    from portal.accounts.models import Dependent
+
+    return dict(
+        db.session.execute(
+            sa.select(Dependent.id, Dependent.name_key).where(Dependent.id.in_(ids))
+        ).all()
+    )
+
+
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
     """depident0001: a database holding the same child twice (a double click before the
@@ -770,7 +781,7 @@ def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
     from datetime import date
 
     from portal.accounts import dependents
-    from portal.accounts.models import Dependent, User
+    from portal.accounts.models import User
     from portal.db import utcnow
     from tests.booking.factories import build_world
 
@@ -793,13 +804,7 @@ def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
                     {"id": row_id, "g": patient_id, "name": name, "born": born, "at": utcnow()},
                 )
         upgrade()
-        keys = dict(
-            db.session.execute(
-                sa.select(Dependent.id, Dependent.name_key).where(
-                    Dependent.id.in_([901, 902, 903, 904])
-                )
-            ).all()
-        )
+        keys = _name_keys(901, 902, 903, 904)
         assert keys == {901: "diya sharma", 902: None, 903: "riya sharma", 904: None}
         guardian = db.session.get(User, patient_id)
         for name, born in (("Diya Sharma", date(2018, 4, 1)), ("RIYA sharma", None)):
@@ -835,13 +840,7 @@ def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
             904: "Riya Sharma",
         }
         upgrade()
-        keys = dict(
-            db.session.execute(
-                sa.select(Dependent.id, Dependent.name_key).where(
-                    Dependent.id.in_([901, 902, 903, 904])
-                )
-            ).all()
-        )
+        keys = _name_keys(901, 902, 903, 904)
         assert keys == {901: "diya sharma", 902: "diya rani sharma", 903: "riya sharma", 904: None}
         db.session.remove()
         db.engine.dispose()
