@@ -48,6 +48,9 @@ MSG_LEAVE_TIMES = N_("Enter when the leave starts and ends.")
 MSG_LEAVE_PAST = N_("Leave must end in the future.")
 MSG_LEAVE_TOO_LONG = N_("Leave can last at most a year; add another for longer.")
 MSG_LEAVE_OVERLAPS = N_("This overlaps the leave already added from %(starts)s to %(ends)s.")
+# A window the clinic's opening hours (changed by an admin since) cut short, on the page.
+MSG_BOOKABLE_ONLY = N_("Outside %(clinic)s's hours: patients can book %(hours)s only.")
+MSG_NOT_BOOKABLE = N_("Outside %(clinic)s's hours: patients cannot book these hours.")
 WEEKDAYS_PLURAL = (
     N_("Mondays"), N_("Tuesdays"), N_("Wednesdays"), N_("Thursdays"), N_("Fridays"),
     N_("Saturdays"), N_("Sundays"),
@@ -86,6 +89,36 @@ def _window_errors(provider, clinic, weekday, start, end, others):
 
 def _hours(start, end):
     return f"{start:%H:%M}–{end:%H:%M}"
+
+
+def bookable_part(start, end, opening):
+    """What of a weekly window ``start``–``end`` patients can book, given the clinic's
+    ``opening`` that day (``(opens, closes)``, None: closed): the free times lie in both
+    (catalog.slots). ``(start, end)`` cut to the opening, or None when nothing is left.
+    A window is checked against the hours when added, but an admin may change them later."""
+    if opening is None:
+        return None
+    start, end = max(start, opening[0]), min(end, opening[1])
+    return (start, end) if start < end else None
+
+
+def outside_hours_notes(provider):
+    """``{window id: message}`` for the provider's windows lying (partly) outside their
+    clinic's opening hours; the clinics' hours come loaded with them (no query)."""
+    clinics = {c.id: c for c in provider.clinics}
+    notes = {}
+    for w in provider.availability:
+        clinic = clinics.get(w.clinic_id)
+        if clinic is None:  # a former clinic: no longer bookable there at all
+            continue
+        part = bookable_part(w.start_time, w.end_time, clinic.business_hours().get(w.weekday))
+        if part == (w.start_time, w.end_time):
+            continue
+        if part is None:
+            notes[w.id] = Text(MSG_NOT_BOOKABLE, clinic=clinic.name)
+        else:
+            notes[w.id] = Text(MSG_BOOKABLE_ONLY, clinic=clinic.name, hours=_hours(*part))
+    return notes
 
 
 def _windows_locked(provider):

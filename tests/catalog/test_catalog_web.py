@@ -978,3 +978,67 @@ def test_a_catalog_name_needs_a_letter(client, catalog, login, app, name):
             db.session.scalar(sa.select(Specialization).where(Specialization.name == name)) is None
         )
     assert client.post("/admin/specializations", data={"name": "त्वचा रोग"}).status_code == 303
+
+
+# --- the clinics' opening hours on the doctor's page ---------------------------------------
+
+
+def test_bookable_part_of_a_window_within_the_clinics_opening():
+    from portal.catalog.availability import bookable_part
+
+    opening = (time(9), time(17))
+    assert bookable_part(time(9), time(13), opening) == (time(9), time(13))  # inside
+    assert bookable_part(time(14), time(18), opening) == (time(14), time(17))
+    assert bookable_part(time(8), time(10), opening) == (time(9), time(10))
+    assert bookable_part(time(17), time(19), opening) is None  # after closing
+    assert bookable_part(time(10), time(12), None) is None  # closed that day
+
+
+def _jayanagar_after_an_admins_change(app, catalog):
+    """The doctor's Jayanagar hours (Monday 14–18, Tuesday 10–12, Wednesday 10–12),
+    then an admin's change: Monday closes at 17:00 and Tuesday is closed."""
+    from portal.catalog.models import ClinicHours
+
+    with app.app_context():
+        for weekday, start, end in [(0, 14, 18), (1, 10, 12), (2, 10, 12)]:
+            db.session.add(
+                Availability(
+                    provider_id=catalog["doctor"],
+                    clinic_id=catalog["jaya"],
+                    weekday=weekday,
+                    start_time=time(start),
+                    end_time=time(end),
+                )
+            )
+        hours = {
+            h.weekday: h
+            for h in db.session.scalars(
+                sa.select(ClinicHours).where(ClinicHours.clinic_id == catalog["jaya"])
+            )
+        }
+        hours[0].closes = time(17)
+        db.session.delete(hours[1])
+        db.session.commit()
+
+
+def test_the_doctor_sees_each_clinics_hours_and_the_windows_outside_them(
+    client, catalog, login, app
+):
+    """Review: an admin moved Jayanagar's Monday closing to 17:00; the doctor's page went on
+    showing Monday 14:00–18:00 with no word, and never showed the clinic's hours."""
+    _jayanagar_after_an_admins_change(app, catalog)
+    login(catalog["doctor_user"])
+    page = unescape(text(client.get("/provider/availability")))
+    hours = re.findall(r'<table class="opening-hours".*?</table>', page, re.S)
+    assert len(hours) == 2  # one per clinic of the doctor's
+    jaya = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", hours[1]))
+    assert "Opening hours at Jayanagar Clinic" in jaya
+    assert "Monday 09:00–17:00" in jaya and "Tuesday Closed" in jaya
+    assert "Wednesday 09:00–18:00" in jaya and "Sunday Closed" in jaya
+    assert "Outside Jayanagar Clinic's hours: patients can book 14:00–17:00 only." in page
+    assert "Outside Jayanagar Clinic's hours: patients cannot book these hours." in page
+    assert page.count("Outside ") == 2  # Wednesday 10–12 and Indiranagar's lie inside
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = unescape(text(client.get("/provider/availability")))
+    assert "Jayanagar Clinic के खुलने के समय से बाहर: मरीज़ केवल 14:00–17:00 बुक कर सकते हैं।" in hindi
+    assert "खुलने का समय" in hindi and "बंद" in hindi
