@@ -19,6 +19,7 @@ from portal.catalog.checks import (
     changing,
     clean_text,
     load,
+    own_words,
     provider_for_actor,
     raise_errors,
     release_stale_then_lock,
@@ -168,12 +169,13 @@ def add_availability(actor, provider, clinic, weekday, start, end):
         return window
 
 
-def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER):
+def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER, actor=None):
     """The refusal of changing the provider's weekly hours at ``clinic`` from the windows
     ``old`` to ``new`` while live bookings or holds ahead lie in the hours it removes
     (inside the old hours, not inside the new), or None: as for a leave, each patient must
     first be told, and unpaid holds there are named apart (``bookings_in_the_way``).
-    ``messages``: its words (a ``checks.Refusal``; ``%(clinic)s`` names the clinic).
+    ``messages``: its words (a ``checks.Refusal``; ``%(clinic)s`` names the clinic), as
+    ``actor`` reads them (``checks.own_words``: the provider their own).
     Under the lock on the provider's time (the caller holds ``time_lock.serialized()``),
     so a hold at the same moment is read here, or its claim is refused for the new hours
     by the claims' trigger (catalog.time_lock)."""
@@ -186,8 +188,9 @@ def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER):
 
     now = utcnow().astimezone(zone)
     at = release_stale_then_lock(provider, now, now + AHEAD)
+    messages, values = own_words(actor, messages)
     return bookings_in_the_way(
-        provider, now, now + AHEAD, messages, only=removed, now=at, clinic=clinic.name
+        provider, now, now + AHEAD, messages, only=removed, now=at, clinic=clinic.name, **values
     )
 
 
@@ -201,7 +204,7 @@ def remove_availability(actor, window):
             raise NotFound("availability")
         at_clinic = [w for w in windows if w.clinic_id == window.clinic_id]
         others = [w for w in at_clinic if w is not window]
-        clash = hours_in_the_way(provider, window.clinic, at_clinic, others)
+        clash = hours_in_the_way(provider, window.clinic, at_clinic, others, actor=actor)
         if clash:
             raise_errors({FORM: clash})
         record(
@@ -238,7 +241,7 @@ def change_availability(actor, window, start, end):
         at_clinic = [w for w in windows if w.clinic_id == window.clinic_id]
         changed = [w for w in at_clinic if w is not window]
         changed.append((window.weekday, start, end))
-        clash = hours_in_the_way(provider, clinic, at_clinic, changed)
+        clash = hours_in_the_way(provider, clinic, at_clinic, changed, actor=actor)
         if clash:
             raise_errors({FORM: clash})
         before = {"start": window.start_time.isoformat(), "end": window.end_time.isoformat()}
@@ -279,7 +282,7 @@ def set_availability(actor, provider, clinic, windows):
             new.append(Availability(clinic=clinic, weekday=weekday, start_time=start, end_time=end))
         raise_errors(errors)
         old = [w for w in current if w.clinic_id == clinic.id]
-        clash = hours_in_the_way(provider, clinic, old, new)
+        clash = hours_in_the_way(provider, clinic, old, new, actor=actor)
         if clash:
             raise_errors({FORM: clash})
         before = [_window_snapshot(w) for w in old]
@@ -352,8 +355,9 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
             errors["ends_at"] = MSG_LEAVE_TOO_LONG
         else:
             at = release_stale_then_lock(provider, starts_at, ends_at)
+            messages, values = own_words(actor, LEAVE_OVER)
             clash = _leave_in_the_way(provider, starts_at, ends_at) or bookings_in_the_way(
-                provider, starts_at, ends_at, LEAVE_OVER, now=at
+                provider, starts_at, ends_at, messages, now=at, **values
             )
             if clash:
                 errors["starts_at"] = clash

@@ -514,8 +514,8 @@ def test_a_doctors_leave_over_a_booking_and_a_hold_counts_what_their_schedule_sh
     refused = client.post("/provider/availability/leave", headers=HX, data=period)
     assert refused.status_code == 422
     assert re.search(
-        rf"There is 1 booking with this provider in this period, on {day:%a %d %b %Y}, 10:00\."
-        r" Cancel or move it first .* then add the leave\. There is also 1 unpaid hold in the"
+        rf"You have 1 appointment in this period, on {day:%a %d %b %Y}, 10:00\. Ask the clinic"
+        r" to move it, or cancel it from your schedule .*\. There is also 1 unpaid hold in the"
         r" way, which is not on the schedule: a patient is paying for that time, and the hold"
         r" lapses at \d\d:\d\d\.",
         text(refused),
@@ -596,8 +596,8 @@ def test_provider_removing_hours_over_a_booking_is_told_why_not(
     assert refused.status_code == 422 and "<html" not in text(refused)
     when = day.strftime("%a %d %b %Y")
     assert re.search(
-        r'<p class="error" role="alert">There is 1 booking with this provider in the hours being'
-        rf" removed, on {when}, 10:00\. Cancel or move it first",
+        r'<p class="error" role="alert">You have 1 appointment in the hours being removed, on'
+        rf" {when}, 10:00\. Ask the clinic to move it",
         text(refused),
     )
     assert f'id="window-{window_id}"' in text(refused)  # still listed
@@ -697,8 +697,8 @@ def test_provider_edit_over_a_booking_is_told_why_not(client, catalog, login, ap
     assert refused.status_code == 422
     when = day.strftime("%a %d %b %Y")
     assert (
-        "There is 1 booking with this provider in the hours being removed, on"
-        f" {when}, 10:00. Cancel or move it first" in text(refused)
+        f"You have 1 appointment in the hours being removed, on {when}, 10:00. Ask the clinic"
+        " to move it" in text(refused)
     )
     assert 'value="11:00"' in text(refused)
     assert _hours(app, window_id) == (time(9), time(13))
