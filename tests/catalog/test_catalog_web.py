@@ -1042,3 +1042,25 @@ def test_the_doctor_sees_each_clinics_hours_and_the_windows_outside_them(
     hindi = unescape(text(client.get("/provider/availability")))
     assert "Jayanagar Clinic के खुलने के समय से बाहर: मरीज़ केवल 14:00–17:00 बुक कर सकते हैं।" in hindi
     assert "खुलने का समय" in hindi and "बंद" in hindi
+
+
+def test_each_windows_edit_and_remove_say_which_hours_they_are_for(client, catalog, login, app):
+    """Review: the repeated Edit and Remove of the weekly hours had no accessible name
+    saying which day: a screen reader's list of links read "Edit, Edit, Edit…"."""
+    window_id = _monday(app, catalog)
+    login(catalog["doctor_user"])
+    page = unescape(text(client.get("/provider/availability")))
+    edit = f'href="/provider/availability/windows/{window_id}/edit#window-{window_id}"'
+    assert re.search(
+        rf'<a {edit}[^>]* aria-label="Edit Monday 09:00–13:00 at Indiranagar Clinic"', page
+    )
+    assert re.search(
+        r'<button type="submit" class="link" aria-label="Remove Monday 09:00–13:00 at'
+        r' Indiranagar Clinic">Remove</button>',
+        page,
+    )
+    labels = re.findall(r'aria-label="((?:Edit|Remove) [^"]*)"', page)
+    assert len(labels) == 10 and len(set(labels)) == 10  # 5 windows, each named apart
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = unescape(text(client.get("/provider/availability")))
+    assert 'aria-label="Indiranagar Clinic में सोमवार 09:00–13:00 बदलें"' in hindi
