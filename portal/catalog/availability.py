@@ -19,6 +19,7 @@ from portal.catalog.checks import (
     changing,
     clean_text,
     load,
+    own_words,
     provider_for_actor,
     raise_errors,
     release_stale_then_lock,
@@ -48,6 +49,9 @@ MSG_LEAVE_TIMES = N_("Enter when the leave starts and ends.")
 MSG_LEAVE_PAST = N_("Leave must end in the future.")
 MSG_LEAVE_TOO_LONG = N_("Leave can last at most a year; add another for longer.")
 MSG_LEAVE_OVERLAPS = N_("This overlaps the leave already added from %(starts)s to %(ends)s.")
+# A window the clinic's opening hours (changed by an admin since) cut short, on the page.
+MSG_BOOKABLE_ONLY = N_("Outside %(clinic)s's hours: patients can book %(hours)s only.")
+MSG_NOT_BOOKABLE = N_("Outside %(clinic)s's hours: patients cannot book these hours.")
 WEEKDAYS_PLURAL = (
     N_("Mondays"), N_("Tuesdays"), N_("Wednesdays"), N_("Thursdays"), N_("Fridays"),
     N_("Saturdays"), N_("Sundays"),
@@ -86,6 +90,36 @@ def _window_errors(provider, clinic, weekday, start, end, others):
 
 def _hours(start, end):
     return f"{start:%H:%M}–{end:%H:%M}"
+
+
+def bookable_part(start, end, opening):
+    """What of a weekly window ``start``–``end`` patients can book, given the clinic's
+    ``opening`` that day (``(opens, closes)``, None: closed): the free times lie in both
+    (catalog.slots). ``(start, end)`` cut to the opening, or None when nothing is left.
+    A window is checked against the hours when added, but an admin may change them later."""
+    if opening is None:
+        return None
+    start, end = max(start, opening[0]), min(end, opening[1])
+    return (start, end) if start < end else None
+
+
+def outside_hours_notes(provider):
+    """``{window id: message}`` for the provider's windows lying (partly) outside their
+    clinic's opening hours; the clinics' hours come loaded with them (no query)."""
+    clinics = {c.id: c for c in provider.clinics}
+    notes = {}
+    for w in provider.availability:
+        clinic = clinics.get(w.clinic_id)
+        if clinic is None:  # a former clinic: no longer bookable there at all
+            continue
+        part = bookable_part(w.start_time, w.end_time, clinic.business_hours().get(w.weekday))
+        if part == (w.start_time, w.end_time):
+            continue
+        if part is None:
+            notes[w.id] = Text(MSG_NOT_BOOKABLE, clinic=clinic.name)
+        else:
+            notes[w.id] = Text(MSG_BOOKABLE_ONLY, clinic=clinic.name, hours=_hours(*part))
+    return notes
 
 
 def _windows_locked(provider):
@@ -135,12 +169,13 @@ def add_availability(actor, provider, clinic, weekday, start, end):
         return window
 
 
-def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER):
+def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER, actor=None):
     """The refusal of changing the provider's weekly hours at ``clinic`` from the windows
     ``old`` to ``new`` while live bookings or holds ahead lie in the hours it removes
     (inside the old hours, not inside the new), or None: as for a leave, each patient must
     first be told, and unpaid holds there are named apart (``bookings_in_the_way``).
-    ``messages``: its words (a ``checks.Refusal``; ``%(clinic)s`` names the clinic).
+    ``messages``: its words (a ``checks.Refusal``; ``%(clinic)s`` names the clinic), as
+    ``actor`` reads them (``checks.own_words``: the provider their own).
     Under the lock on the provider's time (the caller holds ``time_lock.serialized()``),
     so a hold at the same moment is read here, or its claim is refused for the new hours
     by the claims' trigger (catalog.time_lock)."""
@@ -153,8 +188,9 @@ def hours_in_the_way(provider, clinic, old, new, messages=HOURS_OVER):
 
     now = utcnow().astimezone(zone)
     at = release_stale_then_lock(provider, now, now + AHEAD)
+    messages, values = own_words(actor, messages)
     return bookings_in_the_way(
-        provider, now, now + AHEAD, messages, only=removed, now=at, clinic=clinic.name
+        provider, now, now + AHEAD, messages, only=removed, now=at, clinic=clinic.name, **values
     )
 
 
@@ -168,7 +204,7 @@ def remove_availability(actor, window):
             raise NotFound("availability")
         at_clinic = [w for w in windows if w.clinic_id == window.clinic_id]
         others = [w for w in at_clinic if w is not window]
-        clash = hours_in_the_way(provider, window.clinic, at_clinic, others)
+        clash = hours_in_the_way(provider, window.clinic, at_clinic, others, actor=actor)
         if clash:
             raise_errors({FORM: clash})
         record(
@@ -205,7 +241,7 @@ def change_availability(actor, window, start, end):
         at_clinic = [w for w in windows if w.clinic_id == window.clinic_id]
         changed = [w for w in at_clinic if w is not window]
         changed.append((window.weekday, start, end))
-        clash = hours_in_the_way(provider, clinic, at_clinic, changed)
+        clash = hours_in_the_way(provider, clinic, at_clinic, changed, actor=actor)
         if clash:
             raise_errors({FORM: clash})
         before = {"start": window.start_time.isoformat(), "end": window.end_time.isoformat()}
@@ -246,7 +282,7 @@ def set_availability(actor, provider, clinic, windows):
             new.append(Availability(clinic=clinic, weekday=weekday, start_time=start, end_time=end))
         raise_errors(errors)
         old = [w for w in current if w.clinic_id == clinic.id]
-        clash = hours_in_the_way(provider, clinic, old, new)
+        clash = hours_in_the_way(provider, clinic, old, new, actor=actor)
         if clash:
             raise_errors({FORM: clash})
         before = [_window_snapshot(w) for w in old]
@@ -319,8 +355,9 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
             errors["ends_at"] = MSG_LEAVE_TOO_LONG
         else:
             at = release_stale_then_lock(provider, starts_at, ends_at)
+            messages, values = own_words(actor, LEAVE_OVER)
             clash = _leave_in_the_way(provider, starts_at, ends_at) or bookings_in_the_way(
-                provider, starts_at, ends_at, LEAVE_OVER, now=at
+                provider, starts_at, ends_at, messages, now=at, **values
             )
             if clash:
                 errors["starts_at"] = clash

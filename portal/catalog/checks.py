@@ -54,9 +54,11 @@ from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
 from portal.db import unit_of_work, utcnow
 from portal.domain.names import NAME_NEEDS_LETTER, has_letter
+from portal.domain.rates import format_inr
 from portal.domain.text import DateText, PluralText, Text
 from portal.extensions import db
 from portal.i18n import N_, Nn_
+from portal.policies.store import policy_in_force
 
 __all__ = [
     "FORM",
@@ -203,6 +205,29 @@ MSG_CLINIC_OVER_MANY = N_(
     "clinic."
 )
 
+# The same refusals as the provider reads them on their own page: they cannot move a
+# booking (the clinic can) and pay the policy's penalty for each they cancel (review: the
+# admin's words told them to "cancel or move" it, "a cancelled patient is refunded in
+# full"). ``%(penalty)s``: the penalty in force (``own_words``).
+MSG_YOUR_LEAVE_OVER_ONE = N_(
+    "You have 1 appointment in this period, on %(first)s. Ask the clinic to move it, or "
+    "cancel it from your schedule (it costs you the cancellation penalty, %(penalty)s now)."
+)
+MSG_YOUR_LEAVE_OVER_MANY = N_(
+    "You have %(count)s appointments in this period (%(listed)s). Ask the clinic to move "
+    "them, or cancel them from your schedule (each costs you the cancellation penalty, "
+    "%(penalty)s now)."
+)
+MSG_YOUR_HOURS_OVER_ONE = N_(
+    "You have 1 appointment in the hours being removed, on %(first)s. Ask the clinic to "
+    "move it, or cancel it from your schedule (it costs you the cancellation penalty, "
+    "%(penalty)s now)."
+)
+MSG_YOUR_HOURS_OVER_MANY = N_(
+    "You have %(count)s appointments in the hours being removed (%(listed)s). Ask the "
+    "clinic to move them, or cancel them from your schedule (each costs you the "
+    "cancellation penalty, %(penalty)s now)."
+)
 
 # Unpaid holds in the way (a patient paying for a time; a move's new time while its fee is
 # paid): on no schedule, and nothing to cancel: each lapses by itself unless paid. Named
@@ -254,6 +279,22 @@ LEAVE_OVER = Refusal(MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY, MSG_LEAVE_HELD)
 DEACTIVATE_OVER = Refusal(MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY, MSG_DEACTIVATE_HELD)
 HOURS_OVER = Refusal(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY, MSG_HOURS_HELD)
 CLINIC_OVER = Refusal(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY, MSG_CLINIC_HELD)
+# An admin's words -> the provider's own (the holds' words suit both).
+YOURS = {
+    LEAVE_OVER: Refusal(MSG_YOUR_LEAVE_OVER_ONE, MSG_YOUR_LEAVE_OVER_MANY, MSG_LEAVE_HELD),
+    HOURS_OVER: Refusal(MSG_YOUR_HOURS_OVER_ONE, MSG_YOUR_HOURS_OVER_MANY, MSG_HOURS_HELD),
+}
+
+
+def own_words(actor, messages):
+    """``(messages, values)`` for a refusal as ``actor`` reads it: the provider themselves
+    their own words (``YOURS``) with the cancellation penalty in force (``penalty``),
+    anyone else (an admin) ``messages`` as they are."""
+    if getattr(actor, "role", None) != PROVIDER or messages not in YOURS:
+        return messages, {}
+    penalty = policy_in_force().provider_cancellation_penalty
+    return YOURS[messages], {"penalty": format_inr(penalty)}
+
 
 # A time as the refusals here and in catalog.clinics name it: "Mon 07 Dec 2026, 10:30".
 WHEN = "%a %d %b %Y, %H:%M"

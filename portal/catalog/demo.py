@@ -1,6 +1,6 @@
 """Demo data for the embedded mode (``flask demo load``): three clinics in two cities, ten
 specializations, twenty providers (two of them labs) with services, weekly hours and a few
-leaves, and one login per role.
+leaves, and the demo logins (one per role, a lab and a doctor whose payouts carry TDS).
 
 Idempotent: every row is found by its natural key (email, clinic name and city, service
 name …) and created only when missing, so a second run changes nothing. Rows are inserted
@@ -46,6 +46,10 @@ LOGINS = (  # email, password, name, role
     ("doctor@demo.clinic", "demo-doctor-1", "Dr. Asha Rao", PROVIDER),
     ("admin@demo.clinic", "demo-admin-1", "Ravi Menon", ADMIN),
     ("admin2@demo.clinic", "demo-admin-2", "Meera Iyer", ADMIN),
+    # A lab's week, and a doctor's payouts with TDS (her year passes the threshold in the
+    # history, docs/demo.md). Last: the first three are one login per role.
+    ("labs.bengaluru@demo.clinic", "demo-lab-1", "Bengaluru Diagnostics", PROVIDER),
+    ("kavya.hegde@demo.clinic", "demo-doctor-2", "Dr. Kavya Hegde", PROVIDER),
 )
 
 
@@ -377,6 +381,10 @@ class _Loader:
             )
             db.session.add(user)
             self.count("users")
+        elif password and user.password_hash is None:
+            # Loaded before this login had a password (the lab's and the TDS doctor's).
+            user.password_hash = hash_password(password)
+            self.count("passwords")
         return user
 
     def clinic(self, name, city, address, gstin, hours):
@@ -425,7 +433,7 @@ def load_demo(echo=print):
     echo(f"Demo data loaded ({made}).")
     echo("Demo logins:")
     for email, password, name, role in LOGINS:
-        echo(f"  {role:<8} {email:<22} {password}   ({name})")
+        echo(f"  {role:<8} {email:<26} {password}   ({name})")
 
 
 def _load(load):

@@ -207,8 +207,8 @@ def test_weekly_hours_over_bookings_ahead_are_neither_removed_nor_shortened(worl
     with pytest.raises(ValidationError) as exc:  # the doctor removing their Tuesdays
         availability.remove_availability(doctor, _window(world.doctors[0], 1))
     assert exc.value.errors[FORM].startswith(
-        "There are 3 bookings with this provider in the hours being removed (Tue 02 Jun 2026,"
-        " 10:00; Tue 02 Jun 2026, 12:00; Tue 09 Jun 2026, 16:00). Cancel or move them first"
+        "You have 3 appointments in the hours being removed (Tue 02 Jun 2026, 10:00; Tue 02"
+        " Jun 2026, 12:00; Tue 09 Jun 2026, 16:00). Ask the clinic to move them"
     )
     assert _windows(world.doctors[0]) == WEEK
     # Hours that still hold every booking, or other days', or another doctor's: changed.
@@ -233,15 +233,15 @@ def test_a_window_narrowed_over_a_booking_is_refused_and_around_it_is_changed(wo
     with pytest.raises(ValidationError) as exc:
         availability.change_availability(doctor, window, time(9), time(10))
     assert exc.value.errors == {
-        FORM: "There are 2 bookings with this provider in the hours being removed (Tue 02 Jun"
-        " 2026, 10:00; Tue 02 Jun 2026, 12:00). Cancel or move them first (a cancelled patient"
-        " is refunded in full), then change the hours."
+        FORM: "You have 2 appointments in the hours being removed (Tue 02 Jun 2026, 10:00; Tue"
+        " 02 Jun 2026, 12:00). Ask the clinic to move them, or cancel them from your schedule"
+        " (each costs you the cancellation penalty, ₹250 now)."
     }
     with pytest.raises(ValidationError) as exc:
         availability.change_availability(doctor, window.id, time(10, 30), time(18))
     assert exc.value.errors[FORM].startswith(
-        "There is 1 booking with this provider in the hours being removed, on Tue 02 Jun 2026,"
-        " 10:00. Cancel or move it first"
+        "You have 1 appointment in the hours being removed, on Tue 02 Jun 2026, 10:00. Ask the"
+        " clinic to move it"
     )
     assert _windows(world.doctors[0]) == WEEK
     availability.change_availability(doctor, window.id, time(10), time(13))
@@ -457,3 +457,64 @@ def test_the_refusal_reads_the_holds_in_the_same_query(world, users):
     for hour in (9, 10, 11):
         held_consult(world, 1, hour)
     assert refused() == before
+
+
+def test_the_doctor_is_told_what_they_can_do_and_an_admin_what_an_admin_does(app, world, users):
+    """Review: the refusals said "Cancel or move them first (a cancelled patient is refunded
+    in full)" to the doctor too, who cannot move a booking and pays the policy's penalty
+    for each they cancel. The doctor reads their own words (the penalty in force, not a
+    literal); an admin's are unchanged."""
+    from portal.catalog.models import Provider
+    from portal.domain.policy import DEFAULT_POLICY
+
+    _booked(world, users, day=1, hour=10)  # Tue 2 Jun
+    _booked(world, users, day=1, hour=12)
+    doctor = users(db.session.get(Provider, world.doctors[0]).user_id)
+    starts, ends = at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(doctor, world.doctors[0], starts, ends)
+    leave = exc.value.errors["starts_at"]
+    assert leave == (
+        "You have 2 appointments in this period (Tue 02 Jun 2026, 10:00; Tue 02 Jun 2026, "
+        "12:00). Ask the clinic to move them, or cancel them from your schedule (each costs "
+        "you the cancellation penalty, ₹250 now)."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        assert translate(leave) == (
+            "इस अवधि में आपके 2 अपॉइंटमेंट हैं (मंगल 02 जून 2026, 10:00; मंगल 02 जून 2026, "
+            "12:00)। क्लिनिक से उन्हें बदलने को कहें, या अपने शेड्यूल से उन्हें रद्द करें (हर "
+            "रद्दीकरण पर आपसे रद्द करने का जुर्माना लिया जाता है, अभी ₹250)।"
+        )
+    with pytest.raises(ValidationError) as exc:  # the admin's words stay an admin's
+        availability.add_leave(users(world.admin), world.doctors[0], starts, ends)
+    assert exc.value.errors["starts_at"].startswith(
+        "There are 2 bookings with this provider in this period"
+    )
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(provider_cancellation_penalty=40_000)
+    try:
+        with pytest.raises(ValidationError) as exc:  # the doctor's Tuesday 09–18 shortened
+            availability.change_availability(
+                doctor, _window(world.doctors[0], 1), time(9), time(11)
+            )
+    finally:
+        app.config["POLICY"] = saved
+    hours = exc.value.errors[FORM]
+    assert hours == (
+        "You have 1 appointment in the hours being removed, on Tue 02 Jun 2026, 12:00. Ask "
+        "the clinic to move it, or cancel it from your schedule (it costs you the "
+        "cancellation penalty, ₹400 now)."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        assert translate(hours) == (
+            "हटाए जा रहे घंटों में आपका 1 अपॉइंटमेंट है, मंगल 02 जून 2026, 12:00 को। क्लिनिक से "
+            "उसे बदलने को कहें, या अपने शेड्यूल से उसे रद्द करें (इस पर आपसे रद्द करने का "
+            "जुर्माना लिया जाता है, अभी ₹400)।"
+        )
+    with pytest.raises(ValidationError) as exc:
+        availability.change_availability(
+            users(world.admin), _window(world.doctors[0], 1), time(9), time(11)
+        )
+    assert exc.value.errors[FORM].startswith(
+        "There is 1 booking with this provider in the hours being removed"
+    )

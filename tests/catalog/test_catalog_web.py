@@ -514,8 +514,8 @@ def test_a_doctors_leave_over_a_booking_and_a_hold_counts_what_their_schedule_sh
     refused = client.post("/provider/availability/leave", headers=HX, data=period)
     assert refused.status_code == 422
     assert re.search(
-        rf"There is 1 booking with this provider in this period, on {day:%a %d %b %Y}, 10:00\."
-        r" Cancel or move it first .* then add the leave\. There is also 1 unpaid hold in the"
+        rf"You have 1 appointment in this period, on {day:%a %d %b %Y}, 10:00\. Ask the clinic"
+        r" to move it, or cancel it from your schedule .*\. There is also 1 unpaid hold in the"
         r" way, which is not on the schedule: a patient is paying for that time, and the hold"
         r" lapses at \d\d:\d\d\.",
         text(refused),
@@ -596,8 +596,8 @@ def test_provider_removing_hours_over_a_booking_is_told_why_not(
     assert refused.status_code == 422 and "<html" not in text(refused)
     when = day.strftime("%a %d %b %Y")
     assert re.search(
-        r'<p class="error" role="alert">There is 1 booking with this provider in the hours being'
-        rf" removed, on {when}, 10:00\. Cancel or move it first",
+        r'<p class="error" role="alert">You have 1 appointment in the hours being removed, on'
+        rf" {when}, 10:00\. Ask the clinic to move it",
         text(refused),
     )
     assert f'id="window-{window_id}"' in text(refused)  # still listed
@@ -697,8 +697,8 @@ def test_provider_edit_over_a_booking_is_told_why_not(client, catalog, login, ap
     assert refused.status_code == 422
     when = day.strftime("%a %d %b %Y")
     assert (
-        "There is 1 booking with this provider in the hours being removed, on"
-        f" {when}, 10:00. Cancel or move it first" in text(refused)
+        f"You have 1 appointment in the hours being removed, on {when}, 10:00. Ask the clinic"
+        " to move it" in text(refused)
     )
     assert 'value="11:00"' in text(refused)
     assert _hours(app, window_id) == (time(9), time(13))
@@ -978,3 +978,89 @@ def test_a_catalog_name_needs_a_letter(client, catalog, login, app, name):
             db.session.scalar(sa.select(Specialization).where(Specialization.name == name)) is None
         )
     assert client.post("/admin/specializations", data={"name": "त्वचा रोग"}).status_code == 303
+
+
+# --- the clinics' opening hours on the doctor's page ---------------------------------------
+
+
+def test_bookable_part_of_a_window_within_the_clinics_opening():
+    from portal.catalog.availability import bookable_part
+
+    opening = (time(9), time(17))
+    assert bookable_part(time(9), time(13), opening) == (time(9), time(13))  # inside
+    assert bookable_part(time(14), time(18), opening) == (time(14), time(17))
+    assert bookable_part(time(8), time(10), opening) == (time(9), time(10))
+    assert bookable_part(time(17), time(19), opening) is None  # after closing
+    assert bookable_part(time(10), time(12), None) is None  # closed that day
+
+
+def _jayanagar_after_an_admins_change(app, catalog):
+    """The doctor's Jayanagar hours (Monday 14–18, Tuesday 10–12, Wednesday 10–12),
+    then an admin's change: Monday closes at 17:00 and Tuesday is closed."""
+    from portal.catalog.models import ClinicHours
+
+    with app.app_context():
+        for weekday, start, end in [(0, 14, 18), (1, 10, 12), (2, 10, 12)]:
+            db.session.add(
+                Availability(
+                    provider_id=catalog["doctor"],
+                    clinic_id=catalog["jaya"],
+                    weekday=weekday,
+                    start_time=time(start),
+                    end_time=time(end),
+                )
+            )
+        hours = {
+            h.weekday: h
+            for h in db.session.scalars(
+                sa.select(ClinicHours).where(ClinicHours.clinic_id == catalog["jaya"])
+            )
+        }
+        hours[0].closes = time(17)
+        db.session.delete(hours[1])
+        db.session.commit()
+
+
+def test_the_doctor_sees_each_clinics_hours_and_the_windows_outside_them(
+    client, catalog, login, app
+):
+    """Review: an admin moved Jayanagar's Monday closing to 17:00; the doctor's page went on
+    showing Monday 14:00–18:00 with no word, and never showed the clinic's hours."""
+    _jayanagar_after_an_admins_change(app, catalog)
+    login(catalog["doctor_user"])
+    page = unescape(text(client.get("/provider/availability")))
+    hours = re.findall(r'<table class="opening-hours".*?</table>', page, re.S)
+    assert len(hours) == 2  # one per clinic of the doctor's
+    jaya = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", hours[1]))
+    assert "Opening hours at Jayanagar Clinic" in jaya
+    assert "Monday 09:00–17:00" in jaya and "Tuesday Closed" in jaya
+    assert "Wednesday 09:00–18:00" in jaya and "Sunday Closed" in jaya
+    assert "Outside Jayanagar Clinic's hours: patients can book 14:00–17:00 only." in page
+    assert "Outside Jayanagar Clinic's hours: patients cannot book these hours." in page
+    assert page.count("Outside ") == 2  # Wednesday 10–12 and Indiranagar's lie inside
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = unescape(text(client.get("/provider/availability")))
+    assert "Jayanagar Clinic के खुलने के समय से बाहर: मरीज़ केवल 14:00–17:00 बुक कर सकते हैं।" in hindi
+    assert "खुलने का समय" in hindi and "बंद" in hindi
+
+
+def test_each_windows_edit_and_remove_say_which_hours_they_are_for(client, catalog, login, app):
+    """Review: the repeated Edit and Remove of the weekly hours had no accessible name
+    saying which day: a screen reader's list of links read "Edit, Edit, Edit…"."""
+    window_id = _monday(app, catalog)
+    login(catalog["doctor_user"])
+    page = unescape(text(client.get("/provider/availability")))
+    edit = f'href="/provider/availability/windows/{window_id}/edit#window-{window_id}"'
+    assert re.search(
+        rf'<a {edit}[^>]* aria-label="Edit Monday 09:00–13:00 at Indiranagar Clinic"', page
+    )
+    assert re.search(
+        r'<button type="submit" class="link" aria-label="Remove Monday 09:00–13:00 at'
+        r' Indiranagar Clinic">Remove</button>',
+        page,
+    )
+    labels = re.findall(r'aria-label="((?:Edit|Remove) [^"]*)"', page)
+    assert len(labels) == 10 and len(set(labels)) == 10  # 5 windows, each named apart
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = unescape(text(client.get("/provider/availability")))
+    assert 'aria-label="Indiranagar Clinic में सोमवार 09:00–13:00 बदलें"' in hindi

@@ -65,3 +65,36 @@ def test_demo_providers_have_bookable_slots(ctx):
     offers = find_offers(providers, from_date=today, days=14, limit=1)
     without = [p.display_name for p in providers if not any(o.slots for o in offers[p.id])]
     assert not without, without
+
+
+def test_a_lab_and_the_tds_doctor_have_printed_logins(ctx):
+    """Review: README and `demo load` named only one provider login (the doctor); the demo
+    lab and Dr. Kavya Hegde (whose payouts carry TDS) could not be signed in as."""
+    lines = []
+    load_demo(echo=lines.append)
+    for email, kind, name in [
+        ("labs.bengaluru@demo.clinic", "LAB", "Bengaluru Diagnostics"),
+        ("kavya.hegde@demo.clinic", "DOCTOR", "Dr. Kavya Hegde"),
+    ]:
+        printed = [line.split() for line in lines if email in line]
+        assert len(printed) == 1, (email, lines)
+        password = printed[0][printed[0].index(email) + 1]
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        assert user.password_hash and verify_password(user.password_hash, password)
+        provider = db.session.scalar(sa.select(Provider).where(Provider.user_id == user.id))
+        assert (provider.kind, provider.display_name) == (kind, name)
+
+
+def test_a_demo_login_loaded_before_it_had_a_password_gets_it(ctx):
+    """A demo database loaded before these logins had passwords: loading again sets them
+    (nothing else of the row changes)."""
+    load_demo(echo=lambda *_: None)
+    user = db.session.scalar(sa.select(User).where(User.email == "kavya.hegde@demo.clinic"))
+    user.password_hash = None
+    db.session.commit()
+    lines = []
+    load_demo(echo=lines.append)
+    db.session.refresh(user)
+    password = dict((e, p) for e, p, _n, _r in LOGINS)["kavya.hegde@demo.clinic"]
+    assert user.password_hash and verify_password(user.password_hash, password)
+    assert "1 passwords" in lines[0]

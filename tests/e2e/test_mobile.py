@@ -242,7 +242,7 @@ def test_the_doctor_edits_a_windows_hours_on_a_phone(phone, history):
     with a flash."""
     sign_in(phone, history["doctor"].email, PASSWORD)
     _width_fits(phone, "/provider/availability")
-    row = phone.locator("#availability-windows tbody tr").first
+    row = phone.locator("#availability-windows tbody tr[id^=window-]").first
     row_id = row.get_attribute("id")
     row.locator("a:has-text('Edit')").click()
     edit = phone.locator(f"#{row_id}.editing")

@@ -964,3 +964,15 @@ def test_provider_cancel_posted_without_what_the_page_stated_is_asked_again_in_h
     assert done.status_code == 303
     with app.app_context():
         assert db.session.get(IndividualBooking, ids[0]).status == "CANCELLED"
+
+
+def test_provider_cancel_reason_is_marked_required_before_it_is_sent(app, client, setup, clock):
+    """Review: the doctor's reason is required (refunds.cancel refuses an empty one) but
+    the page said so only once refused: the field is ``required`` and its label says so."""
+    visit_id, ids, emails = setup
+    login(client, emails["doctor"])
+    page = client.get(f"/provider/bookings/{ids[0]}/cancel").get_data(as_text=True)
+    textarea = re.search(r'<textarea[^>]*name="reason"[^>]*>', page).group(0)
+    assert re.search(r"\brequired\b", textarea), textarea
+    label = re.search(r'<label for="reason">([^<]*)</label>', page).group(1)
+    assert "(required" in label, label

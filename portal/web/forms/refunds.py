@@ -54,7 +54,10 @@ class CancelForm(PortalForm):
 
 
 class ProviderCancelForm(PortalForm):
-    reason = TextAreaField(_l("Reason (the patient sees it)"), validators=[Length(max=2000)])
+    # Required (refunds.cancel refuses an empty one); the label says so before it is sent.
+    reason = TextAreaField(
+        _l("Reason (required; the patient sees it)"), validators=[Length(max=2000)]
+    )
 
 
 class AdminCancelForm(PortalForm):

@@ -20,6 +20,7 @@ from portal.catalog.availability import (
     add_availability,
     add_leave,
     change_availability,
+    outside_hours_notes,
     remove_availability,
     remove_leave,
 )
@@ -90,6 +91,7 @@ def _page(
         provider=provider,
         by_clinic=by_clinic,
         clinics={c.id: c for c in provider.clinics},
+        outside=outside_hours_notes(provider),
         leaves=leaves,
         refusal=refusal,
         editing=editing,
