@@ -90,6 +90,19 @@ link), ``reason``.""",
 # link (the admin page or None), dedupe_key (or None). notify connects raise_alert to it;
 # what the receivers return (the notices made) is handed back to the sender.
 payout_alert = _signals.signal("payout-alert")
+payout_status_changed = _signals.signal(
+    "payout-status-changed",
+    doc="""A payout's current attempt
+moved the payout to a new status (``PayoutStatus``: QUEUED, PROCESSING, PROCESSED, FAILED,
+REVERSED): ``payout_id``, ``status``, ``attempt`` (the attempt's number). Sent in the
+status change's transaction; a repeated or stale status sends nothing.""",
+)
+fund_account_checked = _signals.signal(
+    "fund-account-checked",
+    doc="""RazorpayX's validation of a
+provider's bank account or UPI id came back and moved it (``FundAccountStatus``:
+VALIDATED or FAILED, once per account): ``fund_account_id``, ``status``.""",
+)
 # Gateway: a money-moving webhook did not match the gateway's own record and was parked
 # (no money moved). Same keyword arguments as payout_alert.
 gateway_alert = _signals.signal("gateway-alert")

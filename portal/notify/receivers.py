@@ -7,15 +7,19 @@ before the commit and a rolled-back use case tells no one. The capabilities neve
 
 from portal import events, jobs
 from portal.booking.models import ATTENTION_RECONCILIATION
+from portal.domain.states import FundAccountStatus
+from portal.extensions import db
 from portal.notify import (  # noqa: F401
     account_mail,
     link_notices,
+    payout_notices,
     refund_notices,
     tasks,
     wallet_notices,
 )
 from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
+from portal.payouts.models import Payout
 
 
 @events.visit_confirmed.connect
@@ -96,6 +100,46 @@ def _booking_cancelled(sender, booking_id, by, refund, reason):
         reason=reason,
         dedupe_key=f"booking-cancelled:{booking_id}",
     )
+
+
+@events.booking_cancelled.connect
+def _penalty_charged(sender, booking_id, **_):
+    # A provider's cancellation (or an admin's for the provider) took a penalty from their
+    # payable balance: they are told, once per cancellation.
+    cancellation = payout_notices.penalty_cancellation(booking_id)
+    if cancellation is not None:
+        jobs.enqueue(
+            "notify.penalty_charged",
+            cancellation_id=cancellation.id,
+            dedupe_key=f"penalty-charged:{cancellation.id}",
+        )
+
+
+@events.payout_status_changed.connect
+def _payout_status_changed(sender, payout_id, status, attempt):
+    if status not in payout_notices.TOLD:
+        return
+    # Read now, in the move's transaction: whether a failed attempt is retried or its money
+    # went back on the payable is what happened at this move, not later.
+    payout = db.session.get(Payout, payout_id)
+    jobs.enqueue(
+        "notify.payout_moved",
+        payout_id=payout_id,
+        status=str(status),
+        attempt=attempt,
+        retried=not payout.returned,
+        dedupe_key=payout_notices.payout_key(payout_id, status, attempt),
+    )
+
+
+@events.fund_account_checked.connect
+def _fund_account_checked(sender, fund_account_id, status):
+    if status == FundAccountStatus.FAILED:
+        jobs.enqueue(
+            "notify.fund_account_failed",
+            fund_account_id=fund_account_id,
+            dedupe_key=f"fund-account-failed:{fund_account_id}",
+        )
 
 
 @events.refund_processed.connect

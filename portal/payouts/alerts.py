@@ -1,9 +1,11 @@
-"""Admin alerts raised by the payout engine.
+"""What the payout engine tells: admin alerts, and the changes the provider hears of.
 
 ``raise_payout_alert`` writes an audit row ``payout.alert`` (the alert is on record
 whoever listens) and sends ``portal.events.payout_alert``; the notification capability
-connects to it (every active admin gets a notice, HIGH ones also a mail). Payouts never
-import notify."""
+connects to it (every active admin gets a notice, HIGH ones also a mail).
+``tell_payout_status`` and ``tell_validation`` send ``events.payout_status_changed`` and
+``events.fund_account_checked`` (notify tells the provider: paid, failed, reversed, an
+account not validated). Payouts never import notify."""
 
 import logging
 
@@ -65,3 +67,15 @@ def _dedupe_key(kind, payout, attempt):
     if attempt is not None and attempt > 1:
         return f"{kind}:{payout.id}:{attempt}"
     return f"{kind}:{payout.id}"
+
+
+def tell_payout_status(payout, attempt):
+    """The payout moved (in the move's transaction): whoever listens is told once per move."""
+    events.payout_status_changed.send(
+        "payouts", payout_id=payout.id, status=payout.status, attempt=attempt.number
+    )
+
+
+def tell_validation(row):
+    """A fund account's validation moved it (VALIDATED or FAILED), once per account."""
+    events.fund_account_checked.send("payouts", fund_account_id=row.id, status=row.status)

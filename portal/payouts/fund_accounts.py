@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.i18n import N_
 from portal.payouts import models as m
+from portal.payouts.alerts import tell_validation
 from portal.payouts.common import lock_fund_account, lock_provider
 from portal.payouts.gateway import gateway
 
@@ -246,6 +247,7 @@ def _apply_validation(row, validation):
             "registered_name": row.registered_name,
         },
     )
+    tell_validation(row)
     return True
 
 

@@ -29,6 +29,7 @@ from portal.payouts.alerts import (
     PAYOUT_REVERSED,
     PAYOUT_STOPPED,
     raise_payout_alert,
+    tell_payout_status,
 )
 from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
 from portal.payouts.gateway import gateway
@@ -148,6 +149,7 @@ def apply_status(payout, attempt, target, entity=None):
         after=snapshot(payout)
         | {"attempt": attempt.number, "failure_reason": attempt.failure_reason},
     )
+    tell_payout_status(payout, attempt)
     return True
 
 

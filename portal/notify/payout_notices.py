@@ -1,0 +1,176 @@
+"""What the provider is told about their money: a payout paid (the account, the UTR, the
+TDS withheld), failed (tried again, or back on the payable balance) or reversed, a new
+bank account or UPI id that failed validation, and a cancellation penalty charged to them.
+
+Jobs recorded by ``portal.notify.receivers`` when the payouts and refunds capabilities say
+what happened; each notice is in the app and by mail (as appointment notices are), in
+the provider's language, once per event: the job's outbox key and the notice's dedupe key
+are the same, so a job run again tells nothing more."""
+
+from flask_babel import gettext as _
+
+from portal import jobs
+from portal.domain.rates import format_inr
+from portal.domain.states import PayoutStatus
+from portal.extensions import db
+from portal.notify.center import notify_user
+from portal.notify.links import path
+from portal.notify.reminders import local_time
+from portal.notify.wording import speaking_to
+from portal.payouts import models as m
+from portal.refunds.models import Cancellation
+
+# The payout statuses the provider hears of (QUEUED and PROCESSING are on the way).
+TOLD = (PayoutStatus.PROCESSED, PayoutStatus.FAILED, PayoutStatus.REVERSED)
+
+
+def payout_key(payout_id, status, attempt):
+    """Once per payout paid or reversed; once per failed attempt (each says what follows)."""
+    if status == PayoutStatus.FAILED:
+        return f"payout-failed:{payout_id}:{attempt}"
+    return f"payout-{str(status).lower()}:{payout_id}"
+
+
+def account_words(account):
+    """``HDFC ••••5678`` (the bank's IFSC letters and the last four digits) or the masked
+    UPI id: enough to know which account, nothing more."""
+    if account is None:
+        return ""
+    if account.kind == m.VPA:
+        return account.vpa_masked or ""
+    return f"{(account.ifsc or '')[:4]} ••••{account.account_last4 or ''}".strip()
+
+
+def _reason(text):
+    """RazorpayX's reason (English, as it sent it), without its full stop: the sentence
+    around it has one."""
+    return (text or "").strip().rstrip(".।")
+
+
+@jobs.job("notify.payout_moved")
+def payout_moved(payout_id, status, attempt, retried=False):
+    payout = db.session.get(m.Payout, payout_id)
+    if payout is None or status not in TOLD:
+        return
+    row = next((a for a in payout.attempt_rows if a.number == attempt), None)
+    user_id = payout.provider.user_id
+    values = dict(amount=format_inr(payout.net), account=account_words(payout.fund_account))
+    with speaking_to(user_id):
+        if status == PayoutStatus.PROCESSED:
+            kind = "payout.processed"
+            title = _("Payout of %(amount)s paid", **values)
+            if payout.utr:
+                body = _("%(amount)s paid to %(account)s, UTR %(utr)s.", utr=payout.utr, **values)
+            else:
+                body = _(
+                    "%(amount)s paid to %(account)s. The bank's reference (UTR) will show on "
+                    "the Earnings page when the bank sends it.",
+                    **values,
+                )
+            if payout.tds:
+                body += " " + _(
+                    "TDS of %(tds)s (section %(section)s) was withheld from %(gross)s.",
+                    tds=format_inr(payout.tds), section=payout.tds_section or "194J",
+                    gross=format_inr(payout.gross),
+                )  # fmt: skip
+        else:
+            reason = _reason((row.failure_reason if row else None) or payout.failure_reason)
+            if status == PayoutStatus.FAILED:
+                kind = "payout.failed"
+                title = _("Payout of %(amount)s failed", **values)
+                body = _(
+                    "Your payout of %(amount)s to %(account)s failed: %(reason)s.",
+                    reason=reason, **values,
+                )  # fmt: skip
+            else:
+                kind = "payout.reversed"
+                title = _("Payout of %(amount)s reversed", **values)
+                body = _(
+                    "Your payout of %(amount)s to %(account)s was reversed by the bank: "
+                    "%(reason)s.",
+                    reason=reason, **values,
+                )  # fmt: skip
+            if status == PayoutStatus.FAILED and retried:
+                body += " " + _("It will be tried again.")
+            else:
+                body += " " + _("The amount is back on your payable balance.")
+    notify_user(
+        user_id,
+        kind,
+        title,
+        body,
+        link=path("provider.earnings"),
+        dedupe_key=payout_key(payout.id, status, attempt),
+    )
+
+
+@jobs.job("notify.fund_account_failed")
+def fund_account_failed(fund_account_id):
+    """Worded neutrally: whether payouts wait or go on to an earlier account is the
+    payouts capability's rule, not this notice's."""
+    row = db.session.get(m.FundAccount, fund_account_id)
+    if row is None or row.provider is None:
+        return
+    user_id = row.provider.user_id
+    with speaking_to(user_id):
+        # status_reason is stored as the catalogue's English: said in the reader's language.
+        reason = _reason(_(row.status_reason)) if row.status_reason else ""
+        if row.kind == m.VPA:
+            title = _("UPI id not validated")
+            body = (
+                _("Your new UPI id could not be validated: %(reason)s.", reason=reason)
+                if reason
+                else _("Your new UPI id could not be validated.")
+            )
+        else:
+            title = _("Bank account not validated")
+            body = (
+                _("Your new bank account could not be validated: %(reason)s.", reason=reason)
+                if reason
+                else _("Your new bank account could not be validated.")
+            )
+        body += " " + _("Check the details on the Bank account page.")
+    notify_user(
+        user_id,
+        "bank.validation_failed",
+        title,
+        body,
+        link=path("provider.bank"),
+        dedupe_key=f"fund-account-failed:{row.id}",
+    )
+
+
+def penalty_cancellation(booking_id):
+    """The cancellation of ``booking_id`` if it charged a provider a penalty, else None."""
+    cancellation = db.session.scalar(
+        db.select(Cancellation).where(Cancellation.booking_id == booking_id)
+    )
+    if cancellation is None or not cancellation.penalty or not cancellation.penalty_provider_id:
+        return None
+    return cancellation
+
+
+@jobs.job("notify.penalty_charged")
+def penalty_charged(cancellation_id):
+    cancellation = db.session.get(Cancellation, cancellation_id)
+    if cancellation is None or not cancellation.penalty or cancellation.penalty_provider is None:
+        return
+    item = cancellation.booking
+    user_id = cancellation.penalty_provider.user_id
+    amount = format_inr(cancellation.penalty)
+    with speaking_to(user_id):
+        title = _("Cancellation penalty of %(amount)s", amount=amount)
+        body = _(
+            "A penalty of %(amount)s for cancelling %(service)s on %(when)s (visit %(number)s) "
+            "was taken from your payable balance.",
+            amount=amount, service=item.service.name, when=local_time(item),
+            number=item.visit.number,
+        )  # fmt: skip
+    notify_user(
+        user_id,
+        "payout.penalty",
+        title,
+        body,
+        link=path("provider.earnings"),
+        dedupe_key=f"penalty-charged:{cancellation.id}",
+    )

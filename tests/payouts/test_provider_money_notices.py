@@ -1,0 +1,137 @@
+"""What the provider is told about their money (review finding: every notice a doctor or
+a lab got was about appointments; a payout paid, failed or reversed, and a bank account
+that failed validation, reached only the admins): each in the app and by mail, once per
+event, in the provider's language, linking to the Earnings or Bank account page."""
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.domain.states import FundAccountStatus, PayoutStatus
+from portal.extensions import db
+from portal.notify import payout_notices
+from portal.notify.models import MailMessage, Notification
+from portal.payouts import runs
+from tests.payouts.conftest import payouts_of
+
+
+def _told(user_id, kind_prefix=("payout.", "bank.")):
+    db.session.expire_all()
+    return [
+        n
+        for n in db.session.scalars(
+            sa.select(Notification).where(Notification.user_id == user_id).order_by(Notification.id)
+        )
+        if n.kind.startswith(kind_prefix)
+    ]
+
+
+def _mails(user):
+    return db.session.scalars(sa.select(MailMessage).where(MailMessage.to == user.email)).all()
+
+
+def test_a_processed_payout_is_told_once_with_its_account_utr_and_tds(world, x):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 6_000_000)  # ₹60,000: crosses the TDS threshold at once
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and payout.tds == 600_000 and payout.utr
+    (notice,) = _told(user.id)
+    assert notice.kind == "payout.processed" and notice.link == "/provider/earnings"
+    assert notice.title == "Payout of ₹54,000 paid"
+    assert notice.body == (
+        f"₹54,000 paid to HDFC ••••5678, UTR {payout.utr}. TDS of ₹6,000 "
+        "(section 194J) was withheld from ₹60,000."
+    )
+    assert [m.subject for m in _mails(user) if "Payout" in m.subject] == [notice.title]
+    # The job again (a retry after a lost commit): nothing more.
+    payout_notices.payout_moved(payout.id, PayoutStatus.PROCESSED, 1, retried=False)
+    db.session.commit()
+    assert len(_told(user.id)) == 1
+    assert len([m for m in _mails(user) if "Payout" in m.subject]) == 1
+
+
+def test_a_payout_without_tds_or_utr_yet_says_where_the_utr_will_be(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    payout.utr = None
+    db.session.query(Notification).delete()
+    db.session.commit()
+    payout_notices.payout_moved(payout.id, PayoutStatus.PROCESSED, 1, retried=False)
+    db.session.commit()
+    (notice,) = _told(user.id)
+    assert notice.body == (
+        "₹1,000 paid to HDFC ••••5678. The bank's reference (UTR) will show on the "
+        "Earnings page when the bank sends it."
+    )
+
+
+def test_failed_attempts_say_retried_then_back_on_the_balance(world, x, immediate_retries):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.FAILED and payout.attempts == 3 and payout.returned
+    told = _told(user.id)
+    assert [n.kind for n in told] == ["payout.failed"] * 3
+    assert [n.dedupe_key for n in told] == [f"payout-failed:{payout.id}:{i}" for i in (1, 2, 3)]
+    assert {n.link for n in told} == {"/provider/earnings"}
+    assert told[0].title == "Payout of ₹1,000 failed"
+    assert told[0].body == (
+        "Your payout of ₹1,000 to HDFC ••••5678 failed: Beneficiary bank is down. "
+        "It will be tried again."
+    )
+    assert told[2].body == (
+        "Your payout of ₹1,000 to HDFC ••••5678 failed: Beneficiary bank is down. "
+        "The amount is back on your payable balance."
+    )
+    payout_notices.payout_moved(payout.id, PayoutStatus.FAILED, 3, retried=False)
+    db.session.commit()
+    assert len(_told(user.id)) == 3
+
+
+def test_a_reversed_payout_is_told_once(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="reversed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.REVERSED
+    (notice,) = _told(user.id)
+    assert notice.kind == "payout.reversed" and notice.link == "/provider/earnings"
+    assert notice.title == "Payout of ₹1,000 reversed"
+    assert notice.body.startswith("Your payout of ₹1,000 to HDFC ••••5678 was reversed")
+    assert notice.body.endswith("The amount is back on your payable balance.")
+
+
+def test_a_failed_bank_validation_is_told_once_with_its_reason(world, x):
+    provider, user = world.provider("INSTANT")
+    row = world.onboard(provider, user, number="123456780000")  # sandbox: ...0000 is dead
+    assert row.status == FundAccountStatus.FAILED
+    (notice,) = _told(user.id)
+    assert notice.kind == "bank.validation_failed" and notice.link == "/provider/bank"
+    assert notice.title == "Bank account not validated"
+    assert notice.body == (
+        "Your new bank account could not be validated: The bank says this account is not "
+        "active. Check the details on the Bank account page."
+    )
+    payout_notices.fund_account_failed(row.id)
+    db.session.commit()
+    assert len(_told(user.id)) == 1
+
+
+def test_money_notices_are_in_the_providers_language(world, x):
+    provider, user = world.provider("INSTANT", commission_bps=0)
+    db.session.get(User, user.id).language = "hi"
+    db.session.commit()
+    world.onboard(provider, user)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (notice,) = _told(user.id)
+    assert notice.title == "₹1,000 का भुगतान हो गया"
+    assert "HDFC ••••5678" in notice.body and "UTR" in notice.body
