@@ -2,7 +2,7 @@
 accounts with their payable balances, a payout's audit trail, a provider's schedule and
 account history. Lists are keyset pages and load what their rows show with the page."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
@@ -141,25 +141,30 @@ def fund_account_history(provider_id, limit=10):
     ).all()
 
 
-def schedule_page(provider_id, *, now=None, days=14, after=None, before=None, per_page=50):
-    """A provider's bookings that reach into today (IST) or start in the next ``days`` days,
-    plus any still STARTED, oldest first, a page at a time.
+def schedule_page(
+    provider_id, *, now=None, first_day=None, days=14, after=None, before=None, per_page=50
+):
+    """A provider's bookings that reach into the ``days`` days (IST) from ``first_day``
+    (today when None), oldest first, a page at a time; when those days include today, also
+    any still STARTED (from an earlier day: still to be completed).
 
-    "Reach into today": one that began before midnight and ends after it (23:45 to 00:15)
+    "Reach into a day": one that began before midnight and ends after it (23:45 to 00:15)
     is still to be started or completed after midnight, so it stays on the page."""
     now = now or utcnow()
-    day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    local_now = now.astimezone(INDIA_TZ)
+    first_day = first_day or local_now.date()
+    day_start = datetime.combine(first_day, time(), tzinfo=INDIA_TZ)
     until = day_start + timedelta(days=days)
+    in_days = sa.and_(IndividualBooking.end_at > day_start, IndividualBooking.start_at < until)
+    if day_start <= local_now < until:
+        in_days = sa.or_(IndividualBooking.status == BookingStatus.STARTED, in_days)
     query = (
         sa.select(IndividualBooking)
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
         .where(
             booking_providers.c.provider_id == provider_id,
             IndividualBooking.status.in_(ON_SCHEDULE),
-            sa.or_(
-                IndividualBooking.status == BookingStatus.STARTED,
-                sa.and_(IndividualBooking.end_at > day_start, IndividualBooking.start_at < until),
-            ),
+            in_days,
         )
     )
     return keyset_page(

@@ -50,6 +50,8 @@ BUDGETS = {
     ("patient", "/notifications/bell", True): 1,
     ("doctor", "/provider/", False): 3,
     ("doctor", "/provider/schedule", False): 3,
+    # Any 14 days (?from=): the same page query, bounded by those days.
+    ("doctor", "/provider/schedule?from={day}", False): 3,
     # The year's TDS and gross in one query, the payout history once (the page's keyset
     # page, not also the dashboard's list).
     ("doctor", "/provider/earnings", False): 11,

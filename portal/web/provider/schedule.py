@@ -1,12 +1,15 @@
-"""The provider's schedule: today's and upcoming appointments, with Start and Complete,
-and the meeting link of an online one.
+"""The provider's schedule: 14 days of appointments from ``?from=YYYY-MM-DD`` (today when
+not given), paged Earlier / Later up to the booking horizon and back a year, with Start and
+Complete, and the meeting link of an online one.
 
 Start/Complete and the link are POSTs (CSRF); with htmx only the appointment's row is
 swapped, a plain request gets a 303 back to the page. Another provider's booking is a 404."""
 
+from datetime import date, timedelta
+from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.booking import visits
@@ -14,6 +17,8 @@ from portal.booking.errors import BookingError, NotFound
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
+from portal.domain.slots import BOOK_DAYS_AHEAD, last_bookable_day
+from portal.domain.text import Text
 from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import completion, queries
@@ -24,6 +29,40 @@ from portal.web.paging import page_args
 from portal.web.provider import bp
 
 TEMPLATE = "provider/schedule/index.html"
+# Days the schedule shows at a time; Earlier / Later move by as many.
+SPAN_DAYS = 14
+# How far back the schedule goes (past visits to look up); also keeps a typed date's
+# arithmetic inside Python's date range.
+PAST_DAYS = 366
+
+MSG_NOT_A_DATE = N_("That is not a date (YYYY-MM-DD): the schedule is shown from today.")
+MSG_TOO_FAR = N_("Appointments can be booked at most %(days)s days ahead: these are the last days.")
+MSG_TOO_EARLY = N_("The schedule goes back one year: these are its first days.")
+
+
+def first_day(text, today):
+    """The day the schedule shows from for ``?from=`` ``text`` and a message when it is not
+    that day: a malformed date means today, one beyond the booking horizon the last
+    ``SPAN_DAYS`` up to it (nothing can be booked later), one over a year back a year back."""
+    if not text:
+        return today, None
+    try:
+        asked = date.fromisoformat(text.strip()) if len(text.strip()) == 10 else None
+    except ValueError:
+        asked = None
+    if asked is None:
+        return today, MSG_NOT_A_DATE
+    last = last_day(today)
+    if asked > last:
+        return last, Text(MSG_TOO_FAR, days=BOOK_DAYS_AHEAD)
+    if asked < today - timedelta(days=PAST_DAYS):
+        return today - timedelta(days=PAST_DAYS), MSG_TOO_EARLY
+    return asked, None
+
+
+def last_day(today):
+    """The latest day the schedule starts from: its days end on the booking horizon."""
+    return last_bookable_day(today) - timedelta(days=SPAN_DAYS - 1)
 
 
 def _local(booking):
@@ -31,16 +70,30 @@ def _local(booking):
     return booking.start_at.astimezone(zone)
 
 
+def _by_day(bookings):
+    """``[(local day, [bookings])]`` in the page's order (by start)."""
+    return [(day, list(rows)) for day, rows in groupby(bookings, lambda b: _local(b).date())]
+
+
 def _context(provider, now):
     today = now.astimezone(INDIA_TZ).date()
-    page = queries.schedule_page(provider.id, now=now, **page_args(50))
-    today_rows = [b for b in page.items if _local(b).date() <= today]
-    upcoming = [b for b in page.items if _local(b).date() > today]
+    first, notice = first_day(request.args.get("from"), today)
+    page = queries.schedule_page(
+        provider.id, now=now, first_day=first, days=SPAN_DAYS, **page_args(50)
+    )
+    earliest, latest = today - timedelta(days=PAST_DAYS), last_day(today)
+    span = timedelta(days=SPAN_DAYS)
     return {
         "provider": provider,
         "page": page,
-        "today_rows": today_rows,
-        "upcoming": upcoming,
+        "days": _by_day(page.items),
+        "first": first,
+        "last": first + span - timedelta(days=1),
+        "earlier": max(first - span, earliest) if first > earliest else None,
+        "later": min(first + span, latest) if first < latest else None,
+        "earliest": earliest,
+        "latest": last_bookable_day(today),
+        "notice": notice,
         "local": _local,
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": completion.can_complete,

@@ -1,0 +1,73 @@
+"""The provider's schedule by days: 14 days from ``?from=``, Earlier / Later up to the
+booking horizon and into the past, a date field; a bad date never a 500 (review finding:
+only the next 14 days were ever shown, a booking 3 weeks ahead was on no page)."""
+
+import re
+from datetime import datetime, timedelta
+
+from portal.db import utcnow
+from portal.domain.rates import INDIA_TZ
+from portal.domain.slots import BOOK_DAYS_AHEAD
+from portal.extensions import db
+
+
+def _today():
+    return utcnow().astimezone(INDIA_TZ).date()
+
+
+def _at(day, hour=10):
+    return datetime(day.year, day.month, day.day, hour, tzinfo=INDIA_TZ)
+
+
+def test_later_and_earlier_page_by_fourteen_days(world, client, login):
+    provider, user = world.provider()
+    today = _today()
+    later = world.booking(provider, start=_at(today + timedelta(days=20)))
+    past = world.booking(provider, start=_at(today - timedelta(days=5)), status="COMPLETED")
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    assert f'id="booking-{later.id}"' not in html and f'id="booking-{past.id}"' not in html
+    later_from = (today + timedelta(days=14)).isoformat()
+    assert f'href="/provider/schedule?from={later_from}" rel="next"' in html
+    assert 'type="date" id="schedule-from" name="from"' in html
+
+    html = client.get(f"/provider/schedule?from={later_from}").get_data(as_text=True)
+    assert f'id="booking-{later.id}"' in html
+    earlier = client.get(f"/provider/schedule?from={today.isoformat()}").get_data(as_text=True)
+    earlier_from = (today - timedelta(days=14)).isoformat()
+    assert f'href="/provider/schedule?from={earlier_from}" rel="prev"' in earlier
+    html = client.get(f"/provider/schedule?from={earlier_from}").get_data(as_text=True)
+    assert f'id="booking-{past.id}"' in html and 'data-status="COMPLETED"' in html
+
+
+def test_a_booking_near_the_horizon_is_on_its_days_page(world, client, login):
+    """Patients book up to BOOK_DAYS_AHEAD days ahead; the doctor can see that day, and
+    Later stops there."""
+    provider, user = world.provider()
+    day = _today() + timedelta(days=BOOK_DAYS_AHEAD)
+    far = world.booking(provider, start=_at(day))
+    db.session.commit()
+    login(user)
+    html = client.get(f"/provider/schedule?from={day.isoformat()}").get_data(as_text=True)
+    assert f'id="booking-{far.id}"' in html
+    assert "Later ›" not in html
+    assert "these are the last days" in html  # the 14 days end on the horizon
+
+
+def test_a_bad_date_falls_back_to_today_with_a_message(world, client, login):
+    provider, user = world.provider()
+    today = world.booking(provider, start=utcnow() + timedelta(hours=1))
+    db.session.commit()
+    login(user)
+    for bad in ("tomorrow", "2026-02-30", "9999-99-99", "0001-01-01x", "2026-1-1"):
+        answer = client.get(f"/provider/schedule?from={bad}")
+        assert answer.status_code == 200, bad
+        html = answer.get_data(as_text=True)
+        assert "That is not a date" in html and f'id="booking-{today.id}"' in html, bad
+    for extreme in ("9999-12-31", "0001-01-01"):
+        answer = client.get(f"/provider/schedule?from={extreme}")
+        assert answer.status_code == 200, extreme
+        assert re.search(
+            r"at most \d+ days ahead|goes back one year", answer.get_data(as_text=True)
+        )
