@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit.models import AuditEntry
 from portal.booking.models import IndividualBooking, MasterBooking, booking_providers
-from portal.catalog.models import Provider
+from portal.catalog.models import Clinic, Provider
 from portal.db import db, utcnow
 from portal.domain.rates import INDIA_TZ
 from portal.domain.states import BookingStatus, PayoutStatus
@@ -26,8 +26,15 @@ PROVIDER_ORDER = (
 SCHEDULE_ORDER = (Order(IndividualBooking.start_at), Order(IndividualBooking.id))
 # The admin list's filters beyond a status: held ones, and failed ones given back for good.
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
-# A provider's schedule: what is booked, under way or done (not cancelled or unpaid).
-ON_SCHEDULE = (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
+# A provider's schedule: what is booked, under way or done (not cancelled or expired), and
+# a time held while the patient pays (SCHEDULED): it blocks the doctor's leave and hours
+# changes as a booking does (booking.claims.busy_query), so the doctor sees it.
+ON_SCHEDULE = (
+    BookingStatus.SCHEDULED,
+    BookingStatus.CONFIRMED,
+    BookingStatus.STARTED,
+    BookingStatus.COMPLETED,
+)
 
 
 def payouts_page(*, provider_id=None, status=None, after=None, before=None, per_page=50):
@@ -145,8 +152,9 @@ def schedule_page(
     provider_id, *, now=None, first_day=None, days=14, after=None, before=None, per_page=50
 ):
     """A provider's bookings that reach into the ``days`` days (IST) from ``first_day``
-    (today when None), oldest first, a page at a time; when those days include today, also
-    any still STARTED (from an earlier day: still to be completed).
+    (today when None), unpaid holds while they last among them, oldest first, a page at a
+    time; when those days include today, also any still STARTED (from an earlier day:
+    still to be completed).
 
     "Reach into a day": one that began before midnight and ends after it (23:45 to 00:15)
     is still to be started or completed after midnight, so it stays on the page."""
@@ -161,10 +169,17 @@ def schedule_page(
     query = (
         sa.select(IndividualBooking)
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(
             booking_providers.c.provider_id == provider_id,
             IndividualBooking.status.in_(ON_SCHEDULE),
             in_days,
+            # A hold only while it lasts, as it blocks the doctor's time (claims.busy_query).
+            sa.or_(
+                IndividualBooking.status != BookingStatus.SCHEDULED,
+                MasterBooking.hold_expires_at.is_(None),
+                MasterBooking.hold_expires_at > now,
+            ),
         )
     )
     return keyset_page(
@@ -175,7 +190,8 @@ def schedule_page(
         per_page=per_page,
         options=(
             joinedload(IndividualBooking.service),
-            joinedload(IndividualBooking.clinic),
+            # Its name and zone; not its opening hours (selectin by default: a query more).
+            joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
             selectinload(IndividualBooking.providers),
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient),
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),

@@ -71,3 +71,33 @@ def test_a_bad_date_falls_back_to_today_with_a_message(world, client, login):
         assert re.search(
             r"at most \d+ days ahead|goes back one year", answer.get_data(as_text=True)
         )
+
+
+def _held(world, provider, start, lapses):
+    """An unpaid hold: the item SCHEDULED, its visit awaiting payment until ``lapses``."""
+    booking = world.booking(provider, start=start, status="SCHEDULED")
+    booking.visit.status = "PENDING_PAYMENT"
+    booking.visit.number = None
+    booking.visit.hold_expires_at = lapses
+    db.session.commit()
+    return booking
+
+
+def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(world, client, login):
+    """A hold blocks the doctor's leave ("1 patient is paying for a time in this period"),
+    so the schedule shows it (review finding: it was on no page), as the refusal does:
+    when it lapses, not who holds it (the doctor learns the name once it is paid)."""
+    provider, user = world.provider()
+    now = utcnow().replace(microsecond=0)
+    lapses = now + timedelta(minutes=20)
+    held = _held(world, provider, now + timedelta(hours=2), lapses)
+    lapsed = _held(world, provider, now + timedelta(hours=4), now - timedelta(minutes=1))
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = html.split(f'id="booking-{held.id}"', 1)[1].split("</tr>", 1)[0]
+    until = lapses.astimezone(INDIA_TZ).strftime("%H:%M")
+    assert f"Awaiting payment — held until {until}" in row
+    assert f'<tr id="booking-{held.id}" class="held">' in html
+    assert world.patient().name not in row
+    assert "<form" not in row and "Cancel" not in row and "Start" not in row
+    assert f'id="booking-{lapsed.id}"' not in html

@@ -70,6 +70,16 @@ def _local(booking):
     return booking.start_at.astimezone(zone)
 
 
+def _held_until(booking, today):
+    """When an unpaid hold lapses, at the clinic: "16:50", with its day when not today."""
+    lapses = booking.visit.hold_expires_at
+    if lapses is None:
+        return None
+    zone = ZoneInfo(booking.clinic.timezone) if booking.clinic else INDIA_TZ
+    lapses = lapses.astimezone(zone)
+    return lapses.strftime("%H:%M" if lapses.date() == today else "%a %d %b, %H:%M")
+
+
 def _by_day(bookings):
     """``[(local day, [bookings])]`` in the page's order (by start)."""
     return [(day, list(rows)) for day, rows in groupby(bookings, lambda b: _local(b).date())]
@@ -95,6 +105,7 @@ def _context(provider, now):
         "latest": last_bookable_day(today),
         "notice": notice,
         "local": _local,
+        "held_until": lambda b: _held_until(b, today),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": completion.can_complete,
         "today": today,
