@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit.models import AuditEntry
-from portal.booking.models import IndividualBooking, MasterBooking, booking_providers
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule, booking_providers
 from portal.catalog.models import Clinic, Provider
 from portal.db import db, utcnow
 from portal.domain.rates import INDIA_TZ
-from portal.domain.states import BookingStatus, PayoutStatus
+from portal.domain.states import BookingStatus, PayoutStatus, RescheduleStatus
 from portal.ledger import accounts as chart
 from portal.ledger.service import balances
 from portal.pagination import Order, keyset_page
@@ -23,7 +23,11 @@ PROVIDER_ORDER = (
     Order(Provider.display_name, key=lambda row: row[0].display_name),
     Order(Provider.id, key=lambda row: row[0].id),
 )
-SCHEDULE_ORDER = (Order(IndividualBooking.start_at), Order(IndividualBooking.id))
+# The schedule's rows are (booking, moved from) pairs (``schedule_page``).
+SCHEDULE_ORDER = (
+    Order(IndividualBooking.start_at, key=lambda row: row[0].start_at),
+    Order(IndividualBooking.id, key=lambda row: row[0].id),
+)
 # The admin list's filters beyond a status: held ones, and failed ones given back for good.
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
 # A provider's schedule: what is booked, under way or done (not cancelled or expired), and
@@ -153,8 +157,9 @@ def schedule_page(
 ):
     """A provider's bookings that reach into the ``days`` days (IST) from ``first_day``
     (today when None), unpaid holds while they last among them, oldest first, a page at a
-    time; when those days include today, also any still STARTED (from an earlier day:
-    still to be completed).
+    time; when those days include today, also any still STARTED (from an earlier day: still
+    to be completed). ``Page.extra["moved_from"]``: ``{booking id: its start before its
+    latest move}``.
 
     "Reach into a day": one that began before midnight and ends after it (23:45 to 00:15)
     is still to be started or completed after midnight, so it stays on the page."""
@@ -167,7 +172,7 @@ def schedule_page(
     if day_start <= local_now < until:
         in_days = sa.or_(IndividualBooking.status == BookingStatus.STARTED, in_days)
     query = (
-        sa.select(IndividualBooking)
+        sa.select(IndividualBooking, _moved_from().label("moved_from"))
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(
@@ -182,12 +187,13 @@ def schedule_page(
             ),
         )
     )
-    return keyset_page(
+    page = keyset_page(
         query,
         SCHEDULE_ORDER,
         after=after,
         before=before,
         per_page=per_page,
+        scalars=False,
         options=(
             joinedload(IndividualBooking.service),
             # Its name and zone; not its opening hours (selectin by default: a query more).
@@ -196,4 +202,23 @@ def schedule_page(
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient),
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
         ),
+    )
+    page.extra["moved_from"] = {b.id: moved for b, moved in page.items if moved is not None}
+    page.items[:] = [b for b, _moved in page.items]
+    return page
+
+
+def _moved_from():
+    """Where a booking was before its latest done move (None when never moved), read with
+    the page's rows rather than a query per row."""
+    return (
+        sa.select(Reschedule.old_start)
+        .where(
+            Reschedule.booking_id == IndividualBooking.id,
+            Reschedule.status == RescheduleStatus.DONE,
+        )
+        .order_by(Reschedule.done_at.desc(), Reschedule.id.desc())
+        .limit(1)
+        .correlate(IndividualBooking)
+        .scalar_subquery()
     )

@@ -101,3 +101,48 @@ def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(world,
     assert world.patient().name not in row
     assert "<form" not in row and "Cancel" not in row and "Start" not in row
     assert f'id="booking-{lapsed.id}"' not in html
+
+
+def test_a_row_says_its_end_a_move_and_a_childs_guardian(world, client, login):
+    """Review finding: rows had no end time, a moved appointment read as any other (only
+    the notice said where it was), a child's visit was not marked. The move comes with the
+    page's query (the same count for 1 row as for 24: tests/web/test_query_budgets.py)."""
+    from portal.accounts.models import Dependent
+    from portal.booking.models import Reschedule
+
+    provider, user = world.provider()
+    start = _at(_today() + timedelta(days=1), 9)
+    moved = world.booking(provider, start=start.replace(minute=20))
+    old = _at(_today() + timedelta(days=3), 11)
+    db.session.add(
+        Reschedule(
+            booking_id=moved.id,
+            visit_id=moved.master_id,
+            old_start=old,
+            old_end=old + timedelta(minutes=30),
+            new_start=moved.start_at,
+            new_end=moved.end_at,
+            notice_minutes=3000,
+            penalty_bps=0,
+            penalty=0,
+            platform_fee=0,
+            gst=0,
+            total=0,
+            status="DONE",
+            done_at=utcnow(),
+        )
+    )
+    child = Dependent(guardian_id=world.patient().id, name="Aarav Sharma", relationship_="child")
+    db.session.add(child)
+    db.session.flush()
+    kid = world.booking(provider, start=start.replace(hour=12))
+    kid.visit.dependent_id = child.id
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = html.split(f'id="booking-{moved.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "09:20–09:50" in row
+    assert "Moved from " + old.strftime("%a %d %b %H:%M") in row
+    row = html.split(f'id="booking-{kid.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Aarav Sharma" in row and f"child of {world.patient().name}" in row
+    assert "Moved from" not in row

@@ -38,6 +38,15 @@ PAST_DAYS = 366
 MSG_NOT_A_DATE = N_("That is not a date (YYYY-MM-DD): the schedule is shown from today.")
 MSG_TOO_FAR = N_("Appointments can be booked at most %(days)s days ahead: these are the last days.")
 MSG_TOO_EARLY = N_("The schedule goes back one year: these are its first days.")
+# Whose family member a dependent's appointment is for, by the dependent's relationship
+# to the account holder (accounts.service.RELATIONSHIPS).
+FAMILY_OF = {
+    "child": N_("child of %(name)s"),
+    "spouse": N_("spouse of %(name)s"),
+    "parent": N_("parent of %(name)s"),
+    "sibling": N_("sibling of %(name)s"),
+}
+MSG_FAMILY_OF = N_("family member of %(name)s")
 
 
 def first_day(text, today):
@@ -65,9 +74,25 @@ def last_day(today):
     return last_bookable_day(today) - timedelta(days=SPAN_DAYS - 1)
 
 
+def _zone(booking):
+    return ZoneInfo(booking.clinic.timezone) if booking.clinic else INDIA_TZ
+
+
 def _local(booking):
-    zone = ZoneInfo(booking.clinic.timezone) if booking.clinic else INDIA_TZ
-    return booking.start_at.astimezone(zone)
+    return booking.start_at.astimezone(_zone(booking))
+
+
+def _local_end(booking):
+    return booking.end_at.astimezone(_zone(booking))
+
+
+def _family_of(booking):
+    """ "child of Priya Sharma" for a dependent's appointment, else None."""
+    visit = booking.visit
+    if not visit.dependent_id:
+        return None
+    template = FAMILY_OF.get(visit.dependent.relationship_, MSG_FAMILY_OF)
+    return Text(template, name=visit.patient.name)
 
 
 def _held_until(booking, today):
@@ -75,9 +100,14 @@ def _held_until(booking, today):
     lapses = booking.visit.hold_expires_at
     if lapses is None:
         return None
-    zone = ZoneInfo(booking.clinic.timezone) if booking.clinic else INDIA_TZ
-    lapses = lapses.astimezone(zone)
+    lapses = lapses.astimezone(_zone(booking))
     return lapses.strftime("%H:%M" if lapses.date() == today else "%a %d %b, %H:%M")
+
+
+def _moved_from(page, booking):
+    """Where the booking was before its latest move, at the clinic, or None."""
+    before = page.extra["moved_from"].get(booking.id)
+    return before.astimezone(_zone(booking)) if before is not None else None
 
 
 def _by_day(bookings):
@@ -105,6 +135,9 @@ def _context(provider, now):
         "latest": last_bookable_day(today),
         "notice": notice,
         "local": _local,
+        "local_end": _local_end,
+        "family_of": _family_of,
+        "moved_from": lambda b: _moved_from(page, b),
         "held_until": lambda b: _held_until(b, today),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": completion.can_complete,
