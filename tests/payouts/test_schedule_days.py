@@ -146,3 +146,30 @@ def test_a_row_says_its_end_a_move_and_a_childs_guardian(world, client, login):
     row = html.split(f'id="booking-{kid.id}"', 1)[1].split("</tr>", 1)[0]
     assert "Aarav Sharma" in row and f"child of {world.patient().name}" in row
     assert "Moved from" not in row
+
+
+def _current_links(html):
+    return re.findall(r'<a href="([^"]*)" aria-current="page"', html)
+
+
+def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(world, client, login):
+    """Review finding: Today (/provider/) and Schedule were one page, and nothing marked
+    the current page. The top bar's links are one cached piece per role: the mark is set
+    after it (each page its own link, whichever was rendered first)."""
+    provider, user = world.provider()
+    now = utcnow().replace(microsecond=0)
+    soon = world.booking(provider, start=now + timedelta(minutes=30))
+    tomorrow = world.booking(provider, start=_at(_today() + timedelta(days=1)))
+    db.session.commit()
+    login(user)
+    for _ in range(2):  # the second time from the cached links
+        today = client.get("/provider/").get_data(as_text=True)
+        assert f'id="booking-{soon.id}"' in today and f'id="booking-{tomorrow.id}"' not in today
+        assert _current_links(today) == ["/provider/"]
+        schedule = client.get("/provider/schedule").get_data(as_text=True)
+        assert f'id="booking-{soon.id}"' in schedule and f'id="booking-{tomorrow.id}"' in schedule
+        assert _current_links(schedule) == ["/provider/schedule"]
+        later = client.get("/provider/schedule?from=" + _today().isoformat())
+        assert _current_links(later.get_data(as_text=True)) == ["/provider/schedule"]
+        earnings = client.get("/provider/earnings").get_data(as_text=True)
+        assert _current_links(earnings) == ["/provider/earnings"]

@@ -115,12 +115,14 @@ def _by_day(bookings):
     return [(day, list(rows)) for day, rows in groupby(bookings, lambda b: _local(b).date())]
 
 
-def _context(provider, now):
+def _context(provider, now, days=SPAN_DAYS):
+    """The page's values: ``days`` days from ``?from=`` (Today's page: 1, from today)."""
     today = now.astimezone(INDIA_TZ).date()
-    first, notice = first_day(request.args.get("from"), today)
-    page = queries.schedule_page(
-        provider.id, now=now, first_day=first, days=SPAN_DAYS, **page_args(50)
-    )
+    if days == SPAN_DAYS:
+        first, notice = first_day(request.args.get("from"), today)
+    else:
+        first, notice = today, None
+    page = queries.schedule_page(provider.id, now=now, first_day=first, days=days, **page_args(50))
     earliest, latest = today - timedelta(days=PAST_DAYS), last_day(today)
     span = timedelta(days=SPAN_DAYS)
     return {
@@ -151,6 +153,14 @@ def schedule():
     if provider is None:
         return render("provider/schedule/no_profile.html")
     return render(TEMPLATE, **_context(provider, utcnow()))
+
+
+def today_page():
+    """Today's appointments alone (the provider's home), and any still STARTED."""
+    provider = provider_for_user(current_user)
+    if provider is None:
+        return render("provider/schedule/no_profile.html")
+    return render("provider/schedule/today.html", **_context(provider, utcnow(), days=1))
 
 
 def _provider():
