@@ -173,3 +173,40 @@ def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(worl
         assert _current_links(later.get_data(as_text=True)) == ["/provider/schedule"]
         earnings = client.get("/provider/earnings").get_data(as_text=True)
         assert _current_links(earnings) == ["/provider/earnings"]
+
+
+def test_each_cancel_link_names_its_appointment_in_english_and_hindi(app, make_user, client):
+    """Review finding: six identical "Cancel" links said nothing of which appointment. No
+    app context is held while pages render (Flask-Babel keeps the locale on it)."""
+    from tests.payouts.conftest import World
+    from tests.plugin import PASSWORD
+
+    with app.app_context():
+        world = World(app, make_user)
+        provider, user = world.provider()
+        booking = world.booking(provider, start=_at(_today() + timedelta(days=1), 9))
+        booking_id, email, name = booking.id, user.email, booking.visit.for_name
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
+    assert f'aria-label="Cancel 09:00 {name}">Cancel</a>' in row
+    client.post("/language", data={"language": "hi", "next": "/"})
+    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
+    assert f'aria-label="09:00 {name} का अपॉइंटमेंट रद्द करें">रद्द करें</a>' in row
+
+
+def _row_of(html, booking_id):
+    return html.split(f'id="booking-{booking_id}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_a_table_cell_of_actions_keeps_table_layout():
+    """``.actions`` (a flex row with a top margin, for a form's buttons) also styled the
+    schedule's ``td.actions``: a flex cell breaks the table's layout (review finding)."""
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parents[2] / "static/css/portal.css").read_text()
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        for selector in selectors.split(","):
+            selector = selector.split("*/")[-1].strip()
+            if re.search(r"(^|\s)\.actions$", selector) and "display: flex" in body:
+                raise AssertionError(f"{selector!r} makes td.actions a flex box")
