@@ -23,7 +23,7 @@ from portal.domain.rates import format_inr, percent_text
 from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.refunds.previews import state_refusal
-from portal.web import filters
+from portal.web import filters, nav
 
 STATUS_ENUMS = (
     "BookingStatus",
@@ -209,6 +209,7 @@ def init_app(app):
     env.filters["clinic_time"] = filters.clinic_time
     env.filters["clinic_time_short"] = filters.clinic_time_short
     env.filters["day_names"] = filters.day_names
+    env.filters["mark_current"] = nav.mark_current
     env.filters["status_badge"] = filters.status_badge
     env.filters["status_label"] = filters.status_label
     env.filters["payment_kind"] = filters.payment_kind

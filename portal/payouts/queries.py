@@ -2,17 +2,17 @@
 accounts with their payable balances, a payout's audit trail, a provider's schedule and
 account history. Lists are keyset pages and load what their rows show with the page."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit.models import AuditEntry
-from portal.booking.models import IndividualBooking, MasterBooking, booking_providers
-from portal.catalog.models import Provider
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule, booking_providers
+from portal.catalog.models import Clinic, Provider
 from portal.db import db, utcnow
 from portal.domain.rates import INDIA_TZ
-from portal.domain.states import BookingStatus, PayoutStatus
+from portal.domain.states import BookingStatus, PayoutStatus, RescheduleStatus
 from portal.ledger import accounts as chart
 from portal.ledger.service import balances
 from portal.pagination import Order, keyset_page
@@ -23,11 +23,22 @@ PROVIDER_ORDER = (
     Order(Provider.display_name, key=lambda row: row[0].display_name),
     Order(Provider.id, key=lambda row: row[0].id),
 )
-SCHEDULE_ORDER = (Order(IndividualBooking.start_at), Order(IndividualBooking.id))
+# The schedule's rows are (booking, moved from) pairs (``schedule_page``).
+SCHEDULE_ORDER = (
+    Order(IndividualBooking.start_at, key=lambda row: row[0].start_at),
+    Order(IndividualBooking.id, key=lambda row: row[0].id),
+)
 # The admin list's filters beyond a status: held ones, and failed ones given back for good.
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
-# A provider's schedule: what is booked, under way or done (not cancelled or unpaid).
-ON_SCHEDULE = (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.COMPLETED)
+# A provider's schedule: what is booked, under way or done (not cancelled or expired), and
+# a time held while the patient pays (SCHEDULED): it blocks the doctor's leave and hours
+# changes as a booking does (booking.claims.busy_query), so the doctor sees it.
+ON_SCHEDULE = (
+    BookingStatus.SCHEDULED,
+    BookingStatus.CONFIRMED,
+    BookingStatus.STARTED,
+    BookingStatus.COMPLETED,
+)
 
 
 def payouts_page(*, provider_id=None, status=None, after=None, before=None, per_page=50):
@@ -141,38 +152,73 @@ def fund_account_history(provider_id, limit=10):
     ).all()
 
 
-def schedule_page(provider_id, *, now=None, days=14, after=None, before=None, per_page=50):
-    """A provider's bookings that reach into today (IST) or start in the next ``days`` days,
-    plus any still STARTED, oldest first, a page at a time.
+def schedule_page(
+    provider_id, *, now=None, first_day=None, days=14, after=None, before=None, per_page=50
+):
+    """A provider's bookings that reach into the ``days`` days (IST) from ``first_day``
+    (today when None), unpaid holds while they last among them, oldest first, a page at a
+    time; when those days include today, also any still STARTED (from an earlier day: still
+    to be completed). ``Page.extra["moved_from"]``: ``{booking id: its start before its
+    latest move}``.
 
-    "Reach into today": one that began before midnight and ends after it (23:45 to 00:15)
+    "Reach into a day": one that began before midnight and ends after it (23:45 to 00:15)
     is still to be started or completed after midnight, so it stays on the page."""
     now = now or utcnow()
-    day_start = now.astimezone(INDIA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    local_now = now.astimezone(INDIA_TZ)
+    first_day = first_day or local_now.date()
+    day_start = datetime.combine(first_day, time(), tzinfo=INDIA_TZ)
     until = day_start + timedelta(days=days)
+    in_days = sa.and_(IndividualBooking.end_at > day_start, IndividualBooking.start_at < until)
+    if day_start <= local_now < until:
+        in_days = sa.or_(IndividualBooking.status == BookingStatus.STARTED, in_days)
     query = (
-        sa.select(IndividualBooking)
+        sa.select(IndividualBooking, _moved_from().label("moved_from"))
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
+        .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(
             booking_providers.c.provider_id == provider_id,
             IndividualBooking.status.in_(ON_SCHEDULE),
+            in_days,
+            # A hold only while it lasts, as it blocks the doctor's time (claims.busy_query).
             sa.or_(
-                IndividualBooking.status == BookingStatus.STARTED,
-                sa.and_(IndividualBooking.end_at > day_start, IndividualBooking.start_at < until),
+                IndividualBooking.status != BookingStatus.SCHEDULED,
+                MasterBooking.hold_expires_at.is_(None),
+                MasterBooking.hold_expires_at > now,
             ),
         )
     )
-    return keyset_page(
+    page = keyset_page(
         query,
         SCHEDULE_ORDER,
         after=after,
         before=before,
         per_page=per_page,
+        scalars=False,
         options=(
             joinedload(IndividualBooking.service),
-            joinedload(IndividualBooking.clinic),
+            # Its name and zone; not its opening hours (selectin by default: a query more).
+            joinedload(IndividualBooking.clinic).lazyload(Clinic.hours),
             selectinload(IndividualBooking.providers),
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient),
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
         ),
+    )
+    page.extra["moved_from"] = {b.id: moved for b, moved in page.items if moved is not None}
+    page.items[:] = [b for b, _moved in page.items]
+    return page
+
+
+def _moved_from():
+    """Where a booking was before its latest done move (None when never moved), read with
+    the page's rows rather than a query per row."""
+    return (
+        sa.select(Reschedule.old_start)
+        .where(
+            Reschedule.booking_id == IndividualBooking.id,
+            Reschedule.status == RescheduleStatus.DONE,
+        )
+        .order_by(Reschedule.done_at.desc(), Reschedule.id.desc())
+        .limit(1)
+        .correlate(IndividualBooking)
+        .scalar_subquery()
     )

@@ -48,8 +48,14 @@ BUDGETS = {
     ("patient", "/me/dependents", False): 2,
     ("patient", "/notifications/", False): 3,  # the bell shows the count read with the user
     ("patient", "/notifications/bell", True): 1,
-    ("doctor", "/provider/", False): 3,
-    ("doctor", "/provider/schedule", False): 3,
+    # The provider (user's), the page's bookings with their service, clinic and visit, and
+    # their providers (a team's). Was 3 while this world's bookings, all unpaid holds, were
+    # not shown: an empty page read no providers; a page with paid bookings read 5 (the
+    # clinics' opening hours too, which rows never show: not loaded now).
+    ("doctor", "/provider/", False): 4,
+    ("doctor", "/provider/schedule", False): 4,
+    # Any 14 days (?from=): the same page query, bounded by those days.
+    ("doctor", "/provider/schedule?from={day}", False): 4,
     # The year's TDS and gross in one query, the payout history once (the page's keyset
     # page, not also the dashboard's list).
     ("doctor", "/provider/earnings", False): 11,

@@ -1,12 +1,15 @@
-"""The provider's schedule: today's and upcoming appointments, with Start and Complete,
-and the meeting link of an online one.
+"""The provider's schedule: 14 days of appointments from ``?from=YYYY-MM-DD`` (today when
+not given), paged Earlier / Later up to the booking horizon and back a year, with Start and
+Complete, and the meeting link of an online one.
 
 Start/Complete and the link are POSTs (CSRF); with htmx only the appointment's row is
 swapped, a plain request gets a 303 back to the page. Another provider's booking is a 404."""
 
+from datetime import date, timedelta
+from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.booking import visits
@@ -14,6 +17,8 @@ from portal.booking.errors import BookingError, NotFound
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
+from portal.domain.slots import BOOK_DAYS_AHEAD, last_bookable_day
+from portal.domain.text import Text
 from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import completion, queries
@@ -24,24 +29,118 @@ from portal.web.paging import page_args
 from portal.web.provider import bp
 
 TEMPLATE = "provider/schedule/index.html"
+# Days the schedule shows at a time; Earlier / Later move by as many.
+SPAN_DAYS = 14
+# How far back the schedule goes (past visits to look up); also keeps a typed date's
+# arithmetic inside Python's date range.
+PAST_DAYS = 366
+
+MSG_NOT_A_DATE = N_("That is not a date (YYYY-MM-DD): the schedule is shown from today.")
+MSG_TOO_FAR = N_("Appointments can be booked at most %(days)s days ahead: these are the last days.")
+MSG_TOO_EARLY = N_("The schedule goes back one year: these are its first days.")
+# Whose family member a dependent's appointment is for, by the dependent's relationship
+# to the account holder (accounts.service.RELATIONSHIPS).
+FAMILY_OF = {
+    "child": N_("child of %(name)s"),
+    "spouse": N_("spouse of %(name)s"),
+    "parent": N_("parent of %(name)s"),
+    "sibling": N_("sibling of %(name)s"),
+}
+MSG_FAMILY_OF = N_("family member of %(name)s")
+
+
+def first_day(text, today):
+    """The day the schedule shows from for ``?from=`` ``text`` and a message when it is not
+    that day: a malformed date means today, one beyond the booking horizon the last
+    ``SPAN_DAYS`` up to it (nothing can be booked later), one over a year back a year back."""
+    if not text:
+        return today, None
+    try:
+        asked = date.fromisoformat(text.strip()) if len(text.strip()) == 10 else None
+    except ValueError:
+        asked = None
+    if asked is None:
+        return today, MSG_NOT_A_DATE
+    last = last_day(today)
+    if asked > last:
+        return last, Text(MSG_TOO_FAR, days=BOOK_DAYS_AHEAD)
+    if asked < today - timedelta(days=PAST_DAYS):
+        return today - timedelta(days=PAST_DAYS), MSG_TOO_EARLY
+    return asked, None
+
+
+def last_day(today):
+    """The latest day the schedule starts from: its days end on the booking horizon."""
+    return last_bookable_day(today) - timedelta(days=SPAN_DAYS - 1)
+
+
+def _zone(booking):
+    return ZoneInfo(booking.clinic.timezone) if booking.clinic else INDIA_TZ
 
 
 def _local(booking):
-    zone = ZoneInfo(booking.clinic.timezone) if booking.clinic else INDIA_TZ
-    return booking.start_at.astimezone(zone)
+    return booking.start_at.astimezone(_zone(booking))
 
 
-def _context(provider, now):
+def _local_end(booking):
+    return booking.end_at.astimezone(_zone(booking))
+
+
+def _family_of(booking):
+    """ "child of Priya Sharma" for a dependent's appointment, else None."""
+    visit = booking.visit
+    if not visit.dependent_id:
+        return None
+    template = FAMILY_OF.get(visit.dependent.relationship_, MSG_FAMILY_OF)
+    return Text(template, name=visit.patient.name)
+
+
+def _held_until(booking, today):
+    """When an unpaid hold lapses, at the clinic: "16:50", with its day when not today."""
+    lapses = booking.visit.hold_expires_at
+    if lapses is None:
+        return None
+    lapses = lapses.astimezone(_zone(booking))
+    return lapses.strftime("%H:%M" if lapses.date() == today else "%a %d %b, %H:%M")
+
+
+def _moved_from(page, booking):
+    """Where the booking was before its latest move, at the clinic, or None."""
+    before = page.extra["moved_from"].get(booking.id)
+    return before.astimezone(_zone(booking)) if before is not None else None
+
+
+def _by_day(bookings):
+    """``[(local day, [bookings])]`` in the page's order (by start)."""
+    return [(day, list(rows)) for day, rows in groupby(bookings, lambda b: _local(b).date())]
+
+
+def _context(provider, now, days=SPAN_DAYS):
+    """The page's values: ``days`` days from ``?from=`` (Today's page: 1, from today)."""
     today = now.astimezone(INDIA_TZ).date()
-    page = queries.schedule_page(provider.id, now=now, **page_args(50))
-    today_rows = [b for b in page.items if _local(b).date() <= today]
-    upcoming = [b for b in page.items if _local(b).date() > today]
+    if days == SPAN_DAYS:
+        first, notice = first_day(request.args.get("from"), today)
+    else:
+        first, notice = today, None
+    page = queries.schedule_page(provider.id, now=now, first_day=first, days=days, **page_args(50))
+    earliest, latest = today - timedelta(days=PAST_DAYS), last_day(today)
+    span = timedelta(days=SPAN_DAYS)
     return {
         "provider": provider,
         "page": page,
-        "today_rows": today_rows,
-        "upcoming": upcoming,
+        "days": _by_day(page.items),
+        "first": first,
+        "last": first + span - timedelta(days=1),
+        "earlier": max(first - span, earliest) if first > earliest else None,
+        "later": min(first + span, latest) if first < latest else None,
+        "earliest": earliest,
+        "latest": last_bookable_day(today),
+        "notice": notice,
         "local": _local,
+        "local_end": _local_end,
+        "family_of": _family_of,
+        "moved_from": lambda b: _moved_from(page, b),
+        "held_until": lambda b: _held_until(b, today),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": completion.can_complete,
         "today": today,
@@ -54,6 +153,14 @@ def schedule():
     if provider is None:
         return render("provider/schedule/no_profile.html")
     return render(TEMPLATE, **_context(provider, utcnow()))
+
+
+def today_page():
+    """Today's appointments alone (the provider's home), and any still STARTED."""
+    provider = provider_for_user(current_user)
+    if provider is None:
+        return render("provider/schedule/no_profile.html")
+    return render("provider/schedule/today.html", **_context(provider, utcnow(), days=1))
 
 
 def _provider():

@@ -1,0 +1,28 @@
+"""The top bar's link to the section being shown, marked ``aria-current="page"``.
+
+The links are one ``{% cache %}`` piece per role (portal.templating.FragmentCache), the same
+for every page: the mark cannot be inside it, so it is added to the rendered piece. The
+section is the link whose address is the longest one the request's path is at or under
+("/provider/schedule?from=…" and "/provider/schedule" are Schedule, "/provider/" Today)."""
+
+import re
+
+from flask import request
+from markupsafe import Markup
+
+_LINK = re.compile(r'<a href="(/[^"?#]*)"')
+
+
+def _covers(href, path):
+    return path == href or path.startswith(href.rstrip("/") + "/")
+
+
+def mark_current(links):
+    """``links`` (rendered markup) with the current section's link marked."""
+    path = request.script_root + request.path
+    found = [href for href in _LINK.findall(str(links)) if _covers(href, path)]
+    if not found:
+        return links
+    best = max(found, key=len)
+    old = f'<a href="{best}"'
+    return Markup(str(links).replace(old, f'{old} aria-current="page"', 1))

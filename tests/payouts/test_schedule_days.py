@@ -1,0 +1,212 @@
+"""The provider's schedule by days: 14 days from ``?from=``, Earlier / Later up to the
+booking horizon and into the past, a date field; a bad date never a 500 (review finding:
+only the next 14 days were ever shown, a booking 3 weeks ahead was on no page)."""
+
+import re
+from datetime import datetime, timedelta
+
+from portal.db import utcnow
+from portal.domain.rates import INDIA_TZ
+from portal.domain.slots import BOOK_DAYS_AHEAD
+from portal.extensions import db
+
+
+def _today():
+    return utcnow().astimezone(INDIA_TZ).date()
+
+
+def _at(day, hour=10):
+    return datetime(day.year, day.month, day.day, hour, tzinfo=INDIA_TZ)
+
+
+def test_later_and_earlier_page_by_fourteen_days(world, client, login):
+    provider, user = world.provider()
+    today = _today()
+    later = world.booking(provider, start=_at(today + timedelta(days=20)))
+    past = world.booking(provider, start=_at(today - timedelta(days=5)), status="COMPLETED")
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    assert f'id="booking-{later.id}"' not in html and f'id="booking-{past.id}"' not in html
+    later_from = (today + timedelta(days=14)).isoformat()
+    assert f'href="/provider/schedule?from={later_from}" rel="next"' in html
+    assert 'type="date" id="schedule-from" name="from"' in html
+
+    html = client.get(f"/provider/schedule?from={later_from}").get_data(as_text=True)
+    assert f'id="booking-{later.id}"' in html
+    earlier = client.get(f"/provider/schedule?from={today.isoformat()}").get_data(as_text=True)
+    earlier_from = (today - timedelta(days=14)).isoformat()
+    assert f'href="/provider/schedule?from={earlier_from}" rel="prev"' in earlier
+    html = client.get(f"/provider/schedule?from={earlier_from}").get_data(as_text=True)
+    assert f'id="booking-{past.id}"' in html and 'data-status="COMPLETED"' in html
+
+
+def test_a_booking_near_the_horizon_is_on_its_days_page(world, client, login):
+    """Patients book up to BOOK_DAYS_AHEAD days ahead; the doctor can see that day, and
+    Later stops there."""
+    provider, user = world.provider()
+    day = _today() + timedelta(days=BOOK_DAYS_AHEAD)
+    far = world.booking(provider, start=_at(day))
+    db.session.commit()
+    login(user)
+    html = client.get(f"/provider/schedule?from={day.isoformat()}").get_data(as_text=True)
+    assert f'id="booking-{far.id}"' in html
+    assert "Later ›" not in html
+    assert "these are the last days" in html  # the 14 days end on the horizon
+
+
+def test_a_bad_date_falls_back_to_today_with_a_message(world, client, login):
+    provider, user = world.provider()
+    today = world.booking(provider, start=utcnow() + timedelta(hours=1))
+    db.session.commit()
+    login(user)
+    for bad in ("tomorrow", "2026-02-30", "9999-99-99", "0001-01-01x", "2026-1-1"):
+        answer = client.get(f"/provider/schedule?from={bad}")
+        assert answer.status_code == 200, bad
+        html = answer.get_data(as_text=True)
+        assert "That is not a date" in html and f'id="booking-{today.id}"' in html, bad
+    for extreme in ("9999-12-31", "0001-01-01"):
+        answer = client.get(f"/provider/schedule?from={extreme}")
+        assert answer.status_code == 200, extreme
+        assert re.search(
+            r"at most \d+ days ahead|goes back one year", answer.get_data(as_text=True)
+        )
+
+
+def _held(world, provider, start, lapses):
+    """An unpaid hold: the item SCHEDULED, its visit awaiting payment until ``lapses``."""
+    booking = world.booking(provider, start=start, status="SCHEDULED")
+    booking.visit.status = "PENDING_PAYMENT"
+    booking.visit.number = None
+    booking.visit.hold_expires_at = lapses
+    db.session.commit()
+    return booking
+
+
+def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(world, client, login):
+    """A hold blocks the doctor's leave ("1 patient is paying for a time in this period"),
+    so the schedule shows it (review finding: it was on no page), as the refusal does:
+    when it lapses, not who holds it (the doctor learns the name once it is paid)."""
+    provider, user = world.provider()
+    now = utcnow().replace(microsecond=0)
+    lapses = now + timedelta(minutes=20)
+    held = _held(world, provider, now + timedelta(hours=2), lapses)
+    lapsed = _held(world, provider, now + timedelta(hours=4), now - timedelta(minutes=1))
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = html.split(f'id="booking-{held.id}"', 1)[1].split("</tr>", 1)[0]
+    until = lapses.astimezone(INDIA_TZ).strftime("%H:%M")
+    assert f"Awaiting payment — held until {until}" in row
+    assert f'<tr id="booking-{held.id}" class="held">' in html
+    assert world.patient().name not in row
+    assert "<form" not in row and "Cancel" not in row and "Start" not in row
+    assert f'id="booking-{lapsed.id}"' not in html
+
+
+def test_a_row_says_its_end_a_move_and_a_childs_guardian(world, client, login):
+    """Review finding: rows had no end time, a moved appointment read as any other (only
+    the notice said where it was), a child's visit was not marked. The move comes with the
+    page's query (the same count for 1 row as for 24: tests/web/test_query_budgets.py)."""
+    from portal.accounts.models import Dependent
+    from portal.booking.models import Reschedule
+
+    provider, user = world.provider()
+    start = _at(_today() + timedelta(days=1), 9)
+    moved = world.booking(provider, start=start.replace(minute=20))
+    old = _at(_today() + timedelta(days=3), 11)
+    db.session.add(
+        Reschedule(
+            booking_id=moved.id,
+            visit_id=moved.master_id,
+            old_start=old,
+            old_end=old + timedelta(minutes=30),
+            new_start=moved.start_at,
+            new_end=moved.end_at,
+            notice_minutes=3000,
+            penalty_bps=0,
+            penalty=0,
+            platform_fee=0,
+            gst=0,
+            total=0,
+            status="DONE",
+            done_at=utcnow(),
+        )
+    )
+    child = Dependent(guardian_id=world.patient().id, name="Aarav Sharma", relationship_="child")
+    db.session.add(child)
+    db.session.flush()
+    kid = world.booking(provider, start=start.replace(hour=12))
+    kid.visit.dependent_id = child.id
+    db.session.commit()
+    login(user)
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    row = html.split(f'id="booking-{moved.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "09:20–09:50" in row
+    assert "Moved from " + old.strftime("%a %d %b %H:%M") in row
+    row = html.split(f'id="booking-{kid.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Aarav Sharma" in row and f"child of {world.patient().name}" in row
+    assert "Moved from" not in row
+
+
+def _current_links(html):
+    return re.findall(r'<a href="([^"]*)" aria-current="page"', html)
+
+
+def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(world, client, login):
+    """Review finding: Today (/provider/) and Schedule were one page, and nothing marked
+    the current page. The top bar's links are one cached piece per role: the mark is set
+    after it (each page its own link, whichever was rendered first)."""
+    provider, user = world.provider()
+    now = utcnow().replace(microsecond=0)
+    soon = world.booking(provider, start=now + timedelta(minutes=30))
+    tomorrow = world.booking(provider, start=_at(_today() + timedelta(days=1)))
+    db.session.commit()
+    login(user)
+    for _ in range(2):  # the second time from the cached links
+        today = client.get("/provider/").get_data(as_text=True)
+        assert f'id="booking-{soon.id}"' in today and f'id="booking-{tomorrow.id}"' not in today
+        assert _current_links(today) == ["/provider/"]
+        schedule = client.get("/provider/schedule").get_data(as_text=True)
+        assert f'id="booking-{soon.id}"' in schedule and f'id="booking-{tomorrow.id}"' in schedule
+        assert _current_links(schedule) == ["/provider/schedule"]
+        later = client.get("/provider/schedule?from=" + _today().isoformat())
+        assert _current_links(later.get_data(as_text=True)) == ["/provider/schedule"]
+        earnings = client.get("/provider/earnings").get_data(as_text=True)
+        assert _current_links(earnings) == ["/provider/earnings"]
+
+
+def test_each_cancel_link_names_its_appointment_in_english_and_hindi(app, make_user, client):
+    """Review finding: six identical "Cancel" links said nothing of which appointment. No
+    app context is held while pages render (Flask-Babel keeps the locale on it)."""
+    from tests.payouts.conftest import World
+    from tests.plugin import PASSWORD
+
+    with app.app_context():
+        world = World(app, make_user)
+        provider, user = world.provider()
+        booking = world.booking(provider, start=_at(_today() + timedelta(days=1), 9))
+        booking_id, email, name = booking.id, user.email, booking.visit.for_name
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
+    assert f'aria-label="Cancel 09:00 {name}">Cancel</a>' in row
+    client.post("/language", data={"language": "hi", "next": "/"})
+    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
+    assert f'aria-label="09:00 {name} का अपॉइंटमेंट रद्द करें">रद्द करें</a>' in row
+
+
+def _row_of(html, booking_id):
+    return html.split(f'id="booking-{booking_id}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_a_table_cell_of_actions_keeps_table_layout():
+    """``.actions`` (a flex row with a top margin, for a form's buttons) also styled the
+    schedule's ``td.actions``: a flex cell breaks the table's layout (review finding)."""
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parents[2] / "static/css/portal.css").read_text()
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        for selector in selectors.split(","):
+            selector = selector.split("*/")[-1].strip()
+            if re.search(r"(^|\s)\.actions$", selector) and "display: flex" in body:
+                raise AssertionError(f"{selector!r} makes td.actions a flex box")
