@@ -44,7 +44,7 @@ from portal.domain.schedule import reminder_keys, reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify.center import notify_user
-from portal.notify.links import visit_path
+from portal.notify.links import clinic_day, visit_path
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
 from portal.notify.reminder_truth import no_longer_true
 from portal.notify.wording import speaking_to, spoken_time
@@ -410,7 +410,9 @@ def _reminder_text(reminder, booking, when, providers, who, now):
             "%(service)s with %(who)s at %(clinic)s starts %(when)s.",
             service=service, who=who, clinic=clinic, when=when,
         )  # fmt: skip
-        link = visit_path("provider", visit_id=visit.id, booking_id=booking.id)
+        link = visit_path(
+            "provider", visit_id=visit.id, booking_id=booking.id, day=clinic_day(booking)
+        )
     if booking.meet_link:
         body += " " + _("Join online: %(link)s", link=booking.meet_link)
     elif reminder.role != "patient" and booking.needs_meet_link:

@@ -29,7 +29,7 @@ from portal.extensions import db
 from portal.i18n import N_
 from portal.notify import alerts, ics
 from portal.notify.center import notify_user
-from portal.notify.links import visit_path
+from portal.notify.links import clinic_day, visit_path
 from portal.notify.mail import absolute, queue_mail
 from portal.notify.refund_notices import refund_told
 from portal.notify.reminders import (
@@ -119,7 +119,9 @@ def on_booking_confirmed(visit_id):
                 "booking.new",
                 title,
                 body,
-                link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
+                link=visit_path(
+                    "provider", visit_id=visit.id, booking_id=item.id, day=clinic_day(item)
+                ),
                 dedupe_key=f"booking-confirmed:{item.id}:{provider.user_id}",
             )
     alerts.raise_alert(
@@ -197,7 +199,9 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
             "booking.cancelled",
             title,
             body,
-            link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
+            link=visit_path(
+                "provider", visit_id=visit.id, booking_id=item.id, day=clinic_day(item)
+            ),
             dedupe_key=f"booking-cancelled:{item.id}",
         )
     alerts.raise_alert(
@@ -278,7 +282,9 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
             "booking.rescheduled",
             title,
             body,
-            link=visit_path("provider", visit_id=visit.id, booking_id=item.id),
+            link=visit_path(
+                "provider", visit_id=visit.id, booking_id=item.id, day=clinic_day(item)
+            ),
             dedupe_key=f"booking-rescheduled:{item.id}:{stamp}",
         )
 

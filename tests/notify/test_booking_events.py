@@ -148,3 +148,16 @@ def test_ics_escapes_folds_and_uses_crlf(world, app):
     for needed in ("UID:", "DTSTAMP:", "DTSTART:", "DTEND:"):
         assert needed in unfolded
     assert ics.fold("é" * 80).split("\r\n ")[0].encode().__len__() <= 75
+
+
+def test_a_providers_notice_opens_the_schedule_at_the_appointments_day(world):
+    """Reviewer's finding: a notice of an appointment weeks ahead opened the schedule at
+    today's 14 days, where it is not. Its link carries the day at the clinic (IST here:
+    23:30 UTC is the next day there)."""
+    start = (NOW + timedelta(days=40)).replace(hour=23, minute=30)
+    booking = make_booking(world, start)
+    on_booking_confirmed(_visit_of(booking))
+    db.session.commit()
+    [notice] = _notices(world.doctor_users[0])
+    day = (start + timedelta(hours=5, minutes=30)).date()
+    assert notice.link == f"/provider/schedule?from={day.isoformat()}"
