@@ -27,7 +27,7 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
-from portal.payouts.common import current_fund_account, payable_balance
+from portal.payouts.common import current_fund_account, payable_balance, payout_fund_account
 from portal.payouts.completion import fee_shares
 from portal.payouts.create import next_payout
 
@@ -243,6 +243,7 @@ def dashboard(provider):
         "bars": chart_bars(series),
         "period_total": sum(a for _d, a in series),
         "fund_account": current_fund_account(provider.id),
+        "payout_account": payout_fund_account(provider.id),
         "carry_message": carry,
         "threshold": policy().tds_rule_for(fy).threshold,
         "tds_section": policy().tds_rule_for(fy).section,
