@@ -35,6 +35,7 @@ from portal.payouts import models as m
 from portal.payouts.common import current_fund_account, payable_balance, payout_fund_account
 from portal.payouts.completion import fee_shares
 from portal.payouts.create import next_payout
+from portal.payouts.runs import next_run_day
 
 
 @dataclass
@@ -220,7 +221,8 @@ def dashboard(provider):
             ),
         )
     )
-    carry = None
+    carry = carry_on = None
+    next_run = next_run_day(provider.payout_schedule, now)
     if provider.payout_schedule != INSTANT:
         decision = cycle_payable(balance, policy=policy())
         if not decision.pay:
@@ -230,6 +232,10 @@ def dashboard(provider):
                 "Available: %(available)s",
                 required=format_inr(policy().payout_minimum),
                 available=format_inr(balance),
+            )
+            carry_on = gettext(
+                "Your balance carries forward until it reaches %(minimum)s.",
+                minimum=format_inr(policy().payout_minimum),
             )
     elif balance > 0:
         carry = _instant_carry(provider.id, balance, now)
@@ -250,6 +256,9 @@ def dashboard(provider):
         "fund_account": current_fund_account(provider.id),
         "payout_account": payout_fund_account(provider.id),
         "carry_message": carry,
+        "carry_forward": carry_on,
+        # "Monday 14 Dec": the page says its names in the reader's language (day_names).
+        "next_run": next_run.strftime("%A %d %b") if next_run else None,
         "threshold": policy().tds_rule_for(fy).threshold,
         "tds_section": policy().tds_rule_for(fy).section,
         "tds_rate_bps": policy().tds_rule_for(fy).rate_bps,
