@@ -96,6 +96,7 @@ def test_completing_an_item_while_an_admin_refunds_another_item_of_the_visit(
         assert c.refund < visit.items[0].paid_amount
         clock.move_to(at(4, 11) - timedelta(minutes=10))
         completion.start_booking(admin, b)
+        clock.move_to(at(4, 11))  # completed from its start, not before
         db.session.remove()
 
     locked, real_post = threading.Event(), completion.post_earning
@@ -557,6 +558,7 @@ def test_two_items_completed_at_once_leave_the_visit_completed(
         admin = db.session.get(User, world.admin)
         completion.start_booking(admin, b)
         completion.start_booking(admin, c)
+        clock.move_to(at(4, 11))  # both completed from their starts (10:00, 11:00)
         # the accounts both postings name exist already (else the two inserts of one
         # account code wait on each other: a test artefact, not the defect)
         from portal.ledger import accounts as chart

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from .policy import DEFAULT_POLICY, Policy, TdsRule
 from .pricing import ProviderEarning, provider_earning  # re-exported: earning = F − commission
 from .rates import apply_bps, format_inr, percent_text
+from .text import N_, Text
 
 MODE_IMPS = "IMPS"
 MODE_NEFT = "NEFT"
@@ -204,21 +205,44 @@ def gateway_payable(gross: int, tds: int) -> GatewayDecision:
     return GatewayDecision(False, gross, tds, net, reason, message)
 
 
+# One rule, said to the admin (English only) and to the provider on their own page (in
+# their language): the same words but whose payouts.
+MSG_CATCH_UP = (
+    "TDS catch-up: this payout took the provider's gross payouts for FY %(fy)s over the"
+    " %(threshold)s threshold, so %(rate)s of the year's untaxed gross so far (this payout"
+    " included, or a shortfall carried from it) is deducted here; later payouts deduct"
+    " %(rate)s of their own gross (section %(section)s)."
+)
+MSG_CATCH_UP_YOURS = N_(
+    "TDS catch-up: this payout took your gross payouts for FY %(fy)s over the"
+    " %(threshold)s threshold, so %(rate)s of the year's untaxed gross so far (this payout"
+    " included, or a shortfall carried from it) is deducted here; later payouts deduct"
+    " %(rate)s of their own gross (section %(section)s)."
+)
+
+
 def catch_up_note(
-    gross: int, tds: int, rule: TdsRule, financial_year: str, section: str | None = None
-) -> str | None:
+    gross: int,
+    tds: int,
+    rule: TdsRule,
+    financial_year: str,
+    section: str | None = None,
+    *,
+    yours: bool = False,
+) -> Text | None:
     """Why a payout's TDS is more than the rate on its own gross: it is the payout that took
     the year's gross over the threshold, and deducts the rate on the year's untaxed gross
     so far, itself included (or a shortfall carried from such a payout). None otherwise.
     A payout page showed ₹5,627.50 TDS on ₹6,650 with no word why. ``section``: the one
-    the payout was deducted under (stored with it), if the year's rule has changed since."""
+    the payout was deducted under (stored with it), if the year's rule has changed since.
+    ``yours``: said to the provider ("your gross payouts"), a ``Text`` their page
+    translates; the admin's reads "the provider's"."""
     if tds <= apply_bps(gross, rule.rate_bps):
         return None
-    rate = f"{percent_text(rule.rate_bps)}%"
-    return (
-        f"TDS catch-up: this payout took the provider's gross payouts for FY {financial_year}"
-        f" over the {format_inr(rule.threshold)} threshold, so {rate} of the year's untaxed"
-        f" gross so far (this payout included, or a shortfall carried from it) is deducted"
-        f" here; later payouts deduct {rate} of their own gross"
-        f" (section {section or rule.section})."
+    return Text(
+        MSG_CATCH_UP_YOURS if yours else MSG_CATCH_UP,
+        fy=financial_year,
+        threshold=format_inr(rule.threshold),
+        rate=f"{percent_text(rule.rate_bps)}%",
+        section=section or rule.section,
     )

@@ -97,6 +97,26 @@ def current_fund_account(provider_id):
     )
 
 
+def payout_fund_account(provider_id):
+    """The account payouts go to: the current one once it is validated; until then (a new
+    account pending, or failed) the last one that was validated while it was current, so a
+    change of account never stops payouts to the account that works (review finding).
+    An account replaced before its validation came back is never used: the provider gave
+    it up, and an active account is not proof it is theirs. None: nothing validated."""
+    rows = db.session.scalars(
+        sa.select(m.FundAccount)
+        .where(m.FundAccount.provider_id == provider_id)
+        .order_by(m.FundAccount.id.desc())
+        .limit(50)
+    ).all()
+    replaced_at = None  # when the account after this one was saved
+    for row in rows:
+        if row.can_pay and (replaced_at is None or row.validated_at <= replaced_at):
+            return row
+        replaced_at = row.created_at
+    return None
+
+
 def _for_update(query):
     if db.session.get_bind().dialect.name == "postgresql":
         return query.with_for_update()

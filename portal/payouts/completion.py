@@ -5,7 +5,8 @@ provider's earning and may start an INSTANT payout; the booking's visit status i
 refreshed with ``portal.booking.lifecycle.refresh_status``.)
 
 * ``start_booking(actor, booking_id)``: CONFIRMED → STARTED, from one hour before the start.
-* ``complete_booking(actor, booking_id)``: STARTED → COMPLETED, posts the earning
+* ``complete_booking(actor, booking_id)``: STARTED → COMPLETED, not before the start
+  (whoever asks, the provider or an admin), posts the earning
   (``complete:<booking id>``, once), closes the booking's open NOT_COMPLETED attention
   flag (``booking.attention.close_on_completion``: late, it is still completed), and for
   INSTANT providers enqueues a payout job.
@@ -46,6 +47,9 @@ from portal.payouts.common import INSTANT_JOB
 
 START_EARLY = timedelta(hours=1)
 MSG_TOO_EARLY = N_("Too early to start: this appointment begins at %(start)s.")
+# Started early is fine (the patient may be early); completed before it begins is not: the
+# earning would be posted, and an INSTANT payout begun, for an appointment not yet held.
+MSG_COMPLETE_FROM = N_("You can mark it complete from %(start)s, when it starts.")
 # One message per verb (a translation inflects the verb with the sentence); the status is
 # a Label, said in the reader's language by the page.
 MSG_CANNOT_START = N_("This appointment is %(status)s and cannot be started.")
@@ -153,6 +157,10 @@ def complete_booking(actor, booking_id, *, now=None):
     now = now or utcnow()
     with unit_of_work():
         booking = _booking_for(actor, booking_id)
+        if booking.status == BookingStatus.STARTED and now < booking.start_at:
+            raise BookingError(
+                Text(MSG_COMPLETE_FROM, start=_local(booking, "%H:%M")), field="status"
+            )
         before = booking.status
         _move(booking, BookingStatus.COMPLETED, MSG_CANNOT_COMPLETE)
         post_earning(booking)
@@ -182,9 +190,9 @@ def complete_booking(actor, booking_id, *, now=None):
         return booking
 
 
-def _local(booking):
+def _local(booking, fmt="%d %b %Y, %H:%M"):
     zone = ZoneInfo(getattr(booking.clinic, "timezone", None) or CLINIC_TIMEZONE)
-    return DateText(booking.start_at.astimezone(zone).strftime("%d %b %Y, %H:%M"))
+    return DateText(booking.start_at.astimezone(zone).strftime(fmt))
 
 
 # --- for the schedule page and the no-show sweep --------------------------------------------

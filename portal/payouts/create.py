@@ -26,10 +26,10 @@ from portal.payouts.common import (
     SEND_JOB,
     PayoutError,
     Skipped,
-    current_fund_account,
     lock_provider,
     new_key,
     payable_balance,
+    payout_fund_account,
     snapshot,
 )
 
@@ -122,9 +122,9 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     provider = lock_provider(provider_id)
     if provider is None:
         return Skipped(provider_id, "unknown provider")
-    fund_account = current_fund_account(provider_id)
+    fund_account = payout_fund_account(provider_id)
     available = payable_balance(provider_id)
-    if fund_account is None or not fund_account.can_pay:
+    if fund_account is None:
         return Skipped(provider_id, MSG_NO_ACCOUNT, available)
     if apply_minimum is None:
         apply_minimum = kind == m.CYCLE_KIND

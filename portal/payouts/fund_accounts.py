@@ -1,9 +1,10 @@
 """Onboarding: a provider's bank account (IFSC + account number) or UPI id becomes a
 RazorpayX contact, fund account and fund account validation. Payouts are enabled only when
 the validation says the account is active (webhook ``fund_account.validation.completed``,
-or polling). Changing the account makes a new row that must validate again; payouts wait
-until it does. Only masked details are stored (IFSC, last 4 digits, a masked VPA).
-Statuses move only through ``FUND_ACCOUNT`` (PENDING → VALIDATED | FAILED)."""
+or polling). Changing the account makes a new row that must validate again; until it
+does, payouts go to the last validated account (``common.payout_fund_account``). Only
+masked details are stored (IFSC, last 4 digits, a masked VPA). Statuses move only through
+``FUND_ACCOUNT`` (PENDING → VALIDATED | FAILED)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,12 @@ from portal.catalog.models import INSTANT, Provider
 from portal.config import policy
 from portal.db import utcnow
 from portal.domain.ids import is_digits
-from portal.domain.payouts import BELOW_GATEWAY_MINIMUM, GATEWAY_MINIMUM_PAYOUT, cycle_payable
+from portal.domain.payouts import (
+    BELOW_GATEWAY_MINIMUM,
+    GATEWAY_MINIMUM_PAYOUT,
+    catch_up_note,
+    cycle_payable,
+)
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
 from portal.domain.text import DateText, Text
@@ -27,9 +32,10 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
-from portal.payouts.common import current_fund_account, payable_balance
+from portal.payouts.common import current_fund_account, payable_balance, payout_fund_account
 from portal.payouts.completion import fee_shares
 from portal.payouts.create import next_payout
+from portal.payouts.runs import next_run_day
 
 
 @dataclass
@@ -215,7 +221,8 @@ def dashboard(provider):
             ),
         )
     )
-    carry = None
+    carry = carry_on = None
+    next_run = next_run_day(provider.payout_schedule, now)
     if provider.payout_schedule != INSTANT:
         decision = cycle_payable(balance, policy=policy())
         if not decision.pay:
@@ -225,6 +232,10 @@ def dashboard(provider):
                 "Available: %(available)s",
                 required=format_inr(policy().payout_minimum),
                 available=format_inr(balance),
+            )
+            carry_on = gettext(
+                "Your balance carries forward until it reaches %(minimum)s.",
+                minimum=format_inr(policy().payout_minimum),
             )
     elif balance > 0:
         carry = _instant_carry(provider.id, balance, now)
@@ -243,9 +254,14 @@ def dashboard(provider):
         "bars": chart_bars(series),
         "period_total": sum(a for _d, a in series),
         "fund_account": current_fund_account(provider.id),
+        "payout_account": payout_fund_account(provider.id),
         "carry_message": carry,
+        "carry_forward": carry_on,
+        # "Monday 14 Dec": the page says its names in the reader's language (day_names).
+        "next_run": next_run.strftime("%A %d %b") if next_run else None,
         "threshold": policy().tds_rule_for(fy).threshold,
         "tds_section": policy().tds_rule_for(fy).section,
+        "tds_rate_bps": policy().tds_rule_for(fy).rate_bps,
     }
 
 
@@ -261,6 +277,7 @@ class StatementLine:
     change: int  # paise; an earning is positive, a payout or penalty negative
     balance: int | None  # the payable after this line (None in the penalties list)
     booking_id: int | None = None
+    note: str = ""  # a catch-up payout's reason (a Text), said under the detail
 
 
 # What each movement is called, and how its detail reads (docs/i18n.md). Descriptions come
@@ -340,8 +357,25 @@ def _described(rows):
     for line, at, change, balance in rows:
         ref = int(line.reference_id) if is_digits(line.reference_id) else None
         what, detail, booking_id = _describe(line, ref, bookings, reschedules, payouts_by_id)
-        items.append(StatementLine(at, what, detail, change, balance, booking_id))
+        payout = payouts_by_id.get(ref) if line.kind == "payout_initiated" else None
+        note = (payout_tds_note(payout) if payout is not None else None) or ""
+        items.append(StatementLine(at, what, detail, change, balance, booking_id, note))
     return items
+
+
+def payout_tds_note(payout):
+    """Why this payout deducted more than the rate on its own gross (the year's TDS
+    catch-up), said to the provider in the admin's words (``catch_up_note``); else None."""
+    rule = policy().tds_rule_for(payout.financial_year)
+    return catch_up_note(
+        payout.gross, payout.tds, rule, payout.financial_year, payout.tds_section, yours=True
+    )
+
+
+def payout_tds_notes(payouts):
+    """``{payout id: note}`` for the catch-up payouts among ``payouts``."""
+    notes = {p.id: payout_tds_note(p) for p in payouts}
+    return {pid: note for pid, note in notes.items() if note}
 
 
 def _by_id(model, ids):

@@ -88,6 +88,27 @@ def ist_today(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(INDIA_TZ).date()
 
 
+def next_run_day(schedule, now: datetime | None = None) -> date | None:
+    """The day (IST) a WEEKLY or MONTHLY provider's cycle next pays, as ``due_runs`` starts
+    it: today while the latest period's run is not done (its due day, or one the scheduler
+    missed: the next tick starts it), else the next Monday / 1st. None for INSTANT (each
+    completion pays)."""
+    if schedule not in (WEEKLY, MONTHLY):
+        return None
+    today = ist_today(now)
+    latest = run_key(schedule, latest_period_end(schedule, today))
+    done = db.session.scalar(
+        sa.select(m.PayoutRun.id).where(
+            m.PayoutRun.key == latest, m.PayoutRun.status == PayoutRunStatus.DONE
+        )
+    )
+    if done is None:
+        return today
+    if schedule == WEEKLY:
+        return today + timedelta(days=7 - today.weekday())
+    return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def run_key(schedule, period_end, by_hand_at=None):
     """A scheduled run's key is its period (``WEEKLY:2026-11-22``: it happens once). An
     admin's run is keyed by its minute (``WEEKLY:admin:2026-11-22T15:04``, IST): taking the

@@ -2,7 +2,7 @@
 
 Saving creates the RazorpayX contact, fund account and validation; payouts start once the
 validation succeeds (webhook or the "check again" button). Changing the account validates
-the new one before any payout goes to it."""
+the new one before any payout goes to it; meanwhile payouts go to the last validated one."""
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
@@ -11,7 +11,7 @@ from portal.catalog.providers import provider_for_user
 from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import fund_accounts, queries
-from portal.payouts.common import current_fund_account
+from portal.payouts.common import current_fund_account, payout_fund_account
 from portal.web.errors import apply_errors
 from portal.web.forms.payouts import BankForm
 from portal.web.htmx import is_fragment_request, render
@@ -39,6 +39,7 @@ def _page(provider, form=None, status=None, block=None):
         provider=provider,
         form=form,
         fund_account=current_fund_account(provider.id),
+        payout_account=payout_fund_account(provider.id),
         history=history,
     )
 

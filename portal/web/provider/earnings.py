@@ -19,6 +19,7 @@ def earnings():
     context = reports.dashboard(provider)
     # The payout history pages by cursor (the dashboard shows the latest).
     context["payouts"] = queries.payouts_page(provider_id=provider.id, **page_args(50))
+    context["tds_notes"] = reports.payout_tds_notes(context["payouts"].items)
     # Every movement of the payable with the balance after it (issue #16).
     context["statement"] = reports.payable_statement_page(
         provider.id, **page_args(20, prefix="statement_")

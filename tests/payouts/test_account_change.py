@@ -1,0 +1,89 @@
+"""A change of bank account: until the new account is validated, payouts keep going to the
+last validated one, and the bank and earnings pages say where they go (review finding: a
+failed new account stopped payouts to the account that was working)."""
+
+from portal.domain.states import FundAccountStatus
+from portal.extensions import db
+from portal.payouts import models as m
+from portal.payouts.common import Skipped, payout_fund_account
+from portal.payouts.create import create_payout
+
+
+def test_a_failed_new_account_leaves_payouts_going_to_the_validated_one(world, x):
+    provider, user = world.provider("WEEKLY")
+    first = world.onboard(provider, user)
+    failed = world.onboard(provider, user, number="123456780000")  # sandbox: ...0000 is dead
+    assert failed.current and failed.status == FundAccountStatus.FAILED
+    assert payout_fund_account(provider.id).id == first.id
+    world.earn(provider, user, 100_000)
+    payout = create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert not isinstance(payout, Skipped)
+    assert payout.fund_account_id == first.id
+
+
+def test_a_pending_new_account_leaves_payouts_going_to_the_validated_one_until_it_validates(
+    world, x
+):
+    provider, user = world.provider("WEEKLY")
+    first = world.onboard(provider, user)
+    second = world.onboard(provider, user, number="50100099990001", settle=False)
+    assert second.status == FundAccountStatus.PENDING
+    world.earn(provider, user, 100_000)
+    payout = create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert payout.fund_account_id == first.id
+    db.session.commit()
+    x.settle()
+    assert db.session.get(m.FundAccount, second.id).status == FundAccountStatus.VALIDATED
+    world.earn(provider, user, 100_000)
+    payout = create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert payout.fund_account_id == second.id
+
+
+def test_an_account_replaced_before_it_validated_never_gets_payouts(world, x):
+    provider, user = world.provider("WEEKLY")
+    first = world.onboard(provider, user)
+    given_up = world.onboard(provider, user, number="50100099990001", settle=False)
+    world.onboard(provider, user, number="123456780000", settle=False)
+    x.settle()  # the given-up account's validation comes back after it was replaced
+    assert db.session.get(m.FundAccount, given_up.id).status == FundAccountStatus.VALIDATED
+    assert payout_fund_account(provider.id).id == first.id
+
+
+def test_no_validated_account_at_all_still_pays_nothing(world, x):
+    provider, user = world.provider("WEEKLY")
+    world.onboard(provider, user, number="123456780000")
+    world.earn(provider, user, 100_000)
+    assert payout_fund_account(provider.id) is None
+    assert isinstance(create_payout(provider.id, kind=m.CYCLE_KIND), Skipped)
+
+
+def _save(client, number):
+    form = {"kind": "bank_account", "holder_name": "Asha Rao", "ifsc": "HDFC0001234"}
+    form |= {"account_number": number, "confirm_account_number": number}
+    assert client.post("/provider/bank", data=form).status_code == 303
+
+
+def test_the_pages_say_payouts_still_go_to_the_old_account(world, x, client, login):
+    provider, user = world.provider("WEEKLY")
+    db.session.commit()
+    login(user)
+    _save(client, "50100012345678")
+    x.settle()
+    _save(client, "50100099990001")  # pending: its result is not delivered yet
+    bank = client.get("/provider/bank").get_data(as_text=True)
+    assert "Payouts go to HDFC0001234 ••••5678 until the new account is validated." in bank
+    earnings = client.get("/provider/earnings").get_data(as_text=True)
+    assert "Payouts go to HDFC0001234 ••••5678 until the new account is validated." in earnings
+    assert "Payouts start once your account is validated." not in earnings
+
+    _save(client, "123456780000")  # dead; the replaced pending one validates late
+    x.settle()
+    bank = client.get("/provider/bank").get_data(as_text=True)
+    assert (
+        "The new account failed validation: The bank says this account is not active. "
+        "Payouts still go to HDFC0001234 ••••5678."
+    ) in bank
+    assert "payouts go here" in bank.split("Earlier accounts", 1)[1]
+    earnings = client.get("/provider/earnings").get_data(as_text=True)
+    assert "Payouts still go to HDFC0001234 ••••5678." in earnings
+    assert "Payouts start once your account is validated." not in earnings
