@@ -57,8 +57,10 @@ BUDGETS = {
     # Any 14 days (?from=): the same page query, bounded by those days.
     ("doctor", "/provider/schedule?from={day}", False): 4,
     # The year's TDS and gross in one query, the payout history once (the page's keyset
-    # page, not also the dashboard's list).
-    ("doctor", "/provider/earnings", False): 11,
+    # page, not also the dashboard's list); since the doctor's-week review, the latest
+    # payout run (when the next one is) and the account payouts go to while a new one
+    # validates (payout_fund_account), each one statement: 11 → 13.
+    ("doctor", "/provider/earnings", False): 13,
     ("doctor", "/provider/availability", False): 6,
     # A window's Edit: the page, and the window (its provider, whose it is, is the page's).
     ("doctor", "/provider/availability/windows/{window}/edit", False): 7,
