@@ -210,3 +210,31 @@ def test_a_table_cell_of_actions_keeps_table_layout():
             selector = selector.split("*/")[-1].strip()
             if re.search(r"(^|\s)\.actions$", selector) and "display: flex" in body:
                 raise AssertionError(f"{selector!r} makes td.actions a flex box")
+
+
+def test_start_and_complete_name_their_appointment_in_english_and_hindi(app, make_user, client):
+    """The doctor's-week review: Start and Complete, like Cancel, repeat down the schedule
+    and said nothing of which appointment they act on."""
+    from portal.domain.states import BookingStatus
+    from tests.payouts.conftest import World
+    from tests.plugin import PASSWORD
+
+    with app.app_context():
+        world = World(app, make_user)
+        provider, user = world.provider()
+        now = utcnow().replace(second=0, microsecond=0)
+        soon = world.booking(provider, start=now + timedelta(minutes=30))
+        started = world.booking(provider, start=now - timedelta(minutes=5))
+        started.status = BookingStatus.STARTED
+        db.session.commit()
+        at = {b.id: b.start_at.astimezone(INDIA_TZ).strftime("%H:%M") for b in (soon, started)}
+        ids, email, name = (soon.id, started.id), user.email, soon.visit.for_name
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    html = client.get("/provider/").get_data(as_text=True)
+    assert f'aria-label="Start {at[ids[0]]} {name}">Start</button>' in _row_of(html, ids[0])
+    assert f'aria-label="Complete {at[ids[1]]} {name}">Complete</button>' in _row_of(html, ids[1])
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get("/provider/").get_data(as_text=True)
+    assert f'aria-label="{at[ids[0]]} {name} का अपॉइंटमेंट शुरू करें">' in _row_of(html, ids[0])
+    assert f'aria-label="{at[ids[1]]} {name} का अपॉइंटमेंट पूरा करें">' in _row_of(html, ids[1])
