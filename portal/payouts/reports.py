@@ -21,6 +21,7 @@ from portal.domain.payouts import (
     GATEWAY_MINIMUM_PAYOUT,
     catch_up_note,
     cycle_payable,
+    over_threshold,
 )
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
@@ -247,6 +248,8 @@ def dashboard(provider):
         "fy_end": end,
         "tds": tds,
         "fy_gross": fy_gross,
+        "fy_to_bank": fy_gross - tds,  # the year's payouts as received: gross less TDS
+        "tds_applies": over_threshold(fy_gross, policy().tds_rule_for(fy)),
         "in_flight": int(in_flight or 0),
         "earnings": earnings(provider.id),
         "penalties": penalties(provider.id),
