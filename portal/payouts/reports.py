@@ -33,7 +33,12 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
-from portal.payouts.common import current_fund_account, payable_balance, payout_fund_account
+from portal.payouts.common import (
+    current_fund_account,
+    payable_balance,
+    payout_fund_account,
+    tds_section,
+)
 from portal.payouts.completion import fee_shares
 from portal.payouts.create import next_payout
 from portal.payouts.runs import next_run_day
@@ -417,7 +422,7 @@ def _describe(line, ref, bookings, reschedules, payouts_by_id):
                 id=payout.id,
                 net=format_inr(payout.net),
                 tds=format_inr(payout.tds),
-                section=payout.tds_section or policy().tds_rule_for(payout.financial_year).section,
+                section=tds_section(payout),
             )
         else:
             detail = Text(MSG_PAYOUT, id=payout.id, net=format_inr(payout.net))
