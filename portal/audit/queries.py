@@ -34,12 +34,13 @@ def change_text(value):
 
 # The facts that are money wherever the log records them (integer paise): a payout's
 # snapshot, a payment's or refund's amount, a checkout's wallet and gateway parts, a
-# settlement's fees and tax, a wallet's balance, an override and what it replaced.
+# settlement's fees and tax, a wallet's balance, an override and what it replaced, a
+# booked item's total, a wallet adjustment's 24-hour window.
 MONEY_FACTS = frozenset(
     {
         "amount", "fee", "fees", "tax", "gross", "tds", "net", "payable", "balance",
         "total_gross", "discount", "wallet", "gateway", "penalty", "refund", "override",
-        "calculated", "extra", "adjusted",
+        "calculated", "extra", "adjusted", "total", "window_total",
     }
 )  # fmt: skip
 

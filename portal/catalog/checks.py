@@ -54,11 +54,9 @@ from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
 from portal.db import unit_of_work, utcnow
 from portal.domain.names import NAME_NEEDS_LETTER, has_letter
-from portal.domain.rates import format_inr
 from portal.domain.text import DateText, PluralText, Text
 from portal.extensions import db
 from portal.i18n import N_, Nn_
-from portal.policies.store import policy_in_force
 
 __all__ = [
     "FORM",
@@ -211,22 +209,23 @@ MSG_CLINIC_OVER_MANY = N_(
 # full"). ``%(penalty)s``: the penalty in force (``own_words``).
 MSG_YOUR_LEAVE_OVER_ONE = N_(
     "You have 1 appointment in this period, on %(first)s. Ask the clinic to move it, or "
-    "cancel it from your schedule (it costs you the cancellation penalty, %(penalty)s now)."
+    "cancel it from your schedule (it costs you a cancellation penalty, shown on the cancel "
+    "page before you confirm)."
 )
 MSG_YOUR_LEAVE_OVER_MANY = N_(
     "You have %(count)s appointments in this period (%(listed)s). Ask the clinic to move "
-    "them, or cancel them from your schedule (each costs you the cancellation penalty, "
-    "%(penalty)s now)."
+    "them, or cancel them from your schedule (each costs you a cancellation penalty, shown "
+    "on the cancel page before you confirm)."
 )
 MSG_YOUR_HOURS_OVER_ONE = N_(
     "You have 1 appointment in the hours being removed, on %(first)s. Ask the clinic to "
-    "move it, or cancel it from your schedule (it costs you the cancellation penalty, "
-    "%(penalty)s now)."
+    "move it, or cancel it from your schedule (it costs you a cancellation penalty, shown on "
+    "the cancel page before you confirm)."
 )
 MSG_YOUR_HOURS_OVER_MANY = N_(
     "You have %(count)s appointments in the hours being removed (%(listed)s). Ask the "
-    "clinic to move them, or cancel them from your schedule (each costs you the "
-    "cancellation penalty, %(penalty)s now)."
+    "clinic to move them, or cancel them from your schedule (each costs you a "
+    "cancellation penalty, shown on the cancel page before you confirm)."
 )
 
 # Unpaid holds in the way (a patient paying for a time; a move's new time while its fee is
@@ -288,12 +287,13 @@ YOURS = {
 
 def own_words(actor, messages):
     """``(messages, values)`` for a refusal as ``actor`` reads it: the provider themselves
-    their own words (``YOURS``) with the cancellation penalty in force (``penalty``),
-    anyone else (an admin) ``messages`` as they are."""
+    their own words (``YOURS``), anyone else (an admin) ``messages`` as they are. The
+    penalty is not named: each booking is charged its own policy version's
+    (``refunds.cancel``), which the cancel page states before the doctor confirms; the
+    policy in force now may say another amount (re-read finding)."""
     if getattr(actor, "role", None) != PROVIDER or messages not in YOURS:
         return messages, {}
-    penalty = policy_in_force().provider_cancellation_penalty
-    return YOURS[messages], {"penalty": format_inr(penalty)}
+    return YOURS[messages], {}
 
 
 # A time as the refusals here and in catalog.clinics name it: "Mon 07 Dec 2026, 10:30".

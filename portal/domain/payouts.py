@@ -69,6 +69,12 @@ class TdsResult:
     shortfall_after: int  # TDS due but not yet deducted (store it)
 
 
+def over_threshold(fy_gross: int, rule: TdsRule) -> bool:
+    """Whether a year's gross payouts are past the TDS threshold: from then on each payout
+    deducts the rate (up to it, none)."""
+    return fy_gross > rule.threshold
+
+
 def tds_for_payout(
     gross: int,
     fy_gross_paid_before: int,
@@ -93,7 +99,7 @@ def tds_for_payout(
     else:
         rule = policy_for_fy
     cumulative = fy_gross_paid_before + gross
-    if cumulative <= rule.threshold:
+    if not over_threshold(cumulative, rule):
         return TdsResult(
             gross,
             0,
@@ -105,7 +111,7 @@ def tds_for_payout(
             fy_untaxed_gross_before + gross,
             fy_tds_shortfall_before,
         )
-    crossed_now = fy_gross_paid_before <= rule.threshold
+    crossed_now = not over_threshold(fy_gross_paid_before, rule)
     base = fy_untaxed_gross_before + gross
     due = apply_bps(base, rule.rate_bps) + fy_tds_shortfall_before
     tds = min(due, gross)

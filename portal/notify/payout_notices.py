@@ -18,6 +18,7 @@ from portal.notify.links import path
 from portal.notify.reminders import local_time
 from portal.notify.wording import speaking_to
 from portal.payouts import models as m
+from portal.payouts.common import tds_section
 from portal.refunds.models import Cancellation
 
 # The payout statuses the provider hears of (QUEUED and PROCESSING are on the way).
@@ -70,7 +71,7 @@ def payout_moved(payout_id, status, attempt, retried=False):
             if payout.tds:
                 body += " " + _(
                     "TDS of %(tds)s (section %(section)s) was withheld from %(gross)s.",
-                    tds=format_inr(payout.tds), section=payout.tds_section or "194J",
+                    tds=format_inr(payout.tds), section=tds_section(payout),
                     gross=format_inr(payout.gross),
                 )  # fmt: skip
         else:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from portal.catalog import time_lock
 from portal.catalog.models import Provider
-from portal.config import setting
+from portal.config import policy, setting
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance, balance_column, owned_code
@@ -73,6 +73,13 @@ def resend_backoff(requests_made):
 
 
 # --- reading ------------------------------------------------------------------------------
+
+
+def tds_section(payout):
+    """The section a payout's TDS was deducted under: the one stored with it, else (a row
+    older than that column) its financial year's rule's. Never a literal: POLICY.md makes
+    the section a setting per year."""
+    return payout.tds_section or policy().tds_rule_for(payout.financial_year).section
 
 
 def payable_balance(provider_id):

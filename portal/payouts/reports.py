@@ -21,6 +21,7 @@ from portal.domain.payouts import (
     GATEWAY_MINIMUM_PAYOUT,
     catch_up_note,
     cycle_payable,
+    over_threshold,
 )
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
@@ -32,7 +33,12 @@ from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.queries import account_history_page
 from portal.payouts import models as m
-from portal.payouts.common import current_fund_account, payable_balance, payout_fund_account
+from portal.payouts.common import (
+    current_fund_account,
+    payable_balance,
+    payout_fund_account,
+    tds_section,
+)
 from portal.payouts.completion import fee_shares
 from portal.payouts.create import next_payout
 from portal.payouts.runs import next_run_day
@@ -247,6 +253,8 @@ def dashboard(provider):
         "fy_end": end,
         "tds": tds,
         "fy_gross": fy_gross,
+        "fy_to_bank": fy_gross - tds,  # the year's payouts as received: gross less TDS
+        "tds_applies": over_threshold(fy_gross, policy().tds_rule_for(fy)),
         "in_flight": int(in_flight or 0),
         "earnings": earnings(provider.id),
         "penalties": penalties(provider.id),
@@ -414,7 +422,7 @@ def _describe(line, ref, bookings, reschedules, payouts_by_id):
                 id=payout.id,
                 net=format_inr(payout.net),
                 tds=format_inr(payout.tds),
-                section=payout.tds_section or policy().tds_rule_for(payout.financial_year).section,
+                section=tds_section(payout),
             )
         else:
             detail = Text(MSG_PAYOUT, id=payout.id, net=format_inr(payout.net))

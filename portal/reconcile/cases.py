@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.db import UTCDateTime
+from portal.domain.states import ReconCaseStatus
 from portal.extensions import db
 from portal.reconcile.matching import Existing
 from portal.reconcile.models import ReconCase
@@ -41,6 +42,18 @@ UPDATED = (
     "resolution",
     "note",
 )
+
+
+def has_open_discrepancy(visit_id, besides=None) -> bool:
+    """Whether a case about ``visit_id`` (other than ``besides``, a case id) is still a
+    discrepancy: while one is, the visit keeps the reconciliation flag a run raised
+    (``resolve._clear_flag`` after a sync or accept, ``run.unflag_agreed`` after a run)."""
+    query = sa.select(ReconCase.id).where(
+        ReconCase.visit_id == visit_id, ReconCase.status == ReconCaseStatus.DISCREPANCY
+    )
+    if besides is not None:
+        query = query.where(ReconCase.id != besides)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def one_of(column, values):

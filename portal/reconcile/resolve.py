@@ -94,14 +94,7 @@ def _clear_flag(actor, case, visit):
     finding: resolved cases left their visits "Needs attention", resolved a second time)."""
     if visit is None or case.status == ReconCaseStatus.DISCREPANCY:
         return
-    still_open = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            ReconCase.visit_id == visit.id,
-            ReconCase.status == ReconCaseStatus.DISCREPANCY,
-            ReconCase.id != case.id,
-        )
-    )
-    if not still_open:
+    if not cases.has_open_discrepancy(visit.id, besides=case.id):
         attention.clear_visit_reason(actor, visit, ATTENTION_RECONCILIATION, CLEARED_NOTE)
 
 

@@ -243,7 +243,9 @@ def execute(run_id, *, source=None):
     return db.session.get(ReconRun, run_id)
 
 
-UNFLAGGED_NOTE = "Cleared: a reconciliation run found the visit's records agree."
+# No case of the visit is a discrepancy now (a case within its grace, PENDING, is not one
+# yet: a run that finds it disagreeing raises the flag again).
+UNFLAGGED_NOTE = "Cleared: a reconciliation run found no open discrepancy for the visit."
 
 
 def unflag_agreed():
@@ -263,13 +265,7 @@ def unflag_agreed():
     with unit_of_work():
         for visit_id in sorted(db.session.scalars(query)):
             visit = lifecycle.lock_visit(visit_id)
-            still_open = db.session.scalar(
-                sa.select(sa.func.count()).where(
-                    ReconCase.visit_id == visit_id,
-                    ReconCase.status == ReconCaseStatus.DISCREPANCY,
-                )
-            )
-            if not still_open:
+            if not cases.has_open_discrepancy(visit_id):
                 cleared += attention.clear_visit_reason(
                     None, visit, ATTENTION_RECONCILIATION, UNFLAGGED_NOTE
                 )

@@ -108,7 +108,8 @@ def window_total(admin_id, patient_id, until, *, statuses=COUNTED, exclude_id=No
     """|amounts| of this admin's adjustments to this wallet made in the 24 hours up to
     ``until`` (inclusive), in ``statuses``, ``exclude_id`` left out: the one sum the
     approval rule (when an adjustment is asked) and its reason (what of it still waits)
-    both read."""
+    both read. The upper bound is new to the rule (it had none) and changes nothing there:
+    ``until`` is now, under the wallet's lock, so no adjustment of the window is later."""
     query = sa.select(sa.func.coalesce(sa.func.sum(sa.func.abs(WalletAdjustment.amount)), 0)).where(
         WalletAdjustment.created_by_id == admin_id,
         WalletAdjustment.patient_id == patient_id,

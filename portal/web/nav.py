@@ -3,7 +3,8 @@
 The links are one ``{% cache %}`` piece per role (portal.templating.FragmentCache), the same
 for every page: the mark cannot be inside it, so it is added to the rendered piece. The
 section is the link whose address is the longest one the request's path is at or under
-("/provider/schedule?from=…" and "/provider/schedule" are Schedule, "/provider/" Today)."""
+("/provider/schedule?from=…" and "/provider/schedule" are Schedule, "/provider/" Today
+and nothing under it)."""
 
 import re
 
@@ -14,7 +15,12 @@ _LINK = re.compile(r'<a href="(/[^"?#]*)"')
 
 
 def _covers(href, path):
-    return path == href or path.startswith(href.rstrip("/") + "/")
+    """A section's link covers its own path and those under it; a home page's ("/provider/",
+    "/admin/", ending in "/") only itself: the pages under it that the bar does not name
+    (a booking's cancel page) are not Today or Operations (re-read finding)."""
+    if href.endswith("/"):
+        return path == href
+    return path == href or path.startswith(href + "/")
 
 
 def mark_current(links):

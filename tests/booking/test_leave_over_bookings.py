@@ -235,7 +235,7 @@ def test_a_window_narrowed_over_a_booking_is_refused_and_around_it_is_changed(wo
     assert exc.value.errors == {
         FORM: "You have 2 appointments in the hours being removed (Tue 02 Jun 2026, 10:00; Tue"
         " 02 Jun 2026, 12:00). Ask the clinic to move them, or cancel them from your schedule"
-        " (each costs you the cancellation penalty, ₹250 now)."
+        " (each costs you a cancellation penalty, shown on the cancel page before you confirm)."
     }
     with pytest.raises(ValidationError) as exc:
         availability.change_availability(doctor, window.id, time(10, 30), time(18))
@@ -461,9 +461,11 @@ def test_the_refusal_reads_the_holds_in_the_same_query(world, users):
 
 def test_the_doctor_is_told_what_they_can_do_and_an_admin_what_an_admin_does(app, world, users):
     """Review: the refusals said "Cancel or move them first (a cancelled patient is refunded
-    in full)" to the doctor too, who cannot move a booking and pays the policy's penalty
-    for each they cancel. The doctor reads their own words (the penalty in force, not a
-    literal); an admin's are unchanged."""
+    in full)" to the doctor too, who cannot move a booking and pays a penalty for each they
+    cancel. The doctor reads their own words; an admin's are unchanged. No amount is named
+    (re-read finding: "₹400 now" after a policy change, where each booking is charged its
+    own version's ₹250): the cancel page states the booking's own before the doctor
+    confirms."""
     from portal.catalog.models import Provider
     from portal.domain.policy import DEFAULT_POLICY
 
@@ -477,13 +479,14 @@ def test_the_doctor_is_told_what_they_can_do_and_an_admin_what_an_admin_does(app
     assert leave == (
         "You have 2 appointments in this period (Tue 02 Jun 2026, 10:00; Tue 02 Jun 2026, "
         "12:00). Ask the clinic to move them, or cancel them from your schedule (each costs "
-        "you the cancellation penalty, ₹250 now)."
+        "you a cancellation penalty, shown on the cancel page before you confirm)."
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(leave) == (
             "इस अवधि में आपके 2 अपॉइंटमेंट हैं (मंगल 02 जून 2026, 10:00; मंगल 02 जून 2026, "
             "12:00)। क्लिनिक से उन्हें बदलने को कहें, या अपने शेड्यूल से उन्हें रद्द करें (हर "
-            "रद्दीकरण पर आपसे रद्द करने का जुर्माना लिया जाता है, अभी ₹250)।"
+            "रद्दीकरण पर आपसे रद्द करने का जुर्माना लिया जाता है, जो पुष्टि से पहले रद्द करने के पेज "
+            "पर दिखता है)।"
         )
     with pytest.raises(ValidationError) as exc:  # the admin's words stay an admin's
         availability.add_leave(users(world.admin), world.doctors[0], starts, ends)
@@ -500,16 +503,17 @@ def test_the_doctor_is_told_what_they_can_do_and_an_admin_what_an_admin_does(app
     finally:
         app.config["POLICY"] = saved
     hours = exc.value.errors[FORM]
+    assert "₹" not in hours  # the policy in force (₹400) is not what these bookings cost
     assert hours == (
         "You have 1 appointment in the hours being removed, on Tue 02 Jun 2026, 12:00. Ask "
-        "the clinic to move it, or cancel it from your schedule (it costs you the "
-        "cancellation penalty, ₹400 now)."
+        "the clinic to move it, or cancel it from your schedule (it costs you a "
+        "cancellation penalty, shown on the cancel page before you confirm)."
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(hours) == (
             "हटाए जा रहे घंटों में आपका 1 अपॉइंटमेंट है, मंगल 02 जून 2026, 12:00 को। क्लिनिक से "
             "उसे बदलने को कहें, या अपने शेड्यूल से उसे रद्द करें (इस पर आपसे रद्द करने का "
-            "जुर्माना लिया जाता है, अभी ₹400)।"
+            "जुर्माना लिया जाता है, जो पुष्टि से पहले रद्द करने के पेज पर दिखता है)।"
         )
     with pytest.raises(ValidationError) as exc:
         availability.change_availability(

@@ -157,3 +157,15 @@ def test_the_catch_up_note_names_the_section_the_payout_was_deducted_under():
     assert note.endswith("(section 194C).")
     assert dp.catch_up_note(665_000, 562_750, rule, "2026-27").endswith("(section 194J).")
     assert dp.catch_up_note(665_000, 66_500, rule, "2026-27") is None  # the rate, no catch-up
+
+
+def test_the_threshold_is_passed_only_above_it_as_tds_for_payout_reads_it():
+    """One rule for the payout's TDS and the provider's TDS card (``over_threshold``): a
+    year at exactly the threshold deducts nothing, one paisa more does."""
+    from portal.domain.payouts import over_threshold
+
+    rule = DEFAULT_POLICY.tds_rule_for("2026-27")
+    assert not over_threshold(rule.threshold, rule)
+    assert over_threshold(rule.threshold + 1, rule)
+    assert tds_for_payout(rule.threshold, 0, 0, rule).tds == 0
+    assert tds_for_payout(rule.threshold + 1, 0, 0, rule).tds > 0

@@ -135,3 +135,30 @@ def test_money_notices_are_in_the_providers_language(world, x):
     (notice,) = _told(user.id)
     assert notice.title == "₹1,000 का भुगतान हो गया"
     assert "HDFC ••••5678" in notice.body and "UTR" in notice.body
+
+
+def test_a_payout_without_its_section_stored_names_its_years_rule(app, world, x):
+    """Re-read: the notice fell back to a literal "194J" for a payout whose section was not
+    stored (rows older than the column); the section is a setting per financial year."""
+    from portal.domain.policy import DEFAULT_POLICY, TdsRule
+    from portal.domain.rates import rupees
+
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 6_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    payout.tds_section = None  # as an old row has it
+    db.session.commit()
+    db.session.execute(sa.delete(Notification).where(Notification.user_id == user.id))
+    db.session.commit()
+    rule = TdsRule(from_fy="2025-26", rate_bps=1_000, threshold=rupees(50_000), section="194JB")
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(tds_rules=(rule,))
+    try:
+        payout_notices.payout_moved(payout.id, PayoutStatus.PROCESSED, 1, retried=False)
+        db.session.commit()
+    finally:
+        app.config["POLICY"] = saved
+    (notice,) = _told(user.id)
+    assert "(section 194JB) was withheld" in notice.body

@@ -70,3 +70,12 @@ def test_the_audit_pages_show_a_payouts_money_in_rupees(client, payout_created, 
     assert "gross: ₹6,650.00" in page and "net: ₹6,650.00" in page and "tds: ₹0.00" in page
     assert "665000" not in page
     assert "status: QUEUED" in page
+
+
+def test_a_booked_items_total_and_a_wallet_windows_sum_read_in_rupees_too(app):
+    """Re-read: ``total`` (booking.hold / booking.remove) and ``window_total`` (a wallet
+    adjustment's 24 hours) are paise too, but printed "total: 52950" beside "amount: ₹…"."""
+    from portal.audit.queries import facts_text
+
+    text = facts_text({"total": 52_950, "window_total": 500_000, "id": 12})
+    assert text == "id: 12; total: ₹529.50; window_total: ₹5,000.00"
