@@ -83,10 +83,14 @@ def _held(world, provider, start, lapses):
     return booking
 
 
-def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(world, client, login):
+def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(
+    mid_year, world, client, login
+):
     """A hold blocks the doctor's leave ("1 patient is paying for a time in this period"),
     so the schedule shows it (review finding: it was on no page), as the refusal does:
-    when it lapses, not who holds it (the doctor learns the name once it is paid)."""
+    when it lapses, not who holds it (the doctor learns the name once it is paid). At
+    mid-day (``mid_year``): after 23:40 IST the hold lapses tomorrow and is shown with
+    its day."""
     provider, user = world.provider()
     now = utcnow().replace(microsecond=0)
     lapses = now + timedelta(minutes=20)
@@ -152,10 +156,13 @@ def _current_links(html):
     return re.findall(r'<a href="([^"]*)" aria-current="page"', html)
 
 
-def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(world, client, login):
+def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(
+    mid_year, world, client, login
+):
     """Review finding: Today (/provider/) and Schedule were one page, and nothing marked
     the current page. The top bar's links are one cached piece per role: the mark is set
-    after it (each page its own link, whichever was rendered first)."""
+    after it (each page its own link, whichever was rendered first). At mid-day
+    (``mid_year``): after 23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     provider, user = world.provider()
     now = utcnow().replace(microsecond=0)
     soon = world.booking(provider, start=now + timedelta(minutes=30))
@@ -212,9 +219,12 @@ def test_a_table_cell_of_actions_keeps_table_layout():
                 raise AssertionError(f"{selector!r} makes td.actions a flex box")
 
 
-def test_start_and_complete_name_their_appointment_in_english_and_hindi(app, make_user, client):
+def test_start_and_complete_name_their_appointment_in_english_and_hindi(
+    mid_year, app, make_user, client
+):
     """The doctor's-week review: Start and Complete, like Cancel, repeat down the schedule
-    and said nothing of which appointment they act on."""
+    and said nothing of which appointment they act on. At mid-day (``mid_year``): after
+    23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     from portal.domain.states import BookingStatus
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
