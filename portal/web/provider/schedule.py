@@ -142,7 +142,7 @@ def _context(provider, now, days=SPAN_DAYS):
         "moved_from": lambda b: _moved_from(page, b),
         "held_until": lambda b: _held_until(b, today),
         "can_start": lambda b: completion.can_start(b, now),
-        "can_complete": completion.can_complete,
+        "can_complete": lambda b: completion.can_complete(b, now),
         "today": today,
     }
 
