@@ -208,6 +208,12 @@ def schedule_page(
     return page
 
 
+def moved_from(booking_id):
+    """Where one booking was before its latest done move, or None: for its row shown alone
+    (after an action on it), whichever page of days it is on."""
+    return db.session.scalar(sa.select(_moved_from()).where(IndividualBooking.id == booking_id))
+
+
 def _moved_from():
     """Where a booking was before its latest done move (None when never moved), read with
     the page's rows rather than a query per row."""

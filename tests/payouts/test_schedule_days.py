@@ -248,3 +248,53 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(
     html = client.get("/provider/").get_data(as_text=True)
     assert f'aria-label="{at[ids[0]]} {name} का अपॉइंटमेंट शुरू करें">' in _row_of(html, ids[0])
     assert f'aria-label="{at[ids[1]]} {name} का अपॉइंटमेंट पूरा करें">' in _row_of(html, ids[1])
+
+
+def test_acting_on_a_row_of_a_later_page_keeps_that_page(world, client, login):
+    """Review finding: the row swapped in after a POST was read from today's 14 days (a
+    booking moved to 20 days ahead lost its "Moved from" line), and without htmx the
+    answer went back to today's page. The row's forms carry the page's ``from``."""
+    from portal.booking.models import Reschedule
+
+    provider, user = world.provider()
+    first = _today() + timedelta(days=14)
+    moved = world.booking(provider, start=_at(_today() + timedelta(days=20)))
+    moved.service.mode = "ONLINE"
+    old = _at(_today() + timedelta(days=22), 11)
+    db.session.add(
+        Reschedule(
+            booking_id=moved.id,
+            visit_id=moved.master_id,
+            old_start=old,
+            old_end=old + timedelta(minutes=30),
+            new_start=moved.start_at,
+            new_end=moved.end_at,
+            notice_minutes=30000,
+            penalty_bps=0,
+            penalty=0,
+            platform_fee=0,
+            gst=0,
+            total=0,
+            status="DONE",
+            done_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    login(user)
+    was = "Moved from " + old.strftime("%a %d %b %H:%M")
+    row = _row_of(client.get(f"/provider/schedule?from={first}").get_data(as_text=True), moved.id)
+    assert was in row
+    assert f'<input type="hidden" name="from" value="{first}">' in row
+    url = f"/provider/schedule/{moved.id}/meet-link"
+    link = "https://meet.google.com/abc-defg-hij"
+    answer = client.post(
+        url, data={"meet_link": link, "from": first}, headers={"HX-Request": "true"}
+    )
+    assert answer.status_code == 200
+    row = answer.get_data(as_text=True)
+    assert was in row and f'<input type="hidden" name="from" value="{first}">' in row
+    plain = client.post(url, data={"meet_link": link, "from": first.isoformat()})
+    assert plain.status_code == 303 and plain.location.endswith(f"/provider/schedule?from={first}")
+    for bad in ("2026-02-30", "soon", ""):
+        plain = client.post(url, data={"meet_link": link, "from": bad})
+        assert plain.status_code == 303 and plain.location.endswith("/provider/schedule"), bad
