@@ -257,11 +257,7 @@ def live_booking_intervals(w):
             IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
             IndividualBooking.start_at < w.end,
             IndividualBooking.end_at > w.start,
-            sa.or_(
-                IndividualBooking.status != BookingStatus.SCHEDULED,
-                MasterBooking.hold_expires_at.is_(None),
-                MasterBooking.hold_expires_at > w.now,
-            ),
+            hold_still_active(w.now),
         )
     )
     return sa.union_all(bookings, held_intervals_query(w))
@@ -273,6 +269,19 @@ def unpaid_hold_lapses():
     return sa.case(
         (IndividualBooking.status == BookingStatus.SCHEDULED, MasterBooking.hold_expires_at),
         else_=sa.null(),
+    )
+
+
+def hold_still_active(now):
+    """The condition (over IndividualBooking joined to its MasterBooking) that a booking is
+    not on an unpaid hold, or on one not lapsed at ``now`` (an item SCHEDULED is held while
+    its visit is paid for): a lapsed hold blocks no one,
+    whether or not the sweep has expired it yet (the busy intervals, a clinic's bookings,
+    the provider's schedule)."""
+    return sa.or_(
+        IndividualBooking.status != BookingStatus.SCHEDULED,
+        MasterBooking.hold_expires_at.is_(None),
+        MasterBooking.hold_expires_at > now,
     )
 
 
@@ -331,11 +340,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
             IndividualBooking.start_at < end,
             IndividualBooking.end_at > start,
-            sa.or_(
-                IndividualBooking.status != BookingStatus.SCHEDULED,
-                MasterBooking.hold_expires_at.is_(None),
-                MasterBooking.hold_expires_at > now,
-            ),
+            hold_still_active(now),
         )
     )
     held = (

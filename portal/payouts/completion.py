@@ -219,8 +219,11 @@ def can_start(booking, now=None):
     return booking.status == BookingStatus.CONFIRMED and now >= booking.start_at - START_EARLY
 
 
-def can_complete(booking):
-    return booking.status == BookingStatus.STARTED
+def can_complete(booking, now=None):
+    """STARTED and begun: as ``complete_booking`` refuses before the start (a booking
+    started early is completed from its start)."""
+    now = now or utcnow()
+    return booking.status == BookingStatus.STARTED and now >= booking.start_at
 
 
 __all__ = [

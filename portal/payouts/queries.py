@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit.models import AuditEntry
+from portal.booking import claims
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule, booking_providers
 from portal.catalog.models import Clinic, Provider
 from portal.db import db, utcnow
@@ -32,7 +33,7 @@ SCHEDULE_ORDER = (
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
 # A provider's schedule: what is booked, under way or done (not cancelled or expired), and
 # a time held while the patient pays (SCHEDULED): it blocks the doctor's leave and hours
-# changes as a booking does (booking.claims.busy_query), so the doctor sees it.
+# changes as a booking does (booking.claims.live_booking_intervals), so the doctor sees it.
 ON_SCHEDULE = (
     BookingStatus.SCHEDULED,
     BookingStatus.CONFIRMED,
@@ -179,12 +180,8 @@ def schedule_page(
             booking_providers.c.provider_id == provider_id,
             IndividualBooking.status.in_(ON_SCHEDULE),
             in_days,
-            # A hold only while it lasts, as it blocks the doctor's time (claims.busy_query).
-            sa.or_(
-                IndividualBooking.status != BookingStatus.SCHEDULED,
-                MasterBooking.hold_expires_at.is_(None),
-                MasterBooking.hold_expires_at > now,
-            ),
+            # A hold only while it lasts, as it blocks the doctor's time.
+            claims.hold_still_active(now),
         )
     )
     page = keyset_page(
@@ -206,6 +203,12 @@ def schedule_page(
     page.extra["moved_from"] = {b.id: moved for b, moved in page.items if moved is not None}
     page.items[:] = [b for b, _moved in page.items]
     return page
+
+
+def moved_from(booking_id):
+    """Where one booking was before its latest done move, or None: for its row shown alone
+    (after an action on it), whichever page of days it is on."""
+    return db.session.scalar(sa.select(_moved_from()).where(IndividualBooking.id == booking_id))
 
 
 def _moved_from():

@@ -74,3 +74,40 @@ def test_the_schedule_says_when_it_can_be_completed_in_hindi(app, make_user, cli
     client.post(f"/provider/schedule/{booking_id}/complete")
     page = client.get("/provider/schedule").get_data(as_text=True)
     assert f"{at} से, जब यह शुरू हो," in page
+
+
+def test_can_complete_only_once_started_and_from_the_start(world):
+    provider, user = world.provider()
+    booking, start = _nine_twenty(world, provider)
+    early = start - timedelta(minutes=30)
+    completion.start_booking(user, booking.id, now=early)
+    assert not completion.can_complete(booking, early)
+    assert completion.can_complete(booking, start)
+    assert completion.can_complete(booking, start + timedelta(hours=3))
+
+
+def test_a_row_started_early_says_from_when_instead_of_complete(app, make_user, client):
+    """Review finding: Complete was shown for an appointment started early, then refused."""
+    from tests.payouts.conftest import World
+
+    with app.app_context():
+        world = World(app, make_user)
+        provider, user = world.provider()
+        start = (utcnow() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+        booking = world.booking(provider, start=start)
+        completion.start_booking(user, booking.id)
+        db.session.commit()
+        booking_id, email = booking.id, user.email
+        at = start.astimezone(INDIA_TZ).strftime("%H:%M")
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+    row = _row(client.get("/provider/schedule").get_data(as_text=True), booking_id)
+    assert f'<span class="muted">Complete from {at}</span>' in row
+    assert "/complete" not in row and ">Complete</button>" not in row
+    client.post("/language", data={"language": "hi", "next": "/"})
+    row = _row(client.get("/provider/schedule").get_data(as_text=True), booking_id)
+    assert f'<span class="muted">{at} से पूरा करें</span>' in row
+
+
+def _row(html, booking_id):
+    return html.split(f'id="booking-{booking_id}"', 1)[1].split("</tr>", 1)[0]

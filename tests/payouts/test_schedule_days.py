@@ -83,10 +83,14 @@ def _held(world, provider, start, lapses):
     return booking
 
 
-def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(world, client, login):
+def test_an_unpaid_hold_shows_greyed_without_actions_or_the_patients_name(
+    mid_year, world, client, login
+):
     """A hold blocks the doctor's leave ("1 patient is paying for a time in this period"),
     so the schedule shows it (review finding: it was on no page), as the refusal does:
-    when it lapses, not who holds it (the doctor learns the name once it is paid)."""
+    when it lapses, not who holds it (the doctor learns the name once it is paid). At
+    mid-day (``mid_year``): after 23:40 IST the hold lapses tomorrow and is shown with
+    its day."""
     provider, user = world.provider()
     now = utcnow().replace(microsecond=0)
     lapses = now + timedelta(minutes=20)
@@ -152,10 +156,13 @@ def _current_links(html):
     return re.findall(r'<a href="([^"]*)" aria-current="page"', html)
 
 
-def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(world, client, login):
+def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(
+    mid_year, world, client, login
+):
     """Review finding: Today (/provider/) and Schedule were one page, and nothing marked
     the current page. The top bar's links are one cached piece per role: the mark is set
-    after it (each page its own link, whichever was rendered first)."""
+    after it (each page its own link, whichever was rendered first). At mid-day
+    (``mid_year``): after 23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     provider, user = world.provider()
     now = utcnow().replace(microsecond=0)
     soon = world.booking(provider, start=now + timedelta(minutes=30))
@@ -212,9 +219,12 @@ def test_a_table_cell_of_actions_keeps_table_layout():
                 raise AssertionError(f"{selector!r} makes td.actions a flex box")
 
 
-def test_start_and_complete_name_their_appointment_in_english_and_hindi(app, make_user, client):
+def test_start_and_complete_name_their_appointment_in_english_and_hindi(
+    mid_year, app, make_user, client
+):
     """The doctor's-week review: Start and Complete, like Cancel, repeat down the schedule
-    and said nothing of which appointment they act on."""
+    and said nothing of which appointment they act on. At mid-day (``mid_year``): after
+    23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     from portal.domain.states import BookingStatus
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
@@ -238,3 +248,53 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(app, mak
     html = client.get("/provider/").get_data(as_text=True)
     assert f'aria-label="{at[ids[0]]} {name} का अपॉइंटमेंट शुरू करें">' in _row_of(html, ids[0])
     assert f'aria-label="{at[ids[1]]} {name} का अपॉइंटमेंट पूरा करें">' in _row_of(html, ids[1])
+
+
+def test_acting_on_a_row_of_a_later_page_keeps_that_page(world, client, login):
+    """Review finding: the row swapped in after a POST was read from today's 14 days (a
+    booking moved to 20 days ahead lost its "Moved from" line), and without htmx the
+    answer went back to today's page. The row's forms carry the page's ``from``."""
+    from portal.booking.models import Reschedule
+
+    provider, user = world.provider()
+    first = _today() + timedelta(days=14)
+    moved = world.booking(provider, start=_at(_today() + timedelta(days=20)))
+    moved.service.mode = "ONLINE"
+    old = _at(_today() + timedelta(days=22), 11)
+    db.session.add(
+        Reschedule(
+            booking_id=moved.id,
+            visit_id=moved.master_id,
+            old_start=old,
+            old_end=old + timedelta(minutes=30),
+            new_start=moved.start_at,
+            new_end=moved.end_at,
+            notice_minutes=30000,
+            penalty_bps=0,
+            penalty=0,
+            platform_fee=0,
+            gst=0,
+            total=0,
+            status="DONE",
+            done_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    login(user)
+    was = "Moved from " + old.strftime("%a %d %b %H:%M")
+    row = _row_of(client.get(f"/provider/schedule?from={first}").get_data(as_text=True), moved.id)
+    assert was in row
+    assert f'<input type="hidden" name="from" value="{first}">' in row
+    url = f"/provider/schedule/{moved.id}/meet-link"
+    link = "https://meet.google.com/abc-defg-hij"
+    answer = client.post(
+        url, data={"meet_link": link, "from": first}, headers={"HX-Request": "true"}
+    )
+    assert answer.status_code == 200
+    row = answer.get_data(as_text=True)
+    assert was in row and f'<input type="hidden" name="from" value="{first}">' in row
+    plain = client.post(url, data={"meet_link": link, "from": first.isoformat()})
+    assert plain.status_code == 303 and plain.location.endswith(f"/provider/schedule?from={first}")
+    for bad in ("2026-02-30", "soon", ""):
+        plain = client.post(url, data={"meet_link": link, "from": bad})
+        assert plain.status_code == 303 and plain.location.endswith("/provider/schedule"), bad

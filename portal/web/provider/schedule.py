@@ -104,9 +104,8 @@ def _held_until(booking, today):
     return lapses.strftime("%H:%M" if lapses.date() == today else "%a %d %b, %H:%M")
 
 
-def _moved_from(page, booking):
-    """Where the booking was before its latest move, at the clinic, or None."""
-    before = page.extra["moved_from"].get(booking.id)
+def _moved_from(before, booking):
+    """Where the booking was before its latest move (``before``), at the clinic, or None."""
     return before.astimezone(_zone(booking)) if before is not None else None
 
 
@@ -125,6 +124,7 @@ def _context(provider, now, days=SPAN_DAYS):
     page = queries.schedule_page(provider.id, now=now, first_day=first, days=days, **page_args(50))
     earliest, latest = today - timedelta(days=PAST_DAYS), last_day(today)
     span = timedelta(days=SPAN_DAYS)
+    moves = page.extra["moved_from"]
     return {
         "provider": provider,
         "page": page,
@@ -136,13 +136,24 @@ def _context(provider, now, days=SPAN_DAYS):
         "earliest": earliest,
         "latest": last_bookable_day(today),
         "notice": notice,
+        **_row_context(now, lambda b: moves.get(b.id), first if days == SPAN_DAYS else None),
+    }
+
+
+def _row_context(now, moved_from, page_from):
+    """What a row reads: ``moved_from(booking)`` its start before its latest move (UTC) or
+    None; ``page_from`` the schedule page's first day, which the row's forms send back (a
+    plain request returns to that page), None on Today's page."""
+    today = now.astimezone(INDIA_TZ).date()
+    return {
         "local": _local,
         "local_end": _local_end,
         "family_of": _family_of,
-        "moved_from": lambda b: _moved_from(page, b),
+        "moved_from": lambda b: _moved_from(moved_from(b), b),
         "held_until": lambda b: _held_until(b, today),
         "can_start": lambda b: completion.can_start(b, now),
-        "can_complete": completion.can_complete,
+        "can_complete": lambda b: completion.can_complete(b, now),
+        "page_from": page_from,
         "today": today,
     }
 
@@ -179,7 +190,7 @@ def _own_booking(booking_id):
 
 
 def _act(action, booking_id, done_message):
-    provider = _provider()
+    _provider()  # 404 without a provider profile
     error = None
     try:
         booking = action(current_user, booking_id)
@@ -189,13 +200,24 @@ def _act(action, booking_id, done_message):
         db.session.rollback()
         error = exc.message
         booking = _own_booking(booking_id)
-    return _answer(provider, booking, error, done_message)
+    return _answer(booking, error, done_message)
 
 
-def _answer(provider, booking, error, done_message, meet_error=None, meet_value=None):
-    """The row alone (htmx; 422 when refused), else a flash and back to the page."""
+def _posted_from(today):
+    """The page's first day the row's form sent (``from``), when it is a day the schedule
+    shows from as asked, else None (today's page)."""
+    text = request.form.get("from")
+    first, notice = first_day(text, today)
+    return first if text and notice is None else None
+
+
+def _answer(booking, error, done_message, meet_error=None, meet_value=None):
+    """The row alone (htmx; 422 when refused), else a flash and back to the page it was on.
+    The row is read alone, whichever page of days it is on (its move: one query)."""
+    now = utcnow()
+    page_from = _posted_from(now.astimezone(INDIA_TZ).date())
     if is_fragment_request():
-        now = utcnow()
+        before = queries.moved_from(booking.id)
         return render(
             TEMPLATE,
             block="row",
@@ -205,12 +227,13 @@ def _answer(provider, booking, error, done_message, meet_error=None, meet_value=
             message=None if error or meet_error else done_message,
             meet_error=meet_error,
             meet_value=meet_value,
-            **_context(provider, now),
+            **_row_context(now, lambda b: before, page_from),
         )
     # Said now: a message with values (Text) reaches the next page as plain English text.
     error = error or meet_error
     flash(translate(error) if error else done_message, "error" if error else "success")
-    return redirect(url_for("provider.schedule"), 303)
+    args = {"from": page_from.isoformat()} if page_from else {}
+    return redirect(url_for("provider.schedule", **args), 303)
 
 
 @bp.post("/schedule/<int:booking_id>/start")
@@ -229,12 +252,12 @@ def schedule_complete(booking_id):
 
 @bp.post("/schedule/<int:booking_id>/meet-link")
 def schedule_meet_link(booking_id):
-    provider = _provider()
+    _provider()  # 404 without a provider profile
     form = MeetLinkForm()
     if not form.validate_on_submit():
         booking = _own_booking(booking_id)
         error = next(e for errors in form.errors.values() for e in errors)
-        return _answer(provider, booking, None, None, error, form.meet_link.data)
+        return _answer(booking, None, None, error, form.meet_link.data)
     try:
         booking = visits.set_meet_link(current_user, booking_id, form.meet_link.data)
     except NotFound:
@@ -242,5 +265,5 @@ def schedule_meet_link(booking_id):
     except BookingError as exc:
         db.session.rollback()
         booking = _own_booking(booking_id)
-        return _answer(provider, booking, None, None, exc.message, form.meet_link.data)
-    return _answer(provider, booking, None, N_("Meeting link saved."))
+        return _answer(booking, None, None, exc.message, form.meet_link.data)
+    return _answer(booking, None, N_("Meeting link saved."))
