@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from portal.booking import visits
 from portal.booking.errors import BookingError, NotFound
+from portal.catalog.checks import lapse_text
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.domain.rates import INDIA_TZ
@@ -95,13 +96,11 @@ def _family_of(booking):
     return Text(template, name=visit.patient.name)
 
 
-def _held_until(booking, today):
-    """When an unpaid hold lapses, at the clinic: "16:50", with its day when not today."""
+def _held_until(booking, now):
+    """When an unpaid hold lapses, at the clinic, as the refusals it causes say it
+    (``catalog.checks.lapse_text``: "16:50", with its date when not today)."""
     lapses = booking.visit.hold_expires_at
-    if lapses is None:
-        return None
-    lapses = lapses.astimezone(_zone(booking))
-    return lapses.strftime("%H:%M" if lapses.date() == today else "%a %d %b, %H:%M")
+    return lapse_text(lapses, _zone(booking), now) if lapses is not None else None
 
 
 def _moved_from(before, booking):
@@ -150,7 +149,7 @@ def _row_context(now, moved_from, page_from):
         "local_end": _local_end,
         "family_of": _family_of,
         "moved_from": lambda b: _moved_from(moved_from(b), b),
-        "held_until": lambda b: _held_until(b, today),
+        "held_until": lambda b: _held_until(b, now),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": lambda b: completion.can_complete(b, now),
         "page_from": page_from,
