@@ -54,18 +54,7 @@ def test_complete_is_refused_before_the_start_and_accepted_from_it(world, make_u
 
 
 def test_the_schedule_says_when_it_can_be_completed_in_hindi(app, make_user, client):
-    from tests.payouts.conftest import World
-
-    with app.app_context():
-        world = World(app, make_user)
-        provider, user = world.provider()
-        start = (utcnow() + timedelta(minutes=30)).replace(second=0, microsecond=0)
-        booking = world.booking(provider, start=start)
-        completion.start_booking(user, booking.id)
-        db.session.commit()
-        booking_id, email = booking.id, user.email
-        at = start.astimezone(INDIA_TZ).strftime("%H:%M")
-        db.session.remove()
+    booking_id, email, at = _started_early(app, make_user)
     client.post("/auth/login", data={"email": email, "password": PASSWORD})
     client.post(f"/provider/schedule/{booking_id}/complete")
     page = client.get("/provider/schedule").get_data(as_text=True)
@@ -88,18 +77,7 @@ def test_can_complete_only_once_started_and_from_the_start(world):
 
 def test_a_row_started_early_says_from_when_instead_of_complete(app, make_user, client):
     """Review finding: Complete was shown for an appointment started early, then refused."""
-    from tests.payouts.conftest import World
-
-    with app.app_context():
-        world = World(app, make_user)
-        provider, user = world.provider()
-        start = (utcnow() + timedelta(minutes=30)).replace(second=0, microsecond=0)
-        booking = world.booking(provider, start=start)
-        completion.start_booking(user, booking.id)
-        db.session.commit()
-        booking_id, email = booking.id, user.email
-        at = start.astimezone(INDIA_TZ).strftime("%H:%M")
-        db.session.remove()
+    booking_id, email, at = _started_early(app, make_user)
     client.post("/auth/login", data={"email": email, "password": PASSWORD})
     row = _row(client.get("/provider/schedule").get_data(as_text=True), booking_id)
     assert f'<span class="muted">Complete from {at}</span>' in row
@@ -111,3 +89,20 @@ def test_a_row_started_early_says_from_when_instead_of_complete(app, make_user, 
 
 def _row(html, booking_id):
     return html.split(f'id="booking-{booking_id}"', 1)[1].split("</tr>", 1)[0]
+
+
+def _started_early(app, make_user):
+    """A booking 30 minutes ahead, started now by its provider: (its id, the provider's
+    e-mail, its start at the clinic "HH:MM")."""
+    from tests.payouts.conftest import World
+
+    with app.app_context():
+        world = World(app, make_user)
+        provider, user = world.provider()
+        start = (utcnow() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+        booking = world.booking(provider, start=start)
+        completion.start_booking(user, booking.id)
+        db.session.commit()
+        found = booking.id, user.email, start.astimezone(INDIA_TZ).strftime("%H:%M")
+        db.session.remove()
+    return found

@@ -19,6 +19,30 @@ def _at(day, hour=10):
     return datetime(day.year, day.month, day.day, hour, tzinfo=INDIA_TZ)
 
 
+def _moved(booking, old):
+    """A done, free move of ``booking`` from ``old`` (30 minutes) to where it is now."""
+    from portal.booking.models import Reschedule
+
+    db.session.add(
+        Reschedule(
+            booking_id=booking.id,
+            visit_id=booking.master_id,
+            old_start=old,
+            old_end=old + timedelta(minutes=30),
+            new_start=booking.start_at,
+            new_end=booking.end_at,
+            notice_minutes=3000,
+            penalty_bps=0,
+            penalty=0,
+            platform_fee=0,
+            gst=0,
+            total=0,
+            status="DONE",
+            done_at=utcnow(),
+        )
+    )
+
+
 def test_later_and_earlier_page_by_fourteen_days(world, client, login):
     provider, user = world.provider()
     today = _today()
@@ -112,30 +136,12 @@ def test_a_row_says_its_end_a_move_and_a_childs_guardian(world, client, login):
     the notice said where it was), a child's visit was not marked. The move comes with the
     page's query (the same count for 1 row as for 24: tests/web/test_query_budgets.py)."""
     from portal.accounts.models import Dependent
-    from portal.booking.models import Reschedule
 
     provider, user = world.provider()
     start = _at(_today() + timedelta(days=1), 9)
     moved = world.booking(provider, start=start.replace(minute=20))
     old = _at(_today() + timedelta(days=3), 11)
-    db.session.add(
-        Reschedule(
-            booking_id=moved.id,
-            visit_id=moved.master_id,
-            old_start=old,
-            old_end=old + timedelta(minutes=30),
-            new_start=moved.start_at,
-            new_end=moved.end_at,
-            notice_minutes=3000,
-            penalty_bps=0,
-            penalty=0,
-            platform_fee=0,
-            gst=0,
-            total=0,
-            status="DONE",
-            done_at=utcnow(),
-        )
-    )
+    _moved(moved, old)
     child = Dependent(guardian_id=world.patient().id, name="Aarav Sharma", relationship_="child")
     db.session.add(child)
     db.session.flush()
@@ -254,31 +260,13 @@ def test_acting_on_a_row_of_a_later_page_keeps_that_page(world, client, login):
     """Review finding: the row swapped in after a POST was read from today's 14 days (a
     booking moved to 20 days ahead lost its "Moved from" line), and without htmx the
     answer went back to today's page. The row's forms carry the page's ``from``."""
-    from portal.booking.models import Reschedule
 
     provider, user = world.provider()
     first = _today() + timedelta(days=14)
     moved = world.booking(provider, start=_at(_today() + timedelta(days=20)))
     moved.service.mode = "ONLINE"
     old = _at(_today() + timedelta(days=22), 11)
-    db.session.add(
-        Reschedule(
-            booking_id=moved.id,
-            visit_id=moved.master_id,
-            old_start=old,
-            old_end=old + timedelta(minutes=30),
-            new_start=moved.start_at,
-            new_end=moved.end_at,
-            notice_minutes=30000,
-            penalty_bps=0,
-            penalty=0,
-            platform_fee=0,
-            gst=0,
-            total=0,
-            status="DONE",
-            done_at=utcnow(),
-        )
-    )
+    _moved(moved, old)
     db.session.commit()
     login(user)
     was = "Moved from " + old.strftime("%a %d %b %H:%M")
