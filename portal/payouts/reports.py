@@ -253,7 +253,7 @@ def dashboard(provider):
         "fy_end": end,
         "tds": tds,
         "fy_gross": fy_gross,
-        "fy_to_bank": fy_gross - tds,  # the year's payouts as received: gross less TDS
+        "fy_after_tds": fy_gross - tds,  # the year's payouts less TDS, those on their way too
         "tds_applies": over_threshold(fy_gross, policy().tds_rule_for(fy)),
         "in_flight": int(in_flight or 0),
         "earnings": earnings(provider.id),
