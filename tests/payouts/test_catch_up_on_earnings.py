@@ -44,7 +44,10 @@ def test_the_earnings_page_explains_the_catch_up_and_the_tds_card(world, x, clie
     card = html.split('id="tds"', 1)[1].split("</section>", 1)[0]
     assert "10% TDS now applies to each payout" in card
     assert "TDS applies once" not in card
-    assert "₹55,000 gross (before TDS)" in card and "₹49,500 after TDS (payouts still on their way included)" in card
+    assert (
+        "₹55,000 gross (before TDS)" in card
+        and "₹49,500 after TDS (payouts still on their way included)" in card
+    )
 
 
 def test_below_the_threshold_the_card_says_when_tds_starts(world, x, client, login):
