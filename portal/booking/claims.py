@@ -285,6 +285,17 @@ def hold_still_active(now):
     )
 
 
+def move_hold_still_active(now):
+    """The condition (over a Reschedule) that a move's new time is still held at ``now``:
+    its fee still being paid online and its checkout not run out (the sweep may not have
+    expired it yet: a lapsed one blocks no one). With a live claim of the move's, it is a
+    held time: the busy intervals, a clinic's bookings, the provider's schedule."""
+    return sa.and_(
+        Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+        Reschedule.expires_at > now,
+    )
+
+
 def held_intervals_query(w):
     """(provider id, start, end, lapses at) of new times held for moves whose fee is being
     paid (each lapses with the fee's checkout): a SELECT the bookings' busy source unions
@@ -305,8 +316,7 @@ def held_intervals_query(w):
             SlotClaim.live.is_(True),
             SlotClaim.start_at < w.end,
             SlotClaim.end_at > w.start,
-            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
-            Reschedule.expires_at > w.now,
+            move_hold_still_active(w.now),
         )
     )
 
@@ -365,8 +375,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             SlotClaim.live.is_(True),
             SlotClaim.start_at < end,
             SlotClaim.end_at > start,
-            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
-            Reschedule.expires_at > now,
+            move_hold_still_active(now),
         )
     )
     return [

@@ -2,6 +2,7 @@
 accounts with their payable balances, a payout's audit trail, a provider's schedule and
 account history. Lists are keyset pages and load what their rows show with the page."""
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -9,8 +10,15 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit.models import AuditEntry
 from portal.booking import claims
-from portal.booking.models import IndividualBooking, MasterBooking, Reschedule, booking_providers
+from portal.booking.models import (
+    IndividualBooking,
+    MasterBooking,
+    Reschedule,
+    SlotClaim,
+    booking_providers,
+)
 from portal.catalog.models import Clinic, Provider
+from portal.catalog.time_lock import provider_subject
 from portal.db import db, utcnow
 from portal.domain.rates import INDIA_TZ
 from portal.domain.states import BookingStatus, PayoutStatus, RescheduleStatus
@@ -23,11 +31,6 @@ PAYOUT_ORDER = (Order(m.Payout.id, descending=True),)
 PROVIDER_ORDER = (
     Order(Provider.display_name, key=lambda row: row[0].display_name),
     Order(Provider.id, key=lambda row: row[0].id),
-)
-# The schedule's rows are (booking, moved from) pairs (``schedule_page``).
-SCHEDULE_ORDER = (
-    Order(IndividualBooking.start_at, key=lambda row: row[0].start_at),
-    Order(IndividualBooking.id, key=lambda row: row[0].id),
 )
 # The admin list's filters beyond a status: held ones, and failed ones given back for good.
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
@@ -153,14 +156,34 @@ def fund_account_history(provider_id, limit=10):
     ).all()
 
 
+@dataclass(frozen=True)
+class HeldMove:
+    """A move's new time held for the provider while the patient pays its fee (a
+    ``Reschedule`` PENDING_PAYMENT, not lapsed, with a live claim of the provider's): a
+    row of the schedule at that time, beside the booking's own row at its current time."""
+
+    booking: IndividualBooking
+    reschedule_id: int
+    start_at: datetime
+    end_at: datetime
+    lapses_at: datetime
+
+    @property
+    def clinic(self):
+        return self.booking.clinic  # a move keeps its clinic (and the page its zone)
+
+
 def schedule_page(
     provider_id, *, now=None, first_day=None, days=14, after=None, before=None, per_page=50
 ):
     """A provider's bookings that reach into the ``days`` days (IST) from ``first_day``
     (today when None), unpaid holds while they last among them, oldest first, a page at a
     time; when those days include today, also any still STARTED (from an earlier day: still
-    to be completed). ``Page.extra["moved_from"]``: ``{booking id: its start before its
-    latest move}``.
+    to be completed). Among them, at its time, each new time held for a move whose fee is
+    being paid (:class:`HeldMove`, while the hold lasts). ``Page.extra``: ``moved_from``
+    ``{booking id: its start before its latest move}``, ``moving_to`` ``{booking id: the
+    new start its move's fee is being paid for}``. One statement (and the team's
+    providers'), however many rows.
 
     "Reach into a day": one that began before midnight and ends after it (23:45 to 00:15)
     is still to be started or completed after midnight, so it stays on the page."""
@@ -172,21 +195,63 @@ def schedule_page(
     in_days = sa.and_(IndividualBooking.end_at > day_start, IndividualBooking.start_at < until)
     if day_start <= local_now < until:
         in_days = sa.or_(IndividualBooking.status == BookingStatus.STARTED, in_days)
-    query = (
-        sa.select(IndividualBooking, _moved_from().label("moved_from"))
+    # Where a row stands on the page: a booking at its own time (``move_id`` 0), and a
+    # move's held new time (``move_id`` the move's), each a row, paged as one list.
+    own = (
+        sa.select(
+            IndividualBooking.id.label("booking_id"),
+            IndividualBooking.start_at.label("at"),
+            IndividualBooking.end_at.label("until"),
+            sa.literal(0, sa.Integer).label("move_id"),
+            sa.cast(sa.null(), Reschedule.expires_at.type).label("lapses"),
+        )
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
+        .where(booking_providers.c.provider_id == provider_id, in_days)
+    )
+    held = (
+        sa.select(
+            SlotClaim.booking_id,
+            SlotClaim.start_at,
+            SlotClaim.end_at,
+            Reschedule.id,
+            Reschedule.expires_at,
+        )
+        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
+        .where(
+            SlotClaim.subject == provider_subject(provider_id),
+            SlotClaim.live.is_(True),
+            SlotClaim.end_at > day_start,
+            SlotClaim.start_at < until,
+            claims.move_hold_still_active(now),
+        )
+    )
+    placed = sa.union_all(own, held).subquery("placed")
+    orders = (
+        Order(placed.c.at, key=lambda row: row.at),
+        Order(IndividualBooking.id, key=lambda row: row[0].id),
+        Order(placed.c.move_id, key=lambda row: row.move_id),
+    )
+    query = (
+        sa.select(
+            IndividualBooking,
+            _moved_from().label("moved_from"),
+            _moving_to(now).label("moving_to"),
+            placed.c.at,
+            placed.c.until,
+            placed.c.move_id,
+            placed.c.lapses,
+        )
+        .join(placed, placed.c.booking_id == IndividualBooking.id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(
-            booking_providers.c.provider_id == provider_id,
             IndividualBooking.status.in_(ON_SCHEDULE),
-            in_days,
             # A hold only while it lasts, as it blocks the doctor's time.
             claims.hold_still_active(now),
         )
     )
     page = keyset_page(
         query,
-        SCHEDULE_ORDER,
+        orders,
         after=after,
         before=before,
         per_page=per_page,
@@ -200,15 +265,25 @@ def schedule_page(
             joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
         ),
     )
-    page.extra["moved_from"] = {b.id: moved for b, moved in page.items if moved is not None}
-    page.items[:] = [b for b, _moved in page.items]
+    page.extra["moved_from"] = {row[0].id: row.moved_from for row in page.items if row.moved_from}
+    page.extra["moving_to"] = {row[0].id: row.moving_to for row in page.items if row.moving_to}
+    page.items[:] = [
+        HeldMove(row[0], row.move_id, row.at, row.until, row.lapses) if row.move_id else row[0]
+        for row in page.items
+    ]
     return page
 
 
-def moved_from(booking_id):
-    """Where one booking was before its latest done move, or None: for its row shown alone
-    (after an action on it), whichever page of days it is on."""
-    return db.session.scalar(sa.select(_moved_from()).where(IndividualBooking.id == booking_id))
+def row_moves(booking_id, now=None):
+    """One booking's ``(moved from, moving to)`` as the schedule's rows read them (either
+    None): for its row shown alone (after an action on it), whichever page of days it is
+    on. One statement."""
+    row = db.session.execute(
+        sa.select(_moved_from(), _moving_to(now or utcnow())).where(
+            IndividualBooking.id == booking_id
+        )
+    ).first()
+    return tuple(row) if row else (None, None)
 
 
 def _moved_from():
@@ -221,6 +296,23 @@ def _moved_from():
             Reschedule.status == RescheduleStatus.DONE,
         )
         .order_by(Reschedule.done_at.desc(), Reschedule.id.desc())
+        .limit(1)
+        .correlate(IndividualBooking)
+        .scalar_subquery()
+    )
+
+
+def _moving_to(now):
+    """The new start a booking's move is held at while its fee is being paid (None when no
+    move is pending, or its checkout ran out), read with the page's rows."""
+    return (
+        sa.select(Reschedule.new_start)
+        .where(
+            Reschedule.booking_id == IndividualBooking.id,
+            claims.move_hold_still_active(now),
+            sa.exists().where(SlotClaim.reschedule_id == Reschedule.id, SlotClaim.live.is_(True)),
+        )
+        .order_by(Reschedule.id.desc())
         .limit(1)
         .correlate(IndividualBooking)
         .scalar_subquery()

@@ -51,7 +51,9 @@ BUDGETS = {
     # The provider (user's), the page's bookings with their service, clinic and visit, and
     # their providers (a team's). Was 3 while this world's bookings, all unpaid holds, were
     # not shown: an empty page read no providers; a page with paid bookings read 5 (the
-    # clinics' opening hours too, which rows never show: not loaded now).
+    # clinics' opening hours too, which rows never show: not loaded now). Moves' new times
+    # held while their fee is paid, and each booking's "Moving to", are rows and columns of
+    # the same page query (tests/refunds/test_move_on_schedule.py counts it with moves).
     ("doctor", "/provider/", False): 4,
     ("doctor", "/provider/schedule", False): 4,
     # Any 14 days (?from=): the same page query, bounded by those days.

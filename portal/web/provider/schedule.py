@@ -1,6 +1,9 @@
 """The provider's schedule: 14 days of appointments from ``?from=YYYY-MM-DD`` (today when
 not given), paged Earlier / Later up to the booking horizon and back a year, with Start and
-Complete, and the meeting link of an online one.
+Complete, and the meeting link of an online one. A time held while a patient pays is
+greyed: a new booking's (no name until paid), and a move's new time while its fee is paid
+(``queries.HeldMove``: the patient named, where it comes from; the appointment's own row
+says where it is moving).
 
 Start/Complete and the link are POSTs (CSRF); with htmx only the appointment's row is
 swapped, a plain request gets a 303 back to the page. Another provider's booking is a 404."""
@@ -103,9 +106,20 @@ def _held_until(booking, now):
     return lapse_text(lapses, _zone(booking), now) if lapses is not None else None
 
 
-def _moved_from(before, booking):
-    """Where the booking was before its latest move (``before``), at the clinic, or None."""
-    return before.astimezone(_zone(booking)) if before is not None else None
+def _at_clinic(when, booking):
+    """A time of the booking's moves (where it was, where it is moving), at the clinic, or
+    None."""
+    return when.astimezone(_zone(booking)) if when is not None else None
+
+
+def _is_held_move(row):
+    """The row is a move's new time held while its fee is paid (``queries.HeldMove``)."""
+    return isinstance(row, queries.HeldMove)
+
+
+def _move_held_until(held, now):
+    """When a move's held new time lapses unpaid, said as a visit's hold's is."""
+    return lapse_text(held.lapses_at, _zone(held), now)
 
 
 def _by_day(bookings):
@@ -123,7 +137,7 @@ def _context(provider, now, days=SPAN_DAYS):
     page = queries.schedule_page(provider.id, now=now, first_day=first, days=days, **page_args(50))
     earliest, latest = today - timedelta(days=PAST_DAYS), last_day(today)
     span = timedelta(days=SPAN_DAYS)
-    moves = page.extra["moved_from"]
+    moved, moving = page.extra["moved_from"], page.extra["moving_to"]
     return {
         "provider": provider,
         "page": page,
@@ -135,20 +149,29 @@ def _context(provider, now, days=SPAN_DAYS):
         "earliest": earliest,
         "latest": last_bookable_day(today),
         "notice": notice,
-        **_row_context(now, lambda b: moves.get(b.id), first if days == SPAN_DAYS else None),
+        **_row_context(
+            now,
+            lambda b: (moved.get(b.id), moving.get(b.id)),
+            first if days == SPAN_DAYS else None,
+        ),
     }
 
 
-def _row_context(now, moved_from, page_from):
-    """What a row reads: ``moved_from(booking)`` its start before its latest move (UTC) or
-    None; ``page_from`` the schedule page's first day, which the row's forms send back (a
-    plain request returns to that page), None on Today's page."""
+def _row_context(now, moves, page_from):
+    """What a row reads: ``moves(booking)`` its start before its latest move and the new
+    start a move of it awaits its fee for (UTC, either None); ``page_from`` the schedule
+    page's first day, which the row's forms send back (a plain request returns to that
+    page), None on Today's page. A row is a booking, or a move's held new time
+    (``is_held_move``: ``family_of`` and ``local`` read it too)."""
     today = now.astimezone(INDIA_TZ).date()
     return {
         "local": _local,
         "local_end": _local_end,
-        "family_of": _family_of,
-        "moved_from": lambda b: _moved_from(moved_from(b), b),
+        "family_of": lambda b: _family_of(b.booking if _is_held_move(b) else b),
+        "moved_from": lambda b: _at_clinic(moves(b)[0], b),
+        "moving_to": lambda b: _at_clinic(moves(b)[1], b),
+        "is_held_move": _is_held_move,
+        "move_held_until": lambda held: _move_held_until(held, now),
         "held_until": lambda b: _held_until(b, now),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": lambda b: completion.can_complete(b, now),
@@ -212,11 +235,11 @@ def _posted_from(today):
 
 def _answer(booking, error, done_message, meet_error=None, meet_value=None):
     """The row alone (htmx; 422 when refused), else a flash and back to the page it was on.
-    The row is read alone, whichever page of days it is on (its move: one query)."""
+    The row is read alone, whichever page of days it is on (its moves: one query)."""
     now = utcnow()
     page_from = _posted_from(now.astimezone(INDIA_TZ).date())
     if is_fragment_request():
-        before = queries.moved_from(booking.id)
+        moves = queries.row_moves(booking.id, now)
         return render(
             TEMPLATE,
             block="row",
@@ -226,7 +249,7 @@ def _answer(booking, error, done_message, meet_error=None, meet_value=None):
             message=None if error or meet_error else done_message,
             meet_error=meet_error,
             meet_value=meet_value,
-            **_row_context(now, lambda b: before, page_from),
+            **_row_context(now, lambda b: moves, page_from),
         )
     # Said now: a message with values (Text) reaches the next page as plain English text.
     error = error or meet_error

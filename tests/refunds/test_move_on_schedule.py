@@ -1,0 +1,200 @@
+"""A move's new time held while the patient pays its fee is on the doctor's schedule
+(review finding: it was on no page, so the doctor saw a free time that patients could not
+book and that their leave and hours changes were refused over). Greyed at its new time
+with where it comes from and when the hold lapses, the appointment's own row saying where
+it is moving; gone once lapsed; once paid, the booking is simply at its new time, "Moved
+from …". Booked, moved and paid through the real services on the sandbox gateway."""
+
+from portal.booking import reschedule_payment
+from portal.booking.models import IndividualBooking, Reschedule
+from portal.domain.rates import INDIA_TZ
+from portal.extensions import db
+from tests.booking.factories import at
+from tests.querycount import counted_queries
+from tests.refunds.helpers import book_and_pay, hours, login, quoted_move, with_known_passwords
+from tests.web.test_query_budgets import BUDGETS
+
+OLD = at(2, 10)  # Wed 03 Jun 2026, 10:00 IST: the paid appointment
+ASKED = at(0, 10)  # Mon 01 Jun, 10:00: 48 hours before it, so the move has a fee
+NEW = at(0, 15)  # Mon 01 Jun, 15:00 (today): where it is moving
+DOCTOR, OTHER_DOCTOR = "provider1@example.com", "provider2@example.com"
+CALLBACK = "http://portal.test/me/reschedules/__ID__/paid"
+
+
+def _pending_move(world, users, gateway, clock, old=OLD, new=NEW, service=None):
+    """The first patient's appointment with the first doctor at ``old``, paid, and a move
+    to ``new`` asked at ``ASKED`` with its fee to pay online (not paid yet): the
+    Reschedule row, PENDING_PAYMENT, its new time held."""
+    with_known_passwords()
+    clock.move_to(at(0, 8))
+    patient = users(world.patients[0])
+    visit = book_and_pay(
+        world, patient, gateway, [(service or world.online, [world.doctors[0]], old)]
+    )
+    clock.move_to(ASKED)
+    resched = quoted_move(
+        patient, visit.items[0].id, new, pay_with="gateway", callback_url=CALLBACK
+    ).reschedule
+    db.session.commit()
+    assert resched.status == "PENDING_PAYMENT" and resched.total > 0
+    return resched
+
+
+def _page(app, email, url="/provider/schedule"):
+    client = app.test_client()
+    login(client, email)
+    answer = client.get(url)
+    assert answer.status_code == 200
+    return answer.get_data(as_text=True)
+
+
+def _row(html, element_id):
+    return html.split(f'id="{element_id}"', 1)[1].split("</tr>", 1)[0]
+
+
+def _held_until(resched):
+    return resched.expires_at.astimezone(INDIA_TZ).strftime("%H:%M")
+
+
+def test_a_pending_moves_new_time_is_greyed_at_that_time_and_its_old_row_says_so(
+    app, world, users, gateway, clock
+):
+    resched = _pending_move(world, users, gateway, clock)
+    until, name = _held_until(resched), users(world.patients[0]).name
+    html = _page(app, DOCTOR)
+    assert f'<tr id="move-{resched.id}" class="held">' in html
+    held = _row(html, f"move-{resched.id}")
+    assert "15:00–15:30" in held
+    assert "Moving here from Wed 03 Jun 10:00" in held
+    assert f"Awaiting the patient's fee — held until {until}" in held
+    assert name in held  # already the doctor's patient: named, unlike a new booking's hold
+    assert "<form" not in held and "Start" not in held and "Cancel" not in held
+    # At its new time: today's section, before Wednesday's (where the appointment still is).
+    assert html.index(f'id="move-{resched.id}"') < html.index(f'id="booking-{resched.booking_id}"')
+    old = _row(html, f"booking-{resched.booking_id}")
+    assert "10:00–10:30" in old and "Moving to Mon 01 Jun 15:00 if the fee is paid" in old
+
+    today = _page(app, DOCTOR, "/provider/")
+    assert "Moving here from Wed 03 Jun 10:00" in _row(today, f"move-{resched.id}")
+    assert f'id="booking-{resched.booking_id}"' not in today  # Wednesday's, not today's
+
+
+def test_the_held_row_and_the_note_in_hindi(app, world, users, gateway, clock):
+    resched = _pending_move(world, users, gateway, clock)
+    client = app.test_client()
+    login(client, DOCTOR)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    with app.app_context():  # Flask-Babel keeps the locale on the app context
+        html = client.get("/provider/schedule").get_data(as_text=True)
+    held = _row(html, f"move-{resched.id}")
+    assert "बुध 03 जून 10:00 से यहाँ बदला जा रहा है" in held
+    assert f"मरीज़ के शुल्क की प्रतीक्षा — {_held_until(resched)} तक रोका गया" in held
+    old = _row(html, f"booking-{resched.booking_id}")
+    assert "शुल्क चुकाने पर सोम 01 जून 15:00 पर बदला जाएगा" in old
+
+
+def test_another_provider_does_not_see_the_held_time(app, world, users, gateway, clock):
+    resched = _pending_move(world, users, gateway, clock)
+    for url in ("/provider/schedule", "/provider/"):
+        assert f'id="move-{resched.id}"' in _page(app, DOCTOR, url)  # the doctor's own
+        html = _page(app, OTHER_DOCTOR, url)
+        assert f'id="move-{resched.id}"' not in html and "Moving here" not in html
+        assert "Moving to" not in html
+
+
+def test_a_lapsed_hold_shows_nothing_extra(app, world, users, gateway, clock):
+    """Lapsed (the checkout's time ran out), whether or not the sweep has expired it yet:
+    the new time is free again, the appointment is where it was."""
+    resched = _pending_move(world, users, gateway, clock)
+    clock.move_to(resched.expires_at - hours(0, 1))
+    assert f'id="move-{resched.id}"' in _page(app, DOCTOR)  # held to the last minute
+    clock.move_to(resched.expires_at + hours(0, 1))
+    html = _page(app, DOCTOR)
+    assert f'id="move-{resched.id}"' not in html and "Moving here" not in html
+    old = _row(html, f"booking-{resched.booking_id}")
+    assert "10:00–10:30" in old and "Moving to" not in old
+    reschedule_payment.expire_reschedules()
+    db.session.commit()
+    assert db.session.get(Reschedule, resched.id).status == "EXPIRED"
+    html = _page(app, DOCTOR)
+    assert f'id="move-{resched.id}"' not in html and "Moving to" not in html
+
+
+def test_once_paid_the_booking_is_at_its_new_time_moved_from_the_old(
+    app, world, users, gateway, clock
+):
+    resched = _pending_move(world, users, gateway, clock)
+    assert f'id="move-{resched.id}"' in _page(app, DOCTOR)
+    reschedule_payment.complete_callback(gateway.pay(resched.razorpay_order_id), resched.id)
+    gateway.deliver()
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, resched.booking_id).start_at == NEW
+    html = _page(app, DOCTOR)
+    assert f'id="move-{resched.id}"' not in html
+    assert "Moving here" not in html and "Moving to" not in html
+    row = _row(html, f"booking-{resched.booking_id}")
+    assert "15:00–15:30" in row and "Moved from Wed 03 Jun 10:00" in row
+
+
+def test_the_row_alone_after_an_action_keeps_its_note(app, world, users, gateway, clock):
+    """The row htmx swaps in after the meeting link is saved is read alone: it still says
+    where the appointment is moving (read with its "Moved from", no statement more)."""
+    resched = _pending_move(world, users, gateway, clock)
+    client = app.test_client()
+    login(client, DOCTOR)
+    answer = client.post(
+        f"/provider/schedule/{resched.booking_id}/meet-link",
+        data={"meet_link": "https://meet.google.com/abc-defg-hij"},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert "Moving to Mon 01 Jun 15:00 if the fee is paid" in answer.get_data(as_text=True)
+
+
+def test_the_held_times_cost_the_schedule_no_statement_more(app, world, users, gateway, clock):
+    """The moves' held times and the notes come with the page's own query: the same number
+    of statements with one pending move as with two, within the page's budget."""
+    _pending_move(world, users, gateway, clock)
+    client = app.test_client()
+    login(client, DOCTOR)
+
+    def count():
+        client.get("/provider/schedule")  # warm: templates compiled, caches filled
+        with counted_queries() as statements:
+            html = client.get("/provider/schedule").get_data(as_text=True)
+        return len(statements), html.count("Moving here from"), html.count("Moving to")
+
+    one = count()
+    _pending_move(world, users, gateway, clock, old=at(2, 11), new=at(0, 16))
+    two = count()
+    assert one[1:] == (1, 1) and two[1:] == (2, 2)
+    assert one[0] == two[0] <= BUDGETS[("doctor", "/provider/schedule", False)]
+
+
+def test_paged_the_held_time_takes_its_place_among_the_bookings(world, users, gateway, clock):
+    """The held times are paged with the bookings, by time (one list: Later and Earlier
+    neither repeat nor skip one), whichever way the pages are walked."""
+    from portal.payouts.queries import HeldMove, schedule_page
+
+    resched = _pending_move(world, users, gateway, clock)  # Wed 10:00 moving to Mon 15:00
+    patient = users(world.patients[0])
+    book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(1, 9))])
+    doctor = world.doctors[0]
+
+    def label(row):
+        return ("move", row.reschedule_id) if isinstance(row, HeldMove) else row.start_at
+
+    def page(**cursor):
+        return schedule_page(doctor, now=ASKED, per_page=1, **cursor)
+
+    expected = [("move", resched.id), at(1, 9), OLD]  # Mon 15:00, Tue 09:00, Wed 10:00
+    pages = [page()]
+    while pages[-1].next_cursor:
+        pages.append(page(after=pages[-1].next_cursor))
+    later = [label(row) for p in pages for row in p.items]
+    earlier, cursor = [label(row) for row in pages[-1].items], pages[-1].prev_cursor
+    while cursor:
+        back = page(before=cursor)
+        earlier = [label(row) for row in back.items] + earlier
+        cursor = back.prev_cursor
+    assert later == expected and earlier == expected
