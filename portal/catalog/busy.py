@@ -14,10 +14,10 @@ interval of those providers that overlaps the window. It should answer with one 
 Registering under the same name again replaces the source (module reloads stay harmless).
 
 A busy interval may be an unpaid hold: a patient's time held while they pay (or a move's
-new time while its fee is paid), which is on no one's schedule and lapses by itself. A
-source says so by a fourth value, the time it lapses at (None, or no fourth value: a
-booking, on the provider's schedule); :func:`busy_spans` keeps it, for a refusal to name
-holds apart from bookings (``catalog.checks``)::
+new time while its fee is paid), greyed on the provider's schedule and lapsing by itself
+unless paid. A source says so by a fourth value, the time it lapses at (None, or no fourth
+value: a booking); :func:`busy_spans` keeps it, for a refusal to name holds apart from
+bookings (``catalog.checks``)::
 
     return [(provider_id, starts_at, ends_at, lapses_at), ...]   # lapses_at None: booked
 

@@ -229,15 +229,23 @@ MSG_YOUR_HOURS_OVER_MANY = N_(
 )
 
 # Unpaid holds in the way (a patient paying for a time; a move's new time while its fee is
-# paid): on no schedule, and nothing to cancel: each lapses by itself unless paid. Named
-# apart from the bookings, after their refusal (``%(refusal)s``), or alone when only holds
-# are in the way (``*_HELD``: try again once they lapse). They still refuse the change: a
-# hold paid for is a booking. ``%(lapses)s``: when the last of them lapses.
+# paid): greyed on the provider's schedule ("Awaiting payment — held until …"), nothing to
+# cancel: each lapses by itself unless paid. Named apart from the bookings, after their
+# refusal (``%(refusal)s``; an admin's words, or the provider's own: ``MSG_YOUR_ALSO_HOLDS``),
+# or alone when only holds are in the way (``*_HELD``: try again once they lapse). They
+# still refuse the change: a hold paid for is a booking. ``%(lapses)s``: when the last of
+# them lapses. (Review finding: they were said to be "not on the schedule".)
 MSG_ALSO_HOLDS = Nn_(
-    "%(refusal)s There is also 1 unpaid hold in the way, which is not on the schedule: a "
-    "patient is paying for that time, and the hold lapses at %(lapses)s.",
-    "%(refusal)s There are also %(num)s unpaid holds in the way, which are not on the "
-    "schedule: those times are being paid for, and the last hold lapses at %(lapses)s.",
+    "%(refusal)s There is also 1 time held while a patient pays, greyed on the provider's "
+    "schedule; it lapses by itself at %(lapses)s unless paid.",
+    "%(refusal)s There are also %(num)s times held while patients pay, greyed on the "
+    "provider's schedule; each lapses by itself unless paid, the last at %(lapses)s.",
+)
+MSG_YOUR_ALSO_HOLDS = Nn_(
+    "%(refusal)s There is also 1 time held while a patient pays, greyed on your schedule; "
+    "it lapses by itself at %(lapses)s unless paid.",
+    "%(refusal)s There are also %(num)s times held while patients pay, greyed on your "
+    "schedule; each lapses by itself unless paid, the last at %(lapses)s.",
 )
 MSG_LEAVE_HELD = Nn_(
     "1 patient is paying for a time in this period; the hold lapses at %(lapses)s. Try "
@@ -266,22 +274,27 @@ MSG_CLINIC_HELD = Nn_(
 
 
 class Refusal(NamedTuple):
-    """A change's words for what is in its way: one booking, several (``%(count)s``), and
-    only unpaid holds (an ``Nn_`` pair)."""
+    """A change's words for what is in its way: one booking, several (``%(count)s``), only
+    unpaid holds, and holds after the bookings (``Nn_`` pairs)."""
 
     one: str
     many: str
     held: tuple
+    also: tuple = MSG_ALSO_HOLDS
 
 
 LEAVE_OVER = Refusal(MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY, MSG_LEAVE_HELD)
 DEACTIVATE_OVER = Refusal(MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY, MSG_DEACTIVATE_HELD)
 HOURS_OVER = Refusal(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY, MSG_HOURS_HELD)
 CLINIC_OVER = Refusal(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY, MSG_CLINIC_HELD)
-# An admin's words -> the provider's own (the holds' words suit both).
+# An admin's words -> the provider's own (only holds in the way: the words suit both).
 YOURS = {
-    LEAVE_OVER: Refusal(MSG_YOUR_LEAVE_OVER_ONE, MSG_YOUR_LEAVE_OVER_MANY, MSG_LEAVE_HELD),
-    HOURS_OVER: Refusal(MSG_YOUR_HOURS_OVER_ONE, MSG_YOUR_HOURS_OVER_MANY, MSG_HOURS_HELD),
+    LEAVE_OVER: Refusal(
+        MSG_YOUR_LEAVE_OVER_ONE, MSG_YOUR_LEAVE_OVER_MANY, MSG_LEAVE_HELD, MSG_YOUR_ALSO_HOLDS
+    ),
+    HOURS_OVER: Refusal(
+        MSG_YOUR_HOURS_OVER_ONE, MSG_YOUR_HOURS_OVER_MANY, MSG_HOURS_HELD, MSG_YOUR_ALSO_HOLDS
+    ),
 }
 
 
@@ -326,9 +339,9 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
     (aware; times said in ``starts_at``'s zone) without their provider, or None;
     ``only(start, end)`` picks the times that count (those in the hours a change removes).
     A booking is counted as the provider's schedule shows it: each patient must first be
-    told, by a cancellation (a full refund) or a move. An unpaid hold is not on the
+    told, by a cancellation (a full refund) or a move. An unpaid hold is only greyed on the
     schedule and lapses by itself: it is named apart with when the last one lapses
-    (``MSG_ALSO_HOLDS``), or alone (``messages.held``: try again then); it still refuses
+    (``messages.also``), or alone (``messages.held``: try again then); it still refuses
     the change, as it may yet be paid. The message's values: ``count``, ``first`` (the
     first booking's time), ``listed`` (the first ``LISTED``, "…" after them when there are
     more), ``lapses`` and any ``extra`` (such as ``clinic``). ``now``: the time the holds
@@ -354,7 +367,7 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
         refusal = Text(messages.many, count=len(booked), **values)
     if not held:
         return refusal
-    return PluralText(*MSG_ALSO_HOLDS, len(held), refusal=refusal, lapses=lapses)
+    return PluralText(*messages.also, len(held), refusal=refusal, lapses=lapses)
 
 
 def raise_errors(errors):

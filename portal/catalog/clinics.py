@@ -176,16 +176,17 @@ MSG_ZONE_OVER_MANY = (
     "patient is refunded in full), then change the time zone."
 )
 
-# Unpaid holds in the way (a patient paying for a time, or for a move's new time): on no
-# schedule, nothing to cancel, each lapsing by itself unless paid; named apart after the
-# bookings, or alone (try again once they lapse). They still refuse the change.
+# Unpaid holds in the way (a patient paying for a time, or for a move's new time): greyed
+# on the doctor's schedule, nothing to cancel, each lapsing by itself unless paid; named
+# apart after the bookings, or alone (try again once they lapse). They still refuse the
+# change. (Review finding: they were said to be "on no schedule".)
 MSG_ALSO_ONE = (
-    "There is also 1 unpaid hold in the way ({listed}), which is on no schedule: a patient "
-    "is paying for that time, and the hold lapses at {lapses}."
+    "There is also 1 time held while a patient pays ({listed}), greyed on the doctor's "
+    "schedule; it lapses by itself at {lapses} unless paid."
 )
 MSG_ALSO_MANY = (
-    "There are also {count} unpaid holds in the way ({listed}), which are on no schedule: "
-    "those times are being paid for, and the last hold lapses at {lapses}."
+    "There are also {count} times held while patients pay ({listed}), greyed on their "
+    "doctors' schedules; each lapses by itself unless paid, the last at {lapses}."
 )
 MSG_HELD_ONE = (
     "1 patient is paying for a time at this clinic in the way of this change ({listed}); "

@@ -215,9 +215,10 @@ def test_a_closed_clinic_is_not_offered_nor_its_hours_outside_its_opening(world,
 
 
 def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hold(world, users):
-    """Review finding (the provider's refusals; the clinic's share the count): a hold is on
-    no schedule and lapses by itself, so it is not counted as a booking to cancel. It
-    still refuses the change, named apart with its visit and when it lapses."""
+    """Review finding (the provider's refusals; the clinic's share the count): a hold is
+    only greyed on the doctor's schedule and lapses by itself unless paid, so it is not
+    counted as a booking to cancel. It still refuses the change, named apart with its
+    visit and when it lapses (review: it was said to be "on no schedule")."""
     admin = users(world.admin)
     paid = _booked(world, users, day=2, hour=15, patient=1, doctor=1)
     held = held_consult(world, 1, 10)  # 08:00 + 15 minutes to pay
@@ -226,9 +227,9 @@ def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hol
     assert exc.value.errors["active"] == (
         f"There is 1 booking ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
         f"{_number(paid)}). Cancel or move it first (a cancelled patient is refunded in full), "
-        "then deactivate the clinic. There is also 1 unpaid hold in the way (Tue 02 Jun 2026, "
-        f"10:00, visit {_number(held)}), which is on no schedule: a patient is paying for that "
-        "time, and the hold lapses at 08:15."
+        "then deactivate the clinic. There is also 1 time held while a patient pays (Tue 02 "
+        f"Jun 2026, 10:00, visit {_number(held)}), greyed on the doctor's schedule; it lapses "
+        "by itself at 08:15 unless paid."
     )
     assert _clinic(world).active is True and _audits() == 0
 

@@ -1,7 +1,7 @@
 """Leave over a provider's bookings is refused until each patient has been told (the
 booking cancelled with a full refund, or moved): no patient comes to an absent provider.
-An unpaid hold refuses it too, but is named apart (it is on no schedule and lapses by
-itself): the refusal counts the bookings the doctor's schedule shows."""
+An unpaid hold refuses it too, but is named apart (greyed on the doctor's schedule,
+nothing to cancel: it lapses by itself unless paid): the refusal counts only the bookings."""
 
 import re
 from datetime import time
@@ -332,10 +332,10 @@ def test_the_hours_refusal_is_said_in_the_doctors_language(app, world, users):
 
 def test_leave_over_bookings_and_a_hold_counts_the_bookings_and_names_the_hold(app, world, users):
     """Review finding: the refusal counted the provider's bookings and patients' unpaid
-    holds together ("There are 3 bookings…") while the doctor's schedule showed 2: a hold
-    is on no schedule, and the doctor cannot act on it (it lapses by itself). The bookings
-    are counted as the schedule shows them, and the hold is named apart with when it
-    lapses; it still refuses the leave."""
+    holds together ("There are 3 bookings…") while the doctor's schedule showed 2
+    appointments: a hold is only greyed there, and the doctor cannot act on it (it lapses
+    by itself unless paid). The bookings are counted as the schedule shows them, and the
+    hold is named apart with when it lapses; it still refuses the leave."""
     _booked(world, users, day=1, hour=12)
     _booked(world, users, day=1, hour=10, patient=1)
     held_consult(world, 1, 11)  # patient 0's hold: 08:00 + 15 minutes to pay
@@ -343,13 +343,16 @@ def test_leave_over_bookings_and_a_hold_counts_the_bookings_and_names_the_hold(a
     assert message == (
         "There are 2 bookings with this provider in this period, the first on Tue 02 Jun 2026,"
         " 10:00. Cancel or move them first (a cancelled patient is refunded in full), then add"
-        " the leave. There is also 1 unpaid hold in the way, which is not on the schedule: a"
-        " patient is paying for that time, and the hold lapses at 08:15."
+        " the leave. There is also 1 time held while a patient pays, greyed on the provider's"
+        " schedule; it lapses by itself at 08:15 unless paid."
     )
     with app.test_request_context(), force_locale("hi"):
         hindi = translate(message)
     assert hindi.startswith("इस अवधि में इस डॉक्टर के साथ 2 बुकिंग हैं, पहली मंगल 02 जून 2026, 10:00 को।")
-    assert "1 बिना भुगतान वाली रोक" in hindi and "08:15" in hindi, hindi
+    assert hindi.endswith(
+        " इसके अलावा 1 समय किसी मरीज़ के भुगतान तक रोका गया है, जो डॉक्टर के शेड्यूल पर हल्के रंग"
+        " में दिखता है; भुगतान न होने पर यह 08:15 पर अपने-आप ख़त्म हो जाएगा।"
+    ), hindi
     assert _leaves() == 0
 
 
@@ -412,12 +415,12 @@ def test_the_hours_refusal_lists_the_bookings_and_names_the_holds_apart(app, wor
     assert message == (
         "There is 1 booking with this provider in the hours being removed, on Tue 02 Jun 2026,"
         " 12:00. Cancel or move it first (a cancelled patient is refunded in full), then change"
-        " the hours. There are also 2 unpaid holds in the way, which are not on the schedule:"
-        " those times are being paid for, and the last hold lapses at 08:15."
+        " the hours. There are also 2 times held while patients pay, greyed on the provider's"
+        " schedule; each lapses by itself unless paid, the last at 08:15."
     )
     with app.test_request_context(), force_locale("hi"):
         hindi = translate(message)
-    assert "2 बिना भुगतान वाली रोकें" in hindi and "08:15" in hindi, hindi
+    assert "इसके अलावा 2 समय मरीज़ों के भुगतान तक रोके गए हैं" in hindi and "08:15" in hindi, hindi
     assert _windows(world.doctors[0]) == WEEK
 
 
@@ -433,8 +436,8 @@ def test_a_deactivation_over_a_booking_and_a_hold_names_both(world, users):
     assert exc.value.errors["active"] == (
         "There is 1 booking with this provider ahead, on Thu 04 Jun 2026, 11:00. Cancel or move"
         " it first (a cancelled patient is refunded in full), then deactivate the provider."
-        " There is also 1 unpaid hold in the way, which is not on the schedule: a patient is"
-        " paying for that time, and the hold lapses at 08:15."
+        " There is also 1 time held while a patient pays, greyed on the provider's schedule;"
+        " it lapses by itself at 08:15 unless paid."
     )
 
 
@@ -522,3 +525,36 @@ def test_the_doctor_is_told_what_they_can_do_and_an_admin_what_an_admin_does(app
     assert exc.value.errors[FORM].startswith(
         "There is 1 booking with this provider in the hours being removed"
     )
+
+
+def test_the_doctor_reads_that_the_holds_are_greyed_on_their_own_schedule(app, world, users):
+    """Review finding: the refusal said a hold "is not on the schedule" while the doctor's
+    schedule shows it greyed ("Awaiting payment — held until …"). The doctor reads where
+    it is (their schedule) and that it lapses by itself unless paid; an admin reads the
+    provider's schedule. In Hindi too."""
+    from portal.catalog.models import Provider
+
+    _booked(world, users, day=1, hour=12)
+    held_consult(world, 1, 10)  # lapses 08:15
+    held_consult(world, 1, 11, patient=1)  # another patient's: 08:15 too
+    doctor = users(db.session.get(Provider, world.doctors[0]).user_id)
+    starts, ends = at(1, 9).astimezone(IST), at(1, 18).astimezone(IST)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(doctor, world.doctors[0], starts, ends)
+    leave = exc.value.errors["starts_at"]
+    assert leave.endswith(
+        " There are also 2 times held while patients pay, greyed on your schedule; each lapses"
+        " by itself unless paid, the last at 08:15."
+    ), leave
+    assert "not on the schedule" not in leave
+    with app.test_request_context(), force_locale("hi"):
+        hindi = translate(leave)
+    assert hindi.endswith(
+        " इसके अलावा 2 समय मरीज़ों के भुगतान तक रोके गए हैं, जो आपके शेड्यूल पर हल्के रंग में"
+        " दिखते हैं; भुगतान न होने पर हर एक अपने-आप ख़त्म हो जाएगा, आख़िरी 08:15 पर।"
+    ), hindi
+    assert _leave_refused(world, users).endswith(
+        " There are also 2 times held while patients pay, greyed on the provider's schedule;"
+        " each lapses by itself unless paid, the last at 08:15."
+    )
+    assert _leaves() == 0

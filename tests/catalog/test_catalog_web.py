@@ -515,15 +515,19 @@ def test_a_doctors_leave_over_a_booking_and_a_hold_counts_what_their_schedule_sh
     assert refused.status_code == 422
     assert re.search(
         rf"You have 1 appointment in this period, on {day:%a %d %b %Y}, 10:00\. Ask the clinic"
-        r" to move it, or cancel it from your schedule .*\. There is also 1 unpaid hold in the"
-        r" way, which is not on the schedule: a patient is paying for that time, and the hold"
-        r" lapses at \d\d:\d\d\.",
+        r" to move it, or cancel it from your schedule .*\. There is also 1 time held while a"
+        r" patient pays, greyed on your schedule; it lapses by itself at \d\d:\d\d unless"
+        r" paid\.",
         text(refused),
     ), text(refused)
     client.post("/language", data={"language": "hi", "next": "/"})
     hindi = client.post("/provider/availability/leave", headers=HX, data=period)
-    assert "1 बिना भुगतान वाली रोक भी रास्ते में है" in text(hindi)
-    assert "unpaid hold" not in text(hindi)
+    assert re.search(
+        r"इसके अलावा 1 समय किसी मरीज़ के भुगतान तक रोका गया है, जो आपके शेड्यूल पर हल्के रंग में"
+        r" दिखता है; भुगतान न होने पर यह \d\d:\d\d पर अपने-आप ख़त्म हो जाएगा।",
+        text(hindi),
+    ), text(hindi)
+    assert "time held" not in text(hindi)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Leave.id))) == 0
 
