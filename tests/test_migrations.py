@@ -2,7 +2,7 @@
 
 import os
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -843,4 +843,81 @@ def test_dependents_duplicated_before_the_rule_survive_it(tmp_path, engine):
         keys = _name_keys(901, 902, 903, 904)
         assert keys == {901: "diya sharma", 902: "diya rani sharma", 903: "riya sharma", 904: None}
         db.session.remove()
+        db.engine.dispose()
+
+
+def _movement_tds(conn):
+    """{(source, source_id): tds} of every console row, as stored."""
+    rows = conn.execute(sa.text("SELECT source, source_id, tds FROM money_movements"))
+    return {(r.source, r.source_id): r.tds for r in rows}
+
+
+def _covering_includes(conn):
+    """The summed columns each covering index carries (PostgreSQL's INCLUDE)."""
+    found = conn.execute(
+        sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN"
+            " ('ix_money_movements_time', 'ix_money_movements_type_time')"
+        )
+    ).all()
+    return {name: definition.split("INCLUDE", 1)[1].strip() for name, definition in found}
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_payout_rows_written_before_the_tds_column_get_their_payouts_tds(tmp_path, engine):
+    """mmtds0a10001: payout rows of the console written before ``money_movements.tds``
+    take their payout's TDS (0 where none was withheld); other rows none. On PostgreSQL
+    the summed indexes carry it. Downgrade drops it and puts the indexes back; upgrading
+    again fills it again."""
+    from portal.payouts import models as pm
+    from tests.booking.factories import build_world
+
+    url = _database_url(engine, tmp_path / "tds.sqlite3")
+    app = create_app(_test_config(url))
+    with app.app_context():
+        upgrade()
+        doctor = build_world().doctors[0]
+        account = pm.FundAccount(
+            provider_id=doctor, kind=pm.VPA, holder_name="Asha Rao", status="VALIDATED"
+        )
+        db.session.add(account)
+        db.session.flush()
+        made = {}
+        for n, (gross, tds) in enumerate([(6_000_005, 600_001), (40_000, 0)]):
+            payout = pm.Payout(
+                provider_id=doctor, fund_account_id=account.id, kind=pm.CYCLE_KIND,
+                financial_year="2026-27", gross=gross, tds=tds, net=gross - tds, mode="UPI",
+                idempotency_key=f"tds-migration-{n}",
+            )  # fmt: skip
+            db.session.add(payout)
+            db.session.flush()
+            made[("payout", payout.id)] = tds
+        db.session.commit()
+        db.session.remove()
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO money_movements (source, source_id, type, status, failed,"
+                    " occurred_at, amount, net, version, updated_at) VALUES ('payment', 1,"
+                    " 'payment_online', 'SUCCESSFUL', false, :at, 10000, 10000, 1, :at)"
+                ),
+                {"at": datetime(2026, 11, 2, tzinfo=UTC)},
+            )
+            assert _movement_tds(conn) == {**made, ("payment", 1): None}
+
+        downgrade(revision="depident0001")
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("money_movements")}
+            assert "tds" not in columns
+            if engine == "postgres":
+                assert set(_covering_includes(conn).values()) == {
+                    "(bucket, amount, net, gateway_fee)"
+                }
+        upgrade()
+        with db.engine.connect() as conn:
+            assert _movement_tds(conn) == {**made, ("payment", 1): None}
+            if engine == "postgres":
+                assert set(_covering_includes(conn).values()) == {
+                    "(bucket, amount, net, gateway_fee, tds)"
+                }
         db.engine.dispose()

@@ -2,7 +2,7 @@
 accounts with their payable balances, a payout's audit trail, a provider's schedule and
 account history. Lists are keyset pages and load what their rows show with the page."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -26,12 +26,10 @@ from portal.ledger import accounts as chart
 from portal.ledger.service import balances
 from portal.pagination import Order, keyset_page
 from portal.payouts import models as m
+from portal.payouts.common import fund_accounts_of, payout_account_among
 
 PAYOUT_ORDER = (Order(m.Payout.id, descending=True),)
-PROVIDER_ORDER = (
-    Order(Provider.display_name, key=lambda row: row[0].display_name),
-    Order(Provider.id, key=lambda row: row[0].id),
-)
+PROVIDER_ORDER = (Order(Provider.display_name), Order(Provider.id))
 # The admin list's filters beyond a status: held ones, and failed ones given back for good.
 HELD, GIVEN_UP = "HELD", "GIVEN_UP"
 # A provider's schedule: what is booked, under way or done (not cancelled or expired), and
@@ -129,20 +127,41 @@ def run_provider_names(run):
     return provider_names(ids)
 
 
+@dataclass(frozen=True)
+class ProviderAccounts:
+    """A provider's row on the admin's accounts page: its current fund account (or None)
+    and the account payouts go to (``common.payout_account_among``: or None, none can)."""
+
+    provider: Provider
+    current: m.FundAccount | None
+    payout_account: m.FundAccount | None
+
+
 def payout_accounts_page(*, after=None, before=None, per_page=50):
-    """Providers by name, each with its current fund account (or None); ``Page.extra``
-    holds ``balances``: ``{provider id: payable paise}`` for the page (one query)."""
-    query = sa.select(Provider, m.FundAccount).outerjoin(
-        m.FundAccount,
-        sa.and_(m.FundAccount.provider_id == Provider.id, m.FundAccount.current.is_(True)),
-    )
+    """Providers by name (``ProviderAccounts`` rows), each with its current fund account
+    and the account payouts go to, both from the page's providers' accounts read in one
+    query (``common.fund_accounts_of``: the rule needs each one's history, not the
+    current row the page joined before); ``Page.extra`` holds ``balances``: ``{provider
+    id: payable paise}`` for the page (one query)."""
     page = keyset_page(
-        query, PROVIDER_ORDER, after=after, before=before, per_page=per_page, scalars=False
+        sa.select(Provider), PROVIDER_ORDER, after=after, before=before, per_page=per_page
+    )
+    accounts = fund_accounts_of([provider.id for provider in page.items])
+    page = replace(
+        page,
+        items=[
+            ProviderAccounts(
+                provider,
+                next((row for row in accounts[provider.id] if row.current), None),
+                payout_account_among(accounts[provider.id]),
+            )
+            for provider in page.items
+        ],
     )
     by_code = balances(chart.PROVIDER_PAYABLE + ":")
     page.extra["balances"] = {
-        provider.id: by_code.get(chart.provider_payable(provider.id), 0)
-        for provider, _fa in page.items
+        row.provider.id: by_code.get(chart.provider_payable(row.provider.id), 0)
+        for row in page.items
     }
     return page
 

@@ -52,7 +52,9 @@ BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"
 BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT)
 
 
-SUMMED = ["bucket", "amount", "net", "gateway_fee"]
+# What the summary sums, carried by the time and type indexes (index-only scans); ``tds``
+# since migration mmtds0a10001 (the summary's TDS total).
+SUMMED = ["bucket", "amount", "net", "gateway_fee", "tds"]
 
 
 class MoneyMovement(db.Model):
@@ -110,6 +112,9 @@ class MoneyMovement(db.Model):
     gateway_fee: Mapped[int | None] = mapped_column(sa.BigInteger)  # Razorpay's fee, tax included
     gateway_tax: Mapped[int | None] = mapped_column(sa.BigInteger)  # the GST part of it
     net: Mapped[int] = mapped_column(sa.BigInteger)
+    # A payout's TDS withheld (its ``amount`` is the gross, ``net`` what reached the
+    # provider: amount − tds); None on every other row.
+    tds: Mapped[int | None] = mapped_column(sa.BigInteger)
     reference: Mapped[str | None] = mapped_column(sa.String(40))  # pay_, rfnd_, pout_, setl_
     utr: Mapped[str | None] = mapped_column(sa.String(40))
     settlement_reference: Mapped[str | None] = mapped_column(sa.String(40))

@@ -221,6 +221,7 @@ def project_payout(p: Payout):
         "bucket": mm.BUCKET_PAYOUT if p.status == PayoutStatus.PROCESSED else None,
         "occurred_at": p.processed_at or p.created_at,
         "amount": p.gross,
+        "tds": p.tds,  # withheld for the government (the TDS report's figure)
         "net": p.net,  # after TDS: what reaches the provider's bank
         # RazorpayX's fee, taken from the bank on top of the net (the summary counts it
         # with the gateway fees)

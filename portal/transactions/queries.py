@@ -115,6 +115,9 @@ class Summary:
     wallet_refunds: int = 0
     not_cash_count: int = 0
     not_cash: int = 0
+    # The TDS withheld from the payouts counted above (their gross less what reached the
+    # providers): held for the government, so still in the net.
+    tds: int = 0
 
     def lines(self) -> list[SummaryLine]:
         """The labelled figures, in order, as the console shows them and the CSV's header
@@ -123,6 +126,12 @@ class Summary:
             SummaryLine("Money in", "money_in", self.money_in),
             SummaryLine("Refunds", "refunds", self.refunds, "to the original payment"),
             SummaryLine("Payouts", "payouts", self.payouts),
+            SummaryLine(
+                "TDS withheld from payouts",
+                "tds",
+                self.tds,
+                "from the payouts above, held for the government: in the net",
+            ),
             SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
             # Cash in less cash out: not revenue (TDS held for the government is in it).
             SummaryLine("Net cash received", "net", self.net, total=True),
@@ -191,6 +200,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
             wallet_refunds,
             total(sa.case((not_cash, 1), else_=0)),
             total(sa.case((not_cash, M.amount), else_=0)),
+            total(sa.case((M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)), else_=0)),
         ).where(*conditions(f, recon_clause))
     ).one()
     return Summary(*(int(v) for v in row))

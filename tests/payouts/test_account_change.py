@@ -87,3 +87,76 @@ def test_the_pages_say_payouts_still_go_to_the_old_account(world, x, client, log
     earnings = client.get("/provider/earnings").get_data(as_text=True)
     assert "Payouts still go to HDFC0001234 ••••5678." in earnings
     assert "Payouts start once your account is validated." not in earnings
+
+
+def _row(page, provider_id):
+    import re
+
+    found = re.search(rf'<tr id="provider-{provider_id}">(.*?)</tr>', page, re.S)
+    assert found, f"no row for provider {provider_id}"
+    return found.group(1)
+
+
+def _validated_on(row):
+    from portal.domain.rates import INDIA_TZ
+
+    return row.validated_at.astimezone(INDIA_TZ).strftime("%d %b %Y")
+
+
+def test_the_admin_pages_say_where_payouts_go(world, x, client, login, make_user):
+    """The admin's accounts page showed the current account's status alone: a provider
+    whose new account failed read "failed", with nothing to say payouts still go to the
+    older validated account, or that none can (review finding). It says where they go,
+    by the same rule (``payout_fund_account``), and so does a payout's page."""
+    provider, user = world.provider("WEEKLY")
+    first = world.onboard(provider, user)
+    world.earn(provider, user, 100_000)
+    payout = create_payout(provider.id, kind=m.CYCLE_KIND)
+    assert payout.fund_account_id == first.id
+    second = world.onboard(provider, user, number="50100099990001")
+    failed = world.onboard(provider, user, number="123456780000")  # sandbox: ...0000 is dead
+    assert failed.status == FundAccountStatus.FAILED
+    assert payout_fund_account(provider.id).id == second.id
+    world.earn(provider, user, 100_000)  # a payable again: Pay now is offered
+    nowhere, nowhere_user = world.provider("WEEKLY")
+    world.onboard(nowhere, nowhere_user, number="123456780000")
+    world.earn(nowhere, nowhere_user, 100_000)
+    db.session.commit()
+    login(make_user("admin"))
+
+    page = client.get("/admin/payouts/accounts").get_data(as_text=True)
+    row = _row(page, provider.id)
+    assert 'data-status="FAILED"' in row  # the current account, as before
+    assert f"Payouts go to: {second.masked} (validated {_validated_on(second)})" in row
+    assert f"/admin/payouts/providers/{provider.id}/pay" in row
+    row = _row(page, nowhere.id)
+    assert "No validated account: payouts wait" in row and "Payouts go to" not in row
+    assert f"/admin/payouts/providers/{nowhere.id}/pay" not in row
+
+    detail = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    assert first.masked in detail  # this payout's own account
+    assert f"Payouts go to: {second.masked} (validated {_validated_on(second)})" in detail
+
+
+def test_the_accounts_page_reads_where_payouts_go_without_a_query_per_provider(
+    world, x, client, login, make_user
+):
+    from tests.querycount import counted_queries
+
+    def provider_with_changes():
+        provider, user = world.provider("WEEKLY")
+        world.onboard(provider, user)
+        world.onboard(provider, user, number="123456780000")
+
+    provider_with_changes()
+    login(make_user("admin"))
+    client.get("/admin/payouts/accounts")  # warm: the signed-in user loaded, as below
+    with counted_queries() as few:
+        assert client.get("/admin/payouts/accounts").status_code == 200
+    for _ in range(3):
+        provider_with_changes()
+    client.get("/admin/payouts/accounts")
+    with counted_queries() as more:
+        page = client.get("/admin/payouts/accounts").get_data(as_text=True)
+    assert page.count("Payouts go to: ") == 4
+    assert len(more) == len(few)

@@ -467,7 +467,8 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
         db.session.commit()
         lines = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY)).lines()
     assert [line.key for line in lines] == [
-        "money_in", "refunds", "payouts", "gateway_fees", "net", "wallet_refunds", "not_cash",
+        "money_in", "refunds", "payouts", "tds", "gateway_fees", "net", "wallet_refunds",
+        "not_cash",
     ]  # fmt: skip
     html = client.get(
         "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}

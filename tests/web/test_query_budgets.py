@@ -75,6 +75,9 @@ BUDGETS = {
     ("admin", "/admin/refunds", False): 2,
     ("admin", "/admin/approvals", False): 3,
     ("admin", "/admin/payouts", False): 5,
+    # The page's providers, their fund accounts (newest first: the current one and where
+    # payouts go, payouts.common.fund_accounts_of), the payable balances.
+    ("admin", "/admin/payouts/accounts", False): 4,
     ("admin", "/admin/providers", False): 7,
     ("admin", "/admin/clinics", False): 4,
     ("admin", "/admin/users", False): 3,

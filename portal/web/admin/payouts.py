@@ -12,7 +12,7 @@ from portal.domain.states import PayoutRunStatus, PayoutStatus
 from portal.extensions import db
 from portal.payouts import admin, queries, runs
 from portal.payouts import models as m
-from portal.payouts.common import PayoutError, payable_balance
+from portal.payouts.common import PayoutError, payable_balance, payout_fund_account
 from portal.web.admin import bp
 from portal.web.forms.payouts import ConfirmAmountForm, ReasonForm, RunForm
 from portal.web.htmx import render
@@ -73,6 +73,8 @@ def _detail(payout, form=None, error=None, status=200):
             payout.gross, payout.tds, rule, payout.financial_year, payout.tds_section
         ),
         balance=payable_balance(payout.provider_id),
+        # A retry goes to this payout's own account; new payouts go where the rule says.
+        payout_account=payout_fund_account(payout.provider_id),
         india=INDIA_TZ,
         can=admin.actions(payout),
     )

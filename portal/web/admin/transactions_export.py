@@ -1,7 +1,7 @@
 """The transactions console's CSV: the same filters as the page (its query string), every
-row with its fee breakup (less discount and wallet part: it adds up to the amount),
-gateway fee, net, reference and reconciliation status, and the filtered set's summary in
-the file's header lines (docs/transactions.md)."""
+row with its fee breakup (less discount and wallet part: it adds up to the amount), a
+payout's gross and TDS withheld, gateway fee, net, reference and reconciliation status,
+and the filtered set's summary in the file's header lines (docs/transactions.md)."""
 
 from operator import itemgetter
 
@@ -14,6 +14,7 @@ from portal.domain.rates import format_inr
 from portal.exports import ExportError, ExportSpec, money, number, register, text, when
 from portal.reconcile.queries import UNCHECKED, status_of
 from portal.transactions import queries
+from portal.transactions.models import PAYOUT
 from portal.transactions.models import MoneyMovement as M
 from portal.web.admin import bp
 from portal.web.admin.transactions import LIST, PRESETS, TYPES, recon_clause
@@ -21,8 +22,12 @@ from portal.web.exporting import csv_download
 from portal.web.forms.transactions import TransactionFilterForm, unknown_keys
 from portal.web.htmx import render
 
-# (header, money_movements column, cell kind), in the file's order; the reconciliation
-# status comes last, from its own subquery.
+# A payout's gross is its row's amount; a column of its own beside the TDS withheld, so a
+# payout reads gross − TDS = net across its row (empty on other rows).
+PAYOUT_GROSS = sa.case((M.type == PAYOUT, M.amount)).label("payout_gross")
+
+# (header, money_movements column name or expression, cell kind), in the file's order; the
+# reconciliation status comes last, from its own subquery.
 COLUMNS = (
     ("Id", "id", number),
     ("Time", "occurred_at", when),
@@ -36,6 +41,8 @@ COLUMNS = (
     ("GST", "gst", money),
     ("Discount", "discount", money),
     ("From wallet", "wallet", money),
+    ("Payout gross", PAYOUT_GROSS, money),
+    ("TDS withheld", "tds", money),
     ("Gateway fee", "gateway_fee", money),
     ("Net", "net", money),
     ("Gateway reference", "reference", text),
@@ -66,7 +73,10 @@ def export(params):
     # Plain columns, not the entity: a year is a million rows, and rows straight from the
     # connection cost a quarter of ORM objects (portal.exports.spec.iter_batches).
     query = (
-        sa.select(*(getattr(M, name) for _, name, _ in COLUMNS), sa.func.coalesce(recon, UNCHECKED))
+        sa.select(
+            *(getattr(M, c) if isinstance(c, str) else c for _, c, _ in COLUMNS),
+            sa.func.coalesce(recon, UNCHECKED),
+        )
         .where(*queries.conditions(f, recon_clause=clause))
         .order_by(M.occurred_at.desc(), M.id.desc())
     )

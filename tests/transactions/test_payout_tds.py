@@ -1,0 +1,116 @@
+"""The console and a payout's TDS: its row showed the gross (as the amount) and the net
+after TDS, but not the TDS withheld, so finance reconciling a payout against the TDS
+report looked elsewhere (review finding). The row keeps the TDS (``money_movements.tds``),
+the console's list and detail show it beside the gross, the CSV has both columns (rupees,
+to the paisa) and its summary (and the console's) a TDS total, in the one statement."""
+
+import csv
+import io
+import re
+from datetime import date
+
+import sqlalchemy as sa
+
+from portal.domain.states import PayoutStatus
+from portal.exports.cells import rupees
+from portal.extensions import db
+from portal.payouts import runs
+from portal.payouts.runs import ist_today
+from portal.transactions import projection
+from portal.transactions.filters import MovementFilter
+from portal.transactions.models import MoneyMovement
+from portal.transactions.queries import summary
+from tests.payouts.conftest import (  # noqa: F401
+    _ledger_balances_after_each_test,
+    payouts_of,
+    world,
+    x,
+)
+from tests.querycount import counted_queries
+
+
+def _payout_row(payout_id):
+    db.session.expire_all()
+    return db.session.scalar(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "payout", MoneyMovement.source_id == payout_id
+        )
+    )
+
+
+def _csv(client, query):
+    text = client.get("/admin/transactions.csv" + query).get_data(as_text=True)
+    lines = text.lstrip("\ufeff").splitlines()
+    [head] = next(csv.reader(io.StringIO(lines[1])))
+    figures = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
+    table = list(csv.reader(io.StringIO("\n".join(lines[lines.index("") + 1 :]))))
+    header, body = table[0], table[1:]
+    return figures, [dict(zip(header, row, strict=True)) for row in body]
+
+
+def test_a_payouts_tds_is_on_its_row_the_console_and_the_csv(world, x, client, login, make_user):
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 6_000_005)  # over the year's threshold: 10 % of it, half-up
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    assert (payout.gross, payout.tds, payout.net) == (6_000_005, 600_001, 5_400_004)
+
+    row = _payout_row(payout.id)
+    assert (row.amount, row.tds, row.net) == (payout.gross, payout.tds, payout.net)
+    today = ist_today()
+    assert summary(MovementFilter(start=today, end=today)).tds == payout.tds
+
+    db.session.add(  # a payment beside it: no gross or TDS of a payout
+        MoneyMovement(source="payment", source_id=1, type="payment_online", status="SUCCESSFUL",
+                      bucket="in", occurred_at=row.occurred_at, amount=100_00, net=100_00)
+    )  # fmt: skip
+    db.session.commit()
+    login(make_user("admin"))
+    page = client.get("/admin/transactions?preset=today&type=payout").get_data(as_text=True)
+    listed = re.search(rf'<tr id="movement-{row.id}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+    assert '<td class="num" data-tds>₹6,000.01</td>' in listed
+    assert "₹60,000.05" in listed and "₹54,000.04" in listed
+    detail = client.get(f"/admin/transactions/{row.id}").get_data(as_text=True)
+    ours = detail.split('id="ours"', 1)[1].split("</section>", 1)[0]
+    assert re.search(r"Gross \(before TDS\)</td><td class=\"num\">₹60,000.05<", ours)
+    assert re.search(r"TDS withheld</td><td class=\"num\">₹6,000.01<", ours)
+    html = client.get(
+        "/admin/transactions/summary?preset=today", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert '<td class="num" data-sum="tds">₹6,000.01</td>' in html
+
+    figures, body = _csv(client, "?preset=today")
+    [paid] = [r for r in body if r["Id"] == str(row.id)]
+    assert (paid["Payout gross"], paid["TDS withheld"], paid["Net"]) == (
+        "60000.05",
+        "6000.01",
+        "54000.04",
+    )
+    assert paid["TDS withheld"] == rupees(payout.tds)
+    assert figures["TDS withheld from payouts"] == "₹6,000.01"
+    # Rows that are not payouts have neither (empty cells, not 0.00).
+    others = [r for r in body if r["Type"] != "payout"]
+    assert others and all(r["Payout gross"] == r["TDS withheld"] == "" for r in others)
+
+    # `flask transactions rebuild` writes the same TDS.
+    db.session.execute(sa.delete(MoneyMovement))
+    db.session.commit()
+    projection.rebuild()
+    assert _payout_row(payout.id).tds == payout.tds
+
+
+def test_the_tds_total_adds_no_statement_to_the_summary_or_the_csv(
+    world, x, client, login, make_user
+):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    login(make_user("admin"))
+    for url in ("/admin/transactions/summary?preset=today", "/admin/transactions.csv?preset=today"):
+        client.get(url)
+        with counted_queries() as seen:
+            assert client.get(url).status_code == 200
+        sums = [s for s in seen if "sum(" in s.lower()]
+        assert len(sums) == 1, sums  # the summary: one statement, the TDS total in it
