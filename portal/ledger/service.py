@@ -339,9 +339,13 @@ def shown_balance(account_code: str) -> int:
     return balance(account_code)
 
 
-def balances(prefix: str) -> dict[str, int]:
-    """Normal-side balances of every existing account whose code starts with
-    ``prefix`` (e.g. ``"provider_payable:"``), by code."""
+def balances(codes) -> dict[str, int]:
+    """Normal-side balances of the existing accounts among ``codes``, by code: a page reads
+    its own rows' accounts, not every account of a kind (their entries grow with the
+    ledger)."""
+    codes = list(codes)
+    if not codes:
+        return {}
     rows = db.session.execute(
         sa.select(
             LedgerAccount.code,
@@ -349,9 +353,8 @@ def balances(prefix: str) -> dict[str, int]:
             sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0),
         )
         .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code.startswith(prefix, autoescape=True))
+        .where(LedgerAccount.code.in_(codes))
         .group_by(LedgerAccount.code, LedgerAccount.kind)
-        .order_by(LedgerAccount.code)
     )
     return {code: (int(raw) if kind in DEBIT_NORMAL else -int(raw)) for code, kind, raw in rows}
 

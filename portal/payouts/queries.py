@@ -158,7 +158,7 @@ def payout_accounts_page(*, after=None, before=None, per_page=50):
             for provider in page.items
         ],
     )
-    by_code = balances(chart.PROVIDER_PAYABLE + ":")
+    by_code = balances(chart.provider_payable(row.provider.id) for row in page.items)
     page.extra["balances"] = {
         row.provider.id: by_code.get(chart.provider_payable(row.provider.id), 0)
         for row in page.items
