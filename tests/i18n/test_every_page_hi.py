@@ -1,4 +1,5 @@
-"""Every page a patient, a doctor or a lab can open, in Hindi, with no English left.
+"""Every page a patient, a doctor or a lab can open, in Hindi, with no English left; and
+every notice, mail and SMS they are sent.
 
 The other Hindi checks render pages a test chose; this one walks ``app.url_map``: every
 GET route of the patient, provider, public, auth and notifications blueprints is opened
@@ -17,6 +18,8 @@ visit paid (a team appointment) and another held unpaid with a coupon; payouts w
 and one returned, leave, bank accounts.
 """
 
+import html
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -479,3 +482,120 @@ def _walk(urls, clients, data):
             if found:
                 left[where] = found
     return wrong, left
+
+
+# --- what they are sent ------------------------------------------------------------------
+
+# RazorpayX's own reason for a failed payout, shown as it sent it (docs/i18n.md).
+BANK_REASON = "Beneficiary bank offline"
+# Notice kinds the patient, the doctor and the lab are sent in this state, each of which
+# must be there (so a kind that stopped being sent, or was renamed, is noticed).
+TOLD = {
+    "booking.confirmed", "booking.new", "booking.cancelled", "booking.rescheduled",
+    "booking.meet_link", "booking.reschedule_failed", "booking.reschedule_fee_unapplied",
+    "payment.link_new", "payment.link_expired", "payment.link_lapsed", "refund.processed",
+    "refund.approved", "payout.processed", "payout.failed", "payout.reversed",
+    "bank.validation_failed", "payout.penalty",
+}  # fmt: skip
+_PAID = re.compile(r"भुगतान: ₹[\d,.]*\d \(इनवॉइस [^)]+\)(.)")
+_URL = re.compile(r"https?://\S+")
+_ICS_TEXT = re.compile(r"^(SUMMARY|DESCRIPTION|LOCATION):(.*)$", re.M)
+
+
+def _tell_the_rest(app, world, s):
+    """The notices the state's own steps did not send, through their jobs: a move that
+    failed, a fee that moved nothing (both kinds), a payment link issued, expired (renewed
+    or not) and lapsed, refunds processed, an approved further refund, a late payment kept
+    in the wallet, payouts paid, failed and reversed, a bank account refused, a meeting
+    link withdrawn."""
+    from portal.accounts.models import User
+    from portal.booking import visits as booking_visits
+    from portal.booking.links import create_payment_link
+    from portal.booking.models import ATTENTION_LATE_PAYMENT, Reschedule
+    from portal.booking.reschedule_payment import MSG_SLOT_GONE
+    from portal.notify import link_notices, payout_notices, refund_notices, tasks
+    from portal.payouts import fund_accounts
+    from portal.payouts import models as m
+    from portal.refunds.models import Refund
+
+    with app.app_context():
+        resched = db.session.get(Reschedule, s.reschedule)
+        resched.failure_reason = MSG_SLOT_GONE
+        tasks.reschedule_failed(resched.id)
+        tasks.reschedule_fee_unapplied(resched.id, "pay_more", resched.total + 100)
+        tasks.reschedule_fee_unapplied(resched.id, "pay_late", resched.total)
+        link = create_payment_link(db.session.get(User, world.admin.id), s.visits.held)
+        link_notices.link_issued(s.visits.held, link.id)
+        link_notices.link_expired(s.visits.held, link.id, renewed=True)
+        link_notices.link_expired(s.visits.held, link.id + 1000, renewed=False)
+        link_notices.link_lapsed(s.visits.held, link.id)
+        for refund in db.session.scalars(sa.select(Refund)):
+            refund_notices.refund_processed(refund.id)
+        refund_notices.refund_approved(s.items.follow, 5_000)
+        tasks.payment_attention(s.visits.carded, ATTENTION_LATE_PAYMENT)
+        for payout in db.session.scalars(sa.select(m.Payout)):
+            payout.utr = "UTR123456789"
+            payout.failure_reason = BANK_REASON
+            for status in ("PROCESSED", "FAILED", "REVERSED"):
+                payout_notices.payout_moved(payout.id, status, 1, retried=status == "FAILED")
+        refused = m.FundAccount(
+            provider_id=world.lab_provider,
+            kind=m.BANK_ACCOUNT,
+            holder_name="City Lab",
+            ifsc="HDFC0001234",
+            account_last4="4321",
+            status="FAILED",
+            status_reason=fund_accounts.MSG_NOT_ACTIVE,
+            current=False,  # the account before it stays the one paid
+        )
+        db.session.add(refused)
+        db.session.flush()
+        payout_notices.fund_account_failed(refused.id)
+        doctor = db.session.get(User, world.provider_user.id)
+        booking_visits.set_meet_link(doctor, s.items.online, "")
+        db.session.commit()
+
+
+def _english(text, data):
+    """English left in a plain text (its addresses are not words)."""
+    return untranslated(f"<p>{html.escape(_URL.sub('', text))}</p>", data=data)
+
+
+def test_every_notice_mail_and_sms_they_are_sent_is_hindi(state, app):
+    """Patients and doctors read Hindi: each notice, mail (its text, its page and the
+    calendar file's words) and text message they were sent, of every kind they get."""
+    from portal.notify.models import Delivery, MailMessage, Notification
+
+    world = state.world
+    _tell_the_rest(app, world, state)
+    people = {world.patient.id, world.provider_user.id, state.lab_user.id}
+    # The account named by its bank's letters and last digits ("HDFC ••••5678").
+    data = _data(app, state) | {BANK_REASON, "UTR123456789", "HDFC"}
+    with app.app_context():
+        emails = [u.email for u in (world.patient, world.provider_user, state.lab_user)]
+        notices = db.session.scalars(
+            sa.select(Notification).where(Notification.user_id.in_(people))
+        ).all()
+        mails = db.session.scalars(sa.select(MailMessage).where(MailMessage.to.in_(emails))).all()
+        texts = db.session.scalars(
+            sa.select(Delivery.text).where(Delivery.user_id.in_(people), Delivery.text.is_not(None))
+        ).all()
+        kinds = {n.kind for n in notices}
+        said = [("notice", t) for n in notices for t in (n.title, n.body)]
+        said += [("mail", t) for mail in mails for t in (mail.subject, mail.text)]
+        said += [("text message", t) for t in texts]
+        said += [
+            ("calendar file", line.replace("\\n", " ").replace("\\,", ","))
+            for mail in mails
+            for a in mail.attachments or []
+            for _field, line in _ICS_TEXT.findall(a["content"].replace("\r\n ", ""))
+        ]
+        pages = [("mail page", mail.html) for mail in mails if mail.html]
+    assert kinds >= TOLD, f"not sent: {TOLD - kinds}"
+    # The confirmation mail's "Paid … (invoice …)" ended with the English full stop, put
+    # after the translated words.
+    paid = [m for _what, t in said + pages for m in _PAID.findall(t)]
+    assert paid and set(paid) == {"।"}, paid
+    left = [(what, text) for what, text in said if _english(text, data)]
+    left += [(what, found) for what, page in pages if (found := untranslated(page, data=data))]
+    assert left == [], "\n".join(map(str, left))

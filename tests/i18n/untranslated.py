@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 KEPT = {
     "Clinic", "Portal", "GST", "GSTIN", "CGST", "SGST", "IGST", "UPI", "OTP", "PDF", "SMS",
     "PAN", "IFSC", "TDS", "UTR", "IMPS", "NEFT", "NUL", "Razorpay", "RazorpayX", "WhatsApp", "English",
-    "ID", "IST", "AM", "PM", "am", "pm", "ICS", "CSV", "JSON", "Google", "Meet", "Zoom", "Jitsi",
+    "ID", "IST", "AM", "PM", "am", "pm", "ICS", "ics", "CSV", "JSON", "Google", "Meet", "Zoom", "Jitsi",
 }  # fmt: skip
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 # Attributes a reader sees or hears: a table cell's column name (``data-label``, shown
