@@ -9,8 +9,13 @@ from portal.booking.credit_notes import for_visit as credit_notes_for
 from portal.booking.errors import BookingError
 from portal.booking.models import LIVE_ITEM_STATUSES
 from portal.domain.states import BookingStatus, PaymentStatus
+from portal.i18n import N_
 from portal.payments import records
 from portal.payments.models import WALLET
+
+# The patient's receipt link on an unpaid visit: flashed on the visit's page, where a
+# Hindi reader had it in English (tests/i18n/test_every_page_hi.py).
+MSG_NOT_PAID_YET = N_("This visit has not been paid yet")
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def breakup_of(payment):
 def receipt(visit):
     """The tax invoice of a paid visit (its number allocated at first confirmation)."""
     if visit.invoice_no is None:
-        raise BookingError("This visit has not been paid yet")
+        raise BookingError(MSG_NOT_PAID_YET)
     items = invoiced_items(visit)
     lines = [
         ReceiptLine(

@@ -306,3 +306,16 @@ def test_a_cancel_refused_as_the_appointment_moved_meanwhile_is_hindi(app, clien
     assert refused.status_code == 422
     assert "पेज दिखाए जाने के बाद यह अपॉइंटमेंट" in text and "16:00" in text
     assert "after the page was shown" not in text
+
+
+def test_the_payable_cards_sentences_end_as_hindi_ends_them(app, client, login, world, money):
+    """The earnings page joined two sentences, and ended the payout schedule's, with its
+    own ". " after the words: a Hindi page read "साप्ताहिक ." and "उपलब्ध: −₹…. आपकी"."""
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    page = html.unescape(client.get("/provider/earnings").get_data(as_text=True))
+    assert "भुगतान का समय: <strong>साप्ताहिक</strong>।" in page
+    carried = re.search(r'<p class="muted" role="status">([^<]*)</p>', page).group(1)
+    assert carried.startswith("न्यूनतम भुगतान सीमा पूरी नहीं हुई।"), carried
+    assert re.search(r"उपलब्ध: −?₹[\d,.]*\d। आपकी शेष राशि", carried), carried
+    assert ". " not in carried

@@ -9,10 +9,16 @@ from html.parser import HTMLParser
 KEPT = {
     "Clinic", "Portal", "GST", "GSTIN", "CGST", "SGST", "IGST", "UPI", "OTP", "PDF", "SMS",
     "PAN", "IFSC", "TDS", "UTR", "IMPS", "NEFT", "NUL", "Razorpay", "RazorpayX", "WhatsApp", "English",
-    "ID", "IST", "AM", "PM", "am", "pm", "ICS", "CSV", "Google", "Meet", "Zoom", "Jitsi",
+    "ID", "IST", "AM", "PM", "am", "pm", "ICS", "ics", "CSV", "JSON", "Google", "Meet", "Zoom", "Jitsi",
 }  # fmt: skip
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
-_VISIBLE_ATTRS = ("placeholder", "title", "aria-label", "alt", "hx-confirm")
+# Attributes a reader sees or hears: a table cell's column name (``data-label``, shown
+# beside the value on a phone) and what the page's script says when a request fails.
+_VISIBLE_ATTRS = (
+    "placeholder", "title", "aria-label", "alt", "hx-confirm", "data-label",
+    "data-400", "data-403", "data-404", "data-409", "data-429", "data-generic",
+    "data-offline", "data-reference",
+)  # fmt: skip
 
 
 class _Text(HTMLParser):
@@ -22,7 +28,7 @@ class _Text(HTMLParser):
         self.texts = []
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style", "code", "title"):
+        if tag in ("script", "style", "code"):
             self.skip += 1
         attrs = dict(attrs)
         for name in _VISIBLE_ATTRS:
@@ -32,7 +38,7 @@ class _Text(HTMLParser):
             self.texts.append(attrs["value"])
 
     def handle_endtag(self, tag):
-        if tag in ("script", "style", "code", "title") and self.skip:
+        if tag in ("script", "style", "code") and self.skip:
             self.skip -= 1
 
     def handle_data(self, data):
