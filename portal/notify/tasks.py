@@ -418,9 +418,13 @@ def reschedule_failed(reschedule_id):
         return
     with speaking_to(resched.visit.patient_id):
         title = _("Reschedule not completed")
+        # Its reason is a catalogue message as stored; none stored must not become
+        # ``_("")``, which is the catalogue's header.
+        reason = resched.failure_reason
+        reason = _(reason) if reason else _("The new time could not be kept")
         body = _(
             "%(reason)s. %(amount)s is in your wallet.",
-            reason=_(resched.failure_reason or ""), amount=format_inr(resched.total),
+            reason=reason, amount=format_inr(resched.total),
         )  # fmt: skip
     notify_user(
         resched.visit.patient_id,

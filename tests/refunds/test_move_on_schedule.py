@@ -5,6 +5,9 @@ with where it comes from and when the hold lapses, the appointment's own row say
 it is moving; gone once lapsed; once paid, the booking is simply at its new time, "Moved
 from …". Booked, moved and paid through the real services on the sandbox gateway."""
 
+import pytest
+import sqlalchemy as sa
+
 from portal.booking import reschedule_payment
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.domain.rates import INDIA_TZ
@@ -198,3 +201,30 @@ def test_paged_the_held_time_takes_its_place_among_the_bookings(world, users, ga
         earlier = [label(row) for row in back.items] + earlier
         cursor = back.prev_cursor
     assert later == expected and earlier == expected
+
+
+@pytest.mark.parametrize(
+    "language, said",
+    [("en", "The new time could not be kept. ₹"), ("hi", "नया समय नहीं रखा जा सका। ₹")],
+)
+def test_a_failed_move_without_a_stored_reason_says_a_sentence_not_the_catalogue_header(
+    app, world, users, gateway, clock, language, said
+):
+    """``_("")`` is gettext's catalogue header in Hindi (its Project-Id-Version and
+    Content-Type lines): a move closed with no reason must say one of its own (re-read
+    finding)."""
+    from portal.accounts.models import User
+    from portal.notify import tasks
+    from portal.notify.models import Notification
+
+    resched = _pending_move(world, users, gateway, clock)
+    resched.failure_reason = None
+    db.session.get(User, resched.visit.patient_id).language = language
+    db.session.commit()
+    tasks.reschedule_failed(resched.id)
+    db.session.commit()
+    body = db.session.scalars(
+        sa.select(Notification.body).where(Notification.kind == "booking.reschedule_failed")
+    ).one()
+    assert "Content-Type" not in body and "Project-Id" not in body
+    assert body.startswith(said)
