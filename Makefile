@@ -95,9 +95,4 @@ prod:
 # templates, then merge it into each language's messages.po for translating. The .mo files
 # are compiled when the app starts (portal.i18n.compile_catalogues).
 messages: install
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -k Nn_:1,2 --add-location=file \
-	  --sort-by-file --omit-header -o portal/translations/messages.pot .
-	test -f portal/translations/hi/LC_MESSAGES/messages.po || \
-	  $(VENV)/bin/pybabel init -i portal/translations/messages.pot -d portal/translations -l hi
-	$(VENV)/bin/pybabel update -i portal/translations/messages.pot -d portal/translations \
-	  --no-fuzzy-matching --ignore-obsolete
+	$(PY) tools/messages.py

@@ -1,0 +1,51 @@
+"""The message catalogues as `make messages` writes them (docs/i18n.md): every marked string
+of the code and the templates extracted into ``messages.pot`` (``babel.cfg``), then merged
+into each language's ``messages.po``. ``tests/i18n`` writes them into a scratch folder and
+compares, so the committed catalogue is always what this writes: no hand-wrapped entry that
+the next run reflows, no entry left behind for a string the code no longer has.
+
+    python tools/messages.py [OUT]   # OUT defaults to portal/translations (in place)
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUES = ROOT / "portal" / "translations"
+LANGUAGES = ("hi",)
+KEYWORDS = ("_l", "lazy_gettext", "N_", "Nn_:1,2")
+
+
+def _pybabel(*args):
+    pybabel = Path(sys.executable).with_name("pybabel")
+    subprocess.run([str(pybabel), "-q", *args], cwd=ROOT, check=True)
+
+
+def write(out=CATALOGUES):
+    """Extract into ``out/messages.pot`` and merge into ``out/<language>/LC_MESSAGES``,
+    starting from the committed ``.po`` files when ``out`` is elsewhere."""
+    out = Path(out)
+    pot = out / "messages.pot"
+    keywords = [arg for keyword in KEYWORDS for arg in ("-k", keyword)]
+    _pybabel(
+        "extract", "-F", "babel.cfg", *keywords, "--add-location=file", "--sort-by-file",
+        "--omit-header", "-o", str(pot), ".",
+    )  # fmt: skip
+    for language in LANGUAGES:
+        po = out / language / "LC_MESSAGES" / "messages.po"
+        committed = CATALOGUES / language / "LC_MESSAGES" / "messages.po"
+        if out != CATALOGUES and committed.exists():
+            po.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(committed, po)
+        if not po.exists():
+            _pybabel("init", "-i", str(pot), "-d", str(out), "-l", language)
+        _pybabel(
+            "update", "-i", str(pot), "-d", str(out), "-l", language,
+            "--no-fuzzy-matching", "--ignore-obsolete",
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    write(sys.argv[1] if len(sys.argv) > 1 else CATALOGUES)
