@@ -116,7 +116,8 @@ class Summary:
     not_cash_count: int = 0
     not_cash: int = 0
     # The TDS withheld from the payouts counted above (their gross less what reached the
-    # providers): held for the government, so still in the net.
+    # providers): held for the government, so still in the net. Dated as they are, when
+    # processed: not the TDS report's figure for the period (docs/transactions.md).
     tds: int = 0
 
     def lines(self) -> list[SummaryLine]:

@@ -7,15 +7,18 @@ to the paisa) and its summary (and the console's) a TDS total, in the one statem
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+import time_machine
 
 from portal.domain.states import PayoutStatus
 from portal.exports.cells import rupees
 from portal.extensions import db
 from portal.payouts import runs
 from portal.payouts.runs import ist_today
+from portal.payouts.status import apply_remote
+from portal.reports import tds as tds_report
 from portal.transactions import projection
 from portal.transactions.filters import MovementFilter
 from portal.transactions.models import MoneyMovement
@@ -114,3 +117,54 @@ def test_the_tds_total_adds_no_statement_to_the_summary_or_the_csv(
             assert client.get(url).status_code == 200
         sums = [s for s in seen if "sum(" in s.lower()]
         assert len(sums) == 1, sums  # the summary: one statement, the TDS total in it
+
+
+def _on(day):
+    return time_machine.travel(datetime.combine(day, datetime.min.time(), UTC).replace(hour=6))
+
+
+def _console_tds(first, last):
+    return summary(MovementFilter(start=first, end=last)).tds
+
+
+def _report_tds(quarter, provider):
+    f = tds_report.parse({"fy": "2026-27", "quarter": quarter, "provider_id": str(provider.id)})
+    return [int(r.tds) for r in tds_report.report(f)["rows"]]
+
+
+def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(world, x):
+    """Re-read finding: the docs said the console's TDS total reconciles with the TDS
+    report for a period. A payout's row carries the report's figure for that payout, but
+    the totals date payouts differently (docs/transactions.md): the console counts a payout
+    once PROCESSED, on the day it was processed, and no more once it is reversed; the
+    report counts it in the quarter it was made and takes it back in the quarter it came
+    back."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    with _on(date(2026, 6, 30)):  # made on the last day of Q1, still in flight
+        world.earn(provider, user, 6_000_005)
+        runs.run_cycle("WEEKLY", date(2026, 6, 30))
+        db.session.commit()
+        (payout,) = payouts_of(provider.id)
+        assert payout.status == PayoutStatus.QUEUED and payout.tds == 600_001
+        assert _report_tds("q1", provider) == [600_001]
+        assert _console_tds(date(2026, 6, 1), date(2026, 6, 30)) == 0
+    with _on(date(2026, 7, 1)):  # processed the next day, in Q2
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    assert _payout_row(payout.id).tds == _report_tds("q1", provider)[0]  # row by row: equal
+    assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 600_001
+    assert _report_tds("q2", provider) == []  # the report has it in Q1, the console in July
+    with _on(date(2026, 10, 5)):  # reversed by the bank in Q3
+        entity = dict(
+            x.sandbox.store.payouts[payout.razorpay_payout_id],
+            status="reversed",
+            failure_reason="Beneficiary account closed",
+        )
+        assert apply_remote(entity)
+        db.session.commit()
+    assert _report_tds("q1", provider) == [600_001] and _report_tds("q3", provider) == [-600_001]
+    # The console counts it in no period now, its July included.
+    assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 0
+    assert _console_tds(date(2026, 10, 1), date(2026, 10, 31)) == 0
+    assert _payout_row(payout.id).tds == 600_001  # the row keeps the payout's TDS
