@@ -127,21 +127,25 @@ class Summary:
             SummaryLine("Money in", "money_in", self.money_in),
             SummaryLine("Refunds", "refunds", self.refunds, "to the original payment"),
             SummaryLine("Payouts", "payouts", self.payouts),
+            SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
+            # Cash in less cash out: not revenue (TDS held for the government is in it).
+            SummaryLine("Net cash received", "net", self.net, total=True),
+            # Not a term of the net (re-read: it sat among them, and one adding the cash
+            # lines counted it): the payouts' TDS, held out of their gross, so in the net.
             SummaryLine(
                 "TDS withheld from payouts",
                 "tds",
                 self.tds,
-                "from the payouts above, held for the government: in the net",
+                "besides the payouts above (their gross less what reached the providers),"
+                " held for the government: in the net, not taken from it",
+                group=BESIDE,
             ),
-            SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
-            # Cash in less cash out: not revenue (TDS held for the government is in it).
-            SummaryLine("Net cash received", "net", self.net, total=True),
             SummaryLine(
                 "Refunds to wallets (not cash)",
                 "wallet_refunds",
                 self.wallet_refunds,
                 "not in the net",
-                cash=False,
+                group=NO_CASH,
             ),
             SummaryLine(
                 "Other rows moving no cash",
@@ -149,9 +153,16 @@ class Summary:
                 self.not_cash,
                 f"{self.not_cash_count}: wallet credits and debits, adjustments, settlements,"
                 " pending or failed",
-                cash=False,
+                group=NO_CASH,
             ),
         ]
+
+
+# A summary line's group, each a table of the console's: the cash lines, which make the
+# net (money in − refunds − payouts − gateway fees) and the net; a figure beside them that
+# is no term of it (the payouts' TDS); and what moved no cash.
+CASH, BESIDE, NO_CASH = "cash", "beside", "no_cash"
+GROUPS = (CASH, BESIDE, NO_CASH)
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ class SummaryLine:
     # The console's explanation beside the label; the CSV's header is "label: value"
     # pairs on one line, so it has the label alone.
     note: str = ""
-    cash: bool = True  # a cash line (the first table) or one moving no cash (the second)
+    group: str = CASH  # which of the console's tables (GROUPS)
     total: bool = False
 
 

@@ -96,6 +96,7 @@ def transactions_summary():
         SUMMARY,
         partial=True,
         summary=queries.summary(f, recon_clause=recon_clause(f.recon)),
+        groups=queries.GROUPS,
         window=(f.start, f.end),
         form=form,
     )
