@@ -17,6 +17,7 @@ from portal.domain.states import RefundStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.pagination import Order, keyset_page
+from portal.payouts.models import Payout
 
 from . import references
 from .filters import MovementFilter, utc_bounds
@@ -25,6 +26,7 @@ from .models import (
     BUCKET_PAYOUT,
     BUCKET_REFUND,
     FEE_CAPTURE,
+    PAYOUT,
     REFUND_WALLET,
     MoneyMovement,
 )
@@ -216,6 +218,29 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
         ).where(*conditions(f, recon_clause))
     ).one()
     return Summary(*(int(v) for v in row))
+
+
+def tds_given_back():
+    """The condition that a row is a payout whose TDS was given back: it failed for good
+    (or was stopped) or was reversed, so its money is back on the provider's payable, TDS
+    un-deducted (``payouts.returned``), and the TDS report takes it back. Its row keeps the
+    TDS it was made with; a failed payout waiting for its retry still has it withheld. The
+    row alone cannot tell (its status is FAILED either way): an indexed look at its payout,
+    for failed payout rows only."""
+    return sa.and_(
+        M.type == PAYOUT,
+        M.failed.is_(True),
+        sa.exists().where(Payout.id == M.source_id, Payout.returned.is_(True)),
+    )
+
+
+def given_back(rows) -> set[int]:
+    """The ids of ``rows`` (movements) whose payout's TDS was given back
+    (:func:`tds_given_back`): one statement, and none unless a failed payout is among them."""
+    failed = [m.id for m in rows if m.type == PAYOUT and m.failed]
+    if not failed:
+        return set()
+    return set(db.session.scalars(sa.select(M.id).where(M.id.in_(failed), tds_given_back())))
 
 
 def movement(movement_id) -> MoneyMovement | None:

@@ -168,3 +168,53 @@ def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(w
     assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 0
     assert _console_tds(date(2026, 10, 1), date(2026, 10, 31)) == 0
     assert _payout_row(payout.id).tds == 600_001  # the row keeps the payout's TDS
+
+
+def _tds_cell(page, row_id):
+    listed = re.search(rf'<tr id="movement-{row_id}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+    return re.search(r"<td class=\"num\" data-tds>(.*?)</td>", listed, re.S).group(1)
+
+
+def _detail_tds(client, row_id):
+    detail = client.get(f"/admin/transactions/{row_id}").get_data(as_text=True)
+    ours = detail.split('id="ours"', 1)[1].split("</section>", 1)[0]
+    return re.search(r"<td>TDS withheld</td><td class=\"num\">(.*?)</td>", ours, re.S).group(1)
+
+
+def test_a_payouts_tds_given_back_says_so(world, x, client, login, make_user):
+    """Re-read finding: a reversed payout (or one failed for good) still read "TDS withheld
+    ₹6,000.01" on the console's list and detail, though that TDS was given back with the
+    money (back on the payable, TDS un-deducted; the TDS report takes it back). Such a row
+    now says "(given back)", and the CSV has a "TDS given back" column ("yes"); a payout
+    that failed and waits for its retry still has its TDS withheld, and says nothing."""
+    reversed_to, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Reversed")
+    x.sandbox.set_faults(payout_outcome="reversed")
+    world.earn(reversed_to, user, 6_000_005)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (back,) = payouts_of(reversed_to.id)
+    assert back.status == PayoutStatus.REVERSED and back.returned and back.tds == 600_001
+
+    retrying, user = world.ready_provider("INSTANT", commission_bps=0, name="Dr Retrying")
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(retrying, user, 6_000_005)
+    x.settle(rounds=1)
+    (waits,) = payouts_of(retrying.id)
+    assert waits.status == PayoutStatus.FAILED and not waits.returned and waits.tds == 600_001
+    assert waits.next_retry_at is not None
+
+    login(make_user("admin"))
+    back_row, waits_row = _payout_row(back.id), _payout_row(waits.id)
+    assert back_row.failed and waits_row.failed  # both red: their status says they failed
+    page = client.get("/admin/transactions?preset=today&type=payout").get_data(as_text=True)
+    assert "given back" in _tds_cell(page, back_row.id)
+    assert _tds_cell(page, back_row.id).startswith("₹6,000.01")
+    assert _tds_cell(page, waits_row.id) == "₹6,000.01"
+    assert "given back" in _detail_tds(client, back_row.id)
+    assert _detail_tds(client, waits_row.id) == "₹6,000.01"
+
+    _, body = _csv(client, "?preset=today&type=payout")
+    by_id = {r["Id"]: r for r in body}
+    assert by_id[str(back_row.id)]["TDS given back"] == "yes"
+    assert by_id[str(back_row.id)]["TDS withheld"] == "6000.01"  # the payout's, as made
+    assert by_id[str(waits_row.id)]["TDS given back"] == ""
