@@ -289,36 +289,54 @@ def move_hold_still_active(now):
     """The condition (over a Reschedule) that a move's new time is still held at ``now``:
     its fee still being paid online and its checkout not run out (the sweep may not have
     expired it yet: a lapsed one blocks no one). With a live claim of the move's, it is a
-    held time: the busy intervals, a clinic's bookings, the provider's schedule."""
+    held time: :func:`held_move_claims`."""
     return sa.and_(
         Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
         Reschedule.expires_at > now,
     )
 
 
+def held_move_claims(now, *columns, start=None, end=None, each_provider=False):
+    """SELECT ``columns`` from the live claims of the moves whose new time is still held at
+    ``now`` (a claim joined to its Reschedule, :func:`move_hold_still_active`): the one
+    query of a held move, which the busy intervals, a clinic's bookings, the provider's
+    schedule and its rows' "Moving to" each extend. ``start`` / ``end``: only claims
+    overlapping ``[start, end)``. ``each_provider``: joined to the booking's providers, a
+    row per provider on their own claim (``booking_providers.c.provider_id``)."""
+    query = (
+        sa.select(*columns)
+        .select_from(SlotClaim)
+        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
+        .where(SlotClaim.live.is_(True), move_hold_still_active(now))
+    )
+    if start is not None:
+        query = query.where(SlotClaim.end_at > start)
+    if end is not None:
+        query = query.where(SlotClaim.start_at < end)
+    if each_provider:
+        query = query.join(
+            booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id
+        ).where(
+            SlotClaim.subject
+            == sa.literal("provider:") + sa.cast(booking_providers.c.provider_id, sa.String)
+        )
+    return query
+
+
 def held_intervals_query(w):
     """(provider id, start, end, lapses at) of new times held for moves whose fee is being
     paid (each lapses with the fee's checkout): a SELECT the bookings' busy source unions
     with its own (one query for find-a-doctor)."""
-    return (
-        sa.select(
-            booking_providers.c.provider_id,
-            SlotClaim.start_at,
-            SlotClaim.end_at,
-            Reschedule.expires_at,
-        )
-        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
-        .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
-        .where(
-            booking_providers.c.provider_id.in_(w.provider_ids),
-            SlotClaim.subject
-            == sa.literal("provider:") + sa.cast(booking_providers.c.provider_id, sa.String),
-            SlotClaim.live.is_(True),
-            SlotClaim.start_at < w.end,
-            SlotClaim.end_at > w.start,
-            move_hold_still_active(w.now),
-        )
-    )
+    return held_move_claims(
+        w.now,
+        booking_providers.c.provider_id,
+        SlotClaim.start_at,
+        SlotClaim.end_at,
+        Reschedule.expires_at,
+        start=w.start,
+        end=w.end,
+        each_provider=True,
+    ).where(booking_providers.c.provider_id.in_(w.provider_ids))
 
 
 @busy.clinic_source("bookings")
@@ -354,7 +372,8 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
         )
     )
     held = (
-        sa.select(
+        held_move_claims(
+            now,
             sa.literal(True),
             IndividualBooking.id,
             booking_providers.c.provider_id,
@@ -363,20 +382,13 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             MasterBooking.number,
             MasterBooking.id,
             Reschedule.expires_at,
+            start=start,
+            end=end,
+            each_provider=True,
         )
-        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
         .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
-        .join(booking_providers, booking_providers.c.booking_id == SlotClaim.booking_id)
-        .where(
-            IndividualBooking.clinic_id == clinic_id,
-            SlotClaim.subject
-            == sa.literal("provider:") + sa.cast(booking_providers.c.provider_id, sa.String),
-            SlotClaim.live.is_(True),
-            SlotClaim.start_at < end,
-            SlotClaim.end_at > start,
-            move_hold_still_active(now),
-        )
+        .where(IndividualBooking.clinic_id == clinic_id)
     )
     return [
         (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving), lapses_at)

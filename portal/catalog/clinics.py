@@ -167,26 +167,27 @@ MSG_ZONE_HOURS_OVER_MANY = (
 )
 MSG_ZONE_OVER_ONE = (
     "There is 1 booking ahead at this clinic that the new time zone leaves outside its "
-    "doctor's weekly hours here ({listed}). Cancel or move it first (a cancelled patient "
+    "provider's weekly hours here ({listed}). Cancel or move it first (a cancelled patient "
     "is refunded in full), then change the time zone."
 )
 MSG_ZONE_OVER_MANY = (
     "There are {count} bookings ahead at this clinic that the new time zone leaves outside "
-    "their doctors' weekly hours here ({listed}). Cancel or move them first (a cancelled "
+    "their providers' weekly hours here ({listed}). Cancel or move them first (a cancelled "
     "patient is refunded in full), then change the time zone."
 )
 
 # Unpaid holds in the way (a patient paying for a time, or for a move's new time): greyed
-# on the doctor's schedule, nothing to cancel, each lapsing by itself unless paid; named
-# apart after the bookings, or alone (try again once they lapse). They still refuse the
-# change. (Review finding: they were said to be "on no schedule".)
+# on the provider's schedule (a doctor's or a lab's, as catalog.checks says), nothing to
+# cancel, each lapsing by itself unless paid; named apart after the bookings, or alone
+# (try again once they lapse). They still refuse the change. (Review finding: they were
+# said to be "on no schedule".)
 MSG_ALSO_ONE = (
-    "There is also 1 time held while a patient pays ({listed}), greyed on the doctor's "
+    "There is also 1 time held while a patient pays ({listed}), greyed on the provider's "
     "schedule; it lapses by itself at {lapses} unless paid."
 )
 MSG_ALSO_MANY = (
     "There are also {count} times held while patients pay ({listed}), greyed on their "
-    "doctors' schedules; each lapses by itself unless paid, the last at {lapses}."
+    "providers' schedules; each lapses by itself unless paid, the last at {lapses}."
 )
 MSG_HELD_ONE = (
     "1 patient is paying for a time at this clinic in the way of this change ({listed}); "

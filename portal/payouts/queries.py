@@ -227,23 +227,16 @@ def schedule_page(
         .join(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
         .where(booking_providers.c.provider_id == provider_id, in_days)
     )
-    held = (
-        sa.select(
-            SlotClaim.booking_id,
-            SlotClaim.start_at,
-            SlotClaim.end_at,
-            Reschedule.id,
-            Reschedule.expires_at,
-        )
-        .join(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
-        .where(
-            SlotClaim.subject == provider_subject(provider_id),
-            SlotClaim.live.is_(True),
-            SlotClaim.end_at > day_start,
-            SlotClaim.start_at < until,
-            claims.move_hold_still_active(now),
-        )
-    )
+    held = claims.held_move_claims(
+        now,
+        SlotClaim.booking_id,
+        SlotClaim.start_at,
+        SlotClaim.end_at,
+        Reschedule.id,
+        Reschedule.expires_at,
+        start=day_start,
+        end=until,
+    ).where(SlotClaim.subject == provider_subject(provider_id))
     placed = sa.union_all(own, held).subquery("placed")
     orders = (
         Order(placed.c.at, key=lambda row: row.at),
@@ -325,12 +318,8 @@ def _moving_to(now):
     """The new start a booking's move is held at while its fee is being paid (None when no
     move is pending, or its checkout ran out), read with the page's rows."""
     return (
-        sa.select(Reschedule.new_start)
-        .where(
-            Reschedule.booking_id == IndividualBooking.id,
-            claims.move_hold_still_active(now),
-            sa.exists().where(SlotClaim.reschedule_id == Reschedule.id, SlotClaim.live.is_(True)),
-        )
+        claims.held_move_claims(now, Reschedule.new_start)
+        .where(Reschedule.booking_id == IndividualBooking.id)
         .order_by(Reschedule.id.desc())
         .limit(1)
         .correlate(IndividualBooking)

@@ -221,7 +221,10 @@ def project_payout(p: Payout):
         "bucket": mm.BUCKET_PAYOUT if p.status == PayoutStatus.PROCESSED else None,
         "occurred_at": p.processed_at or p.created_at,
         "amount": p.gross,
-        "tds": p.tds,  # withheld for the government (the TDS report's figure)
+        # Withheld for the government: the payout's own, the figure the TDS report counts
+        # for it (not the report's total of a period: that dates a payout by when it was
+        # made and takes it back when it comes back; docs/transactions.md).
+        "tds": p.tds,
         "net": p.net,  # after TDS: what reaches the provider's bank
         # RazorpayX's fee, taken from the bank on top of the net (the summary counts it
         # with the gateway fees)

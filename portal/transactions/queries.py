@@ -17,6 +17,7 @@ from portal.domain.states import RefundStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.pagination import Order, keyset_page
+from portal.payouts.models import Payout
 
 from . import references
 from .filters import MovementFilter, utc_bounds
@@ -25,6 +26,7 @@ from .models import (
     BUCKET_PAYOUT,
     BUCKET_REFUND,
     FEE_CAPTURE,
+    PAYOUT,
     REFUND_WALLET,
     MoneyMovement,
 )
@@ -116,7 +118,8 @@ class Summary:
     not_cash_count: int = 0
     not_cash: int = 0
     # The TDS withheld from the payouts counted above (their gross less what reached the
-    # providers): held for the government, so still in the net.
+    # providers): held for the government, so still in the net. Dated as they are, when
+    # processed: not the TDS report's figure for the period (docs/transactions.md).
     tds: int = 0
 
     def lines(self) -> list[SummaryLine]:
@@ -126,21 +129,25 @@ class Summary:
             SummaryLine("Money in", "money_in", self.money_in),
             SummaryLine("Refunds", "refunds", self.refunds, "to the original payment"),
             SummaryLine("Payouts", "payouts", self.payouts),
+            SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
+            # Cash in less cash out: not revenue (TDS held for the government is in it).
+            SummaryLine("Net cash received", "net", self.net, total=True),
+            # Not a term of the net (re-read: it sat among them, and one adding the cash
+            # lines counted it): the payouts' TDS, held out of their gross, so in the net.
             SummaryLine(
                 "TDS withheld from payouts",
                 "tds",
                 self.tds,
-                "from the payouts above, held for the government: in the net",
+                "besides the payouts above (their gross less what reached the providers),"
+                " held for the government: in the net, not taken from it",
+                group=BESIDE,
             ),
-            SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
-            # Cash in less cash out: not revenue (TDS held for the government is in it).
-            SummaryLine("Net cash received", "net", self.net, total=True),
             SummaryLine(
                 "Refunds to wallets (not cash)",
                 "wallet_refunds",
                 self.wallet_refunds,
                 "not in the net",
-                cash=False,
+                group=NO_CASH,
             ),
             SummaryLine(
                 "Other rows moving no cash",
@@ -148,9 +155,16 @@ class Summary:
                 self.not_cash,
                 f"{self.not_cash_count}: wallet credits and debits, adjustments, settlements,"
                 " pending or failed",
-                cash=False,
+                group=NO_CASH,
             ),
         ]
+
+
+# A summary line's group, each a table of the console's: the cash lines, which make the
+# net (money in − refunds − payouts − gateway fees) and the net; a figure beside them that
+# is no term of it (the payouts' TDS); and what moved no cash.
+CASH, BESIDE, NO_CASH = "cash", "beside", "no_cash"
+GROUPS = (CASH, BESIDE, NO_CASH)
 
 
 @dataclass(frozen=True)
@@ -161,7 +175,7 @@ class SummaryLine:
     # The console's explanation beside the label; the CSV's header is "label: value"
     # pairs on one line, so it has the label alone.
     note: str = ""
-    cash: bool = True  # a cash line (the first table) or one moving no cash (the second)
+    group: str = CASH  # which of the console's tables (GROUPS)
     total: bool = False
 
 
@@ -204,6 +218,29 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
         ).where(*conditions(f, recon_clause))
     ).one()
     return Summary(*(int(v) for v in row))
+
+
+def tds_given_back():
+    """The condition that a row is a payout whose TDS was given back: it failed for good
+    (or was stopped) or was reversed, so its money is back on the provider's payable, TDS
+    un-deducted (``payouts.returned``), and the TDS report takes it back. Its row keeps the
+    TDS it was made with; a failed payout waiting for its retry still has it withheld. The
+    row alone cannot tell (its status is FAILED either way): an indexed look at its payout,
+    for failed payout rows only."""
+    return sa.and_(
+        M.type == PAYOUT,
+        M.failed.is_(True),
+        sa.exists().where(Payout.id == M.source_id, Payout.returned.is_(True)),
+    )
+
+
+def given_back(rows) -> set[int]:
+    """The ids of ``rows`` (movements) whose payout's TDS was given back
+    (:func:`tds_given_back`): one statement, and none unless a failed payout is among them."""
+    failed = [m.id for m in rows if m.type == PAYOUT and m.failed]
+    if not failed:
+        return set()
+    return set(db.session.scalars(sa.select(M.id).where(M.id.in_(failed), tds_given_back())))
 
 
 def movement(movement_id) -> MoneyMovement | None:

@@ -216,7 +216,7 @@ def test_a_closed_clinic_is_not_offered_nor_its_hours_outside_its_opening(world,
 
 def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hold(world, users):
     """Review finding (the provider's refusals; the clinic's share the count): a hold is
-    only greyed on the doctor's schedule and lapses by itself unless paid, so it is not
+    only greyed on the provider's schedule and lapses by itself unless paid, so it is not
     counted as a booking to cancel. It still refuses the change, named apart with its
     visit and when it lapses (review: it was said to be "on no schedule")."""
     admin = users(world.admin)
@@ -228,10 +228,32 @@ def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hol
         f"There is 1 booking ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
         f"{_number(paid)}). Cancel or move it first (a cancelled patient is refunded in full), "
         "then deactivate the clinic. There is also 1 time held while a patient pays (Tue 02 "
-        f"Jun 2026, 10:00, visit {_number(held)}), greyed on the doctor's schedule; it lapses "
+        f"Jun 2026, 10:00, visit {_number(held)}), greyed on the provider's schedule; it lapses "
         "by itself at 08:15 unless paid."
     )
     assert _clinic(world).active is True and _audits() == 0
+
+
+def test_a_clinic_over_a_booking_and_two_holds_says_whose_schedules(world, users, clock):
+    """Re-read finding: the clinic's refusal said a hold was greyed on "the doctor's
+    schedule" ("their doctors' schedules"), the provider refusals "the provider's": a lab's
+    hold is on no doctor's. Now the providers' wording, singular (above) and plural."""
+    admin = users(world.admin)
+    paid = _booked(world, users, day=2, hour=15, patient=1, doctor=1)
+    first = held_consult(world, 1, 10)
+    clock.shift(timedelta(minutes=5))
+    second = held_consult(world, 1, 11, patient=1)  # lapses 08:20
+    with pytest.raises(ValidationError) as exc:
+        update_clinic(admin, world.clinic, active=False)
+    assert exc.value.errors["active"] == (
+        f"There is 1 booking ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
+        f"{_number(paid)}). Cancel or move it first (a cancelled patient is refunded in full), "
+        "then deactivate the clinic. There are also 2 times held while patients pay (Tue 02 "
+        f"Jun 2026, 10:00, visit {_number(first)}; Tue 02 Jun 2026, 11:00, visit "
+        f"{_number(second)}), greyed on their providers' schedules; each lapses by itself "
+        "unless paid, the last at 08:20."
+    )
+    assert "doctor" not in exc.value.errors["active"]
 
 
 def test_a_clinic_over_only_holds_says_to_wait_and_changes_once_they_lapse(world, users, clock):

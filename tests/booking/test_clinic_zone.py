@@ -48,7 +48,7 @@ def test_a_new_time_zone_leaving_a_booking_outside_the_doctors_hours_is_refused(
     number = db.session.get(MasterBooking, item.master_id).number
     assert message.startswith(
         "There is 1 booking ahead at this clinic that the new time zone leaves outside its "
-        "doctor's weekly hours here (Tue 02 Jun 2026, 10:00, visit " + number + ")."
+        "provider's weekly hours here (Tue 02 Jun 2026, 10:00, visit " + number + ")."
     ), message
     db.session.expire_all()
     assert db.session.get(Clinic, world.clinic).timezone == "Asia/Kolkata"

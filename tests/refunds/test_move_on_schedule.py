@@ -203,6 +203,108 @@ def test_paged_the_held_time_takes_its_place_among_the_bookings(world, users, ga
     assert later == expected and earlier == expected
 
 
+def test_a_team_bookings_held_move_is_on_each_team_doctors_schedule_once(
+    app, world, users, gateway, clock
+):
+    """A team appointment (two doctors) moving: each of its doctors sees the held time
+    once, and the appointment's own row once saying where it is moving (one claim a
+    doctor: the page's join must not list it twice); a doctor not on the team and the lab
+    see neither (re-read: asked for)."""
+    with_known_passwords()
+    clock.move_to(at(0, 8))
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, world.doctors[:2], OLD)])
+    clock.move_to(ASKED)
+    resched = quoted_move(
+        patient, visit.items[0].id, NEW, pay_with="gateway", callback_url=CALLBACK
+    ).reschedule
+    db.session.commit()
+    assert resched.status == "PENDING_PAYMENT"
+    for email in (DOCTOR, OTHER_DOCTOR):
+        html = _page(app, email)
+        assert html.count(f'id="move-{resched.id}"') == 1, email
+        assert html.count(f'id="booking-{resched.booking_id}"') == 1, email
+        assert html.count("Moving here from Wed 03 Jun 10:00") == 1, email
+        assert html.count("Moving to Mon 01 Jun 15:00 if the fee is paid") == 1, email
+    for email in ("providerderm@example.com", "providerlab@example.com"):
+        html = _page(app, email)
+        assert f'id="move-{resched.id}"' not in html and "Moving" not in html, email
+
+
+def test_a_held_move_and_a_booking_at_one_start_page_in_a_fixed_order(world, users, gateway, clock):
+    """A tie: the held new time and bookings starting at the same minute (written there
+    directly: the claims would refuse it, but the page's order must not rely on that).
+    Paged one row at a time, Later and then Earlier, the rows come in the full list's
+    order (time, booking, move), none repeated or skipped (re-read: asked for)."""
+    from portal.payouts.queries import HeldMove, schedule_page
+
+    with_known_passwords()
+    clock.move_to(at(0, 8))
+    patient, other = users(world.patients[0]), users(world.patients[1])
+    doctor = world.doctors[0]
+    # Booked in this order, so the moving appointment's id falls between the other two.
+    before = book_and_pay(world, other, gateway, [(world.consult, [doctor], at(1, 9))])
+    moving = book_and_pay(world, patient, gateway, [(world.consult, [doctor], OLD)])
+    after = book_and_pay(world, other, gateway, [(world.consult, [doctor], at(1, 11))])
+    clock.move_to(ASKED)
+    resched = quoted_move(
+        patient, moving.items[0].id, NEW, pay_with="gateway", callback_url=CALLBACK
+    ).reschedule
+    db.session.commit()
+    tied = [v.items[0].id for v in (before, after)]
+    db.session.execute(
+        sa.update(IndividualBooking)
+        .where(IndividualBooking.id.in_(tied))
+        .values(start_at=NEW, end_at=NEW + hours(0, 30))
+    )
+    db.session.commit()
+
+    def label(row):
+        return ("move", row.booking.id) if isinstance(row, HeldMove) else ("booking", row.id)
+
+    def page(per_page=1, **cursor):
+        return schedule_page(doctor, now=ASKED, per_page=per_page, **cursor)
+
+    full = [label(row) for row in page(per_page=50).items]
+    assert full == [
+        ("booking", tied[0]),
+        ("move", resched.booking_id),
+        ("booking", tied[1]),
+        ("booking", resched.booking_id),  # at its own time, Wednesday
+    ]
+    pages = [page()]
+    while pages[-1].next_cursor:
+        pages.append(page(after=pages[-1].next_cursor))
+    later = [label(row) for p in pages for row in p.items]
+    earlier, cursor = [label(row) for row in pages[-1].items], pages[-1].prev_cursor
+    while cursor:
+        back = page(before=cursor)
+        earlier = [label(row) for row in back.items] + earlier
+        cursor = back.prev_cursor
+    assert later == full and earlier == full
+
+
+@pytest.mark.parametrize(
+    "new, shown",
+    [
+        (at(1, 9), True),  # Tue 02 Jun 09:00: the page's first day
+        (at(14, 17, 30), True),  # Mon 15 Jun 17:30: its last (14th) day
+        (at(15, 9), False),  # Tue 16 Jun 09:00: the day after its last
+        (at(0, 17, 30), False),  # Mon 01 Jun 17:30: the day before its first
+    ],
+)
+def test_a_held_move_at_the_pages_edges(app, world, users, gateway, clock, new, shown):
+    """The page of 14 days from Tue 02 Jun (``?from=``) lists a move held at a time on its
+    first or last day, not one on the day before or after (re-read: asked for); the
+    appointment's own row (Wed 03 Jun) is on it either way, saying where it is moving."""
+    resched = _pending_move(world, users, gateway, clock, new=new)
+    html = _page(app, DOCTOR, "/provider/schedule?from=2026-06-02")
+    assert (f'id="move-{resched.id}"' in html) is shown
+    assert f'id="booking-{resched.booking_id}"' in html
+    when = new.astimezone(INDIA_TZ).strftime("%a %d %b %H:%M")
+    assert f"Moving to {when} if the fee is paid" in _row(html, f"booking-{resched.booking_id}")
+
+
 @pytest.mark.parametrize(
     "language, said",
     [("en", "The new time could not be kept. ₹"), ("hi", "नया समय नहीं रखा जा सका। ₹")],

@@ -467,7 +467,7 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
         db.session.commit()
         lines = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY)).lines()
     assert [line.key for line in lines] == [
-        "money_in", "refunds", "payouts", "tds", "gateway_fees", "net", "wallet_refunds",
+        "money_in", "refunds", "payouts", "gateway_fees", "net", "tds", "wallet_refunds",
         "not_cash",
     ]  # fmt: skip
     html = client.get(
@@ -483,3 +483,34 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
         assert _paise_of(amount) == _paise_of(in_csv[line.label]) == line.paise, key
     assert {line.key: line.paise for line in lines}["wallet_refunds"] == 150_00
     assert {line.key: line.paise for line in lines}["not_cash"] > 50_00  # the adjustment too
+
+
+def test_the_cash_table_holds_only_the_terms_of_the_net(admin, app, client, rows):
+    """Re-read finding: "TDS withheld from payouts" sat among the cash lines that add up to
+    "Net cash received" (between Payouts and Gateway fees) though it is no term of that
+    sum (the TDS is held out of the payouts' gross, so it is in the net): one adding the
+    table's lines counted it. The cash table now holds money in, refunds, payouts and
+    gateway fees, which make the net, and the net; the TDS is a table of its own below it,
+    and the CSV's header follows the same order (``Summary.lines()``)."""
+    with app.app_context():
+        mv(type=mm.PAYOUT, source="payout", bucket=mm.BUCKET_PAYOUT, status="PROCESSED",
+           amount=1_000_00, tds=100_00, net=900_00, gateway_fee=5_90)  # fmt: skip
+        db.session.commit()
+        s = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY))
+    assert s.tds == 100_00
+    html = client.get(
+        "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    tables = re.findall(r'<table class="breakup">(.*?)</table>', html, re.S)
+    cash = dict(re.findall(r'data-sum="(\w+)">([^<]*)<', tables[0]))
+    assert set(cash) == {"money_in", "refunds", "payouts", "gateway_fees", "net"}
+    terms = (
+        _paise_of(cash["money_in"])
+        - _paise_of(cash["refunds"])
+        - _paise_of(cash["payouts"])
+        - _paise_of(cash["gateway_fees"])
+    )
+    assert terms == _paise_of(cash["net"]) == s.net
+    assert 'data-sum="tds">₹100<' in tables[1] and "data-sum" not in tables[1].replace(
+        'data-sum="tds"', ""
+    )

@@ -7,15 +7,18 @@ to the paisa) and its summary (and the console's) a TDS total, in the one statem
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+import time_machine
 
 from portal.domain.states import PayoutStatus
 from portal.exports.cells import rupees
 from portal.extensions import db
 from portal.payouts import runs
 from portal.payouts.runs import ist_today
+from portal.payouts.status import apply_remote
+from portal.reports import tds as tds_report
 from portal.transactions import projection
 from portal.transactions.filters import MovementFilter
 from portal.transactions.models import MoneyMovement
@@ -114,3 +117,104 @@ def test_the_tds_total_adds_no_statement_to_the_summary_or_the_csv(
             assert client.get(url).status_code == 200
         sums = [s for s in seen if "sum(" in s.lower()]
         assert len(sums) == 1, sums  # the summary: one statement, the TDS total in it
+
+
+def _on(day):
+    return time_machine.travel(datetime.combine(day, datetime.min.time(), UTC).replace(hour=6))
+
+
+def _console_tds(first, last):
+    return summary(MovementFilter(start=first, end=last)).tds
+
+
+def _report_tds(quarter, provider):
+    f = tds_report.parse({"fy": "2026-27", "quarter": quarter, "provider_id": str(provider.id)})
+    return [int(r.tds) for r in tds_report.report(f)["rows"]]
+
+
+def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(world, x):
+    """Re-read finding: the docs said the console's TDS total reconciles with the TDS
+    report for a period. A payout's row carries the report's figure for that payout, but
+    the totals date payouts differently (docs/transactions.md): the console counts a payout
+    once PROCESSED, on the day it was processed, and no more once it is reversed; the
+    report counts it in the quarter it was made and takes it back in the quarter it came
+    back."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    with _on(date(2026, 6, 30)):  # made on the last day of Q1, still in flight
+        world.earn(provider, user, 6_000_005)
+        runs.run_cycle("WEEKLY", date(2026, 6, 30))
+        db.session.commit()
+        (payout,) = payouts_of(provider.id)
+        assert payout.status == PayoutStatus.QUEUED and payout.tds == 600_001
+        assert _report_tds("q1", provider) == [600_001]
+        assert _console_tds(date(2026, 6, 1), date(2026, 6, 30)) == 0
+    with _on(date(2026, 7, 1)):  # processed the next day, in Q2
+        x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    assert _payout_row(payout.id).tds == _report_tds("q1", provider)[0]  # row by row: equal
+    assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 600_001
+    assert _report_tds("q2", provider) == []  # the report has it in Q1, the console in July
+    with _on(date(2026, 10, 5)):  # reversed by the bank in Q3
+        entity = dict(
+            x.sandbox.store.payouts[payout.razorpay_payout_id],
+            status="reversed",
+            failure_reason="Beneficiary account closed",
+        )
+        assert apply_remote(entity)
+        db.session.commit()
+    assert _report_tds("q1", provider) == [600_001] and _report_tds("q3", provider) == [-600_001]
+    # The console counts it in no period now, its July included.
+    assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 0
+    assert _console_tds(date(2026, 10, 1), date(2026, 10, 31)) == 0
+    assert _payout_row(payout.id).tds == 600_001  # the row keeps the payout's TDS
+
+
+def _tds_cell(page, row_id):
+    listed = re.search(rf'<tr id="movement-{row_id}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+    return re.search(r"<td class=\"num\" data-tds>(.*?)</td>", listed, re.S).group(1)
+
+
+def _detail_tds(client, row_id):
+    detail = client.get(f"/admin/transactions/{row_id}").get_data(as_text=True)
+    ours = detail.split('id="ours"', 1)[1].split("</section>", 1)[0]
+    return re.search(r"<td>TDS withheld</td><td class=\"num\">(.*?)</td>", ours, re.S).group(1)
+
+
+def test_a_payouts_tds_given_back_says_so(world, x, client, login, make_user):
+    """Re-read finding: a reversed payout (or one failed for good) still read "TDS withheld
+    ₹6,000.01" on the console's list and detail, though that TDS was given back with the
+    money (back on the payable, TDS un-deducted; the TDS report takes it back). Such a row
+    now says "(given back)", and the CSV has a "TDS given back" column ("yes"); a payout
+    that failed and waits for its retry still has its TDS withheld, and says nothing."""
+    reversed_to, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Reversed")
+    x.sandbox.set_faults(payout_outcome="reversed")
+    world.earn(reversed_to, user, 6_000_005)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (back,) = payouts_of(reversed_to.id)
+    assert back.status == PayoutStatus.REVERSED and back.returned and back.tds == 600_001
+
+    retrying, user = world.ready_provider("INSTANT", commission_bps=0, name="Dr Retrying")
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(retrying, user, 6_000_005)
+    x.settle(rounds=1)
+    (waits,) = payouts_of(retrying.id)
+    assert waits.status == PayoutStatus.FAILED and not waits.returned and waits.tds == 600_001
+    assert waits.next_retry_at is not None
+
+    login(make_user("admin"))
+    back_row, waits_row = _payout_row(back.id), _payout_row(waits.id)
+    assert back_row.failed and waits_row.failed  # both red: their status says they failed
+    page = client.get("/admin/transactions?preset=today&type=payout").get_data(as_text=True)
+    assert "given back" in _tds_cell(page, back_row.id)
+    assert _tds_cell(page, back_row.id).startswith("₹6,000.01")
+    assert _tds_cell(page, waits_row.id) == "₹6,000.01"
+    assert "given back" in _detail_tds(client, back_row.id)
+    assert _detail_tds(client, waits_row.id) == "₹6,000.01"
+
+    _, body = _csv(client, "?preset=today&type=payout")
+    by_id = {r["Id"]: r for r in body}
+    assert by_id[str(back_row.id)]["TDS given back"] == "yes"
+    assert by_id[str(back_row.id)]["TDS withheld"] == "6000.01"  # the payout's, as made
+    assert by_id[str(waits_row.id)]["TDS given back"] == ""

@@ -76,6 +76,7 @@ def transactions():
         block="console",
         rows=rows,
         recon=recon,
+        given_back=queries.given_back(rows),
         unchecked=UNCHECKED,
         args=form.args(),
         **context,
@@ -96,6 +97,7 @@ def transactions_summary():
         SUMMARY,
         partial=True,
         summary=queries.summary(f, recon_clause=recon_clause(f.recon)),
+        groups=queries.GROUPS,
         window=(f.start, f.end),
         form=form,
     )
@@ -115,5 +117,6 @@ def transaction_detail(movement_id):
         gateway=detail.gateway_side(m),
         compared=detail.COMPARED,
         audit=queries.audit_trail(m.source, m.source_id, m.visit_id),
+        given_back=m.id in queries.given_back([m]),
         recon=status_by_reference([m.reference]).get(m.reference or "", UNCHECKED),
     )

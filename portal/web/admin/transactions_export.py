@@ -1,7 +1,8 @@
 """The transactions console's CSV: the same filters as the page (its query string), every
 row with its fee breakup (less discount and wallet part: it adds up to the amount), a
-payout's gross and TDS withheld, gateway fee, net, reference and reconciliation status,
-and the filtered set's summary in the file's header lines (docs/transactions.md)."""
+payout's gross and TDS withheld (and whether it was given back), gateway fee, net,
+reference and reconciliation status, and the filtered set's summary in the file's header
+lines (docs/transactions.md)."""
 
 from operator import itemgetter
 
@@ -26,6 +27,8 @@ from portal.web.htmx import render
 # payout reads gross − TDS = net across its row (empty on other rows).
 PAYOUT_GROSS = sa.case((M.type == PAYOUT, M.amount)).label("payout_gross")
 
+GIVEN_BACK = sa.case((queries.tds_given_back(), "yes"), else_="").label("tds_given_back")
+
 # (header, money_movements column name or expression, cell kind), in the file's order; the
 # reconciliation status comes last, from its own subquery.
 COLUMNS = (
@@ -43,6 +46,9 @@ COLUMNS = (
     ("From wallet", "wallet", money),
     ("Payout gross", PAYOUT_GROSS, money),
     ("TDS withheld", "tds", money),
+    # "yes" when that TDS was given back (the payout failed for good or was reversed): the
+    # status cannot tell, a FAILED payout may still wait for its retry.
+    ("TDS given back", GIVEN_BACK, text),
     ("Gateway fee", "gateway_fee", money),
     ("Net", "net", money),
     ("Gateway reference", "reference", text),
