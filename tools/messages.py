@@ -7,6 +7,7 @@ the next run reflows, no entry left behind for a string the code no longer has.
     python tools/messages.py [OUT]   # OUT defaults to portal/translations (in place)
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -41,10 +42,18 @@ def write(out=CATALOGUES):
             shutil.copyfile(committed, po)
         if not po.exists():
             _pybabel("init", "-i", str(pot), "-d", str(out), "-l", language)
+        before = po.read_text()
         _pybabel(
             "update", "-i", str(pot), "-d", str(out), "-l", language,
             "--no-fuzzy-matching", "--ignore-obsolete",
         )  # fmt: skip
+        if undated(po.read_text()) == undated(before):
+            po.write_text(before)  # only the run's date changed: no diff to commit
+
+
+def undated(text):
+    """A catalogue's text less its header's date, which every run rewrites."""
+    return re.sub(r'"POT-Creation-Date: [^"]*"\n', "", text)
 
 
 if __name__ == "__main__":

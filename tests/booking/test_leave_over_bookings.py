@@ -100,7 +100,7 @@ def test_the_refusal_is_said_in_the_doctors_language(app, world, users):
     message = _leave_refused(world, users, day=3)
     with app.test_request_context(), force_locale("hi"):
         said = translate(message)
-    assert said.startswith("इस अवधि में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
+    assert said.startswith("इस अवधि में इस डॉक्टर या लैब के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
 
 
 @pytest.mark.parametrize("what", ["leave", "deactivation", "hours", "edit"])
@@ -307,7 +307,7 @@ def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(app
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(message) == (
-            "Indiranagar Clinic में इस डॉक्टर के साथ आगे 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।"
+            "Indiranagar Clinic में इस डॉक्टर या लैब के साथ आगे 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।"
             " पहले उसे रद्द करें या बदलें (रद्द होने पर मरीज़ को पूरा पैसा लौटाया जाता है), फिर"
             " क्लिनिक हटाएँ।"
         )
@@ -324,7 +324,9 @@ def test_the_hours_refusal_is_said_in_the_doctors_language(app, world, users):
         availability.remove_availability(users(world.admin), _window(world.doctors[0], 3))
     with app.test_request_context(), force_locale("hi"):
         said = translate(exc.value.errors[FORM])
-    assert said.startswith("हटाए जा रहे घंटों में इस डॉक्टर के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।")
+    assert said.startswith(
+        "हटाए जा रहे घंटों में इस डॉक्टर या लैब के साथ 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।"
+    )
 
 
 # --- unpaid holds: named apart from the bookings the doctor's schedule shows ----------------
@@ -348,7 +350,9 @@ def test_leave_over_bookings_and_a_hold_counts_the_bookings_and_names_the_hold(a
     )
     with app.test_request_context(), force_locale("hi"):
         hindi = translate(message)
-    assert hindi.startswith("इस अवधि में इस डॉक्टर के साथ 2 बुकिंग हैं, पहली मंगल 02 जून 2026, 10:00 को।")
+    assert hindi.startswith(
+        "इस अवधि में इस डॉक्टर या लैब के साथ 2 बुकिंग हैं, पहली मंगल 02 जून 2026, 10:00 को।"
+    )
     assert hindi.endswith(
         " इसके अलावा 1 समय किसी मरीज़ के भुगतान तक रोका गया है, जो डॉक्टर या लैब के शेड्यूल पर"
         " हल्के रंग में दिखता है; भुगतान न होने पर यह 08:15 पर अपने-आप ख़त्म हो जाएगा।"
