@@ -43,6 +43,21 @@ def _pending_move(world, users, gateway, clock, old=OLD, new=NEW, service=None):
     return resched
 
 
+def _walk(page, label):
+    """The rows' labels paged one way to the end (``after``), and back from the last page
+    to the first (``before``): both must be the full list's order."""
+    pages = [page()]
+    while pages[-1].next_cursor:
+        pages.append(page(after=pages[-1].next_cursor))
+    later = [label(row) for p in pages for row in p.items]
+    earlier, cursor = [label(row) for row in pages[-1].items], pages[-1].prev_cursor
+    while cursor:
+        back = page(before=cursor)
+        earlier = [label(row) for row in back.items] + earlier
+        cursor = back.prev_cursor
+    return later, earlier
+
+
 def _page(app, email, url="/provider/schedule"):
     client = app.test_client()
     login(client, email)
@@ -191,15 +206,7 @@ def test_paged_the_held_time_takes_its_place_among_the_bookings(world, users, ga
         return schedule_page(doctor, now=ASKED, per_page=1, **cursor)
 
     expected = [("move", resched.id), at(1, 9), OLD]  # Mon 15:00, Tue 09:00, Wed 10:00
-    pages = [page()]
-    while pages[-1].next_cursor:
-        pages.append(page(after=pages[-1].next_cursor))
-    later = [label(row) for p in pages for row in p.items]
-    earlier, cursor = [label(row) for row in pages[-1].items], pages[-1].prev_cursor
-    while cursor:
-        back = page(before=cursor)
-        earlier = [label(row) for row in back.items] + earlier
-        cursor = back.prev_cursor
+    later, earlier = _walk(page, label)
     assert later == expected and earlier == expected
 
 
@@ -272,15 +279,7 @@ def test_a_held_move_and_a_booking_at_one_start_page_in_a_fixed_order(world, use
         ("booking", tied[1]),
         ("booking", resched.booking_id),  # at its own time, Wednesday
     ]
-    pages = [page()]
-    while pages[-1].next_cursor:
-        pages.append(page(after=pages[-1].next_cursor))
-    later = [label(row) for p in pages for row in p.items]
-    earlier, cursor = [label(row) for row in pages[-1].items], pages[-1].prev_cursor
-    while cursor:
-        back = page(before=cursor)
-        earlier = [label(row) for row in back.items] + earlier
-        cursor = back.prev_cursor
+    later, earlier = _walk(page, label)
     assert later == full and earlier == full
 
 
