@@ -20,14 +20,17 @@ KEYWORDS = ("_l", "lazy_gettext", "N_", "Nn_:1,2")
 
 
 def _pybabel(*args):
-    pybabel = Path(sys.executable).with_name("pybabel")
-    subprocess.run([str(pybabel), "-q", *args], cwd=ROOT, check=True)
+    # pybabel as a module of this interpreter, run from ROOT (first on its path): it finds
+    # the tree's own template extension (babel.cfg), not an installed copy's, and needs no
+    # script beside the interpreter.
+    command = [sys.executable, "-m", "babel.messages.frontend", "-q", *args]
+    subprocess.run(command, cwd=ROOT, check=True)
 
 
 def write(out=CATALOGUES):
     """Extract into ``out/messages.pot`` and merge into ``out/<language>/LC_MESSAGES``,
     starting from the committed ``.po`` files when ``out`` is elsewhere."""
-    out = Path(out)
+    out = Path(out).resolve()
     pot = out / "messages.pot"
     keywords = [arg for keyword in KEYWORDS for arg in ("-k", keyword)]
     _pybabel(

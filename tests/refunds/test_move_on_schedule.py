@@ -306,7 +306,7 @@ def test_a_held_move_at_the_pages_edges(app, world, users, gateway, clock, new, 
 
 @pytest.mark.parametrize(
     "language, said",
-    [("en", "The new time could not be kept. ₹"), ("hi", "नया समय नहीं रखा जा सका। ₹")],
+    [("en", "The new time could not be kept. ₹"), ("hi", "नया समय तय नहीं हो सका। ₹")],
 )
 def test_a_failed_move_without_a_stored_reason_says_a_sentence_not_the_catalogue_header(
     app, world, users, gateway, clock, language, said
