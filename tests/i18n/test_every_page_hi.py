@@ -6,7 +6,8 @@ GET route of the patient, provider, public, auth and notifications blueprints is
 (its URL parameters filled from one rich state, and its htmx blocks asked for) by a
 patient, a doctor and a lab who chose Hindi, a provider without a profile yet, and a
 visitor. A route the walk does not know (a new one) fails the test until it is added to
-``_urls``, with the ids that fill it, or to ``NOT_WALKED`` with why.
+``_urls``, with the ids that fill it, or to ``NOT_WALKED`` with why. Each answer has the status expected (a redirect's, and then 200
+where it lands); each HTML one, page or block, holds Hindi words and no English ones.
 
 The state (``state``, through the services and the patient's own pages): money in the
 wallet; a confirmed visit of several items, one cancelled by the patient (refunded to the
@@ -32,7 +33,7 @@ from portal.extensions import db
 from tests.booking.factories import NOW
 from tests.i18n.test_doctor_money import _payout
 from tests.i18n.test_language import WORLD_DATA, _paid_online
-from tests.i18n.untranslated import untranslated
+from tests.i18n.untranslated import texts, untranslated
 from tests.plugin import sign_in
 from tests.web.booking.helpers import (
     book_url,
@@ -55,6 +56,9 @@ NOT_WALKED = {
 NOT_HTML = {
     "patient.download_data": "the data export: a JSON document, its keys the format's own",
 }
+# Every HTML answer, a whole page or an htmx block, holds some Hindi (a block answered in
+# English, or empty, is noticed): none of the walked ones is without words.
+_DEVANAGARI = re.compile("[\u0900-\u097f]")
 LEAVE_REASON = "Medical conference"
 DOCTOR_CANCEL_REASON = "Called to surgery"
 VIDEO = "Video consultation"
@@ -475,9 +479,14 @@ def _walk(urls, clients, data):
             if status in (302, 303):  # what the browser shows: the page it lands on
                 answer = clients[who].get(answer.location)
                 where += f" → {answer.request.path}"
+                if answer.status_code != 200:
+                    wrong.append(f"{where}: {answer.status_code}, not 200")
+                    continue
             html = answer.get_data(as_text=True)
             if not target and 'lang="hi-IN"' not in html and endpoint != "notifications.bell":
                 wrong.append(f"{where}: not a Hindi page")
+            if not any(map(_DEVANAGARI.search, texts(html))):
+                wrong.append(f"{where}: no Hindi word in it")
             found = untranslated(html, data=data)
             if found:
                 left[where] = found

@@ -46,15 +46,23 @@ class _Text(HTMLParser):
             self.texts.append(data.strip())
 
 
-def untranslated(html, data=()):
-    """The text pieces of ``html`` that still hold English words."""
+def texts(html):
+    """The pieces of text a reader of ``html`` sees or hears."""
     parser = _Text()
     parser.feed(html)
+    return parser.texts
+
+
+def untranslated(html, data=()):
+    """The text pieces of ``html`` that still hold English words. A data value is masked
+    only as a whole (not inside a longer word: "card" does not hide "Discard")."""
+    values = sorted(data, key=len, reverse=True)
+    masked = re.compile(
+        "|".join(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])" for v in values if v) or r"(?!)"
+    )
     found = []
-    for text in parser.texts:
-        rest = text
-        for value in sorted(data, key=len, reverse=True):
-            rest = rest.replace(value, " ")
+    for text in texts(html):
+        rest = masked.sub(" ", text)
         words = [w for w in _WORD.findall(rest) if w not in KEPT]
         if words:
             found.append(text)
