@@ -369,3 +369,20 @@ def test_standalone_links_are_44px_tall_on_a_phone(phone, history):
     phone.goto("/auth/login")
     inline = phone.locator("main a:text-is('Create a patient account')")
     assert inline.evaluate("a => getComputedStyle(a).display") == "inline"
+
+
+def test_no_card_cell_runs_out_of_its_card_on_a_phone(phone, history):
+    """A card's cell is a flex row (its column's name, then its value): a long word in the
+    value (the receipt's "GSTIN 29ABCDE1234F1Z5") must wrap, not stick out of the card (a
+    review saw it 5 px past the edge: the cells' ``overflow-wrap: break-word`` does not let
+    a flex item shrink below its longest word)."""
+    sign_in(phone, history["patient"].email, PASSWORD)
+    for path in _patient_pages(history):
+        phone.goto(path)
+        phone.wait_for_load_state("networkidle")
+        over = phone.evaluate(
+            """[...document.querySelectorAll('table.cards td')]
+                 .filter(td => td.scrollWidth > td.clientWidth + 1)
+                 .map(td => td.dataset.label + ': ' + td.innerText.slice(0, 40))"""
+        )
+        assert not over, f"{path}: {over}"
