@@ -143,6 +143,17 @@ def test_the_shared_state_is_what_reset_assigns():
     assert "lock" not in names and "key_secret" not in names
 
 
+def test_reset_brings_the_clock_back_with_the_records():
+    """A reset is an empty gateway at the portal's time: an earlier test's ``advance()``
+    left the next one's sandbox days ahead (its day settled nothing, its payments were too
+    new for a reconciliation run: CI saw both)."""
+    store = SandboxStore(key_id="k", key_secret="s", clock=lambda: 1_780_000_000.0)
+    store.advance(3 * 86_400)
+    assert store.now_f() == 1_780_000_000.0 + 3 * 86_400
+    store.reset()
+    assert store.now_f() == 1_780_000_000.0
+
+
 def test_the_lock_is_reentrant(url):
     store = SandboxStore(key_id="k", key_secret="s")
     store.lock = SharedLock(store, url)
