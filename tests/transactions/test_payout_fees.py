@@ -24,15 +24,7 @@ from tests.payouts.conftest import (  # noqa: F401
     world,
     x,
 )
-
-
-def _payout_row(payout_id):
-    db.session.expire_all()
-    return db.session.scalar(
-        sa.select(MoneyMovement).where(
-            MoneyMovement.source == "payout", MoneyMovement.source_id == payout_id
-        )
-    )
+from tests.transactions.conftest import payout_row
 
 
 def _columns(row):
@@ -61,7 +53,7 @@ def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(world, x):
     fees, tax = payout_fees()
     assert account(chart.BANK) == -(payout.net + fees)  # what left the bank
 
-    row = _payout_row(payout.id)
+    row = payout_row(payout.id)
     assert (row.gateway_fee, row.gateway_tax, row.net) == (fees, tax, payout.net)
     s = _today()
     assert (s.payouts, s.gateway_fees) == (payout.net, fees)
@@ -72,7 +64,7 @@ def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(world, x):
     db.session.execute(sa.delete(MoneyMovement))
     db.session.commit()
     projection.rebuild()
-    assert _columns(_payout_row(payout.id)) == live
+    assert _columns(payout_row(payout.id)) == live
 
 
 def test_a_reversed_payouts_fee_comes_back_off_its_row(world, x):
@@ -83,7 +75,7 @@ def test_a_reversed_payouts_fee_comes_back_off_its_row(world, x):
     x.settle()
     (payout,) = payouts_of(provider.id)
     fees, _tax = payout_fees()
-    assert _payout_row(payout.id).gateway_fee == fees
+    assert payout_row(payout.id).gateway_fee == fees
     entity = dict(
         x.sandbox.store.payouts[payout.razorpay_payout_id],
         status="reversed",
@@ -91,7 +83,7 @@ def test_a_reversed_payouts_fee_comes_back_off_its_row(world, x):
     )
     assert apply_remote(entity)
     db.session.commit()
-    row = _payout_row(payout.id)
+    row = payout_row(payout.id)
     assert (row.status, row.failed, row.bucket) == (PayoutStatus.REVERSED, True, None)
     assert (row.gateway_fee, row.gateway_tax) == (0, 0)
     assert _today().net == 0 == account(chart.BANK)

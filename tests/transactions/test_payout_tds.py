@@ -30,15 +30,7 @@ from tests.payouts.conftest import (  # noqa: F401
     x,
 )
 from tests.querycount import counted_queries
-
-
-def _payout_row(payout_id):
-    db.session.expire_all()
-    return db.session.scalar(
-        sa.select(MoneyMovement).where(
-            MoneyMovement.source == "payout", MoneyMovement.source_id == payout_id
-        )
-    )
+from tests.transactions.conftest import payout_row
 
 
 def _csv(client, query):
@@ -60,7 +52,7 @@ def test_a_payouts_tds_is_on_its_row_the_console_and_the_csv(world, x, client, l
     assert payout.status == PayoutStatus.PROCESSED
     assert (payout.gross, payout.tds, payout.net) == (6_000_005, 600_001, 5_400_004)
 
-    row = _payout_row(payout.id)
+    row = payout_row(payout.id)
     assert (row.amount, row.tds, row.net) == (payout.gross, payout.tds, payout.net)
     today = ist_today()
     assert summary(MovementFilter(start=today, end=today)).tds == payout.tds
@@ -101,7 +93,7 @@ def test_a_payouts_tds_is_on_its_row_the_console_and_the_csv(world, x, client, l
     db.session.execute(sa.delete(MoneyMovement))
     db.session.commit()
     projection.rebuild()
-    assert _payout_row(payout.id).tds == payout.tds
+    assert payout_row(payout.id).tds == payout.tds
 
 
 def test_the_tds_total_adds_no_statement_to_the_summary_or_the_csv(
@@ -152,7 +144,7 @@ def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(w
         x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.PROCESSED
-    assert _payout_row(payout.id).tds == _report_tds("q1", provider)[0]  # row by row: equal
+    assert payout_row(payout.id).tds == _report_tds("q1", provider)[0]  # row by row: equal
     assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 600_001
     assert _report_tds("q2", provider) == []  # the report has it in Q1, the console in July
     with _on(date(2026, 10, 5)):  # reversed by the bank in Q3
@@ -167,7 +159,7 @@ def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(w
     # The console counts it in no period now, its July included.
     assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 0
     assert _console_tds(date(2026, 10, 1), date(2026, 10, 31)) == 0
-    assert _payout_row(payout.id).tds == 600_001  # the row keeps the payout's TDS
+    assert payout_row(payout.id).tds == 600_001  # the row keeps the payout's TDS
 
 
 def _tds_cell(page, row_id):
@@ -204,7 +196,7 @@ def test_a_payouts_tds_given_back_says_so(world, x, client, login, make_user):
     assert waits.next_retry_at is not None
 
     login(make_user("admin"))
-    back_row, waits_row = _payout_row(back.id), _payout_row(waits.id)
+    back_row, waits_row = payout_row(back.id), payout_row(waits.id)
     assert back_row.failed and waits_row.failed  # both red: their status says they failed
     page = client.get("/admin/transactions?preset=today&type=payout").get_data(as_text=True)
     assert "given back" in _tds_cell(page, back_row.id)
