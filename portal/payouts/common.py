@@ -129,7 +129,12 @@ def payout_account_among(rows):
     rule, for a reader that loads many providers' accounts at once (``fund_accounts_of``)."""
     replaced_at = None  # when the account after this one was saved
     for row in rows:
-        if row.can_pay and (replaced_at is None or row.validated_at <= replaced_at):
+        # A validated row without its time (written before validated_at was) can be the
+        # current one, never proof it was validated before it was replaced.
+        validated = row.validated_at
+        if row.can_pay and (
+            replaced_at is None or (validated is not None and validated <= replaced_at)
+        ):
             return row
         replaced_at = row.created_at
     return None

@@ -2,6 +2,8 @@
 last validated one, and the bank and earnings pages say where they go (review finding: a
 failed new account stopped payouts to the account that was working)."""
 
+from datetime import datetime
+
 from portal.domain.states import FundAccountStatus
 from portal.extensions import db
 from portal.payouts import models as m
@@ -160,3 +162,20 @@ def test_the_accounts_page_reads_where_payouts_go_without_a_query_per_provider(
         page = client.get("/admin/payouts/accounts").get_data(as_text=True)
     assert page.count("Payouts go to: ") == 4
     assert len(more) == len(few)
+
+
+def test_a_validated_account_without_its_validation_time_is_no_older_accounts_proof():
+    """A VALIDATED row with no ``validated_at`` (written before that column was) raised a
+    TypeError in the rule when it was not the current one (re-read finding): it is passed
+    over, and the current account, validated, still pays."""
+    from types import SimpleNamespace
+
+    from portal.payouts.common import payout_account_among
+
+    new = SimpleNamespace(can_pay=False, validated_at=None, created_at=datetime(2026, 6, 2))
+    old = SimpleNamespace(can_pay=True, validated_at=None, created_at=datetime(2026, 5, 1))
+    older = SimpleNamespace(
+        can_pay=True, validated_at=datetime(2026, 4, 2), created_at=datetime(2026, 4, 1)
+    )
+    assert payout_account_among([new, old, older]) is older
+    assert payout_account_among([old, older]) is old
