@@ -19,6 +19,7 @@ from portal.notify.reminders import local_time
 from portal.notify.wording import speaking_to
 from portal.payouts import models as m
 from portal.payouts.common import tds_section
+from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import Cancellation
 
 # The payout statuses the provider hears of (QUEUED and PROCESSING are on the way).
@@ -143,9 +144,7 @@ def fund_account_failed(fund_account_id):
 
 def penalty_cancellation(booking_id):
     """The cancellation of ``booking_id`` if it charged a provider a penalty, else None."""
-    cancellation = db.session.scalar(
-        db.select(Cancellation).where(Cancellation.booking_id == booking_id)
-    )
+    cancellation = cancellation_for(booking_id)
     if cancellation is None or not cancellation.penalty or not cancellation.penalty_provider_id:
         return None
     return cancellation
