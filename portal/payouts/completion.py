@@ -226,6 +226,15 @@ def can_complete(booking, now=None):
     return booking.status == BookingStatus.STARTED and now >= booking.start_at
 
 
+def completes_from(booking, now=None):
+    """When a booking started early may be completed (its start), while it cannot yet;
+    else None (not started, or completable now)."""
+    now = now or utcnow()
+    if booking.status == BookingStatus.STARTED and now < booking.start_at:
+        return booking.start_at
+    return None
+
+
 __all__ = [
     "start_booking",
     "complete_booking",
@@ -234,4 +243,5 @@ __all__ = [
     "overdue_unstarted",
     "can_start",
     "can_complete",
+    "completes_from",
 ]

@@ -73,6 +73,9 @@ def test_can_complete_only_once_started_and_from_the_start(world):
     assert not completion.can_complete(booking, early)
     assert completion.can_complete(booking, start)
     assert completion.can_complete(booking, start + timedelta(hours=3))
+    # Until then the row says from when (the rule the schedule's row reads, not its own).
+    assert completion.completes_from(booking, early) == start
+    assert completion.completes_from(booking, start) is None
 
 
 def test_a_row_started_early_says_from_when_instead_of_complete(app, make_user, client):

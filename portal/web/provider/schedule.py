@@ -175,6 +175,7 @@ def _row_context(now, moves, page_from):
         "held_until": lambda b: _held_until(b, now),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": lambda b: completion.can_complete(b, now),
+        "completes_from": lambda b: _at_clinic(completion.completes_from(b, now), b),
         "page_from": page_from,
         "today": today,
     }
