@@ -33,16 +33,6 @@ def payout_key(payout_id, status, attempt):
     return f"payout-{str(status).lower()}:{payout_id}"
 
 
-def account_words(account):
-    """``HDFC ••••5678`` (the bank's IFSC letters and the last four digits) or the masked
-    UPI id: enough to know which account, nothing more."""
-    if account is None:
-        return ""
-    if account.kind == m.VPA:
-        return account.vpa_masked or ""
-    return f"{(account.ifsc or '')[:4]} ••••{account.account_last4 or ''}".strip()
-
-
 def _reason(text):
     """RazorpayX's reason (English, as it sent it), without its full stop: the sentence
     around it has one."""
@@ -56,7 +46,8 @@ def payout_moved(payout_id, status, attempt, retried=False):
         return
     row = next((a for a in payout.attempt_rows if a.number == attempt), None)
     user_id = payout.provider.user_id
-    values = dict(amount=format_inr(payout.net), account=account_words(payout.fund_account))
+    account = payout.fund_account.short_name if payout.fund_account else ""
+    values = dict(amount=format_inr(payout.net), account=account)
     with speaking_to(user_id):
         if status == PayoutStatus.PROCESSED:
             kind = "payout.processed"

@@ -20,6 +20,7 @@ from portal.notify import (  # noqa: F401
 from portal.notify.alerts import raise_alert
 from portal.notify.reminders import retime_reminders, withdraw_reminders
 from portal.payouts.models import Payout
+from portal.payouts.status import will_retry
 
 
 @events.visit_confirmed.connect
@@ -127,7 +128,7 @@ def _payout_status_changed(sender, payout_id, status, attempt):
         payout_id=payout_id,
         status=str(status),
         attempt=attempt,
-        retried=not payout.returned,
+        retried=will_retry(payout),
         dedupe_key=payout_notices.payout_key(payout_id, status, attempt),
     )
 

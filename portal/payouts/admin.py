@@ -28,7 +28,7 @@ from portal.payouts.common import (
 )
 from portal.payouts.create import create_payout, next_payout
 from portal.payouts.sending import retry_payout
-from portal.payouts.status import apply_status, find_remote, refresh_payout
+from portal.payouts.status import apply_status, find_remote, refresh_payout, will_retry
 
 MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
 # The longest reason: the hold form's limit and the ``payouts.hold_reason`` column's, so the
@@ -173,7 +173,7 @@ def release_payout(actor, payout_id, reason):
                 payout_id=payout.id,
                 dedupe_key=f"payout-send:{payout.id}:release:{uuid.uuid4().hex[:12]}",
             )
-        elif payout.status == PayoutStatus.FAILED and not payout.returned:
+        elif will_retry(payout):
             retry_payout(payout.id, force=True, actor=actor)
         return payout
 

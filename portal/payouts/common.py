@@ -140,6 +140,14 @@ def payout_account_among(rows):
     return None
 
 
+def pays_earlier_account(current, payout_account):
+    """Whether payouts go to an earlier account than the ``current`` one (it is pending or
+    failed validation, and ``payout_account``, the rule's answer, was validated before it):
+    what the bank and earnings pages say ("Payouts go to … until the new account is
+    validated."), computed once for both."""
+    return current is not None and payout_account is not None and payout_account.id != current.id
+
+
 def fund_accounts_of(provider_ids):
     """``{provider id: its accounts, newest first}`` (the newest ``ACCOUNTS_READ`` each,
     as ``payout_fund_account`` reads them) for many providers, in one statement: a page of

@@ -79,9 +79,20 @@ class FundAccount(db.Model):
 
     @property
     def masked(self):
+        """``HDFC0001234 ••••5678`` (the whole IFSC), or the masked UPI id: as the bank,
+        earnings and admin pages show it."""
         if self.kind == VPA:
             return self.vpa_masked or ""
         return f"{self.ifsc} ••••{self.account_last4}"
+
+    @property
+    def short_name(self):
+        """``HDFC ••••5678`` (the IFSC's bank letters and the last four digits), or the
+        masked UPI id: how the provider's money notices name it, enough to know which
+        account and nothing more."""
+        if self.kind == VPA:
+            return self.vpa_masked or ""
+        return f"{(self.ifsc or '')[:4]} ••••{self.account_last4 or ''}".strip()
 
     @property
     def can_pay(self):

@@ -37,6 +37,7 @@ from portal.payouts.common import (
     current_fund_account,
     payable_balance,
     payout_fund_account,
+    pays_earlier_account,
     tds_section,
 )
 from portal.payouts.completion import fee_shares
@@ -246,6 +247,7 @@ def dashboard(provider):
     elif balance > 0:
         carry = _instant_carry(provider.id, balance, now)
     start, end = financial_year_bounds(fy)
+    current, payout_account = current_fund_account(provider.id), payout_fund_account(provider.id)
     return {
         "balance": balance,
         "fy": fy,
@@ -261,8 +263,9 @@ def dashboard(provider):
         "weekly": series,
         "bars": chart_bars(series),
         "period_total": sum(a for _d, a in series),
-        "fund_account": current_fund_account(provider.id),
-        "payout_account": payout_fund_account(provider.id),
+        "fund_account": current,
+        "payout_account": payout_account,
+        "pays_earlier_account": pays_earlier_account(current, payout_account),
         "carry_message": carry,
         "carry_forward": carry_on,
         # "Monday 14 Dec": the page says its names in the reader's language (day_names).

@@ -84,6 +84,19 @@ def latest_period_end(schedule, today: date) -> date:
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
+def next_due_day(schedule, today: date) -> date:
+    """The first day after ``today`` (IST) a run is due (``period_end_for`` is not None):
+    the next Monday for WEEKLY (a week on from a Monday), the next 1st for MONTHLY,
+    tomorrow for the INSTANT sweep."""
+    if schedule == WEEKLY:
+        return today + timedelta(days=7 - today.weekday())
+    if schedule == MONTHLY:
+        return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    if schedule == INSTANT:
+        return today + timedelta(days=1)
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
 def ist_today(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(INDIA_TZ).date()
 
@@ -102,11 +115,7 @@ def next_run_day(schedule, now: datetime | None = None) -> date | None:
             m.PayoutRun.key == latest, m.PayoutRun.status == PayoutRunStatus.DONE
         )
     )
-    if done is None:
-        return today
-    if schedule == WEEKLY:
-        return today + timedelta(days=7 - today.weekday())
-    return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return today if done is None else next_due_day(schedule, today)
 
 
 def run_key(schedule, period_end, by_hand_at=None):

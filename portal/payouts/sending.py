@@ -29,6 +29,7 @@ from portal.payouts.status import (
     link_remote_id,
     reference_for,
     remote_status,
+    will_retry,
 )
 
 
@@ -186,7 +187,7 @@ def retry_payout(payout_id, *, force=False, actor=None):
     attempt failed, so nothing can still be processing under it)."""
     with unit_of_work():
         payout = lock_payout(payout_id)
-        if payout is None or payout.status != PayoutStatus.FAILED or payout.returned:
+        if payout is None or not will_retry(payout):
             return None
         if payout.held and not force:
             return None

@@ -13,7 +13,13 @@ from portal.audit.service import record
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.rates import format_inr
-from portal.domain.states import ATTEMPT_TO_PAYOUT, PAYOUT, PAYOUT_ATTEMPT, PayoutAttemptStatus
+from portal.domain.states import (
+    ATTEMPT_TO_PAYOUT,
+    PAYOUT,
+    PAYOUT_ATTEMPT,
+    PayoutAttemptStatus,
+    PayoutStatus,
+)
 from portal.extensions import db
 from portal.gateway.confirm import Unconfirmed
 from portal.jobs import enqueue
@@ -328,6 +334,14 @@ def _return_to_payable(payout, kind, source_account):
         memo=f"payout {payout.id} {kind.split('_')[1]}: back to the payable",
     )
     payout.returned = True
+
+
+def will_retry(payout):
+    """Whether ``payout``'s failed attempt is followed by another one: it is FAILED and its
+    money still in transit (``_on_failed`` set the retry's time; a hold delays the retry
+    until it is lifted). False once the money is back on the payable (the last attempt
+    failed, or a person stopped it at RazorpayX), and for any other status."""
+    return payout.status == PayoutStatus.FAILED and not payout.returned
 
 
 def _on_failed(payout, attempt, entity):

@@ -7,7 +7,8 @@ from datetime import datetime
 from portal.domain.states import FundAccountStatus
 from portal.extensions import db
 from portal.payouts import models as m
-from portal.payouts.common import Skipped, payout_fund_account
+from portal.payouts import reports
+from portal.payouts.common import Skipped, payout_fund_account, pays_earlier_account
 from portal.payouts.create import create_payout
 
 
@@ -57,6 +58,26 @@ def test_no_validated_account_at_all_still_pays_nothing(world, x):
     world.earn(provider, user, 100_000)
     assert payout_fund_account(provider.id) is None
     assert isinstance(create_payout(provider.id, kind=m.CYCLE_KIND), Skipped)
+
+
+def test_the_pages_flag_says_whether_payouts_go_to_an_earlier_account(world, x):
+    """``pays_earlier_account``: computed once for the bank and earnings pages (each page
+    compared the two accounts itself, in the page and again in the macro)."""
+    assert not pays_earlier_account(None, None)
+    provider, user = world.provider("WEEKLY")
+    failed = world.onboard(provider, user, number="123456780000")  # nothing validated yet
+    assert not pays_earlier_account(failed, None)
+    assert reports.dashboard(provider)["pays_earlier_account"] is False
+    first = world.onboard(provider, user)
+    context = reports.dashboard(provider)
+    assert context["payout_account"].id == context["fund_account"].id == first.id
+    assert context["pays_earlier_account"] is False  # the current account pays
+    second = world.onboard(provider, user, number="50100099990001", settle=False)
+    context = reports.dashboard(provider)
+    assert (context["fund_account"].id, context["payout_account"].id) == (second.id, first.id)
+    assert context["pays_earlier_account"] is True  # until the new one validates
+    x.settle()
+    assert reports.dashboard(provider)["pays_earlier_account"] is False
 
 
 def _save(client, number):

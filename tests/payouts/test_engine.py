@@ -1,6 +1,7 @@
 """The payout engine against the sandbox: TDS, the minimum with carry-forward, penalties,
 retries and the alert, reversals, repeated and out-of-order webhooks, timeouts."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -25,8 +26,8 @@ from portal.payouts.common import (
     retry_backoff,
 )
 from portal.payouts.create import create_payout
-from portal.payouts.sending import due_retries, send_payout
-from portal.payouts.status import apply_remote
+from portal.payouts.sending import due_retries, retry_payout, send_payout
+from portal.payouts.status import apply_remote, will_retry
 from tests.payouts.conftest import account, paid_out, payable, payout_fees, payouts_of
 
 
@@ -348,6 +349,46 @@ def test_failed_payout_is_retried_then_alerted(world, x, immediate_retries, make
     assert payable(provider.id) == 0 and account(chart.BANK) == -paid_out(100_000)
 
 
+def test_a_failed_attempt_will_be_retried_until_its_money_is_back_on_the_payable(
+    world, x, client, login
+):
+    """``status.will_retry``: what the provider's notice says after a failed attempt ("It
+    will be tried again." or "The amount is back …") and the page's "retry 2 pending"."""
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle()  # the first attempt fails; its retry waits for the backoff
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.FAILED and payout.attempts == 1
+    assert payout.next_retry_at is not None and not payout.returned
+    assert will_retry(payout)
+    login(user)
+    page = client.get("/provider/earnings").get_data(as_text=True)
+    assert "retry 2 pending" in page and "returned to payable" not in page
+    for number in (2, 3):  # the last attempt fails too: the money goes back
+        retry_payout(payout.id, force=True)
+        x.settle()
+        payout = db.session.get(m.Payout, payout.id)
+        assert payout.attempts == number and payout.status == PayoutStatus.FAILED
+    assert payout.returned and payout.next_retry_at is None
+    assert not will_retry(payout)
+    page = client.get("/provider/earnings").get_data(as_text=True)
+    assert not re.search(r"retry \d+ pending", page) and "returned to payable" in page
+
+
+def test_a_processed_or_reversed_payout_will_not_be_retried(world, x):
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and not will_retry(payout)
+    x.sandbox.set_faults(payout_outcome="reversed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    reversed_payout = payouts_of(provider.id)[-1]
+    assert reversed_payout.status == PayoutStatus.REVERSED and not will_retry(reversed_payout)
+
+
 def test_failed_then_processed_on_the_retry(world, x, immediate_retries):
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     x.sandbox.set_faults(payout_outcome="failed")
@@ -525,6 +566,7 @@ def test_a_payout_rejected_or_cancelled_at_razorpayx_is_not_sent_again(world, x,
     (payout,) = payouts_of(provider.id)
     assert payout.status == PayoutStatus.FAILED and payout.returned and payout.attempts == 1
     assert payout.next_retry_at is None
+    assert not will_retry(payout)  # stopped by a person: final
     assert payout.failure_reason == f"{stopped.capitalize()} at RazorpayX: Rejected by the approver"
     assert payable(provider.id) == 100_000 and account(chart.PAYOUTS_IN_TRANSIT) == 0
     alert = db.session.scalars(

@@ -46,6 +46,18 @@ def test_good_bank_details_are_normalised():
     assert fund_accounts.mask_vpa("asharao@okhdfc") == "as•••••@okhdfc"
 
 
+def test_an_account_is_named_in_full_on_pages_and_by_its_bank_in_notices():
+    """``masked`` (pages) and ``short_name`` (the provider's money notices): one place
+    each, beside each other."""
+    bank = m.FundAccount(kind=m.BANK_ACCOUNT, ifsc="HDFC0001234", account_last4="5678")
+    assert bank.masked == "HDFC0001234 ••••5678"
+    assert bank.short_name == "HDFC ••••5678"
+    upi = m.FundAccount(kind=m.VPA, vpa_masked="as•••••@okhdfc")
+    assert upi.masked == upi.short_name == "as•••••@okhdfc"
+    assert m.FundAccount(kind=m.VPA).short_name == ""
+    assert m.FundAccount(kind=m.BANK_ACCOUNT).short_name == "••••"
+
+
 def test_bank_account_validated_by_webhook_then_payouts_start(world, x):
     provider, user = world.provider("WEEKLY")
     world.earn(provider, user, 100_000)

@@ -32,6 +32,34 @@ def test_the_next_run_is_the_next_due_day_once_the_latest_run_is_done(
         assert runs.next_run_day(schedule) == expected
 
 
+@pytest.mark.parametrize(
+    "schedule, today, expected",
+    [
+        ("WEEKLY", date(2026, 12, 14), date(2026, 12, 21)),  # Monday → next Monday
+        ("WEEKLY", date(2026, 12, 13), date(2026, 12, 14)),  # Sunday → tomorrow
+        ("WEEKLY", date(2026, 12, 31), date(2027, 1, 4)),  # across the year's end
+        ("WEEKLY", date(2027, 2, 28), date(2027, 3, 1)),  # Sunday, the month's last day
+        ("MONTHLY", date(2026, 12, 1), date(2027, 1, 1)),  # the 1st → next month's
+        ("MONTHLY", date(2026, 12, 31), date(2027, 1, 1)),  # the year's last day
+        ("MONTHLY", date(2027, 1, 31), date(2027, 2, 1)),
+        ("MONTHLY", date(2028, 2, 29), date(2028, 3, 1)),  # a leap day
+        ("INSTANT", date(2026, 12, 31), date(2027, 1, 1)),
+    ],
+)
+def test_the_next_due_day_is_the_first_after_today(schedule, today, expected):
+    due = runs.next_due_day(schedule, today)
+    assert due == expected
+    # the calendar agrees with itself: a run is due then, and on no day in between
+    assert runs.period_end_for(schedule, due) is not None
+    between = (date.fromordinal(n) for n in range(today.toordinal() + 1, due.toordinal()))
+    assert all(runs.period_end_for(schedule, day) is None for day in between)
+
+
+def test_a_schedule_the_calendar_does_not_know_is_refused():
+    with pytest.raises(ValueError):
+        runs.next_due_day("FORTNIGHTLY", date(2026, 12, 14))
+
+
 def test_a_due_day_whose_run_is_not_done_yet_is_today(app, ctx):
     monday = datetime(2026, 12, 14, 0, 5, tzinfo=INDIA_TZ)
     with time_machine.travel(monday, tick=False):

@@ -11,7 +11,11 @@ from portal.catalog.providers import provider_for_user
 from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import fund_accounts, queries
-from portal.payouts.common import current_fund_account, payout_fund_account
+from portal.payouts.common import (
+    current_fund_account,
+    payout_fund_account,
+    pays_earlier_account,
+)
 from portal.web.errors import apply_errors
 from portal.web.forms.payouts import BankForm
 from portal.web.htmx import is_fragment_request, render
@@ -32,14 +36,16 @@ def _page(provider, form=None, status=None, block=None):
     if block and not is_fragment_request():
         block = None
     history = queries.fund_account_history(provider.id)
+    current, payout_account = current_fund_account(provider.id), payout_fund_account(provider.id)
     return render(
         TEMPLATE,
         block=block,
         status=status or (422 if form.errors else 200),
         provider=provider,
         form=form,
-        fund_account=current_fund_account(provider.id),
-        payout_account=payout_fund_account(provider.id),
+        fund_account=current,
+        payout_account=payout_account,
+        pays_earlier_account=pays_earlier_account(current, payout_account),
         history=history,
     )
 
