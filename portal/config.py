@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from flask import current_app, has_app_context
 
 from portal.domain.policy import DEFAULT_POLICY
+from portal.domain.tax_ids import clean_tan
 from portal.domain.timezone import CLINIC_TIMEZONE, CLINIC_TZ
 
 __all__ = [
@@ -386,6 +387,13 @@ TUNABLES = {
             "the sandbox gateway's own state database (empty = instance/sandbox.sqlite3)",
         ),
         # exports and reports
+        Tunable(
+            "CLINIC_TAN",
+            clean_tan,
+            "",
+            "the clinic's TAN (deductor of its providers' TDS), shown on their TDS page for "
+            "Form 26AS (empty = the line is left out)",
+        ),
         Tunable(
             "EXPORT_BACKGROUND_ROWS",
             _int(0),

@@ -64,11 +64,19 @@ def test_values_come_from_the_environment(tmp_path):
         ("MAIL_USE_TLS", "maybe"),
         ("NOTIFY_REMINDER_CHANNELS", "email,pigeon"),
         ("SESSION_COOKIE_SECURE", "sometimes"),
+        ("CLINIC_TAN", "BLRA1234E"),  # a TAN is four letters, five digits and a letter
+        ("CLINIC_TAN", "ABCDE1234F"),  # a PAN, not a TAN
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=rf"^{name}=.*not usable"):
         from_environment(str(tmp_path), {**EMBEDDED, name: value})
+
+
+def test_the_clinic_tan_is_empty_by_default_and_read_upper_cased(tmp_path):
+    assert from_environment(str(tmp_path), EMBEDDED)["CLINIC_TAN"] == ""
+    values = from_environment(str(tmp_path), {**EMBEDDED, "CLINIC_TAN": " blra12345e "})
+    assert values["CLINIC_TAN"] == "BLRA12345E"
 
 
 def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):

@@ -97,6 +97,15 @@ def quarter_bounds(fy, quarter):
     return clinic_midnight(first), clinic_midnight(following)
 
 
+def quarter_months(fy, quarter):
+    """``"Apr–Jun 2026"``: the months of ``Q1``…``Q4`` of ``fy`` and their calendar year
+    (Q4's is the next one: ``"Jan–Mar 2027"``), month names as strftime writes them (a
+    page says them in Hindi with ``day_names``)."""
+    low, high = quarter_bounds(fy, quarter)
+    first, last = low.date(), (high - timedelta(days=1)).date()
+    return f"{first:%b}–{last:%b} {first.year}"
+
+
 def parse_quarters(text):
     text = (text or "").strip().upper()
     if not text:

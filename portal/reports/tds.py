@@ -3,8 +3,13 @@ TDS deducted, payouts covered. Read from the ledger's payout postings of the yea
 (``Payout.financial_year``, the year the TDS was deducted in): a payout counts in the
 quarter it was made (``payout_initiated``) and is taken back in the quarter it failed for
 good or was reversed, as ``tds_payable`` moved; one that comes back after its year ended is
-taken back in that year's Q4, never in the next year (the rule: docs/payouts.md, "TDS")."""
+taken back in that year's Q4, never in the next year (the rule: docs/payouts.md, "TDS").
 
+A doctor's or a lab's own "TDS by quarter" (their page and its CSV) is this report's query
+with the provider filter (``for_provider``): each of their quarters is the admin report's
+row for them, and a quarter without one is a nil row."""
+
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -14,6 +19,8 @@ from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.ids import parse_id
 from portal.domain.rates import financial_year
+from portal.domain.tax_ids import mask_pan
+from portal.domain.text import N_, Text
 from portal.exports import ExportError, ExportSpec, money, number, register, text
 from portal.ledger.models import LedgerTransaction
 from portal.payouts.models import Payout
@@ -112,6 +119,7 @@ class Totals:
         return [
             SimpleNamespace(
                 quarter="Total",
+                months="",
                 provider=None,
                 pan="",
                 section=None,
@@ -148,5 +156,103 @@ def export(params):
         ],
         rows=lambda: rows(f),
         filters=describe(f),
+        totals=Totals,
+    )
+
+
+# --- one provider's own quarters (their page, docs/payouts.md "Pages") -----------------------
+
+MSG_NOT_A_YEAR_OF_YOURS = N_("Choose a financial year from the list. Showing %(fy)s.")
+
+
+@dataclass(frozen=True)
+class ProviderQuarter:
+    """One quarter of a provider's year, as the admin report's row for them (or nil)."""
+
+    quarter: str  # "Q1"
+    months: str  # "Apr–Jun 2026"
+    section: str
+    gross: int
+    tds: int
+    payouts: int
+
+
+def for_provider(provider, fy):
+    """``provider``'s Q1–Q4 of ``fy``: the report's own rows with the provider filter (the
+    dating rule is the report's, nowhere else), and a nil row, in the report's section for
+    the year, for a quarter the report has no row for (the provider checks Q2 was nil)."""
+    f = {"fy": fy, "quarters": periods.QUARTERS, "provider": provider}
+    found = {row.quarter: row for row in rows(f)}
+    section = policy().tds_rule_for(fy).section
+    return [
+        ProviderQuarter(
+            quarter=quarter,
+            months=periods.quarter_months(fy, quarter),
+            section=row.section if row else section,
+            gross=int(row.gross) if row else 0,
+            tds=int(row.tds) if row else 0,
+            payouts=int(row.payouts) if row else 0,
+        )
+        for quarter in periods.QUARTERS
+        for row in (found.get(quarter),)
+    ]
+
+
+def provider_report(provider, fy):
+    """The provider's page: the four quarters and their total."""
+    quarters, total = for_provider(provider, fy), Totals()
+    for quarter in quarters:
+        total.add(quarter)
+    return {"quarters": quarters, "gross": total.gross, "tds": total.tds, "payouts": total.payouts}
+
+
+def provider_years(provider_id, current):
+    """The financial years ``provider_id`` has payouts in, and ``current``, newest first:
+    the years their page offers."""
+    years = db.session.scalars(
+        sa.select(Payout.financial_year).where(Payout.provider_id == provider_id).distinct()
+    )
+    return sorted({*years, current}, reverse=True)
+
+
+def provider_year(text, years, current):
+    """(the year to show, a notice or None) for ``?fy=`` ``text``: one of ``years`` as
+    asked; nothing asked, ``current``; anything else (malformed, or a year without their
+    payouts) ``current`` with a notice saying so, never an error page. The notice does
+    not repeat what was typed (pages echo no request input)."""
+    text = (text or "").strip()
+    if not text:
+        return current, None
+    if text in years:
+        return text, None
+    return current, Text(MSG_NOT_A_YEAR_OF_YOURS, fy=current)
+
+
+@register("tds_provider")
+def provider_export(params):
+    """One provider's TDS by quarter, their page's CSV: ``fy`` and ``provider_id``. Their
+    page always sends the signed-in provider's own id, never one from the request; the
+    admin's TDS export is ``tds``. The file is in English, as the tax forms are; the PAN
+    masked, as on the page."""
+    f = parse({"fy": params.get("fy"), "provider_id": params.get("provider_id")})
+    provider, fy = f["provider"], f["fy"]
+    if provider is None:
+        raise ExportError(MSG_PROVIDER, field="provider_id")
+    pan = mask_pan(provider.pan) or "not on file"
+    return ExportSpec(
+        name=f"tds-{fy}",
+        title="TDS by quarter",
+        columns=[
+            text("Financial year", lambda r: fy),
+            text("Quarter", lambda r: r.quarter),
+            text("Months", lambda r: r.months),
+            text("PAN", lambda r: "" if r.quarter == "Total" else pan),
+            text("Section", lambda r: r.section),
+            money("Gross paid", lambda r: r.gross),
+            money("TDS deducted", lambda r: r.tds),
+            number("Payouts covered", lambda r: r.payouts),
+        ],
+        rows=lambda: for_provider(provider, fy),
+        filters=[("Financial year", fy), ("Provider", provider.display_name)],
         totals=Totals,
     )

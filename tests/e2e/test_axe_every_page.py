@@ -47,6 +47,7 @@ DESKTOP = {"width": 1280, "height": 900}
 # The routes whose answer is a file (not a page to check), each must answer with one.
 FILES = {
     "patient.download_data": "the patient's data export (JSON)",
+    "provider.tds_quarters_csv": "a doctor's or a lab's TDS by quarter (CSV)",
     "admin.transactions_csv": "the transactions console's CSV",
     "admin.reconciliation_cases_csv": "the reconciliation cases' CSV",
     "admin.reconciliation_runs_csv": "the reconciliation runs' CSV",

@@ -1,4 +1,5 @@
-"""The admin pages' CSV and export links in Chromium (one macro, ``file_link``).
+"""The CSV and export links in Chromium (one macro, ``file_link``): the admin pages', and a
+provider's TDS by quarter.
 
 Review findings (browser walk):
 
@@ -124,3 +125,30 @@ def test_the_audit_viewers_csv_link_follows_a_filter_made_in_place(page, admin):
     page.click("#audit-filters button[type=submit]")
     expect(page).to_have_url(re.compile(r"object_id=42"))
     expect(page.locator("#audit-csv")).to_have_attribute("href", re.compile(r"object_id=42"))
+
+
+def test_a_providers_tds_by_quarter_csv_link_gives_their_file(page, app, make_user):
+    """The doctor's and the lab's one download (``file_link`` too): from the earnings page's
+    TDS card to "TDS by quarter", whose Download CSV saves their file and leaves the page."""
+    from portal.catalog.models import Provider
+
+    user = make_user("provider", email="tds-review@example.com", name="Dr Review")
+    with app.app_context():
+        db.session.add(
+            Provider(
+                user_id=user.id,
+                display_name="Dr Review",
+                commission_bps=0,
+                payout_schedule="WEEKLY",
+            )
+        )
+        db.session.commit()
+    sign_in(page, user.email, PASSWORD)
+    page.goto("/provider/earnings")
+    page.click("#tds a:has-text('TDS by quarter')")
+    expect(page.locator("h1")).to_have_text("TDS by quarter")
+    expect(page.locator("#tds-q2")).to_contain_text("₹0.00")  # a nil quarter shows
+    with page.expect_download(timeout=15_000) as download:
+        page.click("#tds-csv")
+    assert re.fullmatch(r"tds-\d{4}-\d\d-\d{8}-\d{6}\.csv", download.value.suggested_filename)
+    expect(page.locator("h1")).to_have_text("TDS by quarter")  # not the CSV swapped in

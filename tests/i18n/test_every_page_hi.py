@@ -16,7 +16,8 @@ waiting for its move's fee paid online, an online one with its meeting link; a v
 at the gateway's checkout and cancelled (refunded to the card); today's visit (one to
 start, one started early, one completed, one online without a link); a family member's
 visit paid (a team appointment) and another held unpaid with a coupon; payouts with TDS
-and one returned, leave, bank accounts.
+and one returned, leave, bank accounts; the lab's PAN on file (the doctor has none) and
+the clinic's TAN (``CLINIC_TAN``), for the TDS by quarter page.
 """
 
 import html
@@ -55,6 +56,7 @@ NOT_WALKED = {
 # Answers that are not a page to read: their status is checked, not their words.
 NOT_HTML = {
     "patient.download_data": "the data export: a JSON document, its keys the format's own",
+    "provider.tds_quarters_csv": "the TDS by quarter CSV: in English, as the tax forms are",
 }
 # Every HTML answer, a whole page or an htmx block, holds some Hindi (a block answered in
 # English, or empty, is noticed): none of the walked ones is without words.
@@ -63,6 +65,9 @@ LEAVE_REASON = "Medical conference"
 DOCTOR_CANCEL_REASON = "Called to surgery"
 VIDEO = "Video consultation"
 MEET = "https://meet.google.com/abc-defg-hij"
+# The lab's PAN (masked on its TDS page; the doctor has none: "not on file") and the
+# clinic's TAN (the TDS page's deductor line).
+LAB_PAN, LAB_PAN_MASKED, CLINIC_TAN = "AABCL1234K", "AABCL••••K", "BLRC01234E"
 HX = {"HX-Request": "true"}
 
 
@@ -106,7 +111,7 @@ def _speak_hindi(app, *users):
 
 
 @pytest.fixture
-def state(monday, app, world, gateway, make_user):
+def state(monday, app, world, gateway, make_user, monkeypatch):
     """The rich state (see the module's docstring); the ids the routes are filled with."""
     from portal.accounts.models import User
     from portal.accounts.service import INVITE, RESET, make_password_token
@@ -192,6 +197,9 @@ def state(monday, app, world, gateway, make_user):
         _payout(world.doc1, 20_000, 2_000)
         _payout(world.doc1, 5_000, 0, reversed_=True)
         _payout(world.lab_provider, 30_000, 3_000)
+        db.session.get(Provider, world.lab_provider).pan = LAB_PAN
+        db.session.commit()
+        monkeypatch.setitem(app.config, "CLINIC_TAN", CLINIC_TAN)
         add_leave(
             doctor,
             db.session.get(Provider, world.doc1),
@@ -404,6 +412,14 @@ def _urls(s):
         "provider.earnings": [
             (who, "/provider/earnings", 200, None) for who in (*providers, "newcomer")
         ],
+        "provider.tds_quarters": [
+            *[(who, "/provider/earnings/tds", 200, None) for who in (*providers, "newcomer")],
+            ("doctor", "/provider/earnings/tds?fy=2026-27", 200, None),
+            ("lab", "/provider/earnings/tds?fy=1999-00", 200, None),  # not theirs: told so
+        ],
+        "provider.tds_quarters_csv": [
+            (who, "/provider/earnings/tds.csv?fy=2026-27", 200, None) for who in providers
+        ],
     }
 
 
@@ -432,6 +448,7 @@ def _data(app, s):
             | set(people)
             | {VIDEO, MEET, LEAVE_REASON, DOCTOR_CANCEL_REASON, "SAVE10", "upi", "card"}
             | {"Asha Rao", "5678", "194J"}  # the bank account's holder and digits, a section
+            | {LAB_PAN_MASKED, CLINIC_TAN}
         )
 
 
@@ -469,7 +486,8 @@ def _walk(urls, clients, data):
     for endpoint, visits in sorted(urls.items()):
         for who, url, status, target in visits:
             headers = {**HX, "HX-Target": target} if target else {}
-            answer = clients[who].get(url, headers=headers)
+            # buffered: a streamed answer (a CSV) ends here, inside its request
+            answer = clients[who].get(url, headers=headers, buffered=True)
             where = f"{who} {url}" + (f" #{target}" if target else "")
             if answer.status_code != status:
                 wrong.append(f"{where}: {answer.status_code}, not {status}")

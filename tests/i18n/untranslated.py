@@ -10,6 +10,7 @@ KEPT = {
     "Clinic", "Portal", "GST", "GSTIN", "CGST", "SGST", "IGST", "UPI", "OTP", "PDF", "SMS",
     "PAN", "IFSC", "TDS", "UTR", "IMPS", "NEFT", "NUL", "Razorpay", "RazorpayX", "WhatsApp", "English",
     "ID", "IST", "AM", "PM", "am", "pm", "ICS", "ics", "CSV", "JSON", "Google", "Meet", "Zoom", "Jitsi",
+    "TAN", "AS",  # the clinic's TAN; Form 26AS (its name's letters: 26Q and 16A read as numbers)
 }  # fmt: skip
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 # Attributes a reader sees or hears: a table cell's column name (``data-label``, shown

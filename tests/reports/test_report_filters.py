@@ -208,3 +208,12 @@ def test_an_actor_no_user_has_is_a_message_on_the_report_and_its_csv(client, mak
     for suffix in ("", "&format=csv"):
         r = client.get(f"/admin/reports/audit?actor=maker@example{suffix}")
         assert r.status_code == 422 and MSG_NO_ACTOR in r.get_data(as_text=True)
+
+
+def test_a_quarter_names_its_months_and_their_calendar_year():
+    assert [periods.quarter_months("2026-27", q) for q in ("Q1", "Q2", "Q3", "Q4")] == [
+        "Apr–Jun 2026",
+        "Jul–Sep 2026",
+        "Oct–Dec 2026",
+        "Jan–Mar 2027",
+    ]

@@ -53,7 +53,16 @@ SKIP = {"auth.logout": "would end the walking session", "static": "files"}
 REFUSED = (403, 404)
 # Strings only the owners' pages contain.
 # (A provider's display name is public: the find page lists it.)
-SECRETS = ("Vasudha Victim", "Kiran Victimchild", "victim.patient@example.com")
+# The owner provider's PAN, as on file and as their own TDS page masks it: the TDS page and
+# its CSV read the signed-in provider's own figures, never a provider_id sent to them.
+VICTIM_PAN = "VKRMV1234Q"
+SECRETS = (
+    "Vasudha Victim",
+    "Kiran Victimchild",
+    "victim.patient@example.com",
+    VICTIM_PAN,
+    "VKRMV••••Q",
+)
 # Answers 5xx on purpose: the readiness check reports 503 while a dependency (Redis) is down.
 HEALTH = {"ops.readyz"}
 
@@ -74,6 +83,7 @@ def _build(app):
         if side == 0:
             patient.name, patient.email = "Vasudha Victim", "victim.patient@example.com"
             provider.display_name = "Dr Vikram Victim"
+            provider.pan = VICTIM_PAN
             dependent = db.session.get(Dependent, world.child)
             dependent.name = "Kiran Victimchild"
         else:

@@ -63,6 +63,10 @@ BUDGETS = {
     # payout run (when the next one is) and the account payouts go to while a new one
     # validates (payout_fund_account), each one statement: 11 → 13.
     ("doctor", "/provider/earnings", False): 13,
+    # TDS by quarter: the provider, the years they have payouts in, and the admin TDS
+    # report's query once per quarter (portal.reports.tds.rows, with the provider filter):
+    # fixed, whatever the number of payouts (test_tds_by_quarter_costs_the_same_…).
+    ("doctor", "/provider/earnings/tds", False): 7,
     ("doctor", "/provider/availability", False): 6,
     # A window's Edit: the page, and the window (its provider, whose it is, is the page's).
     ("doctor", "/provider/availability/windows/{window}/edit", False): 7,
@@ -162,3 +166,33 @@ def test_every_page_costs_a_fixed_number_of_queries(app, client, login, world, r
                 + "".join(f"\n    {s.splitlines()[0][:120]}" for s in many)
             )
     assert not failures, "\n".join(failures)
+
+
+def test_tds_by_quarter_costs_the_same_for_any_number_of_payouts(app, client, login, world):  # noqa: F811
+    """The TDS page's statements do not grow with the payouts (nor do its CSV's)."""
+    from tests.i18n.test_doctor_money import _payout
+
+    login(world.provider_user)
+    url = "/provider/earnings/tds?fy=2026-27"
+    counts = {}
+    for n in (1, 12):
+        with app.app_context():
+            have = len(_payouts_of(world.doc1))
+            for i in range(have, n):
+                _payout(world.doc1, 100_000 + i, 10_000 + i, reversed_=i % 3 == 0)
+        page = _count(client, url, False)
+        total = client.get(url).get_data(as_text=True).split('id="tds-total"')[1]
+        net = n - len(range(0, n, 3))  # every payout counted, the reversed ones taken back
+        assert f'class="num"><strong>{net}</strong></td>' in total.split("</tr>")[0]
+        with counted_queries() as file:
+            answer = client.get(url.replace("/tds?", "/tds.csv?"), buffered=True)
+        assert answer.status_code == 200 and answer.mimetype == "text/csv"
+        counts[n] = (len(page), len(file))
+    assert counts[1] == counts[12], counts
+    assert counts[12][0] <= BUDGETS["doctor", "/provider/earnings/tds", False], counts
+
+
+def _payouts_of(provider_id):
+    from portal.payouts.models import Payout
+
+    return db.session.scalars(sa.select(Payout.id).where(Payout.provider_id == provider_id)).all()

@@ -15,4 +15,5 @@ from portal.web.provider import (  # noqa: E402,F401
     earnings,
     home,
     schedule,
+    tds,
 )

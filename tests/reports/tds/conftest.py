@@ -1,4 +1,9 @@
 """The payout capability's fixtures: the RazorpayX sandbox (``x``), the builders
 (``world``) and the ledger check after every test."""
 
-from tests.payouts.conftest import _ledger_balances_after_each_test, world, x  # noqa: F401
+from tests.payouts.conftest import (  # noqa: F401
+    _ledger_balances_after_each_test,
+    immediate_retries,
+    world,
+    x,
+)

@@ -1,0 +1,247 @@
+"""A doctor's own "TDS by quarter" (``/provider/earnings/tds`` and its CSV), seeded through
+the real payout engine over FY 2026-27: a crossing payout and one more in Q1, the second
+failing for good in Q2 (taken back there), nothing in Q3, two payouts in Q4 of which one
+comes back after the year ended (taken back in Q4, docs/payouts.md "TDS"). Each quarter
+of the page and of the file equals the admin TDS report's row for the provider, a nil
+quarter is a ₹0.00 row, another provider's payouts never show, whatever is sent."""
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+import time_machine
+from flask_babel import refresh
+
+from portal.extensions import db
+from portal.payouts import runs
+from portal.payouts.reports import tds_this_year
+from portal.reports import tds
+from tests.i18n.untranslated import untranslated
+from tests.payouts.conftest import payouts_of
+from tests.plugin import csv_rows
+
+FY = "2026-27"
+QUARTERS = ("Q1", "Q2", "Q3", "Q4")
+# Read in the next year: the March payout has come back, the current year is 2027-28.
+AFTER = datetime(2027, 4, 20, 6, 0, tzinfo=UTC)
+PAN = "ABCPA1234F"
+
+
+def _at(day):
+    return time_machine.travel(datetime.combine(day, datetime.min.time(), UTC).replace(hour=6))
+
+
+@pytest.fixture
+def year(app, world, x, immediate_retries):
+    """Asha's year (see the module's docstring) and Ravi's one payout; their users. A
+    failed attempt is retried at once (``immediate_retries``)."""
+    asha, asha_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha")
+    ravi, ravi_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Ravi")
+    asha.pan = PAN
+    db.session.commit()
+    with _at(date(2026, 6, 20)):  # Q1: Asha crosses the threshold at once (10 % of ₹60,000)
+        world.earn(asha, asha_user, 6_000_000)
+        world.earn(ravi, ravi_user, 3_000_000)  # Ravi: below it, no TDS
+        runs.run_cycle("WEEKLY", date(2026, 6, 20))
+        x.settle()
+    x.sandbox.set_faults(payout_outcome="failed")
+    with _at(date(2026, 6, 27)):  # Q1: ₹10,000 more, TDS ₹1,000 …
+        world.earn(asha, asha_user, 1_000_000)
+        runs.run_cycle("WEEKLY", date(2026, 6, 27))
+        db.session.commit()
+    with _at(date(2026, 7, 6)):  # … failing for good in Q2 (three attempts): taken back
+        x.settle()
+    x.sandbox.set_faults(payout_outcome="processed")
+    with _at(date(2027, 3, 8)):  # Q4: ₹20,000 earned and the ₹10,000 back: TDS ₹3,000
+        world.earn(asha, asha_user, 2_000_000)
+        runs.run_cycle("WEEKLY", date(2027, 3, 8))
+        x.settle()
+    with _at(date(2027, 3, 22)):  # Q4: ₹40,000, TDS ₹4,000, reversed by the bank …
+        world.earn(asha, asha_user, 4_000_000)
+        runs.run_cycle("WEEKLY", date(2027, 3, 22))
+        db.session.commit()
+        march = payouts_of(asha.id)[-1]
+        x.sandbox.set_faults(payout_outcome="reversed")
+        x.sandbox.store.force_outcome(march.attempt_rows[0].razorpay_payout_id, "reversed")
+    with _at(date(2027, 4, 5)):  # … in April, after the year ended: taken back in Q4
+        x.settle()
+    x.sandbox.set_faults(payout_outcome="processed")
+    payouts = payouts_of(asha.id)
+    assert [(p.gross, p.tds, p.returned) for p in payouts] == [
+        (6_000_000, 600_000, False),
+        (1_000_000, 100_000, True),
+        (3_000_000, 300_000, False),
+        (4_000_000, 400_000, True),
+    ]
+    assert payouts[1].status == "FAILED" and payouts[1].attempts == 3
+    return asha, asha_user, ravi, ravi_user
+
+
+# Asha's quarters: (gross, TDS, payouts), integer paise.
+EXPECTED = {
+    "Q1": (7_000_000, 700_000, 2),
+    "Q2": (-1_000_000, -100_000, -1),  # the failed payout taken back
+    "Q3": (0, 0, 0),  # nil
+    "Q4": (3_000_000, 300_000, 1),  # the March reversal (in April) nets out in Q4
+}
+
+
+def test_the_year_shown_is_one_of_theirs_or_the_current_one_with_a_notice():
+    years = ["2027-28", "2026-27"]
+    assert tds.provider_year(None, years, "2027-28") == ("2027-28", None)
+    assert tds.provider_year(" 2026-27 ", years, "2027-28") == ("2026-27", None)
+    for asked in ("2019-20", "2026-2027", "banana"):
+        fy, notice = tds.provider_year(asked, years, "2027-28")
+        assert (
+            fy == "2027-28" and notice == "Choose a financial year from the list. Showing 2027-28."
+        )
+        assert asked not in notice  # what was typed is not echoed
+
+
+def _page_rows(html):
+    """{quarter: (gross, TDS, payouts)} of the page's table, and its total."""
+    rows = {}
+    for key in (*(q.lower() for q in QUARTERS), "total"):
+        row = html.split(f'<tr id="tds-{key}"')[1].split("</tr>")[0]
+        gross, tax = map(int, re.findall(r'data-amount="(-?\d+)"', row))
+        payouts = int(re.sub(r"<[^>]+>", "", row.split("<td")[-1].split(">", 1)[1]).strip())
+        rows[key.upper() if key != "total" else "Total"] = (gross, tax, payouts)
+    return rows
+
+
+def _admin_rows(provider_name):
+    report = tds.report(tds.parse({"fy": FY}))  # every provider: the admin's page
+    return {
+        r.quarter: (r.gross, r.tds, r.payouts)
+        for r in report["rows"]
+        if r.provider == provider_name
+    }
+
+
+def test_each_quarter_equals_the_admin_reports_row_and_a_nil_quarter_shows(
+    year, app, client, login
+):
+    asha, asha_user, ravi, _ravi_user = year
+    admin = _admin_rows("Dr Asha")
+    assert set(admin) == {"Q1", "Q2", "Q4"}  # the report has no row for a nil quarter
+    assert admin == {q: EXPECTED[q] for q in admin}
+    login(asha_user)
+    with time_machine.travel(AFTER):
+        answer = client.get(f"/provider/earnings/tds?fy={FY}")
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    page = _page_rows(html)
+    for quarter in QUARTERS:
+        assert page[quarter] == admin.get(quarter, (0, 0, 0)) == EXPECTED[quarter], quarter
+    assert page["Total"] == (9_000_000, 900_000, 2)
+    # The year's total is the earnings page's "TDS this financial year" of that year.
+    assert tds_this_year(asha.id, datetime(2027, 3, 31, tzinfo=UTC)) == (FY, 900_000, 9_000_000)
+    q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
+    assert "Q3 (Oct–Dec 2026)" in q3 and "194J" in q3 and q3.count("₹0.00") == 2
+    assert "Q4 (Jan–Mar 2027)" in html and "Q1 (Apr–Jun 2026)" in html
+    assert "ABCPA••••F" in html and PAN not in html  # the PAN masked
+    assert "Dr Ravi" not in html
+    assert 'id="tan"' not in html  # no CLINIC_TAN set: the line is left out
+    # The years they have payouts in, and the current one (the default).
+    choice = html.split('<select id="fy"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]+)"', choice) == ["2027-28", FY]
+
+
+def test_the_default_is_the_current_year_and_a_bad_year_falls_back_with_a_message(
+    year, client, login
+):
+    _asha, asha_user, _ravi, _ravi_user = year
+    login(asha_user)
+    with time_machine.travel(AFTER):
+        default = client.get("/provider/earnings/tds").get_data(as_text=True)
+        assert "Financial year 2027-28" in default and 'role="alert"' not in default
+        assert _page_rows(default)["Total"] == (0, 0, 0)  # nothing paid in 2027-28 yet
+        for bad in ("2019-20", "banana", "2026-2027", "9999-00", " 2025 ", "x" * 500):
+            answer = client.get("/provider/earnings/tds", query_string={"fy": bad})
+            html = answer.get_data(as_text=True)
+            assert answer.status_code == 200, bad
+            assert "Choose a financial year from the list. Showing 2027-28." in html, bad
+            assert "Financial year 2027-28" in html
+        assert client.get("/provider/earnings/tds?fy=2026-27%00").status_code < 500
+        # The file of a year not theirs is not another year's file: the page says why.
+        refused = client.get("/provider/earnings/tds.csv?fy=2019-20")
+        assert refused.status_code == 422 and refused.mimetype == "text/html"
+        assert "Choose a financial year from the list." in refused.get_data(as_text=True)
+
+
+def test_another_providers_payouts_never_show_whatever_is_sent(
+    year, app, client, login, monkeypatch
+):
+    asha, _asha_user, _ravi, ravi_user = year
+    monkeypatch.setitem(app.config, "CLINIC_TAN", "BLRA12345E")
+    login(ravi_user)
+    with time_machine.travel(AFTER):
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+        assert "deducts this TDS under its TAN BLRA12345E" in html
+        page = _page_rows(html)
+        assert page["Q1"] == (3_000_000, 0, 1) == _admin_rows("Dr Ravi")["Q1"]
+        assert page["Total"] == (3_000_000, 0, 1)
+        assert "PAN not on file — ask the clinic to add it." in html and "ABCPA" not in html
+        # Asha's id in every parameter a handler might read: still Ravi's own figures.
+        sneaky = {"fy": FY, "provider_id": asha.id, "provider": asha.id, "id": asha.id}
+        again = client.get("/provider/earnings/tds", query_string=sneaky).get_data(as_text=True)
+        assert _page_rows(again) == page
+        file = client.get("/provider/earnings/tds.csv", query_string=sneaky)
+        assert file.status_code == 200 and file.mimetype == "text/csv"
+        rows = csv_rows(file.get_data(as_text=True))
+        assert "Provider: Dr Ravi" in rows[1][0] and "Asha" not in file.get_data(as_text=True)
+        assert rows[6][5:] == ["30000.00", "0.00", "1"]
+
+
+def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
+    _asha, asha_user, _ravi, _ravi_user = year
+    login(asha_user)
+    with time_machine.travel(AFTER):
+        answer = client.get(f"/provider/earnings/tds.csv?fy={FY}")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert 'filename="tds-2026-27-' in answer.headers["Content-Disposition"]
+    rows = csv_rows(answer.get_data(as_text=True))
+    assert rows[0] == ["Report: TDS by quarter"]
+    assert rows[1] == ["Filters: Financial year: 2026-27; Provider: Dr Asha"]
+    assert rows[5:] == [
+        ["Financial year", "Quarter", "Months", "PAN", "Section", "Gross paid", "TDS deducted",
+         "Payouts covered"],
+        ["2026-27", "Q1", "Apr–Jun 2026", "ABCPA••••F", "194J", "70000.00", "7000.00", "2"],
+        ["2026-27", "Q2", "Jul–Sep 2026", "ABCPA••••F", "194J", "-10000.00", "-1000.00", "-1"],
+        ["2026-27", "Q3", "Oct–Dec 2026", "ABCPA••••F", "194J", "0.00", "0.00", "0"],
+        ["2026-27", "Q4", "Jan–Mar 2027", "ABCPA••••F", "194J", "30000.00", "3000.00", "1"],
+        [],
+        ["2026-27", "Total", "", "", "", "90000.00", "9000.00", "2"],
+    ]  # fmt: skip
+    # The admin's TDS export is unchanged: every provider, the PAN as on file.
+    login(_admin(app))
+    admin = client.get(f"/admin/reports/tds?fy={FY}&format=csv")
+    admin_rows = csv_rows(admin.get_data(as_text=True))
+    assert admin_rows[5][:4] == ["Financial year", "Quarter", "Provider", "PAN"]
+    assert ["2026-27", "Q1", "Dr Asha", PAN, "194J", "70000.00", "7000.00", "2"] in admin_rows
+
+
+def _admin(app):
+    from portal.accounts.models import User
+    from tests.plugin import user_maker
+
+    made = user_maker(app)("admin")
+    return db.session.get(User, made.id)
+
+
+def test_the_page_in_hindi(year, app, client, login, monkeypatch):
+    _asha, asha_user, _ravi, _ravi_user = year
+    monkeypatch.setitem(app.config, "CLINIC_TAN", "BLRA12345E")
+    login(asha_user)
+    with time_machine.travel(AFTER):
+        client.post("/language", data={"language": "hi", "next": "/"})
+        # Flask-Babel keeps the locale on the app context, which the world's builders
+        # hold for the whole test (tests/payouts/test_payouts_web.py): read it again.
+        refresh()
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    assert 'lang="hi-IN"' in html
+    assert "Q1 (अप्रैल–जून 2026)" in html and "Q4 (जन॰–मार्च 2027)" in html
+    assert "BLRA12345E" in html and "ABCPA••••F" in html
+    assert _page_rows(html)["Total"] == (9_000_000, 900_000, 2)
+    data = {"Dr Asha", "ABCPA••••F", "BLRA12345E", "194J", FY, "2027-28", asha_user.email}
+    assert untranslated(html, data=data) == []
