@@ -29,6 +29,7 @@ from .models import (
     PAYOUT,
     PAYOUT_REVERSAL,
     REFUND_WALLET,
+    SETTLEMENT,
     MoneyMovement,
 )
 
@@ -113,11 +114,14 @@ class Summary:
     net: int  # money in − refunds − payouts − gateway fees
     # What the rows show besides the cash above, so the sums agree with them (a filter to
     # wallet refunds showed "Refunds ₹0" above ₹400 of rows): refunds put in a wallet
-    # (done, no cash left), and every other row that moves no cash (wallet credits and
-    # debits, adjustments, settlements, pending or failed rows), by amount.
+    # (done, no cash left); settlements, our money from Razorpay to our bank, signed (what
+    # reached it); and every other row that moves no cash (wallet credits and debits,
+    # adjustments, penalties, pending or failed rows), counted only: their amounts are of
+    # different kinds and signs, and their sum meant nothing (review finding 2).
     wallet_refunds: int = 0
+    settled_count: int = 0
+    settled: int = 0
     not_cash_count: int = 0
-    not_cash: int = 0
     # The TDS withheld from the payouts counted above (their gross less what reached the
     # providers), less that of the payouts reversed: held for the government, so still in
     # the net. Dated as they are: not the TDS report's figure for a period
@@ -154,12 +158,22 @@ class Summary:
                 group=NO_CASH,
             ),
             SummaryLine(
+                "Settlements to our bank",
+                "settled",
+                self.settled,
+                f"{self.settled_count}: our own money, from Razorpay to our bank (negative when"
+                " refunds and adjustments exceeded the payments settled); not in the net,"
+                " whose money in counted those payments when captured",
+                group=NO_CASH,
+            ),
+            SummaryLine(
                 "Other rows moving no cash",
                 "not_cash",
-                self.not_cash,
-                f"{self.not_cash_count}: wallet credits and debits, adjustments, settlements,"
-                " pending or failed",
+                None,
+                "wallet credits and debits, adjustments, provider penalties, pending or"
+                " failed: counted, not added up (amounts of different kinds)",
                 group=NO_CASH,
+                count=self.not_cash_count,
             ),
         ]
 
@@ -175,12 +189,13 @@ GROUPS = (CASH, BESIDE, NO_CASH)
 class SummaryLine:
     label: str
     key: str  # the Summary field; the console's data-sum
-    paise: int
+    paise: int | None  # None: a count only (``count``)
     # The console's explanation beside the label; the CSV's header is "label: value"
     # pairs on one line, so it has the label alone.
     note: str = ""
     group: str = CASH  # which of the console's tables (GROUPS)
     total: bool = False
+    count: int | None = None
 
 
 def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
@@ -209,7 +224,8 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
         M.failed.is_(False),
         M.status == RefundStatus.PROCESSED,
     )
-    not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund))
+    settlement = sa.and_(M.bucket.is_(None), M.type == SETTLEMENT)
+    not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund), sa.not_(settlement))
     row = db.session.execute(
         sa.select(
             sa.func.count().label("count"),
@@ -219,8 +235,10 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
             fees.label("gateway_fees"),
             (money_in - refunds - payouts - fees).label("net"),
             total(sa.case((wallet_refund, M.amount), else_=0)).label("wallet_refunds"),
+            total(sa.case((settlement, 1), else_=0)).label("settled_count"),
+            # what reached the bank: the settlement's amount (its row's net)
+            total(sa.case((settlement, M.net), else_=0)).label("settled"),
             total(sa.case((not_cash, 1), else_=0)).label("not_cash_count"),
-            total(sa.case((not_cash, M.amount), else_=0)).label("not_cash"),
             total(sa.case((M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)), else_=0)).label(
                 "tds"
             ),

@@ -91,7 +91,15 @@ def export(params):
     used = [(label, value) for label, value in form.args().items() if value]
     summary = [
         ("Count", s.count),
-        *((line.label, format_inr(line.paise, always_show_paise=True)) for line in s.lines()),
+        *(
+            (
+                line.label,
+                line.count
+                if line.paise is None
+                else format_inr(line.paise, always_show_paise=True),
+            )
+            for line in s.lines()
+        ),
     ]
     return ExportSpec(
         name="transactions",
