@@ -16,7 +16,9 @@ Python, so each measure costs one indexed range scan:
   basis of "money in" beside it and of the console's refunds) by ``processed_at``
   (``ix_refunds_processed_at``), and in the same statement those credited to the wallet,
   their own figure ("to wallets": no money leaves the business);
-* payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``);
+* payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``),
+  whatever happened to them later, less those the bank sent back by the reversal's
+  ledger posting (its bank line: the money's return), as the transactions console;
 * failed payments: failed attempts on the payment timeline by ``at``
   (``ix_payment_attempts_status_at``).
 
@@ -57,9 +59,10 @@ from portal.db import UTCDateTime, utcnow
 from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
-from portal.ledger.models import LedgerTransaction
+from portal.ledger import accounts as chart
+from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments.models import DESK, LINK, ORDER, Payment, PaymentAttempt
-from portal.payouts.models import Payout
+from portal.payouts.models import REVERSED_KIND, Payout
 from portal.refunds.models import GATEWAY, WALLET, Refund
 
 DAYS = 30
@@ -206,6 +209,42 @@ def _money_in(since, kinds):
     rows = db.session.execute(
         sa.select(
             both.c.day, sa.func.count(), sa.func.coalesce(sa.func.sum(both.c.amount), 0)
+        ).group_by(both.c.day)
+    ).all()
+    return {_day_index(day, since): (int(n), int(amount)) for day, n, amount in rows}
+
+
+def _payouts(since):
+    """``_daily`` of the payouts, as the transactions console counts them, in one
+    statement: each processed payout (net) on the day it was processed, whatever happened
+    to it later, and each one the bank sent back taken back (its net, negative, no count)
+    on the day the money came back: the ledger's reversal posting and what it put back in
+    the bank (``ix_ledger_transactions_created_at``; a payout reversed before it was
+    processed put nothing back there, and counted nowhere). Review finding: the payouts
+    were those PROCESSED now, so a reversal took a payout out of a day long gone."""
+    processed = sa.select(
+        _day_bucket(Payout.processed_at, since).label("day"),
+        sa.literal(1).label("n"),
+        Payout.net.label("amount"),
+    ).where(Payout.processed_at >= since)
+    returned = (
+        sa.select(
+            _day_bucket(LedgerTransaction.created_at, since).label("day"),
+            sa.literal(0).label("n"),
+            (-LedgerEntry.amount).label("amount"),
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerTransaction.created_at >= since,
+            LedgerTransaction.kind == REVERSED_KIND,
+            LedgerAccount.code == chart.BANK,
+        )
+    )
+    both = sa.union_all(processed, returned).subquery("payouts")
+    rows = db.session.execute(
+        sa.select(
+            both.c.day, sa.func.sum(both.c.n), sa.func.coalesce(sa.func.sum(both.c.amount), 0)
         ).group_by(both.c.day)
     ).all()
     return {_day_index(day, since): (int(n), int(amount)) for day, n, amount in rows}
@@ -384,10 +423,7 @@ def dashboard(now=None) -> Dashboard:
         # Cash out, as "money in" is cash in; wallet credits beside it, their own figure.
         "refunds": _series(days, refunded),
         "wallet refunds": _series(days, to_wallets),
-        "payouts": _series(
-            days,
-            _daily(Payout.processed_at, Payout.net, since, Payout.status == PayoutStatus.PROCESSED),
-        ),
+        "payouts": _series(days, _payouts(since)),
         "failed payments": _series(
             days,
             _daily(PaymentAttempt.at, None, since, PaymentAttempt.status == PaymentStatus.FAILED),

@@ -30,6 +30,10 @@ MODES = ("IMPS", "NEFT", "UPI")
 # reversal (``status._post_fees``, ``status._return_fees``): the console's payout row shows
 # what they leave taken (``transactions.projectors``).
 FEES_KIND, FEES_RETURNED_KIND = "payout_fees", "payout_fees_returned"
+# The ledger kind of a payout reversed (``status._on_reversed``): its money back on the
+# payable; when it had been processed, from the bank, so the console and the dashboard
+# date the money's return by it.
+REVERSED_KIND = "payout_reversed"
 
 
 def _in(column, values):

@@ -321,7 +321,7 @@ def _return_to_payable(payout, kind, source_account):
     """The money goes back on the provider's payable, TDS un-deducted."""
     if payout.returned:
         return
-    suffix = "reversed" if kind == "payout_reversed" else "failed"
+    suffix = "reversed" if kind == m.REVERSED_KIND else "failed"
     post(
         kind,
         [
@@ -403,7 +403,7 @@ def _on_reversed(payout, entity):
     payout.next_retry_at = None
     processed = _processed_posted(payout)
     source = chart.BANK if processed else chart.PAYOUTS_IN_TRANSIT
-    _return_to_payable(payout, "payout_reversed", source)
+    _return_to_payable(payout, m.REVERSED_KIND, source)
     if processed:
         _return_fees(payout)
     raise_payout_alert(

@@ -21,12 +21,13 @@ from portal.settlements.models import Settlement
 from portal.wallet.models import WalletAdjustment
 
 from . import queries
-from .models import FEE_CAPTURE, MoneyMovement
+from .models import FEE_CAPTURE, PAYOUT_REVERSAL, MoneyMovement
 
 SOURCES = {
     "payment": Payment,
     "refund": Refund,
     "payout": Payout,
+    PAYOUT_REVERSAL: Payout,  # a payout's reversal: the payout's story
     "reschedule": Reschedule,
     FEE_CAPTURE: FeeCapture,
     "settlement": Settlement,
@@ -120,7 +121,7 @@ def timeline(m: MoneyMovement, record=None) -> list[Event]:
     elif isinstance(record, Settlement):
         events.append(Event(record.settled_at, "settled by Razorpay", record.utr or ""))
         events.append(Event(record.ingested_at, "read from Razorpay", f"{len(record.items)} items"))
-    for txn in queries.ledger_postings(m.source, m.source_id, m.visit_id):
+    for txn in queries.ledger_postings(*m.record_key, m.visit_id):
         lines = ", ".join(
             f"{e.account.code} {'Dr' if e.amount > 0 else 'Cr'} {abs(e.amount)}"
             for e in txn.entries

@@ -21,6 +21,10 @@ PAYMENT_DESK = "payment_desk"
 REFUND_GATEWAY = "refund_gateway"
 REFUND_WALLET = "refund_wallet"
 PAYOUT = "payout"
+# A processed payout the bank sent back: a movement of its own (its source too, beside the
+# payout's row: ``source_id`` is the payout's id), dated when the money came back, taking
+# back the payout's net, fee and TDS in that period (docs/transactions.md).
+PAYOUT_REVERSAL = "payout_reversal"
 WALLET_CREDIT = "wallet_credit"
 WALLET_DEBIT = "wallet_debit"
 RESCHEDULE_FEE = "reschedule_fee"
@@ -35,6 +39,7 @@ TYPES = {
     REFUND_GATEWAY: "Refund (gateway)",
     REFUND_WALLET: "Refund (wallet)",
     PAYOUT: "Payout",
+    PAYOUT_REVERSAL: "Payout reversed",
     WALLET_CREDIT: "Wallet credit",
     WALLET_DEBIT: "Wallet debit",
     RESCHEDULE_FEE: "Reschedule fee",
@@ -48,6 +53,7 @@ FEE_CAPTURE = "fee_capture"
 
 # What a final, successful movement counts as in the console's summary (None: moves no
 # cash in or out of the business, e.g. a wallet credit or a settlement to our own bank).
+# A payout's reversal is in the payouts bucket with negative figures: it takes back.
 BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"
 BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT)
 
@@ -126,6 +132,14 @@ class MoneyMovement(db.Model):
     @property
     def type_label(self):
         return TYPES.get(self.type, self.type)
+
+    @property
+    def record_key(self):
+        """(source, id) of the record the row describes: a payout's reversal is its payout's
+        (its timeline, ledger postings and audit trail)."""
+        if self.source == PAYOUT_REVERSAL:
+            return PAYOUT, self.source_id
+        return self.source, self.source_id
 
     @property
     def party_kind(self):

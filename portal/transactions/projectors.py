@@ -9,7 +9,7 @@ visit_number, amount, fee / platform_fee / gst less discount / wallet (the price
 fee + platform_fee + gst − discount − wallet = amount, or all None), gateway_fee /
 gateway_tax (from the settlement that covered it; a payout's: RazorpayX's fee the ledger
 posted for it), net, reference (the Razorpay id), utr,
-settlement_reference."""
+settlement_reference. A projector may return several rows (a payout and its reversal)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments import models as pay
-from portal.payouts.models import FEES_KIND, FEES_RETURNED_KIND, Payout
+from portal.payouts.models import FEES_KIND, FEES_RETURNED_KIND, REVERSED_KIND, Payout
 from portal.refunds.models import GATEWAY, Cancellation, Refund
 from portal.settlements.models import Settlement, SettlementItem
 from portal.wallet.models import WalletAdjustment
@@ -185,55 +185,101 @@ def project_refund(r: Refund):
     }
 
 
-def _payout_fee_columns(payout_id):
-    """RazorpayX's fee on the payout, GST included, and that GST, as the ledger has them
-    taken from the bank (``payout:<id>:fees``, less ``…:fees_returned`` on a reversal);
-    None when none was posted (not processed, or a free payout)."""
+def _payout_postings(payout_id):
+    """What the ledger posted for a payout that the console reads: RazorpayX's fee, GST
+    included, and that GST, as taken from the bank (``payout:<id>:fees``) and as given
+    back on a reversal (``…:fees_returned``), each as {gateway_fee, gateway_tax} (None
+    when not posted: not processed, or a free payout); and when the reversal's money
+    came back (``payout:<id>:reversed``). One statement."""
     rows = db.session.execute(
-        sa.select(LedgerAccount.code, sa.func.sum(LedgerEntry.amount))
-        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        sa.select(
+            LedgerTransaction.kind,
+            LedgerTransaction.created_at,
+            LedgerAccount.code,
+            LedgerEntry.amount,
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(
             LedgerTransaction.reference_type == "payout",
             LedgerTransaction.reference_id == str(payout_id),
-            LedgerTransaction.kind.in_((FEES_KIND, FEES_RETURNED_KIND)),
-            LedgerAccount.code.in_((chart.BANK, chart.GST_INPUT)),
+            LedgerTransaction.kind.in_((FEES_KIND, FEES_RETURNED_KIND, REVERSED_KIND)),
         )
-        .group_by(LedgerAccount.code)
     ).all()
-    if not rows:
-        return {"gateway_fee": None, "gateway_tax": None}
-    by_code = {code: int(total) for code, total in rows}
-    return {
-        "gateway_fee": -by_code.get(chart.BANK, 0),
-        "gateway_tax": by_code.get(chart.GST_INPUT, 0),
-    }
+    fees = {FEES_KIND: None, FEES_RETURNED_KIND: None}
+    reversed_at = None
+    for kind, at, code, amount in rows:
+        if kind == REVERSED_KIND:
+            reversed_at = at
+            continue
+        taken = fees[kind] or {"gateway_fee": 0, "gateway_tax": 0}
+        if code == chart.BANK:  # the fee leaves the bank (a credit), comes back (a debit)
+            taken["gateway_fee"] -= amount
+        elif code == chart.GST_INPUT:
+            taken["gateway_tax"] += amount
+        fees[kind] = taken
+    none = {"gateway_fee": None, "gateway_tax": None}
+    return fees[FEES_KIND] or none, fees[FEES_RETURNED_KIND] or none, reversed_at
 
 
 def project_payout(p: Payout):
+    """The payout's row and, once the bank sent a processed payout back, its reversal's.
+
+    Cash view, each period stable once it is over (review finding: the row counted only
+    while PROCESSED, so a reversal in July took the payout out of a closed June): a
+    payout counts as paid out when it was processed (its money left the bank), whatever
+    happens later; its reversal is a movement of its own, dated when the money came back
+    (the ledger's ``payout:<id>:reversed``), with the payout's net, returned fee and TDS
+    negative, so the period it falls in takes them back. A payout never processed (FAILED,
+    or reversed while in flight: no money left the bank) counts nowhere."""
     booking = db.session.get(IndividualBooking, p.booking_id) if p.booking_id else None
-    return {
-        "source": "payout",
-        "source_id": p.id,
-        "type": mm.PAYOUT,
-        "status": p.status,
-        "failed": p.status in (PayoutStatus.FAILED, PayoutStatus.REVERSED),
-        "bucket": mm.BUCKET_PAYOUT if p.status == PayoutStatus.PROCESSED else None,
-        "occurred_at": p.processed_at or p.created_at,
-        "amount": p.gross,
-        # Withheld for the government: the payout's own, the figure the TDS report counts
-        # for it (not the report's total of a period: that dates a payout by when it was
-        # made and takes it back when it comes back; docs/transactions.md).
-        "tds": p.tds,
-        "net": p.net,  # after TDS: what reaches the provider's bank
-        # RazorpayX's fee, taken from the bank on top of the net (the summary counts it
-        # with the gateway fees)
-        **_payout_fee_columns(p.id),
+    fee, fee_returned, reversed_at = _payout_postings(p.id)
+    processed = p.processed_at is not None
+    common = {
         "reference": p.razorpay_payout_id,
         "utr": p.utr,
         **_provider(p.provider_id),
         **_visit_columns(booking.visit if booking else None),
     }
+    row = {
+        "source": "payout",
+        "source_id": p.id,
+        "type": mm.PAYOUT,
+        "status": p.status,
+        # Red when it failed or came back (its reversal's row is not: that money arrived).
+        "failed": p.status in (PayoutStatus.FAILED, PayoutStatus.REVERSED),
+        "bucket": mm.BUCKET_PAYOUT if processed else None,
+        "occurred_at": p.processed_at or p.created_at,
+        "amount": p.gross,
+        # Withheld for the government: the payout's own, the figure the TDS report counts
+        # for it (not the report's total of a period: that dates a payout by when it was
+        # made; docs/transactions.md).
+        "tds": p.tds,
+        "net": p.net,  # after TDS: what reaches the provider's bank
+        # RazorpayX's fee, taken from the bank on top of the net (the summary counts it
+        # with the gateway fees); a reversal's row gives it back
+        **fee,
+        **common,
+    }
+    if not (processed and p.status == PayoutStatus.REVERSED):
+        return [row]
+    reversal = {
+        "source": mm.PAYOUT_REVERSAL,
+        "source_id": p.id,
+        "type": mm.PAYOUT_REVERSAL,
+        "status": p.status,
+        "failed": False,
+        "bucket": mm.BUCKET_PAYOUT,
+        # The posting is in the reversal's own unit of work; the payout's last change
+        # only if it were missing.
+        "occurred_at": reversed_at or p.updated_at,
+        "amount": -p.gross,
+        "tds": -p.tds,
+        "net": -p.net,
+        **fee_returned,
+        **common,
+    }
+    return [row, reversal]
 
 
 def _fee_paid_at(r: Reschedule):

@@ -27,7 +27,9 @@ from .models import (
     BUCKET_REFUND,
     FEE_CAPTURE,
     PAYOUT,
+    PAYOUT_REVERSAL,
     REFUND_WALLET,
+    SETTLEMENT,
     MoneyMovement,
 )
 
@@ -107,19 +109,23 @@ class Summary:
     count: int
     money_in: int
     refunds: int
-    payouts: int
+    payouts: int  # less the payouts reversed (their reversal's rows: negative)
     gateway_fees: int  # Razorpay's on money in, RazorpayX's (GST included) on payouts
     net: int  # money in − refunds − payouts − gateway fees
     # What the rows show besides the cash above, so the sums agree with them (a filter to
     # wallet refunds showed "Refunds ₹0" above ₹400 of rows): refunds put in a wallet
-    # (done, no cash left), and every other row that moves no cash (wallet credits and
-    # debits, adjustments, settlements, pending or failed rows), by amount.
+    # (done, no cash left); settlements, our money from Razorpay to our bank, signed (what
+    # reached it); and every other row that moves no cash (wallet credits and debits,
+    # adjustments, penalties, pending or failed rows), counted only: their amounts are of
+    # different kinds and signs, and their sum meant nothing (review finding 2).
     wallet_refunds: int = 0
+    settled_count: int = 0
+    settled: int = 0
     not_cash_count: int = 0
-    not_cash: int = 0
     # The TDS withheld from the payouts counted above (their gross less what reached the
-    # providers): held for the government, so still in the net. Dated as they are, when
-    # processed: not the TDS report's figure for the period (docs/transactions.md).
+    # providers), less that of the payouts reversed: held for the government, so still in
+    # the net. Dated as they are: not the TDS report's figure for a period
+    # (docs/transactions.md).
     tds: int = 0
 
     def lines(self) -> list[SummaryLine]:
@@ -128,7 +134,9 @@ class Summary:
         return [
             SummaryLine("Money in", "money_in", self.money_in),
             SummaryLine("Refunds", "refunds", self.refunds, "to the original payment"),
-            SummaryLine("Payouts", "payouts", self.payouts),
+            SummaryLine(
+                "Payouts", "payouts", self.payouts, "processed, less those the bank sent back"
+            ),
             SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
             # Cash in less cash out: not revenue (TDS held for the government is in it).
             SummaryLine("Net cash received", "net", self.net, total=True),
@@ -150,12 +158,22 @@ class Summary:
                 group=NO_CASH,
             ),
             SummaryLine(
+                "Settlements to our bank",
+                "settled",
+                self.settled,
+                f"{self.settled_count}: our own money, from Razorpay to our bank (negative when"
+                " refunds and adjustments exceeded the payments settled); not in the net,"
+                " whose money in counted those payments when captured",
+                group=NO_CASH,
+            ),
+            SummaryLine(
                 "Other rows moving no cash",
                 "not_cash",
-                self.not_cash,
-                f"{self.not_cash_count}: wallet credits and debits, adjustments, settlements,"
-                " pending or failed",
+                None,
+                "wallet credits and debits, adjustments, provider penalties, pending or"
+                " failed: counted, not added up (amounts of different kinds)",
                 group=NO_CASH,
+                count=self.not_cash_count,
             ),
         ]
 
@@ -171,16 +189,20 @@ GROUPS = (CASH, BESIDE, NO_CASH)
 class SummaryLine:
     label: str
     key: str  # the Summary field; the console's data-sum
-    paise: int
+    paise: int | None  # None: a count only (``count``)
     # The console's explanation beside the label; the CSV's header is "label: value"
     # pairs on one line, so it has the label alone.
     note: str = ""
     group: str = CASH  # which of the console's tables (GROUPS)
     total: bool = False
+    count: int | None = None
 
 
 def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
-    """Sums of the filtered set, in one SQL query (paise)."""
+    """Sums of the filtered set, in one SQL query (paise). A payout counts in the period
+    it was processed and its reversal, a row of its own with negative figures, in the
+    period the money came back (``projectors.project_payout``): the payouts bucket sums
+    both, so a period's figures never change once it is over."""
 
     def total(expr):
         return sa.func.coalesce(sa.func.sum(expr), 0)
@@ -188,7 +210,8 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
     money_in = total(sa.case((M.bucket == BUCKET_IN, M.amount), else_=0))
     refunds = total(sa.case((M.bucket == BUCKET_REFUND, M.amount), else_=0))
     payouts = total(sa.case((M.bucket == BUCKET_PAYOUT, M.net), else_=0))
-    # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank
+    # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank (a
+    # reversal's row gives its payout's back)
     fees = total(
         sa.case(
             (M.bucket.in_((BUCKET_IN, BUCKET_PAYOUT)), sa.func.coalesce(M.gateway_fee, 0)),
@@ -201,23 +224,27 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
         M.failed.is_(False),
         M.status == RefundStatus.PROCESSED,
     )
-    wallet_refunds = total(sa.case((wallet_refund, M.amount), else_=0))
-    not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund))
+    settlement = sa.and_(M.bucket.is_(None), M.type == SETTLEMENT)
+    not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund), sa.not_(settlement))
     row = db.session.execute(
         sa.select(
-            sa.func.count(),
-            money_in,
-            refunds,
-            payouts,
-            fees,
-            money_in - refunds - payouts - fees,
-            wallet_refunds,
-            total(sa.case((not_cash, 1), else_=0)),
-            total(sa.case((not_cash, M.amount), else_=0)),
-            total(sa.case((M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)), else_=0)),
+            sa.func.count().label("count"),
+            money_in.label("money_in"),
+            refunds.label("refunds"),
+            payouts.label("payouts"),
+            fees.label("gateway_fees"),
+            (money_in - refunds - payouts - fees).label("net"),
+            total(sa.case((wallet_refund, M.amount), else_=0)).label("wallet_refunds"),
+            total(sa.case((settlement, 1), else_=0)).label("settled_count"),
+            # what reached the bank: the settlement's amount (its row's net)
+            total(sa.case((settlement, M.net), else_=0)).label("settled"),
+            total(sa.case((not_cash, 1), else_=0)).label("not_cash_count"),
+            total(sa.case((M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)), else_=0)).label(
+                "tds"
+            ),
         ).where(*conditions(f, recon_clause))
     ).one()
-    return Summary(*(int(v) for v in row))
+    return Summary(**{key: int(value) for key, value in row._mapping.items()})
 
 
 def tds_given_back():
@@ -249,6 +276,16 @@ def movement(movement_id) -> MoneyMovement | None:
 
 def movement_for(source, source_id) -> MoneyMovement | None:
     return db.session.scalar(sa.select(M).where(M.source == source, M.source_id == source_id))
+
+
+def other_half(m: MoneyMovement) -> MoneyMovement | None:
+    """A payout's row and its reversal's are two halves of one payout: the other one (each
+    detail page links to it), or None (any other row, a payout not reversed)."""
+    if m.source == PAYOUT_REVERSAL:
+        return movement_for(PAYOUT, m.source_id)
+    if m.source == PAYOUT and m.failed:
+        return movement_for(PAYOUT_REVERSAL, m.source_id)
+    return None
 
 
 def ledger_postings(source, source_id, visit_id=None) -> list[LedgerTransaction]:

@@ -25,7 +25,7 @@ from portal.payouts.models import Payout, PayoutAttempt
 from portal.refunds.models import Refund
 from portal.settlements.models import Settlement
 
-from .models import FEE_CAPTURE, MoneyMovement
+from .models import FEE_CAPTURE, PAYOUT, PAYOUT_REVERSAL, MoneyMovement
 
 M = MoneyMovement
 
@@ -201,6 +201,8 @@ def movement_clause(found: Found):
     by_source: dict[str, list[int]] = {}
     for source, id_ in found.movements:
         by_source.setdefault(source, []).append(id_)
+        if source == PAYOUT:  # its reversal's row too (an earlier attempt's id finds both)
+            by_source.setdefault(PAYOUT_REVERSAL, []).append(id_)
     for source, ids in sorted(by_source.items()):
         clauses.append(sa.and_(M.source == source, M.source_id.in_(sorted(ids))))
     if found.whole_visits and found.visits:

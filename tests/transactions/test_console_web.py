@@ -440,7 +440,7 @@ def test_the_summary_agrees_with_the_rows_for_wallet_refunds(admin, app, client,
     html = client.get(
         "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
-    assert 'data-sum="not_cash">₹50<' in html
+    assert 'data-sum="not_cash">1<' in html  # the adjustment: a count (below)
     text = client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)
     head = text.lstrip("\ufeff").splitlines()[1]
     assert "Net revenue" not in head and "Net cash received" in head
@@ -468,7 +468,7 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
         lines = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY)).lines()
     assert [line.key for line in lines] == [
         "money_in", "refunds", "payouts", "gateway_fees", "net", "tds", "wallet_refunds",
-        "not_cash",
+        "settled", "not_cash",
     ]  # fmt: skip
     html = client.get(
         "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
@@ -480,9 +480,42 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
     in_csv = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
     for line, (label, key, amount) in zip(lines, screen, strict=True):
         assert label.startswith(line.label), (label, line.label)
+        if line.paise is None:  # a count, not money (finding 2, below)
+            assert int(amount) == int(in_csv[line.label]) == line.count, key
+            continue
         assert _paise_of(amount) == _paise_of(in_csv[line.label]) == line.paise, key
     assert {line.key: line.paise for line in lines}["wallet_refunds"] == 150_00
-    assert {line.key: line.paise for line in lines}["not_cash"] > 50_00  # the adjustment too
+    assert {line.key: line.count for line in lines}["not_cash"] > 1  # the adjustment too
+
+
+def test_rows_moving_no_cash_are_counted_and_settlements_summed_signed(admin, app, client):
+    """Review finding 2: "Other rows moving no cash" read −₹393.05 (2 rows): a settlement
+    of −₹643.05 gross (refunds exceeded the payments it settled) summed with a ₹250
+    provider penalty, signed amounts and unsigned ones of unrelated kinds. Settlements now
+    have their own line, the signed sum of what reached our bank (gross less Razorpay's
+    fees: −₹646.95); the other rows that move no cash are a count only, in the summary and
+    the CSV's header."""
+    with app.app_context():
+        mv(type=mm.SETTLEMENT, source="settlement", status="PROCESSED", bucket=None,
+           amount=-643_05, gateway_fee=3_90, gateway_tax=60, net=-646_95,
+           reference="setl_T1")  # fmt: skip
+        mv(type=mm.PROVIDER_PENALTY, source="ledger", status="POSTED", bucket=None,
+           amount=250_00, net=250_00, reference=None)  # fmt: skip
+        db.session.commit()
+        s = summary(MovementFilter(start=TODAY, end=TODAY))
+    assert (s.settled_count, s.settled, s.not_cash_count) == (1, -646_95, 1)
+    assert s.net == 0  # neither is cash in or out of the business
+    html = client.get(
+        "/admin/transactions/summary?preset=today", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert 'data-sum="settled">−₹646.95<' in html
+    assert 'data-sum="not_cash">1<' in html
+    assert "₹393.05" not in html and "₹250" not in html
+    text = client.get("/admin/transactions.csv?preset=today").get_data(as_text=True)
+    [head] = next(csv.reader(io.StringIO(text.lstrip("\ufeff").splitlines()[1])))
+    in_csv = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
+    assert in_csv["Settlements to our bank"] == "−₹646.95"
+    assert in_csv["Other rows moving no cash"] == "1"
 
 
 def test_the_cash_table_holds_only_the_terms_of_the_net(admin, app, client, rows):

@@ -67,14 +67,16 @@ def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(world, x):
     assert _columns(payout_row(payout.id)) == live
 
 
-def test_a_reversed_payouts_fee_comes_back_off_its_row(world, x):
-    """RazorpayX gives the fee back with the amount on a reversal (``fees_returned``): the
-    row shows none then, and counts in nothing (a reversed payout is failed)."""
+def test_a_reversed_payouts_fee_comes_back_on_its_reversal(world, x):
+    """RazorpayX gives the fee back with the amount on a reversal (``fees_returned``). The
+    payout's row keeps the fee it was charged (it counts where it was processed: review
+    finding, a later reversal rewrote a closed month); its reversal's row takes it back,
+    so the day's net is what the bank kept: nothing."""
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     world.earn(provider, user, 100_000)
     x.settle()
     (payout,) = payouts_of(provider.id)
-    fees, _tax = payout_fees()
+    fees, tax = payout_fees()
     assert payout_row(payout.id).gateway_fee == fees
     entity = dict(
         x.sandbox.store.payouts[payout.razorpay_payout_id],
@@ -84,6 +86,14 @@ def test_a_reversed_payouts_fee_comes_back_off_its_row(world, x):
     assert apply_remote(entity)
     db.session.commit()
     row = payout_row(payout.id)
-    assert (row.status, row.failed, row.bucket) == (PayoutStatus.REVERSED, True, None)
-    assert (row.gateway_fee, row.gateway_tax) == (0, 0)
-    assert _today().net == 0 == account(chart.BANK)
+    assert (row.status, row.failed, row.bucket) == (PayoutStatus.REVERSED, True, "payout")
+    assert (row.gateway_fee, row.gateway_tax) == (fees, tax)
+    back = db.session.scalar(
+        sa.select(MoneyMovement).where(
+            MoneyMovement.source == "payout_reversal", MoneyMovement.source_id == payout.id
+        )
+    )
+    assert (back.gateway_fee, back.gateway_tax, back.net) == (-fees, -tax, -payout.net)
+    s = _today()
+    assert (s.payouts, s.gateway_fees, s.net) == (0, 0, 0)
+    assert s.net == account(chart.BANK)

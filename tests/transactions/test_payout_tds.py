@@ -128,9 +128,10 @@ def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(w
     """Re-read finding: the docs said the console's TDS total reconciles with the TDS
     report for a period. A payout's row carries the report's figure for that payout, but
     the totals date payouts differently (docs/transactions.md): the console counts a payout
-    once PROCESSED, on the day it was processed, and no more once it is reversed; the
-    report counts it in the quarter it was made and takes it back in the quarter it came
-    back."""
+    once PROCESSED, on the day it was processed, and takes it back on the day its reversal
+    reached the bank (review finding: it left every period, so a closed month changed);
+    the report counts it in the quarter it was made and takes it back in the quarter it
+    came back."""
     provider, user = world.ready_provider("WEEKLY", commission_bps=0)
     with _on(date(2026, 6, 30)):  # made on the last day of Q1, still in flight
         world.earn(provider, user, 6_000_005)
@@ -156,9 +157,9 @@ def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(w
         assert apply_remote(entity)
         db.session.commit()
     assert _report_tds("q1", provider) == [600_001] and _report_tds("q3", provider) == [-600_001]
-    # The console counts it in no period now, its July included.
-    assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 0
-    assert _console_tds(date(2026, 10, 1), date(2026, 10, 31)) == 0
+    # July, closed, stays as it was; October takes it back, as the report's Q3 does.
+    assert _console_tds(date(2026, 7, 1), date(2026, 7, 31)) == 600_001
+    assert _console_tds(date(2026, 10, 1), date(2026, 10, 31)) == -600_001
     assert payout_row(payout.id).tds == 600_001  # the row keeps the payout's TDS
 
 

@@ -116,7 +116,8 @@ def transaction_detail(movement_id):
         timeline=detail.timeline(m, record),
         gateway=detail.gateway_side(m),
         compared=detail.COMPARED,
-        audit=queries.audit_trail(m.source, m.source_id, m.visit_id),
+        audit=queries.audit_trail(*m.record_key, m.visit_id),
+        other_half=queries.other_half(m),
         given_back=m.id in queries.given_back([m]),
         recon=status_by_reference([m.reference]).get(m.reference or "", UNCHECKED),
     )

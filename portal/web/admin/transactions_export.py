@@ -15,7 +15,7 @@ from portal.domain.rates import format_inr
 from portal.exports import ExportError, ExportSpec, money, number, register, text, when
 from portal.reconcile.queries import UNCHECKED, status_of
 from portal.transactions import queries
-from portal.transactions.models import PAYOUT
+from portal.transactions.models import PAYOUT, PAYOUT_REVERSAL
 from portal.transactions.models import MoneyMovement as M
 from portal.web.admin import bp
 from portal.web.admin.transactions import LIST, PRESETS, TYPES, recon_clause
@@ -24,8 +24,9 @@ from portal.web.forms.transactions import TransactionFilterForm, unknown_keys
 from portal.web.htmx import render
 
 # A payout's gross is its row's amount; a column of its own beside the TDS withheld, so a
-# payout reads gross − TDS = net across its row (empty on other rows).
-PAYOUT_GROSS = sa.case((M.type == PAYOUT, M.amount)).label("payout_gross")
+# payout reads gross − TDS = net across its row (empty on other rows). Its reversal's row
+# too, each figure negative: the column adds up to the period's payouts.
+PAYOUT_GROSS = sa.case((M.type.in_((PAYOUT, PAYOUT_REVERSAL)), M.amount)).label("payout_gross")
 
 GIVEN_BACK = sa.case((queries.tds_given_back(), "yes"), else_="").label("tds_given_back")
 
@@ -90,7 +91,15 @@ def export(params):
     used = [(label, value) for label, value in form.args().items() if value]
     summary = [
         ("Count", s.count),
-        *((line.label, format_inr(line.paise, always_show_paise=True)) for line in s.lines()),
+        *(
+            (
+                line.label,
+                line.count
+                if line.paise is None
+                else format_inr(line.paise, always_show_paise=True),
+            )
+            for line in s.lines()
+        ),
     ]
     return ExportSpec(
         name="transactions",
