@@ -138,10 +138,10 @@ def test_admin_edit_without_htmx_is_a_page_and_redirects(client, catalog, login)
     url = f"/admin/specializations/{catalog['derm']}/edit"
     page = client.get(url)
     assert page.status_code == 200 and "<html" in text(page)
-    bad = client.post(url, data={"name": "General Medicine"})
+    bad = client.post(url, data={"edit-name": "General Medicine"})  # the edit form's prefix
     assert bad.status_code == 422 and "This specialization already exists." in text(bad)
     assert "<html" in text(bad)
-    ok = client.post(url, data={"name": "Skin"})
+    ok = client.post(url, data={"edit-name": "Skin"})
     assert ok.status_code == 303 and ok.location.endswith("/admin/specializations")
 
 

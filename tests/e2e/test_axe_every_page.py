@@ -21,6 +21,11 @@ the same context); the doctor's, the lab's and a provider's without a profile (s
 in one after the other); the admin's. Patient and provider pages are checked at 390 px
 (a phone), each route's first page at 1280 px too; the admin's at 1280 px; the first page
 of each person once more with the menus open (docs/mobile.md).
+
+The forms htmx opens inside a list's row (``INLINE``: the doctor's hours, the admin's
+catalog rows and coupons) are checked open there too, not only as their own edit pages:
+the list opened, the first row's Edit clicked, the page checked at each of the context's
+widths.
 """
 
 import os
@@ -253,6 +258,20 @@ def _pages(s):
     return pages
 
 
+# The forms htmx opens in a list's row: who → [(the list, what shows the form open)]. Each
+# opens from the first row's Edit link; one page load a kind.
+INLINE = {
+    "doctor": [("/provider/availability", "#availability-windows tr.editing form")],
+    "admin": [
+        ("/admin/clinics", "tr.editing form"),
+        ("/admin/specializations", "tr.editing form"),
+        ("/admin/services", "tr.editing form"),
+        ("/admin/providers", "tr.editing form"),
+        ("/admin/coupons", "tr[id^=coupon-] > td[colspan] form"),
+    ],
+}
+
+
 # Who is signed in, one after the other, in each role's browser context; the widths its
 # pages are checked at (the first: every page; the others: each route's first page).
 CONTEXTS = {
@@ -266,6 +285,16 @@ CONTEXTS = {
 AXE_RUN = """async (preload) => {
     while (document.querySelector('.htmx-request')) await new Promise(r => setTimeout(r, 50));
     return axe.run(document, {resultTypes: ['violations'], preload});
+}"""
+# Ids given twice (but a hidden input's, the CSRF token's: nothing reads it). axe does not
+# tell: a label's ``for`` names the first, the other field goes unnamed (a row's edit form
+# opened beside the list's New form, specializations and coupons, had every field's).
+TWICE = """() => {
+    const seen = new Set(), twice = new Set();
+    document.querySelectorAll('[id]:not(input[type=hidden])').forEach(e => {
+        (seen.has(e.id) ? twice : seen).add(e.id);
+    });
+    return [...twice];
 }"""
 # The menus open: the phone's Menu list (its checkbox ticked) and the admin's groups.
 OPEN_MENUS = """() => {
@@ -316,6 +345,9 @@ class Walk:
             wide = self.page.evaluate("document.scrollingElement.scrollWidth")
             if wide > PHONE["width"]:
                 self.wrong.append(f"{where}: {wide} px wide")
+        twice = self.page.evaluate(TWICE)
+        if twice:
+            self.wrong.append(f"{where}: ids given twice: {twice}")
         result = self.page.evaluate(AXE_RUN, self.checked == 0)
         self.checked += 1
         for v in result["violations"]:
@@ -351,6 +383,18 @@ class Walk:
         for width in self.widths if first else self.widths[:1]:
             page.set_viewport_size(width)
             self.check(f"{who} {landed} @{width['width']}", width)
+
+    def inline(self, who, url, opened):
+        """``url``'s first row's Edit clicked (htmx swaps its form into the row): the page
+        checked with it open, at each width."""
+        page = self.page
+        page.set_viewport_size(self.widths[0])
+        page.goto(url)
+        page.locator("main tbody tr").locator("a[hx-get]", has_text="Edit").first.click()
+        page.locator(opened).wait_for()
+        for width in self.widths:
+            page.set_viewport_size(width)
+            self.check(f"{who} {url} (a row's form open) @{width['width']}", width)
 
     def menus(self, who):
         """The page's menus open, at the first width."""
@@ -393,6 +437,8 @@ def test_every_page_passes_axe_and_fits_a_phone(rich, app, browser, live_server)
                             walk.open(who, endpoint, url, status)
                             if n == 0:
                                 walk.menus(who)
+                        for url, opened in INLINE.get(who, ()):
+                            walk.inline(who, url, opened)
                 finally:
                     walk.close()
     finally:

@@ -51,6 +51,34 @@ def test_translations_keep_their_placeholders():
             assert set(PLACEHOLDER.findall(source)) == set(PLACEHOLDER.findall(target)), source
 
 
+# "Provider" is "डॉक्टर या लैब" in Hindi (docs/i18n.md); these were said instead.
+OTHER_WORDS_FOR_PROVIDER = ("प्रदाता", "डॉक्टर/लैब")
+PROVIDER = re.compile(r"\bproviders?\b", re.I)
+# Messages naming a provider that rightly say it otherwise, with why.
+PROVIDER_SAID_OTHERWISE = {
+    # Said to the provider: "your profile".
+    "Your provider profile is not set up yet. Please ask the clinic's operations team to "
+    "add you to a clinic.",
+    "Your provider profile is not set up yet. Please ask the clinic's administrators.",
+}
+
+
+def test_provider_is_said_one_way_in_hindi():
+    """The invitation mail said "सेवा प्रदाता" and find's count "डॉक्टर/लैब", where every
+    other message says "डॉक्टर या लैब"; the meeting link's refusal said "डॉक्टर" alone."""
+    stray, other = [], []
+    for entry in _catalogue():
+        ids = (entry.id,) if isinstance(entry.id, str) else entry.id
+        says = (entry.string,) if isinstance(entry.string, str) else entry.string
+        if not ids[0]:
+            continue
+        stray += [s for s in says if any(word in s for word in OTHER_WORDS_FOR_PROVIDER)]
+        named = PROVIDER.search(PLACEHOLDER.sub("", ids[0]))
+        if named and ids[0] not in PROVIDER_SAID_OTHERWISE:
+            other += [s for s in says if "डॉक्टर या लैब" not in s]
+    assert stray == [] and other == [], (stray, other)
+
+
 def test_the_password_message_states_the_real_minimum():
     # The catalogue needs a fixed text; this keeps it true when the minimum changes.
     assert str(PASSWORD_MIN_LENGTH) in PASSWORD_MESSAGE

@@ -52,7 +52,7 @@ def test_the_other_account_mails_are_in_the_accounts_language(app, ctx, make_use
             mail.text,
         )
     assert "7 दिनों" in mails[1].text and "http://portal.test/auth/set/x" in mails[1].text
-    assert "सेवा प्रदाता" in mails[2].text and "Boss" in mails[2].text
+    assert "डॉक्टर या लैब के रूप में" in mails[2].text and "Boss" in mails[2].text
 
 
 def test_an_invitation_to_someone_who_never_chose_a_language_is_in_english(app, ctx, make_user):

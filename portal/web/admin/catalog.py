@@ -42,6 +42,7 @@ from portal.domain.slots import format_hours
 from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
+from portal.web.forms.base import EDIT_PREFIX
 from portal.web.forms.catalog import (
     ClinicForm,
     NewProviderForm,
@@ -210,7 +211,7 @@ def specialization_new():
 @bp.route("/specializations/<int:spec_id>/edit", methods=["GET", "POST"])
 def specialization_edit(spec_id):
     spec = _get(Specialization, spec_id)
-    form = SpecializationForm(obj=spec if request.method == "GET" else None)
+    form = SpecializationForm(obj=spec if request.method == "GET" else None, prefix=EDIT_PREFIX)
     if form.validate_on_submit():
         if _save(form, {}, lambda: update_specialization(current_user, spec, form.name.data)):
             return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)

@@ -22,6 +22,7 @@ from portal.domain.rates import INDIA_TZ, bps_to_text, paise_to_text
 from portal.extensions import db
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
+from portal.web.forms.base import EDIT_PREFIX
 from portal.web.forms.booking import CouponForm
 from portal.web.htmx import htmx_block, render, render_form
 from portal.web.paging import page_args
@@ -65,6 +66,7 @@ def _form_for(coupon):
     value = bps_to_text(coupon.value) if coupon.kind == PERCENT else paise_to_text(coupon.value)
     return CouponForm(
         formdata=None,
+        prefix=EDIT_PREFIX,
         data={
             "code": coupon.code,
             "description": coupon.description,
@@ -131,7 +133,7 @@ def coupon_row(coupon_id):
 def edit_coupon(coupon_id):
     """The edit form: inline in the table row over htmx, its own page otherwise."""
     coupon = _coupon_or_404(coupon_id)
-    form = _form_for(coupon) if request.method == "GET" else CouponForm()
+    form = _form_for(coupon) if request.method == "GET" else CouponForm(prefix=EDIT_PREFIX)
     if form.validate_on_submit():
         try:
             booking_coupons.update_coupon(

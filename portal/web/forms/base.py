@@ -126,6 +126,12 @@ def _wtforms_translations(locale):
     return ours
 
 
+# The prefix of a row's edit form on a list page that also has the New form of its kind
+# (the doctor's hours, the admin's specializations and coupons): its fields' names and ids
+# (edit-name) are not the New form's, whose label would otherwise name the first of two.
+EDIT_PREFIX = "edit"
+
+
 class PortalForm(FlaskForm):
     class Meta:
         def get_translations(self, form):

@@ -30,14 +30,13 @@ from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
 from portal.i18n import N_
 from portal.web.errors import apply_errors
+from portal.web.forms.base import EDIT_PREFIX
 from portal.web.forms.catalog import LeaveForm, WindowForm, WindowHoursForm
 from portal.web.htmx import htmx_block, is_fragment_request, render
 from portal.web.provider import bp
 from portal.web.security import get_owned_or_404
 
 TEMPLATE = "provider/availability/index.html"
-# The edit form's prefix: its fields' ids (edit-start_time) are not the add form's.
-EDIT = "edit"
 
 
 def _provider():
@@ -159,7 +158,7 @@ def availability_remove(window_id):
 def availability_edit_form(window_id):
     window = get_owned_or_404(Availability, window_id)
     form = WindowHoursForm(
-        formdata=None, prefix=EDIT, start_time=window.start_time, end_time=window.end_time
+        formdata=None, prefix=EDIT_PREFIX, start_time=window.start_time, end_time=window.end_time
     )
     # Their own window (else a 404 above): its provider is the page's, read with it.
     return _page(window.provider, block="windows", editing=window, edit_form=form)
@@ -168,7 +167,7 @@ def availability_edit_form(window_id):
 @bp.post("/availability/windows/<int:window_id>/edit")
 def availability_edit(window_id):
     window = get_owned_or_404(Availability, window_id)
-    form = WindowHoursForm(prefix=EDIT)
+    form = WindowHoursForm(prefix=EDIT_PREFIX)
     if form.validate_on_submit():
         try:
             change_availability(current_user, window, form.start_time.data, form.end_time.data)

@@ -27,6 +27,11 @@ def _form(**changes):
     return data
 
 
+def _edit(**changes):
+    """The edit form's fields, prefixed (``edit-code``): its ids are not the New form's."""
+    return {f"edit-{name}": value for name, value in _form(**changes).items()}
+
+
 def _coupon(app, code):
     with app.app_context():
         coupon = db.session.scalar(db.select(Coupon).where(Coupon.code == code))
@@ -112,12 +117,12 @@ def test_inline_edit_and_deactivate(app, client, admin):
     assert edit.status_code == 200 and "<html" not in html and 'value="250.50"' in html
     assert "<html" in client.get(f"/admin/coupons/{coupon_id}/edit").get_data(as_text=True)
     bad = client.post(
-        f"/admin/coupons/{coupon_id}/edit", data=_form(kind="FLAT", value="-1"), headers=target
+        f"/admin/coupons/{coupon_id}/edit", data=_edit(kind="FLAT", value="-1"), headers=target
     )
     assert bad.status_code == 422 and "<html" not in bad.get_data(as_text=True)
     saved = client.post(
         f"/admin/coupons/{coupon_id}/edit",
-        data=_form(kind="FLAT", value="300", max_uses="5"),
+        data=_edit(kind="FLAT", value="300", max_uses="5"),
         headers=target,
     )
     assert saved.status_code == 200
@@ -135,7 +140,9 @@ def test_inline_edit_and_deactivate(app, client, admin):
 
 
 def _hidden_version(html):
-    return re.search(r'name="version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="version"', html)
+    return re.search(
+        r'name="edit-version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="edit-version"', html
+    )
 
 
 def _version_of(html):
@@ -157,23 +164,24 @@ def test_coupon_edit_form_saved_after_another_admin_deactivated_it_reactivates_i
     client.post("/admin/coupons", data=_form(code="LEAKED50", value="50"))
     coupon_id = _coupon(app, "LEAKED50").id
     page = client.get(f"/admin/coupons/{coupon_id}/edit").get_data(as_text=True)
-    assert "checked" in re.search(r'<input[^>]*name="active"[^>]*>', page).group(0)
+    assert "checked" in re.search(r'<input[^>]*name="edit-active"[^>]*>', page).group(0)
     version = _version_of(page)
 
     with app.app_context():  # admin B, in another browser
         other = make_user("admin", name="Second Admin")
         booking_coupons.update_coupon(db.session.get(User, other.id), coupon_id, active=False)
 
-    stale = _form(code="LEAKED50", value="50", description="Half off for the launch")
-    refused = client.post(f"/admin/coupons/{coupon_id}/edit", data={**stale, "version": version})
+    stale = _edit(code="LEAKED50", value="50", description="Half off for the launch")
+    edited = {**stale, "edit-version": version}
+    refused = client.post(f"/admin/coupons/{coupon_id}/edit", data=edited)
     html = refused.get_data(as_text=True)
     assert refused.status_code == 422 and "changed by another administrator" in html
     coupon = _coupon(app, "LEAKED50")
     assert coupon.active is False and coupon.description == ""
     # The form shown again is the coupon as it is now (inactive): A makes the change again.
-    assert "checked" not in re.search(r'<input[^>]*name="active"[^>]*>', html).group(0)
-    fresh = {**stale, "version": _version_of(html)}
-    del fresh["active"]
+    assert "checked" not in re.search(r'<input[^>]*name="edit-active"[^>]*>', html).group(0)
+    fresh = {**stale, "edit-version": _version_of(html)}
+    del fresh["edit-active"]
     assert client.post(f"/admin/coupons/{coupon_id}/edit", data=fresh).status_code == 303
     coupon = _coupon(app, "LEAKED50")
     assert coupon.active is False and coupon.description == "Half off for the launch"
