@@ -27,7 +27,7 @@ class ReceiptLine:
     clinic_gstin: str | None
     care_amount: int  # F: exempt health care unless the service is taxable
     care_taxed: bool
-    platform_fee: int  # P: the platform's taxed fee
+    platform_fee: int  # P: the platform fee, the clinic's taxable supply
     gst: int
     total: int
     discount_share: int
@@ -67,6 +67,12 @@ class Receipt:
     @property
     def gst(self):
         return sum(line.gst for line in self.lines)
+
+    @property
+    def care_taxed(self):
+        """Whether any line's care is in the taxable value (a taxable service, or the
+        policy's F + P mode when it was issued): then it is not platform fees alone."""
+        return any(line.care_taxed for line in self.lines)
 
 
 def invoiced_items(visit):

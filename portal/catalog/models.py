@@ -7,6 +7,7 @@ import re
 from datetime import time
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
@@ -91,6 +92,20 @@ class Clinic(db.Model):
         sa.UniqueConstraint("name", "city", name="uq_clinics_name_city"),
         sa.CheckConstraint("gstin IS NULL OR length(gstin) = 15", name="gstin_length"),
     )
+
+    # The clinic supplies both its care and the platform fee, so its invoices charge GST
+    # on the fee even without a GSTIN: filed under "no GSTIN", on no GST return
+    # (docs/reports.md). Bookings are not refused; the admin's pages say so. One rule for
+    # a loaded clinic and, as SQL, for counting them (``catalog.queries``).
+    @hybrid_property
+    def missing_gstin(self) -> bool:
+        """Open for bookings without a GSTIN."""
+        return bool(self.active and not self.gstin)
+
+    @missing_gstin.inplace.expression
+    @classmethod
+    def _missing_gstin_sql(cls):
+        return sa.and_(cls.active.is_(True), cls.gstin.is_(None))
 
     def business_hours(self):
         """``{weekday: (opens, closes)}`` in the clinic's local time; a missing day is closed."""

@@ -81,6 +81,24 @@ def active_clinics():
     ).all()
 
 
+def clinics_missing_gstin():
+    """The open clinics without a GSTIN (``Clinic.missing_gstin``) as (id, name, city), by
+    city and name: the admin home's card. Plain rows cached per process under the catalog
+    stamp, read with the user, so the page spends no statement on them (its query budget,
+    ``tests/web/test_query_budgets.py``), and a clinic's edit takes effect at once."""
+
+    def load():
+        return tuple(
+            db.session.execute(
+                sa.select(Clinic.id, Clinic.name, Clinic.city)
+                .where(Clinic.missing_gstin)
+                .order_by(Clinic.city, Clinic.name)
+            )
+        )
+
+    return catalog_cache.cached_values(("clinics missing gstin",), load)
+
+
 # --- the admin's catalog lists (keyset pages, searchable) ------------------------------------
 
 CLINIC_ORDER = (Order(Clinic.city), Order(Clinic.name), Order(Clinic.id))

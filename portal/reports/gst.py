@@ -270,6 +270,20 @@ class GstReport:
     def net(self):
         return self.total.net
 
+    @property
+    def without_gstin(self):
+        """The month's documents filed under "no GSTIN" (issued by a clinic without one),
+        totalled, or None."""
+        return next((t for t in self.by_gstin if t.gstin == UNREGISTERED), None)
+
+    @property
+    def collected_without_gstin(self):
+        """GST invoiced in the month under "no GSTIN": tax collected that no GST return
+        carries (the clinic supplies the platform fee, so its invoices charge GST on it
+        even without a GSTIN). Collected, not net: a credit note giving some back does
+        not make the rest reportable."""
+        return self.without_gstin.collected if self.without_gstin else 0
+
 
 def report(f, show=200):
     """The page: the per-GSTIN summary (every row, read on a streamed cursor) and the

@@ -10,7 +10,8 @@ visits started and completed, a child's visits paid and held, payouts paid and r
 leave), read in English, and what the back office has on top of it: wallet adjustments
 (one applied, one waiting for a second admin), a payment link, a failed gateway refund,
 a settlement, a reconciliation run and its cases, a payout run, an export, the policy's
-first version. Its URLs are the Hindi walk's (``_urls``) for the patient's and the
+first version, a clinic open without a GSTIN and GST filed under "no GSTIN" (their
+warnings). Its URLs are the Hindi walk's (``_urls``) for the patient's and the
 providers' pages, and ``_admin_urls`` for the back office. A route neither knows (a new
 one) fails the test until it is added, with ids that fill it, or to ``NOT_WALKED`` with
 why. Files (CSV, JSON) are known by the answer's Content-Type and left out, their
@@ -28,6 +29,7 @@ the list opened, the first row's Edit clicked, the page checked at each of the c
 widths.
 """
 
+import datetime as dt
 import os
 import time
 from collections import defaultdict
@@ -74,8 +76,8 @@ def rich(state, app, gateway, monkeypatch):
     (see the module's docstring); the ids that fill the admin's routes."""
     from portal.accounts.models import User
     from portal.booking.links import create_payment_link
-    from portal.booking.models import Coupon
-    from portal.catalog.models import Specialization
+    from portal.booking.models import Coupon, IndividualBooking
+    from portal.catalog.models import Clinic, ClinicHours, Specialization
     from portal.db import utcnow
     from portal.domain.states import AdjustmentStatus
     from portal.exports import service as exports
@@ -85,6 +87,7 @@ def rich(state, app, gateway, monkeypatch):
     from portal.reconcile.models import ReconCase
     from portal.reconcile.window import day_window
     from portal.refunds.models import Refund
+    from portal.reports import gst
     from portal.settlements.ingest import ingest
     from portal.settlements.models import Settlement
     from portal.transactions.models import MoneyMovement
@@ -134,6 +137,21 @@ def rich(state, app, gateway, monkeypatch):
         payout.run_id = cycle.id
         db.session.commit()
         export = exports.start(admin, "transactions", {})
+        # A clinic open without a GSTIN (its note on the clinics' pages, the home's card)
+        # and an invoice line filed under "no GSTIN" (set directly: the pages only read
+        # it): the GST report's warning.
+        unregistered = Clinic(name="Koramangala Clinic", city="Bengaluru")
+        unregistered.hours = [
+            ClinicHours(weekday=d, opens=dt.time(9), closes=dt.time(18)) for d in range(5)
+        ]
+        db.session.add(unregistered)
+        db.session.execute(
+            sa.update(IndividualBooking)
+            .where(IndividualBooking.id == state.items.lab)
+            .values(invoice_gstin=None)
+        )
+        db.session.commit()
+        assert gst.report(gst.parse({})).collected_without_gstin > 0  # this month's
         ids = SimpleNamespace(
             adjustment=applied.id,
             waiting=waiting.id,
@@ -153,6 +171,7 @@ def rich(state, app, gateway, monkeypatch):
             movement=db.session.scalar(sa.select(MoneyMovement.id).order_by(MoneyMovement.id)),
             coupon=db.session.scalar(sa.select(Coupon.id)),
             spec=db.session.scalar(sa.select(Specialization.id).order_by(Specialization.id)),
+            unregistered=unregistered.id,
         )
         db.session.remove()
     state.admin = ids
@@ -214,7 +233,7 @@ def _admin_urls(s):
         "admin.edit_coupon": [f"/admin/coupons/{a.coupon}/edit"],
         "admin.clinics": ["/admin/clinics"],
         "admin.clinic_new": ["/admin/clinics/new"],
-        "admin.clinic_edit": [f"/admin/clinics/{world.clinic}/edit"],
+        "admin.clinic_edit": [f"/admin/clinics/{n}/edit" for n in (world.clinic, a.unregistered)],
         "admin.clinic_row": [f"/admin/clinics/{world.clinic}/row"],
         "admin.specializations": ["/admin/specializations"],
         "admin.specialization_edit": [f"/admin/specializations/{a.spec}/edit"],

@@ -1,4 +1,5 @@
 from portal.booking import queries
+from portal.catalog import queries as catalog_queries
 from portal.dashboard import queries as dashboard_queries
 from portal.domain.states import PayoutStatus
 from portal.notify import ops
@@ -20,6 +21,7 @@ def home():
         held_payouts=reports.payouts(held=True, limit=10),
         jobs=ops.outbox_counts(),
         dash=dashboard_queries.dashboard(),
+        no_gstin=catalog_queries.clinics_missing_gstin(),
     )
 
 
