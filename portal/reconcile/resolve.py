@@ -43,9 +43,11 @@ from portal.gateway.confirm import (
 )
 from portal.gateway.errors import GatewayError
 from portal.payments import records
+from portal.payments.models import Payment
 from portal.payouts import status as payout_status
 from portal.payouts.gateway import gateway as payouts_gateway
 from portal.reconcile import cases, ours, suspense
+from portal.reconcile import source as gateway_source
 from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
 from portal.reconcile.models import Reason, ReconCase
 from portal.refunds import execute as refunds
@@ -147,7 +149,7 @@ def sync(actor, case_id):
             raise ResolveError("The gateway lists this record twice: nothing to sync. Accept it.")
     # The gateway is asked outside any transaction; the use cases lock what they change.
     try:
-        found = _apply(kind, reference)
+        found, order_notes = _apply(kind, reference)
     except Unconfirmed as exc:
         raise ResolveError(f"The gateway's record does not confirm it: {exc}") from None
     except GatewayError as exc:
@@ -159,7 +161,7 @@ def sync(actor, case_id):
         theirs = gateway_side(kind, found)
         fresh = ours.by_reference(kind, [reference]).get(reference)
         if fresh is None and kind == "payment":
-            fresh = ours.payments_by_order([theirs])[0].get(reference)
+            fresh = ours.payments_by_order([theirs], order_notes)[0].get(reference)
         outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
         cases.show_sides(case, fresh, theirs)
         # A time difference is the sync's own doing only when the sync changed our side
@@ -188,20 +190,22 @@ def sync(actor, case_id):
 
 
 def _apply(kind, reference):
-    """The gateway's record, fetched and applied through the webhook use cases."""
+    """The gateway's record, fetched and applied through the webhook use cases; and, for
+    a payment, the notes of its order when they were read (``_link_payment``)."""
     if kind == "payment":
         found = confirmed_payment(get_payin(), {"id": reference}, captured=False)
+        notes = {}
         if was_captured(found):
-            payment = records.find_payment(
-                order_id=found.get("order_id"),
-                notes=found.get("notes"),
-                razorpay_payment_id=found["id"],
-            )
             fee = reschedule_payment.find_by_order(found.get("order_id"))
+            payment = records.find_payment(
+                order_id=found.get("order_id"), razorpay_payment_id=found["id"]
+            )
             if payment is None and fee is not None:
                 # A reschedule fee: moves the booking, or puts the fee in the wallet.
                 reschedule_payment.payment_captured(fee.id, found["id"], int(found["amount"]))
-                return found
+                return found, notes
+            if payment is None:
+                payment, notes = _link_payment(found)
             if payment is None:
                 raise ResolveError("Not a payment of ours: nothing to apply. Accept it.")
             payment_events.capture(
@@ -211,20 +215,38 @@ def _apply(kind, reference):
                 method=found.get("method"),
                 source="reconcile",
             )
-        return found
+        return found, notes
     if kind == "refund":
         found = confirmed_refund(get_payin(), {"id": reference})
         if refunds.find_refund_for(found) is None:
             raise ResolveError("Not a refund of ours: nothing to apply. Accept it.")
         refunds.refund_event(found)
-        return found
+        return found, {}
     if kind == "payout":
         found = confirmed_payout(payouts_gateway(), {"id": reference})
         if payout_status.find_attempt(found) is None:
             raise ResolveError("Not a payout of ours: nothing to apply. Accept it.")
         payout_status.apply_remote(found, confirm=True)
-        return found
+        return found, {}
     raise ResolveError(f"A {kind} case cannot be synced.")
+
+
+def _link_payment(found):
+    """Our payment link's row a captured gateway payment was made through, as a run finds
+    it (``ours.links_by_notes``): by the link's notes, the payment's own or else its
+    order's (Razorpay gives a link's order the link's notes; the payment may carry none).
+    Returns (the row or None, {order id: notes} read)."""
+    order_id = found.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        return None, {}
+    theirs = gateway_side("payment", found)
+    notes = {order_id: found.get("notes")}
+    side = ours.links_by_notes([theirs], notes)[0].get(theirs.reference)
+    if side is None:
+        source = gateway_source.AdapterSource(get_payin(), payouts_gateway())
+        notes = gateway_source.order_notes(source, [order_id])
+        side = ours.links_by_notes([theirs], notes)[0].get(theirs.reference)
+    return (db.session.get(Payment, side.our_id) if side else None), notes
 
 
 def resolve_many(actor, case_ids, action, note=None):

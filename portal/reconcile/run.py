@@ -107,6 +107,9 @@ class Plan:
     gateway_records: int = 0
     our_records: int = 0
     requests: int = 0
+    # The notes of the orders of gateway payments we know by neither id nor order (a
+    # payment link's, whose order Razorpay made at the payment): read again at the write.
+    order_notes: dict[str, dict] = field(default_factory=dict)
 
     def add(self, kind, ref, theirs, ours, outcome, duplicate):
         self.gateway_records += theirs is not None
@@ -359,6 +362,15 @@ def _compare_kind(plan, kind, theirs, duplicates, start, end, source, judge):
             by_order, paid_twice = ours.payments_by_order(unknown)
             mine.update(by_order)
             duplicates |= paid_twice
+        # A payment link's payment: its order is Razorpay's, made when the link was paid;
+        # the link's notes on that order name our row (asked for the few still unknown).
+        unnamed = [t for t in unknown if t.reference not in mine and t.order_id]
+        if unnamed:
+            notes = gateway_source.order_notes(source, {t.order_id for t in unnamed})
+            plan.order_notes.update(notes)
+            by_link, paid_twice = ours.links_by_notes(unnamed, notes)
+            mine.update(by_link)
+            duplicates |= paid_twice
     fetched = gateway_source.fetch_each(source, kind, lost) if lost else {}
     for ref, o in lost.items():
         add(ref, fetched.get(ref), o)
@@ -381,8 +393,9 @@ def recompare(item: Item, fresh: Side | None, now: int) -> Item:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _fresh_ours(items):
-    """Our side of ``items`` read again (after their visits were locked)."""
+def _fresh_ours(items, order_notes):
+    """Our side of ``items`` read again (after their visits were locked); ``order_notes``:
+    the orders' notes the comparison read (``Plan.order_notes``)."""
     by_kind = {}
     for item in items:
         by_kind.setdefault(item.kind, []).append(item)
@@ -392,7 +405,7 @@ def _fresh_ours(items):
         if kind == "payment":
             rest = [i.theirs for i in group if i.reference not in found and i.theirs]
             if rest:
-                found.update(ours.payments_by_order(rest)[0])
+                found.update(ours.payments_by_order(rest, order_notes)[0])
         for item in group:
             fresh[(kind, item.reference)] = found.get(item.reference)
     return fresh
@@ -409,7 +422,7 @@ def _write(run, plan: Plan):
     # as every path that takes both does).
     ours.lock_refunds(sorted({i.ours.our_id for i in unmatched if i.kind == "refund" and i.ours}))
     if unmatched:
-        fresh = _fresh_ours(unmatched)
+        fresh = _fresh_ours(unmatched, plan.order_notes)
         again = {
             (i.kind, i.reference): recompare(i, fresh[(i.kind, i.reference)], int(now.timestamp()))
             for i in unmatched
