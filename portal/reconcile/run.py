@@ -215,9 +215,13 @@ def start_run(start, end, *, trigger, actor=None, background=False):
 
 
 def default_source():
-    from portal.gateway import get_payin, get_payouts
+    """The gateway as the portal reaches it: pay-ins through the app's adapter, RazorpayX
+    through the payout engine's own, behind its rate limit (docs/payouts.md: every
+    RazorpayX call takes a token, a run's pages too)."""
+    from portal.gateway import get_payin
+    from portal.payouts.gateway import gateway as payouts_gateway
 
-    return gateway_source.AdapterSource(get_payin(), get_payouts())
+    return gateway_source.AdapterSource(get_payin(), payouts_gateway())
 
 
 def execute(run_id, *, source=None):
