@@ -101,7 +101,14 @@ def _clear_flag(actor, case, visit):
 
 
 def _snapshot(case):
-    return {"status": case.status, "reason": case.reason, "resolution": case.resolution}
+    # The note too: the case page's history reads it from the log (``history``), as a run
+    # that reopens the case clears it from the row.
+    return {
+        "status": case.status,
+        "reason": case.reason,
+        "resolution": case.resolution,
+        "note": case.note,
+    }
 
 
 def accept(actor, case_id, note):

@@ -55,6 +55,7 @@ from portal.reconcile.matching import (
     compare,
     moves_money,
     next_status,
+    what_changed,
 )
 from portal.reconcile.models import Reason, ReconCase, ReconRun
 from portal.reconcile.window import day_window
@@ -457,7 +458,9 @@ def _write(run, plan: Plan):
                 if item.ours and item.ours.visit_id:
                     flag_visits.add(item.ours.visit_id)
             rows.append(_row(run, item, target, now))
+        resolved = cases.lock_resolutions(rewritten)
         cases.upsert(rows)
+        _audit_undone(run, resolved)
         # Cases the write left unaccepted take back their suspense postings: an admin's
         # accept may have committed after ``existing`` read the case (its resolution there
         # says nothing), so the postings and the case as written decide.
@@ -480,6 +483,41 @@ def _write(run, plan: Plan):
             lifecycle.needs_attention(visit, ATTENTION_RECONCILIATION)
     if reasons:
         _alert(run, reasons)
+
+
+REOPENED, REMATCHED = "reconcile.case_reopened", "reconcile.case_rematched"
+
+
+def _audit_undone(run, resolved):
+    """Audit each admin's resolution the write replaced (``resolved``: read before it,
+    ``cases.lock_resolutions``): the case reopened (or matched anew) because a side's
+    record changed. Before: the resolution, who, when, the note; after: the case as the
+    run left it, the run, why. No actor: the run did it (review finding: the note and
+    the resolver were wiped from the case with no entry)."""
+    for case_id, now in cases.now_stored(list(resolved)).items():
+        before = resolved[case_id]
+        if now["resolution"] is not None:
+            continue  # kept (``KEEPS_A_RESOLUTION``)
+        because = what_changed(
+            before["theirs_key"], now["theirs_key"], before["ours_key"], now["ours_key"]
+        )
+        record(
+            None,
+            REMATCHED if now["status"] == ReconCaseStatus.MATCHED else REOPENED,
+            "recon_case",
+            case_id,
+            before={
+                **{k: before[k] for k in cases.RESOLUTION},
+                "resolved_at": before["resolved_at"].isoformat() if before["resolved_at"] else None,
+            },
+            after={
+                "status": now["status"],
+                "reason": now["reason"],
+                "resolution": None,
+                "run_id": run.id,
+                "because": because,
+            },
+        )
 
 
 def _one_writer_at_a_time():
