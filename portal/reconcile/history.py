@@ -71,6 +71,11 @@ def _event(row, resolvers):
     if row.action == "reconcile.case_synced":
         outcome = "matched" if after.get("status") == "matched" else _words(after.get("reason"))
         return Event(row.at, f"Synced from the gateway by {who}", detail=f"now {outcome}")
+    if row.action == "reconcile.case_sync_unchanged":
+        still = _words(after.get("reason") or after.get("status"))
+        return Event(
+            row.at, f"Synced from the gateway by {who}", detail=f"nothing changed, still {still}"
+        )
     if row.action in _UNDONE:
         at = before.get("resolved_at")
         earlier = Earlier(

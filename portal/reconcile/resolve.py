@@ -10,7 +10,8 @@ gateway is applied to ours. Then the case is compared again: MATCHED when both s
 agree (our time is the sync's, so a time difference is not held against it), else it
 stays open with what still differs. A case the handlers cannot change (an amount altered
 at the gateway, a payment or refund we never made, a record the gateway does not have, a
-record it lists twice) is refused with a message: accept it instead.
+record it lists twice) is refused with a message: accept it instead. A sync that changed
+nothing is audited as ``reconcile.case_sync_unchanged``, not as a change.
 
 **Accept** closes the case as RESOLVED with the admin's note (at least 10 characters), and
 posts the money the two records disagree on between gateway clearing and suspense
@@ -56,6 +57,7 @@ log = logging.getLogger("portal.reconcile")
 
 MIN_NOTE = 10
 SYNCED, ACCEPTED = "synced", suspense.ACCEPTED
+SYNCED_ACTION, SYNC_UNCHANGED = "reconcile.case_synced", "reconcile.case_sync_unchanged"
 OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
 
 
@@ -164,7 +166,7 @@ def sync(actor, case_id):
     with unit_of_work():
         visit = _lock_visit_of(case_id)
         case = _open_case(case_id, closed_ok=True)
-        before = _snapshot(case)
+        before, sides_before = _snapshot(case), (case.ours_key, case.theirs_key)
         theirs = gateway_side(kind, found)
         fresh = ours.by_reference(kind, [reference]).get(reference)
         if fresh is None and kind == "payment":
@@ -185,7 +187,13 @@ def sync(actor, case_id):
             case.reason = outcome.reason
         # Only an accepted case holds suspense postings (one a race reopened may have some).
         suspense.take_back([case.id])
-        record(actor, "reconcile.case_synced", "recon_case", case.id, before, _snapshot(case))
+        after = _snapshot(case)
+        if after != before or (case.ours_key, case.theirs_key) != sides_before:
+            record(actor, SYNCED_ACTION, "recon_case", case.id, before, after)
+        else:
+            # Nothing to apply and nothing new: the attempt is audited, not as a change
+            # (review finding: it was "case_synced" with before = after).
+            record(actor, SYNC_UNCHANGED, "recon_case", case.id, after={**after, "changed": False})
         _clear_flag(actor, case, visit)
         unchanged = case.status != ReconCaseStatus.MATCHED
     if unchanged:

@@ -7,6 +7,7 @@ resolve … All audited")."""
 import html as markup
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
@@ -110,3 +111,23 @@ def test_a_run_that_finds_an_accepted_case_agreeing_now_audits_it_as_matched_aga
     [*_, event] = case_history(case_id)
     assert event.what == f"Matched again by run #{run.id}"
     assert (event.earlier.resolution, event.earlier.note) == ("accepted", NOTE)
+
+
+def test_a_sync_that_changes_nothing_is_audited_as_such(world, users, gateway, clock):
+    """Review finding: a sync that changed nothing (the gateway's amount altered: nothing
+    of ours to apply) was audited as ``reconcile.case_synced`` with before = after."""
+    pay_id = payment_id(paid(world, users, gateway, hour=10))
+    amount = gateway.sandbox.store.payments[pay_id]["amount"]
+    gateway.sandbox.set_faults(alter={pay_id: {"amount": amount + 100}})
+    later(clock)
+    run_day(world)
+    case_id = case_for(pay_id).id
+    with pytest.raises(resolve.ResolveError, match="still differ"):
+        resolve.sync(admin(world), case_id)
+    assert not entries(case_id, "reconcile.case_synced")
+    [tried] = entries(case_id, "reconcile.case_sync_unchanged")
+    assert tried.actor_id == world.admin and tried.before is None
+    assert (tried.after["status"], tried.after["reason"]) == ("discrepancy", "amount_differs")
+    [event] = case_history(case_id)
+    assert event.what == f"Synced from the gateway by {users(world.admin).name}"
+    assert event.detail == "nothing changed, still amount differs"
