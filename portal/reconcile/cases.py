@@ -159,6 +159,41 @@ def _arrays(names, group):
     return params
 
 
+# What a run's write may undo: an admin's resolution (the case reopened, or matched anew,
+# when a side's record changed since), read before the write and audited after it.
+RESOLUTION = ("status", "reason", "resolution", "note", "resolved_by_id", "resolved_at")
+
+
+def lock_resolutions(case_ids) -> dict[int, dict]:
+    """The cases among ``case_ids`` (about to be rewritten by a run) that hold a
+    resolution, as {id: RESOLUTION and both sides' keys}. All of them are row-locked first
+    (PostgreSQL ``FOR UPDATE``, in id order): an admin's accept or sync of one waits for
+    the run's commit instead of landing between this read and the write, unaudited."""
+    if not case_ids:
+        return {}
+    columns = [ReconCase.id, *(getattr(ReconCase, c) for c in RESOLUTION)]
+    columns += [ReconCase.theirs_key, ReconCase.ours_key]
+    query = sa.select(*columns).where(ReconCase.id.in_(sorted(case_ids))).order_by(ReconCase.id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = {}
+    for row in db.session.execute(query):
+        values = row._asdict()
+        if values["resolution"] is not None:
+            found[values.pop("id")] = values
+    return found
+
+
+def now_stored(case_ids) -> dict[int, dict]:
+    """``lock_resolutions``'s columns of ``case_ids`` as they are now (after a write)."""
+    if not case_ids:
+        return {}
+    columns = [ReconCase.id, *(getattr(ReconCase, c) for c in RESOLUTION)]
+    columns += [ReconCase.theirs_key, ReconCase.ours_key]
+    rows = db.session.execute(sa.select(*columns).where(ReconCase.id.in_(sorted(case_ids))))
+    return {row.id: {k: v for k, v in row._asdict().items() if k != "id"} for row in rows}
+
+
 def upsert(rows: list[dict]):
     """Write ``rows`` (dicts with every column of UPDATED, the JSON ``DETAIL`` ones only
     when the case keeps them, plus kind, reference, first_run_id, first_seen_at)."""

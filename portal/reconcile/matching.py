@@ -248,6 +248,42 @@ def time_off(ours: Side, theirs: Side, tolerance: int) -> int:
     return 0
 
 
+def what_changed(theirs_before, theirs_now, ours_before, ours_now) -> str:
+    """Why a resolved case was rewritten, in words, from the sides' keys (``Side.key``)
+    before and now: "the gateway's record changed (amount 60000 → 65000 paise)"."""
+    parts = []
+    for whose, before, now in (
+        ("the gateway's record", theirs_before, theirs_now),
+        ("our record", ours_before, ours_now),
+    ):
+        if before == now:
+            continue
+        if now is None:
+            parts.append(f"{whose} is gone")
+        elif before is None:
+            parts.append(f"{whose} appeared")
+        else:
+            parts.append(f"{whose} changed ({_key_changes(before, now)})")
+    return "; ".join(parts) or "a side's record changed"
+
+
+def _key_changes(before, now):
+    (a_amount, a_status, a_at, *a_rest), (b_amount, b_status, b_at, *b_rest) = (
+        before.split("|"),
+        now.split("|"),
+    )
+    said = []
+    if a_amount != b_amount:
+        said.append(f"amount {a_amount} → {b_amount} paise")
+    if a_status != b_status:
+        said.append(f"status {a_status} → {b_status}")
+    if a_at != b_at and is_digits(a_at) and is_digits(b_at):
+        said.append(f"time {int(b_at) - int(a_at):+d} s")
+    if a_rest != b_rest:
+        said.append("another row of ours")
+    return ", ".join(said) or "as recorded"
+
+
 @dataclass(slots=True)
 class Existing:
     """A stored case, as much of it as deciding a write needs."""

@@ -15,20 +15,25 @@ or, when the fee went to the wallet instead (slot gone, paid late), at that cred
 ledger posting keyed ``reschedule_unapplied:<id>:<payment>``). A fee payment its row does
 not record (the wrong amount, a second payment on the order) has a ``FeeCapture`` row of
 its own: ours at its capture, for the amount captured, captured (its money went to the
-wallet). A refund of a fee is a ``refunds`` row like any other."""
+wallet). A refund of a fee is a ``refunds`` row like any other.
+
+A gateway payment we never learnt the id of is ours by its order (``payments_by_order``);
+a payment link's, whose order Razorpay makes only when the link is paid, by the link's
+notes on that order, which name our row (``links_by_notes``)."""
 
 from collections.abc import Iterable, Iterator
 from functools import partial
 
 import sqlalchemy as sa
 
-from portal.booking.models import FeeCapture, Reschedule
+from portal.booking.models import FeeCapture, MasterBooking, Reschedule
 from portal.booking.reschedule_payment import FEE_CREDITED_AT, UNAPPLIED
 from portal.db import UTCDateTime
+from portal.domain.ids import parse_id
 from portal.domain.states import RescheduleStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
-from portal.payments.models import Payment
+from portal.payments.models import LINK, Payment
 from portal.payouts.models import Payout, PayoutAttempt
 from portal.reconcile.matching import Side, our_side
 from portal.refunds.models import Refund
@@ -269,12 +274,16 @@ def by_reference(kind, references: Iterable[str]) -> dict[str, Side]:
     return found
 
 
-def payments_by_order(gateway_sides: Iterable[Side]) -> tuple[dict[str, Side], set[str]]:
+def payments_by_order(
+    gateway_sides: Iterable[Side], notes_by_order: dict | None = None
+) -> tuple[dict[str, Side], set[str]]:
     """Our payment row for a gateway payment we never learnt the id of (its webhooks and
-    the checkout callback lost): found by the order it was made for. Keyed by the gateway
-    payment's id; the side is our row as it stands (pending, or expired since). Second:
-    the gateway payments whose order our row says was paid by ANOTHER payment (paid twice:
-    duplicates)."""
+    the checkout callback lost): found by the order it was made for, or, for a payment
+    link's payment, by the link's notes on that order (``notes_by_order``: order id ->
+    the order's notes, ``links_by_notes``). Keyed by the gateway payment's id; the side is
+    our row as it stands (pending, or expired since). Second: the gateway payments whose
+    order our row says was paid by ANOTHER payment (paid twice: duplicates)."""
+    gateway_sides = list(gateway_sides)
     by_order = {}
     for side in gateway_sides:
         if side.order_id:
@@ -297,17 +306,83 @@ def payments_by_order(gateway_sides: Iterable[Side]) -> tuple[dict[str, Side], s
             for theirs in by_order[order_id]:
                 if paid_by and paid_by != theirs.reference:
                     duplicates.add(theirs.reference)
-                found[theirs.reference] = our_side(
-                    "payment",
-                    theirs.reference,
-                    amount,
-                    status,
-                    _unix(created_at),
-                    our_type="payment",
-                    our_id=pid,
-                    visit_id=visit_id,
+                found[theirs.reference] = _payment_side(
+                    theirs.reference, pid, visit_id, amount, status, created_at
                 )
         _fees_by_order(orders[i : i + CHUNK], by_order, found, duplicates)
+    if notes_by_order:
+        rest = [side for side in gateway_sides if side.reference not in found]
+        by_link, paid_twice = links_by_notes(rest, notes_by_order)
+        found.update(by_link)
+        duplicates |= paid_twice
+    return found, duplicates
+
+
+def _payment_side(reference, pid, visit_id, amount, status, created_at):
+    return our_side(
+        "payment",
+        reference,
+        amount,
+        status,
+        _unix(created_at),
+        our_type="payment",
+        our_id=pid,
+        visit_id=visit_id,
+    )
+
+
+def named_link(notes):
+    """(our payment row's id, its visit's number) that a payment link's notes name
+    (``booking.links`` gives every link ``{"visit": number, "portal_payment": id}``), or
+    None."""
+    if not isinstance(notes, dict):
+        return None
+    payment_id, number = parse_id(notes.get("portal_payment")), notes.get("visit")
+    if payment_id is None or not isinstance(number, str) or not number:
+        return None
+    return payment_id, number
+
+
+def links_by_notes(gateway_sides, notes_by_order) -> tuple[dict[str, Side], set[str]]:
+    """Our payment link's row for a gateway payment made through the link that we never
+    heard of (every webhook and the link's return lost). Razorpay makes a link's order
+    only when the link is paid, so the row has no order id to be found by; the link's
+    notes, which Razorpay gives that order (``notes_by_order``: order id -> notes), name
+    it. As for the webhooks (``payments.records.find_payment``), our id in the notes
+    counts only for a link's row, and only of the visit the notes name (SQLite hands a
+    rolled-back link row's id to the next row, another visit's), and not for a row that
+    recorded another order. Returns what ``payments_by_order`` does."""
+    named = {}
+    for side in gateway_sides:
+        link = named_link(notes_by_order.get(side.order_id)) if side.order_id else None
+        if link is not None:
+            named.setdefault(link[0], []).append((side, link[1]))
+    ids = sorted(named)
+    found, duplicates = {}, set()
+    for i in range(0, len(ids), CHUNK):
+        rows = db.session.execute(
+            sa.select(
+                Payment.id,
+                Payment.master_id,
+                MasterBooking.number,
+                Payment.razorpay_order_id,
+                Payment.razorpay_payment_id,
+                Payment.amount,
+                Payment.status,
+                Payment.created_at,
+            )
+            .join(MasterBooking, MasterBooking.id == Payment.master_id)
+            .where(Payment.id.in_(ids[i : i + CHUNK]), Payment.kind == LINK)
+        )
+        for pid, visit_id, number, order_id, paid_by, amount, status, created_at in rows:
+            for theirs, named_visit in named[pid]:
+                if named_visit != number or order_id not in (None, theirs.order_id):
+                    continue
+                if paid_by and paid_by != theirs.reference:
+                    duplicates.add(theirs.reference)
+                found[theirs.reference] = _payment_side(
+                    theirs.reference, pid, visit_id, amount, status, created_at
+                )
     return found, duplicates
 
 

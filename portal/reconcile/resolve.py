@@ -10,7 +10,8 @@ gateway is applied to ours. Then the case is compared again: MATCHED when both s
 agree (our time is the sync's, so a time difference is not held against it), else it
 stays open with what still differs. A case the handlers cannot change (an amount altered
 at the gateway, a payment or refund we never made, a record the gateway does not have, a
-record it lists twice) is refused with a message: accept it instead.
+record it lists twice) is refused with a message: accept it instead. A sync that changed
+nothing is audited as ``reconcile.case_sync_unchanged``, not as a change.
 
 **Accept** closes the case as RESOLVED with the admin's note (at least 10 characters), and
 posts the money the two records disagree on between gateway clearing and suspense
@@ -43,9 +44,11 @@ from portal.gateway.confirm import (
 )
 from portal.gateway.errors import GatewayError
 from portal.payments import records
+from portal.payments.models import Payment
 from portal.payouts import status as payout_status
 from portal.payouts.gateway import gateway as payouts_gateway
 from portal.reconcile import cases, ours, suspense
+from portal.reconcile import source as gateway_source
 from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
 from portal.reconcile.models import Reason, ReconCase
 from portal.refunds import execute as refunds
@@ -54,6 +57,7 @@ log = logging.getLogger("portal.reconcile")
 
 MIN_NOTE = 10
 SYNCED, ACCEPTED = "synced", suspense.ACCEPTED
+SYNCED_ACTION, SYNC_UNCHANGED = "reconcile.case_synced", "reconcile.case_sync_unchanged"
 OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
 
 
@@ -99,7 +103,14 @@ def _clear_flag(actor, case, visit):
 
 
 def _snapshot(case):
-    return {"status": case.status, "reason": case.reason, "resolution": case.resolution}
+    # The note too: the case page's history reads it from the log (``history``), as a run
+    # that reopens the case clears it from the row.
+    return {
+        "status": case.status,
+        "reason": case.reason,
+        "resolution": case.resolution,
+        "note": case.note,
+    }
 
 
 def accept(actor, case_id, note):
@@ -147,7 +158,7 @@ def sync(actor, case_id):
             raise ResolveError("The gateway lists this record twice: nothing to sync. Accept it.")
     # The gateway is asked outside any transaction; the use cases lock what they change.
     try:
-        found = _apply(kind, reference)
+        found, order_notes = _apply(kind, reference)
     except Unconfirmed as exc:
         raise ResolveError(f"The gateway's record does not confirm it: {exc}") from None
     except GatewayError as exc:
@@ -155,11 +166,11 @@ def sync(actor, case_id):
     with unit_of_work():
         visit = _lock_visit_of(case_id)
         case = _open_case(case_id, closed_ok=True)
-        before = _snapshot(case)
+        before, sides_before = _snapshot(case), (case.ours_key, case.theirs_key)
         theirs = gateway_side(kind, found)
         fresh = ours.by_reference(kind, [reference]).get(reference)
         if fresh is None and kind == "payment":
-            fresh = ours.payments_by_order([theirs])[0].get(reference)
+            fresh = ours.payments_by_order([theirs], order_notes)[0].get(reference)
         outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
         cases.show_sides(case, fresh, theirs)
         # A time difference is the sync's own doing only when the sync changed our side
@@ -176,7 +187,13 @@ def sync(actor, case_id):
             case.reason = outcome.reason
         # Only an accepted case holds suspense postings (one a race reopened may have some).
         suspense.take_back([case.id])
-        record(actor, "reconcile.case_synced", "recon_case", case.id, before, _snapshot(case))
+        after = _snapshot(case)
+        if after != before or (case.ours_key, case.theirs_key) != sides_before:
+            record(actor, SYNCED_ACTION, "recon_case", case.id, before, after)
+        else:
+            # Nothing to apply and nothing new: the attempt is audited, not as a change
+            # (review finding: it was "case_synced" with before = after).
+            record(actor, SYNC_UNCHANGED, "recon_case", case.id, after={**after, "changed": False})
         _clear_flag(actor, case, visit)
         unchanged = case.status != ReconCaseStatus.MATCHED
     if unchanged:
@@ -188,20 +205,22 @@ def sync(actor, case_id):
 
 
 def _apply(kind, reference):
-    """The gateway's record, fetched and applied through the webhook use cases."""
+    """The gateway's record, fetched and applied through the webhook use cases; and, for
+    a payment, the notes of its order when they were read (``_link_payment``)."""
     if kind == "payment":
         found = confirmed_payment(get_payin(), {"id": reference}, captured=False)
+        notes = {}
         if was_captured(found):
-            payment = records.find_payment(
-                order_id=found.get("order_id"),
-                notes=found.get("notes"),
-                razorpay_payment_id=found["id"],
-            )
             fee = reschedule_payment.find_by_order(found.get("order_id"))
+            payment = records.find_payment(
+                order_id=found.get("order_id"), razorpay_payment_id=found["id"]
+            )
             if payment is None and fee is not None:
                 # A reschedule fee: moves the booking, or puts the fee in the wallet.
                 reschedule_payment.payment_captured(fee.id, found["id"], int(found["amount"]))
-                return found
+                return found, notes
+            if payment is None:
+                payment, notes = _link_payment(found)
             if payment is None:
                 raise ResolveError("Not a payment of ours: nothing to apply. Accept it.")
             payment_events.capture(
@@ -211,20 +230,38 @@ def _apply(kind, reference):
                 method=found.get("method"),
                 source="reconcile",
             )
-        return found
+        return found, notes
     if kind == "refund":
         found = confirmed_refund(get_payin(), {"id": reference})
         if refunds.find_refund_for(found) is None:
             raise ResolveError("Not a refund of ours: nothing to apply. Accept it.")
         refunds.refund_event(found)
-        return found
+        return found, {}
     if kind == "payout":
         found = confirmed_payout(payouts_gateway(), {"id": reference})
         if payout_status.find_attempt(found) is None:
             raise ResolveError("Not a payout of ours: nothing to apply. Accept it.")
         payout_status.apply_remote(found, confirm=True)
-        return found
+        return found, {}
     raise ResolveError(f"A {kind} case cannot be synced.")
+
+
+def _link_payment(found):
+    """Our payment link's row a captured gateway payment was made through, as a run finds
+    it (``ours.links_by_notes``): by the link's notes, the payment's own or else its
+    order's (Razorpay gives a link's order the link's notes; the payment may carry none).
+    Returns (the row or None, {order id: notes} read)."""
+    order_id = found.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        return None, {}
+    theirs = gateway_side("payment", found)
+    notes = {order_id: found.get("notes")}
+    side = ours.links_by_notes([theirs], notes)[0].get(theirs.reference)
+    if side is None:
+        source = gateway_source.AdapterSource(get_payin(), payouts_gateway())
+        notes = gateway_source.order_notes(source, [order_id])
+        side = ours.links_by_notes([theirs], notes)[0].get(theirs.reference)
+    return (db.session.get(Payment, side.our_id) if side else None), notes
 
 
 def resolve_many(actor, case_ids, action, note=None):

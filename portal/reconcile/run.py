@@ -55,6 +55,7 @@ from portal.reconcile.matching import (
     compare,
     moves_money,
     next_status,
+    what_changed,
 )
 from portal.reconcile.models import Reason, ReconCase, ReconRun
 from portal.reconcile.window import day_window
@@ -107,6 +108,9 @@ class Plan:
     gateway_records: int = 0
     our_records: int = 0
     requests: int = 0
+    # The notes of the orders of gateway payments we know by neither id nor order (a
+    # payment link's, whose order Razorpay made at the payment): read again at the write.
+    order_notes: dict[str, dict] = field(default_factory=dict)
 
     def add(self, kind, ref, theirs, ours, outcome, duplicate):
         self.gateway_records += theirs is not None
@@ -212,9 +216,13 @@ def start_run(start, end, *, trigger, actor=None, background=False):
 
 
 def default_source():
-    from portal.gateway import get_payin, get_payouts
+    """The gateway as the portal reaches it: pay-ins through the app's adapter, RazorpayX
+    through the payout engine's own, behind its rate limit (docs/payouts.md: every
+    RazorpayX call takes a token, a run's pages too)."""
+    from portal.gateway import get_payin
+    from portal.payouts.gateway import gateway as payouts_gateway
 
-    return gateway_source.AdapterSource(get_payin(), get_payouts())
+    return gateway_source.AdapterSource(get_payin(), payouts_gateway())
 
 
 def execute(run_id, *, source=None):
@@ -359,6 +367,15 @@ def _compare_kind(plan, kind, theirs, duplicates, start, end, source, judge):
             by_order, paid_twice = ours.payments_by_order(unknown)
             mine.update(by_order)
             duplicates |= paid_twice
+        # A payment link's payment: its order is Razorpay's, made when the link was paid;
+        # the link's notes on that order name our row (asked for the few still unknown).
+        unnamed = [t for t in unknown if t.reference not in mine and t.order_id]
+        if unnamed:
+            notes = gateway_source.order_notes(source, {t.order_id for t in unnamed})
+            plan.order_notes.update(notes)
+            by_link, paid_twice = ours.links_by_notes(unnamed, notes)
+            mine.update(by_link)
+            duplicates |= paid_twice
     fetched = gateway_source.fetch_each(source, kind, lost) if lost else {}
     for ref, o in lost.items():
         add(ref, fetched.get(ref), o)
@@ -381,8 +398,9 @@ def recompare(item: Item, fresh: Side | None, now: int) -> Item:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _fresh_ours(items):
-    """Our side of ``items`` read again (after their visits were locked)."""
+def _fresh_ours(items, order_notes):
+    """Our side of ``items`` read again (after their visits were locked); ``order_notes``:
+    the orders' notes the comparison read (``Plan.order_notes``)."""
     by_kind = {}
     for item in items:
         by_kind.setdefault(item.kind, []).append(item)
@@ -392,7 +410,7 @@ def _fresh_ours(items):
         if kind == "payment":
             rest = [i.theirs for i in group if i.reference not in found and i.theirs]
             if rest:
-                found.update(ours.payments_by_order(rest)[0])
+                found.update(ours.payments_by_order(rest, order_notes)[0])
         for item in group:
             fresh[(kind, item.reference)] = found.get(item.reference)
     return fresh
@@ -409,7 +427,7 @@ def _write(run, plan: Plan):
     # as every path that takes both does).
     ours.lock_refunds(sorted({i.ours.our_id for i in unmatched if i.kind == "refund" and i.ours}))
     if unmatched:
-        fresh = _fresh_ours(unmatched)
+        fresh = _fresh_ours(unmatched, plan.order_notes)
         again = {
             (i.kind, i.reference): recompare(i, fresh[(i.kind, i.reference)], int(now.timestamp()))
             for i in unmatched
@@ -440,7 +458,9 @@ def _write(run, plan: Plan):
                 if item.ours and item.ours.visit_id:
                     flag_visits.add(item.ours.visit_id)
             rows.append(_row(run, item, target, now))
+        resolved = cases.lock_resolutions(rewritten)
         cases.upsert(rows)
+        _audit_undone(run, resolved)
         # Cases the write left unaccepted take back their suspense postings: an admin's
         # accept may have committed after ``existing`` read the case (its resolution there
         # says nothing), so the postings and the case as written decide.
@@ -463,6 +483,41 @@ def _write(run, plan: Plan):
             lifecycle.needs_attention(visit, ATTENTION_RECONCILIATION)
     if reasons:
         _alert(run, reasons)
+
+
+REOPENED, REMATCHED = "reconcile.case_reopened", "reconcile.case_rematched"
+
+
+def _audit_undone(run, resolved):
+    """Audit each admin's resolution the write replaced (``resolved``: read before it,
+    ``cases.lock_resolutions``): the case reopened (or matched anew) because a side's
+    record changed. Before: the resolution, who, when, the note; after: the case as the
+    run left it, the run, why. No actor: the run did it (review finding: the note and
+    the resolver were wiped from the case with no entry)."""
+    for case_id, now in cases.now_stored(list(resolved)).items():
+        before = resolved[case_id]
+        if now["resolution"] is not None:
+            continue  # kept (``KEEPS_A_RESOLUTION``)
+        because = what_changed(
+            before["theirs_key"], now["theirs_key"], before["ours_key"], now["ours_key"]
+        )
+        record(
+            None,
+            REMATCHED if now["status"] == ReconCaseStatus.MATCHED else REOPENED,
+            "recon_case",
+            case_id,
+            before={
+                **{k: before[k] for k in cases.RESOLUTION},
+                "resolved_at": before["resolved_at"].isoformat() if before["resolved_at"] else None,
+            },
+            after={
+                "status": now["status"],
+                "reason": now["reason"],
+                "resolution": None,
+                "run_id": run.id,
+                "because": because,
+            },
+        )
 
 
 def _one_writer_at_a_time():

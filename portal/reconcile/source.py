@@ -44,6 +44,12 @@ class AdapterSource:
         except NotFound:
             return None
 
+    def order(self, order_id):
+        try:
+            return self.payin.fetch_order(order_id)
+        except NotFound:
+            return None
+
 
 class Collected:
     """One kind's gateway records: reference -> Side, and the references listed twice."""
@@ -89,4 +95,18 @@ def fetch_each(source, kind, references: Iterable[str]) -> dict[str, Side]:
         if side.reference != reference:
             raise Garbage(f"asked for {kind} {reference}, the gateway answered {side.reference}")
         found[reference] = side
+    return found
+
+
+def order_notes(source, order_ids: Iterable[str]) -> dict[str, dict]:
+    """The notes of each order that has some, fetched one by one: asked only for the few
+    captured payments of the window that no row of ours knows by id or order, to find a
+    payment link's (Razorpay makes a link's order when the link is paid and gives it the
+    link's notes; the payment itself may carry none)."""
+    found = {}
+    for order_id in sorted(set(order_ids)):
+        record = source.order(order_id)
+        notes = record.get("notes") if isinstance(record, dict) else None
+        if isinstance(notes, dict) and notes:
+            found[order_id] = notes
     return found

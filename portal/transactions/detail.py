@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from portal.booking.models import FeeCapture, Reschedule
 from portal.booking.postings import CLOSED_ACCOUNT_CAPTURE
 from portal.extensions import db
-from portal.gateway import get_payin, get_payouts
+from portal.gateway import get_payin
 from portal.gateway.errors import GatewayError, NotFound
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import Payment
+from portal.payouts.gateway import gateway as payouts_gateway
 from portal.payouts.models import Payout, PayoutAttempt
 from portal.refunds.models import Refund
 from portal.settlements.models import Settlement
@@ -152,7 +153,8 @@ def gateway_side(m: MoneyMovement) -> GatewaySide:
         elif ref.startswith("setl_"):
             raw = get_payin().fetch_settlement(ref)
         elif ref.startswith("pout_"):
-            raw = get_payouts().fetch_payout(ref)
+            # The payout engine's adapter, behind RazorpayX's rate limit (docs/payouts.md).
+            raw = payouts_gateway().fetch_payout(ref)
         else:
             return GatewaySide(error="This movement has no record at Razorpay.")
     except NotFound:

@@ -7,6 +7,7 @@ money to be dealt with (owed back to a stray payer, claimed from Razorpay) is in
 
 import sqlalchemy as sa
 
+from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.gateway import get_payin
 from portal.ledger.accounts import RECONCILIATION_SUSPENSE
@@ -101,6 +102,13 @@ def test_an_accept_between_a_runs_read_and_its_write_is_taken_back(
     case = case_for(stray["id"])
     assert (case.status, case.resolution) == ("discrepancy", None)
     assert balance(RECONCILIATION_SUSPENSE) == 0
+    # The accept the write undid is audited, though the run read the case open.
+    [reopened] = db.session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.action == "reconcile.case_reopened", AuditEntry.object_id == str(case_id)
+        )
+    ).all()
+    assert reopened.before["resolution"] == "accepted" and reopened.actor_id is None
     resolve.accept(admin(world), case_id, "Not ours: to be refunded to payer")
     assert balance(RECONCILIATION_SUSPENSE) == 50_000
     assert clearing_findings() == []

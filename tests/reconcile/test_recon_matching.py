@@ -11,6 +11,7 @@ from portal.reconcile.matching import (
     gateway_side,
     next_status,
     our_side,
+    what_changed,
 )
 
 NOW = 1_780_300_000
@@ -174,3 +175,14 @@ def test_an_authorization_given_back_uncaptured_is_no_money_in():
     with pytest.raises(Unconfirmed):
         confirmed_payment(Payin(given_back), record)
     assert confirmed_payment(Payin(refunded), record)["id"] == "pay_1"
+
+
+def test_what_changed_words_the_sides_keys():
+    assert what_changed("500|captured|100|", "700|captured|100|", "500|SUCCESSFUL|90|3", None) == (
+        "the gateway's record changed (amount 500 → 700 paise); our record is gone"
+    )
+    assert what_changed("500|captured|100|", "500|failed|220|", "k", "k") == (
+        "the gateway's record changed (status captured → failed, time +120 s)"
+    )
+    assert what_changed(None, "500|captured|100|", "k", "k") == "the gateway's record appeared"
+    assert what_changed("k", "k", "k", "k") == "a side's record changed"

@@ -9,6 +9,7 @@ import time_machine
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.jobs import sweep_outbox
+from portal.payouts import gateway as payouts_gateway
 from portal.payouts import runs
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase
@@ -24,25 +25,12 @@ TUESDAY = datetime(2026, 11, 3, 5, 0, tzinfo=UTC)  # Tue 3 Nov 2026, 10:30 IST
 BEFORE_MIDNIGHT = datetime(2026, 11, 3, 18, 28, tzinfo=UTC)  # Tue 3 Nov 2026, 23:58 IST
 
 
-class PayoutsOnly:
-    """The gateway's side through the real RazorpayX adapter; no pay-in records here."""
-
-    def __init__(self, adapter):
-        self.adapter = adapter
-
-    def page(self, kind, start, end, skip):
-        if kind != "payout":
-            return []
-        return self.adapter.list_payouts_page(start, end, count=100, skip=skip)["items"]
-
-    def fetch(self, kind, reference):
-        return self.adapter.fetch_payout(reference) if kind == "payout" else None
-
-
 def _run_day(x, day):
+    """A run of the day as the schedule makes it: its own source, which reads RazorpayX
+    through the engine's adapter (here the ``x`` sandbox)."""
     start, end = day_window(day, day)
     run = recon.start_run(start, end, trigger=recon.ADMIN)
-    run = recon.execute(run.id, source=PayoutsOnly(x.adapter))
+    run = recon.execute(run.id)
     assert run.status == "finished", run.error
     db.session.expire_all()
     query = db.select(ReconCase).where(ReconCase.kind == "payout").order_by(ReconCase.id)
@@ -89,3 +77,19 @@ def test_a_payout_sent_after_midnight_belongs_to_the_next_day(world, x):
         assert (case.status, case.reason) == ("matched", None), (case.status, case.reason)
         (again,) = _run_day(x, date(2026, 11, 3))
         assert (again.id, again.status) == (case.id, "matched")
+
+
+def test_a_run_reads_razorpayx_through_the_engines_rate_limited_adapter(world, x, app):
+    """Every RazorpayX call takes a token (docs/payouts.md, "Rate limit"), a run's pages
+    and fetches too, and a run reads the adapter the payout engine uses (review finding:
+    it built its own from ``get_payouts()``, past the bucket; with the sandbox installed
+    as the engine's adapter, a clean run reported its processed payout missing at the
+    gateway, and these tests gave the run a source of their own)."""
+    with time_machine.travel(TUESDAY, tick=True) as traveller:
+        _paid_after_three_500s(world, x, traveller, datetime.now(UTC))
+        traveller.move_to(TUESDAY + timedelta(hours=3))
+        bucket = payouts_gateway.bucket(app)
+        taken = bucket.acquired
+        (case,) = _run_day(x, date(2026, 11, 3))
+        assert (case.status, case.reason) == ("matched", None), (case.status, case.reason)
+        assert bucket.acquired >= taken + 2  # the payouts' page and the empty page after it

@@ -9,10 +9,12 @@ import sqlalchemy as sa
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
+from portal.payouts import gateway as payouts_gateway
 from portal.payouts import runs
 from portal.payouts.runs import ist_today
 from portal.payouts.status import apply_remote
 from portal.transactions import projection
+from portal.transactions.detail import gateway_side
 from portal.transactions.filters import MovementFilter
 from portal.transactions.models import MoneyMovement
 from portal.transactions.queries import summary
@@ -97,3 +99,20 @@ def test_a_reversed_payouts_fee_comes_back_on_its_reversal(world, x):
     s = _today()
     assert (s.payouts, s.gateway_fees, s.net) == (0, 0, 0)
     assert s.net == account(chart.BANK)
+
+
+def test_a_payouts_detail_reads_razorpayx_through_the_engines_rate_limited_adapter(world, x, app):
+    """The detail page's gateway side of a payout is the payout engine's RazorpayX adapter,
+    a token taken (docs/payouts.md, "Rate limit"; review finding: it asked
+    ``get_payouts()`` directly, past the bucket, an adapter the engine may not use)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    bucket = payouts_gateway.bucket(app)
+    taken = bucket.acquired
+    side = gateway_side(payout_row(payout.id))
+    assert side.error is None and side.record["id"] == payout.razorpay_payout_id
+    assert side.record["status"] == "processed"
+    assert bucket.acquired == taken + 1

@@ -11,6 +11,7 @@ from portal.exports import ExportError
 from portal.reconcile import queries
 from portal.reconcile import resolve as resolving
 from portal.reconcile import run as runs
+from portal.reconcile.history import case_history
 from portal.transactions import references
 from portal.web.admin import bp
 from portal.web.exporting import csv_download
@@ -139,7 +140,7 @@ def _case_or_404(case_id):
 @bp.get("/reconciliation/cases/<int:case_id>")
 def reconciliation_case(case_id):
     case = _case_or_404(case_id)
-    return render(CASE, case=case, form=AcceptForm(formdata=None))
+    return render(CASE, case=case, form=AcceptForm(formdata=None), history=case_history(case.id))
 
 
 @bp.get("/reconciliation/cases/by-reference/<reference>")
@@ -186,7 +187,7 @@ def reconciliation_accept(case_id):
         else:
             flash("Accepted with your note.", "success")
             return redirect(url_for("admin.reconciliation_case", case_id=case_id), 303)
-    return render_form(CASE, form, case=case)
+    return render_form(CASE, form, case=case, history=case_history(case.id))
 
 
 @bp.post("/reconciliation/cases/bulk")

@@ -1,0 +1,160 @@
+"""Payment links in a run: a link's payment whose webhooks were all lost is ours, found by
+the link's notes on the order Razorpay made when the link was paid (a link's row never
+learns that order: Razorpay makes it only at the payment). It is a status difference on
+our link's row, which flags the visit, never a stray (review finding: it was reported
+``missing_ours`` with no visit, and the visit stayed unpaid and unflagged)."""
+
+from datetime import timedelta
+
+import pytest
+
+from portal import jobs
+from portal.booking import links, lookup, visits
+from portal.booking.models import ATTENTION_LATE_PAYMENT, ATTENTION_RECONCILIATION
+from portal.extensions import db
+from portal.payments.models import Payment
+from portal.reconcile import resolve
+from tests.booking.factories import at
+from tests.reconcile.conftest import (  # noqa: F401
+    _ledger_stays_sound,
+    clock,
+    gateway,
+    users,
+    world,
+)
+from tests.reconcile.helpers import LOST_CAPTURE, admin, case_for, later, run_day
+
+LOST_LINK = LOST_CAPTURE + ",payment_link.paid"
+
+
+def _link_paid_only_at_gateway(world, users, gateway, *, notes_on_payment=True):
+    """An admin sends a link, the patient pays it, every webhook is lost. Returns (visit
+    id, our link's row id, the gateway payment id). ``notes_on_payment=False``: the
+    gateway's payment carries no notes, only its order does (the link's), as at Razorpay
+    (its sample ``payment_link.paid``: the payment's notes empty, the order's the link's)."""
+    patient = users(world.patients[0])
+    item = visits.add_item(
+        admin(world),
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(3, 10),
+    )
+    link = links.create_payment_link(admin(world), item.master_id)
+    gateway.sandbox.set_faults(drop_events=LOST_LINK)
+    assert gateway.pay_link(link.link_url).status_code < 400
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    store = gateway.sandbox.store
+    order_id = store.links[link.razorpay_link_id]["order_id"]
+    [paid] = [p for p in store.payments.values() if p["order_id"] == order_id]
+    assert paid["status"] == "captured"
+    if not notes_on_payment:
+        gateway.sandbox.set_faults(alter={paid["id"]: {"notes": {}}})
+    db.session.expire_all()
+    visit = lookup.get_visit(item.master_id)
+    assert visit.status == "PENDING_PAYMENT" and visit.attention is None
+    row = db.session.get(Payment, link.id)
+    assert (row.status, row.razorpay_payment_id, row.razorpay_order_id) == ("PENDING", None, None)
+    return item.master_id, link.id, paid["id"]
+
+
+@pytest.mark.parametrize(
+    "notes_on_payment", [True, False], ids=["notes-on-the-payment", "notes-only-on-the-order"]
+)
+def test_a_link_payment_whose_webhooks_are_lost_is_ours_and_flags_its_visit(
+    world, users, gateway, clock, notes_on_payment
+):
+    visit_id, row_id, pay_id = _link_paid_only_at_gateway(
+        world, users, gateway, notes_on_payment=notes_on_payment
+    )
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id)
+    assert (case.status, case.reason, case.visit_id) == ("discrepancy", "status_differs", visit_id)
+    assert (case.our_type, case.our_id) == ("payment", row_id)
+    assert (case.our_status, case.gateway_status) == ("PENDING", "captured")
+    assert lookup.get_visit(visit_id).attention == ATTENTION_RECONCILIATION
+    assert run.new_discrepancies == 1
+    # A re-run finds the same row: the same case, nothing new.
+    assert run_day(world).new_discrepancies == 0
+    assert case_for(pay_id).reason == "status_differs"
+    # Sync applies the capture to the link's row: the visit confirmed, the case closed.
+    resolve.sync(admin(world), case.id)
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert (visit.status, visit.attention) == ("CONFIRMED", None)
+    row = db.session.get(Payment, row_id)
+    assert (row.status, row.razorpay_payment_id) == ("SUCCESSFUL", pay_id)
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("matched", "synced")
+    assert run_day(world).new_discrepancies == 0 and case_for(pay_id).status == "matched"
+
+
+def _paid_outside(gateway, notes, amount):
+    """A captured payment for an order the portal never made, whose notes say ``notes``
+    (its webhooks dropped: only a run sees it)."""
+    store = gateway.sandbox.store
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
+    order = store.create_order({"amount": amount, "receipt": "elsewhere", "notes": notes})
+    paid = store.pay_order(order["id"])
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    return paid["id"]
+
+
+def test_notes_that_name_a_row_of_ours_wrongly_leave_the_payment_a_stray(
+    world, users, gateway, clock
+):
+    """Our id in the notes counts only for a link's row of the visit the notes name (SQLite
+    may hand a rolled-back link row's id to another visit's row), as for webhooks."""
+    patient = users(world.patients[0])
+    item = visits.add_item(
+        admin(world),
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(3, 10),
+    )
+    link = links.create_payment_link(admin(world), item.master_id)
+    number = lookup.get_visit(item.master_id).number
+    other_visit = _paid_outside(
+        gateway, {"visit": "V999999", "portal_payment": str(link.id)}, link.amount
+    )
+    not_a_link = _paid_outside(
+        gateway, {"visit": number, "portal_payment": str(link.id + 1000)}, link.amount
+    )
+    later(clock)
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    for pay_id in (other_visit, not_a_link):
+        case = case_for(pay_id)
+        assert (case.reason, case.visit_id, case.our_id) == ("missing_ours", None, None)
+    assert lookup.get_visit(item.master_id).attention is None
+
+
+def test_a_lost_link_payment_is_ours_after_the_link_expired_here(world, users, gateway, clock):
+    """The link expired on our side (and a new one was sent) while its payment, captured
+    at the gateway, was never heard of: the expired row is found all the same, and a sync
+    captures it as any late capture (here the money to the wallet, the admin told)."""
+    visit_id, row_id, pay_id = _link_paid_only_at_gateway(world, users, gateway)
+    row = db.session.get(Payment, row_id)
+    clock.move_to(row.expires_at + timedelta(minutes=1))
+    jobs.run_periodic(links.EXPIRE_LINKS)
+    db.session.expire_all()
+    assert db.session.get(Payment, row_id).status == "EXPIRED"
+    run = run_day(world)
+    assert run.status == "finished", run.error
+    case = case_for(pay_id)
+    assert (case.reason, case.visit_id, case.our_id) == ("status_differs", visit_id, row_id)
+    assert (case.our_status, case.gateway_status) == ("EXPIRED", "captured")
+    assert lookup.get_visit(visit_id).attention == ATTENTION_RECONCILIATION
+    resolve.sync(admin(world), case.id)
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    [late] = [p for p in visit.payments if p.razorpay_payment_id == pay_id]
+    assert (late.id, late.status) != (row_id, "EXPIRED") and late.status == "SUCCESSFUL"
+    assert visit.attention == ATTENTION_LATE_PAYMENT
+    assert (case_for(pay_id).status, case_for(pay_id).resolution) == ("matched", "synced")
