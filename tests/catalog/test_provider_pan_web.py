@@ -210,7 +210,7 @@ def test_the_tds_page_sends_a_provider_without_a_pan_to_enter_it(client, catalog
     )
     client.post("/provider/bank/pan", data={"pan": PAN, "confirm_pan": PAN})
     page = text(client.get("/provider/earnings/tds"))
-    assert f"Your PAN on file: {SHOWN} If it is wrong, ask the clinic to correct it." in page
+    assert f"Your PAN on file: {SHOWN}. If it is wrong, ask the clinic to correct it." in page
     assert "PAN not on file" not in page and PAN not in page
 
 
