@@ -20,6 +20,7 @@ from markupsafe import Markup
 from portal.audit.queries import change_text, facts_text
 from portal.domain import schedule, states
 from portal.domain.rates import format_inr, percent_text
+from portal.domain.tax_ids import mask_pan
 from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.payouts.status import will_retry
@@ -207,6 +208,7 @@ def init_app(app):
     # 1250 -> "12.5": rates are basis points; pages state them from the policy in force.
     env.filters["percent_bps"] = percent_text
     env.filters["hours"] = in_hours  # a policy's duration: "24", "1.5"
+    env.filters["mask_pan"] = mask_pan  # "ABCPK••••L": a PAN as lists and the provider show it
     env.filters["clinic_time"] = filters.clinic_time
     env.filters["clinic_time_short"] = filters.clinic_time_short
     env.filters["day_names"] = filters.day_names

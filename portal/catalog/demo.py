@@ -334,6 +334,11 @@ PROVIDERS = (
     ),
 )
 
+# PANs on file (docs/demo.md): the TDS doctor's (a person's: P) and the demo lab's (a
+# company's: C), so their TDS pages and the admin's TDS report show one. Dr. Asha Rao has
+# none: her bank page offers to enter it (docs/payouts.md, "PAN").
+PANS = {"kavya.hegde": "AKMPH6214R", "labs.bengaluru": "AADCB7319L"}
+
 _SCHEDULES = {
     # key: [(clinic index in the provider's clinics, weekdays, start, end)]
     "full": [(0, range(5), time(9), time(18))],
@@ -468,6 +473,7 @@ def _load(load):
                 kind=kind,
                 display_name=display,
                 registration_no=reg,
+                pan=PANS.get(local),
                 payout_schedule=payouts,
                 bio=(
                     "NABL-accredited sample collection and reports."
@@ -481,6 +487,9 @@ def _load(load):
             provider.availability = _availability(provider_clinics, clinic_keys, schedule)
             db.session.add(provider)
             load.count("providers")
+        elif provider.pan is None and local in PANS:
+            provider.pan = PANS[local]  # loaded before the demo had PANs
+            load.count("PANs")
         providers[local] = provider
     db.session.flush()
 

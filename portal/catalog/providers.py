@@ -38,6 +38,7 @@ from portal.catalog.models import (
     Service,
     Specialization,
 )
+from portal.catalog.pan import audited, check_pan
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
@@ -46,6 +47,7 @@ PROVIDER_FIELDS = (
     "kind",
     "display_name",
     "registration_no",
+    "pan",  # docs/payouts.md "PAN": masked in the audit entries (catalog.pan.audited)
     "commission_bps",
     "payout_schedule",
     "active",
@@ -53,7 +55,7 @@ PROVIDER_FIELDS = (
 )
 
 
-def _check_provider(data, errors):
+def _check_provider(data, errors, pan_on_file=None):
     data["kind"] = choice(data.get("kind"), PROVIDER_KINDS, "kind", errors, "doctor or lab")
     data["display_name"] = clean_name(
         data.get("display_name"), "display_name", errors, "the name patients see", 120
@@ -64,6 +66,7 @@ def _check_provider(data, errors):
     elif reg and len(reg) > 40:
         errors["registration_no"] = "Use at most 40 characters."
     data["registration_no"] = reg
+    data["pan"] = check_pan(data.get("pan"), pan_on_file, errors)
     data["commission_bps"] = bounded_int(
         data.get("commission_bps"),
         "commission_bps",
@@ -105,6 +108,7 @@ def create_provider(
     kind=DOCTOR,
     display_name=None,
     registration_no=None,
+    pan=None,
     clinic_ids=(),
     specialization_ids=(),
     service_ids=(),
@@ -124,6 +128,7 @@ def create_provider(
                 kind=kind,
                 display_name=display_name or name,
                 registration_no=registration_no,
+                pan=pan,
                 commission_bps=commission_bps,
                 payout_schedule=payout_schedule,
                 bio=bio,
@@ -146,17 +151,15 @@ def create_provider(
         bump_versions(services)  # their providers changed: their open edit forms are stale
         db.session.add(provider)
         db.session.flush()
-        record(
-            actor,
-            "provider.create",
-            "provider",
-            provider.id,
-            after={
+        _, after = audited(
+            {},
+            {
                 **snapshot(provider, *PROVIDER_FIELDS),
                 "user_id": user.id,
                 **_link_snapshot(provider),
             },
         )
+        record(actor, "provider.create", "provider", provider.id, after=after)
         return provider
 
 
@@ -255,7 +258,9 @@ def update_provider(actor, provider, *, base_version=None, **changes):
             raise TypeError(f"unknown provider fields: {sorted(unknown)}")
         before = {**snapshot(provider, *PROVIDER_FIELDS), **_link_snapshot(provider)}
         errors = {}
-        data = _check_provider({**snapshot(provider, *PROVIDER_FIELDS), **changes}, errors)
+        data = _check_provider(
+            {**snapshot(provider, *PROVIDER_FIELDS), **changes}, errors, provider.pan
+        )
         clinics = (
             rows_by_id(Clinic, changes["clinic_ids"], "clinic_ids", errors, "clinics")
             if "clinic_ids" in changes
@@ -324,6 +329,7 @@ def update_provider(actor, provider, *, base_version=None, **changes):
             # Every form showing what changed is stale now: this provider's, and those of
             # the services added or taken away (a service's form lists its providers).
             bump_versions([provider, *relinked_rows])
+            before, after = audited(before, after)
             record(actor, "provider.update", "provider", provider.id, before=before, after=after)
         db.session.flush()
         return provider

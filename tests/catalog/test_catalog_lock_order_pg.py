@@ -357,3 +357,65 @@ def test_a_bio_saved_while_the_service_page_takes_the_doctor_off_never_deadlocks
     results = run_together(pg_app, on_the_doctors_page, on_the_services_page, timeout=60)
     assert _database_errors(results) == []
     assert _linked(pg_app, doctor, follow) == 0
+
+
+@pytest.mark.parametrize("first", ["admin", "provider"])
+def test_a_provider_entering_their_pan_while_an_admin_saves_their_form(
+    pg_app, pg_world, monkeypatch, first
+):
+    """The doctor enters their PAN on their bank page (allowed while none is on file) while
+    an admin saves the doctor's form, opened before, with another PAN. Each is held once
+    it has its locks until the other waits for them: the second then sees the first's
+    commit and is refused cleanly (the doctor: a PAN is on file now; the admin: the form
+    is stale, the doctor's entry raised the version), never both written, never a
+    database error (docs/payouts.md, "PAN")."""
+    from portal.catalog import pan
+    from portal.catalog.checks import FORM, StaleEdit
+
+    world = pg_world
+    doctor = world.doctors[0]
+    with pg_app.app_context():
+        provider = db.session.get(Provider, doctor)
+        login, opened_at = provider.user_id, provider.version
+        assert provider.pan is None
+        db.session.remove()
+    holding = threading.Event()
+
+    def held(module, side):
+        real = module.lock_for_edit
+
+        def lock_for_edit(*args, **kwargs):
+            row = real(*args, **kwargs)
+            if side == first:
+                holding.set()
+                wait_for_lock_waiters(db.engine)  # the other side waits for these locks
+            return row
+
+        monkeypatch.setattr(module, "lock_for_edit", lock_for_edit)
+
+    held(providers, "admin")
+    held(pan, "provider")
+
+    def on_the_admins_form():
+        if first != "admin":
+            assert holding.wait(10)
+        admin = db.session.get(User, world.admin)
+        return providers.update_provider(admin, doctor, base_version=opened_at, pan="ABCPR1234L")
+
+    def on_the_doctors_bank_page():
+        if first != "provider":
+            assert holding.wait(10)
+        return pan.enter_own_pan(db.session.get(User, login), "ZYXPD9876K", "ZYXPD9876K")
+
+    admin, own = run_together(pg_app, on_the_admins_form, on_the_doctors_bank_page, timeout=60)
+
+    assert _database_errors([admin, own]) == []
+    with pg_app.app_context():
+        on_file = db.session.get(Provider, doctor).pan
+    if first == "admin":
+        assert not isinstance(admin, Exception)
+        assert isinstance(own, ValidationError) and own.errors == {FORM: pan.MSG_ON_FILE}
+        assert on_file == "ABCPR1234L"
+    else:
+        assert not isinstance(own, Exception) and isinstance(admin, StaleEdit)
+        assert on_file == "ZYXPD9876K"

@@ -98,3 +98,36 @@ def test_a_demo_login_loaded_before_it_had_a_password_gets_it(ctx):
     password = dict((e, p) for e, p, _n, _r in LOGINS)["kavya.hegde@demo.clinic"]
     assert user.password_hash and verify_password(user.password_hash, password)
     assert "1 passwords" in lines[0]
+
+
+def test_the_tds_doctor_and_the_lab_have_a_pan_and_an_older_demo_gets_them(ctx):
+    """docs/demo.md: Dr. Kavya Hegde (a person's PAN: P) and Bengaluru Diagnostics (a
+    company's: C) have a PAN on file, valid by the rule the forms apply; no other demo
+    provider has one (Dr. Asha Rao's bank page offers to enter it). A demo database loaded
+    before they had one gets them on the next load, and nothing else changes."""
+    from portal.domain.tax_ids import clean_pan
+
+    load_demo(echo=lambda *_: None)
+
+    def pans():
+        return dict(
+            db.session.execute(
+                sa.select(User.email, Provider.pan).join(Provider, Provider.user_id == User.id)
+            ).all()
+        )
+
+    on_file = {email: pan for email, pan in pans().items() if pan}
+    assert on_file == {
+        "kavya.hegde@demo.clinic": "AKMPH6214R",
+        "labs.bengaluru@demo.clinic": "AADCB7319L",
+    }
+    assert all(clean_pan(pan) == pan for pan in on_file.values())
+    assert on_file["kavya.hegde@demo.clinic"][3] == "P"
+    assert on_file["labs.bengaluru@demo.clinic"][3] == "C"
+    for provider in db.session.scalars(sa.select(Provider).where(Provider.pan.is_not(None))):
+        provider.pan = None  # as loaded before the demo had PANs
+    db.session.commit()
+    lines = []
+    load_demo(echo=lines.append)
+    assert {email: pan for email, pan in pans().items() if pan} == on_file
+    assert "2 PANs" in lines[0]

@@ -8,8 +8,10 @@ import sqlalchemy as sa
 
 import portal.booking.tasks  # noqa: F401  (until create_app imports it)
 import portal.refunds.tasks  # noqa: F401
+from portal.accounts.models import User
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
-from portal.catalog.demo import load_demo
+from portal.catalog.demo import LOGINS, load_demo
+from portal.catalog.models import Provider
 from portal.db import utcnow
 from portal.demo import history
 from portal.extensions import db
@@ -64,6 +66,39 @@ def test_three_months_of_history_through_the_use_cases(app, ctx, sandbox, monkey
     before = _count(MasterBooking)
     history.load_history(echo=lines.append)
     assert _count(MasterBooking) == before  # loading again adds nothing
+    _the_pans_show(app)
+
+
+def _the_pans_show(app):
+    """docs/demo.md: Dr. Kavya Hegde and the lab have a PAN on file: their TDS pages show
+    it masked, the admin's TDS report in full for Kavya (paid in the history); Dr. Asha
+    Rao has none, and her bank page offers to enter it."""
+    passwords = {email: password for email, password, _n, _r in LOGINS}
+
+    def signed_in(email):
+        client = app.test_client()
+        answer = client.post("/auth/login", data={"email": email, "password": passwords[email]})
+        assert answer.status_code == 303, email
+        return client
+
+    for email, shown in [
+        ("kavya.hegde@demo.clinic", "AKMPH••••R"),
+        ("labs.bengaluru@demo.clinic", "AADCB••••L"),
+    ]:
+        page = signed_in(email).get("/provider/earnings/tds").get_data(as_text=True)
+        assert f"Your PAN on file: {shown}" in page, email
+    asha = signed_in("doctor@demo.clinic")
+    assert "PAN not on file" in asha.get("/provider/earnings/tds").get_data(as_text=True)
+    assert 'action="/provider/bank/pan"' in asha.get("/provider/bank").get_data(as_text=True)
+    kavya = db.session.scalar(
+        sa.select(Provider).join(User).where(User.email == "kavya.hegde@demo.clinic")
+    )
+    fy = db.session.scalar(
+        sa.select(Payout.financial_year).where(Payout.provider_id == kavya.id).limit(1)
+    )
+    report = signed_in("admin@demo.clinic").get(f"/admin/reports/tds?fy={fy}")
+    row = report.get_data(as_text=True).split("<td>Dr. Kavya Hegde</td>")[1].split("</tr>")[0]
+    assert "<td>AKMPH6214R</td>" in row
 
 
 def test_the_history_leaves_the_sandbox_clock_on_real_time(app, ctx, sandbox, monkeypatch):

@@ -1,8 +1,19 @@
-"""PAN masking (a provider's own TDS page and its CSV) and the TAN setting's format."""
+"""PAN masking (a provider's own TDS page and its CSV), the PAN's check (wherever one is
+entered) and the TAN setting's format."""
+
+import string
 
 import pytest
 
-from portal.domain.tax_ids import clean_tan, mask_pan
+from portal.domain.tax_ids import (
+    MSG_PAN_FORMAT,
+    MSG_PAN_HOLDER,
+    PAN_HOLDER_TYPES,
+    clean_pan,
+    clean_tan,
+    mask_pan,
+)
+from portal.domain.text import Text
 
 
 @pytest.mark.parametrize(
@@ -26,3 +37,57 @@ def test_a_tan_is_four_letters_five_digits_and_a_letter():
     for bad in ("BLRA1234E", "BLRA123456", "ABCDE1234F", "BLRA12345EE", "BLR-12345E"):
         with pytest.raises(ValueError, match="expected a TAN"):
             clean_tan(bad)
+
+
+# --- clean_pan ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed, kept",
+    [
+        ("ABCPK1234L", "ABCPK1234L"),  # a person's (a doctor's)
+        (" abcpk1234l\t", "ABCPK1234L"),  # as typed: trimmed, upper-cased
+        ("AABCL1234K", "AABCL1234K"),  # a company's (a lab's)
+        *[(f"AAA{t}B0001C", f"AAA{t}B0001C") for t in "PCHFATBLJG"],  # every holder type
+        ("", None),
+        ("   ", None),
+        (None, None),
+    ],
+)
+def test_a_pan_is_kept_trimmed_and_upper_cased(typed, kept):
+    assert clean_pan(typed) == kept
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "ABCPK1234",  # nine characters
+        "ABCPK12345L",  # eleven
+        "ABCP11234L",  # a digit among the letters
+        "ABCPKX234L",  # a letter among the digits
+        "ABCPK12349",  # a digit last
+        "ABCPK 1234L",  # a space inside: only the ends are trimmed
+        "ABCPK-1234L",
+        "ABCPK1234L;",
+        "ＡＢＣＰＫ１２３４Ｌ",  # full-width look-alikes
+        "29ABCPK1234L1Z5",  # a GSTIN, which holds a PAN
+    ],
+)
+def test_what_is_not_five_letters_four_digits_and_a_letter_is_refused(typed):
+    with pytest.raises(ValueError) as refused:
+        clean_pan(typed)
+    assert str(refused.value) == MSG_PAN_FORMAT
+    assert "ABCPK1234L" in MSG_PAN_FORMAT  # the message shows what a PAN looks like
+
+
+@pytest.mark.parametrize("letter", sorted(set(string.ascii_uppercase) - set("PCHFATBLJG")))
+def test_a_fourth_letter_that_is_no_holder_type_is_refused_naming_it(letter):
+    with pytest.raises(ValueError) as refused:
+        clean_pan(f"ABC{letter}K1234L")
+    message = refused.value.args[0]
+    assert isinstance(message, Text) and message.template == MSG_PAN_HOLDER
+    assert f"never {letter}." in str(message) and "P for a person" in str(message)
+
+
+def test_the_holder_types_are_the_income_tax_departments_ten():
+    assert set(PAN_HOLDER_TYPES) == set("PCHFATBLJG")

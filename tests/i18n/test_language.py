@@ -173,6 +173,7 @@ WORLD_DATA = {
     "Blood test", "KMC-1", "Asia/Kolkata", "98123 45678",
     "29ABCDE1234F1Z5", "12/2017-CT(Rate)",  # a GSTIN and the GST notification cited as is
     "IMPS/NEFT", "HDFC0001234", "name@bank",  # bank formats shown as examples
+    "ABCPK1234L",  # a PAN's format, shown as an example
 }  # fmt: skip
 
 

@@ -300,12 +300,19 @@ def _snapshot(owner):
         Notification: [owner["patient"]["notification_id"], owner["provider"]["notification_id"]],
         Leave: [owner["provider"]["leave_id"]],
         Reschedule: [owner["patient"]["reschedule_id"]],
+        # The owner provider's PAN (the bank page's PAN form writes only the signed-in
+        # provider's own, whatever id is sent).
+        Provider: [owner["provider"]["any"]["provider_id"]],
     }
     rows = []
     for model, ids in mine.items():
         for object_id in ids:
             obj = db.session.get(model, object_id)
-            state = (getattr(obj, "status", None), getattr(obj, "read_at", None))
+            state = (
+                getattr(obj, "status", None),
+                getattr(obj, "read_at", None),
+                getattr(obj, "pan", None),
+            )
             rows.append((model.__name__, object_id, obj is not None, *state))
     return rows
 

@@ -251,6 +251,7 @@ def _provider_values(form):
         display_name=form.display_name.data,
         kind=form.kind.data,
         registration_no=form.registration_no.data,
+        pan=form.pan.data or None,  # blank: none on file
         commission_bps=form.commission.hundredths,
         payout_schedule=form.payout_schedule.data,
         clinic_ids=form.clinic_ids.data,

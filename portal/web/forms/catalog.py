@@ -107,6 +107,18 @@ class ProviderForm(EditVersion, PortalForm):
     )
     kind = SelectField("Kind", choices=[SelectChoice(k, _label(k)) for k in PROVIDER_KINDS])
     registration_no = StringField("Registration no.", validators=[Optional(), Length(max=40)])
+    # Checked by the catalog (catalog.pan.check_pan: the domain's rule, its one message
+    # beside the field, a length too; no Length here to say it twice); blank clears it.
+    pan = StringField(
+        "PAN",
+        validators=[Optional()],
+        render_kw={
+            "autocapitalize": "characters",
+            "autocomplete": "off",
+            "spellcheck": "false",
+            "maxlength": 20,
+        },
+    )
     commission = HundredthsField(
         "Commission (%)",
         parse=parse_percent_bps,

@@ -1,4 +1,5 @@
-"""Forms of payouts: the provider's bank account or UPI id, and the admin's payout actions."""
+"""Forms of payouts: the provider's bank account or UPI id and their PAN, and the admin's
+payout actions."""
 
 from flask_babel import lazy_gettext as _l
 from wtforms import RadioField, SelectField, StringField, TextAreaField
@@ -30,6 +31,22 @@ class BankForm(PortalForm):
         _l("Account number again"), render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
     vpa = StringField(_l("UPI id"), render_kw={"placeholder": "name@bank", "autocomplete": "off"})
+
+
+PAN_INPUT = {
+    "autocapitalize": "characters",
+    "autocomplete": "off",
+    "spellcheck": "false",
+    "maxlength": 20,
+}
+
+
+class PanForm(PortalForm):
+    """A provider's own PAN, typed twice, while none is on file (``catalog.pan``: checked
+    there, its one message beside the field, a length too)."""
+
+    pan = StringField(_l("Your PAN"), render_kw=PAN_INPUT)
+    confirm_pan = StringField(_l("PAN again"), render_kw=PAN_INPUT)
 
 
 class ReasonForm(PortalForm):

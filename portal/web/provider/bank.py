@@ -1,13 +1,20 @@
-"""Payout onboarding: the provider's bank account (IFSC + number) or UPI id.
+"""Payout onboarding: the provider's bank account (IFSC + number) or UPI id, and their PAN.
 
 Saving creates the RazorpayX contact, fund account and validation; payouts start once the
 validation succeeds (webhook or the "check again" button). Changing the account validates
-the new one before any payout goes to it; meanwhile payouts go to the last validated one."""
+the new one before any payout goes to it; meanwhile payouts go to the last validated one.
+
+The PAN (the TDS statement's, docs/payouts.md "PAN"): shown masked; while none is on file
+the provider may enter it once (``catalog.pan.enter_own_pan``), after that only the
+clinic changes it. Always the signed-in provider's own: no id is read from the request."""
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
+from portal.catalog.checks import NotFound, ValidationError
+from portal.catalog.pan import enter_own_pan
 from portal.catalog.providers import provider_for_user
+from portal.domain.tax_ids import mask_pan
 from portal.extensions import db
 from portal.i18n import N_
 from portal.payouts import fund_accounts, queries
@@ -17,7 +24,7 @@ from portal.payouts.common import (
     pays_earlier_account,
 )
 from portal.web.errors import apply_errors
-from portal.web.forms.payouts import BankForm
+from portal.web.forms.payouts import BankForm, PanForm
 from portal.web.htmx import is_fragment_request, render
 from portal.web.provider import bp
 
@@ -31,8 +38,9 @@ def _provider():
     return provider
 
 
-def _page(provider, form=None, status=None, block=None):
+def _page(provider, form=None, status=None, block=None, pan_form=None):
     form = form or BankForm(formdata=None)
+    pan_form = pan_form or PanForm(formdata=None)
     if block and not is_fragment_request():
         block = None
     history = queries.fund_account_history(provider.id)
@@ -40,9 +48,11 @@ def _page(provider, form=None, status=None, block=None):
     return render(
         TEMPLATE,
         block=block,
-        status=status or (422 if form.errors else 200),
+        status=status or (422 if form.errors or pan_form.errors else 200),
         provider=provider,
         form=form,
+        pan=mask_pan(provider.pan),
+        pan_form=pan_form,
         fund_account=current,
         payout_account=payout_account,
         pays_earlier_account=pays_earlier_account(current, payout_account),
@@ -107,3 +117,24 @@ def bank_refresh():
     if is_fragment_request():
         return _page(provider, block="status")
     return redirect(url_for("provider.bank"), 303)
+
+
+@bp.post("/bank/pan")
+def bank_pan():
+    """The provider's own PAN, while none is on file; refused with why once one is (the
+    page then shows it)."""
+    provider = _provider()
+    form = PanForm()
+    if form.validate_on_submit():
+        try:
+            enter_own_pan(current_user, form.pan.data, form.confirm_pan.data)
+        except ValidationError as exc:
+            db.session.rollback()
+            apply_errors(form, exc.errors)
+            provider = _provider()  # as it is now (a PAN the clinic added meanwhile)
+        except NotFound:
+            abort(404)
+        else:
+            flash(N_("PAN saved. The clinic reports the TDS on your payouts under it."), "success")
+            return redirect(url_for("provider.bank"), 303)
+    return _page(provider, pan_form=form)

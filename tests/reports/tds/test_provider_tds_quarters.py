@@ -9,6 +9,7 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 from flask_babel import refresh
 
@@ -181,7 +182,8 @@ def test_another_providers_payouts_never_show_whatever_is_sent(
         page = _page_rows(html)
         assert page["Q1"] == (3_000_000, 0, 1) == _admin_rows("Dr Ravi")["Q1"]
         assert page["Total"] == (3_000_000, 0, 1)
-        assert "PAN not on file — ask the clinic to add it." in html and "ABCPA" not in html
+        assert "ABCPA" not in html  # Asha's PAN; Ravi has none, and is sent to enter it
+        assert re.search(r'PAN not on file — <a href="/provider/bank#tds-pan">add it on', html)
         # Asha's id in every parameter a handler might read: still Ravi's own figures.
         sneaky = {"fy": FY, "provider_id": asha.id, "provider": asha.id, "id": asha.id}
         again = client.get("/provider/earnings/tds", query_string=sneaky).get_data(as_text=True)
@@ -245,3 +247,61 @@ def test_the_page_in_hindi(year, app, client, login, monkeypatch):
     assert _page_rows(html)["Total"] == (9_000_000, 900_000, 2)
     data = {"Dr Asha", "ABCPA••••F", "BLRA12345E", "194J", FY, "2027-28", asha_user.email}
     assert untranslated(html, data=data) == []
+
+
+def test_a_pan_entered_shows_on_the_tds_pages_and_the_admins_report(
+    year, app, client, login, make_user
+):
+    """Ravi had none ("not on file" on both pages): he enters his PAN on his bank page; his
+    TDS page and file show it masked, the admin's TDS report in full. The admin corrects
+    it on Ravi's provider form: every page shows the correction."""
+    from portal.catalog.models import Specialization
+
+    _asha, _asha_user, ravi, ravi_user = year
+    ravi.specializations = [db.session.scalar(sa.select(Specialization))]  # his form needs one
+    db.session.commit()
+    admin = make_user("admin")
+    login(admin)
+    with time_machine.travel(AFTER):
+        report = client.get(f"/admin/reports/tds?fy={FY}").get_data(as_text=True)
+        assert _report_pans(report) == {"Dr Asha": PAN, "Dr Ravi": "not on file"}
+        login(ravi_user)
+        saved = client.post(
+            "/provider/bank/pan", data={"pan": "bcdpr5678k", "confirm_pan": "BCDPR5678K"}
+        )
+        assert saved.status_code == 303
+        page = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+        assert "Your PAN on file: BCDPR••••K" in page and "BCDPR5678K" not in page
+        rows = csv_rows(client.get(f"/provider/earnings/tds.csv?fy={FY}").get_data(as_text=True))
+        assert {row[3] for row in rows[6:10]} == {"BCDPR••••K"}
+        login(admin)
+        report = client.get(f"/admin/reports/tds?fy={FY}").get_data(as_text=True)
+        assert _report_pans(report) == {"Dr Asha": PAN, "Dr Ravi": "BCDPR5678K"}
+        # The admin corrects a digit on Ravi's form.
+        form = {
+            "display_name": "Dr Ravi",
+            "kind": "DOCTOR",
+            "registration_no": "KMC-77",
+            "pan": "BCDPR5679K",
+            "commission": "0",
+            "payout_schedule": "WEEKLY",
+            "clinic_ids": [str(c.id) for c in ravi.clinics],
+            "specialization_ids": [str(s.id) for s in ravi.specializations],
+            "active": "y",
+        }
+        assert client.post(f"/admin/providers/{ravi.id}/edit", data=form).status_code == 303
+        report = client.get(f"/admin/reports/tds?fy={FY}").get_data(as_text=True)
+        assert _report_pans(report)["Dr Ravi"] == "BCDPR5679K"
+        login(ravi_user)
+        file = client.get(f"/provider/earnings/tds.csv?fy={FY}").get_data(as_text=True)
+        assert "BCDPR••••K" in file and "5679" not in file
+
+
+def _report_pans(html):
+    """{provider: PAN as the admin's TDS report shows it} of its rows."""
+    table = html.split('<table id="tds-rows"')[1].split("</tbody>")[0]
+    return {
+        cells[1]: cells[2]
+        for row in table.split("<tr>")[2:]
+        if len(cells := re.findall(r"<td[^>]*>([^<]*)</td>", row)) > 2
+    }

@@ -1,0 +1,93 @@
+"""A doctor's or a lab's PAN (``providers.pan``): the deductee's, under which the clinic
+reports the TDS on their payouts in its statement (Form 26Q), and the Income Tax
+Department credits that tax to them (their Form 26AS). Its rule is
+``domain.tax_ids.clean_pan`` (five letters, four digits and a letter, the fourth a holder
+type); here is who may set it and how the audit log holds it (docs/payouts.md, "PAN";
+the decision: docs/decisions.md).
+
+* An administrator, on the provider's form (``providers.create_provider`` and
+  ``update_provider``, field ``pan``): sets it, corrects it, or clears it (blank).
+* The provider themselves, once, while none is on file (:func:`enter_own_pan`, their bank
+  page): the deductee furnishes it. A PAN on file only the clinic changes: a wrong one
+  sends their TDS credit to someone else's PAN.
+
+The audit log is append-only, so it never holds a PAN in full: an entry shows it masked
+(``ABCPK••••L``, as the provider's pages do)."""
+
+import sqlalchemy as sa
+
+from portal.accounts.models import PROVIDER
+from portal.audit.service import record
+from portal.catalog import time_lock
+from portal.catalog.checks import (
+    FORM,
+    NotFound,
+    ValidationError,
+    bump_versions,
+    changing,
+    lock_for_edit,
+    raise_errors,
+)
+from portal.catalog.models import Provider
+from portal.domain.tax_ids import clean_pan, mask_pan
+from portal.extensions import db
+from portal.i18n import N_
+
+MSG_ON_FILE = N_("A PAN is already on file. If it is wrong, ask the clinic to correct it.")
+MSG_ENTER = N_("Enter your PAN.")
+MSG_DIFFERENT = N_("The two PANs are not the same: type it again.")
+
+
+def check_pan(typed, on_file, errors):
+    """The PAN to store for what a form sent (None: none on file); a message under
+    ``errors["pan"]`` when it is not a PAN. What is already on file, sent back unchanged
+    by a form filled with it, is kept as it is without being checked again."""
+    if (typed or "").strip().upper() == (on_file or ""):
+        return on_file
+    try:
+        return clean_pan(typed)
+    except ValueError as exc:
+        errors["pan"] = exc.args[0]
+        return on_file
+
+
+def audited(before, after):
+    """An audit entry's before and after with the PAN masked. A correction of its digits
+    alone masks the same on both sides: ``pan_changed`` in the after says it changed."""
+    changed = "pan" in before and "pan" in after and before["pan"] != after["pan"]
+    before = {**before, "pan": mask_pan(before["pan"])} if "pan" in before else before
+    after = {**after, "pan": mask_pan(after["pan"])} if "pan" in after else after
+    return before, ({**after, "pan_changed": True} if changed else after)
+
+
+def enter_own_pan(actor, pan, confirm):
+    """A provider puts their own PAN on file, typed twice; refused once one is on file
+    (``MSG_ON_FILE``: the clinic corrects it). Only ever the actor's own profile: no
+    other provider is named. Read under the lock of an admin's edit (the catalog's, then
+    the row's: ``catalog.checks``, "Lock order"), so of this and an admin's save at once
+    the second sees the first; raises the provider's ``version``, so an admin's form
+    opened before does not clear it."""
+    with time_lock.serialized(), changing():
+        provider_id = None
+        if getattr(actor, "role", None) == PROVIDER:
+            provider_id = db.session.scalar(
+                sa.select(Provider.id).where(Provider.user_id == actor.id)
+            )
+        if provider_id is None:
+            raise NotFound("provider")
+        provider = lock_for_edit(Provider, provider_id, "provider")
+        if provider.pan:
+            raise ValidationError({FORM: MSG_ON_FILE})
+        errors = {}
+        typed = check_pan(pan, None, errors)
+        if typed is None and not errors:
+            errors["pan"] = MSG_ENTER
+        elif typed and (confirm or "").strip().upper() != typed:
+            errors["confirm_pan"] = MSG_DIFFERENT
+        raise_errors(errors)
+        provider.pan = typed
+        bump_versions([provider])
+        db.session.flush()
+        before, after = audited({"pan": None}, {"pan": typed})
+        record(actor, "provider.pan_entered", "provider", provider.id, before=before, after=after)
+        return provider
