@@ -3,7 +3,9 @@ at its visit's confirmation) and a reschedule fee (when it is charged) store the
 GSTIN of that moment and their CGST/SGST/IGST split; the GST report, the receipt and the
 credit notes read these, so editing a clinic's GSTIN changes only documents issued after
 (docs/reports.md). The visit keeps the names it was invoiced to (``billed_to_name``,
-``billed_for_name``, written with its invoice number by ``lifecycle.confirm``)."""
+``billed_for_name``, written with its invoice number by ``lifecycle.confirm``). The GST
+rate of a line and of its booking's reschedule fees is its policy version's
+(:func:`gst_bps`)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm.util import identity_key
@@ -12,6 +14,7 @@ from portal.accounts.models import Dependent, User
 from portal.catalog.models import Clinic
 from portal.db import column_rows, db
 from portal.domain import gst as gst_rules
+from portal.policies import store as policy_store
 
 # Built once, read as columns (portal.db.column_rows): the checkout's return runs it.
 _GSTINS = sa.select(Clinic.id, Clinic.gstin).where(
@@ -47,6 +50,14 @@ def issue_lines(items):
         gstins = _gstins({i.clinic_id for i in pending})
         for item in pending:
             _stamp(item, gstins[item.clinic_id])
+
+
+def gst_bps(item):
+    """The GST rate, in basis points, an invoice line and its reschedule fees were charged
+    at: that of the policy version its booking was priced under (``visits.add_item`` prices
+    the line and ``reschedule`` quotes its fees by ``policies.store.for_booking``), never
+    the rate in force today. Read from the policy cache: no statement per line."""
+    return policy_store.for_booking(item).gst_bps
 
 
 def _name(model, row_id):

@@ -3,10 +3,11 @@ wallet and the gateway paid, and the payments that count (not money kept in the 
 after a late or mismatched capture); and that invoice's breakup on the one payment that
 paid it (the transactions console's price breakup)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portal.booking.credit_notes import for_visit as credit_notes_for
 from portal.booking.errors import BookingError
+from portal.booking.invoices import gst_bps
 from portal.booking.models import LIVE_ITEM_STATUSES
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.i18n import N_
@@ -29,6 +30,7 @@ class ReceiptLine:
     care_taxed: bool
     platform_fee: int  # P: the platform fee, the clinic's taxable supply
     gst: int
+    gst_bps: int  # the rate it was charged at (its policy version's), not today's
     total: int
     discount_share: int
     paid_amount: int
@@ -49,6 +51,13 @@ class Receipt:
     paid_gateway: int
     payments: list
     credit_notes: list = ()  # GST credit notes against this invoice (never edited)
+    # {booking id: the GST rate it and its reschedule fees were charged at}: the lines',
+    # the fee documents' and the credit notes' (lines of one visit may differ: an item
+    # added after a change of rate is priced under the new one).
+    rates: dict = field(default_factory=dict)
+
+    def gst_bps_of(self, booking_id):
+        return self.rates[booking_id]
 
     @property
     def total_paid(self):
@@ -137,6 +146,7 @@ def receipt(visit):
     if visit.invoice_no is None:
         raise BookingError(MSG_NOT_PAID_YET)
     items = invoiced_items(visit)
+    rates = {i.id: gst_bps(i) for i in visit.items}
     lines = [
         ReceiptLine(
             item_id=i.id,
@@ -148,6 +158,7 @@ def receipt(visit):
             care_taxed=i.fee_taxed,
             platform_fee=i.platform_fee,
             gst=i.gst,
+            gst_bps=rates[i.id],
             total=i.total,
             discount_share=i.discount_share,
             paid_amount=i.paid_amount,
@@ -172,4 +183,5 @@ def receipt(visit):
             for p in paid
         ],
         credit_notes=credit_notes_for(visit.id),
+        rates=rates,
     )

@@ -386,3 +386,19 @@ def test_no_card_cell_runs_out_of_its_card_on_a_phone(phone, history):
                  .map(td => td.dataset.label + ': ' + td.innerText.slice(0, 40))"""
         )
         assert not over, f"{path}: {over}"
+
+
+def test_a_receipt_cells_parts_stay_together_on_a_phone(phone, history):
+    """A receipt cell of two parts (an amount and its note: the platform fee, the GST rate;
+    a name and its GSTIN) is one block at the right of its label. A card's cell is a flex
+    row, and the parts as flex items of their own sat apart across the card: "₹25.0 / 0"
+    in the middle, "platform fee ₹25.00" at the edge."""
+    sign_in(phone, history["patient"].email, PASSWORD)
+    phone.goto(f"/me/visits/{history['paid']}/receipt")
+    apart = phone.evaluate(
+        """[...document.querySelectorAll('.receipt table.cards tbody td')]
+             .filter(td => [...td.childNodes]
+               .filter(n => n.nodeType === 1 || n.textContent.trim()).length > 1)
+             .map(td => td.dataset.label)"""
+    )
+    assert not apart
