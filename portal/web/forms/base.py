@@ -22,7 +22,7 @@ from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.i18n import messages_path
-from wtforms.validators import Length
+from wtforms.validators import Length, ValidationError
 
 from portal.accounts.service import (
     BIDI_CHARS,
@@ -113,6 +113,18 @@ def field_limit_error(field):
     return None
 
 
+def _length_errors(form, field):
+    """The messages the field's own ``Length`` validators give for what was sent."""
+    found = []
+    for validator in field.validators:
+        if isinstance(validator, Length):
+            try:
+                validator(form, field)
+            except ValidationError as exc:
+                found.append(str(exc))
+    return found
+
+
 def _out_of_span(value):
     return isinstance(value, date) and not in_span(value)
 
@@ -160,8 +172,15 @@ class PortalForm(FlaskForm):
         for field in self:
             message = field_limit_error(field)
             if message is not None:
-                if message not in field.errors:
-                    field.errors = [*field.errors, message]
+                # Said once, in the portal's words: a field's own Length already refused
+                # it in WTForms' ("Field cannot be longer than 40 characters.").
+                errors = field.errors
+                if any(len(t) > _max_length(field) for t in _raw_texts(field)):
+                    errors = [e for e in errors if e not in _length_errors(self, field)]
+                errors = list(errors)
+                if message not in errors:
+                    errors.append(message)
+                field.errors = errors
                 ok = False
         return ok
 
