@@ -13,17 +13,24 @@ gateway in the same way (``booking.tasks``).
   the gateway id recorded and changes nothing). A link still payable there (our clock
   ahead of Razorpay's) is cancelled first, so nothing can be paid on it once the portal
   has ended it; a cancel refused because it was paid meanwhile reads it again and
-  captures. Raises ``GatewayError`` or ``Undecided`` when Razorpay cannot say."""
+  captures. Raises ``GatewayError`` or ``Undecided`` when Razorpay cannot say.
+* The ``payments.cancel_link`` job (a link the portal ended for another reason: replaced,
+  abandoned for a desk payment, its visit expired) does the same after Razorpay refuses
+  the cancel: the payment made in the race is captured on the ended row, a late payment
+  (the visit revived, or the wallet), never left at the gateway on no row."""
 
 import logging
 
+from portal import jobs
 from portal.booking import payment_events
+from portal.extensions import db
 from portal.gateway import BadRequest, NotFound, get_payin
 from portal.gateway.confirm import NotCapturedYet, Unconfirmed, confirmed_payment
+from portal.payments.models import Payment
 
 log = logging.getLogger("portal.booking.links")
 
-CANCEL_LINK = "payments.cancel_link"  # the job cancelling an ended link at Razorpay
+CANCEL_LINK = "payments.cancel_link"  # its name kept from portal.payments: queued rows
 PAYABLE = ("created", "partially_paid")  # Razorpay's statuses a payment may still come in
 PAID = ("paid", "partially_paid")
 SOURCE = "link check"  # the capture's source: timeline "link check.captured", audit
@@ -81,3 +88,27 @@ def capture_paid(payment, link):
         captured += 1
     if link.get("status") in PAID and not captured:
         raise Undecided(f"payment link {link.get('id')} is paid; no captured payment confirmed")
+
+
+@jobs.job(CANCEL_LINK)
+def cancel_link(payment_id):
+    """A link the portal ended, cancelled at Razorpay after the commit that ended it.
+    Razorpay refuses a link already paid or expired: the link is read then and a payment
+    it holds captured (``capture_paid``), whatever became of its webhooks."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or not payment.razorpay_link_id:
+        return
+    payin = get_payin()
+    try:
+        payin.cancel_payment_link(payment.razorpay_link_id)
+        return
+    except BadRequest as exc:
+        log.info("payment link %s not cancelled: %s", payment.razorpay_link_id, exc)
+    try:
+        link = payin.fetch_payment_link(payment.razorpay_link_id)
+    except NotFound:
+        return
+    try:
+        capture_paid(payment, link)
+    except Undecided as exc:
+        raise jobs.RetryLater(str(exc)) from exc

@@ -24,7 +24,7 @@ from portal.ledger.service import balance
 from portal.notify.models import Notification
 from portal.outbox import OutboxItem
 from portal.payments.models import Payment
-from tests.booking.factories import at
+from tests.booking.factories import at, quoted_desk_payment
 
 FEE = 52_950  # one consultation
 
@@ -247,4 +247,25 @@ def test_past_the_link_window_an_unreachable_gateway_no_longer_holds_the_slot(
     assert _link_job().done_at is not None
     visit = lookup.get_visit(visit_id)
     assert visit.status == "EXPIRED" and visit.attention == "LINK_EXPIRED"
+    assert db.session.get(Payment, link.id).status == "EXPIRED"
+
+
+def test_a_link_paid_just_before_the_desk_took_the_money_is_recorded_when_its_cancel_is_refused(
+    world, users, gateway, clock
+):
+    """The desk payment ends the link and cancels it at Razorpay; the patient had paid it
+    a moment before and its webhooks were lost. Razorpay refuses the cancel (paid): the
+    capture is recorded then (paid twice: the link's money to the wallet, the visit
+    flagged), not left at the gateway on no row."""
+    visit_id, link, patient_id = _desk_visit(world, users, at(3, 10))
+    admin = users(world.admin)
+    pay_id = _paid_with_webhooks_lost(gateway, link)
+    quoted_desk_payment(admin, visit_id, "R-1")
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert visit.status == "CONFIRMED"
+    late = [p for p in visit.payments if p.razorpay_payment_id == pay_id]
+    assert len(late) == 1 and late[0].unapplied
+    assert balance(chart.patient_wallet(patient_id)) == FEE
+    assert visit.attention == "LATE_PAYMENT_TO_WALLET"
     assert db.session.get(Payment, link.id).status == "EXPIRED"
