@@ -11,10 +11,14 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   reports one; either queues the link's one ``booking.payment_link_expired`` job
   (``queue_expiry``: dedupe key per payment), so whichever comes first handles the
   expiry and the other changes nothing.
-* The job marks the link EXPIRED (timeline ``link.expired``), flags the visit for admins
-  (LINK_EXPIRED), and either keeps the hold and issues a new link through
-  ``create_payment_link`` or expires the visit. The patient hears each step
-  (``portal.events.payment_link_*``)."""
+* The job first asks Razorpay what became of the link (``link_checks.settle``): a link
+  paid, its webhooks lost, is captured as ``payment_link.paid`` would capture it and
+  nothing expires; one still payable there is cancelled. A gateway that cannot say is
+  asked again with the outbox's backoff (the slots held meanwhile) until the visit's first
+  start less the link window, then the link ends unchecked. Else the job marks the link
+  EXPIRED (timeline ``link.expired``), flags the visit for admins (LINK_EXPIRED), and
+  either keeps the hold and issues a new link through ``create_payment_link`` or expires
+  the visit. The patient hears each step (``portal.events.payment_link_*``)."""
 
 import logging
 from datetime import UTC, datetime
@@ -24,7 +28,7 @@ import sqlalchemy as sa
 from portal import events, jobs
 from portal.accounts.models import ADMIN, User
 from portal.audit.service import record
-from portal.booking import lifecycle, prices
+from portal.booking import lifecycle, link_checks, prices
 from portal.booking.access import get, require_admin
 from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, paying
 from portal.booking.errors import BookingError, PaymentError
@@ -207,7 +211,9 @@ def _record_stale(payment, link):
     records.end(payment, PaymentStatus.EXPIRED, "link.superseded")
     if link.get("status") == "created":
         jobs.enqueue(
-            "payments.cancel_link", payment_id=payment.id, dedupe_key=f"cancel-link:{payment.id}"
+            link_checks.CANCEL_LINK,
+            payment_id=payment.id,
+            dedupe_key=f"cancel-link:{payment.id}",
         )
 
 
@@ -328,8 +334,36 @@ def _acting_admin(payment):
     )
 
 
+def _checked_at_gateway(payment, visit, now):
+    """Razorpay asked what became of the link before it is ended (``link_checks.settle``):
+    its payments captured, the link no longer payable there. True when it answered. When
+    it cannot say: ``RetryLater`` (the outbox's backoff) while the visit may wait
+    (``schedule.link_check_wait_ends``: its first start less the link window); after
+    that False, and the link ends unchecked."""
+    try:
+        link_checks.settle(payment)
+    except (GatewayError, link_checks.Undecided) as exc:
+        first_start = visit.first_start
+        if (
+            visit.is_open
+            and first_start is not None
+            and now < schedule.link_check_wait_ends(first_start, policy())
+        ):
+            raise jobs.RetryLater(
+                f"payment link {payment.razorpay_link_id} not checked at the gateway: {exc}"
+            ) from exc
+        log.warning(
+            "payment link %s ended unchecked (the gateway could not say): %s",
+            payment.razorpay_link_id,
+            exc,
+        )
+        return False
+    return True
+
+
 def _end_link(payment_id, now, reported=False):
-    """Step 1: the link EXPIRED, the visit flagged, and either the hold kept for a new link
+    """Step 1: the link checked at Razorpay (paid: captured, and nothing more happens),
+    then EXPIRED, the visit flagged, and either the hold kept for a new link
     (returns the admin who issues it) or the visit expired (returns None). A re-run after
     the new link was made only sends it again (returns None). ``reported``: Razorpay
     said the link expired, so it is at least the link's expiry now (Razorpay's clock may
@@ -344,10 +378,16 @@ def _end_link(payment_id, now, reported=False):
     if payment.status == PaymentStatus.PENDING:
         if payment.expires_at is not None and payment.expires_at > now:
             return None  # extended meanwhile
+        checked = _checked_at_gateway(payment, visit, now)
+        if payment.status != PaymentStatus.PENDING:
+            return None  # paid after all: confirmed as its webhook would have confirmed it
         records.end(payment, PaymentStatus.EXPIRED, "link.expired")
-        jobs.enqueue(
-            "payments.cancel_link", payment_id=payment.id, dedupe_key=f"cancel-link:{payment.id}"
-        )
+        if not checked:  # not cancelled at Razorpay yet: the job does it, and reads a refusal
+            jobs.enqueue(
+                link_checks.CANCEL_LINK,
+                payment_id=payment.id,
+                dedupe_key=f"cancel-link:{payment.id}",
+            )
     elif payment.status != PaymentStatus.EXPIRED:
         return None  # paid (or failed) meanwhile: nothing expired
     lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
@@ -386,7 +426,29 @@ def _end_link(payment_id, now, reported=False):
     return admin
 
 
-@jobs.job(LINK_EXPIRED)
+def _hold_while_retried(exc, payment_id, reported=False):
+    """After an attempt the gateway's absence rolled back (``RetryLater``: the link not
+    checked, or no new link made), the visit's hold is the link's expiry, past: a booking
+    of the same time would let it go (``holds.clear_stale_holds``), a visit perhaps paid
+    expired unasked. So it is held until the wait ends (``schedule.link_check_wait_ends``)
+    or the retry decides, whichever comes first. (``jobs.job``'s ``on_failure``: its own
+    unit of work.)"""
+    if not isinstance(exc, jobs.RetryLater):
+        return
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        return
+    visit = lifecycle.lock_visit(payment.master_id)
+    db.session.refresh(payment)
+    first_start = visit.first_start
+    if payment.status != PaymentStatus.PENDING or not visit.is_open or first_start is None:
+        return
+    until = schedule.link_check_wait_ends(first_start, policy())
+    if visit.hold_expires_at is not None and visit.hold_expires_at < until:
+        visit.hold_expires_at = until
+
+
+@jobs.job(LINK_EXPIRED, on_failure=_hold_while_retried)
 def payment_link_expired(payment_id, reported=False):
     """One expired link (queued by ``queue_expiry``): 1) the link ended (hold kept or visit
     expired, patient told); 2) the new link; 3) the new link sent — or, when none can be

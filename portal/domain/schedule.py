@@ -9,6 +9,7 @@ from .policy import DEFAULT_POLICY, Policy
 
 __all__ = [
     "payment_link_expiry",
+    "link_check_wait_ends",
     "needs_intervention",
     "may_retry_payment",
     "reminder_times",
@@ -35,6 +36,15 @@ def payment_link_expiry(
     if expiry - now < policy.link_min_lifetime:
         return None
     return expiry
+
+
+def link_check_wait_ends(first_start: datetime, policy: Policy = DEFAULT_POLICY) -> datetime:
+    """Until when an expired payment link's visit keeps its slots while the gateway cannot
+    say whether the link was paid: the first start less the link window (2 h), when no
+    link could be made for it any more either. After that it lapses unchecked, and a
+    capture found later is a late payment (decision, docs/booking.md)."""
+    _aware(first_start)
+    return first_start - policy.link_before_start
 
 
 def needs_intervention(

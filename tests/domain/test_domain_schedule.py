@@ -9,6 +9,7 @@ from portal.domain.policy_data import from_data, problems, to_data, unflatten
 from portal.domain.schedule import (
     is_no_show_candidate,
     is_not_completed_candidate,
+    link_check_wait_ends,
     may_retry_payment,
     needs_intervention,
     payment_link_expiry,
@@ -39,6 +40,18 @@ def test_link_expiry_at_least_15_minutes():
 def test_link_expiry_needs_aware():
     with pytest.raises(ValueError):
         payment_link_expiry(NOW.replace(tzinfo=None), NOW)
+
+
+def test_an_unchecked_link_waits_until_no_link_could_be_made():
+    """The wait for a gateway that cannot say whether a link was paid ends where a new
+    link's expiry would: the first start less the link window."""
+    start = NOW + 72 * H
+    assert link_check_wait_ends(start) == start - 2 * H
+    ends = link_check_wait_ends(start)
+    assert payment_link_expiry(ends - 15 * M, start) == ends
+    assert payment_link_expiry(ends, start) is None
+    with pytest.raises(ValueError):
+        link_check_wait_ends(start.replace(tzinfo=None))
 
 
 def test_intervention_and_retry():
