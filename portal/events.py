@@ -97,6 +97,14 @@ moved the payout to a new status (``PayoutStatus``: QUEUED, PROCESSING, PROCESSE
 REVERSED): ``payout_id``, ``status``, ``attempt`` (the attempt's number). Sent in the
 status change's transaction; a repeated or stale status sends nothing.""",
 )
+payout_hold_changed = _signals.signal(
+    "payout-hold-changed",
+    doc="""An admin held a payout
+(``held`` True) or lifted its hold (False; also a hold RazorpayX overtook, the payout
+already there): ``payout_id``, ``held``, ``step`` (``payouts.status.NextStep``: what the
+hold stops, or what lifting it starts; None when overtaken), ``episode`` (new for each
+hold or release). Sent in the action's transaction.""",
+)
 fund_account_checked = _signals.signal(
     "fund-account-checked",
     doc="""RazorpayX's validation of a

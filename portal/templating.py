@@ -23,7 +23,7 @@ from portal.domain.rates import format_inr, percent_text
 from portal.domain.tax_ids import mask_pan
 from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
-from portal.payouts.status import will_retry
+from portal.payouts.status import NextStep, next_step
 from portal.refunds.previews import state_refusal
 from portal.web import filters, nav
 
@@ -227,7 +227,9 @@ def init_app(app):
     env.globals["may_retry_payment"] = lambda attempts: schedule.may_retry_payment(
         attempts, policy()
     )
-    env.globals["will_retry"] = will_retry  # a failed payout's "retry … pending"
+    # What follows for a payout: "retry 2 pending", or on hold until an admin releases it.
+    env.globals["payout_next_step"] = next_step
+    env.globals["NextStep"] = NextStep
     env.globals["post_button"] = post_button
     env.globals["file_link"] = file_link
     env.globals["LANGUAGES"] = LANGUAGES

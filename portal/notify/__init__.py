@@ -32,7 +32,8 @@ notices queued as outbox jobs (``portal.notify.tasks``, ``refund_notices``,
 Jobs: ``notify.send_mail``, ``notify.send_text``, ``notify.send_reminder``,
 ``notify.booking_confirmed``, ``notify.booking_cancelled``, ``notify.booking_rescheduled``,
 ``notify.reschedule_failed``, ``notify.payment_attention``, ``notify.refund_*``,
-``notify.payout_moved``, ``notify.fund_account_failed``, ``notify.penalty_charged``.
+``notify.payout_moved``, ``notify.payout_hold_changed``, ``notify.fund_account_failed``,
+``notify.penalty_charged``.
 Periodic: ``notify.send_due_reminders`` (60 s), ``notify.follow_reminder_times`` (300 s),
 ``notify.flag_no_shows`` (300 s), ``notify.flag_not_completed`` (300 s).
 See docs/notifications.md."""

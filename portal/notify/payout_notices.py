@@ -1,6 +1,7 @@
 """What the provider is told about their money: a payout paid (the account, the UTR, the
-TDS withheld), failed (tried again, or back on the payable balance) or reversed, a new
-bank account or UPI id that failed validation, and a cancellation penalty charged to them.
+TDS withheld), failed (tried again, on hold, or back on the payable balance) or reversed,
+held by the clinic or released, a new bank account or UPI id that failed validation, and
+a cancellation penalty charged to them.
 
 Jobs recorded by ``portal.notify.receivers`` when the payouts and refunds capabilities say
 what happened; each notice is in the app and by mail (as appointment notices are), in
@@ -19,6 +20,7 @@ from portal.notify.reminders import local_time
 from portal.notify.wording import speaking_to
 from portal.payouts import models as m
 from portal.payouts.common import tds_section
+from portal.payouts.status import NextStep, next_step
 from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import Cancellation
 
@@ -84,7 +86,15 @@ def payout_moved(payout_id, status, attempt, retried=False):
                     reason=reason, **values,
                 )  # fmt: skip
             if status == PayoutStatus.FAILED and retried:
-                body += " " + _("It will be tried again.")
+                # Whether it was retried is the move's; a hold since (an admin may hold it
+                # before this job runs) stops the retry until the clinic releases it.
+                if next_step(payout) == NextStep.RETRY_ON_RELEASE:
+                    body += " " + _(
+                        "It is on hold at the clinic: it will be tried again once the clinic "
+                        "releases it."
+                    )
+                else:
+                    body += " " + _("It will be tried again.")
             else:
                 body += " " + _("The amount is back on your payable balance.")
     notify_user(
@@ -94,6 +104,71 @@ def payout_moved(payout_id, status, attempt, retried=False):
         body,
         link=path("provider.earnings"),
         dedupe_key=payout_key(payout.id, status, attempt),
+    )
+
+
+def hold_key(payout_id, held, episode):
+    """Once per hold and once per release (a payout held twice is told twice)."""
+    return f"payout-{'held' if held else 'released'}:{payout_id}:{episode}"
+
+
+@jobs.job("notify.payout_hold_changed")
+def payout_hold_changed(payout_id, held, step, episode):
+    """An admin held the provider's payout, or lifted the hold. Decision (docs/payouts.md):
+    the hold's reason is the admins' audit note and is not sent; the provider hears that the
+    clinic is reviewing the payout, what follows, and whom to ask. A hold RazorpayX
+    overtook (``step`` None: the payout was there already) is told only while the payout
+    is on its way; paid, failed or reversed, that status's own notice says what happened."""
+    payout = db.session.get(m.Payout, payout_id)
+    if payout is None:
+        return
+    if step is None and (held or payout.status in TOLD):
+        return
+    user_id = payout.provider.user_id
+    account = payout.fund_account.short_name if payout.fund_account else ""
+    values = dict(amount=format_inr(payout.net), account=account)
+    with speaking_to(user_id):
+        if held:
+            kind = "payout.held"
+            title = _("Payout of %(amount)s on hold", **values)
+            body = _(
+                "The clinic has put your payout of %(amount)s to %(account)s on hold while "
+                "it reviews it.",
+                **values,
+            )
+            if step == NextStep.SEND_ON_RELEASE:
+                body += " " + _("It will be sent once the clinic releases it.")
+            else:
+                body += " " + _("It will be tried again once the clinic releases it.")
+            body += " " + _("If you have questions, ask the clinic's administrators.")
+        else:
+            kind = "payout.released"
+            title = _("Payout of %(amount)s released", **values)
+            if step == NextStep.RETRY_ON_RELEASE:
+                body = _(
+                    "The clinic released your payout of %(amount)s to %(account)s: it is "
+                    "being tried again now.",
+                    **values,
+                )
+            elif step == NextStep.SEND_ON_RELEASE:
+                body = _(
+                    "The clinic released your payout of %(amount)s to %(account)s: it is "
+                    "being sent now.",
+                    **values,
+                )
+            else:
+                body = _(
+                    "Your payout of %(amount)s to %(account)s is no longer on hold: it is on "
+                    "its way to your bank.",
+                    **values,
+                )
+    notify_user(
+        user_id,
+        kind,
+        title,
+        body,
+        link=path("provider.earnings"),
+        dedupe_key=hold_key(payout.id, held, episode),
     )
 
 

@@ -133,6 +133,18 @@ def _payout_status_changed(sender, payout_id, status, attempt):
     )
 
 
+@events.payout_hold_changed.connect
+def _payout_hold_changed(sender, payout_id, held, step, episode):
+    jobs.enqueue(
+        "notify.payout_hold_changed",
+        payout_id=payout_id,
+        held=held,
+        step=step,
+        episode=episode,
+        dedupe_key=payout_notices.hold_key(payout_id, held, episode),
+    )
+
+
 @events.fund_account_checked.connect
 def _fund_account_checked(sender, fund_account_id, status):
     if status == FundAccountStatus.FAILED:

@@ -16,6 +16,7 @@ from portal.domain.states import PayoutAttemptStatus, PayoutStatus
 from portal.gateway import errors as gw_errors
 from portal.jobs import enqueue
 from portal.payouts import models as m
+from portal.payouts.alerts import tell_hold
 from portal.payouts.common import (
     SEND_JOB,
     PayoutError,
@@ -28,7 +29,13 @@ from portal.payouts.common import (
 )
 from portal.payouts.create import create_payout, next_payout
 from portal.payouts.sending import retry_payout
-from portal.payouts.status import apply_status, find_remote, refresh_payout, will_retry
+from portal.payouts.status import (
+    apply_status,
+    find_remote,
+    next_step,
+    refresh_payout,
+    will_retry,
+)
 
 MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
 # The longest reason: the hold form's limit and the ``payouts.hold_reason`` column's, so the
@@ -147,6 +154,8 @@ def hold_payout(actor, payout_id, reason):
             before=before,
             after=snapshot(payout) | {"reason": reason},
         )
+        # The provider is told it waits for the clinic (not the reason: the admins' note).
+        tell_hold(payout, held=True, step=next_step(payout))
         return payout
 
 
@@ -157,7 +166,7 @@ def release_payout(actor, payout_id, reason):
     with unit_of_work():
         payout = lock_payout(payout_id)
         _refuse(payout, RELEASE)
-        before = snapshot(payout)
+        before, step = snapshot(payout), next_step(payout)
         payout.held, payout.hold_reason = False, None
         record(
             actor,
@@ -175,6 +184,7 @@ def release_payout(actor, payout_id, reason):
             )
         elif will_retry(payout):
             retry_payout(payout.id, force=True, actor=actor)
+        tell_hold(payout, held=False, step=step)
         return payout
 
 

@@ -5,9 +5,11 @@ whoever listens) and sends ``portal.events.payout_alert``; the notification capa
 connects to it (every active admin gets a notice, HIGH ones also a mail).
 ``tell_payout_status`` and ``tell_validation`` send ``events.payout_status_changed`` and
 ``events.fund_account_checked`` (notify tells the provider: paid, failed, reversed, an
-account not validated). Payouts never import notify."""
+account not validated); ``tell_hold`` sends ``events.payout_hold_changed`` (held,
+released). Payouts never import notify."""
 
 import logging
+import uuid
 
 from portal import events
 from portal.audit.service import record
@@ -73,6 +75,19 @@ def tell_payout_status(payout, attempt):
     """The payout moved (in the move's transaction): whoever listens is told once per move."""
     events.payout_status_changed.send(
         "payouts", payout_id=payout.id, status=payout.status, attempt=attempt.number
+    )
+
+
+def tell_hold(payout, *, held, step):
+    """An admin held the payout or lifted its hold (``step``: ``status.next_step`` while
+    held; None for a hold RazorpayX overtook). Each hold and release is its own news (the
+    ``episode``): a payout held twice is told twice."""
+    events.payout_hold_changed.send(
+        "payouts",
+        payout_id=payout.id,
+        held=held,
+        step=str(step) if step else None,
+        episode=uuid.uuid4().hex[:12],
     )
 
 

@@ -214,20 +214,32 @@ def _instant_carry(provider_id, balance, now):
     )
 
 
-def dashboard(provider):
-    now = utcnow()
-    balance = payable_balance(provider.id)
-    fy, tds, fy_gross = tds_this_year(provider.id, now)
-    series = weekly_earnings(provider.id, now=now)
-    in_flight = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(m.Payout.net), 0)).where(
-            m.Payout.provider_id == provider.id,
+def money_in_transit(provider_id):
+    """(on its way, on hold): the nets of the provider's payouts whose money has left the
+    payable and not come back (queued, at RazorpayX, or failed and waiting for a retry),
+    those an admin holds apart. A held payout is neither sent nor retried until the hold is
+    lifted (``status.next_step``), so it is not "on its way to your bank". One statement."""
+    rows = db.session.execute(
+        sa.select(m.Payout.held, sa.func.sum(m.Payout.net))
+        .where(
+            m.Payout.provider_id == provider_id,
             m.Payout.returned.is_(False),
             m.Payout.status.in_(
                 (PayoutStatus.QUEUED, PayoutStatus.PROCESSING, PayoutStatus.FAILED)
             ),
         )
-    )
+        .group_by(m.Payout.held)
+    ).all()
+    by_hold = {bool(held): int(total or 0) for held, total in rows}
+    return by_hold.get(False, 0), by_hold.get(True, 0)
+
+
+def dashboard(provider):
+    now = utcnow()
+    balance = payable_balance(provider.id)
+    fy, tds, fy_gross = tds_this_year(provider.id, now)
+    series = weekly_earnings(provider.id, now=now)
+    in_flight, on_hold = money_in_transit(provider.id)
     carry = carry_on = None
     next_run = next_run_day(provider.payout_schedule, now)
     if provider.payout_schedule != INSTANT:
@@ -257,7 +269,8 @@ def dashboard(provider):
         "fy_gross": fy_gross,
         "fy_after_tds": fy_gross - tds,  # the year's payouts less TDS, those on their way too
         "tds_applies": over_threshold(fy_gross, policy().tds_rule_for(fy)),
-        "in_flight": int(in_flight or 0),
+        "in_flight": in_flight,
+        "on_hold": on_hold,
         "earnings": earnings(provider.id),
         "penalties": penalties(provider.id),
         "weekly": series,

@@ -5,6 +5,7 @@ each move posts its ledger lines. Repeated and stale statuses change nothing."""
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 import sqlalchemy as sa
 
@@ -35,6 +36,7 @@ from portal.payouts.alerts import (
     PAYOUT_REVERSED,
     PAYOUT_STOPPED,
     raise_payout_alert,
+    tell_hold,
     tell_payout_status,
 )
 from portal.payouts.common import RETRY_JOB, current_attempt, lock_payout, retry_backoff, snapshot
@@ -247,6 +249,7 @@ def _hold_overtaken(payout, attempt, target):
         kind=PAYOUT_HOLD_OVERTAKEN,
         attempt=attempt.number,
     )
+    tell_hold(payout, held=False, step=None)  # the provider was told it waited
 
 
 def _posting(payout, what):
@@ -342,6 +345,28 @@ def will_retry(payout):
     until it is lifted). False once the money is back on the payable (the last attempt
     failed, or a person stopped it at RazorpayX), and for any other status."""
     return payout.status == PayoutStatus.FAILED and not payout.returned
+
+
+class NextStep(StrEnum):
+    """What follows for a payout whose money waits on us (``next_step``)."""
+
+    RETRY = "retry"  # failed: its next attempt at its time (``next_retry_at``)
+    RETRY_ON_RELEASE = "retry_on_release"  # failed and held: tried again once released
+    SEND_ON_RELEASE = "send_on_release"  # queued and held: sent once released
+
+
+def next_step(payout):
+    """What the provider can expect of ``payout`` (a ``NextStep``), or None: at RazorpayX,
+    paid, or back on the payable. ``will_retry`` answers whether the money is still in
+    transit, and a hold does not change that; but a held payout is neither retried nor
+    sent until an admin lifts the hold (docs/payouts.md), which then tries a failed one
+    again at once and sends a queued one (``admin.release_payout``). The pages ("retry 2
+    pending", "on hold at the clinic …") and the provider's notices read this."""
+    if will_retry(payout):
+        return NextStep.RETRY_ON_RELEASE if payout.held else NextStep.RETRY
+    if payout.held and payout.status == PayoutStatus.QUEUED and not payout.returned:
+        return NextStep.SEND_ON_RELEASE
+    return None
 
 
 def _on_failed(payout, attempt, entity):

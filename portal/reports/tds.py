@@ -248,7 +248,7 @@ def provider_export(params):
             text("Months", lambda r: r.months),
             text("PAN", lambda r: "" if r.quarter == "Total" else pan),
             text("Section", lambda r: r.section),
-            money("Gross paid", lambda r: r.gross),
+            money("Gross of payouts made", lambda r: r.gross),  # the page's heading
             money("TDS deducted", lambda r: r.tds),
             number("Payouts covered", lambda r: r.payouts),
         ],

@@ -319,3 +319,24 @@ def test_the_payable_cards_sentences_end_as_hindi_ends_them(app, client, login, 
     assert carried.startswith("न्यूनतम भुगतान सीमा पूरी नहीं हुई।"), carried
     assert re.search(r"उपलब्ध: −?₹[\d,.]*\d। आपकी शेष राशि", carried), carried
     assert ". " not in carried
+
+
+def test_held_payouts_read_in_hindi(app, client, login, world):
+    """A payout the clinic holds (failed and waiting for its retry, or not yet sent): its
+    row and the payable card say it waits for the clinic, in Hindi (review finding: "retry 2
+    pending" and "on its way to your bank" for a held payout)."""
+    from portal.payouts import models as m
+
+    with app.app_context():
+        for gross, status in ((20_000, "FAILED"), (30_000, "QUEUED")):
+            payout = db.session.get(m.Payout, _payout(world.doc1, gross, 0))
+            payout.status, payout.held, payout.hold_reason = status, True, "Checking the bank"
+        db.session.commit()
+    login(world.provider_user)
+    client.post("/language", data={"language": "hi", "next": "/"})
+    page = html.unescape(client.get("/provider/earnings").get_data(as_text=True))
+    assert "क्लिनिक ने रोका है — क्लिनिक के जारी करने पर फिर से भेजने की कोशिश की जाएगी" in page
+    assert "क्लिनिक ने रोका है — क्लिनिक के जारी करने पर भेजा जाएगा" in page
+    assert "₹500 क्लिनिक ने रोका है: क्लिनिक के जारी करने पर यह भेजा जाएगा।" in page
+    assert "Checking the bank" not in page
+    assert _hindi_pages(client, ["/provider/earnings"], WORLD_DATA) == {}

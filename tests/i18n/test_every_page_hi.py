@@ -522,7 +522,7 @@ TOLD = {
     "booking.meet_link", "booking.reschedule_failed", "booking.reschedule_fee_unapplied",
     "payment.link_new", "payment.link_expired", "payment.link_lapsed", "refund.processed",
     "refund.approved", "payout.processed", "payout.failed", "payout.reversed",
-    "bank.validation_failed", "payout.penalty",
+    "bank.validation_failed", "payout.penalty", "payout.held", "payout.released",
 }  # fmt: skip
 _PAID = re.compile(r"भुगतान: ₹[\d,.]*\d \(इनवॉइस [^)]+\)(.)")
 _URL = re.compile(r"https?://\S+")
@@ -565,6 +565,17 @@ def _tell_the_rest(app, world, s):
             payout.failure_reason = BANK_REASON
             for status in ("PROCESSED", "FAILED", "REVERSED"):
                 payout_notices.payout_moved(payout.id, status, 1, retried=status == "FAILED")
+            # Held by the clinic and released (each next step), and a failure told while
+            # held; the payout as it was afterwards.
+            for step in ("retry_on_release", "send_on_release"):
+                payout_notices.payout_hold_changed(payout.id, True, step, step)
+                payout_notices.payout_hold_changed(payout.id, False, step, step)
+            was = payout.status, payout.returned
+            payout.status, payout.returned, payout.held = "FAILED", False, True
+            payout_notices.payout_moved(payout.id, "FAILED", 2, retried=True)
+            payout.status = "QUEUED"  # a hold RazorpayX overtook, the payout on its way
+            payout_notices.payout_hold_changed(payout.id, False, None, "overtaken")
+            (payout.status, payout.returned), payout.held = was, False
         refused = m.FundAccount(
             provider_id=world.lab_provider,
             kind=m.BANK_ACCOUNT,

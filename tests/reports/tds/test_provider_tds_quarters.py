@@ -206,8 +206,8 @@ def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
     assert rows[0] == ["Report: TDS by quarter"]
     assert rows[1] == ["Filters: Financial year: 2026-27; Provider: Dr Asha"]
     assert rows[5:] == [
-        ["Financial year", "Quarter", "Months", "PAN", "Section", "Gross paid", "TDS deducted",
-         "Payouts covered"],
+        ["Financial year", "Quarter", "Months", "PAN", "Section", "Gross of payouts made",
+         "TDS deducted", "Payouts covered"],
         ["2026-27", "Q1", "Apr–Jun 2026", "ABCPA••••F", "194J", "70000.00", "7000.00", "2"],
         ["2026-27", "Q2", "Jul–Sep 2026", "ABCPA••••F", "194J", "-10000.00", "-1000.00", "-1"],
         ["2026-27", "Q3", "Oct–Dec 2026", "ABCPA••••F", "194J", "0.00", "0.00", "0"],
@@ -305,3 +305,29 @@ def _report_pans(html):
         for row in table.split("<tr>")[2:]
         if len(cells := re.findall(r"<td[^>]*>([^<]*)</td>", row)) > 2
     }
+
+
+def test_the_gross_column_names_payouts_made_and_counts_one_awaiting_a_retry(
+    world, x, client, login
+):
+    """The column said "Gross paid" while it counts a payout that failed and waits for its
+    retry (TDS is deducted when a payout is made: it counts until it fails for good):
+    the heading says what it counts and the note says a payout on its way counts."""
+    from portal.db import utcnow
+    from portal.domain.rates import financial_year
+
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == "FAILED" and not payout.returned  # awaiting its retry
+    login(user)
+    html = client.get("/provider/earnings/tds").get_data(as_text=True)
+    assert _page_rows(html)["Total"] == (100_000, 0, 1)
+    assert financial_year(utcnow()) in html
+    assert "Gross paid" not in html and ">Gross of payouts made<" in html
+    assert (
+        "A payout counts in the quarter it was made, even while it is still on its way or "
+        "waiting for a retry."
+    ) in html
