@@ -27,7 +27,7 @@ from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.i18n import N_
-from portal.notify import alerts, ics
+from portal.notify import alerts, ics, provider_words
 from portal.notify.center import notify_user
 from portal.notify.links import clinic_day, visit_path
 from portal.notify.mail import absolute, queue_mail
@@ -191,9 +191,10 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
         attachments=[calendar],
         dedupe_key=f"booking-cancelled:{item.id}",
     )
+    who = provider_words.canceller(item, by)
     for provider in item.providers:
         with speaking_to(provider.user_id):
-            title, body = _cancelled_text(item, visit.for_name, None, reason, None)
+            title, body = provider_words.cancelled(item, provider.id, who, reason)
         notify_user(
             provider.user_id,
             "booking.cancelled",
