@@ -26,6 +26,15 @@ def _names(providers):
     return ", ".join(p.display_name for p in providers)
 
 
+def team(item, reader_id):
+    """A sentence to add naming the others of a team appointment to one of them; "" for
+    an appointment of one provider."""
+    others = item.team_besides(reader_id)
+    if not others:
+        return ""
+    return " " + _("With you on this team appointment: %(names)s.", names=_names(others))
+
+
 @dataclass(frozen=True)
 class Canceller:
     """Who cancelled an appointment. ``who``: "patient", "clinic", "provider", or ""

@@ -109,11 +109,8 @@ def on_booking_confirmed(visit_id):
         for provider in item.providers:
             with speaking_to(provider.user_id):
                 title = _("New appointment: %(name)s", name=visit.for_name)
-                body = _(
-                    "%(service)s with %(name)s at %(clinic)s, %(when)s.",
-                    service=item.service.name, name=visit.for_name, clinic=item.clinic.name,
-                    when=local_time(item),
-                )  # fmt: skip
+                body = _("%(what)s.", what=provider_words.appointment(item))
+                body += provider_words.team(item, provider.id)
             notify_user(
                 provider.user_id,
                 "booking.new",
