@@ -255,7 +255,7 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     link = visit_path("patient", visit_id=visit.id)
     sequence = ics.next_sequence(item.id)
     with speaking_to(visit.patient_id):
-        title, body = _rescheduled_text(item, _whose(item), old_start)
+        title, body = _rescheduled_text(item, _whose(item), _describe(item), old_start)
         body += _fee_told(reschedule_id)
         calendar = ics.attachment(
             [item],
@@ -274,7 +274,9 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     )
     for provider in item.providers:
         with speaking_to(provider.user_id):
-            title, body = _rescheduled_text(item, visit.for_name, old_start)
+            what = provider_words.appointment(item)
+            title, body = _rescheduled_text(item, visit.for_name, what, old_start)
+            body += provider_words.team(item, provider.id)
         notify_user(
             provider.user_id,
             "booking.rescheduled",
@@ -320,8 +322,9 @@ def on_meet_link_changed(booking_id):
     )
 
 
-def _rescheduled_text(item, whom, old_start):
-    what = _describe(item)
+def _rescheduled_text(item, whom, what, old_start):
+    """``what``: the appointment as the reader calls it (the patient's names its providers,
+    a provider's its patient)."""
     if old_start:
         body = _("%(what)s (was %(was)s).", what=what, was=local_time_at(item, old_start))
     else:

@@ -184,3 +184,21 @@ def test_a_team_appointment_names_the_other_providers_to_each(world):
     (second,) = [n.body for n in _notices(world.doctor_users[1]) if n.kind == "booking.new"]
     assert second.endswith("। इस टीम अपॉइंटमेंट में आपके साथ: Dr Doc 1।")
     assert "Dr Doc 2" not in second
+
+
+def test_a_moved_appointment_names_the_patient_to_its_providers_not_themselves(world):
+    """As the cancellation's: the provider's "Rescheduled" read "Consultation with Dr Doc
+    1, Dr Doc 2 at …" to Dr Doc 1. It names the patient, and a team's others."""
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start, providers=world.doctors)
+    item = db.session.get(IndividualBooking, booking)
+    new_start = start + timedelta(days=1)
+    item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
+    on_booking_rescheduled(booking, old_start=start, reschedule_id=1)
+    db.session.commit()
+    (notice,) = [n for n in _notices(world.doctor_users[0]) if n.kind == "booking.rescheduled"]
+    assert notice.title == "Rescheduled: Priya Patient"
+    assert notice.body == (
+        "Consultation with Priya Patient at Indiranagar Clinic, Fri 5 Jun 2026, 8:00 AM IST "
+        "(was Thu 4 Jun 2026, 8:00 AM IST). With you on this team appointment: Dr Doc 2."
+    )
