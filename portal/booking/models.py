@@ -230,6 +230,11 @@ class IndividualBooking(db.Model):
     def is_team(self):
         return len(self.providers) > 1
 
+    def team_besides(self, *provider_ids):
+        """The item's providers other than ``provider_ids``: a team appointment's others,
+        as one of them reads it (none for a provider's own appointment)."""
+        return [p for p in self.providers if p.id not in provider_ids]
+
     @property
     def refundable(self):
         """Paise of the paid amount not refunded yet: the most any further refund can be."""

@@ -8,18 +8,22 @@ what happened; each notice is in the app and by mail (as appointment notices are
 the provider's language, once per event: the job's outbox key and the notice's dedupe key
 are the same, so a job run again tells nothing more."""
 
+import re
+
 from flask_babel import gettext as _
 
 from portal import jobs
 from portal.domain.rates import format_inr
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
+from portal.i18n import N_
 from portal.notify.center import notify_user
 from portal.notify.links import path
 from portal.notify.reminders import local_time
 from portal.notify.wording import speaking_to
 from portal.payouts import models as m
 from portal.payouts.common import tds_section
+from portal.payouts.fund_accounts import MSG_NOT_VALIDATED
 from portal.payouts.status import NextStep, next_step
 from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import Cancellation
@@ -172,6 +176,33 @@ def payout_hold_changed(payout_id, held, step, episode):
     )
 
 
+# The notice's own closing sentence points to the Bank account page; a stored reason's
+# "Check the details." would say it twice.
+CHECK_THE_DETAILS = N_("Check the details.")
+
+
+def validation_reason(stored):
+    """A fund account's stored reason for failing validation as the notice says it, in the
+    current language, without its full stop; "" when it says nothing the notice does not.
+
+    The portal stores the catalogue's English (``fund_accounts.MSG_NOT_VALIDATED``,
+    ``MSG_NOT_ACTIVE``), said in the reader's language; a reason that is no catalogue
+    message (RazorpayX's own words) is said as stored. Either way its "Check the details"
+    goes: the notice ends with "Check the details on the Bank account page." The generic
+    reason is then only "could not be validated", which the notice says already."""
+    if not stored or stored == MSG_NOT_VALIDATED:
+        return ""
+    said = _(stored).strip()
+    for pointer in {_(CHECK_THE_DETAILS), CHECK_THE_DETAILS}:
+        said = re.sub(rf"(?:^|(?<=[.।!?]))\s*{_sentence(pointer)}\s*$", "", said, flags=re.I)
+    return _reason(said)
+
+
+def _sentence(text):
+    """A pattern for ``text`` as a sentence, its full stop (or danda) optional."""
+    return re.escape(text.rstrip(".।")) + r"[.।]?"
+
+
 @jobs.job("notify.fund_account_failed")
 def fund_account_failed(fund_account_id):
     """Worded neutrally: whether payouts wait or go on to an earlier account is the
@@ -181,8 +212,7 @@ def fund_account_failed(fund_account_id):
         return
     user_id = row.provider.user_id
     with speaking_to(user_id):
-        # status_reason is stored as the catalogue's English: said in the reader's language.
-        reason = _reason(_(row.status_reason)) if row.status_reason else ""
+        reason = validation_reason(row.status_reason)
         if row.kind == m.VPA:
             title = _("UPI id not validated")
             body = (

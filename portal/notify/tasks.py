@@ -27,7 +27,7 @@ from portal.domain.rates import format_inr
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.i18n import N_
-from portal.notify import alerts, ics
+from portal.notify import alerts, ics, provider_words
 from portal.notify.center import notify_user
 from portal.notify.links import clinic_day, visit_path
 from portal.notify.mail import absolute, queue_mail
@@ -109,11 +109,8 @@ def on_booking_confirmed(visit_id):
         for provider in item.providers:
             with speaking_to(provider.user_id):
                 title = _("New appointment: %(name)s", name=visit.for_name)
-                body = _(
-                    "%(service)s with %(name)s at %(clinic)s, %(when)s.",
-                    service=item.service.name, name=visit.for_name, clinic=item.clinic.name,
-                    when=local_time(item),
-                )  # fmt: skip
+                body = _("%(what)s.", what=provider_words.appointment(item))
+                body += provider_words.team(item, provider.id)
             notify_user(
                 provider.user_id,
                 "booking.new",
@@ -191,9 +188,10 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
         attachments=[calendar],
         dedupe_key=f"booking-cancelled:{item.id}",
     )
+    who = provider_words.canceller(item, by)
     for provider in item.providers:
         with speaking_to(provider.user_id):
-            title, body = _cancelled_text(item, visit.for_name, None, reason, None)
+            title, body = provider_words.cancelled(item, provider.id, who, reason)
         notify_user(
             provider.user_id,
             "booking.cancelled",
@@ -257,7 +255,7 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     link = visit_path("patient", visit_id=visit.id)
     sequence = ics.next_sequence(item.id)
     with speaking_to(visit.patient_id):
-        title, body = _rescheduled_text(item, _whose(item), old_start)
+        title, body = _rescheduled_text(item, _whose(item), _describe(item), old_start)
         body += _fee_told(reschedule_id)
         calendar = ics.attachment(
             [item],
@@ -276,7 +274,9 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     )
     for provider in item.providers:
         with speaking_to(provider.user_id):
-            title, body = _rescheduled_text(item, visit.for_name, old_start)
+            what = provider_words.appointment(item)
+            title, body = _rescheduled_text(item, visit.for_name, what, old_start)
+            body += provider_words.team(item, provider.id)
         notify_user(
             provider.user_id,
             "booking.rescheduled",
@@ -322,8 +322,9 @@ def on_meet_link_changed(booking_id):
     )
 
 
-def _rescheduled_text(item, whom, old_start):
-    what = _describe(item)
+def _rescheduled_text(item, whom, what, old_start):
+    """``what``: the appointment as the reader calls it (the patient's names its providers,
+    a provider's its patient)."""
     if old_start:
         body = _("%(what)s (was %(was)s).", what=what, was=local_time_at(item, old_start))
     else:

@@ -161,3 +161,44 @@ def test_a_providers_notice_opens_the_schedule_at_the_appointments_day(world):
     [notice] = _notices(world.doctor_users[0])
     day = (start + timedelta(hours=5, minutes=30)).date()
     assert notice.link == f"/provider/schedule?from={day.isoformat()}"
+
+
+def test_a_team_appointment_names_the_other_providers_to_each(world):
+    """Review finding: a doctor's "New appointment" of a team appointment never named the
+    co-doctor. Each provider reads the others, not themself; an appointment of one
+    provider names no team."""
+    from portal.accounts.models import User
+
+    db.session.get(User, world.doctor_users[1]).language = "hi"
+    team = make_booking(world, NOW + timedelta(days=2), providers=world.doctors)
+    own = make_booking(world, NOW + timedelta(days=3), providers=world.doctors[:1])
+    on_booking_confirmed(_visit_of(team))
+    on_booking_confirmed(_visit_of(own))
+    db.session.commit()
+    first = [n.body for n in _notices(world.doctor_users[0]) if n.kind == "booking.new"]
+    assert first == [
+        "Consultation with Priya Patient at Indiranagar Clinic, Wed 3 Jun 2026, 8:00 AM IST. "
+        "With you on this team appointment: Dr Doc 2.",
+        "Consultation with Priya Patient at Indiranagar Clinic, Thu 4 Jun 2026, 8:00 AM IST.",
+    ]
+    (second,) = [n.body for n in _notices(world.doctor_users[1]) if n.kind == "booking.new"]
+    assert second.endswith("। इस टीम अपॉइंटमेंट में आपके साथ: Dr Doc 1।")
+    assert "Dr Doc 2" not in second
+
+
+def test_a_moved_appointment_names_the_patient_to_its_providers_not_themselves(world):
+    """As the cancellation's: the provider's "Rescheduled" read "Consultation with Dr Doc
+    1, Dr Doc 2 at …" to Dr Doc 1. It names the patient, and a team's others."""
+    start = NOW + timedelta(days=3)
+    booking = make_booking(world, start, providers=world.doctors)
+    item = db.session.get(IndividualBooking, booking)
+    new_start = start + timedelta(days=1)
+    item.start_at, item.end_at = new_start, new_start + timedelta(minutes=30)
+    on_booking_rescheduled(booking, old_start=start, reschedule_id=1)
+    db.session.commit()
+    (notice,) = [n for n in _notices(world.doctor_users[0]) if n.kind == "booking.rescheduled"]
+    assert notice.title == "Rescheduled: Priya Patient"
+    assert notice.body == (
+        "Consultation with Priya Patient at Indiranagar Clinic, Fri 5 Jun 2026, 8:00 AM IST "
+        "(was Thu 4 Jun 2026, 8:00 AM IST). With you on this team appointment: Dr Doc 2."
+    )

@@ -5,6 +5,7 @@ event, in the provider's language, linking to the Earnings or Bank account page.
 
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 from portal.accounts.models import User
@@ -123,6 +124,98 @@ def test_a_failed_bank_validation_is_told_once_with_its_reason(world, x):
     payout_notices.fund_account_failed(row.id)
     db.session.commit()
     assert len(_told(user.id)) == 1
+
+
+def _validation_failed(world, x, *, language="en", vpa=None):
+    provider, user = world.provider("INSTANT")
+    db.session.get(User, user.id).language = language
+    db.session.commit()
+    x.sandbox.set_faults(validation_outcome="failed")
+    row = world.onboard(provider, user, vpa=vpa)
+    assert row.status == FundAccountStatus.FAILED
+    (notice,) = _told(user.id)
+    return row, notice
+
+
+@pytest.mark.parametrize(
+    ("language", "vpa", "body"),
+    [
+        (
+            "en",
+            None,
+            "Your new bank account could not be validated. Check the details on the Bank "
+            "account page.",
+        ),
+        ("hi", None, "आपका नया बैंक खाता सत्यापित नहीं हो सका। बैंक खाता पेज पर विवरण जाँचें।"),
+        (
+            "en",
+            "asha@okhdfc",
+            "Your new UPI id could not be validated. Check the details on the Bank account page.",
+        ),
+    ],
+)
+def test_the_generic_validation_failure_says_each_thing_once(world, x, language, vpa, body):
+    """Review finding: the stored reason, "The account could not be validated. Check the
+    details.", went inside the notice's own sentence, which adds "Check the details on the
+    Bank account page.": "could not be validated: The account could not be validated.
+    Check the details. Check the details on the Bank account page." (Hindi alike). The
+    generic reason says nothing the notice does not: it reads once."""
+    _row, notice = _validation_failed(world, x, language=language, vpa=vpa)
+    assert notice.body == body
+
+
+@pytest.mark.parametrize(
+    ("stored", "body"),
+    [
+        (
+            "Beneficiary name does not match. Check the details.",
+            "Your new bank account could not be validated: Beneficiary name does not match. "
+            "Check the details on the Bank account page.",
+        ),
+        (
+            "Invalid IFSC. check the details",
+            "Your new bank account could not be validated: Invalid IFSC. Check the details "
+            "on the Bank account page.",
+        ),
+        (
+            "Check the details.",
+            "Your new bank account could not be validated. Check the details on the Bank "
+            "account page.",
+        ),
+    ],
+)
+def test_razorpayxs_own_reason_is_told_without_a_second_check_the_details(world, x, stored, body):
+    """Whatever the stored reason (RazorpayX's own words, English as it sent them): its
+    "Check the details" is the notice's own closing sentence, said once."""
+    row, _notice = _validation_failed(world, x)
+    row.status_reason = stored
+    db.session.execute(sa.delete(Notification).where(Notification.user_id == row.provider.user_id))
+    db.session.commit()
+    payout_notices.fund_account_failed(row.id)
+    db.session.commit()
+    (notice,) = _told(row.provider.user_id)
+    assert notice.body == body
+
+
+@pytest.mark.parametrize(
+    ("language", "stored", "said"),
+    [
+        ("en", "The account could not be validated. Check the details.", ""),
+        ("hi", "The account could not be validated. Check the details.", ""),
+        ("hi", "The bank says this account is not active.", "बैंक के अनुसार यह खाता सक्रिय नहीं है"),
+        ("hi", "Invalid IFSC. Check the details.", "Invalid IFSC"),
+        ("hi", "IFSC अमान्य। विवरण जाँचें।", "IFSC अमान्य"),
+        ("en", "Please check the details", "Please check the details"),
+        ("en", None, ""),
+    ],
+)
+def test_a_stored_reason_is_said_in_the_readers_language_without_its_pointer(
+    app, language, stored, said
+):
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale(language):
+        assert payout_notices.validation_reason(stored) == said
 
 
 def test_money_notices_are_in_the_providers_language(world, x):

@@ -976,3 +976,56 @@ def test_provider_cancel_reason_is_marked_required_before_it_is_sent(app, client
     assert re.search(r"\brequired\b", textarea), textarea
     label = re.search(r'<label for="reason">([^<]*)</label>', page).group(1)
     assert "(required" in label, label
+
+
+@pytest.fixture
+def team_setup(app, world, users, gateway):
+    """A consultation with two doctors (a team appointment), booked and paid: (item id,
+    the first doctor's email, the second doctor's user id)."""
+    with_known_passwords()
+    patient = users(world.patients[0])
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0], world.doctors[1]], at(4, 14))]
+    )
+    first, second = (db.session.get(Provider, d) for d in world.doctors[:2])
+    ids = visit.items[0].id, users(first.user_id).email, second.user_id
+    db.session.remove()
+    return ids
+
+
+def test_the_provider_cancel_page_of_a_team_says_it_cancels_for_the_whole_team(
+    app, client, team_setup, setup, clock
+):
+    """Review finding: nothing on the doctor's cancel page of a team appointment said the
+    appointment goes for the co-doctor too. It says so, naming them (not the reader), in
+    the doctor's language; cancelling tells the co-doctor and frees their time too. A
+    doctor's own appointment says nothing of a team."""
+    from portal.booking.models import SlotClaim
+    from portal.notify.models import Notification
+
+    item_id, email, second_user = team_setup
+    login(client, email)
+    url = f"/provider/bookings/{item_id}/cancel"
+    html = client.get(url).get_data(as_text=True)
+    said = re.search(r'<p[^>]*id="provider-cancel-team"[^>]*>(.*?)</p>', html, re.S)
+    assert said, "the page does not say the team loses the appointment"
+    assert said.group(1).strip() == (
+        "This cancels the appointment for the whole team: Dr Doc 2 will be told too."
+    )
+    own = client.get(f"/provider/bookings/{setup[1][0]}/cancel").get_data(as_text=True)
+    assert 'id="provider-cancel-team"' not in own
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()
+    html = client.get(url).get_data(as_text=True)
+    assert "इससे अपॉइंटमेंट पूरी टीम के लिए रद्द हो जाएगा: Dr Doc 2 को भी बताया जाएगा।" in html
+    done = client.post(url, data={"reason": "Called to surgery", **_shown(html)})
+    assert done.status_code == 303
+    with app.app_context():
+        told = db.session.scalars(
+            sa.select(Notification).where(
+                Notification.user_id == second_user, Notification.kind == "booking.cancelled"
+            )
+        ).all()
+        assert len(told) == 1 and "Dr Doc 1" in told[0].body
+        live = sa.select(SlotClaim).where(SlotClaim.booking_id == item_id, SlotClaim.live)
+        assert db.session.scalars(live).all() == []

@@ -32,10 +32,13 @@ def _item(item_id):
 
 
 def _page(item, form, status=200):
-    """The page as the appointment is now; the form carries what it states."""
+    """The page as the appointment is now; the form carries what it states. ``team``: the
+    others of a team appointment, whom cancelling it cancels it for (and tells) too."""
     preview = previews.preview_provider(item)
     form.fill_shown(shown.shown_for(item, preview))
-    return render(PAGE, status=status, item=item, form=form, preview=preview)
+    reader = next(p for p in item.providers if p.user_id == current_user.id)  # as _item found
+    team = item.team_besides(reader.id)
+    return render(PAGE, status=status, item=item, form=form, preview=preview, team=team)
 
 
 @bp.get("/bookings/<int:item_id>/cancel")

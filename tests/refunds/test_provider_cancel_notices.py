@@ -1,0 +1,169 @@
+"""What a doctor or lab is told when an appointment of theirs is cancelled (review finding:
+the provider's notice said neither who cancelled nor anything but "Consultation with Dr Doc
+1 … is cancelled." to Dr Doc 1: a patient's cancellation read as the clinic's, and the
+reader was named to themself). It names the patient, says who cancelled (the patient, the
+clinic, the clinic on someone's behalf, another provider of a team, or "you"), and on a
+team appointment who else it is cancelled for. Through the real cancellations."""
+
+import sqlalchemy as sa
+
+from portal.accounts.models import User
+from portal.catalog.models import Provider
+from portal.extensions import db
+from portal.notify.models import Notification
+from tests.booking.factories import at
+from tests.refunds.helpers import (
+    book_and_pay,
+    hours,
+    quoted_admin_cancel,
+    quoted_cancel,
+    quoted_provider_cancel,
+)
+
+START = at(4, 10)  # Friday 5 June 2026, 10:00 IST
+WHAT = "Consultation with Patient 1 at Indiranagar Clinic, Fri 5 Jun 2026, 10:00 AM IST"
+
+
+def _doctor(world, n):
+    return db.session.get(User, db.session.get(Provider, world.doctors[n]).user_id)
+
+
+def _booked(world, users, gateway, team=False):
+    doctors = [world.doctors[0], world.doctors[1]] if team else [world.doctors[0]]
+    visit = book_and_pay(
+        world, users(world.patients[0]), gateway, [(world.consult, doctors, START)]
+    )
+    return visit.items[0]
+
+
+def _cancelled(user):
+    db.session.expire_all()
+    (notice,) = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.user_id == user.id, Notification.kind == "booking.cancelled"
+        )
+    ).all()
+    assert notice.title == "Cancelled: Patient 1"
+    return notice.body
+
+
+def test_the_patients_cancellation_says_so(world, users, gateway, clock):
+    item = _booked(world, users, gateway)
+    quoted_cancel(users(world.patients[0]), item.master_id, [item.id], reason="Feeling better")
+    body = _cancelled(_doctor(world, 0))
+    assert body == f"{WHAT} is cancelled by the patient. Reason: Feeling better."
+    assert "Dr Doc 1" not in body
+
+
+def test_the_clinics_cancellation_says_so(world, users, gateway, clock):
+    item = _booked(world, users, gateway)
+    quoted_admin_cancel(users(world.admin), item.id, "Clinic closed", mode="clinic")
+    assert _cancelled(_doctor(world, 0)) == (
+        f"{WHAT} is cancelled by the clinic. Reason: Clinic closed."
+    )
+
+
+def test_the_clinic_cancelling_for_the_patient_says_on_whose_behalf(world, users, gateway, clock):
+    item = _booked(world, users, gateway)
+    quoted_admin_cancel(users(world.admin), item.id, "Patient phoned", mode="patient")
+    assert _cancelled(_doctor(world, 0)) == (
+        f"{WHAT} is cancelled by the clinic on the patient's behalf. Reason: Patient phoned."
+    )
+
+
+def test_the_provider_who_cancelled_reads_you(world, users, gateway, clock):
+    item = _booked(world, users, gateway)
+    clock.move_to(START - hours(30))
+    quoted_provider_cancel(_doctor(world, 0), item.id, "Emergency surgery")
+    assert _cancelled(_doctor(world, 0)) == (f"You cancelled {WHAT}. Reason: Emergency surgery.")
+
+
+def test_a_team_cancelled_by_one_doctor_tells_the_other_who_did(world, users, gateway, clock):
+    """The co-doctor is told, by name of the one who cancelled; the one who did reads
+    that it is cancelled for the co-doctor too. Neither is named to themself."""
+    item = _booked(world, users, gateway, team=True)
+    clock.move_to(START - hours(30))
+    quoted_provider_cancel(_doctor(world, 0), item.id, "Called to surgery")
+    assert _cancelled(_doctor(world, 0)) == (
+        f"You cancelled {WHAT}. It is cancelled for Dr Doc 2 too. Reason: Called to surgery."
+    )
+    assert _cancelled(_doctor(world, 1)) == (
+        f"{WHAT} is cancelled by Dr Doc 1. Reason: Called to surgery."
+    )
+
+
+def test_a_team_cancelled_by_the_clinic_names_the_others_it_is_cancelled_for(
+    world, users, gateway, clock
+):
+    item = _booked(world, users, gateway, team=True)
+    quoted_admin_cancel(users(world.admin), item.id, "Clinic closed", mode="clinic")
+    assert _cancelled(_doctor(world, 0)) == (
+        f"{WHAT} is cancelled by the clinic. It is cancelled for Dr Doc 2 too. "
+        "Reason: Clinic closed."
+    )
+    assert _cancelled(_doctor(world, 1)) == (
+        f"{WHAT} is cancelled by the clinic. It is cancelled for Dr Doc 1 too. "
+        "Reason: Clinic closed."
+    )
+
+
+def test_the_clinic_cancelling_for_a_provider_of_a_team_says_for_whom(world, users, gateway, clock):
+    item = _booked(world, users, gateway, team=True)
+    clock.move_to(START - hours(30))
+    quoted_admin_cancel(
+        users(world.admin),
+        item.id,
+        "Doctor phoned in sick",
+        mode="provider",
+        penalty_provider_id=world.doctors[1],
+    )
+    assert _cancelled(_doctor(world, 1)) == (
+        f"{WHAT} is cancelled by the clinic on your behalf. It is cancelled for Dr Doc 1 "
+        "too. Reason: Doctor phoned in sick."
+    )
+    assert _cancelled(_doctor(world, 0)) == (
+        f"{WHAT} is cancelled by the clinic on Dr Doc 2's behalf. Reason: Doctor phoned in sick."
+    )
+
+
+def test_the_providers_cancellation_notice_is_in_their_language(world, users, gateway, clock):
+    item = _booked(world, users, gateway, team=True)
+    for n in (0, 1):
+        _doctor(world, n).language = "hi"
+    db.session.commit()
+    clock.move_to(START - hours(30))
+    quoted_provider_cancel(_doctor(world, 0), item.id, "Called to surgery")
+    what = "Patient 1 के साथ Consultation, Indiranagar Clinic में, शुक्र 5 जून 2026, 10:00 am IST"
+    own, other = _cancelled_hi(_doctor(world, 0)), _cancelled_hi(_doctor(world, 1))
+    assert own == (f"आपने {what} रद्द कर दी है। यह Dr Doc 2 के लिए भी रद्द है। कारण: Called to surgery।")
+    assert other == f"{what} Dr Doc 1 द्वारा रद्द कर दी गई है। कारण: Called to surgery।"
+
+
+def _cancelled_hi(user):
+    db.session.expire_all()
+    (notice,) = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.user_id == user.id, Notification.kind == "booking.cancelled"
+        )
+    ).all()
+    assert notice.title == "रद्द: Patient 1"
+    return notice.body
+
+
+def test_who_cancelled_is_read_from_the_cancellation_row():
+    """The rule from plain values: the provider who asked, else the one an administrator
+    charged the penalty for, else the sole provider; unknown on a team without a penalty."""
+    from types import SimpleNamespace
+
+    from portal.notify.provider_words import Canceller, canceller_of
+
+    asha, gopal = SimpleNamespace(id=1, user_id=11), SimpleNamespace(id=2, user_id=12)
+    team = [asha, gopal]
+    assert canceller_of("patient", 90, None, team) == Canceller("patient")
+    assert canceller_of("admin", 99, None, team) == Canceller("patient", by_clinic=True)
+    assert canceller_of("clinic", 99, None, team) == Canceller("clinic")
+    assert canceller_of("provider", 12, 2, team) == Canceller("provider", gopal)
+    assert canceller_of("provider", 12, None, team) == Canceller("provider", gopal)
+    assert canceller_of("provider", 99, 1, team) == Canceller("provider", asha, by_clinic=True)
+    assert canceller_of("provider", 99, None, [asha]) == Canceller("provider", asha, by_clinic=True)
+    assert canceller_of("provider", 99, None, team) == Canceller("provider", None, by_clinic=True)
