@@ -286,3 +286,48 @@ def test_acting_on_a_row_of_a_later_page_keeps_that_page(world, client, login):
     for bad in ("2026-02-30", "soon", ""):
         plain = client.post(url, data={"meet_link": link, "from": bad})
         assert plain.status_code == 303 and plain.location.endswith("/provider/schedule"), bad
+
+
+def test_start_and_complete_without_javascript_return_to_the_page_they_were_on(
+    mid_year, world, client, login
+):
+    """Review finding (a doctor's week): without JavaScript, Start or Complete on Today
+    answered with the Schedule page. The row's forms on Today send ``page=today`` and the
+    answer goes back there; on the schedule, to its ``from`` as before. The value is looked
+    up in an allow-list of the provider's own pages, never used as an address."""
+    provider, user = world.provider()
+    now = utcnow().replace(second=0, microsecond=0)
+    began = world.booking(provider, start=now - timedelta(minutes=5))
+    soon = world.booking(provider, start=now + timedelta(minutes=20))
+    soon.service.mode = "ONLINE"  # its meeting link's form stays on the row once started
+    db.session.commit()
+    login(user)
+    today = client.get("/provider/").get_data(as_text=True)
+    hidden = '<input type="hidden" name="page" value="today">'
+    assert hidden in _row_of(today, began.id) and hidden in _row_of(today, soon.id)
+    schedule = client.get("/provider/schedule").get_data(as_text=True)
+    assert 'name="page"' not in _row_of(schedule, began.id)
+    start = f"/provider/schedule/{began.id}/start"
+    answer = client.post(start, data={"page": "today"})
+    assert answer.status_code == 303 and answer.location.endswith("/provider/"), answer.location
+    assert "Appointment started." in client.get(answer.location).get_data(as_text=True)
+    answer = client.post(f"/provider/schedule/{began.id}/complete", data={"page": "today"})
+    assert answer.status_code == 303 and answer.location.endswith("/provider/")
+    # The row swapped in by htmx keeps saying which page it is on (its meeting link's form).
+    row = client.post(
+        f"/provider/schedule/{soon.id}/start",
+        data={"page": "today"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert hidden in row
+    # A refusal (started already) goes back the same way; anything not on the list is the
+    # schedule (with its from when one is sent), never another address.
+    answer = client.post(start, data={"page": "today"})
+    assert answer.status_code == 303 and answer.location.endswith("/provider/")
+    for bad in ("//evil.example/x", "https://evil.example/", "/admin/", "Today", ""):
+        answer = client.post(start, data={"page": bad})
+        assert answer.status_code == 303, bad
+        assert answer.location.endswith("/provider/schedule"), (bad, answer.location)
+    first = _today().isoformat()
+    answer = client.post(start, data={"from": first})
+    assert answer.location.endswith(f"/provider/schedule?from={first}")

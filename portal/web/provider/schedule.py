@@ -153,17 +153,30 @@ def _context(provider, now, days=SPAN_DAYS):
             now,
             lambda b: (moved.get(b.id), moving.get(b.id)),
             first if days == SPAN_DAYS else None,
+            on_today=days != SPAN_DAYS,
         ),
     }
 
 
-def _row_context(now, moves, page_from):
+# The pages a row's form may send a plain request back to, by the name it posts as
+# ``page`` (an allow-list: the value is never an address); anything else is the schedule.
+TODAY = "today"
+BACK_TO = {TODAY: "provider.home"}
+
+
+def _row_context(now, moves, page_from, on_today=False):
     """What a row reads: ``moves(booking)`` its start before its latest move and the new
     start a move of it awaits its fee for (UTC, either None); ``page_from`` the schedule
     page's first day, which the row's forms send back (a plain request returns to that
-    page), None on Today's page. A row is a booking, or a move's held new time
-    (``is_held_move``: ``family_of`` and ``local`` read it too)."""
+    page), None on Today's page; ``on_today``: the row is on Today's page, which its forms
+    name instead (``page=today``, ``BACK_TO``). ``back``: those hidden fields. A row is a
+    booking, or a move's held new time (``is_held_move``: ``family_of`` and ``local`` read
+    it too)."""
     today = now.astimezone(INDIA_TZ).date()
+    if page_from:
+        back = {"from": page_from.isoformat()}
+    else:
+        back = {"page": TODAY} if on_today else {}
     return {
         "local": _local,
         "local_end": _local_end,
@@ -176,7 +189,7 @@ def _row_context(now, moves, page_from):
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": lambda b: completion.can_complete(b, now),
         "completes_from": lambda b: _at_clinic(completion.completes_from(b, now), b),
-        "page_from": page_from,
+        "back": back,
         "today": today,
     }
 
@@ -235,10 +248,12 @@ def _posted_from(today):
 
 
 def _answer(booking, error, done_message, meet_error=None, meet_value=None):
-    """The row alone (htmx; 422 when refused), else a flash and back to the page it was on.
-    The row is read alone, whichever page of days it is on (its moves: one query)."""
+    """The row alone (htmx; 422 when refused), else a flash and back to the page it was on:
+    Today's (``page=today``) or the schedule from its ``from``. The row is read alone,
+    whichever page of days it is on (its moves: one query)."""
     now = utcnow()
     page_from = _posted_from(now.astimezone(INDIA_TZ).date())
+    on_today = page_from is None and request.form.get("page") in BACK_TO
     if is_fragment_request():
         moves = queries.row_moves(booking.id, now)
         return render(
@@ -250,11 +265,13 @@ def _answer(booking, error, done_message, meet_error=None, meet_value=None):
             message=None if error or meet_error else done_message,
             meet_error=meet_error,
             meet_value=meet_value,
-            **_row_context(now, lambda b: moves, page_from),
+            **_row_context(now, lambda b: moves, page_from, on_today),
         )
     # Said now: a message with values (Text) reaches the next page as plain English text.
     error = error or meet_error
     flash(translate(error) if error else done_message, "error" if error else "success")
+    if on_today:
+        return redirect(url_for(BACK_TO[request.form["page"]]), 303)
     args = {"from": page_from.isoformat()} if page_from else {}
     return redirect(url_for("provider.schedule", **args), 303)
 
