@@ -189,23 +189,32 @@ def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(
 
 
 def test_each_cancel_link_names_its_appointment_in_english_and_hindi(app, make_user, client):
-    """Review finding: six identical "Cancel" links said nothing of which appointment. No
-    app context is held while pages render (Flask-Babel keeps the locale on it)."""
+    """Review finding: six identical "Cancel" links said nothing of which appointment. Then
+    (a doctor's week): the 14 days' links named the time and patient but not the day, so
+    the same patient at 09:00 on two days had two identical names; the date is named too.
+    No app context is held while pages render (Flask-Babel keeps the locale on it)."""
+    from portal.web.filters import _HINDI_NAMES
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
 
     with app.app_context():
         world = World(app, make_user)
         provider, user = world.provider()
-        booking = world.booking(provider, start=_at(_today() + timedelta(days=1), 9))
-        booking_id, email, name = booking.id, user.email, booking.visit.for_name
+        days = [_today() + timedelta(days=n) for n in (1, 2)]
+        ids = [world.booking(provider, start=_at(day, 9)).id for day in days]
+        email, name = user.email, world.patient().name
         db.session.remove()
     client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
-    assert f'aria-label="Cancel 09:00 {name}">Cancel</a>' in row
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    for booking_id, day in zip(ids, days, strict=True):
+        when = f"{day:%a %d %b} 09:00"
+        assert f'aria-label="Cancel {when} {name}">Cancel</a>' in _row_of(html, booking_id)
     client.post("/language", data={"language": "hi", "next": "/"})
-    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
-    assert f'aria-label="09:00 {name} का अपॉइंटमेंट रद्द करें">रद्द करें</a>' in row
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    for booking_id, day in zip(ids, days, strict=True):
+        when = f"{_HINDI_NAMES[f'{day:%a}']} {day:%d} {_HINDI_NAMES[f'{day:%b}']} 09:00"
+        row = _row_of(html, booking_id)
+        assert f'aria-label="{when} {name} का अपॉइंटमेंट रद्द करें">रद्द करें</a>' in row, row
 
 
 def _row_of(html, booking_id):
@@ -229,9 +238,11 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(
     mid_year, app, make_user, client
 ):
     """The doctor's-week review: Start and Complete, like Cancel, repeat down the schedule
-    and said nothing of which appointment they act on. At mid-day (``mid_year``): after
-    23:30 IST "in 30 minutes" is tomorrow, not on Today."""
+    and said nothing of which appointment they act on; each names its day too (one still
+    STARTED from an earlier day is on Today with today's). At mid-day (``mid_year``):
+    after 23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     from portal.domain.states import BookingStatus
+    from portal.web.filters import _HINDI_NAMES
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
 
@@ -243,15 +254,20 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(
         started = world.booking(provider, start=now - timedelta(minutes=5))
         started.status = BookingStatus.STARTED
         db.session.commit()
-        at = {b.id: b.start_at.astimezone(INDIA_TZ).strftime("%H:%M") for b in (soon, started)}
+        local = {b.id: b.start_at.astimezone(INDIA_TZ) for b in (soon, started)}
         ids, email, name = (soon.id, started.id), user.email, soon.visit.for_name
         db.session.remove()
+    at = {i: f"{t:%a %d %b %H:%M}" for i, t in local.items()}
     client.post("/auth/login", data={"email": email, "password": PASSWORD})
     html = client.get("/provider/").get_data(as_text=True)
     assert f'aria-label="Start {at[ids[0]]} {name}">Start</button>' in _row_of(html, ids[0])
     assert f'aria-label="Complete {at[ids[1]]} {name}">Complete</button>' in _row_of(html, ids[1])
     client.post("/language", data={"language": "hi", "next": "/"})
     html = client.get("/provider/").get_data(as_text=True)
+    at = {
+        i: f"{_HINDI_NAMES[f'{t:%a}']} {t:%d} {_HINDI_NAMES[f'{t:%b}']} {t:%H:%M}"
+        for i, t in local.items()
+    }
     assert f'aria-label="{at[ids[0]]} {name} का अपॉइंटमेंट शुरू करें">' in _row_of(html, ids[0])
     assert f'aria-label="{at[ids[1]]} {name} का अपॉइंटमेंट पूरा करें">' in _row_of(html, ids[1])
 
