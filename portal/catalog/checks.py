@@ -53,6 +53,7 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
 from portal.db import unit_of_work, utcnow
+from portal.domain.cancellation import provider_may_cancel
 from portal.domain.names import NAME_NEEDS_LETTER, has_letter
 from portal.domain.text import DateText, PluralText, Text
 from portal.extensions import db
@@ -430,7 +431,7 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
 def has_begun(span, now):
     """A booking that can no longer be cancelled or moved: started (perhaps early), or its
     time come (a doctor cancels only before the start, ``domain.cancellation``)."""
-    return span.started or span.start <= now
+    return span.started or not provider_may_cancel(span.start - now)
 
 
 def _when(span, zone):

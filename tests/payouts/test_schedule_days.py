@@ -347,3 +347,20 @@ def test_start_and_complete_without_javascript_return_to_the_page_they_were_on(
     first = _today().isoformat()
     answer = client.post(start, data={"from": first})
     assert answer.location.endswith(f"/provider/schedule?from={first}")
+
+
+def test_no_cancel_link_once_an_appointment_has_begun(mid_year, world, client, login):
+    """A doctor cancels only before the start (``domain.cancellation``), and the leave
+    refusal says an appointment begun is "too late to cancel or move": its row offered
+    Cancel anyway, a link to a page that refuses. Ahead, the link stays."""
+    provider, user = world.provider()
+    now = utcnow().replace(second=0, microsecond=0)
+    began = world.booking(provider, start=now - timedelta(minutes=5))
+    soon = world.booking(provider, start=now + timedelta(minutes=20))
+    db.session.commit()
+    login(user)
+    for path in ("/provider/", "/provider/schedule"):
+        html = client.get(path).get_data(as_text=True)
+        assert f"/provider/bookings/{soon.id}/cancel" in _row_of(html, soon.id)
+        assert "/cancel" not in _row_of(html, began.id), path
+        assert ">Start</button>" in _row_of(html, began.id)

@@ -20,8 +20,10 @@ from portal.booking.errors import BookingError, NotFound
 from portal.catalog.checks import lapse_text
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
+from portal.domain.cancellation import provider_may_cancel
 from portal.domain.rates import INDIA_TZ
 from portal.domain.slots import BOOK_DAYS_AHEAD, last_bookable_day
+from portal.domain.states import BookingStatus
 from portal.domain.text import Text
 from portal.extensions import db
 from portal.i18n import N_
@@ -188,6 +190,10 @@ def _row_context(now, moves, page_from, on_today=False):
         "held_until": lambda b: _held_until(b, now),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": lambda b: completion.can_complete(b, now),
+        # Before its start only (a doctor's cancellation is refused after it).
+        "can_cancel": lambda b: (
+            b.status == BookingStatus.CONFIRMED and provider_may_cancel(b.start_at - now)
+        ),
         "completes_from": lambda b: _at_clinic(completion.completes_from(b, now), b),
         "back": back,
         "today": today,
