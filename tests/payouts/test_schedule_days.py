@@ -364,3 +364,55 @@ def test_no_cancel_link_once_an_appointment_has_begun(mid_year, world, client, l
         assert f"/provider/bookings/{soon.id}/cancel" in _row_of(html, soon.id)
         assert "/cancel" not in _row_of(html, began.id), path
         assert ">Start</button>" in _row_of(html, began.id)
+
+
+def test_a_team_appointments_row_names_the_other_providers(mid_year, app, make_user, client):
+    """Review finding (a doctor's week): a team appointment's row said only "team", never
+    with whom. Each provider's row names the others ("with Dr Gopal Krishnan"; several,
+    by name), on Today and the schedule, in Hindi too; read with the page's providers, so
+    the page's statements do not grow. No app context is held while pages render
+    (Flask-Babel keeps the locale on it)."""
+    from tests.payouts.conftest import World
+    from tests.plugin import PASSWORD
+    from tests.querycount import counted_queries
+
+    with app.app_context():
+        world = World(app, make_user)
+        me, user = world.provider(name="Dr Asha Rao")
+        gopal, _ = world.provider(name="Dr Gopal Krishnan")
+        meera, _ = world.provider(name="Dr Meera Iyer")
+        now = utcnow().replace(second=0, microsecond=0)
+        alone = world.booking(me, start=now + timedelta(hours=1)).id
+        db.session.commit()
+        email = user.email
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+
+    def statements(path):
+        client.get(path)  # warm
+        with counted_queries() as seen:
+            client.get(path)
+        return len(seen)
+
+    before = {path: statements(path) for path in ("/provider/", "/provider/schedule")}
+    with app.app_context():
+        world._clinic, world._spec = map(db.session.merge, (world._clinic, world._spec))
+        me, gopal, meera = (db.session.merge(p) for p in (me, gopal, meera))
+        pair = world.booking([me, gopal], start=now + timedelta(hours=2)).id
+        trio = world.booking([me, gopal, meera], start=now + timedelta(hours=3)).id
+        db.session.remove()
+    for path in ("/provider/", "/provider/schedule"):
+        html = client.get(path).get_data(as_text=True)
+        assert "with Dr Gopal Krishnan<" in _row_of(html, pair), path
+        assert "with Dr Gopal Krishnan, Dr Meera Iyer<" in _row_of(html, trio)
+        assert "Dr Asha Rao" not in _row_of(html, pair) + _row_of(html, trio)
+        assert "with " not in _row_of(html, alone)
+        assert statements(path) == before[path], path
+    # The row htmx swaps in after an action names them too.
+    row = client.post(f"/provider/schedule/{pair}/start", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "with Dr Gopal Krishnan<" in row
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get("/provider/").get_data(as_text=True)
+    assert "Dr Gopal Krishnan, Dr Meera Iyer के साथ<" in _row_of(html, trio)

@@ -101,6 +101,14 @@ def _family_of(booking):
     return Text(template, name=visit.patient.name)
 
 
+def _co_providers(booking, provider):
+    """The names of a team appointment's other providers ("Dr Gopal Krishnan, …"), None
+    for one of the provider's own: read from the booking's providers, which the page loads
+    with its rows (and a row shown alone with its booking)."""
+    others = [p.display_name for p in booking.providers if p.id != provider.id]
+    return ", ".join(others) or None
+
+
 def _held_until(booking, now):
     """When an unpaid hold lapses, at the clinic, as the refusals it causes say it
     (``catalog.checks.lapse_text``: "16:50", with its date when not today)."""
@@ -152,6 +160,7 @@ def _context(provider, now, days=SPAN_DAYS):
         "latest": last_bookable_day(today),
         "notice": notice,
         **_row_context(
+            provider,
             now,
             lambda b: (moved.get(b.id), moving.get(b.id)),
             first if days == SPAN_DAYS else None,
@@ -166,14 +175,15 @@ TODAY = "today"
 BACK_TO = {TODAY: "provider.home"}
 
 
-def _row_context(now, moves, page_from, on_today=False):
-    """What a row reads: ``moves(booking)`` its start before its latest move and the new
-    start a move of it awaits its fee for (UTC, either None); ``page_from`` the schedule
-    page's first day, which the row's forms send back (a plain request returns to that
-    page), None on Today's page; ``on_today``: the row is on Today's page, which its forms
-    name instead (``page=today``, ``BACK_TO``). ``back``: those hidden fields. A row is a
-    booking, or a move's held new time (``is_held_move``: ``family_of`` and ``local`` read
-    it too)."""
+def _row_context(provider, now, moves, page_from, on_today=False):
+    """What a row of ``provider``'s schedule reads: ``moves(booking)`` its start before
+    its latest move and the new start a move of it awaits its fee for (UTC, either None);
+    ``page_from`` the schedule page's first day, which the row's forms send back (a plain
+    request returns to that page), None on Today's page; ``on_today``: the row is on
+    Today's page, which its forms name instead (``page=today``, ``BACK_TO``). ``back``:
+    those hidden fields. ``co_providers``: a team appointment's other providers. A row is
+    a booking, or a move's held new time (``is_held_move``: ``family_of``, ``local`` and
+    ``co_providers`` read it too)."""
     today = now.astimezone(INDIA_TZ).date()
     if page_from:
         back = {"from": page_from.isoformat()}
@@ -186,6 +196,7 @@ def _row_context(now, moves, page_from, on_today=False):
         "moved_from": lambda b: _at_clinic(moves(b)[0], b),
         "moving_to": lambda b: _at_clinic(moves(b)[1], b),
         "is_held_move": _is_held_move,
+        "co_providers": lambda b: _co_providers(b.booking if _is_held_move(b) else b, provider),
         "move_held_until": lambda held: _move_held_until(held, now),
         "held_until": lambda b: _held_until(b, now),
         "can_start": lambda b: completion.can_start(b, now),
@@ -232,7 +243,7 @@ def _own_booking(booking_id):
 
 
 def _act(action, booking_id, done_message):
-    _provider()  # 404 without a provider profile
+    provider = _provider()  # 404 without a provider profile
     error = None
     try:
         booking = action(current_user, booking_id)
@@ -242,7 +253,7 @@ def _act(action, booking_id, done_message):
         db.session.rollback()
         error = exc.message
         booking = _own_booking(booking_id)
-    return _answer(booking, error, done_message)
+    return _answer(provider, booking, error, done_message)
 
 
 def _posted_from(today):
@@ -253,7 +264,7 @@ def _posted_from(today):
     return first if text and notice is None else None
 
 
-def _answer(booking, error, done_message, meet_error=None, meet_value=None):
+def _answer(provider, booking, error, done_message, meet_error=None, meet_value=None):
     """The row alone (htmx; 422 when refused), else a flash and back to the page it was on:
     Today's (``page=today``) or the schedule from its ``from``. The row is read alone,
     whichever page of days it is on (its moves: one query)."""
@@ -271,7 +282,7 @@ def _answer(booking, error, done_message, meet_error=None, meet_value=None):
             message=None if error or meet_error else done_message,
             meet_error=meet_error,
             meet_value=meet_value,
-            **_row_context(now, lambda b: moves, page_from, on_today),
+            **_row_context(provider, now, lambda b: moves, page_from, on_today),
         )
     # Said now: a message with values (Text) reaches the next page as plain English text.
     error = error or meet_error
@@ -298,12 +309,12 @@ def schedule_complete(booking_id):
 
 @bp.post("/schedule/<int:booking_id>/meet-link")
 def schedule_meet_link(booking_id):
-    _provider()  # 404 without a provider profile
+    provider = _provider()  # 404 without a provider profile
     form = MeetLinkForm()
     if not form.validate_on_submit():
         booking = _own_booking(booking_id)
         error = next(e for errors in form.errors.values() for e in errors)
-        return _answer(booking, None, None, error, form.meet_link.data)
+        return _answer(provider, booking, None, None, error, form.meet_link.data)
     try:
         booking = visits.set_meet_link(current_user, booking_id, form.meet_link.data)
     except NotFound:
@@ -311,5 +322,5 @@ def schedule_meet_link(booking_id):
     except BookingError as exc:
         db.session.rollback()
         booking = _own_booking(booking_id)
-        return _answer(booking, None, None, exc.message, form.meet_link.data)
-    return _answer(booking, None, N_("Meeting link saved."))
+        return _answer(provider, booking, None, None, exc.message, form.meet_link.data)
+    return _answer(provider, booking, None, N_("Meeting link saved."))
