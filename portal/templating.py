@@ -25,7 +25,7 @@ from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
 from portal.payouts.status import NextStep, next_step
 from portal.refunds.previews import state_refusal
-from portal.web import filters, nav
+from portal.web import filters, nav, urls
 
 STATUS_ENUMS = (
     "BookingStatus",
@@ -233,6 +233,7 @@ def init_app(app):
     env.globals["post_button"] = post_button
     env.globals["file_link"] = file_link
     env.globals["LANGUAGES"] = LANGUAGES
+    env.globals["this_page"] = urls.this_page
     env.globals["current_language"] = current_language
     for name in STATUS_ENUMS:
         env.globals[name] = getattr(states, name)

@@ -242,13 +242,15 @@ def live_booking_intervals(w):
     window's parameters ``w``, which the slot lookup reads together with availability and
     leave (one query for find-a-doctor). Its fourth column: when an unpaid hold lapses
     (the visit's hold; NULL for a paid booking, which is on the provider's schedule), for a
-    leave's refusal to name holds apart (``catalog.checks``)."""
+    leave's refusal to name holds apart (``catalog.checks``); its fifth, whether the
+    booking has been started (no longer to be cancelled or moved: named apart too)."""
     bookings = (
         sa.select(
             booking_providers.c.provider_id,
             IndividualBooking.start_at,
             IndividualBooking.end_at,
             unpaid_hold_lapses(),
+            (IndividualBooking.status == BookingStatus.STARTED).label("started"),
         )
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
@@ -324,15 +326,16 @@ def held_move_claims(now, *columns, start=None, end=None, each_provider=False):
 
 
 def held_intervals_query(w):
-    """(provider id, start, end, lapses at) of new times held for moves whose fee is being
-    paid (each lapses with the fee's checkout): a SELECT the bookings' busy source unions
-    with its own (one query for find-a-doctor)."""
+    """(provider id, start, end, lapses at, started: false) of new times held for moves
+    whose fee is being paid (each lapses with the fee's checkout): a SELECT the bookings'
+    busy source unions with its own (one query for find-a-doctor)."""
     return held_move_claims(
         w.now,
         booking_providers.c.provider_id,
         SlotClaim.start_at,
         SlotClaim.end_at,
         Reschedule.expires_at,
+        sa.false().label("started"),  # a move's new time: not begun
         start=w.start,
         end=w.end,
         each_provider=True,

@@ -21,6 +21,11 @@ bookings (``catalog.checks``)::
 
     return [(provider_id, starts_at, ends_at, lapses_at), ...]   # lapses_at None: booked
 
+A fifth value says a booking has been started (the provider is seeing the patient): it can
+no longer be cancelled or moved, and a refusal names it apart (``catalog.checks``)::
+
+    return [(provider_id, starts_at, ends_at, lapses_at, started), ...]
+
 A source may instead hand over its query, so that the slot lookup reads availability,
 leave and every busy interval in one round trip (``catalog.slots``). It builds the query
 once, from the bind parameters of :class:`Window` (the lookup fills them in on every
@@ -30,7 +35,8 @@ read: building a statement costs a third of its CPU)::
     def _live_bookings_query(w):
         return sa.select(provider_id, starts_at, ends_at).where(
             provider_id.in_(w.provider_ids), starts_at < w.end, ends_at > w.start, ...
-        )   # a SELECT of 3 columns, or 4 with the time a hold lapses at (NULL: booked)
+        )   # a SELECT of 3 columns, or 4 with the time a hold lapses at (NULL: booked),
+            # or 5 with whether it has been started
 
 A clinic's change (its deactivation, its opening hours narrowed, its time zone) asks by
 clinic instead: the bookings ahead there, each with who is booked and the patient's visit
@@ -146,11 +152,13 @@ def busy_queries():
 
 
 class BusySpan(NamedTuple):
-    """One busy interval (aware times) and, for an unpaid hold, when it lapses."""
+    """One busy interval (aware times), for an unpaid hold when it lapses, and whether the
+    booking has been started."""
 
     start: object
     end: object
     lapses_at: object = None
+    started: bool = False
 
     @property
     def hold(self):
@@ -162,9 +170,13 @@ def _lapses(row):
     return row[3] if len(row) > 3 else None
 
 
+def _started(row):
+    return bool(row[4]) if len(row) > 4 else False
+
+
 def row_intervals(provider_ids, start, end):
     """``[(provider_id, start, end), …]`` of the sources that answer with rows."""
-    return [(pid, s, e) for pid, s, e, _ in _row_spans(provider_ids, start, end)]
+    return [(pid, s, e) for pid, s, e, *_ in _row_spans(provider_ids, start, end)]
 
 
 def _row_spans(provider_ids, start, end):
@@ -174,7 +186,7 @@ def _row_spans(provider_ids, start, end):
         for row in fn(ids, start, end):
             pid, s, e = row[:3]
             if pid in ids and s < end and start < e:
-                out.append((pid, s, e, _lapses(row)))
+                out.append((pid, s, e, _lapses(row), _started(row)))
     return out
 
 
@@ -182,7 +194,7 @@ def busy_spans(provider_ids, start, end, now=None):
     """``{provider_id: [BusySpan, …]}`` from every registered source, sorted by time; every
     requested provider has a key (possibly an empty list). ``now``: the time holds are
     live at (default: the clock). One query per query source, as before: a hold's lapse
-    is a column of the same rows."""
+    and a booking's start are columns of the same rows."""
     ids = set(provider_ids)
     out = {pid: [] for pid in ids}
     if not ids:
@@ -190,10 +202,12 @@ def busy_spans(provider_ids, start, end, now=None):
     rows = _row_spans(ids, start, end)
     values = window_values(ids, start, end, now)
     for query in busy_queries():
-        rows.extend((*row[:3], _lapses(row)) for row in db.session.execute(query, values))
-    for provider_id, s, e, lapses_at in rows:
+        rows.extend(
+            (*row[:3], _lapses(row), _started(row)) for row in db.session.execute(query, values)
+        )
+    for provider_id, s, e, lapses_at, started in rows:
         if provider_id in ids and s < end and start < e:
-            out[provider_id].append(BusySpan(s, e, lapses_at))
+            out[provider_id].append(BusySpan(s, e, lapses_at, started))
     for spans in out.values():
         spans.sort(key=lambda b: (b.start, b.end))
     return out

@@ -53,6 +53,7 @@ from portal.accounts.service import FORM, NotFound, PermissionDenied, Validation
 from portal.catalog import busy, cache, time_lock
 from portal.catalog.models import Provider
 from portal.db import unit_of_work, utcnow
+from portal.domain.cancellation import provider_may_cancel
 from portal.domain.names import NAME_NEEDS_LETTER, has_letter
 from portal.domain.text import DateText, PluralText, Text
 from portal.extensions import db
@@ -228,6 +229,38 @@ MSG_YOUR_HOURS_OVER_MANY = N_(
     "cancellation penalty, shown on the cancel page before you confirm)."
 )
 
+# Appointments in the way that have already begun (started, or their time come): the
+# doctor may no longer cancel them (``domain.cancellation``: only before the start) nor the
+# clinic move them, so "ask the clinic to move them, or cancel them" cannot be followed
+# (review: a started appointment has no Cancel link). Named apart, with what can be done:
+# complete it, or start the leave (change the hours) after it ends. Alone, or after the
+# refusal of those ahead (``%(refusal)s``: "1 more"), so the counts add up to the schedule's.
+MSG_YOUR_LEAVE_BEGUN = Nn_(
+    "You have 1 appointment in this period that has already begun (%(listed)s), too late to "
+    "cancel or move: complete it first, or start your leave after it ends.",
+    "You have %(num)s appointments in this period that have already begun (%(listed)s), too "
+    "late to cancel or move: complete them first, or start your leave after they end.",
+)
+MSG_YOUR_LEAVE_ALSO_BEGUN = Nn_(
+    "%(refusal)s 1 more has already begun (%(listed)s), too late to cancel or move: "
+    "complete it first, or start your leave after it ends.",
+    "%(refusal)s %(num)s more have already begun (%(listed)s), too late to cancel or move: "
+    "complete them first, or start your leave after they end.",
+)
+MSG_YOUR_HOURS_BEGUN = Nn_(
+    "You have 1 appointment in the hours being removed that has already begun (%(listed)s), "
+    "too late to cancel or move: complete it first, or change the hours after it ends.",
+    "You have %(num)s appointments in the hours being removed that have already begun "
+    "(%(listed)s), too late to cancel or move: complete them first, or change the hours "
+    "after they end.",
+)
+MSG_YOUR_HOURS_ALSO_BEGUN = Nn_(
+    "%(refusal)s 1 more has already begun (%(listed)s), too late to cancel or move: "
+    "complete it first, or change the hours after it ends.",
+    "%(refusal)s %(num)s more have already begun (%(listed)s), too late to cancel or move: "
+    "complete them first, or change the hours after they end.",
+)
+
 # Unpaid holds in the way (a patient paying for a time; a move's new time while its fee is
 # paid): greyed on the provider's schedule ("Awaiting payment — held until …"), nothing to
 # cancel: each lapses by itself unless paid. Named apart from the bookings, after their
@@ -275,12 +308,15 @@ MSG_CLINIC_HELD = Nn_(
 
 class Refusal(NamedTuple):
     """A change's words for what is in its way: one booking, several (``%(count)s``), only
-    unpaid holds, and holds after the bookings (``Nn_`` pairs)."""
+    unpaid holds, and holds after the bookings (``Nn_`` pairs); bookings already begun
+    alone and after those ahead (``Nn_`` pairs; None: counted with the others)."""
 
     one: str
     many: str
     held: tuple
     also: tuple = MSG_ALSO_HOLDS
+    begun: tuple | None = None
+    also_begun: tuple | None = None
 
 
 LEAVE_OVER = Refusal(MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY, MSG_LEAVE_HELD)
@@ -290,10 +326,20 @@ CLINIC_OVER = Refusal(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY, MSG_CLINIC_HELD
 # An admin's words -> the provider's own (only holds in the way: the words suit both).
 YOURS = {
     LEAVE_OVER: Refusal(
-        MSG_YOUR_LEAVE_OVER_ONE, MSG_YOUR_LEAVE_OVER_MANY, MSG_LEAVE_HELD, MSG_YOUR_ALSO_HOLDS
+        MSG_YOUR_LEAVE_OVER_ONE,
+        MSG_YOUR_LEAVE_OVER_MANY,
+        MSG_LEAVE_HELD,
+        MSG_YOUR_ALSO_HOLDS,
+        MSG_YOUR_LEAVE_BEGUN,
+        MSG_YOUR_LEAVE_ALSO_BEGUN,
     ),
     HOURS_OVER: Refusal(
-        MSG_YOUR_HOURS_OVER_ONE, MSG_YOUR_HOURS_OVER_MANY, MSG_HOURS_HELD, MSG_YOUR_ALSO_HOLDS
+        MSG_YOUR_HOURS_OVER_ONE,
+        MSG_YOUR_HOURS_OVER_MANY,
+        MSG_HOURS_HELD,
+        MSG_YOUR_ALSO_HOLDS,
+        MSG_YOUR_HOURS_BEGUN,
+        MSG_YOUR_HOURS_ALSO_BEGUN,
     ),
 }
 
@@ -342,15 +388,21 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
     told, by a cancellation (a full refund) or a move. An unpaid hold is only greyed on the
     schedule and lapses by itself: it is named apart with when the last one lapses
     (``messages.also``), or alone (``messages.held``: try again then); it still refuses
-    the change, as it may yet be paid. The message's values: ``count``, ``first`` (the
-    first booking's time), ``listed`` (the first ``LISTED``, "…" after them when there are
-    more), ``lapses`` and any ``extra`` (such as ``clinic``). ``now``: the time the holds
-    are live at (:func:`release_stale_then_lock`'s). One query, whatever is found."""
+    the change, as it may yet be paid. A booking already begun (:func:`has_begun`) is named
+    apart when ``messages`` has words for it (``messages.begun``, or ``messages.also_begun``
+    after those ahead); the counts together are the schedule's. The message's values:
+    ``count``, ``first`` (the first booking's time), ``listed`` (the first ``LISTED``, "…"
+    after them when there are more), ``lapses`` and any ``extra`` (such as ``clinic``).
+    ``now``: the time the holds are live at (:func:`release_stale_then_lock`'s), and the
+    bookings begun by. One query, whatever is found."""
+    now = now or utcnow()
     taken = busy.busy_spans([provider.id], starts_at, ends_at, now=now)[provider.id]
     if only is not None:
         taken = [b for b in taken if only(b.start, b.end)]
     booked = [b for b in taken if not b.hold]
     held = [b for b in taken if b.hold]
+    begun = [b for b in booked if messages.begun and has_begun(b, now)]
+    ahead = [b for b in booked if not (messages.begun and has_begun(b, now))]
     zone = starts_at.tzinfo
     if held:
         lapses = lapse_text(max(b.lapses_at for b in held), zone, now)
@@ -358,16 +410,38 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
             return PluralText(*messages.held, len(held), lapses=lapses, **extra)
     if not booked:
         return None
-    times = [b.start.astimezone(zone).strftime(WHEN) for b in booked[:LISTED]]
-    listed = "; ".join(times) + ("; …" if len(booked) > LISTED else "")
-    values = {"first": DateText(times[0]), "listed": DateText(listed), **extra}
-    if len(booked) == 1:
-        refusal = Text(messages.one, **values)
-    else:
-        refusal = Text(messages.many, count=len(booked), **values)
+    refusal = None
+    if ahead:
+        values = {"first": DateText(_when(ahead[0], zone)), "listed": _listed(ahead, zone)}
+        if len(ahead) == 1:
+            refusal = Text(messages.one, **values, **extra)
+        else:
+            refusal = Text(messages.many, count=len(ahead), **values, **extra)
+    if begun:
+        listed = _listed(begun, zone)
+        if refusal is None:
+            refusal = PluralText(*messages.begun, len(begun), listed=listed, **extra)
+        else:
+            refusal = PluralText(*messages.also_begun, len(begun), refusal=refusal, listed=listed)
     if not held:
         return refusal
     return PluralText(*messages.also, len(held), refusal=refusal, lapses=lapses)
+
+
+def has_begun(span, now):
+    """A booking that can no longer be cancelled or moved: started (perhaps early), or its
+    time come (a doctor cancels only before the start, ``domain.cancellation``)."""
+    return span.started or not provider_may_cancel(span.start - now)
+
+
+def _when(span, zone):
+    return span.start.astimezone(zone).strftime(WHEN)
+
+
+def _listed(spans, zone):
+    """The first ``LISTED`` times, "…" after them when there are more."""
+    times = [_when(b, zone) for b in spans[:LISTED]]
+    return DateText("; ".join(times) + ("; …" if len(spans) > LISTED else ""))
 
 
 def raise_errors(errors):

@@ -66,6 +66,7 @@ __all__ = [
     "refund_for_cancellation",
     "RefundSplit",
     "describe_tier",
+    "provider_may_cancel",
     "split_refund",
     "MSG_PATIENT_TOO_LATE",
     "MSG_TEAM_ADMIN_ONLY",
@@ -109,6 +110,12 @@ def _check_money(name, value):
         raise TypeError(f"{name} must be int paise")
     if value < 0:
         raise ValueError(f"{name} must not be negative")
+
+
+def provider_may_cancel(until_start: timedelta) -> bool:
+    """Whether the provider may still cancel a booking starting in ``until_start``: only
+    before the start (also whether the schedule's row offers Cancel)."""
+    return until_start > timedelta(0)
 
 
 def refund_for_cancellation(
@@ -159,7 +166,7 @@ def refund_for_cancellation(
     elif actor == "clinic":
         raw, rule = apply_bps(paid, policy.clinic_cancellation_refund_bps), "clinic"
     else:  # provider
-        if h <= timedelta(0):
+        if not provider_may_cancel(h):
             return refused(MSG_PROVIDER_AFTER_START, "provider_refused")
         raw, rule = apply_bps(paid, policy.provider_cancellation_refund_bps), "provider"
         penalty = policy.provider_cancellation_penalty

@@ -1,6 +1,9 @@
 """One error mapping for every page, and the helpers that put a service's message on its form.
 
 * 404 and a service's ``NotFound`` → the 404 page; 403 and ``PermissionDenied`` → 403.
+* 400 (a NUL in the address, ``refuse_nul_in_query``; any ``abort(400)``) → the portal's
+  page in the reader's language with a way back, not werkzeug's bare English one; a form
+  whose CSRF token expired → its own 400 page (``form_expired``).
 * A domain error a view did not catch (a rule refused the action) → 422 with its message.
   Views that show a form catch the error themselves and put it beside its field
   (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
@@ -122,10 +125,10 @@ def message_of(exc):
     return getattr(exc, "message", None) or str(exc)
 
 
-def _page(template, status, **context):
+def _page(template, status, block=None, **context):
     from portal.web.htmx import render
 
-    return render(template, status=status, flashes=False, **context)
+    return render(template, block=block, status=status, flashes=False, **context)
 
 
 def not_found(_exc=None):
@@ -134,6 +137,27 @@ def not_found(_exc=None):
 
 def forbidden(_exc=None):
     return _page("errors/403.html", 403)
+
+
+def _referrer_path():
+    """The page the request came from when it is the portal's (a path), else None."""
+    referrer = request.referrer or ""
+    if not referrer.startswith(request.host_url):
+        return None
+    parts = urlsplit(referrer)
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
+def bad_request(_exc=None):
+    """A request the portal could not read (a NUL in its address, a form refused with
+    ``abort(400)``): the portal's page, in the reader's language, with a way back: the page
+    it came from when it is the portal's, else for a GET its own address without the query
+    (what could not be read), else the start page. An htmx request that swaps part of a
+    page gets the message alone (a fragment: htmx swaps no 400, the site's script says it);
+    a boosted one, the page."""
+    own = safe_next(request.path) if request.method == "GET" else None
+    back = _referrer_path() or own or url_for("public.index")
+    return _page("errors/bad_request.html", 400, block="content", back=back)
 
 
 def form_expired(_exc=None):
@@ -145,11 +169,7 @@ def form_expired(_exc=None):
     site's form: SameSite=Lax) gets no new one (``sessions.leave_alone``): the token the
     page renders would otherwise be saved in a session replacing the browser's."""
     leave_alone()
-    referrer = request.referrer or ""
-    parts = urlsplit(referrer)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    same_site = referrer.startswith(request.host_url)
-    back = (safe_next(path) if same_site else None) or url_for("public.index")
+    back = _referrer_path() or url_for("public.index")
     if request.headers.get("HX-Request"):
         response = make_response("", 400)
         response.headers["HX-Redirect"] = url_for("auth.form_expired", back=back)
@@ -207,7 +227,8 @@ def init_app(app):
     for cls in NOT_FOUND:
         app.register_error_handler(cls, not_found)
     app.register_error_handler(PermissionDenied, forbidden)
-    app.register_error_handler(CSRFError, form_expired)
+    app.register_error_handler(400, bad_request)
+    app.register_error_handler(CSRFError, form_expired)  # a 400 of its own (found first)
     app.register_error_handler(replica.Unavailable, reports_unavailable)
     app.register_error_handler(Busy, busy)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):

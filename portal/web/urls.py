@@ -46,3 +46,11 @@ def safe_next(target):
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def this_page():
+    """The request's own address (with its query), for a form that comes back here (the
+    language switch's ``next``); the start page when it is no path of ours to echo (a NUL
+    in it: the 400 page says so, ``errors.bad_request``)."""
+    here = request.full_path if request.query_string else request.path
+    return safe_next(here) or "/"

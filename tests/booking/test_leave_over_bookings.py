@@ -562,3 +562,120 @@ def test_the_doctor_reads_that_the_holds_are_greyed_on_their_own_schedule(app, w
         " each lapses by itself unless paid, the last at 08:15."
     )
     assert _leaves() == 0
+
+
+# --- appointments already begun: no longer the clinic's to move or the doctor's to cancel ---
+
+
+def _doctor(world, users):
+    from portal.catalog.models import Provider
+
+    return users(db.session.get(Provider, world.doctors[0]).user_id)
+
+
+def test_a_started_appointment_is_named_apart_with_what_the_doctor_can_do(app, world, users, clock):
+    """Review finding (a doctor's week): the lab started its 09:30 appointment early, then
+    added leave today 09:00-13:00; the refusal counted the started appointment among those
+    to "Ask the clinic to move them, or cancel them from your schedule", but a started
+    appointment has no Cancel link and cannot be moved. It is named apart, with what the
+    doctor can do (complete it, or start the leave after it ends); the appointment still
+    ahead keeps its words, and the two counts add up to what the schedule shows."""
+    from datetime import timedelta
+
+    from portal.payouts import completion
+
+    started = _booked(world, users, day=0, hour=10)  # Mon 1 Jun, 10:00-10:30
+    _booked(world, users, day=0, hour=12, patient=1)
+    doctor = _doctor(world, users)
+    clock.shift(timedelta(hours=1, minutes=30))  # 09:30: started early
+    completion.start_booking(doctor, started.id)
+    starts, ends = at(0, 9).astimezone(IST), at(0, 13).astimezone(IST)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(doctor, world.doctors[0], starts, ends)
+    leave = exc.value.errors["starts_at"]
+    assert leave == (
+        "You have 1 appointment in this period, on Mon 01 Jun 2026, 12:00. Ask the clinic to "
+        "move it, or cancel it from your schedule (it costs you a cancellation penalty, shown "
+        "on the cancel page before you confirm). 1 more has already begun (Mon 01 Jun 2026, "
+        "10:00), too late to cancel or move: complete it first, or start your leave after it "
+        "ends."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        assert translate(leave).endswith(
+            " 1 और अपॉइंटमेंट पहले ही शुरू हो चुका है (सोम 01 जून 2026, 10:00), अब उसे रद्द"
+            " करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या अपनी छुट्टी उसके ख़त्म"
+            " होने के बाद से शुरू करें।"
+        ), translate(leave)
+    # The leave up to the 12:00 appointment: the started one alone is in the way.
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(doctor, world.doctors[0], starts, at(0, 12).astimezone(IST))
+    alone = exc.value.errors["starts_at"]
+    assert alone == (
+        "You have 1 appointment in this period that has already begun (Mon 01 Jun 2026, "
+        "10:00), too late to cancel or move: complete it first, or start your leave after it "
+        "ends."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        assert translate(alone) == (
+            "इस अवधि में आपका 1 अपॉइंटमेंट पहले ही शुरू हो चुका है (सोम 01 जून 2026, 10:00),"
+            " अब उसे रद्द करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या अपनी छुट्टी"
+            " उसके ख़त्म होने के बाद से शुरू करें।"
+        )
+    # The admin's words are an admin's (the count unchanged).
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(users(world.admin), world.doctors[0], starts, ends)
+    assert exc.value.errors["starts_at"].startswith(
+        "There are 2 bookings with this provider in this period"
+    )
+    # The advice works: the leave after it ends is refused only over the 12:00 one, and
+    # once it is completed the leave up to 12:00 is added.
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(doctor, world.doctors[0], at(0, 10, 30), ends)
+    assert exc.value.errors["starts_at"].startswith("You have 1 appointment in this period, on")
+    clock.shift(timedelta(minutes=35))  # 10:05: from its start it can be completed
+    completion.complete_booking(doctor, started.id)
+    availability.add_leave(doctor, world.doctors[0], starts, at(0, 12).astimezone(IST))
+    assert _leaves() == 1
+
+
+def test_appointments_whose_time_has_begun_are_counted_apart_in_leave_and_hours(
+    app, world, users, clock
+):
+    """A confirmed appointment whose time has begun (not started: perhaps the patient is
+    late, or never came) can no longer be cancelled by the doctor (cancellation.py:
+    "only before the appointment starts") nor moved: named apart too, in the plural, and
+    in the hours refusal in its own words."""
+    from datetime import timedelta
+
+    _booked(world, users, day=0, hour=10)  # Mon 1 Jun, 10:00-10:30
+    _booked(world, users, day=0, hour=11, patient=1)
+    _booked(world, users, day=7, hour=10, patient=2)  # Mon 8 Jun: ahead
+    doctor = _doctor(world, users)
+    clock.shift(timedelta(hours=3, minutes=10))  # 11:10: both today's have begun
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(
+            doctor, world.doctors[0], at(0, 9).astimezone(IST), at(0, 13).astimezone(IST)
+        )
+    assert exc.value.errors["starts_at"] == (
+        "You have 2 appointments in this period that have already begun (Mon 01 Jun 2026, "
+        "10:00; Mon 01 Jun 2026, 11:00), too late to cancel or move: complete them first, or "
+        "start your leave after they end."
+    )
+    with pytest.raises(ValidationError) as exc:  # the doctor's Mondays removed
+        availability.remove_availability(doctor, _window(world.doctors[0], 0))
+    hours = exc.value.errors[FORM]
+    # From now on: the 10:00 one has ended; the 11:00 one (until 11:30) has begun.
+    assert hours == (
+        "You have 1 appointment in the hours being removed, on Mon 08 Jun 2026, 10:00. Ask "
+        "the clinic to move it, or cancel it from your schedule (it costs you a cancellation "
+        "penalty, shown on the cancel page before you confirm). 1 more has already begun (Mon "
+        "01 Jun 2026, 11:00), too late to cancel or move: complete it first, or change the "
+        "hours after it ends."
+    )
+    with app.test_request_context(), force_locale("hi"):
+        assert translate(hours).endswith(
+            " 1 और अपॉइंटमेंट पहले ही शुरू हो चुका है (सोम 01 जून 2026, 11:00), अब उसे रद्द"
+            " करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या उसके ख़त्म होने के बाद"
+            " घंटे बदलें।"
+        ), translate(hours)
+    assert _windows(world.doctors[0]) == WEEK

@@ -371,21 +371,57 @@ def test_standalone_links_are_44px_tall_on_a_phone(phone, history):
     assert inline.evaluate("a => getComputedStyle(a).display") == "inline"
 
 
-def test_no_card_cell_runs_out_of_its_card_on_a_phone(phone, history):
+def test_no_card_cell_runs_out_of_its_card_on_a_phone(app, phone, history):
     """A card's cell is a flex row (its column's name, then its value): a long word in the
     value (the receipt's "GSTIN 29ABCDE1234F1Z5") must wrap, not stick out of the card (a
     review saw it 5 px past the edge: the cells' ``overflow-wrap: break-word`` does not let
-    a flex item shrink below its longest word)."""
+    a flex item shrink below its longest word). And the column's name keeps its width: a
+    doctor's-week review saw the held row's "Status" broken as "Statu / s" beside its long
+    badge ("Awaiting payment — held until 16:50"): the name shrank with the value and
+    ``anywhere`` broke it."""
     sign_in(phone, history["patient"].email, PASSWORD)
     for path in _patient_pages(history):
-        phone.goto(path)
-        phone.wait_for_load_state("networkidle")
-        over = phone.evaluate(
-            """[...document.querySelectorAll('table.cards td')]
-                 .filter(td => td.scrollWidth > td.clientWidth + 1)
-                 .map(td => td.dataset.label + ': ' + td.innerText.slice(0, 40))"""
+        _cards_fit(phone, path)
+    cat = history["cat"]
+    with app.app_context():  # a time the doctor's schedule greys while the patient pays
+        me = db.session.get(type(history["patient"]), history["patient"].id)
+        visits.add_item(
+            me,
+            patient_id=me.id,
+            service_id=cat.consult,
+            provider_ids=[cat.doc1],
+            clinic_id=cat.clinic,
+            start_at=slot(history["day"], 14),
         )
-        assert not over, f"{path}: {over}"
+        db.session.remove()
+    phone.context.clear_cookies()
+    sign_in(phone, history["doctor"].email, PASSWORD)
+    _cards_fit(phone, "/provider/schedule")
+    assert phone.locator("tr.held").count() == 1
+
+
+def _cards_fit(page, path):
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    over = page.evaluate(
+        """[...document.querySelectorAll('table.cards td')]
+             .filter(td => td.scrollWidth > td.clientWidth + 1)
+             .map(td => td.dataset.label + ': ' + td.innerText.slice(0, 40))"""
+    )
+    assert not over, f"{path}: {over}"
+    # Each cell's name (its ::before) as wide as its text on one line.
+    broken = page.evaluate(
+        """() => {
+          const ctx = document.createElement('canvas').getContext('2d');
+          return [...document.querySelectorAll('table.cards td[data-label]')].filter(td => {
+            const name = getComputedStyle(td, '::before');
+            if (name.content === 'none' || name.display === 'none') return false;
+            ctx.font = `${name.fontWeight} ${name.fontSize} ${name.fontFamily}`;
+            return parseFloat(name.width) + 0.5 < ctx.measureText(td.dataset.label).width;
+          }).map(td => td.dataset.label + ' (' + getComputedStyle(td, '::before').width + ')');
+        }"""
+    )
+    assert not broken, f"{path}: column names broken: {broken}"
 
 
 def test_a_receipt_cells_parts_stay_together_on_a_phone(phone, history):

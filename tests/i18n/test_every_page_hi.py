@@ -416,6 +416,8 @@ def _urls(s):
             *[(who, "/provider/earnings/tds", 200, None) for who in (*providers, "newcomer")],
             ("doctor", "/provider/earnings/tds?fy=2026-27", 200, None),
             ("lab", "/provider/earnings/tds?fy=1999-00", 200, None),  # not theirs: told so
+            # A NUL in the address: the portal's 400 page, in Hindi (it was werkzeug's).
+            ("doctor", "/provider/earnings/tds?fy=%00", 400, None),
         ],
         "provider.tds_quarters_csv": [
             (who, "/provider/earnings/tds.csv?fy=2026-27", 200, None) for who in providers

@@ -189,23 +189,32 @@ def test_today_shows_today_and_the_schedule_its_days_each_marked_in_the_nav(
 
 
 def test_each_cancel_link_names_its_appointment_in_english_and_hindi(app, make_user, client):
-    """Review finding: six identical "Cancel" links said nothing of which appointment. No
-    app context is held while pages render (Flask-Babel keeps the locale on it)."""
+    """Review finding: six identical "Cancel" links said nothing of which appointment. Then
+    (a doctor's week): the 14 days' links named the time and patient but not the day, so
+    the same patient at 09:00 on two days had two identical names; the date is named too.
+    No app context is held while pages render (Flask-Babel keeps the locale on it)."""
+    from portal.web.filters import _HINDI_NAMES
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
 
     with app.app_context():
         world = World(app, make_user)
         provider, user = world.provider()
-        booking = world.booking(provider, start=_at(_today() + timedelta(days=1), 9))
-        booking_id, email, name = booking.id, user.email, booking.visit.for_name
+        days = [_today() + timedelta(days=n) for n in (1, 2)]
+        ids = [world.booking(provider, start=_at(day, 9)).id for day in days]
+        email, name = user.email, world.patient().name
         db.session.remove()
     client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
-    assert f'aria-label="Cancel 09:00 {name}">Cancel</a>' in row
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    for booking_id, day in zip(ids, days, strict=True):
+        when = f"{day:%a %d %b} 09:00"
+        assert f'aria-label="Cancel {when} {name}">Cancel</a>' in _row_of(html, booking_id)
     client.post("/language", data={"language": "hi", "next": "/"})
-    row = _row_of(client.get("/provider/schedule").get_data(as_text=True), booking_id)
-    assert f'aria-label="09:00 {name} का अपॉइंटमेंट रद्द करें">रद्द करें</a>' in row
+    html = client.get("/provider/schedule").get_data(as_text=True)
+    for booking_id, day in zip(ids, days, strict=True):
+        when = f"{_HINDI_NAMES[f'{day:%a}']} {day:%d} {_HINDI_NAMES[f'{day:%b}']} 09:00"
+        row = _row_of(html, booking_id)
+        assert f'aria-label="{when} {name} का अपॉइंटमेंट रद्द करें">रद्द करें</a>' in row, row
 
 
 def _row_of(html, booking_id):
@@ -229,9 +238,11 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(
     mid_year, app, make_user, client
 ):
     """The doctor's-week review: Start and Complete, like Cancel, repeat down the schedule
-    and said nothing of which appointment they act on. At mid-day (``mid_year``): after
-    23:30 IST "in 30 minutes" is tomorrow, not on Today."""
+    and said nothing of which appointment they act on; each names its day too (one still
+    STARTED from an earlier day is on Today with today's). At mid-day (``mid_year``):
+    after 23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     from portal.domain.states import BookingStatus
+    from portal.web.filters import _HINDI_NAMES
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
 
@@ -243,15 +254,20 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(
         started = world.booking(provider, start=now - timedelta(minutes=5))
         started.status = BookingStatus.STARTED
         db.session.commit()
-        at = {b.id: b.start_at.astimezone(INDIA_TZ).strftime("%H:%M") for b in (soon, started)}
+        local = {b.id: b.start_at.astimezone(INDIA_TZ) for b in (soon, started)}
         ids, email, name = (soon.id, started.id), user.email, soon.visit.for_name
         db.session.remove()
+    at = {i: f"{t:%a %d %b %H:%M}" for i, t in local.items()}
     client.post("/auth/login", data={"email": email, "password": PASSWORD})
     html = client.get("/provider/").get_data(as_text=True)
     assert f'aria-label="Start {at[ids[0]]} {name}">Start</button>' in _row_of(html, ids[0])
     assert f'aria-label="Complete {at[ids[1]]} {name}">Complete</button>' in _row_of(html, ids[1])
     client.post("/language", data={"language": "hi", "next": "/"})
     html = client.get("/provider/").get_data(as_text=True)
+    at = {
+        i: f"{_HINDI_NAMES[f'{t:%a}']} {t:%d} {_HINDI_NAMES[f'{t:%b}']} {t:%H:%M}"
+        for i, t in local.items()
+    }
     assert f'aria-label="{at[ids[0]]} {name} का अपॉइंटमेंट शुरू करें">' in _row_of(html, ids[0])
     assert f'aria-label="{at[ids[1]]} {name} का अपॉइंटमेंट पूरा करें">' in _row_of(html, ids[1])
 
@@ -286,3 +302,117 @@ def test_acting_on_a_row_of_a_later_page_keeps_that_page(world, client, login):
     for bad in ("2026-02-30", "soon", ""):
         plain = client.post(url, data={"meet_link": link, "from": bad})
         assert plain.status_code == 303 and plain.location.endswith("/provider/schedule"), bad
+
+
+def test_start_and_complete_without_javascript_return_to_the_page_they_were_on(
+    mid_year, world, client, login
+):
+    """Review finding (a doctor's week): without JavaScript, Start or Complete on Today
+    answered with the Schedule page. The row's forms on Today send ``page=today`` and the
+    answer goes back there; on the schedule, to its ``from`` as before. The value is looked
+    up in an allow-list of the provider's own pages, never used as an address."""
+    provider, user = world.provider()
+    now = utcnow().replace(second=0, microsecond=0)
+    began = world.booking(provider, start=now - timedelta(minutes=5))
+    soon = world.booking(provider, start=now + timedelta(minutes=20))
+    soon.service.mode = "ONLINE"  # its meeting link's form stays on the row once started
+    db.session.commit()
+    login(user)
+    today = client.get("/provider/").get_data(as_text=True)
+    hidden = '<input type="hidden" name="page" value="today">'
+    assert hidden in _row_of(today, began.id) and hidden in _row_of(today, soon.id)
+    schedule = client.get("/provider/schedule").get_data(as_text=True)
+    assert 'name="page"' not in _row_of(schedule, began.id)
+    start = f"/provider/schedule/{began.id}/start"
+    answer = client.post(start, data={"page": "today"})
+    assert answer.status_code == 303 and answer.location.endswith("/provider/"), answer.location
+    assert "Appointment started." in client.get(answer.location).get_data(as_text=True)
+    answer = client.post(f"/provider/schedule/{began.id}/complete", data={"page": "today"})
+    assert answer.status_code == 303 and answer.location.endswith("/provider/")
+    # The row swapped in by htmx keeps saying which page it is on (its meeting link's form).
+    row = client.post(
+        f"/provider/schedule/{soon.id}/start",
+        data={"page": "today"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert hidden in row
+    # A refusal (started already) goes back the same way; anything not on the list is the
+    # schedule (with its from when one is sent), never another address.
+    answer = client.post(start, data={"page": "today"})
+    assert answer.status_code == 303 and answer.location.endswith("/provider/")
+    for bad in ("//evil.example/x", "https://evil.example/", "/admin/", "Today", ""):
+        answer = client.post(start, data={"page": bad})
+        assert answer.status_code == 303, bad
+        assert answer.location.endswith("/provider/schedule"), (bad, answer.location)
+    first = _today().isoformat()
+    answer = client.post(start, data={"from": first})
+    assert answer.location.endswith(f"/provider/schedule?from={first}")
+
+
+def test_no_cancel_link_once_an_appointment_has_begun(mid_year, world, client, login):
+    """A doctor cancels only before the start (``domain.cancellation``), and the leave
+    refusal says an appointment begun is "too late to cancel or move": its row offered
+    Cancel anyway, a link to a page that refuses. Ahead, the link stays."""
+    provider, user = world.provider()
+    now = utcnow().replace(second=0, microsecond=0)
+    began = world.booking(provider, start=now - timedelta(minutes=5))
+    soon = world.booking(provider, start=now + timedelta(minutes=20))
+    db.session.commit()
+    login(user)
+    for path in ("/provider/", "/provider/schedule"):
+        html = client.get(path).get_data(as_text=True)
+        assert f"/provider/bookings/{soon.id}/cancel" in _row_of(html, soon.id)
+        assert "/cancel" not in _row_of(html, began.id), path
+        assert ">Start</button>" in _row_of(html, began.id)
+
+
+def test_a_team_appointments_row_names_the_other_providers(mid_year, app, make_user, client):
+    """Review finding (a doctor's week): a team appointment's row said only "team", never
+    with whom. Each provider's row names the others ("with Dr Gopal Krishnan"; several,
+    by name), on Today and the schedule, in Hindi too; read with the page's providers, so
+    the page's statements do not grow. No app context is held while pages render
+    (Flask-Babel keeps the locale on it)."""
+    from tests.payouts.conftest import World
+    from tests.plugin import PASSWORD
+    from tests.querycount import counted_queries
+
+    with app.app_context():
+        world = World(app, make_user)
+        me, user = world.provider(name="Dr Asha Rao")
+        gopal, _ = world.provider(name="Dr Gopal Krishnan")
+        meera, _ = world.provider(name="Dr Meera Iyer")
+        now = utcnow().replace(second=0, microsecond=0)
+        alone = world.booking(me, start=now + timedelta(hours=1)).id
+        db.session.commit()
+        email = user.email
+        db.session.remove()
+    client.post("/auth/login", data={"email": email, "password": PASSWORD})
+
+    def statements(path):
+        client.get(path)  # warm
+        with counted_queries() as seen:
+            client.get(path)
+        return len(seen)
+
+    before = {path: statements(path) for path in ("/provider/", "/provider/schedule")}
+    with app.app_context():
+        world._clinic, world._spec = map(db.session.merge, (world._clinic, world._spec))
+        me, gopal, meera = (db.session.merge(p) for p in (me, gopal, meera))
+        pair = world.booking([me, gopal], start=now + timedelta(hours=2)).id
+        trio = world.booking([me, gopal, meera], start=now + timedelta(hours=3)).id
+        db.session.remove()
+    for path in ("/provider/", "/provider/schedule"):
+        html = client.get(path).get_data(as_text=True)
+        assert "with Dr Gopal Krishnan<" in _row_of(html, pair), path
+        assert "with Dr Gopal Krishnan, Dr Meera Iyer<" in _row_of(html, trio)
+        assert "Dr Asha Rao" not in _row_of(html, pair) + _row_of(html, trio)
+        assert "with " not in _row_of(html, alone)
+        assert statements(path) == before[path], path
+    # The row htmx swaps in after an action names them too.
+    row = client.post(f"/provider/schedule/{pair}/start", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "with Dr Gopal Krishnan<" in row
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get("/provider/").get_data(as_text=True)
+    assert "Dr Gopal Krishnan, Dr Meera Iyer के साथ<" in _row_of(html, trio)

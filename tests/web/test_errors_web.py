@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from werkzeug.exceptions import BadRequest
 
 from portal import create_app
 from portal.accounts.service import NotFound, PermissionDenied, ValidationError
@@ -31,6 +32,7 @@ def raising_app(app):
         "missing": NotFound("no such thing"),
         "denied": PermissionDenied("not yours"),
         "crash": RuntimeError("boom"),
+        "bad": BadRequest(),  # abort(400), or werkzeug refusing what it cannot read
     }
 
     def raiser(kind):
@@ -253,3 +255,55 @@ def test_a_boosted_form_with_a_stale_token_is_sent_to_the_form_expired_page(app,
         assert 'href="//evil.example' not in outside and 'href="/"' in outside
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_a_nul_in_the_address_gets_the_portals_400_page_in_the_readers_language(app, make_user):
+    """Review finding (a doctor's week): a NUL in the address (``refuse_nul_in_query``)
+    gave werkzeug's bare English "Bad Request" to a Hindi reader. It is the portal's page,
+    in the reader's language, with a way back: the page's own address without the query
+    for a GET, the start page when the path itself is what cannot be read."""
+    from tests.plugin import PASSWORD
+
+    make_user("provider", email="lab@example.com")
+    client = app.test_client()
+    client.post("/auth/login", data={"email": "lab@example.com", "password": PASSWORD})
+    client.post("/language", data={"language": "hi", "next": "/"})
+    response = client.get("/provider/earnings/tds?fy=%00")
+    html = text(response)
+    assert response.status_code == 400
+    assert "Bad Request" not in html and 'lang="hi' in html
+    assert "यह अनुरोध पढ़ा नहीं जा सका" in html
+    assert 'href="/provider/earnings/tds"' in html
+    # English, signed out; a NUL in the path: the start page is the way back.
+    anonymous = app.test_client()
+    response = anonymous.get("/find?q=a%00b")
+    assert response.status_code == 400 and "That request could not be read" in text(response)
+    assert 'href="/find"' in text(response)
+    response = anonymous.get("/find%00x")
+    assert response.status_code == 400 and "That request could not be read" in text(response)
+    assert 'href="/"' in text(response) and "\x00" not in text(response)
+
+
+def test_an_htmx_request_refused_with_400_gets_a_fragment(app):
+    """An htmx request that swaps part of a page gets the message alone (htmx swaps no
+    400; the site's script says it), not a whole page; a boosted one (a navigation) the
+    page."""
+    client = app.test_client()
+    response = client.get("/find?q=a%00b", headers=HX)
+    assert response.status_code == 400
+    assert "That request could not be read" in text(response) and "<html" not in text(response)
+    response = client.get("/find?q=a%00b", headers=BOOSTED)
+    assert response.status_code == 400 and "<html" in text(response)
+
+
+def test_every_other_400_gets_the_portals_page(raising_app):
+    """``abort(400)`` elsewhere (a form refused) is the same page, back to the page the
+    request came from when it is the portal's; never another site's."""
+    client = raising_app.test_client()
+    response = client.get("/_raise/bad", headers={"Referer": "http://localhost/me/wallet"})
+    assert response.status_code == 400
+    assert "That request could not be read" in text(response)
+    assert 'href="/me/wallet"' in text(response)
+    response = client.get("/_raise/bad", headers={"Referer": "https://evil.example/me/"})
+    assert 'href="https://evil.example' not in text(response)
+    assert 'href="/_raise/bad"' in text(response)

@@ -20,8 +20,10 @@ from portal.booking.errors import BookingError, NotFound
 from portal.catalog.checks import lapse_text
 from portal.catalog.providers import provider_for_user
 from portal.db import utcnow
+from portal.domain.cancellation import provider_may_cancel
 from portal.domain.rates import INDIA_TZ
 from portal.domain.slots import BOOK_DAYS_AHEAD, last_bookable_day
+from portal.domain.states import BookingStatus
 from portal.domain.text import Text
 from portal.extensions import db
 from portal.i18n import N_
@@ -99,6 +101,14 @@ def _family_of(booking):
     return Text(template, name=visit.patient.name)
 
 
+def _co_providers(booking, provider):
+    """The names of a team appointment's other providers ("Dr Gopal Krishnan, …"), None
+    for one of the provider's own: read from the booking's providers, which the page loads
+    with its rows (and a row shown alone with its booking)."""
+    others = [p.display_name for p in booking.providers if p.id != provider.id]
+    return ", ".join(others) or None
+
+
 def _held_until(booking, now):
     """When an unpaid hold lapses, at the clinic, as the refusals it causes say it
     (``catalog.checks.lapse_text``: "16:50", with its date when not today)."""
@@ -150,20 +160,35 @@ def _context(provider, now, days=SPAN_DAYS):
         "latest": last_bookable_day(today),
         "notice": notice,
         **_row_context(
+            provider,
             now,
             lambda b: (moved.get(b.id), moving.get(b.id)),
             first if days == SPAN_DAYS else None,
+            on_today=days != SPAN_DAYS,
         ),
     }
 
 
-def _row_context(now, moves, page_from):
-    """What a row reads: ``moves(booking)`` its start before its latest move and the new
-    start a move of it awaits its fee for (UTC, either None); ``page_from`` the schedule
-    page's first day, which the row's forms send back (a plain request returns to that
-    page), None on Today's page. A row is a booking, or a move's held new time
-    (``is_held_move``: ``family_of`` and ``local`` read it too)."""
+# The pages a row's form may send a plain request back to, by the name it posts as
+# ``page`` (an allow-list: the value is never an address); anything else is the schedule.
+TODAY = "today"
+BACK_TO = {TODAY: "provider.home"}
+
+
+def _row_context(provider, now, moves, page_from, on_today=False):
+    """What a row of ``provider``'s schedule reads: ``moves(booking)`` its start before
+    its latest move and the new start a move of it awaits its fee for (UTC, either None);
+    ``page_from`` the schedule page's first day, which the row's forms send back (a plain
+    request returns to that page), None on Today's page; ``on_today``: the row is on
+    Today's page, which its forms name instead (``page=today``, ``BACK_TO``). ``back``:
+    those hidden fields. ``co_providers``: a team appointment's other providers. A row is
+    a booking, or a move's held new time (``is_held_move``: ``family_of``, ``local`` and
+    ``co_providers`` read it too)."""
     today = now.astimezone(INDIA_TZ).date()
+    if page_from:
+        back = {"from": page_from.isoformat()}
+    else:
+        back = {"page": TODAY} if on_today else {}
     return {
         "local": _local,
         "local_end": _local_end,
@@ -171,12 +196,17 @@ def _row_context(now, moves, page_from):
         "moved_from": lambda b: _at_clinic(moves(b)[0], b),
         "moving_to": lambda b: _at_clinic(moves(b)[1], b),
         "is_held_move": _is_held_move,
+        "co_providers": lambda b: _co_providers(b.booking if _is_held_move(b) else b, provider),
         "move_held_until": lambda held: _move_held_until(held, now),
         "held_until": lambda b: _held_until(b, now),
         "can_start": lambda b: completion.can_start(b, now),
         "can_complete": lambda b: completion.can_complete(b, now),
+        # Before its start only (a doctor's cancellation is refused after it).
+        "can_cancel": lambda b: (
+            b.status == BookingStatus.CONFIRMED and provider_may_cancel(b.start_at - now)
+        ),
         "completes_from": lambda b: _at_clinic(completion.completes_from(b, now), b),
-        "page_from": page_from,
+        "back": back,
         "today": today,
     }
 
@@ -213,7 +243,7 @@ def _own_booking(booking_id):
 
 
 def _act(action, booking_id, done_message):
-    _provider()  # 404 without a provider profile
+    provider = _provider()  # 404 without a provider profile
     error = None
     try:
         booking = action(current_user, booking_id)
@@ -223,7 +253,7 @@ def _act(action, booking_id, done_message):
         db.session.rollback()
         error = exc.message
         booking = _own_booking(booking_id)
-    return _answer(booking, error, done_message)
+    return _answer(provider, booking, error, done_message)
 
 
 def _posted_from(today):
@@ -234,11 +264,13 @@ def _posted_from(today):
     return first if text and notice is None else None
 
 
-def _answer(booking, error, done_message, meet_error=None, meet_value=None):
-    """The row alone (htmx; 422 when refused), else a flash and back to the page it was on.
-    The row is read alone, whichever page of days it is on (its moves: one query)."""
+def _answer(provider, booking, error, done_message, meet_error=None, meet_value=None):
+    """The row alone (htmx; 422 when refused), else a flash and back to the page it was on:
+    Today's (``page=today``) or the schedule from its ``from``. The row is read alone,
+    whichever page of days it is on (its moves: one query)."""
     now = utcnow()
     page_from = _posted_from(now.astimezone(INDIA_TZ).date())
+    on_today = page_from is None and request.form.get("page") in BACK_TO
     if is_fragment_request():
         moves = queries.row_moves(booking.id, now)
         return render(
@@ -250,11 +282,13 @@ def _answer(booking, error, done_message, meet_error=None, meet_value=None):
             message=None if error or meet_error else done_message,
             meet_error=meet_error,
             meet_value=meet_value,
-            **_row_context(now, lambda b: moves, page_from),
+            **_row_context(provider, now, lambda b: moves, page_from, on_today),
         )
     # Said now: a message with values (Text) reaches the next page as plain English text.
     error = error or meet_error
     flash(translate(error) if error else done_message, "error" if error else "success")
+    if on_today:
+        return redirect(url_for(BACK_TO[request.form["page"]]), 303)
     args = {"from": page_from.isoformat()} if page_from else {}
     return redirect(url_for("provider.schedule", **args), 303)
 
@@ -275,12 +309,12 @@ def schedule_complete(booking_id):
 
 @bp.post("/schedule/<int:booking_id>/meet-link")
 def schedule_meet_link(booking_id):
-    _provider()  # 404 without a provider profile
+    provider = _provider()  # 404 without a provider profile
     form = MeetLinkForm()
     if not form.validate_on_submit():
         booking = _own_booking(booking_id)
         error = next(e for errors in form.errors.values() for e in errors)
-        return _answer(booking, None, None, error, form.meet_link.data)
+        return _answer(provider, booking, None, None, error, form.meet_link.data)
     try:
         booking = visits.set_meet_link(current_user, booking_id, form.meet_link.data)
     except NotFound:
@@ -288,5 +322,5 @@ def schedule_meet_link(booking_id):
     except BookingError as exc:
         db.session.rollback()
         booking = _own_booking(booking_id)
-        return _answer(booking, None, None, exc.message, form.meet_link.data)
-    return _answer(booking, None, N_("Meeting link saved."))
+        return _answer(provider, booking, None, None, exc.message, form.meet_link.data)
+    return _answer(provider, booking, None, N_("Meeting link saved."))
