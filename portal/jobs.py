@@ -85,6 +85,16 @@ class RetryLater(Exception):
     """A transient failure: the item stays pending and is tried again with backoff."""
 
 
+# True while a job runs its item's last attempt (``MAX_ATTEMPTS``): see ``last_attempt``.
+_LAST_ATTEMPT = contextvars.ContextVar("outbox_last_attempt", default=False)
+
+
+def last_attempt():
+    """Whether the running job is its item's last attempt: a ``RetryLater`` now gives up.
+    A job whose wait must end in a decision (not a failed job) decides now instead."""
+    return _LAST_ATTEMPT.get()
+
+
 def queue_for(name):
     return QUEUE_OF.get(name) or PREFIX_QUEUES.get(name.split(".", 1)[0], "default")
 
@@ -419,6 +429,7 @@ def run_outbox_item(item_id, reraise=True):
     started = time.monotonic()
     name, payload = None, {}
     doing = DOING.set(f"outbox item {item_id}")
+    last = _LAST_ATTEMPT.set(False)
     try:
         with unit_of_work():
             claimed = db.session.execute(
@@ -426,8 +437,9 @@ def run_outbox_item(item_id, reraise=True):
             ).one_or_none()
             if claimed is None or claimed.done_at is not None:
                 return
-            for (_, keep), value in zip(_CLAIM_READS, claimed[3:], strict=True):
+            for (_, keep), value in zip(_CLAIM_READS, claimed[4:], strict=True):
                 keep(value)
+            _LAST_ATTEMPT.set(claimed.attempts >= MAX_ATTEMPTS - 1)
             name, payload = claimed.job, dict(claimed.payload or {})
             SQLITE_LOCK.note(f"job {name} (outbox item {item_id})")
             JOBS[name](**payload)
@@ -450,6 +462,7 @@ def run_outbox_item(item_id, reraise=True):
             ) from exc
         return
     finally:
+        _LAST_ATTEMPT.reset(last)
         DOING.reset(doing)
     _log_job(name, item_id, "done", started)
 
@@ -458,13 +471,13 @@ def run_outbox_item(item_id, reraise=True):
 def _claim_item(dialect_name, reads):
     """Built once: the item's row, locked until the job's commit on PostgreSQL (a second
     runner of the same item waits, then finds it done), with the first ``reads`` columns
-    registered by ``read_with_claim``. Columns, not the ORM object: the runner needs three
+    registered by ``read_with_claim``. Columns, not the ORM object: the runner needs four
     values, and every job a booking makes (six) paid for the object's load and its flush."""
     table = OutboxItem.__table__
     extra = [column for column, _ in _CLAIM_READS[:reads]]
-    query = sa.select(table.c.job, table.c.payload, table.c.done_at, *extra).where(
-        table.c.id == sa.bindparam("id", type_=table.c.id.type)
-    )
+    query = sa.select(
+        table.c.job, table.c.payload, table.c.done_at, table.c.attempts, *extra
+    ).where(table.c.id == sa.bindparam("id", type_=table.c.id.type))
     return query.with_for_update() if dialect_name == "postgresql" else query
 
 

@@ -15,10 +15,11 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   paid, its webhooks lost, is captured as ``payment_link.paid`` would capture it and
   nothing expires; one still payable there is cancelled. A gateway that cannot say is
   asked again with the outbox's backoff (the slots held meanwhile) until the visit's first
-  start less the link window, then the link ends unchecked. Else the job marks the link
-  EXPIRED (timeline ``link.expired``), flags the visit for admins (LINK_EXPIRED), and
-  either keeps the hold and issues a new link through ``create_payment_link`` or expires
-  the visit. The patient hears each step (``portal.events.payment_link_*``)."""
+  start less the link window or the outbox's last attempt, then the link ends unchecked.
+  Else the job marks the link EXPIRED (timeline ``link.expired``), flags the visit for
+  admins (LINK_EXPIRED), and either keeps the hold and issues a new link through
+  ``create_payment_link`` or expires the visit. The patient hears each step
+  (``portal.events.payment_link_*``)."""
 
 import logging
 from datetime import UTC, datetime
@@ -338,8 +339,11 @@ def _checked_at_gateway(payment, visit, now):
     """Razorpay asked what became of the link before it is ended (``link_checks.settle``):
     its payments captured, the link no longer payable there. True when it answered. When
     it cannot say: ``RetryLater`` (the outbox's backoff) while the visit may wait
-    (``schedule.link_check_wait_ends``: its first start less the link window); after
-    that False, and the link ends unchecked."""
+    (``schedule.link_check_wait_ends``: its first start less the link window) and the
+    outbox has attempts left; after that False, and the link ends unchecked (the visit
+    flagged LINK_EXPIRED by the caller). On the last attempt too: an item that gave up
+    would leave the link PENDING and its visit unflagged, and the job's dedupe key keeps
+    the sweep and the webhook from queueing it again."""
     try:
         link_checks.settle(payment)
     except (GatewayError, link_checks.Undecided) as exc:
@@ -348,15 +352,26 @@ def _checked_at_gateway(payment, visit, now):
             visit.is_open
             and first_start is not None
             and now < schedule.link_check_wait_ends(first_start, policy())
+            and not jobs.last_attempt()
         ):
             raise jobs.RetryLater(
                 f"payment link {payment.razorpay_link_id} not checked at the gateway: {exc}"
             ) from exc
-        log.warning(
-            "payment link %s ended unchecked (the gateway could not say): %s",
-            payment.razorpay_link_id,
-            exc,
-        )
+        if isinstance(exc, link_checks.Undecided):
+            # Razorpay says paid, yet no payment of it confirms: money may have been taken.
+            log.error(
+                "payment link %s ended unchecked though Razorpay says it is paid; visit %s "
+                "flagged LINK_EXPIRED for an admin to check: %s",
+                payment.razorpay_link_id,
+                visit.number,
+                exc,
+            )
+        else:
+            log.warning(
+                "payment link %s ended unchecked (the gateway could not say): %s",
+                payment.razorpay_link_id,
+                exc,
+            )
         return False
     return True
 
@@ -465,11 +480,13 @@ def payment_link_expired(payment_id, reported=False):
     admin = db.session.get(User, admin_id)
     try:
         new = create_payment_link(admin, visit_id, renewing=True)
-    except PaymentError as exc:  # the gateway is away: try again with the outbox's backoff
-        raise jobs.RetryLater(exc.message) from exc
     except LinkPending:  # a payable link sent (none while step 1's lock holds): it stands
         return
     except BookingError as exc:
+        # The gateway away (PaymentError): try again with the outbox's backoff, but on the
+        # last attempt no new link can be made, so the visit lapses (not a failed job).
+        if isinstance(exc, PaymentError) and not jobs.last_attempt():
+            raise jobs.RetryLater(exc.message) from exc
         log.warning("no new payment link for visit %s: %s", visit_id, exc.message)
         with unit_of_work():
             visit = lifecycle.lock_visit(visit_id)

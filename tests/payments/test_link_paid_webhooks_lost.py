@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from portal import jobs
-from portal.booking import links, lookup, visits
+from portal.booking import link_checks, links, lookup, visits
 from portal.booking.errors import SlotUnavailable
 from portal.extensions import db
-from portal.gateway import get_payin
+from portal.gateway import GatewayError, get_payin
+from portal.gateway.payin import RazorpayPayIn
 from portal.ledger import accounts as chart
 from portal.ledger.check import verify_ledger
 from portal.ledger.cli import ledger_cli
@@ -230,6 +231,67 @@ def test_a_gateway_that_cannot_answer_at_the_expiry_leaves_the_link_for_a_retry(
     jobs.run_outbox_item(job.id)  # the outbox's retry, the gateway back
     _confirmed_by_the_link(visit_id, link.id, pay_id, patient_id, gateway)
     _ledger_check_green(app)
+
+
+def _until_the_outbox_would_give_up(clock, job_id):
+    """The outbox's retries of the item, the clock moved on by each delay, until it is
+    done or at its last attempt (``jobs.GaveUp`` raised by the run)."""
+    item = db.session.get(OutboxItem, job_id)
+    while item.done_at is None and item.attempts < jobs.MAX_ATTEMPTS:
+        clock.shift(timedelta(seconds=jobs.retry_delay(item.attempts)))
+        jobs.run_outbox_item(job_id)
+        db.session.expire_all()
+        item = db.session.get(OutboxItem, job_id)
+    return item
+
+
+def test_a_link_check_the_gateway_never_answers_ends_unchecked_before_the_outbox_gives_up(
+    world, users, gateway, clock, monkeypatch
+):
+    """The wait (first start less the link window) ends long after the outbox's eight
+    attempts (~20 h): the last attempt ends the link unchecked, as the wait's end would,
+    where before the item gave up with the link PENDING, the visit unflagged, the patient
+    untold and no cancel queued (its dedupe key kept anyone from queueing it again)."""
+
+    def unreachable(self, link_id):
+        raise GatewayError("Razorpay unreachable")
+
+    visit_id, link, patient_id = _desk_visit(world, users, at(3, 10))
+    monkeypatch.setattr(RazorpayPayIn, "fetch_payment_link", unreachable)
+    clock.shift(timedelta(hours=24, seconds=5))
+    assert links.expire_payment_links() == 1
+    item = _until_the_outbox_would_give_up(clock, _link_job().id)
+
+    assert item.done_at is not None and item.attempts == jobs.MAX_ATTEMPTS
+    visit = lookup.get_visit(visit_id)
+    assert db.session.get(Payment, link.id).status == "EXPIRED"
+    assert visit.attention == "LINK_EXPIRED"
+    cancel = db.session.scalars(
+        sa.select(OutboxItem.payload).where(OutboxItem.job == link_checks.CANCEL_LINK)
+    ).all()
+    assert cancel == [{"payment_id": link.id}]
+    assert "payment.link_expired" in _notice_kinds(patient_id)
+    # The first start still far enough ahead: a new link, as at any expiry.
+    assert [p.status for p in visit.payments] == ["EXPIRED", "PENDING"]
+
+
+def test_a_whole_outage_through_the_last_attempt_ends_the_link_and_lapses_the_visit(
+    world, users, fast, clock
+):
+    """Razorpay away for every attempt: no new link can be made on the last one either, so
+    the visit lapses (flagged, the patient told) instead of the item giving up."""
+    gateway = fast
+    visit_id, link, patient_id = _desk_visit(world, users, at(3, 10))
+    clock.shift(timedelta(hours=24, seconds=5))
+    gateway.sandbox.set_faults(error_rate=1.0, error_status=503)
+    assert links.expire_payment_links() == 1
+    item = _until_the_outbox_would_give_up(clock, _link_job().id)
+
+    assert item.done_at is not None
+    visit = lookup.get_visit(visit_id)
+    assert visit.status == "EXPIRED" and visit.attention == "LINK_EXPIRED"
+    assert [p.status for p in visit.payments] == ["EXPIRED"]
+    assert "payment.link_expired" in _notice_kinds(patient_id)
 
 
 def test_past_the_link_window_an_unreachable_gateway_no_longer_holds_the_slot(
