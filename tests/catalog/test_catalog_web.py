@@ -493,12 +493,20 @@ def test_a_doctors_leave_over_their_own_leave_is_refused_naming_it(client, catal
 
 
 def test_a_doctors_leave_over_a_booking_and_a_hold_counts_what_their_schedule_shows(
-    client, catalog, login, app, make_user
+    client, catalog, login, app, make_user, time_machine
 ):
     """Review finding: the leave's refusal counted a patient's unpaid hold as a booking
     ("There are 2 bookings…") while the doctor's schedule showed 1. Now the bookings are
     counted as the schedule shows them and the hold is named apart, with when it lapses
-    (in the clinic's time); only a hold in the way says to wait for it, in Hindi too."""
+    (in the clinic's time); only a hold in the way says to wait for it, in Hindi too.
+
+    At noon in the clinic: a hold made just before midnight lapses the next day, and its
+    time is then said with its date (``lapse_text``); a CI run at 23:59 IST failed on it."""
+    from portal.domain.timezone import CLINIC_TZ
+
+    time_machine.move_to(
+        datetime.now(CLINIC_TZ).replace(hour=12, minute=0, second=0, microsecond=0), tick=True
+    )
     day = _hold_with_the_doctor(app, catalog, make_user, paid=False, hour=11)
     login(catalog["doctor_user"])
     period = {"starts_at": f"{day:%Y-%m-%d}T09:00", "ends_at": f"{day:%Y-%m-%d}T18:00"}
