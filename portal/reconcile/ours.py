@@ -304,11 +304,10 @@ def payments_by_order(
         )
         for pid, visit_id, order_id, paid_by, amount, status, created_at in rows:
             for theirs in by_order[order_id]:
-                if paid_by and paid_by != theirs.reference:
-                    duplicates.add(theirs.reference)
-                found[theirs.reference] = _payment_side(
-                    theirs.reference, pid, visit_id, amount, status, created_at
-                )
+                _matched(
+                    found, duplicates, theirs, paid_by,
+                    _payment_side(theirs.reference, pid, visit_id, amount, status, created_at),
+                )  # fmt: skip
         _fees_by_order(orders[i : i + CHUNK], by_order, found, duplicates)
     if notes_by_order:
         rest = [side for side in gateway_sides if side.reference not in found]
@@ -316,6 +315,15 @@ def payments_by_order(
         found.update(by_link)
         duplicates |= paid_twice
     return found, duplicates
+
+
+def _matched(found, duplicates, theirs, paid_by, ours):
+    """``theirs`` (a gateway payment we never learnt the id of) found as ``ours``; a
+    duplicate when our row records another gateway payment (``paid_by``): paid twice.
+    The one rule of ``payments_by_order``, ``links_by_notes`` and the fees' orders."""
+    if paid_by and paid_by != theirs.reference:
+        duplicates.add(theirs.reference)
+    found[theirs.reference] = ours
 
 
 def _payment_side(reference, pid, visit_id, amount, status, created_at):
@@ -378,11 +386,10 @@ def links_by_notes(gateway_sides, notes_by_order) -> tuple[dict[str, Side], set[
             for theirs, named_visit in named[pid]:
                 if named_visit != number or order_id not in (None, theirs.order_id):
                     continue
-                if paid_by and paid_by != theirs.reference:
-                    duplicates.add(theirs.reference)
-                found[theirs.reference] = _payment_side(
-                    theirs.reference, pid, visit_id, amount, status, created_at
-                )
+                _matched(
+                    found, duplicates, theirs, paid_by,
+                    _payment_side(theirs.reference, pid, visit_id, amount, status, created_at),
+                )  # fmt: skip
     return found, duplicates
 
 
@@ -401,11 +408,10 @@ def _fees_by_order(orders, by_order, found, duplicates):
     )
     for rid, visit_id, order_id, paid_by, amount, status, created_at in rows:
         for theirs in by_order[order_id]:
-            if paid_by and paid_by != theirs.reference:
-                duplicates.add(theirs.reference)
-            found[theirs.reference] = _fee_side(
-                theirs.reference, rid, visit_id, amount, status, paid_by, created_at
-            )
+            _matched(
+                found, duplicates, theirs, paid_by,
+                _fee_side(theirs.reference, rid, visit_id, amount, status, paid_by, created_at),
+            )  # fmt: skip
 
 
 def lock_refunds(refund_ids):
