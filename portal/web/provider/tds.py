@@ -58,10 +58,11 @@ def tds_quarters():
 def tds_quarters_csv():
     """The page's figures as a CSV (a few rows: streamed at once, never a background
     export, which is the admins'). A year that is not one of theirs gets the page with
-    its notice (422), not a file of another year."""
+    its notice (422), not a file of another year. Without a profile there is no file:
+    404 with the page that says why (re-read finding: a 200 HTML page at a ``.csv``)."""
     provider = provider_for_user(current_user)
     if provider is None:
-        return render("provider/schedule/no_profile.html")
+        return render("provider/schedule/no_profile.html", status=404)
     years, fy, notice = _year(provider)
     if notice is not None:
         return _page(provider, years, fy, notice, status=422)

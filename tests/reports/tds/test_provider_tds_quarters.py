@@ -331,3 +331,12 @@ def test_the_gross_column_names_payouts_made_and_counts_one_awaiting_a_retry(
         "A payout counts in the quarter it was made, even while it is still on its way or "
         "waiting for a retry."
     ) in html
+
+
+def test_a_provider_without_a_profile_gets_no_file(client, login, make_user):
+    """No profile, no figures: the CSV answers 404 with the page saying why, not a 200
+    page at a ``.csv`` address (re-read finding); the page itself says so with a 200."""
+    login(make_user("provider"))
+    file = client.get("/provider/earnings/tds.csv")
+    assert file.status_code == 404 and "text/html" in file.content_type
+    assert client.get("/provider/earnings/tds").status_code == 200
