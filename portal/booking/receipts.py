@@ -36,6 +36,17 @@ class ReceiptLine:
     paid_amount: int
     status: str
 
+    @property
+    def exempt_value(self):
+        """The line's exempt health care: its fee, unless the service is taxable."""
+        return 0 if self.care_taxed else self.care_amount
+
+    @property
+    def taxable_value(self):
+        """What the line's GST is charged on: the platform fee, and the fee of a taxable
+        service."""
+        return self.platform_fee + (self.care_amount if self.care_taxed else 0)
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -65,13 +76,11 @@ class Receipt:
 
     @property
     def exempt_care(self):
-        return sum(line.care_amount for line in self.lines if not line.care_taxed)
+        return sum(line.exempt_value for line in self.lines)
 
     @property
     def taxed_value(self):
-        return sum(
-            line.platform_fee + (line.care_amount if line.care_taxed else 0) for line in self.lines
-        )
+        return sum(line.taxable_value for line in self.lines)
 
     @property
     def gst(self):
