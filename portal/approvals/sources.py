@@ -218,7 +218,7 @@ ADJUSTMENTS = ApprovalSource(
     not_found=(adjustments.NotFound,),
 )
 
-# --- policy changes that move money ----------------------------------------------------------
+# --- policy changes that move money or a control (a second administrator decides) -----
 
 
 def _policy_select():

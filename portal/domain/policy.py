@@ -21,11 +21,16 @@ GST_MODE_PLATFORM_ONLY = "platform_only"  # GST on P (+ F when the service is ta
 GST_MODE_FEE_AND_PLATFORM = "fee_and_platform"  # the seeds' formula: GST on F + P always
 GST_MODES = (GST_MODE_PLATFORM_ONLY, GST_MODE_FEE_AND_PLATFORM)
 PAYOUT_SCHEDULES = ("INSTANT", "WEEKLY", "MONTHLY")
+# POLICY.md: an adjustment's note is "at least 10 characters" ("Detailed note required for
+# audit trail"). A rule, not a default: ``note_min_length`` may ask for more, never less,
+# or one administrator could take the audit trail's notes away (docs/decisions.md).
+NOTE_FLOOR = 10
 
 __all__ = [
     "GST_MODES",
     "GST_MODE_PLATFORM_ONLY",
     "GST_MODE_FEE_AND_PLATFORM",
+    "NOTE_FLOOR",
     "PAYOUT_SCHEDULES",
     "RefundTier",
     "RescheduleTier",
@@ -114,7 +119,7 @@ class Policy:
 
     # --- wallet and manual adjustments ----------------------------------------------------
     adjustment_approval_threshold: int = rupees(10_000)  # |amount| > this needs a 2nd admin
-    note_min_length: int = 10
+    note_min_length: int = NOTE_FLOOR  # never below it (a stored version is read up to it)
 
     # --- payments -------------------------------------------------------------------------
     payment_failures_for_intervention: int = 3
@@ -146,6 +151,8 @@ class Policy:
             if f.name.endswith("_bps") or f.name in _MONEY_FIELDS or f.name in _COUNT_FIELDS:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise ValueError(f"{f.name} must be a non-negative int, got {value!r}")
+        if self.note_min_length < NOTE_FLOOR:
+            raise ValueError(f"note_min_length must be at least {NOTE_FLOOR} (POLICY.md)")
         if self.default_payout_schedule not in PAYOUT_SCHEDULES:
             raise ValueError(f"default_payout_schedule must be one of {PAYOUT_SCHEDULES}")
         if self.gst_mode not in GST_MODES:

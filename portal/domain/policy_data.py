@@ -5,8 +5,9 @@ strings and lists (durations in whole seconds, times of day as "HH:MM", money in
 rates in basis points) and :func:`from_data` turns it back. :func:`problems` checks a
 candidate before anything is built or saved and returns ``{path: message}``, where a path
 names one value (``"patient_cancellation_tiers.1.refund_bps"``), so a form can put each
-message beside its field. :func:`money_changes` says whether an edit touches money (then a
-second administrator must approve it).
+message beside its field. :func:`needs_second_admin` says whether an edit touches money or
+a control (then a second administrator must approve it). A value under its floor
+(``FLOORS``: POLICY.md's own minimum, stored before the floor existed) is read as the floor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from decimal import Decimal
 
 from .policy import (
     GST_MODES,
+    NOTE_FLOOR,
     PAYOUT_SCHEDULES,
     Policy,
     RefundTier,
@@ -31,12 +33,18 @@ from .schedule import offset_key
 from .text import N_, Text
 
 __all__ = [
+    "CONTROL_FIELDS",
+    "FLOORS",
     "MONEY_FIELDS",
+    "NOTE_FLOOR",
+    "SECOND_ADMIN_FIELDS",
+    "at_floor",
     "changed_paths",
     "flatten",
     "from_data",
-    "money_changes",
+    "needs_second_admin",
     "problems",
+    "second_admin_decides",
     "to_data",
     "unflatten",
 ]
@@ -50,7 +58,7 @@ _NESTED = {"admin_late_cancellation": RefundTier}
 _DEFAULTS = Policy()
 
 # Fields whose change moves money (prices, refunds, penalties, payouts, tax, approvals of
-# money): an edit touching any of them needs a second administrator.
+# money): an edit touching any of them needs a second administrator (SECOND_ADMIN_FIELDS).
 MONEY_FIELDS = frozenset(
     {
         "platform_fee_bps",
@@ -72,11 +80,30 @@ MONEY_FIELDS = frozenset(
         "adjustment_approval_threshold",
     }
 )
+# Controls: what the audit trail must hold (the note asked of every adjustment, refund
+# override and policy change) and what reconciliation accepts as a match. They move no
+# money themselves, but one administrator loosening them could hide a wrong movement from
+# the checks POLICY.md puts around money, so they are decided by two like money (the
+# wallet's approval threshold, a control too, is already a money field). The rest only
+# decide when someone is told (alerts, attention lists, reminders, retries) or are
+# conveniences: one administrator changes those (docs/decisions.md).
+CONTROL_FIELDS = frozenset({"note_min_length", "reconciliation_tolerance"})
+# The one rule for "a second administrator approves this change" (service.propose, the
+# form's hints, the flash after saving).
+SECOND_ADMIN_FIELDS = MONEY_FIELDS | CONTROL_FIELDS
+# The lowest value a field may hold: POLICY.md's own rule, which no version goes below.
+# problems() refuses less; from_data() reads a version stored with less (before the floor
+# existed) as the floor, so it still loads and the rule holds.
+FLOORS = {"note_min_length": NOTE_FLOOR}
 
 MSG_PERCENT = "Enter a percentage between 0 and 100."
 MSG_MONEY = "Enter an amount of ₹0 or more (whole paise)."
 MSG_COUNT = "Enter a whole number of at least {minimum}."
 MSG_COUNT_MAX = "Enter a whole number of at most {maximum}."
+MSG_NOTE_FLOOR = (
+    f"POLICY.md asks for audit notes of at least {NOTE_FLOOR} characters: enter {NOTE_FLOOR} "
+    "or more."
+)
 MSG_DURATION = "Enter a duration of 0 or more."
 MSG_POSITIVE = "Enter a duration greater than 0."
 MSG_TOO_LONG = "Enter a duration of at most {limit}."
@@ -162,13 +189,16 @@ def _tier(cls, data: dict):
 
 def from_data(data: dict) -> Policy:
     """The Policy these values describe; missing fields keep POLICY.md's defaults (a
-    version stored before a field existed). Raises ``ValueError`` on values the Policy
-    itself refuses; call :func:`problems` first for messages."""
+    version stored before a field existed); a value under its floor is read as the floor
+    (stored before the floor existed: it loads, and the floor applies). Raises
+    ``ValueError`` on values the Policy itself refuses; call :func:`problems` first for
+    messages."""
     defaults = {f.name: getattr(_DEFAULTS, f.name) for f in dataclasses.fields(Policy)}
     kwargs = {}
     for name, value in data.items():
         if name not in defaults:
             continue  # a field since removed
+        value = at_floor(name, value)
         if name in _TIERS:
             kwargs[name] = tuple(_tier(_TIERS[name], t) for t in value)
         elif name in _NESTED:
@@ -220,8 +250,22 @@ def changed_paths(before: dict, after: dict) -> dict:
     return {p: (a.get(p), b.get(p)) for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p)}
 
 
-def money_changes(before: dict, after: dict) -> bool:
-    return any(p.split(".")[0] in MONEY_FIELDS for p in changed_paths(before, after))
+def second_admin_decides(path: str) -> bool:
+    """Whether a change of the value at ``path`` waits for a second administrator."""
+    return path.split(".")[0] in SECOND_ADMIN_FIELDS
+
+
+def needs_second_admin(before: dict, after: dict) -> bool:
+    """Whether the edit from ``before`` to ``after`` touches money or a control."""
+    return any(second_admin_decides(p) for p in changed_paths(before, after))
+
+
+def at_floor(name: str, value):
+    """``value`` of the field ``name`` as applied: its floor when stored below it."""
+    floor = FLOORS.get(name)
+    if floor is not None and _is_int(value) and value < floor:
+        return floor
+    return value
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -253,7 +297,7 @@ def problems(data: dict) -> dict:
                 path,
                 value,
                 lambda v, m=minimum: _is_int(v) and v >= m,
-                MSG_COUNT.format(minimum=minimum),
+                _COUNT_MESSAGES.get(leaf) or MSG_COUNT.format(minimum=minimum),
             )
             maximum = _COUNT_MAXIMUMS.get(leaf)
             if maximum is not None:
@@ -288,10 +332,12 @@ _MONEY_LEAVES = frozenset(
 )
 _COUNTS = {
     "payout_max_attempts": 1,
-    "note_min_length": 0,
+    "note_min_length": NOTE_FLOOR,
     "payment_failures_for_intervention": 1,
     "payment_max_attempts": 1,
 }
+# A minimum that is POLICY.md's rule says so (the others are plain counts).
+_COUNT_MESSAGES = {"note_min_length": MSG_NOTE_FLOOR}
 # A note longer than this would be asked of every refund override, adjustment and policy
 # change (whose reason holds 500 characters): past it, no one could change the policy again.
 # More automatic payout attempts than 10 only delays the alert (each waits up to a day

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from portal.domain.policy_data import at_floor
 from portal.domain.rates import bps_to_text, paise_to_text
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import queries
@@ -87,13 +88,25 @@ def to_text(kind, value):
 
 
 def shown(path, value):
-    """(label, text) of a changed value as people read it, by the form's own units; "—"
-    when the version before had no such value."""
+    """(label, text) of a stored value as people read it, by the form's own units; "—"
+    when the version before had no such value; one stored under its floor (before the floor
+    existed) says what applies: "0 (applied as 10, POLICY.md's floor)"."""
     label, kind = LABELS.get(path, (path, "text"))
+    if value is None:
+        return label, "—"
     try:
-        return label, to_text(kind, value) if value is not None else "—"
+        text = to_text(kind, value)
+        applied = at_floor(path, value)
+        if applied != value:
+            text = f"{text} (applied as {to_text(kind, applied)}, POLICY.md's floor)"
+        return label, text
     except (TypeError, ValueError):
         return label, str(value)
+
+
+def short_label(path):
+    """A value's label without its unit, as a sentence names it: "Platform fee"."""
+    return LABELS.get(path, (path,))[0].split(" (")[0]
 
 
 def _with_unit(kind, text):
@@ -110,8 +123,7 @@ def change_summary(version, changes=None):
     if changes is None:
         changes = queries.changes(version)
     for path, (old, new) in changes.items():
-        label, kind = LABELS.get(path, (path, "text"))
-        label = label.split(" (")[0]
+        label, kind = short_label(path), LABELS.get(path, (path, "text"))[1]
         old_text, new_text = (_with_unit(kind, shown(path, value)[1]) for value in (old, new))
         parts.append(f"{label} {old_text} → {new_text}")
     when = version.effective_from.astimezone(CLINIC_TZ)

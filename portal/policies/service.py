@@ -11,8 +11,10 @@ Rules (docs/policy.md):
 * a version takes effect at its ``effective_from`` (now when not given, never in the past,
   at most ``MAX_AHEAD`` ahead) and never before a version already scheduled or awaiting
   approval;
-* an edit that touches money (``policy_data.MONEY_FIELDS``) waits as ``PENDING`` until a
-  different administrator approves it; other edits are approved by their author at once;
+* an edit that touches money or a control (``policy_data.SECOND_ADMIN_FIELDS``: the
+  shortest audit note and the reconciliation tolerance besides money) waits as ``PENDING``
+  until a different administrator approves it; other edits are approved by their author at
+  once;
 * an approval after the chosen time makes the version effective at the approval: a
   policy never applies to the past;
 * any administrator may withdraw an approved version not in force yet, the latest one
@@ -37,7 +39,7 @@ from portal.domain.policy import DEFAULT_POLICY
 from portal.domain.policy_data import (
     changed_paths,
     from_data,
-    money_changes,
+    needs_second_admin,
     problems,
     to_data,
     unflatten,
@@ -60,7 +62,9 @@ MSG_WAITING = (
     "making another change."
 )
 MSG_DECIDED = "This change has already been decided."
-MSG_SECOND_ADMIN = "A second administrator must approve a policy change that affects money."
+MSG_SECOND_ADMIN = (
+    "A second administrator must approve a policy change that affects money or a control."
+)
 MSG_REASON = "Say why the policy changes (at least {n} characters)."
 MSG_NOT_FOUND = "No such policy version."
 MSG_BREAKS_RULES = (
@@ -283,7 +287,7 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
         stale = _stale(base_id)
         if stale is not None:
             raise PolicyError({"__all__": stale})
-        needs = money_changes(before, after)
+        needs = needs_second_admin(before, after)
         version = PolicyVersion(
             values=after,
             effective_from=effective,

@@ -124,6 +124,9 @@ def test_a_field_missing_from_an_old_version_keeps_its_default():
             pd.MSG_REMINDERS_LONG.format(limit="30 days"),
         ),
         ({"note_min_length": 201}, "note_min_length", pd.MSG_COUNT_MAX.format(maximum=200)),
+        # POLICY.md's 10 characters are a floor, not a default (review finding).
+        ({"note_min_length": 9}, "note_min_length", pd.MSG_NOTE_FLOOR),
+        ({"note_min_length": 0}, "note_min_length", pd.MSG_NOTE_FLOOR),
         (
             {"payout_max_attempts": 11},
             "payout_max_attempts",
@@ -182,14 +185,29 @@ def test_the_longest_durations_allowed_pass():
     assert pd.from_data(data).attention_window == timedelta(days=365)
 
 
-def test_money_edits_are_told_apart():
-    assert pd.money_changes(DATA, edited(patient_cancellation_tiers__1__deduction=5_000))
-    assert pd.money_changes(DATA, edited(gst_mode="fee_and_platform"))
-    assert pd.money_changes(DATA, edited(adjustment_approval_threshold=1))
-    assert not pd.money_changes(DATA, edited(reminder_offsets=[7200]))
-    assert not pd.money_changes(DATA, edited(reconciliation_tolerance=30))
+def test_edits_of_money_and_controls_are_told_apart():
+    assert pd.needs_second_admin(DATA, edited(patient_cancellation_tiers__1__deduction=5_000))
+    assert pd.needs_second_admin(DATA, edited(gst_mode="fee_and_platform"))
+    assert pd.needs_second_admin(DATA, edited(adjustment_approval_threshold=1))
+    # Controls: the audit trail's note and what reconciliation calls a match.
+    assert pd.needs_second_admin(DATA, edited(note_min_length=20))
+    assert pd.needs_second_admin(DATA, edited(reconciliation_tolerance=30))
+    assert not pd.needs_second_admin(DATA, edited(reminder_offsets=[7200]))
+    assert not pd.needs_second_admin(DATA, edited(payment_max_attempts=6))
+    assert not pd.needs_second_admin(DATA, edited(reconciliation_run_time="05:00"))
     assert pd.changed_paths(DATA, edited(gst_bps=1200)) == {"gst_bps": (1800, 1200)}
 
 
 def test_unknown_paths_are_ignored():
     assert pd.unflatten(DATA, {"nope": 1, "patient_cancellation_tiers.9.notice": 1}) == DATA
+
+
+def test_a_version_stored_under_the_floor_is_read_as_the_floor():
+    """Saved before the floor existed (one administrator set 0): it still loads, and the
+    floor applies; the Policy itself never holds less."""
+    stored = {**DATA, "note_min_length": 0}
+    assert pd.from_data(stored).note_min_length == pd.NOTE_FLOOR == 10
+    assert pd.from_data({**DATA, "note_min_length": 14}).note_min_length == 14
+    assert pd.at_floor("note_min_length", 3) == 10 and pd.at_floor("payment_max_attempts", 1) == 1
+    with pytest.raises(ValueError, match="at least 10"):
+        DEFAULT_POLICY.with_changes(note_min_length=9)

@@ -83,7 +83,9 @@ def main(argv=None):
         db.session.commit()
         admin_id = admin.id
         policy_service.propose(
-            db.session.get(User, admin_id), {"note_min_length": 12}, reason="benchmark version"
+            db.session.get(User, admin_id),
+            {"payment_failures_for_intervention": 4},
+            reason="benchmark version",
         )
         if db.engine.dialect.name == "postgresql":
             # As autovacuum would have by then: statistics, and the visibility map that

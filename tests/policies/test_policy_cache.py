@@ -38,23 +38,25 @@ def _check_two_apps(first, make_user):
     other = _second_app(first)
     try:
         with other.app_context():
-            assert policy().note_min_length == 10
+            assert policy().payment_failures_for_intervention == 3
             cache = other.extensions["policies"]
             loads = cache.loads
         with first.app_context():
             svc.propose(
-                db.session.get(type(admin), admin.id), {"note_min_length": 20}, reason=REASON
+                db.session.get(type(admin), admin.id),
+                {"payment_failures_for_intervention": 6},
+                reason=REASON,
             )
         with other.app_context():
             with Statements(db.engine) as seen:
-                values = [policy().note_min_length for _ in range(20)]
-            assert values == [20] * 20
+                values = [policy().payment_failures_for_intervention for _ in range(20)]
+            assert values == [6] * 20
             assert seen.count == 2  # the stamp, then the versions (it moved)
             assert cache.loads == loads + 1
         with other.app_context():
             with Statements(db.engine) as seen:
-                assert policy().note_min_length == 20
-                assert policy().note_min_length == 20
+                assert policy().payment_failures_for_intervention == 6
+                assert policy().payment_failures_for_intervention == 6
             assert seen.count == 1  # the stamp only: nothing changed
             assert cache.loads == loads + 1
     finally:
@@ -86,13 +88,17 @@ def test_an_emptied_table_is_noticed(app, make_user):
     again never leave an old cache looking current."""
     admin = make_user("admin")
     with app.app_context():
-        svc.propose(db.session.get(type(admin), admin.id), {"note_min_length": 20}, reason=REASON)
+        svc.propose(
+            db.session.get(type(admin), admin.id),
+            {"payment_failures_for_intervention": 6},
+            reason=REASON,
+        )
     with app.app_context():
-        assert policy().note_min_length == 20
+        assert policy().payment_failures_for_intervention == 6
         from portal.policies.models import PolicyStamp, PolicyVersion
 
         db.session.execute(sa.update(PolicyVersion).values(status="REJECTED"))
         db.session.execute(sa.delete(PolicyStamp))
         db.session.commit()
     with app.app_context():
-        assert policy().note_min_length == 10
+        assert policy().payment_failures_for_intervention == 3

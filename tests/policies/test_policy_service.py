@@ -36,16 +36,16 @@ def test_no_version_means_the_defaults(ctx, clock):
 
 def test_a_change_without_money_applies_at_once(ctx, clock, admins):
     maker, _ = admins
-    version = svc.propose(maker, {"note_min_length": 20}, reason=REASON)
+    version = svc.propose(maker, {"payment_failures_for_intervention": 6}, reason=REASON)
     first, second = versions()
     assert first.values == pd.to_data(DEFAULT_POLICY) and first.status == "APPROVED"
     assert second.id == version.id and second.status == "APPROVED" and not second.needs_approval
-    assert policy().note_min_length == 20
+    assert policy().payment_failures_for_intervention == 6
     assert store.in_force()[0] == version.id
     [entry] = audit("policy.changed")
     assert entry.actor_id == maker.id and entry.object_id == str(version.id)
-    assert entry.before == {"note_min_length": 10}
-    assert entry.after["note_min_length"] == 20 and entry.after["reason"] == REASON
+    assert entry.before == {"payment_failures_for_intervention": 3}
+    assert entry.after["payment_failures_for_intervention"] == 6 and entry.after["reason"] == REASON
     assert audit("policy.seeded")
 
 
@@ -226,25 +226,31 @@ def test_a_later_edit_starts_from_a_scheduled_change_and_never_undoes_it(ctx, cl
     svc.approve(checker, fee.id)
     assert pd.to_data(svc.editing_base())["patient_cancellation_tiers"][1]["refund_bps"] == 5_000
     edit = svc.propose(
-        maker, {"note_min_length": 20}, effective_from=now + timedelta(days=2), reason=REASON
+        maker,
+        {"payment_failures_for_intervention": 6},
+        effective_from=now + timedelta(days=2),
+        reason=REASON,
     )
     assert edit.status == "APPROVED" and not edit.needs_approval
     clock.move_to(now + timedelta(days=3))
     store.forget()
     assert store.in_force()[0] == edit.id
     assert policy().patient_cancellation_tiers[1].refund_bps == 5_000
-    assert policy().note_min_length == 20
+    assert policy().payment_failures_for_intervention == 6
 
 
 def test_no_second_change_while_one_waits_for_approval(ctx, clock, admins):
     maker, checker = admins
     waiting = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
     with pytest.raises(svc.PolicyError) as refused:
-        svc.propose(checker, {"note_min_length": 20}, reason=REASON)
+        svc.propose(checker, {"payment_failures_for_intervention": 6}, reason=REASON)
     assert refused.value.errors["__all__"] == svc.MSG_WAITING.format(id=waiting.id)
     db.session.rollback()
     svc.reject(checker, waiting.id)
-    assert svc.propose(checker, {"note_min_length": 20}, reason=REASON).status == "APPROVED"
+    assert (
+        svc.propose(checker, {"payment_failures_for_intervention": 6}, reason=REASON).status
+        == "APPROVED"
+    )
 
 
 def test_an_edit_made_on_an_older_version_is_refused(ctx, clock, admins):
@@ -252,15 +258,17 @@ def test_an_edit_made_on_an_older_version_is_refused(ctx, clock, admins):
     silently undo that change. ``base_version`` is the version the form was filled from."""
     maker, checker = admins
     assert svc.editing_start()[0] == 0  # before any version: the defaults
-    first = svc.propose(maker, {"note_min_length": 20}, reason=REASON, base_version=0)
+    first = svc.propose(
+        maker, {"payment_failures_for_intervention": 6}, reason=REASON, base_version=0
+    )
     with pytest.raises(svc.PolicyError) as refused:
         svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=0)
     assert refused.value.errors == {"__all__": svc.MSG_STALE.format(id=first.id)}
     db.session.rollback()
-    assert policy().note_min_length == 20 and policy().payment_max_attempts == 5
+    assert policy().payment_failures_for_intervention == 6 and policy().payment_max_attempts == 5
     assert svc.editing_start()[0] == first.id
     again = svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=first.id)
-    assert again.status == "APPROVED" and policy().note_min_length == 20
+    assert again.status == "APPROVED" and policy().payment_failures_for_intervention == 6
 
 
 def test_a_change_cannot_be_scheduled_more_than_a_year_ahead(ctx, clock, admins):
@@ -272,11 +280,15 @@ def test_a_change_cannot_be_scheduled_more_than_a_year_ahead(ctx, clock, admins)
     maker, _ = admins
     typo = datetime(2062, 6, 1, 9, 0, tzinfo=CLINIC_TZ)
     with pytest.raises(svc.PolicyError) as refused:
-        svc.propose(maker, {"note_min_length": 12}, effective_from=typo, reason=REASON)
+        svc.propose(
+            maker, {"payment_failures_for_intervention": 4}, effective_from=typo, reason=REASON
+        )
     assert refused.value.errors == {"effective_from": svc.MSG_TOO_FAR}
     db.session.rollback()
     in_a_year = utcnow() + svc.MAX_AHEAD
-    assert svc.propose(maker, {"note_min_length": 12}, effective_from=in_a_year, reason=REASON)
+    assert svc.propose(
+        maker, {"payment_failures_for_intervention": 4}, effective_from=in_a_year, reason=REASON
+    )
 
 
 def test_a_scheduled_change_can_be_withdrawn_so_the_policy_never_freezes(ctx, clock, admins):
@@ -285,7 +297,9 @@ def test_a_scheduled_change_can_be_withdrawn_so_the_policy_never_freezes(ctx, cl
     administrator, with a note. It never applies and the audit log says who and why."""
     maker, checker = admins
     far = utcnow() + timedelta(days=300)
-    scheduled = svc.propose(maker, {"note_min_length": 12}, effective_from=far, reason=REASON)
+    scheduled = svc.propose(
+        maker, {"payment_failures_for_intervention": 4}, effective_from=far, reason=REASON
+    )
     with pytest.raises(svc.PolicyError) as refused:
         svc.propose(checker, {"gst_bps": 1200}, reason="GST rate change from today")
     assert refused.value.errors["effective_from"].startswith("A change is already scheduled")
@@ -296,8 +310,8 @@ def test_a_scheduled_change_can_be_withdrawn_so_the_policy_never_freezes(ctx, cl
     db.session.rollback()
     svc.withdraw(checker, scheduled.id, note="Typo in the year")
     assert db.session.get(PolicyVersion, scheduled.id).status == "WITHDRAWN"
-    assert svc.editing_base().note_min_length == 10
-    assert store.in_force(far + timedelta(days=1))[1].note_min_length == 10
+    assert svc.editing_base().payment_failures_for_intervention == 3
+    assert store.in_force(far + timedelta(days=1))[1].payment_failures_for_intervention == 3
     [entry] = audit("policy.withdrawn")
     assert entry.actor_id == checker.id and entry.after["note"] == "Typo in the year"
     gst = svc.propose(checker, {"gst_bps": 1200}, reason="GST rate change from today")
@@ -308,7 +322,7 @@ def test_what_cannot_be_withdrawn(ctx, clock, admins, world, users):
     maker, checker = admins
     now = utcnow()
     note = "Withdrawn after review"
-    in_force = svc.propose(maker, {"note_min_length": 12}, reason=REASON)
+    in_force = svc.propose(maker, {"payment_failures_for_intervention": 4}, reason=REASON)
     money = svc.propose(
         maker, {"gst_bps": 1200}, effective_from=now + timedelta(days=1), reason=REASON
     )
@@ -347,7 +361,7 @@ def test_a_change_due_within_a_minute_is_neither_offered_nor_withdrawn(ctx, cloc
     now = utcnow()
     version = svc.propose(
         maker,
-        {"note_min_length": 12},
+        {"payment_failures_for_intervention": 4},
         effective_from=now + timedelta(seconds=30),
         reason=REASON,
         now=now,

@@ -183,7 +183,9 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     page = client.get("/admin/policy").get_data(as_text=True)
     [opened_on] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
     with app.app_context():  # meanwhile, another administrator changes something else
-        svc.propose(db.session.get(User, other.id), {"note_min_length": 20}, reason=REASON)
+        svc.propose(
+            db.session.get(User, other.id), {"payment_failures_for_intervention": 6}, reason=REASON
+        )
     answer = client.post(
         "/admin/policy",
         data=form_data(app, payment_max_attempts="6", base_version=opened_on),
@@ -194,11 +196,13 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     )
     assert count_versions(app) == 2  # the defaults and the other's change, not undone
     page = client.get("/admin/policy").get_data(as_text=True)
-    assert re.search(r'name="note_min_length"[^>]*value="20"', page)
+    assert re.search(r'name="payment_failures_for_intervention"[^>]*value="6"', page)
     [fresh] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
     answer = client.post(
         "/admin/policy",
-        data=form_data(app, payment_max_attempts="6", note_min_length="20", base_version=fresh),
+        data=form_data(
+            app, payment_max_attempts="6", payment_failures_for_intervention="6", base_version=fresh
+        ),
     )
     assert answer.status_code == 303
 

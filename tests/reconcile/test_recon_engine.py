@@ -4,6 +4,7 @@ rows), found by a run, resolved both ways; a re-run of the window adds nothing."
 import pytest
 import sqlalchemy as sa
 
+from portal.accounts.models import ADMIN, User
 from portal.audit.models import AuditEntry
 from portal.booking import lookup
 from portal.booking.models import ATTENTION_RECONCILIATION
@@ -216,7 +217,12 @@ def test_the_tolerance_is_the_policys_as_edited_on_the_policy_page(world, users,
     version = policy_service.propose(
         admin(world), {"reconciliation_tolerance": 600}, reason="Gateway clocks drift"
     )
-    assert version.status == "APPROVED"  # not a money change: in force at once
+    # A control (a wider one hides discrepancies): a second administrator decides it.
+    assert version.status == "PENDING"
+    checker = User(email="checker@example.com", name="Checker", role=ADMIN, phone=None)
+    db.session.add(checker)
+    db.session.commit()
+    policy_service.approve(checker, version.id)
     visit = paid(world, users, gateway)
     pay_id = payment_id(visit)
     created = gateway.sandbox.store.payments[pay_id]["created_at"]

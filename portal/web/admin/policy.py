@@ -6,14 +6,21 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from portal.db import utcnow
-from portal.domain.policy_data import flatten, to_data
+from portal.domain.policy_data import flatten, second_admin_decides, to_data
 from portal.domain.states import ApprovalStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import describe, queries, store
 from portal.policies import service as policy_service
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
-from portal.web.forms.policy import PolicyForm, changes_from, field_name, form_for, sections
+from portal.web.forms.policy import (
+    PolicyForm,
+    changes_from,
+    field_name,
+    form_for,
+    hints,
+    sections,
+)
 from portal.web.forms.refunds import NoteForm
 from portal.web.htmx import render
 from portal.web.paging import page_args
@@ -52,6 +59,7 @@ def _page(form, status=200):
         diffs={i: _rows(c) for i, c in queries.changes_of(pending.items).items()},
         history=queries.history_page(**page_args(20)),
         sections=sections(),
+        hints=hints(),
         note=NoteForm(),
     )
 
@@ -86,9 +94,14 @@ def policy_edit():
         apply_errors(form, {_form_key(k): v for k, v in exc.errors.items()})
         return _page(form, 422)
     if version.needs_approval:
+        decided_by_two = [
+            describe.short_label(path)
+            for path in queries.changes(version)
+            if second_admin_decides(path)
+        ]
         flash(
-            f"Policy version {version.id} saved; it changes money, so a second administrator "
-            "must approve it before it applies.",
+            f"Policy version {version.id} saved; a second administrator must approve it "
+            f"before it applies (it changes {', '.join(decided_by_two)}).",
             "success",
         )
     else:
@@ -110,9 +123,9 @@ def policy_version(version_id):
         abort(404)
     values = []
     flat = flatten(version.values)
-    for section, path, label, kind in describe.SPEC:
+    for section, path, label, _ in describe.SPEC:
         if path in flat:
-            values.append((section, label, describe.to_text(kind, flat[path])))
+            values.append((section, label, describe.shown(path, flat[path])[1]))
     can_decide = (
         version.status == ApprovalStatus.PENDING and version.created_by_id != current_user.id
     )

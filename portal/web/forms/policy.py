@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional
 
 from portal.domain.ids import is_digits
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
-from portal.domain.policy_data import flatten
+from portal.domain.policy_data import FLOORS, flatten, second_admin_decides
 from portal.policies.describe import SPEC, UNIT_SECONDS, to_text
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
@@ -32,6 +32,8 @@ MSG_NUMBER = "Enter a number such as 24 or 1.5."
 MSG_WHOLE = "Enter a whole number."
 MSG_LIST = "Enter whole minutes separated by commas, e.g. 1440, 60, 15."
 MSG_TIME = "Enter a time of day as HH:MM."
+HINT_SECOND_ADMIN = "A change needs a second administrator."
+HINT_FLOOR = "At least {floor} (POLICY.md)."
 
 
 def field_name(path: str) -> str:
@@ -124,6 +126,22 @@ def sections():
         if not out or out[-1][0] != section:
             out.append((section, []))
         out[-1][1].append(field_name(path))
+    return out
+
+
+def hints():
+    """{field name: hint} from the domain's rules, so the form says them where they apply:
+    a value POLICY.md puts a floor under, and the values a second administrator decides
+    (``policy_data.second_admin_decides``, the rule ``service.propose`` applies)."""
+    out = {}
+    for _, path, _, _ in SPEC:
+        parts = []
+        if path in FLOORS:
+            parts.append(HINT_FLOOR.format(floor=FLOORS[path]))
+        if second_admin_decides(path):
+            parts.append(HINT_SECOND_ADMIN)
+        if parts:
+            out[field_name(path)] = " ".join(parts)
     return out
 
 
