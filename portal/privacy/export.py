@@ -205,6 +205,7 @@ def personal_data(user_id):
             {
                 "kind": row.kind,
                 "channel": row.channel,
+                "subject": row.subject,  # a mail's; never its body (a reset link)
                 "status": str(row.status),
                 "queued_at": ist(row.created_at),
                 "sent_at": ist(row.sent_at),
