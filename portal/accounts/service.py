@@ -450,8 +450,14 @@ def authenticate(email, password):
     the hash it was checked against is still the account's; if it changed meanwhile (a
     reset, a password change) the answer is the wrong-password one, not counted: the
     guess was never checked against the current password (docs/security.md)."""
-    email = (email or "").strip().lower()
-    lookup = bool(email) and not has_control_chars(email)
+    try:
+        # As registration stored it (email_validator's form: NFC, an IDN domain in
+        # Unicode, lower-cased): an address registered as typed signs in as typed.
+        address = normalise_email(email)
+    except ValueError:
+        address = None  # no address: nothing looked up, the dummy hash checked all the same
+    lookup = address is not None and not has_control_chars(address)
+    email = address or (email or "").strip().lower()  # as a failure's audit row records it
     seen = _account_of(email) if lookup else None
     # A locked account's password is not checked; it and an unknown address check the
     # dummy hash instead, so each answers as slowly as a wrong password.
