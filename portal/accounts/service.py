@@ -373,13 +373,15 @@ def sign_up(name, email, phone, password, language=None):
 
 def _tell_owner_of_registration(email):
     """Someone registered an address that has an account: mail its owner (within the
-    per-account mail limit), say nothing to the visitor."""
+    per-account mail limit), say nothing to the visitor. Not an inactive account: the
+    mail says to sign in or reset the password, and neither works for it; an inactive
+    account is sent nothing, as a reset request for it sends nothing (docs/security.md)."""
     with unit_of_work():
         # Locked as a reset request locks it: sign-ups at the same moment count in turn.
         user = db.session.scalar(
             sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
         )
-        if user is None or not _may_mail(user):
+        if user is None or not user.active or not _may_mail(user):
             return
         link = public_url_for("auth.forgot_password")
         events.registration_for_existing_account.send("accounts", user_id=user.id, reset_link=link)
