@@ -921,3 +921,56 @@ def test_payout_rows_written_before_the_tds_column_get_their_payouts_tds(tmp_pat
                     "(bucket, amount, net, gateway_fee, tds)"
                 }
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_account_mails_sent_before_they_said_whose_take_their_users_id(tmp_path, engine):
+    """dlvusr0a0001: a mail's delivery without a user (an account mail queued by address
+    only) takes the id of the user the address belongs to; one to an address no account
+    has, a text message, and a delivery that names its user are left as they are."""
+    from portal.accounts.models import User
+    from tests.booking.factories import build_world
+
+    url = _database_url(engine, tmp_path / "dlv.sqlite3")
+    app = create_app(_test_config(url))
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    with app.app_context():
+        upgrade()
+        world = build_world()
+        patient, other = (db.session.get(User, i) for i in world.patients[:2])
+        patient_id, other_id, email = patient.id, other.id, patient.email
+        db.session.remove()
+        downgrade(revision="mmtds0a10001")
+        mail = sa.text(
+            'INSERT INTO mail_messages (id, "to", subject, text, status, attempts, created_at)'
+            " VALUES (:id, :to, 'Reset your Clinic Portal password', 'a link', 'sent', 1, :at)"
+        )
+        delivery = sa.text(
+            "INSERT INTO deliveries (id, mail_id, user_id, channel, recipient, kind, status,"
+            " attempts, created_at, updated_at)"
+            " VALUES (:id, :mail, :user, :channel, :to, 'mail', 'sent', 1, :at, :at)"
+        )
+        rows = [  # (delivery, mail, user, channel, address)
+            (801, 901, None, "email", email),
+            (802, 902, None, "email", "nobody@example.com"),
+            (803, None, None, "sms", email),
+            (804, 904, other_id, "email", email),
+        ]
+        with db.engine.begin() as conn:
+            for row_id, mail_id, user_id, channel, to in rows:
+                if mail_id:
+                    conn.execute(mail, {"id": mail_id, "to": to, "at": at})
+                conn.execute(
+                    delivery,
+                    {"id": row_id, "mail": mail_id, "user": user_id, "channel": channel,
+                     "to": to, "at": at},
+                )  # fmt: skip
+        upgrade()
+        with db.engine.connect() as conn:
+            found = dict(
+                conn.execute(
+                    sa.text("SELECT id, user_id FROM deliveries WHERE id BETWEEN 801 AND 804")
+                ).all()
+            )
+        assert found == {801: patient_id, 802: None, 803: None, 804: other_id}
+        db.engine.dispose()

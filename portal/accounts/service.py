@@ -373,13 +373,15 @@ def sign_up(name, email, phone, password, language=None):
 
 def _tell_owner_of_registration(email):
     """Someone registered an address that has an account: mail its owner (within the
-    per-account mail limit), say nothing to the visitor."""
+    per-account mail limit), say nothing to the visitor. Not an inactive account: the
+    mail says to sign in or reset the password, and neither works for it; an inactive
+    account is sent nothing, as a reset request for it sends nothing (docs/security.md)."""
     with unit_of_work():
         # Locked as a reset request locks it: sign-ups at the same moment count in turn.
         user = db.session.scalar(
             sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
         )
-        if user is None or not _may_mail(user):
+        if user is None or not user.active or not _may_mail(user):
             return
         link = public_url_for("auth.forgot_password")
         events.registration_for_existing_account.send("accounts", user_id=user.id, reset_link=link)
@@ -450,8 +452,14 @@ def authenticate(email, password):
     the hash it was checked against is still the account's; if it changed meanwhile (a
     reset, a password change) the answer is the wrong-password one, not counted: the
     guess was never checked against the current password (docs/security.md)."""
-    email = (email or "").strip().lower()
-    lookup = bool(email) and not has_control_chars(email)
+    try:
+        # As registration stored it (email_validator's form: NFC, an IDN domain in
+        # Unicode, lower-cased): an address registered as typed signs in as typed.
+        address = normalise_email(email)
+    except ValueError:
+        address = None  # no address: nothing looked up, the dummy hash checked all the same
+    lookup = address is not None and not has_control_chars(address)
+    email = address or (email or "").strip().lower()  # as a failure's audit row records it
     seen = _account_of(email) if lookup else None
     # A locked account's password is not checked; it and an unknown address check the
     # dummy hash instead, so each answers as slowly as a wrong password.

@@ -4,7 +4,11 @@ accounts use case's transaction (``portal.notify.receivers``), sent after its co
 
 Each is written in the account's language (``users.language``, docs/i18n.md): a user who
 chose Hindi gets them in Hindi; one who never chose (an invitation to a new user) in
-English."""
+English.
+
+Each records whom it was for (``user_id`` and a ``kind`` on its delivery), as every other
+mail to a user does: what a user was sent is read by their id (``notify.queries.sent_to``,
+their data download; ``notify.closure`` at closure), never by the address they have now."""
 
 from flask_babel import gettext as _
 
@@ -28,7 +32,7 @@ def password_reset_mail(user_id, link, minutes):
             "If you did not ask for this, ignore this mail; your password stays as it is.\n",
             name=user.name, minutes=minutes, link=link,
         )  # fmt: skip
-    queue_mail(user.email, subject, text)
+    queue_mail(user.email, subject, text, kind="password_reset", user_id=user.id)
 
 
 def existing_account_mail(user_id, reset_link):
@@ -43,7 +47,7 @@ def existing_account_mail(user_id, reset_link):
             "If it was not you, ignore this mail; your account is unchanged.\n",
             name=user.name, link=reset_link,
         )  # fmt: skip
-    queue_mail(user.email, subject, text)
+    queue_mail(user.email, subject, text, kind="existing_account", user_id=user.id)
 
 
 def invitation_mail(user_id, invited_by_id, link, days):
@@ -72,7 +76,7 @@ def invitation_mail(user_id, invited_by_id, link, days):
             )
             + f"\n\n{link}\n"
         )
-    queue_mail(user.email, subject, text)
+    queue_mail(user.email, subject, text, kind="invitation", user_id=user.id)
 
 
 def welcome_patient_mail(user_id, added_by_id, link, days):
@@ -106,4 +110,4 @@ def welcome_patient_mail(user_id, added_by_id, link, days):
                 ),
             ]
         )
-    queue_mail(user.email, subject, text + "\n")
+    queue_mail(user.email, subject, text + "\n", kind="welcome", user_id=user.id)

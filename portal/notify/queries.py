@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.notify.models import Delivery, DeliveryStatus, Notification
+from portal.notify.models import Delivery, DeliveryStatus, MailMessage, Notification
 from portal.outbox import OutboxItem
 from portal.pagination import Order, keyset_page
 
@@ -48,11 +48,19 @@ def failing_deliveries_page(*, after=None, before=None, per_page=50):
 
 def sent_to(user_id):
     """What the portal sent a user, oldest first, as rows: the delivery's ``kind``,
-    ``channel``, ``status``, ``created_at``, ``sent_at`` (a patient's data download)."""
+    ``channel``, ``status``, ``created_at``, ``sent_at``, and a mail's ``subject`` (a
+    patient's data download; never a body: an account mail's holds a reset link). Read by
+    the user id every delivery to a user records, account mails included."""
     return db.session.execute(
         sa.select(
-            Delivery.kind, Delivery.channel, Delivery.status, Delivery.created_at, Delivery.sent_at
+            Delivery.kind,
+            Delivery.channel,
+            Delivery.status,
+            Delivery.created_at,
+            Delivery.sent_at,
+            MailMessage.subject,
         )
+        .outerjoin(MailMessage, MailMessage.id == Delivery.mail_id)
         .where(Delivery.user_id == user_id)
         .order_by(Delivery.created_at, Delivery.id)
     ).all()

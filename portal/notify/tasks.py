@@ -409,7 +409,9 @@ def payment_attention(visit_id, reason):
                 "contact you.\n",
                 name=visit.patient.name, number=visit.number,
             )  # fmt: skip
-        queue_mail(visit.patient.email, subject, text)
+        queue_mail(
+            visit.patient.email, subject, text, kind="payment_attention", user_id=visit.patient_id
+        )
 
 
 @jobs.job("notify.reschedule_failed")

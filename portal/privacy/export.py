@@ -9,6 +9,7 @@ receipt and gateway references)."""
 from portal.accounts import queries as account_queries
 from portal.accounts.models import User
 from portal.booking import queries as booking_queries
+from portal.booking.models import PAY_GATEWAY
 from portal.db import db, utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.ledger import queries as ledger_queries
@@ -100,10 +101,62 @@ def _refund(refund):
     }
 
 
+def _fees(user_id):
+    """The reschedule fees the patient paid (the visit page's rows: document number, how
+    paid, the desk's receipt or the gateway's payment id, the fee's refund), and the fee
+    payments Razorpay captured that paid no fee (their money went to the wallet), in the
+    order they were paid."""
+    paid = [
+        (
+            fee.paid_at,
+            {
+                "visit": fee.visit_number,
+                "service": fee.service_name,
+                "document_number": fee.document_no,
+                "moved_from": ist(fee.old_start),
+                "moved_to": ist(fee.new_start),
+                "amount": rupees(fee.total),
+                "gst": rupees(fee.gst),
+                "paid_with": fee.pay_with,
+                "receipt": fee.receipt_no,
+                "gateway_payment": fee.razorpay_payment_id,
+                "paid_at": ist(fee.paid_at),
+                "status": "PAID",
+                "refund": str(fee.refund_status) if fee.refund_status else None,
+                "credit_note": fee.credit_note_no,
+            },
+        )
+        for fee in refund_queries.fees_of_patient(user_id)
+    ]
+    not_applied = [
+        (
+            capture.captured_at,
+            {
+                "visit": capture.visit_number,
+                "service": capture.service_name,
+                "document_number": None,
+                "moved_from": ist(capture.old_start),
+                "moved_to": ist(capture.new_start),
+                "amount": rupees(capture.amount),
+                "gst": None,
+                "paid_with": PAY_GATEWAY,
+                "receipt": None,
+                "gateway_payment": capture.razorpay_payment_id,
+                "paid_at": ist(capture.captured_at),
+                "status": "NOT_APPLIED",  # in the wallet instead (the wallet's movements)
+                "refund": None,
+                "credit_note": None,
+            },
+        )
+        for capture in refund_queries.fees_not_applied_of_patient(user_id)
+    ]
+    return [row for _at, row in sorted(paid + not_applied, key=lambda pair: pair[0])]
+
+
 def personal_data(user_id):
     """The document (a dict, ready for ``json.dumps``) of the patient ``user_id``: their
-    profile, dependents, visits with appointments, payments, refunds, wallet and what was
-    sent to them; nothing of anyone else."""
+    profile, dependents, visits with appointments, payments, reschedule fees, refunds,
+    wallet and what was sent to them; nothing of anyone else."""
     user = db.session.get(User, user_id)
     visits = booking_queries.patient_record(user_id)
     wallet = _all(ledger_queries.wallet_history_page, user_id)
@@ -130,6 +183,7 @@ def personal_data(user_id):
         ],
         "visits": [_visit(v) for v in visits],
         "payments": [_payment(v, p) for v in visits for p in v.payments],
+        "reschedule_fees": _fees(user_id),
         "refunds": [_refund(r) for r in refund_queries.refunds_of_patient(user_id)],
         "wallet": {
             "balance": rupees(wallet_queries.shown_balance(user_id)),
@@ -151,6 +205,7 @@ def personal_data(user_id):
             {
                 "kind": row.kind,
                 "channel": row.channel,
+                "subject": row.subject,  # a mail's; never its body (a reset link)
                 "status": str(row.status),
                 "queued_at": ist(row.created_at),
                 "sent_at": ist(row.sent_at),

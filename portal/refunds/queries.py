@@ -15,12 +15,14 @@ from portal.booking.models import (
     PAY_DESK,
     PAY_GATEWAY,
     PAY_WALLET,
+    FeeCapture,
     IndividualBooking,
     MasterBooking,
     Reschedule,
 )
+from portal.booking.reschedule_payment import FEE_CREDITED_AT
 from portal.catalog.models import Clinic, Service
-from portal.db import db
+from portal.db import UTCDateTime, db
 from portal.domain.states import (
     ApprovalStatus,
     BookingStatus,
@@ -224,6 +226,7 @@ class FeePaid:
     total: int
     refund_status: str | None = None
     credit_note_no: str | None = None
+    visit_number: str | None = None  # read by patient only (``fees_of_patient``)
 
     @property
     def taxable(self):
@@ -235,6 +238,16 @@ class FeePaid:
     def paid_by(self):
         """How it was paid, for the page (``FEE_PAID_BY``; translated there)."""
         return FEE_PAID_BY.get(self.pay_with, "")
+
+    @property
+    def receipt_no(self):
+        """The desk's receipt number, for a fee paid at the desk."""
+        return self.reference if self.pay_with == PAY_DESK else None
+
+    @property
+    def razorpay_payment_id(self):
+        """The gateway's payment id, for a fee paid online."""
+        return self.reference if self.pay_with == PAY_GATEWAY else None
 
     @property
     def refunded(self):
@@ -265,15 +278,15 @@ class VisitFees:
         return sum(f.total for f in self.rows if f.refund_pending)
 
 
-@cache
-def _paid_fees():
-    """Built once: the paid fees of a visit (DONE with a fee: the fee was posted, as
-    ``refunds.money`` gives them back), each with its booking's service and clinic, and its
-    live refund, if any (an outer join: a fee refund retried or sent to the wallet leaves
-    one live row), and the credit note that refund issued (``booking.credit_notes``: one
-    per fee given back). Only the fee's own refund (``FEE_REFUND``): a capture on the
-    fee's order after the account closed is sent back naming the reschedule too, but it
-    was never the fee (no GST, no credit note) and the fee stays paid."""
+def _paid_fees_select():
+    """The paid fees (DONE with a fee: the fee was posted, as ``refunds.money`` gives them
+    back), each with its booking's service and clinic, and its live refund, if any (an
+    outer join: a fee refund retried or sent to the wallet leaves one live row), and the
+    credit note that refund issued (``booking.credit_notes``: one per fee given back).
+    Only the fee's own refund (``FEE_REFUND``): a capture on the fee's order after the
+    account closed is sent back naming the reschedule too, but it was never the fee (no
+    GST, no credit note) and the fee stays paid. Narrowed by the callers: a visit's, a
+    patient's."""
     live = sa.and_(Refund.reschedule_id == Reschedule.id, Refund.superseded.is_(False), FEE_REFUND)
     return (
         sa.select(
@@ -304,13 +317,15 @@ def _paid_fees():
         .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
         .outerjoin(Refund, live)
         .outerjoin(CreditNote, CreditNote.reschedule_id == Reschedule.id)
-        .where(
-            Reschedule.visit_id == sa.bindparam("visit_id"),
-            Reschedule.status == RescheduleStatus.DONE,
-            Reschedule.total > 0,
-        )
+        .where(Reschedule.status == RescheduleStatus.DONE, Reschedule.total > 0)
         .order_by(Reschedule.done_at, Reschedule.id, Refund.id)
     )
+
+
+@cache
+def _paid_fees():
+    """Built once: the paid fees of a visit (``_paid_fees_select``)."""
+    return _paid_fees_select().where(Reschedule.visit_id == sa.bindparam("visit_id"))
 
 
 def visit_fees(visit):
@@ -320,11 +335,18 @@ def visit_fees(visit):
     they did)."""
     if visit.is_open:
         return VisitFees()
+    rows = db.session.execute(_paid_fees(), {"visit_id": visit.id})
+    return VisitFees(tuple(_fees_paid(rows, lambda row: visit.invoice_no)))
+
+
+def _fees_paid(rows, invoice_no, visit_number=lambda row: None):
+    """``FeePaid`` of the rows of a paid-fees statement, oldest first: one per fee (its
+    rows differ only by its live refund: the newest one's status is kept)."""
     found = {}
-    for row in db.session.execute(_paid_fees(), {"visit_id": visit.id}):
+    for row in rows:
         found[row.id] = FeePaid(
             id=row.id,
-            document_no=fee_document_no(visit.invoice_no, row.id),
+            document_no=fee_document_no(invoice_no(row), row.id),
             booking_id=row.booking_id,
             service_name=row.service_name,
             clinic_name=row.clinic_name,
@@ -344,8 +366,9 @@ def visit_fees(visit):
             total=row.total,
             refund_status=row.refund_status,  # the newest live refund, when several
             credit_note_no=row.credit_note_no,
+            visit_number=visit_number(row),
         )
-    return VisitFees(tuple(found.values()))
+    return list(found.values())
 
 
 @cache
@@ -383,6 +406,95 @@ def refunds_of_patient(patient_id):
         .order_by(Refund.created_at, Refund.id)
         .options(*REFUND_ROW)
     ).all()
+
+
+@cache
+def _patients_paid_fees():
+    """Built once: the paid fees of every visit of a patient (``_paid_fees_select``, the
+    visit page's statement), with each visit's number and invoice number."""
+    return (
+        _paid_fees_select()
+        .add_columns(MasterBooking.number.label("visit_number"), MasterBooking.invoice_no)
+        .join(MasterBooking, MasterBooking.id == Reschedule.visit_id)
+        .where(MasterBooking.patient_id == sa.bindparam("patient_id"))
+    )
+
+
+def fees_of_patient(patient_id):
+    """Every reschedule fee the patient paid (``FeePaid``, with ``visit_number``), oldest
+    first, in one statement however many: the visit page's rows, for their data
+    download."""
+    rows = db.session.execute(_patients_paid_fees(), {"patient_id": patient_id})
+    return _fees_paid(rows, lambda row: row.invoice_no, lambda row: row.visit_number)
+
+
+@dataclass(frozen=True)
+class FeeNotApplied:
+    """A reschedule fee payment Razorpay captured that paid no fee (the wrong amount, a
+    second payment, the new time gone, or paid after the request ended): its money went
+    to the patient's wallet (``booking.reschedule_payment``). Recorded on its reschedule
+    or in a ``FeeCapture`` of its own."""
+
+    visit_number: str
+    service_name: str
+    old_start: object
+    new_start: object
+    razorpay_payment_id: str
+    amount: int
+    captured_at: object
+
+
+@cache
+def _patients_fees_not_applied():
+    """Built once: both records of a fee payment that paid no fee, of a patient's visits:
+    a reschedule that records a payment but did not move (FAILED, EXPIRED: dated by its
+    wallet credit, as reconciliation dates it), and every ``FeeCapture``."""
+
+    def about(select):
+        return (
+            select.join(MasterBooking, MasterBooking.id == Reschedule.visit_id)
+            .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
+            .join(Service, Service.id == IndividualBooking.service_id)
+            .where(MasterBooking.patient_id == sa.bindparam("patient_id"))
+        )
+
+    columns = (
+        MasterBooking.number.label("visit_number"),
+        Service.name.label("service_name"),
+        Reschedule.old_start,
+        Reschedule.new_start,
+    )
+    on_the_row = about(
+        sa.select(
+            *columns,
+            Reschedule.razorpay_payment_id,
+            Reschedule.total.label("amount"),
+            sa.func.coalesce(FEE_CREDITED_AT, Reschedule.created_at, type_=UTCDateTime).label(
+                "captured_at"
+            ),
+        ).where(
+            Reschedule.status != RescheduleStatus.DONE, Reschedule.razorpay_payment_id.is_not(None)
+        )
+    )
+    of_its_own = about(
+        sa.select(
+            *columns,
+            FeeCapture.razorpay_payment_id,
+            FeeCapture.amount,
+            FeeCapture.captured_at,
+        ).join(Reschedule, Reschedule.id == FeeCapture.reschedule_id)
+    )
+    both = sa.union_all(on_the_row, of_its_own).subquery()
+    return sa.select(both).order_by(both.c.captured_at, both.c.razorpay_payment_id)
+
+
+def fees_not_applied_of_patient(patient_id):
+    """The patient's reschedule fee payments that paid no fee (``FeeNotApplied``), oldest
+    first, in one statement however many."""
+    return [
+        FeeNotApplied(**row._mapping)
+        for row in db.session.execute(_patients_fees_not_applied(), {"patient_id": patient_id})
+    ]
 
 
 def refunds_in_flight(patient_id):

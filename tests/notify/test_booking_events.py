@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.booking.models import IndividualBooking, MasterBooking
+from portal.booking.models import ATTENTION_LATE_PAYMENT, IndividualBooking, MasterBooking
 from portal.extensions import db
 from portal.notify import ics
 from portal.notify.models import MailMessage, Notification, Reminder, ReminderStatus
@@ -131,6 +131,21 @@ def test_payment_attention_raises_a_high_alert_once_per_episode(world):
     assert (alert.kind, alert.priority) == ("alert.PAYMENT_FAILED", "HIGH")
     number = db.session.get(MasterBooking, visit_id).number
     assert alert.title == f"Payment failed: visit {number}"  # from the first failure
+
+
+def test_the_patients_payment_mail_records_whom_it_was_for(world):
+    """Review: the patient's "About your payment" mail was queued by address only, so
+    what was sent to them by their id (``notify.queries.sent_to``: their data download)
+    left it out."""
+    from portal.notify import queries, tasks
+
+    booking = make_booking(world, NOW + timedelta(days=2), status="SCHEDULED")
+    visit_id = _visit_of(booking)
+    tasks.payment_attention(visit_id, ATTENTION_LATE_PAYMENT)
+    db.session.commit()
+    sent = [(r.kind, r.channel, r.subject) for r in queries.sent_to(world.patient)]
+    number = db.session.get(MasterBooking, visit_id).number
+    assert ("payment_attention", "email", f"About your payment for visit {number}") in sent
 
 
 def test_ics_escapes_folds_and_uses_crlf(world, app):

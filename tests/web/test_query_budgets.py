@@ -46,6 +46,13 @@ BUDGETS = {
     # The history's page; the balance with the user.
     ("patient", "/me/wallet", False): 2,
     ("patient", "/me/dependents", False): 2,
+    # The data download (docs/privacy.md): the user; the visits with their dependents,
+    # items, payments, clinics (and their hours), providers and services
+    # (booking.queries.patient_record: 8); the wallet's history (one page of 500); the
+    # dependents; the paid reschedule fees and the fee payments that paid none (one each,
+    # refunds.queries.fees_of_patient / fees_not_applied_of_patient: the fees were left
+    # out); the refunds; the balance; the notices' page and count; what was sent.
+    ("patient", "/me/account/data.json", False): 18,
     ("patient", "/notifications/", False): 3,  # the bell shows the count read with the user
     ("patient", "/notifications/bell", True): 1,
     # The provider (user's), the page's bookings with their service, clinic and visit, and
