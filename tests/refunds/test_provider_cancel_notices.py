@@ -167,3 +167,55 @@ def test_who_cancelled_is_read_from_the_cancellation_row():
     assert canceller_of("provider", 99, 1, team) == Canceller("provider", asha, by_clinic=True)
     assert canceller_of("provider", 99, None, [asha]) == Canceller("provider", asha, by_clinic=True)
     assert canceller_of("provider", 99, None, team) == Canceller("provider", None, by_clinic=True)
+
+
+# --- the patient's own notice: read by the account holder ------------------------------
+
+THEIRS = "Consultation with Dr Doc 1 at Indiranagar Clinic, Fri 5 Jun 2026, 10:00 AM IST"
+
+
+def _patients_notice(world, users):
+    db.session.expire_all()
+    (notice,) = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.user_id == world.patients[0], Notification.kind == "booking.cancelled"
+        )
+    ).all()
+    return notice
+
+
+def test_the_patient_reads_their_own_cancellation_as_theirs(world, users, gateway, clock):
+    """Review finding: the patient who cancelled was told "… is cancelled by the patient."
+    of their own cancellation, as if someone else had. They read "You cancelled …" (the
+    doctor still reads "by the patient", above), in Hindi too."""
+    item = _booked(world, users, gateway)
+    quoted_cancel(users(world.patients[0]), item.master_id, [item.id], reason="Feeling better")
+    notice = _patients_notice(world, users)
+    assert notice.title == "Cancelled: Consultation"
+    assert notice.body.startswith(f"You cancelled {THEIRS}. Reason: Feeling better. ")
+    assert "by the patient" not in notice.body
+
+
+def test_the_patient_reads_their_own_cancellation_in_their_language(world, users, gateway, clock):
+    item = _booked(world, users, gateway)
+    users(world.patients[0]).language = "hi"
+    db.session.commit()
+    quoted_cancel(users(world.patients[0]), item.master_id, [item.id], reason="Feeling better")
+    what = "Consultation, Dr Doc 1 के साथ, Indiranagar Clinic में, शुक्र 5 जून 2026, 10:00 am IST"
+    body = _patients_notice(world, users).body
+    assert body.startswith(f"आपने {what} रद्द कर दी है। कारण: Feeling better।"), body
+    assert "मरीज़ द्वारा" not in body
+
+
+def test_the_clinic_cancelling_for_the_patient_tells_the_patient_on_their_behalf(
+    world, users, gateway, clock
+):
+    """An administrator cancelling for the patient (the patient phoned): the patient read
+    "… is cancelled by the clinic.", as if the clinic had called it off; the doctor reads
+    "on the patient's behalf", the patient "on your behalf"."""
+    item = _booked(world, users, gateway)
+    quoted_admin_cancel(users(world.admin), item.id, "Patient phoned", mode="patient")
+    body = _patients_notice(world, users).body
+    assert body.startswith(
+        f"{THEIRS} is cancelled by the clinic on your behalf. Reason: Patient phoned."
+    ), body
