@@ -23,6 +23,7 @@ from portal.domain.rates import format_inr, percent_text
 from portal.domain.tax_ids import mask_pan
 from portal.domain.text import in_hours
 from portal.i18n import LANGUAGES, babel_context, current_language
+from portal.payouts.fund_accounts import failure as fund_account_failure
 from portal.payouts.status import NextStep, next_step
 from portal.refunds.previews import state_refusal
 from portal.web import filters, nav, urls
@@ -230,6 +231,8 @@ def init_app(app):
     # What follows for a payout: "retry 2 pending", or on hold until an admin releases it.
     env.globals["payout_next_step"] = next_step
     env.globals["NextStep"] = NextStep
+    # What is wrong with an account that failed validation, and what to do (said once).
+    env.globals["fund_account_failure"] = fund_account_failure
     env.globals["post_button"] = post_button
     env.globals["file_link"] = file_link
     env.globals["LANGUAGES"] = LANGUAGES

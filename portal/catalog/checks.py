@@ -261,6 +261,36 @@ MSG_YOUR_HOURS_ALSO_BEGUN = Nn_(
     "complete them first, or change the hours after they end.",
 )
 
+
+def _admin_begun(where, then):
+    """The admin's words for bookings in the way that have already begun (``Refusal``'s
+    ``begun`` and ``also_begun`` pairs): no one may move them any more (a reschedule only
+    before the start) nor cancel a started one (``STARTED -> CANCELLED`` is refused), so
+    "cancel or move" cannot be followed (review finding; the doctor's own words above).
+    What an admin can do on the visit's page: complete it, or cancel one the patient never
+    came to (its time come, never started); or make the change
+    (``then``) after it ends. ``where``: which bookings ("in this period"). Admin pages are
+    English (not marked for the catalogue)."""
+    one = (
+        "too late to move: complete it first (or, if the patient never came, cancel it) on "
+        f"its visit's page, or {then} after it ends."
+    )
+    many = (
+        "too late to move: complete them first (or cancel any the patient never came to) "
+        f"on their visits' pages, or {then} after they end."
+    )
+    whose = " ".join(filter(None, ("with this provider", where)))
+    begun = (
+        f"There is 1 booking {whose} that has already begun (%(listed)s), {one}",
+        f"There are %(num)s bookings {whose} that have already begun (%(listed)s), {many}",
+    )
+    also = (
+        f"%(refusal)s 1 more has already begun (%(listed)s), {one}",
+        f"%(refusal)s %(num)s more have already begun (%(listed)s), {many}",
+    )
+    return begun, also
+
+
 # Unpaid holds in the way (a patient paying for a time; a move's new time while its fee is
 # paid): greyed on the provider's schedule ("Awaiting payment — held until …"), nothing to
 # cancel: each lapses by itself unless paid. Named apart from the bookings, after their
@@ -319,10 +349,35 @@ class Refusal(NamedTuple):
     also_begun: tuple | None = None
 
 
-LEAVE_OVER = Refusal(MSG_LEAVE_OVER_ONE, MSG_LEAVE_OVER_MANY, MSG_LEAVE_HELD)
-DEACTIVATE_OVER = Refusal(MSG_DEACTIVATE_OVER_ONE, MSG_DEACTIVATE_OVER_MANY, MSG_DEACTIVATE_HELD)
-HOURS_OVER = Refusal(MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY, MSG_HOURS_HELD)
-CLINIC_OVER = Refusal(MSG_CLINIC_OVER_ONE, MSG_CLINIC_OVER_MANY, MSG_CLINIC_HELD)
+LEAVE_OVER = Refusal(
+    MSG_LEAVE_OVER_ONE,
+    MSG_LEAVE_OVER_MANY,
+    MSG_LEAVE_HELD,
+    MSG_ALSO_HOLDS,
+    *_admin_begun("in this period", "start the leave"),
+)
+DEACTIVATE_OVER = Refusal(
+    MSG_DEACTIVATE_OVER_ONE,
+    MSG_DEACTIVATE_OVER_MANY,
+    MSG_DEACTIVATE_HELD,
+    MSG_ALSO_HOLDS,
+    # Begun, so not "ahead": said of the provider alone.
+    *_admin_begun("", "deactivate the provider"),
+)
+HOURS_OVER = Refusal(
+    MSG_HOURS_OVER_ONE,
+    MSG_HOURS_OVER_MANY,
+    MSG_HOURS_HELD,
+    MSG_ALSO_HOLDS,
+    *_admin_begun("in the hours being removed", "change the hours"),
+)
+CLINIC_OVER = Refusal(
+    MSG_CLINIC_OVER_ONE,
+    MSG_CLINIC_OVER_MANY,
+    MSG_CLINIC_HELD,
+    MSG_ALSO_HOLDS,
+    *_admin_begun("at %(clinic)s", "remove the clinic"),
+)
 # An admin's words -> the provider's own (only holds in the way: the words suit both).
 YOURS = {
     LEAVE_OVER: Refusal(
@@ -429,8 +484,9 @@ def bookings_in_the_way(provider, starts_at, ends_at, messages, only=None, now=N
 
 
 def has_begun(span, now):
-    """A booking that can no longer be cancelled or moved: started (perhaps early), or its
-    time come (a doctor cancels only before the start, ``domain.cancellation``)."""
+    """A booking that can no longer be moved, nor cancelled by its doctor: started (perhaps
+    early), or its time come (a doctor cancels only before the start,
+    ``domain.cancellation``; an admin may still cancel one never started)."""
     return span.started or not provider_may_cancel(span.start - now)
 
 

@@ -131,22 +131,27 @@ def on_booking_confirmed(visit_id):
     return notice
 
 
-CANCELLED_BY = {
-    "patient": N_("%(what)s is cancelled by the patient."),
-    "provider": N_("%(what)s is cancelled by the provider."),
-    "clinic": N_("%(what)s is cancelled by the clinic."),
-}
+def _cancelled_by(what, who):
+    """Who cancelled, as the account holder reads it (``who``: ``provider_words.canceller``,
+    the one rule the provider's notice reads too): their own cancellation is theirs ("You
+    cancelled …"; review finding: it read "… is cancelled by the patient." to the patient
+    themself), and one an administrator made at their request is "on your behalf"."""
+    if who.who == "patient" and who.by_clinic:
+        return _("%(what)s is cancelled by the clinic on your behalf.", what=what)
+    if who.who == "patient":
+        return _("You cancelled %(what)s.", what=what)
+    if who.who == "clinic":
+        return _("%(what)s is cancelled by the clinic.", what=what)
+    if who.who == "provider":
+        return _("%(what)s is cancelled by the provider.", what=what)
+    return _("%(what)s is cancelled.", what=what)
 
 
-def _cancelled_text(item, whom, by, reason, refund, refunds=()):
-    """The title and body of a cancellation notice, in the current language; ``refunds``:
-    the rows the cancellation made, each part told with its place."""
-    what = _describe(item)
-    body = (
-        _(CANCELLED_BY[by], what=what)
-        if by in CANCELLED_BY
-        else _("%(what)s is cancelled.", what=what)
-    )
+def _cancelled_text(item, whom, who, reason, refund, refunds=()):
+    """The title and body of the patient's cancellation notice, in the current language;
+    ``who``: a ``provider_words.Canceller``; ``refunds``: the rows the cancellation made,
+    each part told with its place."""
+    body = _cancelled_by(_describe(item), who)
     if reason:
         body += " " + _("Reason: %(reason)s.", reason=reason)
     if refund or refunds:
@@ -169,8 +174,9 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     refund_text = _refund_for_admins(refund, refunds)
     reason_text = f" Reason: {reason}." if reason else ""
     link = visit_path("patient", visit_id=visit.id)
+    who = provider_words.canceller(item, by)
     with speaking_to(visit.patient_id):
-        title, body = _cancelled_text(item, _whose(item), by, reason, refund, refunds)
+        title, body = _cancelled_text(item, _whose(item), who, reason, refund, refunds)
         # The confirmation's calendar file put it in their calendar: this takes it out.
         calendar = ics.attachment(
             [item],
@@ -188,7 +194,6 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
         attachments=[calendar],
         dedupe_key=f"booking-cancelled:{item.id}",
     )
-    who = provider_words.canceller(item, by)
     for provider in item.providers:
         with speaking_to(provider.user_id):
             title, body = provider_words.cancelled(item, provider.id, who, reason)

@@ -9,6 +9,7 @@ masked details are stored (IFSC, last 4 digits, a masked VPA). Statuses move onl
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -39,6 +40,36 @@ MSG_GATEWAY = N_("RazorpayX could not be reached. Nothing was changed; please tr
 # page says it in the doctor's language (`t`) and a page in English reads it as is.
 MSG_NOT_ACTIVE = N_("The bank says this account is not active.")
 MSG_NOT_VALIDATED = N_("The account could not be validated. Check the details.")
+# What the provider's pages say of a failed validation: what is wrong, then what to do, once
+# each (review finding: the stored "… Check the details." beside the page's own "Enter the
+# details again below.", and "failed validation: … could not be validated"). RazorpayX's
+# "failed" is the ₹1 check not going through: the details are the likely cause.
+MSG_BANK_UNCHECKED = N_("The ₹1 check to this account did not go through.")
+MSG_VPA_UNCHECKED = N_("The ₹1 check to this UPI id did not go through.")
+MSG_CHECK_BANK = N_("Check the IFSC and the account number, and enter them again.")
+MSG_CHECK_VPA = N_("Check the UPI id and enter it again.")
+MSG_ACTIVE_BANK = N_("Enter an account that is active.")
+MSG_ACTIVE_VPA = N_("Enter a UPI id that is active.")
+
+
+class Failure(NamedTuple):
+    """Why a fund account failed validation and what the provider can do about it: two
+    catalogue messages (or RazorpayX's own words as stored, for ``problem``), each said by
+    the page in the reader's language (``t``)."""
+
+    problem: str
+    remedy: str
+
+
+def failure(row):
+    """:class:`Failure` of a FAILED fund account, by its stored reason and its kind."""
+    vpa = row.kind == m.VPA
+    if row.status_reason == MSG_NOT_ACTIVE:
+        return Failure(MSG_NOT_ACTIVE, MSG_ACTIVE_VPA if vpa else MSG_ACTIVE_BANK)
+    remedy = MSG_CHECK_VPA if vpa else MSG_CHECK_BANK
+    if row.status_reason and row.status_reason != MSG_NOT_VALIDATED:
+        return Failure(row.status_reason, remedy)  # words of RazorpayX's own, as stored
+    return Failure(MSG_VPA_UNCHECKED if vpa else MSG_BANK_UNCHECKED, remedy)
 
 
 class FundAccountError(Exception):

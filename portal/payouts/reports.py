@@ -43,6 +43,7 @@ from portal.payouts.common import (
 from portal.payouts.completion import fee_shares
 from portal.payouts.create import next_payout
 from portal.payouts.runs import next_run_day
+from portal.payouts.status import held_back
 
 
 @dataclass
@@ -214,24 +215,25 @@ def _instant_carry(provider_id, balance, now):
     )
 
 
-def money_in_transit(provider_id):
-    """(on its way, on hold): the nets of the provider's payouts whose money has left the
-    payable and not come back (queued, at RazorpayX, or failed and waiting for a retry),
-    those an admin holds apart. A held payout is neither sent nor retried until the hold is
-    lifted (``status.next_step``), so it is not "on its way to your bank". One statement."""
-    rows = db.session.execute(
-        sa.select(m.Payout.held, sa.func.sum(m.Payout.net))
-        .where(
+def money_in_transit(provider_id, fy):
+    """(on its way, on hold, on hold of ``fy``'s payouts): the nets of the provider's
+    payouts whose money has left the payable and not come back (queued, at RazorpayX, or
+    failed and waiting for a retry), those the clinic holds apart (``status.held_back``:
+    neither sent nor retried until the hold is lifted, so not "on its way to your bank"),
+    and of those the ones in the financial year ``fy`` (the TDS card counts them among the
+    year's payouts). One statement; few rows (only payouts not final yet)."""
+    rows = db.session.scalars(
+        sa.select(m.Payout).where(
             m.Payout.provider_id == provider_id,
             m.Payout.returned.is_(False),
             m.Payout.status.in_(
                 (PayoutStatus.QUEUED, PayoutStatus.PROCESSING, PayoutStatus.FAILED)
             ),
         )
-        .group_by(m.Payout.held)
     ).all()
-    by_hold = {bool(held): int(total or 0) for held, total in rows}
-    return by_hold.get(False, 0), by_hold.get(True, 0)
+    held = [p for p in rows if held_back(p)]
+    on_its_way = sum(p.net for p in rows if not held_back(p))
+    return on_its_way, sum(p.net for p in held), sum(p.net for p in held if p.financial_year == fy)
 
 
 def dashboard(provider):
@@ -239,7 +241,7 @@ def dashboard(provider):
     balance = payable_balance(provider.id)
     fy, tds, fy_gross = tds_this_year(provider.id, now)
     series = weekly_earnings(provider.id, now=now)
-    in_flight, on_hold = money_in_transit(provider.id)
+    in_flight, on_hold, fy_on_hold = money_in_transit(provider.id, fy)
     carry = carry_on = None
     next_run = next_run_day(provider.payout_schedule, now)
     if provider.payout_schedule != INSTANT:
@@ -268,6 +270,7 @@ def dashboard(provider):
         "tds": tds,
         "fy_gross": fy_gross,
         "fy_after_tds": fy_gross - tds,  # the year's payouts less TDS, those on their way too
+        "fy_on_hold": fy_on_hold,  # of them, held by the clinic (said apart)
         "tds_applies": over_threshold(fy_gross, policy().tds_rule_for(fy)),
         "in_flight": in_flight,
         "on_hold": on_hold,
@@ -319,6 +322,16 @@ MSG_FEE_GIVEN_BACK = N_("Your share of the fee to move %(booking)s, given back t
 MSG_PENALTY = N_("You cancelled %(booking)s")
 MSG_PAYOUT = N_("Payout #%(id)s: %(net)s to your bank")
 MSG_PAYOUT_TDS = N_("Payout #%(id)s: %(net)s to your bank + %(tds)s TDS (section %(section)s)")
+# A payout the clinic holds (``status.held_back``) has not gone to the bank: said so until
+# the hold is lifted, then as any other.
+MSG_PAYOUT_HELD = N_(
+    "Payout #%(id)s: %(net)s on hold at the clinic: it goes to your bank once the clinic "
+    "releases it"
+)
+MSG_PAYOUT_HELD_TDS = N_(
+    "Payout #%(id)s: %(net)s + %(tds)s TDS (section %(section)s), on hold at the clinic: "
+    "it goes to your bank once the clinic releases it"
+)
 MSG_PAYOUT_RETURNED = N_("Payout #%(id)s did not reach your bank")
 MSG_BOOKING = N_("%(service)s for %(name)s, %(when)s")
 MSG_SOME_BOOKING = N_("an appointment")
@@ -432,16 +445,19 @@ def _describe(line, ref, bookings, reschedules, payouts_by_id):
         )
     payout = payouts_by_id.get(ref)
     if kind == "payout_initiated" and payout is not None:
+        held = held_back(payout)
         if payout.tds:
             detail = Text(
-                MSG_PAYOUT_TDS,
+                MSG_PAYOUT_HELD_TDS if held else MSG_PAYOUT_TDS,
                 id=payout.id,
                 net=format_inr(payout.net),
                 tds=format_inr(payout.tds),
                 section=tds_section(payout),
             )
         else:
-            detail = Text(MSG_PAYOUT, id=payout.id, net=format_inr(payout.net))
+            detail = Text(
+                MSG_PAYOUT_HELD if held else MSG_PAYOUT, id=payout.id, net=format_inr(payout.net)
+            )
         return PAYOUT, detail, None
     if kind in ("payout_failed", "payout_reversed") and payout is not None:
         return PAYOUT_RETURNED, Text(MSG_PAYOUT_RETURNED, id=payout.id), None

@@ -369,6 +369,16 @@ def next_step(payout):
     return None
 
 
+# The steps that wait for an admin to lift the payout's hold.
+HELD_BACK = frozenset({NextStep.RETRY_ON_RELEASE, NextStep.SEND_ON_RELEASE})
+
+
+def held_back(payout):
+    """Whether ``payout``'s money waits for the clinic (``next_step``): held, so neither
+    on its way to the bank nor paid (the provider's pages say "on hold at the clinic")."""
+    return next_step(payout) in HELD_BACK
+
+
 def _on_failed(payout, attempt, entity):
     payout.failure_reason = attempt.failure_reason or "Payout failed"
     stopped = str(entity.get("status") or "").lower()

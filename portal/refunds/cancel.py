@@ -103,7 +103,9 @@ def _cancel_locked(
         calculated=result.calculated,
         refund=refund_now,
         penalty=result.provider_penalty,
-        penalty_provider_id=penalty_provider_id if result.provider_penalty else None,
+        # Whom a provider's cancellation was for, whatever the penalty: at ₹0 (a policy
+        # without one) it was dropped, and the team's notices and the audit lost the name.
+        penalty_provider_id=penalty_provider_id if kind == "provider" else None,
         prefer_wallet=bool(prefer_wallet),
         created_at=now,
     )
@@ -137,6 +139,7 @@ def _cancel_locked(
             "rule": result.rule,
             "refund": refund_now,
             "penalty": result.provider_penalty,
+            "for_provider": cancellation.penalty_provider_id,
             "refunds": [(r.id, r.destination, r.amount) for r in rows],
             "reschedule_fee_refunds": [(r.id, r.destination, r.amount) for r in fee_rows],
             "reason": cancellation.reason,

@@ -64,6 +64,8 @@ class Cancellation(db.Model):
     calculated: Mapped[int] = mapped_column(sa.BigInteger)  # what the table gives
     refund: Mapped[int] = mapped_column(sa.BigInteger)  # refunded at cancellation
     penalty: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # A provider's cancellation: the provider it was for (who cancelled, or on whose behalf
+    # the clinic did), charged ``penalty`` if any; None for the others.
     penalty_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
     prefer_wallet: Mapped[bool] = mapped_column(default=False)
     gst_reversed: Mapped[int] = mapped_column(sa.BigInteger, default=0)

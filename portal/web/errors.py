@@ -4,6 +4,9 @@
 * 400 (a NUL in the address, ``refuse_nul_in_query``; any ``abort(400)``) → the portal's
   page in the reader's language with a way back, not werkzeug's bare English one; a form
   whose CSRF token expired → its own 400 page (``form_expired``).
+* 413 (a body over ``MAX_CONTENT_LENGTH``) → the portal's page in the reader's language,
+  nothing changed, with the way back; the webhooks answer their own plain 413 (they read
+  the body themselves, ``web.webhooks``), so it never comes here.
 * A domain error a view did not catch (a rule refused the action) → 422 with its message.
   Views that show a form catch the error themselves and put it beside its field
   (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
@@ -177,6 +180,16 @@ def form_expired(_exc=None):
     return _page("errors/400.html", 400, back=back)
 
 
+def too_large(_exc=None):
+    """A body over ``MAX_CONTENT_LENGTH`` (a declared length, or a chunked one cut off):
+    the portal's page, in the reader's language, not werkzeug's bare English 413. The way
+    back is the page the form was on when it is the portal's (the post's own address may
+    have no GET), else the start page; an htmx request that swaps part of a page gets the
+    message alone (htmx swaps no 413: the site's script says it)."""
+    back = _referrer_path() or url_for("public.index")
+    return _page("errors/too_large.html", 413, block="content", back=back)
+
+
 def domain_error(exc):
     return _page("errors/422.html", 422, message=message_of(exc))
 
@@ -229,6 +242,7 @@ def init_app(app):
     app.register_error_handler(PermissionDenied, forbidden)
     app.register_error_handler(400, bad_request)
     app.register_error_handler(CSRFError, form_expired)  # a 400 of its own (found first)
+    app.register_error_handler(413, too_large)
     app.register_error_handler(replica.Unavailable, reports_unavailable)
     app.register_error_handler(Busy, busy)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):

@@ -14,6 +14,7 @@
     403: "Your account may not do that.",
     404: "That is no longer there. Reload the page.",
     409: "That changed meanwhile. Reload the page and try again.",
+    413: "That was too large to send; nothing was changed. Shorten what you typed and try again.",
     429: "Too many attempts. Wait a minute and try again."
   };
   var GENERIC = "Something went wrong on our side; nothing was changed. Please try again.";

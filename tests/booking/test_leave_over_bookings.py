@@ -621,11 +621,12 @@ def test_a_started_appointment_is_named_apart_with_what_the_doctor_can_do(app, w
             " अब उसे रद्द करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या अपनी छुट्टी"
             " उसके ख़त्म होने के बाद से शुरू करें।"
         )
-    # The admin's words are an admin's (the count unchanged).
+    # The admin's words are an admin's, the begun one counted apart too (the admin's
+    # own test below).
     with pytest.raises(ValidationError) as exc:
         availability.add_leave(users(world.admin), world.doctors[0], starts, ends)
     assert exc.value.errors["starts_at"].startswith(
-        "There are 2 bookings with this provider in this period"
+        "There is 1 booking with this provider in this period, on Mon 01 Jun 2026, 12:00."
     )
     # The advice works: the leave after it ends is refused only over the 12:00 one, and
     # once it is completed the leave up to 12:00 is added.
@@ -679,3 +680,79 @@ def test_appointments_whose_time_has_begun_are_counted_apart_in_leave_and_hours(
             " घंटे बदलें।"
         ), translate(hours)
     assert _windows(world.doctors[0]) == WEEK
+
+
+ADMIN_BEGUN_ONE = (
+    "1 more has already begun (Mon 01 Jun 2026, 10:00), too late to move: complete it first "
+    "(or, if the patient never came, cancel it) on its visit's page, or {then} after it ends."
+)
+
+
+def test_the_admin_reads_begun_appointments_apart_with_what_an_admin_can_do(world, users, clock):
+    """Review finding: the admin's refusals (leave, weekly hours, a deactivation, a clinic
+    taken from the provider) told the admin to "cancel or move" appointments that had
+    already begun, which no one can move any more (reschedule: "Appointment has already
+    started") and a started one not even cancel (STARTED -> CANCELLED is refused). The
+    doctor's words count them apart; the admin's now do too, with what an admin can do:
+    complete it, cancel one the patient never came to, or make the change after it ends.
+    The counts together are the schedule's, and the advice works."""
+    from datetime import timedelta
+
+    from portal.catalog.models import Clinic
+    from portal.catalog.providers import update_provider
+    from portal.payouts import completion
+
+    started = _booked(world, users, day=0, hour=10)  # Mon 1 Jun, 10:00-10:30
+    late = _booked(world, users, day=0, hour=12, patient=1)  # ahead of it
+    _booked(world, users, day=7, hour=10, patient=2)  # Mon 8 Jun: ahead
+    admin = users(world.admin)
+    clock.shift(timedelta(hours=2, minutes=5))  # 10:05
+    completion.start_booking(admin, started.id)
+    starts, ends = at(0, 9).astimezone(IST), at(0, 13).astimezone(IST)
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(admin, world.doctors[0], starts, ends)
+    assert exc.value.errors["starts_at"] == (
+        "There is 1 booking with this provider in this period, on Mon 01 Jun 2026, 12:00. "
+        "Cancel or move it first (a cancelled patient is refunded in full), then add the "
+        "leave. " + ADMIN_BEGUN_ONE.format(then="start the leave")
+    )
+    with pytest.raises(ValidationError) as exc:
+        update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
+    assert exc.value.errors["active"] == (
+        "There are 2 bookings with this provider ahead, the first on Mon 01 Jun 2026, 12:00. "
+        "Cancel or move them first (a cancelled patient is refunded in full), then deactivate "
+        "the provider. " + ADMIN_BEGUN_ONE.format(then="deactivate the provider")
+    )
+    other = db.session.scalar(sa.select(Clinic.id).where(Clinic.id != world.clinic))
+    with pytest.raises(ValidationError) as exc:
+        update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
+    assert exc.value.errors["clinic_ids"] == (
+        "There are 2 bookings ahead with this provider at Indiranagar Clinic (Mon 01 Jun 2026, "
+        "12:00; Mon 08 Jun 2026, 10:00). Cancel or move them first (a cancelled patient is "
+        "refunded in full), then remove the clinic. "
+        + ADMIN_BEGUN_ONE.format(then="remove the clinic")
+    )
+    with pytest.raises(ValidationError) as exc:  # the doctor's Mondays removed
+        availability.remove_availability(admin, _window(world.doctors[0], 0))
+    assert exc.value.errors[FORM] == (
+        "There are 2 bookings with this provider in the hours being removed (Mon 01 Jun 2026, "
+        "12:00; Mon 08 Jun 2026, 10:00). Cancel or move them first (a cancelled patient is "
+        "refunded in full), then change the hours. "
+        + ADMIN_BEGUN_ONE.format(then="change the hours")
+    )
+    # Completed, it is out of the way: the leave up to 12:00 is added.
+    completion.complete_booking(admin, started.id)
+    availability.add_leave(admin, world.doctors[0], starts, at(0, 12).astimezone(IST))
+    # 12:10, the patient never came: begun, alone, in the plural's singular.
+    clock.shift(timedelta(hours=2, minutes=5))
+    later = at(0, 12).astimezone(IST), ends
+    with pytest.raises(ValidationError) as exc:
+        availability.add_leave(admin, world.doctors[0], *later)
+    assert exc.value.errors["starts_at"] == (
+        "There is 1 booking with this provider in this period that has already begun (Mon 01 "
+        "Jun 2026, 12:00), too late to move: complete it first (or, if the patient never came, "
+        "cancel it) on its visit's page, or start the leave after it ends."
+    )
+    quoted_admin_cancel(admin, late.id, "The patient never came", mode="patient")
+    availability.add_leave(admin, world.doctors[0], *later)
+    assert _leaves() == 2

@@ -17,7 +17,7 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 # beside the value on a phone) and what the page's script says when a request fails.
 _VISIBLE_ATTRS = (
     "placeholder", "title", "aria-label", "alt", "hx-confirm", "data-label",
-    "data-400", "data-403", "data-404", "data-409", "data-429", "data-generic",
+    "data-400", "data-403", "data-404", "data-409", "data-413", "data-429", "data-generic",
     "data-offline", "data-reference",
 )  # fmt: skip
 

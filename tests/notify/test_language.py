@@ -74,4 +74,4 @@ def test_cancellation_and_reminders_in_hindi_with_hindi_dates(world):
     db.session.commit()
     cancelled = _latest(world.patient, "booking.cancelled")
     assert cancelled.title == "रद्द: Consultation"
-    assert "मरीज़ द्वारा रद्द" in cancelled.body and "₹529.50 का रिफ़ंड" in cancelled.body
+    assert cancelled.body.startswith("आपने Consultation") and "₹529.50 का रिफ़ंड" in cancelled.body

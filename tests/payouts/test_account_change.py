@@ -200,3 +200,61 @@ def test_a_validated_account_without_its_validation_time_is_no_older_accounts_pr
     )
     assert payout_account_among([new, old, older]) is older
     assert payout_account_among([old, older]) is old
+
+
+def _section(page, marker):
+    return page.split(marker, 1)[1].split("</section>", 1)[0]
+
+
+def test_a_not_validated_account_is_said_once_with_what_to_do(world, x, client, login):
+    """Review finding: a new account RazorpayX could not validate read, on the bank page,
+    "The account could not be validated. Check the details. Enter the details again
+    below." and on the earnings page "The new account failed validation: The account
+    could not be validated. Check the details. Payouts still go to …": the failure said
+    twice, and a generic "Check the details". Now what is wrong (the ₹1 check did not go
+    through) and what to do (the IFSC and the account number, or the UPI id), once each,
+    on both pages and in Hindi."""
+    from flask_babel import refresh
+
+    provider, user = world.provider("WEEKLY")
+    db.session.commit()
+    login(user)
+    _save(client, "50100012345678")
+    x.settle()
+    x.sandbox.set_faults(validation_outcome="failed")
+    _save(client, "50100099990001")
+    x.settle()
+    said = (
+        "The new account failed validation: The ₹1 check to this account did not go through. "
+        "Payouts still go to HDFC0001234 ••••5678. Check the IFSC and the account number, "
+        "and enter them again."
+    )
+    bank = _section(client.get("/provider/bank").get_data(as_text=True), 'id="fund-account-status"')
+    earnings = _section(client.get("/provider/earnings").get_data(as_text=True), 'id="bank-status"')
+    for page in (bank, earnings):
+        assert said in " ".join(page.split()), page
+        assert "Check the details" not in page and "could not be validated" not in page
+        assert page.count("again") == 1
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()
+    bank = _section(client.get("/provider/bank").get_data(as_text=True), 'id="fund-account-status"')
+    assert "₹1 की जाँच" in bank and "IFSC" in bank and "विवरण जाँचें" not in bank
+
+
+def test_a_first_account_not_validated_says_what_to_do(world, x, client, login):
+    """No earlier account to pay meanwhile: the bank page says what is wrong and what to do
+    once; the earnings page too, beside "Payouts start once your account is validated."
+    A UPI id is told to check the UPI id."""
+    provider, user = world.provider("WEEKLY")
+    db.session.commit()
+    login(user)
+    x.sandbox.set_faults(validation_outcome="failed")
+    form = {"kind": "vpa", "holder_name": "Asha Rao", "vpa": "asha@okhdfc"}
+    assert client.post("/provider/bank", data=form).status_code == 303
+    x.settle()
+    bank = _section(client.get("/provider/bank").get_data(as_text=True), 'id="fund-account-status"')
+    said = "The ₹1 check to this UPI id did not go through. Check the UPI id and enter it again."
+    assert said in " ".join(bank.split()) and "Check the details" not in bank, bank
+    earnings = _section(client.get("/provider/earnings").get_data(as_text=True), 'id="bank-status"')
+    assert said in " ".join(earnings.split()), earnings
+    assert "Payouts start once your account is validated." in earnings

@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import refresh
 
 from portal.accounts.models import User
 from portal.domain.states import PayoutStatus
@@ -195,3 +196,70 @@ def test_a_hold_razorpayx_overtook_is_told_by_the_payouts_own_status(world, x):
     )
     payout.status = PayoutStatus.PROCESSED
     db.session.commit()
+
+
+def _statement_line(page, payout):
+    """The statement's detail of ``payout``'s line (its money leaving the payable)."""
+    for row in page.split('class="statement-line"')[1:]:
+        detail = row.split('data-label="Details">')[1].split("</td>")[0]
+        if detail.startswith(f"Payout #{payout.id}:"):
+            return detail
+    raise AssertionError("no statement line for the payout")
+
+
+def test_the_tds_card_and_the_statement_say_a_held_payout_is_held(failed_once, client, login, x):
+    """Review finding: the TDS card's "(payouts still on their way included)" counted a
+    payout the clinic holds too, and the statement's line for it said "₹1,000 to your
+    bank" while it waits for the clinic. Both follow ``status.next_step``: the card names
+    what is on hold, the line says it is on hold; released and paid, both as before."""
+    provider, user, payout, admin = failed_once
+    login(user)
+    page = client.get("/provider/earnings").get_data(as_text=True)
+    assert _statement_line(page, payout) == f"Payout #{payout.id}: ₹1,000 to your bank"
+    _hold(admin, payout)
+    page = client.get("/provider/earnings").get_data(as_text=True)
+    card = page.split('id="tds"')[1].split("</section>")[0]
+    assert (
+        "Paid out this year: ₹1,000 gross (before TDS), ₹1,000 after TDS (payouts still on "
+        "their way included, and ₹1,000 on hold at the clinic)." in card
+    ), card
+    assert _statement_line(page, payout) == (
+        f"Payout #{payout.id}: ₹1,000 on hold at the clinic: it goes to your bank once the "
+        "clinic releases it"
+    )
+    client.post("/language", data={"language": "hi", "next": "/"})
+    refresh()  # the locale the app context (the test's) keeps from the last page
+    page = client.get("/provider/earnings").get_data(as_text=True)
+    assert "₹1,000 क्लिनिक के पास रुके हुए" in page.split('id="tds"')[1].split("</section>")[0]
+    client.post("/language", data={"language": "en", "next": "/"})
+    refresh()
+    x.sandbox.set_faults(payout_outcome="processed")
+    release_payout(admin, payout.id, "Bank details confirmed by phone")
+    db.session.commit()
+    x.settle()
+    page = client.get("/provider/earnings").get_data(as_text=True)
+    card = page.split('id="tds"')[1].split("</section>")[0]
+    assert "after TDS (payouts still on their way included)." in card
+    assert _statement_line(page, payout) == f"Payout #{payout.id}: ₹1,000 to your bank"
+
+
+def test_a_held_payouts_statement_line_with_tds_says_both(app):
+    """The line of a held payout that deducted TDS: the TDS and its section too."""
+    from types import SimpleNamespace
+
+    from portal.payouts.reports import _describe
+
+    held = m.Payout(
+        id=7, status=PayoutStatus.QUEUED, held=True, returned=False, net=54_000_00,
+        tds=6_000_00, tds_section="194J", financial_year="2026-27",
+    )  # fmt: skip
+    line = SimpleNamespace(kind="payout_initiated", memo="")
+    with app.app_context():
+        what, detail, _ = _describe(line, 7, {}, {}, {7: held})
+        assert detail == (
+            "Payout #7: ₹54,000 + ₹6,000 TDS (section 194J), on hold at the clinic: it goes to "
+            "your bank once the clinic releases it"
+        )
+        held.held = False
+        _what, detail, _ = _describe(line, 7, {}, {}, {7: held})
+        assert detail == "Payout #7: ₹54,000 to your bank + ₹6,000 TDS (section 194J)"

@@ -702,3 +702,26 @@ def test_a_catch_up_tds_is_explained_and_the_history_reads_in_rupees(world, x, c
     assert "₹10,000" in html.split("<h2>History</h2>")[1]
     plain = client.get(f"/admin/payouts/{first.id}").get_data(as_text=True)
     assert "catch-up" not in plain
+
+
+def test_admin_pages_show_no_retry_for_a_payout_that_will_not_retry(
+    world, x, client, login, make_user, immediate_retries
+):
+    """Review claim: the admin's payout pages wrote "retry {{ p.attempts + 1 }}" for any
+    failed payout. They read ``status.next_step``: a payout given up (the money back on
+    the payable) says no retry, and no "Next retry" time, on the list or its page."""
+    import re
+
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.returned and payout.attempts == 3
+    login(make_user("admin"))
+    listing = client.get("/admin/payouts").get_data(as_text=True)
+    row = listing.split(f'id="payout-{payout.id}"')[1].split("</tr>")[0]
+    detail = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    for page in (row, detail):
+        assert not re.search(r"retry \d", page), page
+    assert "Next retry" not in detail and "returned to payable" in row

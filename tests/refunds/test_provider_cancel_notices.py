@@ -167,3 +167,138 @@ def test_who_cancelled_is_read_from_the_cancellation_row():
     assert canceller_of("provider", 99, 1, team) == Canceller("provider", asha, by_clinic=True)
     assert canceller_of("provider", 99, None, [asha]) == Canceller("provider", asha, by_clinic=True)
     assert canceller_of("provider", 99, None, team) == Canceller("provider", None, by_clinic=True)
+
+
+# --- the patient's own notice: read by the account holder ------------------------------
+
+THEIRS = "Consultation with Dr Doc 1 at Indiranagar Clinic, Fri 5 Jun 2026, 10:00 AM IST"
+
+
+def _patients_notice(world, users):
+    db.session.expire_all()
+    (notice,) = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.user_id == world.patients[0], Notification.kind == "booking.cancelled"
+        )
+    ).all()
+    return notice
+
+
+def test_the_patient_reads_their_own_cancellation_as_theirs(world, users, gateway, clock):
+    """Review finding: the patient who cancelled was told "… is cancelled by the patient."
+    of their own cancellation, as if someone else had. They read "You cancelled …" (the
+    doctor still reads "by the patient", above), in Hindi too."""
+    item = _booked(world, users, gateway)
+    quoted_cancel(users(world.patients[0]), item.master_id, [item.id], reason="Feeling better")
+    notice = _patients_notice(world, users)
+    assert notice.title == "Cancelled: Consultation"
+    assert notice.body.startswith(f"You cancelled {THEIRS}. Reason: Feeling better. ")
+    assert "by the patient" not in notice.body
+
+
+def test_the_patient_reads_their_own_cancellation_in_their_language(world, users, gateway, clock):
+    item = _booked(world, users, gateway)
+    users(world.patients[0]).language = "hi"
+    db.session.commit()
+    quoted_cancel(users(world.patients[0]), item.master_id, [item.id], reason="Feeling better")
+    what = "Consultation, Dr Doc 1 के साथ, Indiranagar Clinic में, शुक्र 5 जून 2026, 10:00 am IST"
+    body = _patients_notice(world, users).body
+    assert body.startswith(f"आपने {what} रद्द कर दी है। कारण: Feeling better।"), body
+    assert "मरीज़ द्वारा" not in body
+
+
+def test_the_clinic_cancelling_for_the_patient_tells_the_patient_on_their_behalf(
+    world, users, gateway, clock
+):
+    """An administrator cancelling for the patient (the patient phoned): the patient read
+    "… is cancelled by the clinic.", as if the clinic had called it off; the doctor reads
+    "on the patient's behalf", the patient "on your behalf"."""
+    item = _booked(world, users, gateway)
+    quoted_admin_cancel(users(world.admin), item.id, "Patient phoned", mode="patient")
+    body = _patients_notice(world, users).body
+    assert body.startswith(
+        f"{THEIRS} is cancelled by the clinic on your behalf. Reason: Patient phoned."
+    ), body
+
+
+# --- a provider's cancellation without a penalty: whom it was for is still recorded -----
+
+
+def _audited_cancel(item_id):
+    from portal.audit.models import AuditEntry
+
+    (entry,) = db.session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.action == "booking.cancel", AuditEntry.object_id == str(item_id)
+        )
+    ).all()
+    return entry.after
+
+
+def test_a_team_cancelled_for_one_doctor_without_a_penalty_still_says_for_whom(
+    app, world, users, gateway, clock
+):
+    """Review finding: with the policy's provider penalty at ₹0, an administrator cancelling
+    a team appointment for Dr Doc 2 (the form asks which provider cancelled) recorded no
+    provider: ``penalty_provider_id`` was kept only with a penalty. The doctors were told
+    "… is cancelled by the clinic on Dr Doc 2's behalf" with a penalty, but only "by the
+    provider." without one, nor did the audit row say whom. Now the provider is recorded
+    whatever the penalty: the same words as with one, and the audit row names them (no
+    penalty notice for ₹0)."""
+    from portal.domain.policy import DEFAULT_POLICY
+
+    item = _booked(world, users, gateway, team=True)
+    clock.move_to(START - hours(30))
+    saved = app.config.get("POLICY")
+    app.config["POLICY"] = DEFAULT_POLICY.with_changes(provider_cancellation_penalty=0)
+    try:
+        done = quoted_admin_cancel(
+            users(world.admin),
+            item.id,
+            "Doctor phoned in sick",
+            mode="provider",
+            penalty_provider_id=world.doctors[1],
+        )
+    finally:
+        app.config["POLICY"] = saved
+    assert (done.penalty, done.penalty_provider_id) == (0, world.doctors[1])
+    assert _cancelled(_doctor(world, 1)) == (
+        f"{WHAT} is cancelled by the clinic on your behalf. It is cancelled for Dr Doc 1 "
+        "too. Reason: Doctor phoned in sick."
+    )
+    assert _cancelled(_doctor(world, 0)) == (
+        f"{WHAT} is cancelled by the clinic on Dr Doc 2's behalf. Reason: Doctor phoned in sick."
+    )
+    after = _audited_cancel(item.id)
+    assert (after["by"], after["penalty"], after["for_provider"]) == (
+        "provider",
+        0,
+        world.doctors[1],
+    )
+    penalties = db.session.scalars(
+        sa.select(Notification).where(Notification.kind.like("%penalty%"))
+    ).all()
+    assert penalties == []
+    # The admin's page of the cancellation names the doctor too.
+    import re
+
+    from tests.refunds.helpers import login, with_known_passwords
+
+    with_known_passwords()
+    client = app.test_client()
+    login(client, users(world.admin).email)
+    page = client.get(f"/admin/bookings/{item.id}/cancel").get_data(as_text=True)
+    said = re.search(r'<p id="cancelled-by">([^<]*)', page).group(1)
+    assert said.startswith("Cancelled by the provider Dr Doc 2 ("), said
+
+
+def test_every_cancellations_audit_row_says_whom_it_was_for(world, users, gateway, clock):
+    """The same key on every cancellation's audit row: the provider it was for (with a
+    penalty here), or none when it was not a provider's."""
+    item = _booked(world, users, gateway)
+    clock.move_to(START - hours(30))
+    quoted_provider_cancel(_doctor(world, 0), item.id, "Emergency surgery")
+    assert _audited_cancel(item.id)["for_provider"] == world.doctors[0]
+    other = _booked(world, users, gateway)
+    quoted_admin_cancel(users(world.admin), other.id, "Clinic closed", mode="clinic")
+    assert _audited_cancel(other.id)["for_provider"] is None

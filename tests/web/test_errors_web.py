@@ -307,3 +307,52 @@ def test_every_other_400_gets_the_portals_page(raising_app):
     response = client.get("/_raise/bad", headers={"Referer": "https://evil.example/me/"})
     assert 'href="https://evil.example' not in text(response)
     assert 'href="/_raise/bad"' in text(response)
+
+
+TOO_LARGE = 1024 * 1024 + 1  # one byte over MAX_CONTENT_LENGTH's default
+
+
+def test_a_body_over_the_limit_gets_the_portals_413_page_in_the_readers_language(app):
+    """Review finding: a form posted with a body over ``MAX_CONTENT_LENGTH`` got werkzeug's
+    bare English "413 Request Entity Too Large". It is the portal's page, in the reader's
+    language, saying nothing was changed and linking back to the page the form was on."""
+    client = app.test_client()
+    client.post("/language", data={"language": "hi", "next": "/"})
+    response = client.post(
+        "/auth/login",
+        data=b"a" * TOO_LARGE,
+        content_type="application/x-www-form-urlencoded",
+        headers={"Referer": "http://localhost/auth/login?next=/me/"},
+    )
+    html = text(response)
+    assert response.status_code == 413
+    assert "Request Entity Too Large" not in html and 'lang="hi' in html
+    assert "भेजी गई जानकारी बहुत बड़ी थी" in html
+    assert 'href="/auth/login?next=/me/"' in html
+    # English, no page of ours before it: the start page is the way back.
+    response = app.test_client().post(
+        "/auth/login", data=b"a" * TOO_LARGE, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 413 and "That was too large to send" in text(response)
+    assert 'href="/"' in text(response)
+
+
+def test_an_htmx_request_over_the_limit_gets_a_fragment(app):
+    """htmx swaps no 413 (the site's script says it, ``data-413``): the message alone."""
+    response = app.test_client().post(
+        "/auth/login",
+        data=b"a" * TOO_LARGE,
+        content_type="application/x-www-form-urlencoded",
+        headers=HX,
+    )
+    assert response.status_code == 413
+    assert "That was too large to send" in text(response) and "<html" not in text(response)
+
+
+def test_a_webhook_over_the_limit_keeps_its_plain_answer(app):
+    """The gateway is no reader of pages: its 413 stays the short JSON refusal."""
+    response = app.test_client().post(
+        "/webhooks/razorpay", data=b"a" * TOO_LARGE, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "body too large"}
