@@ -12,10 +12,11 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.payouts import runs
 from portal.payouts.create import tds_for_next
-from portal.payouts.reports import tds_this_year
+from portal.payouts.reports import payout_tds_note, tds_this_year
 from portal.policies import service as svc
 from portal.policies import store
 from portal.reports import tds
+from tests.conftest import PASSWORD
 from tests.payouts.conftest import payouts_of
 
 REASON = "TDS rate corrected by the finance team"
@@ -126,6 +127,38 @@ def test_a_payout_reversed_after_a_rate_change_is_settled_under_each_payouts_own
     assert (crossing.tds, reversed_.tds, reversed_.returned) == (600_000, 100_000, True)
     assert (third.gross, third.tds) == (2_000_000, 100_000)
     assert tds_this_year(provider.id)[1:] == (700_000, 8_000_000)
+
+
+def test_a_payouts_tds_note_states_the_rule_it_was_deducted_under(
+    mid_year, world, x, make_user, client
+):
+    """A regular payout taxed 10% of its own gross (₹1,000 on ₹10,000) under the old rate.
+    After the rate was lowered to 5%, the provider's statement and the admin's payout page
+    called it a 'TDS catch-up' that 'took your gross over the threshold' at '5%': both
+    false. The crossing payout's note still says 10%."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 3_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    world.earn(provider, user, 3_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 8))
+    world.earn(provider, user, 1_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 15))
+    x.settle()
+    _first, crossing, regular = payouts_of(provider.id)
+    assert regular.tds == 100_000  # 10% of ₹10,000: no catch-up
+    assert payout_tds_note(regular) is None  # before the change: no note
+    _change_tds(make_user, rate_bps=500)
+    note = payout_tds_note(regular)
+    assert note is None, f"a regular 10% payout is now described as: {note}"
+    assert "so 10% of the year's untaxed gross" in str(payout_tds_note(crossing))
+
+    admin = make_user("admin")
+    client.post("/auth/login", data={"email": admin.email, "password": PASSWORD})
+    html = client.get(f"/admin/payouts/{regular.id}").get_data(as_text=True)
+    assert f"<h1>Payout {regular.id} " in html and 'id="tds-note"' not in html
+    html = client.get(f"/admin/payouts/{crossing.id}").get_data(as_text=True)
+    note = html.split('id="tds-note">')[1].split("</td>")[0]
+    assert "catch-up" in note and "so 10% of the year" in note and "5%" not in note
 
 
 def test_the_tds_report_and_the_providers_pages_agree_after_a_rate_change(
