@@ -12,6 +12,7 @@ from flask_migrate import downgrade, upgrade
 
 from portal import create_app
 from portal.booking.models import ACCOUNT_OPEN_DDL, PROVIDER_PRESENT_DDL
+from portal.db import UTCDateTime
 from portal.extensions import db
 from tests.booking.factories import quoted_desk_payment
 from tests.conftest import DEFAULT_PG, _test_config
@@ -887,7 +888,7 @@ def test_payout_rows_written_before_the_tds_column_get_their_payouts_tds(tmp_pat
             payout = pm.Payout(
                 provider_id=doctor, fund_account_id=account.id, kind=pm.CYCLE_KIND,
                 financial_year="2026-27", gross=gross, tds=tds, net=gross - tds, mode="UPI",
-                idempotency_key=f"tds-migration-{n}",
+                tds_rate_bps=1_000, tds_threshold=5_000_000, idempotency_key=f"tds-migration-{n}",
             )  # fmt: skip
             db.session.add(payout)
             db.session.flush()
@@ -973,4 +974,131 @@ def test_account_mails_sent_before_they_said_whose_take_their_users_id(tmp_path,
                 ).all()
             )
         assert found == {801: patient_id, 802: None, 803: None, 804: other_id}
+
+
+def _old_payout(conn, payout_id, provider_id, account_id, fy, created_at):
+    """A payout row as the schema before tdsrule00001 held it."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO payouts (id, provider_id, fund_account_id, kind, financial_year, gross,"
+            " tds, net, mode, idempotency_key, status, attempts, held, alerted, returned,"
+            " created_at, updated_at) VALUES (:id, :p, :a, 'CYCLE', :fy, 100000, 0, 100000,"
+            " 'UPI', :key, 'PROCESSED', 1, false, false, false, :at, :at)"
+        ).bindparams(sa.bindparam("at", type_=UTCDateTime)),
+        {"id": payout_id, "p": provider_id, "a": account_id, "fy": fy, "key": f"tdsrule-{payout_id}",
+         "at": created_at},
+    )  # fmt: skip
+
+
+def _payout_rules(conn):
+    rows = conn.execute(sa.text("SELECT id, tds_rate_bps, tds_threshold FROM payouts ORDER BY id"))
+    return {row.id: (row.tds_rate_bps, row.tds_threshold) for row in rows}
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_payouts_made_before_the_tds_rule_columns_get_the_rule_in_force_when_made(tmp_path, engine):
+    """tdsrule00001: each payout takes the TDS rule of the policy version in force when it
+    was made (approved versions only: a withdrawn or pending one never applied), the rule
+    for its own financial year within it (the latest starting at or before the year, else
+    the first); the columns are NOT NULL after. Downgrade drops them; upgrading again
+    fills them again."""
+    from portal.domain.policy import DEFAULT_POLICY, TdsRule
+    from portal.domain.policy_data import to_data
+    from portal.payouts import models as pm
+    from portal.policies.models import PolicyVersion
+    from tests.booking.factories import build_world
+
+    url = _database_url(engine, tmp_path / "tdsrule.sqlite3")
+    app = create_app(_test_config(url))
+
+    def rules(*triples):
+        values = to_data(
+            DEFAULT_POLICY.with_changes(
+                tds_rules=tuple(TdsRule(fy, bps, limit, "194J") for fy, bps, limit in triples)
+            )
+        )
+        return values
+
+    def at(month, day, year=2026):
+        return datetime(year, month, day, 6, 0, tzinfo=UTC)
+
+    with app.app_context():
+        upgrade()
+        doctor = build_world().doctors[0]
+        account = pm.FundAccount(
+            provider_id=doctor, kind=pm.VPA, holder_name="Asha Rao", status="VALIDATED"
+        )
+        versions = [  # (effective from, status, rules)
+            (datetime(2000, 1, 1, tzinfo=UTC), "APPROVED", [("2025-26", 1_000, 5_000_000)]),
+            (at(11, 10), "APPROVED", [("2025-26", 500, 5_000_000)]),
+            (at(11, 12), "WITHDRAWN", [("2025-26", 2_000, 5_000_000)]),
+            (at(11, 13), "PENDING", [("2025-26", 3_000, 5_000_000)]),
+            (
+                at(11, 14),
+                "APPROVED",
+                [("2025-26", 500, 6_000_000), ("2027-28", 200, 7_000_000)],
+            ),
+        ]
+        db.session.add(account)
+        for effective, status, triples in versions:
+            db.session.add(
+                PolicyVersion(values=rules(*triples), effective_from=effective, status=status)
+            )
+        db.session.commit()
+        account_id = account.id
+        db.session.remove()
+        downgrade(revision="dlvusr0a0001")
+        made = {  # payout id: (financial year, made at, the rule expected)
+            1: ("2026-27", at(11, 1), (1_000, 5_000_000)),  # version 1
+            2: ("2026-27", at(11, 10), (500, 5_000_000)),  # version 2, from that very moment
+            3: ("2026-27", at(11, 12, 2026) + timedelta(hours=1), (500, 5_000_000)),  # not 3, 4
+            4: ("2026-27", at(11, 20), (500, 6_000_000)),  # version 5, this year's rule
+            5: ("2027-28", at(4, 5, 2027), (200, 7_000_000)),  # version 5, next year's rule
+            6: ("2024-25", at(11, 20), (500, 6_000_000)),  # before every rule: the first
+        }
+        with db.engine.begin() as conn:
+            for payout_id, (fy, created, _rule) in made.items():
+                _old_payout(conn, payout_id, doctor, account_id, fy, created)
+        upgrade()
+        expected = {payout_id: rule for payout_id, (_fy, _at, rule) in made.items()}
+        with db.engine.connect() as conn:
+            assert _payout_rules(conn) == expected
+            columns = {c["name"]: c for c in sa.inspect(conn).get_columns("payouts")}
+            assert not columns["tds_rate_bps"]["nullable"]
+            assert not columns["tds_threshold"]["nullable"]
+        downgrade(revision="dlvusr0a0001")
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("payouts")}
+            assert not {"tds_rate_bps", "tds_threshold"} & columns
+        upgrade()
+        with db.engine.connect() as conn:
+            assert _payout_rules(conn) == expected
+        db.engine.dispose()
+
+
+def test_payouts_made_before_any_policy_version_get_the_apps_policy(tmp_path):
+    """tdsrule00001 without any policy version (no edit was ever made): the app's POLICY
+    setting was in force, as ``policies.store`` reads it."""
+    from portal.domain.policy import DEFAULT_POLICY, TdsRule
+    from portal.payouts import models as pm
+    from tests.booking.factories import build_world
+
+    own = DEFAULT_POLICY.with_changes(tds_rules=(TdsRule("2025-26", 750, 4_000_000, "194J"),))
+    app = create_app(_test_config(f"sqlite:///{tmp_path / 'tdsdefault.sqlite3'}", POLICY=own))
+    with app.app_context():
+        upgrade()
+        doctor = build_world().doctors[0]
+        account = pm.FundAccount(
+            provider_id=doctor, kind=pm.VPA, holder_name="Asha Rao", status="VALIDATED"
+        )
+        db.session.add(account)
+        db.session.commit()
+        account_id = account.id
+        db.session.remove()
+        downgrade(revision="dlvusr0a0001")
+        with db.engine.begin() as conn:
+            _old_payout(conn, 1, doctor, account_id, "2026-27", datetime(2026, 11, 1, tzinfo=UTC))
+        upgrade()
+        with db.engine.connect() as conn:
+            assert _payout_rules(conn) == {1: (750, 4_000_000)}
         db.engine.dispose()

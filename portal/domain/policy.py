@@ -73,6 +73,10 @@ class TdsRule:
     section: str
 
 
+def _rule_start(rule: TdsRule) -> _dt.date:
+    return financial_year_bounds(rule.from_fy)[0]
+
+
 def _h(hours: int) -> timedelta:
     return timedelta(hours=hours)
 
@@ -161,6 +165,10 @@ class Policy:
             raise ValueError("at least one TDS rule is needed")
         for rule in self.tds_rules:
             financial_year_bounds(rule.from_fy)  # validates the label
+        # Newest first: the policy form edits the first rule, the one from the latest year
+        # (``policy_data.settle_tds_rules``).
+        newest_first = tuple(sorted(self.tds_rules, key=_rule_start, reverse=True))
+        object.__setattr__(self, "tds_rules", newest_first)
         for offset in self.reminder_offsets:
             if offset <= timedelta(0):
                 raise ValueError("reminder offsets must be positive")
@@ -181,14 +189,15 @@ class Policy:
 
     def tds_rule_for(self, fy_or_date) -> TdsRule:
         """The TDS rule in force for a financial year label ("2026-27") or a date: the
-        latest rule starting at or before that year; before the first rule, the first."""
+        latest rule starting at or before that year; before the first rule, the first. (An
+        edit never makes a rule from a later year the first for a year that had its own:
+        ``policy_data.settle_tds_rules``.)"""
         label = fy_or_date if isinstance(fy_or_date, str) else financial_year(fy_or_date)
         start, _ = financial_year_bounds(label)
-        chosen = None
-        for rule in sorted(self.tds_rules, key=lambda r: financial_year_bounds(r.from_fy)[0]):
-            if financial_year_bounds(rule.from_fy)[0] <= start:
-                chosen = rule
-        return chosen or min(self.tds_rules, key=lambda r: financial_year_bounds(r.from_fy)[0])
+        for rule in self.tds_rules:  # newest first
+            if _rule_start(rule) <= start:
+                return rule
+        return self.tds_rules[-1]
 
     def with_changes(self, **changes) -> Policy:
         """A copy with some values replaced (validated again)."""

@@ -45,6 +45,7 @@ __all__ = [
     "needs_second_admin",
     "problems",
     "second_admin_decides",
+    "settle_tds_rules",
     "to_data",
     "unflatten",
 ]
@@ -137,6 +138,7 @@ MSG_FY = "Enter a financial year like 2026-27."
 MSG_TIME = "Enter a time of day as HH:MM."
 MSG_TIERS_EMPTY = "Keep at least one tier."
 MSG_SECTION = "Enter the section (letters and digits, at most 10)."
+MSG_FY_TWICE = "Two TDS rules start in FY {fy}: keep one."
 
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -241,6 +243,39 @@ def unflatten(data: dict, changes: dict) -> dict:
                 node[last] = value
         except (KeyError, IndexError, ValueError, TypeError):
             continue
+    return out
+
+
+def _fy_start(rule) -> int:
+    """The year a stored TDS rule starts in (its label's first year); ValueError or
+    TypeError when it is malformed (``problems`` says so)."""
+    return financial_year_bounds(str(rule.get("from_fy")))[0].year
+
+
+def settle_tds_rules(before: dict, after: dict) -> dict:
+    """``after`` with its TDS rules as an edit means them. The edit form shows the newest
+    rule (``tds_rules.0``: a Policy keeps them newest first) as "TDS from financial year X:
+    rate, threshold, section", and that is what a change of it says: **from year X on**.
+    So the rules of the years before X stay as they were (``before``'s, or ``after``'s own
+    other rules where an edit changed those), and the rules starting in X or later are
+    replaced by it. Before, entering 2027-28 and 2% changed the only rule, and every year
+    before 2027-28 (this one too) fell back to it: a rule from a later year never changes an
+    earlier one now. Untouched rules, and malformed ones (``problems`` names them), are
+    left as they are."""
+    rules = after.get("tds_rules")
+    if rules == before.get("tds_rules") or not isinstance(rules, list) or not rules:
+        return after
+    try:
+        head = rules[0]
+        start = _fy_start(head)
+        earlier: dict[int, dict] = {}
+        for rule in [*rules[1:], *(before.get("tds_rules") or [])]:
+            if _fy_start(rule) < start:
+                earlier.setdefault(_fy_start(rule), rule)
+    except (ValueError, TypeError, AttributeError):
+        return after
+    out = dict(after)
+    out["tds_rules"] = [head, *(earlier[year] for year in sorted(earlier, reverse=True))]
     return out
 
 
@@ -386,11 +421,16 @@ def _check_choices(data, errors):
     rules = data.get("tds_rules") or []
     if not rules:
         errors["tds_rules"] = MSG_TIERS_EMPTY
+    starts = set()
     for i, rule in enumerate(rules):
         try:
             financial_year_bounds(str(rule.get("from_fy")))
         except (ValueError, TypeError):
             errors[f"tds_rules.{i}.from_fy"] = MSG_FY
+        else:
+            if rule.get("from_fy") in starts:  # which one would apply?
+                errors[f"tds_rules.{i}.from_fy"] = MSG_FY_TWICE.format(fy=rule.get("from_fy"))
+            starts.add(rule.get("from_fy"))
         if not re.fullmatch(r"[A-Za-z0-9]{1,10}", str(rule.get("section") or "")):
             errors[f"tds_rules.{i}.section"] = MSG_SECTION
     for domain in data.get("extra_meet_link_domains") or []:

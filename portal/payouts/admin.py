@@ -243,8 +243,8 @@ def pay_now_preview(provider_id):
     gross = payable_balance(provider_id)
     if gross <= 0:
         return PayNowPreview(gross, 0, gross, "", "")
-    decision, section = next_payout(provider_id, financial_year(utcnow()), gross)
-    return PayNowPreview(gross, decision.tds, decision.net, section, decision.message)
+    decision, rule = next_payout(provider_id, financial_year(utcnow()), gross)
+    return PayNowPreview(gross, decision.tds, decision.net, rule.section, decision.message)
 
 
 def pay_now(actor, provider_id, confirmed_amount=None, confirmed_net=None):

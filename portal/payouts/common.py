@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from portal.catalog import time_lock
 from portal.catalog.models import Provider
 from portal.config import policy, setting
+from portal.domain.payouts import catch_up_note
+from portal.domain.policy import TdsRule
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance, balance_column, owned_code
@@ -80,6 +82,29 @@ def tds_section(payout):
     older than that column) its financial year's rule's. Never a literal: POLICY.md makes
     the section a setting per year."""
     return payout.tds_section or policy().tds_rule_for(payout.financial_year).section
+
+
+def tds_rule(payout):
+    """The TDS rule a payout was deducted under: the rate and threshold stored with it when
+    it was made (``create.tds_for_next``), and its section (``tds_section``). Never today's
+    rule: a rate changed since does not change what this payout was."""
+    return TdsRule(
+        from_fy=payout.financial_year,
+        rate_bps=payout.tds_rate_bps,
+        threshold=payout.tds_threshold,
+        section=tds_section(payout),
+    )
+
+
+def tds_note(payout, *, yours=False):
+    """Why a payout deducted more than its rate on its own gross (the year's TDS catch-up,
+    ``domain.payouts.catch_up_note``) under the rule it was deducted under, or None. The
+    admin's payout page (``yours=False``) and the provider's earnings page and statement
+    (``yours=True``, through ``reports.payout_tds_note``) both read it: they said it by
+    today's rule, so after a rate change an ordinary 10% payout read "TDS catch-up … 5%"."""
+    return catch_up_note(
+        payout.gross, payout.tds, tds_rule(payout), payout.financial_year, yours=yours
+    )
 
 
 def payable_balance(provider_id):

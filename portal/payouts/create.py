@@ -3,6 +3,8 @@ posting that takes the money off the payable, and the job that sends it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 
 from portal.audit.service import record
@@ -39,18 +41,23 @@ MSG_RACE = N_("The payable changed while the payout was being made; try again.")
 
 
 def tds_for_next(provider_id, fy, gross, pol=None):
-    """TDS on a new payout of ``gross`` in financial year ``fy``.
+    """``(tds, rule, result)`` of a new payout of ``gross`` in financial year ``fy``: the
+    TDS it deducts, the rule it is deducted under (the policy's for ``fy`` today: POLICY.md,
+    the rules of the day it is paid; stored on the payout) and ``tds_for_payout``'s result.
 
     The year's state (gross paid, untaxed gross, shortfall) is rebuilt by replaying the
     provider's payouts of that year that still count (not returned to the payable)
-    through ``tds_for_payout``; the difference between what the replay says was due and
-    what was actually deducted is settled on this payout (so a reversed payout's TDS is
-    recomputed, never lost), clamped to 0 … gross. A payout of an earlier year that comes
-    back is not of this year (its TDS is undone in its own year): the year starts afresh."""
+    through ``tds_for_payout``, **each under the rule it was deducted under** (stored with
+    it): a rule changed partway through the year applies from the next payout on and never
+    re-taxes the year's earlier ones, nor gives their TDS back. The difference between what
+    the replay says was due and what was actually deducted is settled on this payout (so a
+    reversed payout's TDS is recomputed, never lost), clamped to 0 … gross. A payout of an
+    earlier year that comes back is not of this year (its TDS is undone in its own year):
+    the year starts afresh."""
     pol = pol or policy()
     rule = pol.tds_rule_for(fy)
     rows = db.session.execute(
-        sa.select(m.Payout.gross, m.Payout.tds)
+        sa.select(m.Payout.gross, m.Payout.tds, m.Payout.tds_rate_bps, m.Payout.tds_threshold)
         .where(
             m.Payout.provider_id == provider_id,
             m.Payout.financial_year == fy,
@@ -59,24 +66,26 @@ def tds_for_next(provider_id, fy, gross, pol=None):
         .order_by(m.Payout.id)
     ).all()
     paid = untaxed = shortfall = due_so_far = deducted = 0
-    for gross_before, tds_before in rows:
-        step = tds_for_payout(gross_before, paid, untaxed, rule, fy_tds_shortfall_before=shortfall)
+    for gross_before, tds_before, rate_bps, threshold in rows:
+        own = replace(rule, rate_bps=rate_bps, threshold=threshold)
+        step = tds_for_payout(gross_before, paid, untaxed, own, fy_tds_shortfall_before=shortfall)
         paid += gross_before
         untaxed, shortfall = step.untaxed_after, step.shortfall_after
         due_so_far += step.tds
         deducted += tds_before
     result = tds_for_payout(gross, paid, untaxed, rule, fy_tds_shortfall_before=shortfall)
     tds = min(max(result.tds + (due_so_far - deducted), 0), gross)
-    return tds, rule.section, result
+    return tds, rule, result
 
 
 def next_payout(provider_id, fy, gross, pol=None):
-    """A payout of ``gross`` now, in financial year ``fy``: ``(decision, section)``, the
+    """A payout of ``gross`` now, in financial year ``fy``: ``(decision, rule)``, the
     decision being ``domain.payouts.gateway_payable`` on its TDS (``tds_for_next``): is it
-    sent, or carried forward and why. The one rule for it: ``create_payout`` follows it,
-    and the INSTANT earnings page says why from it (``reports._instant_carry``)."""
-    tds, section, _result = tds_for_next(provider_id, fy, gross, pol)
-    return gateway_payable(gross, tds), section
+    sent, or carried forward and why; the rule, the TDS rule it is deducted under. The one
+    rule for it: ``create_payout`` follows it, and the INSTANT earnings page says why from
+    it (``reports._instant_carry``)."""
+    tds, rule, _result = tds_for_next(provider_id, fy, gross, pol)
+    return gateway_payable(gross, tds), rule
 
 
 class PayableMoved(PayoutError):
@@ -136,7 +145,7 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     if gross <= 0:
         return Skipped(provider_id, MSG_NOTHING.format(balance=format_inr(available)), available)
     fy = financial_year(utcnow())
-    to_send, section = next_payout(provider_id, fy, gross, pol)
+    to_send, rule = next_payout(provider_id, fy, gross, pol)
     if not to_send.pay:
         # RazorpayX would refuse a net under ₹1: three failures and a HIGH alert, again
         # every sweep. It carries forward.
@@ -153,7 +162,9 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
         gross=gross,
         tds=tds,
         net=net,
-        tds_section=section if tds else None,
+        tds_section=rule.section if tds else None,
+        tds_rate_bps=rule.rate_bps,
+        tds_threshold=rule.threshold,
         mode=payout_mode(net, pol, fund_account_type=fund_account.kind),
         idempotency_key=key,
         status=PayoutStatus.QUEUED,

@@ -159,6 +159,9 @@ class Payout(db.Model):
         sa.CheckConstraint(_in("kind", PAYOUT_KINDS), name="kind_known"),
         sa.CheckConstraint(_in("mode", MODES), name="mode_known"),
         sa.CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        sa.CheckConstraint(
+            "tds_rate_bps BETWEEN 0 AND 10000 AND tds_threshold >= 0", name="tds_rule_valid"
+        ),
         sa.Index("ix_payouts_provider_status", "provider_id", "status"),
         sa.Index("ix_payouts_retry", "status", "next_retry_at"),
     )
@@ -174,6 +177,12 @@ class Payout(db.Model):
     tds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     net: Mapped[int] = mapped_column(sa.BigInteger)
     tds_section: Mapped[str | None] = mapped_column(sa.String(8))
+    # The TDS rule the payout was deducted under (the policy's rule for its year on the day
+    # it was made, ``create.tds_for_next``): the year's later payouts replay it under its
+    # own rule, and its TDS note states it, whatever the policy says since (migration
+    # tdsrule00001 filled the rows made before).
+    tds_rate_bps: Mapped[int] = mapped_column()
+    tds_threshold: Mapped[int] = mapped_column(sa.BigInteger)
     mode: Mapped[str] = mapped_column(sa.String(4))
     idempotency_key: Mapped[str] = mapped_column(sa.String(36), unique=True)
     razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)

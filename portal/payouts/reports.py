@@ -19,7 +19,6 @@ from portal.domain.ids import is_digits
 from portal.domain.payouts import (
     BELOW_GATEWAY_MINIMUM,
     GATEWAY_MINIMUM_PAYOUT,
-    catch_up_note,
     cycle_payable,
     over_threshold,
 )
@@ -38,6 +37,7 @@ from portal.payouts.common import (
     payable_balance,
     payout_fund_account,
     pays_earlier_account,
+    tds_note,
     tds_section,
 )
 from portal.payouts.completion import fee_shares
@@ -195,7 +195,7 @@ def _instant_carry(provider_id, balance, now):
     but RazorpayX pays nothing under ₹1: whether the next payout is sent is
     ``create.next_payout``'s decision (``create_payout`` follows the same), said here in
     the reader's language (the domain cannot translate)."""
-    decision, _section = next_payout(provider_id, financial_year(now), balance)
+    decision, _rule = next_payout(provider_id, financial_year(now), balance)
     if decision.pay:
         return None
     minimum = format_inr(GATEWAY_MINIMUM_PAYOUT)
@@ -402,11 +402,9 @@ def _described(rows):
 
 def payout_tds_note(payout):
     """Why this payout deducted more than the rate on its own gross (the year's TDS
-    catch-up), said to the provider in the admin's words (``catch_up_note``); else None."""
-    rule = policy().tds_rule_for(payout.financial_year)
-    return catch_up_note(
-        payout.gross, payout.tds, rule, payout.financial_year, payout.tds_section, yours=True
-    )
+    catch-up), said to the provider in the admin's words (``common.tds_note``, by the rule
+    the payout was deducted under); else None."""
+    return tds_note(payout, yours=True)
 
 
 def payout_tds_notes(payouts):

@@ -6,10 +6,11 @@ queue's rows (``portal.approvals.sources``) describes a version as its page does
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
-from portal.domain.policy_data import at_floor
-from portal.domain.rates import bps_to_text, paise_to_text
+from portal.domain.policy_data import at_floor, flatten
+from portal.domain.rates import bps_to_text, format_inr, paise_to_text, percent_text
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import queries
 
@@ -67,9 +68,49 @@ SPEC = (
     ("Reconciliation", "reconciliation_tolerance", "Timestamps match within (seconds)", "seconds"),
 )
 LABELS = {path: (label, kind) for _, path, label, kind in SPEC}
+SPEC_LAST_TDS = "tds_rules.0.section"  # the form's last field of the (newest) TDS rule
+_EARLIER_TDS = re.compile(r"tds_rules\.([1-9]\d*)\.(\w+)")
+
+
+def label_of(path):
+    """(label, kind) of a value's path: the form's, and for the TDS rules of earlier years
+    (``tds_rules.1`` on, which the form does not show) "Earlier TDS rule 1: rate (%)"."""
+    if path in LABELS:
+        return LABELS[path]
+    match = _EARLIER_TDS.fullmatch(path)
+    if match and f"tds_rules.0.{match[2]}" in LABELS:
+        label, kind = LABELS[f"tds_rules.0.{match[2]}"]
+        return f"Earlier TDS rule {match[1]}: {label.removeprefix('TDS ')}", kind
+    return path, "text"
+
 
 # Seconds in one unit of a duration kind.
 UNIT_SECONDS = {"hours": 3600, "minutes": 60, "seconds": 1}
+
+
+TDS_FROM_HINT = (
+    "The year this rule starts. A later year adds a rule and the years before keep theirs; "
+    "the same or an earlier year replaces the rules from that year on."
+)
+
+
+def tds_rule_text(rule):
+    """A TDS rule in a line: "from 2025-26: 10% once the year's gross exceeds ₹50,000
+    (section 194J)"."""
+    return (
+        f"from {rule.from_fy}: {percent_text(rule.rate_bps)}% once the year's gross exceeds "
+        f"{format_inr(rule.threshold)} (section {rule.section})"
+    )
+
+
+def tds_from_hint(policy):
+    """The hint beside the form's "TDS from financial year": what a year typed there does,
+    and the rules of the earlier years, which the form does not show (it edits the newest,
+    ``tds_rules.0``)."""
+    earlier = policy.tds_rules[1:]
+    if not earlier:
+        return TDS_FROM_HINT
+    return f"{TDS_FROM_HINT} Earlier years: {'; '.join(map(tds_rule_text, earlier))}."
 
 
 def to_text(kind, value):
@@ -87,11 +128,26 @@ def to_text(kind, value):
     return "" if value is None else str(value)
 
 
+def value_rows(values):
+    """[(section, label, text)] of a stored version's values in the form's order, the TDS
+    rules of earlier years (not on the form) after the newest rule's rows."""
+    flat = flatten(values)
+    rows = []
+    for section, path, label, _ in SPEC:
+        if path in flat:
+            rows.append((section, label, shown(path, flat[path])[1]))
+        if path == SPEC_LAST_TDS:
+            for other, value in flat.items():
+                if other.startswith("tds_rules.") and other not in LABELS:
+                    rows.append((section, *shown(other, value)))
+    return rows
+
+
 def shown(path, value):
     """(label, text) of a stored value as people read it, by the form's own units; "—"
     when the version before had no such value; one stored under its floor (before the floor
     existed) says what applies: "0 (applied as 10, POLICY.md's floor)"."""
-    label, kind = LABELS.get(path, (path, "text"))
+    label, kind = label_of(path)
     if value is None:
         return label, "—"
     try:
@@ -106,7 +162,7 @@ def shown(path, value):
 
 def short_label(path):
     """A value's label without its unit, as a sentence names it: "Platform fee"."""
-    return LABELS.get(path, (path,))[0].split(" (")[0]
+    return label_of(path)[0].split(" (")[0]
 
 
 def _with_unit(kind, text):
@@ -123,7 +179,7 @@ def change_summary(version, changes=None):
     if changes is None:
         changes = queries.changes(version)
     for path, (old, new) in changes.items():
-        label, kind = short_label(path), LABELS.get(path, (path, "text"))[1]
+        label, kind = short_label(path), label_of(path)[1]
         old_text, new_text = (_with_unit(kind, shown(path, value)[1]) for value in (old, new))
         parts.append(f"{label} {old_text} → {new_text}")
     when = version.effective_from.astimezone(CLINIC_TZ)

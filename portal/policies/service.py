@@ -41,6 +41,7 @@ from portal.domain.policy_data import (
     from_data,
     needs_second_admin,
     problems,
+    settle_tds_rules,
     to_data,
     unflatten,
 )
@@ -252,7 +253,8 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
         if base_version is not None and not _same_base(base_version, base_id):
             raise PolicyError({"__all__": MSG_STALE.format(id=base_id)})
         before = to_data(base)
-        after = unflatten(before, changes)
+        # A TDS rule from a later year never changes the years before it.
+        after = settle_tds_rules(before, unflatten(before, changes))
         errors = problems(after)
         waiting = _waiting()
         if waiting is not None:  # one change at a time: each is built on the last approved

@@ -211,3 +211,63 @@ def test_a_version_stored_under_the_floor_is_read_as_the_floor():
     assert pd.at_floor("note_min_length", 3) == 10 and pd.at_floor("payment_max_attempts", 1) == 1
     with pytest.raises(ValueError, match="at least 10"):
         DEFAULT_POLICY.with_changes(note_min_length=9)
+
+
+# --- TDS rules: an edit means "from financial year X on" (settle_tds_rules) -----------------
+
+
+def _rules(*triples):
+    return [
+        {"from_fy": fy, "rate_bps": bps, "threshold": 5_000_000, "section": "194J"}
+        for fy, bps in triples
+    ]
+
+
+def _settled(before_rules, after_rules):
+    before = {**pd.to_data(DEFAULT_POLICY), "tds_rules": before_rules}
+    return pd.settle_tds_rules(before, {**before, "tds_rules": after_rules})["tds_rules"]
+
+
+def test_a_rule_from_a_later_year_keeps_the_earlier_years_rule():
+    """Review finding: "TDS from financial year 2027-28, rate 2%" edited the only rule, and
+    every year before 2027-28 fell back to it (this one too)."""
+    after = _settled(_rules(("2025-26", 1_000)), _rules(("2027-28", 200)))
+    assert after == _rules(("2027-28", 200), ("2025-26", 1_000))
+    policy = pd.from_data({"tds_rules": after})
+    assert policy.tds_rule_for("2026-27").rate_bps == 1_000
+    assert policy.tds_rule_for("2027-28").rate_bps == 200
+
+
+def test_the_same_year_edits_the_rule_and_an_earlier_year_replaces_the_rules_from_it():
+    two = _rules(("2027-28", 200), ("2025-26", 1_000))
+    assert _settled(two, _rules(("2027-28", 300), ("2025-26", 1_000))) == _rules(
+        ("2027-28", 300), ("2025-26", 1_000)
+    )
+    # From 2026-27 on: the 2027-28 rule goes, the years before 2026-27 keep theirs.
+    assert _settled(two, _rules(("2026-27", 500), ("2025-26", 1_000))) == _rules(
+        ("2026-27", 500), ("2025-26", 1_000)
+    )
+    assert _settled(two, _rules(("2025-26", 500), ("2025-26", 1_000))) == _rules(("2025-26", 500))
+
+
+def test_untouched_or_malformed_tds_rules_are_left_as_they_are():
+    one = _rules(("2025-26", 1_000))
+    assert _settled(one, one) == one
+    bad = _rules(("2027", 200))
+    assert _settled(one, bad) == bad
+    assert pd.problems({**pd.to_data(DEFAULT_POLICY), "tds_rules": bad})["tds_rules.0.from_fy"]
+
+
+def test_two_tds_rules_from_the_same_year_are_refused():
+    data = {**pd.to_data(DEFAULT_POLICY), "tds_rules": _rules(("2026-27", 500), ("2026-27", 800))}
+    assert pd.problems(data)["tds_rules.1.from_fy"] == pd.MSG_FY_TWICE.format(fy="2026-27")
+
+
+def test_a_policy_keeps_its_tds_rules_newest_first():
+    """The form edits ``tds_rules.0``: always the rule of the latest year."""
+    from portal.domain.policy import TdsRule
+
+    rules = (TdsRule("2024-25", 1_000, 1, "194J"), TdsRule("2027-28", 200, 1, "194J"))
+    policy = DEFAULT_POLICY.with_changes(tds_rules=rules)
+    assert [r.from_fy for r in policy.tds_rules] == ["2027-28", "2024-25"]
+    assert pd.to_data(policy)["tds_rules"][0]["from_fy"] == "2027-28"

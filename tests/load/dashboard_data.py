@@ -216,6 +216,8 @@ def seed_dashboard(now, *, providers=50, days=365, per_day=6, seed=1):
                         "gross": gross,
                         "tds": 0,
                         "net": gross,
+                        "tds_rate_bps": 1_000,
+                        "tds_threshold": 5_000_000,
                         "mode": "IMPS",
                         "idempotency_key": key[-36:],
                         "status": "PROCESSED",

@@ -177,6 +177,8 @@ def _build(app):
             gross=1_000,
             tds=0,
             net=1_000,
+            tds_rate_bps=1_000,
+            tds_threshold=5_000_000,
             mode="UPI",
             idempotency_key=f"own-payout-{side}",
             status="QUEUED",

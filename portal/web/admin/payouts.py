@@ -5,14 +5,12 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.catalog.models import Provider
-from portal.config import policy
-from portal.domain.payouts import catch_up_note
 from portal.domain.rates import INDIA_TZ, format_inr
 from portal.domain.states import PayoutRunStatus, PayoutStatus
 from portal.extensions import db
 from portal.payouts import admin, queries, runs
 from portal.payouts import models as m
-from portal.payouts.common import PayoutError, payable_balance, payout_fund_account
+from portal.payouts.common import PayoutError, payable_balance, payout_fund_account, tds_note
 from portal.web.admin import bp
 from portal.web.forms.payouts import ConfirmAmountForm, ReasonForm, RunForm
 from portal.web.htmx import render
@@ -61,7 +59,6 @@ def _payout_or_404(payout_id):
 
 def _detail(payout, form=None, error=None, status=200):
     audit = queries.payout_audit(payout.id)
-    rule = policy().tds_rule_for(payout.financial_year)
     return render(
         "admin/payouts/detail.html",
         status=422 if (error or (form and form.errors)) else status,
@@ -69,9 +66,7 @@ def _detail(payout, form=None, error=None, status=200):
         form=form or ReasonForm(formdata=None),
         error=error,
         audit=audit,
-        tds_note=catch_up_note(
-            payout.gross, payout.tds, rule, payout.financial_year, payout.tds_section
-        ),
+        tds_note=tds_note(payout),
         balance=payable_balance(payout.provider_id),
         # A retry goes to this payout's own account; new payouts go where the rule says.
         payout_account=payout_fund_account(payout.provider_id),

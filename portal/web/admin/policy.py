@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from portal.db import utcnow
-from portal.domain.policy_data import flatten, second_admin_decides, to_data
+from portal.domain.policy_data import second_admin_decides, to_data
 from portal.domain.states import ApprovalStatus
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import describe, queries, store
@@ -43,9 +43,19 @@ def _diff(version):
     return _rows(queries.changes(version))
 
 
+def _hints(base):
+    """The form's hints (``forms.policy.hints``), with what a year typed in "TDS from
+    financial year" does and the earlier years' rules (``describe.tds_from_hint``)."""
+    out = hints()
+    tds = field_name("tds_rules.0.from_fy")
+    out[tds] = " ".join(filter(None, (describe.tds_from_hint(base), out.get(tds))))
+    return out
+
+
 def _page(form, status=200):
     now = utcnow()
     version_id, _ = store.in_force(now)
+    _base_id, base = policy_service.editing_start(now)
     pending = queries.pending_page(**page_args(20, prefix="pending_"))
     return render(
         PAGE,
@@ -59,7 +69,7 @@ def _page(form, status=200):
         diffs={i: _rows(c) for i, c in queries.changes_of(pending.items).items()},
         history=queries.history_page(**page_args(20)),
         sections=sections(),
-        hints=hints(),
+        hints=_hints(base),
         note=NoteForm(),
     )
 
@@ -121,18 +131,13 @@ def policy_version(version_id):
     version = queries.version(version_id)
     if version is None:
         abort(404)
-    values = []
-    flat = flatten(version.values)
-    for section, path, label, _ in describe.SPEC:
-        if path in flat:
-            values.append((section, label, describe.shown(path, flat[path])[1]))
     can_decide = (
         version.status == ApprovalStatus.PENDING and version.created_by_id != current_user.id
     )
     return render(
         VERSION,
         version=version,
-        values=values,
+        values=describe.value_rows(version.values),
         diff=_diff(version),
         can_decide=can_decide,
         can_withdraw=queries.withdrawable(utcnow()) == version.id,
