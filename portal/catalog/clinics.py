@@ -10,10 +10,10 @@ from portal.catalog.checks import (
     AHEAD,
     LISTED,
     WHEN,
+    bump_versions,
     changing,
     clean_name,
     lapse_text,
-    load,
     lock_for_edit,
     raise_errors,
     require_admin,
@@ -339,8 +339,11 @@ def _refusal(field, one, many, taken, zone, now):
     return field, message
 
 
-def update_clinic(actor, clinic, **changes):
-    """Change any of name, city, address, timezone, gstin, active, hours. A deactivation
+def update_clinic(actor, clinic, *, base_version=None, **changes):
+    """Change any of name, city, address, timezone, gstin, active, hours. ``base_version``:
+    the ``version`` the edit form was filled from; a clinic changed since is refused
+    (``StaleEdit``: the form sends every field, so saving it would put back what the other
+    administrator changed, a closed clinic reopened). A deactivation
     is refused over live bookings ahead at the clinic, and so are opening hours (or a time
     zone) that leave bookings ahead outside them, and a time zone that leaves them outside
     their providers' weekly hours here (``_bookings_in_the_way``, under the lock
@@ -353,7 +356,7 @@ def update_clinic(actor, clinic, **changes):
         changing({"name": "A clinic with this name already exists in that city."}),
     ):
         require_admin(actor)
-        clinic = lock_for_edit(Clinic, clinic, "clinic")
+        clinic = lock_for_edit(Clinic, clinic, "clinic", base_version)
         unknown = set(changes) - set(CLINIC_FIELDS) - {"hours"}
         if unknown:
             raise TypeError(f"unknown clinic fields: {sorted(unknown)}")
@@ -388,7 +391,9 @@ def update_clinic(actor, clinic, **changes):
             "hours": _hours_snapshot(hours if hours is not None else clinic.business_hours()),
         }
         if after != before:
+            bump_versions([clinic])  # an edit form opened before would put it back
             record(actor, "clinic.update", "clinic", clinic.id, before=before, after=after)
+            db.session.flush()
         return clinic
 
 
@@ -418,10 +423,11 @@ def create_specialization(actor, name):
         return spec
 
 
-def update_specialization(actor, spec, name):
+def update_specialization(actor, spec, name, *, base_version=None):
+    """Rename a specialization (admin only); ``base_version`` as :func:`update_clinic`'s."""
     with changing({"name": "This specialization already exists."}):
         require_admin(actor)
-        spec = load(Specialization, spec, "specialization")
+        spec = lock_for_edit(Specialization, spec, "specialization", base_version)
         errors = {}
         name = _check_specialization(name, errors, spec.id)
         raise_errors(errors)
@@ -435,4 +441,6 @@ def update_specialization(actor, spec, name):
                 after={"name": name},
             )
             spec.name = name
+            bump_versions([spec])
+            db.session.flush()
         return spec

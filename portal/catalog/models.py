@@ -79,6 +79,8 @@ class Clinic(db.Model):
     gstin: Mapped[str | None] = mapped_column(sa.String(15))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # As ``Provider.version``: raised by every admin change (its opening hours too).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     hours = relationship(
         "ClinicHours",
@@ -145,6 +147,8 @@ class Specialization(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    # As ``Provider.version``.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     def __repr__(self):
         return f"<Specialization {self.name}>"

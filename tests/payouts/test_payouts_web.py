@@ -656,6 +656,22 @@ def test_pay_now_confirmation_hides_the_tds_so_the_bank_gets_less_than_yes_pay_s
     assert (payout.gross, payout.tds, payout.net) == (6_000_000, 600_000, 5_400_000)
 
 
+def test_pay_now_with_a_blank_net_is_not_a_500(world, x, client, login, make_user):
+    """The net confirmed is ``Optional()``: a space stopped its validation (its Regexp never
+    ran) and ``net_paise`` then called int(" "), a ValueError, a 500 (review of the admin
+    back office). A blank net is a net not sent (a page from before it): not checked, as
+    the edit forms' ``version``; the amount confirmed still is."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    db.session.commit()
+    login(make_user("admin"))
+    url = f"/admin/payouts/providers/{provider.id}/pay"
+    moved = client.post(url, data={"confirmed_amount": "90000", "confirmed_net": " "})
+    assert moved.status_code == 422 and payouts_of(provider.id) == []
+    done = client.post(url, data={"confirmed_amount": "100000", "confirmed_net": "\t"})
+    assert done.status_code == 303 and len(payouts_of(provider.id)) == 1
+
+
 def test_every_rupee_of_the_payable_traces_to_its_source(world, x, client, login):
     """Issue #16: the earnings page showed a payable balance with nothing explaining it.
     The statement lists every movement with the balance after it; the newest balance is

@@ -541,6 +541,31 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(
     assert "kept ₹132.37 as the cancellation charge" in page
 
 
+def test_a_further_refund_refused_where_its_form_is_gone_says_so(app, client, setup, clock):
+    """A further refund already awaits approval (a colleague's, or a second tab's): the
+    page draws the pending one instead of the form, so the refusal ("already awaits
+    approval") put beside the form's amount was on no page, and the admin saw "₹100
+    awaits a second administrator" as if it were theirs (review of the admin back office).
+    It is said at the top of the page (role="alert")."""
+    visit_id, ids, emails = setup
+    clock.move_to(at(4, 10) - hours(30))
+    login(client, emails["patient"])
+    assert cancel_as_patient(client, visit_id, [ids[0]]).status_code == 303
+    client.post("/auth/logout")
+    login(client, emails["admin"])
+    url = f"/admin/bookings/{ids[0]}/further-refund"
+    ask = {"amount": "100", "destination": "wallet", "reason": "Doctor ran an hour late"}
+    assert client.post(url, data=ask).status_code == 303
+    again = client.post(url, data={**ask, "amount": "50"})
+    html = again.get_data(as_text=True)
+    alert = re.search(r'role="alert" id="further-refused">(.*?)</div>', html, re.S)
+    assert again.status_code == 422 and alert, html
+    said = " ".join(re.sub(r"<[^>]+>", " ", alert.group(1)).split())
+    assert "not requested" in said and "already awaits approval" in said, said
+    with app.app_context():
+        assert [a.extra for a in db.session.scalars(sa.select(RefundApproval))] == [10_000]
+
+
 def test_patient_cannot_choose_the_desk_and_further_refund_needs_a_cancellation(
     app, client, setup, clock
 ):

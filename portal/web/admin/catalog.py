@@ -5,9 +5,10 @@ Each screen is a searchable, paged table. An htmx request gets only what it repl
 when a row is clicked, and the saved row (``_<thing>_row.html``) after a save. Without
 htmx the same URLs are ordinary pages: the edit form is a page of its own and a save
 redirects back to the list. An invalid form answers 422 with messages beside the fields.
-A provider's or a service's edit form carries the row's ``version``: saved after another
-administrator changed the row it is refused, 422, the form filled with the row as it is
-now and why on top (it put back every field as the form had it).
+A clinic's, a specialization's, a provider's or a service's edit form carries the row's
+``version``: saved after another administrator changed the row it is refused, 422, the
+form filled with the row as it is now and why on top (it put back every field as the form
+had it).
 
 Over 400 lines: four small screens of one shape (list, add, edit), kept side by side."""
 
@@ -92,26 +93,39 @@ def _get(model, object_id):
     return obj
 
 
+def _stale(model, object_id, fill, exc):
+    """A save refused as built on an older version (``StaleEdit``): the form filled with
+    the row as it is now (its new version), the refusal on top."""
+    db.session.rollback()
+    form = fill(_get(model, object_id))
+    apply_errors(form, exc.errors)
+    return form
+
+
 # --- clinics ------------------------------------------------------------------------------
 
 
 CLINIC_ERRORS = {f"hours_{d}": f"opens_{d}" for d in range(7)}
 
 
-def _clinic_form(clinic=None):
-    if request.method == "POST" or clinic is None:
-        form = ClinicForm()
-        if clinic is None and request.method == "GET":
-            for day in range(5):  # the policy's default hours, Mon–Fri 09–18
-                getattr(form, f"opens_{day}").data = DEFAULT_HOURS[day][0]
-                getattr(form, f"closes_{day}").data = DEFAULT_HOURS[day][1]
-        return form
+def _new_clinic_form():
+    form = ClinicForm()
+    if request.method == "GET":
+        for day in range(5):  # the policy's default hours, Mon–Fri 09–18
+            getattr(form, f"opens_{day}").data = DEFAULT_HOURS[day][0]
+            getattr(form, f"closes_{day}").data = DEFAULT_HOURS[day][1]
+    return form
+
+
+def _clinic_form(clinic):
+    """The edit form filled with the clinic as stored, its ``version`` included."""
     data = {
-        k: getattr(clinic, k) for k in ("name", "city", "address", "timezone", "gstin", "active")
+        k: getattr(clinic, k)
+        for k in ("name", "city", "address", "timezone", "gstin", "active", "version")
     }
     for day, (opens, closes) in clinic.business_hours().items():
         data[f"opens_{day}"], data[f"closes_{day}"] = opens, closes
-    return ClinicForm(data=data)
+    return ClinicForm(formdata=None, data=data)
 
 
 def _clinic_values(form):
@@ -145,7 +159,7 @@ def clinics():
 
 @bp.route("/clinics/new", methods=["GET", "POST"])
 def clinic_new():
-    form = _clinic_form()
+    form = _new_clinic_form()
     if form.validate_on_submit():
         values = _clinic_values(form)
         if not form.errors:
@@ -159,15 +173,27 @@ def clinic_new():
 @bp.route("/clinics/<int:clinic_id>/edit", methods=["GET", "POST"])
 def clinic_edit(clinic_id):
     clinic = _get(Clinic, clinic_id)
-    form = _clinic_form(clinic)
+    form = _clinic_form(clinic) if request.method == "GET" else ClinicForm()
     if form.validate_on_submit():
         values = _clinic_values(form)
         if not form.errors:
             values["active"] = form.active.data
-            if _save(form, CLINIC_ERRORS, lambda: update_clinic(current_user, clinic, **values)):
-                return _row_or_list(
-                    "_clinic_row.html", "admin.clinics", c=clinic, hours_text=_clinic_hours_text
+            try:
+                saved = _save(
+                    form,
+                    CLINIC_ERRORS,
+                    lambda: update_clinic(
+                        current_user, clinic, base_version=form.base_version(), **values
+                    ),
                 )
+            except StaleEdit as exc:
+                form = _stale(Clinic, clinic_id, _clinic_form, exc)
+                clinic = _get(Clinic, clinic_id)
+            else:
+                if saved:
+                    return _row_or_list(
+                        "_clinic_row.html", "admin.clinics", c=clinic, hours_text=_clinic_hours_text
+                    )
     return render_form(
         T + "clinic_edit.html",
         form,
@@ -208,13 +234,33 @@ def specialization_new():
     )
 
 
+def _specialization_form(spec):
+    """The edit form filled with the specialization as stored, its ``version`` included."""
+    return SpecializationForm(formdata=None, obj=spec, prefix=EDIT_PREFIX)
+
+
 @bp.route("/specializations/<int:spec_id>/edit", methods=["GET", "POST"])
 def specialization_edit(spec_id):
     spec = _get(Specialization, spec_id)
-    form = SpecializationForm(obj=spec if request.method == "GET" else None, prefix=EDIT_PREFIX)
+    if request.method == "GET":
+        form = _specialization_form(spec)
+    else:
+        form = SpecializationForm(prefix=EDIT_PREFIX)
     if form.validate_on_submit():
-        if _save(form, {}, lambda: update_specialization(current_user, spec, form.name.data)):
-            return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
+        try:
+            saved = _save(
+                form,
+                {},
+                lambda: update_specialization(
+                    current_user, spec, form.name.data, base_version=form.base_version()
+                ),
+            )
+        except StaleEdit as exc:
+            form = _stale(Specialization, spec_id, _specialization_form, exc)
+            spec = _get(Specialization, spec_id)
+        else:
+            if saved:
+                return _row_or_list("_specialization_row.html", "admin.specializations", s=spec)
     return render_form(
         T + "specialization_edit.html", form, block=fragment_block("edit_row"), spec=spec
     )
@@ -305,15 +351,6 @@ def _provider_form(provider):
             "service_ids": [s.id for s in provider.services],
         },
     )
-
-
-def _stale(model, object_id, fill, exc):
-    """A save refused as built on an older version (``StaleEdit``): the form filled with
-    the row as it is now (its new version), the refusal on top."""
-    db.session.rollback()
-    form = fill(_get(model, object_id))
-    apply_errors(form, exc.errors)
-    return form
 
 
 @bp.route("/providers/<int:provider_id>/edit", methods=["GET", "POST"])

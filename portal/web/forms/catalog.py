@@ -78,7 +78,7 @@ class HundredthsField(DecimalField):
         return None if self.data is None else int(self.data * 100)
 
 
-class ClinicForm(PortalForm):
+class ClinicForm(EditVersion, PortalForm):
     name = StringField("Name", validators=[_required("the clinic's name"), Length(max=120)])
     city = StringField("City", validators=[_required("the city"), Length(max=80)])
     address = TextAreaField("Address", validators=[Optional()])
@@ -97,7 +97,7 @@ for _day, _name in enumerate(WEEKDAYS):
     setattr(ClinicForm, f"closes_{_day}", TimeField(f"{_name} closes", validators=[Optional()]))
 
 
-class SpecializationForm(PortalForm):
+class SpecializationForm(EditVersion, PortalForm):
     name = StringField("Name", validators=[_required("a name"), Length(max=80)])
 
 

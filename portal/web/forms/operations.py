@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from portal.booking.desk import NO_PAYMENT, VisitFilter
 from portal.catalog.models import SERVICE_KINDS
+from portal.domain.ids import parse_id
 from portal.domain.states import PaymentStatus, VisitStatus
 from portal.web.forms.accounts import DependentForm
 from portal.web.forms.base import PortalForm
@@ -47,6 +48,13 @@ def preset_range(preset, today):
     }.get(preset, (None, None))
 
 
+def _stripped(value):
+    """A filter's value without the spaces around it: a blank one (a stray space or tab in
+    a hand-edited or copied link) is "Any", as an empty one is, instead of a value that
+    ``Optional()`` waves through unchecked (``int(" ")`` in ``to_filter`` was a 500)."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def _id_choices(rows, label):
     return options([("", "Any")] + [(str(r.id), label(r)) for r in rows])
 
@@ -57,15 +65,19 @@ class AppointmentFilterForm(PortalForm):
     class Meta:
         csrf = False
 
-    preset = SelectField("Dates", validators=[Optional()])
+    preset = SelectField("Dates", validators=[Optional()], filters=[_stripped])
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    clinic = SelectField("Clinic", validators=[Optional()], validate_choice=False)
-    provider = SelectField("Provider", validators=[Optional()], validate_choice=False)
-    service_kind = SelectField("Service type", validators=[Optional()])
-    status = SelectField("Status", validators=[Optional()])
-    payment = SelectField("Payment", validators=[Optional()])
-    attention = SelectField("Needs attention", validators=[Optional()])
+    clinic = SelectField(
+        "Clinic", validators=[Optional()], validate_choice=False, filters=[_stripped]
+    )
+    provider = SelectField(
+        "Provider", validators=[Optional()], validate_choice=False, filters=[_stripped]
+    )
+    service_kind = SelectField("Service type", validators=[Optional()], filters=[_stripped])
+    status = SelectField("Status", validators=[Optional()], filters=[_stripped])
+    payment = SelectField("Payment", validators=[Optional()], filters=[_stripped])
+    attention = SelectField("Needs attention", validators=[Optional()], filters=[_stripped])
     q = StringField(
         "Search",
         validators=[Optional(), Length(max=100)],
@@ -117,8 +129,8 @@ class AppointmentFilterForm(PortalForm):
         return VisitFilter(
             date_from=first,
             date_to=last,
-            clinic_id=int(self.clinic.data) if self.clinic.data else None,
-            provider_id=int(self.provider.data) if self.provider.data else None,
+            clinic_id=parse_id(self.clinic.data),
+            provider_id=parse_id(self.provider.data),
             service_kind=self.service_kind.data or None,
             status=self.status.data or None,
             payment_status=self.payment.data or None,
@@ -128,7 +140,7 @@ class AppointmentFilterForm(PortalForm):
 
     def args(self):
         """The filters as query-string arguments (for the pager), empty ones left out."""
-        return {f.name: f.raw_data[0] for f in self if f.raw_data and f.raw_data[0]}
+        return {f.name: f.raw_data[0] for f in self if f.raw_data and f.raw_data[0].strip()}
 
 
 class ResolveForm(PortalForm):

@@ -83,5 +83,7 @@ class ConfirmAmountForm(PortalForm):
 
     @property
     def net_paise(self):
-        """The net confirmed, or None (not sent: not checked)."""
-        return int(self.confirmed_net.data) if self.confirmed_net.data else None
+        """The net confirmed, or None (not sent, or blank: not checked). Parsed here, not
+        trusted to the Regexp: ``Optional()`` stops the validation on a blank value."""
+        text = (self.confirmed_net.data or "").strip()
+        return int(text) if text else None
