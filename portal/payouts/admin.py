@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from portal.audit.service import record
+from portal.config import policy
 from portal.db import serialized, unit_of_work, utcnow
 from portal.domain.rates import INDIA_TZ, financial_year, format_inr
 from portal.domain.states import PayoutAttemptStatus, PayoutStatus
@@ -37,7 +38,7 @@ from portal.payouts.status import (
     will_retry,
 )
 
-MSG_REASON = "Give a reason (at least 10 characters) for the audit trail."
+MSG_REASON = "Give a reason (at least {n} characters) for the audit trail."
 # The longest reason: the hold form's limit and the ``payouts.hold_reason`` column's, so the
 # payout's page shows the whole reason the audit row keeps (it was cut to 255).
 MAX_REASON = 2000
@@ -57,8 +58,9 @@ def _require_admin(actor):
 
 def _reason(reason):
     reason = (reason or "").strip()
-    if len(reason) < 10:
-        raise PayoutError(MSG_REASON)
+    minimum = policy().note_min_length  # the audit note's length, as every audit note
+    if len(reason) < minimum:
+        raise PayoutError(MSG_REASON.format(n=minimum))
     if len(reason) > MAX_REASON:
         raise PayoutError(MSG_REASON_LONG)
     return reason

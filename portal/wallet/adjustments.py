@@ -26,7 +26,7 @@ from portal.wallet.models import WalletAdjustment
 # POLICY.md's messages, word for word.
 TOKEN_MAX = 64  # the form's one-time token (request_token's width)
 MSG_ADMIN_ONLY = "Only administrators can create manual adjustments"
-MSG_NOTE = "Detailed note required for audit trail"
+MSG_NOTE = "Detailed note required for audit trail (at least {n} characters)."
 MSG_APPROVAL = "Large adjustments require additional approval"
 MSG_INSUFFICIENT = "Insufficient wallet balance for negative adjustment"
 # Where POLICY.md is silent.
@@ -71,8 +71,9 @@ def check_request(direction, amount, note, public_reason):
     elif amount > MAX_AMOUNT:
         errors["amount"] = MSG_TOO_LARGE
     note = (note or "").strip()
-    if len(note) < policy().note_min_length:
-        errors["note"] = MSG_NOTE
+    minimum = policy().note_min_length
+    if len(note) < minimum:
+        errors["note"] = MSG_NOTE.format(n=minimum)
     elif len(note) > 2000:
         errors["note"] = MSG_NOTE_LONG
     reason = (public_reason or "").strip()

@@ -73,7 +73,7 @@ def test_only_administrators_may_adjust(ctx, people):
 def test_a_note_under_ten_characters_is_refused(ctx, people, note):
     with pytest.raises(adj.AdjustmentError) as refused:
         make(people.admin, people.patient, adj.CREDIT, 100_00, note=note)
-    assert refused.value.errors == {"note": adj.MSG_NOTE}
+    assert refused.value.errors == {"note": adj.MSG_NOTE.format(n=10)}
     assert policy().note_min_length == 10
     assert db.session.scalar(sa.select(sa.func.count(WalletAdjustment.id))) == 0
 

@@ -50,7 +50,7 @@ def test_only_admins_see_the_wallet_pages(client, login, people):
 @pytest.mark.parametrize(
     "data, message",
     [
-        (form("100", note="too short"), adj.MSG_NOTE),
+        (form("100", note="too short"), adj.MSG_NOTE.format(n=10)),
         (form("1500.505"), forms.MSG_DECIMALS),
         (form("15000.001"), forms.MSG_DECIMALS),
         (form("-0"), forms.MSG_NEGATIVE_ZERO),

@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 
 from portal.catalog.models import PAYOUT_SCHEDULES
+from portal.domain.policy import NOTE_FLOOR
 from portal.payouts import admin as payouts_admin
 from portal.web.forms.base import PortalForm
 
@@ -54,7 +55,8 @@ class ReasonForm(PortalForm):
         "Reason",
         validators=[
             InputRequired("Give a reason."),
-            Length(min=10, message=payouts_admin.MSG_REASON),
+            # The floor here; the service asks the policy's length (at least the floor).
+            Length(min=NOTE_FLOOR, message=payouts_admin.MSG_REASON.format(n=NOTE_FLOOR)),
             Length(max=payouts_admin.MAX_REASON),
         ],
     )

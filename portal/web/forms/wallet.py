@@ -54,7 +54,7 @@ class AdjustmentForm(PortalForm):
     public_reason = StringField(
         "Reason the patient sees", validators=[Length(max=200)], render_kw={"maxlength": 200}
     )
-    note = TextAreaField("Internal note (audit trail, at least 10 characters)")
+    note = TextAreaField("Internal note (audit trail)")  # its length: the policy's, in the message
     token = HiddenField()
 
     def fresh_token(self):
