@@ -22,6 +22,7 @@ from icalendar.parser import Contentline
 from portal.db import insert_for, utcnow
 from portal.extensions import db
 from portal.notify.models import CalendarSequence
+from portal.notify.wording import place
 
 PRODID = "-//Clinic Portal//Visits//EN"
 
@@ -43,10 +44,7 @@ def _utc(value):
 def event(booking, *, sequence=0, url=None, stamp=None, status="CONFIRMED"):
     providers = ", ".join(p.display_name for p in booking.providers)
     clinic = booking.clinic
-    if booking.service.is_online:
-        location = booking.meet_link or _("Online")
-    else:
-        location = ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
+    location = place(booking)
     description = [
         _("%(service)s with %(providers)s", service=booking.service.name, providers=providers)
         if providers

@@ -47,7 +47,7 @@ from portal.notify.center import notify_user
 from portal.notify.links import clinic_day, visit_path
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
 from portal.notify.reminder_truth import no_longer_true
-from portal.notify.wording import speaking_to, spoken_time
+from portal.notify.wording import place, speaking_to, spoken_time
 
 log = logging.getLogger("portal.notify.reminders")
 
@@ -442,6 +442,7 @@ def _deliver(reminder, booking, now):
     who = visit.for_name
     with speaking_to(reminder.recipient_id):
         when = local_time(booking)
+        where = place(booking)
         title, body, link = _reminder_text(reminder, booking, when, providers, who, now)
     channels = reminder_channels()
     text_channel = next((c for c in channels if c in ("sms", "whatsapp")), None)
@@ -458,6 +459,7 @@ def _deliver(reminder, booking, now):
             "booking": booking,
             "visit": visit,
             "when": when,
+            "where": where,
             "providers": providers,
             "who": who,
             "role": reminder.role,

@@ -4,6 +4,7 @@ is written, and times as people read them (clinic time, the locale's day and mon
 from contextlib import contextmanager
 
 from flask_babel import force_locale, format_datetime, get_locale
+from flask_babel import gettext as _
 
 from portal.accounts.models import User
 from portal.extensions import db
@@ -25,3 +26,13 @@ def spoken_time(local):
         hour = local.hour % 12 or 12
         return f"{local:%a} {local.day} {local:%b %Y}, {hour}:{local:%M %p} {zone}".strip()
     return f"{format_datetime(local, 'EEE d MMM y, h:mm a', rebase=False)} {zone}".strip()
+
+
+def place(booking):
+    """Where the booking happens, as a calendar entry and a reminder say it: an online
+    visit's meeting link, or "Online" until it has one, never the clinic's street address
+    (a patient must not travel for a video consultation)."""
+    if booking.service.is_online:
+        return booking.meet_link or _("Online")
+    clinic = booking.clinic
+    return ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
