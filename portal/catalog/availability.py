@@ -127,17 +127,26 @@ def _windows_locked(provider):
     are committed): of two changes of their hours at once (an add, an edit, a removal, a
     replacement), the second waits for the first's commit and checks against it. Without
     the lock two overlapping windows with different starts could both be added."""
+    return _rows_locked(provider, Availability, "availability")
+
+
+def _leaves_locked(provider):
+    """The provider's leaves, read as committed after the lock on their time."""
+    return _rows_locked(provider, Leave, "leaves")
+
+
+def _rows_locked(provider, model, collection):
     time_lock.lock_provider(provider.id)
-    windows = db.session.scalars(
-        sa.select(Availability)
-        .where(Availability.provider_id == provider.id)
-        .order_by(Availability.id)
+    rows = db.session.scalars(
+        sa.select(model)
+        .where(model.provider_id == provider.id)
+        .order_by(model.id)
         .execution_options(populate_existing=True)
     ).all()
     # The provider's collection is these too: a removal or replacement through it then
     # deletes what is committed, not what an earlier read saw.
-    set_committed_value(provider, "availability", windows)
-    return windows
+    set_committed_value(provider, collection, rows)
+    return rows
 
 
 def add_availability(actor, provider, clinic, weekday, start, end):
@@ -381,9 +390,15 @@ def add_leave(actor, provider, starts_at, ends_at, reason=""):
 
 
 def remove_leave(actor, leave):
-    with changing():
+    """Remove one leave, under the lock on the provider's time like every change of it: a
+    leave another request removed meanwhile (a double click, a second tab) is NotFound,
+    not an error, and is recorded once (review finding: the second removal was a 500)."""
+    with time_lock.serialized(), changing():
         leave = load(Leave, leave, "leave")
         provider = provider_for_actor(actor, leave.provider)
+        leaves = _leaves_locked(provider)
+        if leave not in leaves:  # removed meanwhile
+            raise NotFound("leave")
         record(
             actor,
             "leave.remove",
