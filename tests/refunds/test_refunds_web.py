@@ -508,6 +508,13 @@ def test_admin_asks_for_a_further_refund_on_a_cancelled_booking(
         data={"amount": "100", "destination": "wallet", "reason": "late"},
     )
     assert r.status_code == 422 and "Detailed note required for audit trail" in r.get_data(True)
+    # A destination that is none of the choices is said beside them, not a bare 422.
+    r = client.post(
+        f"/admin/bookings/{ids[0]}/further-refund",
+        data={"amount": "100", "destination": "bank", "reason": "Doctor ran an hour late"},
+    )
+    refused = r.get_data(True).split("<legend>Refund to</legend>", 1)[1].split("</fieldset>")[0]
+    assert r.status_code == 422 and "Not a valid choice" in refused, refused
     r = client.post(
         f"/admin/bookings/{ids[0]}/further-refund",
         data={"amount": "100", "destination": "wallet", "reason": "Doctor ran an hour late"},
