@@ -36,6 +36,7 @@ CAPABILITIES = (
     "portal.booking.webhooks",
     "portal.payouts.models",
     "portal.payouts.tasks",
+    "portal.payouts.tds_records",  # a PAN TDS was deducted under is kept (a receiver)
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.refunds.unapplied",  # a payment for a closed account is refunded (a receiver)

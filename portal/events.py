@@ -184,6 +184,14 @@ the deactivation (the catalog: a provider's profile is deactivated with their ac
 refused over bookings ahead).""",
 )
 
+provider_pan_clearing = _signals.signal(
+    "provider-pan-clearing",
+    doc="""An administrator is clearing a
+provider's PAN (the profile form's field left blank), inside the use case's unit of work,
+before it writes: ``provider_id``. A receiver returns the message refusing it, or None (the
+payouts: TDS was deducted under that PAN, and the TDS records keep it, docs/privacy.md).""",
+)
+
 patient_added = _signals.signal(
     "patient-added",
     doc="""An administrator added a patient (a walk-in or

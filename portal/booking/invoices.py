@@ -60,6 +60,23 @@ def gst_bps(item):
     return policy_store.for_booking(item).gst_bps
 
 
+def gst_bps_column(version_id):
+    """:func:`gst_bps` as an SQL expression of a booking's ``policy_version_id`` column, for
+    a report that reads documents by the thousand (the GST report): a CASE over the policy
+    versions the cache holds, so the rate is a column of the report's one statement, no
+    join and no statement more. No version (a booking priced before the first edit) is the
+    first version, as :func:`gst_bps` reads it. A version the cache does not hold gives
+    NULL: it cannot be one a booking was priced under (approved versions only, and the
+    cache holds every one approved when this app context read the stamp)."""
+    # Integers written into the statement, not bound: a GROUP BY repeats the expression,
+    # and PostgreSQL matches it to the select's only if both read the same text.
+    number = lambda value: sa.literal_column(str(int(value)), sa.Integer)  # noqa: E731
+    snapshot = policy_store.snapshot()
+    whens = [(version_id.is_(None), number(policy_store.policy_version(None).gst_bps))]
+    whens += [(version_id == number(v), number(p.gst_bps)) for v, p in snapshot.by_id.items()]
+    return sa.case(*whens, else_=sa.null())
+
+
 def _name(model, row_id):
     """A person's name as a plain value when this transaction has them loaded, else as a
     subquery written into the visit's own UPDATE: no statement of its own, and no lazy load

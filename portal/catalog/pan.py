@@ -6,7 +6,9 @@ type); here is who may set it and how the audit log holds it (docs/payouts.md, "
 the decision: docs/decisions.md).
 
 * An administrator, on the provider's form (``providers.create_provider`` and
-  ``update_provider``, field ``pan``): sets it, corrects it, or clears it (blank).
+  ``update_provider``, field ``pan``): sets it, corrects it, or clears it (blank), but
+  never clears one TDS was deducted under (:func:`refuse_clearing`: the TDS records keep
+  it, docs/privacy.md).
 * The provider themselves, once, while none is on file (:func:`enter_own_pan`, their bank
   page): the deductee furnishes it. A PAN on file only the clinic changes: a wrong one
   sends their TDS credit to someone else's PAN.
@@ -16,6 +18,7 @@ The audit log is append-only, so it never holds a PAN in full: an entry shows it
 
 import sqlalchemy as sa
 
+from portal import events
 from portal.accounts.models import PROVIDER
 from portal.audit.service import record
 from portal.catalog import time_lock
@@ -49,6 +52,18 @@ def check_pan(typed, on_file, errors):
     except ValueError as exc:
         errors["pan"] = exc.args[0]
         return on_file
+
+
+def refuse_clearing(provider_id, pan_on_file, pan, errors):
+    """A message under ``errors["pan"]`` when the form clears a PAN on file that a receiver
+    of ``provider_pan_clearing`` keeps (the payouts: TDS was deducted under it)."""
+    if pan_on_file and pan is None and "pan" not in errors:
+        for _receiver, message in events.provider_pan_clearing.send(
+            "catalog", provider_id=provider_id
+        ):
+            if message:
+                errors["pan"] = message
+                return
 
 
 def audited(before, after):

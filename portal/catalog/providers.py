@@ -38,7 +38,7 @@ from portal.catalog.models import (
     Service,
     Specialization,
 )
-from portal.catalog.pan import audited, check_pan
+from portal.catalog.pan import audited, check_pan, refuse_clearing
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
@@ -261,6 +261,7 @@ def update_provider(actor, provider, *, base_version=None, **changes):
         data = _check_provider(
             {**snapshot(provider, *PROVIDER_FIELDS), **changes}, errors, provider.pan
         )
+        refuse_clearing(provider.id, provider.pan, data["pan"], errors)
         clinics = (
             rows_by_id(Clinic, changes["clinic_ids"], "clinic_ids", errors, "clinics")
             if "clinic_ids" in changes

@@ -1,9 +1,11 @@
 """The GST report: per month (clinic time) and per clinic GSTIN, one row per document —
 tax invoices (a visit's confirmation, per clinic), reschedule fees, and credit notes
 (negative) — with taxable value, exempt value and the tax split (CGST + SGST within the
-state, IGST otherwise), then a summary per GSTIN: collected, reversed, net. Each document
-is filed under the GSTIN and split stored on it when issued, never the clinic's GSTIN of
-today, so editing a clinic does not rewrite a past month.
+state, IGST otherwise) and the GST rate it was charged at, then a summary per GSTIN
+(collected, reversed, net) split by rate, as GSTR-1 asks. Each document is filed under the
+GSTIN and split stored on it when issued, never the clinic's GSTIN of today, so editing a
+clinic does not rewrite a past month; its rate is that of the policy version its booking was
+priced under (``invoices.gst_bps``, what the receipt states), never today's.
 
 Every row comes from a ledger transaction that moved ``gst_payable`` in the month, so the
 report's tax equals the ledger's: collected = the account's credits, reversed = its
@@ -16,11 +18,12 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 
 from portal.booking.credit_notes import CreditNote
-from portal.booking.invoices import fee_document_no
+from portal.booking.invoices import fee_document_no, gst_bps_column
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import Clinic
 from portal.db import db, utcnow
 from portal.domain.ids import parse_id
+from portal.domain.rates import percent_text
 from portal.domain.timezone import CLINIC_TZ
 from portal.exports import ExportError, ExportSpec, money, register, text, when
 from portal.ledger.models import LedgerTransaction
@@ -61,6 +64,8 @@ def clinic_choices():
 
 def _invoices(low, high, clinic_id):
     txn, visit, item = LedgerTransaction, MasterBooking, IndividualBooking
+    # A visit's lines may differ in rate (one added after a change): a row per rate.
+    rate = gst_bps_column(item.policy_version_id)
     q = (
         sa.select(
             txn.created_at.label("at"),
@@ -69,6 +74,7 @@ def _invoices(low, high, clinic_id):
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
             item.invoice_gstin.label("gstin"),
+            rate.label("gst_bps"),
             sa.cast(sa.func.sum(item.taxable), sa.BigInteger).label("taxable"),
             sa.cast(sa.func.sum(sa.case((item.fee_taxed, 0), else_=item.fee)), sa.BigInteger).label(
                 "exempt"
@@ -89,7 +95,13 @@ def _invoices(low, high, clinic_id):
             txn.created_at < high,
         )
         .group_by(
-            txn.id, txn.created_at, visit.invoice_no, Clinic.id, Clinic.name, item.invoice_gstin
+            txn.id,
+            txn.created_at,
+            visit.invoice_no,
+            Clinic.id,
+            Clinic.name,
+            item.invoice_gstin,
+            rate,
         )
     )
     return q.where(Clinic.id == clinic_id) if clinic_id else q
@@ -105,6 +117,8 @@ def _reschedule_fees(low, high, clinic_id):
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
             Reschedule.invoice_gstin.label("gstin"),
+            # Quoted under its booking's version (docs/policy.md): the booking's rate.
+            gst_bps_column(item.policy_version_id).label("gst_bps"),
             (Reschedule.penalty + Reschedule.platform_fee).label("taxable"),
             sa.literal(0).label("exempt"),
             Reschedule.gst.label("gst"),
@@ -128,7 +142,7 @@ def _reschedule_fees(low, high, clinic_id):
 
 
 def _credit_notes(low, high, clinic_id):
-    note = CreditNote
+    note, item = CreditNote, IndividualBooking
     q = (
         sa.select(
             note.issued_at.label("at"),
@@ -137,6 +151,8 @@ def _credit_notes(low, high, clinic_id):
             note.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
             note.clinic_gstin.label("gstin"),
+            # A reversal reduces the rate the tax was charged at: its booking's.
+            gst_bps_column(item.policy_version_id).label("gst_bps"),
             (-note.taxable_value).label("taxable"),
             (-note.exempt_value).label("exempt"),
             (-note.gst).label("gst"),
@@ -145,6 +161,7 @@ def _credit_notes(low, high, clinic_id):
             (-note.igst).label("igst"),
         )
         .join(Clinic, Clinic.id == note.clinic_id)
+        .join(item, item.id == note.booking_id)
         .where(note.issued_at >= low, note.issued_at < high)
     )
     return q.where(note.clinic_id == clinic_id) if clinic_id else q
@@ -169,9 +186,19 @@ def split(row):
     return int(row.cgst), int(row.sgst), int(row.igst)
 
 
+def rate_text(bps):
+    """A document's or a summary row's GST rate as the receipt states it ("18%")."""
+    return "" if bps is None else f"{percent_text(bps)}%"
+
+
 @dataclass
 class GstinTotals:
+    """A GSTIN's documents of the month summed (integer paise), and the same split by GST
+    rate (``by_rate``: one ``GstinTotals`` per rate, ``rate_bps`` set, which add up to
+    this one field by field)."""
+
     gstin: str | None
+    rate_bps: int | None = None
     clinics: set = field(default_factory=set)
     documents: int = 0
     taxable: int = 0
@@ -181,12 +208,23 @@ class GstinTotals:
     igst: int = 0
     collected: int = 0
     reversed: int = 0
+    rates: dict = field(default_factory=dict)
 
     @property
     def net(self):
         return self.collected - self.reversed
 
+    @property
+    def by_rate(self):
+        return sorted(self.rates.values(), key=lambda t: (t.rate_bps is None, t.rate_bps or 0))
+
     def add(self, row):
+        """Count one document row in, here and under its rate; returns its split."""
+        rate = row.gst_bps
+        self.rates.setdefault(rate, GstinTotals(self.gstin, rate)).count(row)
+        return self.count(row)
+
+    def count(self, row):
         """Count one document row in (integer paise); returns its (cgst, sgst, igst)."""
         self.clinics.add(row.clinic_name)
         self.documents += 1
@@ -217,10 +255,16 @@ class Totals:
         return sorted(self._by_key.values(), key=lambda t: t.gstin)
 
     def rows(self):
-        """The summary as rows of the file's columns: one per GSTIN, then the month's
-        total (the CSV had only the documents)."""
+        """The summary as rows of the file's columns: per GSTIN, a row per rate and its
+        total, then the month's total (the CSV had only the documents)."""
         by_gstin = self.by_gstin()
-        return [_line("Total for GSTIN", t) for t in by_gstin] + [_line("Total", whole(by_gstin))]
+        rows = []
+        for t in by_gstin:
+            rows += [_line(BY_RATE, r) for r in t.by_rate] + [_line(BY_GSTIN, t)]
+        return rows + [_line(TOTAL, whole(by_gstin))]
+
+
+BY_RATE, BY_GSTIN, TOTAL = "Total for GSTIN and rate", "Total for GSTIN", "Total"
 
 
 SUMMED = ("documents", "taxable", "exempt", "cgst", "sgst", "igst", "collected", "reversed")
@@ -241,8 +285,8 @@ def _line(label, t):
     return SimpleNamespace(
         at=None, doc_type=label, doc_no=None, invoice_no=None,
         clinic_name=", ".join(sorted(t.clinics)) if t.clinics else None,
-        gstin=t.gstin, taxable=t.taxable, exempt=t.exempt, cgst=t.cgst, sgst=t.sgst,
-        igst=t.igst, gst=t.net,
+        gstin=t.gstin, gst_bps=t.rate_bps, taxable=t.taxable, exempt=t.exempt, cgst=t.cgst,
+        sgst=t.sgst, igst=t.igst, gst=t.net,
     )  # fmt: skip
 
 
@@ -309,7 +353,8 @@ def export(params):
             text("Number", lambda r: r.doc_no),
             text("Against invoice", lambda r: r.invoice_no),
             text("Clinic", lambda r: r.clinic_name),
-            text("GSTIN", lambda r: r.gstin or (UNREGISTERED if r.doc_type != "Total" else "")),
+            text("GSTIN", lambda r: r.gstin or (UNREGISTERED if r.doc_type != TOTAL else "")),
+            text("GST rate", lambda r: rate_text(r.gst_bps)),
             money("Taxable value", lambda r: r.taxable),
             money("Exempt value", lambda r: r.exempt),
             money("CGST", lambda r: r.cgst),

@@ -50,7 +50,7 @@ def test_an_admin_sets_a_pan_shown_masked_in_the_list_and_clears_it(client, cata
     login(catalog["admin"])
     url = f"/admin/providers/{catalog['doctor']}/edit"
     form = text(client.get(url, headers=HX))
-    assert 'name="pan"' in form and "Blank removes it." in form
+    assert 'name="pan"' in form and "Blank removes it, unless TDS was deducted under it" in form
     saved = client.post(url, data=_form(catalog, pan="abcpr1234l"), headers=HX)
     assert saved.status_code == 200
     row = text(saved)
@@ -244,3 +244,37 @@ def test_the_pan_words_in_hindi(client, catalog, login, app):
     assert 'href="/provider/bank#tds-pan"' in text(pages["tds"]) and SHOWN in text(
         pages["tds with"]
     )
+
+
+def test_clearing_a_pan_tds_was_deducted_under_is_refused_beside_the_field(
+    client, catalog, login, app
+):
+    """docs/privacy.md, "A provider's account closed": the TDS records keep the PAN. The
+    payouts refuse clearing one TDS was deducted under (``payouts.tds_records``, shown
+    here by its message, its rule tested in ``tests/reports/tds/test_closed_provider_pan.py``):
+    the form comes back with why beside the PAN, 422, nothing saved."""
+    from portal import events
+    from portal.payouts.tds_records import MSG_PAN_KEPT
+
+    with app.app_context():
+        db.session.get(Provider, catalog["doctor"]).pan = PAN
+        db.session.commit()
+    login(catalog["admin"])
+    url = f"/admin/providers/{catalog['doctor']}/edit"
+    asked = []
+
+    def tds_under_it(sender, *, provider_id, **_):
+        asked.append(provider_id)
+        return MSG_PAN_KEPT
+
+    with events.provider_pan_clearing.connected_to(tds_under_it):
+        bad = client.post(url, data=_form(catalog, pan=" ", bio="Not saved"), headers=HX)
+        kept = client.post(url, data=_form(catalog, pan=PAN.lower()), headers=HX)
+    assert bad.status_code == 422 and asked == [catalog["doctor"]]  # a kept PAN asks nothing
+    before, after = unescape(text(bad)).split('name="pan"')
+    pan_field = before.rsplit('<div class="field', 1)[1] + after.split("</div>")[0]
+    assert "has-error" in pan_field and MSG_PAN_KEPT in pan_field
+    assert kept.status_code < 400
+    assert _pan(app, catalog) == PAN
+    with app.app_context():
+        assert db.session.get(Provider, catalog["doctor"]).bio == ""

@@ -70,7 +70,7 @@ def test_the_visits_table_scrolls_with_its_first_column_in_view(page, make_user)
 SCROLLING = {
     "/admin/visits": ["Appointments"],
     "/admin/audit": ["Audit entries"],
-    "/admin/reports/gst": ["GST by GSTIN", "GST documents"],
+    "/admin/reports/gst": ["GST by GSTIN", "GST by GSTIN and rate", "GST documents"],
     "/admin/reports/tds": ["TDS by quarter and provider"],
     "/admin/reports/audit": ["Audit entries"],
     "/admin/transactions": ["Money movements"],

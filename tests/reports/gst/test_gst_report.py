@@ -416,7 +416,8 @@ def test_the_gst_csv_ends_with_the_pages_totals(world, users, gateway, clock):
     parsed = list(csv.reader(io.StringIO(body)))
     header = parsed[5]
     col = {name: i for i, name in enumerate(header)}
-    assert parsed[-3] == []  # the data, an empty line, the summary
+    # The data, an empty line, the summary: the GSTIN's row per rate, its total, the total.
+    assert parsed[-4] == [] and parsed[-3][col["Document"]] == "Total for GSTIN and rate"
     by_gstin, total = parsed[-2], parsed[-1]
     assert by_gstin[col["Document"]] == "Total for GSTIN" and by_gstin[col["GSTIN"]] == GSTIN
     assert total[col["Document"]] == "Total"
@@ -454,11 +455,13 @@ def test_the_gst_csv_totals_are_its_own_rows_sums_read_once(world, users, gatewa
     col = {name: i for i, name in enumerate(header)}
     rows, summary = rest[: rest.index([])], rest[rest.index([]) + 1 :]
     assert [r[col["Document"]] for r in rows] == ["INVOICE"] * 3
-    by_gstin, total = summary
+    by_rate, by_gstin, total = summary  # the month has one rate
+    assert by_rate[col["Document"]] == "Total for GSTIN and rate"
     assert by_gstin[col["Document"]] == "Total for GSTIN" and total[col["Document"]] == "Total"
     for name in MONEY_COLUMNS:
         sums = sum(_paise(r[col[name]]) for r in rows)
         assert _paise(by_gstin[col[name]]) == sums == _paise(total[col[name]]), name
+        assert _paise(by_rate[col[name]]) == sums, name
 
 
 def _page_paise(text):
