@@ -713,6 +713,7 @@ def test_fee_paid_for_a_request_the_desk_replaced_meanwhile_tells_the_patient(pg
                         pay_with="desk",
                         receipt_no="R-9",
                         expected_fee=fee,  # the pending move's, quoted at this same moment
+                        shown_start=at(4, 10),  # where the pending move left it
                     )
                     inside.set()
                     wait_for_lock_waiters(db.engine)

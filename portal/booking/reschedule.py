@@ -6,19 +6,24 @@
 * ``free_slots(item, from_date)`` — start times the booking could move to (its own time
   does not block it).
 * ``reschedule(actor, item_id, new_start, pay_with=None, callback_url=None,
-  admin_override=False, receipt_no=None, *, expected_fee)`` — ``expected_fee`` is
-  required: the fee (paise) the person was shown (``quote(...).total``; the web's
-  ``MoveForm.confirmed_fee``). Every caller shows or computes one, so there is no way to
-  move without the check: another fee now (a tier's boundary passed) is refused
-  (``MSG_FEE_CHANGED``), ``None`` or a non-integer too (``MSG_FEE_UNSHOWN``), nothing
-  charged, held or moved. A zero fee moves at once; a fee is paid from the wallet or,
-  by an admin, at the desk (moved at once, one transaction), or through a Razorpay
-  checkout: the new time is then **held** (claims marked with the reschedule) until the
-  order expires, and the booking moves when the payment is captured (callback or
-  webhook, whichever is first). The old slot is released and the new one taken in one
-  transaction; a slot taken meanwhile raises ``SlotUnavailable``. A newer request
-  replaces a pending one (its hold is released; a payment for it arriving later goes to
-  the wallet).
+  admin_override=False, receipt_no=None, *, expected_fee, shown_start)`` —
+  ``expected_fee`` is required: the fee (paise) the person was shown
+  (``quote(...).total``; the web's ``MoveForm.confirmed_fee``). Every caller shows or
+  computes one, so there is no way to move without the check: another fee now (a tier's
+  boundary passed) is refused (``MSG_FEE_CHANGED``), ``None`` or a non-integer too
+  (``MSG_FEE_UNSHOWN``), nothing charged, held or moved. ``shown_start`` is required too:
+  the start the page showed (the web's ``MoveForm.confirmed_start``); a booking moved
+  since (another tab, the desk) refuses (``MSG_MOVED``, naming where it is now), an
+  unreadable one too (``MSG_START_UNSHOWN``): a page's move is never made twice. A zero
+  fee moves at once; a fee is paid from the wallet or, by an admin, at the desk (moved
+  at once, one transaction), or through a Razorpay checkout: the new time is then
+  **held** (claims marked with the reschedule) until the order expires, and the booking
+  moves when the payment is captured (callback or webhook, whichever is first). The old
+  slot is released and the new one taken in one transaction; a slot taken meanwhile
+  raises ``SlotUnavailable``. A newer request replaces a pending one (its hold is
+  released; a payment for it arriving later goes to the wallet), and a payment arriving
+  for a booking no longer at the start its move was asked from moves nothing either
+  (``reschedule_payment``).
 * ``reschedule_payment.complete_callback(params)`` / ``payment_captured(...)`` — the
   checkout came back (``portal.booking.reschedule_payment``).
 * ``rebook(actor, item_id, new_start)`` — an expired or cancelled item again, at today's
@@ -32,6 +37,7 @@ Over 400 lines: quote, move and rebook share the slot checks; paying the fee is 
 reschedule_payment.py."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -58,6 +64,7 @@ from portal.booking.models import (
     patient_subject,
     provider_subject,
 )
+from portal.booking.shown import start_text
 from portal.catalog.slots import check_booking_slot, team_next_free_slots
 from portal.db import unit_of_work, utcnow
 from portal.domain import pricing
@@ -95,6 +102,14 @@ MSG_FEE_CHANGED = N_(
     "The reschedule fee is now %(now)s, not the %(was)s shown: the appointment is closer to "
     "its start. Check the new fee and confirm again."
 )
+# The booking is no longer at the start the move page showed: another tab, the desk or
+# the patient moved it meanwhile (review finding: both pages' moves were made, each
+# charged). Nothing is moved or charged; the page is shown again as the booking is now.
+MSG_MOVED = N_(
+    "This appointment was moved to %(when)s after the page was shown, so nothing was moved "
+    "or charged. Check the new time, then choose a time again."
+)
+MSG_START_UNSHOWN = N_("Check the appointment's time shown, then confirm the move again.")
 
 
 # --- who may act, what it costs ------------------------------------------------------------
@@ -369,15 +384,20 @@ def reschedule(
     now=None,
     *,
     expected_fee,
+    shown_start,
 ):
     """Move a confirmed booking to ``new_start`` (see the module docstring).
     ``expected_fee`` (required): the fee (paise) the person was shown, from ``quote``;
     another one now (a tier's boundary passed meanwhile) refuses, and so does none
-    (``None`` or not a whole number of paise): nothing charged, held or moved."""
+    (``None`` or not a whole number of paise): nothing charged, held or moved.
+    ``shown_start`` (required): the booking's start the page showed (an aware datetime);
+    the booking at another start now (moved meanwhile) refuses, and so does none."""
     # Required, never defaulted: a caller without a shown fee would otherwise skip the
     # check and charge whatever is due now (review finding: only the web forms checked).
     if isinstance(expected_fee, bool) or not isinstance(expected_fee, int):
         raise BookingError(MSG_FEE_UNSHOWN)
+    if not isinstance(shown_start, datetime) or shown_start.tzinfo is None:
+        raise BookingError(MSG_START_UNSHOWN)
     pay_with = (pay_with or "").upper() or None
     receipt_no = (receipt_no or "").strip()[:64] or None
     with claims.claiming(), unit_of_work():
@@ -387,6 +407,10 @@ def reschedule(
         item = lock(item)
         if item.status != BookingStatus.CONFIRMED:
             raise BookingError(MSG_NOT_CONFIRMED)
+        # Under the visit's lock: of two moves from one page state, the second sees the
+        # first's start (on PostgreSQL it waited for the first to commit).
+        if item.start_at != shown_start:
+            raise BookingError(Text(MSG_MOVED, when=start_text(item)))
         now = now or utcnow()
         q = _quote(item, admin_override, now)
         if not q.allowed:

@@ -1,8 +1,9 @@
 """A reschedule fee paid online came back: the checkout callback (verified with the SDK)
 or the webhook, in any order, any number of times. The booking moves to the time held
-for it, or — slot gone, no longer confirmed, wrong amount, too late — the money goes to
-the patient's wallet (docs/refunds.md "Reschedule"). The expiry sweep asks the gateway
-about an order whose return and webhooks never came (``apply_gateway_captures``).
+for it, or — slot gone, no longer confirmed, moved since, wrong amount, too late — the
+money goes to the patient's wallet (docs/refunds.md "Reschedule"). The expiry sweep asks
+the gateway about an order whose return and webhooks never came
+(``apply_gateway_captures``).
 
 Every fee payment captured is recorded, where reconciliation, the transactions console and
 the dashboard's money in find it: on its reschedule (``razorpay_payment_id``) when applied
@@ -48,6 +49,13 @@ from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import credit, debit, post
 
 MSG_SLOT_GONE = N_("The new time was taken before your payment arrived; the fee is in your wallet")
+# The booking is no longer at the start the move was asked from (moved by a path that did
+# not replace this request): the move was for a time it no longer has, so it moves nothing
+# (``reschedule``'s ``shown_start``, checked again when the fee arrives).
+MSG_MOVED_SINCE = N_(
+    "Your appointment had moved to another time before your payment arrived; the fee is in "
+    "your wallet"
+)
 
 log = logging.getLogger("portal.booking")
 
@@ -146,6 +154,8 @@ def payment_captured(reschedule_id, razorpay_payment_id, amount):
         reason = None
         if item.status != BookingStatus.CONFIRMED:
             reason = MSG_NOT_CONFIRMED
+        elif item.start_at != resched.old_start:
+            reason = MSG_MOVED_SINCE
         elif _holds(resched):  # the new time was held for this payment: it is ours
             move(item, resched.new_start, resched.new_end, resched)
             db.session.flush()

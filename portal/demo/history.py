@@ -258,13 +258,14 @@ def _cancel_as_doctor(visit):
 
 def _move(visit, start):
     # As the patient's page does: the fee quoted (shown), then the move confirming it.
-    _, shown = booking_reschedule.quote(visit.patient, visit.item.id)
+    item, shown = booking_reschedule.quote(visit.patient, visit.item.id)
     booking_reschedule.reschedule(
         visit.patient,
         visit.item.id,
         start.astimezone(CLINIC_TZ),
         pay_with="wallet",
         expected_fee=shown.total,
+        shown_start=item.start_at,
     )
 
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
-from portal.booking.models import IndividualBooking, Reschedule
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.catalog.models import INSTANT, Provider
 from portal.config import policy
 from portal.db import utcnow
@@ -22,6 +22,7 @@ from portal.domain.payouts import (
     cycle_payable,
     over_threshold,
 )
+from portal.domain.pricing import team_shares
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
 from portal.domain.states import PayoutStatus
 from portal.domain.text import DateText, Text
@@ -67,40 +68,95 @@ def _payable_lines(provider_id):
     )
 
 
+# What a line names of its appointment (``_booking_text``, the earnings' service), read
+# with the bookings in their one statement: lazily, each booking added its visit and the
+# patient's name (a statement per appointment on the page).
+NAMED_BOOKING = (
+    joinedload(IndividualBooking.service),
+    joinedload(IndividualBooking.clinic),
+    joinedload(IndividualBooking.visit).joinedload(MasterBooking.patient),
+    joinedload(IndividualBooking.visit).joinedload(MasterBooking.dependent),
+)
+
+# What the provider earns, as the payable's credits: a completion's share of the fee, and
+# a reschedule fee's share of the penalty (POLICY.md: "The penalty, less commission, goes
+# to the provider"), credited when the fee is paid. Both count on the earnings page.
+EARNING_KINDS = ("booking_completed", "reschedule_fee")
+
+
+@dataclass(frozen=True)
+class Earning:
+    """One earning of the provider: ``share`` their share of what was charged (a
+    completion's fee F, or a reschedule's penalty) before commission (None: its booking
+    not found), ``amount`` what the payable was credited, ``fee_share`` True for a
+    reschedule fee's share (said "Reschedule fee share" on the page)."""
+
+    booking: object
+    share: int | None
+    amount: int
+    at: datetime
+    fee_share: bool = False
+
+
 def earnings(provider_id, limit=50):
-    """Per completed booking: ``[(booking, fee share, earning paise, posted_at)]``, newest
-    first: the provider's own share of a team's fee (``completion.fee_shares``), which
-    their earning is that share less their commission."""
+    """The provider's earnings (``EARNING_KINDS``), newest first: ``[Earning]``. Their own
+    share of a team's fee (``completion.fee_shares``) or penalty (split as the fee's
+    posting splits it, ``pricing.team_shares``), which their earning is that share less
+    their commission. One statement for the credits with their reschedules (joined), one
+    for the bookings and their providers: the same for any number of rows."""
     rows = db.session.execute(
         _payable_lines(provider_id)
-        .where(LedgerTransaction.kind == "booking_completed")
+        .add_columns(Reschedule.booking_id, Reschedule.penalty)
+        .outerjoin(
+            Reschedule,
+            sa.and_(
+                LedgerTransaction.reference_type == "reschedule",
+                LedgerTransaction.reference_id == sa.cast(Reschedule.id, sa.String),
+            ),
+        )
+        .where(LedgerTransaction.kind.in_(EARNING_KINDS))
         .order_by(LedgerTransaction.id.desc())
         .limit(limit)
     ).all()
-    ids = [int(t.reference_id) for t, _a in rows if t.reference_id]
+
+    def booking_id(t, moved_id):
+        if t.kind == "reschedule_fee":
+            return moved_id
+        return int(t.reference_id) if is_digits(t.reference_id) else None
+
+    ids = {booking_id(t, moved) for t, _a, moved, _p in rows} - {None}
     bookings = (
         {
             b.id: b
             for b in db.session.scalars(
                 sa.select(IndividualBooking)
                 .where(IndividualBooking.id.in_(ids))
-                .options(selectinload(IndividualBooking.providers).load_only(Provider.id))
+                .options(
+                    selectinload(IndividualBooking.providers).load_only(Provider.id),
+                    *NAMED_BOOKING,
+                )
             )
         }
         if ids
         else {}
     )
 
-    def share(booking):
+    def share(booking, penalty):
         if booking is None:
             return None
-        return dict((p.id, s) for p, s in fee_shares(booking)).get(provider_id)
+        if penalty is None:
+            return dict((p.id, s) for p, s in fee_shares(booking)).get(provider_id)
+        split = team_shares(int(penalty), list(booking.providers))
+        return dict((p.id, s) for p, s in split).get(provider_id)
 
-    return [
-        (booking, share(booking), amount, t.created_at)
-        for t, amount in rows
-        for booking in (bookings.get(int(t.reference_id)),)
-    ]
+    out = []
+    for t, amount, moved_id, penalty in rows:
+        booking = bookings.get(booking_id(t, moved_id))
+        fee = t.kind == "reschedule_fee"
+        out.append(
+            Earning(booking, share(booking, penalty if fee else None), amount, t.created_at, fee)
+        )
+    return out
 
 
 def penalties(provider_id, limit=50):
@@ -125,14 +181,15 @@ def _week_start(day):
 
 
 def weekly_earnings(provider_id, weeks=12, now=None):
-    """Earnings (completion credits) per IST week (Monday–Sunday), oldest first."""
+    """Earnings (``EARNING_KINDS``: completions and reschedule fee shares, as the
+    earnings list) per IST week (Monday–Sunday), oldest first."""
     now = now or utcnow()
     this_week = _week_start(now.astimezone(INDIA_TZ).date())
     first = this_week - timedelta(weeks=weeks - 1)
     since = datetime.combine(first, time(0), INDIA_TZ)
     rows = db.session.execute(
         _payable_lines(provider_id).where(
-            LedgerTransaction.kind == "booking_completed", LedgerTransaction.created_at >= since
+            LedgerTransaction.kind.in_(EARNING_KINDS), LedgerTransaction.created_at >= since
         )
     ).all()
     totals = {first + timedelta(weeks=i): 0 for i in range(weeks)}
@@ -388,7 +445,7 @@ def _described(rows):
             refs["booking"].add(_booking_in_memo(line.memo))
     reschedules = _by_id(Reschedule, refs["reschedule"])
     refs["booking"] |= {r.booking_id for r in reschedules.values()}
-    bookings = _by_id(IndividualBooking, refs["booking"])
+    bookings = _by_id(IndividualBooking, refs["booking"], NAMED_BOOKING)
     payouts_by_id = _by_id(m.Payout, refs["payout"])
     items = []
     for line, at, change, balance in rows:
@@ -413,10 +470,11 @@ def payout_tds_notes(payouts):
     return {pid: note for pid, note in notes.items() if note}
 
 
-def _by_id(model, ids):
+def _by_id(model, ids, options=()):
     if not ids:
         return {}
-    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids)))}
+    query = sa.select(model).where(model.id.in_(ids)).options(*options)
+    return {row.id: row for row in db.session.scalars(query)}
 
 
 def _describe(line, ref, bookings, reschedules, payouts_by_id):

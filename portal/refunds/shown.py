@@ -10,11 +10,10 @@ required there, and a figure missing (a post without the hidden fields) refuses 
 (``MSG_UNSHOWN``): before, it was not checked."""
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
+from portal.booking.shown import start_stamp, start_text
 from portal.domain.rates import format_inr
-from portal.domain.text import DateText, Text
-from portal.domain.timezone import CLINIC_TZ
+from portal.domain.text import Text
 from portal.i18n import N_
 from portal.refunds.previews import preview_provider
 
@@ -56,18 +55,9 @@ def stated(shown):
     return shown
 
 
-def start_stamp(item):
-    return int(item.start_at.timestamp())
-
-
 def shown_for(item, preview):
     """The values the page carries back (its hidden fields): what it states now."""
     return Shown(start_stamp(item), preview.refund, preview.penalty)
-
-
-def _when(item):
-    zone = ZoneInfo(item.clinic.timezone) if item.clinic and item.clinic.timezone else CLINIC_TZ
-    return DateText(item.start_at.astimezone(zone).strftime("%a %d %b %Y, %H:%M"))
 
 
 def changed_since(item, shown, now):
@@ -76,7 +66,7 @@ def changed_since(item, shown, now):
     change). The refund and penalty are the preview's, the cancellation's own rule.
     ``shown``: all three figures (``stated``)."""
     if shown.start != start_stamp(item):
-        return Text(MSG_MOVED, when=_when(item))
+        return Text(MSG_MOVED, when=start_text(item))
     preview = preview_provider(item, now)
     if not preview.allowed:
         return None  # the cancellation itself says why

@@ -23,7 +23,7 @@ def test_earnings_penalties_and_payouts_are_cards_with_labelled_cells(world, x, 
     login(user)
     html = client.get("/provider/earnings").get_data(as_text=True)
     for section, labels in {
-        "earnings": ["Completed", "Service", "Your fee", "Your earning"],
+        "earnings": ["Date", "Service", "Your fee", "Your earning"],
         "penalties": ["Date", "What", "Amount"],
         "payouts": ["Created", "Gross", "TDS", "Net paid", "Mode", "Status", "UTR"],
     }.items():

@@ -124,14 +124,22 @@ def login(client, email):
 
 def quoted_move(actor, item_id, new_start, **kwargs):
     """A move as a page makes it: the fee quoted for ``actor`` now (with the same override
-    and moment), then ``reschedule`` confirming that fee (its required ``expected_fee``).
-    A refusal the quote carries (too late, not confirmed) is the move's to raise."""
+    and moment) and the booking's start, then ``reschedule`` confirming both (its required
+    ``expected_fee`` and ``shown_start``). A refusal the quote carries (too late, not
+    confirmed) is the move's to raise."""
     from portal.booking import reschedule as rs
 
-    _, shown = rs.quote(
+    item, shown = rs.quote(
         actor, item_id, admin_override=kwargs.get("admin_override", False), now=kwargs.get("now")
     )
-    return rs.reschedule(actor, item_id, new_start, expected_fee=shown.total, **kwargs)
+    return rs.reschedule(
+        actor,
+        item_id,
+        new_start,
+        expected_fee=shown.total,
+        shown_start=item.start_at,
+        **kwargs,
+    )
 
 
 def move_paid_at_gateway(world, gateway, clock):
@@ -174,13 +182,22 @@ def cancel_as_patient(client, visit_id, items, destination="original", **data):
     return client.post(f"/me/visits/{visit_id}/cancel", data=form)
 
 
+FIELDS = ("shown_fee", "shown_start")
+
+
+def move_fields(html):
+    """What a move page states and its form posts back: ``shown_fee``, ``shown_start``
+    (those it has: a refused move's page shows no fee)."""
+    found = {name: re.search(rf'name="{name}" value="([^"]*)"', html) for name in FIELDS}
+    return {name: m[1] for name, m in found.items() if m}
+
+
 def post_move(client, url, data):
-    """Post a move form (``url``: its page) as the page does: with the fee it shows
-    (``shown_fee``), read from the page; ``data`` may override it."""
-    if "shown_fee" not in data:
-        shown = re.search(r'name="shown_fee" value="(\d+)"', client.get(url).text)
-        assert shown, f"{url} shows no fee to confirm"
-        data = {"shown_fee": shown[1], **data}
+    """Post a move form (``url``: its page) as the page does: with the fee and the start
+    it shows (``shown_fee``, ``shown_start``), read from the page; ``data`` may override
+    them."""
+    if "shown_fee" not in data or "shown_start" not in data:
+        data = {**move_fields(client.get(url).text), **data}
     return client.post(url, data=data)
 
 

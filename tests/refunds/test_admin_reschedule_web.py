@@ -22,6 +22,7 @@ from tests.refunds.helpers import (
     cancel_as_patient,
     hours,
     login,
+    move_fields,
     post_move,
     with_known_passwords,
 )
@@ -295,7 +296,7 @@ def test_a_fee_that_changed_since_the_page_is_asked_again(app, client, setup, cl
         "slot": NEW.isoformat(),
         "pay_with": "desk",
         "receipt_no": "DESK-0042",
-        "shown_fee": shown,
+        **move_fields(html),
     }
     # Posted without the fee shown (a hand-made post): asked again, nothing recorded.
     unshown = client.post(_url(ids[0]), data={k: v for k, v in form.items() if k != "shown_fee"})

@@ -138,7 +138,12 @@ def test_an_admins_move_paid_from_the_patients_wallet_tells_the_patient_the_fee(
     assert q.total > 0
     credit_wallet(patient.id, q.total)
     result = rs.reschedule(
-        users(world.admin), item.id, at(7, 11), pay_with="wallet", expected_fee=q.total
+        users(world.admin),
+        item.id,
+        at(7, 11),
+        pay_with="wallet",
+        expected_fee=q.total,
+        shown_start=item.start_at,
     )
     assert result.moved
     told = [body for kind, body in _told(patient.id) if kind == "booking.rescheduled"]

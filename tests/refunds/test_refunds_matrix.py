@@ -237,7 +237,12 @@ def test_reschedule_tiers_on_the_list_fee_not_the_discounted_price(
     if total:
         credit_wallet(patient.id, total)
     result = rs.reschedule(
-        patient, item.id, new, pay_with="wallet" if total else None, expected_fee=q.total
+        patient,
+        item.id,
+        new,
+        pay_with="wallet" if total else None,
+        expected_fee=q.total,
+        shown_start=item.start_at,
     )
     assert result.moved and result.reschedule.total == total
     assert balance(chart.patient_wallet(patient.id)) == 0

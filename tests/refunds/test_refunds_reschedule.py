@@ -68,7 +68,12 @@ def test_fee_tiers_at_the_boundaries(world, users, gateway, clock, before, bps):
     )
     credit_wallet(patient.id, total or 1)
     result = rs.reschedule(
-        patient, item.id, NEW, pay_with="wallet" if total else None, expected_fee=q.total
+        patient,
+        item.id,
+        NEW,
+        pay_with="wallet" if total else None,
+        expected_fee=q.total,
+        shown_start=item.start_at,
     )
     assert result.moved and result.redirect_url is None
     db.session.expire_all()
@@ -103,7 +108,7 @@ def test_team_appointment_adds_five_points(world, users, gateway, clock):
     _, q = rs.quote(patient, item.id)
     assert q.penalty_bps == 500 and q.total == fee(500)[3]
     credit_wallet(patient.id, q.total)
-    rs.reschedule(patient, item.id, NEW, pay_with="wallet", expected_fee=q.total)
+    rs.reschedule(patient, item.id, NEW, pay_with="wallet", expected_fee=q.total, shown_start=START)
     # The penalty less commission is split over the team.
     shares = [balance(chart.provider_payable(p)) for p in world.doctors]
     assert sum(shares) == q.penalty - 2 * ((q.penalty // 2 * 500 + 5_000) // 10_000)
@@ -171,7 +176,13 @@ def test_a_stale_fee_is_refused_by_the_service_itself(world, users, gateway, clo
     callback = "http://portal.test/cb/__ID__"
     with pytest.raises(BookingError) as err:
         rs.reschedule(
-            patient, item.id, NEW, pay_with=pay_with, callback_url=callback, expected_fee=6_195
+            patient,
+            item.id,
+            NEW,
+            pay_with=pay_with,
+            callback_url=callback,
+            expected_fee=6_195,
+            shown_start=START,
         )
     assert err.value.message == (
         "The reschedule fee is now ₹123.90, not the ₹61.95 shown: the appointment is closer "
@@ -179,7 +190,13 @@ def test_a_stale_fee_is_refused_by_the_service_itself(world, users, gateway, clo
     )
     _nothing_charged_or_moved(patient, item, 20_000, orders, gateway)
     result = rs.reschedule(
-        patient, item.id, NEW, pay_with=pay_with, callback_url=callback, expected_fee=12_390
+        patient,
+        item.id,
+        NEW,
+        pay_with=pay_with,
+        callback_url=callback,
+        expected_fee=12_390,
+        shown_start=START,
     )
     assert result.reschedule.total == 12_390
 
@@ -197,7 +214,14 @@ def test_a_move_without_the_fee_shown_is_refused(world, users, gateway, clock):
         rs.reschedule(patient, item.id, NEW, pay_with="wallet")
     for unshown in (None, "6195", 61.95, True):
         with pytest.raises(BookingError) as err:
-            rs.reschedule(patient, item.id, NEW, pay_with="wallet", expected_fee=unshown)
+            rs.reschedule(
+                patient,
+                item.id,
+                NEW,
+                pay_with="wallet",
+                expected_fee=unshown,
+                shown_start=START,
+            )
         assert err.value.message == rs.MSG_FEE_UNSHOWN, unshown
     _nothing_charged_or_moved(patient, item, 20_000, orders, gateway)
 

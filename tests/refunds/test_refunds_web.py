@@ -20,6 +20,7 @@ from tests.refunds.helpers import (
     cancel_as_patient,
     hours,
     login,
+    move_fields,
     post_move,
     quoted_move,
     with_known_passwords,
@@ -228,12 +229,12 @@ def test_a_boosted_move_with_the_fee_online_goes_to_the_gateway_by_hx_redirect(
     boosted = {"HX-Request": "true", "HX-Boosted": "true"}
     page = client.get(url).text
     assert 'hx-boost="false"' not in page.split('id="slots"')[0].rsplit("<form", 1)[1]
-    fee = re.search(r'name="shown_fee" value="(\d+)"', page)[1]
-    refused = client.post(url, data={"shown_fee": fee, "pay_with": "gateway"}, headers=boosted)
+    shown = move_fields(page)
+    refused = client.post(url, data={**shown, "pay_with": "gateway"}, headers=boosted)
     assert refused.status_code == 422 and refused.headers["HX-Push-Url"] == "false"
     r = client.post(
         url,
-        data={"shown_fee": fee, "slot": at(7, 11).isoformat(), "pay_with": "gateway"},
+        data={**shown, "slot": at(7, 11).isoformat(), "pay_with": "gateway"},
         headers=boosted,
     )
     assert r.status_code == 200 and "Location" not in r.headers
@@ -792,7 +793,7 @@ def test_reschedule_fee_that_changed_since_the_page_is_asked_again(
     assert shown == "6195"
     clock.move_to(at(4, 10) - hours(47, 59))
     orders = len(gateway.sandbox.store.orders)
-    form = {"slot": at(7, 11).isoformat(), "shown_fee": shown}
+    form = {**move_fields(html), "slot": at(7, 11).isoformat()}
     for pay_with in ("wallet", "gateway"):
         refused = client.post(
             f"/me/bookings/{ids[0]}/reschedule", data={**form, "pay_with": pay_with}
@@ -839,6 +840,7 @@ def test_a_move_posted_without_a_readable_fee_is_asked_again_not_charged(
     html = client.get(f"/me/bookings/{ids[0]}/reschedule").get_data(as_text=True)
     assert re.search(r'name="shown_fee" value="(\d+)"', html).group(1) == "6195"
     form = {"slot": at(7, 11).isoformat(), "pay_with": "wallet"}
+    form["shown_start"] = move_fields(html)["shown_start"]
     if posted is not None:
         form["shown_fee"] = posted
     refused = client.post(f"/me/bookings/{ids[0]}/reschedule", data=form)

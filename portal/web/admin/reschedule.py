@@ -39,6 +39,7 @@ def _page(item, form, status=200):
     slots = rs.free_slots(item, day, days=LIST_SPAN_DAYS, limit=16)
     form.slot.choices = [(s.isoformat(), clinic_time(s, item.clinic.timezone)) for s in slots]
     _, quote = rs.quote(current_user, item.id, admin_override=bool(form.override.data))
+    form.show_start(item)  # as it is now, after a refusal too
     return render(
         PAGE,
         block=htmx_block("slots", "fee"),
@@ -73,6 +74,7 @@ def reschedule_booking_post(item_id):
             admin_override=form.override.data,
             receipt_no=form.receipt_no.data,
             expected_fee=form.confirmed_fee(),
+            shown_start=form.confirmed_start(),
         )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)

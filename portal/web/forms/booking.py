@@ -25,6 +25,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.accounts.service import RELATIONSHIPS
+from portal.booking.shown import start_stamp
 from portal.db import utcnow
 from portal.domain.dates import in_span
 from portal.domain.ids import parse_id
@@ -306,6 +307,10 @@ class MoveForm(PortalForm):
     # The fee the page showed (paise): another one at confirmation is asked again
     # (booking.reschedule.reschedule's expected_fee).
     shown_fee = HiddenField()
+    # The booking's start the page showed (seconds since the epoch, ``booking.shown``):
+    # a booking moved since (another tab, the desk) is not moved again for this page
+    # (``reschedule``'s ``shown_start``).
+    shown_start = HiddenField()
 
     def confirmed_fee(self):
         """The fee the move page showed (paise), which moving confirms; None when missing
@@ -313,6 +318,17 @@ class MoveForm(PortalForm):
         ``reschedule`` asks a move without a fee again (``MSG_FEE_UNSHOWN``), for any
         caller, never charging against no figure."""
         return shown_paise(self.shown_fee.data)
+
+    def show_start(self, item):
+        """Carry the booking's start as it is now (the page states it)."""
+        self.shown_start.data = str(start_stamp(item))
+        return self
+
+    def confirmed_start(self):
+        """The start the move page showed (aware UTC); None when missing or not a number,
+        which ``reschedule`` asks again (``MSG_START_UNSHOWN``)."""
+        stamp = shown_paise(self.shown_start.data)  # a whole number, as a fee's is
+        return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
 
 
 def move_day(form, item):

@@ -43,6 +43,7 @@ def _page(item, form, mode, status=200):
     q = None
     if mode == "move":
         _, q = rs.quote(current_user, item.id)
+        form.show_start(item)  # as it is now, after a refusal too
     return render(
         PAGE,
         block=htmx_block("slots"),
@@ -92,6 +93,7 @@ def reschedule_post(item_id):
             pay_with=form.pay_with.data or None,
             callback_url=callback,
             expected_fee=form.confirmed_fee(),
+            shown_start=form.confirmed_start(),
         )
     except BookingError as exc:
         apply_booking_error(form, exc, MOVE_FIELDS)

@@ -207,7 +207,14 @@ def test_a_reschedule_fee_is_reported_and_its_refund_credited(world, users, gate
     clock.move_to(at(4, 10) - hours(60))  # the 10 % tier
     _, quote = rs.quote(patient, item.id)
     credit_wallet(patient.id, quote.total)
-    rs.reschedule(patient, item.id, at(7, 11), pay_with="wallet", expected_fee=quote.total)
+    rs.reschedule(
+        patient,
+        item.id,
+        at(7, 11),
+        pay_with="wallet",
+        expected_fee=quote.total,
+        shown_start=item.start_at,
+    )
     report = gst.report(gst.parse({"month": "2026-06"}))
     kinds = sorted(row.doc_type for row, _tax in report.documents)
     assert kinds == [gst.INVOICE, gst.RESCHEDULE_FEE]
@@ -245,7 +252,12 @@ def test_a_gstin_edited_later_does_not_move_a_past_months_documents(world, users
     _, quote = rs.quote(patient, other.items[0].id)
     credit_wallet(patient.id, quote.total)
     rs.reschedule(
-        patient, other.items[0].id, at(7, 11), pay_with="wallet", expected_fee=quote.total
+        patient,
+        other.items[0].id,
+        at(7, 11),
+        pay_with="wallet",
+        expected_fee=quote.total,
+        shown_start=other.items[0].start_at,
     )
     quoted_cancel(patient, visit.id, [visit.items[0].id])
     before = gst.report(gst.parse({"month": "2026-06"}))
