@@ -1102,3 +1102,39 @@ def test_payouts_made_before_any_policy_version_get_the_apps_policy(tmp_path):
         with db.engine.connect() as conn:
             assert _payout_rules(conn) == {1: (750, 4_000_000)}
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_addresses_stored_before_the_nfkc_rule_are_keyed_and_kept(tmp_path, engine):
+    """emkey0000001: each user's folded address becomes its ``email_key``; nothing stored
+    in ``email`` changes. Twins stored before the rule (a plain and a full-width form, two
+    accounts): the plain one takes the key, the twin keeps none (UNIQUE); a full-width
+    address alone takes its folded key, so either form finds it."""
+    url = _database_url(engine, tmp_path / "emkey.sqlite3")
+    app = create_app(_test_config(url))
+    wide, plain = "\uff50riya@example.com", "priya@example.com"
+    with app.app_context():
+        upgrade(revision="ver0e1d17002")
+        user = sa.text(
+            "INSERT INTO users (id, email, name, role, active, created_at, session_version,"
+            " failed_logins, language) VALUES (:id, :email, 'P', 'patient', true, :at, 0, 0,"
+            " 'en')"
+        ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+        at = datetime(2026, 11, 2, tzinfo=UTC)
+        rows = {1: wide, 2: plain, 3: "\uff41sha@example.com", 4: "Ravi@Example.com"}
+        with db.engine.begin() as conn:
+            for user_id, email in rows.items():
+                conn.execute(user, {"id": user_id, "email": email, "at": at})
+        upgrade()
+        with db.engine.connect() as conn:
+            found = dict(conn.execute(sa.text("SELECT email, email_key FROM users")).all())
+        assert found == {
+            wide: None,
+            plain: plain,
+            "\uff41sha@example.com": "asha@example.com",
+            "Ravi@Example.com": "ravi@example.com",
+        }
+        downgrade(revision="ver0e1d17002")
+        with db.engine.connect() as conn:
+            assert "email_key" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}
+        db.engine.dispose()

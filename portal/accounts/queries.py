@@ -5,7 +5,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from portal.accounts.models import PATIENT, Dependent, User
+from portal.accounts.models import PATIENT, Dependent, User, email_key
 from portal.db import column_rows, db
 from portal.domain.ids import is_digits, parse_id
 from portal.pagination import Order, keyset_page
@@ -61,7 +61,14 @@ def user_by_email_or_id(text):
     if is_digits(text):
         user_id = parse_id(text)
         return db.session.get(User, user_id) if user_id else None
-    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == text.lower()))
+    # As typed, else any compatibility form of it (``email_key``: a full-width letter).
+    exact = sa.func.lower(User.email) == text.lower()
+    return db.session.scalar(
+        sa.select(User)
+        .where(sa.or_(exact, User.email_key == email_key(text)))
+        .order_by(sa.case((exact, 0), else_=1), User.id)
+        .limit(1)
+    )
 
 
 @cache

@@ -60,7 +60,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal import events
-from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User
+from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User, email_key
 from portal.accounts.passwords import hash_password, needs_rehash, verify_password
 from portal.audit.models import AuditEntry
 from portal.audit.service import record, redact_personal
@@ -159,8 +159,12 @@ def normalise_phone(raw):
 
 
 def normalise_email(raw):
-    """A valid address, lower-cased (addresses are compared case-insensitively)."""
-    raw = (raw or "").strip()
+    """A valid address, lower-cased (addresses are compared case-insensitively), its
+    compatibility forms folded (NFKC: a full-width ``ｐriya@example.com`` is
+    ``priya@example.com``; email_validator applies NFC only, and the full-width form
+    registered a second account). For registration, sign-in, a reset and an invitation
+    alike. Letters of another script that look alike (a Cyrillic 'а') are not folded."""
+    raw = unicodedata.normalize("NFKC", (raw or "").strip())
     if not raw:
         raise ValueError(N_("Enter your email address."))
     try:
@@ -287,7 +291,7 @@ def collect(**checks):
 
 
 def _email_taken(email, except_id=None):
-    query = sa.select(User.id).where(sa.func.lower(User.email) == email)
+    query = sa.select(User.id).where(_is_address(email))
     if except_id is not None:
         query = query.where(User.id != except_id)
     return db.session.scalar(query.limit(1)) is not None
@@ -367,20 +371,18 @@ def sign_up(name, email, phone, password, language=None):
     except ValidationError as exc:
         if exc.errors != {"email": EMAIL_TAKEN}:
             raise
-    _tell_owner_of_registration(normalise_email(email))
+    _tell_owner_of_registration(normalise_email(email), email)
     return None
 
 
-def _tell_owner_of_registration(email):
+def _tell_owner_of_registration(email, typed=None):
     """Someone registered an address that has an account: mail its owner (within the
     per-account mail limit), say nothing to the visitor. Not an inactive account: the
     mail says to sign in or reset the password, and neither works for it; an inactive
     account is sent nothing, as a reset request for it sends nothing (docs/security.md)."""
     with unit_of_work():
         # Locked as a reset request locks it: sign-ups at the same moment count in turn.
-        user = db.session.scalar(
-            sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
-        )
+        user = _account_of(email, lock=True, typed=typed)
         if user is None or not user.active or not _may_mail(user):
             return
         link = public_url_for("auth.forgot_password")
@@ -428,10 +430,35 @@ def _count_failure(user, now):
     return seconds
 
 
-def _account_of(email, lock=False):
-    """The account of a (lower-cased) address, or None; ``lock``: FOR UPDATE and read
-    afresh (the same row read unlocked before keeps its values otherwise)."""
-    statement = sa.select(User).where(sa.func.lower(User.email) == email)
+def _as_stored_before(typed):
+    """The address as registration stored it before compatibility forms were folded
+    (email_validator's form, lower-cased), or None."""
+    try:
+        return validate_email((typed or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+def _is_address(email, typed=None):
+    """The condition for the account of ``email`` (``normalise_email``'s): its folded key,
+    or, for a twin stored before the rule beside its folded form (no key), the address as
+    stored, as ``typed`` gives it (docs/decisions.md)."""
+    as_stored = _as_stored_before(typed) or email
+    return sa.or_(User.email_key == email_key(email), sa.func.lower(User.email) == as_stored)
+
+
+def _account_of(email, lock=False, typed=None):
+    """The account of a normalised address (``typed``: as entered, for a twin stored before
+    the rule), or None: the one stored exactly so first (a twin signs in as it was stored),
+    else the one of its folded key. ``lock``: FOR UPDATE and read afresh (the same row read
+    unlocked before keeps its values otherwise)."""
+    exact = sa.func.lower(User.email) == (_as_stored_before(typed) or email)
+    statement = (
+        sa.select(User)
+        .where(_is_address(email, typed))
+        .order_by(sa.case((exact, 0), else_=1), User.id)
+        .limit(1)
+    )
     if lock:
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return db.session.scalar(statement)
@@ -452,15 +479,17 @@ def authenticate(email, password):
     the hash it was checked against is still the account's; if it changed meanwhile (a
     reset, a password change) the answer is the wrong-password one, not counted: the
     guess was never checked against the current password (docs/security.md)."""
+    typed = email
     try:
         # As registration stored it (email_validator's form: NFC, an IDN domain in
-        # Unicode, lower-cased): an address registered as typed signs in as typed.
+        # Unicode, lower-cased; compatibility forms folded): an address registered as
+        # typed signs in as typed, and in any compatibility form of it.
         address = normalise_email(email)
     except ValueError:
         address = None  # no address: nothing looked up, the dummy hash checked all the same
     lookup = address is not None and not has_control_chars(address)
     email = address or (email or "").strip().lower()  # as a failure's audit row records it
-    seen = _account_of(email) if lookup else None
+    seen = _account_of(email, typed=typed) if lookup else None
     # A locked account's password is not checked; it and an unknown address check the
     # dummy hash instead, so each answers as slowly as a wrong password.
     checked_hash = (
@@ -472,7 +501,7 @@ def authenticate(email, password):
     )
     refusal = None
     with unit_of_work():
-        user = _account_of(email, lock=True) if lookup else None
+        user = _account_of(email, lock=True, typed=typed) if lookup else None
         now = utcnow()
         if user is not None and _is_locked(user, now):
             record(user, "login_failed", "user", user.id, after={"reason": "locked"})
@@ -682,14 +711,13 @@ def _may_mail(user):
 def request_password_reset(email):
     """Mail a reset link if the address belongs to an active account and it has not had
     too many account mails this hour; silent otherwise."""
+    typed = email
     try:
         email = normalise_email(email)
     except ValueError:
         return
     with unit_of_work():
-        user = db.session.scalar(
-            sa.select(User).where(sa.func.lower(User.email) == email).with_for_update()
-        )
+        user = _account_of(email, lock=True, typed=typed)
         if user is None or not user.active:
             return
         if not _may_mail(user):

@@ -352,7 +352,8 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
     ``holds.release_stale_at_clinic``), and the new times held for moves whose fee is being
     paid (a move keeps its clinic), each a row of its booking's (``moving`` true): one
     booking to the administrator. Each with when it lapses unpaid (a visit's hold, a move's
-    fee checkout), None once paid, for the refusal to name holds apart."""
+    fee checkout), None once paid, for the refusal to name holds apart, and whether it has
+    been started (a move's new time never is), for it to name those begun apart."""
     bookings = (
         sa.select(
             sa.literal(False),
@@ -363,6 +364,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             MasterBooking.number,
             MasterBooking.id,
             unpaid_hold_lapses(),
+            IndividualBooking.status == BookingStatus.STARTED,
         )
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
@@ -385,6 +387,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
             MasterBooking.number,
             MasterBooking.id,
             Reschedule.expires_at,
+            sa.false(),
             start=start,
             end=end,
             each_provider=True,
@@ -394,8 +397,8 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
         .where(IndividualBooking.clinic_id == clinic_id)
     )
     return [
-        (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving), lapses_at)
-        for moving, key, provider_id, s, e, number, visit_id, lapses_at in db.session.execute(
-            sa.union_all(bookings, held)
+        (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving), lapses_at, started)
+        for moving, key, provider_id, s, e, number, visit_id, lapses_at, started in (
+            db.session.execute(sa.union_all(bookings, held))
         )
     ]

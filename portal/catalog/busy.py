@@ -47,7 +47,8 @@ the time ``now`` the change reads at; a move's held new time is a row of its boo
     @busy.clinic_source("bookings")
     def _at_clinic(clinic_id, start, end, now):
         return [(booking_id, provider_id, starts_at, ends_at, visit_number, moving,
-             lapses_at), ...]   # lapses_at: as above, None for a paid booking's time
+             lapses_at, started), ...]   # lapses_at: as above, None for a paid booking's
+             # time; started: as above (both may be left off)
 
 Before it reads them it has the holds at the clinic whose time ran out by ``now`` released
 (``clinic_release``, :func:`release_stale_at_clinic`): until the sweep reached them a
@@ -230,7 +231,8 @@ class Booked:
     held new time lies in the window), the new time held for a move of it whose fee is
     being paid (``moving_to``: (start, end), or None), the providers booked and what names
     it to an administrator (the visit's number); for a time not paid for, when it lapses
-    (``own_lapses``: the visit's hold; ``moving_lapses``: the move's fee checkout)."""
+    (``own_lapses``: the visit's hold; ``moving_lapses``: the move's fee checkout); and
+    whether it has been started (``catalog.checks.has_begun`` reads it, with ``start``)."""
 
     start: object
     end: object
@@ -239,6 +241,7 @@ class Booked:
     label: str
     own_lapses: object = None
     moving_lapses: object = None
+    started: bool = False
 
     @property
     def spans(self):
@@ -268,9 +271,10 @@ class Booked:
 def clinic_source(name):
     """Register a source of the live bookings at a clinic (decorator): ``fn(clinic_id,
     start, end, now)`` returns ``[(key, provider_id, start, end, label, moving,
-    lapses_at), …]``, a row per booked provider (``key`` one booking: its rows are one
-    :class:`Booked`; ``moving``: the row is the new time held for its move; ``lapses_at``:
-    when that time lapses unpaid, None when paid, and may be left off), those overlapping
+    lapses_at, started), …]``, a row per booked provider (``key`` one booking: its rows are
+    one :class:`Booked`; ``moving``: the row is the new time held for its move; ``lapses_at``:
+    when that time lapses unpaid, None when paid; ``started``: the booking has been; the
+    last two may be left off), those overlapping
     the aware half-open window, live at ``now``."""
 
     def register(fn):
@@ -331,6 +335,7 @@ def clinic_bookings(clinic_id, start, end, now=None):
                 part = "moving" if moving else "own"
                 entry[part] = (s, e)
                 entry[part + "_lapses"] = row[6] if len(row) > 6 else None
+                entry["started"] = entry.get("started") or (len(row) > 7 and bool(row[7]))
                 entry["ids"].add(provider_id)
     booked = [
         Booked(
@@ -340,6 +345,7 @@ def clinic_bookings(clinic_id, start, end, now=None):
             g["label"],
             g.get("own_lapses"),
             g.get("moving_lapses"),
+            g.get("started", False),
         )
         for g in grouped.values()
     ]

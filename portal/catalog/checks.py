@@ -262,14 +262,15 @@ MSG_YOUR_HOURS_ALSO_BEGUN = Nn_(
 )
 
 
-def _admin_begun(where, then):
+def admin_begun(where, then, whose="with this provider"):
     """The admin's words for bookings in the way that have already begun (``Refusal``'s
     ``begun`` and ``also_begun`` pairs): no one may move them any more (a reschedule only
     before the start) nor cancel a started one (``STARTED -> CANCELLED`` is refused), so
     "cancel or move" cannot be followed (review finding; the doctor's own words above).
     What an admin can do on the visit's page: complete it, or cancel one the patient never
     came to (its time come, never started); or make the change
-    (``then``) after it ends. ``where``: which bookings ("in this period"). Admin pages are
+    (``then``) after it ends. ``where``: which bookings ("in this period"); ``whose``: whose
+    they are (a clinic's refusals, ``catalog.clinics``: "at this clinic"). Admin pages are
     English (not marked for the catalogue)."""
     one = (
         "too late to move: complete it first (or, if the patient never came, cancel it) on "
@@ -279,7 +280,7 @@ def _admin_begun(where, then):
         "too late to move: complete them first (or cancel any the patient never came to) "
         f"on their visits' pages, or {then} after they end."
     )
-    whose = " ".join(filter(None, ("with this provider", where)))
+    whose = " ".join(filter(None, (whose, where)))
     begun = (
         f"There is 1 booking {whose} that has already begun (%(listed)s), {one}",
         f"There are %(num)s bookings {whose} that have already begun (%(listed)s), {many}",
@@ -354,7 +355,7 @@ LEAVE_OVER = Refusal(
     MSG_LEAVE_OVER_MANY,
     MSG_LEAVE_HELD,
     MSG_ALSO_HOLDS,
-    *_admin_begun("in this period", "start the leave"),
+    *admin_begun("in this period", "start the leave"),
 )
 DEACTIVATE_OVER = Refusal(
     MSG_DEACTIVATE_OVER_ONE,
@@ -362,21 +363,21 @@ DEACTIVATE_OVER = Refusal(
     MSG_DEACTIVATE_HELD,
     MSG_ALSO_HOLDS,
     # Begun, so not "ahead": said of the provider alone.
-    *_admin_begun("", "deactivate the provider"),
+    *admin_begun("", "deactivate the provider"),
 )
 HOURS_OVER = Refusal(
     MSG_HOURS_OVER_ONE,
     MSG_HOURS_OVER_MANY,
     MSG_HOURS_HELD,
     MSG_ALSO_HOLDS,
-    *_admin_begun("in the hours being removed", "change the hours"),
+    *admin_begun("in the hours being removed", "change the hours"),
 )
 CLINIC_OVER = Refusal(
     MSG_CLINIC_OVER_ONE,
     MSG_CLINIC_OVER_MANY,
     MSG_CLINIC_HELD,
     MSG_ALSO_HOLDS,
-    *_admin_begun("at %(clinic)s", "remove the clinic"),
+    *admin_begun("at %(clinic)s", "remove the clinic"),
 )
 # An admin's words -> the provider's own (only holds in the way: the words suit both).
 YOURS = {

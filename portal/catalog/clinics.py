@@ -10,9 +10,11 @@ from portal.catalog.checks import (
     AHEAD,
     LISTED,
     WHEN,
+    admin_begun,
     bump_versions,
     changing,
     clean_name,
+    has_begun,
     lapse_text,
     lock_for_edit,
     raise_errors,
@@ -31,6 +33,7 @@ from portal.catalog.models import (
 )
 from portal.db import utcnow
 from portal.domain.slots import within_weekly_hours
+from portal.domain.text import PluralText
 from portal.extensions import db
 
 
@@ -176,6 +179,20 @@ MSG_ZONE_OVER_MANY = (
     "patient is refunded in full), then change the time zone."
 )
 
+# Bookings in the way that have already begun: counted apart, in the words of a provider's
+# refusals with what an admin can do (``checks.admin_begun``: "cancel or move" cannot be
+# followed). (review finding: the clinic's said "cancel or move" of them too.)
+CLOSE_BEGUN = admin_begun("", "deactivate the clinic", whose="at this clinic")
+HOURS_BEGUN = admin_begun("outside the new opening hours", "change the hours", "at this clinic")
+ZONE_HOURS_BEGUN = admin_begun(
+    "outside the opening hours in the new time zone", "change the time zone", "at this clinic"
+)
+ZONE_BEGUN = admin_begun(
+    "outside its providers' weekly hours in the new time zone",
+    "change the time zone",
+    "at this clinic",
+)
+
 # Unpaid holds in the way (a patient paying for a time, or for a move's new time): greyed
 # on the provider's schedule (a doctor's or a lab's, as catalog.checks says), nothing to
 # cancel, each lapsing by itself unless paid; named apart after the bookings, or alone
@@ -275,7 +292,7 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     zone = ZoneInfo(clinic.timezone)
     # (booking, its times the change leaves out), for those it leaves out any.
     taken = [(b, b.spans) for b in live]
-    field, one, many = "active", MSG_CLOSE_OVER_ONE, MSG_CLOSE_OVER_MANY
+    field, words = "active", (MSG_CLOSE_OVER_ONE, MSG_CLOSE_OVER_MANY, CLOSE_BEGUN)
     if not closing:
         old, new = _weekly(old_hours), _weekly(new_hours)
 
@@ -305,30 +322,43 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
             )
         if outside_hours and new_hours == old_hours:
             taken = outside_hours
-            field, one, many = "timezone", MSG_ZONE_HOURS_OVER_ONE, MSG_ZONE_HOURS_OVER_MANY
+            words = (MSG_ZONE_HOURS_OVER_ONE, MSG_ZONE_HOURS_OVER_MANY, ZONE_HOURS_BEGUN)
+            field = "timezone"
         elif outside_hours:
             taken = outside_hours
-            field, one, many = "hours", MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY
+            field, words = "hours", (MSG_HOURS_OVER_ONE, MSG_HOURS_OVER_MANY, HOURS_BEGUN)
         else:
             taken = outside_providers
-            field, one, many = "timezone", MSG_ZONE_OVER_ONE, MSG_ZONE_OVER_MANY
-    return _refusal(field, one, many, taken, zone, now)
+            field, words = "timezone", (MSG_ZONE_OVER_ONE, MSG_ZONE_OVER_MANY, ZONE_BEGUN)
+    return _refusal(field, words, taken, zone, now)
 
 
-def _refusal(field, one, many, taken, zone, now):
-    """``(field, message)`` naming the bookings in the way and, apart, the unpaid holds
-    (a booking whose times in the way all lapse by themselves: ``Booked.lapses``), or None;
-    only holds: try again once the last lapses (``MSG_HELD_*``), as a provider's refusal
-    says it (``checks.bookings_in_the_way``)."""
+def _refusal(field, words, taken, zone, now):
+    """``(field, message)`` naming the bookings ahead in the way (``words``: one, many),
+    apart those already begun (``checks.has_begun``; ``words``' ``admin_begun`` pairs,
+    alone or after those ahead) and the unpaid holds (a booking whose times in the way all
+    lapse by themselves: ``Booked.lapses``), or None; only holds: try again once the last
+    lapses (``MSG_HELD_*``), as a provider's refusal says it
+    (``checks.bookings_in_the_way``)."""
+    one, many, (begun_words, also_begun) = words
     held = [(b, lapse) for b, spans in taken if (lapse := b.lapses(spans)) is not None]
     booked = [b for b, spans in taken if b.lapses(spans) is None]
     if not held and not booked:
         return None
+    # Begun by its own time (a move's new time alone in the window: not begun).
+    begun = [b for b in booked if b.start is not None and has_begun(b, now)]
+    ahead = [b for b in booked if b not in begun]
     message = ""
-    if booked:
-        message = (one if len(booked) == 1 else many).format(
-            count=len(booked), listed=_listed(booked, zone)
+    if ahead:
+        message = (one if len(ahead) == 1 else many).format(
+            count=len(ahead), listed=_listed(ahead, zone)
         )
+    if begun:
+        listed = _listed(begun, zone)
+        if message:
+            message = str(PluralText(*also_begun, len(begun), refusal=message, listed=listed))
+        else:
+            message = str(PluralText(*begun_words, len(begun), listed=listed))
     if held:
         lapses = lapse_text(max(lapse for _, lapse in held), zone, now)
         words = (MSG_HELD_ONE, MSG_HELD_MANY) if not booked else (MSG_ALSO_ONE, MSG_ALSO_MANY)

@@ -212,18 +212,20 @@ def gateway_payable(gross: int, tds: int) -> GatewayDecision:
 
 
 # One rule, said to the admin (English only) and to the provider on their own page (in
-# their language): the same words but whose payouts.
+# their language): the same words but whose payouts. What later payouts deduct is said of
+# the rule of the payout's day, the one it was deducted under: read after a rate change, a
+# bare "later payouts deduct 10%" was false of today's (re-read finding).
 MSG_CATCH_UP = (
     "TDS catch-up: this payout took the provider's gross payouts for FY %(fy)s over the"
     " %(threshold)s threshold, so %(rate)s of the year's untaxed gross so far (this payout"
-    " included, or a shortfall carried from it) is deducted here; later payouts deduct"
-    " %(rate)s of their own gross (section %(section)s)."
+    " included, or a shortfall carried from it) is deducted here (section %(section)s);"
+    " under the rule of that day, each later payout deducts %(rate)s of its own gross."
 )
 MSG_CATCH_UP_YOURS = N_(
     "TDS catch-up: this payout took your gross payouts for FY %(fy)s over the"
     " %(threshold)s threshold, so %(rate)s of the year's untaxed gross so far (this payout"
-    " included, or a shortfall carried from it) is deducted here; later payouts deduct"
-    " %(rate)s of their own gross (section %(section)s)."
+    " included, or a shortfall carried from it) is deducted here (section %(section)s);"
+    " under the rule of that day, each later payout deducts %(rate)s of its own gross."
 )
 
 

@@ -13,7 +13,8 @@ at the gateway, a payment or refund we never made, a record the gateway does not
 record it lists twice) is refused with a message: accept it instead. A sync that changed
 nothing is audited as ``reconcile.case_sync_unchanged``, not as a change.
 
-**Accept** closes the case as RESOLVED with the admin's note (at least 10 characters), and
+**Accept** closes the case as RESOLVED with the admin's note (at least the policy's
+``note_min_length`` characters, as every audit note; POLICY.md's 10 is its floor), and
 posts the money the two records disagree on between gateway clearing and suspense
 (``suspense.py``).
 
@@ -31,6 +32,7 @@ from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
 from portal.booking import attention, lifecycle, payment_events, reschedule_payment
 from portal.booking.models import ATTENTION_RECONCILIATION
+from portal.config import policy
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 from portal.extensions import db
@@ -55,7 +57,7 @@ from portal.refunds import execute as refunds
 
 log = logging.getLogger("portal.reconcile")
 
-MIN_NOTE = 10
+MSG_NOTE = "Detailed note required for audit trail (at least {n} characters)."
 SYNCED, ACCEPTED = "synced", suspense.ACCEPTED
 SYNCED_ACTION, SYNC_UNCHANGED = "reconcile.case_synced", "reconcile.case_sync_unchanged"
 OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
@@ -113,12 +115,21 @@ def _snapshot(case):
     }
 
 
+def checked_note(note):
+    """The accepting note, stripped, or ResolveError saying the length asked: the policy's
+    ``note_min_length``, as a payout's reason or a wallet adjustment's note (the forms ask
+    this too, so the number is never typed twice)."""
+    note = (note or "").strip()
+    minimum = policy().note_min_length
+    if len(note) < minimum:
+        raise ResolveError(MSG_NOTE.format(n=minimum))
+    return note
+
+
 def accept(actor, case_id, note):
     """Close an open case as RESOLVED with a note (audited)."""
     _require_admin(actor)
-    note = (note or "").strip()
-    if len(note) < MIN_NOTE:
-        raise ResolveError("Detailed note required for audit trail (at least 10 characters).")
+    note = checked_note(note)
     with unit_of_work():
         visit = _lock_visit_of(case_id)
         case = _open_case(case_id)

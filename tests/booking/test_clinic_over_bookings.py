@@ -272,3 +272,71 @@ def test_a_clinic_over_only_holds_says_to_wait_and_changes_once_they_lapse(world
     clock.shift(timedelta(minutes=16))  # both lapsed, the sweep not run
     update_clinic(admin, world.clinic, hours=later)
     assert _clinic(world).business_hours() == later
+
+
+BEGUN_ONE = (
+    "too late to move: complete it first (or, if the patient never came, cancel it) on its "
+    "visit's page, or {then} after it ends."
+)
+
+
+def test_the_clinics_refusals_count_begun_bookings_apart_with_what_an_admin_can_do(
+    world, users, clock
+):
+    """Re-read finding: a clinic's deactivation, hours or time zone refused over bookings
+    that had already begun told the admin to "cancel or move" them, which no one can (a
+    reschedule only before the start, a started one not even cancelled). As the provider's
+    refusals (``checks.admin_begun``), they are counted apart with what an admin can do, the
+    counts together the clinic's; and the advice works."""
+    from portal.payouts import completion
+
+    admin = users(world.admin)
+    started = _booked(world, users, day=0, hour=10)  # Mon 1 Jun, 10:00-10:30
+    late = _booked(world, users, day=0, hour=12, patient=1)
+    next_week = _booked(world, users, day=7, hour=10, patient=2)  # Mon 8 Jun
+    clock.shift(timedelta(hours=2, minutes=5))  # 10:05
+    completion.start_booking(admin, started.id)
+    begun = f"1 more has already begun (Mon 01 Jun 2026, 10:00, visit {_number(started)}), "
+    ahead = (
+        f"(Mon 01 Jun 2026, 12:00, visit {_number(late)}; Mon 08 Jun 2026, 10:00, visit "
+        f"{_number(next_week)})"
+    )
+    with pytest.raises(ValidationError) as exc:
+        update_clinic(admin, world.clinic, active=False)
+    assert exc.value.errors["active"] == (
+        f"There are 2 bookings ahead at this clinic {ahead}. Cancel or move them first (a "
+        "cancelled patient is refunded in full), then deactivate the clinic. "
+        + begun
+        + BEGUN_ONE.format(then="deactivate the clinic")
+    )
+    with pytest.raises(ValidationError) as exc:  # Mondays closed
+        update_clinic(admin, world.clinic, hours={d: h for d, h in WEEK.items() if d != 0})
+    assert exc.value.errors["hours"] == (
+        f"There are 2 bookings ahead at this clinic outside the new opening hours {ahead}. "
+        "Cancel or move them first (a cancelled patient is refunded in full), then change "
+        "the hours. " + begun + BEGUN_ONE.format(then="change the hours")
+    )
+    with pytest.raises(ValidationError) as exc:  # 10:00 in India: 08:30 in Dubai
+        update_clinic(admin, world.clinic, timezone="Asia/Dubai")
+    assert exc.value.errors["timezone"] == (
+        "There is 1 booking ahead at this clinic that the new time zone leaves outside the "
+        f"opening hours (Mon 08 Jun 2026, 10:00, visit {_number(next_week)}). Cancel or move "
+        "it first (a cancelled patient is refunded in full), then change the time zone. "
+        + begun
+        + BEGUN_ONE.format(then="change the time zone")
+    )
+    # Completed, it is out of the way; next week's cancelled (a full refund).
+    completion.complete_booking(admin, started.id)
+    quoted_admin_cancel(admin, next_week.id, "Clinic closing", mode="clinic")
+    # 12:10, the patient never came: begun, alone.
+    clock.shift(timedelta(hours=2, minutes=5))
+    with pytest.raises(ValidationError) as exc:
+        update_clinic(admin, world.clinic, active=False)
+    assert exc.value.errors["active"] == (
+        "There is 1 booking at this clinic that has already begun (Mon 01 Jun 2026, 12:00, "
+        f"visit {_number(late)}), " + BEGUN_ONE.format(then="deactivate the clinic")
+    )
+    assert _clinic(world).active is True and _audits() == 0
+    quoted_admin_cancel(admin, late.id, "The patient never came", mode="patient")
+    update_clinic(admin, world.clinic, active=False)
+    assert _clinic(world).active is False

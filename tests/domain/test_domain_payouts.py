@@ -154,8 +154,8 @@ def test_the_catch_up_note_names_the_section_the_payout_was_deducted_under():
     payout's page says it was deducted under; without a stored section, the rule's."""
     rule = TdsRule("2025-26", 1_000, rupees(50_000), "194J")
     note = dp.catch_up_note(665_000, 562_750, rule, "2026-27", "194C")
-    assert note.endswith("(section 194C).")
-    assert dp.catch_up_note(665_000, 562_750, rule, "2026-27").endswith("(section 194J).")
+    assert "(section 194C);" in note and "194J" not in note
+    assert "(section 194J);" in dp.catch_up_note(665_000, 562_750, rule, "2026-27")
     assert dp.catch_up_note(665_000, 66_500, rule, "2026-27") is None  # the rate, no catch-up
 
 

@@ -161,6 +161,34 @@ def test_a_payouts_tds_note_states_the_rule_it_was_deducted_under(
     assert "catch-up" in note and "so 10% of the year" in note and "5%" not in note
 
 
+LATER_UNDER_ITS_RULE = (
+    "(section 194J); under the rule of that day, each later payout deducts 10% of its own gross."
+)
+
+
+def test_a_catch_up_note_says_later_payouts_under_its_own_days_rule(
+    app, mid_year, world, x, make_user
+):
+    """Re-read finding: the crossing payout's note ended "later payouts deduct 10% of their
+    own gross", true of the rule it was deducted under but, read after the rate went to 5%,
+    a claim about today's later payouts that is false. It says it of that day's rule, in
+    both voices and in Hindi."""
+    from flask_babel import force_locale
+
+    from portal.payouts.common import tds_note
+    from portal.web.filters import translate
+
+    _first, crossing, _third = _three_payouts_with_a_rate_change_before_the_third(
+        world, x, make_user, 500
+    )
+    for note in (payout_tds_note(crossing), tds_note(crossing)):
+        assert str(note).endswith(LATER_UNDER_ITS_RULE), note
+        assert "later payouts deduct" not in note
+    with app.test_request_context(), force_locale("hi"):
+        said = translate(payout_tds_note(crossing))
+    assert "उस दिन के नियम के अनुसार आगे के हर भुगतान से" in said and "194J" in said, said
+
+
 def test_the_tds_report_and_the_providers_pages_agree_after_a_rate_change(
     world, x, make_user, client, login
 ):

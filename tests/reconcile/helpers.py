@@ -5,9 +5,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal.accounts.models import User
+from portal.accounts.models import ADMIN, User
 from portal.booking import lookup
 from portal.extensions import db
+from portal.policies import service as policy_service
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import day_window
@@ -19,6 +20,18 @@ LOST_CAPTURE = "payment.authorized,payment.captured,order.paid"
 
 def admin(world):
     return db.session.get(User, world.admin)
+
+
+def longer_notes(world, length):
+    """The policy's shortest audit note raised to ``length`` (a control: a second
+    administrator approves it)."""
+    version = policy_service.propose(
+        admin(world), {"note_min_length": length}, reason="Longer notes for the auditors"
+    )
+    checker = User(email="note-checker@example.com", name="Checker", role=ADMIN, phone=None)
+    db.session.add(checker)
+    db.session.commit()
+    policy_service.approve(checker, version.id)
 
 
 def paid(world, users, gateway, day=4, hour=10, patient=0):

@@ -20,6 +20,7 @@ from tests.reconcile.helpers import (
     case_for,
     cases,
     later,
+    longer_notes,
     paid,
     paid_only_at_gateway,
     payment_id,
@@ -518,3 +519,26 @@ def test_a_run_that_finds_the_records_agree_now_clears_the_flag(world, users, ga
     assert "run" in cleared.after["note"]
     assert lookup.get_visit(still.id).attention == ATTENTION_RECONCILIATION
     assert lookup.get_visit(other.id).attention == "PAYMENT_FAILED"
+
+
+def test_the_accept_note_is_as_long_as_the_policy_asks(world, users, gateway, clock):
+    """The note's length is the policy's ``note_min_length`` (POLICY.md's 10 its floor), as
+    a payout's reason or a wallet adjustment's note; the message says the number (re-read
+    finding: reconciliation still typed 10)."""
+    visit_id, pay_id = paid_only_at_gateway(world, users, gateway)
+    later(clock)
+    run_day(world)
+    longer_notes(world, 12)
+    case = case_for(pay_id)
+    with pytest.raises(resolve.ResolveError) as refused:
+        resolve.accept(admin(world), case.id, "Eleven char")
+    assert str(refused.value) == (
+        "Detailed note required for audit trail (at least 12 characters)."
+    )
+    assert case_for(pay_id).status == "discrepancy"
+    done, [(refused_id, message)] = resolve.resolve_many(
+        admin(world), [case.id], "accept", " Eleven char "
+    )
+    assert (done, refused_id, message) == (0, case.id, str(refused.value))
+    resolve.accept(admin(world), case.id, "Twelve chars")
+    assert case_for(pay_id).status == "resolved"

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.reconcile.models import ReconCase, ReconRun
-from tests.reconcile.helpers import later, paid, paid_only_at_gateway, payment_id, run_day
+from tests.reconcile.helpers import (
+    later,
+    longer_notes,
+    paid,
+    paid_only_at_gateway,
+    payment_id,
+    run_day,
+)
 from tests.refunds.helpers import login, with_known_passwords
 
 
@@ -128,6 +135,31 @@ def test_accept_needs_a_real_note(client, setup):
     # Sync on a stray payment: a message, no 500.
     again = client.post(f"/admin/reconciliation/cases/{setup['stray']}/sync", follow_redirects=True)
     assert again.status_code == 200 and "resolved already" in again.get_data(as_text=True)
+
+
+def test_the_note_asked_for_is_the_policys_length(client, setup, world):
+    """The hints and the refusals say the policy's number, and a note the policy finds short
+    is refused by the form beside the field (bulk too), not case by case after it."""
+    # In this test's app context, which the requests below share (its policy read again).
+    longer_notes(world, 12)
+    db.session.remove()
+    login(client, setup["emails"]["admin"])
+    message = "Detailed note required for audit trail (at least 12 characters)."
+    page = client.get(f"/admin/reconciliation/cases/{setup['stray']}").get_data(as_text=True)
+    assert "at least 12 characters" in page and "10 characters" not in page
+    index = client.get("/admin/reconciliation").get_data(as_text=True)
+    assert "At least 12 characters" in index and "10 characters" not in index
+    url = f"/admin/reconciliation/cases/{setup['stray']}/accept"
+    short = client.post(url, data={"note": "Eleven char"})
+    assert short.status_code == 422 and message in short.get_data(as_text=True)
+    bulk = client.post(
+        "/admin/reconciliation/cases/bulk",
+        data={"action": "accept", "case": [setup["stray"]], "note": "Eleven char"},
+    )
+    assert bulk.status_code == 422 and message in bulk.get_data(as_text=True)
+    with client.application.app_context():
+        assert db.session.get(ReconCase, setup["stray"]).status == "discrepancy"
+    assert client.post(url, data={"note": "Twelve chars"}).status_code == 303
 
 
 def test_bulk_resolve_a_selection(client, setup):

@@ -2,6 +2,9 @@
 it goes to the append-only audit log, so it is checked as every note is and the checked
 value is what is passed on."""
 
+import re
+from html import unescape
+
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
@@ -18,6 +21,12 @@ def _notes():
         for e in db.session.scalars(sa.select(AuditEntry))
         if isinstance(e.after, dict) and "note" in e.after
     ]
+
+
+def _typed_note(html):
+    """The note box's text as the page fills it (unescaped)."""
+    box = re.search(r'<textarea id="confirm-note"[^>]*>(.*?)</textarea>', html, re.S)
+    return unescape(box.group(1)) if box else None
 
 
 def test_the_to_wallet_note_is_checked_like_every_other_note(
@@ -55,10 +64,18 @@ def test_the_to_wallet_note_is_checked_like_every_other_note(
         html = answer.get_data(as_text=True)
         assert answer.status_code == 422, (answer.status_code, [len(s or "") for s in _notes()])
         assert 'id="confirm-error"' in html and "Note:" in html and 'id="confirm-yes"' in html
+        # The typed note is refilled, as other forms do, to be shortened rather than typed
+        # again (re-read finding: the box came back empty).
+        assert _typed_note(html) == note
         assert _notes() == []
         db.session.expire_all()
         assert db.session.get(Refund, refund_id).status == "FAILED"  # nothing moved
 
+    # The amount not confirmed: asked again, the note kept too.
+    stale = client.post(url, data={"confirmed_amount": amount + 1, "note": "Patient asked"})
+    assert stale.status_code == 422 and _typed_note(stale.get_data(as_text=True)) == (
+        "Patient asked"
+    )
     done = client.post(
         url, data={"confirmed_amount": amount, "note": "Patient asked for the wallet"}
     )

@@ -255,9 +255,10 @@ REFUND_CONFIRM = {
 }
 
 
-def _refund_confirm(refund, kind, error=None, status=200):
+def _refund_confirm(refund, kind, error=None, status=200, note=None):
     """Money moves on a click: ask first, stating the amount (issue #16); never for what
-    the refund does not allow (refused as its post would be)."""
+    the refund does not allow (refused as its post would be). ``note``: the note as typed,
+    refilled when the page is shown again with why (as every form refills its fields)."""
     refusal = refunds_failed.actions(refund).refusal(kind)
     if refusal:
         flash(refusal, "error")
@@ -276,6 +277,7 @@ def _refund_confirm(refund, kind, error=None, status=200):
         yes=yes.format(amount=format_inr(refund.amount)),
         back=url_for("admin.refunds_list"),
         note_label=note_label,
+        note=note,
     )
 
 
@@ -288,16 +290,17 @@ def _refund_or_404(refund_id):
 
 def _refund_action(action, refund_id, done, kind):
     refund = _refund_or_404(refund_id)
-    confirmed = ConfirmAmountForm()
-    if not confirmed.validate() or confirmed.paise != refund.amount:
-        return _refund_confirm(refund, kind, "Confirm the amount first.", status=422)
     # The note goes to the append-only audit log: checked as every note is (at most 500
     # characters, no control characters), and the form's value passed on, never the raw
     # post (review: a 20,000-character note with a NUL in it was stored for ever).
     form = NoteForm()
+    typed = form.note.data
+    confirmed = ConfirmAmountForm()
+    if not confirmed.validate() or confirmed.paise != refund.amount:
+        return _refund_confirm(refund, kind, "Confirm the amount first.", 422, typed)
     if not form.validate():
         said = form.note.errors[0] if form.note.errors else "the form could not be read"
-        return _refund_confirm(refund, kind, f"Note: {said}", status=422)
+        return _refund_confirm(refund, kind, f"Note: {said}", 422, typed)
     kw = {"note": form.note.data or ""} if REFUND_CONFIRM[kind][3] else {}  # asked for one
     try:
         action(current_user, refund_id, **kw)

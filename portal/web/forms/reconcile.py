@@ -2,14 +2,13 @@
 note, and resolving a selection of cases."""
 
 from wtforms import DateField, RadioField, SelectMultipleField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, ValidationError
 
-from portal.reconcile.resolve import MIN_NOTE
+from portal.reconcile.resolve import ResolveError, checked_note
 from portal.reconcile.window import WindowError, day_window
 from portal.web.forms.base import MAX_INT, PortalForm
 from portal.web.forms.booking import options
 
-NOTE_MESSAGE = "Detailed note required for audit trail (at least 10 characters)."
 MAX_SELECTION = 100
 
 
@@ -33,14 +32,19 @@ class RunForm(PortalForm):
                 raise ValidationError(str(exc)) from None
 
 
+def _note_long_enough(note):
+    # The service's rule (the policy's length), said beside the field.
+    try:
+        checked_note(note)
+    except ResolveError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class AcceptForm(PortalForm):
-    note = TextAreaField(
-        "Note",
-        validators=[
-            DataRequired(message=NOTE_MESSAGE),
-            Length(min=MIN_NOTE, max=2000, message=NOTE_MESSAGE),
-        ],
-    )
+    note = TextAreaField("Note", validators=[Length(max=2000)])
+
+    def validate_note(self, field):
+        _note_long_enough(field.data)
 
 
 class BulkForm(PortalForm):
@@ -62,5 +66,5 @@ class BulkForm(PortalForm):
             raise ValidationError("Unknown case.")
 
     def validate_note(self, field):
-        if self.action.data == "accept" and len((field.data or "").strip()) < MIN_NOTE:
-            raise ValidationError(NOTE_MESSAGE)
+        if self.action.data == "accept":
+            _note_long_enough(field.data)
