@@ -3,7 +3,10 @@ credits or debits a patient's wallet with a note for the audit trail and a reaso
 patient sees. Above the threshold (counting the same admin's adjustments to the same
 wallet in the last 24 hours, so splitting does not avoid it) it waits for a different
 administrator. A debit never takes the balance below zero: checked when asked and again,
-under the wallet's row lock, when applied. Each use case is one unit of work."""
+under the wallet's row lock, when applied. Each use case is one unit of work. A cash
+pay-out at the desk (``portal.wallet.cash``) is an adjustment of its own kind, made by the
+same ``request`` and decided by the same approve / reject; only its posting's other
+account differs (``POSTED``)."""
 
 from datetime import timedelta
 
