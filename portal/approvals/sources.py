@@ -190,6 +190,10 @@ def _adjustment_load(ids):
     return {w.id: w for w in rows}
 
 
+def _receipt(w):
+    return f" (desk receipt {w.receipt_no})" if w.receipt_no else ""
+
+
 def _adjustment_describe(w):
     trail = ()
     if w.balance_after is not None:
@@ -198,10 +202,10 @@ def _adjustment_describe(w):
         )
     return Described(
         subject=f"Wallet of {w.patient.name}",
-        detail=f"{'Credit' if w.is_credit else 'Debit'}. Internal note: {w.note}",
+        detail=f"{w.what.capitalize()}{_receipt(w)}. Internal note: {w.note}",
         object_type=adjustments.AUDIT_TYPE,
         object_id=w.id,
-        what=f"{'credit' if w.is_credit else 'debit'} of {format_inr(w.magnitude)}",
+        what=f"{w.what} of {format_inr(w.magnitude)}",
         trail=trail,
     )
 

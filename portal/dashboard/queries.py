@@ -15,7 +15,8 @@ Python, so each measure costs one indexed range scan:
 * refunds: processed refunds to the patient's card or account (Razorpay: cash out, the
   basis of "money in" beside it and of the console's refunds) by ``processed_at``
   (``ix_refunds_processed_at``), and in the same statement those credited to the wallet,
-  their own figure ("to wallets": no money leaves the business);
+  their own figure ("to wallets": no money leaves the business), and wallet balances paid
+  out in cash at the desk by ``applied_at`` (cash out, their own figure);
 * payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``),
   whatever happened to them later, less those the bank sent back by the reversal's
   ledger posting (its bank line: the money's return), as the transactions console;
@@ -56,7 +57,13 @@ from portal.booking.models import (
 from portal.booking.reschedule_payment import FEE_CREDIT_KEY, UNAPPLIED
 from portal.dashboard import sources
 from portal.db import UTCDateTime, utcnow
-from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
+from portal.domain.states import (
+    AdjustmentStatus,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+    RescheduleStatus,
+)
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -64,6 +71,7 @@ from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments.models import DESK, LINK, ORDER, Payment, PaymentAttempt
 from portal.payouts.models import REVERSED_KIND, Payout
 from portal.refunds.models import GATEWAY, WALLET, Refund
+from portal.wallet.models import CASH_PAYOUT, WalletAdjustment
 
 DAYS = 30
 WINDOWS = (("today", 1), ("7 days", 7), ("30 days", 30))
@@ -250,24 +258,42 @@ def _payouts(since):
     return {_day_index(day, since): (int(n), int(amount)) for day, n, amount in rows}
 
 
+CASH_AT_DESK = "desk cash"  # the third kind of money back the refunds' statement reads
+
+
 def _refunds(since):
-    """(gateway refunds, wallet refunds): ``_daily`` of each, processed since ``since``,
-    in one statement."""
-    day = _day_bucket(Refund.processed_at, since).label("day")
+    """(gateway refunds, wallet refunds, cash paid out at the desk): ``_daily`` of each,
+    in one statement: refunds processed since ``since``, and wallet balances handed to
+    patients in cash at the desk (``portal.wallet.cash``), applied since then
+    (``ix_wallet_adjustments_kind_applied``): cash out, as a desk payment in "money in" is
+    cash in (review finding: the console's net and this page kept it)."""
+    refunds = sa.select(
+        _day_bucket(Refund.processed_at, since).label("day"),
+        Refund.destination.label("destination"),
+        Refund.amount.label("amount"),
+    ).where(Refund.processed_at >= since, Refund.status == RefundStatus.PROCESSED)
+    cash = sa.select(
+        _day_bucket(WalletAdjustment.applied_at, since).label("day"),
+        sa.literal(CASH_AT_DESK).label("destination"),
+        (-WalletAdjustment.amount).label("amount"),
+    ).where(
+        WalletAdjustment.kind == CASH_PAYOUT,
+        WalletAdjustment.applied_at >= since,
+        WalletAdjustment.status == AdjustmentStatus.APPLIED,
+    )
+    both = sa.union_all(refunds, cash).subquery("money_back")
     rows = db.session.execute(
         sa.select(
-            day,
-            Refund.destination,
+            both.c.day,
+            both.c.destination,
             sa.func.count(),
-            sa.func.coalesce(sa.func.sum(Refund.amount), 0),
-        )
-        .where(Refund.processed_at >= since, Refund.status == RefundStatus.PROCESSED)
-        .group_by(day, Refund.destination)
+            sa.func.coalesce(sa.func.sum(both.c.amount), 0),
+        ).group_by(both.c.day, both.c.destination)
     ).all()
-    out = {GATEWAY: {}, WALLET: {}}
+    out = {GATEWAY: {}, WALLET: {}, CASH_AT_DESK: {}}
     for bucket, destination, n, amount in rows:
         out[destination][_day_index(bucket, since)] = (int(n), int(amount))
-    return out[GATEWAY], out[WALLET]
+    return out[GATEWAY], out[WALLET], out[CASH_AT_DESK]
 
 
 def _series(days, data):
@@ -410,7 +436,7 @@ def dashboard(now=None) -> Dashboard:
     days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
     since = _local_day_start(days[0])
     gateway_kinds = (ORDER, LINK, DESK)
-    refunded, to_wallets = _refunds(since)
+    refunded, to_wallets, cash_paid = _refunds(since)
     this_month = _month_start(today)
     # The bookings' days from this month's first when it is before the series' (on a 31st):
     # this month's count from the same statement, the page's cost the same every day.
@@ -423,6 +449,7 @@ def dashboard(now=None) -> Dashboard:
         # Cash out, as "money in" is cash in; wallet credits beside it, their own figure.
         "refunds": _series(days, refunded),
         "wallet refunds": _series(days, to_wallets),
+        "cash paid out": _series(days, cash_paid),
         "payouts": _series(days, _payouts(since)),
         "failed payments": _series(
             days,

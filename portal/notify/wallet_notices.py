@@ -13,11 +13,11 @@ def wallet_adjustment_requested(adjustment_id):
     adjustment = db.session.get(WalletAdjustment, adjustment_id)
     if adjustment is None:
         return
-    what = "credit" if adjustment.is_credit else "debit"
+    what = adjustment.what  # credit, debit, cash pay-out
     alerts.raise_alert(
         alerts.ADJUSTMENT_PENDING_APPROVAL,
         f"Wallet adjustment awaits approval: {what} of {format_inr(adjustment.magnitude)}",
-        f"{adjustment.created_by.name} asks to {what} {format_inr(adjustment.magnitude)} "
+        f"{adjustment.created_by.name} asks for a {what} of {format_inr(adjustment.magnitude)} "
         f"on the wallet of {adjustment.patient.name}: {adjustment.note}",
         link="/admin/approvals?kind=wallet_adjustment",
         dedupe_key=f"wallet-adjustment:{adjustment.id}",

@@ -31,6 +31,9 @@ RESCHEDULE_FEE = "reschedule_fee"
 PROVIDER_PENALTY = "provider_penalty"
 SETTLEMENT = "settlement"
 ADJUSTMENT = "adjustment"  # manual wallet adjustments (portal/wallet adds its projector)
+# A wallet balance handed to the patient in cash at the desk (``portal.wallet.cash``): cash
+# out of the business, as a desk payment is cash in.
+CASH_PAYOUT = "cash_payout"
 
 TYPES = {
     PAYMENT_ONLINE: "Payment (online)",
@@ -46,6 +49,7 @@ TYPES = {
     PROVIDER_PENALTY: "Provider penalty",
     SETTLEMENT: "Settlement",
     ADJUSTMENT: "Manual adjustment",
+    CASH_PAYOUT: "Cash paid out (desk)",
 }
 
 # The source of a reschedule fee payment recorded on its own (``booking.models.FeeCapture``).
@@ -53,9 +57,11 @@ FEE_CAPTURE = "fee_capture"
 
 # What a final, successful movement counts as in the console's summary (None: moves no
 # cash in or out of the business, e.g. a wallet credit or a settlement to our own bank).
-# A payout's reversal is in the payouts bucket with negative figures: it takes back.
+# A payout's reversal is in the payouts bucket with negative figures: it takes back. Cash
+# handed to a patient at the desk from their wallet is cash out of its own.
 BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"
-BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT)
+BUCKET_CASH_OUT = "cash_out"
+BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT, BUCKET_CASH_OUT)
 
 
 # What the summary sums, carried by the time and type indexes (index-only scans); ``tds``

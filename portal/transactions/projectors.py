@@ -28,7 +28,13 @@ from portal.booking.models import (
 from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
 from portal.domain.ids import is_digits
-from portal.domain.states import PaymentStatus, PayoutStatus, RefundStatus, RescheduleStatus
+from portal.domain.states import (
+    AdjustmentStatus,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+    RescheduleStatus,
+)
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -438,14 +444,17 @@ def project_settlement_item(item: SettlementItem):
 
 
 def project_adjustment(a: WalletAdjustment):
-    """A manual wallet credit or debit (amount: its size; net: signed, credit > 0)."""
+    """A manual wallet credit or debit (amount: its size; net: signed, credit > 0), or a
+    cash pay-out at the desk: cash out once applied (its own bucket: the summary's net
+    falls by it, as a desk payment's money in raised it; review finding)."""
+    applied = a.status == AdjustmentStatus.APPLIED
     return {
         "source": "wallet_adjustment",  # as its ledger postings and audit rows name it
         "source_id": a.id,
-        "type": mm.ADJUSTMENT,
+        "type": mm.CASH_PAYOUT if a.is_cash_payout else mm.ADJUSTMENT,
         "status": a.status,
         "failed": False,
-        "bucket": None,
+        "bucket": mm.BUCKET_CASH_OUT if a.is_cash_payout and applied else None,
         "occurred_at": a.applied_at or a.created_at,
         "amount": abs(a.amount),
         "net": a.amount,

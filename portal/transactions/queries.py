@@ -22,6 +22,7 @@ from portal.payouts.models import Payout
 from . import references
 from .filters import MovementFilter, utc_bounds
 from .models import (
+    BUCKET_CASH_OUT,
     BUCKET_IN,
     BUCKET_PAYOUT,
     BUCKET_REFUND,
@@ -111,7 +112,7 @@ class Summary:
     refunds: int
     payouts: int  # less the payouts reversed (their reversal's rows: negative)
     gateway_fees: int  # Razorpay's on money in, RazorpayX's (GST included) on payouts
-    net: int  # money in − refunds − payouts − gateway fees
+    net: int  # money in − refunds − payouts − gateway fees − cash paid out at the desk
     # What the rows show besides the cash above, so the sums agree with them (a filter to
     # wallet refunds showed "Refunds ₹0" above ₹400 of rows): refunds put in a wallet
     # (done, no cash left); settlements, our money from Razorpay to our bank, signed (what
@@ -127,6 +128,10 @@ class Summary:
     # the net. Dated as they are: not the TDS report's figure for a period
     # (docs/transactions.md).
     tds: int = 0
+    # Wallet balances handed to patients in cash at the desk (``portal.wallet.cash``): cash
+    # out, as a desk payment is cash in (review finding: booked as an adjustment, the net
+    # kept it).
+    cash_out: int = 0
 
     def lines(self) -> list[SummaryLine]:
         """The labelled figures, in order, as the console shows them and the CSV's header
@@ -138,6 +143,12 @@ class Summary:
                 "Payouts", "payouts", self.payouts, "processed, less those the bank sent back"
             ),
             SummaryLine("Gateway fees", "gateway_fees", self.gateway_fees),
+            SummaryLine(
+                "Cash paid out at the desk",
+                "cash_out",
+                self.cash_out,
+                "wallet balances handed to patients in cash",
+            ),
             # Cash in less cash out: not revenue (TDS held for the government is in it).
             SummaryLine("Net cash received", "net", self.net, total=True),
             # Not a term of the net (re-read: it sat among them, and one adding the cash
@@ -179,8 +190,9 @@ class Summary:
 
 
 # A summary line's group, each a table of the console's: the cash lines, which make the
-# net (money in − refunds − payouts − gateway fees) and the net; a figure beside them that
-# is no term of it (the payouts' TDS); and what moved no cash.
+# net (money in − refunds − payouts − gateway fees − cash paid out at the desk) and the
+# net; a figure beside them that is no term of it (the payouts' TDS); and what moved no
+# cash.
 CASH, BESIDE, NO_CASH = "cash", "beside", "no_cash"
 GROUPS = (CASH, BESIDE, NO_CASH)
 
@@ -210,6 +222,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
     money_in = total(sa.case((M.bucket == BUCKET_IN, M.amount), else_=0))
     refunds = total(sa.case((M.bucket == BUCKET_REFUND, M.amount), else_=0))
     payouts = total(sa.case((M.bucket == BUCKET_PAYOUT, M.net), else_=0))
+    cash_out = total(sa.case((M.bucket == BUCKET_CASH_OUT, M.amount), else_=0))
     # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank (a
     # reversal's row gives its payout's back)
     fees = total(
@@ -233,7 +246,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
             refunds.label("refunds"),
             payouts.label("payouts"),
             fees.label("gateway_fees"),
-            (money_in - refunds - payouts - fees).label("net"),
+            (money_in - refunds - payouts - fees - cash_out).label("net"),
             total(sa.case((wallet_refund, M.amount), else_=0)).label("wallet_refunds"),
             total(sa.case((settlement, 1), else_=0)).label("settled_count"),
             # what reached the bank: the settlement's amount (its row's net)
@@ -242,6 +255,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
             total(sa.case((M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)), else_=0)).label(
                 "tds"
             ),
+            cash_out.label("cash_out"),
         ).where(*conditions(f, recon_clause))
     ).one()
     return Summary(**{key: int(value) for key, value in row._mapping.items()})

@@ -3,7 +3,10 @@ credits or debits a patient's wallet with a note for the audit trail and a reaso
 patient sees. Above the threshold (counting the same admin's adjustments to the same
 wallet in the last 24 hours, so splitting does not avoid it) it waits for a different
 administrator. A debit never takes the balance below zero: checked when asked and again,
-under the wallet's row lock, when applied. Each use case is one unit of work."""
+under the wallet's row lock, when applied. Each use case is one unit of work. A cash
+pay-out at the desk (``portal.wallet.cash``) is an adjustment of its own kind, made by the
+same ``request`` and decided by the same approve / reject; only its posting's other
+account differs (``POSTED``)."""
 
 from datetime import timedelta
 
@@ -21,7 +24,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger import service as ledger
 from portal.ledger.models import LedgerAccount
-from portal.wallet.models import WalletAdjustment
+from portal.wallet.models import CASH_PAYOUT, MANUAL, WalletAdjustment
 
 # POLICY.md's messages, word for word.
 TOKEN_MAX = 64  # the form's one-time token (request_token's width)
@@ -50,13 +53,24 @@ WINDOW = timedelta(hours=24)
 MAX_AMOUNT = 10**12  # paise (₹1,000 crore): beyond it is a typing slip, not an adjustment
 LEDGER_KIND = "wallet_adjustment"
 AUDIT_TYPE = "wallet_adjustment"
+CASH_LEDGER_KIND = "wallet_cash_payout"
+# Each kind's other side of the wallet's posting, and the posting's kind: a manual
+# adjustment moves the clinic's wallet-credit expense; a cash pay-out the desk's cash,
+# which left it (review finding: booked as a manual debit, ``cash_desk`` kept it).
+POSTED = {
+    MANUAL: (chart.WALLET_ADJUSTMENTS, LEDGER_KIND),
+    CASH_PAYOUT: (chart.CASH_DESK, CASH_LEDGER_KIND),
+}
+MSG_MORE_THAN_BALANCE = "That is more than the wallet holds: pay out at most its balance."
+# A debit the balance does not cover, in each kind's words.
+SHORT = {MANUAL: MSG_INSUFFICIENT, CASH_PAYOUT: MSG_MORE_THAN_BALANCE}
 
 
 class AdjustmentError(ValidationError):
     """A refused adjustment: ``errors`` maps the form's field names to messages."""
 
 
-def _require_admin(actor, message=MSG_ADMIN_ONLY):
+def require_admin(actor, message=MSG_ADMIN_ONLY):
     if getattr(actor, "role", None) != ADMIN:
         raise PermissionDenied(message)
 
@@ -152,10 +166,31 @@ def create_adjustment(
     """Credit or debit ``amount`` paise (> 0) on the patient's wallet. Returns the
     adjustment: APPLIED, or PENDING_APPROVAL (tell the person ``MSG_APPROVAL``).
     ``token``: the form's one-time token; the same token again returns the first one."""
-    _require_admin(admin)
+    require_admin(admin)
     errors = check_request(direction, amount, note, public_reason)
     if errors:
         raise AdjustmentError(errors)
+    signed = amount if direction == CREDIT else -amount
+    return request(admin, patient_id, signed, note, public_reason, token=token, now=now)
+
+
+def request(
+    admin,
+    patient_id,
+    signed,
+    note,
+    public_reason,
+    *,
+    kind=MANUAL,
+    receipt_no=None,
+    token=None,
+    now=None,
+):
+    """The maker's half of every kind of adjustment (its fields already checked): one unit
+    of work that locks the patient and the wallet, answers a token seen before with its
+    adjustment, refuses a debit the balance does not cover, counts the 24-hour window and
+    either applies the adjustment or leaves it waiting for a second administrator."""
+    require_admin(admin)
     if not isinstance(token, str) or len(token) > TOKEN_MAX:
         token = None  # not a token the form made (tampered): no double-submit guard
     with unit_of_work():
@@ -165,7 +200,7 @@ def create_adjustment(
             raise NotFound("patient")
         if patient.role != PATIENT:
             raise AdjustmentError({"form": MSG_NOT_PATIENT})
-        if direction == CREDIT and patient.is_closed:
+        if signed > 0 and patient.is_closed:
             raise AdjustmentError({"form": MSG_CLOSED})
         code = lock_wallet(patient.id)
         if token:
@@ -178,16 +213,17 @@ def create_adjustment(
             if earlier is not None:
                 return earlier
         now = now or utcnow()
-        signed = amount if direction == CREDIT else -amount
         if signed < 0 and ledger.balance(code) + signed < 0:
-            raise AdjustmentError({"amount": MSG_INSUFFICIENT})
-        total = window_total(admin.id, patient.id, now) + amount
+            raise AdjustmentError({"amount": SHORT[kind]})
+        total = window_total(admin.id, patient.id, now) + abs(signed)
         adjustment = WalletAdjustment(
             patient_id=patient.id,
             created_by_id=admin.id,
+            kind=kind,
             amount=signed,
             note=note.strip(),
             public_reason=public_reason.strip(),
+            receipt_no=receipt_no,
             status=AdjustmentStatus.PENDING_APPROVAL,
             window_total=total,
             needs_approval=needs_approval(total),
@@ -199,7 +235,7 @@ def create_adjustment(
         if adjustment.needs_approval:
             record(
                 admin,
-                "wallet.adjustment_requested",
+                _action(adjustment, "requested"),
                 AUDIT_TYPE,
                 adjustment.id,
                 after=_facts(adjustment),
@@ -209,7 +245,7 @@ def create_adjustment(
             _apply(adjustment, now)
             record(
                 admin,
-                "wallet.adjustment_applied",
+                _action(adjustment, "applied"),
                 AUDIT_TYPE,
                 adjustment.id,
                 before={"balance": adjustment.balance_before},
@@ -218,9 +254,16 @@ def create_adjustment(
     return adjustment
 
 
+def _action(adjustment, step):
+    """The audit action: ``wallet.adjustment_<step>``, ``wallet.cash_payout_<step>``."""
+    return f"wallet.{'cash_payout' if adjustment.is_cash_payout else 'adjustment'}_{step}"
+
+
 def _facts(adjustment):
     return {
         "patient_id": adjustment.patient_id,
+        "kind": adjustment.kind,
+        "receipt_no": adjustment.receipt_no,
         "amount": adjustment.amount,
         "note": adjustment.note,
         "public_reason": adjustment.public_reason,
@@ -236,16 +279,18 @@ def _apply(adjustment, now):
     code = lock_wallet(adjustment.patient_id)
     before = ledger.balance(code)
     after = before + adjustment.amount
+    short = SHORT[adjustment.kind]
     if after < 0:
-        raise AdjustmentError({"amount": MSG_INSUFFICIENT})
+        raise AdjustmentError({"amount": short})
     size = adjustment.magnitude
+    other, kind = POSTED[adjustment.kind]
     if adjustment.is_credit:
-        lines = [ledger.debit(chart.WALLET_ADJUSTMENTS, size), ledger.credit(code, size)]
+        lines = [ledger.debit(other, size), ledger.credit(code, size)]
     else:
-        lines = [ledger.debit(code, size), ledger.credit(chart.WALLET_ADJUSTMENTS, size)]
+        lines = [ledger.debit(code, size), ledger.credit(other, size)]
     try:
         txn = ledger.post(
-            LEDGER_KIND,
+            kind,
             lines,
             reference=(AUDIT_TYPE, adjustment.id),
             idempotency_key=f"adjustment:{adjustment.id}",
@@ -253,7 +298,7 @@ def _apply(adjustment, now):
             require_non_negative=() if adjustment.is_credit else (code,),
         )
     except ledger.InsufficientBalance:
-        raise AdjustmentError({"amount": MSG_INSUFFICIENT}) from None
+        raise AdjustmentError({"amount": short}) from None
     adjustment.balance_before, adjustment.balance_after = before, after
     adjustment.applied_at = now
     adjustment.ledger_transaction_id = txn.id
@@ -264,7 +309,7 @@ def _apply(adjustment, now):
 
 
 def _decide(admin, adjustment_id):
-    _require_admin(admin, "Only administrators can do this.")
+    require_admin(admin, "Only administrators can do this.")
     query = (
         sa.select(WalletAdjustment)
         .where(WalletAdjustment.id == adjustment_id)
@@ -294,7 +339,7 @@ def approve_adjustment(admin, adjustment_id, note=None, now=None):
         adjustment.decision_note = (note or "").strip() or None
         record(
             admin,
-            "wallet.adjustment_approved",
+            _action(adjustment, "approved"),
             AUDIT_TYPE,
             adjustment.id,
             before={"balance": adjustment.balance_before},
@@ -311,7 +356,7 @@ def reject_adjustment(admin, adjustment_id, note=None, now=None):
         adjustment.decision_note = (note or "").strip() or None
         record(
             admin,
-            "wallet.adjustment_rejected",
+            _action(adjustment, "rejected"),
             AUDIT_TYPE,
             adjustment.id,
             after={"status": str(adjustment.status), "decision_note": adjustment.decision_note},

@@ -1,5 +1,7 @@
 """A manual wallet adjustment: an administrator's credit or debit of a patient's wallet,
-applied at once or after a second administrator's approval, with the balances around it."""
+applied at once or after a second administrator's approval, with the balances around it.
+A cash pay-out at the desk (``portal.wallet.cash``) is one of its kinds: a debit whose
+money left the desk's cash, with the desk receipt's number."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,17 +12,30 @@ from portal.extensions import db
 
 STATUSES = ", ".join(f"'{s}'" for s in AdjustmentStatus)
 
+# What the adjustment is: a manual credit or debit (against the wallet-credit expense), or
+# the wallet's money handed to the patient in cash at the desk (out of ``cash_desk``).
+MANUAL, CASH_PAYOUT = "manual", "cash_payout"
+KINDS = (MANUAL, CASH_PAYOUT)
+
 
 class WalletAdjustment(db.Model):
     __tablename__ = "wallet_adjustments"
     __table_args__ = (
         sa.CheckConstraint(f"status IN ({STATUSES})", name="status_known"),
         sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
+        sa.CheckConstraint(f"kind IN ('{MANUAL}', '{CASH_PAYOUT}')", name="kind_known"),
+        # Cash only leaves the wallet, and only against a desk receipt.
+        sa.CheckConstraint(
+            f"kind <> '{CASH_PAYOUT}' OR (amount < 0 AND receipt_no IS NOT NULL)",
+            name="cash_payout_receipt",
+        ),
         sa.CheckConstraint(
             "decided_by_id IS NULL OR decided_by_id <> created_by_id", name="second_admin"
         ),
         # The 24-hour window: one admin's adjustments to one wallet, by time.
         sa.Index("ix_wallet_adjustments_window", "patient_id", "created_by_id", "created_at"),
+        # The dashboard's daily cash paid out at the desk: by kind, then when applied.
+        sa.Index("ix_wallet_adjustments_kind_applied", "kind", "applied_at"),
         # A form sent twice (double click, a retried request) makes one adjustment.
         sa.UniqueConstraint("created_by_id", "request_token", name="uq_wallet_adjustments_token"),
     )
@@ -28,7 +43,9 @@ class WalletAdjustment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))  # window index leads
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16), default=MANUAL, server_default=MANUAL)
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # paise; credit > 0, debit < 0
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(64))  # a cash pay-out's desk receipt
     note: Mapped[str] = mapped_column(sa.Text)  # internal, for the audit trail
     public_reason: Mapped[str] = mapped_column(sa.String(200))  # the patient sees it
     status: Mapped[str] = mapped_column(
@@ -60,6 +77,17 @@ class WalletAdjustment(db.Model):
     @property
     def magnitude(self):
         return abs(self.amount)
+
+    @property
+    def is_cash_payout(self):
+        return self.kind == CASH_PAYOUT
+
+    @property
+    def what(self):
+        """What it is, in the admins' words: "credit", "debit" or "cash pay-out"."""
+        if self.is_cash_payout:
+            return "cash pay-out"
+        return "credit" if self.is_credit else "debit"
 
     def __repr__(self):
         return f"<WalletAdjustment {self.id} {self.amount} {self.status}>"

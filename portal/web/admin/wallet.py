@@ -1,5 +1,6 @@
-"""Admin: a patient's wallet (balance, adjustments, a new credit or debit), every
-adjustment, and one adjustment's page (its decision trail and history link)."""
+"""Admin: a patient's wallet (balance, adjustments, a new credit or debit, a cash pay-out
+at the desk), every adjustment, and one adjustment's page (its decision trail and
+history link)."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -8,10 +9,10 @@ from portal.accounts.models import PATIENT, User
 from portal.domain.rates import format_inr
 from portal.domain.states import AdjustmentStatus
 from portal.extensions import db
-from portal.wallet import adjustments, queries
+from portal.wallet import adjustments, cash, queries
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
-from portal.web.forms.wallet import AdjustmentForm
+from portal.web.forms.wallet import AdjustmentForm, CashPayoutForm
 from portal.web.htmx import render
 from portal.web.paging import page_args
 
@@ -23,20 +24,35 @@ def _patient(patient_id):
     return patient
 
 
-def _wallet_page(patient, form, status=200):
+def _wallet_page(patient, form=None, cash_form=None, status=200):
+    """The page with the form that was sent (its messages) and the other one empty."""
     return render(
         "admin/wallet/wallet.html",
         status=status,
         patient=patient,
         balance=queries.shown_balance(patient.id),
         rows=queries.adjustments_page(patient_id=patient.id, **page_args(20)),
-        form=form,
+        form=form or AdjustmentForm(formdata=None).fresh_token(),
+        cash_form=cash_form or CashPayoutForm(formdata=None).fresh_token(),
     )
 
 
 @bp.get("/wallets/<int:patient_id>")
 def wallet(patient_id):
-    return _wallet_page(_patient(patient_id), AdjustmentForm(formdata=None).fresh_token())
+    return _wallet_page(_patient(patient_id))
+
+
+def _done(done):
+    """Where a made adjustment or pay-out sends the admin, saying what became of it."""
+    if done.status == AdjustmentStatus.PENDING_APPROVAL:
+        flash(f"{adjustments.MSG_APPROVAL}: {adjustments.approval_reason(done)}", "info")
+    else:
+        flash(
+            f"Applied: the balance went from {format_inr(done.balance_before)} "
+            f"to {format_inr(done.balance_after)}.",
+            "success",
+        )
+    return redirect(url_for("admin.adjustment", adjustment_id=done.id), 303)
 
 
 @bp.post("/wallets/<int:patient_id>")
@@ -44,7 +60,7 @@ def wallet_adjust(patient_id):
     patient = _patient(patient_id)
     form = AdjustmentForm()
     if not form.validate():
-        return _wallet_page(patient, form, 422)
+        return _wallet_page(patient, form, status=422)
     try:
         done = adjustments.create_adjustment(
             current_user,
@@ -57,16 +73,29 @@ def wallet_adjust(patient_id):
         )
     except adjustments.AdjustmentError as exc:
         apply_errors(form, exc.errors)
-        return _wallet_page(patient, form, 422)
-    if done.status == AdjustmentStatus.PENDING_APPROVAL:
-        flash(f"{adjustments.MSG_APPROVAL}: {adjustments.approval_reason(done)}", "info")
-    else:
-        flash(
-            f"Applied: the balance went from {format_inr(done.balance_before)} "
-            f"to {format_inr(done.balance_after)}.",
-            "success",
+        return _wallet_page(patient, form, status=422)
+    return _done(done)
+
+
+@bp.post("/wallets/<int:patient_id>/cash")
+def wallet_cash_payout(patient_id):
+    patient = _patient(patient_id)
+    form = CashPayoutForm()
+    if not form.validate():
+        return _wallet_page(patient, cash_form=form, status=422)
+    try:
+        done = cash.pay_out(
+            current_user,
+            patient.id,
+            form.amount.paise,
+            form.note.data,
+            form.receipt_no.data,
+            token=form.token.data or None,
         )
-    return redirect(url_for("admin.adjustment", adjustment_id=done.id), 303)
+    except adjustments.AdjustmentError as exc:
+        apply_errors(form, exc.errors)
+        return _wallet_page(patient, cash_form=form, status=422)
+    return _done(done)
 
 
 @bp.get("/adjustments")

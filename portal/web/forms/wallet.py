@@ -6,6 +6,7 @@ import secrets
 from wtforms import HiddenField, RadioField, StringField, TextAreaField, ValidationError
 from wtforms.validators import Length
 
+from portal.wallet import cash
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
 from portal.web.forms.money import RUPEE_MESSAGE, RupeesField, parse_rupees
@@ -62,6 +63,25 @@ class AdjustmentForm(PortalForm):
         same form makes one adjustment)."""
         self.token.data = secrets.token_urlsafe(16)
         return self
+
+
+class CashPayoutForm(PortalForm):
+    """Paying the wallet's balance out in cash at the desk (``portal.wallet.cash``); on the
+    wallet page beside the adjustment form, so its fields are prefixed ``cash-``."""
+
+    amount = AdjustmentAmountField("Amount handed over (₹)")
+    receipt_no = StringField(
+        "Desk receipt number",
+        validators=[Length(max=cash.RECEIPT_MAX)],
+        render_kw={"maxlength": cash.RECEIPT_MAX},
+    )
+    note = TextAreaField("Internal note (audit trail)")  # its length: the policy's, in the message
+    token = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="cash", **kwargs)
+
+    fresh_token = AdjustmentForm.fresh_token
 
 
 class DecisionForm(PortalForm):

@@ -26,6 +26,7 @@ LABELS = {
     "wallet_adjustment": N_("Adjustment by the clinic"),
     "adjustment": N_("Adjustment by the clinic"),
     "desk_top_up": N_("Paid in at the clinic desk"),
+    "wallet_cash_payout": N_("Paid to you in cash at the desk"),  # portal.wallet.cash
 }
 # Any other kind (none credits a wallet today) is named plainly, never by its stored name.
 OTHER = N_("Other change")
