@@ -209,6 +209,7 @@ class GstinTotals:
     collected: int = 0
     reversed: int = 0
     rates: dict = field(default_factory=dict)
+    seen: set = field(default_factory=set)
 
     @property
     def net(self):
@@ -225,9 +226,15 @@ class GstinTotals:
         return self.count(row)
 
     def count(self, row):
-        """Count one document row in (integer paise); returns its (cgst, sgst, igst)."""
+        """Count one document row in (integer paise); returns its (cgst, sgst, igst).
+        An invoice whose lines were priced under two rates is two rows, one per rate, but
+        one document: counted once here, once under each rate it holds (review finding:
+        the GSTIN's line and the month's Total counted it twice)."""
         self.clinics.add(row.clinic_name)
-        self.documents += 1
+        document = (row.doc_type, row.doc_no, row.at, row.clinic_name)
+        if document not in self.seen:
+            self.seen.add(document)
+            self.documents += 1
         self.taxable += int(row.taxable)
         self.exempt += int(row.exempt)
         cgst, sgst, igst = split(row)
