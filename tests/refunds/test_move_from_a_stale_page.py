@@ -219,3 +219,24 @@ def test_a_move_page_post_without_the_start_is_asked_again(app, client, pages):
         assert "Check the appointment&#39;s time shown" in refused.text, start
     with app.app_context():
         assert not db.session.scalars(sa.select(Reschedule)).all()
+
+
+@pytest.mark.parametrize("who", ["patient", "admin"])
+def test_a_start_stamp_beyond_any_date_is_asked_again_not_a_500(app, client, pages, who):
+    """Twelve digits pass as a whole number but lie past year 9999 (re-read finding: both
+    move pages answered 500)."""
+    item_id, emails = pages
+    login(client, emails[who])
+    area = "me" if who == "patient" else "admin"
+    url = f"/{area}/bookings/{item_id}/reschedule"
+    data = {**move_fields(client.get(url).text), "slot": at(4, 14).isoformat()}
+    data.update(
+        {"pay_with": "wallet"} if who == "patient" else {"pay_with": "desk", "receipt_no": "D-1"}
+    )
+    data["shown_start"] = "999999999999"
+    refused = client.post(url, data=data)
+    assert refused.status_code == 422
+    assert "Check the appointment&#39;s time shown" in refused.text
+    with app.app_context():
+        assert not db.session.scalars(sa.select(Reschedule)).all()
+        assert db.session.get(IndividualBooking, item_id).start_at == START

@@ -325,10 +325,14 @@ class MoveForm(PortalForm):
         return self
 
     def confirmed_start(self):
-        """The start the move page showed (aware UTC); None when missing or not a number,
-        which ``reschedule`` asks again (``MSG_START_UNSHOWN``)."""
+        """The start the move page showed (aware UTC); None when missing, not a number or
+        beyond any date (a twelve-digit stamp is past year 9999: a 500 before, review
+        finding), which ``reschedule`` asks again (``MSG_START_UNSHOWN``)."""
         stamp = shown_paise(self.shown_start.data)  # a whole number, as a fee's is
-        return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+        try:
+            return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+        except (ValueError, OverflowError, OSError):
+            return None
 
 
 def move_day(form, item):
