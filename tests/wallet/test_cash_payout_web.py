@@ -75,7 +75,7 @@ def test_the_form_needs_its_csrf_token(app, client, login, people, monkeypatch):
     [
         (form(""), forms.MSG_EMPTY),
         (form("0"), forms.MSG_ZERO),
-        (form("-5"), forms.MSG_SIGN),
+        (form("-5"), forms.MSG_SIGN_CASH),
         (form("1.001"), forms.MSG_DECIMALS),
         (form("ten"), "rupees"),
         (form("100.01"), cash.MSG_MORE_THAN_BALANCE),

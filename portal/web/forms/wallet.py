@@ -15,6 +15,8 @@ MSG_EMPTY = "Enter the amount."
 MSG_ZERO = "Enter an amount above ₹0."
 MSG_NEGATIVE_ZERO = "−0 is not an amount: enter an amount above ₹0."
 MSG_SIGN = "Enter the amount without a sign, and choose credit or debit."
+# The cash form has no direction to choose (money only goes out): re-read finding.
+MSG_SIGN_CASH = "Enter the amount handed over, without a sign."
 MSG_DECIMALS = "Use at most two decimals (rupees and paise), e.g. 1500.50."
 _DECIMALS = re.compile(r"\.\d{3,}\s*$")
 _MINUS = ("-", "−", "–")
@@ -22,7 +24,12 @@ _MINUS = ("-", "−", "–")
 
 class AdjustmentAmountField(RupeesField):
     """A positive rupee amount with at most two decimals; the direction is chosen apart,
-    so a sign (including "-0") is refused with its own message."""
+    so a sign (including "-0") is refused with its own message (``sign_message``: the
+    form's own words for it)."""
+
+    def __init__(self, label=None, validators=None, sign_message=MSG_SIGN, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.sign_message = sign_message
 
     def pre_validate(self, form):
         self.paise = None
@@ -39,7 +46,7 @@ class AdjustmentAmountField(RupeesField):
         if paise is None:
             raise ValidationError(RUPEE_MESSAGE)
         if signed:
-            raise ValidationError(MSG_NEGATIVE_ZERO if paise == 0 else MSG_SIGN)
+            raise ValidationError(MSG_NEGATIVE_ZERO if paise == 0 else self.sign_message)
         if paise <= 0:
             raise ValidationError(MSG_ZERO)
         self.paise = paise
@@ -69,7 +76,7 @@ class CashPayoutForm(PortalForm):
     """Paying the wallet's balance out in cash at the desk (``portal.wallet.cash``); on the
     wallet page beside the adjustment form, so its fields are prefixed ``cash-``."""
 
-    amount = AdjustmentAmountField("Amount handed over (₹)")
+    amount = AdjustmentAmountField("Amount handed over (₹)", sign_message=MSG_SIGN_CASH)
     receipt_no = StringField(
         "Desk receipt number",
         validators=[Length(max=cash.RECEIPT_MAX)],
