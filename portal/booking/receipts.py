@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from portal.booking.credit_notes import for_visit as credit_notes_for
 from portal.booking.errors import BookingError
 from portal.booking.invoices import gst_bps
-from portal.booking.models import LIVE_ITEM_STATUSES
-from portal.domain.states import BookingStatus, PaymentStatus
+from portal.domain.states import PaymentStatus
 from portal.i18n import N_
 from portal.payments import records
 from portal.payments.models import WALLET
@@ -94,12 +93,11 @@ class Receipt:
 
 
 def invoiced_items(visit):
-    """The items a paid visit's invoice has a line for."""
-    return [
-        i
-        for i in visit.items
-        if i.paid_amount or i.status in LIVE_ITEM_STATUSES or i.status == BookingStatus.COMPLETED
-    ]
+    """The items a paid visit's invoice has a line for: those its confirmation invoiced
+    (``confirmed_at``, as the GST report's invoice rows read them), whatever became of them
+    since. The invoice is never edited: a line cancelled later stays, its credit note beside
+    it, though a 100 % coupon left nothing paid on it."""
+    return [i for i in visit.items if i.confirmed_at is not None]
 
 
 def paying(visit):
