@@ -138,13 +138,25 @@ def breakup_of(payment):
     payer = next((p for p in paid if p.kind != WALLET), paid[0] if paid else None)
     if payer is not payment:
         return None
-    items = invoiced_items(visit)
+    return _breakup(invoiced_items(visit), with_wallet=payment.kind != WALLET)
+
+
+def breakup_unpaid(visit):
+    """The invoice of a confirmed visit no payment paid (a 100 % coupon: nothing was due),
+    adding up to 0; None when a payment carries it (:func:`breakup_of`) or it has none.
+    The transactions console shows it on the confirmation's row, so its GST is counted."""
+    if visit.invoice_no is None or paying(visit):
+        return None
+    return _breakup(invoiced_items(visit), with_wallet=False)
+
+
+def _breakup(items, *, with_wallet):
     return Breakup(
         fee=sum(i.fee for i in items),
         platform_fee=sum(i.platform_fee for i in items),
         gst=sum(i.gst for i in items),
         discount=sum(i.discount_share for i in items),
-        wallet=0 if payment.kind == WALLET else sum(i.wallet_paid for i in items),
+        wallet=sum(i.wallet_paid for i in items) if with_wallet else 0,
     )
 
 
