@@ -221,7 +221,9 @@ def _require_admin(actor):
         raise PermissionDenied("Only administrators can manage coupons.")
 
 
-def _clean(data, coupon_id=None):
+def _clean(data, coupon_id=None, used_count=0):
+    """``used_count``: the uses an edited coupon has had (read under its row lock), the
+    least its ``max_uses`` can be (the table's check would refuse less)."""
     errors = {}
     code = normalise_code(data.get("code"))
     if not CODE_RE.match(code):
@@ -242,6 +244,8 @@ def _clean(data, coupon_id=None):
         n = data.get(name)
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             errors[name] = "Enter a whole number of at least 1, or leave it empty."
+        elif name == "max_uses" and n is not None and n < used_count:
+            errors[name] = f"At least the {used_count} uses already made."
     valid_from, valid_until = data.get("valid_from"), data.get("valid_until")
     for name, value_ in (("valid_from", valid_from), ("valid_until", valid_until)):
         if value_ is not None and value_.tzinfo is None:
@@ -328,7 +332,8 @@ def update_coupon(actor, coupon_id, *, base_version=None, **changes):
         before = _snapshot(coupon)
         data = {name: getattr(coupon, name) for name in FIELDS}
         data.update(changes)
-        data = _clean(data, coupon_id=coupon.id)
+        # the row is locked: a use taken meanwhile (take_use's UPDATE) waits, or is counted
+        data = _clean(data, coupon_id=coupon.id, used_count=coupon.used_count)
         for name, value in data.items():
             setattr(coupon, name, value)
         after = _snapshot(coupon)

@@ -14,6 +14,9 @@ from portal.ledger.service import InsufficientBalance, credit, debit, post
 WALLET_RESERVED = chart.WALLET_RESERVED
 
 MSG_WALLET_LOW = N_("Insufficient wallet balance")
+# A visit's confirmation: its invoice (the GST report's invoice rows, and the transactions
+# console's row of a visit no payment paid) reads it.
+VISIT_CONFIRMED = "visit_confirmed"
 
 
 def reserve_wallet(visit, payment):
@@ -74,7 +77,7 @@ def post_confirmation(visit, *, gateway_amount, wallet_amount, money_account):
         credit(chart.GST_PAYABLE, gst),
     ]
     return post(
-        "visit_confirmed",
+        VISIT_CONFIRMED,
         lines,
         reference=("visit", visit.id),
         idempotency_key=f"visit_confirm:{visit.id}",

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from portal.booking.credit_notes import for_visit as credit_notes_for
 from portal.booking.errors import BookingError
 from portal.booking.invoices import gst_bps
-from portal.booking.models import LIVE_ITEM_STATUSES
-from portal.domain.states import BookingStatus, PaymentStatus
+from portal.domain.states import PaymentStatus
 from portal.i18n import N_
 from portal.payments import records
 from portal.payments.models import WALLET
@@ -94,12 +93,11 @@ class Receipt:
 
 
 def invoiced_items(visit):
-    """The items a paid visit's invoice has a line for."""
-    return [
-        i
-        for i in visit.items
-        if i.paid_amount or i.status in LIVE_ITEM_STATUSES or i.status == BookingStatus.COMPLETED
-    ]
+    """The items a paid visit's invoice has a line for: those its confirmation invoiced
+    (``confirmed_at``, as the GST report's invoice rows read them), whatever became of them
+    since. The invoice is never edited: a line cancelled later stays, its credit note beside
+    it, though a 100 % coupon left nothing paid on it."""
+    return [i for i in visit.items if i.confirmed_at is not None]
 
 
 def paying(visit):
@@ -140,13 +138,25 @@ def breakup_of(payment):
     payer = next((p for p in paid if p.kind != WALLET), paid[0] if paid else None)
     if payer is not payment:
         return None
-    items = invoiced_items(visit)
+    return _breakup(invoiced_items(visit), with_wallet=payment.kind != WALLET)
+
+
+def breakup_unpaid(visit):
+    """The invoice of a confirmed visit no payment paid (a 100 % coupon: nothing was due),
+    adding up to 0; None when a payment carries it (:func:`breakup_of`) or it has none.
+    The transactions console shows it on the confirmation's row, so its GST is counted."""
+    if visit.invoice_no is None or paying(visit):
+        return None
+    return _breakup(invoiced_items(visit), with_wallet=False)
+
+
+def _breakup(items, *, with_wallet):
     return Breakup(
         fee=sum(i.fee for i in items),
         platform_fee=sum(i.platform_fee for i in items),
         gst=sum(i.gst for i in items),
         discount=sum(i.discount_share for i in items),
-        wallet=0 if payment.kind == WALLET else sum(i.wallet_paid for i in items),
+        wallet=sum(i.wallet_paid for i in items) if with_wallet else 0,
     )
 
 

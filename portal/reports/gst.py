@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from portal.booking.credit_notes import CreditNote
 from portal.booking.invoices import fee_document_no, gst_bps_column
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
+from portal.booking.postings import VISIT_CONFIRMED
 from portal.catalog.models import Clinic
 from portal.db import db, utcnow
 from portal.domain.ids import parse_id
@@ -89,7 +90,7 @@ def _invoices(low, high, clinic_id):
         .join(item, sa.and_(item.master_id == visit.id, item.confirmed_at.is_not(None)))
         .join(Clinic, Clinic.id == item.clinic_id)
         .where(
-            txn.kind == "visit_confirmed",
+            txn.kind == VISIT_CONFIRMED,
             txn.reference_type == "visit",
             txn.created_at >= low,
             txn.created_at < high,

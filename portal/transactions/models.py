@@ -34,6 +34,9 @@ ADJUSTMENT = "adjustment"  # manual wallet adjustments (portal/wallet adds its p
 # A wallet balance handed to the patient in cash at the desk (``portal.wallet.cash``): cash
 # out of the business, as a desk payment is cash in.
 CASH_PAYOUT = "cash_payout"
+# A visit confirmed with nothing to pay (a 100 % coupon): no money moved, so no payment's
+# row carries its invoice; its confirmation's row does, so its GST is in the GST column.
+VISIT_UNPAID = "visit_unpaid"
 
 TYPES = {
     PAYMENT_ONLINE: "Payment (online)",
@@ -50,6 +53,7 @@ TYPES = {
     SETTLEMENT: "Settlement",
     ADJUSTMENT: "Manual adjustment",
     CASH_PAYOUT: "Cash paid out (desk)",
+    VISIT_UNPAID: "Visit confirmed, nothing paid",
 }
 
 # The source of a reschedule fee payment recorded on its own (``booking.models.FeeCapture``).

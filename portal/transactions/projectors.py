@@ -23,8 +23,10 @@ from portal.booking.models import (
     PAY_NONE,
     FeeCapture,
     IndividualBooking,
+    MasterBooking,
     Reschedule,
 )
+from portal.booking.postings import VISIT_CONFIRMED
 from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
 from portal.domain.ids import is_digits
@@ -379,6 +381,8 @@ def project_ledger(txn: LedgerTransaction):
         # itself did not change (fees that came with a later ``payout.updated``).
         payout = db.session.get(Payout, int(txn.reference_id))
         return project_payout(payout) if payout is not None else None
+    if txn.kind == VISIT_CONFIRMED and txn.reference_type == "visit":
+        return _project_unpaid_visit(txn)
     type_ = LEDGER_TYPES.get(txn.kind)
     if type_ is None:
         return None
@@ -402,6 +406,37 @@ def project_ledger(txn: LedgerTransaction):
         "amount": amount,
         "net": amount,
         **party,
+        **_visit_columns(visit),
+    }
+
+
+def _project_unpaid_visit(txn):
+    """A visit's confirmation has a row only when no payment paid its invoice (a 100 %
+    coupon: nothing was due, so no payment's row carries it, ``receipts.breakup_of``). The
+    row moves no cash (no bucket, amount 0: counted among the other rows) and carries the
+    invoice's breakup, adding up to 0, so the GST column sums every invoice's GST once
+    (review finding: a free visit's GST was in no row; docs/transactions.md)."""
+    ref = txn.reference_id
+    visit = db.session.get(MasterBooking, int(ref)) if is_digits(ref) else None
+    parts = receipts.breakup_unpaid(visit) if visit is not None else None
+    if parts is None or parts.paid != 0:
+        return None
+    return {
+        "source": "ledger",
+        "source_id": txn.id,
+        "type": mm.VISIT_UNPAID,
+        "status": "POSTED",
+        "failed": False,
+        "bucket": None,
+        "occurred_at": txn.created_at,
+        "amount": 0,
+        "net": 0,
+        "fee": parts.fee,
+        "platform_fee": parts.platform_fee,
+        "gst": parts.gst,
+        "discount": parts.discount,
+        "wallet": parts.wallet,
+        **_patient(visit.patient_id, visit),
         **_visit_columns(visit),
     }
 

@@ -181,8 +181,9 @@ class Summary:
                 "Other rows moving no cash",
                 "not_cash",
                 None,
-                "wallet credits and debits, adjustments, provider penalties, pending or"
-                " failed: counted, not added up (amounts of different kinds)",
+                "wallet credits and debits, adjustments, provider penalties, visits confirmed"
+                " with nothing paid, pending or failed: counted, not added up (amounts of"
+                " different kinds)",
                 group=NO_CASH,
                 count=self.not_cash_count,
             ),
