@@ -130,7 +130,12 @@ def test_above_the_limit_it_waits_for_another_admin_who_approves(ctx, people, ma
         chart.patient_wallet(people.patient.id),
     }
     actions = db.session.scalars(
-        sa.select(AuditEntry.action).where(AuditEntry.object_id == str(done.id))
+        sa.select(AuditEntry.action)
+        .where(
+            AuditEntry.object_id == str(done.id),
+            AuditEntry.action.startswith("wallet.cash_payout"),
+        )
+        .order_by(AuditEntry.id)
     ).all()
     assert actions == ["wallet.cash_payout_requested", "wallet.cash_payout_approved"]
 
