@@ -120,12 +120,17 @@ _BAD = object()
 
 
 def _python_type(column):
+    """The Python type a sort column holds, for checking a cursor's values. A
+    ``TypeDecorator`` (``UTCDateTime``) says ``object``: its ``impl`` says ``datetime``
+    (review finding: a date in a time's place got through and was a 500 at the bind)."""
     col_type = getattr(column, "type", None)
     for candidate in (col_type, getattr(col_type, "impl", None)):
         try:
-            return candidate.python_type
+            python_type = candidate.python_type
         except (AttributeError, NotImplementedError):
             continue
+        if python_type is not object:
+            return python_type
     return None
 
 

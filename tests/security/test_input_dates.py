@@ -88,6 +88,29 @@ def test_a_keyset_cursor_at_year_one_is_ignored(admin, client):
     assert client.get("/admin/audit", query_string={"after": cursor}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "url, after, kind",
+    [
+        ("/admin/approvals", "after", None),
+        ("/admin/approvals", "decided_after", None),
+        ("/admin/approvals", "decided_before", "policy"),
+        ("/admin/audit", "after", None),
+    ],
+)
+def test_a_date_in_a_cursor_of_times_is_ignored(admin, client, url, after, kind):
+    """A tampered or stale cursor holding a day where the list sorts by a time (an aware
+    ``UTCDateTime``, whose own type says ``object``) is ignored like any that does not fit:
+    it was a 500 at the bind (review finding)."""
+    from portal.pagination import encode_cursor
+
+    cursor = encode_cursor([date(2026, 1, 1), "refund", 1])
+    assert client.get(url, query_string={after: cursor}).status_code == 200
+    assert (
+        client.get(url, query_string={after: encode_cursor([date(2026, 1, 1), 1])}).status_code
+        == 200
+    )
+
+
 @pytest.mark.parametrize("far", ["9999-12-31", "0001-01-01"])
 def test_no_validate_method_sees_a_date_outside_the_span(app, far):
     """``PortalForm`` holds a far date back from every validator, a form's own
