@@ -240,3 +240,25 @@ def test_a_start_stamp_beyond_any_date_is_asked_again_not_a_500(app, client, pag
     with app.app_context():
         assert not db.session.scalars(sa.select(Reschedule)).all()
         assert db.session.get(IndividualBooking, item_id).start_at == START
+
+
+def test_a_stale_page_whose_booking_moved_inside_the_cutoff_still_says_so(app, client, pages):
+    """The other tab moved the appointment to within 24 h: the page drawn again has no move
+    form (no move is allowed now), so the refusal is said at the top (``refusal_alert``),
+    not lost behind the cut-off's message (review finding, a phone in Hindi)."""
+    item_id, emails = pages
+    url = f"/me/bookings/{item_id}/reschedule"
+    login(client, emails["patient"])
+    tab_a = move_fields(client.get(url).text)
+    with app.app_context():
+        from portal.accounts.models import User
+
+        patient = db.session.scalar(sa.select(User).where(User.email == emails["patient"]))
+        quoted_move(patient, item_id, START - hours(48), pay_with="wallet")  # 12 h from now
+    refused = client.post(url, data={**tab_a, "slot": at(4, 15).isoformat(), "pay_with": "wallet"})
+    assert refused.status_code == 422
+    top = refused.text.split('id="move-refused"', 1)[1].split("</div>", 1)[0]
+    assert "This appointment was moved to Wed 03 Jun 2026, 10:00 after the page was shown" in top
+    assert 'name="slot"' not in refused.text  # no move form drawn: the alert is the only word
+    with app.app_context():
+        assert db.session.get(IndividualBooking, item_id).start_at == START - hours(48)
