@@ -205,6 +205,12 @@ wallet_adjustment_requested = _signals.signal(
 adjustment above the threshold awaits a second administrator: ``adjustment_id``.""",
 )
 
+policy_change_requested = _signals.signal(
+    "policy-change-requested",
+    doc="""A policy change
+touching money or a control awaits a second administrator (PENDING): ``version_id``.""",
+)
+
 wallet_adjusted = _signals.signal(
     "wallet-adjusted",
     doc="""A manual wallet adjustment

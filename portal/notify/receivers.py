@@ -13,6 +13,7 @@ from portal.notify import (  # noqa: F401
     account_mail,
     link_notices,
     payout_notices,
+    policy_notices,
     refund_notices,
     tasks,
     wallet_notices,
@@ -222,6 +223,15 @@ def _payout_alert(sender, *, severity, kind, title, message, link=None, dedupe_k
     # The notices made are handed back to the sender (payouts shows them to the admin).
     return raise_alert(
         kind=kind, title=title, body=message, link=link, severity=severity, dedupe_key=dedupe_key
+    )
+
+
+@events.policy_change_requested.connect
+def _policy_change_requested(sender, version_id):
+    jobs.enqueue(
+        "notify.policy_change_requested",
+        version_id=version_id,
+        dedupe_key=f"policy-approval:{version_id}",
     )
 
 

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from portal import events
 from portal.accounts.models import ADMIN
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
@@ -304,6 +305,8 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
             POLICY_VERSION.move(version, PolicyStatus.APPROVED)
             version.decided_by_id = admin.id
             version.decided_at = now
+        else:  # the other administrators are told it waits for one of them
+            events.policy_change_requested.send("policies", version_id=version.id)
         record(
             admin,
             "policy.proposed" if needs else "policy.changed",

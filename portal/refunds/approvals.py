@@ -31,7 +31,7 @@ from portal.refunds.common import (
 )
 from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import GATEWAY, RefundApproval
-from portal.refunds.money import make_refunds, post_extra_refund
+from portal.refunds.money import make_refunds, post_extra_refund, refund_split
 
 
 def request_approval(admin, item, cancellation, override, calculated, reason, prefer_wallet=None):
@@ -88,11 +88,18 @@ def decide(admin, approval_id):
     return approval
 
 
+def prefers_wallet(cancellation, prefer_wallet):
+    """Where a further refund goes: as asked, or (None) as chosen at cancellation."""
+    return cancellation.prefer_wallet if prefer_wallet is None else prefer_wallet
+
+
 def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, now=None):
     """More money back for an item already cancelled (goodwill, a mistake corrected): up
     to paid − already refunded, with a reason of the policy's note length. It is above the
     amount the cancellation calculated, so it always waits for a second administrator
-    (``approve_override`` pays it). ``prefer_wallet`` None: the cancellation's choice."""
+    (``approve_override`` pays it). ``prefer_wallet`` None: the cancellation's choice.
+    Money that would go to a closed account's wallet is refused, here and at approval
+    (``money._planned``: ``MSG_CLOSED_ACCOUNT``)."""
     require_admin(admin)
     reason = (reason or "").strip()
     if len(reason) < policy().note_min_length:
@@ -111,6 +118,8 @@ def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, n
             raise CancellationError(Text(MSG_FURTHER_TOO_MUCH, left=left), field="amount")
         if any(a.booking_id == item.id for a in pending_approvals()):
             raise CancellationError(MSG_FURTHER_PENDING, field="amount")
+        # Refused now, not only at approval, if any of it would go to a closed wallet.
+        refund_split(item, amount, prefers_wallet(cancellation, prefer_wallet))
         approval = request_approval(
             admin,
             item,
@@ -136,13 +145,10 @@ def approve_override(admin, approval_id, note=None, now=None):
         if extra <= 0:
             raise CancellationError(MSG_NOTHING_LEFT)
         now = now or utcnow()
-        prefer_wallet = (
-            cancellation.prefer_wallet if approval.prefer_wallet is None else approval.prefer_wallet
-        )
         rows = make_refunds(
             item,
             extra,
-            prefer_wallet,
+            prefers_wallet(cancellation, approval.prefer_wallet),
             actor=admin,
             cancellation=cancellation,
             approval=approval,

@@ -40,11 +40,12 @@ MSG_NOT_FAILED = N_("Only a failed refund can be retried or sent to the wallet")
 MSG_AT_GATEWAY = N_(
     "Razorpay has this refund after all and will pay it: it was not sent to the wallet"
 )
-# Admin pages are English: not translated.
+# Admin pages are English: not translated. Said of a failed refund sent to the wallet and
+# of a further refund whose money would go there (``money._planned``).
 MSG_CLOSED_ACCOUNT = (
     "This patient has closed their account: the refund cannot go to their wallet, where "
-    "nobody could spend it or be paid it. Retry it at Razorpay, or pay the patient by "
-    "other means and record it with the refund's note."
+    "nobody could spend it or be paid it. Send it back through Razorpay, or pay the "
+    "patient by other means and record it in the note."
 )
 MSG_GATEWAY_UNKNOWN = N_(
     "Razorpay could not be asked whether it has this refund: try again in a few minutes"

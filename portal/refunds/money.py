@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from portal.accounts.models import User
 from portal.booking.models import PAY_GATEWAY, Reschedule
 from portal.db import utcnow
 from portal.domain import cancellation as rules
@@ -18,7 +19,12 @@ from portal.ledger.service import credit, debit, post
 from portal.ledger.service import entries_for as ledger_entries_for
 from portal.payments import records
 from portal.payments.models import LINK, ORDER, Payment
-from portal.refunds.common import GATEWAY_MINIMUM, new_idempotency_key
+from portal.refunds.common import (
+    GATEWAY_MINIMUM,
+    MSG_CLOSED_ACCOUNT,
+    CancellationError,
+    new_idempotency_key,
+)
 from portal.refunds.models import GATEWAY, WALLET, Refund
 
 
@@ -107,7 +113,9 @@ def _planned(item, amount, prefer_wallet):
     """Where a refund of ``amount`` of ``item`` goes, paisa by paisa: ``(to the wallet,
     [(Razorpay payment, part)])``. The gateway part goes back to the visit's Razorpay
     payments within what each has left; a desk payment has none, and a part below
-    Razorpay's minimum is not sent: both go to the wallet."""
+    Razorpay's minimum is not sent: both go to the wallet. Any wallet part of a closed
+    account is refused here (``CancellationError``), the one place that decides it: the
+    further refund's request and its approval, and a cancellation, all come through."""
     split = plan_split(item, amount, prefer_wallet)
     remaining, parts = split.to_gateway, []
     if remaining:
@@ -126,7 +134,23 @@ def _planned(item, amount, prefer_wallet):
             remaining -= part
             if remaining == 0:
                 break
-    return split.to_wallet + remaining, parts
+    to_wallet = split.to_wallet + remaining
+    if to_wallet:
+        _refuse_a_closed_wallet(item.visit.patient_id)
+    return to_wallet, parts
+
+
+def _refuse_a_closed_wallet(patient_id):
+    """A closed account's wallet takes no credit, made or approved later (docs/privacy.md):
+    nobody can spend it or be paid it. Read fresh, the row held ``FOR KEY SHARE`` as the
+    claims' trigger holds it, so a closure committing meanwhile (it takes the row ``FOR
+    UPDATE``) is waited for and seen. A refund to the original payment method is not
+    refused: only the wallet's part asks."""
+    patient = db.session.get(
+        User, patient_id, with_for_update={"key_share": True}, populate_existing=True
+    )
+    if patient.is_closed:
+        raise CancellationError(MSG_CLOSED_ACCOUNT, field="destination")
 
 
 def refund_split(item, amount, prefer_wallet):
