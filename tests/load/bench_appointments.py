@@ -122,8 +122,9 @@ def _catalog():
 
 SEED_SQL = """
 -- patients (one per 20 visits) with mobiles +9198xxxxxxxx; a child for every other one
-INSERT INTO users (email, name, phone, role, active, created_at, session_version, failed_logins)
-SELECT 'bench.p' || g || '@example.com',
+INSERT INTO users (email, email_key, name, phone, role, active, created_at, session_version,
+                   failed_logins)
+SELECT 'bench.p' || g || '@example.com', 'bench.p' || g || '@example.com',
        'Patient ' || g || ' ' || (ARRAY['Sharma','Rao','Iyer','Khan','Das'])[1 + g % 5],
        '+9198' || lpad(g::text, 8, '0'), 'patient', true, now(), 0, 0
 FROM generate_series(1, :patients) g;

@@ -75,6 +75,7 @@ def seed(app, sandbox, n, amount):
             [
                 {
                     "email": f"bench{i}@example.com",
+                    "email_key": f"bench{i}@example.com",
                     "name": f"Bench Doctor {i}",
                     "role": "provider",
                     "phone": "+919812345678",

@@ -69,14 +69,31 @@ def seed(app, rows, reseed):
         db.session.execute(
             sa.insert(User),
             [
-                {"email": f"p{i}@bench.example", "name": f"Patient {i:05d}", "role": "patient"}
+                {
+                    "email": f"p{i}@bench.example",
+                    "email_key": f"p{i}@bench.example",
+                    "name": f"Patient {i:05d}",
+                    "role": "patient",
+                }
                 for i in range(1, PATIENTS + 1)
             ]
             + [
-                {"email": f"d{i}@bench.example", "name": f"Doctor {i}", "role": "provider"}
+                {
+                    "email": f"d{i}@bench.example",
+                    "email_key": f"d{i}@bench.example",
+                    "name": f"Doctor {i}",
+                    "role": "provider",
+                }
                 for i in range(1, PROVIDERS + 1)
             ]
-            + [{"email": "admin@bench.example", "name": "Bench Admin", "role": "admin"}],
+            + [
+                {
+                    "email": "admin@bench.example",
+                    "email_key": "admin@bench.example",
+                    "name": "Bench Admin",
+                    "role": "admin",
+                }
+            ],
         )
         db.session.execute(
             sa.insert(Provider),

@@ -60,6 +60,7 @@ def seed_dashboard(now, *, providers=50, days=365, per_day=6, seed=1):
         {
             "id": start_user + n,
             "email": f"dash-provider{seed}-{n}@example.com",
+            "email_key": f"dash-provider{seed}-{n}@example.com",
             "name": f"Dr Dash {n}",
             "role": "provider",
             "phone": None,
