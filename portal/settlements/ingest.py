@@ -169,6 +169,25 @@ def _recon_rows(payin, day, cache):
     return cache[day]
 
 
+def _once_each(rows):
+    """A settlement's recon rows, each entity once. The report is read page by page
+    (count/skip), so a row can come twice, and two items of one entity would break the
+    unique index and refuse the settlement run after run. Copies that agree are one row;
+    copies that disagree refuse it (SettlementError): which one is true cannot be told."""
+    kept = {}
+    for row in rows:
+        entity = row.get("entity_id")
+        if entity is None:  # malformed: ``_item`` refuses it
+            kept[id(row)] = row
+        elif str(entity) not in kept:
+            kept[str(entity)] = row
+        elif kept[str(entity)] != row:
+            raise SettlementError(
+                f"Razorpay's recon report lists {entity} twice with different figures"
+            )
+    return list(kept.values())
+
+
 def _stored(razorpay_ids):
     """Razorpay settlement id -> (id, settled_at, rows_complete) of ours, for those stored:
     plain values, which a unit of work's commit does not expire (reading them again would
@@ -220,11 +239,13 @@ def ingest(since=None, until=None, actor=None) -> IngestResult:
                 settled_at = _from_unix(_int(raw.get("created_at"), "settlement time"))
             day = settled_at.astimezone(CLINIC_TZ).date()
             try:
-                rows = [
-                    r
-                    for r in _recon_rows(payin, day, cache)
-                    if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
-                ]
+                rows = _once_each(
+                    [
+                        r
+                        for r in _recon_rows(payin, day, cache)
+                        if isinstance(r, dict) and r.get("settlement_id") == raw["id"]
+                    ]
+                )
                 if stored is not None:
                     if _add_late_rows(stored_id, rows, actor):
                         result.completed.append(raw["id"])

@@ -192,6 +192,46 @@ def test_a_malformed_settlement_is_refused_alone_and_read_again_later(paid, gate
     assert ingest().stored == [raw["id"]]
 
 
+def test_a_recon_row_listed_twice_is_stored_once_and_the_settlement_posted(paid, gateway):
+    """Razorpay's recon report is read by count/skip, so a row may come twice (the
+    sandbox's ``duplicate`` fault). It is one row: the settlement is stored and posted,
+    its payment settled, not refused run after run on the items' unique index (review)."""
+    [pay_id] = [p.razorpay_payment_id for p in paid.payments if p.razorpay_payment_id]
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    gateway.sandbox.set_faults(duplicate=[pay_id])
+    result = ingest()
+    gateway.sandbox.set_faults(duplicate=[])
+    assert result.refused == [] and result.stored == [raw["id"]]
+    s = db.session.scalar(sa.select(Settlement))
+    assert [i.entity_id for i in s.items] == [pay_id] and s.rows_complete
+    assert balance(chart.GATEWAY_CLEARING) == 0
+    assert verify_ledger() == []
+
+
+def test_a_recon_row_listed_twice_with_different_figures_refuses_its_settlement(
+    paid, gateway, monkeypatch
+):
+    """Two copies of one row that disagree: which is true cannot be told, so the
+    settlement is refused with the reason (nothing of it written), and stored once the
+    report reads right."""
+    from portal.settlements import ingest as ingest_module
+
+    raw = gateway.sandbox.settle_day(gateway.sandbox.today())
+    real = ingest_module._recon_rows
+
+    def twice(payin, day, cache):
+        rows = real(payin, day, cache)
+        return rows + [{**r, "fee": r["fee"] + 1} for r in rows]
+
+    monkeypatch.setattr(ingest_module, "_recon_rows", twice)
+    result = ingest()
+    assert result.stored == [] and [sid for sid, _ in result.refused] == [raw["id"]]
+    assert "twice with different figures" in result.refused[0][1]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Settlement)) == 0
+    monkeypatch.setattr(ingest_module, "_recon_rows", real)
+    assert ingest().stored == [raw["id"]]
+
+
 class _BigDayPayin:
     """A gateway with one settlement whose day's recon report has ``len(rows)`` rows."""
 
