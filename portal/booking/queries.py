@@ -469,8 +469,8 @@ def newest_open_visit_and_count(patient_id, dependent_id=None, *, any_person=Fal
 
 @cache
 def _visits_named():
-    """Built once: the visit (id, number) of each reschedule, booking and visit named,
-    as one statement of three parts (``visits_named_by``)."""
+    """Built once: the visit (id, number) of each reschedule, booking, visit and payment
+    named, as one statement of four parts (``visits_named_by``)."""
 
     def part(kind, key, join=None):
         query = sa.select(
@@ -487,15 +487,17 @@ def _visits_named():
         part("reschedule", Reschedule.id, MasterBooking.id == Reschedule.visit_id),
         part("booking", IndividualBooking.id, MasterBooking.id == IndividualBooking.master_id),
         part("visit", MasterBooking.id),
+        # Money used at checkout and given back from it: its payment's visit.
+        part("payment", Payment.id, MasterBooking.id == Payment.master_id),
     )
 
 
-NAMED_KINDS = ("reschedule", "booking", "visit")
+NAMED_KINDS = ("reschedule", "booking", "visit", "payment")
 
 
 def visits_named_by(patient_id, references):
     """``{(reference_type, reference_id): (visit id, visit number)}`` for the patient's
-    own reschedules, bookings and visits among ``references`` (pairs as ledger
+    own reschedules, bookings, visits and payments among ``references`` (pairs as ledger
     transactions store them, the id a string): the wallet's lines name their visit. One
     statement however many lines; none when no line names one."""
     ids = {kind: set() for kind in NAMED_KINDS}

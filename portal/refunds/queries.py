@@ -518,3 +518,19 @@ def refunds_in_flight(patient_id):
         )
     )
     return refunds + approvals
+
+
+def visits_named_by_refunds(patient_id, references):
+    """``{("refund", id): (visit id, visit number)}`` for the patient's own refunds among
+    ``references`` (ledger pairs, the id a string): a failed refund an administrator sent
+    to the wallet names its visit on the wallet page, as ``booking.queries.visits_named_by``
+    names the other lines. One statement, none when no line is a refund's."""
+    ids = sorted({int(ref) for kind, ref in references if kind == "refund" and str(ref).isdigit()})
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Refund.id, MasterBooking.id, MasterBooking.number)
+        .join(MasterBooking, MasterBooking.id == Refund.visit_id)
+        .where(Refund.id.in_(ids), Refund.patient_id == patient_id)
+    )
+    return {("refund", str(ref)): (visit_id, number) for ref, visit_id, number in rows}

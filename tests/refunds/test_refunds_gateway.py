@@ -151,6 +151,33 @@ def test_poll_fetches_stragglers_whose_webhook_was_lost(world, users, gateway):
     assert len(ledger_kinds("refund_processed")) == 1
 
 
+def test_a_refund_sent_to_the_wallet_names_its_visit_on_the_wallet_page(
+    world, users, gateway, client
+):
+    """The wallet's "Refund sent to your wallet" line names and links its visit, as the
+    other lines about a visit do (review H); another patient's refund names nothing."""
+    from portal.refunds.queries import visits_named_by_refunds
+    from tests.refunds.helpers import login, with_known_passwords
+
+    gateway.sandbox.set_faults(refund_outcome="failed")
+    patient, visit, _first = cancelled(world, users, gateway)
+    for _ in range(3):
+        settle_refunds(gateway)
+    last = refunds_lookup.refunds_for_visit(visit.id)[-1]
+    refunds_failed.refund_to_wallet(users(world.admin), last.id, "Bank account closed")
+    assert visits_named_by_refunds(patient.id, [("refund", str(last.id))]) == {
+        ("refund", str(last.id)): (visit.id, visit.number)
+    }
+    assert visits_named_by_refunds(world.patients[1], [("refund", str(last.id))]) == {}
+    with_known_passwords()
+    email, number, visit_id = patient.email, visit.number, visit.id
+    db.session.commit()
+    login(client, email)
+    page = client.get("/me/wallet").get_data(as_text=True)
+    line = next(r for r in page.split("<tr>") if "Refund sent to your wallet" in r)
+    assert f"Visit {number}" in line and f'href="/me/visits/{visit_id}"' in line
+
+
 def test_duplicate_and_out_of_order_webhooks_change_nothing_twice(world, users, gateway):
     gateway.sandbox.set_faults(duplicate_webhooks=True, out_of_order=True)
     _, visit, refund = cancelled(world, users, gateway)

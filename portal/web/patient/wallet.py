@@ -6,6 +6,7 @@ from flask_login import current_user
 from portal.booking import queries as booking_queries
 from portal.i18n import N_
 from portal.ledger import queries
+from portal.refunds import queries as refund_queries
 from portal.wallet import queries as wallet_queries
 from portal.web.htmx import render
 from portal.web.paging import page_args
@@ -48,14 +49,17 @@ def public_note(line):
 @reads_with_user(WALLET_BALANCE)
 def wallet():
     history = queries.wallet_history_page(current_user.id, **page_args(30))
-    # The visit each line is about (a reschedule fee, a refund of an appointment), named
-    # and linked: one statement for the page, none when no line names one.
+    # The visit each line is about (a reschedule fee, a refund of an appointment, money
+    # used at checkout), named and linked: one statement for the page, none when no line
+    # names one (and one more when a failed refund was sent to the wallet).
     references = [(line.reference_type, line.reference_id) for line in history.items]
+    visits = booking_queries.visits_named_by(current_user.id, references)
+    visits.update(refund_queries.visits_named_by_refunds(current_user.id, references))
     return render(
         "patient/wallet/index.html",
         balance=wallet_queries.shown_balance(current_user.id),
         history=history,
         label=label,
         public_note=public_note,
-        visits=booking_queries.visits_named_by(current_user.id, references),
+        visits=visits,
     )
