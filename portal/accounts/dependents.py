@@ -101,8 +101,11 @@ def _dependent_data(name, relationship, date_of_birth):
 
 
 def _snapshot(dependent):
+    # guardian_id: a closure finds the rows of a dependent removed since by it (and
+    # redacts them: ``accounts.queries.dependent_ids_ever``), whoever wrote them.
     dob = dependent.date_of_birth
     return {
+        "guardian_id": dependent.guardian_id,
         "name": dependent.name,
         "relationship": dependent.relationship_,
         "date_of_birth": dob.isoformat() if dob else None,

@@ -6,6 +6,7 @@ from functools import cache
 import sqlalchemy as sa
 
 from portal.accounts.models import PATIENT, Dependent, User, email_key
+from portal.audit.models import AuditEntry
 from portal.db import column_rows, db
 from portal.domain.ids import is_digits, parse_id
 from portal.pagination import Order, keyset_page
@@ -91,3 +92,27 @@ def dependents_of(guardian_id):
     columns, built once: loading the account's ``dependents`` relation cost a tenth of the
     book page's CPU and more of the family page's."""
     return column_rows(_dependents_of(), {"guardian_id": guardian_id})
+
+
+def dependent_ids_ever(guardian_id):
+    """The ids of every dependent the guardian has had, on the family list now or removed
+    (``dependents.remove_dependent`` deletes the row; the audit rows about it stay). A
+    removed one is known by its ``dependent.*`` audit rows: those whose data names the
+    guardian (``guardian_id``, which every such row records now), or whose actor is the
+    guardian (how the rows written before it are found: a patient acts only on their own
+    dependents, ``dependents._owned_dependent``). An administrator's row from before
+    (adding a child at the desk) is found through the dependent's id, by the guardian's
+    own row that removed it: no page lets an administrator remove one."""
+    audit = AuditEntry.__table__
+    theirs = sa.or_(
+        audit.c.actor_id == guardian_id,
+        audit.c.after["guardian_id"].as_integer() == guardian_id,
+        audit.c.before["guardian_id"].as_integer() == guardian_id,
+    )
+    current = db.session.scalars(
+        sa.select(Dependent.id).where(Dependent.guardian_id == guardian_id)
+    ).all()
+    recorded = db.session.scalars(
+        sa.select(audit.c.object_id).where(audit.c.object_type == "dependent", theirs).distinct()
+    ).all()
+    return sorted(set(current) | {int(i) for i in recorded if i and i.isdigit()})

@@ -60,6 +60,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal import events
+from portal.accounts import queries as accounts_queries
 from portal.accounts.models import ADMIN, PATIENT, PROVIDER, Dependent, User, email_key
 from portal.accounts.passwords import hash_password, needs_rehash, verify_password
 from portal.audit.models import AuditEntry
@@ -982,15 +983,16 @@ def close_own_account(user):
     user.locked_until = None
     user.closed_at = now
     erased = 0
-    about = [("user", user.id)]
     for dependent in db.session.scalars(
         sa.select(Dependent).where(Dependent.guardian_id == user.id).with_for_update()
     ):
         dependent.name = CLOSED_DEPENDENT_NAME.format(id=dependent.id)
         dependent.date_of_birth = None
         erased += 1
-        about.append(("dependent", dependent.id))
-    # The audit rows about them keep what they did and when, not who they are.
+    # The audit rows about them keep what they did and when, not who they are: those of a
+    # family member removed before too (the row is gone, the audit rows stay).
+    about = [("user", user.id)]
+    about += [("dependent", i) for i in accounts_queries.dependent_ids_ever(user.id)]
     audit_redacted = redact_personal(about)
     _deactivate(user, user.id)
     record(

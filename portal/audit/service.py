@@ -52,20 +52,18 @@ def _redacted(value, fields):
     return value
 
 
-def redact_personal(objects, fields=PERSONAL_FIELDS):
-    """The one change the append-only log allows: a closed account's personal data
-    (docs/privacy.md). In the before/after JSON of the rows about ``objects`` (pairs of
-    object type and id), each of ``fields`` (at any depth) becomes ``"[erased]"``; the
-    action, actor, object, time and every other value stay. A Core UPDATE per changed
-    row, past the ORM's append-only guard on purpose. Returns the rows changed."""
+def _rows_about(objects):
+    """The audit rows about ``objects`` (pairs of object type and id), oldest first: id,
+    object type, object id, before, after."""
     by_type = {}
     for obj_type, obj_id in objects:
         by_type.setdefault(obj_type, set()).add(str(obj_id))
     if not by_type:
-        return 0
+        return []
     table = AuditEntry.__table__
-    rows = db.session.execute(
-        sa.select(table.c.id, table.c.before, table.c.after).where(
+    return db.session.execute(
+        sa.select(table.c.id, table.c.object_type, table.c.object_id, table.c.before, table.c.after)
+        .where(
             sa.or_(
                 *(
                     sa.and_(table.c.object_type == t, table.c.object_id.in_(sorted(ids)))
@@ -73,9 +71,36 @@ def redact_personal(objects, fields=PERSONAL_FIELDS):
                 )
             )
         )
+        .order_by(table.c.id)
     ).all()
+
+
+def recorded_values(objects, field):
+    """Every value of ``field`` (a name, an e-mail) the audit rows about ``objects``
+    recorded in their before or after, oldest first: ``{(object type, object id as
+    text): [value, …]}`` (a dependent's name when added and each name given it since). A
+    closure reads them before ``redact_personal`` erases them, to find the old names in
+    what was sent to others."""
+    values = {}
+    for _id, obj_type, obj_id, before, after in _rows_about(objects):
+        for facts in (before, after):
+            value = facts.get(field) if isinstance(facts, dict) else None
+            if isinstance(value, str) and value and value != ERASED:
+                found = values.setdefault((obj_type, obj_id), [])
+                if value not in found:
+                    found.append(value)
+    return values
+
+
+def redact_personal(objects, fields=PERSONAL_FIELDS):
+    """The one change the append-only log allows: a closed account's personal data
+    (docs/privacy.md). In the before/after JSON of the rows about ``objects`` (pairs of
+    object type and id), each of ``fields`` (at any depth) becomes ``"[erased]"``; the
+    action, actor, object, time and every other value stay. A Core UPDATE per changed
+    row, past the ORM's append-only guard on purpose. Returns the rows changed."""
+    table = AuditEntry.__table__
     changed = 0
-    for row_id, before, after in rows:
+    for row_id, _type, _id, before, after in _rows_about(objects):
         new_before, new_after = _redacted(before, fields), _redacted(after, fields)
         if (new_before, new_after) != (before, after):
             db.session.execute(

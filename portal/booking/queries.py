@@ -585,6 +585,20 @@ def patient_record(patient_id):
     ).all()
 
 
+def invoiced_names(patient_id):
+    """The names the patient's invoices were issued with, as rows (``dependent_id``,
+    ``billed_to_name``, ``billed_for_name``): what the account holder and the person each
+    visit was for were called when it was confirmed (a closure looks for them in what was
+    sent to others about the visits, a name changed since included)."""
+    return db.session.execute(
+        sa.select(
+            MasterBooking.dependent_id, MasterBooking.billed_to_name, MasterBooking.billed_for_name
+        )
+        .where(MasterBooking.patient_id == patient_id, MasterBooking.billed_to_name.is_not(None))
+        .distinct()
+    ).all()
+
+
 def open_business(patient_id):
     """What a patient still has running, by visit number: (visits with an appointment held,
     confirmed or started, at any time; visits waiting for payment, a payment link or a

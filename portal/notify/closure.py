@@ -147,10 +147,11 @@ def erase_about_them(user_id, pairs):
     """What was sent to others *about* the patient (a provider's "New appointment: <name>",
     their reminders, admin alerts with the name and e-mail, a wallet approval's notice):
     in those notices, their deliveries' text messages and their mails, each ``(old, new)``
-    of ``pairs`` (the old name, the dependents' names, the e-mail → the closed name and
-    placeholder) is replaced. Rows are those about the patient's visits, bookings and
-    wallet adjustments (by the page they link to or their dedupe key), never a match on
-    the name alone (another patient may bear it). Returns {"notices": n, "deliveries": n,
+    of ``pairs`` (every name the patient and each dependent had, the e-mail → the closed
+    name and placeholders: ``privacy.former_names``) is replaced, wherever it occurs
+    (inside a longer word too), longest first. Rows are those about the patient's visits,
+    bookings and wallet adjustments (by the page they link to or their dedupe key), never
+    a match on the name alone (another patient may bear it). Returns {"notices": n, "deliveries": n,
     "mails": n} changed."""
     pairs = sorted(((o, n) for o, n in pairs if o and o != n), key=lambda p: -len(p[0]))
     if not pairs:

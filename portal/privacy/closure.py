@@ -20,7 +20,8 @@ one runs after the other there as well.
 4. ``notify.closure``: nothing more sent to them; copies of what was sent lose their
    address and words;
    what was sent to others about them (notices, mails, texts about their visits,
-   bookings and wallet) has the old names and e-mail replaced by the closed ones;
+   bookings and wallet) has the old names and e-mail replaced by the closed ones, each
+   name they or a family member had (``former_names``: a child renamed since);
 5. ``transactions.closure``: the console's rows of theirs show the closed name (but for
    a name an issued invoice carries);
 6. ``gateway.scrub``: the stored Razorpay webhooks of their payments lose the payer's
@@ -30,7 +31,6 @@ Visits, payments, refunds, the ledger, invoices and credit notes and the audit a
 referring to the user id (the audit rows about the user and their dependents lose the
 personal fields they held: ``accounts.service.close_own_account``)."""
 
-from portal.accounts import queries as accounts_queries
 from portal.accounts import service as accounts
 from portal.audit.service import record
 from portal.booking import claims, prices
@@ -41,7 +41,7 @@ from portal.domain.text import PluralText, Text
 from portal.gateway import scrub
 from portal.i18n import N_, Nn_
 from portal.notify import closure as notify_closure
-from portal.privacy import gateway_ids
+from portal.privacy import former_names, gateway_ids
 from portal.refunds import queries as refund_queries
 from portal.transactions import closure as transactions_closure
 from portal.wallet import queries as wallet_queries
@@ -123,13 +123,12 @@ def close_account(user_id, current_password, confirmed):
                 )
                 refusal = ClosureRefused(reasons)
         if refusal is None:
-            old_email, old_name = user.email, user.name
-            family = {d.id: d.name for d in accounts_queries.dependents_of(user.id)}
+            old_email = user.email
+            # Every name they were known by, read before the audit rows lose them.
+            pairs = former_names.replacements(user)
             accounts.close_own_account(user)
             withdrawn = notify_closure.withdraw_and_erase(user.id, old_email, user.email)
             record(None, "notify.withdrawn_for_closed_account", "user", user.id, after=withdrawn)
-            pairs = [(old_name, user.name), (old_email, user.email)]
-            pairs += [(n, accounts.CLOSED_DEPENDENT_NAME.format(id=i)) for i, n in family.items()]
             about = notify_closure.erase_about_them(user.id, pairs)
             record(None, "notify.erased_about_closed_account", "user", user.id, after=about)
             renamed = transactions_closure.rename_closed_party(user.id, user.name)

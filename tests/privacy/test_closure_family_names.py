@@ -1,0 +1,191 @@
+"""A closure and the names a family had before it (docs/privacy.md, closing an account):
+a family member removed before the closure, a child renamed after a visit, a patient
+whose name changed after one. The audit rows about each dependent the guardian ever had
+lose name and date of birth, and what was sent to others loses every name they were sent
+under, not only the names on the list at the closure."""
+
+import json
+from datetime import date
+
+import sqlalchemy as sa
+
+from portal.accounts import dependents
+from portal.accounts.models import Dependent, User
+from portal.audit.models import AuditEntry
+from portal.booking.models import MasterBooking
+from portal.extensions import db
+from portal.payouts import completion
+from portal.privacy import former_names
+from tests.web.booking.conftest import world  # noqa: F401
+from tests.web.booking.helpers import hold, slot
+from tests.web.test_account_closure import _close, _paid
+from tests.web.test_closure_erasure import _about
+
+
+def _dependent_rows(app):
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.object_type == "dependent")
+        ).all()
+        return json.dumps([[r.action, r.before, r.after] for r in rows], ensure_ascii=False)
+
+
+def test_a_family_member_removed_before_the_closure_keeps_no_name_in_the_audit_log(
+    app, client, login, world
+):
+    """Review: the guardian added a child and removed her again (no visits), then closed
+    the account; the redaction took the dependents still on the list only, so the removed
+    child's ``dependent.add`` (after) and ``dependent.remove`` (before) rows kept her name
+    and date of birth for good."""
+    login(world.patient)
+    added = client.post(
+        "/me/dependents",
+        data={"name": "Meera Sharma", "relationship": "child", "date_of_birth": "2019-02-03"},
+    )
+    assert added.status_code == 303
+    with app.app_context():
+        meera = db.session.scalars(
+            sa.select(AuditEntry.object_id).where(AuditEntry.action == "dependent.add")
+        ).one()
+    assert client.post(f"/me/dependents/{meera}/delete").status_code == 303
+    assert _close(client).status_code == 303
+    dumped = _dependent_rows(app)
+    assert "Meera" not in dumped and "2019-02-03" not in dumped, dumped
+    assert '"relationship": "child"' in dumped  # the rest of each row stays
+
+
+def test_rows_written_before_the_guardian_was_recorded_are_found_by_their_actor(
+    app, client, login, world
+):
+    """Rows from before ``guardian_id`` was recorded in them: an administrator added the
+    child at the desk, the guardian removed her. The guardian's own row names the
+    dependent's id, and through it the administrator's row is redacted too. Another
+    family's removed child keeps hers (the closure is about this family only)."""
+    with app.app_context():
+        for actor, action, obj, before, after in (
+            (world.admin.id, "dependent.add", 9001, None, {"name": "Diya Sharma"}),
+            (world.patient.id, "dependent.remove", 9001, {"name": "Diya Sharma"}, None),
+            (world.other.id, "dependent.add", 9002, None, {"name": "Kavya Other"}),
+            (world.other.id, "dependent.remove", 9002, {"name": "Kavya Other"}, None),
+        ):
+            for facts in (before, after):
+                if facts:
+                    facts.update(relationship="child", date_of_birth="2020-02-02")
+            db.session.add(
+                AuditEntry(
+                    actor_id=actor,
+                    action=action,
+                    object_type="dependent",
+                    object_id=str(obj),
+                    before=before,
+                    after=after,
+                )
+            )
+        db.session.commit()
+    login(world.patient)
+    assert _close(client).status_code == 303
+    dumped = _dependent_rows(app)
+    assert "Diya" not in dumped, dumped
+    assert dumped.count("Kavya Other") == 2 and "2020-02-02" in dumped
+
+
+def test_an_administrators_row_now_names_the_guardian(app, world):
+    """A dependent's audit rows record whose family it is, whoever wrote them: a child an
+    administrator added at the desk and the guardian removed later is found by it."""
+    with app.app_context():
+        guardian = db.session.get(User, world.patient.id)
+        admin = db.session.get(User, world.admin.id)
+        child = dependents.add_dependent(guardian, "Diya Sharma", "child", None, actor=admin)
+        dependents.remove_dependent(guardian, child.id)
+        rows = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.object_id == str(child.id))
+        ).all()
+        assert [(r.actor_id, (r.after or r.before)["guardian_id"]) for r in rows] == [
+            (world.admin.id, world.patient.id),
+            (world.patient.id, world.patient.id),
+        ]
+        from portal.accounts.queries import dependent_ids_ever
+
+        assert child.id in dependent_ids_ever(world.patient.id)
+        assert child.id not in dependent_ids_ever(world.other.id)
+
+
+def _dependents_completed_visit(app, world, hour=10):
+    visit_id, item_id = hold(app, world, start=slot(world.day, hour), dependent=world.child)
+    _paid(app, world, visit_id)
+    with app.app_context():
+        admin = db.session.get(User, world.admin.id)
+        start = slot(world.day, hour)
+        completion.start_booking(admin, item_id, now=start)
+        completion.complete_booking(admin, item_id, now=start)
+    return visit_id
+
+
+def test_a_child_renamed_after_a_visit_keeps_no_old_name_in_what_others_were_sent(
+    app, client, login, world
+):
+    """Review: the doctor's "New appointment: Aarav" (notice and mail) and the admins'
+    alert name the child as she was called then. The guardian renamed her ("Aarav" →
+    "Vihaan Sharma"), then closed the account; only the names at the closure were
+    replaced, so the old one stayed in every notice, mail and text sent to others. The
+    invoice keeps the name it was issued for (docs/privacy.md, names on documents)."""
+    visit_id = _dependents_completed_visit(app, world)
+    assert _about(app, world.patient.id, "Aarav")  # the doctor and the admins were told
+    login(world.patient)
+    renamed = client.post(
+        f"/me/dependents/{world.child}/edit",
+        data={"name": "Vihaan Sharma", "relationship": "child", "date_of_birth": "2018-05-01"},
+    )
+    assert renamed.status_code == 303
+    assert _close(client).status_code == 303
+    left = _about(app, world.patient.id, "Aarav", "Vihaan")
+    assert left == [], left
+    with app.app_context():
+        assert _about(app, world.patient.id, f"Family member #{world.child}")
+        assert db.session.get(MasterBooking, visit_id).billed_for_name == "Aarav"
+
+
+def test_a_patient_renamed_after_a_visit_keeps_no_old_name_in_what_others_were_sent(
+    app, client, login, world
+):
+    """The patient's own name as their invoice was issued (``billed_to_name``) is looked
+    for as well: a name changed after the visit (no page changes it today; an older row
+    may differ) is replaced by the closed name too."""
+    hold_id, item_id = hold(app, world, start=slot(world.day, 11))
+    _paid(app, world, hold_id)
+    with app.app_context():
+        admin = db.session.get(User, world.admin.id)
+        completion.start_booking(admin, item_id, now=slot(world.day, 11))
+        completion.complete_booking(admin, item_id, now=slot(world.day, 11))
+        db.session.get(User, world.patient.id).name = "Priya Verma"
+        db.session.commit()
+    assert _about(app, world.patient.id, "Priya Sharma")
+    login(world.patient)
+    assert _close(client).status_code == 303
+    assert _about(app, world.patient.id, "Priya") == []
+
+
+def test_the_names_now_come_first_and_each_old_name_once(app, world):
+    """``former_names.replacements``: a child's every recorded name goes to her
+    placeholder; a name a sibling bears now goes to the sibling's (the one it names now);
+    an old name is replaced once, never by two placeholders; another family's names are
+    not read."""
+    with app.app_context():
+        guardian = db.session.get(User, world.patient.id)
+        meera = dependents.add_dependent(guardian, "Meera", "child", date(2019, 2, 3))
+        dependents.update_dependent(guardian, meera.id, "Meera Sharma", "child", None)
+        dependents.update_dependent(guardian, world.child, "Meera", "child", None)
+        dependents.update_dependent(guardian, world.child, "Aarav Sharma", "child", None)
+        other = db.session.get(User, world.other.id)
+        dependents.add_dependent(other, "Kavya", "child", None)
+        pairs = former_names.replacements(db.session.get(User, world.patient.id))
+        assert db.session.get(Dependent, meera.id).name == "Meera Sharma"
+    olds = [old for old, _new in pairs]
+    assert len(olds) == len(set(olds)) and "Kavya" not in olds
+    found = dict(pairs)
+    assert found["Meera Sharma"] == f"Family member #{meera.id}"
+    assert found["Aarav Sharma"] == f"Family member #{world.child}"
+    # Both were called Meera once: either placeholder, once.
+    assert found["Meera"] in {f"Family member #{meera.id}", f"Family member #{world.child}"}
+    assert found["Priya Sharma"] == f"Closed account #{world.patient.id}"
+    assert found[world.patient.email] == f"closed-{world.patient.id}@closed.invalid"
