@@ -11,6 +11,8 @@ date: what the portal told them, about visits that are kept) and can no longer b
 anyone but an administrator. The portal has no per-user notification preferences to turn
 off: an inactive account is sent nothing (docs/privacy.md)."""
 
+import unicodedata
+
 import sqlalchemy as sa
 from markupsafe import escape
 
@@ -137,10 +139,48 @@ def _notices_about(user_id, visits, bookings, adjustments):
     return found
 
 
-def _replaced(column, pairs):
+def _word_char(char):
+    # Letters, combining marks (a Devanagari vowel sign) and digits continue a word.
+    return char == "_" or unicodedata.category(char)[0] in "LMN"
+
+
+def replace_whole(text, pairs):
+    """``text`` with each ``(old, new)`` of ``pairs`` (longest first) replaced where ``old``
+    stands as a whole: not inside a longer word, so a child called "Indira" leaves
+    "Indiranagar Clinic" as it was. None stays None."""
+    if not text:
+        return text
     for old, new in pairs:
-        column = sa.func.replace(column, old, new)
-    return column
+        out, start = [], 0
+        while (found := text.find(old, start)) != -1:
+            end = found + len(old)
+            before = text[found - 1] if found else ""
+            after = text[end] if end < len(text) else ""
+            inside = (before and _word_char(before) and _word_char(old[0])) or (
+                after and _word_char(after) and _word_char(old[-1])
+            )
+            out += [text[start:found], old if inside else new]
+            start = end
+        text = "".join(out) + text[start:]
+    return text
+
+
+def _rewrite(table, where, columns):
+    """Each row of ``table`` matching ``where`` with ``columns`` ({name: pairs}) rewritten
+    by ``replace_whole``; only the rows that change are written. Returns how many."""
+    rows = db.session.execute(
+        sa.select(table.c.id, *(table.c[name] for name in columns)).where(where)
+    ).all()
+    changed = 0
+    for row_id, *values in rows:
+        new = {
+            name: replace_whole(value, pairs)
+            for (name, pairs), value in zip(columns.items(), values, strict=True)
+        }
+        if list(new.values()) != values:
+            db.session.execute(sa.update(table).where(table.c.id == row_id).values(**new))
+            changed += 1
+    return changed
 
 
 def erase_about_them(user_id, pairs):
@@ -148,11 +188,11 @@ def erase_about_them(user_id, pairs):
     their reminders, admin alerts with the name and e-mail, a wallet approval's notice):
     in those notices, their deliveries' text messages and their mails, each ``(old, new)``
     of ``pairs`` (every name the patient and each dependent had, the e-mail → the closed
-    name and placeholders: ``privacy.former_names``) is replaced, wherever it occurs
-    (inside a longer word too), longest first. Rows are those about the patient's visits,
+    name and placeholders: ``privacy.former_names``) is replaced where it stands as a
+    whole word (``replace_whole``), longest first. Rows are those about the patient's visits,
     bookings and wallet adjustments (by the page they link to or their dedupe key), never
-    a match on the name alone (another patient may bear it). Returns {"notices": n, "deliveries": n,
-    "mails": n} changed."""
+    a match on the name alone (another patient may bear it). Returns {"notices": n,
+    "deliveries": n, "mails": n} changed."""
     pairs = sorted(((o, n) for o, n in pairs if o and o != n), key=lambda p: -len(p[0]))
     if not pairs:
         return {"notices": 0, "deliveries": 0, "mails": 0}
@@ -193,25 +233,15 @@ def erase_about_them(user_id, pairs):
         sa.select(deliveries.c.mail_id).where(delivery_scope, deliveries.c.mail_id.is_not(None))
     ).all()
     counts = {
-        "notices": db.session.execute(
-            sa.update(notices)
-            .where(notices.c.id.in_(about_ids))
-            .values(title=_replaced(notices.c.title, pairs), body=_replaced(notices.c.body, pairs))
-        ).rowcount,
-        "deliveries": db.session.execute(
-            sa.update(deliveries)
-            .where(delivery_scope, deliveries.c.text.is_not(None))
-            .values(text=_replaced(deliveries.c.text, pairs))
-        ).rowcount,
-        "mails": db.session.execute(
-            sa.update(mails)
-            .where(mails.c.id.in_(mail_ids))
-            .values(
-                subject=_replaced(mails.c.subject, pairs),
-                text=_replaced(mails.c.text, pairs),
-                html=_replaced(mails.c.html, html_pairs),
-            )
-        ).rowcount,
+        "notices": _rewrite(notices, notices.c.id.in_(about_ids), {"title": pairs, "body": pairs}),
+        "deliveries": _rewrite(
+            deliveries, sa.and_(delivery_scope, deliveries.c.text.is_not(None)), {"text": pairs}
+        ),
+        "mails": _rewrite(
+            mails,
+            mails.c.id.in_(mail_ids),
+            {"subject": pairs, "text": pairs, "html": html_pairs},
+        ),
     }
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Notification | Delivery | MailMessage):

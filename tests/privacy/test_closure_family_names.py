@@ -189,3 +189,40 @@ def test_the_names_now_come_first_and_each_old_name_once(app, world):
     assert found["Meera"] in {f"Family member #{meera.id}", f"Family member #{world.child}"}
     assert found["Priya Sharma"] == f"Closed account #{world.patient.id}"
     assert found[world.patient.email] == f"closed-{world.patient.id}@closed.invalid"
+
+
+def test_a_name_is_replaced_as_a_whole_word_only():
+    """``replace_whole``: "Indira" leaves "Indiranagar Clinic" (nor "Sindira") as it
+    was; a name next to punctuation, tags or the text's ends is replaced; a Devanagari
+    name followed by a vowel sign is inside a longer word."""
+    from portal.notify.closure import replace_whole
+
+    pairs = [("Indira", "Family member #7")]
+    assert (
+        replace_whole("Indira at Indiranagar Clinic, Sindira's friend: <b>Indira</b>.", pairs)
+        == "Family member #7 at Indiranagar Clinic, Sindira's friend: <b>Family member #7</b>."
+    )
+    assert replace_whole("इंदिरा, इंदिराजी", [("इंदिरा", "X")]) == "X, इंदिराजी"
+    assert replace_whole("रमा रमाकांत", [("रमा", "X")]) == "X रमाकांत"
+    assert replace_whole("a@b.in wrote to xa@b.in", [("a@b.in", "c@d.in")]) == (
+        "c@d.in wrote to xa@b.in"
+    )
+    assert replace_whole(None, pairs) is None and replace_whole("", pairs) == ""
+
+
+def test_a_childs_name_inside_the_clinics_name_leaves_the_clinics_name(app, client, login, world):
+    """A child called "Indira" at "Indiranagar Clinic": the closure replaces her name in
+    what the doctor and the admins were sent, and the clinic's name stays whole there."""
+    with app.app_context():
+        db.session.get(Dependent, world.child).name = "Indira"
+        db.session.commit()
+    _dependents_completed_visit(app, world)
+    email = world.patient.email
+    before = [f for f in _about(app, world.patient.id, "Indiranagar") if f[1] != email]
+    assert before and _about(app, world.patient.id, "Indira ")
+    login(world.patient)
+    assert _close(client).status_code == 303
+    # What the patient was sent is erased whole (step 2); what others were sent keeps it.
+    assert len(_about(app, world.patient.id, "Indiranagar")) == len(before)
+    assert _about(app, world.patient.id, "nagar") == _about(app, world.patient.id, "Indiranagar")
+    assert _about(app, world.patient.id, "Indira ", "Indira,", "Indira<") == []
