@@ -1138,3 +1138,60 @@ def test_addresses_stored_before_the_nfkc_rule_are_keyed_and_kept(tmp_path, engi
         with db.engine.connect() as conn:
             assert "email_key" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_bank_payout_kind_is_allowed_after_bankout00001(tmp_path, engine, capfd):
+    """bankout00001: wallet_adjustments takes kind bank_payout (a debit with its UTR, the
+    check refuses one without), money_movements.reference holds a 64-character desk
+    receipt; down again, refused while a bank pay-out exists, then the old checks refuse
+    one and the pay-outs' references are cleared (the old projector wrote none)."""
+    url = _database_url(engine, tmp_path / "bank.sqlite3")
+    app = create_app(_test_config(url))
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    user = sa.text(
+        "INSERT INTO users (id, email, name, role, active, created_at, session_version,"
+        " failed_logins, language) VALUES (:id, :email, 'U', :role, true, :at, 0, 0, 'en')"
+    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    adjustment = sa.text(
+        "INSERT INTO wallet_adjustments (id, patient_id, created_by_id, kind, amount,"
+        " receipt_no, note, public_reason, status, window_total, needs_approval, created_at)"
+        " VALUES (:id, 1, 2, :kind, -100, :ref, 'Paid out to the patient', 'x', 'APPLIED',"
+        " 100, false, :at)"
+    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    movement = sa.text(
+        "INSERT INTO money_movements (source, source_id, type, status, failed, occurred_at,"
+        " amount, net, reference, updated_at, version) VALUES ('wallet_adjustment', :id,"
+        " 'cash_payout', 'APPLIED', false, :at, 100, -100, :ref, :at, 1)"
+    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    with app.app_context():
+        upgrade(revision="cash0de5c0001")
+        with db.engine.begin() as conn:
+            conn.execute(user, {"id": 1, "email": "p@example.com", "role": "patient", "at": at})
+            conn.execute(user, {"id": 2, "email": "a@example.com", "role": "admin", "at": at})
+            conn.execute(adjustment, {"id": 1, "kind": "cash_payout", "ref": "D-1", "at": at})
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(adjustment, {"id": 2, "kind": "bank_payout", "ref": "U" * 12, "at": at})
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(
+                adjustment, {"id": 2, "kind": "bank_payout", "ref": "412345678901", "at": at}
+            )
+            conn.execute(movement, {"id": 1, "ref": "R" * 64, "at": at})
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(adjustment, {"id": 3, "kind": "bank_payout", "ref": None, "at": at})
+        with pytest.raises(SystemExit):  # flask_migrate logs "Error: ..." and exits
+            downgrade(revision="cash0de5c0001")
+        assert "wallet pay-out(s) by bank transfer exist" in "".join(capfd.readouterr())
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM wallet_adjustments WHERE kind = 'bank_payout'"))
+        downgrade(revision="cash0de5c0001")
+        with db.engine.connect() as conn:
+            assert conn.scalar(sa.text("SELECT reference FROM money_movements")) is None
+            assert conn.scalar(sa.text("SELECT count(*) FROM wallet_adjustments")) == 1
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(
+                adjustment, {"id": 2, "kind": "bank_payout", "ref": "412345678901", "at": at}
+            )
+        upgrade()
+        db.engine.dispose()

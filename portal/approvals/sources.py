@@ -191,7 +191,8 @@ def _adjustment_load(ids):
 
 
 def _receipt(w):
-    return f" (desk receipt {w.receipt_no})" if w.receipt_no else ""
+    """A pay-out's reference: " (desk receipt D-1)", " (UTR SBIN…)"."""
+    return f" ({w.reference_name} {w.receipt_no})" if w.is_payout else ""
 
 
 def _adjustment_describe(w):

@@ -16,7 +16,7 @@ Python, so each measure costs one indexed range scan:
   basis of "money in" beside it and of the console's refunds) by ``processed_at``
   (``ix_refunds_processed_at``), and in the same statement those credited to the wallet,
   their own figure ("to wallets": no money leaves the business), and wallet balances paid
-  out in cash at the desk by ``applied_at`` (cash out, their own figure);
+  out in cash at the desk and by bank transfer by ``applied_at`` (cash out, a figure each);
 * payouts: processed payouts (net) by ``processed_at`` (``ix_payouts_processed_at``),
   whatever happened to them later, less those the bank sent back by the reversal's
   ledger posting (its bank line: the money's return), as the transactions console;
@@ -71,7 +71,7 @@ from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.payments.models import DESK, LINK, ORDER, Payment, PaymentAttempt
 from portal.payouts.models import REVERSED_KIND, Payout
 from portal.refunds.models import GATEWAY, WALLET, Refund
-from portal.wallet.models import CASH_PAYOUT, WalletAdjustment
+from portal.wallet.models import BANK_PAYOUT, CASH_PAYOUT, PAYOUTS, WalletAdjustment
 
 DAYS = 30
 WINDOWS = (("today", 1), ("7 days", 7), ("30 days", 30))
@@ -258,30 +258,28 @@ def _payouts(since):
     return {_day_index(day, since): (int(n), int(amount)) for day, n, amount in rows}
 
 
-CASH_AT_DESK = "desk cash"  # the third kind of money back the refunds' statement reads
-
-
 def _refunds(since):
-    """(gateway refunds, wallet refunds, cash paid out at the desk): ``_daily`` of each,
-    in one statement: refunds processed since ``since``, and wallet balances handed to
-    patients in cash at the desk (``portal.wallet.cash``), applied since then
-    (``ix_wallet_adjustments_kind_applied``): cash out, as a desk payment in "money in" is
-    cash in (review finding: the console's net and this page kept it)."""
+    """(gateway refunds, wallet refunds, cash paid out at the desk, paid out by bank
+    transfer): ``_daily`` of each, in one statement: refunds processed since ``since``, and
+    wallet balances paid out to patients (``portal.wallet.cash``, ``portal.wallet.bank``),
+    applied since then (``ix_wallet_adjustments_kind_applied``), by their kind: cash out,
+    as a desk payment in "money in" is cash in (review finding: the console's net and this
+    page kept it)."""
     refunds = sa.select(
         _day_bucket(Refund.processed_at, since).label("day"),
         Refund.destination.label("destination"),
         Refund.amount.label("amount"),
     ).where(Refund.processed_at >= since, Refund.status == RefundStatus.PROCESSED)
-    cash = sa.select(
+    paid_out = sa.select(
         _day_bucket(WalletAdjustment.applied_at, since).label("day"),
-        sa.literal(CASH_AT_DESK).label("destination"),
+        WalletAdjustment.kind.label("destination"),
         (-WalletAdjustment.amount).label("amount"),
     ).where(
-        WalletAdjustment.kind == CASH_PAYOUT,
+        WalletAdjustment.kind.in_(PAYOUTS),
         WalletAdjustment.applied_at >= since,
         WalletAdjustment.status == AdjustmentStatus.APPLIED,
     )
-    both = sa.union_all(refunds, cash).subquery("money_back")
+    both = sa.union_all(refunds, paid_out).subquery("money_back")
     rows = db.session.execute(
         sa.select(
             both.c.day,
@@ -290,10 +288,10 @@ def _refunds(since):
             sa.func.coalesce(sa.func.sum(both.c.amount), 0),
         ).group_by(both.c.day, both.c.destination)
     ).all()
-    out = {GATEWAY: {}, WALLET: {}, CASH_AT_DESK: {}}
+    out = {GATEWAY: {}, WALLET: {}, CASH_PAYOUT: {}, BANK_PAYOUT: {}}
     for bucket, destination, n, amount in rows:
         out[destination][_day_index(bucket, since)] = (int(n), int(amount))
-    return out[GATEWAY], out[WALLET], out[CASH_AT_DESK]
+    return out[GATEWAY], out[WALLET], out[CASH_PAYOUT], out[BANK_PAYOUT]
 
 
 def _series(days, data):
@@ -436,7 +434,7 @@ def dashboard(now=None) -> Dashboard:
     days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
     since = _local_day_start(days[0])
     gateway_kinds = (ORDER, LINK, DESK)
-    refunded, to_wallets, cash_paid = _refunds(since)
+    refunded, to_wallets, cash_paid, bank_paid = _refunds(since)
     this_month = _month_start(today)
     # The bookings' days from this month's first when it is before the series' (on a 31st):
     # this month's count from the same statement, the page's cost the same every day.
@@ -450,6 +448,7 @@ def dashboard(now=None) -> Dashboard:
         "refunds": _series(days, refunded),
         "wallet refunds": _series(days, to_wallets),
         "cash paid out": _series(days, cash_paid),
+        "bank paid out": _series(days, bank_paid),
         "payouts": _series(days, _payouts(since)),
         "failed payments": _series(
             days,

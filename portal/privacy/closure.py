@@ -13,8 +13,8 @@ one runs after the other there as well.
    held, confirmed or started (cancel them first, or ask the clinic); a visit waiting for
    payment (a checkout, a payment link, a reschedule fee); a refund not finished (or a
    further refund awaiting approval); money in the wallet, or an adjustment of it
-   awaiting approval (the portal has no way to pay a wallet out to the patient: the
-   clinic does it, with a debit adjustment once it has paid them);
+   awaiting approval (the portal sends no wallet money by itself: the clinic pays it,
+   in cash at the desk or by its bank, and records the pay-out, docs/wallet.md);
 3. ``accounts.service.close_own_account``: personal data erased, the account deactivated
    through the one deactivation path (every session ends);
 4. ``notify.closure``: nothing more sent to them; copies of what was sent lose their

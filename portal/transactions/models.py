@@ -34,6 +34,9 @@ ADJUSTMENT = "adjustment"  # manual wallet adjustments (portal/wallet adds its p
 # A wallet balance handed to the patient in cash at the desk (``portal.wallet.cash``): cash
 # out of the business, as a desk payment is cash in.
 CASH_PAYOUT = "cash_payout"
+# A wallet balance sent to the patient's bank account by the clinic's bank
+# (``portal.wallet.bank``): bank out, its reference the transfer's UTR.
+BANK_PAYOUT = "bank_payout"
 # A visit confirmed with nothing to pay (a 100 % coupon): no money moved, so no payment's
 # row carries its invoice; its confirmation's row does, so its GST is in the GST column.
 VISIT_UNPAID = "visit_unpaid"
@@ -53,6 +56,7 @@ TYPES = {
     SETTLEMENT: "Settlement",
     ADJUSTMENT: "Manual adjustment",
     CASH_PAYOUT: "Cash paid out (desk)",
+    BANK_PAYOUT: "Bank transfer paid out",
     VISIT_UNPAID: "Visit confirmed, nothing paid",
 }
 
@@ -62,10 +66,11 @@ FEE_CAPTURE = "fee_capture"
 # What a final, successful movement counts as in the console's summary (None: moves no
 # cash in or out of the business, e.g. a wallet credit or a settlement to our own bank).
 # A payout's reversal is in the payouts bucket with negative figures: it takes back. Cash
-# handed to a patient at the desk from their wallet is cash out of its own.
+# handed to a patient at the desk from their wallet is cash out of its own; a wallet
+# balance the clinic's bank sent them, bank out of its own.
 BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT = "in", "refund", "payout"
-BUCKET_CASH_OUT = "cash_out"
-BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT, BUCKET_CASH_OUT)
+BUCKET_CASH_OUT, BUCKET_BANK_OUT = "cash_out", "bank_out"
+BUCKETS = (BUCKET_IN, BUCKET_REFUND, BUCKET_PAYOUT, BUCKET_CASH_OUT, BUCKET_BANK_OUT)
 
 
 # What the summary sums, carried by the time and type indexes (index-only scans); ``tds``
@@ -131,7 +136,8 @@ class MoneyMovement(db.Model):
     # A payout's TDS withheld (its ``amount`` is the gross, ``net`` what reached the
     # provider: amount − tds); None on every other row.
     tds: Mapped[int | None] = mapped_column(sa.BigInteger)
-    reference: Mapped[str | None] = mapped_column(sa.String(40))  # pay_, rfnd_, pout_, setl_
+    # pay_, rfnd_, pout_, setl_; a pay-out's desk receipt (64, as typed) or UTR
+    reference: Mapped[str | None] = mapped_column(sa.String(64))
     utr: Mapped[str | None] = mapped_column(sa.String(40))
     settlement_reference: Mapped[str | None] = mapped_column(sa.String(40))
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

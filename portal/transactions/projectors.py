@@ -44,7 +44,7 @@ from portal.payments import models as pay
 from portal.payouts.models import FEES_KIND, FEES_RETURNED_KIND, REVERSED_KIND, Payout
 from portal.refunds.models import GATEWAY, Cancellation, Refund
 from portal.settlements.models import Settlement, SettlementItem
-from portal.wallet.models import WalletAdjustment
+from portal.wallet.models import BANK_PAYOUT, CASH_PAYOUT, WalletAdjustment
 
 from . import models as mm
 from . import projection
@@ -478,21 +478,33 @@ def project_settlement_item(item: SettlementItem):
     return project_fee_capture(capture) if capture is not None else None
 
 
+# A wallet pay-out's console type and bucket, by its kind (``portal.wallet.cash``,
+# ``portal.wallet.bank``); a manual adjustment is neither.
+PAYOUT_ROWS = {
+    CASH_PAYOUT: (mm.CASH_PAYOUT, mm.BUCKET_CASH_OUT),
+    BANK_PAYOUT: (mm.BANK_PAYOUT, mm.BUCKET_BANK_OUT),
+}
+
+
 def project_adjustment(a: WalletAdjustment):
     """A manual wallet credit or debit (amount: its size; net: signed, credit > 0), or a
-    cash pay-out at the desk: cash out once applied (its own bucket: the summary's net
-    falls by it, as a desk payment's money in raised it; review finding)."""
+    pay-out of the wallet: cash at the desk, cash out once applied; a bank transfer, bank
+    out once applied (each its own bucket: the summary's net falls by it, as a desk
+    payment's money in raised it; review finding), its reference the desk receipt or the
+    UTR (the cash pay-out's showed none)."""
     applied = a.status == AdjustmentStatus.APPLIED
+    kind, bucket = PAYOUT_ROWS.get(a.kind, (mm.ADJUSTMENT, None))
     return {
         "source": "wallet_adjustment",  # as its ledger postings and audit rows name it
         "source_id": a.id,
-        "type": mm.CASH_PAYOUT if a.is_cash_payout else mm.ADJUSTMENT,
+        "type": kind,
         "status": a.status,
         "failed": False,
-        "bucket": mm.BUCKET_CASH_OUT if a.is_cash_payout and applied else None,
+        "bucket": bucket if applied else None,
         "occurred_at": a.applied_at or a.created_at,
         "amount": abs(a.amount),
         "net": a.amount,
+        "reference": a.receipt_no if a.is_payout else None,
         **_patient(a.patient_id),
     }
 

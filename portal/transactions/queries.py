@@ -22,6 +22,7 @@ from portal.payouts.models import Payout
 from . import references
 from .filters import MovementFilter, utc_bounds
 from .models import (
+    BUCKET_BANK_OUT,
     BUCKET_CASH_OUT,
     BUCKET_IN,
     BUCKET_PAYOUT,
@@ -112,7 +113,9 @@ class Summary:
     refunds: int
     payouts: int  # less the payouts reversed (their reversal's rows: negative)
     gateway_fees: int  # Razorpay's on money in, RazorpayX's (GST included) on payouts
-    net: int  # money in − refunds − payouts − gateway fees − cash paid out at the desk
+    # money in − refunds − payouts − gateway fees − cash paid out at the desk − bank
+    # transfers paid out
+    net: int
     # What the rows show besides the cash above, so the sums agree with them (a filter to
     # wallet refunds showed "Refunds ₹0" above ₹400 of rows): refunds put in a wallet
     # (done, no cash left); settlements, our money from Razorpay to our bank, signed (what
@@ -132,6 +135,8 @@ class Summary:
     # out, as a desk payment is cash in (review finding: booked as an adjustment, the net
     # kept it).
     cash_out: int = 0
+    # Wallet balances the clinic's bank sent to patients (``portal.wallet.bank``): bank out.
+    bank_out: int = 0
 
     def lines(self) -> list[SummaryLine]:
         """The labelled figures, in order, as the console shows them and the CSV's header
@@ -148,6 +153,12 @@ class Summary:
                 "cash_out",
                 self.cash_out,
                 "wallet balances handed to patients in cash",
+            ),
+            SummaryLine(
+                "Bank transfers paid out",
+                "bank_out",
+                self.bank_out,
+                "wallet balances the clinic's bank sent to patients (NEFT, IMPS, UPI)",
             ),
             # Cash in less cash out: not revenue (TDS held for the government is in it).
             SummaryLine("Net cash received", "net", self.net, total=True),
@@ -191,9 +202,9 @@ class Summary:
 
 
 # A summary line's group, each a table of the console's: the cash lines, which make the
-# net (money in − refunds − payouts − gateway fees − cash paid out at the desk) and the
-# net; a figure beside them that is no term of it (the payouts' TDS); and what moved no
-# cash.
+# net (money in − refunds − payouts − gateway fees − cash paid out at the desk − bank
+# transfers paid out) and the net; a figure beside them that is no term of it (the
+# payouts' TDS); and what moved no cash.
 CASH, BESIDE, NO_CASH = "cash", "beside", "no_cash"
 GROUPS = (CASH, BESIDE, NO_CASH)
 
@@ -224,6 +235,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
     refunds = total(sa.case((M.bucket == BUCKET_REFUND, M.amount), else_=0))
     payouts = total(sa.case((M.bucket == BUCKET_PAYOUT, M.net), else_=0))
     cash_out = total(sa.case((M.bucket == BUCKET_CASH_OUT, M.amount), else_=0))
+    bank_out = total(sa.case((M.bucket == BUCKET_BANK_OUT, M.amount), else_=0))
     # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank (a
     # reversal's row gives its payout's back)
     fees = total(
@@ -247,7 +259,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
             refunds.label("refunds"),
             payouts.label("payouts"),
             fees.label("gateway_fees"),
-            (money_in - refunds - payouts - fees - cash_out).label("net"),
+            (money_in - refunds - payouts - fees - cash_out - bank_out).label("net"),
             total(sa.case((wallet_refund, M.amount), else_=0)).label("wallet_refunds"),
             total(sa.case((settlement, 1), else_=0)).label("settled_count"),
             # what reached the bank: the settlement's amount (its row's net)
@@ -257,6 +269,7 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
                 "tds"
             ),
             cash_out.label("cash_out"),
+            bank_out.label("bank_out"),
         ).where(*conditions(f, recon_clause))
     ).one()
     return Summary(**{key: int(value) for key, value in row._mapping.items()})

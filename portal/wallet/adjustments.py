@@ -4,9 +4,10 @@ patient sees. Above the threshold (counting the same admin's adjustments to the 
 wallet in the last 24 hours, so splitting does not avoid it) it waits for a different
 administrator. A debit never takes the balance below zero: checked when asked and again,
 under the wallet's row lock, when applied. Each use case is one unit of work. A cash
-pay-out at the desk (``portal.wallet.cash``) is an adjustment of its own kind, made by the
-same ``request`` and decided by the same approve / reject; only its posting's other
-account differs (``POSTED``)."""
+pay-out at the desk (``portal.wallet.cash``) and a pay-out by bank transfer
+(``portal.wallet.bank``) are adjustments of their own kinds, made by the same ``request``
+and decided by the same approve / reject; only their posting's other account differs
+(``POSTED``)."""
 
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger import service as ledger
 from portal.ledger.models import LedgerAccount
-from portal.wallet.models import CASH_PAYOUT, MANUAL, WalletAdjustment
+from portal.wallet.models import BANK_PAYOUT, CASH_PAYOUT, MANUAL, WalletAdjustment
 
 # POLICY.md's messages, word for word.
 TOKEN_MAX = 64  # the form's one-time token (request_token's width)
@@ -54,16 +55,23 @@ MAX_AMOUNT = 10**12  # paise (₹1,000 crore): beyond it is a typing slip, not a
 LEDGER_KIND = "wallet_adjustment"
 AUDIT_TYPE = "wallet_adjustment"
 CASH_LEDGER_KIND = "wallet_cash_payout"
+BANK_LEDGER_KIND = "wallet_bank_payout"
 # Each kind's other side of the wallet's posting, and the posting's kind: a manual
 # adjustment moves the clinic's wallet-credit expense; a cash pay-out the desk's cash,
-# which left it (review finding: booked as a manual debit, ``cash_desk`` kept it).
+# which left it (review finding: booked as a manual debit, ``cash_desk`` kept it); a bank
+# transfer the clinic's bank account, which it left.
 POSTED = {
     MANUAL: (chart.WALLET_ADJUSTMENTS, LEDGER_KIND),
     CASH_PAYOUT: (chart.CASH_DESK, CASH_LEDGER_KIND),
+    BANK_PAYOUT: (chart.BANK, BANK_LEDGER_KIND),
 }
 MSG_MORE_THAN_BALANCE = "That is more than the wallet holds: pay out at most its balance."
 # A debit the balance does not cover, in each kind's words.
-SHORT = {MANUAL: MSG_INSUFFICIENT, CASH_PAYOUT: MSG_MORE_THAN_BALANCE}
+SHORT = {
+    MANUAL: MSG_INSUFFICIENT,
+    CASH_PAYOUT: MSG_MORE_THAN_BALANCE,
+    BANK_PAYOUT: MSG_MORE_THAN_BALANCE,
+}
 
 
 class AdjustmentError(ValidationError):
@@ -185,11 +193,14 @@ def request(
     receipt_no=None,
     token=None,
     now=None,
+    check=None,
 ):
     """The maker's half of every kind of adjustment (its fields already checked): one unit
     of work that locks the patient and the wallet, answers a token seen before with its
-    adjustment, refuses a debit the balance does not cover, counts the 24-hour window and
-    either applies the adjustment or leaves it waiting for a second administrator."""
+    adjustment, runs the kind's own ``check`` (no arguments; raises ``AdjustmentError``:
+    a bank transfer's UTR recorded once), refuses a debit the balance does not cover,
+    counts the 24-hour window and either applies the adjustment or leaves it waiting for a
+    second administrator."""
     require_admin(admin)
     if not isinstance(token, str) or len(token) > TOKEN_MAX:
         token = None  # not a token the form made (tampered): no double-submit guard
@@ -212,6 +223,8 @@ def request(
             )
             if earlier is not None:
                 return earlier
+        if check is not None:
+            check()  # under the wallet's lock: two requests for one wallet, one at a time
         now = now or utcnow()
         if signed < 0 and ledger.balance(code) + signed < 0:
             raise AdjustmentError({"amount": SHORT[kind]})
@@ -255,8 +268,9 @@ def request(
 
 
 def _action(adjustment, step):
-    """The audit action: ``wallet.adjustment_<step>``, ``wallet.cash_payout_<step>``."""
-    return f"wallet.{'cash_payout' if adjustment.is_cash_payout else 'adjustment'}_{step}"
+    """The audit action: ``wallet.adjustment_<step>``, ``wallet.cash_payout_<step>``,
+    ``wallet.bank_payout_<step>``."""
+    return f"wallet.{adjustment.kind if adjustment.is_payout else 'adjustment'}_{step}"
 
 
 def _facts(adjustment):

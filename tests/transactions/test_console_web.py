@@ -467,7 +467,7 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
         db.session.commit()
         lines = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY)).lines()
     assert [line.key for line in lines] == [
-        "money_in", "refunds", "payouts", "gateway_fees", "cash_out", "net", "tds",
+        "money_in", "refunds", "payouts", "gateway_fees", "cash_out", "bank_out", "net", "tds",
         "wallet_refunds", "settled", "not_cash",
     ]  # fmt: skip
     html = client.get(
@@ -531,22 +531,28 @@ def test_the_cash_table_holds_only_the_terms_of_the_net(admin, app, client, rows
         # A wallet balance handed back in cash at the desk: a term of the net (cash out).
         mv(type=mm.CASH_PAYOUT, source="wallet_adjustment", bucket=mm.BUCKET_CASH_OUT,
            status="APPLIED", amount=200_00, net=-200_00)  # fmt: skip
+        # One the clinic's bank sent: a term of the net too (bank out).
+        mv(type=mm.BANK_PAYOUT, source="wallet_adjustment", bucket=mm.BUCKET_BANK_OUT,
+           status="APPLIED", amount=300_00, net=-300_00, reference="412345678901")  # fmt: skip
         db.session.commit()
         s = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY))
-    assert s.tds == 100_00 and s.cash_out == 200_00
+    assert s.tds == 100_00 and s.cash_out == 200_00 and s.bank_out == 300_00
     html = client.get(
         "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
     tables = re.findall(r'<table class="breakup">(.*?)</table>', html, re.S)
     cash = dict(re.findall(r'data-sum="(\w+)">([^<]*)<', tables[0]))
-    assert set(cash) == {"money_in", "refunds", "payouts", "gateway_fees", "cash_out", "net"}
-    assert cash["cash_out"] == "₹200"
+    assert set(cash) == {
+        "money_in", "refunds", "payouts", "gateway_fees", "cash_out", "bank_out", "net",
+    }  # fmt: skip
+    assert cash["cash_out"] == "₹200" and cash["bank_out"] == "₹300"
     terms = (
         _paise_of(cash["money_in"])
         - _paise_of(cash["refunds"])
         - _paise_of(cash["payouts"])
         - _paise_of(cash["gateway_fees"])
         - _paise_of(cash["cash_out"])
+        - _paise_of(cash["bank_out"])
     )
     assert terms == _paise_of(cash["net"]) == s.net
     assert 'data-sum="tds">₹100<' in tables[1] and "data-sum" not in tables[1].replace(

@@ -1,6 +1,6 @@
 """Admin: a patient's wallet (balance, adjustments, a new credit or debit, a cash pay-out
-at the desk), every adjustment, and one adjustment's page (its decision trail and
-history link)."""
+at the desk, a pay-out by bank transfer), every adjustment, and one adjustment's page (its
+decision trail and history link)."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -9,10 +9,10 @@ from portal.accounts.models import PATIENT, User
 from portal.domain.rates import format_inr
 from portal.domain.states import AdjustmentStatus
 from portal.extensions import db
-from portal.wallet import adjustments, cash, queries
+from portal.wallet import adjustments, bank, cash, queries
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
-from portal.web.forms.wallet import AdjustmentForm, CashPayoutForm
+from portal.web.forms.wallet import AdjustmentForm, BankPayoutForm, CashPayoutForm
 from portal.web.htmx import render
 from portal.web.paging import page_args
 
@@ -24,8 +24,8 @@ def _patient(patient_id):
     return patient
 
 
-def _wallet_page(patient, form=None, cash_form=None, status=200):
-    """The page with the form that was sent (its messages) and the other one empty."""
+def _wallet_page(patient, form=None, cash_form=None, bank_form=None, status=200):
+    """The page with the form that was sent (its messages) and the others empty."""
     return render(
         "admin/wallet/wallet.html",
         status=status,
@@ -34,6 +34,7 @@ def _wallet_page(patient, form=None, cash_form=None, status=200):
         rows=queries.adjustments_page(patient_id=patient.id, **page_args(20)),
         form=form or AdjustmentForm(formdata=None).fresh_token(),
         cash_form=cash_form or CashPayoutForm(formdata=None).fresh_token(),
+        bank_form=bank_form or BankPayoutForm(formdata=None).fresh_token(),
     )
 
 
@@ -77,25 +78,37 @@ def wallet_adjust(patient_id):
     return _done(done)
 
 
-@bp.post("/wallets/<int:patient_id>/cash")
-def wallet_cash_payout(patient_id):
+def _pay_out(patient_id, form, page_key, use_case, reference):
+    """A pay-out form sent (cash or bank): its messages on the page with a 422, or the
+    use case's outcome. ``reference``: the form's field naming the money's receipt."""
     patient = _patient(patient_id)
-    form = CashPayoutForm()
     if not form.validate():
-        return _wallet_page(patient, cash_form=form, status=422)
+        return _wallet_page(patient, **{page_key: form}, status=422)
     try:
-        done = cash.pay_out(
+        done = use_case(
             current_user,
             patient.id,
             form.amount.paise,
             form.note.data,
-            form.receipt_no.data,
+            reference.data,
             token=form.token.data or None,
         )
     except adjustments.AdjustmentError as exc:
         apply_errors(form, exc.errors)
-        return _wallet_page(patient, cash_form=form, status=422)
+        return _wallet_page(patient, **{page_key: form}, status=422)
     return _done(done)
+
+
+@bp.post("/wallets/<int:patient_id>/cash")
+def wallet_cash_payout(patient_id):
+    form = CashPayoutForm()
+    return _pay_out(patient_id, form, "cash_form", cash.pay_out, form.receipt_no)
+
+
+@bp.post("/wallets/<int:patient_id>/bank")
+def wallet_bank_payout(patient_id):
+    form = BankPayoutForm()
+    return _pay_out(patient_id, form, "bank_form", bank.pay_out, form.utr)
 
 
 @bp.get("/adjustments")

@@ -17,6 +17,7 @@ MSG_NEGATIVE_ZERO = "−0 is not an amount: enter an amount above ₹0."
 MSG_SIGN = "Enter the amount without a sign, and choose credit or debit."
 # The cash form has no direction to choose (money only goes out): re-read finding.
 MSG_SIGN_CASH = "Enter the amount handed over, without a sign."
+MSG_SIGN_BANK = "Enter the amount transferred, without a sign."
 MSG_DECIMALS = "Use at most two decimals (rupees and paise), e.g. 1500.50."
 _DECIMALS = re.compile(r"\.\d{3,}\s*$")
 _MINUS = ("-", "−", "–")
@@ -87,6 +88,22 @@ class CashPayoutForm(PortalForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, prefix="cash", **kwargs)
+
+    fresh_token = AdjustmentForm.fresh_token
+
+
+class BankPayoutForm(PortalForm):
+    """Recording the wallet's balance sent to the patient's bank account by the clinic's
+    bank (``portal.wallet.bank``); on the wallet page beside the other two, so its fields
+    are prefixed ``bank-``. The UTR's shape is the use case's rule (its message)."""
+
+    amount = AdjustmentAmountField("Amount transferred (₹)", sign_message=MSG_SIGN_BANK)
+    utr = StringField("Bank's transfer reference (UTR)", render_kw={"maxlength": 40})
+    note = TextAreaField("Internal note (audit trail)")  # its length: the policy's, in the message
+    token = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="bank", **kwargs)
 
     fresh_token = AdjustmentForm.fresh_token
 

@@ -1,6 +1,7 @@
 """The patient's wallet: the balance and the history, read from the ledger entries of
 their wallet account (refunds, adjustments, money used at checkout)."""
 
+from flask_babel import gettext
 from flask_login import current_user
 
 from portal.booking import queries as booking_queries
@@ -28,6 +29,7 @@ LABELS = {
     "adjustment": N_("Adjustment by the clinic"),
     "desk_top_up": N_("Paid in at the clinic desk"),
     "wallet_cash_payout": N_("Paid to you in cash at the desk"),  # portal.wallet.cash
+    "wallet_bank_payout": N_("Paid to your bank account"),  # portal.wallet.bank
 }
 # Any other kind (none credits a wallet today) is named plainly, never by its stored name.
 OTHER = N_("Other change")
@@ -35,6 +37,8 @@ OTHER = N_("Other change")
 
 # Kinds whose ledger memo is written for the patient (an adjustment's public reason).
 PUBLIC_MEMO_KINDS = frozenset({"wallet_adjustment"})
+# A bank pay-out's memo is the transfer's UTR: the patient's bank statement shows it.
+UTR_MEMO_KINDS = frozenset({"wallet_bank_payout"})
 
 
 def label(kind):
@@ -42,6 +46,8 @@ def label(kind):
 
 
 def public_note(line):
+    if line.kind in UTR_MEMO_KINDS and line.memo:
+        return gettext("Bank reference (UTR): %(utr)s", utr=line.memo)
     return line.memo if line.kind in PUBLIC_MEMO_KINDS else None
 
 
