@@ -220,7 +220,8 @@ def init_app(app):
     env.filters["payment_method"] = filters.payment_method
     env.filters["badge"] = filters.badge
     env.filters["attempts_badge"] = filters.attempts_badge
-    env.filters["late_booking_notice"] = filters.late_booking_notice
+    env.filters["late_booking_notice"] = filters.late_booking_notice  # a slot: policy in force
+    env.filters["late_item_notice"] = filters.late_item_notice  # a held item: its own version
     env.filters["unix_clinic_time"] = filters.unix_clinic_time
     env.globals["policy"] = policy
     # What a page offers follows the rules that will judge the click (one place each).

@@ -8,7 +8,10 @@ patient's calendar, and a cancellation's (METHOD:CANCEL, higher still) removes i
 
 Its words are the current language's: callers build the file inside
 ``wording.speaking_to(recipient)``, as the notice it goes with. An online visit's LOCATION
-is its meeting link, or "Online" until it has one (never the clinic's street address)."""
+is its meeting link, or "Online" until it has one (never the clinic's street address).
+A dependent's event names them, in its title and its description, as the notice does:
+a guardian of two children booked at one clinic can tell from the calendar whom to take.
+The files go to the account holder only (providers get notices, no calendar files)."""
 
 from datetime import UTC
 from functools import cache
@@ -22,7 +25,7 @@ from icalendar.parser import Contentline
 from portal.db import insert_for, utcnow
 from portal.extensions import db
 from portal.notify.models import CalendarSequence
-from portal.notify.wording import place
+from portal.notify.wording import place, whose
 
 PRODID = "-//Clinic Portal//Visits//EN"
 
@@ -45,11 +48,14 @@ def event(booking, *, sequence=0, url=None, stamp=None, status="CONFIRMED"):
     providers = ", ".join(p.display_name for p in booking.providers)
     clinic = booking.clinic
     location = place(booking)
-    description = [
+    description = (
+        [_("For %(name)s", name=booking.visit.for_name)] if booking.visit.dependent_id else []
+    )
+    description.append(
         _("%(service)s with %(providers)s", service=booking.service.name, providers=providers)
         if providers
         else booking.service.name
-    ]
+    )
     if booking.meet_link:
         description.append(_("Join online: %(link)s", link=booking.meet_link))
     if url:
@@ -61,7 +67,7 @@ def event(booking, *, sequence=0, url=None, stamp=None, status="CONFIRMED"):
     entry.add("dtend", _utc(booking.end_at))
     entry.add("sequence", int(sequence))
     entry.add("status", status)
-    entry.add("summary", f"{booking.service.name} – {clinic.name}")
+    entry.add("summary", f"{whose(booking)} – {clinic.name}")
     entry.add("location", location)
     entry.add("description", "\n".join(description))
     if url:

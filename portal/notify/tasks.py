@@ -38,7 +38,7 @@ from portal.notify.reminders import (
     schedule_reminders,
     withdraw_reminders,
 )
-from portal.notify.wording import speaking_to, spoken_time
+from portal.notify.wording import speaking_to, spoken_time, whose
 from portal.refunds.lookup import refunds_made
 from portal.refunds.money import split_of
 
@@ -50,15 +50,6 @@ def _describe(item):
         service=item.service.name, providers=providers, clinic=item.clinic.name,
         when=local_time(item),
     )  # fmt: skip
-
-
-def _whose(item):
-    """What the account holder calls the appointment: the service, and whose it is when
-    the visit is a dependent's (a guardian of two children can tell whose)."""
-    visit = item.visit
-    if visit.dependent_id:
-        return _("%(service)s for %(name)s", service=item.service.name, name=visit.for_name)
-    return item.service.name
 
 
 @jobs.job("notify.booking_confirmed")
@@ -176,7 +167,7 @@ def on_booking_cancelled(booking_id, *, by=None, refund=None, reason=None):
     link = visit_path("patient", visit_id=visit.id)
     who = provider_words.canceller(item, by)
     with speaking_to(visit.patient_id):
-        title, body = _cancelled_text(item, _whose(item), who, reason, refund, refunds)
+        title, body = _cancelled_text(item, whose(item), who, reason, refund, refunds)
         # The confirmation's calendar file put it in their calendar: this takes it out.
         calendar = ics.attachment(
             [item],
@@ -260,7 +251,7 @@ def on_booking_rescheduled(booking_id, *, old_start=None, reschedule_id=None):
     link = visit_path("patient", visit_id=visit.id)
     sequence = ics.next_sequence(item.id)
     with speaking_to(visit.patient_id):
-        title, body = _rescheduled_text(item, _whose(item), _describe(item), old_start)
+        title, body = _rescheduled_text(item, whose(item), _describe(item), old_start)
         body += _fee_told(reschedule_id)
         calendar = ics.attachment(
             [item],
@@ -305,7 +296,7 @@ def on_meet_link_changed(booking_id):
     visit = item.visit
     link = visit_path("patient", visit_id=visit.id)
     with speaking_to(visit.patient_id):
-        title = _("Meeting link: %(what)s", what=_whose(item))
+        title = _("Meeting link: %(what)s", what=whose(item))
         body = _("%(what)s.", what=_describe(item)) + " "
         if item.meet_link:
             body += _("Join online: %(link)s", link=item.meet_link)

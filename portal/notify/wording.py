@@ -36,3 +36,13 @@ def place(booking):
         return booking.meet_link or _("Online")
     clinic = booking.clinic
     return ", ".join(x for x in (clinic.name, clinic.address, clinic.city) if x)
+
+
+def whose(booking):
+    """What the account holder calls the appointment: the service, and whose it is when
+    the visit is a dependent's (a guardian of two children can tell whose). The notices'
+    titles and the calendar file's event say it alike."""
+    visit = booking.visit
+    if visit.dependent_id:
+        return _("%(service)s for %(name)s", service=booking.service.name, name=visit.for_name)
+    return booking.service.name

@@ -28,6 +28,7 @@ from portal.domain.text import DateText, Label, PluralText, Text
 from portal.i18n import N_, current_language
 from portal.notify.models import DeliveryStatus
 from portal.payments.models import DESK, LINK, ORDER, WALLET
+from portal.policies import store as policy_store
 
 # The badge class (ok / warn / bad) for a status of any machine; StrEnum members are their
 # stored strings, so one table serves bookings, visits, payments, refunds and payouts.
@@ -235,8 +236,18 @@ def attempts_badge(attempts, max_attempts):
 
 
 def late_booking_notice(start_at):
-    """The "cannot be cancelled or moved once paid" warning for a slot this close, or None."""
+    """The "cannot be cancelled or moved once paid" warning for a slot this close, or None:
+    for a slot not booked yet, so judged by the policy in force (what it would be priced under)."""
     return cancellation.late_booking_notice(start_at - utcnow(), policy())
+
+
+def late_item_notice(item):
+    """The same warning for an item already held: judged by the policy version it was priced
+    under (``policies.store.for_booking``), the one its cancellation and move will meet once
+    paid, not the one in force (docs/policy.md "A booking keeps its version")."""
+    return cancellation.late_booking_notice(
+        item.start_at - utcnow(), policy_store.for_booking(item)
+    )
 
 
 def unix_clinic_time(value, tz=None):
