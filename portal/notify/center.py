@@ -10,12 +10,11 @@ from flask import g, has_request_context
 from flask_babel import force_locale
 
 from portal.accounts.models import User
-from portal.config import setting
 from portal.db import insert_for, unit_of_work, utcnow
 from portal.extensions import db
-from portal.notify.channels import queue_text
+from portal.notify.channels import queue_text, text_message
 from portal.notify.deliveries import insert_deliveries, insert_delivery
-from portal.notify.mail import absolute, queue_mail, render_mail
+from portal.notify.mail import notice_mail, queue_mail
 from portal.notify.models import IN_APP, LOW, PRIORITIES, DeliveryStatus, Notification
 
 
@@ -63,18 +62,12 @@ def _notify(
     _forget_unread()  # the user's bell counts again
     insert_delivery(**_shown_in_app(notice, utcnow()))
     if email and user.email and user.active:
-        context = {
-            "user": user,
-            "title": title,
-            "body": body,
-            "link": absolute(link),
-            "priority": priority,
-            **(mail_context or {}),
-        }
-        text_part, html_part = render_mail(mail_template, **context)
+        subject, text_part, html_part = notice_mail(
+            user, title, body, link, priority=priority, template=mail_template, context=mail_context
+        )
         queue_mail(
             user.email,
-            _subject(title, priority),
+            subject,
             text_part,
             html_part,
             attachments=attachments,
@@ -83,11 +76,13 @@ def _notify(
             notification_id=notice.id,
         )
     if text and user.phone and user.active:
-        message = f"{title}\n{body}".strip()
-        if link:
-            message += f"\n{absolute(link)}"
         queue_text(
-            text, user.phone, message[:1000], kind=kind, user_id=user.id, notification_id=notice.id
+            text,
+            user.phone,
+            text_message(title, body, link),
+            kind=kind,
+            user_id=user.id,
+            notification_id=notice.id,
         )
     return notice
 
@@ -154,11 +149,6 @@ def _insert_notice(values):
     returning its id took a second statement)."""
     statement = _insert_notices_statement(db.engine.dialect.name)
     return db.session.scalars(statement, [values]).one_or_none()
-
-
-def _subject(title, priority):
-    prefix = setting("MAIL_SUBJECT_PREFIX")
-    return f"{prefix}{'[HIGH] ' if priority == 'HIGH' else ''}{title}"
 
 
 # --- reading and marking ---------------------------------------------------------------------

@@ -81,18 +81,35 @@ def error_text(exc):
     return "".join(traceback.format_exception_only(exc)).strip()[:2000]
 
 
-def mark_sent(delivery, provider_ref=None):
+def count_attempt(delivery_id):
+    """Count an attempt of a text before it is handed over, on a connection of its own
+    (committed now): a gateway that accepted it while the job's commit is lost still has
+    the attempt on record, and the count is every time the sender was called. Before the
+    job writes the delivery, so the two transactions never wait on each other."""
+    deliveries = Delivery.__table__
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(attempts=deliveries.c.attempts + 1, updated_at=utcnow())
+        )
+
+
+def mark_sent(delivery, provider_ref=None, text=None):
+    """A text's attempt went (counted before it, ``count_attempt``); ``text``: what was
+    sent, when it was worded again for this attempt."""
     now = utcnow()
-    delivery.attempts = (delivery.attempts or 0) + 1
     DELIVERY.move(delivery, DeliveryStatus.SENT)
     delivery.sent_at, delivery.updated_at = now, now
     if provider_ref:
         delivery.provider_ref = provider_ref[:120]
+    if text is not None:
+        delivery.text = text
 
 
 def mark_failed(delivery, exc):
-    """A permanent failure (the address is refused, the number invalid): not retried."""
-    delivery.attempts = (delivery.attempts or 0) + 1
+    """A permanent failure (the number invalid; counted before, ``count_attempt``): not
+    retried."""
     DELIVERY.move(delivery, DeliveryStatus.FAILED)
     delivery.updated_at = utcnow()
     delivery.error = error_text(exc)
@@ -174,23 +191,25 @@ def _attempt_update(table, key, binds):
     )
 
 
-def record_transient_failure(exc, *, delivery_id=None, mail_id=None):
+def record_transient_failure(exc, *, delivery_id=None, mail_id=None, counted=False):
     """Count a failed attempt on its own connection (committed now, whatever the job's
-    transaction does next). After ``jobs.MAX_ATTEMPTS`` the delivery is ``failed``: the
+    transaction does next; ``counted``: the delivery's was counted before it,
+    ``count_attempt``). After ``jobs.MAX_ATTEMPTS`` the delivery is ``failed``: the
     outbox stops retrying it too, and the admin jobs page offers a manual retry."""
     error, now = error_text(exc), utcnow()
     with db.engine.begin() as conn:
         if delivery_id is not None:
             deliveries = Delivery.__table__
+            attempts = deliveries.c.attempts + (0 if counted else 1)
             conn.execute(
                 sa.update(deliveries)
                 .where(deliveries.c.id == delivery_id)
                 .values(
-                    attempts=deliveries.c.attempts + 1,
+                    attempts=attempts,
                     error=error,
                     updated_at=now,
                     status=sa.case(
-                        (deliveries.c.attempts + 1 >= jobs.MAX_ATTEMPTS, DeliveryStatus.FAILED),
+                        (attempts >= jobs.MAX_ATTEMPTS, DeliveryStatus.FAILED),
                         else_=DeliveryStatus.RETRYING,
                     ),
                 )

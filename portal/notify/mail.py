@@ -8,7 +8,8 @@ Without ``MAIL_SERVER`` (the embedded mode) mail is written to the log and kept 
 ``mail_messages`` with status ``logged``. A transient SMTP failure (connection refused,
 timeout, 4xx) is counted and retried with the outbox's backoff; a permanent refusal (5xx)
 marks the mail ``failed`` and is not retried. A reminder's mail is re-checked before each
-attempt: once the booking is cancelled, moved or begun it is ``withdrawn``, not sent. A
+attempt: once the booking is cancelled, moved or begun it is ``withdrawn``, not sent, and
+when its time left reads otherwise than at its send it is worded again. A
 mail sent but not yet marked (a worker killed between the two) is sent again on the retry:
 SMTP has no idempotency, so every mail carries a stable ``Message-ID`` (``<mail-ID@host>``)
 by which a duplicate can be known."""
@@ -18,11 +19,15 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import parseaddr
 from functools import cache
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from flask_babel import force_locale
 
 from portal import jobs
+from portal.accounts.models import User
+from portal.config import setting
 from portal.db import bind_columns, utcnow
 from portal.extensions import db
 from portal.notify.deliveries import (
@@ -33,6 +38,8 @@ from portal.notify.deliveries import (
 )
 from portal.notify.models import (
     EMAIL,
+    HIGH,
+    LOW,
     MAIL_DONE,
     Delivery,
     DeliveryStatus,
@@ -40,6 +47,7 @@ from portal.notify.models import (
     MailStatus,
 )
 from portal.notify.reminder_truth import why_withdrawn
+from portal.notify.reminder_words import reworded
 
 log = logging.getLogger("portal.mail")
 
@@ -104,6 +112,26 @@ def render_mail(name, **context):
     text = render_template(f"notify/email/{name}.txt", **context)
     html = render_template(f"notify/email/{name}.html", **context)
     return text, html
+
+
+def notice_mail(user, title, body, link=None, *, priority=LOW, template="notice", context=None):
+    """A notice's mail to ``user`` as ``(subject, text, html)``, in the current language:
+    ``templates/notify/email/<template>`` given the notice (its link made absolute) and
+    ``context``. ``notify_user`` writes it; a reminder's retry writes it again when the
+    time left reads otherwise (``send_mail``)."""
+    text, html = render_mail(
+        template,
+        **{
+            "user": user,
+            "title": title,
+            "body": body,
+            "link": absolute(link),
+            "priority": priority,
+            **(context or {}),
+        },
+    )
+    prefix = setting("MAIL_SUBJECT_PREFIX")
+    return f"{prefix}{'[HIGH] ' if priority == HIGH else ''}{title}", text, html
 
 
 def absolute(link):
@@ -177,8 +205,10 @@ def send_mail(message_id):
     row = db.session.execute(_mail_to_send(), {"id": message_id}).first()
     if row is None or row.status in MAIL_DONE:
         return
+    words = None
     if row.reminder_id is not None:
-        reason = why_withdrawn(row.reminder_id)
+        now = utcnow()
+        reason = why_withdrawn(row.reminder_id, now)
         if reason:
             record_withdrawal(
                 reason,
@@ -189,11 +219,18 @@ def send_mail(message_id):
             )
             log.info("mail %s withdrawn: %s", row.id, reason)
             return
+        # A retry hours later: said again with the time left now ("in 4 hours", not
+        # "tomorrow"); written on the mail only once it went (a failure writes nothing
+        # here, so the count on a connection of its own never waits for this one).
+        words = reworded(row.reminder_id, now)
+        if words:
+            row = _worded_again(row, words)
     config = current_app.config
     if not config.get("MAIL_SERVER"):
         # Embedded mode: the console is the mail server.
         log.warning("MAIL to=%s subject=%s\n%s", row.to, row.subject, row.text)
         record_mail_attempt(row, MailStatus.LOGGED, DeliveryStatus.SENT, provider_ref="console")
+        _keep_words(row, words)
         return
     try:
         _smtp_send(build_email(row, config), config)
@@ -205,6 +242,32 @@ def send_mail(message_id):
         record_transient_failure(exc, delivery_id=row.delivery_id, mail_id=row.id)
         raise
     record_mail_attempt(row, MailStatus.SENT, DeliveryStatus.SENT, provider_ref=f"mail-{row.id}")
+    _keep_words(row, words)
+
+
+def _worded_again(row, words):
+    """The mail ``row`` with its reminder's ``words`` of now: subject, text and HTML
+    rendered again in the reader's language."""
+    user = db.session.get(User, words.recipient_id)
+    with force_locale(user.language or "en"):
+        subject, text, html = notice_mail(
+            user, words.title, words.body, words.link, template="reminder",
+            context=words.mail_context,
+        )  # fmt: skip
+    return SimpleNamespace(
+        **{**row._asdict(), "subject": subject[:200], "text": text, "html": html}
+    )
+
+
+def _keep_words(row, words):
+    """The mail's record says what was sent (only when it was said again)."""
+    if words:
+        mails = MailMessage.__table__
+        db.session.execute(
+            sa.update(mails)
+            .where(mails.c.id == row.id)
+            .values(subject=row.subject, text=row.text, html=row.html)
+        )
 
 
 @cache

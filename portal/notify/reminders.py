@@ -30,11 +30,8 @@ overwrites SENT, and a send never resurrects a withdrawn reminder."""
 
 import logging
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from portal import jobs
 from portal.booking.models import IndividualBooking
@@ -44,10 +41,11 @@ from portal.domain.schedule import reminder_keys, reminder_times
 from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify.center import notify_user
-from portal.notify.links import clinic_day, visit_path
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
 from portal.notify.reminder_truth import no_longer_true
-from portal.notify.wording import place, speaking_to, spoken_time
+
+# Kept importable from here (tasks, sweeps and the money notices say times with them).
+from portal.notify.reminder_words import local_time, reminder_words, when_words
 
 log = logging.getLogger("portal.notify.reminders")
 
@@ -56,7 +54,6 @@ SEND_ONE = "notify.send_reminder"
 FOLLOW_POLICY = "notify.follow_reminder_times"
 FOLLOW_BATCH = 500  # bookings brought in line a tick; the rest on the next
 TIMES_CHANGED = "reminder times changed"
-HOURS_SAID = 6  # up to this many hours ahead a reminder says "in N hours"; beyond, the day
 
 
 def _is_postgres():
@@ -369,102 +366,26 @@ def _set_status(reminder, status, **values):
     return bool(won)
 
 
-def when_words(start, now, timezone):
-    """How far ahead the appointment is when the reminder goes, in words, from the time
-    actually left (a reminder sent late — the scheduler was down — says what is true
-    then, not what its offset meant): under an hour "in N minutes", up to ``HOURS_SAID``
-    hours "in N hours", else by the clinic's calendar "today", "tomorrow" or "in N days".
-    From 10 minutes on, minutes are said to the nearest 5: the scheduler's tick (a minute)
-    after the 1 h reminder's time is still "in 1 hour", not "in 59 minutes".
-    """
-    exact = (start - now).total_seconds() / 60
-    minutes = max(1, round(exact)) if exact < 10 else 5 * round(exact / 5)
-    if minutes < 60:
-        return ngettext("in %(num)s minute", "in %(num)s minutes", minutes)
-    hours = round(exact / 60)
-    if hours <= HOURS_SAID:
-        return ngettext("in %(num)s hour", "in %(num)s hours", hours)
-    zone = ZoneInfo(timezone)
-    days = (start.astimezone(zone).date() - now.astimezone(zone).date()).days
-    if days <= 0:
-        return _("today")
-    if days == 1:
-        return _("tomorrow")
-    return ngettext("in %(num)s day", "in %(num)s days", days)
-
-
-def _reminder_text(reminder, booking, when, providers, who, now):
-    visit = booking.visit
-    soon = when_words(booking.start_at, now, clinic_zone(booking))
-    service, clinic = booking.service.name, booking.clinic.name
-    if reminder.role == "patient":
-        title = _("Reminder: %(service)s %(soon)s", service=service, soon=soon)
-        body = _(
-            "%(who)s's %(service)s with %(providers)s at %(clinic)s starts %(when)s.",
-            who=who, service=service, providers=providers, clinic=clinic, when=when,
-        )  # fmt: skip
-        link = visit_path("patient", visit_id=visit.id)
-    else:
-        title = _("Reminder: %(who)s %(soon)s", who=who, soon=soon)
-        body = _(
-            "%(service)s with %(who)s at %(clinic)s starts %(when)s.",
-            service=service, who=who, clinic=clinic, when=when,
-        )  # fmt: skip
-        link = visit_path(
-            "provider", visit_id=visit.id, booking_id=booking.id, day=clinic_day(booking)
-        )
-    if booking.meet_link:
-        body += " " + _("Join online: %(link)s", link=booking.meet_link)
-    elif reminder.role != "patient" and booking.needs_meet_link:
-        # The provider adds the link (docs/booking.md); the patient's reminder waits for it.
-        body += " " + _("No meeting link yet: add it on your schedule.")
-    return title, body, link
-
-
 def reminder_channels():
     """The channels a reminder goes out on: ``NOTIFY_REMINDER_CHANNELS``, default in-app,
     mail and SMS (the SMS sender logs unless a real one is configured)."""
     return tuple(setting("NOTIFY_REMINDER_CHANNELS"))
 
 
-def clinic_zone(booking):
-    """The name of the time zone the booking's clinic keeps."""
-    return booking.clinic.timezone or policy().default_timezone
-
-
-def local_time(booking):
-    return spoken_time(booking.start_at.astimezone(ZoneInfo(clinic_zone(booking))))
-
-
 def _deliver(reminder, booking, now):
-    visit = booking.visit
-    providers = ", ".join(p.display_name for p in booking.providers)
-    who = visit.for_name
-    with speaking_to(reminder.recipient_id):
-        when = local_time(booking)
-        where = place(booking)
-        title, body, link = _reminder_text(reminder, booking, when, providers, who, now)
+    words = reminder_words(reminder, booking, now)
     channels = reminder_channels()
     text_channel = next((c for c in channels if c in ("sms", "whatsapp")), None)
     notice = notify_user(
         reminder.recipient_id,
         "reminder",
-        title,
-        body,
-        link=link,
+        words.title,
+        words.body,
+        link=words.link,
         email="email" in channels,
         text=text_channel,
         mail_template="reminder",
-        mail_context={
-            "booking": booking,
-            "visit": visit,
-            "when": when,
-            "where": where,
-            "providers": providers,
-            "who": who,
-            "role": reminder.role,
-            "offset": reminder.offset_key,
-        },
+        mail_context=words.mail_context,
     )
     # Tie this reminder's deliveries to it: the (reminder, channel) key is unique.
     db.session.flush()
@@ -497,4 +418,6 @@ __all__ = [
     "send_reminder",
     "SEND_DUE",
     "SEND_ONE",
+    "local_time",
+    "when_words",
 ]

@@ -210,7 +210,7 @@ class FlakySender(channels.TextSender):
     calls = []
     fail_times = 1
 
-    def send(self, to, text):
+    def send(self, to, text, *, reference):
         FlakySender.calls.append(to)
         if len(FlakySender.calls) <= FlakySender.fail_times:
             raise channels.TransientSendError("gateway timeout")
@@ -218,7 +218,7 @@ class FlakySender(channels.TextSender):
 
 
 class RefusingSender(channels.TextSender):
-    def send(self, to, text):
+    def send(self, to, text, *, reference):
         raise channels.PermanentSendError("invalid number")
 
 

@@ -28,7 +28,7 @@ class DownSender(channels.TextSender):
     down = True
     sent = []
 
-    def send(self, to, text):
+    def send(self, to, text, *, reference):
         if DownSender.down:
             raise channels.TransientSendError("gateway unreachable")
         DownSender.sent.append(text)
@@ -220,7 +220,8 @@ def test_a_later_reminder_to_someone_else_does_not_withdraw_the_patients(
     world, smtp_server, outage
 ):
     """Superseded only by the same person's later reminder: the doctor's 1 h reminder
-    sent (the patient's withdrawn by hand) leaves the patient's 24 h retry to go out."""
+    sent (the patient's withdrawn by hand) leaves the patient's 24 h retry to go out,
+    saying the time left when it goes."""
     from portal.notify.models import Reminder
 
     start = NOW + timedelta(days=2)
@@ -239,7 +240,7 @@ def test_a_later_reminder_to_someone_else_does_not_withdraw_the_patients(
     with time_machine.travel(start - timedelta(hours=1), tick=False):
         jobs.run_periodic("notify.send_due_reminders")
         jobs.sweep_outbox()
-    assert _reminders_received(smtp_server) == ["Reminder: Consultation tomorrow"]
+    assert _reminders_received(smtp_server) == ["Reminder: Consultation in 1 hour"]
     assert {d.status for d in _patient_reminder("email") + _patient_reminder("sms")} == {"sent"}
 
 
