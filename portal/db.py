@@ -162,6 +162,14 @@ def bind_columns(table, names):
     return {column: sa.bindparam(param, type_=table.c[column].type) for column, param in pairs}
 
 
+def contains_text(column, text):
+    """``column`` contains ``text``, whatever the case, ``%`` and ``_`` (and the escape
+    character) meaning themselves: the portal's one substring search. Written out as
+    ``f"%{text}%"`` a typed ``_`` matched any character and ``%`` anything (review finding:
+    the admin visit search). ``text`` is lower-cased here, as the column is in SQL."""
+    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+
+
 def insert_for(dialect_name):
     """The dialect's ``insert`` (PostgreSQL's or SQLite's: both have ``ON CONFLICT``), for a
     statement built once per dialect."""

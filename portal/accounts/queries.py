@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import PATIENT, Dependent, User, email_key
 from portal.audit.models import AuditEntry
-from portal.db import column_rows, db
+from portal.db import column_rows, contains_text, db
 from portal.domain.ids import is_digits, parse_id
 from portal.pagination import Order, keyset_page
 
@@ -15,11 +15,10 @@ USER_ORDER = (Order(User.name), Order(User.id))
 
 
 def _matching(q):
-    needle = q.lower()
     return sa.or_(
-        sa.func.lower(User.name).contains(needle, autoescape=True),
-        sa.func.lower(User.email).contains(needle, autoescape=True),
-        User.phone.contains(needle.replace(" ", ""), autoescape=True),
+        contains_text(User.name, q),
+        contains_text(User.email, q),
+        User.phone.contains(q.replace(" ", ""), autoescape=True),
     )
 
 
@@ -38,12 +37,8 @@ def find_patients(q, limit=20):
     """Patients by name, email or mobile (digits match the stored +91 form)."""
     if not q:
         return []
-    needle = q.lower()
     digits = "".join(c for c in q if c.isdigit())
-    clauses = [
-        sa.func.lower(User.name).contains(needle, autoescape=True),
-        sa.func.lower(User.email).contains(needle, autoescape=True),
-    ]
+    clauses = [contains_text(User.name, q), contains_text(User.email, q)]
     if len(digits) >= 4:
         clauses.append(User.phone.contains(digits[-10:], autoescape=True))
     return db.session.scalars(

@@ -17,7 +17,7 @@ from portal.booking import attention
 from portal.booking.models import IndividualBooking, MasterBooking, booking_providers
 from portal.catalog.models import Clinic, Service
 from portal.config import policy
-from portal.db import utcnow
+from portal.db import contains_text, utcnow
 from portal.domain.next_action import next_action
 from portal.domain.states import PaymentStatus, VisitStatus
 from portal.domain.timezone import CLINIC_TZ
@@ -140,8 +140,7 @@ def _search_clause(text):
     A search of digits only (4 or more; spaces, dashes, brackets and + allowed) is also
     looked for in mobile numbers. One indexed branch each (patient, dependent, number):
     the visits found are few, whatever the table's size."""
-    like = f"%{text}%"
-    people = [sa.func.lower(User.name).like(like), sa.func.lower(User.email).like(like)]
+    people = [contains_text(User.name, text), contains_text(User.email, text)]
     digits = "".join(_DIGITS.findall(text))
     if len(digits) >= 4 and _PHONE_LIKE.fullmatch(text):
         people.append(User.phone.like(f"%{digits[-10:]}%"))
@@ -150,7 +149,7 @@ def _search_clause(text):
         sa.select(visit.id).where(visit.patient_id.in_(sa.select(User.id).where(sa.or_(*people)))),
         sa.select(visit.id).where(
             visit.dependent_id.in_(
-                sa.select(Dependent.id).where(sa.func.lower(Dependent.name).like(like))
+                sa.select(Dependent.id).where(contains_text(Dependent.name, text))
             )
         ),
     ]

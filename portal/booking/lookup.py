@@ -9,7 +9,7 @@ from portal.booking import attention
 from portal.booking.errors import NotFound
 from portal.booking.models import MasterBooking
 from portal.config import policy
-from portal.db import utcnow
+from portal.db import contains_text, utcnow
 from portal.extensions import db
 
 
@@ -44,16 +44,12 @@ def list_visits(
         query = query.where(sa.not_(clause))
     text = " ".join((search or "").split()).lower()
     if text:
-        like = f"%{text}%"
         query = query.where(
             sa.or_(
-                sa.func.lower(MasterBooking.number).like(like),
+                contains_text(MasterBooking.number, text),
                 MasterBooking.patient_id.in_(
                     sa.select(User.id).where(
-                        sa.or_(
-                            sa.func.lower(User.name).like(like),
-                            sa.func.lower(User.email).like(like),
-                        )
+                        sa.or_(contains_text(User.name, text), contains_text(User.email, text))
                     )
                 ),
             )

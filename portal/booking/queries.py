@@ -23,7 +23,7 @@ from portal.booking.models import (
 )
 from portal.catalog.models import Clinic, Provider, Service
 from portal.config import policy
-from portal.db import column_rows, db, utcnow
+from portal.db import column_rows, contains_text, db, utcnow
 from portal.domain.states import BookingStatus, VisitStatus
 from portal.pagination import Order, keyset_page
 from portal.payments.models import Payment
@@ -277,12 +277,11 @@ def attention_clause(now, window):
 
 
 def _search(text):
-    like = f"%{text}%"
     return sa.or_(
-        sa.func.lower(MasterBooking.number).like(like),
+        contains_text(MasterBooking.number, text),
         MasterBooking.patient_id.in_(
             sa.select(User.id).where(
-                sa.or_(sa.func.lower(User.name).like(like), sa.func.lower(User.email).like(like))
+                sa.or_(contains_text(User.name, text), contains_text(User.email, text))
             )
         ),
     )

@@ -6,7 +6,7 @@ from sqlalchemy.orm import selectinload
 from portal.catalog import cache as catalog_cache
 from portal.catalog import slots
 from portal.catalog.models import Clinic, Provider, Service, Specialization
-from portal.db import db
+from portal.db import contains_text, db
 from portal.pagination import Order, keyset_page
 
 
@@ -111,10 +111,7 @@ def _search(query, columns, q):
     """Rows where any of ``columns`` contains ``q`` (case-insensitive)."""
     if not q:
         return query
-    needle = q.lower()
-    return query.where(
-        sa.or_(*(sa.func.lower(c).contains(needle, autoescape=True) for c in columns))
-    )
+    return query.where(sa.or_(*(contains_text(c, q) for c in columns)))
 
 
 def clinics_page(*, q="", after=None, before=None, per_page=20):

@@ -27,7 +27,7 @@ from portal.catalog.models import (
     provider_specializations,
 )
 from portal.config import setting
-from portal.db import utcnow
+from portal.db import contains_text, utcnow
 from portal.domain import slots as slot_rules
 from portal.extensions import db
 
@@ -90,19 +90,18 @@ def _search_query(city, clinic_id, specialization_id, service_id, text):
             )
         )
     if text:
-        like = f"%{text.lower()}%"
         query = query.where(
             sa.or_(
-                sa.func.lower(Provider.display_name).like(like),
+                contains_text(Provider.display_name, text),
                 Provider.id.in_(
                     sa.select(provider_specializations.c.provider_id)
                     .join(Specialization)
-                    .where(sa.func.lower(Specialization.name).like(like))
+                    .where(contains_text(Specialization.name, text))
                 ),
                 Provider.id.in_(
                     sa.select(provider_services.c.provider_id)
                     .join(Service)
-                    .where(sa.func.lower(Service.name).like(like))
+                    .where(contains_text(Service.name, text))
                 ),
             )
         )

@@ -4,6 +4,7 @@
 import unicodedata
 from datetime import date, datetime, time, timedelta
 
+from portal.accounts.service import without_direction
 from portal.domain.dates import in_span
 from portal.domain.rates import financial_year_bounds
 from portal.domain.timezone import CLINIC_TZ
@@ -22,8 +23,11 @@ QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 
 def clean_text(text, field, limit=MAX_TEXT):
     """A free-text filter, trimmed and cut to ``limit``; control characters (a NUL would
-    make PostgreSQL refuse the query) are a message, not a 500."""
-    text = (text or "").strip()[:limit]
+    make PostgreSQL refuse the query) are a message, not a 500. Direction controls and
+    marks (a term pasted from a phone app comes wrapped in them) are dropped, as every
+    search or filter form drops them (``web.forms.base``): the audit viewer reads its
+    filters here, and its form had matched the term without them."""
+    text = without_direction(text or "").strip()[:limit]
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise ExportError(MSG_TEXT, field=field)
     return text

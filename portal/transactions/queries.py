@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.booking.models import FeeCapture
 from portal.booking.reschedule_payment import unapplied_key
 from portal.catalog.models import Provider
+from portal.db import contains_text
 from portal.domain.states import RefundStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
@@ -37,42 +39,48 @@ from .models import (
 
 M = MoneyMovement
 ORDERS = (Order(M.occurred_at, descending=True), Order(M.id, descending=True))
-PARTY_MATCHES = 50  # names a party filter may stand for
+PARTY_LIST_MAX = 1000  # people a party filter binds as a list; more: subqueries
 
 # reference column -> SQL clause choosing the rows whose reconciliation status matches
 ReconClause = Callable[[sa.ColumnElement], sa.ColumnElement]
 
 
-def _like(text):
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+def _listed(ids):
+    """The ids the SELECT ``ids`` finds, or None when there are more than
+    ``PARTY_LIST_MAX``."""
+    found = list(db.session.scalars(ids.limit(PARTY_LIST_MAX + 1)))
+    return None if len(found) > PARTY_LIST_MAX else found
+
+
+def _one_of(column, ids):
+    if not ids:
+        return sa.false()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # one array parameter, not one per id (as the reconciliation filter's references)
+        return column == sa.any_(sa.bindparam("party", ids, type_=ARRAY(sa.Integer), unique=True))
+    return column.in_(ids)
 
 
 def _party_clause(text):
-    pattern = _like(text)
-    users = (
-        sa.select(User.id)
-        .where(
-            sa.or_(
-                sa.func.lower(User.name).like(pattern, escape="\\"),
-                sa.func.lower(User.email).like(pattern, escape="\\"),
-            )
-        )
-        .limit(PARTY_MATCHES)
+    """Movements of every patient whose name or e-mail, and of every provider whose name,
+    contains ``text`` (``%`` and ``_`` meaning themselves), however many they are (the
+    ids were once cut at 50, in no order, and the others' movements silently left out).
+
+    Up to ``PARTY_LIST_MAX`` of each are read first and bound as lists, so the planner
+    sees how many: a few people, their (id, time) indexes; many, the time index, stopping
+    at a page. More than that, both are subqueries under one OR, which PostgreSQL cannot
+    turn into a join: it hashes them and probes the rows while walking the time index,
+    stopping at a page. (A subquery for a few people walked the whole window: one patient
+    in a year of 200,000 rows, 42 ms against 11; alone, it became a join, its LIKE
+    estimated at a few users: every patient's rows read and sorted for a page, 844 ms.)"""
+    users = sa.select(User.id).where(
+        sa.or_(contains_text(User.name, text), contains_text(User.email, text))
     )
-    providers = (
-        sa.select(Provider.id)
-        .where(sa.func.lower(Provider.display_name).like(pattern, escape="\\"))
-        .limit(PARTY_MATCHES)
-    )
-    user_ids = list(db.session.scalars(users))
-    provider_ids = list(db.session.scalars(providers))
-    clauses = []
-    if user_ids:
-        clauses.append(M.patient_id.in_(user_ids))
-    if provider_ids:
-        clauses.append(M.provider_id.in_(provider_ids))
-    return sa.or_(*clauses) if clauses else sa.false()
+    providers = sa.select(Provider.id).where(contains_text(Provider.display_name, text))
+    user_ids, provider_ids = _listed(users), _listed(providers)
+    if user_ids is None or provider_ids is None:
+        return sa.or_(M.patient_id.in_(users), M.provider_id.in_(providers))
+    return sa.or_(_one_of(M.patient_id, user_ids), _one_of(M.provider_id, provider_ids))
 
 
 def conditions(f: MovementFilter, recon_clause: ReconClause | None = None):

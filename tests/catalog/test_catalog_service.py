@@ -495,6 +495,9 @@ def test_search_providers_filters(ctx, catalog):
     assert names(search_providers(text="skin")) == ["Dr. Vikram Nair"]
     assert names(search_providers(text="general med")) == ["Dr. Asha Rao"]
     assert names(search_providers(text="asha", city="Pune")) == []
+    # "%" and "_" are characters, not wildcards (portal.db.contains_text)
+    assert names(search_providers(text="a_ha")) == []
+    assert names(search_providers(text="%rao")) == []
 
 
 def test_search_hides_inactive_providers_and_clinics(ctx, catalog, admin):

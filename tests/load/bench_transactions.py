@@ -199,6 +199,10 @@ def scenarios(app):
         ("failed, this FY", "?preset=fy&status=FAILED"),
         ("one patient, a year", "?from={y}&to={t}&party=Patient 01234"),
         ("one provider, this FY", "?preset=fy&party=Dr Bench 042"),
+        # a name 1,000 patients share (Patient 01000 to 01999): every match counts (the
+        # search once kept 50 of them, unordered, and dropped the rest)
+        ("1,000 patients, this FY", "?preset=fy&party=Patient 01"),
+        ("every patient, this FY", "?preset=fy&party=Patient"),  # past the list: a subquery
         ("a visit number, FY", f"?preset=fy&visit={visit}"),
         ("discrepancies, FY", "?preset=fy&recon=discrepancy"),
         ("₹1,000–₹1,200, 7 days", "?preset=7d&min=1000&max=1200"),

@@ -17,8 +17,8 @@ from portal.audit.queries import (
     clinic_midnight,
 )
 from portal.extensions import db
+from portal.reports.periods import MSG_DATE
 from portal.wallet import adjustments as adj
-from portal.web.forms.audit import MSG_DATE
 from tests.wallet.conftest import fresh
 
 

@@ -1,12 +1,12 @@
-"""The audit log viewer's filters (a GET form: no CSRF token, read from the query string)."""
+"""The audit log viewer's filters (a GET form: no CSRF token, read from the query string).
+The form only draws the fields: the values are read by the audit report's parser
+(``portal.reports.audit_log.parse``), as its CSV reads them."""
 
-from wtforms import DateField, SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms import SelectField, StringField
+from wtforms.validators import Length
 
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
-
-MSG_DATE = "Enter a date such as 2026-03-31."
 
 
 class AuditFilterForm(PortalForm):
@@ -17,8 +17,10 @@ class AuditFilterForm(PortalForm):
     action = SelectField("Action", choices=[], validate_choice=False)
     object_type = SelectField("Object", choices=[], validate_choice=False)
     object_id = StringField("Object id", validators=[Length(max=64)])
-    date_from = DateField("From (clinic date)", validators=[Optional()])
-    date_to = DateField("To (clinic date)", validators=[Optional()])
+    # Text, not a DateField: a second reading of the date (strptime took 2026-3-2, the
+    # CSV's parser refuses it) is how the viewer and its CSV came to disagree.
+    date_from = StringField("From (clinic date)", render_kw={"type": "date"})
+    date_to = StringField("To (clinic date)", render_kw={"type": "date"})
 
     def set_choices(self, actions, object_types):
         self.action.choices = options(
@@ -28,8 +30,3 @@ class AuditFilterForm(PortalForm):
         )
         self.object_type.choices = options([("", "Any object")] + [(t, t) for t in object_types])
         return self
-
-    def process_errors(self):
-        for f in (self.date_from, self.date_to):
-            if f.errors:
-                f.errors = [MSG_DATE]

@@ -497,3 +497,21 @@ def test_a_search_term_pasted_with_direction_characters_is_searched_not_refused(
     urdu = client.get("/admin/visits", query_string={"q": "\u200fعائشہ"})
     assert urdu.status_code == 200
     assert "change the direction of text" not in urdu.get_data(as_text=True)
+
+
+def test_a_percent_or_an_underscore_in_the_visits_search_means_itself(app, client, login, world):
+    """The search typed ``%`` and ``_`` into its LIKE pattern as wildcards (review finding):
+    "pri_a" found Priya Sharma's visits and "%sharma" every Sharma. They are characters
+    like any other now (``portal.db.contains_text``, the portal's one substring search)."""
+    _holds(app, world, 2)
+    login(world.admin)
+
+    def rows(q):
+        answer = client.get("/admin/visits", query_string={"q": q})
+        assert answer.status_code == 200
+        return ROW.findall(answer.get_data(as_text=True))
+
+    assert len(rows("priya")) == 2
+    assert rows("pri_a") == []
+    assert rows("%sharma") == []
+    assert rows("a%r") == []  # "Aarav" is the child's name
