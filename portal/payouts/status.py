@@ -434,7 +434,7 @@ def _on_failed(payout, attempt, entity):
         return
     # Given up: the money goes back to the payable and an admin must look.
     payout.next_retry_at = None
-    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    _return_to_payable(payout, m.FAILED_KIND, chart.PAYOUTS_IN_TRANSIT)
     if not payout.alerted:
         payout.alerted = True
         raise_payout_alert(
@@ -456,7 +456,7 @@ def _on_stopped(payout, attempt, stopped):
         f"{why}: {attempt.failure_reason}"[:255] if attempt.failure_reason else why
     )
     payout.next_retry_at = None
-    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    _return_to_payable(payout, m.FAILED_KIND, chart.PAYOUTS_IN_TRANSIT)
     payout.alerted = True
     raise_payout_alert(
         HIGH,
