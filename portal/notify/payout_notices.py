@@ -24,7 +24,7 @@ from portal.notify.wording import speaking_to
 from portal.payouts import models as m
 from portal.payouts.common import tds_section
 from portal.payouts.fund_accounts import MSG_NOT_VALIDATED
-from portal.payouts.status import NextStep, next_step
+from portal.payouts.status import NextStep, next_step, reason_for_provider, went_to_the_bank
 from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import Cancellation
 
@@ -41,7 +41,7 @@ def payout_key(payout_id, status, attempt):
 
 def _reason(text):
     """RazorpayX's reason (English, as it sent it), without its full stop: the sentence
-    around it has one."""
+    around it has one. "" for none."""
     return (text or "").strip().rstrip(".।")
 
 
@@ -73,22 +73,39 @@ def payout_moved(payout_id, status, attempt, retried=False):
                     gross=format_inr(payout.gross),
                 )  # fmt: skip
         else:
-            reason = _reason((row.failure_reason if row else None) or payout.failure_reason)
+            # Only RazorpayX's reason for a payout that went to the bank (the payouts
+            # rule); an admin's note or an error about the clinic's setup is never sent.
+            reason = _reason(reason_for_provider(payout, row))
             if status == PayoutStatus.FAILED:
                 kind = "payout.failed"
                 title = _("Payout of %(amount)s failed", **values)
-                body = _(
-                    "Your payout of %(amount)s to %(account)s failed: %(reason)s.",
-                    reason=reason, **values,
-                )  # fmt: skip
+                if reason:
+                    body = _(
+                        "Your payout of %(amount)s to %(account)s failed: %(reason)s.",
+                        reason=reason, **values,
+                    )  # fmt: skip
+                elif went_to_the_bank(payout, row):
+                    body = _("Your payout of %(amount)s to %(account)s failed.", **values)
+                else:
+                    body = _(
+                        "Your payout of %(amount)s to %(account)s failed before it was sent "
+                        "to your bank.",
+                        **values,
+                    )
             else:
                 kind = "payout.reversed"
                 title = _("Payout of %(amount)s reversed", **values)
-                body = _(
-                    "Your payout of %(amount)s to %(account)s was reversed by the bank: "
-                    "%(reason)s.",
-                    reason=reason, **values,
-                )  # fmt: skip
+                if reason:
+                    body = _(
+                        "Your payout of %(amount)s to %(account)s was reversed by the bank: "
+                        "%(reason)s.",
+                        reason=reason, **values,
+                    )  # fmt: skip
+                else:
+                    body = _(
+                        "Your payout of %(amount)s to %(account)s was reversed by the bank.",
+                        **values,
+                    )
             if status == PayoutStatus.FAILED and retried:
                 # Whether it was retried is the move's; a hold since (an admin may hold it
                 # before this job runs) stops the retry until the clinic releases it.

@@ -29,6 +29,7 @@ from portal.payouts.common import (
     snapshot,
 )
 from portal.payouts.create import create_payout, next_payout
+from portal.payouts.returned import still_owed
 from portal.payouts.sending import retry_payout
 from portal.payouts.status import (
     apply_status,
@@ -44,6 +45,11 @@ MSG_REASON = "Give a reason (at least {n} characters) for the audit trail."
 MAX_REASON = 2000
 MSG_REASON_LONG = f"Keep the reason to at most {MAX_REASON} characters."
 MSG_RETRIED = "This payout was already retried: payout #{id}."
+MSG_PAID_AGAIN = (
+    "The provider's payouts since this one came back have paid its money out again: "
+    "nothing of it is left to retry (the payable holds only what was earned since, for "
+    "its own payout)."
+)
 MSG_UNREACHABLE = "Could not reach RazorpayX: {error}"
 MSG_HOLD_UNANSWERED = (
     "This payout was sent to RazorpayX and no final answer came, so it may already be at "
@@ -113,14 +119,17 @@ def actions(payout, now=None):
     """What an admin may do with ``payout``: hold (``hold_refusal``), lift a hold, retry
     now, mark its attempt failed (``mark_failed_refusal``). Retry: a failed or returned
     payout, not retried already and not held: a hold means "do not send", so it is lifted
-    first (lifting it retries a failed payout at once). Pay now is the provider's, not a
-    payout's (``pay_now_preview``)."""
+    first (lifting it retries a failed payout at once); a returned one only while some of
+    its money is still owed (``returned.still_owed``: later payouts may have paid it out
+    again). Pay now is the provider's, not a payout's (``pay_now_preview``)."""
     if payout.retried_by_payout_id is not None:
         retry = MSG_RETRIED.format(id=payout.retried_by_payout_id)
     elif payout.held:
         retry = MSG_RETRY_HELD
     elif payout.status != PayoutStatus.FAILED and not payout.returned:
         retry = MSG_RETRY_ONLY
+    elif payout.returned and not still_owed(payout):
+        retry = MSG_PAID_AGAIN
     else:
         retry = ""
     return Actions(
@@ -193,24 +202,39 @@ def release_payout(actor, payout_id, reason):
 def retry_payout_now(actor, payout_id, reason):
     """An admin's retry: a failed payout waiting for its automatic retry starts its next
     attempt now (even past the automatic limit); a payout given up on (money back on the
-    payable) is paid again as a new MANUAL payout of at most the same gross, once: the
-    payout records it (``retried_by_payout_id``) and a second retry is refused, else a
-    double click paid the next cycle's earnings early (without its minimum)."""
+    payable) is paid again as a new MANUAL payout of what of it is still owed
+    (``returned.still_owed``: at most its gross, less what the payouts made since its
+    return paid out again), once: the payout records it (``retried_by_payout_id``) and a
+    second retry is refused. Either way a retry never pays what was earned since early
+    (without the cycle's minimum): a double click did, and so did a first click after the
+    next run had paid the returned money with the rest."""
     _require_admin(actor)
     reason = _reason(reason)
     # SQLite (no row locks): the process lock keeps a retry at the same moment out.
     with serialized(), unit_of_work():
         payout = lock_payout(payout_id)  # a retry at the same moment commits first
+        if payout is not None and payout.returned:
+            # What is still owed is read under the provider's payout lock: a run paying the
+            # payable meanwhile commits first (and is seen), or waits for this payout.
+            lock_provider(payout.provider_id)
         _refuse(payout, RETRY)
-        record(actor, "payout.admin_retry", "payout", payout.id, after={"reason": reason})
         if not payout.returned:
+            record(actor, "payout.admin_retry", "payout", payout.id, after={"reason": reason})
             return retry_payout(payout.id, force=True, actor=actor)
+        owed = still_owed(payout)
+        record(
+            actor,
+            "payout.admin_retry",
+            "payout",
+            payout.id,
+            after={"reason": reason, "still_owed": owed},
+        )
         result = create_payout(
             payout.provider_id,
             kind=m.MANUAL_KIND,
             actor=actor,
             apply_minimum=False,
-            max_gross=payout.gross,
+            max_gross=owed,
         )
         if isinstance(result, Skipped):
             raise PayoutError(result.reason)

@@ -34,6 +34,10 @@ FEES_KIND, FEES_RETURNED_KIND = "payout_fees", "payout_fees_returned"
 # payable; when it had been processed, from the bank, so the console and the dashboard
 # date the money's return by it.
 REVERSED_KIND = "payout_reversed"
+# ... and of a payout failed for good or stopped at RazorpayX (``status._on_failed``): its
+# money back on the payable. Either is a return (``payouts.returned``).
+FAILED_KIND = "payout_failed"
+RETURNED_KINDS = (FAILED_KIND, REVERSED_KIND)
 
 
 def _in(column, values):

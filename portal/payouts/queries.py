@@ -27,6 +27,7 @@ from portal.ledger.service import balances
 from portal.pagination import Order, keyset_page
 from portal.payouts import models as m
 from portal.payouts.common import fund_accounts_of, payout_account_among
+from portal.payouts.returned import owed_condition
 
 PAYOUT_ORDER = (Order(m.Payout.id, descending=True),)
 PROVIDER_ORDER = (Order(Provider.display_name), Order(Provider.id))
@@ -80,8 +81,10 @@ def status_counts():
 
 
 def attention_count():
-    """Payouts held, or failed and given back to the payable for good and not yet retried
-    (a retried one's money went out again as the payout it names)."""
+    """Payouts held, or failed and given back to the payable for good, not yet retried
+    (a retried one's money went out again as the payout it names) and with some of their
+    money still owed (``returned.owed_condition``: the payouts made since may have paid it
+    out again). One statement."""
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(m.Payout)
@@ -92,6 +95,7 @@ def attention_count():
                     m.Payout.status == PayoutStatus.FAILED,
                     m.Payout.returned.is_(True),
                     m.Payout.retried_by_payout_id.is_(None),
+                    owed_condition(),
                 ),
             )
         )

@@ -63,6 +63,14 @@ _REMOTE = {
 STOPPED_AT_RAZORPAYX = frozenset({"rejected", "cancelled"})
 
 
+def _stopped_words(stopped):
+    """How a stopped payout's ``failure_reason`` begins ("Rejected at RazorpayX")."""
+    return f"{stopped.capitalize()} at RazorpayX"
+
+
+_STOPPED_PREFIXES = tuple(_stopped_words(s) for s in sorted(STOPPED_AT_RAZORPAYX))
+
+
 def remote_status(status):
     """RazorpayX's payout status as an attempt status (None when unknown)."""
     return _REMOTE.get(str(status or "").lower())
@@ -75,6 +83,35 @@ def remote_reason(entity):
     reason = details.get("description") if isinstance(details, dict) else None
     reason = reason or entity.get("failure_reason")
     return str(reason)[:255] if reason else None
+
+
+def went_to_the_bank(payout, attempt):
+    """Whether RazorpayX made ``attempt`` and sent it on towards the provider's bank: it
+    has RazorpayX's payout id (a request RazorpayX refused, and an attempt an admin marked
+    failed, have none: nothing was made) and no person stopped it there (rejected by an
+    approver of the clinic's RazorpayX account, or cancelled while queued)."""
+    if attempt is None or not attempt.razorpay_payout_id:
+        return False
+    stopped = (
+        attempt.number == payout.attempts
+        and payout.returned
+        and (payout.failure_reason or "").startswith(_STOPPED_PREFIXES)
+    )
+    return not stopped
+
+
+def reason_for_provider(payout, attempt):
+    """Why ``attempt`` failed or was reversed, as the provider may be told it, or None
+    (decision, docs/payouts.md "What the provider is told of a failure"): RazorpayX's own
+    reason for a payout that went to the bank (``went_to_the_bank``): it is about the
+    provider's bank or account ("Beneficiary bank is down"). Nothing else is: a refused
+    request's error is about the clinic's setup (an API key, the balance), an admin's
+    "mark failed" note is the admins' audit note (as a hold's reason), a person's
+    rejection at RazorpayX is the clinic's. Those stay on the admins' pages and in the
+    audit; the provider's notice says a fixed sentence instead."""
+    if not went_to_the_bank(payout, attempt):
+        return None
+    return (attempt.failure_reason or "").strip() or None
 
 
 def reference_for(payout, attempt):
@@ -397,7 +434,7 @@ def _on_failed(payout, attempt, entity):
         return
     # Given up: the money goes back to the payable and an admin must look.
     payout.next_retry_at = None
-    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    _return_to_payable(payout, m.FAILED_KIND, chart.PAYOUTS_IN_TRANSIT)
     if not payout.alerted:
         payout.alerted = True
         raise_payout_alert(
@@ -414,12 +451,12 @@ def _on_stopped(payout, attempt, stopped):
     """Rejected by an approver at RazorpayX, or cancelled there: a person refused this
     payout, so it is final (decision, docs/payouts.md): never retried under a new key, the
     money back on the payable, and a HIGH alert."""
-    why = f"{stopped.capitalize()} at RazorpayX"
+    why = _stopped_words(stopped)
     payout.failure_reason = (
         f"{why}: {attempt.failure_reason}"[:255] if attempt.failure_reason else why
     )
     payout.next_retry_at = None
-    _return_to_payable(payout, "payout_failed", chart.PAYOUTS_IN_TRANSIT)
+    _return_to_payable(payout, m.FAILED_KIND, chart.PAYOUTS_IN_TRANSIT)
     payout.alerted = True
     raise_payout_alert(
         HIGH,

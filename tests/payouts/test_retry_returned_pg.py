@@ -53,3 +53,39 @@ def test_a_returned_payout_retried_twice_at_once_is_paid_once(mid_year, pg_app, 
         ).all()
         db.session.remove()
     assert grosses == [100_000]
+
+
+def test_a_retry_and_the_next_run_at_once_pay_the_returned_money_once(mid_year, pg_app, pg_x):
+    """The retry reads what is still owed under the provider's payout lock: the run paying
+    the whole payable at the same moment is either seen (the retry is refused: nothing
+    owed) or waits (and pays only the ₹1,000 earned since). Either way ₹2,000 in all."""
+    from datetime import date
+
+    from portal.payouts import runs
+
+    make_user = user_maker(pg_app)
+    with pg_app.app_context():
+        world = World(pg_app, make_user, pg_x)
+        admin, provider, payout = returned_cycle_payout(world, pg_x, make_user("admin").id)
+        admin_id, provider_id, payout_id = admin.id, provider.id, payout.id
+        db.session.remove()
+
+    def click():
+        return payout_admin.retry_payout_now(db.session.get(User, admin_id), payout_id, REASON).id
+
+    def run():
+        return runs.run_cycle("WEEKLY", date(2026, 11, 8)).id
+
+    results = run_together(pg_app, click, run)
+    refused = [r for r in results if isinstance(r, PayoutError)]
+    assert all(r.message == payout_admin.MSG_PAID_AGAIN for r in refused), results
+    assert not [r for r in results if isinstance(r, BaseException) and r not in refused]
+    with pg_app.app_context():
+        pg_x.settle()
+        grosses = db.session.scalars(
+            sa.select(m.Payout.gross).where(
+                m.Payout.provider_id == provider_id, m.Payout.id != payout_id
+            )
+        ).all()
+        db.session.remove()
+    assert sum(grosses) == 200_000 and len(grosses) == (1 if refused else 2), grosses
