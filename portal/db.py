@@ -170,6 +170,15 @@ def contains_text(column, text):
     return sa.func.lower(column).contains(text.lower(), autoescape=True)
 
 
+def after_create_on_postgresql(table, statements):
+    """Run ``statements`` (PostgreSQL as written: a "%" is itself) once ``table`` is made,
+    on PostgreSQL only: so a database made from the models (``create_all``, as the tests
+    make theirs) has the triggers the migrations write."""
+    for statement in statements:
+        ddl = sa.DDL(statement.replace("%", "%%")).execute_if(dialect="postgresql")
+        event.listen(table, "after_create", ddl)
+
+
 def insert_for(dialect_name):
     """The dialect's ``insert`` (PostgreSQL's or SQLite's: both have ``ON CONFLICT``), for a
     statement built once per dialect."""

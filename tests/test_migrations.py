@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from portal import create_app
+from portal.audit.models import APPEND_ONLY_DDL
 from portal.booking.models import ACCOUNT_OPEN_DDL, PROVIDER_PRESENT_DDL
 from portal.db import UTCDateTime
 from portal.extensions import db
@@ -96,6 +97,20 @@ def _assert_migrations_match_models(url):
                     sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'slot_claims_account_open'")
                 )
                 assert source.strip() and source.strip() in ACCOUNT_OPEN_DDL[0]
+                # The audit log's append-only trigger (aud1t0nly0001, docs/security.md).
+                triggers = set(
+                    conn.scalars(
+                        sa.text(
+                            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                            " AND tgrelid = 'audit_log'::regclass"
+                        )
+                    )
+                )
+                assert triggers == {"tg_audit_log_append_only", "tg_audit_log_not_truncated"}
+                source = conn.scalar(
+                    sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'audit_log_append_only'")
+                )
+                assert source.strip() and source.strip() in APPEND_ONLY_DDL[0]
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()
@@ -1194,4 +1209,32 @@ def test_a_bank_payout_kind_is_allowed_after_bankout00001(tmp_path, engine, capf
                 adjustment, {"id": 2, "kind": "bank_payout", "ref": "412345678901", "at": at}
             )
         upgrade()
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_audit_logs_trigger_comes_and_goes_with_its_migration():
+    """aud1t0nly0001: after it, PostgreSQL refuses a DELETE of an audit row (and an UPDATE
+    of its action) but lets before/after change; after its downgrade, nothing is refused."""
+    url = _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    app = create_app(_test_config(url))
+    insert = sa.text(
+        "INSERT INTO audit_log (id, at, action, object_type) VALUES (:id, now(), 'a', 't')"
+    )
+    with app.app_context():
+        upgrade(revision="bankout00001")
+        with db.engine.begin() as conn:
+            conn.execute(insert, {"id": 1})
+        upgrade()
+        for sql in ("DELETE FROM audit_log", "UPDATE audit_log SET action = 'b'"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                with db.engine.begin() as conn:
+                    conn.execute(sa.text(sql))
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('UPDATE audit_log SET after = \'{"name": "[erased]"}\''))
+        downgrade(revision="bankout00001")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE audit_log SET action = 'b'"))
+            conn.execute(sa.text("DELETE FROM audit_log"))
+            assert conn.scalar(sa.text("SELECT count(*) FROM audit_log")) == 0
         db.engine.dispose()

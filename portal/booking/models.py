@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.catalog import time_lock
-from portal.db import UTCDateTime, utcnow
+from portal.db import UTCDateTime, after_create_on_postgresql, utcnow
 from portal.domain.states import BookingStatus, PaymentStatus, RescheduleStatus, VisitStatus
 from portal.extensions import db
 from portal.payments.models import WALLET
@@ -314,15 +314,6 @@ class SlotClaim(db.Model):
     booking = relationship("IndividualBooking", back_populates="claims")
 
 
-def _after_create_on_postgresql(table, statements):
-    """Run ``statements`` (PostgreSQL as written: a "%" is itself) once ``table`` is made,
-    on PostgreSQL only: so a database made from the models has the triggers the
-    migrations write."""
-    for statement in statements:
-        ddl = sa.DDL(statement.replace("%", "%%")).execute_if(dialect="postgresql")
-        sa.event.listen(table, "after_create", ddl)
-
-
 # PostgreSQL: a live claim of a provider on leave then, or inactive, or outside their weekly
 # hours at the booking's clinic, is refused as a lost race (23P01), after the provider's
 # advisory lock, which a leave, a deactivation and a change of weekly hours take before
@@ -414,7 +405,7 @@ FOR EACH ROW WHEN (
 EXECUTE FUNCTION slot_claims_provider_present()
 """,
 )
-_after_create_on_postgresql(SlotClaim.__table__, PROVIDER_PRESENT_DDL)
+after_create_on_postgresql(SlotClaim.__table__, PROVIDER_PRESENT_DDL)
 
 
 # PostgreSQL: the person's live claim (one per hold; a revival making it live again too) is
@@ -456,7 +447,7 @@ FOR EACH ROW WHEN (NEW.live AND NOT OLD.live AND NEW.subject NOT LIKE 'provider:
 EXECUTE FUNCTION slot_claims_account_open()
 """,
 )
-_after_create_on_postgresql(SlotClaim.__table__, ACCOUNT_OPEN_DDL)
+after_create_on_postgresql(SlotClaim.__table__, ACCOUNT_OPEN_DDL)
 
 
 # A provider's subject is also the name of the lock on their time (catalog.time_lock).
