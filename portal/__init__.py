@@ -81,6 +81,7 @@ def create_app(test_config=None):
 
     from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, rq
     from portal.i18n import N_, compile_catalogues
+    from portal.web import signed_out
     from portal.web.language import select_locale
 
     db.init_app(app)
@@ -98,6 +99,8 @@ def create_app(test_config=None):
     login_manager.login_view = "auth.login"
     login_manager.login_message = N_("Please sign in to see that page.")
     login_manager.login_message_category = "info"
+    # The sign-in page as a page, also to htmx; back to a page, never to a POST's address.
+    login_manager.unauthorized_handler(signed_out.unauthorized)
 
     for module in CAPABILITIES:
         importlib.import_module(module)

@@ -7,7 +7,7 @@ from portal.accounts import service
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.extensions import limiter
 from portal.i18n import N_, current_language
-from portal.web.errors import apply_errors
+from portal.web.errors import apply_errors, too_many_requests
 from portal.web.forms.accounts import (
     ChangePasswordForm,
     ForgotPasswordForm,
@@ -16,6 +16,7 @@ from portal.web.forms.accounts import (
     SetPasswordForm,
 )
 from portal.web.htmx import render, render_form
+from portal.web.limits import wait_for
 from portal.web.urls import safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -51,7 +52,12 @@ def _drop_deactivated_sessions():
 
 @bp.errorhandler(429)
 def _too_many_attempts(error):
-    return render("auth/rate_limited.html", status=429)
+    """Sign-in's limit: its own page (sign-in paused, the way to a reset). Every other
+    limit here (reset links, registrations, the password change) pauses only itself:
+    the portal's page for a limit, which says nothing of signing in (review I)."""
+    if request.endpoint != "auth.login":
+        return too_many_requests(error)
+    return render("auth/rate_limited.html", status=429, wait=wait_for(error))
 
 
 @bp.route("/login", methods=["GET", "POST"])

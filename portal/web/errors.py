@@ -7,6 +7,9 @@
 * 413 (a body over ``MAX_CONTENT_LENGTH``) → the portal's page in the reader's language,
   nothing changed, with the way back; the webhooks answer their own plain 413 (they read
   the body themselves, ``web.webhooks``), so it never comes here.
+* 405 (a method the address does not take) and 429 (a rate limit with no page of its own)
+  → the portal's pages in the reader's language, with the way back (405 keeps ``Allow``;
+  429 says how long to wait, from the limit).
 * A domain error a view did not catch (a rule refused the action) → 422 with its message.
   Views that show a form catch the error themselves and put it beside its field
   (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
@@ -20,7 +23,6 @@ An htmx request that fails is not swapped (see the ``responseHandling`` in base.
 site's script (static/js/portal.js) shows a message instead."""
 
 import logging
-from urllib.parse import urlsplit
 
 from flask import flash, g, make_response, request, url_for
 from flask_babel import gettext
@@ -37,8 +39,9 @@ from portal.payouts.common import PayoutError
 from portal.payouts.fund_accounts import FundAccountError
 from portal.payouts.fund_accounts import NotFound as FundAccountNotFound
 from portal.web.filters import clinic_time_short
+from portal.web.limits import wait_for
 from portal.web.sessions import leave_alone
-from portal.web.urls import safe_next
+from portal.web.urls import own_page, safe_next
 
 log = logging.getLogger("portal.web")
 
@@ -144,11 +147,7 @@ def forbidden(_exc=None):
 
 def _referrer_path():
     """The page the request came from when it is the portal's (a path), else None."""
-    referrer = request.referrer or ""
-    if not referrer.startswith(request.host_url):
-        return None
-    parts = urlsplit(referrer)
-    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return own_page(request.referrer)
 
 
 def bad_request(_exc=None):
@@ -188,6 +187,30 @@ def too_large(_exc=None):
     message alone (htmx swaps no 413: the site's script says it)."""
     back = _referrer_path() or url_for("public.index")
     return _page("errors/too_large.html", 413, block="content", back=back)
+
+
+def method_not_allowed(exc):
+    """An address asked with a method it does not take (a GET of the sign-out button's
+    address, a form's address typed or reloaded): the portal's page, in the reader's
+    language, not werkzeug's bare English 405; nothing was shown or changed. ``Allow``
+    still names the methods it takes. The way back is the page it came from when it is
+    the portal's, else the start page."""
+    back = _referrer_path() or url_for("public.index")
+    response = _page("errors/method_not_allowed.html", 405, block="content", back=back)
+    if getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def too_many_requests(exc):
+    """A rate limit broken where no page of its own says it (a limit with an ``on_breach``
+    page keeps it: the data download's, closing the account's): the portal's page, in the
+    reader's language, saying how long to wait from the limit's own window, with the way
+    back. Sign-in has its own page (``auth``)."""
+    if getattr(exc, "response", None) is not None:
+        return exc.response
+    back = _referrer_path() or url_for("public.index")
+    return _page("errors/too_many.html", 429, block="content", back=back, wait=wait_for(exc))
 
 
 def domain_error(exc):
@@ -243,6 +266,8 @@ def init_app(app):
     app.register_error_handler(400, bad_request)
     app.register_error_handler(CSRFError, form_expired)  # a 400 of its own (found first)
     app.register_error_handler(413, too_large)
+    app.register_error_handler(405, method_not_allowed)
+    app.register_error_handler(429, too_many_requests)
     app.register_error_handler(replica.Unavailable, reports_unavailable)
     app.register_error_handler(Busy, busy)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):

@@ -48,6 +48,16 @@ def safe_next(target):
     return target
 
 
+def own_page(url):
+    """The path (with its query) of ``url`` when it is a page of this site as the request
+    reached it (a ``Referer``, htmx's ``HX-Current-URL``), else None."""
+    url = url or ""
+    if not url.startswith(request.host_url):
+        return None
+    parts = urlsplit(url)
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
 def this_page():
     """The request's own address (with its query), for a form that comes back here (the
     language switch's ``next``); the start page when it is no path of ours to echo (a NUL

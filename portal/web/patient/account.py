@@ -4,6 +4,7 @@
 import json
 
 from flask import current_app, flash, make_response, redirect, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, logout_user
 
 from portal.accounts import service
@@ -15,12 +16,14 @@ from portal.web.errors import apply_errors
 from portal.web.filters import translate
 from portal.web.forms.accounts import CloseAccountForm
 from portal.web.htmx import render
+from portal.web.limits import wait_for
 from portal.web.patient import bp
 
 TEMPLATE = "patient/account/index.html"
 TOO_MANY_DOWNLOADS = N_(
     "You have downloaded your data several times in the last hour. Try again later."
 )
+TOO_MANY_CLOSURES = N_("Too many attempts to close the account were made from this device.")
 
 
 def _page(form, status=200, reasons=(), notice=None):
@@ -53,8 +56,15 @@ def download_data():
     return response
 
 
+def _too_many_closures(limit):
+    # The password is checked here too: guesses are limited as sign-in's are. The answer
+    # is the account page with the message (in the patient's language), as the download's.
+    notice = f"{gettext(TOO_MANY_CLOSURES)} {wait_for(limit)}"
+    return _page(CloseAccountForm(formdata=None), status=429, notice=notice)
+
+
 @bp.post("/account/close")
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], on_breach=_too_many_closures)
 def close_account():
     form = CloseAccountForm()
     if form.validate_on_submit():
