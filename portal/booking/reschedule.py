@@ -179,12 +179,13 @@ def _own_busy(item):
     return [(p.id, s, e) for p in item.providers for s, e in spans]
 
 
-def check_slot(item, new_start):
+def check_slot(item, new_start, on_grid=False):
     """Every booking rule for the new start (the booking service's checks), ignoring the
     booking's own time. The booking keeps its own length (the service's may have changed
     since it was paid for). Returns the new end; raises BookingError / SlotUnavailable
     (the booking horizon too: a move, the patient's or an admin's, override or not, goes
-    no further ahead than a hold)."""
+    no further ahead than a hold). ``on_grid``: only a start the move page's list shows
+    (the patient's move; a move whose fee came late was checked when asked)."""
     if getattr(new_start, "tzinfo", None) is None:
         raise BookingError("Choose a time", field="start_at")
     if new_start == item.start_at:
@@ -200,6 +201,7 @@ def check_slot(item, new_start):
         new_start,
         exclude=_own_busy(item),
         duration=length,
+        on_grid=on_grid,
     )
     if messages:
         if messages[0] == MSG_TAKEN:
@@ -420,7 +422,8 @@ def reschedule(
                 Text(MSG_FEE_CHANGED, now=format_inr(q.total), was=format_inr(expected_fee))
             )
         _supersede_pending(item)  # rolled back with the rest if this request fails
-        new_end = check_slot(item, new_start)
+        # The desk may move to a time off the list's grid, as it may book one (decision).
+        new_end = check_slot(item, new_start, on_grid=_role(actor) != ADMIN)
         if q.total and pay_with not in (PAY_WALLET, PAY_GATEWAY, PAY_DESK):
             raise BookingError(MSG_PAY_WITH, field="pay_with")
         if q.total and pay_with == PAY_GATEWAY and _role(actor) != PATIENT:

@@ -137,8 +137,8 @@ def _claims_in_the_way(subjects, start_at, end_at, keep_visit_id):
     return taken
 
 
-def _check_slot(service, clinic, providers, start_at, taken, person_name, fit):
-    messages = check_booking_slot(providers, service, clinic, start_at, fit=fit)
+def _check_slot(service, clinic, providers, start_at, taken, person_name, fit, on_grid):
+    messages = check_booking_slot(providers, service, clinic, start_at, fit=fit, on_grid=on_grid)
     if messages:
         if messages[0] == slots.MSG_TAKEN:
             raise SlotUnavailable()
@@ -217,7 +217,10 @@ def add_item(
         link = _check_meet_link(actor, service, meet_link)
         _check_referral(referral_id, service, patient_id, dependent_id, start_at)
         person_name = dependent.name if dependent else patient.name
-        _check_slot(service, clinic, providers, start_at, taken, person_name, fit)
+        # Only a time the free-times list shows, but at the desk (decision: an operator may
+        # type one to fit a patient in; docs/booking.md "The grid").
+        on_grid = role(actor) != ADMIN
+        _check_slot(service, clinic, providers, start_at, taken, person_name, fit, on_grid)
         hold_until = utcnow() + lifecycle.hold_lifetime()
         if visit is None:
             # Written with its hold and empty collections: nothing to update or load later.

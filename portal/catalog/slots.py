@@ -117,6 +117,13 @@ def slot_settings():
     )
 
 
+def slot_step(duration):
+    """The grid's step for a slot of ``duration``: SLOT_STEP_MINUTES, or the duration when
+    shorter. The free-times lists and the patient's grid check both take it from here."""
+    _, max_step = slot_settings()
+    return min(duration, max_step)
+
+
 def slot_cutoff(starts):
     """The moment the first of ``starts`` can no longer be booked (its notice runs out),
     after which a list of free times showing it is out of date; None for no starts."""
@@ -236,7 +243,7 @@ def _local_today(clinic, now):
 def _team_slots(
     provider_ids, service, clinic, schedule, from_date, days, limit, now, duration=None
 ):
-    min_lead, max_step = slot_settings()
+    min_lead, _ = slot_settings()
     duration = duration or timedelta(minutes=service.duration_minutes)
     first = max(from_date, _local_today(clinic, now))
     last = from_date + timedelta(days=days - 1)
@@ -250,7 +257,7 @@ def _team_slots(
         leaves=[iv for pid in provider_ids for iv in schedule.leaves.get(pid, [])],
         busy=[iv for pid in provider_ids for iv in schedule.busy.get(pid, [])],
         duration=duration,
-        step=min(duration, max_step),
+        step=slot_step(duration),
         now=now,
         min_lead=min_lead,
     )
@@ -303,15 +310,25 @@ def offer_fit(providers, service, clinic):
 
 
 def check_booking_slot(
-    providers, service, clinic, start, *, now=None, exclude=(), fit=None, duration=None
+    providers,
+    service,
+    clinic,
+    start,
+    *,
+    now=None,
+    exclude=(),
+    fit=None,
+    duration=None,
+    on_grid=False,
 ):
     """The policy's messages for booking ``service`` at ``clinic`` with ``providers`` (one,
     or a team) at ``start`` (aware); ``[]`` when bookable. Also refuses a provider who does
     not work at the clinic, offer the service, or have its specialization (``fit``: the
     caller's :func:`offer_fit` answer, else asked here). ``exclude`` as in
     :func:`team_next_free_slots`. ``duration``: a booking's own length (the service's may
-    have changed since it was made). Call it inside the booking transaction; the
-    database's exclusion constraint still decides races."""
+    have changed since it was made). ``on_grid``: only a start the free-times list shows
+    (its grid and step; the patient's paths, not the desk's). Call it inside the booking
+    transaction; the database's exclusion constraint still decides races."""
     now = now or utcnow()
     providers = [load(Provider, p, "provider") for p in providers]
     if not providers:
@@ -338,6 +355,7 @@ def check_booking_slot(
         busy=[iv for pid in ids for iv in schedule.busy.get(pid, [])],
         now=now,
         min_lead=min_lead,
+        step=slot_step(duration) if on_grid else None,
     )
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "free_slots",
     "team_free_slots",
     "check_slot",
+    "on_grid",
+    "window_starts",
     "day_windows",
     "within_weekly_hours",
     "format_hours",
@@ -42,6 +44,9 @@ __all__ = [
     "MSG_PROVIDER_UNAVAILABLE",
     "MSG_TAKEN",
     "MSG_PAST",
+    "MSG_HOURS",
+    "MSG_LEAD",
+    "MSG_OFF_GRID",
     "MSG_CHOOSE_PROVIDER",
     "MSG_SERVICE_UNAVAILABLE",
     "hours_message",
@@ -61,6 +66,11 @@ MSG_CLOSED_DAY = N_("Appointments not available on that day")
 MSG_PROVIDER_UNAVAILABLE = N_("Provider is not available at that time")
 MSG_TAKEN = N_("Slot no longer available")
 MSG_PAST = N_("That time has already passed")
+MSG_HOURS = N_("Appointments only available %(hours)s")
+MSG_LEAD = N_("Appointments must be booked at least %(minutes)s minutes ahead")
+# A start the free-times list never shows (a crafted post, or a page from before the hours
+# changed): on the patient's paths only (docs/booking.md "The grid").
+MSG_OFF_GRID = N_("Choose one of the times shown")
 MSG_CHOOSE_PROVIDER = N_("Choose a provider")
 MSG_SERVICE_UNAVAILABLE = N_("This service is not available at that clinic")
 MSG_BEYOND_LISTED = N_("Free times are shown at most %(days)s days ahead.")
@@ -291,16 +301,52 @@ def team_free_slots(
     slots: list[datetime] = []
     for day in _dates(date_range):
         for open_at, close_at in day_windows(day, clinic_tz, business_hours, availabilities):
-            start = open_at
-            if start < earliest:
-                # Jump along this window's grid to the first start not in the past.
-                behind = -(-(earliest - start) // step)
-                start = start + behind * step
-            while start + duration <= close_at:
+            for start in window_starts(open_at, close_at, duration, step, earliest):
                 if not blocked.overlaps(start, start + duration):
                     slots.append(start)
-                start += step
     return sorted(set(slots))
+
+
+def window_starts(
+    open_at: datetime,
+    close_at: datetime,
+    duration: timedelta,
+    step: timedelta,
+    earliest: datetime | None = None,
+) -> Iterable[datetime]:
+    """The slot grid of one window (aware UTC): its opening, then every ``step`` while a
+    slot of ``duration`` fits, from the first not before ``earliest``. The one grid: the
+    free-times lists and :func:`on_grid` both walk it, so they cannot disagree."""
+    start = open_at
+    if earliest is not None and start < earliest:
+        # Jump along this window's grid to the first start not in the past.
+        behind = -(-(earliest - start) // step)
+        start = start + behind * step
+    while start + duration <= close_at:
+        yield start
+        start += step
+
+
+def on_grid(
+    start: datetime,
+    duration: timedelta,
+    step: timedelta,
+    clinic_tz,
+    business_hours: Mapping,
+    availabilities: Sequence[Iterable],
+) -> bool:
+    """Whether a free-times list with this ``step`` could show ``start``: a start of the
+    grid (:func:`window_starts`) of the window of its local day (the clinic's hours ∩
+    every provider's, as :func:`team_free_slots` builds them) that holds the slot."""
+    start = _aware(start, "start")
+    zone = _zone(clinic_tz)
+    day = start.astimezone(zone).date()
+    for open_at, close_at in day_windows(day, zone, business_hours, availabilities):
+        if open_at <= start < close_at:
+            return (
+                next(iter(window_starts(open_at, close_at, duration, step, start)), None) == start
+            )
+    return False
 
 
 def free_slots(
@@ -345,8 +391,8 @@ def format_hours(windows: Sequence[tuple[time, time]]) -> str:
     return ", ".join(f"{_clock(s)} - {_clock(e)}" for s, e in windows)
 
 
-def hours_message(windows: Sequence[tuple[time, time]]) -> str:
-    return f"Appointments only available {format_hours(windows)}"
+def hours_message(windows: Sequence[tuple[time, time]]) -> Text:
+    return Text(MSG_HOURS, hours=format_hours(windows))
 
 
 def _closed_message(weekday: int, hours: Mapping[int, list]) -> str:
@@ -367,6 +413,7 @@ def check_slot(
     busy: Iterable[Interval] = (),
     now: datetime | None = None,
     min_lead: timedelta = timedelta(0),
+    step: timedelta | None = None,
 ) -> list[str]:
     """The policy's messages for a requested slot, most fundamental first; ``[]`` = bookable.
 
@@ -377,7 +424,9 @@ def check_slot(
     hours or on leave), "Slot no longer available" (overlaps a live hold or booking).
     Before all of them (with ``now``): a day beyond the booking horizon
     (``BOOK_DAYS_AHEAD``, the clinic's today) is refused whatever else it is.
-    The grid is not checked: any start inside the rules may be booked.
+    ``step`` (the list's): a start off the grid the free-times list shows is refused, "Choose
+    one of the times shown" (:func:`on_grid`), after the provider's hours and before busy;
+    without it (the admin's desk) any start inside the rules may be booked.
     """
     start = _aware(start, "start")
     if duration <= timedelta(0):
@@ -404,12 +453,14 @@ def check_slot(
             messages.append(MSG_PAST)
         elif start < now + min_lead:
             minutes = int(min_lead.total_seconds() // 60)
-            messages.append(f"Appointments must be booked at least {minutes} minutes ahead")
+            messages.append(Text(MSG_LEAD, minutes=minutes))
     if messages:
         return messages
     provider_free = all(inside(day_windows(day, zone, hours, [a])) for a in availabilities)
     if not provider_free or _Blocked(leaves).overlaps(start, end):
         messages.append(MSG_PROVIDER_UNAVAILABLE)
+    elif step is not None and not on_grid(start, duration, step, zone, hours, availabilities):
+        messages.append(MSG_OFF_GRID)
     elif _Blocked(busy).overlaps(start, end):
         messages.append(MSG_TAKEN)
     return messages

@@ -17,6 +17,7 @@ from portal.accounts.models import ADMIN, PATIENT, User
 from portal.booking import checkout, lookup, prices, visits
 from portal.booking.errors import BookingError
 from portal.catalog.models import Provider
+from portal.catalog.slots import slot_step
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
@@ -61,8 +62,10 @@ def load(echo=print):
     )
 
 
-def _slots(provider):
-    """(start, clinic id): times a few weekdays ahead inside the provider's weekly hours."""
+def _slots(provider, service):
+    """(start, clinic id): times a few weekdays ahead inside the provider's weekly hours, on
+    the grid a patient may book (the windows are the demo's, inside the clinic's hours)."""
+    step = slot_step(timedelta(minutes=service.duration_minutes))
     day = utcnow().astimezone(CLINIC_TZ).date() + timedelta(days=3)
     for _ in range(30):
         day += timedelta(days=1)
@@ -70,8 +73,8 @@ def _slots(provider):
             if window.weekday != day.weekday():
                 continue
             first = datetime.combine(day, window.start_time, tzinfo=CLINIC_TZ)
-            for step in range(6):
-                yield (first + timedelta(minutes=30 * step)).astimezone(UTC), window.clinic_id
+            for k in range(6):
+                yield (first + k * step).astimezone(UTC), window.clinic_id
 
 
 def _make(sandbox):
@@ -83,7 +86,7 @@ def _make(sandbox):
     if patient is None or admin is None or provider is None:
         raise BookingError("no demo patient, admin or provider")
     service = provider.services[0]
-    slots = _slots(provider)
+    slots = _slots(provider, service)
 
     def book():
         for start, clinic_id in slots:

@@ -12,6 +12,9 @@ from portal.domain.slots import (
     LIST_DAYS_AHEAD,
     LIST_SPAN_DAYS,
     MSG_CLOSED_DAY,
+    MSG_HOURS,
+    MSG_LEAD,
+    MSG_OFF_GRID,
     MSG_PAST,
     MSG_PROVIDER_UNAVAILABLE,
     MSG_TAKEN,
@@ -22,6 +25,7 @@ from portal.domain.slots import (
     free_slots,
     last_bookable_day,
     listed_day,
+    on_grid,
     team_free_slots,
     within_weekly_hours,
 )
@@ -306,6 +310,54 @@ def test_check_past_and_lead_time():
         "Appointments must be booked at least 60 minutes ahead"
     ]
     assert check(ist(MONDAY, 13), now=now, min_lead=timedelta(hours=1)) == []
+
+
+def test_the_hours_and_lead_messages_are_translatable_texts():
+    """Both read as POLICY.md words them and keep their template and values, so a Hindi
+    page says them in Hindi (``t``); built as plain f-strings they were in no catalogue."""
+    [hours] = check(ist(MONDAY, 8, 30))
+    assert (hours.template, hours.values) == (MSG_HOURS, {"hours": "9 AM - 6 PM"})
+    now = ist(MONDAY, 12)
+    [lead] = check(ist(MONDAY, 12, 30), now=now, min_lead=timedelta(hours=1))
+    assert lead == "Appointments must be booked at least 60 minutes ahead"
+    assert (lead.template, lead.values) == (MSG_LEAD, {"minutes": 60})
+
+
+# --- the grid a list shows ------------------------------------------------------------------
+
+
+def test_with_a_step_a_start_off_the_lists_grid_is_refused():
+    """A start the free times never show (between two, or seconds past one) is refused when
+    the step is given (the patient's paths); without it, the desk's, any start in the rules."""
+    assert check(ist(MONDAY, 10, 15), step=HALF_HOUR) == [MSG_OFF_GRID]
+    assert check(ist(MONDAY, 10) + timedelta(seconds=7), step=HALF_HOUR) == [MSG_OFF_GRID]
+    assert check(ist(MONDAY, 10) + timedelta(microseconds=1), step=HALF_HOUR) == [MSG_OFF_GRID]
+    assert check(ist(MONDAY, 10), step=HALF_HOUR) == []
+    assert check(ist(MONDAY, 10, 15)) == []
+    assert MSG_OFF_GRID == "Choose one of the times shown"
+
+
+def test_the_grid_starts_at_each_window_of_the_team():
+    """The grid starts where the clinic's hours and every provider's meet (09:15 here; the
+    afternoon window at 14:10), as the list's: 09:45 and 14:40 are on it, 10:00 is not."""
+    a = [WeeklyWindow(0, time(9, 15), time(12)), WeeklyWindow(0, time(14, 10), time(18))]
+    b = [WeeklyWindow(0, time(8), time(17))]
+    listed = team_free_slots(
+        (MONDAY, MONDAY), IST, DEFAULT_HOURS, [a, b], step=HALF_HOUR, now=before(MONDAY)
+    )
+    assert "Mon 09:45" in local_times(listed) and "Mon 14:40" in local_times(listed)
+    for hh, mm, shown in ((9, 45, True), (10, 0, False), (14, 40, True), (14, 30, False)):
+        start = ist(MONDAY, hh, mm)
+        assert on_grid(start, HALF_HOUR, HALF_HOUR, IST, DEFAULT_HOURS, [a, b]) is shown
+        assert (check(start, availabilities=[a, b], step=HALF_HOUR) == []) is shown
+        assert (start in listed) is shown
+
+
+def test_an_off_grid_start_outside_the_providers_hours_says_so_first():
+    """Off the grid and outside the provider's hours: the hours' message, as without a step."""
+    morning = [[WeeklyWindow(0, time(9), time(12))]]
+    start = ist(MONDAY, 14, 15)
+    assert check(start, availabilities=morning, step=HALF_HOUR) == [MSG_PROVIDER_UNAVAILABLE]
 
 
 # --- the booking horizon ------------------------------------------------------------------
@@ -594,3 +646,47 @@ def test_within_weekly_hours_reads_the_days_windows_joined_in_the_clinics_zone()
     assert not inside(10, 0, day=MONDAY)  # no Monday hours
     assert within_weekly_hours(ist(tuesday, 9), ist(tuesday, 14), "Asia/Kolkata", hours)
     assert not within_weekly_hours(ist(tuesday, 10), ist(tuesday, 10, 30), "Asia/Kolkata", [])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario(), st.sampled_from([10, 15, 20, 30, 45]))
+def test_with_a_step_check_slot_accepts_exactly_the_listed_starts(sc, minutes):
+    """Every five minutes of the first day, in any zone (DST too): with the list's step,
+    ``check_slot`` accepts a start if and only if the list shows it (one grid function)."""
+    step = timedelta(minutes=minutes)
+    first = sc["range"][0]
+    slots = set(
+        free_slots(
+            (first, first),
+            sc["zone"],
+            sc["hours"],
+            sc["availability"],
+            sc["leaves"],
+            sc["busy"],
+            sc["duration"],
+            step=step,
+            now=sc["now"],
+            min_lead=sc["lead"],
+        )
+    )
+    zone = ZoneInfo(sc["zone"])
+    t = datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(first + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    while t < end:
+        ok = (
+            check_slot(
+                t,
+                sc["duration"],
+                sc["zone"],
+                sc["hours"],
+                [sc["availability"]],
+                sc["leaves"],
+                sc["busy"],
+                now=sc["now"],
+                min_lead=sc["lead"],
+                step=step,
+            )
+            == []
+        )
+        assert ok == (t in slots), t.astimezone(zone)
+        t += timedelta(minutes=5)

@@ -33,6 +33,16 @@ def fee(bps):
     return penalty, platform, gst, penalty + platform + gst
 
 
+@pytest.fixture
+def quarter_hours(app):
+    """Slots every 15 minutes (``SLOT_STEP_MINUTES``): a patient's move of a 30-minute
+    booking by a quarter of an hour, overlapping its own time, is then on the grid."""
+    saved = app.config["SLOT_STEP_MINUTES"]
+    app.config["SLOT_STEP_MINUTES"] = 15
+    yield
+    app.config["SLOT_STEP_MINUTES"] = saved
+
+
 def booked(world, users, gateway, providers=None):
     patient = users(world.patients[0])
     visit = book_and_pay(
@@ -114,7 +124,7 @@ def test_team_appointment_adds_five_points(world, users, gateway, clock):
     assert sum(shares) == q.penalty - 2 * ((q.penalty // 2 * 500 + 5_000) // 10_000)
 
 
-def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock):
+def test_new_slot_obeys_every_booking_rule(world, users, gateway, clock, quarter_hours):
     patient, item = booked(world, users, gateway)
     with pytest.raises(BookingError) as err:
         quoted_move(patient, item.id, at(5, 10))  # Saturday
@@ -495,7 +505,7 @@ def test_a_paid_move_keeps_its_claims_when_the_patient_books_alongside(
 
 
 def test_a_second_pending_move_that_expires_leaves_the_booking_claimed(
-    world, users, gateway, clock
+    world, users, gateway, clock, quarter_hours
 ):
     patient, item = booked(world, users, gateway)
     clock.move_to(START - hours(60))
