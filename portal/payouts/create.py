@@ -176,7 +176,7 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     payable = chart.provider_payable(provider_id)
     try:
         post(
-            "payout_initiated",
+            m.INITIATED_KIND,
             [
                 debit(payable, gross),
                 credit(chart.TDS_PAYABLE, tds),

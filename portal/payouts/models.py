@@ -38,6 +38,8 @@ REVERSED_KIND = "payout_reversed"
 # money back on the payable. Either is a return (``payouts.returned``).
 FAILED_KIND = "payout_failed"
 RETURNED_KINDS = (FAILED_KIND, REVERSED_KIND)
+# ... and of a payout made: its gross taken off the payable (``create``).
+INITIATED_KIND = "payout_initiated"
 
 
 def _in(column, values):

@@ -11,8 +11,11 @@ holds beyond the credits posted since the return, at most the payout's gross:
 
     owed = clamp(payable now − credits since the return, 0, gross)
 
-Money given back by other payouts (their own returns) is not counted as earned since:
-it was due when they were made, and it is returned money too."""
+Money given back by other payouts (their own returns) is not counted as earned since when
+they were made before this one came back: it was due when they were made, and it is
+returned money too. A payout made after this one's return took the oldest money first,
+this one's, so its return is counted: the money is that payout's to be owed and retried,
+never both's."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -41,9 +44,29 @@ def _return_posting(payout=m.Payout):
     )
 
 
+def _made_after(returned_posting, since):
+    """SQL: the payout a return posting gave back was made (its money taken off the
+    payable) after the posting ``since``."""
+    made = aliased(LedgerTransaction)
+    return (
+        sa.select(made.id)
+        .where(
+            made.reference_type == "payout",
+            made.reference_id == returned_posting.reference_id,
+            made.kind == m.INITIATED_KIND,
+            made.id > since,
+        )
+        .exists()
+    )
+
+
 def _earned_since_return(payout=m.Payout):
-    """Credits to ``payout``'s provider's payable posted after its return, other payouts'
-    returns left out (a correlated subquery, paise)."""
+    """Credits to ``payout``'s provider's payable posted after its return (a correlated
+    subquery, paise), other payouts' returns left out but for those of payouts made after
+    it: such a payout carried the oldest money, this one's first, so its return takes
+    this one's claim with it (it is owed, and retried, as its own; re-read finding: both
+    claimed one returned ₹1,000, and the second retry paid newer earnings early)."""
+    since = _return_posting(payout)
     return (
         sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount), 0))
         .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
@@ -51,8 +74,11 @@ def _earned_since_return(payout=m.Payout):
         .where(
             LedgerAccount.code == owned_code(chart.PROVIDER_PAYABLE, payout.provider_id),
             LedgerEntry.amount < 0,
-            LedgerTransaction.id > _return_posting(payout),
-            LedgerTransaction.kind.not_in(m.RETURNED_KINDS),
+            LedgerTransaction.id > since,
+            sa.or_(
+                LedgerTransaction.kind.not_in(m.RETURNED_KINDS),
+                _made_after(LedgerTransaction, since),
+            ),
         )
         .scalar_subquery()
     )

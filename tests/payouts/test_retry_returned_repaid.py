@@ -8,7 +8,9 @@ from datetime import date
 
 import pytest
 
+from portal.accounts.models import User
 from portal.domain.states import PayoutStatus
+from portal.extensions import db
 from portal.payouts import admin as payout_admin
 from portal.payouts import runs
 from portal.payouts.common import PayoutError
@@ -70,18 +72,19 @@ def test_a_retry_pays_only_what_of_the_returned_money_is_still_owed(
     assert payable(provider.id) == 100_000
 
 
-def test_another_returned_payouts_money_is_not_counted_as_earned_since(
+def test_a_later_payout_that_carried_the_returned_money_holds_it_when_it_returns(
     mid_year, world, x, immediate_retries, make_user
 ):
-    """Two returned payouts: the later one's return is returned money, not new earnings, so
-    neither caps the other, and retrying one leaves the other's money to it."""
+    """Two returned payouts, the later one made after the first came back: it paid the
+    first's money out again, so its return holds it; the first is owed nothing more."""
     admin, provider, first = returned_cycle_payout(world, x, make_user("admin").id)
     x.sandbox.set_faults(payout_outcome="failed")
     runs.run_cycle("WEEKLY", date(2026, 11, 8))  # pays ₹2,000 (the first's ₹1,000 too)
     x.settle()
     second = payouts_of(provider.id)[-1]
     assert second.returned and second.gross == 200_000 and payable(provider.id) == 200_000
-    assert still_owed(first) == 100_000 and still_owed(second) == 200_000
+    # The second carried the first's money: the first's claim went with it.
+    assert still_owed(first) == 0 and still_owed(second) == 200_000
     x.sandbox.set_faults(payout_outcome="processed")
     payout_admin.retry_payout_now(admin, second.id, REASON)
     x.settle()
@@ -106,3 +109,41 @@ def test_the_payout_page_says_it_was_paid_again_and_offers_no_retry(
     assert refused.status_code == 422
     assert "nothing of it is left to retry" in refused.get_data(as_text=True)
     assert [p.kind for p in payouts_of(provider.id)] == ["CYCLE", "CYCLE"]
+
+
+def test_two_returns_of_one_money_are_retried_for_it_once(
+    mid_year, world, x, immediate_retries, make_user
+):
+    """Re-read finding: the first payout failed for good; the next run paid its ₹1,000
+    out again and failed for good too, while the doctor earned ₹400 (next cycle's, under
+    the minimum). Both claimed the one ₹1,000, so retrying both paid ₹1,400. The later
+    payout took the oldest money, so the ₹1,000 is its to retry and the first's claim
+    went with it: the retries pay ₹1,000 in all, and the ₹400 waits for its cycle."""
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    x.sandbox.set_faults(payout_outcome="failed")
+    world.earn(provider, user, 100_000)
+    runs.run_cycle(provider.payout_schedule, date(2026, 11, 1))
+    x.settle()
+    (first,) = payouts_of(provider.id)
+    assert first.returned and payable(provider.id) == 100_000
+    # The next run pays the returned ₹1,000 out again, and that payout fails for good too;
+    # while it was on its way the doctor earned ₹400 (next cycle's, under the minimum).
+    runs.run_cycle(provider.payout_schedule, date(2026, 11, 8))
+    second = payouts_of(provider.id)[-1]
+    assert second.id != first.id and second.gross == 100_000
+    world.earn(provider, user, 40_000)
+    x.settle()
+    db.session.expire_all()
+    second = db.session.get(type(second), second.id)
+    assert second.returned and payable(provider.id) == 140_000
+    assert still_owed(first) == 0 and still_owed(second) == 100_000
+    with pytest.raises(PayoutError, match="paid its money out again"):
+        payout_admin.retry_payout_now(admin, first.id, REASON)
+    x.sandbox.set_faults(payout_outcome="processed")
+    payout_admin.retry_payout_now(admin, second.id, REASON)
+    x.settle()
+    db.session.expire_all()
+    assert payable(provider.id) == 40_000
+    assert [p.gross for p in payouts_of(provider.id)] == [100_000, 100_000, 100_000]
+    assert still_owed(db.session.get(type(first), first.id)) == 0
