@@ -233,7 +233,8 @@ def empty_tables(app):
     """Every row gone and (PostgreSQL) every id sequence back at 1, as after TRUNCATE …
     RESTART IDENTITY, which costs about 150 ms for 40 tables against 4 ms for DELETEs on
     the few rows a test leaves: most of the PostgreSQL suite's time before. The audit
-    log's rows too, past its append-only trigger (``past_the_triggers``)."""
+    log's and the ledger's rows too, past their append-only triggers
+    (``past_the_triggers``)."""
     with app.app_context():
         db.session.remove()
         tables = db.metadata.sorted_tables
@@ -257,11 +258,11 @@ def empty_tables(app):
 
 
 def past_the_triggers(conn):
-    """PostgreSQL: this transaction may delete the audit log's rows, which its append-only
-    trigger refuses otherwise (portal.audit.models); no code of the portal's sets it. Not
-    ``session_replication_role = replica`` (no trigger at all, superuser only): setting
-    that drops every cached plan of the connection, twice (it reverts at the commit), and
-    made the reset a third slower."""
+    """PostgreSQL: this transaction may delete the audit log's and the ledger's rows, which
+    their append-only trigger refuses otherwise (portal.append_only); no code of the
+    portal's sets it. Not ``session_replication_role = replica`` (no trigger at all,
+    superuser only): setting that drops every cached plan of the connection, twice (it
+    reverts at the commit), and made the reset a third slower."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SET LOCAL portal.emptying_tables = 'on'"))
 

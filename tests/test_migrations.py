@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from portal import create_app
-from portal.audit.models import APPEND_ONLY_DDL
+from portal.append_only import FUNCTION_DDL as APPEND_ONLY_DDL
 from portal.booking.models import ACCOUNT_OPEN_DDL, PROVIDER_PRESENT_DDL
 from portal.db import UTCDateTime
 from portal.extensions import db
@@ -97,20 +97,24 @@ def _assert_migrations_match_models(url):
                     sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'slot_claims_account_open'")
                 )
                 assert source.strip() and source.strip() in ACCOUNT_OPEN_DDL[0]
-                # The audit log's append-only trigger (aud1t0nly0001, docs/security.md).
-                triggers = set(
-                    conn.scalars(
-                        sa.text(
-                            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-                            " AND tgrelid = 'audit_log'::regclass"
+                # The append-only history's triggers (audit log: aud1t0nly0001; ledger:
+                # ledg0nly0001, which gave every table the one function; docs/security.md).
+                for table in ("audit_log", "ledger_transactions", "ledger_entries"):
+                    triggers = set(
+                        conn.scalars(
+                            sa.text(
+                                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                                " AND tgrelid = CAST(:table AS regclass)"
+                            ),
+                            {"table": table},
                         )
                     )
-                )
-                assert triggers == {"tg_audit_log_append_only", "tg_audit_log_not_truncated"}
-                source = conn.scalar(
-                    sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'audit_log_append_only'")
-                )
-                assert source.strip() and source.strip() in APPEND_ONLY_DDL[0]
+                    assert triggers == {f"tg_{table}_append_only", f"tg_{table}_not_truncated"}
+                functions = conn.scalars(
+                    sa.text("SELECT prosrc FROM pg_proc WHERE proname LIKE '%append_only'")
+                ).all()
+                assert len(functions) == 1, "audit_log_append_only() outlived ledg0nly0001"
+                assert functions[0].strip() and functions[0].strip() in APPEND_ONLY_DDL
         assert diff == [], f"models and migrations disagree: {diff}"
         downgrade(revision="base")
         upgrade()
@@ -1237,4 +1241,55 @@ def test_the_audit_logs_trigger_comes_and_goes_with_its_migration():
             conn.execute(sa.text("UPDATE audit_log SET action = 'b'"))
             conn.execute(sa.text("DELETE FROM audit_log"))
             assert conn.scalar(sa.text("SELECT count(*) FROM audit_log")) == 0
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_ledgers_trigger_comes_and_goes_with_its_migration():
+    """ledg0nly0001: after it, PostgreSQL refuses an UPDATE and a DELETE of a ledger row,
+    and the audit log keeps its rule on the shared function; after its downgrade, the
+    ledger refuses nothing and the audit log has its own function again."""
+    url = _fresh_postgres(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    app = create_app(_test_config(url))
+    rows = [
+        "INSERT INTO ledger_accounts (id, code, kind, created_at) VALUES (1, 'a', 'asset', now())",
+        "INSERT INTO ledger_transactions (id, kind, created_at) VALUES (1, 'k', now())",
+        "INSERT INTO ledger_entries (id, transaction_id, account_id, amount) VALUES (1, 1, 1, 5)",
+        "INSERT INTO audit_log (id, at, action, object_type) VALUES (1, now(), 'a', 't')",
+    ]
+    refused = [
+        "UPDATE ledger_entries SET amount = 6",
+        "UPDATE ledger_transactions SET memo = 'm'",
+        "DELETE FROM ledger_entries",
+        "TRUNCATE ledger_transactions CASCADE",
+        "UPDATE audit_log SET action = 'b'",
+        "DELETE FROM audit_log",
+    ]
+
+    def refuses(sql):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(sql))
+
+    with app.app_context():
+        upgrade(revision="aud1t0nly0001")
+        with db.engine.begin() as conn:
+            for sql in rows:
+                conn.execute(sa.text(sql))
+        upgrade()
+        for sql in refused:
+            refuses(sql)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text('UPDATE audit_log SET after = \'{"name": "[erased]"}\''))
+        downgrade(revision="aud1t0nly0001")
+        refuses("UPDATE audit_log SET action = 'b'")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE ledger_entries SET amount = 6"))
+            conn.execute(sa.text("DELETE FROM ledger_entries"))
+            conn.execute(sa.text("DELETE FROM ledger_transactions"))
+            assert (
+                conn.scalar(sa.text("SELECT count(*) FROM pg_proc WHERE proname = 'append_only'"))
+                == 0
+            )
+        upgrade()
         db.engine.dispose()

@@ -3,9 +3,9 @@ negative (never zero). A transaction's entries sum to zero; entries are append-o
 (a correction is a new, reversing transaction)."""
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.append_only import append_only
 from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 
@@ -78,9 +78,7 @@ class LedgerEntry(db.Model):
         return -self.amount if self.amount < 0 else 0
 
 
-@event.listens_for(LedgerEntry, "before_update")
-@event.listens_for(LedgerEntry, "before_delete")
-@event.listens_for(LedgerTransaction, "before_update")
-@event.listens_for(LedgerTransaction, "before_delete")
-def _append_only(mapper, connection, target):
-    raise RuntimeError("the ledger is append-only: post a reversing transaction instead")
+# Money history: a correction is a reversing transaction (POLICY.md), so no column of
+# either table may change once posted, nor a row go (portal/append_only.py).
+for _model in (LedgerTransaction, LedgerEntry):
+    append_only(_model, "ledger", instead="; post a reversing transaction instead")
