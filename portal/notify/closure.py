@@ -145,24 +145,31 @@ def _word_char(char):
 
 
 def replace_whole(text, pairs):
-    """``text`` with each ``(old, new)`` of ``pairs`` (longest first) replaced where ``old``
-    stands as a whole: not inside a longer word, so a child called "Indira" leaves
-    "Indiranagar Clinic" as it was. None stays None."""
+    """``text`` with each ``(old, new)`` of ``pairs`` replaced where ``old`` stands as a
+    whole: not inside a longer word, so a child called "Indira" leaves "Indiranagar
+    Clinic" as it was. One pass, the longest name first at each place, and what is
+    written is never read again: a sibling called "Family" leaves "Family member #10"
+    whole (re-read finding: it became "Family member #9 member #10"). None stays None."""
     if not text:
         return text
-    for old, new in pairs:
-        out, start = [], 0
-        while (found := text.find(old, start)) != -1:
-            end = found + len(old)
-            before = text[found - 1] if found else ""
-            after = text[end] if end < len(text) else ""
-            inside = (before and _word_char(before) and _word_char(old[0])) or (
-                after and _word_char(after) and _word_char(old[-1])
-            )
-            out += [text[start:found], old if inside else new]
-            start = end
-        text = "".join(out) + text[start:]
-    return text
+    pairs = sorted(((o, n) for o, n in pairs if o), key=lambda p: -len(p[0]))
+    out, i, copied = [], 0, 0
+    while i < len(text):
+        for old, new in pairs:
+            if text.startswith(old, i) and _stands_alone(text, i, i + len(old)):
+                out += [text[copied:i], new]
+                i = copied = i + len(old)
+                break
+        else:
+            i += 1
+    return "".join(out) + text[copied:]
+
+
+def _stands_alone(text, start, end):
+    """Whether ``text[start:end]`` is not part of a longer word on either side."""
+    inside_before = start and _word_char(text[start - 1]) and _word_char(text[start])
+    inside_after = end < len(text) and _word_char(text[end]) and _word_char(text[end - 1])
+    return not (inside_before or inside_after)
 
 
 def _rewrite(table, where, columns):

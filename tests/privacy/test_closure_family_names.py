@@ -226,3 +226,23 @@ def test_a_childs_name_inside_the_clinics_name_leaves_the_clinics_name(app, clie
     assert len(_about(app, world.patient.id, "Indiranagar")) == len(before)
     assert _about(app, world.patient.id, "nagar") == _about(app, world.patient.id, "Indiranagar")
     assert _about(app, world.patient.id, "Indira ", "Indira,", "Indira<") == []
+
+
+def test_a_placeholder_written_is_never_replaced_again():
+    """Re-read finding: each pair was applied over the text the earlier ones had written,
+    so a sibling called "Family" (#9) turned Indira's placeholder into "Family member #9
+    member #10", and a child called "Closed" the patient's into "Family member #9 account
+    #5". One pass: what is written is not read again."""
+    from portal.notify.closure import replace_whole
+
+    pairs = [("Indira", "Family member #10"), ("Family", "Family member #9")]
+    assert replace_whole("New appointment: Indira, Family at 10:00", pairs) == (
+        "New appointment: Family member #10, Family member #9 at 10:00"
+    )
+    pairs = [("Priya Sharma", "Closed account #5"), ("Closed", "Family member #9")]
+    assert replace_whole("Priya Sharma booked; Closed too", pairs) == (
+        "Closed account #5 booked; Family member #9 too"
+    )
+    # The longest name first at a place, whatever order the pairs come in.
+    pairs = [("Priya", "A"), ("Priya Sharma", "B")]
+    assert replace_whole("Priya Sharma and Priya", pairs) == "B and A"
