@@ -33,7 +33,8 @@ def _swaps(rules, status):
 
 
 def _form_is_boosted(page, action):
-    form = re.search(r"<form[^>]*action=\"%s[^\"]*\"[^>]*>" % re.escape(action), page).group(0)
+    pattern = r"<form[^>]*action=\"" + re.escape(action) + r"[^\"]*\"[^>]*>"
+    form = re.search(pattern, page).group(0)
     body_boosts = re.search(r"<body[^>]*hx-boost=\"true\"", page) is not None
     return body_boosts and 'hx-boost="false"' not in form
 
