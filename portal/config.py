@@ -559,6 +559,10 @@ def from_environment(instance_path, environ=None):
         # lockout is in the database and still guards the passwords (docs/security.md).
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
+        # A limit of several windows ("1 per minute;5 per hour") counts every one of them
+        # on each request, so the page can say the longest spent wait (``web.limits``):
+        # stopped at the first spent, the shortest, "a minute" was said of an hour's wait.
+        "RATELIMIT_FAIL_ON_FIRST_BREACH": False,
         # A Redis that drops packets must not hold a sign-in for the OS's two minutes (the
         # limiter asks again every few requests whether it is back), as the calendar
         # versions' client is bounded too.

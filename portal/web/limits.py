@@ -2,7 +2,10 @@
 ("5 per hour" → "Please try again in an hour."), not a fixed "a minute" whatever was
 configured. The window is the longest wait (the count starts again at the latest then)."""
 
+from flask import has_request_context
 from flask_babel import gettext, ngettext
+
+from portal.extensions import limiter
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
@@ -34,11 +37,19 @@ def wait_sentence(seconds):
     return ngettext("Please try again in %(num)d day.", "Please try again in %(num)d days.", n)
 
 
+def _seconds(item):
+    return item.get_expiry() if hasattr(item, "get_expiry") else MINUTE
+
+
 def wait_for(breach):
     """The sentence for the limit a request broke: a ``RateLimitExceeded`` (its ``.limit``
     a Flask-Limiter ``RuntimeLimit`` holding the ``limits`` item as ``.limit``) or an
-    ``on_breach``'s ``RequestLimit`` (its ``.limit`` the item); a minute when none is told."""
+    ``on_breach``'s ``RequestLimit`` (its ``.limit`` the item); a minute when none is told.
+    Of a limit of several windows, the longest spent one (every window is counted:
+    ``RATELIMIT_FAIL_ON_FIRST_BREACH`` off): waiting the shortest would be refused again."""
     item = getattr(breach, "limit", None)
-    item = getattr(item, "limit", item)
-    seconds = item.get_expiry() if hasattr(item, "get_expiry") else MINUTE
+    seconds = _seconds(getattr(item, "limit", item))
+    if has_request_context():
+        spent = [r.limit for r in (limiter.current_limits or ()) if r.breached]
+        seconds = max([seconds, *map(_seconds, spent)])
     return wait_sentence(seconds)
