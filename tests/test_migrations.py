@@ -1293,3 +1293,46 @@ def test_the_ledgers_trigger_comes_and_goes_with_its_migration():
             )
         upgrade()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_utr_is_recorded_once_after_bankutr00001(tmp_path, engine, capfd):
+    """bankutr00001: the UTR of an applied or waiting bank pay-out once, whatever the
+    wallet (a rejected one frees it); refused while two already share one; down again,
+    the index is gone."""
+    url = _database_url(engine, tmp_path / "utr.sqlite3")
+    app = create_app(_test_config(url))
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    user = sa.text(
+        "INSERT INTO users (id, email, name, role, active, created_at, session_version,"
+        " failed_logins, language) VALUES (:id, :email, 'U', :role, true, :at, 0, 0, 'en')"
+    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    payout = sa.text(
+        "INSERT INTO wallet_adjustments (id, patient_id, created_by_id, kind, amount,"
+        " receipt_no, note, public_reason, status, window_total, needs_approval, created_at)"
+        " VALUES (:id, :patient, 3, 'bank_payout', -100, '412345678901',"
+        " 'Paid out to the patient', 'x', :status, 100, false, :at)"
+    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    with app.app_context():
+        upgrade(revision="ledg0nly0001")
+        with db.engine.begin() as conn:
+            for uid, role in ((1, "patient"), (2, "patient"), (3, "admin")):
+                conn.execute(
+                    user, {"id": uid, "email": f"u{uid}@example.com", "role": role, "at": at}
+                )
+            conn.execute(payout, {"id": 1, "patient": 1, "status": "APPLIED", "at": at})
+            conn.execute(payout, {"id": 2, "patient": 2, "status": "APPLIED", "at": at})
+        with pytest.raises(SystemExit):  # flask_migrate logs "Error: ..." and exits
+            upgrade()
+        assert "bank pay-outs share a UTR (412345678901)" in "".join(capfd.readouterr())
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE wallet_adjustments SET status = 'REJECTED' WHERE id = 2"))
+        upgrade()
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(payout, {"id": 3, "patient": 2, "status": "PENDING_APPROVAL", "at": at})
+        with db.engine.begin() as conn:  # a rejected one is free to repeat it
+            conn.execute(payout, {"id": 3, "patient": 2, "status": "REJECTED", "at": at})
+        downgrade(revision="ledg0nly0001")
+        with db.engine.begin() as conn:
+            conn.execute(payout, {"id": 4, "patient": 2, "status": "APPLIED", "at": at})
+        db.engine.dispose()

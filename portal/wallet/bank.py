@@ -15,6 +15,7 @@ posting's memo)."""
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.wallet import adjustments
@@ -22,6 +23,7 @@ from portal.wallet.adjustments import BANK_LEDGER_KIND as LEDGER_KIND
 from portal.wallet.adjustments import COUNTED, MSG_MORE_THAN_BALANCE, AdjustmentError
 from portal.wallet.models import BANK_PAYOUT, WalletAdjustment
 
+UTR_INDEX = "uq_wallet_adjustments_bank_utr"  # models.WalletAdjustment, migration bankutr00001
 MSG_UTR = "Enter the bank's transfer reference (UTR)."
 MSG_UTR_FORMAT = (
     "A UTR is 12 to 22 letters and digits, as the bank's advice shows it (IMPS and UPI: "
@@ -59,7 +61,8 @@ def _recorded_once(utr):
     """The check ``adjustments.request`` runs under the wallet's lock: a UTR names one
     transfer, so one already on an applied or waiting pay-out (any wallet's) is refused;
     a rejected one moved nothing and frees it. Two admins recording one transfer for one
-    wallet at once run one after the other under that lock, so the second sees the first."""
+    wallet at once run one after the other under that lock, so the second sees the first;
+    on two wallets at once, the partial unique index refuses the second (``pay_out``)."""
 
     def check():
         used = db.session.scalar(
@@ -89,18 +92,26 @@ def pay_out(admin, patient_id, amount, note, utr, *, token=None, now=None):
     if errors:
         raise AdjustmentError(errors)
     utr = normalise_utr(utr)
-    return adjustments.request(
-        admin,
-        patient_id,
-        -amount,
-        note,
-        utr,
-        kind=BANK_PAYOUT,
-        receipt_no=utr,
-        token=token,
-        now=now,
-        check=_recorded_once(utr),
-    )
+    try:
+        return adjustments.request(
+            admin,
+            patient_id,
+            -amount,
+            note,
+            utr,
+            kind=BANK_PAYOUT,
+            receipt_no=utr,
+            token=token,
+            now=now,
+            check=_recorded_once(utr),
+        )
+    except IntegrityError as exc:
+        # Another wallet's pay-out of this UTR committed meanwhile (the check above runs
+        # under one wallet's lock; the partial unique index is the database's word).
+        if UTR_INDEX not in str(exc.orig):
+            raise
+        _recorded_once(utr)()  # raises the message, naming the pay-out now recorded
+        raise
 
 
 # Named here too for callers of this use case (defined beside the posting they describe).

@@ -24,6 +24,11 @@ PAYOUTS = (CASH_PAYOUT, BANK_PAYOUT)  # the wallet's money paid out to the patie
 WHAT = {CASH_PAYOUT: "cash pay-out", BANK_PAYOUT: "bank transfer"}
 # What ``receipt_no`` holds for each pay-out.
 REFERENCE_NAMES = {CASH_PAYOUT: "desk receipt", BANK_PAYOUT: "UTR"}
+# The bank pay-outs whose UTR is taken: applied or waiting (a rejected one frees it).
+BANK_UTR_COUNTED = (
+    f"kind = '{BANK_PAYOUT}' AND status IN "
+    f"('{AdjustmentStatus.APPLIED}', '{AdjustmentStatus.PENDING_APPROVAL}')"
+)
 
 
 class WalletAdjustment(db.Model):
@@ -49,6 +54,15 @@ class WalletAdjustment(db.Model):
         sa.Index("ix_wallet_adjustments_window", "patient_id", "created_by_id", "created_at"),
         # The dashboard's daily pay-outs (at the desk, by bank): by kind, then when applied.
         sa.Index("ix_wallet_adjustments_kind_applied", "kind", "applied_at"),
+        # One bank transfer, one pay-out: the UTR of every applied or waiting bank pay-out
+        # once, whatever the wallet (``wallet.bank``; migration bankutr00001).
+        sa.Index(
+            "uq_wallet_adjustments_bank_utr",
+            "receipt_no",
+            unique=True,
+            postgresql_where=sa.text(BANK_UTR_COUNTED),
+            sqlite_where=sa.text(BANK_UTR_COUNTED),
+        ),
         # A form sent twice (double click, a retried request) makes one adjustment.
         sa.UniqueConstraint("created_by_id", "request_token", name="uq_wallet_adjustments_token"),
     )
