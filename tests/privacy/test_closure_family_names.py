@@ -98,7 +98,9 @@ def test_an_administrators_row_now_names_the_guardian(app, world):
         child = dependents.add_dependent(guardian, "Diya Sharma", "child", None, actor=admin)
         dependents.remove_dependent(guardian, child.id)
         rows = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.object_id == str(child.id))
+            sa.select(AuditEntry)
+            .where(AuditEntry.object_type == "dependent", AuditEntry.object_id == str(child.id))
+            .order_by(AuditEntry.id)
         ).all()
         assert [(r.actor_id, (r.after or r.before)["guardian_id"]) for r in rows] == [
             (world.admin.id, world.patient.id),

@@ -133,7 +133,18 @@ def test_cancelling_both_items_concurrently_cancels_the_visit(pg_app, pg_gateway
         db.session.remove()
 
 
-def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(pg_app, pg_gateway, clock):
+@pytest.fixture
+def quarter_hours(pg_app):
+    """Slots every 15 minutes: a patient's move by a quarter of an hour is on the grid."""
+    saved = pg_app.config["SLOT_STEP_MINUTES"]
+    pg_app.config["SLOT_STEP_MINUTES"] = 15
+    yield
+    pg_app.config["SLOT_STEP_MINUTES"] = saved
+
+
+def test_held_new_time_may_overlap_its_own_old_time_but_no_other_booking(
+    pg_app, pg_gateway, clock, quarter_hours
+):
     """The exclusion constraint lets a booking's held new time overlap its old one (a move
     by 15 minutes), and still refuses any other booking on the held time."""
     from datetime import timedelta
