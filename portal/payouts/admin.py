@@ -114,6 +114,11 @@ class Actions:
         ``MARK_FAILED``), or None: allowed."""
         return getattr(self, action) or None
 
+    @property
+    def paid_again(self):
+        """A returned payout whose money later payouts paid out again (nothing to retry)."""
+        return self.retry == MSG_PAID_AGAIN
+
 
 def actions(payout, now=None):
     """What an admin may do with ``payout``: hold (``hold_refusal``), lift a hold, retry

@@ -59,7 +59,6 @@ def _payout_or_404(payout_id):
 
 def _detail(payout, form=None, error=None, status=200):
     audit = queries.payout_audit(payout.id)
-    can = admin.actions(payout)
     return render(
         "admin/payouts/detail.html",
         status=422 if (error or (form and form.errors)) else status,
@@ -72,9 +71,7 @@ def _detail(payout, form=None, error=None, status=200):
         # A retry goes to this payout's own account; new payouts go where the rule says.
         payout_account=payout_fund_account(payout.provider_id),
         india=INDIA_TZ,
-        can=can,
-        # A returned payout whose money the provider's later payouts paid out again.
-        paid_again=can.refusal(admin.RETRY) == admin.MSG_PAID_AGAIN,
+        can=admin.actions(payout),
     )
 
 
