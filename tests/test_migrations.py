@@ -1159,6 +1159,14 @@ def test_addresses_stored_before_the_nfkc_rule_are_keyed_and_kept(tmp_path, engi
         db.engine.dispose()
 
 
+# A user row written with plain SQL (the wallet pay-out migrations' tests), as the schema
+# of the revision under test has it.
+_USER_ROW = sa.text(
+    "INSERT INTO users (id, email, name, role, active, created_at, session_version,"
+    " failed_logins, language) VALUES (:id, :email, 'U', :role, true, :at, 0, 0, 'en')"
+).bindparams(sa.bindparam("at", type_=UTCDateTime))
+
+
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_bank_payout_kind_is_allowed_after_bankout00001(tmp_path, engine, capfd):
     """bankout00001: wallet_adjustments takes kind bank_payout (a debit with its UTR, the
@@ -1168,10 +1176,7 @@ def test_a_bank_payout_kind_is_allowed_after_bankout00001(tmp_path, engine, capf
     url = _database_url(engine, tmp_path / "bank.sqlite3")
     app = create_app(_test_config(url))
     at = datetime(2026, 12, 7, tzinfo=UTC)
-    user = sa.text(
-        "INSERT INTO users (id, email, name, role, active, created_at, session_version,"
-        " failed_logins, language) VALUES (:id, :email, 'U', :role, true, :at, 0, 0, 'en')"
-    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    user = _USER_ROW
     adjustment = sa.text(
         "INSERT INTO wallet_adjustments (id, patient_id, created_by_id, kind, amount,"
         " receipt_no, note, public_reason, status, window_total, needs_approval, created_at)"
@@ -1303,10 +1308,7 @@ def test_a_utr_is_recorded_once_after_bankutr00001(tmp_path, engine, capfd):
     url = _database_url(engine, tmp_path / "utr.sqlite3")
     app = create_app(_test_config(url))
     at = datetime(2026, 12, 7, tzinfo=UTC)
-    user = sa.text(
-        "INSERT INTO users (id, email, name, role, active, created_at, session_version,"
-        " failed_logins, language) VALUES (:id, :email, 'U', :role, true, :at, 0, 0, 'en')"
-    ).bindparams(sa.bindparam("at", type_=UTCDateTime))
+    user = _USER_ROW
     payout = sa.text(
         "INSERT INTO wallet_adjustments (id, patient_id, created_by_id, kind, amount,"
         " receipt_no, note, public_reason, status, window_total, needs_approval, created_at)"
