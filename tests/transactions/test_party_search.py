@@ -25,18 +25,14 @@ def admin(app, clock, make_user, login):
     return user
 
 
-@pytest.fixture
-def sharmas(app, clock, make_user):
-    people = [
-        make_user("patient", name=f"Sharma {i:02d}", email=f"sharma{i:02d}@example.com")
-        for i in range(51)
-    ]
+def _paid_once_each(app, people, first_id, tag):
+    """One ₹100 online payment row on the console for each of ``people``, now."""
     with app.app_context():
         for i, p in enumerate(people):
             db.session.add(
                 mm.MoneyMovement(
                     source="payment",
-                    source_id=10_000 + i,
+                    source_id=first_id + i,
                     type=mm.PAYMENT_ONLINE,
                     status="SUCCESSFUL",
                     failed=False,
@@ -44,12 +40,21 @@ def sharmas(app, clock, make_user):
                     occurred_at=NOW,
                     amount=100_00,
                     net=100_00,
-                    reference=f"pay_S{i:04d}",
+                    reference=f"pay_{tag}{i:04d}",
                     patient_id=p.id,
                     party_name=p.name,
                 )  # fmt: skip
             )
         db.session.commit()
+
+
+@pytest.fixture
+def sharmas(app, clock, make_user):
+    people = [
+        make_user("patient", name=f"Sharma {i:02d}", email=f"sharma{i:02d}@example.com")
+        for i in range(51)
+    ]
+    _paid_once_each(app, people, 10_000, "S")
     return people
 
 
@@ -76,25 +81,7 @@ def test_a_name_matching_51_patients_lists_all_their_movements(
 def test_a_percent_or_an_underscore_in_the_name_means_itself(app, admin, client, make_user):
     odd = make_user("patient", name="Rao_50% Trust", email="trust@example.com")
     plain = make_user("patient", name="Rao 500 Mehta", email="mehta@example.com")
-    with app.app_context():
-        for i, p in enumerate((odd, plain)):
-            db.session.add(
-                mm.MoneyMovement(
-                    source="payment",
-                    source_id=20_000 + i,
-                    type=mm.PAYMENT_ONLINE,
-                    status="SUCCESSFUL",
-                    failed=False,
-                    bucket=mm.BUCKET_IN,
-                    occurred_at=NOW,
-                    amount=100_00,
-                    net=100_00,
-                    reference=f"pay_R{i:04d}",
-                    patient_id=p.id,
-                    party_name=p.name,
-                )  # fmt: skip
-            )
-        db.session.commit()
+    _paid_once_each(app, (odd, plain), 20_000, "R")
 
     def found(party):
         summary = client.get(
