@@ -32,7 +32,17 @@ def _language():
     chosen = known_language(request.cookies.get(LANGUAGE_COOKIE))
     if chosen:
         return chosen
-    return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LANGUAGE
+    return _browser_language() or DEFAULT_LANGUAGE
+
+
+def _browser_language():
+    # The first tag the browser prefers that we speak, by its main language: Werkzeug's
+    # best_match tries exact tags first, so "hi-IN,en;q=0.9" would get English.
+    for tag, quality in request.accept_languages:
+        chosen = quality > 0 and known_language(tag)
+        if chosen:
+            return chosen
+    return None
 
 
 @bp.post("/language")

@@ -114,6 +114,37 @@ def test_the_browser_preference_is_the_default(client):
     assert 'lang="hi-IN"' in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("accept", "lang"),
+    [
+        ("hi-IN,en;q=0.9", "hi-IN"),  # a regional tag first beats a plain one after it
+        ("hi-IN,en-US;q=0.9,en;q=0.8", "hi-IN"),
+        ("en-IN,hi;q=0.9", "en-IN"),
+        ("en-GB,hi;q=0.9", "en-IN"),
+        ("fr-FR,hi;q=0.5,en;q=0.4", "hi-IN"),  # the first language we speak
+        ("hi;q=0,en;q=0.5", "en-IN"),  # q=0 means "not this one"
+    ],
+)
+def test_the_browsers_first_language_we_speak_wins(client, accept, lang):
+    page = client.get("/auth/login", headers={"Accept-Language": accept}).get_data(as_text=True)
+    assert f'<html lang="{lang}">' in page, accept
+
+
+def test_an_english_first_browser_registers_an_english_account(app, client):
+    from tests.accounts.test_auth_web import REGISTRATION
+
+    response = client.post(
+        "/auth/register", data=REGISTRATION, headers={"Accept-Language": "en-IN,hi;q=0.9"}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        language = db.session.scalar(
+            sa.select(User.language).where(User.email == REGISTRATION["email"])
+        )
+        db.session.remove()
+    assert language == "en"
+
+
 def test_form_errors_and_flashes_come_in_hindi(client):
     client.set_cookie("lang", "hi")
     page = client.post("/auth/login", data={"email": "", "password": ""}).get_data(as_text=True)
