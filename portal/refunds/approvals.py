@@ -119,7 +119,11 @@ def request_further_refund(admin, item_id, amount, reason, prefer_wallet=None, n
         if any(a.booking_id == item.id for a in pending_approvals()):
             raise CancellationError(MSG_FURTHER_PENDING, field="amount")
         # Refused now, not only at approval, if any of it would go to a closed wallet.
-        refund_split(item, amount, prefers_wallet(cancellation, prefer_wallet))
+        split = refund_split(item, amount, prefers_wallet(cancellation, prefer_wallet))
+        if not split.to_gateway:
+            # Nothing can go back online (a desk payment has no Razorpay payment): it all
+            # goes to the wallet, and the checking administrator's queue says so.
+            prefer_wallet = True
         approval = request_approval(
             admin,
             item,

@@ -1063,3 +1063,49 @@ def test_the_provider_cancel_page_of_a_team_says_it_cancels_for_the_whole_team(
         assert len(told) == 1 and "Dr Doc 1" in told[0].body
         live = sa.select(SlotClaim).where(SlotClaim.booking_id == item_id, SlotClaim.live)
         assert db.session.scalars(live).all() == []
+
+
+def test_the_queue_says_a_desk_paid_further_refund_goes_to_the_wallet(
+    app, world, users, make_user, clock
+):
+    """A further refund "to the original payment" of a visit paid in cash at the desk:
+    there is no Razorpay payment to send it back to, so it goes to the wallet. The
+    approvals queue told the checking administrator "To the original payment." (review
+    r2c); it says where the money will go."""
+    from portal.booking import visits
+    from portal.refunds import approvals
+    from tests.booking.factories import quoted_desk_payment
+    from tests.plugin import sign_in
+    from tests.refunds.helpers import quoted_admin_cancel
+
+    admin = users(world.admin)
+    item = visits.add_item(
+        admin,
+        patient_id=world.patients[0],
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(4, 10),
+    )
+    item_id = item.id
+    quoted_desk_payment(admin, item.master_id, "R-500")
+    quoted_admin_cancel(
+        admin,
+        item_id,
+        "patient asked to cancel, part refund agreed",
+        mode="clinic",
+        override=20_000,
+    )
+    approval_id = approvals.request_further_refund(
+        admin, item_id, 1_000, "goodwill for the long wait", prefer_wallet=False
+    ).id
+    checker_user = make_user("admin", email="checker@example.com")
+    with_known_passwords()
+    db.session.remove()
+    checker = sign_in(app, checker_user)
+    queue = re.sub(r"\s+", " ", checker.get("/admin/approvals").get_data(as_text=True))
+    assert "To the wallet." in queue and "To the original payment" not in queue
+
+    checker.post(f"/admin/approvals/refund/{approval_id}/approve", data={"note": "ok"})
+    rows = db.session.scalars(sa.select(Refund).where(Refund.approval_id == approval_id)).all()
+    assert [(r.destination, r.amount) for r in rows] == [("WALLET", 1_000)]
