@@ -42,7 +42,7 @@ from portal.extensions import db
 from portal.gateway import GatewayError, get_payin
 from portal.i18n import N_
 from portal.payments import records
-from portal.payments.models import LINK, Payment
+from portal.payments.models import LINK, Payment, PaymentAttempt
 
 log = logging.getLogger("portal.booking.links")
 
@@ -56,6 +56,7 @@ MSG_LINK_PENDING = (
 )
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
+LINK_ENDED = "link.expired"  # the timeline event of a link its expiry job ended
 
 
 def create_payment_link(admin, visit_id, *, renewing=False):
@@ -380,7 +381,8 @@ def _end_link(payment_id, now, reported=False):
     """Step 1: the link checked at Razorpay (paid: captured, and nothing more happens),
     then EXPIRED, the visit flagged, and either the hold kept for a new link
     (returns the admin who issues it) or the visit expired (returns None). A re-run after
-    the new link was made only sends it again (returns None). ``reported``: Razorpay
+    the new link was made only sends it again (returns None); a link another hand ended
+    meanwhile (EXPIRED but not by this job) changes nothing (returns None). ``reported``: Razorpay
     said the link expired, so it is at least the link's expiry now (Razorpay's clock may
     run ahead of ours): the outcome is the sweep's at that moment."""
     payment = db.session.get(Payment, payment_id)
@@ -396,15 +398,18 @@ def _end_link(payment_id, now, reported=False):
         checked = _checked_at_gateway(payment, visit, now)
         if payment.status != PaymentStatus.PENDING:
             return None  # paid after all: confirmed as its webhook would have confirmed it
-        records.end(payment, PaymentStatus.EXPIRED, "link.expired")
+        records.end(payment, PaymentStatus.EXPIRED, LINK_ENDED)
         if not checked:  # not cancelled at Razorpay yet: the job does it, and reads a refusal
             jobs.enqueue(
                 link_checks.CANCEL_LINK,
                 payment_id=payment.id,
                 dedupe_key=f"cancel-link:{payment.id}",
             )
-    elif payment.status != PaymentStatus.EXPIRED:
-        return None  # paid (or failed) meanwhile: nothing expired
+    elif payment.status != PaymentStatus.EXPIRED or not _ended_by_expiry(payment):
+        # Paid, failed, or ended by someone else while a retry waited (a desk payment, the
+        # patient's checkout, a cancel): not this link's expiry, so no flag, no notice and
+        # no new link, which would abandon the patient's open order (review finding).
+        return None
     lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
     # Not a capture that paid for nothing (the wrong amount on this link: a row of its own).
     newer = [
@@ -439,6 +444,19 @@ def _end_link(payment_id, now, reported=False):
         "booking", visit_id=visit.id, payment_id=payment.id, renewed=True
     )
     return admin
+
+
+def _ended_by_expiry(payment):
+    """The EXPIRED link was ended by its expiry job (its timeline's ``LINK_ENDED``): a
+    row ends once, so no other ending can have followed it."""
+    return (
+        db.session.scalar(
+            sa.select(PaymentAttempt.id)
+            .where(PaymentAttempt.payment_id == payment.id, PaymentAttempt.event == LINK_ENDED)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _hold_while_retried(exc, payment_id, reported=False):
