@@ -212,11 +212,7 @@ def _record_stale(payment, link):
         payment.expires_at = _when(link["expire_by"])
     records.end(payment, PaymentStatus.EXPIRED, "link.superseded")
     if link.get("status") == "created":
-        jobs.enqueue(
-            link_checks.CANCEL_LINK,
-            payment_id=payment.id,
-            dedupe_key=f"cancel-link:{payment.id}",
-        )
+        lifecycle.cancel_link_at_gateway(payment)
 
 
 def _when(unix):
@@ -400,11 +396,7 @@ def _end_link(payment_id, now, reported=False):
             return None  # paid after all: confirmed as its webhook would have confirmed it
         records.end(payment, PaymentStatus.EXPIRED, LINK_ENDED)
         if not checked:  # not cancelled at Razorpay yet: the job does it, and reads a refusal
-            jobs.enqueue(
-                link_checks.CANCEL_LINK,
-                payment_id=payment.id,
-                dedupe_key=f"cancel-link:{payment.id}",
-            )
+            lifecycle.cancel_link_at_gateway(payment)
     elif payment.status != PaymentStatus.EXPIRED or not _ended_by_expiry(payment):
         # Paid, failed, or ended by someone else while a retry waited (a desk payment, the
         # patient's checkout, a cancel): not this link's expiry, so no flag, no notice and

@@ -29,7 +29,7 @@ from portal.domain.states import PAYMENT, BookingStatus, PaymentStatus, VisitSta
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.payments import records
-from portal.payments.models import WALLET, AttemptNote, Payment
+from portal.payments.models import LINK, WALLET, AttemptNote, Payment
 
 
 def _seen(visit, razorpay_payment_id):
@@ -327,6 +327,10 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
         lifecycle.needs_attention(visit, ATTENTION_PAYMENT_FAILED)
         if not schedule.may_retry_payment(payment.attempt_count, policy=policy):
             PAYMENT.move(payment, PaymentStatus.FAILED)
+            if payment.kind == LINK and payment.razorpay_link_id:
+                # Ended here, not by the expiry below (which cancels only pending links):
+                # else the SMS link still takes money for a visit whose slot is freed.
+                lifecycle.cancel_link_at_gateway(payment)
             lifecycle.expire(visit, reason="payment failed too many times")
         return visit
 
