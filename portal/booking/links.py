@@ -39,7 +39,7 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
-from portal.gateway import GatewayError, get_payin
+from portal.gateway import AuthenticationFailed, BadRequest, GatewayError, get_payin
 from portal.i18n import N_
 from portal.payments import records
 from portal.payments.models import LINK, Payment, PaymentAttempt
@@ -53,6 +53,14 @@ MSG_LINK_TOO_LATE = N_(
 MSG_LINK_PENDING = (
     "This visit already has a payment link waiting to be paid, sent to the patient; no "
     "second link was made. To send the same link again, use 'Resend to the patient'."
+)
+MSG_RESEND_EXPIRED = (
+    "This payment link has expired, so it was not sent again. The portal replaces it with "
+    "a new link while the appointment is far enough ahead; reload the page in a minute."
+)
+MSG_RESEND_REFUSED = (
+    "This payment link can no longer be sent (paid or expired at Razorpay); nothing was "
+    "sent. Reload the page in a minute to see what became of it."
 )
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
@@ -251,6 +259,10 @@ def adopt_link(link):
 
 
 def resend_payment_link(admin, payment_id):
+    """The pending link sent to the patient again (SMS when there is a phone, and mail).
+    A link past its expiry (its row PENDING until the expiry job runs), or one Razorpay
+    refuses to send (paid or expired there), is refused with that reason: "payments are
+    unavailable", which no retry changes, was said before (review finding)."""
     require_admin(admin)
     with unit_of_work():
         payment = get(Payment, payment_id, "payment")
@@ -260,6 +272,8 @@ def resend_payment_link(admin, payment_id):
             or not payment.razorpay_link_id
         ):
             raise BookingError("Only a pending payment link can be sent again")
+        if payment.expires_at is not None and payment.expires_at <= utcnow():
+            raise BookingError(MSG_RESEND_EXPIRED)
         payin = get_payin()
         sent = []
         try:
@@ -268,6 +282,10 @@ def resend_payment_link(admin, payment_id):
                     continue
                 payin.notify_payment_link(payment.razorpay_link_id, medium)
                 sent.append(medium)
+        except AuthenticationFailed as exc:  # our keys refused: payments are down indeed
+            raise PaymentError(MSG_GATEWAY_DOWN) from exc
+        except BadRequest as exc:
+            raise BookingError(MSG_RESEND_REFUSED) from exc
         except GatewayError as exc:
             raise PaymentError(MSG_GATEWAY_DOWN) from exc
         records.add_attempt(payment, "link.resent", PaymentStatus.PENDING, detail={"media": sent})
