@@ -16,6 +16,8 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   nothing expires; one still payable there is cancelled. A gateway that cannot say is
   asked again with the outbox's backoff (the slots held meanwhile) until the visit's first
   start less the link window or the outbox's last attempt, then the link ends unchecked.
+  A link another hand ended while the job waited (a desk payment, the patient's checkout)
+  is not this job's to expire: the retry changes nothing (``_ended_by_expiry``).
   Else the job marks the link EXPIRED (timeline ``link.expired``), flags the visit for
   admins (LINK_EXPIRED), and either keeps the hold and issues a new link through
   ``create_payment_link`` or expires the visit. The patient hears each step
