@@ -1,11 +1,12 @@
-"""The ``payment_link.cancelled`` webhook of a renewal rolled back (review finding). The
-expiry job checks the link at Razorpay and cancels it there (``link_checks.settle``),
-then the new link cannot be made (Razorpay briefly away): ``RetryLater`` rolls the whole
-job back, so the old link's row is PENDING again, though Razorpay has cancelled it. Its
-``payment_link.cancelled`` webhook then arrived before the retry and was taken for a
+"""Razorpay's ``payment_link.cancelled`` webhook. A link cancelled by hand before its
+expiry ends, and the visit with it. The webhook of a renewal rolled back (review
+finding): the expiry job checks the link at Razorpay and cancels it there
+(``link_checks.settle``), then the new link cannot be made (Razorpay briefly away):
+``RetryLater`` rolls the whole job back, so the old link's row is PENDING again, though
+Razorpay has cancelled it. Its webhook then arrived before the retry and was taken for a
 cancel by hand: the row ended and the visit expired (slot freed), the patient told the
-booking lapsed, days before the first start. A pending link past its expiry is now the
-expiry job's, whoever cancelled it (``links.cancelled_at_gateway``)."""
+booking lapsed, days before the first start. A pending link past its expiry is now left
+to its expiry job, whoever cancelled it (``payment_events.link_cancelled``)."""
 
 from datetime import timedelta
 
@@ -64,3 +65,18 @@ def test_the_cancelled_webhook_of_a_rolled_back_renewal_does_not_lapse_the_visit
         "PENDING_PAYMENT",
         ["EXPIRED", "PENDING"],
     )
+
+
+def test_a_link_cancelled_by_hand_before_its_expiry_ends_and_the_visit_lapses(
+    world, users, gateway, clock
+):
+    """Someone cancels the link in Razorpay's dashboard while it is still running: its
+    row ends (``link.cancelled``), and the visit, nothing else pending, expires."""
+    visit_id, link, patient_id = _desk_visit(world, users, at(3, 10))
+    clock.shift(timedelta(hours=2))
+    gateway.sandbox.store.cancel_link(link.razorpay_link_id)
+    gateway.deliver()
+    db.session.expire_all()
+    visit = lookup.get_visit(visit_id)
+    assert (visit.status, [p.status for p in visit.payments]) == ("EXPIRED", ["EXPIRED"])
+    assert [a.event for a in visit.payments[0].attempts][-1] == "link.cancelled"
