@@ -398,9 +398,9 @@ def _end_link(payment_id, now, reported=False):
     then EXPIRED, the visit flagged, and either the hold kept for a new link
     (returns the admin who issues it) or the visit expired (returns None). A re-run after
     the new link was made only sends it again (returns None); a link another hand ended
-    meanwhile (EXPIRED but not by this job) changes nothing (returns None). ``reported``: Razorpay
-    said the link expired, so it is at least the link's expiry now (Razorpay's clock may
-    run ahead of ours): the outcome is the sweep's at that moment."""
+    meanwhile (EXPIRED, but not by this job) changes nothing (returns None). ``reported``:
+    Razorpay said the link expired, so it is at least the link's expiry now (Razorpay's
+    clock may run ahead of ours): the outcome is the sweep's at that moment."""
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         return None
