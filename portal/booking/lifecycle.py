@@ -38,6 +38,9 @@ from portal.extensions import db
 from portal.payments import records
 from portal.payments.models import LINK, WALLET
 
+# ``link_checks.cancel_link``'s job (named here: that module imports this one's callers).
+CANCEL_LINK = "payments.cancel_link"
+
 
 def hold_lifetime():
     minutes = setting("BOOKING_HOLD_MINUTES")
@@ -188,6 +191,13 @@ def next_invoice_number(at):
 # --- expiry and abandonment ----------------------------------------------------------------
 
 
+def cancel_link_at_gateway(payment):
+    """A link the portal ended, cancelled at Razorpay after the commit that ended it (the
+    ``payments.cancel_link`` job, ``link_checks.cancel_link``: a refusal because it was
+    paid meanwhile captures that payment); once per row, however many paths end it."""
+    jobs.enqueue(CANCEL_LINK, payment_id=payment.id, dedupe_key=f"cancel-link:{payment.id}")
+
+
 def release_money_holds(visit, event, *, keep_coupon_use=False):
     """End the pending payments (the wallet part goes back to the wallet) and give the
     coupon use back (``keep_coupon_use``: kept, for a payment at the same price)."""
@@ -198,11 +208,7 @@ def release_money_holds(visit, event, *, keep_coupon_use=False):
         if payment.kind == WALLET:
             postings.release_wallet(visit, payment)
         elif payment.kind == LINK and payment.razorpay_link_id:
-            jobs.enqueue(
-                "payments.cancel_link",
-                payment_id=payment.id,
-                dedupe_key=f"cancel-link:{payment.id}",
-            )
+            cancel_link_at_gateway(payment)
     if not keep_coupon_use:
         coupons.give_back(visit)
 

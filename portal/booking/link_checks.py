@@ -22,7 +22,7 @@ gateway in the same way (``booking.tasks``).
 import logging
 
 from portal import jobs
-from portal.booking import payment_events
+from portal.booking import lifecycle, payment_events
 from portal.extensions import db
 from portal.gateway import BadRequest, NotFound, get_payin
 from portal.gateway.confirm import NotCapturedYet, Unconfirmed, confirmed_payment
@@ -30,7 +30,7 @@ from portal.payments.models import Payment
 
 log = logging.getLogger("portal.booking.links")
 
-CANCEL_LINK = "payments.cancel_link"  # its name kept from portal.payments: queued rows
+CANCEL_LINK = lifecycle.CANCEL_LINK  # its name kept from portal.payments: queued rows
 PAYABLE = ("created", "partially_paid")  # Razorpay's statuses a payment may still come in
 PAID = ("paid", "partially_paid")
 SOURCE = "link check"  # the capture's source: timeline "link check.captured", audit

@@ -16,6 +16,8 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   nothing expires; one still payable there is cancelled. A gateway that cannot say is
   asked again with the outbox's backoff (the slots held meanwhile) until the visit's first
   start less the link window or the outbox's last attempt, then the link ends unchecked.
+  A link another hand ended while the job waited (a desk payment, the patient's checkout)
+  is not this job's to expire: the retry changes nothing (``_ended_by_expiry``).
   Else the job marks the link EXPIRED (timeline ``link.expired``), flags the visit for
   admins (LINK_EXPIRED), and either keeps the hold and issues a new link through
   ``create_payment_link`` or expires the visit. The patient hears each step
@@ -39,10 +41,10 @@ from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
-from portal.gateway import GatewayError, get_payin
+from portal.gateway import AuthenticationFailed, BadRequest, GatewayError, get_payin
 from portal.i18n import N_
 from portal.payments import records
-from portal.payments.models import LINK, Payment
+from portal.payments.models import LINK, Payment, PaymentAttempt
 
 log = logging.getLogger("portal.booking.links")
 
@@ -54,8 +56,17 @@ MSG_LINK_PENDING = (
     "This visit already has a payment link waiting to be paid, sent to the patient; no "
     "second link was made. To send the same link again, use 'Resend to the patient'."
 )
+MSG_RESEND_EXPIRED = (
+    "This payment link has expired, so it was not sent again. The portal replaces it with "
+    "a new link while the appointment is far enough ahead; reload the page in a minute."
+)
+MSG_RESEND_REFUSED = (
+    "This payment link can no longer be sent (paid or expired at Razorpay); nothing was "
+    "sent. Reload the page in a minute to see what became of it."
+)
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
+LINK_ENDED = "link.expired"  # the timeline event of a link its expiry job ended
 
 
 def create_payment_link(admin, visit_id, *, renewing=False):
@@ -211,11 +222,7 @@ def _record_stale(payment, link):
         payment.expires_at = _when(link["expire_by"])
     records.end(payment, PaymentStatus.EXPIRED, "link.superseded")
     if link.get("status") == "created":
-        jobs.enqueue(
-            link_checks.CANCEL_LINK,
-            payment_id=payment.id,
-            dedupe_key=f"cancel-link:{payment.id}",
-        )
+        lifecycle.cancel_link_at_gateway(payment)
 
 
 def _when(unix):
@@ -254,6 +261,10 @@ def adopt_link(link):
 
 
 def resend_payment_link(admin, payment_id):
+    """The pending link sent to the patient again (SMS when there is a phone, and mail).
+    A link past its expiry (its row PENDING until the expiry job runs), or one Razorpay
+    refuses to send (paid or expired there), is refused with that reason: "payments are
+    unavailable", which no retry changes, was said before (review finding)."""
     require_admin(admin)
     with unit_of_work():
         payment = get(Payment, payment_id, "payment")
@@ -263,6 +274,8 @@ def resend_payment_link(admin, payment_id):
             or not payment.razorpay_link_id
         ):
             raise BookingError("Only a pending payment link can be sent again")
+        if payment.expires_at is not None and payment.expires_at <= utcnow():
+            raise BookingError(MSG_RESEND_EXPIRED)
         payin = get_payin()
         sent = []
         try:
@@ -271,6 +284,10 @@ def resend_payment_link(admin, payment_id):
                     continue
                 payin.notify_payment_link(payment.razorpay_link_id, medium)
                 sent.append(medium)
+        except AuthenticationFailed as exc:  # our keys refused: payments are down indeed
+            raise PaymentError(MSG_GATEWAY_DOWN) from exc
+        except BadRequest as exc:
+            raise BookingError(MSG_RESEND_REFUSED) from exc
         except GatewayError as exc:
             raise PaymentError(MSG_GATEWAY_DOWN) from exc
         records.add_attempt(payment, "link.resent", PaymentStatus.PENDING, detail={"media": sent})
@@ -380,9 +397,10 @@ def _end_link(payment_id, now, reported=False):
     """Step 1: the link checked at Razorpay (paid: captured, and nothing more happens),
     then EXPIRED, the visit flagged, and either the hold kept for a new link
     (returns the admin who issues it) or the visit expired (returns None). A re-run after
-    the new link was made only sends it again (returns None). ``reported``: Razorpay
-    said the link expired, so it is at least the link's expiry now (Razorpay's clock may
-    run ahead of ours): the outcome is the sweep's at that moment."""
+    the new link was made only sends it again (returns None); a link another hand ended
+    meanwhile (EXPIRED, but not by this job) changes nothing (returns None). ``reported``:
+    Razorpay said the link expired, so it is at least the link's expiry now (Razorpay's
+    clock may run ahead of ours): the outcome is the sweep's at that moment."""
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         return None
@@ -396,15 +414,14 @@ def _end_link(payment_id, now, reported=False):
         checked = _checked_at_gateway(payment, visit, now)
         if payment.status != PaymentStatus.PENDING:
             return None  # paid after all: confirmed as its webhook would have confirmed it
-        records.end(payment, PaymentStatus.EXPIRED, "link.expired")
+        records.end(payment, PaymentStatus.EXPIRED, LINK_ENDED)
         if not checked:  # not cancelled at Razorpay yet: the job does it, and reads a refusal
-            jobs.enqueue(
-                link_checks.CANCEL_LINK,
-                payment_id=payment.id,
-                dedupe_key=f"cancel-link:{payment.id}",
-            )
-    elif payment.status != PaymentStatus.EXPIRED:
-        return None  # paid (or failed) meanwhile: nothing expired
+            lifecycle.cancel_link_at_gateway(payment)
+    elif payment.status != PaymentStatus.EXPIRED or not _ended_by_expiry(payment):
+        # Paid, failed, or ended by someone else while a retry waited (a desk payment, the
+        # patient's checkout, a cancel): not this link's expiry, so no flag, no notice and
+        # no new link, which would abandon the patient's open order (review finding).
+        return None
     lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRED)
     # Not a capture that paid for nothing (the wrong amount on this link: a row of its own).
     newer = [
@@ -439,6 +456,19 @@ def _end_link(payment_id, now, reported=False):
         "booking", visit_id=visit.id, payment_id=payment.id, renewed=True
     )
     return admin
+
+
+def _ended_by_expiry(payment):
+    """The EXPIRED link was ended by its expiry job (its timeline's ``LINK_ENDED``): a
+    row ends once, so no other ending can have followed it."""
+    return (
+        db.session.scalar(
+            sa.select(PaymentAttempt.id)
+            .where(PaymentAttempt.payment_id == payment.id, PaymentAttempt.event == LINK_ENDED)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _hold_while_retried(exc, payment_id, reported=False):

@@ -29,7 +29,7 @@ from portal.domain.states import PAYMENT, BookingStatus, PaymentStatus, VisitSta
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.payments import records
-from portal.payments.models import WALLET, AttemptNote, Payment
+from portal.payments.models import LINK, WALLET, AttemptNote, Payment
 
 
 def _seen(visit, razorpay_payment_id):
@@ -327,6 +327,10 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
         lifecycle.needs_attention(visit, ATTENTION_PAYMENT_FAILED)
         if not schedule.may_retry_payment(payment.attempt_count, policy=policy):
             PAYMENT.move(payment, PaymentStatus.FAILED)
+            if payment.kind == LINK and payment.razorpay_link_id:
+                # Ended here, not by the expiry below (which cancels only pending links):
+                # else the SMS link still takes money for a visit whose slot is freed.
+                lifecycle.cancel_link_at_gateway(payment)
             lifecycle.expire(visit, reason="payment failed too many times")
         return visit
 
@@ -334,10 +338,25 @@ def failed(payment, *, razorpay_payment_id, detail=None, policy=None):
 def link_cancelled(payment):
     """payment_link.cancelled: a link cancelled at Razorpay by hand (the portal's own
     cancellations end the row first) ends, and the visit with it when nothing else is
-    pending. (payment_link.expired is the expiry sweep's: ``links.expired_at_gateway``.)"""
+    pending. A pending link past its expiry is left to its expiry job, whoever cancelled
+    it. (payment_link.expired is the expiry sweep's: ``links.expired_at_gateway``.)"""
     with unit_of_work():
         visit = lifecycle.lock_visit(payment.master_id)
         db.session.refresh(payment)
+        if (
+            payment.kind == LINK
+            and payment.status == PaymentStatus.PENDING
+            and payment.expires_at is not None
+            and payment.expires_at <= utcnow()
+        ):
+            # The expiry job's own cancel (``link_checks.settle``) rolled back with a retry
+            # (no new link made): the row is PENDING again, the job queued, and it decides
+            # (a new link, or the visit lapses); else the sweep queues it within a minute.
+            # Chosen over committing the link's ending before the new link is made: the job
+            # commits with its outbox item's done mark (``jobs.run_outbox_item``), so that
+            # would split it in two jobs; this is one condition. (Review finding: this took
+            # it for a cancel by hand and lapsed a visit days ahead.)
+            return visit
         if not records.end(payment, PaymentStatus.EXPIRED, "link.cancelled"):
             return visit
         if not any(p.status == PaymentStatus.PENDING and p.kind != WALLET for p in visit.payments):
