@@ -22,7 +22,8 @@ Either way, when the visit has no other open discrepancy, the reconciliation fla
 raised on it is cleared (audited ``attention.clear``); a flag raised since for another
 reason stays for an admin.
 
-A resolved case stays as it is on later runs until the gateway's record changes again."""
+A resolved case stays as it is on later runs until the gateway's record changes again (an
+accepted one also when our side changes: ``matching.next_status``)."""
 
 import logging
 
@@ -180,8 +181,8 @@ def sync(actor, case_id):
         before, sides_before = _snapshot(case), (case.ours_key, case.theirs_key)
         theirs = gateway_side(kind, found)
         fresh = ours.by_reference(kind, [reference]).get(reference)
-        if fresh is None and kind == "payment":
-            fresh = ours.payments_by_order([theirs], order_notes)[0].get(reference)
+        if fresh is None:
+            fresh = ours.without_id(kind, [theirs], order_notes).get(reference)
         outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
         cases.show_sides(case, fresh, theirs)
         # A time difference is the sync's own doing only when the sync changed our side

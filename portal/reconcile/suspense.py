@@ -25,9 +25,9 @@ from portal.ledger.accounts import GATEWAY_CLEARING, RECONCILIATION_SUSPENSE
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import credit, debit, post
 from portal.reconcile.cases import one_of
+from portal.reconcile.matching import ACCEPTED
 from portal.reconcile.models import ReconCase
 
-ACCEPTED = "accepted"  # the case's resolution when an admin accepted it
 KIND = "reconciliation_suspense"
 REFERENCE = "recon_case"
 # By kind: our status that put the money in clearing, the gateway's statuses that hold it
