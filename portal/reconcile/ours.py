@@ -368,6 +368,30 @@ def without_id(kind, gateway_sides: Iterable[Side], notes_by_order=None) -> dict
     return {}
 
 
+def paid_by_another(our_type, our_id, reference) -> str | None:
+    """The gateway payment our row records when a case's payment ``reference`` is not it:
+    our row was found by its order for a second payment of that order (paid twice, one
+    we never heard of), and its money is the other payment's. None when the row records
+    ``reference``, or none yet, or holds ``reference`` on a record of its own (a
+    reschedule fee's ``FeeCapture``): then the row speaks for this payment's money."""
+    if our_id is None:
+        return None
+    if our_type == "payment":
+        recorded = db.session.scalar(
+            sa.select(Payment.razorpay_payment_id).where(Payment.id == our_id)
+        )
+    elif our_type == "reschedule":
+        own = sa.select(FeeCapture.id).where(FeeCapture.razorpay_payment_id == reference)
+        if db.session.scalar(own) is not None:
+            return None
+        recorded = db.session.scalar(
+            sa.select(Reschedule.razorpay_payment_id).where(Reschedule.id == our_id)
+        )
+    else:
+        return None
+    return recorded if recorded and recorded != reference else None
+
+
 def _matched(found, duplicates, theirs, paid_by, ours):
     """``theirs`` (a gateway payment we never learnt the id of) found as ``ours``; a
     duplicate when our row records another gateway payment (``paid_by``): paid twice.

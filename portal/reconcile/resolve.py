@@ -166,6 +166,13 @@ def sync(actor, case_id):
         if case.reason == Reason.MISSING_GATEWAY:
             raise ResolveError("The gateway has no such record: nothing to sync. Accept it.")
         if case.reason == Reason.DUPLICATE:
+            other = ours.paid_by_another(case.our_type, case.our_id, reference)
+            if kind == "payment" and other:
+                raise ResolveError(
+                    f"The order was paid twice: our payment is {other}, and this is a "
+                    "second payment of it, which no visit of ours owns. Nothing to sync. "
+                    "Accept it: its amount goes to suspense, owed back to the payer."
+                )
             # A fetch by id returns one record: it cannot tell a listing twice is gone.
             raise ResolveError("The gateway lists this record twice: nothing to sync. Accept it.")
     # The gateway is asked outside any transaction; the use cases lock what they change.
