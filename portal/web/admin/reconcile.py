@@ -167,11 +167,11 @@ def reconciliation_case_by_reference(reference):
 def reconciliation_sync(case_id):
     case = _case_or_404(case_id)
     try:
-        resolving.sync(current_user, case.id)
+        synced = resolving.sync(current_user, case.id)
     except resolving.ResolveError as exc:
         flash(str(exc), "error")
     else:
-        flash("Synced from the gateway: the case is matched.", "success")
+        flash(synced.message, "info" if synced.meanwhile_by else "success")
     return redirect(url_for("admin.reconciliation_case", case_id=case_id), 303)
 
 
