@@ -5,13 +5,14 @@ Accepting says "the gateway's record stands": a payment we never made (the demo'
 ₹499) is money the gateway holds for us that no visit owns, an amount altered at the
 gateway is the difference, a payment the gateway does not have is money clearing counted
 that is not there, a second payment of an order one of ours paid is money no row of ours
-brought in (``our_part``). Gateway clearing is made to hold what the gateway's record says, so
-``flask ledger check`` agrees with the gateway again (review finding: it stayed red after
-the demo's stray payment was accepted), and the difference waits in suspense for whoever
-deals with the money (refunds the stray payer, claims a shortfall from Razorpay) with a
-manual posting. Only an accepted case holds postings: one a run writes or a sync closes
-(reopened, matched) takes back whatever it posted, found from its postings, and an accept
-posts the difference between what it wants and what the case posted already.
+brought in (``our_part``). Gateway clearing is made to hold what the gateway's record
+says, so ``flask ledger check`` agrees with the gateway again (review finding: it stayed
+red after the demo's stray payment was accepted), and the difference waits in suspense
+for whoever deals with the money (refunds the stray payer, claims a shortfall from
+Razorpay) with a manual posting. Only an accepted case holds postings: one a run writes
+or a sync closes (reopened, matched) takes back whatever it posted, found from its
+postings, and an accept posts the difference between what it wants and what the case
+posted already.
 
 Only when both sides are settled: our side absent or having moved its money (captured,
 processed), the gateway's absent or final. A payment of ours still pending, failed or
