@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.domain.ids import is_digits
+from portal.domain.ids import is_digits, parse_id
 from portal.domain.states import RECON_CASE, ReconCaseStatus
 
 MATCHED, PENDING, DISCREPANCY, RESOLVED = (
@@ -29,6 +29,7 @@ MISSING_OURS = "missing_ours"
 MISSING_GATEWAY = "missing_gateway"
 TIME_DIFFERS = "time_differs"
 DUPLICATE = "duplicate"
+ACCEPTED = "accepted"  # the resolution of a case an admin accepted (it may hold postings)
 
 # The gateway's statuses in one vocabulary per kind: (status, final).
 _GATEWAY = {
@@ -102,6 +103,10 @@ class Side:
     visit_id: int | None = None
     # the gateway's only: the order a payment was made for (to find ours without its id)
     order_id: str | None = None
+    # the gateway's only, a refund's: the payment it gives back and our row its notes name
+    # (``portal_refund``), to find ours without its id as the webhooks do
+    payment_id: str | None = None
+    named_id: int | None = None
     # ours only: a payout's or refund's first request when it was asked more than once
     # under one idempotency key (the gateway made it at one of them: ``time_off``)
     since: int | None = None
@@ -164,6 +169,7 @@ def gateway_side(kind, record) -> Side:
         known = _GATEWAY[kind]["failed"]  # given back uncaptured: no money ever came in
     raw = _NAMES[raw]  # one shared string, not one per record
     order_id = record.get("order_id") if kind == "payment" else None
+    payment_id, named_id = _refund_names(record) if kind == "refund" else (None, None)
     return Side(
         reference=ref,
         amount=_int(record.get("amount"), f"{kind} {ref}'s amount"),
@@ -172,7 +178,17 @@ def gateway_side(kind, record) -> Side:
         at=_int(record.get("created_at"), f"{kind} {ref}'s created_at"),
         raw_status=raw,
         order_id=order_id if isinstance(order_id, str) else None,
+        payment_id=payment_id,
+        named_id=named_id,
     )
+
+
+def _refund_names(record):
+    """(the payment a gateway refund gives back, our refund its notes name) or Nones: our
+    refunds carry ``{"portal_refund": id}`` (``refunds.execute``)."""
+    payment_id, notes = record.get("payment_id"), record.get("notes")
+    named = parse_id(notes.get("portal_refund")) if isinstance(notes, dict) else None
+    return (payment_id if isinstance(payment_id, str) else None), named
 
 
 def our_side(
@@ -313,13 +329,20 @@ def next_status(
     the gateway) stays as it is while the gateway's record means what it did when the admin
     saw it: a sync makes our time the sync's, which is no news, and neither is the payment
     being refunded later (captured → refunded). The keys keep the statuses as seen (the
-    screen shows them; keys stored before keep their meaning)."""
+    screen shows them; keys stored before keep their meaning). An accepted case is
+    rewritten when our side changed too: its suspense posting is the difference from our
+    side as it was (review finding: a refund accepted as one we never made, then found to
+    be ours and processed, left the refund counted twice in clearing)."""
     target = outcome.status
     if existing is None:
         return target
     theirs_now = theirs.key() if theirs else None
     ours_now = ours.key() if ours else None
-    if existing.resolution and _meant(existing.theirs_key) == _meant(theirs_now):
+    if (
+        existing.resolution
+        and _meant(existing.theirs_key) == _meant(theirs_now)
+        and (existing.resolution != ACCEPTED or existing.ours_key == ours_now)
+    ):
         return None
     if (
         existing.status == target

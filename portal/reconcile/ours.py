@@ -19,7 +19,8 @@ wallet). A refund of a fee is a ``refunds`` row like any other.
 
 A gateway payment we never learnt the id of is ours by its order (``payments_by_order``);
 a payment link's, whose order Razorpay makes only when the link is paid, by the link's
-notes on that order, which name our row (``links_by_notes``)."""
+notes on that order, which name our row (``links_by_notes``); a refund by its own notes
+(``refunds_by_notes``)."""
 
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -193,17 +194,21 @@ def _refunds(where):
         .execution_options(**STREAM)
     )
     for rid, visit_id, ref, amount, status, sent_at, first_at in rows:
-        yield our_side(
-            "refund",
-            ref,
-            amount,
-            status,
-            _unix(sent_at),
-            our_type="refund",
-            our_id=rid,
-            visit_id=visit_id,
-            since=_unix(first_at) if first_at else None,
-        )
+        yield _refund_side(ref, rid, visit_id, amount, status, sent_at, first_at)
+
+
+def _refund_side(reference, rid, visit_id, amount, status, sent_at, first_at):
+    return our_side(
+        "refund",
+        reference,
+        amount,
+        status,
+        _unix(sent_at),
+        our_type="refund",
+        our_id=rid,
+        visit_id=visit_id,
+        since=_unix(first_at) if first_at else None,
+    )
 
 
 def _payouts(where):
@@ -315,6 +320,76 @@ def payments_by_order(
         found.update(by_link)
         duplicates |= paid_twice
     return found, duplicates
+
+
+def refunds_by_notes(gateway_sides: Iterable[Side]) -> dict[str, Side]:
+    """Our refund for a gateway refund we never learnt the id of (every answer to its
+    create lost, and its webhooks): the refund's notes name our row (``portal_refund``),
+    as for the webhooks, a sync and "send to wallet" (``refunds.execute.find_refund_for``,
+    ``refund_at_gateway``): a row of the payment the refund gives back that recorded no
+    Razorpay refund (one that recorded another is not this one's). Keyed by the gateway
+    refund's id; the side is our row as it stands (failed, when we gave up on it: review
+    finding, the run called it a refund we never made, and an accept posted it to
+    suspense while "send to wallet" found it ours and processed it)."""
+    named = {}
+    for side in gateway_sides:
+        if side.named_id is not None:
+            named.setdefault(side.named_id, []).append(side)
+    ids = sorted(named)
+    found = {}
+    for i in range(0, len(ids), CHUNK):
+        rows = db.session.execute(
+            sa.select(
+                Refund.id,
+                Refund.visit_id,
+                Refund.razorpay_payment_id,
+                Refund.amount,
+                Refund.status,
+                _sent_at(Refund),
+                Refund.first_request_at,
+            ).where(Refund.id.in_(ids[i : i + CHUNK]), Refund.razorpay_refund_id.is_(None))
+        )
+        for rid, visit_id, payment_id, amount, status, sent_at, first_at in rows:
+            for theirs in named[rid]:
+                if theirs.payment_id == payment_id:
+                    found[theirs.reference] = _refund_side(
+                        theirs.reference, rid, visit_id, amount, status, sent_at, first_at
+                    )
+    return found
+
+
+def without_id(kind, gateway_sides: Iterable[Side], notes_by_order=None) -> dict[str, Side]:
+    """Our rows for gateway records no row of ours knows by id: a payment by its order (or
+    a payment link's notes on it), a refund by its notes. Keyed by the gateway's id."""
+    if kind == "payment":
+        return payments_by_order(gateway_sides, notes_by_order)[0]
+    if kind == "refund":
+        return refunds_by_notes(gateway_sides)
+    return {}
+
+
+def paid_by_another(our_type, our_id, reference) -> str | None:
+    """The gateway payment our row records when a case's payment ``reference`` is not it:
+    our row was found by its order for a second payment of that order (paid twice, one
+    we never heard of), and its money is the other payment's. None when the row records
+    ``reference``, or none yet, or holds ``reference`` on a record of its own (a
+    reschedule fee's ``FeeCapture``): then the row speaks for this payment's money."""
+    if our_id is None:
+        return None
+    if our_type == "payment":
+        recorded = db.session.scalar(
+            sa.select(Payment.razorpay_payment_id).where(Payment.id == our_id)
+        )
+    elif our_type == "reschedule":
+        own = sa.select(FeeCapture.id).where(FeeCapture.razorpay_payment_id == reference)
+        if db.session.scalar(own) is not None:
+            return None
+        recorded = db.session.scalar(
+            sa.select(Reschedule.razorpay_payment_id).where(Reschedule.id == our_id)
+        )
+    else:
+        return None
+    return recorded if recorded and recorded != reference else None
 
 
 def _matched(found, duplicates, theirs, paid_by, ours):

@@ -22,12 +22,15 @@ Either way, when the visit has no other open discrepancy, the reconciliation fla
 raised on it is cleared (audited ``attention.clear``); a flag raised since for another
 reason stays for an admin.
 
-A resolved case stays as it is on later runs until the gateway's record changes again."""
+A resolved case stays as it is on later runs until the gateway's record changes again (an
+accepted one also when our side changes: ``matching.next_status``)."""
 
 import logging
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from portal.accounts.models import User
 from portal.accounts.service import PermissionDenied
 from portal.audit.service import record
 from portal.booking import attention, lifecycle, payment_events, reschedule_payment
@@ -157,7 +160,8 @@ def _close(case, actor, resolution, note=None):
 
 def sync(actor, case_id):
     """Apply the gateway's record of the case through the webhook use cases, then compare
-    again. Returns the case (MATCHED, or still open with what differs)."""
+    again. Returns ``Synced`` (the case MATCHED); ResolveError when the records still
+    differ (the case left open with what differs) or it cannot be synced."""
     _require_admin(actor)
     with unit_of_work():
         case = _open_case(case_id)
@@ -165,6 +169,13 @@ def sync(actor, case_id):
         if case.reason == Reason.MISSING_GATEWAY:
             raise ResolveError("The gateway has no such record: nothing to sync. Accept it.")
         if case.reason == Reason.DUPLICATE:
+            other = ours.paid_by_another(case.our_type, case.our_id, reference)
+            if kind == "payment" and other:
+                raise ResolveError(
+                    f"The order was paid twice: our payment is {other}, and this is a "
+                    "second payment of it, which no visit of ours owns. Nothing to sync. "
+                    "Accept it: its amount goes to suspense, owed back to the payer."
+                )
             # A fetch by id returns one record: it cannot tell a listing twice is gone.
             raise ResolveError("The gateway lists this record twice: nothing to sync. Accept it.")
     # The gateway is asked outside any transaction; the use cases lock what they change.
@@ -177,42 +188,81 @@ def sync(actor, case_id):
     with unit_of_work():
         visit = _lock_visit_of(case_id)
         case = _open_case(case_id, closed_ok=True)
-        before, sides_before = _snapshot(case), (case.ours_key, case.theirs_key)
-        theirs = gateway_side(kind, found)
-        fresh = ours.by_reference(kind, [reference]).get(reference)
-        if fresh is None and kind == "payment":
-            fresh = ours.payments_by_order([theirs], order_notes)[0].get(reference)
-        outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
-        cases.show_sides(case, fresh, theirs)
-        # A time difference is the sync's own doing only when the sync changed our side
-        # (a capture applied now); ours final already, the gateway's time still differs.
-        ours_changed = fresh is not None and fresh.key() != ours_key
-        if outcome.status == ReconCaseStatus.MATCHED or (
-            outcome.reason == TIME_DIFFERS and ours_changed
-        ):
-            RECON_CASE.move(case, ReconCaseStatus.MATCHED, allow_same=True)
-            case.reason = None
-            _close(case, actor, SYNCED)
-        elif outcome.status == ReconCaseStatus.DISCREPANCY:
-            RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY, allow_same=True)
-            case.reason = outcome.reason
-        # Only an accepted case holds suspense postings (one a race reopened may have some).
-        suspense.take_back([case.id])
-        after = _snapshot(case)
-        if after != before or (case.ours_key, case.theirs_key) != sides_before:
-            record(actor, SYNCED_ACTION, "recon_case", case.id, before, after)
-        else:
-            # Nothing to apply and nothing new: the attempt is audited, not as a change
-            # (review finding: it was "case_synced" with before = after).
-            record(actor, SYNC_UNCHANGED, "recon_case", case.id, after={**after, "changed": False})
-        _clear_flag(actor, case, visit)
-        unchanged = case.status != ReconCaseStatus.MATCHED
+        meanwhile_by = _synced_meanwhile(actor, case)
+        unchanged = meanwhile_by is None and _compare_again(
+            actor, case, visit, found, order_notes, ours_key
+        )
     if unchanged:
         raise ResolveError(
             "Synced from the gateway, but the records still differ "
             f"({(case.reason or 'pending').replace('_', ' ')}): accept it with a note."
         )
-    return case
+    return Synced(case, meanwhile_by)
+
+
+class Synced(NamedTuple):
+    """A sync that left its case matched: ``meanwhile_by``, the name of the admin whose
+    sync matched it while this one asked the gateway (None: this one did)."""
+
+    case: ReconCase
+    meanwhile_by: str | None = None
+
+    @property
+    def message(self):
+        if self.meanwhile_by:
+            return f"Synced meanwhile by {self.meanwhile_by}: the case is matched."
+        return "Synced from the gateway: the case is matched."
+
+
+def _synced_meanwhile(actor, case):
+    """The name of the admin whose sync matched the case while this one asked the
+    gateway, or None. That sync's resolver and time stand, and this attempt is audited as
+    changing nothing (review finding: it wrote its own admin over them, so the row named
+    one admin and the audit log another). A case a late webhook matched (no resolution:
+    maybe this sync's own doing) is this sync's to close."""
+    if case.status != ReconCaseStatus.MATCHED or case.resolution is None:
+        return None
+    after = {**_snapshot(case), "changed": False}
+    record(actor, SYNC_UNCHANGED, "recon_case", case.id, after=after)
+    who = db.session.scalar(sa.select(User.name).where(User.id == case.resolved_by_id))
+    return who or "another administrator"
+
+
+def _compare_again(actor, case, visit, found, order_notes, ours_key):
+    """The sync's second half, in its unit of work: the case compared with the gateway's
+    record as applied, closed as synced when they agree, audited. Returns whether the
+    records still differ."""
+    kind, reference = case.kind, case.reference
+    before, sides_before = _snapshot(case), (case.ours_key, case.theirs_key)
+    theirs = gateway_side(kind, found)
+    fresh = ours.by_reference(kind, [reference]).get(reference)
+    if fresh is None:
+        fresh = ours.without_id(kind, [theirs], order_notes).get(reference)
+    outcome = compare(fresh, theirs, now=int(utcnow().timestamp()), grace=0)
+    cases.show_sides(case, fresh, theirs)
+    # A time difference is the sync's own doing only when the sync changed our side
+    # (a capture applied now); ours final already, the gateway's time still differs.
+    ours_changed = fresh is not None and fresh.key() != ours_key
+    if outcome.status == ReconCaseStatus.MATCHED or (
+        outcome.reason == TIME_DIFFERS and ours_changed
+    ):
+        RECON_CASE.move(case, ReconCaseStatus.MATCHED, allow_same=True)
+        case.reason = None
+        _close(case, actor, SYNCED)
+    elif outcome.status == ReconCaseStatus.DISCREPANCY:
+        RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY, allow_same=True)
+        case.reason = outcome.reason
+    # Only an accepted case holds suspense postings (one a race reopened may have some).
+    suspense.take_back([case.id])
+    after = _snapshot(case)
+    if after != before or (case.ours_key, case.theirs_key) != sides_before:
+        record(actor, SYNCED_ACTION, "recon_case", case.id, before, after)
+    else:
+        # Nothing to apply and nothing new: the attempt is audited, not as a change
+        # (review finding: it was "case_synced" with before = after).
+        record(actor, SYNC_UNCHANGED, "recon_case", case.id, after={**after, "changed": False})
+    _clear_flag(actor, case, visit)
+    return case.status != ReconCaseStatus.MATCHED
 
 
 def _apply(kind, reference):

@@ -376,6 +376,11 @@ def _compare_kind(plan, kind, theirs, duplicates, start, end, source, judge):
             by_link, paid_twice = ours.links_by_notes(unnamed, notes)
             mine.update(by_link)
             duplicates |= paid_twice
+    if kind == "refund":
+        # A refund whose create answers were all lost: its notes name our row.
+        named = [t for r, t in rest.items() if r not in mine and t.named_id is not None]
+        if named:
+            mine.update(ours.refunds_by_notes(named))
     fetched = gateway_source.fetch_each(source, kind, lost) if lost else {}
     for ref, o in lost.items():
         add(ref, fetched.get(ref), o)
@@ -407,10 +412,9 @@ def _fresh_ours(items, order_notes):
     fresh = {}
     for kind, group in by_kind.items():
         found = ours.by_reference(kind, [i.reference for i in group])
-        if kind == "payment":
-            rest = [i.theirs for i in group if i.reference not in found and i.theirs]
-            if rest:
-                found.update(ours.payments_by_order(rest, order_notes)[0])
+        rest = [i.theirs for i in group if i.reference not in found and i.theirs]
+        if rest:
+            found.update(ours.without_id(kind, rest, order_notes))
         for item in group:
             fresh[(kind, item.reference)] = found.get(item.reference)
     return fresh

@@ -4,13 +4,15 @@ between gateway clearing and ``reconciliation_suspense`` (docs/ledger.md).
 Accepting says "the gateway's record stands": a payment we never made (the demo's stray
 ₹499) is money the gateway holds for us that no visit owns, an amount altered at the
 gateway is the difference, a payment the gateway does not have is money clearing counted
-that is not there. Gateway clearing is made to hold what the gateway's record says, so
-``flask ledger check`` agrees with the gateway again (review finding: it stayed red after
-the demo's stray payment was accepted), and the difference waits in suspense for whoever
-deals with the money (refunds the stray payer, claims a shortfall from Razorpay) with a
-manual posting. Only an accepted case holds postings: one a run writes or a sync closes
-(reopened, matched) takes back whatever it posted, found from its postings, and an accept
-posts the difference between what it wants and what the case posted already.
+that is not there, a second payment of an order one of ours paid is money no row of ours
+brought in (``our_part``). Gateway clearing is made to hold what the gateway's record
+says, so ``flask ledger check`` agrees with the gateway again (review finding: it stayed
+red after the demo's stray payment was accepted), and the difference waits in suspense
+for whoever deals with the money (refunds the stray payer, claims a shortfall from
+Razorpay) with a manual posting. Only an accepted case holds postings: one a run writes
+or a sync closes (reopened, matched) takes back whatever it posted, found from its
+postings, and an accept posts the difference between what it wants and what the case
+posted already.
 
 Only when both sides are settled: our side absent or having moved its money (captured,
 processed), the gateway's absent or final. A payment of ours still pending, failed or
@@ -24,10 +26,11 @@ from portal.extensions import db
 from portal.ledger.accounts import GATEWAY_CLEARING, RECONCILIATION_SUSPENSE
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import credit, debit, post
+from portal.reconcile import ours
 from portal.reconcile.cases import one_of
+from portal.reconcile.matching import ACCEPTED
 from portal.reconcile.models import ReconCase
 
-ACCEPTED = "accepted"  # the case's resolution when an admin accepted it
 KIND = "reconciliation_suspense"
 REFERENCE = "recon_case"
 # By kind: our status that put the money in clearing, the gateway's statuses that hold it
@@ -99,11 +102,22 @@ def gateway_status(case):
     return (case.theirs or {}).get("means") or case.gateway_status
 
 
+def our_part(case):
+    """(amount, status) of our side as far as this record's money goes: none when our row
+    records another payment (an order paid twice: the row found by the order brought the
+    first payment's money in, not this one's; review finding: the accept posted nothing
+    and clearing stayed short by the second payment)."""
+    if case.kind == "payment" and ours.paid_by_another(case.our_type, case.our_id, case.reference):
+        return None, None
+    return case.our_amount, case.our_status
+
+
 def on_accept(case):
     """In the accept's unit of work: post what brings clearing to the gateway's record,
     against what the case has posted already (whatever left it there)."""
+    our_amount, our_status = our_part(case)
     wanted = difference(
-        case.kind, case.our_amount, case.our_status, case.gateway_amount, gateway_status(case)
+        case.kind, our_amount, our_status, case.gateway_amount, gateway_status(case)
     )
     posted, count = _posted(case.id)
     if (wanted or 0) != posted:

@@ -15,3 +15,11 @@ def page_args(default=DEFAULT_PER_PAGE, prefix=""):
         "before": args.get(prefix + "before") or None,
         "per_page": per_page_from(args.get(prefix + "per_page"), default),
     }
+
+
+def cursor_args(prefix=""):
+    """A list's cursors and page size as the query string has them, by their names
+    (``runs_after``): a page with two lists keeps one's on the other's pager links, so
+    paging one list leaves the other where it was."""
+    names = (prefix + "after", prefix + "before", prefix + "per_page")
+    return {name: request.args[name] for name in names if request.args.get(name)}

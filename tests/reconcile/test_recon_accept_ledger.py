@@ -5,6 +5,7 @@ record as it stands posts the money it and ours disagree on between gateway clea
 `reconciliation_suspense`, so the clearing check agrees with the gateway again and the
 money to be dealt with (owed back to a stray payer, claimed from Razorpay) is in suspense."""
 
+import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
@@ -15,7 +16,15 @@ from portal.ledger.check import verify_gateway_clearing
 from portal.ledger.service import balance
 from portal.reconcile import cases, resolve, suspense
 from portal.reconcile.models import ReconCase
-from tests.reconcile.helpers import admin, case_for, later, paid, payment_id, run_day
+from tests.reconcile.helpers import (
+    LOST_CAPTURE,
+    admin,
+    case_for,
+    later,
+    paid,
+    payment_id,
+    run_day,
+)
 
 
 def clearing_findings():
@@ -192,3 +201,30 @@ def test_accepting_a_payment_refunded_before_its_capture_takes_it_out_of_clearin
     assert (case.status, case.gateway_status) == ("discrepancy", "refunded")
     resolve.accept(admin(world), case.id, "Checked with Razorpay support")
     assert balance(RECONCILIATION_SUSPENSE) == -amount
+
+
+def test_accepting_an_order_paid_twice_brings_clearing_to_the_gateways_record(
+    world, users, gateway, clock
+):
+    """Review finding: the patient's order is paid a second time at Razorpay and we never
+    hear of it. The run finds the second payment by its order (a duplicate, ours being the
+    row the first payment paid); a sync is refused ("accept it"), and the accept posted
+    nothing: our row's amount equals the second payment's, so ``suspense.difference`` saw
+    no difference, though clearing never received the second payment."""
+    visit = paid(world, users, gateway)
+    order_id = visit.payments[0].razorpay_order_id
+    store = gateway.sandbox.store
+    store.orders[order_id]["status"] = "attempted"  # Razorpay lets a second payment through
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)  # we never hear of it
+    second = store.pay_order(order_id)["id"]
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    later(clock)
+    run_day(world)
+    case = case_for(second)
+    assert (case.status, case.reason) == ("discrepancy", "duplicate")
+    with pytest.raises(resolve.ResolveError, match="The order was paid twice: our payment is pay_"):
+        resolve.sync(admin(world), case.id)
+    resolve.accept(admin(world), case.id, "Paid twice at Razorpay; refund the second one")
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == store.payments[second]["amount"]  # owed back

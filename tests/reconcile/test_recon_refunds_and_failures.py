@@ -6,15 +6,26 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from portal.audit.models import AuditEntry
 from portal.extensions import db
-from portal.reconcile import resolve
+from portal.gateway import get_payin
+from portal.ledger.accounts import RECONCILIATION_SUSPENSE
+from portal.ledger.check import verify_gateway_clearing
+from portal.ledger.service import balance
+from portal.reconcile import ours, resolve
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import WindowError, day_window
+from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
+from portal.refunds.common import CancellationError
 from portal.refunds.models import Refund
 from portal.refunds.tasks import poll_refunds
 from tests.reconcile.helpers import admin, case_for, cases, later, paid, payment_id, run_day
 from tests.refunds.helpers import quoted_cancel, settle_refunds
+
+
+def clearing_findings():
+    return verify_gateway_clearing(get_payin().account_position())
 
 
 def cancelled(world, users, gateway):
@@ -121,16 +132,96 @@ def test_a_webhook_that_lands_after_the_run_closes_its_case(world, users, gatewa
 
 @pytest.fixture
 def fast(app, gateway):
-    saved = {k: app.config.get(k) for k in ("RAZORPAY_TIMEOUT", "RAZORPAY_RETRIES")}
-    app.config.update(RAZORPAY_TIMEOUT=0.4, RAZORPAY_RETRIES=0)
+    """The gateway's timeouts short, no retries, a refund given up after one attempt."""
+    keys = ("RAZORPAY_TIMEOUT", "RAZORPAY_RETRIES", "REFUND_MAX_ATTEMPTS")
+    saved = {k: app.config[k] for k in keys if k in app.config}
+    app.config.update(RAZORPAY_TIMEOUT=0.4, RAZORPAY_RETRIES=0, REFUND_MAX_ATTEMPTS=1)
     app.extensions.pop("gateway_adapters", None)
     yield gateway
-    for key, value in saved.items():
-        if value is None:
-            app.config.pop(key, None)
-        else:
-            app.config[key] = value
+    for k in keys:
+        app.config.pop(k, None)
+    app.config.update(saved)
     app.extensions.pop("gateway_adapters", None)
+
+
+def _refund_made_unanswered(world, users, gateway):
+    """A refund whose create went unanswered (FAILED, no Razorpay id) that Razorpay made
+    and processed, its webhooks lost. Returns (our refund, Razorpay's)."""
+    visit = paid(world, users, gateway)
+    gateway.sandbox.set_faults(
+        timeout_next=1,
+        timeout_seconds=1.0,
+        match="refund",
+        drop_events="refund.created,refund.processed",
+    )
+    quoted_cancel(users(world.patients[0]), visit.id, [visit.items[0].id])
+    db.session.expire_all()
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
+    assert (refund.status, refund.razorpay_refund_id) == ("FAILED", None)
+    [at_gateway] = list(gateway.sandbox.store.refunds.values())
+    gateway.sandbox.advance(10)
+    gateway.deliver()  # dropped
+    return refund, at_gateway
+
+
+def test_an_accepted_missing_ours_refund_that_turns_out_ours_is_not_counted_twice(
+    world, users, fast, clock, monkeypatch
+):
+    """Review finding: our refund's create went unanswered (FAILED, no Razorpay id) but
+    Razorpay made and processed it; its webhooks were lost. The run listed it as a refund
+    we never made (missing_ours) and the admin accepted it: clearing credited through
+    suspense. Then the admin's "send to wallet" found it at Razorpay and our refund was
+    processed, crediting clearing again; the accepted case kept its posting on every later
+    run (the refund left clearing twice in the ledger, once at the gateway). A run finds
+    such a refund by its notes now (the next test): here the case was written by a run
+    before that, as cases accepted then were."""
+    gateway = fast
+    refund, at_gateway = _refund_made_unanswered(world, users, gateway)
+    later(clock)
+    with monkeypatch.context() as before_notes:
+        before_notes.setattr(ours, "refunds_by_notes", lambda sides: {})
+        run_day(world)
+    case = case_for(at_gateway["id"])
+    assert (case.kind, case.status, case.reason) == ("refund", "discrepancy", "missing_ours")
+    resolve.accept(admin(world), case.id, "Made on the dashboard by finance, per the log")
+    assert clearing_findings() == []
+    # The admin turns to the failed refund: Razorpay holds it, so it is ours after all.
+    with pytest.raises(CancellationError):
+        refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "PROCESSED"
+    run_day(world)  # a later run sees our side of the case now
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    case = case_for(at_gateway["id"])
+    assert (case.status, case.resolution, case.our_id) == ("matched", None, refund.id)
+    [undone] = db.session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.action == "reconcile.case_rematched",
+            AuditEntry.object_id == str(case.id),
+        )
+    ).all()
+    assert undone.after["because"] == "our record appeared"
+
+
+def test_a_refund_whose_create_went_unanswered_is_found_by_its_notes(world, users, fast, clock):
+    """The run finds our refund as the webhooks and "send to wallet" do, by its notes: a
+    refund of ours that failed on our side while Razorpay processed it, not one we never
+    made; a sync applies Razorpay's record to it and the case matches."""
+    refund, at_gateway = _refund_made_unanswered(world, users, fast)
+    later(clock)
+    run_day(world)
+    case = case_for(at_gateway["id"])
+    assert (case.status, case.reason) == ("discrepancy", "status_differs")
+    assert (case.our_id, case.our_status, case.visit_id) == (refund.id, "FAILED", refund.visit_id)
+    resolve.sync(admin(world), case.id)
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "PROCESSED"
+    assert case_for(at_gateway["id"]).status == "matched"
+    run_day(world)
+    assert case_for(at_gateway["id"]).status == "matched"
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == 0
 
 
 def test_a_gateway_that_times_out_mid_run_fails_the_run(world, users, fast, clock):

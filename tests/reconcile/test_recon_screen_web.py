@@ -263,3 +263,53 @@ def test_run_now_shows_the_run_still_running_for_that_window(client, setup, cloc
     assert client.post("/admin/reconciliation/runs", data=window).status_code == 303
     with client.application.app_context():
         assert _runs()[-1].id == running + 1
+
+
+def test_paging_the_runs_keeps_the_case_filter_chosen(app, client, world, users, gateway, clock):
+    """Review finding: the screen holds two lists, cases (filtered by status, reason, kind)
+    and runs, each with its own pager. The runs' "Next" link was built without the case
+    filters, so paging through the runs while looking at, say, the missing-ours cases put
+    the case list back to its default (all open cases)."""
+    with_known_passwords()
+    gateway.sandbox.stray_payment(7_700)
+    later(clock)
+    for _ in range(11):  # more runs than the runs' page of 10
+        run_day(world)
+    email = users(world.admin).email
+    db.session.remove()
+    login(client, email)
+    html = client.get("/admin/reconciliation?reason=missing_ours").get_data(as_text=True)
+    links = [
+        link.replace("&amp;", "&") for link in re.findall(r'href="([^"]*runs_after=[^"]*)"', html)
+    ]
+    assert links, "no next link on the runs list"
+    assert all("reason=missing_ours" in link for link in links), links
+
+
+def test_paging_the_cases_keeps_the_runs_place(app, client, world, users, gateway, clock):
+    """The other way round: the cases' pager keeps the runs' page, and cases swapped in by
+    htmx bring the runs' pager with them (out of band), built with the filters and the
+    cases' place they were asked with, not the ones the page was first loaded with."""
+    with_known_passwords()
+    for amount in (7_700, 8_800):
+        gateway.sandbox.stray_payment(amount)
+    later(clock)
+    for _ in range(11):
+        run_day(world)
+    email = users(world.admin).email
+    db.session.remove()
+    login(client, email)
+    page = client.get("/admin/reconciliation").get_data(as_text=True).replace("&amp;", "&")
+    runs_after = re.search(r"runs_after=([^\"&]+)", page).group(1)
+    asked = f"/admin/reconciliation?reason=missing_ours&per_page=1&runs_after={runs_after}"
+    html = client.get(asked).get_data(as_text=True).replace("&amp;", "&")
+    cases_next = re.findall(r'href="([^"]*[?&]after=[^"]*)"', html)
+    assert cases_next and all(f"runs_after={runs_after}" in link for link in cases_next)
+    assert f'name="runs_after" value="{runs_after}"' in html  # the filter form keeps it
+    swapped = client.get(asked, headers={"HX-Request": "true", "HX-Target": "cases"}).get_data(
+        as_text=True
+    )
+    oob = re.search(r'<div id="runs-pager" hx-swap-oob="true">(.*?)</div>', swapped, re.S)
+    assert oob, "the runs' pager is not swapped with the cases"
+    links = re.findall(r'href="([^"]*)"', oob.group(1).replace("&amp;", "&"))
+    assert links and all("reason=missing_ours" in link and "per_page=1" in link for link in links)

@@ -16,13 +16,14 @@ from portal.transactions import references
 from portal.web.admin import bp
 from portal.web.exporting import csv_download
 from portal.web.forms.reconcile import AcceptForm, BulkForm, RunForm
-from portal.web.htmx import render, render_form
-from portal.web.paging import page_args
+from portal.web.htmx import htmx_block, render, render_form
+from portal.web.paging import cursor_args, page_args
 
 INDEX = "admin/reconciliation/index.html"
 CASE = "admin/reconciliation/case.html"
 RUN = "admin/reconciliation/run.html"
 NO_CASE = "admin/reconciliation/no_case.html"
+RUNS = "runs_"  # the runs list's cursors on the page (``runs_after``)
 FILTERS = {
     "status": queries.STATUS_FILTERS,
     "reason": queries.REASON_FILTERS,
@@ -48,6 +49,7 @@ def _filters():
             "per_page",
             "runs_after",
             "runs_before",
+            "runs_per_page",
         ):
             unknown.append(name[:40])
     message = f"Unknown filter ignored: {', '.join(unknown)}." if unknown else None
@@ -63,11 +65,19 @@ def _index(run_form=None, bulk_form=None, status=200):
         **page_args(30),
     )
     run_form = run_form or RunForm(formdata=None)
+    # Each list's pager keeps the other's place and the case filters (review finding: the
+    # runs' pager dropped the filters, the cases' the runs' place).
+    runs_cursor = cursor_args(RUNS)
     return render(
         INDEX,
         block="cases" if request.headers.get("HX-Target") == "cases" else None,
         status=400 if problem else status,
-        runs=queries.runs_page(**page_args(10, prefix="runs_")),
+        runs=queries.runs_page(**page_args(10, prefix=RUNS)),
+        runs_cursor=runs_cursor,
+        cases_pager_args={**filters, **runs_cursor},
+        runs_pager_args={**filters, **cursor_args()},
+        # Cases swapped in by htmx: the runs' pager, outside them, is swapped with them.
+        runs_pager_oob=htmx_block("cases") is not None,
         cases=page,
         by_reason=queries.open_by_reason(),
         filters=filters,
@@ -167,11 +177,11 @@ def reconciliation_case_by_reference(reference):
 def reconciliation_sync(case_id):
     case = _case_or_404(case_id)
     try:
-        resolving.sync(current_user, case.id)
+        synced = resolving.sync(current_user, case.id)
     except resolving.ResolveError as exc:
         flash(str(exc), "error")
     else:
-        flash("Synced from the gateway: the case is matched.", "success")
+        flash(synced.message, "info" if synced.meanwhile_by else "success")
     return redirect(url_for("admin.reconciliation_case", case_id=case_id), 303)
 
 
