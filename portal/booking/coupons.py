@@ -103,22 +103,31 @@ def detach_lapsed(visit, actor):
     return reason
 
 
-def take_use(visit, discount):
+def take_use(visit, discount, now=None):
     """Count one use against the coupon's limits at checkout. The conditional UPDATE is
     atomic (and locks the coupon row until commit, so the per-patient count after it is
-    serialised too)."""
+    serialised too). It checks again all the coupon's own rules (active, the validity
+    window at ``now``, ``max_uses``): a checkout that read the coupon good may wait on an
+    admin's change of it (``update_coupon`` locks the row) and then sees the change; a
+    refusal says why, as ``check`` would."""
+    now = now or utcnow()
     coupon = visit.coupon
     taken = db.session.execute(
         sa.update(Coupon)
         .where(
             Coupon.id == coupon.id,
+            Coupon.active.is_(True),
+            sa.or_(Coupon.valid_from.is_(None), Coupon.valid_from <= now),
+            sa.or_(Coupon.valid_until.is_(None), Coupon.valid_until > now),
             sa.or_(Coupon.max_uses.is_(None), Coupon.used_count < Coupon.max_uses),
         )
         .values(used_count=Coupon.used_count + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not taken:
-        raise BookingError(MSG_USED_UP, field="coupon")
+        db.session.refresh(coupon)  # as the change that refused it left it
+        reason = check(coupon, visit.patient_id, now, visit_id=visit.id) or MSG_USED_UP
+        raise BookingError(reason, field="coupon")
     db.session.refresh(coupon)
     message = check_limits_after_take(coupon, visit)
     if message:
@@ -173,7 +182,7 @@ def retake_use(visit, now=None):
         return False
     try:
         with unit_of_work():  # a SAVEPOINT: a limit found after the count undoes it
-            take_use(visit, visit.discount)
+            take_use(visit, visit.discount, now)
             db.session.flush()
     except BookingError as exc:
         if exc.field != "coupon":

@@ -238,7 +238,9 @@ def abandon_checkout(visit, reason, actor=None, *, keep_price=False):
     or desk payment replaces the order): end the pending payment and return to DRAFT. A
     payment still made on the old order is a late payment (docs/booking.md).
     ``keep_price``: the desk takes an open link's price (``prices.link_kept``): the link
-    ends, its stored split and the coupon use it holds stay for the desk payment."""
+    ends, its stored split and the coupon use it holds stay for the desk payment.
+    The hold restarts only while it runs: an ended one stays ended, for the sweep to expire
+    (restarting it held again the slots others were shown free, docs/booking.md)."""
     if visit.status != VisitStatus.PENDING_PAYMENT and not any(
         p.status == PaymentStatus.PENDING for p in visit.payments
     ):
@@ -250,7 +252,8 @@ def abandon_checkout(visit, reason, actor=None, *, keep_price=False):
             item.wallet_paid = item.gateway_paid = 0
     if not keep_price:
         visit.wallet_applied = 0
-    visit.hold_expires_at = utcnow() + hold_lifetime()
+    if not is_hold_stale(visit):
+        visit.hold_expires_at = utcnow() + hold_lifetime()
     refresh_status(visit)
     record(actor, "visit.checkout_abandoned", "visit", visit.id, after={"reason": reason})
 

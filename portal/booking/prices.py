@@ -7,6 +7,7 @@ from dataclasses import replace
 from portal.booking import coupons, postings, queries
 from portal.booking.errors import BookingError
 from portal.booking.pricing import Quote, QuoteLine, build_quote, domain_coupon
+from portal.db import utcnow
 from portal.domain import pricing as rules
 from portal.domain.states import BookingStatus, PaymentStatus
 from portal.extensions import db
@@ -174,10 +175,11 @@ def fix_price(visit, wallet_paise, *, detach_lapsed_by=None):
         coupons.detach_lapsed(visit, detach_lapsed_by)
     q = quote(visit, wallet_paise)
     if visit.coupon is not None and not coupons.has_use(visit):
-        message = coupons.check(visit.coupon, visit.patient_id, visit_id=visit.id)
+        now = utcnow()  # one instant for the check and the use's own (take_use)
+        message = coupons.check(visit.coupon, visit.patient_id, now, visit_id=visit.id)
         if message:
             raise BookingError(message, field="coupon")
-        coupons.take_use(visit, q.discount)
+        coupons.take_use(visit, q.discount, now)
     _store_split(visit, q)
     wallet_payment = None
     if q.wallet_used:

@@ -14,6 +14,9 @@
 * ``render_in_place(template, block, target, ...)``: a form's answer swapped into the form's
   container on the page (``in_place_request()`` says when it will be only the block).
 * ``redirect_out(url)``: to the gateway's page from a boosted form (``HX-Redirect``).
+* ``swap_form(response)``: a form's answer with an error status other than 422 (the coupon
+  form past its limit, 429) that is still to be swapped (``X-Swap-Form``, read by
+  static/js/portal.js).
 
 Every answer varies on ``HX-Request`` (a fragment and a page share a URL). A page answering
 a boosted post keeps the address bar where it was (``HX-Push-Url: false``)."""
@@ -89,6 +92,20 @@ def redirect_out(url):
         response.headers["HX-Redirect"] = url
         return response
     return redirect(url, 303)
+
+
+SWAP_FORM = "X-Swap-Form"
+
+
+def swap_form(response):
+    """Mark a form's answer whose status is an error other than 422 (the coupon form past
+    its limit: 429, the message beside the code) as the form to swap: the site's
+    ``responseHandling`` swaps no other 4xx, and portal.js would put its generic words in
+    place of the form's own. portal.js swaps an answer carrying ``X-Swap-Form`` as a 422 is
+    swapped, so the status stays what it is and other 4xx answers (an error page) are not
+    swapped into a part of the page."""
+    response.headers[SWAP_FORM] = "true"
+    return response
 
 
 def in_place_request():

@@ -6,7 +6,10 @@
 // --- failed requests ---------------------------------------------------------------
 // When an htmx request fails (a 4xx/5xx the page does not swap, or no answer at all), say
 // so in the flash area instead of silently doing nothing. 422 is not an error here: the
-// form comes back with its messages and is swapped (see htmx-config in base.html).
+// form comes back with its messages and is swapped (see htmx-config in base.html); nor is
+// another 4xx that the server marks as the form with its messages (X-Swap-Form: the coupon
+// form past its limit, 429), swapped as a 422 is. The 429 words promise no particular
+// wait: the limits' windows differ (an hour for coupon codes).
 (function () {
   "use strict";
   var MESSAGES = {
@@ -15,7 +18,7 @@
     404: "That is no longer there. Reload the page.",
     409: "That changed meanwhile. Reload the page and try again.",
     413: "That was too large to send; nothing was changed. Shorten what you typed and try again.",
-    429: "Too many attempts. Wait a minute and try again."
+    429: "Too many attempts. Please wait a while and try again."
   };
   var GENERIC = "Something went wrong on our side; nothing was changed. Please try again.";
   var OFFLINE = "The server could not be reached. Check your connection and try again.";
@@ -50,6 +53,16 @@
     show(text);
   });
   document.addEventListener("htmx:sendError", function () { show(said("offline", OFFLINE)); });
+
+  // Heard first (capture), before the rules for requests at once below decide whether
+  // this answer may still be swapped.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.getResponseHeader("X-Swap-Form") === "true") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  }, true);
 })();
 
 // --- requests on their way at once -------------------------------------------------

@@ -56,7 +56,14 @@ from portal.web.forms.booking import (
     person_value,
     referral_label,
 )
-from portal.web.htmx import htmx_block, redirect_out, render, render_form, render_in_place
+from portal.web.htmx import (
+    htmx_block,
+    redirect_out,
+    render,
+    render_form,
+    render_in_place,
+    swap_form,
+)
 from portal.web.paging import page_args
 from portal.web.patient import bp, gateway_returns
 from portal.web.security import get_owned_or_404, owned_or_404
@@ -421,11 +428,13 @@ MSG_COUPON_TRIES = N_("Too many coupon codes tried. Please try again later.")
 
 
 def _too_many_coupon_tries(_limit):
-    """Past COUPON_RATE_LIMIT: the visit page says so beside the code (429), no error page."""
+    """Past COUPON_RATE_LIMIT: the visit page says so beside the code (429), no error page;
+    over htmx the 429 is swapped as a 422 is (``swap_form``), not told in portal.js's
+    generic words."""
     visit = get_owned_or_404(MasterBooking, request.view_args["visit_id"])
     form = CouponCodeForm(formdata=None)
     form.code.errors = [gettext(MSG_COUPON_TRIES)]
-    return _visit_page(visit, coupon_form=form, status=429)
+    return swap_form(_visit_page(visit, coupon_form=form, status=429))
 
 
 # Every code a patient tries is counted before it is looked at (one atomic increment in

@@ -30,6 +30,7 @@ def test_tried_codes_are_counted_per_patient(app, world, limited):
         assert "Enter a valid coupon code" in refused.get_data(as_text=True)
     blocked = patient.post(url, data={"code": "SAVE10"})
     assert blocked.status_code == 429
+    assert blocked.headers.get("X-Swap-Form") == "true"  # htmx swaps it (portal.js)
     html = blocked.get_data(as_text=True)
     assert "Too many coupon codes tried" in html and 'name="code"' in html
     other_visit, _ = hold(app, world, patient=world.other, start=slot(world.day, 11))
