@@ -3,9 +3,11 @@
 A source gives its requests as rows of one shape (SQL columns of the same names, so the
 queue is one UNION ALL paged by keyset), loads the objects of a page, describes one for
 the queue, and names its approve / reject use cases (which enforce "the maker can't
-decide" themselves). Everything the queue says of a request is said here, by its source
-(the page has no rule per kind). Adding a kind: write its source here and append it to
-``SOURCES`` (and a link for its object in ``portal/web/admin/approvals.py``)."""
+decide" themselves), and the audit actions that are the steps of its trail (the audit
+report's "approval steps only" keeps exactly those). Everything the queue says of a
+request is said here, by its source (the page has no rule per kind). Adding a kind: write
+its source here and append it to ``SOURCES`` (and a link for its object in
+``portal/web/admin/approvals.py``)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +70,10 @@ class ApprovalSource:
     reject: Callable
     refusals: tuple[type[Exception], ...]  # a decision refused: its message is shown
     not_found: tuple[type[Exception], ...]
+    # The audit actions of its maker-checker trail (request, decision, withdrawal), as its
+    # use cases record them: required, so a new kind cannot leave its trail out of the
+    # audit report (a guess by words in the names left the requests out).
+    audit_steps: tuple[str, ...]
     shows_amount: bool = True  # False: its ``amount`` column is no amount ("—" on the page)
 
 
@@ -158,6 +164,7 @@ REFUNDS = ApprovalSource(
     reject=refund_approvals.reject_override,
     refusals=(CancellationError, booking_errors.PermissionDenied),
     not_found=(booking_errors.NotFound,),
+    audit_steps=refund_approvals.APPROVAL_STEPS,
 )
 
 
@@ -221,6 +228,7 @@ ADJUSTMENTS = ApprovalSource(
     reject=adjustments.reject_adjustment,
     refusals=(adjustments.AdjustmentError, adjustments.PermissionDenied),
     not_found=(adjustments.NotFound,),
+    audit_steps=adjustments.APPROVAL_STEPS,
 )
 
 # --- policy changes that move money or a control (a second administrator decides) -----
@@ -282,8 +290,11 @@ POLICY = ApprovalSource(
     reject=policy_service.reject,
     refusals=(policy_service.PolicyError, policy_service.PolicyPermissionDenied),
     not_found=(policy_service.PolicyNotFound,),
+    audit_steps=policy_service.APPROVAL_STEPS,
     shows_amount=False,  # a policy change moves no amount of its own
 )
 
 SOURCES = (REFUNDS, ADJUSTMENTS, POLICY)
 BY_KIND = {s.kind: s for s in SOURCES}
+# Every step of every kind's trail: the audit report's "approval steps only".
+AUDIT_STEPS = tuple(step for s in SOURCES for step in s.audit_steps)

@@ -51,6 +51,15 @@ from portal.extensions import db
 from portal.policies import queries, store
 from portal.policies.models import PolicyStamp, PolicyVersion
 
+# The audit actions of a change's maker-checker trail: its proposal, the decision on it,
+# and its withdrawal before it takes effect (the approvals queue's source names them as its
+# steps, ``approvals.sources``). Not "policy.changed": a change no one need approve.
+PROPOSED = "policy.proposed"
+APPROVED = "policy.approved"
+REJECTED = "policy.rejected"
+WITHDRAWN = "policy.withdrawn"
+APPROVAL_STEPS = (PROPOSED, APPROVED, REJECTED, WITHDRAWN)
+
 MSG_ADMIN = "Only administrators can change the policy."
 MSG_PAST = "Effective from cannot be in the past."
 MSG_TOO_FAR = "Effective from can be at most a year from now."
@@ -309,7 +318,7 @@ def propose(admin, changes: dict, *, effective_from=None, reason="", now=None, b
             events.policy_change_requested.send("policies", version_id=version.id)
         record(
             admin,
-            "policy.proposed" if needs else "policy.changed",
+            PROPOSED if needs else "policy.changed",
             "policy_version",
             version.id,
             before={p: old for p, (old, _) in diff.items()},
@@ -363,7 +372,7 @@ def approve(admin, version_id, note="", now=None):
         version.decision_note = (note or "").strip()[:500]
         record(
             admin,
-            "policy.approved",
+            APPROVED,
             "policy_version",
             version.id,
             before={"status": PolicyStatus.PENDING, "effective_from": chosen.isoformat()},
@@ -391,7 +400,7 @@ def reject(admin, version_id, note="", now=None):
         version.decision_note = (note or "").strip()[:500]
         record(
             admin,
-            "policy.rejected",
+            REJECTED,
             "policy_version",
             version.id,
             before={"status": PolicyStatus.PENDING},
@@ -445,7 +454,7 @@ def withdraw(admin, version_id, note="", now=None):
         POLICY_VERSION.move(version, PolicyStatus.WITHDRAWN)
         record(
             admin,
-            "policy.withdrawn",
+            WITHDRAWN,
             "policy_version",
             version.id,
             before={

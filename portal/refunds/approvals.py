@@ -33,6 +33,13 @@ from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import GATEWAY, RefundApproval
 from portal.refunds.money import make_refunds, post_extra_refund, refund_split
 
+# The audit actions of an override's maker-checker trail: its request and its decision
+# (the approvals queue's source names them as its steps, ``approvals.sources``).
+REQUESTED = "refund.override_requested"
+APPROVED = "refund.override_approved"
+REJECTED = "refund.override_rejected"
+APPROVAL_STEPS = (REQUESTED, APPROVED, REJECTED)
+
 
 def request_approval(admin, item, cancellation, override, calculated, reason, prefer_wallet=None):
     """The part of a refund override above the calculated amount waits for a second
@@ -52,7 +59,7 @@ def request_approval(admin, item, cancellation, override, calculated, reason, pr
     db.session.flush()
     record(
         admin,
-        "refund.override_requested",
+        REQUESTED,
         "booking",
         item.id,
         after={
@@ -165,7 +172,7 @@ def approve_override(admin, approval_id, note=None, now=None):
         approval.decision_note = (note or "").strip() or None
         record(
             admin,
-            "refund.override_approved",
+            APPROVED,
             "booking",
             item.id,
             after={
@@ -193,7 +200,7 @@ def reject_override(admin, approval_id, note=None, now=None):
         approval.decision_note = (note or "").strip() or None
         record(
             admin,
-            "refund.override_rejected",
+            REJECTED,
             "booking",
             approval.booking_id,
             after={"approval_id": approval.id, "note": approval.decision_note},

@@ -146,9 +146,24 @@ class Summary:
     # Wallet balances the clinic's bank sent to patients (``portal.wallet.bank``): bank out.
     bank_out: int = 0
 
+    @classmethod
+    def of(cls, count, sums) -> Summary:
+        """From the row count and the ``summary_terms`` sums (in ``TERMS`` order); the net
+        is worked out from them here, for the console and the CSV alike."""
+        figures = dict(zip(TERMS, map(int, sums), strict=True))
+        net = (
+            figures["money_in"]
+            - figures["refunds"]
+            - figures["payouts"]
+            - figures["gateway_fees"]
+            - figures["cash_out"]
+            - figures["bank_out"]
+        )
+        return cls(count=int(count), net=net, **figures)
+
     def lines(self) -> list[SummaryLine]:
-        """The labelled figures, in order, as the console shows them and the CSV's header
-        names them (they were written out in both and read differently)."""
+        """The labelled figures, in order, as the console shows them and the CSV's summary
+        rows name them (they were written out in both and read differently)."""
         return [
             SummaryLine("Money in", "money_in", self.money_in),
             SummaryLine("Refunds", "refunds", self.refunds, "to the original payment"),
@@ -222,36 +237,22 @@ class SummaryLine:
     label: str
     key: str  # the Summary field; the console's data-sum
     paise: int | None  # None: a count only (``count``)
-    # The console's explanation beside the label; the CSV's header is "label: value"
-    # pairs on one line, so it has the label alone.
+    # The console's explanation beside the label; the CSV's summary row has the label
+    # alone.
     note: str = ""
     group: str = CASH  # which of the console's tables (GROUPS)
     total: bool = False
     count: int | None = None
 
 
-def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
-    """Sums of the filtered set, in one SQL query (paise). A payout counts in the period
-    it was processed and its reversal, a row of its own with negative figures, in the
-    period the money came back (``projectors.project_payout``): the payouts bucket sums
-    both, so a period's figures never change once it is over."""
-
-    def total(expr):
-        return sa.func.coalesce(sa.func.sum(expr), 0)
-
-    money_in = total(sa.case((M.bucket == BUCKET_IN, M.amount), else_=0))
-    refunds = total(sa.case((M.bucket == BUCKET_REFUND, M.amount), else_=0))
-    payouts = total(sa.case((M.bucket == BUCKET_PAYOUT, M.net), else_=0))
-    cash_out = total(sa.case((M.bucket == BUCKET_CASH_OUT, M.amount), else_=0))
-    bank_out = total(sa.case((M.bucket == BUCKET_BANK_OUT, M.amount), else_=0))
-    # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank (a
-    # reversal's row gives its payout's back)
-    fees = total(
-        sa.case(
-            (M.bucket.in_((BUCKET_IN, BUCKET_PAYOUT)), sa.func.coalesce(M.gateway_fee, 0)),
-            else_=0,
-        )
-    )
+def summary_terms() -> dict[str, sa.ColumnElement]:
+    """What each summary figure takes of one movement, as SQL (paise; 1 or 0 for a row it
+    counts), by ``Summary`` field. ``summary`` sums them over the filtered set; the CSV
+    reads them beside each row it writes and adds them up (``Tally``), so its summary is
+    its own rows' by the same rule (docs/transactions.md "The CSV"). A payout counts in
+    the period it was processed and its reversal, a row of its own with negative figures,
+    in the period the money came back (``projectors.project_payout``): the payouts bucket
+    sums both, so a period's figures never change once it is over."""
     wallet_refund = sa.and_(
         M.bucket.is_(None),
         M.type == REFUND_WALLET,
@@ -260,27 +261,72 @@ def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
     )
     settlement = sa.and_(M.bucket.is_(None), M.type == SETTLEMENT)
     not_cash = sa.and_(M.bucket.is_(None), sa.not_(wallet_refund), sa.not_(settlement))
+
+    def of(condition, value):
+        return sa.case((condition, value), else_=0)
+
+    return {
+        "money_in": of(M.bucket == BUCKET_IN, M.amount),
+        "refunds": of(M.bucket == BUCKET_REFUND, M.amount),
+        "payouts": of(M.bucket == BUCKET_PAYOUT, M.net),
+        # Razorpay's fees on money in and RazorpayX's on payouts: both left the bank (a
+        # reversal's row gives its payout's back)
+        "gateway_fees": of(
+            M.bucket.in_((BUCKET_IN, BUCKET_PAYOUT)), sa.func.coalesce(M.gateway_fee, 0)
+        ),
+        "cash_out": of(M.bucket == BUCKET_CASH_OUT, M.amount),
+        "bank_out": of(M.bucket == BUCKET_BANK_OUT, M.amount),
+        "wallet_refunds": of(wallet_refund, M.amount),
+        "settled_count": of(settlement, 1),
+        # what reached the bank: the settlement's amount (its row's net)
+        "settled": of(settlement, M.net),
+        "not_cash_count": of(not_cash, 1),
+        "tds": of(M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)),
+    }
+
+
+TERMS = tuple(summary_terms())  # the figures' names, in the order the terms are read
+
+
+def summary(f: MovementFilter, *, recon_clause=None) -> Summary:
+    """Sums of the filtered set, in one SQL query (paise): the console's."""
+    terms = summary_terms()
     row = db.session.execute(
         sa.select(
             sa.func.count().label("count"),
-            money_in.label("money_in"),
-            refunds.label("refunds"),
-            payouts.label("payouts"),
-            fees.label("gateway_fees"),
-            (money_in - refunds - payouts - fees - cash_out - bank_out).label("net"),
-            total(sa.case((wallet_refund, M.amount), else_=0)).label("wallet_refunds"),
-            total(sa.case((settlement, 1), else_=0)).label("settled_count"),
-            # what reached the bank: the settlement's amount (its row's net)
-            total(sa.case((settlement, M.net), else_=0)).label("settled"),
-            total(sa.case((not_cash, 1), else_=0)).label("not_cash_count"),
-            total(sa.case((M.bucket == BUCKET_PAYOUT, sa.func.coalesce(M.tds, 0)), else_=0)).label(
-                "tds"
-            ),
-            cash_out.label("cash_out"),
-            bank_out.label("bank_out"),
+            *(sa.func.coalesce(sa.func.sum(term), 0).label(name) for name, term in terms.items()),
         ).where(*conditions(f, recon_clause))
     ).one()
-    return Summary(**{key: int(value) for key, value in row._mapping.items()})
+    return Summary.of(row.count, [row._mapping[name] for name in TERMS])
+
+
+class Tally:
+    """A summary added up from rows as they are read (the CSV's, as it writes them): each
+    row gives its ``summary_terms`` values, in ``TERMS`` order. Integer paise. Summed a
+    few thousand rows at a time, column by column (``sum`` over ``zip``, in C), not row by
+    row in Python: on the hot path of a million-row export."""
+
+    FOLD_EVERY = 2000
+
+    def __init__(self):
+        self.count = 0
+        self.sums = [0] * len(TERMS)
+        self._pending = []
+
+    def add(self, terms):
+        self._pending.append(terms)
+        if len(self._pending) >= self.FOLD_EVERY:
+            self._fold()
+
+    def _fold(self):
+        if self._pending:
+            self.count += len(self._pending)
+            self.sums = [s + sum(c) for s, c in zip(self.sums, zip(*self._pending), strict=True)]
+            self._pending = []
+
+    def summary(self) -> Summary:
+        self._fold()
+        return Summary.of(self.count, self.sums)
 
 
 def tds_given_back():

@@ -25,7 +25,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger import service as ledger
 from portal.ledger.models import LedgerAccount
-from portal.wallet.models import BANK_PAYOUT, CASH_PAYOUT, MANUAL, WalletAdjustment
+from portal.wallet.models import BANK_PAYOUT, CASH_PAYOUT, KINDS, MANUAL, PAYOUTS, WalletAdjustment
 
 # POLICY.md's messages, word for word.
 TOKEN_MAX = 64  # the form's one-time token (request_token's width)
@@ -267,10 +267,22 @@ def request(
     return adjustment
 
 
-def _action(adjustment, step):
+def audit_action(kind, step):
     """The audit action: ``wallet.adjustment_<step>``, ``wallet.cash_payout_<step>``,
     ``wallet.bank_payout_<step>``."""
-    return f"wallet.{adjustment.kind if adjustment.is_payout else 'adjustment'}_{step}"
+    return f"wallet.{kind if kind in PAYOUTS else 'adjustment'}_{step}"
+
+
+def _action(adjustment, step):
+    return audit_action(adjustment.kind, step)
+
+
+# The steps of an adjustment's maker-checker trail, of every kind: its request and its
+# decision (not "applied": one below the limit has no trail). The approvals queue's source
+# names them (``approvals.sources``), for the audit report's "approval steps only".
+APPROVAL_STEPS = tuple(
+    audit_action(kind, step) for kind in KINDS for step in ("requested", "approved", "rejected")
+)
 
 
 def _facts(adjustment):

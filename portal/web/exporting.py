@@ -10,6 +10,16 @@ from portal.exports import build
 from portal.exports import service as exports
 
 
+def kept_private(response):
+    """A file of patients' money or personal data: no copy may stay in a browser or proxy
+    cache, as for every portal page (``web.security``). Said here, not left to that hook:
+    a file response sets its own caching (``send_file`` sends ``no-cache``, which lets a
+    cache store the file and only asks it to check before reuse)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
 def stream_csv(spec):
     """The file, encoded as it is written: nothing is held but the current chunk. Its rows
     come from the reporting replica when there is one (``portal.replica``)."""
@@ -23,9 +33,8 @@ def stream_csv(spec):
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{exports.download_name(spec)}"'
     )
-    response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let a proxy pass chunks on as they come
-    return response
+    return kept_private(response)
 
 
 def csv_download(name, params):

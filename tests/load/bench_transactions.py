@@ -292,15 +292,14 @@ def export(app, days=365):
         cpu0 = usage.ru_utime + usage.ru_stime
         started = time.perf_counter()
         spec = build("transactions", params)
-        size, lines = 0, 0
+        size, written = 0, [0]
         with RssSampler() as rss:
-            for chunk in spec.iter_csv():
+            for chunk in spec.iter_csv(progress=lambda n: written.__setitem__(0, n)):
                 size += len(chunk)
-                lines += chunk.count("\r\n")
         elapsed = time.perf_counter() - started
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime - cpu0
-    rows = lines - len(spec.preamble()) - 1  # the lines above the rows, and the header
+    rows = written[0]  # the data rows (not the summary after them)
     print(
         f"transactions CSV, {days} days: {rows:,} rows in {elapsed:.1f} s = "
         f"{rows / elapsed:,.0f} rows/s ({rows / cpu:,.0f} per CPU second of this process), "

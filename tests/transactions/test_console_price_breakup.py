@@ -28,8 +28,8 @@ from tests.booking.factories import (
     quoted_desk_payment,
 )
 from tests.payments.test_payments_checkout import CALLBACK, hold
-from tests.plugin import csv_rows
 from tests.refunds.helpers import book_and_pay, consult_and_lab
+from tests.transactions.csv_file import read
 
 PARTS = ("Fee", "Platform fee", "GST")
 LESS = ("Discount", "From wallet")
@@ -44,9 +44,7 @@ def _paise(text):
 
 
 def _rows(params):
-    parsed = csv_rows("".join(build("transactions", params).iter_csv()))
-    header, rows = parsed[5], parsed[6:]
-    return [dict(zip(header, r)) for r in rows]
+    return read("".join(build("transactions", params).iter_csv())).records()
 
 
 def _adds_up(row):

@@ -4,8 +4,6 @@ admins get in, and a reference with several reconciliation cases shows one statu
 page, in its CSV and to the filter. Rows are written straight into the read table (its
 projection is tested in test_projection.py); the clock is Monday 1 June 2026, 08:00 IST."""
 
-import csv
-import io
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -16,9 +14,10 @@ from portal.extensions import db
 from portal.reconcile.models import ReconCase
 from portal.transactions import models as mm
 from portal.transactions.filters import MovementFilter
-from portal.transactions.queries import summary
+from portal.transactions.queries import Tally, summary
 from tests.booking.factories import IST, NOW
 from tests.querycount import counted_queries
+from tests.transactions.csv_file import read
 
 TODAY = NOW.date()
 
@@ -304,14 +303,15 @@ def test_an_unknown_movement_is_404(admin, client):
 def test_the_csv_honours_the_filters_and_carries_the_summary(admin, client, rows):
     answer = client.get("/admin/transactions.csv?preset=fy&party=asha")
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
-    text = answer.get_data(as_text=True).lstrip("\ufeff")
-    lines = text.splitlines()
-    assert lines[0] == "Report: Transactions"
-    # The header names the filters used and the filtered set's summary.
-    assert "party: asha" in lines[1] and "Count: 2" in lines[1]
-    assert "Money in: ₹1,059.00" in lines[1] and "Refunds: ₹300.00" in lines[1]
-    table = list(csv.reader(io.StringIO("\n".join(lines[lines.index("") + 1 :]))))
-    header, body = table[0], table[1:]
+    f = read(answer.get_data(as_text=True))
+    assert f.lines[0] == "Report: Transactions"
+    # The header names the filters used; the filtered set's summary follows the rows, in
+    # the rows' own columns (the label under Type, the figure under Amount, a count under
+    # Id), added up from them.
+    assert f.filters["party"] == "asha" and "Count" not in f.filters
+    assert f.summary["Count"] == "2"
+    assert f.summary["Money in"] == "1059.00" and f.summary["Refunds"] == "300.00"
+    header, body = f.header, f.rows
     assert header[:3] == ["Id", "Time", "Type"] and header[-2:] == [
         "Gateway reference",
         "Reconciliation",
@@ -368,10 +368,8 @@ def _page_statuses(html):
 
 
 def _csv_statuses(client, query):
-    text = client.get("/admin/transactions.csv" + query).get_data(as_text=True).lstrip("\ufeff")
-    lines = [line for line in csv.reader(io.StringIO(text)) if line]
-    header = next(i for i, line in enumerate(lines) if line[0] == "Id")
-    return {int(line[0]): line[-1] for line in lines[header + 1 :]}
+    f = read(client.get("/admin/transactions.csv" + query).get_data(as_text=True))
+    return {int(r["Id"]): r["Reconciliation"] for r in f.records()}
 
 
 def test_a_reference_with_several_cases_shows_one_status_everywhere(admin, app, client, two_cases):
@@ -441,10 +439,9 @@ def test_the_summary_agrees_with_the_rows_for_wallet_refunds(admin, app, client,
         "/admin/transactions/summary?preset=fy", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
     assert 'data-sum="not_cash">1<' in html  # the adjustment: a count (below)
-    text = client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)
-    head = text.lstrip("\ufeff").splitlines()[1]
-    assert "Net revenue" not in head and "Net cash received" in head
-    assert "Refunds to wallets (not cash): ₹400.00" in head
+    in_csv = read(client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)).summary
+    assert "Net revenue" not in in_csv and "Net cash received" in in_csv
+    assert in_csv["Refunds to wallets (not cash)"] == "400.00"
 
 
 def _paise_of(text):
@@ -475,9 +472,8 @@ def test_the_screen_and_the_csv_state_the_same_labelled_figures(admin, app, clie
     ).get_data(as_text=True)
     screen = re.findall(r'<td>(.*?)</td><td class="num" data-sum="(\w+)">([^<]*)</td>', html, re.S)
     assert [key for _, key, _ in screen] == [line.key for line in lines]
-    text = client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)
-    [head] = next(csv.reader(io.StringIO(text.lstrip("\ufeff").splitlines()[1])))
-    in_csv = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
+    in_csv = read(client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True)).summary
+    assert list(in_csv) == ["Count", *(line.label for line in lines)]  # in the screen's order
     for line, (label, key, amount) in zip(lines, screen, strict=True):
         assert label.startswith(line.label), (label, line.label)
         if line.paise is None:  # a count, not money (finding 2, below)
@@ -494,7 +490,7 @@ def test_rows_moving_no_cash_are_counted_and_settlements_summed_signed(admin, ap
     provider penalty, signed amounts and unsigned ones of unrelated kinds. Settlements now
     have their own line, the signed sum of what reached our bank (gross less Razorpay's
     fees: −₹646.95); the other rows that move no cash are a count only, in the summary and
-    the CSV's header."""
+    the CSV's."""
     with app.app_context():
         mv(type=mm.SETTLEMENT, source="settlement", status="PROCESSED", bucket=None,
            amount=-643_05, gateway_fee=3_90, gateway_tax=60, net=-646_95,
@@ -512,9 +508,8 @@ def test_rows_moving_no_cash_are_counted_and_settlements_summed_signed(admin, ap
     assert 'data-sum="not_cash">1<' in html
     assert "₹393.05" not in html and "₹250" not in html
     text = client.get("/admin/transactions.csv?preset=today").get_data(as_text=True)
-    [head] = next(csv.reader(io.StringIO(text.lstrip("\ufeff").splitlines()[1])))
-    in_csv = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
-    assert in_csv["Settlements to our bank"] == "−₹646.95"
+    in_csv = read(text).summary
+    assert in_csv["Settlements to our bank"] == "-646.95"
     assert in_csv["Other rows moving no cash"] == "1"
 
 
@@ -524,7 +519,7 @@ def test_the_cash_table_holds_only_the_terms_of_the_net(admin, app, client, rows
     sum (the TDS is held out of the payouts' gross, so it is in the net): one adding the
     table's lines counted it. The cash table now holds money in, refunds, payouts and
     gateway fees, which make the net, and the net; the TDS is a table of its own below it,
-    and the CSV's header follows the same order (``Summary.lines()``)."""
+    and the CSV's summary follows the same order (``Summary.lines()``)."""
     with app.app_context():
         mv(type=mm.PAYOUT, source="payout", bucket=mm.BUCKET_PAYOUT, status="PROCESSED",
            amount=1_000_00, tds=100_00, net=900_00, gateway_fee=5_90)  # fmt: skip
@@ -558,3 +553,37 @@ def test_the_cash_table_holds_only_the_terms_of_the_net(admin, app, client, rows
     assert 'data-sum="tds">₹100<' in tables[1] and "data-sum" not in tables[1].replace(
         'data-sum="tds"', ""
     )
+
+
+def test_the_csvs_summary_added_up_from_its_rows_is_the_consoles(
+    admin, app, client, rows, monkeypatch
+):
+    """The CSV adds its summary up from the rows it writes (``queries.Tally``, fed each
+    row's ``summary_terms``), the console sums the same terms in SQL: one rule, the same
+    figures for rows of every kind, however many batches the rows are added in."""
+    with app.app_context():
+        mv(type=mm.PAYOUT, source="payout", bucket=mm.BUCKET_PAYOUT, status="PROCESSED",
+           amount=1_000_00, tds=100_00, net=900_00, gateway_fee=5_90)  # fmt: skip
+        mv(type=mm.PAYOUT_REVERSAL, source="payout", bucket=mm.BUCKET_PAYOUT,
+           status="REVERSED", amount=-400_00, tds=-40_00, net=-360_00,
+           gateway_fee=-2_95)  # fmt: skip
+        mv(type=mm.CASH_PAYOUT, source="wallet_adjustment", bucket=mm.BUCKET_CASH_OUT,
+           status="APPLIED", amount=200_00, net=-200_00)  # fmt: skip
+        mv(type=mm.BANK_PAYOUT, source="wallet_adjustment", bucket=mm.BUCKET_BANK_OUT,
+           status="APPLIED", amount=300_00, net=-300_00)  # fmt: skip
+        mv(type=mm.REFUND_WALLET, status="PROCESSED", bucket=None, amount=150_00, net=150_00,
+           source="refund")  # fmt: skip
+        mv(type=mm.SETTLEMENT, source="settlement", status="PROCESSED", bucket=None,
+           amount=-643_05, gateway_fee=3_90, net=-646_95, reference="setl_T9")  # fmt: skip
+        db.session.commit()
+        console = summary(MovementFilter(start=TODAY - timedelta(days=364), end=TODAY))
+    monkeypatch.setattr(Tally, "FOLD_EVERY", 2)  # several folds, and a part-folded end
+    f = read(client.get("/admin/transactions.csv?preset=fy").get_data(as_text=True))
+    assert f.summary["Count"] == str(console.count) == str(len(f.rows))
+    for line in console.lines():
+        figure = f.summary[line.label]
+        if line.paise is None:
+            assert int(figure) == line.count, line.label
+        else:
+            assert _paise_of(figure) == line.paise, line.label
+    assert console.tds == 60_00 and console.cash_out == 200_00 and console.settled == -646_95

@@ -4,8 +4,6 @@ silently dropped the movements of every other match: the page, its summary and i
 said 50 movements where the filter matched 51, and nothing said some were left out. And
 the text's ``%`` and ``_`` mean themselves."""
 
-import csv
-import io
 import re
 
 import pytest
@@ -14,6 +12,7 @@ from portal.extensions import db
 from portal.transactions import models as mm
 from portal.transactions import queries
 from tests.booking.factories import NOW
+from tests.transactions.csv_file import read
 
 TODAY = NOW.date()
 
@@ -65,16 +64,15 @@ def test_a_name_matching_51_patients_lists_all_their_movements(
     # up to PARTY_LIST_MAX people are bound as a list, more are a subquery: both count all
     monkeypatch.setattr(queries, "PARTY_LIST_MAX", listed)
     body = client.get("/admin/transactions.csv?preset=today&party=sharma").get_data(as_text=True)
-    lines = body.lstrip("\ufeff").splitlines()
-    table = list(csv.reader(io.StringIO("\n".join(lines[lines.index("") + 1 :]))))
-    exported = len([row for row in table[1:] if row])
+    f = read(body)
+    exported = len(f.rows)
     summary = client.get(
         "/admin/transactions/summary?preset=today&party=sharma", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
     shown = int(re.search(r"<strong>(\d+)</strong> movements", summary).group(1))
     assert (exported, shown) == (51, 51), (
         f"party=sharma matches 51 patients with one movement each; the CSV has {exported} "
-        f"rows, the console's summary {shown}, and neither says any were left out ({lines[1][:120]})"
+        f"rows, the console's summary {shown}, and neither says any were left out ({f.lines[1][:120]})"
     )
 
 

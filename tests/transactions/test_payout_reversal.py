@@ -9,8 +9,6 @@ its own (``payout_reversal``), dated by the ledger's reversal posting, taking ba
 its returned fee and its TDS in that period: each period's figures are stable once it is
 over, and added up they are the bank's movement (docs/transactions.md)."""
 
-import csv
-import io
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -39,6 +37,7 @@ from tests.payouts.conftest import (  # noqa: F401
     x,
 )
 from tests.transactions.conftest import payout_row
+from tests.transactions.csv_file import read
 
 JUNE = (date(2026, 6, 1), date(2026, 6, 30))
 JULY = (date(2026, 7, 1), date(2026, 7, 31))
@@ -199,13 +198,8 @@ def test_the_dashboard_and_the_console_agree_day_by_day_across_a_reversal(world,
 
 
 def _csv(client, query):
-    text = client.get("/admin/transactions.csv" + query).get_data(as_text=True)
-    lines = text.lstrip("\ufeff").splitlines()
-    [head] = next(csv.reader(io.StringIO(lines[1])))
-    figures = dict(part.split(": ", 1) for part in head.removeprefix("Filters: ").split("; "))
-    table = list(csv.reader(io.StringIO("\n".join(lines[lines.index("") + 1 :]))))
-    header, body = table[0], table[1:]
-    return figures, [dict(zip(header, row, strict=True)) for row in body]
+    f = read(client.get("/admin/transactions.csv" + query).get_data(as_text=True))
+    return f.summary, f.records()
 
 
 def _paise(text):
@@ -263,7 +257,7 @@ def test_the_reversal_row_on_the_page_its_detail_and_the_csv(world, x, client, l
     for label, key in (("Payouts", "payouts"), ("Gateway fees", "gateway_fees"),
                        ("Net cash received", "net"), ("TDS withheld from payouts", "tds")):  # fmt: skip
         assert _paise(figures[label]) == getattr(s, key), label
-    # The file's rows add up to its header: the payouts' net and TDS columns.
+    # The file's rows add up to its summary: the payouts' net and TDS columns.
     payout_rows = [r for r in body if r["Type"] in (mm.PAYOUT, mm.PAYOUT_REVERSAL)]
     assert sum(_paise(r["Net"]) for r in payout_rows) == s.payouts
     assert sum(_paise(r["TDS withheld"]) for r in payout_rows) == s.tds

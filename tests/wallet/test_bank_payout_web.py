@@ -4,9 +4,6 @@ submit one pay-out, above the limit through the approvals queue ("Approve the ba
 transfer of ₹…"), the adjustment's page, and the patient's history with the UTR (English
 and Hindi)."""
 
-import csv
-import io
-
 import pytest
 import sqlalchemy as sa
 from markupsafe import escape
@@ -18,6 +15,7 @@ from portal.wallet import adjustments as adj
 from portal.wallet import bank
 from portal.wallet.models import BANK_PAYOUT, WalletAdjustment
 from portal.web.forms import wallet as forms
+from tests.transactions.csv_file import read
 from tests.wallet.test_cash_payout_web import fund
 
 NOTE = "Closing balance sent by NEFT to the patient's account"
@@ -172,12 +170,10 @@ def test_the_console_and_its_csv_show_the_payouts_with_their_references(app, cli
     assert 'data-sum="net">−₹700<' in sums
     only = client.get("/admin/transactions?preset=today&type=bank_payout").get_data(as_text=True)
     assert UTR in only and "D-0042" not in only
-    text = client.get("/admin/transactions.csv?preset=today").get_data(as_text=True)
-    lines = text.lstrip("\ufeff").splitlines()
-    assert "Bank transfers paid out: ₹500.00" in lines[1]
-    assert "Net cash received: −₹700.00" in lines[1]
-    table = list(csv.reader(io.StringIO("\n".join(lines[lines.index("") + 1 :]))))
-    header, body = table[0], table[1:]
+    f = read(client.get("/admin/transactions.csv?preset=today").get_data(as_text=True))
+    assert f.summary["Bank transfers paid out"] == "500.00"
+    assert f.summary["Net cash received"] == "-700.00"
+    header, body = f.header, f.rows
     by_type = {row[header.index("Type")]: row for row in body}
     assert by_type["bank_payout"][header.index("Gateway reference")] == UTR
     assert by_type["bank_payout"][header.index("Net")] == "-500.00"

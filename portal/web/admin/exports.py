@@ -7,6 +7,7 @@ from flask_login import current_user
 from portal.domain.states import ExportStatus
 from portal.exports import service as exports
 from portal.web.admin import bp
+from portal.web.exporting import kept_private
 from portal.web.htmx import render
 
 
@@ -48,12 +49,14 @@ def export_download(export_id):
     export = _mine_or_abort(export_id)
     if export.status == ExportStatus.DONE:
         try:
-            return send_file(
-                exports.file_path(export.id),
-                mimetype="text/csv",
-                as_attachment=True,
-                download_name=export.download_name,
-                max_age=0,
+            # no-store, as the streamed file (it was no-cache: a cache could keep it)
+            return kept_private(
+                send_file(
+                    exports.file_path(export.id),
+                    mimetype="text/csv",
+                    as_attachment=True,
+                    download_name=export.download_name,
+                )
             )
         except FileNotFoundError:
             pass

@@ -1,8 +1,8 @@
 """The transactions console's CSV: the same filters as the page (its query string), every
 row with its fee breakup (less discount and wallet part: it adds up to the amount), a
 payout's gross and TDS withheld (and whether it was given back), gateway fee, net,
-reference and reconciliation status, and the filtered set's summary in the file's header
-lines (docs/transactions.md)."""
+reference and reconciliation status; the filters used in the file's header lines, and the
+filtered set's summary after the rows, added up from them (docs/transactions.md)."""
 
 from operator import itemgetter
 
@@ -11,7 +11,6 @@ from flask import request
 from werkzeug.datastructures import MultiDict
 
 from portal.db import clinic_today
-from portal.domain.rates import format_inr
 from portal.exports import ExportError, ExportSpec, money, number, register, text, when
 from portal.reconcile.queries import UNCHECKED, status_of
 from portal.transactions import queries
@@ -56,6 +55,38 @@ COLUMNS = (
 )
 
 
+# Where a row's summary terms (``queries.summary_terms``) start: after the file's columns
+# and the reconciliation status. Read beside the row, not written.
+TERMS_AT = len(COLUMNS) + 1
+ID, TYPE, AMOUNT = ([h for h, _, _ in COLUMNS].index(h) for h in ("Id", "Type", "Amount"))
+
+
+class Totals:
+    """The console's summary of the rows the file holds, added up as they are written
+    (``ExportSpec.totals``), and written after them as the GST and TDS files' totals are:
+    a row per line of the console's summary (``Summary.lines()``, after the count), its
+    label in the Type column and its figure in the Amount column, or, a count, in the Id
+    column. It was read in a statement of its own before the rows, and a refund committed
+    between the two was in the rows and not in the summary (re-read finding)."""
+
+    def __init__(self):
+        self.tally = queries.Tally()
+
+    def add(self, row):
+        self.tally.add(row[TERMS_AT:])
+
+    def rows(self):
+        s = self.tally.summary()
+        lines = [("Count", s.count, None)]
+        lines += [(line.label, line.count, line.paise) for line in s.lines()]
+        rows = []
+        for label, count, paise in lines:
+            row = [None] * TERMS_AT
+            row[ID], row[TYPE], row[AMOUNT] = count, label, paise
+            rows.append(row)
+        return rows
+
+
 def _filter(params):
     form = TransactionFilterForm(formdata=MultiDict(params))
     unknown = unknown_keys(params)
@@ -83,24 +114,12 @@ def export(params):
         sa.select(
             *(getattr(M, c) if isinstance(c, str) else c for _, c, _ in COLUMNS),
             sa.func.coalesce(recon, UNCHECKED),
+            *queries.summary_terms().values(),
         )
         .where(*queries.conditions(f, recon_clause=clause))
         .order_by(M.occurred_at.desc(), M.id.desc())
     )
-    s = queries.summary(f, recon_clause=clause)
     used = [(label, value) for label, value in form.args().items() if value]
-    summary = [
-        ("Count", s.count),
-        *(
-            (
-                line.label,
-                line.count
-                if line.paise is None
-                else format_inr(line.paise, always_show_paise=True),
-            )
-            for line in s.lines()
-        ),
-    ]
     return ExportSpec(
         name="transactions",
         title="Transactions",
@@ -112,8 +131,8 @@ def export(params):
         filters=[
             ("Period", "every date" if f.every_date else f"{f.start} to {f.end}"),
             *used,
-            *summary,
         ],
+        totals=Totals,
     )
 
 
