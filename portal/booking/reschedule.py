@@ -302,13 +302,7 @@ def _hold(item, resched):
 
 def _supersede_pending(item):
     """Earlier unpaid requests for this booking give way to the new one."""
-    for old in db.session.scalars(
-        sa.select(Reschedule).where(
-            Reschedule.booking_id == item.id, Reschedule.status == RescheduleStatus.PENDING_PAYMENT
-        )
-    ):
-        holds.close_pending(old, RescheduleStatus.EXPIRED, MSG_REPLACED)
-    db.session.flush()
+    holds.close_pending_moves(item, RescheduleStatus.EXPIRED, MSG_REPLACED)
 
 
 def after_move(resched, item, actor):
