@@ -23,6 +23,12 @@ from portal.extensions import db
 from portal.i18n import N_
 
 MSG_HOLD_EXPIRED = N_("The checkout expired before the fee was paid")
+# A move's fee still unpaid when its booking is cancelled: the request ends with the
+# booking (its hold is released with the booking's claims); a fee paid for it at the
+# checkout still open goes to the wallet (``reschedule_payment``).
+MSG_BOOKING_CANCELLED = N_(
+    "The appointment was cancelled before the fee was paid; a payment for it goes to your wallet."
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,11 @@ class HoldLeft:
 def fee_hold_left(resched, now=None):
     """What is left of the new time a move's unpaid fee held (``HoldLeft``): until when, or
     lapsed (the checkout ran out, or a newer request replaced it); None when the move no
-    longer waits for its fee (paid meanwhile, or refused). A read: the sweep lets it go."""
+    longer waits for its fee (paid meanwhile, or refused), or its booking no longer moves
+    (cancelled: nothing is held for it, nor to be chosen again). A read: the sweep lets it
+    go."""
+    if resched.booking.status != BookingStatus.CONFIRMED:
+        return None
     now = now or utcnow()
     if resched.status == RescheduleStatus.PENDING_PAYMENT and resched.expires_at > now:
         return HoldLeft(until=resched.expires_at, moving_to=resched.new_start)
@@ -75,6 +85,25 @@ def close_pending(resched, status, reason):
     RESCHEDULE.move(resched, status)
     resched.failure_reason = reason
     release_hold(resched)
+
+
+def close_pending_moves(item, status, reason):
+    """End every move of ``item`` still waiting for its fee (``close_pending``): a newer
+    request replaces them, or the booking is cancelled. In the caller's unit of work,
+    under the visit's lock (lock order: visit, then reschedule)."""
+    query = (
+        sa.select(Reschedule)
+        .where(
+            Reschedule.booking_id == item.id,
+            Reschedule.status == RescheduleStatus.PENDING_PAYMENT,
+        )
+        .execution_options(populate_existing=True)
+    )
+    if claims.is_postgres():
+        query = query.with_for_update()
+    for resched in db.session.scalars(query).all():
+        close_pending(resched, status, reason)
+    db.session.flush()
 
 
 def release_stale_hold(claim, now=None):

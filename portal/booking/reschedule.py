@@ -89,6 +89,13 @@ MSG_DESK_ADMIN = N_("Only the clinic's desk can take the fee in person")
 MSG_ONLINE_PATIENT = N_(
     "Only the patient can pay online; take the fee from the wallet or at the desk"
 )
+# Razorpay's smallest order is ₹1: a fee under it is refused online, saying how else to
+# pay it (before: Razorpay refused the order and the patient read MSG_GATEWAY_DOWN, for
+# ever; review finding). The page does not offer online for it.
+MSG_ONLINE_MINIMUM_FEE = N_(
+    "Online payments start at %(minimum)s, so this fee of %(fee)s cannot be paid online: pay it"
+    " from your wallet, or at the clinic's desk."
+)
 MSG_REPLACED = N_("Replaced by a newer reschedule request")
 MSG_REBOOK_ONLY = N_("Only expired or cancelled appointments can be booked again")
 MSG_GATEWAY_DOWN = N_("Payments are unavailable right now; please try again in a few minutes")
@@ -295,13 +302,7 @@ def _hold(item, resched):
 
 def _supersede_pending(item):
     """Earlier unpaid requests for this booking give way to the new one."""
-    for old in db.session.scalars(
-        sa.select(Reschedule).where(
-            Reschedule.booking_id == item.id, Reschedule.status == RescheduleStatus.PENDING_PAYMENT
-        )
-    ):
-        holds.close_pending(old, RescheduleStatus.EXPIRED, MSG_REPLACED)
-    db.session.flush()
+    holds.close_pending_moves(item, RescheduleStatus.EXPIRED, MSG_REPLACED)
 
 
 def after_move(resched, item, actor):
@@ -428,6 +429,8 @@ def reschedule(
             raise BookingError(MSG_PAY_WITH, field="pay_with")
         if q.total and pay_with == PAY_GATEWAY and _role(actor) != PATIENT:
             raise BookingError(MSG_ONLINE_PATIENT, field="pay_with")
+        if q.total and pay_with == PAY_GATEWAY and not q.payable_online:
+            raise BookingError(_online_minimum_refusal(q.total), field="pay_with")
         if q.total and pay_with == PAY_DESK:
             if _role(actor) != ADMIN:
                 raise BookingError(MSG_DESK_ADMIN, field="pay_with")
@@ -472,6 +475,11 @@ def reschedule(
         claims.flush_claims()
         after_move(resched, item, actor)
         return RescheduleResult(resched)
+
+
+def _online_minimum_refusal(fee):
+    minimum = format_inr(pricing.MIN_ONLINE_PAYMENT)  # "₹1", as the visit's notice says it
+    return Text(MSG_ONLINE_MINIMUM_FEE, minimum=minimum, fee=format_inr(fee))
 
 
 def _start_checkout(resched, item, callback_url, now):

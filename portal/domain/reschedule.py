@@ -14,6 +14,10 @@
 * Fee = penalty + platform fee (5 % of the penalty) + GST (18 % of penalty + platform fee;
   POLICY.md says "on both", whatever the GST mode for services), each rounded half-up.
 * The penalty, less the provider's commission, goes to the provider.
+* A fee under ₹1 (``pricing.MIN_ONLINE_PAYMENT``, Razorpay's smallest order) is not paid
+  online (``RescheduleQuote.payable_online``): from the wallet or at the desk — decision,
+  as the visit's checkout sends nothing under ₹1 to Razorpay; rounding it up would charge
+  more than the fee.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import timedelta
 from portal.domain.text import N_, Text, in_hours
 
 from .policy import DEFAULT_POLICY, Policy
+from .pricing import MIN_ONLINE_PAYMENT
 from .rates import apply_bps
 
 # Names the policy's cut-off: "Reschedule not allowed within 24 hours of appointment" by
@@ -46,6 +51,12 @@ class RescheduleQuote:
     commission: int  # platform's cut of the penalty
     provider_share: int  # penalty − commission, credited to the provider(s)
     overridden: bool = False
+
+    @property
+    def payable_online(self) -> bool:
+        """Whether the fee can be paid through Razorpay: none, or at least its smallest
+        order (``MIN_ONLINE_PAYMENT``)."""
+        return self.total == 0 or self.total >= MIN_ONLINE_PAYMENT
 
 
 def reschedule_penalty_bps(

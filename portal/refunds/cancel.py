@@ -11,13 +11,13 @@ idempotency key."""
 from portal import events, jobs
 from portal.accounts.models import PROVIDER
 from portal.audit.service import record
-from portal.booking import claims, lifecycle
+from portal.booking import claims, holds, lifecycle
 from portal.booking.errors import NotFound, PermissionDenied
 from portal.catalog.providers import provider_for_user
 from portal.db import unit_of_work, utcnow
 from portal.domain import cancellation as rules
 from portal.domain.rates import format_inr
-from portal.domain.states import BookingStatus, InvalidTransition
+from portal.domain.states import BookingStatus, InvalidTransition, RescheduleStatus
 from portal.domain.text import Text
 from portal.extensions import db
 from portal.policies import store as policy_store
@@ -91,6 +91,10 @@ def _cancel_locked(
     except InvalidTransition:
         raise CancellationError(MSG_ALREADY, field="items") from None
     claims.release(item)
+    # A move still waiting for its fee ends with the booking: nothing is held for it, the
+    # patient is not told to choose its time again, and a fee paid for it later goes to
+    # the wallet (review finding: it stayed open until the sweep).
+    holds.close_pending_moves(item, RescheduleStatus.EXPIRED, holds.MSG_BOOKING_CANCELLED)
     cancellation = Cancellation(
         booking_id=item.id,
         visit_id=item.master_id,

@@ -12,6 +12,7 @@ from portal.booking import prices as booking_prices
 from portal.booking import reschedule as rs
 from portal.booking.errors import MSG_CONFIRMING, BookingError, PaymentError
 from portal.booking.models import IndividualBooking, Reschedule
+from portal.domain.pricing import MIN_ONLINE_PAYMENT
 from portal.domain.slots import LIST_SPAN_DAYS
 from portal.domain.states import RescheduleStatus
 from portal.extensions import csrf
@@ -54,6 +55,7 @@ def _page(item, form, mode, status=200):
         mode=mode,
         slots=slots,
         wallet_balance=booking_prices.wallet_balance(current_user.id),
+        online_minimum=MIN_ONLINE_PAYMENT,  # a fee under it is not offered online
     )
 
 
