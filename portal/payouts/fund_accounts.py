@@ -172,8 +172,9 @@ def _contact_name(provider):
     return name if len(name) >= 3 else f"Provider {provider.id}"
 
 
-def _contact_id(provider):
-    previous = db.session.scalar(
+def _stored_contact_id(provider):
+    """The provider's RazorpayX contact, as their newest account at RazorpayX names it."""
+    return db.session.scalar(
         sa.select(m.FundAccount.razorpay_contact_id)
         .where(
             m.FundAccount.provider_id == provider.id, m.FundAccount.razorpay_contact_id.is_not(None)
@@ -181,9 +182,12 @@ def _contact_id(provider):
         .order_by(m.FundAccount.id.desc())
         .limit(1)
     )
-    if previous:
-        return previous
-    contact = gateway().create_contact(
+
+
+def _new_contact_id(provider):
+    contact = _asked(
+        "contact",
+        gateway().create_contact,
         _contact_name(provider),
         email=getattr(provider.user, "email", None),
         type="vendor",
@@ -193,31 +197,77 @@ def _contact_id(provider):
     return contact["id"]
 
 
+def _asked(step, call, *args, **kwargs):
+    """RazorpayX's answer to one request of a save; its refusal a :class:`Refused` naming
+    the request."""
+    try:
+        return call(*args, **kwargs)
+    except gw_errors.BadRequest as exc:
+        raise Refused(exc, step) from None
+
+
 def _form_field(kind, error):
     """The form's field RazorpayX's refusal of a fund account names, or None."""
     return FORM_FIELDS[kind].get((error.field or "").rsplit(".", 1)[-1])
 
 
+def _fund_account(kind, contact_id, fund_account_kwargs):
+    try:
+        return gateway().create_fund_account(contact_id, **fund_account_kwargs)
+    except gw_errors.BadRequest as exc:
+        field = _form_field(kind, exc)
+        if field is None:
+            raise Refused(exc, "fund account") from None
+        raise FundAccountError({field: exc.description or str(exc)}) from None
+
+
+def _contact_gone(refused):
+    """RazorpayX does not have the contact the fund account was asked under (the only id
+    of that request)."""
+    error = refused.error
+    return isinstance(error, gw_errors.NotFound) and error.field in (None, "contact_id")
+
+
+def _at_razorpayx(provider, kind, fund_account_kwargs):
+    """The contact (the stored one, else a new one), the fund account and its validation
+    at RazorpayX: ``(contact id, account, validation)``.
+
+    A stored contact RazorpayX no longer has (the clinic moved from test to live keys, or
+    to another RazorpayX account: contacts are per account and mode) is made anew and the
+    fund account asked for once more (review finding: it was reused for ever, so every
+    later save was refused and the provider could never change their account); audited
+    ``fund_account.contact_made_anew``."""
+    stored = _stored_contact_id(provider)
+    contact_id = stored or _new_contact_id(provider)
+    try:
+        account = _fund_account(kind, contact_id, fund_account_kwargs)
+    except Refused as refused:
+        if not (stored and _contact_gone(refused)):
+            raise
+        contact_id = _new_contact_id(provider)
+        record(
+            None,
+            "fund_account.contact_made_anew",
+            "provider",
+            provider.id,
+            before={"razorpay_contact_id": stored, "refused": str(refused.error)[:255]},
+            after={"razorpay_contact_id": contact_id},
+        )
+        account = _fund_account(kind, contact_id, fund_account_kwargs)
+    validation = _asked(
+        "validation",
+        gateway().validate_fund_account,
+        account["id"],
+        notes={"provider_id": str(provider.id)},
+    )
+    return contact_id, account, validation
+
+
 def _register(actor, provider, row, fund_account_kwargs):
     """Create contact, fund account and validation at RazorpayX, then keep the row as the
     provider's current account (the previous one stops being current)."""
-    step = "contact"
     try:
-        contact_id = _contact_id(provider)
-        step = "fund account"
-        try:
-            account = gateway().create_fund_account(contact_id, **fund_account_kwargs)
-        except gw_errors.BadRequest as exc:
-            field = _form_field(row.kind, exc)
-            if field is None:
-                raise
-            raise FundAccountError({field: exc.description or str(exc)}) from None
-        step = "validation"
-        validation = gateway().validate_fund_account(
-            account["id"], notes={"provider_id": str(provider.id)}
-        )
-    except gw_errors.BadRequest as exc:
-        raise Refused(exc, step) from None
+        contact_id, account, validation = _at_razorpayx(provider, row.kind, fund_account_kwargs)
     except gw_errors.GatewayError:
         raise FundAccountError({"form": MSG_GATEWAY}) from None
     previous = db.session.scalars(
