@@ -228,7 +228,7 @@ def _contact_gone(refused):
     return isinstance(error, gw_errors.NotFound) and error.field in (None, "contact_id")
 
 
-def _at_razorpayx(provider, kind, fund_account_kwargs):
+def _at_razorpayx(actor, provider, kind, fund_account_kwargs):
     """The contact (the stored one, else a new one), the fund account and its validation
     at RazorpayX: ``(contact id, account, validation)``.
 
@@ -246,7 +246,7 @@ def _at_razorpayx(provider, kind, fund_account_kwargs):
             raise
         contact_id = _new_contact_id(provider)
         record(
-            None,
+            actor,
             "fund_account.contact_made_anew",
             "provider",
             provider.id,
@@ -267,7 +267,9 @@ def _register(actor, provider, row, fund_account_kwargs):
     """Create contact, fund account and validation at RazorpayX, then keep the row as the
     provider's current account (the previous one stops being current)."""
     try:
-        contact_id, account, validation = _at_razorpayx(provider, row.kind, fund_account_kwargs)
+        contact_id, account, validation = _at_razorpayx(
+            actor, provider, row.kind, fund_account_kwargs
+        )
     except gw_errors.GatewayError:
         raise FundAccountError({"form": MSG_GATEWAY}) from None
     previous = db.session.scalars(

@@ -61,6 +61,7 @@ def test_the_contact_made_anew_is_kept_and_reused(world, x):
         sa.select(AuditEntry).where(AuditEntry.action == "fund_account.contact_made_anew")
     ).all()
     assert (made.object_type, made.object_id) == ("provider", str(provider.id))
+    assert made.actor_id == user.id
     assert made.before["razorpay_contact_id"] == gone
     assert made.after == {"razorpay_contact_id": second.razorpay_contact_id}
     third = world.onboard(provider, user, vpa="asharao@okhdfc")
