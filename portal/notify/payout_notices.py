@@ -223,9 +223,12 @@ def _sentence(text):
 @jobs.job("notify.fund_account_failed")
 def fund_account_failed(fund_account_id):
     """Worded neutrally: whether payouts wait or go on to an earlier account is the
-    payouts capability's rule, not this notice's."""
+    payouts capability's rule, not this notice's. Only for the provider's current account:
+    one they replaced before (or since) its ₹1 check came back was given up, and "Your new
+    bank account could not be validated" would be read as the one that replaced it (review
+    finding: said of a corrected account that had validated). Its audit row stays."""
     row = db.session.get(m.FundAccount, fund_account_id)
-    if row is None or row.provider is None:
+    if row is None or row.provider is None or not row.current:
         return
     user_id = row.provider.user_id
     with speaking_to(user_id):

@@ -26,10 +26,23 @@ PAYOUT_HOLD_OVERTAKEN = "PAYOUT_HOLD_OVERTAKEN"
 PAYOUT_FAILED_ATTEMPT_MADE = "PAYOUT_FAILED_ATTEMPT_MADE"
 # Rejected by an approver or cancelled at RazorpayX: final, back on the payable, not retried.
 PAYOUT_STOPPED = "PAYOUT_STOPPED"
+# RazorpayX refused a provider's bank account or UPI id for no field of theirs (the clinic's
+# API key, its RazorpayX account): only the clinic can fix it.
+FUND_ACCOUNT_REFUSED = "FUND_ACCOUNT_REFUSED"
 
 
 def raise_payout_alert(
-    severity, title, message, *, payout=None, kind=PAYOUT_FAILED, actor=None, attempt=None
+    severity,
+    title,
+    message,
+    *,
+    payout=None,
+    kind=PAYOUT_FAILED,
+    actor=None,
+    attempt=None,
+    provider_id=None,
+    link=None,
+    dedupe_key=None,
 ):
     """Record and announce the alert; returns what the receivers made (notices).
 
@@ -37,19 +50,22 @@ def raise_payout_alert(
     every resend or look-up that finds the same: once per ``attempt`` (its number) for the
     kinds an attempt has (outcome unknown, went out while held, marked failed but made),
     as a retry's attempt may meet the same again, and that is news. The first attempt
-    keeps the payout's key (the one such alerts had before)."""
+    keeps the payout's key (the one such alerts had before). An alert of no payout names
+    its provider (``provider_id``), its page (``link``) and its own ``dedupe_key``, if any."""
     details = {"severity": severity, "title": title, "message": message, "kind": kind}
     if payout is not None:
         details.update(payout_id=payout.id, provider_id=payout.provider_id)
+    elif provider_id is not None:
+        details.update(provider_id=provider_id)
     if attempt is not None:
         details.update(attempt=attempt)
-    record(
-        actor,
-        "payout.alert",
-        "payout" if payout is not None else "payouts",
-        payout.id if payout is not None else None,
-        after=details,
-    )
+    if payout is not None:
+        entity, entity_id = "payout", payout.id
+    elif provider_id is not None:
+        entity, entity_id = "provider", provider_id
+    else:
+        entity, entity_id = "payouts", None
+    record(actor, "payout.alert", entity, entity_id, after=details)
     log.warning("payout alert %s: %s — %s", severity, title, message)
     answers = events.payout_alert.send(
         "payouts",
@@ -57,8 +73,8 @@ def raise_payout_alert(
         kind=kind,
         title=title,
         message=message,
-        link=f"/admin/payouts/{payout.id}" if payout is not None else None,
-        dedupe_key=_dedupe_key(kind, payout, attempt),
+        link=f"/admin/payouts/{payout.id}" if payout is not None else link,
+        dedupe_key=_dedupe_key(kind, payout, attempt) if payout is not None else dedupe_key,
     )
     return [made for _receiver, result in answers for made in (result or ())]
 

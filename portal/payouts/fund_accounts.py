@@ -9,6 +9,7 @@ masked details are stored (IFSC, last 4 digits, a masked VPA). Statuses move onl
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -16,26 +17,53 @@ import sqlalchemy as sa
 from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.catalog.models import Provider
-from portal.db import unit_of_work, utcnow
+from portal.db import clinic_today, unit_of_work, utcnow
 from portal.domain.states import FUND_ACCOUNT, FundAccountStatus
 from portal.extensions import db
 from portal.gateway import errors as gw_errors
 from portal.i18n import N_
 from portal.payouts import models as m
-from portal.payouts.alerts import tell_validation
+from portal.payouts.alerts import (
+    FUND_ACCOUNT_REFUSED,
+    HIGH,
+    MEDIUM,
+    raise_payout_alert,
+    tell_validation,
+)
 from portal.payouts.common import lock_fund_account, lock_provider
 from portal.payouts.gateway import gateway
 
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
 ACCOUNT_RE = re.compile(r"^[0-9]{9,18}$")
 VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
+# The longest UPI id taken (decision): the pattern, as RazorpayX's, admits 256 + 64
+# characters, but UPI apps give a mobile number or a short name and a handle (well under
+# 50), and the masked id (as long as the id, ``mask_vpa``) is kept in ``vpa_masked``, 120
+# characters: a longer one passed every check and failed the save after RazorpayX had
+# made the contact, fund account and ₹1 validation (review finding). MSG_VPA_LONG says it.
+VPA_MAX = 100
 
 MSG_IFSC = N_("Enter a valid IFSC: 4 letters, 0, then 6 letters or digits (e.g. HDFC0001234).")
 MSG_ACCOUNT = N_("Enter the account number: 9 to 18 digits.")
 MSG_ACCOUNT_MATCH = N_("The account numbers do not match.")
 MSG_NAME = N_("Enter the account holder's name (3 to 50 characters).")
 MSG_VPA = N_("Enter a UPI id like name@bank.")
+MSG_VPA_LONG = N_("Enter a UPI id of at most 100 characters.")
 MSG_GATEWAY = N_("RazorpayX could not be reached. Nothing was changed; please try again.")
+MSG_REFUSED = N_(
+    "RazorpayX did not take the account, for a reason on the clinic's side, not in your "
+    "details. Nothing was changed; the clinic has been told. Please try again later."
+)
+# RazorpayX's fields of a fund account that are the form's own, by the account's kind
+# (a dotted field, ``vpa.address``, by its last part): its refusal of one is said beside
+# the field. Anything else it refuses (the API key, the clinic's RazorpayX account, the
+# contact, the validation) is nothing the provider can fix: MSG_REFUSED and an admin alert
+# (review finding: a rotated key's "The api key provided is invalid" was said beside the
+# doctor's account number, in English on a Hindi page).
+FORM_FIELDS = {
+    m.BANK_ACCOUNT: {"ifsc": "ifsc", "account_number": "account_number", "name": "holder_name"},
+    m.VPA: {"vpa": "vpa", "address": "vpa"},
+}
 # Why a validation failed: stored as the catalogue's English (status_reason), so the bank
 # page says it in the doctor's language (`t`) and a page in English reads it as is.
 MSG_NOT_ACTIVE = N_("The bank says this account is not active.")
@@ -82,6 +110,15 @@ class NotFound(Exception):
     pass
 
 
+class Refused(Exception):
+    """RazorpayX refused a request of the save for no field of the form; ``step`` names
+    the request (contact, fund account, validation)."""
+
+    def __init__(self, error, step):
+        super().__init__(str(error))
+        self.error, self.step = error, step
+
+
 def _provider_for(actor, provider_id, *, lock=False):
     provider = lock_provider(provider_id) if lock else db.session.get(Provider, provider_id)
     if provider is None:
@@ -117,6 +154,8 @@ def check_bank(holder_name, ifsc, account_number, confirm_number=None):
 
 def check_vpa(vpa):
     vpa = (vpa or "").strip()
+    if len(vpa) > VPA_MAX:
+        raise FundAccountError({"vpa": MSG_VPA_LONG})
     if not VPA_RE.match(vpa):
         raise FundAccountError({"vpa": MSG_VPA})
     return vpa
@@ -133,8 +172,9 @@ def _contact_name(provider):
     return name if len(name) >= 3 else f"Provider {provider.id}"
 
 
-def _contact_id(provider):
-    previous = db.session.scalar(
+def _stored_contact_id(provider):
+    """The provider's RazorpayX contact, as their newest account at RazorpayX names it."""
+    return db.session.scalar(
         sa.select(m.FundAccount.razorpay_contact_id)
         .where(
             m.FundAccount.provider_id == provider.id, m.FundAccount.razorpay_contact_id.is_not(None)
@@ -142,9 +182,12 @@ def _contact_id(provider):
         .order_by(m.FundAccount.id.desc())
         .limit(1)
     )
-    if previous:
-        return previous
-    contact = gateway().create_contact(
+
+
+def _new_contact_id(provider):
+    contact = _asked(
+        "contact",
+        gateway().create_contact,
         _contact_name(provider),
         email=getattr(provider.user, "email", None),
         type="vendor",
@@ -154,24 +197,79 @@ def _contact_id(provider):
     return contact["id"]
 
 
+def _asked(step, call, *args, **kwargs):
+    """RazorpayX's answer to one request of a save; its refusal a :class:`Refused` naming
+    the request."""
+    try:
+        return call(*args, **kwargs)
+    except gw_errors.BadRequest as exc:
+        raise Refused(exc, step) from None
+
+
+def _form_field(kind, error):
+    """The form's field RazorpayX's refusal of a fund account names, or None."""
+    return FORM_FIELDS[kind].get((error.field or "").rsplit(".", 1)[-1])
+
+
+def _fund_account(kind, contact_id, fund_account_kwargs):
+    try:
+        return gateway().create_fund_account(contact_id, **fund_account_kwargs)
+    except gw_errors.BadRequest as exc:
+        field = _form_field(kind, exc)
+        if field is None:
+            raise Refused(exc, "fund account") from None
+        raise FundAccountError({field: exc.description or str(exc)}) from None
+
+
+def _contact_gone(refused):
+    """RazorpayX does not have the contact the fund account was asked under (the only id
+    of that request)."""
+    error = refused.error
+    return isinstance(error, gw_errors.NotFound) and error.field in (None, "contact_id")
+
+
+def _at_razorpayx(actor, provider, kind, fund_account_kwargs):
+    """The contact (the stored one, else a new one), the fund account and its validation
+    at RazorpayX: ``(contact id, account, validation)``.
+
+    A stored contact RazorpayX no longer has (the clinic moved from test to live keys, or
+    to another RazorpayX account: contacts are per account and mode) is made anew and the
+    fund account asked for once more (review finding: it was reused for ever, so every
+    later save was refused and the provider could never change their account); audited
+    ``fund_account.contact_made_anew``."""
+    stored = _stored_contact_id(provider)
+    contact_id = stored or _new_contact_id(provider)
+    try:
+        account = _fund_account(kind, contact_id, fund_account_kwargs)
+    except Refused as refused:
+        if not (stored and _contact_gone(refused)):
+            raise
+        contact_id = _new_contact_id(provider)
+        record(
+            actor,
+            "fund_account.contact_made_anew",
+            "provider",
+            provider.id,
+            before={"razorpay_contact_id": stored, "refused": str(refused.error)[:255]},
+            after={"razorpay_contact_id": contact_id},
+        )
+        account = _fund_account(kind, contact_id, fund_account_kwargs)
+    validation = _asked(
+        "validation",
+        gateway().validate_fund_account,
+        account["id"],
+        notes={"provider_id": str(provider.id)},
+    )
+    return contact_id, account, validation
+
+
 def _register(actor, provider, row, fund_account_kwargs):
     """Create contact, fund account and validation at RazorpayX, then keep the row as the
     provider's current account (the previous one stops being current)."""
     try:
-        contact_id = _contact_id(provider)
-        account = gateway().create_fund_account(contact_id, **fund_account_kwargs)
-        validation = gateway().validate_fund_account(
-            account["id"], notes={"provider_id": str(provider.id)}
+        contact_id, account, validation = _at_razorpayx(
+            actor, provider, row.kind, fund_account_kwargs
         )
-    except gw_errors.BadRequest as exc:
-        field = (
-            "vpa"
-            if row.kind == m.VPA
-            else {"ifsc": "ifsc", "account_number": "account_number", "name": "holder_name"}.get(
-                exc.field or "", "account_number"
-            )
-        )
-        raise FundAccountError({field: exc.description or str(exc)}) from None
     except gw_errors.GatewayError:
         raise FundAccountError({"form": MSG_GATEWAY}) from None
     previous = db.session.scalars(
@@ -206,10 +304,49 @@ def _register(actor, provider, row, fund_account_kwargs):
     return row
 
 
+@contextmanager
+def _refusal_told(provider_id, kind):
+    """Around a save's unit of work: RazorpayX's refusal for no field of the form, once the
+    save is rolled back, is an admin alert (its own unit of work, so it stays) and the
+    form's MSG_REFUSED."""
+    try:
+        yield
+    except Refused as refused:
+        with unit_of_work():
+            _alert_refusal(provider_id, kind, refused)
+        raise FundAccountError({"form": MSG_REFUSED}) from None
+
+
+def _alert_refusal(provider_id, kind, refused):
+    """HIGH for a refused API key (payouts are refused too), else MEDIUM; once a day per
+    provider (the audit keeps every one)."""
+    provider = db.session.get(Provider, provider_id)
+    what = "UPI id" if kind == m.VPA else "bank account"
+    key_refused = isinstance(refused.error, gw_errors.AuthenticationFailed)
+    advice = (
+        "RazorpayX refused the portal's API key: check RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET "
+        "(rotated?). Payouts are refused too."
+        if key_refused
+        else "Nothing in the details they typed was named: check the RazorpayX account and "
+        "the portal's RazorpayX settings."
+    )
+    raise_payout_alert(
+        HIGH if key_refused else MEDIUM,
+        f"RazorpayX refused {_contact_name(provider)}'s {what}",
+        f"Provider {provider.id} ({_contact_name(provider)}) saved a {what} and RazorpayX "
+        f"refused the {refused.step} request: {refused.error}. Nothing was saved; they were "
+        f"asked to try again later. {advice}",
+        kind=FUND_ACCOUNT_REFUSED,
+        provider_id=provider.id,
+        link="/admin/payouts/accounts",
+        dedupe_key=f"{FUND_ACCOUNT_REFUSED}:{provider.id}:{clinic_today().isoformat()}",
+    )
+
+
 def save_bank_account(
     actor, provider_id, *, holder_name, ifsc, account_number, confirm_account_number=None
 ):
-    with unit_of_work():
+    with _refusal_told(provider_id, m.BANK_ACCOUNT), unit_of_work():
         # Locked: a second save at once (a double-clicked Save) waits, then replaces this
         # one's account and reuses its contact, instead of making a second current account.
         provider = _provider_for(actor, provider_id, lock=True)
@@ -230,7 +367,7 @@ def save_bank_account(
 
 
 def save_vpa(actor, provider_id, *, vpa, holder_name=None):
-    with unit_of_work():
+    with _refusal_told(provider_id, m.VPA), unit_of_work():
         provider = _provider_for(actor, provider_id, lock=True)  # as save_bank_account
         vpa = check_vpa(vpa)
         row = m.FundAccount(

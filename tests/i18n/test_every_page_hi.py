@@ -578,6 +578,16 @@ def _tell_the_rest(app, world, s):
             payout.status = "QUEUED"  # a hold RazorpayX overtook, the payout on its way
             payout_notices.payout_hold_changed(payout.id, False, None, "overtaken")
             (payout.status, payout.returned), payout.held = was, False
+        # A new account refused while it is the lab's current one (only then is it told);
+        # afterwards the account before it is current again, so later pages read as before.
+        paid_to = db.session.scalars(
+            sa.select(m.FundAccount).where(
+                m.FundAccount.provider_id == world.lab_provider, m.FundAccount.current.is_(True)
+            )
+        ).all()
+        for account in paid_to:
+            account.current = False
+        db.session.flush()
         refused = m.FundAccount(
             provider_id=world.lab_provider,
             kind=m.BANK_ACCOUNT,
@@ -586,11 +596,16 @@ def _tell_the_rest(app, world, s):
             account_last4="4321",
             status="FAILED",
             status_reason=fund_accounts.MSG_NOT_ACTIVE,
-            current=False,  # the account before it stays the one paid
+            current=True,
         )
         db.session.add(refused)
         db.session.flush()
         payout_notices.fund_account_failed(refused.id)
+        refused.current = False
+        db.session.flush()
+        for account in paid_to:
+            account.current = True
+        db.session.flush()
         doctor = db.session.get(User, world.provider_user.id)
         booking_visits.set_meet_link(doctor, s.items.online, "")
         db.session.commit()

@@ -1,0 +1,205 @@
+"""What a provider types on /provider/bank, and what RazorpayX answers to it, is said on the
+form: a field's error beside the field, anything else about the whole form; never a 500
+(docs/payouts.md "Onboarding (fund accounts)")."""
+
+import re
+from html import unescape
+
+import pytest
+import sqlalchemy as sa
+
+from portal.audit.models import AuditEntry
+from portal.extensions import db
+from portal.gateway import errors as gw_errors
+from portal.notify.models import Notification
+from portal.payouts import fund_accounts
+from portal.payouts import models as m
+
+
+def test_a_long_upi_id_is_refused_on_the_form_not_a_500(world, x, client, login):
+    """The UPI id rule (``fund_accounts.VPA_RE``) takes a name of up to 256 characters,
+    and so does RazorpayX's sandbox, but the masked id is stored in ``vpa_masked``
+    (120 characters): a 150-character UPI id passed every check and then overflowed the
+    column (review finding; PostgreSQL: a 500, after RazorpayX's contact, fund account
+    and ₹1 validation were made)."""
+    provider, user = world.provider("WEEKLY")
+    login(user)
+    vpa = "a" * 150 + "@okhdfc"
+    answer = client.post("/provider/bank", data={"kind": "vpa", "vpa": vpa})
+    assert answer.status_code in (303, 422), answer.status_code
+    if answer.status_code == 303:  # accepted: stored as masked
+        db.session.expire_all()
+        row = db.session.query(m.FundAccount).filter_by(provider_id=provider.id).one()
+        assert row.vpa_masked.endswith("@okhdfc")
+    # Refused beside the UPI id, before anything was made at RazorpayX.
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    vpa_field = re.search(r'<div class="field[^"]*">\s*<label for="vpa".*?</div>', html, re.S)
+    assert "has-error" in vpa_field.group(0) and "at most 100 characters" in vpa_field.group(0)
+    assert not x.sandbox.store.contacts and not x.sandbox.store.fund_accounts
+    assert db.session.query(m.FundAccount).filter_by(provider_id=provider.id).count() == 0
+
+
+def test_the_longest_upi_id_taken_fits_where_its_masked_form_is_kept():
+    longest = "a" * (fund_accounts.VPA_MAX - len("@okhdfc")) + "@okhdfc"
+    assert fund_accounts.check_vpa(f"  {longest} ") == longest
+    masked_length = m.FundAccount.__table__.c.vpa_masked.type.length
+    assert len(fund_accounts.mask_vpa(longest)) <= masked_length
+    assert len(fund_accounts.mask_vpa("ab@" + "c" * (fund_accounts.VPA_MAX - 3))) <= masked_length
+    with pytest.raises(fund_accounts.FundAccountError) as caught:
+        fund_accounts.check_vpa("a" + longest)
+    assert caught.value.errors == {"vpa": fund_accounts.MSG_VPA_LONG}
+
+
+def test_a_refused_api_key_is_not_said_beside_the_doctors_account_number(world, x, client, login):
+    """After the clinic's RazorpayX key is rotated (docs/payouts.md names it: "a 401 after
+    the API key was rotated"), a doctor saving their bank account was told RazorpayX's
+    "The api key provided is invalid" as an error *of their account number* (and in
+    English on a Hindi page): ``fund_accounts._register`` mapped every ``BadRequest``
+    without a known field to ``account_number`` (review finding). The doctor's number is
+    fine; nothing they can change fixes it. Expected: a message about the whole form (as
+    for ``MSG_GATEWAY``), nothing beside the account number, nothing about API keys."""
+    provider, user = world.provider("WEEKLY")
+    login(user)
+    x.sandbox.store.key_secret = "rotated_secret_456"  # RazorpayX now wants the new key
+    answer = client.post(
+        "/provider/bank",
+        data={
+            "kind": "bank_account",
+            "holder_name": "Asha Rao",
+            "ifsc": "HDFC0001234",
+            "account_number": "50100012345678",
+            "confirm_account_number": "50100012345678",
+        },
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    number_field = re.search(
+        r'<div class="field[^"]*">\s*<label for="account_number".*?</div>', html, re.S
+    ).group(0)
+    assert "has-error" not in number_field, number_field
+    assert "api key" not in html.lower()
+
+
+BANK_FORM = {
+    "kind": "bank_account",
+    "holder_name": "Asha Rao",
+    "ifsc": "HDFC0001234",
+    "account_number": "50100012345678",
+    "confirm_account_number": "50100012345678",
+}
+REFUSED_HI = "RazorpayX ने खाता स्वीकार नहीं किया"
+
+
+def _field(html, name):
+    return re.search(rf'<div class="field[^"]*">\s*<label for="{name}".*?</div>', html, re.S).group(
+        0
+    )
+
+
+def _form_errors(html):
+    found = re.search(r'<div class="form-errors" role="alert">(.*?)</div>', html, re.S)
+    return unescape(found.group(1)) if found else ""
+
+
+def _refusal_alerts():
+    db.session.expire_all()
+    return db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "payout.alert").order_by(AuditEntry.id)
+    ).all()
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_a_refused_api_key_is_said_about_the_form_and_told_to_the_admins(
+    app, x, client, login, make_user, language
+):
+    """The doctor reads, in their language, that nothing they typed is at fault; every
+    admin gets a HIGH alert naming the key (once a day per provider; every refusal is in
+    the audit); nothing is saved. No app context is held while pages render (Flask-Babel
+    keeps the locale on it), as in tests/i18n."""
+    from tests.payouts.conftest import World
+
+    with app.app_context():
+        provider, user = World(app, make_user, x).provider("WEEKLY", name="Asha Rao")
+        admin_id, provider_id, user_id = make_user("admin").id, provider.id, user.id
+        db.session.remove()
+    login(user)
+    client.post("/language", data={"language": language, "next": "/"})
+    x.sandbox.store.key_secret = "rotated_secret_456"
+    for _ in range(2):
+        answer = client.post("/provider/bank", data=BANK_FORM)
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == 422
+        assert f'lang="{language}' in html
+        said = _form_errors(html)
+        assert (REFUSED_HI if language == "hi" else fund_accounts.MSG_REFUSED) in said, said
+        for name in ("holder_name", "ifsc", "account_number", "confirm_account_number"):
+            assert "has-error" not in _field(html, name), name
+    with app.app_context():
+        assert db.session.query(m.FundAccount).filter_by(provider_id=provider_id).count() == 0
+        alerts = _refusal_alerts()
+        assert [(a.object_type, a.object_id) for a in alerts] == [
+            ("provider", str(provider_id))
+        ] * 2
+        alert = alerts[0].after
+        assert (alert["kind"], alert["severity"]) == ("FUND_ACCOUNT_REFUSED", "HIGH")
+        assert "API key" in alert["message"] and "(HTTP 401" in alert["message"]
+        assert "contact request" in alert["message"]
+        told = db.session.scalars(
+            sa.select(Notification).where(
+                Notification.user_id == admin_id,
+                Notification.kind == "alert.FUND_ACCOUNT_REFUSED",
+            )
+        ).all()
+        assert [n.link for n in told] == ["/admin/payouts/accounts"]
+        assert not db.session.scalars(
+            sa.select(Notification).where(Notification.user_id == user_id)
+        ).all()
+        db.session.remove()
+
+
+def test_the_clinics_razorpayx_account_refused_at_validation_is_not_the_doctors_number(
+    world, x, client, login, monkeypatch
+):
+    """RazorpayX names ``account_number`` when the *clinic's* RazorpayX account number (the
+    validation's debit account) is wrong: said about the form, a MEDIUM alert."""
+    provider, user = world.provider("WEEKLY")
+    login(user)
+    monkeypatch.setattr(x.adapter, "account_number", "1111222233334444")
+    answer = client.post("/provider/bank", data=BANK_FORM)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "has-error" not in _field(html, "account_number")
+    assert fund_accounts.MSG_REFUSED in _form_errors(html)
+    (alert,) = _refusal_alerts()
+    assert (alert.after["kind"], alert.after["severity"]) == ("FUND_ACCOUNT_REFUSED", "MEDIUM")
+    assert "validation request" in alert.after["message"]
+
+
+@pytest.mark.parametrize(
+    "kind, field, razorpayx_field",
+    [
+        ("bank_account", "ifsc", "ifsc"),
+        ("bank_account", "ifsc", "bank_account.ifsc"),
+        ("bank_account", "account_number", "account_number"),
+        ("bank_account", "holder_name", "name"),
+        ("vpa", "vpa", "vpa"),
+        ("vpa", "vpa", "vpa.address"),
+    ],
+)
+def test_razorpayxs_refusal_of_a_field_of_the_form_is_said_beside_it(
+    world, x, client, login, monkeypatch, kind, field, razorpayx_field
+):
+    provider, user = world.provider("WEEKLY")
+    login(user)
+
+    def refuse(*args, **kwargs):
+        raise gw_errors.BadRequest("Refused by RazorpayX", status=400, field=razorpayx_field)
+
+    monkeypatch.setattr(x.adapter, "create_fund_account", refuse)
+    form = BANK_FORM if kind == "bank_account" else {"kind": "vpa", "vpa": "asharao@okhdfc"}
+    answer = client.post("/provider/bank", data=form)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "Refused by RazorpayX" in _field(html, field)
+    assert not _form_errors(html) and not _refusal_alerts()
