@@ -1338,3 +1338,78 @@ def test_a_utr_is_recorded_once_after_bankutr00001(tmp_path, engine, capfd):
         with db.engine.begin() as conn:
             conn.execute(payout, {"id": 4, "patient": 2, "status": "APPLIED", "at": at})
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_fees_charged_before_feedoc000001_keep_the_number_they_were_issued_with(tmp_path, engine):
+    """feedoc000001: a fee document already issued keeps ``<invoice>/R<id>`` (issued
+    documents never change), a free move gets no number, and the fees charged after it
+    are numbered in their own series; down again, the column and the counters are gone."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from tests.booking.factories import NOW, at, build_world
+    from tests.refunds.helpers import quoted_move
+
+    url = _database_url(engine, tmp_path / "feedoc.sqlite3")
+    app = create_app(_test_config(url))
+
+    def move(admin, item_id, new_start):
+        return quoted_move(admin, item_id, new_start, pay_with="desk", receipt_no="D-1").reschedule
+
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        patient, admin = db.session.get(User, w.patients[0]), db.session.get(User, w.admin)
+        soon = visits.add_item(
+            admin,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[0]],
+            clinic_id=w.clinic,
+            start_at=at(2, 10),  # 50 h ahead: a fee to move it
+        )
+        later = visits.add_item(
+            admin,
+            patient_id=patient.id,
+            service_id=w.consult,
+            provider_ids=[w.doctors[1]],
+            clinic_id=w.clinic,
+            start_at=at(4, 10),  # 98 h ahead: moved for free
+            visit_id=soon.master_id,
+        )
+        soon_id, later_id, visit_id = soon.id, later.id, soon.master_id
+        quoted_desk_payment(admin, visit_id, "R-1")
+        invoice_no = db.session.scalar(
+            sa.text(f"SELECT invoice_no FROM visits WHERE id = {visit_id}")
+        )
+        first = move(admin, soon_id, at(2, 11)).id
+        second = move(admin, soon_id, at(2, 12)).id
+        free = move(admin, later_id, at(4, 11)).id
+        db.session.remove()
+        downgrade(revision="bankutr00001")
+        upgrade()
+        with db.engine.connect() as conn:
+            numbers = dict(conn.exec_driver_sql("SELECT id, document_no FROM reschedules").all())
+            counters = conn.exec_driver_sql("SELECT count(*) FROM fee_document_counters").scalar()
+        assert numbers == {
+            first: f"{invoice_no}/R{first}",
+            second: f"{invoice_no}/R{second}",
+            free: None,
+        }
+        assert counters == 0
+        # The next fee opens the series; the one issued before keeps its number, unique.
+        admin = db.session.get(User, w.admin)
+        assert move(admin, soon_id, at(2, 13)).document_no == "RF/2026-27/000001"
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"UPDATE reschedules SET document_no = '{invoice_no}/R{first}' WHERE id = {free}"
+            )
+        db.session.remove()
+        downgrade(revision="bankutr00001")
+        with db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "document_no" not in {c["name"] for c in inspector.get_columns("reschedules")}
+            assert "fee_document_counters" not in inspector.get_table_names()
+        db.engine.dispose()

@@ -12,15 +12,13 @@ reversed line take back exactly its CGST, SGST and IGST. Issued from the
 of work."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import events
-from portal.booking import claims, invoices
+from portal.booking import invoices, series
 from portal.booking.models import IndividualBooking, Reschedule
 from portal.db import UTCDateTime, db, utcnow
 from portal.domain import gst as gst_rules
-from portal.domain import rates
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
@@ -80,20 +78,8 @@ class CreditNote(db.Model):
 
 
 def next_credit_note_number(at):
-    """ "CN/2026-27/000001": one atomic upsert per note, numbered per financial year."""
-    fy = rates.financial_year(at)
-    table = CreditNoteCounter.__table__
-    insert = postgresql.insert if claims.is_postgres() else sqlite.insert
-    statement = (
-        insert(table)
-        .values(financial_year=fy, last_number=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.financial_year],
-            set_={"last_number": table.c.last_number + 1},
-        )
-        .returning(table.c.last_number)
-    )
-    number = db.session.execute(statement).scalar_one()
+    """ "CN/2026-27/000001": numbered per financial year (``series``)."""
+    fy, number = series.next_number(CreditNoteCounter, at)
     return fy, f"CN/{fy}/{number:06d}"
 
 

@@ -1,18 +1,20 @@
 """Tax documents keep what they were issued with. An invoice line (an individual booking,
-at its visit's confirmation) and a reschedule fee (when it is charged) store the clinic's
-GSTIN of that moment and their CGST/SGST/IGST split; the GST report, the receipt and the
-credit notes read these, so editing a clinic's GSTIN changes only documents issued after
-(docs/reports.md). The visit keeps the names it was invoiced to (``billed_to_name``,
-``billed_for_name``, written with its invoice number by ``lifecycle.confirm``). The GST
-rate of a line and of its booking's reschedule fees is its policy version's
-(:func:`gst_bps`)."""
+at its visit's confirmation) and a reschedule fee (when it is charged, with its number in
+the fees' own series) store the clinic's GSTIN of that moment and their CGST/SGST/IGST
+split; the GST report, the receipt and the credit notes read these, so editing a clinic's
+GSTIN changes only documents issued after (docs/reports.md). The visit keeps the names it
+was invoiced to (``billed_to_name``, ``billed_for_name``, written with its invoice number
+by ``lifecycle.confirm``). The GST rate of a line and of its booking's reschedule fees is
+its policy version's (:func:`gst_bps`)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm.util import identity_key
 
 from portal.accounts.models import Dependent, User
+from portal.booking import series
+from portal.booking.models import FeeDocumentCounter
 from portal.catalog.models import Clinic
-from portal.db import column_rows, db
+from portal.db import column_rows, db, utcnow
 from portal.domain import gst as gst_rules
 from portal.policies import store as policy_store
 
@@ -95,20 +97,20 @@ def issue_names(visit):
     visit.billed_for_name = _name(Dependent, visit.dependent_id) if visit.dependent_id else holder
 
 
-def fee_document_no(invoice_no, reschedule_id):
-    """A reschedule fee's tax document number: its visit's invoice number, ``/R`` and the
-    reschedule's id (the receipt's, the visit page's and the GST report's; None before the
-    visit is invoiced). ``invoice_no`` and ``reschedule_id`` may be columns: then the same
-    number as an SQL expression."""
-    if invoice_no is None or isinstance(invoice_no, str):
-        return f"{invoice_no}/R{reschedule_id}" if invoice_no else None
-    return invoice_no + "/R" + sa.cast(reschedule_id, sa.String)
+def next_fee_document_number(at):
+    """ "RF/2026-27/000001": a reschedule fee's tax document has a series of its own,
+    numbered per financial year of its issue (``series``; docs/decisions.md)."""
+    fy, number = series.next_number(FeeDocumentCounter, at)
+    return f"RF/{fy}/{number:06d}"
 
 
 def issue_fee(resched, item):
-    """Stamp a reschedule fee's tax document as issued (the booking's clinic)."""
+    """Issue a reschedule fee's tax document (once): its number in this financial year's
+    series, taken in the charging transaction (a rollback leaves no gap), and the booking's
+    clinic's GSTIN and split."""
     if resched.cgst is None:
         _stamp(resched, _gstins({item.clinic_id})[item.clinic_id])
+        resched.document_no = next_fee_document_number(utcnow())
 
 
 def line_split(document):

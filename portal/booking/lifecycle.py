@@ -8,13 +8,12 @@ from datetime import timedelta
 from functools import cache
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import events, jobs
 from portal.audit.service import record
-from portal.booking import claims, coupons, invoices, postings
+from portal.booking import claims, coupons, invoices, postings, series
 from portal.booking.models import (
     OPEN_VISIT_STATUSES,
     IndividualBooking,
@@ -23,7 +22,6 @@ from portal.booking.models import (
 )
 from portal.config import setting
 from portal.db import utcnow
-from portal.domain import rates
 from portal.domain.states import (
     BOOKING,
     BOOKING_LATE_PAYMENT,
@@ -176,15 +174,8 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
 
 
 def next_invoice_number(at):
-    """ "CP/2026-27/000001": one atomic upsert per invoice, numbered per financial year."""
-    fy = rates.financial_year(at)
-    table = InvoiceCounter.__table__
-    insert = postgresql.insert if claims.is_postgres() else sqlite.insert
-    statement = insert(table).values(financial_year=fy, last_number=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.financial_year], set_={"last_number": table.c.last_number + 1}
-    ).returning(table.c.last_number)
-    number = db.session.execute(statement).scalar_one()
+    """ "CP/2026-27/000001": numbered per financial year (``series``)."""
+    fy, number = series.next_number(InvoiceCounter, at)
     return f"CP/{fy}/{number:06d}"
 
 

@@ -526,6 +526,15 @@ class InvoiceCounter(db.Model):
     last_number: Mapped[int] = mapped_column(default=0)
 
 
+class FeeDocumentCounter(db.Model):
+    """The last reschedule-fee document number used in each financial year ("2026-27")."""
+
+    __tablename__ = "fee_document_counters"
+
+    financial_year: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
 class Reschedule(db.Model):
     """One move of an individual booking (or an attempt awaiting its fee)."""
 
@@ -562,7 +571,9 @@ class Reschedule(db.Model):
     total: Mapped[int] = mapped_column(sa.BigInteger)
     commission: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     # The fee's tax document as issued (``booking.invoices.issue_fee`` when the fee is
-    # charged; None before): the clinic's GSTIN then and the tax split.
+    # charged; None before): its number ("RF/2026-27/000001"; one issued before the series
+    # keeps its "<invoice>/R<id>"), the clinic's GSTIN then and the tax split.
+    document_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True, index=True)
     invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
     cgst: Mapped[int | None] = mapped_column(sa.BigInteger)
     sgst: Mapped[int | None] = mapped_column(sa.BigInteger)

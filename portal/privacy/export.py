@@ -102,10 +102,10 @@ def _refund(refund):
 
 
 def _fees(user_id):
-    """The reschedule fees the patient paid (the visit page's rows: document number, how
-    paid, the desk's receipt or the gateway's payment id, the fee's refund), and the fee
-    payments Razorpay captured that paid no fee (their money went to the wallet), in the
-    order they were paid."""
+    """The reschedule fees the patient paid (the visit page's rows: document number and the
+    invoice it is against, how paid, the desk's receipt or the gateway's payment id, the
+    fee's refund), and the fee payments Razorpay captured that paid no fee (their money
+    went to the wallet), in the order they were paid."""
     paid = [
         (
             fee.paid_at,
@@ -113,6 +113,7 @@ def _fees(user_id):
                 "visit": fee.visit_number,
                 "service": fee.service_name,
                 "document_number": fee.document_no,
+                "against_invoice": fee.invoice_no,
                 "moved_from": ist(fee.old_start),
                 "moved_to": ist(fee.new_start),
                 "amount": rupees(fee.total),
@@ -135,6 +136,7 @@ def _fees(user_id):
                 "visit": capture.visit_number,
                 "service": capture.service_name,
                 "document_number": None,
+                "against_invoice": None,
                 "moved_from": ist(capture.old_start),
                 "moved_to": ist(capture.new_start),
                 "amount": rupees(capture.amount),

@@ -10,7 +10,6 @@ from sqlalchemy.orm import joinedload
 
 from portal.booking import prices as booking_prices
 from portal.booking.credit_notes import CreditNote
-from portal.booking.invoices import fee_document_no
 from portal.booking.models import (
     PAY_DESK,
     PAY_GATEWAY,
@@ -199,14 +198,16 @@ FEE_PAID_BY = {
 @dataclass(frozen=True)
 class FeePaid:
     """A reschedule fee the patient paid on this visit: its tax document (``document_no``,
-    as the GST report names it: ``<invoice>/R<id>``; the clinic's GSTIN and the split as
-    stored when it was charged), how it was paid (``pay_with``: WALLET, GATEWAY or DESK,
-    ``reference``: the Razorpay payment or the desk's receipt), the move it paid for, and
-    what became of it (``refund_status``: None, or its live refund's status;
-    ``credit_note_no``: the GST credit note its refund issued)."""
+    its number in the fees' series as issued, and ``invoice_no``, the visit's invoice it
+    is against; the clinic's GSTIN and the split as stored when it was charged), how it
+    was paid (``pay_with``: WALLET, GATEWAY or DESK, ``reference``: the Razorpay payment
+    or the desk's receipt), the move it paid for, and what became of it
+    (``refund_status``: None, or its live refund's status; ``credit_note_no``: the GST
+    credit note its refund issued)."""
 
     id: int
     document_no: str | None
+    invoice_no: str | None
     booking_id: int
     service_name: str
     clinic_name: str
@@ -291,6 +292,7 @@ def _paid_fees_select():
     return (
         sa.select(
             Reschedule.id,
+            Reschedule.document_no,
             Reschedule.booking_id,
             Service.name.label("service_name"),
             Clinic.name.label("clinic_name"),
@@ -346,7 +348,8 @@ def _fees_paid(rows, invoice_no, visit_number=lambda row: None):
     for row in rows:
         found[row.id] = FeePaid(
             id=row.id,
-            document_no=fee_document_no(invoice_no(row), row.id),
+            document_no=row.document_no,
+            invoice_no=invoice_no(row),
             booking_id=row.booking_id,
             service_name=row.service_name,
             clinic_name=row.clinic_name,

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 
 from portal.booking.credit_notes import CreditNote
-from portal.booking.invoices import fee_document_no, gst_bps_column
+from portal.booking.invoices import gst_bps_column
 from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.booking.postings import VISIT_CONFIRMED
 from portal.catalog.models import Clinic
@@ -114,7 +114,7 @@ def _reschedule_fees(low, high, clinic_id):
         sa.select(
             txn.created_at.label("at"),
             sa.literal(RESCHEDULE_FEE).label("doc_type"),
-            fee_document_no(visit.invoice_no, Reschedule.id).label("doc_no"),
+            Reschedule.document_no.label("doc_no"),
             visit.invoice_no.label("invoice_no"),
             Clinic.name.label("clinic_name"),
             Reschedule.invoice_gstin.label("gstin"),

@@ -1,8 +1,8 @@
 """What a reference an operator pastes belongs to: a Razorpay id (payment ``pay_…``,
 order ``order_…``, payment link ``plink_…``, refund ``rfnd_…``, payout ``pout_…``,
 settlement ``setl_…``) or one of the portal's own numbers (visit ``V000123``, invoice
-``CP/2026-27/000001``, a reschedule fee's ``CP/2026-27/000001/R12``, credit note
-``CN/2026-27/000001``).
+``CP/2026-27/000001``, a reschedule fee's ``RF/2026-27/000001`` or, issued before its
+series, ``CP/2026-27/000001/R12``, credit note ``CN/2026-27/000001``).
 
 Exact matches only, each on a unique or indexed column, all in one statement (a UNION ALL
 of index reads joined to the visits by primary key): a lookup reads a handful of rows
@@ -50,15 +50,15 @@ _GATEWAY = re.compile(r"(pay|order|plink|rfnd|pout|setl)_([A-Za-z0-9]{6,30})")
 _VISIT = re.compile(r"[Vv](\d{1,12})")
 _FY = r"\d{4}-\d{2}/\d{1,9}"
 _INVOICE = re.compile(rf"CP/{_FY}", re.IGNORECASE)
-_FEE_DOCUMENT = re.compile(rf"(CP/{_FY})/R(\d{{1,12}})", re.IGNORECASE)
+# Its own series, or (issued before it) the visit's invoice number, /R and the reschedule.
+_FEE_DOCUMENT = re.compile(rf"RF/{_FY}|CP/{_FY}/R\d{{1,12}}", re.IGNORECASE)
 _CREDIT_NOTE = re.compile(rf"CN/{_FY}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Reference:
     kind: str  # a key of KINDS
-    text: str  # as stored (a visit number zero-padded, a document's prefix upper-cased)
-    reschedule_id: int | None = None  # a fee document's reschedule
+    text: str  # as stored (a visit number zero-padded, a document's letters upper-cased)
 
     @property
     def label(self):
@@ -76,8 +76,8 @@ def parse(text) -> Reference | None:
         return Reference(m.group(1), text)
     if m := _VISIT.fullmatch(text):
         return Reference("visit", f"V{int(m.group(1)):06d}")
-    if m := _FEE_DOCUMENT.fullmatch(text):
-        return Reference("fee", m.group(1).upper(), int(m.group(2)))
+    if _FEE_DOCUMENT.fullmatch(text):
+        return Reference("fee", text.upper())
     if _INVOICE.fullmatch(text):
         return Reference("invoice", text.upper())
     if _CREDIT_NOTE.fullmatch(text):
@@ -161,9 +161,7 @@ def _branches(ref: Reference):
         ]
     if ref.kind == "fee":
         return [
-            row("reschedule", Reschedule.id, Reschedule.visit_id)
-            .join(MasterBooking, MasterBooking.id == Reschedule.visit_id)
-            .where(Reschedule.id == ref.reschedule_id, MasterBooking.invoice_no == t)
+            row("reschedule", Reschedule.id, Reschedule.visit_id).where(Reschedule.document_no == t)
         ]
     if ref.kind == "cn":
         return [

@@ -56,7 +56,8 @@ def test_the_data_download_lists_a_reschedule_fee_the_patient_paid(
     assert row == {
         "visit": number,
         "service": "Consultation",
-        "document_number": f"{invoice_no}/R{fee.id}",
+        "document_number": fee.document_no,
+        "against_invoice": invoice_no,
         "moved_from": "2026-06-05T10:00:00+05:30",
         "moved_to": "2026-06-08T11:00:00+05:30",
         "amount": "61.95",
@@ -126,7 +127,8 @@ def test_fees_paid_online_and_from_the_wallet_and_a_capture_that_paid_none(
         ("GATEWAY", "NOT_APPLIED", "1.00"),
     ]
     assert rows[0]["gateway_payment"] == paid_online
-    assert rows[0]["document_number"] == f"{invoice_no}/R{online_id}"
+    assert rows[0]["document_number"] == db.session.get(Reschedule, online_id).document_no
+    assert rows[0]["document_number"].startswith("RF/") and rows[0]["against_invoice"] == invoice_no
     assert rows[1]["gateway_payment"] is None and rows[1]["receipt"] is None
     assert rows[2]["gateway_payment"] == wrong and rows[2]["document_number"] is None
     assert rows[2]["moved_to"] == "2026-06-10T11:00:00+05:30"

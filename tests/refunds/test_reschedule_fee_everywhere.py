@@ -74,7 +74,7 @@ def test_the_admin_page_and_the_confirmation_list_the_fees_in_fixed_statements(
     _wallet_move(client, item_id, NEW)
     one = statements(admin_email) + statements(email)
     fee = db.session.scalars(sa.select(Reschedule)).one()
-    document = f"{invoice_no}/R{fee.id}"
+    document = fee.document_no
 
     login(client, admin_email)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
@@ -136,7 +136,7 @@ def test_a_refunded_fee_names_its_credit_note_as_the_gst_report_does(
     login(client, admin_email)
     page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
     row = block(page, f"fee-{fee.id}")
-    assert "Refunded" in row and note.number in row and f"{invoice_no}/R{fee.id}" in row
+    assert "Refunded" in row and note.number in row and fee.document_no in row
     assert 'id="amount-fees-refunded">−₹61.95<' in page
     assert 'id="amount-fees-refund-pending"' not in page
 
@@ -209,7 +209,7 @@ def test_a_fee_paid_at_the_desk_shows_everywhere_and_is_one_balanced_posting(
     assert moved.status_code == 303
     fee = db.session.scalars(sa.select(Reschedule)).one()
     assert (fee.pay_with, fee.total, fee.receipt_no) == (PAY_DESK, FEE_10, "DESK-0042")
-    document = f"{invoice_no}/R{fee.id}"
+    document = fee.document_no
 
     # One ledger transaction, balanced, the desk's cash in and the GST payable.
     (txn,) = [t for t in entries_for("reschedule", fee.id) if t.kind == "reschedule_fee"]

@@ -55,11 +55,12 @@ def test_a_fee_paid_from_the_wallet_shows_on_the_visit_the_receipt_and_the_walle
     assert 'id="amount-fees">₹61.95<' in page
     line = block(page, f"fee-{fee.id}")
     assert "₹61.95" in line and "From your wallet" in line and "Consultation" in line
-    assert f"{invoice_no}/R{fee.id}" in line
+    assert fee.document_no in line and fee.document_no.startswith("RF/")
 
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
     document = block(receipt, f"fee-document-{fee.id}", "section")
-    assert f"{invoice_no}/R{fee.id}" in document
+    assert f"Tax invoice {fee.document_no}: reschedule fee" in document
+    assert "Against invoice" in document and invoice_no in document
     assert "₹50.00" in document and "₹2.50" in document and "₹61.95" in document
     if fee.igst:
         assert f"₹{fee.igst / 100:.2f}" in document
@@ -96,7 +97,9 @@ def test_a_fee_paid_online_then_given_back_shows_as_refunded(
     line = block(page, f"fee-{fee_id}")
     assert "₹61.95" in line and "Paid online" in line and "refund" not in line.lower()
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
-    assert f"{invoice_no}/R{fee_id}" in block(receipt, f"fee-document-{fee_id}", "section")
+    document = block(receipt, f"fee-document-{fee_id}", "section")
+    assert db.session.get(Reschedule, fee_id).document_no in document
+    assert invoice_no in document
 
     # The clinic's side cancels: the fee is given back (refunds.md "Reschedule fees").
     doctor = db.session.get(User, db.session.get(IndividualBooking, item_id).providers[0].user_id)
