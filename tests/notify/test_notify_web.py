@@ -170,3 +170,42 @@ def test_the_centre_shows_clinic_time(app, client, make_user, login):
     html = client.get("/notifications/").get_data(as_text=True)
     assert "02 Mar 2026 10:00 IST" in html
     assert "04:30 UTC" not in html
+
+
+def test_paging_one_jobs_list_keeps_the_others_place(app, client, make_user, login):
+    """Review finding (as on the reconciliation screen): the outbox and the failing
+    deliveries page apart on one page, but each pager was built with its own cursors
+    alone, so paging the deliveries put the outbox back to its first page, and the other
+    way round."""
+    from urllib.parse import urlencode
+
+    from portal.notify.models import SMS, Delivery, DeliveryStatus
+    from tests.pagers import next_link, pager_links
+
+    admin = make_user("admin")
+    with app.app_context():
+        for n in range(2):
+            jobs.enqueue("test.notify.sms_away", n=n)
+            db.session.add(
+                Delivery(
+                    channel=SMS,
+                    recipient="+919812345678",
+                    kind="reminder",
+                    status=DeliveryStatus.FAILED,
+                    attempts=8,
+                    error="sms gateway away",
+                )
+            )
+        db.session.commit()
+    login(admin)
+    base = {"outbox_per_page": "1", "deliveries_per_page": "1"}
+    first = client.get("/admin/jobs?" + urlencode(base)).get_data(as_text=True)
+    for moved, kept in (("deliveries_", "outbox_"), ("outbox_", "deliveries_")):
+        place = {**base, **next_link(first, moved + "after")}
+        html = client.get("/admin/jobs?" + urlencode(place)).get_data(as_text=True)
+        links = pager_links(html, kept + "after")
+        assert links and all(
+            link.get(moved + "after") == place[moved + "after"]
+            and link.get(moved + "per_page") == "1"
+            for link in links
+        ), (moved, links)

@@ -741,3 +741,31 @@ def test_admin_pages_show_no_retry_for_a_payout_that_will_not_retry(
     for page in (row, detail):
         assert not re.search(r"retry \d", page), page
     assert "Next retry" not in detail and "returned to payable" in row
+
+
+def test_paging_the_statement_keeps_the_payouts_place_and_back(world, x, client, login):
+    """Review finding (as on the reconciliation screen): the earnings page's statement and
+    payouts page apart, but each pager was built with its own cursors alone, so paging the
+    statement put the payouts back to their first page, and the other way round."""
+    from urllib.parse import urlencode
+
+    from tests.pagers import next_link, pager_links
+
+    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    for fee in (100_000, 120_000):  # two earnings, each paid out at once
+        world.earn(provider, user, fee)
+        x.settle()
+    db.session.commit()
+    assert len(payouts_of(provider.id)) == 2
+    login(user)
+    base = {"per_page": "1", "statement_per_page": "1"}
+    first = client.get("/provider/earnings?" + urlencode(base)).get_data(as_text=True)
+    for moved, kept in (("statement_", ""), ("", "statement_")):
+        place = {**base, **next_link(first, moved + "after")}
+        html = client.get("/provider/earnings?" + urlencode(place)).get_data(as_text=True)
+        links = pager_links(html, kept + "after")
+        assert links and all(
+            link.get(moved + "after") == place[moved + "after"]
+            and link.get(moved + "per_page") == "1"
+            for link in links
+        ), (moved, links)

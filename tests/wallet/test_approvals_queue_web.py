@@ -135,3 +135,49 @@ def test_each_row_says_what_its_source_says_a_debit_too(app, client, queue):
     assert "Approve the debit of ₹5,000 (Wallet of " in row and "Reject the debit of ₹5,000?" in row
     refund = html.split(f'id="refund-decided-{queue["approval"]}"')[1].split("</tr>")[0]
     assert '<td class="num">₹' in refund and "total after approval" not in refund
+
+
+def test_paging_one_list_keeps_the_others_place_and_the_kind(app, client, queue):
+    """Review finding (as on the reconciliation screen): the page's two lists, waiting and
+    decided, page apart, but each pager was built with the kind alone, so paging the
+    decided ones put the waiting ones back to their first page, and the other way round."""
+    from urllib.parse import urlencode
+
+    from tests.pagers import next_link, pager_links
+
+    with app.app_context():  # two more waiting adjustments, two decided
+        admin = db.session.scalar(sa.select(User).where(User.email == queue["admin"]))
+        checker = db.session.scalar(sa.select(User).where(User.email == queue["checker"]))
+        patient_id = db.session.get(WalletAdjustment, queue["adjustment"]).patient_id
+        made = [
+            adj.create_adjustment(
+                admin, patient_id, adj.CREDIT, 100_00, "Goodwill again", "Goodwill"
+            )
+            for _ in range(4)
+        ]
+        assert {a.status for a in made} == {"PENDING_APPROVAL"}  # over the window's threshold
+        made = [a.id for a in made]
+        for adjustment_id in made[:2]:
+            adj.reject_adjustment(checker, adjustment_id, note="Not this one")
+        db.session.remove()
+    login(client, queue["checker"])
+    base = {"kind": "wallet_adjustment", "per_page": "1", "decided_per_page": "1"}
+    first = client.get("/admin/approvals?" + urlencode(base)).get_data(as_text=True)
+    decided_place = {**base, **next_link(first, "decided_after")}
+    html = client.get("/admin/approvals?" + urlencode(decided_place)).get_data(as_text=True)
+    waiting_links = pager_links(html, "after")
+    assert waiting_links and all(
+        link.get("decided_after") == decided_place["decided_after"]
+        and link.get("decided_per_page") == "1"
+        and link.get("kind") == "wallet_adjustment"
+        for link in waiting_links
+    ), waiting_links
+    waiting_place = {**base, **next_link(first, "after")}
+    html = client.get("/admin/approvals?" + urlencode(waiting_place)).get_data(as_text=True)
+    decided_links = pager_links(html, "decided_after")
+    assert decided_links and all(
+        link.get("after") == waiting_place["after"]
+        and link.get("per_page") == "1"
+        and link.get("kind") == "wallet_adjustment"
+        for link in decided_links
+    ), decided_links

@@ -12,7 +12,7 @@ from portal.web.admin import bp
 from portal.web.errors import message_of
 from portal.web.forms.wallet import DecisionForm
 from portal.web.htmx import render
-from portal.web.paging import page_args
+from portal.web.paging import cursor_args, page_args
 
 # The page of each kind's object (a new kind adds its line).
 LINKS = {
@@ -21,6 +21,7 @@ LINKS = {
     "policy": lambda row: url_for("admin.policy_version", version_id=row.id),
 }
 DONE = {"approve": "Approved.", "reject": "Rejected."}
+DECIDED = "decided_"  # the decided list's cursors on the page (``decided_after``)
 
 
 def link_for(row):
@@ -34,12 +35,16 @@ def approvals():
     if kind not in BY_KIND:
         kind = None
     pending = queries.approvals_page(pending=True, kind=kind, **page_args(50))
-    decided = queries.approvals_page(pending=False, kind=kind, **page_args(30, prefix="decided_"))
+    decided = queries.approvals_page(pending=False, kind=kind, **page_args(30, prefix=DECIDED))
     return render(
         "admin/approvals/index.html",
         pending=pending,
         decided=decided,
         kind=kind,
+        # Each list's pager keeps the other's place and the kind (review finding: paging
+        # one put the other back to its first page).
+        pending_pager_args={"kind": kind, **cursor_args(DECIDED)},
+        decided_pager_args={"kind": kind, **cursor_args()},
         sources=SOURCES,
         link_for=link_for,
         form=DecisionForm(formdata=None),

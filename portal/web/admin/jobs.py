@@ -7,7 +7,9 @@ from flask_login import current_user
 from portal.notify import ops, queries
 from portal.web.admin import bp
 from portal.web.htmx import render
-from portal.web.paging import page_args
+from portal.web.paging import cursor_args, page_args
+
+OUTBOX, DELIVERIES = "outbox_", "deliveries_"  # each list's cursors (``outbox_after``)
 
 
 @bp.get("/jobs")
@@ -15,9 +17,13 @@ def jobs():
     rq_jobs, rq_error = ops.rq_failed_jobs()
     return render(
         "admin/jobs/index.html",
-        items=queries.outbox_problems_page(**page_args(50, prefix="outbox_")),
+        items=queries.outbox_problems_page(**page_args(50, prefix=OUTBOX)),
         counts=ops.outbox_counts(),
-        deliveries=queries.failing_deliveries_page(**page_args(50, prefix="deliveries_")),
+        deliveries=queries.failing_deliveries_page(**page_args(50, prefix=DELIVERIES)),
+        # Each list's pager keeps the other's place (review finding: paging one put the
+        # other back to its first page).
+        outbox_pager_args=cursor_args(DELIVERIES),
+        deliveries_pager_args=cursor_args(OUTBOX),
         rq_enabled=ops.redis_configured(),
         rq_jobs=rq_jobs,
         rq_error=rq_error,

@@ -7,8 +7,10 @@ from portal.catalog.providers import provider_for_user
 from portal.domain.rates import INDIA_TZ
 from portal.payouts import queries, reports
 from portal.web.htmx import render
-from portal.web.paging import page_args
+from portal.web.paging import cursor_args, page_args
 from portal.web.provider import bp
+
+STATEMENT = "statement_"  # the statement's cursors on the page (``statement_after``)
 
 
 @bp.get("/earnings")
@@ -22,6 +24,10 @@ def earnings():
     context["tds_notes"] = reports.payout_tds_notes(context["payouts"].items)
     # Every movement of the payable with the balance after it (issue #16).
     context["statement"] = reports.payable_statement_page(
-        provider.id, **page_args(20, prefix="statement_")
+        provider.id, **page_args(20, prefix=STATEMENT)
     )
+    # Each list's pager keeps the other's place (review finding: paging one put the other
+    # back to its first page).
+    context["statement_pager_args"] = cursor_args()
+    context["payouts_pager_args"] = cursor_args(STATEMENT)
     return render("provider/earnings/index.html", provider=provider, india=INDIA_TZ, **context)
