@@ -190,7 +190,7 @@ def _english_in(texts, data):
 def test_what_they_are_sent_and_their_other_pages_are_hindi(app, client, login, world, money):
     """The rest of the interface these states reach: the doctor's schedule and cancel page,
     the patient's visits, wallet and notifications, and every notice, mail and SMS."""
-    from portal.booking.models import IndividualBooking
+    from portal.booking.models import IndividualBooking, Reschedule
     from portal.notify.models import Delivery, MailMessage, Notification
 
     with app.app_context():
@@ -210,6 +210,8 @@ def test_what_they_are_sent_and_their_other_pages_are_hindi(app, client, login, 
         deliveries = db.session.scalars(sa.select(Delivery).where(Delivery.user_id.in_(people)))
         texts += [d.text for d in deliveries if d.text]
         invoices = {db.session.get(IndividualBooking, i).visit.invoice_no for i in money.values()}
+        fees = sa.select(Reschedule.document_no).where(Reschedule.document_no.is_not(None))
+        invoices |= set(db.session.scalars(fees))  # a fee's own tax document (RF/…)
     data = WORLD_DATA | numbers | invoices | {"Called to surgery", "(.ics)"}
     left = _english_in([re.sub(r"https?://\S+", "", t) for t in texts], data)
     assert len(texts) > 10 and left == [], "\n".join(left)

@@ -430,13 +430,15 @@ def _data(app, s):
     addresses, ids; and what people typed."""
     from portal.accounts.models import User
     from portal.booking.credit_notes import CreditNote
-    from portal.booking.models import MasterBooking
+    from portal.booking.models import MasterBooking, Reschedule
     from portal.payments.models import Payment
 
     with app.app_context():
         visits = db.session.scalars(sa.select(MasterBooking)).all()
         numbers = {n for visit in visits for n in (visit.number, visit.invoice_no) if n}
         numbers |= set(db.session.scalars(sa.select(CreditNote.number)))
+        fees = sa.select(Reschedule.document_no).where(Reschedule.document_no.is_not(None))
+        numbers |= set(db.session.scalars(fees))  # a fee's own tax document (RF/…)
         payments = db.session.scalars(
             sa.select(Payment.razorpay_payment_id).where(Payment.razorpay_payment_id.is_not(None))
         )
