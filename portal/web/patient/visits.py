@@ -64,6 +64,7 @@ from portal.web.htmx import (
     render_in_place,
     swap_form,
 )
+from portal.web.limits import wait_for
 from portal.web.paging import page_args
 from portal.web.patient import bp, gateway_returns
 from portal.web.security import get_owned_or_404, owned_or_404
@@ -424,7 +425,7 @@ def remove_item(visit_id, item_id):
     return _back_to_visit(visit)
 
 
-MSG_COUPON_TRIES = N_("Too many coupon codes tried. Please try again later.")
+MSG_COUPON_TRIES = N_("Too many coupon codes tried.")
 
 
 def _too_many_coupon_tries(_limit):
@@ -433,7 +434,7 @@ def _too_many_coupon_tries(_limit):
     generic words."""
     visit = get_owned_or_404(MasterBooking, request.view_args["visit_id"])
     form = CouponCodeForm(formdata=None)
-    form.code.errors = [gettext(MSG_COUPON_TRIES)]
+    form.code.errors = [f"{gettext(MSG_COUPON_TRIES)} {wait_for(_limit)}"]
     return swap_form(_visit_page(visit, coupon_form=form, status=429))
 
 

@@ -33,6 +33,7 @@ def test_tried_codes_are_counted_per_patient(app, world, limited):
     assert blocked.headers.get("X-Swap-Form") == "true"  # htmx swaps it (portal.js)
     html = blocked.get_data(as_text=True)
     assert "Too many coupon codes tried" in html and 'name="code"' in html
+    assert "Please try again in an hour." in html  # the limit's own window, not "later"
     other_visit, _ = hold(app, world, patient=world.other, start=slot(world.day, 11))
     other = sign_in(limited, world.other)
     assert (
