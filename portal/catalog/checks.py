@@ -233,32 +233,41 @@ MSG_YOUR_HOURS_OVER_MANY = N_(
 # doctor may no longer cancel them (``domain.cancellation``: only before the start) nor the
 # clinic move them, so "ask the clinic to move them, or cancel them" cannot be followed
 # (review: a started appointment has no Cancel link). Named apart, with what can be done:
-# complete it, or start the leave (change the hours) after it ends. Alone, or after the
-# refusal of those ahead (``%(refusal)s``: "1 more"), so the counts add up to the schedule's.
+# complete it, or start the leave (change the hours) after it ends; one the patient never
+# came to is the clinic's to cancel (a doctor completing it would earn on a no-show).
+# Alone, or after the refusal of those ahead (``%(refusal)s``: "1 more"), so the counts add
+# up to the schedule's.
 MSG_YOUR_LEAVE_BEGUN = Nn_(
     "You have 1 appointment in this period that has already begun (%(listed)s), too late to "
-    "cancel or move: complete it first, or start your leave after it ends.",
+    "cancel or move: complete it first (if the patient never came, ask the clinic to cancel "
+    "it), or start your leave after it ends.",
     "You have %(num)s appointments in this period that have already begun (%(listed)s), too "
-    "late to cancel or move: complete them first, or start your leave after they end.",
+    "late to cancel or move: complete them first (if a patient never came, ask the clinic to "
+    "cancel that one), or start your leave after they end.",
 )
 MSG_YOUR_LEAVE_ALSO_BEGUN = Nn_(
     "%(refusal)s 1 more has already begun (%(listed)s), too late to cancel or move: "
-    "complete it first, or start your leave after it ends.",
+    "complete it first (if the patient never came, ask the clinic to cancel it), or start "
+    "your leave after it ends.",
     "%(refusal)s %(num)s more have already begun (%(listed)s), too late to cancel or move: "
-    "complete them first, or start your leave after they end.",
+    "complete them first (if a patient never came, ask the clinic to cancel that one), or "
+    "start your leave after they end.",
 )
 MSG_YOUR_HOURS_BEGUN = Nn_(
     "You have 1 appointment in the hours being removed that has already begun (%(listed)s), "
-    "too late to cancel or move: complete it first, or change the hours after it ends.",
+    "too late to cancel or move: complete it first (if the patient never came, ask the "
+    "clinic to cancel it), or change the hours after it ends.",
     "You have %(num)s appointments in the hours being removed that have already begun "
-    "(%(listed)s), too late to cancel or move: complete them first, or change the hours "
-    "after they end.",
+    "(%(listed)s), too late to cancel or move: complete them first (if a patient never "
+    "came, ask the clinic to cancel that one), or change the hours after they end.",
 )
 MSG_YOUR_HOURS_ALSO_BEGUN = Nn_(
     "%(refusal)s 1 more has already begun (%(listed)s), too late to cancel or move: "
-    "complete it first, or change the hours after it ends.",
+    "complete it first (if the patient never came, ask the clinic to cancel it), or change "
+    "the hours after it ends.",
     "%(refusal)s %(num)s more have already begun (%(listed)s), too late to cancel or move: "
-    "complete them first, or change the hours after they end.",
+    "complete them first (if a patient never came, ask the clinic to cancel that one), or "
+    "change the hours after they end.",
 )
 
 

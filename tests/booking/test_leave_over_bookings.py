@@ -597,14 +597,15 @@ def test_a_started_appointment_is_named_apart_with_what_the_doctor_can_do(app, w
         "You have 1 appointment in this period, on Mon 01 Jun 2026, 12:00. Ask the clinic to "
         "move it, or cancel it from your schedule (it costs you a cancellation penalty, shown "
         "on the cancel page before you confirm). 1 more has already begun (Mon 01 Jun 2026, "
-        "10:00), too late to cancel or move: complete it first, or start your leave after it "
-        "ends."
+        "10:00), too late to cancel or move: complete it first (if the patient never came, "
+        "ask the clinic to cancel it), or start your leave after it ends."
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(leave).endswith(
             " 1 और अपॉइंटमेंट पहले ही शुरू हो चुका है (सोम 01 जून 2026, 10:00), अब उसे रद्द"
-            " करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या अपनी छुट्टी उसके ख़त्म"
-            " होने के बाद से शुरू करें।"
+            " करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें (अगर मरीज़ आया ही नहीं, तो"
+            " क्लिनिक से उसे रद्द करने को कहें), या अपनी छुट्टी उसके ख़त्म होने के बाद से शुरू"
+            " करें।"
         ), translate(leave)
     # The leave up to the 12:00 appointment: the started one alone is in the way.
     with pytest.raises(ValidationError) as exc:
@@ -612,14 +613,15 @@ def test_a_started_appointment_is_named_apart_with_what_the_doctor_can_do(app, w
     alone = exc.value.errors["starts_at"]
     assert alone == (
         "You have 1 appointment in this period that has already begun (Mon 01 Jun 2026, "
-        "10:00), too late to cancel or move: complete it first, or start your leave after it "
-        "ends."
+        "10:00), too late to cancel or move: complete it first (if the patient never came, "
+        "ask the clinic to cancel it), or start your leave after it ends."
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(alone) == (
             "इस अवधि में आपका 1 अपॉइंटमेंट पहले ही शुरू हो चुका है (सोम 01 जून 2026, 10:00),"
-            " अब उसे रद्द करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या अपनी छुट्टी"
-            " उसके ख़त्म होने के बाद से शुरू करें।"
+            " अब उसे रद्द करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें (अगर मरीज़ आया"
+            " ही नहीं, तो क्लिनिक से उसे रद्द करने को कहें), या अपनी छुट्टी उसके ख़त्म होने के"
+            " बाद से शुरू करें।"
         )
     # The admin's words are an admin's, the begun one counted apart too (the admin's
     # own test below).
@@ -659,8 +661,9 @@ def test_appointments_whose_time_has_begun_are_counted_apart_in_leave_and_hours(
         )
     assert exc.value.errors["starts_at"] == (
         "You have 2 appointments in this period that have already begun (Mon 01 Jun 2026, "
-        "10:00; Mon 01 Jun 2026, 11:00), too late to cancel or move: complete them first, or "
-        "start your leave after they end."
+        "10:00; Mon 01 Jun 2026, 11:00), too late to cancel or move: complete them first (if "
+        "a patient never came, ask the clinic to cancel that one), or start your leave after "
+        "they end."
     )
     with pytest.raises(ValidationError) as exc:  # the doctor's Mondays removed
         availability.remove_availability(doctor, _window(world.doctors[0], 0))
@@ -670,14 +673,14 @@ def test_appointments_whose_time_has_begun_are_counted_apart_in_leave_and_hours(
         "You have 1 appointment in the hours being removed, on Mon 08 Jun 2026, 10:00. Ask "
         "the clinic to move it, or cancel it from your schedule (it costs you a cancellation "
         "penalty, shown on the cancel page before you confirm). 1 more has already begun (Mon "
-        "01 Jun 2026, 11:00), too late to cancel or move: complete it first, or change the "
-        "hours after it ends."
+        "01 Jun 2026, 11:00), too late to cancel or move: complete it first (if the patient "
+        "never came, ask the clinic to cancel it), or change the hours after it ends."
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(hours).endswith(
             " 1 और अपॉइंटमेंट पहले ही शुरू हो चुका है (सोम 01 जून 2026, 11:00), अब उसे रद्द"
-            " करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें, या उसके ख़त्म होने के बाद"
-            " घंटे बदलें।"
+            " करने या बदलने में देर हो चुकी है: पहले उसे पूरा करें (अगर मरीज़ आया ही नहीं, तो"
+            " क्लिनिक से उसे रद्द करने को कहें), या उसके ख़त्म होने के बाद घंटे बदलें।"
         ), translate(hours)
     assert _windows(world.doctors[0]) == WEEK
 
