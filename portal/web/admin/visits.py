@@ -60,11 +60,19 @@ from portal.web.forms.operations import (
     OnBehalfForm,
     ResolveForm,
 )
-from portal.web.htmx import htmx_block, in_place_request, render, render_form, render_in_place
+from portal.web.htmx import (
+    htmx_block,
+    in_place_request,
+    render,
+    render_form,
+    render_in_place,
+    swap_form,
+)
 from portal.web.paging import page_args
 
 LIST = "admin/visits/index.html"
 NEW = "admin/visits/new.html"
+NOT_BOOKABLE = "admin/visits/not_bookable.html"
 DETAIL = "admin/visits/detail.html"
 ADD = "admin/visits/add_item.html"
 PER_PAGE = 20
@@ -172,6 +180,24 @@ def _patient_or_404(patient_id):
     return patient
 
 
+def _not_bookable(patient):
+    """Why the desk cannot book for this patient (a closed or deactivated account), or
+    None. Booking refuses an inactive account (``booking.access.check_person``) as not
+    found; the desk says which it is and what to do instead."""
+    if patient.is_closed:
+        return f"{patient.name} is a closed account (the patient closed it): it cannot be booked."
+    if not patient.active:
+        return f"{patient.name}'s account is deactivated: reactivate it on the Users page to book."
+    return None
+
+
+def _refused(patient, reason):
+    """The desk's booking page for a patient it cannot book for: why, and no form (409).
+    A form's answer is swapped in (``swap_form``); the picker's preview is not."""
+    response = render(NOT_BOOKABLE, status=409, patient=patient, reason=reason)
+    return swap_form(response) if request.method != "GET" else response
+
+
 def _item_form(patient, visit=None, formdata=True):
     """The on-behalf form with its choices: only the providers who offer the chosen service
     (at the chosen clinic), the free times of the chosen provider(s) (the slot picker) and
@@ -268,7 +294,10 @@ def _add_item(form, patient, visit=None):
             meet_link=form.meet_link.data or None,
         )
     except NotFound:
-        form.form_errors.append("That patient, person or catalog entry no longer exists.")
+        # The patient exists (we hold the row): a deactivated or closed account is why.
+        form.form_errors.append(
+            _not_bookable(patient) or "That patient, person or catalog entry no longer exists."
+        )
     except booking_errors.BookingError as exc:
         apply_booking_error(form, exc, FIELD_MAP)
         if exc.field == "start_at" and exc.message not in form.form_errors:
@@ -280,6 +309,8 @@ def _add_item(form, patient, visit=None):
 def new_visit_for(patient_id):
     """The first service of a new visit for this patient."""
     patient = _patient_or_404(patient_id)
+    if reason := _not_bookable(patient):
+        return _refused(patient, reason)
     if request.method == "GET":
         # The picker: choosing a service, clinic, provider or day re-renders the form
         # (htmx swaps #picker) with the providers who offer it and their free times.
@@ -305,6 +336,8 @@ def add_child(patient_id):
     """A child (or other dependent) added for the patient on the spot; back to the new
     visit with them chosen."""
     patient = _patient_or_404(patient_id)
+    if reason := _not_bookable(patient):
+        return _refused(patient, reason)
     form = ChildForm()
     if form.validate_on_submit():
         try:
