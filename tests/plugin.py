@@ -276,9 +276,23 @@ def app(tmp_path_factory):
     else:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
     app = create_app(_test_config(url))
+    _each_request_its_own_user(app)
     create_schema(app)
     yield app
     _dispose(app)
+
+
+def _each_request_its_own_user(app):
+    """A test that holds an app context open shares ``g`` across its requests (Flask reuses
+    the context it finds), so Flask-Login's user of one request stayed for the next: a
+    deactivated admin's next post was let through (review 4B). In production every request
+    has a ``g`` of its own; so does every test request."""
+    from flask import g, request_started
+
+    def forget(sender, **extra):
+        g.pop("_login_user", None)
+
+    request_started.connect(forget, app, weak=False)
 
 
 def _dispose(app):
@@ -295,6 +309,7 @@ def pg_app():
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is needed for this test and is not reachable at {url}: {exc}")
     app = create_app(_test_config(url))
+    _each_request_its_own_user(app)
     create_schema(app)
     yield app
     _dispose(app)

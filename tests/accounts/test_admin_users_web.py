@@ -157,3 +157,21 @@ def test_an_invite_name_needs_a_letter(app, client, admin, name):
     with app.app_context():
         assert db.session.scalar(sa.select(User).where(User.email == "n@example.com")) is None
         db.session.remove()
+
+
+def test_a_deactivated_admins_next_post_is_refused_within_one_app_context(app, make_user):
+    """Within one app context (as tests hold it), Flask reuses ``g`` across requests, and
+    Flask-Login's user of one request carried over to the next: a deactivated admin's post
+    went through in tests though production, a ``g`` per request, refuses it (review 4B).
+    The test app forgets the user at each request's start (``tests.plugin``)."""
+    from tests.plugin import sign_in
+
+    first, second = make_user("admin", name="First Admin"), make_user("admin", name="Checker")
+    with app.app_context():
+        checker = sign_in(app, second)
+        assert checker.get("/admin/users").status_code == 200
+        deciding = sign_in(app, first)
+        assert deciding.post(f"/admin/users/{second.id}/deactivate").status_code == 303
+        refused = checker.post(f"/admin/users/{first.id}/deactivate")
+        assert refused.status_code in (302, 303) and "/auth/login" in refused.location
+        assert db.session.get(User, first.id, populate_existing=True).active
