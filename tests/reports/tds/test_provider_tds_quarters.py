@@ -126,8 +126,8 @@ def test_each_quarter_equals_the_admin_reports_row_and_a_nil_quarter_shows(
     admin = _admin_rows("Dr Asha")
     assert set(admin) == {"Q1", "Q2", "Q4"}  # the report has no row for a nil quarter
     assert admin == {q: EXPECTED[q] for q in admin}
-    login(asha_user)
-    with time_machine.travel(AFTER):
+    with time_machine.travel(AFTER):  # signed in then: a session idle since would have ended
+        login(asha_user)
         answer = client.get(f"/provider/earnings/tds?fy={FY}")
     assert answer.status_code == 200
     html = answer.get_data(as_text=True)
@@ -152,8 +152,8 @@ def test_the_default_is_the_current_year_and_a_bad_year_falls_back_with_a_messag
     year, client, login
 ):
     _asha, asha_user, _ravi, _ravi_user = year
-    login(asha_user)
-    with time_machine.travel(AFTER):
+    with time_machine.travel(AFTER):  # signed in then: a session idle since would have ended
+        login(asha_user)
         default = client.get("/provider/earnings/tds").get_data(as_text=True)
         assert "Financial year 2027-28" in default and 'role="alert"' not in default
         assert _page_rows(default)["Total"] == (0, 0, 0)  # nothing paid in 2027-28 yet
@@ -175,8 +175,8 @@ def test_another_providers_payouts_never_show_whatever_is_sent(
 ):
     asha, _asha_user, _ravi, ravi_user = year
     monkeypatch.setitem(app.config, "CLINIC_TAN", "BLRA12345E")
-    login(ravi_user)
-    with time_machine.travel(AFTER):
+    with time_machine.travel(AFTER):  # signed in then: a session idle since would have ended
+        login(ravi_user)
         html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
         assert "deducts this TDS under its TAN BLRA12345E" in html
         page = _page_rows(html)
@@ -197,8 +197,8 @@ def test_another_providers_payouts_never_show_whatever_is_sent(
 
 def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
     _asha, asha_user, _ravi, _ravi_user = year
-    login(asha_user)
-    with time_machine.travel(AFTER):
+    with time_machine.travel(AFTER):  # signed in then: a session idle since would have ended
+        login(asha_user)
         answer = client.get(f"/provider/earnings/tds.csv?fy={FY}")
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     assert 'filename="tds-2026-27-' in answer.headers["Content-Disposition"]
@@ -234,8 +234,8 @@ def _admin(app):
 def test_the_page_in_hindi(year, app, client, login, monkeypatch):
     _asha, asha_user, _ravi, _ravi_user = year
     monkeypatch.setitem(app.config, "CLINIC_TAN", "BLRA12345E")
-    login(asha_user)
-    with time_machine.travel(AFTER):
+    with time_machine.travel(AFTER):  # signed in then: a session idle since would have ended
+        login(asha_user)
         client.post("/language", data={"language": "hi", "next": "/"})
         # Flask-Babel keeps the locale on the app context, which the world's builders
         # hold for the whole test (tests/payouts/test_payouts_web.py): read it again.
@@ -261,8 +261,8 @@ def test_a_pan_entered_shows_on_the_tds_pages_and_the_admins_report(
     ravi.specializations = [db.session.scalar(sa.select(Specialization))]  # his form needs one
     db.session.commit()
     admin = make_user("admin")
-    login(admin)
-    with time_machine.travel(AFTER):
+    with time_machine.travel(AFTER):  # signed in then: a session idle since would have ended
+        login(admin)
         report = client.get(f"/admin/reports/tds?fy={FY}").get_data(as_text=True)
         assert _report_pans(report) == {"Dr Asha": PAN, "Dr Ravi": "not on file"}
         login(ravi_user)
