@@ -354,6 +354,21 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
     booking to the administrator. Each with when it lapses unpaid (a visit's hold, a move's
     fee checkout), None once paid, for the refusal to name holds apart, and whether it has
     been started (a move's new time never is), for it to name those begun apart."""
+    return _live_bookings(IndividualBooking.clinic_id == clinic_id, start, end, now)
+
+
+@busy.service_source("bookings")
+def live_bookings_of_service(service_id, start, end, now):
+    """The live bookings of a service overlapping ``[start, end)``, as
+    :func:`live_bookings_at_clinic` gives a clinic's: what a change of the service that
+    would strand them (its deactivation, its mode, a provider taken from it) is refused
+    over (``catalog.service_changes``). A move keeps its service."""
+    return _live_bookings(IndividualBooking.service_id == service_id, start, end, now)
+
+
+def _live_bookings(which, start, end, now):
+    """The rows of the live bookings ``which`` (a condition on ``IndividualBooking``), as a
+    ``busy.clinic_source`` returns them."""
     bookings = (
         sa.select(
             sa.literal(False),
@@ -369,7 +384,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
         .join(IndividualBooking, IndividualBooking.id == booking_providers.c.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
         .where(
-            IndividualBooking.clinic_id == clinic_id,
+            which,
             IndividualBooking.status.in_(LIVE_ITEM_STATUSES),
             IndividualBooking.start_at < end,
             IndividualBooking.end_at > start,
@@ -394,7 +409,7 @@ def live_bookings_at_clinic(clinic_id, start, end, now):
         )
         .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
-        .where(IndividualBooking.clinic_id == clinic_id)
+        .where(which)
     )
     return [
         (key, provider_id, s, e, number or f"V{visit_id:06d}", bool(moving), lapses_at, started)

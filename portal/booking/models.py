@@ -236,6 +236,12 @@ class IndividualBooking(db.Model):
         return [p for p in self.providers if p.id not in provider_ids]
 
     @property
+    def minutes(self):
+        """Its own length: the service's when booked (a service lengthened since leaves
+        it as it was: ``reschedule.check_slot``), so pages say this, not the service's."""
+        return int((self.end_at - self.start_at).total_seconds() // 60)
+
+    @property
     def refundable(self):
         """Paise of the paid amount not refunded yet: the most any further refund can be."""
         return self.paid_amount - self.refunded_amount

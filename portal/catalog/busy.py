@@ -74,6 +74,7 @@ from portal.extensions import db
 _SOURCES = {}
 _QUERIES = {}
 _CLINIC_SOURCES = {}
+_SERVICE_SOURCES = {}
 _CLINIC_RELEASES = {}
 _PROVIDER_RELEASES = {}
 _generation = 0
@@ -321,14 +322,36 @@ def release_stale_of_providers(provider_ids, start, end, now):
         fn(provider_ids, start, end, now)
 
 
+def service_source(name):
+    """Register a source of the live bookings of a service (decorator): ``fn(service_id,
+    start, end, now)`` returns rows as a :func:`clinic_source`'s do: what a change of the
+    service that would strand its bookings ahead (its deactivation, its mode, a provider
+    taken from it) is refused over (``catalog.service_changes``)."""
+
+    def register(fn):
+        _SERVICE_SOURCES[name] = fn
+        return fn
+
+    return register
+
+
 def clinic_bookings(clinic_id, start, end, now=None):
     """``[Booked, …]`` at ``clinic_id`` overlapping ``[start, end)``, live at ``now``
     (default: the clock), from every clinic source, one per booking, sorted by their first
     time."""
+    return _booked(_CLINIC_SOURCES, clinic_id, start, end, now)
+
+
+def service_bookings(service_id, start, end, now=None):
+    """As :func:`clinic_bookings`, the live bookings of ``service_id``."""
+    return _booked(_SERVICE_SOURCES, service_id, start, end, now)
+
+
+def _booked(sources, key_id, start, end, now):
     now = now or utcnow()
     grouped = {}
-    for name, fn in _CLINIC_SOURCES.items():
-        for row in fn(clinic_id, start, end, now):
+    for name, fn in sources.items():
+        for row in fn(key_id, start, end, now):
             key, provider_id, s, e, label, moving = row[:6]
             if s < end and start < e:
                 entry = grouped.setdefault((name, key), {"ids": set(), "label": label})

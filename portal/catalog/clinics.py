@@ -258,7 +258,7 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     them in the old zone, not in the new). A booking counts once, its own time and a
     move's new time held for it both read (either one left out refuses), listed as
     "…, visit V…, moving to …". An unpaid hold counts (it may still be paid) but is named
-    apart, with when the last lapses (``_refusal``); a booking ahead is one not yet ended.
+    apart, with when the last lapses (``booked_refusal``); a booking ahead is one not yet ended.
     Times are said in the clinic's zone as the patients were told them (before a change
     of zone), each with its visit's number.
 
@@ -330,15 +330,16 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
         else:
             taken = outside_providers
             field, words = "timezone", (MSG_ZONE_OVER_ONE, MSG_ZONE_OVER_MANY, ZONE_BEGUN)
-    return _refusal(field, words, taken, zone, now)
+    return booked_refusal(field, words, taken, zone, now)
 
 
-def _refusal(field, words, taken, zone, now):
+def booked_refusal(field, words, taken, zone, now, held_words=(MSG_HELD_ONE, MSG_HELD_MANY)):
     """``(field, message)`` naming the bookings ahead in the way (``words``: one, many),
     apart those already begun (``checks.has_begun``; ``words``' ``admin_begun`` pairs,
     alone or after those ahead) and the unpaid holds (a booking whose times in the way all
     lapse by themselves: ``Booked.lapses``), or None; only holds: try again once the last
-    lapses (``MSG_HELD_*``), as a provider's refusal says it
+    lapses (``held_words``: one, many; a clinic's ``MSG_HELD_*``), as a provider's refusal
+    says it
     (``checks.bookings_in_the_way``)."""
     one, many, (begun_words, also_begun) = words
     held = [(b, lapse) for b, spans in taken if (lapse := b.lapses(spans)) is not None]
@@ -361,7 +362,7 @@ def _refusal(field, words, taken, zone, now):
             message = str(PluralText(*begun_words, len(begun), listed=listed))
     if held:
         lapses = lapse_text(max(lapse for _, lapse in held), zone, now)
-        words = (MSG_HELD_ONE, MSG_HELD_MANY) if not booked else (MSG_ALSO_ONE, MSG_ALSO_MANY)
+        words = held_words if not booked else (MSG_ALSO_ONE, MSG_ALSO_MANY)
         said = (words[0] if len(held) == 1 else words[1]).format(
             count=len(held), listed=_listed([b for b, _ in held], zone), lapses=lapses
         )

@@ -8,7 +8,7 @@ from portal.accounts import service as accounts
 from portal.accounts.models import PROVIDER, User
 from portal.accounts.service import ValidationError
 from portal.audit.service import record
-from portal.catalog import cache, time_lock
+from portal.catalog import cache, service_changes, time_lock
 from portal.catalog.availability import hours_in_the_way
 from portal.catalog.checks import (
     AHEAD,
@@ -288,6 +288,21 @@ def update_provider(actor, provider, *, base_version=None, **changes):
             clash = _deactivation_refused(provider)
             if clash:
                 errors["active"] = clash
+        elif "service_ids" not in errors:
+            # A service taken from the provider strands their bookings of it ahead.
+            kept = {s.id for s in services}
+            for service in sorted(provider.services, key=lambda s: s.id):
+                if service.id in kept:
+                    continue
+                clash = service_changes.refusal(
+                    service,
+                    "service_ids",
+                    service_changes.dropping(service, provider),
+                    provider_ids={provider.id},
+                )
+                if clash:
+                    errors["service_ids"] = clash[1]
+                    break
         if changes.get("active") and not _can_sign_in(provider):
             # A provider nobody can sign in as is never listed or booked
             # (``_deactivate_with_account``): the account comes back first.

@@ -2,7 +2,7 @@
 duration, fee in paise, specialization, and which providers offer them (admin only)."""
 
 from portal.audit.service import record
-from portal.catalog import time_lock
+from portal.catalog import service_changes, time_lock
 from portal.catalog.checks import (
     bounded_int,
     bump_versions,
@@ -136,10 +136,31 @@ def create_service(
         return service
 
 
+def _refuse_over_bookings(service, changes, data, providers):
+    """Refuse a change that would strand the service's bookings ahead
+    (``catalog.service_changes``): its deactivation or a change of mode over any of them,
+    a provider taken from it over theirs."""
+    closing = service.active and "active" in changes and not changes["active"]
+    dropped = {p.id for p in service.providers} - {p.id for p in providers}
+    clash = None
+    if closing:
+        clash = service_changes.refusal(service, "active", service_changes.CLOSING)
+    elif data["mode"] != service.mode:
+        clash = service_changes.refusal(service, "mode", service_changes.MODE)
+    elif dropped:
+        clash = service_changes.refusal(
+            service, "provider_ids", service_changes.UNLINK, provider_ids=dropped
+        )
+    if clash:
+        raise_errors(dict([clash]))
+
+
 def update_service(actor, service, *, base_version=None, **changes):
-    """Change a service (admin only). ``base_version``: the ``version`` the edit form was
-    filled from; a service changed since is refused (``StaleEdit``: the form sends every
-    field, so saving it would put back what the other administrator changed)."""
+    """Change a service (admin only). Its deactivation, a change of its mode, or a
+    provider taken from it is refused over its bookings ahead (``_refuse_over_bookings``).
+    ``base_version``: the ``version`` the edit form was filled from; a service changed
+    since is refused (``StaleEdit``: the form sends every field, so saving it would put
+    back what the other administrator changed)."""
     with time_lock.serialized(), changing():
         require_admin(actor)
         service = lock_for_edit(Service, service, "service", base_version)
@@ -158,6 +179,7 @@ def update_service(actor, service, *, base_version=None, **changes):
         if "specialization_id" not in errors:
             _check_service_providers(providers, data["specialization_id"], errors)
         raise_errors(errors)
+        _refuse_over_bookings(service, changes, data, providers)
         for key in SERVICE_FIELDS:
             if key == "active":
                 if "active" in changes:
