@@ -34,6 +34,17 @@ def require_admin(actor):
         raise PermissionDenied("Only administrators can do this.")
 
 
+def why_not_bookable(patient):
+    """Why no visit can be booked for ``patient``'s account (closed by the patient, or
+    deactivated by an admin), in the desk's words (admin pages are English), or None.
+    ``check_person`` refuses such an account as not found; the desk says which it is."""
+    if patient.is_closed:
+        return f"{patient.name} is a closed account (the patient closed it): it cannot be booked."
+    if not patient.active:
+        return f"{patient.name}'s account is deactivated: reactivate it on the Users page to book."
+    return None
+
+
 def check_person(actor, patient_id, dependent_id):
     """Patients book for themselves and their dependents; admins for any patient."""
     if role(actor) == PATIENT:

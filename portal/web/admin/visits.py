@@ -25,6 +25,7 @@ from portal.booking import prices as booking_prices
 from portal.booking import queries as booking_queries
 from portal.booking import receipts as booking_receipts
 from portal.booking import visits as booking_visits
+from portal.booking.access import why_not_bookable
 from portal.booking.errors import BookingError, NotFound
 from portal.booking.models import IndividualBooking, MasterBooking
 from portal.catalog import queries as catalog_queries
@@ -180,17 +181,6 @@ def _patient_or_404(patient_id):
     return patient
 
 
-def _not_bookable(patient):
-    """Why the desk cannot book for this patient (a closed or deactivated account), or
-    None. Booking refuses an inactive account (``booking.access.check_person``) as not
-    found; the desk says which it is and what to do instead."""
-    if patient.is_closed:
-        return f"{patient.name} is a closed account (the patient closed it): it cannot be booked."
-    if not patient.active:
-        return f"{patient.name}'s account is deactivated: reactivate it on the Users page to book."
-    return None
-
-
 def _refused(patient, reason):
     """The desk's booking page for a patient it cannot book for: why, and no form (409).
     A form's answer is swapped in (``swap_form``); the picker's preview is not."""
@@ -296,7 +286,7 @@ def _add_item(form, patient, visit=None):
     except NotFound:
         # The patient exists (we hold the row): a deactivated or closed account is why.
         form.form_errors.append(
-            _not_bookable(patient) or "That patient, person or catalog entry no longer exists."
+            why_not_bookable(patient) or "That patient, person or catalog entry no longer exists."
         )
     except booking_errors.BookingError as exc:
         apply_booking_error(form, exc, FIELD_MAP)
@@ -309,7 +299,7 @@ def _add_item(form, patient, visit=None):
 def new_visit_for(patient_id):
     """The first service of a new visit for this patient."""
     patient = _patient_or_404(patient_id)
-    if reason := _not_bookable(patient):
+    if reason := why_not_bookable(patient):
         return _refused(patient, reason)
     if request.method == "GET":
         # The picker: choosing a service, clinic, provider or day re-renders the form
@@ -336,7 +326,7 @@ def add_child(patient_id):
     """A child (or other dependent) added for the patient on the spot; back to the new
     visit with them chosen."""
     patient = _patient_or_404(patient_id)
-    if reason := _not_bookable(patient):
+    if reason := why_not_bookable(patient):
         return _refused(patient, reason)
     form = ChildForm()
     if form.validate_on_submit():
