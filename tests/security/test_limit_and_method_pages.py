@@ -12,27 +12,28 @@ from portal.extensions import db
 from portal.web.limits import wait_sentence
 from tests.plugin import PASSWORD, rate_limited
 
+# The two forms under PASSWORD_RESET_RATE_LIMIT, with what each posts (also the boosted
+# forms' test, test_limit_page_not_swallowed).
+LIMITED_FORMS = [
+    ("/auth/forgot-password", {"email": "asha@example.com"}),
+    (
+        "/auth/register",
+        {
+            "name": "Asha Rao",
+            "email": "asha@example.com",
+            "phone": "+91 98123 45678",
+            "password": "a long password xyz",
+            "confirm": "a long password xyz",
+        },
+    ),
+]
+
 
 def text(response):
     return response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(
-    "path,data",
-    [
-        ("/auth/forgot-password", {"email": "asha@example.com"}),
-        (
-            "/auth/register",
-            {
-                "name": "Asha Rao",
-                "email": "asha@example.com",
-                "phone": "+91 98123 45678",
-                "password": "a long password xyz",
-                "confirm": "a long password xyz",
-            },
-        ),
-    ],
-)
+@pytest.mark.parametrize("path,data", LIMITED_FORMS)
 def test_the_reset_and_registration_limit_page_says_what_was_limited(app, path, data):
     with rate_limited(app, PASSWORD_RESET_RATE_LIMIT="1 per hour") as limited:
         client = limited.test_client()

@@ -17,6 +17,7 @@ import re
 import pytest
 
 from tests.plugin import rate_limited
+from tests.security.test_limit_and_method_pages import LIMITED_FORMS
 
 
 def _response_handling(page):
@@ -39,22 +40,7 @@ def _form_is_boosted(page, action):
     return body_boosts and 'hx-boost="false"' not in form
 
 
-@pytest.mark.parametrize(
-    "path,data",
-    [
-        ("/auth/forgot-password", {"email": "asha@example.com"}),
-        (
-            "/auth/register",
-            {
-                "name": "Asha Rao",
-                "email": "asha@example.com",
-                "phone": "+91 98123 45678",
-                "password": "a long password xyz",
-                "confirm": "a long password xyz",
-            },
-        ),
-    ],
-)
+@pytest.mark.parametrize("path,data", LIMITED_FORMS)
 def test_a_limited_boosted_form_tells_the_limits_own_wait(app, path, data):
     with rate_limited(app, PASSWORD_RESET_RATE_LIMIT="1 per hour") as limited:
         client = limited.test_client()
