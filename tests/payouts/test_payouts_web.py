@@ -747,9 +747,8 @@ def test_paging_the_statement_keeps_the_payouts_place_and_back(world, x, client,
     """Review finding (as on the reconciliation screen): the earnings page's statement and
     payouts page apart, but each pager was built with its own cursors alone, so paging the
     statement put the payouts back to their first page, and the other way round."""
-    from urllib.parse import urlencode
 
-    from tests.pagers import next_link, pager_links
+    from tests.pagers import assert_each_pager_keeps_the_others_place
 
     provider, user = world.ready_provider("INSTANT", commission_bps=0)
     for fee in (100_000, 120_000):  # two earnings, each paid out at once
@@ -759,13 +758,4 @@ def test_paging_the_statement_keeps_the_payouts_place_and_back(world, x, client,
     assert len(payouts_of(provider.id)) == 2
     login(user)
     base = {"per_page": "1", "statement_per_page": "1"}
-    first = client.get("/provider/earnings?" + urlencode(base)).get_data(as_text=True)
-    for moved, kept in (("statement_", ""), ("", "statement_")):
-        place = {**base, **next_link(first, moved + "after")}
-        html = client.get("/provider/earnings?" + urlencode(place)).get_data(as_text=True)
-        links = pager_links(html, kept + "after")
-        assert links and all(
-            link.get(moved + "after") == place[moved + "after"]
-            and link.get(moved + "per_page") == "1"
-            for link in links
-        ), (moved, links)
+    assert_each_pager_keeps_the_others_place(client, "/provider/earnings", base, ("statement_", ""))
