@@ -23,6 +23,7 @@ from portal.payouts.common import (
     PayoutError,
     Skipped,
     current_attempt,
+    lock_payee,
     lock_payout,
     lock_provider,
     payable_balance,
@@ -287,7 +288,8 @@ def pay_now(actor, provider_id, confirmed_amount=None, confirmed_net=None):
     _require_admin(actor)
     with unit_of_work():
         if confirmed_amount is not None or confirmed_net is not None:
-            lock_provider(provider_id)  # the payout made below reads what this reads
+            # The payout made below reads what this reads (its TDS: the PAN's year too).
+            lock_payee(lock_provider(provider_id))
             preview = pay_now_preview(provider_id)
             if confirmed_amount is not None and preview.gross != confirmed_amount:
                 raise PayoutError(MSG_BALANCE_MOVED.format(amount=format_inr(preview.gross)))

@@ -218,6 +218,45 @@ def lock_provider(provider_id):
     return db.session.get(Provider, provider_id, populate_existing=True)
 
 
+# --- the payee: whose payouts count together for TDS ---------------------------------------
+
+
+def payee_key(pan):
+    """A PAN as the deductee it names, or None: trimmed, upper-cased, blank as none (the
+    column was free text before ``clean_pan``), as :data:`PAYEE_KEY` says it in SQL."""
+    return (pan or "").strip().upper() or None
+
+
+PAYEE_KEY = sa.func.nullif(sa.func.upper(sa.func.trim(Provider.pan)), "")
+
+
+def same_payee(provider_id):
+    """The condition on ``Payout`` of the payouts that count with ``provider_id``'s for TDS
+    (decision: docs/decisions.md, "TDS per PAN"): those of every profile carrying the same
+    PAN *now* (a doctor who is also on the portal as their own lab is one deductee in Form
+    26Q), or the profile's own while it has no PAN. A subquery: no statement of its own."""
+    own_pan = sa.select(PAYEE_KEY).where(Provider.id == provider_id).scalar_subquery()
+    return sa.or_(
+        m.Payout.provider_id == provider_id,
+        m.Payout.provider_id.in_(sa.select(Provider.id).where(own_pan == PAYEE_KEY)),
+    )
+
+
+def lock_payee(provider):
+    """The payee's payout lock, taken right after the provider's (:func:`lock_provider`)
+    by whatever makes a payout or confirms its TDS: PostgreSQL's transaction-scoped
+    advisory lock ``payout-pan:<PAN>`` while the profile has a PAN on file (none
+    without: its count is its own, and the provider's lock guards it). TDS is counted
+    per PAN (:func:`same_payee`), so two profiles of one PAN paid at once take turns: the
+    second replays the year with the first's payout in it. Lock order: the provider's
+    payout lock, then this, and nothing holding this takes another provider's payout lock
+    (a payout is one provider's unit of work), so no two wait for each other in a circle.
+    A no-op on SQLite (the embedded mode's unit of work holds the process lock)."""
+    key = payee_key(provider.pan) if provider is not None else None
+    if key is not None:
+        time_lock.lock_subjects([f"payout-pan:{key}"])
+
+
 def lock_payout(payout_id):
     return db.session.scalar(
         _for_update(

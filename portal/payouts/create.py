@@ -28,10 +28,12 @@ from portal.payouts.common import (
     SEND_JOB,
     PayoutError,
     Skipped,
+    lock_payee,
     lock_provider,
     new_key,
     payable_balance,
     payout_fund_account,
+    same_payee,
     snapshot,
 )
 
@@ -46,20 +48,22 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     the rules of the day it is paid; stored on the payout) and ``tds_for_payout``'s result.
 
     The year's state (gross paid, untaxed gross, shortfall) is rebuilt by replaying the
-    provider's payouts of that year that still count (not returned to the payable)
-    through ``tds_for_payout``, **each under the rule it was deducted under** (stored with
-    it): a rule changed partway through the year applies from the next payout on and never
-    re-taxes the year's earlier ones, nor gives their TDS back. The difference between what
-    the replay says was due and what was actually deducted is settled on this payout (so a
-    reversed payout's TDS is recomputed, never lost), clamped to 0 … gross. A payout of an
-    earlier year that comes back is not of this year (its TDS is undone in its own year):
-    the year starts afresh."""
+    payee's payouts of that year that still count (not returned to the payable): the
+    payouts of every profile with the provider's PAN, or the provider's own while it has
+    none (``common.same_payee``; read under ``common.lock_payee`` when paying), through
+    ``tds_for_payout``, **each under the rule it was deducted under** (stored with it): a
+    rule changed partway through the year applies from the next payout on and never
+    re-taxes the year's earlier ones, nor gives their TDS back. The difference between
+    what the replay says was due and what was actually deducted is settled on this payout
+    (so a reversed payout's TDS is recomputed, never lost), clamped to 0 … gross. A payout
+    of an earlier year that comes back is not of this year (its TDS is undone in its own
+    year): the year starts afresh."""
     pol = pol or policy()
     rule = pol.tds_rule_for(fy)
     rows = db.session.execute(
         sa.select(m.Payout.gross, m.Payout.tds, m.Payout.tds_rate_bps, m.Payout.tds_threshold)
         .where(
-            m.Payout.provider_id == provider_id,
+            same_payee(provider_id),
             m.Payout.financial_year == fy,
             m.Payout.returned.is_(False),
         )
@@ -131,6 +135,7 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     provider = lock_provider(provider_id)
     if provider is None:
         return Skipped(provider_id, "unknown provider")
+    lock_payee(provider)  # TDS is counted per PAN: its other profiles' payouts wait
     fund_account = payout_fund_account(provider_id)
     available = payable_balance(provider_id)
     if fund_account is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -38,6 +39,7 @@ from portal.payouts.common import (
     payable_balance,
     payout_fund_account,
     pays_earlier_account,
+    same_payee,
     tds_note,
     tds_section,
 )
@@ -215,23 +217,41 @@ def chart_bars(series, width=600, height=160, gap=8):
     return bars
 
 
-def tds_this_year(provider_id, now=None):
-    """(fy, TDS, gross) of the year's payouts that still count: a returned payout gives its
-    TDS back in its own year, even if it came back after the year ended (docs/payouts.md,
-    "Which year a payout's TDS belongs to"; the TDS report follows the same rule)."""
+class YearTds(NamedTuple):
+    """The TDS card's figures of financial year ``fy``: the profile's own TDS and gross,
+    and ``payee_gross``, the gross of every profile of its PAN (its own while it has
+    none): the threshold is counted on that (``common.same_payee``)."""
+
+    fy: str
+    tds: int
+    gross: int
+    payee_gross: int
+
+
+def year_tds(provider_id, now=None):
+    """:class:`YearTds` of the year's payouts that still count: a returned payout gives
+    its TDS back in its own year, even if it came back after the year ended (docs/payouts.md,
+    "Which year a payout's TDS belongs to"; the TDS report follows the same rule). One
+    statement: the payee's rows, the profile's own summed apart."""
     fy = financial_year(now or utcnow())
-    # Both sums over the same rows in one statement.
-    total, gross = db.session.execute(
+    mine = m.Payout.provider_id == provider_id
+    total, gross, payee_gross = db.session.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(m.Payout.tds), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((mine, m.Payout.tds), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((mine, m.Payout.gross), else_=0)), 0),
             sa.func.coalesce(sa.func.sum(m.Payout.gross), 0),
         ).where(
-            m.Payout.provider_id == provider_id,
+            same_payee(provider_id),
             m.Payout.financial_year == fy,
             m.Payout.returned.is_(False),
         )
     ).one()
-    return fy, int(total or 0), int(gross or 0)
+    return YearTds(fy, int(total or 0), int(gross or 0), int(payee_gross or 0))
+
+
+def tds_this_year(provider_id, now=None):
+    """(fy, TDS, gross) of the profile's own payouts of the year (:func:`year_tds`)."""
+    return year_tds(provider_id, now)[:3]
 
 
 def payouts(provider_id=None, *, status=None, held=None, limit=100, offset=0):
@@ -296,7 +316,7 @@ def money_in_transit(provider_id, fy):
 def dashboard(provider):
     now = utcnow()
     balance = payable_balance(provider.id)
-    fy, tds, fy_gross = tds_this_year(provider.id, now)
+    fy, tds, fy_gross, payee_gross = year_tds(provider.id, now)
     series = weekly_earnings(provider.id, now=now)
     in_flight, on_hold, fy_on_hold = money_in_transit(provider.id, fy)
     carry = carry_on = None
@@ -328,7 +348,9 @@ def dashboard(provider):
         "fy_gross": fy_gross,
         "fy_after_tds": fy_gross - tds,  # the year's payouts less TDS, those on their way too
         "fy_on_hold": fy_on_hold,  # of them, held by the clinic (said apart)
-        "tds_applies": over_threshold(fy_gross, policy().tds_rule_for(fy)),
+        # Counted per PAN: with the year's payouts of its other profiles (same_payee).
+        "tds_applies": over_threshold(payee_gross, policy().tds_rule_for(fy)),
+        "payee_gross": payee_gross if payee_gross != fy_gross else None,
         "in_flight": in_flight,
         "on_hold": on_hold,
         "earnings": earnings(provider.id),
