@@ -61,6 +61,8 @@ def _notify(
         return None
     _forget_unread()  # the user's bell counts again
     insert_delivery(**_shown_in_app(notice, utcnow()))
+    # Not for an inactive account; each attempt asks again (``recipients``): the account
+    # may be deactivated before the mail or text leaves.
     if email and user.email and user.active:
         subject, text_part, html_part = notice_mail(
             user, title, body, link, priority=priority, template=mail_template, context=mail_context

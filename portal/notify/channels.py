@@ -13,7 +13,8 @@ channel comes from the settings ``NOTIFY_SMS_SENDER`` and ``NOTIFY_WHATSAPP_SEND
 transaction; the job (``notify.send_text``) sends after the commit, recording every attempt
 on the delivery: counted before the text is handed over, on a connection of its own. At
 least once, as mail: a text the gateway accepted whose commit was then lost goes again on
-the retry, with the same reference (docs/decisions.md). A reminder's text that is no
+the retry, with the same reference (docs/decisions.md). A text to an account no longer
+active is withdrawn before its attempt (``recipients``); a reminder's text that is no
 longer true when its attempt comes (the booking cancelled, moved or begun) is withdrawn,
 and one whose time left reads otherwise now ("tomorrow" then, "in 4 hours" now) is worded
 again."""
@@ -21,6 +22,7 @@ again."""
 import logging
 import uuid
 
+import sqlalchemy as sa
 from flask import current_app
 from werkzeug.utils import import_string
 
@@ -37,6 +39,7 @@ from portal.notify.deliveries import (
 )
 from portal.notify.mail import absolute
 from portal.notify.models import SMS, WHATSAPP, Delivery, DeliveryStatus
+from portal.notify.recipients import recipient_active, why_not_sent
 from portal.notify.reminder_truth import why_withdrawn
 from portal.notify.reminder_words import reworded
 
@@ -128,7 +131,10 @@ def queue_text(
 
 @jobs.job("notify.send_text")
 def send_text(delivery_id):
-    delivery = db.session.get(Delivery, delivery_id)
+    # The delivery with whether its person's account is active now, in one statement.
+    delivery, active = db.session.execute(
+        sa.select(Delivery, recipient_active()).where(Delivery.id == delivery_id)
+    ).first() or (None, None)
     if delivery is None or delivery.status in (
         DeliveryStatus.SENT,
         DeliveryStatus.FAILED,
@@ -136,14 +142,17 @@ def send_text(delivery_id):
     ):
         return
     words, now = None, utcnow()
+    # An inactive account is sent nothing; a reminder's text re-checks the reminder before
+    # each attempt (as its mail does).
+    reason = why_not_sent(active) or (
+        why_withdrawn(delivery.reminder_id, now) if delivery.reminder_id is not None else None
+    )
+    if reason:
+        record_withdrawal(reason, delivery_id=delivery.id, delivery_status=delivery.status)
+        db.session.expire(delivery)
+        log.info("%s %s withdrawn: %s", delivery.channel, delivery.id, reason)
+        return
     if delivery.reminder_id is not None:
-        # A reminder's text re-checks the reminder before each attempt (as its mail does).
-        reason = why_withdrawn(delivery.reminder_id, now)
-        if reason:
-            record_withdrawal(reason, delivery_id=delivery.id, delivery_status=delivery.status)
-            db.session.expire(delivery)
-            log.info("%s %s withdrawn: %s", delivery.channel, delivery.id, reason)
-            return
         words = reworded(delivery.reminder_id, now)  # the time left reads otherwise now
     text = text_message(words.title, words.body, words.link) if words else delivery.text or ""
     sender = sender_for(delivery.channel)

@@ -7,9 +7,10 @@ Every mail has a ``Delivery`` row (channel ``email``) that records each attempt.
 Without ``MAIL_SERVER`` (the embedded mode) mail is written to the log and kept in
 ``mail_messages`` with status ``logged``. A transient SMTP failure (connection refused,
 timeout, 4xx) is counted and retried with the outbox's backoff; a permanent refusal (5xx)
-marks the mail ``failed`` and is not retried. A reminder's mail is re-checked before each
-attempt: once the booking is cancelled, moved or begun it is ``withdrawn``, not sent, and
-when its time left reads otherwise than at its send it is worded again. A
+marks the mail ``failed`` and is not retried. Before each attempt a mail to an account no
+longer active is ``withdrawn`` (``recipients``), and a reminder's mail is re-checked:
+once the booking is cancelled, moved or begun it is ``withdrawn``, not sent, and when its
+time left reads otherwise than at its send it is worded again. A
 mail sent but not yet marked (a worker killed between the two) is sent again on the retry:
 SMTP has no idempotency, so every mail carries a stable ``Message-ID`` (``<mail-ID@host>``)
 by which a duplicate can be known."""
@@ -46,6 +47,7 @@ from portal.notify.models import (
     MailMessage,
     MailStatus,
 )
+from portal.notify.recipients import recipient_active, why_not_sent
 from portal.notify.reminder_truth import why_withdrawn
 from portal.notify.reminder_words import reworded
 
@@ -205,20 +207,21 @@ def send_mail(message_id):
     row = db.session.execute(_mail_to_send(), {"id": message_id}).first()
     if row is None or row.status in MAIL_DONE:
         return
-    words = None
+    now, words = utcnow(), None
+    reason = why_not_sent(row.recipient_active) or (
+        why_withdrawn(row.reminder_id, now) if row.reminder_id is not None else None
+    )
+    if reason:
+        record_withdrawal(
+            reason,
+            delivery_id=row.delivery_id,
+            delivery_status=row.delivery_status,
+            mail_id=row.id,
+            mail_status=row.status,
+        )
+        log.info("mail %s withdrawn: %s", row.id, reason)
+        return
     if row.reminder_id is not None:
-        now = utcnow()
-        reason = why_withdrawn(row.reminder_id, now)
-        if reason:
-            record_withdrawal(
-                reason,
-                delivery_id=row.delivery_id,
-                delivery_status=row.delivery_status,
-                mail_id=row.id,
-                mail_status=row.status,
-            )
-            log.info("mail %s withdrawn: %s", row.id, reason)
-            return
         # A retry hours later: said again with the time left now ("in 4 hours", not
         # "tomorrow"); written on the mail only once it went (a failure writes nothing
         # here, so the count on a connection of its own never waits for this one).
@@ -272,7 +275,8 @@ def _keep_words(row, words):
 
 @cache
 def _mail_to_send():
-    """The mail's columns and its delivery's id and state (a mail has at most one)."""
+    """The mail's columns, its delivery's id and state (a mail has at most one) and
+    whether the account it is to is active now."""
     mails, deliveries = MailMessage.__table__, Delivery.__table__
     return (
         sa.select(
@@ -286,6 +290,7 @@ def _mail_to_send():
             deliveries.c.id.label("delivery_id"),
             deliveries.c.status.label("delivery_status"),
             deliveries.c.reminder_id,
+            recipient_active().label("recipient_active"),
         )
         .outerjoin(deliveries, deliveries.c.mail_id == mails.c.id)
         .where(mails.c.id == sa.bindparam("id", type_=mails.c.id.type))
