@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal import events
 from portal.audit.service import record
-from portal.booking import claims, holds, lifecycle, postings
+from portal.booking import claims, holds, lifecycle, order_checks, postings
 from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-exported)
     MSG_BAD_SIGNATURE,
     MSG_CONFIRMING,
@@ -309,22 +309,18 @@ def apply_gateway_captures(reschedule_id):
     """Ask Razorpay about the fee's order and apply each payment captured there, as its
     webhook would have (``payment_captured``: the booking moves, or the fee goes to the
     wallet). For a checkout whose return and webhooks were lost, before the sweep expires
-    it. False when the gateway could not answer: expiring blind could leave a fee captured
-    at Razorpay on nothing, so the request waits for the next sweep."""
+    it. False when the gateway could not answer (``order_checks.apply_captures``)."""
     order_id = db.session.scalar(
         sa.select(Reschedule.razorpay_order_id).where(Reschedule.id == reschedule_id)
     )
     if not order_id:
         return True
-    try:
-        found = get_payin().fetch_order_payments(order_id)
-    except GatewayError:
-        log.warning("order %s not checked; reschedule %s kept for now", order_id, reschedule_id)
-        return False
-    for entity in found:
-        if entity.get("status") == "captured":
-            payment_captured(reschedule_id, entity["id"], int(entity.get("amount") or 0))
-    return True
+    return order_checks.apply_captures(
+        order_id,
+        lambda razorpay_payment_id, amount, _method: payment_captured(
+            reschedule_id, razorpay_payment_id, amount
+        ),
+    )
 
 
 # --- the sweep -----------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The booking capability's periodic work: expiring unpaid holds.
 
 Before a hold with an open Razorpay order is expired, the gateway is asked about the
-order: a payment captured there whose webhooks never came (and whose patient never came
-back) is applied as the webhook would have applied it, instead of being left at the
-gateway on no booking (found by the seeded simulation, seed 19 with lost webhooks).
+order (``order_checks``): a payment captured there whose webhooks never came (and whose
+patient never came back) is applied as the webhook would have applied it, instead of
+being left at the gateway on no booking. Then the visit is locked and expired if its hold
+is still open and run out: a capture that confirmed it closed it; one of the wrong amount
+(in the wallet, the order still pending) did not, and the hold ends as any unpaid one.
 
 A visit waiting on a payment link is left to the link sweep
 (``booking.expire_payment_links``, ``portal.booking.links``), which issues a new link
@@ -14,12 +16,11 @@ import logging
 import sqlalchemy as sa
 
 from portal import jobs
-from portal.booking import lifecycle, payment_events
+from portal.booking import lifecycle, order_checks, payment_events
 from portal.booking.models import OPEN_VISIT_STATUSES, MasterBooking
 from portal.db import unit_of_work, utcnow
 from portal.domain.states import PaymentStatus
 from portal.extensions import db
-from portal.gateway import GatewayError, get_payin
 from portal.payments.models import LINK, ORDER, Payment
 
 log = logging.getLogger("portal.booking")
@@ -53,9 +54,11 @@ def expire_holds(now=None, limit=500):
     done = 0
     for visit_id in ids:
         try:
-            if _captured_at_the_gateway(visit_id):
-                continue  # paid after all: confirmed (or sent to the wallet), not expired
+            if not _gateway_captures_applied(visit_id):
+                continue  # Razorpay could not say: the hold is kept for the next sweep
             with unit_of_work():
+                # Read again under the lock: a capture that paid confirmed the visit (no
+                # longer open); one that paid for nothing left it open, and it expires.
                 expired = lifecycle.expire_if_stale(visit_id, now)
         except Exception:
             log.exception("could not expire visit %s", visit_id)
@@ -64,11 +67,9 @@ def expire_holds(now=None, limit=500):
     return done
 
 
-def _captured_at_the_gateway(visit_id):
-    """Apply a capture Razorpay holds for the visit's open order; True if there was one.
-
-    A gateway that cannot answer keeps the hold until the next sweep: expiring it could
-    leave a capture we were never told of on no booking."""
+def _gateway_captures_applied(visit_id):
+    """Apply the captures Razorpay holds for the visit's open order, as its webhooks would
+    (``payment_events.capture``). False when the gateway could not answer."""
     payment = db.session.scalar(
         sa.select(Payment).where(
             Payment.master_id == visit_id,
@@ -78,19 +79,15 @@ def _captured_at_the_gateway(visit_id):
         )
     )
     if payment is None:
-        return False
-    try:
-        found = get_payin().fetch_order_payments(payment.razorpay_order_id)
-    except GatewayError:
-        log.warning("order %s not checked; hold kept for now", payment.razorpay_order_id)
         return True
-    captured = [p for p in found if p.get("status") == "captured"]
-    for entity in captured:
+
+    def apply(razorpay_payment_id, amount, method):
         payment_events.capture(
             payment,
-            razorpay_payment_id=entity["id"],
-            amount=int(entity.get("amount") or 0),
-            method=entity.get("method"),
+            razorpay_payment_id=razorpay_payment_id,
+            amount=amount,
+            method=method,
             source="order check",
         )
-    return bool(captured)
+
+    return order_checks.apply_captures(payment.razorpay_order_id, apply)

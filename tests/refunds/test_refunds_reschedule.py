@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from portal.booking import holds, lifecycle, reschedule_payment, visits
 from portal.booking import reschedule as rs
 from portal.booking.errors import BookingError, SlotUnavailable
-from portal.booking.models import IndividualBooking, Reschedule, SlotClaim
+from portal.booking.models import FeeCapture, IndividualBooking, Reschedule, SlotClaim
 from portal.db import unit_of_work
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -374,6 +374,32 @@ def test_expiry_sweep_applies_a_fee_the_gateway_captured(world, users, gateway, 
     assert db.session.get(IndividualBooking, item.id).start_at == NEW
     assert balance(chart.GATEWAY_CLEARING) == item.paid_amount + fee(1_000)[3]
     assert balance(chart.patient_wallet(patient.id)) == 0
+
+
+def test_expiry_sweep_expires_a_request_whose_fee_was_captured_for_the_wrong_amount(
+    world, users, gateway, clock, ledger_stays_sound
+):
+    """The capture the sweep finds pays for nothing (the wallet, a ``FeeCapture`` of its
+    own); the request is read again under its lock, still unpaid, and expires."""
+    patient, item = booked(world, users, gateway)
+    clock.move_to(START - hours(60))
+    resched = _pay_online(patient, item).reschedule
+    _paid_with_return_and_webhooks_lost(gateway, resched)
+    [wrong] = [
+        p
+        for p in gateway.sandbox.store.payments.values()
+        if p["order_id"] == (resched.razorpay_order_id)
+    ]
+    wrong["amount"] = 100  # the gateway's record: ₹1
+    clock.move_to(resched.expires_at + hours(0, 1))
+    assert reschedule_payment.expire_reschedules() == 1
+    db.session.expire_all()
+    assert db.session.get(Reschedule, resched.id).status == "EXPIRED"
+    assert db.session.scalars(sa.select(FeeCapture.amount)).all() == [100]
+    assert db.session.get(IndividualBooking, item.id).start_at == START
+    assert [c.start_at for c in _live_claims(item.id)] == [START] * len(_live_claims(item.id))
+    assert balance(chart.patient_wallet(patient.id)) == 100
+    assert reschedule_payment.expire_reschedules() == 0
 
 
 def test_expiry_sweep_waits_while_the_gateway_cannot_answer(
