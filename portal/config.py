@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,6 +106,14 @@ def _bool(text):
 def _words(text):
     """A comma-separated list; blanks dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _dates(text):
+    """A comma-separated list of ISO dates (2026-08-15); blanks dropped."""
+    try:
+        return frozenset(date.fromisoformat(part) for part in _words(text))
+    except ValueError:
+        raise ValueError("expected ISO dates, comma-separated: 2026-08-15,2026-10-02") from None
 
 
 def _domains(text):
@@ -414,10 +423,18 @@ TUNABLES = {
         ),
         # settlements
         Tunable(
-            "SETTLEMENT_EXPECTED_DAYS",
-            _int(1),
-            "3",
-            "days a captured payment may wait for its settlement before it is overdue",
+            "SETTLEMENT_WORKING_DAYS",
+            _int(0),
+            "2",
+            "working days after its day (IST) Razorpay settles a capture by (T+2); "
+            "from the day after, unsettled, it is overdue",
+        ),
+        Tunable(
+            "SETTLEMENT_HOLIDAYS",
+            _dates,
+            "",
+            "bank holidays Razorpay does not settle on (ISO dates, comma-separated), "
+            "besides Saturdays and Sundays",
         ),
         Tunable(
             "SETTLEMENT_LOOKBACK_DAYS",

@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 
@@ -41,8 +42,10 @@ def test_values_come_from_the_environment(tmp_path):
             "MEET_LINK_DOMAINS": "Whereby.com, *.jitsi.example",
             "MAIL_USE_TLS": "yes",
             "NOTIFY_REMINDER_CHANNELS": "email,whatsapp",
+            "SETTLEMENT_HOLIDAYS": "2026-08-15, 2026-10-02,",
         },
     )
+    assert values["SETTLEMENT_HOLIDAYS"] == {date(2026, 8, 15), date(2026, 10, 2)}
     assert values["SLOT_STEP_MINUTES"] == 15 and values["REFUND_STRAGGLER_MINUTES"] == 20
     assert values["RAZORPAYX_RATE_LIMIT"] == 2.5 and values["RAZORPAYX_RATE_BURST"] == 4.0
     assert values["MEET_LINK_DOMAINS"] == ("whereby.com", "jitsi.example")
@@ -66,6 +69,7 @@ def test_values_come_from_the_environment(tmp_path):
         ("SESSION_COOKIE_SECURE", "sometimes"),
         ("CLINIC_TAN", "BLRA1234E"),  # a TAN is four letters, five digits and a letter
         ("CLINIC_TAN", "ABCDE1234F"),  # a PAN, not a TAN
+        ("SETTLEMENT_HOLIDAYS", "2026-08-15, 15/08/2026"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):

@@ -27,7 +27,7 @@ class Reason(StrEnum):
     MISSING_GATEWAY = "missing_gateway"  # in our records, not at the gateway
     TIME_DIFFERS = "time_differs"  # timestamps further apart than the tolerance
     DUPLICATE = "duplicate"
-    NOT_SETTLED = "not_settled"  # captured, not settled after the expected days
+    NOT_SETTLED = "not_settled"  # captured, not settled by T+2 working days
 
 
 def _in(column, values):

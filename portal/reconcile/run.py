@@ -473,7 +473,7 @@ def _write(run, plan: Plan):
     run.our_records = plan.our_records
     run.matched = counts[ReconCaseStatus.MATCHED]
     run.pending = counts[ReconCaseStatus.PENDING]
-    # Captures no settlement covers after the expected days (docs/reconciliation.md).
+    # Captures no settlement covers once Razorpay was due to settle them (docs/reconciliation.md).
     unsettled_open, unsettled_new, unsettled_visits = settled.check(run, now)
     if unsettled_new:
         reasons[Reason.NOT_SETTLED] += unsettled_new

@@ -1,5 +1,5 @@
-"""Settlement coverage: a capture that no stored settlement covers after the expected days
-(``settlements.overdue``, ``SETTLEMENT_EXPECTED_DAYS``) is a NOT_SETTLED discrepancy, a
+"""Settlement coverage: a capture that no stored settlement covers once Razorpay was due to
+settle it (``settlements.overdue``: T+2 working days) is a NOT_SETTLED discrepancy, a
 case of kind "settlement" keyed by the payment id; once a settlement covers it, the case
 is matched. A case an admin resolved stays resolved."""
 

@@ -1,13 +1,20 @@
-"""Captured payments the gateway has not settled after the expected days.
+"""Captured payments the gateway has not settled in time.
 
-Razorpay settles a day's captures T+2 working days later; ``SETTLEMENT_EXPECTED_DAYS``
-(default 3, a weekend's margin on T+2) is how long a capture may wait before it counts as
-overdue. Reconciliation turns each one into a NOT_SETTLED discrepancy."""
+Razorpay settles a day's captures T+2 *working* days later: ``SETTLEMENT_WORKING_DAYS``
+(default 2) after the capture's day, counted on the Indian (IST) calendar, Saturdays,
+Sundays and ``SETTLEMENT_HOLIDAYS`` skipped. A capture no stored settlement covers is
+overdue from the day after that (the due day itself is the margin: the settlement may come
+late in it, and the daily fetch reads it). So a Monday capture is overdue on Thursday, a
+Thursday one on Tuesday, a Friday (or weekend) one on Wednesday. Reconciliation turns
+each one into a NOT_SETTLED discrepancy.
+
+Every Saturday counts as a holiday though banks work some: erring that way flags a capture
+a day late at worst, never one Razorpay is not yet due to settle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -16,6 +23,7 @@ from portal.booking.reschedule_payment import FEE_CREDITED_AT
 from portal.config import setting
 from portal.db import UTCDateTime
 from portal.domain.states import PaymentStatus, RescheduleStatus
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.payments.models import DESK, WALLET, Payment
 
@@ -32,13 +40,29 @@ class Unsettled:
     captured_at: datetime
 
 
-def overdue_unsettled(as_of: datetime, days: int | None = None) -> list[Unsettled]:
-    """Gateway payments captured before ``as_of − days`` that no stored settlement covers,
-    oldest first: paid ones (a capture of the wrong amount too: a SUCCESSFUL row of its
-    own, its money in the wallet), reschedule fees and the fee payments recorded on their
-    own."""
-    days = setting("SETTLEMENT_EXPECTED_DAYS") if days is None else days
-    cutoff = as_of - timedelta(days=days)
+def overdue_from(
+    as_of: datetime, working_days: int, holidays: frozenset[date] = frozenset()
+) -> datetime:
+    """The first capture instant not yet overdue as of ``as_of``: midnight (IST) of the
+    ``working_days``-th working day before ``as_of``'s day. A capture of an earlier day was
+    due on a working day before today; one of that day or later is due today or after.
+    Worked out here, so the query compares instants alike on PostgreSQL and SQLite."""
+    day = as_of.astimezone(CLINIC_TZ).date()
+    for _ in range(working_days):
+        day -= timedelta(days=1)
+        while day.weekday() >= 5 or day in holidays:  # the list is finite: the walk ends
+            day -= timedelta(days=1)
+    return datetime.combine(day, time(), tzinfo=CLINIC_TZ).astimezone(UTC)
+
+
+def overdue_unsettled(as_of: datetime, working_days: int | None = None) -> list[Unsettled]:
+    """Gateway payments overdue for settlement as of ``as_of`` (``overdue_from``) that no
+    stored settlement covers, oldest first: paid ones (a capture of the wrong amount too: a
+    SUCCESSFUL row of its own, its money in the wallet), reschedule fees and the fee
+    payments recorded on their own."""
+    if working_days is None:
+        working_days = setting("SETTLEMENT_WORKING_DAYS")
+    cutoff = overdue_from(as_of, working_days, setting("SETTLEMENT_HOLIDAYS"))
     settled = sa.select(SettlementItem.entity_id)
     payments = db.session.execute(
         sa.select(

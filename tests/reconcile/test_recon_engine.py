@@ -315,7 +315,7 @@ def test_a_settlement_missing_a_payment_is_not_settled(world, users, gateway, cl
     gateway.sandbox.set_faults(unsettle=[missing_id])
     gateway.sandbox.settle_day(gateway.sandbox.today())
     ingest()
-    clock.shift(timedelta(days=4))  # past SETTLEMENT_EXPECTED_DAYS (3)
+    clock.shift(timedelta(days=4))  # Friday: past T+2 working days (SETTLEMENT_WORKING_DAYS)
     run = run_day(world)
     assert run.status == "finished", run.error
     case = case_for(missing_id, kind="settlement")
@@ -358,7 +358,7 @@ def test_recon_rows_that_arrive_late_are_read_by_a_later_ingest(world, users, ga
     again = ingest()  # the next daily fetch (the 7-day lookback covers the settlement)
     assert again.stored == [] and again.completed == [raw["id"]]
     assert ingest().completed == []  # complete: not read again
-    clock.shift(timedelta(days=4))  # past SETTLEMENT_EXPECTED_DAYS
+    clock.shift(timedelta(days=4))  # Friday: past T+2 working days
     run = run_day(world)
     assert run.status == "finished", run.error
     db.session.expire_all()

@@ -269,11 +269,17 @@ def test_a_fee_that_went_to_the_wallet_is_overdue_from_its_credit_not_its_reques
     row = _fresh(Reschedule, resched.id)
     credited = utcnow()
     assert row.status == "EXPIRED" and row.created_at < credited - timedelta(minutes=10)
-    # Two days after the request but a few minutes short of two after the credit.
-    as_of = row.created_at + timedelta(days=2, minutes=5)
-    fees = [u for u in overdue_unsettled(as_of, days=2) if u.our_type == "reschedule"]
+    # Asked on Tuesday (23:50), credited on Wednesday (past midnight): dated by the
+    # request it would be due on Thursday (T+2 working days), overdue from Friday; by the
+    # credit, due on Friday, overdue from Saturday.
+    assert [d.astimezone(CLINIC_TZ).date() for d in (row.created_at, credited)] == [
+        at(1, 0).astimezone(CLINIC_TZ).date(),
+        at(2, 0).astimezone(CLINIC_TZ).date(),
+    ]
+    friday_night = at(4, 23, 59)
+    fees = [u for u in overdue_unsettled(friday_night) if u.our_type == "reschedule"]
     assert fees == []
-    later = overdue_unsettled(credited + timedelta(days=2, minutes=1), days=2)
+    later = overdue_unsettled(at(5, 0, 1))  # Saturday
     assert [u.captured_at for u in later if u.our_type == "reschedule"] == [
         _credit_time(resched.id, row.razorpay_payment_id)
     ]

@@ -2,12 +2,13 @@
 ledger balanced (gateway clearing still equals what the gateway holds), the payment's
 gateway fee shown on its console row, and captures overdue for settlement."""
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from portal.db import utcnow
+from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
 from portal.gateway import get_payin
 from portal.ledger import accounts as chart
@@ -16,7 +17,7 @@ from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import balance
 from portal.settlements.ingest import SettlementError, ingest
 from portal.settlements.models import Settlement, SettlementItem
-from portal.settlements.overdue import overdue_unsettled
+from portal.settlements.overdue import overdue_from, overdue_unsettled
 from portal.transactions.models import MoneyMovement
 from tests.booking.factories import at
 from tests.refunds.helpers import book_and_pay
@@ -95,15 +96,88 @@ def test_a_settlement_is_stored_once_posted_balanced_and_fees_reach_the_console(
 def test_overdue_unsettled_lists_captures_past_the_expected_days(paid, gateway):
     ref = _payment_row(paid).reference
     now = utcnow()
-    assert overdue_unsettled(now + timedelta(days=2)) == []  # T+2 is on time
-    [late] = overdue_unsettled(now + timedelta(days=3, minutes=1))
+    assert overdue_unsettled(now + timedelta(days=2)) == []  # Wednesday: T+2 is on time
+    [late] = overdue_unsettled(now + timedelta(days=3, minutes=1))  # Thursday: late
     assert (late.reference, late.our_type, late.visit_id) == (ref, "payment", paid.id)
     assert late.amount == _payment_row(paid).amount
-    assert overdue_unsettled(now + timedelta(days=1), days=0)[0].reference == ref  # tunable
+    assert overdue_unsettled(now + timedelta(days=1), working_days=0)[0].reference == ref
 
     gateway.sandbox.settle_day(gateway.sandbox.today())
     ingest()
     assert overdue_unsettled(now + timedelta(days=30)) == []
+
+
+def _ist(month_day, hh=0, mm=0):
+    return datetime(2026, 6, month_day, hh, mm, tzinfo=CLINIC_TZ)
+
+
+def _paid_at(world, users, gateway, clock, when):
+    clock.move_to(when)
+    patient = users(world.patients[0])
+    visit = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(8, 11))])
+    db.session.commit()
+    return visit
+
+
+@pytest.fixture
+def paid_on_friday(world, users, gateway, clock):
+    # Monday 1 June 2026 is the world's day; Friday 5 June 2026 10:00 IST the capture.
+    visit = _paid_at(world, users, gateway, clock, _ist(5, 10))
+    assert utcnow().astimezone(CLINIC_TZ).weekday() == 4
+    return visit
+
+
+def test_a_friday_capture_is_not_overdue_on_monday(paid_on_friday):
+    """Review rv_dash: calendar days made Friday's capture late on Monday, before
+    Razorpay's T+2 working days (Tuesday) were up."""
+    assert overdue_unsettled(_ist(8, 12)) == []  # Monday: T+1
+    assert overdue_unsettled(_ist(9, 23, 59)) == []  # Tuesday: due, not late
+    [late] = overdue_unsettled(_ist(10, 0, 1))  # Wednesday: past its T+2
+    assert late.visit_id == paid_on_friday.id
+
+
+@pytest.fixture
+def paid_on_thursday(world, users, gateway, clock):
+    return _paid_at(world, users, gateway, clock, _ist(4, 10))
+
+
+def test_a_thursday_capture_is_not_overdue_at_mondays_2am_reconciliation(paid_on_thursday):
+    # The daily reconciliation (02:00 IST) asks overdue_unsettled(now) on Monday 8 June:
+    # Thursday's T+2 working days is Monday itself, so the capture is not late yet; a
+    # NOT_SETTLED discrepancy (HIGH alert, visit flagged) would follow every week.
+    assert overdue_unsettled(_ist(8, 2)) == []
+    assert [u.visit_id for u in overdue_unsettled(_ist(9, 2))] == [paid_on_thursday.id]
+
+
+def test_a_settlement_holiday_is_not_a_working_day(app, monkeypatch, paid_on_thursday):
+    """Thursday's capture is due Monday; with Monday a bank holiday, on Tuesday."""
+    monkeypatch.setitem(app.config, "SETTLEMENT_HOLIDAYS", frozenset({date(2026, 6, 8)}))
+    assert overdue_unsettled(_ist(9, 2)) == []
+    assert [u.visit_id for u in overdue_unsettled(_ist(10, 2))] == [paid_on_thursday.id]
+
+
+@pytest.mark.parametrize(
+    "as_of, working_days, first_on_time",
+    [
+        (_ist(4, 10), 2, _ist(2)),  # Thursday: Monday's captures are late, Tuesday's not
+        (_ist(4, 0, 0), 2, _ist(2)),  # from the first instant of the day
+        (_ist(8, 2), 2, _ist(4)),  # Monday: Wednesday's late; Thursday's due today
+        (_ist(9, 2), 2, _ist(5)),  # Tuesday: Thursday's late; Friday's (and the
+        # weekend's) due today
+        (_ist(6, 12), 2, _ist(4)),  # Saturday: Wednesday's (due Friday) late
+        (_ist(7, 23), 2, _ist(4)),  # Sunday: the same
+        (_ist(8, 2), 0, _ist(8)),  # T+0: anything before today
+        (_ist(8, 2), 1, _ist(5)),
+    ],
+)
+def test_overdue_from_walks_back_working_days(as_of, working_days, first_on_time):
+    assert overdue_from(as_of, working_days) == first_on_time
+
+
+def test_overdue_from_skips_the_holidays():
+    # Tuesday 9 June; Friday 5 and Monday 8 June holidays: back to Wednesday 3 June.
+    holidays = frozenset({date(2026, 6, 5), date(2026, 6, 8)})
+    assert overdue_from(_ist(9, 2), 2, holidays) == _ist(3)
 
 
 def test_a_gateway_that_cannot_be_read_stores_nothing(app, paid, gateway):

@@ -1,6 +1,6 @@
 """Settlements: what Razorpay paid into the bank, with drill-down to the payments and
 refunds each one covers; "fetch now" reads the last days' settlements at once; the
-captures still waiting past the expected days."""
+captures still waiting past their T+2 working days."""
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
