@@ -43,14 +43,20 @@ class ConfigError(RuntimeError):
 # --- parsers: text from the environment -> value; ValueError names what was expected ------
 
 
-def _int(minimum=0):
+def _int(minimum=0, maximum=None):
+    expected = (
+        f"expected a whole number >= {minimum}"
+        if maximum is None
+        else f"expected a whole number from {minimum} to {maximum}"
+    )
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"expected a whole number >= {minimum}") from None
-        if value < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}")
+            raise ValueError(expected) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(expected)
         return value
 
     return parse
@@ -424,7 +430,7 @@ TUNABLES = {
         # settlements
         Tunable(
             "SETTLEMENT_WORKING_DAYS",
-            _int(0),
+            _int(0, 30),  # a walk back of a month at most: a typo is refused at start-up
             "2",
             "working days after its day (IST) Razorpay settles a capture by (T+2); "
             "from the day after, unsettled, it is overdue",

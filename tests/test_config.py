@@ -70,6 +70,7 @@ def test_values_come_from_the_environment(tmp_path):
         ("CLINIC_TAN", "BLRA1234E"),  # a TAN is four letters, five digits and a letter
         ("CLINIC_TAN", "ABCDE1234F"),  # a PAN, not a TAN
         ("SETTLEMENT_HOLIDAYS", "2026-08-15, 15/08/2026"),
+        ("SETTLEMENT_WORKING_DAYS", "100000"),  # the overdue walk back would leave the calendar
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
