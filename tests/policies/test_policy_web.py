@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.config import policy
+from portal.domain.schedule import may_retry_payment, needs_intervention
 from portal.extensions import db
 from portal.policies import store
 from portal.policies.models import PolicyVersion
@@ -192,6 +193,49 @@ def test_durations_in_devanagari_digits_and_decimals_are_read(app, client, make_
         assert pol.attention_window == timedelta(minutes=15)
 
 
+def test_failed_attempts_before_an_alert_is_bounded(app, client, make_user, login):
+    """Review rv_forms: docs/decisions.md leaves the alert thresholds with one administrator
+    because each is bounded; this one was not: 999,999,999 was saved and applied at once,
+    and no visit was ever flagged for failed payments."""
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy", data=form_data(app, payment_failures_for_intervention="999999999")
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "Enter a whole number of at most 20." in _field_html(
+        html, "payment_failures_for_intervention"
+    )
+    assert count_versions(app) == 0
+
+
+def test_the_intervention_threshold_cannot_exceed_the_attempts_a_patient_may_make(
+    app, client, make_user, login
+):
+    """Review rv_forms: 6 failures for intervention with 5 attempts allowed: after the 5th
+    failure the patient may not retry and the threshold is never reached. Refused beside
+    the field; raising both together is fine."""
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy", data=form_data(app, payment_failures_for_intervention="6")
+    )
+    assert answer.status_code == 422
+    assert (
+        "Failed attempts before an alert cannot be more than the payment attempts allowed (5)."
+        in _field_html(answer.get_data(as_text=True), "payment_failures_for_intervention")
+    )
+    assert count_versions(app) == 0
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payment_failures_for_intervention="6", payment_max_attempts="6"),
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        store.forget()
+        _, pol = store.in_force()
+        assert needs_intervention(6, policy=pol) and not may_retry_payment(6, pol)
+
+
 def test_an_attention_window_too_long_is_refused_and_the_admin_home_keeps_working(
     app, client, make_user, login
 ):
@@ -254,7 +298,7 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     [opened_on] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
     with app.app_context():  # meanwhile, another administrator changes something else
         svc.propose(
-            db.session.get(User, other.id), {"payment_failures_for_intervention": 6}, reason=REASON
+            db.session.get(User, other.id), {"payment_failures_for_intervention": 4}, reason=REASON
         )
     answer = client.post(
         "/admin/policy",
@@ -266,7 +310,7 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     )
     assert count_versions(app) == 2  # the defaults and the other's change, not undone
     page = client.get("/admin/policy").get_data(as_text=True)
-    assert re.search(r'name="payment_failures_for_intervention"[^>]*value="6"', page)
+    assert re.search(r'name="payment_failures_for_intervention"[^>]*value="4"', page)
     [fresh] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
     answer = client.post(
         "/admin/policy",
