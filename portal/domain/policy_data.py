@@ -132,6 +132,9 @@ MSG_REMINDER_TWICE = N_(
     "time once."
 )
 MSG_LINK = "The shortest link lifetime cannot be longer than the longest."
+MSG_FAILURES_OVER_ATTEMPTS = (
+    "Failed attempts before an alert cannot be more than the payment attempts allowed ({attempts})."
+)
 MSG_DOMAIN = "Not a host name: {value}."
 MSG_CHOICE = "Choose one of: {choices}."
 MSG_FY = "Enter a financial year like 2026-27."
@@ -312,8 +315,10 @@ def _is_int(value) -> bool:
 
 def problems(data: dict) -> dict:
     """Every reason these values cannot be a policy, as ``{path: message}`` (empty: fine).
-    Pure: percentages 0..100, money whole non-negative paise, counts, durations (each at
-    most ``_LONGEST``), tiers in order, choices known, reminders in whole minutes each once."""
+    Pure: percentages 0..100, money whole non-negative paise, counts (each at most
+    ``_COUNT_MAXIMUMS``), durations (each at most ``_LONGEST``), tiers in order, choices
+    known, reminders in whole minutes each once, the failed payments before an alert at
+    most the attempts allowed."""
     errors: dict[str, str] = {}
 
     def check(path, value, ok, message):
@@ -376,8 +381,16 @@ _COUNT_MESSAGES = {"note_min_length": MSG_NOTE_FLOOR}
 # A note longer than this would be asked of every refund override, adjustment and policy
 # change (whose reason holds 500 characters): past it, no one could change the policy again.
 # More automatic payout attempts than 10 only delays the alert (each waits up to a day
-# for its retry, docs/payouts.md); an admin can still retry past the limit.
-_COUNT_MAXIMUMS = {"note_min_length": 200, "payout_max_attempts": 10}
+# for its retry, docs/payouts.md); an admin can still retry past the limit. A patient
+# retrying a payment more than 20 times is a card being tried, not a payment, and an alert
+# after more failures than that tells no one anything (review rv_forms: unbounded, one
+# administrator saved 999,999,999 and applied it at once).
+_COUNT_MAXIMUMS = {
+    "note_min_length": 200,
+    "payout_max_attempts": 10,
+    "payment_failures_for_intervention": 20,
+    "payment_max_attempts": 20,
+}
 _DURATIONS = frozenset(
     {"notice", "more_than", "reschedule_min_notice", "reconciliation_tolerance", "no_show_grace"}
 )
@@ -521,3 +534,18 @@ def _check_other(data, errors):
     low, high = data.get("link_min_lifetime"), data.get("link_max_lifetime")
     if _is_int(low) and _is_int(high) and low > high and "link_min_lifetime" not in errors:
         errors["link_min_lifetime"] = MSG_LINK
+    _check_attempts(data, errors)
+
+
+def _check_attempts(data, errors):
+    """The failed payments before an alert are at most the attempts a patient may make: a
+    threshold above them is never reached (after the last attempt allowed the patient may
+    not retry, ``schedule.may_retry_payment``, and ``needs_intervention`` stays False). A
+    value missing from an old version is read as ``from_data`` reads it: the default."""
+    name = "payment_failures_for_intervention"
+    failures = data.get(name, _DEFAULTS.payment_failures_for_intervention)
+    attempts = data.get("payment_max_attempts", _DEFAULTS.payment_max_attempts)
+    if name in errors or "payment_max_attempts" in errors:
+        return
+    if _is_int(failures) and _is_int(attempts) and failures > attempts:
+        errors[name] = MSG_FAILURES_OVER_ATTEMPTS.format(attempts=attempts)

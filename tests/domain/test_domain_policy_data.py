@@ -132,6 +132,34 @@ def test_a_field_missing_from_an_old_version_keeps_its_default():
             "payout_max_attempts",
             pd.MSG_COUNT_MAX.format(maximum=10),
         ),
+        # Review rv_forms: the failed payments before an alert had no upper bound (one
+        # administrator saved 999,999,999), nor had the attempts allowed.
+        (
+            {"payment_failures_for_intervention": 21, "payment_max_attempts": 20},
+            "payment_failures_for_intervention",
+            pd.MSG_COUNT_MAX.format(maximum=20),
+        ),
+        (
+            {"payment_failures_for_intervention": 999_999_999},
+            "payment_failures_for_intervention",
+            pd.MSG_COUNT_MAX.format(maximum=20),
+        ),
+        (
+            {"payment_max_attempts": 21},
+            "payment_max_attempts",
+            pd.MSG_COUNT_MAX.format(maximum=20),
+        ),
+        # ... and could exceed the attempts a patient may make: never reached.
+        (
+            {"payment_failures_for_intervention": 6},
+            "payment_failures_for_intervention",
+            pd.MSG_FAILURES_OVER_ATTEMPTS.format(attempts=5),
+        ),
+        (
+            {"payment_max_attempts": 2},
+            "payment_failures_for_intervention",
+            pd.MSG_FAILURES_OVER_ATTEMPTS.format(attempts=2),
+        ),
         (
             {"gst_mode": "everything"},
             "gst_mode",
@@ -180,9 +208,22 @@ def test_the_longest_durations_allowed_pass():
         reconciliation_tolerance=day,
         note_min_length=200,
         payout_max_attempts=10,
+        payment_max_attempts=20,
+        payment_failures_for_intervention=20,
     )
     assert pd.problems(data) == {}
     assert pd.from_data(data).attention_window == timedelta(days=365)
+
+
+def test_an_old_version_without_the_attempts_is_checked_against_the_default():
+    """A version stored before a field existed reads it as POLICY.md's default
+    (``from_data``): the rule between the two counts reads it the same way."""
+    data = {k: v for k, v in DATA.items() if k != "payment_max_attempts"}
+    assert pd.problems(data) == {}
+    data["payment_failures_for_intervention"] = 6
+    assert pd.problems(data) == {
+        "payment_failures_for_intervention": pd.MSG_FAILURES_OVER_ATTEMPTS.format(attempts=5)
+    }
 
 
 def test_edits_of_money_and_controls_are_told_apart():

@@ -34,6 +34,6 @@ def test_a_waiting_policy_change_tells_the_other_admins(ctx, clock, admins):
 def test_a_change_applied_at_once_tells_nobody(ctx, clock, admins):
     maker, _ = admins
     svc.ensure_first_version()
-    version = svc.propose(maker, {"payment_failures_for_intervention": 6}, reason=REASON)
+    version = svc.propose(maker, {"payment_failures_for_intervention": 4}, reason=REASON)
     assert version.status == "APPROVED"
     assert _alerts() == []

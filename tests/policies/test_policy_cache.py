@@ -44,19 +44,19 @@ def _check_two_apps(first, make_user):
         with first.app_context():
             svc.propose(
                 db.session.get(type(admin), admin.id),
-                {"payment_failures_for_intervention": 6},
+                {"payment_failures_for_intervention": 4},
                 reason=REASON,
             )
         with other.app_context():
             with Statements(db.engine) as seen:
                 values = [policy().payment_failures_for_intervention for _ in range(20)]
-            assert values == [6] * 20
+            assert values == [4] * 20
             assert seen.count == 2  # the stamp, then the versions (it moved)
             assert cache.loads == loads + 1
         with other.app_context():
             with Statements(db.engine) as seen:
-                assert policy().payment_failures_for_intervention == 6
-                assert policy().payment_failures_for_intervention == 6
+                assert policy().payment_failures_for_intervention == 4
+                assert policy().payment_failures_for_intervention == 4
             assert seen.count == 1  # the stamp only: nothing changed
             assert cache.loads == loads + 1
     finally:
@@ -90,11 +90,11 @@ def test_an_emptied_table_is_noticed(app, make_user):
     with app.app_context():
         svc.propose(
             db.session.get(type(admin), admin.id),
-            {"payment_failures_for_intervention": 6},
+            {"payment_failures_for_intervention": 4},
             reason=REASON,
         )
     with app.app_context():
-        assert policy().payment_failures_for_intervention == 6
+        assert policy().payment_failures_for_intervention == 4
         from portal.policies.models import PolicyStamp, PolicyVersion
 
         db.session.execute(sa.update(PolicyVersion).values(status="REJECTED"))

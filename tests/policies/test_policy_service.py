@@ -36,16 +36,16 @@ def test_no_version_means_the_defaults(ctx, clock):
 
 def test_a_change_without_money_applies_at_once(ctx, clock, admins):
     maker, _ = admins
-    version = svc.propose(maker, {"payment_failures_for_intervention": 6}, reason=REASON)
+    version = svc.propose(maker, {"payment_failures_for_intervention": 4}, reason=REASON)
     first, second = versions()
     assert first.values == pd.to_data(DEFAULT_POLICY) and first.status == "APPROVED"
     assert second.id == version.id and second.status == "APPROVED" and not second.needs_approval
-    assert policy().payment_failures_for_intervention == 6
+    assert policy().payment_failures_for_intervention == 4
     assert store.in_force()[0] == version.id
     [entry] = audit("policy.changed")
     assert entry.actor_id == maker.id and entry.object_id == str(version.id)
     assert entry.before == {"payment_failures_for_intervention": 3}
-    assert entry.after["payment_failures_for_intervention"] == 6 and entry.after["reason"] == REASON
+    assert entry.after["payment_failures_for_intervention"] == 4 and entry.after["reason"] == REASON
     assert audit("policy.seeded")
 
 
@@ -140,6 +140,62 @@ def test_a_change_that_breaks_a_rule_since_it_was_proposed_is_not_approved(ctx, 
     assert db.session.get(PolicyVersion, version.id).status == "REJECTED"
 
 
+def test_the_alert_threshold_is_checked_against_the_attempts_of_the_policy_as_changed(
+    ctx, clock, admins
+):
+    """Review rv_forms: more failures before an alert than attempts allowed is never reached.
+    The rule holds for the policy as it would be after the change: the edit's own values
+    over the version it is built on, a scheduled one (not in force yet) included."""
+    maker, _ = admins
+    now = utcnow()
+    scheduled = svc.propose(
+        maker,
+        {"payment_max_attempts": 8, "payment_failures_for_intervention": 7},
+        effective_from=now + timedelta(days=1),
+        reason=REASON,
+    )
+    assert scheduled.status == "APPROVED" and policy().payment_max_attempts == 5  # not yet
+    with pytest.raises(svc.PolicyError) as refused:  # 7 (scheduled) > 6
+        svc.propose(
+            maker,
+            {"payment_max_attempts": 6},
+            effective_from=now + timedelta(days=2),
+            reason=REASON,
+        )
+    assert refused.value.errors == {
+        "payment_failures_for_intervention": pd.MSG_FAILURES_OVER_ATTEMPTS.format(attempts=6)
+    }
+    db.session.rollback()
+    both = svc.propose(
+        maker,
+        {"payment_max_attempts": 6, "payment_failures_for_intervention": 6},
+        effective_from=now + timedelta(days=2),
+        reason=REASON,
+    )
+    assert both.status == "APPROVED"
+
+
+def test_a_pending_change_breaking_the_attempts_rule_is_not_approved(ctx, clock, admins):
+    """A money change waiting for approval holds every value of the policy; one saved with
+    more failures before an alert than attempts allowed (before the rule) is not put in
+    force by its approval."""
+    maker, checker = admins
+    version = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
+    values = dict(version.values, payment_failures_for_intervention=6)
+    db.session.execute(
+        sa.update(PolicyVersion).where(PolicyVersion.id == version.id).values(values=values)
+    )
+    db.session.commit()
+    with pytest.raises(svc.PolicyError) as refused:
+        svc.approve(checker, version.id)
+    assert refused.value.errors == {
+        "__all__": svc.MSG_BREAKS_RULES,
+        "payment_failures_for_intervention": pd.MSG_FAILURES_OVER_ATTEMPTS.format(attempts=5),
+    }
+    db.session.rollback()
+    assert db.session.get(PolicyVersion, version.id).status == "PENDING"
+
+
 def test_the_first_version_is_not_seeded_from_defaults_that_break_a_rule(app, ctx, clock, admins):
     """Version 1 is written from the app's POLICY setting: the same rules hold for it."""
     saved = app.config["POLICY"]
@@ -227,7 +283,7 @@ def test_a_later_edit_starts_from_a_scheduled_change_and_never_undoes_it(ctx, cl
     assert pd.to_data(svc.editing_base())["patient_cancellation_tiers"][1]["refund_bps"] == 5_000
     edit = svc.propose(
         maker,
-        {"payment_failures_for_intervention": 6},
+        {"payment_failures_for_intervention": 4},
         effective_from=now + timedelta(days=2),
         reason=REASON,
     )
@@ -236,19 +292,19 @@ def test_a_later_edit_starts_from_a_scheduled_change_and_never_undoes_it(ctx, cl
     store.forget()
     assert store.in_force()[0] == edit.id
     assert policy().patient_cancellation_tiers[1].refund_bps == 5_000
-    assert policy().payment_failures_for_intervention == 6
+    assert policy().payment_failures_for_intervention == 4
 
 
 def test_no_second_change_while_one_waits_for_approval(ctx, clock, admins):
     maker, checker = admins
     waiting = svc.propose(maker, {"gst_bps": 1200}, reason=REASON)
     with pytest.raises(svc.PolicyError) as refused:
-        svc.propose(checker, {"payment_failures_for_intervention": 6}, reason=REASON)
+        svc.propose(checker, {"payment_failures_for_intervention": 4}, reason=REASON)
     assert refused.value.errors["__all__"] == svc.MSG_WAITING.format(id=waiting.id)
     db.session.rollback()
     svc.reject(checker, waiting.id)
     assert (
-        svc.propose(checker, {"payment_failures_for_intervention": 6}, reason=REASON).status
+        svc.propose(checker, {"payment_failures_for_intervention": 4}, reason=REASON).status
         == "APPROVED"
     )
 
@@ -259,16 +315,16 @@ def test_an_edit_made_on_an_older_version_is_refused(ctx, clock, admins):
     maker, checker = admins
     assert svc.editing_start()[0] == 0  # before any version: the defaults
     first = svc.propose(
-        maker, {"payment_failures_for_intervention": 6}, reason=REASON, base_version=0
+        maker, {"payment_failures_for_intervention": 4}, reason=REASON, base_version=0
     )
     with pytest.raises(svc.PolicyError) as refused:
         svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=0)
     assert refused.value.errors == {"__all__": svc.MSG_STALE.format(id=first.id)}
     db.session.rollback()
-    assert policy().payment_failures_for_intervention == 6 and policy().payment_max_attempts == 5
+    assert policy().payment_failures_for_intervention == 4 and policy().payment_max_attempts == 5
     assert svc.editing_start()[0] == first.id
     again = svc.propose(checker, {"payment_max_attempts": 6}, reason=REASON, base_version=first.id)
-    assert again.status == "APPROVED" and policy().payment_failures_for_intervention == 6
+    assert again.status == "APPROVED" and policy().payment_failures_for_intervention == 4
 
 
 def test_a_change_cannot_be_scheduled_more_than_a_year_ahead(ctx, clock, admins):

@@ -3,10 +3,15 @@ back with its messages and saves nothing; a money edit waits for a second admini
 who approves it on the same page."""
 
 import re
+from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
+from portal.config import policy
+from portal.domain.schedule import may_retry_payment, needs_intervention
 from portal.extensions import db
+from portal.policies import store
 from portal.policies.models import PolicyVersion
 from portal.web.forms.policy import SPEC, field_name, form_for
 
@@ -22,6 +27,12 @@ def form_data(app, **changes):
         data = {field_name(path): form[field_name(path)].data for _, path, _, _ in SPEC}
     data.update({"reason": REASON, **changes})
     return data
+
+
+def _field_html(html, name):
+    """The form's block of one field (its label, input and messages), "" when absent."""
+    found = re.search(rf'<div class="field[^"]*">\s*<label for="{name}".*?</div>', html, re.S)
+    return found.group(0) if found else ""
 
 
 def count_versions(app):
@@ -122,6 +133,109 @@ def test_an_hours_value_too_large_for_a_duration_is_a_message_not_a_500(
     assert count_versions(app) == 0
 
 
+@pytest.mark.parametrize(
+    "field", ["link_max_lifetime", "patient_cancellation_tiers__0__notice", "reminder_offsets"]
+)
+@pytest.mark.parametrize("typed", ["1e999999999", "9" * 40])
+def test_a_huge_duration_is_a_message_not_a_500(app, client, make_user, login, field, typed):
+    """Review rv_forms: "1e999999999" parsed as a Decimal and ``value * 3600`` raised
+    decimal.Overflow (a 500). A duration is read as every typed number is (no exponent);
+    40 digits are "That number is too large." before any arithmetic."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, **{field: typed}))
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    message = "Enter a number such as 24 or 1.5." if "e" in typed else "That number is too large."
+    if field == "reminder_offsets":
+        message = "Enter whole minutes separated by commas"
+    assert _field_html(html, field) and message in _field_html(html, field)
+    assert count_versions(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("1_0", "Type the number without spaces, underscores or commas, e.g. 24 or 1.5."),
+        ("1 0", "Type the number without spaces, underscores or commas, e.g. 24 or 1.5."),
+        ("1,0", "Type the number without spaces, underscores or commas, e.g. 24 or 1.5."),
+        ("1e1", "Enter a number such as 24 or 1.5."),
+        (".5", "Enter a number such as 24 or 1.5."),
+        ("NaN", "Enter a number such as 24 or 1.5."),
+        ("١٠", "Type the number in the digits 0–9 or ०–९, one kind throughout."),
+        ("１０", "Type the number in the digits 0–9 or ०–९, one kind throughout."),
+    ],
+)
+def test_an_hours_value_is_read_by_the_forms_number_rules(
+    app, client, make_user, login, typed, message
+):
+    """Review rv_forms: the same form refuses "1_0", "1e1" and other scripts' digits in a
+    percentage or an amount (docs/security.md, "Numbers typed"), but Python's Decimal read
+    each as 10 hours in a duration. Now a duration is read by the same rules."""
+    login(make_user("admin"))
+    answer = client.post("/admin/policy", data=form_data(app, link_before_start=typed))
+    assert answer.status_code == 422
+    assert message in _field_html(answer.get_data(as_text=True), "link_before_start")
+    assert count_versions(app) == 0
+
+
+def test_durations_in_devanagari_digits_and_decimals_are_read(app, client, make_user, login):
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, link_before_start="१.५", no_show_grace="90", attention_window="0.25"),
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        store.forget()
+        pol = policy()
+        assert pol.link_before_start == timedelta(minutes=90)
+        assert pol.no_show_grace == timedelta(minutes=90)
+        assert pol.attention_window == timedelta(minutes=15)
+
+
+def test_failed_attempts_before_an_alert_is_bounded(app, client, make_user, login):
+    """Review rv_forms: docs/decisions.md leaves the alert thresholds with one administrator
+    because each is bounded; this one was not: 999,999,999 was saved and applied at once,
+    and no visit was ever flagged for failed payments."""
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy", data=form_data(app, payment_failures_for_intervention="999999999")
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "Enter a whole number of at most 20." in _field_html(
+        html, "payment_failures_for_intervention"
+    )
+    assert count_versions(app) == 0
+
+
+def test_the_intervention_threshold_cannot_exceed_the_attempts_a_patient_may_make(
+    app, client, make_user, login
+):
+    """Review rv_forms: 6 failures for intervention with 5 attempts allowed: after the 5th
+    failure the patient may not retry and the threshold is never reached. Refused beside
+    the field; raising both together is fine."""
+    login(make_user("admin"))
+    answer = client.post(
+        "/admin/policy", data=form_data(app, payment_failures_for_intervention="6")
+    )
+    assert answer.status_code == 422
+    assert (
+        "Failed attempts before an alert cannot be more than the payment attempts allowed (5)."
+        in _field_html(answer.get_data(as_text=True), "payment_failures_for_intervention")
+    )
+    assert count_versions(app) == 0
+    answer = client.post(
+        "/admin/policy",
+        data=form_data(app, payment_failures_for_intervention="6", payment_max_attempts="6"),
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        store.forget()
+        _, pol = store.in_force()
+        assert needs_intervention(6, policy=pol) and not may_retry_payment(6, pol)
+
+
 def test_an_attention_window_too_long_is_refused_and_the_admin_home_keeps_working(
     app, client, make_user, login
 ):
@@ -184,7 +298,7 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     [opened_on] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
     with app.app_context():  # meanwhile, another administrator changes something else
         svc.propose(
-            db.session.get(User, other.id), {"payment_failures_for_intervention": 6}, reason=REASON
+            db.session.get(User, other.id), {"payment_failures_for_intervention": 4}, reason=REASON
         )
     answer = client.post(
         "/admin/policy",
@@ -196,7 +310,7 @@ def test_a_form_opened_before_another_admins_change_is_refused_not_saved_over_it
     )
     assert count_versions(app) == 2  # the defaults and the other's change, not undone
     page = client.get("/admin/policy").get_data(as_text=True)
-    assert re.search(r'name="payment_failures_for_intervention"[^>]*value="6"', page)
+    assert re.search(r'name="payment_failures_for_intervention"[^>]*value="4"', page)
     [fresh] = re.findall(r'name="base_version"[^>]*value="(\d+)"', page)
     answer = client.post(
         "/admin/policy",

@@ -3,7 +3,11 @@ read only in a form nobody can mean two ways, else refused with a message saying
 change (review rev2: "1_000", "15 00" → ₹1,500, "1,0,0" → ₹100 and "١٢٣" → ₹123 were
 read as amounts). Percentages (``parse_percent_bps``: coupon percent, provider commission,
 policy rates) follow the same rules without grouping commas: "1_0", "1,0" and "1 0" were
-10 %, "12,5" was 125 %, "١٠" 10 %. docs/security.md, "Money typed"."""
+10 %, "12,5" was 125 %, "١٠" 10 %. Plain numbers (``numbers.parse_decimal``: the policy's
+hours and minutes) too, with any number of decimals: "1_0", "1e1" and "١٠" were 10 hours
+(review rv_forms). docs/security.md, "Money typed"."""
+
+from decimal import Decimal
 
 import pytest
 
@@ -14,6 +18,7 @@ from portal.web.forms.money import (
     parse_percent_bps,
     parse_rupees,
 )
+from portal.web.forms.numbers import parse_decimal
 
 
 @pytest.mark.parametrize(
@@ -136,4 +141,49 @@ def test_a_percentage_written_one_way_is_read(text, bps):
 def test_a_percentage_that_could_be_meant_two_ways_is_refused(text, message):
     with pytest.raises(ValueError) as refused:
         parse_percent_bps(text)
+    assert str(refused.value) == message
+
+
+DECIMAL = "Enter a number such as 24 or 1.5."
+DECIMAL_FORM = "Type the number without spaces, underscores or commas, e.g. 24 or 1.5."
+DECIMAL_DIGITS = "Type the number in the digits 0–9 or ०–९, one kind throughout."
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("24", Decimal(24)),
+        ("1.5", Decimal("1.5")),
+        ("0.0025", Decimal("0.0025")),  # 9 seconds in hours: any number of decimals
+        (" १.५ ", Decimal("1.5")),
+        ("-1", Decimal(-1)),  # a sign is the field's to refuse (a duration of 0 or more)
+        ("", None),
+    ],
+)
+def test_a_plain_number_written_one_way_is_read(text, value):
+    assert parse_decimal(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Review rv_forms: Decimal read these as 10 (hours, in the policy's durations).
+        ("1_0", DECIMAL_FORM),
+        ("1e1", DECIMAL),
+        ("١٠", DECIMAL_DIGITS),
+        ("1e999999999", DECIMAL),  # was decimal.Overflow times 3600, a 500
+        ("１０", DECIMAL_DIGITS),
+        ("1०", DECIMAL_DIGITS),
+        ("1 0", DECIMAL_FORM),
+        ("1,5", DECIMAL_FORM),
+        (".5", DECIMAL),
+        ("5.", DECIMAL),
+        ("NaN", DECIMAL),
+        ("Infinity", DECIMAL),
+        ("9" * 21, "That number is too large."),
+    ],
+)
+def test_a_plain_number_that_could_be_meant_two_ways_is_refused(text, message):
+    with pytest.raises(ValueError) as refused:
+        parse_decimal(text)
     assert str(refused.value) == message

@@ -6,17 +6,17 @@ typed"): plain digits, or grouped with commas the Indian way (1,00,000) or the W
 (100,000); at most two decimals; an optional ₹ and sign before. Devanagari digits (१२३)
 are read as 123, as Indian operators may type them; other scripts' digits, underscores
 ("1_000"), spaces inside ("15 00") and commas out of place ("1,0,0") are refused with a
-message, not guessed. A percentage follows the same rules (one reading, ``_hundredths``)
-with an optional "%" after and no commas at all ("12,5" is 12.5 to some, 125 to others)."""
+message, not guessed. A percentage follows the same rules with an optional "%" after and
+no commas at all ("12,5" is 12.5 to some, 125 to others). Both are read by ``numbers.read``,
+the reading every typed number shares (the policy form's durations too)."""
 
 import re
-import unicodedata
-from typing import NamedTuple
 
 from wtforms import StringField, ValidationError
 
 from portal.domain.ids import is_digits
 from portal.i18n import N_
+from portal.web.forms.numbers import MSG_TOO_LARGE, Rules, read
 
 RUPEE_MESSAGE = N_("Enter an amount in rupees, e.g. 250 or 250.50.")
 # Far above any price, and within every money column (BIGINT paise, INTEGER basis points):
@@ -30,12 +30,10 @@ MSG_RUPEE_GROUPING = N_(
     "digits, e.g. 1,00,000.50 or 100,000.50."
 )
 MSG_RUPEE_DIGITS = N_("Type the amount in the digits 0–9 or ०–९, one kind throughout.")
-_ASCII_DIGITS, _DEVANAGARI = set("0123456789"), set("०१२३४५६७८९")
-_TO_ASCII = str.maketrans("०१२३४५६७८९", "0123456789")
 _RUPEES = r"\d+|\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}"  # plain, Western, Indian
 _GROUPED = re.compile(_RUPEES, re.ASCII)
 _AMOUNT = re.compile(
-    rf"(?P<sign>[+-]?)₹?\s*(?P<whole>{_RUPEES})(?:\.(?P<hundredths>\d{{1,2}}))?", re.ASCII
+    rf"(?P<sign>[+-]?)₹?\s*(?P<whole>{_RUPEES})(?:\.(?P<fraction>\d{{1,2}}))?", re.ASCII
 )
 
 
@@ -47,51 +45,22 @@ PERCENT_MESSAGE = "Enter a percentage such as 10 or 12.5."
 MSG_PERCENT_FORM = "Type the percentage without spaces, underscores or commas, e.g. 12.5 or 12.5%."
 MSG_PERCENT_DIGITS = "Type the percentage in the digits 0–9 or ०–९, one kind throughout."
 # No grouping in a percentage: "12,5" is a decimal comma to some, 125 to others.
-_PERCENT = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d+)(?:\.(?P<hundredths>\d{1,2}))?\s*%?", re.ASCII)
+_PERCENT = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d+)(?:\.(?P<fraction>\d{1,2}))?\s*%?", re.ASCII)
 
 
-class _Rules(NamedTuple):
-    """How one kind of number is typed, and what to say when it is not."""
-
-    form: re.Pattern  # groups: sign, whole, hundredths
-    grouped: re.Pattern | None  # the whole part's commas allowed, if any
-    message: str  # not a number of this kind at all
-    form_message: str  # underscores, spaces inside, commas out of place
-    digits_message: str  # another script's digits, or two kinds mixed
-
-
-_RUPEE_RULES = _Rules(_AMOUNT, _GROUPED, RUPEE_MESSAGE, MSG_RUPEE_GROUPING, MSG_RUPEE_DIGITS)
-_PERCENT_RULES = _Rules(_PERCENT, None, PERCENT_MESSAGE, MSG_PERCENT_FORM, MSG_PERCENT_DIGITS)
-
-
-def _refusal(text, rules):
-    """Why ``text`` is not a number of ``rules``' kind: the message that says what to change."""
-    digits = {c for c in text if unicodedata.category(c) == "Nd"}
-    if digits - _ASCII_DIGITS - _DEVANAGARI or (digits & _ASCII_DIGITS and digits & _DEVANAGARI):
-        return rules.digits_message
-    whole = text.translate(_TO_ASCII).split(".")[0].lstrip("+-₹ ")
-    inner_space = re.search(r"\d.*\s", text)  # text is stripped: a space after a digit is inside
-    misplaced = "," in whole and not (rules.grouped and rules.grouped.fullmatch(whole))
-    if "_" in text or inner_space or misplaced:
-        return rules.form_message
-    return rules.message
+_RUPEE_RULES = Rules(_AMOUNT, _GROUPED, RUPEE_MESSAGE, MSG_RUPEE_GROUPING, MSG_RUPEE_DIGITS)
+_PERCENT_RULES = Rules(_PERCENT, None, PERCENT_MESSAGE, MSG_PERCENT_FORM, MSG_PERCENT_DIGITS)
 
 
 def _hundredths(text, rules):
-    """The shared reading of a typed amount or rate: ``text`` in hundredths (paise, basis
-    points), signed; None when empty; ValueError with the message for the person."""
-    text = (text or "").strip()
-    if not text:
+    """A typed amount or rate in hundredths (paise, basis points), signed; None when empty;
+    ValueError with the message for the person (``numbers.read``; the patterns allow at
+    most two decimals)."""
+    number = read(text, rules)
+    if number is None:
         return None
-    if sum(c.isdigit() for c in text) > 20:  # before any arithmetic on a 10,000-digit number
-        raise ValueError(N_("That number is too large."))
-    found = rules.form.fullmatch(text.translate(_TO_ASCII))
-    mixed = set(text) & _ASCII_DIGITS and set(text) & _DEVANAGARI
-    if found is None or mixed:
-        raise ValueError(_refusal(text, rules))
-    whole = int(found["whole"].replace(",", ""))
-    value = whole * 100 + int((found["hundredths"] or "0").ljust(2, "0"))
-    return -value if found["sign"] == "-" else value
+    value = number.whole * 100 + int(number.fraction.ljust(2, "0"))
+    return -value if number.negative else value
 
 
 def parse_rupees(text):
@@ -110,7 +79,7 @@ def parse_percent_bps(text):
     grouping commas ("1_0", "1,0", "12,5", "١٠", ".5", "12%%")."""
     bps = _hundredths(text, _PERCENT_RULES)
     if bps is not None and abs(bps) > MAX_BPS:
-        raise ValueError(N_("That number is too large."))
+        raise ValueError(MSG_TOO_LARGE)
     return bps
 
 

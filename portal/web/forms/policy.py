@@ -1,16 +1,16 @@
 """The policy edit form: one text field per value of the policy, typed in the units people
-use (₹, %, hours, minutes) and turned into the domain's (paise, basis points, seconds) with
-Decimal. The form checks only that each value parses; whether the whole is a valid policy
-(percentages up to 100, tiers in order …) is ``portal.domain.policy_data.problems``,
-whose messages the view puts beside the same fields.
+use (₹, %, hours, minutes) and turned into the domain's (paise, basis points, seconds),
+each read by the rules of every typed number (``numbers.read``: what the page refuses for
+₹ it refuses for hours). The form checks only that each value parses; whether the whole
+is a valid policy (percentages up to 100, tiers in order …) is
+``portal.domain.policy_data.problems``, whose messages the view puts beside the same
+fields.
 
 A field's name is its value's path with ``__`` for ``.``
 (``patient_cancellation_tiers__1__refund_bps``). The fields, their labels and units are
 ``portal.policies.describe.SPEC`` (the approvals queue describes a change by the same)."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
@@ -27,8 +27,9 @@ from portal.web.forms.money import (
     parse_percent_bps,
     parse_rupees,
 )
+from portal.web.forms.numbers import MSG_DECIMAL, parse_decimal
 
-MSG_NUMBER = "Enter a number such as 24 or 1.5."
+MSG_NUMBER = MSG_DECIMAL
 MSG_WHOLE = "Enter a whole number."
 MSG_LIST = "Enter whole minutes separated by commas, e.g. 1440, 60, 15."
 MSG_TIME = "Enter a time of day as HH:MM."
@@ -41,14 +42,15 @@ def field_name(path: str) -> str:
 
 
 def _seconds(text, unit):
-    try:
-        value = Decimal((text or "").strip())
-    except ArithmeticError:
-        raise ValueError(MSG_NUMBER) from None
-    if not value.is_finite() or len(value.as_tuple().digits) > 12:
+    """A duration typed in ``unit`` as whole seconds. Read by the rules every typed number
+    follows (``numbers.parse_decimal``: no exponent, underscore or other script's digits,
+    at most 20 digits), so the product is exact and small; whether it is too long for its
+    field is the domain's rule (``policy_data._LONGEST``), said beside the field."""
+    value = parse_decimal(text)
+    if value is None:
         raise ValueError(MSG_NUMBER)
     seconds = value * UNIT_SECONDS[unit]
-    if seconds != seconds.to_integral():
+    if seconds != seconds.to_integral_value():
         raise ValueError(MSG_NUMBER)
     return int(seconds)
 
