@@ -1413,3 +1413,91 @@ def test_fees_charged_before_feedoc000001_keep_the_number_they_were_issued_with(
             assert "document_no" not in {c["name"] for c in inspector.get_columns("reschedules")}
             assert "fee_document_counters" not in inspector.get_table_names()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_events_stored_before_whmask000001_lose_full_account_numbers_and_closed_details(
+    tmp_path, engine
+):
+    """whmask000001 (review rv_privacy): a validation event stored whole keeps only the
+    last four digits and a masked UPI id; a card payment a closure erased before (no
+    ``email``, no ``contact``) loses the cardholder's name and a UPI payment its
+    ``upi.vpa``; a payment of an open account keeps its details; an event with nothing of
+    that is not touched."""
+    import json
+
+    url = _database_url(engine, tmp_path / "whmask.sqlite3")
+    app = create_app(_test_config(url))
+
+    def event(event_id, name, entities):
+        return {
+            "source": "razorpayx" if name.startswith("fund_account") else "razorpay",
+            "event_id": event_id,
+            "event_type": name,
+            "payload": json.dumps(
+                {"event": name, "payload": {k: {"entity": v} for k, v in entities.items()}}
+            ),
+        }
+
+    fund = {
+        "id": "fa_1",
+        "entity": "fund_account",
+        "account_type": "bank_account",
+        "bank_account": {"ifsc": "HDFC0000053", "account_number": "1121431121541121"},
+    }
+    upi_fund = {
+        "id": "fa_2",
+        "entity": "fund_account",
+        "account_type": "vpa",
+        "vpa": {"username": "asha.rao", "handle": "okhdfc", "address": "asha.rao@okhdfc"},
+    }
+    card = {"name": "Gaurav Kumar", "last4": "0153", "network": "Visa"}
+    upi = {"payer_account_type": "bank_account", "vpa": "gaurav@upi"}
+    rows = [
+        event("v1", "fund_account.validation.completed",
+              {"fund_account.validation": {"id": "fav_1", "fund_account": fund}}),
+        event("v2", "fund_account.validation.completed",
+              {"fund_account.validation": {"id": "fav_2", "fund_account": upi_fund}}),
+        event("closed_card", "payment.captured",
+              {"payment": {"id": "pay_1", "method": "card", "card": dict(card)}}),
+        event("closed_upi", "payment.captured",
+              {"payment": {"id": "pay_2", "method": "upi", "upi": dict(upi)}}),
+        event("open_card", "payment.captured",
+              {"payment": {"id": "pay_3", "email": "a@b.in", "contact": None, "card": dict(card)}}),
+        event("other", "refund.processed", {"refund": {"id": "rfnd_1", "payment_id": "pay_3"}}),
+    ]  # fmt: skip
+    insert = sa.text(
+        "INSERT INTO webhook_event (source, event_id, event_type, payload, signature_ok,"
+        " received_at, attempts) VALUES (:source, :event_id, :event_type, :payload, :ok,"
+        " :at, 0)"
+    )
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            for row in rows:
+                conn.execute(insert, {**row, "ok": True, "at": datetime(2026, 12, 1, tzinfo=UTC)})
+            before = dict(conn.exec_driver_sql("SELECT event_id, payload FROM webhook_event").all())
+        downgrade(revision="feedoc000001")
+        upgrade()
+        with db.engine.connect() as conn:
+            after = dict(conn.exec_driver_sql("SELECT event_id, payload FROM webhook_event").all())
+        db.engine.dispose()
+    stored = {k: json.loads(v) if isinstance(v, str) else v for k, v in after.items()}
+
+    def entity(event_id, kind):
+        return stored[event_id]["payload"][kind]["entity"]
+
+    text = json.dumps(stored)
+    assert "1121431121541121" not in text and "asha.rao" not in text
+    validation = entity("v1", "fund_account.validation")
+    assert validation["fund_account"]["bank_account"] == {
+        "ifsc": "HDFC0000053",
+        "account_number": "••••1121",
+    }
+    assert entity("v2", "fund_account.validation")["fund_account"]["vpa"]["address"] == (
+        "as••••••@okhdfc"
+    )
+    assert entity("closed_card", "payment")["card"] == {"last4": "0153", "network": "Visa"}
+    assert entity("closed_upi", "payment")["upi"] == {"payer_account_type": "bank_account"}
+    assert entity("open_card", "payment")["card"] == card
+    assert after["other"] == before["other"]

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal import events
 from portal.db import bind_columns, insert_for, unit_of_work, utcnow
 from portal.extensions import db
+from portal.gateway import scrub
 from portal.gateway.models import WebhookEvent
 from portal.gateway.webhook_shapes import shape_problem
 
@@ -79,7 +80,10 @@ def _says_settled(handler, event):
 def record_event(source, event_id, payload):
     """Store a verified event unless it is known; returns (row id, ``STORED``,
     ``SETTLED_AT_RECEIPT`` or ``DUPLICATE``). A stored event's processing job is recorded
-    with it; a settled one is stored processed, with no job."""
+    with it; a settled one is stored processed, with no job. What is stored is
+    ``scrub.for_storage(payload)``: bank account numbers cut to their last four digits, a
+    fund account's UPI id masked (docs/privacy.md), never the number in full."""
+    payload = scrub.for_storage(payload)
     event_type = str(payload.get("event", ""))[:64]
     with unit_of_work():
         now = utcnow()

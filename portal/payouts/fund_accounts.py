@@ -18,6 +18,7 @@ from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.catalog.models import Provider
 from portal.db import clinic_today, unit_of_work, utcnow
+from portal.domain.bank_details import account_last4, mask_vpa
 from portal.domain.states import FUND_ACCOUNT, FundAccountStatus
 from portal.extensions import db
 from portal.gateway import errors as gw_errors
@@ -159,12 +160,6 @@ def check_vpa(vpa):
     if not VPA_RE.match(vpa):
         raise FundAccountError({"vpa": MSG_VPA})
     return vpa
-
-
-def mask_vpa(vpa):
-    user, _, handle = vpa.partition("@")
-    shown = user[:2] + "•" * max(len(user) - 2, 1)
-    return f"{shown}@{handle}"
 
 
 def _contact_name(provider):
@@ -355,7 +350,7 @@ def save_bank_account(
             kind=m.BANK_ACCOUNT,
             holder_name=name,
             ifsc=ifsc,
-            account_last4=number[-4:],
+            account_last4=account_last4(number),
             status=FundAccountStatus.PENDING,
         )
         return _register(

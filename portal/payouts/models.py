@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
+from portal.domain.bank_details import mask_account_number
 from portal.domain.states import (
     FundAccountStatus,
     PayoutAttemptStatus,
@@ -93,7 +94,7 @@ class FundAccount(db.Model):
         earnings and admin pages show it."""
         if self.kind == VPA:
             return self.vpa_masked or ""
-        return f"{self.ifsc} ••••{self.account_last4}"
+        return f"{self.ifsc} {mask_account_number(self.account_last4)}"
 
     @property
     def short_name(self):
@@ -102,7 +103,7 @@ class FundAccount(db.Model):
         account and nothing more."""
         if self.kind == VPA:
             return self.vpa_masked or ""
-        return f"{(self.ifsc or '')[:4]} ••••{self.account_last4 or ''}".strip()
+        return f"{(self.ifsc or '')[:4]} {mask_account_number(self.account_last4 or '')}".strip()
 
     @property
     def can_pay(self):

@@ -24,8 +24,9 @@ one runs after the other there as well.
    name they or a family member had (``former_names``: a child renamed since);
 5. ``transactions.closure``: the console's rows of theirs show the closed name (but for
    a name an issued invoice carries);
-6. ``gateway.scrub``: the stored Razorpay webhooks of their payments lose the payer's
-   e-mail, mobile, UPI id and a link's customer.
+6. ``gateway.scrub``: the stored Razorpay webhooks of their payments lose what they say
+   of the payer (``scrub.PERSONAL``: e-mail, mobile, UPI id, the name on the card, a
+   link's customer).
 
 Visits, payments, refunds, the ledger, invoices and credit notes and the audit are kept,
 referring to the user id (the audit rows about the user and their dependents lose the

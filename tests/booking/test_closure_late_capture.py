@@ -4,11 +4,16 @@ source through the gateway refund path, and nobody mails the closed placeholder.
 
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
+
 from portal.accounts.models import User
 from portal.accounts.passwords import hash_password
-from portal.booking import lookup, prices, visits
+from portal.booking import checkout, lookup, prices, visits
 from portal.booking.tasks import expire_holds
 from portal.extensions import db
+from portal.gateway.models import WebhookEvent
+from portal.payouts import completion
 from portal.privacy import closure
 from portal.refunds.models import Refund
 from tests.booking.factories import at, quoted_checkout
@@ -178,11 +183,7 @@ def test_closing_erases_email_and_phone_from_the_stored_webhooks(world, users, g
     JSON (review: for ever). The closure takes them out (``gateway.scrub``)."""
     import json
 
-    import sqlalchemy as sa
-
     from portal.booking import links
-    from portal.gateway.models import WebhookEvent
-    from portal.payouts import completion
     from tests.booking.factories import at as when
 
     patient = _patient(users, world)
@@ -206,6 +207,48 @@ def test_closing_erases_email_and_phone_from_the_stored_webhooks(world, users, g
     assert db.session.get(User, patient.id).closed_at is not None
     payloads = json.dumps([e.payload for e in db.session.scalars(sa.select(WebhookEvent))])
     assert email not in payloads and "9812345678" not in payloads
+
+
+@pytest.mark.parametrize("method", ["card", "upi"])
+def test_closing_erases_the_payers_nested_details_from_the_stored_webhooks(
+    world, users, gateway, method
+):
+    """Review rv_privacy: a card payment's entity carries ``card.name``, the cardholder's
+    name, and a UPI payment's newer ``upi.vpa`` the payer's UPI id (Razorpay's payment
+    entity; the sandbox's too). ``scrub`` deleted ``email``/``contact``/``vpa``/``customer``
+    only at the top of each entity, so they stayed in ``webhook_event.payload`` for good
+    after the account was closed. What is not the person stays (the card's last four
+    digits and network, the UPI account type)."""
+    patient = _patient(users, world)
+    start = at(2, 10)
+    item = visits.add_item(
+        patient, patient_id=patient.id, service_id=world.consult,
+        provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=start,
+    )  # fmt: skip
+    item_id = item.id
+    result = quoted_checkout(patient, item.master_id, 0, callback_url=CALLBACK)
+    checkout.complete_checkout_callback(
+        gateway.pay(result.payment.razorpay_order_id, method=method)
+    )
+    gateway.deliver()
+    db.session.expire_all()
+    completion.start_booking(users(world.admin), item_id, now=start)
+    completion.complete_booking(users(world.admin), item_id, now=start)
+    closure.close_account(patient.id, PASSWORD, True)
+    db.session.expire_all()
+    assert db.session.get(User, patient.id).closed_at is not None
+    details = []
+    for event in db.session.scalars(sa.select(WebhookEvent)):
+        entity = ((event.payload or {}).get("payload", {}).get("payment") or {}).get("entity")
+        if entity and entity.get(method):
+            details.append(entity[method])
+    assert details, f"no {method} payment event stored"
+    if method == "card":
+        assert [c for c in details if "name" in c] == []
+        assert {(c["last4"], c["network"]) for c in details} == {("1111", "Visa")}
+    else:
+        assert [u for u in details if "vpa" in u] == []
+        assert {u["payer_account_type"] for u in details} == {"bank_account"}
 
 
 def test_no_late_payment_mail_goes_to_the_closed_placeholder(world, users, gateway, clock):

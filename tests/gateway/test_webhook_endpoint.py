@@ -257,3 +257,39 @@ def test_a_signed_downtime_event_is_stored_and_answered(app, client, source, nam
     assert [r.event_type for r in rows(app)] == [name]
     missing = event_body("payment.captured", **{"payment.downtime": entity})
     assert post(client, app, missing, event_id="evt_bad").status_code == 400
+
+
+def test_bank_account_numbers_and_fund_account_upi_ids_are_stored_masked(app, client):
+    """Whatever RazorpayX event echoes a fund account (a payout's nested ``fund_account``
+    here; ``fund_account.validation.*`` in tests/payouts/test_fund_accounts.py), the stored
+    payload keeps its last four digits and a masked UPI id, as the fund account's row does
+    (docs/privacy.md). The clinic's own RazorpayX account number and a payer's UPI id on a
+    payment (erased at the account's closure) are not a provider's bank details: left."""
+    from portal.gateway import scrub
+
+    bank = {"ifsc": "HDFC0000053", "name": "Asha Rao", "account_number": "1121431121541121"}
+    upi = {"username": "asha.rao", "handle": "okhdfc", "address": "asha.rao@okhdfc"}
+    payouts = [
+        {"id": f"pout_{kind}", "status": "processed", "fund_account_id": f"fa_{kind}",
+         "fund_account": {"id": f"fa_{kind}", "entity": "fund_account",
+                          "account_type": kind, kind: details}}
+        for kind, details in (("bank_account", bank), ("vpa", upi))
+    ]  # fmt: skip
+    for payout in payouts:
+        body = event_body("payout.processed", payout=payout)
+        assert post(client, app, body, event_id=payout["id"], source="razorpayx").status_code == 200
+    payment = {"id": "pay_1", "entity": "payment", "vpa": "payer@okicici"}
+    assert post(client, app, event_body(payment=payment), event_id="evt_pay").status_code == 200
+    stored = {r.event_id: r.payload for r in rows(app)}
+    text = json.dumps(stored, ensure_ascii=False)
+    assert "1121431121541121" not in text and "asha.rao" not in text
+    fund = stored["pout_bank_account"]["payload"]["payout"]["entity"]["fund_account"]
+    assert fund["bank_account"] == {**bank, "account_number": "••••1121"}
+    fund = stored["pout_vpa"]["payload"]["payout"]["entity"]["fund_account"]
+    assert fund["vpa"] == {"username": "as••••••", "handle": "okhdfc", "address": "as••••••@okhdfc"}
+    assert stored["evt_pay"]["payload"]["payment"]["entity"]["vpa"] == "payer@okicici"
+
+    transaction = {"payload": {"transaction": {"entity": {"account_number": "7878780080749731"}}}}
+    assert scrub.mask_bank_details(transaction) is False  # the clinic's own account
+    again = json.loads(json.dumps(stored["pout_vpa"]))
+    assert scrub.mask_bank_details(again) is False and again == stored["pout_vpa"]

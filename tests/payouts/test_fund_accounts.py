@@ -1,11 +1,14 @@
 """Onboarding: input rules, contact + fund account + validation at RazorpayX, payouts only
 after a successful validation, a changed account validated again."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
 from portal.domain.states import FundAccountStatus, PayoutStatus
 from portal.extensions import db
+from portal.gateway.models import WebhookEvent
 from portal.payouts import fund_accounts
 from portal.payouts import models as m
 from portal.payouts.common import Skipped
@@ -93,6 +96,40 @@ def test_upi_payouts_go_by_upi(world, x):
     x.settle()
     (payout,) = payouts_of(provider.id)
     assert payout.mode == "UPI" and payout.status == PayoutStatus.PROCESSED
+
+
+def _stored_webhooks():
+    return [
+        (e.event_type, json.dumps(e.payload, ensure_ascii=False))
+        for e in db.session.scalars(sa.select(WebhookEvent))
+    ]
+
+
+def test_the_full_bank_account_number_is_not_stored_by_the_validation_webhook(world, x):
+    """Review rv_privacy: only the IFSC and the last four digits are kept (docs/privacy.md),
+    but RazorpayX's ``fund_account.validation.*`` event carries the fund account, its full
+    account number included, and the event was stored whole in ``webhook_event.payload``."""
+    provider, user = world.provider("WEEKLY")
+    row = world.onboard(provider, user, settle=False)
+    assert row.account_last4 == "5678"
+    x.settle()
+    assert db.session.get(m.FundAccount, row.id).registered_name == "Asha Rao"
+    stored = _stored_webhooks()
+    assert any(t.startswith("fund_account.validation") for t, _ in stored), stored
+    holding = [t for t, text in stored if "50100012345678" in text]
+    assert holding == [], f"full account number stored in webhook payloads: {holding}"
+    assert any("••••5678" in text for t, text in stored if t.startswith("fund_account."))
+
+
+def test_a_upi_id_is_stored_in_the_webhooks_as_masked_as_on_the_account(world, x):
+    """The fund account's row keeps the UPI id masked (``vpa_masked``): so does the stored
+    validation event (its ``vpa.address`` and ``vpa.username``)."""
+    provider, user = world.provider("WEEKLY")
+    row = world.onboard(provider, user, vpa="asha.rao@okhdfc")
+    assert row.status == FundAccountStatus.VALIDATED
+    stored = _stored_webhooks()
+    assert [t for t, text in stored if "asha.rao" in text] == []
+    assert any(row.vpa_masked in text for t, text in stored if t.startswith("fund_account."))
 
 
 def test_changing_the_account_validates_it_again(world, x):

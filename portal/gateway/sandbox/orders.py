@@ -144,6 +144,8 @@ class OrdersMixin:
         }
         if method == "upi":
             payment["vpa"] = "patient@okhdfcbank"
+            # Razorpay's newer payment entity says it again, with the account type behind it.
+            payment["upi"] = {"payer_account_type": "bank_account", "vpa": payment["vpa"]}
             payment["acquirer_data"] = {
                 "rrn": str(self._random.randrange(10**11, 10**12)),
                 "upi_transaction_id": self.new_id("upi")[4:],
