@@ -4,8 +4,10 @@ write the cases.
 Three steps, so a run is never half-written:
 
 1. ``start_run`` records the run (RUNNING) in a unit of work of its own.
-2. ``execute`` reads the gateway's lists (no transaction needed: nothing is written while
-   the gateway is asked) and our rows, and compares them (``matching``).
+2. ``execute`` stores the settlements Razorpay made since the last read
+   (``settled.read_latest``: they decide which captures are late for settlement), reads
+   the gateway's lists (no transaction needed: nothing is written while the gateway is
+   asked) and our rows, and compares them (``matching``).
 3. One unit of work writes every case that changed and finishes the run. Before writing,
    the visits of the cases that did not match are locked (PostgreSQL ``FOR UPDATE``, the
    lock every payment webhook takes first) and our side of those cases is read again, so
@@ -227,17 +229,21 @@ def default_source():
 
 def execute(run_id, *, source=None):
     """Run a recorded run; returns it FINISHED or FAILED (never raises for a gateway or
-    data problem: the reason is on the run)."""
+    data problem: the reason is on the run). Settlements that cannot be read do not fail
+    it: it finishes without the settlement check, its ``error`` saying so."""
     run = db.session.get(ReconRun, run_id)
     if run is None or run.status != ReconRunStatus.RUNNING:
         return run
     clock = time.monotonic()
     start, end = run.window_start, run.window_end
     try:
+        # Settlement in time is judged on what Razorpay has settled by now (settled.py).
+        unread = settled.read_latest()
         plan = compare_window(start, end, source or default_source())
         with unit_of_work():
             run = db.session.get(ReconRun, run_id)
-            _write(run, plan)
+            _write(run, plan, settlements=unread is None)
+            run.error = unread  # a finished run's note: what it left unchecked
             _finish(run, clock)
             RECON_RUN.move(run, ReconRunStatus.FINISHED)
     except Exception as exc:  # the run's record must say why; nothing else was written
@@ -420,7 +426,9 @@ def _fresh_ours(items, order_notes):
     return fresh
 
 
-def _write(run, plan: Plan):
+def _write(run, plan: Plan, settlements=True):
+    """Write the cases of ``plan`` and finish counting; ``settlements``: check settlement
+    too (False: the settlements could not be read, ``settled.read_latest``)."""
     _one_writer_at_a_time()
     now = utcnow()
     unmatched = plan.items  # the matched ones are kept apart (Plan.matched)
@@ -474,7 +482,9 @@ def _write(run, plan: Plan):
     run.matched = counts[ReconCaseStatus.MATCHED]
     run.pending = counts[ReconCaseStatus.PENDING]
     # Captures no settlement covers once Razorpay was due to settle them (docs/reconciliation.md).
-    unsettled_open, unsettled_new, unsettled_visits = settled.check(run, now)
+    unsettled_open, unsettled_new, unsettled_visits = (
+        settled.check(run, now) if settlements else (0, 0, set())
+    )
     if unsettled_new:
         reasons[Reason.NOT_SETTLED] += unsettled_new
     flag_visits |= unsettled_visits

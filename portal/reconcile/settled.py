@@ -1,7 +1,14 @@
 """Settlement coverage: a capture that no stored settlement covers once Razorpay was due to
 settle it (``settlements.overdue``: T+2 working days) is a NOT_SETTLED discrepancy, a
 case of kind "settlement" keyed by the payment id; once a settlement covers it, the case
-is matched. A case an admin resolved stays resolved."""
+is matched. A case an admin resolved stays resolved.
+
+A run judges on the settlements as Razorpay has them when it runs: it reads them first
+(``read_latest``, what "Fetch now" does), not only what the daily fetch, on its own
+24-hour beat, last stored. When they cannot be read the run skips the check rather than
+flag captures a settlement it could not see may cover (docs/decisions.md)."""
+
+import logging
 
 import sqlalchemy as sa
 
@@ -10,10 +17,29 @@ from portal.extensions import db
 from portal.reconcile import cases
 from portal.reconcile.matching import Side
 from portal.reconcile.models import Reason, ReconCase
+from portal.settlements.ingest import SettlementError, ingest
 from portal.settlements.overdue import overdue_unsettled
 
 KIND = "settlement"
 OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
+
+log = logging.getLogger("portal.reconcile")
+
+
+def read_latest():
+    """Store the settlements Razorpay made in the lookback and not stored yet (idempotent,
+    each its own unit of work; call it outside one). Returns None, or the note of a run
+    that could not read them and so does not check settlement. It flags nothing left
+    incomplete: that stays the daily fetch's (``settlements.tasks``)."""
+    try:
+        ingest()
+    except SettlementError as exc:
+        log.warning("reconciliation: settlements not read: %s", exc.message)
+        return (
+            "Settlement not checked: the settlements could not be read "
+            f"({exc.message}); the next run checks it."
+        )[:2000]
+    return None
 
 
 def _side(unsettled):

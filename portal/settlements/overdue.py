@@ -4,9 +4,9 @@ Razorpay settles a day's captures T+2 *working* days later: ``SETTLEMENT_WORKING
 (default 2) after the capture's day, counted on the Indian (IST) calendar, Saturdays,
 Sundays and ``SETTLEMENT_HOLIDAYS`` skipped. A capture no stored settlement covers is
 overdue from the day after that (the due day itself is the margin: the settlement may come
-late in it, and the daily fetch reads it). So a Monday capture is overdue on Thursday, a
-Thursday one on Tuesday, a Friday (or weekend) one on Wednesday. Reconciliation turns
-each one into a NOT_SETTLED discrepancy.
+late in it, and a reconciliation run reads the settlements before it checks). So a Monday
+capture is overdue on Thursday, a Thursday one on Tuesday, a Friday (or weekend) one on
+Wednesday. Reconciliation turns each one into a NOT_SETTLED discrepancy.
 
 Every Saturday counts as a holiday though banks work some: erring that way flags a capture
 a day late at worst, never one Razorpay is not yet due to settle."""

@@ -1,8 +1,9 @@
-"""The daily settlement fetch (the scheduler) and the admin's "fetch now" share ``ingest``.
-The daily job also flags what has just left its window incomplete: it is the one read
-whose window a settlement leaves for good ("fetch now" and the command read in between,
-some with other windows), so it decides when a settlement has been read for the last time
-(docs/decisions.md)."""
+"""The daily settlement fetch (the scheduler), the admin's "fetch now" and each
+reconciliation run (before its settlement check, ``reconcile.settled.read_latest``)
+share ``ingest``. The daily job also flags what has just left its window incomplete: it
+is the one read whose window a settlement leaves for good ("fetch now", the runs and the
+command read in between, some with other windows), so it decides when a settlement has
+been read for the last time (docs/decisions.md)."""
 
 import logging
 

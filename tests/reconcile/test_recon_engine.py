@@ -407,7 +407,8 @@ def test_a_wrong_amount_capture_is_checked_for_settlement(app, world, users, gat
     p = db.session.scalar(sa.select(Payment).where(Payment.razorpay_payment_id == pay_id))
     assert (p.status, p.captured_amount, p.unapplied) == ("SUCCESSFUL", 100, True)
     assert overdue_unsettled(utcnow() + timedelta(days=2)) == []  # T+2 is on time
-    # Razorpay never settles it (nothing ingested); days pass.
+    # Razorpay never settles it (its settlement leaves it out; the run reads them): days pass.
+    gateway.sandbox.set_faults(unsettle=[pay_id])
     clock.shift(timedelta(days=4))
     [late] = overdue_unsettled(utcnow())
     assert (late.reference, late.our_type, late.our_id, late.amount) == (

@@ -110,3 +110,70 @@ def test_the_catch_up_reaches_as_far_back_as_the_setting(world, users, gateway, 
         assert [r.window_start.astimezone(IST).day for r in runs()] == [31, 2]
     finally:
         app.config["RECON_CATCH_UP_DAYS"] = saved
+
+
+def _settled_late_on_the_due_day(world, users, gateway, clock):
+    """Monday 1 June's capture, due for settlement on Wednesday 3 June (T+2 working days);
+    Razorpay settles it late that Wednesday evening, after the day's settlement fetch, so
+    nothing has read it when Thursday's 02:00 run goes. Returns the visit."""
+    from datetime import date
+
+    visit = paid(world, users, gateway)  # Monday 1 June
+    clock.move_to(datetime(2026, 6, 3, 21, 0, tzinfo=IST))
+    assert gateway.sandbox.settle_day(date(2026, 6, 1)) is not None
+    clock.move_to(datetime(2026, 6, 4, 2, 5, tzinfo=IST))  # overdue from today
+    return visit
+
+
+def test_the_daily_run_reads_the_settlements_before_it_judges_them(world, users, gateway, clock):
+    """Known gap (docs/decisions.md, settlement by working days): the daily fetch runs
+    every 24 h from the scheduler's start, so a settlement made after its read was not
+    stored when the 02:00 run checked settlement: its captures were NOT_SETTLED for a day
+    (a HIGH alert, the visit flagged). The run reads the latest settlements first."""
+    from portal.booking import lookup
+    from portal.booking.models import ATTENTION_RECONCILIATION
+    from portal.settlements.models import SettlementItem
+
+    visit = _settled_late_on_the_due_day(world, users, gateway, clock)
+    pay_id = payment_id(visit)
+    tasks.daily()
+    [run] = runs()
+    assert run.status == "finished", run.error
+    assert run.error is None
+    assert case_for(pay_id, kind="settlement") is None
+    assert run.new_discrepancies == 0
+    assert lookup.get_visit(visit.id).attention != ATTENTION_RECONCILIATION
+    assert db.session.scalar(sa.select(SettlementItem).where(SettlementItem.entity_id == pay_id))
+
+
+def test_settlements_that_cannot_be_read_skip_the_check_not_the_run(
+    world, users, gateway, clock, app
+):
+    """Razorpay's settlements cannot be read when the run goes (its other lists can): the
+    run finishes, says so, and raises no NOT_SETTLED case on what it could not read; the
+    next run, with the settlements read, checks them."""
+    saved = app.config.get("RAZORPAY_RETRIES")
+    app.config["RAZORPAY_RETRIES"] = 0
+    app.extensions.pop("gateway_adapters", None)
+    try:
+        visit = _settled_late_on_the_due_day(world, users, gateway, clock)
+        gateway.sandbox.set_faults(error_rate=1.0, error_status=503, match="/v1/settlements")
+        tasks.daily()
+        [run] = runs()
+        assert run.status == "finished", run.error
+        assert "settlements could not be read" in run.error
+        assert case_for(payment_id(visit), kind="settlement") is None
+        assert run.new_discrepancies == 0
+        # Readable again, and the settlement never made: the next run flags the capture.
+        gateway.sandbox.set_faults(error_rate=0.0, match="", unsettle=[payment_id(visit)])
+        clock.move_to(datetime(2026, 6, 5, 2, 5, tzinfo=IST))
+        tasks.daily()
+        last = runs()[-1]
+        assert (last.status, last.error) == ("finished", None)
+        case = case_for(payment_id(visit), kind="settlement")
+        assert (case.status, case.reason) == ("discrepancy", "not_settled")
+    finally:
+        app.config.pop("RAZORPAY_RETRIES", None)
+        if saved is not None:
+            app.config["RAZORPAY_RETRIES"] = saved
+        app.extensions.pop("gateway_adapters", None)
