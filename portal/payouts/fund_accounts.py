@@ -377,6 +377,12 @@ def save_vpa(actor, provider_id, *, vpa, holder_name=None):
 # --- validation results -------------------------------------------------------------------
 
 
+# A completed validation's word for an account that can be paid: "active" in the account
+# validation entity, "valid" in the composite validation entity's sample (RazorpayX's two
+# pages disagree; review rv_rzp). Anything else ("invalid", none) fails it.
+GOOD_ACCOUNT = frozenset({"active", "valid"})
+
+
 def _apply_validation(row, validation):
     """Apply a validation entity; only a PENDING account moves (a repeated or late event
     changes nothing). Returns True when the status changed."""
@@ -386,7 +392,7 @@ def _apply_validation(row, validation):
     # The documented entity names it `validation_results`; older samples say `results`.
     results = validation.get("validation_results") or validation.get("results") or {}
     if status == "completed":
-        if results.get("account_status") == "active":
+        if results.get("account_status") in GOOD_ACCOUNT:
             FUND_ACCOUNT.move(row, FundAccountStatus.VALIDATED)
             row.validated_at = utcnow()
             row.registered_name = (results.get("registered_name") or "")[:120] or None
