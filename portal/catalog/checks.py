@@ -31,7 +31,9 @@ once, or an edit and a hold, only ever wait for each other, never deadlock:
    row, the lock of every provider with weekly hours or bookings ahead at the clinic, in
    one statement, in a hold's order (``time_lock.lock_providers``: subjects sorted as
    ``claims.lock_subjects`` sorts a team's), so it never waits in a circle with a team's
-   hold.
+   hold. A service's change that could strand its bookings (a deactivation, its mode, a
+   provider taken from it: ``service_changes.refusal``) does the same for every provider
+   offering it or booked for it; the claims' trigger reads the service after that lock.
    Just before it, such a change (and a provider's deactivation, leave or weekly hours:
    :func:`release_stale_then_lock`) releases the stale holds in its way, locking their
    visits, then their moves: a hold locks its visit before the lock on a provider's time,
