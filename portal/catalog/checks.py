@@ -174,14 +174,18 @@ MSG_LEAVE_OVER_MANY = N_(
     "%(first)s. Cancel or move them first (a cancelled patient is refunded in full), then "
     "add the leave."
 )
+# A move keeps its provider and clinic, so only a cancellation clears the way of a
+# deactivation, or of a clinic taken from the provider (review finding: they said "Cancel
+# or move", and a booking moved to another time was still in the way).
 MSG_DEACTIVATE_OVER_ONE = N_(
-    "There is 1 booking with this provider ahead, on %(first)s. Cancel or move it first (a "
-    "cancelled patient is refunded in full), then deactivate the provider."
+    "There is 1 booking with this provider ahead, on %(first)s. Cancel it first (the "
+    "patient is refunded in full; moving it would keep this provider), then deactivate the "
+    "provider."
 )
 MSG_DEACTIVATE_OVER_MANY = N_(
     "There are %(count)s bookings with this provider ahead, the first on %(first)s. Cancel "
-    "or move them first (a cancelled patient is refunded in full), then deactivate the "
-    "provider."
+    "them first (each patient is refunded in full; moving them would keep this provider), "
+    "then deactivate the provider."
 )
 
 MSG_HOURS_OVER_ONE = N_(
@@ -197,13 +201,14 @@ MSG_HOURS_OVER_MANY = N_(
 # A clinic taken from the provider: their weekly hours there go with it, refused as a change
 # of hours is, in its own words (no hours are being changed on that form).
 MSG_CLINIC_OVER_ONE = N_(
-    "There is 1 booking ahead with this provider at %(clinic)s, on %(first)s. Cancel or "
-    "move it first (a cancelled patient is refunded in full), then remove the clinic."
+    "There is 1 booking ahead with this provider at %(clinic)s, on %(first)s. Cancel it "
+    "first (the patient is refunded in full; moving it would keep this provider and "
+    "clinic), then remove the clinic."
 )
 MSG_CLINIC_OVER_MANY = N_(
     "There are %(count)s bookings ahead with this provider at %(clinic)s (%(listed)s). "
-    "Cancel or move them first (a cancelled patient is refunded in full), then remove the "
-    "clinic."
+    "Cancel them first (each patient is refunded in full; moving them would keep this "
+    "provider and clinic), then remove the clinic."
 )
 
 # The same refusals as the provider reads them on their own page: they cannot move a
