@@ -86,7 +86,8 @@ def _assert_migrations_match_models(url):
                     "tg_slot_claims_account_open_again",
                 }, triggers
                 # Their function as the models write it (over leave, inactive, outside the
-                # weekly hours: wkhours00001; at a clinic inactive or closed then: clinic0open1).
+                # weekly hours: wkhours00001; at a clinic inactive or closed then: clinic0open1;
+                # of a service inactive or not the provider's: svcoffer0001).
                 source = conn.scalar(
                     sa.text(
                         "SELECT prosrc FROM pg_proc WHERE proname = 'slot_claims_provider_present'"

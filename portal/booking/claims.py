@@ -6,10 +6,12 @@ commit, which becomes :class:`SlotUnavailable`. The Python pre-check only makes 
 common case friendly (and cheap); it decides nothing.
 
 A provider's claim is also refused over their leave, once they are inactive, outside
-their weekly hours at the booking's clinic, or at a clinic inactive or closed then, by the
-trigger ``tg_slot_claims_provider_present`` after the provider's advisory lock, which a
-leave, a deactivation, a change of weekly hours and a clinic's closing or new hours take
-too (``portal.catalog.time_lock``): such a change and a hold at once never both win.
+their weekly hours at the booking's clinic, at a clinic inactive or closed then, or of a
+service inactive or no longer theirs, by the trigger ``tg_slot_claims_provider_present``
+after the provider's advisory lock, which a leave, a deactivation, a change of weekly
+hours, a clinic's closing or new hours and a service's deactivation or a provider taken
+from it take too (``portal.catalog.time_lock``): such a change and a hold at once never
+both win.
 
 The person's claim (one per hold) is refused for an account closed by then, by the trigger
 ``tg_slot_claims_account_open``: it takes the account's row ``FOR KEY SHARE``, which a

@@ -329,9 +329,12 @@ class SlotClaim(db.Model):
 # (touching ones joined) of its start's local day in the clinic's zone. The booking's
 # clinic too: a claim at an inactive clinic, or outside its opening hours that day, is
 # refused the same way (a clinic's deactivation or change of hours takes the lock of every
-# provider with hours or bookings ahead there: catalog.clinics). The migration clinic0open1
-# writes the same (wkhours00001 the function without the clinic, tm1e4a5e0001 without the
-# hours).
+# provider with hours or bookings ahead there: catalog.clinics). And the booking's service:
+# a claim of an inactive service, or of a provider no longer offering it, is refused the
+# same way (its deactivation, or a provider taken from it, takes the lock of every provider
+# offering it: catalog.service_changes). The migration svcoffer0001 writes the same
+# (clinic0open1 the function without the service, wkhours00001 without the clinic,
+# tm1e4a5e0001 without the hours).
 PROVIDER_PRESENT_DDL = (
     """
 CREATE OR REPLACE FUNCTION slot_claims_provider_present() RETURNS trigger
@@ -341,6 +344,7 @@ DECLARE
     claim_clinic bigint;
     clinic_zone text;
     clinic_open boolean;
+    service_offered boolean;
     local_day date;
     reached timestamptz := NEW.start_at;
     window_end timestamptz;
@@ -358,9 +362,19 @@ BEGIN
         RAISE EXCEPTION 'provider % is on leave or inactive then', pid
             USING ERRCODE = 'exclusion_violation';
     END IF;
-    SELECT b.clinic_id, c.timezone, c.active INTO claim_clinic, clinic_zone, clinic_open
-    FROM bookings b JOIN clinics c ON c.id = b.clinic_id
+    SELECT b.clinic_id, c.timezone, c.active, s.active AND EXISTS (
+            SELECT 1 FROM provider_services ps
+            WHERE ps.provider_id = pid AND ps.service_id = b.service_id
+        )
+    INTO claim_clinic, clinic_zone, clinic_open, service_offered
+    FROM bookings b JOIN clinics c ON c.id = b.clinic_id JOIN services s ON s.id = b.service_id
     WHERE b.id = NEW.booking_id;
+    -- The service active and still the provider's (its deactivation, or the provider taken
+    -- from it, takes the lock of every provider offering it first).
+    IF NOT service_offered THEN
+        RAISE EXCEPTION 'service inactive or not offered by provider % then', pid
+            USING ERRCODE = 'exclusion_violation';
+    END IF;
     local_day := (NEW.start_at AT TIME ZONE clinic_zone)::date;
     -- The clinic active and open for the whole claim that day (a clinic's change takes the
     -- lock of every provider with hours or bookings there first).

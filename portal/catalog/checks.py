@@ -31,7 +31,9 @@ once, or an edit and a hold, only ever wait for each other, never deadlock:
    row, the lock of every provider with weekly hours or bookings ahead at the clinic, in
    one statement, in a hold's order (``time_lock.lock_providers``: subjects sorted as
    ``claims.lock_subjects`` sorts a team's), so it never waits in a circle with a team's
-   hold.
+   hold. A service's change that could strand its bookings (a deactivation, its mode, a
+   provider taken from it: ``service_changes.refusal``) does the same for every provider
+   offering it or booked for it; the claims' trigger reads the service after that lock.
    Just before it, such a change (and a provider's deactivation, leave or weekly hours:
    :func:`release_stale_then_lock`) releases the stale holds in its way, locking their
    visits, then their moves: a hold locks its visit before the lock on a provider's time,
@@ -172,14 +174,18 @@ MSG_LEAVE_OVER_MANY = N_(
     "%(first)s. Cancel or move them first (a cancelled patient is refunded in full), then "
     "add the leave."
 )
+# A move keeps its provider and clinic, so only a cancellation clears the way of a
+# deactivation, or of a clinic taken from the provider (review finding: they said "Cancel
+# or move", and a booking moved to another time was still in the way).
 MSG_DEACTIVATE_OVER_ONE = N_(
-    "There is 1 booking with this provider ahead, on %(first)s. Cancel or move it first (a "
-    "cancelled patient is refunded in full), then deactivate the provider."
+    "There is 1 booking with this provider ahead, on %(first)s. Cancel it first (the "
+    "patient is refunded in full; moving it would keep this provider), then deactivate the "
+    "provider."
 )
 MSG_DEACTIVATE_OVER_MANY = N_(
     "There are %(count)s bookings with this provider ahead, the first on %(first)s. Cancel "
-    "or move them first (a cancelled patient is refunded in full), then deactivate the "
-    "provider."
+    "them first (each patient is refunded in full; moving them would keep this provider), "
+    "then deactivate the provider."
 )
 
 MSG_HOURS_OVER_ONE = N_(
@@ -195,13 +201,14 @@ MSG_HOURS_OVER_MANY = N_(
 # A clinic taken from the provider: their weekly hours there go with it, refused as a change
 # of hours is, in its own words (no hours are being changed on that form).
 MSG_CLINIC_OVER_ONE = N_(
-    "There is 1 booking ahead with this provider at %(clinic)s, on %(first)s. Cancel or "
-    "move it first (a cancelled patient is refunded in full), then remove the clinic."
+    "There is 1 booking ahead with this provider at %(clinic)s, on %(first)s. Cancel it "
+    "first (the patient is refunded in full; moving it would keep this provider and "
+    "clinic), then remove the clinic."
 )
 MSG_CLINIC_OVER_MANY = N_(
     "There are %(count)s bookings ahead with this provider at %(clinic)s (%(listed)s). "
-    "Cancel or move them first (a cancelled patient is refunded in full), then remove the "
-    "clinic."
+    "Cancel them first (each patient is refunded in full; moving them would keep this "
+    "provider and clinic), then remove the clinic."
 )
 
 # The same refusals as the provider reads them on their own page: they cannot move a

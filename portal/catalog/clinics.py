@@ -138,14 +138,17 @@ def create_clinic(
 
 # A clinic's deactivation, or opening hours (or a time zone) that leave bookings ahead
 # outside them, over the live bookings there: each patient must first be told, as for a
-# provider's (catalog.checks). Admin pages are English.
+# provider's (catalog.checks). Admin pages are English. A move keeps its clinic, so only a
+# cancellation clears the way of a deactivation (review finding: it said "Cancel or move");
+# one to other hours, or another time, can clear the hours' and the zone's.
 MSG_CLOSE_OVER_ONE = (
-    "There is 1 booking ahead at this clinic ({listed}). Cancel or move it first (a "
-    "cancelled patient is refunded in full), then deactivate the clinic."
+    "There is 1 booking ahead at this clinic ({listed}). Cancel it first (the patient is "
+    "refunded in full; moving it would keep this clinic), then deactivate the clinic."
 )
 MSG_CLOSE_OVER_MANY = (
-    "There are {count} bookings ahead at this clinic ({listed}). Cancel or move them first "
-    "(a cancelled patient is refunded in full), then deactivate the clinic."
+    "There are {count} bookings ahead at this clinic ({listed}). Cancel them first (each "
+    "patient is refunded in full; moving them would keep this clinic), then deactivate the "
+    "clinic."
 )
 MSG_HOURS_OVER_ONE = (
     "There is 1 booking ahead at this clinic outside the new opening hours ({listed}). "

@@ -102,7 +102,9 @@ def refusal(service, field, words, provider_ids=None):
     Stale holds first, then the lock on the time of everyone who could be booked for it
     (those offering it, and those with bookings of it ahead), in a hold's order, before the
     bookings are read, as a clinic's change does (``catalog.checks``, "Lock order"; the
-    caller holds the catalog's lock and the edited row)."""
+    caller holds the catalog's lock and the edited row). A hold at the same moment is read
+    here, or waits for this commit and is then refused by the claims' trigger, which reads
+    the service and its providers after the same lock (migration svcoffer0001)."""
     now = utcnow()
     window = (now, now + AHEAD)
     offering = set(

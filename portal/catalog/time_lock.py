@@ -2,17 +2,20 @@
 a revived booking; ``portal.booking.claims``) and whatever takes their time away (a leave,
 a deactivation, weekly hours removed or shortened, a clinic taken with its hours; a
 clinic's deactivation or new opening hours, for every provider with hours or bookings
-there: ``lock_providers``) takes it, so of two at once the second sees the first's commit.
+there; a service's deactivation, mode or a provider taken from it, for every provider
+offering it: ``lock_providers``) takes it, so of two at once the second sees the first's
+commit.
 
 PostgreSQL: a transaction-scoped advisory lock per subject (``provider:<id>``, the claims'
 spelling). A leave, a deactivation or a change of hours takes it before reading the
 bookings in its way; a claim takes it before it is written (``lock_subjects`` in a hold,
 and the trigger ``tg_slot_claims_provider_present`` on ``slot_claims`` for every claim),
 and the trigger then refuses a live claim over a leave, of an inactive provider, outside
-the provider's weekly hours at the booking's clinic, or at a clinic inactive or closed then
-(migration clinic0open1) as a lost race (SQLSTATE 23P01, the exclusion constraint's): a
-hold checks leave, hours and the clinic before it takes its locks, so only
-a check after the lock can see a change that committed in between. The trigger adds no
+the provider's weekly hours at the booking's clinic, at a clinic inactive or closed then
+(migration clinic0open1), or of a service inactive or no longer the provider's (migration
+svcoffer0001) as a lost race (SQLSTATE 23P01, the exclusion constraint's): a hold checks
+leave, hours, the clinic and the service before it takes its locks, so only a check after
+the lock can see a change that committed in between. The trigger adds no
 statement to a hold (docs/booking.md, docs/performance.md).
 
 Lock order: the lock on a provider's time comes LAST in a catalog edit, after the

@@ -378,7 +378,9 @@ def _hold_at_ten(pg_app, world, results):
 def _take_the_time(pg_app, world, what, results):
     """A leave over the day, the provider's Tuesday mornings taken from their weekly hours,
     or the provider's deactivation (admin: their profile, or their account); or the
-    clinic's deactivation, or its Tuesday mornings taken from its opening hours."""
+    clinic's deactivation, or its Tuesday mornings taken from its opening hours; or the
+    booked service's deactivation, or the doctor taken from it (the service's form, or the
+    doctor's)."""
     from datetime import time
 
     from portal.catalog import availability, providers
@@ -410,6 +412,21 @@ def _take_the_time(pg_app, world, what, results):
 
                 hours = {d: (time(12 if d == 1 else 9), time(18)) for d in range(5)}
                 update_clinic(admin, world.clinic, hours=hours)
+            elif what == "service":  # the booked service deactivated (admin/services)
+                from portal.catalog.services import update_service
+
+                update_service(admin, world.consult, active=False)
+            elif what == "unlink":  # the doctor taken from the service (its form)
+                from portal.catalog.services import update_service
+
+                update_service(admin, world.consult, provider_ids=[world.doctors[1]])
+            elif what == "drop":  # the service taken from the doctor (their form)
+                providers.update_provider(
+                    admin,
+                    world.doctors[0],
+                    service_ids=[world.online, world.follow],
+                    registration_no="KMC-4242",
+                )
             elif what == "account":  # the doctor's account deactivated (admin/users)
                 from portal.accounts import service as accounts
                 from portal.catalog.models import Provider
@@ -427,9 +444,21 @@ def _take_the_time(pg_app, world, what, results):
             db.session.remove()
 
 
-@pytest.mark.parametrize(
-    "what", ["leave", "deactivation", "account", "hours", "edit", "clinic", "clinic_hours"]
-)
+TAKERS = [
+    "leave",
+    "deactivation",
+    "account",
+    "hours",
+    "edit",
+    "clinic",
+    "clinic_hours",
+    "service",
+    "unlink",
+    "drop",
+]
+
+
+@pytest.mark.parametrize("what", TAKERS)
 def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
@@ -441,13 +470,18 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     narrowed opening hours (a known gap: nothing refused them, and then a hold checked
     the clinic before its locks and the trigger never looked at the clinic): the clinic's
     change takes the lock of every provider with hours there, and the trigger refuses a
-    claim at a clinic inactive or closed then."""
-    from portal.catalog import availability, clinics, providers
+    claim at a clinic inactive or closed then. And for the booked service's deactivation,
+    or the doctor taken from it (review finding: the hold read the service active and
+    offered by the doctor before its locks, and the service's change, though it took the
+    doctor's lock, read no booking; the trigger now reads the service and the link)."""
+    from portal.catalog import availability, clinics, providers, service_changes
 
     module = providers if what in ("deactivation", "account") else availability
     name = "bookings_in_the_way"
     if what.startswith("clinic"):
         module, name = clinics, "_bookings_in_the_way"
+    if what in ("service", "unlink", "drop"):  # read under the providers' locks
+        module, name = service_changes, "booked_refusal"
     checked, release = threading.Event(), threading.Event()
     real = getattr(module, name)
 
@@ -474,9 +508,21 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     assert live_bookings(pg_app) == 0
 
 
-@pytest.mark.parametrize(
-    "what", ["leave", "deactivation", "account", "hours", "edit", "clinic", "clinic_hours"]
-)
+TAKERS = [
+    "leave",
+    "deactivation",
+    "account",
+    "hours",
+    "edit",
+    "clinic",
+    "clinic_hours",
+    "service",
+    "unlink",
+    "drop",
+]
+
+
+@pytest.mark.parametrize("what", TAKERS)
 def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     pg_app, pg_world, monkeypatch, what
 ):
@@ -738,5 +784,62 @@ def test_a_claim_at_a_clinic_closed_then_is_refused_by_the_database(pg_app, pg_w
             SlotClaim(booking_id=item.id, subject=subject, start_at=at(2, 10), end_at=at(2, 10, 30))
         )
         with pytest.raises(SlotUnavailable):  # inside every hours, at a closed clinic
+            claims.flush_claims()
+        db.session.remove()
+
+
+def test_a_claim_of_a_service_inactive_or_not_the_providers_is_refused_by_the_database(
+    pg_app, pg_world
+):
+    """The trigger also judges the booking's service (its deactivation, or a provider taken
+    from it, takes the lock of every provider offering it): a claim written, or made live
+    again, of a service no longer the provider's, or inactive, is a lost race; the other
+    doctor's, who still offers it, is not."""
+    from portal.catalog.models import Service, provider_services
+
+    doctor, other = pg_world.doctors
+    with pg_app.app_context():
+        patient = db.session.get(User, pg_world.patients[0])
+        item = visits.add_item(
+            patient,
+            patient_id=patient.id,
+            service_id=pg_world.consult,
+            provider_ids=[doctor],
+            clinic_id=pg_world.clinic,
+            start_at=at(1, 14),
+        )
+        claims.release(item)  # as an expiry does
+        # Written here: whatever Python checks.
+        db.session.execute(
+            sa.delete(provider_services).where(
+                provider_services.c.provider_id == doctor,
+                provider_services.c.service_id == pg_world.consult,
+            )
+        )
+        db.session.commit()
+        item = db.session.get(IndividualBooking, item.id)
+        assert claims.relive(item) is False  # the late payment's way: refused
+        db.session.rollback()
+        for subject, refused in [(f"provider:{doctor}", True), (f"provider:{other}", False)]:
+            db.session.add(
+                SlotClaim(booking_id=item.id, subject=subject, start_at=at(2, 10), end_at=at(2, 11))
+            )
+            if refused:
+                with pytest.raises(SlotUnavailable):
+                    claims.flush_claims()
+            else:
+                claims.flush_claims()
+            db.session.rollback()
+        db.session.get(Service, pg_world.consult).active = False
+        db.session.commit()
+        db.session.add(
+            SlotClaim(
+                booking_id=item.id,
+                subject=f"provider:{other}",
+                start_at=at(2, 10),
+                end_at=at(2, 11),
+            )
+        )
+        with pytest.raises(SlotUnavailable):  # offered by them, but inactive
             claims.flush_claims()
         db.session.remove()

@@ -54,8 +54,8 @@ def test_a_clinic_with_a_booking_ahead_is_not_deactivated_until_it_is_handled(wo
         update_clinic(admin, world.clinic, active=False)
     assert exc.value.errors["active"] == (
         f"There is 1 booking ahead at this clinic (Thu 04 Jun 2026, 11:00, visit "
-        f"{_number(held)}). Cancel or move it first (a cancelled patient is refunded in full), "
-        "then deactivate the clinic."
+        f"{_number(held)}). Cancel it first (the patient is refunded in full; moving it would "
+        "keep this clinic), then deactivate the clinic."
     )
     assert _clinic(world).active is True and _audits() == 0
     # A confirmed one (paid at the desk) too, with the other doctor; the list is in time.
@@ -64,7 +64,7 @@ def test_a_clinic_with_a_booking_ahead_is_not_deactivated_until_it_is_handled(wo
         update_clinic(admin, world.clinic, active=False, name="Indiranagar Clinic (old)")
     assert exc.value.errors["active"].startswith(
         f"There are 2 bookings ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
-        f"{_number(paid)}; Thu 04 Jun 2026, 11:00, visit {_number(held)}). Cancel or move them"
+        f"{_number(paid)}; Thu 04 Jun 2026, 11:00, visit {_number(held)}). Cancel them first"
     )
     clinic = _clinic(world)
     assert (clinic.active, clinic.name) == (True, "Indiranagar Clinic") and _audits() == 0
@@ -226,8 +226,8 @@ def test_a_clinic_over_a_booking_and_a_hold_counts_the_booking_and_names_the_hol
         update_clinic(admin, world.clinic, active=False)
     assert exc.value.errors["active"] == (
         f"There is 1 booking ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
-        f"{_number(paid)}). Cancel or move it first (a cancelled patient is refunded in full), "
-        "then deactivate the clinic. There is also 1 time held while a patient pays (Tue 02 "
+        f"{_number(paid)}). Cancel it first (the patient is refunded in full; moving it would "
+        "keep this clinic), then deactivate the clinic. There is also 1 time held while a patient pays (Tue 02 "
         f"Jun 2026, 10:00, visit {_number(held)}), greyed on the provider's schedule; it lapses "
         "by itself at 08:15 unless paid."
     )
@@ -247,8 +247,8 @@ def test_a_clinic_over_a_booking_and_two_holds_says_whose_schedules(world, users
         update_clinic(admin, world.clinic, active=False)
     assert exc.value.errors["active"] == (
         f"There is 1 booking ahead at this clinic (Wed 03 Jun 2026, 15:00, visit "
-        f"{_number(paid)}). Cancel or move it first (a cancelled patient is refunded in full), "
-        "then deactivate the clinic. There are also 2 times held while patients pay (Tue 02 "
+        f"{_number(paid)}). Cancel it first (the patient is refunded in full; moving it would "
+        "keep this clinic), then deactivate the clinic. There are also 2 times held while patients pay (Tue 02 "
         f"Jun 2026, 10:00, visit {_number(first)}; Tue 02 Jun 2026, 11:00, visit "
         f"{_number(second)}), greyed on their providers' schedules; each lapses by itself "
         "unless paid, the last at 08:20."
@@ -304,10 +304,9 @@ def test_the_clinics_refusals_count_begun_bookings_apart_with_what_an_admin_can_
     with pytest.raises(ValidationError) as exc:
         update_clinic(admin, world.clinic, active=False)
     assert exc.value.errors["active"] == (
-        f"There are 2 bookings ahead at this clinic {ahead}. Cancel or move them first (a "
-        "cancelled patient is refunded in full), then deactivate the clinic. "
-        + begun
-        + BEGUN_ONE.format(then="deactivate the clinic")
+        f"There are 2 bookings ahead at this clinic {ahead}. Cancel them first (each patient "
+        "is refunded in full; moving them would keep this clinic), then deactivate the "
+        "clinic. " + begun + BEGUN_ONE.format(then="deactivate the clinic")
     )
     with pytest.raises(ValidationError) as exc:  # Mondays closed
         update_clinic(admin, world.clinic, hours={d: h for d, h in WEEK.items() if d != 0})

@@ -302,14 +302,14 @@ def test_a_clinic_taken_from_a_provider_with_bookings_there_ahead_is_refused(app
     message = exc.value.errors["clinic_ids"]
     assert message == (
         "There is 1 booking ahead with this provider at Indiranagar Clinic, on Thu 04 Jun 2026,"
-        " 11:00. Cancel or move it first (a cancelled patient is refunded in full), then"
-        " remove the clinic."
+        " 11:00. Cancel it first (the patient is refunded in full; moving it would keep this"
+        " provider and clinic), then remove the clinic."
     )
     with app.test_request_context(), force_locale("hi"):
         assert translate(message) == (
             "Indiranagar Clinic में इस डॉक्टर या लैब के साथ आगे 1 बुकिंग है, गुरु 04 जून 2026, 11:00 को।"
-            " पहले उसे रद्द करें या बदलें (रद्द होने पर मरीज़ को पूरा पैसा लौटाया जाता है), फिर"
-            " क्लिनिक हटाएँ।"
+            " पहले उसे रद्द करें (मरीज़ को पूरा पैसा लौटाया जाता है; समय बदलने पर भी वह इसी"
+            " डॉक्टर या लैब और क्लिनिक में रहेगी), फिर क्लिनिक हटाएँ।"
         )
     assert [c.id for c in db.session.get(Provider, world.doctors[0]).clinics] == [world.clinic]
     assert _windows(world.doctors[0]) == WEEK
@@ -438,11 +438,78 @@ def test_a_deactivation_over_a_booking_and_a_hold_names_both(world, users):
             users(world.admin), world.doctors[0], active=False, registration_no="KMC-4242"
         )
     assert exc.value.errors["active"] == (
-        "There is 1 booking with this provider ahead, on Thu 04 Jun 2026, 11:00. Cancel or move"
-        " it first (a cancelled patient is refunded in full), then deactivate the provider."
+        "There is 1 booking with this provider ahead, on Thu 04 Jun 2026, 11:00. Cancel it first"
+        " (the patient is refunded in full; moving it would keep this provider), then"
+        " deactivate the provider."
         " There is also 1 time held while a patient pays, greyed on the provider's schedule;"
         " it lapses by itself at 08:15 unless paid."
     )
+
+
+def _move_by_the_admin(admin, item_id, day, hour):
+    """The clinic moves the booking to another time (of the same provider and clinic: a
+    move keeps both)."""
+    from portal.booking import reschedule
+    from portal.booking.models import IndividualBooking
+
+    db.session.expire_all()
+    item = db.session.get(IndividualBooking, item_id)
+    _, fee = reschedule.quote(admin, item.id, admin_override=True)
+    reschedule.reschedule(
+        admin,
+        item.id,
+        at(day, hour),
+        pay_with="DESK",
+        receipt_no="R-move",
+        admin_override=True,
+        expected_fee=fee.total,
+        shown_start=item.start_at,
+    )
+    db.session.expire_all()
+    assert db.session.get(IndividualBooking, item_id).start_at == at(day, hour)
+
+
+@pytest.mark.parametrize("change", ["deactivate", "remove_clinic", "close_clinic"])
+def test_the_refusal_advises_what_clears_the_way_and_a_move_does_not(world, users, change):
+    """Review finding: a provider's deactivation over their bookings ahead said "Cancel or
+    move it first", but a move keeps its provider (and its clinic), so the booking moved to
+    another time was still in the way. Only a cancellation clears it, and the words say so.
+    The same for the provider's clinic taken away and the clinic's deactivation (a move
+    keeps the clinic)."""
+    from portal.catalog.clinics import update_clinic
+    from portal.catalog.models import Clinic
+    from portal.catalog.providers import update_provider
+
+    item = _booked(world, users, day=3, hour=11)  # Thu 04 Jun, 11:00
+    admin = users(world.admin)
+    other = db.session.scalar(sa.select(Clinic.id).where(Clinic.id != world.clinic))
+
+    def attempt():
+        if change == "deactivate":
+            update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
+        elif change == "remove_clinic":
+            update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
+        else:
+            update_clinic(admin, world.clinic, active=False)
+
+    def refused():
+        db.session.expire_all()
+        with pytest.raises(ValidationError) as exc:
+            attempt()
+        db.session.rollback()
+        (message,) = exc.value.errors.values()
+        return str(message)
+
+    first = refused()
+    assert "Cancel it first (the patient is refunded in full; moving it would keep this" in (
+        first
+    ), first
+    assert "Cancel or move" not in first
+    _move_by_the_admin(admin, item.id, 3, 14)
+    assert "14:00" in refused()  # moved, and still in the way
+    quoted_admin_cancel(admin, item.id, "Provider leaving", mode="clinic")
+    db.session.expire_all()
+    attempt()  # cancelled: the way is clear
 
 
 def test_the_refusal_reads_the_holds_in_the_same_query(world, users):
@@ -723,16 +790,17 @@ def test_the_admin_reads_begun_appointments_apart_with_what_an_admin_can_do(worl
         update_provider(admin, world.doctors[0], active=False, registration_no="KMC-4242")
     assert exc.value.errors["active"] == (
         "There are 2 bookings with this provider ahead, the first on Mon 01 Jun 2026, 12:00. "
-        "Cancel or move them first (a cancelled patient is refunded in full), then deactivate "
-        "the provider. " + ADMIN_BEGUN_ONE.format(then="deactivate the provider")
+        "Cancel them first (each patient is refunded in full; moving them would keep this "
+        "provider), then deactivate the provider. "
+        + ADMIN_BEGUN_ONE.format(then="deactivate the provider")
     )
     other = db.session.scalar(sa.select(Clinic.id).where(Clinic.id != world.clinic))
     with pytest.raises(ValidationError) as exc:
         update_provider(admin, world.doctors[0], clinic_ids=[other], registration_no="KMC-4242")
     assert exc.value.errors["clinic_ids"] == (
         "There are 2 bookings ahead with this provider at Indiranagar Clinic (Mon 01 Jun 2026, "
-        "12:00; Mon 08 Jun 2026, 10:00). Cancel or move them first (a cancelled patient is "
-        "refunded in full), then remove the clinic. "
+        "12:00; Mon 08 Jun 2026, 10:00). Cancel them first (each patient is refunded in full; "
+        "moving them would keep this provider and clinic), then remove the clinic. "
         + ADMIN_BEGUN_ONE.format(then="remove the clinic")
     )
     with pytest.raises(ValidationError) as exc:  # the doctor's Mondays removed

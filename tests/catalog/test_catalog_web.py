@@ -785,9 +785,7 @@ def test_admin_closing_a_clinic_or_narrowing_its_hours_over_a_booking_is_refused
     del closed["active"]  # unticked
     refused = client.post(url, data=closed, headers=HX)
     assert refused.status_code == 422 and "<html" not in text(refused)
-    assert f"There is 1 booking ahead at this clinic ({booked}). Cancel or move it first" in text(
-        refused
-    )
+    assert f"There is 1 booking ahead at this clinic ({booked}). Cancel it first" in text(refused)
     assert "then deactivate the clinic." in text(refused)
     later = _clinic_form(**{f"opens_{day.weekday()}": "11:00"})
     refused = client.post(url, data=later)  # without htmx: the page
