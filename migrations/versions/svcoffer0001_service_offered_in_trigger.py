@@ -1,7 +1,7 @@
 """slot claims: a live claim is refused for an inactive service or a provider not offering it
 
 Revision ID: svcoffer0001
-Revises: feedoc000001
+Revises: whmask000001
 Create Date: 2026-12-09 10:00:00
 
 PostgreSQL only: ``slot_claims_provider_present()`` (the function of the triggers
@@ -19,7 +19,7 @@ are not checked. SQLite serialises the change with the holds in Python: nothing 
 from alembic import op
 
 revision = "svcoffer0001"
-down_revision = "feedoc000001"
+down_revision = "whmask000001"
 branch_labels = None
 depends_on = None
 
