@@ -368,6 +368,34 @@ def without_id(kind, gateway_sides: Iterable[Side], notes_by_order=None) -> dict
     return {}
 
 
+def named_row(kind, reference, our_type, our_id) -> Side | None:
+    """Our row a case names (``our_type``, ``our_id``) as the side a run made of it for
+    gateway record ``reference`` when the row does not record that id (found by a payment
+    link's notes, a refund by its own notes): read again by the row's id, for a case
+    compared again between runs (``recheck``). None for a refund that records another
+    Razorpay refund now (not this one's), or a row gone."""
+    if kind == "payment" and our_type == "payment":
+        row = db.session.execute(
+            sa.select(
+                Payment.id, Payment.master_id, Payment.amount, Payment.status, Payment.created_at
+            ).where(Payment.id == our_id)
+        ).first()
+        return _payment_side(reference, *row) if row else None
+    if kind == "refund" and our_type == "refund":
+        row = db.session.execute(
+            sa.select(
+                Refund.id,
+                Refund.visit_id,
+                Refund.amount,
+                Refund.status,
+                _sent_at(Refund),
+                Refund.first_request_at,
+            ).where(Refund.id == our_id, Refund.razorpay_refund_id.is_(None))
+        ).first()
+        return _refund_side(reference, *row) if row else None
+    return None
+
+
 def paid_by_another(our_type, our_id, reference) -> str | None:
     """The gateway payment our row records when a case's payment ``reference`` is not it:
     our row was found by its order for a second payment of that order (paid twice, one

@@ -13,6 +13,7 @@ from portal.ledger.accounts import RECONCILIATION_SUSPENSE
 from portal.ledger.check import verify_gateway_clearing
 from portal.ledger.service import balance
 from portal.reconcile import ours, resolve
+from portal.reconcile.history import case_history
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import WindowError, day_window
 from portal.refunds import failed as refunds_failed
@@ -174,7 +175,11 @@ def test_an_accepted_missing_ours_refund_that_turns_out_ours_is_not_counted_twic
     processed, crediting clearing again; the accepted case kept its posting on every later
     run (the refund left clearing twice in the ledger, once at the gateway). A run finds
     such a refund by its notes now (the next test): here the case was written by a run
-    before that, as cases accepted then were."""
+    before that, as cases accepted then were.
+
+    Later review finding: the next run took the posting back, but until it ran (a day, for
+    the daily run) the refund was counted twice: clearing short by it, suspense holding a
+    refund that was ours. The refund's processing takes it back at once now."""
     gateway = fast
     refund, at_gateway = _refund_made_unanswered(world, users, gateway)
     later(clock)
@@ -190,18 +195,86 @@ def test_an_accepted_missing_ours_refund_that_turns_out_ours_is_not_counted_twic
         refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
     db.session.expire_all()
     assert db.session.get(Refund, refund.id).status == "PROCESSED"
-    run_day(world)  # a later run sees our side of the case now
+
+    def counted_once():
+        assert clearing_findings() == []
+        assert balance(RECONCILIATION_SUSPENSE) == 0
+        case = case_for(at_gateway["id"])
+        assert (case.status, case.resolution, case.our_id) == ("matched", None, refund.id)
+        [undone] = db.session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "reconcile.case_rematched",
+                AuditEntry.object_id == str(case.id),
+            )
+        ).all()
+        assert undone.after["because"] == "our record appeared"
+        [*_, event] = case_history(case.id)
+        assert (event.what, event.detail) == ("Matched again", "our record appeared")
+        assert event.earlier.resolution == "accepted"
+
+    counted_once()  # at once, not at the next run
+    run_day(world)  # which finds nothing more to change
+    counted_once()
+
+
+def test_an_open_case_whose_refund_turns_out_ours_is_matched_by_its_processing(
+    world, users, fast, clock, monkeypatch
+):
+    """The same refund's case still open when "send to wallet" finds it at Razorpay: its
+    processing compares the case again, found by the gateway's id our refund now records
+    (the case named no row of ours), and it matches. Before, only cases naming our row
+    were compared, so the case stayed "missing ours" and an accept posted the refund out
+    of clearing a second time."""
+    refund, at_gateway = _refund_made_unanswered(world, users, fast)
+    later(clock)
+    with monkeypatch.context() as before_notes:
+        before_notes.setattr(ours, "refunds_by_notes", lambda sides: {})
+        run_day(world)
+    with pytest.raises(CancellationError):
+        refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
+    case = case_for(at_gateway["id"])
+    assert (case.status, case.our_id) == ("matched", refund.id)
+    with pytest.raises(resolve.ResolveError, match="matched already"):
+        resolve.accept(admin(world), case.id, "Made on the dashboard by finance, per the log")
     assert clearing_findings() == []
     assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+def test_an_accept_after_our_side_changed_unseen_is_refused_and_the_case_shows_it(
+    world, users, fast, clock, monkeypatch
+):
+    """As above, but the gateway dates the refund 10 minutes off, so its processing does
+    not match the case (a late webhook only ever matches): the case still says "missing
+    ours". An accept posted from that, the refund out of clearing a second time (until
+    the next run took it back). Now the accept compares our record as it is: changed since
+    the run, the case is rewritten as it stands and the admin asked to look again; the
+    accept then posts nothing (no money differs), and the next run leaves it."""
+    refund, at_gateway = _refund_made_unanswered(world, users, fast)
+    fast.sandbox.set_faults(
+        alter={at_gateway["id"]: {"created_at": at_gateway["created_at"] + 600}}
+    )
+    later(clock)
+    with monkeypatch.context() as before_notes:
+        before_notes.setattr(ours, "refunds_by_notes", lambda sides: {})
+        run_day(world)
+    with pytest.raises(CancellationError):
+        refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
     case = case_for(at_gateway["id"])
-    assert (case.status, case.resolution, case.our_id) == ("matched", None, refund.id)
-    [undone] = db.session.scalars(
-        sa.select(AuditEntry).where(
-            AuditEntry.action == "reconcile.case_rematched",
-            AuditEntry.object_id == str(case.id),
-        )
-    ).all()
-    assert undone.after["because"] == "our record appeared"
+    assert (case.status, case.reason, case.our_id) == ("discrepancy", "missing_ours", None)
+    with pytest.raises(resolve.ResolveError, match="Our record changed since"):
+        resolve.accept(admin(world), case.id, "Made on the dashboard by finance, per the log")
+    case = case_for(at_gateway["id"])
+    assert (case.status, case.reason, case.our_id) == ("discrepancy", "time_differs", refund.id)
+    [*_, event] = case_history(case.id)
+    assert event.what == f"Our record had changed when {admin(world).name} accepted"
+    assert event.detail == "our record appeared; now time differs"
+    assert clearing_findings() == []
+    resolve.accept(admin(world), case.id, "Razorpay dates it by its own queue")
+    assert (case_for(at_gateway["id"]).status, balance(RECONCILIATION_SUSPENSE)) == ("resolved", 0)
+    assert clearing_findings() == []
+    run_day(world)
+    assert case_for(at_gateway["id"]).status == "resolved"
+    assert clearing_findings() == []
 
 
 def test_a_refund_whose_create_went_unanswered_is_found_by_its_notes(world, users, fast, clock):
