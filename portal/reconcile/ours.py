@@ -31,7 +31,7 @@ from portal.booking.models import FeeCapture, MasterBooking, Reschedule
 from portal.booking.reschedule_payment import FEE_CREDITED_AT, UNAPPLIED
 from portal.db import UTCDateTime
 from portal.domain.ids import parse_id
-from portal.domain.states import RescheduleStatus
+from portal.domain.states import RefundStatus, RescheduleStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import LINK, Payment
@@ -394,6 +394,21 @@ def named_row(kind, reference, our_type, our_id) -> Side | None:
         ).first()
         return _refund_side(reference, *row) if row else None
     return None
+
+
+def replaced(our_type, our_id) -> bool:
+    """Whether our refund ``our_id`` was replaced (retried as a new refund, or sent to the
+    wallet) without being processed: it moved no money through the gateway and never will
+    (``refunds.execute.mark_processed`` refuses a replaced row)."""
+    if our_type != "refund" or our_id is None:
+        return False
+    return bool(
+        db.session.scalar(
+            sa.select(Refund.superseded).where(
+                Refund.id == our_id, Refund.status != RefundStatus.PROCESSED
+            )
+        )
+    )
 
 
 def paid_by_another(our_type, our_id, reference) -> str | None:

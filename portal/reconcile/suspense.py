@@ -110,7 +110,10 @@ def our_part(case, ours=STORED):
     side as it is now (a ``matching.Side``, None: no row), else the case's stored one.
     None when our row records another payment (an order paid twice: the row found by the
     order brought the first payment's money in, not this one's; review finding: the
-    accept posted nothing and clearing stayed short by the second payment)."""
+    accept posted nothing and clearing stayed short by the second payment), or is a
+    refund replaced by a retry or the wallet (it failed, and can never be processed now:
+    review finding, counted as a refund that may still move, the accept posted nothing
+    and clearing kept a refund the gateway paid out)."""
     if ours is STORED:
         our_type, our_id, amount, status = (
             case.our_type,
@@ -123,6 +126,8 @@ def our_part(case, ours=STORED):
     else:
         our_type, our_id, amount, status = ours.our_type, ours.our_id, ours.amount, ours.raw_status
     if case.kind == "payment" and ours_rows.paid_by_another(our_type, our_id, case.reference):
+        return None, None
+    if case.kind == "refund" and ours_rows.replaced(our_type, our_id):
         return None, None
     return amount, status
 

@@ -145,13 +145,15 @@ def recheck_visit(visit_id):
 
 def recheck_refund(refund_id):
     """The cases of the refund, by our row or by the Razorpay refund it records now (a
-    case written when no row of ours was known names none)."""
+    case written when no row of ours was known names none), and of the refund it replaced
+    (a refund sent to the wallet: the one replaced can never be processed now)."""
     row = db.session.execute(
-        sa.select(Refund.razorpay_refund_id).where(Refund.id == refund_id)
+        sa.select(Refund.razorpay_refund_id, Refund.retry_of_id).where(Refund.id == refund_id)
     ).first()
     if row is None:
         return
-    mine = sa.and_(ReconCase.our_type == "refund", ReconCase.our_id == refund_id)
+    ours_ids = [i for i in (refund_id, row.retry_of_id) if i is not None]
+    mine = sa.and_(ReconCase.our_type == "refund", ReconCase.our_id.in_(ours_ids))
     if row.razorpay_refund_id:
         mine = sa.or_(
             mine, sa.and_(ReconCase.kind == "refund", ReconCase.reference == row.razorpay_refund_id)

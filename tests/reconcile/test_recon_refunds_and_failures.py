@@ -297,6 +297,70 @@ def test_a_refund_whose_create_went_unanswered_is_found_by_its_notes(world, user
     assert balance(RECONCILIATION_SUSPENSE) == 0
 
 
+def _refund_failed_at_gateway(world, users, gateway):
+    """A refund Razorpay failed (given up after one attempt, ``fast``), whose record the
+    gateway then reports as processed: the patient got the money on the card after all.
+    Returns (our refund, Razorpay's id, the amount)."""
+    visit = paid(world, users, gateway)
+    gateway.sandbox.set_faults(refund_outcome="failed")
+    quoted_cancel(users(world.patients[0]), visit.id, [visit.items[0].id])
+    settle_refunds(gateway)
+    gateway.sandbox.set_faults(refund_outcome=None)
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
+    assert (refund.status, refund.superseded) == ("FAILED", False)
+    rid = refund.razorpay_refund_id
+    gateway.sandbox.set_faults(alter={rid: {"status": "processed"}})
+    return refund, rid, refund.amount
+
+
+def test_accepting_a_replaced_refund_the_gateway_processed_takes_it_out_of_clearing(
+    world, users, fast, clock
+):
+    """Review finding: a refund sent to the wallet (Razorpay had failed it) that the
+    gateway's record shows processed after all. Our row is replaced, so it can never be
+    processed (a sync leaves it: "still differ, accept it"), yet an accept counted a failed
+    refund of ours as one that may still move and posted nothing: clearing kept the money
+    the gateway paid out, for good. A replaced refund moved no money of ours and never
+    will: the accept takes the gateway's refund out of clearing, owed back in suspense."""
+    refund, rid, amount = _refund_failed_at_gateway(world, users, fast)
+    refunds_failed.refund_to_wallet(admin(world), refund.id, "Razorpay failed it twice")
+    later(clock)
+    run_day(world)
+    case = case_for(rid)
+    assert (case.status, case.reason, case.our_status) == (
+        "discrepancy",
+        "status_differs",
+        "FAILED",
+    )
+    with pytest.raises(resolve.ResolveError, match="still differ"):
+        resolve.sync(admin(world), case.id)
+    resolve.accept(admin(world), case.id, "Paid on the card and to the wallet: recover it")
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == -amount
+    run_day(world)
+    assert case_for(rid).status == "resolved"
+    assert balance(RECONCILIATION_SUSPENSE) == -amount
+
+
+def test_a_refund_replaced_after_its_case_was_accepted_is_taken_out_of_clearing_at_once(
+    world, users, fast, clock
+):
+    """The other order: accepted while our refund could still be processed (an accept
+    posts nothing then), then sent to the wallet. The wallet refund's processing posts the
+    accepted case's difference at once: the next run would not (neither side's record
+    changed)."""
+    refund, rid, amount = _refund_failed_at_gateway(world, users, fast)
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(rid).id, "Razorpay shows it processed; checking")
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    refunds_failed.refund_to_wallet(admin(world), refund.id, "Razorpay failed it twice")
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == -amount
+    run_day(world)
+    assert (case_for(rid).status, balance(RECONCILIATION_SUSPENSE)) == ("resolved", -amount)
+
+
 def test_a_gateway_that_times_out_mid_run_fails_the_run(world, users, fast, clock):
     paid(world, users, fast)
     fast.sandbox.stray_payment(9_900)
