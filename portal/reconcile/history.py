@@ -1,7 +1,7 @@
 """A case's history as its page tells it, read from the audit log: the case row holds only
 its current state (a run that reopens a resolved case clears its resolution), while every
 accept and sync, and every run that undid one, is an audit entry of the case with who,
-when and what (``resolve``, ``run._audit_undone``)."""
+when and what (``resolve``, ``run.record_undone``)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,10 +84,20 @@ def _event(row, resolvers):
             at=datetime.fromisoformat(at) if isinstance(at, str) else None,
             note=before.get("note"),
         )
+        # No run: our record changed between runs and the case matched at once
+        # (``recheck.follow_accepted``).
+        run = after.get("run_id")
         return Event(
             row.at,
-            f"{_UNDONE[row.action]} by run #{after.get('run_id')}",
+            f"{_UNDONE[row.action]} by run #{run}" if run else _UNDONE[row.action],
             detail=after.get("because"),
             earlier=earlier,
+        )
+    if row.action == "reconcile.case_refreshed":
+        outcome = "matched" if after.get("status") == "matched" else _words(after.get("reason"))
+        return Event(
+            row.at,
+            f"Our record had changed when {who} accepted",
+            detail=f"{after.get('because')}; now {outcome}",
         )
     return None

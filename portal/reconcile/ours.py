@@ -31,7 +31,7 @@ from portal.booking.models import FeeCapture, MasterBooking, Reschedule
 from portal.booking.reschedule_payment import FEE_CREDITED_AT, UNAPPLIED
 from portal.db import UTCDateTime
 from portal.domain.ids import parse_id
-from portal.domain.states import RescheduleStatus
+from portal.domain.states import RefundStatus, RescheduleStatus
 from portal.extensions import db
 from portal.ledger.models import LedgerTransaction
 from portal.payments.models import LINK, Payment
@@ -366,6 +366,49 @@ def without_id(kind, gateway_sides: Iterable[Side], notes_by_order=None) -> dict
     if kind == "refund":
         return refunds_by_notes(gateway_sides)
     return {}
+
+
+def named_row(kind, reference, our_type, our_id) -> Side | None:
+    """Our row a case names (``our_type``, ``our_id``) as the side a run made of it for
+    gateway record ``reference`` when the row does not record that id (found by a payment
+    link's notes, a refund by its own notes): read again by the row's id, for a case
+    compared again between runs (``recheck``). None for a refund that records another
+    Razorpay refund now (not this one's), or a row gone."""
+    if kind == "payment" and our_type == "payment":
+        row = db.session.execute(
+            sa.select(
+                Payment.id, Payment.master_id, Payment.amount, Payment.status, Payment.created_at
+            ).where(Payment.id == our_id)
+        ).first()
+        return _payment_side(reference, *row) if row else None
+    if kind == "refund" and our_type == "refund":
+        row = db.session.execute(
+            sa.select(
+                Refund.id,
+                Refund.visit_id,
+                Refund.amount,
+                Refund.status,
+                _sent_at(Refund),
+                Refund.first_request_at,
+            ).where(Refund.id == our_id, Refund.razorpay_refund_id.is_(None))
+        ).first()
+        return _refund_side(reference, *row) if row else None
+    return None
+
+
+def replaced(our_type, our_id) -> bool:
+    """Whether our refund ``our_id`` was replaced (retried as a new refund, or sent to the
+    wallet) without being processed: it moved no money through the gateway and never will
+    (``refunds.execute.mark_processed`` refuses a replaced row)."""
+    if our_type != "refund" or our_id is None:
+        return False
+    return bool(
+        db.session.scalar(
+            sa.select(Refund.superseded).where(
+                Refund.id == our_id, Refund.status != RefundStatus.PROCESSED
+            )
+        )
+    )
 
 
 def paid_by_another(our_type, our_id, reference) -> str | None:

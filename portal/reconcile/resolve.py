@@ -52,9 +52,9 @@ from portal.payments import records
 from portal.payments.models import Payment
 from portal.payouts import status as payout_status
 from portal.payouts.gateway import gateway as payouts_gateway
-from portal.reconcile import cases, ours, suspense
+from portal.reconcile import cases, ours, recheck, suspense
 from portal.reconcile import source as gateway_source
-from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side
+from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side, what_changed
 from portal.reconcile.models import Reason, ReconCase
 from portal.refunds import execute as refunds
 
@@ -130,22 +130,70 @@ def checked_note(note):
 
 
 def accept(actor, case_id, note):
-    """Close an open case as RESOLVED with a note (audited)."""
+    """Close an open case as RESOLVED with a note (audited). A case whose our side changed
+    since it was written is rewritten as it stands instead, and the accept refused with
+    what changed (``_refresh``)."""
     _require_admin(actor)
     note = checked_note(note)
     with unit_of_work():
         visit = _lock_visit_of(case_id)
         case = _open_case(case_id)
-        before = _snapshot(case)
-        if case.status == ReconCaseStatus.PENDING:
-            RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY)  # accepted as it stands
-        RECON_CASE.move(case, ReconCaseStatus.RESOLVED)
-        _close(case, actor, ACCEPTED, note)
-        # The gateway's record stands: clearing follows it, the difference in suspense.
-        suspense.on_accept(case)
-        record(actor, "reconcile.case_accepted", "recon_case", case.id, before, _snapshot(case))
-        _clear_flag(actor, case, visit)
+        refused = _refresh(actor, case, visit)
+        if refused is None:
+            before = _snapshot(case)
+            if case.status == ReconCaseStatus.PENDING:
+                RECON_CASE.move(case, ReconCaseStatus.DISCREPANCY)  # accepted as it stands
+            RECON_CASE.move(case, ReconCaseStatus.RESOLVED)
+            _close(case, actor, ACCEPTED, note)
+            # The gateway's record stands: clearing follows it, the difference in suspense.
+            suspense.on_accept(case)
+            record(actor, "reconcile.case_accepted", "recon_case", case.id, before, _snapshot(case))
+            _clear_flag(actor, case, visit)
+    if refused is not None:
+        raise ResolveError(refused)
     return case
+
+
+REFRESHED = "reconcile.case_refreshed"
+
+
+def _refresh(actor, case, visit):
+    """Our side of ``case`` read again; when it changed since the case was written (a
+    refund found ours and processed, a capture recorded, and the event's comparison did
+    not match it), the case is rewritten as it stands (matched when the two agree now),
+    audited, and the refusal's message returned; None when it did not change. An accept
+    posts from the case's sides: from stale ones it counted money twice until the next
+    run (review finding: a refund accepted as one we never made after "send to wallet"
+    had found it ours), and the admin would accept what the page no longer says."""
+    try:
+        theirs = recheck.stored_theirs(case)
+    except recheck.Unreadable:
+        return None
+    fresh = recheck.ours_now(case, theirs)
+    if not recheck.changed(case, fresh):
+        return None
+    before, ours_before = _snapshot(case), case.ours_key
+    outcome = recheck.judge(case, fresh, theirs, int(utcnow().timestamp()))
+    if outcome.status == ReconCaseStatus.MATCHED:
+        recheck.match(case, fresh, theirs)
+    else:
+        RECON_CASE.move(case, outcome.status, allow_same=True)
+        case.reason = outcome.reason
+        cases.show_sides(case, fresh, theirs)
+        suspense.take_back([case.id])
+    because = what_changed(case.theirs_key, case.theirs_key, ours_before, case.ours_key)
+    record(actor, REFRESHED, "recon_case", case.id, before, {**_snapshot(case), "because": because})
+    _clear_flag(actor, case, visit)
+    if case.status == ReconCaseStatus.MATCHED:
+        return (
+            f"Our record changed since the run ({because}) and agrees with the gateway's "
+            "now: the case is matched, nothing to accept."
+        )
+    now = (case.reason or str(case.status)).replace("_", " ")
+    return (
+        f"Our record changed since the run ({because}): the case shows it as it is now "
+        f"({now}). Look at it again, then accept."
+    )
 
 
 def _close(case, actor, resolution, note=None):

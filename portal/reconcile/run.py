@@ -505,33 +505,40 @@ REOPENED, REMATCHED = "reconcile.case_reopened", "reconcile.case_rematched"
 def _audit_undone(run, resolved):
     """Audit each admin's resolution the write replaced (``resolved``: read before it,
     ``cases.lock_resolutions``): the case reopened (or matched anew) because a side's
-    record changed. Before: the resolution, who, when, the note; after: the case as the
-    run left it, the run, why. No actor: the run did it (review finding: the note and
-    the resolver were wiped from the case with no entry)."""
+    record changed. No actor: the run did it (review finding: the note and the resolver
+    were wiped from the case with no entry)."""
     for case_id, now in cases.now_stored(list(resolved)).items():
-        before = resolved[case_id]
         if now["resolution"] is not None:
             continue  # kept (``KEEPS_A_RESOLUTION``)
-        because = what_changed(
-            before["theirs_key"], now["theirs_key"], before["ours_key"], now["ours_key"]
-        )
-        record(
-            None,
-            REMATCHED if now["status"] == ReconCaseStatus.MATCHED else REOPENED,
-            "recon_case",
-            case_id,
-            before={
-                **{k: before[k] for k in cases.RESOLUTION},
-                "resolved_at": before["resolved_at"].isoformat() if before["resolved_at"] else None,
-            },
-            after={
-                "status": now["status"],
-                "reason": now["reason"],
-                "resolution": None,
-                "run_id": run.id,
-                "because": because,
-            },
-        )
+        record_undone(case_id, resolved[case_id], now, run_id=run.id)
+
+
+def record_undone(case_id, before, now, run_id=None):
+    """The audit entry of a resolution undone because a side's record changed: by a run
+    (``run_id``), or by an event on our side matching an accepted case (``recheck``).
+    ``before``: the ``cases.RESOLUTION`` columns and both keys as they were; ``now``: the
+    status, reason and keys as written. Before: the resolution, who, when, the note;
+    after: the case as left, the run, why."""
+    because = what_changed(
+        before["theirs_key"], now["theirs_key"], before["ours_key"], now["ours_key"]
+    )
+    record(
+        None,
+        REMATCHED if now["status"] == ReconCaseStatus.MATCHED else REOPENED,
+        "recon_case",
+        case_id,
+        before={
+            **{k: before[k] for k in cases.RESOLUTION},
+            "resolved_at": before["resolved_at"].isoformat() if before["resolved_at"] else None,
+        },
+        after={
+            "status": now["status"],
+            "reason": now["reason"],
+            "resolution": None,
+            "run_id": run_id,
+            "because": because,
+        },
+    )
 
 
 def _one_writer_at_a_time():

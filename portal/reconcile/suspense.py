@@ -26,7 +26,7 @@ from portal.extensions import db
 from portal.ledger.accounts import GATEWAY_CLEARING, RECONCILIATION_SUSPENSE
 from portal.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from portal.ledger.service import credit, debit, post
-from portal.reconcile import ours
+from portal.reconcile import ours as ours_rows
 from portal.reconcile.cases import one_of
 from portal.reconcile.matching import ACCEPTED
 from portal.reconcile.models import ReconCase
@@ -102,27 +102,55 @@ def gateway_status(case):
     return (case.theirs or {}).get("means") or case.gateway_status
 
 
-def our_part(case):
-    """(amount, status) of our side as far as this record's money goes: none when our row
-    records another payment (an order paid twice: the row found by the order brought the
-    first payment's money in, not this one's; review finding: the accept posted nothing
-    and clearing stayed short by the second payment)."""
-    if case.kind == "payment" and ours.paid_by_another(case.our_type, case.our_id, case.reference):
+STORED = object()  # our side as the case stores it (what the run, or a refresh, wrote)
+
+
+def our_part(case, ours=STORED):
+    """(amount, status) of our side as far as this record's money goes; ``ours``: our
+    side as it is now (a ``matching.Side``, None: no row), else the case's stored one.
+    None when our row records another payment (an order paid twice: the row found by the
+    order brought the first payment's money in, not this one's; review finding: the
+    accept posted nothing and clearing stayed short by the second payment), or is a
+    refund replaced by a retry or the wallet (it failed, and can never be processed now:
+    review finding, counted as a refund that may still move, the accept posted nothing
+    and clearing kept a refund the gateway paid out)."""
+    if ours is STORED:
+        our_type, our_id, amount, status = (
+            case.our_type,
+            case.our_id,
+            case.our_amount,
+            case.our_status,
+        )
+    elif ours is None:
         return None, None
-    return case.our_amount, case.our_status
+    else:
+        our_type, our_id, amount, status = ours.our_type, ours.our_id, ours.amount, ours.raw_status
+    if case.kind == "payment" and ours_rows.paid_by_another(our_type, our_id, case.reference):
+        return None, None
+    if case.kind == "refund" and ours_rows.replaced(our_type, our_id):
+        return None, None
+    return amount, status
 
 
-def on_accept(case):
-    """In the accept's unit of work: post what brings clearing to the gateway's record,
-    against what the case has posted already (whatever left it there)."""
-    our_amount, our_status = our_part(case)
+def settle(case, ours=STORED, memo=None):
+    """Post what brings clearing to the gateway's record against our side (``ours``, as
+    for ``our_part``), less what the case has posted already (whatever left it there).
+    Returns the paise posted. In the caller's unit of work."""
+    our_amount, our_status = our_part(case, ours)
     wanted = difference(
         case.kind, our_amount, our_status, case.gateway_amount, gateway_status(case)
     )
     posted, count = _posted(case.id)
     if (wanted or 0) != posted:
-        _post(case.id, (wanted or 0) - posted, count, f"Accepted {case.kind} {case.reference}")
+        memo = memo or f"Accepted {case.kind} {case.reference}"
+        _post(case.id, (wanted or 0) - posted, count, memo)
     return (wanted or 0) - posted
+
+
+def on_accept(case):
+    """In the accept's unit of work: post what brings clearing to the gateway's record,
+    against what the case has posted already (whatever left it there)."""
+    return settle(case)
 
 
 def _posted_by_case(case_ids):

@@ -7,7 +7,10 @@ case (a run concurrent with webhooks, or one that simply came late), the booking
 refund events say so and the open case of that visit or refund is compared again with
 the gateway record the run stored: it becomes MATCHED when the two now agree. Only ever
 towards MATCHED: finding new discrepancies is the run's job. A duplicate stays one: the
-event is any on the visit (a free move, say), not news about the gateway's listing."""
+event is any on the visit (a free move, say), not news about the gateway's listing.
+The same events bring an **accepted** case's posting to our side as it is now, or match
+it when the two agree now (``recheck.follow_accepted``), instead of leaving a changed
+posting to the next run."""
 
 import logging
 
@@ -17,13 +20,15 @@ from portal import events
 from portal.booking.models import Reschedule
 from portal.config import policy, setting
 from portal.db import utcnow
-from portal.domain.states import RECON_CASE, ReconCaseStatus, ReconRunStatus
+from portal.domain.states import ReconCaseStatus, ReconRunStatus
 from portal.extensions import db
 from portal.jobs import job, periodic
-from portal.reconcile import cases, ours, window
-from portal.reconcile.matching import Garbage, compare, gateway_side
-from portal.reconcile.models import Reason, ReconCase, ReconRun
-from portal.reconcile.run import JOB, SCHEDULE, STALE_RUN, execute, start_run, tolerance
+from portal.payments.models import Payment
+from portal.reconcile import recheck, window
+from portal.reconcile.matching import ACCEPTED
+from portal.reconcile.models import ReconCase, ReconRun
+from portal.reconcile.run import JOB, SCHEDULE, STALE_RUN, execute, start_run
+from portal.refunds.models import Refund
 
 log = logging.getLogger("portal.reconcile")
 
@@ -78,69 +83,82 @@ def _days_due(now):
     )
 
 
-# --- late webhooks close their cases ---------------------------------------------------------
+# --- late webhooks close their cases, accepted cases follow our side ------------------------
 
 
-def _recheck(found):
+def _recheck(query):
+    """The cases ``query`` selects (open, or accepted) compared again with our side as it
+    is now (``recheck``). An accepted one is row-locked first (PostgreSQL), as an accept
+    locks it, before its postings are read: every writer of cases takes them last (a run,
+    an accept and a sync after their visits and refunds)."""
     now = int(utcnow().timestamp())
-    for case in found:
-        if case.status not in (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING):
-            continue
-        if not case.theirs:
-            continue
-        try:
-            theirs = gateway_side(
-                case.kind,
-                {
-                    "id": case.reference,
-                    "amount": case.theirs.get("amount"),
-                    "status": case.theirs.get("status"),
-                    "created_at": case.theirs.get("at"),
-                    "order_id": case.theirs.get("order_id"),
-                },
-            )
-        except Garbage:
-            continue
-        fresh = ours.by_reference(case.kind, [case.reference]).get(case.reference)
-        if fresh is None and case.kind == "payment":
-            fresh = ours.payments_by_order([theirs])[0].get(case.reference)
-        if fresh is None:
-            continue
-        outcome = compare(
-            fresh,
-            theirs,
-            now=now,
-            tolerance=tolerance(),
-            grace=setting("RECON_PENDING_GRACE_SECONDS"),
-            # As the run judged it: a webhook does not undo a listing twice or an order
-            # paid twice (our row, found by the order, is the other payment's).
-            duplicate=case.reason == Reason.DUPLICATE,
-        )
-        if outcome.status == ReconCaseStatus.MATCHED:
-            RECON_CASE.move(case, ReconCaseStatus.MATCHED)
-            case.reason = None
-            cases.show_sides(case, fresh, theirs)
+    for case in db.session.scalars(query.order_by(ReconCase.id)).all():
+        if recheck.is_accepted(case):
+            case = recheck.lock_case(case.id)
+            if recheck.is_accepted(case):
+                recheck.follow_accepted(case, now)
+        elif case.status in recheck.OPEN:
+            _match_if_agreed(case, now)
+
+
+def _match_if_agreed(case, now):
+    if not case.theirs:
+        return
+    try:
+        theirs = recheck.stored_theirs(case)
+    except recheck.Unreadable:
+        return
+    fresh = recheck.ours_now(case, theirs)
+    if fresh is None:
+        return
+    if recheck.judge(case, fresh, theirs, now).status == ReconCaseStatus.MATCHED:
+        recheck.match(case, fresh, theirs)
+
+
+# Open cases, and accepted ones (their postings follow our side), of the kinds an event
+# on a visit or a refund concerns (a settlement case is our capture alone, moving no money).
+CONCERNED = sa.and_(
+    ReconCase.kind.in_(("payment", "refund")),
+    sa.or_(
+        ReconCase.status.in_(recheck.OPEN),
+        sa.and_(ReconCase.status == ReconCaseStatus.RESOLVED, ReconCase.resolution == ACCEPTED),
+    ),
+)
 
 
 def recheck_visit(visit_id):
-    found = db.session.scalars(
+    """The cases of the visit, and of its payments a case names no visit for (a capture we
+    had no row for: a stray that turns out ours)."""
+    references = sa.select(Payment.razorpay_payment_id).where(
+        Payment.master_id == visit_id, Payment.razorpay_payment_id.is_not(None)
+    )
+    _recheck(
         sa.select(ReconCase).where(
-            ReconCase.visit_id == visit_id,
-            ReconCase.status.in_((ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)),
+            CONCERNED,
+            sa.or_(
+                ReconCase.visit_id == visit_id,
+                sa.and_(ReconCase.kind == "payment", ReconCase.reference.in_(references)),
+            ),
         )
-    ).all()
-    _recheck(found)
+    )
 
 
 def recheck_refund(refund_id):
-    found = db.session.scalars(
-        sa.select(ReconCase).where(
-            ReconCase.our_type == "refund",
-            ReconCase.our_id == refund_id,
-            ReconCase.status.in_((ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)),
+    """The cases of the refund, by our row or by the Razorpay refund it records now (a
+    case written when no row of ours was known names none), and of the refund it replaced
+    (a refund sent to the wallet: the one replaced can never be processed now)."""
+    row = db.session.execute(
+        sa.select(Refund.razorpay_refund_id, Refund.retry_of_id).where(Refund.id == refund_id)
+    ).first()
+    if row is None:
+        return
+    ours_ids = [i for i in (refund_id, row.retry_of_id) if i is not None]
+    mine = sa.and_(ReconCase.our_type == "refund", ReconCase.our_id.in_(ours_ids))
+    if row.razorpay_refund_id:
+        mine = sa.or_(
+            mine, sa.and_(ReconCase.kind == "refund", ReconCase.reference == row.razorpay_refund_id)
         )
-    ).all()
-    _recheck(found)
+    _recheck(sa.select(ReconCase).where(CONCERNED, mine))
 
 
 @events.visit_confirmed.connect

@@ -9,13 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
+from portal.booking import lookup
 from portal.extensions import db
 from portal.gateway import get_payin
-from portal.ledger.accounts import RECONCILIATION_SUSPENSE
+from portal.ledger.accounts import RECONCILIATION_SUSPENSE, patient_wallet
 from portal.ledger.check import verify_gateway_clearing
 from portal.ledger.service import balance
 from portal.reconcile import cases, resolve, suspense
 from portal.reconcile.models import ReconCase
+from portal.refunds import lookup as refunds_lookup
 from tests.reconcile.helpers import (
     LOST_CAPTURE,
     admin,
@@ -25,6 +27,7 @@ from tests.reconcile.helpers import (
     payment_id,
     run_day,
 )
+from tests.refunds.helpers import quoted_cancel
 
 
 def clearing_findings():
@@ -228,3 +231,67 @@ def test_accepting_an_order_paid_twice_brings_clearing_to_the_gateways_record(
     resolve.accept(admin(world), case.id, "Paid twice at Razorpay; refund the second one")
     assert clearing_findings() == []
     assert balance(RECONCILIATION_SUSPENSE) == store.payments[second]["amount"]  # owed back
+
+
+def _paid_twice_accepted(world, users, gateway, clock):
+    """The order-paid-twice case above, accepted: (the second payment's id, its amount)."""
+    visit = paid(world, users, gateway)
+    order_id = visit.payments[0].razorpay_order_id
+    store = gateway.sandbox.store
+    store.orders[order_id]["status"] = "attempted"
+    gateway.sandbox.set_faults(drop_events=LOST_CAPTURE)
+    second = store.pay_order(order_id)["id"]
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(second).id, "Paid twice at Razorpay; refund it")
+    return second, store.payments[second]["amount"]
+
+
+def test_a_late_capture_of_an_accepted_second_payment_is_counted_once_at_once(
+    world, users, gateway, clock
+):
+    """Review finding: the second payment's webhook arrives after the accept (Razorpay
+    sends it again for a day). The capture records it on a row of its own and puts the
+    money in the patient's wallet, clearing receiving it; the accepted case still held the
+    same money in suspense, owed back to the payer, so until the next run it was counted
+    twice (clearing over by it, the patient owed it twice). The capture now takes the
+    accept's posting back at once: the money is the wallet's, counted once; the case stays
+    accepted until the next run reopens it as the time difference a late capture is."""
+    second, amount = _paid_twice_accepted(world, users, gateway, clock)
+    store = gateway.sandbox.store
+    wallet = patient_wallet(world.patients[0])
+    before = balance(wallet)
+    store._event("razorpay", "payment.captured", payment=store.payments[second])
+    gateway.deliver()
+    assert balance(wallet) - before == amount  # the late capture went to the wallet
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    run_day(world)
+    case = case_for(second)
+    assert (case.status, case.reason, case.resolution) == ("discrepancy", "time_differs", None)
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+def test_a_refund_to_the_wallet_after_an_accept_is_counted_once(world, users, gateway, clock):
+    """The suspected defect as reported: an accepted case (the gateway's amount ₹100 above
+    ours, the ₹100 in suspense), then the patient cancels and takes the refund in the
+    wallet, no Razorpay refund. The wallet refund moves no money in clearing and changes
+    neither side of the case: the accept's posting stands, counted once, before and after
+    the next run (no defect here; the double counts were the ones above)."""
+    altered, _amount = _accepted_altered(world, users, gateway, clock)
+    visit = lookup.get_visit(case_for(altered).visit_id)
+    wallet = patient_wallet(world.patients[0])
+    before = balance(wallet)
+    quoted_cancel(users(world.patients[0]), visit.id, [visit.items[0].id], prefer_wallet=True)
+    db.session.expire_all()
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
+    assert (refund.destination, refund.status) == ("WALLET", "PROCESSED")
+    assert balance(wallet) - before == refund.amount
+    for _ in range(2):  # at once, and after the next run
+        assert clearing_findings() == []
+        assert balance(RECONCILIATION_SUSPENSE) == 10_000
+        assert (case_for(altered).status, case_for(altered).resolution) == ("resolved", "accepted")
+        run_day(world)

@@ -13,6 +13,7 @@ from portal.ledger.accounts import RECONCILIATION_SUSPENSE
 from portal.ledger.check import verify_gateway_clearing
 from portal.ledger.service import balance
 from portal.reconcile import ours, resolve
+from portal.reconcile.history import case_history
 from portal.reconcile.models import ReconCase
 from portal.reconcile.window import WindowError, day_window
 from portal.refunds import failed as refunds_failed
@@ -174,7 +175,11 @@ def test_an_accepted_missing_ours_refund_that_turns_out_ours_is_not_counted_twic
     processed, crediting clearing again; the accepted case kept its posting on every later
     run (the refund left clearing twice in the ledger, once at the gateway). A run finds
     such a refund by its notes now (the next test): here the case was written by a run
-    before that, as cases accepted then were."""
+    before that, as cases accepted then were.
+
+    Later review finding: the next run took the posting back, but until it ran (a day, for
+    the daily run) the refund was counted twice: clearing short by it, suspense holding a
+    refund that was ours. The refund's processing takes it back at once now."""
     gateway = fast
     refund, at_gateway = _refund_made_unanswered(world, users, gateway)
     later(clock)
@@ -190,18 +195,86 @@ def test_an_accepted_missing_ours_refund_that_turns_out_ours_is_not_counted_twic
         refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
     db.session.expire_all()
     assert db.session.get(Refund, refund.id).status == "PROCESSED"
-    run_day(world)  # a later run sees our side of the case now
+
+    def counted_once():
+        assert clearing_findings() == []
+        assert balance(RECONCILIATION_SUSPENSE) == 0
+        case = case_for(at_gateway["id"])
+        assert (case.status, case.resolution, case.our_id) == ("matched", None, refund.id)
+        [undone] = db.session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "reconcile.case_rematched",
+                AuditEntry.object_id == str(case.id),
+            )
+        ).all()
+        assert undone.after["because"] == "our record appeared"
+        [*_, event] = case_history(case.id)
+        assert (event.what, event.detail) == ("Matched again", "our record appeared")
+        assert event.earlier.resolution == "accepted"
+
+    counted_once()  # at once, not at the next run
+    run_day(world)  # which finds nothing more to change
+    counted_once()
+
+
+def test_an_open_case_whose_refund_turns_out_ours_is_matched_by_its_processing(
+    world, users, fast, clock, monkeypatch
+):
+    """The same refund's case still open when "send to wallet" finds it at Razorpay: its
+    processing compares the case again, found by the gateway's id our refund now records
+    (the case named no row of ours), and it matches. Before, only cases naming our row
+    were compared, so the case stayed "missing ours" and an accept posted the refund out
+    of clearing a second time."""
+    refund, at_gateway = _refund_made_unanswered(world, users, fast)
+    later(clock)
+    with monkeypatch.context() as before_notes:
+        before_notes.setattr(ours, "refunds_by_notes", lambda sides: {})
+        run_day(world)
+    with pytest.raises(CancellationError):
+        refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
+    case = case_for(at_gateway["id"])
+    assert (case.status, case.our_id) == ("matched", refund.id)
+    with pytest.raises(resolve.ResolveError, match="matched already"):
+        resolve.accept(admin(world), case.id, "Made on the dashboard by finance, per the log")
     assert clearing_findings() == []
     assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+def test_an_accept_after_our_side_changed_unseen_is_refused_and_the_case_shows_it(
+    world, users, fast, clock, monkeypatch
+):
+    """As above, but the gateway dates the refund 10 minutes off, so its processing does
+    not match the case (a late webhook only ever matches): the case still says "missing
+    ours". An accept posted from that, the refund out of clearing a second time (until
+    the next run took it back). Now the accept compares our record as it is: changed since
+    the run, the case is rewritten as it stands and the admin asked to look again; the
+    accept then posts nothing (no money differs), and the next run leaves it."""
+    refund, at_gateway = _refund_made_unanswered(world, users, fast)
+    fast.sandbox.set_faults(
+        alter={at_gateway["id"]: {"created_at": at_gateway["created_at"] + 600}}
+    )
+    later(clock)
+    with monkeypatch.context() as before_notes:
+        before_notes.setattr(ours, "refunds_by_notes", lambda sides: {})
+        run_day(world)
+    with pytest.raises(CancellationError):
+        refunds_failed.refund_to_wallet(admin(world), refund.id, "Gateway keeps failing")
     case = case_for(at_gateway["id"])
-    assert (case.status, case.resolution, case.our_id) == ("matched", None, refund.id)
-    [undone] = db.session.scalars(
-        sa.select(AuditEntry).where(
-            AuditEntry.action == "reconcile.case_rematched",
-            AuditEntry.object_id == str(case.id),
-        )
-    ).all()
-    assert undone.after["because"] == "our record appeared"
+    assert (case.status, case.reason, case.our_id) == ("discrepancy", "missing_ours", None)
+    with pytest.raises(resolve.ResolveError, match="Our record changed since"):
+        resolve.accept(admin(world), case.id, "Made on the dashboard by finance, per the log")
+    case = case_for(at_gateway["id"])
+    assert (case.status, case.reason, case.our_id) == ("discrepancy", "time_differs", refund.id)
+    [*_, event] = case_history(case.id)
+    assert event.what == f"Our record had changed when {admin(world).name} accepted"
+    assert event.detail == "our record appeared; now time differs"
+    assert clearing_findings() == []
+    resolve.accept(admin(world), case.id, "Razorpay dates it by its own queue")
+    assert (case_for(at_gateway["id"]).status, balance(RECONCILIATION_SUSPENSE)) == ("resolved", 0)
+    assert clearing_findings() == []
+    run_day(world)
+    assert case_for(at_gateway["id"]).status == "resolved"
+    assert clearing_findings() == []
 
 
 def test_a_refund_whose_create_went_unanswered_is_found_by_its_notes(world, users, fast, clock):
@@ -222,6 +295,70 @@ def test_a_refund_whose_create_went_unanswered_is_found_by_its_notes(world, user
     assert case_for(at_gateway["id"]).status == "matched"
     assert clearing_findings() == []
     assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+def _refund_failed_at_gateway(world, users, gateway):
+    """A refund Razorpay failed (given up after one attempt, ``fast``), whose record the
+    gateway then reports as processed: the patient got the money on the card after all.
+    Returns (our refund, Razorpay's id, the amount)."""
+    visit = paid(world, users, gateway)
+    gateway.sandbox.set_faults(refund_outcome="failed")
+    quoted_cancel(users(world.patients[0]), visit.id, [visit.items[0].id])
+    settle_refunds(gateway)
+    gateway.sandbox.set_faults(refund_outcome=None)
+    [refund] = refunds_lookup.refunds_for_visit(visit.id)
+    assert (refund.status, refund.superseded) == ("FAILED", False)
+    rid = refund.razorpay_refund_id
+    gateway.sandbox.set_faults(alter={rid: {"status": "processed"}})
+    return refund, rid, refund.amount
+
+
+def test_accepting_a_replaced_refund_the_gateway_processed_takes_it_out_of_clearing(
+    world, users, fast, clock
+):
+    """Review finding: a refund sent to the wallet (Razorpay had failed it) that the
+    gateway's record shows processed after all. Our row is replaced, so it can never be
+    processed (a sync leaves it: "still differ, accept it"), yet an accept counted a failed
+    refund of ours as one that may still move and posted nothing: clearing kept the money
+    the gateway paid out, for good. A replaced refund moved no money of ours and never
+    will: the accept takes the gateway's refund out of clearing, owed back in suspense."""
+    refund, rid, amount = _refund_failed_at_gateway(world, users, fast)
+    refunds_failed.refund_to_wallet(admin(world), refund.id, "Razorpay failed it twice")
+    later(clock)
+    run_day(world)
+    case = case_for(rid)
+    assert (case.status, case.reason, case.our_status) == (
+        "discrepancy",
+        "status_differs",
+        "FAILED",
+    )
+    with pytest.raises(resolve.ResolveError, match="still differ"):
+        resolve.sync(admin(world), case.id)
+    resolve.accept(admin(world), case.id, "Paid on the card and to the wallet: recover it")
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == -amount
+    run_day(world)
+    assert case_for(rid).status == "resolved"
+    assert balance(RECONCILIATION_SUSPENSE) == -amount
+
+
+def test_a_refund_replaced_after_its_case_was_accepted_is_taken_out_of_clearing_at_once(
+    world, users, fast, clock
+):
+    """The other order: accepted while our refund could still be processed (an accept
+    posts nothing then), then sent to the wallet. The wallet refund's processing posts the
+    accepted case's difference at once: the next run would not (neither side's record
+    changed)."""
+    refund, rid, amount = _refund_failed_at_gateway(world, users, fast)
+    later(clock)
+    run_day(world)
+    resolve.accept(admin(world), case_for(rid).id, "Razorpay shows it processed; checking")
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    refunds_failed.refund_to_wallet(admin(world), refund.id, "Razorpay failed it twice")
+    assert clearing_findings() == []
+    assert balance(RECONCILIATION_SUSPENSE) == -amount
+    run_day(world)
+    assert (case_for(rid).status, balance(RECONCILIATION_SUSPENSE)) == ("resolved", -amount)
 
 
 def test_a_gateway_that_times_out_mid_run_fails_the_run(world, users, fast, clock):
