@@ -12,7 +12,7 @@ does not make another person."""
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.accounts.models import ADMIN, PATIENT, Dependent
+from portal.accounts.models import ADMIN, PATIENT, Dependent, User
 from portal.accounts.service import (
     FORM,
     RELATIONSHIPS,
@@ -34,6 +34,7 @@ from portal.i18n import N_
 MSG_HAS_VISITS = N_("%(name)s has visits on record, so they stay on your family list.")
 MSG_ALREADY = N_("%(name)s (born %(born)s) is already on your account.")
 MSG_ALREADY_UNDATED = N_("%(name)s is already on your account.")
+MSG_CLOSED = N_("This account has been closed, so its family list can no longer be changed.")
 
 
 class DuplicateDependent(ValidationError):
@@ -112,6 +113,22 @@ def _snapshot(dependent):
     }
 
 
+def _open_family(guardian_id):
+    """Refuse a change to the family of a closed account (``ValidationError``, the form's
+    message). The closure erases each family member's name and date of birth (and the
+    audit rows' copies) once, so none may be written after it. Read fresh, the guardian's
+    row held ``FOR KEY SHARE`` as the claims' trigger and a further refund hold it: the
+    closure takes it ``FOR UPDATE``, so a closure committing meanwhile is waited for and
+    seen, and one that starts meanwhile waits for this change and then erases it. (On
+    SQLite the unit of work's process lock keeps the two apart.) A deactivated account
+    keeps its family (docs/privacy.md)."""
+    guardian = db.session.get(
+        User, guardian_id, with_for_update={"key_share": True}, populate_existing=True
+    )
+    if guardian is None or guardian.is_closed:
+        raise ValidationError({FORM: Text(MSG_CLOSED)})
+
+
 def _owned_dependent(actor, dependent_id):
     """The dependent if the actor is its guardian (or an admin); NotFound otherwise, so
     another family's dependents are not even confirmed to exist."""
@@ -131,6 +148,7 @@ def add_dependent(guardian, name, relationship, date_of_birth, *, actor=None):
     data = _dependent_data(name, relationship, date_of_birth)
     try:
         with unit_of_work():
+            _open_family(guardian.id)
             _refuse_if_there(guardian.id, data)
             dependent = Dependent(
                 guardian_id=guardian.id,
@@ -151,6 +169,7 @@ def update_dependent(actor, dependent_id, name, relationship, date_of_birth):
         with unit_of_work():
             dependent = _owned_dependent(actor, dependent_id)
             guardian_id = dependent.guardian_id
+            _open_family(guardian_id)
             data = _dependent_data(name, relationship, date_of_birth)
             _refuse_if_there(guardian_id, data, except_id=dependent.id)
             before = _snapshot(dependent)
@@ -176,6 +195,7 @@ def remove_dependent(actor, dependent_id):
     their invoices and refunds name them), which the database's foreign key decides."""
     with unit_of_work():
         dependent = _owned_dependent(actor, dependent_id)
+        _open_family(dependent.guardian_id)
         record(actor, "dependent.remove", "dependent", dependent.id, before=_snapshot(dependent))
         name = dependent.name  # read before the delete: after a refused flush it cannot be
         db.session.delete(dependent)

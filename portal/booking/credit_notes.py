@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import events
 from portal.booking import invoices, series
-from portal.booking.models import IndividualBooking, Reschedule
+from portal.booking.models import IndividualBooking, MasterBooking, Reschedule
 from portal.db import UTCDateTime, db, utcnow
 from portal.domain import gst as gst_rules
 from portal.ledger import accounts as chart
@@ -221,10 +221,25 @@ def issue_for_booking(booking_id, now=None):
     return notes
 
 
+def _in_order(which):
+    """The credit notes ``which`` selects, in the order issued: the one statement both the
+    receipt and the patient's data download read them with."""
+    return db.session.scalars(sa.select(CreditNote).where(which).order_by(CreditNote.id)).all()
+
+
 def for_visit(visit_id):
-    return db.session.scalars(
-        sa.select(CreditNote).where(CreditNote.visit_id == visit_id).order_by(CreditNote.id)
-    ).all()
+    """The credit notes against a visit's invoice (its receipt lists them)."""
+    return _in_order(CreditNote.visit_id == visit_id)
+
+
+def of_patient(patient_id):
+    """Every credit note against the patient's invoices, each visit's as its receipt lists
+    them: one statement however many visits (the data download)."""
+    return _in_order(
+        CreditNote.visit_id.in_(
+            sa.select(MasterBooking.id).where(MasterBooking.patient_id == patient_id)
+        )
+    )
 
 
 @events.booking_cancelled.connect

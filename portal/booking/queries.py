@@ -565,16 +565,18 @@ LIVE_ITEM = (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED, BookingStatus.STA
 
 
 def patient_record(patient_id):
-    """Every visit of the patient, oldest first, with its items (service, clinic,
-    providers) and payments loaded up front: a handful of statements however many visits
-    (``selectinload``). For the patient's data download, which lists everything."""
-    from sqlalchemy.orm import selectinload
+    """Every visit of the patient, oldest first, with its coupon (joined: no statement
+    more), items (service, clinic, providers) and payments loaded up front: a handful of
+    statements however many visits (``selectinload``). For the patient's data download,
+    which lists everything."""
+    from sqlalchemy.orm import joinedload, selectinload
 
     return db.session.scalars(
         sa.select(MasterBooking)
         .where(MasterBooking.patient_id == patient_id)
         .order_by(MasterBooking.created_at, MasterBooking.id)
         .options(
+            joinedload(MasterBooking.coupon),
             selectinload(MasterBooking.dependent),
             selectinload(MasterBooking.payments),
             selectinload(MasterBooking.items).selectinload(IndividualBooking.service),

@@ -8,6 +8,7 @@ receipt and gateway references)."""
 
 from portal.accounts import queries as account_queries
 from portal.accounts.models import User
+from portal.booking import credit_notes
 from portal.booking import queries as booking_queries
 from portal.booking.models import PAY_GATEWAY
 from portal.db import db, utcnow
@@ -15,6 +16,7 @@ from portal.domain.timezone import CLINIC_TZ
 from portal.ledger import queries as ledger_queries
 from portal.notify import queries as notify_queries
 from portal.refunds import queries as refund_queries
+from portal.wallet import lines as wallet_lines
 from portal.wallet import queries as wallet_queries
 
 FORMAT = "clinic-portal-personal-data/1"
@@ -45,7 +47,8 @@ def _all(read, *args):
         after = page.next_cursor
 
 
-def _visit(visit):
+def _visit(visit, notes):
+    services = {item.id: item.service.name for item in visit.items}
     return {
         "number": visit.number,
         "status": str(visit.status),
@@ -54,6 +57,7 @@ def _visit(visit):
         "confirmed_at": ist(visit.confirmed_at),
         "invoice_number": visit.invoice_no,
         "invoiced_to": visit.billed_to_name,
+        "coupon": visit.coupon.code if visit.coupon else None,  # as the visit page names it
         "discount": rupees(visit.discount),
         "paid_from_wallet": rupees(visit.wallet_applied),
         "appointments": [
@@ -70,6 +74,20 @@ def _visit(visit):
                 "refunded": rupees(item.refunded_amount),
             }
             for item in visit.items
+        ],
+        # The GST credit notes against its invoice, as its receipt lists them (a reschedule
+        # fee's too: its row under reschedule_fees names the same note).
+        "credit_notes": [
+            {
+                "number": note.number,
+                "issued_at": ist(note.issued_at),
+                "service": services.get(note.booking_id),
+                "gstin": note.clinic_gstin,
+                "taxable_value": rupees(note.taxable_value),
+                "exempt_value": rupees(note.exempt_value),
+                "gst": rupees(note.gst),
+            }
+            for note in notes
         ],
     }
 
@@ -98,6 +116,21 @@ def _refund(refund):
         "status": str(refund.status),
         "gateway_refund": refund.razorpay_refund_id,
         "created_at": ist(refund.created_at),
+    }
+
+
+def _wallet_line(line):
+    """A movement as the wallet page shows it: its name (in English, as the rest of this
+    document; the stored kind beside it), the clinic's public reason for an adjustment and
+    a bank pay-out's UTR (``wallet.lines``: no other memo, an internal note never)."""
+    return {
+        "at": ist(line.at),
+        "kind": line.kind,
+        "what": wallet_lines.label(line.kind),
+        "reason": wallet_lines.public_reason(line),
+        "bank_reference_utr": wallet_lines.utr(line),
+        "change": rupees(line.change),
+        "balance_after": rupees(line.balance),
     }
 
 
@@ -161,6 +194,9 @@ def personal_data(user_id):
     wallet and what was sent to them; nothing of anyone else."""
     user = db.session.get(User, user_id)
     visits = booking_queries.patient_record(user_id)
+    notes = {}
+    for note in credit_notes.of_patient(user_id):
+        notes.setdefault(note.visit_id, []).append(note)
     wallet = _all(ledger_queries.wallet_history_page, user_id)
     return {
         "format": FORMAT,
@@ -183,21 +219,13 @@ def personal_data(user_id):
             }
             for d in account_queries.dependents_of(user_id)
         ],
-        "visits": [_visit(v) for v in visits],
+        "visits": [_visit(v, notes.get(v.id, ())) for v in visits],
         "payments": [_payment(v, p) for v in visits for p in v.payments],
         "reschedule_fees": _fees(user_id),
         "refunds": [_refund(r) for r in refund_queries.refunds_of_patient(user_id)],
         "wallet": {
             "balance": rupees(wallet_queries.shown_balance(user_id)),
-            "transactions": [
-                {
-                    "at": ist(line.at),
-                    "kind": line.kind,
-                    "change": rupees(line.change),
-                    "balance_after": rupees(line.balance),
-                }
-                for line in reversed(wallet)
-            ],
+            "transactions": [_wallet_line(line) for line in reversed(wallet)],
         },
         "notifications": [
             {"kind": n.kind, "title": n.title, "at": ist(n.created_at), "read_at": ist(n.read_at)}

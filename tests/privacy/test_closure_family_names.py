@@ -7,15 +7,18 @@ under, not only the names on the list at the closure."""
 import json
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
-from portal.accounts import dependents
+from portal.accounts import dependents, service
 from portal.accounts.models import Dependent, User
 from portal.audit.models import AuditEntry
 from portal.booking.models import MasterBooking
+from portal.db import unit_of_work
 from portal.extensions import db
 from portal.payouts import completion
 from portal.privacy import former_names
+from tests.booking.factories import build_world
 from tests.web.booking.conftest import world  # noqa: F401
 from tests.web.booking.helpers import hold, slot
 from tests.web.test_account_closure import _close, _paid
@@ -248,3 +251,62 @@ def test_a_placeholder_written_is_never_replaced_again():
     # The longest name first at a place, whatever order the pairs come in.
     pairs = [("Priya", "A"), ("Priya Sharma", "B")]
     assert replace_whole("Priya Sharma and Priya", pairs) == "B and A"
+
+
+def _closed_family():
+    """A patient with a child, whose account is then closed: (world, patient, admin, the
+    child's id), the users read afresh after the closure."""
+    world = build_world(n_patients=1)
+    patient = db.session.get(User, world.patients[0])
+    child = dependents.add_dependent(patient, "Diya Sharma", "child", date(2018, 4, 1))
+    with unit_of_work():
+        service.close_own_account(patient)
+    db.session.expire_all()
+    patient = db.session.get(User, world.patients[0])
+    assert patient.closed_at is not None
+    return world, patient, db.session.get(User, world.admin), child.id
+
+
+def _family(patient_id):
+    return db.session.execute(
+        sa.select(Dependent.id, Dependent.name, Dependent.date_of_birth)
+        .where(Dependent.guardian_id == patient_id)
+        .order_by(Dependent.id)
+    ).all()
+
+
+def test_a_child_cannot_be_added_to_a_closed_account(app, ctx):
+    """Review rv_privacy: the admin's "add a child" page refuses a closed account before it
+    calls ``add_dependent``, but the use case itself never looked: an admin whose post read
+    the patient as the closure committed wrote a named child with a date of birth onto the
+    erased account, where nothing erases it again. The patient's own form (a tab left open)
+    goes through the same use case."""
+    world, patient, admin, child_id = _closed_family()
+    erased = _family(patient.id)
+    assert (child_id, f"Family member #{child_id}", None) in erased
+    for actor in (admin, patient):
+        with pytest.raises(service.ValidationError) as refused:
+            dependents.add_dependent(
+                patient, "Meera Sharma", "child", date(2020, 5, 1), actor=actor
+            )
+        assert refused.value.errors[service.FORM].template == dependents.MSG_CLOSED
+    assert _family(patient.id) == erased
+    added = sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.action == "dependent.add")
+    assert db.session.scalar(added) == 1  # the child added before the closure
+
+
+def test_a_closed_accounts_family_member_cannot_be_renamed_or_removed(app, ctx):
+    """The same for an edit or a removal that read the family member before the closure
+    committed: a rename would write a real name (and its audit row) back onto the erased
+    account, a removal an audit row with the name the closure erased."""
+    world, patient, admin, child_id = _closed_family()
+    erased = _family(patient.id)
+    audit_rows = db.session.scalar(sa.select(sa.func.count(AuditEntry.id)))
+    for actor in (patient, admin):
+        with pytest.raises(service.ValidationError) as refused:
+            dependents.update_dependent(actor, child_id, "Diya Sharma", "child", date(2018, 4, 1))
+        assert refused.value.errors[service.FORM].template == dependents.MSG_CLOSED
+        with pytest.raises(service.ValidationError):
+            dependents.remove_dependent(actor, child_id)
+    assert _family(patient.id) == erased
+    assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == audit_rows

@@ -9,12 +9,23 @@ import json
 
 import sqlalchemy as sa
 
-from portal.booking import reschedule_payment
+from portal.booking import coupons, reschedule_payment
+from portal.booking.credit_notes import CreditNote
 from portal.booking.models import FeeCapture, MasterBooking, Reschedule
 from portal.extensions import db
+from portal.privacy.export import rupees
 from tests.booking.factories import at, captured_event, credit_wallet, post_webhook
 from tests.querycount import counted_queries
-from tests.refunds.helpers import booked_consult, hours, login, post_move, quoted_move
+from tests.refunds.helpers import (
+    book_and_pay,
+    booked_consult,
+    hours,
+    login,
+    post_move,
+    quoted_cancel,
+    quoted_move,
+    with_known_passwords,
+)
 
 START, NEW, LATER, LAST = at(4, 10), at(7, 11), at(8, 11), at(9, 11)
 DOWNLOAD = "/me/account/data.json"
@@ -132,3 +143,58 @@ def test_fees_paid_online_and_from_the_wallet_and_a_capture_that_paid_none(
     assert rows[1]["gateway_payment"] is None and rows[1]["receipt"] is None
     assert rows[2]["gateway_payment"] == wrong and rows[2]["document_number"] is None
     assert rows[2]["moved_to"] == "2026-06-10T11:00:00+05:30"
+
+
+def test_the_download_names_the_credit_note_of_a_cancelled_visit(
+    app, client, world, users, gateway, clock
+):
+    """Review rv_privacy: the receipt the patient is shown lists the GST credit note issued
+    against their invoice when a visit is cancelled; the download listed a reschedule fee's
+    credit note but not a visit's own: the patient's tax document was missing. Each visit
+    lists its notes as its receipt does, read in one statement for all the visits."""
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
+    quoted_cancel(users(world.patients[0]), visit_id, [item_id])
+    note = db.session.scalars(sa.select(CreditNote)).one()
+    login(client, email)
+    receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
+    assert note.number in receipt  # the patient is shown it
+    text, one = _statements(client)
+    (row,) = json.loads(text)["visits"]
+    assert row["invoice_number"] == invoice_no
+    (shown,) = row["credit_notes"]
+    assert shown == {
+        "number": note.number,
+        "issued_at": shown["issued_at"],
+        "service": "Consultation",
+        "gstin": note.clinic_gstin,
+        "taxable_value": rupees(note.taxable_value),
+        "exempt_value": rupees(note.exempt_value),
+        "gst": "4.50",
+    }
+    assert note.gst == 450 and shown["issued_at"].endswith("+05:30")
+    # A second visit cancelled: two notes, the same statements.
+    second_id, second_item, _, _ = booked_consult(world, users, gateway, LATER)
+    quoted_cancel(users(world.patients[0]), second_id, [second_item])
+    text, two = _statements(client)
+    assert [len(v["credit_notes"]) for v in json.loads(text)["visits"]] == [1, 1]
+    assert len(two) == len(one), [s.splitlines()[0][:100] for s in two]
+
+
+def test_the_download_names_the_coupon_the_patient_used(app, client, world, users, gateway, clock):
+    """Review rv_privacy: the visit page says "Coupon SAVE10 −₹…"; the download had the
+    discount's amount but not which coupon was used."""
+    with_known_passwords()
+    patient = users(world.patients[0])
+    coupons.create_coupon(users(world.admin), code="SAVE10", kind="PERCENT", value=1_000)
+    visit = book_and_pay(
+        world, patient, gateway, [(world.consult, [world.doctors[0]], START)], coupon="SAVE10"
+    )
+    visit_id, email = visit.id, patient.email
+    assert visit.discount > 0
+    db.session.remove()
+    login(client, email)
+    assert "SAVE10" in client.get(f"/me/visits/{visit_id}").get_data(as_text=True)
+    document = json.loads(_document(client))
+    (row,) = document["visits"]
+    assert row["discount"] != "0.00"
+    assert row["coupon"] == "SAVE10"

@@ -4,6 +4,8 @@ submit one pay-out, above the limit through the approvals queue ("Approve the ba
 transfer of ₹…"), the adjustment's page, and the patient's history with the UTR (English
 and Hindi)."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from markupsafe import escape
@@ -178,3 +180,31 @@ def test_the_console_and_its_csv_show_the_payouts_with_their_references(app, cli
     assert by_type["bank_payout"][header.index("Gateway reference")] == UTR
     assert by_type["bank_payout"][header.index("Net")] == "-500.00"
     assert by_type["cash_payout"][header.index("Gateway reference")] == "D-0042"
+
+
+def test_the_download_has_the_bank_payouts_utr_and_names_movements_as_the_page_does(
+    app, client, login, people
+):
+    """Review rv_privacy: the wallet page says "Paid to your bank account · Bank reference
+    (UTR): …" and "Adjustment by the clinic · Goodwill"; the download listed the same lines
+    by the ledger's stored kinds alone ("wallet_bank_payout"), with neither the UTR nor the
+    public reason, so the patient could not match the transfer to their bank statement."""
+    fund(app, people, 800_00)
+    login(people.admin)
+    assert client.post(url(people.patient.id), data=form("500")).status_code == 303
+    client.post("/auth/logout")
+    login(people.patient)
+    page = client.get("/me/wallet").get_data(as_text=True)
+    assert f"Bank reference (UTR): {UTR}" in page and "Goodwill" in page
+    document = json.loads(client.get("/me/account/data.json").get_data(as_text=True))
+    lines = document["wallet"]["transactions"]
+    assert [line["change"] for line in lines] == ["800.00", "-500.00"]
+    said = [
+        (line["kind"], line["what"], line["reason"], line["bank_reference_utr"]) for line in lines
+    ]
+    assert said == [
+        ("wallet_adjustment", "Adjustment by the clinic", "Goodwill", None),
+        ("wallet_bank_payout", "Paid to your bank account", None, UTR),
+    ]
+    text = json.dumps(document)
+    assert NOTE not in text and "Goodwill credit after a billing mistake" not in text  # internal

@@ -4,10 +4,13 @@ booking page refuses saying why (not that the patient "no longer exists")."""
 
 import re
 
-from portal.accounts.models import User
+import sqlalchemy as sa
+
+from portal.accounts.models import Dependent, User
 from portal.accounts.service import close_own_account
 from portal.db import unit_of_work
 from portal.extensions import db
+from portal.web.admin import visits as desk
 from tests.web.booking.helpers import hold, slot
 
 
@@ -101,3 +104,26 @@ def test_a_hold_on_an_open_visit_of_a_deactivated_patient_says_so(app, client, l
     assert added.status_code == 422
     assert "account is deactivated: reactivate it on the Users page" in text
     assert "no longer exists" not in text
+
+
+def test_a_child_posted_as_the_account_closes_is_refused_on_the_form(
+    app, client, login, world, monkeypatch
+):
+    """Review rv_privacy: the desk's "add a child" read the account open (its own check,
+    ``why_not_bookable``) while the patient's closure committed; the use case now reads
+    it again under the account's row and refuses, the form saying why (no child with a
+    name and a date of birth on an erased account)."""
+    login(world.admin)
+    assert client.get(f"/admin/visits/new/{world.other.id}").status_code == 200
+    _close(app, world.other.id)
+    monkeypatch.setattr(desk, "why_not_bookable", lambda patient: None)  # read before the close
+    child = client.post(
+        f"/admin/visits/new/{world.other.id}/child",
+        data={"name": "Kid Sharma", "relationship": "child", "date_of_birth": "2019-01-01"},
+    )
+    text = child.get_data(as_text=True)
+    assert child.status_code == 422, text
+    assert "This account has been closed, so its family list can no longer be changed." in text
+    with app.app_context():
+        named = sa.select(sa.func.count(Dependent.id)).where(Dependent.name == "Kid Sharma")
+        assert db.session.scalar(named) == 0
