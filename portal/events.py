@@ -205,6 +205,13 @@ wallet_adjustment_requested = _signals.signal(
 adjustment above the threshold awaits a second administrator: ``adjustment_id``.""",
 )
 
+admin_access_requested = _signals.signal(
+    "admin-access-requested",
+    doc="""An administrator's
+invitation, or an administrator account's reactivation, awaits a second administrator
+(``accounts.admin_access``): ``request_id``.""",
+)
+
 policy_change_requested = _signals.signal(
     "policy-change-requested",
     doc="""A policy change

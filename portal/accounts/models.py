@@ -6,6 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.db import UTCDateTime, utcnow
 from portal.domain.names import name_key
+from portal.domain.states import ApprovalStatus
 from portal.extensions import db
 
 PATIENT, PROVIDER, ADMIN = "patient", "provider", "admin"
@@ -135,3 +136,74 @@ class Dependent(db.Model):
 
     def owner_ids(self):
         return {self.guardian_id}
+
+
+# An administrator's request that waits for a second one (``accounts.admin_access``).
+INVITE, REACTIVATE = "invite", "reactivate"
+_PENDING = f"status = '{ApprovalStatus.PENDING}'"
+
+
+class AdminAccessRequest(db.Model):
+    """An administrator asks to make someone an administrator: invite a new one (the
+    address, name and mobile wait here; the account is made only once approved, so a
+    refused request leaves no account and no link) or reactivate an administrator's
+    account. A different administrator decides; the maker may withdraw it (REJECTED by
+    the maker). One waits per address and per account (the partial unique indexes)."""
+
+    __tablename__ = "admin_access_requests"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s}'" for s in ApprovalStatus)),
+            name="status_known",
+        ),
+        sa.CheckConstraint(f"kind IN ('{INVITE}', '{REACTIVATE}')", name="kind_known"),
+        sa.CheckConstraint(
+            f"kind <> '{INVITE}' OR (email IS NOT NULL AND name IS NOT NULL)", name="invite_whom"
+        ),
+        sa.CheckConstraint(
+            f"kind <> '{REACTIVATE}' OR user_id IS NOT NULL", name="reactivate_whom"
+        ),
+        # The maker never approves (they may withdraw: REJECTED by themselves).
+        sa.CheckConstraint(
+            f"status <> '{ApprovalStatus.APPROVED}' OR decided_by_id <> requested_by_id",
+            name="second_admin",
+        ),
+        sa.Index(
+            "uq_admin_access_requests_pending_email",
+            "email",
+            unique=True,
+            postgresql_where=sa.text(_PENDING),
+            sqlite_where=sa.text(_PENDING),
+        ),
+        sa.Index(
+            "uq_admin_access_requests_pending_user",
+            "user_id",
+            unique=True,
+            postgresql_where=sa.text(_PENDING),
+            sqlite_where=sa.text(_PENDING),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    # The account reactivated, or the one an approved invitation made.
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # An invitation's person, as ``accounts.service`` cleaned them (None for a reactivation).
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    name: Mapped[str | None] = mapped_column(sa.String(120))
+    phone: Mapped[str | None] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(10), default=ApprovalStatus.PENDING, index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    requested_by = relationship("User", foreign_keys=[requested_by_id])
+    user = relationship("User", foreign_keys=[user_id])
+
+    @property
+    def withdrawn(self):
+        """Rejected by its own maker."""
+        return self.status == ApprovalStatus.REJECTED and self.decided_by_id == self.requested_by_id

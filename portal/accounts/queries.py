@@ -5,10 +5,11 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from portal.accounts.models import PATIENT, Dependent, User, email_key
+from portal.accounts.models import PATIENT, AdminAccessRequest, Dependent, User, email_key
 from portal.audit.models import AuditEntry
 from portal.db import column_rows, contains_text, db
 from portal.domain.ids import is_digits, parse_id
+from portal.domain.states import ApprovalStatus
 from portal.pagination import Order, keyset_page
 
 USER_ORDER = (Order(User.name), Order(User.id))
@@ -20,6 +21,18 @@ def _matching(q):
         contains_text(User.email, q),
         User.phone.contains(q.replace(" ", ""), autoescape=True),
     )
+
+
+def admin_requests_waiting():
+    """(how many administrator invitations and reactivations wait for a second
+    administrator, the ids of the accounts whose reactivation waits): the Users page says
+    so where it would offer the action."""
+    rows = db.session.scalars(
+        sa.select(AdminAccessRequest.user_id).where(
+            AdminAccessRequest.status == ApprovalStatus.PENDING
+        )
+    ).all()
+    return len(rows), {user_id for user_id in rows if user_id is not None}
 
 
 def users_page(*, q="", role="", after=None, before=None, per_page=20):

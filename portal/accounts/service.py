@@ -291,7 +291,8 @@ def collect(**checks):
     return cleaned
 
 
-def _email_taken(email, except_id=None):
+def email_taken(email, except_id=None):
+    """Whether the (normalised) address has an account, ``except_id``'s aside."""
     query = sa.select(User.id).where(_is_address(email))
     if except_id is not None:
         query = query.where(User.id != except_id)
@@ -299,7 +300,7 @@ def _email_taken(email, except_id=None):
 
 
 @contextmanager
-def _unique_email():
+def unique_email():
     """Around a unit of work adding a user: a concurrent registration of the same address
     loses (at flush or commit) with a clear message."""
     try:
@@ -312,9 +313,9 @@ def _unique_email():
 
 
 def _create_user(data, *, role, password_hash=None):
-    """A new active account from cleaned ``data`` (inside ``_unique_email`` and a unit of
+    """A new active account from cleaned ``data`` (inside ``unique_email`` and a unit of
     work); ValidationError({"email": EMAIL_TAKEN}) when the address has one."""
-    if _email_taken(data["email"]):
+    if email_taken(data["email"]):
         raise ValidationError({"email": EMAIL_TAKEN})
     user = User(
         name=data["name"],
@@ -352,7 +353,7 @@ def register_patient(name, email, phone, password, language=None):
     collect(password=(lambda p: check_password(p, data["email"], data["name"]), password))
     # Hashed before looking the address up: a known address must not answer faster.
     password_hash = hash_password(data["password"])
-    with _unique_email(), unit_of_work():
+    with unique_email(), unit_of_work():
         user = _create_user(data, role=PATIENT, password_hash=password_hash)
         user.language = known_language(language) or DEFAULT_LANGUAGE
         record(
@@ -773,7 +774,7 @@ def add_patient(admin, name, email, phone):
         email=(normalise_email, email),
         phone=(normalise_phone, phone),
     )
-    with _unique_email(), unit_of_work():
+    with unique_email(), unit_of_work():
         user = _create_user(data, role=PATIENT)
         link, days = _invite_link(user)
         events.patient_added.send(
@@ -791,16 +792,53 @@ def require_admin(actor):
         raise PermissionDenied("Only administrators can do this.")
 
 
-def invite_user(email, name, role, invited_by, phone=None):
-    """Create a provider or admin account without a password and mail them a link to set
-    one. Admin only. Returns the user (a caller's unit of work may attach a provider
-    profile to it: this one then nests and the caller's commits both)."""
-    require_admin(invited_by)
+# For a caller that would skip the rule (no page shows it).
+ADMIN_PAST_THE_RULE = (
+    "An administrator is invited, or their account reactivated, through "
+    "accounts.admin_access: a second administrator approves it while another is active."
+)
+
+
+def invite_data(email, name, phone=None):
+    """A staff invitation's cleaned fields (``normalise_email``, ``normalise_name``, and
+    the mobile when given), or ValidationError with every message."""
     checks = {"email": (normalise_email, email), "name": (normalise_name, name)}
     if phone:
         checks["phone"] = (normalise_phone, phone)
+    return collect(**checks)
+
+
+def invite(data, role, *, inviter, actor, facts=None):
+    """The invited account (no password) and its mail's link, from cleaned ``data``,
+    inside the caller's ``unique_email()`` and unit of work. ``inviter`` is named in the
+    mail; ``actor`` writes the audit row (a second administrator approving another's
+    invitation: ``accounts.admin_access``), ``facts`` added to it."""
+    user = _create_user(data, role=role)
+    link, days = _invite_link(user)
+    events.user_invited.send(
+        "accounts", user_id=user.id, invited_by_id=inviter.id, link=link, days=days
+    )
+    record(
+        actor,
+        "user.invite",
+        "user",
+        user.id,
+        after={"email": user.email, "role": role, **(facts or {})},
+    )
+    return user
+
+
+def invite_user(email, name, role, invited_by, phone=None):
+    """Create a provider account without a password and mail them a link to set one.
+    Admin only. Returns the user (a caller's unit of work may attach a provider profile to
+    it: this one then nests and the caller's commits both). An administrator is invited
+    through ``accounts.admin_access.invite_admin`` (a second administrator approves it
+    while another is active): refused here, so no caller can skip the rule."""
+    require_admin(invited_by)
+    if role == ADMIN:
+        raise PermissionDenied(ADMIN_PAST_THE_RULE)
     try:
-        data = collect(**checks)
+        data = invite_data(email, name, phone)
     except ValidationError as exc:
         errors = exc.errors
     else:
@@ -809,15 +847,8 @@ def invite_user(email, name, role, invited_by, phone=None):
         errors["role"] = "Invite a provider or an administrator."
     if errors:
         raise ValidationError(errors)
-    with _unique_email(), unit_of_work():
-        user = _create_user(data, role=role)
-        link, days = _invite_link(user)
-        events.user_invited.send(
-            "accounts", user_id=user.id, invited_by_id=invited_by.id, link=link, days=days
-        )
-        record(
-            invited_by, "user.invite", "user", user.id, after={"email": user.email, "role": role}
-        )
+    with unique_email(), unit_of_work():
+        user = invite(data, role, inviter=invited_by, actor=invited_by)
     return user
 
 
@@ -831,33 +862,48 @@ NOT_ACTIVE_ADMIN = (
 )
 
 
-def _set_active(admin, user_id, active, action):
+def lock_accounts(ids):
+    """The accounts of ``ids`` read afresh and locked, in id order, ``FOR NO KEY UPDATE``
+    (only ``active`` and the session version change: a row inserted meanwhile that refers
+    to an account, an audit row of another edit by the same administrator, is not held
+    up): {id: user}. Every use case that changes who may act as an administrator locks the
+    accounts it reads this way, so two never wait for each other in a circle."""
+    return {
+        row.id: row
+        for row in db.session.scalars(
+            sa.select(User)
+            .where(User.id.in_(set(ids)))
+            .order_by(User.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+    }
+
+
+def acting_admin(rows, admin):
+    """The acting administrator's row of ``rows`` (``lock_accounts``), or
+    ValidationError(NOT_ACTIVE_ADMIN) when it is no longer an active administrator."""
+    actor = rows.get(admin.id)
+    if actor is None or not actor.active or actor.role != ADMIN:
+        raise ValidationError({FORM: NOT_ACTIVE_ADMIN})
+    return actor
+
+
+def _set_active(admin, user_id, active, action, *, facts=None, admin_rule_kept=False):
     """Deactivate or reactivate an account. Both accounts (the acting admin's and the
-    other) are locked in id order and read afresh, and the actor must still be an active
-    administrator: two admins deactivating each other at once, the second waits for the
-    first's commit and is then refused, so an active administrator always remains (an
-    admin cannot deactivate their own account). ``FOR NO KEY UPDATE`` (only ``active`` and
-    the session version change): a row inserted meanwhile that refers to an account (an
-    audit row of another edit by the same administrator, which the catalog's deactivation
-    below may be waiting for) is not held up. A deactivation first asks the
-    ``account_deactivating`` receivers (the catalog deactivates a provider's profile with
-    their account, refused over bookings ahead)."""
+    other) are locked in id order and read afresh (``lock_accounts``), and the actor must
+    still be an active administrator: two admins deactivating each other at once, the
+    second waits for the first's commit and is then refused, so an active administrator
+    always remains (an admin cannot deactivate their own account). A deactivation first
+    asks the ``account_deactivating`` receivers (the catalog deactivates a provider's
+    profile with their account, refused over bookings ahead). An administrator's account
+    is reactivated only through ``accounts.admin_access`` (``admin_rule_kept``), which
+    has it approved by a second administrator while another is active."""
     require_admin(admin)
     with unit_of_work():
         ids = {admin.id} | ({user_id} if isinstance(user_id, int) else set())
-        rows = {
-            row.id: row
-            for row in db.session.scalars(
-                sa.select(User)
-                .where(User.id.in_(ids))
-                .order_by(User.id)
-                .with_for_update(key_share=True)
-                .execution_options(populate_existing=True)
-            )
-        }
-        actor = rows.get(admin.id)
-        if actor is None or not actor.active or actor.role != ADMIN:
-            raise ValidationError({FORM: NOT_ACTIVE_ADMIN})
+        rows = lock_accounts(ids)
+        actor = acting_admin(rows, admin)
         user = rows.get(user_id)
         if user is None:
             raise NotFound("user")
@@ -865,6 +911,8 @@ def _set_active(admin, user_id, active, action):
             raise ValidationError({FORM: N_("You cannot deactivate your own account.")})
         if active and user.closed_at is not None:
             raise ValidationError({FORM: CLOSED_NOT_REACTIVATED})
+        if active and user.role == ADMIN and not user.active and not admin_rule_kept:
+            raise PermissionDenied(ADMIN_PAST_THE_RULE)
         if user.active != active:
             record(
                 admin,
@@ -872,13 +920,19 @@ def _set_active(admin, user_id, active, action):
                 "user",
                 user.id,
                 before={"active": user.active},
-                after={"active": active},
+                after={"active": active, **(facts or {})},
             )
             if active:
                 user.active = True
             else:
                 _deactivate(user, actor.id)
     return user
+
+
+def reactivate(admin, user_id, *, facts=None):
+    """``reactivate_user`` for ``accounts.admin_access``, an administrator's account too
+    (the rule kept there); ``facts`` go on the audit row."""
+    return _set_active(admin, user_id, True, "user.reactivate", facts=facts, admin_rule_kept=True)
 
 
 def _deactivate(user, actor_id):
@@ -896,6 +950,8 @@ def deactivate_user(admin, user_id):
 
 
 def reactivate_user(admin, user_id):
+    """Let a deactivated user sign in again. Admin only; an administrator's account is
+    reactivated through ``accounts.admin_access.reactivate`` (refused here)."""
     return _set_active(admin, user_id, True, "user.reactivate")
 
 

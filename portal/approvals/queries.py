@@ -30,6 +30,7 @@ class ApprovalRow:
     decision_note: str | None
     obj: object
     described: Described
+    maker_withdraws: bool = False  # its source's: the maker may withdraw it while it waits
 
     @property
     def decision(self):
@@ -39,6 +40,8 @@ class ApprovalRow:
             return None
         if self.status == PolicyStatus.WITHDRAWN:
             return "Approved (withdrawn before it applied)"
+        if self.maker_withdraws and self.decided_by is not None and self.decided_by == self.maker:
+            return "Withdrawn"  # rejected by the one who asked
         return "Rejected" if self.status == ApprovalStatus.REJECTED else "Approved"
 
 
@@ -105,6 +108,7 @@ def _hydrate(rows):
                 decision_note=row.decision_note,
                 obj=obj,
                 described=source.describe(obj),
+                maker_withdraws=source.maker_withdraws,
             )
         )
     return out

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from portal.accounts import admin_access
+from portal.accounts import service as accounts
+from portal.accounts.models import INVITE, AdminAccessRequest
 from portal.booking import errors as booking_errors
 from portal.booking.models import IndividualBooking
 from portal.domain.rates import format_inr
@@ -75,6 +78,9 @@ class ApprovalSource:
     # audit report (a guess by words in the names left the requests out).
     audit_steps: tuple[str, ...]
     shows_amount: bool = True  # False: its ``amount`` column is no amount ("—" on the page)
+    # True: its maker may withdraw a waiting request (its ``reject`` takes the maker as a
+    # withdrawal); the page offers them "Withdraw" where others get Approve and Reject.
+    maker_withdraws: bool = False
 
 
 def _columns(
@@ -294,7 +300,74 @@ POLICY = ApprovalSource(
     shows_amount=False,  # a policy change moves no amount of its own
 )
 
-SOURCES = (REFUNDS, ADJUSTMENTS, POLICY)
+
+# --- an administrator's invitation or reactivation (who may decide money and controls) --
+
+
+def _admin_access_select():
+    r = AdminAccessRequest
+    return _columns(
+        "admin_account",
+        r.id,
+        r.created_at,
+        r.requested_by_id,
+        sa.literal(0),
+        r.reason,
+        r.status,
+        sa.case((r.status == ApprovalStatus.PENDING, True), else_=False),
+        r.decided_by_id,
+        r.decided_at,
+        r.decision_note,
+    )
+
+
+def _admin_access_load(ids):
+    rows = db.session.scalars(
+        sa.select(AdminAccessRequest)
+        .where(AdminAccessRequest.id.in_(ids))
+        .options(joinedload(AdminAccessRequest.requested_by), joinedload(AdminAccessRequest.user))
+    )
+    return {r.id: r for r in rows}
+
+
+def _admin_access_describe(r):
+    if r.kind == INVITE:
+        subject = f"{r.name} · {r.email}"
+        what = "invitation of a new administrator"
+        detail = "New administrator: the account is made and its link mailed once approved."
+        if r.phone:
+            detail += f" Mobile {r.phone}."
+    else:
+        subject = f"{r.user.name} · {r.user.email}"
+        what = "reactivation of an administrator account"
+        detail = "Deactivated administrator: they can sign in again once approved."
+    if r.status == ApprovalStatus.PENDING and not r.requested_by.active:
+        detail += " " + admin_access.MSG_MAKER_GONE
+    return Described(
+        subject=subject,
+        detail=detail,
+        object_type=admin_access.AUDIT_TYPE,
+        object_id=r.id,
+        what=what,
+    )
+
+
+ADMIN_ACCESS = ApprovalSource(
+    kind="admin_account",
+    label="Admin account",
+    select=_admin_access_select,
+    load=_admin_access_load,
+    describe=_admin_access_describe,
+    approve=admin_access.approve,
+    reject=admin_access.reject,
+    refusals=(accounts.ValidationError, accounts.PermissionDenied),
+    not_found=(accounts.NotFound,),
+    audit_steps=admin_access.APPROVAL_STEPS,
+    shows_amount=False,  # it moves no money: it decides who may approve money
+    maker_withdraws=True,
+)
+
+SOURCES = (REFUNDS, ADJUSTMENTS, POLICY, ADMIN_ACCESS)
 BY_KIND = {s.kind: s for s in SOURCES}
 # Every step of every kind's trail: the audit report's "approval steps only".
 AUDIT_STEPS = tuple(step for s in SOURCES for step in s.audit_steps)

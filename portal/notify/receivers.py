@@ -11,6 +11,7 @@ from portal.domain.states import FundAccountStatus
 from portal.extensions import db
 from portal.notify import (  # noqa: F401
     account_mail,
+    admin_access_notices,
     link_notices,
     payout_notices,
     policy_notices,
@@ -232,6 +233,15 @@ def _policy_change_requested(sender, version_id):
         "notify.policy_change_requested",
         version_id=version_id,
         dedupe_key=f"policy-approval:{version_id}",
+    )
+
+
+@events.admin_access_requested.connect
+def _admin_access_requested(sender, request_id):
+    jobs.enqueue(
+        "notify.admin_access_requested",
+        request_id=request_id,
+        dedupe_key=f"admin-access:{request_id}",
     )
 
 

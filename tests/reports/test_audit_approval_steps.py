@@ -22,6 +22,7 @@ TRAILS = {
     "refund": "refunds/test_override_approval_trail.py",
     "wallet_adjustment": "wallet/test_adjustment_approval_trail.py",
     "policy": "policies/test_policy_approval_trail.py",
+    "admin_account": "accounts/test_admin_access_trail.py",
 }
 
 # Actions near a trail that are no step of one.
@@ -30,6 +31,8 @@ NOT_STEPS = (
     "wallet.cash_payout_applied",
     "policy.changed",
     "policy.seeded",
+    "user.invite",  # the only active administrator's, at once: no one decides it
+    "user.reactivate",
     "refund.processed",
     "booking.cancel",
     "export.requested",

@@ -93,7 +93,9 @@ BUDGETS = {
     ("admin", "/admin/payouts/accounts", False): 4,
     ("admin", "/admin/providers", False): 7,
     ("admin", "/admin/clinics", False): 4,
-    ("admin", "/admin/users", False): 3,
+    # The signed-in admin, the page's users and their count, and the administrator requests
+    # waiting for a second administrator (accounts.queries.admin_requests_waiting).
+    ("admin", "/admin/users", False): 4,
     ("admin", "/admin/coupons", False): 2,
     ("admin", "/admin/jobs", False): 6,
 }

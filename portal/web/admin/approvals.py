@@ -19,8 +19,12 @@ LINKS = {
     "refund": lambda row: url_for("admin.cancel_booking", item_id=row.obj.booking_id),
     "wallet_adjustment": lambda row: url_for("admin.adjustment", adjustment_id=row.id),
     "policy": lambda row: url_for("admin.policy_version", version_id=row.id),
+    # The account once there is one (a waiting invitation has none yet).
+    "admin_account": lambda row: (
+        url_for("admin.users", q=row.obj.user.email) if row.obj.user else None
+    ),
 }
-DONE = {"approve": "Approved.", "reject": "Rejected."}
+DONE = {"approve": "Approved.", "reject": "Rejected.", "withdraw": "Withdrawn."}
 DECIDED = "decided_"  # the decided list's cursors on the page (``decided_after``)
 
 
@@ -62,13 +66,15 @@ def _decide(kind, row_id, decision):
         return back
     action = source.approve if decision == "approve" else source.reject
     try:
-        action(current_user, row_id, form.note.data)
+        decided = action(current_user, row_id, form.note.data)
     except source.not_found:
         abort(404)
     except source.refusals as exc:
         flash(message_of(exc), "error")
         return back
-    flash(DONE[decision], "success")
+    # A maker's own rejection, where its source allows one, is their withdrawal.
+    withdrawn = source.maker_withdraws and getattr(decided, "withdrawn", False)
+    flash(DONE["withdraw" if withdrawn else decision], "success")
     return back
 
 

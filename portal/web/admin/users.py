@@ -1,4 +1,7 @@
-"""Admin: find users (search as you type, role filter, pages), invite staff, deactivate.
+"""Admin: find users (search as you type, role filter, pages), invite administrators,
+deactivate and reactivate accounts. Inviting an administrator and reactivating one's
+account wait for a second administrator while another is active
+(``accounts.admin_access``); the pages say which applies.
 
 The list answers an htmx request (the search box, the role filter, the page links) with
 only its ``results`` block; a plain or boosted request gets the whole page."""
@@ -6,7 +9,7 @@ only its ``results`` block; a plain or boosted request gets the whole page."""
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.accounts import queries, service
+from portal.accounts import admin_access, queries, service
 from portal.accounts.models import ROLES
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
@@ -28,8 +31,17 @@ def _filters():
 def users():
     q, role = _filters()
     page = queries.users_page(q=q, role=role, **page_args(PER_PAGE))
-    block = fragment_block("results")
-    return render("admin/users/index.html", block=block, page=page, q=q, role=role, roles=ROLES)
+    waiting, reactivations_waiting = queries.admin_requests_waiting()
+    return render(
+        "admin/users/index.html",
+        block=fragment_block("results"),
+        page=page,
+        q=q,
+        role=role,
+        roles=ROLES,
+        waiting=waiting,
+        reactivations_waiting=reactivations_waiting,
+    )
 
 
 @bp.route("/users/invite", methods=["GET", "POST"])
@@ -37,40 +49,63 @@ def invite_user():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            user = service.invite_user(
+            done = admin_access.invite_admin(
+                current_user,
                 form.email.data,
                 form.name.data,
-                form.role.data,
-                current_user,
                 phone=form.phone.data or None,
+                reason=form.reason.data,
             )
         except service.ValidationError as exc:
             apply_errors(form, exc.errors)
         else:
-            flash(f"Invitation sent to {user.email}.", "success")
+            if done.request is None:
+                flash(f"Invitation sent to {done.user.email}.", "success")
+            else:
+                flash(
+                    f"The invitation of {done.request.email} waits for a second "
+                    "administrator's approval (Approvals); the email goes once it is approved.",
+                    "success",
+                )
             return redirect(url_for("admin.users"), 303)
-    return render_form("admin/users/invite.html", form)
+    alone = not admin_access.other_active_admins(current_user.id)
+    return render_form("admin/users/invite.html", form, alone=alone)
 
 
-def _set_active(user_id, change, done):
+def _set_active(user_id, change):
+    """Run ``change`` (the acting admin, the account's id → the flash message)."""
     try:
-        user = change(current_user, user_id)
+        message = change(current_user, user_id)
     except service.NotFound:
         abort(404)
     except service.ValidationError as exc:
         for message in exc.errors.values():
             flash(message, "error")
     else:
-        flash(done.format(name=user.name), "success")
+        flash(message, "success")
     # Back to the list as the admin left it (search, filter, page).
     return redirect(safe_next(request.form.get("next")) or url_for("admin.users"), 303)
 
 
+def _deactivated(admin, user_id):
+    return f"{service.deactivate_user(admin, user_id).name} can no longer sign in."
+
+
+def _reactivated(admin, user_id):
+    done = admin_access.reactivate(admin, user_id)
+    if done.request is None:
+        return f"{done.user.name} can sign in again."
+    return (
+        f"Reactivating {done.request.user.name} waits for a second administrator's approval "
+        "(Approvals)."
+    )
+
+
 @bp.post("/users/<int:user_id>/deactivate")
 def deactivate_user(user_id):
-    return _set_active(user_id, service.deactivate_user, "{name} can no longer sign in.")
+    return _set_active(user_id, _deactivated)
 
 
 @bp.post("/users/<int:user_id>/reactivate")
 def reactivate_user(user_id):
-    return _set_active(user_id, service.reactivate_user, "{name} can sign in again.")
+    return _set_active(user_id, _reactivated)

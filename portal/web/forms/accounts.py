@@ -11,6 +11,7 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
@@ -136,6 +137,10 @@ class InviteForm(PortalForm):
         _l("Mobile number"),
         validators=[Optional()],
         render_kw={"type": "tel", "placeholder": "98123 45678"},
+    )
+    # Admin pages are English only: not in the catalogue.
+    reason = TextAreaField(
+        "Note for the approving administrator", validators=[Optional(), Length(max=500)]
     )
 
 
