@@ -1,7 +1,7 @@
 """admin access requests: an administrator's invitation or reactivation waits for a second
 
 Revision ID: admacc000001
-Revises: feedoc000001
+Revises: svcoffer0001
 Create Date: 2026-12-10 09:00:00
 
 Review: maker-checker had a gap. One administrator could invite a second account they
@@ -18,7 +18,7 @@ from alembic import op
 import portal.db  # custom column types (UTCDateTime)
 
 revision = "admacc000001"
-down_revision = "feedoc000001"
+down_revision = "svcoffer0001"
 branch_labels = None
 depends_on = None
 
