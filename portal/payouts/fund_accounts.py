@@ -65,6 +65,34 @@ FORM_FIELDS = {
     m.BANK_ACCOUNT: {"ifsc": "ifsc", "account_number": "account_number", "name": "holder_name"},
     m.VPA: {"vpa": "vpa", "address": "vpa"},
 }
+# What the form says beside a field RazorpayX refused: our own words, in the reader's
+# language, never RazorpayX's English description (review finding: "Invalid IFSC Code in
+# Bank Account" on the doctor's Hindi page). Its description goes to the audit
+# (``fund_account.field_refused``), for the clinic. What RazorpayX checks beyond our own
+# rules: the IFSC against the bank network's directory, an account number of 5–35 letters
+# or digits, a name of its characters (a–z, A–Z, 0–9, space and ’ - _ / ( ) , .) not ending
+# in a sign but ".", a UPI id's form.
+MSG_IFSC_REFUSED = N_(
+    "The bank network does not know this IFSC. Check it on your cheque book or passbook "
+    "and enter it again."
+)
+MSG_ACCOUNT_REFUSED = N_(
+    "This account number was not accepted for payouts. Check it and enter it again."
+)
+MSG_NAME_REFUSED = N_(
+    "This name was not accepted for payouts. Enter it as your bank has it, in English "
+    "letters (A–Z)."
+)
+MSG_VPA_REFUSED = N_(
+    "This UPI id was not accepted for payouts. Check it in your UPI app and enter it again."
+)
+FIELD_REFUSED = {
+    "ifsc": MSG_IFSC_REFUSED,
+    "account_number": MSG_ACCOUNT_REFUSED,
+    "name": MSG_NAME_REFUSED,
+    "vpa": MSG_VPA_REFUSED,
+    "address": MSG_VPA_REFUSED,
+}
 # Why a validation failed: stored as the catalogue's English (status_reason), so the bank
 # page says it in the doctor's language (`t`) and a page in English reads it as is.
 MSG_NOT_ACTIVE = N_("The bank says this account is not active.")
@@ -118,6 +146,15 @@ class Refused(Exception):
     def __init__(self, error, step):
         super().__init__(str(error))
         self.error, self.step = error, step
+
+
+class FieldRefused(Exception):
+    """RazorpayX refused the fund account for one of the form's fields (``field``, the
+    form's name; ``error``, RazorpayX's answer)."""
+
+    def __init__(self, error, field):
+        super().__init__(str(error))
+        self.error, self.field = error, field
 
 
 def _provider_for(actor, provider_id, *, lock=False):
@@ -201,9 +238,14 @@ def _asked(step, call, *args, **kwargs):
         raise Refused(exc, step) from None
 
 
+def _razorpayx_field(error):
+    """The field RazorpayX's refusal names, a dotted one by its last part."""
+    return (error.field or "").rsplit(".", 1)[-1]
+
+
 def _form_field(kind, error):
     """The form's field RazorpayX's refusal of a fund account names, or None."""
-    return FORM_FIELDS[kind].get((error.field or "").rsplit(".", 1)[-1])
+    return FORM_FIELDS[kind].get(_razorpayx_field(error))
 
 
 def _fund_account(kind, contact_id, fund_account_kwargs):
@@ -213,7 +255,7 @@ def _fund_account(kind, contact_id, fund_account_kwargs):
         field = _form_field(kind, exc)
         if field is None:
             raise Refused(exc, "fund account") from None
-        raise FundAccountError({field: exc.description or str(exc)}) from None
+        raise FieldRefused(exc, field) from None
 
 
 def _contact_gone(refused):
@@ -300,16 +342,33 @@ def _register(actor, provider, row, fund_account_kwargs):
 
 
 @contextmanager
-def _refusal_told(provider_id, kind):
-    """Around a save's unit of work: RazorpayX's refusal for no field of the form, once the
-    save is rolled back, is an admin alert (its own unit of work, so it stays) and the
-    form's MSG_REFUSED."""
+def _refusal_told(actor, provider_id, kind):
+    """Around a save's unit of work, once the save is rolled back (each in a unit of work
+    of its own, so it stays): RazorpayX's refusal for no field of the form is an admin
+    alert and the form's MSG_REFUSED; its refusal of a field is our message beside the
+    field (FIELD_REFUSED) and its words in the audit (the provider can fix it: no alert)."""
+    actor_id = getattr(actor, "id", None)  # read now: the rollback expires the user
     try:
         yield
     except Refused as refused:
         with unit_of_work():
             _alert_refusal(provider_id, kind, refused)
         raise FundAccountError({"form": MSG_REFUSED}) from None
+    except FieldRefused as refused:
+        with unit_of_work():
+            record(
+                actor_id,
+                "fund_account.field_refused",
+                "provider",
+                provider_id,
+                after={
+                    "kind": kind,
+                    "field": refused.error.field,
+                    "refused": str(refused.error)[:255],
+                },
+            )
+        message = FIELD_REFUSED[_razorpayx_field(refused.error)]
+        raise FundAccountError({refused.field: message}) from None
 
 
 def _alert_refusal(provider_id, kind, refused):
@@ -341,7 +400,7 @@ def _alert_refusal(provider_id, kind, refused):
 def save_bank_account(
     actor, provider_id, *, holder_name, ifsc, account_number, confirm_account_number=None
 ):
-    with _refusal_told(provider_id, m.BANK_ACCOUNT), unit_of_work():
+    with _refusal_told(actor, provider_id, m.BANK_ACCOUNT), unit_of_work():
         # Locked: a second save at once (a double-clicked Save) waits, then replaces this
         # one's account and reuses its contact, instead of making a second current account.
         provider = _provider_for(actor, provider_id, lock=True)
@@ -362,7 +421,7 @@ def save_bank_account(
 
 
 def save_vpa(actor, provider_id, *, vpa, holder_name=None):
-    with _refusal_told(provider_id, m.VPA), unit_of_work():
+    with _refusal_told(actor, provider_id, m.VPA), unit_of_work():
         provider = _provider_for(actor, provider_id, lock=True)  # as save_bank_account
         vpa = check_vpa(vpa)
         row = m.FundAccount(
