@@ -91,7 +91,9 @@ _LAST_ATTEMPT = contextvars.ContextVar("outbox_last_attempt", default=False)
 
 def last_attempt():
     """Whether the running job is its item's last attempt: a ``RetryLater`` now gives up.
-    A job whose wait must end in a decision (not a failed job) decides now instead."""
+    A job whose wait must end in a decision (not a failed job) decides now instead. Its
+    ``on_failure`` reads it too: the item has just given up (what no attempt ended, it
+    ends)."""
     return _LAST_ATTEMPT.get()
 
 

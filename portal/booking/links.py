@@ -21,7 +21,9 @@ replacing one fixes the visit's price, abandons its checkout and extends or ends
   Else the job marks the link EXPIRED (timeline ``link.expired``), flags the visit for
   admins (LINK_EXPIRED), and either keeps the hold and issues a new link through
   ``create_payment_link`` or expires the visit. The patient hears each step
-  (``portal.events.payment_link_*``)."""
+  (``portal.events.payment_link_*``). A job whose last attempt fails all the same (an
+  error no retry changes) ends the link there (``_give_up``): the visit lapses, flagged
+  LINK_EXPIRY_FAILED."""
 
 import logging
 from datetime import UTC, datetime
@@ -35,7 +37,11 @@ from portal.booking import lifecycle, link_checks, prices
 from portal.booking.access import get, require_admin
 from portal.booking.checkout import MSG_GATEWAY_DOWN, MSG_NOTHING_TO_PAY, paying
 from portal.booking.errors import BookingError, PaymentError
-from portal.booking.models import ATTENTION_LINK_EXPIRED, MasterBooking
+from portal.booking.models import (
+    ATTENTION_LINK_EXPIRED,
+    ATTENTION_LINK_EXPIRY_FAILED,
+    MasterBooking,
+)
 from portal.config import policy, public_url_for
 from portal.db import unit_of_work, utcnow
 from portal.domain import schedule
@@ -67,6 +73,7 @@ MSG_RESEND_REFUSED = (
 EXPIRE_LINKS = "booking.expire_payment_links"
 LINK_EXPIRED = "booking.payment_link_expired"
 LINK_ENDED = "link.expired"  # the timeline event of a link its expiry job ended
+LINK_GAVE_UP = "link.expiry_gave_up"  # ... of a link ended when that job gave up
 
 
 def create_payment_link(admin, visit_id, *, renewing=False):
@@ -471,13 +478,60 @@ def _ended_by_expiry(payment):
     )
 
 
-def _hold_while_retried(exc, payment_id, reported=False):
+def _after_failed_attempt(exc, payment_id, reported=False):
+    """``jobs.job``'s ``on_failure`` (its own unit of work, the attempt rolled back): the
+    item's last attempt ends the link (``_give_up``); an earlier one the gateway's absence
+    rolled back keeps the slots held for the retry (``_hold_while_retried``)."""
+    if not jobs.last_attempt():
+        _hold_while_retried(exc, payment_id)
+        return
+    try:
+        with unit_of_work():  # a savepoint: failing too, it leaves the item as it gave up
+            _give_up(exc, payment_id, reported)
+    except Exception:
+        log.exception("payment link of payment %s left PENDING by its expiry job", payment_id)
+
+
+def _give_up(exc, payment_id, reported=False):
+    """The item's last attempt failed for a reason no retry changed (an error in the check
+    or in renewing; the gateway's absence is decided within the attempt). Left so, the link
+    stayed PENDING for good, its dedupe key keeping the sweep and the webhook from queueing
+    it again, and its visit held its slots (review finding). So it ends here, unchecked:
+    EXPIRED (``LINK_GAVE_UP``, which a later retry of the item leaves alone), cancelled at
+    Razorpay (a payment made on it is then captured as a late one), the visit expired (its
+    slots and coupon use released once: an expired visit has nothing left to release), the
+    patient told, and the visit flagged LINK_EXPIRY_FAILED (a HIGH alert; the job's error
+    is on the jobs page)."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        return
+    visit = lifecycle.lock_visit(payment.master_id)
+    db.session.refresh(payment)
+    ran_out = payment.expires_at is not None and (reported or payment.expires_at <= utcnow())
+    if payment.kind != LINK or payment.status != PaymentStatus.PENDING or not ran_out:
+        return  # ended (paid, replaced) or extended meanwhile: not this job's to end
+    records.end(payment, PaymentStatus.EXPIRED, LINK_GAVE_UP)
+    lifecycle.cancel_link_at_gateway(payment)
+    lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRY_FAILED)
+    log.error(
+        "payment link %s of visit %s ended unchecked: its expiry job gave up: %r",
+        payment.razorpay_link_id,
+        visit.number,
+        exc,
+    )
+    if visit.is_open:
+        lifecycle.expire(visit, reason="payment link expired; its expiry job gave up")
+        events.payment_link_expired.send(
+            "booking", visit_id=visit.id, payment_id=payment.id, renewed=False
+        )
+
+
+def _hold_while_retried(exc, payment_id):
     """After an attempt the gateway's absence rolled back (``RetryLater``: the link not
     checked, or no new link made), the visit's hold is the link's expiry, past: a booking
     of the same time would let it go (``holds.clear_stale_holds``), a visit perhaps paid
     expired unasked. So it is held until the wait ends (``schedule.link_check_wait_ends``)
-    or the retry decides, whichever comes first. (``jobs.job``'s ``on_failure``: its own
-    unit of work.)"""
+    or the retry decides, whichever comes first."""
     if not isinstance(exc, jobs.RetryLater):
         return
     payment = db.session.get(Payment, payment_id)
@@ -493,7 +547,7 @@ def _hold_while_retried(exc, payment_id, reported=False):
         visit.hold_expires_at = until
 
 
-@jobs.job(LINK_EXPIRED, on_failure=_hold_while_retried)
+@jobs.job(LINK_EXPIRED, on_failure=_after_failed_attempt)
 def payment_link_expired(payment_id, reported=False):
     """One expired link (queued by ``queue_expiry``): 1) the link ended (hold kept or visit
     expired, patient told); 2) the new link; 3) the new link sent — or, when none can be

@@ -34,6 +34,9 @@ def counts_in_total(item_status):
 ATTENTION_PAYMENT_FAILED = "PAYMENT_FAILED"
 ATTENTION_AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
 ATTENTION_LINK_EXPIRED = "LINK_EXPIRED"
+# The link's expiry job gave up (an error no retry changed): the link ended unchecked and
+# the visit lapsed (``links._give_up``).
+ATTENTION_LINK_EXPIRY_FAILED = "LINK_EXPIRY_FAILED"
 ATTENTION_LATE_PAYMENT = "LATE_PAYMENT_TO_WALLET"
 ATTENTION_RECONCILIATION = "RECONCILIATION"
 # Paid after the patient closed the account: refunded to its source (payment_events).

@@ -353,6 +353,7 @@ ATTENTION_KINDS = {
     "AMOUNT_MISMATCH": alerts.PAYMENT_FAILED,
     "LATE_PAYMENT_TO_WALLET": alerts.PAYMENT_FAILED,
     "LINK_EXPIRED": alerts.PAYMENT_LINK_EXPIRED,
+    "LINK_EXPIRY_FAILED": alerts.JOB_FAILED,  # HIGH: a job gave up, a visit lapsed for it
     "RECONCILIATION": alerts.RECONCILIATION_DISCREPANCY,
     "CLOSED_ACCOUNT_REFUNDED": alerts.PAYMENT_FAILED,
 }
@@ -361,6 +362,7 @@ ATTENTION_TITLES = {
     "AMOUNT_MISMATCH": "Payment amount mismatch",
     "LATE_PAYMENT_TO_WALLET": "Late payment kept in the wallet",
     "LINK_EXPIRED": "Payment link expired",
+    "LINK_EXPIRY_FAILED": "Payment link expiry job gave up; the visit lapsed",
     "RECONCILIATION": "Reconciliation discrepancy",
     "CLOSED_ACCOUNT_REFUNDED": "Paid after the account was closed: refunded to its source",
 }

@@ -10,7 +10,12 @@ import time_machine
 from portal.audit.models import AuditEntry
 from portal.booking import lifecycle, links
 from portal.booking.attention import AttentionFlag
-from portal.booking.models import ATTENTION_LINK_EXPIRED, IndividualBooking, MasterBooking
+from portal.booking.models import (
+    ATTENTION_LINK_EXPIRED,
+    ATTENTION_LINK_EXPIRY_FAILED,
+    IndividualBooking,
+    MasterBooking,
+)
 from portal.config import policy
 from portal.db import unit_of_work
 from portal.domain.pricing import price_item
@@ -247,6 +252,21 @@ def test_a_flag_is_resolved_from_the_page_with_a_note(app, client, login, world)
     assert (
         client.post("/admin/visits/999999/attention/resolve", data={"note": "x"}).status_code == 404
     )
+
+
+def test_a_link_expiry_that_gave_up_says_what_to_do_next(app, client, login, world):
+    """The flag the link expiry job's give-up raises (``links._give_up``) says on the page
+    what happened and the admin's next step."""
+    visit_id, _ = hold(app, world)
+    with app.app_context(), unit_of_work():
+        visit = db.session.get(MasterBooking, visit_id)
+        lifecycle.needs_attention(visit, ATTENTION_LINK_EXPIRY_FAILED)
+    login(world.admin)
+    page = client.get(f"/admin/visits/{visit_id}").get_data(as_text=True)
+    assert 'data-attention="LINK_EXPIRY_FAILED"' in page and "Link expiry failed" in page
+    assert 'data-next-step="rebook"' in page and 'href="/admin/jobs"' in page
+    listed = client.get("/admin/visits?attention=yes").get_data(as_text=True)
+    assert f'id="visit-{visit_id}"' in listed
 
 
 def test_resolving_the_flag_shown_clears_a_different_flag_raised_meanwhile(
