@@ -28,6 +28,7 @@ CAPABILITIES = (
     "portal.gateway.webhook_processing",
     "portal.wiring",
     "portal.booking.models",
+    "portal.booking.deactivation",  # a patient's account kept over their visits (a receiver)
     "portal.booking.calendar_events",
     "portal.payments.models",
     "portal.booking.tasks",

@@ -181,7 +181,8 @@ account_deactivating = _signals.signal(
 deactivating an account, inside the use case's unit of work, before it writes: ``user_id``,
 ``actor_id``, ``role`` (the account's). A receiver that raises ``ValidationError`` refuses
 the deactivation (the catalog: a provider's profile is deactivated with their account,
-refused over bookings ahead).""",
+refused over bookings ahead; ``booking.deactivation``: a patient's is refused over their
+visits running). A patient's own closure sends it too (``actor_id == user_id``).""",
 )
 
 provider_pan_clearing = _signals.signal(

@@ -13,19 +13,22 @@ hours, a clinic's closing or new hours and a service's deactivation or a provide
 from it take too (``portal.catalog.time_lock``): such a change and a hold at once never
 both win.
 
-The person's claim (one per hold) is refused for an account closed by then, by the trigger
-``tg_slot_claims_account_open``: it takes the account's row ``FOR KEY SHARE``, which a
-closure takes ``FOR UPDATE`` before it reads what is still booked (``privacy.closure``),
-so of a closure and a hold at once the second sees the first's commit: the closure is
-refused over the hold, or the hold is refused (:class:`AccountClosed`). A revival (a late
+The person's claim (one per hold) is refused for an account closed or deactivated by
+then, by the trigger ``tg_slot_claims_account_open``: it takes the account's row ``FOR KEY
+SHARE``, which a closure and an administrator's deactivation of a patient take ``FOR
+UPDATE`` before they read what is still booked (``privacy.closure``,
+``booking.deactivation``), so of the two and a hold at once the second sees the first's
+commit: the closure (deactivation) is refused over the hold, or the hold is refused
+(:class:`AccountClosed`, :class:`AccountDeactivated`). A revival (a late
 payment making an expired booking's claims live again) is refused the same way. The
 trigger runs inside the claims' INSERT: a hold sends no statement more.
 
 SQLite (the embedded mode, one process): no exclusion constraints, so every transaction
 that writes live claims (and every leave, deactivation, change of hours and closure of an
 account) holds one process-wide lock from its check to its commit (:func:`serialized`,
-``catalog.time_lock``'s); a hold's claims and a revival read the account's closure under
-it (one statement more there). Two processes on one SQLite file are not supported.
+``catalog.time_lock``'s); a hold's claims and a revival read the account's closure and
+deactivation under it (one statement more there). Two processes on one SQLite file are
+not supported.
 
 A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` — the lock
 and the lost-race translation outside, so the commit happens inside both.
@@ -38,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.accounts.models import User
-from portal.booking.errors import AccountClosed, SlotUnavailable
+from portal.booking.errors import AccountClosed, AccountDeactivated, SlotUnavailable
 from portal.booking.models import (
     LIVE_ITEM_STATUSES,
     IndividualBooking,
@@ -56,8 +59,10 @@ from portal.extensions import db
 EXCLUSION_VIOLATION = "23P01"
 DEADLOCK_DETECTED = "40P01"
 CHECK_VIOLATION = "23514"
-# The name the claims' trigger gives its refusal of a closed account (models.py).
+# The names the claims' trigger gives its refusals of a closed and of a deactivated
+# account (models.py).
 ACCOUNT_OPEN = "slot_claims_account_open"
+ACCOUNT_ACTIVE = "slot_claims_account_active"
 
 
 @contextmanager
@@ -74,11 +79,14 @@ def claiming():
 
 def _raise_refusal(exc):
     """A claim write's refusal as the person hears it: the time lost to someone else
-    (SlotUnavailable), or the account closed meanwhile (AccountClosed)."""
+    (SlotUnavailable), or the account closed (AccountClosed) or deactivated
+    (AccountDeactivated) meanwhile."""
     if is_lost_race(exc):
         raise SlotUnavailable() from None
     if is_account_closed(exc):
         raise AccountClosed() from None
+    if _refused_as(exc, ACCOUNT_ACTIVE):
+        raise AccountDeactivated() from None
 
 
 def _sqlstate(exc):
@@ -88,10 +96,12 @@ def _sqlstate(exc):
 
 def is_account_closed(exc):
     """The claims' trigger refused a claim of a closed account."""
+    return _refused_as(exc, ACCOUNT_OPEN)
+
+
+def _refused_as(exc, name):
     diag = getattr(getattr(exc, "orig", None), "diag", None)
-    return (
-        _sqlstate(exc) == CHECK_VIOLATION and getattr(diag, "constraint_name", None) == ACCOUNT_OPEN
-    )
+    return _sqlstate(exc) == CHECK_VIOLATION and getattr(diag, "constraint_name", None) == name
 
 
 def is_exclusion_violation(exc):
@@ -157,12 +167,13 @@ def in_the_way(subjects, start, end):
 
 def add_claims(booking, subjects):
     """Add live claims for ``booking`` and flush; a lost race raises SlotUnavailable, an
-    account closed by then AccountClosed."""
+    account closed by then AccountClosed, one deactivated by then AccountDeactivated."""
     lock_subjects(subjects)
     # SQLite: what PostgreSQL's trigger refuses, read here under the lock (the request's
-    # copy of the patient, loaded before it waited for the lock, may predate a closure).
-    if not is_postgres() and _account_closed(booking.visit.patient_id):
-        raise AccountClosed()
+    # copy of the patient, loaded before it waited for the lock, may predate a closure or
+    # a deactivation).
+    if not is_postgres():
+        refuse_if_gone(booking.visit.patient_id)
     for subject in subjects:
         # booking= joins booking.claims without loading it (a new booking's claims are
         # empty; a load would read them back for nothing).
@@ -187,12 +198,18 @@ def flush_claims():
         raise
 
 
-def _account_closed(patient_id):
-    """SQLite: the account closed, read from the database, not from the session's copy
-    (a closure holds :func:`serialized` to its commit, so this read, under it, sees one
-    made since the account was first read)."""
-    closed_at = db.session.scalar(sa.select(User.closed_at).where(User.id == patient_id))
-    return closed_at is not None
+def refuse_if_gone(patient_id):
+    """SQLite: raise AccountClosed or AccountDeactivated for the account as the database
+    has it now, not the session's copy (a closure and a deactivation hold
+    :func:`serialized` to their commit, so this read, under it, sees one made since the
+    account was first read)."""
+    closed_at, active = db.session.execute(
+        sa.select(User.closed_at, User.active).where(User.id == patient_id)
+    ).one()
+    if closed_at is not None:
+        raise AccountClosed()
+    if not active:
+        raise AccountDeactivated()
 
 
 def release(booking):
@@ -203,8 +220,8 @@ def release(booking):
 def relive(booking):
     """Make an expired booking's claims live again (a late payment); inside a nested unit
     of work (a SAVEPOINT) so a conflict leaves the outer one usable. Returns True on
-    success; raises AccountClosed for an account closed meanwhile (the outer one still
-    usable)."""
+    success; raises AccountClosed (AccountDeactivated) for an account closed (deactivated)
+    meanwhile (the outer one still usable)."""
     own = [c for c in booking.claims if c.reschedule_id is None]  # not a move's held time
     subjects = [c.subject for c in own]
     # In a hold's order: the claims' trigger would take the providers' locks one by one,
@@ -213,8 +230,7 @@ def relive(booking):
     if conflicts(subjects, booking.start_at, booking.end_at, exclude_booking_ids=[booking.id]):
         return False
     if not is_postgres():  # serialized: the checks here are authoritative
-        if _account_closed(booking.visit.patient_id):  # what PostgreSQL's trigger refuses
-            raise AccountClosed()
+        refuse_if_gone(booking.visit.patient_id)  # what PostgreSQL's trigger refuses
         for claim in own:
             claim.live = True
         db.session.flush()
@@ -227,8 +243,7 @@ def relive(booking):
     except (IntegrityError, OperationalError) as exc:
         if is_lost_race(exc):
             return False
-        if is_account_closed(exc):
-            raise AccountClosed() from None
+        _raise_refusal(exc)
         raise
     return True
 

@@ -47,5 +47,18 @@ class AccountClosed(BookingError):
         super().__init__(message)
 
 
+# The same for an account an administrator deactivated at that very moment (the desk's
+# hold, or the patient's own in a tab still open): refused as a closed one is.
+MSG_ACCOUNT_DEACTIVATED = N_(
+    "This account was deactivated just now, so the appointment was not booked. Ask the "
+    "clinic to reactivate it."
+)
+
+
+class AccountDeactivated(BookingError):
+    def __init__(self, message=MSG_ACCOUNT_DEACTIVATED):
+        super().__init__(message)
+
+
 class PaymentError(BookingError):
     """A payment could not be verified or taken (bad signature, gateway refused)."""

@@ -433,11 +433,14 @@ after_create_on_postgresql(SlotClaim.__table__, PROVIDER_PRESENT_DDL)
 
 # PostgreSQL: the person's live claim (one per hold; a revival making it live again too) is
 # refused for an account closed by then, as the check ``slot_claims_account_open``
-# (SQLSTATE 23514; claims.AccountClosed). The account is the visit's patient (a dependent
-# books under their guardian's). Its row is read FOR KEY SHARE: a closure takes it FOR
-# UPDATE before it reads what is still booked (privacy.closure), so of the two at once the
-# second waits for the first's commit and sees it, and a hold runs no statement more (the
-# trigger's reads happen inside its INSERT). The migration acc10sed0002 writes the same.
+# (SQLSTATE 23514; claims.AccountClosed), and for one an administrator deactivated by then,
+# as ``slot_claims_account_active`` (claims.AccountDeactivated). The account is the visit's
+# patient (a dependent books under their guardian's). Its row is read FOR KEY SHARE: a
+# closure and a patient's deactivation take it FOR UPDATE before they read what is still
+# booked (privacy.closure, booking.deactivation), so of the two at once the second waits
+# for the first's commit and sees it, and a hold runs no statement more (the trigger's
+# reads happen inside its INSERT). The migrations acc10sed0002 and deact0claim1 write the
+# same.
 ACCOUNT_OPEN_DDL = (
     """
 CREATE OR REPLACE FUNCTION slot_claims_account_open() RETURNS trigger
@@ -445,15 +448,21 @@ LANGUAGE plpgsql AS $$
 DECLARE
     account bigint;
     closed timestamptz;
+    is_active boolean;
 BEGIN
     SELECT v.patient_id INTO account
     FROM bookings b JOIN visits v ON v.id = b.master_id
     WHERE b.id = NEW.booking_id;
-    -- Waits for a closure that has the row; then reads its commit.
-    SELECT u.closed_at INTO closed FROM users u WHERE u.id = account FOR KEY SHARE;
+    -- Waits for a closure or a deactivation that has the row; then reads its commit.
+    SELECT u.closed_at, u.active INTO closed, is_active
+    FROM users u WHERE u.id = account FOR KEY SHARE;
     IF closed IS NOT NULL THEN
         RAISE EXCEPTION 'account % is closed', account
             USING ERRCODE = 'check_violation', CONSTRAINT = 'slot_claims_account_open';
+    END IF;
+    IF NOT is_active THEN
+        RAISE EXCEPTION 'account % is deactivated', account
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'slot_claims_account_active';
     END IF;
     RETURN NEW;
 END

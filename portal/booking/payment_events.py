@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit.service import record
 from portal.booking import claims, coupons, lifecycle, postings
-from portal.booking.errors import AccountClosed, BookingError
+from portal.booking.errors import AccountClosed, AccountDeactivated, BookingError
 from portal.booking.models import (
     ATTENTION_AMOUNT_MISMATCH,
     ATTENTION_CLOSED_ACCOUNT,
@@ -89,8 +89,9 @@ def capture(payment, *, razorpay_payment_id, amount, method=None, source="webhoo
 def _late(visit, payment, razorpay_payment_id, amount, method, source):
     """Captured after the payment row ended (hold expired, checkout abandoned, link
     expired). Recorded as a new SUCCESSFUL row; the visit is revived if every slot is
-    still free and its coupon use and wallet part can be taken again, else the money goes
-    to the patient's wallet and an admin is told."""
+    still free and its coupon use and wallet part can be taken again (and the account is
+    not deactivated: nobody could sign in to see it), else the money goes to the
+    patient's wallet and an admin is told."""
     now = utcnow()
     expired = [i for i in visit.items if i.status == BookingStatus.EXPIRED]
     expected = sum(i.gateway_paid for i in expired)
@@ -109,6 +110,8 @@ def _late(visit, payment, razorpay_payment_id, amount, method, source):
                 revivable = all(claims.relive(i) for i in expired)
             except AccountClosed:  # closed since it was read above: the claims' trigger
                 revivable, closed = False, True
+            except AccountDeactivated:  # nobody to see it: the money waits in the wallet
+                revivable = False
             # The expiry gave the coupon use back: the discount stays only with a use.
             # Before the wallet part, as a use is undone by giving it back.
             revivable = revivable and coupons.retake_use(visit, now)

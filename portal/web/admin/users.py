@@ -11,14 +11,16 @@ from flask_login import current_user
 
 from portal.accounts import admin_access, queries, service
 from portal.accounts.models import ROLES
+from portal.booking.deactivation import DeactivationRefused
 from portal.web.admin import bp
 from portal.web.errors import apply_errors
 from portal.web.forms.accounts import InviteForm
-from portal.web.htmx import fragment_block, render, render_form
+from portal.web.htmx import fragment_block, render, render_form, swap_form
 from portal.web.paging import page_args
 from portal.web.urls import safe_next
 
 PER_PAGE = 20
+REFUSED = "admin/users/deactivation_refused.html"
 
 
 def _filters():
@@ -74,17 +76,23 @@ def invite_user():
 
 def _set_active(user_id, change):
     """Run ``change`` (the acting admin, the account's id → the flash message)."""
+    # Back to the list as the admin left it (search, filter, page).
+    back = safe_next(request.form.get("next")) or url_for("admin.users")
     try:
         message = change(current_user, user_id)
     except service.NotFound:
         abort(404)
+    except DeactivationRefused as exc:
+        # A patient with visits running: why, which visits, what to do (409, nothing done).
+        message = exc.errors[service.FORM]
+        page = render(REFUSED, status=409, message=message, numbers=exc.numbers, back=back)
+        return swap_form(page)
     except service.ValidationError as exc:
         for message in exc.errors.values():
             flash(message, "error")
     else:
         flash(message, "success")
-    # Back to the list as the admin left it (search, filter, page).
-    return redirect(safe_next(request.form.get("next")) or url_for("admin.users"), 303)
+    return redirect(back, 303)
 
 
 def _deactivated(admin, user_id):
